@@ -1,0 +1,263 @@
+"""Capture API: the public HTTP contract (v1). Thin: parse, call the domain, shape the answer."""
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from html import escape
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import (
+    APIGatewayHttpResolver,
+    CORSConfig,
+    Response,
+    content_types,
+)
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from optout.api_models import (
+    ConsentIn,
+    ConsentOut,
+    ConsentStateOut,
+    ErrorOut,
+    IdentityLinksIn,
+    IdentityLinksOut,
+    OptOutIn,
+    OptOutOut,
+    RequestStatusOut,
+)
+from optout.capture import Captured, CaptureService
+from optout.errors import Conflict, DomainError, InvalidInput, NotFound
+from optout.evidence import RequestContext
+from optout.hash_key import load_hash_key
+from optout.observability import logger, metrics, tracer
+from optout.queries import QueryService
+from optout.settings import Settings
+from optout.store.table import Table
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+BODY_ROUTES = {"/v1/consent": (JSON,), "/v1/opt-out": (JSON, FORM), "/v1/identity-links": (JSON,)}
+FORM_LIST_FIELDS = {"purposes"}
+ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
+REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _cors() -> CORSConfig:
+    origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    return CORSConfig(
+        allow_origin=origins[0] if origins else "https://example.invalid",
+        extra_origins=origins[1:],
+        allow_headers=["Content-Type", "Idempotency-Key"],
+        allow_credentials=False,
+        max_age=600,
+    )
+
+
+cors = _cors()
+app = APIGatewayHttpResolver(enable_validation=True, cors=cors)
+
+
+class Services:
+    """Built once per container on first use (not at import: tests build theirs under moto)."""
+
+    def __init__(self) -> None:
+        settings = Settings.from_env()
+        table = Table.connect(settings.table_name)
+        key = load_hash_key(settings)
+        self.settings = settings
+        self.capture = CaptureService(table, settings, key)
+        self.queries = QueryService(table, key)
+
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services  # noqa: PLW0603 - one per warm container, by design
+    if _services is None:
+        _services = Services()
+    return _services
+
+
+# -- routes ------------------------------------------------------------------------------
+
+
+@app.post("/v1/consent", status_code=202, summary="Record a banner choice (and GPC)")
+def post_consent(body: ConsentIn) -> Response[ConsentOut]:
+    captured = services().capture.record_consent(body, _context())
+    _count(captured, "ConsentCaptured")
+    return _accepted(captured)
+
+
+@app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
+def get_consent(
+    device_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$")],
+) -> ConsentStateOut:
+    return services().queries.consent_state(device_id)
+
+
+@app.post("/v1/opt-out", status_code=202, summary="Webform or agent opt-out (JSON or form)")
+def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
+    captured = services().capture.record_opt_out(body, _context())
+    _count(captured, "OptOutCaptured")
+    if app.current_event.headers.get("x-optout-submitted-as") == "form":
+        return Response(202, content_types.TEXT_HTML, _confirmation_page(captured.response))
+    return _accepted(captured)
+
+
+@app.get("/v1/requests/<request_id>", summary="Status of a request, for the consumer or agent")
+def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> RequestStatusOut:
+    return services().queries.request_status(request_id)
+
+
+@app.post("/v1/identity-links", status_code=202, summary="Link identifiers (backend, IAM auth)")
+def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
+    iam = app.current_event.request_context.authorizer.iam
+    if iam is None or not iam.caller_id:  # defence in depth: API Gateway enforces AWS_IAM
+        return _error(403, "forbidden", "this route needs IAM (SigV4) authorisation")
+    captured = services().capture.record_links(body, _context())
+    _count(captured, "IdentityLinksCaptured")
+    return _accepted(captured)
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(200, JSON, app.get_openapi_json_schema(title="optout-bridge", version="1"))
+
+
+# -- errors: one map from exception to answer ----------------------------------------------
+
+
+@app.exception_handler(DomainError)
+def on_domain_error(error: DomainError) -> Response[str]:
+    status = ERROR_STATUS.get(type(error), 400)
+    code = {422: "invalid_field", 404: "not_found", 409: "conflict"}.get(status, "bad_request")
+    return _error(status, code, error.message, error.field)
+
+
+@app.exception_handler(RequestValidationError)
+def on_validation_error(error: RequestValidationError) -> Response[str]:
+    first = error.errors()[0]
+    if first.get("type") == "json_invalid":
+        return _error(400, "malformed_json", "the body is not valid JSON")
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    message = str(first.get("msg", "invalid value"))  # pydantic's text; never the input value
+    return _error(422, "invalid_field", message, ".".join(loc) or None)
+
+
+@app.not_found
+def on_not_found(_: NotFoundError) -> Response[str]:
+    return _error(404, "not_found", "no such route")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _context() -> RequestContext:
+    event = app.current_event
+    headers = event.headers
+    country = headers.get("cloudfront-viewer-country")
+    region = headers.get("cloudfront-viewer-country-region")
+    return RequestContext(
+        received_at=datetime.now(UTC),
+        gpc_header=headers.get("sec-gpc") == "1",  # only the exact value 1 counts
+        user_agent=headers.get("user-agent"),
+        edge_jurisdiction=f"{country}-{region}" if country and region else None,
+        source_ip=event.request_context.http.source_ip,
+        idempotency_key=_idempotency_key(headers.get("idempotency-key")),
+    )
+
+
+def _idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 255 or not raw.isprintable():
+        raise InvalidInput("Idempotency-Key must be 1-255 printable characters", "Idempotency-Key")
+    return raw
+
+
+def _accepted(captured: Captured) -> Response[Any]:
+    return Response(202, JSON, captured.response)
+
+
+def _count(captured: Captured, name: str) -> None:
+    metrics.add_metric(name=name if captured.created else "IdempotentReplay", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "captured" if captured.created else "replayed",
+        extra={"request_id": captured.response["request_id"], "route": name},
+    )
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
+    return Response(status, JSON, body.model_dump_json())
+
+
+def _confirmation_page(answer: dict[str, Any]) -> str:
+    rid, deadline = escape(answer["request_id"]), escape(answer["deadline"])
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Opt-out received</title>"
+        "<main><h1>We received your opt-out request</h1>"
+        f"<p>Request ID: <strong>{rid}</strong></p>"
+        f"<p>We will complete it by <strong>{deadline}</strong>.</p>"
+        f'<p><a href="/v1/requests/{rid}">Check the status of your request</a></p></main></html>'
+    )
+
+
+# -- the body guard: checks the raw event before the resolver parses it -------------------
+
+
+def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    """Size and content-type checks, and form bodies turned into JSON. Returns an error answer."""
+    route = event.get("rawPath", "")
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    if method != "POST" or route not in BODY_ROUTES:
+        return None
+    headers = event.setdefault("headers", {})
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    origin = headers.get("origin")
+    if len(body) > max_bytes:
+        return _raw_error(413, "too_large", f"the body exceeds {max_bytes} bytes", origin)
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in BODY_ROUTES[route]:
+        allowed = " or ".join(BODY_ROUTES[route])
+        return _raw_error(415, "unsupported_media_type", f"send {allowed}", origin)
+    if media_type == FORM:
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        as_json = {
+            name: values if name in FORM_LIST_FIELDS else values[-1]
+            for name, values in fields.items()
+            if any(v.strip() for v in values)
+        }
+        event.update(body=json.dumps(as_json), isBase64Encoded=False)
+        headers["content-type"] = JSON
+        headers["x-optout-submitted-as"] = "form" if "text/html" in headers.get("accept", "") else ""
+    return None
+
+
+def _raw_error(status: int, code: str, message: str, origin: str | None) -> dict[str, Any]:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": "body"}})
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": JSON, **cors.to_dict(origin)},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refused = _guard(event, services().settings.max_body_bytes)
+    if refused is not None:
+        return refused
+    return app.resolve(event, context)

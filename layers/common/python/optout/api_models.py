@@ -1,0 +1,133 @@
+"""Input and output models of the public HTTP contract (v1). Storage models live in store/."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from optout.identifiers import IdType
+from optout.purposes import Purpose
+
+DeviceId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="First-party random device identifier set by banner.js.",
+        examples=["3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"],
+    ),
+]
+Jurisdiction = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="ISO 3166-2 code, e.g. US-CA.",
+        examples=["US-CA"],
+    ),
+]
+Email = Annotated[str, Field(min_length=3, max_length=254, examples=["jane@example.com"])]
+Phone = Annotated[str, Field(min_length=3, max_length=32, examples=["+14155550123"])]
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, examples=["cust-1234"])]
+OptOutChoices = Annotated[
+    dict[Purpose, bool],
+    Field(description="true = opted out; a purpose left out is unchanged."),
+]
+RequestStatus = Literal["received", "processing", "completed", "failed"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2048)
+
+
+class IdentityIn(StrictModel):
+    email: Email | None = None
+    customer_id: CustomerId | None = None
+    phone: Phone | None = None
+
+
+class ConsentIn(StrictModel):
+    device_id: DeviceId
+    opt_out: OptOutChoices = Field(default_factory=dict)
+    gpc: bool | None = Field(default=None, description="navigator.globalPrivacyControl")
+    jurisdiction: Jurisdiction | None = None
+    identity: IdentityIn | None = None
+    page_url: Annotated[str, Field(max_length=2048)] | None = None
+    policy_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ConsentOut(BaseModel):
+    request_id: str
+    device_id: str
+    opt_out: dict[Purpose, bool]
+    gpc_honored: bool
+
+
+class ConsentStateOut(BaseModel):
+    device_id: str
+    opt_out: dict[Purpose, bool]
+    gpc_honored: bool
+    updated_at: str | None
+
+
+class AgentIn(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    agent_id: Annotated[str, Field(max_length=200)] | None = None
+
+
+class OptOutIn(StrictModel):
+    email: Email | None = None
+    phone: Phone | None = None
+    customer_id: CustomerId | None = None
+    device_id: DeviceId | None = None
+    purposes: Annotated[list[Purpose], Field(min_length=1, max_length=4)] | None = Field(
+        default=None, description="Defaults to every purpose."
+    )
+    jurisdiction: Jurisdiction | None = None
+    agent: AgentIn | None = Field(default=None, description="Set by an authorized agent.")
+    page_url: Annotated[str, Field(max_length=2048)] | None = None
+    policy_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+class OptOutOut(BaseModel):
+    request_id: str
+    status: RequestStatus
+    received_at: str
+    deadline: str
+
+
+class RequestStatusOut(BaseModel):
+    request_id: str
+    status: RequestStatus
+    received_at: str
+    deadline: str
+    completed_at: str | None = None
+    systems_total: int
+    systems_done: int
+    systems_failed: int
+
+
+class IdentityRef(StrictModel):
+    type: IdType
+    value: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class LinkIn(StrictModel):
+    a: IdentityRef
+    b: IdentityRef
+
+
+class IdentityLinksIn(StrictModel):
+    links: Annotated[list[LinkIn], Field(min_length=1, max_length=100)]
+
+
+class IdentityLinksOut(BaseModel):
+    request_id: str
+    links_accepted: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail

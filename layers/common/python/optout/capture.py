@@ -1,0 +1,196 @@
+"""Capture: turn a validated API request into one stored event (the hot path: one write)."""
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from optout import identifiers as ids
+from optout.api_models import (
+    ConsentIn,
+    ConsentOut,
+    IdentityLinksIn,
+    IdentityLinksOut,
+    OptOutIn,
+    OptOutOut,
+)
+from optout.deadlines import deadline_for
+from optout.errors import Conflict, InvalidInput
+from optout.events import CapturedEvent, EventType, KeyedIdentifier, Source, fingerprint, iso
+from optout.evidence import RequestContext, evidence
+from optout.purposes import ALL_PURPOSES, GPC_PURPOSES, OptOutMap
+from optout.settings import Settings
+from optout.store.events import put_event
+from optout.store.table import Table
+
+
+@dataclass(frozen=True)
+class Captured:
+    """What the API answers, and whether this call stored a new event (False on a replay)."""
+
+    response: dict[str, Any]
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """Everything an event needs that the route decided; _store adds ids, time and evidence."""
+
+    event_type: EventType
+    source: Source
+    payload: dict[str, Any]
+    choices: OptOutMap
+    gpc: bool
+    identifiers: tuple[KeyedIdentifier, ...]
+    jurisdiction: str | None
+    page_url: str | None
+    policy_version: str | None
+    answer: Callable[[str, date], dict[str, Any]]
+    links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()
+
+
+class CaptureService:
+    def __init__(self, table: Table, settings: Settings, hash_key: bytes) -> None:
+        self._table = table
+        self._settings = settings
+        self._secret = hash_key
+
+    def record_consent(self, body: ConsentIn, ctx: RequestContext) -> Captured:
+        gpc = ctx.gpc_header or bool(body.gpc)
+        choices: OptOutMap = dict(body.opt_out)
+        if gpc:  # the signal wins over whatever the body says (CCPA §7025(c))
+            choices.update(dict.fromkeys(GPC_PURPOSES, True))
+        region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
+        device = self._key(ids.Identifier("device_id", ids.normalise_device_id(body.device_id)))
+        known = self._identity(body.identity.model_dump() if body.identity else {}, region)
+        source: Source = "gpc" if gpc else "banner"
+
+        def answer(request_id: str, _deadline: date) -> dict[str, Any]:
+            return ConsentOut(
+                request_id=request_id, device_id=body.device_id, opt_out=choices, gpc_honored=gpc
+            ).model_dump()
+
+        draft = _Draft(
+            "consent", source, body.model_dump(mode="json"), choices, gpc, (device, *known),
+            body.jurisdiction, body.page_url, body.policy_version, answer,
+        )  # fmt: skip
+        return self._store(draft, ctx)
+
+    def record_opt_out(self, body: OptOutIn, ctx: RequestContext) -> Captured:
+        region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
+        given = body.model_dump(include={"email", "phone", "customer_id", "device_id"})
+        identities = self._identity(given, region)
+        if not identities:
+            raise InvalidInput(
+                "at least one identifier is required: email, phone, customer_id or device_id",
+                field="email",
+            )
+        purposes = body.purposes or list(ALL_PURPOSES)
+        choices: OptOutMap = dict.fromkeys(purposes, True)
+        gpc = ctx.gpc_header
+        if gpc:
+            choices.update(dict.fromkeys(GPC_PURPOSES, True))
+        source: Source = "gpc" if gpc else ("agent" if body.agent else "webform")
+
+        def answer(request_id: str, deadline: date) -> dict[str, Any]:
+            return OptOutOut(
+                request_id=request_id,
+                status="received",
+                received_at=iso(ctx.received_at),
+                deadline=deadline.isoformat(),
+            ).model_dump()
+
+        draft = _Draft(
+            "opt_out", source, body.model_dump(mode="json"), choices, gpc, tuple(identities),
+            body.jurisdiction, body.page_url, body.policy_version, answer,
+        )  # fmt: skip
+        return self._store(draft, ctx)
+
+    def record_links(self, body: IdentityLinksIn, ctx: RequestContext) -> Captured:
+        region = _region_of(ctx.edge_jurisdiction)
+        pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
+        for index, link in enumerate(body.links):
+            try:
+                a = self._key(ids.normalise(link.a.type, link.a.value, region))
+                b = self._key(ids.normalise(link.b.type, link.b.value, region))
+            except InvalidInput as error:
+                side = "a" if error.field == link.a.type else "b"
+                raise InvalidInput(error.message, field=f"links[{index}].{side}.value") from None
+            if a.pk != b.pk:
+                pairs.append((a, b))
+
+        def answer(request_id: str, _deadline: date) -> dict[str, Any]:
+            return IdentityLinksOut(request_id=request_id, links_accepted=len(pairs)).model_dump()
+
+        draft = _Draft(
+            "links", "backend", body.model_dump(mode="json"), {}, False, (), None, None, None,
+            answer, links=tuple(pairs),
+        )  # fmt: skip
+        return self._store(draft, ctx)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _key(self, identifier: ids.Identifier) -> KeyedIdentifier:
+        return KeyedIdentifier.of(self._secret, identifier)
+
+    def _identity(self, given: dict[str, str | None], region: str) -> list[KeyedIdentifier]:
+        found: list[KeyedIdentifier] = []
+        for id_type in ids.ID_TYPES:
+            raw = given.get(id_type)
+            if raw:
+                found.append(self._key(ids.normalise(id_type, raw, region)))
+        return found
+
+    def _request_id(self, route: str, idempotency_key: str | None) -> str:
+        if idempotency_key is None:
+            return str(uuid.uuid4())
+        # Same key on the same route -> same request id -> the conditional put dedupes it.
+        digest = hmac.new(self._secret, f"idem:{route}:{idempotency_key}".encode(), hashlib.sha256)
+        return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
+
+    def _store(self, draft: _Draft, ctx: RequestContext) -> Captured:
+        request_id = self._request_id(draft.event_type, ctx.idempotency_key)
+        digest = fingerprint(
+            self._secret, draft.event_type, {"body": draft.payload, "gpc": draft.gpc}
+        )
+        links = draft.links
+        if not links and len(draft.identifiers) > 1:
+            # Identifiers given together belong to one person: link them (a star from the first).
+            first, *others = draft.identifiers
+            links = tuple((first, other) for other in others)
+        record = evidence(
+            ctx,
+            jurisdiction=draft.jurisdiction,
+            page_url=draft.page_url,
+            policy_version=draft.policy_version or self._settings.policy_version,
+            store_ip=self._settings.store_ip_address,
+        )
+        deadline = deadline_for(ctx.received_at.date(), record["jurisdiction"])
+        event = CapturedEvent(
+            request_id=request_id,
+            event_type=draft.event_type,
+            source=draft.source,
+            received_at=ctx.received_at,
+            deadline=deadline,
+            opt_out=draft.choices,
+            gpc=draft.gpc,
+            identifiers=draft.identifiers,
+            links=links,
+            evidence=record,
+            fingerprint=digest,
+            response=draft.answer(request_id, deadline),
+        )
+        stored, created = put_event(self._table, event.to_item(self._settings.record_retention_days))
+        if not created and stored.get("fingerprint") != digest:
+            raise Conflict(
+                "Idempotency-Key was already used for a different request", "Idempotency-Key"
+            )
+        return Captured(response=stored["response"], created=created)
+
+
+def _region_of(jurisdiction: str | None) -> str:
+    """Default phone region: the country part of the jurisdiction, else US."""
+    return jurisdiction.split("-")[0] if jurisdiction else "US"

@@ -1,0 +1,22 @@
+"""Domain errors; the API layer maps each class to one HTTP status in one place."""
+
+
+class DomainError(Exception):
+    """Base class. Messages never contain identifier values (PII)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    """The input is malformed (400/422)."""
+
+
+class NotFound(DomainError):
+    """The addressed record does not exist (404)."""
+
+
+class Conflict(DomainError):
+    """The request conflicts with an earlier one, e.g. an Idempotency-Key reused (409)."""

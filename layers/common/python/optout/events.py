@@ -1,0 +1,86 @@
+"""Captured events as stored: the item the capture API writes and the resolver reads."""
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from optout.identifiers import Identifier, IdType, lookup_key
+from optout.purposes import OptOutMap
+from optout.store import keys
+from optout.store.codec import Item
+
+EventType = Literal["consent", "opt_out", "links"]
+Source = Literal["banner", "webform", "gpc", "agent", "backend"]
+
+
+@dataclass(frozen=True)
+class KeyedIdentifier:
+    type: IdType
+    key: str
+    value: str
+
+    @classmethod
+    def of(cls, secret: bytes, identifier: Identifier) -> "KeyedIdentifier":
+        return cls(identifier.type, lookup_key(secret, identifier), identifier.value)
+
+    def as_item(self) -> dict[str, str]:
+        return {"type": self.type, "key": self.key, "value": self.value}
+
+    @classmethod
+    def from_item(cls, raw: dict[str, Any]) -> "KeyedIdentifier":
+        return cls(raw["type"], raw["key"], raw["value"])
+
+    @property
+    def pk(self) -> str:
+        return keys.identity_pk(self.type, self.key)
+
+
+@dataclass(frozen=True)
+class CapturedEvent:
+    request_id: str
+    event_type: EventType
+    source: Source
+    received_at: datetime
+    deadline: date
+    opt_out: OptOutMap
+    gpc: bool
+    identifiers: tuple[KeyedIdentifier, ...]
+    links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...]
+    evidence: dict[str, str | None]
+    fingerprint: str
+    response: dict[str, Any] = field(default_factory=dict)
+
+    def to_item(self, retention_days: int) -> Item:
+        expires = self.received_at + timedelta(days=retention_days)
+        return {
+            "pk": keys.request_pk(self.request_id),
+            "sk": keys.EVENT_SK,
+            "kind": "event",
+            "event_type": self.event_type,
+            "request_id": self.request_id,
+            "source": self.source,
+            "received_at": iso(self.received_at),
+            "deadline": self.deadline.isoformat(),
+            "opt_out": dict(self.opt_out),
+            "gpc": self.gpc,
+            "identifiers": [i.as_item() for i in self.identifiers],
+            "links": [{"a": a.as_item(), "b": b.as_item()} for a, b in self.links],
+            "evidence": {k: v for k, v in self.evidence.items() if v is not None},
+            "fingerprint": self.fingerprint,
+            "response": self.response,
+            "expires_at": int(expires.timestamp()),
+        }
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 with milliseconds and Z: sorts lexically in time order."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def fingerprint(secret: bytes, route: str, payload: dict[str, Any]) -> str:
+    """Keyed digest of a request, to tell a genuine retry from a reused Idempotency-Key."""
+    canonical = json.dumps({"route": route, "payload": payload}, sort_keys=True, default=str)
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,46 @@
+"""What is recorded about how a request arrived (CCPA §7101 record-keeping), minus PII."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Transport facts the API layer extracts from the HTTP request."""
+
+    received_at: datetime
+    gpc_header: bool
+    user_agent: str | None = None
+    edge_jurisdiction: str | None = None
+    source_ip: str | None = None
+    idempotency_key: str | None = None
+
+
+def sanitise_page_url(url: str | None) -> str | None:
+    """Scheme, host and path only: query strings and fragments often carry emails or tokens."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def evidence(
+    ctx: RequestContext,
+    *,
+    jurisdiction: str | None,
+    page_url: str | None,
+    policy_version: str,
+    store_ip: bool,
+) -> dict[str, str | None]:
+    return {
+        "jurisdiction": jurisdiction or ctx.edge_jurisdiction,
+        "user_agent": (ctx.user_agent or "")[:MAX_USER_AGENT] or None,
+        "page_url": sanitise_page_url(page_url),
+        "policy_version": policy_version,
+        "ip_address": ctx.source_ip if store_ip else None,
+    }

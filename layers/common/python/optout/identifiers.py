@@ -1,0 +1,87 @@
+"""Identifier types, their normalisation, and the keyed hashes used as lookup keys.
+
+Raw identifiers are never table keys: every key is HMAC-SHA256(secret, "type:value") of the
+normalised value, so a leaked key reveals nothing without the secret.
+"""
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Final, Literal, get_args
+
+import phonenumbers
+
+from optout.errors import InvalidInput
+
+IdType = Literal["device_id", "email", "phone", "customer_id"]
+ID_TYPES: Final[tuple[IdType, ...]] = get_args(IdType)
+
+DEVICE_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CUSTOMER_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# Pragmatic RFC 5321 subset: dot-atom local part, a dotted domain with a 2+ letter TLD.
+EMAIL_RE: Final = re.compile(
+    r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+MAX_EMAIL_LENGTH: Final = 254
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Identifier:
+    """A normalised identifier. `value` is PII for every type but device_id."""
+
+    type: IdType
+    value: str
+
+    def __repr__(self) -> str:  # keep values out of tracebacks and logs
+        return f"Identifier(type={self.type!r}, value=<redacted>)"
+
+
+def normalise_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.match(email):
+        raise InvalidInput("not a valid email address", field="email")
+    return email
+
+
+def normalise_phone(raw: str, default_region: str = "US") -> str:
+    """E.164, e.g. +14155550123. Numbers without a country code use `default_region`."""
+    try:
+        number = phonenumbers.parse(raw.strip(), default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("not a valid phone number", field="phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput("not a valid phone number", field="phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_device_id(raw: str) -> str:
+    if not DEVICE_ID_RE.match(raw):
+        raise InvalidInput("device_id must be 16-64 characters of A-Z a-z 0-9 _ -", "device_id")
+    return raw
+
+
+def normalise_customer_id(raw: str) -> str:
+    value = raw.strip()
+    if not CUSTOMER_ID_RE.match(value):
+        raise InvalidInput(
+            "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : - ", "customer_id"
+        )
+    return value
+
+
+def normalise(id_type: IdType, raw: str, default_region: str = "US") -> Identifier:
+    if id_type == "email":
+        return Identifier("email", normalise_email(raw))
+    if id_type == "phone":
+        return Identifier("phone", normalise_phone(raw, default_region))
+    if id_type == "device_id":
+        return Identifier("device_id", normalise_device_id(raw))
+    return Identifier("customer_id", normalise_customer_id(raw))
+
+
+def lookup_key(secret: bytes, identifier: Identifier) -> str:
+    """Keyed hash of a normalised identifier: the only form in which it appears in keys."""
+    message = f"{identifier.type}:{identifier.value}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()

@@ -1,0 +1,37 @@
+"""Read side of the public API: the banner's effective state and a request's status."""
+
+from optout import identifiers as ids
+from optout.api_models import ConsentStateOut, RequestStatusOut
+from optout.errors import NotFound
+from optout.purposes import full_map
+from optout.status import aggregate
+from optout.store.requests import load_request
+from optout.store.state import get_state
+from optout.store.table import Table
+
+
+class QueryService:
+    def __init__(self, table: Table, hash_key: bytes) -> None:
+        self._table = table
+        self._secret = hash_key
+
+    def consent_state(self, device_id: str) -> ConsentStateOut:
+        """One read: the state item the resolver maintains for every identity in a cluster."""
+        device = ids.Identifier("device_id", ids.normalise_device_id(device_id))
+        state = get_state(self._table, "device_id", ids.lookup_key(self._secret, device))
+        if state is None:
+            return ConsentStateOut(
+                device_id=device_id, opt_out=full_map({}), gpc_honored=False, updated_at=None
+            )
+        return ConsentStateOut(
+            device_id=device_id,
+            opt_out=full_map(state.get("opt_out", {})),
+            gpc_honored=bool(state.get("gpc", False)),
+            updated_at=state.get("updated_at"),
+        )
+
+    def request_status(self, request_id: str) -> RequestStatusOut:
+        status = aggregate(request_id, load_request(self._table, request_id))
+        if status is None:
+            raise NotFound("no request with this request_id", field="request_id")
+        return status

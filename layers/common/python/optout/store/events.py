@@ -1,0 +1,39 @@
+"""Event items: the one durable write of the capture hot path."""
+
+from botocore.exceptions import ClientError
+
+from optout.store import keys
+from optout.store.codec import Item, deserialize, serialize
+from optout.store.table import Table
+
+
+def put_event(table: Table, item: Item) -> tuple[Item, bool]:
+    """Write the event unless its request id exists; one call either way.
+
+    Returns (stored item, created). A replay (same Idempotency-Key, hence same request id)
+    gets the first item back from the failed condition, without a second read.
+    """
+    try:
+        table.client.put_item(
+            TableName=table.name,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        old = error.response.get("Item")  # type: ignore[typeddict-item]
+        if not old:  # pragma: no cover - DynamoDB always returns it when asked
+            raise
+        return deserialize(old), False
+    return item, True
+
+
+def get_event(table: Table, request_id: str) -> Item | None:
+    answer = table.client.get_item(
+        TableName=table.name,
+        Key={"pk": {"S": keys.request_pk(request_id)}, "sk": {"S": keys.EVENT_SK}},
+    )
+    raw = answer.get("Item")
+    return deserialize(raw) if raw else None

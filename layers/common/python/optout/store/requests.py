@@ -1,0 +1,20 @@
+"""A request's items (event, resolution, jobs) in one query of its partition."""
+
+from optout.store import keys
+from optout.store.codec import Item, deserialize
+from optout.store.table import Table
+
+
+def load_request(table: Table, request_id: str) -> list[Item]:
+    items: list[Item] = []
+    kwargs = {
+        "TableName": table.name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
+    }
+    while True:
+        page = table.client.query(**kwargs)  # type: ignore[arg-type]
+        items.extend(deserialize(raw) for raw in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]  # type: ignore[assignment]

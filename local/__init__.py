@@ -1,0 +1,1 @@
+"""The embedded local stack: moto, pollers, an HTTP front and sandbox downstream systems."""

@@ -1,0 +1,104 @@
+"""Create the table and queues **from template.yaml**, so the local stack cannot drift from prod.
+
+Only the properties DynamoDB/SQS emulation needs are read: key schema, attribute definitions,
+GSIs, stream view type, TTL; queue attributes and redrive policies (ForEach expanded).
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.cfn_yaml import load_template
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@dataclass
+class LocalResources:
+    table_name: str
+    stream_arn: str
+    queue_urls: dict[str, str] = field(default_factory=dict)  # system -> queue URL
+    dlq_urls: dict[str, str] = field(default_factory=dict)  # system -> DLQ URL
+    max_receive_count: dict[str, int] = field(default_factory=dict)
+
+
+def table_properties(template: dict[str, Any]) -> dict[str, Any]:
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::DynamoDB::Table":
+            props: dict[str, Any] = resource["Properties"]
+            return props
+    raise LookupError("template.yaml declares no DynamoDB table")
+
+
+def create_table(dynamodb: Any, name: str, template: dict[str, Any] | None = None) -> str:
+    """Create the table as the template declares it; returns its stream ARN."""
+    props = table_properties(template or load_template(TEMPLATE))
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in props:
+        view = props["StreamSpecification"]["StreamViewType"]
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
+    answer = dynamodb.create_table(**kwargs)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    return str(answer["TableDescription"].get("LatestStreamArn", ""))
+
+
+def system_names(template: dict[str, Any]) -> list[str]:
+    default: str = template["Parameters"]["Systems"]["Default"]
+    return [name.strip() for name in default.split(",") if name.strip()]
+
+
+def create_queues(
+    sqs: Any, systems: list[str], prefix: str, template: dict[str, Any] | None = None
+) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """One jobs queue + DLQ per system with the template's redrive policy."""
+    loaded = template or load_template(TEMPLATE)
+    queue_props, dlq_props = _queue_templates(loaded)
+    max_receive = int(queue_props.get("RedrivePolicy", {}).get("maxReceiveCount", 5))
+    queues: dict[str, str] = {}
+    dlqs: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for system in systems:
+        dlq_url = sqs.create_queue(
+            QueueName=f"{prefix}-{system}-dlq",
+            Attributes=_attributes(dlq_props),
+        )["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        attributes = _attributes(queue_props)
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
+        )
+        queues[system] = sqs.create_queue(QueueName=f"{prefix}-{system}-jobs", Attributes=attributes)[
+            "QueueUrl"
+        ]
+        dlqs[system] = dlq_url
+        counts[system] = max_receive
+    return queues, dlqs, counts
+
+
+def _queue_templates(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The per-system queue and DLQ properties inside the Fn::ForEach block."""
+    for key, value in template["Resources"].items():
+        if key.startswith("Fn::ForEach::") and isinstance(value, list):
+            body: dict[str, Any] = value[2]
+            queue = next((r for k, r in body.items() if k.endswith("JobsQueue")), None)
+            dlq = next((r for k, r in body.items() if k.endswith("DeadLetterQueue")), None)
+            if queue and dlq:
+                return queue["Properties"], dlq["Properties"]
+    raise LookupError("template.yaml declares no per-system queues (Fn::ForEach)")
+
+
+def _attributes(props: dict[str, Any]) -> dict[str, str]:
+    wanted = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds")
+    return {name: str(props[name]) for name in wanted if isinstance(props.get(name), int | str)}
