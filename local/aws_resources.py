@@ -79,9 +79,9 @@ def create_queues(
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
         )
-        queues[system] = sqs.create_queue(QueueName=f"{prefix}-{system}-jobs", Attributes=attributes)[
-            "QueueUrl"
-        ]
+        queues[system] = sqs.create_queue(
+            QueueName=f"{prefix}-{system}-jobs", Attributes=attributes
+        )["QueueUrl"]
         dlqs[system] = dlq_url
         counts[system] = max_receive
     return queues, dlqs, counts

@@ -9,6 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local.aws_resources import create_table
+from optout.store.codec import deserialize
+
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -40,17 +43,14 @@ class Aws:
     stream_arn: str
 
     def items(self) -> list[dict[str, Any]]:
-        from optout.store.codec import deserialize
-
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name)
         return [deserialize(raw) for page in pages for raw in page["Items"]]
 
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
-    from local.aws_resources import create_table
-
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
-        yield Aws(dynamodb, boto3.client("sqs", region_name="us-east-1"), os.environ["TABLE_NAME"], stream_arn)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)

@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any
@@ -33,7 +34,7 @@ from optout.api_models import (
     RequestStatusOut,
 )
 from optout.capture import Captured, CaptureService
-from optout.errors import Conflict, DomainError, InvalidInput, NotFound
+from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.observability import logger, metrics, tracer
@@ -45,7 +46,9 @@ JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 BODY_ROUTES = {"/v1/consent": (JSON,), "/v1/opt-out": (JSON, FORM), "/v1/identity-links": (JSON,)}
 FORM_LIST_FIELDS = {"purposes"}
-ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409}
+ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -121,7 +124,7 @@ def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> Request
 def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
     iam = app.current_event.request_context.authorizer.iam
     if iam is None or not iam.caller_id:  # defence in depth: API Gateway enforces AWS_IAM
-        return _error(403, "forbidden", "this route needs IAM (SigV4) authorisation")
+        raise Forbidden("this route needs IAM (SigV4) authorisation")
     captured = services().capture.record_links(body, _context())
     _count(captured, "IdentityLinksCaptured")
     return _accepted(captured)
@@ -135,14 +138,15 @@ def openapi() -> Response[str]:
 # -- errors: one map from exception to answer ----------------------------------------------
 
 
-@app.exception_handler(DomainError)
+@app.exception_handler(DomainError)  # type: ignore[misc]
 def on_domain_error(error: DomainError) -> Response[str]:
     status = ERROR_STATUS.get(type(error), 400)
-    code = {422: "invalid_field", 404: "not_found", 409: "conflict"}.get(status, "bad_request")
+    codes = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
+    code = codes.get(status, "bad_request")
     return _error(status, code, error.message, error.field)
 
 
-@app.exception_handler(RequestValidationError)
+@app.exception_handler(RequestValidationError)  # type: ignore[misc]
 def on_validation_error(error: RequestValidationError) -> Response[str]:
     first = error.errors()[0]
     if first.get("type") == "json_invalid":
@@ -188,7 +192,9 @@ def _accepted(captured: Captured) -> Response[Any]:
 
 
 def _count(captured: Captured, name: str) -> None:
-    metrics.add_metric(name=name if captured.created else "IdempotentReplay", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name=name if captured.created else "IdempotentReplay", unit=MetricUnit.Count, value=1
+    )
     logger.info(
         "captured" if captured.created else "replayed",
         extra={"request_id": captured.response["request_id"], "route": name},
@@ -237,9 +243,24 @@ def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
             for name, values in fields.items()
             if any(v.strip() for v in values)
         }
+        # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
+        # (same-origin deployments) so the browser is still linked to the person.
+        device = _cookie(event, DEVICE_COOKIE)
+        if "device_id" not in as_json and device and DEVICE_ID.match(device):
+            as_json["device_id"] = device
         event.update(body=json.dumps(as_json), isBase64Encoded=False)
         headers["content-type"] = JSON
-        headers["x-optout-submitted-as"] = "form" if "text/html" in headers.get("accept", "") else ""
+        headers["x-optout-submitted-as"] = (
+            "form" if "text/html" in headers.get("accept", "") else ""
+        )
+    return None
+
+
+def _cookie(event: dict[str, Any], name: str) -> str | None:
+    for cookie in event.get("cookies") or []:
+        key, _, value = cookie.strip().partition("=")
+        if key == name:
+            return str(value)
     return None
 
 

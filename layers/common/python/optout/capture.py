@@ -183,7 +183,9 @@ class CaptureService:
             fingerprint=digest,
             response=draft.answer(request_id, deadline),
         )
-        stored, created = put_event(self._table, event.to_item(self._settings.record_retention_days))
+        stored, created = put_event(
+            self._table, event.to_item(self._settings.record_retention_days)
+        )
         if not created and stored.get("fingerprint") != digest:
             raise Conflict(
                 "Idempotency-Key was already used for a different request", "Idempotency-Key"

@@ -20,3 +20,7 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The request conflicts with an earlier one, e.g. an Idempotency-Key reused (409)."""
+
+
+class Forbidden(DomainError):
+    """The caller is not authorised for this route (403)."""

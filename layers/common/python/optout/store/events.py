@@ -1,5 +1,7 @@
 """Event items: the one durable write of the capture hot path."""
 
+from typing import Any
+
 from botocore.exceptions import ClientError
 
 from optout.store import keys
@@ -23,8 +25,8 @@ def put_event(table: Table, item: Item) -> tuple[Item, bool]:
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-        old = error.response.get("Item")  # type: ignore[typeddict-item]
-        if not old:  # pragma: no cover - DynamoDB always returns it when asked
+        old: Any = error.response.get("Item")
+        if not isinstance(old, dict):  # DynamoDB returns it when asked; be loud if not
             raise
         return deserialize(old), False
     return item, True

@@ -1,13 +1,13 @@
 """Key layout of the single table. Every identifier appears only as its keyed hash.
 
-    pk                      sk                      item
-    REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
-    REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
-    REQ#<request_id>        JOB#<system>            one downstream job and its receipt
-    ID#<type>#<hash>        NODE                    identity node: own choices, GPC, value
-    ID#<type>#<hash>        STATE                   effective state (what GET /v1/consent reads)
-    ID#<type>#<hash>        LINK#<type>#<hash>      identity-graph edge (written both ways)
-    HOLD#<type>#<hash>      <request_id>#<n>        a link held for review (cluster cap)
+pk                      sk                      item
+REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
+REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
+REQ#<request_id>        JOB#<system>            one downstream job and its receipt
+ID#<type>#<hash>        NODE                    identity node: own choices, GPC, value
+ID#<type>#<hash>        STATE                   effective state (what GET /v1/consent reads)
+ID#<type>#<hash>        LINK#<type>#<hash>      identity-graph edge (written both ways)
+HOLD#<type>#<hash>      <request_id>#<n>        a link held for review (cluster cap)
 """
 
 from optout.identifiers import IdType

@@ -1,0 +1,1 @@
+"""Benchmarks: AWS calls, latency, cold start and cost per opt-out (`make bench`)."""
