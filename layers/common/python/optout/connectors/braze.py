@@ -1,0 +1,84 @@
+"""Braze: POST {base_url}/users/track setting a do-not-sell custom attribute to true.
+
+One attributes object per identifier (`external_id` for customer_id, `email` for email), up
+to 75 objects per call (Braze's limit). Braze answers 201 even when it rejects some objects
+("minor errors", listed by index): a job whose every object was rejected fails permanently.
+"""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.errors import DeliveryError
+from optout.connectors.http import json_body
+from optout.identifiers import IdType
+
+ID_FIELDS: dict[str, str] = {"customer_id": "external_id", "email": "email"}
+
+
+class BrazeOptions(Model):
+    base_url: str
+    attribute: str = "do_not_sell_or_share"
+
+
+class BrazeSecret(Model):
+    api_key: str
+
+
+class BrazeConnector(Connector):
+    max_batch = 75
+    accepted_types: ClassVar[tuple[IdType, ...]] = ("customer_id", "email")
+
+    def configure(self) -> None:
+        self.opts = parse_config(BrazeOptions, self.system.options, "options", self.system.name)
+        self.creds = parse_config(BrazeSecret, self.secret, "credentials", self.system.name)
+
+    def weight(self, job: Job) -> int:
+        return len(self.identifiers(job))
+
+    def send(self, jobs: Sequence[Job]) -> list[Outcome]:
+        attributes: list[dict[str, Any]] = []
+        owner: list[str] = []  # attributes index -> job id
+        for job in jobs:
+            for identifier in self.identifiers(job):
+                attributes.append(
+                    {ID_FIELDS[identifier.type]: identifier.value, self.opts.attribute: True}
+                )
+                owner.append(job.job_id)
+        answer = self.http.send(
+            "POST",
+            self.opts.base_url.rstrip("/") + "/users/track",
+            step="braze users/track",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.creds.api_key}",
+            },
+            body=json_body({"attributes": attributes}),
+        )
+        payload = answer.json()
+        errors = payload.get("errors", []) if isinstance(payload, dict) else []
+        rejected: dict[str, int] = {}
+        for error in errors:
+            index = error.get("index") if isinstance(error, dict) else None
+            if isinstance(index, int) and 0 <= index < len(owner):
+                rejected[owner[index]] = rejected.get(owner[index], 0) + 1
+        outcomes = []
+        for job in jobs:
+            if rejected.get(job.job_id, 0) >= len(self.identifiers(job)):
+                error = DeliveryError(
+                    "braze users/track: object rejected", retryable=False, http_status=answer.status
+                )
+                outcomes.append(
+                    Outcome(
+                        job.job_id,
+                        None,
+                        answer.status,
+                        error=error,
+                        identifier_types_sent=self.types_sent(job),
+                    )
+                )
+            else:
+                outcomes.append(
+                    Outcome(job.job_id, "done", answer.status, None, self.types_sent(job))
+                )
+        return outcomes

@@ -1,0 +1,48 @@
+"""Vendor-specific normalisation and hashing of identifiers that are already normalised.
+
+Input values come from optout.identifiers (emails trimmed+lowercased, phones E.164).
+"""
+
+import base64
+import hashlib
+
+GMAIL_DOMAINS = frozenset({"gmail.com"})
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def sha256_b64(value: str) -> str:
+    return base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()
+
+
+def email_sha256(email: str) -> str:
+    """Meta, Google and the generic webhook: SHA-256 hex of the trimmed, lowercased address."""
+    return sha256_hex(email.strip().lower())
+
+
+def meta_phone_sha256(e164: str) -> str:
+    """Meta: digits only, country code included, no '+'."""
+    return sha256_hex("".join(ch for ch in e164 if ch.isdigit()))
+
+
+def google_phone_sha256(e164: str) -> str:
+    """Google Customer Match: E.164 with the leading '+'."""
+    return sha256_hex(e164)
+
+
+def uid2_email(email: str) -> str:
+    """UID2 email normalisation: lowercase; for gmail.com drop dots and any '+tag' locally."""
+    local, _, domain = email.strip().lower().partition("@")
+    if domain in GMAIL_DOMAINS:
+        local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}@{domain}"
+
+
+def uid2_email_hash(email: str) -> str:
+    return sha256_b64(uid2_email(email))
+
+
+def uid2_phone_hash(e164: str) -> str:
+    return sha256_b64(e164)

@@ -1,0 +1,99 @@
+"""Meta Marketing API: remove people from custom audiences.
+
+DELETE {base_url}/{version}/act_{ad_account_id}/usersofanyaudience (every audience of the ad
+account) or, with `audience_ids`, DELETE .../{audience_id}/users for each; form field
+`payload={"schema": "EMAIL_SHA256"|"PHONE_SHA256", "data": [hash, ...]}`, one call per schema,
+at most 10,000 hashes per call. Email: SHA-256 hex of trimmed lowercase; phone: SHA-256 hex of
+its digits with country code, no '+'. The token goes in the Authorization header, not the URL.
+Meta reports throttling as HTTP 400 with codes 4/17/32/613/80003: retried like a 429.
+"""
+
+import json
+import urllib.parse
+from collections.abc import Sequence
+from typing import ClassVar
+
+from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.errors import ConfigError, DeliveryError
+from optout.connectors.hashing import email_sha256, meta_phone_sha256
+from optout.connectors.http import HttpResponse, status_error
+from optout.identifiers import IdType
+
+THROTTLE_CODES = frozenset({4, 17, 32, 613, 80003})
+
+
+class MetaOptions(Model):
+    base_url: str
+    api_version: str = "v21.0"
+    ad_account_id: str | None = None
+    audience_ids: tuple[str, ...] = ()
+
+
+class MetaSecret(Model):
+    access_token: str
+
+
+class MetaConnector(Connector):
+    max_batch = 10_000
+    accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone")
+
+    def configure(self) -> None:
+        self.opts = parse_config(MetaOptions, self.system.options, "options", self.system.name)
+        self.creds = parse_config(MetaSecret, self.secret, "credentials", self.system.name)
+        if not self.opts.ad_account_id and not self.opts.audience_ids:
+            raise ConfigError(
+                f"system {self.system.name}: options need ad_account_id or audience_ids"
+            )
+        root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
+        account = (self.opts.ad_account_id or "").removeprefix("act_")
+        self.urls = [f"{root}/{a}/users" for a in self.opts.audience_ids] or [
+            f"{root}/act_{account}/usersofanyaudience"
+        ]
+
+    def weight(self, job: Job) -> int:
+        sent = self.identifiers(job)
+        return max(sum(i.type == "email" for i in sent), sum(i.type == "phone" for i in sent), 1)
+
+    def send(self, jobs: Sequence[Job]) -> list[Outcome]:
+        sent = [i for j in jobs for i in self.identifiers(j)]
+        batches = {
+            "EMAIL_SHA256": sorted({email_sha256(i.value) for i in sent if i.type == "email"}),
+            "PHONE_SHA256": sorted({meta_phone_sha256(i.value) for i in sent if i.type == "phone"}),
+        }
+        refs: list[str] = []
+        status = 200
+        for url in self.urls:
+            for schema, data in batches.items():
+                if not data:
+                    continue
+                answer = self._delete(url, schema, data)
+                status = answer.status
+                payload = answer.json()
+                if isinstance(payload, dict) and payload.get("session_id") is not None:
+                    refs.append(str(payload["session_id"]))
+        ref = ",".join(refs) or None
+        return [Outcome(j.job_id, "done", status, ref, self.types_sent(j)) for j in jobs]
+
+    def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
+        body = urllib.parse.urlencode({"payload": json.dumps({"schema": schema, "data": data})})
+        answer = self.http.send(
+            "DELETE",
+            url,
+            step=f"meta remove {schema}",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": f"Bearer {self.creds.access_token}",
+            },
+            body=body.encode(),
+            raise_for_status=False,
+        )
+        if 200 <= answer.status < 300:
+            return answer
+        payload = answer.json()
+        error = payload.get("error") if isinstance(payload, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        if answer.status == 400 and code in THROTTLE_CODES:
+            raise DeliveryError(
+                f"meta remove {schema}: throttled (code {code})", retryable=True, http_status=400
+            )
+        raise status_error(f"meta remove {schema}", answer)

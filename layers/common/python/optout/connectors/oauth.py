@@ -1,0 +1,73 @@
+"""OAuth 2.0 access tokens for connectors that need one, cached until shortly before expiry.
+
+A 401 from the API with a cached token means it was revoked or expired early: the session
+fetches a fresh token and repeats the call once, so only a second 401 is a real auth failure.
+"""
+
+import time
+import urllib.parse
+from collections.abc import Callable
+
+from optout.connectors.errors import DeliveryError
+from optout.connectors.http import HttpClient, HttpResponse
+
+EXPIRY_MARGIN_SECONDS = 60
+
+
+class BearerSession:
+    def __init__(
+        self,
+        http: HttpClient,
+        token_url: str,
+        form: dict[str, str],
+        step: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.http = http
+        self.token_url = token_url
+        self.form = form
+        self.step = step
+        self.clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def token(self) -> str:
+        if self._token is None or self.clock() >= self._expires:
+            answer = self.http.send(
+                "POST",
+                self.token_url,
+                step=f"{self.step} token",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                body=urllib.parse.urlencode(self.form).encode(),
+            )
+            payload = answer.json()
+            if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+                raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)
+            self._token = payload["access_token"]
+            self._expires = (
+                self.clock() + float(payload.get("expires_in", 3600)) - EXPIRY_MARGIN_SECONDS
+            )
+        return self._token
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        step: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> HttpResponse:
+        try:
+            return self._send_once(method, url, step, headers, body)
+        except DeliveryError as error:
+            if error.http_status != 401:
+                raise
+            self._token = None  # revoked or expired early: one fresh token, one more try
+        return self._send_once(method, url, step, headers, body)
+
+    def _send_once(
+        self, method: str, url: str, step: str, headers: dict[str, str] | None, body: bytes | None
+    ) -> HttpResponse:
+        auth = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
+        return self.http.send(method, url, step=step, headers=auth, body=body)
