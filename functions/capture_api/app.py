@@ -246,7 +246,7 @@ def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
         device = _cookie(event, DEVICE_COOKIE)
-        if "device_id" not in as_json and device and DEVICE_ID.match(device):
+        if "device_id" not in as_json and device and DEVICE_ID.fullmatch(device):
             as_json["device_id"] = device
         event.update(body=json.dumps(as_json), isBase64Encoded=False)
         headers["content-type"] = JSON

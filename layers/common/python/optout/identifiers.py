@@ -40,7 +40,7 @@ class Identifier:
 
 def normalise_email(raw: str) -> str:
     email = raw.strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.match(email):
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
         raise InvalidInput("not a valid email address", field="email")
     return email
 
@@ -57,14 +57,14 @@ def normalise_phone(raw: str, default_region: str = "US") -> str:
 
 
 def normalise_device_id(raw: str) -> str:
-    if not DEVICE_ID_RE.match(raw):
+    if not DEVICE_ID_RE.fullmatch(raw):  # not match: `$` allows a trailing newline
         raise InvalidInput("device_id must be 16-64 characters of A-Z a-z 0-9 _ -", "device_id")
     return raw
 
 
 def normalise_customer_id(raw: str) -> str:
     value = raw.strip()
-    if not CUSTOMER_ID_RE.match(value):
+    if not CUSTOMER_ID_RE.fullmatch(value):
         raise InvalidInput(
             "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : - ", "customer_id"
         )
