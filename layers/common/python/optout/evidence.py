@@ -26,7 +26,8 @@ def sanitise_page_url(url: str | None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def evidence(
