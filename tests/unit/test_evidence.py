@@ -1,0 +1,82 @@
+"""Evidence recorded with every event (optout.evidence)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from optout.evidence import MAX_USER_AGENT, RequestContext, evidence, sanitise_page_url
+
+
+def _ctx(**overrides: object) -> RequestContext:
+    values: dict[str, object] = {
+        "received_at": datetime(2026, 11, 29, 3, 12, tzinfo=UTC),
+        "gpc_header": False,
+        "user_agent": "Mozilla/5.0 Test",
+        "edge_jurisdiction": "US-CA",
+        "source_ip": "203.0.113.10",
+    }
+    values.update(overrides)
+    return RequestContext(**values)  # type: ignore[arg-type]
+
+
+def _evidence(ctx: RequestContext, **overrides: object) -> dict[str, str | None]:
+    values: dict[str, object] = {
+        "jurisdiction": None,
+        "page_url": None,
+        "policy_version": "2026-01-01",
+        "store_ip": False,
+    }
+    values.update(overrides)
+    return evidence(ctx, **values)  # type: ignore[arg-type]
+
+
+def test_page_url_loses_its_query_string_and_fragment() -> None:
+    url = "https://shop.example.com/products/42?email=jane%40example.com&utm=x#token=abc"
+    assert sanitise_page_url(url) == "https://shop.example.com/products/42"
+
+
+def test_page_url_keeps_scheme_host_port_and_path() -> None:
+    assert sanitise_page_url("http://localhost:3000/a/b") == "http://localhost:3000/a/b"
+
+
+def test_page_url_loses_credentials_in_its_authority() -> None:
+    url = "https://jane%40example.com:secret@shop.example.com/account"
+    assert sanitise_page_url(url) == "https://shop.example.com/account"
+
+
+@pytest.mark.parametrize(
+    "url", [None, "", "javascript:alert(1)", "data:text/html,hi", "/relative/path", "ftp://x/y"]
+)
+def test_page_url_that_is_not_absolute_http_is_dropped(url: str | None) -> None:
+    assert sanitise_page_url(url) is None
+
+
+def test_ip_address_is_not_recorded_by_default() -> None:
+    assert _evidence(_ctx())["ip_address"] is None
+
+
+def test_ip_address_is_recorded_only_when_enabled() -> None:
+    assert _evidence(_ctx(), store_ip=True)["ip_address"] == "203.0.113.10"
+
+
+def test_jurisdiction_from_the_body_wins_over_the_edge() -> None:
+    assert _evidence(_ctx(), jurisdiction="US-CO")["jurisdiction"] == "US-CO"
+
+
+def test_jurisdiction_falls_back_to_the_edge() -> None:
+    assert _evidence(_ctx())["jurisdiction"] == "US-CA"
+
+
+def test_user_agent_is_truncated() -> None:
+    recorded = _evidence(_ctx(user_agent="x" * 5000))["user_agent"]
+    assert recorded == "x" * MAX_USER_AGENT
+
+
+def test_missing_user_agent_is_recorded_as_none() -> None:
+    assert _evidence(_ctx(user_agent=None))["user_agent"] is None
+
+
+def test_evidence_records_policy_version_and_sanitised_page_url() -> None:
+    recorded = _evidence(_ctx(), page_url="https://shop.example.com/?q=1")
+    assert recorded["policy_version"] == "2026-01-01"
+    assert recorded["page_url"] == "https://shop.example.com/"

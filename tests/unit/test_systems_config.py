@@ -1,0 +1,85 @@
+"""The downstream systems config (optout.systems)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from optout.systems import SystemConfig, SystemsConfig, load_systems
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEMS_JSON = ROOT / "layers" / "common" / "config" / "systems.json"
+
+
+def _system(**overrides: Any) -> dict[str, Any]:
+    system: dict[str, Any] = {
+        "name": "crm",
+        "type": "webhook",
+        "identifier_types": ["email"],
+        "purposes": ["sale"],
+    }
+    system.update(overrides)
+    return system
+
+
+def test_the_shipped_systems_config_validates() -> None:
+    config = load_systems(SYSTEMS_JSON)
+    assert len(config.systems) == len(json.loads(SYSTEMS_JSON.read_text())["systems"]) > 0
+
+
+def test_every_shipped_system_has_a_distinct_queue_key() -> None:
+    keys = [system.queue_key for system in load_systems(SYSTEMS_JSON).systems]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(
+    ("name", "queue_key"),
+    [("google_ads", "googleads"), ("trade_desk", "tradedesk"), ("crm2", "crm2")],
+)
+def test_queue_key_strips_everything_but_letters_and_digits(name: str, queue_key: str) -> None:
+    assert SystemConfig.model_validate(_system(name=name)).queue_key == queue_key
+
+
+def test_duplicate_system_names_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        SystemsConfig.model_validate({"systems": [_system(), _system()]})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"type": "carrier_pigeon"},
+        {"identifier_types": ["ssn"]},
+        {"identifier_types": []},
+        {"purposes": ["marketing"]},
+        {"name": "Has Spaces"},
+        {"hashing": "md5"},
+        {"rate_limit_per_second": 0},
+        {"unexpected": True},
+    ],
+)
+def test_invalid_system_declarations_are_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        SystemConfig.model_validate(_system(**overrides))
+
+
+def test_option_strings_expand_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_STACK_URL", "http://127.0.0.1:3000")
+    system = SystemConfig.model_validate(
+        _system(options={"base_url": "${LOCAL_STACK_URL}/_sandbox/crm", "retries": 3})
+    )
+    assert system.options == {"base_url": "http://127.0.0.1:3000/_sandbox/crm", "retries": 3}
+
+
+def test_accepts_only_its_identifier_types() -> None:
+    system = SystemConfig.model_validate(_system(identifier_types=["email", "phone"]))
+    assert system.accepts("phone") and not system.accepts("device_id")
+
+
+def test_get_finds_a_system_by_name_and_raises_for_unknown() -> None:
+    config = SystemsConfig.model_validate({"systems": [_system(name="crm"), _system(name="cdp")]})
+    assert config.get("cdp").name == "cdp"
+    with pytest.raises(KeyError):
+        config.get("nope")
