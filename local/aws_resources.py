@@ -102,3 +102,22 @@ def _queue_templates(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 def _attributes(props: dict[str, Any]) -> dict[str, str]:
     wanted = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds")
     return {name: str(props[name]) for name in wanted if isinstance(props.get(name), int | str)}
+
+
+def create_queue_resource(sqs: Any, logical_id: str, prefix: str, template: dict[str, Any]) -> str:
+    """A stand-alone queue of the template (e.g. the resolver's on-failure destination)."""
+    resource = template["Resources"].get(logical_id)
+    if not resource or resource.get("Type") != "AWS::SQS::Queue":
+        raise LookupError(f"template.yaml declares no SQS queue {logical_id}")
+    props = resource.get("Properties", {})
+    url: str = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=_attributes(props))[
+        "QueueUrl"
+    ]
+    return url
+
+
+def queue_arn(sqs: Any, url: str) -> str:
+    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return arn

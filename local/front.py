@@ -1,0 +1,154 @@
+"""The HTTP front on 127.0.0.1: the capture API, the sandboxes, the local routes and the site.
+
+Routing, in order: the template's HttpApi routes (to the real capture handler, as API
+Gateway payload 2.0 events), `/_sandbox/...`, `/_local/requests`, then the static site.
+CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local import apigw
+from local.http_types import Incoming, Outgoing, error_answer
+from local.requests_view import RequestsView
+from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
+from local.sandbox_routes import SandboxRoutes
+from local.static_site import StaticSite
+from local.template_config import Route
+
+log = logging.getLogger("local.http")
+
+Invoke = Callable[[dict[str, Any]], Any]
+API_PREFIX = "/v1/"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
+
+
+@dataclass(frozen=True)
+class Cors:
+    allow_origins: tuple[str, ...]
+    allow_methods: str = "GET,POST,OPTIONS"
+    allow_headers: str = "content-type,idempotency-key"
+    max_age: int = 600
+
+
+class Front:
+    def __init__(
+        self,
+        routes: list[Route],
+        capture: Invoke,
+        sandboxes: SandboxRoutes,
+        requests: RequestsView | None,
+        site: StaticSite,
+        cors: Cors,
+    ) -> None:
+        self._routes = routes
+        self._capture = capture
+        self._sandboxes = sandboxes
+        self._requests = requests
+        self._site = site
+        self._cors = cors
+
+    def dispatch(self, request: Incoming) -> Outgoing:
+        path = request.path
+        for route in self._routes:
+            params = route.match(request.method, path)
+            if params is not None:
+                return self._invoke_capture(request, route, params)
+        if path.startswith(API_PREFIX):
+            if request.method == "OPTIONS":
+                return self._preflight(request)
+            # API Gateway's own answer for a path with no route.
+            return Outgoing(404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
+        if path.startswith(SANDBOX_PREFIX):
+            return self._sandboxes.serve(request)
+        if path == "/_local/requests" and request.method == "GET" and self._requests:
+            return self._requests.serve(request)
+        if request.method in ("GET", "HEAD"):
+            return self._site.serve(path, head=request.method == "HEAD")
+        return error_answer(405, "method_not_allowed", "only GET serves the demo site")
+
+    def _invoke_capture(self, request: Incoming, route: Route, params: dict[str, str]) -> Outgoing:
+        event = apigw.to_event(request, route, params)
+        try:
+            result = self._capture(event)
+        except Exception as error:  # noqa: BLE001 - API Gateway turns a crash into a 500
+            log.error("capture handler raised %s on %s", type(error).__name__, route.route_key)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            return Outgoing(
+                500,
+                [("Content-Type", "application/json")],
+                b'{"message":"Internal Server Error"}',
+            )
+        return apigw.from_result(result)
+
+    def _preflight(self, request: Incoming) -> Outgoing:
+        origin = request.header("origin")
+        headers = [("Vary", "Origin")]
+        if origin and ("*" in self._cors.allow_origins or origin in self._cors.allow_origins):
+            headers += [
+                ("Access-Control-Allow-Origin", origin),
+                ("Access-Control-Allow-Methods", self._cors.allow_methods),
+                ("Access-Control-Allow-Headers", self._cors.allow_headers),
+                ("Access-Control-Max-Age", str(self._cors.max_age)),
+            ]
+        return Outgoing(204, headers)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "FrontServer"
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        incoming = Incoming(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            client_ip=self.client_address[0],
+        )
+        try:
+            answer = self.server.front.dispatch(incoming)
+        except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
+            log.error("%s %s failed: %s", self.command, incoming.path, type(error).__name__)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            answer = error_answer(500, "internal", "the local stack failed on this request")
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            if name.lower() not in HOP_BY_HOP:
+                self.send_header(name, value)
+        declared = next((v for k, v in answer.headers if k.lower() == "content-length"), None)
+        head_length = declared if self.command == "HEAD" else None  # HEAD: the GET's length
+        self.send_header("Content-Length", head_length or str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Access lines carry only method, path and status; paths hold request ids, not PII,
+        # except the query string of a sandbox call, which is dropped.
+        log.debug("%s", format % args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        if not path.startswith(("/_sandbox/", "/_local/")):
+            log.info("%s %s -> %s", self.command, path, code)
+
+
+class FrontServer(ThreadingHTTPServer):
+    daemon_threads = True  # a hung client must not keep the stack alive at shutdown
+    allow_reuse_address = True
+
+    def __init__(self, port: int, front: Front) -> None:
+        self.front = front
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="http-front", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,196 @@
+"""What the local stack reads from template.yaml besides tables and queues.
+
+HTTP routes (and which need IAM), the resolver's stream event source, the workers' SQS event
+source, and the functions' environment, so the pollers behave as the deployed event-source
+mappings do and the two cannot drift apart. Functions are found by the kind of event they
+have (HttpApi, DynamoDB, SQS), not by logical id, so a rename in the template is harmless.
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.patterns import parse_filters
+
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+
+# Lambda's documented defaults for a DynamoDB / SQS event source mapping.
+STREAM_DEFAULT_BATCH = 100
+SQS_DEFAULT_BATCH = 10
+DEFAULT_TIMEOUT_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # "/v1/consent/{device_id}"
+    iam: bool
+    pattern: re.Pattern[str]
+    function: str
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return None if found is None else found.groupdict()
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    function: str
+    batch_size: int = STREAM_DEFAULT_BATCH
+    max_batching_window: float = 0
+    starting_position: str = "TRIM_HORIZON"
+    maximum_retry_attempts: int = -1  # -1: Lambda retries until the record expires
+    bisect_on_error: bool = False
+    report_batch_item_failures: bool = False
+    filters: list[dict[str, Any]] = field(default_factory=list)
+    on_failure: str | None = None  # logical id of the on-failure SQS queue
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    function: str
+    batch_size: int = SQS_DEFAULT_BATCH
+    max_batching_window: float = 0
+    report_batch_item_failures: bool = False
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+
+
+def functions(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every serverless function, including those inside Fn::ForEach blocks."""
+    for key, resource in template["Resources"].items():
+        if key.startswith("Fn::ForEach::") and isinstance(resource, list):
+            for inner_key, inner in resource[2].items():
+                if inner.get("Type") == SERVERLESS_FUNCTION:
+                    yield inner_key, inner
+        elif isinstance(resource, dict) and resource.get("Type") == SERVERLESS_FUNCTION:
+            yield key, resource
+
+
+def _events(resource: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
+    for event in resource.get("Properties", {}).get("Events", {}).values():
+        if event.get("Type") == kind:
+            yield event.get("Properties", {})
+
+
+def _timeout(template: dict[str, Any], resource: dict[str, Any]) -> int:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    value = resource.get("Properties", {}).get("Timeout", globals_.get("Timeout"))
+    return int(value) if isinstance(value, int | str) else DEFAULT_TIMEOUT_SECONDS
+
+
+def http_routes(template: dict[str, Any]) -> list[Route]:
+    routes: list[Route] = []
+    for logical_id, resource in functions(template):
+        for props in _events(resource, "HttpApi"):
+            path, method = props["Path"], str(props["Method"]).upper()
+            iam = props.get("Auth", {}).get("Authorizer") == "AWS_IAM"
+            routes.append(Route(method, path, iam, _path_regex(path), logical_id))
+    return routes
+
+
+def _path_regex(path: str) -> re.Pattern[str]:
+    # "{name}" matches one segment, "{name+}" the rest (API Gateway's greedy parameter).
+    parts = re.split(r"(\{[^}]+\})", path)
+    regex = ""
+    for part in parts:
+        if part.startswith("{") and part.endswith("+}"):
+            regex += f"(?P<{part[1:-2]}>.+)"
+        elif part.startswith("{"):
+            regex += f"(?P<{part[1:-1]}>[^/]+)"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex)
+
+
+def stream_source(template: dict[str, Any]) -> StreamSource | None:
+    """The first function fed by a DynamoDB stream (the resolver), or None if none exists yet."""
+    for logical_id, resource in functions(template):
+        for props in _events(resource, "DynamoDB"):
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {})
+            return StreamSource(
+                function=logical_id,
+                batch_size=int(props.get("BatchSize", STREAM_DEFAULT_BATCH)),
+                max_batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                starting_position=str(props.get("StartingPosition", "TRIM_HORIZON")),
+                maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in props.get("FunctionResponseTypes", []),
+                filters=parse_filters(props.get("FilterCriteria")),
+                on_failure=_logical_id(destination.get("Destination")),
+                timeout_seconds=_timeout(template, resource),
+            )
+    return None
+
+
+def queue_source(template: dict[str, Any]) -> QueueSource | None:
+    """The per-system worker fed by its SQS jobs queue, or None if none exists yet."""
+    for logical_id, resource in functions(template):
+        for props in _events(resource, "SQS"):
+            return QueueSource(
+                function=logical_id,
+                batch_size=int(props.get("BatchSize", SQS_DEFAULT_BATCH)),
+                max_batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in props.get("FunctionResponseTypes", []),
+                timeout_seconds=_timeout(template, resource),
+            )
+    return None
+
+
+def _logical_id(reference: Any) -> str | None:
+    """!GetAtt Queue.Arn, !Ref Queue or !Sub "${Queue.Arn}" -> "Queue"."""
+    if isinstance(reference, dict):
+        if "Fn::GetAtt" in reference:
+            target = reference["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Ref" in reference:
+            return str(reference["Ref"])
+        if "Fn::Sub" in reference and isinstance(reference["Fn::Sub"], str):
+            found = re.fullmatch(r"\$\{([A-Za-z0-9]+)(\.Arn)?\}", reference["Fn::Sub"])
+            return found.group(1) if found else None
+    return None
+
+
+def environment(template: dict[str, Any]) -> dict[str, str]:
+    """Global and per-function environment variables whose values the template fixes.
+
+    References to parameters resolve to their defaults; references to resources (table name,
+    queue URLs, secrets) are left out: the local stack supplies its own for those.
+    """
+    params = template.get("Parameters", {})
+    merged: dict[str, str] = {}
+    blocks = [template.get("Globals", {}).get("Function", {})]
+    blocks += [resource.get("Properties", {}) for _, resource in functions(template)]
+    for block in blocks:
+        for name, value in block.get("Environment", {}).get("Variables", {}).items():
+            resolved = _resolve(value, params)
+            if resolved is not None:
+                merged[name] = resolved
+    return merged
+
+
+def _resolve(value: Any, params: dict[str, Any]) -> str | None:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in params:
+        default = params[value["Ref"]].get("Default")
+        return None if default is None else str(default)
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        if isinstance(parts, dict):  # !Join [",", !Ref AList]: the default is already joined
+            return _resolve(parts, params)
+        resolved = [_resolve(part, params) for part in parts]
+        if all(part is not None for part in resolved):
+            return str(separator).join(p for p in resolved if p is not None)
+    return None
