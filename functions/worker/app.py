@@ -1,0 +1,107 @@
+"""Downstream worker: SQS job messages -> connector calls -> receipts. One code path for every
+system; in production one function per system (SYSTEM_NAME set), locally all in one process.
+"""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from optout.connectors import Connector, build_connector
+from optout.connectors.credentials import SecretSource
+from optout.connectors.http import HttpClient
+from optout.delivery.messages import queue_url_from_arn
+from optout.delivery.service import Decision, DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.observability import logger, metrics, tracer
+from optout.store.table import Table
+from optout.systems import SystemConfig, load_systems
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RetryLater(Exception):
+    """Reported as a batch item failure: SQS redelivers the message after its visibility."""
+
+
+class Services:
+    """Built once per container on first use (not at import: tests build theirs under moto)."""
+
+    def __init__(self) -> None:
+        settings = WorkerSettings.from_env()
+        self.settings = settings
+        self.sqs = boto3.client("sqs")
+        self.secrets = SecretSource(settings.local_secrets_file)
+        self.http = HttpClient(settings.http_timeout_seconds)
+        self._connectors: dict[str, Connector] = {}
+        self.delivery = DeliveryService(
+            Table.connect(settings.table_name),
+            load_systems(settings.systems_config),
+            settings,
+            self.connector_for,
+        )
+
+    def connector_for(self, system: SystemConfig) -> Connector:
+        # Kept per container so OAuth tokens are reused; secrets refresh via Parameters' cache.
+        if system.name not in self._connectors:
+            self._connectors[system.name] = build_connector(system, self.secrets, self.http)
+        return self._connectors[system.name]
+
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    global _services  # noqa: PLW0603 - one per warm container, by design
+    if _services is None:
+        _services = Services()
+    return _services
+
+
+_decisions: dict[str, Decision] = {}
+
+
+def record_handler(record: SQSRecord) -> None:
+    decision = _decisions.get(record.message_id)
+    if decision is None or decision.retry_in is None:
+        return
+    try:
+        services().sqs.change_message_visibility(
+            QueueUrl=queue_url_from_arn(record.event_source_arn),
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=decision.retry_in,
+        )
+    except ClientError as error:  # the message still returns, after the queue's own timeout
+        logger.warning("could not set visibility", error_code=error.response["Error"]["Code"])
+    raise RetryLater(decision.reason)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    received = [
+        Received(
+            r["messageId"],
+            r["body"],
+            int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)),
+        )
+        for r in event.get("Records", [])
+    ]
+    report = services().delivery.deliver(received)
+    for name, count in report.counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    _decisions.clear()
+    _decisions.update(report.decisions)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,32 @@
+"""Worker configuration, validated once per cold start from the environment."""
+
+import os
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str
+    systems_config: str = "config/systems.json"
+    # Production runs one worker per system and sets this; the local stack runs every system
+    # in one process and leaves it empty, so the system always comes from the message.
+    system_name: str | None = None
+    max_receive_count: Annotated[int, Field(ge=1)] = 8  # = the queue's redrive maxReceiveCount
+    retry_base_seconds: Annotated[float, Field(gt=0)] = 30
+    retry_max_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_VISIBILITY_SECONDS)] = 3600
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    # A claimed job is left alone by other deliveries for this long; shorter than the queue's
+    # visibility timeout, so a message redelivered after a crashed attempt can claim it again.
+    lease_seconds: Annotated[int, Field(ge=1)] = 60
+    local_secrets_file: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "WorkerSettings":
+        env = os.environ
+        values = {n: env[n.upper()] for n in cls.model_fields if env.get(n.upper(), "") != ""}
+        return cls.model_validate(values)
