@@ -1,0 +1,189 @@
+"""Fixtures for the browser suite: Debian's headless Chromium driven by Playwright.
+
+Never downloads a browser: Playwright launches /usr/bin/chromium (`make e2e-deps`). Pages are
+served either by the local stack (`local_stack`, tests 1-4) or, for the signal tests that need
+no pipeline, by a loopback static server with the consent API answered by `FakeConsentApi`.
+"""
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[3]
+WEB = ROOT / "web"
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+DECODER = WEB / "tests" / "decode-gpp.mjs"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Chromium has no GPC setting: the header goes on every request and the property is defined
+# before any page script runs (as a GPC-enabled browser or extension does).
+GPC_INIT_SCRIPT = (
+    "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl',"
+    " {get: () => true, configurable: true});"
+)
+PURPOSES = ("sale", "share", "targeted_advertising", "profiling")
+GPC_PURPOSES = ("sale", "share", "targeted_advertising")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make e2e-deps` (not `playwright install`)")
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+BrowserFactory = Callable[..., BrowserContext]
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[BrowserFactory]:
+    """Fresh, isolated browser profiles (cookies, storage); closed after the test."""
+    opened: list[BrowserContext] = []
+
+    def make(*, gpc: bool = False, javascript: bool = True) -> BrowserContext:
+        context = browser.new_context(
+            java_script_enabled=javascript,
+            extra_http_headers={"Sec-GPC": "1"} if gpc else {},
+            viewport={"width": 1100, "height": 760},
+        )
+        context.set_default_timeout(10_000)
+        if gpc:
+            context.add_init_script(GPC_INIT_SCRIPT)
+        opened.append(context)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
+
+
+# -- a loopback static server for web/ (no pipeline needed) --------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def static_site() -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(WEB))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class FakeConsentApi:
+    """Answers banner.js's two consent routes inside the browser (Playwright routing).
+
+    `opt_out` is the effective state GET returns (as if the resolver had already run); posts
+    are recorded and answered the way the capture API answers them.
+    """
+
+    opt_out: dict[str, bool] = field(default_factory=dict)
+    gpc_honored: bool = False
+    posts: list[dict[str, Any]] = field(default_factory=list)
+
+    def install(self, context: BrowserContext) -> None:
+        context.route("**/v1/consent/*", self._get)
+        context.route("**/v1/consent", self._post)
+
+    def _get(self, route: Route) -> None:
+        device_id = route.request.url.rsplit("/", 1)[1]
+        body = {
+            "device_id": device_id,
+            "opt_out": {p: self.opt_out.get(p, False) for p in PURPOSES},
+            "gpc_honored": self.gpc_honored,
+            "updated_at": "2025-11-29T10:00:00Z" if any(self.opt_out.values()) else None,
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def _post(self, route: Route) -> None:
+        sent = json.loads(route.request.post_data or "{}")
+        self.posts.append(sent)
+        gpc = route.request.headers.get("sec-gpc") == "1" or sent.get("gpc") is True
+        choices = dict(sent.get("opt_out", {}))
+        if gpc:
+            choices.update(dict.fromkeys(GPC_PURPOSES, True))
+        body = {
+            "request_id": str(uuid.uuid4()),
+            "device_id": sent["device_id"],
+            "opt_out": choices,
+            "gpc_honored": gpc,
+        }
+        route.fulfill(status=202, content_type="application/json", body=json.dumps(body))
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def decode_gpp(gpp_string: str) -> dict[str, Any]:
+    """Decodes with IAB's reference library (@iabgpp/cmpapi) through web/tests/decode-gpp.mjs."""
+    node = shutil.which("node")
+    if node is None or not (WEB / "tests" / "node_modules" / "@iabgpp").is_dir():
+        pytest.fail("node or @iabgpp/cmpapi missing: run `make e2e-deps`")
+    done = subprocess.run(
+        [node, str(DECODER), gpp_string], capture_output=True, text=True, check=False, timeout=30
+    )
+    assert done.returncode == 0, f"IAB decoder refused {gpp_string!r}: {done.stderr}"
+    decoded: dict[str, Any] = json.loads(done.stdout)
+    return decoded
+
+
+def gpp_ping(page: Page) -> dict[str, Any]:
+    ping: dict[str, Any] = page.evaluate(
+        "() => new Promise((resolve) => window.__gpp('ping', (data) => resolve(data)))"
+    )
+    return ping
+
+
+def usp_data(page: Page) -> dict[str, Any]:
+    data: dict[str, Any] = page.evaluate(
+        "() => new Promise((resolve) =>"
+        " window.__uspapi('getUSPData', 1, (data, ok) => resolve({...data, ok})))"
+    )
+    return data
+
+
+def wait_until_ready(page: Page) -> None:
+    """banner.js has read the effective state (or given up): optoutBridge.ready settled."""
+    page.wait_for_function("() => window.optoutBridge && window.optoutBridge.state().known")
+    page.evaluate("() => window.optoutBridge.ready")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
