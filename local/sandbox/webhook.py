@@ -1,0 +1,57 @@
+"""A receiver of the generic signed webhook (our own contract, see docs/connectors.md)."""
+
+import hashlib
+import hmac
+from typing import Any
+
+from local.sandbox.checks import is_sha256_hex
+from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response, parse_json
+
+MAX_SKEW_SECONDS = 300
+ID_TYPES = {"email", "phone", "customer_id", "device_id"}
+PURPOSES = {"sale", "share", "targeted_advertising", "profiling"}
+
+
+class Webhook:
+    def __init__(self, secrets: dict[str, Any]) -> None:
+        self.secret = str(secrets.get("signing_secret", ""))
+        self.count = 0
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method != "POST" or request.path not in ("", "/"):
+            return json_response(404, {"error": "not_found"})
+        timestamp = request.headers.get("x-optout-timestamp", "")
+        expected = hmac.new(
+            self.secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256
+        ).hexdigest()
+        signature = request.headers.get("x-optout-signature", "")
+        if not timestamp.isdigit() or not hmac.compare_digest(signature, "sha256=" + expected):
+            return json_response(401, {"error": "bad_signature"})
+        body = parse_json(request)
+        if request.headers.get("content-type") != "application/json" or not valid(body):
+            return json_response(400, {"error": "malformed"})
+        self.count += 1
+        return json_response(200, {"reference": f"wh_{self.count}"})
+
+
+def valid(body: Any) -> bool:
+    if not isinstance(body, dict) or set(body) != {
+        "request_id",
+        "job_id",
+        "purposes",
+        "identifiers",
+    }:
+        return False
+    if not isinstance(body["purposes"], list) or not set(body["purposes"]) <= PURPOSES:
+        return False
+    identifiers = body["identifiers"]
+    if not isinstance(identifiers, list) or not identifiers:
+        return False
+    for identifier in identifiers:
+        if not isinstance(identifier, dict) or set(identifier) != {"type", "value", "hashed"}:
+            return False
+        if identifier["type"] not in ID_TYPES or not isinstance(identifier["value"], str):
+            return False
+        if identifier["hashed"] and not is_sha256_hex(identifier["value"]):
+            return False
+    return True
