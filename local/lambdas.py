@@ -14,14 +14,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ROOT / "functions"
 LAYER_PYTHON = ROOT / "layers" / "common" / "python"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# Which function the current thread is running: the handlers share one Powertools logger,
+# whose function_name key is global, so the console asks the thread instead.
+current = threading.local()
 
 
 @dataclass
@@ -64,7 +66,11 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         # The timeout is reported to the handler but not enforced: a thread cannot be killed.
         with self._lock:
-            return self._handler(event, LambdaContext(self.name, self._timeout))
+            current.name = self.name
+            try:
+                return self._handler(event, LambdaContext(self.name, self._timeout))
+            finally:
+                current.name = None
 
 
 def ensure_layer_on_path() -> None:
@@ -73,26 +79,27 @@ def ensure_layer_on_path() -> None:
         sys.path.insert(0, str(LAYER_PYTHON))
 
 
-def function_exists(directory: str) -> bool:
-    return (FUNCTIONS / directory / "app.py").is_file()
-
-
-def load(directory: str, instance: str = "") -> ModuleType:
-    """A separate import of functions/<directory>/app.py (one per instance name)."""
+def load(code_uri: str, handler: str, instance: str) -> Handler:
+    """A separate import of <code_uri>/<module>.py per instance, returning its handler."""
     ensure_layer_on_path()
-    module_name = f"local_fn_{directory}{'_' + instance if instance else ''}"
-    spec = importlib.util.spec_from_file_location(module_name, FUNCTIONS / directory / "app.py")
+    module_file, _, attribute = handler.rpartition(".")
+    path = ROOT / code_uri / f"{module_file.replace('.', '/')}.py"
+    module_name = f"local_fn_{instance}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load functions/{directory}/app.py")
+        raise ImportError(f"cannot load {path.relative_to(ROOT)}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
-    return module
+    loaded: Handler = getattr(module, attribute)
+    return loaded
 
 
-def local_function(
-    directory: str, name: str, timeout_seconds: int, instance: str = ""
-) -> LocalFunction:
-    module = load(directory, instance)
-    handler: Handler = module.handler
-    return LocalFunction(name, handler, timeout_seconds)
+def code_exists(code_uri: str, handler: str) -> bool:
+    module_file = handler.rpartition(".")[0]
+    return (ROOT / code_uri / f"{module_file.replace('.', '/')}.py").is_file()
+
+
+def local_function(code_uri: str, handler: str, name: str, timeout_seconds: int) -> LocalFunction:
+    """`name` is the function's local name (one per instance: each system has its own worker)."""
+    return LocalFunction(name, load(code_uri, handler, name), timeout_seconds)

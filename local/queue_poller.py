@@ -95,8 +95,10 @@ class QueuePoller:
         try:
             answer = self._invoke({"Records": records})
         except Exception as error:  # noqa: BLE001 - a function error fails the whole batch
+            # Powertools raises BatchProcessingError when every record failed: Lambda then
+            # leaves the whole batch to come back after its visibility timeout.
             name = type(error).__name__
-            log.error("%s worker raised %s: batch retries", self.system, name)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            log.warning("queue %s -> worker raised %s: batch stays queued", self.system, name)  # noqa: TRY400 - class only: a traceback can carry identifier values
             return all_ids
         failed = failed_ids(answer, all_ids, self._source.report_batch_item_failures)
         receives = ",".join(r["attributes"]["ApproximateReceiveCount"] for r in records)

@@ -80,7 +80,7 @@ def _events(resource: dict[str, Any], kind: str) -> Iterator[dict[str, Any]]:
             yield event.get("Properties", {})
 
 
-def _timeout(template: dict[str, Any], resource: dict[str, Any]) -> int:
+def timeout_of(template: dict[str, Any], resource: dict[str, Any]) -> int:
     globals_ = template.get("Globals", {}).get("Function", {})
     value = resource.get("Properties", {}).get("Timeout", globals_.get("Timeout"))
     return int(value) if isinstance(value, int | str) else DEFAULT_TIMEOUT_SECONDS
@@ -126,7 +126,7 @@ def stream_source(template: dict[str, Any]) -> StreamSource | None:
                 in props.get("FunctionResponseTypes", []),
                 filters=parse_filters(props.get("FilterCriteria")),
                 on_failure=_logical_id(destination.get("Destination")),
-                timeout_seconds=_timeout(template, resource),
+                timeout_seconds=timeout_of(template, resource),
             )
     return None
 
@@ -141,7 +141,7 @@ def queue_source(template: dict[str, Any]) -> QueueSource | None:
                 max_batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures"
                 in props.get("FunctionResponseTypes", []),
-                timeout_seconds=_timeout(template, resource),
+                timeout_seconds=timeout_of(template, resource),
             )
     return None
 
@@ -194,3 +194,19 @@ def _resolve(value: Any, params: dict[str, Any]) -> str | None:
         if all(part is not None for part in resolved):
             return str(separator).join(p for p in resolved if p is not None)
     return None
+
+
+def function_code(template: dict[str, Any], logical_id: str) -> tuple[str, str]:
+    """(CodeUri, Handler) of a function, e.g. ("functions/resolver", "app.handler")."""
+    for found_id, resource in functions(template):
+        if found_id == logical_id:
+            props = resource.get("Properties", {})
+            return str(props["CodeUri"]), str(props.get("Handler", "app.handler"))
+    raise LookupError(f"template.yaml declares no function {logical_id}")
+
+
+def function_timeout(template: dict[str, Any], logical_id: str) -> int:
+    for found_id, resource in functions(template):
+        if found_id == logical_id:
+            return timeout_of(template, resource)
+    raise LookupError(f"template.yaml declares no function {logical_id}")

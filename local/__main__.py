@@ -1,0 +1,87 @@
+"""`python -m local --port 3000 --systems config/systems.json`: the whole pipeline, locally.
+
+Starts moto, creates the table and queues from template.yaml, loads the real handlers, polls
+the stream and the queues, serves the API, the sandboxes and the demo site on 127.0.0.1, and
+stops cleanly on Ctrl-C or SIGTERM.
+"""
+
+import argparse
+import logging
+import signal
+import sys
+import warnings
+from pathlib import Path
+from types import FrameType
+
+from local import console
+from local.lambdas import LAYER_PYTHON, ROOT, ensure_layer_on_path
+
+log = logging.getLogger("local.stack")
+
+
+def resolve_systems(given: str) -> Path:
+    """As given, else relative to the layer root: Lambda mounts the layer's config/ at /opt."""
+    for candidate in (Path(given), ROOT / given, LAYER_PYTHON.parent / given):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise SystemExit(f"systems config not found: {given}")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--systems", default="config/systems.json")
+    parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def banner(url: str, systems: list[str]) -> str:
+    names = ", ".join(systems)
+    return "\n".join(
+        [
+            "",
+            "optout-bridge local stack is ready",
+            f"  demo site   {url}/",
+            f"  API         {url}/v1/   (spec: {url}/v1/openapi.json)",
+            f"  requests    {url}/_local/requests",
+            f"  sandboxes   {url}/_sandbox/<system>/requests   ({names})",
+            "  Ctrl-C stops it.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    console.configure(args.log_level)
+    # Metrics are disabled locally (no CloudWatch), so Powertools' empty-flush warning is noise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    ensure_layer_on_path()
+    from local.stack import LocalStack, StackOptions  # noqa: PLC0415 - needs the layer on the path
+
+    options = StackOptions(
+        port=args.port,
+        systems_config=resolve_systems(args.systems),
+        pretty_logs=args.log_format == "pretty",
+    )
+    stack = LocalStack(options)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stack.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start()
+        print(banner(stack.url, stack.systems), flush=True)
+        stack.wait()
+    finally:
+        stack.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The whole pipeline in one process: moto, the real handlers, pollers and the HTTP front.
+
+One process with threads (HTTP front, one stream poller, one poller per jobs queue), so
+stopping it leaves nothing behind. Each function runs as its own in-process "container";
+each system's worker is a separate instance, as each system has its own worker on AWS.
+"""
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local import console, lambdas
+from local.aws_resources import (
+    TEMPLATE,
+    create_queue_resource,
+    create_queues,
+    create_table,
+    queue_arn,
+)
+from local.cfn_yaml import load_template
+from local.environment import REGION, stack_environment
+from local.front import Cors, Front, FrontServer
+from local.queue_poller import QueuePoller
+from local.requests_view import RequestsView
+from local.sandbox_routes import build_routes
+from local.static_site import StaticSite
+from local.stream_poller import StreamPoller
+from local.template_config import (
+    QueueSource,
+    function_code,
+    function_timeout,
+    http_routes,
+    queue_source,
+    stream_source,
+)
+from optout.store.table import Table
+from optout.systems import load_systems
+
+log = logging.getLogger("local.stack")
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "optout-local"  # stands in for ${AWS::StackName}
+JOIN_SECONDS = 5.0
+
+
+@dataclass
+class StackOptions:
+    port: int
+    systems_config: Path
+    template: Path = TEMPLATE
+    secrets_file: Path = ROOT / "local" / "secrets.json"
+    web_root: Path = ROOT / "web"
+    pretty_logs: bool = True
+
+
+@dataclass
+class LocalStack:
+    options: StackOptions
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    systems: list[str] = field(default_factory=list)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _server: FrontServer | None = None
+    _mock: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.options.port}"
+
+    def start(self) -> None:
+        template = load_template(self.options.template)
+        systems = load_systems(self.options.systems_config).systems
+        self.systems = [s.name for s in systems]
+        os.environ.update(_credentials())
+        self._mock = mock_aws()
+        self._mock.start()
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        table_name = f"{PREFIX}-table"
+        stream_arn = create_table(dynamodb, table_name, template)
+        keys = {s.name: s.queue_key for s in systems}
+        queues, _dlqs, _counts = create_queues(sqs, sorted(set(keys.values())), PREFIX, template)
+        os.environ.update(
+            stack_environment(
+                template,
+                url=self.url,
+                table_name=table_name,
+                systems_config=self.options.systems_config,
+                queue_url_template=_url_template(queues),
+                secrets_file=self.options.secrets_file,
+            )
+        )
+        os.environ.pop("HASH_KEY_SECRET_NAME", None)  # the documented local hash key applies
+        routes = http_routes(template)
+        capture = _function(template, routes[0].function, "capture")
+        self._start_resolver(template, stream_arn, sqs)
+        self._start_workers(template, sqs, {name: queues[key] for name, key in keys.items()})
+        if self.options.pretty_logs:
+            from optout.observability import logger  # noqa: PLC0415 - after the handlers load
+
+            console.prettify_powertools(logger)
+        secrets = _secrets(self.options)  # keyed by each system's `credentials` name
+        sandboxes = build_routes(
+            [(s.name, s.type, secrets.get(s.credentials or "", {})) for s in systems]
+        )
+        origins = tuple(os.environ["ALLOWED_ORIGINS"].split(","))
+        front = Front(
+            routes,
+            capture.invoke,
+            sandboxes,
+            RequestsView(Table(dynamodb, table_name)),
+            StaticSite(self.options.web_root),
+            Cors(origins),
+        )
+        self._server = FrontServer(self.options.port, front)
+        self._threads.append(self._server.start())
+
+    def _start_resolver(self, template: dict[str, Any], stream_arn: str, sqs: Any) -> None:
+        source = stream_source(template)
+        if source is None:
+            log.warning("template.yaml has no stream-triggered function: nothing resolves events")
+            return
+        resolver = _function(template, source.function, "resolver")
+        failure_url = (
+            create_queue_resource(sqs, source.on_failure, PREFIX, template)
+            if source.on_failure
+            else None
+        )
+
+        def on_failure(message: dict[str, Any]) -> None:
+            if failure_url is None:
+                log.error("no on-failure destination in the template: batch dropped")
+                return
+            sqs.send_message(QueueUrl=failure_url, MessageBody=json.dumps(message))
+
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        poller = StreamPoller(
+            streams, stream_arn, source, resolver.invoke, on_failure, self.stop_event
+        )
+        self._spawn("stream-poller", poller.run)
+
+    def _start_workers(self, template: dict[str, Any], sqs: Any, queues: dict[str, str]) -> None:
+        source = queue_source(template)
+        if source is None:
+            if not lambdas.code_exists("functions/worker", "app.handler"):
+                log.warning("no worker function yet: jobs stay on their queues")
+                return
+            # The worker's SQS event source is not in template.yaml yet: Lambda's defaults.
+            log.warning("template.yaml has no SQS-triggered worker: using Lambda's defaults")
+            source = QueueSource("WorkerFunction", report_batch_item_failures=True)
+        code_uri, handler = _code(template, source.function)
+        for system, url in sorted(queues.items()):
+            name = f"worker-{system}"
+            worker = lambdas.local_function(code_uri, handler, name, source.timeout_seconds)
+            poller = QueuePoller(
+                sqs, system, url, queue_arn(sqs, url), source, worker.invoke, self.stop_event
+            )
+            self._spawn(f"queue-{system}", poller.run)
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def wait(self) -> None:
+        self.stop_event.wait()
+
+    def stop(self) -> None:
+        """Stop serving, let pollers finish their current batch, then drop the moto state."""
+        self.stop_event.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join(JOIN_SECONDS)
+            if thread.is_alive():
+                log.warning(
+                    "%s still busy at shutdown (a daemon thread: exits with us)", thread.name
+                )
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+
+def _credentials() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
+
+
+def _url_template(queues: dict[str, str]) -> str:
+    """A created queue's URL with its key replaced by the resolver's `{queue_key}` slot."""
+    key, url = next(iter(sorted(queues.items())))
+    return url.replace(f"{PREFIX}-{key}-jobs", f"{PREFIX}-{{queue_key}}-jobs")
+
+
+def _code(template: dict[str, Any], logical_id: str) -> tuple[str, str]:
+    try:
+        return function_code(template, logical_id)
+    except LookupError:
+        return "functions/worker", "app.handler"
+
+
+def _function(template: dict[str, Any], logical_id: str, name: str) -> lambdas.LocalFunction:
+    code_uri, handler = function_code(template, logical_id)
+    timeout = function_timeout(template, logical_id)
+    return lambdas.local_function(code_uri, handler, name, timeout)
+
+
+def _secrets(options: StackOptions) -> dict[str, Any]:
+    if not options.secrets_file.is_file():
+        log.warning("no %s: sandboxes start without credentials", options.secrets_file.name)
+        return {}
+    loaded: dict[str, Any] = json.loads(options.secrets_file.read_text(encoding="utf-8"))
+    return loaded
