@@ -98,7 +98,7 @@ class QueuePoller:
             # Powertools raises BatchProcessingError when every record failed: Lambda then
             # leaves the whole batch to come back after its visibility timeout.
             name = type(error).__name__
-            log.warning("queue %s -> worker raised %s: batch stays queued", self.system, name)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            log.warning("queue %s -> worker raised %s: batch stays queued", self.system, name)
             return all_ids
         failed = failed_ids(answer, all_ids, self._source.report_batch_item_failures)
         receives = ",".join(r["attributes"]["ApproximateReceiveCount"] for r in records)
