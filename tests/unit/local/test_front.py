@@ -1,0 +1,93 @@
+"""Front routing with a fake capture handler and fake sandbox: no AWS, no sockets."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from local.front import Cors, Front
+from local.http_types import Incoming
+from local.sandbox_routes import SandboxRoutes
+from local.static_site import StaticSite
+from local.template_config import Route, _path_regex
+
+
+class FakeSandbox:
+    def __init__(self) -> None:
+        self.faults: tuple[float, Any] | None = None
+        self.requests: list[Any] = []
+
+    def handle(self, request: Any) -> Any:
+        self.requests.append(request)
+        return type("R", (), {"status": 200, "headers": {"x-vendor": "1"}, "body": b"ok"})()
+
+    def recorded(self) -> list[dict[str, Any]]:
+        return [{"method": r["method"], "path": r["path"]} for r in self.requests]
+
+    def set_faults(self, rate: float, status: Any) -> None:
+        self.faults = (rate, status)
+
+
+def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]]) -> Front:
+    (tmp_path / "index.html").write_text("<h1>shop</h1>")
+    (tmp_path / ".well-known").mkdir()
+    (tmp_path / ".well-known" / "gpc.json").write_text('{"gpc": true}')
+    routes = [
+        Route(
+            "GET", "/v1/requests/{request_id}", False, _path_regex("/v1/requests/{request_id}"), "C"
+        )
+    ]
+
+    def capture(event: dict[str, Any]) -> dict[str, Any]:
+        seen.append(event)
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+
+    sandboxes = SandboxRoutes({"braze": sandbox}, lambda **kw: kw)
+    return Front(
+        routes, capture, sandboxes, None, StaticSite(tmp_path), Cors(("http://127.0.0.1:1",))
+    )
+
+
+def test_api_routes_reach_the_capture_handler_and_unknown_api_paths_are_404(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    subject = front(tmp_path, FakeSandbox(), seen)
+    assert subject.dispatch(Incoming("GET", "/v1/requests/abc")).status == 200
+    assert seen[0]["pathParameters"] == {"request_id": "abc"}
+    assert subject.dispatch(Incoming("GET", "/v1/nothing")).status == 404
+
+
+def test_the_site_serves_index_and_gpc_json_and_refuses_escapes(tmp_path: Path) -> None:
+    subject = front(tmp_path, FakeSandbox(), [])
+    index = subject.dispatch(Incoming("GET", "/"))
+    assert index.status == 200 and ("Content-Type", "text/html; charset=utf-8") in index.headers
+    gpc = subject.dispatch(Incoming("GET", "/.well-known/gpc.json"))
+    assert ("Content-Type", "application/json") in gpc.headers
+    assert subject.dispatch(Incoming("GET", "/../etc/passwd")).status == 404
+
+
+def test_sandbox_calls_control_routes_and_fault_validation(tmp_path: Path) -> None:
+    sandbox = FakeSandbox()
+    subject = front(tmp_path, sandbox, [])
+    call = subject.dispatch(
+        Incoming("POST", "/_sandbox/braze/users/track?x=1", [("X-Key", "v")], b"{}")
+    )
+    assert (call.status, call.body) == (200, b"ok")
+    assert sandbox.requests[0]["path"] == "/users/track?x=1"
+    assert sandbox.requests[0]["headers"] == {"x-key": "v"}
+    listed = subject.dispatch(Incoming("GET", "/_sandbox/braze/requests"))
+    assert json.loads(listed.body) == [{"method": "POST", "path": "/users/track?x=1"}]
+    ok = subject.dispatch(
+        Incoming("POST", "/_sandbox/braze/faults", [], b'{"rate": 0.5, "status": 503}')
+    )
+    assert ok.status == 200 and sandbox.faults == (0.5, 503)
+    bad = subject.dispatch(Incoming("POST", "/_sandbox/braze/faults", [], b'{"rate": "x"}'))
+    assert bad.status == 422
+    assert subject.dispatch(Incoming("GET", "/_sandbox/nope/requests")).status == 404
+
+
+def test_preflight_on_api_paths_answers_for_allowed_origins(tmp_path: Path) -> None:
+    subject = front(tmp_path, FakeSandbox(), [])
+    answer = subject.dispatch(
+        Incoming("OPTIONS", "/v1/consent", [("Origin", "http://127.0.0.1:1")])
+    )
+    assert answer.status == 204
+    assert ("Access-Control-Allow-Origin", "http://127.0.0.1:1") in answer.headers
