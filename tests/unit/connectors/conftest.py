@@ -1,0 +1,86 @@
+"""Connectors against the vendor sandboxes on a loopback HTTP server."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.sandbox.base import Sandbox
+from local.sandbox.server import SandboxServer
+from optout.connectors import CONNECTORS, Connector, Job
+from optout.connectors.http import HttpClient
+from optout.identifiers import Identifier
+from optout.systems import SystemConfig
+
+ROOT = Path(__file__).resolve().parents[3]
+SECRETS: dict[str, dict[str, Any]] = json.loads((ROOT / "local" / "secrets.json").read_text())
+VENDORS = ("webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk")
+CONNECTOR_TIMEOUT = 0.3
+SANDBOX_TIMEOUT_DELAY = 1.5  # longer than the connector timeout: a "timeout" fault times out
+
+EMAIL = "Jane.Doe+ads@Gmail.com "  # raw; normalised below as the resolver would store it
+EMAIL_NORMALISED = "jane.doe+ads@gmail.com"
+PHONE = "+14155550123"
+
+DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "google_ads": {"customer_id": "1234567890", "user_list_ids": ["555"], "api_version": "v21"},
+    "meta": {"ad_account_id": "1001", "api_version": "v21.0"},
+    "trade_desk": {"advertiser_id": "adv123"},
+}
+
+
+def secret_for(vendor: str) -> dict[str, Any]:
+    return dict(SECRETS[f"optout-bridge/systems/{vendor}"])
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    sandboxes = {
+        v: Sandbox(v, v, secret_for(v), timeout_delay_seconds=SANDBOX_TIMEOUT_DELAY)
+        for v in VENDORS
+    }
+    with SandboxServer(sandboxes) as running:
+        yield running
+
+
+def make_connector(
+    server: SandboxServer,
+    vendor: str,
+    *,
+    options: dict[str, Any] | None = None,
+    secret: dict[str, Any] | None = None,
+    hashing: str = "sha256",
+    identifier_types: tuple[str, ...] = ("email", "phone", "customer_id", "device_id"),
+) -> Connector:
+    base_url = server.base_url(vendor)
+    opts: dict[str, Any] = {
+        "base_url": base_url,
+        **DEFAULT_OPTIONS.get(vendor, {}),
+        **(options or {}),
+    }
+    if vendor == "google_ads":
+        opts.setdefault("token_url", base_url + "/token")
+    system = SystemConfig.model_validate(
+        {"name": vendor, "type": vendor, "identifier_types": list(identifier_types),
+         "purposes": ["sale", "share", "targeted_advertising", "profiling"], "hashing": hashing,
+         "credentials": f"optout-bridge/systems/{vendor}", "options": opts}
+    )  # fmt: skip
+    return CONNECTORS[vendor](system, secret if secret is not None else secret_for(vendor),
+                              HttpClient(CONNECTOR_TIMEOUT))  # fmt: skip
+
+
+def make_job(*identifiers: tuple[str, str], request_id: str = "req-1", system: str = "x",
+             purposes: tuple[str, ...] = ("sale", "share")) -> Job:  # fmt: skip
+    return Job(
+        job_id=f"{request_id}:{system}",
+        request_id=request_id,
+        system=system,
+        purposes=purposes,  # type: ignore[arg-type]
+        identifiers=tuple(Identifier(t, v) for t, v in identifiers),  # type: ignore[arg-type]
+    )
+
+
+def calls(server: SandboxServer, vendor: str) -> list[dict[str, Any]]:
+    return server.sandboxes[vendor].recorded()
