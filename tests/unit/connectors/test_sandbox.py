@@ -1,5 +1,6 @@
 """The sandboxes themselves: deterministic faults, recording, and real request checks."""
 
+import base64
 import json
 
 import pytest
@@ -48,8 +49,6 @@ def test_a_malformed_request_gets_400(vendor, path, body, headers):
     if vendor == "trade_desk":
         auth = {"ttd-auth": secret["auth_token"]}
     elif vendor == "segment":
-        import base64
-
         auth = {
             "authorization": "Basic "
             + base64.b64encode(f"{secret['write_key']}:".encode()).decode()
