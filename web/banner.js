@@ -253,13 +253,16 @@
     return answer;
   };
 
-  const choose = (choices) => {
+  // Applies choices on this browser at once; the API learns them from the caller's own post.
+  const remember = (choices) =>
     changed(() => {
       pending = { choices, at: Date.now() };
       state.decided = true;
       store("localStorage", "optout_decided", 1);
       panelOpen = false;
     });
+  const choose = (choices) => {
+    remember(choices);
     return post({ opt_out: choices }).catch((error) => {
       console.warn("optout-bridge:", error.message); // the choice still applies on this browser
     });
@@ -417,6 +420,8 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
     }),
     /** Records choices, e.g. {sale: true}; true = opted out. */
     choose,
+    /** Applies choices already sent to the API another way (the webform), without a post. */
+    remember,
     open: () => changed(() => (panelOpen = true)),
   };
 

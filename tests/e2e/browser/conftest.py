@@ -8,9 +8,12 @@ no pipeline, by a loopback static server with the consent API answered by `FakeC
 import functools
 import http.server
 import json
+import os
 import shutil
 import subprocess
 import threading
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,6 +116,7 @@ class FakeConsentApi:
 
     opt_out: dict[str, bool] = field(default_factory=dict)
     gpc_honored: bool = False
+    unavailable: bool = False  # GET answers 503, as an API in trouble would
     posts: list[dict[str, Any]] = field(default_factory=list)
 
     def install(self, context: BrowserContext) -> None:
@@ -120,6 +124,9 @@ class FakeConsentApi:
         context.route("**/v1/consent", self._post)
 
     def _get(self, route: Route) -> None:
+        if self.unavailable:
+            route.fulfill(status=503, content_type="application/json", body='{"message":"down"}')
+            return
         device_id = route.request.url.rsplit("/", 1)[1]
         body = {
             "device_id": device_id,
@@ -187,3 +194,52 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# -- the local stack (tests 1-4 need the whole pipeline) -----------------------------------
+
+
+@pytest.fixture
+def stack_url(request: pytest.FixtureRequest) -> str:
+    """Base URL of the local stack: the shared `local_stack` fixture (tests/e2e/conftest.py),
+    or an already running `python -m local` named by OPTOUT_STACK_URL (for development)."""
+    given = os.environ.get("OPTOUT_STACK_URL")
+    if given:
+        return given.rstrip("/")
+    try:
+        stack = request.getfixturevalue("local_stack")
+    except pytest.FixtureLookupError:
+        pytest.skip("no local_stack fixture (tests/e2e/conftest.py) and no OPTOUT_STACK_URL")
+    return str(stack.url).rstrip("/")
+
+
+def get_json(url: str) -> Any:
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"loopback only: {url}")
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Polls `check` until it returns something truthy; the pipeline is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.25)
+
+
+def consent_state(stack: str, device_id: str) -> dict[str, Any]:
+    state: dict[str, Any] = get_json(f"{stack}/v1/consent/{device_id}")
+    return state
+
+
+def device_id_of(context: BrowserContext) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "optout_device_id")
+
+
+def ad_tag_ran(page: Page) -> bool:
+    return bool(page.evaluate("() => window.__adTagRan === true"))

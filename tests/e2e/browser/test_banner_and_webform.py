@@ -1,0 +1,114 @@
+"""Banner and webform behaviour that needs no pipeline: the page is served from web/ on
+loopback and the API is answered in the browser (FakeConsentApi, Playwright routing)."""
+
+import json
+
+import pytest
+from playwright.sync_api import Route, expect
+
+from .conftest import BrowserFactory, FakeConsentApi, ad_tag_ran, wait_until_ready
+
+pytestmark = pytest.mark.browser
+
+
+def test_gated_tags_stay_off_when_the_effective_state_is_unknown(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the consent API cannot answer
+    context = new_context()
+    FakeConsentApi(unavailable=True).install(context)
+    page = context.new_page()
+
+    # When the shop loads
+    page.goto(f"{static_site}/index.html")
+
+    # Then banner.js gives up on the state, runs no gated tag, but still offers the choices
+    choices = page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices")
+    expect(choices).to_be_visible()
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert not ad_tag_ran(page)
+    assert page.evaluate("() => window.__partnerPixelRan === true") is False
+
+
+def test_per_purpose_choice_blocks_only_that_purpose(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first visit with every purpose allowed
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+
+    # When the visitor opens the choices, ticks only targeted advertising, using the keyboard
+    banner.get_by_role("button", name="Choose").click()
+    expect(banner.get_by_role("dialog", name="Your Privacy Choices")).to_be_visible()
+    expect(banner.get_by_role("button", name="Opt out of all")).to_be_visible()
+    box = banner.get_by_label("Opt out: Targeted advertising")
+    box.focus()
+    page.keyboard.press("Space")
+    banner.get_by_role("button", name="Save choices").click()
+
+    # Then only that purpose is posted as opted out, and the next load runs the sale/share
+    # pixel but not the targeted ad
+    page.wait_for_function("() => window.optoutBridge.state().optOut.targeted_advertising")
+    assert api.posts[-1]["opt_out"] == {
+        "sale": False,
+        "share": False,
+        "targeted_advertising": True,
+        "profiling": False,
+    }
+    page.reload()
+    wait_until_ready(page)
+    assert not ad_tag_ran(page)
+    assert page.evaluate("() => window.__partnerPixelRan === true") is True
+    expect(banner.locator("[data-optout-status]")).to_have_text("Opted out of targeted ads")
+
+
+def test_webform_ties_error_text_to_the_fields_and_moves_focus(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the webform
+    page = new_context().new_page()
+    page.goto(f"{static_site}/privacy.html")
+    email = page.get_by_label("Email address")
+
+    # When it is submitted empty from the keyboard
+    email.focus()
+    page.keyboard.press("Enter")
+
+    # Then the error is announced, tied to the field by aria-describedby, and focus is there
+    message = "Enter an email address, a phone number or a customer number."
+    expect(page.get_by_role("alert")).to_contain_text(message)
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_be_focused()
+    described_by = email.get_attribute("aria-describedby") or ""
+    assert "email-error" in described_by.split()
+    expect(page.locator("#email-error")).to_have_text(message)
+
+
+def test_webform_shows_the_api_error_on_the_field_it_names(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that refuses the phone number
+    context = new_context()
+
+    def refuse(route: Route) -> None:
+        error = {
+            "error": {"code": "invalid_field", "message": "not a phone number", "field": "phone"}
+        }
+        route.fulfill(status=422, content_type="application/json", body=json.dumps(error))
+
+    context.route("**/v1/opt-out", refuse)
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+
+    # When the visitor submits a phone number the API cannot use
+    page.get_by_label("Phone number").fill("+1 000 000 0000")
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the API's message sits under the phone field
+    expect(page.locator("#phone-error")).to_have_text("not a phone number")
+    expect(page.get_by_label("Phone number")).to_have_attribute("aria-invalid", "true")

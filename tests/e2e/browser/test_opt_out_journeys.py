@@ -1,0 +1,188 @@
+"""Tests 1-4: the consumer's journeys in headless Chromium against the local stack.
+
+Each test is one browser story end to end: banner.js -> capture API -> stream -> resolver ->
+state -> banner.js on the next load. Waits on the asynchronous pipeline are bounded polls.
+"""
+
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import (
+    BrowserFactory,
+    ad_tag_ran,
+    consent_state,
+    decode_gpp,
+    device_id_of,
+    eventually,
+    get_json,
+    gpp_ping,
+    screenshot,
+    usp_data,
+    wait_until_ready,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+GPC_PURPOSES = ("sale", "share", "targeted_advertising")
+
+
+def banner_status(page: Page) -> str:
+    return page.locator("#optout-bridge [data-optout-status]").inner_text()
+
+
+def test_gpc_browser_runs_no_gated_tag_and_is_told_its_opt_out_was_honored(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    # Given a browser that sends Global Privacy Control
+    context = new_context(gpc=True)
+    page = context.new_page()
+
+    # When it opens the shop, without a click
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/consent") and r.request.method == "POST"
+    ) as posted:
+        page.goto(f"{stack_url}/")
+    wait_until_ready(page)
+
+    # Then the API honoured the signal, and its stored state says so once resolved
+    assert posted.value.status == 202
+    answer = posted.value.json()
+    assert answer["gpc_honored"] is True
+    assert all(answer["opt_out"][p] for p in GPC_PURPOSES)
+    device_id = device_id_of(context)
+    stored = eventually(
+        lambda: (s := consent_state(stack_url, device_id))["gpc_honored"] and s,
+        "the resolver to store the GPC opt-out",
+    )
+    assert all(stored["opt_out"][p] for p in GPC_PURPOSES)
+    # ... no gated tag ran
+    assert not ad_tag_ran(page)
+    assert page.locator("[data-ad-tag]").count() == 0
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 2
+    # ... the banner says so
+    expect(page.locator("#optout-bridge").get_by_text("Opt-Out Request Honored")).to_be_visible()
+    screenshot(page, "banner-gpc-honored")
+    # ... and the signals for ad tech carry the opt-out
+    usnat = decode_gpp(gpp_ping(page)["gppString"])["usnat"]
+    assert (usnat["SaleOptOut"], usnat["SharingOptOut"], usnat["TargetedAdvertisingOptOut"]) == (
+        1,
+        1,
+        1,
+    )
+    assert usnat["Gpc"] is True
+    assert usp_data(page)["uspString"] == "1YYN"
+
+
+def test_opt_out_clicked_in_the_banner_keeps_the_tag_blocked_after_reload(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    # Given a first visit: the banner asks and the ad tag runs (opt-out regime)
+    context = new_context()
+    page = context.new_page()
+    page.goto(f"{stack_url}/")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    expect(banner.get_by_role("region", name="Privacy choices")).to_be_visible()
+    assert ad_tag_ran(page)
+    screenshot(page, "banner-first-visit")
+
+    # When the visitor clicks "Opt out of all"
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/consent") and r.request.method == "POST"
+    ) as posted:
+        banner.get_by_role("button", name="Opt out of all").click()
+    assert posted.value.status == 202
+
+    # Then a reload keeps the tag blocked and the banner shows the opt-out
+    page.reload()
+    wait_until_ready(page)
+    assert not ad_tag_ran(page)
+    expect(banner.locator("[data-optout-status]")).to_have_text("Opted out")
+    assert usp_data(page)["uspString"] == "1YYN"
+
+    # And the API holds it: with this browser's local memory wiped, the tag stays blocked
+    device_id = device_id_of(context)
+    eventually(
+        lambda: all(consent_state(stack_url, device_id)["opt_out"].values()),
+        "the resolver to store the banner opt-out",
+    )
+    page.evaluate("() => localStorage.clear()")
+    page.reload()
+    wait_until_ready(page)
+    assert not ad_tag_ran(page)
+    assert banner_status(page) == "Opted out"
+
+
+def test_webform_opt_out_in_browser_a_reaches_browser_b_once_it_logs_in(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    email = f"shopper-{uuid.uuid4().hex[:10]}@example.com"
+
+    # Given browser A submits the webform with an email
+    browser_a = new_context().new_page()
+    browser_a.goto(f"{stack_url}/privacy.html")
+    browser_a.get_by_label("Email address").fill(email)
+    browser_a.get_by_role("button", name="Submit opt-out request").click()
+    result = browser_a.locator("#result")
+    expect(result).to_be_visible()
+    request_id = result.locator("[data-request-id]").inner_text()
+    status_link = result.get_by_role("link", name="Check the status of your request")
+    assert status_link.get_attribute("href") == f"/v1/requests/{request_id}"
+    assert get_json(f"{stack_url}/v1/requests/{request_id}")["request_id"] == request_id
+    screenshot(browser_a, "webform-received")
+
+    # ... and browser B, a stranger to the graph so far, sees ads
+    context_b = new_context()
+    browser_b = context_b.new_page()
+    browser_b.goto(f"{stack_url}/")
+    wait_until_ready(browser_b)
+    assert ad_tag_ran(browser_b)
+
+    # When browser B logs in with the same email (identity link device <-> email)
+    browser_b.get_by_label("Email").fill(email)
+    browser_b.get_by_role("button", name="Log in").click()
+    expect(browser_b.locator("#login-status")).to_have_text(f"Signed in as {email}")
+    device_b = device_id_of(context_b)
+    eventually(
+        lambda: consent_state(stack_url, device_b)["opt_out"]["targeted_advertising"],
+        "the resolver to carry the webform opt-out to browser B's device",
+    )
+
+    # Then on its next page load browser B's gated tag does not run and its banner shows it
+    browser_b.reload()
+    wait_until_ready(browser_b)
+    assert not ad_tag_ran(browser_b)
+    assert browser_b.locator("[data-ad-tag]").count() == 0
+    expect(browser_b.locator("#optout-bridge [data-optout-status]")).to_have_text("Opted out")
+    assert usp_data(browser_b)["uspString"] == "1YYN"
+
+
+def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url: str) -> None:
+    # Given a browser with JavaScript off that carries a device cookie from an earlier visit
+    context = new_context(javascript=False)
+    device_id = f"nojs{uuid.uuid4().hex}"
+    host = stack_url.removeprefix("http://")
+    context.add_cookies([{"name": "optout_device_id", "value": device_id, "url": stack_url}])
+    page = context.new_page()
+
+    # When it fills the plain form and submits it
+    page.goto(f"{stack_url}/privacy.html")
+    page.get_by_label("Email address").fill(f"nojs-{uuid.uuid4().hex[:8]}@example.com")
+    page.get_by_label("Profiling").uncheck()
+    screenshot(page, "webform-no-javascript")
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the API answers with a confirmation page: request id, deadline and a status link
+    page.wait_for_url(f"**{host}/v1/opt-out")
+    expect(page.get_by_role("heading", name="We received your opt-out request")).to_be_visible()
+    request_id = page.locator("strong").first.inner_text()
+    page.get_by_role("link", name="Check the status of your request").click()
+    assert f'"request_id":"{request_id}"' in page.content().replace(" ", "")
+    # ... and the browser was linked through its cookie: its device is opted out
+    state = eventually(
+        lambda: (s := consent_state(stack_url, device_id))["opt_out"]["sale"] and s,
+        "the no-JS opt-out to reach the cookie's device",
+    )
+    assert state["opt_out"]["profiling"] is False
