@@ -1,0 +1,145 @@
+"""The whole pipeline over real HTTP on loopback: capture -> stream -> resolver -> queues ->
+workers -> sandbox vendors, served by `python -m local` (tests/e2e/conftest.py)."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack, StackFactory
+
+pytestmark = pytest.mark.e2e
+
+# curl --aws-sigv4 sends this shape; the local stack checks only that it is SigV4.
+SIGV4 = {
+    "authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/execute-api/"
+    "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+}
+EMAIL_SYSTEMS = ("webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk")
+
+
+def unique_email() -> str:
+    return f"e2e-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def settled(stack: Stack, request_id: str) -> dict[str, Any] | None:
+    status, body = stack.json("GET", f"/v1/requests/{request_id}")
+    assert status == 200, body
+    return body if body["status"] in ("completed", "failed") else None
+
+
+def calls_for(stack: Stack, system: str, needle: str) -> list[dict[str, Any]]:
+    """The recorded calls of one sandbox whose path or body mentions `needle`."""
+    status, calls = stack.json("GET", f"/_sandbox/{system}/requests")
+    assert status == 200
+    return [c for c in calls if needle in c["body"] or needle in c["path"]]
+
+
+def job_ids(stack: Stack, request_id: str) -> dict[str, dict[str, Any]]:
+    _, recent = stack.json("GET", "/_local/requests?limit=50")
+    for entry in recent:
+        if entry["request_id"] == request_id:
+            return {s["system"]: s for s in entry["systems"]}
+    return {}
+
+
+def test_a_webform_opt_out_completes_and_every_email_system_got_its_vendor_call(
+    local_stack: Stack,
+) -> None:
+    # Given a consumer's email, sent through the webform
+    email = unique_email()
+    status, answer = local_stack.json(
+        "POST", "/v1/opt-out", {"email": email, "jurisdiction": "US-CA"}
+    )
+    assert status == 202, answer
+    request_id = answer["request_id"]
+
+    # When the pipeline runs, then the request completes for every system
+    final = local_stack.wait_for(lambda: settled(local_stack, request_id))
+    assert final["status"] == "completed", (final, job_ids(local_stack, request_id))
+    assert final["systems_total"] == len(EMAIL_SYSTEMS) == final["systems_done"]
+
+    # And each sandbox recorded the call its vendor expects, about this request only
+    webhook = calls_for(local_stack, "webhook", request_id)
+    assert len(webhook) == 1 and webhook[0]["method"] == "POST"
+    assert webhook[0]["headers"]["x-optout-signature"].startswith("sha256=")
+    body = json.loads(webhook[0]["body"])
+    assert {i["type"] for i in body["identifiers"]} == {"email"}
+    braze = calls_for(local_stack, "braze", email)
+    assert [c["path"] for c in braze] == ["/users/track"]
+    assert json.loads(braze[0]["body"])["attributes"][0]["email"] == email
+    # Hashing systems never see the clear email.
+    for system in ("google_ads", "meta", "trade_desk", "webhook"):
+        status, calls = local_stack.json("GET", f"/_sandbox/{system}/requests")
+        assert all(email not in c["body"] for c in calls), system
+    # And the local requests view lists it without identifier values
+    _, recent = local_stack.json("GET", "/_local/requests?limit=5")
+    assert any(r["request_id"] == request_id and r["status"] == "completed" for r in recent)
+    assert email not in json.dumps(recent)
+
+
+def test_a_banner_opt_out_reaches_email_systems_once_the_device_is_linked(
+    local_stack: Stack,
+) -> None:
+    # Given a banner opt-out from a device the bridge knows nothing else about
+    device = uuid.uuid4().hex
+    status, answer = local_stack.json(
+        "POST", "/v1/consent", {"device_id": device, "opt_out": {"sale": True, "share": True}}
+    )
+    assert status == 202, answer
+    banner = local_stack.wait_for(lambda: settled(local_stack, answer["request_id"]))
+    assert banner["status"] == "completed"
+    email = unique_email()
+
+    # When the backend links that device to an email (unsigned first: refused)
+    links = {"links": [{"a": {"type": "device_id", "value": device},
+                        "b": {"type": "email", "value": email}}]}  # fmt: skip
+    assert local_stack.json("POST", "/v1/identity-links", links)[0] == 403
+    status, linked = local_stack.json("POST", "/v1/identity-links", links, headers=SIGV4)
+    assert status == 202, linked
+
+    # Then the old opt-out reaches the systems that act on emails
+    final = local_stack.wait_for(lambda: settled(local_stack, linked["request_id"]))
+    assert final["status"] == "completed", (final, job_ids(local_stack, linked["request_id"]))
+    systems = job_ids(local_stack, linked["request_id"])
+    assert {"braze", "salesforce"} <= set(systems)
+    assert local_stack.wait_for(lambda: calls_for(local_stack, "braze", email))
+    # And the device's effective state reflects the opt-out
+    _, state = local_stack.json("GET", f"/v1/consent/{device}")
+    assert state["opt_out"]["sale"] is True
+
+
+def test_requests_complete_while_a_sandbox_fails_half_its_calls(
+    start_stack: StackFactory,
+) -> None:
+    # Given a stack whose braze sandbox fails half its calls with 503 (every second call:
+    # the sandbox's fault schedule is deterministic)
+    stack = start_stack()
+    status, _ = stack.json("POST", "/_sandbox/braze/faults", {"rate": 0.5, "status": 503})
+    assert status == 200
+
+    # When two webform opt-outs go through, one after the other
+    attempts = []
+    for _ in range(2):
+        status, answer = stack.json("POST", "/v1/opt-out", {"email": unique_email()})
+        assert status == 202, answer
+        final = stack.wait_for(lambda a=answer: settled(stack, a["request_id"]))
+        # Then each still completes
+        assert final["status"] == "completed", (final, job_ids(stack, answer["request_id"]))
+        braze = job_ids(stack, answer["request_id"])["braze"]
+        assert braze["status"] == "done"
+        attempts.append(braze["attempts"])
+
+    # And braze needed a retry for the call its sandbox failed
+    assert sum(attempts) >= 3, attempts
+    _, calls = stack.json("GET", "/_sandbox/braze/requests")
+    assert len(calls) >= 3
+
+
+def test_stopping_the_stack_leaves_no_process_behind(start_stack: StackFactory) -> None:
+    stack = start_stack()
+    assert stack.request("GET", "/")[0] == 200
+    stack.stop()  # asserts exit code 0 and an empty process group
+    with pytest.raises(OSError):
+        stack.request("GET", "/v1/openapi.json")
