@@ -1,0 +1,76 @@
+"""Global Privacy Control: `Sec-GPC: 1` is an opt-out of sale, share and targeted advertising."""
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_function
+
+DEVICE = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+ALL_IN = {"sale": False, "share": False, "targeted_advertising": False, "profiling": False}
+
+
+@pytest.fixture
+def capture(aws: Aws) -> ModuleType:
+    return load_function("capture_api")
+
+
+def _consent(gpc_header: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    headers = {"sec-gpc": gpc_header} if gpc_header is not None else {}
+    return http_event("POST", "/v1/consent", {"device_id": DEVICE, **body}, headers=headers)
+
+
+def test_sec_gpc_1_opts_out_of_sale_share_and_targeting_whatever_the_body_says(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a banner choice that opts in to everything, sent with Sec-GPC: 1
+    event = _consent("1", {"opt_out": ALL_IN, "gpc": False})
+    # When it is captured
+    answer = invoke(capture, event)
+    # Then the answer and the stored event honour GPC; profiling keeps the body's choice
+    assert answer["statusCode"] == 202
+    opted = {"sale": True, "share": True, "targeted_advertising": True, "profiling": False}
+    assert json_body(answer)["gpc_honored"] is True
+    assert json_body(answer)["opt_out"] == opted
+    (item,) = aws.items()
+    assert (item["source"], item["gpc"], item["opt_out"]) == ("gpc", True, opted)
+
+
+@pytest.mark.parametrize("value", ["0", "true", "yes", "2", "", " 1x"])
+def test_other_sec_gpc_values_are_ignored(aws: Aws, capture: ModuleType, value: str) -> None:
+    answer = invoke(capture, _consent(value, {"opt_out": {"sale": False}}))
+    assert answer["statusCode"] == 202
+    assert json_body(answer)["gpc_honored"] is False
+    (item,) = aws.items()
+    assert (item["source"], item["gpc"], item["opt_out"]) == ("banner", False, {"sale": False})
+
+
+def test_sec_gpc_1_on_the_webform_adds_the_gpc_purposes_and_records_gpc_as_source(
+    aws: Aws, capture: ModuleType
+) -> None:
+    body = {"email": "pat@example.org", "purposes": ["profiling"]}
+    event = http_event("POST", "/v1/opt-out", body, headers={"sec-gpc": "1"})
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["source"] == "gpc" and item["gpc"] is True
+    assert item["opt_out"] == dict.fromkeys(
+        ["profiling", "sale", "share", "targeted_advertising"], True
+    )
+
+
+def test_without_sec_gpc_the_banner_choice_is_stored_as_given(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = invoke(capture, _consent(None, {"opt_out": {"sale": True, "profiling": False}}))
+    assert json_body(answer) | {"request_id": None} == {
+        "request_id": None,
+        "device_id": DEVICE,
+        "opt_out": {"sale": True, "profiling": False},
+        "gpc_honored": False,
+    }
+    (item,) = aws.items()
+    assert item["source"] == "banner"

@@ -1,0 +1,91 @@
+"""Idempotency-Key: a retry answers the first result without a second event or a second call."""
+
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_function
+
+BODY = {"email": "jane.doe@example.com", "jurisdiction": "US-CA"}
+
+
+@pytest.fixture
+def dynamodb_calls(aws: Aws) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations called by clients created after this fixture."""
+    calls: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None  # moto's mock (the aws fixture) set it up afresh
+    hooks = boto3.DEFAULT_SESSION.events
+    hooks.register(
+        "before-call.dynamodb",
+        lambda event_name, **_: calls.append(event_name.split(".")[-1]),
+        unique_id="count-dynamodb-calls",
+    )
+    yield calls
+    hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")
+
+
+@pytest.fixture
+def capture(aws: Aws, dynamodb_calls: list[str]) -> ModuleType:
+    return load_function("capture_api")
+
+
+def _opt_out(key: str, body: dict[str, Any] = BODY) -> dict[str, Any]:
+    return http_event("POST", "/v1/opt-out", body, headers={"idempotency-key": key})
+
+
+def test_a_retry_with_the_same_key_stores_one_event_and_answers_the_first_result(
+    aws: Aws, capture: ModuleType, dynamodb_calls: list[str]
+) -> None:
+    # Given a first request with an Idempotency-Key
+    first = invoke(capture, _opt_out("retry-1"))
+    # When the client retries it with the same key and body
+    dynamodb_calls.clear()
+    second = invoke(capture, _opt_out("retry-1"))
+    # Then one event exists, the retry answers the first result, in one DynamoDB call
+    assert (first["statusCode"], second["statusCode"]) == (202, 202)
+    assert json_body(second) == json_body(first)
+    assert len(aws.items()) == 1
+    assert dynamodb_calls == ["PutItem"]
+
+
+def test_a_retry_of_a_banner_choice_answers_the_same_request_id(
+    aws: Aws, capture: ModuleType
+) -> None:
+    body = {"device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "opt_out": {"sale": True}}
+    event = http_event("POST", "/v1/consent", body, headers={"idempotency-key": "k"})
+    first = json_body(invoke(capture, event))
+    second = json_body(invoke(capture, http_event("POST", "/v1/consent", body,
+                                                  headers={"idempotency-key": "k"})))  # fmt: skip
+    assert second["request_id"] == first["request_id"]
+    assert len(aws.items()) == 1
+
+
+def test_the_same_key_with_a_different_body_is_a_conflict(aws: Aws, capture: ModuleType) -> None:
+    invoke(capture, _opt_out("reused"))
+    before = aws.items()
+
+    answer = invoke(capture, _opt_out("reused", {"email": "someone.else@example.com"}))
+
+    assert answer["statusCode"] == 409
+    assert json_body(answer)["error"]["code"] == "conflict"
+    assert json_body(answer)["error"]["field"] == "Idempotency-Key"
+    assert "someone.else" not in answer["body"]
+    assert aws.items() == before
+
+
+def test_different_keys_store_different_events(aws: Aws, capture: ModuleType) -> None:
+    first = json_body(invoke(capture, _opt_out("one")))
+    second = json_body(invoke(capture, _opt_out("two")))
+    assert first["request_id"] != second["request_id"]
+    assert len(aws.items()) == 2
+
+
+def test_requests_without_a_key_are_never_deduplicated(aws: Aws, capture: ModuleType) -> None:
+    invoke(capture, http_event("POST", "/v1/opt-out", BODY))
+    invoke(capture, http_event("POST", "/v1/opt-out", BODY))
+    assert len(aws.items()) == 2
