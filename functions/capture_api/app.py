@@ -223,6 +223,9 @@ def _confirmation_page(answer: dict[str, Any]) -> str:
 def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     """Size and content-type checks, and form bodies turned into JSON. Returns an error answer."""
     route = event.get("rawPath", "")
+    stage = event.get("requestContext", {}).get("stage", "$default")
+    if stage != "$default" and route.startswith(f"/{stage}/"):
+        route = route[len(stage) + 1 :]  # a named stage prefixes rawPath (the resolver strips it)
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
     if method != "POST" or route not in BODY_ROUTES:
         return None
