@@ -1,0 +1,119 @@
+"""The no-JavaScript webform: form-encoded POST /v1/opt-out, HTML answer, device cookie."""
+
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_event, load_function
+
+FORM = "application/x-www-form-urlencoded"
+COOKIE_DEVICE = "c00k1e-dev1ce-0123456789"
+
+
+@pytest.fixture
+def capture(aws: Aws) -> ModuleType:
+    return load_function("capture_api")
+
+
+def _form_post(
+    fields: list[tuple[str, str]], *, accept: str = "text/html", cookies: list[str] | None = None
+) -> dict[str, Any]:
+    event = http_event(
+        "POST", "/v1/opt-out", raw_body=urlencode(fields),
+        headers={"content-type": FORM, "accept": accept},
+    )  # fmt: skip
+    if cookies is not None:
+        event["cookies"] = cookies
+    return event
+
+
+def _identifiers(item: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(i["type"], i["value"]) for i in item["identifiers"]]
+
+
+def test_blank_fields_are_dropped_and_repeated_purposes_kept(aws: Aws, capture: ModuleType) -> None:
+    fields = [("email", " Pat@Example.org "), ("phone", ""), ("customer_id", "  "),
+              ("device_id", ""), ("purposes", "sale"), ("purposes", "share")]  # fmt: skip
+    answer = invoke(capture, _form_post(fields, accept="application/json"))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["opt_out"] == {"sale": True, "share": True}
+    assert item["source"] == "webform"
+
+
+def test_a_browser_gets_an_html_confirmation_with_request_id_and_deadline(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = invoke(capture, _form_post([("email", "pat@example.org")]))
+    assert answer["statusCode"] == 202
+    assert answer["headers"]["Content-Type"].startswith("text/html")
+    (item,) = aws.items()
+    assert f"Request ID: <strong>{item['request_id']}</strong>" in answer["body"]
+    assert item["deadline"] in answer["body"]
+    assert f'href="/v1/requests/{item["request_id"]}"' in answer["body"]
+
+
+def test_a_form_post_that_accepts_json_gets_json(aws: Aws, capture: ModuleType) -> None:
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], accept="*/*"))
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert json_body(answer)["status"] == "received"
+
+
+def test_the_device_cookie_becomes_the_device_id_when_the_form_has_none(
+    aws: Aws, capture: ModuleType
+) -> None:
+    cookies = ["theme=dark", f"optout_device_id={COOKIE_DEVICE}"]
+    invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    (item,) = aws.items()
+    assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
+    (link,) = item["links"]
+    assert (link["a"]["value"], link["b"]["value"]) == (COOKIE_DEVICE, "pat@example.org")
+
+
+def test_a_device_id_field_wins_over_the_cookie(aws: Aws, capture: ModuleType) -> None:
+    field_device = "f1eld-dev1ce-0123456789"
+    fields = [("email", "pat@example.org"), ("device_id", field_device)]
+    invoke(capture, _form_post(fields, cookies=[f"optout_device_id={COOKIE_DEVICE}"]))
+    (item,) = aws.items()
+    assert ("device_id", field_device) in _identifiers(item)
+    assert ("device_id", COOKIE_DEVICE) not in _identifiers(item)
+
+
+@pytest.mark.parametrize(
+    "cookie", ["optout_device_id=short", "optout_device_id=a b c d e f g h i j"]
+)
+def test_a_malformed_device_cookie_is_ignored(aws: Aws, capture: ModuleType, cookie: str) -> None:
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=[cookie]))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+
+
+def test_a_form_with_only_blank_fields_is_refused_and_writes_nothing(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = invoke(capture, _form_post([("email", ""), ("phone", " ")], accept="*/*"))
+    assert answer["statusCode"] == 422
+    assert json_body(answer)["error"]["code"] == "invalid_field"
+    assert aws.items() == []
+
+
+def test_a_form_post_works_on_the_deployed_stage_path(aws: Aws, capture: ModuleType) -> None:
+    # Given the webform sample as API Gateway sends it on the template's named stage ("prod"):
+    # rawPath then carries the stage prefix.
+    event = load_event("opt_out_webform_form.json")
+    event["rawPath"] = "/prod/v1/opt-out"
+    event["requestContext"]["http"]["path"] = "/prod/v1/opt-out"
+    event["requestContext"]["stage"] = "prod"
+    # When it is captured
+    answer = invoke(capture, event)
+    # Then the form is read like on the $default stage
+    assert answer["statusCode"] == 202
+    assert answer["headers"]["Content-Type"].startswith("text/html")
+    (item,) = aws.items()
+    assert item["opt_out"] == {"sale": True, "share": True}
