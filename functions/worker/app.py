@@ -26,7 +26,9 @@ from optout.observability import logger, metrics, tracer
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every message is to be retried is an expected answer (a vendor outage), not a
+# function error: report the failures instead of raising, so the Errors alarm means a bug.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):

@@ -1,0 +1,318 @@
+"""The worker end to end: moto table and queues (from template.yaml), real connectors against
+loopback sandboxes, real-shaped SQS events, receipts and the request's aggregate status."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.aws_resources import create_queues
+from local.sandbox.base import Sandbox
+from local.sandbox.server import SandboxServer
+from optout.status import aggregate
+from optout.store.codec import serialize
+from optout.store.requests import load_request
+from optout.store.table import Table
+from tests.support.lambdas import FakeLambdaContext, load_event, load_function
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS_FILE = ROOT / "local" / "secrets.json"
+SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta"}
+PREFIX = "optout-test"
+
+
+@dataclass
+class Stack:
+    aws: Any
+    server: SandboxServer
+    worker: Any
+    queues: dict[str, str]
+    dlqs: dict[str, str]
+
+    @property
+    def table(self) -> Table:
+        return Table(self.aws.dynamodb, self.aws.table_name)
+
+    def put_request(
+        self, request_id: str, systems: list[str], identifiers: list[dict[str, str]]
+    ) -> None:
+        items = [
+            {
+                "pk": f"REQ#{request_id}",
+                "sk": "EVENT",
+                "kind": "event",
+                "event_type": "opt_out",
+                "source": "webform",
+                "received_at": "2026-01-05T10:00:00+00:00",
+                "deadline": "2026-01-26T23:59:59+00:00",
+            },
+            {
+                "pk": f"REQ#{request_id}",
+                "sk": "RESOLUTION",
+                "resolved_at": "2026-01-05T10:00:01+00:00",
+                "jobs_total": len(systems),
+            },
+        ]
+        for system in systems:
+            items.append(
+                {
+                    "pk": f"REQ#{request_id}",
+                    "sk": f"JOB#{system}",
+                    "kind": "job",
+                    "job_id": f"{request_id}:{system}",
+                    "request_id": request_id,
+                    "system": system,
+                    "system_type": SYSTEMS[system],
+                    "purposes": ["sale", "share"],
+                    "identifiers": identifiers,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": "2026-01-05T10:00:01+00:00",
+                    "updated_at": "2026-01-05T10:00:01+00:00",
+                }
+            )
+        for item in items:
+            self.aws.dynamodb.put_item(TableName=self.aws.table_name, Item=serialize(item))
+
+    def send(self, system: str, request_id: str, body: dict[str, Any] | None = None) -> None:
+        message = body or {
+            "job_id": f"{request_id}:{system}",
+            "request_id": request_id,
+            "system": system,
+        }
+        self.aws.sqs.send_message(QueueUrl=self.queues[system], MessageBody=json.dumps(message))
+
+    def receive(self, system: str, queue: str = "jobs") -> list[dict[str, Any]]:
+        url = self.queues[system] if queue == "jobs" else self.dlqs[system]
+        answer = self.aws.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        )
+        return answer.get("Messages", [])
+
+    def run(self, system: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Receive what the queue offers and invoke the worker with it, as Lambda's poller does."""
+        messages = self.receive(system)
+        if not messages:  # Lambda's poller never invokes with an empty batch
+            return {"batchItemFailures": []}, []
+        arn = self.aws.sqs.get_queue_attributes(
+            QueueUrl=self.queues[system], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        template = load_event("sqs_job_message.json")["Records"][0]
+        records = [
+            {
+                **template,
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "md5OfBody": m["MD5OfBody"],
+                "eventSourceARN": arn,
+            }
+            for m in messages
+        ]
+        answer = self.worker.handler({"Records": records}, FakeLambdaContext())
+        return answer, messages
+
+    def job(self, request_id: str, system: str) -> dict[str, Any]:
+        items = {i["sk"]: i for i in load_request(self.table, request_id)}
+        return items[f"JOB#{system}"]
+
+    def status(self, request_id: str) -> str:
+        result = aggregate(request_id, load_request(self.table, request_id))
+        assert result is not None
+        return result.status
+
+    def fast_forward(self, system: str, messages: list[dict[str, Any]]) -> None:
+        """Make messages the worker delayed visible again now (stands in for time passing)."""
+        for m in messages:
+            self.aws.sqs.change_message_visibility(
+                QueueUrl=self.queues[system], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+
+
+@pytest.fixture
+def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
+    secrets = json.loads(SECRETS_FILE.read_text())
+    sandboxes = {
+        name: Sandbox(
+            name, vendor, secrets[f"optout-bridge/systems/{name}"], timeout_delay_seconds=1.0
+        )
+        for name, vendor in SYSTEMS.items()
+    }
+    with SandboxServer(sandboxes) as server:
+        config = {
+            "systems": [
+                {
+                    "name": name,
+                    "type": vendor,
+                    "identifier_types": ["email", "phone", "customer_id"],
+                    "purposes": ["sale", "share", "targeted_advertising", "profiling"],
+                    "hashing": "sha256",
+                    "credentials": f"optout-bridge/systems/{name}",
+                    "options": {
+                        "base_url": server.base_url(name),
+                        **({"ad_account_id": "1001"} if vendor == "meta" else {}),
+                    },
+                }
+                for name, vendor in SYSTEMS.items()
+            ]
+        }
+        systems_file = tmp_path / "systems.json"
+        systems_file.write_text(json.dumps(config))
+        env = {
+            "SYSTEMS_CONFIG": str(systems_file),
+            "LOCAL_SECRETS_FILE": str(SECRETS_FILE),
+            "RETRY_BASE_SECONDS": "60",
+            "RETRY_MAX_SECONDS": "120",
+            "HTTP_TIMEOUT_SECONDS": "0.3",
+            "MAX_RECEIVE_COUNT": "8",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("SYSTEM_NAME", raising=False)
+        queues, dlqs, _ = create_queues(aws.sqs, list(SYSTEMS), PREFIX)
+        yield Stack(aws, server, load_function("worker"), queues, dlqs)
+
+
+EMAIL = [{"type": "email", "key": "k1", "value": "jane.doe@example.com"}]
+CUSTOMER = [{"type": "customer_id", "key": "k2", "value": "cust-42"}]
+
+
+def failed_ids(answer: dict[str, Any]) -> set[str]:
+    return {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+
+
+def test_mixed_batch_reports_only_the_failed_messages(stack):
+    stack.put_request("r-ok", ["webhook"], EMAIL)
+    stack.put_request("r-flaky", ["webhook"], EMAIL)
+    stack.send("webhook", "r-ok")
+    stack.send("webhook", "r-flaky")
+    stack.send("webhook", "r-missing")  # a reference to a job that does not exist
+    stack.server.sandboxes["webhook"].set_faults(0.5, 503)  # the second call fails
+
+    answer, messages = stack.run("webhook")
+
+    by_body = {json.loads(m["Body"])["request_id"]: m["MessageId"] for m in messages}
+    jobs = {r: stack.job(r, "webhook") for r in ("r-ok", "r-flaky")}
+    ok, flaky = sorted(jobs.values(), key=lambda j: j["status"])  # "done" < "pending"
+    assert (ok["status"], flaky["status"]) == ("done", "pending")
+    assert failed_ids(answer) == {by_body[flaky["request_id"]], by_body["r-missing"]}
+    assert ok["receipt"] == {
+        "http_status": 200,
+        "vendor_ref": ok["receipt"]["vendor_ref"],
+        "identifier_types_sent": ["email"],
+        "completed_at": ok["completed_at"],
+    }
+    assert flaky["receipt"]["http_status"] == 503 and flaky["attempts"] == 1
+    assert "jane" not in json.dumps(ok["receipt"]) + json.dumps(flaky["receipt"])
+    assert stack.receive("webhook") == []  # the retried ones were pushed back by their backoff
+
+
+def test_jobs_arriving_together_share_vendor_calls(stack):
+    for n in range(5):
+        stack.put_request(f"r{n}", ["braze"], CUSTOMER)
+        stack.send("braze", f"r{n}")
+
+    answer, messages = stack.run("braze")
+
+    assert len(messages) == 5 and answer["batchItemFailures"] == []
+    assert len(stack.server.sandboxes["braze"].recorded()) == 1
+    assert {stack.job(f"r{n}", "braze")["status"] for n in range(5)} == {"done"}
+
+
+def test_a_redelivered_message_never_sends_again(stack):
+    stack.put_request("r1", ["braze"], CUSTOMER)
+    stack.send("braze", "r1")
+    stack.run("braze")
+    stack.send("braze", "r1")  # the same reference again (SQS at-least-once delivery)
+
+    answer, messages = stack.run("braze")
+
+    assert len(messages) == 1 and answer["batchItemFailures"] == []
+    assert len(stack.server.sandboxes["braze"].recorded()) == 1
+    assert stack.job("r1", "braze")["attempts"] == 1
+
+
+def test_exhausted_retries_fail_the_job_and_land_in_the_dlq(stack):
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 500)
+
+    receives = 0
+    while messages := stack.run("webhook")[1]:
+        receives += 1
+        if stack.job("r1", "webhook")["status"] == "failed":
+            break
+        assert stack.receive("webhook") == []  # the worker delayed it (ChangeMessageVisibility)
+        stack.fast_forward("webhook", messages)
+
+    job = stack.job("r1", "webhook")
+    assert receives == 8
+    assert stack.run("webhook")[1] == []  # SQS moved it on the next receive
+    assert job["status"] == "failed" and job["attempts"] == 8
+    assert job["receipt"]["error"].startswith("retries exhausted")
+    assert len(stack.receive("webhook", queue="dlq")) == 1
+    assert stack.status("r1") == "failed"
+
+
+def test_429_delays_the_message_by_retry_after(stack, monkeypatch):
+    stack.put_request("r1", ["braze"], CUSTOMER)
+    stack.send("braze", "r1")
+    stack.server.sandboxes["braze"].set_faults(1.0, 429)
+
+    answer, messages = stack.run("braze")
+
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert stack.job("r1", "braze")["receipt"]["http_status"] == 429
+    assert stack.receive("braze") == []  # hidden for Retry-After (2 s), not the 60 s backoff
+
+
+def test_a_permanent_4xx_fails_the_job_without_retrying(stack):
+    stack.put_request("r1", ["meta"], EMAIL)
+    stack.send("meta", "r1")
+    stack.server.sandboxes["meta"].set_faults(1.0, 400)
+
+    answer, _ = stack.run("meta")
+
+    assert answer["batchItemFailures"] == []
+    assert stack.job("r1", "meta")["status"] == "failed"
+    assert stack.status("r1") == "failed"
+
+
+def test_request_status_moves_to_completed_when_every_system_is_done(stack):
+    stack.put_request("r1", ["webhook", "braze"], EMAIL + CUSTOMER)
+    stack.send("webhook", "r1")
+    stack.send("braze", "r1")
+    assert stack.status("r1") == "processing"
+
+    stack.run("webhook")
+    assert stack.status("r1") == "processing"
+    stack.run("braze")
+
+    assert stack.status("r1") == "completed"
+
+
+def test_a_system_without_an_identifier_it_accepts_records_no_record(stack):
+    stack.put_request("r1", ["meta"], CUSTOMER)
+    stack.send("meta", "r1")
+
+    stack.run("meta")
+
+    assert stack.job("r1", "meta")["status"] == "no_record"
+    assert stack.status("r1") == "completed"
+
+
+def test_a_single_system_worker_rejects_another_systems_message(stack, monkeypatch):
+    monkeypatch.setenv("SYSTEM_NAME", "braze")
+    stack.worker = load_function("worker")
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("braze", "r1", {"job_id": "r1:webhook", "request_id": "r1", "system": "webhook"})
+
+    answer, messages = stack.run("braze")
+
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert stack.job("r1", "webhook")["status"] == "pending"
+    assert stack.server.sandboxes["webhook"].recorded() == []
