@@ -1,0 +1,200 @@
+"""Read routes: a device's effective state, a request's status, the OpenAPI document."""
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
+from local.cfn_yaml import load_template
+from optout.identifiers import Identifier, lookup_key
+from optout.settings import LOCAL_HASH_KEY
+from optout.store.codec import serialize
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import ROOT, invoke, load_event, load_function
+
+DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+UNKNOWN_REQUEST = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+
+
+@pytest.fixture
+def dynamodb_calls(aws: Aws) -> Iterator[list[str]]:
+    calls: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None  # moto's mock (the aws fixture) set it up afresh
+    hooks = boto3.DEFAULT_SESSION.events
+    hooks.register(
+        "before-call.dynamodb",
+        lambda event_name, **_: calls.append(event_name.split(".")[-1]),
+        unique_id="count-dynamodb-calls",
+    )
+    yield calls
+    hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")
+
+
+@pytest.fixture
+def capture(aws: Aws, dynamodb_calls: list[str]) -> ModuleType:
+    return load_function("capture_api")
+
+
+def _get_consent(device_id: str = DEVICE) -> dict[str, Any]:
+    return http_event("GET", f"/v1/consent/{device_id}", path_parameters={"device_id": device_id})
+
+
+def _put_state(aws: Aws, device_id: str, state: dict[str, Any]) -> None:
+    key = lookup_key(LOCAL_HASH_KEY.encode(), Identifier("device_id", device_id))
+    item = {"pk": f"ID#device_id#{key}", "sk": "STATE", **state}
+    aws.dynamodb.put_item(TableName=aws.table_name, Item=serialize(item))
+
+
+# -- GET /v1/consent/{device_id} ---------------------------------------------------------
+
+
+def test_a_device_without_state_is_not_opted_out_in_one_read(
+    aws: Aws, capture: ModuleType, dynamodb_calls: list[str]
+) -> None:
+    answer = invoke(capture, load_event("consent_get.json"))
+    assert answer["statusCode"] == 200
+    assert json_body(answer) == {
+        "device_id": DEVICE,
+        "opt_out": {"sale": False, "share": False, "targeted_advertising": False,
+                    "profiling": False},
+        "gpc_honored": False,
+        "updated_at": None,
+    }  # fmt: skip
+    assert dynamodb_calls == ["GetItem"]
+
+
+def test_a_device_answers_its_state_item_in_one_read(
+    aws: Aws, capture: ModuleType, dynamodb_calls: list[str]
+) -> None:
+    # Given the resolver's STATE item for the device (with PII elsewhere in the item)
+    state = {
+        "opt_out": {"sale": True, "targeted_advertising": True},
+        "gpc": True,
+        "updated_at": "2026-11-29T03:12:00.000Z",
+        "delivered": {"crm": ["sale"]},
+        "value": "jane@example.com",
+    }
+    _put_state(aws, DEVICE, state)
+    # When the banner asks for it
+    answer = invoke(capture, _get_consent())
+    # Then it gets the effective state, every purpose present, no PII, from one GetItem
+    assert json_body(answer) == {
+        "device_id": DEVICE,
+        "opt_out": {"sale": True, "share": False, "targeted_advertising": True,
+                    "profiling": False},
+        "gpc_honored": True,
+        "updated_at": "2026-11-29T03:12:00.000Z",
+    }  # fmt: skip
+    assert "jane" not in answer["body"]
+    assert dynamodb_calls == ["GetItem"]
+
+
+def test_the_state_of_another_device_is_not_answered(aws: Aws, capture: ModuleType) -> None:
+    _put_state(aws, "another-device-0123456789", {"opt_out": {"sale": True}, "gpc": True})
+    assert json_body(invoke(capture, _get_consent()))["opt_out"]["sale"] is False
+
+
+# -- GET /v1/requests/{request_id} -------------------------------------------------------
+
+
+def test_a_captured_request_is_received(aws: Aws, capture: ModuleType) -> None:
+    # Given a captured webform opt-out
+    accepted = json_body(invoke(capture, load_event("opt_out_webform_json.json")))
+    rid = accepted["request_id"]
+    # When its status is asked for
+    answer = invoke(
+        capture, http_event("GET", f"/v1/requests/{rid}", path_parameters={"request_id": rid})
+    )
+    # Then it is received, with the capture's time and deadline, no systems yet
+    assert answer["statusCode"] == 200
+    assert json_body(answer) == {
+        "request_id": rid,
+        "status": "received",
+        "received_at": accepted["received_at"],
+        "deadline": accepted["deadline"],
+        "completed_at": None,
+        "systems_total": 0,
+        "systems_done": 0,
+        "systems_failed": 0,
+    }
+
+
+def test_an_unknown_request_is_404(aws: Aws, capture: ModuleType) -> None:
+    answer = invoke(capture, load_event("request_status_get.json"))
+    assert answer["statusCode"] == 404
+    assert json_body(answer) == {
+        "error": {
+            "code": "not_found",
+            "message": "no request with this request_id",
+            "field": "request_id",
+        }
+    }
+
+
+# -- GET /v1/openapi.json ----------------------------------------------------------------
+
+
+def _openapi(capture: ModuleType) -> dict[str, Any]:
+    answer = invoke(capture, load_event("openapi_get.json"))
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["Content-Type"] == "application/json"
+    spec: dict[str, Any] = json.loads(answer["body"])
+    return spec
+
+
+def _template_routes() -> set[tuple[str, str]]:
+    function = load_template(ROOT / "template.yaml")["Resources"]["CaptureFunction"]
+    events = function["Properties"]["Events"].values()
+    return {(e["Properties"]["Method"].lower(), e["Properties"]["Path"]) for e in events}
+
+
+def test_openapi_document_is_valid_openapi_3(aws: Aws, capture: ModuleType) -> None:
+    spec = _openapi(capture)
+    assert spec["openapi"].startswith("3.")
+    OpenAPI.model_validate(spec)  # raises on a structurally invalid document
+
+
+def test_openapi_lists_every_route_the_template_serves(aws: Aws, capture: ModuleType) -> None:
+    paths = _openapi(capture)["paths"]
+    listed = {(method, path) for path, ops in paths.items() for method in ops}
+    assert listed == _template_routes() - {("get", "/v1/openapi.json")}
+
+
+def test_openapi_carries_the_pydantic_schemas(aws: Aws, capture: ModuleType) -> None:
+    spec = _openapi(capture)
+    schemas = spec["components"]["schemas"]
+    for name in ("ConsentIn", "OptOutIn", "IdentityLinksIn", "ConsentOut", "OptOutOut",
+                 "ConsentStateOut", "RequestStatusOut", "IdentityLinksOut"):  # fmt: skip
+        assert name in schemas
+    body = spec["paths"]["/v1/consent"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"] == "#/components/schemas/ConsentIn"
+    assert schemas["ConsentIn"]["additionalProperties"] is False
+    assert set(schemas["ConsentIn"]["required"]) == {"device_id"}
+
+
+def test_every_schema_reference_in_the_openapi_document_resolves(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/components/schemas/")
+        assert ref.rsplit("/", 1)[-1] in spec["components"]["schemas"]
