@@ -3,6 +3,7 @@ per vendor batch, write receipts, and decide per message: acknowledge, or retry 
 """
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class DeliveryService:
             self._retry(report, message, message.receive_count, "malformed job message")
             return None
         wanted = self.settings.system_name
-        if wanted is not None and parsed.system != wanted:
+        if wanted is not None and queue_key(parsed.system) != queue_key(wanted):
             self._retry(report, message, message.receive_count, "message for another system")
             return None
         if parsed.system not in {s.name for s in self.systems.systems}:
@@ -198,6 +199,11 @@ COUNTER = {
     "failed": "JobsFailed",
     "pending": "JobsRetried",
 }
+
+
+def queue_key(name: str) -> str:
+    """SYSTEM_NAME may be the system name or its queue key (template.yaml has only the latter)."""
+    return re.sub(r"[^A-Za-z0-9]", "", name)
 
 
 def to_job(item: Item) -> Job:
