@@ -150,10 +150,12 @@ def on_domain_error(error: DomainError) -> Response[str]:
 def on_validation_error(error: RequestValidationError) -> Response[str]:
     first = error.errors()[0]
     if first.get("type") == "json_invalid":
-        return _error(400, "malformed_json", "the body is not valid JSON")
+        return _error(400, "malformed_json", "the body is not valid JSON", "body")
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    if "[key]" in loc:  # a bad dict key: pydantic's location is the key itself (the input)
+        loc = loc[: loc.index("[key]") - 1]
     message = str(first.get("msg", "invalid value"))  # pydantic's text; never the input value
-    return _error(422, "invalid_field", message, ".".join(loc) or None)
+    return _error(422, "invalid_field", message, ".".join(loc) or "body")
 
 
 @app.not_found
