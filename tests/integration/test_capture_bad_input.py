@@ -1,0 +1,169 @@
+"""Bad input: a 4xx with a JSON error naming the field, never a 5xx, never a write, no echo."""
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_event, load_function
+
+DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+
+
+@pytest.fixture
+def capture(aws: Aws) -> ModuleType:
+    return load_function("capture_api")
+
+
+def _refused(aws: Aws, capture: ModuleType, event: dict[str, Any], status: int) -> dict[str, Any]:
+    """Send `event` and check what every refusal shares; returns the error object."""
+    before = aws.items()
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == status
+    assert answer["headers"]["Content-Type"] == "application/json"
+    body = json_body(answer)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "field"}
+    assert body["error"]["field"], "the error names the field"
+    assert aws.items() == before, "a refused request writes nothing"
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def _post(path: str, body: Any, **headers: str) -> dict[str, Any]:
+    return http_event("POST", path, body, headers=headers)
+
+
+def test_unknown_purpose(aws: Aws, capture: ModuleType) -> None:
+    event = _post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sell_my_soul": True}})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"].split(".")[0] == "opt_out"
+    assert "sell_my_soul" not in error["message"] and "sell_my_soul" not in error["field"]
+
+
+def test_unknown_purpose_in_the_webform_list(aws: Aws, capture: ModuleType) -> None:
+    event = _post("/v1/opt-out", {"email": "a@example.com", "purposes": ["sale", "spamming"]})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"].split(".")[0] == "purposes"
+    assert "spamming" not in error["message"]
+
+
+def test_no_identifier_at_all(aws: Aws, capture: ModuleType) -> None:
+    error = _refused(aws, capture, _post("/v1/opt-out", {"purposes": ["sale"]}), 422)
+    assert error["field"] in {"email", "phone", "customer_id", "device_id"}
+    assert "identifier" in error["message"]
+
+
+@pytest.mark.parametrize("email", ["jane.doe@", "jane.doe@example", "jane doe@example.com"])
+def test_malformed_email(aws: Aws, capture: ModuleType, email: str) -> None:
+    error = _refused(aws, capture, _post("/v1/opt-out", {"email": email}), 422)
+    assert error["field"] == "email"
+    assert email not in error["message"]
+
+
+def test_malformed_email_in_the_banner_identity(aws: Aws, capture: ModuleType) -> None:
+    body = {"device_id": DEVICE, "identity": {"email": "jane.doe@@example.com"}}
+    error = _refused(aws, capture, _post("/v1/consent", body), 422)
+    assert error["field"] == "email"
+    assert "jane.doe" not in error["message"]
+
+
+@pytest.mark.parametrize("phone", ["12345", "+1 000 000 0000", "call me maybe"])
+def test_malformed_phone(aws: Aws, capture: ModuleType, phone: str) -> None:
+    error = _refused(aws, capture, _post("/v1/opt-out", {"phone": phone}), 422)
+    assert error["field"] == "phone"
+    assert phone not in error["message"]
+
+
+@pytest.mark.parametrize("device_id", ["too-short", "a" * 65, "has spaces in the id!"])
+def test_malformed_device_id_in_the_body(aws: Aws, capture: ModuleType, device_id: str) -> None:
+    error = _refused(aws, capture, _post("/v1/consent", {"device_id": device_id}), 422)
+    assert error["field"] == "device_id"
+    assert device_id not in error["message"]
+
+
+def test_malformed_device_id_in_the_path(aws: Aws, capture: ModuleType) -> None:
+    device_id = "bad!device"
+    event = http_event("GET", f"/v1/consent/{device_id}", path_parameters={"device_id": device_id})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"] == "device_id"
+    assert device_id not in error["message"]
+
+
+def test_malformed_device_id_in_an_identity_link(aws: Aws, capture: ModuleType) -> None:
+    link = {"a": {"type": "device_id", "value": DEVICE + "\n"},
+            "b": {"type": "email", "value": "jane@example.com"}}  # fmt: skip
+    event = http_event("POST", "/v1/identity-links", {"links": [link]}, iam=True)
+    error = _refused(aws, capture, event, 422)
+    assert error["field"] == "links[0].a.value"
+
+
+@pytest.mark.parametrize("stage", ["$default", "prod"])
+def test_body_over_16_kib(aws: Aws, capture: ModuleType, stage: str) -> None:
+    padding = "x" * (16 * 1024)
+    event = _post("/v1/consent", {"device_id": DEVICE, "page_url": f"https://x/{padding}"})
+    if stage != "$default":
+        event["rawPath"] = f"/{stage}{event['rawPath']}"
+        event["requestContext"]["stage"] = stage
+    error = _refused(aws, capture, event, 413)
+    assert error["code"] == "too_large"
+    assert padding not in error["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
+def test_wrong_content_type(aws: Aws, capture: ModuleType, content_type: str) -> None:
+    event = _post("/v1/consent", {"device_id": DEVICE}, **{"content-type": content_type})
+    error = _refused(aws, capture, event, 415)
+    assert error["code"] == "unsupported_media_type"
+
+
+def test_form_encoding_is_refused_where_only_json_is_accepted(
+    aws: Aws, capture: ModuleType
+) -> None:
+    event = http_event("POST", "/v1/consent", raw_body=f"device_id={DEVICE}",
+                       headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    _refused(aws, capture, event, 415)
+
+
+@pytest.mark.parametrize("raw", ['{"device_id": ', "{'device_id': 'x'}", "not json at all"])
+def test_malformed_json(aws: Aws, capture: ModuleType, raw: str) -> None:
+    error = _refused(aws, capture, http_event("POST", "/v1/consent", raw_body=raw), 400)
+    assert error["code"] == "malformed_json"
+    assert error["field"] == "body"
+    assert raw not in error["message"]
+
+
+@pytest.mark.parametrize("raw", ["[]", '"a string"', "42", ""])
+def test_a_body_that_is_not_a_json_object(aws: Aws, capture: ModuleType, raw: str) -> None:
+    error = _refused(aws, capture, http_event("POST", "/v1/opt-out", raw_body=raw), 422)
+    assert error["field"] == "body"
+
+
+def test_unknown_request_id(aws: Aws, capture: ModuleType) -> None:
+    error = _refused(aws, capture, load_event("request_status_get.json"), 404)
+    assert (error["code"], error["field"]) == ("not_found", "request_id")
+
+
+def test_malformed_request_id(aws: Aws, capture: ModuleType) -> None:
+    rid = "not-a-uuid"
+    event = http_event("GET", f"/v1/requests/{rid}", path_parameters={"request_id": rid})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"] == "request_id"
+
+
+def test_idempotency_key_too_long(aws: Aws, capture: ModuleType) -> None:
+    key = "k" * 256
+    event = _post("/v1/opt-out", {"email": "a@example.com"}, **{"idempotency-key": key})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"] == "Idempotency-Key"
+    assert key not in error["message"]
+
+
+def test_unknown_fields_are_refused(aws: Aws, capture: ModuleType) -> None:
+    event = _post("/v1/opt-out", {"email": "a@example.com", "ssn": "078-05-1120"})
+    error = _refused(aws, capture, event, 422)
+    assert error["field"] == "ssn"
+    assert "078-05-1120" not in json.dumps(error)
