@@ -44,7 +44,9 @@
   const data = tag.dataset || {};
   const API = (data.api || "").replace(/\/+$/, ""); // default: same origin
   const shown = (data.purposes || PURPOSES.join()).split(/[\s,]+/).filter((p) => LABELS[p]);
-  const linkText = data.linkText || "Your Privacy Choices";
+  // Configuration ends up in markup: keep it text.
+  const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const linkText = esc(data.linkText || "Your Privacy Choices");
   const secure = location.protocol === "https:";
 
   // -- storage helpers (storage may be blocked: the banner must still work) -----------------
@@ -328,7 +330,7 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
     // Never redraw the panel under the user's hands: toggles they changed would be lost.
     if (view === "panel" && lastView === "panel") return;
     const webform = data.webform
-      ? `<small><a href="${data.webform}">Opt out by email, phone or customer ID</a></small>`
+      ? `<small><a href="${esc(data.webform)}">Opt out by email, phone or customer ID</a></small>`
       : "";
     const gpcNote = state.gpc
       ? `<p class="ok" data-optout-gpc>${state.gpcHonored ? "Opt-Out Request Honored" : "Global Privacy Control detected"}</p><p>Your browser's Global Privacy Control signal opts you out of sale, sharing and targeted advertising.</p>`
@@ -371,6 +373,10 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
     event.preventDefault();
     const choices = {};
     for (const box of event.target.querySelectorAll("input:not([disabled])")) choices[box.name] = box.checked;
+    // Opting back in takes a second, explicit step (CCPA regulations §7028).
+    const optingIn = PURPOSES.filter((p) => optedOut(p) && choices[p] === false);
+    const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell or share your personal information for it.`;
+    if (optingIn.length && !w.confirm(question)) return;
     choose(choices);
   };
 

@@ -112,3 +112,34 @@ def test_webform_shows_the_api_error_on_the_field_it_names(
     # Then the API's message sits under the phone field
     expect(page.locator("#phone-error")).to_have_text("not a phone number")
     expect(page.get_by_label("Phone number")).to_have_attribute("aria-invalid", "true")
+
+
+def test_opting_back_in_takes_a_second_confirming_step(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser opted out of sale
+    context = new_context()
+    api = FakeConsentApi(opt_out={"sale": True})
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    banner.get_by_label("Opt out: Sale of my personal information").uncheck()
+
+    # When the visitor saves but declines the confirmation
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    banner.get_by_role("button", name="Save choices").click()
+
+    # Then nothing is recorded and sale stays opted out
+    assert api.posts == []
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+    # When they save again and confirm
+    page.once("dialog", lambda dialog: dialog.accept())
+    banner.get_by_role("button", name="Save choices").click()
+
+    # Then the opt-in is recorded
+    page.wait_for_function("() => !window.optoutBridge.state().optOut.sale")
+    assert api.posts[-1]["opt_out"]["sale"] is False
