@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cfnlint.api import ManualArgs, Match, lint
+from cfnlint.api import ManualArgs, Match, lint  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform
 
 from local.cfn_yaml import load_template
@@ -82,14 +82,15 @@ def with_s3_uris(template: dict[str, Any]) -> dict[str, Any]:
 def translate(template: dict[str, Any] | None = None) -> dict[str, Any]:
     """CloudFormation as aws-sam-translator produces it from template.yaml (offline)."""
     source = with_s3_uris(expand_for_each(template if template is not None else load()))
-    translated: dict[str, Any] = transform(source, {}, DictPolicyLoader())  # type: ignore[arg-type]
+    translated: dict[str, Any] = transform(source, {}, DictPolicyLoader())
     return translated
 
 
 def cfn_lint(template: dict[str, Any] | str) -> list[Match]:
     """cfn-lint's findings for a template given as data (JSON) or as YAML/JSON text."""
     text = template if isinstance(template, str) else json.dumps(template)
-    return lint(text, config=ManualArgs(regions=["us-east-1"]))
+    findings: list[Match] = lint(text, config=ManualArgs(regions=["us-east-1"]))
+    return findings
 
 
 # -- expansion ---------------------------------------------------------------------------

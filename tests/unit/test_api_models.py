@@ -16,7 +16,7 @@ def _error_locs(error: ValidationError) -> list[tuple[Any, ...]]:
 
 def test_consent_accepts_every_known_purpose() -> None:
     choices = {"sale": True, "share": False, "targeted_advertising": True, "profiling": False}
-    assert ConsentIn(device_id=DEVICE, opt_out=choices).opt_out == choices  # type: ignore[arg-type]
+    assert ConsentIn(device_id=DEVICE, opt_out=choices).opt_out == choices
 
 
 def test_consent_refuses_an_unknown_purpose() -> None:
