@@ -1,19 +1,37 @@
 """Bad input: a 4xx with a JSON error naming the field, never a 5xx, never a write, no echo."""
 
 import json
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from tests.conftest import Aws
+from local.aws_resources import create_table
+from tests.conftest import TEST_ENV, Aws
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_event, load_function
 
 DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    """One table for the module: no refused request may write to it, so they can share it."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in TEST_ENV.items():
+            env.setenv(key, value)
+        env.delenv("HASH_KEY_SECRET_NAME", raising=False)
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            stream_arn = create_table(dynamodb, TEST_ENV["TABLE_NAME"])
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            yield Aws(dynamodb, sqs, TEST_ENV["TABLE_NAME"], stream_arn)
+
+
+@pytest.fixture(scope="module")
 def capture(aws: Aws) -> ModuleType:
     return load_function("capture_api")
 
@@ -167,3 +185,8 @@ def test_unknown_fields_are_refused(aws: Aws, capture: ModuleType) -> None:
     error = _refused(aws, capture, event, 422)
     assert error["field"] == "ssn"
     assert "078-05-1120" not in json.dumps(error)
+
+
+# Last in the file (pytest runs a module's tests in order): after every refusal above.
+def test_the_shared_table_is_still_empty_after_every_refusal(aws: Aws) -> None:
+    assert aws.items() == []
