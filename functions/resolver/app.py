@@ -1,0 +1,77 @@
+"""Resolver: DynamoDB Streams -> identity resolution, effective state and job fan-out.
+
+Partial batch responses (Powertools BatchProcessor): one poisoned record fails alone; the
+event source mapping bisects and retries it, then sends it to the on-failure queue.
+"""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from optout.jobs_queue import JobQueue
+from optout.observability import logger, metrics, tracer
+from optout.resolver.clusters import Caps
+from optout.resolver.service import Resolver
+from optout.settings import Settings
+from optout.store import keys
+from optout.store.codec import deserialize
+from optout.store.table import Table
+from optout.systems import load_systems
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+_resolver: Resolver | None = None
+
+
+def resolver() -> Resolver:
+    """Built once per container on first use (not at import: tests build theirs under moto)."""
+    global _resolver  # noqa: PLW0603 - one per warm container, by design
+    if _resolver is None:
+        settings = Settings.from_env()
+        _resolver = Resolver(
+            Table.connect(settings.table_name),
+            load_systems(settings.systems_config),
+            JobQueue(boto3.client("sqs"), settings.queue_url_template),
+            Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
+        )
+    return _resolver
+
+
+@tracer.capture_method
+def record_handler(record: DynamoDBRecord) -> None:
+    image = record.raw_event.get("dynamodb", {}).get("NewImage")
+    if record.raw_event.get("eventName") != "INSERT" or not image:
+        return  # FilterCriteria already drops these; a stray one is not an error
+    item = deserialize(image)
+    if item.get("sk") != keys.EVENT_SK:
+        return
+    outcome = resolver().process(item)
+    metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=len(outcome.jobs))
+    logger.info(
+        "resolved",
+        extra={
+            "request_id": outcome.request_id,
+            "cluster_size": outcome.cluster_size,
+            "jobs": outcome.jobs,
+            "links_added": outcome.links_added,
+            "links_held": outcome.links_held,
+        },
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,36 @@
+"""Sends job references to each system's SQS queue, ten per SendMessageBatch call."""
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+else:
+    SQSClient = Any
+
+BATCH_LIMIT = 10
+
+
+class JobQueue:
+    def __init__(self, client: SQSClient, url_template: str) -> None:
+        """`url_template` holds `{queue_key}`, e.g. https://sqs.../123/stack-{queue_key}-jobs."""
+        self._client = client
+        self._template = url_template
+
+    def url_for(self, queue_key: str) -> str:
+        return self._template.replace("{queue_key}", queue_key)
+
+    def send(self, queue_key: str, messages: list[dict[str, str]]) -> None:
+        url = self.url_for(queue_key)
+        for start in range(0, len(messages), BATCH_LIMIT):
+            chunk = messages[start : start + BATCH_LIMIT]
+            answer = self._client.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "MessageBody": json.dumps(m, sort_keys=True)}
+                    for n, m in enumerate(chunk)
+                ],
+            )
+            if answer.get("Failed"):
+                codes = sorted({f["Code"] for f in answer["Failed"]})
+                raise RuntimeError(f"SendMessageBatch failed for {len(answer['Failed'])}: {codes}")

@@ -1,0 +1,1 @@
+"""The resolver: identity graph, effective state and fan-out of jobs, per captured event."""

@@ -1,0 +1,100 @@
+"""Effective opt-out state: pure functions, independent of the order events arrive in.
+
+Each identity keeps its *own* choices as last-writer-wins registers ordered by the event's
+time (then request id), so replaying events in any order converges. A cluster of linked
+identities is opted out of a purpose if any member is (sticky: most restrictive wins); only a
+member's own later opt-in lifts its own opt-out, and never a GPC opt-out while its signal is on.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from optout.purposes import ALL_PURPOSES, GPC_PURPOSES, OptOutMap, Purpose
+
+Stamp = tuple[str, str]  # (received_at ISO, request_id): a total order on events
+
+
+@dataclass(frozen=True)
+class Register:
+    value: bool
+    at: str
+    request_id: str
+
+    @property
+    def stamp(self) -> Stamp:
+        return (self.at, self.request_id)
+
+    def to_item(self) -> dict[str, Any]:
+        return {"v": self.value, "at": self.at, "req": self.request_id}
+
+    @classmethod
+    def from_item(cls, raw: dict[str, Any]) -> "Register":
+        return cls(bool(raw["v"]), str(raw["at"]), str(raw["req"]))
+
+
+@dataclass(frozen=True)
+class OwnState:
+    """One identity's own choices and GPC signal, as registers."""
+
+    choices: dict[Purpose, Register]
+    gpc: Register | None
+
+    @classmethod
+    def empty(cls) -> "OwnState":
+        return cls({}, None)
+
+    @classmethod
+    def from_item(cls, raw: dict[str, Any]) -> "OwnState":
+        choices: dict[Purpose, Register] = {
+            p: Register.from_item(v) for p, v in raw.get("own", {}).items()
+        }
+        gpc = Register.from_item(raw["gpc"]) if raw.get("gpc") else None
+        return cls(choices, gpc)
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "own": {p: r.to_item() for p, r in self.choices.items()},
+            "gpc": self.gpc.to_item() if self.gpc else None,
+        }
+
+    @property
+    def gpc_on(self) -> bool:
+        return bool(self.gpc and self.gpc.value)
+
+    def opted_out(self) -> set[Purpose]:
+        out = {p for p, r in self.choices.items() if r.value}
+        if self.gpc_on:
+            out.update(GPC_PURPOSES)
+        return out
+
+
+def _later(current: Register | None, candidate: Register) -> Register:
+    if current is None or candidate.stamp > current.stamp:
+        return candidate
+    return current
+
+
+def apply_event(state: OwnState, choices: OptOutMap, gpc: bool, stamp: Stamp) -> OwnState:
+    """Merge one event into an identity's own state (commutative, idempotent)."""
+    at, request_id = stamp
+    merged = dict(state.choices)
+    for purpose, value in choices.items():
+        merged[purpose] = _later(merged.get(purpose), Register(value, at, request_id))
+    signal = state.gpc
+    # The signal turns on with any GPC event; it turns off only with an explicit opt-in made
+    # without it: a later *absence* of the signal is not consent (CCPA §7025(c)(5)).
+    explicit_opt_in = any(value is False for value in choices.values())
+    if gpc or explicit_opt_in:
+        signal = _later(signal, Register(gpc, at, request_id))
+    return OwnState(merged, signal)
+
+
+def cluster_opted_out(members: list[OwnState]) -> set[Purpose]:
+    out: set[Purpose] = set()
+    for member in members:
+        out |= member.opted_out()
+    return out
+
+
+def as_map(opted: set[Purpose]) -> OptOutMap:
+    return {p: p in opted for p in ALL_PURPOSES}

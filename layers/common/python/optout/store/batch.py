@@ -1,0 +1,93 @@
+"""Batched reads and writes, with DynamoDB's per-call limits and unprocessed-item retries."""
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from optout.store.codec import Item, deserialize, serialize
+from optout.store.table import Table
+
+GET_LIMIT = 100  # BatchGetItem keys per call
+WRITE_LIMIT = 25  # BatchWriteItem items per call
+MAX_ROUNDS = 8  # unprocessed retries before giving up loudly
+
+Key = tuple[str, str]
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _backoff(round_: int) -> None:
+    if round_:
+        time.sleep(min(0.05 * 2**round_, 1.0))
+
+
+def batch_get(table: Table, keys: Iterable[Key]) -> dict[Key, Item]:
+    wanted = list(dict.fromkeys(keys))
+    found: dict[Key, Item] = {}
+    for chunk in _chunks(wanted, GET_LIMIT):
+        request: dict[str, Any] = {
+            table.name: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]}
+        }
+        for round_ in range(MAX_ROUNDS):
+            _backoff(round_)
+            answer = table.client.batch_get_item(RequestItems=request)
+            for raw in answer["Responses"].get(table.name, []):
+                item = deserialize(raw)
+                found[(item["pk"], item["sk"])] = item
+            request = dict(answer.get("UnprocessedKeys") or {})
+            if not request:
+                break
+        else:
+            raise RuntimeError("BatchGetItem left keys unprocessed")
+    return found
+
+
+def batch_put(table: Table, items: list[Item]) -> None:
+    for chunk in _chunks(items, WRITE_LIMIT):
+        request: dict[str, Any] = {
+            table.name: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]
+        }
+        for round_ in range(MAX_ROUNDS):
+            _backoff(round_)
+            answer = table.client.batch_write_item(RequestItems=request)
+            request = dict(answer.get("UnprocessedItems") or {})
+            if not request:
+                break
+        else:
+            raise RuntimeError("BatchWriteItem left items unprocessed")
+
+
+def put_if_absent(table: Table, item: Item) -> bool:
+    """Conditional put; False when an item with this key already exists."""
+    try:
+        table.client.put_item(
+            TableName=table.name,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def put_versioned(table: Table, item: Item, expected_version: int) -> bool:
+    """Optimistic concurrency: write only if nobody changed the item since it was read."""
+    try:
+        table.client.put_item(
+            TableName=table.name,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk) OR version = :v",
+            ExpressionAttributeValues={":v": {"N": str(expected_version)}},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -1,0 +1,155 @@
+"""The resolver end to end over moto: capture handler -> table stream -> resolver handler."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.pipeline import Pipeline, build_pipeline
+
+DEVICE_A = "dev-aaaaaaaaaaaaaaaa"
+DEVICE_B = "dev-bbbbbbbbbbbbbbbb"
+EMAIL = "Jane.Doe@Example.com"
+EMAIL_SYSTEMS = {"webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk"}
+DEVICE_SYSTEMS = {"webhook", "segment"}  # the default config's systems that accept device_id
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def jobs_of(pipe: Pipeline, request_id: str) -> dict[str, dict[str, Any]]:
+    return {i["system"]: i for i in pipe.items(f"REQ#{request_id}") if i["sk"].startswith("JOB#")}
+
+
+def identifier_types(job: dict[str, Any]) -> set[str]:
+    return {i["type"] for i in job["identifiers"]}
+
+
+def test_anonymous_banner_opt_out_reaches_only_device_systems_then_email_systems_on_link(
+    pipe: Pipeline,
+) -> None:
+    # Given an anonymous banner opt-out
+    banner = pipe.post(
+        "/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": True, "share": True}}
+    )
+    # When the resolver sees it
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then only the systems that accept device IDs get a job, for the device
+    jobs = jobs_of(pipe, banner["request_id"])
+    assert set(jobs) == DEVICE_SYSTEMS
+    assert all(identifier_types(j) == {"device_id"} for j in jobs.values())
+    assert {k for k, v in pipe.drain_all().items() if v} == DEVICE_SYSTEMS
+
+    # When the device is later linked to an email by the backend
+    link = pipe.post(
+        "/v1/identity-links",
+        {"links": [{"a": {"type": "device_id", "value": DEVICE_A},
+                    "b": {"type": "email", "value": EMAIL}}]},
+        iam=True,
+    )  # fmt: skip
+    pipe.resolve()
+    # Then every system that serves sale/share and takes emails gets a job for the email only
+    linked_jobs = jobs_of(pipe, link["request_id"])
+    assert set(linked_jobs) == EMAIL_SYSTEMS
+    assert all(identifier_types(j) == {"email"} for j in linked_jobs.values())
+    assert linked_jobs["salesforce"]["identifiers"][0]["value"] == "jane.doe@example.com"
+    assert linked_jobs["meta"]["purposes"] == ["share"]  # meta serves share/ads, not sale
+    # And the device stays opted out
+    state = pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)
+    assert state["opt_out"] == {"sale": True, "share": True, "targeted_advertising": False,
+                                "profiling": False}  # fmt: skip
+
+
+def test_webform_opt_out_reaches_a_device_linked_later_at_login(pipe: Pipeline) -> None:
+    # Given a webform opt-out by email only
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    assert pipe.get(f"/v1/consent/{DEVICE_B}", device_id=DEVICE_B)["opt_out"]["sale"] is False
+    # When a login on a new browser links its device to that email (no banner choice made)
+    pipe.post("/v1/consent", {"device_id": DEVICE_B, "identity": {"email": EMAIL}})
+    pipe.resolve()
+    # Then the device answers opted out of everything the webform covered
+    state = pipe.get(f"/v1/consent/{DEVICE_B}", device_id=DEVICE_B)
+    assert state["opt_out"] == dict.fromkeys(
+        ("sale", "share", "targeted_advertising", "profiling"), True
+    )
+    assert state["gpc_honored"] is False
+    assert state["updated_at"]
+
+
+def test_gpc_on_a_device_linked_to_an_email_gives_jobs_for_the_email_systems(
+    pipe: Pipeline,
+) -> None:
+    # Given a device already linked to an email, nobody opted out yet
+    pipe.post("/v1/consent", {"device_id": DEVICE_A, "identity": {"email": EMAIL}})
+    pipe.resolve()
+    assert pipe.items("REQ#") and not any(i["sk"].startswith("JOB#") for i in pipe.items())
+    # When that browser sends a request with Global Privacy Control on
+    gpc = pipe.post("/v1/consent", {"device_id": DEVICE_A}, headers={"sec-gpc": "1"})
+    pipe.resolve()
+    # Then the email systems get jobs that include the email
+    jobs = jobs_of(pipe, gpc["request_id"])
+    assert set(jobs) == EMAIL_SYSTEMS
+    assert all("email" in identifier_types(j) for j in jobs.values())
+    assert jobs["webhook"]["purposes"] == ["sale", "share", "targeted_advertising"]
+    state = pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)
+    assert state["gpc_honored"] is True and state["opt_out"]["targeted_advertising"] is True
+
+
+def test_a_batch_delivered_twice_makes_no_duplicate_job_or_message(pipe: Pipeline) -> None:
+    # Given a batch of two opt-outs
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": True}})
+    batch = pipe.event_records()
+    assert len(batch) == 2
+    # When the same batch is delivered twice
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    jobs_after_first = [i for i in pipe.items() if i["sk"].startswith("JOB#")]
+    messages_first = sum(len(v) for v in pipe.drain_all().values())
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then no job and no message is duplicated
+    assert [i for i in pipe.items() if i["sk"].startswith("JOB#")] == jobs_after_first
+    assert messages_first == len(jobs_after_first) == len(EMAIL_SYSTEMS) + len(DEVICE_SYSTEMS)
+    assert sum(len(v) for v in pipe.drain_all().values()) == 0
+
+
+def test_a_poisoned_record_fails_alone_in_the_partial_batch_response(pipe: Pipeline) -> None:
+    # Given a batch whose middle record is corrupt
+    pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": True}})
+    pipe.post("/v1/consent", {"device_id": "dev-poisonpoisonpoison", "opt_out": {"sale": True}})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    del batch[1]["dynamodb"]["NewImage"]["request_id"]
+    # When the resolver processes it
+    answer = pipe.resolve(batch)
+    # Then only that record is reported, and the others did their work
+    poisoned = batch[1]["dynamodb"]["SequenceNumber"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
+    assert pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)["opt_out"]["sale"] is True
+    assert len([i for i in pipe.items() if i["sk"] == "RESOLUTION"]) == 2
+
+
+def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="50")
+    # Given one email, and a backend that links 1,000 devices to it (ten calls of 100)
+    for call in range(10):
+        links = [
+            {"a": {"type": "email", "value": EMAIL},
+             "b": {"type": "device_id", "value": f"dev-{call:03d}-{n:03d}-shared-pc"}}
+            for n in range(100)
+        ]  # fmt: skip
+        pipe.post("/v1/identity-links", {"links": links}, iam=True)
+    # When the resolver processes them
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the cluster stops at the cap and every other link is held for review
+    email_pk = next(i["pk"] for i in pipe.items("ID#email#") if i["sk"] == "NODE")
+    email_links = [i for i in pipe.items(email_pk) if i["sk"].startswith("LINK#")]
+    holds = pipe.items("HOLD#")
+    assert len(email_links) == 49  # 49 devices + the email = 50
+    assert len(holds) == 1000 - 49
+    assert all(h["cap"] == 50 and "@" not in str(h) for h in holds)

@@ -1,0 +1,122 @@
+"""Property: the effective state does not depend on the order events and links arrive in."""
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from local.aws_resources import create_queues, create_table
+from optout.events import CapturedEvent, KeyedIdentifier
+from optout.identifiers import Identifier
+from optout.jobs_queue import JobQueue
+from optout.purposes import ALL_PURPOSES, GPC_PURPOSES
+from optout.resolver.clusters import Caps
+from optout.resolver.service import Resolver
+from optout.settings import LOCAL_HASH_KEY
+from optout.store.codec import deserialize
+from optout.store.table import Table
+from optout.systems import load_systems
+from tests.conftest import Aws
+
+SECRET = LOCAL_HASH_KEY.encode()
+DEVICES = [f"device-{n}-aaaaaaaaaa" for n in range(2)]
+EMAILS = [f"person{n}@example.com" for n in range(2)]
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+_tables = itertools.count()
+
+
+def keyed(id_type: str, value: str) -> KeyedIdentifier:
+    return KeyedIdentifier.of(SECRET, Identifier(id_type, value))  # type: ignore[arg-type]
+
+
+IDENTITIES = [keyed("device_id", d) for d in DEVICES] + [keyed("email", e) for e in EMAILS]
+
+choice = st.fixed_dictionaries(
+    {}, optional={p: st.booleans() for p in ALL_PURPOSES}
+)  # a purpose left out is unchanged
+own_event = st.tuples(st.sampled_from(range(len(IDENTITIES))), choice, st.booleans())
+link = st.tuples(st.sampled_from(range(len(DEVICES))), st.sampled_from(range(len(EMAILS))))
+
+
+def event_item(n: int, kind: str, **fields: Any) -> dict[str, Any]:
+    event = CapturedEvent(
+        request_id=f"00000000-0000-4000-8000-{n:012d}", event_type=kind,  # type: ignore[arg-type]
+        source="banner", received_at=T0 + timedelta(minutes=n), deadline=date(2026, 12, 1),
+        opt_out=fields.get("opt_out", {}), gpc=fields.get("gpc", False),
+        identifiers=fields.get("identifiers", ()), links=fields.get("links", ()),
+        evidence={}, fingerprint="x",
+    )  # fmt: skip
+    return event.to_item(1095)
+
+
+def expected_states(own: list[tuple[int, dict[str, bool], bool]], links: list[tuple[int, int]]):
+    """Reference model, written independently of optout.resolver.policy."""
+    latest: dict[int, dict[str, bool]] = {i: {} for i in range(len(IDENTITIES))}
+    gpc_on: dict[int, bool] = dict.fromkeys(range(len(IDENTITIES)), False)
+    for who, choices, gpc in own:  # in time order
+        latest[who].update(choices)
+        if gpc or False in choices.values():
+            gpc_on[who] = gpc
+    parent = list(range(len(IDENTITIES)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for d, e in links:
+        parent[find(d)] = find(len(DEVICES) + e)
+    opted: dict[int, set[str]] = {}
+    for i in range(len(IDENTITIES)):
+        mine = {p for p, v in latest[i].items() if v} | (set(GPC_PURPOSES) if gpc_on[i] else set())
+        opted.setdefault(find(i), set()).update(mine)
+    return {
+        IDENTITIES[i].pk: ({p: p in opted[find(i)] for p in ALL_PURPOSES}, gpc_on[i])
+        for i in range(len(IDENTITIES))
+    }
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    own=st.lists(own_event, min_size=1, max_size=6),
+    links=st.lists(link, max_size=4),
+    data=st.data(),
+)
+def test_any_arrival_order_gives_the_same_final_state(
+    aws: Aws, own: list[Any], links: list[Any], data: st.DataObject
+) -> None:
+    # Given events and links with fixed capture times
+    items = [
+        event_item(n, "consent", opt_out=c, gpc=g, identifiers=(IDENTITIES[who],))
+        for n, (who, c, g) in enumerate(own)
+    ] + [
+        event_item(len(own) + n, "links", links=((IDENTITIES[d], IDENTITIES[len(DEVICES) + e]),))
+        for n, (d, e) in enumerate(links)
+    ]
+    expected = expected_states(own, links)
+    # When the resolver receives them in a shuffled order, on a fresh table
+    items = data.draw(st.permutations(items), label="arrival order")
+    name = f"order-{next(_tables)}"
+    create_table(aws.dynamodb, name)
+    queues, _, _ = create_queues(aws.sqs, ["webhook", "segment", "braze", "salesforce",
+                                           "googleads", "meta", "tradedesk"], name)  # fmt: skip
+    template = queues["webhook"].replace("-webhook-jobs", "-{queue_key}-jobs")
+    table = Table(aws.dynamodb, name)
+    resolver = Resolver(
+        table, load_systems("layers/common/config/systems.json"),
+        JobQueue(aws.sqs, template), Caps(max_depth=4, max_size=50),
+    )  # fmt: skip
+    for item in items:
+        resolver.process(item)
+    # Then every identity's state is what the order-free model says
+    raw = aws.dynamodb.scan(TableName=name)["Items"]
+    states = {i["pk"]: i for i in map(deserialize, raw) if i["sk"] == "STATE"}
+    for pk, (opt_out, gpc) in expected.items():
+        state = states.get(pk, {"opt_out": dict.fromkeys(ALL_PURPOSES, False), "gpc": False})
+        assert (state["opt_out"], state["gpc"]) == (opt_out, gpc)
