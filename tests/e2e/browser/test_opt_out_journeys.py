@@ -4,6 +4,7 @@ Each test is one browser story end to end: banner.js -> capture API -> stream ->
 state -> banner.js on the next load. Waits on the asynchronous pipeline are bounded polls.
 """
 
+import json
 import uuid
 
 import pytest
@@ -179,7 +180,9 @@ def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url
     expect(page.get_by_role("heading", name="We received your opt-out request")).to_be_visible()
     request_id = page.locator("strong").first.inner_text()
     page.get_by_role("link", name="Check the status of your request").click()
-    assert f'"request_id":"{request_id}"' in page.content().replace(" ", "")
+    page.wait_for_url(f"**/v1/requests/{request_id}")
+    expect(page.locator("body")).to_contain_text(request_id)
+    assert json.loads(page.locator("body").inner_text())["request_id"] == request_id
     # ... and the browser was linked through its cookie: its device is opted out
     state = eventually(
         lambda: (s := consent_state(stack_url, device_id))["opt_out"]["sale"] and s,
