@@ -5,7 +5,9 @@ state -> banner.js on the next load. Waits on the asynchronous pipeline are boun
 """
 
 import json
+import urllib.request
 import uuid
+from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -189,3 +191,36 @@ def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url
         "the no-JS opt-out to reach the cookie's device",
     )
     assert state["opt_out"]["profiling"] is False
+
+
+def test_site_declares_gpc_support_in_well_known_gpc_json(stack_url: str) -> None:
+    # Given the demo site, When /.well-known/gpc.json is fetched
+    with urllib.request.urlopen(f"{stack_url}/.well-known/gpc.json", timeout=5) as answer:
+        content_type = answer.headers["Content-Type"]
+        body = json.load(answer)
+
+    # Then it says the site honours GPC, as JSON with a date
+    assert content_type.startswith("application/json")
+    assert body["gpc"] is True
+    assert date.fromisoformat(body["lastUpdate"]) <= date.today()
+
+
+def test_requests_page_lists_a_request_with_its_systems(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    # Given an opt-out request the stack received
+    data = json.dumps({"email": f"list-{uuid.uuid4().hex[:8]}@example.com"}).encode()
+    sent = urllib.request.Request(
+        f"{stack_url}/v1/opt-out", data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(sent, timeout=5) as answer:
+        request_id = json.load(answer)["request_id"]
+
+    # When the requests page is open
+    page = new_context().new_page()
+    page.goto(f"{stack_url}/requests.html")
+
+    # Then its row appears, and once resolved it shows the systems (it refreshes itself)
+    row = page.locator(f'tr[data-request-id="{request_id}"]')
+    expect(row).to_be_visible()
+    expect(row.locator(".system").first).to_be_visible(timeout=20_000)
