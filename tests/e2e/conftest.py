@@ -27,18 +27,6 @@ DEFAULT_SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
-# The ad platforms need account options the shipped config leaves to the operator; the
-# sandboxes accept any well-formed ids, so the e2e config fills in made-up ones.
-E2E_OPTIONS: dict[str, dict[str, Any]] = {
-    "google_ads": {
-        "customer_id": "1234567890",
-        "user_list_ids": ["5550001"],
-        "token_url": "${LOCAL_STACK_URL}/_sandbox/google_ads/token",
-    },
-    "meta": {"ad_account_id": "act_1234567890"},
-    "trade_desk": {"advertiser_id": "adv123"},
-}
-
 
 @dataclass
 class Stack:
@@ -133,15 +121,6 @@ def free_port() -> int:
         return port
 
 
-def e2e_systems(tmp: Path, base: Path = DEFAULT_SYSTEMS) -> Path:
-    config = json.loads(base.read_text())
-    for system in config["systems"]:
-        system["options"] = {**E2E_OPTIONS.get(system["type"], {}), **system["options"]}
-    path = tmp / "systems.json"
-    path.write_text(json.dumps(config, indent=2))
-    return path
-
-
 def start(systems: Path, log_dir: Path) -> Stack:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
@@ -183,7 +162,7 @@ def _stack_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def local_stack(_stack_logs: Path) -> Iterator[Stack]:
     """The stack with every connector type, each pointed at its sandbox."""
-    stack = start(e2e_systems(_stack_logs), _stack_logs)
+    stack = start(DEFAULT_SYSTEMS, _stack_logs)
     yield stack
     stack.stop()
 
@@ -198,7 +177,7 @@ def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
             path = tmp_path / "systems.json"
             path.write_text(json.dumps(systems))
         else:
-            path = systems or e2e_systems(tmp_path)
+            path = systems or DEFAULT_SYSTEMS
         stack = start(path, tmp_path)
         started.append(stack)
         return stack

@@ -64,3 +64,12 @@ def test_iowa_gets_90_calendar_days() -> None:
 @pytest.mark.parametrize("jurisdiction", [None, "US", "GB", "US-ZZ"])
 def test_unknown_jurisdiction_gets_the_california_rule(jurisdiction: str | None) -> None:
     assert deadline_for(date(2026, 11, 25), jurisdiction) == date(2026, 12, 18)
+
+
+def test_california_counts_susan_b_anthony_day_as_a_business_day() -> None:
+    # Given a request on Monday 2028-02-07. Tuesday 15 Feb is Susan B. Anthony Day, which is
+    # commemorative only; Presidents' Day (Mon 21) is a day off.
+    received = date(2028, 2, 7)
+    # Then: Tue 8 is day 1 ... Fri 11 is 4, Tue 15 is 6, Fri 18 is 9, Tue 22 is 10 ...
+    # Tue 29 is day 15 (it would be Wed 1 March if the 15th were skipped)
+    assert deadline_for(received, "US-CA") == date(2028, 2, 29)

@@ -19,9 +19,18 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
 DEFAULT_JURISDICTION: Final = "US-CA"
 
 
+# Commemorative in California law (Gov. Code §6700 lists it without closing state offices).
+NOT_DAYS_OFF: Final = frozenset({"Susan B. Anthony Day"})
+
+
 @cache
-def _california_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("US", subdiv="CA", years=[year, year + 1])
+def _california_days_off(year: int) -> frozenset[date]:
+    calendar = holidays.country_holidays("US", subdiv="CA", years=[year])
+    return frozenset(
+        day
+        for day, names in calendar.items()
+        if set(names.split("; ")) - NOT_DAYS_OFF
+    )
 
 
 def add_business_days(start: date, days: int) -> date:
@@ -29,7 +38,7 @@ def add_business_days(start: date, days: int) -> date:
     remaining = days
     while remaining > 0:
         current += timedelta(days=1)
-        if current.weekday() < 5 and current not in _california_holidays(current.year):
+        if current.weekday() < 5 and current not in _california_days_off(current.year):
             remaining -= 1
     return current
 
