@@ -27,9 +27,7 @@ NOT_DAYS_OFF: Final = frozenset({"Susan B. Anthony Day"})
 def _california_days_off(year: int) -> frozenset[date]:
     calendar = holidays.country_holidays("US", subdiv="CA", years=[year])
     return frozenset(
-        day
-        for day, names in calendar.items()
-        if set(names.split("; ")) - NOT_DAYS_OFF
+        day for day, names in calendar.items() if set(names.split("; ")) - NOT_DAYS_OFF
     )
 
 
