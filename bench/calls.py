@@ -1,0 +1,154 @@
+"""Stage 1: AWS calls per opt-out, per stage and per downstream system (moto, in-process)."""
+
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from bench import workload
+from bench.counting import CallCounter, Tally
+from bench.pipeline import MotoPipeline, Resolved
+from bench.progress import Progress
+from bench.stats import median
+
+CLUSTER_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))
+
+
+def run(count: int, progress: Progress) -> dict[str, Any]:
+    counter = CallCounter()
+    pipeline = MotoPipeline(counter).start()
+    try:
+        return _measure(pipeline, counter, count, progress)
+    finally:
+        pipeline.stop()
+
+
+def _measure(
+    pipeline: MotoPipeline, counter: CallCounter, count: int, progress: Progress
+) -> dict[str, Any]:
+    requests = workload.requests(count)
+    per_request: list[tuple[str, int, Tally]] = []
+    for n, request in enumerate(requests):
+        with counter.stage("capture") as tally:
+            answer = pipeline.post(workload.http_event(request))
+        per_request.append((request.kind, answer["statusCode"], tally))
+        progress.tick("capture", n + 1, count)
+    started = time.perf_counter()
+    resolved = pipeline.resolve_new()
+    resolve_seconds = time.perf_counter() - started
+    progress.note(f"resolved {len(resolved)} events in {resolve_seconds:.1f}s")
+    started = time.perf_counter()
+    batches = pipeline.deliver_all()
+    deliver_seconds = time.perf_counter() - started
+    progress.note(f"delivered {sum(len(b) for b in batches.values())} batches in {deliver_seconds:.1f}s")
+    accepted = [t for _, status, t in per_request if status == 202]
+    return {
+        "requests": count,
+        "mix": dict(Counter(kind for kind, _, _ in per_request)),
+        "accepted": len(accepted),
+        "capture": _capture(accepted),
+        "resolver": _resolver(resolved, resolve_seconds),
+        "workers": _workers(batches, pipeline.vendor_calls(), counter),
+        "esm": {name: counter.stages[name].as_dict() for name in ("esm:stream", "esm:sqs")},
+        "stages": {name: tally.as_dict() for name, tally in sorted(counter.stages.items())},
+        "per_opt_out": _per_opt_out(counter, len(accepted), resolve_seconds, deliver_seconds),
+    }
+
+
+def _capture(accepted: list[Tally]) -> dict[str, Any]:
+    per = [t.total() for t in accepted]
+    return {
+        "calls_per_request": {"min": min(per, default=0), "max": max(per, default=0),
+                              "mean": sum(per) / max(1, len(per))},
+        "requests_not_exactly_one_call": sum(1 for n in per if n != 1),
+        "operations": dict(sum((t.calls for t in accepted), Counter())),
+    }  # fmt: skip
+
+
+def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
+    buckets: dict[str, list[Resolved]] = defaultdict(list)
+    for r in resolved:
+        low, high = next(b for b in CLUSTER_BUCKETS if b[0] <= max(1, r.cluster_size) <= b[1])
+        buckets[f"{low}" if low == high else f"{low}-{min(high, 99)}" if high < 10_000 else f"{low}+"].append(r)
+    by_size = {
+        label: {
+            "events": len(rs),
+            "reads_per_event": _mean(r.tally.reads() for r in rs),
+            "writes_per_event": _mean(r.tally.writes() for r in rs),
+            "send_message_batch_per_event": _mean(r.tally.of("SendMessageBatch") for r in rs),
+            "messages_per_event": _mean(r.tally.sqs_messages for r in rs),
+            "queries_per_event": _mean(r.tally.of("Query") for r in rs),
+        }
+        for label, rs in sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+")))
+    }
+    total = Tally()
+    for r in resolved:
+        total.add(r.tally)
+    batches = total.of("SendMessageBatch")
+    return {
+        "events": len(resolved),
+        "seconds": round(seconds, 3),
+        "by_cluster_size": by_size,
+        "operations": dict(total.calls),
+        "messages_sent": total.sqs_messages,
+        "send_message_batch_calls": batches,
+        "messages_per_send_message_batch": total.sqs_messages / max(1, batches),
+        "median_ms_per_event": None,
+    }
+
+
+def _workers(
+    batches: dict[str, list[Tally]], vendor_calls: dict[str, int], counter: CallCounter
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for system, tallies in sorted(batches.items()):
+        total = counter.stages.get(f"worker:{system}", Tally())
+        jobs = sum(t.calls["dynamodb:UpdateItem"] for t in tallies) // 2  # claim + receipt
+        found[system] = {
+            "invocations": len(tallies),
+            "jobs": jobs,
+            "dynamodb_calls_per_job": total.total("dynamodb") / max(1, jobs),
+            "vendor_calls_per_job": vendor_calls.get(system, 0) / max(1, jobs),
+            "operations": dict(total.calls),
+        }
+    return found
+
+
+def _per_opt_out(
+    counter: CallCounter, accepted: int, resolve_seconds: float, deliver_seconds: float
+) -> dict[str, Any]:
+    """Totals divided by accepted requests: what the cost model multiplies by prices."""
+    functions = Tally()
+    for name, tally in counter.stages.items():
+        if name == "capture" or name == "resolver" or name.startswith("worker:"):
+            functions.add(tally)
+    esm_sqs = counter.stages.get("esm:sqs", Tally())
+    jobs = sum(
+        t.calls["dynamodb:UpdateItem"] // 2
+        for name, t in counter.stages.items()
+        if name.startswith("worker:")
+    )
+    per = max(1, accepted)
+    return {
+        "dynamodb_calls": functions.total("dynamodb") / per,
+        "wru": functions.wru / per,
+        "rru": functions.rru / per,
+        "sqs_requests_functions": functions.total("sqs") / per,
+        "sqs_requests_event_source": esm_sqs.total("sqs") / per,
+        "jobs": jobs / per,
+        "worker_invocations": sum(
+            t.calls["dynamodb:BatchGetItem"]
+            for name, t in counter.stages.items()
+            if name.startswith("worker:")
+        )
+        / per,
+        "resolver_ms_per_event_moto": 1000 * resolve_seconds / per,
+        "worker_ms_per_job_moto": 1000 * deliver_seconds / max(1, jobs),
+    }
+
+
+def _mean(values: Any) -> float:
+    found = list(values)
+    return round(sum(found) / len(found), 3) if found else 0.0
+
+
+__all__ = ["run", "median"]

@@ -1,0 +1,191 @@
+"""Count AWS calls with botocore event hooks, and estimate the capacity units they consume.
+
+The hooks sit on boto3's default session, so every client the handlers build afterwards
+inherits them (botocore copies the session's handlers into each new client). A call is
+attributed to the stage the bench has entered (`with counter.stage("capture")`); calls made
+outside any stage are the harness's own (table set-up, reading results) and are kept apart.
+
+Capacity units are estimates from request and response sizes (DynamoDB's published rules:
+writes 1 WRU per started KB of the item, reads 1 RRU per started 4 KB strongly consistent,
+half that eventually consistent; a missing item still costs the minimum). moto reports no
+real consumed capacity, so this is the honest substitute; the cost model says so.
+"""
+
+import contextvars
+import math
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+HARNESS = "harness"
+_stage: contextvars.ContextVar[str] = contextvars.ContextVar("bench_stage", default=HARNESS)
+
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+
+
+@dataclass
+class Tally:
+    """Calls (service:Operation -> n) and estimated capacity units of one stage or block."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    wru: float = 0.0
+    rru: float = 0.0
+    sqs_messages: int = 0
+
+    def add(self, other: "Tally") -> None:
+        self.calls.update(other.calls)
+        self.wru += other.wru
+        self.rru += other.rru
+        self.sqs_messages += other.sqs_messages
+
+    def total(self, service: str | None = None) -> int:
+        return sum(n for op, n in self.calls.items() if service is None or op.startswith(service))
+
+    def of(self, *operations: str) -> int:
+        return sum(self.calls[f"dynamodb:{op}"] + self.calls[f"sqs:{op}"] for op in operations)
+
+    def reads(self) -> int:
+        return self.of(*READS)
+
+    def writes(self) -> int:
+        return self.of(*WRITES)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": dict(sorted(self.calls.items())),
+            "wru": round(self.wru, 3),
+            "rru": round(self.rru, 3),
+            "sqs_messages": self.sqs_messages,
+        }
+
+
+class CallCounter:
+    def __init__(self) -> None:
+        self.stages: dict[str, Tally] = {}
+        self._open: list[Tally] = []
+        self._sizes: dict[tuple[str, str], int] = {}  # last known item size by key
+
+    def install(self) -> None:
+        """Hook boto3's default session; call before the handlers create their clients."""
+        import boto3  # noqa: PLC0415 - keeps `import bench.counting` cheap
+
+        boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("before-parameter-build", self._keep_params)
+        session.events.register("after-call", self._after_call)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[Tally]:
+        """Attribute the block's calls to `name`; yields a tally of this block alone."""
+        block = Tally()
+        token = _stage.set(name)
+        self._open.append(block)
+        try:
+            yield block
+        finally:
+            self._open.remove(block)
+            _stage.reset(token)
+            self.stages.setdefault(name, Tally()).add(block)
+
+    # -- the hook ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # after-call does not see the API parameters; the per-call context carries them over.
+        context["bench_params"] = params
+
+    def _after_call(self, model: Any, parsed: Any, context: dict[str, Any], **_: Any) -> None:
+        # after-call fires for failed calls too (a failed condition still costs a write).
+        service = model.service_model.service_name
+        operation = model.name
+        tally = Tally()
+        tally.calls[f"{service}:{operation}"] += 1
+        body: dict[str, Any] = context.get("bench_params") or {}
+        if service == "dynamodb":
+            tally.wru, tally.rru = self._capacity(operation, body, parsed)
+        elif service == "sqs" and operation == "SendMessageBatch":
+            tally.sqs_messages = len(body.get("Entries", []))
+        elif service == "sqs" and operation == "SendMessage":
+            tally.sqs_messages = 1
+        if _stage.get() == HARNESS and not self._open:
+            self.stages.setdefault(HARNESS, Tally()).add(tally)
+            return
+        for block in self._open:
+            block.add(tally)
+
+    def _capacity(self, operation: str, body: dict[str, Any], parsed: Any) -> tuple[float, float]:
+        if operation == "PutItem":
+            return self._written(body["Item"]), 0.0
+        if operation == "BatchWriteItem":
+            wru = 0.0
+            for requests in body.get("RequestItems", {}).values():
+                for request in requests:
+                    if "PutRequest" in request:
+                        wru += self._written(request["PutRequest"]["Item"])
+                    else:
+                        wru += 1
+            return wru, 0.0
+        if operation in ("UpdateItem", "DeleteItem"):
+            key = _key(body.get("Key", {}))
+            grown = item_size(body.get("ExpressionAttributeValues", {}))
+            size = self._sizes.get(key, 0) + grown
+            self._sizes[key] = size
+            return float(max(1, math.ceil(size / 1024))), 0.0
+        if operation == "GetItem":
+            item = parsed.get("Item")
+            unit = 1.0 if body.get("ConsistentRead") else 0.5
+            return 0.0, _read_units([item] if item else [], 1, unit)
+        if operation == "BatchGetItem":
+            rru = 0.0
+            for table, request in body.get("RequestItems", {}).items():
+                unit = 1.0 if request.get("ConsistentRead") else 0.5
+                found = parsed.get("Responses", {}).get(table, [])
+                rru += _read_units(found, len(request.get("Keys", [])), unit)
+            return 0.0, rru
+        if operation in ("Query", "Scan"):
+            unit = 1.0 if body.get("ConsistentRead") else 0.5
+            total = sum(item_size(i) for i in parsed.get("Items", []))
+            return 0.0, max(1, math.ceil(total / 4096)) * unit
+        return 0.0, 0.0
+
+    def _written(self, item: dict[str, Any]) -> float:
+        size = item_size(item)
+        self._sizes[_key(item)] = size
+        return float(max(1, math.ceil(size / 1024)))
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return (item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S", ""))
+
+
+def _read_units(found: list[dict[str, Any]], requested: int, unit: float) -> float:
+    units = sum(max(1, math.ceil(item_size(i) / 4096)) for i in found)
+    return (units + max(0, requested - len(found))) * unit  # a missing key costs the minimum
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Approximate DynamoDB item size: attribute names plus values (documented rules)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return len(str(inner).lstrip("-").replace(".", "")) // 2 + 2
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + 1 + _value_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(str(v)) for v in inner)
+    return 0

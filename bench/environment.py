@@ -1,0 +1,71 @@
+"""The process environment every in-process stage shares: fake AWS credentials, the layer on
+the path, Powertools configured as on Lambda, and handler output sent to a sink.
+
+Handlers log and emit metrics to stdout (CloudWatch reads it on Lambda). The bench keeps that
+work in the measurement but must keep its own table readable, so stdout is swapped for
+/dev/null before the first handler is loaded (Powertools captures the stream at import), and
+the bench writes to the saved real streams.
+"""
+
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER_PYTHON = ROOT / "layers" / "common" / "python"
+SYSTEMS_CONFIG = LAYER_PYTHON.parent / "config" / "systems.json"
+SECRETS_FILE = ROOT / "local" / "secrets.json"
+REGION = "us-east-1"
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_SERVICE_NAME": "optout-bridge",
+    "POWERTOOLS_METRICS_NAMESPACE": "OptOutBridge",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; production pays for it apart
+    "POWERTOOLS_DEV": "false",
+    "ALLOWED_ORIGINS": "https://shop.example.com",
+}
+
+real_stdout: IO[str] = sys.stdout
+_sink: IO[str] | None = None
+
+
+def prepare() -> None:
+    """Idempotent: env, sys.path, and the stdout sink (before any handler import)."""
+    global _sink  # noqa: PLW0603 - one sink for the process
+    os.environ.update(AWS_ENV)
+    os.environ.pop("HASH_KEY_SECRET_NAME", None)  # the documented local key: no Secrets Manager
+    for path in (str(ROOT), str(LAYER_PYTHON)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    if _sink is None:
+        _sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        sys.stdout = _sink
+
+
+def load_function(name: str, instance: str) -> ModuleType:
+    """functions/<name>/app.py as its own module, as a fresh Lambda container imports it."""
+    import importlib.util  # noqa: PLC0415 - only stages that run handlers need it
+
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"bench_fn_{instance}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(module: ModuleType, event: dict[str, Any], name: str = "bench") -> Any:
+    from local.lambdas import LambdaContext  # noqa: PLC0415 - needs the layer on the path
+
+    return module.handler(event, LambdaContext(name, 30))

@@ -1,0 +1,193 @@
+"""capture -> stream -> resolver -> queues -> workers, over moto in this process.
+
+The bench plays the parts AWS plays around the functions (API Gateway's event, the stream and
+SQS event source mappings) with the local stack's own converters, and labels those calls
+`esm:*` so they are counted apart from the functions' own calls. Vendor calls go to the local
+sandboxes on a loopback server, which record them.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from bench import environment
+from bench.counting import CallCounter, Tally
+from bench.environment import REGION, SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
+
+PREFIX = "optout-bench"
+RESOLVER_FILTER_SK = "EVENT"  # the resolver's FilterCriteria: inserted EVENT items only
+
+
+@dataclass
+class Resolved:
+    request_id: str
+    cluster_size: int
+    tally: Tally
+
+
+@dataclass
+class MotoPipeline:
+    counter: CallCounter
+    table_name: str = f"{PREFIX}-table"
+    queues: dict[str, str] = field(default_factory=dict)  # system name -> queue URL
+    _mock: Any = None
+    _server: Any = None
+    _iterator: str | None = None
+
+    def start(self, *, with_workers: bool = True) -> "MotoPipeline":
+        environment.prepare()
+        import boto3  # noqa: PLC0415 - after prepare(): env and path first
+        from moto import mock_aws  # noqa: PLC0415
+
+        from local.aws_resources import create_queues, create_table  # noqa: PLC0415
+        from optout.systems import load_systems  # noqa: PLC0415
+
+        self._mock = mock_aws()
+        self._mock.start()  # resets boto3's default session: hook the new one after this
+        self.counter.install()  # before any client exists, so every client inherits the hooks
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self.stream_arn = create_table(self.dynamodb, self.table_name)
+        self.systems = load_systems(SYSTEMS_CONFIG).systems
+        keys = {s.name: s.queue_key for s in self.systems}
+        by_key, _, _ = create_queues(self.sqs, sorted(set(keys.values())), PREFIX)
+        self.queues = {name: by_key[key] for name, key in keys.items()}
+        self.queue_arns = {
+            name: self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            for name, url in self.queues.items()
+        }
+        any_key, any_url = next(iter(sorted(by_key.items())))
+        os.environ.update(
+            {
+                "TABLE_NAME": self.table_name,
+                "SYSTEMS_CONFIG": str(SYSTEMS_CONFIG),
+                "QUEUE_URL_TEMPLATE": any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs"),
+                "LOCAL_SECRETS_FILE": str(SECRETS_FILE),
+                "LOCAL_STACK_URL": self._start_sandboxes() if with_workers else "http://127.0.0.1:9",
+            }
+        )
+        self.capture: ModuleType = load_function("capture_api", "capture")
+        self.resolver: ModuleType = load_function("resolver", "resolver")
+        # One worker per system, as on AWS (each has its own container and connector state).
+        self.workers: dict[str, ModuleType] = (
+            {s.name: load_function("worker", f"worker_{s.name}") for s in self.systems}
+            if with_workers
+            else {}
+        )
+        return self
+
+    def _start_sandboxes(self) -> str:
+        from local.sandbox.base import Sandbox  # noqa: PLC0415
+        from local.sandbox.server import SandboxServer  # noqa: PLC0415
+
+        secrets: dict[str, Any] = json.loads(SECRETS_FILE.read_text(encoding="utf-8"))
+        sandboxes = {
+            s.name: Sandbox(s.name, s.type, secrets.get(s.credentials or "", {}))
+            for s in self.systems
+        }
+        self._server = SandboxServer(sandboxes).start()
+        url: str = self._server.url
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+        if self._mock is not None:
+            self._mock.stop()
+
+    # -- the stages -------------------------------------------------------------------------
+
+    def post(self, event: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = invoke(self.capture, event, "capture")
+        return answer
+
+    def resolve_new(self) -> list[Resolved]:
+        """Every new EVENT record through the resolver, one record per invocation, so each
+        event's calls are its own (the resolver handles a batch's records one by one)."""
+        from local.stream_records import to_lambda_record  # noqa: PLC0415
+
+        with self.counter.stage("esm:stream"):
+            records = [to_lambda_record(r, self.stream_arn) for r in self._read_stream()]
+        events = [
+            r
+            for r in records
+            if r["eventName"] == "INSERT"
+            and r["dynamodb"]["NewImage"]["sk"]["S"] == RESOLVER_FILTER_SK
+        ]
+        done: list[Resolved] = []
+        for record in events:
+            with self.counter.stage("resolver") as tally:
+                invoke(self.resolver, {"Records": [record]}, "resolver")
+            request_id = record["dynamodb"]["NewImage"]["request_id"]["S"]
+            done.append(Resolved(request_id, self._cluster_size(request_id), tally))
+        return done
+
+    def _read_stream(self) -> list[dict[str, Any]]:
+        if self._iterator is None:
+            shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
+                "Shards"
+            ][0]
+            self._iterator = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.streams.get_records(ShardIterator=self._iterator, Limit=1000)
+            self._iterator = page["NextShardIterator"]
+            found.extend(page["Records"])
+            if not page["Records"]:
+                return found
+
+    def _cluster_size(self, request_id: str) -> int:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "RESOLUTION"}},
+        ).get("Item", {})
+        return int(item.get("cluster_size", {}).get("N", "0"))
+
+    def deliver_all(self, max_rounds: int = 1000) -> dict[str, list[Tally]]:
+        """Drain every jobs queue through its worker, ten messages per invocation (the
+        template's BatchSize). Returns each system's per-invocation tallies."""
+        from local.queue_poller import sqs_record  # noqa: PLC0415
+
+        batches: dict[str, list[Tally]] = {name: [] for name in self.queues}
+        for _ in range(max_rounds):
+            busy = False
+            for name, url in self.queues.items():
+                with self.counter.stage("esm:sqs"):
+                    messages = self.sqs.receive_message(
+                        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                    ).get("Messages", [])
+                if not messages:
+                    continue
+                busy = True
+                records = [sqs_record(m, self.queue_arns[name]) for m in messages]
+                with self.counter.stage(f"worker:{name}") as tally:
+                    answer = invoke(self.workers[name], {"Records": records}, f"worker-{name}")
+                batches[name].append(tally)
+                failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                done = [m for m in messages if m["MessageId"] not in failed]
+                if done:
+                    with self.counter.stage("esm:sqs"):
+                        self.sqs.delete_message_batch(
+                            QueueUrl=url,
+                            Entries=[
+                                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                                for n, m in enumerate(done)
+                            ],
+                        )
+            if not busy:
+                return batches
+        raise RuntimeError("queues did not drain")
+
+    def vendor_calls(self) -> dict[str, int]:
+        if self._server is None:
+            return {}
+        return {name: len(sb.recorded()) for name, sb in self._server.sandboxes.items()}
