@@ -105,15 +105,19 @@ def test_capture_function_serves_every_public_route(translated: dict[str, Any]) 
         ("GET", "/v1/requests/{request_id}"),
         ("POST", "/v1/identity-links"),
         ("GET", "/v1/openapi.json"),
+        ("GET", "/v1/admin/requests/{request_id}"),
+        ("POST", "/v1/admin/lookup"),
     }
     assert "HttpApi" in _of_type(translated, "AWS::ApiGatewayV2::Api")
 
 
-def test_only_identity_links_needs_iam_auth() -> None:
+def test_only_backend_and_operator_routes_need_iam_auth() -> None:
     events = sam.load()["Resources"]["CaptureFunction"]["Properties"]["Events"]
     authed = {name for name, e in events.items() if e["Properties"].get("Auth")}
-    assert authed == {"PostIdentityLinks"}
-    assert events["PostIdentityLinks"]["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"}
+    assert authed == {"PostIdentityLinks", "GetRequestDetail", "PostLookup"}
+    for name in authed:
+        assert events[name]["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"}
+        assert events[name]["Properties"]["Path"].startswith(("/v1/identity-links", "/v1/admin/"))
 
 
 def test_cors_allows_no_credentials() -> None:

@@ -131,3 +131,10 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class AdminLookupIn(StrictModel):
+    """In the body, not the URL: identifiers never appear in URLs or access logs."""
+
+    type: IdType
+    value: Annotated[str, Field(min_length=1, max_length=254)]

@@ -1,0 +1,81 @@
+"""Operator views (IAM-only routes): what happened to a request, and what we hold on a person.
+
+Answers carry identifier *types* and keyed hashes, never identifier values: an operator who
+looks someone up already has the value, and the answer may end up in a ticket.
+"""
+
+from typing import Any
+
+from optout import identifiers as ids
+from optout.errors import NotFound
+from optout.resolver.policy import OwnState
+from optout.status import aggregate
+from optout.store import keys
+from optout.store.codec import Item
+from optout.store.requests import load_partition, load_request
+from optout.store.table import Table
+
+EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence")
+JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "completed_at")
+
+
+class AdminService:
+    def __init__(self, table: Table, hash_key: bytes) -> None:
+        self._table = table
+        self._secret = hash_key
+
+    def request_detail(self, request_id: str) -> dict[str, Any]:
+        """The record a regulator asks for: the request, how it arrived, each system's receipt."""
+        items = load_request(self._table, request_id)
+        status = aggregate(request_id, items)
+        if status is None:
+            raise NotFound("no request with this request_id", field="request_id")
+        by_sk = {item["sk"]: item for item in items}
+        event = by_sk[keys.EVENT_SK]
+        resolution = by_sk.get(keys.RESOLUTION_SK, {})
+        jobs = [item for item in items if item["sk"].startswith(keys.JOB_PREFIX)]
+        return {
+            **status.model_dump(),
+            "event": {name: event.get(name) for name in EVENT_FIELDS}
+            | {"identifier_types": _types(event), "links": len(event.get("links", []))},
+            "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
+            "systems": [_job_view(job) for job in sorted(jobs, key=lambda j: str(j["system"]))],
+        }
+
+    def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
+        """One identity: its own choices (with the requests that made them), its effective
+        state, what each system was sent, and its direct links (types and hashes only)."""
+        identifier = ids.normalise(id_type, value)
+        key = ids.lookup_key(self._secret, identifier)
+        pk = keys.identity_pk(id_type, key)
+        items = {item["sk"]: item for item in load_partition(self._table, pk)}  # one query
+        node = items.get(keys.NODE_SK)
+        if node is None:
+            raise NotFound("no record of this identifier", field="value")
+        state = items.get(keys.STATE_SK, {})
+        own = OwnState.from_item(node)
+        return {
+            "type": id_type,
+            "key": key,
+            "own_choices": {p: r.to_item() for p, r in own.choices.items()},
+            "gpc": own.gpc.to_item() if own.gpc else None,
+            "effective": state.get("opt_out", {}),
+            "delivered": state.get("delivered", {}),
+            "updated_at": state.get("updated_at") or node.get("updated_at"),
+            "links": [
+                dict(zip(("type", "key"), sk[len(keys.LINK_PREFIX) :].split("#", 1), strict=True))
+                for sk in sorted(items)
+                if sk.startswith(keys.LINK_PREFIX)
+            ],
+        }
+
+
+def _types(item: Item) -> list[str]:
+    return sorted({i["type"] for i in item.get("identifiers", [])})
+
+
+def _job_view(job: Item) -> dict[str, Any]:
+    view: dict[str, Any] = {"system": job["system"], "type": job.get("system_type")}
+    view.update({name: job.get(name) for name in JOB_FIELDS})
+    view.update(identifier_types=_types(job), receipt=job.get("receipt", {}))
+    return view

@@ -1,0 +1,86 @@
+"""Operator routes: a request's full record and a lookup by identifier, IAM only, no PII out."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "Jane.Doe@Example.com"
+DEVICE = "dev-admin-aaaaaaaaaaaa"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def admin_get(pipe: Pipeline, request_id: str, iam: bool = True) -> dict:
+    path = f"/v1/admin/requests/{request_id}"
+    return invoke(
+        pipe.capture, http_event("GET", path, path_parameters={"request_id": request_id}, iam=iam)
+    )
+
+
+def test_request_detail_lists_every_system_with_identifier_types_but_no_values(
+    pipe: Pipeline,
+) -> None:
+    # Given a webform opt-out with an email and a device, resolved into jobs
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})
+    pipe.resolve()
+    # When an operator asks for the record
+    answer = admin_get(pipe, request["request_id"])
+    # Then it shows how the request arrived and one entry per system, without the email
+    assert answer["statusCode"] == 200
+    detail = json_body(answer)
+    assert detail["status"] == "processing"
+    assert detail["event"]["source"] == "webform"
+    assert detail["event"]["identifier_types"] == ["device_id", "email"]
+    systems = {s["system"]: s for s in detail["systems"]}
+    assert set(systems) == {"webhook", "segment", "braze", "salesforce", "google_ads", "meta",
+                            "trade_desk"}  # fmt: skip
+    assert systems["salesforce"]["identifier_types"] == ["email"]
+    assert systems["webhook"]["identifier_types"] == ["device_id", "email"]
+    assert all(s["status"] == "pending" for s in systems.values())
+    assert "jane" not in answer["body"].lower()
+
+
+def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
+    pipe: Pipeline,
+) -> None:
+    # Given an email that opted out through the webform and is linked to a device
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})
+    pipe.resolve()
+    # When an operator looks the email up (value in the body, never in the URL)
+    answer = invoke(
+        pipe.capture,
+        http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
+    )
+    # Then the answer explains the state with request ids and hashes only
+    assert answer["statusCode"] == 200
+    found = json_body(answer)
+    assert found["own_choices"]["sale"]["req"] == request["request_id"]
+    assert found["effective"]["profiling"] is True
+    assert set(found["delivered"]) >= {"salesforce", "meta"}
+    assert [link["type"] for link in found["links"]] == ["device_id"]
+    assert "jane" not in json.dumps(found).lower()
+
+
+def test_admin_routes_refuse_callers_without_iam(pipe: Pipeline) -> None:
+    request = pipe.post("/v1/opt-out", {"email": EMAIL})
+    assert admin_get(pipe, request["request_id"], iam=False)["statusCode"] == 403
+    lookup = http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL})
+    assert invoke(pipe.capture, lookup)["statusCode"] == 403
+
+
+def test_lookup_of_an_unknown_identifier_is_404_without_echo(pipe: Pipeline) -> None:
+    answer = invoke(
+        pipe.capture,
+        http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
+    )
+    assert answer["statusCode"] == 404
+    assert "jane" not in answer["body"].lower()
