@@ -32,7 +32,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m cfnlint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
 
 run: venv
 	$(PY) -m local --port $(PORT) --systems $(SYSTEMS)
