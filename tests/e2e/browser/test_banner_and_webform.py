@@ -2,6 +2,8 @@
 loopback and the API is answered in the browser (FakeConsentApi, Playwright routing)."""
 
 import json
+import re
+import time
 
 import pytest
 from playwright.sync_api import Route, expect
@@ -143,3 +145,25 @@ def test_opting_back_in_takes_a_second_confirming_step(
     # Then the opt-in is recorded
     page.wait_for_function("() => !window.optoutBridge.state().optOut.sale")
     assert api.posts[-1]["opt_out"]["sale"] is False
+
+
+def test_device_cookie_is_first_party_random_lax_and_lasts_13_months(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given two fresh browsers, When each opens the shop
+    cookies = []
+    for _ in range(2):
+        context = new_context()
+        FakeConsentApi().install(context)
+        context.new_page().goto(f"{static_site}/index.html")
+        cookies.append(next(c for c in context.cookies() if c["name"] == "optout_device_id"))
+
+    # Then each has its own random id in the API's format, SameSite=Lax, ~13 months long
+    first, second = cookies
+    assert first["value"] != second["value"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,64}", first["value"])
+    assert first["sameSite"] == "Lax"
+    assert first["path"] == "/"
+    assert first["secure"] is False  # served over plain http here; Secure over https
+    days = (first["expires"] - time.time()) / 86_400
+    assert 390 <= days <= 400
