@@ -138,7 +138,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
     secrets = json.loads(SECRETS_FILE.read_text())
     sandboxes = {
         name: Sandbox(
-            name, vendor, secrets[f"optout-bridge/systems/{name}"], timeout_delay_seconds=1.0
+            name, vendor, secrets[f"optout-bridge/systems/{name}"], timeout_delay_seconds=3.0
         )
         for name, vendor in SYSTEMS.items()
     }
@@ -167,7 +167,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
             "LOCAL_SECRETS_FILE": str(SECRETS_FILE),
             "RETRY_BASE_SECONDS": "60",
             "RETRY_MAX_SECONDS": "120",
-            "HTTP_TIMEOUT_SECONDS": "0.3",
+            "HTTP_TIMEOUT_SECONDS": "2",
             "MAX_RECEIVE_COUNT": "8",
         }
         for key, value in env.items():

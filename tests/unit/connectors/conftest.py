@@ -17,8 +17,8 @@ from optout.systems import SystemConfig
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS: dict[str, dict[str, Any]] = json.loads((ROOT / "local" / "secrets.json").read_text())
 VENDORS = ("webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk")
-CONNECTOR_TIMEOUT = 0.3
-SANDBOX_TIMEOUT_DELAY = 1.5  # longer than the connector timeout: a "timeout" fault times out
+CONNECTOR_TIMEOUT = 2.0  # generous: a loaded CI machine must not turn a 200 into a timeout
+SANDBOX_TIMEOUT_DELAY = 3.0  # longer than the connector timeout: a "timeout" fault times out
 
 EMAIL = "Jane.Doe+ads@Gmail.com "  # raw; normalised below as the resolver would store it
 EMAIL_NORMALISED = "jane.doe+ads@gmail.com"

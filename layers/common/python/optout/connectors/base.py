@@ -136,6 +136,32 @@ class Connector(ABC):
             if i.type in self.accepted_types and self.system.accepts(i.type)
         ]
 
+    def item_outcomes(
+        self,
+        jobs: Sequence[Job],
+        owner: list[str],
+        rejected_items: list[int],
+        status: int,
+        reason: str,
+    ) -> list[Outcome]:
+        """For vendors that reject single items of a batch (`owner`: item index -> job id):
+        a job fails only when every one of its identifiers was rejected."""
+        rejected: dict[str, int] = {}
+        for index in rejected_items:
+            if 0 <= index < len(owner):
+                rejected[owner[index]] = rejected.get(owner[index], 0) + 1
+        outcomes = []
+        for job in jobs:
+            if rejected.get(job.job_id, 0) >= len(self.identifiers(job)):
+                error = DeliveryError(reason, retryable=False, http_status=status)
+                sent = self.types_sent(job)
+                outcomes.append(
+                    Outcome(job.job_id, None, status, error=error, identifier_types_sent=sent)
+                )
+            else:
+                outcomes.append(Outcome(job.job_id, "done", status, None, self.types_sent(job)))
+        return outcomes
+
     def types_sent(self, job: Job) -> tuple[str, ...]:
         return tuple(sorted({i.type for i in self.identifiers(job)}))
 

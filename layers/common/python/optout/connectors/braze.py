@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
-from optout.connectors.errors import DeliveryError
 from optout.connectors.http import json_body
 from optout.identifiers import IdType
 
@@ -57,28 +56,8 @@ class BrazeConnector(Connector):
         )
         payload = answer.json()
         errors = payload.get("errors", []) if isinstance(payload, dict) else []
-        rejected: dict[str, int] = {}
-        for error in errors:
-            index = error.get("index") if isinstance(error, dict) else None
-            if isinstance(index, int) and 0 <= index < len(owner):
-                rejected[owner[index]] = rejected.get(owner[index], 0) + 1
-        outcomes = []
-        for job in jobs:
-            if rejected.get(job.job_id, 0) >= len(self.identifiers(job)):
-                error = DeliveryError(
-                    "braze users/track: object rejected", retryable=False, http_status=answer.status
-                )
-                outcomes.append(
-                    Outcome(
-                        job.job_id,
-                        None,
-                        answer.status,
-                        error=error,
-                        identifier_types_sent=self.types_sent(job),
-                    )
-                )
-            else:
-                outcomes.append(
-                    Outcome(job.job_id, "done", answer.status, None, self.types_sent(job))
-                )
-        return outcomes
+        indexes = [e.get("index") for e in errors if isinstance(e, dict)]
+        return self.item_outcomes(
+            jobs, owner, [i for i in indexes if isinstance(i, int)], answer.status,
+            "braze users/track: object rejected",
+        )  # fmt: skip

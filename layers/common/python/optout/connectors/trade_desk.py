@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
-from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
 from optout.identifiers import IdType
@@ -58,29 +57,11 @@ class TradeDeskConnector(Connector):
             ),
         )
         payload = answer.json()
-        failed: dict[str, int] = {}
         lines = payload.get("FailedLines") if isinstance(payload, dict) else None
-        for line in lines or []:
-            number = str(line.get("ItemNumber", "")) if isinstance(line, dict) else ""
-            if number.isdigit() and int(number) < len(owner):
-                failed[owner[int(number)]] = failed.get(owner[int(number)], 0) + 1
-        outcomes = []
-        for job in jobs:
-            if failed.get(job.job_id, 0) >= len(self.identifiers(job)):
-                error = DeliveryError(
-                    "trade_desk: every item rejected", retryable=False, http_status=answer.status
-                )
-                outcomes.append(
-                    Outcome(
-                        job.job_id,
-                        None,
-                        answer.status,
-                        error=error,
-                        identifier_types_sent=self.types_sent(job),
-                    )
-                )
-            else:
-                outcomes.append(
-                    Outcome(job.job_id, "done", answer.status, None, self.types_sent(job))
-                )
-        return outcomes
+        numbers = [
+            str(line.get("ItemNumber", "")) for line in lines or [] if isinstance(line, dict)
+        ]
+        return self.item_outcomes(
+            jobs, owner, [int(n) for n in numbers if n.isdigit()], answer.status,
+            "trade_desk: every item rejected",
+        )  # fmt: skip
