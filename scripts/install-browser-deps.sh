@@ -8,6 +8,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-if [ -f web/tests/package.json ] && [ ! -d web/tests/node_modules ]; then
+# Re-install when the lock file changed since the last install (npm ci writes node_modules).
+if [ -f web/tests/package.json ] && { [ ! -d web/tests/node_modules ] ||
+   [ web/tests/package-lock.json -nt web/tests/node_modules/.package-lock.json ]; }; then
   (cd web/tests && npm ci --silent --no-audit --no-fund)
 fi

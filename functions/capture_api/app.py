@@ -5,7 +5,6 @@ import json
 import os
 import re
 from datetime import UTC, datetime
-from html import escape
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -43,6 +42,7 @@ from optout.observability import logger, metrics, tracer
 from optout.queries import QueryService
 from optout.settings import Settings
 from optout.store.table import Table
+from optout.webform_pages import confirmation_page, error_page
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -119,7 +119,7 @@ def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS
     captured = services().capture.record_opt_out(body, _context())
     _count(captured, "OptOutCaptured")
     if app.current_event.headers.get("x-optout-submitted-as") == "form":
-        return Response(202, content_types.TEXT_HTML, _confirmation_page(captured.response))
+        return Response(202, content_types.TEXT_HTML, confirmation_page(captured.response))
     return _accepted(captured)
 
 
@@ -229,19 +229,12 @@ def _count(captured: Captured, name: str) -> None:
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
+    headers = app.current_event.headers
+    if headers.get("x-optout-submitted-as") == "form":  # the no-JS webform wants a page
+        page = error_page(message, field, headers.get("referer"))
+        return Response(status, content_types.TEXT_HTML, page)
     body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
     return Response(status, JSON, body.model_dump_json())
-
-
-def _confirmation_page(answer: dict[str, Any]) -> str:
-    rid, deadline = escape(answer["request_id"]), escape(answer["deadline"])
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Opt-out received</title>"
-        "<main><h1>We received your opt-out request</h1>"
-        f"<p>Request ID: <strong>{rid}</strong></p>"
-        f"<p>We will complete it by <strong>{deadline}</strong>.</p>"
-        f'<p><a href="/v1/requests/{rid}">Check the status of your request</a></p></main></html>'
-    )
 
 
 # -- the body guard: checks the raw event before the resolver parses it -------------------

@@ -117,3 +117,30 @@ def test_a_form_post_works_on_the_deployed_stage_path(aws: Aws, capture: ModuleT
     assert answer["headers"]["Content-Type"].startswith("text/html")
     (item,) = aws.items()
     assert item["opt_out"] == {"sale": True, "share": True}
+
+
+def test_a_browser_with_bad_form_input_gets_an_html_error_page_and_nothing_is_stored(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a no-JavaScript form post with only a malformed phone number
+    event = _form_post([("phone", "555-0199"), ("email", "")])
+    event["headers"]["referer"] = "https://shop.example.com/privacy.html"
+    # When it is submitted
+    answer = invoke(capture, event)
+    # Then the browser gets a page that says what is wrong and links back, without the value
+    assert answer["statusCode"] == 422
+    assert answer["headers"]["Content-Type"].startswith("text/html")
+    assert "not a valid phone number" in answer["body"]
+    assert 'href="https://shop.example.com/privacy.html"' in answer["body"]
+    assert "555-0199" not in answer["body"]
+    assert aws.items() == []
+
+
+def test_a_form_post_with_no_identifier_gets_an_html_error_page(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = invoke(capture, _form_post([("purposes", "sale")]))
+    assert answer["statusCode"] == 422
+    assert "at least one identifier" in answer["body"]
+    assert 'href="/privacy.html"' in answer["body"]
+    assert aws.items() == []
