@@ -19,12 +19,13 @@ from optout.api_models import (
 )
 from optout.deadlines import deadline_for
 from optout.errors import Conflict, InvalidInput
-from optout.events import CapturedEvent, EventType, KeyedIdentifier, Source, fingerprint, iso
+from optout.events import CapturedEvent, EventType, KeyedIdentifier, Source, fingerprint
 from optout.evidence import RequestContext, evidence
 from optout.purposes import ALL_PURPOSES, GPC_PURPOSES, OptOutMap
 from optout.settings import Settings
 from optout.store.events import put_event
 from optout.store.table import Table
+from optout.timestamps import iso
 
 
 @dataclass(frozen=True)

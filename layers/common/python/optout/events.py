@@ -11,6 +11,7 @@ from optout.identifiers import Identifier, IdType, lookup_key
 from optout.purposes import OptOutMap
 from optout.store import keys
 from optout.store.codec import Item
+from optout.timestamps import iso
 
 EventType = Literal["consent", "opt_out", "links"]
 Source = Literal["banner", "webform", "gpc", "agent", "backend"]
@@ -73,11 +74,6 @@ class CapturedEvent:
             "response": self.response,
             "expires_at": int(expires.timestamp()),
         }
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with milliseconds and Z: sorts lexically in time order."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def fingerprint(secret: bytes, route: str, payload: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from optout.connectors.errors import ConfigError
 from optout.connectors.http import json_body
 from optout.identifiers import Identifier
 from optout.purposes import Purpose
+from optout.timestamps import iso
 
 CONSENT_EVENT = "Segment Consent Preference Updated"
 PUBLIC_API_JSON = "application/vnd.segment.v1+json"
@@ -61,7 +62,7 @@ class SegmentConnector(Connector):
         return self._track(jobs)
 
     def _track(self, jobs: Sequence[Job]) -> list[Outcome]:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        now = iso(datetime.now(UTC))
         events: list[dict[str, Any]] = []
         for job in jobs:
             preferences = {self.opts.categories.get(p, p): False for p in sorted(job.purposes)}

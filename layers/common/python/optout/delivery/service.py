@@ -26,6 +26,7 @@ from optout.observability import logger
 from optout.store.codec import Item
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
+from optout.timestamps import iso
 
 ConnectorFactory = Callable[[SystemConfig], Connector]
 
@@ -118,7 +119,7 @@ class DeliveryService:
     def _claim(self, job: Item) -> int | None:
         now = self.clock()
         return job_store.claim(
-            self.table, job, now.isoformat(), int(now.timestamp()), self.settings.lease_seconds
+            self.table, job, iso(now), int(now.timestamp()), self.settings.lease_seconds
         )
 
     def _deliver_system(
@@ -139,7 +140,7 @@ class DeliveryService:
     def _settle(
         self, message: Received, job: Item, attempt: int, outcome: Outcome, report: BatchReport
     ) -> None:
-        now = self.clock().isoformat()
+        now = iso(self.clock())
         receipt: Item = {
             "http_status": outcome.http_status,
             "vendor_ref": outcome.vendor_ref,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from optout.events import KeyedIdentifier, iso
+from optout.events import KeyedIdentifier
 from optout.jobs_queue import JobQueue
 from optout.observability import metrics
 from optout.resolver.clusters import Caps, ClusterCache
@@ -23,6 +23,7 @@ from optout.store.codec import Item
 from optout.store.graph import link_items
 from optout.store.table import Table
 from optout.systems import SystemsConfig
+from optout.timestamps import iso
 
 MAX_NODE_RETRIES = 5
 
