@@ -39,7 +39,9 @@ def _measure(
     started = time.perf_counter()
     batches = pipeline.deliver_all()
     deliver_seconds = time.perf_counter() - started
-    progress.note(f"delivered {sum(len(b) for b in batches.values())} batches in {deliver_seconds:.1f}s")
+    progress.note(
+        f"delivered {sum(len(b) for b in batches.values())} batches in {deliver_seconds:.1f}s"
+    )
     accepted = [t for _, status, t in per_request if status == 202]
     return {
         "requests": count,
@@ -68,7 +70,9 @@ def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
     buckets: dict[str, list[Resolved]] = defaultdict(list)
     for r in resolved:
         low, high = next(b for b in CLUSTER_BUCKETS if b[0] <= max(1, r.cluster_size) <= b[1])
-        buckets[f"{low}" if low == high else f"{low}-{min(high, 99)}" if high < 10_000 else f"{low}+"].append(r)
+        buckets[
+            f"{low}" if low == high else f"{low}-{min(high, 99)}" if high < 10_000 else f"{low}+"
+        ].append(r)
     by_size = {
         label: {
             "events": len(rs),
@@ -78,7 +82,9 @@ def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
             "messages_per_event": _mean(r.tally.sqs_messages for r in rs),
             "queries_per_event": _mean(r.tally.of("Query") for r in rs),
         }
-        for label, rs in sorted(buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+")))
+        for label, rs in sorted(
+            buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+"))
+        )
     }
     total = Tally()
     for r in resolved:
@@ -151,4 +157,4 @@ def _mean(values: Any) -> float:
     return round(sum(found) / len(found), 3) if found else 0.0
 
 
-__all__ = ["run", "median"]
+__all__ = ["median", "run"]

@@ -68,7 +68,9 @@ class MotoPipeline:
                 "SYSTEMS_CONFIG": str(SYSTEMS_CONFIG),
                 "QUEUE_URL_TEMPLATE": any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs"),
                 "LOCAL_SECRETS_FILE": str(SECRETS_FILE),
-                "LOCAL_STACK_URL": self._start_sandboxes() if with_workers else "http://127.0.0.1:9",
+                "LOCAL_STACK_URL": self._start_sandboxes()
+                if with_workers
+                else "http://127.0.0.1:9",
             }
         )
         self.capture: ModuleType = load_function("capture_api", "capture")
@@ -141,7 +143,7 @@ class MotoPipeline:
         while True:
             page = self.streams.get_records(ShardIterator=self._iterator, Limit=1000)
             self._iterator = page["NextShardIterator"]
-            found.extend(page["Records"])
+            found.extend(dict(r) for r in page["Records"])
             if not page["Records"]:
                 return found
 
@@ -168,7 +170,7 @@ class MotoPipeline:
                 if not messages:
                     continue
                 busy = True
-                records = [sqs_record(m, self.queue_arns[name]) for m in messages]
+                records = [sqs_record(dict(m), self.queue_arns[name]) for m in messages]
                 with self.counter.stage(f"worker:{name}") as tally:
                     answer = invoke(self.workers[name], {"Records": records}, f"worker-{name}")
                 batches[name].append(tally)

@@ -79,7 +79,10 @@ def _request(kind: str, person: Person, rng: random.Random) -> Request:
             body["customer_id"] = person.customer_id
         return Request(kind, "/v1/opt-out", body, {})
     other = rng.choice(
-        [{"type": "email", "value": person.email}, {"type": "customer_id", "value": person.customer_id}]
+        [
+            {"type": "email", "value": person.email},
+            {"type": "customer_id", "value": person.customer_id},
+        ]
     )
     body = {"links": [{"a": {"type": "device_id", "value": device}, "b": other}]}
     return Request(kind, "/v1/identity-links", body, {}, iam=True)

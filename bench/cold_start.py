@@ -1,0 +1,101 @@
+"""Stage 3: import-and-init time of each function in a fresh interpreter, against a fresh
+interpreter that only imports boto3. Median of N runs, after one run that compiles .pyc files.
+
+"Init" is what a cold container does before its first event: import app.py (with the layer
+on the path, as Lambda mounts it at /opt/python) and build the per-container services that
+the handlers otherwise build lazily on the first event (settings, boto3 clients, systems
+config). No AWS call is made: clients are created, not used.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from bench.environment import AWS_ENV, LAYER_PYTHON, ROOT, SECRETS_FILE, SYSTEMS_CONFIG
+from bench.progress import Progress
+from bench.stats import median, ratio
+
+# Each probe prints {"import_ms", "init_ms"} measured inside the fresh interpreter.
+PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+{imports}
+t1 = time.perf_counter()
+{init}
+t2 = time.perf_counter()
+print(json.dumps({{"import_ms": (t1 - t0) * 1000, "init_ms": (t2 - t1) * 1000}}))
+"""
+
+LOAD = """
+import importlib.util
+spec = importlib.util.spec_from_file_location("app", "{path}")
+app = importlib.util.module_from_spec(spec); sys.modules["app"] = app
+spec.loader.exec_module(app)
+"""
+
+TARGETS: dict[str, tuple[str, str]] = {
+    "boto3 only (baseline)": ("import boto3", "pass"),
+    "capture": (LOAD.format(path=ROOT / "functions/capture_api/app.py"), "app.services()"),
+    "resolver": (LOAD.format(path=ROOT / "functions/resolver/app.py"), "app.resolver()"),
+    "worker": (LOAD.format(path=ROOT / "functions/worker/app.py"), "app.services()"),
+}
+BASELINE = "boto3 only (baseline)"
+
+
+def run(repeats: int, progress: Progress) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env.update(AWS_ENV)
+    env.update(
+        PYTHONPATH=str(LAYER_PYTHON),
+        TABLE_NAME="optout-bench-table",
+        SYSTEMS_CONFIG=str(SYSTEMS_CONFIG),
+        QUEUE_URL_TEMPLATE="https://sqs.us-east-1.amazonaws.com/123456789012/x-{queue_key}-jobs",
+        LOCAL_SECRETS_FILE=str(SECRETS_FILE),
+        LOCAL_STACK_URL="http://127.0.0.1:9",
+    )
+    found: dict[str, Any] = {}
+    for name, (imports, init) in TARGETS.items():
+        code = PROBE.format(imports=imports.strip(), init=init)
+        runs = [_probe(code, env) for _ in range(repeats + 1)][1:]  # the first writes .pyc
+        total = [r["import_ms"] + r["init_ms"] for r in runs]
+        found[name] = {
+            "import_ms": round(median([r["import_ms"] for r in runs]), 1),
+            "init_ms": round(median([r["init_ms"] for r in runs]), 1),
+            "total_ms": round(median(total), 1),
+        }
+        found[name]["heaviest_imports_ms"] = _heaviest_imports(code, env)
+        progress.note(f"{name}: {found[name]['total_ms']} ms")
+    base = found[BASELINE]["total_ms"]
+    for figures in found.values():
+        figures["ratio_to_boto3"] = round(ratio(figures["total_ms"], base), 2)
+    return {"repeats": repeats, "functions": found}
+
+
+def _probe(code: str, env: dict[str, str]) -> dict[str, float]:
+    answer = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"cold-start probe failed: {answer.stderr[-2000:]}")
+    last = answer.stdout.strip().splitlines()[-1]
+    parsed: dict[str, float] = json.loads(last)
+    return parsed
+
+
+def _heaviest_imports(code: str, env: dict[str, str], top: int = 5) -> dict[str, float]:
+    """Top-level packages by self import time (-X importtime), to say where a cold start goes."""
+    answer = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    by_package: dict[str, float] = {}
+    for line in answer.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        package = parts[2].strip().split(".")[0]
+        by_package[package] = by_package.get(package, 0.0) + int(parts[0]) / 1000
+    heaviest = sorted(by_package.items(), key=lambda kv: -kv[1])[:top]
+    return {name: round(ms, 1) for name, ms in heaviest}

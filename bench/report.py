@@ -1,0 +1,121 @@
+"""The results as a plain-text table (stdout) and as JSON (bench/results/latest.json)."""
+
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+Row = tuple[str, str, str]
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    found: list[Row] = []
+    if calls := results.get("calls"):
+        cap = calls["capture"]["calls_per_request"]
+        found.append((f"capture: AWS calls per accepted request ({calls['accepted']} of "
+                      f"{calls['requests']})", f"mean {cap['mean']:.2f}, max {cap['max']}",
+                      "target 1"))  # fmt: skip
+        res = calls["resolver"]
+        for size, b in res["by_cluster_size"].items():
+            found.append((f"resolver: per event, cluster size {size} ({b['events']} events)",
+                          f"{b['reads_per_event']:.2f} reads, {b['writes_per_event']:.2f} writes",
+                          f"{b['send_message_batch_per_event']:.2f} SendMessageBatch"))  # fmt: skip
+        found.append(("resolver: messages per SendMessageBatch call",
+                      f"{res['messages_per_send_message_batch']:.2f}", "limit 10"))  # fmt: skip
+        for system, w in calls["workers"].items():
+            found.append((f"worker {system}: per job ({w['jobs']} jobs, {w['invocations']} inv.)",
+                          f"{w['dynamodb_calls_per_job']:.2f} DynamoDB",
+                          f"{w['vendor_calls_per_job']:.2f} vendor HTTP"))  # fmt: skip
+        per = calls["per_opt_out"]
+        found.append(("all functions: per opt-out", f"{per['dynamodb_calls']:.2f} DynamoDB calls",
+                      f"{per['wru']:.2f} WRU, {per['rru']:.2f} RRU"))  # fmt: skip
+    if lat := results.get("latency"):
+        h, b = lat["handler_ms"], lat["put_item_ms"]
+        found.append(
+            (
+                "capture handler vs bare put_item, median (ms)",
+                f"{h['median']:.2f} vs {b['median']:.2f}",
+                f"x{lat['ratio']['median']:.2f}",
+            )
+        )
+        found.append(
+            (
+                "capture handler vs bare put_item, p99 (ms)",
+                f"{h['p99']:.2f} vs {b['p99']:.2f}",
+                f"x{lat['ratio']['p99']:.2f}",
+            )
+        )
+    if cold := results.get("cold_start"):
+        for name, c in cold["functions"].items():
+            found.append(
+                (
+                    f"cold start: {name} import+init (median of {cold['repeats']})",
+                    f"{c['total_ms']:.0f} ms",
+                    f"x{c['ratio_to_boto3']:.2f} boto3",
+                )
+            )
+    if e2e := results.get("local_e2e"):
+        t = e2e["post_to_last_receipt_s"]
+        found.append((f"local stack: {e2e['requests']} webform opt-outs, "
+                      f"{e2e['systems_per_request']} systems each",
+                      f"{e2e['accepted_per_second']} accepted/s",
+                      f"{e2e['completed_per_second']} completed/s"))  # fmt: skip
+        found.append(
+            (
+                "local stack: POST -> last receipt (s)",
+                f"median {t['median']:.2f}",
+                f"p95 {t['p95']:.2f}",
+            )
+        )
+    if scale := results.get("scale"):
+        for s in scale["sizes"]:
+            found.append((f"scale: resolver per event, {s['identities']:,} identities",
+                          f"{s['ms_per_event_median']:.1f} ms, {s['aws_calls_per_event']} calls",
+                          f"x{s['ratio_to_smallest']:.2f}"))  # fmt: skip
+    if cost := results.get("cost"):
+        d = cost["dollars_per_million_opt_outs"]
+        biggest = ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:3])
+        found.append(
+            (
+                f"cost: USD per million opt-outs (prices of {cost['recorded_on']})",
+                f"{cost['total_dollars_per_million_opt_outs']:.2f}",
+                biggest,
+            )
+        )
+    return found
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = rows(results)
+    widths = [max([len(h)] + [len(r[i]) for r in lines]) for i, h in enumerate(HEADER)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    out.append("-|-".join("-" * w for w in widths))
+    out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
+    return "\n".join(out)
+
+
+HEADER = ("figure", "value", "baseline / ratio / detail")
+
+
+def write_json(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
+                    "cpus": _cpus()},
+        **results,
+    }  # fmt: skip
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def print_table(results: dict[str, Any], stream: IO[str]) -> None:
+    stream.write("\n" + table(results) + "\n")
+    stream.flush()
+
+
+def _cpus() -> int:
+    import os  # noqa: PLC0415
+
+    return os.cpu_count() or 0

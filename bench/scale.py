@@ -1,0 +1,152 @@
+"""Stage 5: resolver time and calls per event with 10^3, 10^4 and 10^5 identities in the graph.
+
+The graph is seeded with BatchWriteItem in the documented NODE/LINK shapes (clusters of four:
+two devices, an email and a customer id, linked as a star from the email), growing in place
+from one size to the next. At each size the resolver domain class (the same `Resolver` the
+Lambda builds) handles webform opt-outs on the emails of clusters no event has touched yet,
+so every measured event does the same work; only the graph around it is bigger. Time per
+event is a ratio to the smallest graph: it must stay flat (the cost follows the cluster).
+moto's base-table Query scans the whole table, so it is scoped to the partition here
+(bench/moto_shims.py); calls per event are counted as well, and those need no shim.
+"""
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.counting import CallCounter
+from bench.environment import REGION, SYSTEMS_CONFIG, prepare
+from bench.progress import Progress
+from bench.stats import median, percentile, ratio
+
+CLUSTER = ("email", "device_id", "device_id", "customer_id")  # the email is the star's hub
+PURPOSES = {"sale": True, "share": True, "targeted_advertising": True, "profiling": True}
+WRITE_LIMIT = 25
+
+
+def run(sizes: list[int], events: int, progress: Progress) -> dict[str, Any]:
+    prepare()
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    from bench.moto_shims import partition_scoped_query  # noqa: PLC0415
+
+    with mock_aws(), partition_scoped_query():
+        counter = CallCounter()
+        counter.install()
+        return _measure(boto3.client("dynamodb", region_name=REGION), counter, sizes, events,
+                        progress)  # fmt: skip
+
+
+def _measure(
+    dynamodb: Any, counter: CallCounter, sizes: list[int], events: int, progress: Progress
+) -> dict[str, Any]:
+    import boto3  # noqa: PLC0415
+
+    from local.aws_resources import (  # noqa: PLC0415
+        TEMPLATE,
+        create_queues,
+        create_table,
+    )
+    from local.cfn_yaml import load_template  # noqa: PLC0415
+    from optout.jobs_queue import JobQueue  # noqa: PLC0415
+    from optout.resolver.clusters import Caps  # noqa: PLC0415
+    from optout.resolver.service import Resolver  # noqa: PLC0415
+    from optout.settings import Settings  # noqa: PLC0415
+    from optout.store.table import Table  # noqa: PLC0415
+    from optout.systems import load_systems  # noqa: PLC0415
+
+    template = load_template(TEMPLATE)
+    for resource in template["Resources"].values():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::DynamoDB::Table":
+            # No stream: this stage calls the resolver directly, and 10^5 seeded items would
+            # only fill moto's stream buffer.
+            resource["Properties"].pop("StreamSpecification", None)
+    table_name = "optout-bench-scale"
+    create_table(dynamodb, table_name, template)
+    systems = load_systems(SYSTEMS_CONFIG)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queues, _, _ = create_queues(sqs, sorted({s.queue_key for s in systems.systems}), "scale")
+    any_key, any_url = next(iter(sorted(queues.items())))
+    settings = Settings(table_name=table_name)
+    resolver = Resolver(
+        Table(dynamodb, table_name),
+        systems,
+        JobQueue(sqs, any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs")),
+        Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
+    )
+    seeded = 0
+    hubs: list[dict[str, str]] = []
+    results: list[dict[str, Any]] = []
+    for size in sizes:
+        started = time.perf_counter()
+        while seeded < size:
+            hubs.extend(_seed(dynamodb, table_name, seeded, min(size - seeded, 2_500 * 4)))
+            seeded = len(hubs) * len(CLUSTER)
+            progress.tick(f"seeding {size:,} identities", seeded, size)
+        seed_seconds = time.perf_counter() - started
+        untouched = hubs[-events:]  # the newest clusters: no event has touched them
+        hubs = hubs[:-events]
+        times: list[float] = []
+        calls: list[int] = []
+        for hub in untouched:
+            event = _event(hub)
+            with counter.stage(f"scale:{size}") as tally:
+                started = time.perf_counter()
+                resolver.process(event)
+                times.append((time.perf_counter() - started) * 1000)
+            calls.append(tally.total())
+        results.append(
+            {
+                "identities": seeded,
+                "seed_seconds": round(seed_seconds, 1),
+                "events": len(times),
+                "ms_per_event_median": round(median(times), 3),
+                "ms_per_event_p95": round(percentile(times, 95), 3),
+                "aws_calls_per_event": round(sum(calls) / len(calls), 2),
+            }
+        )
+        progress.note(f"{seeded:,} identities: {results[-1]['ms_per_event_median']} ms/event")
+    base = results[0]["ms_per_event_median"]
+    for row in results:
+        row["ratio_to_smallest"] = round(ratio(row["ms_per_event_median"], base), 2)
+    return {"cluster_size": len(CLUSTER), "sizes": results}
+
+
+def _seed(dynamodb: Any, table: str, start: int, count: int) -> list[dict[str, str]]:
+    """`count` identities in clusters of four; returns each cluster's hub (its email)."""
+    from optout.store.codec import serialize  # noqa: PLC0415
+    from optout.store.graph import link_items  # noqa: PLC0415
+
+    at = "2026-01-05T10:00:00.000Z"
+    items: list[dict[str, Any]] = []
+    hubs: list[dict[str, str]] = []
+    for cluster in range(start // len(CLUSTER), (start + count) // len(CLUSTER)):
+        members = []
+        for n, id_type in enumerate(CLUSTER):
+            key = uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster}:{n}").hex * 2  # 64 hex, as HMAC
+            value = f"s{cluster}@example.com" if id_type == "email" else f"v{cluster}x{n}abcdefghij"
+            pk = f"ID#{id_type}#{key}"
+            members.append({"pk": pk, "type": id_type, "key": key, "value": value})
+            items.append({"pk": pk, "sk": "NODE", "kind": "node", "id_type": id_type, "key": key,
+                          "value": value, "version": 1, "updated_at": at, "own": {}})  # fmt: skip
+        hub, *others = members
+        for other in others:
+            items.extend(link_items(hub["pk"], other["pk"], f"seed-{cluster}", at))
+        hubs.append({"type": hub["type"], "key": hub["key"], "value": hub["value"]})
+    for offset in range(0, len(items), WRITE_LIMIT):
+        chunk = items[offset : offset + WRITE_LIMIT]
+        request = {table: [{"PutRequest": {"Item": serialize(i)}} for i in chunk]}
+        while request:
+            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
+    return hubs
+
+
+def _event(hub: dict[str, str]) -> dict[str, Any]:
+    return {
+        "pk": "", "sk": "EVENT", "kind": "event", "event_type": "opt_out", "source": "webform",
+        "request_id": str(uuid.uuid4()),
+        "received_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "opt_out": dict(PURPOSES), "gpc": False, "identifiers": [hub], "links": [],
+    }  # fmt: skip
