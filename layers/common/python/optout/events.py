@@ -21,7 +21,7 @@ Source = Literal["banner", "webform", "gpc", "agent", "backend"]
 class KeyedIdentifier:
     type: IdType
     key: str
-    value: str
+    value: str = field(repr=False)  # PII: keep it out of tracebacks and logs
 
     @classmethod
     def of(cls, secret: bytes, identifier: Identifier) -> "KeyedIdentifier":

@@ -21,7 +21,7 @@ class Member:
     pk: str
     id_type: str
     key: str
-    value: str
+    value: str = field(repr=False)  # PII: keep it out of tracebacks and logs
     own: OwnState
     delivered: dict[str, list[str]] = field(default_factory=dict)  # system -> purposes sent
     stored_state: dict[str, Any] = field(default_factory=dict)  # the STATE item as read
