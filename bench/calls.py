@@ -9,7 +9,6 @@ from bench.counting import CallCounter, Tally
 from bench.moto_shims import partition_scoped_query
 from bench.pipeline import MotoPipeline, Resolved
 from bench.progress import Progress
-from bench.stats import median
 
 CLUSTER_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))
 
@@ -102,7 +101,6 @@ def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
         "messages_sent": total.sqs_messages,
         "send_message_batch_calls": batches,
         "messages_per_send_message_batch": total.sqs_messages / max(1, batches),
-        "median_ms_per_event": None,
     }
 
 
@@ -159,6 +157,3 @@ def _per_opt_out(
 def _mean(values: Any) -> float:
     found = list(values)
     return round(sum(found) / len(found), 3) if found else 0.0
-
-
-__all__ = ["median", "run"]
