@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics, tracer
 from optout.resolver.clusters import Caps
+from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
 from optout.settings import Settings
 from optout.store import keys
@@ -29,6 +30,7 @@ from optout.systems import load_systems
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _resolver: Resolver | None = None
+_outbox = Outbox()  # filled by the batch's records, flushed once per invocation
 
 
 def resolver() -> Resolver:
@@ -53,7 +55,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     item = deserialize(image)
     if item.get("sk") != keys.EVENT_SK:
         return
-    outcome = resolver().process(item)
+    outcome = resolver().process(item, _outbox)
     metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=len(outcome.jobs))
     logger.info(
@@ -72,6 +74,13 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
+    _outbox.messages.clear()
+    _outbox.states.clear()
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    # One SendMessageBatch per ten jobs of a queue across the whole batch, then the states.
+    # If this fails the invocation fails and the stream retries the batch: jobs are already
+    # stored, so the replay only re-sends messages the workers recognise.
+    resolver().flush(_outbox)
+    return response

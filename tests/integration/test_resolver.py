@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import Aws
@@ -153,3 +154,42 @@ def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(
     assert len(email_links) == 49  # 49 devices + the email = 50
     assert len(holds) == 1000 - 49
     assert all(h["cap"] == 50 and "@" not in str(h) for h in holds)
+
+
+@pytest.fixture
+def send_batches() -> Iterator[list[int]]:
+    """Sizes of the SendMessageBatch calls made by clients created during the test."""
+    sizes: list[int] = []
+    event = "provide-client-params.sqs.SendMessageBatch"
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        sizes.append(len(params["Entries"]))
+
+    session = boto3._get_default_session()
+    session.events.register(event, hook)
+    yield sizes
+    session.events.unregister(event, hook)
+
+
+def test_a_stream_batch_shares_send_calls_and_later_events_see_earlier_ones(
+    pipe: Pipeline, send_batches: list[int]
+) -> None:
+    calls = send_batches
+    # Given twelve webform opt-outs, then a login linking a device to the first email,
+    # all in one stream batch
+    for n in range(12):
+        pipe.post("/v1/opt-out", {"email": f"person{n}@example.com"})
+    pipe.post("/v1/consent", {"device_id": DEVICE_B, "identity": {"email": "person0@example.com"}})
+    # When the resolver processes the batch
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then each queue got its jobs ten per call, never one call per event: twelve email jobs
+    # per system, plus the device's job for the two systems that take device IDs
+    others = len(EMAIL_SYSTEMS) - len(DEVICE_SYSTEMS)
+    assert sorted(calls) == sorted([10, 2] * others + [10, 3] * len(DEVICE_SYSTEMS))
+    # And the login made jobs only for the device: the email's jobs were already queued
+    login_jobs = [
+        j for j in pipe.items("REQ#") if j["sk"].startswith("JOB#") and
+        any(i["type"] == "device_id" for i in j["identifiers"])
+    ]  # fmt: skip
+    assert {frozenset(identifier_types(j)) for j in login_jobs} == {frozenset({"device_id"})}
+    assert pipe.get(f"/v1/consent/{DEVICE_B}", device_id=DEVICE_B)["opt_out"]["sale"] is True

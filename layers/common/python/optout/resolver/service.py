@@ -16,6 +16,7 @@ from optout.jobs_queue import JobQueue
 from optout.observability import metrics
 from optout.resolver.clusters import Caps, ClusterCache
 from optout.resolver.fanout import JobPlan, Member, mark_delivered, plan_jobs
+from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, apply_event, as_map, cluster_opted_out
 from optout.store import keys
 from optout.store.batch import batch_get, batch_put, put_if_absent, put_versioned
@@ -52,7 +53,10 @@ class Resolver:
         self._caps = caps
         self._clock = clock
 
-    def process(self, event: Item) -> Resolution:
+    def process(self, event: Item, outbox: Outbox | None = None) -> Resolution:
+        """Resolve one event. With an `outbox`, messages and state writes wait for its flush
+        (one per stream batch); without one, they are flushed before returning."""
+        pending = outbox if outbox is not None else Outbox()
         request_id: str = event["request_id"]
         stamp = (str(event["received_at"]), request_id)
         own_ids = [KeyedIdentifier.from_item(i) for i in event.get("identifiers", [])]
@@ -70,7 +74,7 @@ class Resolver:
         plans: dict[str, JobPlan] = {}
         members_all: list[Member] = []
         for cluster in clusters:
-            members = self._members(cluster)
+            members = self._members(cluster, pending)
             opted = cluster_opted_out([m.own for m in members])
             for member in members:
                 member.effective = as_map(opted)
@@ -80,8 +84,8 @@ class Resolver:
                 else:
                     plans[plan.system.name] = plan
             members_all.extend(members)
-        jobs = self._fan_out(request_id, plans)
-        self._write_states(members_all)
+        jobs = self._fan_out(request_id, plans, pending)
+        self._write_states(members_all, pending)
         size = max((len(c) for c in clusters), default=0)
         put_if_absent(
             self._table,
@@ -89,7 +93,12 @@ class Resolver:
              "resolved_at": iso(self._clock()), "jobs_total": len(jobs), "cluster_size": size,
              "links_added": added, "links_held": held},
         )  # fmt: skip
+        if outbox is None:
+            self.flush(pending)
         return Resolution(request_id, size, jobs, added, held)
+
+    def flush(self, outbox: Outbox) -> None:
+        outbox.flush(self._queue, self._table)
 
     # -- own state ---------------------------------------------------------------------
 
@@ -158,7 +167,7 @@ class Resolver:
 
     # -- cluster state and jobs ------------------------------------------------------------
 
-    def _members(self, cluster: frozenset[str]) -> list[Member]:
+    def _members(self, cluster: frozenset[str], pending: Outbox) -> list[Member]:
         wanted = [(pk, sk) for pk in cluster for sk in (keys.NODE_SK, keys.STATE_SK)]
         found = batch_get(self._table, wanted)
         members: list[Member] = []
@@ -166,16 +175,15 @@ class Resolver:
             node = found.get((pk, keys.NODE_SK))
             if node is None:  # linked before its node was written: skip until it exists
                 continue
-            state = found.get((pk, keys.STATE_SK)) or {}
+            state = pending.states.get(pk) or found.get((pk, keys.STATE_SK)) or {}
             members.append(
                 Member(pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
                        dict(state.get("delivered", {})), stored_state=state)
             )  # fmt: skip
         return members
 
-    def _fan_out(self, request_id: str, plans: dict[str, JobPlan]) -> list[str]:
+    def _fan_out(self, request_id: str, plans: dict[str, JobPlan], pending: Outbox) -> list[str]:
         now = iso(self._clock())
-        by_queue: dict[str, list[dict[str, str]]] = {}
         for name, plan in sorted(plans.items()):
             job_id = f"{request_id}:{name}"
             job = {
@@ -187,15 +195,12 @@ class Resolver:
             }  # fmt: skip
             put_if_absent(self._table, job)  # a replay finds it there and only re-sends
             message = {"job_id": job_id, "request_id": request_id, "system": name}
-            by_queue.setdefault(plan.system.queue_key, []).append(message)
+            pending.add(plan.system.queue_key, message)
             mark_delivered(plan)
-        for queue_key, messages in by_queue.items():
-            self._queue.send(queue_key, messages)
         return sorted(plans)
 
-    def _write_states(self, members: list[Member]) -> None:
+    def _write_states(self, members: list[Member], pending: Outbox) -> None:
         now = iso(self._clock())
-        changed: list[Item] = []
         for member in members:
             before = member.stored_state
             after: Item = {
@@ -207,6 +212,6 @@ class Resolver:
                 continue  # nothing to say yet: a missing state reads as "not opted out"
             if all(before.get(k) == v for k, v in after.items()):
                 continue
-            changed.append({"pk": member.pk, "sk": keys.STATE_SK, "kind": "state",
-                            "id_type": member.id_type, "updated_at": now, **after})  # fmt: skip
-        batch_put(self._table, changed)
+            state = {"pk": member.pk, "sk": keys.STATE_SK, "kind": "state",
+                     "id_type": member.id_type, "updated_at": now}  # fmt: skip
+            pending.states[member.pk] = state | after

@@ -1,0 +1,30 @@
+"""What the resolver sends and records once per stream batch, not once per event.
+
+Queue messages are grouped per system queue so SendMessageBatch carries up to ten, and state
+items are written together after the sends (the order that keeps a crash safe: a replay
+finds the jobs and re-sends, never the reverse). Events later in the same batch read the
+pending state items from here, so they see what earlier ones queued and make no duplicate.
+"""
+
+from dataclasses import dataclass, field
+
+from optout.jobs_queue import JobQueue
+from optout.store.batch import batch_put
+from optout.store.codec import Item
+from optout.store.table import Table
+
+
+@dataclass
+class Outbox:
+    messages: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # queue key -> bodies
+    states: dict[str, Item] = field(default_factory=dict)  # identity pk -> pending state item
+
+    def add(self, queue_key: str, message: dict[str, str]) -> None:
+        self.messages.setdefault(queue_key, []).append(message)
+
+    def flush(self, queue: JobQueue, table: Table) -> None:
+        for queue_key, messages in sorted(self.messages.items()):
+            queue.send(queue_key, messages)
+        batch_put(table, list(self.states.values()))
+        self.messages.clear()
+        self.states.clear()
