@@ -51,7 +51,7 @@ def _measure(
         "mix": dict(Counter(kind for kind, _, _ in per_request)),
         "accepted": len(accepted),
         "capture": _capture(accepted),
-        "resolver": _resolver(resolved, resolve_seconds),
+        "resolver": _resolver(resolved, pipeline.resolver_batches, resolve_seconds),
         "workers": _workers(batches, pipeline.vendor_calls(), counter),
         "esm": {name: counter.stages[name].as_dict() for name in ("esm:stream", "esm:sqs")},
         "stages": {name: tally.as_dict() for name, tally in sorted(counter.stages.items())},
@@ -69,7 +69,7 @@ def _capture(accepted: list[Tally]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
+def _resolver(resolved: list[Resolved], batches: list[Tally], seconds: float) -> dict[str, Any]:
     buckets: dict[str, list[Resolved]] = defaultdict(list)
     for r in resolved:
         low, high = next(b for b in CLUSTER_BUCKETS if b[0] <= max(1, r.cluster_size) <= b[1])
@@ -82,25 +82,31 @@ def _resolver(resolved: list[Resolved], seconds: float) -> dict[str, Any]:
             "reads_per_event": _mean(r.tally.reads() for r in rs),
             "writes_per_event": _mean(r.tally.writes() for r in rs),
             "send_message_batch_per_event": _mean(r.tally.of("SendMessageBatch") for r in rs),
-            "messages_per_event": _mean(r.tally.sqs_messages for r in rs),
+            "messages_per_event": _mean(r.jobs for r in rs),
             "queries_per_event": _mean(r.tally.of("Query") for r in rs),
         }
         for label, rs in sorted(
             buckets.items(), key=lambda kv: int(kv[0].split("-")[0].rstrip("+"))
         )
     }
-    total = Tally()
-    for r in resolved:
-        total.add(r.tally)
-    batches = total.of("SendMessageBatch")
+    total = Tally()  # the invocations': each event's own calls plus the batch's shared flush
+    for batch in batches:
+        total.add(batch)
+    sends = total.of("SendMessageBatch")
     return {
         "events": len(resolved),
+        "stream_batches": len(batches),
         "seconds": round(seconds, 3),
         "by_cluster_size": by_size,
         "operations": dict(total.calls),
         "messages_sent": total.sqs_messages,
-        "send_message_batch_calls": batches,
-        "messages_per_send_message_batch": total.sqs_messages / max(1, batches),
+        "send_message_batch_calls": sends,
+        "messages_per_send_message_batch": total.sqs_messages / max(1, sends),
+        "flush_per_event": {
+            "send_message_batch": sends / max(1, len(resolved)),
+            "writes": (total.writes() - sum(r.tally.writes() for r in resolved))
+            / max(1, len(resolved)),
+        },
     }
 
 

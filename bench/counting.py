@@ -79,6 +79,17 @@ class CallCounter:
         session.events.register("after-call", self._after_call)
 
     @contextmanager
+    def block(self) -> Iterator[Tally]:
+        """A tally of the block's calls, nested inside the open stage, counted nowhere else."""
+        block = Tally()
+        self._open.append(block)
+        try:
+            yield block
+        finally:
+            popped = self._open.pop()  # LIFO; Tally compares by value, so not remove()
+            assert popped is block
+
+    @contextmanager
     def stage(self, name: str) -> Iterator[Tally]:
         """Attribute the block's calls to `name`; yields a tally of this block alone."""
         block = Tally()
@@ -87,7 +98,8 @@ class CallCounter:
         try:
             yield block
         finally:
-            self._open.remove(block)
+            popped = self._open.pop()  # LIFO; Tally compares by value, so not remove()
+            assert popped is block
             _stage.reset(token)
             self.stages.setdefault(name, Tally()).add(block)
 

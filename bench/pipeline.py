@@ -17,6 +17,7 @@ from bench.counting import CallCounter, Tally
 from bench.environment import REGION, SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
 
 PREFIX = "optout-bench"
+STREAM_BATCH_SIZE = 100  # the resolver's BatchSize in template.yaml
 RESOLVER_FILTER_SK = "EVENT"  # the resolver's FilterCriteria: inserted EVENT items only
 
 
@@ -25,6 +26,7 @@ class Resolved:
     request_id: str
     cluster_size: int
     tally: Tally
+    jobs: int = 0  # jobs this event queued (sent with the batch's flush)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class MotoPipeline:
     counter: CallCounter
     table_name: str = f"{PREFIX}-table"
     queues: dict[str, str] = field(default_factory=dict)  # system name -> queue URL
+    resolver_batches: list[Tally] = field(default_factory=list)  # one per stream batch
     _mock: Any = None
     _server: Any = None
     _iterator: str | None = None
@@ -109,8 +112,10 @@ class MotoPipeline:
         return answer
 
     def resolve_new(self) -> list[Resolved]:
-        """Every new EVENT record through the resolver, one record per invocation, so each
-        event's calls are its own (the resolver handles a batch's records one by one)."""
+        """Every new EVENT record through the resolver handler in stream batches of the
+        template's BatchSize, as Lambda delivers them. Each event's own calls are tallied
+        (wrapping the domain's `process`); the batch's shared flush (SendMessageBatch, state
+        writes) is in `resolver_batches`."""
         from local.stream_records import to_lambda_record  # noqa: PLC0415
 
         with self.counter.stage("esm:stream"):
@@ -122,11 +127,25 @@ class MotoPipeline:
             and r["dynamodb"]["NewImage"]["sk"]["S"] == RESOLVER_FILTER_SK
         ]
         done: list[Resolved] = []
-        for record in events:
-            with self.counter.stage("resolver") as tally:
-                invoke(self.resolver, {"Records": [record]}, "resolver")
-            request_id = record["dynamodb"]["NewImage"]["request_id"]["S"]
-            done.append(Resolved(request_id, self._cluster_size(request_id), tally))
+        domain = self.resolver.resolver()
+        original = domain.process
+
+        def tallied(item: dict[str, Any], outbox: Any = None) -> Any:
+            with self.counter.block() as tally:
+                outcome = original(item, outbox)
+            jobs = len(outcome.jobs)
+            done.append(Resolved(outcome.request_id, outcome.cluster_size, tally, jobs))
+            return outcome
+
+        domain.process = tallied
+        try:
+            for start in range(0, len(events), STREAM_BATCH_SIZE):
+                with self.counter.stage("resolver") as batch:
+                    chunk = events[start : start + STREAM_BATCH_SIZE]
+                    invoke(self.resolver, {"Records": chunk}, "resolver")
+                self.resolver_batches.append(batch)
+        finally:
+            domain.process = original
         return done
 
     def _read_stream(self) -> list[dict[str, Any]]:
@@ -146,13 +165,6 @@ class MotoPipeline:
             found.extend(dict(r) for r in page["Records"])
             if not page["Records"]:
                 return found
-
-    def _cluster_size(self, request_id: str) -> int:
-        item = self.dynamodb.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "RESOLUTION"}},
-        ).get("Item", {})
-        return int(item.get("cluster_size", {}).get("N", "0"))
 
     def deliver_all(self, max_rounds: int = 1000) -> dict[str, list[Tally]]:
         """Drain every jobs queue through its worker, ten messages per invocation (the

@@ -21,7 +21,11 @@ def rows(results: dict[str, Any]) -> list[Row]:
         for size, b in res["by_cluster_size"].items():
             found.append((f"resolver: per event, cluster size {size} ({b['events']} events)",
                           f"{b['reads_per_event']:.2f} reads, {b['writes_per_event']:.2f} writes",
-                          f"{b['send_message_batch_per_event']:.2f} SendMessageBatch"))  # fmt: skip
+                          f"{b['messages_per_event']:.2f} jobs queued"))  # fmt: skip
+        flush = res["flush_per_event"]
+        found.append((f"resolver: batch flush, per event ({res['stream_batches']} batches)",
+                      f"{flush['send_message_batch']:.2f} SendMessageBatch",
+                      f"{flush['writes']:.2f} state writes"))  # fmt: skip
         found.append(("resolver: messages per SendMessageBatch call",
                       f"{res['messages_per_send_message_batch']:.2f}", "limit 10"))  # fmt: skip
         for system, w in calls["workers"].items():
