@@ -92,16 +92,13 @@ class CallCounter:
     @contextmanager
     def stage(self, name: str) -> Iterator[Tally]:
         """Attribute the block's calls to `name`; yields a tally of this block alone."""
-        block = Tally()
         token = _stage.set(name)
-        self._open.append(block)
         try:
-            yield block
+            with self.block() as block:
+                yield block
         finally:
-            popped = self._open.pop()  # LIFO; Tally compares by value, so not remove()
-            assert popped is block
             _stage.reset(token)
-            self.stages.setdefault(name, Tally()).add(block)
+        self.stages.setdefault(name, Tally()).add(block)
 
     # -- the hook ---------------------------------------------------------------------------
 

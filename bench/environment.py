@@ -13,23 +13,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
+from local.environment import FAKE_AWS_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_PYTHON = ROOT / "layers" / "common" / "python"
 SYSTEMS_CONFIG = LAYER_PYTHON.parent / "config" / "systems.json"
 SECRETS_FILE = ROOT / "local" / "secrets.json"
-REGION = "us-east-1"
-
 AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    **FAKE_AWS_ENV,  # X-Ray is off: no daemon here; production pays for it apart
     "POWERTOOLS_SERVICE_NAME": "optout-bridge",
     "POWERTOOLS_METRICS_NAMESPACE": "OptOutBridge",
-    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; production pays for it apart
     "POWERTOOLS_DEV": "false",
     "ALLOWED_ORIGINS": "https://shop.example.com",
 }

@@ -14,7 +14,8 @@ from typing import Any
 
 from bench import environment
 from bench.counting import CallCounter, Tally
-from bench.environment import REGION, SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
+from bench.environment import SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
+from local.environment import REGION
 
 PREFIX = "optout-bench"
 STREAM_BATCH_SIZE = 100  # the resolver's BatchSize in template.yaml

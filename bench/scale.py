@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.counting import CallCounter
-from bench.environment import REGION, SYSTEMS_CONFIG, prepare
+from bench.environment import SYSTEMS_CONFIG, prepare
 from bench.progress import Progress
 from bench.stats import median, percentile, ratio
+from local.environment import REGION
 
 CLUSTER = ("email", "device_id", "device_id", "customer_id")  # the email is the star's hub
 PURPOSES = {"sale": True, "share": True, "targeted_advertising": True, "profiling": True}

@@ -11,6 +11,17 @@ from typing import Any
 from local.template_config import environment as template_environment
 
 REGION = "us-east-1"
+# What moto needs from any process that emulates AWS (the local stack, the bench).
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon
+}
 # A retried job should finish in seconds locally, not minutes; the back-off shape is unchanged.
 RETRY_BASE_SECONDS = "0.5"
 RETRY_MAX_SECONDS = "3"
@@ -28,14 +39,7 @@ def stack_environment(
     env = template_environment(template)
     env.update(
         {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon
+            **FAKE_AWS_ENV,
             "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the console
             "TABLE_NAME": table_name,
             "SYSTEMS_CONFIG": str(systems_config),

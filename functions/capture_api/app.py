@@ -5,6 +5,7 @@ import json
 import os
 import re
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -87,14 +88,9 @@ class Services:
         self.admin = AdminService(table, key)
 
 
-_services: Services | None = None
-
-
+@cache  # one per warm container; built on first use, not at import (tests build theirs)
 def services() -> Services:
-    global _services  # noqa: PLW0603 - one per warm container, by design
-    if _services is None:
-        _services = Services()
-    return _services
+    return Services()
 
 
 # -- routes ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Partial batch responses (Powertools BatchProcessor): one poisoned record fails a
 event source mapping bisects and retries it, then sends it to the on-failure queue.
 """
 
+from functools import cache
 from typing import Any
 
 import boto3
@@ -29,22 +30,18 @@ from optout.store.table import Table
 from optout.systems import load_systems
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-_resolver: Resolver | None = None
 _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
 
 
+@cache  # one per warm container; built on first use, not at import (tests build theirs)
 def resolver() -> Resolver:
-    """Built once per container on first use (not at import: tests build theirs under moto)."""
-    global _resolver  # noqa: PLW0603 - one per warm container, by design
-    if _resolver is None:
-        settings = Settings.from_env()
-        _resolver = Resolver(
-            Table.connect(settings.table_name),
-            load_systems(settings.systems_config),
-            JobQueue(boto3.client("sqs"), settings.queue_url_template),
-            Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
-        )
-    return _resolver
+    settings = Settings.from_env()
+    return Resolver(
+        Table.connect(settings.table_name),
+        load_systems(settings.systems_config),
+        JobQueue(boto3.client("sqs"), settings.queue_url_template),
+        Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
+    )
 
 
 @tracer.capture_method

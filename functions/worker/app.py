@@ -2,6 +2,7 @@
 system; in production one function per system (SYSTEM_NAME set), locally all in one process.
 """
 
+from functools import cache
 from typing import Any
 
 import boto3
@@ -59,14 +60,9 @@ class Services:
         return self._connectors[system.name]
 
 
-_services: Services | None = None
-
-
+@cache  # one per warm container; built on first use, not at import (tests build theirs)
 def services() -> Services:
-    global _services  # noqa: PLW0603 - one per warm container, by design
-    if _services is None:
-        _services = Services()
-    return _services
+    return Services()
 
 
 _decisions: dict[str, Decision] = {}
