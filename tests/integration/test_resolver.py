@@ -12,7 +12,7 @@ from tests.support.pipeline import Pipeline, build_pipeline
 DEVICE_A = "dev-aaaaaaaaaaaaaaaa"
 DEVICE_B = "dev-bbbbbbbbbbbbbbbb"
 EMAIL = "Jane.Doe@Example.com"
-EMAIL_SYSTEMS = {"webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk"}
+EMAIL_SYSTEMS = {"webhook", "braze", "salesforce", "google_ads", "meta", "trade_desk"}
 DEVICE_SYSTEMS = {"webhook", "segment"}  # the default config's systems that accept device_id
 
 
@@ -91,10 +91,11 @@ def test_gpc_on_a_device_linked_to_an_email_gives_jobs_for_the_email_systems(
     # When that browser sends a request with Global Privacy Control on
     gpc = pipe.post("/v1/consent", {"device_id": DEVICE_A}, headers={"sec-gpc": "1"})
     pipe.resolve()
-    # Then the email systems get jobs that include the email
+    # Then the email systems get jobs that include the email (and the device systems, the device)
     jobs = jobs_of(pipe, gpc["request_id"])
-    assert set(jobs) == EMAIL_SYSTEMS
-    assert all("email" in identifier_types(j) for j in jobs.values())
+    assert set(jobs) == EMAIL_SYSTEMS | DEVICE_SYSTEMS
+    assert all("email" in identifier_types(jobs[name]) for name in EMAIL_SYSTEMS)
+    assert identifier_types(jobs["segment"]) == {"device_id"}
     assert jobs["webhook"]["purposes"] == ["sale", "share", "targeted_advertising"]
     state = pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)
     assert state["gpc_honored"] is True and state["opt_out"]["targeted_advertising"] is True
@@ -183,9 +184,9 @@ def test_a_stream_batch_shares_send_calls_and_later_events_see_earlier_ones(
     # When the resolver processes the batch
     assert pipe.resolve() == {"batchItemFailures": []}
     # Then each queue got its jobs ten per call, never one call per event: twelve email jobs
-    # per system, plus the device's job for the two systems that take device IDs
-    others = len(EMAIL_SYSTEMS) - len(DEVICE_SYSTEMS)
-    assert sorted(calls) == sorted([10, 2] * others + [10, 3] * len(DEVICE_SYSTEMS))
+    # per email system, plus the device's job for the systems that take device IDs
+    email_only = EMAIL_SYSTEMS - DEVICE_SYSTEMS
+    assert sorted(calls) == sorted([10, 2] * len(email_only) + [10, 3] + [1])
     # And the login made jobs only for the device: the email's jobs were already queued
     login_jobs = [
         j for j in pipe.items("REQ#") if j["sk"].startswith("JOB#") and
