@@ -16,6 +16,7 @@ from optout.status import aggregate
 from optout.store.codec import serialize
 from optout.store.requests import load_request
 from optout.store.table import Table
+from optout.systems import CONNECTOR_ID_TYPES
 from tests.support.lambdas import FakeLambdaContext, load_event, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +149,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
                 {
                     "name": name,
                     "type": vendor,
-                    "identifier_types": ["email", "phone", "customer_id"],
+                    "identifier_types": [t for t in CONNECTOR_ID_TYPES[vendor] if t != "device_id"],
                     "purposes": ["sale", "share", "targeted_advertising", "profiling"],
                     "hashing": "sha256",
                     "credentials": f"optout-bridge/systems/{name}",

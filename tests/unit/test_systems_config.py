@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from optout.systems import SystemConfig, SystemsConfig, load_systems
+from optout.connectors import CONNECTORS
+from optout.systems import CONNECTOR_ID_TYPES, SystemConfig, SystemsConfig, load_systems
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS_JSON = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -83,3 +84,15 @@ def test_get_finds_a_system_by_name_and_raises_for_unknown() -> None:
     assert config.get("cdp").name == "cdp"
     with pytest.raises(KeyError):
         config.get("nope")
+
+
+def test_a_system_cannot_declare_identifiers_its_connector_cannot_send() -> None:
+    # Segment's track event has userId and anonymousId fields, no email
+    with pytest.raises(ValidationError, match=r"segment cannot send \['email'\]"):
+        SystemConfig.model_validate(
+            _system(name="cdp", type="segment", identifier_types=["customer_id", "email"])
+        )
+
+
+def test_every_connector_reads_its_identifier_types_from_the_config_table() -> None:
+    assert {t: c.accepted_types for t, c in CONNECTORS.items()} == CONNECTOR_ID_TYPES

@@ -12,7 +12,7 @@ from local.sandbox.server import SandboxServer
 from optout.connectors import CONNECTORS, Connector, Job
 from optout.connectors.http import HttpClient
 from optout.identifiers import Identifier
-from optout.systems import SystemConfig
+from optout.systems import CONNECTOR_ID_TYPES, SystemConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS: dict[str, dict[str, Any]] = json.loads((ROOT / "local" / "secrets.json").read_text())
@@ -52,7 +52,7 @@ def make_connector(
     options: dict[str, Any] | None = None,
     secret: dict[str, Any] | None = None,
     hashing: str = "sha256",
-    identifier_types: tuple[str, ...] = ("email", "phone", "customer_id", "device_id"),
+    identifier_types: tuple[str, ...] | None = None,  # default: all the connector can send
 ) -> Connector:
     base_url = server.base_url(vendor)
     opts: dict[str, Any] = {
@@ -63,7 +63,8 @@ def make_connector(
     if vendor == "google_ads":
         opts.setdefault("token_url", base_url + "/token")
     system = SystemConfig.model_validate(
-        {"name": vendor, "type": vendor, "identifier_types": list(identifier_types),
+        {"name": vendor, "type": vendor,
+         "identifier_types": list(identifier_types or CONNECTOR_ID_TYPES[vendor]),
          "purposes": ["sale", "share", "targeted_advertising", "profiling"], "hashing": hashing,
          "credentials": f"optout-bridge/systems/{vendor}", "options": opts}
     )  # fmt: skip

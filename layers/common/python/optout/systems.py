@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -20,6 +20,20 @@ from optout.purposes import Purpose
 ConnectorType = Literal[
     "webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk"
 ]
+
+
+# The identifier types each connector can send (its vendor's API has a field for them). A
+# system may declare fewer, never more: a job the connector cannot act on would only end as
+# "no record". The connectors read their `accepted_types` from here.
+CONNECTOR_ID_TYPES: dict[str, tuple[IdType, ...]] = {
+    "webhook": ("email", "phone", "customer_id", "device_id"),
+    "segment": ("customer_id", "device_id"),
+    "braze": ("customer_id", "email"),
+    "salesforce": ("email",),
+    "google_ads": ("email", "phone"),
+    "meta": ("email", "phone"),
+    "trade_desk": ("email", "phone"),
+}
 
 
 class SystemConfig(BaseModel):
@@ -40,6 +54,16 @@ class SystemConfig(BaseModel):
     @classmethod
     def _expand(cls, options: dict[str, Any]) -> dict[str, Any]:
         return {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in options.items()}
+
+    @model_validator(mode="after")
+    def _sendable(self) -> "SystemConfig":
+        unsupported = set(self.identifier_types) - set(CONNECTOR_ID_TYPES[self.type])
+        if unsupported:
+            raise ValueError(
+                f"{self.type} cannot send {sorted(unsupported)}; "
+                f"it takes {list(CONNECTOR_ID_TYPES[self.type])}"
+            )
+        return self
 
     def accepts(self, id_type: str) -> bool:
         return id_type in self.identifier_types

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
 from optout.connectors.http import json_body
 from optout.identifiers import IdType
+from optout.systems import CONNECTOR_ID_TYPES
 
 ID_FIELDS: dict[str, str] = {"customer_id": "external_id", "email": "email"}
 
@@ -26,7 +27,7 @@ class BrazeSecret(Model):
 
 class BrazeConnector(Connector):
     max_batch = 75
-    accepted_types: ClassVar[tuple[IdType, ...]] = ("customer_id", "email")
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["braze"]
 
     def configure(self) -> None:
         self.opts = parse_config(BrazeOptions, self.system.options, "options", self.system.name)

@@ -16,6 +16,7 @@ from optout.connectors.hashing import email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
+from optout.systems import CONNECTOR_ID_TYPES
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 
@@ -40,7 +41,7 @@ class GoogleAdsConnector(Connector):
     # People per addOperations call; Google allows far more identifiers per request, but a
     # smaller call fails (and retries) a smaller batch.
     max_batch = 5000
-    accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone")
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["google_ads"]
 
     def configure(self) -> None:
         self.opts = parse_config(GoogleAdsOptions, self.system.options, "options", self.system.name)

@@ -18,6 +18,7 @@ from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
 from optout.connectors.http import HttpResponse, status_error
 from optout.identifiers import IdType
+from optout.systems import CONNECTOR_ID_TYPES
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80003})
 
@@ -35,7 +36,7 @@ class MetaSecret(Model):
 
 class MetaConnector(Connector):
     max_batch = 10_000
-    accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone")
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["meta"]
 
     def configure(self) -> None:
         self.opts = parse_config(MetaOptions, self.system.options, "options", self.system.name)

@@ -18,6 +18,7 @@ from optout.connectors.http import HttpResponse, json_body, status_error
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
 from optout.purposes import Purpose
+from optout.systems import CONNECTOR_ID_TYPES
 
 DEFAULT_FIELDS: dict[Purpose, str] = {
     "sale": "HasOptedOutTracking",
@@ -46,7 +47,7 @@ def soql_quote(value: str) -> str:
 
 class SalesforceConnector(Connector):
     max_batch = 100  # emails per composite lookup; keeps the SOQL well under its length limit
-    accepted_types: ClassVar[tuple[IdType, ...]] = ("email",)
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["salesforce"]
 
     def configure(self) -> None:
         self.opts = parse_config(

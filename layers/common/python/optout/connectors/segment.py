@@ -12,15 +12,16 @@ SUPPRESS_ONLY, subjectType USER_ID and the customer ids: Segment then drops the 
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
 from optout.connectors.errors import ConfigError
 from optout.connectors.http import json_body
-from optout.identifiers import Identifier
+from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
+from optout.systems import CONNECTOR_ID_TYPES
 from optout.timestamps import iso
 
 CONSENT_EVENT = "Segment Consent Preference Updated"
@@ -40,6 +41,7 @@ class SegmentSecret(Model):
 
 
 class SegmentConnector(Connector):
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["segment"]
     max_batch = 200  # events per call: well under Segment's 500 KB per batch call
 
     def weight(self, job: Job) -> int:

@@ -13,6 +13,7 @@ from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
 from optout.identifiers import IdType
+from optout.systems import CONNECTOR_ID_TYPES
 
 
 class TradeDeskOptions(Model):
@@ -26,7 +27,7 @@ class TradeDeskSecret(Model):
 
 class TradeDeskConnector(Connector):
     max_batch = 1000  # items per call
-    accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone")
+    accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["trade_desk"]
 
     def configure(self) -> None:
         self.opts = parse_config(TradeDeskOptions, self.system.options, "options", self.system.name)
