@@ -91,6 +91,8 @@ def test_the_samples_cover_every_public_route() -> None:
         "GET /v1/requests/{request_id}",
         "POST /v1/identity-links",
         "GET /v1/openapi.json",
+        "GET /v1/admin/requests/{request_id}",
+        "POST /v1/admin/lookup",
     }
     assert any(load_event(n)["headers"].get("sec-gpc") == "1" for n in HTTP_SAMPLES)
 

@@ -7,6 +7,7 @@ import boto3
 import pytest
 
 from tests.conftest import Aws
+from tests.support.lambdas import load_event
 from tests.support.pipeline import Pipeline, build_pipeline
 
 DEVICE_A = "dev-aaaaaaaaaaaaaaaa"
@@ -194,3 +195,15 @@ def test_a_stream_batch_shares_send_calls_and_later_events_see_earlier_ones(
     ]  # fmt: skip
     assert {frozenset(identifier_types(j)) for j in login_jobs} == {frozenset({"device_id"})}
     assert pipe.get(f"/v1/consent/{DEVICE_B}", device_id=DEVICE_B)["opt_out"]["sale"] is True
+
+
+def test_the_stream_sample_event_resolves_into_jobs(pipe: Pipeline) -> None:
+    # Given the canonical stream batch in events/ (a webform opt-out by email and device)
+    batch = load_event("stream_event_inserted.json")
+    request_id = batch["Records"][0]["dynamodb"]["NewImage"]["request_id"]["S"]
+    # When the resolver handler receives it
+    assert pipe.resolve(batch["Records"]) == {"batchItemFailures": []}
+    # Then every system gets a job, and the device reads as opted out
+    assert set(jobs_of(pipe, request_id)) == EMAIL_SYSTEMS | DEVICE_SYSTEMS
+    device = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+    assert all(pipe.get(f"/v1/consent/{device}", device_id=device)["opt_out"].values())
