@@ -54,3 +54,18 @@ def aws() -> Iterator[Aws]:
         stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
         sqs = boto3.client("sqs", region_name="us-east-1")
         yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+
+
+@pytest.fixture
+def dynamodb_calls(aws: Aws) -> Iterator[list[str]]:
+    """Names of the DynamoDB operations called by clients created after this fixture."""
+    calls: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None  # moto's mock (the aws fixture) set it up afresh
+    hooks = boto3.DEFAULT_SESSION.events
+    hooks.register(
+        "before-call.dynamodb",
+        lambda event_name, **_: calls.append(event_name.split(".")[-1]),
+        unique_id="count-dynamodb-calls",
+    )
+    yield calls
+    hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")

@@ -1,10 +1,8 @@
 """Idempotency-Key: a retry answers the first result without a second event or a second call."""
 
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import Aws
@@ -12,21 +10,6 @@ from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 
 BODY = {"email": "jane.doe@example.com", "jurisdiction": "US-CA"}
-
-
-@pytest.fixture
-def dynamodb_calls(aws: Aws) -> Iterator[list[str]]:
-    """Names of the DynamoDB operations called by clients created after this fixture."""
-    calls: list[str] = []
-    assert boto3.DEFAULT_SESSION is not None  # moto's mock (the aws fixture) set it up afresh
-    hooks = boto3.DEFAULT_SESSION.events
-    hooks.register(
-        "before-call.dynamodb",
-        lambda event_name, **_: calls.append(event_name.split(".")[-1]),
-        unique_id="count-dynamodb-calls",
-    )
-    yield calls
-    hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
 """Read routes: a device's effective state, a request's status, the OpenAPI document."""
 
 import json
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
@@ -19,20 +17,6 @@ from tests.support.lambdas import ROOT, invoke, load_event, load_function
 
 DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 UNKNOWN_REQUEST = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
-
-
-@pytest.fixture
-def dynamodb_calls(aws: Aws) -> Iterator[list[str]]:
-    calls: list[str] = []
-    assert boto3.DEFAULT_SESSION is not None  # moto's mock (the aws fixture) set it up afresh
-    hooks = boto3.DEFAULT_SESSION.events
-    hooks.register(
-        "before-call.dynamodb",
-        lambda event_name, **_: calls.append(event_name.split(".")[-1]),
-        unique_id="count-dynamodb-calls",
-    )
-    yield calls
-    hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")
 
 
 @pytest.fixture
