@@ -10,11 +10,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from optout.store import keys
+from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
-BATCH_GET_LIMIT = 100
 
 
 def job_key(request_id: str, system: str) -> dict[str, Any]:
@@ -23,18 +23,9 @@ def job_key(request_id: str, system: str) -> dict[str, Any]:
 
 def load_jobs(table: Table, refs: Iterable[tuple[str, str]]) -> dict[str, Item]:
     """(request_id, system) pairs -> job items by job_id; strongly consistent reads."""
-    pending = [job_key(r, s) for r, s in dict.fromkeys(refs)]
-    found: dict[str, Item] = {}
-    while pending:
-        chunk, pending = pending[:BATCH_GET_LIMIT], pending[BATCH_GET_LIMIT:]
-        request: dict[str, Any] = {table.name: {"Keys": chunk, "ConsistentRead": True}}
-        while request:
-            answer = table.client.batch_get_item(RequestItems=request)
-            for raw in answer.get("Responses", {}).get(table.name, []):
-                item = deserialize(raw)
-                found[item["job_id"]] = item
-            request = dict(answer.get("UnprocessedKeys") or {})
-    return found
+    wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in refs]
+    found = batch_get(table, wanted, consistent=True)
+    return {item["job_id"]: item for item in found.values()}
 
 
 def claim(table: Table, job: Item, now: str, now_epoch: int, lease_seconds: int) -> int | None:

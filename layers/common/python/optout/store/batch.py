@@ -26,12 +26,15 @@ def _backoff(round_: int) -> None:
         time.sleep(min(0.05 * 2**round_, 1.0))
 
 
-def batch_get(table: Table, keys: Iterable[Key]) -> dict[Key, Item]:
+def batch_get(table: Table, keys: Iterable[Key], *, consistent: bool = False) -> dict[Key, Item]:
     wanted = list(dict.fromkeys(keys))
     found: dict[Key, Item] = {}
     for chunk in _chunks(wanted, GET_LIMIT):
         request: dict[str, Any] = {
-            table.name: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]}
+            table.name: {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
+                "ConsistentRead": consistent,
+            }
         }
         for round_ in range(MAX_ROUNDS):
             _backoff(round_)
