@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 3000
 SYSTEMS ?= config/systems.json
+ARGS   ?=
 STAMP  := $(VENV)/.installed
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -35,7 +36,7 @@ lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
 
 run: venv
-	$(PY) -m local --port $(PORT) --systems $(SYSTEMS)
+	$(PY) -m local --port $(PORT) --systems $(SYSTEMS) $(ARGS)
 
 bench: venv
 	$(PY) -m bench

@@ -6,9 +6,9 @@ from typing import Any
 
 from bench import workload
 from bench.counting import CallCounter, Tally
-from bench.moto_shims import partition_scoped_query
 from bench.pipeline import MotoPipeline, Resolved
 from bench.progress import Progress
+from local import moto_guard
 
 CLUSTER_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))
 
@@ -18,11 +18,11 @@ def run(count: int, progress: Progress) -> dict[str, Any]:
     pipeline = MotoPipeline(counter).start()
     # moto's Query scans the whole table; scoped to the partition, the resolver's measured
     # time (used by the cost model) is the resolver's, not the emulator's growing scan.
-    with partition_scoped_query():
-        try:
-            return _measure(pipeline, counter, count, progress)
-        finally:
-            pipeline.stop()
+    moto_guard.install()
+    try:
+        return _measure(pipeline, counter, count, progress)
+    finally:
+        pipeline.stop()
 
 
 def _measure(

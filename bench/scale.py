@@ -6,8 +6,8 @@ from one size to the next. At each size the resolver domain class (the same `Res
 Lambda builds) handles webform opt-outs on the emails of clusters no event has touched yet,
 so every measured event does the same work; only the graph around it is bigger. Time per
 event is a ratio to the smallest graph: it must stay flat (the cost follows the cluster).
-moto's base-table Query scans the whole table, so it is scoped to the partition here
-(bench/moto_shims.py); calls per event are counted as well, and those need no shim.
+moto's base-table Query scans the whole table, so it is scoped to the partition, as in the
+local stack (local/moto_guard.py); calls per event are counted as well, and those need no shim.
 """
 
 import gc
@@ -32,9 +32,10 @@ def run(sizes: list[int], events: int, progress: Progress) -> dict[str, Any]:
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
-    from bench.moto_shims import partition_scoped_query  # noqa: PLC0415
+    from local import moto_guard  # noqa: PLC0415
 
-    with mock_aws(), partition_scoped_query():
+    moto_guard.install()
+    with mock_aws():
         counter = CallCounter()
         counter.install()
         return _measure(boto3.client("dynamodb", region_name=REGION), counter, sizes, events,

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-from local import console
+from local import console, crash_report
 from local.lambdas import LAYER_PYTHON, ROOT, ensure_layer_on_path
 
 log = logging.getLogger("local.stack")
@@ -33,6 +33,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--systems", default="config/systems.json")
     parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--debug-file",
+        type=Path,
+        help="append full tracebacks of crashes to this local file (they can hold identifiers)",
+    )
     return parser.parse_args(argv)
 
 
@@ -55,6 +60,7 @@ def banner(url: str, systems: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     console.configure(args.log_level)
+    crash_report.configure(args.debug_file)
     # Metrics are disabled locally (no CloudWatch), so Powertools' empty-flush warning is noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     ensure_layer_on_path()

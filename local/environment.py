@@ -18,7 +18,7 @@ FAKE_AWS_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
-    # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
+    # moto does not route the account-based endpoints recent botocore picks for Streams.
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local import apigw
+from local import apigw, crash_report
 from local.http_types import Incoming, Outgoing, error_answer
 from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
@@ -76,7 +76,7 @@ class Front:
         try:
             result = self._capture(event)
         except Exception as error:  # noqa: BLE001 - API Gateway turns a crash into a 500
-            log.error("capture handler raised %s on %s", type(error).__name__, route.route_key)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            crash_report.report(log, f"capture handler on {route.route_key}", error)
             return Outgoing(
                 500,
                 [("Content-Type", "application/json")],
@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             answer = self.server.front.dispatch(incoming)
         except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
-            log.error("%s %s failed: %s", self.command, incoming.path, type(error).__name__)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            crash_report.report(log, f"{self.command} {incoming.path.split('?', 1)[0]}", error)
             answer = error_answer(500, "internal", "the local stack failed on this request")
         self.send_response(answer.status)
         for name, value in answer.headers:

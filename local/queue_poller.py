@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from local import crash_report
 from local.template_config import QueueSource
 
 log = logging.getLogger("local.queue")
@@ -49,7 +50,7 @@ class QueuePoller:
             try:
                 busy = self.poll_once()
             except Exception as error:  # noqa: BLE001 - keep polling; log the class only
-                log.error("%s queue poll failed: %s", self.system, type(error).__name__)  # noqa: TRY400 - class only: a traceback can carry identifier values
+                crash_report.report(log, f"{self.system} queue poll", error)
                 busy = False
             if not busy:
                 self._stop.wait(self._interval)
@@ -97,8 +98,7 @@ class QueuePoller:
         except Exception as error:  # noqa: BLE001 - a function error fails the whole batch
             # Powertools raises BatchProcessingError when every record failed: Lambda then
             # leaves the whole batch to come back after its visibility timeout.
-            name = type(error).__name__
-            log.warning("queue %s -> worker raised %s: batch stays queued", self.system, name)
+            crash_report.report(log, f"worker-{self.system} (batch stays queued)", error)
             return all_ids
         failed = failed_ids(answer, all_ids, self._source.report_batch_item_failures)
         receives = ",".join(r["attributes"]["ApproximateReceiveCount"] for r in records)

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from local import console, lambdas
+from local import console, lambdas, moto_guard
 from local.aws_resources import (
     TEMPLATE,
     create_queue_resource,
@@ -78,6 +78,7 @@ class LocalStack:
         systems = load_systems(self.options.systems_config).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
+        moto_guard.install()  # the front, the stream poller and every worker call moto at once
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)

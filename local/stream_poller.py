@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from local import crash_report
 from local.patterns import matches_any
 from local.stream_records import arrival_iso, request_ref, sequence_number, to_lambda_record
 from local.template_config import StreamSource
@@ -73,7 +74,7 @@ class StreamPoller:
             try:
                 busy = self.poll_once()
             except Exception as error:  # noqa: BLE001 - keep polling; moto hiccups are transient
-                log.error("stream poll failed: %s", type(error).__name__)  # noqa: TRY400 - class only: a traceback can carry identifier values
+                crash_report.report(log, "stream poll", error)
                 busy = False
             if not busy:
                 self._stop.wait(self._interval)
@@ -165,7 +166,7 @@ class StreamPoller:
         try:
             answer = self._invoke({"Records": batch})
         except Exception as error:  # noqa: BLE001 - a function error fails the whole batch
-            log.error("resolver raised %s: whole batch fails", type(error).__name__)  # noqa: TRY400 - class only: a traceback can carry identifier values
+            crash_report.report(log, "resolver (whole batch fails)", error)
             return BatchOutcome(0, failed=True)
         return settle(batch, answer, self._source.report_batch_item_failures)
 

@@ -121,7 +121,10 @@ def free_port() -> int:
         return port
 
 
-def start(systems: Path, log_dir: Path) -> Stack:
+def start(
+    systems: Path, log_dir: Path, module: str = "local", extra_args: tuple[str, ...] = ()
+) -> Stack:
+    """`python -m <module>` (the local stack, or a test entry point that wraps it)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
@@ -129,7 +132,16 @@ def start(systems: Path, log_dir: Path) -> Stack:
     log_path = log_dir / f"stack-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--port", str(port), "--systems", str(systems)],
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--port",
+                str(port),
+                "--systems",
+                str(systems),
+                *extra_args,
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,

@@ -1,0 +1,79 @@
+"""Make the embedded moto safe for the local stack's threads, and its Query partition-scoped.
+
+Why (issue 17, found by reading moto 5.2 and reproduced in tests/unit/local/test_moto_guard.py):
+moto's backends are plain dicts with no locking. A DynamoDB Query lists the table by iterating
+`Table.items` (a defaultdict of partitions, each a dict of items), so a PutItem of a new key
+from another thread raises `RuntimeError: dictionary changed size during iteration` (even a
+GetItem of an unknown partition adds a key: the map is a defaultdict). The local stack calls
+moto from the HTTP front, the stream poller and one poller per system at once, so a status
+read racing a worker's or the resolver's write answered 500.
+
+The fix: every call into moto passes through `BotocoreStubber.process_request` (the
+`before-send` hook `mock_aws` installs into botocore), so one lock there serialises every AWS
+call of every thread, whatever client made it. moto calls are pure Python under the GIL, so
+this costs little: handler code and vendor HTTP calls still overlap.
+
+Under that lock, a Query on the base table may also look at its own partition only (moto
+otherwise sorts the whole table per call, so the local stack slowed as its table grew): it
+returns the same items, in the same order, that moto would have returned.
+"""
+
+import functools
+import inspect
+import threading
+from collections import defaultdict
+from typing import Any
+
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb.models.table import Table
+
+LOCK = threading.RLock()  # re-entrant: a moto call may make another one in the same thread
+
+
+_originals: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Serialise moto and scope base-table Queries to their partition. Idempotent."""
+    if _originals:
+        return
+    original_request = BotocoreStubber.process_request
+    original_query = Table.query
+    signature = inspect.signature(original_query)
+
+    @functools.wraps(original_request)
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with LOCK:
+            return original_request(self, request)
+
+    @functools.wraps(original_query)
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto passes index_name positionally: bind the call to see it either way.
+        bound = signature.bind(self, hash_key, *args, **kwargs)
+        if bound.arguments.get("index_name") or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        with LOCK:  # swapping `items` is only safe while nobody else can look at the table
+            everything = self.items
+            scoped: defaultdict[Any, Any] = defaultdict(dict)
+            if hash_key in everything:
+                scoped[hash_key] = everything[hash_key]
+            self.items = scoped
+            try:
+                return original_query(self, hash_key, *args, **kwargs)
+            finally:
+                self.items = everything
+
+    _originals.update(process_request=original_request, query=original_query)
+    setattr(BotocoreStubber, "process_request", process_request)  # noqa: B010 - a method swap
+    setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
+
+
+def uninstall() -> None:
+    """Back to moto as shipped (tests that show the race without the guard)."""
+    if _originals:
+        setattr(BotocoreStubber, "process_request", _originals.pop("process_request"))  # noqa: B010
+        setattr(Table, "query", _originals.pop("query"))  # noqa: B010
+
+
+def installed() -> bool:
+    return bool(_originals)
