@@ -4,7 +4,13 @@ from datetime import date
 
 import pytest
 
-from optout.deadlines import add_business_days, deadline_for
+from optout.deadlines import (
+    BUSINESS_DAY_RULES,
+    CALENDAR_DAY_RULES,
+    add_business_days,
+    california_days_off,
+    deadline_for,
+)
 
 
 def test_california_counts_15_business_days_skipping_weekends() -> None:
@@ -13,11 +19,11 @@ def test_california_counts_15_business_days_skipping_weekends() -> None:
     assert deadline_for(date(2026, 11, 29), "US-CA") == date(2026, 12, 18)
 
 
-def test_california_skips_thanksgiving_and_the_day_after() -> None:
-    # Given Wednesday 25 Nov 2026: Thu 26 (Thanksgiving) and Fri 27 (Day after, a California
-    # state holiday) do not count, nor the weekend. Mon 30 Nov is day 1 -> Fri 18 Dec is day 15.
-    # (Without the holidays it would be Wed 16 Dec.)
-    assert deadline_for(date(2026, 11, 25), "US-CA") == date(2026, 12, 18)
+def test_california_skips_thanksgiving_but_counts_the_day_after() -> None:
+    # Given Wednesday 25 Nov 2026: Thu 26 (Thanksgiving) is off; Fri 27 (a California state
+    # holiday only, not federal) counts, conservatively: Fri 27 is day 1, Nov 30-Dec 4 (2-6),
+    # Dec 7-11 (7-11), Dec 14-17 (12-15).
+    assert deadline_for(date(2026, 11, 25), "US-CA") == date(2026, 12, 17)
 
 
 def test_california_skips_christmas_and_new_year() -> None:
@@ -26,16 +32,41 @@ def test_california_skips_christmas_and_new_year() -> None:
     assert deadline_for(date(2026, 12, 11), "US-CA") == date(2027, 1, 5)
 
 
-def test_california_skips_observed_holidays_across_the_year_end() -> None:
-    # Given Monday 13 Dec 2027: Dec 14-17 (1-4), 20-23 (5-8), Fri 24 is Christmas observed,
-    # 27-30 (9-12), Fri 31 is New Year's Day 2028 observed, Jan 3-5 2028 (13-15).
-    assert deadline_for(date(2027, 12, 13), "US-CA") == date(2028, 1, 5)
+def test_california_counts_fridays_observed_for_saturday_holidays() -> None:
+    # Given Monday 13 Dec 2027: Dec 14-17 (1-4), 20-23 (5-8), Fri 24 (Christmas observed,
+    # federal practice) counts (9), 27-30 (10-13), Fri 31 (New Year 2028 observed) counts (14),
+    # Mon 3 Jan 2028 is day 15.
+    assert deadline_for(date(2027, 12, 13), "US-CA") == date(2028, 1, 3)
 
 
-def test_california_skips_juneteenth_observed_and_independence_day_observed() -> None:
-    # Given Thursday 17 Jun 2027: Fri 18 Jun is Juneteenth observed; Jun 21-25 (1-5),
-    # Jun 28-Jul 2 (6-10), Mon 5 Jul is Independence Day observed, Jul 6-9 (11-14), Mon 12 (15).
-    assert deadline_for(date(2027, 6, 17), "US-CA") == date(2027, 7, 12)
+def test_california_skips_a_monday_observed_for_a_sunday_holiday() -> None:
+    # Given Thursday 17 Jun 2027: Fri 18 (Juneteenth observed for Saturday) counts (1),
+    # Jun 21-25 (2-6), Jun 28-Jul 2 (7-11), Mon 5 Jul (Independence Day, a Sunday, observed
+    # Monday by both) is off, Jul 6-9 (12-15).
+    assert deadline_for(date(2027, 6, 17), "US-CA") == date(2027, 7, 9)
+
+
+def test_california_skips_presidents_day_and_counts_cesar_chavez_day() -> None:
+    # Given Friday 13 Feb 2026: Mon 16 is Presidents' Day (off). Feb 17-20 (1-4), 23-27 (5-9),
+    # Mar 2-6 (10-14), Mon 9 Mar is day 15.
+    assert deadline_for(date(2026, 2, 13), "US-CA") == date(2026, 3, 9)
+    # Given Friday 27 Mar 2026: Tue 31 Mar (Cesar Chavez Day, California only) counts:
+    # Mar 30-Apr 3 (1-5), Apr 6-10 (6-10), Apr 13-17 (11-15).
+    assert deadline_for(date(2026, 3, 27), "US-CA") == date(2026, 4, 17)
+
+
+def test_california_counts_columbus_day_a_federal_only_holiday() -> None:
+    # Given Friday 9 Oct 2026: Mon 12 Oct (Columbus Day) counts: Oct 12-16 (1-5),
+    # 19-23 (6-10), 26-30 (11-15).
+    assert deadline_for(date(2026, 10, 9), "US-CA") == date(2026, 10, 30)
+
+
+def test_the_days_off_of_2026_are_the_documented_list() -> None:
+    assert sorted(california_days_off(2026)) == [
+        date(2026, 1, 1), date(2026, 1, 19), date(2026, 2, 16), date(2026, 5, 25),
+        date(2026, 6, 19), date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26),
+        date(2026, 12, 25),
+    ]  # fmt: skip
 
 
 def test_a_business_day_count_starts_the_day_after_receipt() -> None:
@@ -43,17 +74,29 @@ def test_a_business_day_count_starts_the_day_after_receipt() -> None:
     assert add_business_days(date(2026, 12, 4), 1) == date(2026, 12, 7)  # Fri -> Mon
 
 
-@pytest.mark.parametrize(
-    "state", ["US-CO", "US-CT", "US-TX", "US-MT", "US-NH", "US-OR", "US-DE", "US-NJ", "US-VA"]
-)
+FORTY_FIVE_DAY_STATES = [
+    "US-VA", "US-CO", "US-CT", "US-UT", "US-TX", "US-OR", "US-MT", "US-DE", "US-NH", "US-NJ",
+    "US-NE", "US-TN", "US-MN", "US-MD", "US-IN", "US-KY", "US-RI",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("state", FORTY_FIVE_DAY_STATES)
 def test_45_day_states_count_calendar_days(state: str) -> None:
     # 29 Nov 2026 + 45 days: 1 more in Nov, 31 in Dec (32), 13 in Jan -> 13 Jan 2027.
     assert deadline_for(date(2026, 11, 29), state) == date(2027, 1, 13)
 
 
-def test_45_day_deadline_may_fall_on_a_holiday() -> None:
-    # 10 Nov 2026 + 45 days = 25 Dec 2026: calendar days are not moved.
-    assert deadline_for(date(2026, 11, 10), "US-CO") == date(2026, 12, 25)
+@pytest.mark.parametrize("state", FORTY_FIVE_DAY_STATES)
+def test_45_day_deadline_may_fall_on_a_holiday_or_a_weekend(state: str) -> None:
+    # 10 Nov 2026 + 45 days = Fri 25 Dec 2026 (Christmas); 5 Dec + 45 = Mon 19 Jan 2027
+    # (Martin Luther King Jr. Day): calendar days are never moved.
+    assert deadline_for(date(2026, 11, 10), state) == date(2026, 12, 25)
+    assert deadline_for(date(2026, 12, 5), state) == date(2027, 1, 19)
+
+
+def test_every_state_in_the_table_is_tested() -> None:
+    assert set(CALENDAR_DAY_RULES) == {*FORTY_FIVE_DAY_STATES, "US-IA"}
+    assert set(BUSINESS_DAY_RULES) == {"US-CA"}
 
 
 def test_iowa_gets_90_calendar_days() -> None:
@@ -63,7 +106,7 @@ def test_iowa_gets_90_calendar_days() -> None:
 
 @pytest.mark.parametrize("jurisdiction", [None, "US", "GB", "US-ZZ"])
 def test_unknown_jurisdiction_gets_the_california_rule(jurisdiction: str | None) -> None:
-    assert deadline_for(date(2026, 11, 25), jurisdiction) == date(2026, 12, 18)
+    assert deadline_for(date(2026, 11, 25), jurisdiction) == date(2026, 12, 17)
 
 
 def test_california_counts_susan_b_anthony_day_as_a_business_day() -> None:

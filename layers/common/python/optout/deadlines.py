@@ -1,8 +1,20 @@
 """Response deadlines for an opt-out request, by jurisdiction.
 
-California: as soon as feasible and within 15 business days (11 CCR §7026(f)), counted on
-weekdays that are not US federal or California state holidays. The other state laws give
-45 calendar days (Iowa 90). An unknown jurisdiction gets the strictest rule (California's).
+California: as soon as feasible and within 15 business days (11 CCR §7026(f)). "Business day"
+is not defined in the CCPA or its regulations, and which holidays a business observes varies,
+so the count is the conservative one: the deadline can only come earlier, never later. A day
+is off only when it is a weekday on which both federal offices (5 U.S.C. §6103) and California
+state offices (Gov. Code §6700) close: New Year's Day, Martin Luther King Jr. Day, Presidents'
+Day, Memorial Day, Juneteenth, Independence Day, Labor Day, Veterans Day, Thanksgiving,
+Christmas, and a Monday observed for one of them that fell on a Sunday (both observe those).
+Counted as business days, because one of the two does not close or it is unsettled:
+the day after Thanksgiving, Cesar Chavez Day, Lincoln's Birthday, Native American Day and
+Susan B. Anthony Day (California only), Columbus Day (federal only), and a Friday observed for
+a Saturday holiday (observance differs between federal and California practice).
+
+The other state laws give 45 calendar days to respond (Iowa 90); each may be extended once,
+which a business must announce: the deadline here never assumes an extension. An unknown
+jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the sources.
 """
 
 from datetime import date, timedelta
@@ -11,24 +23,47 @@ from typing import Final
 
 import holidays
 
-BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}
+BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}  # 11 CCR §7026(f)
+# Each: the act and when it took force; 45 days unless noted. docs/deadlines.md has the
+# sources checked (and which were), with the date.
 CALENDAR_DAY_RULES: Final[dict[str, int]] = {
-    "US-CO": 45, "US-CT": 45, "US-TX": 45, "US-MT": 45, "US-NH": 45, "US-OR": 45,
-    "US-DE": 45, "US-NJ": 45, "US-MD": 45, "US-VA": 45, "US-UT": 45, "US-IA": 90,
-}  # fmt: skip
+    "US-VA": 45,  # Consumer Data Protection Act, Va. Code §59.1-577 (2023-01-01)
+    "US-CO": 45,  # Colorado Privacy Act, C.R.S. §6-1-1306 (2023-07-01)
+    "US-CT": 45,  # Data Privacy Act, Conn. Gen. Stat. §42-518 (2023-07-01)
+    "US-UT": 45,  # Consumer Privacy Act, Utah Code ch. 13-61 (2023-12-31)
+    "US-IA": 90,  # Consumer Data Protection Act, Iowa Code ch. 715D (2025-01-01): 90 days
+    "US-TX": 45,  # Data Privacy and Security Act, Tex. Bus. & Com. Code §541.052 (2024-07-01)
+    "US-OR": 45,  # Consumer Privacy Act, ORS 646A.570 et seq. (2024-07-01)
+    "US-MT": 45,  # Consumer Data Privacy Act, MCA 30-14-2801 et seq. (2024-10-01)
+    "US-DE": 45,  # Personal Data Privacy Act, 6 Del. C. ch. 12D (2025-01-01)
+    "US-NH": 45,  # RSA ch. 507-H (2025-01-01)
+    "US-NJ": 45,  # Data Privacy Act, N.J. Stat. §56:8-166.7(a) (2025-01-15)
+    "US-NE": 45,  # Data Privacy Act, LB 1074 (2025-01-01)
+    "US-TN": 45,  # Information Protection Act, Tenn. Code §47-18-3304(b)(1) (2025-07-01)
+    "US-MN": 45,  # Consumer Data Privacy Act, Minn. Stat. ch. 325M (2025-07-31)
+    "US-MD": 45,  # Online Data Privacy Act, Md. Com. Law §14-4701 et seq. (2025-10-01)
+    "US-IN": 45,  # Consumer Data Protection Act, Ind. Code art. 24-15 (2026-01-01)
+    "US-KY": 45,  # Consumer Data Protection Act, KRS 367.3611 et seq. (2026-01-01)
+    "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1 (2026-01-01)
+}
 DEFAULT_JURISDICTION: Final = "US-CA"
-
-
-# Commemorative in California law (Gov. Code §6700 lists it without closing state offices).
-NOT_DAYS_OFF: Final = frozenset({"Susan B. Anthony Day"})
+OBSERVED: Final = "(observed)"
 
 
 @cache
-def _california_days_off(year: int) -> frozenset[date]:
-    calendar = holidays.country_holidays("US", subdiv="CA", years=[year])
-    return frozenset(
-        day for day, names in calendar.items() if set(names.split("; ")) - NOT_DAYS_OFF
-    )
+def california_days_off(year: int) -> frozenset[date]:
+    """Weekdays both federal and California state offices close (see the module docstring)."""
+    federal = holidays.country_holidays("US", years=[year])
+    state = holidays.country_holidays("US", subdiv="CA", years=[year])
+    off: set[date] = set()
+    for day in set(federal) & set(state):  # the names differ (Washington's Birthday…)
+        if day.weekday() >= 5:
+            continue
+        # A Saturday holiday observed on Friday is federal practice only: count the Friday.
+        if day.weekday() == 4 and all(OBSERVED in name for name in federal.get_list(day)):
+            continue
+        off.add(day)
+    return frozenset(off)
 
 
 def add_business_days(start: date, days: int) -> date:
@@ -36,7 +71,7 @@ def add_business_days(start: date, days: int) -> date:
     remaining = days
     while remaining > 0:
         current += timedelta(days=1)
-        if current.weekday() < 5 and current not in _california_days_off(current.year):
+        if current.weekday() < 5 and current not in california_days_off(current.year):
             remaining -= 1
     return current
 
