@@ -49,6 +49,7 @@ class Uid2Operator:
         """credentials: (API key, base64 secret) pairs of the clients this operator serves."""
         self.keys = {api_key: base64.b64decode(secret) for api_key, secret in credentials}
         self.optout_hashes = {email_hash(OPTED_OUT_EMAIL)}
+        self.keep_unissued: set[str] = set()  # UID2s TTD's sandbox must not know (tests)
         self.mapped = 0
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
@@ -92,7 +93,10 @@ class Uid2Operator:
         if hashed in self.optout_hashes:
             return {"e": "optout"}
         uid2 = raw_uid2(hashed)
-        with _issued_lock:
-            ISSUED.add(uid2)
+        if uid2 not in self.keep_unissued:
+            with _issued_lock:
+                ISSUED.add(uid2)
         self.mapped += 1
-        return {"u": uid2, "p": None, "r": int(time.time() * 1000) + 86_400_000}
+        # "r" in seconds: the docs' example reads as milliseconds, but IABTechLab's own client
+        # (uid2-client 2.9.0) reads seconds and fails on milliseconds (docs/vendors.md).
+        return {"u": uid2, "p": None, "r": int(time.time()) + 86_400}

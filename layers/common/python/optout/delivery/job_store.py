@@ -35,6 +35,7 @@ def load_jobs(table: Table, refs: Iterable[tuple[str, str]]) -> dict[str, Item]:
 
 def _update(table: Table, job: Item, expression: str, condition: str, values: Item) -> Item | None:
     """One conditional update; None when the condition failed (someone else moved the job)."""
+    common = {k: v for k, v in ((":done", "done"), (":no_record", "no_record")) if k in condition}
     try:
         answer = table.client.update_item(
             TableName=table.name,
@@ -42,9 +43,7 @@ def _update(table: Table, job: Item, expression: str, condition: str, values: It
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {":done": "done", ":no_record": "no_record", **values}
-            ),
+            ExpressionAttributeValues=serialize({**common, **values}),
             ReturnValues="UPDATED_NEW",
         )
     except ClientError as error:
