@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import environment
 from bench.counting import CallCounter, Tally
-from bench.environment import SECRETS_FILE, LOCAL_ENV, SYSTEMS_CONFIG, invoke, load_function
+from bench.environment import LOCAL_ENV, SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
 from local.environment import REGION
 
 PREFIX = "optout-bench"
@@ -94,8 +94,13 @@ class MotoPipeline:
         secrets: dict[str, Any] = json.loads(SECRETS_FILE.read_text(encoding="utf-8"))
         from local.sandbox.vendors import with_operators  # noqa: PLC0415
 
-        configured = [(s.name, s.type, secrets.get(s.credentials or "", {})) for s in self.systems]
-        sandboxes = {name: Sandbox(name, vendor, secret) for name, vendor, secret in with_operators(configured)}
+        configured: list[tuple[str, str, dict[str, Any]]] = [
+            (s.name, s.type, secrets.get(s.credentials or "", {})) for s in self.systems
+        ]
+        sandboxes = {
+            name: Sandbox(name, vendor, secret)
+            for name, vendor, secret in with_operators(configured)
+        }
         self._server = SandboxServer(sandboxes).start()
         url: str = self._server.url
         return url

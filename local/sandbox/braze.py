@@ -73,7 +73,9 @@ class Braze:
                 continue
             value = str(attribute[ids[0]])
             if ids[0] == "email" and "@" not in value:
-                errors.append({"type": "invalid email", "input_array": "attributes", "index": index})
+                errors.append(
+                    {"type": "invalid email", "input_array": "attributes", "index": index}
+                )
             elif not known(value):
                 if attribute.get("_update_existing_only") is not True:
                     self.created.append(ids[0])  # what Braze does: a new profile

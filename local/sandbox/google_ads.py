@@ -27,7 +27,7 @@ from google.ads.datamanager_v1.types import (
     RequestStatusPerDestination,
     RetrieveRequestStatusResponse,
 )
-from google.protobuf.json_format import ParseError
+from google.protobuf.json_format import ParseError  # type: ignore[import-untyped]
 
 from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
 
@@ -68,8 +68,12 @@ class GoogleAds:
         if form.get("grant_type") != "refresh_token" or any(
             form.get(k) != v for k, v in wanted.items()
         ):
-            return json_response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
-        return json_response(200, {"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"})
+            return json_response(
+                400, {"error": "invalid_grant", "error_description": "Bad Request"}
+            )
+        return json_response(
+            200, {"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+        )
 
     def _remove(self, request: SandboxRequest) -> SandboxResponse:
         try:
@@ -100,7 +104,9 @@ class GoogleAds:
             status, errors = Status.PROCESSING, None
         elif known["failed"]:
             reason = ProcessingErrorReason.PROCESSING_ERROR_REASON_KEK_PERMISSION_DENIED
-            errors = ErrorInfo(error_counts=[ErrorCount(record_count=known["members"], reason=reason)])
+            errors = ErrorInfo(
+                error_counts=[ErrorCount(record_count=known["members"], reason=reason)]
+            )
             status = Status.FAILED
         else:
             status, errors = Status.SUCCESS, None
@@ -112,7 +118,9 @@ class GoogleAds:
                 for destination in known["destinations"]
             ]
         )
-        body = RetrieveRequestStatusResponse.to_json(answer, use_integers_for_enums=False, indent=None)
+        body = RetrieveRequestStatusResponse.to_json(
+            answer, use_integers_for_enums=False, indent=None
+        )
         return SandboxResponse(200, {"content-type": "application/json"}, body.encode())
 
 

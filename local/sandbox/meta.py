@@ -18,9 +18,11 @@ import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
-from facebook_business.adobjects.adaccount import AdAccount
-from facebook_business.adobjects.customaudience import CustomAudience
-from facebook_business.api import FacebookAdsApi
+from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
+from facebook_business.adobjects.customaudience import (  # type: ignore[import-untyped]
+    CustomAudience,
+)
+from facebook_business.api import FacebookAdsApi  # type: ignore[import-untyped]
 
 from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
 from optout.connectors.versions import KNOWN, expired
@@ -30,7 +32,9 @@ SCHEMAS = {CustomAudience.Schema.email_hash, CustomAudience.Schema.phone_hash}
 MAX_ENTRIES = 10_000
 
 
-def graph_error(status: int, code: int, message: str, kind: str = "OAuthException") -> SandboxResponse:
+def graph_error(
+    status: int, code: int, message: str, kind: str = "OAuthException"
+) -> SandboxResponse:
     return json_response(
         status, {"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "sandbox"}}
     )
@@ -50,7 +54,9 @@ class _Captured:
         self.calls.append((method, url, dict(kwargs.get("params") or kwargs.get("data") or {})))
 
         class Answer:
-            text, headers, status_code = "{}", {}, 200
+            text = "{}"
+            headers: dict[str, str] = {}  # noqa: RUF012 - a throwaway stand-in
+            status_code = 200
 
         return Answer()
 
@@ -58,7 +64,7 @@ class _Captured:
 def sdk_call(version: str, node: str, schema: str, data: list[str]) -> tuple[str, str, Any]:
     """(method, path, payload) the official SDK sends to remove these hashes from `node`."""
     session = _Captured()
-    api = FacebookAdsApi(session, api_version=version)  # type: ignore[arg-type]
+    api = FacebookAdsApi(session, api_version=version)
     if node.endswith("/usersofanyaudience"):
         AdAccount(node.split("/")[0], api=api).opt_out_user_from_targeting(
             schema, data, pre_hashed=True
@@ -101,7 +107,12 @@ class Meta:
             return graph_error(400, 100, "(#100) param payload must be JSON")
         schema = payload.get("schema") if isinstance(payload, dict) else None
         data = payload.get("data") if isinstance(payload, dict) else None
-        if schema not in SCHEMAS or not isinstance(data, list) or not data or len(data) > MAX_ENTRIES:
+        if (
+            schema not in SCHEMAS
+            or not isinstance(data, list)
+            or not data
+            or len(data) > MAX_ENTRIES
+        ):
             return graph_error(400, 100, "(#100) Invalid parameter")
         expected = sdk_call(version, node, str(schema), [str(d) for d in data])
         if (request.method, parts.path, payload) != expected:

@@ -120,9 +120,7 @@ class Salesforce:
                 "referenceId": reference,
             }
         email_field, link_field, sobject, literals, _ = match.groups()
-        emails = [
-            m.replace("\\'", "'").replace("\\\\", "\\") for m in LITERAL.findall(literals)
-        ]
+        emails = [m.replace("\\'", "'").replace("\\\\", "\\") for m in LITERAL.findall(literals)]
         records = []
         for email in emails:
             found = self._person(email)
@@ -148,10 +146,21 @@ class Salesforce:
         local = email.split("@")[0]
         if local.startswith("unknown"):
             return None
-        sobject = "Lead" if local.startswith("lead") else "Account" if local.startswith("person") else "Contact"
+        sobject = (
+            "Lead"
+            if local.startswith("lead")
+            else "Account"
+            if local.startswith("person")
+            else "Contact"
+        )
         rid = record_id(sobject, email)
         if rid not in self.records:
-            record: dict[str, Any] = {"type": sobject, "Id": rid, "LastName": "Sandbox", "email": email}
+            record: dict[str, Any] = {
+                "type": sobject,
+                "Id": rid,
+                "LastName": "Sandbox",
+                "email": email,
+            }
             if not local.startswith("noindividual"):
                 individual = record_id("Individual", email)
                 self.individuals.setdefault(individual, {"LastName": "Sandbox"})

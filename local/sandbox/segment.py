@@ -78,7 +78,9 @@ class Segment:
             and len(body["subjectIds"]) <= MAX_SUBJECTS
         )
         if not ok:
-            return json_response(400, {"errors": [{"type": "validation", "message": "Bad Request"}]})
+            return json_response(
+                400, {"errors": [{"type": "validation", "message": "Bad Request"}]}
+            )
         regulate_id = f"reg_{len(self.regulations) + 1}"
         self.regulations[regulate_id] = {"reads": 0, "failed": self.fail_next, "body": body}
         self.fail_next = False

@@ -21,8 +21,8 @@ import threading
 import time
 from typing import Any
 
-from uid2_client.encryption import _decrypt_gcm  # the SDK's envelope crypto
-from uid2_client.uid2_token_generator import _encrypt_gcm
+from uid2_client.encryption import _decrypt_gcm  # type: ignore[import-untyped]  # the SDK's
+from uid2_client.uid2_token_generator import _encrypt_gcm  # type: ignore[import-untyped]
 
 from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
 
@@ -61,10 +61,10 @@ class Uid2Operator:
         binary = request.headers.get("content-type") == "application/octet-stream"
         try:
             envelope = request.body if binary else base64.b64decode(request.body, validate=True)
-            if envelope[:1] != b"\x01":
-                raise ValueError("envelope version")
-            opened = _decrypt_gcm(envelope[1:], key)
+            opened = _decrypt_gcm(envelope[1:], key) if envelope[:1] == b"\x01" else None
         except (binascii.Error, ValueError):
+            opened = None
+        if opened is None:
             return refused(400, "client_error", "request body could not be decrypted")
         (sent_at,) = struct.unpack(">q", opened[:8])
         if abs(time.time() * 1000 - sent_at) > MAX_AGE_MS:
@@ -75,7 +75,9 @@ class Uid2Operator:
             return refused(400, "client_error", "body is not JSON")
         if not isinstance(payload, dict) or not set(payload) <= {"email_hash", "phone_hash"}:
             return refused(400, "client_error", "this sandbox maps email_hash and phone_hash")
-        body = {k: [self._map(h) for h in payload.get(k) or []] for k in ("email_hash", "phone_hash")}
+        body = {
+            k: [self._map(h) for h in payload.get(k) or []] for k in ("email_hash", "phone_hash")
+        }
         answer = struct.pack(">q", int(time.time() * 1000)) + opened[8:16]
         answer += json.dumps({"body": body, "status": "success"}).encode()
         sealed = _encrypt_gcm(answer, None, key)

@@ -21,7 +21,9 @@ UID2 = "uid2"
 
 
 def uid2_operator(secrets: dict[str, Any]) -> Vendor:
-    return Uid2Operator([(str(secrets.get("uid2_api_key")), str(secrets.get("uid2_secret_key", "")))])
+    return Uid2Operator(
+        [(str(secrets.get("uid2_api_key")), str(secrets.get("uid2_secret_key", "")))]
+    )
 
 
 VENDORS: dict[str, Callable[[dict[str, Any]], Vendor]] = {
@@ -36,12 +38,12 @@ VENDORS: dict[str, Callable[[dict[str, Any]], Vendor]] = {
 }
 
 
-def with_operators(systems: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, dict[str, Any]]]:
+def with_operators(
+    systems: list[tuple[str, str, dict[str, Any]]],
+) -> list[tuple[str, str, dict[str, Any]]]:
     """The configured systems plus the sandboxes they depend on (the UID2 operator)."""
-    extra = [
-        (UID2, UID2, secrets)
-        for _name, vendor, secrets in systems
-        if vendor == "trade_desk"
-    ][:1]
+    extra = [(UID2, UID2, secrets) for _name, vendor, secrets in systems if vendor == "trade_desk"][
+        :1
+    ]
     names = {name for name, _, _ in systems}
     return systems + [e for e in extra if e[0] not in names]

@@ -185,8 +185,11 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
                     "credentials": f"optout-bridge/systems/{name}",
                     "options": {
                         "base_url": server.base_url(name),
-                        **({"token_url": server.base_url(name) + "/token"}
-                           if vendor == "google_ads" else {}),
+                        **(
+                            {"token_url": server.base_url(name) + "/token"}
+                            if vendor == "google_ads"
+                            else {}
+                        ),
                         **OPTIONS.get(vendor, {}),
                     },
                 }

@@ -84,15 +84,19 @@ def test_webhook_sends_clear_values_when_hashing_is_none(server):
 
 
 def test_segment_consent_event_uses_the_workspace_categories_and_user_id_only(server):
-    job = make_job(("customer_id", "cust-42"), ("device_id", "dev_0123456789abcdef"),
-                   ("email", EMAIL_NORMALISED), purposes=("sale", "profiling"), system="segment")  # fmt: skip
+    job = make_job(
+        ("customer_id", "cust-42"), ("device_id", "dev_0123456789abcdef"),
+        ("email", EMAIL_NORMALISED), purposes=("sale", "profiling"), system="segment",
+    )  # fmt: skip
 
     (outcome,) = make_connector(server, "segment").deliver([job])
 
     (call,) = calls(server, "segment")
     assert (call["method"], call["path"]) == ("POST", "/v1/batch")
     key = secret_for("segment")["write_key"]
-    assert call["headers"]["authorization"] == "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    assert (
+        call["headers"]["authorization"] == "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    )
     (event,) = json.loads(call["body"])["batch"]
     assert event["userId"] == "cust-42" and "anonymousId" not in event
     assert event["event"] == "Segment Consent Preference Updated"
@@ -186,7 +190,10 @@ def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collect
     assert dict(urllib.parse.parse_qsl(token["body"]))["grant_type"] == "client_credentials"
     assert (lookup["method"], lookup["path"]) == ("POST", "/services/data/v66.0/composite")
     assert EMAIL_NORMALISED not in lookup["path"]
-    assert (update["method"], update["path"]) == ("PATCH", "/services/data/v66.0/composite/sobjects")
+    assert (update["method"], update["path"]) == (
+        "PATCH",
+        "/services/data/v66.0/composite/sobjects",
+    )
     ((individual_id, fields),) = [
         (i, f) for i, f in server.sandboxes["salesforce"].vendor.individuals.items()
         if f.get("HasOptedOutTracking")

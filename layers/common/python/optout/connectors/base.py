@@ -131,7 +131,7 @@ class Connector(ABC, Generic[S]):
         raw = self.credentials()
         if self._secret is None or raw != self._raw_secret:
             self._accept_secret(raw)
-        assert self._secret is not None  # noqa: S101 - set by _accept_secret
+        assert self._secret is not None
         return self._secret
 
     def reload_credentials(self) -> None:

@@ -109,7 +109,9 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         ref = payload.get("requestId") if isinstance(payload, dict) else None
         if not isinstance(ref, str) or not ref:
             raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
-        return [Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs]
+        return [
+            Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
+        ]
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         verdicts: dict[str, tuple[str | None, str | None, int]] = {}
@@ -147,7 +149,7 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
 
 
 def _verdict(payload: Any) -> tuple[str | None, str | None]:
-    """("done" | "submitted", None) or (None, failure reason) from a RetrieveRequestStatus answer."""
+    """("done" | "submitted", None) or (None, a failure reason): a RetrieveRequestStatus answer."""
     per_destination = (
         payload.get("requestStatusPerDestination") if isinstance(payload, dict) else None
     )

@@ -84,7 +84,9 @@ class MetaConnector(Connector[MetaSecret]):
         return [Outcome(j.job_id, "done", status, ref, self.types_sent(j)) for j in jobs]
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
-        body = urllib.parse.urlencode({"payload": json.dumps({"schema": schema, "is_raw": False, "data": data})})
+        body = urllib.parse.urlencode(
+            {"payload": json.dumps({"schema": schema, "is_raw": False, "data": data})}
+        )
         answer = self.http.send(
             "DELETE",
             url,

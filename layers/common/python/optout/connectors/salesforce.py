@@ -88,7 +88,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         )
         self.root = self.opts.base_url.rstrip("/")
         self.data = f"{self.root}/services/data/{self.opts.api_version}"
-        self.lookup_objects = ["Contact", "Lead"] + (["Account"] if self.opts.person_accounts else [])
+        self.lookup_objects = ["Contact", "Lead"] + (
+            ["Account"] if self.opts.person_accounts else []
+        )
         self._session: tuple[SalesforceSecret, BearerSession] | None = None
 
     @property
@@ -130,7 +132,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             return Outcome(job.job_id, None, 200, None, types, error=error)
         changed = tuple(sorted({c for p in found for c in p.changed}))
         individuals = sorted({p.individual_id for p in found if p.individual_id})
-        return Outcome(job.job_id, "done", 200, ",".join(individuals), types, records_changed=changed)
+        return Outcome(
+            job.job_id, "done", 200, ",".join(individuals), types, records_changed=changed
+        )
 
     # -- 2. lookup ---------------------------------------------------------------------
 
@@ -228,7 +232,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         individual_fields: dict[str, dict[str, bool]] = {}
         owners: dict[str, list[Person]] = {}
         for person in people:
-            assert person.individual_id is not None  # noqa: S101 - linked above
+            assert person.individual_id is not None
             wanted = {
                 self.opts.fields[p]: True
                 for p in purposes.get(person.email, ())

@@ -146,7 +146,9 @@ class SegmentConnector(Connector[SegmentSecret]):
         ref = data.get("regulateId") if isinstance(data, dict) else None
         if not isinstance(ref, str) or not ref:
             raise DeliveryError("segment regulation: answer without regulateId", retryable=True)
-        return [Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs]
+        return [
+            Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
+        ]
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         verdicts: dict[str, tuple[str, int]] = {}

@@ -74,7 +74,11 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 step="trade_desk deletion-optout",
                 headers={"Content-Type": "application/json", "TTD-Auth": creds.auth_token},
                 body=json_body(
-                    {"AdvertiserId": self.opts.advertiser_id, "Items": items, "RequestType": "OptOut"}
+                    {
+                        "AdvertiserId": self.opts.advertiser_id,
+                        "Items": items,
+                        "RequestType": "OptOut",
+                    }
                 ),
             )
             payload = answer.json()
@@ -95,8 +99,12 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         client = Uid2Client(
             self.http, self.opts.uid2_base_url, creds.uid2_api_key, creds.uid2_secret_key
         )
-        emails = sorted({i.value for job in jobs for i in self.identifiers(job) if i.type == "email"})
-        phones = sorted({i.value for job in jobs for i in self.identifiers(job) if i.type == "phone"})
+        emails = sorted(
+            {i.value for job in jobs for i in self.identifiers(job) if i.type == "email"}
+        )
+        phones = sorted(
+            {i.value for job in jobs for i in self.identifiers(job) if i.type == "phone"}
+        )
         email_maps, phone_maps = client.map(
             [uid2_email_hash(e) for e in emails], [uid2_phone_hash(p) for p in phones]
         )

@@ -64,7 +64,8 @@ class Uid2Client:
         self, email_hashes: list[str], phone_hashes: list[str]
     ) -> tuple[list[Mapping], list[Mapping]]:
         """Map hashes to raw UID2s; answers in request order."""
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415 - see module doc
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 - see module doc
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
 
         nonce = self.random_bytes(8)
         plain = struct.pack(">q", int(self.clock() * 1000)) + nonce
@@ -81,15 +82,13 @@ class Uid2Client:
         try:
             sealed = base64.b64decode(answer.body, validate=True)
             opened = AESGCM(self.key).decrypt(sealed[:12], sealed[12:], None)
-        except Exception:  # noqa: BLE001 - any decoding/authentication failure means the same
+        except (binascii.Error, ValueError, InvalidTag):
             raise DeliveryError("uid2 identity/map: undecryptable answer", retryable=True) from None
         if opened[8:16] != nonce:
             raise DeliveryError("uid2 identity/map: nonce mismatch", retryable=True)
         try:
             payload = json.loads(opened[16:])
-            if payload.get("status") != "success":
-                raise ValueError("not a success")
-            body = payload["body"]
+            body = payload["body"] if payload.get("status") == "success" else {}
             emails = [_mapping(m) for m in body.get("email_hash") or []]
             phones = [_mapping(m) for m in body.get("phone_hash") or []]
         except (ValueError, KeyError, AttributeError, TypeError):

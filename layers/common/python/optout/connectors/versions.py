@@ -20,8 +20,12 @@ META = "https://developers.facebook.com/documentation/ads-commerce/marketing-api
 SALESFORCE_21_30 = "https://help.salesforce.com/s/articleView?id=000354473&language=en_US&type=1"
 SALESFORCE_31_40 = "https://help.salesforce.com/s/articleView?id=005321531"
 SALESFORCE_POLICY = "https://developer.salesforce.com/docs/atlas.en-us.242.0.bigobjects.meta/bigobjects/api_rest_eol.htm"
-DATA_MANAGER = "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/remove"
-GOOGLE_ADS_V21 = "https://developers.google.com/ads/blog/posts/2026/06/google-ads-api-v21-sunset-reminder"
+DATA_MANAGER = (
+    "https://developers.google.com/data-manager/api/reference/rest/v1/audienceMembers/remove"
+)
+GOOGLE_ADS_V21 = (
+    "https://developers.google.com/ads/blog/posts/2026/06/google-ads-api-v21-sunset-reminder"
+)
 UID2_MAP = "https://github.com/IABTechLab/uid2docs/blob/main/docs/endpoints/post-identity-map.md"
 
 KNOWN: dict[tuple[str, str], Lifecycle] = {

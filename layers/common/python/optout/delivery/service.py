@@ -185,7 +185,9 @@ class DeliveryService:
         for entry in entries:
             self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
 
-    def _unusable(self, system: SystemConfig, job_ids: list[str], error: Exception) -> dict[str, Outcome]:
+    def _unusable(
+        self, system: SystemConfig, job_ids: list[str], error: Exception
+    ) -> dict[str, Outcome]:
         # An operator must fix options or credentials: retry until then (or the DLQ).
         logger.error("connector unusable", system=system.name, error=str(error))
         failure = DeliveryError(f"configuration: {type(error).__name__}", retryable=True)
