@@ -65,7 +65,7 @@ def test_a_webform_opt_out_completes_and_every_email_system_got_its_vendor_call(
     # And each sandbox recorded the call its vendor expects, about this request only
     webhook = calls_for(local_stack, "webhook", request_id)
     assert len(webhook) == 1 and webhook[0]["method"] == "POST"
-    assert webhook[0]["headers"]["x-optout-signature"].startswith("sha256=")
+    assert webhook[0]["headers"]["x-optout-signature"].startswith("keyid=local-2026;sha256=")
     body = json.loads(webhook[0]["body"])
     assert {i["type"] for i in body["identifiers"]} == {"email"}
     braze = calls_for(local_stack, "braze", email)
