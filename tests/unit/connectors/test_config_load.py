@@ -135,3 +135,16 @@ def test_the_connector_defaults_are_the_versions_this_test_checks():
 def test_a_known_expired_version_is_reported_expired():
     assert expired("meta", "v21.0", datetime(2026, 11, 29, tzinfo=UTC).date())
     assert expired("google_ads", "v21", datetime(2026, 11, 29, tzinfo=UTC).date())
+
+
+def test_segment_consent_mode_needs_a_workspace_category_for_every_purpose(tmp_path):
+    # "sale" is our purpose name, not a category id of anyone's workspace: no defaulting
+    options = {"base_url": "https://api.segment.io", "categories": {"sale": "C0004"}}
+    system = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+              "purposes": ["sale", "profiling"], "credentials": "x", "options": options}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=r"categories must map every purpose.*'profiling'"):
+        CONNECTORS["segment"](loaded, fixed({"write_key": "k"}), HttpClient(1))
