@@ -141,7 +141,7 @@ def test_segment_consent_mode_needs_a_workspace_category_for_every_purpose(tmp_p
     # "sale" is our purpose name, not a category id of anyone's workspace: no defaulting
     options = {"base_url": "https://api.segment.io", "categories": {"sale": "C0004"}}
     system = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
-              "purposes": ["sale", "profiling"], "credentials": "x", "options": options}  # fmt: skip
+              "purposes": ["sale", "profiling"], "options": options}  # fmt: skip
     path = tmp_path / "systems.json"
     path.write_text(json.dumps({"systems": [system]}))
     (loaded,) = load_systems(path, environ={}).systems
