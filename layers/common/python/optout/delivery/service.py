@@ -12,11 +12,9 @@ Every final status goes through `DeliveryService._finish`.
 import math
 import random
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
@@ -27,7 +25,9 @@ from pydantic import ValidationError
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.delivery import job_store
+from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage
+from optout.delivery.receipts import COUNTER, duration_text, receipt_of
 from optout.delivery.retry import backoff_seconds, retry_delay
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
@@ -39,44 +39,6 @@ from optout.timestamps import iso
 
 ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
 UNUSABLE = (ConfigError, GetParameterError, TransformParameterError)
-
-
-class ConfirmScheduler(Protocol):
-    """Sends `message` to the system's own queue, visible after `delay_seconds` (<= 900)."""
-
-    def __call__(self, message: JobMessage, delay_seconds: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class Received:
-    """One SQS message as the worker sees it."""
-
-    message_id: str
-    body: str
-    receive_count: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    retry_in: int | None = None  # None: done with this message; else seconds until it returns
-    reason: str = ""
-
-
-ACK = Decision()
-
-
-@dataclass
-class BatchReport:
-    decisions: dict[str, Decision] = field(default_factory=dict)  # message_id -> decision
-    counts: Counter[str] = field(default_factory=Counter)  # JobsDone, JobsFailed, ...
-
-
-@dataclass(frozen=True)
-class Entry:
-    message: Received
-    parsed: JobMessage
-    job: Item
-    attempt: int = 0
 
 
 class DeliveryService:
@@ -198,7 +160,7 @@ class DeliveryService:
     ) -> None:
         job, message = entry.job, entry.message
         now = iso(self.clock())
-        receipt = _receipt(outcome)
+        receipt = receipt_of(outcome)
         error = outcome.error
         decision = ACK
         if outcome.status == "submitted":
@@ -291,7 +253,7 @@ class DeliveryService:
     ) -> None:
         job, check = entry.job, entry.parsed.confirm or 1
         now = self.clock()
-        receipt = {**(job.get("receipt") or {}), **_receipt(outcome, keep_types=True)}
+        receipt = {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
         receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
         receipt["checked_at"] = iso(now)
         report.decisions[entry.message.message_id] = ACK
@@ -302,9 +264,8 @@ class DeliveryService:
             receipt["error"] = error.reason
             self._finish(job, "failed", receipt, report, iso(now), error, "vendor_failed")
         elif self._age(job, now) >= self.settings.confirm_give_up_seconds:
-            receipt["error"] = (
-                f"vendor did not confirm within {_duration(self.settings.confirm_give_up_seconds)}"
-            )
+            limit = duration_text(self.settings.confirm_give_up_seconds)
+            receipt["error"] = f"vendor did not confirm within {limit}"
             self._finish(job, "failed", receipt, report, iso(now), error, "not_confirmed")
         else:  # still processing, or the status call failed: ask again later
             if error is not None:
@@ -380,30 +341,6 @@ class DeliveryService:
             )
 
 
-COUNTER = {"done": "JobsDone", "no_record": "JobsNoRecord", "failed": "JobsFailed"}
-
-
-def _receipt(outcome: Outcome, keep_types: bool = False) -> Item:
-    receipt: Item = {
-        "http_status": outcome.http_status,
-        "vendor_ref": outcome.vendor_ref,
-        "note": outcome.note,
-    }
-    if outcome.identifier_types_sent or not keep_types:
-        receipt["identifier_types_sent"] = list(outcome.identifier_types_sent)
-    if outcome.records_changed:
-        receipt["records_changed"] = list(outcome.records_changed)
-    return receipt
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 86_400 and seconds % 86_400 == 0:
-        return f"{int(seconds // 86_400)} days"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)} hours"
-    return f"{math.ceil(seconds)} seconds"
-
-
 def queue_key(name: str) -> str:
     """SYSTEM_NAME may be the system name or its queue key (template.yaml has only the latter)."""
     return re.sub(r"[^A-Za-z0-9]", "", name)
@@ -420,3 +357,15 @@ def to_job(item: Item) -> Job:
         purposes=tuple(item.get("purposes", [])),
         identifiers=identifiers,
     )
+
+
+__all__ = [
+    "ACK",
+    "BatchReport",
+    "ConfirmScheduler",
+    "Decision",
+    "DeliveryService",
+    "Received",
+    "queue_key",
+    "to_job",
+]
