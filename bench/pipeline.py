@@ -14,7 +14,7 @@ from typing import Any
 
 from bench import environment
 from bench.counting import CallCounter, Tally
-from bench.environment import SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
+from bench.environment import LOCAL_ENV, SECRETS_FILE, SYSTEMS_CONFIG, invoke, load_function
 from local.environment import REGION
 
 PREFIX = "optout-bench"
@@ -55,7 +55,7 @@ class MotoPipeline:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.streams = boto3.client("dynamodbstreams", region_name=REGION)
         self.stream_arn = create_table(self.dynamodb, self.table_name)
-        self.systems = load_systems(SYSTEMS_CONFIG).systems
+        self.systems = load_systems(SYSTEMS_CONFIG, {**os.environ, **LOCAL_ENV}).systems
         keys = {s.name: s.queue_key for s in self.systems}
         by_key, _, _ = create_queues(self.sqs, sorted(set(keys.values())), PREFIX)
         self.queues = {name: by_key[key] for name, key in keys.items()}
@@ -92,9 +92,14 @@ class MotoPipeline:
         from local.sandbox.server import SandboxServer  # noqa: PLC0415
 
         secrets: dict[str, Any] = json.loads(SECRETS_FILE.read_text(encoding="utf-8"))
+        from local.sandbox.vendors import with_operators  # noqa: PLC0415
+
+        configured: list[tuple[str, str, dict[str, Any]]] = [
+            (s.name, s.type, secrets.get(s.credentials or "", {})) for s in self.systems
+        ]
         sandboxes = {
-            s.name: Sandbox(s.name, s.type, secrets.get(s.credentials or "", {}))
-            for s in self.systems
+            name: Sandbox(name, vendor, secret)
+            for name, vendor, secret in with_operators(configured)
         }
         self._server = SandboxServer(sandboxes).start()
         url: str = self._server.url

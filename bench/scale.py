@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.counting import CallCounter
-from bench.environment import SYSTEMS_CONFIG, prepare
+from bench.environment import LOCAL_ENV, SYSTEMS_CONFIG, prepare
 from bench.progress import Progress
 from bench.stats import median, percentile, ratio
 from local.environment import REGION
@@ -68,7 +68,7 @@ def _measure(
             resource["Properties"].pop("StreamSpecification", None)
     table_name = "optout-bench-scale"
     create_table(dynamodb, table_name, template)
-    systems = load_systems(SYSTEMS_CONFIG)
+    systems = load_systems(SYSTEMS_CONFIG, LOCAL_ENV)
     sqs = boto3.client("sqs", region_name=REGION)
     queues, _, _ = create_queues(sqs, sorted({s.queue_key for s in systems.systems}), "scale")
     any_key, any_url = next(iter(sorted(queues.items())))

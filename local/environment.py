@@ -2,7 +2,9 @@
 
 Template values first (Globals and each function's Environment, parameter defaults), then
 what the local stack supplies instead of AWS: its table and queue names, its own URL for the
-sandbox base URLs in systems.json, fake credentials, and a scaled-down retry back-off.
+sandbox base URLs in local/systems.json (its presence is also what makes config load accept
+plain-HTTP loopback URLs), fake credentials, and scaled-down retry back-off and status-check
+delays, so a flow that takes hours against real vendors completes here within a minute.
 """
 
 from pathlib import Path
@@ -25,6 +27,11 @@ FAKE_AWS_ENV = {
 # A retried job should finish in seconds locally, not minutes; the back-off shape is unchanged.
 RETRY_BASE_SECONDS = "0.5"
 RETRY_MAX_SECONDS = "3"
+# Submitted jobs (Google, Segment regulations): first status check after 1 s, then 2 s; a job
+# the sandbox never confirms fails after two minutes instead of a week.
+CONFIRM_DELAY_SECONDS = "1"
+CONFIRM_MAX_DELAY_SECONDS = "2"
+CONFIRM_GIVE_UP_SECONDS = "120"
 
 
 def stack_environment(
@@ -48,6 +55,9 @@ def stack_environment(
             "LOCAL_SECRETS_FILE": str(secrets_file),
             "RETRY_BASE_SECONDS": RETRY_BASE_SECONDS,
             "RETRY_MAX_SECONDS": RETRY_MAX_SECONDS,
+            "CONFIRM_DELAY_SECONDS": CONFIRM_DELAY_SECONDS,
+            "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
+            "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
             # The demo site calls the API from the stack's own origin.
             "ALLOWED_ORIGINS": f"{url},{url.replace('127.0.0.1', 'localhost')}",
         }

@@ -84,7 +84,8 @@ class SandboxRoutes:
 
 
 def build_routes(systems: list[tuple[str, str, dict[str, Any]]]) -> SandboxRoutes:
-    """One sandbox per configured system (name, connector type, its secrets)."""
+    """One sandbox per configured system (name, connector type, its secrets), plus the UID2
+    operator at /_sandbox/uid2/ when a trade_desk system maps identifiers through it."""
     try:
         # Imported late: another engineer's package, and the stack still serves the API without it.
         from local.sandbox.base import (  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
@@ -94,8 +95,10 @@ def build_routes(systems: list[tuple[str, str, dict[str, Any]]]) -> SandboxRoute
     except ImportError as error:
         log.warning("sandbox systems unavailable (%s)", type(error).__name__)
         return SandboxRoutes({}, None)
+    from local.sandbox.vendors import with_operators  # noqa: PLC0415 - as above
+
     sandboxes: dict[str, Sandbox] = {}
-    for name, vendor, secrets in systems:
+    for name, vendor, secrets in with_operators(systems):
         try:
             sandboxes[name] = build_sandbox(name, vendor, secrets)
         except (ImportError, KeyError) as error:

@@ -75,7 +75,9 @@ class LocalStack:
 
     def start(self) -> None:
         template = load_template(self.options.template)
-        systems = load_systems(self.options.systems_config).systems
+        systems = load_systems(
+            self.options.systems_config, {**os.environ, "LOCAL_STACK_URL": self.url}
+        ).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
         moto_guard.install()  # the front, the stream poller and every worker call moto at once

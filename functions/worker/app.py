@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from optout.connectors import Connector, build_connector
 from optout.connectors.credentials import SecretSource
 from optout.connectors.http import HttpClient
-from optout.delivery.messages import queue_url_from_arn
-from optout.delivery.service import Decision, DeliveryService, Received
+from optout.delivery.messages import JobMessage, queue_url_from_arn
+from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.observability import logger, metrics, tracer
 from optout.store.table import Table
@@ -45,7 +45,7 @@ class Services:
         self.sqs = boto3.client("sqs")
         self.secrets = SecretSource(settings.local_secrets_file)
         self.http = HttpClient(settings.http_timeout_seconds)
-        self._connectors: dict[str, Connector] = {}
+        self._connectors: dict[str, Connector[Any]] = {}
         self.delivery = DeliveryService(
             Table.connect(settings.table_name),
             load_systems(settings.systems_config),
@@ -53,11 +53,24 @@ class Services:
             self.connector_for,
         )
 
-    def connector_for(self, system: SystemConfig) -> Connector:
-        # Kept per container so OAuth tokens are reused; secrets refresh via Parameters' cache.
+    def connector_for(self, system: SystemConfig) -> Connector[Any]:
+        # Kept per container so OAuth tokens are reused; connectors re-read their secret
+        # through Parameters' cache each time they use it.
         if system.name not in self._connectors:
             self._connectors[system.name] = build_connector(system, self.secrets, self.http)
         return self._connectors[system.name]
+
+    def scheduler(self, queue_url: str) -> ConfirmScheduler:
+        """Status checks of submitted jobs: a delayed message to this worker's own queue."""
+
+        def schedule(message: JobMessage, delay_seconds: int) -> None:
+            self.sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=message.model_dump_json(exclude_none=True),
+                DelaySeconds=delay_seconds,
+            )
+
+        return schedule
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -95,7 +108,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         )
         for r in event.get("Records", [])
     ]
-    report = services().delivery.deliver(received)
+    records = event.get("Records", [])
+    # One event source per function: every record of a batch comes from the same queue.
+    queue_url = queue_url_from_arn(records[0]["eventSourceARN"]) if records else ""
+    report = services().delivery.deliver(received, services().scheduler(queue_url))
     for name, count in report.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
     _decisions.clear()

@@ -1,15 +1,34 @@
-"""Meta Marketing API: DELETE usersofanyaudience / {audience}/users with a hashed payload."""
+"""Meta Marketing API: DELETE act_{id}/usersofanyaudience and {audience}/users.
+
+The expected request is built by Meta's own SDK (PyPI `facebook-business`, a test
+dependency): for the schema and hashes received, the sandbox asks the SDK's
+AdAccount.opt_out_user_from_targeting / CustomAudience.remove_users to make the same call
+(captured, never sent) and refuses ours unless method, path and `payload` are what the SDK
+would send. Meta reads parameters from the query string or the form body alike; ours are in
+the body (hashes stay out of URLs), the SDK's in the query string: both are accepted.
+
+Versions: a version past its end of life (optout.connectors.versions, from Meta's version
+history) is answered as Meta answers it, HTTP 400 with error code 2635 ("You are calling a
+deprecated version of the Ads API"); a version Meta has not released is an unknown path.
+"""
 
 import json
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
-from local.sandbox.checks import is_sha256_hex
-from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
+from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
+from facebook_business.adobjects.customaudience import (  # type: ignore[import-untyped]
+    CustomAudience,
+)
+from facebook_business.api import FacebookAdsApi  # type: ignore[import-untyped]
 
-PATH = re.compile(r"^/v\d+\.\d+/(?:act_\d+/usersofanyaudience|\d+/users)$")
-SCHEMAS = {"EMAIL_SHA256", "PHONE_SHA256"}
+from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
+from optout.connectors.versions import KNOWN, expired
+
+PATH = re.compile(r"^/(v\d+\.\d+)/(act_\d+/usersofanyaudience|\d+/users)$")
+SCHEMAS = {CustomAudience.Schema.email_hash, CustomAudience.Schema.phone_hash}
 MAX_ENTRIES = 10_000
 
 
@@ -21,33 +40,86 @@ def graph_error(
     )
 
 
+class _Captured:
+    """Stands in for requests.Session: records the SDK's call instead of sending it."""
+
+    GRAPH = "https://graph.facebook.com"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.requests = self
+        self.timeout = None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        self.calls.append((method, url, dict(kwargs.get("params") or kwargs.get("data") or {})))
+
+        class Answer:
+            text = "{}"
+            headers: dict[str, str] = {}  # noqa: RUF012 - a throwaway stand-in
+            status_code = 200
+
+        return Answer()
+
+
+def sdk_call(version: str, node: str, schema: str, data: list[str]) -> tuple[str, str, Any]:
+    """(method, path, payload) the official SDK sends to remove these hashes from `node`."""
+    session = _Captured()
+    api = FacebookAdsApi(session, api_version=version)
+    if node.endswith("/usersofanyaudience"):
+        AdAccount(node.split("/")[0], api=api).opt_out_user_from_targeting(
+            schema, data, pre_hashed=True
+        )
+    else:
+        CustomAudience(node.split("/")[0], api=api).remove_users(schema, data, pre_hashed=True)
+    ((method, url, params),) = session.calls
+    return method, urllib.parse.urlsplit(url).path, json.loads(params["payload"])
+
+
 class Meta:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.access_token = secrets.get("access_token")
         self.sessions = 0
+        self.removed: list[str] = []  # hashes removed, in order (tests look here)
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
-        path = urllib.parse.urlsplit(request.path).path
-        if request.method != "DELETE" or not PATH.match(path):
+        parts = urllib.parse.urlsplit(request.path)
+        match = PATH.match(parts.path)
+        if request.method != "DELETE" or not match:
             return graph_error(404, 803, "Unknown path components", "GraphMethodException")
+        version, node = match.groups()
+        if ("meta", version) not in KNOWN:
+            return graph_error(400, 2635, f"(#2635) Unknown version {version}.")
+        if expired("meta", version, datetime.now(UTC).date()):
+            latest = max((v for (vendor, v) in KNOWN if vendor == "meta"), key=_version_key)
+            return graph_error(
+                400,
+                2635,
+                "(#2635) You are calling a deprecated version of the Ads API. "
+                f"Please update to the latest version: {latest}.",
+            )
         if not self.access_token or bearer(request) != self.access_token:
             return graph_error(401, 190, "Invalid OAuth access token.")
         form = dict(urllib.parse.parse_qsl(request.body.decode()))
+        form.update(dict(urllib.parse.parse_qsl(parts.query)))
         try:
             payload = json.loads(form.get("payload", ""))
         except ValueError:
             return graph_error(400, 100, "(#100) param payload must be JSON")
+        schema = payload.get("schema") if isinstance(payload, dict) else None
         data = payload.get("data") if isinstance(payload, dict) else None
         if (
-            not isinstance(payload, dict)
-            or payload.get("schema") not in SCHEMAS
+            schema not in SCHEMAS
             or not isinstance(data, list)
             or not data
             or len(data) > MAX_ENTRIES
         ):
             return graph_error(400, 100, "(#100) Invalid parameter")
-        invalid = [d for d in data if not is_sha256_hex(d)]
+        expected = sdk_call(version, node, str(schema), [str(d) for d in data])
+        if (request.method, parts.path, payload) != expected:
+            return graph_error(400, 100, "(#100) Invalid parameter: not the SDK's request")
+        invalid = [d for d in data if not re.fullmatch(r"[0-9a-f]{64}", str(d))]
         self.sessions += 1
+        self.removed.extend(str(d) for d in data)
         return json_response(
             200,
             {
@@ -57,3 +129,7 @@ class Meta:
                 "invalid_entry_samples": {},
             },
         )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.lstrip("v").split("."))

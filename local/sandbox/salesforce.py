@@ -1,28 +1,30 @@
-"""Salesforce: OAuth client credentials, composite SOQL lookups, PATCH Individual.
+"""Salesforce: OAuth client credentials, composite SOQL lookups, sObject Collections writes.
 
-Records are synthetic and deterministic: every email has a Contact with an Individual whose
-Id derives from the email, except addresses whose local part starts with "unknown" (no
-record), so a test or demo can show both outcomes.
+Records are synthetic and deterministic, chosen by an email's local part:
+  unknown*       no record at all ("no such person")
+  noindividual*  a Contact *without* an Individual (the connector must create and link one)
+  lead*          an unconverted Lead with an Individual
+  person*        a Person Account (PersonEmail, PersonIndividualId)
+  anything else  a Contact with an Individual
+State is kept: an Individual created and linked is found by the next query, and every field
+set is in `individuals` / `records` for tests to read. A retired API version (past its end of
+life in optout.connectors.versions) answers 410 Gone, as Salesforce's REST API does.
 """
 
 import hashlib
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
-from local.sandbox.wire import (
-    SandboxRequest,
-    SandboxResponse,
-    bearer,
-    json_response,
-    no_content,
-    parse_json,
-)
+from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response, parse_json
+from optout.connectors.versions import expired
 
-API = re.compile(r"^/services/data/v\d+\.0")
+API = re.compile(r"^/services/data/(v\d+\.0)(/.*)$")
 SOQL = re.compile(
-    r"^SELECT Email, IndividualId FROM (Contact|Lead) WHERE Email IN \((.+)\) "
-    r"AND IndividualId != null$"
+    r"^SELECT Id, (Email|PersonEmail), (IndividualId|PersonIndividualId), LastName "
+    r"FROM (Contact|Lead|Account) WHERE (?:Email|PersonEmail) IN \((.+)\)"
+    r"( AND IsConverted = false| AND IsPersonAccount = true)?$"
 )
 LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'")
 INDIVIDUAL_FIELDS = {
@@ -30,42 +32,52 @@ INDIVIDUAL_FIELDS = {
     "HasOptedOutProfiling",
     "HasOptedOutProcessing",
     "HasOptedOutSolicit",
+    "HasOptedOutGeoTracking",
     "ShouldForget",
     "SendIndividualData",
 }
+LINK_FIELD = {"Contact": "IndividualId", "Lead": "IndividualId", "Account": "PersonIndividualId"}
+PREFIX = {"Contact": "003", "Lead": "00Q", "Account": "001", "Individual": "0PK"}
 TOKEN = "00Dsandbox!fake-session-token"  # noqa: S105 - fake, sandbox only
+COLLECTION_SIZE = 200
 
 
-def individual_id(email: str) -> str:
-    return "0PK" + hashlib.sha256(email.encode()).hexdigest()[:15].upper()
+def record_id(sobject: str, key: str) -> str:
+    return PREFIX[sobject] + hashlib.sha256(f"{sobject}:{key}".encode()).hexdigest()[:15].upper()
 
 
-def invalid_session() -> SandboxResponse:
-    return json_response(
-        401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
-    )
+def sf_error(status: int, code: str, message: str) -> SandboxResponse:
+    return json_response(status, [{"message": message, "errorCode": code}])
 
 
 class Salesforce:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.client_id = secrets.get("client_id")
         self.client_secret = secrets.get("client_secret")
-        self.individuals: dict[str, dict[str, bool]] = {}  # Id -> fields set by PATCH
+        self.individuals: dict[str, dict[str, Any]] = {}  # Id -> fields
+        self.records: dict[str, dict[str, Any]] = {}  # Id -> {type, Email, link field, ...}
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/services/oauth2/token":
             return self._token(request)
-        path = API.sub("", request.path) if API.match(request.path) else None
-        if path is None:
-            return json_response(404, [{"errorCode": "NOT_FOUND", "message": "not found"}])
+        match = API.match(request.path)
+        if match is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        version, path = match.groups()
+        if expired("salesforce", version, datetime.now(UTC).date()):
+            return sf_error(410, "GONE", f"API version {version} has been retired")
         if bearer(request) != TOKEN:
-            return invalid_session()
+            return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        body = parse_json(request)
         if request.method == "POST" and path == "/composite":
-            return self._composite(request)
-        match = re.fullmatch(r"/sobjects/Individual/(\w+)", path)
-        if request.method == "PATCH" and match:
-            return self._patch(match.group(1), request)
-        return json_response(404, [{"errorCode": "NOT_FOUND", "message": "not found"}])
+            return self._composite(body)
+        if path == "/composite/sobjects" and request.method in ("POST", "PATCH"):
+            records = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(records, list) or not records or len(records) > COLLECTION_SIZE:
+                return sf_error(400, "JSON_PARSER_ERROR", "records: 1 to 200 required")
+            handle = self._create if request.method == "POST" else self._update
+            return json_response(200, [handle(r) for r in records])
+        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
         form = dict(urllib.parse.parse_qsl(request.body.decode()))
@@ -87,24 +99,19 @@ class Salesforce:
             },
         )
 
-    def _composite(self, request: SandboxRequest) -> SandboxResponse:
-        body = parse_json(request)
+    # -- reads ------------------------------------------------------------------------------
+
+    def _composite(self, body: Any) -> SandboxResponse:
         subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
         if not isinstance(subrequests, list) or not subrequests or len(subrequests) > 25:
-            return json_response(
-                400, [{"errorCode": "JSON_PARSER_ERROR", "message": "bad request"}]
-            )
-        answers = []
-        for sub in subrequests:
-            answers.append(self._query(sub))
-        return json_response(200, {"compositeResponse": answers})
+            return sf_error(400, "JSON_PARSER_ERROR", "bad request")
+        return json_response(200, {"compositeResponse": [self._query(s) for s in subrequests]})
 
     def _query(self, sub: Any) -> dict[str, Any]:
         reference = sub.get("referenceId") if isinstance(sub, dict) else None
         url = str(sub.get("url", "")) if isinstance(sub, dict) else ""
         parsed = urllib.parse.urlsplit(url)
-        soql = dict(urllib.parse.parse_qsl(parsed.query)).get("q", "")
-        match = SOQL.match(soql)
+        match = SOQL.match(dict(urllib.parse.parse_qsl(parsed.query)).get("q", ""))
         if sub.get("method") != "GET" or not API.match(parsed.path) or not match:
             return {
                 "body": [{"errorCode": "MALFORMED_QUERY", "message": "unexpected query"}],
@@ -112,20 +119,22 @@ class Salesforce:
                 "httpStatusCode": 400,
                 "referenceId": reference,
             }
-        emails = [
-            m.replace("\\'", "'").replace("\\\\", "\\") for m in LITERAL.findall(match.group(2))
-        ]
-        records = [
-            {
-                "attributes": {"type": match.group(1)},
-                "Email": email,
-                "IndividualId": individual_id(email),
-            }
-            for email in emails
-            if match.group(1) == "Contact" and not email.split("@")[0].startswith("unknown")
-        ]
-        for record in records:
-            self.individuals.setdefault(record["IndividualId"], {})
+        email_field, link_field, sobject, literals, _ = match.groups()
+        emails = [m.replace("\\'", "'").replace("\\\\", "\\") for m in LITERAL.findall(literals)]
+        records = []
+        for email in emails:
+            found = self._person(email)
+            if found is None or found["type"] != sobject:
+                continue
+            records.append(
+                {
+                    "attributes": {"type": sobject},
+                    "Id": found["Id"],
+                    email_field: email,
+                    link_field: found.get(link_field),
+                    "LastName": found["LastName"],
+                }
+            )
         return {
             "body": {"totalSize": len(records), "done": True, "records": records},
             "httpHeaders": {},
@@ -133,19 +142,67 @@ class Salesforce:
             "referenceId": reference,
         }
 
-    def _patch(self, individual: str, request: SandboxRequest) -> SandboxResponse:
-        if individual not in self.individuals:
-            return json_response(
-                404,
-                [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-            )
-        body = parse_json(request)
-        if not isinstance(body, dict) or not body:
-            return json_response(400, [{"errorCode": "JSON_PARSER_ERROR", "message": "bad body"}])
-        for name, value in body.items():
-            if name not in INDIVIDUAL_FIELDS or not isinstance(value, bool):
-                return json_response(
-                    400, [{"errorCode": "INVALID_FIELD", "message": f"No such column '{name}'"}]
-                )
-        self.individuals[individual].update(body)
-        return no_content()
+    def _person(self, email: str) -> dict[str, Any] | None:
+        local = email.split("@")[0]
+        if local.startswith("unknown"):
+            return None
+        sobject = (
+            "Lead"
+            if local.startswith("lead")
+            else "Account"
+            if local.startswith("person")
+            else "Contact"
+        )
+        rid = record_id(sobject, email)
+        if rid not in self.records:
+            record: dict[str, Any] = {
+                "type": sobject,
+                "Id": rid,
+                "LastName": "Sandbox",
+                "email": email,
+            }
+            if not local.startswith("noindividual"):
+                individual = record_id("Individual", email)
+                self.individuals.setdefault(individual, {"LastName": "Sandbox"})
+                record[LINK_FIELD[sobject]] = individual
+            self.records[rid] = record
+        return self.records[rid]
+
+    # -- writes (sObject Collections, allOrNone false) ----------------------------------------
+
+    def _create(self, record: Any) -> dict[str, Any]:
+        kind = (record.get("attributes") or {}).get("type") if isinstance(record, dict) else None
+        if kind != "Individual":
+            return _failed("INVALID_TYPE", "this sandbox creates Individuals only")
+        if not record.get("LastName"):
+            return _failed("REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]")
+        new_id = record_id("Individual", f"new-{len(self.individuals)}")
+        self.individuals[new_id] = {"LastName": record["LastName"]}
+        return {"id": new_id, "success": True, "errors": []}
+
+    def _update(self, record: Any) -> dict[str, Any]:
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            return _failed("MISSING_ARGUMENT", "id not specified")
+        kind = (record.get("attributes") or {}).get("type")
+        fields = {k: v for k, v in record.items() if k not in ("attributes", "id")}
+        if kind == "Individual":
+            target = self.individuals.get(record["id"])
+            allowed = INDIVIDUAL_FIELDS
+        else:
+            stored = self.records.get(record["id"])
+            target = stored if stored is not None and stored["type"] == kind else None
+            allowed = {LINK_FIELD.get(str(kind), "")}
+        if target is None:
+            return _failed("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        for name, value in fields.items():
+            custom = name.endswith("__c") and isinstance(value, bool)
+            linking = name in allowed and kind != "Individual" and value in self.individuals
+            flag = name in allowed and kind == "Individual" and isinstance(value, bool)
+            if not (custom or linking or flag):
+                return _failed("INVALID_FIELD", f"No such column '{name}' on entity '{kind}'")
+        target.update(fields)
+        return {"id": record["id"], "success": True, "errors": []}
+
+
+def _failed(code: str, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]}

@@ -1,4 +1,13 @@
-"""Segment: the HTTP Tracking API batch endpoint and the Public API's regulations."""
+"""Segment: the HTTP Tracking API batch endpoint and the Public API's regulations.
+
+Tracking: consent events must name the workspace's own consent categories (this sandbox's
+workspace has CATEGORIES); a purpose name such as "sale" matches no category and is refused,
+the way a wrong key would silently change nothing at Segment.
+Regulations: `regulationType` is Segment's enum (there is no SUPPRESS_AND_DELETE); a
+regulation starts INITIALIZED and reads RUNNING, then FINISHED on successive
+GET /regulations/{id} (`fail_next` makes the next one FAILED), as Segment runs them
+asynchronously.
+"""
 
 from typing import Any
 
@@ -12,21 +21,40 @@ from local.sandbox.wire import (
     parse_json,
 )
 
-REGULATION_TYPES = {"SUPPRESS_ONLY", "SUPPRESS_AND_DELETE", "DELETE_ONLY", "UNSUPPRESS"}
+REGULATION_TYPES = {
+    "SUPPRESS_ONLY",
+    "UNSUPPRESS",
+    "SUPPRESS_WITH_DELETE",
+    "SUPPRESS_WITH_DELETE_INTERNAL",
+    "DELETE_INTERNAL",
+    "DELETE_ONLY",
+    "DELETE_ARCHIVE_ONLY",
+}
+CATEGORIES = {"C0001", "C0002", "C0003", "C0004", "C0005"}
+LIFECYCLE = ("INITIALIZED", "RUNNING", "FINISHED")
 MAX_SUBJECTS = 5000
+PUBLIC_API_JSON = "application/vnd.segment.v1+json"
 
 
 class Segment:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.write_key = secrets.get("write_key")
         self.token = secrets.get("token")
-        self.count = 0
+        self.regulations: dict[str, dict[str, Any]] = {}
+        self.fail_next = False
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/v1/batch":
             return self._batch(request)
-        if request.method == "POST" and request.path == "/regulations":
-            return self._regulation(request)
+        if request.path == "/regulations" or request.path.startswith("/regulations/"):
+            if not self.token or bearer(request) != self.token:
+                return json_response(
+                    401, {"errors": [{"type": "unauthorized", "message": "Unauthorized"}]}
+                )
+            if request.method == "POST" and request.path == "/regulations":
+                return self._regulation(request)
+            if request.method == "GET":
+                return self._status(request.path.removeprefix("/regulations/"))
         return json_response(404, {"errors": [{"type": "not-found", "message": "Not Found"}]})
 
     def _batch(self, request: SandboxRequest) -> SandboxResponse:
@@ -39,11 +67,7 @@ class Segment:
         return json_response(200, {"success": True})
 
     def _regulation(self, request: SandboxRequest) -> SandboxResponse:
-        if not self.token or bearer(request) != self.token:
-            return json_response(
-                401, {"errors": [{"type": "unauthorized", "message": "Unauthorized"}]}
-            )
-        if request.headers.get("content-type") != "application/vnd.segment.v1+json":
+        if request.headers.get("content-type") != PUBLIC_API_JSON:
             return json_response(415, {"errors": [{"type": "unsupported-media-type"}]})
         body = parse_json(request)
         ok = (
@@ -57,8 +81,32 @@ class Segment:
             return json_response(
                 400, {"errors": [{"type": "validation", "message": "Bad Request"}]}
             )
-        self.count += 1
-        return json_response(200, {"data": {"regulateId": f"reg_{self.count}"}})
+        regulate_id = f"reg_{len(self.regulations) + 1}"
+        self.regulations[regulate_id] = {"reads": 0, "failed": self.fail_next, "body": body}
+        self.fail_next = False
+        return json_response(200, {"data": {"regulateId": regulate_id}})
+
+    def _status(self, regulate_id: str) -> SandboxResponse:
+        regulation = self.regulations.get(regulate_id)
+        if regulation is None:
+            return json_response(404, {"errors": [{"type": "not-found", "message": "Not Found"}]})
+        status = LIFECYCLE[min(regulation["reads"], len(LIFECYCLE) - 1)]
+        regulation["reads"] += 1
+        if status == "FINISHED" and regulation["failed"]:
+            status = "FAILED"
+        return json_response(
+            200,
+            {
+                "data": {
+                    "regulation": {
+                        "id": regulate_id,
+                        "workspaceId": "sandbox",
+                        "overallStatus": status,
+                        "createdAt": "2026-11-29T00:00:00Z",
+                    }
+                }
+            },
+        )
 
 
 def valid_event(event: Any) -> bool:
@@ -68,4 +116,9 @@ def valid_event(event: Any) -> bool:
         return False
     consent = event.get("context", {}).get("consent", {})
     preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
-    return isinstance(preferences, dict) and all(isinstance(v, bool) for v in preferences.values())
+    return (
+        isinstance(preferences, dict)
+        and bool(preferences)
+        and set(preferences) <= CATEGORIES
+        and all(isinstance(v, bool) for v in preferences.values())
+    )

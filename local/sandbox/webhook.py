@@ -1,32 +1,29 @@
-"""A receiver of the generic signed webhook (our own contract, see docs/connectors.md)."""
+"""A receiver of the generic signed webhook, verifying calls with the reference receiver
+(optout.connectors.webhook_signature.verify: timestamp window, key id, constant-time HMAC)."""
 
-import hashlib
-import hmac
+import time
 from typing import Any
 
 from local.sandbox.checks import is_sha256_hex
 from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response, parse_json
+from optout.connectors.webhook_signature import SignatureError, verify
 
-MAX_SKEW_SECONDS = 300
 ID_TYPES = {"email", "phone", "customer_id", "device_id"}
-PURPOSES = {"sale", "share", "targeted_advertising", "profiling"}
+PURPOSES = {"sale", "share", "targeted_advertising", "profiling", "limit_sensitive"}
 
 
 class Webhook:
     def __init__(self, secrets: dict[str, Any]) -> None:
-        self.secret = str(secrets.get("signing_secret", ""))
+        self.keys = {str(secrets.get("key_id", "1")): str(secrets.get("signing_secret", ""))}
         self.count = 0
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("", "/"):
             return json_response(404, {"error": "not_found"})
-        timestamp = request.headers.get("x-optout-timestamp", "")
-        expected = hmac.new(
-            self.secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256
-        ).hexdigest()
-        signature = request.headers.get("x-optout-signature", "")
-        if not timestamp.isdigit() or not hmac.compare_digest(signature, "sha256=" + expected):
-            return json_response(401, {"error": "bad_signature"})
+        try:
+            verify(request.headers, request.body, self.keys, time.time())
+        except SignatureError as error:
+            return json_response(401, {"error": "bad_signature", "reason": str(error)})
         body = parse_json(request)
         if request.headers.get("content-type") != "application/json" or not valid(body):
             return json_response(400, {"error": "malformed"})
@@ -40,7 +37,11 @@ def valid(body: Any) -> bool:
         "job_id",
         "purposes",
         "identifiers",
+        "notice",
     }:
+        return False
+    notice = body["notice"]
+    if not isinstance(notice, dict) or notice.get("forward_to_third_parties") is not True:
         return False
     if not isinstance(body["purposes"], list) or not set(body["purposes"]) <= PURPOSES:
         return False

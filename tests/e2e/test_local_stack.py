@@ -65,12 +65,12 @@ def test_a_webform_opt_out_completes_and_every_email_system_got_its_vendor_call(
     # And each sandbox recorded the call its vendor expects, about this request only
     webhook = calls_for(local_stack, "webhook", request_id)
     assert len(webhook) == 1 and webhook[0]["method"] == "POST"
-    assert webhook[0]["headers"]["x-optout-signature"].startswith("sha256=")
+    assert webhook[0]["headers"]["x-optout-signature"].startswith("keyid=local-2026;sha256=")
     body = json.loads(webhook[0]["body"])
     assert {i["type"] for i in body["identifiers"]} == {"email"}
     braze = calls_for(local_stack, "braze", email)
-    assert [c["path"] for c in braze] == ["/users/track"]
-    assert json.loads(braze[0]["body"])["attributes"][0]["email"] == email
+    assert [c["path"] for c in braze] == ["/users/export/ids", "/users/track"]
+    assert json.loads(braze[1]["body"])["attributes"][0]["email"] == email
     # Hashing systems never see the clear email.
     for system in ("google_ads", "meta", "trade_desk", "webhook"):
         status, calls = local_stack.json("GET", f"/_sandbox/{system}/requests")
@@ -115,10 +115,10 @@ def test_a_banner_opt_out_reaches_email_systems_once_the_device_is_linked(
 def test_requests_complete_while_a_sandbox_fails_half_its_calls(
     start_stack: StackFactory,
 ) -> None:
-    # Given a stack whose braze sandbox fails half its calls with 503 (every second call:
-    # the sandbox's fault schedule is deterministic)
+    # Given a stack whose webhook sandbox fails half its calls with 503 (every second call:
+    # the sandbox's fault schedule is deterministic; the webhook makes one call per job)
     stack = start_stack()
-    status, _ = stack.json("POST", "/_sandbox/braze/faults", {"rate": 0.5, "status": 503})
+    status, _ = stack.json("POST", "/_sandbox/webhook/faults", {"rate": 0.5, "status": 503})
     assert status == 200
 
     # When two webform opt-outs go through, one after the other
@@ -129,13 +129,13 @@ def test_requests_complete_while_a_sandbox_fails_half_its_calls(
         final = stack.wait_for(lambda a=answer: settled(stack, a["request_id"]))
         # Then each still completes
         assert final["status"] == "completed", (final, job_ids(stack, answer["request_id"]))
-        braze = job_ids(stack, answer["request_id"])["braze"]
-        assert braze["status"] == "done"
-        attempts.append(braze["attempts"])
+        webhook = job_ids(stack, answer["request_id"])["webhook"]
+        assert webhook["status"] == "done"
+        attempts.append(webhook["attempts"])
 
-    # And braze needed a retry for the call its sandbox failed
+    # And the webhook needed a retry for the call its sandbox failed
     assert sum(attempts) >= 3, attempts
-    _, calls = stack.json("GET", "/_sandbox/braze/requests")
+    _, calls = stack.json("GET", "/_sandbox/webhook/requests")
     assert len(calls) >= 3
 
 

@@ -14,7 +14,7 @@ DEVICE_A = "dev-aaaaaaaaaaaaaaaa"
 DEVICE_B = "dev-bbbbbbbbbbbbbbbb"
 EMAIL = "Jane.Doe@Example.com"
 EMAIL_SYSTEMS = {"webhook", "braze", "salesforce", "google_ads", "meta", "trade_desk"}
-DEVICE_SYSTEMS = {"webhook", "segment"}  # the default config's systems that accept device_id
+DEVICE_SYSTEMS = {"webhook"}  # the default config's systems that accept device_id
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_gpc_on_a_device_linked_to_an_email_gives_jobs_for_the_email_systems(
     jobs = jobs_of(pipe, gpc["request_id"])
     assert set(jobs) == EMAIL_SYSTEMS | DEVICE_SYSTEMS
     assert all("email" in identifier_types(jobs[name]) for name in EMAIL_SYSTEMS)
-    assert identifier_types(jobs["segment"]) == {"device_id"}
+    assert "segment" not in jobs  # Segment matches userId only; a device id is not one
     assert jobs["webhook"]["purposes"] == ["sale", "share", "targeted_advertising"]
     state = pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)
     assert state["gpc_honored"] is True and state["opt_out"]["targeted_advertising"] is True
@@ -185,9 +185,9 @@ def test_a_stream_batch_shares_send_calls_and_later_events_see_earlier_ones(
     # When the resolver processes the batch
     assert pipe.resolve() == {"batchItemFailures": []}
     # Then each queue got its jobs ten per call, never one call per event: twelve email jobs
-    # per email system, plus the device's job for the systems that take device IDs
+    # per email system, plus the device's job for the system that takes device IDs (webhook)
     email_only = EMAIL_SYSTEMS - DEVICE_SYSTEMS
-    assert sorted(calls) == sorted([10, 2] * len(email_only) + [10, 3] + [1])
+    assert sorted(calls) == sorted([10, 2] * len(email_only) + [10, 3])
     # And the login made jobs only for the device: the email's jobs were already queued
     login_jobs = [
         j for j in pipe.items("REQ#") if j["sk"].startswith("JOB#") and

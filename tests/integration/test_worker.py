@@ -21,7 +21,11 @@ from tests.support.lambdas import FakeLambdaContext, load_event, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS_FILE = ROOT / "local" / "secrets.json"
-SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta"}
+SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta", "google_ads": "google_ads"}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "meta": {"ad_account_id": "1001"},
+    "google_ads": {"operating_account_id": "1234567890", "user_list_ids": ["555"]},
+}
 PREFIX = "optout-test"
 
 
@@ -32,6 +36,7 @@ class Stack:
     worker: Any
     queues: dict[str, str]
     dlqs: dict[str, str]
+    secrets_file: Path
 
     @property
     def table(self) -> Table:
@@ -126,6 +131,29 @@ class Stack:
         assert result is not None
         return result.status
 
+    def delayed(self, system: str) -> int:
+        attributes = self.aws.sqs.get_queue_attributes(
+            QueueUrl=self.queues[system], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+    def checks_without_delay(self, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+        """Status-check messages go out without their delay (stands in for time passing)."""
+        sent: list[dict[str, Any]] = []
+        services = self.worker.services()
+
+        def scheduler(queue_url: str) -> Any:
+            def schedule(message: Any, delay_seconds: int) -> None:
+                sent.append({"body": message.model_dump(exclude_none=True), "delay": delay_seconds})
+                self.aws.sqs.send_message(
+                    QueueUrl=queue_url, MessageBody=message.model_dump_json(exclude_none=True)
+                )
+
+            return schedule
+
+        monkeypatch.setattr(services, "scheduler", scheduler)
+        return sent
+
     def fast_forward(self, system: str, messages: list[dict[str, Any]]) -> None:
         """Make messages the worker delayed visible again now (stands in for time passing)."""
         for m in messages:
@@ -143,6 +171,8 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
         )
         for name, vendor in SYSTEMS.items()
     }
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps(secrets))
     with SandboxServer(sandboxes) as server:
         config = {
             "systems": [
@@ -155,7 +185,12 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
                     "credentials": f"optout-bridge/systems/{name}",
                     "options": {
                         "base_url": server.base_url(name),
-                        **({"ad_account_id": "1001"} if vendor == "meta" else {}),
+                        **(
+                            {"token_url": server.base_url(name) + "/token"}
+                            if vendor == "google_ads"
+                            else {}
+                        ),
+                        **OPTIONS.get(vendor, {}),
                     },
                 }
                 for name, vendor in SYSTEMS.items()
@@ -165,7 +200,8 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
         systems_file.write_text(json.dumps(config))
         env = {
             "SYSTEMS_CONFIG": str(systems_file),
-            "LOCAL_SECRETS_FILE": str(SECRETS_FILE),
+            "LOCAL_SECRETS_FILE": str(secrets_file),
+            "LOCAL_STACK_URL": server.url,  # local mode: loopback http base URLs are allowed
             "RETRY_BASE_SECONDS": "60",
             "RETRY_MAX_SECONDS": "120",
             "HTTP_TIMEOUT_SECONDS": "2",
@@ -175,7 +211,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("SYSTEM_NAME", raising=False)
         queues, dlqs, _ = create_queues(aws.sqs, list(SYSTEMS), PREFIX)
-        yield Stack(aws, server, load_function("worker"), queues, dlqs)
+        yield Stack(aws, server, load_function("worker"), queues, dlqs, secrets_file)
 
 
 EMAIL = [{"type": "email", "key": "k1", "value": "jane.doe@example.com"}]
@@ -220,7 +256,8 @@ def test_jobs_arriving_together_share_vendor_calls(stack):
     answer, messages = stack.run("braze")
 
     assert len(messages) == 5 and answer["batchItemFailures"] == []
-    assert len(stack.server.sandboxes["braze"].recorded()) == 1
+    # one lookup (the profiles exist) and one update-only write for all five
+    assert len(stack.server.sandboxes["braze"].recorded()) == 2
     assert {stack.job(f"r{n}", "braze")["status"] for n in range(5)} == {"done"}
 
 
@@ -233,7 +270,7 @@ def test_a_redelivered_message_never_sends_again(stack):
     answer, messages = stack.run("braze")
 
     assert len(messages) == 1 and answer["batchItemFailures"] == []
-    assert len(stack.server.sandboxes["braze"].recorded()) == 1
+    assert len(stack.server.sandboxes["braze"].recorded()) == 2  # the first delivery's calls
     assert stack.job("r1", "braze")["attempts"] == 1
 
 
@@ -317,3 +354,154 @@ def test_a_single_system_worker_rejects_another_systems_message(stack, monkeypat
     assert failed_ids(answer) == {messages[0]["MessageId"]}
     assert stack.job("r1", "webhook")["status"] == "pending"
     assert stack.server.sandboxes["webhook"].recorded() == []
+
+
+# -- asynchronous vendors: submitted, confirmed later, final only when the vendor says so ----
+
+
+def test_an_accepted_asynchronous_job_is_submitted_not_done(stack):
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+
+    answer, _ = stack.run("google_ads")
+
+    job = stack.job("r1", "google_ads")
+    assert answer["batchItemFailures"] == []
+    assert job["status"] == "submitted" and "completed_at" not in job
+    assert job["receipt"]["vendor_ref"]  # Google's requestId
+    assert stack.status("r1") == "processing"
+    assert job["identifiers"][0]["value"] == "jane.doe@example.com"  # not final yet
+
+
+def test_a_submitted_job_schedules_a_delayed_status_check_on_its_own_queue(stack):
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+
+    stack.run("google_ads")
+
+    assert stack.receive("google_ads") == []  # nothing visible now: the check is delayed
+    assert stack.delayed("google_ads") == 1
+
+
+def test_a_submitted_job_becomes_done_when_the_vendor_confirms(stack, monkeypatch):
+    sent = stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    stack.run("google_ads")  # submitted
+
+    stack.run("google_ads")  # check 1: Google still PROCESSING
+    still = stack.job("r1", "google_ads")["status"]
+    stack.run("google_ads")  # check 2: SUCCESS
+
+    job = stack.job("r1", "google_ads")
+    assert still == "submitted"
+    assert [m["body"]["confirm"] for m in sent] == [1, 2]
+    assert [m["delay"] for m in sent] == [60, 120]  # growing, within SQS's 900 s
+    assert job["status"] == "done" and job["completed_at"]
+    assert stack.status("r1") == "completed"
+
+
+def test_a_final_job_keeps_identifier_types_and_keys_but_not_values(stack, monkeypatch):
+    stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["google_ads", "braze"], EMAIL)
+    stack.send("google_ads", "r1")
+    stack.send("braze", "r1")
+    for _ in range(3):
+        stack.run("google_ads")
+    stack.run("braze")
+
+    for system in ("google_ads", "braze"):
+        job = stack.job("r1", system)
+        assert job["status"] == "done"
+        assert job["identifiers"] == [{"type": "email", "key": "k1"}]
+
+
+def test_a_vendor_side_failure_fails_the_job_with_the_vendors_reason(stack, monkeypatch):
+    stack.checks_without_delay(monkeypatch)
+    stack.server.sandboxes["google_ads"].vendor.fail_next = True
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+
+    for _ in range(3):
+        stack.run("google_ads")
+
+    job = stack.job("r1", "google_ads")
+    assert job["status"] == "failed"
+    assert job["receipt"]["error"].startswith("google_ads remove: FAILED (")
+    assert stack.status("r1") == "failed"
+
+
+def test_a_job_the_vendor_never_confirms_fails_after_the_give_up_age(stack, monkeypatch):
+    monkeypatch.setenv("CONFIRM_GIVE_UP_SECONDS", "0.001")
+    stack.worker = load_function("worker")
+    stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    stack.run("google_ads")
+
+    stack.run("google_ads")  # the check finds it still PROCESSING, and too old
+
+    job = stack.job("r1", "google_ads")
+    assert job["status"] == "failed"
+    assert job["receipt"]["error"] == "vendor did not confirm within 1 seconds"
+    assert stack.receive("google_ads") == []  # no further check scheduled
+
+
+def test_an_older_duplicate_status_check_is_acknowledged_without_calling_the_vendor(
+    stack, monkeypatch
+):
+    stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    stack.run("google_ads")
+    stack.run("google_ads")  # check 1 ran; check 2 is now the live one
+    calls_before = len(stack.server.sandboxes["google_ads"].recorded())
+    stack.receive("google_ads")  # take check 2 off the queue for this test
+    stale = {"job_id": "r1:google_ads", "request_id": "r1", "system": "google_ads", "confirm": 1}
+    stack.aws.sqs.purge_queue(QueueUrl=stack.queues["google_ads"])
+    stack.send("google_ads", "r1", stale)
+
+    answer, messages = stack.run("google_ads")
+
+    assert len(messages) == 1 and answer["batchItemFailures"] == []
+    assert len(stack.server.sandboxes["google_ads"].recorded()) == calls_before
+    assert stack.job("r1", "google_ads")["status"] == "submitted"
+
+
+# -- credentials and failures -----------------------------------------------------------------
+
+
+def test_a_rotated_secret_is_re_read_after_a_401_and_the_job_completes(stack):
+    # Given a worker that cached an old Braze key, and a rotation since (the file changed)
+    secrets = json.loads(stack.secrets_file.read_text())
+    good = secrets["optout-bridge/systems/braze"]["api_key"]
+    secrets["optout-bridge/systems/braze"]["api_key"] = "revoked-key"
+    stack.secrets_file.write_text(json.dumps(secrets))
+    stack.put_request("r0", ["braze"], CUSTOMER)
+    stack.send("braze", "r0")
+    stack.run("braze")  # reads (and caches) the revoked key; fails 401 for good
+    secrets["optout-bridge/systems/braze"]["api_key"] = good
+    stack.secrets_file.write_text(json.dumps(secrets))
+
+    # When the next job meets a 401 with the cached key
+    stack.put_request("r1", ["braze"], CUSTOMER)
+    stack.send("braze", "r1")
+    stack.run("braze")
+
+    # Then the worker re-read the secret once and delivered
+    assert stack.job("r0", "braze")["status"] == "failed"
+    assert stack.job("r1", "braze")["status"] == "done"
+
+
+def test_a_failed_job_is_logged_with_system_reason_class_and_request_id_only(stack, caplog):
+    stack.put_request("r1", ["meta"], EMAIL)
+    stack.send("meta", "r1")
+    stack.server.sandboxes["meta"].set_faults(1.0, 400)
+
+    stack.run("meta")
+
+    (failure,) = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert failure.levelname == "WARNING"
+    fields = {k: getattr(failure, k, None) for k in ("system", "request_id", "reason_class")}
+    assert fields == {"system": "meta", "request_id": "r1", "reason_class": "vendor_rejected"}
+    assert "jane" not in json.dumps([vars(r) for r in caplog.records], default=str)

@@ -10,6 +10,7 @@ import pytest
 from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
 from optout.connectors import CONNECTORS, Connector, Job
+from optout.connectors.credentials import CredentialReader, fixed
 from optout.connectors.http import HttpClient
 from optout.identifiers import Identifier
 from optout.systems import CONNECTOR_ID_TYPES, SystemConfig
@@ -25,10 +26,13 @@ EMAIL_NORMALISED = "jane.doe+ads@gmail.com"
 PHONE = "+14155550123"
 
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "google_ads": {"customer_id": "1234567890", "user_list_ids": ["555"], "api_version": "v21"},
-    "meta": {"ad_account_id": "1001", "api_version": "v21.0"},
+    "google_ads": {"operating_account_id": "1234567890", "user_list_ids": ["555"]},
+    "meta": {"ad_account_id": "1001"},
     "trade_desk": {"advertiser_id": "adv123"},
-}
+    "segment": {"categories": {"sale": "C0004", "share": "C0004",
+                               "targeted_advertising": "C0004", "profiling": "C0003"}},
+}  # fmt: skip
+LOCAL = {"environ": {"LOCAL_STACK_URL": "http://127.0.0.1"}}  # validation context: local mode
 
 
 def secret_for(vendor: str) -> dict[str, Any]:
@@ -41,6 +45,7 @@ def server() -> Iterator[SandboxServer]:
         v: Sandbox(v, v, secret_for(v), timeout_delay_seconds=SANDBOX_TIMEOUT_DELAY)
         for v in VENDORS
     }
+    sandboxes["uid2"] = Sandbox("uid2", "uid2", secret_for("trade_desk"))
     with SandboxServer(sandboxes) as running:
         yield running
 
@@ -50,7 +55,7 @@ def make_connector(
     vendor: str,
     *,
     options: dict[str, Any] | None = None,
-    secret: dict[str, Any] | None = None,
+    secret: dict[str, Any] | CredentialReader | None = None,
     hashing: str = "sha256",
     identifier_types: tuple[str, ...] | None = None,  # default: all the connector can send
 ) -> Connector:
@@ -62,14 +67,18 @@ def make_connector(
     }
     if vendor == "google_ads":
         opts.setdefault("token_url", base_url + "/token")
+    if vendor == "trade_desk":
+        opts.setdefault("uid2_base_url", server.base_url("uid2"))
     system = SystemConfig.model_validate(
         {"name": vendor, "type": vendor,
          "identifier_types": list(identifier_types or CONNECTOR_ID_TYPES[vendor]),
          "purposes": ["sale", "share", "targeted_advertising", "profiling"], "hashing": hashing,
-         "credentials": f"optout-bridge/systems/{vendor}", "options": opts}
+         "credentials": f"optout-bridge/systems/{vendor}", "options": opts},
+        context=LOCAL,
     )  # fmt: skip
-    return CONNECTORS[vendor](system, secret if secret is not None else secret_for(vendor),
-                              HttpClient(CONNECTOR_TIMEOUT))  # fmt: skip
+    given = secret if secret is not None else secret_for(vendor)
+    reader = fixed(given) if isinstance(given, dict) else given
+    return CONNECTORS[vendor](system, reader, HttpClient(CONNECTOR_TIMEOUT))
 
 
 def make_job(*identifiers: tuple[str, str], request_id: str = "req-1", system: str = "x",

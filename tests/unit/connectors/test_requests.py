@@ -1,5 +1,7 @@
-"""Each connector's exact request (path, method, headers, auth, body, hashes) and how it reads
-the vendor's answer. Expected hashes are computed here with hashlib on literals."""
+"""Each connector's exact request and how it reads the vendor's answer. Where the vendor
+publishes an SDK, the request is also parsed or rebuilt with it here (test dependencies:
+google-ads-datamanager, facebook-business, uid2-client, ttd-data). Expected hashes are
+computed here with hashlib on literals."""
 
 import base64
 import hashlib
@@ -7,6 +9,13 @@ import hmac
 import json
 import urllib.parse
 
+from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
+from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
+
+from local.sandbox import uid2 as uid2_sandbox
+from local.sandbox.meta import sdk_call
+from optout.connectors.base import Submitted
+from optout.connectors.webhook import NOTICE
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
     PHONE,
@@ -23,7 +32,7 @@ UID2_EMAIL = base64.b64encode(hashlib.sha256(b"janedoe@gmail.com").digest()).dec
 UID2_PHONE = base64.b64encode(hashlib.sha256(b"+14155550123").digest()).decode()
 
 
-def test_webhook_signs_the_body_and_hashes_identifiers(server):
+def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="webhook")
 
     (outcome,) = make_connector(server, "webhook").deliver([job])
@@ -39,13 +48,28 @@ def test_webhook_signs_the_body_and_hashes_identifiers(server):
             {"type": "email", "value": EMAIL_HEX, "hashed": True},
             {"type": "phone", "value": hashlib.sha256(b"+14155550123").hexdigest(), "hashed": True},
         ],
+        "notice": NOTICE,
     }
     timestamp = call["headers"]["x-optout-timestamp"]
-    secret = secret_for("webhook")["signing_secret"].encode()
-    mac = hmac.new(secret, timestamp.encode() + b"." + call["body"].encode(), hashlib.sha256)
-    assert call["headers"]["x-optout-signature"] == "sha256=" + mac.hexdigest()
+    secret = secret_for("webhook")
+    mac = hmac.new(
+        secret["signing_secret"].encode(),
+        timestamp.encode() + b"." + call["body"].encode(),
+        hashlib.sha256,
+    )
+    assert call["headers"]["x-optout-signature"] == (
+        f"keyid={secret['key_id']};sha256={mac.hexdigest()}"
+    )
     assert (outcome.status, outcome.vendor_ref) == ("done", "wh_1")
     assert outcome.identifier_types_sent == ("email", "phone")
+
+
+def test_webhook_tells_the_partner_to_forward_the_opt_out_to_its_third_parties(server):
+    make_connector(server, "webhook").deliver([make_job(("customer_id", "c1"))])
+
+    notice = json.loads(calls(server, "webhook")[0]["body"])["notice"]
+    assert notice["forward_to_third_parties"] is True
+    assert "7026(f)" in notice["regulation"]
 
 
 def test_webhook_sends_clear_values_when_hashing_is_none(server):
@@ -59,16 +83,13 @@ def test_webhook_sends_clear_values_when_hashing_is_none(server):
     ]
 
 
-def test_segment_consent_event_sets_category_preferences_false(server):
+def test_segment_consent_event_uses_the_workspace_categories_and_user_id_only(server):
     job = make_job(
-        ("customer_id", "cust-42"),
-        ("device_id", "dev_0123456789abcdef"),
-        ("email", EMAIL_NORMALISED),
-        system="segment",
-    )
-    connector = make_connector(server, "segment", options={"categories": {"sale": "Advertising"}})
+        ("customer_id", "cust-42"), ("device_id", "dev_0123456789abcdef"),
+        ("email", EMAIL_NORMALISED), purposes=("sale", "profiling"), system="segment",
+    )  # fmt: skip
 
-    (outcome,) = connector.deliver([job])
+    (outcome,) = make_connector(server, "segment").deliver([job])
 
     (call,) = calls(server, "segment")
     assert (call["method"], call["path"]) == ("POST", "/v1/batch")
@@ -76,61 +97,78 @@ def test_segment_consent_event_sets_category_preferences_false(server):
     assert (
         call["headers"]["authorization"] == "Basic " + base64.b64encode(f"{key}:".encode()).decode()
     )
-    events = json.loads(call["body"])["batch"]
-    assert [e.get("userId") or e.get("anonymousId") for e in events] == [
-        "cust-42",
-        "dev_0123456789abcdef",
-    ]
-    assert events[0]["event"] == "Segment Consent Preference Updated"
-    assert events[0]["context"]["consent"]["categoryPreferences"] == {
-        "Advertising": False,
-        "share": False,
-    }
-    assert EMAIL_NORMALISED not in call["body"]
-    assert outcome.identifier_types_sent == ("customer_id", "device_id")
+    (event,) = json.loads(call["body"])["batch"]
+    assert event["userId"] == "cust-42" and "anonymousId" not in event
+    assert event["event"] == "Segment Consent Preference Updated"
+    assert event["context"]["consent"]["categoryPreferences"] == {"C0004": False, "C0003": False}
+    assert EMAIL_NORMALISED not in call["body"] and "dev_0123" not in call["body"]
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
 
 
-def test_segment_regulation_mode_suppresses_user_ids(server):
-    jobs = [
-        make_job(("customer_id", f"cust-{n}"), request_id=f"r{n}", system="segment") for n in (1, 2)
-    ]
+def test_segment_regulation_is_submitted_then_done_when_segment_finishes_it(server):
+    jobs = [make_job(("customer_id", f"cust-{n}"), request_id=f"r{n}", system="segment")
+            for n in (1, 2)]  # fmt: skip
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
 
-    outcomes = make_connector(server, "segment", options={"mode": "regulation"}).deliver(jobs)
+    outcomes = connector.deliver(jobs)
+    pending = [Submitted(o.job_id, o.vendor_ref or "", o.identifier_types_sent) for o in outcomes]
+    checks = [[o.status for o in connector.confirm(pending)] for _ in range(3)]
 
-    (call,) = calls(server, "segment")
-    assert (call["method"], call["path"]) == ("POST", "/regulations")
-    assert call["headers"]["authorization"] == "Bearer " + secret_for("segment")["token"]
-    assert json.loads(call["body"]) == {
+    post = calls(server, "segment")[0]
+    assert (post["method"], post["path"]) == ("POST", "/regulations")
+    assert post["headers"]["authorization"] == "Bearer " + secret_for("segment")["token"]
+    assert json.loads(post["body"]) == {
         "regulationType": "SUPPRESS_ONLY",
         "subjectType": "USER_ID",
         "subjectIds": ["cust-1", "cust-2"],
     }
-    assert [o.vendor_ref for o in outcomes] == ["reg_1", "reg_1"]
+    assert [(o.status, o.vendor_ref) for o in outcomes] == [("submitted", "reg_1")] * 2
+    # INITIALIZED, RUNNING, FINISHED: a receipt only on the final state
+    assert checks == [["submitted"] * 2, ["submitted"] * 2, ["done"] * 2]
+    assert [c["path"] for c in calls(server, "segment")[1:]] == ["/regulations/reg_1"] * 3
 
 
-def test_braze_sets_the_attribute_in_batches_of_75(server):
-    jobs = [
-        make_job(
-            ("customer_id", f"c{n}"),
-            ("email", f"u{n}@example.com"),
-            request_id=f"r{n}",
-            system="braze",
-        )
-        for n in range(40)
-    ]
+def test_segment_regulation_that_fails_at_segment_fails_with_its_status(server):
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+    server.sandboxes["segment"].vendor.fail_next = True
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "")]
+
+    verdicts = [connector.confirm(pending)[0] for _ in range(3)]
+
+    assert [v.status for v in verdicts[:2]] == ["submitted", "submitted"]
+    assert verdicts[2].status is None and verdicts[2].error.reason == "segment regulation: FAILED"
+    assert verdicts[2].error.retryable is False
+
+
+def test_braze_looks_people_up_and_updates_only_existing_profiles(server):
+    jobs = [make_job(("customer_id", f"c{n}"), ("email", f"u{n}@example.com"),
+                     request_id=f"r{n}", system="braze") for n in range(3)]  # fmt: skip
 
     outcomes = make_connector(server, "braze", options={"attribute": "dns_flag"}).deliver(jobs)
 
-    sizes = [len(json.loads(c["body"])["attributes"]) for c in calls(server, "braze")]
-    assert sizes == [74, 6]  # 2 objects per job, a job is never split across calls
-    first = calls(server, "braze")[0]
-    assert (first["method"], first["path"]) == ("POST", "/users/track")
-    assert first["headers"]["authorization"] == "Bearer " + secret_for("braze")["api_key"]
-    assert json.loads(first["body"])["attributes"][:2] == [
-        {"external_id": "c0", "dns_flag": True},
-        {"email": "u0@example.com", "dns_flag": True},
+    recorded = calls(server, "braze")
+    assert [c["path"] for c in recorded] == ["/users/export/ids"] * 4 + ["/users/track"]
+    assert json.loads(recorded[0]["body"])["external_ids"] == ["c0", "c1", "c2"]
+    assert json.loads(recorded[1]["body"])["email_address"] == "u0@example.com"
+    track = json.loads(recorded[-1]["body"])["attributes"]
+    assert track[:2] == [
+        {"external_id": "c0", "dns_flag": True, "_update_existing_only": True},
+        {"email": "u0@example.com", "dns_flag": True, "_update_existing_only": True},
     ]
+    assert recorded[-1]["headers"]["authorization"] == "Bearer " + secret_for("braze")["api_key"]
     assert {o.status for o in outcomes} == {"done"}
+
+
+def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_created(server):
+    job = make_job(("email", "unknown.person@example.com"), ("customer_id", "unknown-7"),
+                   system="braze")  # fmt: skip
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"] * 2
+    assert server.sandboxes["braze"].vendor.created == []
 
 
 def test_braze_job_whose_every_object_is_rejected_fails(server):
@@ -143,25 +181,55 @@ def test_braze_job_whose_every_object_is_rejected_fails(server):
     assert outcomes["r2:braze"].error.retryable is False
 
 
-def test_salesforce_updates_the_individual_found_by_email(server):
+def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collection_call(server):
     job = make_job(("email", EMAIL_NORMALISED), purposes=("sale", "profiling"), system="salesforce")
 
     (outcome,) = make_connector(server, "salesforce").deliver([job])
 
-    token, lookup, patch = calls(server, "salesforce")
-    assert (token["method"], token["path"]) == ("POST", "/services/oauth2/token")
-    form = dict(urllib.parse.parse_qsl(token["body"]))
-    assert form["grant_type"] == "client_credentials"
-    assert (lookup["method"], lookup["path"]) == ("POST", "/services/data/v62.0/composite")
+    token, lookup, update = calls(server, "salesforce")
+    assert dict(urllib.parse.parse_qsl(token["body"]))["grant_type"] == "client_credentials"
+    assert (lookup["method"], lookup["path"]) == ("POST", "/services/data/v66.0/composite")
     assert EMAIL_NORMALISED not in lookup["path"]
-    assert lookup["headers"]["authorization"] == "Bearer 00Dsandbox!fake-session-token"
-    individual = "0PK" + hashlib.sha256(EMAIL_NORMALISED.encode()).hexdigest()[:15].upper()
-    assert (patch["method"], patch["path"]) == (
+    assert (update["method"], update["path"]) == (
         "PATCH",
-        f"/services/data/v62.0/sobjects/Individual/{individual}",
+        "/services/data/v66.0/composite/sobjects",
     )
-    assert json.loads(patch["body"]) == {"HasOptedOutTracking": True, "HasOptedOutProfiling": True}
-    assert (outcome.status, outcome.http_status, outcome.vendor_ref) == ("done", 204, individual)
+    ((individual_id, fields),) = [
+        (i, f) for i, f in server.sandboxes["salesforce"].vendor.individuals.items()
+        if f.get("HasOptedOutTracking")
+    ]  # fmt: skip
+    assert fields["HasOptedOutProfiling"] is True
+    assert (outcome.status, outcome.vendor_ref) == ("done", individual_id)
+    assert outcome.records_changed == (f"Individual/{individual_id}",)
+
+
+def test_salesforce_creates_and_links_an_individual_for_a_contact_without_one(server):
+    job = make_job(("email", "noindividual@example.com"), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce").deliver([job])
+
+    methods = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in calls(server, "salesforce")]
+    assert methods[2:] == [("POST", "sobjects"), ("PATCH", "sobjects"), ("PATCH", "sobjects")]
+    sandbox = server.sandboxes["salesforce"].vendor
+    (contact,) = sandbox.records.values()
+    assert contact["type"] == "Contact" and contact["IndividualId"] == outcome.vendor_ref
+    assert sandbox.individuals[outcome.vendor_ref]["HasOptedOutTracking"] is True
+    assert outcome.status == "done"
+    assert f"Contact/{contact['Id']}" in outcome.records_changed
+
+
+def test_salesforce_finds_leads_and_person_accounts_and_sets_a_custom_field(server):
+    jobs = [make_job(("email", e), request_id=e[:4], system="salesforce")
+            for e in ("lead.one@example.com", "person.two@example.com")]  # fmt: skip
+    connector = make_connector(
+        server, "salesforce", options={"person_accounts": True, "record_field": "Do_Not_Sell__c"}
+    )
+
+    outcomes = connector.deliver(jobs)
+
+    records = server.sandboxes["salesforce"].vendor.records.values()
+    assert {r["type"]: r.get("Do_Not_Sell__c") for r in records} == {"Lead": True, "Account": True}
+    assert [o.status for o in outcomes] == ["done", "done"]
 
 
 def test_salesforce_person_not_found_is_a_no_record_receipt(server):
@@ -169,8 +237,8 @@ def test_salesforce_person_not_found_is_a_no_record_receipt(server):
 
     (outcome,) = make_connector(server, "salesforce").deliver([job])
 
-    assert outcome.status == "no_record"
-    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST"]  # no PATCH
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST"]  # no write
 
 
 def test_salesforce_quotes_an_apostrophe_in_soql(server):
@@ -181,80 +249,103 @@ def test_salesforce_quotes_an_apostrophe_in_soql(server):
     assert outcome.status == "done"
 
 
-def test_google_ads_creates_adds_removes_and_runs_a_job_per_user_list(server):
+def test_salesforce_retired_api_version_is_a_final_410(server):
+    job = make_job(("email", EMAIL_NORMALISED), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce", options={"api_version": "v30.0"}).deliver(
+        [job]
+    )
+
+    assert (outcome.error.http_status, outcome.error.retryable) == (410, False)
+
+
+def test_google_remove_parses_with_googles_own_types_and_is_submitted(server):
     job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="google_ads")
     connector = make_connector(
-        server, "google_ads", options={"user_list_ids": ["555", "777"], "login_customer_id": "999"}
+        server, "google_ads", options={"user_list_ids": ["555", "777"], "login_account_id": "999"}
     )
 
     (outcome,) = connector.deliver([job])
 
-    recorded = calls(server, "google_ads")
-    assert [c["path"] for c in recorded] == [
-        "/token",
-        "/v21/customers/1234567890/offlineUserDataJobs:create",
-        "/v21/customers/1234567890/offlineUserDataJobs/1:addOperations",
-        "/v21/customers/1234567890/offlineUserDataJobs/1:run",
-        "/v21/customers/1234567890/offlineUserDataJobs:create",
-        "/v21/customers/1234567890/offlineUserDataJobs/2:addOperations",
-        "/v21/customers/1234567890/offlineUserDataJobs/2:run",
-    ]
-    create, add = recorded[1], recorded[2]
-    assert create["headers"]["developer-token"] == secret_for("google_ads")["developer_token"]
-    assert create["headers"]["login-customer-id"] == "999"
-    assert json.loads(create["body"])["job"]["customerMatchUserListMetadata"] == {
-        "userList": "customers/1234567890/userLists/555"
-    }
-    assert json.loads(add["body"])["operations"] == [
-        {
-            "remove": {
-                "userIdentifiers": [
-                    {"hashedEmail": EMAIL_HEX},
-                    {"hashedPhoneNumber": GOOGLE_PHONE_HEX},
-                ]
-            }
-        }
-    ]
-    assert outcome.vendor_ref == (
-        "customers/1234567890/offlineUserDataJobs/1,customers/1234567890/offlineUserDataJobs/2"
-    )
+    token, remove = calls(server, "google_ads")
+    assert (token["path"], remove["path"]) == ("/token", "/v1/audienceMembers:remove")
+    assert "developer-token" not in remove["headers"]
+    parsed = RemoveAudienceMembersRequest.from_json(remove["body"], ignore_unknown_fields=False)
+    assert [d.product_destination_id for d in parsed.destinations] == ["555", "777"]
+    assert {d.operating_account.account_id for d in parsed.destinations} == {"1234567890"}
+    assert {d.login_account.account_id for d in parsed.destinations} == {"999"}
+    (member,) = parsed.audience_members
+    assert [(i.email_address, i.phone_number) for i in member.user_data.user_identifiers] == [
+        (EMAIL_HEX, ""), ("", GOOGLE_PHONE_HEX)
+    ]  # fmt: skip
+    assert parsed.encoding.name == "HEX"
+    assert outcome.status == "submitted" and outcome.vendor_ref  # the requestId
 
 
-def test_google_ads_malformed_user_list_gets_a_final_400(server):
-    job = make_job(("email", EMAIL_NORMALISED), system="google_ads")
+def test_google_removal_is_done_only_when_the_request_status_says_success(server):
+    connector = make_connector(server, "google_ads")
+    (outcome,) = connector.deliver([make_job(("email", EMAIL_NORMALISED), system="google_ads")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("email",))]
 
-    (outcome,) = make_connector(server, "google_ads", options={"user_list_ids": ["x"]}).deliver(
-        [job]
-    )
+    first, second = connector.confirm(pending)[0], connector.confirm(pending)[0]
 
-    assert (outcome.error.http_status, outcome.error.retryable) == (400, False)
+    assert (first.status, second.status) == ("submitted", "done")
+    status_call = calls(server, "google_ads")[-1]
+    assert status_call["method"] == "GET"
+    assert status_call["path"] == f"/v1/requestStatus:retrieve?requestId={outcome.vendor_ref}"
 
 
-def test_meta_removes_hashed_emails_and_phones_from_every_audience(server):
+def test_google_failed_request_fails_with_googles_reason(server):
+    connector = make_connector(server, "google_ads")
+    server.sandboxes["google_ads"].vendor.fail_next = True
+    (outcome,) = connector.deliver([make_job(("email", EMAIL_NORMALISED), system="google_ads")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "")]
+
+    connector.confirm(pending)
+    (verdict,) = connector.confirm(pending)
+
+    assert verdict.status is None and verdict.error.retryable is False
+    assert verdict.error.reason.startswith("google_ads remove: FAILED (PROCESSING_ERROR_REASON_")
+
+
+def test_meta_sends_what_the_facebook_business_sdk_sends_to_every_configured_audience(server):
     job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="meta")
+    connector = make_connector(server, "meta", options={"audience_ids": ["2002"]})
 
-    (outcome,) = make_connector(server, "meta").deliver([job])
+    (outcome,) = connector.deliver([job])
 
-    email_call, phone_call = calls(server, "meta")
-    assert (email_call["method"], email_call["path"]) == (
-        "DELETE",
-        "/v21.0/act_1001/usersofanyaudience",
-    )
+    recorded = calls(server, "meta")
     token = secret_for("meta")["access_token"]
-    assert email_call["headers"]["authorization"] == f"Bearer {token}"
-    assert token not in email_call["path"]
-    payload = json.loads(dict(urllib.parse.parse_qsl(email_call["body"]))["payload"])
-    assert payload == {"schema": "EMAIL_SHA256", "data": [EMAIL_HEX]}
-    payload = json.loads(dict(urllib.parse.parse_qsl(phone_call["body"]))["payload"])
-    assert payload == {"schema": "PHONE_SHA256", "data": [META_PHONE_HEX]}
-    assert (outcome.status, outcome.vendor_ref) == ("done", "1,2")
+    assert all(c["headers"]["authorization"] == f"Bearer {token}" for c in recorded)
+    seen = []
+    for call in recorded:
+        payload = json.loads(dict(urllib.parse.parse_qsl(call["body"]))["payload"])
+        node = call["path"].split("/", 2)[2]
+        assert (call["method"], call["path"], payload) == sdk_call(
+            "v27.0", node, payload["schema"], payload["data"]
+        )
+        seen.append((node, payload["schema"], payload["data"]))
+    assert seen == [
+        ("act_1001/usersofanyaudience", "EMAIL_SHA256", [EMAIL_HEX]),
+        ("act_1001/usersofanyaudience", "PHONE_SHA256", [META_PHONE_HEX]),
+        ("2002/users", "EMAIL_SHA256", [EMAIL_HEX]),
+        ("2002/users", "PHONE_SHA256", [META_PHONE_HEX]),
+    ]
+    assert (outcome.status, outcome.vendor_ref) == ("done", "1,2,3,4")
+
+
+def test_meta_expired_api_version_is_answered_like_meta_and_is_final(server):
+    job = make_job(("email", EMAIL_NORMALISED), system="meta")
+
+    (outcome,) = make_connector(server, "meta", options={"api_version": "v21.0"}).deliver([job])
+
+    assert outcome.error.retryable is False
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: API version v21.0 expired (code 2635)"
 
 
 def test_meta_splits_at_10000_hashes_per_call(server):
-    jobs = [
-        make_job(("email", f"user{n}@example.com"), request_id=f"r{n}", system="meta")
-        for n in range(10_001)
-    ]
+    jobs = [make_job(("email", f"user{n}@example.com"), request_id=f"r{n}", system="meta")
+            for n in range(10_001)]  # fmt: skip
 
     make_connector(server, "meta").deliver(jobs)
 
@@ -275,17 +366,49 @@ def test_meta_unknown_audience_path_is_a_final_404(server):
     assert (outcome.error.http_status, outcome.error.retryable) == (404, False)
 
 
-def test_trade_desk_sends_uid2_items_with_ttd_auth(server):
+def test_trade_desk_maps_through_the_uid2_operator_and_opts_out_raw_uid2s(server):
     job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="trade_desk")
 
     (outcome,) = make_connector(server, "trade_desk").deliver([job])
 
+    (mapping,) = calls(server, "uid2")
+    assert (mapping["method"], mapping["path"]) == ("POST", "/v3/identity/map")
+    assert UID2_EMAIL not in mapping["body"]  # encrypted
     (call,) = calls(server, "trade_desk")
-    assert (call["method"], call["path"]) == ("POST", "/data/deletion-optout/advertiser")
     assert call["headers"]["ttd-auth"] == secret_for("trade_desk")["auth_token"]
-    assert json.loads(call["body"]) == {
+    body = json.loads(call["body"])
+    assert AdvertiserDsrRequest.model_validate(body).model_dump(by_alias=True, mode="json") == body
+    raw = [uid2_sandbox.raw_uid2(UID2_EMAIL), uid2_sandbox.raw_uid2(UID2_PHONE)]
+    assert body == {
         "AdvertiserId": "adv123",
         "RequestType": "OptOut",
-        "Items": [{"UID2": UID2_EMAIL}, {"UID2": UID2_PHONE}],
+        "Items": [{"UID2": raw[0]}, {"UID2": raw[1]}],
     }
+    assert UID2_EMAIL not in call["body"] and UID2_PHONE not in call["body"]
     assert outcome.status == "done"
+
+
+def test_trade_desk_person_opted_out_of_uid2_is_a_no_record_receipt(server):
+    job = make_job(("email", "optout@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status == "no_record"
+    assert outcome.note == "no UID2 for this person (UID2 operator: optout)"
+    assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_reads_failed_lines_as_one_based_item_numbers(server):
+    # Given two people whose first UID2 TTD refuses (ItemNumber "1" names the first item)
+    jobs = [make_job(("email", f"p{n}@example.com"), request_id=f"r{n}", system="trade_desk")
+            for n in (1, 2)]  # fmt: skip
+    first = uid2_sandbox.raw_uid2(
+        base64.b64encode(hashlib.sha256(b"p1@example.com").digest()).decode()
+    )
+    uid2_sandbox.ISSUED.discard(first)
+    server.sandboxes["uid2"].vendor.keep_unissued = {first}
+
+    outcomes = {o.job_id: o for o in make_connector(server, "trade_desk").deliver(jobs)}
+
+    assert outcomes["r1:trade_desk"].error.reason == "trade_desk: every item rejected"
+    assert outcomes["r2:trade_desk"].status == "done"

@@ -2,10 +2,16 @@
 
 import base64
 import json
+import urllib.parse
+from datetime import UTC, datetime
 
 import pytest
+from uid2_client import IdentityMapV3Client, IdentityMapV3Input
+from uid2_client.request_response_util import create_envelope
 
+from local.sandbox import uid2
 from local.sandbox.base import Sandbox, SandboxRequest
+from local.sandbox.server import SandboxServer
 from tests.unit.connectors.conftest import secret_for
 
 
@@ -18,7 +24,7 @@ def test_fault_rate_one_half_fails_every_second_call():
     sandbox = Sandbox("braze", "braze", secret_for("braze"))
     sandbox.set_faults(0.5, 503)
     auth = {"authorization": "Bearer " + secret_for("braze")["api_key"]}
-    body = {"attributes": [{"external_id": "c1", "flag": True}]}
+    body = {"attributes": [{"external_id": "c1", "flag": True, "_update_existing_only": True}]}
 
     statuses = [post(sandbox, "/users/track", body, auth) for _ in range(4)]
 
@@ -62,4 +68,101 @@ def test_a_malformed_request_gets_400(vendor, path, body, headers):
 def test_an_unknown_path_gets_404():
     sandbox = Sandbox("meta", "meta", secret_for("meta"))
 
-    assert sandbox.handle(SandboxRequest("GET", "/v21.0/me", {}, b"")).status == 404
+    assert sandbox.handle(SandboxRequest("GET", "/v27.0/me", {}, b"")).status == 404
+
+
+# -- the sandboxes disagree with requests the vendors' own SDKs and docs would not make ------
+
+META_AUTH = {"authorization": "Bearer " + secret_for("meta")["access_token"]}
+
+
+def meta_delete(path: str, payload: object) -> tuple[int, dict]:
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    answer = Sandbox("meta", "meta", secret_for("meta")).handle(
+        SandboxRequest("DELETE", path, META_AUTH, body)
+    )
+    return answer.status, json.loads(answer.body)
+
+
+def test_meta_refuses_a_payload_the_facebook_business_sdk_would_not_send():
+    # the SDK always sends is_raw; a payload without it is not the SDK's request
+    status, answer = meta_delete(
+        "/v27.0/act_1001/usersofanyaudience", {"schema": "EMAIL_SHA256", "data": ["a" * 64]}
+    )
+    assert (status, answer["error"]["code"]) == (400, 100)
+
+
+def test_meta_answers_an_expired_version_with_code_2635():
+    status, answer = meta_delete(
+        "/v24.0/act_1001/usersofanyaudience",
+        {"schema": "EMAIL_SHA256", "is_raw": False, "data": ["a" * 64]},
+    )
+    assert (status, answer["error"]["code"]) == (400, 2635)
+    assert "deprecated version of the Ads API" in answer["error"]["message"]
+
+
+def test_google_refuses_a_field_the_data_manager_types_do_not_have():
+    sandbox = Sandbox("google_ads", "google_ads", secret_for("google_ads"))
+    auth = {"authorization": "Bearer ya29.sandbox-fake-access-token"}
+    body = {"destinations": [], "audienceMembers": [], "operations": []}
+
+    assert post(sandbox, "/v1/audienceMembers:remove", body, auth) == 400
+
+
+def test_trade_desk_refuses_a_key_ttds_models_do_not_have():
+    sandbox = Sandbox("trade_desk", "trade_desk", secret_for("trade_desk"))
+    auth = {"ttd-auth": secret_for("trade_desk")["auth_token"]}
+    body = {"AdvertiserId": "a", "Items": [{"UID2": "x"}], "RequestType": "OptOut", "Extra": 1}
+
+    assert post(sandbox, "/data/deletion-optout/advertiser", body, auth) == 400
+
+
+def test_segment_has_no_suppress_and_delete_regulation():
+    sandbox = Sandbox("segment", "segment", secret_for("segment"))
+    auth = {
+        "authorization": "Bearer " + secret_for("segment")["token"],
+        "content-type": "application/vnd.segment.v1+json",
+    }
+    body = {"regulationType": "SUPPRESS_AND_DELETE", "subjectType": "USER_ID", "subjectIds": ["u"]}
+
+    assert post(sandbox, "/regulations", body, auth) == 400
+
+
+def test_braze_creates_a_profile_for_an_unknown_user_without_update_existing_only():
+    sandbox = Sandbox("braze", "braze", secret_for("braze"))
+    auth = {"authorization": "Bearer " + secret_for("braze")["api_key"]}
+    body = {"attributes": [{"email": "unknown@example.com", "flag": True}]}
+
+    post(sandbox, "/users/track", body, auth)
+
+    assert sandbox.vendor.created == ["email"]  # type: ignore[attr-defined]
+
+
+def test_the_official_uid2_client_maps_through_the_operator_sandbox():
+    # The oracle: IABTechLab's own client (binary envelope) talks to our operator sandbox.
+    secret = secret_for("trade_desk")
+    sandboxes = {"uid2": Sandbox("uid2", "uid2", secret)}
+    with SandboxServer(sandboxes) as server:
+        client = IdentityMapV3Client(
+            server.base_url("uid2"), secret["uid2_api_key"], secret["uid2_secret_key"]
+        )
+        answer = client.generate_identity_map(
+            IdentityMapV3Input.from_emails(["jane@example.com", "optout@example.com"])
+        )
+
+    mapped = answer.mapped_identities["jane@example.com"].current_raw_uid
+    assert mapped == uid2.raw_uid2(uid2.email_hash("jane@example.com"))
+    assert answer.unmapped_identities["optout@example.com"].raw_reason == "optout"
+
+
+def test_the_uid2_operator_refuses_an_envelope_sealed_with_another_key():
+    secret = secret_for("trade_desk")
+    operator = Sandbox("uid2", "uid2", secret)
+    other = base64.b64decode("b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMzI=")
+    sealed = create_envelope(other, datetime.now(UTC), b'{"email_hash": []}')
+    request = SandboxRequest(
+        "POST", "/v3/identity/map", {"authorization": f"Bearer {secret['uid2_api_key']}"},
+        sealed.envelope,
+    )  # fmt: skip
+
+    assert operator.handle(request).status == 400

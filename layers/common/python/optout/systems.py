@@ -1,18 +1,36 @@
-"""Downstream systems, declared in one config file (layers/common/config/systems.json).
+"""Downstream systems, declared in one config file.
+
+Two files ship: `layers/common/config/systems.json`, the production example (vendors' real
+base URLs, `EDIT-ME` placeholders an operator must replace), and `local/systems.json`, the
+local stack's default (sandbox URLs under `${LOCAL_STACK_URL}`).
 
 Each system names its connector type, the identifier types it can act on, the purposes it
 serves, how identifiers are hashed for it, its rate limit, where its credentials live, and
-connector options. `${VAR}` in option strings is expanded from the environment, so the local
-stack can point base URLs at its own port.
+connector options. `${VAR}` in option strings is expanded from the environment. Loading
+refuses, naming the system and the option: a variable left unexpanded, and a URL option
+(`*url`) that is not HTTPS, except plain HTTP to a loopback host in local mode. Local mode is
+the environment variable `LOCAL_STACK_URL` being set: the local stack sets it, a deployed
+stack never does.
 """
 
+import ipaddress
 import json
 import os
 import re
+import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -27,7 +45,8 @@ ConnectorType = Literal[
 # "no record". The connectors read their `accepted_types` from here.
 CONNECTOR_ID_TYPES: dict[str, tuple[IdType, ...]] = {
     "webhook": ("email", "phone", "customer_id", "device_id"),
-    "segment": ("customer_id", "device_id"),
+    # Segment matches on userId only: our device_id is our cookie, not Segment's anonymousId.
+    "segment": ("customer_id",),
     "braze": ("customer_id", "email"),
     "salesforce": ("email",),
     "google_ads": ("email", "phone"),
@@ -50,10 +69,18 @@ class SystemConfig(BaseModel):
     )
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("options")
+    @model_validator(mode="before")
     @classmethod
-    def _expand(cls, options: dict[str, Any]) -> dict[str, Any]:
-        return {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in options.items()}
+    def _expand(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
+            return data
+        environ = _environ(info)
+        name = str(data.get("name", "?"))
+        options = {k: _expand(v, environ, name, f"options.{k}") for k, v in data["options"].items()}
+        for key, value in options.items():
+            if key.endswith("url") and isinstance(value, str):
+                _check_url(value, name, f"options.{key}", local="LOCAL_STACK_URL" in environ)
+        return {**data, "options": options}
 
     @model_validator(mode="after")
     def _sendable(self) -> "SystemConfig":
@@ -94,5 +121,84 @@ class SystemsConfig(BaseModel):
         raise KeyError(name)
 
 
-def load_systems(path: str | Path) -> SystemsConfig:
-    return SystemsConfig.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+class SystemsConfigError(ValueError):
+    """The systems file is unusable; the message names each system and field at fault."""
+
+
+def load_systems(path: str | Path, environ: Mapping[str, str] | None = None) -> SystemsConfig:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    env = dict(os.environ if environ is None else environ)
+    try:
+        return SystemsConfig.model_validate(data, context={"environ": env})
+    except ValidationError as error:
+        problems = "; ".join(_describe(e) for e in error.errors())
+        raise SystemsConfigError(f"{path}: {problems}") from None
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+VARIABLE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _environ(info: ValidationInfo) -> Mapping[str, str]:
+    context = info.context if isinstance(info.context, dict) else {}
+    environ = context.get("environ")
+    return environ if isinstance(environ, Mapping) else os.environ
+
+
+def _expand(value: Any, environ: Mapping[str, str], system: str, field: str) -> Any:
+    """${VAR} (and $VAR) from the environment; an unset one refuses the file."""
+    if isinstance(value, list):
+        return [_expand(v, environ, system, f"{field}[{n}]") for n, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, system, f"{field}.{k}") for k, v in value.items()}
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        variable = match.group(1) if match.group(1) is not None else match.group(2)
+        if variable not in environ:
+            raise ValueError(f"system {system}: {field} uses ${{{variable}}}, which is not set")
+        return environ[variable]
+
+    return VARIABLE.sub(substitute, value)
+
+
+def _check_url(url: str, system: str, field: str, *, local: bool) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and local and _loopback(parts.hostname):
+        return
+    allowed = "https (or http to a loopback host in local mode)" if local else "https"
+    raise ValueError(f"system {system}: {field} must be an {allowed} URL")
+
+
+def _loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+PLACEHOLDER = "EDIT-ME"  # marks values in the production example an operator must replace
+
+
+def placeholders(options: Mapping[str, Any], prefix: str = "options") -> list[str]:
+    """Option paths still holding the production example's placeholder."""
+    found: list[str] = []
+    for key, value in options.items():
+        path = f"{prefix}.{key}"
+        if isinstance(value, str) and PLACEHOLDER in value:
+            found.append(path)
+        elif isinstance(value, Mapping):
+            found.extend(placeholders(value, path))
+        elif isinstance(value, list):
+            found.extend(p for n, v in enumerate(value) for p in placeholders({str(n): v}, path))
+    return found

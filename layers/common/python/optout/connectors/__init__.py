@@ -1,6 +1,8 @@
 """Downstream connectors: one module per vendor behind the interface in base.py."""
 
-from optout.connectors.base import Connector, Job, Outcome
+from typing import Any
+
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.braze import BrazeConnector
 from optout.connectors.credentials import SecretSource
 from optout.connectors.google_ads import GoogleAdsConnector
@@ -12,7 +14,7 @@ from optout.connectors.trade_desk import TradeDeskConnector
 from optout.connectors.webhook import WebhookConnector
 from optout.systems import ConnectorType, SystemConfig
 
-CONNECTORS: dict[ConnectorType, type[Connector]] = {
+CONNECTORS: dict[ConnectorType, type[Connector[Any]]] = {
     "webhook": WebhookConnector,
     "segment": SegmentConnector,
     "braze": BrazeConnector,
@@ -23,8 +25,11 @@ CONNECTORS: dict[ConnectorType, type[Connector]] = {
 }
 
 
-def build_connector(system: SystemConfig, secrets: SecretSource, http: HttpClient) -> Connector:
-    return CONNECTORS[system.type](system, secrets.get(system.credentials), http)
+def build_connector(
+    system: SystemConfig, secrets: SecretSource, http: HttpClient
+) -> Connector[Any]:
+    """Options are validated here (ConfigError); credentials are read when first used."""
+    return CONNECTORS[system.type](system, secrets.reader(system.credentials), http)
 
 
-__all__ = ["CONNECTORS", "Connector", "Job", "Outcome", "build_connector"]
+__all__ = ["CONNECTORS", "Connector", "Job", "Outcome", "Submitted", "build_connector"]

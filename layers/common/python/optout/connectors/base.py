@@ -1,24 +1,35 @@
 """The connector interface: jobs in, one outcome per job out.
 
 A connector turns a batch of jobs for its system into as few vendor calls as the vendor's
-limits allow (`max_batch` jobs per call). A failed call fails every job it carried, with the
-same DeliveryError, so the worker applies one retry decision per message.
+limits allow (`max_batch` objects per call). A failed call fails every job it carried, with
+the same DeliveryError, so the worker applies one retry decision per message.
+
+Outcomes are honest about what the vendor did: `done` only when the vendor has acted (or
+answered synchronously that it did), `no_record` when the vendor says it holds no such person,
+and `submitted` when the vendor accepted work it does asynchronously: the worker later calls
+`confirm()` with the vendor's reference until the vendor reports a final state.
+
+Credentials are read through a CredentialReader every time they are used (the reader caches
+them for a few minutes), so a rotated secret is picked up without a cold start; a call the
+vendor refuses for its credentials (an auth DeliveryError) is repeated once after re-reading
+them with the cache bypassed, before anything becomes final.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import HttpClient
 from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
-from optout.systems import SystemConfig
+from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
-DeliveredStatus = Literal["done", "no_record"]
+OutcomeStatus = Literal["done", "no_record", "submitted"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -26,6 +37,13 @@ class Model(BaseModel):
     """Base of every connector's options and secret model: unknown keys are typos."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NoSecret(Model):
+    """For connectors that need no credentials."""
+
+
+S = TypeVar("S", bound=Model)
 
 
 def parse_config(model: type[M], data: Any, what: str, system: str) -> M:
@@ -50,37 +68,80 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """A job the vendor accepted and works on asynchronously: what confirm() needs."""
+
+    job_id: str
+    vendor_ref: str
+    identifier_types_sent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The receipt of one job's delivery attempt. Holds identifier *types* only, never values."""
 
     job_id: str
-    status: DeliveredStatus | None  # None: the attempt failed, see `error`
+    status: OutcomeStatus | None  # None: the attempt failed, see `error`
     http_status: int | None = None
     vendor_ref: str | None = None
     identifier_types_sent: tuple[str, ...] = ()
     error: DeliveryError | None = None
     note: str | None = None
+    records_changed: tuple[str, ...] = ()  # vendor record ids the opt-out changed (CRM)
 
     @property
     def ok(self) -> bool:
         return self.status is not None
 
 
-@dataclass
-class Connector(ABC):
-    system: SystemConfig
-    secret: dict[str, Any]
-    http: HttpClient
+Item = TypeVar("Item", Job, Submitted)
 
+
+@dataclass
+class Connector(ABC, Generic[S]):
+    system: SystemConfig
+    credentials: CredentialReader
+    http: HttpClient
+    _raw_secret: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _secret: S | None = field(default=None, init=False, repr=False)
+
+    secret_model: ClassVar[type[Model]] = NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
     accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone", "customer_id", "device_id")
+    asynchronous: ClassVar[bool] = False  # True: send() may answer "submitted"
 
     def __post_init__(self) -> None:
+        unedited = placeholders(self.system.options)
+        if unedited:  # the production example, deployed as shipped
+            raise ConfigError(
+                f"system {self.system.name}: replace the {PLACEHOLDER} placeholder in "
+                + ", ".join(unedited)
+            )
         self.configure()
 
     @abstractmethod
     def configure(self) -> None:
-        """Validate options and secret once (parse_config); raise ConfigError if unusable."""
+        """Validate options once (parse_config); raise ConfigError if unusable."""
+
+    # -- credentials ------------------------------------------------------------------
+
+    @property
+    def creds(self) -> S:
+        """The current secret, parsed; the same object until the secret itself changes."""
+        raw = self.credentials()
+        if self._secret is None or raw != self._raw_secret:
+            self._accept_secret(raw)
+        assert self._secret is not None
+        return self._secret
+
+    def reload_credentials(self) -> None:
+        self._accept_secret(self.credentials(refresh=True))
+
+    def _accept_secret(self, raw: dict[str, Any]) -> None:
+        parsed = parse_config(self.secret_model, raw, "credentials", self.system.name)
+        self._raw_secret, self._secret = raw, parsed  # type: ignore[assignment]  # S is secret_model
+
+    # -- delivery -----------------------------------------------------------------------
 
     def deliver(self, jobs: Sequence[Job]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -93,20 +154,39 @@ class Connector(ABC):
                     Outcome(job.job_id, "no_record", note="no identifier this system accepts")
                 )
         for chunk in self.chunks(sendable):
-            try:
-                outcomes.extend(self.send(chunk))
-            except DeliveryError as error:
-                outcomes.extend(
-                    Outcome(
-                        job.job_id,
-                        None,
-                        error.http_status,
-                        error=error,
-                        identifier_types_sent=self.types_sent(job),
-                    )
-                    for job in chunk
-                )
+            outcomes.extend(self._guarded(chunk, self.send, self.types_sent))
         return outcomes
+
+    def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        """Ask the vendor how submitted jobs went: done/no_record, still `submitted`, or a
+        failure (non-retryable: the vendor's verdict; retryable: ask again later)."""
+        return self._guarded(submitted, self.check, lambda s: s.identifier_types_sent)
+
+    def _guarded(
+        self,
+        items: Sequence[Item],
+        call: Callable[[Sequence[Item]], list[Outcome]],
+        types: Callable[[Item], tuple[str, ...]],
+    ) -> list[Outcome]:
+        try:
+            return call(items)
+        except DeliveryError as error:
+            if not error.auth:
+                return self._failed(items, error, types)
+        self.reload_credentials()  # refused credentials: a rotation? one fresh read, one retry
+        try:
+            return call(items)
+        except DeliveryError as error:
+            return self._failed(items, error, types)
+
+    @staticmethod
+    def _failed(
+        items: Sequence[Item], error: DeliveryError, types: Callable[[Item], tuple[str, ...]]
+    ) -> list[Outcome]:
+        return [
+            Outcome(i.job_id, None, error.http_status, error=error, identifier_types_sent=types(i))
+            for i in items
+        ]
 
     def chunks(self, jobs: list[Job]) -> list[list[Job]]:
         """Greedy packing: each call carries at most max_batch vendor objects."""
@@ -147,16 +227,19 @@ class Connector(ABC):
         """For vendors that reject single items of a batch (`owner`: item index -> job id):
         a job fails only when every one of its identifiers was rejected."""
         rejected: dict[str, int] = {}
+        sent: dict[str, int] = {}
+        for job_id in owner:
+            sent[job_id] = sent.get(job_id, 0) + 1
         for index in rejected_items:
             if 0 <= index < len(owner):
                 rejected[owner[index]] = rejected.get(owner[index], 0) + 1
         outcomes = []
         for job in jobs:
-            if rejected.get(job.job_id, 0) >= len(self.identifiers(job)):
+            if rejected.get(job.job_id, 0) >= sent.get(job.job_id, 0) > 0:
                 error = DeliveryError(reason, retryable=False, http_status=status)
-                sent = self.types_sent(job)
+                types = self.types_sent(job)
                 outcomes.append(
-                    Outcome(job.job_id, None, status, error=error, identifier_types_sent=sent)
+                    Outcome(job.job_id, None, status, error=error, identifier_types_sent=types)
                 )
             else:
                 outcomes.append(Outcome(job.job_id, "done", status, None, self.types_sent(job)))
@@ -168,3 +251,7 @@ class Connector(ABC):
     @abstractmethod
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         """One batch (<= max_batch jobs, each usable): call the vendor, one outcome per job."""
+
+    def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
+        raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")

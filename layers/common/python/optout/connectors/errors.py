@@ -13,12 +13,29 @@ class DeliveryError(Exception):
         retryable: bool,
         http_status: int | None = None,
         retry_after: float | None = None,
+        auth: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.http_status = http_status
         self.retry_after = retry_after
+        # The vendor refused our credentials: the connector re-reads them once and tries again
+        # (a rotated secret) before the failure becomes final.
+        self.auth = auth
+
+    @property
+    def reason_class(self) -> str:
+        """A coarse, value-free label for logs and metrics."""
+        if self.auth:
+            return "credentials_rejected"
+        if self.http_status is None:
+            return "transport" if self.retryable else "vendor_rejected"
+        if self.http_status == 429:
+            return "throttled"
+        if self.http_status >= 500 or self.retryable:
+            return "vendor_unavailable"
+        return "vendor_rejected"
 
 
 class ConfigError(Exception):

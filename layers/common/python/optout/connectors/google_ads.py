@@ -1,16 +1,25 @@
-"""Google Ads Customer Match removal, one OfflineUserDataJob per configured user list.
+"""Google Ads Customer Match removal through Google's Data Manager API.
 
-For each list: POST {base_url}/{version}/customers/{cid}/offlineUserDataJobs:create (type
-CUSTOMER_MATCH_USER_LIST), POST {job}:addOperations with one `remove` per person
-(userIdentifiers hashedEmail / hashedPhoneNumber: SHA-256 hex of the trimmed lowercase
-email / the E.164 phone with '+'), then POST {job}:run. OAuth refresh-token grant plus the
-`developer-token` (and optional `login-customer-id`) header on every call.
+Customer Match through the Google Ads API takes no new adopters since 2026-04-01 and its
+v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendors.md).
+
+POST {base_url}/v1/audienceMembers:remove with every configured user list as a destination
+(`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
+optional `loginAccount` for a manager account), one audience member per person with
+`userData.userIdentifiers` `emailAddress` / `phoneNumber` = SHA-256 hex of the trimmed
+lowercase email / the E.164 phone with '+', and `encoding: HEX`. OAuth 2.0 refresh-token grant
+for a user or service that granted the `https://www.googleapis.com/auth/datamanager` scope;
+no developer token. Google answers with a `requestId` and processes the removal
+asynchronously, so the job is `submitted`; confirm() reads GET
+{base_url}/v1/requestStatus:retrieve?requestId=...: every destination SUCCESS is done, any
+FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still running.
 """
 
+import urllib.parse
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
@@ -19,96 +28,145 @@ from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
+SCOPE = "https://www.googleapis.com/auth/datamanager"
+AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_PARTNER"]
+DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
 
 
 class GoogleAdsOptions(Model):
     base_url: str
-    api_version: str = "v21"
-    customer_id: str
+    api_version: Literal["v1"] = "v1"
+    operating_account_id: str  # the Google Ads customer id, digits only
+    operating_account_type: AccountType = "GOOGLE_ADS"
+    login_account_id: str | None = None  # a manager account acting for the customer
     user_list_ids: tuple[str, ...]
-    login_customer_id: str | None = None
     token_url: str = GOOGLE_TOKEN_URL
 
 
 class GoogleAdsSecret(Model):
-    developer_token: str
     client_id: str
     client_secret: str
     refresh_token: str
 
 
-class GoogleAdsConnector(Connector):
-    # People per addOperations call; Google allows far more identifiers per request, but a
-    # smaller call fails (and retries) a smaller batch.
+class GoogleAdsConnector(Connector[GoogleAdsSecret]):
+    # People per request; a smaller request fails (and retries) a smaller batch.
     max_batch = 5000
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["google_ads"]
+    secret_model = GoogleAdsSecret
+    asynchronous = True
 
     def configure(self) -> None:
         self.opts = parse_config(GoogleAdsOptions, self.system.options, "options", self.system.name)
-        self.creds = parse_config(GoogleAdsSecret, self.secret, "credentials", self.system.name)
-        self.session = BearerSession(
-            self.http,
-            self.opts.token_url,
-            {
-                "grant_type": "refresh_token",
-                "client_id": self.creds.client_id,
-                "client_secret": self.creds.client_secret,
-                "refresh_token": self.creds.refresh_token,
-            },
-            step="google_ads",
-        )
         self.root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
+        self._session: tuple[GoogleAdsSecret, BearerSession] | None = None
 
-    def _headers(self) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "developer-token": self.creds.developer_token,
+    @property
+    def session(self) -> BearerSession:
+        creds = self.creds
+        if self._session is None or self._session[0] is not creds:
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "refresh_token": creds.refresh_token,
+            }
+            session = BearerSession(self.http, self.opts.token_url, form, step="google_ads")
+            self._session = (creds, session)
+        return self._session[1]
+
+    def destinations(self) -> list[dict[str, Any]]:
+        account = {
+            "accountType": self.opts.operating_account_type,
+            "accountId": self.opts.operating_account_id,
         }
-        if self.opts.login_customer_id:
-            headers["login-customer-id"] = self.opts.login_customer_id
-        return headers
-
-    def _call(self, url: str, step: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self.session.send(
-            "POST", url, step=step, headers=self._headers(), body=json_body(payload)
+        login = (
+            {"loginAccount": {"accountType": "GOOGLE_ADS", "accountId": self.opts.login_account_id}}
+            if self.opts.login_account_id
+            else {}
         )
-        body = answer.json()
-        return body if isinstance(body, dict) else {}
+        return [
+            {"operatingAccount": account, **login, "productDestinationId": list_id}
+            for list_id in self.opts.user_list_ids
+        ]
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        operations = [{"remove": {"userIdentifiers": self._user_identifiers(job)}} for job in jobs]
-        refs = []
-        cid = self.opts.customer_id
-        for list_id in self.opts.user_list_ids:
-            created = self._call(
-                f"{self.root}/customers/{cid}/offlineUserDataJobs:create",
-                "google_ads create job",
-                {
-                    "job": {
-                        "type": "CUSTOMER_MATCH_USER_LIST",
-                        "customerMatchUserListMetadata": {
-                            "userList": f"customers/{cid}/userLists/{list_id}"
-                        },
-                    }
-                },
+        body = {
+            "destinations": self.destinations(),
+            "audienceMembers": [
+                {"userData": {"userIdentifiers": self._user_identifiers(job)}} for job in jobs
+            ],
+            "encoding": "HEX",
+        }
+        answer = self.session.send(
+            "POST",
+            f"{self.root}/audienceMembers:remove",
+            step="google_ads audienceMembers:remove",
+            headers={"Content-Type": "application/json"},
+            body=json_body(body),
+        )
+        payload = answer.json()
+        ref = payload.get("requestId") if isinstance(payload, dict) else None
+        if not isinstance(ref, str) or not ref:
+            raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
+        return [
+            Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
+        ]
+
+    def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        verdicts: dict[str, tuple[str | None, str | None, int]] = {}
+        for ref in sorted({s.vendor_ref for s in submitted}):
+            query = urllib.parse.urlencode({"requestId": ref})
+            answer = self.session.send(
+                "GET",
+                f"{self.root}/requestStatus:retrieve?{query}",
+                step="google_ads requestStatus:retrieve",
             )
-            job_name = created.get("resourceName")
-            if not isinstance(job_name, str) or not job_name.startswith(f"customers/{cid}/"):
-                raise DeliveryError("google_ads create job: no resourceName", retryable=True)
-            self._call(
-                f"{self.root}/{job_name}:addOperations",
-                "google_ads add operations",
-                {"operations": operations, "enablePartialFailure": False},
-            )
-            self._call(f"{self.root}/{job_name}:run", "google_ads run job", {})
-            refs.append(job_name)
-        return [Outcome(j.job_id, "done", 200, ",".join(refs), self.types_sent(j)) for j in jobs]
+            verdicts[ref] = (*_verdict(answer.json()), answer.status)
+        outcomes = []
+        for item in submitted:
+            status, reason, http_status = verdicts[item.vendor_ref]
+            types = item.identifier_types_sent
+            if status is not None:
+                outcomes.append(Outcome(item.job_id, status, http_status, item.vendor_ref, types))  # type: ignore[arg-type]  # "done" | "submitted"
+            else:
+                error = DeliveryError(
+                    f"google_ads remove: {reason}", retryable=False, http_status=http_status
+                )
+                outcomes.append(
+                    Outcome(item.job_id, None, http_status, item.vendor_ref, types, error=error)
+                )
+        return outcomes
 
     def _user_identifiers(self, job: Job) -> list[dict[str, str]]:
         identifiers = []
         for identifier in self.identifiers(job):
             if identifier.type == "email":
-                identifiers.append({"hashedEmail": email_sha256(identifier.value)})
+                identifiers.append({"emailAddress": email_sha256(identifier.value)})
             else:
-                identifiers.append({"hashedPhoneNumber": google_phone_sha256(identifier.value)})
+                identifiers.append({"phoneNumber": google_phone_sha256(identifier.value)})
         return identifiers
+
+
+def _verdict(payload: Any) -> tuple[str | None, str | None]:
+    """("done" | "submitted", None) or (None, a failure reason): a RetrieveRequestStatus answer."""
+    per_destination = (
+        payload.get("requestStatusPerDestination") if isinstance(payload, dict) else None
+    )
+    if not isinstance(per_destination, list) or not per_destination:
+        raise DeliveryError("google_ads requestStatus: malformed answer", retryable=True)
+    statuses = [d.get("requestStatus") if isinstance(d, dict) else None for d in per_destination]
+    if any(s in RUNNING or s is None for s in statuses):
+        return "submitted", None
+    if all(s == DONE for s in statuses):
+        return "done", None
+    reasons = sorted(
+        {
+            str(count.get("reason"))
+            for d in per_destination
+            for count in ((d.get("errorInfo") or {}).get("errorCounts") or [])
+            if isinstance(count, dict)
+        }
+    )
+    failed = sorted({str(s) for s in statuses if s != DONE})
+    return None, "/".join(failed) + (f" ({', '.join(reasons)})" if reasons else "")

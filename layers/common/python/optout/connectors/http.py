@@ -81,7 +81,11 @@ def status_error(step: str, response: HttpResponse) -> DeliveryError:
     retryable = status in RETRYABLE_4XX or status >= 500
     retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
     return DeliveryError(
-        f"{step}: HTTP {status}", retryable=retryable, http_status=status, retry_after=retry_after
+        f"{step}: HTTP {status}",
+        retryable=retryable,
+        http_status=status,
+        retry_after=retry_after,
+        auth=status == 401,
     )
 
 

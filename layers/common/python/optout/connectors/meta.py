@@ -1,11 +1,16 @@
 """Meta Marketing API: remove people from custom audiences.
 
 DELETE {base_url}/{version}/act_{ad_account_id}/usersofanyaudience (every audience of the ad
-account) or, with `audience_ids`, DELETE .../{audience_id}/users for each; form field
-`payload={"schema": "EMAIL_SHA256"|"PHONE_SHA256", "data": [hash, ...]}`, one call per schema,
-at most 10,000 hashes per call. Email: SHA-256 hex of trimmed lowercase; phone: SHA-256 hex of
-its digits with country code, no '+'. The token goes in the Authorization header, not the URL.
-Meta reports throttling as HTTP 400 with codes 4/17/32/613/80003: retried like a 429.
+account) and DELETE .../{audience_id}/users for each of `audience_ids`: every configured
+audience; form field `payload={"schema": "EMAIL_SHA256"|"PHONE_SHA256", "is_raw": false,
+"data": [hash, ...]}` (the shape facebook-business's CustomAudience.format_params builds), one
+call per schema, at most 10,000 hashes per call. Email: SHA-256 hex of trimmed lowercase;
+phone: SHA-256 hex of its digits with country code, no '+'. The token goes in the
+Authorization header and the hashes in the body, never in the URL.
+Meta reports throttling as HTTP 400 with codes 4/17/32/613/80003: retried like a 429; an
+expired API version (code 2635) is final and says so.
+"Done" means Meta accepted the removal (it applies it within about 24 hours and offers no
+status to poll); `vendor_ref` holds Meta's session ids.
 """
 
 import json
@@ -21,11 +26,14 @@ from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, 80003})
+DEPRECATED_VERSION_CODE = 2635
+INVALID_TOKEN_CODE = 190  # OAuthException: expired, revoked or rotated token
+DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
 
 
 class MetaOptions(Model):
     base_url: str
-    api_version: str = "v21.0"
+    api_version: str = DEFAULT_VERSION
     ad_account_id: str | None = None
     audience_ids: tuple[str, ...] = ()
 
@@ -34,21 +42,21 @@ class MetaSecret(Model):
     access_token: str
 
 
-class MetaConnector(Connector):
+class MetaConnector(Connector[MetaSecret]):
     max_batch = 10_000
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["meta"]
+    secret_model = MetaSecret
 
     def configure(self) -> None:
         self.opts = parse_config(MetaOptions, self.system.options, "options", self.system.name)
-        self.creds = parse_config(MetaSecret, self.secret, "credentials", self.system.name)
         if not self.opts.ad_account_id and not self.opts.audience_ids:
             raise ConfigError(
                 f"system {self.system.name}: options need ad_account_id or audience_ids"
             )
         root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
         account = (self.opts.ad_account_id or "").removeprefix("act_")
-        self.urls = [f"{root}/{a}/users" for a in self.opts.audience_ids] or [
-            f"{root}/act_{account}/usersofanyaudience"
+        self.urls = ([f"{root}/act_{account}/usersofanyaudience"] if account else []) + [
+            f"{root}/{a}/users" for a in self.opts.audience_ids
         ]
 
     def weight(self, job: Job) -> int:
@@ -76,7 +84,9 @@ class MetaConnector(Connector):
         return [Outcome(j.job_id, "done", status, ref, self.types_sent(j)) for j in jobs]
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
-        body = urllib.parse.urlencode({"payload": json.dumps({"schema": schema, "data": data})})
+        body = urllib.parse.urlencode(
+            {"payload": json.dumps({"schema": schema, "is_raw": False, "data": data})}
+        )
         answer = self.http.send(
             "DELETE",
             url,
@@ -96,5 +106,18 @@ class MetaConnector(Connector):
         if answer.status == 400 and code in THROTTLE_CODES:
             raise DeliveryError(
                 f"meta remove {schema}: throttled (code {code})", retryable=True, http_status=400
+            )
+        if code == INVALID_TOKEN_CODE:
+            raise DeliveryError(
+                f"meta remove {schema}: access token refused (code {code})",
+                retryable=False,
+                http_status=answer.status,
+                auth=True,
+            )
+        if code == DEPRECATED_VERSION_CODE:
+            raise DeliveryError(
+                f"meta remove {schema}: API version {self.opts.api_version} expired (code {code})",
+                retryable=False,
+                http_status=answer.status,
             )
         raise status_error(f"meta remove {schema}", answer)

@@ -2,6 +2,8 @@
 
 A 401 from the API with a cached token means it was revoked or expired early: the session
 fetches a fresh token and repeats the call once, so only a second 401 is a real auth failure.
+A token endpoint that refuses the client (invalid_client, invalid_grant, unauthorized_client)
+raises an auth DeliveryError: the connector then re-reads its credentials once (a rotation).
 """
 
 import time
@@ -9,9 +11,10 @@ import urllib.parse
 from collections.abc import Callable
 
 from optout.connectors.errors import DeliveryError
-from optout.connectors.http import HttpClient, HttpResponse
+from optout.connectors.http import HttpClient, HttpResponse, status_error
 
 EXPIRY_MARGIN_SECONDS = 60
+REFUSED_CLIENT = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 
 
 class BearerSession:
@@ -39,8 +42,14 @@ class BearerSession:
                 step=f"{self.step} token",
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
                 body=urllib.parse.urlencode(self.form).encode(),
+                raise_for_status=False,
             )
             payload = answer.json()
+            if not 200 <= answer.status < 300:
+                error = payload.get("error") if isinstance(payload, dict) else None
+                failure = status_error(f"{self.step} token", answer)
+                failure.auth = failure.auth or error in REFUSED_CLIENT
+                raise failure
             if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
                 raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)
             self._token = payload["access_token"]

@@ -1,15 +1,26 @@
-"""Salesforce: find each person's Individual through Contact/Lead, then set its opt-out flags.
+"""Salesforce: find the person among Contacts, Leads (and Person Accounts), make sure each has
+an Individual (data privacy record), and set the opt-out there and, optionally, on the record.
 
 1. OAuth 2.0 client credentials at {base_url}/services/oauth2/token.
-2. One composite call (POST .../composite) running a SOQL query per lookup object
-   (`SELECT Email, IndividualId FROM Contact WHERE Email IN (...)`): the emails travel in the
-   request body, never in a request URL that proxies and access logs keep.
-3. PATCH .../sobjects/Individual/{Id} with the mapped flags (HasOptedOutTracking, ...).
-A person with no Contact/Lead carrying an Individual is "no_record": a receipt, not an error.
+2. One composite call (POST .../composite) running a SOQL query per lookup object, the emails
+   in the request body (never in a URL that proxies and access logs keep):
+   Contact and Lead (unconverted) by Email; with `person_accounts`, Account by PersonEmail
+   where IsPersonAccount. Each record's Individual is IndividualId (PersonIndividualId).
+3. A record without an Individual gets one: POST .../composite/sobjects (sObject Collections,
+   200 records a call) creating Individuals (LastName is required: the record's own), then
+   PATCH .../composite/sobjects linking each record to its new Individual.
+4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
+   `fields`; HasOptedOutTracking / HasOptedOutProfiling by default) and, with `record_field`,
+   an org's own checkbox (e.g. a custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself.
+A person with no Contact, Lead or Person Account is `no_record` ("no such person"). The receipt
+lists every record changed (`Contact/003...`, `Individual/0PK...`). Salesforce answers
+synchronously: "done" means every write succeeded; a record Salesforce refused fails the jobs
+it belongs to with Salesforce's status code.
 """
 
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
@@ -26,13 +37,21 @@ DEFAULT_FIELDS: dict[Purpose, str] = {
     "targeted_advertising": "HasOptedOutTracking",
     "profiling": "HasOptedOutProfiling",
 }
+COLLECTION_SIZE = 200  # records per sObject Collections call
+# Lookup object -> (email field, Individual field, extra condition)
+LOOKUPS: dict[str, tuple[str, str, str]] = {
+    "Contact": ("Email", "IndividualId", ""),
+    "Lead": ("Email", "IndividualId", " AND IsConverted = false"),
+    "Account": ("PersonEmail", "PersonIndividualId", " AND IsPersonAccount = true"),
+}
 
 
 class SalesforceOptions(Model):
     base_url: str
-    api_version: str = "v62.0"
-    lookup_objects: tuple[str, ...] = ("Contact", "Lead")
+    api_version: str = "v66.0"
+    person_accounts: bool = False  # the org has Person Accounts enabled
     fields: dict[Purpose, str] = DEFAULT_FIELDS
+    record_field: str | None = None  # a checkbox set on the Contact/Lead/Account too
 
 
 class SalesforceSecret(Model):
@@ -45,61 +64,89 @@ def soql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class SalesforceConnector(Connector):
-    max_batch = 100  # emails per composite lookup; keeps the SOQL well under its length limit
+@dataclass
+class Person:
+    """One Contact/Lead/Account found for an email."""
+
+    sobject: str
+    record_id: str
+    email: str
+    last_name: str
+    individual_id: str | None
+    error: str | None = None  # Salesforce's status code when a write for it failed
+    changed: list[str] = field(default_factory=list)
+
+
+class SalesforceConnector(Connector[SalesforceSecret]):
+    max_batch = 100  # emails per lookup; keeps the SOQL well under its length limit
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["salesforce"]
+    secret_model = SalesforceSecret
 
     def configure(self) -> None:
         self.opts = parse_config(
             SalesforceOptions, self.system.options, "options", self.system.name
         )
-        creds = parse_config(SalesforceSecret, self.secret, "credentials", self.system.name)
         self.root = self.opts.base_url.rstrip("/")
-        self.session = BearerSession(
-            self.http,
-            self.root + "/services/oauth2/token",
-            {
+        self.data = f"{self.root}/services/data/{self.opts.api_version}"
+        self.lookup_objects = ["Contact", "Lead"] + (
+            ["Account"] if self.opts.person_accounts else []
+        )
+        self._session: tuple[SalesforceSecret, BearerSession] | None = None
+
+    @property
+    def session(self) -> BearerSession:
+        creds = self.creds
+        if self._session is None or self._session[0] is not creds:
+            form = {
                 "grant_type": "client_credentials",
                 "client_id": creds.client_id,
                 "client_secret": creds.client_secret,
-            },
-            step="salesforce",
-        )
+            }
+            token_url = self.root + "/services/oauth2/token"
+            self._session = (creds, BearerSession(self.http, token_url, form, step="salesforce"))
+        return self._session[1]
 
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         emails = sorted({i.value for job in jobs for i in self.identifiers(job)})
-        individuals, lookup_status = self._lookup(emails)
-        outcomes = []
-        for job in jobs:
-            ids = sorted(
-                {iid for i in self.identifiers(job) for iid in individuals.get(i.value, ())}
-            )
-            if not ids:
-                outcomes.append(
-                    Outcome(
-                        job.job_id,
-                        "no_record",
-                        lookup_status,
-                        None,
-                        self.types_sent(job),
-                        note="no matching Individual",
-                    )
-                )
-                continue
-            outcomes.append(self._update(job, ids))
-        return outcomes
+        people = self._lookup(emails)
+        self._link_individuals([p for p in people if p.individual_id is None])
+        self._set_opt_outs(jobs, [p for p in people if p.error is None])
+        by_email: dict[str, list[Person]] = {}
+        for person in people:
+            by_email.setdefault(person.email, []).append(person)
+        return [self._outcome(job, by_email) for job in jobs]
 
-    def _lookup(self, emails: list[str]) -> tuple[dict[str, set[str]], int]:
+    def _outcome(self, job: Job, by_email: dict[str, list[Person]]) -> Outcome:
+        found = [p for i in self.identifiers(job) for p in by_email.get(i.value, [])]
+        types = self.types_sent(job)
+        if not found:
+            return Outcome(job.job_id, "no_record", 200, None, types, note="no such person")
+        errors = sorted({p.error for p in found if p.error})
+        if errors:
+            error = DeliveryError(
+                "salesforce update: " + ", ".join(errors), retryable=False, http_status=200
+            )
+            return Outcome(job.job_id, None, 200, None, types, error=error)
+        changed = tuple(sorted({c for p in found for c in p.changed}))
+        individuals = sorted({p.individual_id for p in found if p.individual_id})
+        return Outcome(
+            job.job_id, "done", 200, ",".join(individuals), types, records_changed=changed
+        )
+
+    # -- 2. lookup ---------------------------------------------------------------------
+
+    def _lookup(self, emails: list[str]) -> list[Person]:
         quoted = ", ".join(soql_quote(e) for e in emails)
         subrequests = []
-        for sobject in self.opts.lookup_objects:
-            # Values are SOQL-quoted (soql_quote); the object name comes from operator config.
+        for sobject in self.lookup_objects:
+            email_field, individual_field, condition = LOOKUPS[sobject]
+            # Values are SOQL-quoted (soql_quote); object and field names are ours.
             soql = (
-                f"SELECT Email, IndividualId FROM {sobject} "  # noqa: S608
-                f"WHERE Email IN ({quoted}) AND IndividualId != null"
+                f"SELECT Id, {email_field}, {individual_field}, LastName FROM {sobject} "  # noqa: S608
+                f"WHERE {email_field} IN ({quoted}){condition}"
             )
             subrequests.append(
                 {
@@ -111,44 +158,137 @@ class SalesforceConnector(Connector):
             )
         answer = self.session.send(
             "POST",
-            f"{self.root}/services/data/{self.opts.api_version}/composite",
+            f"{self.data}/composite",
             step="salesforce lookup",
             headers={"Content-Type": "application/json"},
             body=json_body({"allOrNone": False, "compositeRequest": subrequests}),
         )
-        found: dict[str, set[str]] = {}
         payload = answer.json()
+        people: list[Person] = []
         for sub in payload.get("compositeResponse", []) if isinstance(payload, dict) else []:
+            sobject = str(sub.get("referenceId"))
             status = int(sub.get("httpStatusCode", 500))
-            if not 200 <= status < 300:
-                raise status_error("salesforce lookup query", HttpResponse(status, {}, b""))
+            if not 200 <= status < 300 or sobject not in LOOKUPS:
+                raise status_error(f"salesforce lookup {sobject}", HttpResponse(status, {}, b""))
+            email_field, individual_field, _ = LOOKUPS[sobject]
             for record in sub.get("body", {}).get("records", []):
-                email, individual = record.get("Email"), record.get("IndividualId")
-                if isinstance(email, str) and isinstance(individual, str):
-                    found.setdefault(email.strip().lower(), set()).add(individual)
-        return found, answer.status
+                email, record_id = record.get(email_field), record.get("Id")
+                if isinstance(email, str) and isinstance(record_id, str):
+                    individual = record.get(individual_field)
+                    people.append(
+                        Person(
+                            sobject,
+                            record_id,
+                            email.strip().lower(),
+                            str(record.get("LastName") or "Unknown"),
+                            individual if isinstance(individual, str) else None,
+                        )
+                    )
+        return people
 
-    def _update(self, job: Job, individual_ids: list[str]) -> Outcome:
-        fields: dict[str, Any] = {
-            self.opts.fields[p]: True for p in job.purposes if p in self.opts.fields
-        }
-        status = 204
-        try:
-            for individual in individual_ids:
-                answer = self.session.send(
-                    "PATCH",
-                    f"{self.root}/services/data/{self.opts.api_version}/sobjects/Individual/{individual}",
-                    step="salesforce Individual update",
-                    headers={"Content-Type": "application/json"},
-                    body=json_body(fields),
+    # -- 3. Individuals where missing --------------------------------------------------
+
+    def _link_individuals(self, missing: list[Person]) -> None:
+        if not missing:
+            return
+        created = self._collections(
+            "POST",
+            [{"attributes": {"type": "Individual"}, "LastName": p.last_name} for p in missing],
+            "salesforce create Individual",
+        )
+        linked: list[Person] = []
+        for person, result in zip(missing, created, strict=True):
+            if result[0] is None:
+                person.error = f"Individual {result[1]}"
+            else:
+                person.individual_id = result[0]
+                person.changed.append(f"Individual/{result[0]}")
+                linked.append(person)
+        results = self._collections(
+            "PATCH",
+            [
+                {
+                    "attributes": {"type": p.sobject},
+                    "id": p.record_id,
+                    LOOKUPS[p.sobject][1]: p.individual_id,
+                }
+                for p in linked
+            ],
+            "salesforce link Individual",
+        )
+        for person, result in zip(linked, results, strict=True):
+            if result[0] is None:
+                person.error = f"{person.sobject} {result[1]}"
+            else:
+                person.changed.append(f"{person.sobject}/{person.record_id}")
+
+    # -- 4. the opt-out ----------------------------------------------------------------
+
+    def _set_opt_outs(self, jobs: Sequence[Job], people: list[Person]) -> None:
+        purposes: dict[str, set[Purpose]] = {}  # email -> purposes opted out
+        for job in jobs:
+            for identifier in self.identifiers(job):
+                purposes.setdefault(identifier.value, set()).update(job.purposes)
+        individual_fields: dict[str, dict[str, bool]] = {}
+        owners: dict[str, list[Person]] = {}
+        for person in people:
+            assert person.individual_id is not None
+            wanted = {
+                self.opts.fields[p]: True
+                for p in purposes.get(person.email, ())
+                if p in self.opts.fields
+            }
+            individual_fields.setdefault(person.individual_id, {}).update(wanted)
+            owners.setdefault(f"Individual/{person.individual_id}", []).append(person)
+        records: list[dict[str, Any]] = [
+            {"attributes": {"type": "Individual"}, "id": individual, **values}
+            for individual, values in sorted(individual_fields.items())
+            if values
+        ]
+        if self.opts.record_field:
+            for person in people:
+                records.append(
+                    {
+                        "attributes": {"type": person.sobject},
+                        "id": person.record_id,
+                        self.opts.record_field: True,
+                    }
                 )
-                status = answer.status
-        except DeliveryError as error:  # this job only: the batch's other people are unaffected
-            return Outcome(
-                job.job_id,
-                None,
-                error.http_status,
-                error=error,
-                identifier_types_sent=self.types_sent(job),
+                owners.setdefault(f"{person.sobject}/{person.record_id}", []).append(person)
+        results = self._collections("PATCH", records, "salesforce set opt-out")
+        for record, result in zip(records, results, strict=True):
+            sobject = str(record["attributes"]["type"])
+            name = f"{sobject}/{record['id']}"
+            for person in owners.get(name, []):
+                if result[0] is None:
+                    person.error = f"{sobject} {result[1]}"
+                elif name not in person.changed:
+                    person.changed.append(name)
+
+    def _collections(
+        self, method: str, records: list[dict[str, Any]], step: str
+    ) -> list[tuple[str | None, str]]:
+        """sObject Collections, 200 records a call, allOrNone false: per record (id, "") on
+        success or (None, status code) when Salesforce refused that record."""
+        results: list[tuple[str | None, str]] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = records[start : start + COLLECTION_SIZE]
+            answer = self.session.send(
+                method,
+                f"{self.data}/composite/sobjects",
+                step=step,
+                headers={"Content-Type": "application/json"},
+                body=json_body({"allOrNone": False, "records": chunk}),
             )
-        return Outcome(job.job_id, "done", status, ",".join(individual_ids), self.types_sent(job))
+            payload = answer.json()
+            if not isinstance(payload, list) or len(payload) != len(chunk):
+                raise DeliveryError(f"{step}: malformed answer", retryable=True)
+            for entry in payload:
+                if isinstance(entry, dict) and entry.get("success") and entry.get("id"):
+                    results.append((str(entry["id"]), ""))
+                else:
+                    errors = entry.get("errors") if isinstance(entry, dict) else None
+                    first = errors[0] if isinstance(errors, list) and errors else {}
+                    code = first.get("statusCode") if isinstance(first, dict) else None
+                    results.append((None, str(code or "UNKNOWN_ERROR")))
+        return results

@@ -1,12 +1,21 @@
-"""Segment: a consent-preference track event (default) or a Public API suppression regulation.
+"""Segment: a consent-preference track event (default) or a Public API regulation.
 
-mode "consent" (default): POST {base_url}/v1/batch (HTTP Basic, write key as user name) with
-one "Segment Consent Preference Updated" track event per customer_id (userId) / device_id
-(anonymousId), `context.consent.categoryPreferences` setting each opted-out purpose's
-category to false. messageId derives from the job id, so Segment de-duplicates a resend.
+mode "consent" (default; base_url the Tracking API, https://api.segment.io): POST
+{base_url}/v1/batch (HTTP Basic, write key as user name) with one "Segment Consent Preference
+Updated" track event per customer id (`userId`), `context.consent.categoryPreferences` setting
+the workspace's consent category of each opted-out purpose to false. `categories` maps every
+purpose the system serves to one of the workspace's own category ids: there is no default
+(a purpose name is not a category id). messageId derives from the job id, so Segment
+de-duplicates a resend. "Done": Segment's Tracking API accepted the event (no status exists).
 
-mode "regulation": POST {base_url}/regulations (Bearer token) with regulationType
-SUPPRESS_ONLY, subjectType USER_ID and the customer ids: Segment then drops the user's data.
+mode "regulation" (base_url the Public API, https://api.segmentapis.com): POST
+{base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default),
+subjectType USER_ID and the customer ids. Regulations run asynchronously: the job is
+`submitted` with the regulateId, and confirm() reads GET {base_url}/regulations/{id}:
+FINISHED is done; FAILED, INVALID, NOT_SUPPORTED and PARTIAL_SUCCESS fail with that status;
+INITIALIZED and RUNNING are still processing.
+
+Segment matches on userId only: our device_id cookie is not Segment's anonymousId.
 """
 
 import base64
@@ -16,23 +25,35 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
-from optout.connectors.errors import ConfigError
+from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
+from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
-from optout.identifiers import Identifier, IdType
+from optout.identifiers import IdType
 from optout.purposes import Purpose
 from optout.systems import CONNECTOR_ID_TYPES
 from optout.timestamps import iso
 
 CONSENT_EVENT = "Segment Consent Preference Updated"
 PUBLIC_API_JSON = "application/vnd.segment.v1+json"
+RegulationType = Literal[
+    "SUPPRESS_ONLY",
+    "SUPPRESS_WITH_DELETE",
+    "SUPPRESS_WITH_DELETE_INTERNAL",
+    "DELETE_INTERNAL",
+    "DELETE_ONLY",
+    "DELETE_ARCHIVE_ONLY",
+]
+FINISHED = "FINISHED"
+STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
+MAX_SUBJECTS = 5000  # subjectIds per regulation
 
 
 class SegmentOptions(Model):
     base_url: str
     mode: Literal["consent", "regulation"] = "consent"
-    # purpose -> consent category name; a purpose not listed is its own category
+    # purpose -> the workspace's consent category id (consent mode): required, no defaulting
     categories: dict[Purpose, str] = Field(default_factory=dict)
+    regulation_type: RegulationType = "SUPPRESS_ONLY"
 
 
 class SegmentSecret(Model):
@@ -40,23 +61,31 @@ class SegmentSecret(Model):
     token: str | None = None  # regulation mode (Public API token)
 
 
-class SegmentConnector(Connector):
+class SegmentConnector(Connector[SegmentSecret]):
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["segment"]
-    max_batch = 200  # events per call: well under Segment's 500 KB per batch call
+    max_batch = 200  # events (or subject ids) per call: well under Segment's limits
+    secret_model = SegmentSecret
+    asynchronous = True  # regulation mode
 
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
     def configure(self) -> None:
         self.opts = parse_config(SegmentOptions, self.system.options, "options", self.system.name)
-        self.creds = parse_config(SegmentSecret, self.secret, "credentials", self.system.name)
-        needed = "write_key" if self.opts.mode == "consent" else "token"
-        if getattr(self.creds, needed) is None:
-            raise ConfigError(f"system {self.system.name}: credentials need {needed}")
+        self.root = self.opts.base_url.rstrip("/")
+        if self.opts.mode == "consent":
+            missing = sorted(set(self.system.purposes) - set(self.opts.categories))
+            if missing:
+                raise ConfigError(
+                    f"system {self.system.name}: options.categories must map every purpose "
+                    f"to a consent category id of the workspace (missing {missing})"
+                )
 
-    def identifiers(self, job: Job) -> list[Identifier]:
-        types = ("customer_id", "device_id") if self.opts.mode == "consent" else ("customer_id",)
-        return [i for i in job.identifiers if i.type in types and self.system.accepts(i.type)]
+    def _credential(self, needed: Literal["write_key", "token"]) -> str:
+        value = getattr(self.creds, needed)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"system {self.system.name}: credentials need {needed}")
+        return value
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         if self.opts.mode == "regulation":
@@ -67,44 +96,46 @@ class SegmentConnector(Connector):
         now = iso(datetime.now(UTC))
         events: list[dict[str, Any]] = []
         for job in jobs:
-            preferences = {self.opts.categories.get(p, p): False for p in sorted(job.purposes)}
+            preferences = {self.opts.categories[p]: False for p in sorted(job.purposes)}
             for n, identifier in enumerate(self.identifiers(job)):
-                key = "userId" if identifier.type == "customer_id" else "anonymousId"
                 events.append(
                     {
                         "type": "track",
                         "event": CONSENT_EVENT,
-                        key: identifier.value,
+                        "userId": identifier.value,
                         "messageId": f"{job.job_id}:{n}",
                         "timestamp": now,
                         "context": {"consent": {"categoryPreferences": preferences}},
                         "properties": {"request_id": job.request_id},
                     }
                 )
-        auth = base64.b64encode(f"{self.creds.write_key}:".encode()).decode()
+        auth = base64.b64encode(f"{self._credential('write_key')}:".encode()).decode()
         answer = self.http.send(
             "POST",
-            self.opts.base_url.rstrip("/") + "/v1/batch",
+            self.root + "/v1/batch",
             step="segment batch",
             headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
             body=json_body({"batch": events}),
         )
         return [Outcome(j.job_id, "done", answer.status, None, self.types_sent(j)) for j in jobs]
 
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Content-Type": PUBLIC_API_JSON,
+            "Accept": PUBLIC_API_JSON,
+            "Authorization": f"Bearer {self._credential('token')}",
+        }
+
     def _regulate(self, jobs: Sequence[Job]) -> list[Outcome]:
         subject_ids = sorted({i.value for job in jobs for i in self.identifiers(job)})
         answer = self.http.send(
             "POST",
-            self.opts.base_url.rstrip("/") + "/regulations",
+            self.root + "/regulations",
             step="segment regulation",
-            headers={
-                "Content-Type": PUBLIC_API_JSON,
-                "Accept": PUBLIC_API_JSON,
-                "Authorization": f"Bearer {self.creds.token}",
-            },
+            headers=self._headers(),
             body=json_body(
                 {
-                    "regulationType": "SUPPRESS_ONLY",
+                    "regulationType": self.opts.regulation_type,
                     "subjectType": "USER_ID",
                     "subjectIds": subject_ids,
                 }
@@ -113,4 +144,43 @@ class SegmentConnector(Connector):
         payload = answer.json()
         data = payload.get("data") if isinstance(payload, dict) else None
         ref = data.get("regulateId") if isinstance(data, dict) else None
-        return [Outcome(j.job_id, "done", answer.status, ref, self.types_sent(j)) for j in jobs]
+        if not isinstance(ref, str) or not ref:
+            raise DeliveryError("segment regulation: answer without regulateId", retryable=True)
+        return [
+            Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
+        ]
+
+    def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        verdicts: dict[str, tuple[str, int]] = {}
+        for ref in sorted({s.vendor_ref for s in submitted}):
+            answer = self.http.send(
+                "GET",
+                f"{self.root}/regulations/{ref}",
+                step="segment regulation status",
+                headers=self._headers(),
+            )
+            payload = answer.json()
+            data = payload.get("data") if isinstance(payload, dict) else None
+            regulation = data.get("regulation") if isinstance(data, dict) else None
+            status = regulation.get("overallStatus") if isinstance(regulation, dict) else None
+            if not isinstance(status, str):
+                raise DeliveryError("segment regulation status: malformed answer", retryable=True)
+            verdicts[ref] = (status, answer.status)
+        outcomes = []
+        for item in submitted:
+            status, http_status = verdicts[item.vendor_ref]
+            types = item.identifier_types_sent
+            if status == FINISHED:
+                outcomes.append(Outcome(item.job_id, "done", http_status, item.vendor_ref, types))
+            elif status in STILL_RUNNING:
+                outcomes.append(
+                    Outcome(item.job_id, "submitted", http_status, item.vendor_ref, types)
+                )
+            else:
+                error = DeliveryError(
+                    f"segment regulation: {status}", retryable=False, http_status=http_status
+                )
+                outcomes.append(
+                    Outcome(item.job_id, None, http_status, item.vendor_ref, types, error=error)
+                )
+        return outcomes

@@ -1,9 +1,16 @@
-"""The Trade Desk: POST {base_url}/data/deletion-optout/advertiser, RequestType OptOut.
+"""The Trade Desk: map each person to raw UID2s through a UID2 operator, then opt them out.
 
-Items carry UID2 values derived from email (UID2 normalisation: lowercase; gmail.com without
-dots and '+tag') or E.164 phone, each SHA-256 then base64. Auth: `TTD-Auth` header. TTD
-answers 200 with `FailedLines` (ItemNumber = index of the item, unconfirmed whether 0- or
-1-based; read here as 0-based): a job all of whose items failed fails permanently.
+1. UID2 operator POST {uid2_base_url}/v3/identity/map (uid2.py) with the UID2 hashes: base64
+   SHA-256 of the email (UID2 normalisation: lowercase; gmail.com without dots and '+tag') or
+   of the E.164 phone. A hash sent to The Trade Desk itself matches nobody.
+2. POST {base_url}/data/deletion-optout/advertiser, header `TTD-Auth`, body
+   `{"AdvertiserId", "Items": [{"UID2": <raw UID2>}, ...], "RequestType": "OptOut"}`: the
+   current raw UID2 and, where the operator still reports one, the previous one (rotated in
+   the last 90 days, so TTD may still hold data under it).
+A person the operator cannot map (opted out of UID2 already, or an invalid identifier) has no
+UID2 for TTD to act on: `no_record`, with the operator's reason. TTD answers 200 with
+`FailedLines`, whose `ItemNumber` is 1-based (TTD's `ttd-data` SDK converts it with `- 1`):
+a job all of whose items failed fails. "Done" means TTD accepted the opt-out items.
 """
 
 from collections.abc import Sequence
@@ -12,57 +19,95 @@ from typing import ClassVar
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
+from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
+
+UID2_PRODUCTION = "https://prod.uidapi.com"
 
 
 class TradeDeskOptions(Model):
     base_url: str
     advertiser_id: str
+    uid2_base_url: str = UID2_PRODUCTION
 
 
 class TradeDeskSecret(Model):
     auth_token: str
+    uid2_api_key: str
+    uid2_secret_key: str  # base64, as the UID2 portal issues it
 
 
-class TradeDeskConnector(Connector):
-    max_batch = 1000  # items per call
+class TradeDeskConnector(Connector[TradeDeskSecret]):
+    max_batch = 1000  # identifiers per batch (each may yield two items)
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["trade_desk"]
+    secret_model = TradeDeskSecret
 
     def configure(self) -> None:
         self.opts = parse_config(TradeDeskOptions, self.system.options, "options", self.system.name)
-        self.creds = parse_config(TradeDeskSecret, self.secret, "credentials", self.system.name)
 
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
+        mapped = self._map(jobs)
         items: list[dict[str, str]] = []
         owner: list[str] = []
+        outcomes: dict[str, Outcome] = {}
         for job in jobs:
-            for identifier in self.identifiers(job):
-                uid2 = (
-                    uid2_email_hash(identifier.value)
-                    if identifier.type == "email"
-                    else uid2_phone_hash(identifier.value)
+            found = [mapped[(i.type, i.value)] for i in self.identifiers(job)]
+            uid2s = [u for m in found for u in (m.uid2, m.previous) if u]
+            if not uid2s:
+                reasons = sorted({m.reason or "unmapped" for m in found})
+                note = "no UID2 for this person (UID2 operator: " + ", ".join(reasons) + ")"
+                outcomes[job.job_id] = Outcome(
+                    job.job_id, "no_record", 200, None, self.types_sent(job), note=note
                 )
+            for uid2 in uid2s:
                 items.append({"UID2": uid2})
                 owner.append(job.job_id)
-        answer = self.http.send(
-            "POST",
-            self.opts.base_url.rstrip("/") + "/data/deletion-optout/advertiser",
-            step="trade_desk deletion-optout",
-            headers={"Content-Type": "application/json", "TTD-Auth": self.creds.auth_token},
-            body=json_body(
-                {"AdvertiserId": self.opts.advertiser_id, "Items": items, "RequestType": "OptOut"}
-            ),
+        if items:
+            creds = self.creds
+            answer = self.http.send(
+                "POST",
+                self.opts.base_url.rstrip("/") + "/data/deletion-optout/advertiser",
+                step="trade_desk deletion-optout",
+                headers={"Content-Type": "application/json", "TTD-Auth": creds.auth_token},
+                body=json_body(
+                    {
+                        "AdvertiserId": self.opts.advertiser_id,
+                        "Items": items,
+                        "RequestType": "OptOut",
+                    }
+                ),
+            )
+            payload = answer.json()
+            lines = payload.get("FailedLines") if isinstance(payload, dict) else None
+            numbers = [
+                str(line.get("ItemNumber", "")) for line in lines or [] if isinstance(line, dict)
+            ]
+            sent = [job for job in jobs if job.job_id not in outcomes]
+            for outcome in self.item_outcomes(
+                sent, owner, [int(n) - 1 for n in numbers if n.isdigit()], answer.status,
+                "trade_desk: every item rejected",
+            ):  # fmt: skip
+                outcomes[outcome.job_id] = outcome
+        return [outcomes[job.job_id] for job in jobs]
+
+    def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:
+        creds = self.creds
+        client = Uid2Client(
+            self.http, self.opts.uid2_base_url, creds.uid2_api_key, creds.uid2_secret_key
         )
-        payload = answer.json()
-        lines = payload.get("FailedLines") if isinstance(payload, dict) else None
-        numbers = [
-            str(line.get("ItemNumber", "")) for line in lines or [] if isinstance(line, dict)
-        ]
-        return self.item_outcomes(
-            jobs, owner, [int(n) for n in numbers if n.isdigit()], answer.status,
-            "trade_desk: every item rejected",
-        )  # fmt: skip
+        emails = sorted(
+            {i.value for job in jobs for i in self.identifiers(job) if i.type == "email"}
+        )
+        phones = sorted(
+            {i.value for job in jobs for i in self.identifiers(job) if i.type == "phone"}
+        )
+        email_maps, phone_maps = client.map(
+            [uid2_email_hash(e) for e in emails], [uid2_phone_hash(p) for p in phones]
+        )
+        found = {("email", e): m for e, m in zip(emails, email_maps, strict=True)}
+        found.update({("phone", p): m for p, m in zip(phones, phone_maps, strict=True)})
+        return found

@@ -1,22 +1,33 @@
 """Generic signed webhook, for in-house systems and the third parties data was sold/shared to.
 
 POST {base_url}{path} with JSON {request_id, job_id, purposes, identifiers:[{type, value,
-hashed}]}; headers `X-OptOut-Timestamp` (unix seconds) and `X-OptOut-Signature:
-sha256=<hex HMAC-SHA256(signing_secret, "<timestamp>.<body>")>`, so the receiver can check
-origin and reject replays. One job per call: receivers treat each call as one request.
+hashed}], notice}; signed as webhook_signature.py describes (timestamp + key id + HMAC), so
+the receiver can check origin, reject replays and rotate the secret. `notice` tells the
+receiver what the law asks of it: CCPA regulations §7026(f) make a business notify the third
+parties it sold or shared the consumer's personal information to, and direct them to comply
+and to forward the request to anyone they passed that information on to.
+One job per call: receivers treat each call as one request. "Done" means the receiver answered
+2xx; its `reference` (or X-Request-Id) becomes the receipt's vendor reference.
 """
 
-import hashlib
-import hmac
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
+from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
-SIGNATURE_HEADER = "X-OptOut-Signature"
-TIMESTAMP_HEADER = "X-OptOut-Timestamp"
+NOTICE: dict[str, Any] = {
+    "regulation": "Cal. Code Regs. tit. 11, § 7026(f)",
+    "instruction": (
+        "The consumer has opted out of the sale and sharing of their personal information. "
+        "Comply with this opt-out, and forward it to every person to whom you have sold or "
+        "shared this consumer's personal information, directing them to comply."
+    ),
+    "forward_to_third_parties": True,
+}
 
 
 class WebhookOptions(Model):
@@ -26,20 +37,16 @@ class WebhookOptions(Model):
 
 class WebhookSecret(Model):
     signing_secret: str
+    key_id: str = "1"  # names the secret in the signature header, so it can rotate
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-class WebhookConnector(Connector):
+class WebhookConnector(Connector[WebhookSecret]):
     max_batch = 1
+    secret_model = WebhookSecret
     clock: Callable[[], float] = staticmethod(time.time)
 
     def configure(self) -> None:
         self.opts = parse_config(WebhookOptions, self.system.options, "options", self.system.name)
-        self.creds = parse_config(WebhookSecret, self.secret, "credentials", self.system.name)
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         (job,) = jobs
@@ -57,13 +64,15 @@ class WebhookConnector(Connector):
                     }
                     for i in self.identifiers(job)
                 ],
+                "notice": NOTICE,
             }
         )
         timestamp = str(int(self.clock()))
+        creds = self.creds
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(self.creds.signing_secret, timestamp, body),
+            SIGNATURE_HEADER: sign(creds.key_id, creds.signing_secret, timestamp, body),
         }
         url = self.opts.base_url.rstrip("/") + self.opts.path
         answer = self.http.send("POST", url, step="webhook", headers=headers, body=body)

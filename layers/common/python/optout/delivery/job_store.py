@@ -1,7 +1,9 @@
-"""Data access for jobs: read them, claim one before sending, write its receipt.
+"""Data access for jobs: read them, claim one before sending, move it through its lifecycle.
 
-Every write is conditional on the job not being finished (done / no_record), so a redelivered
-or duplicated message can never overwrite a receipt or send twice.
+pending -> submitted (the vendor accepted it and works asynchronously) -> done | no_record |
+failed. Every write is conditional on the job not being finished (done / no_record), so a
+redelivered or duplicated message can never overwrite a receipt or send twice; a submitted job
+is never sent again, only confirmed.
 """
 
 from collections.abc import Iterable
@@ -15,6 +17,9 @@ from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
+FINAL = ("done", "no_record", "failed")
+SUBMITTED = "submitted"
+NOT_FINISHED = "attribute_exists(pk) AND NOT #status IN (:done, :no_record)"
 
 
 def job_key(request_id: str, system: str) -> dict[str, Any]:
@@ -28,64 +33,135 @@ def load_jobs(table: Table, refs: Iterable[tuple[str, str]]) -> dict[str, Item]:
     return {item["job_id"]: item for item in found.values()}
 
 
-def claim(table: Table, job: Item, now: str, now_epoch: int, lease_seconds: int) -> int | None:
-    """Take the job for one delivery attempt; returns the attempt number, or None if it is
-    finished or another delivery holds a live lease."""
+def _update(table: Table, job: Item, expression: str, condition: str, values: Item) -> Item | None:
+    """One conditional update; None when the condition failed (someone else moved the job)."""
+    common = {k: v for k, v in ((":done", "done"), (":no_record", "no_record")) if k in condition}
     try:
         answer = table.client.update_item(
             TableName=table.name,
             Key=job_key(job["request_id"], job["system"]),
-            UpdateExpression="SET lease_until = :until, updated_at = :now ADD attempts :one",
-            ConditionExpression="attribute_exists(pk) AND NOT #status IN (:done, :no_record) "
-            "AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
+            UpdateExpression=expression,
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize_values(
-                {
-                    ":until": now_epoch + lease_seconds,
-                    ":now": now,
-                    ":one": 1,
-                    ":done": "done",
-                    ":no_record": "no_record",
-                    ":epoch": now_epoch,
-                }
-            ),
+            ExpressionAttributeValues=serialize({**common, **values}),
             ReturnValues="UPDATED_NEW",
         )
     except ClientError as error:
         if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return None
         raise
-    return int(deserialize(answer["Attributes"])["attempts"])
+    return deserialize(answer.get("Attributes", {}))
 
 
-def record(table: Table, job: Item, status: str, receipt: Item, now: str) -> bool:
-    """Write the attempt's receipt and release the lease; False if the job finished meanwhile."""
-    names = {"#status": "status"}
-    values: Item = {
-        ":status": status,
-        ":receipt": receipt,
-        ":now": now,
-        ":done": "done",
-        ":no_record": "no_record",
-    }
-    update = "SET #status = :status, receipt = :receipt, updated_at = :now"
-    if status != "pending":
-        update += ", completed_at = :now"
-    try:
-        table.client.update_item(
-            TableName=table.name,
-            Key=job_key(job["request_id"], job["system"]),
-            UpdateExpression=update + " REMOVE lease_until",
-            ConditionExpression="attribute_exists(pk) AND NOT #status IN (:done, :no_record)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=serialize_values(values),
+def claim(table: Table, job: Item, now: str, now_epoch: int, lease_seconds: int) -> int | None:
+    """Take the job for one delivery attempt; returns the attempt number, or None if it is
+    finished, submitted, or another delivery holds a live lease."""
+    updated = _update(
+        table,
+        job,
+        "SET lease_until = :until, updated_at = :now ADD attempts :one",
+        NOT_FINISHED + " AND #status <> :submitted"
+        " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
+        {
+            ":until": now_epoch + lease_seconds,
+            ":now": now,
+            ":one": 1,
+            ":epoch": now_epoch,
+            ":submitted": SUBMITTED,
+        },
+    )
+    return None if updated is None else int(updated["attempts"])
+
+
+def record(table: Table, job: Item, receipt: Item, now: str) -> bool:
+    """A failed attempt that will be retried: the job stays pending with the attempt's receipt."""
+    return (
+        _update(
+            table,
+            job,
+            "SET #status = :pending, receipt = :receipt, updated_at = :now REMOVE lease_until",
+            NOT_FINISHED + " AND #status <> :submitted",
+            {":pending": "pending", ":receipt": receipt, ":now": now, ":submitted": SUBMITTED},
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+        is not None
+    )
 
 
-def serialize_values(values: Item) -> dict[str, Any]:
-    return serialize(values)
+def submit(table: Table, job: Item, receipt: Item, now: str) -> bool:
+    """pending -> submitted: the vendor accepted the job; its reference is on the receipt.
+    The first status check is number 1 (see JobMessage.confirm)."""
+    return (
+        _update(
+            table,
+            job,
+            "SET #status = :submitted, receipt = :receipt, submitted_at = :now, updated_at = :now,"
+            " confirms = :one REMOVE lease_until",
+            NOT_FINISHED + " AND #status <> :submitted",
+            {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1},
+        )
+        is not None
+    )
+
+
+def claim_confirm(
+    table: Table, job: Item, check: int, now: str, now_epoch: int, lease_seconds: int
+) -> bool:
+    """Take a submitted job for status check number `check`: False if it is no longer
+    submitted, a newer check exists, or another check holds a live lease."""
+    return (
+        _update(
+            table,
+            job,
+            "SET lease_until = :until, updated_at = :now",
+            "#status = :submitted AND confirms <= :check"
+            " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
+            {
+                ":until": now_epoch + lease_seconds,
+                ":now": now,
+                ":submitted": SUBMITTED,
+                ":check": check,
+                ":epoch": now_epoch,
+            },
+        )
+        is not None
+    )
+
+
+def advance_confirm(table: Table, job: Item, check: int, receipt: Item, now: str) -> bool:
+    """Still not final: record that status check number `check` is the live one."""
+    return (
+        _update(
+            table,
+            job,
+            "SET confirms = :check, receipt = :receipt, updated_at = :now REMOVE lease_until",
+            "#status = :submitted AND confirms < :check",
+            {":submitted": SUBMITTED, ":check": check, ":receipt": receipt, ":now": now},
+        )
+        is not None
+    )
+
+
+def finish(table: Table, job: Item, status: str, receipt: Item, now: str) -> bool:
+    """The only write of a final status (called by DeliveryService._finish only).
+
+    Drops the identifier values from the job (types and keyed hashes stay, enough to show what
+    was sent to whom): once a job is final nothing needs them, and a value kept is a value that
+    can leak. False if the job was already done / no_record."""
+    if status not in FINAL:
+        raise ValueError(f"not a final status: {status}")
+    kept = [
+        {k: v for k, v in i.items() if k != "value"}
+        for i in job.get("identifiers", [])
+        if isinstance(i, dict)
+    ]
+    return (
+        _update(
+            table,
+            job,
+            "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
+            " identifiers = :kept REMOVE lease_until",
+            NOT_FINISHED,
+            {":status": status, ":receipt": receipt, ":now": now, ":kept": kept},
+        )
+        is not None
+    )

@@ -1,4 +1,8 @@
-"""The SQS job message (a reference only: no identifiers travel through the queue)."""
+"""The SQS job message (a reference only: no identifiers travel through the queue).
+
+`confirm: n` marks the n-th delayed status check of a job the vendor accepted asynchronously
+(`submitted`); only the newest check of a job acts, older duplicates are acknowledged.
+"""
 
 from typing import Annotated
 
@@ -11,6 +15,7 @@ class JobMessage(BaseModel):
     job_id: Annotated[str, Field(min_length=3, max_length=200)]
     request_id: Annotated[str, Field(min_length=1, max_length=100)]
     system: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    confirm: Annotated[int | None, Field(ge=1)] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "JobMessage":

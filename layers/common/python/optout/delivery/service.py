@@ -1,13 +1,20 @@
 """Deliver one SQS batch: read the jobs, skip finished ones, call each system's connector once
 per vendor batch, write receipts, and decide per message: acknowledge, or retry after N seconds.
+
+Job lifecycle: pending -> submitted -> done | no_record | failed. A vendor that works
+asynchronously answers "submitted" with its reference; the worker then sends itself a delayed
+message (`confirm: n`, DelaySeconds <= 900) to ask the vendor again later, re-sent with a
+growing delay until the vendor reports a final state or the job is older than
+`confirm_give_up_seconds` (then it fails: "vendor did not confirm within ..."). Nothing sleeps.
+Every final status goes through `DeliveryService._finish`.
 """
 
+import math
 import random
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
@@ -15,12 +22,14 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
 )
 from pydantic import ValidationError
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.delivery import job_store
+from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage
+from optout.delivery.receipts import COUNTER, duration_text, receipt_of
 from optout.delivery.retry import backoff_seconds, retry_delay
-from optout.delivery.settings import WorkerSettings
+from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.codec import Item
@@ -28,31 +37,8 @@ from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.timestamps import iso
 
-ConnectorFactory = Callable[[SystemConfig], Connector]
-
-
-@dataclass(frozen=True)
-class Received:
-    """One SQS message as the worker sees it."""
-
-    message_id: str
-    body: str
-    receive_count: int
-
-
-@dataclass(frozen=True)
-class Decision:
-    retry_in: int | None = None  # None: done with this message; else seconds until it returns
-    reason: str = ""
-
-
-ACK = Decision()
-
-
-@dataclass
-class BatchReport:
-    decisions: dict[str, Decision] = field(default_factory=dict)  # message_id -> decision
-    counts: Counter[str] = field(default_factory=Counter)  # JobsDone, JobsFailed, ...
+ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
+UNUSABLE = (ConfigError, GetParameterError, TransformParameterError)
 
 
 class DeliveryService:
@@ -72,7 +58,7 @@ class DeliveryService:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.clock = clock
 
-    def deliver(self, received: Sequence[Received]) -> BatchReport:
+    def deliver(self, received: Sequence[Received], schedule: ConfirmScheduler) -> BatchReport:
         report = BatchReport()
         messages: dict[str, tuple[Received, JobMessage]] = {}
         for message in received:
@@ -82,24 +68,38 @@ class DeliveryService:
         jobs = job_store.load_jobs(
             self.table, [(m.request_id, m.system) for _, m in messages.values()]
         )
-        claimed: dict[str, list[tuple[Received, Item, int]]] = {}
+        sends: dict[str, list[Entry]] = {}
+        checks: dict[str, list[Entry]] = {}
         for message, parsed in messages.values():
             job = jobs.get(parsed.job_id)
-            if job is None:  # not written yet, or a stray reference: let redrive keep it
+            if parsed.confirm is not None:
+                entry = self._confirmable(message, parsed, job, report)
+                if entry is not None:
+                    checks.setdefault(parsed.system, []).append(entry)
+            elif job is None:  # not written yet, or a stray reference: let redrive keep it
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
                 report.decisions[message.message_id] = ACK
                 report.counts["JobsSkippedFinished"] += 1
                 logger.info("job already finished", job_id=parsed.job_id, status=job["status"])
+            elif job.get("status") == job_store.SUBMITTED:
+                # A redelivered send message (a crash after submitting?): make sure a check
+                # follows; a duplicate check is harmless, only the newest one acts.
+                self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
+                report.decisions[message.message_id] = ACK
             else:
                 attempt = self._claim(job)
                 if attempt is None:
                     self._retry(report, message, message.receive_count, "job leased elsewhere")
                 else:
-                    claimed.setdefault(parsed.system, []).append((message, job, attempt))
-        for system, entries in claimed.items():
-            self._deliver_system(self.systems.get(system), entries, report)
+                    sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
+        for system, entries in sends.items():
+            self._deliver_system(self.systems.get(system), entries, report, schedule)
+        for system, entries in checks.items():
+            self._confirm_system(self.systems.get(system), entries, report, schedule)
         return report
+
+    # -- messages -------------------------------------------------------------------------
 
     def _accept(self, message: Received, report: BatchReport) -> JobMessage | None:
         try:
@@ -122,69 +122,6 @@ class DeliveryService:
             self.table, job, iso(now), int(now.timestamp()), self.settings.lease_seconds
         )
 
-    def _deliver_system(
-        self, system: SystemConfig, entries: list[tuple[Received, Item, int]], report: BatchReport
-    ) -> None:
-        jobs = [to_job(item) for _, item, _ in entries]
-        try:
-            outcomes = {o.job_id: o for o in self.connector_for(system).deliver(jobs)}
-        except (ConfigError, GetParameterError, TransformParameterError) as error:
-            # An operator must fix options or credentials: retry until then (or the DLQ).
-            reason = f"configuration: {type(error).__name__}"
-            logger.error("connector unusable", system=system.name, error=str(error))
-            failure = DeliveryError(reason, retryable=True)
-            outcomes = {j.job_id: Outcome(j.job_id, None, error=failure) for j in jobs}
-        for message, item, attempt in entries:
-            self._settle(message, item, attempt, outcomes[item["job_id"]], report)
-
-    def _settle(
-        self, message: Received, job: Item, attempt: int, outcome: Outcome, report: BatchReport
-    ) -> None:
-        now = iso(self.clock())
-        receipt: Item = {
-            "http_status": outcome.http_status,
-            "vendor_ref": outcome.vendor_ref,
-            "identifier_types_sent": list(outcome.identifier_types_sent),
-            "note": outcome.note,
-        }
-        error = outcome.error
-        status: str
-        if outcome.status is not None:
-            status, decision = outcome.status, ACK
-            receipt["completed_at"] = now
-        elif error is None or not error.retryable:
-            status, decision = "failed", ACK
-            receipt["completed_at"] = now
-            receipt["error"] = error.reason if error else "unknown failure"
-        elif message.receive_count >= self.settings.max_receive_count:
-            # Last allowed receive: the job fails for good and SQS moves the message to the DLQ.
-            status, decision = "failed", Decision(0, "retries exhausted")
-            receipt["completed_at"] = now
-            receipt["error"] = f"retries exhausted: {error.reason}"
-        else:
-            delay = retry_delay(
-                error,
-                attempt,
-                self.settings.retry_base_seconds,
-                self.settings.retry_max_seconds,
-                self.rng,
-            )
-            status, decision = "pending", Decision(delay, error.reason)
-            receipt["error"] = error.reason
-        job_store.record(self.table, job, status, receipt, now)
-        report.decisions[message.message_id] = decision
-        report.counts[COUNTER[status]] += 1
-        logger.info(
-            "delivery attempt",
-            job_id=job["job_id"],
-            system=job["system"],
-            attempt=attempt,
-            status=status,
-            http_status=outcome.http_status,
-            error=receipt.get("error"),
-            retry_in=decision.retry_in,
-        )
-
     def _retry(self, report: BatchReport, message: Received, attempt: int, reason: str) -> None:
         delay = backoff_seconds(
             attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds, self.rng
@@ -193,13 +130,215 @@ class DeliveryService:
         report.counts["MessagesRejected"] += 1
         logger.warning("message not delivered", message_id=message.message_id, reason=reason)
 
+    # -- sending --------------------------------------------------------------------------
 
-COUNTER = {
-    "done": "JobsDone",
-    "no_record": "JobsNoRecord",
-    "failed": "JobsFailed",
-    "pending": "JobsRetried",
-}
+    def _deliver_system(
+        self,
+        system: SystemConfig,
+        entries: list[Entry],
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+    ) -> None:
+        jobs = [to_job(e.job) for e in entries]
+        try:
+            outcomes = {o.job_id: o for o in self.connector_for(system).deliver(jobs)}
+        except UNUSABLE as error:
+            outcomes = self._unusable(system, [j.job_id for j in jobs], error)
+        for entry in entries:
+            self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+
+    def _unusable(
+        self, system: SystemConfig, job_ids: list[str], error: Exception
+    ) -> dict[str, Outcome]:
+        # An operator must fix options or credentials: retry until then (or the DLQ).
+        logger.error("connector unusable", system=system.name, error=str(error))
+        failure = DeliveryError(f"configuration: {type(error).__name__}", retryable=True)
+        return {job_id: Outcome(job_id, None, error=failure) for job_id in job_ids}
+
+    def _settle(
+        self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
+    ) -> None:
+        job, message = entry.job, entry.message
+        now = iso(self.clock())
+        receipt = receipt_of(outcome)
+        error = outcome.error
+        decision = ACK
+        if outcome.status == "submitted":
+            receipt["submitted_at"] = now
+            if job_store.submit(self.table, job, receipt, now):
+                self._schedule_check(schedule, entry.parsed, job, 1, 0)
+            report.counts["JobsSubmitted"] += 1
+            status = "submitted"
+        elif outcome.status is not None:
+            status = outcome.status
+            self._finish(job, status, receipt, report, now)
+        elif error is None or not error.retryable:
+            status = "failed"
+            receipt["error"] = error.reason if error else "unknown failure"
+            self._finish(job, status, receipt, report, now, error)
+        elif message.receive_count >= self.settings.max_receive_count:
+            # Last allowed receive: the job fails for good and SQS moves the message to the DLQ.
+            status, decision = "failed", Decision(0, "retries exhausted")
+            receipt["error"] = f"retries exhausted: {error.reason}"
+            self._finish(job, status, receipt, report, now, error, "retries_exhausted")
+        else:
+            delay = retry_delay(
+                error,
+                entry.attempt,
+                self.settings.retry_base_seconds,
+                self.settings.retry_max_seconds,
+                self.rng,
+            )
+            status, decision = "pending", Decision(delay, error.reason)
+            receipt["error"] = error.reason
+            job_store.record(self.table, job, receipt, now)
+            report.counts["JobsRetried"] += 1
+        report.decisions[message.message_id] = decision
+        logger.info(
+            "delivery attempt",
+            job_id=job["job_id"],
+            system=job["system"],
+            attempt=entry.attempt,
+            status=status,
+            http_status=outcome.http_status,
+            error=receipt.get("error"),
+            retry_in=decision.retry_in,
+        )
+
+    # -- confirming -----------------------------------------------------------------------
+
+    def _confirmable(
+        self, message: Received, parsed: JobMessage, job: Item | None, report: BatchReport
+    ) -> Entry | None:
+        check = parsed.confirm or 0
+        now = self.clock()
+        if job is None or job.get("status") != job_store.SUBMITTED:
+            report.decisions[message.message_id] = ACK  # final already: nothing to confirm
+            return None
+        if check < int(job.get("confirms", 0)):
+            report.decisions[message.message_id] = ACK  # a newer check of this job exists
+            report.counts["ChecksSuperseded"] += 1
+            return None
+        if not job_store.claim_confirm(
+            self.table, job, check, iso(now), int(now.timestamp()), self.settings.lease_seconds
+        ):
+            self._retry(report, message, message.receive_count, "job leased elsewhere")
+            return None
+        return Entry(message, parsed, job)
+
+    def _confirm_system(
+        self,
+        system: SystemConfig,
+        entries: list[Entry],
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+    ) -> None:
+        submitted = [
+            Submitted(
+                e.job["job_id"],
+                str((e.job.get("receipt") or {}).get("vendor_ref") or ""),
+                tuple((e.job.get("receipt") or {}).get("identifier_types_sent") or ()),
+            )
+            for e in entries
+        ]
+        try:
+            outcomes = {o.job_id: o for o in self.connector_for(system).confirm(submitted)}
+        except UNUSABLE as error:
+            outcomes = self._unusable(system, [s.job_id for s in submitted], error)
+        for entry in entries:
+            self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule)
+
+    def _settle_check(
+        self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
+    ) -> None:
+        job, check = entry.job, entry.parsed.confirm or 1
+        now = self.clock()
+        receipt = {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
+        receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
+        receipt["checked_at"] = iso(now)
+        report.decisions[entry.message.message_id] = ACK
+        error = outcome.error
+        if outcome.status in ("done", "no_record"):
+            self._finish(job, str(outcome.status), receipt, report, iso(now))
+        elif error is not None and not error.retryable:  # the vendor's verdict
+            receipt["error"] = error.reason
+            self._finish(job, "failed", receipt, report, iso(now), error, "vendor_failed")
+        elif self._age(job, now) >= self.settings.confirm_give_up_seconds:
+            limit = duration_text(self.settings.confirm_give_up_seconds)
+            receipt["error"] = f"vendor did not confirm within {limit}"
+            self._finish(job, "failed", receipt, report, iso(now), error, "not_confirmed")
+        else:  # still processing, or the status call failed: ask again later
+            if error is not None:
+                receipt["error"] = error.reason
+            delay = self._check_delay(check + 1)
+            self._schedule_check(schedule, entry.parsed, job, check + 1, delay)
+            job_store.advance_confirm(self.table, job, check + 1, receipt, iso(now))
+            report.counts["JobsStillProcessing"] += 1
+        logger.info(
+            "status check",
+            job_id=job["job_id"],
+            system=job["system"],
+            check=check,
+            status=outcome.status or ("failed" if error else None),
+        )
+
+    def _schedule_check(
+        self, schedule: ConfirmScheduler, parsed: JobMessage, job: Item, check: int, delay: float
+    ) -> None:
+        message = JobMessage(
+            job_id=job["job_id"], request_id=job["request_id"], system=job["system"], confirm=check
+        )
+        seconds = math.ceil(delay) if delay else math.ceil(self._check_delay(check))
+        schedule(message, min(SQS_MAX_DELAY_SECONDS, max(0, seconds)))
+
+    def _check_delay(self, check: int) -> float:
+        return float(
+            min(
+                self.settings.confirm_max_delay_seconds,
+                self.settings.confirm_delay_seconds * 2 ** max(0, check - 1),
+            )
+        )
+
+    @staticmethod
+    def _age(job: Item, now: datetime) -> float:
+        submitted = (job.get("receipt") or {}).get("submitted_at") or job.get("submitted_at")
+        if not isinstance(submitted, str):
+            return 0.0
+        return (now - datetime.fromisoformat(submitted)).total_seconds()
+
+    # -- the one place a job becomes final --------------------------------------------------
+
+    def _finish(
+        self,
+        job: Item,
+        status: str,
+        receipt: Item,
+        report: BatchReport,
+        now: str,
+        error: DeliveryError | None = None,
+        reason_class: str | None = None,
+    ) -> None:
+        """Every transition to done / no_record / failed goes through here, and only here.
+
+        - job_store.finish writes the status and receipt and drops the identifier values
+          from the job (PII lifecycle: types and keyed hashes stay).
+        - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
+          delivered; an identity counts as delivered to this system only on `done`: hook
+          that bookkeeping in here, after the write succeeded.
+        - Failures are logged at WARNING with the system, a value-free reason class and the
+          request id (never identifiers), so an operator can find and replay them.
+        """
+        receipt["completed_at"] = now
+        written = job_store.finish(self.table, job, status, receipt, now)
+        report.counts[COUNTER[status]] += 1
+        if written and status == "failed":
+            logger.warning(
+                "job failed",
+                system=job["system"],
+                request_id=job["request_id"],
+                reason_class=reason_class or (error.reason_class if error else "unknown"),
+                http_status=receipt.get("http_status"),
+            )
 
 
 def queue_key(name: str) -> str:
@@ -218,3 +357,15 @@ def to_job(item: Item) -> Job:
         purposes=tuple(item.get("purposes", [])),
         identifiers=identifiers,
     )
+
+
+__all__ = [
+    "ACK",
+    "BatchReport",
+    "ConfirmScheduler",
+    "Decision",
+    "DeliveryService",
+    "Received",
+    "queue_key",
+    "to_job",
+]

@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
+SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accepts
 
 
 class WorkerSettings(BaseModel):
@@ -24,6 +25,12 @@ class WorkerSettings(BaseModel):
     # visibility timeout, so a message redelivered after a crashed attempt can claim it again.
     lease_seconds: Annotated[int, Field(ge=1)] = 60
     local_secrets_file: str | None = None
+    # Submitted (asynchronous) jobs: the first status check after this long, then doubling up
+    # to the cap (a delayed SQS message each time, never a sleeping Lambda); a job still not
+    # final after confirm_give_up_seconds fails ("vendor did not confirm within ...").
+    confirm_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 60
+    confirm_max_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 900
+    confirm_give_up_seconds: Annotated[float, Field(gt=0)] = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":

@@ -1,0 +1,150 @@
+"""Loading the systems config: the two shipped files, and what load refuses (naming the system
+and the field, never a value)."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optout.connectors import CONNECTORS
+from optout.connectors.credentials import fixed
+from optout.connectors.errors import ConfigError
+from optout.connectors.http import HttpClient
+from optout.connectors.versions import expired, lifecycle
+from optout.systems import SystemsConfigError, load_systems
+
+ROOT = Path(__file__).resolve().parents[3]
+PRODUCTION = ROOT / "layers" / "common" / "config" / "systems.json"
+LOCAL = ROOT / "local" / "systems.json"
+LOCAL_ENV = {"LOCAL_STACK_URL": "http://127.0.0.1:3000"}
+
+
+def write(tmp_path: Path, options: dict[str, Any], name: str = "crm") -> Path:
+    path = tmp_path / "systems.json"
+    system = {"name": name, "type": "webhook", "identifier_types": ["email"],
+              "purposes": ["sale"], "options": options}  # fmt: skip
+    path.write_text(json.dumps({"systems": [system]}))
+    return path
+
+
+def test_the_production_example_loads_without_a_local_stack():
+    config = load_systems(PRODUCTION, environ={})
+
+    assert all(s.options["base_url"].startswith("https://") for s in config.systems)
+
+
+def test_the_local_config_points_every_system_at_the_stacks_sandboxes():
+    config = load_systems(LOCAL, environ=LOCAL_ENV)
+
+    for system in config.systems:
+        assert system.options["base_url"] == f"http://127.0.0.1:3000/_sandbox/{system.name}"
+
+
+def test_both_files_declare_the_same_systems():
+    production = load_systems(PRODUCTION, environ={})
+    local = load_systems(LOCAL, environ=LOCAL_ENV)
+
+    assert [(s.name, s.type, s.identifier_types) for s in production.systems] == [
+        (s.name, s.type, s.identifier_types) for s in local.systems
+    ]
+
+
+def test_an_unset_variable_is_refused_naming_system_and_field(tmp_path):
+    path = write(tmp_path, {"base_url": "${NOT_SET_ANYWHERE}/x"})
+
+    with pytest.raises(SystemsConfigError, match=r"system crm: options.base_url uses \$\{NOT_SET"):
+        load_systems(path, environ={})
+
+
+def test_the_local_file_is_refused_outside_local_mode():
+    with pytest.raises(SystemsConfigError, match=r"system webhook: options\.base_url uses"):
+        load_systems(LOCAL, environ={})
+
+
+def test_plain_http_is_refused_in_production(tmp_path):
+    path = write(tmp_path, {"base_url": "http://127.0.0.1:3000/_sandbox/crm"})
+
+    with pytest.raises(SystemsConfigError, match=r"system crm: options\.base_url must be an https"):
+        load_systems(path, environ={})
+
+
+def test_plain_http_to_a_non_loopback_host_is_refused_even_locally(tmp_path):
+    path = write(tmp_path, {"base_url": "http://crm.example.com/hook"})
+
+    with pytest.raises(SystemsConfigError, match=r"must be an https \(or http to a loopback host"):
+        load_systems(path, environ=LOCAL_ENV)
+
+
+def test_every_url_option_is_checked_not_only_base_url(tmp_path):
+    path = write(tmp_path, {"base_url": "https://crm.example.com", "token_url": "ftp://x/token"})
+
+    with pytest.raises(SystemsConfigError, match=r"options\.token_url must be an https"):
+        load_systems(path, environ={})
+
+
+def test_the_refusal_never_echoes_the_value(tmp_path):
+    path = write(tmp_path, {"base_url": "http://secret-partner-host.example/hook"})
+
+    with pytest.raises(SystemsConfigError) as refused:
+        load_systems(path, environ={})
+    assert "secret-partner-host" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "system", load_systems(PRODUCTION, environ={}).systems, ids=lambda s: s.name
+)
+def test_a_production_example_system_refuses_to_run_until_its_placeholders_are_edited(system):
+    with pytest.raises(
+        ConfigError, match=rf"system {system.name}: replace the EDIT-ME placeholder"
+    ):
+        CONNECTORS[system.type](system, fixed({}), HttpClient(1))
+
+
+def configured_versions() -> list[tuple[str, str, str]]:
+    """(where, vendor, version) for every default and every configured API version."""
+    found = [
+        ("default", "meta", "v27.0"),
+        ("default", "salesforce", "v66.0"),
+        ("default", "google_ads", "v1"),
+        ("default", "uid2", "v3"),
+    ]
+    for path, env in ((PRODUCTION, {}), (LOCAL, LOCAL_ENV)):
+        for system in load_systems(path, environ=env).systems:
+            if "api_version" in system.options:
+                found.append((f"{path.parent.name}/{system.name}", system.type,
+                              system.options["api_version"]))  # fmt: skip
+    return found
+
+
+@pytest.mark.parametrize(("where", "vendor", "version"), configured_versions())
+def test_no_configured_api_version_is_past_its_end_of_life(where, vendor, version):
+    # A version we have not looked up fails too: add it to optout.connectors.versions.
+    assert lifecycle(vendor, version) is not None, f"{where}: {vendor} {version} is not known"
+    assert not expired(vendor, version, datetime.now(UTC).date()), f"{where}: {version} expired"
+
+
+def test_the_connector_defaults_are_the_versions_this_test_checks():
+    from optout.connectors import meta, salesforce  # noqa: PLC0415
+
+    assert meta.DEFAULT_VERSION == "v27.0"
+    assert salesforce.SalesforceOptions.model_fields["api_version"].default == "v66.0"
+
+
+def test_a_known_expired_version_is_reported_expired():
+    assert expired("meta", "v21.0", datetime(2026, 11, 29, tzinfo=UTC).date())
+    assert expired("google_ads", "v21", datetime(2026, 11, 29, tzinfo=UTC).date())
+
+
+def test_segment_consent_mode_needs_a_workspace_category_for_every_purpose(tmp_path):
+    # "sale" is our purpose name, not a category id of anyone's workspace: no defaulting
+    options = {"base_url": "https://api.segment.io", "categories": {"sale": "C0004"}}
+    system = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+              "purposes": ["sale", "profiling"], "options": options}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=r"categories must map every purpose.*'profiling'"):
+        CONNECTORS["segment"](loaded, fixed({"write_key": "k"}), HttpClient(1))
