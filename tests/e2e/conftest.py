@@ -45,13 +45,14 @@ class Stack:
         body: Any = None,
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        timeout: float = 10.0,
     ) -> tuple[int, dict[str, str], bytes]:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         sent = {"content-type": "application/json"} if data is not None else {}
         sent.update(headers or {})
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
         try:
-            with urllib.request.urlopen(req, timeout=10) as answer:
+            with urllib.request.urlopen(req, timeout=timeout) as answer:
                 return answer.status, dict(answer.headers), answer.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
