@@ -8,7 +8,13 @@ import time
 import pytest
 from playwright.sync_api import Route, expect
 
-from .conftest import BrowserFactory, FakeConsentApi, ad_tag_ran, wait_until_ready
+from .conftest import (
+    BrowserFactory,
+    FakeConsentApi,
+    ad_tag_ran,
+    partner_pixel_ran,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +35,7 @@ def test_gated_tags_stay_off_when_the_effective_state_is_unknown(
     expect(choices).to_be_visible()
     assert page.evaluate("() => window.optoutBridge.state().known") is False
     assert not ad_tag_ran(page)
-    assert page.evaluate("() => window.__partnerPixelRan === true") is False
+    assert not partner_pixel_ran(page)
 
 
 def test_per_purpose_choice_blocks_only_that_purpose(
@@ -61,11 +67,12 @@ def test_per_purpose_choice_blocks_only_that_purpose(
         "share": False,
         "targeted_advertising": True,
         "profiling": False,
+        "limit_sensitive": False,
     }
     page.reload()
     wait_until_ready(page)
     assert not ad_tag_ran(page)
-    assert page.evaluate("() => window.__partnerPixelRan === true") is True
+    assert partner_pixel_ran(page)
     expect(banner.locator("[data-optout-status]")).to_have_text("Opted out of targeted ads")
 
 
