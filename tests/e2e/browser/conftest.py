@@ -19,6 +19,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,11 @@ def new_context(browser: Browser) -> Iterator[BrowserFactory]:
     """Fresh, isolated browser profiles (cookies, storage); closed after the test."""
     opened: list[BrowserContext] = []
 
-    def make(*, gpc: bool = False, javascript: bool = True) -> BrowserContext:
+    def make(
+        *, gpc: bool = False, javascript: bool = True, bypass_csp: bool = False
+    ) -> BrowserContext:
         context = browser.new_context(
+            bypass_csp=bypass_csp,
             java_script_enabled=javascript,
             extra_http_headers={"Sec-GPC": "1"} if gpc else {},
             viewport={"width": 1100, "height": 760},
@@ -218,6 +222,16 @@ def decode_gpp(gpp_string: str) -> dict[str, Any]:
     assert done.returncode == 0, f"IAB decoder refused {gpp_string!r}: {done.stderr}"
     decoded: dict[str, Any] = json.loads(done.stdout)
     return decoded
+
+
+@contextmanager
+def consent_posted(page: Page) -> Iterator[None]:
+    """Waits, after the block, until banner.js's POST /v1/consent has been answered (so the
+    fake API has recorded it: the post goes out after the page already applied the choice)."""
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/consent") and r.request.method == "POST"
+    ):
+        yield
 
 
 def gpp_call(page: Page, command: str, parameter: Any = None) -> list[Any]:

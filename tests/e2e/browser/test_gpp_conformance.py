@@ -28,6 +28,7 @@ from .conftest import (
     SALE_SHARE,
     BrowserFactory,
     FakeConsentApi,
+    consent_posted,
     decode_gpp,
     serve_npm,
     serve_page,
@@ -78,7 +79,8 @@ COLLECT_ANSWERS = """(fieldNames) => {
 # Registers a listener that records every event it receives (the first is its registration).
 RECORD_EVENTS = """() => {
   window.__events = [];
-  window.__gpp("addEventListener", (event) => window.__events.push(JSON.parse(JSON.stringify(event))));
+  const record = (event) => window.__events.push(JSON.parse(JSON.stringify(event)));
+  window.__gpp("addEventListener", record);
 }"""
 # Sets the reference up as a loaded CMP with the given usnat fields, then runs status steps.
 REFERENCE_SETUP = """([fields, display]) => {
@@ -99,7 +101,9 @@ REFERENCE_STEPS = """(steps) => {
     else for (const [name, v] of Object.entries(value)) window.api.setFieldValue("usnat", name, v);
   }
 }"""
-BAD_FIELDS = ["usnat.Nope", "usca.SaleOptOut", "usnat", "usnat.SaleOptOut.Extra", "usnat.toString", ""]
+BAD_FIELDS = [
+    "usnat.Nope", "usca.SaleOptOut", "usnat", "usnat.SaleOptOut.Extra", "usnat.toString", "",
+]  # fmt: skip
 
 
 def expected_usnat(opt_out: dict[str, bool], gpc: bool) -> dict[str, Any]:
@@ -178,7 +182,8 @@ def _opt_back_in(page: Page) -> None:
     for purpose in ("Sale of my", "Sharing for", "Targeted", "Profiling"):
         banner.get_by_label(f"Opt out: {purpose}", exact=False).uncheck()
     page.once("dialog", lambda dialog: dialog.accept())
-    banner.get_by_role("button", name="Save choices").click()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
 
 
 # Opening the choices then closing them: "not ready", the layer shown, hidden, "ready".
