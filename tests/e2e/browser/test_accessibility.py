@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import SALE_SHARE, BrowserFactory, FakeConsentApi, serve_npm, wait_until_ready
+from .conftest import (
+    SALE_SHARE,
+    BrowserFactory,
+    FakeConsentApi,
+    screenshot,
+    serve_npm,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -62,6 +69,7 @@ def test_the_banner_has_no_accessibility_violation(
     page.goto(f"{static_site}/index.html")
     wait_until_ready(page)
     show(page)
+    screenshot(page, f"banner-{view}")  # docs/images/ are copies of these
 
     # When axe-core checks the page, Then it finds nothing
     assert axe_violations(page, static_site) == [], view
@@ -79,6 +87,7 @@ def test_the_webform_has_no_accessibility_violation_with_or_without_errors(
     wait_until_ready(page)
 
     # Then axe-core finds nothing on the form as it loads
+    screenshot(page, "webform")
     assert axe_violations(page, static_site) == []
 
     # ... nor once it shows its errors
