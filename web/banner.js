@@ -69,6 +69,7 @@
   const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const linkText = esc(data.linkText || "Your Privacy Choices");
   const secure = location.protocol === "https:";
+  const warn = (message) => console.warn("optout-bridge:", message);
 
   // -- usnat configuration: the business's own statements, checked before any is made ----
   // Field names and values are the IAB MSPA US National section's. Defaults: notices given
@@ -176,7 +177,6 @@
     if (pending && p in pending.choices) return pending.choices[p];
     return !!state.server[p];
   };
-  const effective = () => Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)]));
   // Ad platforms are told "opted out" until the state is known (fail closed, like the tags).
   const adsOut = () => !state.known || ADS.some(optedOut);
 
@@ -410,7 +410,7 @@
   const choose = (choices, confirmed) => {
     remember(choices);
     return post({ opt_out: choices, ...(confirmed && { confirm_opt_in: true }) }).catch((error) => {
-      console.warn("optout-bridge:", error.message); // the choice still applies on this browser
+      warn(error.message); // the choice still applies on this browser
     });
   };
 
@@ -423,7 +423,7 @@
       // fall through: with no answer, gated tags stay off (fail closed)
     }
     if (!answer) {
-      console.warn("optout-bridge: no consent state; gated tags stay off");
+      warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
     changed(() => {
@@ -559,7 +559,7 @@
     if (gpcDue || token) {
       return post({}).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => console.warn("optout-bridge:", error.message),
+        (error) => warn(error.message),
       );
     }
   });
@@ -584,7 +584,7 @@
       known: state.known,
       gpc: state.gpc,
       gpcHonored: state.gpcHonored,
-      optOut: effective(),
+      optOut: Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)])),
       updatedAt: state.updatedAt,
       uspString: uspString(),
       gppString: gppString(),
