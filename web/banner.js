@@ -1,22 +1,26 @@
 /*! optout-bridge banner.js | Apache-2.0 | one script tag, no dependencies */
 /*
- * Embed:
- *   <script src="/banner.js" data-api="https://privacy.example.com" data-webform="/privacy.html"
- *           data-purposes="sale,share,targeted_advertising,profiling"
- *           data-link-text="Your Privacy Choices"></script>
+ * Embed (early in <head>, before any ad or analytics tag; not async/defer):
+ *   <script src="/dist/banner.min.js" integrity="sha384-..." crossorigin="anonymous"
+ *           data-api="https://privacy.example.com" data-webform="/privacy.html"></script>
+ * Every data-* attribute is documented in docs/browser.md.
  *
  * What it does, in order:
  *  1. defines window.__gpp (IAB GPP CMP API 1.1, usnat section) and window.__uspapi at once,
- *     so tags that ask early get "not ready" instead of nothing;
- *  2. gives the browser a first-party random device id (cookie optout_device_id);
- *  3. reads the effective state of that device (GET /v1/consent/{id}), which includes opt-outs
+ *     taking over calls and listeners an IAB stub queued, so tags that ask early get
+ *     "not ready" instead of nothing;
+ *  2. tells Google tags (Consent Mode v2: denied until the state is known) and the Meta pixel
+ *     (Limited Data Use) before they run;
+ *  3. gives the browser a first-party random device id (cookie optout_device_id);
+ *  4. reads the effective state of that device (GET /v1/consent/{id}), which includes opt-outs
  *     made on other browsers or through the webform once identity resolution linked them;
- *  4. only then activates gated tags (<script type="text/plain" data-purpose="...">) whose
- *     purposes are allowed;
- *  5. honours Global Privacy Control without a click: posts it once per session and shows
+ *  5. only then activates gated tags (<script type="text/plain" data-purpose="...">) whose
+ *     purposes are allowed, and updates every signal;
+ *  6. honours Global Privacy Control without a click: posts it once per session and shows
  *     "Opt-Out Request Honored" when the API confirms it;
- *  6. shows the banner (first visit) or the "Your Privacy Choices" button with per-purpose
- *     toggles beside a single "Opt out of all".
+ *  7. shows the banner (first visit) or the "Your Privacy Choices" button with per-purpose
+ *     toggles beside a single "Opt out of all", and a separate "limit the use of my
+ *     sensitive personal information" choice (CCPA §7027).
  */
 (() => {
   "use strict";
@@ -24,15 +28,27 @@
   const d = document;
   if (w.optoutBridge) return; // loaded twice: the first copy owns the page
 
-  const PURPOSES = ["sale", "share", "targeted_advertising", "profiling"];
+  // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.
+  const SALE_SHARE = ["sale", "share", "targeted_advertising", "profiling"];
+  const LIMIT = "limit_sensitive"; // a different right (CCPA §7027): its own choice
+  const PURPOSES = [...SALE_SHARE, LIMIT];
   // GPC is an opt-out of sale and sharing (CCPA §7025) and of targeted advertising (state
-  // universal opt-out mechanisms), not of profiling: the same rule as the API's.
-  const GPC_PURPOSES = PURPOSES.slice(0, 3);
+  // universal opt-out mechanisms), not of profiling nor a limit on sensitive data: the same
+  // rule as the API's. Ad platform signals follow the same three purposes.
+  const ADS = SALE_SHARE.slice(0, 3);
   const LABELS = {
-    sale: "Sale of my personal information",
-    share: "Sharing for cross-context behavioral advertising",
-    targeted_advertising: "Targeted advertising",
-    profiling: "Profiling",
+    sale: "Opt out: Sale of my personal information",
+    share: "Opt out: Sharing for cross-context behavioral advertising",
+    targeted_advertising: "Opt out: Targeted advertising",
+    profiling: "Opt out: Profiling",
+    limit_sensitive: "Limit the use of my sensitive personal information",
+  };
+  const SHORT = {
+    sale: "sale",
+    share: "sharing",
+    targeted_advertising: "targeted ads",
+    profiling: "profiling",
+    limit_sensitive: "use of sensitive data",
   };
   const COOKIE = "optout_device_id";
   const PENDING = "optout_pending"; // localStorage: choices made here, until the API has them
@@ -44,10 +60,79 @@
   const data = tag.dataset || {};
   const API = (data.api || "").replace(/\/+$/, ""); // default: same origin
   const shown = (data.purposes || PURPOSES.join()).split(/[\s,]+/).filter((p) => LABELS[p]);
+  const offersLimit = shown.includes(LIMIT);
+  // The signed identity token of a logged-in page: sent with this page's posts, kept in
+  // memory only (never a cookie, storage or URL), and taken out of the DOM.
+  let token = data.identityToken || null;
+  if (tag.removeAttribute) tag.removeAttribute("data-identity-token");
   // Configuration ends up in markup: keep it text.
   const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const linkText = esc(data.linkText || "Your Privacy Choices");
   const secure = location.protocol === "https:";
+  const warn = (message) => console.warn("optout-bridge:", message);
+
+  // -- usnat configuration: the business's own statements, checked before any is made ----
+  // Field names and values are the IAB MSPA US National section's. Defaults: notices given
+  // (this banner gives them), sensitive-data notices given when the limit choice is offered,
+  // every sensitive category "no consent" (the most restrictive statement), not an MSPA
+  // covered transaction.
+  const NOTICES = ["SharingNotice", "SaleOptOutNotice", "SharingOptOutNotice",
+    "TargetedAdvertisingOptOutNotice", "SensitiveDataProcessingOptOutNotice",
+    "SensitiveDataLimitUseNotice"]; // prettier-ignore
+  const sensitiveNotice = offersLimit ? 1 : 0;
+  // In the spec's encoding order; the three choices are the person's, never configured.
+  const usnat = {
+    Version: 2,
+    SharingNotice: 1,
+    SaleOptOutNotice: 1,
+    SharingOptOutNotice: 1,
+    TargetedAdvertisingOptOutNotice: 1,
+    SensitiveDataProcessingOptOutNotice: sensitiveNotice,
+    SensitiveDataLimitUseNotice: sensitiveNotice,
+    SaleOptOut: 0,
+    SharingOptOut: 0,
+    TargetedAdvertisingOptOut: 0,
+    SensitiveDataProcessing: Array(16).fill(sensitiveNotice),
+    KnownChildSensitiveDataConsents: [0, 0, 0],
+    PersonalDataConsents: 0,
+    MspaCoveredTransaction: 2,
+    MspaOptOutOptionMode: 0,
+    MspaServiceProviderMode: 0,
+  };
+  const cmpId = +(data.cmpId || 1); // CMP API spec "What is CMP ID?": 1 when not registered
+  // CMP API spec, PingReturn.applicableSections: [-1] when no section applies.
+  const applicable = data.gppApplicable === "-1" ? [-1] : [7];
+  // Names what is impossible in the configuration, or "" (then nothing is).
+  const misconfigured = () => {
+    let given;
+    try {
+      given = JSON.parse(data.usnat || "{}");
+    } catch {
+      return "data-usnat";
+    }
+    // Each field takes its type's values: Int(2) and N-Bitfield(2,n) entries are 0, 1 or 2.
+    const valid = (v, like) =>
+      Array.isArray(like) ? Array.isArray(v) && v.length === like.length && v.every((x) => valid(x)) : [0, 1, 2].includes(v);
+    for (const key in given) {
+      if (!Object.hasOwn(usnat, key) || /OptOut$|^V/.test(key) || !valid(given[key], usnat[key])) return key;
+      usnat[key] = given[key];
+    }
+    const u = usnat;
+    if (!(Number.isInteger(cmpId) && cmpId > 0 && cmpId < 4096)) return "data-cmp-id";
+    const modes = [u.MspaOptOutOptionMode, u.MspaServiceProviderMode];
+    // MspaCoveredTransaction is 1 (yes) or 2 (no). The two MSPA modes exist only "for the
+    // Covered Transaction", and one transaction runs in exactly one of them.
+    if (!u.MspaCoveredTransaction || (u.MspaCoveredTransaction > 1 ? modes.some(Boolean) : modes.sort() + "" !== "1,2"))
+      return "MspaCoveredTransaction";
+    // "0 Not Applicable: the Business does not process / use or disclose Sensitive Data"
+    // cannot stand beside a processed category or a limit link on this very page.
+    const anySensitive = u.SensitiveDataProcessing.some(Boolean);
+    if ((anySensitive || offersLimit) && !u.SensitiveDataLimitUseNotice) return NOTICES[5];
+    if (anySensitive && !u.SensitiveDataProcessingOptOutNotice) return NOTICES[4];
+    return "";
+  };
+  const configError = misconfigured();
+  if (configError) console.error(`optout-bridge: impossible ${configError}`); // __gpp: error
 
   // -- storage helpers (storage may be blocked: the banner must still work) -----------------
   const store = (area, key, value) => {
@@ -68,8 +153,8 @@
   const deviceId = (() => {
     let id = readCookie(COOKIE);
     if (!/^[\w-]{16,64}$/.test(id || "")) {
-      const bytes = crypto.getRandomValues(new Uint8Array(16));
-      id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=/g, "");
+      // 128 random bits, as 32 hex characters
+      id = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
     }
     setCookie(COOKIE, id); // re-set on every visit: the 13 months run from the last visit
     return id;
@@ -88,99 +173,113 @@
   let pending = store("localStorage", PENDING);
 
   const optedOut = (p) => {
-    if (state.gpc && GPC_PURPOSES.includes(p)) return true;
+    if (state.gpc && ADS.includes(p)) return true;
     if (pending && p in pending.choices) return pending.choices[p];
     return !!state.server[p];
   };
-  const effective = () => Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)]));
+  // Ad platforms are told "opted out" until the state is known (fail closed, like the tags).
+  const adsOut = () => !state.known || ADS.some(optedOut);
 
   // -- signals for ad tech: IAB GPP (usnat) and the legacy US Privacy string ----------------
   const uspString = () => `1Y${optedOut("sale") || optedOut("share") ? "Y" : "N"}N`;
 
-  const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   const int = (value, width) => value.toString(2).padStart(width, "0");
-  // GPP base64url: pad the bit string to a whole byte, then to a whole sextet, 6 bits a char.
-  const b64 = (bits) => {
-    while (bits.length % 8) bits += "0";
-    while (bits.length % 6) bits += "0";
-    return bits.replace(/.{6}/g, (s) => B64[parseInt(s, 2)]);
+  // GPP base64url pads the bits to a whole byte, then to a whole sextet: exactly what
+  // unpadded base64 of the bytes gives.
+  const b64 = (bits) =>
+    btoa(String.fromCharCode(...bits.match(/.{1,8}/g).map((byte) => parseInt(byte.padEnd(8, "0"), 2))))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=/g, "");
+  // The usnat core segment (section 7, version 2), fields in the order the spec encodes them.
+  const core = () => {
+    // An opt-out is "0 Not Applicable" unless its notice was given (usnat SaleOptOut etc.).
+    const choice = (p, notice) => (usnat[notice] === 1 ? (optedOut(p) ? 1 : 2) : 0);
+    // A limit withdraws consent for every sensitive category the business processes.
+    const limited = optedOut(LIMIT);
+    return Object.assign(JSON.parse(JSON.stringify(usnat)), {
+      SaleOptOut: choice("sale", "SaleOptOutNotice"),
+      SharingOptOut: choice("share", "SharingOptOutNotice"),
+      TargetedAdvertisingOptOut: choice("targeted_advertising", "TargetedAdvertisingOptOutNotice"),
+      SensitiveDataProcessing: usnat.SensitiveDataProcessing.map((v) => (v && limited ? 1 : v)),
+    });
   };
-  // usnat (section 7, version 2) fields, in the order the IAB spec encodes them.
-  const usnatFields = () => {
-    const choice = (p) => (optedOut(p) ? 1 : 2); // 1 opted out, 2 did not opt out
+  // CMP API spec, getSection: "an array of objects, where each object represents one
+  // sub-section of this section in the order given by the section specification".
+  const section = () => [core(), { SubsectionType: 1, Gpc: state.gpc }];
+  const gppString = () => {
+    const bits = Object.values(core()).map((v, i) => (i ? [].concat(v).map((x) => int(x, 2)).join("") : int(v, 6)));
+    // "DBABLA" is the GPP header (type 3, version 1) listing section id 7 only; the GPC
+    // sub-section is SubsectionType Int(2) = 1, then Gpc Boolean.
+    return `DBABLA~${b64(bits.join(""))}.${b64(`01${+state.gpc}`)}`;
+  };
+  // getField answers the field names of IAB's reference implementation (@iabgpp/cmpapi),
+  // which flattens the GPC sub-section into GpcSegmentType / GpcSegmentIncluded / Gpc.
+  const field = (name) => {
+    const fields = { ...core(), GpcSegmentType: 1, GpcSegmentIncluded: true, Gpc: state.gpc };
+    return Object.hasOwn(fields, name) ? fields[name] : null;
+  };
+
+  const st = { cmpStatus: configError ? "error" : "loaded", cmpDisplayStatus: "hidden", signalStatus: "not ready" };
+  const listeners = new Map();
+  let nextListener = 1000; // ids of listeners a stub registered are kept; ours start here
+  const ping = () => {
+    const up = !configError;
     return {
-      Version: 2,
-      SharingNotice: 1, // 1 = notice given (the banner and the privacy page give it)
-      SaleOptOutNotice: 1,
-      SharingOptOutNotice: 1,
-      TargetedAdvertisingOptOutNotice: 1,
-      SensitiveDataProcessingOptOutNotice: 0, // 0 = not applicable: no sensitive data here
-      SensitiveDataLimitUseNotice: 0,
-      SaleOptOut: choice("sale"),
-      SharingOptOut: choice("share"),
-      TargetedAdvertisingOptOut: choice("targeted_advertising"),
-      SensitiveDataProcessing: Array(16).fill(0),
-      KnownChildSensitiveDataConsents: [0, 0, 0],
-      PersonalDataConsents: 0,
-      MspaCoveredTransaction: 2, // 2 = no: the site has not signed the IAB MSPA
-      MspaOptOutOptionMode: 0,
-      MspaServiceProviderMode: 0,
-      GpcSegmentType: 1,
-      Gpc: state.gpc,
+      gppVersion: "1.1",
+      ...st,
+      supportedAPIs: ["7:usnat"],
+      cmpId,
+      sectionList: up ? [7] : [],
+      applicableSections: up ? applicable : [-1],
+      gppString: up ? gppString() : "",
+      parsedSections: up ? { usnat: section() } : {},
     };
   };
-  const gppString = () => {
-    const f = usnatFields();
-    const core =
-      int(f.Version, 6) +
-      [
-        f.SharingNotice, f.SaleOptOutNotice, f.SharingOptOutNotice,
-        f.TargetedAdvertisingOptOutNotice, f.SensitiveDataProcessingOptOutNotice,
-        f.SensitiveDataLimitUseNotice, f.SaleOptOut, f.SharingOptOut,
-        f.TargetedAdvertisingOptOut, ...f.SensitiveDataProcessing,
-        ...f.KnownChildSensitiveDataConsents, f.PersonalDataConsents,
-        f.MspaCoveredTransaction, f.MspaOptOutOptionMode, f.MspaServiceProviderMode,
-      ].map((v) => int(v, 2)).join("");
-    // "DBABLA" is the GPP header (type 3, version 1) listing section id 7 only.
-    return `DBABLA~${b64(core)}.${b64(int(f.GpcSegmentType, 2) + (f.Gpc ? 1 : 0))}`;
+  const fire = (eventName, value) => {
+    // A CMP in error tells its status and the error, nothing else (PingReturn, 'error').
+    if (!configError || eventName === "error" || eventName === "cmpStatus")
+      listeners.forEach((cb, listenerId) => cb({ eventName, listenerId, data: value, pingData: ping() }, true));
   };
+  // Every status change is announced to listeners (CMP API spec, EventListener events).
+  const set = (name, value) => st[name] !== value && fire(name, (st[name] = value));
 
-  let displayStatus = "hidden";
-  const listeners = new Map();
-  let nextListener = 1;
-  const ping = () => ({
-    gppVersion: "1.1",
-    cmpStatus: "loaded",
-    cmpDisplayStatus: displayStatus,
-    signalStatus: state.known ? "ready" : "not ready",
-    supportedAPIs: ["7:usnat"],
-    cmpId: 0, // not a registered IAB CMP
-    sectionList: [7],
-    applicableSections: [7],
-    gppString: gppString(),
-    parsedSections: { usnat: usnatFields() },
-  });
-  const fire = (eventName, value) =>
-    listeners.forEach((cb, listenerId) => cb({ eventName, listenerId, data: value, pingData: ping() }, true));
-
-  const earlyCalls = (w.__gpp && w.__gpp.queue) || []; // from an IAB stub, if the page has one
-  w.__gpp = (command, callback, parameter) => {
-    const answer = (value, ok = value !== null) => callback && callback(value, ok);
+  // CMP API spec, "How does the CMP provide the API?": __gpp is always a function, answers
+  // every generic command at once, and never returns a value.
+  const gpp = (command, callback, parameter) => {
+    const answer = (value) => callback && callback(value, value !== null);
+    if (typeof command !== "string") return answer(null);
     if (command === "ping") return answer(ping());
+    if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
     if (command === "addEventListener") {
-      const id = nextListener++;
-      listeners.set(id, callback);
-      return answer({ eventName: "listenerRegistered", listenerId: id, data: true, pingData: ping() });
+      while (listeners.has(nextListener)) nextListener++;
+      const listenerId = nextListener++;
+      listeners.set(listenerId, callback);
+      return answer({ eventName: "listenerRegistered", listenerId, data: true, pingData: ping() });
     }
     if (command === "removeEventListener") {
+      // The spec's stub and the reference implementation answer an EventListener object.
       const removed = listeners.delete(parameter);
       return answer({ eventName: "listenerRemoved", listenerId: parameter, data: removed, pingData: ping() });
     }
-    if (command === "hasSection") return answer(parameter === "usnat");
-    if (command === "getSection") return answer(parameter === "usnat" ? usnatFields() : null);
+    if (command === "hasSection") return answer(parameter ? parameter === "usnat" : null);
+    if (command === "getSection") return answer(parameter === "usnat" ? section() : null);
+    if (command === "getField") {
+      const [prefix, name, extra] = String(parameter).split(".");
+      return answer(prefix === "usnat" && name && extra === undefined ? field(name) : null);
+    }
     answer(null);
   };
-  earlyCalls.forEach((args) => w.__gpp(...args));
+  // Take over from an IAB stub: its listeners (__gpp.events) keep their ids and hear that
+  // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made.
+  const stub = w.__gpp || {};
+  w.__gpp = gpp;
+  for (const item of stub.events || []) listeners.set(item.id, item.callback);
+  fire("cmpStatus", st.cmpStatus);
+  if (configError) fire("error", configError);
+  for (const args of stub.queue || []) gpp(...args);
+  // The stub's postMessage handler now reaches this __gpp: remove it, or frames get two answers.
+  if (w.__gpp_msghandler) w.removeEventListener("message", w.__gpp_msghandler);
 
   const uspWaiting = []; // US Privacy has no "not ready": hold answers until the state is known
   w.__uspapi = (command, version, callback) => {
@@ -189,37 +288,76 @@
     state.known ? reply() : uspWaiting.push(reply);
   };
 
-  // Ad tags inside iframes reach the APIs through postMessage and these locator frames.
+  // Ad tags inside iframes reach the APIs through postMessage and the locator frames; a
+  // string message is answered with a string (CMP API spec, "Using postmessage").
   w.addEventListener("message", (event) => {
     let msg = event.data;
-    if (typeof msg === "string") {
-      try {
-        msg = JSON.parse(msg);
-      } catch {
-        return;
-      }
+    const text = typeof msg === "string";
+    try {
+      if (text) msg = JSON.parse(msg);
+    } catch {
+      return;
     }
-    const gpp = msg && msg.__gppCall;
-    const usp = msg && msg.__uspapiCall;
-    const back = (key, call) => (returnValue, success) =>
-      event.source && event.source.postMessage({ [key]: { returnValue, success, callId: call.callId } }, "*");
-    if (gpp) w.__gpp(gpp.command, back("__gppReturn", gpp), gpp.parameter);
-    if (usp) w.__uspapi(usp.command, usp.version, back("__uspapiReturn", usp));
+    const gppCall = msg && msg.__gppCall;
+    const uspCall = msg && msg.__uspapiCall;
+    const back = (key, call) => (returnValue, success) => {
+      const reply = { [key]: { returnValue, success, callId: call.callId } };
+      if (event.source) event.source.postMessage(text ? JSON.stringify(reply) : reply, "*");
+    };
+    if (gppCall) gpp(gppCall.command, back("__gppReturn", gppCall), gppCall.parameter);
+    if (uspCall) w.__uspapi(uspCall.command, uspCall.version, back("__uspapiReturn", uspCall));
   });
 
-  // Every change of state goes through here: signals first, then tags, then the UI.
+  // -- Google Consent Mode v2 and Meta Limited Data Use -----------------------------------
+  // Google's documented gtag shim: commands are pushed as `arguments` objects.
+  function gtag() {
+    (w.dataLayer = w.dataLayer || []).push(arguments);
+  }
+  const args = (...list) => (function () { return arguments; })(...list); // prettier-ignore
+  const googleConsent = () => {
+    const ads = adsOut() ? "denied" : "granted";
+    const analytics = state.known ? "granted" : "denied";
+    return { ad_storage: ads, ad_user_data: ads, ad_personalization: ads, analytics_storage: analytics };
+  };
+  let sentGoogle = JSON.stringify(googleConsent());
+  // Defaults before any Google tag runs (this script comes first); tags wait up to 500 ms
+  // for the update that follows the state.
+  gtag("consent", "default", { ...googleConsent(), wait_for_update: 500 });
+  gtag("set", "restricted_data_processing", adsOut());
+  let sentMeta = "";
+  const signalAdPlatforms = () => {
+    const google = JSON.stringify(googleConsent());
+    if (google !== sentGoogle) {
+      gtag("consent", "update", googleConsent());
+      gtag("set", "restricted_data_processing", adsOut());
+      sentGoogle = google;
+    }
+    const fbq = w.fbq;
+    if (typeof fbq !== "function") return;
+    const ldu = adsOut() ? [["LDU"], 0, 0] : [[]]; // 0, 0: Meta geolocates the visitor
+    const meta = JSON.stringify(ldu);
+    if (meta === sentMeta) return;
+    // Meta's base code queued fbq('init') and its library has not run yet: put the option
+    // first, so the pixel initialises with it (Meta: call it before init).
+    if (!sentMeta && !fbq.callMethod && fbq.queue) fbq.queue.unshift(args("dataProcessingOptions", ...ldu));
+    else fbq("dataProcessingOptions", ...ldu);
+    sentMeta = meta;
+  };
+
+  // Every change of state goes through here, in the order the CMP API spec's event
+  // examples give: signalStatus "not ready" first, the display, sectionChange, "ready" last.
   const changed = (mutate) => {
-    if (state.known) fire("signalStatus", "not ready");
+    const before = gppString();
+    set("signalStatus", "not ready");
     mutate();
     if (pending) store("localStorage", PENDING, pending);
     setCookie("usprivacy", uspString());
-    if (state.known) {
-      fire("sectionChange", "usnat");
-      fire("signalStatus", "ready");
-      uspWaiting.splice(0).forEach((reply) => reply());
-      activateTags();
-    }
     render();
+    if (gppString() !== before) fire("sectionChange", "usnat");
+    if (state.known && !panelOpen) set("signalStatus", "ready");
+    if (state.known) uspWaiting.splice(0).forEach((reply) => reply());
+    activateTags();
+    signalAdPlatforms();
   };
 
   // -- tag gating -------------------------------------------------------------------------
@@ -237,19 +375,24 @@
       inert.replaceWith(live);
     });
   };
-  // Tags parsed after this script (or added later) are activated as they arrive.
-  new MutationObserver(activateTags).observe(d.documentElement, { childList: true, subtree: true });
+  // Tags parsed after this script (or added later) are activated as they arrive; a Meta base
+  // code that just ran is given its data processing option before its library loads.
+  new MutationObserver(() => {
+    activateTags();
+    signalAdPlatforms();
+  }).observe(d.documentElement, { childList: true, subtree: true });
 
   // -- talking to the API -----------------------------------------------------------------
   const post = async (extra) => {
     const body = { device_id: deviceId, opt_out: {}, page_url: location.origin + location.pathname, ...extra };
     if (state.gpc) body.gpc = true;
+    if (token) body.identity_token = token;
     const res = await fetch(`${API}/v1/consent`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
-    if (!res.ok) throw new Error(`consent not recorded: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const answer = await res.json();
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
@@ -263,10 +406,11 @@
       store("localStorage", "optout_decided", 1);
       panelOpen = false;
     });
-  const choose = (choices) => {
+  // `confirmed`: the person confirmed an opt-in a second time (CCPA regulations §7028).
+  const choose = (choices, confirmed) => {
     remember(choices);
-    return post({ opt_out: choices }).catch((error) => {
-      console.warn("optout-bridge:", error.message); // the choice still applies on this browser
+    return post({ opt_out: choices, ...(confirmed && { confirm_opt_in: true }) }).catch((error) => {
+      warn(error.message); // the choice still applies on this browser
     });
   };
 
@@ -279,7 +423,7 @@
       // fall through: with no answer, gated tags stay off (fail closed)
     }
     if (!answer) {
-      console.warn("optout-bridge: consent state unavailable; gated tags stay off");
+      warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
     changed(() => {
@@ -302,25 +446,27 @@
   let root = null;
   let panelOpen = false;
   let lastView = "";
-  const CSS = `:host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;color:#1d2433}
-.box{position:fixed;z-index:2147483000;right:16px;bottom:16px;max-width:min(480px,calc(100vw - 32px));background:#fff;border:1px solid #d5dbe5;border-radius:12px;box-shadow:0 8px 28px #0002;padding:16px}
-.pill{padding:6px 10px;display:flex;gap:8px;align-items:center;border-radius:999px}
-h2{font-size:16px;font-weight:600;margin:0 0 6px}p{margin:0 0 12px}
-.row{display:flex;flex-wrap:wrap;gap:8px}
-button{cursor:pointer;border:1px solid #1f4fd1;border-radius:8px;padding:8px 14px;background:#fff;color:#1f4fd1;font-weight:600}
-button.main{background:#1f4fd1;color:#fff}button.link{border:0;padding:2px 4px;display:inline-flex;gap:6px;align-items:center;white-space:nowrap}
-button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #f5a623;outline-offset:2px}
-label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18px;height:18px;margin:1px 0 0}
-.ok{color:#0a7a3d;font-weight:600}small,small a{font-size:12px;color:#5b6475}`;
+  const CSS =
+    ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;color:#1d2433}" +
+    ".box{position:fixed;z-index:2147483000;right:16px;bottom:16px;max-width:min(480px,calc(100vw - 32px));background:#fff;border:1px solid #d5dbe5;border-radius:12px;box-shadow:0 8px 28px #0002;padding:16px}" +
+    ".row,.pill{display:flex;flex-wrap:wrap;gap:8px;align-items:center}.pill{padding:6px 10px;border-radius:999px}" +
+    "h2,legend{font-weight:600;margin:0 0 6px;padding:0}h2{font-size:16px}p{margin:0 0 12px}fieldset{border:0;margin:0 0 8px;padding:0}" +
+    "button{cursor:pointer;border:1px solid #1f4fd1;border-radius:8px;padding:8px 14px;background:#fff;color:#1f4fd1;font-weight:600}" +
+    ".main{background:#1f4fd1;color:#fff}.link{border:0;padding:2px 4px;display:inline-flex;gap:6px;align-items:center}" +
+    ":focus-visible{outline:3px solid #b45309;outline-offset:2px}" +
+    "label{display:flex;gap:8px;margin:0 0 8px}input{width:18px;height:18px;margin:1px 0 0}" +
+    ".ok{color:#0a6b36;font-weight:600}small,a{font-size:12px;color:#4b5563}";
+  // The "Your Privacy Choices" toggle icon the California regulator offers (CCPA §7015).
   const ICON =
-    '<svg width="30" height="14" viewBox="0 0 30 14" aria-hidden="true"><rect x=".5" y=".5" width="29" height="13" rx="6.5" fill="#fff" stroke="#1f4fd1"/><path d="M14 .5h9a6.5 6.5 0 0 1 0 13h-12z" fill="#1f4fd1"/><path d="M5 7.2l2 2 3.5-4M19.5 4.5l5 5m0-5l-5 5" stroke-width="1.6" fill="none" stroke="#1f4fd1"/><path d="M19.5 4.5l5 5m0-5l-5 5" stroke="#fff" stroke-width="1.6"/></svg>';
+    '<svg width="30" height="14" viewBox="0 0 30 14" aria-hidden="true" stroke="#1f4fd1" stroke-width="1.5"><rect x=".5" y=".5" width="29" height="13" rx="6.5" fill="#fff"/><path d="M14 .5h9a6.5 6.5 0 010 13H11z" fill="#1f4fd1"/><path d="M5 7.2l2 2 3.5-4" fill="none"/><path d="M19.5 4.5l5 5m0-5l-5 5" stroke="#fff"/></svg>';
 
-  const SHORT = { sale: "sale", share: "sharing", targeted_advertising: "targeted ads", profiling: "profiling" };
   const statusText = () => {
-    if (state.gpc && state.gpcHonored) return "Opt-Out Request Honored";
-    const out = PURPOSES.filter(optedOut);
-    if (!out.length) return "";
-    return out.length === PURPOSES.length ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`;
+    const out = SALE_SHARE.filter(optedOut);
+    const parts = [];
+    if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
+    else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
+    if (optedOut(LIMIT)) parts.push("Sensitive data use limited");
+    return parts.join(" · ");
   };
 
   const render = () => {
@@ -335,26 +481,21 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
     const gpcNote = state.gpc
       ? `<p class="ok" data-optout-gpc>${state.gpcHonored ? "Opt-Out Request Honored" : "Global Privacy Control detected"}</p><p>Your browser's Global Privacy Control signal opts you out of sale, sharing and targeted advertising.</p>`
       : "";
+    const toggle = (p) =>
+      `<label><input type="checkbox" name="${p}"${optedOut(p) ? " checked" : ""}${state.gpc && ADS.includes(p) ? " disabled" : ""}> ${LABELS[p]}</label>`;
     let html;
     if (view === "ask") {
-      html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2>
-<p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p>
-<div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
+      html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2><p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p><div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
     } else if (view === "panel") {
-      const toggles = shown
-        .map((p) => {
-          const locked = state.gpc && GPC_PURPOSES.includes(p);
-          return `<label><input type="checkbox" name="${p}"${optedOut(p) ? " checked" : ""}${locked ? " disabled" : ""}> Opt out: ${LABELS[p]}</label>`;
-        })
-        .join("");
-      html = `<div class="box" role="dialog" aria-modal="false" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}
-<form>${toggles}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
+      const limit = offersLimit
+        ? `<fieldset><legend>Sensitive personal information</legend>${toggle(LIMIT)}</fieldset>`
+        : "";
+      html = `<div class="box" role="dialog" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}<form><fieldset><legend>Do not sell or share my personal information</legend>${shown.filter((p) => p !== LIMIT).map(toggle).join("")}</fieldset>${limit}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
     } else {
       html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="${status ? "ok" : ""}">${status}</span></div>`;
     }
-    root.innerHTML = `<style>${CSS}</style>${html}`;
-    const nextStatus = view === "pill" ? "hidden" : "visible";
-    if (nextStatus !== displayStatus) fire("cmpDisplayStatus", (displayStatus = nextStatus));
+    root.innerHTML = html;
+    set("cmpDisplayStatus", view === "pill" ? "hidden" : "visible");
     // Keyboard users land in the panel when it opens and back on the button when it closes.
     if (view !== lastView && lastView) root.querySelector(view === "panel" ? "input:not([disabled]),button" : "button").focus();
     lastView = view;
@@ -363,7 +504,7 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
   const onClick = (event) => {
     const act = event.target.closest && event.target.closest("[data-act]");
     if (!act) return;
-    const all = (value) => Object.fromEntries(PURPOSES.map((p) => [p, value]));
+    const all = (value) => Object.fromEntries(SALE_SHARE.map((p) => [p, value]));
     const action = act.dataset.act;
     if (action === "all") choose(all(true));
     else if (action === "none") choose(all(false));
@@ -373,22 +514,34 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
     event.preventDefault();
     const choices = {};
     for (const box of event.target.querySelectorAll("input:not([disabled])")) choices[box.name] = box.checked;
-    // Opting back in takes a second, explicit step (CCPA regulations §7028).
+    // Opting back in (to sale/sharing, or to the use of sensitive data) takes a second,
+    // explicit step (CCPA regulations §7028); the API is told it was confirmed.
     const optingIn = PURPOSES.filter((p) => optedOut(p) && choices[p] === false);
-    const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell or share your personal information for it.`;
+    const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell, share or use your personal information for it.`;
     if (optingIn.length && !w.confirm(question)) return;
-    choose(choices);
+    choose(choices, optingIn.length > 0);
   };
 
   const mount = () => {
     const host = d.createElement("div");
     host.id = "optout-bridge";
     root = host.attachShadow({ mode: "open" });
+    // A constructed stylesheet: no inline <style>, so a strict CSP (style-src 'self') holds.
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch {
+      root.append(Object.assign(d.createElement("style"), { textContent: CSS }));
+    }
     root.addEventListener("click", onClick);
     root.addEventListener("submit", onSubmit);
     root.addEventListener("keydown", (e) => e.key === "Escape" && panelOpen && changed(() => (panelOpen = false)));
+    // render() replaces root's children: keep the markup in its own element.
+    root = root.appendChild(d.createElement("div"));
     d.body.append(host);
     for (const name of ["__gppLocator", "__uspapiLocator"]) {
+      if (w.frames[name]) continue; // an IAB stub already made it
       const frame = d.createElement("iframe");
       frame.name = name;
       frame.hidden = true;
@@ -400,31 +553,43 @@ label{display:flex;gap:8px;align-items:flex-start;margin:0 0 8px}input{width:18p
 
   // -- public API -------------------------------------------------------------------------
   const ready = load().then(() => {
-    // GPC is posted once per browser session, so the API holds the signal as evidence.
-    if (state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId) {
+    // GPC is posted once per browser session, so the API holds the signal as evidence; a
+    // logged-in page's identity token is posted with it, or on its own.
+    const gpcDue = state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId;
+    if (gpcDue || token) {
       return post({}).then(
-        (answer) => answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => console.warn("optout-bridge:", error.message),
+        (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
+        (error) => warn(error.message),
       );
     }
   });
 
   w.optoutBridge = {
     ready,
-    /** Links this browser to a known person (e.g. at log-in): opt-outs flow both ways. */
-    identify: (identity) => post({ identity }),
+    /**
+     * Links this browser to the logged-in person. Pass the signed identity token from your
+     * login backend (verified: opt-outs flow both ways), or {email | customer_id | phone}
+     * (asserted: this browser's opt-outs reach that identity, never the other way).
+     */
+    identify: (identity) => {
+      if (typeof identity === "string") {
+        token = identity;
+        return post({});
+      }
+      return post({ identity });
+    },
     /** The effective state as this page applies it (no personal data). */
     state: () => ({
       deviceId,
       known: state.known,
       gpc: state.gpc,
       gpcHonored: state.gpcHonored,
-      optOut: effective(),
+      optOut: Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)])),
       updatedAt: state.updatedAt,
       uspString: uspString(),
       gppString: gppString(),
     }),
-    /** Records choices, e.g. {sale: true}; true = opted out. */
+    /** Records choices, e.g. {sale: true}; true = opted out (limit_sensitive: limited). */
     choose,
     /** Applies choices already sent to the API another way (the webform), without a post. */
     remember,

@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import re
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
@@ -43,7 +44,13 @@ from optout.observability import logger, metrics, tracer
 from optout.queries import QueryService
 from optout.settings import Settings
 from optout.store.table import Table
-from optout.webform_pages import confirmation_page, error_page
+from optout.webform_pages import (
+    HTML_HEADERS,
+    confirmation_page,
+    error_page,
+    status_error_page,
+    status_page,
+)
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -58,6 +65,11 @@ ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
 DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+STATUS_ROUTE = "/v1/requests/"
+# Whether this invocation answers a person with HTML pages (a no-JavaScript form post, or a
+# browser opening a status link). Decided from the raw event before routing, per invocation;
+# never from a header a client could set.
+HTML_PAGES: ContextVar[bool] = ContextVar("html_pages", default=False)
 
 
 def _cors() -> CORSConfig:
@@ -114,14 +126,22 @@ def get_consent(
 def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
     captured = services().capture.record_opt_out(body, _context())
     _count(captured, "OptOutCaptured")
-    if app.current_event.headers.get("x-optout-submitted-as") == "form":
-        return Response(202, content_types.TEXT_HTML, confirmation_page(captured.response))
+    if HTML_PAGES.get():
+        return _page(202, confirmation_page(captured.response))
     return _accepted(captured)
 
 
-@app.get("/v1/requests/<request_id>", summary="Status of a request, for the consumer or agent")
-def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> RequestStatusOut:
-    return services().queries.request_status(request_id)
+@app.get(
+    "/v1/requests/<request_id>",
+    summary="Status of a request for the consumer or agent (a page for Accept: text/html)",
+)
+def get_request(
+    request_id: Annotated[str, Path(pattern=REQUEST_ID)],
+) -> Response[RequestStatusOut | str]:  # str: the HTML status page
+    status = services().queries.request_status(request_id)
+    if HTML_PAGES.get():
+        return _page(200, status_page(status.model_dump()))
+    return Response(200, JSON, status)
 
 
 @app.post("/v1/identity-links", status_code=202, summary="Link identifiers (backend, IAM auth)")
@@ -225,12 +245,48 @@ def _count(captured: Captured, name: str) -> None:
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
-    headers = app.current_event.headers
-    if headers.get("x-optout-submitted-as") == "form":  # the no-JS webform wants a page
-        page = error_page(message, field, headers.get("referer"))
-        return Response(status, content_types.TEXT_HTML, page)
+    if HTML_PAGES.get():  # a person, not a script: answer a page
+        if app.current_event.request_context.http.method == "GET":
+            return _page(status, status_error_page(message))
+        return _page(status, error_page(message, field, app.current_event.headers.get("referer")))
     body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
     return Response(status, JSON, body.model_dump_json())
+
+
+# -- HTML pages: content negotiation and hardening ----------------------------------------
+
+
+def _page(status: int, html: str) -> Response[Any]:
+    return Response(status, content_types.TEXT_HTML, html, headers=dict(HTML_HEADERS))
+
+
+def accepts_html(accept: str | None) -> bool:
+    """True when the client names text/html and prefers it to JSON (a browser navigating);
+    `*/*` alone (fetch, curl) and ties get JSON."""
+    quality: dict[str, float] = {}
+    for part in (accept or "").lower().split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        quality[media] = max(q, quality.get(media, 0.0))
+    html = quality.get("text/html", 0.0)
+    json_q = next((quality[m] for m in (JSON, "application/*", "*/*") if m in quality), 0.0)
+    return html > 0 and html > json_q
+
+
+def _route(event: dict[str, Any]) -> tuple[str, str]:
+    """(method, path without a named stage's prefix), from the raw event."""
+    route = event.get("rawPath", "")
+    stage = event.get("requestContext", {}).get("stage", "$default")
+    if stage != "$default" and route.startswith(f"/{stage}/"):
+        route = route[len(stage) + 1 :]  # a named stage prefixes rawPath (the resolver strips it)
+    return event.get("requestContext", {}).get("http", {}).get("method", ""), route
 
 
 # -- the body guard: checks the raw event before the resolver parses it -------------------
@@ -238,11 +294,7 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> Re
 
 def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     """Size and content-type checks, and form bodies turned into JSON. Returns an error answer."""
-    route = event.get("rawPath", "")
-    stage = event.get("requestContext", {}).get("stage", "$default")
-    if stage != "$default" and route.startswith(f"/{stage}/"):
-        route = route[len(stage) + 1 :]  # a named stage prefixes rawPath (the resolver strips it)
-    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    method, route = _route(event)
     if method != "POST" or route not in BODY_ROUTES:
         return None
     headers = event.setdefault("headers", {})
@@ -269,9 +321,7 @@ def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
             as_json["device_id"] = device
         event.update(body=json.dumps(as_json), isBase64Encoded=False)
         headers["content-type"] = JSON
-        headers["x-optout-submitted-as"] = (
-            "form" if "text/html" in headers.get("accept", "") else ""
-        )
+        HTML_PAGES.set(accepts_html(headers.get("accept")))  # a browser's plain form post
     return None
 
 
@@ -297,7 +347,15 @@ def _raw_error(status: int, code: str, message: str, origin: str | None) -> dict
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    method, route = _route(event)
+    # Per invocation (a warm container serves many): a browser opening its status link gets
+    # a page; _guard decides the same for a plain form post.
+    HTML_PAGES.set(
+        method == "GET"
+        and route.startswith(STATUS_ROUTE)
+        and accepts_html((event.get("headers") or {}).get("accept"))
+    )
     refused = _guard(event, services().settings.max_body_bytes)
-    if refused is not None:
-        return refused
-    return app.resolve(event, context)
+    answer = refused if refused is not None else app.resolve(event, context)
+    answer.setdefault("headers", {})["X-Content-Type-Options"] = "nosniff"  # JSON too
+    return answer

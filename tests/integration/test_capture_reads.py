@@ -45,7 +45,7 @@ def test_a_device_without_state_is_not_opted_out_in_one_read(
     assert json_body(answer) == {
         "device_id": DEVICE,
         "opt_out": {"sale": False, "share": False, "targeted_advertising": False,
-                    "profiling": False},
+                    "profiling": False, "limit_sensitive": False},
         "gpc_honored": False,
         "updated_at": None,
     }  # fmt: skip
@@ -70,7 +70,7 @@ def test_a_device_answers_its_state_item_in_one_read(
     assert json_body(answer) == {
         "device_id": DEVICE,
         "opt_out": {"sale": True, "share": False, "targeted_advertising": True,
-                    "profiling": False},
+                    "profiling": False, "limit_sensitive": False},
         "gpc_honored": True,
         "updated_at": "2026-11-29T03:12:00.000Z",
     }  # fmt: skip

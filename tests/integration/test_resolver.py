@@ -62,7 +62,7 @@ def test_anonymous_banner_opt_out_reaches_only_device_systems_then_email_systems
     # And the device stays opted out
     state = pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)
     assert state["opt_out"] == {"sale": True, "share": True, "targeted_advertising": False,
-                                "profiling": False}  # fmt: skip
+                                "profiling": False, "limit_sensitive": False}  # fmt: skip
 
 
 def test_webform_opt_out_reaches_a_device_linked_later_at_login(pipe: Pipeline) -> None:
@@ -73,11 +73,13 @@ def test_webform_opt_out_reaches_a_device_linked_later_at_login(pipe: Pipeline) 
     # When a login on a new browser links its device to that email (no banner choice made)
     pipe.post("/v1/consent", {"device_id": DEVICE_B, "identity": {"email": EMAIL}})
     pipe.resolve()
-    # Then the device answers opted out of everything the webform covered
+    # Then the device answers opted out of everything the webform covered (by default the
+    # sale/share purposes, not the separate right to limit sensitive data)
     state = pipe.get(f"/v1/consent/{DEVICE_B}", device_id=DEVICE_B)
-    assert state["opt_out"] == dict.fromkeys(
-        ("sale", "share", "targeted_advertising", "profiling"), True
-    )
+    assert state["opt_out"] == {
+        **dict.fromkeys(("sale", "share", "targeted_advertising", "profiling"), True),
+        "limit_sensitive": False,
+    }
     assert state["gpc_honored"] is False
     assert state["updated_at"]
 
@@ -206,4 +208,5 @@ def test_the_stream_sample_event_resolves_into_jobs(pipe: Pipeline) -> None:
     # Then every system gets a job, and the device reads as opted out
     assert set(jobs_of(pipe, request_id)) == EMAIL_SYSTEMS | DEVICE_SYSTEMS
     device = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
-    assert all(pipe.get(f"/v1/consent/{device}", device_id=device)["opt_out"].values())
+    opt_out = pipe.get(f"/v1/consent/{device}", device_id=device)["opt_out"]
+    assert all(opt_out[p] for p in ("sale", "share", "targeted_advertising", "profiling"))

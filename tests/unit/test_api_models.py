@@ -31,10 +31,15 @@ def test_opt_out_refuses_an_unknown_purpose() -> None:
     assert _error_locs(refused.value) == [("purposes", 1)]
 
 
-@pytest.mark.parametrize("purposes", [[], ["sale"] * 5])
-def test_opt_out_purposes_list_must_hold_one_to_four_entries(purposes: list[str]) -> None:
+@pytest.mark.parametrize("purposes", [[], ["sale"] * 6])
+def test_opt_out_purposes_list_must_hold_one_to_five_entries(purposes: list[str]) -> None:
     with pytest.raises(ValidationError):
         OptOutIn.model_validate({"email": "a@example.com", "purposes": purposes})
+
+
+def test_opt_out_accepts_limit_sensitive_as_a_purpose() -> None:
+    body = OptOutIn.model_validate({"email": "a@example.com", "purposes": ["limit_sensitive"]})
+    assert body.purposes == ["limit_sensitive"]
 
 
 @pytest.mark.parametrize(

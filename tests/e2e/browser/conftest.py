@@ -1,8 +1,11 @@
 """Fixtures for the browser suite: Debian's headless Chromium driven by Playwright.
 
 Never downloads a browser: Playwright launches /usr/bin/chromium (`make e2e-deps`). Pages are
-served either by the local stack (`local_stack`, tests 1-4) or, for the signal tests that need
-no pipeline, by a loopback static server with the consent API answered by `FakeConsentApi`.
+served either by the local stack (`local_stack`) or, for the tests that need no pipeline, by a
+loopback server over the same `local.static_site.StaticSite` (so the same security headers)
+with the consent API answered by `FakeConsentApi`. Pages load the shipped, minified banner
+(web/dist, `make banner`). npm packages the tests need in the page (IAB's reference CMP API,
+axe-core) are served from web/tests/node_modules on the same origin, under /__npm/.
 """
 
 import functools
@@ -16,18 +19,24 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+
+from local.static_site import StaticSite
 
 ROOT = Path(__file__).resolve().parents[3]
 WEB = ROOT / "web"
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 DECODER = WEB / "tests" / "decode-gpp.mjs"
+NODE_MODULES = WEB / "tests" / "node_modules"
+SHIPPED = WEB / "dist" / "banner.min.js"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -43,7 +52,8 @@ GPC_INIT_SCRIPT = (
     "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl',"
     " {get: () => true, configurable: true});"
 )
-PURPOSES = ("sale", "share", "targeted_advertising", "profiling")
+SALE_SHARE = ("sale", "share", "targeted_advertising", "profiling")
+PURPOSES = (*SALE_SHARE, "limit_sensitive")
 GPC_PURPOSES = ("sale", "share", "targeted_advertising")
 
 
@@ -70,8 +80,11 @@ def new_context(browser: Browser) -> Iterator[BrowserFactory]:
     """Fresh, isolated browser profiles (cookies, storage); closed after the test."""
     opened: list[BrowserContext] = []
 
-    def make(*, gpc: bool = False, javascript: bool = True) -> BrowserContext:
+    def make(
+        *, gpc: bool = False, javascript: bool = True, bypass_csp: bool = False
+    ) -> BrowserContext:
         context = browser.new_context(
+            bypass_csp=bypass_csp,
             java_script_enabled=javascript,
             extra_http_headers={"Sec-GPC": "1"} if gpc else {},
             viewport={"width": 1100, "height": 760},
@@ -90,14 +103,38 @@ def new_context(browser: Browser) -> Iterator[BrowserFactory]:
 # -- a loopback static server for web/ (no pipeline needed) --------------------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _SiteHandler(http.server.BaseHTTPRequestHandler):
+    """Answers GET/HEAD from web/ exactly as the local stack does (headers included)."""
+
+    def __init__(self, *args: Any, site: StaticSite, **kwargs: Any) -> None:
+        self.site = site
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def _answer(self, head: bool) -> None:
+        out = self.site.serve(urlsplit(self.path).path, head=head)
+        self.send_response(out.status)
+        for name, value in out.headers:
+            self.send_header(name, value)
+        if not head:
+            self.send_header("Content-Length", str(len(out.body)))
+        self.end_headers()
+        self.wfile.write(out.body)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 @pytest.fixture(scope="session")
 def static_site() -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(WEB))
+    if not SHIPPED.is_file():
+        pytest.fail("web/dist/banner.min.js is missing: run `make banner`")
+    handler = functools.partial(_SiteHandler, site=StaticSite(WEB))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -152,6 +189,25 @@ class FakeConsentApi:
         route.fulfill(status=202, content_type="application/json", body=json.dumps(body))
 
 
+def serve_npm(context: BrowserContext, site: str) -> None:
+    """Serves web/tests/node_modules at {site}/__npm/ (same origin: the pages' CSP allows it)."""
+
+    def answer(route: Route) -> None:
+        relative = urlsplit(route.request.url).path.removeprefix("/__npm/")
+        target = (NODE_MODULES / relative).resolve()
+        if NODE_MODULES.resolve() not in target.parents or not target.is_file():
+            route.fulfill(status=404, body="not found")
+            return
+        route.fulfill(status=200, content_type="text/javascript", body=target.read_bytes())
+
+    context.route(f"{site}/__npm/**", answer)
+
+
+def serve_page(context: BrowserContext, url: str, html: str) -> None:
+    """A page the test writes itself, at `url` on the static site's origin (no CSP)."""
+    context.route(url, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -166,6 +222,27 @@ def decode_gpp(gpp_string: str) -> dict[str, Any]:
     assert done.returncode == 0, f"IAB decoder refused {gpp_string!r}: {done.stderr}"
     decoded: dict[str, Any] = json.loads(done.stdout)
     return decoded
+
+
+@contextmanager
+def consent_posted(page: Page) -> Iterator[None]:
+    """Waits, after the block, until banner.js's POST /v1/consent has been answered (so the
+    fake API has recorded it: the post goes out after the page already applied the choice)."""
+    with page.expect_response(
+        lambda r: r.url.endswith("/v1/consent") and r.request.method == "POST"
+    ):
+        yield
+
+
+def gpp_call(page: Page, command: str, parameter: Any = None) -> list[Any]:
+    """[data, success] as __gpp's callback receives them (it answers synchronously)."""
+    answer: list[Any] = page.evaluate(
+        "([command, parameter]) => { let out = null;"
+        " window.__gpp(command, (data, success) => { out = out || [data, success]; }, parameter);"
+        " return JSON.parse(JSON.stringify(out)); }",
+        [command, parameter],
+    )
+    return answer
 
 
 def gpp_ping(page: Page) -> dict[str, Any]:
@@ -242,4 +319,18 @@ def device_id_of(context: BrowserContext) -> str:
 
 
 def ad_tag_ran(page: Page) -> bool:
+    """Whether banner.js activated the demo's targeted-ad tag; when it did, waits for the
+    browser to fetch and run it (an activated tag with a src runs asynchronously)."""
+    activated = page.locator(
+        'script[data-purpose="targeted_advertising"]:not([type="text/plain"])'
+    ).count()
+    if activated:
+        page.wait_for_function("() => window.__adTagRan === true")
     return bool(page.evaluate("() => window.__adTagRan === true"))
+
+
+def partner_pixel_ran(page: Page) -> bool:
+    """The same for the demo's sale/share pixel."""
+    if page.locator('script[data-purpose="sale share"]:not([type="text/plain"])').count():
+        page.wait_for_function("() => window.__partnerPixelRan === true")
+    return bool(page.evaluate("() => window.__partnerPixelRan === true"))

@@ -8,7 +8,15 @@ import time
 import pytest
 from playwright.sync_api import Route, expect
 
-from .conftest import BrowserFactory, FakeConsentApi, ad_tag_ran, wait_until_ready
+from .conftest import (
+    SALE_SHARE,
+    BrowserFactory,
+    FakeConsentApi,
+    ad_tag_ran,
+    consent_posted,
+    partner_pixel_ran,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +37,7 @@ def test_gated_tags_stay_off_when_the_effective_state_is_unknown(
     expect(choices).to_be_visible()
     assert page.evaluate("() => window.optoutBridge.state().known") is False
     assert not ad_tag_ran(page)
-    assert page.evaluate("() => window.__partnerPixelRan === true") is False
+    assert not partner_pixel_ran(page)
 
 
 def test_per_purpose_choice_blocks_only_that_purpose(
@@ -51,7 +59,8 @@ def test_per_purpose_choice_blocks_only_that_purpose(
     box = banner.get_by_label("Opt out: Targeted advertising")
     box.focus()
     page.keyboard.press("Space")
-    banner.get_by_role("button", name="Save choices").click()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
 
     # Then only that purpose is posted as opted out, and the next load runs the sale/share
     # pixel but not the targeted ad
@@ -61,11 +70,12 @@ def test_per_purpose_choice_blocks_only_that_purpose(
         "share": False,
         "targeted_advertising": True,
         "profiling": False,
+        "limit_sensitive": False,
     }
     page.reload()
     wait_until_ready(page)
     assert not ad_tag_ran(page)
-    assert page.evaluate("() => window.__partnerPixelRan === true") is True
+    assert partner_pixel_ran(page)
     expect(banner.locator("[data-optout-status]")).to_have_text("Opted out of targeted ads")
 
 
@@ -116,6 +126,64 @@ def test_webform_shows_the_api_error_on_the_field_it_names(
     expect(page.get_by_label("Phone number")).to_have_attribute("aria-invalid", "true")
 
 
+def test_webform_shows_a_server_message_as_text_never_as_markup(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API (or anything between) answering an error message that holds markup
+    context = new_context()
+    message = '<img src="x" onerror="window.__injected = true">not a phone number'
+
+    def refuse(route: Route) -> None:
+        error = {"error": {"code": "invalid_field", "message": message, "field": "phone"}}
+        route.fulfill(status=422, content_type="application/json", body=json.dumps(error))
+
+    context.route("**/v1/opt-out", refuse)
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+
+    # When the visitor submits
+    page.get_by_label("Phone number").fill("+1 415 555 0132")
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the message is shown, as the text it is, and nothing it holds ran
+    expect(page.locator("#phone-error")).to_have_text(message)
+    expect(page.get_by_role("alert").get_by_role("link")).to_have_text(message)
+    assert page.locator("#form-errors img").count() == 0
+    assert page.evaluate("() => window.__injected") is None
+
+
+def test_webform_limit_choice_is_unticked_by_default_and_sent_when_ticked(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the webform, whose sale/share purposes are ticked and the limit is not
+    context = new_context()
+    FakeConsentApi().install(context)
+    sent: list[dict[str, object]] = []
+
+    def accept(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
+        answer = {"request_id": "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f", "status": "received",
+                  "received_at": "2026-11-29T03:20:00.123Z", "deadline": "2026-12-18"}  # fmt: skip
+        route.fulfill(status=202, content_type="application/json", body=json.dumps(answer))
+
+    context.route("**/v1/opt-out", accept)
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+    wait_until_ready(page)
+    limit = page.get_by_role("group", name="Limit the use of my sensitive personal information")
+    expect(limit.get_by_role("checkbox")).not_to_be_checked()
+
+    # When the visitor gives an email, ticks the limit too and submits
+    page.get_by_label("Email address").fill("jane@example.com")
+    limit.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the request lists the limit beside the four, and this browser applies it at once
+    expect(page.locator("#result")).to_be_visible()
+    assert sent[0]["purposes"] == [*SALE_SHARE, "limit_sensitive"]
+    assert page.evaluate("() => window.optoutBridge.state().optOut.limit_sensitive") is True
+
+
 def test_opting_back_in_takes_a_second_confirming_step(
     new_context: BrowserFactory, static_site: str
 ) -> None:
@@ -140,11 +208,13 @@ def test_opting_back_in_takes_a_second_confirming_step(
 
     # When they save again and confirm
     page.once("dialog", lambda dialog: dialog.accept())
-    banner.get_by_role("button", name="Save choices").click()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
 
-    # Then the opt-in is recorded
+    # Then the opt-in is recorded, and the API is told it was confirmed
     page.wait_for_function("() => !window.optoutBridge.state().optOut.sale")
     assert api.posts[-1]["opt_out"]["sale"] is False
+    assert api.posts[-1]["confirm_opt_in"] is True
 
 
 def test_device_cookie_is_first_party_random_lax_and_lasts_13_months(

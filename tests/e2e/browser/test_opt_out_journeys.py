@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import (
+    SALE_SHARE,
     BrowserFactory,
     ad_tag_ran,
     consent_state,
@@ -108,7 +109,7 @@ def test_opt_out_clicked_in_the_banner_keeps_the_tag_blocked_after_reload(
     # And the API holds it: with this browser's local memory wiped, the tag stays blocked
     device_id = device_id_of(context)
     eventually(
-        lambda: all(consent_state(stack_url, device_id)["opt_out"].values()),
+        lambda: all(consent_state(stack_url, device_id)["opt_out"][p] for p in SALE_SHARE),
         "the resolver to store the banner opt-out",
     )
     page.evaluate("() => localStorage.clear()")
@@ -160,6 +161,11 @@ def test_webform_opt_out_in_browser_a_reaches_browser_b_once_it_logs_in(
     assert browser_b.locator("[data-ad-tag]").count() == 0
     expect(browser_b.locator("#optout-bridge [data-optout-status]")).to_have_text("Opted out")
     assert usp_data(browser_b)["uspString"] == "1YYN"
+    # ... and the ad platforms on its page are told: Google's consent update is denied
+    updates = browser_b.evaluate(
+        "() => dataLayer.map((c) => Array.from(c)).filter((c) => c[0] === 'consent')"
+    )
+    assert updates[-1][2]["ad_user_data"] == "denied"
 
 
 def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url: str) -> None:
@@ -181,10 +187,15 @@ def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url
     page.wait_for_url(f"**{host}/v1/opt-out")
     expect(page.get_by_role("heading", name="We received your opt-out request")).to_be_visible()
     request_id = page.locator("strong").first.inner_text()
-    page.get_by_role("link", name="Check the status of your request").click()
-    page.wait_for_url(f"**/v1/requests/{request_id}")
-    expect(page.locator("body")).to_contain_text(request_id)
-    assert json.loads(page.locator("body").inner_text())["request_id"] == request_id
+    # ... and the link opens a page a person can read, not JSON
+    with page.expect_response(f"**/v1/requests/{request_id}") as status_answer:
+        page.get_by_role("link", name="Check the status of your request").click()
+    expect(page.get_by_role("heading", name="Your opt-out request")).to_be_visible()
+    expect(page.locator("dl")).to_contain_text(request_id)
+    headers = status_answer.value.headers
+    assert headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    screenshot(page, "status-page")
     # ... and the browser was linked through its cookie: its device is opted out
     state = eventually(
         lambda: (s := consent_state(stack_url, device_id))["opt_out"]["sale"] and s,

@@ -1,133 +1,320 @@
-"""Test 5: the __gpp string banner.js encodes is decoded by IAB's reference library
-(@iabgpp/cmpapi) to the state the page applies, and __uspapi agrees.
+"""__gpp and __uspapi beyond the per-command conformance: the string IAB's decoder reads for
+the demo shop's default configuration, the hand-over from an IAB stub, frames, and the usnat
+configuration (defaults, and refusal of impossible statements).
 
-These need no pipeline: the page is served from web/ on loopback and the consent API is
-answered in the browser by FakeConsentApi with the effective state under test.
+These need no pipeline: pages come from web/ on loopback and the consent API is answered in
+the browser by FakeConsentApi with the effective state under test.
 """
 
+import json
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from .conftest import (
+    SALE_SHARE,
     BrowserFactory,
     FakeConsentApi,
     decode_gpp,
+    gpp_call,
     gpp_ping,
+    serve_page,
     usp_data,
     wait_until_ready,
 )
 
 pytestmark = pytest.mark.browser
 
-ALL_OUT = dict.fromkeys(("sale", "share", "targeted_advertising", "profiling"), True)
+ALL_OUT = dict.fromkeys(SALE_SHARE, True)
 
-# An IAB-style stub, as a page would inline before the CMP loads: it queues calls, which
-# banner.js must replay. Records every event so the test sees "not ready" then "ready".
-STUB_RECORDING_EVENTS = """
-window.__gppEvents = [];
+# A stub written the way the CMP API specification's example stub works: ping and
+# addEventListener answered by the stub (listeners kept in __gpp.events with ids from 1),
+# hasSection/getSection/getField answered null, every other command queued in __gpp.queue,
+# a postMessage handler in __gpp_msghandler and a __gppLocator frame.
+SPEC_STUB = """
+window.__seen = [];
+window.__gpp = function (command, callback, parameter) {
+  const gpp = window.__gpp;
+  gpp.queue = gpp.queue || [];
+  gpp.events = gpp.events || [];
+  if (command === "ping") return callback({ gppVersion: "1.1", cmpStatus: "stub" }, true);
+  if (command === "addEventListener") {
+    gpp.lastId = (gpp.lastId || 0) + 1;
+    gpp.events.push({ id: gpp.lastId, callback, parameter });
+    return callback({ eventName: "listenerRegistered", listenerId: gpp.lastId, data: true,
+                      pingData: { cmpStatus: "stub" } }, true);
+  }
+  if (["hasSection", "getSection", "getField"].includes(command)) return callback(null, false);
+  gpp.queue.push([command, callback, parameter]);
+};
+window.__gpp_msghandler = (event) => {
+  const call = event.data && event.data.__gppCall;
+  if (call) window.__gpp(call.command, (returnValue, success) => event.source.postMessage(
+    { __gppReturn: { returnValue, success, callId: call.callId } }, "*"), call.parameter);
+};
+window.addEventListener("message", window.__gpp_msghandler);
+document.addEventListener("DOMContentLoaded", () => {
+  const frame = document.createElement("iframe");
+  frame.name = "__gppLocator";
+  frame.style.display = "none";
+  document.body.appendChild(frame);
+});
+window.__gpp("addEventListener", (event) =>
+  window.__seen.push([event.eventName, event.listenerId, event.data, event.pingData.cmpStatus]));
+window.__gpp("getTCData", (data, success) => window.__seen.push(["getTCData", data, success]));
+"""
+
+# An older style of stub that queues every call, addEventListener included.
+QUEUE_ALL_STUB = """
+window.__seen = [];
 window.__gpp = function () { window.__gpp.queue.push(arguments); };
 window.__gpp.queue = [];
-window.__gpp('addEventListener', function (event) {
-  window.__gppEvents.push([event.eventName, event.data, event.pingData.signalStatus]);
-});
+window.__gpp("addEventListener", (event) =>
+  window.__seen.push([event.eventName, event.listenerId, event.data, event.pingData.signalStatus]));
 """
+
+
+def _section(page: Page) -> list[dict[str, Any]]:
+    data, success = gpp_call(page, "getSection", "usnat")
+    assert success is True
+    section: list[dict[str, Any]] = data
+    return section
 
 
 @pytest.mark.parametrize(
     ("case", "opt_out", "gpc", "expected"),
     [
-        (
-            "opted_out",
-            ALL_OUT,
-            False,
-            {"SaleOptOut": 1, "SharingOptOut": 1, "TargetedAdvertisingOptOut": 1, "Gpc": False},
-        ),
-        (
-            "not_opted_out",
-            {},
-            False,
-            {"SaleOptOut": 2, "SharingOptOut": 2, "TargetedAdvertisingOptOut": 2, "Gpc": False},
-        ),
-        (
-            "gpc",
-            {},
-            True,
-            {"SaleOptOut": 1, "SharingOptOut": 1, "TargetedAdvertisingOptOut": 1, "Gpc": True},
-        ),
+        ("opted_out", ALL_OUT, False, (1, 1, 1, False)),
+        ("not_opted_out", {}, False, (2, 2, 2, False)),
+        ("gpc", {}, True, (1, 1, 1, True)),
     ],
 )
-def test_gpp_string_decodes_with_iab_reference_library_to_the_applied_state(
+def test_the_shops_gpp_string_decodes_with_iabs_library_to_the_applied_state(
     new_context: BrowserFactory,
     static_site: str,
     case: str,
     opt_out: dict[str, bool],
     gpc: bool,
-    expected: dict[str, Any],
+    expected: tuple[int, int, int, bool],
 ) -> None:
-    # Given a browser whose effective state (from the API) is `opt_out`, GPC on or off
+    # Given the demo shop (default configuration) in a browser whose effective state is opt_out
     context = new_context(gpc=gpc)
     FakeConsentApi(opt_out=opt_out).install(context)
     page = context.new_page()
 
-    # When the shop page has loaded and the banner knows the state
+    # When the banner knows the state
     page.goto(f"{static_site}/index.html")
     wait_until_ready(page)
     ping = gpp_ping(page)
 
-    # Then IAB's decoder reads the same opt-outs from the GPP string
-    assert ping["gppVersion"] == "1.1"
-    assert ping["signalStatus"] == "ready"
-    assert ping["sectionList"] == [7]
+    # Then IAB's decoder reads the applied opt-outs, and the string is exactly its encoding
+    assert (ping["gppVersion"], ping["signalStatus"], ping["sectionList"]) == ("1.1", "ready", [7])
     decoded = decode_gpp(ping["gppString"])
-    assert decoded["sectionIds"] == [7]
     usnat = decoded["usnat"]
-    assert {name: usnat[name] for name in expected} == expected, case
-    assert usnat["Version"] == 2
-    assert usnat["MspaCoveredTransaction"] == 2
-    # ... the string is exactly what the reference encoder makes of those fields
+    fields = ("SaleOptOut", "SharingOptOut", "TargetedAdvertisingOptOut", "Gpc")
+    assert tuple(usnat[f] for f in fields) == expected, case
     assert decoded["canonical"] == ping["gppString"]
-    # ... getSection answers the same fields
-    section = page.evaluate(
-        "() => new Promise((r) => window.__gpp('getSection', (s) => r(s), 'usnat'))"
-    )
-    assert {name: section[name] for name in expected} == expected
+    # ... with the defaults: notices given (the banner gives them, the limit choice included),
+    # every sensitive category "no consent", not an MSPA covered transaction
+    assert [usnat[f"{n}Notice"] for n in ("SaleOptOut", "SensitiveDataLimitUse")] == [1, 1]
+    assert usnat["SensitiveDataProcessing"] == [1] * 16
+    assert (usnat["MspaCoveredTransaction"], usnat["MspaServiceProviderMode"]) == (2, 0)
+    # ... and getSection answers sub-sections: the core segment, then GPC
+    core, gpc_subsection = _section(page)
+    assert core["SaleOptOut"] == expected[0]
+    assert gpc_subsection == {"SubsectionType": 1, "Gpc": gpc}
+    assert ping["parsedSections"]["usnat"] == [core, gpc_subsection]
 
     # And the legacy US Privacy string and cookie agree
     usp = usp_data(page)
-    opted_out_of_sale = expected["SaleOptOut"] == 1
-    assert usp == {"version": 1, "uspString": "1YYN" if opted_out_of_sale else "1YNN", "ok": True}
+    assert usp == {"version": 1, "uspString": "1YYN" if expected[0] == 1 else "1YNN", "ok": True}
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     assert cookies["usprivacy"] == usp["uspString"]
 
 
-def test_gpp_stub_calls_are_replayed_and_signal_goes_not_ready_then_ready(
+def test_an_iab_stubs_listeners_and_queue_are_taken_over(
     new_context: BrowserFactory, static_site: str
 ) -> None:
-    # Given a page whose inline stub registered a listener before banner.js loaded
+    # Given a page whose IAB stub registered a listener (id 1) and queued a call
     context = new_context()
     FakeConsentApi().install(context)
-    context.add_init_script(STUB_RECORDING_EVENTS)
+    context.add_init_script(SPEC_STUB)
     page = context.new_page()
 
-    # When the state becomes known and then the visitor opts out in the banner
+    # When banner.js loads and learns the state
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # Then the stub's listener keeps its id and hears the CMP load, then the state get ready
+    seen = page.evaluate("() => window.__seen")
+    assert seen[0] == ["listenerRegistered", 1, True, "stub"]
+    assert ["cmpStatus", 1, "loaded", "loaded"] in seen
+    assert ["signalStatus", 1, "ready", "loaded"] in seen
+    assert seen.index(["cmpStatus", 1, "loaded", "loaded"]) < seen.index(
+        ["signalStatus", 1, "ready", "loaded"]
+    )
+    # ... the queued call was answered, in order, by the CMP (an unknown command: null)
+    assert ["getTCData", None, False] in seen
+    # ... and there is one locator frame, the stub's
+    assert page.locator('iframe[name="__gppLocator"]').count() == 1
+
+
+def test_a_stub_that_queued_everything_gets_its_listener_registered_on_load(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a stub that queued addEventListener itself
+    context = new_context()
+    FakeConsentApi().install(context)
+    context.add_init_script(QUEUE_ALL_STUB)
+    page = context.new_page()
+
+    # When the state becomes known and the visitor opts out in the banner
     page.goto(f"{static_site}/index.html")
     wait_until_ready(page)
     page.get_by_role("button", name="Opt out of all").click()
     page.wait_for_function("() => window.optoutBridge.state().uspString === '1YYN'")
 
-    # Then the listener saw registration while not ready, then ready, then a change
-    events = page.evaluate("() => window.__gppEvents")
-    names = [(name, data) for name, data, _ in events]
-    assert events[0] == ["listenerRegistered", True, "not ready"]
-    assert ("signalStatus", "ready") in names
-    last_change = len(names) - 1 - names[::-1].index(("sectionChange", "usnat"))
-    assert names[last_change - 1] == ("signalStatus", "not ready")
-    assert names[last_change + 1] == ("signalStatus", "ready")
-    decoded = decode_gpp(gpp_ping(page)["gppString"])
-    assert decoded["usnat"]["SaleOptOut"] == 1
-    # ... and removeEventListener stops the events
-    removed = page.evaluate(
-        "() => new Promise((r) => window.__gpp('removeEventListener', (e) => r(e.data), 1))"
+    # Then the listener was registered (not ready yet), heard "ready", and the change came in
+    # the spec's order: "not ready" first, the layer hidden, sectionChange, "ready" last
+    names = [(name, data) for name, _, data, _ in page.evaluate("() => window.__seen")]
+    first = page.evaluate("() => window.__seen[0]")
+    assert first == ["listenerRegistered", 1000, True, "not ready"]
+    start = names.index(("signalStatus", "ready"))
+    assert names[start + 1 :] == [
+        ("signalStatus", "not ready"),
+        ("cmpDisplayStatus", "hidden"),
+        ("sectionChange", "usnat"),
+        ("signalStatus", "ready"),
+    ]
+    assert decode_gpp(gpp_ping(page)["gppString"])["usnat"]["SaleOptOut"] == 1
+
+
+def test_a_frame_gets_one_answer_in_the_shape_it_asked_in(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page with an IAB stub (whose own postMessage handler is still registered)
+    context = new_context()
+    FakeConsentApi().install(context)
+    context.add_init_script(SPEC_STUB)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # When an ad frame calls __gpp through postMessage, once as a string and once as an object
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          const frame = document.createElement("iframe");
+          Object.assign(frame, { name: "ad", srcdoc: "ad" });
+          frame.onload = resolve;
+          document.body.append(frame);
+        })"""
     )
-    assert removed is True
+    ad_frame = page.frame(name="ad")
+    assert ad_frame is not None
+    replies = ad_frame.evaluate(
+        """() => new Promise((resolve) => {
+          const got = [];
+          window.addEventListener("message", (event) => {
+            got.push(event.data);
+            const data = typeof event.data === "string" ? JSON.parse(event.data) : event.data;
+            if (data.__gppReturn.callId === "second") resolve(got);
+          });
+          const call = (callId) => ({ __gppCall: { command: "ping", callId, version: "1.1" } });
+          window.parent.postMessage(JSON.stringify(call("first")), "*");
+          window.parent.postMessage(call("second"), "*");
+        })"""
+    )
+
+    # Then each call is answered once (the stub's handler was removed), a string with a string
+    assert len(replies) == 2
+    first = json.loads(replies[0])
+    assert first["__gppReturn"]["callId"] == "first"
+    assert first["__gppReturn"]["returnValue"]["cmpStatus"] == "loaded"
+    assert replies[1]["__gppReturn"]["callId"] == "second"
+
+
+def _configured(
+    new_context: BrowserFactory, static_site: str, attributes: str
+) -> tuple[Page, list[str]]:
+    context = new_context()
+    FakeConsentApi(opt_out={"sale": True}).install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>configured</title>'
+        f'<script src="/dist/banner.min.js" {attributes}></script></head>'
+        "<body><main><h1>Shop</h1></main></body></html>"
+    )
+    serve_page(context, f"{static_site}/configured.html", html)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(f"{static_site}/configured.html")
+    wait_until_ready(page)
+    return page, errors
+
+
+@pytest.mark.parametrize(
+    ("usnat", "named"),
+    [
+        ({"MspaCoveredTransaction": 1}, "MspaCoveredTransaction"),  # a covered transaction, no mode
+        ({"MspaOptOutOptionMode": 1}, "MspaCoveredTransaction"),  # a mode, not covered
+        ({"MspaCoveredTransaction": 1, "MspaOptOutOptionMode": 1, "MspaServiceProviderMode": 1},
+         "MspaCoveredTransaction"),  # both modes at once
+        ({"SensitiveDataLimitUseNotice": 0}, "SensitiveDataLimitUseNotice"),  # yet a limit choice
+        ({"SaleOptOut": 2}, "SaleOptOut"),  # the person's choice is not configuration
+        ({"SensitiveDataProcessing": [0, 1]}, "SensitiveDataProcessing"),  # 2 of 16 entries
+        ({"SharingNotice": 3}, "SharingNotice"),
+        ({"Colour": 1}, "Colour"),
+    ],
+)  # fmt: skip
+def test_an_impossible_usnat_configuration_is_refused_and_gpp_reports_an_error(
+    new_context: BrowserFactory, static_site: str, usnat: dict[str, Any], named: str
+) -> None:
+    # Given a page that configures a statement the usnat section cannot make
+    attributes = f"data-usnat='{json.dumps(usnat)}'"
+
+    # When banner.js loads
+    page, errors = _configured(new_context, static_site, attributes)
+
+    # Then it says which field, makes no GPP string at all, and answers nothing but ping
+    assert any(named in e for e in errors), errors
+    ping = gpp_ping(page)
+    assert (ping["cmpStatus"], ping["gppString"], ping["sectionList"]) == ("error", "", [])
+    assert gpp_call(page, "getSection", "usnat") == [None, False]
+    assert gpp_call(page, "getField", "usnat.SaleOptOut") == [None, False]
+    # ... while the person's choices still work: the state applies and the button is there
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    expect(
+        page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices")
+    ).to_be_visible()
+
+
+def test_a_site_without_sensitive_data_can_say_so_when_it_offers_no_limit_choice(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a site that offers only the sale/share choices and states no sensitive data use
+    usnat = {
+        "SensitiveDataLimitUseNotice": 0,
+        "SensitiveDataProcessingOptOutNotice": 0,
+        "SensitiveDataProcessing": [0] * 16,
+    }
+    attributes = (
+        f"data-usnat='{json.dumps(usnat)}' "
+        'data-purposes="sale,share,targeted_advertising,profiling" data-cmp-id="300" '
+        'data-gpp-applicable="-1"'
+    )
+
+    # When banner.js loads
+    page, errors = _configured(new_context, static_site, attributes)
+
+    # Then the statements are made as configured, with its CMP id and no applicable section
+    assert errors == []
+    core, _ = _section(page)
+    assert (core["SensitiveDataLimitUseNotice"], core["SensitiveDataProcessing"]) == (0, [0] * 16)
+    ping = gpp_ping(page)
+    assert (ping["cmpId"], ping["applicableSections"]) == (300, [-1])
+    # ... and the panel has no limit choice
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_label("Opt out: Profiling")).to_be_visible()
+    assert banner.get_by_label("Limit the use of my sensitive personal information").count() == 0

@@ -28,7 +28,12 @@ Phone = Annotated[str, Field(min_length=3, max_length=32, examples=["+1415555012
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, examples=["cust-1234"])]
 OptOutChoices = Annotated[
     dict[Purpose, bool],
-    Field(description="true = opted out; a purpose left out is unchanged."),
+    Field(
+        description=(
+            "true = opted out (for limit_sensitive: the use of sensitive personal information "
+            "is limited, CCPA §7027); a purpose left out is unchanged."
+        )
+    ),
 ]
 RequestStatus = Literal["received", "processing", "completed", "failed"]
 
@@ -77,8 +82,12 @@ class OptOutIn(StrictModel):
     phone: Phone | None = None
     customer_id: CustomerId | None = None
     device_id: DeviceId | None = None
-    purposes: Annotated[list[Purpose], Field(min_length=1, max_length=4)] | None = Field(
-        default=None, description="Defaults to every purpose."
+    purposes: Annotated[list[Purpose], Field(min_length=1, max_length=5)] | None = Field(
+        default=None,
+        description=(
+            "Defaults to sale, share, targeted_advertising and profiling; limit_sensitive "
+            "(CCPA §7027) only when listed."
+        ),
     )
     jurisdiction: Jurisdiction | None = None
     agent: AgentIn | None = Field(default=None, description="Set by an authorized agent.")

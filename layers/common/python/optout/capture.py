@@ -21,7 +21,7 @@ from optout.deadlines import deadline_for
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Source, fingerprint
 from optout.evidence import RequestContext, evidence
-from optout.purposes import ALL_PURPOSES, GPC_PURPOSES, OptOutMap
+from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
 from optout.store.events import put_event
 from optout.store.table import Table
@@ -89,7 +89,7 @@ class CaptureService:
                 "at least one identifier is required: email, phone, customer_id or device_id",
                 field="email",
             )
-        purposes = body.purposes or list(ALL_PURPOSES)
+        purposes = body.purposes or list(SALE_SHARE_PURPOSES)
         choices: OptOutMap = dict.fromkeys(purposes, True)
         gpc = ctx.gpc_header
         if gpc:

@@ -1,17 +1,51 @@
-"""HTML answers for the no-JavaScript webform: a confirmation page and an error page.
+"""HTML answers for people, not scripts: the no-JavaScript webform's confirmation and error
+pages, and the readable status page a person gets when they open their status link.
 
-A browser that posted the plain form expects a page, not JSON (CCPA §7026: the method must be
-easy to use). Every value shown is escaped; identifier values are never shown back.
+A browser that posted the plain form, or clicked the status link, expects a page, not JSON
+(CCPA §7026: the method must be easy to use; a way to confirm the opt-out was processed).
+Every value shown is escaped; identifier values are never shown back. Every page carries
+`HTML_HEADERS`: a strict Content-Security-Policy (no script at all, only this module's own
+stylesheet, never framed), `nosniff` and no referrer (the status URL holds the request id).
 """
 
+import base64
+import hashlib
 from html import escape
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
     "color:#1f2937}h1{font-size:1.5rem}a{color:#1d4ed8}.error{color:#b91c1c}"
+    "dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}"
+    "dd{margin:0}"
 )
+_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+
+HTML_HEADERS: Final[dict[str, str]] = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # for browsers that predate frame-ancestors
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+WEBFORM = "/privacy.html"
+
+# What each request status means to the person who made the request.
+STATUS_TEXT: Final[dict[str, str]] = {
+    "received": "Received: we have your request and are starting on it.",
+    "processing": "In progress: we are telling every system that holds your data.",
+    "completed": "Completed: every system has processed your request.",
+    "failed": (
+        "Not complete: at least one system could not process your request yet. We keep a "
+        "record of it and follow it up."
+    ),
+    "denied": "Denied: we could not act on this request. We will tell you why.",
+}
 
 
 def _page(title: str, body: str) -> str:
@@ -35,7 +69,7 @@ def confirmation_page(answer: dict[str, Any]) -> str:
 
 def error_page(message: str, field: str | None, back: str | None) -> str:
     where = f" (field: {escape(field)})" if field and field != "body" else ""
-    target = back if back and urlsplit(back).scheme in ("http", "https") else "/privacy.html"
+    target = back if back and urlsplit(back).scheme in ("http", "https") else WEBFORM
     return _page(
         "Opt-out not sent",
         "<h1>We could not send your opt-out request</h1>"
@@ -44,3 +78,46 @@ def error_page(message: str, field: str | None, back: str | None) -> str:
         "number.</p>"
         f'<p><a href="{escape(target, quote=True)}">Go back to the form</a></p>',
     )
+
+
+def status_page(status: dict[str, Any]) -> str:
+    """The status of one request, in words: what `GET /v1/requests/{id}` answers as JSON."""
+    rid = escape(str(status["request_id"]))
+    state = str(status["status"])
+    done, total = int(status["systems_done"]), int(status["systems_total"])
+    failed = int(status["systems_failed"])
+    systems = f"{done} of {total} done" + (f", {failed} not yet" if failed else "")
+    rows = [
+        ("Request ID", rid),
+        ("Status", escape(state)),
+        ("Received", escape(_when(status["received_at"]))),
+        ("To be completed by", escape(str(status["deadline"]))),
+        ("Systems", escape(systems) if total else "none yet"),
+    ]
+    if status.get("completed_at"):
+        rows.append(("Completed", escape(_when(status["completed_at"]))))
+    details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    return _page(
+        "Your opt-out request",
+        "<h1>Your opt-out request</h1>"
+        f"<p>{escape(STATUS_TEXT.get(state, state))}</p>"
+        f"<dl>{details}</dl>"
+        f'<p><a href="/v1/requests/{rid}">Refresh this page</a> · '
+        f'<a href="{WEBFORM}">Back to your privacy choices</a></p>',
+    )
+
+
+def status_error_page(message: str) -> str:
+    return _page(
+        "Request not found",
+        "<h1>We could not show this request</h1>"
+        f"<p class=error role=alert>{escape(message)}</p>"
+        "<p>Check the link you were given when you sent your request.</p>"
+        f'<p><a href="{WEBFORM}">Back to your privacy choices</a></p>',
+    )
+
+
+def _when(stamp: Any) -> str:
+    """'2026-11-29T03:20:00.123Z' -> '2026-11-29 03:20 UTC' (the stored format is fixed)."""
+    text = str(stamp)
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 and text[10] == "T" else text

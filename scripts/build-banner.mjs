@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Builds what a site embeds: web/dist/banner.min.js (terser) and, beside it,
+// banner.min.js.sri with its Subresource Integrity hash (sha384). Prints the sizes and fails
+// when the minified file gzipped exceeds the budget (6144 bytes; BUDGET=... to change it).
+// Run by `make banner` (and so by `make run` and `make test`); terser comes from
+// web/tests/package.json (`npm ci`), so the build is the same on every machine.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
+
+const root = new URL("../", import.meta.url);
+const require = createRequire(new URL("web/tests/package.json", root));
+let terser;
+try {
+  terser = require("terser");
+} catch {
+  console.error("terser missing: run `make banner` (it installs web/tests's npm packages)");
+  process.exit(2);
+}
+
+const budget = Number(process.env.BUDGET || 6144);
+const source = readFileSync(new URL("web/banner.js", root), "utf8");
+const { code } = await terser.minify(source, {
+  ecma: 2020,
+  compress: { passes: 3, unsafe_arrows: true },
+  mangle: true,
+  format: { comments: /^!/ }, // keeps the licence line
+});
+const out = new URL("web/dist/", root);
+mkdirSync(out, { recursive: true });
+writeFileSync(new URL("banner.min.js", out), code);
+const sri = `sha384-${createHash("sha384").update(code).digest("base64")}`;
+writeFileSync(new URL("banner.min.js.sri", out), `${sri}\n`);
+
+const gzipped = gzipSync(code, { level: 9 }).length;
+console.log(
+  `web/dist/banner.min.js: ${source.length} B source, ${code.length} B minified, ` +
+    `${gzipped} B gzipped (budget ${budget} B); integrity ${sri}`,
+);
+if (gzipped > budget) {
+  console.error("over budget");
+  process.exit(1);
+}

@@ -1,0 +1,195 @@
+"""The "limit the use of my sensitive personal information" choice (CCPA §7027), and what the
+banner sends for a logged-in page: the signed identity token, never stored.
+
+The identity token and `confirm_opt_in` are fields the identity work adds to the API; these
+tests assert what banner.js sends (FakeConsentApi records the request bodies), not what the
+API does with them.
+"""
+
+import pytest
+from playwright.sync_api import BrowserContext, Dialog, Page, expect
+
+from .conftest import (
+    SALE_SHARE,
+    BrowserFactory,
+    FakeConsentApi,
+    consent_posted,
+    decode_gpp,
+    gpp_ping,
+    serve_page,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.browser
+
+LIMIT_LABEL = "Limit the use of my sensitive personal information"
+# A JWT-shaped token as a login backend would render it (the banner never looks inside).
+TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjdXN0LTQyIiwiZXhwIjo0MTAyNDQ0ODAwfQ.c2lnbmF0dXJl"
+
+
+def _shop(new_context: BrowserFactory, site: str, api: FakeConsentApi, gpc: bool = False) -> Page:
+    context = new_context(gpc=gpc)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{site}/index.html")
+    wait_until_ready(page)
+    return page
+
+
+def test_limiting_sensitive_data_is_its_own_choice_and_reaches_the_api(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor with nothing opted out
+    api = FakeConsentApi()
+    page = _shop(new_context, static_site, api)
+    banner = page.locator("#optout-bridge")
+
+    # When they open the choices and tick only the limit, then save
+    banner.get_by_role("button", name="Choose").click()
+    group = banner.get_by_role("group", name="Sensitive personal information")
+    group.get_by_label(LIMIT_LABEL).check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then the API is told about the limit and nothing else changes
+    page.wait_for_function("() => window.optoutBridge.state().optOut.limit_sensitive")
+    assert api.posts[-1]["opt_out"] == {**dict.fromkeys(SALE_SHARE, False), "limit_sensitive": True}
+    expect(banner.locator("[data-optout-status]")).to_have_text("Sensitive data use limited")
+    # ... ad tech still reads "did not opt out" of sale and sharing
+    usnat = decode_gpp(gpp_ping(page)["gppString"])["usnat"]
+    assert (usnat["SaleOptOut"], usnat["SharingOptOut"]) == (2, 2)
+
+
+def test_opt_out_of_all_is_the_do_not_sell_or_share_choice_not_the_limit(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first visit
+    api = FakeConsentApi()
+    page = _shop(new_context, static_site, api)
+
+    # When the visitor clicks "Opt out of all"
+    with consent_posted(page):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+
+    # Then the four sale/share purposes are posted, the limit is left as it was
+    page.wait_for_function("() => window.optoutBridge.state().optOut.sale")
+    assert api.posts[-1]["opt_out"] == dict.fromkeys(SALE_SHARE, True)
+
+
+def test_gpc_locks_sale_and_sharing_but_leaves_the_limit_to_the_person(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser sending Global Privacy Control
+    api = FakeConsentApi()
+    page = _shop(new_context, static_site, api, gpc=True)
+    banner = page.locator("#optout-bridge")
+
+    # When the visitor opens the choices
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+
+    # Then the GPC purposes are ticked and locked, the limit is free and not ticked
+    sale = banner.get_by_label("Opt out: Sale of my personal information")
+    expect(sale).to_be_checked()
+    expect(sale).to_be_disabled()
+    limit = banner.get_by_label(LIMIT_LABEL)
+    expect(limit).not_to_be_checked()
+    expect(limit).to_be_enabled()
+    assert page.evaluate("() => window.optoutBridge.state().optOut.limit_sensitive") is False
+
+
+def test_un_limiting_takes_a_second_confirming_step(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor whose use of sensitive data is limited
+    api = FakeConsentApi(opt_out={"limit_sensitive": True})
+    page = _shop(new_context, static_site, api)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    banner.get_by_label(LIMIT_LABEL).uncheck()
+
+    # When they save and confirm the question that follows
+    questions: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", answer)
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then they were asked about the use of sensitive data, and the API is told they confirmed
+    page.wait_for_function("() => !window.optoutBridge.state().optOut.limit_sensitive")
+    assert "use of sensitive data" in questions[0]
+    assert api.posts[-1]["opt_out"]["limit_sensitive"] is False
+    assert api.posts[-1]["confirm_opt_in"] is True
+
+
+def _storage_and_cookies(context: BrowserContext, page: Page) -> str:
+    stored = page.evaluate(
+        "() => JSON.stringify([{...localStorage}, {...sessionStorage}, document.cookie])"
+    )
+    return stored + str(context.cookies())
+
+
+def test_a_logged_in_pages_token_is_sent_with_its_posts_and_never_stored(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page whose login backend rendered the signed identity token on the script tag
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
+        "<body><main><h1>Your account</h1></main></body></html>"
+    )
+    serve_page(context, f"{static_site}/account.html", html)
+    page = context.new_page()
+
+    # When the page loads and the visitor then opts out
+    page.goto(f"{static_site}/account.html")
+    wait_until_ready(page)
+    with consent_posted(page):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+
+    # Then the token went with the load's post and with the choice, as identity_token
+    assert [post.get("identity_token") for post in api.posts] == [TOKEN, TOKEN]
+    assert "identity" not in api.posts[0]
+    # ... and it is nowhere the browser keeps things, nor left in the page's markup
+    assert TOKEN not in _storage_and_cookies(context, page)
+    assert TOKEN not in page.content()
+
+
+def test_identify_with_a_token_is_verified_and_with_an_email_is_asserted(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the shop, logged out
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # When the site's login code calls identify with a token, then (older code) with an email
+    page.evaluate("(token) => window.optoutBridge.identify(token)", TOKEN)
+    page.evaluate("() => window.optoutBridge.identify({ email: 'jane@example.com' })")
+
+    # Then the first post carries the token, the second the asserted email (and the token the
+    # page already holds)
+    token_post, email_post = api.posts[-2:]
+    assert token_post["identity_token"] == TOKEN
+    assert "identity" not in token_post
+    assert email_post["identity"] == {"email": "jane@example.com"}
+    assert TOKEN not in _storage_and_cookies(context, page)
+
+
+def test_a_plain_opt_out_does_not_claim_a_confirmed_opt_in(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    api = FakeConsentApi()
+    page = _shop(new_context, static_site, api)
+    with consent_posted(page):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+    assert "confirm_opt_in" not in api.posts[-1]

@@ -1,0 +1,67 @@
+"""The file a site embeds, as `make banner` ships it: web/dist/banner.min.js, within its size
+budget, with a Subresource Integrity hash beside it that browsers accept, embedded the way the
+README says."""
+
+import base64
+import gzip
+import hashlib
+import re
+
+import pytest
+
+from .conftest import ROOT, SHIPPED, WEB, BrowserFactory, FakeConsentApi, serve_page
+
+pytestmark = pytest.mark.browser
+
+BUDGET = 6 * 1024  # bytes, minified and gzipped
+SRI = SHIPPED.with_name("banner.min.js.sri")
+
+
+def test_the_shipped_banner_fits_the_size_budget_gzipped() -> None:
+    shipped = SHIPPED.read_bytes()
+    assert len(gzip.compress(shipped, compresslevel=9)) <= BUDGET
+    assert len(shipped) < len((WEB / "banner.js").read_bytes())  # it is the minified build
+
+
+def test_the_shipped_banner_is_built_from_the_current_source() -> None:
+    assert SHIPPED.stat().st_mtime >= (WEB / "banner.js").stat().st_mtime, "run `make banner`"
+
+
+def test_the_integrity_file_holds_the_sha384_of_the_shipped_file() -> None:
+    digest = base64.b64encode(hashlib.sha384(SHIPPED.read_bytes()).digest()).decode()
+    assert SRI.read_text().strip() == f"sha384-{digest}"
+
+
+@pytest.mark.parametrize(("integrity", "runs"), [("published", True), ("tampered", False)])
+def test_a_browser_runs_the_banner_only_when_its_integrity_matches(
+    new_context: BrowserFactory, static_site: str, integrity: str, runs: bool
+) -> None:
+    # Given a page embedding the shipped file with the published hash (or another one)
+    published = SRI.read_text().strip()
+    value = published if integrity == "published" else "sha384-" + "A" * 64
+    context = new_context()
+    FakeConsentApi().install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>embed</title>'
+        f'<script src="/dist/banner.min.js" integrity="{value}" crossorigin="anonymous">'
+        "</script></head><body><main><h1>Shop</h1></main></body></html>"
+    )
+    serve_page(context, f"{static_site}/embed.html", html)
+    page = context.new_page()
+
+    # When it loads
+    page.goto(f"{static_site}/embed.html")
+    page.wait_for_load_state("load")
+
+    # Then the browser ran it only with the matching hash
+    assert page.evaluate("() => typeof window.optoutBridge === 'object'") is runs
+
+
+def test_the_readme_embeds_the_minified_file_with_integrity_and_crossorigin() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## In the browser", 1)[1].split("\n## ", 1)[0]
+    tag = re.search(r"<script [^>]*banner[^>]*>", section)
+    assert tag is not None
+    assert "/dist/banner.min.js" in tag.group(0)
+    assert 'integrity="sha384-' in tag.group(0)
+    assert 'crossorigin="anonymous"' in tag.group(0)

@@ -1,0 +1,110 @@
+// Progressive enhancement of /privacy.html: the same form, posted as JSON, answered on this
+// page. Without JavaScript the form posts itself and the API answers with a page.
+// Messages (ours and the server's) are always put in the page as text, never as markup.
+const form = document.getElementById("optout-form");
+const summary = document.getElementById("form-errors");
+const result = document.getElementById("result");
+const fields = ["email", "phone", "customer_id"];
+form.noValidate = true; // our messages, tied to the fields, replace the browser's bubbles
+
+const element = (name, content = [], attributes = {}) => {
+  const node = Object.assign(document.createElement(name), attributes);
+  node.append(...[].concat(content)); // strings become text nodes
+  return node;
+};
+
+const showError = (name, message) => {
+  document.getElementById(`${name}-error`).textContent = message;
+  const input = name === "purposes" ? null : form.elements[name];
+  if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+};
+const deviceId = () => {
+  const match = document.cookie.match(/(?:^|; )optout_device_id=([\w-]{16,64})(?:;|$)/);
+  return match ? match[1] : undefined;
+};
+
+const validate = () => {
+  const errors = [];
+  const value = (name) => form.elements[name].value.trim();
+  for (const name of [...fields, "purposes"]) showError(name, "");
+  if (!fields.some(value)) errors.push(["email", "Enter an email address, a phone number or a customer number."]);
+  if (value("email") && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value("email")))
+    errors.push(["email", "Enter an email address like name@example.com."]);
+  if (value("phone") && !/^\+?[\d\s().-]{7,20}$/.test(value("phone")))
+    errors.push(["phone", "Enter a phone number with its country code, like +1 415 555 0123."]);
+  if (!form.querySelector("input[name=purposes]:checked"))
+    errors.push(["purposes", "Choose at least one thing to opt out of."]);
+  return errors;
+};
+
+const report = (errors) => {
+  for (const [name, message] of errors) showError(name, message);
+  const title = errors.length === 1 ? "There is a problem with your request" : "There are problems with your request";
+  const items = errors.map(([name, message]) =>
+    element("li", element("a", message, { href: `#${name === "purposes" ? "optout-form" : name}` })),
+  );
+  summary.replaceChildren(element("p", element("strong", title)), element("ul", items));
+  summary.hidden = false;
+  const first = errors[0][0];
+  (first === "purposes" ? form.querySelector("input[name=purposes]") : form.elements[first]).focus();
+};
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  summary.hidden = true;
+  const errors = validate();
+  if (errors.length) return report(errors);
+  const body = { purposes: [...form.querySelectorAll("input[name=purposes]:checked")].map((b) => b.value) };
+  for (const name of fields) if (form.elements[name].value.trim()) body[name] = form.elements[name].value.trim();
+  if (deviceId()) body.device_id = deviceId(); // links this browser to the identifiers given
+  body.page_url = location.origin + location.pathname;
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const res = await fetch("/v1/opt-out", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const error = answer.error || {};
+      const field = fields.includes(error.field) ? error.field : "email";
+      return report([[field, typeof error.message === "string" ? error.message : `The request failed (HTTP ${res.status}).`]]);
+    }
+    showResult(answer);
+    // Stop this browser's gated tags now, not after the pipeline has run.
+    window.optoutBridge?.remember(Object.fromEntries(body.purposes.map((p) => [p, true])));
+  } catch {
+    report([["email", "We could not reach the server. Check your connection and try again."]]);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+const showResult = (answer) => {
+  const link = `/v1/requests/${encodeURIComponent(answer.request_id)}`;
+  result.querySelector("[data-request-id]").textContent = answer.request_id;
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(answer.deadline) ? new Date(`${answer.deadline}T12:00:00`) : null;
+  result.querySelector("[data-deadline]").textContent = day
+    ? day.toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" })
+    : answer.deadline;
+  result.querySelector("[data-status-link]").href = link;
+  result.querySelector("[data-check-status]").onclick = () => checkStatus(link);
+  form.hidden = true;
+  result.hidden = false;
+  result.focus();
+};
+
+const checkStatus = async (link) => {
+  const out = result.querySelector("[data-status-text]");
+  try {
+    const res = await fetch(link, { headers: { Accept: "application/json" } });
+    const status = await res.json();
+    out.textContent =
+      `Status: ${status.status} (${status.systems_done} of ${status.systems_total} systems done` +
+      `${status.systems_failed ? `, ${status.systems_failed} failed` : ""}).`;
+  } catch {
+    out.textContent = "The status is not available right now.";
+  }
+};
