@@ -11,7 +11,9 @@ from tests.support.pipeline import Pipeline, build_pipeline
 
 DEVICE = "dev-limit-sensitive-0001"
 EMAIL = "sam.limit@example.com"
-# The default systems.json: the systems whose `purposes` list limit_sensitive
+CUSTOMER = "cust-limit-0001"
+# The default systems.json: the systems whose `purposes` list limit_sensitive. Braze also acts
+# on customer ids but does not list it, so it must get no job.
 LIMIT_SYSTEMS = {"webhook", "segment"}
 
 
@@ -25,8 +27,11 @@ def jobs_of(pipe: Pipeline, request_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_a_banner_limit_reaches_only_the_systems_that_act_on_it(pipe: Pipeline) -> None:
-    # Given a banner choice that limits sensitive data and nothing else
-    answer = pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"limit_sensitive": True}})
+    # Given a banner choice that limits sensitive data and nothing else, on a page that knows
+    # the customer id (segment and braze act on customer ids, webhook on devices too)
+    body = {"device_id": DEVICE, "opt_out": {"limit_sensitive": True},
+            "identity": {"customer_id": CUSTOMER}}  # fmt: skip
+    answer = pipe.post("/v1/consent", body)
     # When the resolver sees it
     pipe.resolve()
     # Then the device's effective state says so, and no sale/share purpose changed
