@@ -16,7 +16,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct(tag: str) -> Any:
-    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+    name = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"  # the long forms' names
 
     def build(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):

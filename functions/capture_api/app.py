@@ -1,4 +1,7 @@
-"""Capture API: the public HTTP contract (v1). Thin: parse, call the domain, shape the answer."""
+"""Capture API: the public HTTP routes (v1). Thin: parse, call the domain, shape the answer.
+
+The IAM routes (identity links, /v1/admin/*) live in functions/admin_api, with their own role.
+"""
 
 import base64
 import json
@@ -22,15 +25,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.admin import AdminService
 from optout.api_models import (
-    AdminLookupIn,
     ConsentIn,
     ConsentOut,
     ConsentStateOut,
     ErrorOut,
-    IdentityLinksIn,
-    IdentityLinksOut,
     OptOutIn,
     OptOutOut,
     RequestStatusOut,
@@ -50,8 +49,6 @@ FORM = "application/x-www-form-urlencoded"
 BODY_ROUTES = {
     "/v1/consent": (JSON,),
     "/v1/opt-out": (JSON, FORM),
-    "/v1/identity-links": (JSON,),
-    "/v1/admin/lookup": (JSON,),
 }
 FORM_LIST_FIELDS = {"purposes"}
 ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
@@ -85,7 +82,6 @@ class Services:
         self.settings = settings
         self.capture = CaptureService(table, settings, key)
         self.queries = QueryService(table, key)
-        self.admin = AdminService(table, key)
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -122,26 +118,6 @@ def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS
 @app.get("/v1/requests/<request_id>", summary="Status of a request, for the consumer or agent")
 def get_request(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> RequestStatusOut:
     return services().queries.request_status(request_id)
-
-
-@app.post("/v1/identity-links", status_code=202, summary="Link identifiers (backend, IAM auth)")
-def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
-    _require_iam()
-    captured = services().capture.record_links(body, _context())
-    _count(captured, "IdentityLinksCaptured")
-    return _accepted(captured)
-
-
-@app.get("/v1/admin/requests/<request_id>", summary="Operators: a request and every receipt")
-def get_request_detail(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> dict[str, Any]:
-    _require_iam()
-    return services().admin.request_detail(request_id)
-
-
-@app.post("/v1/admin/lookup", summary="Operators: what is held on one identifier (IAM auth)")
-def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
-    _require_iam()
-    return services().admin.lookup(body.type, body.value)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
@@ -193,13 +169,6 @@ def _context() -> RequestContext:
         source_ip=event.request_context.http.source_ip,
         idempotency_key=_idempotency_key(headers.get("idempotency-key")),
     )
-
-
-def _require_iam() -> None:
-    """Defence in depth: API Gateway enforces AWS_IAM on these routes before we run."""
-    iam = app.current_event.request_context.authorizer.iam
-    if iam is None or not iam.caller_id:
-        raise Forbidden("this route needs IAM (SigV4) authorisation")
 
 
 def _idempotency_key(raw: str | None) -> str | None:
