@@ -1,4 +1,4 @@
-"""`python -m local --port 3000 --systems config/systems.json`: the whole pipeline, locally.
+"""`python -m local --port 3000 --systems local/systems.json`: the whole pipeline, locally.
 
 Starts moto, creates the table and queues from template.yaml, loads the real handlers, polls
 the stream and the queues, serves the API, the sandboxes and the demo site on 127.0.0.1, and
@@ -30,7 +30,7 @@ def resolve_systems(given: str) -> Path:
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--systems", default="config/systems.json")
+    parser.add_argument("--systems", default="local/systems.json")
     parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(

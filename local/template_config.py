@@ -168,18 +168,32 @@ def environment(template: dict[str, Any]) -> dict[str, str]:
     """Global and per-function environment variables whose values the template fixes.
 
     References to parameters resolve to their defaults; references to resources (table name,
-    queue URLs, secrets) are left out: the local stack supplies its own for those.
+    queue URLs, secrets) are left out: the local stack supplies its own for those. So is a
+    variable that functions set to different values (each worker's SYSTEM_NAME): the local
+    stack's functions share one process environment.
     """
     params = template.get("Parameters", {})
     merged: dict[str, str] = {}
-    blocks = [template.get("Globals", {}).get("Function", {})]
-    blocks += [resource.get("Properties", {}) for _, resource in functions(template)]
-    for block in blocks:
-        for name, value in block.get("Environment", {}).get("Variables", {}).items():
-            resolved = _resolve(value, params)
-            if resolved is not None:
-                merged[name] = resolved
+    conflicting: set[str] = set()
+    globals_ = template.get("Globals", {}).get("Function", {})
+    for name, value in _variables(globals_, params).items():
+        merged[name] = value
+    seen: dict[str, str] = {}
+    for _, resource in functions(template):
+        for name, value in _variables(resource.get("Properties", {}), params).items():
+            if seen.setdefault(name, value) != value:
+                conflicting.add(name)
+    merged.update({k: v for k, v in seen.items() if k not in conflicting})
     return merged
+
+
+def _variables(block: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in block.get("Environment", {}).get("Variables", {}).items():
+        resolved = _resolve(value, params)
+        if resolved is not None:
+            found[name] = resolved
+    return found
 
 
 def _resolve(value: Any, params: dict[str, Any]) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
+DEFAULT_SYSTEMS = ROOT / "local" / "systems.json"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
