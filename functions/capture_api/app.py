@@ -35,6 +35,8 @@ from optout.api_models import (
     RequestStatusOut,
 )
 from optout.capture import Captured, CaptureService
+from optout.edge import HEADER as EDGE_HEADER
+from optout.edge import EdgeGuard
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
@@ -80,6 +82,7 @@ class Services:
         table = Table.connect(settings.table_name)
         key = load_hash_key(settings)
         self.settings = settings
+        self.edge = EdgeGuard.from_settings(settings)
         self.capture = CaptureService(table, settings, key)
         self.queries = QueryService(table, key)
 
@@ -266,6 +269,9 @@ def _raw_error(status: int, code: str, message: str, origin: str | None) -> dict
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not services().edge.admits((event.get("headers") or {}).get(EDGE_HEADER)):
+        origin = (event.get("headers") or {}).get("origin")
+        return _raw_error(403, "forbidden", "requests reach this API through its edge", origin)
     refused = _guard(event, services().settings.max_body_bytes)
     if refused is not None:
         return refused

@@ -30,7 +30,13 @@ EDGE_ON = {
     "ApiDomainName": "api-origin.privacy.example.com",
     "ApiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
 }
-EDGE_RESOURCES = {"ApiDomain", "ApiDomainMapping", "EdgeOriginRequestPolicy", "EdgeDistribution"}
+EDGE_RESOURCES = {
+    "ApiDomain",
+    "ApiDomainMapping",
+    "EdgeOriginRequestPolicy",
+    "EdgeDistribution",
+    "EdgeOriginSecret",
+}
 PUBLIC_ROUTES = {
     ("POST", "/v1/consent"),
     ("GET", "/v1/consent/{device_id}"),
@@ -420,6 +426,22 @@ def test_the_waf_limits_posts_per_ip_and_runs_the_aws_common_rules(
     managed = {s["ManagedRuleGroupStatement"]["Name"] for s in rules.values()
                if "ManagedRuleGroupStatement" in s}  # fmt: skip
     assert "AWSManagedRulesCommonRuleSet" in managed
+
+
+def test_cloudfront_proves_itself_to_the_capture_function(translated: dict[str, Any]) -> None:
+    resources = sam.effective(translated, EDGE_ON)["Resources"]
+    config = resources["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    (header,) = config["Origins"][0]["OriginCustomHeaders"]
+    assert header["HeaderName"].lower() == "x-origin-verify"
+    assert "${EdgeOriginSecret}" in header["HeaderValue"]["Fn::Sub"]
+    env = resources["CaptureFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EDGE_SECRET_NAME"] == {"Ref": "EdgeOriginSecret"}
+    edge_off = sam.effective(translated, {})["Resources"]
+    assert "EdgeOriginSecret" not in edge_off
+    assert (
+        "EDGE_SECRET_NAME"
+        not in edge_off["CaptureFunction"]["Properties"]["Environment"]["Variables"]
+    )
 
 
 def test_an_existing_web_acl_is_used_instead_of_creating_one(translated: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ class Settings(BaseModel):
     hash_key_secret_name: str | None = None
     local_hash_key: str = LOCAL_HASH_KEY
     optout_local_mode: bool = False  # OPTOUT_LOCAL_MODE; nothing sets it on Lambda
+    edge_secret_name: str | None = None  # EnableEdge=true: the CloudFront origin header's secret
     store_ip_address: bool = False
     record_retention_days: Annotated[int, Field(ge=731)] = 1095  # CCPA: >= 24 months
     policy_version: str = "unversioned"
