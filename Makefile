@@ -53,7 +53,7 @@ test: venv e2e-deps
 unit: venv
 	$(PY) -m pytest tests/unit
 
-# template.yaml's per-system section, from layers/common/config/systems.json.
+# template.yaml's per-system section (from layers/common/config/systems.json) and edge-waf.yaml.
 template: venv
 	$(PY) scripts/gen_template.py
 
@@ -62,8 +62,9 @@ lint: venv sam-venv checkov-venv
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) scripts/gen_template.py --check
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml edge-waf.yaml
 	$(SAM) validate --lint
+	$(SAM) validate --lint --template edge-waf.yaml
 	$(PY) scripts/translate_template.py artifacts/template.json
 	$(CHECKOV) -f artifacts/template.json --framework cloudformation --skip-download --compact --quiet
 

@@ -40,3 +40,8 @@ def load_template(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         loaded: dict[str, Any] = yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     return loaded
+
+
+def loads_template(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    return loaded

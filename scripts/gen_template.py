@@ -2,9 +2,11 @@
 
 `make template` (or `python scripts/gen_template.py`) rewrites only what lies between
 `# BEGIN generated: <section>` and `# END generated: <section>` lines; everything else in
-template.yaml stays hand-written. `--check` exits 1 when the committed file is out of date
-(a test runs the same check). One system's resources are scripts/templates/system.yaml with
-`__KEY__` (queue key) and `__NAME__` (system name) filled in.
+template.yaml stays hand-written. It also writes edge-waf.yaml: template.yaml's EdgeWebAcl
+alone, for stacks outside us-east-1 (a CLOUDFRONT WebACL exists only there). `--check` exits 1
+when either committed file is out of date (a test runs the same check). One system's
+resources are scripts/templates/system.yaml with `__KEY__` (queue key) and `__NAME__` (system
+name) filled in.
 
 Why a generator and not Fn::ForEach: `sam build` and `sam validate` of the current SAM CLI
 cannot read a top-level Fn::ForEach (aws/aws-sam-cli#5647), and checkov cannot read a template
@@ -15,15 +17,21 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "common" / "python"))
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
-from optout.systems import SystemConfig, load_systems  # noqa: E402 - after the layer path
+from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
+from optout.systems import SystemConfig, load_systems  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
 SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
 SYSTEM_RESOURCES = ROOT / "scripts" / "templates" / "system.yaml"
+EDGE_WAF = ROOT / "edge-waf.yaml"
+WEB_ACL = "EdgeWebAcl"
 SECRET_PREFIX = "optout-bridge/systems/"  # noqa: S105 - a name, not a secret
 RESOURCES_SECTION = "per-system resources"
 KEY_USERS_SECTION = "worker roles"
@@ -96,22 +104,47 @@ def _is_end(line: str, name: str) -> bool:
     return bool(found and found["edge"] == "END" and found["name"] == name)
 
 
+def edge_waf(template: dict[str, Any]) -> str:
+    """A stand-alone template of the edge's WebACL, with the parameters it reads."""
+    acl = {k: v for k, v in template["Resources"][WEB_ACL].items() if k != "Condition"}
+    used = set(re.findall(r"\{'Ref': '(\w+)'\}", repr(acl)))
+    parameters = {k: v for k, v in template["Parameters"].items() if k in used}
+    standalone = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": (
+            "optout-bridge edge WebACL, for a stack outside us-east-1: deploy this in us-east-1 "
+            "and pass its WebAclArn output as the main stack's EdgeWebAclArn."
+        ),
+        "Parameters": parameters,
+        "Resources": {WEB_ACL: acl},
+        "Outputs": {"WebAclArn": {"Value": {"Fn::GetAtt": [WEB_ACL, "Arn"]}}},
+    }
+    header = "# Generated from template.yaml's EdgeWebAcl by scripts/gen_template.py: edit that.\n"
+    return header + yaml.safe_dump(standalone, sort_keys=False, width=100)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if template.yaml is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     parser.add_argument("--systems", type=Path, default=SYSTEMS)
     args = parser.parse_args(argv)
-    current = TEMPLATE.read_text(encoding="utf-8")
-    wanted = render(current, sections(args.systems))
+    template = render(TEMPLATE.read_text(encoding="utf-8"), sections(args.systems))
+    wanted = {TEMPLATE: template, EDGE_WAF: edge_waf(loads_template(template))}
+    stale = [path for path, text in wanted.items() if _read(path) != text]
     if args.check:
-        if wanted != current:
-            print("template.yaml is out of date: run `make template`", file=sys.stderr)
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            print(f"out of date: {names}; run `make template`", file=sys.stderr)
             return 1
         return 0
-    if wanted != current:
-        TEMPLATE.write_text(wanted, encoding="utf-8")
-        print("template.yaml: per-system sections rewritten")
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"{path.name}: rewritten")
     return 0
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 if __name__ == "__main__":

@@ -119,6 +119,14 @@ def test_the_per_system_section_is_up_to_date_with_the_production_systems() -> N
     assert gen_template.render(current, gen_template.sections()) == current, "run `make template`"
 
 
+def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:
+    standalone = sam.load_template(sam.ROOT / "edge-waf.yaml")
+    assert standalone["Resources"]["EdgeWebAcl"] == {
+        k: v for k, v in sam.load()["Resources"]["EdgeWebAcl"].items() if k != "Condition"
+    }
+    assert gen_template.main(["--check"]) == 0
+
+
 def test_every_code_directory_the_template_names_exists() -> None:
     # sam build skips a missing CodeUri with a warning and still says "Build Succeeded".
     for name, resource in sam.load()["Resources"].items():
