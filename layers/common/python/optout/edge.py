@@ -13,21 +13,27 @@ from aws_lambda_powertools.utilities import parameters
 from optout.settings import Settings
 
 HEADER = "x-origin-verify"
-SECRET_CACHE_SECONDS = 300
+SECRET_CACHE_SECONDS = 300  # a rotated value is picked up within this (docs/deploy.md)
 
 
 class EdgeGuard:
-    def __init__(self, secret: str | None) -> None:
-        self._secret = secret.encode() if secret else None
+    def __init__(self, secret_name: str | None) -> None:
+        self._secret_name = secret_name
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "EdgeGuard":
-        if not settings.edge_secret_name:
-            return cls(None)
-        secret = parameters.get_secret(settings.edge_secret_name, max_age=SECRET_CACHE_SECONDS)
-        return cls(str(secret))
+        guard = cls(settings.edge_secret_name)
+        guard._secret()  # fail at cold start, not on the first request, if it cannot be read
+        return guard
 
     def admits(self, header_value: str | None) -> bool:
-        if self._secret is None:
+        secret = self._secret()
+        if secret is None:
             return True
-        return header_value is not None and hmac.compare_digest(header_value.encode(), self._secret)
+        return header_value is not None and hmac.compare_digest(header_value.encode(), secret)
+
+    def _secret(self) -> bytes | None:
+        if not self._secret_name:
+            return None
+        value = parameters.get_secret(self._secret_name, max_age=SECRET_CACHE_SECONDS)
+        return str(value).encode()
