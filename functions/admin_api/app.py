@@ -2,7 +2,8 @@
 
 Apart from the public capture function so that its role (Query on identity partitions, link
 writes) and its callers (LinkerRole, OperatorRole) stay apart from anonymous traffic. Each
-route is one call into a domain service; who may call it is decided once, in `_authorise`.
+route is one call into a domain service; who may call it is decided once, in
+`_caller_refused`, from the route key (new operator routes go under /v1/admin/).
 """
 
 import base64
@@ -12,7 +13,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -69,18 +69,18 @@ def required_use(path: str) -> Use | None:
     return None
 
 
-def _authorise(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """API Gateway enforces AWS_IAM before we run; here the signer must be on the route's list."""
-    iam = resolver.current_event.request_context.authorizer.iam
-    caller = iam.user_arn if iam is not None else None
+def _caller_refused(event: dict[str, Any]) -> dict[str, Any] | None:
+    """API Gateway enforces AWS_IAM before we run; here the signer must be on the route's
+    allow-list. Checked on the raw event, before the body is parsed: a refused caller learns
+    nothing about what a valid body looks like."""
+    context = event.get("requestContext") or {}
+    caller = ((context.get("authorizer") or {}).get("iam") or {}).get("userArn")
     # The route key, not the raw path: a named stage prefixes rawPath ("/prod/v1/...").
-    use = required_use(resolver.current_event.route_key.partition(" ")[2])
-    if use is None or not services().callers.allows(use, caller):
-        raise Forbidden("this route needs IAM (SigV4) authorisation by an allowed principal")
-    return next_middleware(resolver)
-
-
-app.use(middlewares=[_authorise])
+    use = required_use(str(event.get("routeKey", "")).partition(" ")[2])
+    if use is not None and services().callers.allows(use, caller):
+        return None
+    message = "this route needs IAM (SigV4) authorisation by an allowed principal"
+    return _raw_error(403, "forbidden", message, None)
 
 
 # -- routes --------------------------------------------------------------------------------
@@ -186,8 +186,8 @@ def _refuse_raw(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     return None
 
 
-def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
-    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": "body"}})
+def _raw_error(status: int, code: str, message: str, field: str | None = "body") -> dict[str, Any]:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
     return {"statusCode": status, "headers": {"Content-Type": JSON},
             "body": body.model_dump_json(), "isBase64Encoded": False}  # fmt: skip
 
@@ -196,7 +196,7 @@ def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = _refuse_raw(event, services().settings.max_body_bytes)
+    refused = _caller_refused(event) or _refuse_raw(event, services().settings.max_body_bytes)
     if refused is not None:
         return refused
     return app.resolve(event, context)

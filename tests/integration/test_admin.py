@@ -132,3 +132,14 @@ def test_the_public_capture_function_does_not_serve_iam_routes(pipe: Pipeline) -
         http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
     )
     assert answer["statusCode"] == 404
+
+
+def test_an_unsigned_caller_is_refused_before_its_body_is_read(pipe: Pipeline) -> None:
+    # Given an unsigned call with a body that would not validate
+    event = http_event("POST", "/v1/identity-links", {"links": []})
+    # When the admin function gets it
+    answer = invoke(pipe.admin, event)
+    # Then it is refused outright, without a hint of what a valid body looks like
+    assert answer["statusCode"] == 403
+    assert json_body(answer)["error"]["code"] == "forbidden"
+    assert "links" not in answer["body"]
