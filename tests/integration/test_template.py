@@ -467,6 +467,14 @@ def test_the_edge_refuses_to_deploy_without_an_api_domain() -> None:
     assert "ApiDomainName" in asserted and "ApiCertificateArn" in asserted
 
 
+def test_the_stack_creates_a_web_acl_only_in_us_east_1() -> None:
+    rule = sam.load()["Rules"]["EdgeWebAclOnlyInUsEast1"]
+    assert {"Fn::Equals": [{"Ref": "EdgeWebAclArn"}, ""]} in rule["RuleCondition"]["Fn::And"]
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert "edge-waf.yaml" in assertion["AssertDescription"]
+
+
 def _execute_api_disabled(deployed: dict[str, Any]) -> bool:
     (server,) = deployed["Resources"]["HttpApi"]["Properties"]["Body"]["servers"]
     flag: bool = server["x-amazon-apigateway-endpoint-configuration"]["disableExecuteApiEndpoint"]
