@@ -6,10 +6,20 @@ PORT   ?= 3000
 SYSTEMS ?= local/systems.json
 ARGS   ?=
 STAMP  := $(VENV)/.installed
+# AWS's own tools pin their own boto3: each gets its own virtualenv (requirements/*.txt).
+SAM_VENV     := .venv-sam
+SAM          := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+# `sam build` needs the functions' runtime (python3.13) on PATH; it builds pure-Python code
+# and arm64 wheels without Docker. Use a python3.13 already on PATH, else pyenv's 3.13.
+PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.executable))' 2>/dev/null \
+	|| { p=$$(pyenv prefix 3.13 2>/dev/null) && echo "$$p/bin"; })
 
-.PHONY: venv test unit lint run bench e2e-deps banner clean
+.PHONY: venv test unit lint run bench e2e-deps banner clean template build deploy sam-venv checkov-venv
 
 venv: $(STAMP)
 
@@ -18,6 +28,20 @@ $(STAMP): layers/common/requirements.txt requirements/dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(STAMP)
+
+sam-venv: $(SAM_VENV)/.installed
+$(SAM_VENV)/.installed: requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.installed
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $@
 
 # Browser tests need Debian's chromium and the npm packages of web/tests (IAB's GPP reference
 # implementation, axe-core); the banner build needs terser from the same lock file.
@@ -39,11 +63,32 @@ test: venv e2e-deps banner
 unit: venv
 	$(PY) -m pytest tests/unit
 
-lint: venv
+# template.yaml's per-system section (from layers/common/config/systems.json) and edge-waf.yaml.
+template: venv
+	$(PY) scripts/gen_template.py
+
+lint: venv sam-venv checkov-venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) scripts/gen_template.py --check
+	$(VENV)/bin/cfn-lint template.yaml edge-waf.yaml
+	$(SAM) validate --lint
+	$(SAM) validate --lint --template edge-waf.yaml
+	$(PY) scripts/translate_template.py artifacts/template.json
+	$(CHECKOV) -f artifacts/template.json --framework cloudformation --skip-download --compact --quiet
+
+build: sam-venv
+	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13, or put it on PATH)"; exit 1; }
+	PATH="$(PY313_BIN):$$PATH" $(SAM) build
+	@# The layer's layout on Lambda (/opt/python/optout, /opt/config/systems.json): checked here.
+	test -f .aws-sam/build/CommonLayer/python/optout/__init__.py
+	test -f .aws-sam/build/CommonLayer/config/systems.json
+
+# Needs AWS credentials; samconfig.toml holds the defaults, ARGS adds to them, e.g.
+# make deploy ARGS='--parameter-overrides EnableEdge=true ApiDomainName=... ApiCertificateArn=...'
+deploy: build
+	$(SAM) deploy $(ARGS)
 
 run: venv banner
 	$(PY) -m local --port $(PORT) --systems $(SYSTEMS) $(ARGS)
@@ -52,4 +97,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts web/dist
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache artifacts .aws-sam web/dist

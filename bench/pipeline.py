@@ -78,6 +78,7 @@ class MotoPipeline:
             }
         )
         self.capture: ModuleType = load_function("capture_api", "capture")
+        self.admin: ModuleType = load_function("admin_api", "admin")  # the IAM routes
         self.resolver: ModuleType = load_function("resolver", "resolver")
         # One worker per system, as on AWS (each has its own container and connector state).
         self.workers: dict[str, ModuleType] = (
@@ -114,7 +115,9 @@ class MotoPipeline:
     # -- the stages -------------------------------------------------------------------------
 
     def post(self, event: dict[str, Any]) -> dict[str, Any]:
-        answer: dict[str, Any] = invoke(self.capture, event, "capture")
+        iam_route = event["rawPath"] == "/v1/identity-links"  # template.yaml: AdminFunction
+        function = self.admin if iam_route else self.capture
+        answer: dict[str, Any] = invoke(function, event, "capture")
         return answer
 
     def resolve_new(self) -> list[Resolved]:

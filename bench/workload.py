@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.environment import ROOT
+from local.environment import LOCAL_IAM_CALLER
 
 # The stated mix (also the mix the cost model prices).
 MIX: dict[str, float] = {"banner": 0.50, "gpc": 0.15, "webform": 0.20, "link": 0.15}
 IAM_AUTHORIZER = {
     "iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012", "callerId": "AIDAEXAMPLE",
-            "principalOrgId": None, "userArn": "arn:aws:iam::123456789012:user/backend",
+            "principalOrgId": None, "userArn": LOCAL_IAM_CALLER,
             "userId": "AIDAEXAMPLE", "cognitoIdentity": None}
 }  # fmt: skip
 

@@ -4,7 +4,8 @@ The event carries what API Gateway sends: the route key, raw path and query, low
 headers (repeated headers joined by commas), cookies split out of the Cookie header, query and
 path parameters, the body (base64 when it is not text) and the request context. On an
 IAM-authorised route, the IAM authorizer block is added when the request carries a SigV4
-Authorization header; the signature is NOT verified locally (there are no IAM users here).
+Authorization header; the signature is NOT verified locally (there are no IAM users here), and
+every signed caller is the one local principal (`LOCAL_IAM_CALLER`) the admin function allows.
 """
 
 import base64
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from local.environment import LOCAL_IAM_CALLER
 from local.http_types import Incoming, Outgoing
 from local.template_config import Route
 
@@ -101,7 +103,7 @@ def iam_authorizer(authorization: str | None) -> dict[str, Any] | None:
         "callerId": f"LOCAL{access_key}",
         "cognitoIdentity": None,
         "principalOrgId": None,
-        "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local-{access_key}",
+        "userArn": LOCAL_IAM_CALLER,
         "userId": f"LOCAL{access_key}",
     }
 

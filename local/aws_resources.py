@@ -1,7 +1,8 @@
 """Create the table and queues **from template.yaml**, so the local stack cannot drift from prod.
 
 Only the properties DynamoDB/SQS emulation needs are read: key schema, attribute definitions,
-GSIs, stream view type, TTL; queue attributes and redrive policies (ForEach expanded).
+GSIs, stream view type, TTL; each system's queue attributes and redrive policy (the resources
+`<key>JobsQueue` / `<key>DeadLetterQueue` that scripts/gen_template.py writes per system).
 """
 
 import json
@@ -52,22 +53,17 @@ def create_table(dynamodb: Any, name: str, template: dict[str, Any] | None = Non
     return str(answer["TableDescription"].get("LatestStreamArn", ""))
 
 
-def system_names(template: dict[str, Any]) -> list[str]:
-    default: str = template["Parameters"]["Systems"]["Default"]
-    return [name.strip() for name in default.split(",") if name.strip()]
-
-
 def create_queues(
     sqs: Any, systems: list[str], prefix: str, template: dict[str, Any] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
-    """One jobs queue + DLQ per system with the template's redrive policy."""
+    """One jobs queue + DLQ per system (queue key) with that system's settings in the template."""
     loaded = template or load_template(TEMPLATE)
-    queue_props, dlq_props = _queue_templates(loaded)
-    max_receive = int(queue_props.get("RedrivePolicy", {}).get("maxReceiveCount", 5))
     queues: dict[str, str] = {}
     dlqs: dict[str, str] = {}
     counts: dict[str, int] = {}
     for system in systems:
+        queue_props, dlq_props = queue_properties(loaded, system)
+        max_receive = int(queue_props.get("RedrivePolicy", {}).get("maxReceiveCount", 5))
         dlq_url = sqs.create_queue(
             QueueName=f"{prefix}-{system}-dlq",
             Attributes=_attributes(dlq_props),
@@ -87,16 +83,20 @@ def create_queues(
     return queues, dlqs, counts
 
 
-def _queue_templates(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The per-system queue and DLQ properties inside the Fn::ForEach block."""
-    for key, value in template["Resources"].items():
-        if key.startswith("Fn::ForEach::") and isinstance(value, list):
-            body: dict[str, Any] = value[2]
-            queue = next((r for k, r in body.items() if k.endswith("JobsQueue")), None)
-            dlq = next((r for k, r in body.items() if k.endswith("DeadLetterQueue")), None)
-            if queue and dlq:
-                return queue["Properties"], dlq["Properties"]
-    raise LookupError("template.yaml declares no per-system queues (Fn::ForEach)")
+def queue_properties(
+    template: dict[str, Any], queue_key: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A system's jobs queue and DLQ properties. A system the template does not declare (a
+    local config with extra systems) gets the first declared system's, as its settings are
+    generated from one prototype."""
+    resources = template["Resources"]
+    keys = [k.removesuffix("JobsQueue") for k in resources if k.endswith("JobsQueue")]
+    if not keys:
+        raise LookupError("template.yaml declares no per-system queues (<key>JobsQueue)")
+    key = queue_key if f"{queue_key}JobsQueue" in resources else keys[0]
+    queue = resources[f"{key}JobsQueue"].get("Properties", {})
+    dlq = resources.get(f"{key}DeadLetterQueue", {}).get("Properties", {})
+    return queue, dlq
 
 
 def _attributes(props: dict[str, Any]) -> dict[str, str]:

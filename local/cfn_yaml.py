@@ -16,7 +16,7 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct(tag: str) -> Any:
-    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+    name = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"  # the long forms' names
 
     def build(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
@@ -39,4 +39,9 @@ for _tag in TAGS:
 def load_template(path: str | Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         loaded: dict[str, Any] = yaml.load(handle, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+def loads_template(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     return loaded

@@ -13,8 +13,16 @@ from typing import Any
 from local.template_config import environment as template_environment
 
 REGION = "us-east-1"
-# What moto needs from any process that emulates AWS (the local stack, the bench).
+# Every SigV4-signed call to the local front is this principal (signatures are not verified
+# here), and it is on both of the admin function's allow-lists: the README's `curl
+# --aws-sigv4` examples work locally. On AWS the lists name LinkerRole and OperatorRole.
+LOCAL_IAM_CALLER = "arn:aws:iam::123456789012:user/local-signed-caller"
+# What moto needs from any process that emulates AWS (the local stack, the bench), and the
+# one local-mode signal (the documented development hash key applies only with it).
 FAKE_AWS_ENV = {
+    "OPTOUT_LOCAL_MODE": "true",
+    "LINKER_PRINCIPALS": LOCAL_IAM_CALLER,
+    "OPERATOR_PRINCIPALS": LOCAL_IAM_CALLER,
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",

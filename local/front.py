@@ -1,13 +1,14 @@
 """The HTTP front on 127.0.0.1: the capture API, the sandboxes, the local routes and the site.
 
-Routing, in order: the template's HttpApi routes (to the real capture handler, as API
-Gateway payload 2.0 events), `/_sandbox/...`, `/_local/requests`, then the static site.
+Routing, in order: the template's HttpApi routes (each to the real handler of the function the
+template names for it, as API Gateway payload 2.0 events), `/_sandbox/...`,
+`/_local/requests`, then the static site.
 CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration.
 """
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,14 +40,17 @@ class Front:
     def __init__(
         self,
         routes: list[Route],
-        capture: Invoke,
+        functions: Mapping[str, Invoke],  # logical id in template.yaml -> its handler
         sandboxes: SandboxRoutes,
         requests: RequestsView | None,
         site: StaticSite,
         cors: Cors,
     ) -> None:
+        missing = {r.function for r in routes} - set(functions)
+        if missing:
+            raise ValueError(f"no local function for {sorted(missing)}")
         self._routes = routes
-        self._capture = capture
+        self._functions = dict(functions)
         self._sandboxes = sandboxes
         self._requests = requests
         self._site = site
@@ -57,7 +61,7 @@ class Front:
         for route in self._routes:
             params = route.match(request.method, path)
             if params is not None:
-                return self._invoke_capture(request, route, params)
+                return self._invoke(request, route, params)
         if path.startswith(API_PREFIX):
             if request.method == "OPTIONS":
                 return self._preflight(request)
@@ -71,12 +75,12 @@ class Front:
             return self._site.serve(path, head=request.method == "HEAD")
         return error_answer(405, "method_not_allowed", "only GET serves the demo site")
 
-    def _invoke_capture(self, request: Incoming, route: Route, params: dict[str, str]) -> Outgoing:
+    def _invoke(self, request: Incoming, route: Route, params: dict[str, str]) -> Outgoing:
         event = apigw.to_event(request, route, params)
         try:
-            result = self._capture(event)
+            result = self._functions[route.function](event)
         except Exception as error:  # noqa: BLE001 - API Gateway turns a crash into a 500
-            crash_report.report(log, f"capture handler on {route.route_key}", error)
+            crash_report.report(log, f"{route.function} on {route.route_key}", error)
             return Outgoing(
                 500,
                 [("Content-Type", "application/json")],

@@ -33,7 +33,6 @@ from local.sandbox_routes import build_routes
 from local.static_site import StaticSite
 from local.stream_poller import StreamPoller
 from local.template_config import (
-    QueueSource,
     function_code,
     function_timeout,
     http_routes,
@@ -101,9 +100,13 @@ class LocalStack:
         )
         os.environ.pop("HASH_KEY_SECRET_NAME", None)  # the documented local hash key applies
         routes = http_routes(template)
-        capture = _function(template, routes[0].function, "capture")
+        # One in-process function per logical id the routes name (capture, admin, ...).
+        api_functions = {
+            logical_id: _function(template, logical_id, _local_name(logical_id)).invoke
+            for logical_id in sorted({route.function for route in routes})
+        }
         self._start_resolver(template, stream_arn, sqs)
-        self._start_workers(template, sqs, {name: queues[key] for name, key in keys.items()})
+        self._start_workers(template, sqs, {name: (key, queues[key]) for name, key in keys.items()})
         if self.options.pretty_logs:
             from optout.observability import logger  # noqa: PLC0415 - after the handlers load
 
@@ -115,7 +118,7 @@ class LocalStack:
         origins = tuple(os.environ["ALLOWED_ORIGINS"].split(","))
         front = Front(
             routes,
-            capture.invoke,
+            api_functions,
             sandboxes,
             RequestsView(Table(dynamodb, table_name)),
             StaticSite(self.options.web_root),
@@ -148,17 +151,17 @@ class LocalStack:
         )
         self._spawn("stream-poller", poller.run)
 
-    def _start_workers(self, template: dict[str, Any], sqs: Any, queues: dict[str, str]) -> None:
-        source = queue_source(template)
-        if source is None:
-            if not lambdas.code_exists("functions/worker", "app.handler"):
-                log.warning("no worker function yet: jobs stay on their queues")
-                return
-            # The worker's SQS event source is not in template.yaml yet: Lambda's defaults.
-            log.warning("template.yaml has no SQS-triggered worker: using Lambda's defaults")
-            source = QueueSource("WorkerFunction", report_batch_item_failures=True)
-        code_uri, handler = _code(template, source.function)
-        for system, url in sorted(queues.items()):
+    def _start_workers(
+        self, template: dict[str, Any], sqs: Any, queues: dict[str, tuple[str, str]]
+    ) -> None:
+        """queues: system name -> (queue key, queue URL); each system's own worker settings."""
+        if queue_source(template) is None:
+            log.warning("template.yaml has no SQS-triggered worker: jobs stay on their queues")
+            return
+        for system, (queue_key, url) in sorted(queues.items()):
+            source = queue_source(template, queue_key)
+            assert source is not None  # the template has at least one SQS-fed worker
+            code_uri, handler = function_code(template, source.function)
             name = f"worker-{system}"
             worker = lambdas.local_function(code_uri, handler, name, source.timeout_seconds)
             poller = QueuePoller(
@@ -206,11 +209,9 @@ def _url_template(queues: dict[str, str]) -> str:
     return url.replace(f"{PREFIX}-{key}-jobs", f"{PREFIX}-{{queue_key}}-jobs")
 
 
-def _code(template: dict[str, Any], logical_id: str) -> tuple[str, str]:
-    try:
-        return function_code(template, logical_id)
-    except LookupError:
-        return "functions/worker", "app.handler"
+def _local_name(logical_id: str) -> str:
+    """ "CaptureFunction" -> "capture": the name the console prints for it."""
+    return logical_id.removesuffix("Function").lower() or logical_id.lower()
 
 
 def _function(template: dict[str, Any], logical_id: str, name: str) -> lambdas.LocalFunction:

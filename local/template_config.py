@@ -64,13 +64,9 @@ class QueueSource:
 
 
 def functions(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every serverless function, including those inside Fn::ForEach blocks."""
+    """Every serverless function (per-system workers included: the template lists each)."""
     for key, resource in template["Resources"].items():
-        if key.startswith("Fn::ForEach::") and isinstance(resource, list):
-            for inner_key, inner in resource[2].items():
-                if inner.get("Type") == SERVERLESS_FUNCTION:
-                    yield inner_key, inner
-        elif isinstance(resource, dict) and resource.get("Type") == SERVERLESS_FUNCTION:
+        if isinstance(resource, dict) and resource.get("Type") == SERVERLESS_FUNCTION:
             yield key, resource
 
 
@@ -131,19 +127,27 @@ def stream_source(template: dict[str, Any]) -> StreamSource | None:
     return None
 
 
-def queue_source(template: dict[str, Any]) -> QueueSource | None:
-    """The per-system worker fed by its SQS jobs queue, or None if none exists yet."""
-    for logical_id, resource in functions(template):
-        for props in _events(resource, "SQS"):
-            return QueueSource(
-                function=logical_id,
-                batch_size=int(props.get("BatchSize", SQS_DEFAULT_BATCH)),
-                max_batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in props.get("FunctionResponseTypes", []),
-                timeout_seconds=timeout_of(template, resource),
-            )
-    return None
+def queue_source(template: dict[str, Any], queue_key: str | None = None) -> QueueSource | None:
+    """The worker fed by `<queue_key>JobsQueue` (else the first SQS-fed worker: a system the
+    template does not declare), or None if the template has no SQS-fed function."""
+    sources = [
+        (logical_id, resource, props)
+        for logical_id, resource in functions(template)
+        for props in _events(resource, "SQS")
+    ]
+    wanted = f"{queue_key}JobsQueue"
+    sources.sort(key=lambda found: _logical_id(found[2].get("Queue")) != wanted)
+    if not sources:
+        return None
+    logical_id, resource, props = sources[0]
+    return QueueSource(
+        function=logical_id,
+        batch_size=int(props.get("BatchSize", SQS_DEFAULT_BATCH)),
+        max_batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        report_batch_item_failures="ReportBatchItemFailures"
+        in props.get("FunctionResponseTypes", []),
+        timeout_seconds=timeout_of(template, resource),
+    )
 
 
 def _logical_id(reference: Any) -> str | None:
@@ -164,18 +168,32 @@ def environment(template: dict[str, Any]) -> dict[str, str]:
     """Global and per-function environment variables whose values the template fixes.
 
     References to parameters resolve to their defaults; references to resources (table name,
-    queue URLs, secrets) are left out: the local stack supplies its own for those.
+    queue URLs, secrets) are left out: the local stack supplies its own for those. So is a
+    variable that functions set to different values (each worker's SYSTEM_NAME): the local
+    stack's functions share one process environment.
     """
     params = template.get("Parameters", {})
     merged: dict[str, str] = {}
-    blocks = [template.get("Globals", {}).get("Function", {})]
-    blocks += [resource.get("Properties", {}) for _, resource in functions(template)]
-    for block in blocks:
-        for name, value in block.get("Environment", {}).get("Variables", {}).items():
-            resolved = _resolve(value, params)
-            if resolved is not None:
-                merged[name] = resolved
+    conflicting: set[str] = set()
+    globals_ = template.get("Globals", {}).get("Function", {})
+    for name, value in _variables(globals_, params).items():
+        merged[name] = value
+    seen: dict[str, str] = {}
+    for _, resource in functions(template):
+        for name, value in _variables(resource.get("Properties", {}), params).items():
+            if seen.setdefault(name, value) != value:
+                conflicting.add(name)
+    merged.update({k: v for k, v in seen.items() if k not in conflicting})
     return merged
+
+
+def _variables(block: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in block.get("Environment", {}).get("Variables", {}).items():
+        resolved = _resolve(value, params)
+        if resolved is not None:
+            found[name] = resolved
+    return found
 
 
 def _resolve(value: Any, params: dict[str, Any]) -> str | None:

@@ -10,8 +10,11 @@ import pytest
 from moto import mock_aws
 
 from local.aws_resources import create_table
+from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
 
+SAMPLE_LINKER_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-LinkerRole-EXAMPLE"
+SAMPLE_OPERATOR_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-OperatorRole-EXAMPLE"
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -25,6 +28,11 @@ TEST_ENV = {
     "POWERTOOLS_DEV": "false",
     "TABLE_NAME": "optout-test",
     "ALLOWED_ORIGINS": "https://shop.example.com",
+    # Local mode (the development hash key) and the IAM callers the admin function allows.
+    "OPTOUT_LOCAL_MODE": "true",
+    # The samples in events/ are signed by the stack's roles (assumed-role sessions).
+    "LINKER_PRINCIPALS": f"{LOCAL_IAM_CALLER},{SAMPLE_LINKER_ROLE}",
+    "OPERATOR_PRINCIPALS": f"{LOCAL_IAM_CALLER},{SAMPLE_OPERATOR_ROLE}",
 }
 
 

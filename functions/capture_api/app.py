@@ -1,4 +1,7 @@
-"""Capture API: the public HTTP contract (v1). Thin: parse, call the domain, shape the answer."""
+"""Capture API: the public HTTP routes (v1). Thin: parse, call the domain, shape the answer.
+
+The IAM routes (identity links, /v1/admin/*) live in functions/admin_api, with their own role.
+"""
 
 import base64
 import json
@@ -23,20 +26,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.admin import AdminService
 from optout.api_models import (
-    AdminLookupIn,
     ConsentIn,
     ConsentOut,
     ConsentStateOut,
     ErrorOut,
-    IdentityLinksIn,
-    IdentityLinksOut,
     OptOutIn,
     OptOutOut,
     RequestStatusOut,
 )
 from optout.capture import Captured, CaptureService
+from optout.edge import HEADER as EDGE_HEADER
+from optout.edge import EdgeGuard
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
@@ -57,8 +58,6 @@ FORM = "application/x-www-form-urlencoded"
 BODY_ROUTES = {
     "/v1/consent": (JSON,),
     "/v1/opt-out": (JSON, FORM),
-    "/v1/identity-links": (JSON,),
-    "/v1/admin/lookup": (JSON,),
 }
 FORM_LIST_FIELDS = {"purposes"}
 ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
@@ -95,9 +94,9 @@ class Services:
         table = Table.connect(settings.table_name)
         key = load_hash_key(settings)
         self.settings = settings
+        self.edge = EdgeGuard.from_settings(settings)
         self.capture = CaptureService(table, settings, key)
         self.queries = QueryService(table, key)
-        self.admin = AdminService(table, key)
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -142,26 +141,6 @@ def get_request(
     if HTML_PAGES.get():
         return _page(200, status_page(status.model_dump()))
     return Response(200, JSON, status)
-
-
-@app.post("/v1/identity-links", status_code=202, summary="Link identifiers (backend, IAM auth)")
-def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
-    _require_iam()
-    captured = services().capture.record_links(body, _context())
-    _count(captured, "IdentityLinksCaptured")
-    return _accepted(captured)
-
-
-@app.get("/v1/admin/requests/<request_id>", summary="Operators: a request and every receipt")
-def get_request_detail(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> dict[str, Any]:
-    _require_iam()
-    return services().admin.request_detail(request_id)
-
-
-@app.post("/v1/admin/lookup", summary="Operators: what is held on one identifier (IAM auth)")
-def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
-    _require_iam()
-    return services().admin.lookup(body.type, body.value)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
@@ -213,13 +192,6 @@ def _context() -> RequestContext:
         source_ip=event.request_context.http.source_ip,
         idempotency_key=_idempotency_key(headers.get("idempotency-key")),
     )
-
-
-def _require_iam() -> None:
-    """Defence in depth: API Gateway enforces AWS_IAM on these routes before we run."""
-    iam = app.current_event.request_context.authorizer.iam
-    if iam is None or not iam.caller_id:
-        raise Forbidden("this route needs IAM (SigV4) authorisation")
 
 
 def _idempotency_key(raw: str | None) -> str | None:
@@ -347,15 +319,22 @@ def _raw_error(status: int, code: str, message: str, origin: str | None) -> dict
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    answer = _answer(event, context)
+    answer.setdefault("headers", {})["X-Content-Type-Options"] = "nosniff"  # JSON too
+    return answer
+
+
+def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    headers = event.get("headers") or {}
+    if not services().edge.admits(headers.get(EDGE_HEADER)):
+        return _raw_error(
+            403, "forbidden", "requests reach this API through its edge", headers.get("origin")
+        )
     method, route = _route(event)
     # Per invocation (a warm container serves many): a browser opening its status link gets
     # a page; _guard decides the same for a plain form post.
     HTML_PAGES.set(
-        method == "GET"
-        and route.startswith(STATUS_ROUTE)
-        and accepts_html((event.get("headers") or {}).get("accept"))
+        method == "GET" and route.startswith(STATUS_ROUTE) and accepts_html(headers.get("accept"))
     )
     refused = _guard(event, services().settings.max_body_bytes)
-    answer = refused if refused is not None else app.resolve(event, context)
-    answer.setdefault("headers", {})["X-Content-Type-Options"] = "nosniff"  # JSON too
-    return answer
+    return refused if refused is not None else app.resolve(event, context)

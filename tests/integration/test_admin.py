@@ -1,4 +1,5 @@
-"""Operator routes: a request's full record and a lookup by identifier, IAM only, no PII out."""
+"""Operator routes (admin function): a request's record and a lookup by identifier, IAM only,
+allow-listed callers only, no PII out."""
 
 import json
 from collections.abc import Iterator
@@ -7,11 +8,13 @@ import pytest
 
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
-from tests.support.lambdas import invoke
+from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "Jane.Doe@Example.com"
 DEVICE = "dev-admin-aaaaaaaaaaaa"
+LINK = {"links": [{"a": {"type": "device_id", "value": DEVICE},
+                   "b": {"type": "email", "value": EMAIL}}]}  # fmt: skip
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
 def admin_get(pipe: Pipeline, request_id: str, iam: bool = True) -> dict:
     path = f"/v1/admin/requests/{request_id}"
     return invoke(
-        pipe.capture, http_event("GET", path, path_parameters={"request_id": request_id}, iam=iam)
+        pipe.admin, http_event("GET", path, path_parameters={"request_id": request_id}, iam=iam)
     )
 
 
@@ -57,7 +60,7 @@ def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
     pipe.resolve()
     # When an operator looks the email up (value in the body, never in the URL)
     answer = invoke(
-        pipe.capture,
+        pipe.admin,
         http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
     )
     # Then the answer explains the state with request ids and hashes only
@@ -74,13 +77,69 @@ def test_admin_routes_refuse_callers_without_iam(pipe: Pipeline) -> None:
     request = pipe.post("/v1/opt-out", {"email": EMAIL})
     assert admin_get(pipe, request["request_id"], iam=False)["statusCode"] == 403
     lookup = http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL})
-    assert invoke(pipe.capture, lookup)["statusCode"] == 403
+    assert invoke(pipe.admin, lookup)["statusCode"] == 403
 
 
 def test_lookup_of_an_unknown_identifier_is_404_without_echo(pipe: Pipeline) -> None:
+    answer = invoke(
+        pipe.admin,
+        http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
+    )
+    assert answer["statusCode"] == 404
+    assert "jane" not in answer["body"].lower()
+
+
+def test_a_caller_on_no_allow_list_is_refused_even_when_signed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an IAM-signed caller that is neither the linker nor an operator
+    stranger = "arn:aws:sts::123456789012:assumed-role/SomeOtherRole/session"
+    lookup = {"type": "email", "value": EMAIL}
+    # When it calls an operator route and the link route
+    answers = [
+        invoke(pipe.admin, http_event("POST", "/v1/admin/lookup", lookup, iam=True,
+                                      caller_arn=stranger)),
+        invoke(pipe.admin, http_event("POST", "/v1/identity-links", LINK, iam=True,
+                                      caller_arn=stranger)),
+    ]  # fmt: skip
+    # Then both are refused and nothing is written
+    assert [a["statusCode"] for a in answers] == [403, 403]
+    assert pipe.items() == []
+
+
+def test_the_linker_role_cannot_use_operator_routes(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stack whose linker and operator roles differ
+    monkeypatch.setenv("LINKER_PRINCIPALS", "arn:aws:iam::123456789012:role/app/Linker")
+    monkeypatch.setenv("OPERATOR_PRINCIPALS", "arn:aws:iam::123456789012:role/Operator")
+    admin = load_function("admin_api")
+    linker = "arn:aws:sts::123456789012:assumed-role/Linker/login-service"
+    # When the linker's session links identifiers and then asks for a lookup
+    link = invoke(
+        admin, http_event("POST", "/v1/identity-links", LINK, iam=True, caller_arn=linker)
+    )
+    lookup = invoke(admin, http_event("POST", "/v1/admin/lookup",
+                                      {"type": "email", "value": EMAIL}, iam=True,
+                                      caller_arn=linker))  # fmt: skip
+    # Then the link is accepted and the operator route refused
+    assert (link["statusCode"], lookup["statusCode"]) == (202, 403)
+
+
+def test_the_public_capture_function_does_not_serve_iam_routes(pipe: Pipeline) -> None:
     answer = invoke(
         pipe.capture,
         http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
     )
     assert answer["statusCode"] == 404
-    assert "jane" not in answer["body"].lower()
+
+
+def test_an_unsigned_caller_is_refused_before_its_body_is_read(pipe: Pipeline) -> None:
+    # Given an unsigned call with a body that would not validate
+    event = http_event("POST", "/v1/identity-links", {"links": []})
+    # When the admin function gets it
+    answer = invoke(pipe.admin, event)
+    # Then it is refused outright, without a hint of what a valid body looks like
+    assert answer["statusCode"] == 403
+    assert json_body(answer)["error"]["code"] == "forbidden"
+    assert "links" not in answer["body"]

@@ -1,4 +1,4 @@
-"""Who may call what: IAM on /v1/identity-links, CORS for the browser origins."""
+"""Who may call what: IAM on /v1/identity-links (admin function), CORS for the browser origins."""
 
 from types import ModuleType
 from typing import Any
@@ -19,27 +19,32 @@ def capture(aws: Aws) -> ModuleType:
     return load_function("capture_api")
 
 
+@pytest.fixture
+def admin(aws: Aws) -> ModuleType:
+    return load_function("admin_api")
+
+
 def test_identity_links_without_iam_authorisation_are_forbidden(
-    aws: Aws, capture: ModuleType
+    aws: Aws, admin: ModuleType
 ) -> None:
-    answer = invoke(capture, http_event("POST", "/v1/identity-links", LINK, iam=False))
+    answer = invoke(admin, http_event("POST", "/v1/identity-links", LINK, iam=False))
     assert answer["statusCode"] == 403
     assert json_body(answer)["error"]["code"] == "forbidden"
     assert aws.items() == []
 
 
-def test_identity_links_with_iam_authorisation_are_accepted(aws: Aws, capture: ModuleType) -> None:
-    answer = invoke(capture, http_event("POST", "/v1/identity-links", LINK, iam=True))
+def test_identity_links_with_iam_authorisation_are_accepted(aws: Aws, admin: ModuleType) -> None:
+    answer = invoke(admin, http_event("POST", "/v1/identity-links", LINK, iam=True))
     assert answer["statusCode"] == 202
     assert json_body(answer)["links_accepted"] == 1
     (item,) = aws.items()
     assert (item["event_type"], item["source"]) == ("links", "backend")
 
 
-def test_a_link_of_an_identifier_to_itself_is_not_counted(aws: Aws, capture: ModuleType) -> None:
+def test_a_link_of_an_identifier_to_itself_is_not_counted(aws: Aws, admin: ModuleType) -> None:
     same = {"type": "email", "value": "Jane@Example.com"}
     body = {"links": [{"a": same, "b": {"type": "email", "value": " jane@example.com"}}]}
-    answer = invoke(capture, http_event("POST", "/v1/identity-links", body, iam=True))
+    answer = invoke(admin, http_event("POST", "/v1/identity-links", body, iam=True))
     assert json_body(answer)["links_accepted"] == 0
 
 

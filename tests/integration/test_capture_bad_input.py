@@ -111,11 +111,11 @@ def test_malformed_device_id_in_the_path(aws: Aws, capture: ModuleType) -> None:
     assert device_id not in error["message"]
 
 
-def test_malformed_device_id_in_an_identity_link(aws: Aws, capture: ModuleType) -> None:
+def test_malformed_device_id_in_an_identity_link(aws: Aws) -> None:
     link = {"a": {"type": "device_id", "value": DEVICE + "\n"},
             "b": {"type": "email", "value": "jane@example.com"}}  # fmt: skip
     event = http_event("POST", "/v1/identity-links", {"links": [link]}, iam=True)
-    error = _refused(aws, capture, event, 422)
+    error = _refused(aws, load_function("admin_api"), event, 422)
     assert error["field"] == "links[0].a.value"
 
 

@@ -1,4 +1,5 @@
-"""Every API Gateway v2 sample in events/ through the real capture handler, against moto."""
+"""Every API Gateway v2 sample in events/ through the handler template.yaml routes it to
+(capture or admin), against moto."""
 
 import copy
 import json
@@ -12,7 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.aws_resources import create_table
+from local.aws_resources import TEMPLATE, create_table
+from local.cfn_yaml import load_template
+from local.template_config import function_code, http_routes
 from optout.identifiers import lookup_key, normalise
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import deserialize
@@ -32,6 +35,13 @@ def _http_samples() -> list[str]:
 
 
 HTTP_SAMPLES = _http_samples()
+
+
+def _function_for(route_key: str) -> str:
+    """functions/<name> of the function template.yaml routes this route key to."""
+    template = load_template(TEMPLATE)
+    (logical_id,) = [r.function for r in http_routes(template) if r.route_key == route_key]
+    return function_code(template, logical_id)[0].removeprefix("functions/")
 
 
 def _request_body(sample: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +73,8 @@ def _send(sample: str) -> Run:
         hooks.register("before-call.dynamodb", lambda event_name, **_: calls.append(
             event_name.split(".")[-1]), unique_id="count-dynamodb-calls")  # fmt: skip
         try:
-            answer = invoke(load_function("capture_api"), copy.deepcopy(event))
+            function = load_function(_function_for(event["routeKey"]))
+            answer = invoke(function, copy.deepcopy(event))
         finally:
             hooks.unregister("before-call.dynamodb", unique_id="count-dynamodb-calls")
         pages = dynamodb.get_paginator("scan").paginate(TableName=TEST_ENV["TABLE_NAME"])

@@ -1,8 +1,9 @@
 """The no-JavaScript webform: form-encoded POST /v1/opt-out, HTML answer, device cookie."""
 
+import re
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import pytest
 
@@ -55,7 +56,25 @@ def test_a_browser_gets_an_html_confirmation_with_request_id_and_deadline(
     (item,) = aws.items()
     assert f"Request ID: <strong>{item['request_id']}</strong>" in answer["body"]
     assert item["deadline"] in answer["body"]
-    assert f'href="/v1/requests/{item["request_id"]}"' in answer["body"]
+    assert f'href="requests/{item["request_id"]}"' in answer["body"]
+
+
+@pytest.mark.parametrize(
+    "posted_to",
+    [
+        "https://abc123.execute-api.us-east-1.amazonaws.com/prod/v1/opt-out",
+        "https://privacy.example.com/v1/opt-out",
+    ],
+)
+def test_the_status_link_keeps_the_stage_of_the_url_the_form_was_posted_to(
+    aws: Aws, capture: ModuleType, posted_to: str
+) -> None:
+    answer = invoke(capture, _form_post([("email", "pat@example.org")]))
+    (item,) = aws.items()
+    href = re.search(r'href="([^"]+)">Check the status', answer["body"])
+    assert href is not None
+    base = posted_to.removesuffix("/v1/opt-out")
+    assert urljoin(posted_to, href[1]) == f"{base}/v1/requests/{item['request_id']}"
 
 
 def test_a_form_post_that_accepts_json_gets_json(aws: Aws, capture: ModuleType) -> None:

@@ -1,15 +1,18 @@
-"""template.yaml: lints clean, translates offline with aws-sam-translator, least privilege.
+"""template.yaml: lints clean, translates offline with aws-sam-translator, least privilege,
+the edge when asked for, and the per-system section in step with the production systems.
 
 Assertions iterate over every function and role, so resources other engineers add are held
-to the same rules; CaptureFunction and the table get specific checks.
+to the same rules; the capture and admin functions, the key and the table get specific checks.
 """
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from optout.systems import load_systems
+from scripts import gen_template
 from tests.support import sam
 
 SYSTEMS_JSON = sam.ROOT / "layers" / "common" / "config" / "systems.json"
@@ -18,6 +21,33 @@ AWS_MANAGED_SERVICE_ROLES = {
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+TABLE_ARN = (
+    "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-table"
+)
+EDGE_ON = {
+    "EnableEdge": "true",
+    "ApiDomainName": "api-origin.privacy.example.com",
+    "ApiCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+}
+EDGE_RESOURCES = {
+    "ApiDomain",
+    "ApiDomainMapping",
+    "EdgeOriginRequestPolicy",
+    "EdgeDistribution",
+    "EdgeOriginSecret",
+}
+PUBLIC_ROUTES = {
+    ("POST", "/v1/consent"),
+    ("GET", "/v1/consent/{device_id}"),
+    ("POST", "/v1/opt-out"),
+    ("GET", "/v1/requests/{request_id}"),
+    ("GET", "/v1/openapi.json"),
+}
+IAM_ROUTES = {
+    ("POST", "/v1/identity-links"),
+    ("GET", "/v1/admin/requests/{request_id}"),
+    ("POST", "/v1/admin/lookup"),
 }
 
 
@@ -33,10 +63,6 @@ def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str
     return {name: r for name, r in resources if r["Type"] == resource_type}
 
 
-def _table_ids(template: dict[str, Any]) -> set[str]:
-    return set(_of_type(template, "AWS::DynamoDB::Table"))
-
-
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     policies = role["Properties"].get("Policies", [])
     return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
@@ -46,7 +72,25 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-# -- lint and translation -------------------------------------------------------------------
+def _routes(function: str) -> set[tuple[str, str]]:
+    events = sam.load()["Resources"][function]["Properties"]["Events"].values()
+    return {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events}
+
+
+def _dynamodb_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in _statements(role)
+        if any(str(a).startswith("dynamodb:") for a in _as_list(s["Action"]))
+    ]
+
+
+def _leading_keys(statement: dict[str, Any]) -> list[str]:
+    condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+    return list(condition.get("dynamodb:LeadingKeys", []))
+
+
+# -- lint, translation, generation ----------------------------------------------------------
 
 
 def test_template_yaml_passes_cfn_lint() -> None:
@@ -56,11 +100,7 @@ def test_template_yaml_passes_cfn_lint() -> None:
 
 def test_translated_template_passes_cfn_lint(translated: dict[str, Any]) -> None:
     findings = sam.cfn_lint(translated)
-    # After expansion the Systems parameter is used only by the (expanded) Fn::ForEach.
-    unexpected = [
-        f for f in findings if (f.rule.id, f.path) != ("W2001", ["Parameters", "Systems"])
-    ]
-    assert [str(f) for f in unexpected] == []
+    assert [str(f) for f in findings] == []
 
 
 def test_translation_leaves_no_serverless_resources(translated: dict[str, Any]) -> None:
@@ -69,15 +109,68 @@ def test_translation_leaves_no_serverless_resources(translated: dict[str, Any]) 
     assert "Transform" not in translated
 
 
-def test_fn_for_each_expands_one_queue_dlq_and_alarm_per_system(
+def test_no_language_extensions_so_sam_cli_and_checkov_read_the_file() -> None:
+    assert sam.load()["Transform"] == "AWS::Serverless-2016-10-31"
+    assert "Fn::ForEach" not in sam.TEMPLATE.read_text(encoding="utf-8")
+
+
+def test_the_per_system_section_is_up_to_date_with_the_production_systems() -> None:
+    current = sam.TEMPLATE.read_text(encoding="utf-8")
+    assert gen_template.render(current, gen_template.sections()) == current, "run `make template`"
+
+
+def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:
+    standalone = sam.load_template(sam.ROOT / "edge-waf.yaml")
+    assert standalone["Resources"]["EdgeWebAcl"] == {
+        k: v for k, v in sam.load()["Resources"]["EdgeWebAcl"].items() if k != "Condition"
+    }
+    assert gen_template.main(["--check"]) == 0
+
+
+def test_every_code_directory_the_template_names_exists() -> None:
+    # sam build skips a missing CodeUri with a warning and still says "Build Succeeded".
+    for name, resource in sam.load()["Resources"].items():
+        props = resource.get("Properties", {})
+        uri = props.get("CodeUri") or props.get("ContentUri")
+        if uri:
+            assert (sam.ROOT / uri).is_dir(), (name, uri)
+
+
+# -- one queue + DLQ + worker + alarms per production system ---------------------------------
+
+
+def test_every_production_system_has_its_queue_dlq_worker_and_alarms(
     translated: dict[str, Any],
 ) -> None:
-    systems = sam.load()["Parameters"]["Systems"]["Default"].split(",")
-    queues = _of_type(translated, "AWS::SQS::Queue")
+    systems = load_systems(SYSTEMS_JSON).systems
+    resources = translated["Resources"]
+    limits = sam.load()["Mappings"]["SystemLimits"]
     for system in systems:
-        redrive = queues[f"{system}JobsQueue"]["Properties"]["RedrivePolicy"]
-        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{system}DeadLetterQueue", "Arn"]}
-        assert f"{system}DeadLetterAlarm" in translated["Resources"]
+        key = system.queue_key
+        redrive = resources[f"{key}JobsQueue"]["Properties"]["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{key}DeadLetterQueue", "Arn"]}
+        assert {f"{key}DeadLetterAlarm", f"{key}WorkerErrorsAlarm"} <= set(resources)
+        worker = resources[f"{key}Worker"]["Properties"]
+        assert worker["Environment"]["Variables"]["SYSTEM_NAME"] == key
+        assert "MaxConcurrency" in limits[key], key
+    workers = {n for n in resources if n.endswith("Worker")}
+    assert workers == {f"{s.queue_key}Worker" for s in systems}
+
+
+def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str, Any]) -> None:
+    for system in load_systems(SYSTEMS_JSON).systems:
+        role = translated["Resources"][f"{system.queue_key}WorkerRole"]
+        secrets = [
+            s["Resource"]
+            for s in _statements(role)
+            if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
+        ]
+        assert secrets == [
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-*"
+            }
+        ]
 
 
 # -- functions ------------------------------------------------------------------------------
@@ -85,7 +178,7 @@ def test_fn_for_each_expands_one_queue_dlq_and_alarm_per_system(
 
 def test_every_function_runs_arm64_with_tracing_and_json_logs(translated: dict[str, Any]) -> None:
     functions = _of_type(translated, "AWS::Lambda::Function")
-    assert "CaptureFunction" in functions
+    assert {"CaptureFunction", "AdminFunction", "ResolverFunction"} <= set(functions)
     for name, function in functions.items():
         props = function["Properties"]
         assert props["Architectures"] == ["arm64"], name
@@ -95,35 +188,61 @@ def test_every_function_runs_arm64_with_tracing_and_json_logs(translated: dict[s
         assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "OptOutTable"}, name
 
 
-def test_capture_function_serves_every_public_route(translated: dict[str, Any]) -> None:
+def test_tracer_never_captures_handler_answers_or_errors(translated: dict[str, Any]) -> None:
+    for name, function in _of_type(translated, "AWS::Lambda::Function").items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+        assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", name
+
+
+def test_the_capture_function_serves_only_the_public_routes() -> None:
+    assert _routes("CaptureFunction") == PUBLIC_ROUTES
     events = sam.load()["Resources"]["CaptureFunction"]["Properties"]["Events"].values()
-    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events}
-    assert routes == {
-        ("POST", "/v1/consent"),
-        ("GET", "/v1/consent/{device_id}"),
-        ("POST", "/v1/opt-out"),
-        ("GET", "/v1/requests/{request_id}"),
-        ("POST", "/v1/identity-links"),
-        ("GET", "/v1/openapi.json"),
-        ("GET", "/v1/admin/requests/{request_id}"),
-        ("POST", "/v1/admin/lookup"),
+    assert not [e for e in events if e["Properties"].get("Auth")]
+
+
+def test_the_admin_function_serves_the_iam_routes_all_behind_aws_iam() -> None:
+    assert _routes("AdminFunction") == IAM_ROUTES
+    for event in sam.load()["Resources"]["AdminFunction"]["Properties"]["Events"].values():
+        assert event["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"}
+
+
+def test_capture_has_reserved_concurrency(translated: dict[str, Any]) -> None:
+    props = translated["Resources"]["CaptureFunction"]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == {"Ref": "CaptureReservedConcurrency"}
+
+
+def test_only_capture_and_admin_may_read_the_hash_key(translated: dict[str, Any]) -> None:
+    readers = {
+        name.removesuffix("Role")
+        for name, role in _of_type(translated, "AWS::IAM::Role").items()
+        for s in _statements(role)
+        if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
+        and "hash-key" in json.dumps(s["Resource"])
     }
-    assert "HttpApi" in _of_type(translated, "AWS::ApiGatewayV2::Api")
+    assert readers == {"CaptureFunction", "AdminFunction"}
 
 
-def test_only_backend_and_operator_routes_need_iam_auth() -> None:
-    events = sam.load()["Resources"]["CaptureFunction"]["Properties"]["Events"]
-    authed = {name for name, e in events.items() if e["Properties"].get("Auth")}
-    assert authed == {"PostIdentityLinks", "GetRequestDetail", "PostLookup"}
-    for name in authed:
-        assert events[name]["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"}
-        assert events[name]["Properties"]["Path"].startswith(("/v1/identity-links", "/v1/admin/"))
+# -- the HTTP API -------------------------------------------------------------------------
 
 
 def test_cors_allows_no_credentials() -> None:
     cors = sam.load()["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     assert cors["AllowCredentials"] is False
     assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+
+
+def test_every_post_route_is_throttled_below_the_get_default() -> None:
+    template = sam.load()
+    defaults = {n: p["Default"] for n, p in template["Parameters"].items() if "Default" in p}
+    api = template["Resources"]["HttpApi"]["Properties"]
+    get_rate = defaults[api["DefaultRouteSettings"]["ThrottlingRateLimit"]["Ref"]]
+    posts = {f"{m} {p}" for m, p in PUBLIC_ROUTES | IAM_ROUTES if m == "POST"}
+    assert set(api["RouteSettings"]) == posts
+    for route, settings in api["RouteSettings"].items():
+        rate = settings["ThrottlingRateLimit"]
+        rate = defaults[rate["Ref"]] if isinstance(rate, dict) else rate
+        assert rate < get_rate, route
 
 
 # -- least privilege ------------------------------------------------------------------------
@@ -133,18 +252,38 @@ def test_no_role_allows_wildcard_actions(translated: dict[str, Any]) -> None:
     for name, role in _of_type(translated, "AWS::IAM::Role").items():
         for statement in _statements(role):
             for action in _as_list(statement["Action"]):
-                assert action != "*" and not action.endswith(":*"), (name, action)
+                assert "*" not in action, (name, action)
 
 
-def test_dynamodb_permissions_are_scoped_to_the_table(translated: dict[str, Any]) -> None:
-    tables = _table_ids(translated)
+def test_dynamodb_permissions_name_the_table_and_its_partitions(
+    translated: dict[str, Any],
+) -> None:
     for name, role in _of_type(translated, "AWS::IAM::Role").items():
-        for statement in _statements(role):
-            if not any(str(a).startswith("dynamodb:") for a in _as_list(statement["Action"])):
-                continue
-            for resource in _as_list(statement["Resource"]):
-                text = json.dumps(resource)
-                assert resource != "*" and any(t in text for t in tables), (name, resource)
+        for statement in _dynamodb_statements(role):
+            resources = [json.dumps(r) for r in _as_list(statement["Resource"])]
+            assert all(TABLE_ARN in r for r in resources), (name, resources)
+            table_actions = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                             "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
+                             "dynamodb:BatchWriteItem"}  # fmt: skip
+            if table_actions & set(_as_list(statement["Action"])):
+                prefixes = _leading_keys(statement)
+                assert prefixes, (name, "no dynamodb:LeadingKeys condition")
+                assert all(p.split("#")[0] in {"REQ", "ID", "HOLD"} for p in prefixes), name
+
+
+def test_capture_may_write_requests_and_read_device_state_but_not_query_identities(
+    translated: dict[str, Any],
+) -> None:
+    granted = {
+        action: _leading_keys(s)
+        for s in _dynamodb_statements(translated["Resources"]["CaptureFunctionRole"])
+        for action in _as_list(s["Action"])
+    }
+    assert granted == {
+        "dynamodb:PutItem": ["REQ#*"],
+        "dynamodb:Query": ["REQ#*"],
+        "dynamodb:GetItem": ["ID#device_id#*"],
+    }
 
 
 def test_roles_attach_only_aws_lambda_service_policies(translated: dict[str, Any]) -> None:
@@ -159,17 +298,34 @@ def test_every_function_has_its_own_role(translated: dict[str, Any]) -> None:
     assert len(roles) == len(set(roles))
 
 
-def test_capture_function_may_only_put_get_and_query_the_table(
-    translated: dict[str, Any],
-) -> None:
-    role = translated["Resources"]["CaptureFunctionRole"]
-    dynamodb = [
-        a for s in _statements(role) for a in _as_list(s["Action"]) if a.startswith("dynamodb:")
-    ]
-    assert sorted(dynamodb) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+def test_invoker_roles_may_only_invoke_their_own_routes(translated: dict[str, Any]) -> None:
+    expected = {
+        "LinkerRole": ["POST/v1/identity-links"],
+        "OperatorRole": ["GET/v1/admin/*", "POST/v1/admin/*"],
+    }
+    for name, routes in expected.items():
+        (statement,) = _statements(translated["Resources"][name])
+        assert statement["Action"] == "execute-api:Invoke"
+        arns = [r["Fn::Sub"] for r in _as_list(statement["Resource"])]
+        assert arns == [
+            "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+            f"${{HttpApi}}/${{Stage}}/{route}"
+            for route in routes
+        ]
+        assert translated["Outputs"][f"{name}Arn"]["Value"] == {"Fn::GetAtt": [name, "Arn"]}
 
 
-# -- the table ------------------------------------------------------------------------------
+def test_the_admin_allow_lists_are_the_invoker_roles(translated: dict[str, Any]) -> None:
+    env = translated["Resources"]["AdminFunction"]["Properties"]["Environment"]["Variables"]
+    for variable, role in (("LINKER_PRINCIPALS", "LinkerRole"), ("OPERATOR_PRINCIPALS",
+                                                                 "OperatorRole")):  # fmt: skip
+        name = translated["Resources"][role]["Properties"]["RoleName"]["Fn::Sub"]
+        assert env[variable] == {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{name}"
+        }
+
+
+# -- data: the table, the key, the secret ----------------------------------------------------
 
 
 def test_table_has_new_image_stream_pitr_kms_and_ttl(translated: dict[str, Any]) -> None:
@@ -192,11 +348,146 @@ def test_table_keys_are_string_pk_and_sk(translated: dict[str, Any]) -> None:
     assert types["pk"] == types["sk"] == "S"
 
 
-# -- systems ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("resource", ["OptOutTable", "DataKey", "HashKeySecret"])
+def test_the_table_its_key_and_the_hash_key_survive_stack_deletion(
+    translated: dict[str, Any], resource: str
+) -> None:
+    body = translated["Resources"][resource]
+    assert (body["DeletionPolicy"], body["UpdateReplacePolicy"]) == ("Retain", "Retain")
 
 
-def test_systems_parameter_default_lists_the_queue_key_of_every_system() -> None:
-    default = sam.load()["Parameters"]["Systems"]["Default"].split(",")
-    queue_keys = [system.queue_key for system in load_systems(SYSTEMS_JSON).systems]
-    assert sorted(default) == sorted(queue_keys)
-    assert len(default) == len(set(default))
+def test_the_hash_key_is_encrypted_with_the_data_key(translated: dict[str, Any]) -> None:
+    props = translated["Resources"]["HashKeySecret"]["Properties"]
+    assert props["KmsKeyId"] == {"Ref": "DataKey"}
+
+
+def test_the_key_policy_names_every_function_role(translated: dict[str, Any]) -> None:
+    statements = translated["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (named,) = [s for s in statements if s["Sid"] == "FunctionRoles"]
+    principals = {p["Fn::GetAtt"][0] for p in named["Principal"]["AWS"]}
+    functions = _of_type(translated, "AWS::Lambda::Function").values()
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions}
+    assert principals == roles
+
+
+def test_nobody_may_decrypt_with_the_key_except_through_dynamodb_or_secrets_manager(
+    translated: dict[str, Any],
+) -> None:
+    statements = translated["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    for statement in statements:
+        actions = _as_list(statement["Action"])
+        if any(a in ("kms:*", "kms:Decrypt") for a in actions):
+            services = statement["Condition"]["StringEquals"]["kms:ViaService"]
+            assert [s["Fn::Sub"].split(".")[0] for s in services] == [
+                "dynamodb",
+                "secretsmanager",
+            ], statement["Sid"]
+
+
+# -- the edge ---------------------------------------------------------------------------------
+
+
+def test_without_the_edge_no_edge_resources_and_the_execute_api_url_stays(
+    translated: dict[str, Any],
+) -> None:
+    deployed = sam.effective(translated, {})
+    assert not EDGE_RESOURCES & set(deployed["Resources"])
+    assert "EdgeWebAcl" not in deployed["Resources"]
+    assert _execute_api_disabled(deployed) is False
+    assert "execute-api" in deployed["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
+
+
+def test_with_the_edge_cloudfront_and_waf_front_the_api_and_execute_api_is_off(
+    translated: dict[str, Any],
+) -> None:
+    deployed = sam.effective(translated, EDGE_ON)
+    resources = deployed["Resources"]
+    assert EDGE_RESOURCES | {"EdgeWebAcl"} <= set(resources)
+    assert _execute_api_disabled(deployed) is True
+    config = resources["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    assert config["WebACLId"] == {"Fn::GetAtt": ["EdgeWebAcl", "Arn"]}
+    (origin,) = config["Origins"]
+    assert origin["DomainName"] == {"Ref": "ApiDomainName"}
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert resources["EdgeWebAcl"]["Properties"]["Scope"] == "CLOUDFRONT"
+
+
+def test_the_edge_forwards_gpc_and_viewer_country_but_not_host(translated: dict[str, Any]) -> None:
+    resources = sam.effective(translated, EDGE_ON)["Resources"]
+    config = resources["EdgeOriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"]
+    headers = {h.lower() for h in config["HeadersConfig"]["Headers"]}
+    assert config["HeadersConfig"]["HeaderBehavior"] == "whitelist"
+    assert {"sec-gpc", "cloudfront-viewer-country", "cloudfront-viewer-country-region"} <= headers
+    assert "host" not in headers
+    assert len(headers) <= 10  # CloudFront's limit per origin request policy
+
+
+def test_the_waf_limits_posts_per_ip_and_runs_the_aws_common_rules(
+    translated: dict[str, Any],
+) -> None:
+    acl = sam.effective(translated, EDGE_ON)["Resources"]["EdgeWebAcl"]["Properties"]
+    rules = {rule["Name"]: rule["Statement"] for rule in acl["Rules"]}
+    rate = rules["post-rate-per-ip"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP"
+    method = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    assert (method["FieldToMatch"], method["SearchString"]) == ({"Method": {}}, "POST")
+    managed = {s["ManagedRuleGroupStatement"]["Name"] for s in rules.values()
+               if "ManagedRuleGroupStatement" in s}  # fmt: skip
+    assert "AWSManagedRulesCommonRuleSet" in managed
+
+
+def test_cloudfront_proves_itself_to_the_capture_function(translated: dict[str, Any]) -> None:
+    resources = sam.effective(translated, EDGE_ON)["Resources"]
+    config = resources["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    (header,) = config["Origins"][0]["OriginCustomHeaders"]
+    assert header["HeaderName"].lower() == "x-origin-verify"
+    assert "${EdgeOriginSecret}" in header["HeaderValue"]["Fn::Sub"]
+    env = resources["CaptureFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["EDGE_SECRET_NAME"] == {"Ref": "EdgeOriginSecret"}
+    edge_off = sam.effective(translated, {})["Resources"]
+    assert "EdgeOriginSecret" not in edge_off
+    assert (
+        "EDGE_SECRET_NAME"
+        not in edge_off["CaptureFunction"]["Properties"]["Environment"]["Variables"]
+    )
+
+
+def test_an_existing_web_acl_is_used_instead_of_creating_one(translated: dict[str, Any]) -> None:
+    existing = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/edge/abc"
+    deployed = sam.effective(translated, EDGE_ON | {"EdgeWebAclArn": existing})
+    assert "EdgeWebAcl" not in deployed["Resources"]
+    config = deployed["Resources"]["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    assert config["WebACLId"] == {"Ref": "EdgeWebAclArn"}
+
+
+def test_the_edge_refuses_to_deploy_without_an_api_domain() -> None:
+    rule = sam.load()["Rules"]["EdgeNeedsAnApiDomain"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableEdge"}, "true"]}
+    asserted = json.dumps(rule["Assertions"])
+    assert "ApiDomainName" in asserted and "ApiCertificateArn" in asserted
+
+
+def test_the_stack_creates_a_web_acl_only_in_us_east_1() -> None:
+    rule = sam.load()["Rules"]["EdgeWebAclOnlyInUsEast1"]
+    assert {"Fn::Equals": [{"Ref": "EdgeWebAclArn"}, ""]} in rule["RuleCondition"]["Fn::And"]
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert "edge-waf.yaml" in assertion["AssertDescription"]
+
+
+def _execute_api_disabled(deployed: dict[str, Any]) -> bool:
+    (server,) = deployed["Resources"]["HttpApi"]["Properties"]["Body"]["servers"]
+    flag: bool = server["x-amazon-apigateway-endpoint-configuration"]["disableExecuteApiEndpoint"]
+    return flag
+
+
+# -- the systems config ----------------------------------------------------------------------
+
+
+def test_the_generator_refuses_a_credentials_name_off_the_naming_rule(tmp_path: Path) -> None:
+    systems = json.loads(SYSTEMS_JSON.read_text(encoding="utf-8"))
+    systems["systems"][0]["credentials"] = "prod/webhook-creds"
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps(systems), encoding="utf-8")
+    with pytest.raises(ValueError, match="optout-bridge/systems/"):
+        gen_template.sections(path)

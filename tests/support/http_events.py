@@ -4,6 +4,7 @@ import base64
 import json
 from typing import Any
 
+from local.environment import LOCAL_IAM_CALLER
 from tests.support.lambdas import load_event
 
 
@@ -16,6 +17,7 @@ def http_event(
     path_parameters: dict[str, str] | None = None,
     raw_body: str | bytes | None = None,
     iam: bool = False,
+    caller_arn: str = LOCAL_IAM_CALLER,
 ) -> dict[str, Any]:
     event = load_event("consent_banner_opt_out.json")
     route_path = path
@@ -32,7 +34,7 @@ def http_event(
         event["requestContext"]["authorizer"] = {
             "iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012",
                     "callerId": "AIDAEXAMPLE", "principalOrgId": None,
-                    "userArn": "arn:aws:iam::123456789012:user/backend", "userId": "AIDAEXAMPLE",
+                    "userArn": caller_arn, "userId": "AIDAEXAMPLE",
                     "cognitoIdentity": None}
         }  # fmt: skip
     else:

@@ -25,20 +25,26 @@ QUEUE_KEYS = ["webhook", "segment", "braze", "salesforce", "googleads", "meta", 
 class Pipeline:
     aws: Aws
     capture: ModuleType
+    admin: ModuleType
     resolver: ModuleType
     queue_urls: dict[str, str]
     _iterators: dict[str, str] = field(default_factory=dict)
 
     # -- the API --------------------------------------------------------------------------
 
+    def function_for(self, path: str) -> ModuleType:
+        """The handler template.yaml routes this path to (the IAM routes: the admin function)."""
+        iam_route = path == "/v1/identity-links" or path.startswith("/v1/admin/")
+        return self.admin if iam_route else self.capture
+
     def post(self, path: str, body: Any, **kwargs: Any) -> dict[str, Any]:
-        answer = invoke(self.capture, http_event("POST", path, body, **kwargs))
+        answer = invoke(self.function_for(path), http_event("POST", path, body, **kwargs))
         assert answer["statusCode"] == 202, answer["body"]
         result: dict[str, Any] = json_body(answer)
         return result
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
-        answer = invoke(self.capture, http_event("GET", path, path_parameters=params))
+        answer = invoke(self.function_for(path), http_event("GET", path, path_parameters=params))
         assert answer["statusCode"] == 200, answer["body"]
         result: dict[str, Any] = json_body(answer)
         return result
@@ -103,8 +109,14 @@ def build_pipeline(aws: Aws, monkeypatch: pytest.MonkeyPatch, **env: str) -> Pip
     queue_urls, _, _ = create_queues(aws.sqs, QUEUE_KEYS, "optout-test")
     any_url = queue_urls["webhook"]
     monkeypatch.setenv("QUEUE_URL_TEMPLATE", any_url.replace("-webhook-jobs", "-{queue_key}-jobs"))
-    monkeypatch.setenv("SYSTEMS_CONFIG", "layers/common/config/systems.json")
+    monkeypatch.setenv("SYSTEMS_CONFIG", "local/systems.json")
     monkeypatch.setenv("LOCAL_STACK_URL", "http://127.0.0.1:9")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return Pipeline(aws, load_function("capture_api"), load_function("resolver"), queue_urls)
+    return Pipeline(
+        aws,
+        load_function("capture_api"),
+        load_function("admin_api"),
+        load_function("resolver"),
+        queue_urls,
+    )

@@ -1,14 +1,13 @@
-"""Translate template.yaml offline: expand Fn::ForEach, point code at S3, run aws-sam-translator.
+"""Translate template.yaml offline (point code at S3, run aws-sam-translator), and evaluate
+its Conditions for given parameter values, as CloudFormation would at deploy time.
 
-aws-sam-translator handles the AWS::Serverless transform only; AWS::LanguageExtensions is done
-by CloudFormation (or `sam build`). So the helper expands `Fn::ForEach::<Name>` blocks itself
-(over a literal list or a CommaDelimitedList parameter's default), replacing the loop
-identifier in logical ids, in Fn::Sub strings and in Ref, then drops that transform.
+`effective(translated, {"EnableEdge": "true", ...})` keeps only the resources and outputs
+whose Condition holds and resolves every Fn::If, so a test can ask what a deploy with those
+parameters would create.
 """
 
 import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ from local.cfn_yaml import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
-FOR_EACH = "Fn::ForEach::"
 LOCAL_URI_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")
 
 # AWS managed policies SAM may name; answered here instead of by IAM (no network).
@@ -49,23 +46,6 @@ def load() -> dict[str, Any]:
     return load_template(TEMPLATE)
 
 
-def expand_for_each(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with every Fn::ForEach block expanded and LanguageExtensions removed."""
-    expanded = copy.deepcopy(template)
-    parameters = expanded.get("Parameters", {})
-    mappings = expanded.get("Mappings", {})
-    for section in ("Conditions", "Resources", "Outputs"):
-        if section in expanded:
-            expanded[section] = _find_in_map_defaults(
-                _expand(expanded[section], parameters), mappings
-            )
-    transforms = expanded.get("Transform")
-    if isinstance(transforms, list):
-        remaining = [t for t in transforms if t != LANGUAGE_EXTENSIONS]
-        expanded["Transform"] = remaining[0] if len(remaining) == 1 else remaining
-    return expanded
-
-
 def with_s3_uris(template: dict[str, Any]) -> dict[str, Any]:
     """Local CodeUri/ContentUri/DefinitionUri paths replaced by s3:// URIs (as `sam package`)."""
     packaged = copy.deepcopy(template)
@@ -81,7 +61,7 @@ def with_s3_uris(template: dict[str, Any]) -> dict[str, Any]:
 
 def translate(template: dict[str, Any] | None = None) -> dict[str, Any]:
     """CloudFormation as aws-sam-translator produces it from template.yaml (offline)."""
-    source = with_s3_uris(expand_for_each(template if template is not None else load()))
+    source = with_s3_uris(template if template is not None else load())
     translated: dict[str, Any] = transform(source, {}, DictPolicyLoader())
     return translated
 
@@ -93,74 +73,62 @@ def cfn_lint(template: dict[str, Any] | str) -> list[Match]:
     return findings
 
 
-# -- expansion ---------------------------------------------------------------------------
+# -- conditions ------------------------------------------------------------------------------
 
 
-def _expand(section: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in section.items():
-        if key.startswith(FOR_EACH):
-            identifier, collection, body = value
-            for item in _collection(collection, parameters):
-                result.update(_expand(_substitute(body, identifier, item), parameters))
-        else:
-            result[key] = value
+def effective(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """Resources and outputs a deploy with these parameters (others at their defaults) makes."""
+    values = {
+        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
+    } | parameters
+    conditions = template.get("Conditions", {})
+    held: dict[str, bool] = {}
+
+    def holds(name: str) -> bool:
+        if name not in held:
+            held[name] = bool(_evaluate(conditions[name], values, holds))
+        return held[name]
+
+    result = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        kept = {
+            key: _resolve_ifs(body, holds)
+            for key, body in result.get(section, {}).items()
+            if "Condition" not in body or holds(body["Condition"])
+        }
+        result[section] = kept
     return result
 
 
-def _collection(collection: Any, parameters: dict[str, Any]) -> list[str]:
-    if isinstance(collection, list):
-        return [str(item) for item in collection]
-    if isinstance(collection, dict) and list(collection) == ["Ref"]:
-        default = parameters[collection["Ref"]]["Default"]
-        items = default.split(",") if isinstance(default, str) else default
-        return [str(item).strip() for item in items if str(item).strip()]
-    raise ValueError(f"unsupported Fn::ForEach collection: {collection!r}")
-
-
-def _substitute(node: Any, identifier: str, value: str) -> Any:
-    def text(s: str) -> str:
-        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", value)
-        return s.replace("${" + identifier + "}", value).replace("&{" + identifier + "}",
-                                                                 alphanumeric)  # fmt: skip
-
-    if isinstance(node, list):
-        return [_substitute(item, identifier, value) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if node == {"Ref": identifier}:
-        return value
-    out: dict[str, Any] = {}
-    for key, child in node.items():
-        if key == "Fn::Sub" and isinstance(child, str):
-            out[key] = text(child)
-        elif key == "Fn::Sub" and isinstance(child, list):
-            out[key] = [text(child[0]), *(_substitute(c, identifier, value) for c in child[1:])]
-        else:
-            out[text(key)] = _substitute(child, identifier, value)
-    return _literal_logical_ids(out)
-
-
-def _literal_logical_ids(node: dict[str, Any]) -> Any:
-    """A Sub left without variables is the literal (as CloudFormation resolves it), so
-    `GetAtt [Sub "xDLQ", Arn]` and `Ref: Sub "xDLQ"` (LanguageExtensions only) name resources."""
-    if list(node) == ["Fn::Sub"] and isinstance(node["Fn::Sub"], str):
-        return node["Fn::Sub"] if "${" not in node["Fn::Sub"] else node
+def _evaluate(node: Any, values: dict[str, str], holds: Any) -> Any:
+    if isinstance(node, dict) and len(node) == 1:
+        ((name, args),) = node.items()
+        if name == "Ref":
+            return values.get(args, f"<{args}>")  # pseudo parameters stay symbolic
+        if name == "Condition":
+            return holds(args)
+        if name == "Fn::Equals":
+            left, right = (_evaluate(a, values, holds) for a in args)
+            return str(left) == str(right)
+        if name == "Fn::Not":
+            return not _evaluate(args[0], values, holds)
+        if name == "Fn::And":
+            return all(_evaluate(a, values, holds) for a in args)
+        if name == "Fn::Or":
+            return any(_evaluate(a, values, holds) for a in args)
     return node
 
 
-def _find_in_map_defaults(node: Any, mappings: dict[str, Any]) -> Any:
-    """`FindInMap [map, key, key, {DefaultValue: x}]` (LanguageExtensions only), resolved."""
+def _resolve_ifs(node: Any, holds: Any) -> Any:
     if isinstance(node, list):
-        return [_find_in_map_defaults(item, mappings) for item in node]
+        return [r for r in (_resolve_ifs(n, holds) for n in node) if r != _NO_VALUE]
     if not isinstance(node, dict):
         return node
-    resolved = {key: _find_in_map_defaults(child, mappings) for key, child in node.items()}
-    args = resolved.get("Fn::FindInMap")
-    if list(resolved) == ["Fn::FindInMap"] and isinstance(args, list) and len(args) == 4:
-        *path, fallback = args
-        if all(isinstance(part, str) for part in path) and isinstance(fallback, dict):
-            name, top, second = path
-            found = mappings.get(name, {}).get(top, {}).get(second)
-            return found if found is not None else fallback["DefaultValue"]
-    return resolved
+    if list(node) == ["Fn::If"]:
+        name, when_true, when_false = node["Fn::If"]
+        return _resolve_ifs(when_true if holds(name) else when_false, holds)
+    resolved = {key: _resolve_ifs(child, holds) for key, child in node.items()}
+    return {key: child for key, child in resolved.items() if child != _NO_VALUE}
+
+
+_NO_VALUE = {"Ref": "AWS::NoValue"}

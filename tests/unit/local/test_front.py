@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from local.front import Cors, Front
 from local.http_types import Incoming
 from local.sandbox_routes import SandboxRoutes
@@ -32,19 +34,27 @@ def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]]) -> F
     (tmp_path / ".well-known").mkdir()
     (tmp_path / ".well-known" / "gpc.json").write_text('{"gpc": true}')
     routes = [
-        Route(
-            "GET", "/v1/requests/{request_id}", False, _path_regex("/v1/requests/{request_id}"), "C"
-        )
+        _route("GET", "/v1/requests/{request_id}", "Capture"),
+        _route("POST", "/v1/admin/lookup", "Admin", iam=True),
     ]
 
-    def capture(event: dict[str, Any]) -> dict[str, Any]:
-        seen.append(event)
-        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
+    def function(name: str) -> Any:
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            seen.append({**event, "function": name})
+            return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+                    "body": "{}"}  # fmt: skip
+
+        return invoke
 
     sandboxes = SandboxRoutes({"braze": sandbox}, lambda **kw: kw)
+    functions = {"Capture": function("Capture"), "Admin": function("Admin")}
     return Front(
-        routes, capture, sandboxes, None, StaticSite(tmp_path), Cors(("http://127.0.0.1:1",))
+        routes, functions, sandboxes, None, StaticSite(tmp_path), Cors(("http://127.0.0.1:1",))
     )
+
+
+def _route(method: str, path: str, function: str, iam: bool = False) -> Route:
+    return Route(method, path, iam, _path_regex(path), function)
 
 
 def test_api_routes_reach_the_capture_handler_and_unknown_api_paths_are_404(tmp_path: Path) -> None:
@@ -53,6 +63,27 @@ def test_api_routes_reach_the_capture_handler_and_unknown_api_paths_are_404(tmp_
     assert subject.dispatch(Incoming("GET", "/v1/requests/abc")).status == 200
     assert seen[0]["pathParameters"] == {"request_id": "abc"}
     assert subject.dispatch(Incoming("GET", "/v1/nothing")).status == 404
+
+
+def test_each_route_reaches_the_function_the_template_names_for_it(tmp_path: Path) -> None:
+    # Given a public route on one function and an IAM route on another
+    seen: list[dict[str, Any]] = []
+    subject = front(tmp_path, FakeSandbox(), seen)
+    # When both are called
+    subject.dispatch(Incoming("GET", "/v1/requests/abc"))
+    subject.dispatch(Incoming("POST", "/v1/admin/lookup", [("Content-Type", "application/json")],
+                              b"{}"))  # fmt: skip
+    # Then each went to its own function
+    assert [event["function"] for event in seen] == ["Capture", "Admin"]
+
+
+def test_a_route_naming_a_function_the_stack_did_not_load_is_refused_at_start(
+    tmp_path: Path,
+) -> None:
+    routes = [_route("GET", "/v1/x", "Missing")]
+    sandboxes = SandboxRoutes({}, lambda **kw: kw)
+    with pytest.raises(ValueError, match="Missing"):
+        Front(routes, {}, sandboxes, None, StaticSite(tmp_path), Cors(()))
 
 
 def test_the_site_serves_index_and_gpc_json_and_refuses_escapes(tmp_path: Path) -> None:

@@ -2,13 +2,14 @@
 
 from local.aws_resources import TEMPLATE
 from local.cfn_yaml import load_template
-from local.template_config import environment, http_routes, stream_source
+from local.template_config import environment, http_routes, queue_source, stream_source
 
 
-def test_routes_come_from_the_capture_function_with_iam_where_declared() -> None:
+def test_routes_come_from_their_functions_with_iam_where_declared() -> None:
     routes = {r.route_key: r for r in http_routes(load_template(TEMPLATE))}
-    assert "POST /v1/opt-out" in routes
+    assert routes["POST /v1/opt-out"].function == "CaptureFunction"
     assert routes["POST /v1/identity-links"].iam
+    assert routes["POST /v1/identity-links"].function == "AdminFunction"
     assert not routes["POST /v1/consent"].iam
     assert routes["GET /v1/requests/{request_id}"].match("GET", "/v1/requests/abc") == {
         "request_id": "abc"
@@ -32,3 +33,16 @@ def test_environment_resolves_parameter_defaults_and_skips_resource_refs() -> No
     assert env["POWERTOOLS_SERVICE_NAME"] == "optout-bridge"
     assert env["STORE_IP_ADDRESS"] == "false"
     assert "TABLE_NAME" not in env  # a !Ref to the table: the stack supplies its own
+    assert "SYSTEM_NAME" not in env  # one per worker: no single value for a shared process
+
+
+def test_each_system_reads_its_own_worker_settings_and_an_unknown_one_the_first() -> None:
+    template = load_template(TEMPLATE)
+    template["Resources"]["metaWorker"]["Properties"]["Events"]["Jobs"]["Properties"][
+        "BatchSize"
+    ] = 3
+    meta, braze, unknown = (queue_source(template, k) for k in ("meta", "braze", "newvendor"))
+    assert meta is not None and braze is not None and unknown is not None
+    assert (meta.function, meta.batch_size) == ("metaWorker", 3)
+    assert (braze.function, braze.batch_size) == ("brazeWorker", 10)
+    assert unknown.function.endswith("Worker")

@@ -5,8 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Documented development default (README "Configuration"): used only when no secret name is
-# configured, i.e. in tests and the local stack. Production sets HASH_KEY_SECRET_NAME.
+# Documented development default (README "Configuration"): used only in local mode
+# (OPTOUT_LOCAL_MODE=true: the local stack and the tests). Production sets HASH_KEY_SECRET_NAME.
 LOCAL_HASH_KEY = "optout-bridge-local-development-key-not-secret"
 
 
@@ -16,6 +16,8 @@ class Settings(BaseModel):
     table_name: str
     hash_key_secret_name: str | None = None
     local_hash_key: str = LOCAL_HASH_KEY
+    optout_local_mode: bool = False  # OPTOUT_LOCAL_MODE; nothing sets it on Lambda
+    edge_secret_name: str | None = None  # EnableEdge=true: the CloudFront origin header's secret
     store_ip_address: bool = False
     record_retention_days: Annotated[int, Field(ge=731)] = 1095  # CCPA: >= 24 months
     policy_version: str = "unversioned"

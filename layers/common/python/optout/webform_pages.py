@@ -63,7 +63,9 @@ def confirmation_page(answer: dict[str, Any]) -> str:
         "<h1>We received your opt-out request</h1>"
         f"<p>Request ID: <strong>{rid}</strong></p>"
         f"<p>We will complete it by <strong>{deadline}</strong>.</p>"
-        f'<p><a href="/v1/requests/{rid}">Check the status of your request</a></p>',
+        # Relative to the page's own URL (<base>/v1/opt-out), so the link keeps an execute-api
+        # stage prefix (/prod/v1/...) as well as working behind the edge's own domain.
+        f'<p><a href="requests/{rid}">Check the status of your request</a></p>',
     )
 
 

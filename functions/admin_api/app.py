@@ -1,0 +1,202 @@
+"""Admin API: backend identity links and operator views. IAM routes only, callers allow-listed.
+
+Apart from the public capture function so that its role (Query on identity partitions, link
+writes) and its callers (LinkerRole, OperatorRole) stay apart from anonymous traffic. Each
+route is one call into a domain service; who may call it is decided once, in
+`_caller_refused`, from the route key (new operator routes go under /v1/admin/).
+"""
+
+import base64
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from optout.access import CallerAllowList, Use
+from optout.admin import AdminService
+from optout.api_models import AdminLookupIn, ErrorOut, IdentityLinksIn, IdentityLinksOut
+from optout.capture import CaptureService
+from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from optout.evidence import RequestContext
+from optout.hash_key import load_hash_key
+from optout.observability import logger, metrics, tracer
+from optout.settings import Settings
+from optout.store.table import Table
+
+JSON = "application/json"
+REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+ERROR_CODES = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
+LINK_ROUTE = "/v1/identity-links"
+ADMIN_PREFIX = "/v1/admin/"
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class Services:
+    """Built once per container on first use (not at import: tests build theirs under moto)."""
+
+    def __init__(self) -> None:
+        settings = Settings.from_env()
+        table = Table.connect(settings.table_name)
+        key = load_hash_key(settings)
+        self.settings = settings
+        self.callers = CallerAllowList.from_env()
+        self.capture = CaptureService(table, settings, key)
+        self.admin = AdminService(table, key)
+
+
+@cache  # one per warm container
+def services() -> Services:
+    return Services()
+
+
+# -- who may call what: decided once for every route ---------------------------------------
+
+
+def required_use(path: str) -> Use | None:
+    if path == LINK_ROUTE:
+        return "linker"
+    if path.startswith(ADMIN_PREFIX):
+        return "operator"
+    return None
+
+
+def _caller_refused(event: dict[str, Any]) -> dict[str, Any] | None:
+    """API Gateway enforces AWS_IAM before we run; here the signer must be on the route's
+    allow-list. Checked on the raw event, before the body is parsed: a refused caller learns
+    nothing about what a valid body looks like."""
+    context = event.get("requestContext") or {}
+    caller = ((context.get("authorizer") or {}).get("iam") or {}).get("userArn")
+    # The route key, not the raw path: a named stage prefixes rawPath ("/prod/v1/...").
+    use = required_use(str(event.get("routeKey", "")).partition(" ")[2])
+    if use is not None and services().callers.allows(use, caller):
+        return None
+    message = "this route needs IAM (SigV4) authorisation by an allowed principal"
+    return _raw_error(403, "forbidden", message, None)
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+@app.post(LINK_ROUTE, status_code=202, summary="Link identifiers (backend, IAM auth)")
+def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
+    captured = services().capture.record_links(body, _context())
+    metrics.add_metric(
+        name="IdentityLinksCaptured" if captured.created else "IdempotentReplay",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    request_id = captured.response["request_id"]
+    logger.info("captured" if captured.created else "replayed", extra={"request_id": request_id})
+    return _accepted(captured.response)
+
+
+@app.get("/v1/admin/requests/<request_id>", summary="Operators: a request and every receipt")
+def get_request_detail(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> dict[str, Any]:
+    return services().admin.request_detail(request_id)
+
+
+@app.post("/v1/admin/lookup", summary="Operators: what is held on one identifier")
+def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
+    return services().admin.lookup(body.type, body.value)
+
+
+# -- errors: one map from exception to answer ----------------------------------------------
+
+
+@app.exception_handler(DomainError)  # type: ignore[misc]
+def on_domain_error(error: DomainError) -> Response[str]:
+    status = ERROR_STATUS.get(type(error), 400)
+    return _error(status, ERROR_CODES.get(status, "bad_request"), error.message, error.field)
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[misc]
+def on_validation_error(error: RequestValidationError) -> Response[str]:
+    first = error.errors()[0]
+    if first.get("type") == "json_invalid":
+        return _error(400, "malformed_json", "the body is not valid JSON", "body")
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    if "[key]" in loc:  # a bad dict key: pydantic's location is the key itself (the input)
+        loc = loc[: loc.index("[key]") - 1]
+    message = str(first.get("msg", "invalid value"))  # pydantic's text; never the input value
+    return _error(422, "invalid_field", message, ".".join(loc) or "body")
+
+
+@app.not_found
+def on_not_found(_: NotFoundError) -> Response[str]:
+    return _error(404, "not_found", "no such route")
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _context() -> RequestContext:
+    """The same evidence the capture function records (IAM calls skip CloudFront, so the
+    viewer-country headers are usually absent)."""
+    event = app.current_event
+    headers = event.headers
+    country = headers.get("cloudfront-viewer-country")
+    region = headers.get("cloudfront-viewer-country-region")
+    return RequestContext(
+        received_at=datetime.now(UTC),
+        gpc_header=headers.get("sec-gpc") == "1",
+        user_agent=headers.get("user-agent"),
+        edge_jurisdiction=f"{country}-{region}" if country and region else None,
+        source_ip=event.request_context.http.source_ip,
+        idempotency_key=_idempotency_key(headers.get("idempotency-key")),
+    )
+
+
+def _idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= 255 or not raw.isprintable():
+        raise InvalidInput("Idempotency-Key must be 1-255 printable characters", "Idempotency-Key")
+    return raw
+
+
+def _accepted(body: dict[str, Any]) -> Response[Any]:
+    return Response(202, JSON, body)
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
+    return Response(status, JSON, body.model_dump_json())
+
+
+def _refuse_raw(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
+    """Size and media type, checked on the raw event before anything parses the body."""
+    if event.get("requestContext", {}).get("http", {}).get("method") != "POST":
+        return None
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    if len(body) > max_bytes:
+        return _raw_error(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    media_type = (event.get("headers") or {}).get("content-type", "").split(";")[0].strip()
+    if media_type.lower() != JSON:
+        return _raw_error(415, "unsupported_media_type", f"send {JSON}")
+    return None
+
+
+def _raw_error(status: int, code: str, message: str, field: str | None = "body") -> dict[str, Any]:
+    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
+    return {"statusCode": status, "headers": {"Content-Type": JSON},
+            "body": body.model_dump_json(), "isBase64Encoded": False}  # fmt: skip
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refused = _caller_refused(event) or _refuse_raw(event, services().settings.max_body_bytes)
+    if refused is not None:
+        return refused
+    return app.resolve(event, context)

@@ -1,0 +1,151 @@
+"""Write the per-system sections of template.yaml from the production systems config.
+
+`make template` (or `python scripts/gen_template.py`) rewrites only what lies between
+`# BEGIN generated: <section>` and `# END generated: <section>` lines; everything else in
+template.yaml stays hand-written. It also writes edge-waf.yaml: template.yaml's EdgeWebAcl
+alone, for stacks outside us-east-1 (a CLOUDFRONT WebACL exists only there). `--check` exits 1
+when either committed file is out of date (a test runs the same check). One system's
+resources are scripts/templates/system.yaml with `__KEY__` (queue key) and `__NAME__` (system
+name) filled in.
+
+Why a generator and not Fn::ForEach: `sam build` and `sam validate` of the current SAM CLI
+cannot read a top-level Fn::ForEach (aws/aws-sam-cli#5647), and checkov cannot read a template
+that needs AWS::LanguageExtensions. See docs/decisions.md.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
+
+from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
+from optout.systems import SystemConfig, load_systems  # noqa: E402
+
+TEMPLATE = ROOT / "template.yaml"
+SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
+SYSTEM_RESOURCES = ROOT / "scripts" / "templates" / "system.yaml"
+EDGE_WAF = ROOT / "edge-waf.yaml"
+WEB_ACL = "EdgeWebAcl"
+SECRET_PREFIX = "optout-bridge/systems/"  # noqa: S105 - a name, not a secret
+RESOURCES_SECTION = "per-system resources"
+KEY_USERS_SECTION = "worker roles"
+_MARKER = re.compile(
+    r"^(?P<indent> *)# (?P<edge>BEGIN|END) generated: (?P<name>[a-z -]+?)(?: \(.*\))?$"
+)
+
+
+def secret_name(system: SystemConfig) -> str:
+    """The one naming rule for a system's credentials in Secrets Manager."""
+    return f"{SECRET_PREFIX}{system.name}"
+
+
+def system_block(system: SystemConfig, prototype: str) -> str:
+    if system.credentials not in (None, secret_name(system)):
+        raise ValueError(
+            f"{system.name}: credentials must be named {secret_name(system)!r} "
+            f"(got {system.credentials!r}); the workers' IAM policies follow that rule"
+        )
+    body = [line for line in prototype.splitlines() if not line.startswith("#")]
+    text = "\n".join(body).strip("\n")
+    return text.replace("__KEY__", system.queue_key).replace("__NAME__", system.name)
+
+
+def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
+    """Section name -> its generated lines (without indentation)."""
+    systems = load_systems(systems_path).systems
+    keys = [s.queue_key for s in systems]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ValueError(f"systems whose names differ only in punctuation: {duplicates}")
+    prototype = SYSTEM_RESOURCES.read_text(encoding="utf-8")
+    blocks = [system_block(s, prototype) for s in systems]
+    return {
+        RESOURCES_SECTION: "\n\n".join(blocks).splitlines(),
+        KEY_USERS_SECTION: [f"- !GetAtt {s.queue_key}WorkerRole.Arn" for s in systems],
+    }
+
+
+def render(template_text: str, generated: dict[str, list[str]]) -> str:
+    """template_text with every generated section replaced, indentation kept from its BEGIN."""
+    out: list[str] = []
+    lines = template_text.splitlines()
+    seen: set[str] = set()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        found = _MARKER.match(line)
+        out.append(line)
+        index += 1
+        if not found or found["edge"] != "BEGIN":
+            continue
+        name, indent = found["name"], found["indent"]
+        if name not in generated:
+            raise ValueError(f"template.yaml has an unknown generated section: {name!r}")
+        while index < len(lines) and not _is_end(lines[index], name):
+            index += 1
+        if index == len(lines):
+            raise ValueError(f"no '# END generated: {name}' in template.yaml")
+        out += [f"{indent}{g}" if g else "" for g in generated[name]]
+        seen.add(name)
+    missing = set(generated) - seen
+    if missing:
+        raise ValueError(f"template.yaml lacks generated sections: {sorted(missing)}")
+    return "\n".join(out) + "\n"
+
+
+def _is_end(line: str, name: str) -> bool:
+    found = _MARKER.match(line)
+    return bool(found and found["edge"] == "END" and found["name"] == name)
+
+
+def edge_waf(template: dict[str, Any]) -> str:
+    """A stand-alone template of the edge's WebACL, with the parameters it reads."""
+    acl = {k: v for k, v in template["Resources"][WEB_ACL].items() if k != "Condition"}
+    used = set(re.findall(r"\{'Ref': '(\w+)'\}", repr(acl)))
+    parameters = {k: v for k, v in template["Parameters"].items() if k in used}
+    standalone = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": (
+            "optout-bridge edge WebACL, for a stack outside us-east-1: deploy this in us-east-1 "
+            "and pass its WebAclArn output as the main stack's EdgeWebAclArn."
+        ),
+        "Parameters": parameters,
+        "Resources": {WEB_ACL: acl},
+        "Outputs": {"WebAclArn": {"Value": {"Fn::GetAtt": [WEB_ACL, "Arn"]}}},
+    }
+    header = "# Generated from template.yaml's EdgeWebAcl by scripts/gen_template.py: edit that.\n"
+    return header + yaml.safe_dump(standalone, sort_keys=False, width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
+    parser.add_argument("--systems", type=Path, default=SYSTEMS)
+    args = parser.parse_args(argv)
+    template = render(TEMPLATE.read_text(encoding="utf-8"), sections(args.systems))
+    wanted = {TEMPLATE: template, EDGE_WAF: edge_waf(loads_template(template))}
+    stale = [path for path, text in wanted.items() if _read(path) != text]
+    if args.check:
+        if stale:
+            names = ", ".join(p.name for p in stale)
+            print(f"out of date: {names}; run `make template`", file=sys.stderr)
+            return 1
+        return 0
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"{path.name}: rewritten")
+    return 0
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
