@@ -21,6 +21,7 @@ FAKE_AWS_ENV = {
     # moto does not route botocore's account-based endpoints (../shared/NOTES.md).
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon
+    "LOCAL_MODE": "true",  # the documented development keys (hash, identity tokens) apply
 }
 # A retried job should finish in seconds locally, not minutes; the back-off shape is unchanged.
 RETRY_BASE_SECONDS = "0.5"

@@ -24,6 +24,7 @@ TEST_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "OptOutBridge",
     "POWERTOOLS_DEV": "false",
     "TABLE_NAME": "optout-test",
+    "LOCAL_MODE": "true",  # development hash and token keys (README: Configuration)
     "ALLOWED_ORIGINS": "https://shop.example.com",
 }
 

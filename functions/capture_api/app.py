@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler import (
 )
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,8 +29,10 @@ from optout.api_models import (
     ConsentOut,
     ConsentStateOut,
     ErrorOut,
+    HoldsOut,
     IdentityLinksIn,
     IdentityLinksOut,
+    OperatorActionOut,
     OptOutIn,
     OptOutOut,
     RequestStatusOut,
@@ -39,10 +41,14 @@ from optout.capture import Captured, CaptureService
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
+from optout.identity_token import InvalidToken, TokenVerifier
 from optout.observability import logger, metrics, tracer
 from optout.queries import QueryService
+from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
+from optout.systems import SystemsConfig, load_systems
+from optout.token_keys import load_token_keys
 from optout.webform_pages import confirmation_page, error_page
 
 JSON = "application/json"
@@ -54,10 +60,17 @@ BODY_ROUTES = {
     "/v1/admin/lookup": (JSON,),
 }
 FORM_LIST_FIELDS = {"purposes"}
-ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+ERROR_ANSWERS: dict[type[DomainError], tuple[int, str]] = {
+    InvalidToken: (422, "invalid_token"),
+    InvalidInput: (422, "invalid_field"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Forbidden: (403, "forbidden"),
+}
 DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SYSTEM = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 def _cors() -> CORSConfig:
@@ -82,10 +95,25 @@ class Services:
         settings = Settings.from_env()
         table = Table.connect(settings.table_name)
         key = load_hash_key(settings)
+        # Fails closed: no token key outside local mode -> this raises and nothing is served.
+        tokens = TokenVerifier(
+            load_token_keys(settings),
+            settings.identity_token_audience,
+            settings.identity_token_max_lifetime_seconds,
+        )
         self.settings = settings
-        self.capture = CaptureService(table, settings, key)
+        self.capture = CaptureService(table, settings, key, tokens)
         self.queries = QueryService(table, key)
         self.admin = AdminService(table, key)
+        self.review = ReviewService(table, _systems(settings), settings.record_retention_days)
+
+
+def _systems(settings: Settings) -> SystemsConfig | None:
+    """Replays name a system; without the config (a bare test env) every name is unknown."""
+    try:
+        return load_systems(settings.systems_config)
+    except OSError:
+        return None
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -144,6 +172,32 @@ def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
     return services().admin.lookup(body.type, body.value)
 
 
+@app.get("/v1/admin/holds", summary="Operators: links held at the cluster cap (no identifiers)")
+def get_holds(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HoldsOut:
+    _require_iam()
+    return services().review.list_holds(limit)
+
+
+@app.post("/v1/admin/holds/<hold_id>/release", status_code=202, summary="Operators: link it")
+def post_hold_release(
+    hold_id: Annotated[str, Path(pattern=HOLD_ID)],
+) -> Response[OperatorActionOut]:
+    _require_iam()
+    return Response(202, JSON, services().review.release(hold_id))
+
+
+@app.post("/v1/admin/holds/<hold_id>/reject", summary="Operators: never link this pair")
+def post_hold_reject(hold_id: Annotated[str, Path(pattern=HOLD_ID)]) -> OperatorActionOut:
+    _require_iam()
+    return services().review.reject(hold_id)
+
+
+@app.post("/v1/admin/systems/<system>/replay", status_code=202, summary="Operators: resend failed")
+def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[OperatorActionOut]:
+    _require_iam()
+    return Response(202, JSON, services().review.replay(system))
+
+
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
     return Response(200, JSON, app.get_openapi_json_schema(title="optout-bridge", version="1"))
@@ -154,9 +208,7 @@ def openapi() -> Response[str]:
 
 @app.exception_handler(DomainError)  # type: ignore[misc]
 def on_domain_error(error: DomainError) -> Response[str]:
-    status = ERROR_STATUS.get(type(error), 400)
-    codes = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
-    code = codes.get(status, "bad_request")
+    status, code = ERROR_ANSWERS.get(type(error), (400, "bad_request"))
     return _error(status, code, error.message, error.field)
 
 

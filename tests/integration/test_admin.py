@@ -49,10 +49,10 @@ def test_request_detail_lists_every_system_with_identifier_types_but_no_values(
     assert "jane" not in answer["body"].lower()
 
 
-def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
+def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_edges(
     pipe: Pipeline,
 ) -> None:
-    # Given an email that opted out through the webform and is linked to a device
+    # Given an email that opted out through the webform, typed on a browser (asserted by it)
     request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})
     pipe.resolve()
     # When an operator looks the email up (value in the body, never in the URL)
@@ -65,8 +65,10 @@ def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
     found = json_body(answer)
     assert found["own_choices"]["sale"]["req"] == request["request_id"]
     assert found["effective"]["profiling"] is True
-    assert set(found["delivered"]) >= {"salesforce", "meta"}
-    assert [link["type"] for link in found["links"]] == ["device_id"]
+    assert found["delivered"] == {}  # nothing confirmed by a system yet
+    assert set(found["in_flight"]) >= {"salesforce", "meta"}
+    assert found["links"] == []  # typed, not verified: no link
+    assert [edge["type"] for edge in found["asserted_by"]] == ["device_id"]
     assert "jane" not in json.dumps(found).lower()
 
 

@@ -107,6 +107,10 @@ def test_capture_function_serves_every_public_route(translated: dict[str, Any]) 
         ("GET", "/v1/openapi.json"),
         ("GET", "/v1/admin/requests/{request_id}"),
         ("POST", "/v1/admin/lookup"),
+        ("GET", "/v1/admin/holds"),
+        ("POST", "/v1/admin/holds/{hold_id}/release"),
+        ("POST", "/v1/admin/holds/{hold_id}/reject"),
+        ("POST", "/v1/admin/systems/{system}/replay"),
     }
     assert "HttpApi" in _of_type(translated, "AWS::ApiGatewayV2::Api")
 
@@ -114,7 +118,8 @@ def test_capture_function_serves_every_public_route(translated: dict[str, Any]) 
 def test_only_backend_and_operator_routes_need_iam_auth() -> None:
     events = sam.load()["Resources"]["CaptureFunction"]["Properties"]["Events"]
     authed = {name for name, e in events.items() if e["Properties"].get("Auth")}
-    assert authed == {"PostIdentityLinks", "GetRequestDetail", "PostLookup"}
+    assert authed == {"PostIdentityLinks", "GetRequestDetail", "PostLookup", "GetHolds",
+                      "PostHoldRelease", "PostHoldReject", "PostReplay"}  # fmt: skip
     for name in authed:
         assert events[name]["Properties"]["Auth"] == {"Authorizer": "AWS_IAM"}
         assert events[name]["Properties"]["Path"].startswith(("/v1/identity-links", "/v1/admin/"))

@@ -21,6 +21,7 @@ class Scheduler:
         self._done: set[str] = set()
         self._errors: list[BaseException] = []
         self.trace: list[str] = []  # who ran after each switch: the interleaving, for messages
+        self._names: set[str] = set()
 
     def checkpoint(self) -> None:
         """Called by a task before each store call: wait until the scheduler picks it."""
@@ -44,8 +45,7 @@ class Scheduler:
         while True:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: self._turn is None
-                    and len(self._parked) + len(self._done) == len(tasks)
+                    lambda: self._turn is None and len(self._parked) + len(self._done) == len(tasks)
                 )
                 if len(self._done) == len(tasks):
                     break
@@ -65,15 +65,13 @@ class Scheduler:
         try:
             self.checkpoint()  # start parked: the scheduler decides who goes first
             task()
-        except BaseException as error:  # noqa: BLE001 - re-raised by run() in the test thread
+        except BaseException as error:  # re-raised by run() in the test thread
             self._errors.append(error)
         finally:
             with self._cond:
                 self._done.add(me)
                 self._turn = None
                 self._cond.notify_all()
-
-    _names: set[str] = set()
 
 
 class BatonClient:

@@ -24,6 +24,7 @@ from optout.delivery.settings import WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.codec import Item
+from optout.store.delivery import record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.timestamps import iso
@@ -171,7 +172,8 @@ class DeliveryService:
             )
             status, decision = "pending", Decision(delay, error.reason)
             receipt["error"] = error.reason
-        job_store.record(self.table, job, status, receipt, now)
+        if job_store.record(self.table, job, status, receipt, now):
+            record_delivered(self.table, job, status, now)  # identity issue 10: confirmed only
         report.decisions[message.message_id] = decision
         report.counts[COUNTER[status]] += 1
         logger.info(
