@@ -143,8 +143,11 @@ def test_the_replay_route_sends_a_systems_failed_jobs_again(pipe: Pipeline) -> N
     pipe.resolve()
     work(pipe, "salesforce", Vendor(refuse=True))
     # When an operator replays salesforce's failed jobs
-    answer = invoke(pipe.capture, http_event("POST", "/v1/admin/systems/salesforce/replay",
-                                             path_parameters={"system": "salesforce"}, iam=True))  # fmt: skip
+    replay = http_event(
+        "POST", "/v1/admin/systems/salesforce/replay", path_parameters={"system": "salesforce"},
+        iam=True,
+    )  # fmt: skip
+    answer = invoke(pipe.capture, replay)
     assert answer["statusCode"] == 202, answer["body"]
     assert json_body(answer)["status"] == "replaying"
     pipe.resolve()
