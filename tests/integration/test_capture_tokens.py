@@ -59,7 +59,7 @@ REFUSED = {
     "expired": token_for(email=EMAIL, issued=NOW - timedelta(hours=1)),
     "unknown kid": token_for(email=EMAIL, kid="k-unknown"),
     "alg none": unsigned({"alg": "none", "kid": "local-dev"}, {"email": EMAIL, "aud": "x"}),
-    "alg HS512": token_for(email=EMAIL, algorithm="HS512"),
+    "alg HS512": token_for(email=EMAIL, algorithm="HS512", key="k" * 64),
     "lives too long": token_for(email=EMAIL, lifetime=timedelta(days=30)),
     "issued in the future": token_for(email=EMAIL, issued=NOW + timedelta(hours=1)),
     "binds nothing": token_for(device_id=DEVICE),
