@@ -11,10 +11,16 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+Burst = tuple[int, int]  # (which ready task, by sorted name; how many store calls it makes)
+
 
 class Scheduler:
-    def __init__(self, choices: list[int]) -> None:
-        self._choices: Iterator[int] = iter(choices)
+    def __init__(self, plan: list[Burst]) -> None:
+        """Run the chosen task for its burst of store calls, then the next burst; once the plan
+        is spent, the tasks run to the end one after the other. Bursts let a task stop at any
+        point while another runs a long way: where races hide."""
+        self._plan: Iterator[Burst] = iter(plan)
+        self._burst: tuple[str | None, int] = (None, 0)
         self._cond = threading.Condition()
         self._turn: str | None = None
         self._parked: list[str] = []
@@ -50,7 +56,7 @@ class Scheduler:
                 if len(self._done) == len(tasks):
                     break
                 ready = sorted(self._parked)
-                chosen = ready[next(self._choices, 0) % len(ready)]
+                chosen = self._pick(ready)
                 self._parked.remove(chosen)
                 self._turn = chosen
                 self.trace.append(chosen)
@@ -59,6 +65,16 @@ class Scheduler:
             thread.join()
         if self._errors:
             raise self._errors[0]
+
+    def _pick(self, ready: list[str]) -> str:
+        last, left = self._burst
+        if last in ready and left > 0:
+            self._burst = (last, left - 1)
+            return last
+        which, length = next(self._plan, (0, 10**9))
+        chosen = ready[which % len(ready)]
+        self._burst = (chosen, length - 1)
+        return chosen
 
     def _body(self, task: Callable[[], None]) -> None:
         me = threading.current_thread().name
