@@ -54,6 +54,7 @@ def run(repeats: int, progress: Progress) -> dict[str, Any]:
         QUEUE_URL_TEMPLATE="https://sqs.us-east-1.amazonaws.com/123456789012/x-{queue_key}-jobs",
         LOCAL_SECRETS_FILE=str(SECRETS_FILE),
         LOCAL_STACK_URL="http://127.0.0.1:9",
+        OPTOUT_LOCAL_MODE="true",
     )
     found: dict[str, Any] = {}
     for name, (imports, init) in TARGETS.items():

@@ -18,7 +18,7 @@ from local.environment import FAKE_AWS_ENV
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_PYTHON = ROOT / "layers" / "common" / "python"
 SYSTEMS_CONFIG = ROOT / "local" / "systems.json"  # sandbox URLs (the layer's is production)
-LOCAL_ENV = {"LOCAL_STACK_URL": "http://127.0.0.1:9"}  # local mode, for loading it
+LOCAL_ENV = {"LOCAL_STACK_URL": "http://127.0.0.1:9", "OPTOUT_LOCAL_MODE": "true"}
 SECRETS_FILE = ROOT / "local" / "secrets.json"
 AWS_ENV = {
     **FAKE_AWS_ENV,  # X-Ray is off: no daemon here; production pays for it apart

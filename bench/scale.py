@@ -77,7 +77,7 @@ def _measure(
         Table(dynamodb, table_name),
         systems,
         JobQueue(sqs, any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs")),
-        Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
+        Caps(max_size=settings.max_cluster_size),
     )
     seeded = 0
     hubs: list[dict[str, str]] = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local import apigw, crash_report
+from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
 from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
@@ -69,6 +69,8 @@ class Front:
             return Outgoing(404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
         if path.startswith(SANDBOX_PREFIX):
             return self._sandboxes.serve(request)
+        if path == demo_login.PATH:  # the demo shop's login backend (identity tokens)
+            return demo_login.serve(request)
         if path == "/_local/requests" and request.method == "GET" and self._requests:
             return self._requests.serve(request)
         if request.method in ("GET", "HEAD"):

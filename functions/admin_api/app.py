@@ -14,24 +14,34 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
-from optout.api_models import AdminLookupIn, ErrorOut, IdentityLinksIn, IdentityLinksOut
+from optout.api_models import (
+    AdminLookupIn,
+    ErrorOut,
+    HoldsOut,
+    IdentityLinksIn,
+    IdentityLinksOut,
+    OperatorActionOut,
+)
 from optout.capture import CaptureService
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.observability import logger, metrics, tracer
+from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
+from optout.systems import SystemsConfig, load_systems
 
 JSON = "application/json"
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SYSTEM = r"^[a-z][a-z0-9_]{0,39}$"
 ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
 ERROR_CODES = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
 LINK_ROUTE = "/v1/identity-links"
@@ -49,8 +59,18 @@ class Services:
         key = load_hash_key(settings)
         self.settings = settings
         self.callers = CallerAllowList.from_env()
-        self.capture = CaptureService(table, settings, key)
+        # Identity links come from the backend over IAM: no identity token to verify here.
+        self.capture = CaptureService(table, settings, key, tokens=None)
         self.admin = AdminService(table, key)
+        self.review = ReviewService(table, _systems(settings), settings.record_retention_days)
+
+
+def _systems(settings: Settings) -> SystemsConfig | None:
+    """Replays name a system; without the config (a bare test env) every name is unknown."""
+    try:
+        return load_systems(settings.systems_config)
+    except OSError:
+        return None
 
 
 @cache  # one per warm container
@@ -107,6 +127,28 @@ def get_request_detail(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> 
 @app.post("/v1/admin/lookup", summary="Operators: what is held on one identifier")
 def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
     return services().admin.lookup(body.type, body.value)
+
+
+@app.get("/v1/admin/holds", summary="Operators: links held at the cluster cap (no identifiers)")
+def get_holds(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HoldsOut:
+    return services().review.list_holds(limit)
+
+
+@app.post("/v1/admin/holds/<hold_id>/release", status_code=202, summary="Operators: link it")
+def post_hold_release(
+    hold_id: Annotated[str, Path(pattern=HOLD_ID)],
+) -> Response[OperatorActionOut]:
+    return Response(202, JSON, services().review.release(hold_id))
+
+
+@app.post("/v1/admin/holds/<hold_id>/reject", summary="Operators: never link this pair")
+def post_hold_reject(hold_id: Annotated[str, Path(pattern=HOLD_ID)]) -> OperatorActionOut:
+    return services().review.reject(hold_id)
+
+
+@app.post("/v1/admin/systems/<system>/replay", status_code=202, summary="Operators: resend failed")
+def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[OperatorActionOut]:
+    return Response(202, JSON, services().review.replay(system))
 
 
 # -- errors: one map from exception to answer ----------------------------------------------

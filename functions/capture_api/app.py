@@ -41,10 +41,12 @@ from optout.edge import EdgeGuard
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
+from optout.identity_token import InvalidToken, TokenVerifier
 from optout.observability import logger, metrics, tracer
 from optout.queries import QueryService
 from optout.settings import Settings
 from optout.store.table import Table
+from optout.token_keys import load_token_keys
 from optout.webform_pages import (
     HTML_HEADERS,
     confirmation_page,
@@ -60,7 +62,13 @@ BODY_ROUTES = {
     "/v1/opt-out": (JSON, FORM),
 }
 FORM_LIST_FIELDS = {"purposes"}
-ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
+ERROR_ANSWERS: dict[type[DomainError], tuple[int, str]] = {
+    InvalidToken: (422, "invalid_token"),
+    InvalidInput: (422, "invalid_field"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Forbidden: (403, "forbidden"),
+}
 DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -93,9 +101,15 @@ class Services:
         settings = Settings.from_env()
         table = Table.connect(settings.table_name)
         key = load_hash_key(settings)
+        # Fails closed: no token key outside local mode -> this raises and nothing is served.
+        tokens = TokenVerifier(
+            load_token_keys(settings),
+            settings.identity_token_audience,
+            settings.identity_token_max_lifetime_seconds,
+        )
         self.settings = settings
         self.edge = EdgeGuard.from_settings(settings)
-        self.capture = CaptureService(table, settings, key)
+        self.capture = CaptureService(table, settings, key, tokens)
         self.queries = QueryService(table, key)
 
 
@@ -153,9 +167,7 @@ def openapi() -> Response[str]:
 
 @app.exception_handler(DomainError)  # type: ignore[misc]
 def on_domain_error(error: DomainError) -> Response[str]:
-    status = ERROR_STATUS.get(type(error), 400)
-    codes = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
-    code = codes.get(status, "bad_request")
+    status, code = ERROR_ANSWERS.get(type(error), (400, "bad_request"))
     return _error(status, code, error.message, error.field)
 
 

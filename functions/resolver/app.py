@@ -40,7 +40,8 @@ def resolver() -> Resolver:
         Table.connect(settings.table_name),
         load_systems(settings.systems_config),
         JobQueue(boto3.client("sqs"), settings.queue_url_template),
-        Caps(max_depth=settings.max_link_depth, max_size=settings.max_cluster_size),
+        Caps(max_size=settings.max_cluster_size, max_asserters=settings.max_asserters),
+        retention_days=settings.record_retention_days,
     )
 
 
@@ -71,13 +72,13 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    _outbox.messages.clear()
-    _outbox.states.clear()
+    _outbox.clear()
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
     # One SendMessageBatch per ten jobs of a queue across the whole batch, then the states.
-    # If this fails the invocation fails and the stream retries the batch: jobs are already
-    # stored, so the replay only re-sends messages the workers recognise.
+    # It also checks that no state was derived from a snapshot another resolver has since
+    # changed. If it fails the invocation fails and the stream retries the batch: jobs are
+    # already stored, so the replay only re-sends messages the workers recognise.
     resolver().flush(_outbox)
     return response

@@ -52,10 +52,10 @@ def test_request_detail_lists_every_system_with_identifier_types_but_no_values(
     assert "jane" not in answer["body"].lower()
 
 
-def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
+def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_edges(
     pipe: Pipeline,
 ) -> None:
-    # Given an email that opted out through the webform and is linked to a device
+    # Given an email that opted out through the webform, typed on a browser (asserted by it)
     request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})
     pipe.resolve()
     # When an operator looks the email up (value in the body, never in the URL)
@@ -68,8 +68,10 @@ def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_links(
     found = json_body(answer)
     assert found["own_choices"]["sale"]["req"] == request["request_id"]
     assert found["effective"]["profiling"] is True
-    assert set(found["delivered"]) >= {"salesforce", "meta"}
-    assert [link["type"] for link in found["links"]] == ["device_id"]
+    assert found["delivered"] == {}  # nothing confirmed by a system yet
+    assert set(found["in_flight"]) >= {"salesforce", "meta"}
+    assert found["links"] == []  # typed, not verified: no link
+    assert [edge["type"] for edge in found["asserted_by"]] == ["device_id"]
     assert "jane" not in json.dumps(found).lower()
 
 
@@ -143,3 +145,69 @@ def test_an_unsigned_caller_is_refused_before_its_body_is_read(pipe: Pipeline) -
     assert answer["statusCode"] == 403
     assert json_body(answer)["error"]["code"] == "forbidden"
     assert "links" not in answer["body"]
+    assert "jane" not in answer["body"].lower()
+
+
+# -- held links ---------------------------------------------------------------------------------
+
+
+def held_cluster(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> tuple[Pipeline, dict]:
+    """A cap of 2: the email's second device link is held."""
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    for device in (DEVICE, "dev-admin-second-bbbbbb"):
+        link = {"a": {"type": "device_id", "value": device}, "b": {"type": "email", "value": EMAIL}}
+        pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+    pipe.resolve()
+    listed = invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True))
+    assert listed["statusCode"] == 200, listed["body"]
+    (hold,) = json_body(listed)["holds"]
+    return pipe, hold
+
+
+def hold_action(pipe: Pipeline, hold_id: str, action: str, iam: bool = True) -> dict:
+    path = f"/v1/admin/holds/{hold_id}/{action}"
+    return invoke(pipe.admin, http_event("POST", path, path_parameters={"hold_id": hold_id},
+                                           iam=iam))  # fmt: skip
+
+
+def test_held_links_are_listed_with_types_and_hashes_only(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold["status"] == "held" and hold["cap"] == 2
+    assert {hold["a"]["type"], hold["b"]["type"]} == {"device_id", "email"}
+    assert "jane" not in json.dumps(hold).lower() and "second" not in json.dumps(hold)
+    assert all("expires_at" in i for i in pipe.items("HOLD"))
+
+
+def test_releasing_a_hold_links_the_pair_and_re_resolves_the_cluster(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe, hold = held_cluster(aws, monkeypatch)
+    second = "dev-admin-second-bbbbbb"
+    assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is False
+    answer = hold_action(pipe, hold["hold_id"], "release")
+    assert answer["statusCode"] == 202, answer["body"]
+    pipe.resolve()
+    assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is True
+    (after,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
+        "holds"
+    ]
+    assert after["status"] == "released"
+    assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 409
+
+
+def test_rejecting_a_hold_keeps_the_pair_apart(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, hold = held_cluster(aws, monkeypatch)
+    answer = hold_action(pipe, hold["hold_id"], "reject")
+    assert answer["statusCode"] == 200 and json_body(answer)["status"] == "rejected"
+    assert hold_action(pipe, hold["hold_id"], "release")["statusCode"] == 409
+
+
+def test_hold_routes_need_iam_and_a_known_hold(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "reject", iam=False)["statusCode"] == 403
+    assert invoke(pipe.admin, http_event("GET", "/v1/admin/holds"))["statusCode"] == 403
+    unknown = "00000000-0000-4000-8000-000000000000.000"
+    assert hold_action(pipe, unknown, "release")["statusCode"] == 404

@@ -196,7 +196,7 @@ def test_banner_opt_out_sample(runs: dict[str, Run]) -> None:
     assert item["evidence"]["policy_version"] == "2026-01-01"
 
 
-def test_banner_with_identity_sample_normalises_and_links_the_identifiers(
+def test_banner_with_identity_sample_normalises_and_asserts_the_identifiers(
     runs: dict[str, Run],
 ) -> None:
     item, _ = _accepted(runs, "consent_banner_with_identity.json")
@@ -208,8 +208,11 @@ def test_banner_with_identity_sample_normalises_and_links_the_identifiers(
         ("email", "jane.doe@example.com"),
         ("customer_id", "cust-1234"),
     ]
-    linked = [((lk["a"]["type"], lk["a"]["value"]), lk["b"]["type"]) for lk in item["links"]]
-    assert linked == [(device, "email"), (device, "customer_id")]
+    # No identity token: the identifiers are asserted by the device, never linked to it
+    assert item["links"] == []
+    assert [i["role"] for i in item["identifiers"]] == ["device", "asserted", "asserted"]
+    edges = [((e["from"]["type"], e["from"]["value"]), e["to"]["type"]) for e in item["asserts"]]
+    assert edges == [(device, "email"), (device, "customer_id")]
 
 
 def test_gpc_sample_opts_out_whatever_the_body_says(runs: dict[str, Run]) -> None:

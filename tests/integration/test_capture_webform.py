@@ -90,8 +90,10 @@ def test_the_device_cookie_becomes_the_device_id_when_the_form_has_none(
     invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
     (item,) = aws.items()
     assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
-    (link,) = item["links"]
-    assert (link["a"]["value"], link["b"]["value"]) == (COOKIE_DEVICE, "pat@example.org")
+    # The browser asserts the typed email: it tells that email its opt-outs (no link back)
+    assert item["links"] == []
+    (edge,) = item["asserts"]
+    assert (edge["from"]["value"], edge["to"]["value"]) == (COOKIE_DEVICE, "pat@example.org")
 
 
 def test_a_device_id_field_wins_over_the_cookie(aws: Aws, capture: ModuleType) -> None:

@@ -1,4 +1,6 @@
-"""Property: the effective state does not depend on the order events and links arrive in."""
+"""Property: the effective state does not depend on the order events, links and assertions
+arrive in. Own events here are confirmed and verified (the unrestricted register model);
+assertions (a device typing an email) carry the device cluster's own opt-outs one way."""
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
@@ -39,6 +41,7 @@ choice = st.fixed_dictionaries(
 )  # a purpose left out is unchanged
 own_event = st.tuples(st.sampled_from(range(len(IDENTITIES))), choice, st.booleans())
 link = st.tuples(st.sampled_from(range(len(DEVICES))), st.sampled_from(range(len(EMAILS))))
+assertion = link  # (device, email): the device asserts the email
 
 
 def event_item(n: int, kind: str, **fields: Any) -> dict[str, Any]:
@@ -47,12 +50,17 @@ def event_item(n: int, kind: str, **fields: Any) -> dict[str, Any]:
         source="banner", received_at=T0 + timedelta(minutes=n), deadline=date(2026, 12, 1),
         opt_out=fields.get("opt_out", {}), gpc=fields.get("gpc", False),
         identifiers=fields.get("identifiers", ()), links=fields.get("links", ()),
-        evidence={}, fingerprint="x",
+        evidence={}, fingerprint="x", asserts=fields.get("asserts", ()),
+        roles=("verified",) * len(fields.get("identifiers", ())), confirm_opt_in=True,
     )  # fmt: skip
     return event.to_item(1095)
 
 
-def expected_states(own: list[tuple[int, dict[str, bool], bool]], links: list[tuple[int, int]]):
+def expected_states(
+    own: list[tuple[int, dict[str, bool], bool]],
+    links: list[tuple[int, int]],
+    asserts: list[tuple[int, int]] = (),  # type: ignore[assignment]
+):
     """Reference model, written independently of optout.resolver.policy."""
     latest: dict[int, dict[str, bool]] = {i: {} for i in range(len(IDENTITIES))}
     gpc_on: dict[int, bool] = dict.fromkeys(range(len(IDENTITIES)), False)
@@ -73,8 +81,16 @@ def expected_states(own: list[tuple[int, dict[str, bool], bool]], links: list[tu
     for i in range(len(IDENTITIES)):
         mine = {p for p, v in latest[i].items() if v} | (set(GPC_PURPOSES) if gpc_on[i] else set())
         opted.setdefault(find(i), set()).update(mine)
+    told: dict[int, set[str]] = {}
+    for d, e in asserts:  # one way, one hop: the device cluster's own opt-outs
+        source, target = find(d), find(len(DEVICES) + e)
+        if source != target:
+            told.setdefault(target, set()).update(opted.get(source, set()))
     return {
-        IDENTITIES[i].pk: ({p: p in opted[find(i)] for p in ALL_PURPOSES}, gpc_on[i])
+        IDENTITIES[i].pk: (
+            {p: p in opted[find(i)] | told.get(find(i), set()) for p in ALL_PURPOSES},
+            gpc_on[i],
+        )
         for i in range(len(IDENTITIES))
     }
 
@@ -86,10 +102,11 @@ def expected_states(own: list[tuple[int, dict[str, bool], bool]], links: list[tu
 @given(
     own=st.lists(own_event, min_size=1, max_size=6),
     links=st.lists(link, max_size=4),
+    asserts=st.lists(assertion, max_size=2),
     data=st.data(),
 )
 def test_any_arrival_order_gives_the_same_final_state(
-    aws: Aws, own: list[Any], links: list[Any], data: st.DataObject
+    aws: Aws, own: list[Any], links: list[Any], asserts: list[Any], data: st.DataObject
 ) -> None:
     # Given events and links with fixed capture times
     items = [
@@ -98,8 +115,12 @@ def test_any_arrival_order_gives_the_same_final_state(
     ] + [
         event_item(len(own) + n, "links", links=((IDENTITIES[d], IDENTITIES[len(DEVICES) + e]),))
         for n, (d, e) in enumerate(links)
-    ]
-    expected = expected_states(own, links)
+    ] + [
+        event_item(len(own) + len(links) + n, "consent", identifiers=(IDENTITIES[d],),
+                   asserts=((IDENTITIES[d], IDENTITIES[len(DEVICES) + e]),))
+        for n, (d, e) in enumerate(asserts)
+    ]  # fmt: skip
+    expected = expected_states(own, links, asserts)
     # When the resolver receives them in a shuffled order, on a fresh table
     items = data.draw(st.permutations(items), label="arrival order")
     name = f"order-{next(_tables)}"
@@ -110,7 +131,7 @@ def test_any_arrival_order_gives_the_same_final_state(
     table = Table(aws.dynamodb, name)
     resolver = Resolver(
         table, load_systems("layers/common/config/systems.json"),
-        JobQueue(aws.sqs, template), Caps(max_depth=4, max_size=50),
+        JobQueue(aws.sqs, template), Caps(max_size=50),
     )  # fmt: skip
     for item in items:
         resolver.process(item)

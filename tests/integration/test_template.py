@@ -48,6 +48,10 @@ IAM_ROUTES = {
     ("POST", "/v1/identity-links"),
     ("GET", "/v1/admin/requests/{request_id}"),
     ("POST", "/v1/admin/lookup"),
+    ("GET", "/v1/admin/holds"),
+    ("POST", "/v1/admin/holds/{hold_id}/release"),
+    ("POST", "/v1/admin/holds/{hold_id}/reject"),
+    ("POST", "/v1/admin/systems/{system}/replay"),
 }
 
 
@@ -263,12 +267,13 @@ def test_dynamodb_permissions_name_the_table_and_its_partitions(
             resources = [json.dumps(r) for r in _as_list(statement["Resource"])]
             assert all(TABLE_ARN in r for r in resources), (name, resources)
             table_actions = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
-                             "dynamodb:UpdateItem", "dynamodb:BatchGetItem",
-                             "dynamodb:BatchWriteItem"}  # fmt: skip
+                             "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                             "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}  # fmt: skip
             if table_actions & set(_as_list(statement["Action"])):
                 prefixes = _leading_keys(statement)
                 assert prefixes, (name, "no dynamodb:LeadingKeys condition")
-                assert all(p.split("#")[0] in {"REQ", "ID", "HOLD"} for p in prefixes), name
+                partitions = {"REQ", "ID", "HOLD", "FAILED"}
+                assert all(p.split("#")[0] in partitions for p in prefixes), name
 
 
 def test_capture_may_write_requests_and_read_device_state_but_not_query_identities(

@@ -18,7 +18,7 @@ from optout.systems import SystemsConfigError, load_systems
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "layers" / "common" / "config" / "systems.json"
 LOCAL = ROOT / "local" / "systems.json"
-LOCAL_ENV = {"LOCAL_STACK_URL": "http://127.0.0.1:3000"}
+LOCAL_ENV = {"LOCAL_STACK_URL": "http://127.0.0.1:3000", "OPTOUT_LOCAL_MODE": "true"}
 
 
 def write(tmp_path: Path, options: dict[str, Any], name: str = "crm") -> Path:

@@ -54,20 +54,37 @@ class AdminService:
             raise NotFound("no record of this identifier", field="value")
         state = items.get(keys.STATE_SK, {})
         own = OwnState.from_item(node)
+        deliveries = {
+            sk[len(keys.DELIVERY_PREFIX) :]: item
+            for sk, item in items.items()
+            if sk.startswith(keys.DELIVERY_PREFIX)
+        }
         return {
             "type": id_type,
             "key": key,
             "own_choices": {p: r.to_item() for p, r in own.choices.items()},
             "gpc": own.gpc.to_item() if own.gpc else None,
             "effective": state.get("opt_out", {}),
-            "delivered": state.get("delivered", {}),
+            "delivered": _purposes(deliveries, "done"),
+            "in_flight": _purposes(deliveries, "inflight"),
             "updated_at": state.get("updated_at") or node.get("updated_at"),
-            "links": [
-                dict(zip(("type", "key"), sk[len(keys.LINK_PREFIX) :].split("#", 1), strict=True))
-                for sk in sorted(items)
-                if sk.startswith(keys.LINK_PREFIX)
-            ],
+            "links": _edges(items, keys.LINK_PREFIX),
+            "asserts": _edges(items, keys.ASSERTS_PREFIX),
+            "asserted_by": _edges(items, keys.ASSERTED_PREFIX),
         }
+
+
+def _purposes(deliveries: dict[str, Item], name: str) -> dict[str, list[str]]:
+    return {s: sorted(d[name]) for s, d in sorted(deliveries.items()) if d.get(name)}
+
+
+def _edges(items: dict[str, Item], prefix: str) -> list[dict[str, str]]:
+    """The other ends of one kind of edge: types and keyed hashes only."""
+    return [
+        dict(zip(("type", "key"), sk[len(prefix) :].split("#", 1), strict=True))
+        for sk in sorted(items)
+        if sk.startswith(prefix)
+    ]
 
 
 def _types(item: Item) -> list[str]:

@@ -36,6 +36,15 @@ OptOutChoices = Annotated[
     ),
 ]
 RequestStatus = Literal["received", "processing", "completed", "failed"]
+IdentityToken = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="A short-lived JWT (HS256) the site's login backend signed: it makes the "
+        "identifiers it binds *verified* (README: Identity tokens).",
+    ),
+]
 
 
 class StrictModel(BaseModel):
@@ -53,7 +62,17 @@ class ConsentIn(StrictModel):
     opt_out: OptOutChoices = Field(default_factory=dict)
     gpc: bool | None = Field(default=None, description="navigator.globalPrivacyControl")
     jurisdiction: Jurisdiction | None = None
-    identity: IdentityIn | None = None
+    identity: IdentityIn | None = Field(
+        default=None,
+        description="Without a valid identity_token these identifiers are only *asserted*: "
+        "they receive this device's opt-outs, nothing flows back.",
+    )
+    identity_token: IdentityToken | None = None
+    confirm_opt_in: bool | None = Field(
+        default=None,
+        description="true: the person confirmed opting back in (CCPA §7028). Without it a "
+        "`false` never lifts an existing opt-out.",
+    )
     page_url: Annotated[str, Field(max_length=2048)] | None = None
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
@@ -91,6 +110,7 @@ class OptOutIn(StrictModel):
     )
     jurisdiction: Jurisdiction | None = None
     agent: AgentIn | None = Field(default=None, description="Set by an authorized agent.")
+    identity_token: IdentityToken | None = None
     page_url: Annotated[str, Field(max_length=2048)] | None = None
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
@@ -147,3 +167,36 @@ class AdminLookupIn(StrictModel):
 
     type: IdType
     value: Annotated[str, Field(min_length=1, max_length=254)]
+
+
+class IdentityKeyOut(BaseModel):
+    """An identity as operators see it: its type and keyed hash, never its value."""
+
+    type: IdType
+    key: str
+
+
+class HoldOut(BaseModel):
+    hold_id: str
+    status: Literal["held", "released", "rejected"]
+    held_at: str
+    request_id: str
+    a: IdentityKeyOut
+    b: IdentityKeyOut
+    cluster_a: int
+    cluster_b: int
+    cap: int
+    decided_at: str | None = None
+
+
+class HoldsOut(BaseModel):
+    holds: list[HoldOut]
+
+
+class OperatorActionOut(BaseModel):
+    """A review decision or a replay, accepted; the resolver carries it out from the stream."""
+
+    request_id: str | None = None
+    hold_id: str | None = None
+    system: str | None = None
+    status: str

@@ -1,4 +1,10 @@
-"""Capture: turn a validated API request into one stored event (the hot path: one write)."""
+"""Capture: turn a validated API request into one stored event (the hot path: one write).
+
+Capture also decides how far each identifier is trusted (events.Role): the requester's own
+device, identifiers a valid identity token binds (verified, linked both ways), and identifiers
+merely typed or sent without a token (asserted: they get opt-outs, nothing flows back). The
+resolver applies the rules; capture only records the facts.
+"""
 
 import hashlib
 import hmac
@@ -19,8 +25,9 @@ from optout.api_models import (
 )
 from optout.deadlines import deadline_for
 from optout.errors import Conflict, InvalidInput
-from optout.events import CapturedEvent, EventType, KeyedIdentifier, Source, fingerprint
+from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence
+from optout.identity_token import InvalidToken, TokenVerifier, VerifiedIdentity
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
 from optout.store.events import put_event
@@ -50,14 +57,32 @@ class _Draft:
     page_url: str | None
     policy_version: str | None
     answer: Callable[[str, date], dict[str, Any]]
-    links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()
+    links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # verified only
+    roles: tuple[Role, ...] = ()
+    asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()
+    confirm_opt_in: bool = False
+    token: VerifiedIdentity | None = None
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """The identifiers of one request, each with its role, and the edges they make."""
+
+    identifiers: tuple[KeyedIdentifier, ...]
+    roles: tuple[Role, ...]
+    links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...]
+    asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...]
 
 
 class CaptureService:
-    def __init__(self, table: Table, settings: Settings, hash_key: bytes) -> None:
+    def __init__(
+        self, table: Table, settings: Settings, hash_key: bytes, tokens: TokenVerifier | None
+    ) -> None:
+        """`tokens` None: this caller takes no identity tokens (the admin function's links)."""
         self._table = table
         self._settings = settings
         self._secret = hash_key
+        self._tokens = tokens
 
     def record_consent(self, body: ConsentIn, ctx: RequestContext) -> Captured:
         gpc = ctx.gpc_header or bool(body.gpc)
@@ -66,7 +91,9 @@ class CaptureService:
             choices.update(dict.fromkeys(GPC_PURPOSES, True))
         region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
         device = self._key(ids.Identifier("device_id", ids.normalise_device_id(body.device_id)))
-        known = self._identity(body.identity.model_dump() if body.identity else {}, region)
+        token = self._verify(body.identity_token, ctx, region, body.device_id)
+        typed = self._identity(body.identity.model_dump() if body.identity else {}, region)
+        trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
 
         def answer(request_id: str, _deadline: date) -> dict[str, Any]:
@@ -75,20 +102,27 @@ class CaptureService:
             ).model_dump()
 
         draft = _Draft(
-            "consent", source, body.model_dump(mode="json"), choices, gpc, (device, *known),
-            body.jurisdiction, body.page_url, body.policy_version, answer,
+            "consent", source, body.model_dump(mode="json"), choices, gpc, trust.identifiers,
+            body.jurisdiction, body.page_url, body.policy_version, answer, trust.links,
+            trust.roles, trust.asserts, bool(body.confirm_opt_in), token,
         )  # fmt: skip
         return self._store(draft, ctx)
 
     def record_opt_out(self, body: OptOutIn, ctx: RequestContext) -> Captured:
         region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
-        given = body.model_dump(include={"email", "phone", "customer_id", "device_id"})
-        identities = self._identity(given, region)
-        if not identities:
+        typed = self._identity(body.model_dump(include={"email", "phone", "customer_id"}), region)
+        device = (
+            self._key(ids.Identifier("device_id", ids.normalise_device_id(body.device_id)))
+            if body.device_id
+            else None
+        )
+        token = self._verify(body.identity_token, ctx, region, body.device_id)
+        if not typed and device is None and token is None:
             raise InvalidInput(
                 "at least one identifier is required: email, phone, customer_id or device_id",
                 field="email",
             )
+        trust = self._trust(device, token, typed)
         purposes = body.purposes or list(SALE_SHARE_PURPOSES)
         choices: OptOutMap = dict.fromkeys(purposes, True)
         gpc = ctx.gpc_header
@@ -105,8 +139,9 @@ class CaptureService:
             ).model_dump()
 
         draft = _Draft(
-            "opt_out", source, body.model_dump(mode="json"), choices, gpc, tuple(identities),
-            body.jurisdiction, body.page_url, body.policy_version, answer,
+            "opt_out", source, body.model_dump(mode="json"), choices, gpc, trust.identifiers,
+            body.jurisdiction, body.page_url, body.policy_version, answer, trust.links,
+            trust.roles, trust.asserts, False, token,
         )  # fmt: skip
         return self._store(draft, ctx)
 
@@ -137,6 +172,46 @@ class CaptureService:
     def _key(self, identifier: ids.Identifier) -> KeyedIdentifier:
         return KeyedIdentifier.of(self._secret, identifier)
 
+    def _verify(
+        self, token: str | None, ctx: RequestContext, region: str, device_id: str | None
+    ) -> VerifiedIdentity | None:
+        if token is None:
+            return None
+        if self._tokens is None:
+            raise InvalidToken("identity_token is not accepted on this route")
+        verified = self._tokens.verify(token, ctx.received_at, region)
+        bound = verified.device_id
+        if (
+            bound is not None
+            and device_id is not None
+            and not hmac.compare_digest(bound, device_id)
+        ):
+            raise InvalidToken("identity_token was issued for another device")
+        return verified
+
+    def _trust(
+        self,
+        device: KeyedIdentifier | None,
+        token: VerifiedIdentity | None,
+        typed: list[KeyedIdentifier],
+    ) -> _Trust:
+        """Roles and edges: the device and token-bound identifiers are linked both ways
+        (verified); typed ones are asserted by the requester (its device, else the first
+        verified identifier), or stand alone when the request has neither."""
+        verified = [self._key(i) for i in token.identifiers] if token else []
+        bound = {v.pk for v in verified}
+        asserted = [t for t in typed if t.pk not in bound]
+        anchor = device or (verified[0] if verified else None)
+        identifiers: list[KeyedIdentifier] = [device] if device else []
+        roles: list[Role] = ["device"] if device else []
+        identifiers += verified + asserted
+        verified_roles: list[Role] = ["verified"] * len(verified)
+        asserted_roles: list[Role] = ["asserted"] * len(asserted)
+        roles += verified_roles + asserted_roles
+        links = tuple((anchor, v) for v in verified if anchor is not None and v.pk != anchor.pk)
+        asserts = tuple((anchor, a) for a in asserted) if anchor is not None else ()
+        return _Trust(tuple(identifiers), tuple(roles), links, asserts)
+
     def _identity(self, given: dict[str, str | None], region: str) -> list[KeyedIdentifier]:
         found: list[KeyedIdentifier] = []
         for id_type in ids.ID_TYPES:
@@ -157,18 +232,15 @@ class CaptureService:
         digest = fingerprint(
             self._secret, draft.event_type, {"body": draft.payload, "gpc": draft.gpc}
         )
-        links = draft.links
-        if not links and len(draft.identifiers) > 1:
-            # Identifiers given together belong to one person: link them (a star from the first).
-            first, *others = draft.identifiers
-            links = tuple((first, other) for other in others)
-        record = evidence(
+        record: dict[str, Any] = evidence(
             ctx,
             jurisdiction=draft.jurisdiction,
             page_url=draft.page_url,
             policy_version=draft.policy_version or self._settings.policy_version,
             store_ip=self._settings.store_ip_address,
         )
+        if draft.token is not None:
+            record["identity_token"] = draft.token.evidence()
         deadline = deadline_for(ctx.received_at.date(), record["jurisdiction"])
         event = CapturedEvent(
             request_id=request_id,
@@ -179,10 +251,13 @@ class CaptureService:
             opt_out=draft.choices,
             gpc=draft.gpc,
             identifiers=draft.identifiers,
-            links=links,
+            links=draft.links,
             evidence=record,
             fingerprint=digest,
             response=draft.answer(request_id, deadline),
+            roles=draft.roles,
+            asserts=draft.asserts,
+            confirm_opt_in=draft.confirm_opt_in,
         )
         stored, created = put_event(
             self._table, event.to_item(self._settings.record_retention_days)

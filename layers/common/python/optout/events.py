@@ -13,8 +13,16 @@ from optout.store import keys
 from optout.store.codec import Item
 from optout.timestamps import iso
 
-EventType = Literal["consent", "opt_out", "links"]
-Source = Literal["banner", "webform", "gpc", "agent", "backend"]
+EventType = Literal["consent", "opt_out", "links", "replay", "hold_release"]
+Source = Literal["banner", "webform", "gpc", "agent", "backend", "operator"]
+# How far the bridge trusts an identifier a request names (README "Identity resolution"):
+# the requester's own device, an identifier a valid identity token binds, or one merely typed.
+Role = Literal["device", "verified", "asserted"]
+
+
+def default_role(id_type: str) -> Role:
+    """Events stored before roles existed: a device is the requester's, the rest asserted."""
+    return "device" if id_type == "device_id" else "asserted"
 
 
 @dataclass(frozen=True)
@@ -50,12 +58,17 @@ class CapturedEvent:
     gpc: bool
     identifiers: tuple[KeyedIdentifier, ...]
     links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...]
-    evidence: dict[str, str | None]
+    evidence: dict[str, Any]
     fingerprint: str
     response: dict[str, Any] = field(default_factory=dict)
+    roles: tuple[Role, ...] = ()  # one per identifier; empty: default_role
+    asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # (asserter, asserted)
+    confirm_opt_in: bool = False
+    operation: dict[str, str] = field(default_factory=dict)  # replay: system; hold_release: hold
 
     def to_item(self, retention_days: int) -> Item:
         expires = self.received_at + timedelta(days=retention_days)
+        roles = self.roles or tuple(default_role(i.type) for i in self.identifiers)
         return {
             "pk": keys.request_pk(self.request_id),
             "sk": keys.EVENT_SK,
@@ -67,8 +80,14 @@ class CapturedEvent:
             "deadline": self.deadline.isoformat(),
             "opt_out": dict(self.opt_out),
             "gpc": self.gpc,
-            "identifiers": [i.as_item() for i in self.identifiers],
+            "identifiers": [
+                i.as_item() | {"role": role}
+                for i, role in zip(self.identifiers, roles, strict=True)
+            ],
             "links": [{"a": a.as_item(), "b": b.as_item()} for a, b in self.links],
+            "asserts": [{"from": a.as_item(), "to": b.as_item()} for a, b in self.asserts],
+            "confirm_opt_in": self.confirm_opt_in,
+            **({"operation": dict(self.operation)} if self.operation else {}),
             "evidence": {k: v for k, v in self.evidence.items() if v is not None},
             "fingerprint": self.fingerprint,
             "response": self.response,

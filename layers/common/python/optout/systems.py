@@ -8,9 +8,8 @@ Each system names its connector type, the identifier types it can act on, the pu
 serves, how identifiers are hashed for it, its rate limit, where its credentials live, and
 connector options. `${VAR}` in option strings is expanded from the environment. Loading
 refuses, naming the system and the option: a variable left unexpanded, and a URL option
-(`*url`) that is not HTTPS, except plain HTTP to a loopback host in local mode. Local mode is
-the environment variable `LOCAL_STACK_URL` being set: the local stack sets it, a deployed
-stack never does.
+(`*url`) that is not HTTPS, except plain HTTP to a loopback host in local mode
+(`OPTOUT_LOCAL_MODE=true`: the local stack and the tests set it, a deployed stack never does).
 """
 
 import ipaddress
@@ -79,7 +78,7 @@ class SystemConfig(BaseModel):
         options = {k: _expand(v, environ, name, f"options.{k}") for k, v in data["options"].items()}
         for key, value in options.items():
             if key.endswith("url") and isinstance(value, str):
-                _check_url(value, name, f"options.{key}", local="LOCAL_STACK_URL" in environ)
+                _check_url(value, name, f"options.{key}", local=environ.get("OPTOUT_LOCAL_MODE") == "true")
         return {**data, "options": options}
 
     @model_validator(mode="after")

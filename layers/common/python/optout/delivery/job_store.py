@@ -141,6 +141,11 @@ def advance_confirm(table: Table, job: Item, check: int, receipt: Item, now: str
     )
 
 
+def has_values(job: Item) -> bool:
+    """Whether the job still holds identifier values (final jobs do not)."""
+    return any(isinstance(i, dict) and i.get("value") for i in job.get("identifiers", []))
+
+
 def finish(table: Table, job: Item, status: str, receipt: Item, now: str) -> bool:
     """The only write of a final status (called by DeliveryService._finish only).
 

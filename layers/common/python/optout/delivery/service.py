@@ -33,6 +33,7 @@ from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.codec import Item
+from optout.store.delivery import record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.timestamps import iso
@@ -79,9 +80,23 @@ class DeliveryService:
             elif job is None:  # not written yet, or a stray reference: let redrive keep it
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
+                # A crash between the final write and the delivery marks is repaired here:
+                # recording them again is idempotent.
+                record_delivered(self.table, job, job["status"], iso(self.clock()))
                 report.decisions[message.message_id] = ACK
                 report.counts["JobsSkippedFinished"] += 1
                 logger.info("job already finished", job_id=parsed.job_id, status=job["status"])
+            elif job.get("status") == "failed" and not job_store.has_values(job):
+                # A failed job keeps no identifier values (PII lifecycle), so its message (from
+                # a DLQ redrive) cannot be sent again: the operator replay re-plans it.
+                record_delivered(self.table, job, "failed", iso(self.clock()))
+                report.decisions[message.message_id] = ACK
+                report.counts["FailedJobsNeedReplay"] += 1
+                logger.warning(
+                    "failed job needs the operator replay",
+                    system=job["system"],
+                    request_id=job["request_id"],
+                )
             elif job.get("status") == job_store.SUBMITTED:
                 # A redelivered send message (a crash after submitting?): make sure a check
                 # follows; a duplicate check is harmless, only the newest one acts.
@@ -323,13 +338,16 @@ class DeliveryService:
         - job_store.finish writes the status and receipt and drops the identifier values
           from the job (PII lifecycle: types and keyed hashes stay).
         - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
-          delivered; an identity counts as delivered to this system only on `done`: hook
-          that bookkeeping in here, after the write succeeded.
+          delivered: store.delivery.record_delivered marks the job's identities after the
+          write succeeded (a failure frees their in-flight marks and lists the job for
+          replay). A crash in between is repaired when the message comes back.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
         """
         receipt["completed_at"] = now
         written = job_store.finish(self.table, job, status, receipt, now)
+        if written:  # delivered means confirmed (done / no_record); failed frees the marks
+            record_delivered(self.table, job, status, now)
         report.counts[COUNTER[status]] += 1
         if written and status == "failed":
             logger.warning(

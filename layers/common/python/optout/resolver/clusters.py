@@ -1,57 +1,82 @@
-"""Bounded breadth-first walks of the identity graph, cached for the span of one event."""
+"""Verified clusters: connected components of the link graph, read with consistent reads.
+
+A walk covers the whole component (bounded only by a safety limit twice the cluster cap), so
+the cluster found does not depend on which member a walk starts from; the cap itself is kept
+when links are made (a link that would pass it is held). Partitions read are cached for one
+pass; `merged` keeps the cache true after this resolver writes a link.
+"""
 
 from collections import deque
 from dataclasses import dataclass, field
 
-from optout.store.graph import neighbours
+from optout.observability import logger
+from optout.store.identity import Partition, read_partition
 from optout.store.table import Table
 
 
 @dataclass(frozen=True)
 class Caps:
-    max_depth: int
     max_size: int
+    max_asserters: int = 100
+
+    @property
+    def walk_limit(self) -> int:
+        # Concurrent links can overshoot the cap a little; walking past it keeps the answer
+        # the same from every member, and the limit still bounds a pathological graph.
+        return 2 * self.max_size
 
 
 @dataclass
-class ClusterCache:
-    """Clusters found or merged while resolving one event; each is walked at most once."""
-
+class Graph:
     table: Table
     caps: Caps
-    _member_of: dict[str, frozenset[str]] = field(default_factory=dict)
-    _edges: dict[str, set[str]] = field(default_factory=dict)
+    _parts: dict[str, Partition] = field(default_factory=dict)
+    _component: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def cluster(self, pk: str) -> frozenset[str]:
-        if pk not in self._member_of:
+    def partition(self, pk: str) -> Partition:
+        if pk not in self._parts:
+            self._parts[pk] = read_partition(self.table, pk)
+        return self._parts[pk]
+
+    def forget(self, *pks: str) -> None:
+        """Drop what this pass knows of these identities (they were written)."""
+        for pk in pks:
+            self._parts.pop(pk, None)
+            for member in self._component.pop(pk, ()):
+                self._component.pop(member, None)
+
+    def component(self, pk: str) -> tuple[str, ...]:
+        """Member pks, sorted: the same tuple from whichever member the walk starts."""
+        if pk not in self._component:
             found = self._walk(pk)
             for member in found:
-                self._member_of[member] = found
-        return self._member_of[pk]
+                self._component[member] = found
+        return self._component[pk]
 
-    def linked(self, a: str, b: str) -> bool:
-        return b in self._edges.get(a, set())
+    def members(self, pk: str) -> list[Partition]:
+        return [self.partition(m) for m in self.component(pk)]
 
-    def merge(self, a: str, b: str) -> frozenset[str]:
-        merged = self.cluster(a) | self.cluster(b)
-        for member in merged:
-            self._member_of[member] = merged
-        self._edges.setdefault(a, set()).add(b)
-        self._edges.setdefault(b, set()).add(a)
-        return merged
+    def merged(self, a: str, b: str, link: dict[str, object]) -> None:
+        """This resolver linked a and b: update the cached partitions and components."""
+        for one, other in ((a, b), (b, a)):
+            part = self.partition(one)
+            part.links[other] = dict(link)
+            if part.node is not None:
+                part.node["version"] = part.version + 1
+        joined = tuple(sorted(set(self.component(a)) | set(self.component(b))))
+        for member in joined:
+            self._component[member] = joined
 
-    def _walk(self, start: str) -> frozenset[str]:
-        """BFS to max_depth hops; stops early once the cluster is past max_size."""
+    def _walk(self, start: str) -> tuple[str, ...]:
         seen = {start}
-        frontier: deque[tuple[str, int]] = deque([(start, 0)])
-        while frontier and len(seen) <= self.caps.max_size:
-            pk, depth = frontier.popleft()
-            if depth >= self.caps.max_depth:
-                continue
-            found = neighbours(self.table, pk)
-            self._edges.setdefault(pk, set()).update(found)
-            for other in found:
-                if other not in seen:
-                    seen.add(other)
-                    frontier.append((other, depth + 1))
-        return frozenset(seen)
+        frontier: deque[str] = deque([start])
+        while frontier:
+            for other in sorted(self.partition(frontier.popleft()).links):
+                if other in seen:
+                    continue
+                if len(seen) >= self.caps.walk_limit:
+                    logger.warning("cluster walk stopped at its limit", limit=len(seen))
+                    return tuple(sorted(seen))
+                seen.add(other)
+                frontier.append(other)
+        return tuple(sorted(seen))

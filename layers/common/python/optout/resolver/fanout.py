@@ -1,15 +1,17 @@
 """Which downstream systems get a job, for which identifiers and purposes.
 
 A system gets a job when it accepts at least one of the cluster's identifier types and serves
-at least one purpose the cluster is opted out of, restricted to the identifiers it has not
-already been sent for those purposes (the `delivered` map on each identity's state item), so
-a new link never resends finished work.
+at least one purpose the cluster is opted out of. Per identity, only the purposes that system
+has neither confirmed (`done`) nor got a job in flight for (`inflight`) are wanted, so a new
+link never resends finished work, a pending job is never doubled, and a job that failed for
+good is sent again by the next event. The job carries every wanted purpose of the system; each
+identity's in-flight mark records exactly what it still needed (`flights`).
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
+from optout.purposes import ALL_PURPOSES, Purpose
 from optout.resolver.policy import OwnState
 from optout.systems import SystemConfig
 
@@ -23,19 +25,34 @@ class Member:
     key: str
     value: str = field(repr=False)  # PII: keep it out of tracebacks and logs
     own: OwnState
-    delivered: dict[str, list[str]] = field(default_factory=dict)  # system -> purposes sent
-    stored_state: dict[str, Any] = field(default_factory=dict)  # the STATE item as read
-    effective: OptOutMap = field(default_factory=dict)  # the cluster's state, once computed
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)  # system -> item
 
     def identifier(self) -> dict[str, Any]:
         return {"type": self.id_type, "key": self.key, "value": self.value}
+
+    def still_needs(self, system: str, wanted: list[Purpose]) -> list[Purpose]:
+        seen = self.deliveries.get(system, {})
+        have = set(seen.get("done", ())) | set(seen.get("inflight", ()))
+        return [p for p in wanted if p not in have]
+
+    def mark_in_flight(self, system: str, purposes: list[Purpose]) -> None:
+        seen = self.deliveries.setdefault(system, {})
+        seen["inflight"] = set(seen.get("inflight", ())) | set(purposes)
 
 
 @dataclass
 class JobPlan:
     system: SystemConfig
-    purposes: list[Purpose]
-    members: list[Member]
+    purposes: set[Purpose]
+    needs: dict[str, tuple[Member, list[Purpose]]]  # pk -> (member, purposes it still needs)
+
+    def absorb(self, other: "JobPlan") -> None:
+        """Two clusters in one event: one job per system, with every purpose of both."""
+        self.purposes |= other.purposes
+        self.needs.update(other.needs)
+
+    def sorted_purposes(self) -> list[Purpose]:
+        return [p for p in ALL_PURPOSES if p in self.purposes]
 
 
 def plan_jobs(
@@ -43,20 +60,14 @@ def plan_jobs(
 ) -> list[JobPlan]:
     plans: list[JobPlan] = []
     for system in systems:
-        wanted: list[str] = [p for p in ALL_PURPOSES if p in opted and p in system.purposes]
+        wanted: list[Purpose] = [p for p in ALL_PURPOSES if p in opted and p in system.purposes]
         if not wanted:
             continue
-        targets = [
-            m
+        needs = {
+            m.pk: (m, need)
             for m in members
-            if system.accepts(m.id_type) and set(wanted) - set(m.delivered.get(system.name, []))
-        ]
-        if targets:
-            plans.append(JobPlan(system, [p for p in ALL_PURPOSES if p in wanted], targets))
+            if system.accepts(m.id_type) and (need := m.still_needs(system.name, wanted))
+        }
+        if needs:
+            plans.append(JobPlan(system, set(wanted), needs))
     return plans
-
-
-def mark_delivered(plan: JobPlan) -> None:
-    for member in plan.members:
-        sent = set(member.delivered.get(plan.system.name, ())) | set(plan.purposes)
-        member.delivered[plan.system.name] = sorted(sent)

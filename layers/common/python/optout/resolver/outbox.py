@@ -1,9 +1,9 @@
 """What the resolver sends and records once per stream batch, not once per event.
 
 Queue messages are grouped per system queue so SendMessageBatch carries up to ten, and state
-items are written together after the sends (the order that keeps a crash safe: a replay
-finds the jobs and re-sends, never the reverse). Events later in the same batch read the
-pending state items from here, so they see what earlier ones queued and make no duplicate.
+items are written together after the sends. Each derived cluster's basis (the node versions
+its state was computed from) is kept, so the flush can check afterwards that nothing changed
+underneath (resolver/service.py).
 """
 
 from dataclasses import dataclass, field
@@ -13,14 +13,22 @@ from optout.store.batch import batch_put
 from optout.store.codec import Item
 from optout.store.table import Table
 
+Basis = dict[str, int]  # member pk -> node version the derivation read
+
 
 @dataclass
 class Outbox:
     messages: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # queue key -> bodies
     states: dict[str, Item] = field(default_factory=dict)  # identity pk -> pending state item
+    bases: dict[tuple[str, ...], Basis] = field(default_factory=dict)  # cluster -> basis
 
     def add(self, queue_key: str, message: dict[str, str]) -> None:
         self.messages.setdefault(queue_key, []).append(message)
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.states.clear()
+        self.bases.clear()
 
     def flush(self, queue: JobQueue, table: Table) -> None:
         for queue_key, messages in sorted(self.messages.items()):

@@ -9,6 +9,7 @@ member's own later opt-in lifts its own opt-out, and never a GPC opt-out while i
 from dataclasses import dataclass
 from typing import Any
 
+from optout.events import Role
 from optout.purposes import ALL_PURPOSES, GPC_PURPOSES, OptOutMap, Purpose
 
 Stamp = tuple[str, str]  # (received_at ISO, request_id): a total order on events
@@ -87,6 +88,22 @@ def apply_event(state: OwnState, choices: OptOutMap, gpc: bool, stamp: Stamp) ->
     if gpc or explicit_opt_in:
         signal = _later(signal, Register(gpc, at, request_id))
     return OwnState(merged, signal)
+
+
+def allowed(role: Role, choices: OptOutMap, gpc: bool, confirmed: bool) -> tuple[OptOutMap, bool]:
+    """What one request may change of one identity's own registers.
+
+    An opt-out always counts (it needs no verification). An opt-in (`false`) counts only for
+    the requester's own device or a token-bound identity, and only confirmed (CCPA §7028): an
+    unconfirmed one is dropped, not stored, so it can never lift an opt-out in any arrival
+    order. An asserted identity gets opt-outs only, and never a GPC register (on or off).
+    """
+    opt_outs: OptOutMap = {p: True for p, v in choices.items() if v}
+    if role == "asserted":
+        return opt_outs, False
+    if confirmed:
+        return dict(choices), gpc
+    return opt_outs, gpc
 
 
 def cluster_opted_out(members: list[OwnState]) -> set[Purpose]:

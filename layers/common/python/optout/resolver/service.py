@@ -1,32 +1,43 @@
-"""Resolve one captured event: own state, links, cluster state, jobs, queue messages.
+"""Resolve one captured event: own registers, edges, cluster states, jobs, queue messages.
 
-Write order is chosen so a crash at any point is repaired by the stream's retry: node
-registers and links are idempotent; jobs are put with a condition (a replay creates no
-duplicate) and their messages are sent before the state items record them as delivered,
-so a replay after a crash re-sends at most a message the worker will recognise as done.
+Two phases per event. First the inputs: node registers (versioned puts), verified links and
+asserted edges (transactions that also bump the nodes' versions). Then the derivation, from
+strongly consistent reads made after those writes (resolver/derive.py), and the jobs, each
+created with its identities' in-flight marks in one conditional transaction.
+
+Concurrency (docs/decisions.md, "Validate after write"): two resolvers can derive one cluster
+at once from different snapshots, and the later STATE write could be the staler. So every
+derivation records its basis (the node versions it read) and the flush, after writing states,
+reads those versions again; a cluster whose versions moved is derived again, until none does.
+Whoever wrote an input derives after writing it, so the last check always sees every input.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from optout.events import KeyedIdentifier
+from optout.events import KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
 from optout.observability import metrics
-from optout.resolver.clusters import Caps, ClusterCache
-from optout.resolver.fanout import JobPlan, Member, mark_delivered, plan_jobs
+from optout.purposes import OptOutMap
+from optout.resolver.clusters import Caps, Graph
+from optout.resolver.derive import Pass
+from optout.resolver.fanout import JobPlan
 from optout.resolver.outbox import Outbox
-from optout.resolver.policy import OwnState, apply_event, as_map, cluster_opted_out
-from optout.store import keys
+from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
+from optout.store import delivery, holds, keys, transact
 from optout.store.batch import batch_get, batch_put, put_if_absent, put_versioned
 from optout.store.codec import Item
-from optout.store.graph import link_items
+from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
 MAX_NODE_RETRIES = 5
+MAX_PLAN_RETRIES = 3
+MAX_VALIDATION_ROUNDS = 5
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,17 @@ class Resolution:
     jobs: list[str]  # system names
     links_added: int
     links_held: int
+    assertions_added: int = 0
+    replayed: int = 0
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One identifier of the event, and what the event may do to its own registers."""
+
+    identifier: KeyedIdentifier
+    choices: OptOutMap
+    gpc: bool
 
 
 class Resolver:
@@ -46,172 +68,321 @@ class Resolver:
         queue: JobQueue,
         caps: Caps,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retention_days: int = 1095,
     ) -> None:
         self._table = table
         self._systems = systems
         self._queue = queue
         self._caps = caps
         self._clock = clock
+        self._retention = retention_days
+
+    # -- one event -------------------------------------------------------------------------
 
     def process(self, event: Item, outbox: Outbox | None = None) -> Resolution:
         """Resolve one event. With an `outbox`, messages and state writes wait for its flush
-        (one per stream batch); without one, they are flushed before returning."""
+        (one per stream batch); without one, they are flushed (and checked) before returning."""
         pending = outbox if outbox is not None else Outbox()
         request_id: str = event["request_id"]
-        stamp = (str(event["received_at"]), request_id)
-        own_ids = [KeyedIdentifier.from_item(i) for i in event.get("identifiers", [])]
-        pairs = [
-            (KeyedIdentifier.from_item(link["a"]), KeyedIdentifier.from_item(link["b"]))
-            for link in event.get("links", [])
-        ]
-        graph = ClusterCache(self._table, self._caps)
-        linked, added, held = self._link(graph, pairs, request_id, stamp[0])
-        # Only what this event changed is recomputed: its own identities' clusters and the
-        # clusters its accepted links merged (a held link changes nothing but the hold list).
-        touched = {i.pk: i for i in own_ids} | {i.pk: i for i in linked}
-        self._update_nodes(touched, {i.pk for i in own_ids}, event, stamp)
-        clusters = {graph.cluster(pk) for pk in touched}
-        plans: dict[str, JobPlan] = {}
-        members_all: list[Member] = []
-        for cluster in clusters:
-            members = self._members(cluster, pending)
-            opted = cluster_opted_out([m.own for m in members])
-            for member in members:
-                member.effective = as_map(opted)
-            for plan in plan_jobs(members, opted, self._systems.systems):
-                if plan.system.name in plans:  # two clusters in one event (a held link)
-                    plans[plan.system.name].members.extend(plan.members)
-                else:
-                    plans[plan.system.name] = plan
-            members_all.extend(members)
-        jobs = self._fan_out(request_id, plans, pending)
-        self._write_states(members_all, pending)
-        size = max((len(c) for c in clusters), default=0)
-        put_if_absent(
-            self._table,
-            {"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK, "kind": "resolution",
-             "resolved_at": iso(self._clock()), "jobs_total": len(jobs), "cluster_size": size,
-             "links_added": added, "links_held": held},
-        )  # fmt: skip
+        operation = event.get("operation") or {}
+        if event.get("event_type") == "replay":
+            outcome = self._replay(request_id, str(operation.get("system", "")), pending)
+        else:
+            outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
             self.flush(pending)
-        return Resolution(request_id, size, jobs, added, held)
+        return outcome
+
+    def _resolve(
+        self, event: Item, request_id: str, operation: dict[str, Any], pending: Outbox
+    ) -> Resolution:
+        stamp: Stamp = (str(event["received_at"]), request_id)
+        at = iso(self._clock())
+        claims = self._claims(event)
+        pairs = [(KeyedIdentifier.from_item(lk["a"]), KeyedIdentifier.from_item(lk["b"]))
+                 for lk in event.get("links", [])]  # fmt: skip
+        asserts = [(KeyedIdentifier.from_item(e["from"]), KeyedIdentifier.from_item(e["to"]))
+                   for e in event.get("asserts", [])]  # fmt: skip
+        hold = None
+        if event.get("event_type") == "hold_release":
+            hold = holds.get_hold(self._table, keys.hold_sk_of(str(operation.get("hold_id"))),
+                                  consistent=True)  # fmt: skip
+            pair = self._held_pair(hold) if hold and hold.get("status") == "held" else None
+            pairs, hold = ([pair], hold) if pair else ([], None)
+        ends = {i.pk: i for pair in pairs + asserts for i in pair}
+        self._update_nodes(claims, ends, stamp)
+        graph = Graph(self._table, self._caps)
+        linked, added, held = self._link(graph, pairs, request_id, at, forced=hold is not None)
+        if hold is not None:
+            holds.decide(self._table, hold, "released", at)
+        assertions = self._assert(graph, asserts, request_id, at)
+        touched = [c.identifier.pk for c in claims] + [i.pk for i in linked]
+        touched += [i.pk for pair in asserts for i in pair]
+        derivation = self._pass()
+        derivation.run(list(dict.fromkeys(touched)), pending)
+        jobs = self._fan_out(request_id, derivation.merged_plans(), pending)
+        size = max(derivation.sizes, default=0)
+        self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
+                                  "links_added": added, "links_held": held,
+                                  "assertions_added": assertions})  # fmt: skip
+        return Resolution(request_id, size, jobs, added, held, assertions)
 
     def flush(self, outbox: Outbox) -> None:
+        """Send, write states, then check every derivation's basis; derive again what moved."""
+        bases = dict(outbox.bases)
         outbox.flush(self._queue, self._table)
+        outbox.bases.clear()
+        for _ in range(MAX_VALIDATION_ROUNDS):
+            pks = sorted({pk for basis in bases.values() for pk in basis})
+            now = node_versions(self._table, pks) if pks else {}
+            moved = [
+                c for c, basis in bases.items() if any(now[pk] != v for pk, v in basis.items())
+            ]
+            if not moved:
+                return
+            metrics.add_metric(name="StatesRederived", unit="Count", value=len(moved))
+            again = Outbox()
+            self._pass().run([cluster[0] for cluster in moved], again)
+            bases = dict(again.bases)
+            batch_put(self._table, list(again.states.values()))
+        raise RuntimeError("cluster kept changing under the resolver; the stream retries")
 
-    # -- own state ---------------------------------------------------------------------
+    # -- inputs ------------------------------------------------------------------------------
+
+    def _claims(self, event: Item) -> list[_Claim]:
+        choices: OptOutMap = event.get("opt_out", {})
+        gpc = bool(event.get("gpc", False))
+        confirmed = bool(event.get("confirm_opt_in", False))
+        found: list[_Claim] = []
+        for raw in event.get("identifiers", []):
+            role: Role = raw.get("role") or default_role(raw["type"])
+            mine, signal = allowed(role, choices, gpc, confirmed)
+            found.append(_Claim(KeyedIdentifier.from_item(raw), mine, signal))
+        return found
 
     def _update_nodes(
-        self, touched: dict[str, KeyedIdentifier], chosen: set[str], event: Item, stamp: Any
+        self, claims: list[_Claim], ends: dict[str, KeyedIdentifier], stamp: Stamp
     ) -> None:
-        choices = event.get("opt_out", {})
-        gpc = bool(event.get("gpc", False))
-        found = batch_get(self._table, [(pk, keys.NODE_SK) for pk in touched])
-        for pk, identifier in touched.items():
+        """Registers of the event's identities; every edge end gets a node before its edge."""
+        wanted: dict[str, tuple[KeyedIdentifier, _Claim | None]] = {
+            pk: (i, None) for pk, i in ends.items()
+        }
+        wanted.update({c.identifier.pk: (c.identifier, c) for c in claims})
+        found = batch_get(self._table, [(pk, keys.NODE_SK) for pk in wanted], consistent=True)
+        for pk, (identifier, claim) in wanted.items():
             current = found.get((pk, keys.NODE_SK))
             for _ in range(MAX_NODE_RETRIES):
                 own = OwnState.from_item(current) if current else OwnState.empty()
-                if pk in chosen:
-                    own = apply_event(own, choices, gpc, stamp)
-                if current is not None and own == OwnState.from_item(current):
+                if claim is not None:
+                    own = apply_event(own, claim.choices, claim.gpc, stamp)
+                fresh = current is not None and current.get("expires_at", 0) >= self._refresh()
+                if current is not None and fresh and own == OwnState.from_item(current):
                     break  # nothing new for this node (also: a replayed event)
                 version = int(current["version"]) if current else 0
                 item = {"pk": pk, "sk": keys.NODE_SK, "kind": "node", "id_type": identifier.type,
                         "key": identifier.key, "value": identifier.value, "version": version + 1,
-                        "updated_at": iso(self._clock()), **own.to_item()}  # fmt: skip
+                        "updated_at": iso(self._clock()), "expires_at": self._expires(),
+                        **own.to_item()}  # fmt: skip
                 if put_versioned(self._table, item, version):
                     break
-                current = batch_get(self._table, [(pk, keys.NODE_SK)]).get((pk, keys.NODE_SK))
+                current = batch_get(self._table, [(pk, keys.NODE_SK)], consistent=True).get(
+                    (pk, keys.NODE_SK)
+                )
             else:
                 raise RuntimeError("identity node kept changing under the resolver")
 
-    # -- links ---------------------------------------------------------------------------
-
     def _link(
         self,
-        graph: ClusterCache,
+        graph: Graph,
         pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]],
         request_id: str,
         at: str,
+        forced: bool = False,
     ) -> tuple[list[KeyedIdentifier], int, int]:
-        """Add the event's links unless they would grow a cluster past the cap (then hold)."""
-        new_links: list[Item] = []
-        holds: list[Item] = []
+        """Verified links, unless one would grow a cluster past the cap (then it is held).
+        A released hold is `forced`: an operator decided it is one person."""
+        held: list[Item] = []
         accepted: list[KeyedIdentifier] = []
+        added = 0
         for n, (a, b) in enumerate(pairs):
-            ca = graph.cluster(a.pk)
-            # A full cluster cannot take anyone new: hold without walking the other side.
-            cb = graph.cluster(b.pk) if len(ca) < self._caps.max_size else frozenset({b.pk})
+            if a.pk == b.pk:
+                continue
+            ca = graph.component(a.pk)
             if b.pk in ca:
                 accepted.extend((a, b))
-                if not graph.linked(a.pk, b.pk):
-                    new_links.extend(link_items(a.pk, b.pk, request_id, at))
-                    graph.merge(a.pk, b.pk)
+                link = graph.partition(a.pk).links.get(b.pk)
+                if link is None or int(link.get("expires_at", 0)) < self._refresh():
+                    write_link(self._table, a.pk, b.pk, request_id, at, self._expires())
+                    graph.forget(a.pk, b.pk)
+                    added += link is None
                 continue
-            if len(ca | cb) > self._caps.max_size:
-                # A shared computer must not merge a town: hold the link for a human to review.
-                holds.append(
-                    {"pk": keys.hold_pk(a.type, a.key), "sk": f"{request_id}#{n:05d}",
-                     "kind": "hold", "a": a.pk, "b": b.pk, "cluster_a": len(ca),
-                     "cluster_b": len(cb), "cap": self._caps.max_size, "held_at": at}
-                )  # fmt: skip
+            # A full cluster cannot take anyone new: hold without walking the other side.
+            cb = graph.component(b.pk) if len(ca) < self._caps.max_size else (b.pk,)
+            if not forced and len(ca) + len(cb) > self._caps.max_size:
+                # A shared computer must not merge a town: hold the link for a human.
+                held.append(holds.hold_item(request_id, n, _ref(a), _ref(b),
+                                            (len(ca), len(cb)), self._caps.max_size, at,
+                                            self._expires()))  # fmt: skip
                 continue
+            write_link(self._table, a.pk, b.pk, request_id, at, self._expires())
+            graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
             accepted.extend((a, b))
-            new_links.extend(link_items(a.pk, b.pk, request_id, at))
-            graph.merge(a.pk, b.pk)
-        batch_put(self._table, new_links + holds)
-        if holds:
-            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=len(holds))
-        return accepted, len(new_links) // 2, len(holds)
+            added += 1
+        batch_put(self._table, held)
+        if held:
+            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=len(held))
+        return accepted, added, len(held)
 
-    # -- cluster state and jobs ------------------------------------------------------------
-
-    def _members(self, cluster: frozenset[str], pending: Outbox) -> list[Member]:
-        wanted = [(pk, sk) for pk in cluster for sk in (keys.NODE_SK, keys.STATE_SK)]
-        found = batch_get(self._table, wanted)
-        members: list[Member] = []
-        for pk in sorted(cluster):
-            node = found.get((pk, keys.NODE_SK))
-            if node is None:  # linked before its node was written: skip until it exists
+    def _assert(
+        self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
+        request_id: str, at: str,
+    ) -> int:  # fmt: skip
+        """One-way edges. They never merge clusters and never count toward the cap; an
+        identity takes at most `max_asserters` of them (what a stranger can make it cost)."""
+        added = 0
+        for source, target in asserts:
+            if source.pk == target.pk or target.pk in graph.component(source.pk):
                 continue
-            state = pending.states.get(pk) or found.get((pk, keys.STATE_SK)) or {}
-            members.append(
-                Member(pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
-                       dict(state.get("delivered", {})), stored_state=state)
-            )  # fmt: skip
-        return members
+            edge = graph.partition(source.pk).asserts.get(target.pk)
+            if edge is not None and int(edge.get("expires_at", 0)) >= self._refresh():
+                continue
+            if edge is None and count_asserters(self._table, target.pk) >= self._caps.max_asserters:
+                metrics.add_metric(name="AssertionsRefused", unit="Count", value=1)
+                continue
+            write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires())
+            graph.forget(source.pk, target.pk)
+            added += edge is None
+        return added
+
+    # -- jobs ----------------------------------------------------------------------------------
 
     def _fan_out(self, request_id: str, plans: dict[str, JobPlan], pending: Outbox) -> list[str]:
-        now = iso(self._clock())
+        made: list[str] = []
         for name, plan in sorted(plans.items()):
-            job_id = f"{request_id}:{name}"
+            if self._make_job(request_id, plan, pending):
+                made.append(name)
+        return made
+
+    def _make_job(self, request_id: str, plan: JobPlan, pending: Outbox) -> bool:
+        name = plan.system.name
+        job_id = f"{request_id}:{name}"
+        message = {"job_id": job_id, "request_id": request_id, "system": name}
+        for _ in range(MAX_PLAN_RETRIES):
+            if not plan.needs:
+                return False
+            now = iso(self._clock())
+            targets = [plan.needs[pk] for pk in sorted(plan.needs)]
+            flights = [{"pk": m.pk, "purposes": need} for m, need in targets]
             job = {
                 "pk": keys.request_pk(request_id), "sk": keys.job_sk(name), "kind": "job",
                 "job_id": job_id, "request_id": request_id, "system": name,
-                "system_type": plan.system.type, "purposes": plan.purposes,
-                "identifiers": [m.identifier() for m in plan.members], "status": "pending",
-                "attempts": 0, "created_at": now, "updated_at": now,
+                "system_type": plan.system.type, "purposes": plan.sorted_purposes(),
+                "identifiers": [m.identifier() for m, _ in targets], "flights": flights,
+                "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
+                "expires_at": self._expires(),
             }  # fmt: skip
-            put_if_absent(self._table, job)  # a replay finds it there and only re-sends
-            message = {"job_id": job_id, "request_id": request_id, "system": name}
-            pending.add(plan.system.queue_key, message)
-            mark_delivered(plan)
-        return sorted(plans)
-
-    def _write_states(self, members: list[Member], pending: Outbox) -> None:
-        now = iso(self._clock())
-        for member in members:
-            before = member.stored_state
-            after: Item = {
-                "opt_out": member.effective,
-                "gpc": member.own.gpc_on,
-                "delivered": member.delivered,
-            }
-            if not before and not any(after["opt_out"].values()) and not after["gpc"]:
-                continue  # nothing to say yet: a missing state reads as "not opted out"
-            if all(before.get(k) == v for k, v in after.items()):
+            ops = [transact.put(self._table, job, "attribute_not_exists(pk)")]
+            ops += delivery.flight_ops(self._table, name, flights, now, self._expires())
+            try:
+                transact.write(self._table, ops)
+            except transact.Cancelled as cancelled:
+                if 0 in cancelled.failed:
+                    # A replayed event: the stored job (and its marks) stand; send it again.
+                    pending.add(plan.system.queue_key, message)
+                    return True
+                self._replan(plan, [targets[n - 1][0].pk for n in cancelled.failed])
                 continue
-            state = {"pk": member.pk, "sk": keys.STATE_SK, "kind": "state",
-                     "id_type": member.id_type, "updated_at": now}  # fmt: skip
-            pending.states[member.pk] = state | after
+            for member, need in targets:
+                member.mark_in_flight(name, need)
+            pending.add(plan.system.queue_key, message)
+            return True
+        raise RuntimeError("in-flight marks kept changing under the resolver")
+
+    def _replan(self, plan: JobPlan, pks: list[str]) -> None:
+        """Another resolver marked some of these purposes in flight first: read again."""
+        name = plan.system.name
+        found = batch_get(self._table, [(pk, keys.delivery_sk(name)) for pk in pks],
+                          consistent=True)  # fmt: skip
+        wanted = plan.sorted_purposes()
+        for pk in pks:
+            member, _ = plan.needs[pk]
+            member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
+            need = member.still_needs(name, wanted)
+            if need:
+                plan.needs[pk] = (member, need)
+            else:
+                del plan.needs[pk]
+
+    # -- operator events -------------------------------------------------------------------------
+
+    def _replay(self, request_id: str, system: str, pending: Outbox) -> Resolution:
+        """Failed jobs of one system back to pending, their messages sent again."""
+        replayed = 0
+        config = {s.name: s for s in self._systems.systems}.get(system)
+        now = iso(self._clock())
+        if config is None:
+            self._record(request_id, {"jobs_total": 0, "replayed": 0, "system": system})
+            return Resolution(request_id, 0, [], 0, 0)
+        for marker in delivery.failed_jobs(self._table, system):
+            job = delivery.get_job(self._table, str(marker["request_id"]), system)
+            if job is None or job.get("status") != "failed":
+                delivery.forget_failed(self._table, system, str(marker["sk"]))
+                continue
+            identifiers = self._identifier_values(job)
+            if not identifiers:  # every identity it carried has expired: nothing to send
+                delivery.forget_failed(self._table, system, str(marker["sk"]))
+                continue
+            try:
+                ops = delivery.replay_ops(self._table, job, identifiers, now)
+                transact.write(self._table, ops)
+            except transact.Cancelled:
+                continue  # replayed by someone else meanwhile
+            message = {"job_id": job["job_id"], "request_id": job["request_id"], "system": system}
+            pending.add(config.queue_key, message)
+            replayed += 1
+        self._record(request_id, {"jobs_total": 0, "replayed": replayed, "system": system})
+        return Resolution(request_id, 0, [], 0, 0, 0, replayed)
+
+    def _identifier_values(self, job: Item) -> list[Item]:
+        """A final job's identifiers with their values again, from the identities' nodes."""
+        pks = [keys.identity_pk(i["type"], i["key"]) for i in job.get("identifiers", [])]
+        nodes = batch_get(self._table, [(pk, keys.NODE_SK) for pk in pks], consistent=True)
+        return [
+            {"type": node["id_type"], "key": node["key"], "value": node["value"]}
+            for pk in pks
+            if (node := nodes.get((pk, keys.NODE_SK))) and node.get("value")
+        ]
+
+    def _held_pair(self, hold: Item) -> tuple[KeyedIdentifier, KeyedIdentifier] | None:
+        """The held link's two identities, from their nodes (holds keep no identifier values;
+        both nodes were written when the link arrived)."""
+        pks = [keys.identity_pk(hold[s]["type"], hold[s]["key"]) for s in ("a", "b")]
+        found = batch_get(self._table, [(pk, keys.NODE_SK) for pk in pks], consistent=True)
+        nodes = [found[(pk, keys.NODE_SK)] for pk in pks if (pk, keys.NODE_SK) in found]
+        if len(nodes) != 2:
+            return None  # expired since: nothing left to link
+        a, b = (KeyedIdentifier(n["id_type"], n["key"], n["value"]) for n in nodes)
+        return a, b
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _pass(self) -> Pass:
+        return Pass(Graph(self._table, self._caps), self._systems, iso(self._clock()),
+                    self._expires(), self._refresh())  # fmt: skip
+
+    def _record(self, request_id: str, fields: Item) -> None:
+        put_if_absent(self._table, {"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK,
+                                    "kind": "resolution", "resolved_at": iso(self._clock()),
+                                    "expires_at": self._expires(), **fields})  # fmt: skip
+
+    def _expires(self) -> int:
+        """Identity items live RECORD_RETENTION_DAYS past their last change or refresh."""
+        return int((self._clock() + timedelta(days=self._retention)).timestamp())
+
+    def _refresh(self) -> int:
+        """Items expiring before this are rewritten when an event touches them."""
+        return int((self._clock() + timedelta(days=self._retention / 2)).timestamp())
+
+
+def _ref(identifier: KeyedIdentifier) -> dict[str, str]:
+    return {"type": identifier.type, "key": identifier.key}

@@ -1,36 +1,30 @@
-"""Identity-graph edges: link items under each node's partition, written both ways."""
+"""Identity-graph edges: verified links (both ways) and asserted edges (one way)."""
 
 from typing import Any
 
 from optout.store import keys
-from optout.store.table import Table
 
 
-def neighbours(table: Table, pk: str) -> list[str]:
-    """Partition keys of the identities linked to `pk` (one Query, keys only)."""
-    found: list[str] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :link)",
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":link": {"S": keys.LINK_PREFIX}},
-        "ProjectionExpression": "sk",
-    }
-    while True:
-        page = table.client.query(**kwargs)
-        for raw in page.get("Items", []):
-            id_type, key = raw["sk"]["S"][len(keys.LINK_PREFIX) :].split("#", 1)
-            found.append(keys.identity_pk(id_type, key))
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def link_items(a_pk: str, b_pk: str, request_id: str, at: str) -> list[dict[str, Any]]:
-    a_type, a_key = keys.split_identity_pk(a_pk)
-    b_type, b_key = keys.split_identity_pk(b_pk)
+def link_items(
+    a_pk: str, b_pk: str, request_id: str, at: str, expires_at: int | None = None
+) -> list[dict[str, Any]]:
     return [
-        {"pk": a_pk, "sk": keys.link_sk(b_type, b_key), "kind": "link", "request_id": request_id,
-         "linked_at": at},
-        {"pk": b_pk, "sk": keys.link_sk(a_type, a_key), "kind": "link", "request_id": request_id,
-         "linked_at": at},
+        {"pk": a_pk, "sk": keys.edge_sk(keys.LINK_PREFIX, b_pk), "kind": "link",
+         "request_id": request_id, "linked_at": at, "expires_at": expires_at},
+        {"pk": b_pk, "sk": keys.edge_sk(keys.LINK_PREFIX, a_pk), "kind": "link",
+         "request_id": request_id, "linked_at": at, "expires_at": expires_at},
+    ]  # fmt: skip
+
+
+def assertion_items(
+    asserter_pk: str, asserted_pk: str, request_id: str, at: str, expires_at: int
+) -> list[dict[str, Any]]:
+    """The edge in both partitions: the asserter's finds whom to tell, the asserted one's
+    carries what it is told (`carried`, set by the resolver)."""
+    return [
+        {"pk": asserter_pk, "sk": keys.edge_sk(keys.ASSERTS_PREFIX, asserted_pk),
+         "kind": "asserts", "request_id": request_id, "asserted_at": at, "expires_at": expires_at},
+        {"pk": asserted_pk, "sk": keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk),
+         "kind": "asserted", "request_id": request_id, "asserted_at": at, "carried": [],
+         "expires_at": expires_at},
     ]  # fmt: skip

@@ -4,10 +4,18 @@ pk                      sk                      item
 REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
 REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
 REQ#<request_id>        JOB#<system>            one downstream job and its receipt
-ID#<type>#<hash>        NODE                    identity node: own choices, GPC, value
+ID#<type>#<hash>        NODE                    own choices, GPC, value; `version` counts every
+                                                change a derived state reads (choices, links,
+                                                opt-outs carried in)
 ID#<type>#<hash>        STATE                   effective state (what GET /v1/consent reads)
-ID#<type>#<hash>        LINK#<type>#<hash>      identity-graph edge (written both ways)
-HOLD#<type>#<hash>      <request_id>#<n>        a link held for review (cluster cap)
+ID#<type>#<hash>        LINK#<type>#<hash>      verified edge (written both ways)
+ID#<type>#<hash>        ASSERTS#<type>#<hash>   asserted edge, in the asserter's partition
+ID#<type>#<hash>        ASSERTED#<type>#<hash>  the same edge in the asserted identity's
+                                                partition, carrying the asserter's opt-outs
+ID#<type>#<hash>        DELIVERY#<system>       purposes the system confirmed (done) or has a
+                                                job for (inflight)
+HOLD                    <request_id>#<n>        a verified link held for review (cluster cap)
+FAILED#<system>         <job_id>                a job that failed for good, for replay
 """
 
 from optout.identifiers import IdType
@@ -18,6 +26,10 @@ NODE_SK = "NODE"
 STATE_SK = "STATE"
 JOB_PREFIX = "JOB#"
 LINK_PREFIX = "LINK#"
+ASSERTS_PREFIX = "ASSERTS#"
+ASSERTED_PREFIX = "ASSERTED#"
+DELIVERY_PREFIX = "DELIVERY#"
+HOLD_PK = "HOLD"
 
 
 def request_pk(request_id: str) -> str:
@@ -36,8 +48,37 @@ def link_sk(id_type: IdType | str, key: str) -> str:
     return f"{LINK_PREFIX}{id_type}#{key}"
 
 
-def hold_pk(id_type: IdType | str, key: str) -> str:
-    return f"HOLD#{id_type}#{key}"
+def edge_sk(prefix: str, pk: str) -> str:
+    """An edge's sort key names the other end: 'ASSERTS#' + 'email#ab12'."""
+    return prefix + pk.split("#", 1)[1]
+
+
+def edge_end(prefix: str, sk: str) -> str:
+    """The identity pk an edge's sort key names: 'LINK#email#ab12' -> 'ID#email#ab12'."""
+    return "ID#" + sk[len(prefix) :]
+
+
+def delivery_sk(system: str) -> str:
+    return f"{DELIVERY_PREFIX}{system}"
+
+
+def failed_pk(system: str) -> str:
+    return f"FAILED#{system}"
+
+
+def hold_sk(request_id: str, n: int) -> str:
+    return f"{request_id}#{n:03d}"
+
+
+def hold_id(sk: str) -> str:
+    """The id operators use in URLs: '<request_id>.<n>' (no '#', which URLs reserve)."""
+    request_id, n = sk.rsplit("#", 1)
+    return f"{request_id}.{n}"
+
+
+def hold_sk_of(hold_id_: str) -> str:
+    request_id, n = hold_id_.rsplit(".", 1)
+    return f"{request_id}#{n}"
 
 
 def split_identity_pk(pk: str) -> tuple[str, str]:

@@ -1,0 +1,140 @@
+"""Signed identity tokens: how a site's login backend vouches for who is on a browser.
+
+A token is a JWT (RFC 7519) signed with HMAC-SHA256 by the site's backend with a key it shares
+with the bridge (Secrets Manager). It binds the identifiers of the logged-in person (`email`,
+`phone`, `customer_id`), optionally the browser (`device_id`), to one audience, for a short
+time. Only HS256 is accepted (no `alg: none`, no algorithm confusion); the `kid` header picks
+the key, so a key can rotate with the previous one still accepted (docs/decisions.md).
+
+PyJWT is imported on first use: most requests carry no token, and a cold start is imports.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from optout import identifiers as ids
+from optout.errors import InvalidInput
+
+ALGORITHM = "HS256"
+FIELD = "identity_token"
+BOUND_TYPES: tuple[ids.IdType, ...] = ("email", "phone", "customer_id")
+LEEWAY_SECONDS = 30  # clock skew between the site's backend and the bridge
+
+
+class InvalidToken(InvalidInput):
+    """The identity token was refused; the message says why, never what it carried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field=FIELD)
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    """The current signing key and, during a rotation, the previous one (by kid)."""
+
+    current_kid: str
+    keys: dict[str, bytes] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """What a valid token binds: normalised identifiers, and the device if it names one."""
+
+    identifiers: tuple[ids.Identifier, ...]
+    device_id: str | None
+    kid: str
+    issued_at: int
+    expires_at: int
+
+    def evidence(self) -> dict[str, Any]:
+        """For the request record: which key and when, never the identifiers."""
+        return {"kid": self.kid, "iat": self.issued_at, "exp": self.expires_at,
+                "types": sorted(i.type for i in self.identifiers)}  # fmt: skip
+
+
+class TokenVerifier:
+    def __init__(self, keys: TokenKeys, audience: str, max_lifetime_seconds: int) -> None:
+        self._keys = keys
+        self._audience = audience
+        self._max_lifetime = max_lifetime_seconds
+
+    def verify(self, token: str, now: datetime, region: str = "US") -> VerifiedIdentity:
+        import jwt  # noqa: PLC0415 - see the module docstring
+
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("identity_token is not a JWT") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"identity_token must be signed with {ALGORITHM}")
+        key = self._keys.keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("identity_token names an unknown key (kid)")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "aud"], "verify_iat": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("identity_token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("identity_token is for another audience") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("identity_token signature does not verify") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("identity_token is malformed or not yet valid") from None
+        return self._identity(claims, str(header["kid"]), now, region)
+
+    def _identity(
+        self, claims: dict[str, Any], kid: str, now: datetime, region: str
+    ) -> VerifiedIdentity:
+        issued, expires = claims["iat"], claims["exp"]
+        if not isinstance(issued, int) or not isinstance(expires, int):
+            raise InvalidToken("identity_token iat and exp must be whole seconds")
+        if expires - issued > self._max_lifetime:
+            raise InvalidToken(f"identity_token may live at most {self._max_lifetime} seconds")
+        if issued > now.timestamp() + LEEWAY_SECONDS:
+            raise InvalidToken("identity_token is issued in the future")
+        found: list[ids.Identifier] = []
+        for id_type in BOUND_TYPES:
+            raw = claims.get(id_type)
+            if raw is None:
+                continue
+            if not isinstance(raw, str):
+                raise InvalidToken(f"identity_token claim {id_type} must be a string")
+            try:
+                found.append(ids.normalise(id_type, raw, region))
+            except InvalidInput:
+                raise InvalidToken(f"identity_token claim {id_type} is not valid") from None
+        if not found:
+            raise InvalidToken("identity_token binds no email, phone or customer_id")
+        device = claims.get("device_id")
+        valid = isinstance(device, str) and ids.DEVICE_ID_RE.fullmatch(device)
+        if device is not None and not valid:
+            raise InvalidToken("identity_token claim device_id is not valid")
+        return VerifiedIdentity(tuple(found), device, kid, issued, expires)
+
+
+def mint(
+    keys: TokenKeys,
+    audience: str,
+    identity: dict[str, str],
+    now: datetime,
+    lifetime_seconds: int = 300,
+    device_id: str | None = None,
+) -> str:
+    """Sign a token the way a site's backend does (README); used by the local demo login."""
+    import jwt  # noqa: PLC0415
+
+    issued = int(now.timestamp())
+    claims: dict[str, Any] = {"aud": audience, "iat": issued, "exp": issued + lifetime_seconds}
+    claims.update({k: v for k, v in identity.items() if k in BOUND_TYPES and v})
+    if device_id:
+        claims["device_id"] = device_id
+    kid = keys.current_kid
+    return jwt.encode(claims, keys.keys[kid], algorithm=ALGORITHM, headers={"kid": kid})

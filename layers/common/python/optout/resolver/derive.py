@@ -1,0 +1,113 @@
+"""Effective state of clusters, from consistent reads: members' own choices (verified
+clusters: union) plus what asserters carried in (one way, one hop), and the jobs it calls for.
+
+Asserted edges carry opt-outs one way: a cluster that asserted an identity tells it the
+cluster's *own* opt-outs (`carried` on the edge); the asserted identity's cluster counts them,
+and nothing flows back. Carrying only own opt-outs keeps the flow one hop, so a pass ends.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from optout.purposes import OptOutMap, Purpose
+from optout.resolver.clusters import Graph
+from optout.resolver.fanout import JobPlan, Member, plan_jobs
+from optout.resolver.outbox import Outbox
+from optout.resolver.policy import OwnState, as_map, cluster_opted_out
+from optout.store import keys
+from optout.store.codec import Item
+from optout.store.identity import Partition, write_carried
+from optout.systems import SystemsConfig
+
+
+@dataclass
+class Pass:
+    """One derivation pass: every cluster reachable from `touched` along pushes."""
+
+    graph: Graph
+    systems: SystemsConfig
+    now: str
+    expires_at: int
+    refresh_before: int  # an item expiring before this is rewritten (its expiry moves on)
+    plans: dict[tuple[str, ...], list[JobPlan]] = field(default_factory=dict)
+    sizes: list[int] = field(default_factory=list)
+
+    def run(self, touched: list[str], outbox: Outbox) -> None:
+        queue: deque[str] = deque(touched)
+        done: set[str] = set()
+        while queue:
+            pk = queue.popleft()
+            if pk in done:
+                continue
+            cluster = self.graph.component(pk)
+            done.update(cluster)
+            parts = [self.graph.partition(m) for m in cluster]
+            for target in self._derive(cluster, parts, outbox):
+                # Its cluster must be derived (again) with what it was just told.
+                done.difference_update(self.graph.component(target))
+                queue.append(target)
+
+    def _derive(
+        self, cluster: tuple[str, ...], parts: list[Partition], outbox: Outbox
+    ) -> list[str]:
+        members = [_member(p) for p in parts if p.node is not None]
+        own = cluster_opted_out([m.own for m in members])
+        told: set[Purpose] = set()
+        for part in parts:
+            for asserter, edge in part.asserted_by.items():
+                if asserter not in cluster:  # an asserter since linked carries nothing extra
+                    told.update(edge.get("carried", ()))
+        effective = own | told
+        outbox.bases[cluster] = {p.pk: p.version for p in parts}
+        self.sizes.append(len(members))
+        self.plans[cluster] = plan_jobs(members, effective, self.systems.systems)
+        for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
+            self._state(part, member, as_map(effective), outbox)
+        return self._push(cluster, parts, own)
+
+    def _push(
+        self, cluster: tuple[str, ...], parts: list[Partition], own: set[Purpose]
+    ) -> list[str]:
+        carried: list[str] = sorted(own)
+        changed: list[str] = []
+        for part in parts:
+            for target in sorted(part.asserts):
+                if target in cluster:
+                    continue
+                edge = self.graph.partition(target).asserted_by.get(part.pk)
+                if edge is None:
+                    continue  # the asserted side was refused (too many asserters)
+                if sorted(edge.get("carried", ())) == carried:
+                    continue
+                write_carried(self.graph.table, part.pk, target, carried, self.expires_at)
+                self.graph.forget(target)
+                changed.append(target)
+        return changed
+
+    def _state(self, part: Partition, member: Member, opt_out: OptOutMap, out: Outbox) -> None:
+        before = part.state or {}
+        after: Item = {"opt_out": opt_out, "gpc": member.own.gpc_on}
+        if not before and not any(opt_out.values()) and not after["gpc"]:
+            return  # nothing to say yet: a missing state reads as "not opted out"
+        fresh = int(before.get("expires_at", 0)) >= self.refresh_before
+        if fresh and all(before.get(k) == v for k, v in after.items()):
+            return
+        out.states[part.pk] = {"pk": part.pk, "sk": keys.STATE_SK, "kind": "state",
+                               "id_type": member.id_type, "updated_at": self.now,
+                               "expires_at": self.expires_at, **after}  # fmt: skip
+
+    def merged_plans(self) -> dict[str, JobPlan]:
+        by_system: dict[str, JobPlan] = {}
+        for plans in self.plans.values():
+            for plan in plans:
+                if plan.system.name in by_system:
+                    by_system[plan.system.name].absorb(plan)
+                else:
+                    by_system[plan.system.name] = plan
+        return by_system
+
+
+def _member(part: Partition) -> Member:
+    node = part.node or {}
+    return Member(part.pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
+                  {s: dict(d) for s, d in part.deliveries.items()})  # fmt: skip

@@ -1,0 +1,81 @@
+"""Operator actions (IAM-only routes): review held links, replay a system's failed jobs.
+
+Release and replay are written as events, like every other change, so the resolver (which
+owns the graph, the jobs and the queues) carries them out from the stream: the route stays one
+read and one write, and the admin function needs no queue or graph permissions. A rejection
+only changes the hold.
+"""
+
+import uuid
+from datetime import UTC, datetime
+
+from optout.api_models import HoldOut, HoldsOut, IdentityKeyOut, OperatorActionOut
+from optout.errors import Conflict, NotFound
+from optout.events import CapturedEvent, EventType
+from optout.store import holds, keys
+from optout.store.codec import Item
+from optout.store.events import put_event
+from optout.store.table import Table
+from optout.systems import SystemsConfig
+from optout.timestamps import iso
+
+HOLD_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$"
+
+
+class ReviewService:
+    def __init__(self, table: Table, systems: SystemsConfig | None, retention_days: int) -> None:
+        self._table = table
+        self._systems = systems
+        self._retention = retention_days
+
+    def list_holds(self, limit: int = 100) -> HoldsOut:
+        found = sorted(holds.list_holds(self._table, limit), key=lambda h: str(h["held_at"]))
+        return HoldsOut(holds=[_view(h) for h in reversed(found)])
+
+    def release(self, hold_id: str) -> OperatorActionOut:
+        self._held(hold_id)
+        request_id = self._event("hold_release", {"hold_id": hold_id})
+        return OperatorActionOut(request_id=request_id, hold_id=hold_id, status="releasing")
+
+    def reject(self, hold_id: str) -> OperatorActionOut:
+        hold = self._held(hold_id)
+        if not holds.decide(self._table, hold, "rejected", iso(datetime.now(UTC))):
+            raise Conflict("this hold was decided meanwhile", field="hold_id")
+        return OperatorActionOut(hold_id=hold_id, status="rejected")
+
+    def replay(self, system: str) -> OperatorActionOut:
+        if self._systems is None or system not in {s.name for s in self._systems.systems}:
+            raise NotFound("no system with this name", field="system")
+        request_id = self._event("replay", {"system": system})
+        return OperatorActionOut(request_id=request_id, system=system, status="replaying")
+
+    def _held(self, hold_id: str) -> Item:
+        hold = holds.get_hold(self._table, keys.hold_sk_of(hold_id), consistent=True)
+        if hold is None:
+            raise NotFound("no held link with this hold_id", field="hold_id")
+        if hold.get("status") != "held":
+            raise Conflict(f"this link was already {hold.get('status')}", field="hold_id")
+        return hold
+
+    def _event(self, kind: EventType, operation: dict[str, str]) -> str:
+        now = datetime.now(UTC)
+        request_id = str(uuid.uuid4())
+        event = CapturedEvent(
+            request_id=request_id, event_type=kind, source="operator", received_at=now,
+            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+            evidence={}, fingerprint="", operation=operation,
+        )  # fmt: skip
+        put_event(self._table, event.to_item(self._retention))
+        return request_id
+
+
+def _view(hold: Item) -> HoldOut:
+    def side(identity: Item) -> IdentityKeyOut:
+        return IdentityKeyOut(type=identity["type"], key=identity["key"])
+
+    return HoldOut(
+        hold_id=keys.hold_id(hold["sk"]), status=hold.get("status", "held"),
+        held_at=hold["held_at"], request_id=hold["request_id"], a=side(hold["a"]),
+        b=side(hold["b"]), cluster_a=hold["cluster_a"], cluster_b=hold["cluster_b"],
+        cap=hold["cap"], decided_at=hold.get("decided_at"),
+    )  # fmt: skip

@@ -1,0 +1,157 @@
+"""What each system has received, per identity: "delivered" means the system confirmed it.
+
+`DELIVERY#<system>` under an identity holds two purpose sets. `inflight`: a job that carries
+them is pending or submitted, so no second job is made for them. `done`: the system's receipt
+said done (or no_record). A job that fails for good only leaves `inflight`, so the next event
+for that person sends it again; it is also listed under `FAILED#<system>` for an operator's
+replay. Set ADD/DELETE are commutative and idempotent: concurrent jobs of one identity, and a
+worker that records twice, cannot corrupt the sets.
+"""
+
+from typing import Any
+
+from optout.store import keys, transact
+from optout.store.codec import Item, deserialize, serialize
+from optout.store.table import Table
+
+FINAL_DONE = ("done", "no_record")
+FINAL = (*FINAL_DONE, "failed")
+
+
+def flight_ops(
+    table: Table, system: str, flights: list[Item], now: str, expires_at: int
+) -> list[dict[str, Any]]:
+    """Mark each identity's purposes in flight, unless another job already carries one of
+    them (that condition is what keeps two resolvers from making the same job twice)."""
+    ops: list[dict[str, Any]] = []
+    for flight in flights:
+        purposes: list[str] = flight["purposes"]
+        values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery"}
+        clauses = []
+        for n, purpose in enumerate(purposes):
+            values[f":p{n}"] = purpose
+            clauses.append(f"NOT contains(inflight, :p{n})")
+        ops.append(
+            transact.update(
+                table,
+                (flight["pk"], keys.delivery_sk(system)),
+                "ADD inflight :p SET updated_at = :now, expires_at = :exp, kind = :kind",
+                values,
+                condition="attribute_not_exists(inflight) OR (" + " AND ".join(clauses) + ")",
+            )
+        )
+    return ops
+
+
+def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
+    """The one call the worker makes when a job reaches a final status (its `_finish`).
+
+    done / no_record: the job's purposes count as delivered to every identity it carried.
+    failed: they are only no longer in flight (the next event sends them again), and the job
+    is listed for an operator's replay. Idempotent: a second call changes nothing.
+    """
+    if status not in FINAL:
+        return
+    system: str = job["system"]
+    purposes = set(job.get("purposes", []))
+    expires_at = job.get("expires_at")
+    for flight in job.get("flights", []):
+        values: Item = {":now": now}
+        parts = ["SET updated_at = :now"]
+        if expires_at:
+            values[":exp"] = expires_at
+            parts[0] += ", expires_at = :exp"
+        if status in FINAL_DONE and purposes:
+            values[":done"] = purposes
+            parts.append("ADD done :done")
+        if flight.get("purposes"):
+            values[":flown"] = set(flight["purposes"])
+            parts.append("DELETE inflight :flown")
+        table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
+            UpdateExpression=" ".join(parts),
+            ExpressionAttributeValues=serialize(values),
+        )
+    if status == "failed":
+        marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
+        update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
+        marker[":kind"] = "failed_job"
+        if expires_at:
+            marker[":exp"] = expires_at
+            update += ", expires_at = :exp"
+        table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job["job_id"]}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=serialize(marker),
+        )
+
+
+def failed_jobs(table: Table, system: str) -> list[Item]:
+    found: list[Item] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": keys.failed_pk(system)}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table.client.query(**kwargs)
+        found.extend(deserialize(raw) for raw in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> list[dict[str, Any]]:
+    """A failed job back to pending, in flight again, and off the failed list: one write.
+
+    A final job keeps no identifier values (PII lifecycle), so the caller passes them back in,
+    read from the identities' nodes."""
+    ops = [
+        transact.update(
+            table,
+            (keys.request_pk(job["request_id"]), keys.job_sk(job["system"])),
+            "SET #status = :pending, updated_at = :now, replayed_at = :now, identifiers = :ids "
+            "ADD replays :one REMOVE lease_until, completed_at",
+            {
+                ":pending": "pending",
+                ":now": now,
+                ":one": 1,
+                ":failed": "failed",
+                ":ids": identifiers,
+            },
+            condition="#status = :failed",
+            names={"#status": "status"},
+        ),
+        transact.delete(table, (keys.failed_pk(job["system"]), job["job_id"])),
+    ]
+    for flight in job.get("flights", []):
+        if flight.get("purposes"):
+            ops.append(
+                transact.update(
+                    table,
+                    (flight["pk"], keys.delivery_sk(job["system"])),
+                    "ADD inflight :p SET updated_at = :now",
+                    {":p": set(flight["purposes"]), ":now": now},
+                )
+            )
+    return ops
+
+
+def get_job(table: Table, request_id: str, system: str) -> Item | None:
+    answer = table.client.get_item(
+        TableName=table.name,
+        Key={"pk": {"S": keys.request_pk(request_id)}, "sk": {"S": keys.job_sk(system)}},
+        ConsistentRead=True,
+    )
+    raw = answer.get("Item")
+    return deserialize(raw) if raw else None
+
+
+def forget_failed(table: Table, system: str, job_id: str) -> None:
+    """A listed job that is no longer failed (finished meanwhile): drop it from the list."""
+    table.client.delete_item(
+        TableName=table.name, Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job_id}}
+    )

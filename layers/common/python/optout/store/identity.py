@@ -1,0 +1,146 @@
+"""Everything the resolver reads of one identity (one partition, one consistent Query) and the
+writes that change what a derived state depends on, each bumping the node's `version` in the
+same transaction so a resolver holding an older snapshot notices (resolver/service.py)."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from optout.store import keys, transact
+from optout.store.batch import batch_get
+from optout.store.codec import Item, deserialize
+from optout.store.graph import assertion_items, link_items
+from optout.store.table import Table
+
+
+@dataclass
+class Partition:
+    pk: str
+    node: Item | None = None
+    state: Item | None = None
+    links: dict[str, Item] = field(default_factory=dict)  # other pk -> link item
+    asserts: dict[str, Item] = field(default_factory=dict)  # asserted pk -> edge
+    asserted_by: dict[str, Item] = field(default_factory=dict)  # asserter pk -> edge (carried)
+    deliveries: dict[str, Item] = field(default_factory=dict)  # system -> delivery item
+
+    @property
+    def version(self) -> int:
+        return int(self.node.get("version", 0)) if self.node else 0
+
+
+def read_partition(table: Table, pk: str) -> Partition:
+    """Strongly consistent: the resolver reads what it or another resolver has just written."""
+    found = Partition(pk)
+    kwargs: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table.client.query(**kwargs)
+        for raw in page.get("Items", []):
+            _sort(found, deserialize(raw))
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _sort(found: Partition, item: Item) -> None:
+    sk: str = item["sk"]
+    if sk == keys.NODE_SK:
+        found.node = item
+    elif sk == keys.STATE_SK:
+        found.state = item
+    elif sk.startswith(keys.LINK_PREFIX):
+        found.links[keys.edge_end(keys.LINK_PREFIX, sk)] = item
+    elif sk.startswith(keys.ASSERTS_PREFIX):
+        found.asserts[keys.edge_end(keys.ASSERTS_PREFIX, sk)] = item
+    elif sk.startswith(keys.ASSERTED_PREFIX):
+        found.asserted_by[keys.edge_end(keys.ASSERTED_PREFIX, sk)] = item
+    elif sk.startswith(keys.DELIVERY_PREFIX):
+        found.deliveries[sk[len(keys.DELIVERY_PREFIX) :]] = item
+
+
+def count_asserters(table: Table, pk: str) -> int:
+    answer = table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :edge)",
+        ExpressionAttributeValues={":pk": {"S": pk}, ":edge": {"S": keys.ASSERTED_PREFIX}},
+        Select="COUNT",
+        ConsistentRead=True,
+    )
+    return int(answer.get("Count", 0))
+
+
+def _bump(table: Table, pk: str, expires_at: int) -> dict[str, Any]:
+    """The node must exist (the resolver writes nodes before edges)."""
+    return transact.update(
+        table,
+        (pk, keys.NODE_SK),
+        "ADD version :one SET expires_at = :exp",
+        {":one": 1, ":exp": expires_at},
+        condition="attribute_exists(pk)",
+    )
+
+
+def write_link(
+    table: Table, a_pk: str, b_pk: str, request_id: str, at: str, expires_at: int
+) -> None:
+    items = link_items(a_pk, b_pk, request_id, at, expires_at)
+    table_ops = [transact.put(table, item) for item in items]
+    table_ops += [_bump(table, a_pk, expires_at), _bump(table, b_pk, expires_at)]
+    transact.write(table, table_ops)
+
+
+def write_assertion(
+    table: Table, asserter_pk: str, asserted_pk: str, request_id: str, at: str, expires_at: int
+) -> None:
+    """New edges carry nothing yet; only the asserter's version changes (it has someone new
+    to tell). An existing edge keeps what it carries: only its expiry moves."""
+    out_item, in_item = assertion_items(asserter_pk, asserted_pk, request_id, at, expires_at)
+    transact.write(
+        table,
+        [
+            transact.put(table, out_item),
+            transact.update(
+                table,
+                (in_item["pk"], in_item["sk"]),
+                "SET kind = :kind, request_id = if_not_exists(request_id, :req), "
+                "asserted_at = if_not_exists(asserted_at, :at), "
+                "carried = if_not_exists(carried, :none), expires_at = :exp",
+                {
+                    ":kind": "asserted",
+                    ":req": request_id,
+                    ":at": at,
+                    ":none": [],
+                    ":exp": expires_at,
+                },
+            ),
+            _bump(table, asserter_pk, expires_at),
+        ],
+    )
+
+
+def write_carried(
+    table: Table, asserter_pk: str, asserted_pk: str, carried: list[str], expires_at: int
+) -> None:
+    """What the asserter's cluster is opted out of, told to the asserted identity."""
+    transact.write(
+        table,
+        [
+            transact.update(
+                table,
+                (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
+                "SET carried = :carried, expires_at = :exp",
+                {":carried": carried, ":exp": expires_at},
+                condition="attribute_exists(pk)",
+            ),
+            _bump(table, asserted_pk, expires_at),
+        ],
+    )
+
+
+def node_versions(table: Table, pks: list[str]) -> dict[str, int]:
+    found = batch_get(table, [(pk, keys.NODE_SK) for pk in pks], consistent=True)
+    return {pk: int(found[(pk, keys.NODE_SK)].get("version", 0)) if (pk, keys.NODE_SK) in found
+            else 0 for pk in pks}  # fmt: skip

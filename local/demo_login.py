@@ -1,0 +1,53 @@
+"""`POST /_local/demo/login`: the demo shop's login backend, minting real identity tokens.
+
+A real shop's backend authenticates the person, then signs a short-lived identity token with
+the key it shares with the bridge (README: "Identity tokens"); the page passes it on with its
+next `POST /v1/consent`. Here there is no password: any email "logs in", and the token is
+signed with the documented development key, so the demo and the e2e tests take the same token
+path production does. It binds the browser's device id (the banner's cookie, or `device_id`
+in the body) so the token cannot be replayed from another browser. Local stack only.
+"""
+
+import json
+from datetime import UTC, datetime
+
+from local.http_types import Incoming, Outgoing, error_answer, json_answer
+from optout import identifiers as ids
+from optout.errors import InvalidInput
+from optout.identity_token import mint
+from optout.settings import Settings
+from optout.token_keys import load_token_keys
+
+PATH = "/_local/demo/login"
+LIFETIME_SECONDS = 300
+DEVICE_COOKIE = "optout_device_id"
+
+
+def serve(request: Incoming) -> Outgoing:
+    if request.method != "POST":
+        return error_answer(405, "method_not_allowed", "POST {email, device_id?}")
+    try:
+        given = json.loads(request.body or b"{}")
+    except ValueError:
+        return error_answer(400, "malformed_json", "the body is not valid JSON")
+    if not isinstance(given, dict) or not isinstance(given.get("email"), str):
+        return error_answer(422, "invalid_field", "send {email, device_id?}")
+    device = given.get("device_id") or _cookie(request)
+    try:
+        email = ids.normalise_email(given["email"])
+        if device is not None:
+            ids.normalise_device_id(str(device))
+    except InvalidInput as error:
+        return error_answer(422, "invalid_field", error.message)
+    settings = Settings.from_env()  # the stack's environment: OPTOUT_LOCAL_MODE, the audience
+    token = mint(load_token_keys(settings), settings.identity_token_audience, {"email": email},
+                 datetime.now(UTC), LIFETIME_SECONDS, str(device) if device else None)  # fmt: skip
+    return json_answer(200, {"identity_token": token, "expires_in": LIFETIME_SECONDS})
+
+
+def _cookie(request: Incoming) -> str | None:
+    for part in (request.header("cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == DEVICE_COOKIE and value:
+            return value
+    return None

@@ -1,0 +1,104 @@
+"""Issue 10's three attacks, tried as a stranger would, with plain HTTP against the local
+stack; and the identity-token path the demo shop's login uses (`/_local/demo/login`)."""
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack
+from tests.support.tokens import token_for
+
+pytestmark = pytest.mark.e2e
+
+SIGV4 = {
+    "authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/execute-api/"
+    "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+}
+ALL = ("sale", "share", "targeted_advertising", "profiling")
+
+
+def resolved(stack: Stack, request_id: str) -> bool:
+    _, body = stack.json("GET", f"/v1/requests/{request_id}")
+    return body["status"] != "received"
+
+
+def post(stack: Stack, path: str, body: dict[str, Any], timeout: float = 45.0) -> str:
+    status, answer = stack.json("POST", path, body)
+    assert status == 202, answer
+    request_id: str = answer["request_id"]
+    stack.wait_for(lambda: resolved(stack, request_id), timeout=timeout)
+    return request_id
+
+
+def state(stack: Stack, device: str) -> dict[str, Any]:
+    status, body = stack.json("GET", f"/v1/consent/{device}")
+    assert status == 200
+    return dict(body)
+
+
+def login(stack: Stack, email: str, device: str, timeout: float = 45.0) -> str:
+    status, answer = stack.json("POST", "/_local/demo/login", {"email": email, "device_id": device})
+    assert status == 200, answer
+    token: str = answer["identity_token"]
+    body = {"device_id": device, "identity_token": token}
+    return post(stack, "/v1/consent", body, timeout)
+
+
+def opted_out_victim(stack: Stack) -> tuple[str, str]:
+    """A victim who logged in on their browser and opted out through the webform."""
+    email, device = f"victim-{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex
+    login(stack, email, device)
+    post(stack, "/v1/opt-out", {"email": email})
+    stack.wait_for(lambda: all(state(stack, device)["opt_out"].values()))
+    return email, device
+
+
+def test_a_stranger_naming_the_victims_email_learns_nothing(local_stack: Stack) -> None:
+    email, _ = opted_out_victim(local_stack)
+    stranger = uuid.uuid4().hex
+    post(local_stack, "/v1/consent", {"device_id": stranger, "identity": {"email": email}})
+    assert state(local_stack, stranger) == {"device_id": stranger,
+                                            "opt_out": dict.fromkeys(ALL, False),
+                                            "gpc_honored": False, "updated_at": None}  # fmt: skip
+
+
+def test_a_stranger_cannot_undo_the_victims_opt_out(local_stack: Stack) -> None:
+    email, device = opted_out_victim(local_stack)
+    stranger = uuid.uuid4().hex
+    allow_all = {"device_id": stranger, "identity": {"email": email},
+                 "opt_out": dict.fromkeys(ALL, False), "confirm_opt_in": True}  # fmt: skip
+    post(local_stack, "/v1/consent", allow_all)
+    # An old banner's unconfirmed "allow all" on the victim's own browser lifts nothing either
+    post(local_stack, "/v1/consent", {"device_id": device, "opt_out": dict.fromkeys(ALL, False)})
+    assert state(local_stack, device)["opt_out"] == dict.fromkeys(ALL, True)
+
+
+def test_asserted_junk_never_gets_the_victims_real_login_held(local_stack: Stack) -> None:
+    # Given more junk browsers than the cluster cap (50) naming the victim's email
+    email = f"victim-{uuid.uuid4().hex[:10]}@example.com"
+    post(local_stack, "/v1/opt-out", {"email": email})
+    for _ in range(55):
+        status, _ = local_stack.json(
+            "POST", "/v1/consent", {"device_id": uuid.uuid4().hex, "identity": {"email": email}}
+        )
+        assert status == 202
+    # When the victim logs in on their real browser (behind 55 events in the stream: moto's
+    # Query reads the whole table, so the local resolver is slow here; AWS's is not)
+    device = uuid.uuid4().hex
+    request_id = login(local_stack, email, device, timeout=240)
+    # Then that link is not held, and the browser carries the victim's opt-out
+    status, holds = local_stack.json("GET", "/v1/admin/holds", headers=SIGV4)
+    assert status == 200
+    assert all(h["request_id"] != request_id for h in holds["holds"])
+    local_stack.wait_for(lambda: all(state(local_stack, device)["opt_out"].values()))
+
+
+def test_a_forged_identity_token_is_refused_over_http(local_stack: Stack) -> None:
+    forged = token_for(email="someone@example.com", key="not-the-bridge-key-at-all-0123456789")
+    status, body = local_stack.json(
+        "POST", "/v1/consent", {"device_id": uuid.uuid4().hex, "identity_token": forged}
+    )
+    assert status == 422
+    assert (body["error"]["code"], body["error"]["field"]) == ("invalid_token", "identity_token")
+    assert "someone" not in str(body)

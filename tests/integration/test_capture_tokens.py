@@ -1,0 +1,98 @@
+"""Identity tokens at the door: a valid one makes identifiers verified; every bad one is a
+422 naming `identity_token`, and nothing is stored."""
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from optout.token_keys import MissingTokenKey
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_function
+from tests.support.tokens import token_for
+
+DEVICE = "dev-token-aaaaaaaaaaaa"
+EMAIL = "token.holder@example.com"
+
+
+@pytest.fixture
+def capture(aws: Aws) -> Iterator[ModuleType]:
+    yield load_function("capture_api")
+
+
+def consent(capture: ModuleType, token: str, device: str = DEVICE) -> dict[str, Any]:
+    body = {"device_id": device, "opt_out": {"sale": True}, "identity_token": token}
+    answer: dict[str, Any] = invoke(capture, http_event("POST", "/v1/consent", body))
+    return answer
+
+
+def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(claims)}."
+
+
+def test_a_valid_token_makes_its_identifiers_verified_and_links_them_to_the_device(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = consent(capture, token_for(email=EMAIL.upper(), device_id=DEVICE))
+    assert answer["statusCode"] == 202, answer["body"]
+    (event,) = aws.items()
+    roles = [(i["type"], i["role"]) for i in event["identifiers"]]
+    assert roles == [("device_id", "device"), ("email", "verified")]
+    (link,) = event["links"]
+    assert (link["a"]["value"], link["b"]["value"]) == (DEVICE, EMAIL)
+    assert event["evidence"]["identity_token"]["kid"] == "local-dev"
+    assert "identity_token" not in json.dumps(event["evidence"]["identity_token"]["types"])
+
+
+NOW = datetime.now(UTC)
+REFUSED = {
+    "forged signature": token_for(email=EMAIL, key="someone-elses-key-that-is-long-enough!!"),
+    "wrong audience": token_for(email=EMAIL, audience="another-site"),
+    "expired": token_for(email=EMAIL, issued=NOW - timedelta(hours=1)),
+    "unknown kid": token_for(email=EMAIL, kid="k-unknown"),
+    "alg none": unsigned({"alg": "none", "kid": "local-dev"}, {"email": EMAIL, "aud": "x"}),
+    "alg HS512": token_for(email=EMAIL, algorithm="HS512", key="k" * 64),
+    "lives too long": token_for(email=EMAIL, lifetime=timedelta(days=30)),
+    "issued in the future": token_for(email=EMAIL, issued=NOW + timedelta(hours=1)),
+    "binds nothing": token_for(device_id=DEVICE),
+    "invalid email claim": token_for(email="not-an-email"),
+    "not a jwt": "definitely.not.a-jwt",
+    "replayed for another device": token_for(email=EMAIL, device_id="dev-other-bbbbbbbbbbbb"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_bad_token_is_refused_naming_the_field_and_stores_nothing(
+    aws: Aws, capture: ModuleType, case: str
+) -> None:
+    answer = consent(capture, REFUSED[case])
+    assert answer["statusCode"] == 422, (case, answer["body"])
+    error = json_body(answer)["error"]
+    assert (error["code"], error["field"]) == ("invalid_token", "identity_token")
+    assert EMAIL not in answer["body"]
+    assert aws.items() == []
+
+
+def test_the_webform_refuses_a_bad_token_too(aws: Aws, capture: ModuleType) -> None:
+    body = {"email": EMAIL, "identity_token": REFUSED["forged signature"]}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
+    assert answer["statusCode"] == 422
+    assert json_body(answer)["error"]["field"] == "identity_token"
+    assert aws.items() == []
+
+
+def test_outside_local_mode_a_missing_token_key_stops_the_function(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPTOUT_LOCAL_MODE")
+    monkeypatch.delenv("IDENTITY_TOKEN_SECRET_NAME", raising=False)
+    with pytest.raises(MissingTokenKey):
+        capture.Services()

@@ -1,0 +1,187 @@
+"""Delivered means confirmed: what a system's receipt says decides what it is sent next.
+
+The resolver and the worker's domain service run over moto; the connector is a stand-in that
+answers what each test needs (the vendors' own shapes are tested in tests/unit/connectors)."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from optout.connectors.base import Job, Outcome
+from optout.connectors.errors import DeliveryError
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store.table import Table
+from optout.systems import load_systems
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
+
+EMAIL = "pat@example.com"
+DEVICE = "dev-delivery-aaaaaaaaaa"
+SYSTEMS = load_systems("layers/common/config/systems.json")
+
+
+@dataclass
+class Vendor:
+    """Answers every job with `status`, or refuses it for good when `refuse` is set."""
+
+    refuse: bool = False
+    received: list[Job] = field(default_factory=list)
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        self.received.extend(jobs)
+        if self.refuse:
+            error = DeliveryError("400 bad request", retryable=False, http_status=400)
+            return [Outcome(j.job_id, None, http_status=400, error=error) for j in jobs]
+        return [Outcome(j.job_id, "done", http_status=200) for j in jobs]
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def work(pipe: Pipeline, queue_key: str, vendor: Vendor) -> list[dict[str, Any]]:
+    """One worker pass over a system's queue; returns the messages it took."""
+    bodies = pipe.drain(queue_key)
+    service = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    service.deliver([Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)])
+    return bodies
+
+
+def emails_sent(vendor: Vendor) -> list[str]:
+    return [i.value for job in vendor.received for i in job.identifiers if i.type == "email"]
+
+
+def test_a_system_that_failed_for_good_gets_the_next_opt_out_for_that_person(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out that salesforce refused for good
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    refusing = Vendor(refuse=True)
+    assert len(work(pipe, "salesforce", refusing)) == 1
+    # When the same person opts out again later
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    # Then salesforce gets a job for that person again
+    working = Vendor()
+    assert len(work(pipe, "salesforce", working)) == 1
+    assert emails_sent(working) == [EMAIL]
+
+
+def test_a_confirmed_delivery_is_not_sent_again(pipe: Pipeline) -> None:
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor())
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    assert pipe.drain("salesforce") == []
+
+
+def test_a_job_in_flight_is_not_doubled_by_the_next_event(pipe: Pipeline) -> None:
+    # Given a pending salesforce job for the email (the worker has not run)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    assert len(pipe.drain("salesforce")) == 1
+    # When another event for the same person arrives
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    # Then no second salesforce job is made
+    assert pipe.drain("salesforce") == []
+
+
+def test_one_event_touching_two_clusters_keeps_every_purpose_of_both(pipe: Pipeline) -> None:
+    # Given two people, one opted out of sale and one of profiling, each logged in elsewhere
+    pipe.post("/v1/opt-out", {"email": "a@example.com", "purposes": ["sale"]})
+    pipe.post("/v1/opt-out", {"email": "b@example.com", "purposes": ["profiling"]})
+    pipe.resolve()
+    pipe.drain_all()
+    # When one backend call links a new device to each
+    links = {"links": [
+        {"a": {"type": "device_id", "value": "dev-one-aaaaaaaaaaaaaa"},
+         "b": {"type": "email", "value": "a@example.com"}},
+        {"a": {"type": "device_id", "value": "dev-two-aaaaaaaaaaaaaa"},
+         "b": {"type": "email", "value": "b@example.com"}},
+    ]}  # fmt: skip
+    linked = pipe.post("/v1/identity-links", links, iam=True)
+    pipe.resolve()
+    # Then the webhook job (it takes device ids) carries both purposes, each device its own
+    (job,) = [i for i in pipe.items(f"REQ#{linked['request_id']}") if i["sk"] == "JOB#webhook"]
+    assert job["purposes"] == ["sale", "profiling"]
+    assert sorted(f["purposes"] for f in job["flights"]) == [["profiling"], ["sale"]]
+
+
+def test_a_replayed_event_keeps_the_stored_jobs_identities(pipe: Pipeline) -> None:
+    # Given an event resolved once (its job carries the email)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    batch = pipe.event_records()
+    pipe.resolve(batch)
+    (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#salesforce"]
+    # ... and a browser linked to the email meanwhile (by the backend)
+    login = token_for(email=EMAIL, device_id=DEVICE)
+    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": login})
+    pipe.resolve()
+    # When the first event is delivered again
+    pipe.resolve(batch)
+    # Then its job still has its own identities and in-flight marks, nothing of the device
+    (again,) = [i for i in pipe.items(job["pk"]) if i["sk"] == "JOB#salesforce"]
+    assert again["identifiers"] == job["identifiers"] and again["flights"] == job["flights"]
+
+
+def test_the_replay_route_sends_a_systems_failed_jobs_again(pipe: Pipeline) -> None:
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    # When an operator replays salesforce's failed jobs
+    replay = http_event(
+        "POST", "/v1/admin/systems/salesforce/replay", path_parameters={"system": "salesforce"},
+        iam=True,
+    )  # fmt: skip
+    answer = invoke(pipe.admin, replay)
+    assert answer["statusCode"] == 202, answer["body"]
+    assert json_body(answer)["status"] == "replaying"
+    pipe.resolve()
+    # Then the job is pending again and its message is back on the queue
+    working = Vendor()
+    assert len(work(pipe, "salesforce", working)) == 1
+    assert emails_sent(working) == [EMAIL]
+    (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#salesforce"]
+    assert (job["status"], job["replays"]) == ("done", 1)
+
+
+def test_replay_needs_iam_and_a_known_system(pipe: Pipeline) -> None:
+    path = "/v1/admin/systems/{system}/replay"
+    anonymous = http_event("POST", path.format(system="salesforce"),
+                           path_parameters={"system": "salesforce"})  # fmt: skip
+    assert invoke(pipe.admin, anonymous)["statusCode"] == 403
+    unknown = http_event("POST", path.format(system="nosuch"),
+                         path_parameters={"system": "nosuch"}, iam=True)  # fmt: skip
+    assert invoke(pipe.admin, unknown)["statusCode"] == 404
+
+
+def test_every_item_a_full_flow_writes_expires(pipe: Pipeline) -> None:
+    # Given every kind of write: a login, a webform, an assertion, a held link, receipts
+    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": token_for(email=EMAIL)})
+    pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": "dev-typed-aaaaaaaaaaaaa",
+                              "phone": "+1 415 555 0132"})  # fmt: skip
+    pipe.post("/v1/consent", {"device_id": "dev-gpc-aaaaaaaaaaaaaaa"}, headers={"sec-gpc": "1"})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor())
+    work(pipe, "braze", Vendor(refuse=True))
+    # Then every item has an expiry at least RECORD_RETENTION_DAYS (default 1095) away
+    kinds: set[str] = set()
+    for item in pipe.items():
+        kinds.add(item.get("kind", item["sk"]))
+        assert "expires_at" in item, item["pk"].split("#")[0] + " " + item["sk"].split("#")[0]
+    assert {"event", "resolution", "job", "node", "state", "asserts", "asserted", "link",
+            "delivery", "failed_job"} <= kinds  # fmt: skip

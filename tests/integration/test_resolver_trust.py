@@ -1,0 +1,157 @@
+"""Verified and asserted identity through capture and the resolver (README: the table).
+
+Verified (the backend, or a valid identity token) merges clusters both ways. Asserted (typed,
+or `identity` without a token) only adds opt-outs, one way, and never reads, undoes or crowds
+out anyone else's state."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
+
+VICTIM = "victim@example.com"
+VICTIM_DEVICE = "dev-victim-aaaaaaaaaaa"
+STRANGER = "dev-stranger-bbbbbbbbbb"
+ALL_OUT = dict.fromkeys(("sale", "share", "targeted_advertising", "profiling"), True)
+ALL_IN = dict.fromkeys(ALL_OUT, False)
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def state(pipe: Pipeline, device: str) -> dict[str, Any]:
+    return pipe.get(f"/v1/consent/{device}", device_id=device)
+
+
+def victim_logged_in_and_opted_out(pipe: Pipeline) -> None:
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.post("/v1/opt-out", {"email": VICTIM})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_OUT
+
+
+def test_naming_someone_elses_email_shows_none_of_their_state(pipe: Pipeline) -> None:
+    # Given a victim whose email and browser are opted out
+    victim_logged_in_and_opted_out(pipe)
+    # When a stranger's browser sends the victim's email without a token
+    pipe.post("/v1/consent", {"device_id": STRANGER, "identity": {"email": VICTIM}})
+    pipe.resolve()
+    # Then the stranger's device reads as a stranger: no opt-outs, no sign the email is known
+    assert state(pipe, STRANGER) == {"device_id": STRANGER, "opt_out": ALL_IN,
+                                     "gpc_honored": False, "updated_at": None}  # fmt: skip
+
+
+def test_a_stranger_cannot_undo_someone_elses_opt_out(pipe: Pipeline) -> None:
+    victim_logged_in_and_opted_out(pipe)
+    # When a stranger sends the victim's email with every purpose false, even "confirmed"
+    body = {"device_id": STRANGER, "identity": {"email": VICTIM}, "opt_out": ALL_IN,
+            "confirm_opt_in": True}  # fmt: skip
+    pipe.post("/v1/consent", body)
+    pipe.resolve()
+    # Then the victim's browser is still opted out of everything
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_OUT
+
+
+def test_asserted_junk_does_not_count_toward_the_victims_cluster_cap(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="3")
+    pipe.post("/v1/opt-out", {"email": VICTIM})
+    # Given ten junk browsers that each sent the victim's email without a token
+    for n in range(10):
+        pipe.post(
+            "/v1/consent",
+            {"device_id": f"dev-junk-{n:02d}-aaaaaaaa", "identity": {"email": VICTIM}},
+        )
+    pipe.resolve()
+    # When the victim logs in on two real browsers (a cluster of three with the email)
+    for device in (VICTIM_DEVICE, "dev-victim-second-bbbb"):
+        login = token_for(email=VICTIM, device_id=device)
+        pipe.post("/v1/consent", {"device_id": device, "identity_token": login})
+    pipe.resolve()
+    # Then no link is held and both browsers carry the webform opt-out
+    assert [i for i in pipe.items("HOLD") if i["kind"] == "hold"] == []
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_OUT
+    assert state(pipe, "dev-victim-second-bbbb")["opt_out"] == ALL_OUT
+
+
+def test_an_asserting_browser_tells_the_email_now_and_later_and_hears_nothing_back(
+    pipe: Pipeline,
+) -> None:
+    # Given a browser opted out of sale that then sends an email without a token
+    pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"sale": True}})
+    told = pipe.post("/v1/consent", {"device_id": STRANGER, "identity": {"email": VICTIM}})
+    pipe.resolve()
+    # Then the email's systems get the browser's opt-out now
+    jobs = {i["system"]: i for i in pipe.items(f"REQ#{told['request_id']}") if i["kind"] == "job"}
+    assert "salesforce" in jobs and jobs["salesforce"]["purposes"] == ["sale"]
+    # When the browser later opts out of profiling too
+    later = pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"profiling": True}})
+    pipe.resolve()
+    jobs = {i["system"]: i for i in pipe.items(f"REQ#{later['request_id']}") if i["kind"] == "job"}
+    assert "profiling" in jobs["salesforce"]["purposes"]
+    # And an opt-out of the email (webform) does not flow back to that browser
+    pipe.post("/v1/opt-out", {"email": VICTIM, "purposes": ["share"]})
+    pipe.resolve()
+    assert state(pipe, STRANGER)["opt_out"]["share"] is False
+
+
+def test_an_asserted_identifier_on_a_request_still_opts_that_device_out(pipe: Pipeline) -> None:
+    pipe.post("/v1/opt-out", {"email": VICTIM, "device_id": STRANGER})
+    pipe.resolve()
+    assert state(pipe, STRANGER)["opt_out"] == ALL_OUT
+
+
+def test_a_webform_opt_out_for_an_email_reaches_every_verified_browser(pipe: Pipeline) -> None:
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is False
+    pipe.post("/v1/opt-out", {"email": VICTIM})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_OUT
+
+
+def test_an_unconfirmed_false_is_accepted_but_lifts_no_opt_out_and_no_gpc(
+    pipe: Pipeline,
+) -> None:
+    # Given a browser with GPC on and an opt-out of profiling
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "opt_out": {"profiling": True}},
+              headers={"sec-gpc": "1"})  # fmt: skip
+    pipe.resolve()
+    # When an old banner posts "allow all" without confirm_opt_in (and without the signal)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "opt_out": ALL_IN})
+    pipe.resolve()
+    # Then nothing is lifted
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_OUT
+    assert state(pipe, VICTIM_DEVICE)["gpc_honored"] is True
+
+
+def test_a_confirmed_opt_in_on_the_own_device_lifts_its_own_opt_out(pipe: Pipeline) -> None:
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "opt_out": {"sale": True}})
+    pipe.resolve()
+    body = {"device_id": VICTIM_DEVICE, "opt_out": {"sale": False}, "confirm_opt_in": True}
+    pipe.post("/v1/consent", body)
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is False
+
+
+def test_a_confirmed_opt_in_with_a_token_lifts_the_bound_email_too(pipe: Pipeline) -> None:
+    # Given a logged-in browser whose email opted out through the webform
+    victim_logged_in_and_opted_out(pipe)
+    # When the person, logged in, confirms opting back in to sale
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    body = {"device_id": VICTIM_DEVICE, "identity_token": login, "opt_out": {"sale": False},
+            "confirm_opt_in": True}  # fmt: skip
+    pipe.post("/v1/consent", body)
+    pipe.resolve()
+    # Then sale is allowed again on their browser (the email's own register was lifted)
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is False
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["profiling"] is True

@@ -1,0 +1,47 @@
+"""Identity-token verification rules that need no AWS: rotation, claims, normalisation."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from optout.identity_token import InvalidToken, TokenVerifier, mint
+from optout.settings import Settings
+from optout.token_keys import MissingTokenKey, load_token_keys, parse_token_keys
+from tests.support.tokens import token_for
+
+ROTATED = parse_token_keys({"kid": "k2", "key": "new-key-" + "n" * 40,
+                            "previous": {"kid": "k1", "key": "old-key-" + "o" * 40}})  # fmt: skip
+
+
+def verifier() -> TokenVerifier:
+    return TokenVerifier(ROTATED, "optout-bridge", 600)
+
+
+def test_during_a_rotation_tokens_of_the_current_and_the_previous_key_verify() -> None:
+    new = token_for(email="a@example.com", kid="k2", key="new-key-" + "n" * 40)
+    old = token_for(email="a@example.com", kid="k1", key="old-key-" + "o" * 40)
+    assert verifier().verify(new, datetime.now(UTC)).kid == "k2"
+    assert verifier().verify(old, datetime.now(UTC)).kid == "k1"
+
+
+def test_a_token_signed_with_the_previous_key_but_naming_the_current_kid_is_refused() -> None:
+    crossed = token_for(email="a@example.com", kid="k2", key="old-key-" + "o" * 40)
+    with pytest.raises(InvalidToken, match="signature"):
+        verifier().verify(crossed, datetime.now(UTC))
+
+
+def test_bound_identifiers_are_normalised_like_typed_ones() -> None:
+    now = datetime.now(UTC)
+    token = mint(ROTATED, "optout-bridge", {"email": " Pat@Example.COM ", "phone": "415 555 0132"},
+                 now)  # fmt: skip
+    identity = verifier().verify(token, now, region="US")
+    assert [(i.type, i.value) for i in identity.identifiers] == [
+        ("email", "pat@example.com"), ("phone", "+14155550132"),
+    ]  # fmt: skip
+    assert "pat" not in repr(identity)
+
+
+def test_without_a_secret_name_only_local_mode_gets_the_development_key() -> None:
+    assert load_token_keys(Settings(table_name="t", optout_local_mode=True)).current_kid == "local-dev"
+    with pytest.raises(MissingTokenKey):
+        load_token_keys(Settings(table_name="t"))
