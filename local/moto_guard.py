@@ -22,6 +22,8 @@ import functools
 import inspect
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from moto.core.botocore_stubber import BotocoreStubber
@@ -77,3 +79,15 @@ def uninstall() -> None:
 
 def installed() -> bool:
     return bool(_originals)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Installed for a block (tests on a big table), then as it was before."""
+    was = installed()
+    install()
+    try:
+        yield
+    finally:
+        if not was:
+            uninstall()

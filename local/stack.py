@@ -75,7 +75,8 @@ class LocalStack:
     def start(self) -> None:
         template = load_template(self.options.template)
         systems = load_systems(
-            self.options.systems_config, {**os.environ, "LOCAL_STACK_URL": self.url, "OPTOUT_LOCAL_MODE": "true"}
+            self.options.systems_config,
+            {**os.environ, "LOCAL_STACK_URL": self.url, "OPTOUT_LOCAL_MODE": "true"},
         ).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())

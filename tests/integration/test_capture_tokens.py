@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from optout.token_keys import MissingTokenKey
@@ -92,7 +93,12 @@ def test_the_webform_refuses_a_bad_token_too(aws: Aws, capture: ModuleType) -> N
 def test_outside_local_mode_a_missing_token_key_stops_the_function(
     aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a deployed function (no local mode) whose hash key is configured
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="optout-bridge/test/hash-key", SecretString="k" * 64)
+    monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/test/hash-key")
     monkeypatch.delenv("OPTOUT_LOCAL_MODE")
+    # When the token key's setting is missing / Then it refuses to start
     monkeypatch.delenv("IDENTITY_TOKEN_SECRET_NAME", raising=False)
     with pytest.raises(MissingTokenKey):
         capture.Services()

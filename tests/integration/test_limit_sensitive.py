@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import Aws
 from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
 
 DEVICE = "dev-limit-sensitive-0001"
 EMAIL = "sam.limit@example.com"
@@ -73,8 +74,8 @@ def test_a_webform_limit_by_email_reaches_a_device_linked_later(pipe: Pipeline) 
     # Given a webform request that asks only to limit sensitive data, by email
     pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["limit_sensitive"]})
     pipe.resolve()
-    # When a log-in links a browser to that email
-    pipe.post("/v1/consent", {"device_id": DEVICE, "identity": {"email": EMAIL}})
+    # When a log-in links a browser to that email (a signed identity token: verified)
+    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": token_for(email=EMAIL)})
     pipe.resolve()
     # Then the browser reads the limit, and nothing else
     opt_out = pipe.get(f"/v1/consent/{DEVICE}", device_id=DEVICE)["opt_out"]

@@ -6,7 +6,7 @@ from typing import Any
 import boto3
 import pytest
 
-from bench.moto_shims import partition_scoped_query
+from local.moto_guard import guarded
 from tests.conftest import Aws
 from tests.support.lambdas import load_event
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -153,7 +153,7 @@ def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(
         ]  # fmt: skip
         pipe.post("/v1/identity-links", {"links": links}, iam=True)
     # When the resolver processes them (moto's Query reads the whole table unless scoped)
-    with partition_scoped_query():
+    with guarded():
         assert pipe.resolve() == {"batchItemFailures": []}
     # Then the cluster stops at the cap and every other link is held for review
     email_pk = next(i["pk"] for i in pipe.items("ID#email#") if i["sk"] == "NODE")

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.moto_shims import partition_scoped_query
 from local.aws_resources import create_queues, create_table
+from local.moto_guard import guarded
 from optout.events import CapturedEvent, KeyedIdentifier
 from optout.identifiers import Identifier
 from optout.jobs_queue import JobQueue
@@ -121,7 +121,7 @@ def run_both(
             f"resolver-{n}": (lambda e=event: resolver_on(baton, queue).process(e) and None)
             for n, event in enumerate(events)
         }
-        with partition_scoped_query():  # one thread at a time holds the baton: safe to swap
+        with guarded():  # one thread at a time holds the baton: safe to swap
             scheduler.run(tasks)
         return final_states(aws, alone), final_states(aws, shared), scheduler.trace
     finally:

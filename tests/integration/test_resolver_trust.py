@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from optout.purposes import SALE_SHARE_PURPOSES
 from tests.conftest import Aws
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
@@ -16,7 +17,8 @@ from tests.support.tokens import token_for
 VICTIM = "victim@example.com"
 VICTIM_DEVICE = "dev-victim-aaaaaaaaaaa"
 STRANGER = "dev-stranger-bbbbbbbbbb"
-ALL_OUT = dict.fromkeys(("sale", "share", "targeted_advertising", "profiling"), True)
+# What a webform opt-out without purposes gives: the four sale/share purposes, not the limit.
+ALL_OUT = {**dict.fromkeys(SALE_SHARE_PURPOSES, True), "limit_sensitive": False}
 ALL_IN = dict.fromkeys(ALL_OUT, False)
 
 

@@ -201,7 +201,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
         env = {
             "SYSTEMS_CONFIG": str(systems_file),
             "LOCAL_SECRETS_FILE": str(secrets_file),
-            "LOCAL_STACK_URL": server.url,  # local mode: loopback http base URLs are allowed
+            "LOCAL_STACK_URL": server.url,  # OPTOUT_LOCAL_MODE (tests): loopback http is allowed
             "RETRY_BASE_SECONDS": "60",
             "RETRY_MAX_SECONDS": "120",
             "HTTP_TIMEOUT_SECONDS": "2",

@@ -32,7 +32,7 @@ DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "segment": {"categories": {"sale": "C0004", "share": "C0004",
                                "targeted_advertising": "C0004", "profiling": "C0003"}},
 }  # fmt: skip
-LOCAL = {"environ": {"LOCAL_STACK_URL": "http://127.0.0.1"}}  # validation context: local mode
+LOCAL = {"environ": {"OPTOUT_LOCAL_MODE": "true"}}  # validation context: local mode
 
 
 def secret_for(vendor: str) -> dict[str, Any]:

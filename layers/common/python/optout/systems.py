@@ -78,7 +78,9 @@ class SystemConfig(BaseModel):
         options = {k: _expand(v, environ, name, f"options.{k}") for k, v in data["options"].items()}
         for key, value in options.items():
             if key.endswith("url") and isinstance(value, str):
-                _check_url(value, name, f"options.{key}", local=environ.get("OPTOUT_LOCAL_MODE") == "true")
+                _check_url(
+                    value, name, f"options.{key}", local=environ.get("OPTOUT_LOCAL_MODE") == "true"
+                )
         return {**data, "options": options}
 
     @model_validator(mode="after")
