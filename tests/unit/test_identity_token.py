@@ -42,6 +42,8 @@ def test_bound_identifiers_are_normalised_like_typed_ones() -> None:
 
 
 def test_without_a_secret_name_only_local_mode_gets_the_development_key() -> None:
-    assert load_token_keys(Settings(table_name="t", optout_local_mode=True)).current_kid == "local-dev"
+    assert (
+        load_token_keys(Settings(table_name="t", optout_local_mode=True)).current_kid == "local-dev"
+    )
     with pytest.raises(MissingTokenKey):
         load_token_keys(Settings(table_name="t"))
