@@ -30,6 +30,7 @@ from local.front import Cors, Front, FrontServer
 from local.queue_poller import QueuePoller
 from local.requests_view import RequestsView
 from local.sandbox_routes import build_routes
+from local.schedule_poller import SchedulePoller
 from local.static_site import StaticSite
 from local.stream_poller import StreamPoller
 from local.template_config import (
@@ -37,6 +38,7 @@ from local.template_config import (
     function_timeout,
     http_routes,
     queue_source,
+    schedule_sources,
     stream_source,
 )
 from optout.store.table import Table
@@ -47,6 +49,8 @@ log = logging.getLogger("local.stack")
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "optout-local"  # stands in for ${AWS::StackName}
 JOIN_SECONDS = 5.0
+# A deployed rate(5 minutes) fires every 5 s locally, so sweeps show their effect at once.
+SCHEDULE_SPEEDUP = 60.0
 
 
 @dataclass
@@ -108,6 +112,7 @@ class LocalStack:
         }
         self._start_resolver(template, stream_arn, sqs)
         self._start_workers(template, sqs, {name: (key, queues[key]) for name, key in keys.items()})
+        self._start_schedules(template)
         if self.options.pretty_logs:
             from optout.observability import logger  # noqa: PLC0415 - after the handlers load
 
@@ -169,6 +174,15 @@ class LocalStack:
                 sqs, system, url, queue_arn(sqs, url), source, worker.invoke, self.stop_event
             )
             self._spawn(f"queue-{system}", poller.run)
+
+    def _start_schedules(self, template: dict[str, Any]) -> None:
+        """Each scheduled function on a timer (its rate divided by LOCAL_SCHEDULE_SPEEDUP)."""
+        speedup = float(os.environ.get("LOCAL_SCHEDULE_SPEEDUP", SCHEDULE_SPEEDUP))
+        for source in schedule_sources(template):
+            function = _function(template, source.function, _local_name(source.function))
+            poller = SchedulePoller(source, function.invoke, self.stop_event, speedup)
+            log.info("%s runs every %.0f s (%s)", source.function, poller.period, source.name)
+            self._spawn(f"schedule-{source.function}", poller.run)
 
     def _spawn(self, name: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

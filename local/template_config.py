@@ -1,9 +1,10 @@
 """What the local stack reads from template.yaml besides tables and queues.
 
 HTTP routes (and which need IAM), the resolver's stream event source, the workers' SQS event
-source, and the functions' environment, so the pollers behave as the deployed event-source
-mappings do and the two cannot drift apart. Functions are found by the kind of event they
-have (HttpApi, DynamoDB, SQS), not by logical id, so a rename in the template is harmless.
+source, scheduled functions (EventBridge `rate(...)`), and the functions' environment, so the
+pollers behave as the deployed event-source mappings do and the two cannot drift apart.
+Functions are found by the kind of event they have (HttpApi, DynamoDB, SQS, Schedule), not by
+logical id, so a rename in the template is harmless.
 """
 
 import re
@@ -148,6 +149,34 @@ def queue_source(template: dict[str, Any], queue_key: str | None = None) -> Queu
         in props.get("FunctionResponseTypes", []),
         timeout_seconds=timeout_of(template, resource),
     )
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    function: str
+    name: str  # the event's name in the template (EventBridge rule), for logs
+    every_seconds: int
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+
+
+RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_sources(template: dict[str, Any]) -> list[ScheduleSource]:
+    """Every function with a `Schedule` (EventBridge) event written as rate(N unit)."""
+    found: list[ScheduleSource] = []
+    for logical_id, resource in functions(template):
+        for name, event in resource.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") not in ("Schedule", "ScheduleV2"):
+                continue
+            expression = str(event.get("Properties", {}).get("Schedule", ""))
+            rate = RATE.fullmatch(expression.strip())
+            if rate is None:
+                raise ValueError(f"{logical_id}.{name}: the local stack reads rate(N unit) only")
+            seconds = int(rate.group(1)) * RATE_UNIT_SECONDS[rate.group(2).rstrip("s")]
+            found.append(ScheduleSource(logical_id, name, seconds, timeout_of(template, resource)))
+    return found
 
 
 def _logical_id(reference: Any) -> str | None:

@@ -77,6 +77,7 @@ class CapturedEvent:
             "request_id": self.request_id,
             "source": self.source,
             "received_at": iso(self.received_at),
+            "day_pk": keys.day_pk(self.received_at.date().isoformat(), self.request_id),
             "deadline": self.deadline.isoformat(),
             "opt_out": dict(self.opt_out),
             "gpc": self.gpc,

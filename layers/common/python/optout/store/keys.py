@@ -15,6 +15,9 @@ ID#<type>#<hash>        ASSERTED#<type>#<hash>  the same edge in the asserted id
 ID#<type>#<hash>        DELIVERY#<system>       purposes the system confirmed (done) or has a
                                                 job for (inflight)
 HOLD                    <request_id>#<n>        a verified link held for review (cluster cap)
+
+Index ByDay (sparse: EVENT items only): day_pk = RCV#<yyyy-mm-dd>#<first hex digit of the
+request id>, sort key received_at; projects request_id, deadline, source, event_type.
 FAILED#<system>         <job_id>                a job that failed for good, for replay
 """
 
@@ -85,3 +88,12 @@ def split_identity_pk(pk: str) -> tuple[str, str]:
     """'ID#email#ab12' -> ('email', 'ab12')."""
     _, id_type, key = pk.split("#", 2)
     return id_type, key
+
+
+DAY_INDEX = "ByDay"
+DAY_SHARDS = "0123456789abcdef"  # request ids are UUIDs: their first digit spreads the writes
+
+
+def day_pk(day: str, request_id: str) -> str:
+    """'2026-11-29', 'b3…' -> 'RCV#2026-11-29#b' (the ByDay index's partition)."""
+    return f"RCV#{day}#{request_id[0]}"
