@@ -3,8 +3,9 @@
 Template values first (Globals and each function's Environment, parameter defaults), then
 what the local stack supplies instead of AWS: its table and queue names, its own URL for the
 sandbox base URLs in local/systems.json (its presence is also what makes config load accept
-plain-HTTP loopback URLs), fake credentials, and scaled-down retry back-off and status-check
-delays, so a flow that takes hours against real vendors completes here within a minute.
+plain-HTTP loopback URLs), fake credentials, and scaled-down retry back-off, status-check
+delays and vendor-call timeout, so a flow that takes hours against real vendors completes
+here within a minute.
 """
 
 from pathlib import Path
@@ -40,6 +41,9 @@ RETRY_MAX_SECONDS = "3"
 CONFIRM_DELAY_SECONDS = "1"
 CONFIRM_MAX_DELAY_SECONDS = "2"
 CONFIRM_GIVE_UP_SECONDS = "120"
+# A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
+# answer longer), so a soak with timeouts among its faults does not wait minutes on them.
+HTTP_TIMEOUT_SECONDS = "1"
 
 
 def stack_environment(
@@ -66,6 +70,7 @@ def stack_environment(
             "CONFIRM_DELAY_SECONDS": CONFIRM_DELAY_SECONDS,
             "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
             "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
+            "HTTP_TIMEOUT_SECONDS": HTTP_TIMEOUT_SECONDS,
             # The demo site calls the API from the stack's own origin.
             "ALLOWED_ORIGINS": f"{url},{url.replace('127.0.0.1', 'localhost')}",
         }

@@ -2,11 +2,12 @@
 
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
 template names for it, as API Gateway payload 2.0 events), `/_sandbox/...`,
-`/_local/requests`, then the static site.
+`/_local/requests`, `/_local/queues`, then the static site.
 CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration.
 """
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 
 from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
+from local.queues_view import PATH as QUEUES_PATH
+from local.queues_view import QueuesView
 from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
 from local.sandbox_routes import SandboxRoutes
@@ -45,6 +48,7 @@ class Front:
         requests: RequestsView | None,
         site: StaticSite,
         cors: Cors,
+        queues: QueuesView | None = None,
     ) -> None:
         missing = {r.function for r in routes} - set(functions)
         if missing:
@@ -55,6 +59,7 @@ class Front:
         self._requests = requests
         self._site = site
         self._cors = cors
+        self._queues = queues
 
     def dispatch(self, request: Incoming) -> Outgoing:
         path = request.path
@@ -73,6 +78,8 @@ class Front:
             return demo_login.serve(request)
         if path == "/_local/requests" and request.method == "GET" and self._requests:
             return self._requests.serve(request)
+        if path.startswith(QUEUES_PATH) and self._queues:
+            return self._queues.serve(request)
         if request.method in ("GET", "HEAD"):
             return self._site.serve(path, head=request.method == "HEAD")
         return error_answer(405, "method_not_allowed", "only GET serves the demo site")
@@ -149,6 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must not keep the stack alive at shutdown
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up waiting (a timed-out probe, a vendor call's timeout) has
+        # closed its socket: nothing to report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, port: int, front: Front) -> None:
         self.front = front

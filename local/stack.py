@@ -28,6 +28,7 @@ from local.cfn_yaml import load_template
 from local.environment import REGION, stack_environment
 from local.front import Cors, Front, FrontServer
 from local.queue_poller import QueuePoller
+from local.queues_view import QueuesView
 from local.requests_view import RequestsView
 from local.sandbox_routes import build_routes
 from local.schedule_poller import SchedulePoller
@@ -129,6 +130,7 @@ class LocalStack:
             RequestsView(Table(dynamodb, table_name)),
             StaticSite(self.options.web_root),
             Cors(origins),
+            QueuesView(sqs, PREFIX),
         )
         self._server = FrontServer(self.options.port, front)
         self._threads.append(self._server.start())
