@@ -69,7 +69,7 @@ def _run(
     if stage == "e2e":
         from bench import local_e2e  # noqa: PLC0415
 
-        count, deadline = (30, 60.0) if quick else (150, 120.0)
+        count, deadline = (100, 120.0) if quick else (1000, 600.0)
         return {"local_e2e": local_e2e.run(count, deadline, progress, RESULTS)}
     if stage == "scale":
         from bench import scale  # noqa: PLC0415
