@@ -31,7 +31,9 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    responses.method_names_from_class = functools.cache(responses.method_names_from_class)  # type: ignore[assignment]
+    # moto's responses module looks the helper up by name at call time: replace it there.
+    original = responses.method_names_from_class  # type: ignore[attr-defined]
+    responses.method_names_from_class = functools.cache(original)  # type: ignore[attr-defined]
     boto3.setup_default_session()
     session = boto3.DEFAULT_SESSION
     assert session is not None
