@@ -5,8 +5,9 @@ Two counts per run of the calls stage, checked against `bench/guard.json`:
   request of the run, no exception;
 - DynamoDB write request units per opt-out stay at or under the committed ceiling (set from
   the measured value with a small margin; lowering writes lowers it).
-Both are deterministic for the seeded workload: the same code gives the same counts on any
-machine, however busy.
+Both come from the seeded workload, not the clock: the same code gives the same counts on
+any machine, however busy (WRU to within a fraction of a percent: receipts carry vendor
+references of varying length).
 """
 
 import json

@@ -1,7 +1,7 @@
 """Cheaper AWS calls into the embedded moto, without changing what any call answers.
 
 Profiled on the local stack (docs/performance.md): moto's own work for a PutItem is under a
-tenth of the call; the rest is the HTTP emulation around it. Two parts of that cost nothing
+tenth of the call; the rest is the HTTP emulation around it. Three parts of that cost nothing
 to drop in a process where moto is the only AWS:
 
 - moto lists a response class's methods with `inspect.getmembers` on **every** call to find
@@ -12,7 +12,6 @@ to drop in a process where moto is the only AWS:
   same default account without one. Every client of the process (the handlers', the
   pollers') sends unsigned requests; the region comes from the endpoint as before. (At the
   signer, not on boto3's default session: `mock_aws` replaces that session when it starts.)
-
 - moto's response serialiser walks every DynamoDB attribute value of every item it returns
   member by member through botocore's shape model (trying several spellings of each member
   name), although moto keeps items in the wire format already: a Query of a request's
