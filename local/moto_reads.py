@@ -76,8 +76,9 @@ class StreamReader:
                 del shard.items[:consumed]
                 shard.starting_sequence_number = first + consumed
                 first += consumed
-            found = shard.items[after - first : after - first + limit]
-            return StreamBatch([r.record for r in found], after + len(found))
+            start = max(after, first) - first  # never behind what is kept (a slice would wrap)
+            found = shard.items[start : start + limit]
+            return StreamBatch([r.record for r in found], first + start + len(found))
 
 
 def has_visible_message(queue_url: str) -> bool:
