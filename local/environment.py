@@ -44,6 +44,14 @@ CONFIRM_GIVE_UP_SECONDS = "120"
 # A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
 # answer longer), so a soak with timeouts among its faults does not wait minutes on them.
 HTTP_TIMEOUT_SECONDS = "1"
+# The event sources' MaximumBatchingWindowInSeconds (template: stream 1 s, SQS 5 s) scaled the
+# same way: an idle request waits a tenth as long at each hop, while a burst still fills whole
+# batches (BatchSize, visibility timeouts, redrive and filters are the template's, unscaled).
+BATCHING_WINDOW_SCALE = 0.1
+
+
+def scaled_window(seconds: float) -> float:
+    return seconds * BATCHING_WINDOW_SCALE
 
 
 def stack_environment(
