@@ -272,7 +272,7 @@ def test_dynamodb_permissions_name_the_table_and_its_partitions(
             if table_actions & set(_as_list(statement["Action"])):
                 prefixes = _leading_keys(statement)
                 assert prefixes, (name, "no dynamodb:LeadingKeys condition")
-                partitions = {"REQ", "ID", "HOLD", "FAILED"}
+                partitions = {"REQ", "ID", "HOLD", "FAILED", "RCV"}  # RCV: the ByDay index
                 assert all(p.split("#")[0] in partitions for p in prefixes), name
 
 

@@ -29,8 +29,10 @@ from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
 from optout.store import delivery, holds, keys, transact
 from optout.store.batch import batch_get, batch_put, put_if_absent, put_versioned
 from optout.store.codec import Item
+from optout.store.events import get_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
+from optout.sweep import redrive_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
@@ -87,6 +89,8 @@ class Resolver:
         operation = event.get("operation") or {}
         if event.get("event_type") == "replay":
             outcome = self._replay(request_id, str(operation.get("system", "")), pending)
+        elif event.get("event_type") == "redrive":
+            outcome = self._redrive(request_id, operation, pending)
         else:
             outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
@@ -342,6 +346,31 @@ class Resolver:
             replayed += 1
         self._record(request_id, {"jobs_total": 0, "replayed": replayed, "system": system})
         return Resolution(request_id, 0, [], 0, 0, 0, replayed)
+
+    def _redrive(self, request_id: str, operation: dict[str, Any], pending: Outbox) -> Resolution:
+        """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
+        pending jobs' messages sent again. Both are safe to repeat."""
+        requests, jobs = redrive_refs(operation)
+        resolved = sent = 0
+        for lost in requests:
+            event = get_event(self._table, lost)
+            key = (keys.request_pk(lost), keys.RESOLUTION_SK)
+            already = key in batch_get(self._table, [key], consistent=True)
+            if event is None or already or event.get("event_type") == "redrive":
+                continue
+            self.process(event, pending)
+            resolved += 1
+        queue_keys = {s.name: s.queue_key for s in self._systems.systems}
+        for job_request, system in jobs:
+            job = delivery.get_job(self._table, job_request, system)
+            if job is None or job.get("status") != "pending" or system not in queue_keys:
+                continue
+            message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
+            pending.add(queue_keys[system], message)
+            sent += 1
+        self._record(request_id, {"jobs_total": 0, "redriven_events": resolved,
+                                  "redriven_jobs": sent})  # fmt: skip
+        return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
     def _identifier_values(self, job: Item) -> list[Item]:
         """A final job's identifiers with their values again, from the identities' nodes."""

@@ -1,0 +1,61 @@
+"""Sweeper: EventBridge Schedule -> reconciliation (optout/sweep.py).
+
+Finds events with no resolution and jobs stuck pending past the grace period and writes
+`redrive` events the resolver carries out. `SweepRedriven` counts what it found; its alarm
+(template.yaml) means something was dropped silently upstream (docs/reliability.md).
+"""
+
+import os
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from optout.observability import logger, metrics, tracer
+from optout.settings import Settings
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+
+
+@cache  # one per warm container; built on first use, not at import (tests build theirs)
+def sweeper() -> Sweeper:
+    settings = Settings.from_env()
+    grace = float(os.environ.get("SWEEP_GRACE_SECONDS", "900"))
+    lookback = float(os.environ.get("SWEEP_LOOKBACK_SECONDS", str(14 * 86_400)))
+    return Sweeper(
+        Table.connect(settings.table_name),
+        SweepSettings(timedelta(seconds=grace), timedelta(seconds=lookback)),
+        retention_days=settings.record_retention_days,
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    report = sweeper().sweep()
+    found = len(report.unresolved) + len(report.stuck_jobs)
+    metrics.add_metric(
+        name="SweepEventsChecked", unit=MetricUnit.Count, value=report.events_checked
+    )
+    metrics.add_metric(
+        name="SweepUnresolvedEvents", unit=MetricUnit.Count, value=len(report.unresolved)
+    )
+    metrics.add_metric(name="SweepStuckJobs", unit=MetricUnit.Count, value=len(report.stuck_jobs))
+    metrics.add_metric(name="SweepRedriven", unit=MetricUnit.Count, value=found)
+    if found:
+        logger.warning(
+            "re-driven",
+            extra={
+                "unresolved_events": len(report.unresolved),
+                "stuck_jobs": len(report.stuck_jobs),
+                "redrive_events": report.redrive_events,
+            },
+        )
+    return {
+        "events_checked": report.events_checked,
+        "unresolved_events": len(report.unresolved),
+        "stuck_jobs": len(report.stuck_jobs),
+    }
