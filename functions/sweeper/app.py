@@ -22,11 +22,18 @@ from optout.sweep import Sweeper, SweepSettings
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
 def sweeper() -> Sweeper:
     settings = Settings.from_env()
-    grace = float(os.environ.get("SWEEP_GRACE_SECONDS", "900"))
-    lookback = float(os.environ.get("SWEEP_LOOKBACK_SECONDS", str(14 * 86_400)))
+    defaults = SweepSettings()
+
+    def seconds(name: str, default: timedelta) -> timedelta:
+        return timedelta(seconds=float(os.environ.get(name) or default.total_seconds()))
+
     return Sweeper(
         Table.connect(settings.table_name),
-        SweepSettings(timedelta(seconds=grace), timedelta(seconds=lookback)),
+        SweepSettings(
+            grace=seconds("SWEEP_GRACE_SECONDS", defaults.grace),
+            job_grace=seconds("SWEEP_JOB_GRACE_SECONDS", defaults.job_grace),
+            lookback=seconds("SWEEP_LOOKBACK_SECONDS", defaults.lookback),
+        ),
         retention_days=settings.record_retention_days,
     )
 

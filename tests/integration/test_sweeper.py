@@ -12,7 +12,7 @@ from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "sweep@example.com"
-LATER = timedelta(minutes=20)  # past the 15-minute grace
+LATER = timedelta(hours=3)  # past the grace periods (events 15 min, jobs 2 h)
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_the_scheduled_function_counts_what_it_re_drove(
     # Given an unresolved opt-out and a sweep with no grace period
     pipe.post("/v1/opt-out", {"email": EMAIL})
     pipe.event_records()
-    monkeypatch.setenv("SWEEP_GRACE_SECONDS", "0")
+    monkeypatch.setenv("SWEEP_GRACE_SECONDS", "0.001")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     # When EventBridge invokes the function
     answer = invoke(load_function("sweeper"), {"source": "aws.events", "detail": {}})

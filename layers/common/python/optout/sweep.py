@@ -31,8 +31,14 @@ SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by
 
 @dataclass(frozen=True)
 class SweepSettings:
-    grace: timedelta = timedelta(minutes=15)  # younger than this is still in flight, not lost
-    lookback: timedelta = timedelta(days=14)  # the jobs queues' retention
+    grace: timedelta = timedelta(minutes=15)  # an event younger than this is in flight, not lost
+    # A pending job untouched for this long has no message left: longer than the worker's
+    # longest back-off (RETRY_MAX_SECONDS, 1 h), so a job waiting out a back-off is not "stuck".
+    job_grace: timedelta = timedelta(hours=2)
+    # How far back each run looks: past the stream's 24-hour retention, when a record the
+    # resolver never took is gone for good. Each run reads every request in the window (one
+    # Query each), so the window, not the table, sets a run's cost.
+    lookback: timedelta = timedelta(days=1, hours=3)
 
 
 @dataclass
@@ -59,6 +65,7 @@ class Sweeper:
     def sweep(self) -> SweepReport:
         now = self._clock()
         settled_before = now - self._settings.grace
+        untouched_since = iso(now - self._settings.job_grace)
         report = SweepReport()
         for event in by_day.events_between(self._table, now - self._settings.lookback,
                                            settled_before):  # fmt: skip
@@ -66,7 +73,7 @@ class Sweeper:
                 continue
             report.events_checked += 1
             request_id = str(event["request_id"])
-            resolved, pending = self._request_state(request_id, iso(settled_before))
+            resolved, pending = self._request_state(request_id, untouched_since)
             if not resolved:
                 report.unresolved.append(request_id)
             report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
@@ -85,8 +92,7 @@ class Sweeper:
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, #sys",
             "ExpressionAttributeNames": {"#s": "status", "#sys": "system"},
-            "ConsistentRead": True,
-        }
+        }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
             page = self._table.client.query(**kwargs)
             for raw in page.get("Items", []):
