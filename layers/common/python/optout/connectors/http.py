@@ -36,9 +36,9 @@ class RetryPolicy:
     attempts: int = 1
     base_seconds: float = 0.2  # back-off before the second try, doubling, with jitter
     max_wait_seconds: float = 2.0  # a longer Retry-After is honoured by the queue instead
-    # A timed-out call is not tried again here: each try costs the full timeout, and the
-    # batch shares one Lambda timeout; the queue's back-off tries it later.
-    timed_out_tries: int = 1
+    # A call that timed out twice is slow, not flaky: each try costs the full timeout and the
+    # batch shares one Lambda timeout, so the queue's back-off tries it later.
+    timed_out_tries: int = 2
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         ceiling = self.base_seconds * 2 ** (attempt - 1)
