@@ -204,7 +204,7 @@ def accepted(items: list[OptOut], findings: Findings) -> list[str]:
 
 
 def deadline(args: argparse.Namespace, started: float) -> float:
-    seconds = float(args.deadline or max(300.0, 1.2 * args.count))
+    seconds = float(args.deadline or max(600.0, 1.5 * args.count))
     return started + seconds
 
 
