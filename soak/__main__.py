@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         figures["stack_exit_code"] = stack.stop()
     figures["duration_s"] = round(progress.elapsed(), 1)
+    # The reconciliation sweep runs in the stack too; what it re-drove, it logged.
+    log = stack.log_path.read_text(encoding="utf-8", errors="replace")
+    figures["sweep_redrives"] = log.count("re-driven")
     figures["problems"] = findings.problems
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -83,7 +86,7 @@ def phase_faults(
     driver.send(stack, items, progress)
     ids = accepted(items, findings)
     seen = driver.wait_for(stack, ids, lambda s: s in checks.FINAL, deadline(args, started),
-                           progress)  # fmt: skip
+                           progress, lambda: driver.faults_injected(stack, names))  # fmt: skip
     figures["phase1_seconds"] = round(time.monotonic() - started, 1)
     statuses = Counter(seen.get(r, {}).get("status", "never read") for r in ids)
     for request_id in ids:
@@ -255,6 +258,7 @@ def table(figures: dict[str, Any]) -> str:
         ("vendor calls / faults injected", f"{one.get('vendor_calls')} / {faults}"),
         ("delivery attempts / retried attempts (jobs retried)", attempts),
         ("lost / DLQ messages", f"{one.get('lost')} / {one.get('dlq_messages')}"),
+        ("sweep runs that re-drove something", f"{figures.get('sweep_redrives')}"),
         ("phase 1 seconds", f"{figures.get('phase1_seconds')}"),
         (
             "refusing system: requests failed, then completed after replay",

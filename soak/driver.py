@@ -12,6 +12,7 @@ from soak.workload import OptOut
 CLIENTS = 4
 POLL_SECONDS = 2.0
 SAMPLE = 20  # statuses read first, before reading them all
+TICK_SECONDS = 5.0
 
 
 class Progress:
@@ -25,9 +26,12 @@ class Progress:
 
     def tick(self, text: str) -> None:
         now = time.monotonic()
-        if now - self._last >= 5.0:
+        if now - self._last >= TICK_SECONDS:
             self._last = now
             self._write(f"\n[{self.elapsed():6.0f} s]   {text}")
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= TICK_SECONDS
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -75,6 +79,7 @@ def wait_for(
     settled: Callable[[str], bool],
     deadline: float,
     progress: Progress,
+    faults: Callable[[], int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Poll until every request's status satisfies `settled`, or the deadline passes.
 
@@ -87,7 +92,11 @@ def wait_for(
     while pending and time.monotonic() < deadline:
         queued = jobs_in_queues(stack)
         quiet_polls = quiet_polls + 1 if queued == 0 else 0  # None: busy
-        progress.tick(f"{len(pending)} request(s) to settle, {queued} job message(s) queued")
+        if progress.due():
+            injected = f", vendor faults so far {faults()}" if faults else ""
+            done = len(request_ids) - len(pending)
+            progress.tick(f"accepted {len(request_ids)}, settled {done}, "
+                          f"job messages queued {queued}{injected}")  # fmt: skip
         if quiet_polls < 2:
             time.sleep(POLL_SECONDS)
             continue
@@ -128,6 +137,10 @@ def set_faults(stack: Stack, system: str, plan: dict[str, Any]) -> None:
     status, answer = stack.call("POST", f"/_sandbox/{system}/faults", plan)
     if status != 200:
         raise RuntimeError(f"sandbox {system} refused the fault plan: {status} {answer}")
+
+
+def faults_injected(stack: Stack, systems: Iterable[str]) -> int:
+    return sum(sum(r.get("injected", {}).values()) for r in fault_reports(stack, systems).values())
 
 
 def fault_reports(stack: Stack, systems: Iterable[str]) -> dict[str, dict[str, Any]]:
