@@ -44,11 +44,11 @@ CONFIRM_GIVE_UP_SECONDS = "120"
 # A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
 # answer longer), so a soak with timeouts among its faults does not wait minutes on them.
 HTTP_TIMEOUT_SECONDS = "1"
-# The reconciliation sweep (every 10 s here) looks at requests 60-90 s old: each is read once
-# or twice, not on every run for a day, and a job is "stuck" after 60 s (back-off caps at 3 s).
-SWEEP_GRACE_SECONDS = "60"
+# The reconciliation sweep (every 10 s here) checks each request at 60 s and 180 s old, and
+# a job is "stuck" untouched for 60 s (the back-off caps at 3 s here).
+SWEEP_CHECKPOINTS_SECONDS = "60,180"
+SWEEP_WINDOW_SECONDS = "12"
 SWEEP_JOB_GRACE_SECONDS = "60"
-SWEEP_LOOKBACK_SECONDS = "90"
 # The event sources' MaximumBatchingWindowInSeconds (template: stream 1 s, SQS 5 s) scaled the
 # same way: an idle request waits a tenth as long at each hop, while a burst still fills whole
 # batches (BatchSize, visibility timeouts, redrive and filters are the template's, unscaled).
@@ -84,9 +84,9 @@ def stack_environment(
             "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
             "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
             "HTTP_TIMEOUT_SECONDS": HTTP_TIMEOUT_SECONDS,
-            "SWEEP_GRACE_SECONDS": SWEEP_GRACE_SECONDS,
+            "SWEEP_CHECKPOINTS_SECONDS": SWEEP_CHECKPOINTS_SECONDS,
+            "SWEEP_WINDOW_SECONDS": SWEEP_WINDOW_SECONDS,
             "SWEEP_JOB_GRACE_SECONDS": SWEEP_JOB_GRACE_SECONDS,
-            "SWEEP_LOOKBACK_SECONDS": SWEEP_LOOKBACK_SECONDS,
             # The demo site calls the API from the stack's own origin.
             "ALLOWED_ORIGINS": f"{url},{url.replace('127.0.0.1', 'localhost')}",
         }

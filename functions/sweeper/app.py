@@ -23,16 +23,20 @@ from optout.sweep import Sweeper, SweepSettings
 def sweeper() -> Sweeper:
     settings = Settings.from_env()
     defaults = SweepSettings()
-
-    def seconds(name: str, default: timedelta) -> timedelta:
-        return timedelta(seconds=float(os.environ.get(name) or default.total_seconds()))
-
+    env = os.environ
+    checkpoints = tuple(
+        timedelta(seconds=float(age))
+        for age in env.get("SWEEP_CHECKPOINTS_SECONDS", "").split(",")
+        if age.strip()
+    )
+    window = env.get("SWEEP_WINDOW_SECONDS")
+    job_grace = env.get("SWEEP_JOB_GRACE_SECONDS")
     return Sweeper(
         Table.connect(settings.table_name),
         SweepSettings(
-            grace=seconds("SWEEP_GRACE_SECONDS", defaults.grace),
-            job_grace=seconds("SWEEP_JOB_GRACE_SECONDS", defaults.job_grace),
-            lookback=seconds("SWEEP_LOOKBACK_SECONDS", defaults.lookback),
+            checkpoints=checkpoints or defaults.checkpoints,
+            window=timedelta(seconds=float(window)) if window else defaults.window,
+            job_grace=timedelta(seconds=float(job_grace)) if job_grace else defaults.job_grace,
         ),
         retention_days=settings.record_retention_days,
     )

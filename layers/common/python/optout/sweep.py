@@ -3,13 +3,13 @@
 Two things can vanish without an error anywhere: an event whose stream record was never
 resolved (the stream keeps records 24 hours; a resolver failing past its retries parks the
 record's position in the on-failure queue, and the record itself expires), and a job left
-`pending` whose message is gone (the jobs queue keeps messages 14 days; a message deleted by a
-crashed or buggy consumer leaves its job pending for ever). The sweep lists the requests that
-arrived between `lookback` and `grace` ago (the ByDay index, never a scan), reads each one's
-resolution and job statuses, and writes one `redrive` event per batch of what it found, which
-the resolver carries out like any other operator action: an unresolved event is resolved
-again (resolution is idempotent: existing jobs stand and are sent again), a stuck job's
-message is sent again (the worker's claim makes a second delivery of a done job a no-op).
+`pending` whose message is gone (a partly failed SendMessageBatch, a message deleted by a
+crashed or buggy consumer). The sweep looks at each request a few times, at set ages (the
+ByDay index, never a scan), reads its resolution and job statuses, and writes one `redrive`
+event per batch of what it found, which the resolver carries out like any other operator
+action: an unresolved event is resolved again (resolution is idempotent: existing jobs stand),
+a stuck job's message is sent again (the worker's claim makes a second message for a finished
+job a no-op).
 """
 
 import uuid
@@ -31,14 +31,19 @@ SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by
 
 @dataclass(frozen=True)
 class SweepSettings:
-    grace: timedelta = timedelta(minutes=15)  # an event younger than this is in flight, not lost
+    # Each request is checked when it is this old (each run reads the requests that arrived
+    # in one `window` before each age: a few Queries per request in all, whatever the table
+    # holds). The first age is the grace an event gets before it counts as lost; the last
+    # comes before the stream's 24-hour retention ends, while a lost record can still be
+    # seen for what it is; the ones between catch jobs stuck during their retries.
+    checkpoints: tuple[timedelta, ...] = (
+        timedelta(minutes=15), timedelta(hours=2, minutes=15), timedelta(hours=8),
+        timedelta(hours=23),
+    )  # fmt: skip
+    window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
     # A pending job untouched for this long has no message left: longer than the worker's
     # longest back-off (RETRY_MAX_SECONDS, 1 h), so a job waiting out a back-off is not "stuck".
     job_grace: timedelta = timedelta(hours=2)
-    # How far back each run looks: past the stream's 24-hour retention, when a record the
-    # resolver never took is gone for good. Each run reads every request in the window (one
-    # Query each), so the window, not the table, sets a run's cost.
-    lookback: timedelta = timedelta(days=1, hours=3)
 
 
 @dataclass
@@ -64,19 +69,21 @@ class Sweeper:
 
     def sweep(self) -> SweepReport:
         now = self._clock()
-        settled_before = now - self._settings.grace
         untouched_since = iso(now - self._settings.job_grace)
         report = SweepReport()
-        for event in by_day.events_between(self._table, now - self._settings.lookback,
-                                           settled_before):  # fmt: skip
-            if event.get("event_type") in SKIPPED_EVENT_TYPES:
-                continue
-            report.events_checked += 1
-            request_id = str(event["request_id"])
-            resolved, pending = self._request_state(request_id, untouched_since)
-            if not resolved:
-                report.unresolved.append(request_id)
-            report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
+        seen: set[str] = set()
+        for age in self._settings.checkpoints:
+            end = now - age
+            for event in by_day.events_between(self._table, end - self._settings.window, end):
+                request_id = str(event["request_id"])
+                if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
+                    continue
+                seen.add(request_id)
+                report.events_checked += 1
+                resolved, pending = self._request_state(request_id, untouched_since)
+                if not resolved:
+                    report.unresolved.append(request_id)
+                report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
         refs = [("request", r) for r in report.unresolved] + [("job", j) for j in report.stuck_jobs]
         for batch in _chunks(refs, REDRIVE_BATCH):
             report.redrive_events.append(self._redrive(batch, now))
