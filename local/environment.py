@@ -44,11 +44,12 @@ CONFIRM_GIVE_UP_SECONDS = "120"
 # A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
 # answer longer), so a soak with timeouts among its faults does not wait minutes on them.
 HTTP_TIMEOUT_SECONDS = "1"
-# The reconciliation sweep (every 10 s here) checks each request at 60 s and 180 s old, and
-# a job is "stuck" untouched for 60 s (the back-off caps at 3 s here).
-SWEEP_CHECKPOINTS_SECONDS = "60,180"
+# The reconciliation sweep (every 10 s here) checks each request at 2 and 15 minutes old, and
+# a job is "stuck" untouched for 10 minutes: longer than a burst's queue backlog here, so the
+# sweep does not re-send messages that are only waiting their turn.
+SWEEP_CHECKPOINTS_SECONDS = "120,900"
 SWEEP_WINDOW_SECONDS = "12"
-SWEEP_JOB_GRACE_SECONDS = "60"
+SWEEP_JOB_GRACE_SECONDS = "600"
 # The event sources' MaximumBatchingWindowInSeconds (template: stream 1 s, SQS 5 s) scaled the
 # same way: an idle request waits a tenth as long at each hop, while a burst still fills whole
 # batches (BatchSize, visibility timeouts, redrive and filters are the template's, unscaled).
