@@ -1,9 +1,11 @@
 """The HTTP front on 127.0.0.1: the capture API, the sandboxes, the local routes and the site.
 
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
-template names for it, as API Gateway payload 2.0 events), `/_sandbox/...`,
-`/_local/requests`, then the static site.
-CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration.
+template names for it, as API Gateway payload 2.0 events), then for any other path under
+/v1/ the template's `$default` route (as API Gateway sends it every request no route
+matches), `/_sandbox/...`, `/_local/requests`, then the static site.
+CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
+(before the $default route: API Gateway answers them itself).
 """
 
 import logging
@@ -50,6 +52,7 @@ class Front:
         if missing:
             raise ValueError(f"no local function for {sorted(missing)}")
         self._routes = routes
+        self._default = next((r for r in routes if r.is_default), None)
         self._functions = dict(functions)
         self._sandboxes = sandboxes
         self._requests = requests
@@ -65,7 +68,9 @@ class Front:
         if path.startswith(API_PREFIX):
             if request.method == "OPTIONS":
                 return self._preflight(request)
-            # API Gateway's own answer for a path with no route.
+            if self._default is not None:
+                return self._invoke(request, self._default, {})
+            # API Gateway's own answer for a path with no route (and no $default route).
             return Outgoing(404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
         if path.startswith(SANDBOX_PREFIX):
             return self._sandboxes.serve(request)
