@@ -29,9 +29,7 @@ class FakeSandbox:
         self.faults = (rate, status)
 
 
-def front(
-    tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]], *extra: Route
-) -> Front:
+def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]], *extra: Route) -> Front:
     (tmp_path / "index.html").write_text("<h1>shop</h1>")
     (tmp_path / ".well-known").mkdir()
     (tmp_path / ".well-known" / "gpc.json").write_text('{"gpc": true}')

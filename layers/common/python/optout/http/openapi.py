@@ -1,8 +1,9 @@
 """The OpenAPI document a function serves, with our error envelope documented on every route.
 
-Powertools documents a 422 with its own `HTTPValidationError` body (and its schemas for
-response validation errors); our functions never send those shapes. Every operation instead lists `4XX` with `ErrorOut`, so a client (or schemathesis)
-can check each refusal against the schema, and routes added later are covered too.
+Powertools documents a 422 with its own `HTTPValidationError` body (and schemas for response
+validation errors); our functions never send those shapes. Every operation instead lists
+`4XX` with `ErrorOut`, so a client (or schemathesis) can check each refusal against the
+schema, and routes added later are covered too.
 """
 
 import json

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
-from optout.http.answers import Refused, field_name, field_path
+from optout.http.answers import NO_ROUTE, Refused, field_name, field_path
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -44,22 +44,27 @@ def admit(
     event: dict[str, Any], rules: Mapping[str, BodyRule], max_bytes: int
 ) -> dict[str, Any] | None:
     """The body of a route that takes one, as a checked JSON object (a form's fields for a
-    form post), or None for a route without one. Raises Refused with the answer to give.
+    form post), or None for a route without one. Raises Refused with the answer to give:
+    404 for API Gateway's $default route (no route matched).
 
     `rules` is keyed by API Gateway's route key ("POST /v1/consent"): stage-independent.
     """
+    route_key = str(event.get("routeKey", ""))
+    if route_key == DEFAULT_ROUTE:
+        # API Gateway matched no route. Answered here, not by the resolver: its own matching
+        # (a trailing slash, say) could take the request to a route whose body was not checked.
+        raise NO_ROUTE
     method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
     if method not in BODY_METHODS:
         return None  # a GET's body is ignored, as every route here ignores it
     raw = _raw_bytes(event)
     if len(raw) > max_bytes:
         raise Refused(413, "too_large", f"the body exceeds {max_bytes} bytes")
-    route_key = str(event.get("routeKey", ""))
     rule = rules.get(route_key)
     if rule is None:
-        if route_key != DEFAULT_ROUTE and raw.strip():
+        if raw.strip():
             raise Refused(422, "invalid_field", "this route takes no body: send none")
-        return None  # no body here; an unknown route is answered 404 by the resolver
+        return None
     sent = media_type(event)
     if sent not in rule.media_types:
         raise Refused(415, "unsupported_media_type", f"send {' or '.join(rule.media_types)}")
