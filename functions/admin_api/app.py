@@ -29,7 +29,7 @@ from optout.api_models import (
 from optout.capture import CaptureService
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
-from optout.http import answers, openapi, raw_body
+from optout.http import answers, openapi, query, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
 from optout.observability import logger, metrics, tracer
@@ -47,6 +47,8 @@ BODY_ROUTES = {
     f"POST {LINK_ROUTE}": raw_body.BodyRule(),
     "POST /v1/admin/lookup": raw_body.BodyRule(),
 }
+# Query parameters each route reads; any other is refused (a typo must not pass unnoticed).
+QUERY_PARAMETERS = {"GET /v1/admin/holds": frozenset({"limit"})}
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -200,6 +202,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if refused is not None:
         return refused
     try:
+        query.refuse_unknown(event, QUERY_PARAMETERS)
         admitted = raw_body.admit(event, BODY_ROUTES, services().settings.max_body_bytes)
     except Refused as refusal:
         return answers.raw_answer(refusal)

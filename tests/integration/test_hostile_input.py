@@ -503,6 +503,41 @@ def test_every_operator_route_refuses_an_unsigned_caller(
     assert (error["status"], error["code"]) == (403, "forbidden")
 
 
+@pytest.mark.parametrize("query", ["limt=5", "limit=5&extra=1", "=true", f"{CANARY}=1"])
+def test_an_operator_route_refuses_a_query_parameter_it_does_not_take(
+    refused: Send, query: str
+) -> None:
+    event = _event("GET", "/v1/admin/holds", {})
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&"))
+    error = refused("admin_api", event)
+    assert (error["status"], error["code"]) == (422, "invalid_field")
+    assert "not a query parameter" in error["message"]
+
+
+def test_the_gate_knows_every_documented_body_and_query_parameter(
+    functions: dict[str, ModuleType],
+) -> None:
+    # The gate's tables (which routes take a body, which query parameters) and the OpenAPI
+    # documents come from different places: a route added to one must be added to the other.
+    for module in functions.values():
+        doc = json.loads(module._openapi_document())
+        operations = [
+            (f"{method.upper()} {path}", operation)
+            for path, item in doc["paths"].items()
+            for method, operation in item.items()
+        ]
+        assert {key for key, op in operations if "requestBody" in op} == set(module.BODY_ROUTES)
+        queries = {
+            key: frozenset(p["name"] for p in op.get("parameters", []) if p["in"] == "query")
+            for key, op in operations
+        }
+        if hasattr(module, "QUERY_PARAMETERS"):
+            assert {k: v for k, v in queries.items() if v} == module.QUERY_PARAMETERS
+        else:
+            assert not any(queries.values()), "a public route with query parameters"
+
+
 # Last in the file (pytest runs a module's tests in order): after every refusal above.
 def test_only_the_accepted_requests_are_in_the_shared_table(aws: Aws) -> None:
     kinds = {i.get("event_type") for i in aws.items() if i["sk"] == "EVENT"}
