@@ -12,7 +12,6 @@ without slowing the shared stack's tests.
 """
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.e2e.conftest import DEFAULT_SYSTEMS, Stack, start
+from tests.e2e.conftest import Stack, start
 from tests.e2e.test_local_stack import SIGV4
+from tests.support.systems_subset import systems_subset
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +59,7 @@ CONFIG = SchemathesisConfig.from_dict(
 
 @pytest.fixture(scope="module")
 def schema_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    import json
-
-    systems = json.loads(DEFAULT_SYSTEMS.read_text())
-    one = {"systems": [s for s in systems["systems"] if s["name"] == "webhook"]}
-    path: Path = tmp_path_factory.mktemp("schemathesis") / "systems.json"
-    path.write_text(json.dumps(one))
+    path = systems_subset(tmp_path_factory.mktemp("schemathesis"), "webhook")
     stack = start(path, path.parent)
     yield stack
     stack.stop()
