@@ -3,7 +3,7 @@
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
 template names for it, as API Gateway payload 2.0 events), then for any other path under
 /v1/ the template's `$default` route (as API Gateway sends it every request no route
-matches), `/_sandbox/...`, `/_local/requests`, then the static site.
+matches), `/_sandbox/...`, `/_local/requests[/ids]`, then the static site.
 CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
 (before the $default route: API Gateway answers them itself).
 """
@@ -17,6 +17,8 @@ from typing import Any
 
 from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
+from local.requests_view import IDS_PATH as REQUEST_IDS_PATH
+from local.requests_view import PATH as REQUESTS_PATH
 from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
 from local.sandbox_routes import SandboxRoutes
@@ -76,7 +78,7 @@ class Front:
             return self._sandboxes.serve(request)
         if path == demo_login.PATH:  # the demo shop's login backend (identity tokens)
             return demo_login.serve(request)
-        if path == "/_local/requests" and request.method == "GET" and self._requests:
+        if path in (REQUESTS_PATH, REQUEST_IDS_PATH) and request.method == "GET" and self._requests:
             return self._requests.serve(request)
         if request.method in ("GET", "HEAD"):
             return self._site.serve(path, head=request.method == "HEAD")
@@ -154,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must not keep the stack alive at shutdown
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when dozens of clients connect
+    # at once (the load test's 50); API Gateway takes them all.
+    request_queue_size = 128
 
     def __init__(self, port: int, front: Front) -> None:
         self.front = front
