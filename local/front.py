@@ -1,9 +1,11 @@
 """The HTTP front on 127.0.0.1: the capture API, the sandboxes, the local routes and the site.
 
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
-template names for it, as API Gateway payload 2.0 events), `/_sandbox/...`,
-`/_local/requests`, `/_local/queues`, then the static site.
-CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration.
+template names for it, as API Gateway payload 2.0 events), then for any other path under
+/v1/ the template's `$default` route (as API Gateway sends it every request no route
+matches), `/_sandbox/...`, `/_local/requests[/ids]`, `/_local/queues`, then the static site.
+CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
+(before the $default route: API Gateway answers them itself).
 """
 
 import logging
@@ -18,6 +20,8 @@ from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
 from local.queues_view import PATH as QUEUES_PATH
 from local.queues_view import QueuesView
+from local.requests_view import IDS_PATH as REQUEST_IDS_PATH
+from local.requests_view import PATH as REQUESTS_PATH
 from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
 from local.sandbox_routes import SandboxRoutes
@@ -54,6 +58,7 @@ class Front:
         if missing:
             raise ValueError(f"no local function for {sorted(missing)}")
         self._routes = routes
+        self._default = next((r for r in routes if r.is_default), None)
         self._functions = dict(functions)
         self._sandboxes = sandboxes
         self._requests = requests
@@ -70,13 +75,15 @@ class Front:
         if path.startswith(API_PREFIX):
             if request.method == "OPTIONS":
                 return self._preflight(request)
-            # API Gateway's own answer for a path with no route.
+            if self._default is not None:
+                return self._invoke(request, self._default, {})
+            # API Gateway's own answer for a path with no route (and no $default route).
             return Outgoing(404, [("Content-Type", "application/json")], b'{"message":"Not Found"}')
         if path.startswith(SANDBOX_PREFIX):
             return self._sandboxes.serve(request)
         if path == demo_login.PATH:  # the demo shop's login backend (identity tokens)
             return demo_login.serve(request)
-        if path == "/_local/requests" and request.method == "GET" and self._requests:
+        if path in (REQUESTS_PATH, REQUEST_IDS_PATH) and request.method == "GET" and self._requests:
             return self._requests.serve(request)
         if path.startswith(QUEUES_PATH) and self._queues:
             return self._queues.serve(request)
@@ -156,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
 class FrontServer(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must not keep the stack alive at shutdown
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets connections when dozens of clients connect
+    # at once (the load test's 50); API Gateway takes them all.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up waiting (a timed-out probe, a vendor call's timeout) has

@@ -1,4 +1,6 @@
 """`GET /_local/requests?limit=N`: recent requests and their per-system status, for the demo.
+`GET /_local/requests/ids`: the id of every request the table holds, for counting (the load
+test compares it with what the API accepted).
 
 Newest first. Only ids, times, sources, statuses and receipt codes: never identifier values.
 A local-only route: production answers these questions through the IAM-protected admin API.
@@ -13,6 +15,8 @@ from optout.store.codec import deserialize
 from optout.store.requests import load_request
 from optout.store.table import Table
 
+PATH = "/_local/requests"
+IDS_PATH = f"{PATH}/ids"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 200
 
@@ -22,6 +26,9 @@ class RequestsView:
         self._table = table
 
     def serve(self, request: Incoming) -> Outgoing:
+        if request.path == IDS_PATH:
+            ids = [event["request_id"] for event in self._events()]
+            return json_answer(200, {"count": len(ids), "request_ids": ids})
         raw = request.query_params().get("limit", str(DEFAULT_LIMIT))
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
             return error_answer(422, "invalid_field", f"limit must be 1-{MAX_LIMIT}")

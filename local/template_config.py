@@ -22,20 +22,29 @@ SQS_DEFAULT_BATCH = 10
 DEFAULT_TIMEOUT_SECONDS = 3
 
 
+DEFAULT_ROUTE = "$default"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # "/v1/consent/{device_id}"
+    path: str  # "/v1/consent/{device_id}", or "$default" (what no other route matches)
     iam: bool
     pattern: re.Pattern[str]
     function: str
 
     @property
+    def is_default(self) -> bool:
+        return self.path == DEFAULT_ROUTE
+
+    @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method != self.method:
+        """Path parameters if this route takes the request; the $default route takes only
+        what no other route does, so it never matches here (the front falls back to it)."""
+        if self.is_default or method != self.method:
             return None
         found = self.pattern.fullmatch(path)
         return None if found is None else found.groupdict()
@@ -87,7 +96,9 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
     routes: list[Route] = []
     for logical_id, resource in functions(template):
         for props in _events(resource, "HttpApi"):
-            path, method = props["Path"], str(props["Method"]).upper()
+            # SAM: an HttpApi event without Path and Method is the API's $default route.
+            path = props.get("Path", DEFAULT_ROUTE)
+            method = str(props.get("Method", "ANY")).upper()
             iam = props.get("Auth", {}).get("Authorizer") == "AWS_IAM"
             routes.append(Route(method, path, iam, _path_regex(path), logical_id))
     return routes

@@ -6,14 +6,11 @@ route is one call into a domain service; who may call it is decided once, in
 `_caller_refused`, from the route key (new operator routes go under /v1/admin/).
 """
 
-import base64
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,30 +19,36 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
 from optout.api_models import (
+    REQUEST_ID_PATTERN,
     AdminLookupIn,
-    ErrorOut,
     HoldsOut,
     IdentityLinksIn,
     IdentityLinksOut,
     OperatorActionOut,
 )
 from optout.capture import CaptureService
-from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
+from optout.http import answers, openapi, query, raw_body
+from optout.http.answers import Refused
+from optout.http.context import request_context
 from optout.observability import logger, metrics, tracer
 from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.systems import SystemsConfig, load_systems
 
-JSON = "application/json"
-REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+JSON = raw_body.JSON
 SYSTEM = r"^[a-z][a-z0-9_]{0,39}$"
-ERROR_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, Forbidden: 403}
-ERROR_CODES = {422: "invalid_field", 404: "not_found", 409: "conflict", 403: "forbidden"}
 LINK_ROUTE = "/v1/identity-links"
 ADMIN_PREFIX = "/v1/admin/"
+# Routes that take a JSON body, by API Gateway route key; every other POST must send none.
+BODY_ROUTES = {
+    f"POST {LINK_ROUTE}": raw_body.BodyRule(),
+    "POST /v1/admin/lookup": raw_body.BodyRule(),
+}
+# Query parameters each route reads; any other is refused (a typo must not pass unnoticed).
+QUERY_PARAMETERS = {"GET /v1/admin/holds": frozenset({"limit"})}
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -100,7 +103,7 @@ def _caller_refused(event: dict[str, Any]) -> dict[str, Any] | None:
     if use is not None and services().callers.allows(use, caller):
         return None
     message = "this route needs IAM (SigV4) authorisation by an allowed principal"
-    return _raw_error(403, "forbidden", message, None)
+    return answers.raw_answer(Refused(403, "forbidden", message, None))
 
 
 # -- routes --------------------------------------------------------------------------------
@@ -120,7 +123,9 @@ def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
 
 
 @app.get("/v1/admin/requests/<request_id>", summary="Operators: a request and every receipt")
-def get_request_detail(request_id: Annotated[str, Path(pattern=REQUEST_ID)]) -> dict[str, Any]:
+def get_request_detail(
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
+) -> dict[str, Any]:
     return services().admin.request_detail(request_id)
 
 
@@ -151,94 +156,56 @@ def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[Operat
     return Response(202, JSON, services().review.replay(system))
 
 
-# -- errors: one map from exception to answer ----------------------------------------------
+@app.get("/v1/admin/openapi.json", include_in_schema=False)
+def get_openapi() -> Response[str]:
+    return Response(200, JSON, _openapi_document())
 
 
-@app.exception_handler(DomainError)  # type: ignore[misc]
-def on_domain_error(error: DomainError) -> Response[str]:
-    status = ERROR_STATUS.get(type(error), 400)
-    return _error(status, ERROR_CODES.get(status, "bad_request"), error.message, error.field)
+@cache  # the routes never change in a container
+def _openapi_document() -> str:
+    # SigV4 (AWS_IAM) on every route, as API Gateway enforces it; callers sign as LinkerRole
+    # (identity links) or OperatorRole (/v1/admin/*).
+    return openapi.document(
+        app,
+        title="optout-bridge IAM routes",
+        version="1",
+        security_schemes={"sigv4": _SIGV4},
+        security=[{"sigv4": []}],
+    )
 
 
-@app.exception_handler(RequestValidationError)  # type: ignore[misc]
-def on_validation_error(error: RequestValidationError) -> Response[str]:
-    first = error.errors()[0]
-    if first.get("type") == "json_invalid":
-        return _error(400, "malformed_json", "the body is not valid JSON", "body")
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
-    if "[key]" in loc:  # a bad dict key: pydantic's location is the key itself (the input)
-        loc = loc[: loc.index("[key]") - 1]
-    message = str(first.get("msg", "invalid value"))  # pydantic's text; never the input value
-    return _error(422, "invalid_field", message, ".".join(loc) or "body")
-
-
-@app.not_found
-def on_not_found(_: NotFoundError) -> Response[str]:
-    return _error(404, "not_found", "no such route")
+_SIGV4 = APIKey(
+    name="Authorization",
+    description="AWS Signature Version 4 (service execute-api) by an allowed role",
+    **{"in": APIKeyIn.header},
+)
+answers.install(app)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
 def _context() -> RequestContext:
-    """The same evidence the capture function records (IAM calls skip CloudFront, so the
-    viewer-country headers are usually absent)."""
-    event = app.current_event
-    headers = event.headers
-    country = headers.get("cloudfront-viewer-country")
-    region = headers.get("cloudfront-viewer-country-region")
-    return RequestContext(
-        received_at=datetime.now(UTC),
-        gpc_header=headers.get("sec-gpc") == "1",
-        user_agent=headers.get("user-agent"),
-        edge_jurisdiction=f"{country}-{region}" if country and region else None,
-        source_ip=event.request_context.http.source_ip,
-        idempotency_key=_idempotency_key(headers.get("idempotency-key")),
-    )
-
-
-def _idempotency_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if not 1 <= len(raw) <= 255 or not raw.isprintable():
-        raise InvalidInput("Idempotency-Key must be 1-255 printable characters", "Idempotency-Key")
-    return raw
+    """The same evidence the capture function records (IAM calls skip CloudFront)."""
+    return request_context(app.current_event)
 
 
 def _accepted(body: dict[str, Any]) -> Response[Any]:
     return Response(202, JSON, body)
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
-    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
-    return Response(status, JSON, body.model_dump_json())
-
-
-def _refuse_raw(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
-    """Size and media type, checked on the raw event before anything parses the body."""
-    if event.get("requestContext", {}).get("http", {}).get("method") != "POST":
-        return None
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    if len(body) > max_bytes:
-        return _raw_error(413, "too_large", f"the body exceeds {max_bytes} bytes")
-    media_type = (event.get("headers") or {}).get("content-type", "").split(";")[0].strip()
-    if media_type.lower() != JSON:
-        return _raw_error(415, "unsupported_media_type", f"send {JSON}")
-    return None
-
-
-def _raw_error(status: int, code: str, message: str, field: str | None = "body") -> dict[str, Any]:
-    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
-    return {"statusCode": status, "headers": {"Content-Type": JSON},
-            "body": body.model_dump_json(), "isBase64Encoded": False}  # fmt: skip
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    refused = _caller_refused(event) or _refuse_raw(event, services().settings.max_body_bytes)
+    refused = _caller_refused(event)
     if refused is not None:
         return refused
+    try:
+        query.refuse_unknown(event, QUERY_PARAMETERS)
+        admitted = raw_body.admit(event, BODY_ROUTES, services().settings.max_body_bytes)
+    except Refused as refusal:
+        return answers.raw_answer(refusal)
+    if admitted is not None:
+        raw_body.rewrite(event, admitted)
     return app.resolve(event, context)

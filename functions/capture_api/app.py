@@ -3,15 +3,11 @@
 The IAM routes (identity links, /v1/admin/*) live in functions/admin_api, with their own role.
 """
 
-import base64
-import json
 import os
 import re
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import (
     APIGatewayHttpResolver,
@@ -19,18 +15,17 @@ from aws_lambda_powertools.event_handler import (
     Response,
     content_types,
 )
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout.api_models import (
+    DEVICE_ID_PATTERN,
+    REQUEST_ID_PATTERN,
     ConsentIn,
     ConsentOut,
     ConsentStateOut,
-    ErrorOut,
     OptOutIn,
     OptOutOut,
     RequestStatusOut,
@@ -38,10 +33,12 @@ from optout.api_models import (
 from optout.capture import Captured, CaptureService
 from optout.edge import HEADER as EDGE_HEADER
 from optout.edge import EdgeGuard
-from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
-from optout.identity_token import InvalidToken, TokenVerifier
+from optout.http import answers, openapi, raw_body
+from optout.http.answers import Refused
+from optout.http.context import request_context
+from optout.identity_token import TokenVerifier
 from optout.observability import logger, metrics, tracer
 from optout.queries import QueryService
 from optout.settings import Settings
@@ -55,24 +52,15 @@ from optout.webform_pages import (
     status_page,
 )
 
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
+JSON = raw_body.JSON
+# Routes that take a body, by API Gateway route key; every other POST must send none.
 BODY_ROUTES = {
-    "/v1/consent": (JSON,),
-    "/v1/opt-out": (JSON, FORM),
-}
-FORM_LIST_FIELDS = {"purposes"}
-ERROR_ANSWERS: dict[type[DomainError], tuple[int, str]] = {
-    InvalidToken: (422, "invalid_token"),
-    InvalidInput: (422, "invalid_field"),
-    NotFound: (404, "not_found"),
-    Conflict: (409, "conflict"),
-    Forbidden: (403, "forbidden"),
+    "POST /v1/consent": raw_body.BodyRule((raw_body.JSON,)),
+    "POST /v1/opt-out": raw_body.BodyRule((raw_body.JSON, raw_body.FORM), frozenset({"purposes"})),
 }
 DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
-DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-STATUS_ROUTE = "/v1/requests/"
+DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+STATUS_ROUTE = "GET /v1/requests/{request_id}"
 # Whether this invocation answers a person with HTML pages (a no-JavaScript form post, or a
 # browser opening a status link). Decided from the raw event before routing, per invocation;
 # never from a header a client could set.
@@ -130,7 +118,7 @@ def post_consent(body: ConsentIn) -> Response[ConsentOut]:
 
 @app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
 def get_consent(
-    device_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{16,64}$")],
+    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
 ) -> ConsentStateOut:
     return services().queries.consent_state(device_id)
 
@@ -149,7 +137,7 @@ def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS
     summary="Status of a request for the consumer or agent (a page for Accept: text/html)",
 )
 def get_request(
-    request_id: Annotated[str, Path(pattern=REQUEST_ID)],
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
 ) -> Response[RequestStatusOut | str]:  # str: the HTML status page
     status = services().queries.request_status(request_id)
     if HTML_PAGES.get():
@@ -158,60 +146,36 @@ def get_request(
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
-def openapi() -> Response[str]:
-    return Response(200, JSON, app.get_openapi_json_schema(title="optout-bridge", version="1"))
+def get_openapi() -> Response[str]:
+    return Response(200, JSON, _openapi_document())
 
 
-# -- errors: one map from exception to answer ----------------------------------------------
+@cache  # the routes never change in a container
+def _openapi_document() -> str:
+    return openapi.document(app, title="optout-bridge", version="1")
 
 
-@app.exception_handler(DomainError)  # type: ignore[misc]
-def on_domain_error(error: DomainError) -> Response[str]:
-    status, code = ERROR_ANSWERS.get(type(error), (400, "bad_request"))
-    return _error(status, code, error.message, error.field)
+# -- errors: one envelope for every refusal (optout/http/answers.py) ------------------------
 
 
-@app.exception_handler(RequestValidationError)  # type: ignore[misc]
-def on_validation_error(error: RequestValidationError) -> Response[str]:
-    first = error.errors()[0]
-    if first.get("type") == "json_invalid":
-        return _error(400, "malformed_json", "the body is not valid JSON", "body")
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
-    if "[key]" in loc:  # a bad dict key: pydantic's location is the key itself (the input)
-        loc = loc[: loc.index("[key]") - 1]
-    message = str(first.get("msg", "invalid value"))  # pydantic's text; never the input value
-    return _error(422, "invalid_field", message, ".".join(loc) or "body")
+def _render(refused: Refused) -> Response[Any]:
+    """JSON for scripts; a page for a person who posted the plain form or opened a link."""
+    if not HTML_PAGES.get():
+        return answers.json_response(refused)
+    if app.current_event.request_context.http.method == "GET":
+        return _page(refused.status, status_error_page(refused.message))
+    referer = app.current_event.headers.get("referer")
+    return _page(refused.status, error_page(refused.message, refused.field, referer))
 
 
-@app.not_found
-def on_not_found(_: NotFoundError) -> Response[str]:
-    return _error(404, "not_found", "no such route")
+answers.install(app, _render)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
 def _context() -> RequestContext:
-    event = app.current_event
-    headers = event.headers
-    country = headers.get("cloudfront-viewer-country")
-    region = headers.get("cloudfront-viewer-country-region")
-    return RequestContext(
-        received_at=datetime.now(UTC),
-        gpc_header=headers.get("sec-gpc") == "1",  # only the exact value 1 counts
-        user_agent=headers.get("user-agent"),
-        edge_jurisdiction=f"{country}-{region}" if country and region else None,
-        source_ip=event.request_context.http.source_ip,
-        idempotency_key=_idempotency_key(headers.get("idempotency-key")),
-    )
-
-
-def _idempotency_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if not 1 <= len(raw) <= 255 or not raw.isprintable():
-        raise InvalidInput("Idempotency-Key must be 1-255 printable characters", "Idempotency-Key")
-    return raw
+    return request_context(app.current_event)
 
 
 def _accepted(captured: Captured) -> Response[Any]:
@@ -226,15 +190,6 @@ def _count(captured: Captured, name: str) -> None:
         "captured" if captured.created else "replayed",
         extra={"request_id": captured.response["request_id"], "route": name},
     )
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> Response[str]:
-    if HTML_PAGES.get():  # a person, not a script: answer a page
-        if app.current_event.request_context.http.method == "GET":
-            return _page(status, status_error_page(message))
-        return _page(status, error_page(message, field, app.current_event.headers.get("referer")))
-    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": field}})
-    return Response(status, JSON, body.model_dump_json())
 
 
 # -- HTML pages: content negotiation and hardening ----------------------------------------
@@ -264,49 +219,25 @@ def accepts_html(accept: str | None) -> bool:
     return html > 0 and html > json_q
 
 
-def _route(event: dict[str, Any]) -> tuple[str, str]:
-    """(method, path without a named stage's prefix), from the raw event."""
-    route = event.get("rawPath", "")
-    stage = event.get("requestContext", {}).get("stage", "$default")
-    if stage != "$default" and route.startswith(f"/{stage}/"):
-        route = route[len(stage) + 1 :]  # a named stage prefixes rawPath (the resolver strips it)
-    return event.get("requestContext", {}).get("http", {}).get("method", ""), route
+# -- the body gate: checks the raw event before the resolver parses it ----------------------
 
 
-# -- the body guard: checks the raw event before the resolver parses it -------------------
-
-
-def _guard(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
-    """Size and content-type checks, and form bodies turned into JSON. Returns an error answer."""
-    method, route = _route(event)
-    if method != "POST" or route not in BODY_ROUTES:
-        return None
-    headers = event.setdefault("headers", {})
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
-    origin = headers.get("origin")
-    if len(body) > max_bytes:
-        return _raw_error(413, "too_large", f"the body exceeds {max_bytes} bytes", origin)
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in BODY_ROUTES[route]:
-        allowed = " or ".join(BODY_ROUTES[route])
-        return _raw_error(415, "unsupported_media_type", f"send {allowed}", origin)
-    if media_type == FORM:
-        fields = parse_qs(body.decode("utf-8", "replace"))
-        as_json = {
-            name: values if name in FORM_LIST_FIELDS else values[-1]
-            for name, values in fields.items()
-            if any(v.strip() for v in values)
-        }
+def _admit_body(event: dict[str, Any], max_bytes: int) -> None:
+    """The shared gate (optout/http/raw_body.py), then what only this API does: a plain form
+    post becomes JSON, with the banner's cookie as its device_id, and is answered a page."""
+    form = raw_body.media_type(event) == raw_body.FORM and event.get("routeKey") in BODY_ROUTES
+    if form:  # a browser's plain form post is answered pages, refusals included
+        HTML_PAGES.set(accepts_html((event.get("headers") or {}).get("accept")))
+    fields = raw_body.admit(event, BODY_ROUTES, max_bytes)
+    if fields is None:
+        return
+    if form:
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
         device = _cookie(event, DEVICE_COOKIE)
-        if "device_id" not in as_json and device and DEVICE_ID.fullmatch(device):
-            as_json["device_id"] = device
-        event.update(body=json.dumps(as_json), isBase64Encoded=False)
-        headers["content-type"] = JSON
-        HTML_PAGES.set(accepts_html(headers.get("accept")))  # a browser's plain form post
-    return None
+        if "device_id" not in fields and device and DEVICE_ID.fullmatch(device):
+            fields["device_id"] = device
+    raw_body.rewrite(event, fields)
 
 
 def _cookie(event: dict[str, Any], name: str) -> str | None:
@@ -315,16 +246,6 @@ def _cookie(event: dict[str, Any], name: str) -> str | None:
         if key == name:
             return str(value)
     return None
-
-
-def _raw_error(status: int, code: str, message: str, origin: str | None) -> dict[str, Any]:
-    body = ErrorOut.model_validate({"error": {"code": code, "message": message, "field": "body"}})
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": JSON, **cors.to_dict(origin)},
-        "body": body.model_dump_json(),
-        "isBase64Encoded": False,
-    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -338,15 +259,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     headers = event.get("headers") or {}
+    cors_headers = cors.to_dict(headers.get("origin"))
     if not services().edge.admits(headers.get(EDGE_HEADER)):
-        return _raw_error(
-            403, "forbidden", "requests reach this API through its edge", headers.get("origin")
-        )
-    method, route = _route(event)
+        refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
+        return answers.raw_answer(refused, cors_headers)
     # Per invocation (a warm container serves many): a browser opening its status link gets
-    # a page; _guard decides the same for a plain form post.
-    HTML_PAGES.set(
-        method == "GET" and route.startswith(STATUS_ROUTE) and accepts_html(headers.get("accept"))
-    )
-    refused = _guard(event, services().settings.max_body_bytes)
-    return refused if refused is not None else app.resolve(event, context)
+    # a page; _admit_body decides the same for a plain form post.
+    HTML_PAGES.set(event.get("routeKey") == STATUS_ROUTE and accepts_html(headers.get("accept")))
+    try:
+        _admit_body(event, services().settings.max_body_bytes)
+    except Refused as refused:
+        if HTML_PAGES.get():
+            page = error_page(refused.message, refused.field, headers.get("referer"))
+            return {
+                "statusCode": refused.status,
+                "headers": {"Content-Type": content_types.TEXT_HTML, **HTML_HEADERS},
+                "body": page,
+                "isBase64Encoded": False,
+            }
+        return answers.raw_answer(refused, cors_headers)
+    return app.resolve(event, context)

@@ -129,10 +129,10 @@ def test_the_linker_role_cannot_use_operator_routes(
 
 
 def test_the_public_capture_function_does_not_serve_iam_routes(pipe: Pipeline) -> None:
-    answer = invoke(
-        pipe.capture,
-        http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
-    )
+    # An IAM path that reached the capture function: API Gateway's $default route sends it
+    event = http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True)
+    event["routeKey"] = event["requestContext"]["routeKey"] = "$default"
+    answer = invoke(pipe.capture, event)
     assert answer["statusCode"] == 404
 
 

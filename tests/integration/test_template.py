@@ -43,6 +43,7 @@ PUBLIC_ROUTES = {
     ("POST", "/v1/opt-out"),
     ("GET", "/v1/requests/{request_id}"),
     ("GET", "/v1/openapi.json"),
+    ("ANY", "$default"),  # every unmatched request: the capture function's 404 envelope
 }
 IAM_ROUTES = {
     ("POST", "/v1/identity-links"),
@@ -52,6 +53,7 @@ IAM_ROUTES = {
     ("POST", "/v1/admin/holds/{hold_id}/release"),
     ("POST", "/v1/admin/holds/{hold_id}/reject"),
     ("POST", "/v1/admin/systems/{system}/replay"),
+    ("GET", "/v1/admin/openapi.json"),
 }
 
 
@@ -78,7 +80,11 @@ def _as_list(value: Any) -> list[Any]:
 
 def _routes(function: str) -> set[tuple[str, str]]:
     events = sam.load()["Resources"][function]["Properties"]["Events"].values()
-    return {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events}
+    # An event without Path and Method is the API's $default route.
+    return {
+        (e["Properties"].get("Method", "ANY"), e["Properties"].get("Path", "$default"))
+        for e in events
+    }
 
 
 def _dynamodb_statements(role: dict[str, Any]) -> list[dict[str, Any]]:

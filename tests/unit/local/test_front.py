@@ -35,13 +35,14 @@ class FakeSandbox:
         return plan.as_dict()
 
 
-def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]]) -> Front:
+def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]], *extra: Route) -> Front:
     (tmp_path / "index.html").write_text("<h1>shop</h1>")
     (tmp_path / ".well-known").mkdir()
     (tmp_path / ".well-known" / "gpc.json").write_text('{"gpc": true}')
     routes = [
         _route("GET", "/v1/requests/{request_id}", "Capture"),
         _route("POST", "/v1/admin/lookup", "Admin", iam=True),
+        *extra,
     ]
 
     def function(name: str) -> Any:
@@ -128,3 +129,22 @@ def test_preflight_on_api_paths_answers_for_allowed_origins(tmp_path: Path) -> N
     )
     assert answer.status == 204
     assert ("Access-Control-Allow-Origin", "http://127.0.0.1:1") in answer.headers
+
+
+def test_an_unmatched_api_path_goes_to_the_default_route_as_api_gateway_sends_it(
+    tmp_path: Path,
+) -> None:
+    # Given a template with a $default route on the capture function
+    seen: list[dict[str, Any]] = []
+    subject = front(tmp_path, FakeSandbox(), seen, _route("ANY", "$default", "Capture"))
+    # When an API path no route matches is called, with any method
+    subject.dispatch(Incoming("DELETE", "/v1/nothing/here?x=1"))
+    # Then the $default route's function gets it, with API Gateway's route key
+    assert seen[-1]["function"] == "Capture"
+    assert seen[-1]["routeKey"] == "$default"
+    assert seen[-1]["rawPath"] == "/v1/nothing/here"
+    assert "pathParameters" not in seen[-1]
+    # And a preflight and the site are still answered by the front itself
+    assert subject.dispatch(Incoming("OPTIONS", "/v1/nothing")).status == 204
+    assert subject.dispatch(Incoming("GET", "/")).status == 200
+    assert len(seen) == 1

@@ -46,3 +46,11 @@ def test_each_system_reads_its_own_worker_settings_and_an_unknown_one_the_first(
     assert (meta.function, meta.batch_size) == ("metaWorker", 3)
     assert (braze.function, braze.batch_size) == ("brazeWorker", 10)
     assert unknown.function.endswith("Worker")
+
+
+def test_the_default_route_comes_from_an_http_api_event_without_path_or_method() -> None:
+    routes = [r for r in http_routes(load_template(TEMPLATE)) if r.is_default]
+    assert [(r.route_key, r.function, r.iam) for r in routes] == [
+        ("$default", "CaptureFunction", False)
+    ]
+    assert routes[0].match("GET", "/v1/anything") is None  # only when nothing else matches

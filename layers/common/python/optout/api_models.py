@@ -7,10 +7,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from optout.identifiers import IdType
 from optout.purposes import Purpose
 
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+REQUEST_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# What a field with a pattern expects, in words: a refusal says this, never the pattern.
+EXPECTED_FORMATS: dict[str, str] = {
+    "device_id": "must be 16-64 characters of A-Z, a-z, 0-9, _ and - (the banner's "
+    "optout_device_id)",
+    "jurisdiction": "must be an ISO 3166-2 code in capital letters, such as US-CA, or a "
+    "country code such as US",
+    "request_id": "must be a request id as the API returned it: a lowercase UUID such as "
+    "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f",
+    "hold_id": "must be a hold id as GET /v1/admin/holds lists it: a request id, a dot and "
+    "three digits",
+    "system": "must be a system name as configured: a lowercase letter, then up to 39 "
+    "lowercase letters, digits or _",
+}
+
 DeviceId = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        pattern=DEVICE_ID_PATTERN,
         description="First-party random device identifier set by banner.js.",
         examples=["3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"],
     ),

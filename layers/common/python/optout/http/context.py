@@ -1,0 +1,41 @@
+"""What the transport tells us about a request, read once from the API Gateway event."""
+
+import re
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from optout.errors import InvalidInput
+from optout.evidence import RequestContext
+
+MAX_IDEMPOTENCY_KEY = 255
+_JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def request_context(event: APIGatewayProxyEventV2) -> RequestContext:
+    headers = event.headers
+    # Set by CloudFront (and forwarded) when the edge is on; without it anyone can send them,
+    # so only a well-formed code is taken.
+    country = headers.get("cloudfront-viewer-country")
+    region = headers.get("cloudfront-viewer-country-region")
+    edge = f"{country}-{region}" if country and region else None
+    user_agent = headers.get("user-agent")
+    return RequestContext(
+        received_at=datetime.now(UTC),
+        gpc_header=headers.get("sec-gpc") == "1",  # only the exact value 1 counts
+        user_agent=_CONTROL.sub("", user_agent) if user_agent else None,
+        edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
+        source_ip=event.request_context.http.source_ip,
+        idempotency_key=idempotency_key(headers.get("idempotency-key")),
+    )
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """1-255 printable characters: no CR, LF, NUL or other control (header injection)."""
+    if raw is None:
+        return None
+    if not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY or not raw.isprintable():
+        message = f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
+        raise InvalidInput(message, "Idempotency-Key")
+    return raw

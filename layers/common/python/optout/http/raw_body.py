@@ -1,0 +1,208 @@
+"""The raw-body gate: every check a stranger's bytes meet before anything parses them.
+
+Runs on the API Gateway event before the Powertools resolver, so a hostile body is answered
+with a 4xx here and never reaches `json.loads`' or pydantic's recursion, the form decoder's
+replacement characters or the validation middleware's list unwrapping (Powertools hands a
+one-item JSON array to an object model as its item). A body that passes is written back into
+the event as plain JSON text, so what the resolver parses is exactly what was checked.
+"""
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl
+
+from optout.http.answers import NO_ROUTE, Refused, field_name, field_path
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+# Our deepest body (identity links) nests 4 levels; 8 leaves room and is far below where
+# json.loads or pydantic recurse into trouble.
+MAX_DEPTH = 8
+DEFAULT_ROUTE = "$default"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# JSON text may escape any code point; none of these has a place in an opt-out, and NUL and
+# unpaired surrogates break storage and hashing further on.
+_FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_STRUCTURE = re.compile(r'["\\\[\]{}]')
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    """A route that takes a body: the media types it accepts and, for forms, which fields
+    may repeat (they become lists)."""
+
+    media_types: tuple[str, ...] = (JSON,)
+    list_fields: frozenset[str] = frozenset()
+
+
+def admit(
+    event: dict[str, Any], rules: Mapping[str, BodyRule], max_bytes: int
+) -> dict[str, Any] | None:
+    """The body of a route that takes one, as a checked JSON object (a form's fields for a
+    form post), or None for a route without one. Raises Refused with the answer to give:
+    404 for API Gateway's $default route (no route matched).
+
+    `rules` is keyed by API Gateway's route key ("POST /v1/consent"): stage-independent.
+    """
+    route_key = str(event.get("routeKey", ""))
+    if route_key == DEFAULT_ROUTE:
+        # API Gateway matched no route. Answered here, not by the resolver: its own matching
+        # (a trailing slash, say) could take the request to a route whose body was not checked.
+        raise NO_ROUTE
+    method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
+    if method not in BODY_METHODS:
+        return None  # a GET's body is ignored, as every route here ignores it
+    raw = _raw_bytes(event)
+    if len(raw) > max_bytes:
+        raise Refused(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    rule = rules.get(route_key)
+    if rule is None:
+        if raw.strip():
+            raise Refused(422, "invalid_field", "this route takes no body: send none")
+        return None
+    sent = media_type(event)
+    if sent not in rule.media_types:
+        raise Refused(415, "unsupported_media_type", f"send {' or '.join(rule.media_types)}")
+    if sent == FORM:
+        return form_fields(raw, rule.list_fields)
+    return json_object(raw)
+
+
+def rewrite(event: dict[str, Any], body: dict[str, Any]) -> None:
+    """Put the checked body back as JSON text: the resolver parses what was checked."""
+    event["body"] = json.dumps(body, ensure_ascii=False)
+    event["isBase64Encoded"] = False
+    event.setdefault("headers", {})["content-type"] = JSON
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    text = _text(raw)
+    if not text.strip():
+        raise Refused(422, "invalid_field", "the body must be a JSON object; it is empty")
+    if _nests_deeper_than(text, MAX_DEPTH):
+        raise Refused(400, "malformed_json", f"the body nests deeper than {MAX_DEPTH} levels")
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as duplicate:
+        message = "a key appears twice in one object: send each field once"
+        raise Refused(400, "malformed_json", message, field_name(duplicate.key)) from None
+    except (ValueError, RecursionError):  # JSONDecodeError, over-long integers
+        raise Refused(400, "malformed_json", "the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Refused(422, "invalid_field", "the body must be a JSON object, not an array or value")
+    _check_text(value, ())
+    return value
+
+
+def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
+    """A form post's fields; blank ones dropped, a field repeated only if it is a list."""
+    try:
+        pairs = parse_qsl(_text(raw), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise Refused(400, "malformed_form", "the form's fields are not UTF-8") from None
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if not value.strip():
+            continue
+        if name in list_fields:
+            fields.setdefault(name, []).append(value)
+        elif name in fields:
+            raise Refused(422, "invalid_field", "send this field once", field_name(name))
+        else:
+            fields[name] = value
+    _check_text(fields, ())
+    return fields
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__("duplicate key")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def _no_constant(_: str) -> NoReturn:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _raw_bytes(event: dict[str, Any]) -> bytes:
+    raw = event.get("body") or ""
+    try:
+        if event.get("isBase64Encoded"):
+            return base64.b64decode(raw, validate=True)
+        return str(raw).encode("utf-8")
+    except (binascii.Error, ValueError):  # bad base64; a str holding unpaired surrogates
+        raise Refused(400, "malformed_json", "the body is not valid UTF-8 text") from None
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "malformed_json", "the body is not valid UTF-8 text") from None
+
+
+def media_type(event: dict[str, Any]) -> str:
+    """The Content-Type's media type, lower case, without parameters."""
+    headers = event.get("headers") or {}
+    return str(headers.get("content-type", "")).split(";")[0].strip().lower()
+
+
+def _nests_deeper_than(text: str, limit: int) -> bool:
+    """Bracket depth outside strings, in one pass over the structural characters only (no
+    recursion, no backtracking): whatever the text, linear time."""
+    depth = 0
+    in_string = False
+    skip_to = -1
+    for found in _STRUCTURE.finditer(text):
+        at, char = found.start(), found.group()
+        if at < skip_to:
+            continue
+        if in_string:
+            if char == "\\":
+                skip_to = at + 2  # the escaped character, whatever it is
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _check_text(value: Any, path: tuple[str | int, ...]) -> None:
+    """No NUL or other control characters, no unpaired surrogates, in any key or string.
+    Depth is already bounded, so this recursion is too."""
+    if isinstance(value, str):
+        if _FORBIDDEN_TEXT.search(value):
+            field = field_path(path)
+            label = "the body" if field == "body" else field
+            message = f"{label} must not contain NUL or other control characters"
+            raise Refused(422, "invalid_field", message, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, path)  # a bad key is reported at its parent
+            _check_text(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, (*path, index))
