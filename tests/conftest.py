@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local import moto_transactions
 from local.aws_resources import create_table
 from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
@@ -69,11 +70,18 @@ class Aws:
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+    # The local stack's TransactWriteItems (local/moto_transactions.py): moto's own copies the
+    # whole table on every transaction, minutes for the resolver tests that store thousands of
+    # items; tests/unit/local/test_moto_transactions.py shows both give the same answers.
+    moto_transactions.install()
+    try:
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+    finally:
+        moto_transactions.uninstall()
 
 
 @pytest.fixture
