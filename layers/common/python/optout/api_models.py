@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -35,7 +35,7 @@ OptOutChoices = Annotated[
         )
     ),
 ]
-RequestStatus = Literal["received", "processing", "completed", "failed"]
+RequestStatus = Literal["received", "processing", "completed", "failed", "denied"]
 IdentityToken = Annotated[
     str,
     Field(
@@ -123,6 +123,9 @@ class OptOutOut(BaseModel):
 
 
 class RequestStatusOut(BaseModel):
+    """`systems_*` count every system that holds this request's opt-out: by a receipt of its
+    own, or by an earlier request's receipt for the same identities and purposes."""
+
     request_id: str
     status: RequestStatus
     received_at: str
@@ -131,6 +134,18 @@ class RequestStatusOut(BaseModel):
     systems_total: int
     systems_done: int
     systems_failed: int
+    # Only on a denied request (CCPA §7026(e)): when, and the reason code (the operator's
+    # explanation stays in the operators' record).
+    denied_at: str | None = None
+    denial_reason: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_denial(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        dumped: dict[str, object] = handler(self)
+        for name in ("denied_at", "denial_reason"):
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
+        return dumped
 
 
 class IdentityRef(StrictModel):
