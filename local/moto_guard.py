@@ -15,9 +15,17 @@ this costs little: handler code and vendor HTTP calls still overlap.
 
 Under that lock, a Query on the base table may also look at its own partition only (moto
 otherwise sorts the whole table per call, so the local stack slowed as its table grew): it
-returns the same items, in the same order, that moto would have returned.
+returns the same items, in the same order, that moto would have returned. A Query on an index
+(the deadline watch reads ByDay every few seconds) likewise sees only the items whose index
+hash key matches: one pass over the table instead of a sort of all of it.
+
+And TransactWriteItems backs the table up once, not once per operation: moto deep-copies a
+touched table for every operation of a transaction, all before running any of them, so the
+copies are identical and one serves (a 4-operation transaction on a table of a few thousand
+items took seconds).
 """
 
+import copy
 import functools
 import inspect
 import threading
@@ -27,12 +35,32 @@ from contextlib import contextmanager
 from typing import Any
 
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
 LOCK = threading.RLock()  # re-entrant: a moto call may make another one in the same thread
 
 
 _originals: dict[str, Any] = {}
+
+
+class _CopyOncePerTransaction:
+    """Stands in for the `copy` module inside moto's DynamoDB backend: while a transaction
+    runs, a second deep copy of the same object returns the first."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, Any] | None = None
+
+    def deepcopy(self, value: Any, *args: Any) -> Any:
+        if self.memo is None or args:
+            return copy.deepcopy(value, *args)
+        if id(value) not in self.memo:
+            self.memo[id(value)] = copy.deepcopy(value)
+        return self.memo[id(value)]
+
+
+_copier = _CopyOncePerTransaction()
 
 
 def install() -> None:
@@ -52,22 +80,58 @@ def install() -> None:
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         # moto passes index_name positionally: bind the call to see it either way.
         bound = signature.bind(self, hash_key, *args, **kwargs)
-        if bound.arguments.get("index_name") or hash_key is None:
+        conditions = bound.arguments.get("hash_key_conditions") or []
+        if bound.arguments.get("index_name"):
+            if len(conditions) != 1 or not self.range_key_attr:
+                return original_query(self, hash_key, *args, **kwargs)
+            scoped = _index_partition(self, *conditions[0])
+        elif hash_key is None:
             return original_query(self, hash_key, *args, **kwargs)
+        else:
+            scoped = defaultdict(dict)
+            if hash_key in self.items:
+                scoped[hash_key] = self.items[hash_key]
         with LOCK:  # swapping `items` is only safe while nobody else can look at the table
             everything = self.items
-            scoped: defaultdict[Any, Any] = defaultdict(dict)
-            if hash_key in everything:
-                scoped[hash_key] = everything[hash_key]
             self.items = scoped
             try:
                 return original_query(self, hash_key, *args, **kwargs)
             finally:
                 self.items = everything
 
-    _originals.update(process_request=original_request, query=original_query)
+    original_transact = DynamoDBBackend.transact_write_items
+
+    @functools.wraps(original_transact)
+    def transact_write_items(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with LOCK:
+            _copier.memo = {}
+            try:
+                return original_transact(self, *args, **kwargs)
+            finally:
+                _copier.memo = None
+
+    _originals.update(
+        process_request=original_request,
+        query=original_query,
+        transact=original_transact,
+        copy_module=dynamodb_models.copy,
+    )
     setattr(BotocoreStubber, "process_request", process_request)  # noqa: B010 - a method swap
     setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
+    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
+    setattr(dynamodb_models, "copy", _copier)  # noqa: B010 - the backend's `copy` module
+
+
+def _index_partition(table: Table, attribute: str, value: Any) -> defaultdict[Any, Any]:
+    """The table's items whose index hash attribute equals `value`, by partition."""
+    scoped: defaultdict[Any, Any] = defaultdict(dict)
+    with LOCK:
+        for hash_key, partition in table.items.items():
+            for range_key, item in partition.items():
+                found = item.attrs.get(attribute)
+                if found is not None and found == value:
+                    scoped[hash_key][range_key] = item
+    return scoped
 
 
 def uninstall() -> None:
@@ -75,6 +139,8 @@ def uninstall() -> None:
     if _originals:
         setattr(BotocoreStubber, "process_request", _originals.pop("process_request"))  # noqa: B010
         setattr(Table, "query", _originals.pop("query"))  # noqa: B010
+        setattr(DynamoDBBackend, "transact_write_items", _originals.pop("transact"))  # noqa: B010
+        setattr(dynamodb_models, "copy", _originals.pop("copy_module"))  # noqa: B010
 
 
 def installed() -> bool:

@@ -8,8 +8,9 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.errors import NotFound
+from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
-from optout.status import DENIAL_SK, SystemProof, aggregate, proofs
+from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.proof import load_with_proof

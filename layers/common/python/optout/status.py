@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from optout.api_models import RequestStatus, RequestStatusOut
+from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
 
 DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not an error
 FAILED: Final = "failed"
-DENIAL_SK: Final = "DENIAL"
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,11 @@
 `DELIVERY#<system>` under an identity holds two purpose sets. `inflight`: a job that carries
 them is pending or submitted, so no second job is made for them. `done`: the system's receipt
 said done (or no_record). Beside them, `job_<purpose>` names the job that carries (or carried)
-each purpose: a later request that needs no job of its own cites it as its proof. A job that fails for good only leaves `inflight`, so the next event
-for that person sends it again; it is also listed under `FAILED#<system>` for an operator's
-replay. Set ADD/DELETE are commutative and idempotent: concurrent jobs of one identity, and a
-worker that records twice, cannot corrupt the sets.
+each purpose: a later request that needs no job of its own cites it as its proof. A job that
+fails for good only leaves `inflight`, so the next event for that person sends it again; it is
+also listed under `FAILED#<system>` for an operator's replay. Set ADD/DELETE are commutative
+and idempotent: concurrent jobs of one identity, and a worker that records twice, cannot
+corrupt the sets.
 """
 
 from typing import Any
