@@ -114,7 +114,7 @@ def install() -> None:
         process_request=original_request,
         query=original_query,
         transact=original_transact,
-        copy_module=dynamodb_models.copy,
+        copy_module=getattr(dynamodb_models, "copy"),  # noqa: B009 - not re-exported
     )
     setattr(BotocoreStubber, "process_request", process_request)  # noqa: B010 - a method swap
     setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
