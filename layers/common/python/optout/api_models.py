@@ -215,3 +215,24 @@ class OperatorActionOut(BaseModel):
     hold_id: str | None = None
     system: str | None = None
     status: str
+
+
+DenialCode = Literal["suspected_fraud", "not_a_consumer", "outside_jurisdiction", "other"]
+
+
+class DenialIn(StrictModel):
+    """An operator's denial (CCPA §7026(e): a documented good-faith belief of fraud). `reason`
+    is kept as evidence for 24 months and read by counsel and regulators: describe, never
+    quote the person (no email addresses, phone numbers or other identifiers)."""
+
+    reason_code: DenialCode
+    reason: Annotated[
+        str, Field(min_length=10, max_length=500, description="Why, without identifiers.")
+    ]
+
+
+class DenialOut(BaseModel):
+    request_id: str
+    status: Literal["denied"]
+    denied_at: str
+    reason_code: DenialCode
