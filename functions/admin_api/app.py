@@ -8,9 +8,10 @@ route is one call into a domain service; who may call it is decided once, in
 
 import base64
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -23,21 +24,34 @@ from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
 from optout.api_models import (
     AdminLookupIn,
+    DenialIn,
+    DenialOut,
     ErrorOut,
+    ExportIdentityIn,
+    ExportRangeIn,
     HoldsOut,
     IdentityLinksIn,
     IdentityLinksOut,
+    ImportIn,
+    ImportOut,
     OperatorActionOut,
+    RedriveOut,
 )
 from optout.capture import CaptureService
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.observability import logger, metrics, tracer
+from optout.ops.denial import DenialService
+from optout.ops.export import ExportService
+from optout.ops.importer import ImportService
+from optout.ops.metrics import MetricsService
+from optout.ops.redrive import RedriveService
 from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.systems import SystemsConfig, load_systems
+from optout.timestamps import iso
 
 JSON = "application/json"
 REQUEST_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -63,6 +77,17 @@ class Services:
         self.capture = CaptureService(table, settings, key, tokens=None)
         self.admin = AdminService(table, key)
         self.review = ReviewService(table, _systems(settings), settings.record_retention_days)
+        self.denial = DenialService(table)
+        self.metrics = MetricsService(table)
+        self.export = ExportService(table, key)
+        self.importer = ImportService(table, key, settings.record_retention_days)
+
+    @cached_property
+    def redrive(self) -> RedriveService:
+        """An SQS client only when a redrive needs one (cold starts pay for what they use)."""
+        return RedriveService(
+            boto3.client("sqs"), self.settings.queue_url_template, _systems(self.settings)
+        )
 
 
 def _systems(settings: Settings) -> SystemsConfig | None:
@@ -151,6 +176,36 @@ def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[Operat
     return Response(202, JSON, services().review.replay(system))
 
 
+@app.post("/v1/admin/systems/<system>/redrive", summary="Operators: a system's DLQ back to work")
+def post_redrive(system: Annotated[str, Path(pattern=SYSTEM)]) -> RedriveOut:
+    return services().redrive.redrive(system, _seconds_left)
+
+
+@app.post("/v1/admin/requests/<request_id>/deny", summary="Operators: deny, with the reason")
+def post_deny(request_id: Annotated[str, Path(pattern=REQUEST_ID)], body: DenialIn) -> DenialOut:
+    return services().denial.deny(request_id, body.reason_code, body.reason, _caller(), _now())
+
+
+@app.get("/v1/admin/metrics", summary="Operators: CCPA §7102 figures of a calendar year")
+def get_metrics(year: Annotated[int, Query(ge=2020, le=2100)]) -> dict[str, Any]:
+    return services().metrics.year(year, iso(_now()))
+
+
+@app.post("/v1/admin/exports/identity", summary="Operators: one identity's records (paged)")
+def post_export_identity(body: ExportIdentityIn) -> dict[str, Any]:
+    return services().export.identity(body.type, body.value, body.cursor)
+
+
+@app.post("/v1/admin/exports/range", summary="Operators: the records of a date range (paged)")
+def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
+    return services().export.range(body.from_, body.to, body.cursor)
+
+
+@app.post("/v1/admin/imports", summary="Operators: a batch of historical opt-outs")
+def post_import(body: ImportIn) -> ImportOut:
+    return services().importer.import_rows(body.rows, _now())
+
+
 # -- errors: one map from exception to answer ----------------------------------------------
 
 
@@ -178,6 +233,21 @@ def on_not_found(_: NotFoundError) -> Response[str]:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _caller() -> str:
+    """The signer API Gateway verified (allow-listed in `_caller_refused`): the evidence of
+    who took an operator action."""
+    iam = app.current_event.request_context.authorizer.iam
+    return str(iam.user_arn or "unknown")
+
+
+def _seconds_left() -> float:
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
 
 
 def _context() -> RequestContext:

@@ -1,5 +1,6 @@
 """Input and output models of the public HTTP contract (v1). Storage models live in store/."""
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
@@ -236,3 +237,45 @@ class DenialOut(BaseModel):
     status: Literal["denied"]
     denied_at: str
     reason_code: DenialCode
+
+
+class ImportIn(StrictModel):
+    """A batch of historical opt-outs (docs/operations.md, "Importing"). Rows are checked one
+    by one: a bad row is reported with its line and field, never the whole batch refused."""
+
+    rows: Annotated[list[dict[str, str | int | None]], Field(min_length=1, max_length=100)]
+
+
+class RejectedRow(BaseModel):
+    line: int | None
+    field: str
+    code: str
+    reason: str  # never the value
+
+
+class ImportOut(BaseModel):
+    stored: int
+    duplicates: int
+    rejected: list[RejectedRow]
+
+
+class ExportIdentityIn(AdminLookupIn):
+    """One identity's records; the identifier in the body, never the URL."""
+
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class ExportRangeIn(StrictModel):
+    """Requests received from `from` to `to` (inclusive, UTC days)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class RedriveOut(BaseModel):
+    system: str
+    moved: int
+    remaining: int
