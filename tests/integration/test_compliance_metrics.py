@@ -15,7 +15,7 @@ from optout.ops.watch import Watch, WatchSettings
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from tests.conftest import Aws
-from tests.support.seed import seed_request
+from tests.support.seed import request_id_for, seed_request
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 SETTINGS = WatchSettings(backfill_days=40, lag_seconds=120)
@@ -114,8 +114,6 @@ def test_the_ledger_equals_a_recount_from_the_records(table: Table) -> None:
     # When every request's contribution is computed afresh from its records
     recount: dict[str, int] = {}
     for n in range(1, 13):
-        from tests.support.seed import request_id_for
-
         found = contribution_of(*load_with_proof(table, request_id_for(n)))
         if found is not None and found.day.startswith("2026"):
             for name, value in found.counters().items():
