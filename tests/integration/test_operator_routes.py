@@ -37,8 +37,16 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
         yield build_pipeline(aws, monkeypatch)
 
 
-def call(pipe: Pipeline, method: str, path: str, body: Any = None, *, iam: bool = True,
-         params: dict[str, str] | None = None, query: dict[str, str] | None = None) -> Any:  # fmt: skip
+def call(
+    pipe: Pipeline,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    iam: bool = True,
+    params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> Any:
     event = http_event(method, path, body, path_parameters=params, iam=iam)
     if query:
         event["queryStringParameters"] = query
@@ -222,14 +230,15 @@ def test_importing_the_same_rows_again_stores_nothing_twice(pipe: Pipeline) -> N
     rows = [{"line": n + 2, "external_id": f"OT-{n}", "received_at": "2026-05-01",
              "email": f"i{n}@example.com"} for n in range(5)]  # fmt: skip
     first = import_rows(pipe, rows)
-    again = import_rows(pipe, rows + [rows[0]])
+    again = import_rows(pipe, [*rows, rows[0]])
     assert (first["stored"], again["stored"], again["duplicates"]) == (5, 0, 6)
     assert len([i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]) == 5
 
 
 def test_imported_opt_outs_are_carried_out_and_folded_into_their_year(pipe: Pipeline) -> None:
-    import_rows(pipe, [{"external_id": "OT-9", "received_at": "2026-02-02T08:00:00Z",
-                        "email": "carried@example.com", "completed_at": "2026-02-03T08:00:00Z"}])  # fmt: skip
+    row = {"external_id": "OT-9", "received_at": "2026-02-02T08:00:00Z",
+           "email": "carried@example.com", "completed_at": "2026-02-03T08:00:00Z"}  # fmt: skip
+    import_rows(pipe, [row])
     pipe.resolve()
     assert {m["system"] for ms in pipe.drain_all().values() for m in ms} >= {"braze"}
     watch(pipe)
