@@ -35,6 +35,8 @@ class Api:
         url = self.target.base_url + path
         if params:
             url += "?" + str(httpx.QueryParams(params))
+        if body is None and method == "POST":
+            body = {}  # the API takes JSON on every POST, even one that needs no fields
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         headers = {"content-type": "application/json"} if body is not None else {}
         signed = AWSRequest(method=method, url=url, data=data, headers=headers)

@@ -1,7 +1,7 @@
 """`optout`: status, lookup, report, import, replay, holds, deny and export for operators.
 
 Every command talks to the stack's operator routes (IAM, SigV4): the local stack with
-`--url http://127.0.0.1:3000`, a deployed one with `--stack NAME --region R`. Bad input,
+`--base-url http://127.0.0.1:3000`, a deployed one with `--stack-name NAME --region R`. Bad input,
 an unknown request, a wrong stack or missing credentials end with one line on stderr and a
 non-zero exit, never a traceback (`OPTOUT_DEBUG=1` shows it).
 """
@@ -11,11 +11,13 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -66,25 +68,41 @@ class DenialCode(StrEnum):
 # -- where to ------------------------------------------------------------------------------
 
 
+@dataclass
+class Where:
+    """The global options, and (for tests) the HTTP transport to use instead of the network."""
+
+    url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    transport: httpx.BaseTransport | None = None
+
+
 @app.callback()
 def target(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(help="The local stack, e.g. http://127.0.0.1:3000",
+    url: Annotated[str | None, typer.Option("--base-url", "--url", help="The local stack, "
+                                            "e.g. http://127.0.0.1:3000",
                                             envvar="OPTOUT_URL")] = None,
-    stack: Annotated[str | None, typer.Option(help="A deployed stack's name (its IamApiUrl "
-                                              "output)", envvar="OPTOUT_STACK")] = None,
+    stack: Annotated[str | None, typer.Option("--stack-name", "--stack", help="A deployed "
+                                              "stack's name (its IamApiUrl output)",
+                                              envvar="OPTOUT_STACK")] = None,
     region: Annotated[str | None, typer.Option(help="The stack's AWS region",
                                                envvar="AWS_REGION")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile to sign with",
                                                 envvar="AWS_PROFILE")] = None,
 ) -> None:  # fmt: skip
-    """Where the stack is: --url for the local stack, --stack NAME --region R on AWS."""
-    ctx.obj = (url, stack, region, profile)
+    """Where the stack is: --base-url for the local stack, --stack-name NAME --region R on
+    AWS (calls signed with SigV4 using your AWS credentials)."""
+    where = ctx.obj if isinstance(ctx.obj, Where) else Where()
+    where.url, where.stack, where.region, where.profile = url, stack, region, profile
+    ctx.obj = where
 
 
 def api(ctx: typer.Context) -> Api:
-    url, stack, region, profile = ctx.obj
-    return Api(resolve(url, stack, region, profile))
+    where: Where = ctx.obj
+    return Api(resolve(where.url, where.stack, where.region, where.profile), where.transport)
 
 
 # -- status and lookup -----------------------------------------------------------------------
@@ -357,12 +375,12 @@ def _progress() -> Progress:
     )  # fmt: skip
 
 
-GLOBAL_OPTIONS = ("--url", "--stack", "--region", "--profile")
+GLOBAL_OPTIONS = ("--base-url", "--url", "--stack-name", "--stack", "--region", "--profile")
 
 
 def global_options_first(argv: list[str]) -> list[str]:
-    """`optout status ID --url U` works as `optout --url U status ID` does: the options that
-    say where the stack is are moved in front of the command."""
+    """`optout status ID --base-url U` works as `optout --base-url U status ID` does: the
+    options that say where the stack is are moved in front of the command."""
     front: list[str] = []
     rest: list[str] = []
     args = iter(argv)
@@ -377,16 +395,22 @@ def global_options_first(argv: list[str]) -> list[str]:
     return front + rest
 
 
-def run() -> None:
-    """The console script: usage errors as Typer prints them (exit 2), ours as one line."""
+def run(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> None:
+    """The console script: usage errors as Typer prints them (exit 2), ours as one line.
+    Always ends with SystemExit (0 when all went well)."""
+    args = global_options_first(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=global_options_first(sys.argv[1:]), prog_name="optout")
+        app(args=args, prog_name="optout", obj=Where(transport=transport))
     except CliError as error:
-        err.print(f"optout: {error.message}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        _fail(error.message, error.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted (an import resumes where it stopped)", 130)
     except Exception as error:
         if os.environ.get("OPTOUT_DEBUG"):
             raise
-        message = f"optout: unexpected {type(error).__name__} (OPTOUT_DEBUG=1 shows where)"
-        err.print(message, markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(f"unexpected {type(error).__name__} (OPTOUT_DEBUG=1 shows where)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"optout: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)

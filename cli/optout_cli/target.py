@@ -1,4 +1,5 @@
-"""Where the CLI sends its calls: the local stack (`--url`) or a deployed stack (`--stack`).
+"""Where the CLI sends its calls: the local stack (`--base-url`) or a deployed stack
+(`--stack-name`).
 
 A deployed stack's IAM routes live at its `IamApiUrl` output, read with CloudFormation using
 the caller's AWS credentials; every call is signed with SigV4 (service `execute-api`). The
@@ -44,16 +45,18 @@ def is_loopback(url: str) -> bool:
 
 def resolve(url: str | None, stack: str | None, region: str | None, profile: str | None) -> Target:
     if url and stack:
-        raise CliError("give --url or --stack, not both")
+        raise CliError("give --base-url or --stack-name, not both")
     if not url and not stack:
-        raise CliError("say where: --url http://127.0.0.1:3000 (local) or --stack NAME --region R")
+        raise CliError(
+            "say where: --base-url http://127.0.0.1:3000 (local) or --stack-name NAME --region R"
+        )
     session = _session(profile, region)
     region_name = session.region_name or region or "us-east-1"
     if url:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            raise CliError(f"--url must be an http(s) URL, not {url!r}")
+            raise CliError(f"--base-url must be an http(s) URL, not {url!r}")
         if not is_loopback(url) and urlsplit(url).scheme != "https":
-            raise CliError("--url must use https unless it is the local stack (loopback)")
+            raise CliError("--base-url must use https unless it is the local stack (loopback)")
         credentials = _credentials(session, allow_local=is_loopback(url))
         return Target(url.rstrip("/"), region_name, credentials)
     assert stack is not None
