@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from local.moto_guard import guarded
+from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.e2e.conftest import free_port
@@ -198,6 +199,30 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
     shown = json.loads(run("status", request_id, "--json").out)
     assert shown["status"] == "denied"
     assert shown["denial"]["reason_code"] == "suspected_fraud"
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def test_report_prints_the_years_figures_from_the_metrics_route(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out the deadline watch has folded into its year
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(table, WatchSettings(backfill_days=2), clock=lambda: later).run()
+    year = str(later.year)
+    # When the operator asks for the year's report as Markdown and as CSV
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    # Then both count the one request received, still open
+    assert markdown.code == 0, markdown.err
+    assert "| Received | 1 | 0 | 1 | 0 | 0 |" in markdown.out
+    assert "| Still open | 1 |" in markdown.out
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    received = [r for r in rows if (r["measure"], r["source_or_system"]) == ("received", "all")]
+    assert [r["value"] for r in received] == ["1"]
 
 
 # -- replay --------------------------------------------------------------------------------------

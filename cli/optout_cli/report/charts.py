@@ -103,7 +103,7 @@ def systems(rows: dict[str, dict[str, object]]) -> str:
             )
             parts.append(_text(label_width + rate_width + 6, y + 17, f"{rate * 100:.1f}%"))
         overdue = int(str(found.get("overdue", 0)))
-        width = 160 * overdue / top_overdue if top_overdue else 0
+        width = 130 * overdue / top_overdue if top_overdue else 0  # room for its label
         parts.append(
             f'<rect class="bar overdue" data-system="{escape(name)}" x="{overdue_x}" '
             f'y="{y + 4}" width="{max(width, 1):.1f}" height="18" fill="#b22222">'
