@@ -59,8 +59,10 @@ banner: web/dist/banner.min.js
 web/dist/banner.min.js: web/banner.js scripts/build-banner.mjs $(WEB_DEPS)
 	node scripts/build-banner.mjs
 
+# TEST_WORKERS=0 runs the suite in one process (pytest-xdist's -n 0).
+TEST_WORKERS ?= auto
 test: venv e2e-deps banner
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: venv
 	$(PY) -m pytest tests/unit

@@ -3,6 +3,7 @@
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -34,6 +35,17 @@ TEST_ENV = {
     "LINKER_PRINCIPALS": f"{LOCAL_IAM_CALLER},{SAMPLE_LINKER_ROLE}",
     "OPERATOR_PRINCIPALS": f"{LOCAL_IAM_CALLER},{SAMPLE_OPERATOR_ROLE}",
 }
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two pytest-xdist workers (`--dist loadgroup`): every test that starts
+    a local stack or a browser goes to one of them, so stacks never race for a free port and
+    each worker keeps its session-wide stack; everything else is spread over both."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("local-stack"))
 
 
 @pytest.fixture(autouse=True)
