@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from optout_cli import csv_import, export_out
 from optout_cli.client import Api
@@ -162,7 +163,8 @@ def lookup(
 @app.command()
 def report(
     ctx: typer.Context,
-    year: Annotated[int, typer.Option(help="The calendar year", min=2020, max=2100)] = 0,
+    year: Annotated[int | None, typer.Option(help="The calendar year (default: this one)",
+                                             min=2020, max=2100)] = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", help="md, csv or html")] = (
         ReportFormat.md
     ),
@@ -396,19 +398,33 @@ def global_options_first(argv: list[str]) -> list[str]:
 
 
 def run(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> None:
-    """The console script: usage errors as Typer prints them (exit 2), ours as one line.
-    Always ends with SystemExit (0 when all went well)."""
+    """The console script: every failure is one line on stderr (usage errors exit 2); always
+    ends with SystemExit (0 when all went well)."""
     args = global_options_first(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="optout", obj=Where(transport=transport))
+        code = app(args=args, prog_name="optout", obj=Where(transport=transport),
+                   standalone_mode=False)  # fmt: skip
     except CliError as error:
         _fail(error.message, error.exit_code)
-    except KeyboardInterrupt:
+    except TyperException as error:  # Typer's usage errors (click exceptions)
+        if type(error).__name__ == "NoArgsIsHelpError":  # `optout`, `optout holds`: the help
+            getattr(error, "show", lambda: None)()
+            sys.exit(2)
+        _fail(_usage_line(error), int(getattr(error, "exit_code", 2)))
+    except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted (an import resumes where it stopped)", 130)
     except Exception as error:
         if os.environ.get("OPTOUT_DEBUG"):
             raise
         _fail(f"unexpected {type(error).__name__} (OPTOUT_DEBUG=1 shows where)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(error: TyperException) -> str:
+    message = getattr(error, "format_message", lambda: str(error))()
+    context = getattr(error, "ctx", None)
+    where = f"{context.command_path} --help" if context is not None else "optout --help"
+    return " ".join(f"{message} (see {where})".split())
 
 
 def _fail(message: str, code: int) -> None:

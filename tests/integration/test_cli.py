@@ -185,6 +185,12 @@ def test_no_target_is_one_line_and_a_non_zero_exit(capsys: pytest.CaptureFixture
     assert "--base-url" in line and "--stack-name" in line
 
 
+def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    ran = optout(capsys, None, "--base-url", LOCAL_URL, "report", "--year", "1999")
+    assert "--year" in one_line_failure(ran)
+    assert ran.code == 2
+
+
 # -- deny ---------------------------------------------------------------------------------------
 
 
@@ -351,7 +357,9 @@ def import_killed_halfway(
 def assert_reported_without_values(ran: Ran, source: Path, bad: dict[int, Any]) -> None:
     rejected = source.with_name(source.name + ".rejected.csv")
     with rejected.open() as handle:
-        reported = {int(r["line"]): r for r in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    reported = {int(r["line"]): r for r in rows}
+    assert len(rows) == len(reported)  # each bad row once, even the batch sent twice
     assert {line: r["field"] for line, r in reported.items()} == {
         line: field for line, (field, _) in bad.items()
     }
