@@ -61,8 +61,11 @@ def rejected_path(source: Path) -> Path:
 
 
 def count_rows(source: Path) -> int:
+    """The data rows, after checking the header (so a wrong file fails before any bar shows)."""
     with _open(source) as handle:
-        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+        reader = csv.reader(handle)
+        _check_header(next(reader, None), source)
+        return sum(1 for _ in reader)
 
 
 def run_import(api: Api, source: Path, restart: bool, progress: Progress) -> ImportState:
