@@ -23,10 +23,12 @@ PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.ex
 
 venv: $(STAMP)
 
-$(STAMP): layers/common/requirements.txt requirements/dev.txt
+$(STAMP): layers/common/requirements.txt requirements/dev.txt requirements/cli.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@# The operator CLI `optout` (cli/optout_cli), editable; its pinned deps came with dev.txt.
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 sam-venv: $(SAM_VENV)/.installed

@@ -39,6 +39,9 @@ from optout.timestamps import iso
 MAX_NODE_RETRIES = 5
 MAX_PLAN_RETRIES = 3
 MAX_VALIDATION_ROUNDS = 5
+# Jobs of other requests a resolution cites per system as its proof (normally one or two;
+# the status route reads them all in one BatchGetItem).
+MAX_COVERING_JOBS = 10
 DAY = 86_400
 
 
@@ -124,11 +127,12 @@ class Resolver:
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(touched)), pending)
-        jobs = self._fan_out(request_id, derivation.merged_plans(), pending)
+        jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending)
         size = max(derivation.sizes, default=0)
         self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
-                                  "assertions_added": assertions})  # fmt: skip
+                                  "assertions_added": assertions,
+                                  **({"covered": covered} if covered else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
     def flush(self, outbox: Outbox) -> None:
@@ -260,12 +264,20 @@ class Resolver:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def _fan_out(self, request_id: str, plans: dict[str, JobPlan], pending: Outbox) -> list[str]:
+    def _fan_out(
+        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """Jobs made (system names), and per system the other requests' jobs that already
+        carry what this one asked of it: its proof where it needs no job of its own."""
         made: list[str] = []
+        covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
             if self._make_job(request_id, plan, pending):
                 made.append(name)
-        return made
+            others = sorted(plan.covered - {f"{request_id}:{name}"})
+            if others:
+                covered[name] = others[:MAX_COVERING_JOBS]
+        return made, covered
 
     def _make_job(self, request_id: str, plan: JobPlan, pending: Outbox) -> bool:
         name = plan.system.name
@@ -286,7 +298,7 @@ class Resolver:
                 "expires_at": self._expires(),
             }  # fmt: skip
             ops = [transact.put(self._table, job, "attribute_not_exists(pk)")]
-            ops += delivery.flight_ops(self._table, name, flights, now, self._expires())
+            ops += delivery.flight_ops(self._table, name, flights, now, self._expires(), job_id)
             try:
                 transact.write(self._table, ops)
             except transact.Cancelled as cancelled:
@@ -297,7 +309,7 @@ class Resolver:
                 self._replan(plan, [targets[n - 1][0].pk for n in cancelled.failed])
                 continue
             for member, need in targets:
-                member.mark_in_flight(name, need)
+                member.mark_in_flight(name, need, job_id)
             pending.add(plan.system.queue_key, message)
             return True
         raise RuntimeError("in-flight marks kept changing under the resolver")
@@ -311,6 +323,7 @@ class Resolver:
         for pk in pks:
             member, _ = plan.needs[pk]
             member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
+            plan.covered |= member.covering_jobs(name, wanted)
             need = member.still_needs(name, wanted)
             if need:
                 plan.needs[pk] = (member, need)
