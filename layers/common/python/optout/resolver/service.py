@@ -285,6 +285,11 @@ class Resolver:
         message = {"job_id": job_id, "request_id": request_id, "system": name}
         for _ in range(MAX_PLAN_RETRIES):
             if not plan.needs:
+                # This event's own job already carries the rest: a retried batch (its send may
+                # have failed after the job was stored). Send it again; workers know repeats.
+                if job_id in plan.covered:
+                    pending.add(plan.system.queue_key, message)
+                    return True
                 return False
             now = iso(self._clock())
             targets = [plan.needs[pk] for pk in sorted(plan.needs)]
