@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +69,12 @@ class Aws:
         return [deserialize(raw) for page in pages for raw in page["Items"]]
 
 
-@pytest.fixture
-def aws() -> Iterator[Aws]:
-    # The local stack's TransactWriteItems (local/moto_transactions.py): moto's own copies the
-    # whole table on every transaction, minutes for the resolver tests that store thousands of
-    # items; tests/unit/local/test_moto_transactions.py shows both give the same answers.
+@contextmanager
+def moto_account() -> Iterator[Aws]:
+    """A moto account with the table. It uses the local stack's TransactWriteItems
+    (local/moto_transactions.py): moto's own copies the whole table on every transaction,
+    minutes for the resolver tests that store thousands of items;
+    tests/unit/local/test_moto_transactions.py shows both give the same answers."""
     moto_transactions.install()
     try:
         with mock_aws():
@@ -82,6 +84,24 @@ def aws() -> Iterator[Aws]:
             yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
     finally:
         moto_transactions.uninstall()
+
+
+@contextmanager
+def module_account() -> Iterator[Aws]:
+    """moto_account() with the test environment, for a module-scoped fixture (the autouse
+    environment is per test)."""
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in TEST_ENV.items():
+            env.setenv(key, value)
+        env.delenv("HASH_KEY_SECRET_NAME", raising=False)
+        with moto_account() as account:
+            yield account
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with moto_account() as account:
+        yield account
 
 
 @pytest.fixture

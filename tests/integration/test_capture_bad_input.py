@@ -5,12 +5,9 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.aws_resources import create_table
-from tests.conftest import TEST_ENV, Aws
+from tests.conftest import Aws, module_account
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_event, load_function
 
@@ -20,15 +17,8 @@ DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Aws]:
     """One table for the module: no refused request may write to it, so they can share it."""
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in TEST_ENV.items():
-            env.setenv(key, value)
-        env.delenv("HASH_KEY_SECRET_NAME", raising=False)
-        with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            stream_arn = create_table(dynamodb, TEST_ENV["TABLE_NAME"])
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            yield Aws(dynamodb, sqs, TEST_ENV["TABLE_NAME"], stream_arn)
+    with module_account() as account:
+        yield account
 
 
 @pytest.fixture(scope="module")

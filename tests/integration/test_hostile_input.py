@@ -13,13 +13,10 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.aws_resources import create_table
 from optout.http import raw_body
-from tests.conftest import TEST_ENV, Aws
+from tests.conftest import Aws, module_account
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 
@@ -95,15 +92,8 @@ HOSTILE_BODIES: list[tuple[str, str | bytes, dict[str, str]]] = [
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Aws]:
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in TEST_ENV.items():
-            env.setenv(key, value)
-        env.delenv("HASH_KEY_SECRET_NAME", raising=False)
-        with mock_aws():
-            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-            stream_arn = create_table(dynamodb, TEST_ENV["TABLE_NAME"])
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            yield Aws(dynamodb, sqs, TEST_ENV["TABLE_NAME"], stream_arn)
+    with module_account() as account:
+        yield account
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from typing import Any
 
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution
-from optout.store import keys, transact
-from optout.store.codec import Item, deserialize
+from optout.store import keys, query, transact
+from optout.store.codec import Item
 from optout.store.table import Table
 
 
@@ -57,15 +57,4 @@ def fold_ops(
 
 def year_ledgers(table: Table, year: int) -> list[Item]:
     """Every day-shard ledger of one year (at most 366 x 16 small items)."""
-    found: list[Item] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": ops_keys.ledger_pk(year)}},
-    }
-    while True:
-        page = table.client.query(**kwargs)
-        found.extend(deserialize(raw) for raw in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query.partition(table, ops_keys.ledger_pk(year))

@@ -31,7 +31,7 @@ from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of, is_request
 from optout.ops.ledger import fold_ops
 from optout.status import covering_keys
-from optout.store import keys, transact
+from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.requests import load_request
@@ -182,12 +182,7 @@ class Watch:
                 "pk": {"S": keys.request_pk(str(after["request_id"]))},
                 "sk": {"S": keys.EVENT_SK},
             }
-        while True:
-            page = self._table.client.query(**kwargs)
-            yield from (deserialize(raw) for raw in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from query.items(self._table, **kwargs)
 
     def _enrol_one(self, indexed: Item, now: datetime, report: WatchReport) -> None:
         if indexed.get("event_type") not in ("opt_out", "consent", "links"):
@@ -207,17 +202,12 @@ class Watch:
                                           ":high": {"S": high}},
             "ConsistentRead": True,
         }  # fmt: skip
-        while True:
-            page = self._table.client.query(**kwargs)
-            for raw in page.get("Items", []):
-                if time_left() < STOP_WITH_SECONDS_LEFT:
-                    return False
-                reminder = deserialize(raw)
-                if reminder["request_id"] not in report.seen:  # re-set for "now" this run
-                    self.check(str(reminder["request_id"]), now, report, reminder)
-            if "LastEvaluatedKey" not in page:
-                return True
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for reminder in query.items(self._table, **kwargs):
+            if time_left() < STOP_WITH_SECONDS_LEFT:
+                return False
+            if reminder["request_id"] not in report.seen:  # re-set for "now" this run
+                self.check(str(reminder["request_id"]), now, report, reminder)
+        return True
 
     # -- one request -----------------------------------------------------------------------
 

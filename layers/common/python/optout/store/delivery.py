@@ -12,7 +12,7 @@ corrupt the sets.
 
 from typing import Any
 
-from optout.store import keys, transact
+from optout.store import keys, query, transact
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 
@@ -103,19 +103,7 @@ def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
 
 
 def failed_jobs(table: Table, system: str) -> list[Item]:
-    found: list[Item] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": keys.failed_pk(system)}},
-        "ConsistentRead": True,
-    }
-    while True:
-        page = table.client.query(**kwargs)
-        found.extend(deserialize(raw) for raw in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return query.partition(table, keys.failed_pk(system), consistent=True)
 
 
 def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> list[dict[str, Any]]:

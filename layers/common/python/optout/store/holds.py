@@ -6,11 +6,11 @@ names its two identities by type and keyed hash only; their nodes (written when 
 arrived) hold the values a release needs.
 """
 
-from typing import Any
+import itertools
 
 from botocore.exceptions import ClientError
 
-from optout.store import keys
+from optout.store import keys, query
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 
@@ -25,19 +25,12 @@ def hold_item(
 
 
 def list_holds(table: Table, limit: int) -> list[Item]:
-    found: list[Item] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table.name,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": keys.HOLD_PK}},
-    }
-    while len(found) < limit:
-        page = table.client.query(**kwargs)
-        found.extend(deserialize(raw) for raw in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return found[:limit]
+    holds = query.items(
+        table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.HOLD_PK}},
+    )
+    return list(itertools.islice(holds, limit))
 
 
 def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
