@@ -19,7 +19,7 @@ export SAM_CLI_TELEMETRY := 0
 PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.executable))' 2>/dev/null \
 	|| { p=$$(pyenv prefix 3.13 2>/dev/null) && echo "$$p/bin"; })
 
-.PHONY: venv test unit lint run bench e2e-deps banner clean template build deploy sam-venv checkov-venv
+.PHONY: venv test unit lint run bench bench-quick e2e-deps banner clean template build deploy sam-venv checkov-venv
 
 venv: $(STAMP)
 
@@ -95,6 +95,11 @@ run: venv banner
 
 bench: venv
 	$(PY) -m bench
+
+# What CI runs after the tests: the count-only regression guard (AWS calls per capture, WRU
+# per opt-out against bench/guard.json), figures in artifacts/bench-quick.json. Never a time.
+bench-quick: venv
+	$(PY) -m bench --quick --guard --only calls,latency,cold,cost --out artifacts/bench-quick.json
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache artifacts .aws-sam web/dist

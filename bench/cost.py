@@ -1,10 +1,15 @@
 """Stage 6: dollars per million opt-outs = list prices (prices.json) x counted calls and
-modelled durations, for the workload's stated mix (bench/workload.py MIX).
+modelled durations, for the workload's stated mix (bench/workload.py MIX), by stage.
 
-Durations are modelled, not taken from moto: each function's own compute (measured in this
-run with moto's time taken out) plus, per AWS call, a typical in-region round trip, plus, per
-vendor call, a typical vendor latency (all in prices.json "assumptions"). Counted quantities
-(calls, capacity units, jobs, invocations) come from stage 1.
+Per opt-out and per stage (capture, resolver, workers, event sources) the model lists what
+AWS bills for: DynamoDB write and read request units, Lambda GB-seconds and invocations,
+API Gateway requests, SQS requests, DynamoDB calls (not billed per call: they are what the
+request units come from) and Streams read requests, each with its price and its dollars.
+
+Counted quantities (calls, capacity units, jobs, invocations) come from stage 1. Durations
+are modelled, not taken from moto: each function's own compute (measured in this run with
+moto's time taken out) plus, per AWS call, a typical in-region round trip, plus, per vendor
+call, a typical vendor latency (all in prices.json "assumptions").
 """
 
 import json
@@ -13,6 +18,7 @@ from typing import Any
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 MILLION = 1_000_000
+STAGES = ("capture", "resolver", "workers", "event_sources")
 
 
 def load_prices() -> dict[str, Any]:
@@ -23,7 +29,80 @@ def load_prices() -> dict[str, Any]:
 def model(calls: dict[str, Any], latency: dict[str, Any] | None,
           cold: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     book = load_prices()
-    p, a = book["prices"], book["assumptions"]
+    p, a = {k: v["usd"] for k, v in book["prices"].items()}, book["assumptions"]
+    per = calls["per_opt_out"]
+    accepted = max(1, calls["accepted"])
+    ms = _modelled_ms(calls, latency, a)
+    gb = a["memory_mb"] / 1024
+    init_ms = _init_ms(cold) * a["cold_start_fraction"]
+    invocations = {
+        "capture": 1.0,
+        "resolver": 1 / a["resolver_events_per_invocation"],
+        "workers": per["worker_invocations"],
+        "event_sources": 0.0,
+    }
+    billed_ms = {
+        "capture": ms["capture"],
+        "resolver": ms["resolver_per_event"],
+        "workers": ms["worker_per_job"] * per["jobs"],
+        "event_sources": 0.0,
+    }
+    tallies = _stage_tallies(calls["stages"], accepted)
+    stream_reads = 0.0 if a["streams_reads_free_for_lambda_trigger"] else (
+        1 / a["resolver_events_per_invocation"])  # fmt: skip
+    by_stage: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        tally = tallies[stage]
+        quantities = {
+            "wru": tally["wru"],
+            "rru": tally["rru"],
+            "lambda_gb_seconds": (billed_ms[stage] + init_ms * invocations[stage]) / 1000 * gb,
+            "lambda_requests": invocations[stage],
+            "apigw_requests": 1.0 if stage == "capture" else 0.0,
+            "sqs_requests": tally["sqs"],
+            "dynamodb_calls": tally["dynamodb"],
+            "streams_read_requests": stream_reads if stage == "event_sources" else 0.0,
+        }
+        dollars = {
+            "wru": quantities["wru"] * p["dynamodb_write_request_unit_per_million"],
+            "rru": quantities["rru"] * p["dynamodb_read_request_unit_per_million"],
+            "lambda_gb_seconds": quantities["lambda_gb_seconds"] * p["lambda_arm64_gb_second"]
+            * MILLION,
+            "lambda_requests": quantities["lambda_requests"] * p["lambda_requests_per_million"],
+            "apigw_requests": quantities["apigw_requests"]
+            * p["apigw_http_api_requests_per_million"],
+            "sqs_requests": quantities["sqs_requests"] * p["sqs_standard_requests_per_million"],
+            "dynamodb_calls": 0.0,  # billed through the request units above
+            "streams_read_requests": quantities["streams_read_requests"]
+            * p["dynamodb_streams_read_request_per_million"],
+        }  # fmt: skip
+        by_stage[stage] = {
+            "per_opt_out": {k: round(v, 4) for k, v in quantities.items()},
+            "usd_per_million_opt_outs": {k: round(v, 3) for k, v in dollars.items()},
+            "usd_total": round(sum(dollars.values()), 3),
+        }
+    components = _components(by_stage)
+    total = sum(components.values())
+    return {
+        "recorded_on": book["recorded_on"],
+        "checked_on": book["checked_on"],
+        "region": book["region"],
+        "prices": book["prices"],
+        "mix": calls["mix"],
+        "modelled_ms": {k: round(v, 2) for k, v in ms.items()},
+        "lambda_invocations_per_opt_out": round(sum(invocations.values()), 3),
+        "aws_calls_per_opt_out": round(per["dynamodb_calls"] + per["sqs_requests_functions"], 2),
+        "wru_per_opt_out": round(per["wru"], 3),
+        "rru_per_opt_out": round(per["rru"], 3),
+        "by_stage": by_stage,
+        "dollars_per_million_opt_outs": {k: round(v, 2) for k, v in components.items()},
+        "total_dollars_per_million_opt_outs": round(total, 2),
+        "share_of_total": {k: round(v / total, 3) for k, v in components.items()},
+    }
+
+
+def _modelled_ms(calls: dict[str, Any], latency: dict[str, Any] | None,
+                 a: dict[str, Any]) -> dict[str, float]:  # fmt: skip
     per = calls["per_opt_out"]
     moto_call_ms = latency["put_item_ms"]["median"] if latency else 1.0
     capture_compute = latency["overhead_ms_median"] if latency else 1.0
@@ -35,7 +114,7 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
     sqs_per_event = calls["resolver"]["send_message_batch_calls"] / max(
         1, calls["resolver"]["events"]
     )
-    ms = {
+    return {
         "capture": capture_compute + 1 * a["dynamodb_call_ms"],
         "resolver_per_event": resolver_compute
         + (resolver_calls - sqs_per_event) * a["dynamodb_call_ms"]
@@ -44,33 +123,38 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         + worker_calls_per_job * a["dynamodb_call_ms"]
         + vendor_per_job * a["vendor_call_ms"],
     }
-    gb = a["memory_mb"] / 1024
-    init_ms = _init_ms(cold) * a["cold_start_fraction"]
-    invocations = 1 + 1 / a["resolver_events_per_invocation"] + per["worker_invocations"]
-    billed_ms = ms["capture"] + ms["resolver_per_event"] + ms["worker_per_job"] * per["jobs"]
-    dollars = {
-        "api_gateway": p["apigw_http_api_requests_per_million"],
-        "lambda_requests": invocations * p["lambda_requests_per_million"],
-        "lambda_duration": (billed_ms + init_ms * invocations) / 1000 * gb
-        * p["lambda_arm64_gb_second"] * MILLION,
-        "dynamodb_writes": per["wru"] * p["dynamodb_write_request_unit_per_million"],
-        "dynamodb_reads": per["rru"] * p["dynamodb_read_request_unit_per_million"],
-        "dynamodb_streams": 0.0 if a["streams_reads_free_for_lambda_trigger"] else
-        p["dynamodb_streams_read_request_per_million"] / a["resolver_events_per_invocation"],
-        "sqs": (per["sqs_requests_functions"] + per["sqs_requests_event_source"])
-        * p["sqs_standard_requests_per_million"],
-    }  # fmt: skip
-    total = sum(dollars.values())
-    return {
-        "recorded_on": book["recorded_on"],
-        "region": book["region"],
-        "mix": calls["mix"],
-        "modelled_ms": {k: round(v, 2) for k, v in ms.items()},
-        "lambda_invocations_per_opt_out": round(invocations, 3),
-        "dollars_per_million_opt_outs": {k: round(v, 2) for k, v in dollars.items()},
-        "total_dollars_per_million_opt_outs": round(total, 2),
-        "share_of_total": {k: round(v / total, 3) for k, v in dollars.items()},
-    }
+
+
+def _stage_tallies(stages: dict[str, Any], accepted: int) -> dict[str, dict[str, float]]:
+    """The calls stage's tallies grouped by billing stage, per accepted opt-out."""
+    group = {"capture": "capture", "resolver": "resolver", "esm:sqs": "event_sources",
+             "esm:stream": "event_sources"}  # fmt: skip
+    found = {s: {"wru": 0.0, "rru": 0.0, "sqs": 0.0, "dynamodb": 0.0} for s in STAGES}
+    for name, tally in stages.items():
+        stage = "workers" if name.startswith("worker:") else group.get(name)
+        if stage is None:
+            continue  # the harness's own set-up calls
+        target = found[stage]
+        target["wru"] += tally["wru"] / accepted
+        target["rru"] += tally["rru"] / accepted
+        for operation, n in tally["calls"].items():
+            service = operation.split(":", 1)[0]
+            if service in ("sqs", "dynamodb"):
+                target[service] += n / accepted
+    return found
+
+
+def _components(by_stage: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The same dollars, by what AWS bills (the README's breakdown)."""
+    names = {"wru": "dynamodb_writes", "rru": "dynamodb_reads",
+             "lambda_gb_seconds": "lambda_duration", "lambda_requests": "lambda_requests",
+             "apigw_requests": "api_gateway", "sqs_requests": "sqs",
+             "streams_read_requests": "dynamodb_streams"}  # fmt: skip
+    totals = dict.fromkeys(names.values(), 0.0)
+    for stage in by_stage.values():
+        for key, name in names.items():
+            totals[name] += stage["usd_per_million_opt_outs"][key]
+    return totals
 
 
 def _per_event(operations: dict[str, int], events: int) -> float:

@@ -1,11 +1,15 @@
-"""Stage 4: opt-outs per second through the whole local stack, and POST -> last receipt.
+"""Stage 4: a burst of mixed opt-outs through the whole local stack, and POST -> last receipt.
 
 The stack runs as a subprocess (`python -m local`) on a free 127.0.0.1 port, exactly as the
-e2e tests start it. Webform opt-outs (an email each: every configured system gets a job) are
-posted from a few client threads; each request is then polled until `completed`. The time to
-the last receipt is the request's own `completed_at` minus the client's clock at the POST
-(same machine, same clock), so the poll interval does not blur it. Bounded: N requests and a
-deadline; loopback only.
+e2e tests start it. The requests are the bench's stated mix (`bench/workload.py`: banner, GPC,
+webform, signed identity links) against the 7 systems of local/systems.json, posted from a few
+client threads as fast as the stack accepts them. Each request is then polled until it is
+`completed`: the time to its last receipt is the request's own `completed_at` minus the
+client's clock at the POST (same machine, same clock), so the poll interval does not blur it.
+
+The same run first sends one opt-out of each kind to the idle stack, one at a time: their
+POST -> last receipt is the floor the stack's (scaled) batching windows set, the baseline the
+burst's percentiles are read against. Bounded: N requests and a deadline; loopback only.
 """
 
 import json
@@ -15,19 +19,33 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench import workload
 from bench.environment import ROOT, SYSTEMS_CONFIG
 from bench.progress import Progress
 from bench.stats import median, percentile
 
 START_TIMEOUT = 60.0
-CLIENTS = 4
-POLL_SECONDS = 1.0
+CLIENTS = 8
+POLL_SECONDS = 0.5
+# Any SigV4 Authorization header makes the local front add the IAM authorizer block (it does
+# not verify signatures); the links route refuses unsigned calls.
+SIGNED = {"authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261129/us-east-1/"
+          "execute-api/aws4_request, SignedHeaders=host, Signature=0"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Posted:
+    request_id: str
+    kind: str
+    sent: float  # client clock (epoch seconds) just before the POST
 
 
 def run(count: int, deadline_seconds: float, progress: Progress, log_dir: Path) -> dict[str, Any]:
@@ -46,7 +64,7 @@ def run(count: int, deadline_seconds: float, progress: Progress, log_dir: Path) 
     try:
         _wait_ready(url, process)
         progress.note(f"local stack up on {url}")
-        return _measure(url, count, deadline_seconds, progress)
+        return measure(url, count, deadline_seconds, progress)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -56,63 +74,127 @@ def run(count: int, deadline_seconds: float, progress: Progress, log_dir: Path) 
             process.wait(5)
 
 
-def _measure(url: str, count: int, deadline_seconds: float, progress: Progress) -> dict[str, Any]:
-    def post(n: int) -> tuple[str, float]:
-        body = {"email": f"bench{n}@example.com", "jurisdiction": "US-CA"}
-        sent = time.time()
-        status, answer = _json(url, "POST", "/v1/opt-out", body)
-        if status != 202:
-            raise RuntimeError(f"opt-out refused: {status} {answer}")
-        return str(answer["request_id"]), sent
-
+def measure(url: str, count: int, deadline_seconds: float, progress: Progress) -> dict[str, Any]:
+    """The idle baseline, then the burst, against a stack already serving on `url`."""
+    idle = _idle_baseline(url, deadline_seconds, progress)
+    burst = workload.requests(count, seed=11)
     started = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        posted = list(pool.map(post, range(count)))
+        posted = list(pool.map(lambda request: _post(url, request), burst))
     post_seconds = time.monotonic() - started
-    first_post = min(sent for _, sent in posted)
-    pending = dict(posted)
-    done: dict[str, float] = {}
-    last_receipt = first_post
-    systems: list[int] = []
-    deadline = started + deadline_seconds
-    while pending and time.monotonic() < deadline:
-        for request_id, sent in list(pending.items()):
-            _, state = _json(url, "GET", f"/v1/requests/{request_id}")
-            if state and state.get("status") in ("completed", "failed"):
-                finished = datetime.fromisoformat(state["completed_at"].replace("Z", "+00:00"))
-                done[request_id] = finished.timestamp() - sent
-                last_receipt = max(last_receipt, finished.timestamp())
-                systems.append(int(state["systems_total"]))
-                del pending[request_id]
-        progress.tick("completed", len(done), count)
-        # Each GET is a Query on moto, which scans the whole table: poll gently so the probe
-        # does not load the stack it measures (completed_at makes the interval irrelevant).
-        time.sleep(POLL_SECONDS)
+    progress.note(f"{count} accepted in {post_seconds:.1f}s")
+    done, systems, pending = _await(url, posted, started + deadline_seconds, progress)
+    first_post = min(p.sent for p in posted)
+    last_receipt = max((p.sent + done[p.request_id] for p in posted if p.request_id in done),
+                       default=first_post)  # fmt: skip
     latencies = list(done.values())
     return {
         "requests": count,
+        "mix": {kind: sum(1 for p in posted if p.kind == kind) for kind in workload.MIX},
         "completed": len(done),
-        "timed_out": len(pending),
+        "timed_out": pending,
         "client_threads": CLIENTS,
-        "systems_per_request": round(median(systems), 1) if systems else None,
+        "jobs": sum(systems),
+        "systems_per_request_mean": round(sum(systems) / max(1, len(systems)), 2),
         "accepted_per_second": round(count / post_seconds, 1),
         "completed_per_second": round(len(done) / max(1e-9, last_receipt - first_post), 2),
-        "post_to_last_receipt_s": {
-            "median": round(median(latencies), 3),
-            "p95": round(percentile(latencies, 95), 3),
-        },
+        "post_to_last_receipt_s": _percentiles(latencies),
+        "idle_baseline_s": idle,
     }
 
 
-def _json(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def _idle_baseline(url: str, deadline_seconds: float, progress: Progress) -> dict[str, Any]:
+    """One request of each kind, alone on the idle stack: the floor of POST -> last receipt."""
+    found: dict[str, float] = {}
+    for request in workload.requests(40, seed=5):
+        if request.kind in found:
+            continue
+        posted = _post(url, request)
+        done, _, _ = _await(url, [posted], time.monotonic() + deadline_seconds, progress)
+        if posted.request_id in done:
+            found[request.kind] = round(done[posted.request_id], 3)
+        if len(found) == len(workload.MIX):
+            break
+    return {"per_kind": found, "max": max(found.values(), default=float("nan"))}
+
+
+def _post(url: str, request: workload.Request) -> Posted:
+    headers = {**request.headers, **(SIGNED if request.iam else {})}
+    sent = time.time()
+    status, answer = _json(url, "POST", request.path, request.body, headers)
+    if status != 202 or not isinstance(answer, dict) or "request_id" not in answer:
+        error = (answer or {}).get("error", {}) if isinstance(answer, dict) else {}
+        raise RuntimeError(
+            f"{request.kind} refused: {status} {error.get('code')} {error.get('field')}"
+        )
+    return Posted(str(answer["request_id"]), request.kind, sent)
+
+
+def _await(
+    url: str, posted: list[Posted], deadline: float, progress: Progress
+) -> tuple[dict[str, float], list[int], int]:
+    """Seconds from POST to last receipt per request, systems per request, and how many never
+    completed. While the burst drains, only the last request posted is asked about (a GET is a
+    Query on the stack being measured); once it is done, every request is read once, and any
+    still running is asked again after a pause. `completed_at` is written by the worker, so
+    when it is read does not change the figure."""
+    done: dict[str, float] = {}
+    systems: list[int] = []
+    queue = list(posted)
+    while len(queue) > 1 and time.monotonic() < deadline and not _finished(url, queue[-1]):
+        progress.tick("waiting for the last request posted", len(posted) - len(queue), len(posted))
+        time.sleep(POLL_SECONDS)
+    while queue and time.monotonic() < deadline:
+        still: list[Posted] = []
+        for item in queue:
+            state = _finished(url, item)
+            if state is None:
+                still.append(item)
+                continue
+            finished = datetime.fromisoformat(state["completed_at"].replace("Z", "+00:00"))
+            done[item.request_id] = finished.timestamp() - item.sent
+            systems.append(int(state["systems_total"]))
+        queue = still
+        if len(posted) > 1:
+            progress.tick("completed", len(done), len(posted))
+        if queue:
+            time.sleep(POLL_SECONDS)
+    return done, systems, len(queue)
+
+
+def _finished(url: str, item: Posted) -> dict[str, Any] | None:
+    """The request's status when it is completed or failed, else None."""
+    _, state = _json(url, "GET", f"/v1/requests/{item.request_id}")
+    if isinstance(state, dict) and state.get("status") in ("completed", "failed"):
+        return state
+    return None
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    return {
+        "median": round(median(latencies), 3),
+        "p95": round(percentile(latencies, 95), 3),
+        "p99": round(percentile(latencies, 99), 3),
+        "max": round(max(latencies, default=float("nan")), 3),
+    }
+
+
+def _json(
+    url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    headers = {"content-type": "application/json"} if data else {}
-    request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    sent = {"content-type": "application/json"} if data else {}
+    request = urllib.request.Request(
+        url + path, data=data, method=method, headers={**sent, **(headers or {})}
+    )
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # loopback only
+        with urllib.request.urlopen(request, timeout=30) as answer:  # loopback only
             return answer.status, json.loads(answer.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, None
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except ValueError:
+            return error.code, None
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

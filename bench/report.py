@@ -3,9 +3,12 @@
 import json
 import platform
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from bench import goals
 
 Row = tuple[str, str, str]
 
@@ -62,39 +65,56 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
     if e2e := results.get("local_e2e"):
         t = e2e["post_to_last_receipt_s"]
-        found.append((f"local stack: {e2e['requests']} webform opt-outs, "
-                      f"{e2e['systems_per_request']} systems each",
+        mix = ", ".join(f"{k} {v}" for k, v in e2e["mix"].items())
+        found.append((f"local stack: {e2e['requests']} mixed opt-outs ({mix})",
                       f"{e2e['accepted_per_second']} accepted/s",
-                      f"{e2e['completed_per_second']} completed/s"))  # fmt: skip
-        found.append(
-            (
-                "local stack: POST -> last receipt (s)",
-                f"median {t['median']:.2f}",
-                f"p95 {t['p95']:.2f}",
-            )
-        )
+                      f"{e2e['completed_per_second']} completed/s, "
+                      f"{e2e['systems_per_request_mean']} systems per request"))  # fmt: skip
+        found.append(("local stack: POST -> last receipt (s)",
+                      f"p50 {t['median']:.2f}, p95 {t['p95']:.2f}, p99 {t['p99']:.2f}",
+                      f"{e2e['completed']} completed, {e2e['timed_out']} timed out"))  # fmt: skip
+        idle = ", ".join(f"{k} {v:.2f}" for k, v in e2e["idle_baseline_s"]["per_kind"].items())
+        found.append(("local stack: one request alone on the idle stack (s)", idle,
+                      "the same run's baseline"))  # fmt: skip
     if scale := results.get("scale"):
         for s in scale["sizes"]:
             found.append((f"scale: resolver per event, {s['identities']:,} identities",
-                          f"{s['ms_per_event_median']:.1f} ms, {s['aws_calls_per_event']} calls",
-                          f"x{s['ratio_to_smallest']:.2f}"))  # fmt: skip
+                          f"{s['ms_per_event_median']:.1f} ms CPU, "
+                          f"{s['aws_calls_per_event']} calls",
+                          f"x{s['ratio_to_baseline']:.2f} a {s['baseline_identities']:,}-identity "
+                          f"graph ({s['baseline_ms_per_event_median']:.1f} ms)"))  # fmt: skip
     if cost := results.get("cost"):
         d = cost["dollars_per_million_opt_outs"]
         biggest = ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:3])
         found.append(
             (
-                f"cost: USD per million opt-outs (prices of {cost['recorded_on']})",
+                f"cost: USD per million opt-outs (prices checked {cost['checked_on']})",
                 f"{cost['total_dollars_per_million_opt_outs']:.2f}",
                 biggest,
             )
         )
+        for stage, figures in cost["by_stage"].items():
+            q = figures["per_opt_out"]
+            found.append((f"cost by stage: {stage}, per opt-out",
+                          f"{q['wru']:.2f} WRU, {q['rru']:.2f} RRU, "
+                          f"{q['lambda_gb_seconds']:.4f} GB-s",
+                          f"{q['apigw_requests']:.2f} API GW, {q['lambda_requests']:.3f} Lambda, "
+                          f"{q['sqs_requests']:.2f} SQS, {q['dynamodb_calls']:.2f} DynamoDB calls;"
+                          f" USD/M {figures['usd_total']:.2f}"))  # fmt: skip
     return found
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = rows(results)
-    widths = [max([len(h)] + [len(r[i]) for r in lines]) for i, h in enumerate(HEADER)]
-    out = [" | ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    return _grid(HEADER, rows(results))
+
+
+def goal_table(results: dict[str, Any]) -> str:
+    return _grid(goals.HEADER, goals.goal_rows(results))
+
+
+def _grid(header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in lines]) for i, h in enumerate(header)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("-|-".join("-" * w for w in widths))
     out += [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines]
     return "\n".join(out)
@@ -108,15 +128,21 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpus": _cpus()},
+                    "cpus": _cpus(), "load_average_1_5_15": _load()},
         **results,
     }  # fmt: skip
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def print_table(results: dict[str, Any], stream: IO[str]) -> None:
-    stream.write("\n" + table(results) + "\n")
+    stream.write("\n" + goal_table(results) + "\n\n" + table(results) + "\n")
     stream.flush()
+
+
+def _load() -> list[float]:
+    import os  # noqa: PLC0415
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _cpus() -> int:

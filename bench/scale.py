@@ -5,7 +5,9 @@ two devices, an email and a customer id, linked as a star from the email), growi
 from one size to the next. At each size the resolver domain class (the same `Resolver` the
 Lambda builds) handles webform opt-outs on the emails of clusters no event has touched yet,
 so every measured event does the same work; only the graph around it is bigger. Time per
-event is a ratio to the smallest graph: it must stay flat (the cost follows the cluster).
+event is the resolver thread's CPU time, as a ratio to a baseline graph of the smallest size
+whose events are interleaved with the measured ones (same run, same moments: another process
+on a shared machine slows both alike). It must stay flat: the cost follows the cluster.
 moto's base-table Query scans the whole table, so it is scoped to the partition, as in the
 local stack (local/moto_guard.py); calls per event are counted as well, and those need no shim.
 """
@@ -25,6 +27,7 @@ from local.environment import REGION
 CLUSTER = ("email", "device_id", "device_id", "customer_id")  # the email is the star's hub
 PURPOSES = {"sale": True, "share": True, "targeted_advertising": True, "profiling": True}
 WRITE_LIMIT = 25
+WARM_UP = 5
 
 
 def run(sizes: list[int], events: int, progress: Progress) -> dict[str, Any]:
@@ -66,58 +69,72 @@ def _measure(
             # No stream: this stage calls the resolver directly, and 10^5 seeded items would
             # only fill moto's stream buffer.
             resource["Properties"].pop("StreamSpecification", None)
-    table_name = "optout-bench-scale"
-    create_table(dynamodb, table_name, template)
     systems = load_systems(SYSTEMS_CONFIG, LOCAL_ENV)
     sqs = boto3.client("sqs", region_name=REGION)
     queues, _, _ = create_queues(sqs, sorted({s.queue_key for s in systems.systems}), "scale")
     any_key, any_url = next(iter(sorted(queues.items())))
-    settings = Settings(table_name=table_name)
-    resolver = Resolver(
-        Table(dynamodb, table_name),
-        systems,
-        JobQueue(sqs, any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs")),
-        Caps(max_size=settings.max_cluster_size),
-    )
-    seeded = 0
+    settings = Settings(table_name="unused")
+    jobs = JobQueue(sqs, any_url.replace(f"-{any_key}-jobs", "-{queue_key}-jobs"))
+    caps = Caps(max_size=settings.max_cluster_size)
+
+    def graph(name: str) -> Resolver:
+        create_table(dynamodb, name, template)
+        return Resolver(Table(dynamodb, name), systems, jobs, caps)
+
+    # The baseline graph stays at the smallest size; the measured one grows in place. Events
+    # alternate between the two, so whatever else the machine does slows both alike.
+    baseline, growing = graph("optout-bench-baseline"), graph("optout-bench-scale")
+    base_hubs = _seed(dynamodb, "optout-bench-baseline", 0, sizes[0])
     hubs: list[dict[str, str]] = []
     results: list[dict[str, Any]] = []
+    warm = _seed(dynamodb, "optout-bench-scale", 0, WARM_UP * len(CLUSTER))
+    for resolver, pool in ((baseline, base_hubs), (growing, warm)):
+        for _ in range(WARM_UP):  # first calls of a table pay one-time costs: not measured
+            resolver.process(_event(pool.pop()))
+    warm_identities = WARM_UP * len(CLUSTER)  # the first clusters of the measured graph
+    seeded = warm_identities
     for size in sizes:
         started = time.perf_counter()
         while seeded < size:
-            hubs.extend(_seed(dynamodb, table_name, seeded, min(size - seeded, 2_500 * 4)))
-            seeded = len(hubs) * len(CLUSTER)
+            hubs.extend(_seed(dynamodb, "optout-bench-scale", seeded, min(size - seeded, 10_000)))
+            seeded = warm_identities + len(hubs) * len(CLUSTER)
             progress.tick(f"seeding {size:,} identities", seeded, size)
         seed_seconds = time.perf_counter() - started
         # The seeded table lives in this process's heap (on AWS it does not): freeze it out of
         # the cyclic GC, whose full passes would otherwise grow with the graph.
         gc.collect()
         gc.freeze()
-        untouched = hubs[-events:]  # the newest clusters: no event has touched them
-        hubs = hubs[:-events]
-        times: list[float] = []
+        for url in queues.values():
+            # Nothing consumes these queues here, and moto's SendMessage walks every message
+            # a queue holds: start each size with empty queues, as the workers keep them.
+            sqs.purge_queue(QueueUrl=url)
+        measured: dict[str, list[float]] = {"baseline": [], "growing": []}
         calls: list[int] = []
-        for hub in untouched:
-            event = _event(hub)
-            with counter.stage(f"scale:{size}") as tally:
-                started = time.perf_counter()
-                resolver.process(event)
-                times.append((time.perf_counter() - started) * 1000)
-            calls.append(tally.total())
+        pair = [("baseline", baseline, base_hubs), ("growing", growing, hubs)]
+        for n in range(events):
+            for name, resolver, pool in pair if n % 2 else pair[::-1]:  # ABBA: no order bias
+                event = _event(pool.pop())  # the newest cluster: no event has touched it
+                with counter.stage(f"scale:{size}:{name}") as tally:
+                    started = time.thread_time()  # this thread's CPU: the resolver's work
+                    resolver.process(event)
+                    measured[name].append((time.thread_time() - started) * 1000)
+                if name == "growing":
+                    calls.append(tally.total())
+        base, grown = median(measured["baseline"]), median(measured["growing"])
         results.append(
             {
                 "identities": seeded,
                 "seed_seconds": round(seed_seconds, 1),
-                "events": len(times),
-                "ms_per_event_median": round(median(times), 3),
-                "ms_per_event_p95": round(percentile(times, 95), 3),
+                "events": len(calls),
+                "ms_per_event_median": round(grown, 3),
+                "ms_per_event_p95": round(percentile(measured["growing"], 95), 3),
+                "baseline_identities": sizes[0],
+                "baseline_ms_per_event_median": round(base, 3),
                 "aws_calls_per_event": round(sum(calls) / len(calls), 2),
+                "ratio_to_baseline": round(ratio(grown, base), 2),
             }
         )
-        progress.note(f"{seeded:,} identities: {results[-1]['ms_per_event_median']} ms/event")
-    base = results[0]["ms_per_event_median"]
-    for row in results:
-        row["ratio_to_smallest"] = round(ratio(row["ms_per_event_median"], base), 2)
+        progress.note(f"{seeded:,} identities: x{results[-1]['ratio_to_baseline']} the baseline")
     return {"cluster_size": len(CLUSTER), "sizes": results}
 
 

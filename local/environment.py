@@ -40,6 +40,14 @@ RETRY_MAX_SECONDS = "3"
 CONFIRM_DELAY_SECONDS = "1"
 CONFIRM_MAX_DELAY_SECONDS = "2"
 CONFIRM_GIVE_UP_SECONDS = "120"
+# The event sources' MaximumBatchingWindowInSeconds (template: stream 1 s, SQS 5 s) scaled the
+# same way: an idle request waits a tenth as long at each hop, while a burst still fills whole
+# batches (BatchSize, visibility timeouts, redrive and filters are the template's, unscaled).
+BATCHING_WINDOW_SCALE = 0.1
+
+
+def scaled_window(seconds: float) -> float:
+    return seconds * BATCHING_WINDOW_SCALE
 
 
 def stack_environment(

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from local import crash_report
+from local.moto_reads import has_visible_message
 from local.template_config import QueueSource
 
 log = logging.getLogger("local.queue")
 
 Invoke = Callable[[dict[str, Any]], Any]
+Peek = Callable[[str], bool]
 REGION = "us-east-1"
 SQS_MAX_BATCH = 10  # ReceiveMessage returns at most 10; Lambda polls several times for more
 
@@ -34,9 +36,11 @@ class QueuePoller:
         source: QueueSource,
         invoke: Invoke,
         stop: threading.Event,
-        poll_interval: float = 0.1,
+        poll_interval: float = 0.05,
+        has_visible: Peek = has_visible_message,
     ) -> None:
         self._sqs = sqs
+        self._has_visible = has_visible
         self.system = system
         self._url = queue_url
         self._arn = queue_arn
@@ -76,13 +80,14 @@ class QueuePoller:
         deadline = time.monotonic() + self._source.max_batching_window
         messages: list[dict[str, Any]] = []
         while len(messages) < wanted:
-            answer = self._sqs.receive_message(
-                QueueUrl=self._url,
-                MaxNumberOfMessages=min(SQS_MAX_BATCH, wanted - len(messages)),
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            got: list[dict[str, Any]] = answer.get("Messages", [])
+            got: list[dict[str, Any]] = []
+            if self._has_visible(self._url):  # an idle queue costs no ReceiveMessage
+                got = self._sqs.receive_message(
+                    QueueUrl=self._url,
+                    MaxNumberOfMessages=min(SQS_MAX_BATCH, wanted - len(messages)),
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
             messages.extend(got)
             if not got and (not messages or time.monotonic() >= deadline):
                 break

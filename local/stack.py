@@ -5,6 +5,7 @@ stopping it leaves nothing behind. Each function runs as its own in-process "con
 each system's worker is a separate instance, as each system has its own worker on AWS.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from local import console, lambdas, moto_guard
+from local import console, lambdas, moto_guard, moto_speedups
 from local.aws_resources import (
     TEMPLATE,
     create_queue_resource,
@@ -25,8 +26,9 @@ from local.aws_resources import (
     queue_arn,
 )
 from local.cfn_yaml import load_template
-from local.environment import REGION, stack_environment
+from local.environment import REGION, scaled_window, stack_environment
 from local.front import Cors, Front, FrontServer
+from local.moto_reads import StreamReader
 from local.queue_poller import QueuePoller
 from local.requests_view import RequestsView
 from local.sandbox_routes import build_routes
@@ -85,6 +87,7 @@ class LocalStack:
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
         moto_guard.install()  # the front, the stream poller and every worker call moto at once
+        moto_speedups.install()
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -138,6 +141,9 @@ class LocalStack:
         if source is None:
             log.warning("template.yaml has no stream-triggered function: nothing resolves events")
             return
+        source = dataclasses.replace(
+            source, max_batching_window=scaled_window(source.max_batching_window)
+        )
         resolver = _function(template, source.function, "resolver")
         failure_url = (
             create_queue_resource(sqs, source.on_failure, PREFIX, template)
@@ -151,10 +157,9 @@ class LocalStack:
                 return
             sqs.send_message(QueueUrl=failure_url, MessageBody=json.dumps(message))
 
-        streams = boto3.client("dynamodbstreams", region_name=REGION)
-        poller = StreamPoller(
-            streams, stream_arn, source, resolver.invoke, on_failure, self.stop_event
-        )
+        reader = StreamReader(stream_arn)
+        invoke = resolver.invoke
+        poller = StreamPoller(reader, stream_arn, source, invoke, on_failure, self.stop_event)
         self._spawn("stream-poller", poller.run)
 
     def _start_workers(
@@ -167,6 +172,9 @@ class LocalStack:
         for system, (queue_key, url) in sorted(queues.items()):
             source = queue_source(template, queue_key)
             assert source is not None  # the template has at least one SQS-fed worker
+            source = dataclasses.replace(
+                source, max_batching_window=scaled_window(source.max_batching_window)
+            )
             code_uri, handler = function_code(template, source.function)
             name = f"worker-{system}"
             worker = lambdas.local_function(code_uri, handler, name, source.timeout_seconds)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local import crash_report
+from local.moto_reads import StreamReader
 from local.patterns import matches_any
 from local.stream_records import arrival_iso, request_ref, sequence_number, to_lambda_record
 from local.template_config import StreamSource
@@ -26,14 +27,14 @@ log = logging.getLogger("local.stream")
 Invoke = Callable[[dict[str, Any]], Any]
 OnFailure = Callable[[dict[str, Any]], None]
 
-SHARD_REFRESH_SECONDS = 5.0
 MAX_RETRY_DELAY_SECONDS = 2.0
+READ_LIMIT = 1000  # GetRecords' most per call
 
 
 @dataclass
 class _Shard:
     shard_id: str
-    iterator: str | None
+    position: int  # sequence number of the next record to read
     pending: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 0
     limit: int = 0  # current batch cap (shrinks when bisecting)
@@ -51,15 +52,15 @@ class BatchOutcome:
 class StreamPoller:
     def __init__(
         self,
-        streams: Any,
+        reader: StreamReader,
         stream_arn: str,
         source: StreamSource,
         invoke: Invoke,
         on_failure: OnFailure,
         stop: threading.Event,
-        poll_interval: float = 0.1,
+        poll_interval: float = 0.05,
     ) -> None:
-        self._streams = streams
+        self._reader = reader
         self._arn = stream_arn
         self._source = source
         self._invoke = invoke
@@ -67,7 +68,6 @@ class StreamPoller:
         self._stop = stop
         self._interval = poll_interval
         self._shards: dict[str, _Shard] = {}
-        self._shards_seen_at = 0.0
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -91,38 +91,26 @@ class StreamPoller:
     # -- reading -------------------------------------------------------------------------
 
     def _refresh_shards(self) -> None:
-        now = time.monotonic()
-        if self._shards and now - self._shards_seen_at < SHARD_REFRESH_SECONDS:
-            return
-        self._shards_seen_at = now
-        described = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]
-        for shard in described.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._shards:
-                iterator = self._streams.get_shard_iterator(
-                    StreamArn=self._arn,
-                    ShardId=shard_id,
-                    ShardIteratorType=self._source.starting_position,
-                )["ShardIterator"]
-                self._shards[shard_id] = _Shard(shard_id, iterator, limit=self._source.batch_size)
+        # moto keeps one shard per stream; a table whose stream was off has none yet.
+        shard_id = self._reader.shard_id()
+        if shard_id is not None and shard_id not in self._shards:
+            start = self._reader.start(self._source.starting_position)
+            self._shards[shard_id] = _Shard(shard_id, start, limit=self._source.batch_size)
 
     def _fetch(self, shard: _Shard) -> bool:
-        if shard.iterator is None:
-            return False
-        answer = self._streams.get_records(ShardIterator=shard.iterator, Limit=1000)
-        shard.iterator = answer.get("NextShardIterator")
-        raw_records: list[dict[str, Any]] = answer.get("Records", [])
+        read = self._reader.read(shard.position, READ_LIMIT)
+        shard.position = read.next_sequence
         kept = 0
-        for raw in raw_records:
+        for raw in read.records:
             record = to_lambda_record(raw, self._arn)
             if matches_any(self._source.filters, record):
                 if not shard.pending:
                     shard.first_pending_at = time.monotonic()
                 shard.pending.append(record)
                 kept += 1
-        if raw_records:
-            log.debug("stream: %d record(s) read, %d pass the filter", len(raw_records), kept)
-        return bool(raw_records)
+        if read.records:
+            log.debug("stream: %d record(s) read, %d pass the filter", len(read.records), kept)
+        return bool(read.records)
 
     # -- invoking ------------------------------------------------------------------------
 

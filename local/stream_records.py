@@ -1,4 +1,5 @@
-"""DynamoDB Streams GetRecords output -> the records Lambda hands a stream-triggered function."""
+"""DynamoDB Streams records (GetRecords' shape) -> the records Lambda hands a stream-triggered
+function."""
 
 import base64
 from datetime import UTC, datetime
@@ -13,8 +14,10 @@ def to_lambda_record(raw: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     dynamodb = record.setdefault("dynamodb", {})
     created = raw.get("dynamodb", {}).get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
-        # boto3 parses the wire number into a datetime; Lambda passes the number through.
-        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+        # moto keeps a naive UTC datetime (boto3 parses the wire number into an aware one);
+        # Lambda passes the epoch number through.
+        aware = created if created.tzinfo else created.replace(tzinfo=UTC)
+        dynamodb["ApproximateCreationDateTime"] = int(aware.timestamp())
     record.setdefault("eventVersion", "1.1")
     record.setdefault("eventSource", "aws:dynamodb")
     record.setdefault("awsRegion", REGION)

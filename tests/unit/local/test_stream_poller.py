@@ -3,8 +3,7 @@
 import threading
 from typing import Any
 
-import boto3
-
+from local.moto_reads import StreamReader
 from local.patterns import parse_filters
 from local.stream_poller import StreamPoller, settle
 from local.template_config import StreamSource
@@ -43,9 +42,9 @@ def poller(
         filters=parse_filters(FILTER),
         **settings,
     )
-    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    reader = StreamReader(aws.stream_arn)
     return StreamPoller(
-        streams, aws.stream_arn, source, resolver, failures.append, threading.Event()
+        reader, aws.stream_arn, source, resolver, failures.append, threading.Event()
     )
 
 

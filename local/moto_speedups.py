@@ -1,0 +1,91 @@
+"""Cheaper AWS calls into the embedded moto, without changing what any call answers.
+
+Profiled on the local stack (docs/performance.md): moto's own work for a PutItem is under a
+tenth of the call; the rest is the HTTP emulation around it. Three parts of that cost nothing
+to drop in a process where moto is the only AWS:
+
+- moto lists a response class's methods with `inspect.getmembers` on **every** call to find
+  the action's method (`method_names_from_class`); the answer depends on the class alone, so
+  it is computed once per class.
+- botocore signs every request with SigV4 (an HMAC chain per call) for moto to ignore: moto
+  reads only the access key id from the signature, to pick an account, and falls back to the
+  same default account without one. Every client of the process (the handlers', the
+  pollers') sends unsigned requests; the region comes from the endpoint as before. (At the
+  signer, not on boto3's default session: `mock_aws` replaces that session when it starts.)
+- moto's response serialiser walks every DynamoDB attribute value of every item it returns
+  member by member through botocore's shape model (trying several spellings of each member
+  name), although moto keeps items in the wire format already: a Query of a request's
+  partition spent most of its time there. An attribute value that is plain JSON (strings,
+  booleans, nested maps and lists; no binary) is written as it is, which is what the walk
+  produces for it; anything else still takes the walk.
+
+All three are for the local stack's process only (never the tests' moto, never Lambda);
+tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
+"""
+
+import functools
+from typing import Any
+
+from botocore.signers import RequestSigner
+from moto.core import responses
+from moto.core.serialize import BaseJSONSerializer
+
+_originals: dict[str, Any] = {}
+
+
+def install() -> None:
+    """Idempotent; for a process whose only AWS is the embedded moto (the local stack)."""
+    if _originals:
+        return
+    # moto's responses module looks the helper up by name at call time: replace it there.
+    original = responses.method_names_from_class  # type: ignore[attr-defined]
+    responses.method_names_from_class = functools.cache(original)  # type: ignore[attr-defined]
+    sign = RequestSigner.sign
+    setattr(RequestSigner, "sign", _unsigned)  # noqa: B010 - a method swap
+    walk = BaseJSONSerializer._serialize_type_structure
+    _originals.update(method_names=original, walk=walk, sign=sign)
+
+    @functools.wraps(walk)
+    def serialize_structure(
+        self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str
+    ) -> None:
+        if key and shape.name == "AttributeValue" and _plain(value):
+            self._default_serialize(serialized, value, shape, key)
+            return
+        walk(self, serialized, value, shape, key)
+
+    setattr(BaseJSONSerializer, "_serialize_type_structure", serialize_structure)  # noqa: B010
+
+
+def uninstall() -> None:
+    """moto and botocore as shipped (tests compare both)."""
+    if not _originals:
+        return
+    responses.method_names_from_class = _originals.pop("method_names")  # type: ignore[attr-defined]
+    setattr(BaseJSONSerializer, "_serialize_type_structure", _originals.pop("walk"))  # noqa: B010
+    setattr(RequestSigner, "sign", _originals.pop("sign"))  # noqa: B010
+
+
+def _unsigned(*_: Any, **__: Any) -> None:
+    """RequestSigner.sign that leaves the request as it is."""
+
+
+WIRE_TYPES = frozenset({"S", "N", "BOOL", "NULL", "M", "L", "SS", "NS"})  # no B, BS: blobs
+
+
+def _plain(value: Any) -> bool:
+    """An attribute value in DynamoDB's JSON wire format, with no binary anywhere in it."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind not in WIRE_TYPES:
+        return False
+    if kind == "M":
+        return isinstance(inner, dict) and all(_plain(v) for v in inner.values())
+    if kind == "L":
+        return isinstance(inner, list) and all(_plain(v) for v in inner)
+    if kind in ("SS", "NS"):
+        return isinstance(inner, list) and all(isinstance(v, str) for v in inner)
+    if kind in ("BOOL", "NULL"):
+        return isinstance(inner, bool)
+    return isinstance(inner, str)

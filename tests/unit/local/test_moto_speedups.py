@@ -1,0 +1,103 @@
+"""The local stack's cheaper moto calls answer exactly what moto answers without them."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local import moto_speedups
+from local.aws_resources import create_table
+
+REGION = "us-east-1"
+KEY = {"pk": {"S": "REQ#1"}, "sk": {"S": "JOB#webhook"}}
+ITEM = {
+    **KEY,
+    "status": {"S": "pending"},
+    "attempts": {"N": "2"},
+    "done": {"BOOL": False},
+    "gone": {"NULL": True},
+    "receipt": {"M": {"http_status": {"N": "200"}, "ref": {"S": "abc"}, "ok": {"BOOL": True}}},
+    "identifiers": {"L": [{"M": {"type": {"S": "email"}, "key": {"S": "f" * 64}}}]},
+    "systems": {"SS": ["braze", "segment"]},
+    "blob": {"B": b"\x00\x01binary"},
+}
+
+Calls = Callable[[Any], list[Any]]
+
+
+def calls(client: Any) -> list[Any]:
+    """One of each call the handlers make, with items of every attribute type."""
+    answers: list[Any] = [client.put_item(TableName="t", Item=ITEM)]
+    answers.append(client.put_item(TableName="t", Item=ITEM, ReturnValues="ALL_OLD"))
+    answers.append(client.get_item(TableName="t", Key=KEY, ConsistentRead=True))
+    answers.append(
+        client.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "REQ#1"}},
+        )
+    )
+    answers.append(
+        client.batch_get_item(
+            RequestItems={"t": {"Keys": [KEY, {"pk": {"S": "none"}, "sk": {"S": "x"}}]}}
+        )
+    )
+    for returned in ("UPDATED_NEW", "ALL_NEW"):
+        answers.append(
+            client.update_item(
+                TableName="t",
+                Key=KEY,
+                UpdateExpression="SET receipt.#ref = :r ADD attempts :one",
+                ExpressionAttributeNames={"#ref": "ref"},
+                ExpressionAttributeValues={":r": {"S": "def"}, ":one": {"N": "1"}},
+                ReturnValues=returned,
+            )
+        )
+    answers.append(client.scan(TableName="t"))
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+@pytest.fixture
+def restore() -> Iterator[None]:
+    yield
+    moto_speedups.uninstall()
+
+
+def run(speedups: bool) -> list[Any]:
+    if speedups:
+        moto_speedups.install()
+    else:
+        moto_speedups.uninstall()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        return calls(client)
+
+
+def test_answers_with_the_speedups_are_the_answers_without_them(restore: None) -> None:
+    # Given the same calls on a fresh moto, once as shipped and once with the speedups
+    shipped = run(speedups=False)
+    faster = run(speedups=True)
+    # Then every answer is the same, binary attribute included
+    assert faster == shipped
+    assert faster[2]["Item"]["blob"]["B"] == b"\x00\x01binary"
+
+
+def test_requests_go_unsigned_only_with_the_speedups(restore: None) -> None:
+    seen: list[str | None] = []
+
+    def record(request: Any, **_: Any) -> None:
+        seen.append(request.headers.get("Authorization"))
+
+    for speedups in (False, True):
+        if speedups:
+            moto_speedups.install()
+        with mock_aws():  # starting the mock replaces boto3's default session: still unsigned
+            client = boto3.client("dynamodb", region_name=REGION)
+            client.meta.events.register("before-send.dynamodb.ListTables", record)
+            client.list_tables()
+    assert seen[0] is not None and seen[1] is None
