@@ -63,7 +63,13 @@ IdentityToken = Annotated[
 ]
 
 
-class StrictModel(BaseModel):
+class ApiModel(BaseModel):
+    # Built on first use, not at import: a function builds only the models of the routes it
+    # serves (the capture function never builds the admin ones), and a cold start is imports.
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictModel(ApiModel):
     model_config = ConfigDict(extra="forbid", str_max_length=2048)
 
 
@@ -93,14 +99,14 @@ class ConsentIn(StrictModel):
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(ApiModel):
     request_id: str
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
 
 
-class ConsentStateOut(BaseModel):
+class ConsentStateOut(ApiModel):
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
@@ -131,14 +137,14 @@ class OptOutIn(StrictModel):
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
 
-class OptOutOut(BaseModel):
+class OptOutOut(ApiModel):
     request_id: str
     status: RequestStatus
     received_at: str
     deadline: str
 
 
-class RequestStatusOut(BaseModel):
+class RequestStatusOut(ApiModel):
     request_id: str
     status: RequestStatus
     received_at: str
@@ -163,18 +169,18 @@ class IdentityLinksIn(StrictModel):
     links: Annotated[list[LinkIn], Field(min_length=1, max_length=100)]
 
 
-class IdentityLinksOut(BaseModel):
+class IdentityLinksOut(ApiModel):
     request_id: str
     links_accepted: int
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ApiModel):
     code: str
     message: str
     field: str | None = None
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     error: ErrorDetail
 
 
@@ -185,14 +191,14 @@ class AdminLookupIn(StrictModel):
     value: Annotated[str, Field(min_length=1, max_length=254)]
 
 
-class IdentityKeyOut(BaseModel):
+class IdentityKeyOut(ApiModel):
     """An identity as operators see it: its type and keyed hash, never its value."""
 
     type: IdType
     key: str
 
 
-class HoldOut(BaseModel):
+class HoldOut(ApiModel):
     hold_id: str
     status: Literal["held", "released", "rejected"]
     held_at: str
@@ -205,11 +211,11 @@ class HoldOut(BaseModel):
     decided_at: str | None = None
 
 
-class HoldsOut(BaseModel):
+class HoldsOut(ApiModel):
     holds: list[HoldOut]
 
 
-class OperatorActionOut(BaseModel):
+class OperatorActionOut(ApiModel):
     """A review decision or a replay, accepted; the resolver carries it out from the stream."""
 
     request_id: str | None = None
