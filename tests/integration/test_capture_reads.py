@@ -134,7 +134,12 @@ def _openapi(capture: ModuleType) -> dict[str, Any]:
 def _template_routes() -> set[tuple[str, str]]:
     function = load_template(ROOT / "template.yaml")["Resources"]["CaptureFunction"]
     events = function["Properties"]["Events"].values()
-    return {(e["Properties"]["Method"].lower(), e["Properties"]["Path"]) for e in events}
+    # The $default route (no Method, no Path) answers unmatched requests: not a document route.
+    return {
+        (e["Properties"]["Method"].lower(), e["Properties"]["Path"])
+        for e in events
+        if "Method" in e["Properties"]
+    }
 
 
 def test_openapi_document_is_valid_openapi_3(aws: Aws, capture: ModuleType) -> None:
