@@ -78,3 +78,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+@given(SETS)
+def test_a_set_reads_back_as_boto3_reads_it(value: set[Any]) -> None:
+    raw = {"a": TypeSerializer().serialize(value)}
+    boto3_read = TypeDeserializer().deserialize(raw["a"])
+    expected = {bytes(v) if not isinstance(v, Decimal | str) else v for v in boto3_read}
+    assert deserialize(raw)["a"] == expected

@@ -2,19 +2,16 @@
 
 Not boto3's `boto3.dynamodb.types`: importing it runs boto3's whole package (sessions,
 resources, s3transfer), so the store would need boto3 even where botocore's client is enough,
-and its serializer tries a dozen type checks per value on the capture hot path. Reading uses
-Powertools' copy of boto3's deserializer; writing is the few lines below, which give what
-boto3's TypeSerializer gives for every value our items hold
-(tests/unit/properties/test_codec_properties.py compares both).
+and its serializer tries a dozen type checks per value on the capture hot path. The few lines
+below write and read what boto3's TypeSerializer and TypeDeserializer do for every value our
+items hold (tests/unit/properties/test_codec_properties.py compares them), binary values
+coming back as bytes.
 """
 
 from collections.abc import Mapping
 from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
-from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-
-_deserializer = TypeDeserializer()
 # DynamoDB's numbers: 38 digits, exponent -130..125. A number it cannot hold exactly is an error
 # here, not a silently rounded value (boto3's own context).
 _NUMBERS = Context(
@@ -84,5 +81,29 @@ def serialize(item: Item) -> dict[str, Any]:
     return {k: _attribute(_to_dynamo(v)) for k, v in item.items() if v is not None}
 
 
+def _value(raw: Mapping[str, Any]) -> Any:
+    """One attribute value read back (numbers as Decimal, as boto3 reads them)."""
+    ((kind, value),) = raw.items()
+    if kind in ("S", "BOOL"):
+        return value
+    if kind == "N":
+        return _NUMBERS.create_decimal(value)
+    if kind == "M":
+        return {k: _value(v) for k, v in value.items()}
+    if kind == "L":
+        return [_value(v) for v in value]
+    if kind == "NULL":
+        return None
+    if kind == "SS":
+        return set(value)
+    if kind == "NS":
+        return {_NUMBERS.create_decimal(v) for v in value}
+    if kind == "B":
+        return bytes(value)
+    if kind == "BS":
+        return {bytes(v) for v in value}
+    raise TypeError(f"DynamoDB type {kind} is not supported")
+
+
 def deserialize(raw: dict[str, Any]) -> Item:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in raw.items()}
+    return {k: _from_dynamo(_value(v)) for k, v in raw.items()}
