@@ -19,14 +19,16 @@ export SAM_CLI_TELEMETRY := 0
 PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.executable))' 2>/dev/null \
 	|| { p=$$(pyenv prefix 3.13 2>/dev/null) && echo "$$p/bin"; })
 
-.PHONY: venv test unit lint run bench bench-quick e2e-deps banner clean template build deploy sam-venv checkov-venv
+.PHONY: venv test unit lint run bench bench-quick soak e2e-deps banner clean template build deploy sam-venv checkov-venv
 
 venv: $(STAMP)
 
-$(STAMP): layers/common/requirements.txt requirements/dev.txt
+$(STAMP): layers/common/requirements.txt requirements/dev.txt requirements/cli.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@# The operator CLI `optout` (cli/optout_cli), editable; its pinned deps came with dev.txt.
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 sam-venv: $(SAM_VENV)/.installed
@@ -57,8 +59,10 @@ banner: web/dist/banner.min.js
 web/dist/banner.min.js: web/banner.js scripts/build-banner.mjs $(WEB_DEPS)
 	node scripts/build-banner.mjs
 
+# TEST_WORKERS=0 runs the suite in one process (pytest-xdist's -n 0).
+TEST_WORKERS ?= auto
 test: venv e2e-deps banner
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: venv
 	$(PY) -m pytest tests/unit
@@ -100,6 +104,12 @@ bench: venv
 # per opt-out against bench/guard.json), figures in artifacts/bench-quick.json. Never a time.
 bench-quick: venv
 	$(PY) -m bench --quick --guard --only calls,latency,cold,cost --out artifacts/bench-quick.json
+
+# Vendor faults at volume (docs/reliability.md): SOAK_COUNT opt-outs while every sandbox fails
+# 30% of its calls, then one system refusing with 400 and the operator replay; exits 1 on a loss.
+SOAK_COUNT ?= 2000
+soak: venv
+	$(PY) -m soak --count $(SOAK_COUNT)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache artifacts .aws-sam web/dist

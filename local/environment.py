@@ -3,8 +3,9 @@
 Template values first (Globals and each function's Environment, parameter defaults), then
 what the local stack supplies instead of AWS: its table and queue names, its own URL for the
 sandbox base URLs in local/systems.json (its presence is also what makes config load accept
-plain-HTTP loopback URLs), fake credentials, and scaled-down retry back-off and status-check
-delays, so a flow that takes hours against real vendors completes here within a minute.
+plain-HTTP loopback URLs), fake credentials, and scaled-down retry back-off, status-check
+delays and vendor-call timeout, so a flow that takes hours against real vendors completes
+here within a minute.
 """
 
 from pathlib import Path
@@ -40,6 +41,15 @@ RETRY_MAX_SECONDS = "3"
 CONFIRM_DELAY_SECONDS = "1"
 CONFIRM_MAX_DELAY_SECONDS = "2"
 CONFIRM_GIVE_UP_SECONDS = "120"
+# A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
+# answer longer), so a soak with timeouts among its faults does not wait minutes on them.
+HTTP_TIMEOUT_SECONDS = "1"
+# The reconciliation sweep (every 10 s here) checks each request at 2 and 15 minutes old, and
+# a job is "stuck" untouched for 10 minutes: longer than a burst's queue backlog here, so the
+# sweep does not re-send messages that are only waiting their turn.
+SWEEP_CHECKPOINTS_SECONDS = "120,900"
+SWEEP_WINDOW_SECONDS = "12"
+SWEEP_JOB_GRACE_SECONDS = "600"
 # The event sources' MaximumBatchingWindowInSeconds (template: stream 1 s, SQS 5 s) scaled the
 # same way: an idle request waits a tenth as long at each hop, while a burst still fills whole
 # batches (BatchSize, visibility timeouts, redrive and filters are the template's, unscaled).
@@ -74,6 +84,10 @@ def stack_environment(
             "CONFIRM_DELAY_SECONDS": CONFIRM_DELAY_SECONDS,
             "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
             "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
+            "HTTP_TIMEOUT_SECONDS": HTTP_TIMEOUT_SECONDS,
+            "SWEEP_CHECKPOINTS_SECONDS": SWEEP_CHECKPOINTS_SECONDS,
+            "SWEEP_WINDOW_SECONDS": SWEEP_WINDOW_SECONDS,
+            "SWEEP_JOB_GRACE_SECONDS": SWEEP_JOB_GRACE_SECONDS,
             # The demo site calls the API from the stack's own origin.
             "ALLOWED_ORIGINS": f"{url},{url.replace('127.0.0.1', 'localhost')}",
         }

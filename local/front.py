@@ -3,12 +3,13 @@
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
 template names for it, as API Gateway payload 2.0 events), then for any other path under
 /v1/ the template's `$default` route (as API Gateway sends it every request no route
-matches), `/_sandbox/...`, `/_local/requests[/ids]`, then the static site.
+matches), `/_sandbox/...`, `/_local/requests[/ids]`, `/_local/queues`, then the static site.
 CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
 (before the $default route: API Gateway answers them itself).
 """
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any
 
 from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
+from local.queues_view import PATH as QUEUES_PATH
+from local.queues_view import QueuesView
 from local.requests_view import IDS_PATH as REQUEST_IDS_PATH
 from local.requests_view import PATH as REQUESTS_PATH
 from local.requests_view import RequestsView
@@ -49,6 +52,7 @@ class Front:
         requests: RequestsView | None,
         site: StaticSite,
         cors: Cors,
+        queues: QueuesView | None = None,
     ) -> None:
         missing = {r.function for r in routes} - set(functions)
         if missing:
@@ -60,6 +64,7 @@ class Front:
         self._requests = requests
         self._site = site
         self._cors = cors
+        self._queues = queues
 
     def dispatch(self, request: Incoming) -> Outgoing:
         path = request.path
@@ -80,6 +85,8 @@ class Front:
             return demo_login.serve(request)
         if path in (REQUESTS_PATH, REQUEST_IDS_PATH) and request.method == "GET" and self._requests:
             return self._requests.serve(request)
+        if path.startswith(QUEUES_PATH) and self._queues:
+            return self._queues.serve(request)
         if request.method in ("GET", "HEAD"):
             return self._site.serve(path, head=request.method == "HEAD")
         return error_answer(405, "method_not_allowed", "only GET serves the demo site")
@@ -159,6 +166,12 @@ class FrontServer(ThreadingHTTPServer):
     # socketserver's default backlog of 5 resets connections when dozens of clients connect
     # at once (the load test's 50); API Gateway takes them all.
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up waiting (a timed-out probe, a vendor call's timeout) has
+        # closed its socket: nothing to report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, port: int, front: Front) -> None:
         self.front = front

@@ -15,7 +15,11 @@ this costs little: handler code and vendor HTTP calls still overlap.
 
 Under that lock, a Query on the base table may also look at its own partition only (moto
 otherwise sorts the whole table per call, so the local stack slowed as its table grew): it
-returns the same items, in the same order, that moto would have returned.
+returns the same items, in the same order, that moto would have returned. A Query on an index
+(the deadline watch reads ByDay every few seconds) likewise sees only the items whose index
+hash key matches: one pass over the table instead of a sort of all of it.
+
+moto copying a whole table on every TransactWriteItems is avoided by local/moto_transactions.py.
 """
 
 import functools
@@ -52,22 +56,43 @@ def install() -> None:
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         # moto passes index_name positionally: bind the call to see it either way.
         bound = signature.bind(self, hash_key, *args, **kwargs)
-        if bound.arguments.get("index_name") or hash_key is None:
+        conditions = bound.arguments.get("hash_key_conditions") or []
+        if bound.arguments.get("index_name"):
+            if len(conditions) != 1 or not self.range_key_attr:
+                return original_query(self, hash_key, *args, **kwargs)
+            scoped = _index_partition(self, *conditions[0])
+        elif hash_key is None:
             return original_query(self, hash_key, *args, **kwargs)
+        else:
+            scoped = defaultdict(dict)
+            if hash_key in self.items:
+                scoped[hash_key] = self.items[hash_key]
         with LOCK:  # swapping `items` is only safe while nobody else can look at the table
             everything = self.items
-            scoped: defaultdict[Any, Any] = defaultdict(dict)
-            if hash_key in everything:
-                scoped[hash_key] = everything[hash_key]
             self.items = scoped
             try:
                 return original_query(self, hash_key, *args, **kwargs)
             finally:
                 self.items = everything
 
-    _originals.update(process_request=original_request, query=original_query)
+    _originals.update(
+        process_request=original_request,
+        query=original_query,
+    )
     setattr(BotocoreStubber, "process_request", process_request)  # noqa: B010 - a method swap
     setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
+
+
+def _index_partition(table: Table, attribute: str, value: Any) -> defaultdict[Any, Any]:
+    """The table's items whose index hash attribute equals `value`, by partition."""
+    scoped: defaultdict[Any, Any] = defaultdict(dict)
+    with LOCK:
+        for hash_key, partition in table.items.items():
+            for range_key, item in partition.items():
+                found = item.attrs.get(attribute)
+                if found is not None and found == value:
+                    scoped[hash_key][range_key] = item
+    return scoped
 
 
 def uninstall() -> None:

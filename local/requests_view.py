@@ -12,7 +12,7 @@ from local.http_types import Incoming, Outgoing, error_answer, json_answer
 from optout.status import aggregate
 from optout.store import keys
 from optout.store.codec import deserialize
-from optout.store.requests import load_request
+from optout.store.proof import load_with_proof
 from optout.store.table import Table
 
 PATH = "/_local/requests"
@@ -54,8 +54,8 @@ class RequestsView:
 
     def _summary(self, event: dict[str, Any]) -> dict[str, Any]:
         request_id = event["request_id"]
-        items = load_request(self._table, request_id)
-        status = aggregate(request_id, items)
+        items, covering = load_with_proof(self._table, request_id)
+        status = aggregate(request_id, items, covering)
         jobs = [item for item in items if item["sk"].startswith(keys.JOB_PREFIX)]
         return {
             "request_id": request_id,

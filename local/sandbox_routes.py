@@ -1,7 +1,10 @@
 """Mount the sandbox downstream systems (local/sandbox/) under /_sandbox/{system}/.
 
-`GET  /_sandbox/{system}/requests`  the calls that system received
-`POST /_sandbox/{system}/faults`    {rate: 0..1, status: 429|500|503|"timeout"}
+`GET  /_sandbox/{system}/requests`  the calls that system received (and what it answered)
+`POST /_sandbox/{system}/faults`    {rate: 0..1, status: 429|500|503|"timeout"} or a mix:
+                                    {rate, statuses: [429, 503, "timeout"], retry_after: s,
+                                     hold_seconds: s, seed: n} (local/sandbox/faults.py)
+`GET  /_sandbox/{system}/faults`    the plan in force, calls seen and faults injected
 anything else under the prefix goes to the system's sandbox, with the path relative to the
 system's base URL (`${LOCAL_STACK_URL}/_sandbox/{system}` in the systems config).
 """
@@ -24,6 +27,10 @@ class Sandbox(Protocol):
     def recorded(self) -> list[dict[str, Any]]: ...
 
     def set_faults(self, rate: float, status: FaultStatus) -> None: ...
+
+    def set_fault_spec(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+
+    def faults(self) -> dict[str, Any]: ...
 
 
 class RequestFactory(Protocol):
@@ -49,6 +56,8 @@ class SandboxRoutes:
         relative = "/" + tail
         if request.method == "GET" and relative == "/requests":
             return json_answer(200, sandbox.recorded())
+        if request.method == "GET" and relative == "/faults":
+            return json_answer(200, sandbox.faults())
         if request.method == "POST" and relative == "/faults":
             return self._set_faults(system, sandbox, request.body)
         if self._make_request is None:
@@ -69,18 +78,18 @@ class SandboxRoutes:
         except ValueError:
             return error_answer(400, "malformed_json", "the body is not valid JSON")
         if not isinstance(given, dict):
-            return error_answer(422, "invalid_field", "send an object {rate, status}")
-        rate, status = given.get("rate"), given.get("status", 503)
-        if isinstance(rate, bool) or not isinstance(rate, int | float):
-            return error_answer(422, "invalid_field", "rate must be a number from 0 to 1")
-        if not (status == "timeout" or (isinstance(status, int) and not isinstance(status, bool))):
-            return error_answer(422, "invalid_field", "status must be 429, 500, 503 or timeout")
+            return error_answer(422, "invalid_field", "send an object {rate, status | statuses}")
         try:
-            sandbox.set_faults(float(rate), status)
-        except ValueError as error:  # the sandbox's own range checks; its message has no PII
+            report = sandbox.set_fault_spec(given)
+        except ValueError as error:  # the plan's own checks; its message names fields, no PII
             return error_answer(422, "invalid_field", str(error))
-        log.info("sandbox %s: failing %.0f%% of calls with %s", system, rate * 100, status)
-        return json_answer(200, {"system": system, "rate": float(rate), "status": status})
+        log.info(
+            "sandbox %s: failing %.0f%% of calls with %s",
+            system,
+            report["rate"] * 100,
+            "/".join(str(s) for s in report["statuses"]),
+        )
+        return json_answer(200, {"system": system, **report})
 
 
 def build_routes(systems: list[tuple[str, str, dict[str, Any]]]) -> SandboxRoutes:

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from local import console, lambdas, moto_guard, moto_speedups
+from local import console, lambdas, moto_guard, moto_speedups, moto_transactions
 from local.aws_resources import (
     TEMPLATE,
     create_queue_resource,
@@ -30,6 +30,7 @@ from local.environment import REGION, scaled_window, stack_environment
 from local.front import Cors, Front, FrontServer
 from local.moto_reads import StreamReader
 from local.queue_poller import QueuePoller
+from local.queues_view import QueuesView
 from local.requests_view import RequestsView
 from local.sandbox_routes import build_routes
 from local.schedule_poller import SchedulePoller
@@ -88,6 +89,7 @@ class LocalStack:
         os.environ.update(_credentials())
         moto_guard.install()  # the front, the stream poller and every worker call moto at once
         moto_speedups.install()
+        moto_transactions.install()  # a transaction no longer copies the whole table
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -132,6 +134,7 @@ class LocalStack:
             RequestsView(Table(dynamodb, table_name)),
             StaticSite(self.options.web_root),
             Cors(origins),
+            QueuesView(sqs, PREFIX),
         )
         self._server = FrontServer(self.options.port, front)
         self._threads.append(self._server.start())

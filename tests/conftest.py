@@ -3,12 +3,14 @@
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from local import moto_transactions
 from local.aws_resources import create_table
 from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
@@ -36,6 +38,17 @@ TEST_ENV = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two pytest-xdist workers (`--dist loadgroup`): every test that starts
+    a local stack or a browser goes to one of them, so stacks never race for a free port and
+    each worker keeps its session-wide stack; everything else is spread over both."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        if e2e in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("local-stack"))
+
+
 @pytest.fixture(autouse=True)
 def _test_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in TEST_ENV.items():
@@ -57,11 +70,18 @@ class Aws:
 
 @pytest.fixture
 def aws() -> Iterator[Aws]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+    # The local stack's TransactWriteItems (local/moto_transactions.py): moto's own copies the
+    # whole table on every transaction, minutes for the resolver tests that store thousands of
+    # items; tests/unit/local/test_moto_transactions.py shows both give the same answers.
+    moto_transactions.install()
+    try:
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+    finally:
+        moto_transactions.uninstall()
 
 
 @pytest.fixture

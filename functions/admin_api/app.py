@@ -6,9 +6,11 @@ route is one call into a domain service; who may call it is decided once, in
 `_caller_refused`, from the route key (new operator routes go under /v1/admin/).
 """
 
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, cached_property
 from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -21,10 +23,17 @@ from optout.admin import AdminService
 from optout.api_models import (
     REQUEST_ID_PATTERN,
     AdminLookupIn,
+    DenialIn,
+    DenialOut,
+    ExportIdentityIn,
+    ExportRangeIn,
     HoldsOut,
     IdentityLinksIn,
     IdentityLinksOut,
+    ImportIn,
+    ImportOut,
     OperatorActionOut,
+    RedriveOut,
 )
 from optout.capture import CaptureService
 from optout.evidence import RequestContext
@@ -33,10 +42,16 @@ from optout.http import answers, openapi, query, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
 from optout.observability import logger, metrics
+from optout.ops.denial import DenialService
+from optout.ops.export import ExportService
+from optout.ops.importer import ImportService
+from optout.ops.metrics import MetricsService
+from optout.ops.redrive import RedriveService
 from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.systems import SystemsConfig, load_systems
+from optout.timestamps import iso
 
 JSON = raw_body.JSON
 SYSTEM = r"^[a-z][a-z0-9_]{0,39}$"
@@ -46,9 +61,16 @@ ADMIN_PREFIX = "/v1/admin/"
 BODY_ROUTES = {
     f"POST {LINK_ROUTE}": raw_body.BodyRule(),
     "POST /v1/admin/lookup": raw_body.BodyRule(),
+    "POST /v1/admin/requests/{request_id}/deny": raw_body.BodyRule(),
+    "POST /v1/admin/exports/identity": raw_body.BodyRule(),
+    "POST /v1/admin/exports/range": raw_body.BodyRule(),
+    "POST /v1/admin/imports": raw_body.BodyRule(),
 }
 # Query parameters each route reads; any other is refused (a typo must not pass unnoticed).
-QUERY_PARAMETERS = {"GET /v1/admin/holds": frozenset({"limit"})}
+QUERY_PARAMETERS = {
+    "GET /v1/admin/holds": frozenset({"limit"}),
+    "GET /v1/admin/metrics": frozenset({"year"}),
+}
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -66,6 +88,17 @@ class Services:
         self.capture = CaptureService(table, settings, key, tokens=None)
         self.admin = AdminService(table, key)
         self.review = ReviewService(table, _systems(settings), settings.record_retention_days)
+        self.denial = DenialService(table)
+        self.metrics = MetricsService(table)
+        self.export = ExportService(table, key)
+        self.importer = ImportService(table, key, settings.record_retention_days)
+
+    @cached_property
+    def redrive(self) -> RedriveService:
+        """An SQS client only when a redrive needs one (cold starts pay for what they use)."""
+        return RedriveService(
+            boto3.client("sqs"), self.settings.queue_url_template, _systems(self.settings)
+        )
 
 
 def _systems(settings: Settings) -> SystemsConfig | None:
@@ -161,6 +194,41 @@ def get_openapi() -> Response[str]:
     return Response(200, JSON, _openapi_document())
 
 
+@app.post("/v1/admin/systems/<system>/redrive", summary="Operators: a system's DLQ back to work")
+def post_redrive(system: Annotated[str, Path(pattern=SYSTEM)]) -> RedriveOut:
+    return services().redrive.redrive(system, _seconds_left)
+
+
+@app.post("/v1/admin/requests/<request_id>/deny", summary="Operators: deny, with the reason")
+def post_deny(
+    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)], body: DenialIn
+) -> DenialOut:
+    return services().denial.deny(request_id, body.reason_code, body.reason, _caller(), _now())
+
+
+@app.get("/v1/admin/metrics", summary="Operators: CCPA §7102 figures of a calendar year")
+def get_metrics(year: Annotated[int, Query(ge=2020, le=2100)]) -> dict[str, Any]:
+    return services().metrics.year(year, iso(_now()))
+
+
+@app.post("/v1/admin/exports/identity", summary="Operators: one identity's records (paged)")
+def post_export_identity(body: ExportIdentityIn) -> dict[str, Any]:
+    return services().export.identity(body.type, body.value, body.cursor)
+
+
+@app.post("/v1/admin/exports/range", summary="Operators: the records of a date range (paged)")
+def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
+    return services().export.range(body.from_, body.to, body.cursor)
+
+
+@app.post("/v1/admin/imports", summary="Operators: a batch of historical opt-outs")
+def post_import(body: ImportIn) -> ImportOut:
+    return services().importer.import_rows(body.rows, _now())
+
+
+# -- errors: one map from exception to answer ----------------------------------------------
+
+
 @cache  # the routes never change in a container
 def _openapi_document() -> str:
     # SigV4 (AWS_IAM) on every route, as API Gateway enforces it; callers sign as LinkerRole
@@ -183,6 +251,21 @@ answers.install(app)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _caller() -> str:
+    """The signer API Gateway verified (allow-listed in `_caller_refused`): the evidence of
+    who took an operator action."""
+    iam = app.current_event.request_context.authorizer.iam
+    return str(iam.user_arn or "unknown")
+
+
+def _seconds_left() -> float:
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
 
 
 def _context() -> RequestContext:

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from optout.connectors import Connector, build_connector
 from optout.connectors.credentials import SecretSource
-from optout.connectors.http import HttpClient
+from optout.connectors.http import HttpClient, RetryPolicy
 from optout.delivery.messages import JobMessage, queue_url_from_arn
 from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
@@ -44,7 +44,9 @@ class Services:
         self.settings = settings
         self.sqs = boto3.client("sqs")
         self.secrets = SecretSource(settings.local_secrets_file)
-        self.http = HttpClient(settings.http_timeout_seconds)
+        self.http = HttpClient(
+            settings.http_timeout_seconds, RetryPolicy(attempts=settings.http_attempts)
+        )
         self._connectors: dict[str, Connector[Any]] = {}
         self.delivery = DeliveryService(
             Table.connect(settings.table_name),
@@ -110,7 +112,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     records = event.get("Records", [])
     # One event source per function: every record of a batch comes from the same queue.
     queue_url = queue_url_from_arn(records[0]["eventSourceARN"]) if records else ""
+    retried_before = services().http.retried
     report = services().delivery.deliver(received, services().scheduler(queue_url))
+    report.counts["VendorCallsRetried"] += services().http.retried - retried_before
     for name, count in report.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
     _decisions.clear()

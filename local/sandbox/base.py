@@ -1,21 +1,21 @@
 """The sandbox interface the local stack mounts at /_sandbox/{system}/... and tests serve.
 
 A Sandbox wraps one vendor module (an object with `handle(request) -> SandboxResponse`),
-records every call and injects faults. Fault selection is deterministic (a counter, not a
-random draw): with rate r, call n fails when floor((n+1)*r) > floor(n*r), so rate 1 fails
-every call, 0.5 every second one, and a test knows which.
+records every call with the status it answered, and injects faults (local/sandbox/faults.py:
+a share of calls fails with a status, a mix of statuses, or a timeout; 429s carry
+Retry-After).
 """
 
-import math
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from local.sandbox.faults import FaultInjector, FaultPlan
 from local.sandbox.vendors import VENDORS
 from local.sandbox.wire import FaultStatus, SandboxRequest, SandboxResponse, Vendor, json_response
 
-__all__ = ["Sandbox", "SandboxRequest", "SandboxResponse", "build_sandbox"]
+__all__ = ["FaultPlan", "Sandbox", "SandboxRequest", "SandboxResponse", "build_sandbox"]
 
 
 class Sandbox:
@@ -33,55 +33,67 @@ class Sandbox:
         self.system = system
         self.vendor_name = vendor
         self.vendor: Vendor = VENDORS[vendor](secrets)
-        # Longer than any connector timeout, so a "timeout" fault is a timeout to the caller.
-        self.timeout_delay_seconds = timeout_delay_seconds
-        self.retry_after_seconds = retry_after_seconds
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
-        self._rate = 0.0
-        self._fault: FaultStatus = 500
-        self._counter = 0
+        # Longer than any connector timeout, so a "timeout" fault is a timeout to the caller.
+        self._faults = FaultInjector(
+            FaultPlan(hold_seconds=timeout_delay_seconds, retry_after=retry_after_seconds)
+        )
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        call: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "headers": dict(request.headers),
+            "body": request.body.decode("utf-8", "replace"),
+            "time": datetime.now(UTC).isoformat(),
+        }
         with self._lock:
-            self._calls.append(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "headers": dict(request.headers),
-                    "body": request.body.decode("utf-8", "replace"),
-                    "time": datetime.now(UTC).isoformat(),
-                }
-            )
-            fault = self._next_fault()
+            self._calls.append(call)
+            fault = self._faults.next()
+            plan = self._faults.plan
+        answer = self._answer(request, fault, plan)
+        with self._lock:
+            call["status"] = answer.status
+            call["fault"] = fault is not None
+        return answer
+
+    def _answer(
+        self, request: SandboxRequest, fault: FaultStatus | None, plan: FaultPlan
+    ) -> SandboxResponse:
         if fault == "timeout":
-            time.sleep(self.timeout_delay_seconds)
+            time.sleep(plan.hold_seconds)
             return json_response(504, {"message": "sandbox timeout fault"})
         if fault is not None:
-            headers = {"retry-after": str(self.retry_after_seconds)} if fault == 429 else {}
+            headers = {}
+            if fault == 429 and plan.retry_after is not None:
+                headers["retry-after"] = str(plan.retry_after)
             return json_response(fault, {"message": f"sandbox fault {fault}"}, headers)
         return self.vendor.handle(request)
-
-    def _next_fault(self) -> FaultStatus | None:
-        n = self._counter
-        self._counter += 1
-        if self._rate > 0 and math.floor((n + 1) * self._rate) > math.floor(n * self._rate):
-            return self._fault
-        return None
 
     def recorded(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(call) for call in self._calls]
 
     def set_faults(self, rate: float, status: FaultStatus) -> None:
-        if not 0 <= rate <= 1:
-            raise ValueError("rate must be within 0..1")
-        if status != "timeout" and not (isinstance(status, int) and 400 <= status <= 599):
-            raise ValueError("status must be a 4xx/5xx code or 'timeout'")
+        """Fail a share of calls with one status (the timeout hold and Retry-After stay)."""
         with self._lock:
-            self._rate = rate
-            self._fault = status
-            self._counter = 0
+            current = self._faults.plan
+        self.configure_faults(FaultPlan(rate, (status,), current.retry_after, current.hold_seconds))
+
+    def configure_faults(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self._faults.configure(plan)
+
+    def set_fault_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """POST /faults: a JSON body (FaultPlan.parse; ValueError names what is wrong)."""
+        self.configure_faults(FaultPlan.parse(spec))
+        return self.faults()
+
+    def faults(self) -> dict[str, Any]:
+        """The plan in force and what it did so far: calls seen, faults injected by status."""
+        with self._lock:
+            return self._faults.report()
 
 
 def build_sandbox(system: str, vendor: str, secrets: dict[str, Any]) -> Sandbox:

@@ -1,6 +1,6 @@
 """A tiny loopback HTTP server for sandboxes, mounted like the local stack: /_sandbox/{system}/...
 
-Also answers GET /_sandbox/{system}/requests and POST /_sandbox/{system}/faults, the routes
+Also answers GET /_sandbox/{system}/requests and GET/POST /_sandbox/{system}/faults, the routes
 the local stack offers, so tests and the stack drive sandboxes the same way.
 """
 
@@ -30,13 +30,19 @@ def route(
     relative = "/" + rest if rest else ""
     if method == "GET" and relative == "/requests":
         return json_response(200, sandbox.recorded())
+    if method == "GET" and relative == "/faults":
+        return json_response(200, sandbox.faults())
     if method == "POST" and relative == "/faults":
         try:
             spec = json.loads(body or b"{}")
-            sandbox.set_faults(float(spec.get("rate", 0)), spec.get("status", 500))
-        except (ValueError, TypeError, AttributeError) as error:
+        except ValueError:
+            return json_response(400, {"error": "the body is not JSON"})
+        if not isinstance(spec, dict):
+            return json_response(400, {"error": "send an object {rate, status | statuses}"})
+        try:
+            return json_response(200, sandbox.set_fault_spec(spec))
+        except ValueError as error:
             return json_response(400, {"error": str(error)})
-        return json_response(200, {"rate": spec.get("rate", 0), "status": spec.get("status", 500)})
     return sandbox.handle(SandboxRequest(method, relative, headers, body))
 
 

@@ -80,7 +80,7 @@ class Stack:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM, wait, then assert that nothing of the stack's process group is left."""
         if self._stopped:
             return
@@ -88,11 +88,11 @@ class Stack:
         pgid = self.process.pid  # start_new_session: the stack leads its own group
         self.process.send_signal(signal.SIGTERM)
         try:
-            code = self.process.wait(STOP_TIMEOUT)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.process.wait(5)
-            pytest.fail(f"the stack ignored SIGTERM for {STOP_TIMEOUT}s\n{self.log_tail()}")
+            pytest.fail(f"the stack ignored SIGTERM for {timeout}s\n{self.log_tail()}")
         assert code == 0, f"the stack exited with {code}\n{self.log_tail()}"
         leftover = processes_in_group(pgid)
         assert not leftover, f"processes left behind: {leftover}"

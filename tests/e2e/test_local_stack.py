@@ -133,10 +133,11 @@ def test_requests_complete_while_a_sandbox_fails_half_its_calls(
         assert webhook["status"] == "done"
         attempts.append(webhook["attempts"])
 
-    # And the webhook needed a retry for the call its sandbox failed
-    assert sum(attempts) >= 3, attempts
+    # And the call its sandbox failed was tried again (within the attempt: the worker tries a
+    # vendor call up to 3 times before the queue's back-off)
+    assert sum(attempts) >= 2, attempts
     _, calls = stack.json("GET", "/_sandbox/webhook/requests")
-    assert len(calls) >= 3
+    assert len(calls) >= 3 and 503 in [c["status"] for c in calls], calls
 
 
 def test_stopping_the_stack_leaves_no_process_behind(start_stack: StackFactory) -> None:

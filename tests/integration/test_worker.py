@@ -205,6 +205,7 @@ def stack(aws, tmp_path, monkeypatch) -> Iterator[Stack]:
             "RETRY_BASE_SECONDS": "60",
             "RETRY_MAX_SECONDS": "120",
             "HTTP_TIMEOUT_SECONDS": "2",
+            "HTTP_ATTEMPTS": "1",  # each sandbox fault reaches the queue's retry, as tests expect
             "MAX_RECEIVE_COUNT": "8",
         }
         for key, value in env.items():

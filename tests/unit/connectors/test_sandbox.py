@@ -10,7 +10,7 @@ from uid2_client import IdentityMapV3Client, IdentityMapV3Input
 from uid2_client.request_response_util import create_envelope
 
 from local.sandbox import uid2
-from local.sandbox.base import Sandbox, SandboxRequest
+from local.sandbox.base import FaultPlan, Sandbox, SandboxRequest, SandboxResponse
 from local.sandbox.server import SandboxServer
 from tests.unit.connectors.conftest import secret_for
 
@@ -35,6 +35,54 @@ def test_fault_rate_one_half_fails_every_second_call():
 def test_fault_status_must_be_an_error_or_timeout():
     with pytest.raises(ValueError):
         Sandbox("braze", "braze", {}).set_faults(0.5, 200)
+
+
+def braze_call(sandbox: Sandbox) -> SandboxResponse:
+    auth = {"authorization": "Bearer " + secret_for("braze")["api_key"]}
+    body = {"attributes": [{"external_id": "c1", "flag": True, "_update_existing_only": True}]}
+    return sandbox.handle(SandboxRequest("POST", "/users/track", auth, json.dumps(body).encode()))
+
+
+def test_a_fault_mix_is_taken_in_turn_and_a_429_carries_retry_after():
+    sandbox = Sandbox("braze", "braze", secret_for("braze"))
+    sandbox.set_fault_spec({"rate": 1, "statuses": [429, 503], "retry_after": 3})
+
+    first, second = braze_call(sandbox), braze_call(sandbox)
+
+    assert (first.status, first.headers.get("retry-after")) == (429, "3")
+    assert (second.status, second.headers.get("retry-after")) == (503, None)
+    assert sandbox.faults()["injected"] == {"429": 1, "503": 1}
+
+
+def test_a_seeded_fault_plan_replays_the_same_draws():
+    plan = {"rate": 0.3, "statuses": [429, 503], "seed": 11}
+    runs = []
+    for _ in range(2):
+        sandbox = Sandbox("braze", "braze", secret_for("braze"))
+        sandbox.set_fault_spec(plan)
+        runs.append([braze_call(sandbox).status for _ in range(40)])
+
+    assert runs[0] == runs[1]
+    assert 0 < sum(s != 201 for s in runs[0]) < 40
+
+
+def test_the_recorded_calls_say_what_the_sandbox_answered():
+    sandbox = Sandbox("braze", "braze", secret_for("braze"))
+    sandbox.set_faults(0.5, 503)
+
+    braze_call(sandbox), braze_call(sandbox)
+
+    assert [(c["status"], c["fault"]) for c in sandbox.recorded()] == [(201, False), (503, True)]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"rate": 2}, {"rate": "x"}, {"statuses": []}, {"status": 200}, {"rate": 0.1, "colour": 1},
+     {"status": 503, "statuses": [503]}, {"hold_seconds": 0}, {"retry_after": True}],
+)  # fmt: skip
+def test_a_malformed_fault_plan_is_refused_naming_the_field(spec):
+    with pytest.raises(ValueError):
+        FaultPlan.parse(spec)
 
 
 @pytest.mark.parametrize(

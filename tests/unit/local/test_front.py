@@ -8,6 +8,7 @@ import pytest
 
 from local.front import Cors, Front
 from local.http_types import Incoming
+from local.sandbox.faults import FaultPlan
 from local.sandbox_routes import SandboxRoutes
 from local.static_site import StaticSite
 from local.template_config import Route, _path_regex
@@ -27,6 +28,11 @@ class FakeSandbox:
 
     def set_faults(self, rate: float, status: Any) -> None:
         self.faults = (rate, status)
+
+    def set_fault_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        plan = FaultPlan.parse(spec)
+        self.faults = (plan.rate, plan.statuses[0])
+        return plan.as_dict()
 
 
 def front(tmp_path: Path, sandbox: FakeSandbox, seen: list[dict[str, Any]], *extra: Route) -> Front:

@@ -13,8 +13,18 @@ from optout.errors import InvalidInput
 
 SECRET = b"property-test-secret"
 ANY_TEXT = st.text(max_size=300)
-LOCAL_PART = st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]", fullmatch=True)
-DOMAIN = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]\.(com|org|co\.uk|example)", fullmatch=True)
+ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+# [a-z0-9][a-z0-9._+-]{0,20}[a-z0-9] and [a-z][a-z0-9-]{0,10}[a-z0-9].(com|org|co.uk|example),
+# built from characters: the same values as from_regex, drawn several times faster.
+LOCAL_PART = st.builds(
+    "".join, st.tuples(st.sampled_from(ALNUM), st.text(ALNUM + "._+-", max_size=20),
+                       st.sampled_from(ALNUM)),
+)  # fmt: skip
+DOMAIN = st.builds(
+    "".join, st.tuples(st.sampled_from(ALNUM[:26]), st.text(ALNUM + "-", max_size=10),
+                       st.sampled_from(ALNUM), st.sampled_from([".com", ".org", ".co.uk",
+                                                                ".example"])),
+)  # fmt: skip
 EMAILS = st.builds(lambda local, domain: f"{local}@{domain}", LOCAL_PART, DOMAIN).filter(
     lambda e: ".." not in e and ".@" not in e and "._" not in e
 )

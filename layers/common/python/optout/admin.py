@@ -8,14 +8,17 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.errors import NotFound
+from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
-from optout.status import aggregate
+from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
-from optout.store.requests import load_partition, load_request
+from optout.store.proof import load_with_proof
+from optout.store.requests import load_partition
 from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence")
+DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "completed_at")
 
 
@@ -25,22 +28,26 @@ class AdminService:
         self._secret = hash_key
 
     def request_detail(self, request_id: str) -> dict[str, Any]:
-        """The record a regulator asks for: the request, how it arrived, each system's receipt."""
-        items = load_request(self._table, request_id)
-        status = aggregate(request_id, items)
+        """The record a regulator asks for: the request, how it arrived, and per system the
+        receipt that satisfies it: its own, or an earlier request's (date and request id)."""
+        items, covering = load_with_proof(self._table, request_id)
+        status = aggregate(request_id, items, covering)
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
         by_sk = {item["sk"]: item for item in items}
         event = by_sk[keys.EVENT_SK]
         resolution = by_sk.get(keys.RESOLUTION_SK, {})
-        jobs = [item for item in items if item["sk"].startswith(keys.JOB_PREFIX)]
-        return {
+        denial = by_sk.get(DENIAL_SK)
+        detail = {
             **status.model_dump(),
             "event": {name: event.get(name) for name in EVENT_FIELDS}
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
-            "systems": [_job_view(job) for job in sorted(jobs, key=lambda j: str(j["system"]))],
+            "systems": [_proof_view(proof) for proof in proofs(items, covering)],
         }
+        if denial is not None:
+            detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS}
+        return detail
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
         """One identity: its own choices (with the requests that made them), its effective
@@ -95,4 +102,19 @@ def _job_view(job: Item) -> dict[str, Any]:
     view: dict[str, Any] = {"system": job["system"], "type": job.get("system_type")}
     view.update({name: job.get(name) for name in JOB_FIELDS})
     view.update(identifier_types=_types(job), receipt=job.get("receipt", {}))
+    return view
+
+
+def _proof_view(proof: SystemProof) -> dict[str, Any]:
+    """A system's own job (if any) and the earlier receipts that also satisfy it."""
+    view = _job_view(proof.own) if proof.own else {"system": proof.system, "status": proof.state}
+    view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
+    view["satisfied"] = proof.state
+    if proof.covering:
+        view["satisfied_by"] = [
+            {"request_id": job["request_id"], "job_id": job["job_id"],
+             "status": job.get("status"), "completed_at": job.get("completed_at"),
+             "purposes": job.get("purposes"), "receipt": job.get("receipt", {})}
+            for job in proof.covering
+        ]  # fmt: skip
     return view

@@ -1,8 +1,9 @@
 """Input and output models of the public HTTP contract (v1). Storage models live in store/."""
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -51,7 +52,7 @@ OptOutChoices = Annotated[
         )
     ),
 ]
-RequestStatus = Literal["received", "processing", "completed", "failed"]
+RequestStatus = Literal["received", "processing", "completed", "failed", "denied"]
 IdentityToken = Annotated[
     str,
     Field(
@@ -145,6 +146,9 @@ class OptOutOut(ApiModel):
 
 
 class RequestStatusOut(ApiModel):
+    """`systems_*` count every system that holds this request's opt-out: by a receipt of its
+    own, or by an earlier request's receipt for the same identities and purposes."""
+
     request_id: str
     status: RequestStatus
     received_at: str
@@ -153,6 +157,18 @@ class RequestStatusOut(ApiModel):
     systems_total: int
     systems_done: int
     systems_failed: int
+    # Only on a denied request (CCPA §7026(e)): when, and the reason code (the operator's
+    # explanation stays in the operators' record).
+    denied_at: str | None = None
+    denial_reason: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_denial(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        dumped: dict[str, object] = handler(self)
+        for name in ("denied_at", "denial_reason"):
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
+        return dumped
 
 
 class IdentityRef(StrictModel):
@@ -222,3 +238,66 @@ class OperatorActionOut(ApiModel):
     hold_id: str | None = None
     system: str | None = None
     status: str
+
+
+DenialCode = Literal["suspected_fraud", "not_a_consumer", "outside_jurisdiction", "other"]
+
+
+class DenialIn(StrictModel):
+    """An operator's denial (CCPA §7026(e): a documented good-faith belief of fraud). `reason`
+    is kept as evidence for 24 months and read by counsel and regulators: describe, never
+    quote the person (no email addresses, phone numbers or other identifiers)."""
+
+    reason_code: DenialCode
+    reason: Annotated[
+        str, Field(min_length=10, max_length=500, description="Why, without identifiers.")
+    ]
+
+
+class DenialOut(ApiModel):
+    request_id: str
+    status: Literal["denied"]
+    denied_at: str
+    reason_code: DenialCode
+
+
+class ImportIn(StrictModel):
+    """A batch of historical opt-outs (docs/operations.md, "Importing"). Rows are checked one
+    by one: a bad row is reported with its line and field, never the whole batch refused."""
+
+    rows: Annotated[list[dict[str, str | int | None]], Field(min_length=1, max_length=100)]
+
+
+class RejectedRow(ApiModel):
+    line: int | None
+    field: str
+    code: str
+    reason: str  # never the value
+
+
+class ImportOut(ApiModel):
+    stored: int
+    duplicates: int
+    rejected: list[RejectedRow]
+
+
+class ExportIdentityIn(AdminLookupIn):
+    """One identity's records; the identifier in the body, never the URL."""
+
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class ExportRangeIn(StrictModel):
+    """Requests received from `from` to `to` (inclusive, UTC days)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class RedriveOut(ApiModel):
+    system: str
+    moved: int
+    remaining: int

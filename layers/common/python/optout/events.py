@@ -13,7 +13,7 @@ from optout.store import keys
 from optout.store.codec import Item
 from optout.timestamps import iso
 
-EventType = Literal["consent", "opt_out", "links", "replay", "hold_release"]
+EventType = Literal["consent", "opt_out", "links", "replay", "hold_release", "redrive"]
 Source = Literal["banner", "webform", "gpc", "agent", "backend", "operator"]
 # How far the bridge trusts an identifier a request names (README "Identity resolution"):
 # the requester's own device, an identifier a valid identity token binds, or one merely typed.
@@ -64,7 +64,8 @@ class CapturedEvent:
     roles: tuple[Role, ...] = ()  # one per identifier; empty: default_role
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # (asserter, asserted)
     confirm_opt_in: bool = False
-    operation: dict[str, str] = field(default_factory=dict)  # replay: system; hold_release: hold
+    # replay: system; hold_release: hold; redrive (optout/sweep.py): request and job ids
+    operation: dict[str, str] = field(default_factory=dict)
 
     def to_item(self, retention_days: int) -> Item:
         expires = self.received_at + timedelta(days=retention_days)

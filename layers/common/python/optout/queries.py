@@ -5,7 +5,7 @@ from optout.api_models import ConsentStateOut, RequestStatusOut
 from optout.errors import NotFound
 from optout.purposes import full_map
 from optout.status import aggregate
-from optout.store.requests import load_request
+from optout.store.proof import load_with_proof
 from optout.store.state import get_state
 from optout.store.table import Table
 
@@ -31,7 +31,7 @@ class QueryService:
         )
 
     def request_status(self, request_id: str) -> RequestStatusOut:
-        status = aggregate(request_id, load_request(self._table, request_id))
+        status = aggregate(request_id, *load_with_proof(self._table, request_id))
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
         return status

@@ -2,11 +2,22 @@
 
 Every non-2xx answer becomes a DeliveryError classified once, here: 429 (with Retry-After),
 408 and 5xx and transport failures are retryable; every other 4xx is permanent.
+
+A call may be tried again at once, a bounded number of times (`RetryPolicy`; the worker
+tries each call up to three times): a delivery often takes several calls (Braze looks each
+email up before the update; Salesforce queries, links and updates), and without it one
+flaky call in a vendor answering 30% of calls with errors fails the whole batch nearly every
+time (docs/reliability.md). What outlasts the policy (a Retry-After longer than
+`max_wait_seconds`, a second timeout, the last try) goes back to the queue's back-off.
 """
 
 import json
+import logging
+import random
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,6 +26,32 @@ from typing import Any
 from optout.connectors.errors import DeliveryError
 
 RETRYABLE_4XX = frozenset({408, 429})
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Tries of one call before its failure is reported (1: no retry here)."""
+
+    attempts: int = 1
+    base_seconds: float = 0.2  # back-off before the second try, doubling, with jitter
+    max_wait_seconds: float = 2.0  # a longer Retry-After is honoured by the queue instead
+    # A call that timed out twice is slow, not flaky: each try costs the full timeout and the
+    # batch shares one Lambda timeout, so the queue's back-off tries it later.
+    timed_out_tries: int = 2
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        ceiling = self.base_seconds * 2 ** (attempt - 1)
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+def retryable_status(status: int) -> bool:
+    return status in RETRYABLE_4XX or status >= 500
+
+
+class TimedOut(DeliveryError):
+    def __init__(self, step: str) -> None:
+        super().__init__(f"{step}: timed out", retryable=True)
 
 
 @dataclass(frozen=True)
@@ -39,8 +76,19 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class HttpClient:
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        timeout_seconds: float,
+        retry: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.timeout = timeout_seconds
+        self.retry = retry or RetryPolicy()
+        self.retried = 0  # tries after a failed one, since this client was made (a metric)
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._opener = urllib.request.build_opener(_NoRedirect)
 
     def send(
@@ -53,32 +101,65 @@ class HttpClient:
         body: bytes | None = None,
         raise_for_status: bool = True,
     ) -> HttpResponse:
-        """One call; raises DeliveryError for a non-2xx unless told not to (the caller then
-        classifies the answer itself). `step` names the call in errors."""
+        """One call, tried as `retry` allows; raises DeliveryError for a non-2xx unless told
+        not to (the caller then classifies the answer itself). `step` names it in errors."""
         if not url.startswith(("https://", "http://")):
             raise DeliveryError(f"{step}: base_url must be http(s)", retryable=False)
-        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - scheme checked above
-        try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
-                response = HttpResponse(answer.status, _lower(answer.headers), answer.read())
-        except urllib.error.HTTPError as error:
-            response = HttpResponse(error.code, _lower(error.headers), error.read())
-        except TimeoutError:
-            raise DeliveryError(f"{step}: timed out", retryable=True) from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
-                raise DeliveryError(f"{step}: timed out", retryable=True) from None
-            raise DeliveryError(f"{step}: connection failed", retryable=True) from None
-        except (ConnectionError, OSError):
-            raise DeliveryError(f"{step}: connection failed", retryable=True) from None
+        timed_out = 0
+        attempt = 1
+        while True:
+            try:
+                response = self._once(method, url, step, headers, body)
+            except DeliveryError as error:
+                timed_out += isinstance(error, TimedOut)
+                last = attempt >= self.retry.attempts or timed_out >= self.retry.timed_out_tries
+                if last:
+                    raise
+                wait = self.retry.backoff(attempt, self._rng)
+            else:
+                answered_wait = self._wait_before_retry(response, attempt)
+                if answered_wait is None:
+                    break
+                wait = answered_wait
+            log.debug("retrying %s after %.2f s (try %d)", step, wait, attempt)
+            self.retried += 1
+            self._sleep(wait)
+            attempt += 1
         if 200 <= response.status < 300 or not raise_for_status:
             return response
         raise status_error(step, response)
 
+    def _wait_before_retry(self, response: HttpResponse, attempt: int) -> float | None:
+        """Seconds to wait before trying a failed answer again, or None to return it now."""
+        if not retryable_status(response.status) or attempt >= self.retry.attempts:
+            return None
+        asked = parse_retry_after(response.headers.get("retry-after"))
+        if asked is None:
+            return self.retry.backoff(attempt, self._rng)
+        return asked if asked <= self.retry.max_wait_seconds else None
+
+    def _once(
+        self, method: str, url: str, step: str, headers: dict[str, str] | None, body: bytes | None
+    ) -> HttpResponse:
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - scheme checked by send
+        try:
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                return HttpResponse(answer.status, _lower(answer.headers), answer.read())
+        except urllib.error.HTTPError as error:
+            return HttpResponse(error.code, _lower(error.headers), error.read())
+        except TimeoutError:
+            raise TimedOut(step) from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError):
+                raise TimedOut(step) from None
+            raise DeliveryError(f"{step}: connection failed", retryable=True) from None
+        except (ConnectionError, OSError):
+            raise DeliveryError(f"{step}: connection failed", retryable=True) from None
+
 
 def status_error(step: str, response: HttpResponse) -> DeliveryError:
     status = response.status
-    retryable = status in RETRYABLE_4XX or status >= 500
+    retryable = retryable_status(status)
     retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
     return DeliveryError(
         f"{step}: HTTP {status}",

@@ -21,6 +21,8 @@ class WorkerSettings(BaseModel):
     retry_base_seconds: Annotated[float, Field(gt=0)] = 30
     retry_max_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_VISIBILITY_SECONDS)] = 3600
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    # Tries of one vendor call before its failure fails the attempt (connectors/http.py).
+    http_attempts: Annotated[int, Field(ge=1, le=5)] = 3
     # A claimed job is left alone by other deliveries for this long; shorter than the queue's
     # visibility timeout, so a message redelivered after a crashed attempt can claim it again.
     lease_seconds: Annotated[int, Field(ge=1)] = 60

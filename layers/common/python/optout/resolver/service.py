@@ -29,14 +29,19 @@ from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
 from optout.store import delivery, holds, keys, transact
 from optout.store.batch import batch_get, batch_put, put_if_absent, put_versioned
 from optout.store.codec import Item
+from optout.store.events import get_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
+from optout.sweep import redrive_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
 MAX_NODE_RETRIES = 5
 MAX_PLAN_RETRIES = 3
 MAX_VALIDATION_ROUNDS = 5
+# Jobs of other requests a resolution cites per system as its proof (normally one or two;
+# the status route reads them all in one BatchGetItem).
+MAX_COVERING_JOBS = 10
 DAY = 86_400
 
 
@@ -87,6 +92,8 @@ class Resolver:
         operation = event.get("operation") or {}
         if event.get("event_type") == "replay":
             outcome = self._replay(request_id, str(operation.get("system", "")), pending)
+        elif event.get("event_type") == "redrive":
+            outcome = self._redrive(request_id, operation, pending)
         else:
             outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
@@ -120,11 +127,12 @@ class Resolver:
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(touched)), pending)
-        jobs = self._fan_out(request_id, derivation.merged_plans(), pending)
+        jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending)
         size = max(derivation.sizes, default=0)
         self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
-                                  "assertions_added": assertions})  # fmt: skip
+                                  "assertions_added": assertions,
+                                  **({"covered": covered} if covered else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
     def flush(self, outbox: Outbox) -> None:
@@ -256,12 +264,20 @@ class Resolver:
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    def _fan_out(self, request_id: str, plans: dict[str, JobPlan], pending: Outbox) -> list[str]:
+    def _fan_out(
+        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """Jobs made (system names), and per system the other requests' jobs that already
+        carry what this one asked of it: its proof where it needs no job of its own."""
         made: list[str] = []
+        covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
             if self._make_job(request_id, plan, pending):
                 made.append(name)
-        return made
+            others = sorted(plan.covered - {f"{request_id}:{name}"})
+            if others:
+                covered[name] = others[:MAX_COVERING_JOBS]
+        return made, covered
 
     def _make_job(self, request_id: str, plan: JobPlan, pending: Outbox) -> bool:
         name = plan.system.name
@@ -269,6 +285,11 @@ class Resolver:
         message = {"job_id": job_id, "request_id": request_id, "system": name}
         for _ in range(MAX_PLAN_RETRIES):
             if not plan.needs:
+                # This event's own job already carries the rest: a retried batch (its send may
+                # have failed after the job was stored). Send it again; workers know repeats.
+                if job_id in plan.covered:
+                    pending.add(plan.system.queue_key, message)
+                    return True
                 return False
             now = iso(self._clock())
             targets = [plan.needs[pk] for pk in sorted(plan.needs)]
@@ -282,7 +303,7 @@ class Resolver:
                 "expires_at": self._expires(),
             }  # fmt: skip
             ops = [transact.put(self._table, job, "attribute_not_exists(pk)")]
-            ops += delivery.flight_ops(self._table, name, flights, now, self._expires())
+            ops += delivery.flight_ops(self._table, name, flights, now, self._expires(), job_id)
             try:
                 transact.write(self._table, ops)
             except transact.Cancelled as cancelled:
@@ -293,7 +314,7 @@ class Resolver:
                 self._replan(plan, [targets[n - 1][0].pk for n in cancelled.failed])
                 continue
             for member, need in targets:
-                member.mark_in_flight(name, need)
+                member.mark_in_flight(name, need, job_id)
             pending.add(plan.system.queue_key, message)
             return True
         raise RuntimeError("in-flight marks kept changing under the resolver")
@@ -307,6 +328,7 @@ class Resolver:
         for pk in pks:
             member, _ = plan.needs[pk]
             member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
+            plan.covered |= member.covering_jobs(name, wanted)
             need = member.still_needs(name, wanted)
             if need:
                 plan.needs[pk] = (member, need)
@@ -342,6 +364,31 @@ class Resolver:
             replayed += 1
         self._record(request_id, {"jobs_total": 0, "replayed": replayed, "system": system})
         return Resolution(request_id, 0, [], 0, 0, 0, replayed)
+
+    def _redrive(self, request_id: str, operation: dict[str, Any], pending: Outbox) -> Resolution:
+        """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
+        pending jobs' messages sent again. Both are safe to repeat."""
+        requests, jobs = redrive_refs(operation)
+        resolved = sent = 0
+        for lost in requests:
+            event = get_event(self._table, lost)
+            key = (keys.request_pk(lost), keys.RESOLUTION_SK)
+            already = key in batch_get(self._table, [key], consistent=True)
+            if event is None or already or event.get("event_type") == "redrive":
+                continue
+            self.process(event, pending)
+            resolved += 1
+        queue_keys = {s.name: s.queue_key for s in self._systems.systems}
+        for job_request, system in jobs:
+            job = delivery.get_job(self._table, job_request, system)
+            if job is None or job.get("status") != "pending" or system not in queue_keys:
+                continue
+            message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
+            pending.add(queue_keys[system], message)
+            sent += 1
+        self._record(request_id, {"jobs_total": 0, "redriven_events": resolved,
+                                  "redriven_jobs": sent})  # fmt: skip
+        return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
     def _identifier_values(self, job: Item) -> list[Item]:
         """A final job's identifiers with their values again, from the identities' nodes."""

@@ -2,10 +2,12 @@
 
 `DELIVERY#<system>` under an identity holds two purpose sets. `inflight`: a job that carries
 them is pending or submitted, so no second job is made for them. `done`: the system's receipt
-said done (or no_record). A job that fails for good only leaves `inflight`, so the next event
-for that person sends it again; it is also listed under `FAILED#<system>` for an operator's
-replay. Set ADD/DELETE are commutative and idempotent: concurrent jobs of one identity, and a
-worker that records twice, cannot corrupt the sets.
+said done (or no_record). Beside them, `job_<purpose>` names the job that carries (or carried)
+each purpose: a later request that needs no job of its own cites it as its proof. A job that
+fails for good only leaves `inflight`, so the next event for that person sends it again; it is
+also listed under `FAILED#<system>` for an operator's replay. Set ADD/DELETE are commutative
+and idempotent: concurrent jobs of one identity, and a worker that records twice, cannot
+corrupt the sets.
 """
 
 from typing import Any
@@ -18,15 +20,22 @@ FINAL_DONE = ("done", "no_record")
 FINAL = (*FINAL_DONE, "failed")
 
 
+def job_attribute(purpose: str) -> str:
+    """The mark's attribute naming the job that carries a purpose: 'job_sale'."""
+    return f"job_{purpose}"
+
+
 def flight_ops(
-    table: Table, system: str, flights: list[Item], now: str, expires_at: int
+    table: Table, system: str, flights: list[Item], now: str, expires_at: int, job_id: str
 ) -> list[dict[str, Any]]:
     """Mark each identity's purposes in flight, unless another job already carries one of
-    them (that condition is what keeps two resolvers from making the same job twice)."""
+    them (that condition is what keeps two resolvers from making the same job twice), and
+    name the job that carries them."""
     ops: list[dict[str, Any]] = []
     for flight in flights:
         purposes: list[str] = flight["purposes"]
-        values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery"}
+        values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
+                        ":job": job_id}  # fmt: skip
         clauses = []
         for n, purpose in enumerate(purposes):
             values[f":p{n}"] = purpose
@@ -35,12 +44,17 @@ def flight_ops(
             transact.update(
                 table,
                 (flight["pk"], keys.delivery_sk(system)),
-                "ADD inflight :p SET updated_at = :now, expires_at = :exp, kind = :kind",
+                "ADD inflight :p SET updated_at = :now, expires_at = :exp, kind = :kind"
+                + _name_job(purposes),
                 values,
                 condition="attribute_not_exists(inflight) OR (" + " AND ".join(clauses) + ")",
             )
         )
     return ops
+
+
+def _name_job(purposes: list[str]) -> str:
+    return "".join(f", {job_attribute(p)} = :job" for p in purposes)
 
 
 def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
@@ -133,8 +147,8 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
                 transact.update(
                     table,
                     (flight["pk"], keys.delivery_sk(job["system"])),
-                    "ADD inflight :p SET updated_at = :now",
-                    {":p": set(flight["purposes"]), ":now": now},
+                    "ADD inflight :p SET updated_at = :now" + _name_job(flight["purposes"]),
+                    {":p": set(flight["purposes"]), ":now": now, ":job": job["job_id"]},
                 )
             )
     return ops

@@ -1,0 +1,1 @@
+"""`optout`: the operator's command line for optout-bridge (README "Operating it")."""

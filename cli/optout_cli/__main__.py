@@ -1,0 +1,3 @@
+from optout_cli.main import run
+
+run()

@@ -1,0 +1,432 @@
+"""`optout`: status, lookup, report, import, replay, holds, deny and export for operators.
+
+Every command talks to the stack's operator routes (IAM, SigV4): the local stack with
+`--base-url http://127.0.0.1:3000`, a deployed one with `--stack-name NAME --region R`. Bad input,
+an unknown request, a wrong stack or missing credentials end with one line on stderr and a
+non-zero exit, never a traceback (`OPTOUT_DEBUG=1` shows it).
+"""
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from typer.exceptions import TyperException
+
+from optout_cli import csv_import, export_out
+from optout_cli.client import Api
+from optout_cli.errors import CliError
+from optout_cli.report import csv_out, html, markdown
+from optout_cli.target import resolve
+
+app = typer.Typer(
+    name="optout",
+    help="Operate optout-bridge: request status, lookups, §7102 reports, imports, replays, "
+    "held links, denials and audit exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+holds_app = typer.Typer(help="Links held at the cluster cap: list, release or reject them.")
+app.add_typer(holds_app, name="holds")
+out = Console()
+err = Console(stderr=True)
+REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$")
+SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+REPLAY_WAIT_SECONDS = 60.0
+
+
+class ReportFormat(StrEnum):
+    md = "md"
+    csv = "csv"
+    html = "html"
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class DenialCode(StrEnum):
+    suspected_fraud = "suspected_fraud"
+    not_a_consumer = "not_a_consumer"
+    outside_jurisdiction = "outside_jurisdiction"
+    other = "other"
+
+
+# -- where to ------------------------------------------------------------------------------
+
+
+@dataclass
+class Where:
+    """The global options, and (for tests) the HTTP transport to use instead of the network."""
+
+    url: str | None = None
+    stack: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    transport: httpx.BaseTransport | None = None
+
+
+@app.callback()
+def target(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option("--base-url", "--url", help="The local stack, "
+                                            "e.g. http://127.0.0.1:3000",
+                                            envvar="OPTOUT_URL")] = None,
+    stack: Annotated[str | None, typer.Option("--stack-name", "--stack", help="A deployed "
+                                              "stack's name (its IamApiUrl output)",
+                                              envvar="OPTOUT_STACK")] = None,
+    region: Annotated[str | None, typer.Option(help="The stack's AWS region",
+                                               envvar="AWS_REGION")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile to sign with",
+                                                envvar="AWS_PROFILE")] = None,
+) -> None:  # fmt: skip
+    """Where the stack is: --base-url for the local stack, --stack-name NAME --region R on
+    AWS (calls signed with SigV4 using your AWS credentials)."""
+    where = ctx.obj if isinstance(ctx.obj, Where) else Where()
+    where.url, where.stack, where.region, where.profile = url, stack, region, profile
+    ctx.obj = where
+
+
+def api(ctx: typer.Context) -> Api:
+    where: Where = ctx.obj
+    return Api(resolve(where.url, where.stack, where.region, where.profile), where.transport)
+
+
+# -- status and lookup -----------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request id (a UUID)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full record as JSON")] = False,
+) -> None:
+    """A request's status and, per system, the receipt that satisfies it."""
+    _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
+    record = api(ctx).get(f"/v1/admin/requests/{request_id.lower()}")
+    if as_json:
+        out.print_json(json.dumps(record))
+        return
+    completed = f", completed {record['completed_at']}" if record.get("completed_at") else ""
+    out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
+              f"{record['received_at']}, deadline {record['deadline']}{completed}")  # fmt: skip
+    out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
+              f"{record['systems_failed']} failed")  # fmt: skip
+    if record.get("denial"):
+        denial = record["denial"]
+        out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "
+                  f"{denial['reason_code']} - {denial['reason']}")  # fmt: skip
+    table = Table("system", "status", "receipt", "when", "satisfied by")
+    for system in record.get("systems", []):
+        receipt = system.get("receipt") or {}
+        earlier = ", ".join(
+            f"{c['request_id']} ({c.get('status')}, {c.get('completed_at') or '-'})"
+            for c in system.get("satisfied_by", [])
+        )
+        table.add_row(system["system"], str(system.get("satisfied") or system.get("status")),
+                      str(receipt.get("vendor_ref") or receipt.get("error") or ""),
+                      str(system.get("completed_at") or ""), earlier or "its own job")  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def lookup(
+    ctx: typer.Context,
+    email: Annotated[str | None, typer.Option(help="An email address")] = None,
+    phone: Annotated[str | None, typer.Option(help="A phone number (E.164 best)")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="Your customer id")] = None,
+    device_id: Annotated[str | None, typer.Option(help="A banner device id")] = None,
+) -> None:
+    """What is held on one identifier (sent in the body, never in a URL)."""
+    id_type, value = _one_identifier(email, phone, customer_id, device_id)
+    found = api(ctx).post("/v1/admin/lookup", {"type": id_type, "value": value})
+    out.print_json(json.dumps(found))
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    year: Annotated[int | None, typer.Option(help="The calendar year (default: this one)",
+                                             min=2020, max=2100)] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="md, csv or html")] = (
+        ReportFormat.md
+    ),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here "
+                                                "(html: report-YEAR.html by default)")] = None,
+) -> None:  # fmt: skip
+    """The CCPA §7102 figures of a year (received, complied with, denied, days to respond)."""
+    year = year or datetime.now(UTC).year
+    figures = api(ctx).get("/v1/admin/metrics", {"year": str(year)})
+    renderer = {"md": markdown.render, "csv": csv_out.render, "html": html.render}[fmt.value]
+    text = renderer(figures)
+    if output is None and fmt is ReportFormat.html:
+        output = Path(f"report-{year}.html")
+    if output is None:
+        sys.stdout.write(text)
+        return
+    _write(output, text)
+    err.print(f"wrote {output}")
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_csv(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The CSV file (docs/operations.md: columns)")],
+    restart: Annotated[bool, typer.Option(help="Ignore a saved position; start at line 1")] = (
+        False
+    ),
+) -> None:
+    """Historical opt-outs from another tool: batched, resumable, duplicates skipped."""
+    client = api(ctx)
+    total = csv_import.count_rows(file)
+    with _progress() as bar:
+        task = bar.add_task("importing", total=total)
+        state = csv_import.run_import(client, file, restart, lambda n: bar.advance(task, n))
+    if state.resumed_from:
+        out.print(f"resumed after line {state.resumed_from}")
+    out.print(f"stored {state.stored}, skipped {state.duplicates} duplicates, "
+              f"rejected {len(state.rejected)} rows")  # fmt: skip
+    if state.rejected:
+        table = Table("line", "field", "reason", title="rejected rows (no values shown)")
+        for row in sorted(state.rejected, key=lambda r: int(r.get("line") or 0))[:20]:
+            table.add_row(str(row.get("line")), str(row.get("field")), str(row.get("reason")))
+        out.print(table)
+        out.print(f"every rejected row: {csv_import.rejected_path(file)}")
+
+
+# -- replay, holds, deny -------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Argument(help="The system's name in systems.json")],
+    wait: Annotated[bool, typer.Option(help="Wait for the replay to be carried out")] = True,
+) -> None:
+    """A system's dead letters and failed jobs back to work (after fixing its cause)."""
+    _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
+    client = api(ctx)
+    moved = 0
+    while True:
+        found = client.post(f"/v1/admin/systems/{system}/redrive")
+        moved += int(found["moved"])
+        if not found["moved"] or not found["remaining"]:
+            break
+    out.print(f"{moved} dead-letter messages back on {system}'s queue")
+    started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
+    out.print(f"replay requested ({started['request_id']})")
+    if not wait:
+        return
+    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        record = client.get(f"/v1/admin/requests/{started['request_id']}")
+        resolution = record.get("resolution") or {}
+        if "replayed" in resolution:
+            out.print(f"{resolution['replayed']} failed jobs sent to {system} again")
+            return
+        time.sleep(1.0)
+    out.print("the replay is queued; `optout status` on its id shows when it ran")
+
+
+@holds_app.command("list")
+def holds_list(
+    ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 100
+) -> None:
+    """Held links, newest first (types and keyed hashes only)."""
+    found = api(ctx).get("/v1/admin/holds", {"limit": str(limit)})
+    table = Table("hold id", "status", "held at", "a", "b", "clusters", "cap")
+    for hold in found["holds"]:
+        table.add_row(hold["hold_id"], hold["status"], hold["held_at"],
+                      f"{hold['a']['type']}:{hold['a']['key'][:12]}",
+                      f"{hold['b']['type']}:{hold['b']['key'][:12]}",
+                      f"{hold['cluster_a']}+{hold['cluster_b']}", str(hold["cap"]))  # fmt: skip
+    out.print(table if found["holds"] else "no held links")
+
+
+@holds_app.command("release")
+def holds_release(ctx: typer.Context, hold_id: str) -> None:
+    """Link the pair (one person after all) and resolve the cluster again."""
+    _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
+    found = api(ctx).post(f"/v1/admin/holds/{hold_id}/release", expect=(202,))
+    out.print(f"{hold_id}: {found['status']}")
+
+
+@holds_app.command("reject")
+def holds_reject(ctx: typer.Context, hold_id: str) -> None:
+    """Never link the pair."""
+    _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
+    found = api(ctx).post(f"/v1/admin/holds/{hold_id}/reject", expect=(200,))
+    out.print(f"{hold_id}: {found['status']}")
+
+
+@app.command()
+def deny(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request id (a UUID)")],
+    reason: Annotated[str, typer.Option(help="Why, in words: never the person's identifiers")],
+    code: Annotated[DenialCode, typer.Option(help="The reason code")] = (
+        DenialCode.suspected_fraud
+    ),
+) -> None:
+    """Deny a request (CCPA §7026(e): a documented good-faith belief of fraud)."""
+    _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
+    body = {"reason_code": code.value, "reason": reason}
+    found = api(ctx).post(f"/v1/admin/requests/{request_id.lower()}/deny", body)
+    out.print(f"{found['request_id']}: denied at {found['denied_at']} ({found['reason_code']})")
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+@app.command("export")
+def export_records(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The file to write")],
+    email: Annotated[str | None, typer.Option(help="One identity: an email")] = None,
+    phone: Annotated[str | None, typer.Option(help="One identity: a phone number")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="One identity: a customer id")] = None,
+    device_id: Annotated[str | None, typer.Option(help="One identity: a device id")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="A range: first day, YYYY-MM-DD")] = (
+        None
+    ),
+    end: Annotated[str | None, typer.Option("--to", help="A range: last day, YYYY-MM-DD")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv")] = (
+        ExportFormat.jsonl
+    ),
+) -> None:
+    """Every event, link, state, job and receipt of one identity or of a date range."""
+    named = [v for v in (email, phone, customer_id, device_id) if v]
+    if named and (start or end):
+        raise CliError("export one identity or a date range, not both")
+    if named:
+        id_type, value = _one_identifier(email, phone, customer_id, device_id)
+        route, body = "/v1/admin/exports/identity", {"type": id_type, "value": value}
+    elif start and end:
+        route, body = "/v1/admin/exports/range", {"from": _day(start, "--from"),
+                                                  "to": _day(end, "--to")}  # fmt: skip
+    else:
+        raise CliError("say what to export: --email/--phone/--customer-id/--device-id, "
+                       "or --from and --to")  # fmt: skip
+    client = api(ctx)
+    with _progress() as bar:
+        task = bar.add_task("exporting", total=None)
+
+        def on_page(progress: dict[str, Any]) -> None:
+            bar.update(task, total=progress.get("total"), completed=progress.get("done", 0))
+
+        count = export_out.export(client, route, body, output, fmt.value, on_page)
+    out.print(f"wrote {count} records to {output}")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _one_identifier(
+    email: str | None, phone: str | None, customer_id: str | None, device_id: str | None
+) -> tuple[str, str]:
+    given = {"email": email, "phone": phone, "customer_id": customer_id, "device_id": device_id}
+    named = [(k, v) for k, v in given.items() if v]
+    if len(named) != 1:
+        raise CliError("give exactly one of --email, --phone, --customer-id, --device-id")
+    return named[0][0], str(named[0][1])
+
+
+def _check(pattern: re.Pattern[str], value: str, message: str) -> None:
+    if not pattern.fullmatch(value):
+        raise CliError(message)
+
+
+def _day(text: str, option: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise CliError(f"{option} must be a day, YYYY-MM-DD") from None
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"{path}: {error.strerror}") from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err, transient=False,
+    )  # fmt: skip
+
+
+GLOBAL_OPTIONS = ("--base-url", "--url", "--stack-name", "--stack", "--region", "--profile")
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """`optout status ID --base-url U` works as `optout --base-url U status ID` does: the
+    options that say where the stack is are moved in front of the command."""
+    front: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            front.append(arg)
+            if "=" not in arg:
+                front.append(next(args, ""))
+        else:
+            rest.append(arg)
+    return front + rest
+
+
+def run(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> None:
+    """The console script: every failure is one line on stderr (usage errors exit 2); always
+    ends with SystemExit (0 when all went well)."""
+    args = global_options_first(sys.argv[1:] if argv is None else argv)
+    try:
+        code = app(args=args, prog_name="optout", obj=Where(transport=transport),
+                   standalone_mode=False)  # fmt: skip
+    except CliError as error:
+        _fail(error.message, error.exit_code)
+    except TyperException as error:  # Typer's usage errors (click exceptions)
+        if type(error).__name__ == "NoArgsIsHelpError":  # `optout`, `optout holds`: the help
+            getattr(error, "show", lambda: None)()
+            sys.exit(2)
+        _fail(_usage_line(error), int(getattr(error, "exit_code", 2)))
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted (an import resumes where it stopped)", 130)
+    except Exception as error:
+        if os.environ.get("OPTOUT_DEBUG"):
+            raise
+        _fail(f"unexpected {type(error).__name__} (OPTOUT_DEBUG=1 shows where)", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(error: TyperException) -> str:
+    message = getattr(error, "format_message", lambda: str(error))()
+    context = getattr(error, "ctx", None)
+    where = f"{context.command_path} --help" if context is not None else "optout --help"
+    return " ".join(f"{message} (see {where})".split())
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"optout: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)

@@ -1,0 +1,112 @@
+"""The year's figures as one self-contained HTML file: inline CSS and inline SVG charts, no
+script, nothing fetched (its Content-Security-Policy forbids it), readable offline and by a
+screen reader (every chart has a title and its numbers are in the tables beside it)."""
+
+from html import escape
+from typing import Any
+
+from optout_cli.report import charts
+from optout_cli.report.model import SOURCE_NAMES, days, percent
+
+STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1d;
+margin:2rem auto;max-width:780px;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem}
+.meta{color:#555;margin-top:0}
+table{border-collapse:collapse;width:100%;margin:.6rem 0}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:right}
+th:first-child,td:first-child{text-align:left}
+thead th{background:#f4f4f4}
+.figures td.key{font-weight:600}
+figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}
+.alert{background:#fff4e5;border-left:4px solid #e08a00;padding:.5rem .8rem}
+"""
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def render(figures: dict[str, Any]) -> str:
+    year = int(figures["year"])
+    total = figures["requests"]
+    watch = figures.get("watch") or {}
+    body = [
+        f"<h1>Opt-out requests, {year}</h1>",
+        f'<p class="meta">CCPA §7102 figures, as of {escape(str(figures["as_of"]))}. '
+        "Requests to opt out of the sale or sharing of personal information, by the year "
+        "they were received.</p>",
+        _alert(watch),
+        "<h2>§7102 figures</h2>",
+        _figures_table(total, figures["by_source"]),
+        "<h2>Requests per week, by source</h2>",
+        _figure(charts.weekly_by_source(figures["weekly"]),
+                "Requests received each ISO week; colours are the request's source."),
+        "<h2>Days to respond</h2>",
+        _figure(charts.days_histogram(figures["days_to_respond_histogram"]),
+                f"{total['days_to_respond']['responses']} responses: median "
+                f"{days(total['days_to_respond']['median'])} days, mean "
+                f"{days(total['days_to_respond']['mean'])} days."),
+        "<h2>Systems</h2>",
+        _figure(charts.systems(figures["systems"]),
+                "Share of each system's final jobs that it confirmed, and the overdue requests "
+                "it has not confirmed (from the deadline watch's last run)."),
+        _systems_table(figures["systems"]),
+    ]  # fmt: skip
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Opt-out requests {year}</title><style>{STYLE}</style></head>"
+        f"<body><main>{''.join(body)}</main></body></html>\n"
+    )
+
+
+def _alert(watch: dict[str, Any]) -> str:
+    overdue = int(watch.get("overdue") or 0)
+    if not overdue:
+        return ""
+    return (
+        f'<p class="alert" role="status"><strong>{overdue} request'
+        f"{'s are' if overdue != 1 else ' is'} past the deadline</strong> and not complete "
+        f"(deadline watch, {escape(str(watch.get('run_at')))}).</p>"
+    )
+
+
+def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
+    head = "".join(f'<th scope="col">{escape(n)}</th>' for n in SOURCE_NAMES.values())
+    rows = [
+        ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
+        ("complied_whole", "… in whole"), ("complied_part", "… in part"),
+        ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
+    ]  # fmt: skip
+    lines = []
+    for key, label in rows:
+        cells = "".join(f"<td>{by_source[s][key]}</td>" for s in SOURCE_NAMES)
+        lines.append(f'<tr><td class="key">{label}</td><td>{total[key]}</td>{cells}</tr>')
+    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
+        cells = "".join(
+            f"<td>{days(by_source[s]['days_to_respond'][key])}</td>" for s in SOURCE_NAMES
+        )
+        value = days(total["days_to_respond"][key])
+        lines.append(f'<tr><td class="key">{label}</td><td>{value}</td>{cells}</tr>')
+    return (
+        f'<table class="figures"><thead><tr><th scope="col"></th><th scope="col">All</th>'
+        f"{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+    )
+
+
+def _systems_table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = "".join(
+        f"<tr><td>{escape(name)}</td><td>{r['done']}</td><td>{r['failed']}</td>"
+        f"<td>{r['processing']}</td><td>{percent(r['success_rate'])}</td>"
+        f"<td>{r['overdue']}</td></tr>"
+        for name, r in rows.items()
+    )
+    return (
+        '<table><thead><tr><th scope="col">System</th><th scope="col">Done</th>'
+        '<th scope="col">Failed</th><th scope="col">In progress</th>'
+        '<th scope="col">Success</th><th scope="col">Overdue</th></tr></thead>'
+        f"<tbody>{lines}</tbody></table>"
+    )
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>"

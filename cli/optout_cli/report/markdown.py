@@ -1,0 +1,43 @@
+"""The year's figures as Markdown (the §7102 disclosure, then the operating detail)."""
+
+from typing import Any
+
+from optout_cli.report.model import SOURCE_NAMES, days, percent
+
+
+def render(figures: dict[str, Any]) -> str:
+    year = figures["year"]
+    total = figures["requests"]
+    lines = [
+        f"# Opt-out requests, {year}",
+        "",
+        f"CCPA §7102 figures for requests to opt out of sale or sharing received in {year}"
+        f" (as of {figures['as_of']}).",
+        "",
+        "| | all | " + " | ".join(SOURCE_NAMES.values()) + " |",
+        "|---|---:|" + "---:|" * len(SOURCE_NAMES),
+    ]
+    rows = (("received", "Received"), ("complied", "Complied with, in whole or in part"),
+            ("complied_whole", "… in whole"), ("complied_part", "… in part"),
+            ("denied", "Denied"), ("failed", "Not complied with (failed)"),
+            ("open", "Still open"))  # fmt: skip
+    by_source = figures["by_source"]
+    for key, label in rows:
+        cells = [str(total[key])] + [str(by_source[s][key]) for s in SOURCE_NAMES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
+        cells = [days(total["days_to_respond"][key])]
+        cells += [days(by_source[s]["days_to_respond"][key]) for s in SOURCE_NAMES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "## Systems", "", "| system | done | failed | in progress | success | overdue |",
+              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, found in figures["systems"].items():
+        lines.append(
+            f"| {name} | {found['done']} | {found['failed']} | {found['processing']} | "
+            f"{percent(found['success_rate'])} | {found['overdue']} |"
+        )
+    watch = figures.get("watch") or {}
+    if watch.get("run_at"):
+        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue', 0)} overdue, "
+                  f"{watch.get('due_soon', 0)} due soon."]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+"""Sweeper: EventBridge Schedule -> reconciliation (optout/sweep.py).
+
+Finds events with no resolution and jobs stuck pending past the grace period and writes
+`redrive` events the resolver carries out. `SweepRedriven` counts what it found; its alarm
+(template.yaml) means something was dropped silently upstream (docs/reliability.md).
+"""
+
+import os
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from optout.observability import logger, metrics
+from optout.settings import Settings
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+
+
+@cache  # one per warm container; built on first use, not at import (tests build theirs)
+def sweeper() -> Sweeper:
+    settings = Settings.from_env()
+    defaults = SweepSettings()
+    env = os.environ
+    checkpoints = tuple(
+        timedelta(seconds=float(age))
+        for age in env.get("SWEEP_CHECKPOINTS_SECONDS", "").split(",")
+        if age.strip()
+    )
+    window = env.get("SWEEP_WINDOW_SECONDS")
+    job_grace = env.get("SWEEP_JOB_GRACE_SECONDS")
+    return Sweeper(
+        Table.connect(settings.table_name),
+        SweepSettings(
+            checkpoints=checkpoints or defaults.checkpoints,
+            window=timedelta(seconds=float(window)) if window else defaults.window,
+            job_grace=timedelta(seconds=float(job_grace)) if job_grace else defaults.job_grace,
+        ),
+        retention_days=settings.record_retention_days,
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    report = sweeper().sweep()
+    found = len(report.unresolved) + len(report.stuck_jobs)
+    metrics.add_metric(
+        name="SweepEventsChecked", unit=MetricUnit.Count, value=report.events_checked
+    )
+    metrics.add_metric(
+        name="SweepUnresolvedEvents", unit=MetricUnit.Count, value=len(report.unresolved)
+    )
+    metrics.add_metric(name="SweepStuckJobs", unit=MetricUnit.Count, value=len(report.stuck_jobs))
+    metrics.add_metric(name="SweepRedriven", unit=MetricUnit.Count, value=found)
+    if found:
+        logger.warning(
+            "re-driven",
+            extra={
+                "unresolved_events": len(report.unresolved),
+                "stuck_jobs": len(report.stuck_jobs),
+                "redrive_events": report.redrive_events,
+            },
+        )
+    return {
+        "events_checked": report.events_checked,
+        "unresolved_events": len(report.unresolved),
+        "stuck_jobs": len(report.stuck_jobs),
+    }

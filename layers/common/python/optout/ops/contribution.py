@@ -1,0 +1,131 @@
+"""What one request adds to the §7102 figures of its arrival day: a pure function of its
+stored records (event, resolution, jobs, the earlier jobs it cites, a denial).
+
+§7102 asks, per calendar year, how many requests to opt out of sale/sharing were received,
+complied with in whole or in part, and denied, and the median or mean days to respond. A
+request counts when it asks to opt out of sale, sharing, targeted advertising or profiling
+(a limit-only or opt-in-only choice is not an opt-out request). Its outcome:
+
+- `complied_whole`: every system holds the opt-out (status completed);
+- `complied_part`: a system failed for good but at least one holds it (status failed);
+- `denied`: an operator denied it (§7026(e));
+- `failed`: no system holds it and one failed for good;
+- `open`: still being worked on (received / processing).
+
+Days to respond run from receipt to the response: completion, the last receipt of a partial
+compliance, or the denial; an import carries its original tool's completion time. They are
+kept as whole hours, rounded up (never understating the time taken).
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from optout.api_models import RequestStatusOut
+from optout.purposes import SALE_SHARE_PURPOSES
+from optout.status import SystemProof, aggregate, proofs
+from optout.store import keys
+from optout.store.codec import Item
+
+Outcome = Literal["complied_whole", "complied_part", "denied", "failed", "open"]
+SOURCES = ("banner", "webform", "gpc", "agent")
+REQUEST_EVENTS = ("opt_out", "consent")
+SETTLED: frozenset[Outcome] = frozenset({"complied_whole", "denied"})
+RESPONDED: frozenset[Outcome] = frozenset({"complied_whole", "complied_part", "denied"})
+
+
+@dataclass(frozen=True)
+class Contribution:
+    request_id: str
+    received_at: str
+    deadline: str
+    source: str
+    outcome: Outcome
+    status: str  # the request's status (received, processing, failed, ...)
+    hours: int | None  # hours to respond, when it was responded to
+    systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
+
+    @property
+    def day(self) -> str:
+        return self.received_at[:10]
+
+    @property
+    def shard(self) -> str:
+        return self.request_id[0]
+
+    @property
+    def settled(self) -> bool:
+        """Nothing but an operator's denial changes it any more (a failure can be replayed)."""
+        return self.outcome in SETTLED
+
+    def counters(self) -> dict[str, int]:
+        """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
+        h.<source>.<hours>, s.<system>.<state>."""
+        found = {f"n.{self.source}.received": 1, f"n.{self.source}.{self.outcome}": 1}
+        if self.hours is not None:
+            found[f"h.{self.source}.{self.hours}"] = 1
+        for system, state in self.systems.items():
+            found[f"s.{system}.{state}"] = 1
+        return found
+
+
+def is_request(event: Item) -> bool:
+    """An opt-out of sale, sharing, targeted advertising or profiling."""
+    if event.get("event_type") not in REQUEST_EVENTS:
+        return False
+    choices = event.get("opt_out") or {}
+    return any(choices.get(p) is True for p in SALE_SHARE_PURPOSES)
+
+
+def contribution_of(
+    items: list[Item], covering: dict[tuple[str, str], Item]
+) -> Contribution | None:
+    """None for anything that is not an opt-out request (links, replays, opt-ins)."""
+    event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
+    if event is None or not is_request(event):
+        return None
+    request_id = str(event["request_id"])
+    status = aggregate(request_id, items, covering)
+    assert status is not None  # the event exists
+    systems = proofs(items, covering)
+    outcome, responded_at = _outcome(status, systems, event)
+    received = str(event["received_at"])
+    source = str(event.get("source", "webform"))
+    return Contribution(
+        request_id=request_id,
+        received_at=received,
+        deadline=str(event["deadline"]),
+        source=source if source in SOURCES else "webform",
+        outcome=outcome,
+        status=status.status,
+        hours=_hours(received, responded_at) if responded_at else None,
+        systems={s.system: s.state for s in systems},
+    )
+
+
+def _outcome(
+    status: RequestStatusOut, systems: list[SystemProof], event: Item
+) -> tuple[Outcome, str | None]:
+    """The outcome, and when the response was given (None while there is none)."""
+    imported = (event.get("evidence") or {}).get("imported") or {}
+    if status.status == "denied":
+        return "denied", status.denied_at
+    if status.status == "completed":
+        return "complied_whole", imported.get("completed_at") or status.completed_at
+    if status.status == "failed":
+        done = [str(j["completed_at"]) for s in systems if s.state == "done" for j in s.jobs
+                if j.get("completed_at")]  # fmt: skip
+        if any(s.state == "done" for s in systems):
+            return "complied_part", max(done) if done else None
+        return "failed", None
+    return "open", None
+
+
+def _hours(start: str, end: str) -> int:
+    seconds = (_parse(end) - _parse(start)).total_seconds()
+    return max(0, math.ceil(seconds / 3600))
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

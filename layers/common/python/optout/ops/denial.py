@@ -1,0 +1,74 @@
+"""Denying an opt-out request (CCPA §7026(e)), with its reason kept as evidence (§7101).
+
+A business may deny an opt-out only on a documented, good-faith belief that it is fraudulent,
+and must keep the basis of the denial. The denial is one item on the request (`DENIAL`: who,
+when, a reason code and a short text), written once; the request's status becomes `denied`,
+and a reminder lets the deadline watch move it in the §7102 ledger at its next run.
+
+Denying does not opt anyone back in: what a system already confirmed stays (an opt-out honoured
+is never a harm), and the person's own later choices decide their state as before.
+
+The reason text is evidence, not a notes field: at most 500 characters, one line, and refused
+when it holds what looks like an email address or a phone number (the field is named, the
+text is never echoed).
+"""
+
+import re
+from datetime import datetime
+
+from optout.api_models import DenialCode, DenialOut
+from optout.errors import Conflict, InvalidInput, NotFound
+from optout.ops import keys as ops_keys
+from optout.ops.contribution import is_request
+from optout.ops.watch import remind_now
+from optout.store import keys, transact
+from optout.store.events import get_event
+from optout.store.table import Table
+from optout.timestamps import iso
+
+EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+NUMBER_LIKE = re.compile(r"\d(?:[\s().+-]*\d){6,}")  # seven digits or more: a phone, a card
+
+
+def check_reason(reason: str) -> str:
+    text = reason.strip()
+    if not text.isprintable():
+        raise InvalidInput("the reason must be one line of printable text", field="reason")
+    if EMAIL_LIKE.search(text) or NUMBER_LIKE.search(text):
+        raise InvalidInput(
+            "describe the reason without identifiers: no email address or phone number",
+            field="reason",
+        )
+    return text
+
+
+class DenialService:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def deny(
+        self, request_id: str, code: DenialCode, reason: str, caller: str, now: datetime
+    ) -> DenialOut:
+        text = check_reason(reason)
+        event = get_event(self._table, request_id)
+        if event is None:
+            raise NotFound("no request with this request_id", field="request_id")
+        if not is_request(event):
+            raise Conflict("only an opt-out request can be denied", field="request_id")
+        expires = int(event["expires_at"])
+        denial = {
+            "pk": keys.request_pk(request_id), "sk": ops_keys.DENIAL_SK, "kind": "denial",
+            "request_id": request_id, "denied_at": iso(now), "denied_by": caller,
+            "reason_code": code, "reason": text, "expires_at": expires,
+        }  # fmt: skip
+        reminder = remind_now(request_id, str(event["deadline"]), now, expires)
+        try:
+            transact.write(
+                self._table,
+                [transact.put(self._table, denial, "attribute_not_exists(pk)"),
+                 transact.put(self._table, reminder)],
+            )  # fmt: skip
+        except transact.Cancelled:
+            raise Conflict("this request was already denied", field="request_id") from None
+        return DenialOut(request_id=request_id, status="denied", denied_at=iso(now),
+                         reason_code=code)  # fmt: skip

@@ -1,0 +1,240 @@
+"""Audit export (CCPA §7101): every event, link, state, job and receipt of one identity, or of
+the requests received in a date range, as flat records (the CLI writes JSONL or CSV).
+
+No identifier values leave here except the one an operator asked for (it is echoed once, in
+the identity record): other identifiers appear as their type and keyed hash, IP addresses are
+left out. Large answers come in pages: each answer holds a `cursor` to ask for the next one.
+
+For one identity, its requests are found without a scan: the references the deadline watch
+writes under every identity a request names (`REQREF#`), the requests its own choices and
+links name, and the identity's own partition.
+"""
+
+import base64
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from optout import identifiers as ids
+from optout.errors import InvalidInput, NotFound
+from optout.ops import keys as ops_keys
+from optout.resolver.policy import OwnState
+from optout.status import aggregate, proofs
+from optout.store import keys
+from optout.store.codec import Item, deserialize
+from optout.store.proof import load_with_proof
+from optout.store.requests import load_partition
+from optout.store.table import Table
+
+PAGE_REQUESTS = 25
+MAX_RANGE_DAYS = 800  # the records kept (24 months and more) fit in one range
+EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc",
+                "confirm_opt_in", "operation")  # fmt: skip
+JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
+              "completed_at", "replays", "replayed_at")  # fmt: skip
+NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
+
+
+class ExportService:
+    def __init__(self, table: Table, hash_key: bytes) -> None:
+        self._table = table
+        self._secret = hash_key
+
+    # -- one identity ------------------------------------------------------------------------
+
+    def identity(self, id_type: ids.IdType, value: str, cursor: str | None) -> dict[str, Any]:
+        identifier = ids.normalise(id_type, value)
+        key = ids.lookup_key(self._secret, identifier)
+        items = load_partition(self._table, keys.identity_pk(id_type, key))
+        node = next((i for i in items if i["sk"] == keys.NODE_SK), None)
+        if node is None:
+            raise NotFound("no record of this identifier", field="value")
+        request_ids = _requests_of(items)
+        start = _decode(cursor).get("next", 0) if cursor else 0
+        if not isinstance(start, int) or not 0 <= start <= len(request_ids):
+            raise InvalidInput("not a cursor of this export", field="cursor")
+        records = _identity_records(id_type, identifier.value, key, items) if start == 0 else []
+        page = request_ids[start : start + PAGE_REQUESTS]
+        for request_id in page:
+            records += self._request_records(request_id)
+        after = start + len(page)
+        return {
+            "records": records,
+            "cursor": _encode({"next": after}) if after < len(request_ids) else None,
+            "progress": {"done": after, "total": len(request_ids), "unit": "requests"},
+        }
+
+    # -- a date range ------------------------------------------------------------------------
+
+    def range(self, first: date, last: date, cursor: str | None) -> dict[str, Any]:
+        if last < first:
+            raise InvalidInput("`to` is before `from`", field="to")
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise InvalidInput(f"at most {MAX_RANGE_DAYS} days per export", field="to")
+        position = _decode(cursor) if cursor else {"day": first.isoformat(), "shard": 0}
+        day, shard = _position(position, first, last)
+        start_key = position.get("key")
+        records: list[Item] = []
+        requests = 0
+        while day <= last and requests < PAGE_REQUESTS:
+            found, start_key = self._arrivals(day, shard, start_key, PAGE_REQUESTS - requests)
+            for indexed in found:
+                records += self._request_records(str(indexed["request_id"]))
+                requests += 1
+            if start_key is None:  # this shard of this day is done
+                shard += 1
+                if shard == len(keys.DAY_SHARDS):
+                    day, shard = day + timedelta(days=1), 0
+        total = (last - first).days + 1
+        done = min(total, (day - first).days)
+        more = day <= last
+        next_cursor = {"day": day.isoformat(), "shard": shard, "key": start_key}
+        return {
+            "records": records,
+            "cursor": _encode(next_cursor) if more else None,
+            "progress": {"done": done if more else total, "total": total, "unit": "days"},
+        }
+
+    def _arrivals(
+        self, day: date, shard: int, start_key: Item | None, limit: int
+    ) -> tuple[list[Item], Item | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": keys.DAY_INDEX,
+            "KeyConditionExpression": "day_pk = :pk",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.day_pk(day.isoformat(), keys.DAY_SHARDS[shard])}
+            },
+            "Limit": limit,
+        }
+        if start_key:
+            kwargs["ExclusiveStartKey"] = start_key
+        page = self._table.client.query(**kwargs)
+        found = [deserialize(raw) for raw in page.get("Items", [])]
+        return found, page.get("LastEvaluatedKey")
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def _request_records(self, request_id: str) -> list[Item]:
+        items, covering = load_with_proof(self._table, request_id)
+        return request_records(request_id, items, covering)
+
+
+def request_records(
+    request_id: str, items: list[Item], covering: dict[tuple[str, str], Item]
+) -> list[Item]:
+    """A request's records: the request (with its status), its resolution, one per system
+    (its own job and receipt, or the earlier receipts that satisfy it) and a denial."""
+    status = aggregate(request_id, items, covering)
+    by_sk = {item["sk"]: item for item in items}
+    event = by_sk.get(keys.EVENT_SK)
+    if status is None or event is None:
+        return []  # expired since it was listed
+    evidence = {k: v for k, v in (event.get("evidence") or {}).items() if k not in NOT_EVIDENCE}
+    request: Item = {"record": "request", "request_id": request_id}
+    request.update({name: event.get(name) for name in EVENT_FIELDS})
+    request["identifiers"] = [
+        {"type": i["type"], "key": i["key"], "role": i.get("role")}
+        for i in event.get("identifiers", [])
+    ]
+    request.update(links=len(event.get("links", [])), evidence=evidence)
+    request.update(status.model_dump(exclude={"request_id", "received_at", "deadline"}))
+    records: list[Item] = [request]
+    resolution = by_sk.get(keys.RESOLUTION_SK)
+    if resolution:
+        records.append({"record": "resolution", "request_id": request_id}
+                       | {k: v for k, v in resolution.items()
+                          if k not in ("pk", "sk", "kind", "expires_at")})  # fmt: skip
+    for proof in proofs(items, covering):
+        if proof.own:
+            records.append(_job_record(request_id, proof.own))
+        for earlier in proof.covering:
+            records.append(_job_record(request_id, earlier) | {"record": "earlier_receipt"})
+    denial = by_sk.get(ops_keys.DENIAL_SK)
+    if denial:
+        records.append({"record": "denial", "request_id": request_id}
+                       | {k: denial.get(k) for k in ("denied_at", "denied_by", "reason_code",
+                                                     "reason")})  # fmt: skip
+    return records
+
+
+def _job_record(request_id: str, job: Item) -> Item:
+    return (
+        {"record": "job", "request_id": request_id, "system": job.get("system"),
+         "job_id": job.get("job_id")}
+        | {name: job.get(name) for name in JOB_FIELDS}
+        | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
+           "receipt": job.get("receipt") or {}}
+    )  # fmt: skip
+
+
+def _identity_records(id_type: str, value: str, key: str, items: list[Item]) -> list[Item]:
+    by_sk = {item["sk"]: item for item in items}
+    node = by_sk[keys.NODE_SK]
+    own = OwnState.from_item(node)
+    state = by_sk.get(keys.STATE_SK, {})
+    records: list[Item] = [
+        {"record": "identity", "type": id_type, "value": value, "key": key,
+         "own_choices": {p: r.to_item() for p, r in own.choices.items()},
+         "gpc": own.gpc.to_item() if own.gpc else None, "effective": state.get("opt_out", {}),
+         "state_updated_at": state.get("updated_at"), "node_updated_at": node.get("updated_at")}
+    ]  # fmt: skip
+    for prefix, kind in ((keys.LINK_PREFIX, "verified_link"), (keys.ASSERTS_PREFIX, "asserts"),
+                         (keys.ASSERTED_PREFIX, "asserted_by")):  # fmt: skip
+        for sk, item in sorted(by_sk.items()):
+            if sk.startswith(prefix):
+                other_type, other_key = sk[len(prefix) :].split("#", 1)
+                records.append({"record": "link", "kind": kind, "type": other_type,
+                                "key": other_key, "request_id": item.get("request_id"),
+                                "at": item.get("linked_at") or item.get("asserted_at"),
+                                "carried": sorted(item.get("carried", ()))})  # fmt: skip
+    for sk, item in sorted(by_sk.items()):
+        if sk.startswith(keys.DELIVERY_PREFIX):
+            records.append({"record": "delivery", "system": sk[len(keys.DELIVERY_PREFIX) :],
+                            "confirmed": sorted(item.get("done", ())),
+                            "in_flight": sorted(item.get("inflight", ())),
+                            "updated_at": item.get("updated_at")})  # fmt: skip
+    return records
+
+
+def _requests_of(items: list[Item]) -> list[str]:
+    """Every request that named this identity, oldest first."""
+    found: dict[str, str] = {}
+    for item in items:
+        sk = str(item["sk"])
+        if sk.startswith(ops_keys.REQREF_PREFIX):
+            found[str(item["request_id"])] = str(item["received_at"])
+        elif item.get("request_id"):
+            stamp = item.get("linked_at") or item.get("asserted_at") or ""
+            found.setdefault(str(item["request_id"]), str(stamp))
+    node = next((i for i in items if i["sk"] == keys.NODE_SK), {})
+    for register in OwnState.from_item(node).choices.values():
+        stamp = register.to_item()
+        if stamp.get("req"):
+            found.setdefault(str(stamp["req"]), str(stamp.get("at") or ""))
+    return sorted(found, key=lambda rid: (found[rid], rid))
+
+
+def _position(position: Item, first: date, last: date) -> tuple[date, int]:
+    try:
+        day = date.fromisoformat(str(position["day"]))
+        shard = int(position["shard"])
+    except (KeyError, ValueError, TypeError):
+        raise InvalidInput("not a cursor of this export", field="cursor") from None
+    if not first <= day <= last + timedelta(days=1) or not 0 <= shard < len(keys.DAY_SHARDS):
+        raise InvalidInput("not a cursor of this export", field="cursor")
+    return day, shard
+
+
+def _encode(position: Item) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, sort_keys=True).encode()).decode()
+
+
+def _decode(cursor: str) -> Item:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("not a cursor of this export", field="cursor") from None
+    if not isinstance(decoded, dict):
+        raise InvalidInput("not a cursor of this export", field="cursor")
+    return decoded

@@ -1,0 +1,181 @@
+"""Importing historical opt-outs from another tool, in batches, idempotently.
+
+Each row becomes the event a webform opt-out would have made, received when the row says, with
+a request id derived from the row's `external_id` (HMAC with the hash key), so importing the
+same file twice, or resuming after a crash, stores nothing twice: a batch reads which of its
+ids exist (one BatchGetItem), skips those as duplicates, and writes the rest (BatchWriteItem)
+together with a reminder for the deadline watch, which folds them into the §7102 ledger
+(imported events are older than its cursor). The resolver then carries them out like any
+opt-out: states, links, and a job per system, with receipts.
+
+A bad row is reported by line, field, a code and a reason, never its value.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from optout import identifiers as ids
+from optout.api_models import ImportOut, RejectedRow
+from optout.deadlines import deadline_for
+from optout.errors import InvalidInput
+from optout.events import CapturedEvent, KeyedIdentifier, Role
+from optout.ops.watch import remind_now
+from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap, Purpose
+from optout.store import keys
+from optout.store.batch import batch_get, batch_put
+from optout.store.codec import Item
+from optout.store.table import Table
+from optout.timestamps import iso
+
+COLUMNS = ("external_id", "received_at", "email", "phone", "customer_id", "device_id",
+           "purposes", "jurisdiction", "source", "completed_at")  # fmt: skip
+PURPOSE_SPLIT = re.compile(r"[;|\s]+")
+
+
+class ImportRow(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    line: int | None = None
+    external_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[ -~]+$")]
+    received_at: datetime
+    email: str | None = None
+    phone: str | None = None
+    customer_id: str | None = None
+    device_id: str | None = None
+    purposes: str | None = None
+    jurisdiction: Annotated[str, Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")] | None = None
+    source: Literal["banner", "webform", "gpc", "agent"] | None = None
+    completed_at: datetime | None = None
+
+
+class _Rejected(Exception):
+    def __init__(self, field: str, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.code, self.reason = field, code, reason
+
+
+class ImportService:
+    def __init__(self, table: Table, hash_key: bytes, retention_days: int) -> None:
+        self._table = table
+        self._secret = hash_key
+        self._retention = retention_days
+
+    def import_rows(self, rows: list[dict[str, Any]], now: datetime) -> ImportOut:
+        rejected: list[RejectedRow] = []
+        events: dict[str, Item] = {}
+        duplicates = 0
+        for raw in rows:
+            line = raw.get("line") if isinstance(raw.get("line"), int) else None
+            try:
+                event = self._event(raw, now)
+            except _Rejected as bad:
+                rejected.append(RejectedRow(line=line, field=bad.field, code=bad.code,
+                                            reason=bad.reason))  # fmt: skip
+                continue
+            if event["request_id"] in events:
+                duplicates += 1  # the same external_id twice in one batch
+                continue
+            events[event["request_id"]] = event
+        wanted = [(keys.request_pk(rid), keys.EVENT_SK) for rid in events]
+        existing = batch_get(self._table, wanted, consistent=True)
+        fresh = [e for e in events.values() if (e["pk"], keys.EVENT_SK) not in existing]
+        reminders = [remind_now(e["request_id"], e["deadline"], now, e["expires_at"])
+                     for e in fresh]  # fmt: skip
+        batch_put(self._table, fresh + reminders)
+        return ImportOut(stored=len(fresh), duplicates=duplicates + len(existing),
+                         rejected=rejected)  # fmt: skip
+
+    def _event(self, raw: dict[str, Any], now: datetime) -> Item:
+        row = _row(raw)
+        received = _utc(row.received_at)
+        if received > now:
+            raise _Rejected("received_at", "invalid_field", "in the future")
+        if received < now - timedelta(days=self._retention):
+            reason = f"older than the record retention ({self._retention} days)"
+            raise _Rejected("received_at", "invalid_field", reason)
+        completed = _utc(row.completed_at) if row.completed_at else None
+        if completed is not None and not received <= completed <= now:
+            raise _Rejected("completed_at", "invalid_field", "not between received_at and now")
+        region = row.jurisdiction.split("-")[0] if row.jurisdiction else "US"
+        identifiers, roles, asserts = self._identifiers(row, region)
+        choices: OptOutMap = dict.fromkeys(_purposes(row.purposes), True)
+        request_id = self._request_id(row.external_id)
+        imported = {"external_id": row.external_id, "imported_at": iso(now)}
+        if completed is not None:
+            imported["completed_at"] = iso(completed)
+        deadline = deadline_for(received.date(), row.jurisdiction)
+        event = CapturedEvent(
+            request_id=request_id, event_type="opt_out", source=row.source or "webform",
+            received_at=received, deadline=deadline, opt_out=choices, gpc=False,
+            identifiers=identifiers, links=(), roles=roles, asserts=asserts,
+            evidence={"jurisdiction": row.jurisdiction or "US-CA", "imported": imported},
+            fingerprint=self._fingerprint(raw),
+            response={"request_id": request_id, "status": "received",
+                      "received_at": iso(received), "deadline": deadline.isoformat()},
+        )  # fmt: skip
+        return event.to_item(self._retention)
+
+    def _identifiers(
+        self, row: ImportRow, region: str
+    ) -> tuple[tuple[KeyedIdentifier, ...], tuple[Role, ...], tuple[Any, ...]]:
+        """As a webform opt-out: the device is the requester's own, the rest asserted by it."""
+        found: list[tuple[KeyedIdentifier, Role]] = []
+        for id_type in ("device_id", "email", "phone", "customer_id"):
+            value = getattr(row, id_type)
+            if not value:
+                continue
+            try:
+                identifier = ids.normalise(id_type, value, region)
+            except InvalidInput as bad:
+                raise _Rejected(id_type, "invalid_field", bad.message) from None
+            role: Role = "device" if id_type == "device_id" else "asserted"
+            found.append((KeyedIdentifier.of(self._secret, identifier), role))
+        if not found:
+            raise _Rejected("email", "invalid_field",
+                            "at least one of email, phone, customer_id, device_id")  # fmt: skip
+        device = next((i for i, role in found if role == "device"), None)
+        asserts = tuple((device, i) for i, role in found if role == "asserted") if device else ()
+        return tuple(i for i, _ in found), tuple(r for _, r in found), asserts
+
+    def _request_id(self, external_id: str) -> str:
+        digest = hmac.new(self._secret, f"import:{external_id}".encode(), hashlib.sha256)
+        return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
+
+    def _fingerprint(self, raw: dict[str, Any]) -> str:
+        canonical = json.dumps({k: v for k, v in raw.items() if k != "line"}, sort_keys=True)
+        return hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def _row(raw: dict[str, Any]) -> ImportRow:
+    cleaned = {k: (None if v == "" else v) for k, v in raw.items()}
+    try:
+        return ImportRow.model_validate(cleaned)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "row"
+        code = "unknown_column" if first.get("type") == "extra_forbidden" else "invalid_field"
+        if first.get("type") == "missing":
+            code = "missing_field"
+        raise _Rejected(field, code, str(first.get("msg", "invalid value"))) from None
+
+
+def _purposes(raw: str | None) -> list[Purpose]:
+    if not raw:
+        return list(SALE_SHARE_PURPOSES)
+    found: list[Purpose] = []
+    for name in PURPOSE_SPLIT.split(raw.strip()):
+        if name not in ("sale", "share", "targeted_advertising", "profiling", "limit_sensitive"):
+            raise _Rejected("purposes", "invalid_field", "unknown purpose")
+        found.append(name)  # type: ignore[arg-type]
+    return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,71 @@
+"""The §7102 ledger: per arrival day and shard, the sum of its requests' contributions.
+
+Exactly once, and self-correcting: a request's contribution is written on the request itself
+(`FOLDED`, with a version) in the same transaction that adds the difference to its ledger, so
+a fold that is repeated, raced or replayed changes nothing twice, and a request whose outcome
+changes later (a job confirmed, a failure replayed, a denial) moves its counts from the old
+outcome to the new one. The ledger therefore always equals the sum of the contributions
+recorded on its requests, each computed from that request's own records
+(`rebuild` proves it from scratch).
+"""
+
+from typing import Any
+
+from optout.ops import keys as ops_keys
+from optout.ops.contribution import Contribution
+from optout.store import keys, transact
+from optout.store.codec import Item, deserialize
+from optout.store.table import Table
+
+
+def fold_ops(
+    table: Table, contribution: Contribution, folded: Item | None, now: str, expires_at: int
+) -> list[dict[str, Any]]:
+    """The writes that bring the ledger from `folded` (the last recorded contribution, or
+    None) to `contribution`; empty when nothing changed."""
+    new = contribution.counters()
+    old: dict[str, int] = dict((folded or {}).get("counters") or {})
+    delta = {k: new.get(k, 0) - old.get(k, 0) for k in sorted(set(new) | set(old))}
+    delta = {k: v for k, v in delta.items() if v}
+    if folded is not None and not delta:
+        return []
+    version = int((folded or {}).get("version", 0))
+    record = {
+        "pk": keys.request_pk(contribution.request_id), "sk": ops_keys.FOLDED_SK,
+        "kind": "folded", "counters": new, "outcome": contribution.outcome,
+        "ledger": ops_keys.ledger_sk(contribution.day, contribution.shard),
+        "version": version + 1, "folded_at": now, "expires_at": expires_at,
+    }  # fmt: skip
+    guard = "attribute_not_exists(pk)" if folded is None else "version = :v"
+    put = transact.put(table, record, guard)
+    if folded is not None:
+        put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    names = {f"#c{n}": name for n, name in enumerate(delta)}
+    values: Item = {f":c{n}": value for n, value in enumerate(delta.values())}
+    values[":now"] = now
+    adds = ", ".join(f"#c{n} :c{n}" for n in range(len(delta)))
+    ledger = transact.update(
+        table,
+        (ops_keys.ledger_pk(contribution.day[:4]), ops_keys.ledger_sk(contribution.day,
+                                                                      contribution.shard)),
+        f"ADD {adds} SET updated_at = :now",
+        values,
+        names=names,
+    )  # fmt: skip
+    return [put, ledger]
+
+
+def year_ledgers(table: Table, year: int) -> list[Item]:
+    """Every day-shard ledger of one year (at most 366 x 16 small items)."""
+    found: list[Item] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table.name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": ops_keys.ledger_pk(year)}},
+    }
+    while True:
+        page = table.client.query(**kwargs)
+        found.extend(deserialize(raw) for raw in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,139 @@
+"""CCPA §7102 figures for one calendar year, from the per-day ledgers (ops/ledger.py).
+
+A request belongs to the year it was received in. Reading a year is one paginated Query of at
+most 366 x 16 small items, whatever the number of requests; the ledgers are as fresh as the
+deadline watch's last look at each request (minutes for new ones: docs/operations.md).
+"""
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from optout.ops import keys as ops_keys
+from optout.ops.contribution import SOURCES
+from optout.ops.ledger import year_ledgers
+from optout.store.codec import Item, deserialize
+from optout.store.table import Table
+
+OUTCOMES = ("received", "complied_whole", "complied_part", "denied", "failed", "open")
+SYSTEM_STATES = ("done", "failed", "processing")
+WATCH_FIELDS = ("run_at", "finished", "overdue", "due_soon", "overdue_by_system",
+                "overdue_by_state", "due_soon_by_state", "overdue_requests")  # fmt: skip
+
+
+class MetricsService:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def year(self, year: int, as_of: str) -> dict[str, Any]:
+        ledgers = year_ledgers(self._table, year)
+        return figures(year, ledgers, self._watch_status(), as_of)
+
+    def _watch_status(self) -> Item:
+        raw = self._table.client.get_item(
+            TableName=self._table.name,
+            Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.STATUS_SK}},
+        ).get("Item")
+        return deserialize(raw) if raw else {}
+
+
+def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str, Any]:
+    """Sum the ledgers (pure: tests compare it with figures computed by hand)."""
+    counts: Counter[str] = Counter()
+    hours: dict[str, Counter[int]] = {source: Counter() for source in SOURCES}
+    weekly: dict[str, Counter[str]] = {}
+    systems: dict[str, Counter[str]] = {}
+    for ledger in ledgers:
+        day = date.fromisoformat(str(ledger["sk"]).split("#")[0])
+        week = _week_of(day)
+        for name, value in ledger.items():
+            if not isinstance(value, int) or "." not in name:
+                continue
+            kind, first, second = name.split(".", 2)
+            if kind == "n":
+                counts[f"{first}.{second}"] += value
+                if second == "received":
+                    weekly.setdefault(week, Counter())[first] += value
+            elif kind == "h" and first in hours:
+                hours[first][int(second)] += value
+            elif kind == "s":
+                systems.setdefault(first, Counter())[second] += value
+    overdue = dict(watch.get("overdue_by_system") or {})
+    return {
+        "year": year,
+        "as_of": as_of,
+        "requests": _outcomes(counts, SOURCES) | {"days_to_respond": _days(hours.values())},
+        "by_source": {
+            source: _outcomes(counts, (source,)) | {"days_to_respond": _days([hours[source]])}
+            for source in SOURCES
+        },
+        "weekly": [
+            {"week": week, "starts": _week_start(week).isoformat()}
+            | {source: weekly[week].get(source, 0) for source in SOURCES}
+            for week in sorted(weekly)
+        ],
+        "days_to_respond_histogram": _histogram(hours.values()),
+        "systems": {
+            name: {state: found.get(state, 0) for state in SYSTEM_STATES}
+            | {"success_rate": _rate(found), "overdue": int(overdue.get(name, 0))}
+            for name, found in sorted(systems.items())
+        },
+        "watch": {key: watch.get(key) for key in WATCH_FIELDS},
+    }
+
+
+def _outcomes(counts: Counter[str], sources: tuple[str, ...]) -> dict[str, Any]:
+    found = {o: sum(counts.get(f"{s}.{o}", 0) for s in sources) for o in OUTCOMES}
+    found["complied"] = found["complied_whole"] + found["complied_part"]
+    return found
+
+
+def _days(histograms: Any) -> dict[str, Any]:
+    """Median and mean days to respond (hours / 24), over every response counted; from the
+    histogram itself, so a year of millions of responses costs no more than a few buckets."""
+    merged: Counter[int] = Counter()
+    for histogram in histograms:
+        merged.update({h: n for h, n in histogram.items() if n > 0})
+    total = sum(merged.values())
+    if not total:
+        return {"responses": 0, "median": None, "mean": None}
+    middle = [_nth(merged, (total - 1) // 2), _nth(merged, total // 2)]
+    mean = sum(h * n for h, n in merged.items()) / total / 24
+    return {"responses": total, "median": round(sum(middle) / 2 / 24, 2), "mean": round(mean, 2)}
+
+
+def _nth(histogram: Counter[int], index: int) -> int:
+    """The value at `index` (0-based) of the sorted values the histogram counts."""
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if index < seen:
+            return value
+    raise IndexError(index)
+
+
+def _histogram(histograms: Any) -> list[dict[str, int]]:
+    """Responses per whole day taken (0 = within the first 24 hours)."""
+    per_day: Counter[int] = Counter()
+    for histogram in histograms:
+        for hours_taken, n in histogram.items():
+            per_day[max(0, (hours_taken - 1) // 24)] += n
+    return [{"days": d, "responses": per_day[d]} for d in sorted(per_day) if per_day[d]]
+
+
+def _rate(found: Counter[str]) -> float | None:
+    final = found.get("done", 0) + found.get("failed", 0)
+    return round(found.get("done", 0) / final, 4) if final else None
+
+
+def _week_of(day: date) -> str:
+    iso = day.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def _week_start(week: str) -> date:
+    year, number = week.split("-W")
+    return date.fromisocalendar(int(year), int(number), 1)
+
+
+__all__ = ["MetricsService", "figures"]

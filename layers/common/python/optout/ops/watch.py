@@ -1,0 +1,326 @@
+"""The deadline watch: which requests are past or near their deadline and not complete.
+
+It never scans and never re-reads history (docs/decisions.md, "The deadline watch"):
+
+1. **Enrol** new arrivals from the ByDay index, from a cursor (`WATCH/CURSOR`: per arrival
+   day, how far each of its 16 shards has been read), a few minutes behind real time so the
+   eventually consistent index has caught up. Each request is read once here: its
+   contribution is folded into the §7102 ledger, the identities it names get a reference
+   (`REQREF#`, for exports) and, unless it is already settled, a reminder is set.
+2. **Check** the reminders that are due (`WATCH/DUE#<time>#<request_id>`, in time order): read
+   the request again, fold what changed, and either drop the reminder (settled) or set the
+   next one: sooner while the request is young (5 minutes, then x3 up to a day), and at every
+   run once its deadline is near or past (due at once: the next run, whenever it comes). So
+   each run reads only what is due: requests in flight, failures waiting for a replay, and
+   those near their deadline.
+3. **Report**: the requests checked this run that are overdue (deadline passed) or due soon
+   (within `near_days`), per state and per system, as metrics (alarms) and as `WATCH/STATUS`.
+
+A request is complete when it is completed or denied. Deadlines are dates; a request is
+overdue from the day after its deadline (UTC).
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from optout.ops import keys as ops_keys
+from optout.ops.contribution import Contribution, contribution_of, is_request
+from optout.ops.ledger import fold_ops
+from optout.status import covering_keys
+from optout.store import keys, transact
+from optout.store.batch import batch_get, batch_put
+from optout.store.codec import Item, deserialize, serialize
+from optout.store.requests import load_request
+from optout.store.table import Table
+from optout.timestamps import iso
+
+TimeLeft = Callable[[], float]  # seconds this run may still spend
+FIRST_CHECK = timedelta(minutes=5)
+MAX_CHECK_GAP = timedelta(days=1)
+STOP_WITH_SECONDS_LEFT = 20.0
+CURSOR_SAVE_EVERY = 50
+KEEP_OVERDUE_IDS = 100  # the status item lists this many overdue request ids
+
+
+class WatchSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    near_days: int = Field(default=3, ge=0, le=30)  # "due soon": deadline within this many days
+    lag_seconds: int = Field(default=120, ge=0)  # the index's catch-up time
+    backfill_days: int = Field(default=31, ge=0, le=800)  # where a first run starts
+    retention_days: int = Field(default=1095, ge=731)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> "WatchSettings":
+        names = {
+            "near_days": "WATCH_NEAR_DAYS",
+            "lag_seconds": "WATCH_LAG_SECONDS",
+            "backfill_days": "WATCH_BACKFILL_DAYS",
+            "retention_days": "RECORD_RETENTION_DAYS",
+        }
+        return cls.model_validate({k: env[v] for k, v in names.items() if env.get(v)})
+
+
+@dataclass
+class WatchReport:
+    """What one run found among the requests it checked."""
+
+    run_at: str
+    enrolled: int = 0
+    checked: int = 0
+    overdue: list[Contribution] = field(default_factory=list)
+    due_soon: list[Contribution] = field(default_factory=list)
+    finished: bool = True  # False: the run stopped for time; the next one goes on
+    seen: set[str] = field(default_factory=set)  # request ids checked by this run
+
+    def by_state(self, found: list[Contribution]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in found:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        return counts
+
+    def overdue_by_system(self) -> dict[str, int]:
+        """Per system, the overdue requests it has not confirmed."""
+        counts: dict[str, int] = {}
+        for c in self.overdue:
+            for system, state in c.systems.items():
+                if state != "done":
+                    counts[system] = counts.get(system, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_item(self) -> Item:
+        return {
+            "pk": ops_keys.WATCH_PK, "sk": ops_keys.STATUS_SK, "kind": "watch_status",
+            "run_at": self.run_at, "finished": self.finished, "checked": self.checked,
+            "enrolled": self.enrolled, "overdue": len(self.overdue),
+            "due_soon": len(self.due_soon), "overdue_by_state": self.by_state(self.overdue),
+            "due_soon_by_state": self.by_state(self.due_soon),
+            "overdue_by_system": self.overdue_by_system(),
+            "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
+        }  # fmt: skip
+
+
+class Watch:
+    def __init__(
+        self,
+        table: Table,
+        settings: WatchSettings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._table = table
+        self._settings = settings
+        self._clock = clock
+
+    def run(self, time_left: TimeLeft = lambda: float("inf")) -> WatchReport:
+        now = self._clock()
+        report = WatchReport(run_at=iso(now))
+        report.finished = self._enrol(now, report, time_left)
+        report.finished &= self._check_due(now, report, time_left)
+        batch_put(self._table, [report.to_item()])
+        return report
+
+    # -- 1. enrol arrivals ---------------------------------------------------------------
+
+    def _enrol(self, now: datetime, report: WatchReport, time_left: TimeLeft) -> bool:
+        until = iso(now - timedelta(seconds=self._settings.lag_seconds))
+        cursor = self._cursor(now)
+        while cursor["day"] <= until[:10]:
+            day = str(cursor["day"])
+            positions: dict[str, Item] = cursor.setdefault("positions", {})
+            for shard in keys.DAY_SHARDS:
+                arrivals = self._arrivals(day, shard, positions.get(shard), until)
+                for n, indexed in enumerate(arrivals):
+                    if time_left() < STOP_WITH_SECONDS_LEFT:
+                        self._save_cursor(cursor)
+                        return False
+                    self._enrol_one(indexed, now, report)
+                    positions[shard] = {"received_at": indexed["received_at"],
+                                        "request_id": indexed["request_id"]}  # fmt: skip
+                    if n % CURSOR_SAVE_EVERY == CURSOR_SAVE_EVERY - 1:
+                        self._save_cursor(cursor)
+            if day == until[:10]:
+                break  # today: the positions say how far; go on from there next run
+            cursor = {"day": (date.fromisoformat(day) + timedelta(days=1)).isoformat()}
+            self._save_cursor(cursor)
+        self._save_cursor(cursor)
+        return True
+
+    def _cursor(self, now: datetime) -> Item:
+        raw = self._table.client.get_item(
+            TableName=self._table.name,
+            Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.CURSOR_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        if raw:
+            found = deserialize(raw)
+            return {"day": found["day"], "positions": dict(found.get("positions") or {})}
+        start = now - timedelta(days=self._settings.backfill_days)
+        return {"day": start.date().isoformat(), "positions": {}}
+
+    def _save_cursor(self, cursor: Item) -> None:
+        item = {"pk": ops_keys.WATCH_PK, "sk": ops_keys.CURSOR_SK, "kind": "watch_cursor",
+                "day": cursor["day"], "positions": cursor.get("positions") or {}}  # fmt: skip
+        self._table.client.put_item(TableName=self._table.name, Item=serialize(item))
+
+    def _arrivals(self, day: str, shard: str, after: Item | None, until: str) -> Iterator[Item]:
+        """One shard of one day, oldest first, after the last one enrolled, up to `until`."""
+        day_pk = keys.day_pk(day, shard)
+        kwargs: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": keys.DAY_INDEX,
+            "KeyConditionExpression": "day_pk = :pk AND received_at <= :until",
+            "ExpressionAttributeValues": {":pk": {"S": day_pk}, ":until": {"S": until}},
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {
+                "day_pk": {"S": day_pk},
+                "received_at": {"S": str(after["received_at"])},
+                "pk": {"S": keys.request_pk(str(after["request_id"]))},
+                "sk": {"S": keys.EVENT_SK},
+            }
+        while True:
+            page = self._table.client.query(**kwargs)
+            yield from (deserialize(raw) for raw in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _enrol_one(self, indexed: Item, now: datetime, report: WatchReport) -> None:
+        if indexed.get("event_type") not in ("opt_out", "consent", "links"):
+            return  # operator events (replay, hold release) name no one and ask nothing
+        report.enrolled += 1
+        self.check(str(indexed["request_id"]), now, report)
+
+    # -- 2. due reminders ------------------------------------------------------------------
+
+    def _check_due(self, now: datetime, report: WatchReport, time_left: TimeLeft) -> bool:
+        high = ops_keys.due_sk(iso(now), "~")
+        kwargs: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": ops_keys.WATCH_PK},
+                                          ":low": {"S": ops_keys.DUE_PREFIX},
+                                          ":high": {"S": high}},
+            "ConsistentRead": True,
+        }  # fmt: skip
+        while True:
+            page = self._table.client.query(**kwargs)
+            for raw in page.get("Items", []):
+                if time_left() < STOP_WITH_SECONDS_LEFT:
+                    return False
+                reminder = deserialize(raw)
+                if reminder["request_id"] not in report.seen:  # re-set for "now" this run
+                    self.check(str(reminder["request_id"]), now, report, reminder)
+            if "LastEvaluatedKey" not in page:
+                return True
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- one request -----------------------------------------------------------------------
+
+    def check(
+        self, request_id: str, now: datetime, report: WatchReport, reminder: Item | None = None
+    ) -> Contribution | None:
+        """Read a request, fold what changed, keep or drop its reminder, count it if late."""
+        items = load_request(self._table, request_id)
+        cited = covering_keys(items)
+        covering = batch_get(self._table, cited) if cited else {}
+        by_sk = {item["sk"]: item for item in items}
+        event = by_sk.get(keys.EVENT_SK)
+        report.checked += 1
+        report.seen.add(request_id)
+        if event is None:  # expired, or a stray reminder
+            self._write(self._drop(reminder))
+            return None
+        folded = by_sk.get(ops_keys.FOLDED_SK)
+        if folded is None:  # first sight: the identities it names (idempotent puts)
+            batch_put(self._table, self._references(event))
+        contribution = contribution_of(items, covering)
+        ops: list[dict[str, Any]] = []
+        if contribution is None:
+            self._write(self._drop(reminder))
+            return None
+        expires = int(event.get("expires_at") or self._expires(now))
+        ops += fold_ops(self._table, contribution, folded, iso(now), expires)
+        if contribution.settled:
+            ops += self._drop(reminder)
+        else:
+            ops += self._remind(contribution, reminder, now, expires)
+            self._count_if_late(contribution, now, report)
+        self._write(ops)
+        return contribution
+
+    def _references(self, event: Item) -> list[Item]:
+        """`REQREF#` under each identity the event names (types and keyed hashes only)."""
+        named = list(event.get("identifiers", []))
+        for pair in event.get("links", []):
+            named += [pair["a"], pair["b"]]
+        for pair in event.get("asserts", []):
+            named += [pair["from"], pair["to"]]
+        pks = dict.fromkeys(keys.identity_pk(i["type"], i["key"]) for i in named)
+        sk = ops_keys.reqref_sk(str(event["received_at"]), str(event["request_id"]))
+        return [
+            {"pk": pk, "sk": sk, "kind": "reqref", "request_id": event["request_id"],
+             "received_at": event["received_at"], "event_type": event.get("event_type"),
+             "expires_at": event.get("expires_at")}
+            for pk in pks
+        ]  # fmt: skip
+
+    def _remind(
+        self, contribution: Contribution, reminder: Item | None, now: datetime, expires: int
+    ) -> list[dict[str, Any]]:
+        attempt = int((reminder or {}).get("attempt", -1)) + 1
+        gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3**attempt)
+        next_check = now + gap
+        near = self._near_from(contribution.deadline)
+        if next_check > near:  # near the deadline (or past it): look at every run
+            next_check = max(near, now)
+        item = remind_now(contribution.request_id, contribution.deadline, next_check, expires)
+        item["attempt"] = attempt
+        ops = [transact.put(self._table, item)]
+        if reminder is not None and reminder["sk"] != item["sk"]:
+            ops += self._drop(reminder)
+        return ops
+
+    def _near_from(self, deadline: str) -> datetime:
+        """The moment a request joins "due soon": midnight UTC, near_days before its deadline."""
+        start = date.fromisoformat(deadline) - timedelta(days=self._settings.near_days)
+        return datetime(start.year, start.month, start.day, tzinfo=UTC)
+
+    def _count_if_late(self, found: Contribution, now: datetime, report: WatchReport) -> None:
+        contribution = found
+        deadline = date.fromisoformat(contribution.deadline)
+        today = now.date()
+        if today > deadline:
+            report.overdue.append(contribution)
+        elif (deadline - today).days <= self._settings.near_days:
+            report.due_soon.append(contribution)
+
+    def _drop(self, reminder: Item | None) -> list[dict[str, Any]]:
+        if reminder is None:
+            return []
+        return [transact.delete(self._table, (ops_keys.WATCH_PK, str(reminder["sk"])))]
+
+    def _write(self, ops: list[dict[str, Any]]) -> None:
+        """One transaction. A lost race (another run folded this request meanwhile) is left
+        to the next check: the reminder stays, and the fold's version condition held."""
+        try:
+            transact.write(self._table, ops)
+        except transact.Cancelled:
+            return
+
+    def _expires(self, now: datetime) -> int:
+        return int((now + timedelta(days=self._settings.retention_days)).timestamp())
+
+
+def remind_now(request_id: str, deadline: str, now: datetime, expires_at: int) -> Item:
+    """A reminder due at once: what an operator action (denial, import) leaves for the watch."""
+    return {"pk": ops_keys.WATCH_PK, "sk": ops_keys.due_sk(iso(now), request_id),
+            "kind": "reminder", "request_id": request_id, "deadline": deadline, "attempt": 0,
+            "expires_at": expires_at}  # fmt: skip
+
+
+__all__ = ["Watch", "WatchReport", "WatchSettings", "is_request", "remind_now"]

@@ -1,0 +1,143 @@
+"""Reconciliation: find what the pipeline dropped silently, and hand it back to the resolver.
+
+Two things can vanish without an error anywhere: an event whose stream record was never
+resolved (the stream keeps records 24 hours; a resolver failing past its retries parks the
+record's position in the on-failure queue, and the record itself expires), and a job left
+`pending` whose message is gone (a partly failed SendMessageBatch, a message deleted by a
+crashed or buggy consumer). The sweep looks at each request a few times, at set ages (the
+ByDay index, never a scan), reads its resolution and job statuses, and writes one `redrive`
+event per batch of what it found, which the resolver carries out like any other operator
+action: an unresolved event is resolved again (resolution is idempotent: existing jobs stand),
+a stuck job's message is sent again (the worker's claim makes a second message for a finished
+job a no-op).
+"""
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from optout.events import CapturedEvent
+from optout.store import by_day, keys
+from optout.store.codec import deserialize
+from optout.store.events import put_event
+from optout.store.table import Table
+from optout.timestamps import iso
+
+REDRIVE_BATCH = 100  # references per redrive event (an item holds 400 KB; this is ~8 KB)
+SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by the next sweep
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    # Each request is checked when it is this old (each run reads the requests that arrived
+    # in one `window` before each age: a few Queries per request in all, whatever the table
+    # holds). The first age is the grace an event gets before it counts as lost; the last
+    # comes before the stream's 24-hour retention ends, while a lost record can still be
+    # seen for what it is; the ones between catch jobs stuck during their retries.
+    checkpoints: tuple[timedelta, ...] = (
+        timedelta(minutes=15), timedelta(hours=2, minutes=15), timedelta(hours=8),
+        timedelta(hours=23),
+    )  # fmt: skip
+    window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
+    # A pending job untouched for this long has no message left: longer than the worker's
+    # longest back-off (RETRY_MAX_SECONDS, 1 h), so a job waiting out a back-off is not "stuck".
+    job_grace: timedelta = timedelta(hours=2)
+
+
+@dataclass
+class SweepReport:
+    events_checked: int = 0
+    unresolved: list[str] = field(default_factory=list)  # request ids
+    stuck_jobs: list[str] = field(default_factory=list)  # job ids: "<request_id>:<system>"
+    redrive_events: list[str] = field(default_factory=list)  # request ids of redrive events
+
+
+class Sweeper:
+    def __init__(
+        self,
+        table: Table,
+        settings: SweepSettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retention_days: int = 1095,
+    ) -> None:
+        self._table = table
+        self._settings = settings or SweepSettings()
+        self._clock = clock
+        self._retention = retention_days
+
+    def sweep(self) -> SweepReport:
+        now = self._clock()
+        untouched_since = iso(now - self._settings.job_grace)
+        report = SweepReport()
+        seen: set[str] = set()
+        for age in self._settings.checkpoints:
+            end = now - age
+            for event in by_day.events_between(self._table, end - self._settings.window, end):
+                request_id = str(event["request_id"])
+                if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
+                    continue
+                seen.add(request_id)
+                report.events_checked += 1
+                resolved, pending = self._request_state(request_id, untouched_since)
+                if not resolved:
+                    report.unresolved.append(request_id)
+                report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
+        refs = [("request", r) for r in report.unresolved] + [("job", j) for j in report.stuck_jobs]
+        for batch in _chunks(refs, REDRIVE_BATCH):
+            report.redrive_events.append(self._redrive(batch, now))
+        return report
+
+    def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str]]:
+        """(resolved?, systems whose job is pending and untouched since `settled_before`)."""
+        resolved = False
+        stuck: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
+            "ProjectionExpression": "sk, #s, updated_at, #sys",
+            "ExpressionAttributeNames": {"#s": "status", "#sys": "system"},
+        }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
+        while True:
+            page = self._table.client.query(**kwargs)
+            for raw in page.get("Items", []):
+                item = deserialize(raw)
+                if item["sk"] == keys.RESOLUTION_SK:
+                    resolved = True
+                elif (
+                    str(item["sk"]).startswith(keys.job_sk(""))
+                    and item.get("status") == "pending"
+                    and str(item.get("updated_at", "")) < settled_before
+                ):
+                    stuck.append(str(item["system"]))
+            if "LastEvaluatedKey" not in page:
+                return resolved, stuck
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
+        request_id = str(uuid.uuid4())
+        operation = {
+            "requests": " ".join(ref for kind, ref in refs if kind == "request"),
+            "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
+        }
+        event = CapturedEvent(
+            request_id=request_id, event_type="redrive", source="operator", received_at=now,
+            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+            evidence={}, fingerprint="", operation=operation,
+        )  # fmt: skip
+        put_event(self._table, event.to_item(self._retention))
+        return request_id
+
+
+def redrive_refs(operation: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
+    """A redrive event's request ids and (request id, system) job references."""
+    requests = str(operation.get("requests", "")).split()
+    jobs = [tuple(ref.rsplit(":", 1)) for ref in str(operation.get("jobs", "")).split()]
+    return requests, [(r, s) for r, s in jobs if r and s]
+
+
+def _chunks(refs: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    for start in range(0, len(refs), size):
+        yield refs[start : start + size]

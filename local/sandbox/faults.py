@@ -1,0 +1,133 @@
+"""Fault injection for a sandbox: which calls fail, and how.
+
+A plan says what share of calls fails (`rate`) and with what: one status or a mix of them
+(4xx/5xx codes, or "timeout": the answer is held past the caller's timeout). A 429 carries
+`Retry-After: retry_after` as vendors send it. Without a `seed` the failing calls are chosen
+by a counter (rate r fails call n when floor((n+1)*r) > floor(n*r): rate 0.5 fails every
+second call, so a test knows which) and a mix is taken in turn; with a `seed` each call draws
+from its own random generator, so a soak meets faults spread as an outage spreads them, and
+the same seed replays the same draws.
+"""
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.sandbox.wire import FaultStatus
+
+MAX_HOLD_SECONDS = 120.0
+
+
+class InvalidFaults(ValueError):
+    """A fault plan the sandbox refuses; the message names the field (never a secret)."""
+
+
+def _number(spec: dict[str, Any], name: str, default: float) -> float:
+    value = spec.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidFaults(f"{name} must be a number")
+    return float(value)
+
+
+def _whole(spec: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = spec.get(name, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidFaults(f"{name} must be a whole number or null")
+    return value
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    rate: float = 0.0
+    statuses: tuple[FaultStatus, ...] = (500,)
+    retry_after: int | None = 2  # seconds a 429 asks the caller to wait (None: no header)
+    hold_seconds: float = 30.0  # a "timeout" answers only after this long
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate <= 1:
+            raise InvalidFaults("rate must be within 0..1")
+        if not self.statuses:
+            raise InvalidFaults("statuses must name at least one status")
+        for status in self.statuses:
+            if status != "timeout" and not (
+                isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599
+            ):
+                raise InvalidFaults("status must be a 4xx/5xx code or 'timeout'")
+        if self.retry_after is not None and not 0 <= self.retry_after <= 3600:
+            raise InvalidFaults("retry_after must be 0..3600 seconds")
+        if not 0 < self.hold_seconds <= MAX_HOLD_SECONDS:
+            raise InvalidFaults(f"hold_seconds must be within 0..{MAX_HOLD_SECONDS:.0f}")
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> "FaultPlan":
+        """The body of POST /_sandbox/{system}/faults. Raises InvalidFaults naming the field."""
+        unknown = set(spec) - {"rate", "status", "statuses", "retry_after", "hold_seconds", "seed"}
+        if unknown:
+            raise InvalidFaults(f"unknown field {sorted(unknown)[0]}")
+        if "status" in spec and "statuses" in spec:
+            raise InvalidFaults("send status or statuses, not both")
+        statuses = spec.get("statuses", [spec.get("status", 500)])
+        if not isinstance(statuses, list):
+            raise InvalidFaults("statuses must be a list")
+        return cls(
+            rate=_number(spec, "rate", 0.0),
+            statuses=tuple(statuses),
+            retry_after=_whole(spec, "retry_after", 2),
+            hold_seconds=_number(spec, "hold_seconds", 30.0),
+            seed=_whole(spec, "seed", None),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "statuses": list(self.statuses),
+            "retry_after": self.retry_after,
+            "hold_seconds": self.hold_seconds,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class FaultInjector:
+    """Decides per call; not thread-safe on its own (the sandbox calls it under its lock)."""
+
+    plan: FaultPlan = field(default_factory=FaultPlan)
+    calls: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    _counter: int = 0
+    _failures: int = 0
+    _rng: random.Random | None = None
+
+    def configure(self, plan: FaultPlan) -> None:
+        """A new plan starts its own sequence (and, with a seed, its own draws)."""
+        self.plan = plan
+        self._counter = self._failures = 0
+        self._rng = None if plan.seed is None else random.Random(plan.seed)
+
+    def next(self) -> FaultStatus | None:
+        self.calls += 1
+        fault = self._draw() if self._rng is not None else self._count()
+        if fault is not None:
+            self.injected[str(fault)] += 1
+        return fault
+
+    def _count(self) -> FaultStatus | None:
+        n, rate = self._counter, self.plan.rate
+        self._counter += 1
+        if rate > 0 and math.floor((n + 1) * rate) > math.floor(n * rate):
+            status = self.plan.statuses[self._failures % len(self.plan.statuses)]
+            self._failures += 1
+            return status
+        return None
+
+    def _draw(self) -> FaultStatus | None:
+        assert self._rng is not None
+        if self._rng.random() >= self.plan.rate:
+            return None
+        return self._rng.choice(self.plan.statuses)
+
+    def report(self) -> dict[str, Any]:
+        return {**self.plan.as_dict(), "calls": self.calls, "injected": dict(self.injected)}

@@ -1,0 +1,140 @@
+"""AWS faults injected with botocore event hooks: throttled writes, a partly failed
+SendMessageBatch, a resolver dying mid-batch. The retry Lambda makes (the same records again),
+and the reconciliation sweep behind it, leave every job created once and every job queued."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Aws
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "faults@example.com"
+DEVICE = "dev-faultsfaultsfaults"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+@pytest.fixture
+def hooks(aws: Aws) -> Iterator[Callable[[str, Callable[..., Any]], None]]:
+    """Register a handler on boto3's default session (clients made later get it)."""
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    registered: list[tuple[str, str]] = []
+
+    def register(event: str, handler: Callable[..., Any]) -> None:
+        unique = f"fault-{len(registered)}"
+        events.register(event, handler, unique_id=unique)
+        registered.append((event, unique))
+
+    yield register
+    for event, unique in registered:
+        events.unregister(event, unique_id=unique)
+
+
+def jobs(pipe: Pipeline) -> list[tuple[str, str]]:
+    return sorted(
+        (i["request_id"], i["system"]) for i in pipe.items() if i["sk"].startswith("JOB#")
+    )
+
+
+def queued(pipe: Pipeline) -> list[tuple[str, str]]:
+    return sorted((m["request_id"], m["system"]) for ms in pipe.drain_all().values() for m in ms)
+
+
+def fail_times(times: int, code: str, operation: str) -> Callable[..., None]:
+    left = [times]
+
+    def hook(**_: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+    return hook
+
+
+def test_a_throttled_job_write_fails_its_record_and_the_retry_queues_every_job_once(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given two opt-outs in one batch, and DynamoDB throttling the resolver's second job write
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    calls = [0]
+
+    def throttle_second(**_: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                "TransactWriteItems",
+            )
+
+    hooks("before-call.dynamodb.TransactWriteItems", throttle_second)
+    # When the resolver runs, and Lambda retries the records it reported
+    first = pipe.resolve(batch)
+    failed = {f["itemIdentifier"] for f in first["batchItemFailures"]}
+    retry = [r for r in batch if r["dynamodb"]["SequenceNumber"] in failed]
+    second = pipe.resolve(retry)
+    # Then one record failed alone, and after its retry every job exists once and is queued
+    assert len(failed) == 1 and second == {"batchItemFailures": []}
+    assert len(jobs(pipe)) == len(set(jobs(pipe))) > 1
+    assert set(queued(pipe)) == set(jobs(pipe))
+
+
+def test_a_partly_failed_send_message_batch_loses_no_job(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given two opt-outs in one batch, and SQS refusing one entry of the resolver's first
+    # SendMessageBatch (one per queue: each queue's holds a job of each opt-out)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.post("/v1/opt-out", {"email": "other." + EMAIL})
+    batch = pipe.event_records()
+    dropped: list[str] = []  # the refused entry's id, once
+    unreported: list[str] = []
+
+    def drop_last(params: dict[str, Any], **_: Any) -> None:
+        if not dropped and len(params["Entries"]) > 1:
+            dropped.append(params["Entries"].pop()["Id"])
+            unreported.append(dropped[0])
+
+    def report_dropped(parsed: dict[str, Any], **_: Any) -> None:
+        if unreported:
+            failure = {"Id": unreported.pop(), "SenderFault": False, "Code": "InternalError"}
+            parsed["Failed"] = [failure]
+
+    hooks("provide-client-params.sqs.SendMessageBatch", drop_last)
+    hooks("after-call.sqs.SendMessageBatch", report_dropped)
+    # When the resolver runs (the invocation fails) and Lambda retries the batch
+    with pytest.raises(RuntimeError, match="SendMessageBatch failed"):
+        pipe.resolve(batch)
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then a message was really refused, and the retry alone queues every job (its own jobs
+    # are sent again, not left for the sweep), none created twice
+    assert dropped
+    assert len(jobs(pipe)) == len(set(jobs(pipe))) > 1
+    assert set(queued(pipe)) == set(jobs(pipe))
+
+
+def test_a_resolver_dying_mid_batch_is_retried_without_duplicate_jobs(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given a batch of two opt-outs, and the resolver dying (a conditional-check race it does
+    # not expect: an unknown error) on its first job write
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    hooks("before-call.dynamodb.TransactWriteItems",
+          fail_times(1, "TransactionConflictException", "TransactWriteItems"))  # fmt: skip
+    # When Lambda retries what failed (the whole batch, as after a crash)
+    pipe.resolve(batch)
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then every job exists once and is queued at least once
+    assert len(jobs(pipe)) == len(set(jobs(pipe))) > 1
+    assert set(queued(pipe)) == set(jobs(pipe))

@@ -1,0 +1,433 @@
+"""The operator CLI `optout` against the admin function (in-process, as the local stack
+serves it): what it prints, what it sends, and one line and a non-zero exit on bad input."""
+
+import csv
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.stub import Stubber
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+
+from local.moto_guard import guarded
+from optout.ops.watch import Watch, WatchSettings
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.e2e.conftest import free_port
+from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
+from tests.support.cli import LOCAL_URL, AdminTransport, Ran, optout
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "cli-person@example.com"
+UNKNOWN = "0b7e2b4c-1111-4222-8333-944455556666"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    with guarded():
+        yield build_pipeline(aws, monkeypatch)
+
+
+@pytest.fixture
+def cli(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> Iterator[tuple[AdminTransport, "Cli"]]:
+    transport = AdminTransport(pipe.admin)
+    yield transport, Cli(capsys, transport)
+
+
+class Cli:
+    def __init__(self, capsys: pytest.CaptureFixture[str], transport: httpx.BaseTransport) -> None:
+        self.capsys, self.transport = capsys, transport
+
+    def __call__(self, *argv: str) -> Ran:
+        return optout(self.capsys, self.transport, "--base-url", LOCAL_URL, *argv)
+
+
+def one_line_failure(ran: Ran) -> str:
+    assert ran.code != 0
+    assert ran.out == ""
+    lines = ran.err.strip().splitlines()
+    assert len(lines) == 1, ran.err
+    assert lines[0].startswith("optout: ")
+    assert "Traceback" not in ran.err
+    return lines[0]
+
+
+# -- status and lookup ---------------------------------------------------------------------------
+
+
+def test_status_prints_a_requests_state_and_its_systems(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a resolved webform opt-out
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then it names the request, its status and every system it went to
+    assert ran.code == 0, ran.err
+    assert request_id in ran.out and "processing" in ran.out
+    assert "salesforce" in ran.out and "braze" in ran.out
+    assert EMAIL not in ran.out
+
+
+def test_an_unknown_request_is_one_line_and_a_non_zero_exit(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    line = one_line_failure(cli[1]("status", UNKNOWN))
+    assert "not" in line.lower() and "found" in line.lower()
+
+
+def test_a_malformed_request_id_is_refused_before_any_call(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    transport, run = cli
+    line = one_line_failure(run("deny", "not-a-uuid", "--reason", "a scripted burst"))
+    assert "REQUEST_ID" in line
+    assert transport.sent == []
+
+
+def test_lookup_sends_the_identifier_in_the_body_never_the_url(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a person who opted out
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    transport, run = cli
+    # When the operator looks the email up
+    ran = run("lookup", "--email", EMAIL)
+    # Then the answer shows the opt-out, and the email travelled only in the signed body
+    assert ran.code == 0, ran.err
+    assert json.loads(ran.out)["own_choices"]["sale"]["v"] is True
+    (sent,) = transport.sent
+    assert EMAIL not in str(sent.url) and EMAIL.encode() in sent.content
+    assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
+
+
+def test_lookup_needs_exactly_one_identifier(cli: tuple[AdminTransport, Cli]) -> None:
+    line = one_line_failure(cli[1]("lookup", "--email", EMAIL, "--phone", "+14155550132"))
+    assert "exactly one" in line
+    assert EMAIL not in line
+
+
+# -- where the stack is --------------------------------------------------------------------------
+
+
+def test_an_unreachable_url_is_one_line_and_a_non_zero_exit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    line = one_line_failure(optout(capsys, None, "--base-url", url, "status", UNKNOWN))
+    assert f"cannot reach {url}" in line
+
+
+@pytest.fixture
+def cloudformation(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """CloudFormation's answers, stubbed at botocore (moto's CloudFormation needs extras)."""
+    client = boto3.Session(region_name="us-west-2").client("cloudformation")
+    stubber = Stubber(client)
+    real = boto3.Session.client
+
+    def client_for(self: boto3.Session, name: str, **kwargs: Any) -> Any:
+        return client if name == "cloudformation" else real(self, name, **kwargs)
+
+    monkeypatch.setattr(boto3.Session, "client", client_for)
+    with stubber:
+        yield stubber
+
+
+def test_a_stack_that_does_not_exist_is_one_line_and_a_non_zero_exit(
+    cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloudformation.add_client_error("describe_stacks", "ValidationError",
+                                    "Stack with id no-such-stack does not exist")  # fmt: skip
+    ran = optout(capsys, None, "--stack-name", "no-such-stack", "--region", "us-west-2",
+                 "status", UNKNOWN)  # fmt: skip
+    assert "no stack named 'no-such-stack' in us-west-2" in one_line_failure(ran)
+
+
+def test_a_deployed_stack_is_called_at_its_iam_url_signed_with_the_callers_credentials(
+    pipe: Pipeline, cloudformation: Stubber, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Given a deployed stack whose IAM API is at its IamApiUrl output, and a caller's keys
+    url = "https://abc123.execute-api.us-west-2.amazonaws.com"
+    outputs = [{"OutputKey": "IamApiUrl", "OutputValue": url}]
+    stack = {"StackName": "optout", "CreationTime": datetime(2026, 11, 1, tzinfo=UTC),
+             "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}  # fmt: skip
+    cloudformation.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "optout"})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACALLEREXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "caller-secret")
+    transport = AdminTransport(pipe.admin)
+    # When the operator runs a command against it
+    ran = optout(capsys, transport, "--stack-name", "optout", "--region", "us-west-2",
+                 "holds", "list")  # fmt: skip
+    # Then the call went to that URL, SigV4-signed for execute-api in the stack's region
+    assert ran.code == 0, ran.err
+    (sent,) = transport.sent
+    assert str(sent.url).startswith(url + "/v1/admin/holds")
+    authorization = sent.headers["authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIACALLEREXAMPLE/")
+    assert "/us-west-2/execute-api/aws4_request" in authorization
+
+
+def test_no_target_is_one_line_and_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_failure(optout(capsys, None, "status", UNKNOWN))
+    assert "--base-url" in line and "--stack-name" in line
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    ran = optout(capsys, None, "--base-url", LOCAL_URL, "report", "--year", "1999")
+    assert "--year" in one_line_failure(ran)
+    assert ran.code == 2
+
+
+# -- deny ---------------------------------------------------------------------------------------
+
+
+def test_deny_sets_denied_with_the_reason_and_status_shows_it(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    run = cli[1]
+    denied = run("deny", request_id, "--code", "suspected_fraud",
+                 "--reason", "one of 4,000 scripted submissions from one address")  # fmt: skip
+    assert denied.code == 0, denied.err
+    shown = json.loads(run("status", request_id, "--json").out)
+    assert shown["status"] == "denied"
+    assert shown["denial"]["reason_code"] == "suspected_fraud"
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def test_report_prints_the_years_figures_from_the_metrics_route(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out the deadline watch has folded into its year
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(table, WatchSettings(backfill_days=2), clock=lambda: later).run()
+    year = str(later.year)
+    # When the operator asks for the year's report as Markdown and as CSV
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    # Then both count the one request received, still open
+    assert markdown.code == 0, markdown.err
+    assert "| Received | 1 | 0 | 1 | 0 | 0 |" in markdown.out
+    assert "| Still open | 1 |" in markdown.out
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    received = [r for r in rows if (r["measure"], r["source_or_system"]) == ("received", "all")]
+    assert [r["value"] for r in received] == ["1"]
+
+
+# -- replay --------------------------------------------------------------------------------------
+
+
+def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given salesforce refused an opt-out for good, and a dead letter sits in its DLQ
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    (failed,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#salesforce"]
+    assert failed["status"] == "failed"
+    dlq = pipe.queue_urls["salesforce"].removesuffix("-jobs") + "-dlq"
+    dead = {"job_id": failed["job_id"], "request_id": request_id, "system": "salesforce"}
+    pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(dead))
+    # When the operator replays salesforce (the resolver carries the replay out)
+    ran = cli[1]("replay", "salesforce", "--no-wait")
+    assert ran.code == 0, ran.err
+    assert "1 dead-letter messages back" in ran.out
+    pipe.resolve()
+    # Then the work is back on salesforce's queue, and this time it completes
+    working = Vendor()
+    work(pipe, "salesforce", working)
+    assert emails_sent(working) == [EMAIL]
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#salesforce"]
+    assert (job["status"], job["replays"]) == ("done", 1)
+    assert (
+        pipe.aws.sqs.get_queue_attributes(
+            QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+
+
+def test_replay_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    assert "no system with this name" in one_line_failure(cli[1]("replay", "nosuch"))
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+HEADER = ["external_id", "received_at", "email", "phone", "source", "jurisdiction"]
+BAD = {  # every 100th row is bad, in one of these ways: (column, value, field reported)
+    0: ("email", "not-an-email-{n}", "email"),
+    1: ("received_at", "yesterday-{n}", "received_at"),
+    2: ("source", "carrier-pigeon-{n}", "source"),
+    3: ("phone", "555-{n}-x", "phone"),
+}
+SUMMARY = re.compile(r"stored (\d+), skipped (\d+) duplicates, rejected (\d+) rows")
+
+
+class Killed(BaseException):
+    """The process dying: nothing in the CLI catches it (as nothing runs after SIGKILL)."""
+
+
+class MemoryDynamoDB:
+    """BatchGetItem and BatchWriteItem (puts) over a dict, with DynamoDB's limits, counting
+    every write of every key. A 50,000-row import is 100,000 writes: minutes in moto."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes: Counter[tuple[str, str]] = Counter()
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((name, wanted),) = RequestItems.items()
+        keys = [(k["pk"]["S"], k["sk"]["S"]) for k in wanted["Keys"]]
+        assert len(keys) <= 100 and len(set(keys)) == len(keys), "DynamoDB refuses this"
+        found = [self.items[k] for k in keys if k in self.items]
+        return {"Responses": {name: found}, "UnprocessedKeys": {}}
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((_, puts),) = RequestItems.items()
+        keys = [(r["PutRequest"]["Item"]["pk"]["S"], r["PutRequest"]["Item"]["sk"]["S"])
+                for r in puts]  # fmt: skip
+        assert len(keys) <= 25 and len(set(keys)) == len(keys), "DynamoDB refuses this"
+        for key, put in zip(keys, puts, strict=True):
+            self.items[key] = put["PutRequest"]["Item"]
+            self.writes[key] += 1
+        return {"UnprocessedItems": {}}
+
+
+def write_history(path: Path, rows: int) -> dict[int, tuple[str, str]]:
+    """`rows` opt-outs from 2026; 1% bad. Returns {line: (field, value)} of the bad rows."""
+    bad: dict[int, tuple[str, str]] = {}
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for n in range(rows):
+            row = {"external_id": f"legacy-{n}",
+                   "received_at": f"2026-{n % 10 + 1:02d}-{n % 28 + 1:02d}T10:00:00Z",
+                   "email": f"person-{n}@example.com", "phone": "",
+                   "source": ("webform", "agent")[n % 2], "jurisdiction": "US-CA"}  # fmt: skip
+            if n % 100 == 42:
+                column, value, field = BAD[(n // 100) % len(BAD)]
+                row[column] = value.format(n=n)
+                bad[n + 2] = (field, row[column])  # line numbers count the header
+            writer.writerow([row[c] for c in HEADER])
+    return bad
+
+
+def import_killed_halfway(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], source: Path, rows: int
+) -> tuple[Ran, dict[int, tuple[str, str]]]:
+    """Import `rows` rows; the first run dies after the API stored its middle batch but before
+    the CLI noted it; the second run is the operator running the same command again."""
+    bad = write_history(source, rows)
+    calls = 0
+
+    def die_halfway(_: httpx.Request) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == rows // 100 // 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        optout(capsys, AdminTransport(pipe.admin, after=die_halfway), "--base-url", LOCAL_URL,
+               "import", str(source))  # fmt: skip
+    again = optout(capsys, AdminTransport(pipe.admin), "--base-url", LOCAL_URL, "import",
+                   str(source))  # fmt: skip
+    return again, bad
+
+
+def assert_reported_without_values(ran: Ran, source: Path, bad: dict[int, Any]) -> None:
+    rejected = source.with_name(source.name + ".rejected.csv")
+    with rejected.open() as handle:
+        rows = list(csv.DictReader(handle))
+    reported = {int(r["line"]): r for r in rows}
+    assert len(rows) == len(reported)  # each bad row once, even the batch sent twice
+    assert {line: r["field"] for line, r in reported.items()} == {
+        line: field for line, (field, _) in bad.items()
+    }
+    assert all(r["reason"] for r in reported.values())
+    shown = ran.out + ran.err + rejected.read_text()
+    assert not any(value in shown for _, value in bad.values())
+
+
+def test_a_50000_row_import_killed_halfway_stores_every_good_row_once_and_reports_the_bad(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Given the admin function's table in memory (the import route's calls, counted)
+    memory = MemoryDynamoDB()
+    monkeypatch.setattr(Table, "connect", classmethod(lambda cls, name: cls(memory, name)))
+    rows = 50_000
+    # When 50,000 opt-outs (1% bad) are imported, killed halfway, and imported again
+    source = tmp_path / "history.csv"
+    ran, bad = import_killed_halfway(pipe, capsys, source, rows)
+    # Then it resumed, and every good row's event was written exactly once
+    assert ran.code == 0, ran.err
+    assert "resumed after line" in ran.out
+    events = [k for k in memory.items if k[1] == "EVENT"]
+    assert len(events) == rows - len(bad)
+    assert {memory.writes[k] for k in events} == {1}
+    # ... the batch the first run never noted was sent again, and skipped as duplicates
+    found = SUMMARY.search(ran.out)
+    assert found, ran.out
+    stored, duplicates, rejected = (int(g) for g in found.groups())
+    assert (duplicates > 0, stored + duplicates, rejected) == (True, rows - len(bad), len(bad))
+    # ... and every bad row is reported by line and field, with no value in sight
+    assert_reported_without_values(ran, source, bad)
+
+
+def test_an_import_killed_halfway_stores_no_duplicates_in_the_table(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The same, smaller, on the (moto) table the other routes read
+    source = tmp_path / "history.csv"
+    ran, bad = import_killed_halfway(pipe, capsys, source, 500)
+    assert ran.code == 0, ran.err
+    external = imported_ids(pipe)
+    assert len(external) == len(set(external)) == 500 - len(bad)
+    assert_reported_without_values(ran, source, bad)
+
+
+def imported_ids(pipe: Pipeline) -> list[str]:
+    """The imported events' external ids, read from moto's memory (a Scan through moto's
+    serialiser costs seconds per thousand items)."""
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(pipe.aws.table_name)
+    events = [i.to_json()["Attributes"] for i in table.all_items()
+              if i.range_key is not None and i.range_key.value == "EVENT"]  # fmt: skip
+    return [e["evidence"]["M"]["imported"]["M"]["external_id"]["S"] for e in events]
+
+
+def test_a_csv_with_an_unknown_column_is_one_line_and_a_non_zero_exit(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    source = tmp_path / "other-tool.csv"
+    source.write_text("id,mail,date\n1,a@example.com,2026-01-01\n")
+    transport, run = cli
+    line = one_line_failure(run("import", str(source)))
+    assert "unknown column 'id'" in line
+    assert transport.sent == []
+
+
+def test_a_missing_csv_is_one_line_and_a_non_zero_exit(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    line = one_line_failure(cli[1]("import", str(tmp_path / "nowhere.csv")))
+    assert "no such file" in line

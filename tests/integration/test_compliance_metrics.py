@@ -1,0 +1,128 @@
+"""CCPA §7102 figures: over a seeded year they equal figures computed by hand, the ledger they
+come from equals a recount from the records, and a denial moves a request between outcomes."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.moto_guard import guarded
+from optout.ops.contribution import contribution_of
+from optout.ops.ledger import year_ledgers
+from optout.ops.metrics import MetricsService, figures
+from optout.ops.watch import Watch, WatchSettings
+from optout.store.proof import load_with_proof
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.support.seed import request_id_for, seed_request
+
+NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
+SETTINGS = WatchSettings(backfill_days=40, lag_seconds=120)
+
+
+@pytest.fixture(autouse=True)
+def _partition_scoped_moto() -> Iterator[None]:
+    with guarded():
+        yield
+
+
+@pytest.fixture
+def table(aws: Aws) -> Table:
+    return Table(aws.dynamodb, aws.table_name)
+
+
+def day(text: str, hour: int = 9) -> datetime:
+    return datetime.fromisoformat(f"{text}T{hour:02d}:00:00+00:00")
+
+
+def seed_year(table: Table) -> None:
+    """Eight opt-out requests in 2026 (two per source), and four that must not count."""
+    h = lambda n: timedelta(hours=n)  # noqa: E731
+    seed_request(table, 1, day("2026-01-02"), "completed", source="banner", after=h(10))
+    seed_request(table, 2, day("2026-01-05"), "completed", source="banner", after=h(48))
+    seed_request(table, 3, day("2026-01-05"), "partial", source="webform", after=h(30))
+    seed_request(table, 4, day("2026-01-06"), "denied", source="webform", after=h(20))
+    seed_request(table, 5, day("2026-01-07"), "completed", source="gpc", after=h(2))
+    seed_request(table, 6, day("2026-01-12"), "failed", source="gpc", after=h(3))
+    seed_request(table, 7, day("2026-01-13"), "completed", source="agent", after=h(100))
+    seed_request(table, 8, day("2026-01-14"), "processing", source="agent")
+    # Not 2026's, or not an opt-out request:
+    seed_request(table, 9, day("2025-12-31"), "completed", after=h(5))
+    seed_request(table, 10, day("2026-01-03"), "completed", event_type="links")
+    seed_request(table, 11, day("2026-01-03"), "completed", source="banner",
+                 event_type="consent", opt_out={"sale": False})  # fmt: skip
+    seed_request(table, 12, day("2026-01-04"), "completed", opt_out={"limit_sensitive": True})
+
+
+def year_figures(table: Table, year: int = 2026) -> dict[str, Any]:
+    return MetricsService(table).year(year, "as of the test")
+
+
+def test_the_year_figures_equal_the_hand_computed_ones(table: Table) -> None:
+    # Given a seeded year, enrolled by the deadline watch
+    seed_year(table)
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    # When the year's figures are computed
+    found = year_figures(table)
+    # Then: 8 received; complied in whole 4 (1, 2, 5, 7), in part 1 (3); denied 1 (4);
+    # failed 1 (6); open 1 (8). Responses after 2, 10, 20, 30, 48 and 100 hours: the median
+    # is (20 + 30) / 2 = 25 h = 1.04 days, the mean 210 / 6 = 35 h = 1.46 days.
+    assert found["requests"] == {
+        "received": 8, "complied_whole": 4, "complied_part": 1, "complied": 5, "denied": 1,
+        "failed": 1, "open": 1,
+        "days_to_respond": {"responses": 6, "median": 1.04, "mean": 1.46},
+    }  # fmt: skip
+    banner = found["by_source"]["banner"]
+    assert (banner["received"], banner["complied_whole"]) == (2, 2)
+    assert banner["days_to_respond"] == {"responses": 2, "median": 1.21, "mean": 1.21}
+    assert found["by_source"]["webform"]["denied"] == 1
+    assert found["by_source"]["agent"]["open"] == 1
+
+
+def test_per_system_success_and_the_weekly_counts(table: Table) -> None:
+    seed_year(table)
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    found = year_figures(table)
+    # braze: done in 1, 2, 4, 5, 7; failed in 3 (the partial one) and 6; pending in 8
+    assert found["systems"]["braze"] == {
+        "done": 5, "failed": 2, "processing": 1, "success_rate": 0.7143, "overdue": 0,
+    }  # fmt: skip
+    assert found["systems"]["salesforce"]["success_rate"] == 0.8571
+    weeks = {w["week"]: w for w in found["weekly"]}
+    assert weeks["2026-W01"] | {"week": None} == {
+        "week": None, "starts": "2025-12-29", "banner": 1, "webform": 0, "gpc": 0, "agent": 0,
+    }  # fmt: skip
+    assert (weeks["2026-W02"]["banner"], weeks["2026-W02"]["webform"]) == (1, 2)
+    assert [(b["days"], b["responses"]) for b in found["days_to_respond_histogram"]] == [
+        (0, 3), (1, 2), (4, 1),
+    ]  # fmt: skip
+
+
+def test_a_request_counts_in_the_year_it_was_received(table: Table) -> None:
+    seed_year(table)
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    assert year_figures(table, 2025)["requests"]["received"] == 1
+
+
+def test_the_ledger_equals_a_recount_from_the_records(table: Table) -> None:
+    # Given a year folded by the watch, then changed: a processing request completes
+    seed_year(table)
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    seed_request(table, 8, day("2026-01-14"), "completed", source="agent", after=timedelta(1))
+    Watch(table, SETTINGS, clock=lambda: NOW + timedelta(days=1)).run()
+    # When every request's contribution is computed afresh from its records
+    recount: dict[str, int] = {}
+    for n in range(1, 13):
+        found = contribution_of(*load_with_proof(table, request_id_for(n)))
+        if found is not None and found.day.startswith("2026"):
+            for name, value in found.counters().items():
+                recount[name] = recount.get(name, 0) + value
+    # Then the ledger holds exactly those counts
+    stored: dict[str, int] = {}
+    for ledger in year_ledgers(table, 2026):
+        for name, value in ledger.items():
+            if "." in name and value:
+                stored[name] = stored.get(name, 0) + value
+    assert stored == recount
+    assert figures(2026, year_ledgers(table, 2026), {}, "")["requests"]["open"] == 0

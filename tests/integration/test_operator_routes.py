@@ -1,0 +1,267 @@
+"""Compliance operator routes (admin function): deny, metrics, exports, imports, redrive.
+IAM only, allow-listed callers only, no identifier values out but the one asked for."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.moto_guard import guarded
+from optout.ops.watch import Watch, WatchSettings
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "operator-test@example.com"
+OTHER = "someone-else@example.com"
+DEVICE = "dev-operator-aaaaaaaaaa"
+RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+NEW_ROUTES = [
+    ("POST", f"/v1/admin/requests/{RID}/deny", {"request_id": RID},
+     {"reason_code": "suspected_fraud", "reason": "a scripted burst from one address"}),
+    ("GET", "/v1/admin/metrics", None, None),
+    ("POST", "/v1/admin/exports/identity", None, {"type": "email", "value": EMAIL}),
+    ("POST", "/v1/admin/exports/range", None, {"from": "2026-11-01", "to": "2026-11-29"}),
+    ("POST", "/v1/admin/imports", None, {"rows": [{"external_id": "x", "received_at": "2026"}]}),
+    ("POST", "/v1/admin/systems/braze/redrive", {"system": "braze"}, None),
+]  # fmt: skip
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    with guarded():
+        yield build_pipeline(aws, monkeypatch)
+
+
+def call(
+    pipe: Pipeline,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    iam: bool = True,
+    params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> Any:
+    event = http_event(method, path, body, path_parameters=params, iam=iam)
+    if query:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
+    return invoke(pipe.admin, event)
+
+
+def ok(answer: dict[str, Any], status: int = 200) -> Any:
+    assert answer["statusCode"] == status, answer["body"]
+    return json_body(answer)
+
+
+def watch(pipe: Pipeline, at: datetime | None = None) -> None:
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    moment = at or datetime.now(UTC) + timedelta(minutes=5)
+    Watch(table, WatchSettings(backfill_days=2), clock=lambda: moment).run()
+
+
+@pytest.mark.parametrize(("method", "path", "params", "body"), NEW_ROUTES)
+def test_every_operations_route_refuses_an_unsigned_call(
+    pipe: Pipeline, method: str, path: str, params: dict[str, str] | None, body: Any
+) -> None:
+    answer = call(pipe, method, path, body, iam=False, params=params, query={"year": "2026"})
+    assert answer["statusCode"] == 403
+    assert json_body(answer)["error"]["code"] == "forbidden"
+    assert pipe.items() == []
+
+
+# -- denial -------------------------------------------------------------------------------------
+
+
+def deny(pipe: Pipeline, request_id: str, reason: str = "a burst of 400 requests from one IP"):  # type: ignore[no-untyped-def]
+    body = {"reason_code": "suspected_fraud", "reason": reason}
+    path = f"/v1/admin/requests/{request_id}/deny"
+    return call(pipe, "POST", path, body, params={"request_id": request_id})
+
+
+def test_a_denied_request_shows_denied_with_its_reason_code(pipe: Pipeline) -> None:
+    # Given an opt-out
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    # When an operator denies it
+    answer = ok(deny(pipe, request_id))
+    # Then the public status says denied, and the record keeps who, when and why
+    assert answer["status"] == "denied"
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert (status["status"], status["denial_reason"]) == ("denied", "suspected_fraud")
+    detail = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
+                     params={"request_id": request_id}))  # fmt: skip
+    assert detail["denial"]["denied_by"].endswith("local-signed-caller")
+    assert detail["denial"]["reason"] == "a burst of 400 requests from one IP"
+
+
+def test_a_denial_reason_holding_an_email_or_phone_is_refused_without_echo(
+    pipe: Pipeline,
+) -> None:
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    for reason in (f"the person {EMAIL} called", "called us from +1 415 555 0132 twice"):
+        answer = deny(pipe, request_id, reason)
+        assert answer["statusCode"] == 422
+        assert json_body(answer)["error"]["field"] == "reason"
+        assert EMAIL not in answer["body"] and "555" not in answer["body"]
+    assert not [i for i in pipe.items("REQ#") if i["sk"] == "DENIAL"]
+
+
+def test_a_request_is_denied_once_and_only_an_opt_out_can_be(pipe: Pipeline) -> None:
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    ok(deny(pipe, request_id))
+    assert deny(pipe, request_id)["statusCode"] == 409
+    assert deny(pipe, RID)["statusCode"] == 404
+    link = {"links": [{"a": {"type": "device_id", "value": DEVICE},
+                       "b": {"type": "email", "value": EMAIL}}]}  # fmt: skip
+    links_request = pipe.post("/v1/identity-links", link, iam=True)["request_id"]
+    assert deny(pipe, links_request)["statusCode"] == 409
+
+
+def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -> None:
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    watch(pipe)
+    year = str(datetime.now(UTC).year)
+    before = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))["requests"]
+    ok(deny(pipe, request_id))
+    watch(pipe, datetime.now(UTC) + timedelta(minutes=10))
+    after = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))["requests"]
+    assert (before["open"], before["denied"]) == (1, 0)
+    assert (after["open"], after["denied"], after["received"]) == (0, 1, 1)
+
+
+# -- exports ------------------------------------------------------------------------------------
+
+
+def test_an_identity_export_holds_its_requests_jobs_and_links_but_no_other_value(
+    pipe: Pipeline,
+) -> None:
+    # Given two opt-outs naming the email (one typed on a browser), and another person's
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})["request_id"]
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.post("/v1/opt-out", {"email": OTHER})
+    pipe.resolve()
+    watch(pipe)
+    # When an operator exports the email's records
+    answer = ok(call(pipe, "POST", "/v1/admin/exports/identity", {"type": "email",
+                                                                   "value": EMAIL}))  # fmt: skip
+    records = answer["records"]
+    # Then it has the identity, who asserted it, both requests with their jobs; no other value
+    kinds = [r["record"] for r in records]
+    assert kinds[0] == "identity" and records[0]["value"] == EMAIL.lower()
+    assert {r["kind"] for r in records if r["record"] == "link"} == {"asserted_by"}
+    assert [r["request_id"] for r in records if r["record"] == "request"] == [first, second]
+    assert {r["system"] for r in records if r["record"] == "job"} >= {"braze", "salesforce"}
+    text = json.dumps(records)
+    assert text.count(EMAIL.lower()) == 1
+    assert DEVICE not in text and OTHER not in text
+    assert answer["cursor"] is None
+
+
+def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None:
+    # Given 30 opt-outs today
+    made = {pipe.post("/v1/opt-out", {"email": f"p{n}@example.com"})["request_id"]
+            for n in range(30)}  # fmt: skip
+    today = datetime.now(UTC).date().isoformat()
+    # When an operator exports today, page by page
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        body = {"from": today, "to": today, **({"cursor": cursor} if cursor else {})}
+        answer = ok(call(pipe, "POST", "/v1/admin/exports/range", body))
+        seen += [r["request_id"] for r in answer["records"] if r["record"] == "request"]
+        pages += 1
+        cursor = answer["cursor"]
+        if cursor is None:
+            break
+    # Then every request comes exactly once, over more than one page, and no email with it
+    assert sorted(seen) == sorted(made) and pages > 1
+    assert answer["progress"] == {"done": 1, "total": 1, "unit": "days"}
+
+
+def test_a_forged_export_cursor_is_refused(pipe: Pipeline) -> None:
+    body = {"from": "2026-11-01", "to": "2026-11-02", "cursor": "bm90IGEgY3Vyc29y"}
+    answer = call(pipe, "POST", "/v1/admin/exports/range", body)
+    assert (answer["statusCode"], json_body(answer)["error"]["field"]) == (422, "cursor")
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+
+def import_rows(pipe: Pipeline, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = ok(call(pipe, "POST", "/v1/admin/imports", {"rows": rows}))
+    return result
+
+
+def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
+    pipe: Pipeline,
+) -> None:
+    rows = [
+        {"line": 2, "external_id": "OT-1", "received_at": "2026-03-04T10:00:00Z",
+         "email": "imported@example.com", "source": "banner", "completed_at": "2026-03-05"},
+        {"line": 3, "external_id": "OT-2", "received_at": "2026-03-04", "phone": "+14155550100",
+         "purposes": "sale;share", "jurisdiction": "US-CO"},
+        {"line": 4, "external_id": "OT-3", "received_at": "2026-03-04", "email": "not-an-email"},
+        {"line": 5, "external_id": "OT-4", "received_at": "yesterday", "email": "a@example.com"},
+        {"line": 6, "external_id": "OT-5", "received_at": "2026-03-04"},
+        {"line": 7, "external_id": "OT-6", "received_at": "2026-03-04", "email": "b@example.com",
+         "purposes": "sale;everything"},
+    ]  # fmt: skip
+    result = import_rows(pipe, rows)
+    assert (result["stored"], result["duplicates"]) == (2, 0)
+    assert [(r["line"], r["field"]) for r in result["rejected"]] == [
+        (4, "email"), (5, "received_at"), (6, "email"), (7, "purposes"),
+    ]  # fmt: skip
+    assert "not-an-email" not in json.dumps(result) and "everything" not in json.dumps(result)
+    events = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
+    assert sorted((e["source"], e["received_at"][:10], e["deadline"]) for e in events) == [
+        ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-18"),
+    ]  # fmt: skip
+
+
+def test_importing_the_same_rows_again_stores_nothing_twice(pipe: Pipeline) -> None:
+    rows = [{"line": n + 2, "external_id": f"OT-{n}", "received_at": "2026-05-01",
+             "email": f"i{n}@example.com"} for n in range(5)]  # fmt: skip
+    first = import_rows(pipe, rows)
+    again = import_rows(pipe, [*rows, rows[0]])
+    assert (first["stored"], again["stored"], again["duplicates"]) == (5, 0, 6)
+    assert len([i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]) == 5
+
+
+def test_imported_opt_outs_are_carried_out_and_folded_into_their_year(pipe: Pipeline) -> None:
+    row = {"external_id": "OT-9", "received_at": "2026-02-02T08:00:00Z",
+           "email": "carried@example.com", "completed_at": "2026-02-03T08:00:00Z"}  # fmt: skip
+    import_rows(pipe, [row])
+    pipe.resolve()
+    assert {m["system"] for ms in pipe.drain_all().values() for m in ms} >= {"braze"}
+    watch(pipe)
+    figures = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": "2026"}))["requests"]
+    assert (figures["received"], figures["open"]) == (1, 1)
+
+
+# -- redrive ------------------------------------------------------------------------------------
+
+
+def test_a_redrive_moves_a_systems_dead_letters_back_to_its_queue(pipe: Pipeline) -> None:
+    sqs = pipe.aws.sqs
+    dlq = pipe.queue_urls["braze"].removesuffix("-jobs") + "-dlq"
+    bodies = [json.dumps({"job_id": f"{RID}:braze", "request_id": RID, "system": "braze", "n": n})
+              for n in range(12)]  # fmt: skip
+    for body in bodies:
+        sqs.send_message(QueueUrl=dlq, MessageBody=body)
+    answer = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
+    assert (answer["moved"], answer["remaining"]) == (12, 0)
+    moved = pipe.drain("braze")
+    assert sorted(json.dumps(m) for m in moved) == sorted(bodies)
+
+
+def test_a_redrive_of_an_unknown_system_is_404(pipe: Pipeline) -> None:
+    answer = call(pipe, "POST", "/v1/admin/systems/nosuch/redrive", params={"system": "nosuch"})
+    assert answer["statusCode"] == 404

@@ -1,0 +1,109 @@
+"""Every request carries its proof: a system that already holds a person's opt-out is counted
+for a later request too, citing the earlier receipt (its request id and date)."""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor, work
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
+
+EMAIL = "proof@example.com"
+EMAIL_SYSTEMS = {"webhook", "braze", "salesforce", "google_ads", "meta", "trade_desk"}
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def work_everything(pipe: Pipeline) -> None:
+    for key in QUEUE_KEYS:
+        work(pipe, key, Vendor())
+
+
+def status(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    return pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+
+
+def detail(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    path = f"/v1/admin/requests/{request_id}"
+    event = http_event("GET", path, path_parameters={"request_id": request_id}, iam=True)
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 200, answer["body"]
+    found: dict[str, Any] = json_body(answer)
+    return found
+
+
+def test_a_repeat_opt_out_counts_the_systems_that_hold_the_earlier_one(pipe: Pipeline) -> None:
+    # Given an opt-out delivered to every system that takes an email
+    first = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    work_everything(pipe)
+    assert status(pipe, first)["status"] == "completed"
+    # When the same person opts out again
+    second = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    # Then no job is sent again, yet the status counts every system that holds the opt-out
+    assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}
+    answer = status(pipe, second)
+    assert answer["status"] == "completed"
+    assert (answer["systems_total"], answer["systems_done"]) == (6, 6)
+    assert answer["completed_at"] is not None
+
+
+def test_the_record_names_the_earlier_receipt_with_its_request_and_date(pipe: Pipeline) -> None:
+    first = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    work_everything(pipe)
+    second = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    # When an operator reads the second request's record
+    systems = {s["system"]: s for s in detail(pipe, second)["systems"]}
+    # Then each system cites the first request's receipt
+    assert set(systems) == EMAIL_SYSTEMS
+    for system in systems.values():
+        assert system["proof"] == "earlier"
+        (cited,) = system["satisfied_by"]
+        assert cited["request_id"] == first
+        assert cited["status"] == "done" and cited["completed_at"]
+
+
+def test_a_repeat_while_the_first_is_in_flight_completes_when_the_first_does(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out whose jobs are still queued
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    # When the same person opts out again before any system answered
+    second = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    # Then the second is processing on the first's jobs, and completes with them
+    before = status(pipe, second)
+    assert (before["status"], before["systems_total"], before["systems_done"]) == (
+        "processing", 6, 0,
+    )  # fmt: skip
+    work_everything(pipe)
+    after = status(pipe, second)
+    assert (after["status"], after["systems_done"]) == ("completed", 6)
+
+
+def test_a_wider_repeat_has_its_own_job_and_cites_the_earlier_one(pipe: Pipeline) -> None:
+    # Given an opt-out of sale only, delivered
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work_everything(pipe)
+    # When the person opts out of sale and share
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale", "share"]})
+    pipe.resolve()
+    # Then each system gets a job of its own (for share), and the record cites the first
+    braze = next(s for s in detail(pipe, second["request_id"])["systems"] if s["system"] == "braze")
+    assert braze["proof"] == "both"
+    assert [c["request_id"] for c in braze["satisfied_by"]] == [first]
+    assert status(pipe, second["request_id"])["status"] == "processing"
+    work_everything(pipe)
+    assert status(pipe, second["request_id"])["status"] == "completed"

@@ -1,0 +1,81 @@
+"""The reconciliation sweep: what the pipeline dropped silently is found and re-driven."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+from tests.conftest import Aws
+from tests.support.lambdas import invoke, load_function
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "sweep@example.com"
+LATER = timedelta(hours=2, minutes=16)  # at the second check (2 h 15), past the job grace
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def sweep(pipe: Pipeline, after: timedelta) -> Sweeper:
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    return Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + after)
+
+
+def job_messages(pipe: Pipeline) -> set[tuple[str, str]]:
+    return {(m["request_id"], m["system"]) for ms in pipe.drain_all().values() for m in ms}
+
+
+def test_an_event_the_resolver_never_saw_is_resolved_by_the_redrive(pipe: Pipeline) -> None:
+    # Given an opt-out whose stream record was lost before the resolver ran
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.event_records()  # read and dropped
+    # When the sweep runs past the grace period, and the resolver takes its redrive event
+    report = sweep(pipe, LATER).sweep()
+    pipe.resolve()
+    # Then the request was found unresolved, and now has its jobs queued
+    assert report.unresolved == [request_id] and len(report.redrive_events) == 1
+    queued = job_messages(pipe)
+    assert queued and {r for r, _ in queued} == {request_id}
+    assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] != "received"
+
+
+def test_a_pending_job_whose_message_was_lost_is_sent_again(pipe: Pipeline) -> None:
+    # Given a resolved opt-out whose job messages were lost (queues emptied, jobs pending)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    lost = job_messages(pipe)
+    # When the sweep runs past the grace period, and the resolver takes its redrive event
+    report = sweep(pipe, LATER).sweep()
+    pipe.resolve()
+    # Then each stuck job is listed and its message sent again, once
+    assert sorted(report.stuck_jobs) == sorted(f"{r}:{s}" for r, s in lost)
+    assert report.unresolved == []
+    assert job_messages(pipe) == lost and {r for r, _ in lost} == {request_id}
+
+
+def test_requests_younger_than_the_first_check_are_left_alone(pipe: Pipeline) -> None:
+    # Given an opt-out just captured, not yet resolved
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    # When the sweep runs a minute later
+    report = sweep(pipe, timedelta(minutes=1)).sweep()
+    # Then nothing is re-driven
+    assert (report.unresolved, report.stuck_jobs, report.redrive_events) == ([], [], [])
+
+
+def test_the_scheduled_function_counts_what_it_re_drove(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an unresolved opt-out and a sweep with no grace period
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.event_records()
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    # When EventBridge invokes the function
+    answer = invoke(load_function("sweeper"), {"source": "aws.events", "detail": {}})
+    # Then it reports the event and emits the metric the alarm watches
+    assert answer["unresolved_events"] == 1
+    assert '"SweepRedriven":[1.0]' in capsys.readouterr().out.replace(" ", "")

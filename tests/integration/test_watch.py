@@ -1,0 +1,180 @@
+"""The deadline watch finds exactly the requests past or near their deadline that are not
+complete, and a later run reads only what is due, never the history again."""
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from local.moto_guard import guarded
+from optout.ops.watch import Watch, WatchSettings
+from optout.store.batch import batch_put
+from optout.store.codec import deserialize
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.support.lambdas import FakeLambdaContext, load_function
+from tests.support.seed import Seeded, seed_request
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SETTINGS = WatchSettings(near_days=3, lag_seconds=120, backfill_days=60)
+
+
+@pytest.fixture(autouse=True)
+def _partition_scoped_moto() -> Iterator[None]:
+    with guarded():
+        yield
+
+
+@pytest.fixture
+def table(aws: Aws) -> Table:
+    return Table(aws.dynamodb, aws.table_name)
+
+
+def watch(table: Table, at: datetime = NOW) -> Watch:
+    return Watch(table, SETTINGS, clock=lambda: at)
+
+
+def at(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(f"{day}T{hour:02d}:00:00+00:00")
+
+
+def seeded_set(table: Table) -> dict[str, Seeded]:
+    """Every kind of request, old and new, complete and not."""
+    return {
+        "old processing": seed_request(table, 1, at("2026-10-01"), "processing"),
+        "old completed": seed_request(table, 2, at("2026-10-01"), "completed"),
+        "old never resolved": seed_request(table, 3, at("2026-10-02"), "received"),
+        "old denied": seed_request(table, 4, at("2026-10-03"), "denied"),
+        "failed past deadline": seed_request(table, 5, at("2026-11-05"), "failed",
+                                             deadline=date(2026, 11, 28)),
+        "partial past deadline": seed_request(table, 6, at("2026-11-04"), "partial",
+                                              deadline=date(2026, 11, 26)),
+        "due in two days": seed_request(table, 7, at("2026-11-06"), "processing",
+                                        deadline=date(2026, 12, 1)),
+        "due today": seed_request(table, 8, at("2026-11-07"), "processing",
+                                  deadline=date(2026, 11, 29)),
+        "not yet near": seed_request(table, 9, at("2026-11-20"), "processing",
+                                     deadline=date(2026, 12, 31)),
+        "completed late": seed_request(table, 10, at("2026-10-05"), "completed",
+                                       after=timedelta(days=40)),
+        "too old to backfill": seed_request(table, 11, at("2026-08-01"), "processing"),
+        "just arrived": seed_request(table, 12, NOW - timedelta(seconds=30), "received"),
+        "links only": seed_request(table, 13, at("2026-10-01"), "processing",
+                                   event_type="links"),
+    }  # fmt: skip
+
+
+def test_the_sweep_finds_exactly_the_overdue_and_due_soon_requests(table: Table) -> None:
+    # Given requests in every state, some past their deadline
+    seeded = seeded_set(table)
+    # When the watch runs
+    report = watch(table).run()
+    # Then exactly the incomplete ones past their deadline are overdue, and those within
+    # three days of it due soon
+    names = {s.request_id: name for name, s in seeded.items()}
+    assert sorted(names[c.request_id] for c in report.overdue) == [
+        "failed past deadline", "old never resolved", "old processing", "partial past deadline",
+    ]  # fmt: skip
+    assert sorted(names[c.request_id] for c in report.due_soon) == ["due in two days", "due today"]
+    assert report.by_state(report.overdue) == {"failed": 2, "processing": 1, "received": 1}
+    # (the never-resolved one has no job yet; the partial one only failed at braze)
+    assert report.overdue_by_system() == {"braze": 3, "salesforce": 2}
+
+
+def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
+    # Given an overdue request
+    late = seed_request(table, 1, at("2026-10-01"), "processing")
+    assert [c.request_id for c in watch(table).run().overdue] == [late.request_id]
+    # When its jobs complete
+    seed_request(table, 1, at("2026-10-01"), "completed")
+    # Then the next run no longer counts it, and nothing is left to remind
+    later = watch(table, NOW + timedelta(minutes=5)).run()
+    assert later.overdue == []
+    assert reminders(table) == []
+
+
+def test_a_later_run_reads_only_the_requests_that_are_due(
+    table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 20 settled requests and two overdue ones, enrolled by a first run
+    for n in range(20):
+        seed_request(table, 100 + n, at("2026-11-02") + timedelta(minutes=n), "completed")
+    late = [seed_request(table, n, at("2026-10-01"), "processing") for n in (1, 2)]
+    watch(table).run()
+    # When the watch runs again with nothing new
+    reads = request_reads(aws)
+    second = watch(table, NOW + timedelta(minutes=5)).run()
+    # Then it read the two overdue requests again, and no settled one
+    assert sorted(reads) == sorted(f"REQ#{s.request_id}" for s in late)
+    assert len(second.overdue) == 2
+
+
+def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) -> None:
+    # Given a request received an hour ago, still in flight
+    seed_request(table, 1, NOW - timedelta(hours=1), "processing")
+    watch(table).run()
+    first = reminders(table)
+    # When the reminder comes due and the request is still in flight
+    watch(table, NOW + timedelta(minutes=6)).run()
+    second = reminders(table)
+    # Then the next check is further away than the first was
+    assert [r["attempt"] for r in first + second] == [0, 1]
+    assert due_at(second[0]) - (NOW + timedelta(minutes=6)) == timedelta(minutes=15)
+    assert due_at(first[0]) - NOW == timedelta(minutes=5)
+
+
+def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an overdue request older than the default backfill would reach
+    table = Table(aws.dynamodb, aws.table_name)
+    seed_request(table, 1, datetime.now(UTC) - timedelta(days=30), "processing")
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "40")
+    app = load_function("watch")
+    # When EventBridge invokes the function
+    summary = app.handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then it reports the request overdue, and keeps the figures for operators
+    assert (summary["overdue"], summary["overdue_by_state"]) == (1, {"processing": 1})
+    status = [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "STATUS"]
+    assert status and status[0]["overdue"] == 1
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+class MinutesLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 120_000
+
+
+def reminders(table: Table) -> list[dict[str, Any]]:
+    answer = table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :due)",
+        ExpressionAttributeValues={":pk": {"S": "WATCH"}, ":due": {"S": "DUE#"}},
+    )
+    return [deserialize(raw) for raw in answer["Items"]]
+
+
+def due_at(reminder: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(reminder["sk"].split("#")[1].replace("Z", "+00:00"))
+
+
+def request_reads(aws: Aws) -> list[str]:
+    """Partition keys of the request partitions queried from now on."""
+    found: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        values = params.get("ExpressionAttributeValues", {})
+        pk = values.get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#") and "IndexName" not in params:
+            found.append(pk)
+
+    aws.dynamodb.meta.events.register("before-parameter-build.dynamodb.Query", record)
+    return found
+
+
+__all__ = ["batch_put"]

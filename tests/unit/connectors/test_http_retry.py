@@ -1,0 +1,101 @@
+"""One vendor call tried again within the attempt: which failures, how long it waits, when not."""
+
+import json
+
+import pytest
+
+from local.sandbox.base import Sandbox
+from local.sandbox.server import SandboxServer
+from optout.connectors.errors import DeliveryError
+from optout.connectors.http import HttpClient, RetryPolicy
+from tests.unit.connectors.conftest import secret_for
+
+TIMEOUT = 2.0
+
+
+@pytest.fixture
+def server():
+    braze = Sandbox("hook", "braze", secret_for("braze"), timeout_delay_seconds=3.0)
+    with SandboxServer({"hook": braze}) as running:
+        yield running
+
+
+def client(attempts: int, waits: list[float], **policy: float) -> HttpClient:
+    return HttpClient(TIMEOUT, RetryPolicy(attempts=attempts, **policy), sleep=waits.append)
+
+
+def fail_every_second_call(server: SandboxServer, **plan: object) -> None:
+    """The plan's first call succeeds: spend it, so the next call fails and the one after not."""
+    server.sandboxes["hook"].set_fault_spec({"rate": 0.5, **plan})
+    post(server, HttpClient(TIMEOUT))
+
+
+def post(server: SandboxServer, http: HttpClient) -> int:
+    headers = {
+        "authorization": "Bearer " + secret_for("braze")["api_key"],
+        "content-type": "application/json",
+    }
+    body = {"attributes": [{"external_id": "c1", "flag": True, "_update_existing_only": True}]}
+    url = server.base_url("hook") + "/users/track"
+    return http.send(
+        "POST", url, step="hook", headers=headers, body=json.dumps(body).encode()
+    ).status
+
+
+def test_a_503_is_tried_again_and_the_second_answer_returned(server):
+    fail_every_second_call(server, status=503)
+    waits: list[float] = []
+    http = client(3, waits)
+
+    assert post(server, http) == 201
+    assert (len(server.sandboxes["hook"].recorded()), http.retried, len(waits)) == (3, 1, 1)
+
+
+def test_a_short_retry_after_is_waited_for_before_the_next_try(server):
+    fail_every_second_call(server, status=429, retry_after=1)
+    waits: list[float] = []
+
+    assert post(server, client(3, waits)) == 201
+    assert waits == [1.0]
+
+
+def test_a_retry_after_longer_than_the_policy_waits_goes_back_to_the_queue(server):
+    fail_every_second_call(server, status=429, retry_after=60)
+    waits: list[float] = []
+
+    with pytest.raises(DeliveryError) as raised:
+        post(server, client(3, waits, max_wait_seconds=2.0))
+
+    assert (raised.value.retryable, raised.value.retry_after, waits) == (True, 60.0, [])
+
+
+def test_the_last_try_s_failure_is_reported(server):
+    server.sandboxes["hook"].set_faults(1.0, 503)
+    waits: list[float] = []
+
+    with pytest.raises(DeliveryError) as raised:
+        post(server, client(3, waits))
+
+    assert raised.value.retryable
+    assert len(server.sandboxes["hook"].recorded()) == 3
+    assert len(waits) == 2 and waits[0] <= 0.2 < waits[1] * 2  # doubling back-off
+
+
+def test_a_permanent_400_is_not_tried_again(server):
+    server.sandboxes["hook"].set_faults(1.0, 400)
+
+    with pytest.raises(DeliveryError) as raised:
+        post(server, client(3, []))
+
+    assert not raised.value.retryable
+    assert len(server.sandboxes["hook"].recorded()) == 1
+
+
+def test_a_second_timeout_is_left_to_the_queue(server):
+    server.sandboxes["hook"].set_faults(1.0, "timeout")
+
+    with pytest.raises(DeliveryError) as raised:
+        post(server, HttpClient(0.5, RetryPolicy(attempts=3), sleep=lambda _: None))
+
+    assert raised.value.retryable and "timed out" in str(raised.value)
+    assert len(server.sandboxes["hook"].recorded()) == 2  # not the third try the policy allows
