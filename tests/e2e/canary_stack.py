@@ -38,6 +38,9 @@ def _watch_environment() -> None:
         env = original(*args, **kwargs)
         env["POWERTOOLS_METRICS_DISABLED"] = "false"
         env["POWERTOOLS_LOG_LEVEL"] = "DEBUG"
+        # One vendor call per attempt: each fault goes back to the queue, so the retry path
+        # (receive counts, back-off, attempts) is exercised and its logs searched too.
+        env["HTTP_ATTEMPTS"] = "1"
         return env
 
     local.stack.stack_environment = with_metrics_and_debug  # type: ignore[assignment]

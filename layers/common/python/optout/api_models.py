@@ -3,7 +3,15 @@
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    StrictStr,
+    model_serializer,
+)
 
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -265,7 +273,10 @@ class ImportIn(StrictModel):
     """A batch of historical opt-outs (docs/operations.md, "Importing"). Rows are checked one
     by one: a bad row is reported with its line and field, never the whole batch refused."""
 
-    rows: Annotated[list[dict[str, str | int | None]], Field(min_length=1, max_length=100)]
+    # Strict: a JSON true is not the number 1 here (the document says string, integer or null).
+    rows: Annotated[
+        list[dict[str, StrictStr | StrictInt | None]], Field(min_length=1, max_length=100)
+    ]
 
 
 class RejectedRow(ApiModel):
