@@ -60,9 +60,18 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 (
                     f"cold start: {name} import+init (median of {cold['repeats']})",
                     f"{c['total_ms']:.0f} ms",
-                    f"x{c['ratio_to_boto3']:.2f} boto3",
+                    f"x{c['ratio_to_boto3']:.2f} boto3; CPU {c['cpu_ms']:.0f} ms, "
+                    f"x{c['cpu_ratio_to_boto3']:.2f}",
                 )
             )
+            if "first_request_ms" in c:
+                found.append(
+                    (
+                        f"cold start: {name} first request (median of {cold['repeats']})",
+                        f"{c['first_request_ms']:.0f} ms",
+                        "a banner opt-out, its PutItem stubbed",
+                    )
+                )
     if e2e := results.get("local_e2e"):
         t = e2e["post_to_last_receipt_s"]
         mix = ", ".join(f"{k} {v}" for k, v in e2e["mix"].items())

@@ -39,7 +39,7 @@ from optout.http import answers, openapi, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
 from optout.identity_token import TokenVerifier
-from optout.observability import logger, metrics, tracer
+from optout.observability import logger, metrics
 from optout.queries import QueryService
 from optout.settings import Settings
 from optout.store.table import Table
@@ -249,7 +249,6 @@ def _cookie(event: dict[str, Any], name: str) -> str | None:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = _answer(event, context)

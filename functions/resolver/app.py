@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout.jobs_queue import JobQueue
-from optout.observability import logger, metrics, tracer
+from optout.observability import logger, metrics
 from optout.resolver.clusters import Caps
 from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
@@ -45,7 +45,6 @@ def resolver() -> Resolver:
     )
 
 
-@tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
     image = record.raw_event.get("dynamodb", {}).get("NewImage")
     if record.raw_event.get("eventName") != "INSERT" or not image:
@@ -69,7 +68,6 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _outbox.clear()

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.observability import logger, metrics, tracer
+from optout.observability import logger, metrics
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -43,7 +43,6 @@ def sweeper() -> Sweeper:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     report = sweeper().sweep()

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.observability import logger, metrics, tracer
+from optout.observability import logger, metrics
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.settings import Settings
 from optout.store.table import Table
@@ -38,7 +38,6 @@ def publish(report: WatchReport) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = watch().run(lambda: context.get_remaining_time_in_millis() / 1000)

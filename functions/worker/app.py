@@ -23,7 +23,7 @@ from optout.connectors.http import HttpClient, RetryPolicy
 from optout.delivery.messages import JobMessage, queue_url_from_arn
 from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
-from optout.observability import logger, metrics, tracer
+from optout.observability import logger, metrics
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
 
@@ -99,7 +99,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     received = [

@@ -3,9 +3,9 @@ of the process watched, for tests/e2e/test_pii_canary.py.
 
 On top of `python -m local ARGS`: Powertools metrics are on (their EMF lines go to stdout, as
 on Lambda, where they become CloudWatch metrics) and the functions log at DEBUG; and FILE gets
-one JSON line per SQS message body sent (SendMessage, SendMessageBatch) and per tracer
-annotation, metadata, and handler answer or error the tracer was asked to capture (with the
-capture flag it resolved: the answer itself is recorded only if it would have gone to X-Ray).
+one JSON line per SQS message body sent (SendMessage, SendMessageBatch). Nothing goes to
+X-Ray from inside the functions: they trace with Lambda's active tracing alone, no SDK
+(docs/decisions.md; tests/unit/test_cold_imports.py checks the SDK is never imported).
 """
 
 import json
@@ -63,41 +63,6 @@ def _watch_queues(record: Callable[[dict[str, Any]], None]) -> None:
     BaseClient._make_api_call = spy  # type: ignore[method-assign]
 
 
-def _watch_tracer(record: Callable[[dict[str, Any]], None]) -> None:
-    from aws_lambda_powertools.tracing.tracer import Tracer  # noqa: PLC0415
-
-    put_annotation, put_metadata = Tracer.put_annotation, Tracer.put_metadata
-    add_response = Tracer._add_response_as_metadata
-    add_error = Tracer._add_full_exception_as_metadata
-
-    def annotation(self: Tracer, key: str, value: Any) -> None:
-        record({"kind": "annotation", "key": key, "value": value})
-        put_annotation(self, key, value)
-
-    def metadata(self: Tracer, key: str, value: Any, namespace: str | None = None) -> None:
-        record({"kind": "metadata", "key": key, "value": value})
-        put_metadata(self, key, value, namespace)
-
-    def response(self: Tracer, method_name: Any = None, data: Any = None, subsegment: Any = None,
-                 capture_response: Any = None) -> None:  # fmt: skip
-        captured = bool(capture_response)
-        record({"kind": "response", "method": method_name, "capture": captured,
-                "data": data if captured else None})  # fmt: skip
-        add_response(self, method_name, data, subsegment, capture_response)
-
-    def error(self: Tracer, method_name: str, error: Exception, subsegment: Any,
-              capture_error: Any = None) -> None:  # fmt: skip
-        captured = bool(capture_error)
-        record({"kind": "error", "method": method_name, "capture": captured,
-                "error": repr(error) if captured else None})  # fmt: skip
-        add_error(self, method_name, error, subsegment, capture_error)
-
-    Tracer.put_annotation = annotation  # type: ignore[method-assign]
-    Tracer.put_metadata = metadata  # type: ignore[method-assign]
-    Tracer._add_response_as_metadata = response  # type: ignore[method-assign]
-    Tracer._add_full_exception_as_metadata = error  # type: ignore[method-assign]
-
-
 if __name__ == "__main__":
     argv = sys.argv[1:]
     at = argv.index("--record")
@@ -106,7 +71,6 @@ if __name__ == "__main__":
     ensure_layer_on_path()
     _watch_environment()
     _watch_queues(record)
-    _watch_tracer(record)
     from local.__main__ import main
 
     sys.exit(main(argv))

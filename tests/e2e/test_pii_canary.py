@@ -7,7 +7,7 @@ delivering while three of them fail half their calls (503, 429, 500) and are ret
 Searched, for the canary email, phone (as typed, E.164 and bare digits) and customer id, and
 for the identity token (it carries the email): every line the stack printed (each function's
 logs at DEBUG, the stack's own logs, and the EMF metric lines, metrics being on), every
-tracer annotation, metadata and captured answer or error, every queue message body, every
+queue message body (no X-Ray SDK runs in the functions: nothing else leaves to X-Ray), every
 answer the API gave (refusals and operator views included), and every sandbox call's URL and
 headers. A vendor's request body may carry the clear value only where that vendor must have
 it (the systems configured with hashing "none": Segment, Braze, Salesforce); keyed hashes and
@@ -203,7 +203,6 @@ def test_what_is_searched_was_captured(
     assert " DEBUG local." in log  # the stack's own logs, at DEBUG
     assert '"CloudWatchMetrics"' in log and "OptOutCaptured" in log  # EMF metric lines
     assert any(r["kind"] == "sqs" for r in records)  # queue message bodies
-    assert any(r["kind"] == "response" for r in records)  # the tracer's view of each answer
     # And the search finds the canary where it is allowed: Braze gets the clear email
     assert any(EMAIL in call["body"] for call in flow["calls"]["braze"])
     calls = sum(len(c) for c in flow["calls"].values())
@@ -224,16 +223,6 @@ def test_no_log_line_or_metric_holds_a_canary(stack: Stack, flow: dict[str, Any]
     lines = stack.log_path.read_text(errors="replace").splitlines()
     leaking = [line for line in lines if _leaks(line, flow["token"])]
     assert not leaking, "\n".join(leaking[:5])
-
-
-def test_tracing_captures_no_answer_or_error_and_nothing_annotated_holds_a_canary(
-    record_file: Path, flow: dict[str, Any]
-) -> None:
-    records = [json.loads(line) for line in record_file.read_text().splitlines()]
-    traced = [r for r in records if r["kind"] in ("response", "error")]
-    assert traced and not [r for r in traced if r["capture"]], "capture is off everywhere"
-    annotated = [r for r in records if r["kind"] in ("annotation", "metadata")]
-    assert not [r for r in annotated if _leaks(json.dumps(r), flow["token"])]
 
 
 def test_no_queue_message_holds_a_canary(record_file: Path, flow: dict[str, Any]) -> None:

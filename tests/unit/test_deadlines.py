@@ -7,6 +7,8 @@ import pytest
 from optout.deadlines import (
     BUSINESS_DAY_RULES,
     CALENDAR_DAY_RULES,
+    RULES_FROM_YEAR,
+    _days_off_from_package,
     add_business_days,
     california_days_off,
     deadline_for,
@@ -116,3 +118,15 @@ def test_california_counts_susan_b_anthony_day_as_a_business_day() -> None:
     # Then: Tue 8 is day 1 ... Fri 11 is 4, Tue 15 is 6, Fri 18 is 9, Tue 22 is 10 ...
     # Tue 29 is day 15 (it would be Wed 1 March if the 15th were skipped)
     assert deadline_for(received, "US-CA") == date(2028, 2, 29)
+
+
+@pytest.mark.parametrize("year", range(RULES_FROM_YEAR, 2101))
+def test_the_rules_give_the_days_off_the_holidays_package_gives(year: int) -> None:
+    # The package (the reference, imported only for earlier years on the hot path) and the
+    # rules agree on every day off, observed Mondays included, year by year.
+    assert california_days_off(year) == _days_off_from_package(year)
+
+
+def test_a_year_before_the_rules_still_comes_from_the_package() -> None:
+    # 2000: Columbus Day was still a California state holiday (Mon 9 Oct) and both closed.
+    assert date(2000, 10, 9) in california_days_off(2000)

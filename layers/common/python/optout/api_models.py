@@ -72,7 +72,13 @@ IdentityToken = Annotated[
 ]
 
 
-class StrictModel(BaseModel):
+class ApiModel(BaseModel):
+    # Built on first use, not at import: a function builds only the models of the routes it
+    # serves (the capture function never builds the admin ones), and a cold start is imports.
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictModel(ApiModel):
     model_config = ConfigDict(extra="forbid", str_max_length=2048)
 
 
@@ -102,14 +108,14 @@ class ConsentIn(StrictModel):
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(ApiModel):
     request_id: str
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
 
 
-class ConsentStateOut(BaseModel):
+class ConsentStateOut(ApiModel):
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
@@ -140,14 +146,14 @@ class OptOutIn(StrictModel):
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
 
-class OptOutOut(BaseModel):
+class OptOutOut(ApiModel):
     request_id: str
     status: RequestStatus
     received_at: str
     deadline: str
 
 
-class RequestStatusOut(BaseModel):
+class RequestStatusOut(ApiModel):
     """`systems_*` count every system that holds this request's opt-out: by a receipt of its
     own, or by an earlier request's receipt for the same identities and purposes."""
 
@@ -187,18 +193,18 @@ class IdentityLinksIn(StrictModel):
     links: Annotated[list[LinkIn], Field(min_length=1, max_length=100)]
 
 
-class IdentityLinksOut(BaseModel):
+class IdentityLinksOut(ApiModel):
     request_id: str
     links_accepted: int
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ApiModel):
     code: str
     message: str
     field: str | None = None
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(ApiModel):
     error: ErrorDetail
 
 
@@ -209,14 +215,14 @@ class AdminLookupIn(StrictModel):
     value: Annotated[str, Field(min_length=1, max_length=254)]
 
 
-class IdentityKeyOut(BaseModel):
+class IdentityKeyOut(ApiModel):
     """An identity as operators see it: its type and keyed hash, never its value."""
 
     type: IdType
     key: str
 
 
-class HoldOut(BaseModel):
+class HoldOut(ApiModel):
     hold_id: str
     status: Literal["held", "released", "rejected"]
     held_at: str
@@ -229,11 +235,11 @@ class HoldOut(BaseModel):
     decided_at: str | None = None
 
 
-class HoldsOut(BaseModel):
+class HoldsOut(ApiModel):
     holds: list[HoldOut]
 
 
-class OperatorActionOut(BaseModel):
+class OperatorActionOut(ApiModel):
     """A review decision or a replay, accepted; the resolver carries it out from the stream."""
 
     request_id: str | None = None
@@ -256,7 +262,7 @@ class DenialIn(StrictModel):
     ]
 
 
-class DenialOut(BaseModel):
+class DenialOut(ApiModel):
     request_id: str
     status: Literal["denied"]
     denied_at: str
@@ -273,14 +279,14 @@ class ImportIn(StrictModel):
     ]
 
 
-class RejectedRow(BaseModel):
+class RejectedRow(ApiModel):
     line: int | None
     field: str
     code: str
     reason: str  # never the value
 
 
-class ImportOut(BaseModel):
+class ImportOut(ApiModel):
     stored: int
     duplicates: int
     rejected: list[RejectedRow]
@@ -302,7 +308,7 @@ class ExportRangeIn(StrictModel):
     cursor: Annotated[str, Field(max_length=2048)] | None = None
 
 
-class RedriveOut(BaseModel):
+class RedriveOut(ApiModel):
     system: str
     moved: int
     remaining: int

@@ -17,11 +17,10 @@ which a business must announce: the deadline here never assumes an extension. An
 jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the sources.
 """
 
+import calendar
 from datetime import date, timedelta
 from functools import cache
 from typing import Final
-
-import holidays
 
 BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}  # 11 CCR §7026(f)
 # Each: the act and when it took force; 45 days unless noted. docs/deadlines.md has the
@@ -50,9 +49,53 @@ DEFAULT_JURISDICTION: Final = "US-CA"
 OBSERVED: Final = "(observed)"
 
 
+# From this year on the days off are the rules below (tests/unit/test_deadlines.py compares them
+# with the `holidays` package year by year to 2100); earlier years ask the package itself.
+# Why not always the package: its US calendar imports its whole registry of countries (about
+# 280 modules), a cold container's first request paid ~150 ms for it (docs/performance.md).
+RULES_FROM_YEAR: Final = 2022
+
+
 @cache
 def california_days_off(year: int) -> frozenset[date]:
     """Weekdays both federal and California state offices close (see the module docstring)."""
+    if year < RULES_FROM_YEAR:
+        return _days_off_from_package(year)
+    off: set[date] = set()
+    for day in _shared_holidays(year):
+        if day.weekday() == 6:  # a Sunday holiday: both close the Monday after
+            off.add(day + timedelta(days=1))
+        elif day.weekday() < 5:  # a Saturday one: the Friday before is federal practice only
+            off.add(day)
+    return frozenset(off)
+
+
+def _shared_holidays(year: int) -> list[date]:
+    """The holidays both calendars name, on their dates (before any observed day)."""
+    return [
+        date(year, 1, 1),  # New Year's Day
+        _nth_weekday(year, 1, calendar.MONDAY, 3),  # Martin Luther King Jr. Day
+        _nth_weekday(year, 2, calendar.MONDAY, 3),  # Presidents' Day / Washington's Birthday
+        _nth_weekday(year, 5, calendar.MONDAY, -1),  # Memorial Day
+        date(year, 6, 19),  # Juneteenth
+        date(year, 7, 4),  # Independence Day
+        _nth_weekday(year, 9, calendar.MONDAY, 1),  # Labor Day
+        date(year, 11, 11),  # Veterans Day
+        _nth_weekday(year, 11, calendar.THURSDAY, 4),  # Thanksgiving
+        date(year, 12, 25),  # Christmas Day
+    ]
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    """The n-th `weekday` of the month (n = -1: the last)."""
+    days = [d for d in calendar.Calendar().itermonthdates(year, month) if d.month == month]
+    matching = [d for d in days if d.weekday() == weekday]
+    return matching[n - 1] if n > 0 else matching[n]
+
+
+def _days_off_from_package(year: int) -> frozenset[date]:
+    import holidays  # noqa: PLC0415 - past years only (see RULES_FROM_YEAR)
+
     federal = holidays.country_holidays("US", years=[year])
     state = holidays.country_holidays("US", subdiv="CA", years=[year])
     off: set[date] = set()

@@ -8,8 +8,6 @@ requests without it. No secret configured (edge off, local stack, tests): every 
 
 import hmac
 
-from aws_lambda_powertools.utilities import parameters
-
 from optout.settings import Settings
 
 HEADER = "x-origin-verify"
@@ -35,5 +33,7 @@ class EdgeGuard:
     def _secret(self) -> bytes | None:
         if not self._secret_name:
             return None
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - edge on only
+
         value = parameters.get_secret(self._secret_name, max_age=SECRET_CACHE_SECONDS)
         return str(value).encode()

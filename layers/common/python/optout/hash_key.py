@@ -5,8 +5,6 @@ tests) a missing HASH_KEY_SECRET_NAME stops the function at cold start. Falling 
 public development key would make every lookup key guessable by anyone who read the README.
 """
 
-from aws_lambda_powertools.utilities import parameters
-
 from optout.settings import Settings
 
 SECRET_CACHE_SECONDS = 300
@@ -18,6 +16,9 @@ class HashKeyNotConfigured(RuntimeError):
 
 def load_hash_key(settings: Settings) -> bytes:
     if settings.hash_key_secret_name:
+        # Imported only when a secret is configured (it imports boto3): local mode needs none.
+        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
         secret = parameters.get_secret(settings.hash_key_secret_name, max_age=SECRET_CACHE_SECONDS)
         return str(secret).encode()
     if settings.optout_local_mode:

@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-import phonenumbers
-
 from optout.errors import InvalidInput
 
 IdType = Literal["device_id", "email", "phone", "customer_id"]
@@ -47,6 +45,10 @@ def normalise_email(raw: str) -> str:
 
 def normalise_phone(raw: str, default_region: str = "US") -> str:
     """E.164, e.g. +14155550123. Numbers without a country code use `default_region`."""
+    # Imported on the first phone number: most requests carry none, and its metadata is a
+    # good part of a cold start.
+    import phonenumbers  # noqa: PLC0415
+
     try:
         number = phonenumbers.parse(raw.strip(), default_region)
     except phonenumbers.NumberParseException:

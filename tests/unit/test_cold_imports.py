@@ -1,0 +1,121 @@
+"""What a cold container imports: each function's app, loaded in a fresh interpreter with its
+per-container services built (and, for capture, its first banner opt-out handled, the one
+PutItem answered by botocore's Stubber), must not have pulled in what it does not use. Cold
+start is mostly imports (docs/performance.md); these guard the ones that were removed. Module
+names only: nothing here is timed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_ENV
+from tests.support.http_events import http_event
+
+ROOT = Path(__file__).resolve().parents[2]
+LOAD = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", {path!r})
+app = importlib.util.module_from_spec(spec); sys.modules["app"] = app
+spec.loader.exec_module(app)
+app.{init}()
+"""
+FIRST_CONSENT = """
+from botocore.stub import Stubber
+stub = Stubber(app.services().capture._table.client)
+stub.add_response("put_item", {{}})
+stub.activate()
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "capture", 512, "cold-imports"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:capture"
+answer = app.handler(json.loads({event!r}), Context())
+assert answer["statusCode"] == 202, answer
+"""
+INIT = {"capture_api": "services", "admin_api": "services", "resolver": "resolver",
+        "worker": "services"}  # fmt: skip
+NEVER_ANYWHERE = ("aws_xray_sdk",)  # tracing is Lambda's own (docs/decisions.md)
+
+
+def _modules_after(function: str, then: str = "") -> set[str]:
+    code = LOAD.format(path=str(ROOT / "functions" / function / "app.py"), init=INIT[function])
+    code += then + "\nsys.stderr.write('MODULES ' + json.dumps(sorted(sys.modules)))\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env.update(TEST_ENV)
+    env.update(
+        PYTHONPATH=str(ROOT / "layers" / "common" / "python"),
+        SYSTEMS_CONFIG=str(ROOT / "local" / "systems.json"),
+        LOCAL_SECRETS_FILE=str(ROOT / "local" / "secrets.json"),
+        LOCAL_STACK_URL="http://127.0.0.1:9",
+        QUEUE_URL_TEMPLATE="https://sqs.us-east-1.amazonaws.com/123456789012/x-{queue_key}-jobs",
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    listed = answer.stderr.rsplit("MODULES ", 1)[1]
+    return set(json.loads(listed))
+
+
+def _loaded(modules: set[str], package: str) -> list[str]:
+    return sorted(m for m in modules if m == package or m.startswith(package + "."))
+
+
+@pytest.fixture(scope="module")
+def capture_after_first_consent() -> set[str]:
+    body = {"device_id": "cold-imports-device-01", "opt_out": {"sale": True, "share": True}}
+    event = http_event("POST", "/v1/consent", body)
+    return _modules_after("capture_api", FIRST_CONSENT.format(event=json.dumps(event)))
+
+
+@pytest.mark.parametrize("function", sorted(INIT))
+def test_no_function_imports_the_x_ray_sdk(function: str) -> None:
+    modules = _modules_after(function)
+    for package in NEVER_ANYWHERE:
+        assert not _loaded(modules, package), function
+
+
+def test_the_capture_path_never_imports_the_operator_side(
+    capture_after_first_consent: set[str],
+) -> None:
+    # The admin function's services and the connectors are not the public path's business.
+    for package in ("optout.admin", "optout.review", "optout.access", "optout.connectors"):
+        assert not _loaded(capture_after_first_consent, package), package
+
+
+def test_a_banner_opt_out_imports_no_phone_metadata_and_no_holiday_registry(
+    capture_after_first_consent: set[str],
+) -> None:
+    # phonenumbers: only a request with a phone number needs it. holidays: the deadline of a
+    # request received now comes from optout.deadlines' own rules (checked against the package).
+    assert not _loaded(capture_after_first_consent, "phonenumbers")
+    assert not _loaded(capture_after_first_consent, "holidays")
+
+
+def test_the_capture_function_reads_no_secret_client_when_none_is_configured(
+    capture_after_first_consent: set[str],
+) -> None:
+    # Powertools Parameters (and its Secrets Manager client) load only when a secret is named.
+    assert not _loaded(capture_after_first_consent, "aws_lambda_powertools.utilities.parameters")
+
+
+def test_loading_the_capture_function_builds_no_admin_model() -> None:
+    # The API models' schemas are built on first use (pydantic's defer_build): a process that
+    # serves the public routes never builds the operator routes' models.
+    _modules_after("capture_api", ADMIN_MODELS_UNBUILT)
+
+
+ADMIN_MODELS_UNBUILT = """
+from optout import api_models
+for model in (api_models.HoldOut, api_models.AdminLookupIn, api_models.IdentityLinksIn):
+    assert not model.__pydantic_complete__, f"{model.__name__} was built"
+"""
+
+
+def test_a_worker_imports_no_vendor_module_before_its_first_job() -> None:
+    modules = _modules_after("worker")
+    vendors = ("braze", "google_ads", "meta", "salesforce", "segment", "trade_desk", "webhook")
+    assert not [v for v in vendors if f"optout.connectors.{v}" in modules]
