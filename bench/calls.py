@@ -8,7 +8,7 @@ from bench import workload
 from bench.counting import CallCounter, Tally
 from bench.pipeline import MotoPipeline, Resolved
 from bench.progress import Progress
-from local import moto_guard
+from local import moto_guard, moto_transactions
 
 CLUSTER_BUCKETS = ((1, 1), (2, 2), (3, 4), (5, 8), (9, 10_000))
 
@@ -19,9 +19,13 @@ def run(count: int, progress: Progress) -> dict[str, Any]:
     # moto's Query scans the whole table; scoped to the partition, the resolver's measured
     # time (used by the cost model) is the resolver's, not the emulator's growing scan.
     moto_guard.install()
+    # moto copies the whole table on every TransactWriteItems; without this the resolver's
+    # measured time (and so its Lambda cost) grew with everything stored before it.
+    moto_transactions.install()
     try:
         return _measure(pipeline, counter, count, progress)
     finally:
+        moto_transactions.uninstall()
         pipeline.stop()
 
 

@@ -35,9 +35,10 @@ def run(sizes: list[int], events: int, progress: Progress) -> dict[str, Any]:
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
-    from local import moto_guard  # noqa: PLC0415
+    from local import moto_guard, moto_transactions  # noqa: PLC0415
 
     moto_guard.install()
+    moto_transactions.install()  # no whole-table copy per transaction: the table grows here
     with mock_aws():
         counter = CallCounter()
         counter.install()

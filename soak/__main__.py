@@ -169,7 +169,7 @@ def phase_refusal(
         if name.endswith("-dlq") and counts.get("visible"):
             stack.call("POST", f"/_local/queues/{name}/redrive")
     started = time.monotonic()
-    status, answer = stack.call("POST", f"/v1/admin/systems/{refusing}/replay", {}, signed=True)
+    status, answer = stack.call("POST", f"/v1/admin/systems/{refusing}/replay", signed=True)
     findings.expect(status == 202, f"replay answered {status}: {answer}")
     seen = driver.wait_for(stack, refused_requests, lambda s: s == "completed",
                            deadline(args, started), progress)  # fmt: skip
