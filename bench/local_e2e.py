@@ -15,9 +15,7 @@ burst's percentiles are read against. Bounded: N requests and a deadline; loopba
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import workload
-from bench.environment import ROOT, SYSTEMS_CONFIG
+from bench.environment import SYSTEMS_CONFIG
 from bench.progress import Progress
 from bench.stats import median, percentile
+from local.spawn import free_port, spawn
 
 START_TIMEOUT = 60.0
 CLIENTS = 8
@@ -49,18 +48,11 @@ class Posted:
 
 
 def run(count: int, deadline_seconds: float, progress: Progress, log_dir: Path) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled", PYTHONUNBUFFERED="1")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"local-stack-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--port", str(port), "--systems", str(SYSTEMS_CONFIG),
-             "--log-level", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    process = spawn(
+        port, SYSTEMS_CONFIG, log_dir / f"local-stack-{port}.log", "--log-level", "WARNING"
+    )
     try:
         _wait_ready(url, process)
         progress.note(f"local stack up on {url}")
@@ -209,10 +201,3 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
             pass  # not listening yet
         time.sleep(0.2)
     raise RuntimeError(f"the local stack did not answer within {START_TIMEOUT}s")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

@@ -7,9 +7,7 @@ or an operator signs them; the local front accepts any signature (docs/local-sta
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +18,8 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from local.spawn import free_port, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90.0
@@ -75,17 +75,9 @@ class Stack:
 
 
 def start(systems: Path, log_dir: Path) -> Stack:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled", PYTHONUNBUFFERED="1")
-    log_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
     log_path = log_dir / f"stack-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--port", str(port), "--systems", str(systems),
-             "--log-level", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    process = spawn(port, systems, log_path, "--log-level", "WARNING")
     stack = Stack(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -106,10 +98,3 @@ def _parse(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except ValueError:
         return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

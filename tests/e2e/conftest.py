@@ -9,9 +9,7 @@ Everything talks to 127.0.0.1 only.
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from local.spawn import free_port, spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SYSTEMS = ROOT / "local" / "systems.json"
@@ -115,40 +115,13 @@ def processes_in_group(pgid: int) -> list[int]:
     return found
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def start(
     systems: Path, log_dir: Path, module: str = "local", extra_args: tuple[str, ...] = ()
 ) -> Stack:
     """`python -m <module>` (the local stack, or a test entry point that wraps it)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"
-    env["PYTHONUNBUFFERED"] = "1"
     log_path = log_dir / f"stack-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                module,
-                "--port",
-                str(port),
-                "--systems",
-                str(systems),
-                *extra_args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(port, systems, log_path, *extra_args, module=module)
     stack = Stack(f"http://127.0.0.1:{port}", process, log_path, systems)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -18,10 +18,10 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from local.moto_guard import guarded
+from local.spawn import free_port
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
 from tests.conftest import Aws
-from tests.e2e.conftest import free_port
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.support.cli import LOCAL_URL, AdminTransport, Ran, optout
 from tests.support.pipeline import Pipeline, build_pipeline
