@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,8 @@ def phase_faults(
     progress.note(f"phase 1: {args.count} opt-outs, {args.fault_rate:.0%} of vendor calls fail")
     started = time.monotonic()
     items = workload(0, args.count)
-    driver.send(stack, items, progress)
-    ids = accepted(items, findings)
-    seen = driver.wait_for(stack, ids, lambda s: s in checks.FINAL, deadline(args, started),
-                           progress, lambda: driver.faults_injected(stack, names))  # fmt: skip
+    ids, seen = send_and_settle(stack, items, args, progress, findings,
+                                lambda: driver.faults_injected(stack, names))  # fmt: skip
     figures["phase1_seconds"] = round(time.monotonic() - started, 1)
     statuses = Counter(seen.get(r, {}).get("status", "never read") for r in ids)
     for request_id in ids:
@@ -125,6 +124,23 @@ def phase_faults(
     }
 
 
+def send_and_settle(
+    stack: Stack,
+    items: list[OptOut],
+    args: argparse.Namespace,
+    progress: driver.Progress,
+    findings: Findings,
+    faults: Callable[[], int] | None = None,
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Send the opt-outs, then wait (one phase's deadline) until each accepted request is final:
+    the accepted request ids and the last status read of each."""
+    started = time.monotonic()
+    driver.send(stack, items, progress)
+    ids = accepted(items, findings)
+    final = lambda status: status in checks.FINAL  # noqa: E731
+    return ids, driver.wait_for(stack, ids, final, deadline(args, started), progress, faults)
+
+
 def phase_refusal(
     stack: Stack,
     systems: list[SystemConfig],
@@ -139,10 +155,7 @@ def phase_refusal(
     driver.set_faults(stack, refusing, {"rate": 1.0, "status": 400})
     started = time.monotonic()
     items = workload(args.count, count)
-    driver.send(stack, items, progress)
-    ids = accepted(items, findings)
-    seen = driver.wait_for(stack, ids, lambda s: s in checks.FINAL, deadline(args, started),
-                           progress)  # fmt: skip
+    ids, seen = send_and_settle(stack, items, args, progress, findings)
     views = driver.details(stack, ids)
     refused_requests = [r for r in ids if refusing in systems_of(views.get(r, {}))]
     for request_id in ids:

@@ -1,35 +1,19 @@
 """CCPA §7102 figures: over a seeded year they equal figures computed by hand, the ledger they
 come from equals a recount from the records, and a denial moves a request between outcomes."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from local.moto_guard import guarded
 from optout.ops.contribution import contribution_of
 from optout.ops.ledger import year_ledgers
 from optout.ops.metrics import MetricsService, figures
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
-from tests.conftest import Aws
 from tests.support.seed import request_id_for, seed_request
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 SETTINGS = WatchSettings(backfill_days=40, lag_seconds=120)
-
-
-@pytest.fixture(autouse=True)
-def _partition_scoped_moto() -> Iterator[None]:
-    with guarded():
-        yield
-
-
-@pytest.fixture
-def table(aws: Aws) -> Table:
-    return Table(aws.dynamodb, aws.table_name)
 
 
 def day(text: str, hour: int = 9) -> datetime:

@@ -1,14 +1,12 @@
 """The deadline watch finds exactly the requests past or near their deadline that are not
 complete, and a later run reads only what is due, never the history again."""
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from local.moto_guard import guarded
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.batch import batch_put
 from optout.store.codec import deserialize
@@ -19,17 +17,6 @@ from tests.support.seed import Seeded, seed_request
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = WatchSettings(near_days=3, lag_seconds=120, backfill_days=60)
-
-
-@pytest.fixture(autouse=True)
-def _partition_scoped_moto() -> Iterator[None]:
-    with guarded():
-        yield
-
-
-@pytest.fixture
-def table(aws: Aws) -> Table:
-    return Table(aws.dynamodb, aws.table_name)
 
 
 def watch(table: Table, at: datetime = NOW) -> Watch:
@@ -126,10 +113,9 @@ def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) 
 
 
 def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch
+    table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an overdue request older than the default backfill would reach
-    table = Table(aws.dynamodb, aws.table_name)
     seed_request(table, 1, datetime.now(UTC) - timedelta(days=30), "processing")
     monkeypatch.setenv("WATCH_BACKFILL_DAYS", "40")
     app = load_function("watch")
