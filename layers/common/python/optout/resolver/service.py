@@ -3,7 +3,7 @@
 Two phases per event. First the inputs: node registers (versioned puts), verified links and
 asserted edges (transactions that also bump the nodes' versions). Then the derivation, from
 strongly consistent reads made after those writes (resolver/derive.py), and the jobs, each
-created with its identities' in-flight marks in one conditional transaction.
+written before its identities' in-flight marks, each a conditional write (`_make_job`).
 
 Concurrency (docs/decisions.md, "Validate after write"): two resolvers can derive one cluster
 at once from different snapshots, and the later STATE write could be the staler. So every
