@@ -56,10 +56,12 @@ def _measure(
         "accepted": len(accepted),
         "capture": _capture(accepted),
         "resolver": _resolver(resolved, pipeline.resolver_batches, resolve_seconds),
-        "workers": _workers(batches, pipeline.vendor_calls(), counter),
+        "workers": _workers(batches, pipeline, counter),
         "esm": {name: counter.stages[name].as_dict() for name in ("esm:stream", "esm:sqs")},
         "stages": {name: tally.as_dict() for name, tally in sorted(counter.stages.items())},
-        "per_opt_out": _per_opt_out(counter, len(accepted), resolve_seconds, deliver_seconds),
+        "per_opt_out": _per_opt_out(
+            counter, pipeline, len(accepted), resolve_seconds, deliver_seconds
+        ),
     }
 
 
@@ -115,15 +117,17 @@ def _resolver(resolved: list[Resolved], batches: list[Tally], seconds: float) ->
 
 
 def _workers(
-    batches: dict[str, list[Tally]], vendor_calls: dict[str, int], counter: CallCounter
+    batches: dict[str, list[Tally]], pipeline: MotoPipeline, counter: CallCounter
 ) -> dict[str, Any]:
     found: dict[str, Any] = {}
+    vendor_calls = pipeline.vendor_calls()
     for system, tallies in sorted(batches.items()):
         total = counter.stages.get(f"worker:{system}", Tally())
-        jobs = sum(t.calls["dynamodb:UpdateItem"] for t in tallies) // 2  # claim + receipt
+        jobs = len(pipeline.worker_jobs.get(system, ()))
         found[system] = {
             "invocations": len(tallies),
             "jobs": jobs,
+            "messages": pipeline.worker_messages.get(system, 0),
             "dynamodb_calls_per_job": total.total("dynamodb") / max(1, jobs),
             "vendor_calls_per_job": vendor_calls.get(system, 0) / max(1, jobs),
             "operations": dict(total.calls),
@@ -132,7 +136,11 @@ def _workers(
 
 
 def _per_opt_out(
-    counter: CallCounter, accepted: int, resolve_seconds: float, deliver_seconds: float
+    counter: CallCounter,
+    pipeline: MotoPipeline,
+    accepted: int,
+    resolve_seconds: float,
+    deliver_seconds: float,
 ) -> dict[str, Any]:
     """Totals divided by accepted requests: what the cost model multiplies by prices."""
     functions = Tally()
@@ -140,11 +148,7 @@ def _per_opt_out(
         if name == "capture" or name == "resolver" or name.startswith("worker:"):
             functions.add(tally)
     esm_sqs = counter.stages.get("esm:sqs", Tally())
-    jobs = sum(
-        t.calls["dynamodb:UpdateItem"] // 2
-        for name, t in counter.stages.items()
-        if name.startswith("worker:")
-    )
+    jobs = sum(len(found) for found in pipeline.worker_jobs.values())
     per = max(1, accepted)
     return {
         "dynamodb_calls": functions.total("dynamodb") / per,
@@ -153,12 +157,7 @@ def _per_opt_out(
         "sqs_requests_functions": functions.total("sqs") / per,
         "sqs_requests_event_source": esm_sqs.total("sqs") / per,
         "jobs": jobs / per,
-        "worker_invocations": sum(
-            t.calls["dynamodb:BatchGetItem"]
-            for name, t in counter.stages.items()
-            if name.startswith("worker:")
-        )
-        / per,
+        "worker_invocations": sum(pipeline.worker_invocations.values()) / per,
         "resolver_ms_per_event_moto": 1000 * resolve_seconds / per,
         "worker_ms_per_job_moto": 1000 * deliver_seconds / max(1, jobs),
     }

@@ -23,7 +23,10 @@ HARNESS = "harness"
 _stage: contextvars.ContextVar[str] = contextvars.ContextVar("bench_stage", default=HARNESS)
 
 READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
-WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+# A transaction's every action costs twice the same action outside one (DynamoDB's read and
+# write operations page, "transactional" rows; a cancelled transaction still consumes them).
+TRANSACTION_FACTOR = 2
 
 
 @dataclass
@@ -139,11 +142,14 @@ class CallCounter:
                         wru += 1
             return wru, 0.0
         if operation in ("UpdateItem", "DeleteItem"):
-            key = _key(body.get("Key", {}))
-            grown = item_size(body.get("ExpressionAttributeValues", {}))
-            size = self._sizes.get(key, 0) + grown
-            self._sizes[key] = size
-            return float(max(1, math.ceil(size / 1024))), 0.0
+            return self._updated(body), 0.0
+        if operation == "TransactWriteItems":
+            wru = 0.0
+            for action in body.get("TransactItems", []):
+                kind, request = next(iter(action.items()))
+                units = self._written(request["Item"]) if kind == "Put" else self._updated(request)
+                wru += TRANSACTION_FACTOR * units
+            return wru, 0.0
         if operation == "GetItem":
             item = parsed.get("Item")
             unit = 1.0 if body.get("ConsistentRead") else 0.5
@@ -160,6 +166,15 @@ class CallCounter:
             total = sum(item_size(i) for i in parsed.get("Items", []))
             return 0.0, max(1, math.ceil(total / 4096)) * unit
         return 0.0, 0.0
+
+    def _updated(self, request: dict[str, Any]) -> float:
+        """An update (or delete, or condition check) is billed on the larger of the item before
+        and after: here the last size seen for its key plus the values the request carries."""
+        key = _key(request.get("Key", {}))
+        grown = item_size(request.get("ExpressionAttributeValues", {}))
+        size = self._sizes.get(key, 0) + grown
+        self._sizes[key] = size
+        return float(max(1, math.ceil(size / 1024)))
 
     def _written(self, item: dict[str, Any]) -> float:
         size = item_size(item)

@@ -36,6 +36,12 @@ class MotoPipeline:
     table_name: str = f"{PREFIX}-table"
     queues: dict[str, str] = field(default_factory=dict)  # system name -> queue URL
     resolver_batches: list[Tally] = field(default_factory=list)  # one per stream batch
+    # What each system's worker was handed: distinct jobs, and messages (sends, status checks
+    # and retries of them), counted from the message bodies rather than from the worker's
+    # own writes, so the counts do not change when the worker's writes do.
+    worker_jobs: dict[str, set[str]] = field(default_factory=dict)
+    worker_messages: dict[str, int] = field(default_factory=dict)
+    worker_invocations: dict[str, int] = field(default_factory=dict)
     _mock: Any = None
     _server: Any = None
     _iterator: str | None = None
@@ -191,10 +197,15 @@ class MotoPipeline:
                 if not messages:
                     continue
                 busy = True
+                self.worker_messages[name] = self.worker_messages.get(name, 0) + len(messages)
+                self.worker_jobs.setdefault(name, set()).update(
+                    str(json.loads(m["Body"]).get("job_id")) for m in messages
+                )
                 records = [sqs_record(dict(m), self.queue_arns[name]) for m in messages]
                 with self.counter.stage(f"worker:{name}") as tally:
                     answer = invoke(self.workers[name], {"Records": records}, f"worker-{name}")
                 batches[name].append(tally)
+                self.worker_invocations[name] = self.worker_invocations.get(name, 0) + 1
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
                 done = [m for m in messages if m["MessageId"] not in failed]
                 if done:

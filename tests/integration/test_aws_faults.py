@@ -51,12 +51,20 @@ def queued(pipe: Pipeline) -> list[tuple[str, str]]:
 def fail_times(times: int, code: str, operation: str) -> Callable[..., None]:
     left = [times]
 
-    def hook(**_: Any) -> None:
-        if left[0] > 0:
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if left[0] > 0 and _is_job_write(params):
             left[0] -= 1
             raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
 
     return hook
+
+
+def _is_job_write(params: dict[str, Any]) -> bool:
+    """The resolver's write of a job item (a PutItem of a `JOB#<system>` item)."""
+    return str(params.get("Item", {}).get("sk", {}).get("S", "")).startswith("JOB#")
+
+
+JOB_WRITE = "provide-client-params.dynamodb.PutItem"
 
 
 def test_a_throttled_job_write_fails_its_record_and_the_retry_queues_every_job_once(
@@ -68,15 +76,17 @@ def test_a_throttled_job_write_fails_its_record_and_the_retry_queues_every_job_o
     batch = pipe.event_records()
     calls = [0]
 
-    def throttle_second(**_: Any) -> None:
+    def throttle_second(params: dict[str, Any], **_: Any) -> None:
+        if not _is_job_write(params):
+            return
         calls[0] += 1
         if calls[0] == 2:
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
-                "TransactWriteItems",
+                "PutItem",
             )
 
-    hooks("before-call.dynamodb.TransactWriteItems", throttle_second)
+    hooks(JOB_WRITE, throttle_second)
     # When the resolver runs, and Lambda retries the records it reported
     first = pipe.resolve(batch)
     failed = {f["itemIdentifier"] for f in first["batchItemFailures"]}
@@ -125,16 +135,85 @@ def test_a_partly_failed_send_message_batch_loses_no_job(
 def test_a_resolver_dying_mid_batch_is_retried_without_duplicate_jobs(
     pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
 ) -> None:
-    # Given a batch of two opt-outs, and the resolver dying (a conditional-check race it does
-    # not expect: an unknown error) on its first job write
+    # Given a batch of two opt-outs, and the resolver dying (an error it does not expect) on
+    # its first job write
     pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})
     pipe.post("/v1/opt-out", {"email": EMAIL})
     batch = pipe.event_records()
-    hooks("before-call.dynamodb.TransactWriteItems",
-          fail_times(1, "TransactionConflictException", "TransactWriteItems"))  # fmt: skip
+    hooks(JOB_WRITE, fail_times(1, "InternalServerError", "PutItem"))
     # When Lambda retries what failed (the whole batch, as after a crash)
     pipe.resolve(batch)
     assert pipe.resolve(batch) == {"batchItemFailures": []}
     # Then every job exists once and is queued at least once
     assert len(jobs(pipe)) == len(set(jobs(pipe))) > 1
     assert set(queued(pipe)) == set(jobs(pipe))
+
+
+def _is_mark_write(params: dict[str, Any]) -> bool:
+    """The resolver's in-flight mark of an identity (an UpdateItem of a `DELIVERY#` item)."""
+    return str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("DELIVERY#")
+
+
+def test_a_resolver_dying_between_a_job_and_its_mark_still_queues_the_job(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given two opt-outs, and the resolver dying after its first job is written, before that
+    # job's identity is marked in flight
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    failed = [False]
+
+    def die_on_first_mark(params: dict[str, Any], **_: Any) -> None:
+        if _is_mark_write(params) and not failed[0]:
+            failed[0] = True
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "x")
+
+    hooks("provide-client-params.dynamodb.UpdateItem", die_on_first_mark)
+    # When Lambda retries the batch (every record, as after a crash)
+    first = pipe.resolve(batch)
+    second = pipe.resolve(batch)
+    # Then the job written before the crash stands and is queued, with every other job
+    assert failed[0] and first["batchItemFailures"] and second == {"batchItemFailures": []}
+    assert len(jobs(pipe)) == len(set(jobs(pipe))) > 1
+    assert set(queued(pipe)) == set(jobs(pipe))
+
+
+def test_a_mark_taken_by_another_job_meanwhile_leaves_no_job_of_this_event_for_it(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given an opt-out, and another request's job marking the identity's purposes in flight
+    # for one system after this resolver read the marks and wrote its own job
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    taken: list[str] = []
+
+    def another_job_marks_first(params: dict[str, Any], **_: Any) -> None:
+        if not _is_mark_write(params) or taken:
+            return
+        taken.append(params["Key"]["sk"]["S"])
+        purposes = [v["S"] for k, v in params["ExpressionAttributeValues"].items()
+                    if k[:2] == ":p" and k[2:].isdigit()]  # fmt: skip
+        pipe.aws.dynamodb.put_item(
+            TableName=pipe.aws.table_name,
+            Item={
+                "pk": params["Key"]["pk"],
+                "sk": params["Key"]["sk"],
+                "inflight": {"SS": purposes},
+                **{f"job_{p}": {"S": "other-request:x"} for p in purposes},
+            },
+        )
+
+    hooks("provide-client-params.dynamodb.UpdateItem", another_job_marks_first)
+    # When the resolver runs
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then this event made no job for that system (the other one carries it), its other jobs
+    # are queued, and no mark names a job that does not exist
+    system = taken[0].removeprefix("DELIVERY#")
+    made = jobs(pipe)
+    assert system not in {s for _, s in made} and len(made) > 0
+    assert set(queued(pipe)) == set(made)
+    job_ids = {f"{r}:{s}" for r, s in made} | {"other-request:x"}
+    marks = [i for i in pipe.items() if i["sk"].startswith("DELIVERY#")]
+    named = {v for m in marks for k, v in m.items() if k.startswith("job_")}
+    assert named <= job_ids

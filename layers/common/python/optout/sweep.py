@@ -8,8 +8,8 @@ crashed or buggy consumer). The sweep looks at each request a few times, at set 
 ByDay index, never a scan), reads its resolution and job statuses, and writes one `redrive`
 event per batch of what it found, which the resolver carries out like any other operator
 action: an unresolved event is resolved again (resolution is idempotent: existing jobs stand),
-a stuck job's message is sent again (the worker's claim makes a second message for a finished
-job a no-op).
+a stuck job's message is sent again (the worker reads the job first: a second message for a
+finished job is acknowledged without a vendor call).
 """
 
 import uuid

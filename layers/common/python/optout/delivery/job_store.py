@@ -1,9 +1,12 @@
-"""Data access for jobs: read them, claim one before sending, move it through its lifecycle.
+"""Data access for jobs: read them, move them through their lifecycle.
 
 pending -> submitted (the vendor accepted it and works asynchronously) -> done | no_record |
-failed. Every write is conditional on the job not being finished (done / no_record), so a
-redelivered or duplicated message can never overwrite a receipt or send twice; a submitted job
-is never sent again, only confirmed.
+failed. A delivery attempt writes the job once, at its end (a retry's receipt, `submitted`, or
+the final state), and counts itself in `attempts` there; nothing is written before the vendor
+call (the worker's strongly consistent read decides whether to send). Every write is
+conditional on the job not being finished (done / no_record), so a redelivered or duplicated
+message can never overwrite a receipt, and a message that arrives after the receipt is
+acknowledged without a vendor call; a submitted job is never sent again, only confirmed.
 """
 
 from collections.abc import Iterable
@@ -53,35 +56,22 @@ def _update(table: Table, job: Item, expression: str, condition: str, values: It
     return deserialize(answer.get("Attributes", {}))
 
 
-def claim(table: Table, job: Item, now: str, now_epoch: int, lease_seconds: int) -> int | None:
-    """Take the job for one delivery attempt; returns the attempt number, or None if it is
-    finished, submitted, or another delivery holds a live lease."""
-    updated = _update(
-        table,
-        job,
-        "SET lease_until = :until, updated_at = :now ADD attempts :one",
-        NOT_FINISHED + " AND #status <> :submitted"
-        " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
-        {
-            ":until": now_epoch + lease_seconds,
-            ":now": now,
-            ":one": 1,
-            ":epoch": now_epoch,
-            ":submitted": SUBMITTED,
-        },
-    )
-    return None if updated is None else int(updated["attempts"])
-
-
 def record(table: Table, job: Item, receipt: Item, now: str) -> bool:
     """A failed attempt that will be retried: the job stays pending with the attempt's receipt."""
     return (
         _update(
             table,
             job,
-            "SET #status = :pending, receipt = :receipt, updated_at = :now REMOVE lease_until",
+            "SET #status = :pending, receipt = :receipt, updated_at = :now ADD attempts :one"
+            " REMOVE lease_until",
             NOT_FINISHED + " AND #status <> :submitted",
-            {":pending": "pending", ":receipt": receipt, ":now": now, ":submitted": SUBMITTED},
+            {
+                ":pending": "pending",
+                ":receipt": receipt,
+                ":now": now,
+                ":submitted": SUBMITTED,
+                ":one": 1,
+            },
         )
         is not None
     )
@@ -95,7 +85,7 @@ def submit(table: Table, job: Item, receipt: Item, now: str) -> bool:
             table,
             job,
             "SET #status = :submitted, receipt = :receipt, submitted_at = :now, updated_at = :now,"
-            " confirms = :one REMOVE lease_until",
+            " confirms = :one ADD attempts :one REMOVE lease_until",
             NOT_FINISHED + " AND #status <> :submitted",
             {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1},
         )
@@ -146,12 +136,15 @@ def has_values(job: Item) -> bool:
     return any(isinstance(i, dict) and i.get("value") for i in job.get("identifiers", []))
 
 
-def finish(table: Table, job: Item, status: str, receipt: Item, now: str) -> bool:
+def finish(
+    table: Table, job: Item, status: str, receipt: Item, now: str, attempted: bool = False
+) -> bool:
     """The only write of a final status (called by DeliveryService._finish only).
 
     Drops the identifier values from the job (types and keyed hashes stay, enough to show what
     was sent to whom): once a job is final nothing needs them, and a value kept is a value that
-    can leak. False if the job was already done / no_record."""
+    can leak. `attempted`: this write ends a delivery attempt (not a status check), counted in
+    `attempts`. False if the job was already done / no_record."""
     if status not in FINAL:
         raise ValueError(f"not a final status: {status}")
     kept = [
@@ -159,14 +152,19 @@ def finish(table: Table, job: Item, status: str, receipt: Item, now: str) -> boo
         for i in job.get("identifiers", [])
         if isinstance(i, dict)
     ]
+    values: Item = {":status": status, ":receipt": receipt, ":now": now, ":kept": kept}
+    counted = ""
+    if attempted:
+        values[":one"] = 1
+        counted = " ADD attempts :one"
     return (
         _update(
             table,
             job,
             "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
-            " identifiers = :kept REMOVE lease_until",
+            " identifiers = :kept" + counted + " REMOVE lease_until",
             NOT_FINISHED,
-            {":status": status, ":receipt": receipt, ":now": now, ":kept": kept},
+            values,
         )
         is not None
     )

@@ -71,6 +71,7 @@ class DeliveryService:
         )
         sends: dict[str, list[Entry]] = {}
         checks: dict[str, list[Entry]] = {}
+        taken: set[str] = set()
         for message, parsed in messages.values():
             job = jobs.get(parsed.job_id)
             if parsed.confirm is not None:
@@ -102,12 +103,19 @@ class DeliveryService:
                 # follows; a duplicate check is harmless, only the newest one acts.
                 self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
                 report.decisions[message.message_id] = ACK
+            elif parsed.job_id in taken:
+                # The same job twice in one batch (a duplicate message): the first carries it,
+                # with its own retries; one vendor call is enough.
+                report.decisions[message.message_id] = ACK
+                report.counts["DuplicateMessages"] += 1
             else:
-                attempt = self._claim(job)
-                if attempt is None:
-                    self._retry(report, message, message.receive_count, "job leased elsewhere")
-                else:
-                    sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
+                # No claim write: the read above is the check (docs/decisions.md, "A read, not
+                # a claim"). Two deliveries running at once may both call the vendor, which
+                # is harmless (an opt-out sent twice is one opt-out); the final write is
+                # conditional, so one receipt stands.
+                taken.add(parsed.job_id)
+                attempt = int(job.get("attempts", 0)) + 1
+                sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
         for system, entries in sends.items():
             self._deliver_system(self.systems.get(system), entries, report, schedule)
         for system, entries in checks.items():
@@ -130,12 +138,6 @@ class DeliveryService:
             self._retry(report, message, message.receive_count, "unknown system")
             return None
         return parsed
-
-    def _claim(self, job: Item) -> int | None:
-        now = self.clock()
-        return job_store.claim(
-            self.table, job, iso(now), int(now.timestamp()), self.settings.lease_seconds
-        )
 
     def _retry(self, report: BatchReport, message: Received, attempt: int, reason: str) -> None:
         delay = backoff_seconds(
@@ -186,16 +188,18 @@ class DeliveryService:
             status = "submitted"
         elif outcome.status is not None:
             status = outcome.status
-            self._finish(job, status, receipt, report, now)
+            self._finish(job, status, receipt, report, now, attempted=True)
         elif error is None or not error.retryable:
             status = "failed"
             receipt["error"] = error.reason if error else "unknown failure"
-            self._finish(job, status, receipt, report, now, error)
+            self._finish(job, status, receipt, report, now, error, attempted=True)
         elif message.receive_count >= self.settings.max_receive_count:
             # Last allowed receive: the job fails for good and SQS moves the message to the DLQ.
             status, decision = "failed", Decision(0, "retries exhausted")
             receipt["error"] = f"retries exhausted: {error.reason}"
-            self._finish(job, status, receipt, report, now, error, "retries_exhausted")
+            self._finish(
+                job, status, receipt, report, now, error, "retries_exhausted", attempted=True
+            )
         else:
             delay = retry_delay(
                 error,
@@ -332,11 +336,13 @@ class DeliveryService:
         now: str,
         error: DeliveryError | None = None,
         reason_class: str | None = None,
+        attempted: bool = False,
     ) -> None:
         """Every transition to done / no_record / failed goes through here, and only here.
 
         - job_store.finish writes the status and receipt and drops the identifier values
-          from the job (PII lifecycle: types and keyed hashes stay).
+          from the job (PII lifecycle: types and keyed hashes stay); `attempted`: this
+          write ends a delivery attempt (counted in `attempts`), not a status check.
         - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
           delivered: store.delivery.record_delivered marks the job's identities after the
           write succeeded (a failure frees their in-flight marks and lists the job for
@@ -345,7 +351,7 @@ class DeliveryService:
           request id (never identifiers), so an operator can find and replay them.
         """
         receipt["completed_at"] = now
-        written = job_store.finish(self.table, job, status, receipt, now)
+        written = job_store.finish(self.table, job, status, receipt, now, attempted)
         if written:  # delivered means confirmed (done / no_record); failed frees the marks
             record_delivered(self.table, job, status, now)
         report.counts[COUNTER[status]] += 1

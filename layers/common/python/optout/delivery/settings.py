@@ -23,8 +23,8 @@ class WorkerSettings(BaseModel):
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
     # Tries of one vendor call before its failure fails the attempt (connectors/http.py).
     http_attempts: Annotated[int, Field(ge=1, le=5)] = 3
-    # A claimed job is left alone by other deliveries for this long; shorter than the queue's
-    # visibility timeout, so a message redelivered after a crashed attempt can claim it again.
+    # A status check of a submitted job holds it for this long (other checks wait); shorter
+    # than the queue's visibility timeout, so a check redelivered after a crash can take it.
     lease_seconds: Annotated[int, Field(ge=1)] = 60
     local_secrets_file: str | None = None
     # Submitted (asynchronous) jobs: the first status check after this long, then doubling up

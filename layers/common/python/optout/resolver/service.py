@@ -3,7 +3,7 @@
 Two phases per event. First the inputs: node registers (versioned puts), verified links and
 asserted edges (transactions that also bump the nodes' versions). Then the derivation, from
 strongly consistent reads made after those writes (resolver/derive.py), and the jobs, each
-created with its identities' in-flight marks in one conditional transaction.
+written before its identities' in-flight marks, each a conditional write (`_make_job`).
 
 Concurrency (docs/decisions.md, "Validate after write"): two resolvers can derive one cluster
 at once from different snapshots, and the later STATE write could be the staler. So every
@@ -20,14 +20,21 @@ from typing import Any
 from optout.events import KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
 from optout.observability import metrics
-from optout.purposes import OptOutMap
+from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import Pass
-from optout.resolver.fanout import JobPlan
+from optout.resolver.fanout import JobPlan, Member
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
 from optout.store import delivery, holds, keys, transact
-from optout.store.batch import batch_get, batch_put, put_if_absent, put_versioned
+from optout.store.batch import (
+    batch_get,
+    batch_put,
+    delete_item,
+    put,
+    put_if_absent,
+    put_versioned,
+)
 from optout.store.codec import Item
 from optout.store.events import get_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
@@ -280,11 +287,25 @@ class Resolver:
         return made, covered
 
     def _make_job(self, request_id: str, plan: JobPlan, pending: Outbox) -> bool:
+        """The job item first (conditional: absent), then each identity's in-flight mark
+        (conditional: no other job carries its purposes), as plain writes: a transaction
+        would bill every item twice (docs/decisions.md, "Job first, marks after").
+
+        A mark never names a missing job. A crash between the job and its marks leaves a job
+        without marks: the retried batch finds the job and sends it again, and a later event
+        may make a second job for the same purposes (a vendor opting someone out twice).
+        Another resolver's mark taken first: those identities are read again, and the job is
+        written again with what is left for it (deleted when nothing is)."""
         name = plan.system.name
         job_id = f"{request_id}:{name}"
         message = {"job_id": job_id, "request_id": request_id, "system": name}
-        for _ in range(MAX_PLAN_RETRIES):
-            if not plan.needs:
+        key = (keys.request_pk(request_id), keys.job_sk(name))
+        marked: dict[str, tuple[Member, list[Purpose]]] = {}  # pk -> what this job marked
+        for round_ in range(MAX_PLAN_RETRIES):
+            left = {pk: target for pk, target in plan.needs.items() if pk not in marked}
+            if not left and not marked:
+                if round_ > 0:  # our own job, written in an earlier round: nothing to carry
+                    delete_item(self._table, key)
                 # This event's own job already carries the rest: a retried batch (its send may
                 # have failed after the job was stored). Send it again; workers know repeats.
                 if job_id in plan.covered:
@@ -292,31 +313,36 @@ class Resolver:
                     return True
                 return False
             now = iso(self._clock())
-            targets = [plan.needs[pk] for pk in sorted(plan.needs)]
-            flights = [{"pk": m.pk, "purposes": need} for m, need in targets]
+            targets = [({**marked, **left})[pk] for pk in sorted({*marked, *left})]
             job = {
-                "pk": keys.request_pk(request_id), "sk": keys.job_sk(name), "kind": "job",
+                "pk": key[0], "sk": key[1], "kind": "job",
                 "job_id": job_id, "request_id": request_id, "system": name,
                 "system_type": plan.system.type, "purposes": plan.sorted_purposes(),
-                "identifiers": [m.identifier() for m, _ in targets], "flights": flights,
+                "identifiers": [m.identifier() for m, _ in targets],
+                "flights": [{"pk": m.pk, "purposes": need} for m, need in targets],
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
                 "expires_at": self._expires(),
             }  # fmt: skip
-            ops = [transact.put(self._table, job, "attribute_not_exists(pk)")]
-            ops += delivery.flight_ops(self._table, name, flights, now, self._expires(), job_id)
-            try:
-                transact.write(self._table, ops)
-            except transact.Cancelled as cancelled:
-                if 0 in cancelled.failed:
+            if round_ == 0:
+                if not put_if_absent(self._table, job):
                     # A replayed event: the stored job (and its marks) stand; send it again.
                     pending.add(plan.system.queue_key, message)
                     return True
-                self._replan(plan, [targets[n - 1][0].pk for n in cancelled.failed])
-                continue
-            for member, need in targets:
-                member.mark_in_flight(name, need, job_id)
-            pending.add(plan.system.queue_key, message)
-            return True
+            else:
+                put(self._table, job)  # our own job again, with what is left for it
+            taken: list[str] = []
+            for pk in sorted(left):
+                member, need = left[pk]
+                flight = {"pk": pk, "purposes": need}
+                if delivery.mark_flight(self._table, name, flight, now, self._expires(), job_id):
+                    marked[pk] = (member, need)
+                    member.mark_in_flight(name, need, job_id)
+                else:
+                    taken.append(pk)
+            if not taken:
+                pending.add(plan.system.queue_key, message)
+                return True
+            self._replan(plan, taken)
         raise RuntimeError("in-flight marks kept changing under the resolver")
 
     def _replan(self, plan: JobPlan, pks: list[str]) -> None:

@@ -65,6 +65,14 @@ def batch_put(table: Table, items: list[Item]) -> None:
             raise RuntimeError("BatchWriteItem left items unprocessed")
 
 
+def put(table: Table, item: Item) -> None:
+    table.client.put_item(TableName=table.name, Item=serialize(item))
+
+
+def delete_item(table: Table, key: Key) -> None:
+    table.client.delete_item(TableName=table.name, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+
+
 def put_if_absent(table: Table, item: Item) -> bool:
     """Conditional put; False when an item with this key already exists."""
     try:

@@ -12,6 +12,8 @@ corrupt the sets.
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from optout.store import keys, query, transact
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
@@ -25,32 +27,36 @@ def job_attribute(purpose: str) -> str:
     return f"job_{purpose}"
 
 
-def flight_ops(
-    table: Table, system: str, flights: list[Item], now: str, expires_at: int, job_id: str
-) -> list[dict[str, Any]]:
-    """Mark each identity's purposes in flight, unless another job already carries one of
-    them (that condition is what keeps two resolvers from making the same job twice), and
-    name the job that carries them."""
-    ops: list[dict[str, Any]] = []
-    for flight in flights:
-        purposes: list[str] = flight["purposes"]
-        values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
-                        ":job": job_id}  # fmt: skip
-        clauses = []
-        for n, purpose in enumerate(purposes):
-            values[f":p{n}"] = purpose
-            clauses.append(f"NOT contains(inflight, :p{n})")
-        ops.append(
-            transact.update(
-                table,
-                (flight["pk"], keys.delivery_sk(system)),
-                "ADD inflight :p SET updated_at = :now, expires_at = :exp, kind = :kind"
-                + _name_job(purposes),
-                values,
-                condition="attribute_not_exists(inflight) OR (" + " AND ".join(clauses) + ")",
-            )
+def mark_flight(
+    table: Table, system: str, flight: Item, now: str, expires_at: int, job_id: str
+) -> bool:
+    """Mark one identity's purposes in flight for `job_id`, unless another job already
+    carries one of them (that condition is what keeps two resolvers from making the same job
+    twice), and name the job that carries them. False when the condition failed.
+
+    The job item is written before its marks (resolver/service.py), so a mark never names a
+    job that does not exist."""
+    purposes: list[str] = flight["purposes"]
+    values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
+                    ":job": job_id}  # fmt: skip
+    clauses = []
+    for n, purpose in enumerate(purposes):
+        values[f":p{n}"] = purpose
+        clauses.append(f"NOT contains(inflight, :p{n})")
+    try:
+        table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
+            UpdateExpression="ADD inflight :p SET updated_at = :now, expires_at = :exp,"
+            " kind = :kind" + _name_job(purposes),
+            ConditionExpression="attribute_not_exists(inflight) OR (" + " AND ".join(clauses) + ")",
+            ExpressionAttributeValues=serialize(values),
         )
-    return ops
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _name_job(purposes: list[str]) -> str:

@@ -1,0 +1,123 @@
+"""How often the worker writes a job: once per delivery attempt, after the vendor call (no
+claim before it). What that allows, two deliveries of one job at once, ends in one receipt."""
+
+from typing import Any
+
+import boto3
+
+from optout.store.codec import deserialize, serialize
+from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
+
+
+def test_a_delivered_job_is_written_once_and_only_after_the_vendor_call(
+    stack: Stack,  # noqa: F811 - the fixture imported above
+) -> None:
+    # Given a pending webhook job and its message
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    writes: list[str] = []
+    sandbox = stack.server.sandboxes["webhook"]
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    seen_at_write: list[int] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("sk", {}).get("S", "").startswith("JOB#"):
+            writes.append(params["Key"]["sk"]["S"])
+            seen_at_write.append(len(sandbox.recorded()))
+
+    events.register("provide-client-params.dynamodb.UpdateItem", hook, unique_id="w")
+    try:
+        # When the worker delivers it
+        answer, _ = stack.run("webhook")
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="w")
+    # Then the job item was written once, after the vendor had the opt-out, and it is done
+    assert answer["batchItemFailures"] == []
+    assert writes == ["JOB#webhook"] and seen_at_write == [1]
+    job = stack.job("r1", "webhook")
+    assert job["status"] == "done" and job["attempts"] == 1
+
+
+def test_the_same_job_twice_in_one_batch_reaches_the_vendor_once(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given two messages for one pending job (SQS delivered a duplicate), in one batch
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    stack.send("webhook", "r1")
+    # When the worker takes the batch
+    answer, messages = stack.run("webhook")
+    # Then both messages are acknowledged, the vendor was called once, and the job is done
+    assert len(messages) == 2 and answer["batchItemFailures"] == []
+    assert len(stack.server.sandboxes["webhook"].recorded()) == 1
+    job = stack.job("r1", "webhook")
+    assert job["status"] == "done" and job["attempts"] == 1
+
+
+def test_two_deliveries_of_one_job_at_once_leave_one_receipt_and_one_done_mark(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given a pending job carried by an identity's in-flight mark, and a second delivery of it
+    # that runs while the first is in its vendor call (both read the job as pending)
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    services = stack.worker.services()
+    connector = services.connector_for(services.delivery.systems.get("webhook"))
+    original = connector.deliver
+    second: list[Any] = []
+    nested = [False]
+
+    def deliver_while_another_runs(jobs: Any) -> Any:
+        if not nested[0]:  # the first delivery: the duplicate arrives meanwhile and finishes
+            nested[0] = True
+            stack.send("webhook", "r1")
+            second.append(stack.run("webhook"))
+        return original(jobs)
+
+    connector.deliver = deliver_while_another_runs  # type: ignore[method-assign]
+    try:
+        # When the first delivery completes after the second one did
+        answer, _ = stack.run("webhook")
+    finally:
+        connector.deliver = original  # type: ignore[method-assign]
+    # Then the vendor heard the opt-out twice (harmless: opting out twice is one opt-out),
+    # both messages are acknowledged, and the job holds one final receipt and one attempt
+    assert len(stack.server.sandboxes["webhook"].recorded()) == 2
+    assert answer["batchItemFailures"] == [] and second[0][0]["batchItemFailures"] == []
+    job = stack.job("r1", "webhook")
+    assert job["status"] == "done" and job["attempts"] == 1
+    # And the identity's mark says done, with nothing left in flight
+    mark = _mark(stack, "webhook")
+    assert mark["done"] == {"sale", "share"} and not mark.get("inflight")
+
+
+IDENTITY_PK = "ID#email#k1"
+
+
+def _flight(running: Stack, request_id: str, system: str) -> None:
+    """The job's identity in flight, as the resolver leaves it."""
+    flights = [{"pk": IDENTITY_PK, "purposes": ["sale", "share"]}]
+    running.aws.dynamodb.update_item(
+        TableName=running.aws.table_name,
+        Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": f"JOB#{system}"}},
+        UpdateExpression="SET flights = :f",
+        ExpressionAttributeValues=serialize({":f": flights}),
+    )
+    running.aws.dynamodb.put_item(
+        TableName=running.aws.table_name,
+        Item={
+            "pk": {"S": IDENTITY_PK},
+            "sk": {"S": f"DELIVERY#{system}"},
+            "inflight": {"SS": ["sale", "share"]},
+        },
+    )
+
+
+def _mark(running: Stack, system: str) -> dict[str, Any]:
+    item = running.aws.dynamodb.get_item(
+        TableName=running.aws.table_name,
+        Key={"pk": {"S": IDENTITY_PK}, "sk": {"S": f"DELIVERY#{system}"}},
+    )["Item"]
+    return deserialize(item)
