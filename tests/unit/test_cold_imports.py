@@ -119,3 +119,14 @@ def test_a_worker_imports_no_vendor_module_before_its_first_job() -> None:
     modules = _modules_after("worker")
     vendors = ("braze", "google_ads", "meta", "salesforce", "segment", "trade_desk", "webhook")
     assert not [v for v in vendors if f"optout.connectors.{v}" in modules]
+
+
+def test_the_capture_path_never_imports_boto3(capture_after_first_consent: set[str]) -> None:
+    # Its one client is botocore's (optout.aws): boto3's session layer and s3transfer are
+    # imports a cold start paid for nothing.
+    assert not _loaded(capture_after_first_consent, "boto3")
+    assert not _loaded(capture_after_first_consent, "s3transfer")
+
+
+def test_the_resolver_never_imports_boto3() -> None:
+    assert not _loaded(_modules_after("resolver"), "boto3")
