@@ -270,7 +270,7 @@ def _seconds_left() -> float:
 
 def _context() -> RequestContext:
     """The same evidence the capture function records (IAM calls skip CloudFront)."""
-    return request_context(app.current_event)
+    return request_context(app.current_event.raw_event)
 
 
 def _accepted(body: dict[str, Any]) -> Response[Any]:

@@ -130,3 +130,19 @@ def test_the_capture_path_never_imports_boto3(capture_after_first_consent: set[s
 
 def test_the_resolver_never_imports_boto3() -> None:
     assert not _loaded(_modules_after("resolver"), "boto3")
+
+
+def test_an_accepted_banner_opt_out_never_imports_the_event_handler(
+    capture_after_first_consent: set[str],
+) -> None:
+    # The hot routes answer an accepted body themselves: Powertools' Event Handler (every
+    # resolver, asyncio for AppSync's), its OpenAPI machinery and the event data classes are
+    # imported by the first request that needs them (another route, a refusal, the document).
+    for package in (
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.data_classes",
+        "asyncio",
+        "optout.http.openapi",
+        "optout.queries",
+    ):
+        assert not _loaded(capture_after_first_consent, package), package
