@@ -91,7 +91,7 @@ def test_both_paths_store_the_same_event(
     _send(capture, "agent with purposes", "stored-2")
     # Then the two stored events differ only in what is per request
     per_request = {"pk", "request_id", "idempotency_key", "received_at", "ttl", "evidence",
-                   "deadline", "gsi1pk", "gsi1sk", "body_hash", "day_pk",
+                   "deadline", "gsi1pk", "gsi1sk", "body_hash", "day_pk", "expires_at",
                    "response"}  # fmt: skip
     first, second = (
         {k: v for k, v in item.items() if k not in per_request} for item in aws.items()
