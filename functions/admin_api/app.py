@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from functools import cache, cached_property
 from typing import Annotated, Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -18,6 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from optout import aws
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
 from optout.api_models import (
@@ -97,7 +97,7 @@ class Services:
     def redrive(self) -> RedriveService:
         """An SQS client only when a redrive needs one (cold starts pay for what they use)."""
         return RedriveService(
-            boto3.client("sqs"), self.settings.queue_url_template, _systems(self.settings)
+            aws.client("sqs"), self.settings.queue_url_template, _systems(self.settings)
         )
 
 
@@ -270,7 +270,7 @@ def _seconds_left() -> float:
 
 def _context() -> RequestContext:
     """The same evidence the capture function records (IAM calls skip CloudFront)."""
-    return request_context(app.current_event)
+    return request_context(app.current_event.raw_event)
 
 
 def _accepted(body: dict[str, Any]) -> Response[Any]:

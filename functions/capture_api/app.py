@@ -1,24 +1,28 @@
 """Capture API: the public HTTP routes (v1). Thin: parse, call the domain, shape the answer.
 
 The IAM routes (identity links, /v1/admin/*) live in functions/admin_api, with their own role.
+
+The two routes every banner and webform posts to (`HOT_ROUTES`) answer an accepted JSON
+request without Powertools' Event Handler: its import (every resolver, the OpenAPI machinery,
+the event data classes) was half of this function's cold start (docs/decisions.md, "The hot
+routes without the Event Handler"). The body is the same checked JSON the resolver would
+parse, validated by the same pydantic model; whatever that model refuses, and every other
+route, goes to the Event Handler (built on the first such request), so every refusal keeps
+one envelope and one set of words, and the OpenAPI document describes every route.
 """
 
+import json
 import os
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
-from functools import cache
-from typing import Annotated, Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import (
-    APIGatewayHttpResolver,
-    CORSConfig,
-    Response,
-    content_types,
-)
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ValidationError
 
 from optout.api_models import (
     DEVICE_ID_PATTERN,
@@ -33,14 +37,15 @@ from optout.api_models import (
 from optout.capture import Captured, CaptureService
 from optout.edge import HEADER as EDGE_HEADER
 from optout.edge import EdgeGuard
+from optout.errors import DomainError
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
-from optout.http import answers, openapi, raw_body
+from optout.http import answers, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
+from optout.http.cors import Cors
 from optout.identity_token import TokenVerifier
 from optout.observability import logger, metrics
-from optout.queries import QueryService
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.token_keys import load_token_keys
@@ -52,7 +57,13 @@ from optout.webform_pages import (
     status_page,
 )
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+    from optout.queries import QueryService
+
 JSON = raw_body.JSON
+TEXT_HTML = "text/html"  # Powertools' content_types.TEXT_HTML
 # Routes that take a body, by API Gateway route key; every other POST must send none.
 BODY_ROUTES = {
     "POST /v1/consent": raw_body.BodyRule((raw_body.JSON,)),
@@ -66,20 +77,7 @@ STATUS_ROUTE = "GET /v1/requests/{request_id}"
 # never from a header a client could set.
 HTML_PAGES: ContextVar[bool] = ContextVar("html_pages", default=False)
 
-
-def _cors() -> CORSConfig:
-    origins = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
-    return CORSConfig(
-        allow_origin=origins[0] if origins else "https://example.invalid",
-        extra_origins=origins[1:],
-        allow_headers=["Content-Type", "Idempotency-Key"],
-        allow_credentials=False,
-        max_age=600,
-    )
-
-
-cors = _cors()
-app = APIGatewayHttpResolver(enable_validation=True, cors=cors)
+cors = Cors.from_env(os.environ, allow_headers=("Content-Type", "Idempotency-Key"), max_age=600)
 
 
 class Services:
@@ -98,7 +96,13 @@ class Services:
         self.settings = settings
         self.edge = EdgeGuard.from_settings(settings)
         self.capture = CaptureService(table, settings, key, tokens)
-        self.queries = QueryService(table, key)
+        self._table, self._key = table, key
+
+    @cached_property  # the read routes' service: imported by the first read, not by a write
+    def queries(self) -> "QueryService":
+        from optout.queries import QueryService  # noqa: PLC0415
+
+        return QueryService(self._table, self._key)
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -106,79 +110,148 @@ def services() -> Services:
     return Services()
 
 
-# -- routes ------------------------------------------------------------------------------
+# -- the hot routes: an accepted JSON body, answered without the Event Handler -------------
 
 
-@app.post("/v1/consent", status_code=202, summary="Record a banner choice (and GPC)")
-def post_consent(body: ConsentIn) -> Response[ConsentOut]:
+def _record_consent(body: ConsentIn) -> Captured:
     captured = services().capture.record_consent(body, _context())
     _count(captured, "ConsentCaptured")
-    return _accepted(captured)
+    return captured
 
 
-@app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
-def get_consent(
-    device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
-) -> ConsentStateOut:
-    return services().queries.consent_state(device_id)
-
-
-@app.post("/v1/opt-out", status_code=202, summary="Webform or agent opt-out (JSON or form)")
-def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
+def _record_opt_out(body: OptOutIn) -> Captured:
     captured = services().capture.record_opt_out(body, _context())
     _count(captured, "OptOutCaptured")
-    if HTML_PAGES.get():
-        return _page(202, confirmation_page(captured.response))
-    return _accepted(captured)
+    return captured
 
 
-@app.get(
-    "/v1/requests/<request_id>",
-    summary="Status of a request for the consumer or agent (a page for Accept: text/html)",
-)
-def get_request(
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
-) -> Response[RequestStatusOut | str]:  # str: the HTML status page
-    status = services().queries.request_status(request_id)
-    if HTML_PAGES.get():
-        return _page(200, status_page(status.model_dump()))
-    return Response(200, JSON, status)
+# Route key -> (the route's body model, what records it). The same functions serve the routes
+# the Event Handler resolves (below): one path to the domain either way.
+HOT_ROUTES: dict[str, tuple[type[BaseModel], Callable[[Any], Captured]]] = {
+    "POST /v1/consent": (ConsentIn, _record_consent),
+    "POST /v1/opt-out": (OptOutIn, _record_opt_out),
+}
+_EVENT: ContextVar[dict[str, Any]] = ContextVar("event")  # the invocation's raw event
 
 
-@app.get("/v1/openapi.json", include_in_schema=False)
-def get_openapi() -> Response[str]:
-    return Response(200, JSON, _openapi_document())
+def _hot_answer(
+    event: dict[str, Any], fields: dict[str, Any] | None, cors_headers: dict[str, str]
+) -> dict[str, Any] | None:
+    """The answer to an accepted request of a hot route, or None: the Event Handler answers
+    (another route, a page, or a body the model refuses: its refusal, in its words)."""
+    route = HOT_ROUTES.get(str(event.get("routeKey")))
+    if route is None or fields is None or HTML_PAGES.get():
+        return None
+    model, record = route
+    try:
+        # As the Event Handler validates a body: the model over the JSON-parsed object.
+        body = model.model_validate(fields)
+    except ValidationError:
+        return None
+    try:
+        captured = record(body)
+    except DomainError as error:
+        refused = answers.from_domain(error)
+        return _proxy_answer(refused.status, refused.body(), cors_headers)
+    return _proxy_answer(202, _json(captured.response), cors_headers)
+
+
+def _proxy_answer(status: int, body: str, cors_headers: dict[str, str]) -> dict[str, Any]:
+    """A JSON answer in the shape the Event Handler gives an HTTP API (payload 2.0)."""
+    return {
+        "statusCode": status,
+        "body": body,
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": JSON, **cors_headers},
+        "cookies": [],
+    }
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))  # the Event Handler's serializer
+
+
+# -- every route, through Powertools' Event Handler (built on first use) -------------------
+
+
+@cache  # one per container, built by the first request a hot route does not answer
+def resolver() -> "APIGatewayHttpResolver":
+    from aws_lambda_powertools.event_handler import (  # noqa: PLC0415
+        APIGatewayHttpResolver,
+        Response,
+    )
+    from aws_lambda_powertools.event_handler.openapi.params import Path  # noqa: PLC0415
+
+    app = APIGatewayHttpResolver(enable_validation=True, cors=cors.powertools())
+
+    @app.post("/v1/consent", status_code=202, summary="Record a banner choice (and GPC)")
+    def post_consent(body: ConsentIn) -> Response[ConsentOut]:
+        return _accepted(_record_consent(body))
+
+    @app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
+    def get_consent(
+        device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
+    ) -> ConsentStateOut:
+        return services().queries.consent_state(device_id)
+
+    @app.post("/v1/opt-out", status_code=202, summary="Webform or agent opt-out (JSON or form)")
+    def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
+        captured = _record_opt_out(body)
+        if HTML_PAGES.get():
+            return _page(202, confirmation_page(captured.response))
+        return _accepted(captured)
+
+    @app.get(
+        "/v1/requests/<request_id>",
+        summary="Status of a request for the consumer or agent (a page for Accept: text/html)",
+    )
+    def get_request(
+        request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
+    ) -> Response[RequestStatusOut | str]:  # str: the HTML status page
+        status = services().queries.request_status(request_id)
+        if HTML_PAGES.get():
+            return _page(200, status_page(status.model_dump()))
+        return Response(200, JSON, status)
+
+    @app.get("/v1/openapi.json", include_in_schema=False)
+    def get_openapi() -> Response[str]:
+        return Response(200, JSON, _openapi_document())
+
+    answers.install(app, _render)
+    return app
 
 
 @cache  # the routes never change in a container
 def _openapi_document() -> str:
-    return openapi.document(app, title="optout-bridge", version="1")
+    from optout.http import openapi  # noqa: PLC0415
+
+    return openapi.document(resolver(), title="optout-bridge", version="1")
 
 
 # -- errors: one envelope for every refusal (optout/http/answers.py) ------------------------
 
 
-def _render(refused: Refused) -> Response[Any]:
+def _render(refused: Refused) -> "Response[Any]":
     """JSON for scripts; a page for a person who posted the plain form or opened a link."""
     if not HTML_PAGES.get():
         return answers.json_response(refused)
-    if app.current_event.request_context.http.method == "GET":
+    event = _EVENT.get()
+    if event["requestContext"]["http"]["method"] == "GET":
         return _page(refused.status, status_error_page(refused.message))
-    referer = app.current_event.headers.get("referer")
+    referer = (event.get("headers") or {}).get("referer")
     return _page(refused.status, error_page(refused.message, refused.field, referer))
-
-
-answers.install(app, _render)
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
 def _context() -> RequestContext:
-    return request_context(app.current_event)
+    return request_context(_EVENT.get())
 
 
-def _accepted(captured: Captured) -> Response[Any]:
+def _accepted(captured: Captured) -> "Response[Any]":
+    from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
+
     return Response(202, JSON, captured.response)
 
 
@@ -195,8 +268,10 @@ def _count(captured: Captured, name: str) -> None:
 # -- HTML pages: content negotiation and hardening ----------------------------------------
 
 
-def _page(status: int, html: str) -> Response[Any]:
-    return Response(status, content_types.TEXT_HTML, html, headers=dict(HTML_HEADERS))
+def _page(status: int, html: str) -> "Response[Any]":
+    from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
+
+    return Response(status, TEXT_HTML, html, headers=dict(HTML_HEADERS))
 
 
 def accepts_html(accept: str | None) -> bool:
@@ -222,7 +297,7 @@ def accepts_html(accept: str | None) -> bool:
 # -- the body gate: checks the raw event before the resolver parses it ----------------------
 
 
-def _admit_body(event: dict[str, Any], max_bytes: int) -> None:
+def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     """The shared gate (optout/http/raw_body.py), then what only this API does: a plain form
     post becomes JSON, with the banner's cookie as its device_id, and is answered a page."""
     form = raw_body.media_type(event) == raw_body.FORM and event.get("routeKey") in BODY_ROUTES
@@ -230,7 +305,7 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> None:
         HTML_PAGES.set(accepts_html((event.get("headers") or {}).get("accept")))
     fields = raw_body.admit(event, BODY_ROUTES, max_bytes)
     if fields is None:
-        return
+        return None
     if form:
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
@@ -238,6 +313,7 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> None:
         if "device_id" not in fields and device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
     raw_body.rewrite(event, fields)
+    return fields
 
 
 def _cookie(event: dict[str, Any], name: str) -> str | None:
@@ -257,8 +333,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _EVENT.set(event)
     headers = event.get("headers") or {}
-    cors_headers = cors.to_dict(headers.get("origin"))
+    cors_headers = cors.headers(headers.get("origin"))
     if not services().edge.admits(headers.get(EDGE_HEADER)):
         refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
         return answers.raw_answer(refused, cors_headers)
@@ -266,15 +343,18 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # a page; _admit_body decides the same for a plain form post.
     HTML_PAGES.set(event.get("routeKey") == STATUS_ROUTE and accepts_html(headers.get("accept")))
     try:
-        _admit_body(event, services().settings.max_body_bytes)
+        fields = _admit_body(event, services().settings.max_body_bytes)
     except Refused as refused:
         if HTML_PAGES.get():
             page = error_page(refused.message, refused.field, headers.get("referer"))
             return {
                 "statusCode": refused.status,
-                "headers": {"Content-Type": content_types.TEXT_HTML, **HTML_HEADERS},
+                "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS},
                 "body": page,
                 "isBase64Encoded": False,
             }
         return answers.raw_answer(refused, cors_headers)
-    return app.resolve(event, context)
+    hot = _hot_answer(event, fields, cors_headers)
+    if hot is not None:
+        return hot
+    return resolver().resolve(event, context)

@@ -7,7 +7,6 @@ event source mapping bisects and retries it, then sends it to the on-failure que
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -18,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from optout import aws
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics
 from optout.resolver.clusters import Caps
@@ -39,7 +39,7 @@ def resolver() -> Resolver:
     return Resolver(
         Table.connect(settings.table_name),
         load_systems(settings.systems_config),
-        JobQueue(boto3.client("sqs"), settings.queue_url_template),
+        JobQueue(aws.client("sqs"), settings.queue_url_template),
         Caps(max_size=settings.max_cluster_size, max_asserters=settings.max_asserters),
         retention_days=settings.record_retention_days,
     )

@@ -5,7 +5,6 @@ system; in production one function per system (SYSTEM_NAME set), locally all in 
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from optout import aws
 from optout.connectors import Connector, build_connector
 from optout.connectors.credentials import SecretSource
 from optout.connectors.http import HttpClient, RetryPolicy
@@ -42,7 +42,7 @@ class Services:
     def __init__(self) -> None:
         settings = WorkerSettings.from_env()
         self.settings = settings
-        self.sqs = boto3.client("sqs")
+        self.sqs = aws.client("sqs")
         self.secrets = SecretSource(settings.local_secrets_file)
         self.http = HttpClient(
             settings.http_timeout_seconds, RetryPolicy(attempts=settings.http_attempts)

@@ -39,8 +39,12 @@ INIT = {"capture_api": "services", "admin_api": "services", "resolver": "resolve
 NEVER_ANYWHERE = ("aws_xray_sdk",)  # tracing is Lambda's own (docs/decisions.md)
 
 
-def _modules_after(function: str, then: str = "") -> set[str]:
-    code = LOAD.format(path=str(ROOT / "functions" / function / "app.py"), init=INIT[function])
+def _modules_after(
+    function: str, then: str = "", before: str = "", env_extra: dict[str, str] | None = None
+) -> set[str]:
+    code = before + LOAD.format(
+        path=str(ROOT / "functions" / function / "app.py"), init=INIT[function]
+    )
     code += then + "\nsys.stderr.write('MODULES ' + json.dumps(sorted(sys.modules)))\n"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env.update(TEST_ENV)
@@ -51,6 +55,7 @@ def _modules_after(function: str, then: str = "") -> set[str]:
         LOCAL_STACK_URL="http://127.0.0.1:9",
         QUEUE_URL_TEMPLATE="https://sqs.us-east-1.amazonaws.com/123456789012/x-{queue_key}-jobs",
     )
+    env.update(env_extra or {})
     answer = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
         check=False, timeout=120,
@@ -119,3 +124,54 @@ def test_a_worker_imports_no_vendor_module_before_its_first_job() -> None:
     modules = _modules_after("worker")
     vendors = ("braze", "google_ads", "meta", "salesforce", "segment", "trade_desk", "webhook")
     assert not [v for v in vendors if f"optout.connectors.{v}" in modules]
+
+
+def test_the_capture_path_never_imports_boto3(capture_after_first_consent: set[str]) -> None:
+    # Its one client is botocore's (optout.aws): boto3's session layer and s3transfer are
+    # imports a cold start paid for nothing.
+    assert not _loaded(capture_after_first_consent, "boto3")
+    assert not _loaded(capture_after_first_consent, "s3transfer")
+
+
+def test_the_resolver_never_imports_boto3() -> None:
+    assert not _loaded(_modules_after("resolver"), "boto3")
+
+
+def test_an_accepted_banner_opt_out_never_imports_the_event_handler(
+    capture_after_first_consent: set[str],
+) -> None:
+    # The hot routes answer an accepted body themselves: Powertools' Event Handler (every
+    # resolver, asyncio for AppSync's), its OpenAPI machinery and the event data classes are
+    # imported by the first request that needs them (another route, a refusal, the document).
+    for package in (
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.utilities.data_classes",
+        "asyncio",
+        "optout.http.openapi",
+        "optout.queries",
+    ):
+        assert not _loaded(capture_after_first_consent, package), package
+
+
+# Production: the keys come from Secrets Manager (answered here by botocore's Stubber).
+SECRETS_STUBBED = """
+import json
+from botocore.stub import Stubber
+from optout import secrets
+stub = Stubber(secrets._client())
+stub.add_response("get_secret_value", {"SecretString": "h" * 64}, {"SecretId": "hash"})
+token = json.dumps({"kid": "k1", "key": "t" * 64})
+stub.add_response("get_secret_value", {"SecretString": token}, {"SecretId": "token"})
+stub.activate()
+"""
+PRODUCTION_SECRETS = {"HASH_KEY_SECRET_NAME": "hash", "IDENTITY_TOKEN_SECRET_NAME": "token",
+                      "OPTOUT_LOCAL_MODE": "false"}  # fmt: skip
+
+
+def test_capture_reads_its_keys_without_parameters_or_boto3() -> None:
+    # Powertools Parameters imports boto3 and every provider it offers: a production capture
+    # container read its two keys through it at every cold start.
+    modules = _modules_after("capture_api", before=SECRETS_STUBBED, env_extra=PRODUCTION_SECRETS)
+    assert "optout.secrets" in modules
+    assert not _loaded(modules, "aws_lambda_powertools.utilities.parameters")
+    assert not _loaded(modules, "boto3")

@@ -19,7 +19,7 @@ jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the
 
 import calendar
 from datetime import date, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}  # 11 CCR §7026(f)
@@ -109,6 +109,7 @@ def _days_off_from_package(year: int) -> frozenset[date]:
     return frozenset(off)
 
 
+@lru_cache(maxsize=64)  # every request of a day asks the same: a walk of ~3 weeks each
 def add_business_days(start: date, days: int) -> date:
     current = start
     remaining = days

@@ -8,6 +8,7 @@ requests without it. No secret configured (edge off, local stack, tests): every 
 
 import hmac
 
+from optout.secrets import get_secret
 from optout.settings import Settings
 
 HEADER = "x-origin-verify"
@@ -33,7 +34,4 @@ class EdgeGuard:
     def _secret(self) -> bytes | None:
         if not self._secret_name:
             return None
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - edge on only
-
-        value = parameters.get_secret(self._secret_name, max_age=SECRET_CACHE_SECONDS)
-        return str(value).encode()
+        return get_secret(self._secret_name, SECRET_CACHE_SECONDS).encode()

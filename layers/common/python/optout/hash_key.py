@@ -1,10 +1,11 @@
-"""The HMAC key for lookup keys: Secrets Manager through Powertools Parameters in production.
+"""The HMAC key for lookup keys: from Secrets Manager in production (optout/secrets.py).
 
 Fails closed: outside local mode (OPTOUT_LOCAL_MODE=true, set only by the local stack and the
 tests) a missing HASH_KEY_SECRET_NAME stops the function at cold start. Falling back to the
 public development key would make every lookup key guessable by anyone who read the README.
 """
 
+from optout.secrets import get_secret
 from optout.settings import Settings
 
 SECRET_CACHE_SECONDS = 300
@@ -16,11 +17,7 @@ class HashKeyNotConfigured(RuntimeError):
 
 def load_hash_key(settings: Settings) -> bytes:
     if settings.hash_key_secret_name:
-        # Imported only when a secret is configured (it imports boto3): local mode needs none.
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
-
-        secret = parameters.get_secret(settings.hash_key_secret_name, max_age=SECRET_CACHE_SECONDS)
-        return str(secret).encode()
+        return get_secret(settings.hash_key_secret_name, SECRET_CACHE_SECONDS).encode()
     if settings.optout_local_mode:
         return settings.local_hash_key.encode()
     raise HashKeyNotConfigured(

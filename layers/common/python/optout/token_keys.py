@@ -1,4 +1,4 @@
-"""The identity-token keys: Secrets Manager through Powertools Parameters in production.
+"""The identity-token keys: from Secrets Manager in production (optout/secrets.py).
 
 The secret is JSON: `{"kid": "k2", "key": "...", "previous": {"kid": "k1", "key": "..."}}`
 (`previous` only during a rotation). The template generates the first one. Without a secret
@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from optout.identity_token import TokenKeys
+from optout.secrets import get_secret
 from optout.settings import LOCAL_TOKEN_KEY, LOCAL_TOKEN_KID, Settings
 
 SECRET_CACHE_SECONDS = 300
@@ -21,12 +22,8 @@ class MissingTokenKey(RuntimeError):
 
 def load_token_keys(settings: Settings) -> TokenKeys:
     if settings.identity_token_secret_name:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
-
-        raw = parameters.get_secret(
-            settings.identity_token_secret_name, max_age=SECRET_CACHE_SECONDS
-        )
-        return parse_token_keys(json.loads(str(raw)))
+        raw = get_secret(settings.identity_token_secret_name, SECRET_CACHE_SECONDS)
+        return parse_token_keys(json.loads(raw))
     if not settings.optout_local_mode:
         raise MissingTokenKey("IDENTITY_TOKEN_SECRET_NAME is not set: refusing to start")
     return TokenKeys(LOCAL_TOKEN_KID, {LOCAL_TOKEN_KID: LOCAL_TOKEN_KEY.encode()})

@@ -9,15 +9,16 @@ expression or internal phrase.
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from typing import TYPE_CHECKING, Any
 
 from optout.api_models import EXPECTED_FORMATS, ErrorOut
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.identity_token import InvalidToken
+
+if TYPE_CHECKING:  # the Event Handler is imported by the routes that use it, not here
+    from aws_lambda_powertools.event_handler import Response
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 JSON = "application/json"
 # A name we may repeat back: it looks like one of our field names, so it is not a value.
@@ -80,7 +81,7 @@ def from_domain(error: DomainError) -> Refused:
     return Refused(400, "bad_request", error.message, error.field)
 
 
-def from_validation(error: RequestValidationError) -> Refused:
+def from_validation(error: "RequestValidationError") -> Refused:
     """The first of pydantic's errors, in our words."""
     first = error.errors()[0]
     kind = str(first.get("type", ""))
@@ -148,7 +149,9 @@ def _expected(kind: str, ctx: Mapping[str, Any], name: str) -> str:
 # -- rendering -----------------------------------------------------------------------------
 
 
-def json_response(refused: Refused) -> Response[str]:
+def json_response(refused: Refused) -> "Response[str]":
+    from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
+
     return Response(refused.status, JSON, refused.body())
 
 
@@ -163,9 +166,13 @@ def raw_answer(refused: Refused, headers: Mapping[str, str] | None = None) -> di
 
 
 def install(
-    app: ApiGatewayResolver, render: Callable[[Refused], Response[Any]] = json_response
+    app: "ApiGatewayResolver", render: "Callable[[Refused], Response[Any]]" = json_response
 ) -> None:
     """Every refusal the resolver meets answers through `render` (JSON unless told)."""
+    from aws_lambda_powertools.event_handler.openapi.exceptions import (  # noqa: PLC0415
+        RequestValidationError,
+    )
+
     app.exception_handler(DomainError)(lambda error: render(from_domain(error)))
     app.exception_handler(RequestValidationError)(lambda error: render(from_validation(error)))
     app.not_found(lambda _: render(NO_ROUTE))

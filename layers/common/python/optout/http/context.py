@@ -1,9 +1,9 @@
 """What the transport tells us about a request, read once from the API Gateway event."""
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from typing import Any
 
 from optout.errors import InvalidInput
 from optout.evidence import RequestContext
@@ -13,8 +13,11 @@ _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def request_context(event: APIGatewayProxyEventV2) -> RequestContext:
-    headers = event.headers
+def request_context(event: Mapping[str, Any]) -> RequestContext:
+    """`event`: the API Gateway HTTP API (payload 2.0) event as Lambda hands it over (no
+    Powertools data class: the capture function's hot routes never import them)."""
+    # API Gateway sends names in lower case; read them as Powertools' headers would (any case).
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     # Set by CloudFront (and forwarded) when the edge is on; without it anyone can send them,
     # so only a well-formed code is taken.
     country = headers.get("cloudfront-viewer-country")
@@ -26,7 +29,7 @@ def request_context(event: APIGatewayProxyEventV2) -> RequestContext:
         gpc_header=headers.get("sec-gpc") == "1",  # only the exact value 1 counts
         user_agent=_CONTROL.sub("", user_agent) if user_agent else None,
         edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
-        source_ip=event.request_context.http.source_ip,
+        source_ip=event["requestContext"]["http"]["sourceIp"],
         idempotency_key=idempotency_key(headers.get("idempotency-key")),
     )
 

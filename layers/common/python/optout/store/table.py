@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
+
+from optout import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -25,4 +26,4 @@ class Table:
 
     @classmethod
     def connect(cls, name: str) -> "Table":
-        return cls(boto3.client("dynamodb", config=CLIENT_CONFIG), name)
+        return cls(aws.client("dynamodb", CLIENT_CONFIG), name)

@@ -1,0 +1,62 @@
+"""The public API's CORS rules, once: as the headers of an answer, and as Powertools'
+CORSConfig for the Event Handler.
+
+The capture function answers its two hot routes without importing the Event Handler
+(docs/decisions.md, "The hot routes without the Event Handler"), so the headers CORSConfig
+would add are built here too: the same rule (only an allowed Origin gets them) and the same
+names and values, Powertools' always-allowed request headers included
+(tests/unit/test_cors.py checks both against CORSConfig).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import CORSConfig
+
+# What CORSConfig always allows besides the headers it is given.
+POWERTOOLS_ALLOWED_HEADERS = (
+    "Authorization", "Content-Type", "X-Amz-Date", "X-Api-Key", "X-Amz-Security-Token",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cors:
+    origins: tuple[str, ...]  # the first is CORSConfig's allow_origin
+    allow_headers: tuple[str, ...]
+    max_age: int
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], allow_headers: tuple[str, ...], max_age: int
+    ) -> "Cors":
+        listed = [o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()]
+        return cls(tuple(listed) or ("https://example.invalid",), allow_headers, max_age)
+
+    def headers(self, origin: str | None) -> dict[str, str]:
+        """The CORS headers of an answer to a request from `origin`: none for an origin not
+        allowed; with "*" allowed, any origin is answered "*" (as CORSConfig does)."""
+        if origin and origin in self.origins:
+            allowed_origin = origin
+        elif origin and "*" in self.origins:
+            allowed_origin = "*"
+        else:
+            return {}
+        allowed = sorted(set(POWERTOOLS_ALLOWED_HEADERS + self.allow_headers))
+        return {
+            "Access-Control-Allow-Origin": allowed_origin,
+            "Access-Control-Allow-Headers": ",".join(allowed),
+            "Access-Control-Max-Age": str(self.max_age),
+        }
+
+    def powertools(self) -> "CORSConfig":
+        from aws_lambda_powertools.event_handler import CORSConfig  # noqa: PLC0415
+
+        return CORSConfig(
+            allow_origin=self.origins[0],
+            extra_origins=list(self.origins[1:]),
+            allow_headers=list(self.allow_headers),
+            allow_credentials=False,
+            max_age=self.max_age,
+        )
