@@ -29,7 +29,7 @@ from bench import workload
 from bench.environment import SYSTEMS_CONFIG
 from bench.progress import Progress
 from bench.stats import median, percentile
-from local.spawn import free_port, spawn
+from local.spawn import free_port, spawn, wait_ready
 
 START_TIMEOUT = 60.0
 CLIENTS = 8
@@ -54,7 +54,9 @@ def run(count: int, deadline_seconds: float, progress: Progress, log_dir: Path) 
         port, SYSTEMS_CONFIG, log_dir / f"local-stack-{port}.log", "--log-level", "WARNING"
     )
     try:
-        _wait_ready(url, process)
+        problem = wait_ready(url, process, START_TIMEOUT)
+        if problem is not None:
+            raise RuntimeError(f"the local stack {problem}")
         progress.note(f"local stack up on {url}")
         return measure(url, count, deadline_seconds, progress)
     finally:
@@ -187,17 +189,3 @@ def _json(
             return error.code, json.loads(error.read() or b"null")
         except ValueError:
             return error.code, None
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the local stack exited with {process.returncode}")
-        try:
-            if _json(url, "GET", "/v1/openapi.json")[0] == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.2)
-    raise RuntimeError(f"the local stack did not answer within {START_TIMEOUT}s")

@@ -5,6 +5,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,22 @@ def spawn(
             [sys.executable, "-m", module, "--port", str(port), "--systems", str(systems), *args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+
+
+def wait_ready(
+    url: str, process: "subprocess.Popen[bytes]", timeout: float, interval: float = 0.2
+) -> str | None:
+    """Poll `GET <url>/v1/openapi.json` until it answers 200: None then, else why not (the
+    process exited, or `timeout` seconds passed). The caller stops the process and reports."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(f"{url}/v1/openapi.json", timeout=5) as answer:  # noqa: S310 - loopback
+                if answer.status == 200:
+                    return None
+        except OSError:
+            pass  # not listening yet (HTTPError is an OSError: not ready either)
+        time.sleep(interval)
+    return f"did not answer within {timeout:.0f} s"

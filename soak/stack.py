@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.spawn import free_port, spawn
+from local.spawn import free_port, spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90.0
@@ -79,18 +78,11 @@ def start(systems: Path, log_dir: Path) -> Stack:
     log_path = log_dir / f"stack-{port}.log"
     process = spawn(port, systems, log_path, "--log-level", "WARNING")
     stack = Stack(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"the local stack exited with {process.returncode}; see {log_path}")
-        try:
-            if stack.call("GET", "/v1/openapi.json")[0] == 200:
-                return stack
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.3)
+    problem = wait_ready(stack.url, process, START_TIMEOUT, interval=0.3)
+    if problem is None:
+        return stack
     stack.stop()
-    raise StackError(f"the local stack did not answer within {START_TIMEOUT:.0f} s")
+    raise StackError(f"the local stack {problem}; see {log_path}")
 
 
 def _parse(raw: bytes) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from local.spawn import free_port, spawn
+from local.spawn import free_port, spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SYSTEMS = ROOT / "local" / "systems.json"
@@ -123,18 +123,11 @@ def start(
     log_path = log_dir / f"stack-{port}.log"
     process = spawn(port, systems, log_path, *extra_args, module=module)
     stack = Stack(f"http://127.0.0.1:{port}", process, log_path, systems)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the stack exited with {process.returncode}\n{stack.log_tail()}")
-        try:
-            if stack.request("GET", "/v1/openapi.json")[0] == 200:
-                return stack
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.2)
+    problem = wait_ready(stack.url, process, START_TIMEOUT)
+    if problem is None:
+        return stack
     stack.stop()
-    pytest.fail(f"the stack did not answer within {START_TIMEOUT}s\n{stack.log_tail()}")
+    pytest.fail(f"the stack {problem}\n{stack.log_tail()}")
 
 
 StackFactory = Callable[..., Stack]
