@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from optout import aws
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
+from optout.api_formats import REQUEST_ID_PATTERN
 from optout.api_models import (
-    REQUEST_ID_PATTERN,
     AdminLookupIn,
     DenialIn,
     DenialOut,

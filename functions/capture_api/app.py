@@ -6,9 +6,11 @@ The two routes every banner and webform posts to (`HOT_ROUTES`) answer an accept
 request without Powertools' Event Handler: its import (every resolver, the OpenAPI machinery,
 the event data classes) was half of this function's cold start (docs/decisions.md, "The hot
 routes without the Event Handler"). The body is the same checked JSON the resolver would
-parse, validated by the same pydantic model; whatever that model refuses, and every other
-route, goes to the Event Handler (built on the first such request), so every refusal keeps
-one envelope and one set of words, and the OpenAPI document describes every route.
+parse, checked without pydantic (optout/http/hot_bodies.py: what the model would make of it,
+or "ask the model"; docs/decisions.md, "The hot bodies without pydantic"); whatever that check
+leaves to the model, and every other route, goes to the Event Handler (built on the first
+such request) and its pydantic models, so every refusal keeps one envelope and one set of
+words, and the OpenAPI document describes every route.
 """
 
 import json
@@ -22,25 +24,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ValidationError
 
-from optout.api_models import (
-    DEVICE_ID_PATTERN,
-    REQUEST_ID_PATTERN,
-    ConsentIn,
-    ConsentOut,
-    ConsentStateOut,
-    OptOutIn,
-    OptOutOut,
-    RequestStatusOut,
-)
-from optout.capture import Captured, CaptureService
+from optout.api_formats import DEVICE_ID_PATTERN, REQUEST_ID_PATTERN
+from optout.capture import Body, Captured, CaptureService
 from optout.edge import HEADER as EDGE_HEADER
 from optout.edge import EdgeGuard
 from optout.errors import DomainError
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
-from optout.http import answers, raw_body
+from optout.http import answers, hot_bodies, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
 from optout.http.cors import Cors
@@ -113,23 +105,25 @@ def services() -> Services:
 # -- the hot routes: an accepted JSON body, answered without the Event Handler -------------
 
 
-def _record_consent(body: ConsentIn) -> Captured:
+def _record_consent(body: Body) -> Captured:
     captured = services().capture.record_consent(body, _context())
     _count(captured, "ConsentCaptured")
     return captured
 
 
-def _record_opt_out(body: OptOutIn) -> Captured:
+def _record_opt_out(body: Body) -> Captured:
     captured = services().capture.record_opt_out(body, _context())
     _count(captured, "OptOutCaptured")
     return captured
 
 
-# Route key -> (the route's body model, what records it). The same functions serve the routes
+# Route key -> (the route's body check, what records it). The same functions serve the routes
 # the Event Handler resolves (below): one path to the domain either way.
-HOT_ROUTES: dict[str, tuple[type[BaseModel], Callable[[Any], Captured]]] = {
-    "POST /v1/consent": (ConsentIn, _record_consent),
-    "POST /v1/opt-out": (OptOutIn, _record_opt_out),
+HOT_ROUTES: dict[
+    str, tuple[Callable[[dict[str, Any]], Body | None], Callable[[Body], Captured]]
+] = {
+    "POST /v1/consent": (hot_bodies.consent, _record_consent),
+    "POST /v1/opt-out": (hot_bodies.opt_out, _record_opt_out),
 }
 _EVENT: ContextVar[dict[str, Any]] = ContextVar("event")  # the invocation's raw event
 
@@ -138,15 +132,14 @@ def _hot_answer(
     event: dict[str, Any], fields: dict[str, Any] | None, cors_headers: dict[str, str]
 ) -> dict[str, Any] | None:
     """The answer to an accepted request of a hot route, or None: the Event Handler answers
-    (another route, a page, or a body the model refuses: its refusal, in its words)."""
+    (another route, a page, or a body the check leaves to the model: the model accepts it or
+    refuses it, in its words)."""
     route = HOT_ROUTES.get(str(event.get("routeKey")))
     if route is None or fields is None or HTML_PAGES.get():
         return None
-    model, record = route
-    try:
-        # As the Event Handler validates a body: the model over the JSON-parsed object.
-        body = model.model_validate(fields)
-    except ValidationError:
+    check, record = route
+    body = check(fields)  # what the route's model would make of the JSON-parsed object
+    if body is None:
         return None
     try:
         captured = record(body)
@@ -182,11 +175,20 @@ def resolver() -> "APIGatewayHttpResolver":
     )
     from aws_lambda_powertools.event_handler.openapi.params import Path  # noqa: PLC0415
 
+    from optout.api_models import (  # noqa: PLC0415 - pydantic: not on the hot routes' path
+        ConsentIn,
+        ConsentOut,
+        ConsentStateOut,
+        OptOutIn,
+        OptOutOut,
+        RequestStatusOut,
+    )
+
     app = APIGatewayHttpResolver(enable_validation=True, cors=cors.powertools())
 
     @app.post("/v1/consent", status_code=202, summary="Record a banner choice (and GPC)")
     def post_consent(body: ConsentIn) -> Response[ConsentOut]:
-        return _accepted(_record_consent(body))
+        return _accepted(_record_consent(body.model_dump(mode="json")))
 
     @app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
     def get_consent(
@@ -196,7 +198,7 @@ def resolver() -> "APIGatewayHttpResolver":
 
     @app.post("/v1/opt-out", status_code=202, summary="Webform or agent opt-out (JSON or form)")
     def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
-        captured = _record_opt_out(body)
+        captured = _record_opt_out(body.model_dump(mode="json"))
         if HTML_PAGES.get():
             return _page(202, confirmation_page(captured.response))
         return _accepted(captured)

@@ -4,11 +4,13 @@ byte, and what is stored the same. Each request is sent once through each path (
 HOT_ROUTES emptied sends every request to the Event Handler) with one Idempotency-Key, so the
 second answer is the replay of the first and both must be equal."""
 
+import json
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from optout.api_models import ConsentOut, OptOutOut
 from tests.conftest import Aws
 from tests.support.http_events import http_event
 from tests.support.lambdas import invoke, load_function
@@ -116,3 +118,17 @@ def test_an_accepted_request_does_not_build_the_event_handler(
 ) -> None:
     assert _send(capture, "banner", "lazy-1")["statusCode"] == 202
     assert capture.resolver.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("name", sorted(REQUESTS))
+def test_the_hot_answer_is_what_its_response_model_dumps(
+    aws: Aws, capture: ModuleType, name: str
+) -> None:
+    # The domain writes the answer as a plain dict (no pydantic on the hot path): it must be
+    # the route's response model, dumped, field for field and in its order.
+    answer = _send(capture, name, f"{name}-3")
+    model = ConsentOut if REQUESTS[name][0] == "/v1/consent" else OptOutOut
+    sent = json.loads(answer["body"])
+    dumped = model.model_validate(sent).model_dump()
+    assert sent == dumped
+    assert list(sent) == list(dumped)

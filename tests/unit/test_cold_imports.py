@@ -153,6 +153,15 @@ def test_an_accepted_banner_opt_out_never_imports_the_event_handler(
         assert not _loaded(capture_after_first_consent, package), package
 
 
+def test_an_accepted_banner_opt_out_never_imports_pydantic(
+    capture_after_first_consent: set[str],
+) -> None:
+    # Its body is checked by optout/http/hot_bodies.py and its settings are a dataclass:
+    # pydantic (a third of this cold start) is imported by the Event Handler's first request.
+    for package in ("pydantic", "pydantic_core", "optout.api_models"):
+        assert not _loaded(capture_after_first_consent, package), package
+
+
 # Production: the keys come from Secrets Manager (answered here by botocore's Stubber).
 SECRETS_STUBBED = """
 import json

@@ -13,24 +13,9 @@ from pydantic import (
     model_serializer,
 )
 
+from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
 from optout.identifiers import IdType
 from optout.purposes import Purpose
-
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
-REQUEST_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-# What a field with a pattern expects, in words: a refusal says this, never the pattern.
-EXPECTED_FORMATS: dict[str, str] = {
-    "device_id": "must be 16-64 characters of A-Z, a-z, 0-9, _ and - (the banner's "
-    "optout_device_id)",
-    "jurisdiction": "must be an ISO 3166-2 code in capital letters, such as US-CA, or a "
-    "country code such as US",
-    "request_id": "must be a request id as the API returned it: a lowercase UUID such as "
-    "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f",
-    "hold_id": "must be a hold id as GET /v1/admin/holds lists it: a request id, a dot and "
-    "three digits",
-    "system": "must be a system name as configured: a lowercase letter, then up to 39 "
-    "lowercase letters, digits or _",
-}
 
 DeviceId = Annotated[
     str,
@@ -43,7 +28,7 @@ DeviceId = Annotated[
 Jurisdiction = Annotated[
     str,
     Field(
-        pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        pattern=JURISDICTION_PATTERN,
         description="ISO 3166-2 code, e.g. US-CA.",
         examples=["US-CA"],
     ),

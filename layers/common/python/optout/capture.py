@@ -12,17 +12,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optout import identifiers as ids
-from optout.api_models import (
-    ConsentIn,
-    ConsentOut,
-    IdentityLinksIn,
-    IdentityLinksOut,
-    OptOutIn,
-    OptOutOut,
-)
 from optout.deadlines import deadline_for
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
@@ -33,6 +25,15 @@ from optout.settings import Settings
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.timestamps import iso
+
+if TYPE_CHECKING:  # the admin function's route; the public routes import no pydantic model
+    from optout.api_models import IdentityLinksIn
+
+# A body of the public routes as its model dumps it (`model_dump(mode="json")`: every field,
+# defaults filled in), from the Event Handler's model or the hot routes' check
+# (optout/http/hot_bodies.py): the domain takes plain data, so a banner opt-out's container
+# never imports pydantic (docs/decisions.md, "The hot bodies without pydantic").
+Body = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,68 +85,77 @@ class CaptureService:
         self._secret = hash_key
         self._tokens = tokens
 
-    def record_consent(self, body: ConsentIn, ctx: RequestContext) -> Captured:
-        gpc = ctx.gpc_header or bool(body.gpc)
-        choices: OptOutMap = dict(body.opt_out)
+    def record_consent(self, body: Body, ctx: RequestContext) -> Captured:
+        """`body`: a `ConsentIn`, dumped."""
+        gpc = ctx.gpc_header or bool(body["gpc"])
+        choices: OptOutMap = dict(body["opt_out"])
         if gpc:  # the signal wins over whatever the body says (CCPA §7025(c))
             choices.update(dict.fromkeys(GPC_PURPOSES, True))
-        region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
-        device = self._key(ids.Identifier("device_id", ids.normalise_device_id(body.device_id)))
-        token = self._verify(body.identity_token, ctx, region, body.device_id)
-        typed = self._identity(body.identity.model_dump() if body.identity else {}, region)
+        region = _region_of(body["jurisdiction"] or ctx.edge_jurisdiction)
+        device_id: str = body["device_id"]
+        device = self._key(ids.Identifier("device_id", ids.normalise_device_id(device_id)))
+        token = self._verify(body["identity_token"], ctx, region, device_id)
+        typed = self._identity(body["identity"] or {}, region)
         trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
 
         def answer(request_id: str, _deadline: date) -> dict[str, Any]:
-            return ConsentOut(
-                request_id=request_id, device_id=body.device_id, opt_out=choices, gpc_honored=gpc
-            ).model_dump()
+            # ConsentOut, dumped (tests/unit/test_capture_answers.py holds the two together)
+            return {
+                "request_id": request_id,
+                "device_id": device_id,
+                "opt_out": dict(choices),
+                "gpc_honored": gpc,
+            }
 
         draft = _Draft(
-            "consent", source, body.model_dump(mode="json"), choices, gpc, trust.identifiers,
-            body.jurisdiction, body.page_url, body.policy_version, answer, trust.links,
-            trust.roles, trust.asserts, bool(body.confirm_opt_in), token,
+            "consent", source, body, choices, gpc, trust.identifiers, body["jurisdiction"],
+            body["page_url"], body["policy_version"], answer, trust.links, trust.roles,
+            trust.asserts, bool(body["confirm_opt_in"]), token,
         )  # fmt: skip
         return self._store(draft, ctx)
 
-    def record_opt_out(self, body: OptOutIn, ctx: RequestContext) -> Captured:
-        region = _region_of(body.jurisdiction or ctx.edge_jurisdiction)
-        typed = self._identity(body.model_dump(include={"email", "phone", "customer_id"}), region)
+    def record_opt_out(self, body: Body, ctx: RequestContext) -> Captured:
+        """`body`: an `OptOutIn`, dumped."""
+        region = _region_of(body["jurisdiction"] or ctx.edge_jurisdiction)
+        typed = self._identity({k: body[k] for k in ("email", "phone", "customer_id")}, region)
+        device_id: str | None = body["device_id"]
         device = (
-            self._key(ids.Identifier("device_id", ids.normalise_device_id(body.device_id)))
-            if body.device_id
+            self._key(ids.Identifier("device_id", ids.normalise_device_id(device_id)))
+            if device_id
             else None
         )
-        token = self._verify(body.identity_token, ctx, region, body.device_id)
+        token = self._verify(body["identity_token"], ctx, region, device_id)
         if not typed and device is None and token is None:
             raise InvalidInput(
                 "at least one identifier is required: email, phone, customer_id or device_id",
                 field="email",
             )
         trust = self._trust(device, token, typed)
-        purposes = body.purposes or list(SALE_SHARE_PURPOSES)
+        purposes = body["purposes"] or list(SALE_SHARE_PURPOSES)
         choices: OptOutMap = dict.fromkeys(purposes, True)
         gpc = ctx.gpc_header
         if gpc:
             choices.update(dict.fromkeys(GPC_PURPOSES, True))
-        source: Source = "gpc" if gpc else ("agent" if body.agent else "webform")
+        source: Source = "gpc" if gpc else ("agent" if body["agent"] else "webform")
 
         def answer(request_id: str, deadline: date) -> dict[str, Any]:
-            return OptOutOut(
-                request_id=request_id,
-                status="received",
-                received_at=iso(ctx.received_at),
-                deadline=deadline.isoformat(),
-            ).model_dump()
+            # OptOutOut, dumped (tests/unit/test_capture_answers.py holds the two together)
+            return {
+                "request_id": request_id,
+                "status": "received",
+                "received_at": iso(ctx.received_at),
+                "deadline": deadline.isoformat(),
+            }
 
         draft = _Draft(
-            "opt_out", source, body.model_dump(mode="json"), choices, gpc, trust.identifiers,
-            body.jurisdiction, body.page_url, body.policy_version, answer, trust.links,
-            trust.roles, trust.asserts, False, token,
+            "opt_out", source, body, choices, gpc, trust.identifiers, body["jurisdiction"],
+            body["page_url"], body["policy_version"], answer, trust.links, trust.roles,
+            trust.asserts, False, token,
         )  # fmt: skip
         return self._store(draft, ctx)
 
-    def record_links(self, body: IdentityLinksIn, ctx: RequestContext) -> Captured:
+    def record_links(self, body: "IdentityLinksIn", ctx: RequestContext) -> Captured:
         region = _region_of(ctx.edge_jurisdiction)
         pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
         for index, link in enumerate(body.links):
@@ -159,6 +169,8 @@ class CaptureService:
                 pairs.append((a, b))
 
         def answer(request_id: str, _deadline: date) -> dict[str, Any]:
+            from optout.api_models import IdentityLinksOut  # noqa: PLC0415 - the admin route's
+
             return IdentityLinksOut(request_id=request_id, links_accepted=len(pairs)).model_dump()
 
         draft = _Draft(
@@ -212,7 +224,7 @@ class CaptureService:
         asserts = tuple((anchor, a) for a in asserted) if anchor is not None else ()
         return _Trust(tuple(identifiers), tuple(roles), links, asserts)
 
-    def _identity(self, given: dict[str, str | None], region: str) -> list[KeyedIdentifier]:
+    def _identity(self, given: Body, region: str) -> list[KeyedIdentifier]:
         found: list[KeyedIdentifier] = []
         for id_type in ids.ID_TYPES:
             raw = given.get(id_type)

@@ -1,9 +1,8 @@
 """Configuration, validated once per cold start from the environment."""
 
 import os
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, fields
+from typing import Any
 
 # Documented development default (README "Configuration"): used only in local mode
 # (OPTOUT_LOCAL_MODE=true: the local stack and the tests). Production sets HASH_KEY_SECRET_NAME.
@@ -15,8 +14,25 @@ LOCAL_TOKEN_KID = "local-dev"  # noqa: S105 - a key id, and a documented develop
 LOCAL_TOKEN_KEY = "optout-bridge-local-development-token-key-not-secret"  # noqa: S105
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+# Bounds of the whole-number settings, inclusive (None: no bound on that side).
+_BOUNDS: dict[str, tuple[int | None, int | None]] = {
+    "record_retention_days": (731, None),  # CCPA: >= 24 months
+    "max_body_bytes": (None, None),
+    "max_cluster_size": (2, 99),
+    "max_asserters": (1, 1000),
+    "identity_token_max_lifetime_seconds": (30, 3600),
+}
+# The words a boolean variable may hold (pydantic's, which this class used to be), any case.
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A plain dataclass, not a pydantic model: every function builds one at its cold start,
+    and the capture function's hot routes import no pydantic (docs/decisions.md, "The hot
+    bodies without pydantic"). A bad value stops the function at its start (ValueError, naming
+    the variable, never its value), as the model's ValidationError did."""
 
     table_name: str
     hash_key_secret_name: str | None = None
@@ -24,26 +40,67 @@ class Settings(BaseModel):
     optout_local_mode: bool = False  # OPTOUT_LOCAL_MODE; nothing sets it on Lambda
     edge_secret_name: str | None = None  # EnableEdge=true: the CloudFront origin header's secret
     store_ip_address: bool = False
-    record_retention_days: Annotated[int, Field(ge=731)] = 1095  # CCPA: >= 24 months
+    record_retention_days: int = 1095
     policy_version: str = "unversioned"
     max_body_bytes: int = 16 * 1024
     systems_config: str = "config/systems.json"
     queue_url_template: str = ""  # "https://sqs.../{system}-jobs": one queue per system
     # A job and the in-flight marks of its identities are one transaction (100 items at most).
-    max_cluster_size: Annotated[int, Field(ge=2, le=99)] = 50
+    max_cluster_size: int = 50
     # Identities that may assert one identifier (webform, banner without a token): bounds
     # what a stranger can make every later resolution of that identifier read.
-    max_asserters: Annotated[int, Field(ge=1, le=1000)] = 100
+    max_asserters: int = 100
     identity_token_secret_name: str | None = None
-    identity_token_audience: Annotated[str, Field(min_length=1)] = "optout-bridge"  # noqa: S105
-    identity_token_max_lifetime_seconds: Annotated[int, Field(ge=30, le=3600)] = 600
+    identity_token_audience: str = "optout-bridge"  # noqa: S105
+    identity_token_max_lifetime_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value, kind = getattr(self, item.name), _KINDS[item.name]
+            if type(value) is not kind and not (value is None and item.name in _OPTIONAL):
+                raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
+        for name, (low, high) in _BOUNDS.items():
+            value = getattr(self, name)
+            if low is not None and value < low:
+                raise ValueError(f"setting {name.upper()}: must be at least {low}")
+            if high is not None and value > high:
+                raise ValueError(f"setting {name.upper()}: must be at most {high}")
+        if not self.identity_token_audience:
+            raise ValueError("setting IDENTITY_TOKEN_AUDIENCE: must not be empty")
 
     @classmethod
     def from_env(cls) -> "Settings":
+        """From the variables named after the fields (upper case); an empty one is unset."""
         env = os.environ
-        values: dict[str, str] = {}
-        for name in cls.model_fields:
-            key = name.upper()
-            if key in env and env[key] != "":
-                values[name] = env[key]
-        return cls.model_validate(values)
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(item.name.upper(), "")
+            if raw != "":
+                values[item.name] = _parse(item.name, raw)
+        if "table_name" not in values:
+            raise ValueError("setting TABLE_NAME: is required")
+        return cls(**values)
+
+
+_KINDS: dict[str, type] = {
+    "optout_local_mode": bool,
+    "store_ip_address": bool,
+    **dict.fromkeys(_BOUNDS, int),
+}
+_KINDS.update((name, str) for name in Settings.__dataclass_fields__ if name not in _KINDS)
+_OPTIONAL = frozenset({"hash_key_secret_name", "edge_secret_name", "identity_token_secret_name"})
+
+
+def _parse(name: str, raw: str) -> object:
+    kind = _KINDS[name]
+    if kind is bool:
+        word = raw.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(f"setting {name.upper()}: must be true or false")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"setting {name.upper()}: must be a whole number") from None
+    return raw

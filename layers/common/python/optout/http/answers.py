@@ -7,11 +7,12 @@ nor a name we did not choose (an unknown key may itself be an email), nor a pyda
 expression or internal phrase.
 """
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from optout.api_models import EXPECTED_FORMATS, ErrorOut
+from optout.api_formats import EXPECTED_FORMATS
 from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from optout.identity_token import InvalidToken
 
@@ -45,8 +46,11 @@ class Refused(Exception):
         self.field = field
 
     def body(self) -> str:
+        """`ErrorOut` as pydantic writes it (compact, UTF-8 unescaped), without importing pydantic
+        for it: a hot route's refusal by the domain (a 409, a bad identity token) is answered
+        without the models (tests/unit/test_answers.py holds the two together)."""
         detail = {"code": self.code, "message": self.message, "field": self.field}
-        return ErrorOut.model_validate({"error": detail}).model_dump_json()
+        return json.dumps({"error": detail}, ensure_ascii=False, separators=(",", ":"))
 
 
 NO_ROUTE = Refused(404, "not_found", "no such route: /v1/openapi.json lists the routes", None)
