@@ -10,9 +10,8 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optout import identifiers as ids
 from optout.deadlines import deadline_for
@@ -36,16 +35,16 @@ if TYPE_CHECKING:  # the admin function's route; the public routes import no pyd
 Body = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Captured:
+# Records are NamedTuples, not dataclasses: a class made by @dataclass costs about a
+# millisecond at import (it compiles its methods), and this module is on every cold start.
+class Captured(NamedTuple):
     """What the API answers, and whether this call stored a new event (False on a replay)."""
 
     response: dict[str, Any]
     created: bool
 
 
-@dataclass(frozen=True)
-class _Draft:
+class _Draft(NamedTuple):
     """Everything an event needs that the route decided; _store adds ids, time and evidence."""
 
     event_type: EventType
@@ -65,8 +64,7 @@ class _Draft:
     token: VerifiedIdentity | None = None
 
 
-@dataclass(frozen=True)
-class _Trust:
+class _Trust(NamedTuple):
     """The identifiers of one request, each with its role, and the edges they make."""
 
     identifiers: tuple[KeyedIdentifier, ...]

@@ -27,7 +27,7 @@ _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
 class Settings:
     """A plain dataclass, not a pydantic model: every function builds one at its cold start,
     and the capture function's hot routes import no pydantic (docs/decisions.md, "The hot
