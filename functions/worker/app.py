@@ -57,7 +57,7 @@ class Services:
 
     def connector_for(self, system: SystemConfig) -> Connector[Any]:
         # Kept per container so OAuth tokens are reused; connectors re-read their secret
-        # through Parameters' cache each time they use it.
+        # through optout.secrets' 300 s cache each time they use it.
         if system.name not in self._connectors:
             self._connectors[system.name] = build_connector(system, self.secrets, self.http)
         return self._connectors[system.name]
