@@ -199,3 +199,18 @@ def test_a_worker_reads_vendor_credentials_without_parameters_or_boto3() -> None
     assert not _loaded(modules, "aws_lambda_powertools.utilities.parameters")
     assert not _loaded(modules, "boto3")
     assert not _loaded(modules, "s3transfer")
+
+
+COUNT_CLIENTS = """
+from optout import aws
+created = []
+aws.session().register(
+    "creating-client-class", lambda event_name, **_: created.append(event_name.split(".")[-1])
+)
+"""
+
+
+def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
+    # SQS is for a retry's visibility and a submitted job's status check: a container whose
+    # jobs complete never pays for the client.
+    _modules_after("worker", "assert created == ['dynamodb'], created\n", before=COUNT_CLIENTS)
