@@ -5,9 +5,16 @@ event source mapping bisects and retries it, then sends it to the on-failure que
 """
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout import aws
@@ -22,13 +29,7 @@ from optout.store.codec import deserialize
 from optout.store.table import Table
 from optout.systems import load_systems
 
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
-        DynamoDBRecord,
-    )
-
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
 
 
@@ -44,16 +45,7 @@ def resolver() -> Resolver:
     )
 
 
-@cache
-def processor() -> "BatchProcessor":
-    # Powertools' batch module imports asyncio and every event data class: the first batch
-    # pays for it, not the container's init (docs/performance.md, part D).
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType  # noqa: PLC0415
-
-    return BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-
-def record_handler(record: "DynamoDBRecord") -> None:
+def record_handler(record: DynamoDBRecord) -> None:
     image = record.raw_event.get("dynamodb", {}).get("NewImage")
     if record.raw_event.get("eventName") != "INSERT" or not image:
         return  # FilterCriteria already drops these; a stray one is not an error
@@ -77,12 +69,10 @@ def record_handler(record: "DynamoDBRecord") -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
-    from aws_lambda_powertools.utilities.batch import process_partial_response  # noqa: PLC0415
-
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _outbox.clear()
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor(), context=context
+        event=event, record_handler=record_handler, processor=processor, context=context
     )
     # One SendMessageBatch per ten jobs of a queue across the whole batch, then the states.
     # It also checks that no state was derived from a snapshot another resolver has since

@@ -6,6 +6,13 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -21,22 +28,11 @@ from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mypy_boto3_sqs import SQSClient
 
-
-@cache
-def processor() -> "BatchProcessor":
-    # Powertools' batch module imports asyncio and every event data class: the first batch
-    # pays for it, not the container's init (docs/performance.md, part D).
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType  # noqa: PLC0415
-
-    # A batch whose every message is to be retried is an expected answer (a vendor outage),
-    # not a function error: report the failures instead of raising, so the Errors alarm
-    # means a bug.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A batch whose every message is to be retried is an expected answer (a vendor outage), not a
+# function error: report the failures instead of raising, so the Errors alarm means a bug.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
@@ -95,7 +91,7 @@ def services() -> Services:
 _decisions: dict[str, Decision] = {}
 
 
-def record_handler(record: "SQSRecord") -> None:
+def record_handler(record: SQSRecord) -> None:
     decision = _decisions.get(record.message_id)
     if decision is None or decision.retry_in is None:
         return
@@ -112,9 +108,7 @@ def record_handler(record: "SQSRecord") -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailureResponse":
-    from aws_lambda_powertools.utilities.batch import process_partial_response  # noqa: PLC0415
-
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     received = [
         Received(
             r["messageId"],
@@ -134,5 +128,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> "PartialItemFailur
     _decisions.clear()
     _decisions.update(report.decisions)
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor(), context=context
+        event=event, record_handler=record_handler, processor=processor, context=context
     )
