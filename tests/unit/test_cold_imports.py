@@ -214,18 +214,3 @@ def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
     # SQS is for a retry's visibility and a submitted job's status check: a container whose
     # jobs complete never pays for the client.
     _modules_after("worker", "assert created == ['dynamodb'], created\n", before=COUNT_CLIENTS)
-
-
-@pytest.mark.parametrize("function", ["resolver", "worker"])
-def test_a_stream_or_queue_function_imports_no_batch_utility_before_its_first_batch(
-    function: str,
-) -> None:
-    # Powertools' batch module imports asyncio and every event data class: the first batch
-    # pays for it (docs/performance.md, part D), the container's init does not.
-    modules = _modules_after(function)
-    for package in (
-        "aws_lambda_powertools.utilities.batch",
-        "aws_lambda_powertools.utilities.data_classes",
-        "asyncio",
-    ):
-        assert not _loaded(modules, package), package
