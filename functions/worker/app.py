@@ -2,8 +2,8 @@
 system; in production one function per system (SYSTEM_NAME set), locally all in one process.
 """
 
-from functools import cache
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -27,6 +27,9 @@ from optout.observability import logger, metrics
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 # A batch whose every message is to be retried is an expected answer (a vendor outage), not a
 # function error: report the failures instead of raising, so the Errors alarm means a bug.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -42,7 +45,6 @@ class Services:
     def __init__(self) -> None:
         settings = WorkerSettings.from_env()
         self.settings = settings
-        self.sqs = aws.client("sqs")
         self.secrets = SecretSource(settings.local_secrets_file)
         self.http = HttpClient(
             settings.http_timeout_seconds, RetryPolicy(attempts=settings.http_attempts)
@@ -55,9 +57,15 @@ class Services:
             self.connector_for,
         )
 
+    @cached_property
+    def sqs(self) -> "SQSClient":
+        # Only a retry (its visibility) or a submitted job (its status check) calls SQS: a
+        # container whose jobs complete never creates this client.
+        return aws.client("sqs")
+
     def connector_for(self, system: SystemConfig) -> Connector[Any]:
         # Kept per container so OAuth tokens are reused; connectors re-read their secret
-        # through Parameters' cache each time they use it.
+        # through optout.secrets' 300 s cache each time they use it.
         if system.name not in self._connectors:
             self._connectors[system.name] = build_connector(system, self.secrets, self.http)
         return self._connectors[system.name]

@@ -12,6 +12,7 @@ import pytest
 from local.aws_resources import create_queues
 from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
+from optout.connectors.credentials import SecretSource
 from optout.status import aggregate
 from optout.store.codec import serialize
 from optout.store.requests import load_request
@@ -506,3 +507,19 @@ def test_a_failed_job_is_logged_with_system_reason_class_and_request_id_only(sta
     fields = {k: getattr(failure, k, None) for k in ("system", "request_id", "reason_class")}
     assert fields == {"system": "meta", "request_id": "r1", "reason_class": "vendor_rejected"}
     assert "jane" not in json.dumps([vars(r) for r in caplog.records], default=str)
+
+
+def test_a_secret_secrets_manager_cannot_give_retries_the_job_without_a_vendor_call(stack):
+    # Given a worker reading Secrets Manager (production's source) where the secret is absent
+    stack.worker.services().secrets = SecretSource()
+    stack.put_request("r1", ["braze"], CUSTOMER)
+    stack.send("braze", "r1")
+
+    # When it runs
+    answer, messages = stack.run("braze")
+
+    # Then the message is retried (an operator must create the secret), no call was made and
+    # the batch did not fail as a whole
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert stack.job("r1", "braze")["status"] == "pending"
+    assert stack.server.sandboxes["braze"].recorded() == []

@@ -184,3 +184,42 @@ def test_capture_reads_its_keys_without_parameters_or_boto3() -> None:
     assert "optout.secrets" in modules
     assert not _loaded(modules, "aws_lambda_powertools.utilities.parameters")
     assert not _loaded(modules, "boto3")
+
+
+# Production: a vendor's credentials come from Secrets Manager (answered by botocore's Stubber).
+WORKER_READS_CREDENTIALS = """
+from botocore.stub import Stubber
+from optout import secrets
+stub = Stubber(secrets._client())
+name = "optout-bridge/systems/braze"
+stub.add_response("get_secret_value", {"SecretString": '{"api_key": "k"}'}, {"SecretId": name})
+stub.activate()
+assert app.services().secrets.get(name) == {"api_key": "k"}
+"""
+
+
+def test_a_worker_reads_vendor_credentials_without_parameters_or_boto3() -> None:
+    # Powertools Parameters imports boto3 and every provider it offers: about 0.8 of a bare
+    # `import boto3` on every production worker's cold start, for one call and a cache.
+    modules = _modules_after(
+        "worker", WORKER_READS_CREDENTIALS, env_extra={"LOCAL_SECRETS_FILE": ""}
+    )
+    assert "optout.secrets" in modules
+    assert not _loaded(modules, "aws_lambda_powertools.utilities.parameters")
+    assert not _loaded(modules, "boto3")
+    assert not _loaded(modules, "s3transfer")
+
+
+COUNT_CLIENTS = """
+from optout import aws
+created = []
+aws.session().register(
+    "creating-client-class", lambda event_name, **_: created.append(event_name.split(".")[-1])
+)
+"""
+
+
+def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
+    # SQS is for a retry's visibility and a submitted job's status check: a container whose
+    # jobs complete never pays for the client.
+    _modules_after("worker", "assert created == ['dynamodb'], created\n", before=COUNT_CLIENTS)

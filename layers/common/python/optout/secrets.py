@@ -1,12 +1,13 @@
-"""The functions' own keys from Secrets Manager (HMAC key, identity-token keys, edge secret),
-cached per container.
+"""Secrets Manager reads for the functions: their own keys (HMAC key, identity-token keys, edge
+secret) and the workers' vendor credentials (`optout.connectors.credentials`), cached per
+container.
 
 Not Powertools Parameters here: importing it (boto3, and with it every provider it offers)
 and creating its client cost a capture cold start about 0.8 of a bare `import boto3`, more
 than botocore's own client (docs/performance.md, docs/decisions.md "Our keys without
 Parameters"). What these callers used of it is one call and a cache: GetSecretValue of the
-current version, its SecretString, kept `max_age` seconds per name. The vendor credentials
-of the workers still go through Parameters (its JSON transform and provider interface).
+current version, its SecretString, kept `max_age` seconds per name; the workers add a forced
+re-read (Parameters' `force_fetch`) for a vendor that refused a cached credential.
 """
 
 import time
@@ -25,11 +26,12 @@ class SecretNotText(RuntimeError):
     """The secret holds binary data: our keys are text."""
 
 
-def get_secret(name: str, max_age: int) -> str:
-    """The secret's current SecretString, read at most once per `max_age` seconds."""
+def get_secret(name: str, max_age: int, *, refresh: bool = False) -> str:
+    """The secret's current SecretString, read at most once per `max_age` seconds, or now
+    whatever the cache holds when `refresh` (a rotation the caller has reason to suspect)."""
     now = time.monotonic()
     hit = _cached.get(name)
-    if hit is not None and now < hit[0]:
+    if hit is not None and now < hit[0] and not refresh:
         return hit[1]
     answer = _client().get_secret_value(SecretId=name)
     value = answer.get("SecretString")

@@ -1,4 +1,4 @@
-"""Where a system's credentials come from, behind Powertools Parameters in every case.
+"""Where a system's credentials come from, and how long a copy is trusted.
 
 Order (first that applies):
 1. env `LOCAL_SECRETS_FILE`: a JSON file mapping credentials name -> secret object (local stack,
@@ -6,10 +6,18 @@ Order (first that applies):
 2. env `OPTOUT_SECRET_<NAME>`: the secret object as JSON, NAME being the credentials name
    upper-cased with every non-alphanumeric as `_` (`optout-bridge/systems/braze` ->
    `OPTOUT_SECRET_OPTOUT_BRIDGE_SYSTEMS_BRAZE`). For one-off runs and CI.
-3. Secrets Manager (`parameters.get_secret`, JSON transform): production.
-All three are cached by Powertools for `max_age` seconds, so a rotated secret is picked up
-within that time; a connector whose credentials the vendor refuses asks once more with
-`refresh=True` (Powertools' force_fetch), so a rotation is picked up at once.
+3. Secrets Manager (`optout.secrets.get_secret`, a botocore client): production.
+All three are cached for `SECRET_CACHE_SECONDS`, so a rotated secret is picked up within that
+time; a connector whose credentials the vendor refuses asks once more with `refresh=True`,
+which reads the source again whatever the cache holds, so a rotation is picked up at once.
+
+Not Powertools Parameters: importing it brings boto3 and every provider it offers, about 0.8
+of a bare `import boto3` on a worker's cold start, for one call, a cache and `json.loads`
+(docs/decisions.md "Vendor credentials without Parameters").
+
+Every failure to get a usable secret object (unreadable source, missing name, Secrets Manager
+error, not JSON, not an object) is a `ConfigError`: the delivery service retries the jobs until
+an operator fixes it. Messages name the secret and the kind of failure, never its content.
 
 Naming rule (README, docs/connectors.md, systems.json, template.yaml): one secret per system,
 `optout-bridge/systems/<system name>`, a JSON object holding every credential that system's
@@ -19,44 +27,21 @@ connector needs (The Trade Desk's also holds its UID2 operator key and secret).
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.base import BaseProvider
+from botocore.exceptions import BotoCoreError, ClientError
 
+from optout import secrets
 from optout.connectors.errors import ConfigError
 
 SECRET_CACHE_SECONDS = 300
 ENV_PREFIX = "OPTOUT_SECRET_"
 
 
-class LocalSecretsProvider(BaseProvider):
-    """A Powertools provider over a JSON file: local code takes the Secrets Manager path."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # Powertools leaves it untyped
-        self.path = Path(path)
-
-    def _get(self, name: str, **sdk_options: Any) -> str:
-        try:
-            secrets = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"LOCAL_SECRETS_FILE unreadable: {type(error).__name__}") from None
-        if name not in secrets:
-            raise ConfigError(f"LOCAL_SECRETS_FILE has no entry {name!r}")
-        return json.dumps(secrets[name])
-
-    def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
-        raise NotImplementedError("secrets are read one name at a time")
-
-
-class EnvSecretsProvider(BaseProvider):
-    def _get(self, name: str, **sdk_options: Any) -> str:
-        return os.environ[env_name(name)]
-
-    def _get_multiple(self, path: str, **sdk_options: Any) -> dict[str, str]:
-        raise NotImplementedError("secrets are read one name at a time")
+class SecretUnavailable(ConfigError):
+    """The secret could not be read, or is not a JSON object."""
 
 
 def env_name(credentials: str) -> str:
@@ -65,31 +50,56 @@ def env_name(credentials: str) -> str:
 
 class SecretSource:
     def __init__(self, local_secrets_file: str | None = None) -> None:
-        self._file = LocalSecretsProvider(local_secrets_file) if local_secrets_file else None
-        self._env = EnvSecretsProvider()  # type: ignore[no-untyped-call]
+        self._file = Path(local_secrets_file) if local_secrets_file else None
+        # The file's and the environment's texts; Secrets Manager's are optout.secrets' cache.
+        self._cached: dict[str, tuple[float, str]] = {}  # name -> (monotonic expiry, text)
 
     def get(self, credentials: str | None, *, refresh: bool = False) -> dict[str, Any]:
         if credentials is None:
             return {}
-        value: Any
-        options: dict[str, Any] = {
-            "max_age": SECRET_CACHE_SECONDS,
-            "transform": "json",
-            "force_fetch": refresh,
-        }
-        if self._file is not None:
-            value = self._file.get(credentials, **options)
-        elif env_name(credentials) in os.environ:
-            value = self._env.get(credentials, **options)
-        else:
-            value = parameters.get_secret(credentials, **options)
+        text = self._text(credentials, refresh)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise SecretUnavailable(f"secret {credentials!r} is not JSON") from None
         if not isinstance(value, dict):
-            raise ConfigError(f"secret {credentials!r} is not a JSON object")
+            raise SecretUnavailable(f"secret {credentials!r} is not a JSON object")
         return value
 
     def reader(self, credentials: str | None) -> "CredentialReader":
         """The credentials of one system, read (through the cache) each time they are used."""
         return lambda refresh=False: self.get(credentials, refresh=refresh)
+
+    def _text(self, name: str, refresh: bool) -> str:
+        if self._file is None and env_name(name) not in os.environ:
+            return _from_secrets_manager(name, refresh)
+        now = time.monotonic()
+        hit = self._cached.get(name)
+        if hit is not None and now < hit[0] and not refresh:
+            return hit[1]
+        text = _from_file(self._file, name) if self._file else os.environ[env_name(name)]
+        self._cached[name] = (now + SECRET_CACHE_SECONDS, text)
+        return text
+
+
+def _from_file(path: Path, name: str) -> str:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"LOCAL_SECRETS_FILE unreadable: {type(error).__name__}") from None
+    if not isinstance(found, dict) or name not in found:
+        raise ConfigError(f"LOCAL_SECRETS_FILE has no entry {name!r}")
+    return json.dumps(found[name])
+
+
+def _from_secrets_manager(name: str, refresh: bool) -> str:
+    try:
+        return secrets.get_secret(name, SECRET_CACHE_SECONDS, refresh=refresh)
+    except ClientError as error:  # its message may quote the request, never the value: code only
+        code = error.response.get("Error", {}).get("Code", "unknown")
+        raise SecretUnavailable(f"secret {name!r} unreadable: {code}") from None
+    except (BotoCoreError, secrets.SecretNotText) as error:
+        raise SecretUnavailable(f"secret {name!r} unreadable: {type(error).__name__}") from None
 
 
 class CredentialReader(Protocol):

@@ -16,10 +16,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters.exceptions import (
-    GetParameterError,
-    TransformParameterError,
-)
 from pydantic import ValidationError
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
@@ -39,7 +35,7 @@ from optout.systems import SystemConfig, SystemsConfig
 from optout.timestamps import iso
 
 ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
-UNUSABLE = (ConfigError, GetParameterError, TransformParameterError)
+UNUSABLE = (ConfigError,)  # a secret that cannot be read is one too (connectors.credentials)
 
 
 class DeliveryService:
