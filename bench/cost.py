@@ -9,7 +9,8 @@ request units come from) and Streams read requests, each with its price and its 
 Counted quantities (calls, capacity units, jobs, invocations) come from stage 1. Durations
 are modelled, not taken from moto: each function's own compute (measured in this run with
 moto's time taken out) plus, per AWS call, a typical in-region round trip, plus, per vendor
-call, a typical vendor latency (all in prices.json "assumptions").
+call, a typical vendor latency (all in prices.json "assumptions"); vendor calls a worker made
+together are counted by the wait they cost, measured as their overlap (bench/pipeline.py).
 """
 
 import json
@@ -169,7 +170,8 @@ def _worker_calls_per_job(workers: dict[str, Any]) -> float:
 
 def _vendor_calls_per_job(workers: dict[str, Any]) -> float:
     jobs = int(sum(w["jobs"] for w in workers.values()))
-    calls = sum(w["vendor_calls_per_job"] * w["jobs"] for w in workers.values())
+    calls = sum(w.get("vendor_waits_per_job", w["vendor_calls_per_job"]) * w["jobs"]
+                for w in workers.values())  # fmt: skip
     return float(calls) / max(1, jobs)
 
 
