@@ -8,9 +8,13 @@ request units come from) and Streams read requests, each with its price and its 
 
 Counted quantities (calls, capacity units, jobs, invocations) come from stage 1. Durations
 are modelled, not taken from moto: each function's own compute (measured in this run with
-moto's time taken out) plus, per AWS call, a typical in-region round trip, plus, per vendor
-call, a typical vendor latency (all in prices.json "assumptions"); vendor calls a worker made
-together are counted by the wait they cost, measured as their overlap (bench/pipeline.py).
+moto's time taken out, as timed call by call in bench/counting.py) plus, per AWS call, a
+typical in-region round trip, plus, per vendor call, a typical vendor latency (all in
+prices.json "assumptions"); vendor calls a worker made together are counted by the wait they
+cost, measured as their overlap (bench/pipeline.py). Each stage is billed at its function's
+memory (template.yaml; prices.json "memory_mb"): the compute, measured as it runs at
+`compute_measured_at_mb`, takes longer in proportion at less memory (Lambda allots CPU in
+proportion to memory), the waits do not.
 """
 
 import json
@@ -119,9 +123,13 @@ def _modelled_ms(calls: dict[str, Any], latency: dict[str, Any] | None,
     moto_call_ms = latency["put_item_ms"]["median"] if latency else 1.0
     capture_compute = latency["overhead_ms_median"] if latency else 1.0
     resolver_calls = _per_event(calls["resolver"]["operations"], calls["resolver"]["events"])
-    resolver_compute = max(0.0, per["resolver_ms_per_event_moto"] - resolver_calls * moto_call_ms)
     worker_calls_per_job = _worker_calls_per_job(calls["workers"])
-    worker_compute = max(0.0, per["worker_ms_per_job_moto"] - worker_calls_per_job * moto_call_ms)
+    # moto's time out of the measured time: as timed call by call when the calls stage did
+    # (bench/counting.py), else estimated as the calls times a median put_item.
+    resolver_moto = per.get("resolver_ms_per_event_emulator", resolver_calls * moto_call_ms)
+    worker_moto = per.get("worker_ms_per_job_emulator", worker_calls_per_job * moto_call_ms)
+    resolver_compute = max(0.0, per["resolver_ms_per_event_moto"] - resolver_moto)
+    worker_compute = max(0.0, per["worker_ms_per_job_moto"] - worker_moto)
     vendor_per_job = _vendor_calls_per_job(calls["workers"])
     sqs_per_event = calls["resolver"]["send_message_batch_calls"] / max(
         1, calls["resolver"]["events"]
