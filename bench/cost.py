@@ -8,8 +8,13 @@ request units come from) and Streams read requests, each with its price and its 
 
 Counted quantities (calls, capacity units, jobs, invocations) come from stage 1. Durations
 are modelled, not taken from moto: each function's own compute (measured in this run with
-moto's time taken out) plus, per AWS call, a typical in-region round trip, plus, per vendor
-call, a typical vendor latency (all in prices.json "assumptions").
+moto's time taken out, as timed call by call in bench/counting.py) plus, per AWS call, a
+typical in-region round trip, plus, per vendor call, a typical vendor latency (all in
+prices.json "assumptions"); vendor calls a worker made together are counted by the wait they
+cost, measured as their overlap (bench/pipeline.py). Each stage is billed at its function's
+memory (template.yaml; prices.json "memory_mb"): the compute, measured as it runs at
+`compute_measured_at_mb`, takes longer in proportion at less memory (Lambda allots CPU in
+proportion to memory), the waits do not.
 """
 
 import json
@@ -32,8 +37,12 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
     p, a = {k: v["usd"] for k, v in book["prices"].items()}, book["assumptions"]
     per = calls["per_opt_out"]
     accepted = max(1, calls["accepted"])
-    ms = _modelled_ms(calls, latency, a)
-    gb = a["memory_mb"] / 1024
+    compute, wait = _modelled_ms(calls, latency, a)
+    memory = {stage: float(a["memory_mb"].get(stage, 512)) for stage in STAGES}
+    # CPU is allotted in proportion to memory (below one vCPU): the measured compute takes
+    # longer at less memory and costs the same GB-s; the waits cost less (docs/performance.md).
+    slower = {stage: a["compute_measured_at_mb"] / memory[stage] for stage in STAGES}
+    ms = {k: compute[k] * slower[_stage_of(k)] + wait[k] for k in compute}
     init_ms = _init_ms(cold) * a["cold_start_fraction"]
     invocations = {
         "capture": 1.0,
@@ -56,7 +65,10 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         quantities = {
             "wru": tally["wru"],
             "rru": tally["rru"],
-            "lambda_gb_seconds": (billed_ms[stage] + init_ms * invocations[stage]) / 1000 * gb,
+            "lambda_gb_seconds": (billed_ms[stage] + init_ms * slower[stage] * invocations[stage])
+            / 1000
+            * memory[stage]
+            / 1024,
             "lambda_requests": invocations[stage],
             "apigw_requests": 1.0 if stage == "capture" else 0.0,
             "sqs_requests": tally["sqs"],
@@ -90,6 +102,8 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "prices": book["prices"],
         "mix": calls["mix"],
         "modelled_ms": {k: round(v, 2) for k, v in ms.items()},
+        "modelled_compute_ms": {k: round(v, 2) for k, v in compute.items()},
+        "memory_mb": memory,
         "lambda_invocations_per_opt_out": round(sum(invocations.values()), 3),
         "aws_calls_per_opt_out": round(per["dynamodb_calls"] + per["sqs_requests_functions"], 2),
         "wru_per_opt_out": round(per["wru"], 3),
@@ -102,27 +116,42 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
 
 
 def _modelled_ms(calls: dict[str, Any], latency: dict[str, Any] | None,
-                 a: dict[str, Any]) -> dict[str, float]:  # fmt: skip
+                 a: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
+    """(compute, wait) in ms: the functions' own time as measured (at
+    `compute_measured_at_mb`), and their waits on AWS and vendor calls as assumed."""
     per = calls["per_opt_out"]
     moto_call_ms = latency["put_item_ms"]["median"] if latency else 1.0
     capture_compute = latency["overhead_ms_median"] if latency else 1.0
     resolver_calls = _per_event(calls["resolver"]["operations"], calls["resolver"]["events"])
-    resolver_compute = max(0.0, per["resolver_ms_per_event_moto"] - resolver_calls * moto_call_ms)
     worker_calls_per_job = _worker_calls_per_job(calls["workers"])
-    worker_compute = max(0.0, per["worker_ms_per_job_moto"] - worker_calls_per_job * moto_call_ms)
+    # moto's time out of the measured time: as timed call by call when the calls stage did
+    # (bench/counting.py), else estimated as the calls times a median put_item.
+    resolver_moto = per.get("resolver_ms_per_event_emulator", resolver_calls * moto_call_ms)
+    worker_moto = per.get("worker_ms_per_job_emulator", worker_calls_per_job * moto_call_ms)
+    resolver_compute = max(0.0, per["resolver_ms_per_event_moto"] - resolver_moto)
+    worker_compute = max(0.0, per["worker_ms_per_job_moto"] - worker_moto)
     vendor_per_job = _vendor_calls_per_job(calls["workers"])
     sqs_per_event = calls["resolver"]["send_message_batch_calls"] / max(
         1, calls["resolver"]["events"]
     )
-    return {
-        "capture": capture_compute + 1 * a["dynamodb_call_ms"],
-        "resolver_per_event": resolver_compute
-        + (resolver_calls - sqs_per_event) * a["dynamodb_call_ms"]
+    compute = {
+        "capture": capture_compute,
+        "resolver_per_event": resolver_compute,
+        "worker_per_job": worker_compute,
+    }
+    wait = {
+        "capture": 1 * a["dynamodb_call_ms"],
+        "resolver_per_event": (resolver_calls - sqs_per_event) * a["dynamodb_call_ms"]
         + sqs_per_event * a["sqs_call_ms"],
-        "worker_per_job": worker_compute
-        + worker_calls_per_job * a["dynamodb_call_ms"]
+        "worker_per_job": worker_calls_per_job * a["dynamodb_call_ms"]
         + vendor_per_job * a["vendor_call_ms"],
     }
+    return compute, wait
+
+
+def _stage_of(modelled: str) -> str:
+    return {"capture": "capture", "resolver_per_event": "resolver",
+            "worker_per_job": "workers"}[modelled]  # fmt: skip
 
 
 def _stage_tallies(stages: dict[str, Any], accepted: int) -> dict[str, dict[str, float]]:
@@ -169,7 +198,8 @@ def _worker_calls_per_job(workers: dict[str, Any]) -> float:
 
 def _vendor_calls_per_job(workers: dict[str, Any]) -> float:
     jobs = int(sum(w["jobs"] for w in workers.values()))
-    calls = sum(w["vendor_calls_per_job"] * w["jobs"] for w in workers.values())
+    calls = sum(w.get("vendor_waits_per_job", w["vendor_calls_per_job"]) * w["jobs"]
+                for w in workers.values())  # fmt: skip
     return float(calls) / max(1, jobs)
 
 

@@ -13,6 +13,7 @@ real consumed capacity, so this is the honest substitute; the cost model says so
 
 import contextvars
 import math
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +38,14 @@ class Tally:
     wru: float = 0.0
     rru: float = 0.0
     sqs_messages: int = 0
+    emulator_seconds: float = 0.0  # inside moto answering these calls (not the functions')
 
     def add(self, other: "Tally") -> None:
         self.calls.update(other.calls)
         self.wru += other.wru
         self.rru += other.rru
         self.sqs_messages += other.sqs_messages
+        self.emulator_seconds += other.emulator_seconds
 
     def total(self, service: str | None = None) -> int:
         return sum(n for op, n in self.calls.items() if service is None or op.startswith(service))
@@ -62,11 +65,13 @@ class Tally:
             "wru": round(self.wru, 3),
             "rru": round(self.rru, 3),
             "sqs_messages": self.sqs_messages,
+            "emulator_seconds": round(self.emulator_seconds, 4),
         }
 
 
 class CallCounter:
     def __init__(self) -> None:
+        self._emulated_seen = 0.0
         self.stages: dict[str, Tally] = {}
         self._open: list[Tally] = []
         self._sizes: dict[tuple[str, str], int] = {}  # last known item size by key
@@ -80,6 +85,8 @@ class CallCounter:
         assert session is not None
         session.events.register("before-parameter-build", self._keep_params)
         session.events.register("after-call", self._after_call)
+        _time_the_emulator()
+        self._emulated_seen = _EMULATED[0]
 
     @contextmanager
     def block(self) -> Iterator[Tally]:
@@ -116,6 +123,10 @@ class CallCounter:
         operation = model.name
         tally = Tally()
         tally.calls[f"{service}:{operation}"] += 1
+        # Calls are made one at a time on this thread (vendor calls, the only threaded ones,
+        # are not AWS calls): the emulator's time since the last call is this call's.
+        tally.emulator_seconds = _EMULATED[0] - self._emulated_seen
+        self._emulated_seen = _EMULATED[0]
         body: dict[str, Any] = context.get("bench_params") or {}
         if service == "dynamodb":
             tally.wru, tally.rru = self._capacity(operation, body, parsed)
@@ -180,6 +191,36 @@ class CallCounter:
         size = item_size(item)
         self._sizes[_key(item)] = size
         return float(max(1, math.ceil(size / 1024)))
+
+
+_EMULATED = [0.0]  # seconds moto has spent answering calls, since the first counter
+
+
+def emulator_seconds() -> float:
+    """Seconds moto has spent answering calls in this process (0 before a counter exists)."""
+    return _EMULATED[0]
+
+
+def _time_the_emulator() -> None:
+    """Time moto's own answer to each call (its before-send handler), once per process, so
+    a function's measured time can leave the emulator out (bench/cost.py)."""
+    try:
+        from moto.core.botocore_stubber import BotocoreStubber  # noqa: PLC0415
+    except ImportError:  # counting without moto: nothing to leave out
+        return
+    original = BotocoreStubber.__call__
+    if getattr(original, "bench_timed", False):
+        return
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _EMULATED[0] += time.perf_counter() - started
+
+    timed.bench_timed = True  # type: ignore[attr-defined]
+    BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:

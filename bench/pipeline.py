@@ -8,6 +8,7 @@ sandboxes on a loopback server, which record them.
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -18,6 +19,10 @@ from bench.environment import LOCAL_ENV, SECRETS_FILE, SYSTEMS_CONFIG, invoke, l
 from local.environment import REGION
 
 PREFIX = "optout-bench"
+# Every vendor call waits this long before it reaches the loopback sandbox: a stand-in for a
+# vendor's latency, long enough that calls made together measurably overlap. The cost model
+# prices the wait it measures (calls x their overlap), not this figure.
+VENDOR_LATENCY_SECONDS = 0.02
 STREAM_BATCH_SIZE = 100  # the resolver's BatchSize in template.yaml
 RESOLVER_FILTER_SK = "EVENT"  # the resolver's FilterCriteria: inserted EVENT items only
 
@@ -42,9 +47,16 @@ class MotoPipeline:
     worker_jobs: dict[str, set[str]] = field(default_factory=dict)
     worker_messages: dict[str, int] = field(default_factory=dict)
     worker_invocations: dict[str, int] = field(default_factory=dict)
+    # Per system: seconds the workers spent waiting on vendor calls (the union of the calls'
+    # intervals within each invocation) and the calls' summed durations; their ratio is how
+    # much the calls overlapped (1: one after another).
+    vendor_wait: dict[str, float] = field(default_factory=dict)
+    vendor_busy: dict[str, float] = field(default_factory=dict)
+    _intervals: list[tuple[float, float]] = field(default_factory=list)
     _mock: Any = None
     _server: Any = None
     _iterator: str | None = None
+    _untime: Any = None
 
     def start(self, *, with_workers: bool = True) -> "MotoPipeline":
         environment.prepare()
@@ -109,10 +121,31 @@ class MotoPipeline:
             for name, vendor, secret in with_operators(configured)
         }
         self._server = SandboxServer(sandboxes).start()
+        self._time_vendor_calls()
         url: str = self._server.url
         return url
 
+    def _time_vendor_calls(self) -> None:
+        """Each vendor call's interval (threads included), with the stand-in latency."""
+        from optout.connectors.http import HttpClient  # noqa: PLC0415
+
+        original = HttpClient.send
+        intervals = self._intervals
+
+        def timed(client: HttpClient, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                time.sleep(VENDOR_LATENCY_SECONDS)
+                return original(client, *args, **kwargs)
+            finally:
+                intervals.append((started, time.perf_counter()))  # list.append: thread-safe
+
+        HttpClient.send = timed  # type: ignore[method-assign,assignment]
+        self._untime = lambda: setattr(HttpClient, "send", original)
+
     def stop(self) -> None:
+        if self._untime is not None:
+            self._untime()
         if self._server is not None:
             self._server.stop()
         if self._mock is not None:
@@ -202,9 +235,15 @@ class MotoPipeline:
                     str(json.loads(m["Body"]).get("job_id")) for m in messages
                 )
                 records = [sqs_record(dict(m), self.queue_arns[name]) for m in messages]
+                first = len(self._intervals)
                 with self.counter.stage(f"worker:{name}") as tally:
                     answer = invoke(self.workers[name], {"Records": records}, f"worker-{name}")
                 batches[name].append(tally)
+                calls = self._intervals[first:]
+                self.vendor_wait[name] = self.vendor_wait.get(name, 0.0) + _union(calls)
+                self.vendor_busy[name] = self.vendor_busy.get(name, 0.0) + sum(
+                    end - start for start, end in calls
+                )
                 self.worker_invocations[name] = self.worker_invocations.get(name, 0) + 1
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
                 done = [m for m in messages if m["MessageId"] not in failed]
@@ -225,3 +264,13 @@ class MotoPipeline:
         if self._server is None:
             return {}
         return {name: len(sb.recorded()) for name, sb in self._server.sandboxes.items()}
+
+
+def _union(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by at least one interval."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total

@@ -32,9 +32,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
         found.append(("resolver: messages per SendMessageBatch call",
                       f"{res['messages_per_send_message_batch']:.2f}", "limit 10"))  # fmt: skip
         for system, w in calls["workers"].items():
-            found.append((f"worker {system}: per job ({w['jobs']} jobs, {w['invocations']} inv.)",
-                          f"{w['dynamodb_calls_per_job']:.2f} DynamoDB",
-                          f"{w['vendor_calls_per_job']:.2f} vendor HTTP"))  # fmt: skip
+            found.append(
+                (
+                    f"worker {system}: per job ({w['jobs']} jobs, {w['invocations']} inv.)",
+                    f"{w['dynamodb_calls_per_job']:.2f} DynamoDB",
+                    f"{w['vendor_calls_per_job']:.2f} vendor HTTP, waited as "
+                    f"{w.get('vendor_waits_per_job', w['vendor_calls_per_job']):.2f}",
+                )
+            )
         per = calls["per_opt_out"]
         found.append(("all functions: per opt-out", f"{per['dynamodb_calls']:.2f} DynamoDB calls",
                       f"{per['wru']:.2f} WRU, {per['rru']:.2f} RRU"))  # fmt: skip

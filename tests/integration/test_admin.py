@@ -75,6 +75,30 @@ def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_edges(
     assert "jane" not in json.dumps(found).lower()
 
 
+def test_lookup_shows_a_system_delivered_once_its_job_is_done(pipe: Pipeline) -> None:
+    # Given an email opted out and resolved, and meta's job since confirmed by the vendor
+    # (the worker writes the job's receipt; the identity's mark only names the job)
+    request = pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": f"REQ#{request['request_id']}"}, "sk": {"S": "JOB#meta"}},
+        UpdateExpression="SET #s = :done",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":done": {"S": "done"}},
+    )
+    # When an operator looks the email up
+    answer = invoke(
+        pipe.admin,
+        http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True),
+    )
+    # Then meta is delivered and no longer in flight; the others are still in flight
+    found = json_body(answer)
+    assert set(found["delivered"]) == {"meta"}
+    assert "meta" not in found["in_flight"] and "salesforce" in found["in_flight"]
+    assert found["delivered"]["meta"] == sorted(found["delivered"]["meta"]) != []
+
+
 def test_admin_routes_refuse_callers_without_iam(pipe: Pipeline) -> None:
     request = pipe.post("/v1/opt-out", {"email": EMAIL})
     assert admin_get(pipe, request["request_id"], iam=False)["statusCode"] == 403

@@ -6,6 +6,7 @@ from typing import Any
 import boto3
 
 from optout.store.codec import deserialize, serialize
+from optout.store.delivery import settled
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
 
 
@@ -88,9 +89,54 @@ def test_two_deliveries_of_one_job_at_once_leave_one_receipt_and_one_done_mark(
     assert answer["batchItemFailures"] == [] and second[0][0]["batchItemFailures"] == []
     job = stack.job("r1", "webhook")
     assert job["status"] == "done" and job["attempts"] == 1
-    # And the identity's mark says done, with nothing left in flight
-    mark = _mark(stack, "webhook")
-    assert mark["done"] == {"sale", "share"} and not mark.get("inflight")
+    # And the identity's marks read as confirmed, with nothing left in flight
+    assert settled(stack.table, {"webhook": _mark(stack, "webhook")}) == {
+        "webhook": ({"sale", "share"}, set())
+    }
+
+
+def test_a_done_job_writes_its_receipt_and_no_mark(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given a pending job whose identity the resolver marked in flight for it
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    written: list[str] = []
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        written.append(params.get("Key", {}).get("sk", {}).get("S", ""))
+
+    events.register("provide-client-params.dynamodb.UpdateItem", hook, unique_id="m")
+    try:
+        # When the vendor confirms it
+        answer, _ = stack.run("webhook")
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="m")
+    # Then the job's receipt is the one write, and the mark, which names the job, reads done
+    assert answer["batchItemFailures"] == [] and written == ["JOB#webhook"]
+    assert settled(stack.table, {"webhook": _mark(stack, "webhook")})["webhook"] == (
+        {"sale", "share"},
+        set(),
+    )
+
+
+def test_a_failed_job_frees_its_purposes_from_the_mark(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given a pending job marked in flight, and a vendor that refuses it for good
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 400)
+    # When the worker delivers it
+    stack.run("webhook")
+    # Then the job failed and its purposes are no longer in flight (the next event resends)
+    assert stack.job("r1", "webhook")["status"] == "failed"
+    assert not _mark(stack, "webhook").get("inflight")
+    assert settled(stack.table, {"webhook": _mark(stack, "webhook")})["webhook"] == (set(), set())
 
 
 IDENTITY_PK = "ID#email#k1"
@@ -111,6 +157,8 @@ def _flight(running: Stack, request_id: str, system: str) -> None:
             "pk": {"S": IDENTITY_PK},
             "sk": {"S": f"DELIVERY#{system}"},
             "inflight": {"SS": ["sale", "share"]},
+            "job_sale": {"S": f"{request_id}:{system}"},
+            "job_share": {"S": f"{request_id}:{system}"},
         },
     )
 

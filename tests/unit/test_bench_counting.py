@@ -1,8 +1,14 @@
 """The benchmark's capacity estimate bills what DynamoDB bills: a transaction's every action
-twice, an update on the item's size. A behaviour check on the counter alone, no AWS call."""
+twice, an update on the item's size; and the time moto spends answering is kept apart from
+the functions' own. Behaviour checks on the counter (the last against moto, in process)."""
 
+import time
 from typing import Any
 
+import boto3
+from moto import mock_aws
+
+from bench import counting
 from bench.counting import CallCounter
 
 
@@ -43,3 +49,23 @@ def test_an_update_after_a_transactional_put_is_billed_on_the_item_the_put_wrote
     wru, _ = counter._capacity("UpdateItem", update, {})
     # Then it costs the item's two started KB, not the minimum
     assert wru == 2.0
+
+
+def test_the_time_moto_spends_answering_is_counted_apart_from_the_stage() -> None:
+    # Given a counter hooked into an emulated AWS, and a stage whose code waits 50 ms itself
+    # besides one call to the emulator
+    with mock_aws():
+        counter = CallCounter()
+        counter.install()
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        before = counting.emulator_seconds()
+        started = time.perf_counter()
+        # When the stage runs
+        with counter.stage("resolver") as tally:
+            sqs.create_queue(QueueName="q")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    # Then the emulator's time is the call's share only: some, and not the stage's own wait
+    assert tally.calls["sqs:CreateQueue"] == 1
+    assert 0 < tally.emulator_seconds == counting.emulator_seconds() - before
+    assert tally.emulator_seconds < elapsed - 0.05

@@ -7,7 +7,9 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import urllib.parse
+from typing import Any
 
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
@@ -62,6 +64,28 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     )
     assert (outcome.status, outcome.vendor_ref) == ("done", "wh_1")
     assert outcome.identifier_types_sent == ("email", "phone")
+
+
+def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
+    # Given a batch of three webhook jobs, and calls that are answered only once every call
+    # of the batch is under way (sent one after another, the first would never be answered)
+    connector = make_connector(server, "webhook")
+    jobs = [make_job(("customer_id", f"c{n}"), request_id=f"req-{n}", system="webhook")
+            for n in range(3)]  # fmt: skip
+    together = threading.Barrier(3, timeout=30)
+    original = connector.http.send
+
+    def send(*args: Any, **kwargs: Any) -> Any:
+        together.wait()
+        return original(*args, **kwargs)
+
+    connector.http.send = send  # type: ignore[method-assign]
+    # When the connector delivers them
+    outcomes = connector.deliver(jobs)
+    # Then each job has its own receipt, in the batch's order, from its own call
+    assert [(o.job_id, o.status) for o in outcomes] == [(j.job_id, "done") for j in jobs]
+    sent = sorted(json.loads(c["body"])["job_id"] for c in calls(server, "webhook"))
+    assert sent == [j.job_id for j in jobs]
 
 
 def test_webhook_tells_the_partner_to_forward_the_opt_out_to_its_third_parties(server):

@@ -13,6 +13,7 @@ from optout.resolver.policy import OwnState
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
+from optout.store.delivery import settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -61,19 +62,22 @@ class AdminService:
             raise NotFound("no record of this identifier", field="value")
         state = items.get(keys.STATE_SK, {})
         own = OwnState.from_item(node)
-        deliveries = {
-            sk[len(keys.DELIVERY_PREFIX) :]: item
-            for sk, item in items.items()
-            if sk.startswith(keys.DELIVERY_PREFIX)
-        }
+        deliveries = settled(
+            self._table,
+            {
+                sk[len(keys.DELIVERY_PREFIX) :]: item
+                for sk, item in items.items()
+                if sk.startswith(keys.DELIVERY_PREFIX)
+            },
+        )
         return {
             "type": id_type,
             "key": key,
             "own_choices": {p: r.to_item() for p, r in own.choices.items()},
             "gpc": own.gpc.to_item() if own.gpc else None,
             "effective": state.get("opt_out", {}),
-            "delivered": _purposes(deliveries, "done"),
-            "in_flight": _purposes(deliveries, "inflight"),
+            "delivered": _purposes(deliveries, 0),
+            "in_flight": _purposes(deliveries, 1),
             "updated_at": state.get("updated_at") or node.get("updated_at"),
             "links": _edges(items, keys.LINK_PREFIX),
             "asserts": _edges(items, keys.ASSERTS_PREFIX),
@@ -81,8 +85,9 @@ class AdminService:
         }
 
 
-def _purposes(deliveries: dict[str, Item], name: str) -> dict[str, list[str]]:
-    return {s: sorted(d[name]) for s, d in sorted(deliveries.items()) if d.get(name)}
+def _purposes(deliveries: dict[str, tuple[set[str], set[str]]], n: int) -> dict[str, list[str]]:
+    """0: what each system confirmed; 1: what a job carries to it now."""
+    return {s: sorted(d[n]) for s, d in sorted(deliveries.items()) if d[n]}
 
 
 def _edges(items: dict[str, Item], prefix: str) -> list[dict[str, str]]:

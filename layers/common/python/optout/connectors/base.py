@@ -107,6 +107,9 @@ class Connector(ABC, Generic[S]):
 
     secret_model: ClassVar[type[Model]] = NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
+    # Calls of one batch the vendor takes at once. A worker mostly waits on its vendor calls,
+    # and Lambda bills the wait: calls made together are billed once (docs/performance.md).
+    parallel_calls: ClassVar[int] = 1
     accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone", "customer_id", "device_id")
     asynchronous: ClassVar[bool] = False  # True: send() may answer "submitted"
 
@@ -153,9 +156,22 @@ class Connector(ABC, Generic[S]):
                 outcomes.append(
                     Outcome(job.job_id, "no_record", note="no identifier this system accepts")
                 )
-        for chunk in self.chunks(sendable):
+        chunks = self.chunks(sendable)
+        if self.parallel_calls > 1 and len(chunks) > 1:
+            outcomes.extend(self._together(chunks))
+            return outcomes
+        for chunk in chunks:
             outcomes.extend(self._guarded(chunk, self.send, self.types_sent))
         return outcomes
+
+    def _together(self, chunks: list[list[Job]]) -> list[Outcome]:
+        """The chunks' calls at once, up to `parallel_calls`; outcomes in the chunks' order."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - cold start
+
+        self.creds  # noqa: B018 - one secret read, before the calls share it
+        with ThreadPoolExecutor(max_workers=min(self.parallel_calls, len(chunks))) as pool:
+            answers = list(pool.map(lambda c: self._guarded(c, self.send, self.types_sent), chunks))
+        return [outcome for answer in answers for outcome in answer]
 
     def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Ask the vendor how submitted jobs went: done/no_record, still `submitted`, or a

@@ -42,6 +42,9 @@ class WebhookSecret(Model):
 
 class WebhookConnector(Connector[WebhookSecret]):
     max_batch = 1
+    # The partner's endpoint already takes concurrent calls (one per running worker); a
+    # batch's ten jobs sent together wait on it once, not ten times.
+    parallel_calls = 10
     secret_model = WebhookSecret
     clock: Callable[[], float] = staticmethod(time.time)
 

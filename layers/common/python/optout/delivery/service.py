@@ -77,9 +77,7 @@ class DeliveryService:
             elif job is None:  # not written yet, or a stray reference: let redrive keep it
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
-                # A crash between the final write and the delivery marks is repaired here:
-                # recording them again is idempotent.
-                record_delivered(self.table, job, job["status"], iso(self.clock()))
+                # Nothing to send and nothing to record: its receipt is its marks' "done".
                 report.decisions[message.message_id] = ACK
                 report.counts["JobsSkippedFinished"] += 1
                 logger.info("job already finished", job_id=parsed.job_id, status=job["status"])
@@ -340,9 +338,11 @@ class DeliveryService:
           from the job (PII lifecycle: types and keyed hashes stay); `attempted`: this
           write ends a delivery attempt (counted in `attempts`), not a status check.
         - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
-          delivered: store.delivery.record_delivered marks the job's identities after the
-          write succeeded (a failure frees their in-flight marks and lists the job for
-          replay). A crash in between is repaired when the message comes back.
+          delivered, and the job's receipt is what says so: the identities' marks already
+          name the job, so nothing else is written (docs/decisions.md, "The receipt is the
+          done mark"). A failure frees their in-flight marks and lists the job for replay
+          (store.delivery.record_delivered); a crash in between is repaired when the message
+          comes back.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
         """

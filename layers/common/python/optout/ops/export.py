@@ -22,6 +22,7 @@ from optout.resolver.policy import OwnState
 from optout.status import aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item, deserialize
+from optout.store.delivery import settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -53,7 +54,12 @@ class ExportService:
         start = _decode(cursor).get("next", 0) if cursor else 0
         if not isinstance(start, int) or not 0 <= start <= len(request_ids):
             raise InvalidInput("not a cursor of this export", field="cursor")
-        records = _identity_records(id_type, identifier.value, key, items) if start == 0 else []
+        records: list[Item] = []
+        if start == 0:
+            marks = {str(i["sk"])[len(keys.DELIVERY_PREFIX) :]: i for i in items
+                     if str(i["sk"]).startswith(keys.DELIVERY_PREFIX)}  # fmt: skip
+            records = _identity_records(id_type, identifier.value, key, items,
+                                        settled(self._table, marks))  # fmt: skip
         page = request_ids[start : start + PAGE_REQUESTS]
         for request_id in page:
             records += self._request_records(request_id)
@@ -168,7 +174,13 @@ def _job_record(request_id: str, job: Item) -> Item:
     )  # fmt: skip
 
 
-def _identity_records(id_type: str, value: str, key: str, items: list[Item]) -> list[Item]:
+def _identity_records(
+    id_type: str,
+    value: str,
+    key: str,
+    items: list[Item],
+    deliveries: dict[str, tuple[set[str], set[str]]],
+) -> list[Item]:
     by_sk = {item["sk"]: item for item in items}
     node = by_sk[keys.NODE_SK]
     own = OwnState.from_item(node)
@@ -190,9 +202,9 @@ def _identity_records(id_type: str, value: str, key: str, items: list[Item]) -> 
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
     for sk, item in sorted(by_sk.items()):
         if sk.startswith(keys.DELIVERY_PREFIX):
+            confirmed, in_flight = deliveries[sk[len(keys.DELIVERY_PREFIX) :]]
             records.append({"record": "delivery", "system": sk[len(keys.DELIVERY_PREFIX) :],
-                            "confirmed": sorted(item.get("done", ())),
-                            "in_flight": sorted(item.get("inflight", ())),
+                            "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
                             "updated_at": item.get("updated_at")})  # fmt: skip
     return records
 

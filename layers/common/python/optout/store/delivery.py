@@ -1,13 +1,15 @@
 """What each system has received, per identity: "delivered" means the system confirmed it.
 
-`DELIVERY#<system>` under an identity holds two purpose sets. `inflight`: a job that carries
-them is pending or submitted, so no second job is made for them. `done`: the system's receipt
-said done (or no_record). Beside them, `job_<purpose>` names the job that carries (or carried)
-each purpose: a later request that needs no job of its own cites it as its proof. A job that
-fails for good only leaves `inflight`, so the next event for that person sends it again; it is
-also listed under `FAILED#<system>` for an operator's replay. Set ADD/DELETE are commutative
-and idempotent: concurrent jobs of one identity, and a worker that records twice, cannot
-corrupt the sets.
+`DELIVERY#<system>` under an identity holds its marks. `inflight`: the purposes a job carries
+(or carried); beside them `job_<purpose>` names that job, so no second job is made for them
+and a later request that needs no job of its own cites it as its proof. The job's own item
+says how it ended: a mark is not rewritten when its job is done (docs/decisions.md, "The
+receipt is the done mark"), so "confirmed" is read from the named jobs (`settled`). `done`:
+purposes confirmed before that change (still read). A job that fails for good frees its
+purposes from `inflight`, so the next event for that person sends them again; it is also
+listed under `FAILED#<system>` for an operator's replay. Set ADD/DELETE are commutative and
+idempotent: concurrent jobs of one identity, and a worker that records twice, cannot corrupt
+the sets.
 """
 
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from optout.store import keys, query, transact
+from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 
@@ -64,48 +67,69 @@ def _name_job(purposes: list[str]) -> str:
 
 
 def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
-    """The one call the worker makes when a job reaches a final status (its `_finish`).
+    """The marks' part of a job reaching a final status (the worker's `_finish`).
 
-    done / no_record: the job's purposes count as delivered to every identity it carried.
-    failed: they are only no longer in flight (the next event sends them again), and the job
-    is listed for an operator's replay. Idempotent: a second call changes nothing.
+    done / no_record: nothing to write. The marks already name this job for its purposes,
+    and the job's receipt is what says it was confirmed (`settled` reads it); the resolver
+    treats a purpose in flight and one confirmed alike (no new job for either). failed: the
+    purposes are freed from `inflight` (the next event sends them again) and the job is
+    listed for an operator's replay. Idempotent: a second call changes nothing.
     """
-    if status not in FINAL:
+    if status != "failed":
         return
     system: str = job["system"]
-    purposes = set(job.get("purposes", []))
     expires_at = job.get("expires_at")
     for flight in job.get("flights", []):
-        values: Item = {":now": now}
-        parts = ["SET updated_at = :now"]
+        if not flight.get("purposes"):
+            continue
+        values: Item = {":now": now, ":flown": set(flight["purposes"])}
+        update = "SET updated_at = :now"
         if expires_at:
             values[":exp"] = expires_at
-            parts[0] += ", expires_at = :exp"
-        if status in FINAL_DONE and purposes:
-            values[":done"] = purposes
-            parts.append("ADD done :done")
-        if flight.get("purposes"):
-            values[":flown"] = set(flight["purposes"])
-            parts.append("DELETE inflight :flown")
-        table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
-            UpdateExpression=" ".join(parts),
-            ExpressionAttributeValues=serialize(values),
-        )
-    if status == "failed":
-        marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
-        update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
-        marker[":kind"] = "failed_job"
-        if expires_at:
-            marker[":exp"] = expires_at
             update += ", expires_at = :exp"
         table.client.update_item(
             TableName=table.name,
-            Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job["job_id"]}},
-            UpdateExpression=update,
-            ExpressionAttributeValues=serialize(marker),
+            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
+            UpdateExpression=update + " DELETE inflight :flown",
+            ExpressionAttributeValues=serialize(values),
         )
+    marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
+    update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
+    marker[":kind"] = "failed_job"
+    if expires_at:
+        marker[":exp"] = expires_at
+        update += ", expires_at = :exp"
+    table.client.update_item(
+        TableName=table.name,
+        Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job["job_id"]}},
+        UpdateExpression=update,
+        ExpressionAttributeValues=serialize(marker),
+    )
+
+
+def settled(table: Table, marks: dict[str, Item]) -> dict[str, tuple[set[str], set[str]]]:
+    """Per system, one identity's (confirmed, in flight) purposes, from its marks and the jobs
+    they name (one strongly consistent BatchGetItem): a purpose is confirmed when its job is
+    done or no_record. A named job that no longer exists has outlived its retention (jobs are
+    written before their marks and deleted only by the TTL), long after its receipt: it
+    counts as confirmed, as the mark's `done` set said before a receipt became the mark."""
+    named: dict[str, tuple[str, str]] = {}
+    for system, mark in marks.items():
+        for purpose in mark.get("inflight", ()):
+            job_id = str(mark.get(job_attribute(purpose)) or "")
+            if job_id:
+                named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
+    jobs = batch_get(table, set(named.values()), consistent=True) if named else {}
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for system, mark in marks.items():
+        done, flying = {str(p) for p in mark.get("done", ())}, set[str]()
+        for purpose in mark.get("inflight", ()):
+            job_id = str(mark.get(job_attribute(purpose)) or "")
+            job = jobs.get(named[job_id]) if job_id else None
+            finished = job_id and (job is None or job.get("status") in FINAL_DONE)
+            (done if finished else flying).add(str(purpose))
+        found[system] = (done, flying - done)
+    return found
 
 
 def failed_jobs(table: Table, system: str) -> list[Item]:

@@ -12,8 +12,9 @@ ID#<type>#<hash>        LINK#<type>#<hash>      verified edge (written both ways
 ID#<type>#<hash>        ASSERTS#<type>#<hash>   asserted edge, in the asserter's partition
 ID#<type>#<hash>        ASSERTED#<type>#<hash>  the same edge in the asserted identity's
                                                 partition, carrying the asserter's opt-outs
-ID#<type>#<hash>        DELIVERY#<system>       purposes the system confirmed (done) or has a
-                                                job for (inflight)
+ID#<type>#<hash>        DELIVERY#<system>       purposes a job carries or carried to the
+                                                system (inflight), naming the job; the job's
+                                                status says whether it was confirmed
 HOLD                    <request_id>#<n>        a verified link held for review (cluster cap)
 
 Index ByDay (sparse: EVENT items only): day_pk = RCV#<yyyy-mm-dd>#<first hex digit of the
