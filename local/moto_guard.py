@@ -17,7 +17,12 @@ Under that lock, a Query on the base table may also look at its own partition on
 otherwise sorts the whole table per call, so the local stack slowed as its table grew): it
 returns the same items, in the same order, that moto would have returned. A Query on an index
 (the deadline watch reads ByDay every few seconds) likewise sees only the items whose index
-hash key matches: one pass over the table instead of a sort of all of it.
+hash key matches: one pass over the table instead of a sort of all of it. That pass groups every
+item by its index hash value and is kept until the next DynamoDB write: the deadline watch
+asks 16 day shards in a row every few (local) seconds and the sweep asks again, and one pass
+per shard over a table a burst had grown to tens of thousands of items was most of the drop
+from 11.9 to 8.7 opt-outs a second (docs/performance.md part D). Any call that is not one of
+DynamoDB's reads counts as a write (`_READS`); every moto call passes through the lock.
 
 moto copying a whole table on every TransactWriteItems is avoided by local/moto_transactions.py.
 """
@@ -34,6 +39,19 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models.table import Table
 
 LOCK = threading.RLock()  # re-entrant: a moto call may make another one in the same thread
+# DynamoDB actions that change no item; anything else (and anything unknown) is a write.
+_READS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable", "ListTables",
+     "DescribeTimeToLive", "DescribeContinuousBackups", "ListTagsOfResource",
+     "DescribeStream", "GetShardIterator", "GetRecords", "ListStreams", "DescribeEndpoints"}
+)  # fmt: skip
+_INDEX_GROUPS = "_local_index_groups"  # on a moto Table: {attribute: (writes seen, groups)}
+
+
+class _Writes:
+    """How many DynamoDB write calls moto has taken (only changed under LOCK)."""
+
+    count = 0
 
 
 _originals: dict[str, Any] = {}
@@ -50,7 +68,11 @@ def install() -> None:
     @functools.wraps(original_request)
     def process_request(self: BotocoreStubber, request: Any) -> Any:
         with LOCK:
-            return original_request(self, request)
+            try:
+                return original_request(self, request)
+            finally:
+                if _may_write(request):
+                    _Writes.count += 1
 
     @functools.wraps(original_query)
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -83,8 +105,20 @@ def install() -> None:
     setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
 
 
+def _may_write(request: Any) -> bool:
+    target = request.headers.get("X-Amz-Target") or b""
+    if isinstance(target, bytes):
+        target = target.decode("ascii", "replace")
+    service, _, action = target.partition(".")
+    if not service.startswith(("DynamoDB_", "DynamoDBStreams_")):
+        return not service  # no target: not a JSON protocol call we know (count it)
+    return action not in _READS
+
+
 def _index_partition(table: Table, attribute: str, value: Any) -> defaultdict[Any, Any]:
     """The table's items whose index hash attribute equals `value`, by partition."""
+    if getattr(value, "type", None) == "S":
+        return _string_index_partition(table, attribute, value.value)
     scoped: defaultdict[Any, Any] = defaultdict(dict)
     with LOCK:
         for hash_key, partition in table.items.items():
@@ -93,6 +127,26 @@ def _index_partition(table: Table, attribute: str, value: Any) -> defaultdict[An
                 if found is not None and found == value:
                     scoped[hash_key][range_key] = item
     return scoped
+
+
+def _string_index_partition(table: Table, attribute: str, value: str) -> defaultdict[Any, Any]:
+    """As `_index_partition` for a string key (equal strings are equal values), from one pass
+    over the table that groups every item by its value, kept until the next write."""
+    with LOCK:
+        cached: dict[str, tuple[int, dict[str, Any]]] = table.__dict__.setdefault(_INDEX_GROUPS, {})
+        seen, groups = cached.get(attribute, (-1, {}))
+        if seen != _Writes.count:
+            groups = {}
+            for hash_key, partition in table.items.items():
+                for range_key, item in partition.items():
+                    found = item.attrs.get(attribute)
+                    if found is not None and found.type == "S":
+                        groups.setdefault(found.value, {}).setdefault(hash_key, {})[range_key] = (
+                            item
+                        )
+            cached[attribute] = (_Writes.count, groups)
+        # A fresh outer map per Query (moto may add keys to it); the partitions are read only.
+        return defaultdict(dict, groups.get(value, {}))
 
 
 def uninstall() -> None:
