@@ -12,6 +12,10 @@ stack's CPU spent rebuilding the same trees.
   layer only lists names in it). That copy is made from the tree's pickled form, kept beside
   it, instead of `copy.deepcopy` walking the tree; any other deepcopy in moto's validators
   (item values) is untouched.
+- Three of the validator's ten passes depend on the expression, its names and the table's key
+  attributes only (at most one ADD, SET and REMOVE clause; no overlapping paths; no key
+  attribute updated): once they have passed for those, they are not walked again. The other
+  seven (values, the item's attributes, functions, types) run on every call as before.
 - `ConditionExpressionParser.parse` answers from a cache keyed by the expression, its names
   and its values (everything the parsed condition depends on), with the names and values it
   found, which the response layer reads. A condition is evaluated by reading it, never changed.
@@ -37,9 +41,18 @@ from local.moto_guard import LOCK
 CACHE_SIZE = 512  # distinct texts; the handlers use a few dozen
 
 _originals: dict[str, Any] = {}
-# id(tree) -> (tree, its pickle): the tree is held here, so its id cannot be reused meanwhile.
-_pickled: dict[int, tuple[Any, bytes]] = {}
+# id(tree) -> (tree, its pickle, its text): the tree is held here, so its id is not reused
+# while the entry exists.
+_pickled: dict[int, tuple[Any, bytes, str]] = {}
 _conditions: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+# (text, names, key attributes) whose expression-only passes have passed
+_passed: set[tuple[str, str, tuple[str, ...]]] = set()
+# The validator passes that read nothing but the tree, the names and the table's key attributes.
+EXPRESSION_ONLY = (
+    validators.ActionCountValidator,
+    validators.OverlappingPathsValidator,
+    validators.UpdateHashRangeKeyValidator,
+)
 
 
 def install() -> None:
@@ -52,7 +65,10 @@ def install() -> None:
         make=inspect.getattr_static(UpdateExpressionParser, "make"),  # the classmethod itself
         parse=parse,
         deepcopy=validators.deepcopy,  # type: ignore[attr-defined]
+        init=validators.UpdateExpressionValidator.__init__,
+        validate=validators.UpdateExpressionValidator.validate,
     )
+    init = validators.UpdateExpressionValidator.__init__
 
     @functools.lru_cache(maxsize=CACHE_SIZE)
     def parsed(expression: str) -> Any:
@@ -64,7 +80,7 @@ def install() -> None:
         with LOCK:
             if len(_pickled) >= CACHE_SIZE * 2:
                 _pickled.clear()  # trees evicted from the lru cache are let go with it
-            _pickled[id(tree)] = (tree, blob)
+            _pickled[id(tree)] = (tree, blob, expression)
         return tree
 
     def cached_make(expression: str) -> Any:
@@ -98,7 +114,14 @@ def install() -> None:
         self.expr_attr_values_found.extend(values)
         return condition
 
+    @functools.wraps(init)
+    def remembering_init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, expression, *args, **kwargs)
+        self.local_source_tree = expression
+
     setattr(UpdateExpressionParser, "make", staticmethod(cached_make))  # noqa: B010
+    setattr(validators.UpdateExpressionValidator, "__init__", remembering_init)  # noqa: B010
+    setattr(validators.UpdateExpressionValidator, "validate", _validate)  # noqa: B010
     validators.deepcopy = tree_copy  # type: ignore[attr-defined,assignment]
     setattr(comparisons.ConditionExpressionParser, "parse", cached_parse)  # noqa: B010
 
@@ -110,8 +133,45 @@ def uninstall() -> None:
     setattr(UpdateExpressionParser, "make", _originals.pop("make"))  # noqa: B010
     validators.deepcopy = _originals.pop("deepcopy")  # type: ignore[attr-defined]
     setattr(comparisons.ConditionExpressionParser, "parse", _originals.pop("parse"))  # noqa: B010
+    # moto defines both on Validator, not on this subclass: dropping the overrides restores them.
+    del _originals["init"], _originals["validate"]
+    delattr(validators.UpdateExpressionValidator, "__init__")
+    delattr(validators.UpdateExpressionValidator, "validate")
     _pickled.clear()
     _conditions.clear()
+    _passed.clear()
+
+
+def _validate(self: Any) -> Any:
+    """moto's Validator.validate, skipping the expression-only passes once they have passed."""
+    key = _validation_key(self)
+    skip = key is not None and key in _passed
+    node = self.node_to_validate
+    pending = 0 if skip else sum(isinstance(p, EXPRESSION_ONLY) for p in self.processors)
+    for processor in self.processors:
+        if isinstance(processor, EXPRESSION_ONLY):
+            if skip:
+                continue
+            node = processor.traverse(node)
+            pending -= 1
+            if pending == 0 and key is not None:
+                with LOCK:
+                    _passed.add(key)
+            continue
+        node = processor.traverse(node)
+    return node
+
+
+def _validation_key(validator: Any) -> tuple[str, str, tuple[str, ...]] | None:
+    source = getattr(validator, "local_source_tree", None)
+    entry = _pickled.get(id(source))
+    if entry is None or entry[0] is not source:
+        return None  # not a tree from the cache: validate it all
+    try:
+        names = json.dumps(validator.expression_attribute_names or {}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return entry[2], names, tuple(validator.table.table_key_attrs)
 
 
 def installed() -> bool:

@@ -19,15 +19,23 @@ to drop in a process where moto is the only AWS:
   booleans, nested maps and lists; no binary) is written as it is, which is what the walk
   produces for it; anything else still takes the walk.
 
-All three are for the local stack's process only (never the tests' moto, never Lambda);
+- moto parses every request body through the same shape walk (`parse_parameters`), each
+  attribute value of every item member by member; a plain attribute value (as above) is what
+  `json.loads` already gave, so it is taken as it is. Blobs still take the walk (base64).
+- botocore cleans each part of the User-Agent header character by character on every
+  request; the parts are a few fixed strings, so the cleaning is cached per string.
+
+All five are for the local stack's process only (never the tests' moto, never Lambda);
 tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
 """
 
 import functools
 from typing import Any
 
+from botocore import useragent
 from botocore.signers import RequestSigner
 from moto.core import responses
+from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
 
 _originals: dict[str, Any] = {}
@@ -43,7 +51,18 @@ def install() -> None:
     sign = RequestSigner.sign
     setattr(RequestSigner, "sign", _unsigned)  # noqa: B010 - a method swap
     walk = BaseJSONSerializer._serialize_type_structure
-    _originals.update(method_names=original, walk=walk, sign=sign)
+    read = BaseJSONParser._parse_structure
+    clean = useragent.sanitize_user_agent_string_component
+    _originals.update(method_names=original, walk=walk, sign=sign, read=read, clean=clean)
+    useragent.sanitize_user_agent_string_component = functools.lru_cache(maxsize=256)(clean)
+
+    @functools.wraps(read)
+    def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
+        if shape.name == "AttributeValue" and _plain(value):
+            return value
+        return read(self, shape, value)  # type: ignore[no-untyped-call]
+
+    setattr(BaseJSONParser, "_parse_structure", parse_structure)  # noqa: B010
 
     @functools.wraps(walk)
     def serialize_structure(
@@ -64,6 +83,8 @@ def uninstall() -> None:
     responses.method_names_from_class = _originals.pop("method_names")  # type: ignore[attr-defined]
     setattr(BaseJSONSerializer, "_serialize_type_structure", _originals.pop("walk"))  # noqa: B010
     setattr(RequestSigner, "sign", _originals.pop("sign"))  # noqa: B010
+    setattr(BaseJSONParser, "_parse_structure", _originals.pop("read"))  # noqa: B010
+    useragent.sanitize_user_agent_string_component = _originals.pop("clean")
 
 
 def _unsigned(*_: Any, **__: Any) -> None:

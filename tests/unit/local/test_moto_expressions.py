@@ -57,6 +57,16 @@ def mark(client: Any, purposes: list[str], job: str) -> Any:
     )
 
 
+def set_named(client: Any, expression: str, names: dict[str, str] | None) -> Any:
+    return client.update_item(
+        TableName="t",
+        Key=JOB,
+        UpdateExpression=expression,
+        ExpressionAttributeValues={":v": {"S": "x"}},
+        **({"ExpressionAttributeNames": names} if names else {}),
+    )
+
+
 def outcome(call: Any) -> Any:
     try:
         answer = call()
@@ -111,6 +121,10 @@ def calls(client: Any) -> list[Any]:
             )
         )
     )
+    for name in ("note", "pk", "note"):  # one text: its key check depends on the names
+        answers.append(outcome(lambda n=name: set_named(client, "SET #k = :v", {"#k": n})))
+    for _ in range(2):  # an expression-only refusal, every time
+        answers.append(outcome(lambda: set_named(client, "SET a = :v SET b = :v", None)))
     answers.append(outcome(lambda: client.get_item(TableName="t", Key=JOB, ConsistentRead=True)))
     answers.append(outcome(lambda: client.get_item(TableName="t", Key=MARK, ConsistentRead=True)))
     return answers
@@ -158,6 +172,9 @@ def test_answers_items_and_stream_records_match_moto_as_shipped(restore: None) -
     assert [a[1] for a in cached_answers if isinstance(a, tuple)].count(
         "ConditionalCheckFailedException"
     ) == 3
+    refusals = [a[2] for a in cached_answers if isinstance(a, tuple)]
+    assert sum("Cannot update attribute pk" in r for r in refusals) == 1
+    assert sum("SET" in r and "only" in r for r in refusals) == 2
     assert cached_answers[-2]["Item"]["status"] == {"S": "done"}
     assert cached_answers[-1]["Item"]["inflight"] == {"SS": ["sale", "share"]}
 

@@ -1,5 +1,7 @@
 """The local stack's cheaper moto calls answer exactly what moto answers without them."""
 
+import base64
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -101,3 +103,45 @@ def test_requests_go_unsigned_only_with_the_speedups(restore: None) -> None:
             client.meta.events.register("before-send.dynamodb.ListTables", record)
             client.list_tables()
     assert seen[0] is not None and seen[1] is None
+
+
+def parsed_put_item(body: dict[str, Any]) -> Any:
+    """What moto's request parser makes of a PutItem body (as `parse_parameters` calls it)."""
+    from botocore.session import get_session  # noqa: PLC0415
+    from moto.core.parse import JSONParser  # noqa: PLC0415
+
+    model = get_session().get_service_model("dynamodb").operation_model("PutItem")
+    return JSONParser(model, map_type=dict).parse(
+        {"method": "POST", "values": {}, "headers": {}, "body": json.dumps(body).encode(),
+         "url_path": "/", "url_params": {}}
+    )  # fmt: skip
+
+
+def test_a_request_body_parses_to_what_moto_parses_without_the_speedups(restore: None) -> None:
+    # Given a PutItem body with every attribute type (blobs as botocore sends them: base64)
+    item = {**ITEM, "blob": {"B": base64.b64encode(b"\x00\x01binary").decode()}}
+    body = {"TableName": "t", "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+    moto_speedups.uninstall()
+    shipped = parsed_put_item(body)
+    # When moto parses it with the speedups
+    moto_speedups.install()
+    faster = parsed_put_item(body)
+    # Then the parameters are the same, the blob decoded as before
+    assert faster == shipped
+    assert faster["Item"]["blob"]["B"] == b"\x00\x01binary"
+
+
+def test_the_user_agent_header_is_the_same_with_the_speedups(restore: None) -> None:
+    seen: list[str] = []
+
+    def record(request: Any, **_: Any) -> None:
+        seen.append(request.headers["User-Agent"])
+
+    for speedups in (False, True, True):
+        if speedups:
+            moto_speedups.install()
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name=REGION)
+            client.meta.events.register("before-send.dynamodb.ListTables", record)
+            client.list_tables()
+    assert len(set(seen)) == 1
