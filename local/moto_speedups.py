@@ -22,6 +22,9 @@ to drop in a process where moto is the only AWS:
 - moto parses every request body through the same shape walk (`parse_parameters`), each
   attribute value of every item member by member; a plain attribute value (as above) is what
   `json.loads` already gave, so it is taken as it is. Blobs still take the walk (base64).
+  Before parsing, moto rebuilds every botocore request as a werkzeug request (environ, header
+  list, URL quoting) to read its body, method, path and content type; for a JSON-protocol
+  request (DynamoDB, SQS) with no query string those are read from the request directly.
 - botocore cleans each part of the User-Agent header character by character on every
   request; the parts are a few fixed strings, so the cleaning is cached per string.
 
@@ -31,8 +34,10 @@ tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
 
 import functools
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore import useragent
+from botocore.awsrequest import AWSPreparedRequest
 from botocore.signers import RequestSigner
 from moto.core import responses
 from moto.core.parse import BaseJSONParser
@@ -55,6 +60,14 @@ def install() -> None:
     clean = useragent.sanitize_user_agent_string_component
     _originals.update(method_names=original, walk=walk, sign=sign, read=read, clean=clean)
     useragent.sanitize_user_agent_string_component = functools.lru_cache(maxsize=256)(clean)
+    normalize = responses.normalize_request  # type: ignore[attr-defined]
+    _originals["normalize"] = normalize
+
+    @functools.wraps(normalize)
+    def normalize_request(request: Any) -> Any:
+        return _JsonRequest.of(request) or normalize(request)
+
+    responses.normalize_request = normalize_request  # type: ignore[attr-defined]
 
     @functools.wraps(read)
     def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
@@ -85,6 +98,39 @@ def uninstall() -> None:
     setattr(RequestSigner, "sign", _originals.pop("sign"))  # noqa: B010
     setattr(BaseJSONParser, "_parse_structure", _originals.pop("read"))  # noqa: B010
     useragent.sanitize_user_agent_string_component = _originals.pop("clean")
+    responses.normalize_request = _originals.pop("normalize")  # type: ignore[attr-defined]
+
+
+class _JsonRequest:
+    """What moto's `parse_parameters` reads of a request, for a JSON-protocol call."""
+
+    values: dict[str, Any] = {}  # noqa: RUF012 - never written: no query string, no form
+
+    def __init__(self, request: Any, path: str, body: bytes, content_type: str) -> None:
+        self.method = request.method
+        self.headers = request.headers
+        self.path = path
+        self.data = body
+        self.content_type = content_type
+
+    @classmethod
+    def of(cls, request: Any) -> "_JsonRequest | None":
+        """None unless a botocore request of the JSON protocol with no query or encoding."""
+        if not isinstance(request, AWSPreparedRequest):
+            return None
+        content_type = request.headers.get("Content-Type") or ""
+        if isinstance(content_type, bytes):
+            content_type = content_type.decode("latin-1")
+        if not content_type.startswith("application/x-amz-json-"):
+            return None
+        if request.headers.get("Content-Encoding"):
+            return None
+        url = urlsplit(request.url)
+        body = request.body
+        if url.query or not isinstance(body, bytes | str | None):
+            return None
+        data = body.encode() if isinstance(body, str) else (body or b"")
+        return cls(request, url.path or "/", data, content_type)
 
 
 def _unsigned(*_: Any, **__: Any) -> None:
