@@ -25,10 +25,14 @@ to drop in a process where moto is the only AWS:
   Before parsing, moto rebuilds every botocore request as a werkzeug request (environ, header
   list, URL quoting) to read its body, method, path and content type; for a JSON-protocol
   request (DynamoDB, SQS) with no query string those are read from the request directly.
+- moto's ReceiveMessage checks each message it returns against the queue's retention period
+  by building the queue's whole attribute map up to three times per message (every attribute
+  through a regular expression, the message counts by walking the queue): with a backlog of
+  thousands, most of a receive. The check reads the queue's retention period directly.
 - botocore cleans each part of the User-Agent header character by character on every
   request; the parts are a few fixed strings, so the cleaning is cached per string.
 
-All five are for the local stack's process only (never the tests' moto, never Lambda);
+All six are for the local stack's process only (never the tests' moto, never Lambda);
 tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
 """
 
@@ -42,6 +46,8 @@ from botocore.signers import RequestSigner
 from moto.core import responses
 from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import unix_time
+from moto.sqs.models import Message, SQSBackend
 
 _originals: dict[str, Any] = {}
 
@@ -68,6 +74,8 @@ def install() -> None:
         return _JsonRequest.of(request) or normalize(request)
 
     responses.normalize_request = normalize_request  # type: ignore[attr-defined]
+    _originals["retained"] = SQSBackend.is_message_valid_based_on_retention_period
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _retained)  # noqa: B010
 
     @functools.wraps(read)
     def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
@@ -99,6 +107,13 @@ def uninstall() -> None:
     setattr(BaseJSONParser, "_parse_structure", _originals.pop("read"))  # noqa: B010
     useragent.sanitize_user_agent_string_component = _originals.pop("clean")
     responses.normalize_request = _originals.pop("normalize")  # type: ignore[attr-defined]
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _originals.pop("retained"))  # noqa: B010
+
+
+def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    """moto's retention check, with the one attribute it needs read from the queue."""
+    retention: int = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
+    return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
 
 
 class _JsonRequest:

@@ -201,3 +201,34 @@ def test_dynamodb_and_sqs_requests_parse_as_without_the_speedups(restore: None) 
     assert faster == shipped
     assert len(faster) == 14
     assert any(kind == "SQSResponse" for kind, _ in faster)
+
+
+def test_a_message_is_within_retention_exactly_when_moto_says_so(restore: None) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+    from moto.sqs.models import SQSBackend, sqs_backends  # noqa: PLC0415
+
+    shipped = SQSBackend.is_message_valid_based_on_retention_period
+    moto_speedups.install()
+    with mock_aws():
+        # Given a queue that keeps messages 60 s, and one message in it
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+        message = backend.get_queue("q")._messages[0]
+        sent = message.sent_timestamp
+        answers = []
+        # When it is checked as sent now, 59 s ago and 61 s ago
+        for age in (0, 59, 61):
+            message.sent_timestamp = sent - age * 1000
+            answers.append(
+                (
+                    backend.is_message_valid_based_on_retention_period("q", message),
+                    shipped(backend, "q", message),
+                )
+            )
+    # Then the check answers as moto's own, and the old message is out
+    assert [faster for faster, _ in answers] == [as_shipped for _, as_shipped in answers]
+    assert [faster for faster, _ in answers] == [True, True, False]
