@@ -29,14 +29,22 @@ to drop in a process where moto is the only AWS:
   by building the queue's whole attribute map up to three times per message (every attribute
   through a regular expression, the message counts by walking the queue): with a backlog of
   thousands, most of a receive. The check reads the queue's retention period directly.
+- moto's SendMessage builds the queue's whole attribute map (the message counts by walking
+  every message) to read one FIFO setting a standard queue does not have, and DeleteMessage
+  walks the queue's messages twice in Python to find a receipt handle: both grow with the
+  backlog, so a burst's sends and deletes cost its square. A standard queue's send skips the
+  map (the setting is absent from it anyway) and a delete finds its message by handle.
 - botocore cleans each part of the User-Agent header character by character on every
   request; the parts are a few fixed strings, so the cleaning is cached per string.
 
-All six are for the local stack's process only (never the tests' moto, never Lambda);
+All eight are for the local stack's process only (never the tests' moto, never Lambda);
 tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
 """
 
 import functools
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,7 +55,7 @@ from moto.core import responses
 from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import unix_time
-from moto.sqs.models import Message, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _originals: dict[str, Any] = {}
 
@@ -76,6 +84,7 @@ def install() -> None:
     responses.normalize_request = normalize_request  # type: ignore[attr-defined]
     _originals["retained"] = SQSBackend.is_message_valid_based_on_retention_period
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", _retained)  # noqa: B010
+    _install_queue_patches()
 
     @functools.wraps(read)
     def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
@@ -108,6 +117,71 @@ def uninstall() -> None:
     useragent.sanitize_user_agent_string_component = _originals.pop("clean")
     responses.normalize_request = _originals.pop("normalize")  # type: ignore[attr-defined]
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", _originals.pop("retained"))  # noqa: B010
+    setattr(SQSBackend, "send_message", _originals.pop("send"))  # noqa: B010
+    setattr(Queue, "attributes", _originals.pop("attributes"))  # noqa: B010
+    setattr(Queue, "delete_message", _originals.pop("delete"))  # noqa: B010
+    setattr(Message, "mark_received", _originals.pop("mark_received"))  # noqa: B010
+    _by_handle.clear()
+
+
+# Every receipt handle moto gave out -> its message (weak: a deleted message is let go).
+_by_handle: "weakref.WeakValueDictionary[str, Message]" = weakref.WeakValueDictionary()
+_NO_MAP = "_local_send_without_attribute_map"
+
+
+def _install_queue_patches() -> None:
+    send = SQSBackend.send_message
+    attributes: property = Queue.__dict__["attributes"]
+    delete = Queue.delete_message
+    mark_received = Message.mark_received
+    _originals.update(send=send, attributes=attributes, delete=delete, mark_received=mark_received)
+
+    @functools.wraps(send)
+    def send_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        if queue.fifo_queue:
+            return send(self, queue_name, *args, **kwargs)
+        with _without_attribute_map(queue):
+            return send(self, queue_name, *args, **kwargs)
+
+    def queue_attributes(self: Queue) -> dict[str, Any]:
+        # During a standard queue's send: the map without the FIFO settings it never holds.
+        if self.__dict__.get(_NO_MAP):
+            return {}
+        result: dict[str, Any] = attributes.fget(self)  # type: ignore[misc]
+        return result
+
+    @functools.wraps(delete)
+    def delete_message(self: Queue, receipt_handle: str) -> None:
+        message = _by_handle.get(receipt_handle)
+        if receipt_handle in self.deleted_messages or message is None:
+            delete(self, receipt_handle)  # moto's own path: done already, or an unknown handle
+            return
+        if message not in self._messages:  # identity (Message has no __eq__), in C
+            delete(self, receipt_handle)
+            return
+        self._messages.remove(message)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+
+    @functools.wraps(mark_received)
+    def mark_received_(self: Message, *args: Any, **kwargs: Any) -> None:
+        mark_received(self, *args, **kwargs)
+        _by_handle[self.receipt_handle] = self  # type: ignore[index]
+
+    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
+    setattr(Queue, "attributes", property(queue_attributes))  # noqa: B010
+    setattr(Queue, "delete_message", delete_message)  # noqa: B010
+    setattr(Message, "mark_received", mark_received_)  # noqa: B010
+
+
+@contextmanager
+def _without_attribute_map(queue: Queue) -> Iterator[None]:
+    queue.__dict__[_NO_MAP] = True
+    try:
+        yield
+    finally:
+        queue.__dict__.pop(_NO_MAP, None)
 
 
 def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:

@@ -232,3 +232,54 @@ def test_a_message_is_within_retention_exactly_when_moto_says_so(restore: None) 
     # Then the check answers as moto's own, and the old message is out
     assert [faster for faster, _ in answers] == [as_shipped for _, as_shipped in answers]
     assert [faster for faster, _ in answers] == [True, True, False]
+
+
+def queue_round(speedups: bool) -> list[Any]:
+    """Sends, receives, deletes (again, stale and unknown handles) and the queue's counts."""
+    if speedups:
+        moto_speedups.install()
+    else:
+        moto_speedups.uninstall()
+    answers: list[Any] = []
+
+    def keep(answer: Any) -> None:
+        answer.pop("ResponseMetadata", None)
+        answers.append(answer)
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+        for n in range(6):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", DelaySeconds=0)
+        first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]  # timeout 0
+        stale = first[0]["ReceiptHandle"]  # a handle from the first receive, re-received since
+        keep(sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                     for n, m in enumerate(again[:2])],
+        ))  # fmt: skip
+        for handle in (stale, stale, again[1]["ReceiptHandle"]):  # stale, then already deleted
+            try:
+                keep(sqs.delete_message(QueueUrl=url, ReceiptHandle=handle))
+            except sqs.exceptions.ClientError as error:
+                answers.append(error.response["Error"]["Code"])
+        try:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-handle")
+        except sqs.exceptions.ClientError as error:
+            answers.append(error.response["Error"]["Code"])
+        left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        answers.append(sorted(m["Body"] for m in left))
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        answers.append({k: v for k, v in attributes.items() if "Timestamp" not in k})
+    return answers
+
+
+def test_a_queue_round_answers_as_without_the_speedups(restore: None) -> None:
+    # Given sends, receives and deletes by current, stale, spent and unknown handles
+    shipped = queue_round(speedups=False)
+    faster = queue_round(speedups=True)
+    # Then every answer, the messages left and the queue's attributes are the same
+    assert faster == shipped
+    assert "ReceiptHandleIsInvalid" in faster
+    assert faster[-1]["ApproximateNumberOfMessagesNotVisible"] == "0"
