@@ -204,6 +204,19 @@ def index_answers(client: Any) -> list[list[Any]]:
     )
     answers.append(by_day(client, "RCV#2026-11-29#a"))
     answers.append(by_day(client, "RCV#2026-11-29#none"))
+    client.update_item(  # an update that does not name the index attribute: same item, changed
+        TableName="w",
+        Key={"pk": {"S": "REQ#1"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET resolved_at = :r, received_at = :t",
+        ExpressionAttributeValues={":r": {"S": "now"}, ":t": {"S": "2026-11-29T00"}},
+    )
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
+    client.delete_item(TableName="w", Key={"pk": {"S": "REQ#3"}, "sk": {"S": "EVENT"}})
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
+    client.put_item(  # the same key put again without the index attribute: it leaves the index
+        TableName="w", Item={"pk": {"S": "REQ#5"}, "sk": {"S": "EVENT"}, "note": {"S": "x"}}
+    )
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
     return answers
 
 
@@ -225,4 +238,4 @@ def test_an_index_query_between_writes_returns_what_moto_returns(guard_state: No
     guarded = index_run(guard=True)
     # Then every answer is moto's, and the writes did show in them
     assert guarded == shipped
-    assert [len(a) for a in guarded] == [3, 3, 3, 4, 3, 4, 1, 0]
+    assert [len(a) for a in guarded] == [3, 3, 3, 4, 3, 4, 1, 0, 4, 3, 2]
