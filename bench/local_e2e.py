@@ -128,31 +128,28 @@ def _await(
     url: str, posted: list[Posted], deadline: float, progress: Progress
 ) -> tuple[dict[str, float], list[int], int]:
     """Seconds from POST to last receipt per request, systems per request, and how many never
-    completed. While the burst drains, only the last request posted is asked about (a GET is a
-    Query on the stack being measured); once it is done, every request is read once, and any
-    still running is asked again after a pause. `completed_at` is written by the worker, so
-    when it is read does not change the figure."""
+    completed. The probe barely loads the stack it measures (a GET is a Query there): requests
+    are read in the order they were posted, one at a time; one that is not done yet is asked
+    again after a pause, and once it is done the next ones are read straight away. So each
+    request is read about once (the earlier probe re-read every pending request each pass
+    once the last one posted was done: 13 % of the stack's CPU in a 300 burst).
+    `completed_at` is written by the worker, so when it is read does not change the figure."""
     done: dict[str, float] = {}
     systems: list[int] = []
     queue = list(posted)
-    while len(queue) > 1 and time.monotonic() < deadline and not _finished(url, queue[-1]):
-        progress.tick("waiting for the last request posted", len(posted) - len(queue), len(posted))
-        time.sleep(POLL_SECONDS)
     while queue and time.monotonic() < deadline:
-        still: list[Posted] = []
-        for item in queue:
-            state = _finished(url, item)
-            if state is None:
-                still.append(item)
-                continue
-            finished = datetime.fromisoformat(state["completed_at"].replace("Z", "+00:00"))
-            done[item.request_id] = finished.timestamp() - item.sent
-            systems.append(int(state["systems_total"]))
-        queue = still
-        if len(posted) > 1:
-            progress.tick("completed", len(done), len(posted))
-        if queue:
+        state = _finished(url, queue[0])
+        if state is None:
+            if len(posted) > 1:
+                progress.tick("completed", len(done), len(posted))
             time.sleep(POLL_SECONDS)
+            continue
+        item = queue.pop(0)
+        finished = datetime.fromisoformat(state["completed_at"].replace("Z", "+00:00"))
+        done[item.request_id] = finished.timestamp() - item.sent
+        systems.append(int(state["systems_total"]))
+    if len(posted) > 1:
+        progress.tick("completed", len(done), len(posted))
     return done, systems, len(queue)
 
 

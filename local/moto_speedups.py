@@ -19,16 +19,43 @@ to drop in a process where moto is the only AWS:
   booleans, nested maps and lists; no binary) is written as it is, which is what the walk
   produces for it; anything else still takes the walk.
 
-All three are for the local stack's process only (never the tests' moto, never Lambda);
+- moto parses every request body through the same shape walk (`parse_parameters`), each
+  attribute value of every item member by member; a plain attribute value (as above) is what
+  `json.loads` already gave, so it is taken as it is. Blobs still take the walk (base64).
+  Before parsing, moto rebuilds every botocore request as a werkzeug request (environ, header
+  list, URL quoting) to read its body, method, path and content type; for a JSON-protocol
+  request (DynamoDB, SQS) with no query string those are read from the request directly.
+- moto's ReceiveMessage checks each message it returns against the queue's retention period
+  by building the queue's whole attribute map up to three times per message (every attribute
+  through a regular expression, the message counts by walking the queue): with a backlog of
+  thousands, most of a receive. The check reads the queue's retention period directly.
+- moto's SendMessage builds the queue's whole attribute map (the message counts by walking
+  every message) to read one FIFO setting a standard queue does not have, and DeleteMessage
+  walks the queue's messages twice in Python to find a receipt handle: both grow with the
+  backlog, so a burst's sends and deletes cost its square. A standard queue's send skips the
+  map (the setting is absent from it anyway) and a delete finds its message by handle.
+- botocore cleans each part of the User-Agent header character by character on every
+  request; the parts are a few fixed strings, so the cleaning is cached per string.
+
+All eight are for the local stack's process only (never the tests' moto, never Lambda);
 tests/unit/local/test_moto_speedups.py checks that answers are unchanged.
 """
 
 import functools
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
+from botocore import useragent
+from botocore.awsrequest import AWSPreparedRequest
 from botocore.signers import RequestSigner
 from moto.core import responses
+from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import unix_time
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _originals: dict[str, Any] = {}
 
@@ -43,7 +70,29 @@ def install() -> None:
     sign = RequestSigner.sign
     setattr(RequestSigner, "sign", _unsigned)  # noqa: B010 - a method swap
     walk = BaseJSONSerializer._serialize_type_structure
-    _originals.update(method_names=original, walk=walk, sign=sign)
+    read = BaseJSONParser._parse_structure
+    clean = useragent.sanitize_user_agent_string_component
+    _originals.update(method_names=original, walk=walk, sign=sign, read=read, clean=clean)
+    useragent.sanitize_user_agent_string_component = functools.lru_cache(maxsize=256)(clean)
+    normalize = responses.normalize_request  # type: ignore[attr-defined]
+    _originals["normalize"] = normalize
+
+    @functools.wraps(normalize)
+    def normalize_request(request: Any) -> Any:
+        return _JsonRequest.of(request) or normalize(request)
+
+    responses.normalize_request = normalize_request  # type: ignore[attr-defined]
+    _originals["retained"] = SQSBackend.is_message_valid_based_on_retention_period
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _retained)  # noqa: B010
+    _install_queue_patches()
+
+    @functools.wraps(read)
+    def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
+        if shape.name == "AttributeValue" and _plain(value):
+            return value
+        return read(self, shape, value)  # type: ignore[no-untyped-call]
+
+    setattr(BaseJSONParser, "_parse_structure", parse_structure)  # noqa: B010
 
     @functools.wraps(walk)
     def serialize_structure(
@@ -64,6 +113,113 @@ def uninstall() -> None:
     responses.method_names_from_class = _originals.pop("method_names")  # type: ignore[attr-defined]
     setattr(BaseJSONSerializer, "_serialize_type_structure", _originals.pop("walk"))  # noqa: B010
     setattr(RequestSigner, "sign", _originals.pop("sign"))  # noqa: B010
+    setattr(BaseJSONParser, "_parse_structure", _originals.pop("read"))  # noqa: B010
+    useragent.sanitize_user_agent_string_component = _originals.pop("clean")
+    responses.normalize_request = _originals.pop("normalize")  # type: ignore[attr-defined]
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _originals.pop("retained"))  # noqa: B010
+    setattr(SQSBackend, "send_message", _originals.pop("send"))  # noqa: B010
+    setattr(Queue, "attributes", _originals.pop("attributes"))  # noqa: B010
+    setattr(Queue, "delete_message", _originals.pop("delete"))  # noqa: B010
+    setattr(Message, "mark_received", _originals.pop("mark_received"))  # noqa: B010
+    _by_handle.clear()
+
+
+# Every receipt handle moto gave out -> its message (weak: a deleted message is let go).
+_by_handle: "weakref.WeakValueDictionary[str, Message]" = weakref.WeakValueDictionary()
+_NO_MAP = "_local_send_without_attribute_map"
+
+
+def _install_queue_patches() -> None:
+    send = SQSBackend.send_message
+    attributes: property = Queue.__dict__["attributes"]
+    delete = Queue.delete_message
+    mark_received = Message.mark_received
+    _originals.update(send=send, attributes=attributes, delete=delete, mark_received=mark_received)
+
+    @functools.wraps(send)
+    def send_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        if queue.fifo_queue:
+            return send(self, queue_name, *args, **kwargs)
+        with _without_attribute_map(queue):
+            return send(self, queue_name, *args, **kwargs)
+
+    def queue_attributes(self: Queue) -> dict[str, Any]:
+        # During a standard queue's send: the map without the FIFO settings it never holds.
+        if self.__dict__.get(_NO_MAP):
+            return {}
+        result: dict[str, Any] = attributes.fget(self)  # type: ignore[misc]
+        return result
+
+    @functools.wraps(delete)
+    def delete_message(self: Queue, receipt_handle: str) -> None:
+        message = _by_handle.get(receipt_handle)
+        if receipt_handle in self.deleted_messages or message is None:
+            delete(self, receipt_handle)  # moto's own path: done already, or an unknown handle
+            return
+        if message not in self._messages:  # identity (Message has no __eq__), in C
+            delete(self, receipt_handle)
+            return
+        self._messages.remove(message)
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)  # type: ignore[arg-type]
+
+    @functools.wraps(mark_received)
+    def mark_received_(self: Message, *args: Any, **kwargs: Any) -> None:
+        mark_received(self, *args, **kwargs)
+        _by_handle[self.receipt_handle] = self  # type: ignore[index]
+
+    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
+    setattr(Queue, "attributes", property(queue_attributes))  # noqa: B010
+    setattr(Queue, "delete_message", delete_message)  # noqa: B010
+    setattr(Message, "mark_received", mark_received_)  # noqa: B010
+
+
+@contextmanager
+def _without_attribute_map(queue: Queue) -> Iterator[None]:
+    queue.__dict__[_NO_MAP] = True
+    try:
+        yield
+    finally:
+        queue.__dict__.pop(_NO_MAP, None)
+
+
+def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    """moto's retention check, with the one attribute it needs read from the queue."""
+    retention: int = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
+    return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+
+class _JsonRequest:
+    """What moto's `parse_parameters` reads of a request, for a JSON-protocol call."""
+
+    values: dict[str, Any] = {}  # noqa: RUF012 - never written: no query string, no form
+
+    def __init__(self, request: Any, path: str, body: bytes, content_type: str) -> None:
+        self.method = request.method
+        self.headers = request.headers
+        self.path = path
+        self.data = body
+        self.content_type = content_type
+
+    @classmethod
+    def of(cls, request: Any) -> "_JsonRequest | None":
+        """None unless a botocore request of the JSON protocol with no query or encoding."""
+        if not isinstance(request, AWSPreparedRequest):
+            return None
+        content_type = request.headers.get("Content-Type") or ""
+        if isinstance(content_type, bytes):
+            content_type = content_type.decode("latin-1")
+        if not content_type.startswith("application/x-amz-json-"):
+            return None
+        if request.headers.get("Content-Encoding"):
+            return None
+        url = urlsplit(request.url)
+        body = request.body
+        if url.query or not isinstance(body, bytes | str | None):
+            return None
+        data = body.encode() if isinstance(body, str) else (body or b"")
+        return cls(request, url.path or "/", data, content_type)
 
 
 def _unsigned(*_: Any, **__: Any) -> None:

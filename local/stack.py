@@ -17,7 +17,14 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from local import console, lambdas, moto_guard, moto_speedups, moto_transactions
+from local import (
+    console,
+    lambdas,
+    moto_expressions,
+    moto_guard,
+    moto_speedups,
+    moto_transactions,
+)
 from local.aws_resources import (
     TEMPLATE,
     create_queue_resource,
@@ -90,6 +97,7 @@ class LocalStack:
         moto_guard.install()  # the front, the stream poller and every worker call moto at once
         moto_speedups.install()
         moto_transactions.install()  # a transaction no longer copies the whole table
+        moto_expressions.install()  # an expression text is parsed once
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)

@@ -18,6 +18,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 
 from local import moto_guard
+from local.aws_resources import create_table
 
 REGION = "us-east-1"
 WAIT = 5.0
@@ -155,3 +156,86 @@ def test_a_scoped_query_returns_what_moto_returns(table: Any) -> None:
     for before, after in zip(plain, scoped, strict=True):
         assert before["Items"] == after["Items"]
         assert before.get("LastEvaluatedKey") == after.get("LastEvaluatedKey")
+
+
+def by_day(client: Any, day_pk: str) -> list[Any]:
+    """The deadline watch's index Query (ByDay, one day shard)."""
+    answer = client.query(
+        TableName="w",
+        IndexName="ByDay",
+        KeyConditionExpression="day_pk = :pk AND received_at <= :until",
+        ExpressionAttributeValues={":pk": {"S": day_pk}, ":until": {"S": "2026-11-29T23"}},
+    )
+    return list(answer["Items"])
+
+
+def event(n: int, shard: str, received: str) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"REQ#{n}"},
+        "sk": {"S": "EVENT"},
+        "day_pk": {"S": f"RCV#2026-11-29#{shard}"},
+        "received_at": {"S": received},
+    }
+
+
+def index_answers(client: Any) -> list[list[Any]]:
+    """Index Queries between writes that add to, change and empty a day shard."""
+    answers = []
+    for n in range(6):
+        client.put_item(TableName="w", Item=event(n, "ab"[n % 2], f"2026-11-29T0{n}"))
+    answers += [by_day(client, "RCV#2026-11-29#a"), by_day(client, "RCV#2026-11-29#b")]
+    answers.append(by_day(client, "RCV#2026-11-29#a"))  # again, nothing written meanwhile
+    client.put_item(TableName="w", Item=event(9, "a", "2026-11-29T09"))  # a new arrival
+    answers.append(by_day(client, "RCV#2026-11-29#a"))
+    client.update_item(  # an event moves to the other shard
+        TableName="w",
+        Key={"pk": {"S": "REQ#0"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET day_pk = :b",
+        ExpressionAttributeValues={":b": {"S": "RCV#2026-11-29#b"}},
+    )
+    answers += [by_day(client, "RCV#2026-11-29#a"), by_day(client, "RCV#2026-11-29#b")]
+    client.batch_write_item(
+        RequestItems={
+            "w": [
+                {"DeleteRequest": {"Key": {"pk": {"S": f"REQ#{n}"}, "sk": {"S": "EVENT"}}}}
+                for n in (2, 4)
+            ]
+        }
+    )
+    answers.append(by_day(client, "RCV#2026-11-29#a"))
+    answers.append(by_day(client, "RCV#2026-11-29#none"))
+    client.update_item(  # an update that does not name the index attribute: same item, changed
+        TableName="w",
+        Key={"pk": {"S": "REQ#1"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET resolved_at = :r, received_at = :t",
+        ExpressionAttributeValues={":r": {"S": "now"}, ":t": {"S": "2026-11-29T00"}},
+    )
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
+    client.delete_item(TableName="w", Key={"pk": {"S": "REQ#3"}, "sk": {"S": "EVENT"}})
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
+    client.put_item(  # the same key put again without the index attribute: it leaves the index
+        TableName="w", Item={"pk": {"S": "REQ#5"}, "sk": {"S": "EVENT"}, "note": {"S": "x"}}
+    )
+    answers.append(by_day(client, "RCV#2026-11-29#b"))
+    return answers
+
+
+def index_run(guard: bool) -> list[list[Any]]:
+    if guard:
+        moto_guard.install()
+    else:
+        moto_guard.uninstall()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "w")
+        return index_answers(client)
+
+
+def test_an_index_query_between_writes_returns_what_moto_returns(guard_state: None) -> None:
+    # Given the watch's index Query asked between puts, an update and a batch delete
+    shipped = index_run(guard=False)
+    # When the same calls run with the guard's grouped index partitions
+    guarded = index_run(guard=True)
+    # Then every answer is moto's, and the writes did show in them
+    assert guarded == shipped
+    assert [len(a) for a in guarded] == [3, 3, 3, 4, 3, 4, 1, 0, 4, 3, 2]

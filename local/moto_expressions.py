@@ -1,0 +1,193 @@
+"""moto's DynamoDB expressions parsed once per text, not on every call (the local stack only).
+
+Why (profiled under a burst, docs/performance.md part D): an UpdateItem in moto 5.2 parses its
+UpdateExpression twice (once in the response layer to list the names it uses, once in the
+backend), deep-copies the parsed tree before validating it against the item, and parses its
+ConditionExpression twice as well; a conditional PutItem parses its condition twice. The
+handlers send a handful of distinct expression texts, so this was about a sixth of the local
+stack's CPU spent rebuilding the same trees.
+
+- `UpdateExpressionParser.make` answers from a cache keyed by the expression text. The tree
+  it returns is never changed by moto: the validator works on its own copy (and the response
+  layer only lists names in it). That copy is made from the tree's pickled form, kept beside
+  it, instead of `copy.deepcopy` walking the tree; any other deepcopy in moto's validators
+  (item values) is untouched.
+- Three of the validator's ten passes depend on the expression, its names and the table's key
+  attributes only (at most one ADD, SET and REMOVE clause; no overlapping paths; no key
+  attribute updated): once they have passed for those, they are not walked again. The other
+  seven (values, the item's attributes, functions, types) run on every call as before.
+- `ConditionExpressionParser.parse` answers from a cache keyed by the expression, its names
+  and its values (everything the parsed condition depends on), with the names and values it
+  found, which the response layer reads. A condition is evaluated by reading it, never changed.
+
+Invalid expressions are not cached (the parser raises, as before). Every cached answer is a
+function of the text alone; tests/unit/local/test_moto_expressions.py compares items, answers,
+errors and stream records against moto as shipped. Written against moto 5.2 (pinned).
+"""
+
+import copy
+import functools
+import inspect
+import json
+import pickle
+from typing import Any
+
+from moto.dynamodb import comparisons
+from moto.dynamodb.parsing import validators
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+from local.moto_guard import LOCK
+
+CACHE_SIZE = 512  # distinct texts; the handlers use a few dozen
+
+_originals: dict[str, Any] = {}
+# id(tree) -> (tree, its pickle, its text): the tree is held here, so its id is not reused
+# while the entry exists.
+_pickled: dict[int, tuple[Any, bytes, str]] = {}
+_conditions: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+# (text, names, key attributes) whose expression-only passes have passed
+_passed: set[tuple[str, str, tuple[str, ...]]] = set()
+# The validator passes that read nothing but the tree, the names and the table's key attributes.
+EXPRESSION_ONLY = (
+    validators.ActionCountValidator,
+    validators.OverlappingPathsValidator,
+    validators.UpdateHashRangeKeyValidator,
+)
+
+
+def install() -> None:
+    """Idempotent; for the local stack's process (never the tests' moto, never Lambda)."""
+    if _originals:
+        return
+    make = UpdateExpressionParser.make
+    parse = comparisons.ConditionExpressionParser.parse
+    _originals.update(
+        make=inspect.getattr_static(UpdateExpressionParser, "make"),  # the classmethod itself
+        parse=parse,
+        deepcopy=validators.deepcopy,  # type: ignore[attr-defined]
+        init=validators.UpdateExpressionValidator.__init__,
+        validate=validators.UpdateExpressionValidator.validate,
+    )
+    init = validators.UpdateExpressionValidator.__init__
+
+    @functools.lru_cache(maxsize=CACHE_SIZE)
+    def parsed(expression: str) -> Any:
+        tree = make(expression)
+        try:
+            blob = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return tree  # copied the slow way below
+        with LOCK:
+            if len(_pickled) >= CACHE_SIZE * 2:
+                _pickled.clear()  # trees evicted from the lru cache are let go with it
+            _pickled[id(tree)] = (tree, blob, expression)
+        return tree
+
+    def cached_make(expression: str) -> Any:
+        return parsed(expression) if isinstance(expression, str) else make(expression)
+
+    def tree_copy(value: Any, memo: Any = None) -> Any:
+        entry = _pickled.get(id(value))
+        if entry is not None and entry[0] is value:
+            return pickle.loads(entry[1])  # noqa: S301 - our own pickle of moto's own tree
+        return copy.deepcopy(value, memo)
+
+    @functools.wraps(parse)
+    def cached_parse(self: comparisons.ConditionExpressionParser) -> Any:
+        key = _condition_key(self)
+        if key is None:
+            return parse(self)
+        hit = _conditions.get(key)
+        if hit is None:
+            condition = parse(self)  # raises on an invalid expression: nothing cached
+            with LOCK:
+                if len(_conditions) >= CACHE_SIZE * 8:
+                    _conditions.clear()
+                _conditions[key] = (
+                    condition,
+                    list(self.expr_attr_names_found),
+                    list(self.expr_attr_values_found),
+                )
+            return condition
+        condition, names, values = hit
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return condition
+
+    @functools.wraps(init)
+    def remembering_init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, expression, *args, **kwargs)
+        self.local_source_tree = expression
+
+    setattr(UpdateExpressionParser, "make", staticmethod(cached_make))  # noqa: B010
+    setattr(validators.UpdateExpressionValidator, "__init__", remembering_init)  # noqa: B010
+    setattr(validators.UpdateExpressionValidator, "validate", _validate)  # noqa: B010
+    validators.deepcopy = tree_copy  # type: ignore[attr-defined,assignment]
+    setattr(comparisons.ConditionExpressionParser, "parse", cached_parse)  # noqa: B010
+
+
+def uninstall() -> None:
+    """moto as shipped (the tests compare both)."""
+    if not _originals:
+        return
+    setattr(UpdateExpressionParser, "make", _originals.pop("make"))  # noqa: B010
+    validators.deepcopy = _originals.pop("deepcopy")  # type: ignore[attr-defined]
+    setattr(comparisons.ConditionExpressionParser, "parse", _originals.pop("parse"))  # noqa: B010
+    # moto defines both on Validator, not on this subclass: dropping the overrides restores them.
+    del _originals["init"], _originals["validate"]
+    delattr(validators.UpdateExpressionValidator, "__init__")
+    delattr(validators.UpdateExpressionValidator, "validate")
+    _pickled.clear()
+    _conditions.clear()
+    _passed.clear()
+
+
+def _validate(self: Any) -> Any:
+    """moto's Validator.validate, skipping the expression-only passes once they have passed."""
+    key = _validation_key(self)
+    skip = key is not None and key in _passed
+    node = self.node_to_validate
+    pending = 0 if skip else sum(isinstance(p, EXPRESSION_ONLY) for p in self.processors)
+    for processor in self.processors:
+        if isinstance(processor, EXPRESSION_ONLY):
+            if skip:
+                continue
+            node = processor.traverse(node)
+            pending -= 1
+            if pending == 0 and key is not None:
+                with LOCK:
+                    _passed.add(key)
+            continue
+        node = processor.traverse(node)
+    return node
+
+
+def _validation_key(validator: Any) -> tuple[str, str, tuple[str, ...]] | None:
+    source = getattr(validator, "local_source_tree", None)
+    entry = _pickled.get(id(source))
+    if entry is None or entry[0] is not source:
+        return None  # not a tree from the cache: validate it all
+    try:
+        names = json.dumps(validator.expression_attribute_names or {}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return entry[2], names, tuple(validator.table.table_key_attrs)
+
+
+def installed() -> bool:
+    return bool(_originals)
+
+
+def _condition_key(parser: comparisons.ConditionExpressionParser) -> tuple[str, str, str] | None:
+    """Everything a parsed condition depends on, or None when it cannot be a key (binary)."""
+    expression = parser.condition_expression
+    if not expression:
+        return None
+    try:
+        return (
+            expression,
+            json.dumps(parser.expression_attribute_names or {}, sort_keys=True),
+            json.dumps(parser.expression_attribute_values or {}, sort_keys=True),
+        )
+    except (TypeError, ValueError):
+        return None
