@@ -90,6 +90,11 @@ HOSTILE_BODIES: list[tuple[str, str | bytes, dict[str, str]]] = [
 ]
 
 
+# One worker runs the whole module, in file order: its last test reads what the others stored
+# in the module's table (under `--dist loadgroup` the tests would otherwise be split).
+pytestmark = pytest.mark.xdist_group("hostile-input")
+
+
 @pytest.fixture(scope="module")
 def aws() -> Iterator[Aws]:
     with module_account() as account:
