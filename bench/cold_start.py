@@ -1,5 +1,10 @@
 """Stage 3: import-and-init time of each function in a fresh interpreter, against a fresh
-interpreter that only imports boto3. Median of N runs, after one run that compiles .pyc files.
+interpreter that only imports boto3. Median of N rounds after one warm-up round; each round
+probes every target once, in an order rotated from round to round, so the baseline and each
+function share the machine's state (load, caches, clock) instead of each getting its own
+stretch of time. (Until 2026-11-30 the stage ran each target's N probes in one block: on the
+quiet machine that measured capture at x1.78 while 12 interleaved rounds a minute later gave
+x1.32, because what drifts between blocks is charged to whichever block it falls in.)
 
 "Init" is what a cold container does before its first event: import app.py (with the layer
 on the path, as Lambda mounts it at /opt/python) and build the per-container services that
@@ -94,11 +99,18 @@ def run(repeats: int, progress: Progress) -> dict[str, Any]:
         LOCAL_STACK_URL="http://127.0.0.1:9",
         OPTOUT_LOCAL_MODE="true",
     )
+    codes = {
+        name: PROBE.format(
+            imports=imports.strip(),
+            init=init,
+            first=(_first_request() if name == "capture" else "pass").strip(),
+        )
+        for name, (imports, init) in TARGETS.items()
+    }
+    probed = _interleaved(codes, env, repeats, progress)
     found: dict[str, Any] = {}
-    for name, (imports, init) in TARGETS.items():
-        first = _first_request() if name == "capture" else "pass"
-        code = PROBE.format(imports=imports.strip(), init=init, first=first.strip())
-        runs = [_probe(code, env) for _ in range(repeats + 1)][1:]  # the first warms the caches
+    for name, code in codes.items():
+        runs = probed[name]
         total = [r["import_ms"] + r["init_ms"] for r in runs]
         found[name] = {
             "import_ms": round(median([r["import_ms"] for r in runs]), 1),
@@ -115,6 +127,23 @@ def run(repeats: int, progress: Progress) -> dict[str, Any]:
         figures["ratio_to_boto3"] = round(ratio(figures["total_ms"], base), 2)
         figures["cpu_ratio_to_boto3"] = round(ratio(figures["cpu_ms"], cpu_base), 2)
     return {"repeats": repeats, "functions": found}
+
+
+def _interleaved(
+    codes: dict[str, str], env: dict[str, str], repeats: int, progress: Progress
+) -> dict[str, list[dict[str, float]]]:
+    """One warm-up round, then `repeats` rounds of every target once, the order rotated by one
+    each round (no target always follows the same one)."""
+    names = list(codes)
+    for name in names:
+        _probe(codes[name], env)  # warms the page cache; not counted
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(_probe(codes[name], env))
+        progress.note(f"round {round_ + 1} of {repeats}")
+    return runs
 
 
 def _first_request() -> str:
