@@ -38,12 +38,15 @@ def _workers_gb_seconds(monkeypatch: pytest.MonkeyPatch, worker_mb: int) -> floa
 def test_half_the_memory_halves_the_waits_cost_and_keeps_the_computes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a job with 40 ms of measured compute (at 512 MB) and one 200 ms vendor call
+    # Given a job with 40 ms of compute measured on one core (Lambda's one vCPU, 1,769 MB)
+    # and one 200 ms vendor call
+    assert cost.load_prices()["assumptions"]["compute_measured_at_mb"] == 1769
     # When the workers are priced at 512 MB and at 256 MB
     at_512 = _workers_gb_seconds(monkeypatch, 512)
     at_256 = _workers_gb_seconds(monkeypatch, 256)
-    # Then the compute costs the same GB-s (twice as long at half the memory) and the wait half
-    compute, wait = 0.040 * 0.5, 0.200 * 0.5
+    # Then the compute costs the same GB-s (1769/512 and 1769/256 times as long) and the wait
+    # half as much at half the memory
+    compute, wait = 0.040 * 1769 / 1024, 0.200 * 0.5
     assert at_512 == pytest.approx(compute + wait, abs=1e-4)
     assert at_256 == pytest.approx(compute + wait / 2, abs=1e-4)
 
