@@ -140,9 +140,10 @@ def _cleaned(raw: str) -> str | None:
         text = text[1:]
         if text.startswith(("-", "+")):
             return None
-    text = _without_leading_zeros(text)
-    if text is None:
+    digits = _without_leading_zeros(text)
+    if digits is None:
         return None
+    text = digits
     point = text.find(".")
     if point >= 0 and text[point + 1 :] and not text[point + 1 :].strip("0"):
         text = text[:point]
