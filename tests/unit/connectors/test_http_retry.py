@@ -1,11 +1,19 @@
 """One vendor call tried again within the attempt: which failures, how long it waits, when not."""
 
 import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import Any
 
 import pytest
 
 from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
+from optout.connectors import http as http_module
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpClient, RetryPolicy
 from tests.unit.connectors.conftest import secret_for
@@ -99,3 +107,44 @@ def test_a_second_timeout_is_left_to_the_queue(server):
 
     assert raised.value.retryable and "timed out" in str(raised.value)
     assert len(server.sandboxes["hook"].recorded()) == 2  # not the third try the policy allows
+
+
+def _switch_threads_at_every_step_of(module_file: str) -> Callable[..., Any]:
+    """A thread trace that hands the GIL over before each bytecode run in `module_file`: the
+    threads' steps there interleave as finely as they can (a read-modify-write of a shared
+    counter is no longer one uninterrupted stretch), and nowhere else is slowed."""
+
+    def trace(frame: FrameType, event: str, _arg: object) -> Callable[..., Any] | None:
+        if frame.f_code.co_filename != module_file:
+            return None
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            time.sleep(0)
+        return trace
+
+    return trace
+
+
+def test_retries_made_at_once_by_many_threads_are_all_counted(server):
+    # Given one client shared by ten threads (a batch's webhook calls run on a pool), a vendor
+    # failing every call, and the threads' steps in the client interleaved as finely as can be
+    server.sandboxes["hook"].set_fault_spec({"rate": 1.0, "status": 503})
+    http = client(4, [])
+    threads, start = 10, threading.Barrier(10)
+
+    def call(_index: int) -> None:
+        sys.settrace(_switch_threads_at_every_step_of(http_module.__file__))
+        try:
+            start.wait()
+            with pytest.raises(DeliveryError):
+                post(server, http)
+        finally:
+            sys.settrace(None)
+
+    # When each thread's call is tried four times
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(call, range(threads)))
+
+    # Then every retry is counted: three per call
+    assert len(server.sandboxes["hook"].recorded()) == threads * 4
+    assert http.retried == threads * 3

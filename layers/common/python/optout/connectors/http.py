@@ -14,6 +14,7 @@ time (docs/reliability.md). What outlasts the policy (a Retry-After longer than
 import json
 import logging
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -86,10 +87,17 @@ class HttpClient:
     ) -> None:
         self.timeout = timeout_seconds
         self.retry = retry or RetryPolicy()
-        self.retried = 0  # tries after a failed one, since this client was made (a metric)
+        # Tries after a failed one, since this client was made (a metric). A batch's calls run
+        # on a pool sharing this client: `+= 1` is a read and a write another thread may split.
+        self._retried = 0
+        self._retried_lock = threading.Lock()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._opener = urllib.request.build_opener(_NoRedirect)
+
+    @property
+    def retried(self) -> int:
+        return self._retried
 
     def send(
         self,
@@ -122,7 +130,8 @@ class HttpClient:
                     break
                 wait = answered_wait
             log.debug("retrying %s after %.2f s (try %d)", step, wait, attempt)
-            self.retried += 1
+            with self._retried_lock:
+                self._retried += 1
             self._sleep(wait)
             attempt += 1
         if 200 <= response.status < 300 or not raise_for_status:
