@@ -9,6 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from optout.store.delivery import settled
+from optout.store.table import Table
 from tests.conftest import Aws
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -217,3 +219,32 @@ def test_a_mark_taken_by_another_job_meanwhile_leaves_no_job_of_this_event_for_i
     marks = [i for i in pipe.items() if i["sk"].startswith("DELIVERY#")]
     named = {v for m in marks for k, v in m.items() if k.startswith("job_")}
     assert named <= job_ids
+
+
+def test_a_mark_write_whose_answer_was_lost_counts_as_this_jobs_and_the_job_is_queued(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given an opt-out, and the resolver's first mark write committing but its answer lost,
+    # so botocore sends the same write again (which finds the purposes already in flight)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    committed: list[str] = []
+
+    def first_answer_lost(params: dict[str, Any], **_: Any) -> None:
+        if _is_mark_write(params) and not committed:
+            committed.append(params["Key"]["sk"]["S"])
+            pipe.aws.dynamodb.update_item(**params)
+
+    hooks("provide-client-params.dynamodb.UpdateItem", first_answer_lost)
+    # When the resolver runs
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then that system's job stands and is queued, its mark names it, and the purposes read
+    # in flight (nothing was sent yet), not confirmed
+    system = committed[0].removeprefix("DELIVERY#")
+    made = jobs(pipe)
+    (request_id,) = {r for r, s in made if s == system}
+    assert set(queued(pipe)) == set(made)
+    mark = next(i for i in pipe.items() if i["sk"] == committed[0])
+    assert {mark[f"job_{p}"] for p in mark["inflight"]} == {f"{request_id}:{system}"}
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    assert settled(table, {system: mark})[system] == (set(), set(mark["inflight"]))

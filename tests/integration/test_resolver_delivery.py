@@ -14,6 +14,7 @@ from optout.connectors.base import Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.store.delivery import settled
 from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
@@ -160,6 +161,35 @@ def test_the_replay_route_sends_a_systems_failed_jobs_again(pipe: Pipeline) -> N
     assert emails_sent(working) == [EMAIL]
     (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#salesforce"]
     assert (job["status"], job["replays"]) == ("done", 1)
+
+
+def test_replaying_an_old_failed_job_keeps_a_later_jobs_confirmation(pipe: Pipeline) -> None:
+    # Given a salesforce job that failed for good (its purpose freed), and a later opt-out of
+    # the same person whose own job salesforce confirmed
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor())
+    (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#salesforce"]
+    later = mark["job_sale"]
+    # When an operator replays salesforce's failed jobs, and the old job fails again
+    replay = http_event(
+        "POST", "/v1/admin/systems/salesforce/replay", path_parameters={"system": "salesforce"},
+        iam=True,
+    )  # fmt: skip
+    assert invoke(pipe.admin, replay)["statusCode"] == 202
+    pipe.resolve()
+    assert len(work(pipe, "salesforce", Vendor(refuse=True))) == 1
+    # Then the mark still names the confirmed job, reads confirmed, and no event resends it
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#salesforce"]
+    assert mark["job_sale"] == later
+    assert settled(table, {"salesforce": mark}) == {"salesforce": ({"sale"}, set())}
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    assert pipe.drain("salesforce") == []
 
 
 def test_replay_needs_iam_and_a_known_system(pipe: Pipeline) -> None:

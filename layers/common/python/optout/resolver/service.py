@@ -384,7 +384,7 @@ class Resolver:
                 ops = delivery.replay_ops(self._table, job, identifiers, now)
                 transact.write(self._table, ops)
             except transact.Cancelled:
-                continue  # replayed by someone else meanwhile
+                continue  # replayed meanwhile, or a mark taken meanwhile: the next replay
             message = {"job_id": job["job_id"], "request_id": job["request_id"], "system": system}
             pending.add(config.queue_key, message)
             replayed += 1

@@ -12,6 +12,7 @@ idempotent: concurrent jobs of one identity, and a worker that records twice, ca
 the sets.
 """
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -37,22 +38,22 @@ def mark_flight(
     carries one of them (that condition is what keeps two resolvers from making the same job
     twice), and name the job that carries them. False when the condition failed.
 
+    A purpose the mark already names `job_id` for is ours: a write that committed but whose
+    answer was lost is retried by botocore, and that retry must succeed, not report the
+    purposes taken (the resolver would then delete its job and leave a mark naming nothing).
     The job item is written before its marks (resolver/service.py), so a mark never names a
     job that does not exist."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
                     ":job": job_id}  # fmt: skip
-    clauses = []
-    for n, purpose in enumerate(purposes):
-        values[f":p{n}"] = purpose
-        clauses.append(f"NOT contains(inflight, :p{n})")
+    condition = _free_or_ours(purposes, values)
     try:
         table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
             UpdateExpression="ADD inflight :p SET updated_at = :now, expires_at = :exp,"
             " kind = :kind" + _name_job(purposes),
-            ConditionExpression="attribute_not_exists(inflight) OR (" + " AND ".join(clauses) + ")",
+            ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
     except ClientError as error:
@@ -60,6 +61,17 @@ def mark_flight(
             return False
         raise
     return True
+
+
+def _free_or_ours(purposes: list[str], values: Item) -> str:
+    """The condition that no other job carries any of `purposes`: each is not in flight or
+    is named for `:job` already. Adds the purposes' placeholders to `values`."""
+    clauses = []
+    for n, purpose in enumerate(purposes):
+        values[f":p{n}"] = purpose
+        clauses.append(f"(NOT contains(inflight, :p{n}) OR {job_attribute(purpose)} = :job)")
+    each = clauses[0] if len(clauses) == 1 else "(" + " AND ".join(clauses) + ")"
+    return "attribute_not_exists(inflight) OR " + each  # DynamoDB refuses redundant ()
 
 
 def _name_job(purposes: list[str]) -> str:
@@ -72,27 +84,22 @@ def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
     done / no_record: nothing to write. The marks already name this job for its purposes,
     and the job's receipt is what says it was confirmed (`settled` reads it); the resolver
     treats a purpose in flight and one confirmed alike (no new job for either). failed: the
-    purposes are freed from `inflight` (the next event sends them again) and the job is
-    listed for an operator's replay. Idempotent: a second call changes nothing.
+    purposes are freed from `inflight` (the next event sends them again), except those a
+    later job took meanwhile (`_free`), and the job is listed for an operator's replay.
+    Idempotent: a second call changes nothing.
     """
     if status != "failed":
         return
     system: str = job["system"]
     expires_at = job.get("expires_at")
     for flight in job.get("flights", []):
-        if not flight.get("purposes"):
+        purposes: list[str] = flight.get("purposes") or []
+        if not purposes:
             continue
-        values: Item = {":now": now, ":flown": set(flight["purposes"])}
-        update = "SET updated_at = :now"
-        if expires_at:
-            values[":exp"] = expires_at
-            update += ", expires_at = :exp"
-        table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
-            UpdateExpression=update + " DELETE inflight :flown",
-            ExpressionAttributeValues=serialize(values),
-        )
+        key = (flight["pk"], keys.delivery_sk(system))
+        if not _free(table, key, purposes, job["job_id"], now, expires_at):
+            for purpose in purposes:  # some were taken by a later job: free the others alone
+                _free(table, key, [purpose], job["job_id"], now, expires_at)
     marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
     update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
     marker[":kind"] = "failed_job"
@@ -107,12 +114,53 @@ def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
     )
 
 
-def settled(table: Table, marks: dict[str, Item]) -> dict[str, tuple[set[str], set[str]]]:
+def _free(
+    table: Table,
+    key: tuple[str, str],
+    purposes: list[str],
+    job_id: str,
+    now: str,
+    expires_at: int | None,
+) -> bool:
+    """`purposes` out of `inflight`, if the mark still names `job_id` for each (or no job:
+    marks older than the names); one a later job carries (a replay of an old job over it)
+    keeps it. False when the condition failed (nothing written)."""
+    values: Item = {":now": now, ":flown": set(purposes), ":job": job_id}
+    update = "SET updated_at = :now"
+    if expires_at:
+        values[":exp"] = expires_at
+        update += ", expires_at = :exp"
+    ours = [f"(attribute_not_exists({job_attribute(p)}) OR {job_attribute(p)} = :job)"
+            for p in purposes]  # fmt: skip
+    try:
+        table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            UpdateExpression=update + " DELETE inflight :flown",
+            ConditionExpression=" AND ".join(ours) if len(ours) > 1 else ours[0][1:-1],
+            ExpressionAttributeValues=serialize(values),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def settled(
+    table: Table, marks: dict[str, Item], now: float | None = None
+) -> dict[str, tuple[set[str], set[str]]]:
     """Per system, one identity's (confirmed, in flight) purposes, from its marks and the jobs
     they name (one strongly consistent BatchGetItem): a purpose is confirmed when its job is
-    done or no_record. A named job that no longer exists has outlived its retention (jobs are
-    written before their marks and deleted only by the TTL), long after its receipt: it
-    counts as confirmed, as the mark's `done` set said before a receipt became the mark."""
+    done or no_record.
+
+    A named job that no longer exists counts as confirmed only once the mark's `expires_at`
+    (epoch seconds; `now` defaults to the clock) has passed: every write of a mark sets it
+    to its own time plus the retention, or to its job's, and jobs (written before their
+    marks, each with that same retention) are deleted only by the TTL, so by then the job
+    has outlived its retention, long after its receipt (as the mark's `done` set said before
+    a receipt became the mark; a mark without `expires_at` counts as past it). Before that a
+    missing job proves nothing was confirmed: the purpose counts in flight."""
     named: dict[str, tuple[str, str]] = {}
     for system, mark in marks.items():
         for purpose in mark.get("inflight", ()):
@@ -120,13 +168,17 @@ def settled(table: Table, marks: dict[str, Item]) -> dict[str, tuple[set[str], s
             if job_id:
                 named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
     jobs = batch_get(table, set(named.values()), consistent=True) if named else {}
+    clock = time.time() if now is None else now
     found: dict[str, tuple[set[str], set[str]]] = {}
     for system, mark in marks.items():
         done, flying = {str(p) for p in mark.get("done", ())}, set[str]()
+        outlived = int(mark.get("expires_at") or 0) <= clock
         for purpose in mark.get("inflight", ()):
             job_id = str(mark.get(job_attribute(purpose)) or "")
             job = jobs.get(named[job_id]) if job_id else None
-            finished = job_id and (job is None or job.get("status") in FINAL_DONE)
+            finished = (
+                job.get("status") in FINAL_DONE if job is not None else bool(job_id) and outlived
+            )
             (done if finished else flying).add(str(purpose))
         found[system] = (done, flying - done)
     return found
@@ -140,35 +192,55 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
     """A failed job back to pending, in flight again, and off the failed list: one write.
 
     A final job keeps no identifier values (PII lifecycle), so the caller passes them back in,
-    read from the identities' nodes."""
+    read from the identities' nodes. Only the purposes no other job carries are marked in
+    flight for it again (read first, strongly consistent; the write's condition holds them to
+    that, and a mark taken meanwhile cancels the replay: transact.Cancelled): a purpose a later
+    job carries or confirmed keeps its name, so the replay cannot hide that job's receipt, nor
+    free it from `inflight` if it fails again. The job's `flights` become what it marked."""
+    system: str = job["system"]
+    job_id: str = job["job_id"]
+    wanted = [f for f in job.get("flights", []) if f.get("purposes")]
+    found = batch_get(table, {(f["pk"], keys.delivery_sk(system)) for f in wanted},
+                      consistent=True) if wanted else {}  # fmt: skip
+    flights: list[Item] = []
+    for flight in wanted:
+        mark = found.get((flight["pk"], keys.delivery_sk(system)), {})
+        inflight = set(mark.get("inflight", ()))
+        free = [p for p in flight["purposes"]
+                if p not in inflight or mark.get(job_attribute(p)) == job_id]  # fmt: skip
+        if free:
+            flights.append({"pk": flight["pk"], "purposes": free})
     ops = [
         transact.update(
             table,
-            (keys.request_pk(job["request_id"]), keys.job_sk(job["system"])),
-            "SET #status = :pending, updated_at = :now, replayed_at = :now, identifiers = :ids "
-            "ADD replays :one REMOVE lease_until, completed_at",
+            (keys.request_pk(job["request_id"]), keys.job_sk(system)),
+            "SET #status = :pending, updated_at = :now, replayed_at = :now, identifiers = :ids, "
+            "flights = :flights ADD replays :one REMOVE lease_until, completed_at",
             {
                 ":pending": "pending",
                 ":now": now,
                 ":one": 1,
                 ":failed": "failed",
                 ":ids": identifiers,
+                ":flights": flights,
             },
             condition="#status = :failed",
             names={"#status": "status"},
         ),
-        transact.delete(table, (keys.failed_pk(job["system"]), job["job_id"])),
+        transact.delete(table, (keys.failed_pk(system), job_id)),
     ]
-    for flight in job.get("flights", []):
-        if flight.get("purposes"):
-            ops.append(
-                transact.update(
-                    table,
-                    (flight["pk"], keys.delivery_sk(job["system"])),
-                    "ADD inflight :p SET updated_at = :now" + _name_job(flight["purposes"]),
-                    {":p": set(flight["purposes"]), ":now": now, ":job": job["job_id"]},
-                )
+    for flight in flights:
+        values: Item = {":p": set(flight["purposes"]), ":now": now, ":job": job_id}
+        condition = _free_or_ours(flight["purposes"], values)
+        ops.append(
+            transact.update(
+                table,
+                (flight["pk"], keys.delivery_sk(system)),
+                "ADD inflight :p SET updated_at = :now" + _name_job(flight["purposes"]),
+                values,
+                condition=condition,
             )
+        )
     return ops
 
 
