@@ -1,10 +1,15 @@
-"""Fixtures shared by the integration tests that read the table through the domain code."""
+"""Fixtures shared by the integration tests: the table read through the domain code, and
+Secrets Manager with the secrets cache's clock held still."""
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
 
 from local.moto_guard import guarded
+from optout import secrets
 from optout.store.table import Table
 from tests.conftest import Aws
 
@@ -15,3 +20,18 @@ def table(aws: Aws) -> Iterator[Table]:
     DynamoDB reads it) instead of sorting the whole table: local/moto_guard.py."""
     with guarded():
         yield Table(aws.dynamodb, aws.table_name)
+
+
+@pytest.fixture
+def manager(aws: Aws) -> Any:
+    """moto's Secrets Manager in the test account."""
+    return boto3.client("secretsmanager", region_name="us-east-1")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """optout.secrets' cache, emptied, on a clock the test moves (`clock[0] += seconds`)."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(secrets, "_cached", {})
+    return now

@@ -3,7 +3,6 @@ a local file or the environment; cached, re-read at once when asked (after a 401
 failure a ConfigError that never shows the secret."""
 
 import json
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -14,22 +13,8 @@ import pytest
 from optout import secrets
 from optout.connectors.credentials import SecretSource, SecretUnavailable, env_name
 from optout.connectors.errors import ConfigError
-from tests.conftest import Aws
 
 NAME = "optout-bridge/systems/braze"
-
-
-@pytest.fixture
-def manager(aws: Aws) -> Any:
-    return boto3.client("secretsmanager", region_name="us-east-1")
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(secrets, "_cached", {})
-    return now
 
 
 @pytest.fixture
@@ -58,14 +43,22 @@ def test_no_credentials_is_an_empty_object_without_a_read(
     assert reads == []
 
 
-def test_a_second_use_within_the_cache_time_reads_nothing(
-    manager: Any, reads: list[str], clock: list[float]
-) -> None:
-    # Given a secret read once, then rotated
+@pytest.fixture
+def rotated(manager: Any, reads: list[str], clock: list[float]) -> SecretSource:
+    """A source that has read and cached the secret ("old"), which has since rotated ("new");
+    `reads` counts that first read."""
     manager.create_secret(Name=NAME, SecretString=json.dumps({"api_key": "old"}))
     source = SecretSource()
     source.get(NAME)
     manager.put_secret_value(SecretId=NAME, SecretString=json.dumps({"api_key": "new"}))
+    return source
+
+
+def test_a_second_use_within_the_cache_time_reads_nothing(
+    reads: list[str], clock: list[float], rotated: SecretSource
+) -> None:
+    # Given a secret read once, then rotated
+    source = rotated
     # When it is used again before the cache expires
     clock[0] += 299
     # Then the cached copy answers, without a call
@@ -74,13 +67,10 @@ def test_a_second_use_within_the_cache_time_reads_nothing(
 
 
 def test_a_forced_re_read_picks_up_a_rotation_at_once(
-    manager: Any, reads: list[str], clock: list[float]
+    reads: list[str], rotated: SecretSource
 ) -> None:
     # Given a cached secret that has since rotated (a vendor refused the old key)
-    manager.create_secret(Name=NAME, SecretString=json.dumps({"api_key": "old"}))
-    source = SecretSource()
-    source.get(NAME)
-    manager.put_secret_value(SecretId=NAME, SecretString=json.dumps({"api_key": "new"}))
+    source = rotated
     # When the connector asks again with refresh
     fresh = source.reader(NAME)(refresh=True)
     # Then Secrets Manager was read again, and the new copy is what the cache now holds
@@ -89,11 +79,8 @@ def test_a_forced_re_read_picks_up_a_rotation_at_once(
     assert reads == ["GetSecretValue", "GetSecretValue"]
 
 
-def test_the_cache_expires_after_its_time(manager: Any, clock: list[float]) -> None:
-    manager.create_secret(Name=NAME, SecretString=json.dumps({"api_key": "old"}))
-    source = SecretSource()
-    source.get(NAME)
-    manager.put_secret_value(SecretId=NAME, SecretString=json.dumps({"api_key": "new"}))
+def test_the_cache_expires_after_its_time(clock: list[float], rotated: SecretSource) -> None:
+    source = rotated
     clock[0] += 301
     assert source.get(NAME) == {"api_key": "new"}
 

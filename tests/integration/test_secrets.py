@@ -1,26 +1,10 @@
 """optout.secrets: the functions' keys, read from Secrets Manager at most once per max_age."""
 
-import time
 from typing import Any
 
-import boto3
 import pytest
 
 from optout import secrets
-from tests.conftest import Aws
-
-
-@pytest.fixture
-def manager(aws: Aws) -> Any:
-    return boto3.client("secretsmanager", region_name="us-east-1")
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(secrets, "_cached", {})
-    return now
 
 
 def test_a_secret_is_its_current_string(manager: Any, clock: list[float]) -> None:
