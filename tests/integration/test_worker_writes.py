@@ -139,12 +139,17 @@ def test_a_failed_job_frees_its_purposes_from_the_mark(
     assert settled(stack.table, {"webhook": _mark(stack, "webhook")})["webhook"] == (set(), set())
 
 
+def _mark_naming_a_missing_job() -> dict[str, object]:
+    """A webhook mark for sale naming job r9 (never written), expiring at 2,000,000,000."""
+    return {"pk": IDENTITY_PK, "sk": "DELIVERY#webhook", "inflight": {"sale"},
+            "job_sale": "r9:webhook", "expires_at": 2_000_000_000}  # fmt: skip
+
+
 def test_a_mark_naming_a_missing_job_reads_in_flight_until_the_mark_has_expired(
     stack: Stack,  # noqa: F811
 ) -> None:
     # Given a mark whose named job does not exist, written with the retention from now
-    mark = {"pk": IDENTITY_PK, "sk": "DELIVERY#webhook", "inflight": {"sale"},
-            "job_sale": "r9:webhook", "expires_at": 2_000_000_000}  # fmt: skip
+    mark = _mark_naming_a_missing_job()
     # When an operator view reads it before its expiry
     found = settled(stack.table, {"webhook": mark}, now=1_999_999_999)
     # Then nothing says the vendor confirmed it: the purpose is in flight
@@ -156,8 +161,7 @@ def test_a_mark_naming_a_job_gone_past_the_retention_reads_confirmed(
 ) -> None:
     # Given a mark whose named job does not exist, the mark itself past its expiry (so the
     # job, made before it with the same retention, expired by the TTL)
-    mark = {"pk": IDENTITY_PK, "sk": "DELIVERY#webhook", "inflight": {"sale"},
-            "job_sale": "r9:webhook", "expires_at": 2_000_000_000}  # fmt: skip
+    mark = _mark_naming_a_missing_job()
     # When an operator view reads it
     found = settled(stack.table, {"webhook": mark}, now=2_000_000_001)
     # Then the purpose reads confirmed, as the mark's done set said before receipts
