@@ -13,7 +13,7 @@ from optout.resolver.policy import OwnState
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
-from optout.store.delivery import settled
+from optout.store.delivery import marks_of, settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -62,14 +62,7 @@ class AdminService:
             raise NotFound("no record of this identifier", field="value")
         state = items.get(keys.STATE_SK, {})
         own = OwnState.from_item(node)
-        deliveries = settled(
-            self._table,
-            {
-                sk[len(keys.DELIVERY_PREFIX) :]: item
-                for sk, item in items.items()
-                if sk.startswith(keys.DELIVERY_PREFIX)
-            },
-        )
+        deliveries = settled(self._table, marks_of(items.values()))
         return {
             "type": id_type,
             "key": key,

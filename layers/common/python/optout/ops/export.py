@@ -22,7 +22,7 @@ from optout.resolver.policy import OwnState
 from optout.status import aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item, deserialize
-from optout.store.delivery import settled
+from optout.store.delivery import marks_of, settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -56,9 +56,8 @@ class ExportService:
             raise InvalidInput("not a cursor of this export", field="cursor")
         records: list[Item] = []
         if start == 0:
-            marks = {str(i["sk"])[len(keys.DELIVERY_PREFIX) :]: i for i in items
-                     if str(i["sk"]).startswith(keys.DELIVERY_PREFIX)}  # fmt: skip
-            records = _identity_records(id_type, identifier.value, key, items,
+            marks = marks_of(items)
+            records = _identity_records(id_type, identifier.value, key, items, marks,
                                         settled(self._table, marks))  # fmt: skip
         page = request_ids[start : start + PAGE_REQUESTS]
         for request_id in page:
@@ -179,6 +178,7 @@ def _identity_records(
     value: str,
     key: str,
     items: list[Item],
+    marks: dict[str, Item],
     deliveries: dict[str, tuple[set[str], set[str]]],
 ) -> list[Item]:
     by_sk = {item["sk"]: item for item in items}
@@ -200,12 +200,11 @@ def _identity_records(
                                 "key": other_key, "request_id": item.get("request_id"),
                                 "at": item.get("linked_at") or item.get("asserted_at"),
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
-    for sk, item in sorted(by_sk.items()):
-        if sk.startswith(keys.DELIVERY_PREFIX):
-            confirmed, in_flight = deliveries[sk[len(keys.DELIVERY_PREFIX) :]]
-            records.append({"record": "delivery", "system": sk[len(keys.DELIVERY_PREFIX) :],
-                            "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
-                            "updated_at": item.get("updated_at")})  # fmt: skip
+    for system, mark in sorted(marks.items()):
+        confirmed, in_flight = deliveries[system]
+        records.append({"record": "delivery", "system": system,
+                        "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
+                        "updated_at": mark.get("updated_at")})  # fmt: skip
     return records
 
 

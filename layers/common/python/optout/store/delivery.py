@@ -13,6 +13,7 @@ the sets.
 """
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -145,6 +146,12 @@ def _free(
             return False
         raise
     return True
+
+
+def marks_of(items: Iterable[Item]) -> dict[str, Item]:
+    """The `DELIVERY#` marks among an identity partition's items, by system."""
+    prefix = keys.DELIVERY_PREFIX
+    return {str(i["sk"])[len(prefix) :]: i for i in items if str(i["sk"]).startswith(prefix)}
 
 
 def settled(
