@@ -12,11 +12,10 @@ acknowledged without a vendor call; a submitted job is never sent again, only co
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from optout.store import keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
@@ -39,8 +38,8 @@ def load_jobs(table: Table, refs: Iterable[tuple[str, str]]) -> dict[str, Item]:
 def _update(table: Table, job: Item, expression: str, condition: str, values: Item) -> Item | None:
     """One conditional update; None when the condition failed (someone else moved the job)."""
     common = {k: v for k, v in ((":done", "done"), (":no_record", "no_record")) if k in condition}
-    try:
-        answer = table.client.update_item(
+    answer = conditional(
+        lambda: table.client.update_item(
             TableName=table.name,
             Key=job_key(job["request_id"], job["system"]),
             UpdateExpression=expression,
@@ -49,11 +48,8 @@ def _update(table: Table, job: Item, expression: str, condition: str, values: It
             ExpressionAttributeValues=serialize({**common, **values}),
             ReturnValues="UPDATED_NEW",
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return None
-        raise
-    return deserialize(answer.get("Attributes", {}))
+    )
+    return None if answer is None else deserialize(answer.get("Attributes", {}))
 
 
 def record(table: Table, job: Item, receipt: Item, now: str) -> bool:

@@ -4,9 +4,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 
 GET_LIMIT = 100  # BatchGetItem keys per call
@@ -75,30 +74,24 @@ def delete_item(table: Table, key: Key) -> None:
 
 def put_if_absent(table: Table, item: Item) -> bool:
     """Conditional put; False when an item with this key already exists."""
-    try:
-        table.client.put_item(
+    written = conditional(
+        lambda: table.client.put_item(
             TableName=table.name,
             Item=serialize(item),
             ConditionExpression="attribute_not_exists(pk)",
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
+    return written is not None
 
 
 def put_versioned(table: Table, item: Item, expected_version: int) -> bool:
     """Optimistic concurrency: write only if nobody changed the item since it was read."""
-    try:
-        table.client.put_item(
+    written = conditional(
+        lambda: table.client.put_item(
             TableName=table.name,
             Item=serialize(item),
             ConditionExpression="attribute_not_exists(pk) OR version = :v",
             ExpressionAttributeValues={":v": {"N": str(expected_version)}},
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
+    return written is not None

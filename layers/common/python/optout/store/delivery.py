@@ -16,11 +16,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 
 FINAL_DONE = ("done", "no_record")
@@ -48,8 +47,8 @@ def mark_flight(
     values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
                     ":job": job_id}  # fmt: skip
     condition = _free_or_ours(purposes, values)
-    try:
-        table.client.update_item(
+    written = conditional(
+        lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
             UpdateExpression="ADD inflight :p SET updated_at = :now, expires_at = :exp,"
@@ -57,11 +56,8 @@ def mark_flight(
             ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
+    return written is not None
 
 
 def _free_or_ours(purposes: list[str], values: Item) -> str:
@@ -133,19 +129,16 @@ def _free(
         update += ", expires_at = :exp"
     ours = [f"(attribute_not_exists({job_attribute(p)}) OR {job_attribute(p)} = :job)"
             for p in purposes]  # fmt: skip
-    try:
-        table.client.update_item(
+    written = conditional(
+        lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
             UpdateExpression=update + " DELETE inflight :flown",
             ConditionExpression=" AND ".join(ours) if len(ours) > 1 else ours[0][1:-1],
             ExpressionAttributeValues=serialize(values),
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
+    return written is not None
 
 
 def marks_of(items: Iterable[Item]) -> dict[str, Item]:

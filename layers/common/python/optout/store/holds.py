@@ -8,10 +8,9 @@ arrived) hold the values a release needs.
 
 import itertools
 
-from botocore.exceptions import ClientError
-
 from optout.store import keys, query
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 
 
@@ -46,16 +45,13 @@ def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
 def decide(table: Table, hold: Item, status: str, at: str) -> bool:
     """held -> released / rejected, once; False if someone decided first."""
     decided = {k: v for k, v in hold.items()} | {"status": status, "decided_at": at}
-    try:
-        table.client.put_item(
+    written = conditional(
+        lambda: table.client.put_item(
             TableName=table.name,
             Item=serialize(decided),
             ConditionExpression="#status = :held",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":held": {"S": "held"}},
         )
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    )
+    return written is not None
