@@ -23,22 +23,13 @@ _BOUNDS: dict[str, tuple[int | None, int | None]] = {
     "max_asserters": (1, 1000),
     "identity_token_max_lifetime_seconds": (30, 3600),
 }
-# Values parse as they did when this class was a pydantic model (lax mode, pydantic-core
-# 2.46), so a stack that started before starts now: tests/unit/test_settings.py holds _parse to
-# pydantic's TypeAdapter(int) / TypeAdapter(bool). A boolean is one of these words, ASCII letters
-# in any case, with no surrounding space.
+# Values parse as they did when this class was a pydantic model (lax mode), so a stack that
+# started before starts now. The plain forms every template writes are read here; anything else
+# ("1100.0", " 1095 ", "True") goes to pydantic's own TypeAdapter, imported only then
+# (tests/unit/test_settings.py holds _parse to it).
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
-# A whole number: a JSON integer of at most 4300 characters, or one once cleaned of surrounding
-# space (Rust's `trim`: Unicode White_Space, so not Python's \x1c-\x1f), a leading "+", leading
-# zeros, a ".000" tail and single underscores between digits ("1_095.0" is 1095). ASCII digits
-# only: a full-width "\uff15" is refused.
-_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_MAX_INT_CHARS = 4300
-_SPACE = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")  # a JSON integer well inside pydantic's limit
 
 
 @dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
@@ -107,62 +98,22 @@ _OPTIONAL = frozenset({"hash_key_secret_name", "edge_secret_name", "identity_tok
 
 def _parse(name: str, raw: str) -> object:
     kind = _KINDS[name]
-    if kind is bool:
-        word = raw.lower() if raw.isascii() else ""
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-        raise ValueError(f"setting {name.upper()}: must be true or false")
-    if kind is int:
-        number = _whole_number(raw)
-        if number is None:
-            raise ValueError(f"setting {name.upper()}: must be a whole number")
-        return number
-    return raw
+    if kind is bool and raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    if kind is int and _PLAIN_INT.fullmatch(raw):
+        return int(raw)
+    if kind is str:
+        return raw
+    return _lax(name, kind, raw)
 
 
-def _whole_number(raw: str) -> int | None:
-    if _JSON_INT.fullmatch(raw):
-        return int(raw) if len(raw) <= _MAX_INT_CHARS else None
-    text = _cleaned(raw)
-    if text is None or not _JSON_INT.fullmatch(text) or len(text) > _MAX_INT_CHARS:
-        return None
-    return int(text)
+def _lax(name: str, kind: type, raw: str) -> object:
+    """A value in any other form, read by pydantic's lax rules (rare: not on a cold start's
+    usual path, so pydantic is imported only here)."""
+    from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415
 
-
-def _cleaned(raw: str) -> str | None:
-    text = raw.strip(_SPACE)
-    if text.startswith("+"):
-        text = text[1:]
-        if text.startswith("-"):
-            return None
-    negative = text.startswith("-")
-    if negative:
-        text = text[1:]
-        if text.startswith(("-", "+")):
-            return None
-    digits = _without_leading_zeros(text)
-    if digits is None:
-        return None
-    text = digits
-    point = text.find(".")
-    if point >= 0 and text[point + 1 :] and not text[point + 1 :].strip("0"):
-        text = text[:point]
-    if "_" in text and "__" not in text and not text.startswith("_") and not text.endswith("_"):
-        text = text.replace("_", "")
-    return "-" + text if negative else text
-
-
-def _without_leading_zeros(text: str) -> str | None:
-    """ "007" -> "7", "000" -> "0", "00.0" -> "0.0", "0_001" -> "1"; None if it starts badly."""
-    if not text or text[0] not in "0123456789-":
-        return None
-    if text[0] != "0":
-        return text
-    for index, char in enumerate(text[1:], start=1):
-        if char in "123456789-":
-            return text[index:]
-        if char == ".":
-            return text[index - 1 :]
-        if char not in "0_":
-            return None
-    return text[-1]
+    try:
+        return TypeAdapter(kind).validate_python(raw)
+    except ValidationError:
+        what = "true or false" if kind is bool else "a whole number"
+        raise ValueError(f"setting {name.upper()}: must be {what}") from None
