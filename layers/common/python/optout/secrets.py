@@ -11,6 +11,7 @@ re-read (Parameters' `force_fetch`) for a vendor that refused a cached credentia
 """
 
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,8 @@ from optout import aws
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-_cached: dict[str, tuple[float, str]] = {}  # name -> (monotonic expiry, value)
+Cache = dict[str, tuple[float, str]]  # name -> (monotonic expiry, value)
+_cached: Cache = {}
 
 
 class SecretNotText(RuntimeError):
@@ -29,15 +31,27 @@ class SecretNotText(RuntimeError):
 def get_secret(name: str, max_age: int, *, refresh: bool = False) -> str:
     """The secret's current SecretString, read at most once per `max_age` seconds, or now
     whatever the cache holds when `refresh` (a rotation the caller has reason to suspect)."""
+    return cached(_cached, name, max_age, lambda: _current(name), refresh=refresh)
+
+
+def cached(
+    store: Cache, name: str, max_age: int, read: Callable[[], str], *, refresh: bool = False
+) -> str:
+    """`read()`'s text, kept in `store` for `max_age` seconds per name; read again now when
+    `refresh`."""
     now = time.monotonic()
-    hit = _cached.get(name)
+    hit = store.get(name)
     if hit is not None and now < hit[0] and not refresh:
         return hit[1]
-    answer = _client().get_secret_value(SecretId=name)
-    value = answer.get("SecretString")
+    value = read()
+    store[name] = (now + max_age, value)
+    return value
+
+
+def _current(name: str) -> str:
+    value = _client().get_secret_value(SecretId=name).get("SecretString")
     if value is None:
         raise SecretNotText(f"secret {name} has no SecretString")
-    _cached[name] = (now + max_age, value)
     return value
 
 

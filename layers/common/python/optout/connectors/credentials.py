@@ -27,7 +27,6 @@ connector needs (The Trade Desk's also holds its UID2 operator key and secret).
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +51,7 @@ class SecretSource:
     def __init__(self, local_secrets_file: str | None = None) -> None:
         self._file = Path(local_secrets_file) if local_secrets_file else None
         # The file's and the environment's texts; Secrets Manager's are optout.secrets' cache.
-        self._cached: dict[str, tuple[float, str]] = {}  # name -> (monotonic expiry, text)
+        self._cached: secrets.Cache = {}
 
     def get(self, credentials: str | None, *, refresh: bool = False) -> dict[str, Any]:
         if credentials is None:
@@ -73,13 +72,14 @@ class SecretSource:
     def _text(self, name: str, refresh: bool) -> str:
         if self._file is None and env_name(name) not in os.environ:
             return _from_secrets_manager(name, refresh)
-        now = time.monotonic()
-        hit = self._cached.get(name)
-        if hit is not None and now < hit[0] and not refresh:
-            return hit[1]
-        text = _from_file(self._file, name) if self._file else os.environ[env_name(name)]
-        self._cached[name] = (now + SECRET_CACHE_SECONDS, text)
-        return text
+        path = self._file
+        return secrets.cached(
+            self._cached,
+            name,
+            SECRET_CACHE_SECONDS,
+            lambda: _from_file(path, name) if path else os.environ[env_name(name)],
+            refresh=refresh,
+        )
 
 
 def _from_file(path: Path, name: str) -> str:
