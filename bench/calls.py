@@ -4,7 +4,7 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from bench import workload
+from bench import environment, workload
 from bench.counting import CallCounter, Tally, emulator_seconds
 from bench.pipeline import MotoPipeline, Resolved
 from bench.progress import Progress
@@ -33,6 +33,7 @@ def _measure(
     pipeline: MotoPipeline, counter: CallCounter, count: int, progress: Progress
 ) -> dict[str, Any]:
     requests = workload.requests(count)
+    logs_before = _log_snapshot()
     per_request: list[tuple[str, int, Tally]] = []
     for n, request in enumerate(requests):
         with counter.stage("capture") as tally:
@@ -68,7 +69,35 @@ def _measure(
             (resolve_seconds, resolve_emulated),
             (deliver_seconds, deliver_emulated),
         ),
+        "logs": _logs(logs_before, len(accepted)),
     }
+
+
+def _log_snapshot() -> dict[str, tuple[int, int]] | None:
+    """What the functions have written so far, if their log output reaches the bench's sink
+    (Powertools' Logger keeps the stream it found when the first handler was loaded)."""
+    from optout.observability import logger  # noqa: PLC0415 - after the pipeline's prepare()
+
+    sink = environment.log_sink()
+    streams = {getattr(h, "stream", None) for h in logger.handlers}
+    return sink.snapshot() if sink is not None and streams == {sink} else None
+
+
+def _logs(before: dict[str, tuple[int, int]] | None, accepted: int) -> dict[str, Any] | None:
+    """Log events and bytes the functions wrote (application logs and EMF metrics) per
+    accepted opt-out, by billing stage; None when their output could not be counted."""
+    after = _log_snapshot()
+    if before is None or after is None:
+        return None
+    found = {stage: {"events": 0.0, "bytes": 0.0} for stage in ("capture", "resolver", "workers")}
+    for label, (events, size) in after.items():
+        stage = "workers" if label.startswith("worker-") else label
+        if stage not in found:
+            continue  # the bench's own output outside any handler
+        was_events, was_bytes = before.get(label, (0, 0))
+        found[stage]["events"] += (events - was_events) / max(1, accepted)
+        found[stage]["bytes"] += (size - was_bytes) / max(1, accepted)
+    return {"per_opt_out": found}
 
 
 def _capture(accepted: list[Tally]) -> dict[str, Any]:

@@ -15,6 +15,18 @@ cost, measured as their overlap (bench/pipeline.py). Each stage is billed at its
 memory (template.yaml; prices.json "memory_mb"): the compute, measured as it runs at
 `compute_measured_at_mb`, takes longer in proportion at less memory (Lambda allots CPU in
 proportion to memory), the waits do not.
+
+What the functions' observability costs per opt-out is in the same table (added 2026-11-30;
+before, the model left it out):
+- CloudWatch Logs ingestion: the log lines and EMF metric blobs the handlers wrote in the calls
+  stage, counted byte for byte (bench/environment.py's sink); Lambda's own two system records
+  per invocation (JSON log format: platform.start and platform.report with the tracing context),
+  sized from the Telemetry API schema's shapes; and capture's API access log line, rendered
+  from template.yaml's own format;
+- X-Ray: the traces Lambda's active tracing records under X-Ray's default sampling (the first
+  invocation each second per function, then 5 %), at `steady_opt_outs_per_second`.
+With the edge on (EnableEdge=true, the production recipe), each opt-out's POST is also a
+CloudFront HTTPS request and a WAF-inspected request: `with_edge` gives the total with them.
 """
 
 import json
@@ -22,8 +34,38 @@ from pathlib import Path
 from typing import Any
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MILLION = 1_000_000
+GB = 1_000_000_000
 STAGES = ("capture", "resolver", "workers", "event_sources")
+# One invocation's system records in Lambda's JSON log format, as the Telemetry API schema
+# reference shapes them (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html,
+# checked 2026-11-30), with the tracing context active tracing adds; the values are typical.
+_TRACING = {
+    "spanId": "3f1a2b4c5d6e7f80",
+    "type": "X-Amzn-Trace-Id",
+    "value": "Root=1-674a1b2c-3d4e5f60718293a4b5c6d7e8;Parent=3f1a2b4c5d6e7f80;Sampled=1",
+}
+_REQUEST_ID = "8f5f3f44-5c39-4d0f-9d4b-1f7f0e6f2a11"
+PLATFORM_RECORDS = (
+    {"time": "2026-11-30T01:02:03.456Z", "type": "platform.start",
+     "record": {"requestId": _REQUEST_ID, "version": "$LATEST", "tracing": _TRACING}},
+    {"time": "2026-11-30T01:02:03.471Z", "type": "platform.report",
+     "record": {"requestId": _REQUEST_ID,
+                "metrics": {"durationMs": 14.872, "billedDurationMs": 15, "memorySizeMB": 512,
+                            "maxMemoryUsedMB": 98},
+                "tracing": _TRACING, "status": "success"}},
+)  # fmt: skip
+# The values API Gateway puts in the access log format's variables (typical widths).
+_ACCESS_LOG_VALUES = {
+    "$context.requestId": "JdXhmjSUIAMEbXQ=",
+    "$context.routeKey": "POST /v1/consent",
+    "$context.status": "202",
+    "$context.responseLatency": "23",
+    "$context.requestTime": "30/Nov/2026:01:02:03 +0000",
+}
+XRAY_RESERVOIR_PER_SECOND = 1.0  # X-Ray's default rule: one a second per function ...
+XRAY_FIXED_RATE = 0.05  # ... and 5 % of the rest
 
 
 def load_prices() -> dict[str, Any]:
@@ -57,6 +99,9 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "event_sources": 0.0,
     }
     tallies = _stage_tallies(calls["stages"], accepted)
+    logged = _log_bytes(calls.get("logs"), invocations)
+    rate = float(a["steady_opt_outs_per_second"])
+    traces = _traces(invocations, len(calls["workers"]), rate)
     stream_reads = 0.0 if a["streams_reads_free_for_lambda_trigger"] else (
         1 / a["resolver_events_per_invocation"])  # fmt: skip
     by_stage: dict[str, dict[str, Any]] = {}
@@ -74,6 +119,8 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
             "sqs_requests": tally["sqs"],
             "dynamodb_calls": tally["dynamodb"],
             "streams_read_requests": stream_reads if stage == "event_sources" else 0.0,
+            "log_gb": logged[stage] / GB,
+            "xray_traces": traces[stage],
         }
         dollars = {
             "wru": quantities["wru"] * p["dynamodb_write_request_unit_per_million"],
@@ -87,14 +134,20 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
             "dynamodb_calls": 0.0,  # billed through the request units above
             "streams_read_requests": quantities["streams_read_requests"]
             * p["dynamodb_streams_read_request_per_million"],
+            "log_gb": quantities["log_gb"] * p["cloudwatch_logs_ingestion_per_gb"] * MILLION,
+            "xray_traces": quantities["xray_traces"] * p["xray_traces_recorded_per_million"],
         }  # fmt: skip
         by_stage[stage] = {
-            "per_opt_out": {k: round(v, 4) for k, v in quantities.items()},
+            "per_opt_out": {k: round(v, 4 if k != "log_gb" else 12) for k, v in quantities.items()},
             "usd_per_million_opt_outs": {k: round(v, 3) for k, v in dollars.items()},
             "usd_total": round(sum(dollars.values()), 3),
         }
     components = _components(by_stage)
     total = sum(components.values())
+    edge = {
+        "cloudfront": p["cloudfront_https_requests_per_million"],
+        "waf": p["waf_requests_per_million"],
+    }  # one POST per opt-out passes both
     return {
         "recorded_on": book["recorded_on"],
         "checked_on": book["checked_on"],
@@ -112,7 +165,75 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "dollars_per_million_opt_outs": {k: round(v, 2) for k, v in components.items()},
         "total_dollars_per_million_opt_outs": round(total, 2),
         "share_of_total": {k: round(v / total, 3) for k, v in components.items()},
+        "observability": {
+            "logs_measured": calls.get("logs") is not None,
+            "log_bytes_per_opt_out": {k: round(v, 1) for k, v in logged.items()},
+            "platform_bytes_per_invocation": platform_bytes(),
+            "access_log_bytes_per_request": access_log_bytes(),
+            "steady_opt_outs_per_second": rate,
+            "xray_traces_per_opt_out": round(sum(traces.values()), 4),
+            "x_ray_usd_per_million_at": {
+                str(r): round(
+                    sum(_traces(invocations, len(calls["workers"]), r).values())
+                    * p["xray_traces_recorded_per_million"],
+                    2,
+                )
+                for r in (1, 10, 100)
+            },
+        },
+        "with_edge": {
+            "per_opt_out": {"cloudfront_https_requests": 1.0, "waf_requests": 1.0},
+            "dollars_per_million_opt_outs": {k: round(v, 2) for k, v in edge.items()},
+            "total_dollars_per_million_opt_outs": round(total + sum(edge.values()), 2),
+        },
     }
+
+
+def platform_bytes() -> int:
+    """Bytes of Lambda's system records per invocation (one log event each)."""
+    return sum(len(json.dumps(r, separators=(",", ":"))) for r in PLATFORM_RECORDS)
+
+
+def access_log_bytes() -> int:
+    """Bytes of one access log line in template.yaml's format, its variables filled in."""
+    from local.cfn_yaml import loads_template  # noqa: PLC0415 - only the cost stage needs it
+
+    template = loads_template(TEMPLATE.read_text(encoding="utf-8"))
+    api = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi")
+    line = str(api["Properties"]["AccessLogSettings"]["Format"])
+    for variable, value in sorted(_ACCESS_LOG_VALUES.items(), key=lambda kv: -len(kv[0])):
+        line = line.replace(variable, value)
+    if "$context." in line:
+        raise ValueError("template.yaml's access log format has a variable the model lacks")
+    return len(line.encode("utf-8"))
+
+
+def _log_bytes(logs: dict[str, Any] | None, invocations: dict[str, float]) -> dict[str, float]:
+    """Bytes ingested per opt-out by stage: what the handlers wrote (measured; 0 when the
+    calls stage could not count it), Lambda's system records, capture's access log line."""
+    written = (logs or {}).get("per_opt_out", {})
+    found = {stage: float(written.get(stage, {}).get("bytes", 0.0)) for stage in STAGES}
+    for stage in STAGES:
+        found[stage] += invocations[stage] * platform_bytes()
+    found["capture"] += access_log_bytes()
+    return found
+
+
+def _traces(invocations: dict[str, float], worker_functions: int,
+            rate: float) -> dict[str, float]:  # fmt: skip
+    """Traces recorded per opt-out by stage at `rate` opt-outs a second: each function's
+    invocations sampled by X-Ray's default rule (each counted as its own trace)."""
+    found = dict.fromkeys(STAGES, 0.0)
+    for stage in ("capture", "resolver", "workers"):
+        functions = max(1, worker_functions) if stage == "workers" else 1
+        per_function = rate * invocations[stage] / functions  # invocations a second
+        if per_function <= 0:
+            continue
+        sampled = min(per_function, XRAY_RESERVOIR_PER_SECOND) + XRAY_FIXED_RATE * max(
+            0.0, per_function - XRAY_RESERVOIR_PER_SECOND
+        )
+        found[stage] = invocations[stage] * sampled / per_function
+    return found
 
 
 def _modelled_ms(calls: dict[str, Any], latency: dict[str, Any] | None,
@@ -178,7 +299,8 @@ def _components(by_stage: dict[str, dict[str, Any]]) -> dict[str, float]:
     names = {"wru": "dynamodb_writes", "rru": "dynamodb_reads",
              "lambda_gb_seconds": "lambda_duration", "lambda_requests": "lambda_requests",
              "apigw_requests": "api_gateway", "sqs_requests": "sqs",
-             "streams_read_requests": "dynamodb_streams"}  # fmt: skip
+             "streams_read_requests": "dynamodb_streams", "log_gb": "cloudwatch_logs",
+             "xray_traces": "x_ray"}  # fmt: skip
     totals = dict.fromkeys(names.values(), 0.0)
     for stage in by_stage.values():
         for key, name in names.items():

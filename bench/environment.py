@@ -2,13 +2,19 @@
 the path, Powertools configured as on Lambda, and handler output sent to a sink.
 
 Handlers log and emit metrics to stdout (CloudWatch reads it on Lambda). The bench keeps that
-work in the measurement but must keep its own table readable, so stdout is swapped for
-/dev/null before the first handler is loaded (Powertools captures the stream at import), and
-the bench writes to the saved real streams.
+work in the measurement but must keep its own table readable, so stdout is swapped for a sink
+that keeps nothing before the first handler is loaded (Powertools captures the stream at
+import), and the bench writes to the saved real streams. The sink counts what each function
+wrote (log events and their bytes, as CloudWatch Logs would ingest them), so the cost model can
+price the logs the functions actually write rather than a guess.
 """
 
+import io
 import os
 import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
@@ -28,8 +34,45 @@ AWS_ENV = {
     "ALLOWED_ORIGINS": "https://shop.example.com",
 }
 
+
+class LogSink(io.TextIOBase):
+    """Writes nowhere; counts, per function (the label `invoke` sets), the lines written and
+    their UTF-8 bytes without the newline: one CloudWatch Logs event per line on Lambda."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.label = "outside"
+        self.events: dict[str, int] = defaultdict(int)
+        self.bytes: dict[str, int] = defaultdict(int)
+        self._partial = 0  # bytes of a line not yet ended (print writes the newline apart)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *ended, rest = text.split("\n")
+        for line in ended:
+            self.bytes[self.label] += self._partial + len(line.encode("utf-8"))
+            self.events[self.label] += 1
+            self._partial = 0
+        self._partial += len(rest.encode("utf-8"))
+        return len(text)
+
+    @contextmanager
+    def labelled(self, label: str) -> Iterator[None]:
+        before, self.label = self.label, label
+        try:
+            yield
+        finally:
+            self.label = before
+
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """label -> (events, bytes) so far."""
+        return {label: (self.events[label], self.bytes[label]) for label in self.events}
+
+
 real_stdout: IO[str] = sys.stdout
-_sink: IO[str] | None = None
+_sink: LogSink | None = None
 
 
 def prepare() -> None:
@@ -41,8 +84,13 @@ def prepare() -> None:
         if path not in sys.path:
             sys.path.insert(0, path)
     if _sink is None:
-        _sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        _sink = LogSink()
         sys.stdout = _sink
+
+
+def log_sink() -> LogSink | None:
+    """The sink handlers write to, once `prepare` has run."""
+    return _sink
 
 
 def load_function(name: str, instance: str) -> ModuleType:
@@ -62,4 +110,7 @@ def load_function(name: str, instance: str) -> ModuleType:
 def invoke(module: ModuleType, event: dict[str, Any], name: str = "bench") -> Any:
     from local.lambdas import LambdaContext  # noqa: PLC0415 - needs the layer on the path
 
-    return module.handler(event, LambdaContext(name, 30))
+    if _sink is None:
+        return module.handler(event, LambdaContext(name, 30))
+    with _sink.labelled(name):
+        return module.handler(event, LambdaContext(name, 30))

@@ -115,6 +115,23 @@ def rows(results: dict[str, Any]) -> list[Row]:
                           f"{q['apigw_requests']:.2f} API GW, {q['lambda_requests']:.3f} Lambda, "
                           f"{q['sqs_requests']:.2f} SQS, {q['dynamodb_calls']:.2f} DynamoDB calls;"
                           f" USD/M {figures['usd_total']:.2f}"))  # fmt: skip
+        if obs := cost.get("observability"):
+            logged = sum(obs["log_bytes_per_opt_out"].values())
+            at = obs["x_ray_usd_per_million_at"]
+            found.append((
+                "cost: logs and traces, per opt-out",
+                f"{logged:,.0f} log bytes"
+                + ("" if obs["logs_measured"] else " (handlers' own lines not counted)")
+                + f", {obs['xray_traces_per_opt_out']:.3f} traces",
+                f"at {obs['steady_opt_outs_per_second']:g} opt-outs/s; X-Ray USD/M at 1/s "
+                f"{at['1']:.2f}, 10/s {at['10']:.2f}, 100/s {at['100']:.2f}",
+            ))  # fmt: skip
+        if edge := cost.get("with_edge"):
+            found.append((
+                "cost: with the edge (CloudFront + WAF, EnableEdge=true)",
+                f"{edge['total_dollars_per_million_opt_outs']:.2f}",
+                ", ".join(f"{k} {v:.2f}" for k, v in edge["dollars_per_million_opt_outs"].items()),
+            ))  # fmt: skip
     return found
 
 
