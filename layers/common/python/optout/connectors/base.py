@@ -18,9 +18,7 @@ them with the cache bypassed, before anything becomes final.
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
@@ -29,30 +27,11 @@ from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
 from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
+if TYPE_CHECKING:  # pydantic: imported with a vendor's module, at a worker's first job
+    from optout.connectors.models import Model
+
 OutcomeStatus = Literal["done", "no_record", "submitted"]
-M = TypeVar("M", bound=BaseModel)
-
-
-class Model(BaseModel):
-    """Base of every connector's options and secret model: unknown keys are typos."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NoSecret(Model):
-    """For connectors that need no credentials."""
-
-
-S = TypeVar("S", bound=Model)
-
-
-def parse_config(model: type[M], data: Any, what: str, system: str) -> M:
-    """Validate options or a secret; the error names fields only, never values (secrets)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in error.errors())
-        raise ConfigError(f"system {system}: invalid {what} ({fields})") from None
+S = TypeVar("S", bound="Model")
 
 
 @dataclass(frozen=True)
@@ -105,7 +84,7 @@ class Connector(ABC, Generic[S]):
     _raw_secret: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _secret: S | None = field(default=None, init=False, repr=False)
 
-    secret_model: ClassVar[type[Model]] = NoSecret
+    secret_model: ClassVar[type["Model"] | None] = None  # None: models.NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
     # Calls of one batch the vendor takes at once. A worker mostly waits on its vendor calls,
     # and Lambda bills the wait: calls made together are billed once (docs/performance.md).
@@ -141,7 +120,10 @@ class Connector(ABC, Generic[S]):
         self._accept_secret(self.credentials(refresh=True))
 
     def _accept_secret(self, raw: dict[str, Any]) -> None:
-        parsed = parse_config(self.secret_model, raw, "credentials", self.system.name)
+        from optout.connectors.models import NoSecret, parse_config  # noqa: PLC0415
+
+        model = self.secret_model or NoSecret
+        parsed = parse_config(model, raw, "credentials", self.system.name)
         self._raw_secret, self._secret = raw, parsed  # type: ignore[assignment]  # S is secret_model
 
     # -- delivery -----------------------------------------------------------------------

@@ -15,8 +15,9 @@ poll, so "done" means Braze accepted an update-only write for profiles it holds.
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.http import HttpResponse, json_body
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 

@@ -19,10 +19,11 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES

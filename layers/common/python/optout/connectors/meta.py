@@ -18,10 +18,11 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
 from optout.connectors.http import HttpResponse, status_error
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpResponse, json_body, status_error
+from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
 from optout.purposes import Purpose

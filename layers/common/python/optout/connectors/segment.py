@@ -25,9 +25,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.purposes import Purpose
 from optout.systems import CONNECTOR_ID_TYPES

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 NOTICE: dict[str, Any] = {
