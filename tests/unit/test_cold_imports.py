@@ -8,11 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV
+from tests.conftest import TEST_ENV, moto_account
+from tests.support.first_batches import record
 from tests.support.http_events import http_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,3 +226,87 @@ def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
     # SQS is for a retry's visibility and a submitted job's status check: a container whose
     # jobs complete never pays for the client.
     _modules_after("worker", "assert created == ['dynamodb'], created\n", before=COUNT_CLIENTS)
+
+
+# A normal first batch, replayed: each AWS answer the function got over moto given back by
+# botocore's Stubber in the fresh interpreter (tests/support/first_batches.py), and for the
+# worker its vendor call answered 200 in place of the network.
+REPLAY_FIRST_BATCH = """
+import botocore
+from botocore.stub import Stubber
+recorded = json.loads({recorded!r})
+clients = {{{clients}}}
+stubs = {{}}
+for service, operation, answer in recorded["calls"]:
+    if service not in stubs:
+        stubs[service] = Stubber(clients[service]())
+    stubs[service].add_response(botocore.xform_name(operation), answer)
+for stub in stubs.values():
+    stub.activate()
+{before_handler}
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "{function}", 512, "cold-imports"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:{function}"
+answer = app.handler(recorded["event"], Context())
+assert answer == {{"batchItemFailures": []}}, answer
+for stub in stubs.values():
+    stub.assert_no_pending_responses()
+"""
+CLIENTS = {
+    "resolver": '"dynamodb": lambda: app.resolver()._table.client, '
+    '"sqs": lambda: app.resolver()._queue._client',
+    "worker": '"dynamodb": lambda: app.services().delivery.table.client, '
+    '"sqs": lambda: app.services().sqs',
+}
+VENDOR_ANSWERS_OK = """
+from optout.connectors.http import HttpClient, HttpResponse
+HttpClient.send = lambda *_, **__: HttpResponse(200, {"content-type": "application/json"}, b"{}")
+"""
+
+
+@pytest.fixture(scope="module")
+def first_batches() -> Iterator[dict[str, dict[str, Any]]]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key, value in TEST_ENV.items():
+            monkeypatch.setenv(key, value)
+        with moto_account() as aws:
+            yield record(aws, monkeypatch)
+
+
+def _after_first_batch(function: str, recorded: dict[str, Any]) -> set[str]:
+    then = REPLAY_FIRST_BATCH.format(
+        recorded=json.dumps(recorded),
+        clients=CLIENTS[function],
+        before_handler=VENDOR_ANSWERS_OK if function == "worker" else "",
+        function=function,
+    )
+    return _modules_after(function, then, env_extra={"SYSTEM_NAME": "webhook"})
+
+
+def test_the_resolver_imports_no_pydantic_nor_boto3_through_its_first_batch(
+    first_batches: dict[str, dict[str, Any]],
+) -> None:
+    # The systems configuration is read by optout.systems' plain reader and the settings are
+    # a dataclass: pydantic is imported only for a file that is not in its plain form.
+    modules = _after_first_batch("resolver", first_batches["resolver"])
+    assert "optout.resolver.service" in modules
+    for package in ("pydantic", "pydantic_core", "optout.systems_models", "boto3"):
+        assert not _loaded(modules, package), package
+
+
+def test_a_worker_imports_no_pydantic_nor_boto3_at_init() -> None:
+    modules = _modules_after("worker", env_extra={"SYSTEM_NAME": "webhook"})
+    for package in ("pydantic", "pydantic_core", "boto3"):
+        assert not _loaded(modules, package), package
+
+
+def test_a_worker_reads_its_first_batch_without_the_pydantic_models_of_our_own(
+    first_batches: dict[str, dict[str, Any]],
+) -> None:
+    # The job message and the systems configuration are read in their plain forms. What does
+    # import pydantic is the vendor's connector, at its first job: its options and secret are
+    # validated by its pydantic models (optout/connectors/models.py; docs/performance.md).
+    modules = _after_first_batch("worker", first_batches["worker"])
+    assert "optout.connectors.webhook" in modules
+    for package in ("optout.systems_models", "optout.delivery.message_model", "boto3"):
+        assert not _loaded(modules, package), package
