@@ -18,20 +18,18 @@ them with the cache bypassed, before anything becomes final.
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import HttpClient
+from optout.connectors.models import Model, NoSecret, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
 from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
-if TYPE_CHECKING:  # pydantic: imported with a vendor's module, at a worker's first job
-    from optout.connectors.models import Model
-
 OutcomeStatus = Literal["done", "no_record", "submitted"]
-S = TypeVar("S", bound="Model")
+S = TypeVar("S", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ class Connector(ABC, Generic[S]):
     _raw_secret: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _secret: S | None = field(default=None, init=False, repr=False)
 
-    secret_model: ClassVar[type["Model"] | None] = None  # None: models.NoSecret
+    secret_model: ClassVar[type[Model]] = NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
     # Calls of one batch the vendor takes at once. A worker mostly waits on its vendor calls,
     # and Lambda bills the wait: calls made together are billed once (docs/performance.md).
@@ -120,10 +118,7 @@ class Connector(ABC, Generic[S]):
         self._accept_secret(self.credentials(refresh=True))
 
     def _accept_secret(self, raw: dict[str, Any]) -> None:
-        from optout.connectors.models import NoSecret, parse_config  # noqa: PLC0415
-
-        model = self.secret_model or NoSecret
-        parsed = parse_config(model, raw, "credentials", self.system.name)
+        parsed = parse_config(self.secret_model, raw, "credentials", self.system.name)
         self._raw_secret, self._secret = raw, parsed  # type: ignore[assignment]  # S is secret_model
 
     # -- delivery -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ poll, so "done" means Braze accepted an update-only write for profiles it holds.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome
@@ -25,11 +26,13 @@ ID_FIELDS: dict[str, str] = {"customer_id": "external_id", "email": "email"}
 EXPORT_IDS_PER_CALL = 50  # Braze: up to 50 external_ids per /users/export/ids request
 
 
+@dataclass(frozen=True, kw_only=True)
 class BrazeOptions(Model):
     base_url: str
     attribute: str = "do_not_sell_or_share"
 
 
+@dataclass(frozen=True, kw_only=True)
 class BrazeSecret(Model):
     api_key: str
 

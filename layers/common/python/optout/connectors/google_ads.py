@@ -17,6 +17,7 @@ FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still
 
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
@@ -34,6 +35,7 @@ AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_P
 DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
 
 
+@dataclass(frozen=True, kw_only=True)
 class GoogleAdsOptions(Model):
     base_url: str
     api_version: Literal["v1"] = "v1"
@@ -44,6 +46,7 @@ class GoogleAdsOptions(Model):
     token_url: str = GOOGLE_TOKEN_URL
 
 
+@dataclass(frozen=True, kw_only=True)
 class GoogleAdsSecret(Model):
     client_id: str
     client_secret: str

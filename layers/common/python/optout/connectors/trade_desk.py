@@ -14,6 +14,7 @@ a job all of whose items failed fails. "Done" means TTD accepted the opt-out ite
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome
@@ -27,12 +28,14 @@ from optout.systems import CONNECTOR_ID_TYPES
 UID2_PRODUCTION = "https://prod.uidapi.com"
 
 
+@dataclass(frozen=True, kw_only=True)
 class TradeDeskOptions(Model):
     base_url: str
     advertiser_id: str
     uid2_base_url: str = UID2_PRODUCTION
 
 
+@dataclass(frozen=True, kw_only=True)
 class TradeDeskSecret(Model):
     auth_token: str
     uid2_api_key: str
