@@ -8,14 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV, moto_account
-from tests.support.first_batches import record
+from bench import first_batch
+from tests.conftest import TEST_ENV
 from tests.support.http_events import http_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,58 +228,25 @@ def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
 
 
 # A normal first batch, replayed: each AWS answer the function got over moto given back by
-# botocore's Stubber in the fresh interpreter (tests/support/first_batches.py), and for the
-# worker its vendor call answered 200 in place of the network.
-REPLAY_FIRST_BATCH = """
-import botocore
-from botocore.stub import Stubber
-recorded = json.loads({recorded!r})
-clients = {{{clients}}}
-stubs = {{}}
-for service, operation, answer in recorded["calls"]:
-    if service not in stubs:
-        stubs[service] = Stubber(clients[service]())
-    stubs[service].add_response(botocore.xform_name(operation), answer)
-for stub in stubs.values():
-    stub.activate()
-{before_handler}
-class Context:
-    function_name, memory_limit_in_mb, aws_request_id = "{function}", 512, "cold-imports"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:{function}"
-answer = app.handler(recorded["event"], Context())
-assert answer == {{"batchItemFailures": []}}, answer
-for stub in stubs.values():
-    stub.assert_no_pending_responses()
-"""
-CLIENTS = {
-    "resolver": '"dynamodb": lambda: app.resolver()._table.client, '
-    '"sqs": lambda: app.resolver()._queue._client',
-    "worker": '"dynamodb": lambda: app.services().delivery.table.client, '
-    '"sqs": lambda: app.services().sqs',
-}
-VENDOR_ANSWERS_OK = """
-from optout.connectors.http import HttpClient, HttpResponse
-HttpClient.send = lambda *_, **__: HttpResponse(200, {"content-type": "application/json"}, b"{}")
-"""
-
-
+# botocore's Stubber in the fresh interpreter (bench/first_batch.py, as the cold stage's
+# first_batch_ms replays it), and for the worker its vendor call answered 200.
 @pytest.fixture(scope="module")
-def first_batches() -> Iterator[dict[str, dict[str, Any]]]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for key, value in TEST_ENV.items():
-            monkeypatch.setenv(key, value)
-        with moto_account() as aws:
-            yield record(aws, monkeypatch)
+def first_batches() -> dict[str, dict[str, Any]]:
+    return first_batch.record({**TEST_ENV, **_paths()})
+
+
+def _paths() -> dict[str, str]:
+    return {
+        "SYSTEMS_CONFIG": str(ROOT / "local" / "systems.json"),
+        "LOCAL_SECRETS_FILE": str(ROOT / "local" / "secrets.json"),
+        "LOCAL_STACK_URL": "http://127.0.0.1:9",
+        "OPTOUT_LOCAL_MODE": "true",
+    }
 
 
 def _after_first_batch(function: str, recorded: dict[str, Any]) -> set[str]:
-    then = REPLAY_FIRST_BATCH.format(
-        recorded=json.dumps(recorded),
-        clients=CLIENTS[function],
-        before_handler=VENDOR_ANSWERS_OK if function == "worker" else "",
-        function=function,
-    )
-    return _modules_after(function, then, env_extra={"SYSTEM_NAME": "webhook"})
+    then = first_batch.replay(function, recorded) + first_batch.HANDLE + first_batch.CHECK
+    return _modules_after(function, then, env_extra=first_batch.REPLAY_ENV)
 
 
 def test_the_resolver_imports_no_pydantic_nor_boto3_through_its_first_batch(
@@ -295,7 +261,7 @@ def test_the_resolver_imports_no_pydantic_nor_boto3_through_its_first_batch(
 
 
 def test_a_worker_imports_no_pydantic_nor_boto3_at_init() -> None:
-    modules = _modules_after("worker", env_extra={"SYSTEM_NAME": "webhook"})
+    modules = _modules_after("worker", env_extra=first_batch.REPLAY_ENV)
     for package in ("pydantic", "pydantic_core", "boto3"):
         assert not _loaded(modules, package), package
 
