@@ -76,7 +76,7 @@ class Services:
         def schedule(message: JobMessage, delay_seconds: int) -> None:
             self.sqs.send_message(
                 QueueUrl=queue_url,
-                MessageBody=message.model_dump_json(exclude_none=True),
+                MessageBody=message.to_json(),
                 DelaySeconds=delay_seconds,
             )
 

@@ -145,10 +145,9 @@ class Stack:
 
         def scheduler(queue_url: str) -> Any:
             def schedule(message: Any, delay_seconds: int) -> None:
-                sent.append({"body": message.model_dump(exclude_none=True), "delay": delay_seconds})
-                self.aws.sqs.send_message(
-                    QueueUrl=queue_url, MessageBody=message.model_dump_json(exclude_none=True)
-                )
+                body = message.to_json()
+                sent.append({"body": json.loads(body), "delay": delay_seconds})
+                self.aws.sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
             return schedule
 

@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench import first_batch
 from tests.conftest import TEST_ENV
 from tests.support.http_events import http_event
 
@@ -223,3 +225,54 @@ def test_a_worker_creates_no_sqs_client_before_a_job_needs_one() -> None:
     # SQS is for a retry's visibility and a submitted job's status check: a container whose
     # jobs complete never pays for the client.
     _modules_after("worker", "assert created == ['dynamodb'], created\n", before=COUNT_CLIENTS)
+
+
+# A normal first batch, replayed: each AWS answer the function got over moto given back by
+# botocore's Stubber in the fresh interpreter (bench/first_batch.py, as the cold stage's
+# first_batch_ms replays it), and for the worker its vendor call answered 200.
+@pytest.fixture(scope="module")
+def first_batches() -> dict[str, dict[str, Any]]:
+    return first_batch.record({**TEST_ENV, **_paths()})
+
+
+def _paths() -> dict[str, str]:
+    return {
+        "SYSTEMS_CONFIG": str(ROOT / "local" / "systems.json"),
+        "LOCAL_SECRETS_FILE": str(ROOT / "local" / "secrets.json"),
+        "LOCAL_STACK_URL": "http://127.0.0.1:9",
+        "OPTOUT_LOCAL_MODE": "true",
+    }
+
+
+def _after_first_batch(function: str, recorded: dict[str, Any]) -> set[str]:
+    then = first_batch.replay(function, recorded) + first_batch.HANDLE + first_batch.CHECK
+    return _modules_after(function, then, env_extra=first_batch.REPLAY_ENV)
+
+
+def test_the_resolver_imports_no_pydantic_nor_boto3_through_its_first_batch(
+    first_batches: dict[str, dict[str, Any]],
+) -> None:
+    # The systems configuration is read by optout.systems' plain reader and the settings are
+    # a dataclass: pydantic is imported only for a file that is not in its plain form.
+    modules = _after_first_batch("resolver", first_batches["resolver"])
+    assert "optout.resolver.service" in modules
+    for package in ("pydantic", "pydantic_core", "optout.systems_models", "boto3"):
+        assert not _loaded(modules, package), package
+
+
+def test_a_worker_imports_no_pydantic_nor_boto3_at_init() -> None:
+    modules = _modules_after("worker", env_extra=first_batch.REPLAY_ENV)
+    for package in ("pydantic", "pydantic_core", "boto3"):
+        assert not _loaded(modules, package), package
+
+
+def test_a_worker_imports_no_pydantic_nor_boto3_through_its_first_batch(
+    first_batches: dict[str, dict[str, Any]],
+) -> None:
+    # The job message, the systems configuration and the connector's options and secret are
+    # read in their plain forms (pydantic only reads a form they are not sure of).
+    modules = _after_first_batch("worker", first_batches["worker"])
+    assert "optout.connectors.webhook" in modules
+    for package in ("pydantic", "pydantic_core", "optout.systems_models", "boto3"):
+        assert not _loaded(modules, package), package
+    assert "optout.delivery.message_model" not in modules

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from optout.connectors import CONNECTORS
-from optout.systems import CONNECTOR_ID_TYPES, SystemConfig, SystemsConfig, load_systems
+from optout.systems import CONNECTOR_ID_TYPES, load_systems
+from optout.systems_models import SystemModel, SystemsModel
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS_JSON = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -40,12 +41,12 @@ def test_every_shipped_system_has_a_distinct_queue_key() -> None:
     [("google_ads", "googleads"), ("trade_desk", "tradedesk"), ("crm2", "crm2")],
 )
 def test_queue_key_strips_everything_but_letters_and_digits(name: str, queue_key: str) -> None:
-    assert SystemConfig.model_validate(_system(name=name)).queue_key == queue_key
+    assert SystemModel.model_validate(_system(name=name)).config().queue_key == queue_key
 
 
 def test_duplicate_system_names_are_refused() -> None:
     with pytest.raises(ValidationError):
-        SystemsConfig.model_validate({"systems": [_system(), _system()]})
+        SystemsModel.model_validate({"systems": [_system(), _system()]})
 
 
 @pytest.mark.parametrize(
@@ -63,24 +64,26 @@ def test_duplicate_system_names_are_refused() -> None:
 )
 def test_invalid_system_declarations_are_refused(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        SystemConfig.model_validate(_system(**overrides))
+        SystemModel.model_validate(_system(**overrides))
 
 
 def test_option_strings_expand_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCAL_STACK_URL", "http://127.0.0.1:3000")
-    system = SystemConfig.model_validate(
+    system = SystemModel.model_validate(
         _system(options={"base_url": "${LOCAL_STACK_URL}/_sandbox/crm", "retries": 3})
     )
     assert system.options == {"base_url": "http://127.0.0.1:3000/_sandbox/crm", "retries": 3}
 
 
 def test_accepts_only_its_identifier_types() -> None:
-    system = SystemConfig.model_validate(_system(identifier_types=["email", "phone"]))
+    system = SystemModel.model_validate(_system(identifier_types=["email", "phone"])).config()
     assert system.accepts("phone") and not system.accepts("device_id")
 
 
 def test_get_finds_a_system_by_name_and_raises_for_unknown() -> None:
-    config = SystemsConfig.model_validate({"systems": [_system(name="crm"), _system(name="cdp")]})
+    config = SystemsModel.model_validate(
+        {"systems": [_system(name="crm"), _system(name="cdp")]}
+    ).config()
     assert config.get("cdp").name == "cdp"
     with pytest.raises(KeyError):
         config.get("nope")
@@ -89,7 +92,7 @@ def test_get_finds_a_system_by_name_and_raises_for_unknown() -> None:
 def test_a_system_cannot_declare_identifiers_its_connector_cannot_send() -> None:
     # Segment's track event has userId and anonymousId fields, no email
     with pytest.raises(ValidationError, match=r"segment cannot send \['email'\]"):
-        SystemConfig.model_validate(
+        SystemModel.model_validate(
             _system(name="cdp", type="segment", identifier_types=["customer_id", "email"])
         )
 

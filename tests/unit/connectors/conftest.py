@@ -13,7 +13,8 @@ from optout.connectors import CONNECTORS, Connector, Job
 from optout.connectors.credentials import CredentialReader, fixed
 from optout.connectors.http import HttpClient
 from optout.identifiers import Identifier
-from optout.systems import CONNECTOR_ID_TYPES, SystemConfig
+from optout.systems import CONNECTOR_ID_TYPES
+from optout.systems_models import SystemModel
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRETS: dict[str, dict[str, Any]] = json.loads((ROOT / "local" / "secrets.json").read_text())
@@ -69,13 +70,13 @@ def make_connector(
         opts.setdefault("token_url", base_url + "/token")
     if vendor == "trade_desk":
         opts.setdefault("uid2_base_url", server.base_url("uid2"))
-    system = SystemConfig.model_validate(
+    system = SystemModel.model_validate(
         {"name": vendor, "type": vendor,
          "identifier_types": list(identifier_types or CONNECTOR_ID_TYPES[vendor]),
          "purposes": ["sale", "share", "targeted_advertising", "profiling"], "hashing": hashing,
          "credentials": f"optout-bridge/systems/{vendor}", "options": opts},
         context=LOCAL,
-    )  # fmt: skip
+    ).config()  # fmt: skip
     given = secret if secret is not None else secret_for(vendor)
     reader = fixed(given) if isinstance(given, dict) else given
     return CONNECTORS[vendor](system, reader, HttpClient(CONNECTOR_TIMEOUT))

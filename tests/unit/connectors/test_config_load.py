@@ -1,6 +1,7 @@
 """Loading the systems config: the two shipped files, and what load refuses (naming the system
 and the field, never a value)."""
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,7 +130,8 @@ def test_the_connector_defaults_are_the_versions_this_test_checks():
     from optout.connectors import meta, salesforce  # noqa: PLC0415
 
     assert meta.DEFAULT_VERSION == "v27.0"
-    assert salesforce.SalesforceOptions.model_fields["api_version"].default == "v66.0"
+    defaults = {f.name: f.default for f in dataclasses.fields(salesforce.SalesforceOptions)}
+    assert defaults["api_version"] == "v66.0"
 
 
 def test_a_known_expired_version_is_reported_expired():

@@ -30,6 +30,8 @@ _BOUNDS: dict[str, tuple[int | None, int | None]] = {
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")  # a JSON integer well inside pydantic's limit
+# A JSON number without an exponent, short enough that float() and pydantic round it alike.
+_PLAIN_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")
 
 
 @dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
@@ -97,11 +99,18 @@ _OPTIONAL = frozenset({"hash_key_secret_name", "edge_secret_name", "identity_tok
 
 
 def _parse(name: str, raw: str) -> object:
-    kind = _KINDS[name]
+    return read_variable(name, _KINDS[name], raw)
+
+
+def read_variable(name: str, kind: type, raw: str) -> object:
+    """One variable's text as `kind` (bool, int, float or str) the way pydantic's lax mode
+    reads it; ValueError naming the variable, never its value. Also the worker's settings'."""
     if kind is bool and raw in _TRUE | _FALSE:
         return raw in _TRUE
     if kind is int and _PLAIN_INT.fullmatch(raw):
         return int(raw)
+    if kind is float and _PLAIN_FLOAT.fullmatch(raw):
+        return float(raw)
     if kind is str:
         return raw
     return _lax(name, kind, raw)
@@ -115,5 +124,5 @@ def _lax(name: str, kind: type, raw: str) -> object:
     try:
         return TypeAdapter(kind).validate_python(raw)
     except ValidationError:
-        what = "true or false" if kind is bool else "a whole number"
+        what = {bool: "true or false", int: "a whole number"}.get(kind, "a number")
         raise ValueError(f"setting {name.upper()}: must be {what}") from None

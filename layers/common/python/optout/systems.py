@@ -10,33 +10,33 @@ connector options. `${VAR}` in option strings is expanded from the environment. 
 refuses, naming the system and the option: a variable left unexpanded, and a URL option
 (`*url`) that is not HTTPS, except plain HTTP to a loopback host in local mode
 (`OPTOUT_LOCAL_MODE=true`: the local stack and the tests set it, a deployed stack never does).
+
+Functions read the configuration as frozen dataclasses (`SystemConfig`, `SystemsConfig`).
+`load_systems` reads a file in its plain, valid form directly; any other file (a refusal, a
+value in a form the plain reader is not sure of) goes to the pydantic models in
+`optout.systems_models`, imported only then: they stay the one description of what is valid
+and word every refusal (docs/decisions.md, "The systems configuration without pydantic";
+tests/unit/test_systems_plain.py holds the plain reader to them).
 """
 
 import ipaddress
 import json
+import math
 import os
 import re
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Final, Literal, get_args
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-
-from optout.identifiers import IdType
-from optout.purposes import Purpose
+from optout.identifiers import ID_TYPES, IdType
+from optout.purposes import ALL_PURPOSES, Purpose
 
 ConnectorType = Literal[
     "webhook", "segment", "braze", "salesforce", "google_ads", "meta", "trade_desk"
 ]
+Hashing = Literal["none", "sha256"]
 
 
 # The identifier types each connector can send (its vendor's API has a field for them). A
@@ -52,46 +52,22 @@ CONNECTOR_ID_TYPES: dict[str, tuple[IdType, ...]] = {
     "meta": ("email", "phone"),
     "trade_desk": ("email", "phone"),
 }
+NAME_PATTERN: Final = r"[a-z][a-z0-9_]{0,39}"
+DEFAULT_RATE_LIMIT: Final = 10
 
 
-class SystemConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start
+class SystemConfig:
+    """One downstream system, as validated by `optout.systems_models.SystemModel`."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    name: str
     type: ConnectorType
-    identifier_types: Annotated[tuple[IdType, ...], Field(min_length=1)]
-    purposes: Annotated[tuple[Purpose, ...], Field(min_length=1)]
-    hashing: Literal["none", "sha256"] = "none"
-    rate_limit_per_second: Annotated[float, Field(gt=0)] = 10
-    credentials: str | None = Field(
-        default=None, description="Secrets Manager name (prod) or key in the local secrets file"
-    )
-    options: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _expand(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("options"), dict):
-            return data
-        environ = _environ(info)
-        name = str(data.get("name", "?"))
-        options = {k: _expand(v, environ, name, f"options.{k}") for k, v in data["options"].items()}
-        for key, value in options.items():
-            if key.endswith("url") and isinstance(value, str):
-                _check_url(
-                    value, name, f"options.{key}", local=environ.get("OPTOUT_LOCAL_MODE") == "true"
-                )
-        return {**data, "options": options}
-
-    @model_validator(mode="after")
-    def _sendable(self) -> "SystemConfig":
-        unsupported = set(self.identifier_types) - set(CONNECTOR_ID_TYPES[self.type])
-        if unsupported:
-            raise ValueError(
-                f"{self.type} cannot send {sorted(unsupported)}; "
-                f"it takes {list(CONNECTOR_ID_TYPES[self.type])}"
-            )
-        return self
+    identifier_types: tuple[IdType, ...]
+    purposes: tuple[Purpose, ...]
+    hashing: Hashing = "none"
+    rate_limit_per_second: float = DEFAULT_RATE_LIMIT
+    credentials: str | None = None  # Secrets Manager name (prod) or key in the local secrets file
+    options: dict[str, Any] = field(default_factory=dict)
 
     def accepts(self, id_type: str) -> bool:
         return id_type in self.identifier_types
@@ -102,18 +78,9 @@ class SystemConfig(BaseModel):
         return re.sub(r"[^A-Za-z0-9]", "", self.name)
 
 
-class SystemsConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+@dataclass(frozen=True)
+class SystemsConfig:
     systems: tuple[SystemConfig, ...]
-
-    @field_validator("systems")
-    @classmethod
-    def _unique(cls, systems: tuple[SystemConfig, ...]) -> tuple[SystemConfig, ...]:
-        names = [s.name for s in systems]
-        if len(names) != len(set(names)):
-            raise ValueError("system names must be unique")
-        return systems
 
     def get(self, name: str) -> SystemConfig:
         for system in self.systems:
@@ -129,26 +96,111 @@ class SystemsConfigError(ValueError):
 def load_systems(path: str | Path, environ: Mapping[str, str] | None = None) -> SystemsConfig:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     env = dict(os.environ if environ is None else environ)
+    plain = read_plain(data, env)
+    if plain is not None:
+        return plain
+    from optout.systems_models import validate  # noqa: PLC0415 - pydantic only off the plain path
+
     try:
-        return SystemsConfig.model_validate(data, context={"environ": env})
-    except ValidationError as error:
-        problems = "; ".join(_describe(e) for e in error.errors())
-        raise SystemsConfigError(f"{path}: {problems}") from None
+        return validate(data, env)
+    except SystemsConfigError as error:
+        raise SystemsConfigError(f"{path}: {error}") from None
 
 
-def _describe(error: Any) -> str:
-    where = ".".join(str(p) for p in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])
+# -- the plain reader -------------------------------------------------------------------------
+# It returns exactly what the models make of `data`, or None: None is not a refusal, it sends
+# the file to the models. So it accepts a subset of what they accept: JSON's own types, no
+# coercion, ASCII texts where pydantic would check the text (a lone surrogate is not a string
+# to pydantic), and it gives up on anything a validator would raise about.
+
+_FIELDS: Final = frozenset(f.name for f in fields(SystemConfig))
+_REQUIRED: Final = frozenset({"name", "type", "identifier_types", "purposes"})
+_NAME: Final = re.compile(NAME_PATTERN)
+_CONNECTORS: Final = frozenset(get_args(ConnectorType))
+_HASHING: Final = frozenset(get_args(Hashing))
+_ID_TYPES: Final = frozenset(ID_TYPES)
+_PURPOSES: Final = frozenset(ALL_PURPOSES)
+_EXACT_FLOAT: Final = 2**53  # an int beyond it is the models' to judge
+
+
+def read_plain(data: Any, environ: Mapping[str, str]) -> SystemsConfig | None:
+    if type(data) is not dict or data.keys() != {"systems"} or type(data["systems"]) is not list:
+        return None
+    systems: list[SystemConfig] = []
+    for raw in data["systems"]:
+        system = _plain_system(raw, environ)
+        if system is None:
+            return None
+        systems.append(system)
+    if len({s.name for s in systems}) != len(systems):
+        return None
+    return SystemsConfig(tuple(systems))
+
+
+def _plain_system(raw: Any, environ: Mapping[str, str]) -> SystemConfig | None:
+    if type(raw) is not dict or not _REQUIRED <= raw.keys() <= _FIELDS:
+        return None
+    name, kind = raw["name"], raw["type"]
+    if type(name) is not str or not _NAME.fullmatch(name) or type(kind) is not str:
+        return None
+    if kind not in _CONNECTORS:
+        return None
+    id_types = _words(raw["identifier_types"], _ID_TYPES)
+    purposes = _words(raw["purposes"], _PURPOSES)
+    if not id_types or not purposes or not set(id_types) <= set(CONNECTOR_ID_TYPES[kind]):
+        return None
+    hashing = raw.get("hashing", "none")
+    credentials = raw.get("credentials")
+    options = raw.get("options", {})
+    if type(hashing) is not str or hashing not in _HASHING or type(options) is not dict:
+        return None
+    if credentials is not None and not _ascii(credentials):
+        return None
+    rate: float = DEFAULT_RATE_LIMIT  # a default is not validated: the models keep the int too
+    if "rate_limit_per_second" in raw:
+        given = raw["rate_limit_per_second"]
+        if type(given) not in (int, float) or not 0 < given <= _EXACT_FLOAT:
+            return None
+        if not math.isfinite(given):  # inf is the models' (they take it), NaN too (they don't)
+            return None
+        rate = float(given)
+    if not all(_ascii(key) for key in options):
+        return None
+    try:
+        options = expand_options(options, environ, name)
+    except ValueError:
+        return None
+    # kind and hashing are among their Literal's words (checked above)
+    return SystemConfig(name, kind, id_types, purposes, hashing, rate, credentials, options)  # type: ignore[arg-type]
+
+
+def _words(value: Any, allowed: frozenset[str]) -> tuple[Any, ...]:
+    """A non-empty JSON array of allowed words, as a tuple; () otherwise."""
+    if type(value) is not list or not all(type(v) is str and v in allowed for v in value):
+        return ()
+    return tuple(value)
+
+
+def _ascii(value: Any) -> bool:
+    return type(value) is str and value.isascii()
+
+
+def expand_options(
+    options: dict[str, Any], environ: Mapping[str, str], name: str
+) -> dict[str, Any]:
+    """Each option's ${VAR} expanded and each URL option checked (ValueError, naming the system
+    and the option): the models' first step, and the plain reader's."""
+    expanded = {k: _expand(v, environ, name, f"options.{k}") for k, v in options.items()}
+    for key, value in expanded.items():
+        if key.endswith("url") and isinstance(value, str):
+            _check_url(
+                value, name, f"options.{key}", local=environ.get("OPTOUT_LOCAL_MODE") == "true"
+            )
+    return expanded
 
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def _environ(info: ValidationInfo) -> Mapping[str, str]:
-    context = info.context if isinstance(info.context, dict) else {}
-    environ = context.get("environ")
-    return environ if isinstance(environ, Mapping) else os.environ
 
 
 def _expand(value: Any, environ: Mapping[str, str], system: str, field: str) -> Any:

@@ -20,39 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import HttpClient
+from optout.connectors.models import Model, NoSecret, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
 from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
 OutcomeStatus = Literal["done", "no_record", "submitted"]
-M = TypeVar("M", bound=BaseModel)
-
-
-class Model(BaseModel):
-    """Base of every connector's options and secret model: unknown keys are typos."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class NoSecret(Model):
-    """For connectors that need no credentials."""
-
-
 S = TypeVar("S", bound=Model)
-
-
-def parse_config(model: type[M], data: Any, what: str, system: str) -> M:
-    """Validate options or a secret; the error names fields only, never values (secrets)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(root)" for e in error.errors())
-        raise ConfigError(f"system {system}: invalid {what} ({fields})") from None
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ poll, so "done" means Braze accepted an update-only write for profiles it holds.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.http import HttpResponse, json_body
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
@@ -24,11 +26,13 @@ ID_FIELDS: dict[str, str] = {"customer_id": "external_id", "email": "email"}
 EXPORT_IDS_PER_CALL = 50  # Braze: up to 50 external_ids per /users/export/ids request
 
 
+@dataclass(frozen=True, kw_only=True)
 class BrazeOptions(Model):
     base_url: str
     attribute: str = "do_not_sell_or_share"
 
 
+@dataclass(frozen=True, kw_only=True)
 class BrazeSecret(Model):
     api_key: str
 

@@ -17,12 +17,14 @@ FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still
 
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
@@ -33,6 +35,7 @@ AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_P
 DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
 
 
+@dataclass(frozen=True, kw_only=True)
 class GoogleAdsOptions(Model):
     base_url: str
     api_version: Literal["v1"] = "v1"
@@ -43,6 +46,7 @@ class GoogleAdsOptions(Model):
     token_url: str = GOOGLE_TOKEN_URL
 
 
+@dataclass(frozen=True, kw_only=True)
 class GoogleAdsSecret(Model):
     client_id: str
     client_secret: str

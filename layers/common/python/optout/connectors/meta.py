@@ -16,12 +16,14 @@ status to poll); `vendor_ref` holds Meta's session ids.
 import json
 import urllib.parse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
 from optout.connectors.http import HttpResponse, status_error
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
@@ -31,6 +33,7 @@ INVALID_TOKEN_CODE = 190  # OAuthException: expired, revoked or rotated token
 DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
 
 
+@dataclass(frozen=True, kw_only=True)
 class MetaOptions(Model):
     base_url: str
     api_version: str = DEFAULT_VERSION
@@ -38,6 +41,7 @@ class MetaOptions(Model):
     audience_ids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
 class MetaSecret(Model):
     access_token: str
 

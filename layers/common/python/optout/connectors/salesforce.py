@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpResponse, json_body, status_error
+from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -46,14 +47,16 @@ LOOKUPS: dict[str, tuple[str, str, str]] = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
 class SalesforceOptions(Model):
     base_url: str
     api_version: str = "v66.0"
     person_accounts: bool = False  # the org has Person Accounts enabled
-    fields: dict[Purpose, str] = DEFAULT_FIELDS
+    fields: dict[Purpose, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
     record_field: str | None = None  # a checkbox set on the Contact/Lead/Account too
 
 
+@dataclass(frozen=True, kw_only=True)
 class SalesforceSecret(Model):
     client_id: str
     client_secret: str

@@ -20,14 +20,14 @@ Segment matches on userId only: our device_id cookie is not Segment's anonymousI
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
-from optout.connectors.base import Connector, Job, Model, Outcome, Submitted, parse_config
+from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.purposes import Purpose
 from optout.systems import CONNECTOR_ID_TYPES
@@ -48,14 +48,16 @@ STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
 
 
+@dataclass(frozen=True, kw_only=True)
 class SegmentOptions(Model):
     base_url: str
     mode: Literal["consent", "regulation"] = "consent"
     # purpose -> the workspace's consent category id (consent mode): required, no defaulting
-    categories: dict[Purpose, str] = Field(default_factory=dict)
+    categories: dict[Purpose, str] = field(default_factory=dict)
     regulation_type: RegulationType = "SUPPRESS_ONLY"
 
 
+@dataclass(frozen=True, kw_only=True)
 class SegmentSecret(Model):
     write_key: str | None = None  # consent mode
     token: str | None = None  # regulation mode (Public API token)

@@ -14,11 +14,13 @@ a job all of whose items failed fails. "Done" means TTD accepted the opt-out ite
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
@@ -26,12 +28,14 @@ from optout.systems import CONNECTOR_ID_TYPES
 UID2_PRODUCTION = "https://prod.uidapi.com"
 
 
+@dataclass(frozen=True, kw_only=True)
 class TradeDeskOptions(Model):
     base_url: str
     advertiser_id: str
     uid2_base_url: str = UID2_PRODUCTION
 
 
+@dataclass(frozen=True, kw_only=True)
 class TradeDeskSecret(Model):
     auth_token: str
     uid2_api_key: str

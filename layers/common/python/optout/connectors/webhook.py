@@ -12,11 +12,13 @@ One job per call: receivers treat each call as one request. "Done" means the rec
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from optout.connectors.base import Connector, Job, Model, Outcome, parse_config
+from optout.connectors.base import Connector, Job, Outcome
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
+from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 NOTICE: dict[str, Any] = {
@@ -30,11 +32,13 @@ NOTICE: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
 class WebhookOptions(Model):
     base_url: str
     path: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
 class WebhookSecret(Model):
     signing_secret: str
     key_id: str = "1"  # names the secret in the signature header, so it can rotate

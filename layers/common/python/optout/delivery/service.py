@@ -16,13 +16,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
-from optout.delivery.messages import JobMessage
+from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
 from optout.delivery.receipts import COUNTER, duration_text, receipt_of
 from optout.delivery.retry import backoff_seconds, retry_delay
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
@@ -120,8 +118,8 @@ class DeliveryService:
 
     def _accept(self, message: Received, report: BatchReport) -> JobMessage | None:
         try:
-            parsed = JobMessage.model_validate_json(message.body)
-        except ValidationError:
+            parsed = read_job_message(message.body)
+        except MalformedMessage:
             self._retry(report, message, message.receive_count, "malformed job message")
             return None
         wanted = self.settings.system_name

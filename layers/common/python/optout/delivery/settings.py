@@ -1,41 +1,97 @@
-"""Worker configuration, validated once per cold start from the environment."""
+"""Worker configuration, validated once per cold start from the environment.
+
+A plain dataclass, not a pydantic model, read the way `optout.settings.Settings` is (plain
+forms directly, any other through pydantic's TypeAdapter, imported only then): a worker's cold
+start imports no pydantic (docs/decisions.md, "The systems configuration without pydantic").
+A bad value stops the function at its start (ValueError, naming the variable, never its
+value), as the model's ValidationError (a ValueError too) did.
+"""
 
 import os
-from typing import Annotated
+from dataclasses import dataclass, fields
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from optout.settings import read_variable
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
 SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accepts
 
 
-class WorkerSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
+class WorkerSettings:
     table_name: str
     systems_config: str = "config/systems.json"
     # Production runs one worker per system and sets this; the local stack runs every system
     # in one process and leaves it empty, so the system always comes from the message.
     system_name: str | None = None
-    max_receive_count: Annotated[int, Field(ge=1)] = 8  # = the queue's redrive maxReceiveCount
-    retry_base_seconds: Annotated[float, Field(gt=0)] = 30
-    retry_max_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_VISIBILITY_SECONDS)] = 3600
-    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    max_receive_count: int = 8  # = the queue's redrive maxReceiveCount
+    retry_base_seconds: float = 30
+    retry_max_seconds: float = 3600
+    http_timeout_seconds: float = 10
     # Tries of one vendor call before its failure fails the attempt (connectors/http.py).
-    http_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+    http_attempts: int = 3
     # A status check of a submitted job holds it for this long (other checks wait); shorter
     # than the queue's visibility timeout, so a check redelivered after a crash can take it.
-    lease_seconds: Annotated[int, Field(ge=1)] = 60
+    lease_seconds: int = 60
     local_secrets_file: str | None = None
     # Submitted (asynchronous) jobs: the first status check after this long, then doubling up
     # to the cap (a delayed SQS message each time, never a sleeping Lambda); a job still not
     # final after confirm_give_up_seconds fails ("vendor did not confirm within ...").
-    confirm_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 60
-    confirm_max_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 900
-    confirm_give_up_seconds: Annotated[float, Field(gt=0)] = 7 * 24 * 3600
+    confirm_delay_seconds: float = 60
+    confirm_max_delay_seconds: float = 900
+    confirm_give_up_seconds: float = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value, kind = getattr(self, item.name), _KINDS[item.name]
+            if value is None and item.name in _OPTIONAL:
+                continue
+            if not _of_kind(value, kind):
+                raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
+        for name, (low, above, high) in _BOUNDS.items():
+            value = getattr(self, name)
+            # `not (...)` so that NaN, which compares false to everything, is refused
+            if not (value > low if above else value >= low):
+                relation = "greater than" if above else "at least"
+                raise ValueError(f"setting {name.upper()}: must be {relation} {low}")
+            if high is not None and not value <= high:
+                raise ValueError(f"setting {name.upper()}: must be at most {high}")
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":
+        """From the variables named after the fields (upper case); an empty one is unset."""
         env = os.environ
-        values = {n: env[n.upper()] for n in cls.model_fields if env.get(n.upper(), "") != ""}
-        return cls.model_validate(values)
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(item.name.upper(), "")
+            if raw != "":
+                values[item.name] = read_variable(item.name, _KINDS[item.name], raw)
+        if "table_name" not in values:
+            raise ValueError("setting TABLE_NAME: is required")
+        return cls(**values)
+
+
+# name -> (lower bound, exclusive?, upper bound inclusive or None): the model's ge/gt/le.
+_BOUNDS: dict[str, tuple[float, bool, float | None]] = {
+    "max_receive_count": (1, False, None),
+    "retry_base_seconds": (0, True, None),
+    "retry_max_seconds": (0, True, SQS_MAX_VISIBILITY_SECONDS),
+    "http_timeout_seconds": (0, True, None),
+    "http_attempts": (1, False, 5),
+    "lease_seconds": (1, False, None),
+    "confirm_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
+    "confirm_max_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
+    "confirm_give_up_seconds": (0, True, None),
+}
+_INTS = frozenset({"max_receive_count", "http_attempts", "lease_seconds"})
+_OPTIONAL = frozenset({"system_name", "local_secrets_file"})
+_KINDS: dict[str, type] = {
+    item.name: int if item.name in _INTS else float if item.name in _BOUNDS else str
+    for item in fields(WorkerSettings)
+}
+
+
+def _of_kind(value: object, kind: type) -> bool:
+    if kind is float:  # an int is a number too (the defaults are); a bool is not
+        return type(value) in (int, float)
+    return type(value) is kind
