@@ -69,3 +69,34 @@ def test_the_time_moto_spends_answering_is_counted_apart_from_the_stage() -> Non
     assert tally.calls["sqs:CreateQueue"] == 1
     assert 0 < tally.emulator_seconds == counting.emulator_seconds() - before
     assert tally.emulator_seconds < elapsed - 0.05
+
+
+def test_an_update_is_billed_on_the_larger_of_the_item_before_and_after_as_moto_holds_it() -> None:
+    # Given a counter hooked into an emulated table holding a 1.5 KB item
+    with mock_aws():
+        counter = CallCounter()
+        counter.install()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )  # fmt: skip
+        dynamodb.put_item(TableName="t", Item=_item("A", 1500))
+        key = {"pk": {"S": "A"}, "sk": {"S": "JOB#x"}}
+        small = {":b": {"S": "y"}}
+        # When one update replaces the large attribute with a small one, and a second follows
+        with counter.stage("worker") as shrink:
+            dynamodb.update_item(TableName="t", Key=key, UpdateExpression="SET #b = :b",
+                                 ExpressionAttributeNames={"#b": "blob"},
+                                 ExpressionAttributeValues=small)  # fmt: skip
+        with counter.stage("worker") as after:
+            dynamodb.update_item(TableName="t", Key=key, UpdateExpression="SET #b = :b",
+                                 ExpressionAttributeNames={"#b": "blob"},
+                                 ExpressionAttributeValues=small)  # fmt: skip
+    # Then the first costs the item before it (two started KB), the second the small item's one
+    # (not the sizes seen so far plus each request's values)
+    assert (shrink.wru, after.wru) == (2.0, 1.0)
