@@ -21,7 +21,7 @@ request carries stands in (an upper bound).
 import contextvars
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +43,7 @@ class Tally:
 
     calls: Counter[str] = field(default_factory=Counter)
     wru: float = 0.0
+    wru_by_kind: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     rru: float = 0.0
     sqs_messages: int = 0
     emulator_seconds: float = 0.0  # inside moto answering these calls (not the functions')
@@ -50,6 +51,8 @@ class Tally:
     def add(self, other: "Tally") -> None:
         self.calls.update(other.calls)
         self.wru += other.wru
+        for kind, units in other.wru_by_kind.items():  # item_kind -> WRU
+            self.wru_by_kind[kind] += units
         self.rru += other.rru
         self.sqs_messages += other.sqs_messages
         self.emulator_seconds += other.emulator_seconds
@@ -70,6 +73,7 @@ class Tally:
         return {
             "calls": dict(sorted(self.calls.items())),
             "wru": round(self.wru, 3),
+            "wru_by_kind": {k: round(v, 3) for k, v in sorted(self.wru_by_kind.items())},
             "rru": round(self.rru, 3),
             "sqs_messages": self.sqs_messages,
             "emulator_seconds": round(self.emulator_seconds, 4),
@@ -83,6 +87,7 @@ class CallCounter:
         self._open: list[Tally] = []
         self._sizes: dict[tuple[str, str], int] = {}  # last known item size by key
         self._region: str | None = None  # the answered call's, to read moto's table (install)
+        self._kinds: defaultdict[str, float] = defaultdict(float)  # the call's WRU by item kind
 
     def install(self) -> None:
         """Hook boto3's default session; call before the handlers create their clients."""
@@ -138,7 +143,9 @@ class CallCounter:
         body: dict[str, Any] = context.get("bench_params") or {}
         if service == "dynamodb":
             self._region = context.get("client_region")
+            self._kinds = defaultdict(float)
             tally.wru, tally.rru = self._capacity(operation, body, parsed)
+            tally.wru_by_kind = self._kinds
         elif service == "sqs" and operation == "SendMessageBatch":
             tally.sqs_messages = len(body.get("Entries", []))
         elif service == "sqs" and operation == "SendMessage":
@@ -161,6 +168,7 @@ class CallCounter:
                         wru += self._written(request["PutRequest"]["Item"], name)
                     else:
                         wru += 1
+                        self._kinds[item_kind(request.get("DeleteRequest", {}).get("Key", {}))] += 1
             return wru, 0.0
         if operation in ("UpdateItem", "DeleteItem"):
             return self._updated(body, table), 0.0
@@ -170,9 +178,9 @@ class CallCounter:
                 kind, request = next(iter(action.items()))
                 name = str(request.get("TableName", ""))
                 units = (
-                    self._written(request["Item"], name)
+                    self._written(request["Item"], name, TRANSACTION_FACTOR)
                     if kind == "Put"
-                    else self._updated(request, name)
+                    else self._updated(request, name, TRANSACTION_FACTOR)
                 )
                 wru += TRANSACTION_FACTOR * units
             return wru, 0.0
@@ -193,7 +201,7 @@ class CallCounter:
             return 0.0, max(1, math.ceil(total / 4096)) * unit
         return 0.0, 0.0
 
-    def _updated(self, request: dict[str, Any], table: str = "") -> float:
+    def _updated(self, request: dict[str, Any], table: str = "", factor: int = 1) -> float:
         """An update (or delete, or condition check) is billed on the larger of the item before
         and after: the last size seen for its key, and the size moto now holds (without moto,
         the last size plus the values the request carries)."""
@@ -204,15 +212,19 @@ class CallCounter:
         if after is None:
             after = before + item_size(request.get("ExpressionAttributeValues", {}))
         self._sizes[key] = after
-        return float(max(1, math.ceil(max(before, after) / 1024)))
+        units = float(max(1, math.ceil(max(before, after) / 1024)))
+        self._kinds[item_kind(raw_key)] += factor * units
+        return units
 
-    def _written(self, item: dict[str, Any], table: str = "") -> float:
+    def _written(self, item: dict[str, Any], table: str = "", factor: int = 1) -> float:
         """A put is billed on the larger of the item it replaces and the item it writes."""
         key = _key(item)
         size = max(self._sizes.get(key, 0), item_size(item))
         stored = self._stored(table, {"pk": item.get("pk", {}), "sk": item.get("sk", {})})
         self._sizes[key] = item_size(item) if stored is None else stored
-        return float(max(1, math.ceil(size / 1024)))
+        units = float(max(1, math.ceil(size / 1024)))
+        self._kinds[item_kind(item)] += factor * units
+        return units
 
     def _stored(self, table: str, key: dict[str, Any]) -> int | None:
         """The item's size in moto's table now (0: no such item); None without moto to ask."""
@@ -263,6 +275,16 @@ def _moto_item_size(region: str, table: str, key: dict[str, Any]) -> int | None:
             item = found.get_item(DynamoType(key["pk"]), DynamoType(key["sk"]))
             return 0 if item is None else item_size(item.to_json()["Attributes"])
     return None
+
+
+def item_kind(item: dict[str, Any]) -> str:
+    """What an item is, from its key (docs/architecture.md's layout): the sort key's first
+    part under a request or an identity ('job', 'node', 'delivery' ...), else the partition
+    key's ('hold', 'failed' ...)."""
+    pk, sk = _key(item)
+    if pk.startswith(("REQ#", "ID#")):
+        return sk.split("#", 1)[0].lower() or "?"
+    return pk.split("#", 1)[0].lower() or "?"
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:

@@ -3,6 +3,7 @@ twice, an update on the item's size; and the time moto spends answering is kept 
 the functions' own. Behaviour checks on the counter (the last against moto, in process)."""
 
 import time
+from collections import defaultdict
 from typing import Any
 
 import boto3
@@ -100,3 +101,21 @@ def test_an_update_is_billed_on_the_larger_of_the_item_before_and_after_as_moto_
     # Then the first costs the item before it (two started KB), the second the small item's one
     # (not the sizes seen so far plus each request's values)
     assert (shrink.wru, after.wru) == (2.0, 1.0)
+
+
+def test_write_units_are_told_apart_by_the_kind_of_item_their_key_names() -> None:
+    # Given a transaction putting a link and updating a node, and a plain put of a job
+    counter = CallCounter()
+    node = {"pk": {"S": "ID#email#k"}, "sk": {"S": "NODE"}}
+    link = {"pk": {"S": "ID#email#k"}, "sk": {"S": "LINK#device_id#d"}}
+    job = {"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#webhook"}, "blob": {"S": "x" * 1500}}
+    transaction = {"TransactItems": [
+        {"Put": {"Item": link}},
+        {"Update": {"Key": node, "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+    ]}  # fmt: skip
+    # When the counter bills them as the hook does
+    counter._kinds = defaultdict(float)
+    counter._capacity("TransactWriteItems", transaction, {})
+    counter._capacity("PutItem", {"Item": job}, {})
+    # Then each kind carries its own units: a transaction's twice, the 1.5 KB job two
+    assert dict(counter._kinds) == {"link": 2.0, "node": 2.0, "job": 2.0}
