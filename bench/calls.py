@@ -197,6 +197,10 @@ def _per_opt_out(
     return {
         "dynamodb_calls": functions.total("dynamodb") / per,
         "wru": functions.wru / per,
+        "wru_by_item_kind": {
+            kind: units / per
+            for kind, units in sorted(functions.wru_by_kind.items(), key=lambda kv: -kv[1])
+        },
         "rru": functions.rru / per,
         "sqs_requests_functions": functions.total("sqs") / per,
         "sqs_requests_event_source": esm_sqs.total("sqs") / per,

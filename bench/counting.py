@@ -9,12 +9,19 @@ Capacity units are estimates from request and response sizes (DynamoDB's publish
 writes 1 WRU per started KB of the item, reads 1 RRU per started 4 KB strongly consistent,
 half that eventually consistent; a missing item still costs the minimum). moto reports no
 real consumed capacity, so this is the honest substitute; the cost model says so.
+
+A write is billed on the larger of the item before and after it (PutItem, UpdateItem; a
+delete on the item deleted): https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+read-write-operations.html, checked 2026-11-30. The size after is read from moto's own table
+once the call is answered (an update's expression can replace or remove attributes, which the
+request alone does not tell); without moto to ask, the last size seen plus the values the
+request carries stands in (an upper bound).
 """
 
 import contextvars
 import math
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +43,7 @@ class Tally:
 
     calls: Counter[str] = field(default_factory=Counter)
     wru: float = 0.0
+    wru_by_kind: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     rru: float = 0.0
     sqs_messages: int = 0
     emulator_seconds: float = 0.0  # inside moto answering these calls (not the functions')
@@ -43,6 +51,8 @@ class Tally:
     def add(self, other: "Tally") -> None:
         self.calls.update(other.calls)
         self.wru += other.wru
+        for kind, units in other.wru_by_kind.items():  # item_kind -> WRU
+            self.wru_by_kind[kind] += units
         self.rru += other.rru
         self.sqs_messages += other.sqs_messages
         self.emulator_seconds += other.emulator_seconds
@@ -63,6 +73,7 @@ class Tally:
         return {
             "calls": dict(sorted(self.calls.items())),
             "wru": round(self.wru, 3),
+            "wru_by_kind": {k: round(v, 3) for k, v in sorted(self.wru_by_kind.items())},
             "rru": round(self.rru, 3),
             "sqs_messages": self.sqs_messages,
             "emulator_seconds": round(self.emulator_seconds, 4),
@@ -75,6 +86,9 @@ class CallCounter:
         self.stages: dict[str, Tally] = {}
         self._open: list[Tally] = []
         self._sizes: dict[tuple[str, str], int] = {}  # last known item size by key
+        self._region: str | None = None  # the answered call's, to read moto's table (install)
+        self._kinds: defaultdict[str, float] = defaultdict(float)  # the call's WRU by item kind
+        self._tables: dict[tuple[str, str], Any] = {}  # (region, name) -> moto's table
 
     def install(self) -> None:
         """Hook boto3's default session; call before the handlers create their clients."""
@@ -129,7 +143,17 @@ class CallCounter:
         self._emulated_seen = _EMULATED[0]
         body: dict[str, Any] = context.get("bench_params") or {}
         if service == "dynamodb":
+            self._region = context.get("client_region")
+            self._kinds = defaultdict(float)
+            started = time.perf_counter()
             tally.wru, tally.rru = self._capacity(operation, body, parsed)
+            tally.wru_by_kind = self._kinds
+            # The estimate (it reads moto's table) is the bench's work, not the function's:
+            # left out of the function's time with moto's own.
+            spent = time.perf_counter() - started
+            _EMULATED[0] += spent
+            self._emulated_seen = _EMULATED[0]
+            tally.emulator_seconds += spent
         elif service == "sqs" and operation == "SendMessageBatch":
             tally.sqs_messages = len(body.get("Entries", []))
         elif service == "sqs" and operation == "SendMessage":
@@ -141,24 +165,31 @@ class CallCounter:
             block.add(tally)
 
     def _capacity(self, operation: str, body: dict[str, Any], parsed: Any) -> tuple[float, float]:
+        table = str(body.get("TableName", ""))
         if operation == "PutItem":
-            return self._written(body["Item"]), 0.0
+            return self._written(body["Item"], table), 0.0
         if operation == "BatchWriteItem":
             wru = 0.0
-            for requests in body.get("RequestItems", {}).values():
+            for name, requests in body.get("RequestItems", {}).items():
                 for request in requests:
                     if "PutRequest" in request:
-                        wru += self._written(request["PutRequest"]["Item"])
+                        wru += self._written(request["PutRequest"]["Item"], name)
                     else:
                         wru += 1
+                        self._kinds[item_kind(request.get("DeleteRequest", {}).get("Key", {}))] += 1
             return wru, 0.0
         if operation in ("UpdateItem", "DeleteItem"):
-            return self._updated(body), 0.0
+            return self._updated(body, table), 0.0
         if operation == "TransactWriteItems":
             wru = 0.0
             for action in body.get("TransactItems", []):
                 kind, request = next(iter(action.items()))
-                units = self._written(request["Item"]) if kind == "Put" else self._updated(request)
+                name = str(request.get("TableName", ""))
+                units = (
+                    self._written(request["Item"], name, TRANSACTION_FACTOR)
+                    if kind == "Put"
+                    else self._updated(request, name, TRANSACTION_FACTOR)
+                )
                 wru += TRANSACTION_FACTOR * units
             return wru, 0.0
         if operation == "GetItem":
@@ -178,19 +209,40 @@ class CallCounter:
             return 0.0, max(1, math.ceil(total / 4096)) * unit
         return 0.0, 0.0
 
-    def _updated(self, request: dict[str, Any]) -> float:
+    def _updated(self, request: dict[str, Any], table: str = "", factor: int = 1) -> float:
         """An update (or delete, or condition check) is billed on the larger of the item before
-        and after: here the last size seen for its key plus the values the request carries."""
-        key = _key(request.get("Key", {}))
-        grown = item_size(request.get("ExpressionAttributeValues", {}))
-        size = self._sizes.get(key, 0) + grown
-        self._sizes[key] = size
-        return float(max(1, math.ceil(size / 1024)))
+        and after: the last size seen for its key, and the size moto now holds (without moto,
+        the last size plus the values the request carries)."""
+        raw_key = request.get("Key", {})
+        key = _key(raw_key)
+        before = self._sizes.get(key, 0)
+        after = self._stored(table, raw_key)
+        if after is None:
+            after = before + item_size(request.get("ExpressionAttributeValues", {}))
+        self._sizes[key] = after
+        units = float(max(1, math.ceil(max(before, after) / 1024)))
+        self._kinds[item_kind(raw_key)] += factor * units
+        return units
 
-    def _written(self, item: dict[str, Any]) -> float:
-        size = item_size(item)
-        self._sizes[_key(item)] = size
-        return float(max(1, math.ceil(size / 1024)))
+    def _written(self, item: dict[str, Any], table: str = "", factor: int = 1) -> float:
+        """A put is billed on the larger of the item it replaces and the item it writes."""
+        key = _key(item)
+        size = max(self._sizes.get(key, 0), item_size(item))
+        stored = self._stored(table, {"pk": item.get("pk", {}), "sk": item.get("sk", {})})
+        self._sizes[key] = item_size(item) if stored is None else stored
+        units = float(max(1, math.ceil(size / 1024)))
+        self._kinds[item_kind(item)] += factor * units
+        return units
+
+    def _stored(self, table: str, key: dict[str, Any]) -> int | None:
+        """The item's size in moto's table now (0: no such item); None without moto to ask."""
+        if not (table and self._region and key.get("pk") and key.get("sk")):
+            return None
+        found = self._tables.get((self._region, table)) or _moto_table(self._region, table)
+        if found is None:
+            return None
+        self._tables[(self._region, table)] = found
+        return _moto_item_size(found, key)
 
 
 _EMULATED = [0.0]  # seconds moto has spent answering calls, since the first counter
@@ -221,6 +273,36 @@ def _time_the_emulator() -> None:
 
     timed.bench_timed = True  # type: ignore[attr-defined]
     BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
+
+
+def _moto_table(region: str, name: str) -> Any:
+    """moto's table of that name (None: none, or no moto to ask)."""
+    try:
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+    except ImportError:
+        return None
+    for account in list(dynamodb_backends.keys()):
+        found = dynamodb_backends[account][region].tables.get(name)
+        if found is not None:
+            return found
+    return None
+
+
+def _moto_item_size(table: Any, key: dict[str, Any]) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
+
+    item = table.get_item(DynamoType(key["pk"]), DynamoType(key["sk"]))
+    return 0 if item is None else item_size(item.to_json()["Attributes"])
+
+
+def item_kind(item: dict[str, Any]) -> str:
+    """What an item is, from its key (docs/architecture.md's layout): the sort key's first
+    part under a request or an identity ('job', 'node', 'delivery' ...), else the partition
+    key's ('hold', 'failed' ...)."""
+    pk, sk = _key(item)
+    if pk.startswith(("REQ#", "ID#")):
+        return sk.split("#", 1)[0].lower() or "?"
+    return pk.split("#", 1)[0].lower() or "?"
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:

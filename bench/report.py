@@ -43,6 +43,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
         per = calls["per_opt_out"]
         found.append(("all functions: per opt-out", f"{per['dynamodb_calls']:.2f} DynamoDB calls",
                       f"{per['wru']:.2f} WRU, {per['rru']:.2f} RRU"))  # fmt: skip
+        if kinds := per.get("wru_by_item_kind"):
+            found.append(("all functions: WRU per opt-out by item kind",
+                          f"{sum(kinds.values()):.2f} WRU",
+                          ", ".join(f"{k} {v:.2f}" for k, v in kinds.items())))  # fmt: skip
     if lat := results.get("latency"):
         h, b = lat["handler_ms"], lat["put_item_ms"]
         found.append(

@@ -3,6 +3,7 @@ twice, an update on the item's size; and the time moto spends answering is kept 
 the functions' own. Behaviour checks on the counter (the last against moto, in process)."""
 
 import time
+from collections import defaultdict
 from typing import Any
 
 import boto3
@@ -69,3 +70,52 @@ def test_the_time_moto_spends_answering_is_counted_apart_from_the_stage() -> Non
     assert tally.calls["sqs:CreateQueue"] == 1
     assert 0 < tally.emulator_seconds == counting.emulator_seconds() - before
     assert tally.emulator_seconds < elapsed - 0.05
+
+
+def test_an_update_is_billed_on_the_larger_of_the_item_before_and_after_as_moto_holds_it() -> None:
+    # Given a counter hooked into an emulated table holding a 1.5 KB item
+    with mock_aws():
+        counter = CallCounter()
+        counter.install()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )  # fmt: skip
+        dynamodb.put_item(TableName="t", Item=_item("A", 1500))
+        key = {"pk": {"S": "A"}, "sk": {"S": "JOB#x"}}
+        small = {":b": {"S": "y"}}
+        # When one update replaces the large attribute with a small one, and a second follows
+        with counter.stage("worker") as shrink:
+            dynamodb.update_item(TableName="t", Key=key, UpdateExpression="SET #b = :b",
+                                 ExpressionAttributeNames={"#b": "blob"},
+                                 ExpressionAttributeValues=small)  # fmt: skip
+        with counter.stage("worker") as after:
+            dynamodb.update_item(TableName="t", Key=key, UpdateExpression="SET #b = :b",
+                                 ExpressionAttributeNames={"#b": "blob"},
+                                 ExpressionAttributeValues=small)  # fmt: skip
+    # Then the first costs the item before it (two started KB), the second the small item's one
+    # (not the sizes seen so far plus each request's values)
+    assert (shrink.wru, after.wru) == (2.0, 1.0)
+
+
+def test_write_units_are_told_apart_by_the_kind_of_item_their_key_names() -> None:
+    # Given a transaction putting a link and updating a node, and a plain put of a job
+    counter = CallCounter()
+    node = {"pk": {"S": "ID#email#k"}, "sk": {"S": "NODE"}}
+    link = {"pk": {"S": "ID#email#k"}, "sk": {"S": "LINK#device_id#d"}}
+    job = {"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#webhook"}, "blob": {"S": "x" * 1500}}
+    transaction = {"TransactItems": [
+        {"Put": {"Item": link}},
+        {"Update": {"Key": node, "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+    ]}  # fmt: skip
+    # When the counter bills them as the hook does
+    counter._kinds = defaultdict(float)
+    counter._capacity("TransactWriteItems", transaction, {})
+    counter._capacity("PutItem", {"Item": job}, {})
+    # Then each kind carries its own units: a transaction's twice, the 1.5 KB job two
+    assert dict(counter._kinds) == {"link": 2.0, "node": 2.0, "job": 2.0}

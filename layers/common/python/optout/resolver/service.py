@@ -314,12 +314,15 @@ class Resolver:
                 return False
             now = iso(self._clock())
             targets = [({**marked, **left})[pk] for pk in sorted({*marked, *left})]
+            purposes = plan.sorted_purposes()
+            identifiers = [m.identifier() for m, _ in targets]
+            flights = [{"pk": m.pk, "purposes": need} for m, need in targets]
             job = {
                 "pk": key[0], "sk": key[1], "kind": "job",
                 "job_id": job_id, "request_id": request_id, "system": name,
-                "system_type": plan.system.type, "purposes": plan.sorted_purposes(),
-                "identifiers": [m.identifier() for m, _ in targets],
-                "flights": [{"pk": m.pk, "purposes": need} for m, need in targets],
+                "system_type": plan.system.type, "purposes": purposes,
+                "identifiers": identifiers,
+                "flights": delivery.stored_flights(identifiers, flights, purposes),
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
                 "expires_at": self._expires(),
             }  # fmt: skip

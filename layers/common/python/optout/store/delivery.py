@@ -13,7 +13,7 @@ the sets.
 """
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from optout.store import keys, query, transact
@@ -29,6 +29,40 @@ FINAL = (*FINAL_DONE, "failed")
 def job_attribute(purpose: str) -> str:
     """The mark's attribute naming the job that carries a purpose: 'job_sale'."""
     return f"job_{purpose}"
+
+
+def stored_flights(
+    identifiers: list[Item], flights: list[Item], purposes: Sequence[str]
+) -> list[Item]:
+    """A new job's `flights` as stored: beside `identifiers` (one flight each, same order) a
+    flight leaves out the identity's `pk` (its identifier's) and `purposes` when they are the
+    job's, so a job for k identities does not repeat k keyed hashes (docs/decisions.md, "Job
+    items under 1 KB"). `flights_of` reads both forms back alike."""
+    if len(identifiers) != len(flights):
+        return flights
+    stored: list[Item] = []
+    for identifier, flight in zip(identifiers, flights, strict=True):
+        if flight["pk"] != keys.identity_pk(identifier["type"], identifier["key"]):
+            return flights  # not one flight per identifier in order: the long form
+        kept = {} if set(flight["purposes"]) == set(purposes) else {"purposes": flight["purposes"]}
+        stored.append(kept)
+    return stored
+
+
+def flights_of(job: Item) -> list[Item]:
+    """What the job marked in flight, per identity: [{"pk", "purposes"}], from either form
+    (`stored_flights`; jobs stored before it name both in every flight)."""
+    identifiers = job.get("identifiers", [])
+    found: list[Item] = []
+    for n, flight in enumerate(job.get("flights", [])):
+        pk = flight.get("pk")
+        if pk is None:
+            if n >= len(identifiers):
+                continue  # cannot happen for a job written whole; nothing to name
+            pk = keys.identity_pk(identifiers[n]["type"], identifiers[n]["key"])
+        purposes = flight["purposes"] if "purposes" in flight else list(job.get("purposes", []))
+        found.append({"pk": pk, "purposes": purposes})
+    return found
 
 
 def mark_flight(
@@ -89,7 +123,7 @@ def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
         return
     system: str = job["system"]
     expires_at = job.get("expires_at")
-    for flight in job.get("flights", []):
+    for flight in flights_of(job):
         purposes: list[str] = flight.get("purposes") or []
         if not purposes:
             continue
@@ -199,7 +233,7 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
     free it from `inflight` if it fails again. The job's `flights` become what it marked."""
     system: str = job["system"]
     job_id: str = job["job_id"]
-    wanted = [f for f in job.get("flights", []) if f.get("purposes")]
+    wanted = [f for f in flights_of(job) if f.get("purposes")]
     found = batch_get(table, {(f["pk"], keys.delivery_sk(system)) for f in wanted},
                       consistent=True) if wanted else {}  # fmt: skip
     flights: list[Item] = []
