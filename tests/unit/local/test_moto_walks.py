@@ -1,0 +1,167 @@
+"""moto with its per-item walks done once answers exactly what moto as shipped answers."""
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.utilities import dynamo_to_dict
+
+from local import moto_expressions, moto_walks
+from local.aws_resources import create_table
+from tests.unit.local import test_moto_expressions, test_moto_speedups
+from tests.unit.local.test_moto_expressions import outcome, stream_images
+
+REGION = "us-east-1"
+KEY = {"pk": {"S": "REQ#9"}, "sk": {"S": "JOB#braze"}}
+NESTED = {
+    "M": {
+        "flights": {"L": [{"M": {"purposes": {"SS": ["sale", "share"]}, "n": {"N": "12.50"}}}]},
+        "blob": {"B": b"\x00\xff"},
+        "blobs": {"BS": [b"\x01", b"\x02\x03"]},
+        "nothing": {"NULL": True},
+        "ok": {"BOOL": False},
+        "nums": {"NS": ["1", "22", "-3.5"]},
+        "text": {"S": "é" * 3},
+    }
+}
+
+
+def more_calls(client: Any) -> list[Any]:
+    """Calls the walks touch beyond the other modules' lists: sizes, functions, refusals."""
+    answers = [outcome(lambda: client.put_item(TableName="t", Item={**KEY, "doc": NESTED}))]
+    big = {**KEY, "a": {"S": "x" * 200_000}, "b": {"S": "y" * 205_000}}
+    answers.append(outcome(lambda: client.put_item(TableName="t", Item=big)))  # too large
+    edge = {**KEY, "a": {"S": "x" * (405_000 - 19)}}  # 405,000 bytes, moto's limit: accepted
+    answers.append(outcome(lambda: client.put_item(TableName="t", Item=edge)))
+    answers.append(outcome(lambda: client.put_item(TableName="t", Item={**edge, "z": {"S": "!"}})))
+    answers.append(outcome(lambda: client.put_item(TableName="t", Item={**KEY, "doc": NESTED})))
+    for expression in (
+        "SET doc.flights = list_append(doc.flights, :l), seen = if_not_exists(seen, :n)",
+        "SET absent.inner = :n",  # a path that does not exist: refused
+        "SET tally = tally + :one",  # an operand that does not exist: refused
+        "SET tally = if_not_exists(tally, :zero) + :one REMOVE doc.nothing",
+        "ADD doc.nums :ns DELETE doc.blobs :bs",
+    ):
+        answers.append(
+            outcome(
+                lambda e=expression: client.update_item(
+                    TableName="t",
+                    Key=KEY,
+                    UpdateExpression=e,
+                    ExpressionAttributeValues={
+                        k: v
+                        for k, v in {
+                            ":l": {"L": [{"S": "more"}]},
+                            ":n": {"N": "7"},
+                            ":one": {"N": "1"},
+                            ":zero": {"N": "0"},
+                            ":ns": {"NS": ["99"]},
+                            ":bs": {"BS": [b"\x01"]},
+                        }.items()
+                        if re.search(rf"{k}\b", e)
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            )
+        )
+    answers.append(
+        outcome(
+            lambda: client.query(
+                TableName="t",
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": KEY["pk"]},
+            )
+        )
+    )
+    answers.append(outcome(lambda: client.batch_get_item(RequestItems={"t": {"Keys": [KEY]}})))
+    return answers
+
+
+def every_call(client: Any) -> list[Any]:
+    return [
+        *test_moto_speedups.calls(client),
+        *test_moto_expressions.calls(client),
+        *more_calls(client),
+    ]
+
+
+def run(install: Callable[[], None]) -> tuple[list[Any], list[Any]]:
+    moto_walks.uninstall()
+    moto_expressions.uninstall()
+    install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        return every_call(client), stream_images()
+
+
+@pytest.fixture
+def restore() -> Iterator[None]:
+    yield
+    moto_walks.uninstall()
+    moto_expressions.uninstall()
+
+
+def test_answers_items_and_stream_records_match_moto_as_shipped(restore: None) -> None:
+    # Given the same calls on a fresh moto: as shipped, with the walks, and with the walks
+    # beside the expression cache (as the local stack runs them)
+    shipped = run(lambda: None)
+    walks = run(moto_walks.install)
+    both = run(lambda: (moto_walks.install(), moto_expressions.install()))
+    # Then every answer, error, stored item and stream image is the same
+    assert walks == shipped
+    assert both == shipped
+    # and the run did exercise the refusals it is meant to
+    errors = [a[1] for a in walks[0] if isinstance(a, tuple)]
+    assert "ValidationException" in errors  # the item over moto's size limit, bad paths
+    assert sum("Item size has exceeded" in a[2] for a in walks[0] if isinstance(a, tuple)) == 2
+
+
+VALUES: list[dict[str, Any]] = [
+    {"S": ""},
+    {"S": "ünïcode"},
+    {"N": "-0.000123"},
+    {"B": b"\x00" * 5},
+    {"B": "AAEC"},  # base64 text, as it comes off the wire
+    {"SS": ["a", "bb"]},
+    {"NS": ["1", "10"]},
+    {"BS": [b"x", "eXk="]},
+    {"BOOL": True},
+    {"NULL": True},
+    {"L": [{"S": "a"}, {"N": "1"}, {"L": []}, {"M": {}}]},
+    NESTED,
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: next(iter(v)))
+def test_a_value_has_the_size_and_plain_form_moto_gives_it(restore: None, value: Any) -> None:
+    # Given moto's own size and plain form of an attribute value
+    shipped = (DynamoType(value).size(), dynamo_to_dict(DynamoType(value)))
+    moto_walks.install()
+    from moto.dynamodb.models import utilities  # noqa: PLC0415 - the patched name
+
+    # Then the walks give the same
+    assert (DynamoType(value).size(), utilities.dynamo_to_dict(DynamoType(value))) == shipped
+
+
+def test_an_item_is_refused_at_the_size_moto_refuses_it(restore: None) -> None:
+    # Given moto's verdict on items around its size limit
+    def verdicts() -> list[bool]:
+        found = []
+        for extra in (-1, 0, 1):
+            attrs = {"pk": {"S": "p"}, "v": {"S": "x" * (405_000 - 4 + extra)}}  # pk 3 bytes, v 1
+            try:
+                Item(DynamoType(attrs["pk"]), None, attrs)
+                found.append(True)
+            except Exception:
+                found.append(False)
+        return found
+
+    shipped = verdicts()
+    moto_walks.install()
+    # Then the walks accept and refuse the same items (the last one only)
+    assert verdicts() == shipped == [True, True, False]
