@@ -18,6 +18,10 @@ into four generic walks moto makes per call, each rewritten here to compute the 
   DynamoType or has `to_json` before returning it unchanged: exact dicts, lists, strings,
   numbers, booleans and None are now handled first by their type (none of them has
   `to_json`), anything else as before.
+- **`DynamoType.to_regular_json`** (every item returned, and both images of every stream
+  record, through `Item.to_json`) deep-copies a map or list value and then converts each
+  member of the copy again, which copies it again; each member is now copied and converted
+  in one pass (a string, number or bytes value is its own deep copy).
 - **The update validator's tree walks** (`DepthFirstTraverser.traverse_node_recursively`):
   seven passes per UpdateItem, each rebuilding its processing map (a dict of bound methods)
   twice for every node. A traversal now builds it once; the map's keys are class literals in
@@ -29,6 +33,8 @@ tests/unit/local/test_moto_walks.py compares answers, errors, stored items and s
 with moto as shipped. Written against moto 5.2 (pinned).
 """
 
+import base64
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +50,7 @@ from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
 ITEM_SIZE_LIMIT = 405_000  # moto's (LimitedSizeDict.__setitem__): AWS's 400 KB plus a margin
 _SETS = frozenset({"SS", "NS", "BS"})
 _PLAIN = (str, int, float, bool, type(None))
+_ATOMIC = frozenset({str, bytes, int, float, bool, type(None)})  # deepcopy returns them as is
 
 _originals: dict[str, Any] = {}
 
@@ -57,7 +64,9 @@ def install() -> None:
         size=DynamoType.size,
         to_dict=utilities.dynamo_to_dict,
         traverse=DepthFirstTraverser.traverse_node_recursively,
+        regular=DynamoType.to_regular_json,
     )
+    setattr(DynamoType, "to_regular_json", _regular)  # noqa: B010
     setattr(Item, "__init__", _item_init)  # noqa: B010 - a method swap
     setattr(DynamoType, "size", _size)  # noqa: B010
     # moto's responses module imported the function by name: replace it in both places.
@@ -76,6 +85,7 @@ def uninstall() -> None:
     utilities.dynamo_to_dict = to_dict
     dynamodb_responses.dynamo_to_dict = to_dict  # type: ignore[attr-defined]
     setattr(DepthFirstTraverser, "traverse_node_recursively", _originals.pop("traverse"))  # noqa: B010
+    setattr(DynamoType, "to_regular_json", _originals.pop("regular"))  # noqa: B010
 
 
 def installed() -> bool:
@@ -127,6 +137,31 @@ def _member_size(value: Any) -> int:
     if type(value) is DynamoType:
         return _value_size(value.type, value.value)
     return DynamoType(value).size()
+
+
+def _regular(self: DynamoType) -> dict[str, Any]:
+    """moto's DynamoType.to_regular_json: {type: a deep copy of the value, members converted,
+    a binary value given as base64 text decoded}."""
+    if type(self) is not DynamoType:
+        return _originals["regular"](self)  # type: ignore[no-any-return]
+    value = self.value
+    kind = type(value)
+    if kind is dict:
+        value = {k: _member(v) for k, v in value.items()}
+    elif kind is list:
+        value = [_member(v) for v in value]
+    elif kind not in _ATOMIC:
+        return _originals["regular"](self)  # type: ignore[no-any-return]
+    if self.type == "B" and isinstance(value, str):
+        value = base64.b64decode(value)
+    return {self.type: value}
+
+
+def _member(value: Any) -> Any:
+    """A member of a map or list, as to_regular_json converts the copy of it."""
+    if isinstance(value, DynamoType):
+        return value.to_regular_json()  # a copy converts as the original would
+    return deepcopy(value)
 
 
 def _to_dict(obj: Any) -> Any:

@@ -139,13 +139,18 @@ VALUES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("value", VALUES, ids=lambda v: next(iter(v)))
 def test_a_value_has_the_size_and_plain_form_moto_gives_it(restore: None, value: Any) -> None:
-    # Given moto's own size and plain form of an attribute value
-    shipped = (DynamoType(value).size(), dynamo_to_dict(DynamoType(value)))
+    # Given moto's own size, plain form and JSON forms of an attribute value and an item
+    def forms(to_dict: Callable[[Any], Any]) -> tuple[Any, ...]:
+        typed = DynamoType(value)
+        item = Item(DynamoType({"S": "p"}), None, {"pk": {"S": "p"}, "v": value})
+        return typed.size(), to_dict(typed), typed.to_regular_json(), item.to_json()
+
+    shipped = forms(dynamo_to_dict)
     moto_walks.install()
     from moto.dynamodb.models import utilities  # noqa: PLC0415 - the patched name
 
     # Then the walks give the same
-    assert (DynamoType(value).size(), utilities.dynamo_to_dict(DynamoType(value))) == shipped
+    assert forms(utilities.dynamo_to_dict) == shipped
 
 
 def test_an_item_is_refused_at_the_size_moto_refuses_it(restore: None) -> None:
@@ -165,3 +170,16 @@ def test_an_item_is_refused_at_the_size_moto_refuses_it(restore: None) -> None:
     moto_walks.install()
     # Then the walks accept and refuse the same items (the last one only)
     assert verdicts() == shipped == [True, True, False]
+
+
+def test_a_value_in_its_json_form_is_a_copy(restore: None) -> None:
+    # Given a nested value in moto's form, with the walks
+    moto_walks.install()
+    typed = DynamoType(NESTED)
+    # When its JSON form is changed at every level
+    regular = typed.to_regular_json()
+    regular["M"]["flights"]["L"][0]["M"]["purposes"]["SS"].append("other")
+    regular["M"]["nums"]["NS"].clear()
+    # Then the value itself is as it was (moto's to_regular_json copies)
+    assert typed.to_regular_json() == DynamoType(NESTED).to_regular_json()
+    assert typed.to_regular_json()["M"]["nums"] == {"NS": ["1", "22", "-3.5"]}
