@@ -23,6 +23,7 @@ from local import (
     lambdas,
     moto_expressions,
     moto_guard,
+    moto_routes,
     moto_speedups,
     moto_transactions,
     moto_walks,
@@ -96,6 +97,7 @@ class LocalStack:
         ).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
+        moto_routes.install()  # each URL's moto handler found once (before the guard wraps it)
         moto_guard.install()  # the front, the stream poller and every worker call moto at once
         moto_speedups.install()
         moto_transactions.install()  # a transaction no longer copies the whole table
