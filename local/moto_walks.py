@@ -22,6 +22,12 @@ into four generic walks moto makes per call, each rewritten here to compute the 
   record, through `Item.to_json`) deep-copies a map or list value and then converts each
   member of the copy again, which copies it again; each member is now copied and converted
   in one pass (a string, number or bytes value is its own deep copy).
+- **A Query's copies and sizes.** A Query deep-copies every item it returns (and an update
+  copies the old item for the stream) through `copy.deepcopy`'s dispatch for every member
+  value; `DynamoType` and `Item` copy their `DynamoType` members directly, with moto's memo
+  (a value shared in the original is shared in the copy). A Query also sizes every item it
+  returns twice (its 1 MB page check, then the running total): within one Query, an item's
+  size is computed once (nothing changes an item during a Query: every call holds the lock).
 - **The update validator's tree walks** (`DepthFirstTraverser.traverse_node_recursively`):
   seven passes per UpdateItem, each rebuilding its processing map (a dict of bound methods)
   twice for every node. A traversal now builds it once; the map's keys are class literals in
@@ -34,14 +40,17 @@ with moto as shipped. Written against moto 5.2 (pinned).
 """
 
 import base64
+import functools
+import threading
 from copy import deepcopy
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from moto.dynamodb import responses as dynamodb_responses
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import utilities
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     DepthFirstTraverser,
     Node,
@@ -65,8 +74,27 @@ def install() -> None:
         to_dict=utilities.dynamo_to_dict,
         traverse=DepthFirstTraverser.traverse_node_recursively,
         regular=DynamoType.to_regular_json,
+        copy_value=DynamoType.__deepcopy__,
+        copy_item=Item.__deepcopy__,
+        item_size=Item.size,
+        query=Table.query,
     )
     setattr(DynamoType, "to_regular_json", _regular)  # noqa: B010
+    setattr(DynamoType, "__deepcopy__", _copy_value)  # noqa: B010
+    setattr(Item, "__deepcopy__", _copy_item)  # noqa: B010
+    setattr(Item, "size", _item_size)  # noqa: B010
+    query = _originals["query"]
+
+    @functools.wraps(query)
+    def sized_once(self: Table, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(_query, "sizes", None)
+        _query.sizes = {} if outer is None else outer
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            _query.sizes = outer
+
+    setattr(Table, "query", sized_once)  # noqa: B010
     setattr(Item, "__init__", _item_init)  # noqa: B010 - a method swap
     setattr(DynamoType, "size", _size)  # noqa: B010
     # moto's responses module imported the function by name: replace it in both places.
@@ -86,6 +114,10 @@ def uninstall() -> None:
     dynamodb_responses.dynamo_to_dict = to_dict  # type: ignore[attr-defined]
     setattr(DepthFirstTraverser, "traverse_node_recursively", _originals.pop("traverse"))  # noqa: B010
     setattr(DynamoType, "to_regular_json", _originals.pop("regular"))  # noqa: B010
+    setattr(DynamoType, "__deepcopy__", _originals.pop("copy_value"))  # noqa: B010
+    setattr(Item, "__deepcopy__", _originals.pop("copy_item"))  # noqa: B010
+    setattr(Item, "size", _originals.pop("item_size"))  # noqa: B010
+    setattr(Table, "query", _originals.pop("query"))  # noqa: B010
 
 
 def installed() -> bool:
@@ -137,6 +169,64 @@ def _member_size(value: Any) -> int:
     if type(value) is DynamoType:
         return _value_size(value.type, value.value)
     return DynamoType(value).size()
+
+
+# Per thread, while a Query runs: id(item) -> (item, its size). moto sizes every item a Query
+# returns twice (the page limit check, then the running total), and nothing changes an item
+# during a Query (every moto call holds the guard's lock).
+_query = threading.local()
+
+
+def _item_size(self: Item) -> int:
+    sizes: dict[int, tuple[Item, int]] | None = getattr(_query, "sizes", None)
+    if sizes is None:
+        return _originals["item_size"](self)  # type: ignore[no-any-return]
+    hit = sizes.get(id(self))
+    if hit is None or hit[0] is not self:
+        hit = sizes[id(self)] = (self, _originals["item_size"](self))
+    return hit[1]
+
+
+def _copy_value(self: DynamoType, memo: dict[int, Any]) -> DynamoType:
+    """moto's DynamoType.__deepcopy__, copying DynamoType members without copy.deepcopy's
+    dispatch (the memo is kept: a value shared in the original is shared in the copy)."""
+    if id(self) in memo:
+        return memo[id(self)]  # type: ignore[no-any-return]
+    result = self.__class__.__new__(self.__class__)
+    memo[id(self)] = result
+    result.type = self.type
+    kind = self.type
+    if kind == "L":
+        result.value = [_copy_member(v, memo) for v in self.value]
+    elif kind == "M":
+        result.value = {k: _copy_member(v, memo) for k, v in self.value.items()}
+    elif kind in _SETS:
+        result.value = list(self.value)
+    else:
+        result.value = self.value
+    return result
+
+
+def _copy_member(value: Any, memo: dict[int, Any]) -> Any:
+    if type(value) is DynamoType:
+        return _copy_value(value, memo)
+    return deepcopy(value, memo)
+
+
+def _copy_item(self: Item, memo: dict[int, Any]) -> Item:
+    """moto's Item.__deepcopy__ (no size check: the item passed it), members as above."""
+    if id(self) in memo:
+        return memo[id(self)]  # type: ignore[no-any-return]
+    result = cast(Item, self.__class__.__new__(self.__class__))
+    memo[id(self)] = result
+    result.hash_key = _copy_member(self.hash_key, memo)
+    result.range_key = _copy_member(self.range_key, memo)
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.__init__(attrs)
+    for key, value in self.attrs.items():
+        dict.__setitem__(attrs, key, _copy_member(value, memo))
+    result.attrs = attrs
+    return result
 
 
 def _regular(self: DynamoType) -> dict[str, Any]:

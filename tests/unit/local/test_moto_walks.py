@@ -1,5 +1,6 @@
 """moto with its per-item walks done once answers exactly what moto as shipped answers."""
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -183,3 +184,53 @@ def test_a_value_in_its_json_form_is_a_copy(restore: None) -> None:
     # Then the value itself is as it was (moto's to_regular_json copies)
     assert typed.to_regular_json() == DynamoType(NESTED).to_regular_json()
     assert typed.to_regular_json()["M"]["nums"] == {"NS": ["1", "22", "-3.5"]}
+
+
+def test_an_item_copies_as_moto_copies_it(restore: None) -> None:
+    # Given an item whose list holds one value twice (moto's copy keeps that sharing)
+    def copied() -> tuple[Any, bool, bool]:
+        shared = DynamoType({"S": "same"})
+        item = Item(
+            DynamoType({"S": "p"}), DynamoType({"S": "s"}), {"pk": {"S": "p"}, "doc": NESTED}
+        )
+        item.attrs["pair"] = DynamoType({"L": []})
+        item.attrs["pair"].value.extend([shared, shared])
+        twin = copy.deepcopy(item)
+        pair = twin.attrs["pair"].value
+        independent = twin.attrs["doc"].value is not item.attrs["doc"].value
+        return twin.to_json(), pair[0] is pair[1], independent
+
+    shipped = copied()
+    moto_walks.install()
+    # Then the copy is the same, keeps the sharing, and shares nothing with the original
+    assert copied() == shipped
+    assert shipped[1:] == (True, True)
+
+
+def test_a_query_sizes_each_item_once_with_the_walks(
+    restore: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a count of moto's item size computations, and three items in a partition
+    sized: list[int] = []
+    moto_walks.install()
+    item_size = moto_walks._originals["item_size"]
+
+    def counting(self: Item) -> int:
+        sized.append(id(self))
+        return int(item_size(self))
+
+    monkeypatch.setitem(moto_walks._originals, "item_size", counting)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        for n in range(3):
+            client.put_item(TableName="t", Item={"pk": {"S": "P"}, "sk": {"S": f"{n}"}})
+        # When the partition is queried
+        answer = client.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "P"}},
+        )
+    # Then all three come back, each sized once (moto as shipped sizes each twice)
+    assert answer["Count"] == 3
+    assert len(sized) == len(set(sized)) == 3
