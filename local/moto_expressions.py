@@ -19,6 +19,10 @@ stack's CPU spent rebuilding the same trees.
 - `ConditionExpressionParser.parse` answers from a cache keyed by the expression, its names
   and its values (everything the parsed condition depends on), with the names and values it
   found, which the response layer reads. A condition is evaluated by reading it, never changed.
+- A condition whose values differ on every call (a timestamp, a job id: the resolver's
+  in-flight mark) misses that cache; its tokens still depend on the text alone, so the
+  lexer's token list is cached by text (tokens are immutable tuples whose child lists moto
+  never changes) and each parse gets its own copy of the list.
 
 Invalid expressions are not cached (the parser raises, as before). Every cached answer is a
 function of the text alone; tests/unit/local/test_moto_expressions.py compares items, answers,
@@ -30,6 +34,7 @@ import functools
 import inspect
 import json
 import pickle
+from collections import deque
 from typing import Any
 
 from moto.dynamodb import comparisons
@@ -67,7 +72,26 @@ def install() -> None:
         deepcopy=validators.deepcopy,  # type: ignore[attr-defined]
         init=validators.UpdateExpressionValidator.__init__,
         validate=validators.UpdateExpressionValidator.validate,
+        lex=comparisons.ConditionExpressionParser._lex_condition_expression,
     )
+    lex = comparisons.ConditionExpressionParser._lex_condition_expression
+
+    @functools.lru_cache(maxsize=CACHE_SIZE)
+    def tokens(expression: str) -> tuple[Any, ...]:
+        # The lexer reads nothing of the parser but the text (and class constants).
+        parser = comparisons.ConditionExpressionParser.__new__(
+            comparisons.ConditionExpressionParser
+        )
+        parser.condition_expression = expression
+        return tuple(lex(parser))  # raises on a text it cannot read: nothing cached
+
+    @functools.wraps(lex)
+    def cached_lex(self: comparisons.ConditionExpressionParser) -> Any:
+        expression = self.condition_expression
+        if not isinstance(expression, str):
+            return lex(self)
+        return deque(tokens(expression))
+
     init = validators.UpdateExpressionValidator.__init__
 
     @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -124,6 +148,7 @@ def install() -> None:
     setattr(validators.UpdateExpressionValidator, "validate", _validate)  # noqa: B010
     validators.deepcopy = tree_copy  # type: ignore[attr-defined,assignment]
     setattr(comparisons.ConditionExpressionParser, "parse", cached_parse)  # noqa: B010
+    setattr(comparisons.ConditionExpressionParser, "_lex_condition_expression", cached_lex)  # noqa: B010
 
 
 def uninstall() -> None:
@@ -133,6 +158,8 @@ def uninstall() -> None:
     setattr(UpdateExpressionParser, "make", _originals.pop("make"))  # noqa: B010
     validators.deepcopy = _originals.pop("deepcopy")  # type: ignore[attr-defined]
     setattr(comparisons.ConditionExpressionParser, "parse", _originals.pop("parse"))  # noqa: B010
+    lexer = comparisons.ConditionExpressionParser
+    setattr(lexer, "_lex_condition_expression", _originals.pop("lex"))  # noqa: B010
     # moto defines both on Validator, not on this subclass: dropping the overrides restores them.
     del _originals["init"], _originals["validate"]
     delattr(validators.UpdateExpressionValidator, "__init__")

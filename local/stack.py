@@ -18,12 +18,15 @@ import boto3
 from moto import mock_aws
 
 from local import (
+    botocore_wire,
     console,
     lambdas,
     moto_expressions,
     moto_guard,
+    moto_routes,
     moto_speedups,
     moto_transactions,
+    moto_walks,
 )
 from local.aws_resources import (
     TEMPLATE,
@@ -94,10 +97,13 @@ class LocalStack:
         ).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
+        moto_routes.install()  # each URL's moto handler found once (before the guard wraps it)
         moto_guard.install()  # the front, the stream poller and every worker call moto at once
         moto_speedups.install()
         moto_transactions.install()  # a transaction no longer copies the whole table
         moto_expressions.install()  # an expression text is parsed once
+        moto_walks.install()  # item sizes, results and validator passes walked once
+        botocore_wire.install()  # plain attribute values to and from JSON as they are
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)

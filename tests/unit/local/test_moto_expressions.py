@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb import comparisons
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.parsing.tokens import ExpressionTokenizer
 
@@ -205,3 +206,30 @@ def test_a_repeated_update_is_parsed_once_with_the_cache(
             job_update(client, "pending", attempt)
     # Then moto as shipped parses it twice a call, and once in all with the cache
     assert tokenized.count(JOB_UPDATE) == parses
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_condition_with_new_values_each_call_is_lexed_once_with_the_cache(
+    restore: None, monkeypatch: pytest.MonkeyPatch, cached: bool
+) -> None:
+    # Given a count of the tokens moto's condition lexer reads
+    read: list[str] = []
+    lex_one = comparisons.ConditionExpressionParser._lex_one_node
+
+    def counting(self: Any, remaining: str) -> Any:
+        read.append(remaining)
+        return lex_one(self, remaining)
+
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "_lex_one_node", counting)
+    if cached:
+        moto_expressions.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        # When the in-flight mark runs three times for three jobs (new values each time)
+        answers = [outcome(lambda j=job: mark(client, ["sale"], j)) for job in ("a", "b", "c")]
+    # Then the first passes and the others are refused, with or without the cache
+    assert [isinstance(a, tuple) for a in answers] == [False, True, True]
+    # and the condition's text is read token by token once with the cache, twice a call without
+    whole = [r for r in read if r.startswith("attribute_not_exists(inflight)")]
+    assert len(whole) == (1 if cached else 6)
