@@ -74,12 +74,7 @@ def _process_request(self: BotocoreStubber, request: Any) -> Any:
         return None
     if not service_whitelisted(service):
         raise ServiceNotWhitelisted(service)
-    backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
-    if isinstance(backend_dict, BackendDict):
-        regions = backend_dict[DEFAULT_ACCOUNT_ID]
-        _backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
-    else:
-        _backend = backend_dict["global"]
+    _backend_of(service)  # as moto's path, which looks the backend up on every call
     for header, value in request.headers.items():
         if isinstance(value, bytes):
             request.headers[header] = value.decode("utf-8")
@@ -93,6 +88,15 @@ def _process_request(self: BotocoreStubber, request: Any) -> Any:
     return status, headers, body
 
 
+def _backend_of(service: str) -> Any:
+    """The backend moto's dispatch picks for `service` (its default account and region)."""
+    backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+    if isinstance(backend_dict, BackendDict):
+        regions = backend_dict[DEFAULT_ACCOUNT_ID]
+        return regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+    return backend_dict["global"]
+
+
 def _search(clean_url: str) -> tuple[str, str, Any] | None:
     """moto's two loops (services, then the service's URLs), calling nothing."""
     for service, pattern in backend_index.backend_url_patterns:
@@ -100,13 +104,7 @@ def _search(clean_url: str) -> tuple[str, str, Any] | None:
             continue
         if passthrough_service(service) or not service_whitelisted(service):
             return None  # moto's path says so on every call
-        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
-        if isinstance(backend_dict, BackendDict):
-            regions = backend_dict[DEFAULT_ACCOUNT_ID]
-            backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
-        else:
-            backend = backend_dict["global"]
-        for url, handler in backend.urls.items():
+        for url, handler in _backend_of(service).urls.items():
             if re.compile(url).match(clean_url):
                 return service, url, handler
     return None

@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Final, Literal, TypeVar, Union
 
 from optout.connectors.errors import ConfigError
+from optout.plain_text import pydantic_str
 
 
 class Model:
@@ -106,14 +107,7 @@ def _reader(hint: Any) -> Reader:
 
 
 def _text(value: Any) -> Any:
-    if type(value) is not str:
-        return NO
-    if not value.isascii():
-        try:  # a lone surrogate (JSON "\ud800") is not a string to pydantic
-            value.encode()
-        except UnicodeEncodeError:
-            return NO
-    return value
+    return value if pydantic_str(value) else NO
 
 
 def _sequence(value: Any, item: Reader) -> Any:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
+from optout.plain_text import pydantic_str
 from optout.purposes import ALL_PURPOSES
 
 NO: Final = object()  # a value these checks leave to the model
@@ -31,15 +32,10 @@ def _text(low: int, high: int, pattern: str | None = None) -> Check:
     matcher = re.compile(pattern).fullmatch if pattern else None
 
     def check(value: Any) -> Any:
-        if type(value) is not str or not low <= len(value) <= high:
+        if not pydantic_str(value) or not low <= len(value) <= high:
             return NO
         if matcher is not None and matcher(value) is None:
             return NO
-        if not value.isascii():
-            try:  # a lone surrogate (JSON "\ud800") is not a string to pydantic
-                value.encode()
-            except UnicodeEncodeError:
-                return NO
         return value
 
     return check
