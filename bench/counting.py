@@ -15,7 +15,8 @@ delete on the item deleted): https://docs.aws.amazon.com/amazondynamodb/latest/d
 read-write-operations.html, checked 2026-11-30. The size after is read from moto's own table
 once the call is answered (an update's expression can replace or remove attributes, which the
 request alone does not tell); without moto to ask, the last size seen plus the values the
-request carries stands in (an upper bound).
+request carries stands in (an upper bound). A DeleteRequest inside BatchWriteItem is billed
+1 WRU whatever its size (the functions make none: they only batch puts).
 """
 
 import contextvars

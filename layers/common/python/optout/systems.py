@@ -110,8 +110,8 @@ def load_systems(path: str | Path, environ: Mapping[str, str] | None = None) -> 
 # -- the plain reader -------------------------------------------------------------------------
 # It returns exactly what the models make of `data`, or None: None is not a refusal, it sends
 # the file to the models. So it accepts a subset of what they accept: JSON's own types, no
-# coercion, ASCII texts where pydantic would check the text (a lone surrogate is not a string
-# to pydantic), and it gives up on anything a validator would raise about.
+# coercion, ASCII texts where pydantic would check the text (a lone surrogate is pydantic's to
+# judge), and it gives up on anything a validator would raise about.
 
 _FIELDS: Final = frozenset(f.name for f in fields(SystemConfig))
 _REQUIRED: Final = frozenset({"name", "type", "identifier_types", "purposes"})
