@@ -1,5 +1,26 @@
-"""The one rule the plain readers (http/hot_bodies.py, connectors/models.py) share for text:
-what pydantic takes as a `str`, checked without importing pydantic."""
+"""Rules the plain readers share, without importing pydantic: what pydantic takes as a `str`
+(http/hot_bodies.py, connectors/models.py), and JSON objects with each key once (the capture
+body, http/raw_body.py; the job message, delivery/messages.py)."""
+
+from typing import Any
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names `key` twice (json.loads keeps the last silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("duplicate key")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object_pairs_hook: the object, or DuplicateKey."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(key)
+        found[key] = value
+    return found
 
 
 def pydantic_str(value: object) -> bool:

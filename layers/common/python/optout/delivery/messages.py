@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from optout.plain_text import unique_keys
 from optout.systems import NAME_PATTERN
 
 
@@ -67,8 +68,8 @@ _MAX_CONFIRM: Final = 1_000_000  # far beyond any status check; a larger one is 
 
 def _plain(body: str) -> JobMessage | None:
     try:
-        data = json.loads(body, object_pairs_hook=_once)
-    except (ValueError, RecursionError):
+        data = json.loads(body, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError):  # DuplicateKey too: a key twice is the model's to judge
         return None
     if type(data) is not dict or not _KEYS - {"confirm"} <= data.keys() <= _KEYS:
         return None
@@ -81,13 +82,6 @@ def _plain(body: str) -> JobMessage | None:
     if confirm is not None and not (type(confirm) is int and 1 <= confirm <= _MAX_CONFIRM):
         return None
     return JobMessage(job_id, request_id, system, confirm)
-
-
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found = dict(pairs)
-    if len(found) != len(pairs):
-        raise ValueError("a key twice")  # caught by _plain: the model's to judge
-    return found
 
 
 def _text(value: Any, low: int, high: int) -> bool:

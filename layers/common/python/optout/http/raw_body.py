@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, NoReturn
 from urllib.parse import parse_qsl
 
 from optout.http.answers import NO_ROUTE, Refused, field_name, field_path
+from optout.plain_text import DuplicateKey, unique_keys
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -85,8 +86,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if _nests_deeper_than(text, MAX_DEPTH):
         raise Refused(400, "malformed_json", f"the body nests deeper than {MAX_DEPTH} levels")
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except _DuplicateKey as duplicate:
+        value = json.loads(text, object_pairs_hook=unique_keys, parse_constant=_no_constant)
+    except DuplicateKey as duplicate:
         message = "a key appears twice in one object: send each field once"
         raise Refused(400, "malformed_json", message, field_name(duplicate.key)) from None
     except (ValueError, RecursionError):  # JSONDecodeError, over-long integers
@@ -118,21 +119,6 @@ def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__("duplicate key")
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _DuplicateKey(key)
-        found[key] = value
-    return found
 
 
 def _no_constant(_: str) -> NoReturn:
