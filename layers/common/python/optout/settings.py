@@ -2,7 +2,7 @@
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 # Documented development default (README "Configuration"): used only in local mode
@@ -26,7 +26,7 @@ _BOUNDS: dict[str, tuple[int | None, int | None]] = {
 # Values parse as they did when this class was a pydantic model (lax mode), so a stack that
 # started before starts now. The plain forms every template writes are read here; anything else
 # ("1100.0", " 1095 ", "True") goes to pydantic's own TypeAdapter, imported only then
-# (tests/unit/test_settings.py holds _parse to it).
+# (tests/unit/test_settings.py holds read_variable to it).
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")  # a JSON integer well inside pydantic's limit
@@ -62,10 +62,7 @@ class Settings:
     identity_token_max_lifetime_seconds: int = 600
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value, kind = getattr(self, item.name), _KINDS[item.name]
-            if type(value) is not kind and not (value is None and item.name in _OPTIONAL):
-                raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
+        check_kinds(self, _KINDS, _OPTIONAL)
         for name, (low, high) in _BOUNDS.items():
             value = getattr(self, name)
             if low is not None and value < low:
@@ -77,16 +74,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        """From the variables named after the fields (upper case); an empty one is unset."""
-        env = os.environ
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            raw = env.get(item.name.upper(), "")
-            if raw != "":
-                values[item.name] = _parse(item.name, raw)
-        if "table_name" not in values:
-            raise ValueError("setting TABLE_NAME: is required")
-        return cls(**values)
+        return cls(**environment_values(cls, _KINDS))
 
 
 _KINDS: dict[str, type] = {
@@ -98,8 +86,30 @@ _KINDS.update((name, str) for name in Settings.__dataclass_fields__ if name not 
 _OPTIONAL = frozenset({"hash_key_secret_name", "edge_secret_name", "identity_token_secret_name"})
 
 
-def _parse(name: str, raw: str) -> object:
-    return read_variable(name, _KINDS[name], raw)
+def environment_values(settings: type, kinds: dict[str, type]) -> dict[str, Any]:
+    """A settings dataclass's values from the variables named after its fields (upper case),
+    each read as its kind; an empty variable is unset, and a field without a default must be
+    set (ValueError naming the variable). Settings' and the worker's settings'."""
+    values: dict[str, Any] = {}
+    for item in fields(settings):
+        raw = os.environ.get(item.name.upper(), "")
+        if raw != "":
+            values[item.name] = read_variable(item.name, kinds[item.name], raw)
+    for item in fields(settings):
+        if item.name not in values and item.default is MISSING and item.default_factory is MISSING:
+            raise ValueError(f"setting {item.name.upper()}: is required")
+    return values
+
+
+def check_kinds(settings: object, kinds: dict[str, type], optional: frozenset[str]) -> None:
+    """Each field's value of its kind (an int is a float too; a bool is neither), or None where
+    it may be unset: ValueError naming the variable."""
+    for item in fields(settings):  # type: ignore[arg-type]
+        value, kind = getattr(settings, item.name), kinds[item.name]
+        if value is None and item.name in optional:
+            continue
+        if not (type(value) in (int, float) if kind is float else type(value) is kind):
+            raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
 
 
 def read_variable(name: str, kind: type, raw: str) -> object:

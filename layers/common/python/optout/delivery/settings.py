@@ -7,11 +7,9 @@ A bad value stops the function at its start (ValueError, naming the variable, ne
 value), as the model's ValidationError (a ValueError too) did.
 """
 
-import os
 from dataclasses import dataclass, fields
-from typing import Any
 
-from optout.settings import read_variable
+from optout.settings import check_kinds, environment_values
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
 SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accepts
@@ -42,12 +40,7 @@ class WorkerSettings:
     confirm_give_up_seconds: float = 7 * 24 * 3600
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            value, kind = getattr(self, item.name), _KINDS[item.name]
-            if value is None and item.name in _OPTIONAL:
-                continue
-            if not _of_kind(value, kind):
-                raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
+        check_kinds(self, _KINDS, _OPTIONAL)
         for name, (low, above, high) in _BOUNDS.items():
             value = getattr(self, name)
             # `not (...)` so that NaN, which compares false to everything, is refused
@@ -59,16 +52,7 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":
-        """From the variables named after the fields (upper case); an empty one is unset."""
-        env = os.environ
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            raw = env.get(item.name.upper(), "")
-            if raw != "":
-                values[item.name] = read_variable(item.name, _KINDS[item.name], raw)
-        if "table_name" not in values:
-            raise ValueError("setting TABLE_NAME: is required")
-        return cls(**values)
+        return cls(**environment_values(cls, _KINDS))
 
 
 # name -> (lower bound, exclusive?, upper bound inclusive or None): the model's ge/gt/le.
@@ -89,9 +73,3 @@ _KINDS: dict[str, type] = {
     item.name: int if item.name in _INTS else float if item.name in _BOUNDS else str
     for item in fields(WorkerSettings)
 }
-
-
-def _of_kind(value: object, kind: type) -> bool:
-    if kind is float:  # an int is a number too (the defaults are); a bool is not
-        return type(value) in (int, float)
-    return type(value) is kind
