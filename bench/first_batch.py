@@ -8,18 +8,16 @@ the AWS calls the function made, in order, and their answers (ResponseMetadata l
 `REPLAY` gives them back in the same order, so the replayed batch takes the recorded path.
 """
 
-import importlib.util
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.environment import load_function
+
 REGION = "us-east-1"
 DEVICE = "first-batch-device-0001"
 SYSTEM = "webhook"  # the one system a banner opt-out by device reaches (it takes device_id)
@@ -96,14 +94,14 @@ def record(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         os.environ.pop("SYSTEM_NAME", None)
 
         capture = _load("capture_api")
-        answer = capture.handler(_consent(), _Context("capture"))
+        answer = capture.handler(_consent(), _context("capture"))
         assert answer["statusCode"] == 202, answer
         stream = {"Records": _event_records(stream_arn, to_lambda_record)}
         assert len(stream["Records"]) == 1
 
         resolver = _load("resolver")
         calls.clear()
-        assert resolver.handler(stream, _Context("resolver")) == {"batchItemFailures": []}
+        assert resolver.handler(stream, _context("resolver")) == {"batchItemFailures": []}
         resolver_calls = list(calls)
 
         url = urls[SYSTEM]
@@ -116,7 +114,7 @@ def record(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         worker = _load("worker")
         calls.clear()
         with mock.patch.object(HttpClient, "send", _vendor_answers_ok):
-            assert worker.handler(jobs, _Context("worker")) == {"batchItemFailures": []}
+            assert worker.handler(jobs, _context("worker")) == {"batchItemFailures": []}
         worker_calls = list(calls)
     return {
         "resolver": {"event": stream, "calls": resolver_calls},
@@ -143,13 +141,14 @@ def _recording() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
 
 def _load(function: str) -> ModuleType:
     """A fresh functions/<function>/app.py, as a new container imports it."""
-    path = ROOT / "functions" / function / "app.py"
-    spec = importlib.util.spec_from_file_location(f"first_batch_{function}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_function(function, f"first_batch_{function}")
+
+
+def _context(function: str) -> Any:
+    """A Lambda context for `function`, with the request id the replay's context has."""
+    from local.lambdas import LambdaContext  # noqa: PLC0415 - needs the layer on the path
+
+    return LambdaContext(function, 30, aws_request_id="first-batch")
 
 
 def _consent() -> dict[str, Any]:
@@ -181,11 +180,3 @@ def _vendor_answers_ok(*_: Any, **__: Any) -> Any:
     from optout.connectors.http import HttpResponse  # noqa: PLC0415
 
     return HttpResponse(200, {"content-type": "application/json"}, b"{}")
-
-
-class _Context:
-    memory_limit_in_mb, aws_request_id = 512, "first-batch"
-
-    def __init__(self, function: str) -> None:
-        self.function_name = function
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{function}"
