@@ -1,8 +1,13 @@
-"""Rules the plain readers share, without importing pydantic: what pydantic takes as a `str`
-(http/hot_bodies.py, connectors/models.py), and JSON objects with each key once (the capture
-body, http/raw_body.py; the job message, delivery/messages.py)."""
+"""Rules the plain readers share, without importing pydantic: their "left to the model"
+marker and what pydantic takes as a `str` (http/hot_bodies.py, connectors/models.py), and
+JSON objects with each key once (the capture body, http/raw_body.py; the job message,
+delivery/messages.py)."""
 
-from typing import Any
+from typing import Any, Final
+
+NO: Final = object()
+"""What a plain reader returns for a value it leaves to the pydantic model (which decides,
+and words the refusal): the plain path only ever answers for less."""
 
 
 class DuplicateKey(ValueError):

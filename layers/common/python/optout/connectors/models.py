@@ -12,10 +12,10 @@ tests/unit/connectors/test_config_plain.py holds the plain reader to pydantic).
 import types
 import typing
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, ClassVar, Final, Literal, TypeVar, Union
+from typing import Any, ClassVar, Literal, TypeVar, Union
 
 from optout.connectors.errors import ConfigError
-from optout.plain_text import pydantic_str
+from optout.plain_text import NO, pydantic_str
 
 
 class Model:
@@ -30,7 +30,6 @@ class NoSecret(Model):
 
 
 M = TypeVar("M", bound=Model)
-NO: Final = object()  # a value the plain reader leaves to pydantic
 
 
 def parse_config(model: type[M], data: Any, what: str, system: str) -> M:

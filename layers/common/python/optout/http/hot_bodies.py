@@ -17,10 +17,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
-from optout.plain_text import pydantic_str
+from optout.plain_text import NO, pydantic_str
 from optout.purposes import ALL_PURPOSES
 
-NO: Final = object()  # a value these checks leave to the model
 Check = Callable[[Any], Any]  # the value as the model dumps it, or NO
 REQUIRED: Final = object()
 STR_MAX_LENGTH: Final = 2048  # the models' str_max_length (api_models.StrictModel)
