@@ -55,9 +55,10 @@ CLIENTS = {
     "worker": '"dynamodb": lambda: app.services().delivery.table.client, '
     '"sqs": lambda: app.services().sqs',
 }
-VENDOR_ANSWERS_OK = """
+VENDOR_OK = (200, {"content-type": "application/json"}, b"{}")  # a vendor's answer, as recorded
+VENDOR_ANSWERS_OK = f"""
 from optout.connectors.http import HttpClient, HttpResponse
-HttpClient.send = lambda *_, **__: HttpResponse(200, {"content-type": "application/json"}, b"{}")
+HttpClient.send = lambda *_, **__: HttpResponse(*{VENDOR_OK!r})
 """
 REPLAY_ENV = {"SYSTEM_NAME": SYSTEM}  # a production worker serves one system
 
@@ -179,4 +180,4 @@ def _event_records(stream_arn: str, convert: Any) -> list[dict[str, Any]]:
 def _vendor_answers_ok(*_: Any, **__: Any) -> Any:
     from optout.connectors.http import HttpResponse  # noqa: PLC0415
 
-    return HttpResponse(200, {"content-type": "application/json"}, b"{}")
+    return HttpResponse(*VENDOR_OK)
