@@ -7,27 +7,8 @@ from typing import Any
 
 import pytest
 
-from local import (
-    botocore_wire,
-    moto_expressions,
-    moto_guard,
-    moto_routes,
-    moto_speedups,
-    moto_transactions,
-    moto_walks,
-)
 from local.patching import Patches
-
-# The local stack's order (local/stack.py): the lock wraps the routes, the rest follow.
-STACK_ORDER = (
-    moto_routes,
-    moto_guard,
-    moto_speedups,
-    moto_transactions,
-    moto_expressions,
-    moto_walks,
-    botocore_wire,
-)
+from local.stack import PATCHES
 
 
 class Base:
@@ -222,20 +203,20 @@ SHIPPED = _attributes()
 
 @pytest.fixture
 def uninstalled() -> Iterator[None]:
-    for module in reversed(STACK_ORDER):
+    for module in reversed(PATCHES):
         module.uninstall()
     yield
-    for module in reversed(STACK_ORDER):
+    for module in reversed(PATCHES):
         module.uninstall()
 
 
 def test_the_stacks_patches_installed_twice_are_installed_once(uninstalled: None) -> None:
     # Given every patch of the local stack installed in its order
-    for module in STACK_ORDER:
+    for module in PATCHES:
         module.install()
     once = _attributes()
     # When they are installed again
-    for module in STACK_ORDER:
+    for module in PATCHES:
         module.install()
     # Then nothing in moto or botocore changed
     assert _differences(once, _attributes()) == []
@@ -247,10 +228,10 @@ def test_the_stacks_patches_uninstalled_leave_moto_and_botocore_as_shipped(
     # Given moto and botocore as shipped (SHIPPED; other tests may have changed other parts)
     before = _attributes()
     # When every patch of the local stack is installed in its order and uninstalled in reverse
-    for module in STACK_ORDER:
+    for module in PATCHES:
         module.install()
     replaced = _differences(before, _attributes())
-    for module in reversed(STACK_ORDER):
+    for module in reversed(PATCHES):
         module.uninstall()
     # Then every attribute they replaced holds the very object it held as shipped again
     assert {  # a method, a classmethod, a property, module attributes, inherited methods
