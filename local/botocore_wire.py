@@ -22,17 +22,17 @@ from botocore.parsers import BaseJSONParser
 from botocore.serialize import JSONSerializer
 
 from local.moto_speedups import _plain
+from local.patching import Patches
 
-_originals: dict[str, Any] = {}
+_patches = Patches()
 
 
 def install() -> None:
     """Idempotent."""
-    if _originals:
+    if _patches.installed():
         return
     parse = getattr(BaseJSONParser, "_handle_structure")  # noqa: B009 - private in the stubs
     serialize = getattr(JSONSerializer, "_serialize_type_structure")  # noqa: B009
-    _originals.update(parse=parse, serialize=serialize)
 
     @functools.wraps(parse)
     def handle_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
@@ -49,17 +49,14 @@ def install() -> None:
             return
         serialize(self, serialized, value, shape, key)
 
-    setattr(BaseJSONParser, "_handle_structure", handle_structure)  # noqa: B010 - a method swap
-    setattr(JSONSerializer, "_serialize_type_structure", serialize_structure)  # noqa: B010
+    _patches.swap(BaseJSONParser, "_handle_structure", handle_structure)
+    _patches.swap(JSONSerializer, "_serialize_type_structure", serialize_structure)
 
 
 def uninstall() -> None:
     """botocore as shipped (the tests compare both)."""
-    if not _originals:
-        return
-    setattr(BaseJSONParser, "_handle_structure", _originals.pop("parse"))  # noqa: B010
-    setattr(JSONSerializer, "_serialize_type_structure", _originals.pop("serialize"))  # noqa: B010
+    _patches.restore()
 
 
 def installed() -> bool:
-    return bool(_originals)
+    return _patches.installed()

@@ -31,7 +31,6 @@ errors and stream records against moto as shipped. Written against moto 5.2 (pin
 
 import copy
 import functools
-import inspect
 import json
 import pickle
 from collections import deque
@@ -42,10 +41,11 @@ from moto.dynamodb.parsing import validators
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
 from local.moto_guard import LOCK
+from local.patching import Patches
 
 CACHE_SIZE = 512  # distinct texts; the handlers use a few dozen
 
-_originals: dict[str, Any] = {}
+_patches = Patches()
 # id(tree) -> (tree, its pickle, its text): the tree is held here, so its id is not reused
 # while the entry exists.
 _pickled: dict[int, tuple[Any, bytes, str]] = {}
@@ -62,18 +62,10 @@ EXPRESSION_ONLY = (
 
 def install() -> None:
     """Idempotent; for the local stack's process (never the tests' moto, never Lambda)."""
-    if _originals:
+    if _patches.installed():
         return
     make = UpdateExpressionParser.make
     parse = comparisons.ConditionExpressionParser.parse
-    _originals.update(
-        make=inspect.getattr_static(UpdateExpressionParser, "make"),  # the classmethod itself
-        parse=parse,
-        deepcopy=validators.deepcopy,  # type: ignore[attr-defined]
-        init=validators.UpdateExpressionValidator.__init__,
-        validate=validators.UpdateExpressionValidator.validate,
-        lex=comparisons.ConditionExpressionParser._lex_condition_expression,
-    )
     lex = comparisons.ConditionExpressionParser._lex_condition_expression
 
     @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -143,27 +135,18 @@ def install() -> None:
         init(self, expression, *args, **kwargs)
         self.local_source_tree = expression
 
-    setattr(UpdateExpressionParser, "make", staticmethod(cached_make))  # noqa: B010
-    setattr(validators.UpdateExpressionValidator, "__init__", remembering_init)  # noqa: B010
-    setattr(validators.UpdateExpressionValidator, "validate", _validate)  # noqa: B010
-    validators.deepcopy = tree_copy  # type: ignore[attr-defined,assignment]
-    setattr(comparisons.ConditionExpressionParser, "parse", cached_parse)  # noqa: B010
-    setattr(comparisons.ConditionExpressionParser, "_lex_condition_expression", cached_lex)  # noqa: B010
+    _patches.swap(UpdateExpressionParser, "make", staticmethod(cached_make))
+    # moto defines both on Validator, not on this subclass: restoring drops the overrides.
+    _patches.swap(validators.UpdateExpressionValidator, "__init__", remembering_init)
+    _patches.swap(validators.UpdateExpressionValidator, "validate", _validate)
+    _patches.swap(validators, "deepcopy", tree_copy)
+    _patches.swap(comparisons.ConditionExpressionParser, "parse", cached_parse)
+    _patches.swap(comparisons.ConditionExpressionParser, "_lex_condition_expression", cached_lex)
 
 
 def uninstall() -> None:
     """moto as shipped (the tests compare both)."""
-    if not _originals:
-        return
-    setattr(UpdateExpressionParser, "make", _originals.pop("make"))  # noqa: B010
-    validators.deepcopy = _originals.pop("deepcopy")  # type: ignore[attr-defined]
-    setattr(comparisons.ConditionExpressionParser, "parse", _originals.pop("parse"))  # noqa: B010
-    lexer = comparisons.ConditionExpressionParser
-    setattr(lexer, "_lex_condition_expression", _originals.pop("lex"))  # noqa: B010
-    # moto defines both on Validator, not on this subclass: dropping the overrides restores them.
-    del _originals["init"], _originals["validate"]
-    delattr(validators.UpdateExpressionValidator, "__init__")
-    delattr(validators.UpdateExpressionValidator, "validate")
+    _patches.restore()
     _pickled.clear()
     _conditions.clear()
     _passed.clear()
@@ -202,7 +185,7 @@ def _validation_key(validator: Any) -> tuple[str, str, tuple[str, ...]] | None:
 
 
 def installed() -> bool:
-    return bool(_originals)
+    return _patches.installed()
 
 
 def _condition_key(parser: comparisons.ConditionExpressionParser) -> tuple[str, str, str] | None:

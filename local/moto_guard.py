@@ -43,6 +43,8 @@ from typing import Any, ClassVar
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models.table import Table
 
+from local.patching import Patches
+
 LOCK = threading.RLock()  # re-entrant: a moto call may make another one in the same thread
 # DynamoDB actions that change no item; anything else (and anything unknown) is a write.
 _READS = frozenset(
@@ -61,12 +63,12 @@ class _Writes:
     naming: ClassVar[dict[str, int]] = {}  # index attribute -> single-item writes naming it
 
 
-_originals: dict[str, Any] = {}
+_patches = Patches()
 
 
 def install() -> None:
     """Serialise moto and scope base-table Queries to their partition. Idempotent."""
-    if _originals:
+    if _patches.installed():
         return
     original_request = BotocoreStubber.process_request
     original_query = Table.query
@@ -103,12 +105,8 @@ def install() -> None:
             finally:
                 self.items = everything
 
-    _originals.update(
-        process_request=original_request,
-        query=original_query,
-    )
-    setattr(BotocoreStubber, "process_request", process_request)  # noqa: B010 - a method swap
-    setattr(Table, "query", query)  # noqa: B010 - a method swap mypy would refuse as assignment
+    _patches.swap(BotocoreStubber, "process_request", process_request)
+    _patches.swap(Table, "query", query)
 
 
 def _count_write(request: Any) -> None:
@@ -203,13 +201,11 @@ def _still(
 
 def uninstall() -> None:
     """Back to moto as shipped (tests that show the race without the guard)."""
-    if _originals:
-        setattr(BotocoreStubber, "process_request", _originals.pop("process_request"))  # noqa: B010
-        setattr(Table, "query", _originals.pop("query"))  # noqa: B010
+    _patches.restore()
 
 
 def installed() -> bool:
-    return bool(_originals)
+    return _patches.installed()
 
 
 @contextmanager

@@ -33,8 +33,9 @@ from moto.core.utils import get_equivalent_url_in_aws_domain
 from moto.moto_api import recorder
 
 from local import moto_guard
+from local.patching import Patches
 
-_originals: dict[str, Any] = {}
+_patches = Patches()
 # clean URL -> (service, the backend URL pattern that matched, its handler), or None: no
 # handler (moto's own path answers).
 _routes: dict[str, tuple[str, str, Any] | None] = {}
@@ -42,23 +43,20 @@ _routes: dict[str, tuple[str, str, Any] | None] = {}
 
 def install() -> None:
     """Idempotent; before moto_guard.install() (its lock wraps what this installs)."""
-    if _originals:
+    if _patches.installed():
         return
     if moto_guard.installed():
         raise RuntimeError("install moto_routes before moto_guard: the lock must be outermost")
-    _originals["process_request"] = BotocoreStubber.process_request
-    setattr(BotocoreStubber, "process_request", _process_request)  # noqa: B010 - a method swap
+    _patches.swap(BotocoreStubber, "process_request", _process_request)
 
 
 def uninstall() -> None:
-    if not _originals:
-        return
-    setattr(BotocoreStubber, "process_request", _originals.pop("process_request"))  # noqa: B010
+    _patches.restore()
     _routes.clear()
 
 
 def installed() -> bool:
-    return bool(_originals)
+    return _patches.installed()
 
 
 def _process_request(self: BotocoreStubber, request: Any) -> Any:
@@ -68,7 +66,7 @@ def _process_request(self: BotocoreStubber, request: Any) -> Any:
         _routes[clean_url] = _search(clean_url)
     route = _routes[clean_url]
     if route is None or passthrough_url(clean_url):
-        return _originals["process_request"](self, request)
+        return _patches.original(BotocoreStubber, "process_request")(self, request)
     service, _, handler = route
     if passthrough_service(service):
         return None

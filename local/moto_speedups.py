@@ -57,33 +57,32 @@ from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import unix_time
 from moto.sqs.models import Message, Queue, SQSBackend
 
-_originals: dict[str, Any] = {}
+from local.patching import Patches
+
+_patches = Patches()
 
 
 def install() -> None:
     """Idempotent; for a process whose only AWS is the embedded moto (the local stack)."""
-    if _originals:
+    if _patches.installed():
         return
     # moto's responses module looks the helper up by name at call time: replace it there.
     original = responses.method_names_from_class  # type: ignore[attr-defined]
-    responses.method_names_from_class = functools.cache(original)  # type: ignore[attr-defined]
-    sign = RequestSigner.sign
-    setattr(RequestSigner, "sign", _unsigned)  # noqa: B010 - a method swap
+    _patches.swap(responses, "method_names_from_class", functools.cache(original))
+    _patches.swap(RequestSigner, "sign", _unsigned)
     walk = BaseJSONSerializer._serialize_type_structure
     read = BaseJSONParser._parse_structure
     clean = useragent.sanitize_user_agent_string_component
-    _originals.update(method_names=original, walk=walk, sign=sign, read=read, clean=clean)
-    useragent.sanitize_user_agent_string_component = functools.lru_cache(maxsize=256)(clean)
+    cached_clean = functools.lru_cache(maxsize=256)(clean)
+    _patches.swap(useragent, "sanitize_user_agent_string_component", cached_clean)
     normalize = responses.normalize_request  # type: ignore[attr-defined]
-    _originals["normalize"] = normalize
 
     @functools.wraps(normalize)
     def normalize_request(request: Any) -> Any:
         return _JsonRequest.of(request) or normalize(request)
 
-    responses.normalize_request = normalize_request  # type: ignore[attr-defined]
-    _originals["retained"] = SQSBackend.is_message_valid_based_on_retention_period
-    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _retained)  # noqa: B010
+    _patches.swap(responses, "normalize_request", normalize_request)
+    _patches.swap(SQSBackend, "is_message_valid_based_on_retention_period", _retained)
     _install_queue_patches()
 
     @functools.wraps(read)
@@ -92,7 +91,7 @@ def install() -> None:
             return value
         return read(self, shape, value)  # type: ignore[no-untyped-call]
 
-    setattr(BaseJSONParser, "_parse_structure", parse_structure)  # noqa: B010
+    _patches.swap(BaseJSONParser, "_parse_structure", parse_structure)
 
     @functools.wraps(walk)
     def serialize_structure(
@@ -103,24 +102,12 @@ def install() -> None:
             return
         walk(self, serialized, value, shape, key)
 
-    setattr(BaseJSONSerializer, "_serialize_type_structure", serialize_structure)  # noqa: B010
+    _patches.swap(BaseJSONSerializer, "_serialize_type_structure", serialize_structure)
 
 
 def uninstall() -> None:
     """moto and botocore as shipped (tests compare both)."""
-    if not _originals:
-        return
-    responses.method_names_from_class = _originals.pop("method_names")  # type: ignore[attr-defined]
-    setattr(BaseJSONSerializer, "_serialize_type_structure", _originals.pop("walk"))  # noqa: B010
-    setattr(RequestSigner, "sign", _originals.pop("sign"))  # noqa: B010
-    setattr(BaseJSONParser, "_parse_structure", _originals.pop("read"))  # noqa: B010
-    useragent.sanitize_user_agent_string_component = _originals.pop("clean")
-    responses.normalize_request = _originals.pop("normalize")  # type: ignore[attr-defined]
-    setattr(SQSBackend, "is_message_valid_based_on_retention_period", _originals.pop("retained"))  # noqa: B010
-    setattr(SQSBackend, "send_message", _originals.pop("send"))  # noqa: B010
-    setattr(Queue, "attributes", _originals.pop("attributes"))  # noqa: B010
-    setattr(Queue, "delete_message", _originals.pop("delete"))  # noqa: B010
-    setattr(Message, "mark_received", _originals.pop("mark_received"))  # noqa: B010
+    _patches.restore()
     _by_handle.clear()
 
 
@@ -134,7 +121,6 @@ def _install_queue_patches() -> None:
     attributes: property = Queue.__dict__["attributes"]
     delete = Queue.delete_message
     mark_received = Message.mark_received
-    _originals.update(send=send, attributes=attributes, delete=delete, mark_received=mark_received)
 
     @functools.wraps(send)
     def send_message(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -169,10 +155,10 @@ def _install_queue_patches() -> None:
         mark_received(self, *args, **kwargs)
         _by_handle[self.receipt_handle] = self  # type: ignore[index]
 
-    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
-    setattr(Queue, "attributes", property(queue_attributes))  # noqa: B010
-    setattr(Queue, "delete_message", delete_message)  # noqa: B010
-    setattr(Message, "mark_received", mark_received_)  # noqa: B010
+    _patches.swap(SQSBackend, "send_message", send_message)
+    _patches.swap(Queue, "attributes", property(queue_attributes))
+    _patches.swap(Queue, "delete_message", delete_message)
+    _patches.swap(Message, "mark_received", mark_received_)
 
 
 @contextmanager

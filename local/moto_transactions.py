@@ -25,21 +25,21 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-_originals: dict[str, Any] = {}
+from local.patching import Patches
+
+_patches = Patches()
 
 
 def install() -> None:
     """Idempotent; for a process whose only AWS is the embedded moto (the local stack)."""
-    if _originals:
+    if _patches.installed():
         return
     original: Callable[[DynamoDBBackend, list[dict[str, Any]]], None]
     original = DynamoDBBackend.transact_write_items
-    _originals.update(transact=original, copy=dynamodb_models.copy)  # type: ignore[attr-defined]
     # The module's `copy` serves two calls: the table backup (made a no-op) and an item's
     # old image in update_item (kept).
-    dynamodb_models.copy = SimpleNamespace(  # type: ignore[assignment,attr-defined]
-        deepcopy=_deepcopy_unless_table, copy=copy.copy
-    )
+    copies = SimpleNamespace(deepcopy=_deepcopy_unless_table, copy=copy.copy)
+    _patches.swap(dynamodb_models, "copy", copies)
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
         saved = _Backup(self, transact_items)
@@ -49,15 +49,12 @@ def install() -> None:
             saved.restore()
             raise
 
-    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
+    _patches.swap(DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 def uninstall() -> None:
     """moto as shipped (tests compare both)."""
-    if not _originals:
-        return
-    setattr(DynamoDBBackend, "transact_write_items", _originals.pop("transact"))  # noqa: B010
-    dynamodb_models.copy = _originals.pop("copy")  # type: ignore[attr-defined]
+    _patches.restore()
 
 
 def _deepcopy_unless_table(value: Any, memo: dict[int, Any] | None = None) -> Any:

@@ -56,34 +56,25 @@ from moto.dynamodb.parsing.ast_nodes import (  # type: ignore[attr-defined]
     Node,
 )
 
+from local.patching import Patches
+
 ITEM_SIZE_LIMIT = 405_000  # moto's (LimitedSizeDict.__setitem__): AWS's 400 KB plus a margin
 _SETS = frozenset({"SS", "NS", "BS"})
 _PLAIN = (str, int, float, bool, type(None))
 _ATOMIC = frozenset({str, bytes, int, float, bool, type(None)})  # deepcopy returns them as is
 
-_originals: dict[str, Any] = {}
+_patches = Patches()
 
 
 def install() -> None:
     """Idempotent; for the local stack's process."""
-    if _originals:
+    if _patches.installed():
         return
-    _originals.update(
-        item_init=Item.__init__,
-        size=DynamoType.size,
-        to_dict=utilities.dynamo_to_dict,
-        traverse=DepthFirstTraverser.traverse_node_recursively,
-        regular=DynamoType.to_regular_json,
-        copy_value=DynamoType.__deepcopy__,
-        copy_item=Item.__deepcopy__,
-        item_size=Item.size,
-        query=Table.query,
-    )
-    setattr(DynamoType, "to_regular_json", _regular)  # noqa: B010
-    setattr(DynamoType, "__deepcopy__", _copy_value)  # noqa: B010
-    setattr(Item, "__deepcopy__", _copy_item)  # noqa: B010
-    setattr(Item, "size", _item_size)  # noqa: B010
-    query = _originals["query"]
+    _patches.swap(DynamoType, "to_regular_json", _regular)
+    _patches.swap(DynamoType, "__deepcopy__", _copy_value)
+    _patches.swap(Item, "__deepcopy__", _copy_item)
+    _patches.swap(Item, "size", _item_size)
+    query = Table.query
 
     @functools.wraps(query)
     def sized_once(self: Table, *args: Any, **kwargs: Any) -> Any:
@@ -94,34 +85,22 @@ def install() -> None:
         finally:
             _query.sizes = outer
 
-    setattr(Table, "query", sized_once)  # noqa: B010
-    setattr(Item, "__init__", _item_init)  # noqa: B010 - a method swap
-    setattr(DynamoType, "size", _size)  # noqa: B010
+    _patches.swap(Table, "query", sized_once)
+    _patches.swap(Item, "__init__", _item_init)
+    _patches.swap(DynamoType, "size", _size)
     # moto's responses module imported the function by name: replace it in both places.
-    utilities.dynamo_to_dict = _to_dict
-    dynamodb_responses.dynamo_to_dict = _to_dict  # type: ignore[attr-defined]
-    setattr(DepthFirstTraverser, "traverse_node_recursively", _traverse)  # noqa: B010
+    _patches.swap(utilities, "dynamo_to_dict", _to_dict)
+    _patches.swap(dynamodb_responses, "dynamo_to_dict", _to_dict)
+    _patches.swap(DepthFirstTraverser, "traverse_node_recursively", _traverse)
 
 
 def uninstall() -> None:
     """moto as shipped (the tests compare both)."""
-    if not _originals:
-        return
-    setattr(Item, "__init__", _originals.pop("item_init"))  # noqa: B010
-    setattr(DynamoType, "size", _originals.pop("size"))  # noqa: B010
-    to_dict = _originals.pop("to_dict")
-    utilities.dynamo_to_dict = to_dict
-    dynamodb_responses.dynamo_to_dict = to_dict  # type: ignore[attr-defined]
-    setattr(DepthFirstTraverser, "traverse_node_recursively", _originals.pop("traverse"))  # noqa: B010
-    setattr(DynamoType, "to_regular_json", _originals.pop("regular"))  # noqa: B010
-    setattr(DynamoType, "__deepcopy__", _originals.pop("copy_value"))  # noqa: B010
-    setattr(Item, "__deepcopy__", _originals.pop("copy_item"))  # noqa: B010
-    setattr(Item, "size", _originals.pop("item_size"))  # noqa: B010
-    setattr(Table, "query", _originals.pop("query"))  # noqa: B010
+    _patches.restore()
 
 
 def installed() -> bool:
-    return bool(_originals)
+    return _patches.installed()
 
 
 def _item_init(
@@ -180,10 +159,10 @@ _query = threading.local()
 def _item_size(self: Item) -> int:
     sizes: dict[int, tuple[Item, int]] | None = getattr(_query, "sizes", None)
     if sizes is None:
-        return _originals["item_size"](self)  # type: ignore[no-any-return]
+        return _patches.original(Item, "size")(self)  # type: ignore[no-any-return]
     hit = sizes.get(id(self))
     if hit is None or hit[0] is not self:
-        hit = sizes[id(self)] = (self, _originals["item_size"](self))
+        hit = sizes[id(self)] = (self, _patches.original(Item, "size")(self))
     return hit[1]
 
 
@@ -233,7 +212,7 @@ def _regular(self: DynamoType) -> dict[str, Any]:
     """moto's DynamoType.to_regular_json: {type: a deep copy of the value, members converted,
     a binary value given as base64 text decoded}."""
     if type(self) is not DynamoType:
-        return _originals["regular"](self)  # type: ignore[no-any-return]
+        return _patches.original(DynamoType, "to_regular_json")(self)  # type: ignore[no-any-return]
     value = self.value
     kind = type(value)
     if kind is dict:
@@ -241,7 +220,7 @@ def _regular(self: DynamoType) -> dict[str, Any]:
     elif kind is list:
         value = [_member(v) for v in value]
     elif kind not in _ATOMIC:
-        return _originals["regular"](self)  # type: ignore[no-any-return]
+        return _patches.original(DynamoType, "to_regular_json")(self)  # type: ignore[no-any-return]
     if self.type == "B" and isinstance(value, str):
         value = base64.b64decode(value)
     return {self.type: value}
@@ -267,7 +246,7 @@ def _to_dict(obj: Any) -> Any:
         return obj
     if isinstance(obj, DynamoType):
         if obj.type in ("B", "BS"):
-            return _originals["to_dict"](obj)  # blobs: moto's own decoding
+            return _patches.original(utilities, "dynamo_to_dict")(obj)  # blobs: moto's own decoding
         return {obj.type: _to_dict(obj.value)}
     if hasattr(obj, "to_json"):
         return _to_dict(obj.to_json())
@@ -286,7 +265,9 @@ def _traverse(self: DepthFirstTraverser, node: Any, child_id: int = -1) -> Any:
         cls.nodes_to_be_processed is not DepthFirstTraverser.nodes_to_be_processed
         or cls.process is not DepthFirstTraverser.process
     ):
-        return _originals["traverse"](self, node, child_id)
+        return _patches.original(DepthFirstTraverser, "traverse_node_recursively")(
+            self, node, child_id
+        )
     processors = tuple(self._processing_map().items())
     wanted = tuple(kind for kind, _ in processors)
     pre = (

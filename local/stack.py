@@ -58,6 +58,16 @@ from optout.store.table import Table
 from optout.systems import load_systems
 
 log = logging.getLogger("local.stack")
+# moto's and botocore's patches for this process (local/patching.py), in the order installed.
+PATCHES = (
+    moto_routes,  # each URL's moto handler found once (before the guard wraps it)
+    moto_guard,  # the front, the stream poller and every worker call moto at once
+    moto_speedups,
+    moto_transactions,  # a transaction no longer copies the whole table
+    moto_expressions,  # an expression text is parsed once
+    moto_walks,  # item sizes, results and validator passes walked once
+    botocore_wire,  # plain attribute values to and from JSON as they are
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "optout-local"  # stands in for ${AWS::StackName}
@@ -97,13 +107,8 @@ class LocalStack:
         ).systems
         self.systems = [s.name for s in systems]
         os.environ.update(_credentials())
-        moto_routes.install()  # each URL's moto handler found once (before the guard wraps it)
-        moto_guard.install()  # the front, the stream poller and every worker call moto at once
-        moto_speedups.install()
-        moto_transactions.install()  # a transaction no longer copies the whole table
-        moto_expressions.install()  # an expression text is parsed once
-        moto_walks.install()  # item sizes, results and validator passes walked once
-        botocore_wire.install()  # plain attribute values to and from JSON as they are
+        for patch in PATCHES:
+            patch.install()
         self._mock = mock_aws()
         self._mock.start()
         dynamodb = boto3.client("dynamodb", region_name=REGION)

@@ -13,6 +13,7 @@ from moto.dynamodb.models.utilities import dynamo_to_dict
 
 from local import moto_expressions, moto_walks
 from local.aws_resources import create_table
+from local.patching import Patches
 from tests.unit.local import test_moto_expressions, test_moto_speedups
 from tests.unit.local.test_moto_expressions import outcome, stream_images
 
@@ -207,19 +208,26 @@ def test_an_item_copies_as_moto_copies_it(restore: None) -> None:
     assert shipped[1:] == (True, True)
 
 
-def test_a_query_sizes_each_item_once_with_the_walks(
-    restore: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a count of moto's item size computations, and three items in a partition
+@pytest.fixture
+def sized() -> Iterator[list[int]]:
+    """The items moto's own Item.size sizes, counted beneath the walks (installed here)."""
     sized: list[int] = []
-    moto_walks.install()
-    item_size = moto_walks._originals["item_size"]
+    item_size = Item.size
 
     def counting(self: Item) -> int:
         sized.append(id(self))
         return int(item_size(self))
 
-    monkeypatch.setitem(moto_walks._originals, "item_size", counting)
+    counted = Patches()
+    counted.swap(Item, "size", counting)
+    moto_walks.install()  # the walks call through to the count
+    yield sized
+    moto_walks.uninstall()
+    counted.restore()
+
+
+def test_a_query_sizes_each_item_once_with_the_walks(restore: None, sized: list[int]) -> None:
+    # Given a count of moto's item size computations, and three items in a partition
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         create_table(client, "t")
