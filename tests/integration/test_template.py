@@ -192,16 +192,69 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
 # -- functions ------------------------------------------------------------------------------
 
 
-def test_every_function_runs_arm64_with_tracing_and_json_logs(translated: dict[str, Any]) -> None:
+def test_every_function_runs_arm64_with_json_logs(translated: dict[str, Any]) -> None:
     functions = _of_type(translated, "AWS::Lambda::Function")
     assert {"CaptureFunction", "AdminFunction", "ResolverFunction"} <= set(functions)
     for name, function in functions.items():
         props = function["Properties"]
         assert props["Architectures"] == ["arm64"], name
-        assert props["TracingConfig"] == {"Mode": "Active"}, name
         assert props["LoggingConfig"]["LogFormat"] == "JSON", name
         assert props["Runtime"].startswith("python3."), name
         assert props["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "OptOutTable"}, name
+
+
+def _observability(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """Each function's (tracing mode, Lambda's system log level) when deployed with these."""
+    values = {name: str(spec.get("Default")) for name, spec in template["Parameters"].items()}
+    values |= parameters
+
+    def deployed(value: Any) -> Any:
+        # A parameter reference resolves; a literal stays as written (and fails the override).
+        return values[value["Ref"]] if isinstance(value, dict) and "Ref" in value else value
+
+    return {
+        name: (
+            deployed(function["Properties"]["TracingConfig"]["Mode"]),
+            deployed(function["Properties"]["LoggingConfig"].get("SystemLogLevel")),
+        )
+        for name, function in _of_type(template, "AWS::Lambda::Function").items()
+    }
+
+
+def test_by_default_every_function_traces_actively_and_logs_lambdas_start_and_report(
+    translated: dict[str, Any],
+) -> None:
+    # Given the stack deployed without the observability parameters
+    # When each function's tracing mode and system log level are resolved
+    deployed = _observability(translated, {})
+    # Then every function keeps X-Ray tracing and Lambda's START/REPORT (INFO) records
+    assert len(deployed) >= 3
+    assert set(deployed.values()) == {("Active", "INFO")}
+
+
+@pytest.mark.parametrize(
+    ("tracing", "level"), [("PassThrough", "WARN"), ("Active", "DEBUG"), ("PassThrough", "INFO")]
+)
+def test_every_functions_tracing_and_system_log_level_follow_the_parameters(
+    translated: dict[str, Any], tracing: str, level: str
+) -> None:
+    # Given a deploy that chooses a tracing mode and a system log level
+    parameters = {"TracingMode": tracing, "SystemLogLevel": level}
+    # When each function's settings are resolved
+    deployed = _observability(translated, parameters)
+    # Then no function keeps a literal of its own: every one follows both parameters
+    assert {name: got for name, got in deployed.items() if got != (tracing, level)} == {}
+
+
+def test_the_observability_parameters_allow_only_lambdas_choices() -> None:
+    # Given the template's parameters
+    parameters = sam.load()["Parameters"]
+    # Then both offer exactly Lambda's own values (TracingConfig.Mode, SystemLogLevel), a
+    # typo is refused at deploy time, and the defaults keep traces and START/REPORT records
+    assert parameters["TracingMode"]["AllowedValues"] == ["Active", "PassThrough"]
+    assert parameters["TracingMode"]["Default"] == "Active"
+    assert parameters["SystemLogLevel"]["AllowedValues"] == ["DEBUG", "INFO", "WARN"]
+    assert parameters["SystemLogLevel"]["Default"] == "INFO"
 
 
 def test_tracer_never_captures_handler_answers_or_errors(translated: dict[str, Any]) -> None:
