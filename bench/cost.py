@@ -25,6 +25,8 @@ before, the model left it out):
   from template.yaml's own format;
 - X-Ray: the traces Lambda's active tracing records under X-Ray's default sampling (the first
   invocation each second per function, then 5 %), at `steady_opt_outs_per_second`.
+`observability.lean_observability` is the total a stack deployed with TracingMode=PassThrough
+and SystemLogLevel=WARN would cost: no X-Ray, and the log bytes without Lambda's system records.
 With the edge on (EnableEdge=true, the production recipe), each opt-out's POST is also a
 CloudFront HTTPS request and a WAF-inspected request: `with_edge` gives the total with them.
 """
@@ -144,6 +146,12 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         }
     components = _components(by_stage)
     total = sum(components.values())
+    # TracingMode=PassThrough and SystemLogLevel=WARN (template.yaml): no traces, and none of
+    # Lambda's START/REPORT records; everything else as above.
+    lean = total - components["x_ray"] - (
+        sum(invocations.values()) * platform_bytes() / GB
+        * p["cloudwatch_logs_ingestion_per_gb"] * MILLION
+    )  # fmt: skip
     edge = {
         "cloudfront": p["cloudfront_https_requests_per_million"],
         "waf": p["waf_requests_per_million"],
@@ -172,6 +180,10 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
             "access_log_bytes_per_request": access_log_bytes(),
             "steady_opt_outs_per_second": rate,
             "xray_traces_per_opt_out": round(sum(traces.values()), 4),
+            "lean_observability": {
+                "parameters": {"TracingMode": "PassThrough", "SystemLogLevel": "WARN"},
+                "total_dollars_per_million_opt_outs": round(lean, 2),
+            },
             "x_ray_usd_per_million_at": {
                 str(r): round(
                     sum(_traces(invocations, len(calls["workers"]), r).values())

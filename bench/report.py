@@ -138,6 +138,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 f"at {obs['steady_opt_outs_per_second']:g} opt-outs/s; X-Ray USD/M at 1/s "
                 f"{at['1']:.2f}, 10/s {at['10']:.2f}, 100/s {at['100']:.2f}",
             ))  # fmt: skip
+            if lean := obs.get("lean_observability"):
+                found.append((
+                    "cost: with TracingMode=PassThrough, SystemLogLevel=WARN",
+                    f"{lean['total_dollars_per_million_opt_outs']:.2f}",
+                    "no X-Ray traces, no START/REPORT records; the rest as above",
+                ))  # fmt: skip
         if edge := cost.get("with_edge"):
             found.append((
                 "cost: with the edge (CloudFront + WAF, EnableEdge=true)",

@@ -116,3 +116,25 @@ def test_the_edge_adds_a_cloudfront_and_a_waf_request_per_opt_out() -> None:
     assert model["with_edge"]["total_dollars_per_million_opt_outs"] == pytest.approx(
         model["total_dollars_per_million_opt_outs"] + edge, abs=0.011
     )
+
+
+def test_lean_observability_drops_the_traces_and_lambdas_records_and_nothing_else() -> None:
+    # Given one opt-out whose handlers wrote 1,000 bytes (capture), 500 (resolver) and 2,000
+    # (workers): 1 + 1/100 + 0.2 invocations
+    model = cost.model(
+        _calls({"capture": 1000.0, "resolver": 500.0, "workers": 2000.0}), None, None
+    )
+    # When the stack would run with TracingMode=PassThrough and SystemLogLevel=WARN
+    lean = model["observability"]["lean_observability"]
+    # Then its total is the measured one without X-Ray and without Lambda's START/REPORT
+    # records' bytes (the handlers' lines and the access log line stay)
+    price = cost.load_prices()["prices"]["cloudwatch_logs_ingestion_per_gb"]["usd"]
+    records = (1 + 1 / 100 + 0.2) * cost.platform_bytes() / 1e9 * price * 1e6
+    stages = model["by_stage"].values()
+    total = sum(stage["usd_total"] for stage in stages)  # the total before its rounding
+    x_ray = sum(stage["usd_per_million_opt_outs"]["xray_traces"] for stage in stages)
+    assert x_ray > 0.5 and records > 0.3
+    assert lean["total_dollars_per_million_opt_outs"] == pytest.approx(
+        total - x_ray - records, abs=0.006
+    )
+    assert lean["parameters"] == {"TracingMode": "PassThrough", "SystemLogLevel": "WARN"}
