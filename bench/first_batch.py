@@ -55,7 +55,7 @@ CLIENTS = {
     "worker": '"dynamodb": lambda: app.services().delivery.table.client, '
     '"sqs": lambda: app.services().sqs',
 }
-VENDOR_OK = (200, {"content-type": "application/json"}, b"{}")  # a vendor's answer, as recorded
+VENDOR_OK = (200, {"content-type": "application/json"}, b"{}")  # a canned 200 from the vendor
 VENDOR_ANSWERS_OK = f"""
 from optout.connectors.http import HttpClient, HttpResponse
 HttpClient.send = lambda *_, **__: HttpResponse(*{VENDOR_OK!r})

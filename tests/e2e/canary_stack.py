@@ -4,7 +4,8 @@ of the process watched, for tests/e2e/test_pii_canary.py.
 On top of `python -m local ARGS`: Powertools metrics are on (their EMF lines go to stdout, as
 on Lambda, where they become CloudWatch metrics) and the functions log at DEBUG; and FILE gets
 one JSON line per SQS message body sent (SendMessage, SendMessageBatch). Nothing goes to
-X-Ray from inside the functions: they trace with Lambda's active tracing alone, no SDK
+X-Ray from inside the functions: they trace with Lambda's own tracing alone (the template's
+`TracingMode`, Active by default), no SDK
 (docs/decisions.md; tests/unit/test_cold_imports.py checks the SDK is never imported).
 """
 

@@ -6,8 +6,8 @@ delivery/messages.py)."""
 from typing import Any, Final
 
 NO: Final = object()
-"""What a plain reader returns for a value it leaves to the pydantic model (which decides,
-and words the refusal): the plain path only ever answers for less."""
+"""What a plain reader returns for a value it leaves to the pydantic model, which decides
+and words any refusal: a plain reader answers only where the model would give the same."""
 
 
 class DuplicateKey(ValueError):
