@@ -1,7 +1,7 @@
 """Rules the plain readers share, without importing pydantic: their "left to the model"
-marker and what pydantic takes as a `str` (http/hot_bodies.py, connectors/models.py), and
-JSON objects with each key once (the capture body, http/raw_body.py; the job message,
-delivery/messages.py)."""
+marker, what pydantic takes as a `str` (http/hot_bodies.py, connectors/models.py, systems.py,
+delivery/messages.py), and JSON objects with each key once (the capture body,
+http/raw_body.py; the job message, delivery/messages.py)."""
 
 from typing import Any, Final
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 from optout.identifiers import ID_TYPES, IdType
+from optout.plain_text import pydantic_str
 from optout.purposes import ALL_PURPOSES, Purpose
 
 ConnectorType = Literal[
@@ -110,8 +111,8 @@ def load_systems(path: str | Path, environ: Mapping[str, str] | None = None) -> 
 # -- the plain reader -------------------------------------------------------------------------
 # It returns exactly what the models make of `data`, or None: None is not a refusal, it sends
 # the file to the models. So it accepts a subset of what they accept: JSON's own types, no
-# coercion, ASCII texts where pydantic would check the text (a lone surrogate is pydantic's to
-# judge), and it gives up on anything a validator would raise about.
+# coercion, texts pydantic takes as they are (`plain_text.pydantic_str`), and it gives up on
+# anything a validator would raise about.
 
 _FIELDS: Final = frozenset(f.name for f in fields(SystemConfig))
 _REQUIRED: Final = frozenset({"name", "type", "identifier_types", "purposes"})
@@ -154,7 +155,7 @@ def _plain_system(raw: Any, environ: Mapping[str, str]) -> SystemConfig | None:
     options = raw.get("options", {})
     if type(hashing) is not str or hashing not in _HASHING or type(options) is not dict:
         return None
-    if credentials is not None and not _ascii(credentials):
+    if credentials is not None and not pydantic_str(credentials):
         return None
     rate: float = DEFAULT_RATE_LIMIT  # a default is not validated: the models keep the int too
     if "rate_limit_per_second" in raw:
@@ -164,7 +165,7 @@ def _plain_system(raw: Any, environ: Mapping[str, str]) -> SystemConfig | None:
         if not math.isfinite(given):  # inf is the models' (they take it), NaN too (they don't)
             return None
         rate = float(given)
-    if not all(_ascii(key) for key in options):
+    if not all(pydantic_str(key) for key in options):
         return None
     try:
         options = expand_options(options, environ, name)
@@ -179,10 +180,6 @@ def _words(value: Any, allowed: frozenset[str]) -> tuple[Any, ...]:
     if type(value) is not list or not all(type(v) is str and v in allowed for v in value):
         return ()
     return tuple(value)
-
-
-def _ascii(value: Any) -> bool:
-    return type(value) is str and value.isascii()
 
 
 def expand_options(

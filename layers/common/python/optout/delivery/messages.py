@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from optout.plain_text import unique_keys
+from optout.plain_text import pydantic_str, unique_keys
 from optout.systems import NAME_PATTERN
 
 
@@ -60,7 +60,7 @@ def read_job_message(body: str) -> JobMessage:
 
 
 # The plain reader returns what the model makes of `body`, or None (then the model decides):
-# exactly the model's fields, JSON's own types, ASCII texts, no key twice.
+# exactly the model's fields, JSON's own types, texts pydantic takes as they are, no key twice.
 _KEYS: Final = frozenset({"job_id", "request_id", "system", "confirm"})
 _SYSTEM: Final = re.compile(NAME_PATTERN)
 _MAX_CONFIRM: Final = 1_000_000  # far beyond any status check; a larger one is the model's
@@ -85,7 +85,7 @@ def _plain(body: str) -> JobMessage | None:
 
 
 def _text(value: Any, low: int, high: int) -> bool:
-    return type(value) is str and value.isascii() and low <= len(value) <= high
+    return pydantic_str(value) and low <= len(value) <= high
 
 
 def queue_url_from_arn(arn: str) -> str:
