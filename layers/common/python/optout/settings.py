@@ -15,13 +15,15 @@ LOCAL_TOKEN_KID = "local-dev"  # noqa: S105 - a key id, and a documented develop
 LOCAL_TOKEN_KEY = "optout-bridge-local-development-token-key-not-secret"  # noqa: S105
 
 
-# Bounds of the whole-number settings, inclusive (None: no bound on that side).
-_BOUNDS: dict[str, tuple[int | None, int | None]] = {
-    "record_retention_days": (731, None),  # CCPA: >= 24 months
-    "max_body_bytes": (None, None),
-    "max_cluster_size": (2, 99),
-    "max_asserters": (1, 1000),
-    "identity_token_max_lifetime_seconds": (30, 3600),
+# name -> (lower bound or None, exclusive?, upper bound inclusive or None): check_bounds'.
+Bounds = dict[str, tuple[float | None, bool, float | None]]
+# The whole-number settings, inclusive bounds.
+_BOUNDS: Bounds = {
+    "record_retention_days": (731, False, None),  # CCPA: >= 24 months
+    "max_body_bytes": (None, False, None),
+    "max_cluster_size": (2, False, 99),
+    "max_asserters": (1, False, 1000),
+    "identity_token_max_lifetime_seconds": (30, False, 3600),
 }
 # Values parse as they did when this class was a pydantic model (lax mode), so a stack that
 # started before starts now. The plain forms every template writes are read here; anything else
@@ -63,12 +65,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_kinds(self, _KINDS, _OPTIONAL)
-        for name, (low, high) in _BOUNDS.items():
-            value = getattr(self, name)
-            if low is not None and value < low:
-                raise ValueError(f"setting {name.upper()}: must be at least {low}")
-            if high is not None and value > high:
-                raise ValueError(f"setting {name.upper()}: must be at most {high}")
+        check_bounds(self, _BOUNDS)
         if not self.identity_token_audience:
             raise ValueError("setting IDENTITY_TOKEN_AUDIENCE: must not be empty")
 
@@ -110,6 +107,18 @@ def check_kinds(settings: object, kinds: dict[str, type], optional: frozenset[st
             continue
         if not (type(value) in (int, float) if kind is float else type(value) is kind):
             raise ValueError(f"setting {item.name.upper()}: must be of type {kind.__name__}")
+
+
+def check_bounds(settings: object, bounds: Bounds) -> None:
+    """Each bounded field within its bounds: ValueError naming the variable and the bound."""
+    for name, (low, above, high) in bounds.items():
+        value = getattr(settings, name)
+        # `not (...)` so that NaN, which compares false to everything, is refused
+        if low is not None and not (value > low if above else value >= low):
+            relation = "greater than" if above else "at least"
+            raise ValueError(f"setting {name.upper()}: must be {relation} {low}")
+        if high is not None and not value <= high:
+            raise ValueError(f"setting {name.upper()}: must be at most {high}")
 
 
 def read_variable(name: str, kind: type, raw: str) -> object:

@@ -9,7 +9,7 @@ value), as the model's ValidationError (a ValueError too) did.
 
 from dataclasses import dataclass, fields
 
-from optout.settings import check_kinds, environment_values
+from optout.settings import Bounds, check_bounds, check_kinds, environment_values
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
 SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accepts
@@ -41,22 +41,15 @@ class WorkerSettings:
 
     def __post_init__(self) -> None:
         check_kinds(self, _KINDS, _OPTIONAL)
-        for name, (low, above, high) in _BOUNDS.items():
-            value = getattr(self, name)
-            # `not (...)` so that NaN, which compares false to everything, is refused
-            if not (value > low if above else value >= low):
-                relation = "greater than" if above else "at least"
-                raise ValueError(f"setting {name.upper()}: must be {relation} {low}")
-            if high is not None and not value <= high:
-                raise ValueError(f"setting {name.upper()}: must be at most {high}")
+        check_bounds(self, _BOUNDS)
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":
         return cls(**environment_values(cls, _KINDS))
 
 
-# name -> (lower bound, exclusive?, upper bound inclusive or None): the model's ge/gt/le.
-_BOUNDS: dict[str, tuple[float, bool, float | None]] = {
+# The model's ge/gt/le, as check_bounds reads them.
+_BOUNDS: Bounds = {
     "max_receive_count": (1, False, None),
     "retry_base_seconds": (0, True, None),
     "retry_max_seconds": (0, True, SQS_MAX_VISIBILITY_SECONDS),
