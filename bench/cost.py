@@ -101,7 +101,8 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "event_sources": 0.0,
     }
     tallies = _stage_tallies(calls["stages"], accepted)
-    logged = _log_bytes(calls.get("logs"), invocations)
+    platform, access = platform_bytes(), access_log_bytes()  # template.yaml read once
+    logged = _log_bytes(calls.get("logs"), invocations, platform, access)
     rate = float(a["steady_opt_outs_per_second"])
     traces = _traces(invocations, len(calls["workers"]), rate)
     stream_reads = 0.0 if a["streams_reads_free_for_lambda_trigger"] else (
@@ -149,7 +150,7 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
     # TracingMode=PassThrough and SystemLogLevel=WARN (template.yaml): no traces, and none of
     # Lambda's START/REPORT records; everything else as above.
     lean = total - components["x_ray"] - (
-        sum(invocations.values()) * platform_bytes() / GB
+        sum(invocations.values()) * platform / GB
         * p["cloudwatch_logs_ingestion_per_gb"] * MILLION
     )  # fmt: skip
     edge = {
@@ -176,8 +177,8 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "observability": {
             "logs_measured": calls.get("logs") is not None,
             "log_bytes_per_opt_out": {k: round(v, 1) for k, v in logged.items()},
-            "platform_bytes_per_invocation": platform_bytes(),
-            "access_log_bytes_per_request": access_log_bytes(),
+            "platform_bytes_per_invocation": platform,
+            "access_log_bytes_per_request": access,
             "steady_opt_outs_per_second": rate,
             "xray_traces_per_opt_out": round(sum(traces.values()), 4),
             "lean_observability": {
@@ -220,14 +221,16 @@ def access_log_bytes() -> int:
     return len(line.encode("utf-8"))
 
 
-def _log_bytes(logs: dict[str, Any] | None, invocations: dict[str, float]) -> dict[str, float]:
+def _log_bytes(logs: dict[str, Any] | None, invocations: dict[str, float],
+               platform: int, access: int) -> dict[str, float]:  # fmt: skip
     """Bytes ingested per opt-out by stage: what the handlers wrote (measured; 0 when the
-    calls stage could not count it), Lambda's system records, capture's access log line."""
+    calls stage could not count it), Lambda's system records (`platform` bytes an invocation),
+    capture's access log line (`access` bytes)."""
     written = (logs or {}).get("per_opt_out", {})
     found = {stage: float(written.get(stage, {}).get("bytes", 0.0)) for stage in STAGES}
     for stage in STAGES:
-        found[stage] += invocations[stage] * platform_bytes()
-    found["capture"] += access_log_bytes()
+        found[stage] += invocations[stage] * platform
+    found["capture"] += access
     return found
 
 
