@@ -112,6 +112,19 @@ def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) 
     assert due_at(first[0]) - NOW == timedelta(minutes=5)
 
 
+def test_a_request_checked_on_every_run_for_days_still_gets_a_next_check(table: Table) -> None:
+    # Given an overdue request the watch has already checked a thousand times
+    late = seed_request(table, 1, at("2026-10-01"), "processing")
+    watch(table).run()
+    (reminder,) = reminders(table)
+    batch_put(table, [reminder | {"attempt": 1000}])
+    # When the watch runs again
+    report = watch(table, NOW + timedelta(minutes=5)).run()
+    # Then it still counts the request overdue and checks it again at its next run
+    assert [c.request_id for c in report.overdue] == [late.request_id]
+    assert [r["attempt"] for r in reminders(table)] == [1001]
+
+
 def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
     table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,6 +41,7 @@ from optout.timestamps import iso
 TimeLeft = Callable[[], float]  # seconds this run may still spend
 FIRST_CHECK = timedelta(minutes=5)
 MAX_CHECK_GAP = timedelta(days=1)
+GROWTH_STEPS = 6  # 5 min * 3**6 is past a day
 STOP_WITH_SECONDS_LEFT = 20.0
 CURSOR_SAVE_EVERY = 50
 KEEP_OVERDUE_IDS = 100  # the status item lists this many overdue request ids
@@ -263,7 +264,9 @@ class Watch:
         self, contribution: Contribution, reminder: Item | None, now: datetime, expires: int
     ) -> list[dict[str, Any]]:
         attempt = int((reminder or {}).get("attempt", -1)) + 1
-        gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3**attempt)
+        # The power is capped: a request near its deadline is checked on every run, so its
+        # attempts keep counting, and 3**25 of FIRST_CHECK overflows a timedelta.
+        gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3 ** min(attempt, GROWTH_STEPS))
         next_check = now + gap
         near = self._near_from(contribution.deadline)
         if next_check > near:  # near the deadline (or past it): look at every run
