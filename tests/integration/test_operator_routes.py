@@ -12,9 +12,10 @@ from local.moto_guard import guarded
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
 from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
-from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
 
 EMAIL = "operator-test@example.com"
 OTHER = "someone-else@example.com"
@@ -121,6 +122,22 @@ def test_a_request_is_denied_once_and_only_an_opt_out_can_be(pipe: Pipeline) -> 
                        "b": {"type": "email", "value": EMAIL}}]}  # fmt: skip
     links_request = pipe.post("/v1/identity-links", link, iam=True)["request_id"]
     assert deny(pipe, links_request)["statusCode"] == 409
+
+
+def test_a_request_every_system_confirmed_cannot_be_denied_afterwards(pipe: Pipeline) -> None:
+    # Given an opt-out every system has confirmed
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    for key in QUEUE_KEYS:
+        work(pipe, key, Vendor())
+    assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "completed"
+    # When an operator tries to deny it
+    answer = deny(pipe, request_id)
+    # Then it is refused, nothing is written, and the record still says complied with
+    assert answer["statusCode"] == 409
+    assert json_body(answer)["error"]["field"] == "request_id"
+    assert not [i for i in pipe.items("REQ#") if i["sk"] == "DENIAL"]
+    assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "completed"
 
 
 def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -> None:

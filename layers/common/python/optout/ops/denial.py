@@ -6,7 +6,10 @@ when, a reason code and a short text), written once; the request's status become
 and a reminder lets the deadline watch move it in the §7102 ledger at its next run.
 
 Denying does not opt anyone back in: what a system already confirmed stays (an opt-out honoured
-is never a harm), and the person's own later choices decide their state as before.
+is never a harm), and the person's own later choices decide their state as before. A request
+every system has confirmed (`completed`) was complied with, so it cannot be denied afterwards:
+the record and the §7102 figures would say the opposite of what happened (409). One that is
+still open (received, processing) or failed can be.
 
 The reason text is evidence, not a notes field: at most 500 characters, one line, and refused
 when it holds what looks like an email address or a phone number (the field is named, the
@@ -21,8 +24,9 @@ from optout.errors import Conflict, InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import is_request
 from optout.ops.watch import remind_now
+from optout.status import aggregate
 from optout.store import keys, transact
-from optout.store.events import get_event
+from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -50,11 +54,18 @@ class DenialService:
         self, request_id: str, code: DenialCode, reason: str, caller: str, now: datetime
     ) -> DenialOut:
         text = check_reason(reason)
-        event = get_event(self._table, request_id)
+        items, covering = load_with_proof(self._table, request_id)
+        event = next((item for item in items if item["sk"] == keys.EVENT_SK), None)
         if event is None:
             raise NotFound("no request with this request_id", field="request_id")
         if not is_request(event):
             raise Conflict("only an opt-out request can be denied", field="request_id")
+        status = aggregate(request_id, items, covering)
+        if status is not None and status.status == "completed":
+            raise Conflict(
+                "this request was already complied with: every system confirmed it",
+                field="request_id",
+            )
         expires = int(event["expires_at"])
         denial = {
             "pk": keys.request_pk(request_id), "sk": ops_keys.DENIAL_SK, "kind": "denial",
