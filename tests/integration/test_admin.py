@@ -222,6 +222,53 @@ def test_releasing_a_hold_links_the_pair_and_re_resolves_the_cluster(
     assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 409
 
 
+def test_a_hold_being_released_cannot_be_released_again_or_rejected(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a hold an operator released, before the resolver has carried the release out
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "release")["statusCode"] == 202
+    # When another operator releases or rejects it
+    again = hold_action(pipe, hold["hold_id"], "release")
+    reject = hold_action(pipe, hold["hold_id"], "reject")
+    # Then both are refused, and the first release is what happens
+    assert (again["statusCode"], reject["statusCode"]) == (409, 409)
+    pipe.resolve()
+    second = "dev-admin-second-bbbbbb"
+    assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is True
+    listed = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))
+    assert [h["status"] for h in listed["holds"]] == ["released"]
+
+
+def test_holds_are_listed_undecided_first_then_newest_first(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given four held links, each from its own request, the newest of them rejected
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    for n in range(5):
+        link = {"a": {"type": "device_id", "value": f"dev-admin-many-{n}-aaaaaa"},
+                "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+        pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+        pipe.resolve()
+    every = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))["holds"]
+    by_age = sorted(every, key=lambda h: h["held_at"])
+    assert len(by_age) == 4
+    assert hold_action(pipe, by_age[-1]["hold_id"], "reject")["statusCode"] == 200
+
+    def listed(limit: int) -> list[str]:
+        event = http_event("GET", "/v1/admin/holds", iam=True)
+        event["queryStringParameters"] = {"limit": str(limit)}
+        event["rawQueryString"] = f"limit={limit}"
+        return [h["hold_id"] for h in json_body(invoke(pipe.admin, event))["holds"]]
+
+    # When an operator lists them, Then the undecided come first, newest first, within the limit
+    ids = [h["hold_id"] for h in by_age]
+    assert listed(2) == [ids[2], ids[1]]
+    assert listed(10) == [ids[2], ids[1], ids[0], ids[3]]
+
+
 def test_rejecting_a_hold_keeps_the_pair_apart(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     pipe, hold = held_cluster(aws, monkeypatch)
     answer = hold_action(pipe, hold["hold_id"], "reject")

@@ -209,7 +209,7 @@ class IdentityKeyOut(ApiModel):
 
 class HoldOut(ApiModel):
     hold_id: str
-    status: Literal["held", "released", "rejected"]
+    status: Literal["held", "releasing", "released", "rejected"]
     held_at: str
     request_id: str
     a: IdentityKeyOut

@@ -2,7 +2,9 @@
 
 Release and replay are written as events, like every other change, so the resolver (which
 owns the graph, the jobs and the queues) carries them out from the stream: the route stays one
-read and one write, and the admin function needs no queue or graph permissions. A rejection
+read and one write, and the admin function needs no queue or graph permissions. A release
+writes its event and marks the hold `releasing` in one transaction, so a second release or a
+rejection after it gets a 409 instead of an acknowledgement that will do nothing. A rejection
 only changes the hold.
 """
 
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 from optout.api_models import HoldOut, HoldsOut, IdentityKeyOut, OperatorActionOut
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
-from optout.store import holds, keys
+from optout.store import holds, keys, transact
 from optout.store.codec import Item
 from optout.store.events import put_event
 from optout.store.table import Table
@@ -29,12 +31,19 @@ class ReviewService:
         self._retention = retention_days
 
     def list_holds(self, limit: int = 100) -> HoldsOut:
-        found = sorted(holds.list_holds(self._table, limit), key=lambda h: str(h["held_at"]))
-        return HoldsOut(holds=[_view(h) for h in reversed(found)])
+        return HoldsOut(holds=[_view(h) for h in holds.list_holds(self._table, limit)])
 
     def release(self, hold_id: str) -> OperatorActionOut:
-        self._held(hold_id)
-        request_id = self._event("hold_release", {"hold_id": hold_id})
+        hold = self._held(hold_id)
+        event = self._new_event("hold_release", {"hold_id": hold_id})
+        request_id = str(event["request_id"])
+        try:
+            transact.write(self._table, [
+                transact.put(self._table, event, "attribute_not_exists(pk)"),
+                holds.releasing(self._table, hold, request_id, str(event["received_at"])),
+            ])  # fmt: skip
+        except transact.Cancelled:
+            raise Conflict("this hold was decided meanwhile", field="hold_id") from None
         return OperatorActionOut(request_id=request_id, hold_id=hold_id, status="releasing")
 
     def reject(self, hold_id: str) -> OperatorActionOut:
@@ -46,7 +55,9 @@ class ReviewService:
     def replay(self, system: str) -> OperatorActionOut:
         if self._systems is None or system not in {s.name for s in self._systems.systems}:
             raise NotFound("no system with this name", field="system")
-        request_id = self._event("replay", {"system": system})
+        event = self._new_event("replay", {"system": system})
+        put_event(self._table, event)
+        request_id = str(event["request_id"])
         return OperatorActionOut(request_id=request_id, system=system, status="replaying")
 
     def _held(self, hold_id: str) -> Item:
@@ -57,16 +68,14 @@ class ReviewService:
             raise Conflict(f"this link was already {hold.get('status')}", field="hold_id")
         return hold
 
-    def _event(self, kind: EventType, operation: dict[str, str]) -> str:
+    def _new_event(self, kind: EventType, operation: dict[str, str]) -> Item:
         now = datetime.now(UTC)
-        request_id = str(uuid.uuid4())
         event = CapturedEvent(
-            request_id=request_id, event_type=kind, source="operator", received_at=now,
+            request_id=str(uuid.uuid4()), event_type=kind, source="operator", received_at=now,
             deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
             evidence={}, fingerprint="", operation=operation,
         )  # fmt: skip
-        put_event(self._table, event.to_item(self._retention))
-        return request_id
+        return event.to_item(self._retention)
 
 
 def _view(hold: Item) -> HoldOut:

@@ -4,9 +4,13 @@ All holds share one partition (`HOLD`): they are rare (only verified links can b
 asserted identifiers never count toward the cap), and operators list them together. A hold
 names its two identities by type and keyed hash only; their nodes (written when the link
 arrived) hold the values a release needs.
+
+A hold is `held`, then `rejected` (by the route), or `releasing` (the route, with the release
+event in one transaction) and `released` (the resolver, once it linked the pair). Each step is
+conditional on the one before, so a hold is decided once.
 """
 
-import itertools
+from typing import Any
 
 from optout.store import keys, query
 from optout.store.codec import Item, deserialize, serialize
@@ -24,12 +28,15 @@ def hold_item(
 
 
 def list_holds(table: Table, limit: int) -> list[Item]:
+    """Undecided holds first, then decided ones, each newest first. The whole partition is
+    read: its sort keys start with a random request id, so no key range is the newest."""
     holds = query.items(
         table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": keys.HOLD_PK}},
     )
-    return list(itertools.islice(holds, limit))
+    newest = sorted(holds, key=lambda h: str(h["held_at"]), reverse=True)
+    return sorted(newest, key=lambda h: h.get("status") != "held")[:limit]
 
 
 def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
@@ -43,15 +50,22 @@ def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
 
 
 def decide(table: Table, hold: Item, status: str, at: str) -> bool:
-    """held -> released / rejected, once; False if someone decided first."""
+    """From the status `hold` was read with to `status`, once; False if someone moved it first."""
     decided = {k: v for k, v in hold.items()} | {"status": status, "decided_at": at}
     written = conditional(
-        lambda: table.client.put_item(
-            TableName=table.name,
-            Item=serialize(decided),
-            ConditionExpression="#status = :held",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":held": {"S": "held"}},
-        )
-    )
+        lambda: table.client.put_item(TableName=table.name, Item=serialize(decided),
+                                      **_still(str(hold.get("status", "held"))))
+    )  # fmt: skip
     return written is not None
+
+
+def releasing(table: Table, hold: Item, request_id: str, at: str) -> dict[str, Any]:
+    """The transaction step that marks a held link `releasing` by the event `request_id`."""
+    marked = {k: v for k, v in hold.items()} | {"status": "releasing", "release_request_id":
+                                                request_id, "decided_at": at}  # fmt: skip
+    return {"Put": {"TableName": table.name, "Item": serialize(marked), **_still("held")}}
+
+
+def _still(status: str) -> dict[str, Any]:
+    return {"ConditionExpression": "#status = :was", "ExpressionAttributeNames": {"#status":
+            "status"}, "ExpressionAttributeValues": {":was": {"S": status}}}  # fmt: skip
