@@ -121,7 +121,7 @@ class Resolver:
         if event.get("event_type") == "hold_release":
             hold = holds.get_hold(self._table, keys.hold_sk_of(str(operation.get("hold_id"))),
                                   consistent=True)  # fmt: skip
-            pair = self._held_pair(hold) if _releasable(hold, request_id) else None
+            pair = self._held_pair(hold) if hold and _releasable(hold, request_id) else None
             pairs, hold = ([pair], hold) if pair else ([], None)
         ends = {i.pk: i for pair in pairs + asserts for i in pair}
         self._update_nodes(claims, ends, stamp)
@@ -464,10 +464,8 @@ def _ref(identifier: KeyedIdentifier) -> dict[str, str]:
     return {"type": identifier.type, "key": identifier.key}
 
 
-def _releasable(hold: Item | None, request_id: str) -> bool:
+def _releasable(hold: Item, request_id: str) -> bool:
     """Marked `releasing` by this event (a release from before that step left it `held`)."""
-    if hold is None:
-        return False
     status = hold.get("status")
     return status == "held" or (status == "releasing" and hold.get("release_request_id")
                                 == request_id)  # fmt: skip
