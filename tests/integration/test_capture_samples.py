@@ -5,7 +5,7 @@ import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -237,8 +237,10 @@ def test_agent_sample_is_sourced_to_the_agent_with_a_45_day_deadline(
     item, answer = _accepted(runs, "opt_out_agent.json")
     assert item["source"] == "agent"
     assert item["evidence"]["jurisdiction"] == "US-CO"
-    received = date.fromisoformat(item["received_at"][:10])
-    assert item["deadline"] == (received + timedelta(days=45)).isoformat()
+    # 45 days from the day it was received in Colorado (UTC-7 in winter, -6 in summer)
+    received = datetime.fromisoformat(item["received_at"].replace("Z", "+00:00"))
+    colorado = (received - timedelta(hours=7)).date()
+    assert item["deadline"] == (colorado + timedelta(days=45)).isoformat()
     assert json.loads(answer["body"]) == {
         "request_id": item["request_id"],
         "status": "received",

@@ -1,6 +1,7 @@
 """Response deadlines by jurisdiction (optout.deadlines). Expected dates counted by hand."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -8,10 +9,13 @@ from optout.deadlines import (
     BUSINESS_DAY_RULES,
     CALENDAR_DAY_RULES,
     RULES_FROM_YEAR,
+    STANDARD_OFFSET_HOURS,
     _days_off_from_package,
     add_business_days,
     california_days_off,
+    deadline_at,
     deadline_for,
+    received_on,
 )
 
 
@@ -130,3 +134,51 @@ def test_the_rules_give_the_days_off_the_holidays_package_gives(year: int) -> No
 def test_a_year_before_the_rules_still_comes_from_the_package() -> None:
     # 2000: Columbus Day was still a California state holiday (Mon 9 Oct) and both closed.
     assert date(2000, 10, 9) in california_days_off(2000)
+
+
+# -- the day a request was received, where it was received ----------------------------------
+
+# Every IANA zone in use in each state (for another jurisdiction: every US zone west of New York's).
+STATE_ZONES = {
+    "US-CA": ["America/Los_Angeles"], "US-OR": ["America/Los_Angeles", "America/Boise"],
+    "US-CO": ["America/Denver"], "US-UT": ["America/Denver"], "US-MT": ["America/Denver"],
+    "US-TX": ["America/Chicago", "America/Denver"], "US-NE": ["America/Chicago", "America/Denver"],
+    "US-IA": ["America/Chicago"], "US-MN": ["America/Chicago"],
+    "US-TN": ["America/Chicago", "America/New_York"],
+    "US-IN": ["America/Indiana/Indianapolis", "America/Chicago"],
+    "US-KY": ["America/Kentucky/Louisville", "America/Chicago"],
+    "US-VA": ["America/New_York"], "US-CT": ["America/New_York"], "US-DE": ["America/New_York"],
+    "US-NH": ["America/New_York"], "US-NJ": ["America/New_York"], "US-MD": ["America/New_York"],
+    "US-RI": ["America/New_York"],
+    "FR": ["Pacific/Honolulu", "America/Adak", "America/Anchorage", "America/Los_Angeles",
+           "America/Denver", "America/Phoenix", "America/Chicago", "America/New_York"],
+}  # fmt: skip
+
+
+def test_every_jurisdiction_with_a_rule_has_a_standard_offset() -> None:
+    assert set(STANDARD_OFFSET_HOURS) == set(BUSINESS_DAY_RULES) | set(CALENDAR_DAY_RULES)
+    assert set(STATE_ZONES) - {"FR"} == set(STANDARD_OFFSET_HOURS)
+
+
+@pytest.mark.parametrize("jurisdiction", sorted(STATE_ZONES))
+def test_the_day_received_is_never_later_than_the_local_date_anywhere_in_the_state(
+    jurisdiction: str,
+) -> None:
+    # Given every hour of a year, winter and summer time alike
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for hour in range(0, 365 * 24):
+        moment = start + timedelta(hours=hour, minutes=59)
+        # When the day it was received is read for the jurisdiction
+        day = received_on(moment, jurisdiction)
+        # Then no local reading in the state is earlier, and UTC's never is
+        local = [moment.astimezone(ZoneInfo(zone)).date() for zone in STATE_ZONES[jurisdiction]]
+        assert day <= min(local) <= moment.date(), (jurisdiction, moment)
+
+
+def test_an_evening_request_in_california_counts_from_its_own_day() -> None:
+    # Given an opt-out at 20:00 in California on Sunday 29 November (Monday 04:00 in UTC)
+    moment = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+    # Then its 15 business days count from the 29th, as for a request made that afternoon
+    assert deadline_at(moment, "US-CA") == deadline_for(date(2026, 11, 29), "US-CA")
+    assert deadline_at(moment, "US-CA") < deadline_for(moment.date(), "US-CA")
+    assert deadline_at(moment, None) == deadline_at(moment, "US-CA")

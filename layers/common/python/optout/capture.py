@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optout import identifiers as ids
-from optout.deadlines import deadline_for
+from optout.deadlines import deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence
@@ -251,7 +251,7 @@ class CaptureService:
         )
         if draft.token is not None:
             record["identity_token"] = draft.token.evidence()
-        deadline = deadline_for(ctx.received_at.date(), record["jurisdiction"])
+        deadline = deadline_at(ctx.received_at, record["jurisdiction"])
         event = CapturedEvent(
             request_id=request_id,
             event_type=draft.event_type,

@@ -15,10 +15,16 @@ a Saturday holiday (observance differs between federal and California practice).
 The other state laws give 45 calendar days to respond (Iowa 90); each may be extended once,
 which a business must announce: the deadline here never assumes an extension. An unknown
 jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the sources.
+
+The count starts on the day the request was received there, not in UTC: an evening request
+in California is already the next day in UTC, and counting from that date would give one day
+more. The date is read at the state's westernmost standard-time offset, fixed (summer time is
+an hour east of it), so it is never later than the local date anywhere in the state, all year,
+and needs no time zone database.
 """
 
 import calendar
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Final
 
@@ -46,6 +52,17 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
     "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1 (2026-01-01)
 }
 DEFAULT_JURISDICTION: Final = "US-CA"
+# Hours from UTC of each state's westernmost standard time (tests/unit/test_deadlines.py
+# checks every hour of a year against each of the state's IANA zones).
+STANDARD_OFFSET_HOURS: Final[dict[str, int]] = {
+    "US-CA": -8, "US-OR": -8,
+    "US-CO": -7, "US-UT": -7, "US-TX": -7, "US-MT": -7, "US-NE": -7,  # TX: El Paso; NE: west
+    "US-IA": -6, "US-MN": -6, "US-TN": -6, "US-IN": -6, "US-KY": -6,  # TN, IN, KY: the west
+    "US-VA": -5, "US-CT": -5, "US-DE": -5, "US-NH": -5, "US-NJ": -5, "US-MD": -5, "US-RI": -5,
+}  # fmt: skip
+# Another jurisdiction takes California's rule, read at the westernmost US standard time
+# (Hawaii and the Aleutians): never later than the date anywhere in the country.
+WESTERNMOST_US_HOURS: Final = -10
 OBSERVED: Final = "(observed)"
 
 
@@ -118,6 +135,18 @@ def add_business_days(start: date, days: int) -> date:
         if current.weekday() < 5 and current not in california_days_off(current.year):
             remaining -= 1
     return current
+
+
+def received_on(moment: datetime, jurisdiction: str | None) -> date:
+    """The date `moment` (timezone-aware) falls on in the jurisdiction, never later than any
+    local reading of it there."""
+    hours = STANDARD_OFFSET_HOURS.get(jurisdiction or DEFAULT_JURISDICTION, WESTERNMOST_US_HOURS)
+    return (moment.astimezone(UTC) + timedelta(hours=hours)).date()
+
+
+def deadline_at(moment: datetime, jurisdiction: str | None) -> date:
+    """The deadline of a request received at `moment` (timezone-aware)."""
+    return deadline_for(received_on(moment, jurisdiction), jurisdiction)
 
 
 def deadline_for(received: date, jurisdiction: str | None) -> date:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optout import identifiers as ids
 from optout.api_models import ImportOut, RejectedRow
-from optout.deadlines import deadline_for
+from optout.deadlines import deadline_at
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
 from optout.ops.watch import remind_now
@@ -110,7 +110,7 @@ class ImportService:
         imported = {"external_id": row.external_id, "imported_at": iso(now)}
         if completed is not None:
             imported["completed_at"] = iso(completed)
-        deadline = deadline_for(received.date(), row.jurisdiction)
+        deadline = deadline_at(received, row.jurisdiction)
         event = CapturedEvent(
             request_id=request_id, event_type="opt_out", source=row.source or "webform",
             received_at=received, deadline=deadline, opt_out=choices, gpc=False,
