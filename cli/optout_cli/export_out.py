@@ -8,6 +8,7 @@ spreadsheet opens it and nothing is lost.
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -20,27 +21,41 @@ TIME_FIELDS = ("received_at", "completed_at", "denied_at", "resolved_at", "updat
 OnPage = Callable[[dict[str, Any]], None]  # the page's progress block
 
 
+@dataclass(frozen=True)
+class Exported:
+    records: int
+    complete_through: str | None  # identity exports: requests received after it may be missing
+
+
 def export(
     api: Api, route: str, body: dict[str, Any], out: Path, fmt: Format, on_page: OnPage
-) -> int:
-    """Every page into `out`; returns the number of records written."""
+) -> Exported:
+    """Every page into `out`, written beside it and renamed at the end: a failed export leaves
+    no file that could pass for a complete one."""
     written = 0
+    partial = out.with_name(out.name + ".part")
     try:
-        handle = out.open("w", encoding="utf-8", newline="")
+        handle = partial.open("w", encoding="utf-8", newline="")
     except OSError as error:
         raise CliError(f"{out}: {error.strerror}") from None
-    with handle:
-        writer = _writer(handle, fmt)
-        cursor: str | None = None
-        while True:
-            page = api.post(route, {**body, **({"cursor": cursor} if cursor else {})})
-            for record in page.get("records", []):
-                writer(record)
-                written += 1
-            on_page(page.get("progress") or {})
-            cursor = page.get("cursor")
-            if not cursor:
-                return written
+    try:
+        with handle:
+            writer = _writer(handle, fmt)
+            cursor: str | None = None
+            while True:
+                page = api.post(route, {**body, **({"cursor": cursor} if cursor else {})})
+                for record in page.get("records", []):
+                    writer(record)
+                    written += 1
+                on_page(page.get("progress") or {})
+                cursor = page.get("cursor")
+                if not cursor:
+                    break
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return Exported(written, page.get("complete_through"))
 
 
 def _writer(handle: TextIO, fmt: Format) -> Callable[[dict[str, Any]], None]:

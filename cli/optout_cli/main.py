@@ -334,11 +334,21 @@ def export_records(
         def on_page(progress: dict[str, Any]) -> None:
             bar.update(task, total=progress.get("total"), completed=progress.get("done", 0))
 
-        count = export_out.export(client, route, body, output, fmt.value, on_page)
-    out.print(f"wrote {count} records to {output}")
+        done = export_out.export(client, route, body, output, fmt.value, on_page)
+    out.print(f"wrote {done.records} records to {output}")
+    if named:  # an identity's requests are listed once the deadline watch has enrolled them
+        err.print(_export_gap(done.complete_through))
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _export_gap(complete_through: str | None) -> str:
+    if complete_through is None:
+        return ("the deadline watch has not enrolled any request yet: requests that name this "
+                "identity may be missing (it lists them within minutes)")  # fmt: skip
+    return (f"requests received after {complete_through} may not be listed yet (the deadline "
+            "watch lists them within minutes): export again later")  # fmt: skip
 
 
 def _one_identifier(
@@ -373,7 +383,7 @@ def _write(path: Path, text: str) -> None:
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=False,
+        TimeRemainingColumn(), console=err, transient=True,  # gone at the end: errors stay one line
     )  # fmt: skip
 
 

@@ -207,6 +207,57 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
     assert shown["denial"]["reason_code"] == "suspected_fraud"
 
 
+# -- export -------------------------------------------------------------------------------------
+
+
+def exported_requests(path: Path) -> list[str]:
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r["request_id"] for r in records if r["record"] == "request"]
+
+
+def test_an_identity_export_says_up_to_when_its_requests_are_listed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given an opt-out the deadline watch has enrolled, then a later one it has not yet seen
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name),
+          WatchSettings(lag_seconds=0, backfill_days=1)).run()  # fmt: skip
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    # When the operator exports the email's records
+    out = tmp_path / "person.jsonl"
+    ran = cli[1]("export", "--email", EMAIL, "-o", str(out))
+    # Then the file lists both, and stderr says from when a request may still be missing
+    assert ran.code == 0, ran.err
+    assert exported_requests(out) == [first["request_id"], second["request_id"]]
+    through = re.search(r"requests received after (\S+) may not be listed yet", ran.err)
+    assert through is not None, ran.err
+    assert first["received_at"] <= through.group(1) < second["received_at"]
+
+
+def test_an_identity_export_before_the_watch_ever_ran_says_requests_may_be_missing(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    ran = cli[1]("export", "--email", EMAIL, "-o", str(tmp_path / "person.jsonl"))
+    assert ran.code == 0, ran.err
+    assert "has not enrolled any request yet" in ran.err
+
+
+def test_a_failed_export_leaves_no_file_behind(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given an identifier the stack has no record of
+    out = tmp_path / "nobody.jsonl"
+    # When the operator exports it
+    line = one_line_failure(cli[1]("export", "--email", "nobody@example.com", "-o", str(out)))
+    # Then the command fails in one line and writes no file that could pass for an export
+    assert "nobody" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- report -------------------------------------------------------------------------------------
 
 

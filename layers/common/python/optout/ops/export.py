@@ -18,6 +18,7 @@ from typing import Any
 from optout import identifiers as ids
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
+from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.status import aggregate, proofs
 from optout.store import keys
@@ -67,6 +68,9 @@ class ExportService:
             "records": records,
             "cursor": _encode({"next": after}) if after < len(request_ids) else None,
             "progress": {"done": after, "total": len(request_ids), "unit": "requests"},
+            # An identity's requests are found through references the deadline watch writes
+            # a few minutes after they arrive: say up to when the list is complete.
+            "complete_through": enrolled_through(self._table),
         }
 
     # -- a date range ------------------------------------------------------------------------

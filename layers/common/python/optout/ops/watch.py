@@ -145,8 +145,10 @@ class Watch:
                         self._save_cursor(cursor)
             if day == until[:10]:
                 break  # today: the positions say how far; go on from there next run
-            cursor = {"day": (date.fromisoformat(day) + timedelta(days=1)).isoformat()}
+            cursor = {"day": (date.fromisoformat(day) + timedelta(days=1)).isoformat(),
+                      "through": cursor.get("through")}  # fmt: skip
             self._save_cursor(cursor)
+        cursor["through"] = until  # every arrival up to here is enrolled (exports rely on it)
         self._save_cursor(cursor)
         return True
 
@@ -158,13 +160,16 @@ class Watch:
         ).get("Item")
         if raw:
             found = deserialize(raw)
-            return {"day": found["day"], "positions": dict(found.get("positions") or {})}
+            return {"day": found["day"], "positions": dict(found.get("positions") or {}),
+                    "through": found.get("through")}  # fmt: skip
         start = now - timedelta(days=self._settings.backfill_days)
         return {"day": start.date().isoformat(), "positions": {}}
 
     def _save_cursor(self, cursor: Item) -> None:
         item = {"pk": ops_keys.WATCH_PK, "sk": ops_keys.CURSOR_SK, "kind": "watch_cursor",
                 "day": cursor["day"], "positions": cursor.get("positions") or {}}  # fmt: skip
+        if cursor.get("through"):
+            item["through"] = cursor["through"]
         self._table.client.put_item(TableName=self._table.name, Item=serialize(item))
 
     def _arrivals(self, day: str, shard: str, after: Item | None, until: str) -> Iterator[Item]:
@@ -317,3 +322,15 @@ def remind_now(request_id: str, deadline: str, now: datetime, expires_at: int) -
 
 
 __all__ = ["Watch", "WatchReport", "WatchSettings", "is_request", "remind_now"]
+
+
+def enrolled_through(table: Table) -> str | None:
+    """Every request received up to this time is enrolled, and so referenced from the
+    identities it names; None before the watch's first complete run."""
+    raw = table.client.get_item(
+        TableName=table.name,
+        Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.CURSOR_SK}},
+        ConsistentRead=True,
+    ).get("Item")
+    through = deserialize(raw).get("through") if raw else None
+    return str(through) if through else None
