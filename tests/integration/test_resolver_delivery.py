@@ -163,6 +163,34 @@ def test_the_replay_route_sends_a_systems_failed_jobs_again(pipe: Pipeline) -> N
     assert (job["status"], job["replays"]) == ("done", 1)
 
 
+def test_a_replayed_job_keeps_the_failed_receipt_it_started_over_from(pipe: Pipeline) -> None:
+    # Given a salesforce job the vendor refused for good
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    (failed,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#salesforce"]
+    # When an operator replays it and the vendor now accepts it
+    replay = http_event("POST", "/v1/admin/systems/salesforce/replay",
+                        path_parameters={"system": "salesforce"}, iam=True)  # fmt: skip
+    assert invoke(pipe.admin, replay)["statusCode"] == 202
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor())
+    # Then the record shows both: done now, and the refusal it was replayed from
+    path = f"/v1/admin/requests/{request_id}"
+    event = http_event("GET", path, iam=True, path_parameters={"request_id": request_id})
+    detail = json_body(invoke(pipe.admin, event))
+    (system,) = [s for s in detail["systems"] if s["system"] == "salesforce"]
+    assert (system["status"], system["replays"], system["receipt"]["http_status"]) == (
+        "done",
+        1,
+        200,
+    )
+    (earlier,) = system["failures"]
+    assert earlier["receipt"]["error"] == failed["receipt"]["error"]
+    assert earlier["receipt"]["http_status"] == 400
+    assert earlier["failed_at"] == failed["completed_at"] <= earlier["replayed_at"]
+
+
 def test_replaying_an_old_failed_job_keeps_a_later_jobs_confirmation(pipe: Pipeline) -> None:
     # Given a salesforce job that failed for good (its purpose freed), and a later opt-out of
     # the same person whose own job salesforce confirmed

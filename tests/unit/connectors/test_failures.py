@@ -78,6 +78,17 @@ def test_400_is_final(server, vendor):
     assert outcome.error.http_status == 400
 
 
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_failed_send_claims_no_identifier_type_as_sent(server, vendor):
+    # Given a vendor that refuses every call (a first call refused stops the rest)
+    server.sandboxes[vendor].set_faults(1.0, 400)
+    # When a job with every identifier type fails
+    (outcome,) = make_connector(server, vendor).deliver([JOB])
+    # Then its receipt names the types it tried, and none as sent
+    assert outcome.identifier_types_sent == ()
+    assert outcome.identifier_types_attempted
+
+
 def wrong(vendor: str) -> dict[str, Any]:
     secret = {key: "wrong-" + str(value) for key, value in secret_for(vendor).items()}
     if vendor == "trade_desk":  # still base64, so the refusal is the operator's

@@ -20,7 +20,8 @@ from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence")
 DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
-JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "completed_at")
+JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
+              "completed_at", "replays", "replayed_at")  # fmt: skip
 
 
 class AdminService:
@@ -100,6 +101,8 @@ def _job_view(job: Item) -> dict[str, Any]:
     view: dict[str, Any] = {"system": job["system"], "type": job.get("system_type")}
     view.update({name: job.get(name) for name in JOB_FIELDS})
     view.update(identifier_types=_types(job), receipt=job.get("receipt", {}))
+    if job.get("failures"):  # a replayed job: the failed receipts it started over from
+        view["failures"] = job["failures"]
     return view
 
 

@@ -65,6 +65,9 @@ class Outcome:
     error: DeliveryError | None = None
     note: str | None = None
     records_changed: tuple[str, ...] = ()  # vendor record ids the opt-out changed (CRM)
+    # A send that failed: the types its calls would have carried. Whether any reached the
+    # vendor is unknown (a timeout, a 500 midway, a first call refused), so none count as sent.
+    identifier_types_attempted: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -138,7 +141,7 @@ class Connector(ABC, Generic[S]):
             outcomes.extend(self._together(chunks))
             return outcomes
         for chunk in chunks:
-            outcomes.extend(self._guarded(chunk, self.send, self.types_sent))
+            outcomes.extend(self._guarded(chunk, self.send, self.types_sent, sent=False))
         return outcomes
 
     def _together(self, chunks: list[list[Job]]) -> list[Outcome]:
@@ -147,39 +150,47 @@ class Connector(ABC, Generic[S]):
 
         self.creds  # noqa: B018 - one secret read, before the calls share it
         with ThreadPoolExecutor(max_workers=min(self.parallel_calls, len(chunks))) as pool:
-            answers = list(pool.map(lambda c: self._guarded(c, self.send, self.types_sent), chunks))
+            answers = list(pool.map(lambda c: self._guarded(c, self.send, self.types_sent,
+                                                            sent=False), chunks))  # fmt: skip
         return [outcome for answer in answers for outcome in answer]
 
     def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Ask the vendor how submitted jobs went: done/no_record, still `submitted`, or a
         failure (non-retryable: the vendor's verdict; retryable: ask again later)."""
-        return self._guarded(submitted, self.check, lambda s: s.identifier_types_sent)
+        # (a failed status check: the submit before it did send these)
+        return self._guarded(submitted, self.check, lambda s: s.identifier_types_sent, sent=True)
 
     def _guarded(
         self,
         items: Sequence[Item],
         call: Callable[[Sequence[Item]], list[Outcome]],
         types: Callable[[Item], tuple[str, ...]],
+        *,
+        sent: bool,
     ) -> list[Outcome]:
         try:
             return call(items)
         except DeliveryError as error:
             if not error.auth:
-                return self._failed(items, error, types)
+                return self._failed(items, error, types, sent)
         self.reload_credentials()  # refused credentials: a rotation? one fresh read, one retry
         try:
             return call(items)
         except DeliveryError as error:
-            return self._failed(items, error, types)
+            return self._failed(items, error, types, sent)
 
     @staticmethod
     def _failed(
-        items: Sequence[Item], error: DeliveryError, types: Callable[[Item], tuple[str, ...]]
+        items: Sequence[Item],
+        error: DeliveryError,
+        types: Callable[[Item], tuple[str, ...]],
+        sent: bool,
     ) -> list[Outcome]:
-        return [
-            Outcome(i.job_id, None, error.http_status, error=error, identifier_types_sent=types(i))
-            for i in items
-        ]
+        if sent:
+            return [Outcome(i.job_id, None, error.http_status, error=error,
+                            identifier_types_sent=types(i)) for i in items]  # fmt: skip
+        return [Outcome(i.job_id, None, error.http_status, error=error,
+                        identifier_types_attempted=types(i)) for i in items]  # fmt: skip
 
     def chunks(self, jobs: list[Job]) -> list[list[Job]]:
         """Greedy packing: each call carries at most max_batch vendor objects."""

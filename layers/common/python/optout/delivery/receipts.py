@@ -16,6 +16,8 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
     }
     if outcome.identifier_types_sent or not keep_types:
         receipt["identifier_types_sent"] = list(outcome.identifier_types_sent)
+    if outcome.identifier_types_attempted:
+        receipt["identifier_types_attempted"] = list(outcome.identifier_types_attempted)
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt

@@ -173,7 +173,7 @@ def _job_record(request_id: str, job: Item) -> Item:
          "job_id": job.get("job_id")}
         | {name: job.get(name) for name in JOB_FIELDS}
         | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
-           "receipt": job.get("receipt") or {}}
+           "receipt": job.get("receipt") or {}, "failures": job.get("failures") or []}
     )  # fmt: skip
 
 

@@ -222,8 +222,16 @@ def failed_jobs(table: Table, system: str) -> list[Item]:
     return query.partition(table, keys.failed_pk(system), consistent=True)
 
 
+def _failure_of(job: Item, replayed_at: str) -> Item:
+    """The failed attempt a replay starts over from, kept on the job as evidence."""
+    return {"receipt": job.get("receipt") or {}, "failed_at": job.get("completed_at"),
+            "attempts": job.get("attempts", 0), "replayed_at": replayed_at}  # fmt: skip
+
+
 def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> list[dict[str, Any]]:
     """A failed job back to pending, in flight again, and off the failed list: one write.
+    Its failed receipt moves to `failures` (with when it failed and when it was replayed): the
+    new attempt's receipt replaces `receipt`, and the record still shows it failed first.
 
     A final job keeps no identifier values (PII lifecycle), so the caller passes them back in,
     read from the identities' nodes. Only the purposes no other job carries are marked in
@@ -249,7 +257,8 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
             table,
             (keys.request_pk(job["request_id"]), keys.job_sk(system)),
             "SET #status = :pending, updated_at = :now, replayed_at = :now, identifiers = :ids, "
-            "flights = :flights ADD replays :one REMOVE lease_until, completed_at",
+            "flights = :flights, failures = list_append(if_not_exists(failures, :none), :failure)"
+            " ADD replays :one REMOVE lease_until, completed_at",
             {
                 ":pending": "pending",
                 ":now": now,
@@ -257,6 +266,8 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
                 ":failed": "failed",
                 ":ids": identifiers,
                 ":flights": flights,
+                ":none": [],
+                ":failure": [_failure_of(job, now)],
             },
             condition="#status = :failed",
             names={"#status": "status"},
