@@ -58,7 +58,7 @@ def banner(url: str, systems: list[str]) -> str:
             "optout-bridge local stack is ready",
             f"  demo site   {url}/",
             f"  API         {url}/v1/   (spec: {url}/v1/openapi.json)",
-            f"  requests    {url}/_local/requests",
+            f"  requests    {url}/requests.html   (as JSON: {url}/_local/requests)",
             f"  sandboxes   {url}/_sandbox/<system>/requests   ({names})",
             "  Ctrl-C stops it.",
             "",

@@ -55,20 +55,30 @@ def _short(value: Any) -> str:
 
 
 class PrettyStream:
-    """A text stream that rewrites each complete JSON line before passing it on."""
+    """A text stream that rewrites each complete JSON line before passing it on. An INFO line
+    that only repeats the one before it (the deadline watch's, every few seconds here) is
+    left out: the console is there to follow requests."""
 
     def __init__(self, target: TextIO) -> None:
         self._target = target
         self._partial = ""
+        self._last = ""
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         with self._lock:
             self._partial += text
             *lines, self._partial = self._partial.split("\n")
-            if lines:
-                self._target.write("".join(one_line(line) + "\n" for line in lines))
+            shown = [line for line in map(one_line, lines) if not self._repeats(line)]
+            if shown:
+                self._target.write("".join(line + "\n" for line in shown))
         return len(text)
+
+    def _repeats(self, line: str) -> bool:
+        rest = line.partition(" ")[2]  # without the clock
+        repeat = rest == self._last and rest.startswith("INFO ")
+        self._last = rest
+        return repeat
 
     def flush(self) -> None:
         self._target.flush()

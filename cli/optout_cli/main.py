@@ -252,14 +252,18 @@ def replay(
 def holds_list(
     ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=500)] = 100
 ) -> None:
-    """Held links, newest first (types and keyed hashes only)."""
+    """Held links: undecided first, then decided, each newest first (types and keyed hashes
+    only)."""
     found = api(ctx).get("/v1/admin/holds", {"limit": str(limit)})
-    table = Table("hold id", "status", "held at", "a", "b", "clusters", "cap")
+    table = Table("status", "held at", "a", "b", "clusters", "cap", "hold id")
+    table.columns[-1].no_wrap = True  # copied into `holds release|reject`: never cut or wrapped
+    table.columns[-1].overflow = "ignore"
     for hold in found["holds"]:
-        table.add_row(hold["hold_id"], hold["status"], hold["held_at"],
+        table.add_row(hold["status"], hold["held_at"],
                       f"{hold['a']['type']}:{hold['a']['key'][:12]}",
                       f"{hold['b']['type']}:{hold['b']['key'][:12]}",
-                      f"{hold['cluster_a']}+{hold['cluster_b']}", str(hold["cap"]))  # fmt: skip
+                      f"{hold['cluster_a']}+{hold['cluster_b']}", str(hold["cap"]),
+                      hold["hold_id"])  # fmt: skip
     out.print(table if found["holds"] else "no held links")
 
 

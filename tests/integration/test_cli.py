@@ -207,6 +207,31 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
     assert shown["denial"]["reason_code"] == "suspected_fraud"
 
 
+# -- holds --------------------------------------------------------------------------------------
+
+
+def test_holds_list_prints_each_hold_id_whole_for_release_or_reject(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a link held at a cluster cap of 2
+    with guarded():
+        pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+        pipe.post("/v1/opt-out", {"email": EMAIL})
+        for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
+            link = {"a": {"type": "device_id", "value": device},
+                    "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+            pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+        pipe.resolve()
+        run = Cli(capsys, AdminTransport(pipe.admin))
+        # When the operator lists the holds on an 80-column terminal
+        listed = run("holds", "list")
+        assert listed.code == 0, listed.err
+        # Then the hold id is printed whole, and releasing it with that id works
+        hold_id = re.search(r"[0-9a-f-]{36}\.[0-9]{3}", listed.out)
+        assert hold_id is not None, listed.out
+        assert run("holds", "release", hold_id.group(0)).code == 0
+
+
 # -- export -------------------------------------------------------------------------------------
 
 
