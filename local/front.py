@@ -91,6 +91,16 @@ class Front:
             return self._site.serve(path, head=request.method == "HEAD")
         return error_answer(405, "method_not_allowed", "only GET serves the demo site")
 
+    def route_key(self, method: str, path: str) -> str | None:
+        """The API route key a request matched (`GET /v1/consent/{device_id}`), `$default` or
+        `(no route)` for another API path; None outside the API."""
+        for route in self._routes:
+            if route.match(method, path) is not None:
+                return route.route_key
+        if path.startswith(API_PREFIX):
+            return f"{method} (no route)" if self._default is None else "$default"
+        return None
+
     def _invoke(self, request: Incoming, route: Route, params: dict[str, str]) -> Outgoing:
         event = apigw.to_event(request, route, params)
         try:
@@ -150,14 +160,23 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Access lines carry only method, path and status; paths hold request ids, not PII,
-        # except the query string of a sandbox call, which is dropped.
         log.debug("%s", format % args)
 
+    def log_error(self, format: str, *args: Any) -> None:
+        # http.server's own refusals quote the raw request line, which can be a body
+        log.debug("malformed HTTP request refused (%s)", args[0] if args else "-")
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # What API Gateway's access log writes: the route key, never the path a caller typed
+        # (a device id, or whatever someone put there); a site path only when it was served.
         path = self.path.split("?", 1)[0]
-        if not path.startswith(("/_sandbox/", "/_local/")):
-            log.info("%s %s -> %s", self.command, path, code)
+        if path.startswith(("/_sandbox/", "/_local/")):
+            return
+        status = int(code) if str(code).isdigit() else 0
+        shown = self.server.front.route_key(self.command, path)
+        if shown is None:
+            shown = f"{self.command} {path if status < 400 else '(path not shown)'}"
+        log.info("%s -> %s", shown, code)
 
 
 class FrontServer(ThreadingHTTPServer):

@@ -148,3 +148,13 @@ def test_an_unmatched_api_path_goes_to_the_default_route_as_api_gateway_sends_it
     assert subject.dispatch(Incoming("OPTIONS", "/v1/nothing")).status == 204
     assert subject.dispatch(Incoming("GET", "/")).status == 200
     assert len(seen) == 1
+
+
+def test_an_api_request_is_named_by_its_route_key_never_its_path(tmp_path: Path) -> None:
+    # Given the front with a request-status route
+    routes = front(tmp_path, FakeSandbox(), [])
+    # Then an access line can name a matched route, and nothing a caller typed in a path
+    path = "/v1/requests/jane@example.com"
+    assert routes.route_key("GET", path) == "GET /v1/requests/{request_id}"
+    assert routes.route_key("GET", "/v1/consent/jane@example.com") == "GET (no route)"
+    assert routes.route_key("GET", "/jane@example.com") is None  # the site: shown only if served
