@@ -23,8 +23,19 @@ DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 # -- email -----------------------------------------------------------------------------
 
 
-def test_email_is_trimmed_and_lower_cased() -> None:
-    assert normalise_email("  Jane.Doe@Example.COM \t") == "jane.doe@example.com"
+def test_email_is_trimmed_of_spaces_and_lower_cased() -> None:
+    assert normalise_email("  Jane.Doe@Example.COM \u00a0") == "jane.doe@example.com"
+
+
+@pytest.mark.parametrize("id_type", ["email", "phone", "customer_id"])
+@pytest.mark.parametrize("around", ["\t", "\n", "\r", "\x00", "\x0b"])
+def test_a_control_character_around_an_identifier_is_refused_not_trimmed(
+    id_type: str, around: str
+) -> None:
+    value = {"email": "jane@example.com", "phone": "+14155550132", "customer_id": "c-1"}[id_type]
+    with pytest.raises(InvalidInput) as refused:
+        normalise(id_type, value + around)  # type: ignore[arg-type]
+    assert refused.value.field == id_type
 
 
 @pytest.mark.parametrize(
@@ -71,7 +82,11 @@ def test_international_phone_number_ignores_the_default_region() -> None:
     assert normalise_phone("+1 415 555 0132", "GB") == "+14155550132"
 
 
-@pytest.mark.parametrize("raw", ["12345", "not a phone", "+1 000 000 0000", "+999 1234"])
+@pytest.mark.parametrize(
+    "raw",
+    ["12345", "not a phone", "+1 000 000 0000", "+999 1234", "bad +1 415 555 0199 x",
+     "call +14155550132", "+1 415 555 0132 ext 2", "tel:+14155550132"],
+)  # fmt: skip
 def test_invalid_phone_number_is_refused_without_echoing_it(raw: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         normalise_phone(raw)

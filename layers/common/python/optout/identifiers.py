@@ -23,6 +23,11 @@ EMAIL_RE: Final = re.compile(
     r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
 MAX_EMAIL_LENGTH: Final = 254
+# What a person may type around a number; phonenumbers itself would find one inside any text.
+PHONE_RE: Final = re.compile(r"^\+?[0-9(][0-9 ().\-]{3,30}$")
+# Trimmed: spaces someone typed or pasted. Tabs, newlines and other control characters are
+# refused with the rest of the value, never trimmed away (the README's error table).
+TRIM: Final = " \u00a0"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -37,7 +42,7 @@ class Identifier:
 
 
 def normalise_email(raw: str) -> str:
-    email = raw.strip().lower()
+    email = raw.strip(TRIM).lower()
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
         raise InvalidInput("not a valid email address", field="email")
     return email
@@ -49,8 +54,11 @@ def normalise_phone(raw: str, default_region: str = "US") -> str:
     # good part of a cold start.
     import phonenumbers  # noqa: PLC0415
 
+    typed = raw.strip(TRIM)
+    if not PHONE_RE.fullmatch(typed):
+        raise InvalidInput("not a valid phone number", field="phone")
     try:
-        number = phonenumbers.parse(raw.strip(), default_region)
+        number = phonenumbers.parse(typed, default_region)
     except phonenumbers.NumberParseException:
         raise InvalidInput("not a valid phone number", field="phone") from None
     if not phonenumbers.is_valid_number(number):
@@ -65,7 +73,7 @@ def normalise_device_id(raw: str) -> str:
 
 
 def normalise_customer_id(raw: str) -> str:
-    value = raw.strip()
+    value = raw.strip(TRIM)
     if not CUSTOMER_ID_RE.fullmatch(value):
         raise InvalidInput(
             "customer_id must be 1-128 characters of A-Z a-z 0-9 . _ : - ", "customer_id"
