@@ -202,8 +202,8 @@ def import_csv(
     with _progress() as bar:
         task = bar.add_task("importing", total=total)
         state = csv_import.run_import(client, file, restart, lambda n: bar.advance(task, n))
-    if state.resumed_from:
-        out.print(f"resumed after line {state.resumed_from}")
+    if state.resumed_from:  # the state file's totals count every run on this file
+        out.print(f"resumed after line {state.resumed_from}; totals over every run on this file:")
     out.print(f"stored {state.stored}, skipped {state.duplicates} duplicates, "
               f"rejected {len(state.rejected)} rows")  # fmt: skip
     if state.rejected:
