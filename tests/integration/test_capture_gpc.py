@@ -30,11 +30,12 @@ def test_sec_gpc_1_opts_out_of_sale_share_and_targeting_whatever_the_body_says(
     event = _consent("1", {"opt_out": ALL_IN, "gpc": False})
     # When it is captured
     answer = invoke(capture, event)
-    # Then the answer and the stored event honour GPC; profiling keeps the body's choice
+    # Then the answer and the stored event honour GPC; profiling keeps the body's choice,
+    # which the answer leaves out (an unconfirmed `false` changes nothing)
     assert answer["statusCode"] == 202
     opted = {"sale": True, "share": True, "targeted_advertising": True, "profiling": False}
     assert json_body(answer)["gpc_honored"] is True
-    assert json_body(answer)["opt_out"] == opted
+    assert json_body(answer)["opt_out"] == {p: v for p, v in opted.items() if v}
     (item,) = aws.items()
     assert (item["source"], item["gpc"], item["opt_out"]) == ("gpc", True, opted)
 
@@ -66,11 +67,20 @@ def test_without_sec_gpc_the_banner_choice_is_stored_as_given(
     aws: Aws, capture: ModuleType
 ) -> None:
     answer = invoke(capture, _consent(None, {"opt_out": {"sale": True, "profiling": False}}))
+    # (the answer says what the request changes: an unconfirmed `false` lifts nothing)
     assert json_body(answer) | {"request_id": None} == {
         "request_id": None,
         "device_id": DEVICE,
-        "opt_out": {"sale": True, "profiling": False},
+        "opt_out": {"sale": True},
         "gpc_honored": False,
     }
     (item,) = aws.items()
     assert item["source"] == "banner"
+
+
+def test_a_confirmed_opt_in_is_answered_with_the_purposes_it_lifts(
+    aws: Aws, capture: ModuleType
+) -> None:
+    body = {"opt_out": {"sale": False, "share": True}, "confirm_opt_in": True}
+    answer = invoke(capture, _consent(None, body))
+    assert json_body(answer)["opt_out"] == {"sale": False, "share": True}

@@ -97,12 +97,16 @@ class CaptureService:
         trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
 
+        # What this request records: an unconfirmed `false` lifts nothing, so it is left out
+        # (a purpose left out is unchanged), as a banner must not read it as the new state.
+        recorded = choices if body["confirm_opt_in"] else {p: v for p, v in choices.items() if v}
+
         def answer(request_id: str, _deadline: date) -> dict[str, Any]:
             # ConsentOut, dumped (tests/unit/test_capture_answers.py holds the two together)
             return {
                 "request_id": request_id,
                 "device_id": device_id,
-                "opt_out": dict(choices),
+                "opt_out": dict(recorded),
                 "gpc_honored": gpc,
             }
 
