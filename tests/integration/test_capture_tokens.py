@@ -67,6 +67,8 @@ REFUSED = {
     "invalid email claim": token_for(email="not-an-email"),
     "not a jwt": "definitely.not.a-jwt",
     "replayed for another device": token_for(email=EMAIL, device_id="dev-other-bbbbbbbbbbbb"),
+    # read with the body's jurisdiction, a national number is another country's person
+    "phone without its country code": token_for(phone="(240) 312-3852"),
 }
 
 
@@ -80,6 +82,18 @@ def test_a_bad_token_is_refused_naming_the_field_and_stores_nothing(
     assert (error["code"], error["field"]) == ("invalid_token", "identity_token")
     assert EMAIL not in answer["body"]
     assert aws.items() == []
+
+
+def test_a_tokens_phone_binds_the_same_number_whatever_jurisdiction_the_body_names(
+    aws: Aws, capture: ModuleType
+) -> None:
+    token = token_for(phone="+1 240 312 3852")
+    for jurisdiction in ("GB", "US-MD"):
+        body = {"device_id": DEVICE, "opt_out": {}, "identity_token": token,
+                "jurisdiction": jurisdiction}  # fmt: skip
+        assert invoke(capture, http_event("POST", "/v1/consent", body))["statusCode"] == 202
+    phones = {i["value"] for e in aws.items() for i in e["identifiers"] if i["type"] == "phone"}
+    assert phones == {"+12403123852"}
 
 
 def test_the_webform_refuses_a_bad_token_too(aws: Aws, capture: ModuleType) -> None:

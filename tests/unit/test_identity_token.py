@@ -32,13 +32,22 @@ def test_a_token_signed_with_the_previous_key_but_naming_the_current_kid_is_refu
 
 def test_bound_identifiers_are_normalised_like_typed_ones() -> None:
     now = datetime.now(UTC)
-    token = mint(ROTATED, "optout-bridge", {"email": " Pat@Example.COM ", "phone": "415 555 0132"},
-                 now)  # fmt: skip
-    identity = verifier().verify(token, now, region="US")
+    token = mint(ROTATED, "optout-bridge",
+                 {"email": " Pat@Example.COM ", "phone": "+1 415 555 0132"}, now)  # fmt: skip
+    identity = verifier().verify(token, now)
     assert [(i.type, i.value) for i in identity.identifiers] == [
         ("email", "pat@example.com"), ("phone", "+14155550132"),
     ]  # fmt: skip
     assert "pat" not in repr(identity)
+
+
+@pytest.mark.parametrize("phone", ["(240) 312-3852", "240 312 3852", "0 24 0312 3852"])
+def test_a_phone_claim_without_its_country_code_is_refused(phone: str) -> None:
+    # A national number would be read in the region of the caller's unsigned jurisdiction
+    now = datetime.now(UTC)
+    token = mint(ROTATED, "optout-bridge", {"phone": phone}, now)
+    with pytest.raises(InvalidToken, match=r"E\.164"):
+        verifier().verify(token, now)
 
 
 def test_without_a_secret_name_only_local_mode_gets_the_development_key() -> None:

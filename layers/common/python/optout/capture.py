@@ -92,7 +92,7 @@ class CaptureService:
         region = _region_of(body["jurisdiction"] or ctx.edge_jurisdiction)
         device_id: str = body["device_id"]
         device = self._key(ids.Identifier("device_id", ids.normalise_device_id(device_id)))
-        token = self._verify(body["identity_token"], ctx, region, device_id)
+        token = self._verify(body["identity_token"], ctx, device_id)
         typed = self._identity(body["identity"] or {}, region)
         trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
@@ -127,7 +127,7 @@ class CaptureService:
             if device_id
             else None
         )
-        token = self._verify(body["identity_token"], ctx, region, device_id)
+        token = self._verify(body["identity_token"], ctx, device_id)
         if not typed and device is None and token is None:
             raise InvalidInput(
                 "at least one identifier is required: email, phone, customer_id or device_id",
@@ -187,13 +187,13 @@ class CaptureService:
         return KeyedIdentifier.of(self._secret, identifier)
 
     def _verify(
-        self, token: str | None, ctx: RequestContext, region: str, device_id: str | None
+        self, token: str | None, ctx: RequestContext, device_id: str | None
     ) -> VerifiedIdentity | None:
         if token is None:
             return None
         if self._tokens is None:
             raise InvalidToken("identity_token is not accepted on this route")
-        verified = self._tokens.verify(token, ctx.received_at, region)
+        verified = self._tokens.verify(token, ctx.received_at)
         bound = verified.device_id
         if (
             bound is not None

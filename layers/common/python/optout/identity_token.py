@@ -59,7 +59,7 @@ class TokenVerifier:
         self._audience = audience
         self._max_lifetime = max_lifetime_seconds
 
-    def verify(self, token: str, now: datetime, region: str = "US") -> VerifiedIdentity:
+    def verify(self, token: str, now: datetime) -> VerifiedIdentity:
         import jwt  # noqa: PLC0415 - see the module docstring
 
         try:
@@ -88,11 +88,9 @@ class TokenVerifier:
             raise InvalidToken("identity_token signature does not verify") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("identity_token is malformed or not yet valid") from None
-        return self._identity(claims, str(header["kid"]), now, region)
+        return self._identity(claims, str(header["kid"]), now)
 
-    def _identity(
-        self, claims: dict[str, Any], kid: str, now: datetime, region: str
-    ) -> VerifiedIdentity:
+    def _identity(self, claims: dict[str, Any], kid: str, now: datetime) -> VerifiedIdentity:
         issued, expires = claims["iat"], claims["exp"]
         if not isinstance(issued, int) or not isinstance(expires, int):
             raise InvalidToken("identity_token iat and exp must be whole seconds")
@@ -107,8 +105,12 @@ class TokenVerifier:
                 continue
             if not isinstance(raw, str):
                 raise InvalidToken(f"identity_token claim {id_type} must be a string")
+            # A national number would be read in the caller's unsigned jurisdiction: another
+            # country's number, bound as verified. The backend signs the whole number.
+            if id_type == "phone" and not raw.strip().startswith("+"):
+                raise InvalidToken("identity_token claim phone must be E.164: + and country code")
             try:
-                found.append(ids.normalise(id_type, raw, region))
+                found.append(ids.normalise(id_type, raw))
             except InvalidInput:
                 raise InvalidToken(f"identity_token claim {id_type} is not valid") from None
         if not found:
