@@ -107,3 +107,20 @@ def test_a_wider_repeat_has_its_own_job_and_cites_the_earlier_one(pipe: Pipeline
     assert status(pipe, second["request_id"])["status"] == "processing"
     work_everything(pipe)
     assert status(pipe, second["request_id"])["status"] == "completed"
+
+
+def test_a_request_that_names_someone_and_asks_nothing_learns_nothing_of_their_opt_out(
+    pipe: Pipeline,
+) -> None:
+    # Given a person whose opt-out every system that takes an email has confirmed
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    work_everything(pipe)
+    # When a stranger's browser names that email, without a token, and opts out of nothing
+    probe = pipe.post("/v1/consent", {"device_id": "dev-stranger-probe-0001", "opt_out": {},
+                                      "identity": {"email": EMAIL}})["request_id"]  # fmt: skip
+    pipe.resolve()
+    # Then the stranger's own status says nothing about which systems hold the person's opt-out
+    answer = status(pipe, probe)
+    assert (answer["systems_total"], answer["systems_done"]) == (0, 0)
+    assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}

@@ -134,7 +134,11 @@ class Resolver:
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(touched)), pending)
-        jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending)
+        # Earlier receipts are cited only for what this request asked itself: a request that
+        # names someone else's identifier and asks nothing must not learn, from its own status,
+        # which systems already hold that person's opt-out.
+        asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
+        jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending, asked)
         size = max(derivation.sizes, default=0)
         self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
@@ -272,17 +276,17 @@ class Resolver:
     # -- jobs ----------------------------------------------------------------------------------
 
     def _fan_out(
-        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox
+        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose]
     ) -> tuple[list[str], dict[str, list[str]]]:
         """Jobs made (system names), and per system the other requests' jobs that already
-        carry what this one asked of it: its proof where it needs no job of its own."""
+        carry what this one asked of it (`asked`): its proof where it needs no job of its own."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
             if self._make_job(request_id, plan, pending):
                 made.append(name)
             others = sorted(plan.covered - {f"{request_id}:{name}"})
-            if others:
+            if others and plan.purposes & asked:
                 covered[name] = others[:MAX_COVERING_JOBS]
         return made, covered
 
