@@ -157,3 +157,24 @@ def test_a_confirmed_opt_in_with_a_token_lifts_the_bound_email_too(pipe: Pipelin
     # Then sale is allowed again on their browser (the email's own register was lifted)
     assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is False
     assert state(pipe, VICTIM_DEVICE)["opt_out"]["profiling"] is True
+
+
+def test_at_the_asserter_cap_a_request_that_names_the_email_still_opts_it_out(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given strangers' browsers that filled the email's asserter cap (here 2)
+    pipe = build_pipeline(aws, monkeypatch, MAX_ASSERTERS="2")
+    for n in range(2):
+        pipe.post("/v1/consent", {"device_id": f"dev-crowd-{n:02d}-aaaaaaa",
+                                  "identity": {"email": VICTIM}})  # fmt: skip
+    pipe.resolve()
+    # When the person's own browser names the email with its GPC opt-out
+    told = pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity": {"email": VICTIM},
+                                     "opt_out": {"sale": True}, "gpc": True})  # fmt: skip
+    pipe.resolve()
+    # Then its browser is refused as an asserter, yet this request reaches the email's systems
+    edges = [i for i in pipe.items("ID#") if i["sk"].startswith("ASSERTED#")]
+    assert len(edges) == 2
+    jobs = {i["system"]: i for i in pipe.items(f"REQ#{told['request_id']}") if i["kind"] == "job"}
+    assert {"braze", "salesforce"} <= set(jobs)
+    assert "sale" in jobs["salesforce"]["purposes"]
