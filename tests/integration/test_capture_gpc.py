@@ -40,7 +40,7 @@ def test_sec_gpc_1_opts_out_of_sale_share_and_targeting_whatever_the_body_says(
     assert (item["source"], item["gpc"], item["opt_out"]) == ("gpc", True, opted)
 
 
-@pytest.mark.parametrize("value", ["0", "true", "yes", "2", "", " 1x"])
+@pytest.mark.parametrize("value", ["0", "true", "yes", "2", "", " 1x", "1,1", "\u00a01"])
 def test_other_sec_gpc_values_are_ignored(aws: Aws, capture: ModuleType, value: str) -> None:
     answer = invoke(capture, _consent(value, {"opt_out": {"sale": False}}))
     assert answer["statusCode"] == 202
@@ -84,3 +84,24 @@ def test_a_confirmed_opt_in_is_answered_with_the_purposes_it_lifts(
     body = {"opt_out": {"sale": False, "share": True}, "confirm_opt_in": True}
     answer = invoke(capture, _consent(None, body))
     assert json_body(answer)["opt_out"] == {"sale": False, "share": True}
+
+
+@pytest.mark.parametrize("value", ["1 ", " 1", "\t1\t"])
+def test_sec_gpc_1_with_the_whitespace_http_allows_around_a_value_is_honoured(
+    aws: Aws, capture: ModuleType, value: str
+) -> None:
+    answer = invoke(capture, _consent(value, {"opt_out": {}}))
+    assert json_body(answer)["gpc_honored"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"opt_out": {"sale": "off"}, "confirm_opt_in": True}, {"opt_out": {"sale": 1}},
+     {"opt_out": {"sale": False}, "confirm_opt_in": "on"}, {"gpc": "yes"}],
+)  # fmt: skip
+def test_a_choice_that_is_not_a_json_boolean_is_refused(
+    aws: Aws, capture: ModuleType, body: dict[str, Any]
+) -> None:
+    answer = invoke(capture, _consent(None, body))
+    assert answer["statusCode"] == 422
+    assert aws.items() == []

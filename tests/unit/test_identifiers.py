@@ -23,6 +23,11 @@ DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 # -- email -----------------------------------------------------------------------------
 
 
+def test_an_email_with_a_letter_that_folds_to_ascii_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        normalise_email("\u212aelvin@example.com")  # the Kelvin sign lowercases to "k"
+
+
 def test_email_is_trimmed_of_spaces_and_lower_cased() -> None:
     assert normalise_email("  Jane.Doe@Example.COM \u00a0") == "jane.doe@example.com"
 

@@ -8,6 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     StrictInt,
     StrictStr,
     model_serializer,
@@ -36,8 +37,9 @@ Jurisdiction = Annotated[
 Email = Annotated[str, Field(min_length=3, max_length=254, examples=["jane@example.com"])]
 Phone = Annotated[str, Field(min_length=3, max_length=32, examples=["+14155550123"])]
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, examples=["cust-1234"])]
+# JSON's true and false only: "on", "yes", "off" or 1 are refused, not read as a choice.
 OptOutChoices = Annotated[
-    dict[Purpose, bool],
+    dict[Purpose, StrictBool],
     Field(
         description=(
             "true = opted out (for limit_sensitive: the use of sensitive personal information "
@@ -76,7 +78,7 @@ class IdentityIn(StrictModel):
 class ConsentIn(StrictModel):
     device_id: DeviceId
     opt_out: OptOutChoices = Field(default_factory=dict)
-    gpc: bool | None = Field(default=None, description="navigator.globalPrivacyControl")
+    gpc: StrictBool | None = Field(default=None, description="navigator.globalPrivacyControl")
     jurisdiction: Jurisdiction | None = None
     identity: IdentityIn | None = Field(
         default=None,
@@ -84,7 +86,7 @@ class ConsentIn(StrictModel):
         "they receive this device's opt-outs, nothing flows back.",
     )
     identity_token: IdentityToken | None = None
-    confirm_opt_in: bool | None = Field(
+    confirm_opt_in: StrictBool | None = Field(
         default=None,
         description="true: the person confirmed opting back in (CCPA §7028). Without it a "
         "`false` never lifts an existing opt-out.",

@@ -42,7 +42,10 @@ class Identifier:
 
 
 def normalise_email(raw: str) -> str:
-    email = raw.strip(TRIM).lower()
+    typed = raw.strip(TRIM)
+    if not typed.isascii():  # before lower(): the Kelvin sign would fold to an ASCII k
+        raise InvalidInput("not a valid email address", field="email")
+    email = typed.lower()
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
         raise InvalidInput("not a valid email address", field="email")
     return email

@@ -26,7 +26,8 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
     user_agent = headers.get("user-agent")
     return RequestContext(
         received_at=datetime.now(UTC),
-        gpc_header=headers.get("sec-gpc") == "1",  # only the exact value 1 counts
+        # only the value 1 counts, without the whitespace HTTP allows around any field value
+        gpc_header=(headers.get("sec-gpc") or "").strip(" \t") == "1",
         user_agent=_CONTROL.sub("", user_agent) if user_agent else None,
         edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
         source_ip=event["requestContext"]["http"]["sourceIp"],
