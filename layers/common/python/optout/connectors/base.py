@@ -322,7 +322,9 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
     Vendor references are joined in part order, records changed are the union, and the note
     says the job went in parts (with each distinct note of the parts that share the status).
     """
-    refs = REF_SEPARATOR.join(dict.fromkeys(a.vendor_ref for a in answers if a.vendor_ref))
+    refs = REF_SEPARATOR.join(  # each once: parts may name the same record (Salesforce)
+        dict.fromkeys(r for a in answers if a.vendor_ref for r in a.vendor_ref.split(REF_SEPARATOR))
+    )
     records = tuple(sorted({r for a in answers for r in a.records_changed}))
     failed = [a for a in answers if not a.ok]
     if failed:
