@@ -33,6 +33,7 @@ from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_res
 
 TOKEN = "ya29.sandbox-fake-access-token"  # noqa: S105 - fake, sandbox only
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+MAX_USER_IDENTIFIERS = 10  # per audience member (UserData.user_identifiers, Google's docs)
 Status = RequestStatusPerDestination.RequestStatus
 
 
@@ -142,6 +143,11 @@ def invalid(parsed: RemoveAudienceMembersRequest) -> str | None:
         identifiers = member.user_data.user_identifiers
         if not identifiers:
             return "audience_members.user_data: user identifiers are required"
+        if len(identifiers) > MAX_USER_IDENTIFIERS:
+            return (
+                "audience_members.user_data.user_identifiers: at most "
+                f"{MAX_USER_IDENTIFIERS} user identifiers per audience member"
+            )
         for identifier in identifiers:
             value = identifier.email_address or identifier.phone_number
             if not HEX64.match(value):

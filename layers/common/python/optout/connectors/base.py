@@ -2,7 +2,9 @@
 
 A connector turns a batch of jobs for its system into as few vendor calls as the vendor's
 limits allow (`max_batch` objects per call). A failed call fails every job it carried, with
-the same DeliveryError, so the worker applies one retry decision per message.
+the same DeliveryError, so the worker applies one retry decision per message. A job heavier
+than `max_batch` on its own is sent in parts (the same job restricted to a slice of its
+identifiers, one call each, in order) and answered with one outcome: see `merged`.
 
 Outcomes are honest about what the vendor did: `done` only when the vendor has acted (or
 answered synchronously that it did), `no_record` when the vendor says it holds no such person,
@@ -17,7 +19,7 @@ them with the cache bypassed, before anything becomes final.
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
@@ -30,6 +32,9 @@ from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
 OutcomeStatus = Literal["done", "no_record", "submitted"]
 S = TypeVar("S", bound=Model)
+# Joins the vendor references of a job sent in parts (Segment regulateIds and Google
+# requestIds hold no comma); confirm() splits a submitted job's reference on it again.
+REF_SEPARATOR = ","
 
 
 @dataclass(frozen=True)
@@ -136,13 +141,40 @@ class Connector(ABC, Generic[S]):
                 outcomes.append(
                     Outcome(job.job_id, "no_record", note="no identifier this system accepts")
                 )
-        chunks = self.chunks(sendable)
+        fitting: list[Job] = []
+        oversized: list[Job] = []
+        for job in sendable:
+            (oversized if self.weight(job) > self.max_batch else fitting).append(job)
+        chunks = self.chunks(fitting)
         if self.parallel_calls > 1 and len(chunks) > 1:
             outcomes.extend(self._together(chunks))
-            return outcomes
-        for chunk in chunks:
-            outcomes.extend(self._guarded(chunk, self.send, self.types_sent, sent=False))
+        else:
+            for chunk in chunks:
+                outcomes.extend(self._guarded(chunk, self.send, self.types_sent, sent=False))
+        outcomes.extend(self._in_parts(job) for job in oversized)
         return outcomes
+
+    def parts(self, job: Job) -> list[Job]:
+        """The job restricted to slices of at most max_batch of its identifiers: a connector's
+        weight never exceeds the number of identifiers it sends, so each part fits one call."""
+        sent = self.identifiers(job)
+        return [
+            replace(job, identifiers=tuple(sent[start : start + self.max_batch]))
+            for start in range(0, len(sent), self.max_batch)
+        ]
+
+    def _in_parts(self, job: Job) -> Outcome:
+        """One outcome for a job too heavy for one call. The parts go one after the other and
+        the first failure stops the rest: the whole job is retried (or failed) anyway, and
+        re-sending a part the vendor already accepted repeats an idempotent opt-out."""
+        parts = self.parts(job)
+        answers: list[Outcome] = []
+        for part in parts:
+            (answer,) = self._guarded([part], self.send, self.types_sent, sent=False)
+            answers.append(answer)
+            if not answer.ok:
+                break
+        return merged(job.job_id, answers, len(parts), self.types_sent(job))
 
     def _together(self, chunks: list[list[Job]]) -> list[Outcome]:
         """The chunks' calls at once, up to `parallel_calls`; outcomes in the chunks' order."""
@@ -156,9 +188,28 @@ class Connector(ABC, Generic[S]):
 
     def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Ask the vendor how submitted jobs went: done/no_record, still `submitted`, or a
-        failure (non-retryable: the vendor's verdict; retryable: ask again later)."""
+        failure (non-retryable: the vendor's verdict; retryable: ask again later). A job sent
+        in parts is asked about each part's reference and answered with one outcome."""
+        parts = [
+            replace(item, vendor_ref=ref)
+            for item in submitted
+            for ref in item.vendor_ref.split(REF_SEPARATOR)
+        ]
         # (a failed status check: the submit before it did send these)
-        return self._guarded(submitted, self.check, lambda s: s.identifier_types_sent, sent=True)
+        answers = self._guarded(parts, self.check, lambda s: s.identifier_types_sent, sent=True)
+        outcomes = []
+        for item in submitted:
+            mine = [a for a in answers if a.job_id == item.job_id]
+            if len(mine) == 1:
+                outcomes.append(mine[0])
+            else:
+                types = item.identifier_types_sent
+                outcome = merged(item.job_id, mine, len(mine), types)
+                outcomes.append(  # the submit did send these types, as in _failed(sent=True)
+                    replace(outcome, vendor_ref=item.vendor_ref, identifier_types_sent=types,
+                            identifier_types_attempted=())
+                )  # fmt: skip
+        return outcomes
 
     def _guarded(
         self,
@@ -259,3 +310,35 @@ class Connector(ABC, Generic[S]):
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
+
+
+def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str, ...]) -> Outcome:
+    """One receipt for a job sent in `parts` calls, from the answers of the parts made.
+
+    A failure of any part is the job's failure (the first one: later parts were not sent),
+    retryable or final as that part's was; it lists the job's types as attempted, since the
+    job as a whole was not accepted. Otherwise the job is `submitted` while any part is,
+    `done` when any part changed something, `no_record` when no part found the person.
+    Vendor references are joined in part order, records changed are the union, and the note
+    says the job went in parts (with each distinct note of the parts that share the status).
+    """
+    refs = REF_SEPARATOR.join(  # each once: parts may name the same record (Salesforce)
+        dict.fromkeys(r for a in answers if a.vendor_ref for r in a.vendor_ref.split(REF_SEPARATOR))
+    )
+    records = tuple(sorted({r for a in answers for r in a.records_changed}))
+    failed = [a for a in answers if not a.ok]
+    if failed:
+        first = failed[0]
+        note = f"sent in {parts} parts; part {answers.index(first) + 1} failed"
+        return Outcome(job_id, None, first.http_status, refs or None, error=first.error,
+                       note=note, records_changed=records,
+                       identifier_types_attempted=types)  # fmt: skip
+    statuses = {a.status for a in answers}
+    status: OutcomeStatus = (
+        "submitted" if "submitted" in statuses else "done" if "done" in statuses else "no_record"
+    )
+    notes = dict.fromkeys(a.note for a in answers if a.status == status and a.note)
+    note = "; ".join([f"sent in {parts} parts", *notes])
+    sent = tuple(sorted({t for a in answers for t in a.identifier_types_sent}))
+    return Outcome(job_id, status, answers[-1].http_status, refs or None, sent, note=note,
+                   records_changed=records)  # fmt: skip

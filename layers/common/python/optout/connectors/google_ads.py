@@ -5,16 +5,18 @@ v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendor
 
 POST {base_url}/v1/audienceMembers:remove with every configured user list as a destination
 (`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
-optional `loginAccount` for a manager account), one audience member per person with
-`userData.userIdentifiers` `emailAddress` / `phoneNumber` = SHA-256 hex of the trimmed
-lowercase email / the E.164 phone with '+', and `encoding: HEX`. OAuth 2.0 refresh-token grant
-for a user or service that granted the `https://www.googleapis.com/auth/datamanager` scope;
-no developer token. Google answers with a `requestId` and processes the removal
-asynchronously, so the job is `submitted`; confirm() reads GET
+optional `loginAccount` for a manager account), audience members whose
+`userData.userIdentifiers` are `emailAddress` / `phoneNumber` = SHA-256 hex of the trimmed
+lowercase email / the E.164 phone with '+', and `encoding: HEX`: one member per person, or
+one per 10 of a person's identifiers (Google takes at most 10 userIdentifiers a member).
+OAuth 2.0 refresh-token grant for a user or service that granted the
+`https://www.googleapis.com/auth/datamanager` scope; no developer token. Google answers with a
+`requestId` and processes the removal asynchronously, so the job is `submitted`; confirm() reads GET
 {base_url}/v1/requestStatus:retrieve?requestId=...: every destination SUCCESS is done, any
 FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still running.
 """
 
+import math
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, 
 SCOPE = "https://www.googleapis.com/auth/datamanager"
 AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_PARTNER"]
 DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
+IDENTIFIERS_PER_MEMBER = 10  # Google: at most 10 userIdentifiers in one AudienceMember
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,7 +57,7 @@ class GoogleAdsSecret(Model):
 
 
 class GoogleAdsConnector(Connector[GoogleAdsSecret]):
-    # People per request; a smaller request fails (and retries) a smaller batch.
+    # Audience members per request; a smaller request fails (and retries) a smaller batch.
     max_batch = 5000
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["google_ads"]
     secret_model = GoogleAdsSecret
@@ -94,12 +97,19 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             for list_id in self.opts.user_list_ids
         ]
 
+    def weight(self, job: Job) -> int:
+        return max(1, math.ceil(len(self.identifiers(job)) / IDENTIFIERS_PER_MEMBER))
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
+        members = []
+        for job in jobs:
+            identifiers = self._user_identifiers(job)
+            for start in range(0, len(identifiers), IDENTIFIERS_PER_MEMBER):
+                chunk = identifiers[start : start + IDENTIFIERS_PER_MEMBER]
+                members.append({"userData": {"userIdentifiers": chunk}})
         body = {
             "destinations": self.destinations(),
-            "audienceMembers": [
-                {"userData": {"userIdentifiers": self._user_identifiers(job)}} for job in jobs
-            ],
+            "audienceMembers": members,
             "encoding": "HEX",
         }
         answer = self.session.send(

@@ -5,8 +5,10 @@ mode "consent" (default; base_url the Tracking API, https://api.segment.io): POS
 Updated" track event per customer id (`userId`), `context.consent.categoryPreferences` setting
 the workspace's consent category of each opted-out purpose to false. `categories` maps every
 purpose the system serves to one of the workspace's own category ids: there is no default
-(a purpose name is not a category id). messageId derives from the job id, so Segment
-de-duplicates a resend. "Done": Segment's Tracking API accepted the event (no status exists).
+(a purpose name is not a category id). messageId derives from the job id and the customer id
+(a digest, not the value, so it is the same in whichever part of a split job the id goes),
+so Segment de-duplicates a resend. "Done": Segment's Tracking API accepted the event (no
+status exists).
 
 mode "regulation" (base_url the Public API, https://api.segmentapis.com): POST
 {base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default),
@@ -19,6 +21,7 @@ Segment matches on userId only: our device_id cookie is not Segment's anonymousI
 """
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,13 +102,14 @@ class SegmentConnector(Connector[SegmentSecret]):
         events: list[dict[str, Any]] = []
         for job in jobs:
             preferences = {self.opts.categories[p]: False for p in sorted(job.purposes)}
-            for n, identifier in enumerate(self.identifiers(job)):
+            for identifier in self.identifiers(job):
+                digest = hashlib.sha256(identifier.value.encode()).hexdigest()[:16]
                 events.append(
                     {
                         "type": "track",
                         "event": CONSENT_EVENT,
                         "userId": identifier.value,
-                        "messageId": f"{job.job_id}:{n}",
+                        "messageId": f"{job.job_id}:{digest}",
                         "timestamp": now,
                         "context": {"consent": {"categoryPreferences": preferences}},
                         "properties": {"request_id": job.request_id},
