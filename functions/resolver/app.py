@@ -40,7 +40,11 @@ def resolver() -> Resolver:
         Table.connect(settings.table_name),
         load_systems(settings.systems_config),
         JobQueue(aws.client("sqs"), settings.queue_url_template),
-        Caps(max_size=settings.max_cluster_size, max_asserters=settings.max_asserters),
+        Caps(
+            max_size=settings.max_cluster_size,
+            max_asserters=settings.max_asserters,
+            max_asserted=settings.max_asserted,
+        ),
         retention_days=settings.record_retention_days,
     )
 

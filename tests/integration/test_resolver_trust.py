@@ -178,3 +178,25 @@ def test_at_the_asserter_cap_a_request_that_names_the_email_still_opts_it_out(
     jobs = {i["system"]: i for i in pipe.items(f"REQ#{told['request_id']}") if i["kind"] == "job"}
     assert {"braze", "salesforce"} <= set(jobs)
     assert "sale" in jobs["salesforce"]["purposes"]
+
+
+def test_a_browser_asserts_at_most_max_asserted_identifiers_yet_each_request_still_counts(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one browser that already named two emails without a token (the cap here: 2)
+    pipe = build_pipeline(aws, monkeypatch, MAX_ASSERTED="2")
+    for n in range(2):
+        pipe.post(
+            "/v1/consent", {"device_id": STRANGER, "identity": {"email": f"p{n}@example.com"}}
+        )
+    pipe.resolve()
+    # When it names a third with an opt-out
+    third = pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"sale": True},
+                                      "identity": {"email": "p2@example.com"}})  # fmt: skip
+    pipe.resolve()
+    # Then no third edge is kept (its later events fan out to two, not three), yet this
+    # request's own opt-out reaches the third email's systems
+    edges = [i for i in pipe.items("ID#") if i["sk"].startswith("ASSERTS#")]
+    assert len(edges) == 2
+    jobs = {i["system"] for i in pipe.items(f"REQ#{third['request_id']}") if i["kind"] == "job"}
+    assert "salesforce" in jobs

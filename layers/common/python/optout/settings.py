@@ -23,6 +23,7 @@ _BOUNDS: Bounds = {
     "max_body_bytes": (None, False, None),
     "max_cluster_size": (2, False, 99),
     "max_asserters": (1, False, 1000),
+    "max_asserted": (1, False, 1000),
     "identity_token_max_lifetime_seconds": (30, False, 3600),
 }
 # Values parse as they did when this class was a pydantic model (lax mode), so a stack that
@@ -59,6 +60,9 @@ class Settings:
     # Identities that may assert one identifier (webform, banner without a token): bounds
     # what a stranger can make every later resolution of that identifier read.
     max_asserters: int = 100
+    # Identifiers one browser (or identity) may assert: bounds what one stranger's device makes
+    # each of its later events fan out to.
+    max_asserted: int = 20
     identity_token_secret_name: str | None = None
     identity_token_audience: str = "optout-bridge"  # noqa: S105
     identity_token_max_lifetime_seconds: int = 600

@@ -18,6 +18,7 @@ from optout.store.table import Table
 class Caps:
     max_size: int
     max_asserters: int = 100
+    max_asserted: int = 20
 
     @property
     def walk_limit(self) -> int:

@@ -257,7 +257,10 @@ class Resolver:
         request_id: str, at: str,
     ) -> int:  # fmt: skip
         """One-way edges. They never merge clusters and never count toward the cap; an
-        identity takes at most `max_asserters` of them (what a stranger can make it cost)."""
+        identity takes at most `max_asserters` of them (what strangers can make it cost), and
+        one asserts at most `max_asserted` (what one stranger's device can make its own events
+        fan out to). A refused edge only loses the later carrying: this request's own choices
+        still reach the identifier it names (its claims)."""
         added = 0
         for source, target in asserts:
             if source.pk == target.pk or target.pk in graph.component(source.pk):
@@ -265,13 +268,18 @@ class Resolver:
             edge = graph.partition(source.pk).asserts.get(target.pk)
             if edge is not None and int(edge.get("expires_at", 0)) >= self._refresh():
                 continue
-            if edge is None and count_asserters(self._table, target.pk) >= self._caps.max_asserters:
+            if edge is None and self._full(graph, source.pk, target.pk):
                 metrics.add_metric(name="AssertionsRefused", unit="Count", value=1)
                 continue
             write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires())
             graph.forget(source.pk, target.pk)
             added += edge is None
         return added
+
+    def _full(self, graph: Graph, source_pk: str, target_pk: str) -> bool:
+        if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
+            return True
+        return count_asserters(self._table, target_pk) >= self._caps.max_asserters
 
     # -- jobs ----------------------------------------------------------------------------------
 
