@@ -80,3 +80,17 @@ def test_evidence_records_policy_version_and_sanitised_page_url() -> None:
     recorded = _evidence(_ctx(), page_url="https://shop.example.com/?q=1")
     assert recorded["policy_version"] == "2026-01-01"
     assert recorded["page_url"] == "https://shop.example.com/"
+
+
+def test_a_path_segment_holding_an_email_is_not_kept() -> None:
+    url = "https://shop.example.com/users/Jane%40Example.com/settings?x=1"
+    assert sanitise_page_url(url) == "https://shop.example.com/users/(redacted)/settings"
+
+
+def test_a_policy_version_holding_an_email_is_not_kept() -> None:
+    ctx = RequestContext(received_at=datetime.now(UTC), gpc_header=False)
+    kept = evidence(ctx, jurisdiction=None, page_url=None, policy_version="jane@example.com",
+                    store_ip=False)  # fmt: skip
+    assert kept["policy_version"] == "(redacted)"
+    assert evidence(ctx, jurisdiction=None, page_url=None, policy_version="2026-11-01",
+                    store_ip=False)["policy_version"] == "2026-11-01"  # fmt: skip

@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MAX_USER_AGENT = 512
+REDACTED = "(redacted)"
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,14 @@ def sanitise_page_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    # A path segment holding an @ is an email as often as not (/users/jane@example.com/…)
+    path = "/".join(REDACTED if "@" in unquote(s) else s for s in parts.path.split("/"))
+    return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+def sanitise_policy_version(text: str) -> str:
+    """Text the caller chose: kept as evidence, unless it holds an @ (an email, most likely)."""
+    return REDACTED if "@" in text else text
 
 
 def evidence(
@@ -42,6 +50,6 @@ def evidence(
         "jurisdiction": jurisdiction or ctx.edge_jurisdiction,
         "user_agent": (ctx.user_agent or "")[:MAX_USER_AGENT] or None,
         "page_url": sanitise_page_url(page_url),
-        "policy_version": policy_version,
+        "policy_version": sanitise_policy_version(policy_version),
         "ip_address": ctx.source_ip if store_ip else None,
     }
