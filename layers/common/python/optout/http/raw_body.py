@@ -101,7 +101,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
 def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
     """A form post's fields; blank ones dropped, a field repeated only if it is a list."""
     try:
-        pairs = parse_qsl(_text(raw), keep_blank_values=True, errors="strict")
+        pairs = parse_qsl(_text(raw, "malformed_form"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise Refused(400, "malformed_form", "the form's fields are not UTF-8") from None
     fields: dict[str, Any] = {}
@@ -135,11 +135,11 @@ def _raw_bytes(event: dict[str, Any]) -> bytes:
         raise Refused(400, "malformed_json", "the body is not valid UTF-8 text") from None
 
 
-def _text(raw: bytes) -> str:
+def _text(raw: bytes, code: str = "malformed_json") -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise Refused(400, "malformed_json", "the body is not valid UTF-8 text") from None
+        raise Refused(400, code, "the body is not valid UTF-8 text") from None
 
 
 def media_type(event: dict[str, Any]) -> str:
