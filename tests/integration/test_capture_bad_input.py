@@ -75,7 +75,7 @@ def test_malformed_email(aws: Aws, capture: ModuleType, email: str) -> None:
 def test_malformed_email_in_the_banner_identity(aws: Aws, capture: ModuleType) -> None:
     body = {"device_id": DEVICE, "identity": {"email": "jane.doe@@example.com"}}
     error = _refused(aws, capture, _post("/v1/consent", body), 422)
-    assert error["field"] == "email"
+    assert error["field"] == "identity.email"
     assert "jane.doe" not in error["message"]
 
 

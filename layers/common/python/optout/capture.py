@@ -93,7 +93,7 @@ class CaptureService:
         device_id: str = body["device_id"]
         device = self._key(ids.Identifier("device_id", ids.normalise_device_id(device_id)))
         token = self._verify(body["identity_token"], ctx, device_id)
-        typed = self._identity(body["identity"] or {}, region)
+        typed = self._identity(body["identity"] or {}, region, "identity.")
         trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
 
@@ -226,12 +226,16 @@ class CaptureService:
         asserts = tuple((anchor, a) for a in asserted) if anchor is not None else ()
         return _Trust(tuple(identifiers), tuple(roles), links, asserts)
 
-    def _identity(self, given: Body, region: str) -> list[KeyedIdentifier]:
+    def _identity(self, given: Body, region: str, path: str = "") -> list[KeyedIdentifier]:
+        """`path`: where the identifiers sit in the body, for the refusal's `field`."""
         found: list[KeyedIdentifier] = []
         for id_type in ids.ID_TYPES:
             raw = given.get(id_type)
             if raw:
-                found.append(self._key(ids.normalise(id_type, raw, region)))
+                try:
+                    found.append(self._key(ids.normalise(id_type, raw, region)))
+                except InvalidInput as refused:
+                    raise InvalidInput(refused.message, field=path + id_type) from None
         return found
 
     def _request_id(self, route: str, idempotency_key: str | None) -> str:
