@@ -120,6 +120,7 @@ def test_a_failed_job_of_150_identities_is_replayed_whole(pipe: Pipeline) -> Non
     assert (again["status"], again["replays"], listed(pipe)) == ("pending", 1, set())
     named = {m.get("job_sale") for m in marks(pipe).values() if "sale" in m.get("inflight", ())}
     assert len(marks(pipe)) == 150 and named == {job["job_id"]}
+    assert all(m.get("expires_at") and m["kind"] == "delivery" for m in marks(pipe).values())
     assert resolution(pipe, request_id)["replayed"] == 1
     # ... and its message is queued: the worker sends all 150 emails
     vendor = Vendor()

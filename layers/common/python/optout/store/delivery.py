@@ -283,14 +283,15 @@ def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> lis
     still pending, before its message is sent), so a second failure frees nothing of the
     other job's. Returns the flights it marked."""
     system: str = job["system"]
-    job_id: str = job["job_id"]
     marked: list[Item] = []
     for flight in flights:
-        if _mark_replayed(table, system, flight["pk"], flight["purposes"], job_id, now):
+        if _mark_replayed(table, job, flight["pk"], flight["purposes"], now):
             marked.append(flight)
             continue
+        if len(flight["purposes"]) == 1:
+            continue  # its write was the whole answer: taken
         kept = [p for p in flight["purposes"]
-                if _mark_replayed(table, system, flight["pk"], [p], job_id, now)]  # fmt: skip
+                if _mark_replayed(table, job, flight["pk"], [p], now)]  # fmt: skip
         if kept:
             marked.append({"pk": flight["pk"], "purposes": kept})
     if marked != flights:
@@ -310,16 +311,20 @@ def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> lis
     return marked
 
 
-def _mark_replayed(
-    table: Table, system: str, pk: str, purposes: list[str], job_id: str, now: str
-) -> bool:
-    values: Item = {":p": set(purposes), ":now": now, ":job": job_id}
+def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: str) -> bool:
+    """One identity's mark for a replayed job. A mark this makes (none was left) expires with
+    the job; one that exists keeps its own `expires_at`."""
+    values: Item = {":p": set(purposes), ":now": now, ":job": job["job_id"], ":kind": "delivery"}
     condition = _free_or_ours(purposes, values)
+    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if job.get("expires_at"):
+        values[":exp"] = job["expires_at"]
+        update += ", expires_at = if_not_exists(expires_at, :exp)"
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
-            Key={"pk": {"S": pk}, "sk": {"S": keys.delivery_sk(system)}},
-            UpdateExpression="ADD inflight :p SET updated_at = :now" + _name_job(purposes),
+            Key={"pk": {"S": pk}, "sk": {"S": keys.delivery_sk(job["system"])}},
+            UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
