@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from optout.events import KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
-from optout.observability import metrics
+from optout.observability import logger, metrics
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import Pass
 from optout.resolver.fanout import JobPlan, Member
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
-from optout.store import delivery, holds, keys, transact
+from optout.store import delivery, holds, keys
 from optout.store.batch import (
     batch_get,
     batch_put,
@@ -379,32 +381,76 @@ class Resolver:
     # -- operator events -------------------------------------------------------------------------
 
     def _replay(self, request_id: str, system: str, pending: Outbox) -> Resolution:
-        """Failed jobs of one system back to pending, their messages sent again."""
-        replayed = 0
+        """Failed jobs of one system back to pending, their messages sent again.
+
+        Per job: the job (`delivery.reset_for_replay`), then its marks one by one, then its
+        message, then its `FAILED#` listing goes (docs/decisions.md, "A replay writes the job,
+        then its marks, then its message"). The messages are sent here, not through `pending`
+        (flushed after the whole stream batch), because a listing may go only once its
+        message is out: a run that dies first leaves the job pending and still listed, and
+        the next run of this replay (the stream's retry, the sweep's redrive) or any later
+        replay sends it again. A job whose replay raises an AWS error before it is pending
+        stays failed and listed for the next replay, and the others go on."""
         config = {s.name: s for s in self._systems.systems}.get(system)
-        now = iso(self._clock())
         if config is None:
             self._record(request_id, {"jobs_total": 0, "replayed": 0, "system": system})
             return Resolution(request_id, 0, [], 0, 0)
+        now = iso(self._clock())
+        sending: list[Item] = []  # the listings of the jobs whose messages go out
+        not_replayed = 0
         for marker in delivery.failed_jobs(self._table, system):
-            job = delivery.get_job(self._table, str(marker["request_id"]), system)
-            if job is None or job.get("status") != "failed":
-                delivery.forget_failed(self._table, system, str(marker["sk"]))
-                continue
-            identifiers = self._identifier_values(job)
-            if not identifiers:  # every identity it carried has expired: nothing to send
-                delivery.forget_failed(self._table, system, str(marker["sk"]))
-                continue
             try:
-                ops = delivery.replay_ops(self._table, job, identifiers, now)
-                transact.write(self._table, ops)
-            except transact.Cancelled:
-                continue  # replayed meanwhile, or a mark taken meanwhile: the next replay
-            message = {"job_id": job["job_id"], "request_id": job["request_id"], "system": system}
-            pending.add(config.queue_key, message)
-            replayed += 1
-        self._record(request_id, {"jobs_total": 0, "replayed": replayed, "system": system})
-        return Resolution(request_id, 0, [], 0, 0, 0, replayed)
+                if self._replay_job(marker, system, now):
+                    sending.append(marker)
+            except ClientError as error:  # this job only: it stays as it was, still listed
+                not_replayed += 1
+                code = error.response["Error"]["Code"]
+                logger.warning(
+                    "failed job not replayed", system=system, job_id=marker["sk"], error=code
+                )
+        messages = [{"job_id": str(m["sk"]), "request_id": str(m["request_id"]), "system": system}
+                    for m in sending]  # fmt: skip
+        self._queue.send(config.queue_key, messages)  # raises: the retry sends them again
+        for marker in sending:
+            try:
+                delivery.forget_failed(self._table, marker)
+            except ClientError:  # still listed: the next replay sends it again (harmless)
+                logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
+        outcome: Item = {"jobs_total": 0, "replayed": len(sending), "system": system}
+        if not_replayed:
+            outcome["not_replayed"] = not_replayed
+        self._record(request_id, outcome)
+        return Resolution(request_id, 0, [], 0, 0, 0, len(sending))
+
+    def _replay_job(self, marker: Item, system: str, now: str) -> bool:
+        """One listed job made pending and marked in flight again: True when its message is to
+        be sent. A listed job already pending was made so by a replay whose message may never
+        have gone out (a run that died): its marks are made again (idempotent) and it is sent
+        again (a worker knows a repeated message)."""
+        job = delivery.get_job(self._table, str(marker["request_id"]), system)
+        status = job.get("status") if job is not None else None
+        if job is not None and status == "pending" and job.get("replayed_at"):
+            self._mark_replayed(job, delivery.flights_of(job), now)
+            return True
+        identifiers = self._identifier_values(job) if job is not None and status == "failed" else []
+        if job is None or not identifiers:  # finished meanwhile, or nothing left to send
+            delivery.forget_failed(self._table, marker)
+            return False
+        flights = delivery.reset_for_replay(self._table, job, identifiers, now)
+        if flights is None:
+            return False  # replayed meanwhile: that replay sends it
+        self._mark_replayed(job, flights, now)
+        return True
+
+    def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
+        """The job is pending now and will be sent whatever happens here: a mark not written
+        only lets a later event make a second job for those purposes (as a resolver dying
+        between a job and its marks does; docs/decisions.md, "Job first, marks after")."""
+        try:
+            delivery.mark_replayed(self._table, job, flights, now)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            logger.warning("replayed job not marked in flight", job_id=job["job_id"], error=code)
 
     def _redrive(self, request_id: str, operation: dict[str, Any], pending: Outbox) -> Resolution:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck

@@ -14,9 +14,8 @@ the sets.
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from optout.store import keys, query, transact
+from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
@@ -228,17 +227,21 @@ def _failure_of(job: Item, replayed_at: str) -> Item:
             "attempts": job.get("attempts", 0), "replayed_at": replayed_at}  # fmt: skip
 
 
-def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> list[dict[str, Any]]:
-    """A failed job back to pending, in flight again, and off the failed list: one write.
-    Its failed receipt moves to `failures` (with when it failed and when it was replayed): the
-    new attempt's receipt replaces `receipt`, and the record still shows it failed first.
+def reset_for_replay(
+    table: Table, job: Item, identifiers: list[Item], now: str
+) -> list[Item] | None:
+    """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
+    "A replay writes the job, then its marks, then its message"). One conditional update of
+    the job alone (still `failed`), whatever its size; None when the condition failed (it was
+    replayed meanwhile). Returns the flights it is to mark, which the job's `flights` become.
 
-    A final job keeps no identifier values (PII lifecycle), so the caller passes them back in,
-    read from the identities' nodes. Only the purposes no other job carries are marked in
-    flight for it again (read first, strongly consistent; the write's condition holds them to
-    that, and a mark taken meanwhile cancels the replay: transact.Cancelled): a purpose a later
-    job carries or confirmed keeps its name, so the replay cannot hide that job's receipt, nor
-    free it from `inflight` if it fails again. The job's `flights` become what it marked."""
+    Its failed receipt moves to `failures` (with when it failed and when it was replayed): the
+    new attempt's receipt replaces `receipt`, and the record still shows it failed first. A
+    final job keeps no identifier values (PII lifecycle), so the caller passes them back in,
+    read from the identities' nodes. Only the purposes no other job carries are planned (read
+    first, strongly consistent): a purpose a later job carries or confirmed keeps its name, so
+    the replay cannot hide that job's receipt, nor free it from `inflight` if it fails again.
+    The job stays listed under `FAILED#` until its message is sent (`forget_failed`)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -252,41 +255,81 @@ def replay_ops(table: Table, job: Item, identifiers: list[Item], now: str) -> li
                 if p not in inflight or mark.get(job_attribute(p)) == job_id]  # fmt: skip
         if free:
             flights.append({"pk": flight["pk"], "purposes": free})
-    ops = [
-        transact.update(
-            table,
-            (keys.request_pk(job["request_id"]), keys.job_sk(system)),
-            "SET #status = :pending, updated_at = :now, replayed_at = :now, identifiers = :ids, "
-            "flights = :flights, failures = list_append(if_not_exists(failures, :none), :failure)"
+    values: Item = {":pending": "pending", ":now": now, ":one": 1, ":failed": "failed",
+                    ":ids": identifiers, ":flights": flights, ":none": [],
+                    ":failure": [_failure_of(job, now)]}  # fmt: skip
+    written = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": keys.request_pk(job["request_id"])}, "sk": {"S": keys.job_sk(system)}},
+            UpdateExpression="SET #status = :pending, updated_at = :now, replayed_at = :now,"
+            " identifiers = :ids, flights = :flights,"
+            " failures = list_append(if_not_exists(failures, :none), :failure)"
             " ADD replays :one REMOVE lease_until, completed_at",
-            {
-                ":pending": "pending",
-                ":now": now,
-                ":one": 1,
-                ":failed": "failed",
-                ":ids": identifiers,
-                ":flights": flights,
-                ":none": [],
-                ":failure": [_failure_of(job, now)],
-            },
-            condition="#status = :failed",
-            names={"#status": "status"},
-        ),
-        transact.delete(table, (keys.failed_pk(system), job_id)),
-    ]
+            ConditionExpression="#status = :failed",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
+    return flights if written is not None else None
+
+
+def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> list[Item]:
+    """A replayed job's purposes in flight again, one identity at a time, each write
+    conditional as `mark_flight`'s: no other job carries the purpose, or it is named for this
+    job already (a second run of the same replay). A purpose another job took since
+    `reset_for_replay` read the marks keeps that job's name: the flight is tried purpose by
+    purpose, and what this job could not mark leaves its `flights` (rewritten while it is
+    still pending, before its message is sent), so a second failure frees nothing of the
+    other job's. Returns the flights it marked."""
+    system: str = job["system"]
+    marked: list[Item] = []
     for flight in flights:
-        values: Item = {":p": set(flight["purposes"]), ":now": now, ":job": job_id}
-        condition = _free_or_ours(flight["purposes"], values)
-        ops.append(
-            transact.update(
-                table,
-                (flight["pk"], keys.delivery_sk(system)),
-                "ADD inflight :p SET updated_at = :now" + _name_job(flight["purposes"]),
-                values,
-                condition=condition,
+        if _mark_replayed(table, job, flight["pk"], flight["purposes"], now):
+            marked.append(flight)
+            continue
+        if len(flight["purposes"]) == 1:
+            continue  # its write was the whole answer: taken
+        kept = [p for p in flight["purposes"]
+                if _mark_replayed(table, job, flight["pk"], [p], now)]  # fmt: skip
+        if kept:
+            marked.append({"pk": flight["pk"], "purposes": kept})
+    if marked != flights:
+        conditional(
+            lambda: table.client.update_item(
+                TableName=table.name,
+                Key={
+                    "pk": {"S": keys.request_pk(job["request_id"])},
+                    "sk": {"S": keys.job_sk(system)},
+                },
+                UpdateExpression="SET flights = :flights",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize({":flights": marked, ":pending": "pending"}),
             )
         )
-    return ops
+    return marked
+
+
+def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: str) -> bool:
+    """One identity's mark for a replayed job. A mark this makes (none was left) expires with
+    the job; one that exists keeps its own `expires_at`."""
+    values: Item = {":p": set(purposes), ":now": now, ":job": job["job_id"], ":kind": "delivery"}
+    condition = _free_or_ours(purposes, values)
+    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if job.get("expires_at"):
+        values[":exp"] = job["expires_at"]
+        update += ", expires_at = if_not_exists(expires_at, :exp)"
+    written = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": pk}, "sk": {"S": keys.delivery_sk(job["system"])}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
+    return written is not None
 
 
 def get_job(table: Table, request_id: str, system: str) -> Item | None:
@@ -299,8 +342,16 @@ def get_job(table: Table, request_id: str, system: str) -> Item | None:
     return deserialize(raw) if raw else None
 
 
-def forget_failed(table: Table, system: str, job_id: str) -> None:
-    """A listed job that is no longer failed (finished meanwhile): drop it from the list."""
-    table.client.delete_item(
-        TableName=table.name, Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job_id}}
+def forget_failed(table: Table, marker: Item) -> None:
+    """A listed job that needs no replay any more (finished, sent again, or nothing left to
+    send): drop it from the list, unless it failed again since `marker` was read (the worker
+    wrote a new `failed_at`): that failure stays listed for the next replay."""
+    values: Item = {":at": marker.get("failed_at", "")}
+    conditional(
+        lambda: table.client.delete_item(
+            TableName=table.name,
+            Key={"pk": {"S": str(marker["pk"])}, "sk": {"S": str(marker["sk"])}},
+            ConditionExpression="attribute_not_exists(failed_at) OR failed_at = :at",
+            ExpressionAttributeValues=serialize(values),
+        )
     )

@@ -1,0 +1,235 @@
+"""An operator's replay of a system's failed jobs, whatever their size and whatever fails.
+
+The admin route puts a replay event, the resolver carries it out from the stream (over moto),
+and the worker's domain service (tests/integration/test_resolver_delivery.py's stand-in
+vendor) sends what it queued. Faults are injected with botocore event hooks."""
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+
+from optout.store import keys
+from optout.store.codec import serialize
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+
+SYSTEM = "salesforce"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+@pytest.fixture
+def hooks(pipe: Pipeline) -> Iterator[Callable[[str, Callable[..., Any]], None]]:
+    """Register a handler on boto3's default session (clients made later get it), and have
+    the resolver make its clients again (a warm container keeps the ones it made first)."""
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    registered: list[tuple[str, str]] = []
+
+    def register(event: str, handler: Callable[..., Any]) -> None:
+        unique = f"replay-fault-{len(registered)}"
+        events.register(event, handler, unique_id=unique)
+        registered.append((event, unique))
+        pipe.resolver.resolver.cache_clear()
+
+    yield register
+    for event, unique in registered:
+        events.unregister(event, unique_id=unique)
+
+
+def failed_job(pipe: Pipeline, email: str, identities: int = 1) -> dict[str, Any]:
+    """A salesforce job the vendor refused for good, carrying `email` and `identities - 1`
+    more emails (each with its node, as a device that asserted them all would leave: a job
+    this wide cannot come from one cluster, MAX_CLUSTER_SIZE is at most 99)."""
+    pipe.post("/v1/opt-out", {"email": email, "purposes": ["sale"]})
+    pipe.resolve()
+    (job,) = [i for i in pipe.items("REQ#") if i["sk"] == f"JOB#{SYSTEM}" and _carries(i, email)]
+    if identities > 1:
+        first = job["identifiers"][0]
+        (node,) = [i for i in pipe.items(keys.identity_pk(first["type"], first["key"]))
+                   if i["sk"] == keys.NODE_SK]  # fmt: skip
+        added = []
+        for n in range(1, identities):
+            key = hashlib.sha256(f"{email}-{n}".encode()).hexdigest()
+            value = f"wide{n}.{email}"
+            pk = keys.identity_pk("email", key)
+            other = {**node, "pk": pk, "key": key, "value": value}
+            pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(other))
+            added.append({"type": "email", "key": key, "value": value})
+        job["identifiers"] = job["identifiers"] + added
+        job["flights"] = [{} for _ in job["identifiers"]]  # short form: each carries `sale`
+        pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(job))
+    work(pipe, SYSTEM, Vendor(refuse=True))
+    (failed,) = [i for i in pipe.items(job["pk"]) if i["sk"] == f"JOB#{SYSTEM}"]
+    assert failed["status"] == "failed" and len(failed["identifiers"]) == identities
+    return failed
+
+
+def _carries(job: dict[str, Any], email: str) -> bool:
+    return any(i.get("value") == email for i in job["identifiers"])
+
+
+def replay(pipe: Pipeline) -> str:
+    event = http_event("POST", f"/v1/admin/systems/{SYSTEM}/replay",
+                       path_parameters={"system": SYSTEM}, iam=True)  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 202, answer["body"]
+    return str(json_body(answer)["request_id"])
+
+
+def job_of(pipe: Pipeline, job: dict[str, Any]) -> dict[str, Any]:
+    (found,) = [i for i in pipe.items(job["pk"]) if i["sk"] == job["sk"]]
+    return found
+
+
+def listed(pipe: Pipeline) -> set[str]:
+    return {i["sk"] for i in pipe.items(keys.failed_pk(SYSTEM))}
+
+
+def marks(pipe: Pipeline) -> dict[str, dict[str, Any]]:
+    return {i["pk"]: i for i in pipe.items("ID#") if i["sk"] == f"DELIVERY#{SYSTEM}"}
+
+
+def resolution(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    (found,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "RESOLUTION"]
+    return found
+
+
+def test_a_failed_job_of_150_identities_is_replayed_whole(pipe: Pipeline) -> None:
+    # Given a salesforce job for 150 identities that failed for good (more than one
+    # DynamoDB transaction holds: 100 items)
+    job = failed_job(pipe, "wide@example.com", identities=150)
+    # When an operator replays salesforce
+    request_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job is pending, off the failed list, every identity is marked in flight for it,
+    # and the replay's record says it replayed one job
+    again = job_of(pipe, job)
+    assert (again["status"], again["replays"], listed(pipe)) == ("pending", 1, set())
+    named = {m.get("job_sale") for m in marks(pipe).values() if "sale" in m.get("inflight", ())}
+    assert len(marks(pipe)) == 150 and named == {job["job_id"]}
+    assert all(m.get("expires_at") and m["kind"] == "delivery" for m in marks(pipe).values())
+    assert resolution(pipe, request_id)["replayed"] == 1
+    # ... and its message is queued: the worker sends all 150 emails
+    vendor = Vendor()
+    assert len(work(pipe, SYSTEM, vendor)) == 1
+    assert len(set(emails_sent(vendor))) == 150
+
+
+def test_a_mark_another_job_took_during_the_replay_keeps_that_jobs_name(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given a failed salesforce job for two identities, and another request's job marking one
+    # of them in flight after the replay read the marks (just before the replay marks it)
+    job = failed_job(pipe, "taken@example.com", identities=2)
+    taken: list[str] = []
+
+    def another_job_marks_first(params: dict[str, Any], **_: Any) -> None:
+        writes = [params] + [op.get("Update", {}) for op in params.get("TransactItems", [])]
+        for write in writes:
+            key = write.get("Key", {})
+            if taken or key.get("sk", {}).get("S") != f"DELIVERY#{SYSTEM}":
+                continue
+            taken.append(key["pk"]["S"])
+            pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item={
+                "pk": key["pk"], "sk": key["sk"], "inflight": {"SS": ["sale"]},
+                "job_sale": {"S": f"other-request:{SYSTEM}"},
+            })  # fmt: skip
+
+    hooks("provide-client-params.dynamodb.UpdateItem", another_job_marks_first)
+    hooks("provide-client-params.dynamodb.TransactWriteItems", another_job_marks_first)
+    # When an operator replays salesforce
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job is replayed (pending, queued) for the identity it could still mark, the
+    # taken mark keeps the other job's name, and the job's flights no longer claim it
+    again = job_of(pipe, job)
+    assert again["status"] == "pending" and taken
+    found = marks(pipe)
+    assert found[taken[0]]["job_sale"] == f"other-request:{SYSTEM}"
+    (other,) = set(found) - {taken[0]}
+    assert found[other]["job_sale"] == job["job_id"] and "sale" in found[other]["inflight"]
+    assert [f["pk"] for f in again["flights"]] == [other]
+    # ... and when it fails again it frees only its own identity, never the other job's
+    assert len(work(pipe, SYSTEM, Vendor(refuse=True))) == 1
+    found = marks(pipe)
+    assert "sale" in found[taken[0]]["inflight"] and "sale" not in found[other].get("inflight", ())
+
+
+def test_a_job_whose_replay_write_is_refused_stays_failed_and_the_others_replay(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given two failed salesforce jobs, and DynamoDB refusing the first replay write that
+    # touches one of them with a ValidationException (as an oversized item or transaction)
+    refused = failed_job(pipe, "refused@example.com")
+    fine = failed_job(pipe, "fine@example.com")
+    raised: list[str] = []
+
+    def refuse_once(params: dict[str, Any], **_: Any) -> None:
+        writes = [params] + [op.get("Update", {}) for op in params.get("TransactItems", [])]
+        touches = any(w.get("Key", {}).get("pk", {}).get("S") == refused["pk"] for w in writes)
+        if touches and not raised:
+            raised.append(refused["job_id"])
+            error = {"Code": "ValidationException", "Message": "injected"}
+            raise ClientError({"Error": error}, "UpdateItem")
+
+    hooks("provide-client-params.dynamodb.UpdateItem", refuse_once)
+    hooks("provide-client-params.dynamodb.TransactWriteItems", refuse_once)
+    # When an operator replays salesforce
+    request_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the other job is replayed and queued, the refused one stays failed and listed, and
+    # the replay's record counts it
+    assert raised
+    assert job_of(pipe, fine)["status"] == "pending"
+    assert (job_of(pipe, refused)["status"], listed(pipe)) == ("failed", {refused["job_id"]})
+    assert resolution(pipe, request_id)["not_replayed"] == 1
+    vendor = Vendor()
+    assert len(work(pipe, SYSTEM, vendor)) == 1 and emails_sent(vendor) == ["fine@example.com"]
+    # ... and the next replay sends it
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    vendor = Vendor()
+    assert len(work(pipe, SYSTEM, vendor)) == 1
+    assert emails_sent(vendor) == ["refused@example.com"]
+
+
+def test_a_replay_that_dies_before_its_message_is_sent_is_sent_by_its_retry(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given a failed salesforce job, and SQS refusing the replay's first send
+    job = failed_job(pipe, "unsent@example.com")
+    sends: list[int] = []
+
+    def refuse_first_send(**_: Any) -> None:
+        sends.append(1)
+        if len(sends) == 1:
+            error = {"Code": "InternalError", "Message": "injected"}
+            raise ClientError({"Error": error}, "SendMessageBatch")
+
+    hooks("before-call.sqs.SendMessageBatch", refuse_first_send)
+    # When the resolver fails on the replay event and Lambda retries the same record
+    replay(pipe)
+    batch = pipe.event_records()
+    with suppress(BatchProcessingError, ClientError):  # the invocation fails, wherever it sends
+        pipe.resolve(batch)
+    assert len(sends) == 1 and job_of(pipe, job)["status"] == "pending"
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then the job is not left pending without a message: the retry queued it, and it is
+    # off the failed list only now
+    assert listed(pipe) == set()
+    vendor = Vendor()
+    assert len(work(pipe, SYSTEM, vendor)) == 1 and emails_sent(vendor) == ["unsent@example.com"]
+    assert job_of(pipe, job)["status"] == "done"
