@@ -5,13 +5,13 @@ and the reconciliation sweep behind it, leave every job created once and every j
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from optout.store.delivery import settled
 from optout.store.table import Table
 from tests.conftest import Aws
+from tests.support.aws_hooks import session_hooks
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "faults@example.com"
@@ -26,18 +26,8 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
 @pytest.fixture
 def hooks(aws: Aws) -> Iterator[Callable[[str, Callable[..., Any]], None]]:
     """Register a handler on boto3's default session (clients made later get it)."""
-    assert boto3.DEFAULT_SESSION is not None
-    events = boto3.DEFAULT_SESSION.events
-    registered: list[tuple[str, str]] = []
-
-    def register(event: str, handler: Callable[..., Any]) -> None:
-        unique = f"fault-{len(registered)}"
-        events.register(event, handler, unique_id=unique)
-        registered.append((event, unique))
-
-    yield register
-    for event, unique in registered:
-        events.unregister(event, unique_id=unique)
+    with session_hooks("fault") as register:
+        yield register
 
 
 def jobs(pipe: Pipeline) -> list[tuple[str, str]]:

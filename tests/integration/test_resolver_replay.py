@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
@@ -18,6 +17,7 @@ from optout.store import keys
 from optout.store.codec import serialize
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
+from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -34,19 +34,8 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
 def hooks(pipe: Pipeline) -> Iterator[Callable[[str, Callable[..., Any]], None]]:
     """Register a handler on boto3's default session (clients made later get it), and have
     the resolver make its clients again (a warm container keeps the ones it made first)."""
-    assert boto3.DEFAULT_SESSION is not None
-    events = boto3.DEFAULT_SESSION.events
-    registered: list[tuple[str, str]] = []
-
-    def register(event: str, handler: Callable[..., Any]) -> None:
-        unique = f"replay-fault-{len(registered)}"
-        events.register(event, handler, unique_id=unique)
-        registered.append((event, unique))
-        pipe.resolver.resolver.cache_clear()
-
-    yield register
-    for event, unique in registered:
-        events.unregister(event, unique_id=unique)
+    with session_hooks("replay-fault", pipe.resolver.resolver.cache_clear) as register:
+        yield register
 
 
 def failed_job(pipe: Pipeline, email: str, identities: int = 1) -> dict[str, Any]:
