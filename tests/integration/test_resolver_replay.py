@@ -7,6 +7,7 @@ vendor) sends what it queued. Faults are injected with botocore event hooks."""
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -222,3 +223,21 @@ def test_a_replay_that_dies_before_its_message_is_sent_is_sent_by_its_retry(
     vendor = Vendor()
     assert len(work(pipe, SYSTEM, vendor)) == 1 and emails_sent(vendor) == ["unsent@example.com"]
     assert job_of(pipe, job)["status"] == "done"
+
+
+def test_a_replay_asks_the_deadline_watch_to_read_each_replayed_request_at_its_next_run(
+    pipe: Pipeline,
+) -> None:
+    # Given a failed job (its request's next planned check may be a day away)
+    job = failed_job(pipe, "remind@example.com")
+    before = datetime.now(UTC)
+    # When an operator replays salesforce
+    replay(pipe)
+    pipe.resolve()
+    # Then a reminder for that request is due now, not at its planned check
+    due = [i for i in pipe.items("WATCH") if i["sk"].startswith("DUE#")
+           and i["request_id"] == job["request_id"]]  # fmt: skip
+    assert len(due) == 1
+    at = datetime.fromisoformat(due[0]["sk"].split("#")[1].replace("Z", "+00:00"))
+    assert before - timedelta(seconds=1) <= at <= datetime.now(UTC)
+    assert due[0]["expires_at"] > 0

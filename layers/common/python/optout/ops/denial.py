@@ -23,7 +23,7 @@ from optout.api_models import DenialCode, DenialOut
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import is_request
-from optout.ops.watch import remind_now
+from optout.ops.reminders import remind_now
 from optout.status import aggregate
 from optout.store import keys, transact
 from optout.store.proof import load_with_proof

@@ -26,7 +26,7 @@ from optout.api_models import ImportOut, RejectedRow
 from optout.deadlines import deadline_at
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
-from optout.ops.watch import remind_now
+from optout.ops.reminders import remind_now
 from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap, Purpose
 from optout.store import keys
 from optout.store.batch import batch_get, batch_put

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of, is_request
 from optout.ops.ledger import fold_ops
+from optout.ops.reminders import remind_now
 from optout.status import covering_keys
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put
@@ -312,13 +313,6 @@ class Watch:
 
     def _expires(self, now: datetime) -> int:
         return int((now + timedelta(days=self._settings.retention_days)).timestamp())
-
-
-def remind_now(request_id: str, deadline: str, now: datetime, expires_at: int) -> Item:
-    """A reminder due at once: what an operator action (denial, import) leaves for the watch."""
-    return {"pk": ops_keys.WATCH_PK, "sk": ops_keys.due_sk(iso(now), request_id),
-            "kind": "reminder", "request_id": request_id, "deadline": deadline, "attempt": 0,
-            "expires_at": expires_at}  # fmt: skip
 
 
 __all__ = ["Watch", "WatchReport", "WatchSettings", "is_request", "remind_now"]

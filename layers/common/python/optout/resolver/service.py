@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from optout.events import KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics
+from optout.ops.reminders import remind_now
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import Pass
@@ -416,11 +417,25 @@ class Resolver:
                 delivery.forget_failed(self._table, marker)
             except ClientError:  # still listed: the next replay sends it again (harmless)
                 logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
+        self._remind_watch(sending, self._clock())
         outcome: Item = {"jobs_total": 0, "replayed": len(sending), "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
         self._record(request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, len(sending))
+
+    def _remind_watch(self, sending: list[Item], now: datetime) -> None:
+        """A reminder due now per replayed request: the watch reads it again at its next run,
+        so the §7102 figures and the overdue count follow the replay within minutes, not at
+        the request's next planned check (up to a day later). Best effort: a failed write
+        only leaves that planned check."""
+        requests = {str(m["request_id"]): int(m.get("expires_at") or self._expires())
+                    for m in sending}  # fmt: skip
+        reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
+        try:
+            batch_put(self._table, reminders)
+        except (ClientError, RuntimeError) as error:  # RuntimeError: items left unprocessed
+            logger.warning("replay left no reminder for the watch", error=type(error).__name__)
 
     def _replay_job(self, marker: Item, system: str, now: str) -> bool:
         """One listed job made pending and marked in flight again: True when its message is to
