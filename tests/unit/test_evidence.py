@@ -92,5 +92,10 @@ def test_a_policy_version_holding_an_email_is_not_kept() -> None:
     kept = evidence(ctx, jurisdiction=None, page_url=None, policy_version="jane@example.com",
                     store_ip=False)  # fmt: skip
     assert kept["policy_version"] == "(redacted)"
+    for written in ("jane%40example.com", "jane\uff20example.com"):
+        hidden = evidence(ctx, jurisdiction=None, page_url=f"https://a.example/u/{written}",
+                          policy_version=written, store_ip=False)  # fmt: skip
+        assert hidden["policy_version"] == "(redacted)"
+        assert hidden["page_url"] == "https://a.example/u/(redacted)"
     assert evidence(ctx, jurisdiction=None, page_url=None, policy_version="2026-11-01",
                     store_ip=False)["policy_version"] == "2026-11-01"  # fmt: skip

@@ -1,5 +1,6 @@
 """What is recorded about how a request arrived (CCPA §7101 record-keeping), minus PII."""
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -29,13 +30,18 @@ def sanitise_page_url(url: str | None) -> str | None:
         return None
     host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
     # A path segment holding an @ is an email as often as not (/users/jane@example.com/…)
-    path = "/".join(REDACTED if "@" in unquote(s) else s for s in parts.path.split("/"))
+    path = "/".join(REDACTED if _has_at(s) else s for s in parts.path.split("/"))
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def sanitise_policy_version(text: str) -> str:
     """Text the caller chose: kept as evidence, unless it holds an @ (an email, most likely)."""
-    return REDACTED if "@" in text else text
+    return REDACTED if _has_at(text) else text
+
+
+def _has_at(text: str) -> bool:
+    """An @ however it is written: percent-encoded, or a compatibility form (the fullwidth one)."""
+    return "@" in unicodedata.normalize("NFKC", unquote(text))
 
 
 def evidence(
