@@ -65,7 +65,14 @@ def flights_of(job: Item) -> list[Item]:
 
 
 def mark_flight(
-    table: Table, system: str, flight: Item, now: str, expires_at: int, job_id: str
+    table: Table,
+    system: str,
+    flight: Item,
+    now: str,
+    expires_at: int | None,
+    job_id: str,
+    *,
+    keep_expiry: bool = False,
 ) -> bool:
     """Mark one identity's purposes in flight for `job_id`, unless another job already
     carries one of them (that condition is what keeps two resolvers from making the same job
@@ -75,17 +82,22 @@ def mark_flight(
     answer was lost is retried by botocore, and that retry must succeed, not report the
     purposes taken (the resolver would then delete its job and leave a mark naming nothing).
     The job item is written before its marks (resolver/service.py), so a mark never names a
-    job that does not exist."""
+    job that does not exist.
+
+    `keep_expiry` (a replay, whose job is older than the mark may be): `expires_at` is set
+    only on a mark that has none, and a mark that exists keeps its own."""
     purposes: list[str] = flight["purposes"]
-    values: Item = {":p": set(purposes), ":now": now, ":exp": expires_at, ":kind": "delivery",
-                    ":job": job_id}  # fmt: skip
+    values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
+    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if expires_at:
+        values[":exp"] = expires_at
+        update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     condition = _free_or_ours(purposes, values)
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
-            UpdateExpression="ADD inflight :p SET updated_at = :now, expires_at = :exp,"
-            " kind = :kind" + _name_job(purposes),
+            UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
@@ -314,22 +326,9 @@ def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> lis
 def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: str) -> bool:
     """One identity's mark for a replayed job. A mark this makes (none was left) expires with
     the job; one that exists keeps its own `expires_at`."""
-    values: Item = {":p": set(purposes), ":now": now, ":job": job["job_id"], ":kind": "delivery"}
-    condition = _free_or_ours(purposes, values)
-    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
-    if job.get("expires_at"):
-        values[":exp"] = job["expires_at"]
-        update += ", expires_at = if_not_exists(expires_at, :exp)"
-    written = conditional(
-        lambda: table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": pk}, "sk": {"S": keys.delivery_sk(job["system"])}},
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeValues=serialize(values),
-        )
-    )
-    return written is not None
+    expires = int(job["expires_at"]) if job.get("expires_at") else None
+    flight = {"pk": pk, "purposes": purposes}
+    return mark_flight(table, job["system"], flight, now, expires, job["job_id"], keep_expiry=True)
 
 
 def get_job(table: Table, request_id: str, system: str) -> Item | None:
