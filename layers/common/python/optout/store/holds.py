@@ -12,8 +12,8 @@ conditional on the one before, so a hold is decided once.
 
 from typing import Any
 
-from optout.store import keys, query
-from optout.store.codec import Item, deserialize, serialize
+from optout.store import keys, query, transact
+from optout.store.codec import Item, deserialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
 
@@ -51,21 +51,17 @@ def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
 
 def decide(table: Table, hold: Item, status: str, at: str) -> bool:
     """From the status `hold` was read with to `status`, once; False if someone moved it first."""
-    decided = {k: v for k, v in hold.items()} | {"status": status, "decided_at": at}
-    written = conditional(
-        lambda: table.client.put_item(TableName=table.name, Item=serialize(decided),
-                                      **_still(str(hold.get("status", "held"))))
-    )  # fmt: skip
-    return written is not None
+    step = _step(table, hold, str(hold.get("status", "held")), {"status": status, "decided_at": at})
+    return conditional(lambda: table.client.put_item(**step["Put"])) is not None
 
 
 def releasing(table: Table, hold: Item, request_id: str, at: str) -> dict[str, Any]:
     """The transaction step that marks a held link `releasing` by the event `request_id`."""
-    marked = {k: v for k, v in hold.items()} | {"status": "releasing", "release_request_id":
-                                                request_id, "decided_at": at}  # fmt: skip
-    return {"Put": {"TableName": table.name, "Item": serialize(marked), **_still("held")}}
+    change = {"status": "releasing", "release_request_id": request_id, "decided_at": at}
+    return _step(table, hold, "held", change)
 
 
-def _still(status: str) -> dict[str, Any]:
-    return {"ConditionExpression": "#status = :was", "ExpressionAttributeNames": {"#status":
-            "status"}, "ExpressionAttributeValues": {":was": {"S": status}}}  # fmt: skip
+def _step(table: Table, hold: Item, was: str, change: Item) -> dict[str, Any]:
+    """The hold with `change`, put only if its status is still `was`."""
+    return transact.put(table, dict(hold) | change, "#status = :was", {":was": was},
+                        {"#status": "status"})  # fmt: skip

@@ -8,10 +8,20 @@ from optout.store.codec import Item, serialize
 from optout.store.table import Table
 
 
-def put(table: Table, item: Item, condition: str | None = None) -> dict[str, Any]:
+def put(
+    table: Table,
+    item: Item,
+    condition: str | None = None,
+    values: Item | None = None,
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
     op: dict[str, Any] = {"TableName": table.name, "Item": serialize(item)}
     if condition:
         op["ConditionExpression"] = condition
+    if values:
+        op["ExpressionAttributeValues"] = serialize(values)
+    if names:
+        op["ExpressionAttributeNames"] = names
     return {"Put": op}
 
 
