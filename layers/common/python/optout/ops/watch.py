@@ -154,13 +154,8 @@ class Watch:
         return True
 
     def _cursor(self, now: datetime) -> Item:
-        raw = self._table.client.get_item(
-            TableName=self._table.name,
-            Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.CURSOR_SK}},
-            ConsistentRead=True,
-        ).get("Item")
-        if raw:
-            found = deserialize(raw)
+        found = _read_cursor(self._table)
+        if found:
             return {"day": found["day"], "positions": dict(found.get("positions") or {}),
                     "through": found.get("through")}  # fmt: skip
         start = now - timedelta(days=self._settings.backfill_days)
@@ -321,10 +316,14 @@ __all__ = ["Watch", "WatchReport", "WatchSettings", "is_request", "remind_now"]
 def enrolled_through(table: Table) -> str | None:
     """Every request received up to this time is enrolled, and so referenced from the
     identities it names; None before the watch's first complete run."""
+    through = (_read_cursor(table) or {}).get("through")
+    return str(through) if through else None
+
+
+def _read_cursor(table: Table) -> Item | None:
     raw = table.client.get_item(
         TableName=table.name,
         Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.CURSOR_SK}},
         ConsistentRead=True,
     ).get("Item")
-    through = deserialize(raw).get("through") if raw else None
-    return str(through) if through else None
+    return deserialize(raw) if raw else None
