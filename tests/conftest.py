@@ -3,7 +3,7 @@
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from local import moto_transactions
 from local.aws_resources import create_table
 from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
+from tests.support import iam
 
 SAMPLE_LINKER_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-LinkerRole-EXAMPLE"
 SAMPLE_OPERATOR_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-OperatorRole-EXAMPLE"
@@ -63,6 +64,8 @@ class Aws:
     sqs: Any
     table_name: str
     stream_arn: str
+    # What the functions' calls asked of IAM (tests/support/iam.py), checked at the end.
+    calls: list[iam.Request] = field(default_factory=list)
 
     def items(self) -> list[dict[str, Any]]:
         pages = self.dynamodb.get_paginator("scan").paginate(TableName=self.table_name)
@@ -77,11 +80,16 @@ def moto_account() -> Iterator[Aws]:
     tests/unit/local/test_moto_transactions.py shows both give the same answers."""
     moto_transactions.install()
     try:
-        with mock_aws():
+        with mock_aws(), iam.record_calls() as calls:
             dynamodb = boto3.client("dynamodb", region_name="us-east-1")
             stream_arn = create_table(dynamodb, os.environ["TABLE_NAME"])
             sqs = boto3.client("sqs", region_name="us-east-1")
-            yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn)
+            yield Aws(dynamodb, sqs, os.environ["TABLE_NAME"], stream_arn, calls)
+            # moto enforces no IAM: a call the function's role does not allow fails only on AWS.
+            refused = iam.denied(calls)
+            assert not refused, "calls template.yaml's roles do not allow:\n" + "\n".join(
+                sorted({str(r) for r in refused})
+            )
     finally:
         moto_transactions.uninstall()
 

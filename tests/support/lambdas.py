@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests.support import iam
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
@@ -32,6 +34,8 @@ def load_function(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
+    # Its AWS calls are checked against its role in template.yaml (tests/support/iam.py).
+    module.__dict__["handler"] = iam.attributed(module_name, module.__dict__["handler"])
     return module
 
 

@@ -1,0 +1,104 @@
+"""The check every moto test ends with (tests/conftest.py): each AWS call a function made is one
+its role in template.yaml allows. These tests show the check refuses what IAM would refuse,
+and that it sees the calls a real pipeline makes."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.conftest import Aws
+from tests.support import iam
+from tests.support.pipeline import build_pipeline
+
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/stack-table"
+
+
+def request(function: str, action: str, resource: str = TABLE, *keys: str) -> iam.Request:
+    return iam.Request(function, action.split(":")[1], action, resource, keys)
+
+
+def test_a_write_outside_the_functions_partitions_is_refused() -> None:
+    allowed = request("ResolverFunction", "dynamodb:PutItem", TABLE, "REQ#r1", "ID#email#k")
+    refused = request("ResolverFunction", "dynamodb:PutItem", TABLE, "REQ#r1", "WATCH")
+    assert iam.denied([allowed, refused]) == [refused]
+
+
+def test_a_partition_granted_for_one_action_does_not_grant_another() -> None:
+    # The resolver may leave the watch reminders with BatchWriteItem, and nothing else there.
+    batch = request("ResolverFunction", "dynamodb:BatchWriteItem", TABLE, "WATCH")
+    update = request("ResolverFunction", "dynamodb:UpdateItem", TABLE, "WATCH")
+    assert iam.denied([batch, update]) == [update]
+
+
+def test_a_transaction_is_authorised_item_by_item() -> None:
+    params = {
+        "TransactItems": [
+            {"Put": {"TableName": "optout-test", "Item": {"pk": {"S": "REQ#r1"}}}},
+            {"Update": {"TableName": "optout-test", "Key": {"pk": {"S": "ID#email#k"}}}},
+        ]
+    }
+    made = iam.requests_of("CaptureFunction", "dynamodb", "TransactWriteItems", params)
+    assert [(r.action, r.leading_keys) for r in iam.denied(made)] == [
+        ("dynamodb:UpdateItem", ("ID#email#k",))
+    ]
+
+
+def test_a_query_is_checked_on_the_partition_its_key_condition_names() -> None:
+    params = {
+        "TableName": "optout-test",
+        "KeyConditionExpression": "#p = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeNames": {"#p": "pk"},
+        "ExpressionAttributeValues": {":p": {"S": "HOLD"}, ":s": {"S": "X"}},
+    }
+    (made,) = iam.requests_of("CaptureFunction", "dynamodb", "Query", params)
+    assert made.leading_keys == ("HOLD",)
+    assert iam.denied([made]) == [made]
+
+
+def test_a_worker_may_read_only_its_own_systems_credentials() -> None:
+    def secret(name: str) -> iam.Request:
+        (made,) = iam.requests_of(
+            "webhookWorker", "secretsmanager", "GetSecretValue", {"SecretId": name}
+        )
+        return made
+
+    own, other = secret("optout-bridge/systems/webhook"), secret("optout-bridge/systems/braze")
+    assert iam.denied([own, other]) == [other]
+
+
+def test_a_batch_send_needs_send_message_on_that_queue() -> None:
+    def send(function: str) -> iam.Request:
+        url = "https://sqs.us-east-1.amazonaws.com/123456789012/optout-test-braze-jobs"
+        (made,) = iam.requests_of(function, "sqs", "SendMessageBatch", {"QueueUrl": url})
+        return made
+
+    assert send("ResolverFunction").action == "sqs:SendMessage"
+    assert iam.denied([send("ResolverFunction"), send("CaptureFunction")]) == [
+        send("CaptureFunction")
+    ]
+
+
+def test_the_check_sees_the_calls_a_real_opt_out_makes(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a webform opt-out captured and resolved through the real handlers
+    pipeline = build_pipeline(aws, monkeypatch)
+    pipeline.post("/v1/opt-out", {"email": "iam@example.com", "purposes": ["sale"]})
+    pipeline.resolve()
+    functions = {r.function for r in aws.calls}
+    assert {"CaptureFunction", "ResolverFunction"} <= functions
+    assert iam.denied(aws.calls) == []
+
+    # When the resolver's role loses its identity partitions
+    narrowed: dict[str, Any] = copy.deepcopy(iam.roles())
+    for statement in narrowed["ResolverFunction"]:
+        keys = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+        if "ID#*" in keys.get("dynamodb:LeadingKeys", []):
+            keys["dynamodb:LeadingKeys"].remove("ID#*")
+
+    # Then the check names the resolver's calls on them, and no other function's
+    refused = iam.denied(aws.calls, narrowed)
+    assert refused
+    assert {r.function for r in refused} == {"ResolverFunction"}
+    assert all(any(k.startswith("ID#") for k in r.leading_keys) for r in refused)
