@@ -76,16 +76,26 @@ class Request:
 # -- which function is running ---------------------------------------------------------------
 
 
-def function_id(module_name: str) -> str | None:
-    """The template's logical id for a handler module loaded as functions_<dir>_app."""
+def function_id(module_name: str, event: Any = None) -> str | None:
+    """The template's logical id for a handler module loaded as functions_<dir>_app. The
+    worker is one function per system: SYSTEM_NAME names it or, where the tests run one worker
+    for every system, the queue its batch came from (None for a batch from several)."""
     match = re.fullmatch(r"functions_(\w+?)_app", module_name)
     if not match:
         return None
     directory = match.group(1)
-    if directory == "worker":
-        system = os.environ.get("SYSTEM_NAME")
-        return f"{system}Worker" if system else None
-    return _function_by_directory().get(directory)
+    if directory != "worker":
+        return _function_by_directory().get(directory)
+    system = os.environ.get("SYSTEM_NAME")
+    if not system:
+        records = event.get("Records", []) if isinstance(event, dict) else []
+        found = {re.search(r"-(\w+)-jobs$", str(r.get("eventSourceARN", ""))) for r in records}
+        keys = {m.group(1) if m else "" for m in found}
+        if len(keys) != 1:
+            return None
+        (system,) = keys
+    worker = f"{system}Worker"
+    return worker if worker in _template()["Resources"] else None
 
 
 @cache
@@ -108,7 +118,7 @@ def attributed(module_name: str, handler: Callable[..., Any]) -> Callable[..., A
     """`handler`, noting while it runs which function's role its AWS calls are made under."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        token = current_function.set(function_id(module_name))
+        token = current_function.set(function_id(module_name, args[0] if args else None))
         try:
             return handler(*args, **kwargs)
         finally:
