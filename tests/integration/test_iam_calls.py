@@ -102,3 +102,19 @@ def test_the_check_sees_the_calls_a_real_opt_out_makes(
     assert refused
     assert {r.function for r in refused} == {"ResolverFunction"}
     assert all(any(k.startswith("ID#") for k in r.leading_keys) for r in refused)
+
+
+def test_the_one_worker_of_the_tests_is_checked_as_the_worker_of_the_batchs_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SYSTEM_NAME", raising=False)
+
+    def batch(*systems: str) -> dict[str, Any]:
+        arn = "arn:aws:sqs:us-east-1:123456789012:optout-test-{}-jobs"
+        return {"Records": [{"eventSourceARN": arn.format(s)} for s in systems]}
+
+    assert iam.function_id("functions_worker_app", batch("braze", "braze")) == "brazeWorker"
+    assert iam.function_id("functions_worker_app", batch("braze", "meta")) is None
+    monkeypatch.setenv("SYSTEM_NAME", "googleads")
+    assert iam.function_id("functions_worker_app", batch("braze")) == "googleadsWorker"
+    assert iam.function_id("functions_resolver_app") == "ResolverFunction"
