@@ -27,7 +27,8 @@ from tests.unit.connectors.conftest import (
     secret_for,
 )
 
-EMAIL_HEX = hashlib.sha256(b"jane.doe+ads@gmail.com").hexdigest()
+EMAIL_HEX = hashlib.sha256(b"jane.doe+ads@gmail.com").hexdigest()  # Meta, webhook
+GOOGLE_EMAIL_HEX = hashlib.sha256(b"janedoe@gmail.com").hexdigest()  # Google's gmail rule
 META_PHONE_HEX = hashlib.sha256(b"14155550123").hexdigest()
 GOOGLE_PHONE_HEX = hashlib.sha256(b"+14155550123").hexdigest()
 UID2_EMAIL = base64.b64encode(hashlib.sha256(b"janedoe@gmail.com").digest()).decode()
@@ -300,7 +301,7 @@ def test_google_remove_parses_with_googles_own_types_and_is_submitted(server):
     assert {d.login_account.account_id for d in parsed.destinations} == {"999"}
     (member,) = parsed.audience_members
     assert [(i.email_address, i.phone_number) for i in member.user_data.user_identifiers] == [
-        (EMAIL_HEX, ""), ("", GOOGLE_PHONE_HEX)
+        (GOOGLE_EMAIL_HEX, ""), ("", GOOGLE_PHONE_HEX)
     ]  # fmt: skip
     assert parsed.encoding.name == "HEX"
     assert outcome.status == "submitted" and outcome.vendor_ref  # the requestId
