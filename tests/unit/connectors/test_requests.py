@@ -14,6 +14,7 @@ from typing import Any
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 
+from local.sandbox import braze as braze_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
@@ -177,9 +178,10 @@ def test_braze_looks_people_up_and_updates_only_existing_profiles(server):
     assert json.loads(recorded[0]["body"])["external_ids"] == ["c0", "c1", "c2"]
     assert json.loads(recorded[1]["body"])["email_address"] == "u0@example.com"
     track = json.loads(recorded[-1]["body"])["attributes"]
+    (u0,) = braze_sandbox.braze_ids("u0@example.com")
     assert track[:2] == [
         {"external_id": "c0", "dns_flag": True, "_update_existing_only": True},
-        {"email": "u0@example.com", "dns_flag": True, "_update_existing_only": True},
+        {"braze_id": u0, "dns_flag": True, "_update_existing_only": True},
     ]
     assert recorded[-1]["headers"]["authorization"] == "Bearer " + secret_for("braze")["api_key"]
     assert {o.status for o in outcomes} == {"done"}
@@ -198,12 +200,65 @@ def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_crea
 
 def test_braze_job_whose_every_object_is_rejected_fails(server):
     good = make_job(("customer_id", "c1"), request_id="r1", system="braze")
-    bad = make_job(("email", "not-an-email"), request_id="r2", system="braze")
+    bad = make_job(("email", "locked@example.com"), request_id="r2", system="braze")
 
     outcomes = {o.job_id: o for o in make_connector(server, "braze").deliver([good, bad])}
 
     assert outcomes["r1:braze"].status == "done"
     assert outcomes["r2:braze"].error.retryable is False
+    assert outcomes["r2:braze"].identifier_types_sent == ()
+    assert outcomes["r2:braze"].identifier_types_rejected == ("email",)
+
+
+def test_braze_updates_every_profile_that_holds_the_email_by_its_braze_id(server):
+    # Given an email that two Braze profiles hold (duplicates by email are normal at Braze)
+    job = make_job(("email", "shared.person@example.com"), system="braze")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then each profile is updated by its braze_id, not one of them by email
+    first, second = braze_sandbox.braze_ids("shared.person@example.com")
+    track = json.loads(calls(server, "braze")[-1]["body"])["attributes"]
+    assert [a.get("braze_id") for a in track] == [first, second]
+    assert not any("email" in a for a in track)
+    updated = server.sandboxes["braze"].vendor.updated
+    assert (
+        updated[f"braze_id:{first}"]
+        == updated[f"braze_id:{second}"]
+        == {"do_not_sell_or_share": True}
+    )
+    assert outcome.status == "done"
+    assert outcome.note == "email matched 2 Braze profiles, each updated"
+    assert "shared.person" not in outcome.note
+
+
+def test_braze_many_profiles_go_in_calls_within_the_per_call_object_limit(server):
+    # Given one job of 30 emails, each held by two profiles: 60 objects for /users/track
+    job = make_job(*[("email", f"shared{n}@example.com") for n in range(30)], system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    tracks = [json.loads(c["body"])["attributes"] for c in calls(server, "braze")
+              if c["path"] == "/users/track"]  # fmt: skip
+    assert [len(t) for t in tracks] == [50, 10]
+    assert len(server.sandboxes["braze"].vendor.updated) == 60
+    assert outcome.status == "done"
+
+
+def test_braze_partial_rejection_lists_the_rejected_type_apart_and_notes_it(server):
+    # Given a person known by customer id and by an email whose profile Braze rejects
+    job = make_job(("customer_id", "c1"), ("email", "locked@example.com"), system="braze")
+
+    # When Braze answers 201 with a minor error for the email's object
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then the job is done (today's rule) but the receipt does not claim the email was sent
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("customer_id",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email rejected"
+    assert "locked" not in repr(outcome)
 
 
 def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collection_call(server):
@@ -421,6 +476,39 @@ def test_trade_desk_person_opted_out_of_uid2_is_a_no_record_receipt(server):
     assert outcome.status == "no_record"
     assert outcome.note == "no UID2 for this person (UID2 operator: optout)"
     assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_unmapped_identifier_is_listed_as_rejected_not_sent(server):
+    # Given a person whose email the UID2 operator cannot map (opted out) but whose phone it can
+    job = make_job(("email", "optout@example.com"), ("phone", PHONE), system="trade_desk")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then TTD got the phone's UID2 only, and the receipt says so, with the operator's reason
+    (call,) = calls(server, "trade_desk")
+    assert json.loads(call["body"])["Items"] == [{"UID2": uid2_sandbox.raw_uid2(UID2_PHONE)}]
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email not sent: UID2 operator optout"
+
+
+def test_trade_desk_failed_line_of_one_type_is_listed_as_rejected_with_ttds_code(server):
+    # Given a person whose email's UID2 TTD refuses and whose phone's UID2 it accepts
+    email_uid2 = uid2_sandbox.raw_uid2(
+        base64.b64encode(hashlib.sha256(b"p1@example.com").digest()).decode()
+    )
+    uid2_sandbox.ISSUED.discard(email_uid2)
+    server.sandboxes["uid2"].vendor.keep_unissued = {email_uid2}
+    job = make_job(("email", "p1@example.com"), ("phone", PHONE), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email rejected: InvalidUserId"
 
 
 def test_trade_desk_reads_failed_lines_as_one_based_item_numbers(server):
