@@ -18,6 +18,7 @@ from local.sandbox import braze as braze_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
+from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import NOTICE
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
@@ -129,6 +130,22 @@ def test_segment_consent_event_uses_the_workspace_categories_and_user_id_only(se
     assert event["context"]["consent"]["categoryPreferences"] == {"C0004": False, "C0003": False}
     assert EMAIL_NORMALISED not in call["body"] and "dev_0123" not in call["body"]
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
+
+
+def test_segment_consent_receipt_says_the_200_proves_delivery_only(server):
+    # Given a write key Segment does not know (rotated in Segment, not in Secrets Manager)
+    job = make_job(("customer_id", "cust-42"), system="segment")
+    connector = make_connector(server, "segment", secret={"write_key": "not-the-workspace-key"})
+
+    # When the consent event is sent, and Segment answers 200 as it does to any key
+    (outcome,) = connector.deliver([job])
+
+    # Then the job is done (there is no status to poll) but its note says what 200 means
+    assert server.sandboxes["segment"].vendor.dropped == 1
+    assert (outcome.status, outcome.http_status) == ("done", 200)
+    assert outcome.note == CONSENT_NOTE
+    assert "write key" in outcome.note and "applied" in outcome.note
+    assert "cust-42" not in outcome.note
 
 
 def test_segment_regulation_is_submitted_then_done_when_segment_finishes_it(server):
