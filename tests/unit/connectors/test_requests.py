@@ -440,6 +440,21 @@ def test_meta_expired_api_version_is_answered_like_meta_and_is_final(server):
     assert outcome.error.reason == "meta remove EMAIL_SHA256: API version v21.0 expired (code 2635)"
 
 
+def test_meta_refusal_keeps_metas_code_and_subcode_but_not_its_text(server):
+    # Given an audience Meta has flagged (it refuses uploads with code 100, subcode 1713230)
+    server.sandboxes["meta"].vendor.flagged = {"2002"}
+    connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                       "audience_ids": ["2002"]})  # fmt: skip
+
+    # When a removal is sent to it
+    (outcome,) = connector.deliver([make_job(("email", EMAIL_NORMALISED), system="meta")])
+
+    # Then the final error names Meta's numbers, so an operator can tell why, and no text
+    assert outcome.error.retryable is False
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: HTTP 400 (code 100, subcode 1713230)"
+    assert "Invalid" not in outcome.error.reason and "Blocked" not in outcome.error.reason
+
+
 def test_meta_splits_at_10000_hashes_per_call(server):
     jobs = [make_job(("email", f"user{n}@example.com"), request_id=f"r{n}", system="meta")
             for n in range(10_001)]  # fmt: skip
