@@ -300,6 +300,27 @@ def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collect
     assert outcome.records_changed == (f"Individual/{individual_id}",)
 
 
+def test_salesforce_reads_every_page_of_a_query_result(server):
+    # Given a lookup whose result Salesforce pages (here one row a page: done false + locator)
+    sandbox = server.sandboxes["salesforce"].vendor
+    sandbox.page_size = 1
+    jobs = [make_job(("email", f"p{n}@example.com"), request_id=f"r{n}", system="salesforce")
+            for n in range(3)]  # fmt: skip
+
+    # When the opt-outs are delivered
+    outcomes = make_connector(server, "salesforce").deliver(jobs)
+
+    # Then the connector followed nextRecordsUrl and changed the records past the first page
+    pages = [c for c in calls(server, "salesforce") if c["method"] == "GET"]
+    assert len(pages) == 2
+    assert all(c["path"].startswith("/services/data/v66.0/query/01g") for c in pages)
+    assert all("example.com" not in c["path"] for c in pages)
+    assert [o.status for o in outcomes] == ["done"] * 3
+    assert len({o.vendor_ref for o in outcomes}) == 3
+    opted_out = [f for f in sandbox.individuals.values() if f.get("HasOptedOutTracking")]
+    assert len(opted_out) == 3
+
+
 def test_salesforce_creates_and_links_an_individual_for_a_contact_without_one(server):
     job = make_job(("email", "noindividual@example.com"), system="salesforce")
 
