@@ -1,9 +1,14 @@
 """Braze REST API: POST /users/export/ids and POST /users/track (attributes).
 
 Profiles are synthetic: every email and external id is a known user except those whose local
-part (or id) starts with "unknown". As at Braze, a /users/track object for an unknown user
-*creates* a profile unless it says `"_update_existing_only": true`; such creations are
-recorded in `created`, so a test can show that an opt-out added no one.
+part (or id) starts with "unknown". An email whose local part starts with "shared" is held by
+two profiles (two `braze_id`s), as duplicates by email are at Braze; one starting with "locked"
+is held by a profile whose /users/track objects the sandbox rejects (a "minor error" by index,
+to show partial rejections). As at Braze, a /users/track object for an unknown user *creates* a
+profile unless it says `"_update_existing_only": true`; such creations are recorded in
+`created`, so a test can show that an opt-out added no one. `updated` maps each profile
+(`braze_id:<id>` or `external_id:<id>`) to the attributes written on it; an object by `email`
+updates only one profile of several, as Braze's /users/track FAQ says.
 """
 
 import hashlib
@@ -20,11 +25,20 @@ def known(value: str) -> bool:
     return not value.split("@")[0].startswith("unknown")
 
 
+def braze_ids(email: str) -> list[str]:
+    """The braze_id of every profile the sandbox holds for an email (none if unknown)."""
+    if not known(email):
+        return []
+    base = "sandbox-" + hashlib.sha256(email.encode()).hexdigest()[:12]
+    return [base + "-1", base + "-2"] if email.startswith("shared") else [base]
+
+
 class Braze:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.api_key = secrets.get("api_key")
         self.created: list[str] = []  # identifier kinds of profiles an update created
-        self.updated: list[dict[str, Any]] = []
+        self.updated: dict[str, dict[str, Any]] = {}
+        self.issued: dict[str, str] = {}  # braze_id -> its profile's email
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("/users/track", "/users/export/ids"):
@@ -44,8 +58,10 @@ class Braze:
         if len(external) > MAX_EXTERNAL_IDS or (external and email) or not (external or email):
             return json_response(400, {"message": "Invalid identifiers"})
         users = [{"external_id": e} for e in external if isinstance(e, str) and known(e)]
-        if isinstance(email, str) and known(email):
-            users.append({"braze_id": "sandbox-" + hashlib.sha256(email.encode()).hexdigest()[:12]})
+        if isinstance(email, str):
+            for braze_id in braze_ids(email):
+                self.issued[braze_id] = email
+                users.append({"braze_id": braze_id})
         missing = [e for e in external if not (isinstance(e, str) and known(e))]
         answer: dict[str, Any] = {"message": "success", "users": users}
         if missing:
@@ -71,16 +87,26 @@ class Braze:
                     }
                 )
                 continue
-            value = str(attribute[ids[0]])
-            if ids[0] == "email" and "@" not in value:
+            kind, value = ids[0], str(attribute[ids[0]])
+            written = {k: v for k, v in attribute.items() if k in fields}
+            if kind == "email" and "@" not in value:
                 errors.append(
                     {"type": "invalid email", "input_array": "attributes", "index": index}
                 )
+            elif kind == "braze_id" and self.issued.get(value, "").startswith("locked"):
+                errors.append(
+                    {"type": "profile locked", "input_array": "attributes", "index": index}
+                )
+            elif kind == "braze_id" and value not in self.issued:
+                if attribute.get("_update_existing_only") is not True:
+                    self.created.append(kind)
+            elif kind == "email" and braze_ids(value):  # Braze: the most recently updated one
+                self.updated.setdefault("braze_id:" + braze_ids(value)[-1], {}).update(written)
             elif not known(value):
                 if attribute.get("_update_existing_only") is not True:
-                    self.created.append(ids[0])  # what Braze does: a new profile
+                    self.created.append(kind)  # what Braze does: a new profile
             else:
-                self.updated.append({k: v for k, v in attribute.items() if k not in IDENTIFIERS})
+                self.updated.setdefault(f"{kind}:{value}", {}).update(written)
         if len(errors) == len(attributes):
             return json_response(400, {"message": "Invalid attributes", "errors": errors})
         answer: dict[str, Any] = {

@@ -33,11 +33,10 @@ MAX_ENTRIES = 10_000
 
 
 def graph_error(
-    status: int, code: int, message: str, kind: str = "OAuthException"
+    status: int, code: int, message: str, kind: str = "OAuthException", **more: Any
 ) -> SandboxResponse:
-    return json_response(
-        status, {"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "sandbox"}}
-    )
+    error = {"message": message, "type": kind, "code": code, "fbtrace_id": "sandbox", **more}
+    return json_response(status, {"error": error})
 
 
 class _Captured:
@@ -80,6 +79,9 @@ class Meta:
         self.access_token = secrets.get("access_token")
         self.sessions = 0
         self.removed: list[str] = []  # hashes removed, in order (tests look here)
+        # Audience ids Meta has flagged (its `operation_status` 471): a removal is refused with
+        # code 100, subcode 1713230, "Audience Upload Blocked", as Meta documents it.
+        self.flagged: set[str] = set()
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         parts = urllib.parse.urlsplit(request.path)
@@ -99,6 +101,12 @@ class Meta:
             )
         if not self.access_token or bearer(request) != self.access_token:
             return graph_error(401, 190, "Invalid OAuth access token.")
+        if node.split("/")[0] in self.flagged:
+            return graph_error(
+                400, 100, "Invalid parameter", error_subcode=1713230,
+                error_user_title="Audience Upload Blocked",
+                error_user_msg="resolve the audience's integrity restrictions first",
+            )  # fmt: skip
         form = dict(urllib.parse.parse_qsl(request.body.decode()))
         form.update(dict(urllib.parse.parse_qsl(parts.query)))
         try:

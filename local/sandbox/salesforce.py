@@ -6,9 +6,11 @@ Records are synthetic and deterministic, chosen by an email's local part:
   lead*          an unconverted Lead with an Individual
   person*        a Person Account (PersonEmail, PersonIndividualId)
   anything else  a Contact with an Individual
-State is kept: an Individual created and linked is found by the next query, and every field
-set is in `individuals` / `records` for tests to read. A retired API version (past its end of
-life in optout.connectors.versions) answers 410 Gone, as Salesforce's REST API does.
+A query result longer than `page_size` rows comes in pages (`done: false`, `nextRecordsUrl`),
+as Salesforce pages one. State is kept: an Individual created and linked is found by the next
+query, and every field set is in `individuals` / `records` for tests to read. A retired API
+version (past its end of life in optout.connectors.versions) answers 410 Gone, as
+Salesforce's REST API does.
 """
 
 import hashlib
@@ -56,6 +58,10 @@ class Salesforce:
         self.client_secret = secrets.get("client_secret")
         self.individuals: dict[str, dict[str, Any]] = {}  # Id -> fields
         self.records: dict[str, dict[str, Any]] = {}  # Id -> {type, Email, link field, ...}
+        # Rows per query page (Salesforce: up to 2,000); a longer result answers `done: false`
+        # and a `nextRecordsUrl` for the rest, read with GET until `done` is true.
+        self.page_size = 2000
+        self.cursors: dict[str, list[dict[str, Any]]] = {}  # query locator -> rows after it
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/services/oauth2/token":
@@ -71,6 +77,8 @@ class Salesforce:
         body = parse_json(request)
         if request.method == "POST" and path == "/composite":
             return self._composite(body)
+        if request.method == "GET" and path.startswith("/query/"):
+            return self._more(version, path.removeprefix("/query/"))
         if path == "/composite/sobjects" and request.method in ("POST", "PATCH"):
             records = body.get("records") if isinstance(body, dict) else None
             if not isinstance(records, list) or not records or len(records) > COLLECTION_SIZE:
@@ -112,7 +120,8 @@ class Salesforce:
         url = str(sub.get("url", "")) if isinstance(sub, dict) else ""
         parsed = urllib.parse.urlsplit(url)
         match = SOQL.match(dict(urllib.parse.parse_qsl(parsed.query)).get("q", ""))
-        if sub.get("method") != "GET" or not API.match(parsed.path) or not match:
+        api = API.match(parsed.path)
+        if sub.get("method") != "GET" or not api or not match:
             return {
                 "body": [{"errorCode": "MALFORMED_QUERY", "message": "unexpected query"}],
                 "httpHeaders": {},
@@ -136,11 +145,28 @@ class Salesforce:
                 }
             )
         return {
-            "body": {"totalSize": len(records), "done": True, "records": records},
+            "body": self._page(api.group(1), records),
             "httpHeaders": {},
             "httpStatusCode": 200,
             "referenceId": reference,
         }
+
+    def _page(self, version: str, rows: list[dict[str, Any]]) -> Any:
+        """A query result page: the first `page_size` rows, and a locator for the rest."""
+        page: dict[str, Any] = {"totalSize": len(rows), "done": True,
+                                "records": rows[: self.page_size]}  # fmt: skip
+        if len(rows) > self.page_size:
+            locator = f"01gSANDBOX{len(self.cursors):06d}-{self.page_size}"
+            self.cursors[locator] = rows[self.page_size :]
+            page["done"] = False
+            page["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}"
+        return page
+
+    def _more(self, version: str, locator: str) -> SandboxResponse:
+        rows = self.cursors.pop(locator, None)
+        if rows is None:
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return json_response(200, self._page(version, rows))
 
     def _person(self, email: str) -> dict[str, Any] | None:
         local = email.split("@")[0]

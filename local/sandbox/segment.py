@@ -2,7 +2,9 @@
 
 Tracking: consent events must name the workspace's own consent categories (this sandbox's
 workspace has CATEGORIES); a purpose name such as "sale" matches no category and is refused,
-the way a wrong key would silently change nothing at Segment.
+the way a wrong key would silently change nothing at Segment. An unknown write key is answered
+200, as Segment answers it (its edge does not check keys), and the batch is dropped and
+counted in `dropped`: a test can show that a 200 proves nothing about the key.
 Regulations: `regulationType` is Segment's enum (there is no SUPPRESS_AND_DELETE); a
 regulation starts INITIALIZED and reads RUNNING, then FINISHED on successive
 GET /regulations/{id} (`fail_next` makes the next one FAILED), as Segment runs them
@@ -42,6 +44,7 @@ class Segment:
         self.token = secrets.get("token")
         self.regulations: dict[str, dict[str, Any]] = {}
         self.fail_next = False
+        self.dropped = 0  # batches answered 200 for an unknown write key, then dropped
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/v1/batch":
@@ -59,7 +62,8 @@ class Segment:
 
     def _batch(self, request: SandboxRequest) -> SandboxResponse:
         if not self.write_key or basic_user(request) != self.write_key:
-            return json_response(401, {"success": False, "message": "invalid write key"})
+            self.dropped += 1  # as Segment: 200 to an unknown write key, the events dropped
+            return json_response(200, {"success": True})
         body = parse_json(request)
         events = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(events, list) or not events or not all(map(valid_event, events)):

@@ -99,6 +99,6 @@ class Uid2Operator:
             with _issued_lock:
                 ISSUED.add(uid2)
         self.mapped += 1
-        # "r" in seconds: the docs' example reads as milliseconds, but IABTechLab's own client
-        # (uid2-client 2.9.0) reads seconds and fails on milliseconds (docs/vendors.md).
+        # "r" in seconds, as the UID2 docs (corrected 2026-04-17) and IABTechLab's own client
+        # (uid2-client 2.9.0) have it (docs/vendors.md).
         return {"u": uid2, "p": None, "r": int(time.time()) + 86_400}

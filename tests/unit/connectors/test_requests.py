@@ -14,9 +14,11 @@ from typing import Any
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 
+from local.sandbox import braze as braze_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
+from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import NOTICE
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
@@ -27,7 +29,8 @@ from tests.unit.connectors.conftest import (
     secret_for,
 )
 
-EMAIL_HEX = hashlib.sha256(b"jane.doe+ads@gmail.com").hexdigest()
+EMAIL_HEX = hashlib.sha256(b"jane.doe+ads@gmail.com").hexdigest()  # Meta, webhook
+GOOGLE_EMAIL_HEX = hashlib.sha256(b"janedoe@gmail.com").hexdigest()  # Google's gmail rule
 META_PHONE_HEX = hashlib.sha256(b"14155550123").hexdigest()
 GOOGLE_PHONE_HEX = hashlib.sha256(b"+14155550123").hexdigest()
 UID2_EMAIL = base64.b64encode(hashlib.sha256(b"janedoe@gmail.com").digest()).decode()
@@ -129,6 +132,22 @@ def test_segment_consent_event_uses_the_workspace_categories_and_user_id_only(se
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
 
 
+def test_segment_consent_receipt_says_the_200_proves_delivery_only(server):
+    # Given a write key Segment does not know (rotated in Segment, not in Secrets Manager)
+    job = make_job(("customer_id", "cust-42"), system="segment")
+    connector = make_connector(server, "segment", secret={"write_key": "not-the-workspace-key"})
+
+    # When the consent event is sent, and Segment answers 200 as it does to any key
+    (outcome,) = connector.deliver([job])
+
+    # Then the job is done (there is no status to poll) but its note says what 200 means
+    assert server.sandboxes["segment"].vendor.dropped == 1
+    assert (outcome.status, outcome.http_status) == ("done", 200)
+    assert outcome.note == CONSENT_NOTE
+    assert "write key" in outcome.note and "applied" in outcome.note
+    assert "cust-42" not in outcome.note
+
+
 def test_segment_regulation_is_submitted_then_done_when_segment_finishes_it(server):
     jobs = [make_job(("customer_id", f"cust-{n}"), request_id=f"r{n}", system="segment")
             for n in (1, 2)]  # fmt: skip
@@ -176,9 +195,10 @@ def test_braze_looks_people_up_and_updates_only_existing_profiles(server):
     assert json.loads(recorded[0]["body"])["external_ids"] == ["c0", "c1", "c2"]
     assert json.loads(recorded[1]["body"])["email_address"] == "u0@example.com"
     track = json.loads(recorded[-1]["body"])["attributes"]
+    (u0,) = braze_sandbox.braze_ids("u0@example.com")
     assert track[:2] == [
         {"external_id": "c0", "dns_flag": True, "_update_existing_only": True},
-        {"email": "u0@example.com", "dns_flag": True, "_update_existing_only": True},
+        {"braze_id": u0, "dns_flag": True, "_update_existing_only": True},
     ]
     assert recorded[-1]["headers"]["authorization"] == "Bearer " + secret_for("braze")["api_key"]
     assert {o.status for o in outcomes} == {"done"}
@@ -197,12 +217,65 @@ def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_crea
 
 def test_braze_job_whose_every_object_is_rejected_fails(server):
     good = make_job(("customer_id", "c1"), request_id="r1", system="braze")
-    bad = make_job(("email", "not-an-email"), request_id="r2", system="braze")
+    bad = make_job(("email", "locked@example.com"), request_id="r2", system="braze")
 
     outcomes = {o.job_id: o for o in make_connector(server, "braze").deliver([good, bad])}
 
     assert outcomes["r1:braze"].status == "done"
     assert outcomes["r2:braze"].error.retryable is False
+    assert outcomes["r2:braze"].identifier_types_sent == ()
+    assert outcomes["r2:braze"].identifier_types_rejected == ("email",)
+
+
+def test_braze_updates_every_profile_that_holds_the_email_by_its_braze_id(server):
+    # Given an email that two Braze profiles hold (duplicates by email are normal at Braze)
+    job = make_job(("email", "shared.person@example.com"), system="braze")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then each profile is updated by its braze_id, not one of them by email
+    first, second = braze_sandbox.braze_ids("shared.person@example.com")
+    track = json.loads(calls(server, "braze")[-1]["body"])["attributes"]
+    assert [a.get("braze_id") for a in track] == [first, second]
+    assert not any("email" in a for a in track)
+    updated = server.sandboxes["braze"].vendor.updated
+    assert (
+        updated[f"braze_id:{first}"]
+        == updated[f"braze_id:{second}"]
+        == {"do_not_sell_or_share": True}
+    )
+    assert outcome.status == "done"
+    assert outcome.note == "email matched 2 Braze profiles, each updated"
+    assert "shared.person" not in outcome.note
+
+
+def test_braze_many_profiles_go_in_calls_within_the_per_call_object_limit(server):
+    # Given one job of 30 emails, each held by two profiles: 60 objects for /users/track
+    job = make_job(*[("email", f"shared{n}@example.com") for n in range(30)], system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    tracks = [json.loads(c["body"])["attributes"] for c in calls(server, "braze")
+              if c["path"] == "/users/track"]  # fmt: skip
+    assert [len(t) for t in tracks] == [50, 10]
+    assert len(server.sandboxes["braze"].vendor.updated) == 60
+    assert outcome.status == "done"
+
+
+def test_braze_partial_rejection_lists_the_rejected_type_apart_and_notes_it(server):
+    # Given a person known by customer id and by an email whose profile Braze rejects
+    job = make_job(("customer_id", "c1"), ("email", "locked@example.com"), system="braze")
+
+    # When Braze answers 201 with a minor error for the email's object
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then the job is done (today's rule) but the receipt does not claim the email was sent
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("customer_id",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email rejected"
+    assert "locked" not in repr(outcome)
 
 
 def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collection_call(server):
@@ -225,6 +298,27 @@ def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collect
     assert fields["HasOptedOutProfiling"] is True
     assert (outcome.status, outcome.vendor_ref) == ("done", individual_id)
     assert outcome.records_changed == (f"Individual/{individual_id}",)
+
+
+def test_salesforce_reads_every_page_of_a_query_result(server):
+    # Given a lookup whose result Salesforce pages (here one row a page: done false + locator)
+    sandbox = server.sandboxes["salesforce"].vendor
+    sandbox.page_size = 1
+    jobs = [make_job(("email", f"p{n}@example.com"), request_id=f"r{n}", system="salesforce")
+            for n in range(3)]  # fmt: skip
+
+    # When the opt-outs are delivered
+    outcomes = make_connector(server, "salesforce").deliver(jobs)
+
+    # Then the connector followed nextRecordsUrl and changed the records past the first page
+    pages = [c for c in calls(server, "salesforce") if c["method"] == "GET"]
+    assert len(pages) == 2
+    assert all(c["path"].startswith("/services/data/v66.0/query/01g") for c in pages)
+    assert all("example.com" not in c["path"] for c in pages)
+    assert [o.status for o in outcomes] == ["done"] * 3
+    assert len({o.vendor_ref for o in outcomes}) == 3
+    opted_out = [f for f in sandbox.individuals.values() if f.get("HasOptedOutTracking")]
+    assert len(opted_out) == 3
 
 
 def test_salesforce_creates_and_links_an_individual_for_a_contact_without_one(server):
@@ -300,7 +394,7 @@ def test_google_remove_parses_with_googles_own_types_and_is_submitted(server):
     assert {d.login_account.account_id for d in parsed.destinations} == {"999"}
     (member,) = parsed.audience_members
     assert [(i.email_address, i.phone_number) for i in member.user_data.user_identifiers] == [
-        (EMAIL_HEX, ""), ("", GOOGLE_PHONE_HEX)
+        (GOOGLE_EMAIL_HEX, ""), ("", GOOGLE_PHONE_HEX)
     ]  # fmt: skip
     assert parsed.encoding.name == "HEX"
     assert outcome.status == "submitted" and outcome.vendor_ref  # the requestId
@@ -367,6 +461,21 @@ def test_meta_expired_api_version_is_answered_like_meta_and_is_final(server):
     assert outcome.error.reason == "meta remove EMAIL_SHA256: API version v21.0 expired (code 2635)"
 
 
+def test_meta_refusal_keeps_metas_code_and_subcode_but_not_its_text(server):
+    # Given an audience Meta has flagged (it refuses uploads with code 100, subcode 1713230)
+    server.sandboxes["meta"].vendor.flagged = {"2002"}
+    connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                       "audience_ids": ["2002"]})  # fmt: skip
+
+    # When a removal is sent to it
+    (outcome,) = connector.deliver([make_job(("email", EMAIL_NORMALISED), system="meta")])
+
+    # Then the final error names Meta's numbers, so an operator can tell why, and no text
+    assert outcome.error.retryable is False
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: HTTP 400 (code 100, subcode 1713230)"
+    assert "Invalid" not in outcome.error.reason and "Blocked" not in outcome.error.reason
+
+
 def test_meta_splits_at_10000_hashes_per_call(server):
     jobs = [make_job(("email", f"user{n}@example.com"), request_id=f"r{n}", system="meta")
             for n in range(10_001)]  # fmt: skip
@@ -420,6 +529,39 @@ def test_trade_desk_person_opted_out_of_uid2_is_a_no_record_receipt(server):
     assert outcome.status == "no_record"
     assert outcome.note == "no UID2 for this person (UID2 operator: optout)"
     assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_unmapped_identifier_is_listed_as_rejected_not_sent(server):
+    # Given a person whose email the UID2 operator cannot map (opted out) but whose phone it can
+    job = make_job(("email", "optout@example.com"), ("phone", PHONE), system="trade_desk")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then TTD got the phone's UID2 only, and the receipt says so, with the operator's reason
+    (call,) = calls(server, "trade_desk")
+    assert json.loads(call["body"])["Items"] == [{"UID2": uid2_sandbox.raw_uid2(UID2_PHONE)}]
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email not sent: UID2 operator optout"
+
+
+def test_trade_desk_failed_line_of_one_type_is_listed_as_rejected_with_ttds_code(server):
+    # Given a person whose email's UID2 TTD refuses and whose phone's UID2 it accepts
+    email_uid2 = uid2_sandbox.raw_uid2(
+        base64.b64encode(hashlib.sha256(b"p1@example.com").digest()).decode()
+    )
+    uid2_sandbox.ISSUED.discard(email_uid2)
+    server.sandboxes["uid2"].vendor.keep_unissued = {email_uid2}
+    job = make_job(("email", "p1@example.com"), ("phone", PHONE), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note == "email rejected: InvalidUserId"
 
 
 def test_trade_desk_reads_failed_lines_as_one_based_item_numbers(server):

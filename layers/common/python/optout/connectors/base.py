@@ -73,6 +73,10 @@ class Outcome:
     # A send that failed: the types its calls would have carried. Whether any reached the
     # vendor is unknown (a timeout, a 500 midway, a first call refused), so none count as sent.
     identifier_types_attempted: tuple[str, ...] = ()
+    # Types the vendor rejected inside an accepted call (in any of their objects), or that were
+    # dropped before the call (e.g. no UID2 to send): never also listed as sent. The note says
+    # which, with the vendor's reason code only.
+    identifier_types_rejected: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -274,30 +278,54 @@ class Connector(ABC, Generic[S]):
     def item_outcomes(
         self,
         jobs: Sequence[Job],
-        owner: list[str],
-        rejected_items: list[int],
+        owner: list[tuple[str, str]],
+        rejected_items: dict[int, str],
         status: int,
         reason: str,
+        dropped: dict[str, dict[str, str]] | None = None,
     ) -> list[Outcome]:
-        """For vendors that reject single items of a batch (`owner`: item index -> job id):
-        a job fails only when every one of its identifiers was rejected."""
-        rejected: dict[str, int] = {}
-        sent: dict[str, int] = {}
-        for job_id in owner:
-            sent[job_id] = sent.get(job_id, 0) + 1
-        for index in rejected_items:
+        """For vendors that reject single items of a batch. `owner`: item index -> (job id,
+        identifier type); `rejected_items`: item index -> the vendor's reason code ("" if it
+        gives none); `dropped`: job id -> {type: reason} of types not sent at all.
+
+        A job fails only when every one of its items was rejected; otherwise it is `done`. Either
+        way a type with a rejected item, or dropped, is listed as rejected, not as sent, and the
+        note names it with the reason codes: a partial outcome stays visible on the receipt."""
+        items: dict[str, dict[str, int]] = {}
+        refused: dict[str, dict[str, int]] = {}
+        codes: dict[str, dict[str, set[str]]] = {}
+        for job_id, kind in owner:
+            items.setdefault(job_id, {})[kind] = items.get(job_id, {}).get(kind, 0) + 1
+        for index, code in rejected_items.items():
             if 0 <= index < len(owner):
-                rejected[owner[index]] = rejected.get(owner[index], 0) + 1
+                job_id, kind = owner[index]
+                refused.setdefault(job_id, {})[kind] = refused.get(job_id, {}).get(kind, 0) + 1
+                if reason_code(code):
+                    codes.setdefault(job_id, {}).setdefault(kind, set()).add(code)
         outcomes = []
         for job in jobs:
-            if rejected.get(job.job_id, 0) >= sent.get(job.job_id, 0) > 0:
+            mine, bad = items.get(job.job_id, {}), refused.get(job.job_id, {})
+            gone = (dropped or {}).get(job.job_id, {})
+            rejected = tuple(sorted(set(bad) | set(gone)))
+            sent = tuple(t for t in self.types_sent(job) if t not in rejected)
+            parts = []
+            for kind in sorted(bad):
+                why = sorted(codes.get(job.job_id, {}).get(kind, ()))
+                share = "" if bad[kind] >= mine[kind] else f" ({bad[kind]} of {mine[kind]} items)"
+                parts.append(f"{kind} rejected{share}" + (f": {', '.join(why)}" if why else ""))
+            parts.extend(
+                f"{kind} not sent" + (f": {gone[kind]}" if reason_code(gone[kind]) else "")
+                for kind in sorted(gone)
+            )
+            note = "; ".join(parts) or None
+            if sum(bad.values()) >= sum(mine.values()) > 0:
                 error = DeliveryError(reason, retryable=False, http_status=status)
-                types = self.types_sent(job)
-                outcomes.append(
-                    Outcome(job.job_id, None, status, error=error, identifier_types_sent=types)
-                )
+                outcomes.append(Outcome(job.job_id, None, status, error=error, note=note,
+                                        identifier_types_sent=sent,
+                                        identifier_types_rejected=rejected))  # fmt: skip
             else:
-                outcomes.append(Outcome(job.job_id, "done", status, None, self.types_sent(job)))
+                outcomes.append(Outcome(job.job_id, "done", status, None, sent, note=note,
+                                        identifier_types_rejected=rejected))  # fmt: skip
         return outcomes
 
     def types_sent(self, job: Job) -> tuple[str, ...]:
@@ -312,6 +340,12 @@ class Connector(ABC, Generic[S]):
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
 
 
+def reason_code(text: str) -> bool:
+    """Whether a vendor's reason is a short code (`InvalidUserId`, `optout`, `1713230`) that
+    can go on a receipt: free text could quote the identifier, so it never does."""
+    return 0 < len(text) <= 40 and all(ch.isalnum() or ch in " _-." for ch in text)
+
+
 def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str, ...]) -> Outcome:
     """One receipt for a job sent in `parts` calls, from the answers of the parts made.
 
@@ -319,8 +353,9 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
     retryable or final as that part's was; it lists the job's types as attempted, since the
     job as a whole was not accepted. Otherwise the job is `submitted` while any part is,
     `done` when any part changed something, `no_record` when no part found the person.
-    Vendor references are joined in part order, records changed are the union, and the note
-    says the job went in parts (with each distinct note of the parts that share the status).
+    Vendor references are joined in part order, records changed and rejected types are unions (a
+    type rejected in any part is not listed as sent), and the note says the job went in parts
+    (with each distinct note of the parts that share the status).
     """
     refs = REF_SEPARATOR.join(  # each once: parts may name the same record (Salesforce)
         dict.fromkeys(r for a in answers if a.vendor_ref for r in a.vendor_ref.split(REF_SEPARATOR))
@@ -339,6 +374,7 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
     )
     notes = dict.fromkeys(a.note for a in answers if a.status == status and a.note)
     note = "; ".join([f"sent in {parts} parts", *notes])
-    sent = tuple(sorted({t for a in answers for t in a.identifier_types_sent}))
+    rejected = tuple(sorted({t for a in answers for t in a.identifier_types_rejected}))
+    sent = tuple(sorted({t for a in answers for t in a.identifier_types_sent} - set(rejected)))
     return Outcome(job_id, status, answers[-1].http_status, refs or None, sent, note=note,
-                   records_changed=records)  # fmt: skip
+                   records_changed=records, identifier_types_rejected=rejected)  # fmt: skip

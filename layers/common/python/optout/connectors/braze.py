@@ -3,17 +3,21 @@
 1. POST {base_url}/users/export/ids: up to 50 `external_ids` per call, or one
    `email_address` per call, `fields_to_export` kept minimal. Identifiers Braze does not know
    come back missing from `users` (external ids also in `invalid_user_ids`).
-2. POST {base_url}/users/track with one attributes object per known identifier (`external_id`
-   or `email`), `"_update_existing_only": true` (without it Braze *creates* a profile for an
-   unknown identifier: an opt-out must never add personal data to a vendor), up to 75 objects.
+2. POST {base_url}/users/track with one attributes object per profile found: by `external_id`
+   for a customer id, and by `braze_id` for *every* profile the export found for an email
+   (addressed by `email`, Braze updates only the most recently updated of several profiles),
+   `"_update_existing_only": true` (without it Braze *creates* a profile for an unknown
+   identifier: an opt-out must never add personal data to a vendor), 50 objects per call.
 A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
-every object was rejected fails. /users/track is processed asynchronously and has no status to
-poll, so "done" means Braze accepted an update-only write for profiles it holds.
+every object was rejected fails, and in a job that is done a type with a rejected object is
+listed as rejected, not as sent (base.item_outcomes). /users/track is processed asynchronously
+and has no status to poll, so "done" means Braze accepted an update-only write for profiles
+it holds.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome
@@ -22,8 +26,11 @@ from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
-ID_FIELDS: dict[str, str] = {"customer_id": "external_id", "email": "email"}
 EXPORT_IDS_PER_CALL = 50  # Braze: up to 50 external_ids per /users/export/ids request
+# Braze: 75 objects per /users/track call, 50 on "Monthly Active Users CY 24-25" contracts;
+# 50 fits both. One email may hold several profiles, so a batch can need more than one call.
+TRACK_OBJECTS_PER_CALL = 50
+Profile = dict[str, str]  # a /users/track identifier: {"external_id": ...} or {"braze_id": ...}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,49 +57,65 @@ class BrazeConnector(Connector[BrazeSecret]):
         return len(self.identifiers(job))
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        known = self._known([i for job in jobs for i in self.identifiers(job)])
+        profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
         attributes: list[dict[str, Any]] = []
-        owner: list[str] = []  # attributes index -> job id
+        owner: list[tuple[str, str]] = []  # attributes index -> (job id, identifier type)
         outcomes: dict[str, Outcome] = {}
+        notes: dict[str, str] = {}
         for job in jobs:
-            found = [i for i in self.identifiers(job) if (i.type, i.value) in known]
+            found = [(i, profiles[(i.type, i.value)]) for i in self.identifiers(job)
+                     if profiles.get((i.type, i.value))]  # fmt: skip
             if not found:
                 outcomes[job.job_id] = Outcome(
                     job.job_id, "no_record", 200, None, self.types_sent(job), note="no such person"
                 )
-            for identifier in found:
-                attributes.append(
-                    {
-                        ID_FIELDS[identifier.type]: identifier.value,
-                        self.opts.attribute: True,
-                        "_update_existing_only": True,
-                    }
-                )
-                owner.append(job.job_id)
-        if attributes:
-            answer = self._post("/users/track", {"attributes": attributes}, "braze users/track")
+            shared = sum(len(keys) for i, keys in found if i.type == "email")
+            if shared > 1:  # one email, several profiles: each is updated by its braze_id
+                notes[job.job_id] = f"email matched {shared} Braze profiles, each updated"
+            for identifier, keys in found:
+                for key in keys:
+                    attributes.append(
+                        {**key, self.opts.attribute: True, "_update_existing_only": True}
+                    )
+                    owner.append((job.job_id, identifier.type))
+        rejected: dict[int, str] = {}
+        status = 201
+        for start in range(0, len(attributes), TRACK_OBJECTS_PER_CALL):
+            chunk = attributes[start : start + TRACK_OBJECTS_PER_CALL]
+            answer = self._post("/users/track", {"attributes": chunk}, "braze users/track")
+            status = answer.status
             payload = answer.json()
             errors = payload.get("errors", []) if isinstance(payload, dict) else []
-            indexes = [e.get("index") for e in errors if isinstance(e, dict)]
+            for error in errors:  # Braze's error text is not kept: it may quote the object
+                index = error.get("index") if isinstance(error, dict) else None
+                if isinstance(index, int) and 0 <= index < len(chunk):
+                    rejected[start + index] = ""
+        if attributes:
             tracked = [job for job in jobs if job.job_id not in outcomes]
             for outcome in self.item_outcomes(
-                tracked, owner, [i for i in indexes if isinstance(i, int)], answer.status,
-                "braze users/track: object rejected",
-            ):  # fmt: skip
-                outcomes[outcome.job_id] = outcome
+                tracked, owner, rejected, status, "braze users/track: object rejected"
+            ):
+                note = "; ".join(n for n in (notes.get(outcome.job_id), outcome.note) if n)
+                outcomes[outcome.job_id] = replace(outcome, note=note or None)
         return [outcomes[job.job_id] for job in jobs]
 
-    def _known(self, identifiers: list[Identifier]) -> set[tuple[str, str]]:
-        """(type, value) of the identifiers Braze holds a profile for."""
-        known: set[tuple[str, str]] = set()
+    def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:
+        """(type, value) -> the /users/track identifier of each profile Braze holds for it: the
+        external id itself, or the `braze_id` of every profile holding the email (Braze updates
+        only one of several profiles addressed by `email`)."""
+        profiles: dict[tuple[str, str], list[Profile]] = {}
         external = sorted({i.value for i in identifiers if i.type == "customer_id"})
         for start in range(0, len(external), EXPORT_IDS_PER_CALL):
             users = self._export({"external_ids": external[start : start + EXPORT_IDS_PER_CALL]})
-            known.update(("customer_id", str(u.get("external_id"))) for u in users)
+            for user in users:
+                value = str(user.get("external_id"))
+                profiles[("customer_id", value)] = [{"external_id": value}]
         for email in sorted({i.value for i in identifiers if i.type == "email"}):
-            if self._export({"email_address": email}):
-                known.add(("email", email))
-        return known
+            ids = sorted({str(u["braze_id"]) for u in self._export({"email_address": email})
+                          if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
+            if ids:
+                profiles[("email", email)] = [{"braze_id": b} for b in ids]
+        return profiles
 
     def _export(self, query: dict[str, Any]) -> list[dict[str, Any]]:
         fields = ["external_id"] if "external_ids" in query else ["braze_id"]

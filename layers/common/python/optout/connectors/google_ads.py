@@ -6,8 +6,10 @@ v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendor
 POST {base_url}/v1/audienceMembers:remove with every configured user list as a destination
 (`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
 optional `loginAccount` for a manager account), audience members whose
-`userData.userIdentifiers` are `emailAddress` / `phoneNumber` = SHA-256 hex of the trimmed
-lowercase email / the E.164 phone with '+', and `encoding: HEX`: one member per person, or
+`userData.userIdentifiers` are `emailAddress` / `phoneNumber` = SHA-256 hex of the email as
+Google's formatting guide requires (lowercase, no whitespace; gmail.com and googlemail.com also
+without dots and '+tag' before the '@': hashing.google_email) / the E.164 phone with '+', and
+`encoding: HEX`: one member per person, or
 one per 10 of a person's identifiers (Google takes at most 10 userIdentifiers a member).
 OAuth 2.0 refresh-token grant for a user or service that granted the
 `https://www.googleapis.com/auth/datamanager` scope; no developer token. Google answers with a
@@ -24,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import DeliveryError
-from optout.connectors.hashing import email_sha256, google_phone_sha256
+from optout.connectors.hashing import google_email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
@@ -156,7 +158,7 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         identifiers = []
         for identifier in self.identifiers(job):
             if identifier.type == "email":
-                identifiers.append({"emailAddress": email_sha256(identifier.value)})
+                identifiers.append({"emailAddress": google_email_sha256(identifier.value)})
             else:
                 identifiers.append({"phoneNumber": google_phone_sha256(identifier.value)})
         return identifiers

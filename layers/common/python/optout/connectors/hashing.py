@@ -6,7 +6,9 @@ Input values come from optout.identifiers (emails trimmed+lowercased, phones E.1
 import base64
 import hashlib
 
-GMAIL_DOMAINS = frozenset({"gmail.com"})
+GMAIL_DOMAINS = frozenset({"gmail.com"})  # UID2's rule names gmail.com only
+# Google's Data Manager formatting guide names both (docs/vendors.md, "Google").
+GOOGLE_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
 def sha256_hex(value: str) -> str:
@@ -18,8 +20,22 @@ def sha256_b64(value: str) -> str:
 
 
 def email_sha256(email: str) -> str:
-    """Meta, Google and the generic webhook: SHA-256 hex of the trimmed, lowercased address."""
+    """Meta and the generic webhook: SHA-256 hex of the trimmed, lowercased address."""
     return sha256_hex(email.strip().lower())
+
+
+def google_email(email: str) -> str:
+    """Google Data Manager: lowercase, no whitespace; for gmail.com and googlemail.com also no
+    dots and no '+tag' in the local part. Google matches on this form: a hash of any other
+    names an address Google never stored, and a removal for it removes no one."""
+    local, _, domain = "".join(email.split()).lower().partition("@")
+    if domain in GOOGLE_GMAIL_DOMAINS:
+        local = local.split("+", 1)[0].replace(".", "")
+    return f"{local}@{domain}"
+
+
+def google_email_sha256(email: str) -> str:
+    return sha256_hex(google_email(email))
 
 
 def meta_phone_sha256(e164: str) -> str:

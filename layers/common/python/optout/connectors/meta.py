@@ -124,4 +124,24 @@ class MetaConnector(Connector[MetaSecret]):
                 retryable=False,
                 http_status=answer.status,
             )
-        raise status_error(f"meta remove {schema}", answer)
+        failure = status_error(f"meta remove {schema}", answer)
+        codes = _codes(error)
+        if codes:  # Meta's numbers tell "fix the audience" from "our request is wrong"
+            failure = DeliveryError(
+                f"{failure.reason} ({codes})",
+                retryable=failure.retryable,
+                http_status=failure.http_status,
+                retry_after=failure.retry_after,
+                auth=failure.auth,
+            )
+        raise failure
+
+
+def _codes(error: object) -> str:
+    """Meta's error `code` and `error_subcode`, numbers only: the message, title and user
+    message are never kept (they may quote what was sent)."""
+    if not isinstance(error, dict):
+        return ""
+    named = [("code", error.get("code")), ("subcode", error.get("error_subcode"))]
+    return ", ".join(f"{name} {value}" for name, value in named
+                     if type(value) is int)  # fmt: skip

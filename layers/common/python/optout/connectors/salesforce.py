@@ -5,7 +5,8 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 2. One composite call (POST .../composite) running a SOQL query per lookup object, the emails
    in the request body (never in a URL that proxies and access logs keep):
    Contact and Lead (unconverted) by Email; with `person_accounts`, Account by PersonEmail
-   where IsPersonAccount. Each record's Individual is IndividualId (PersonIndividualId).
+   where IsPersonAccount. Each record's Individual is IndividualId (PersonIndividualId). A
+   result in pages (`done: false`) is read to its end through each `nextRecordsUrl`.
 3. A record without an Individual gets one: POST .../composite/sobjects (sObject Collections,
    200 records a call) creating Individuals (LastName is required: the record's own), then
    PATCH .../composite/sobjects linking each record to its new Individual.
@@ -39,6 +40,9 @@ DEFAULT_FIELDS: dict[Purpose, str] = {
     "profiling": "HasOptedOutProfiling",
 }
 COLLECTION_SIZE = 200  # records per sObject Collections call
+# A query answers at most 2,000 rows a page; 100 emails needing more than 50 pages (100,000
+# records) is not a person but a shared address: refused rather than read without end.
+MAX_QUERY_PAGES = 50
 # Lookup object -> (email field, Individual field, extra condition)
 LOOKUPS: dict[str, tuple[str, str, str]] = {
     "Contact": ("Email", "IndividualId", ""),
@@ -173,21 +177,30 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             status = int(sub.get("httpStatusCode", 500))
             if not 200 <= status < 300 or sobject not in LOOKUPS:
                 raise status_error(f"salesforce lookup {sobject}", HttpResponse(status, {}, b""))
-            email_field, individual_field, _ = LOOKUPS[sobject]
-            for record in sub.get("body", {}).get("records", []):
-                email, record_id = record.get(email_field), record.get("Id")
-                if isinstance(email, str) and isinstance(record_id, str):
-                    individual = record.get(individual_field)
-                    people.append(
-                        Person(
-                            sobject,
-                            record_id,
-                            email.strip().lower(),
-                            str(record.get("LastName") or "Unknown"),
-                            individual if isinstance(individual, str) else None,
-                        )
+            page = sub.get("body")
+            pages = 0
+            while True:
+                people.extend(_people(sobject, page))
+                if not isinstance(page, dict) or page.get("done", True) is not False:
+                    break
+                page, pages = self._next_page(sobject, page.get("nextRecordsUrl")), pages + 1
+                if pages > MAX_QUERY_PAGES:
+                    raise DeliveryError(
+                        f"salesforce lookup {sobject}: more than {MAX_QUERY_PAGES} pages",
+                        retryable=False,
                     )
         return people
+
+    def _next_page(self, sobject: str, locator: object) -> object:
+        """The next page of a query result (`done: false`): GET its `nextRecordsUrl`, a path on
+        this org (anything else is refused: the records past page 1 would go unchanged)."""
+        if not isinstance(locator, str) or not locator.startswith("/services/data/"):
+            raise DeliveryError(
+                f"salesforce lookup {sobject}: more records but no nextRecordsUrl",
+                retryable=False,
+            )
+        answer = self.session.send("GET", self.root + locator, step=f"salesforce lookup {sobject}")
+        return answer.json()
 
     # -- 3. Individuals where missing --------------------------------------------------
 
@@ -295,3 +308,26 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     code = first.get("statusCode") if isinstance(first, dict) else None
                     results.append((None, str(code or "UNKNOWN_ERROR")))
         return results
+
+
+def _people(sobject: str, page: object) -> list[Person]:
+    """The records of one page of a lookup query."""
+    email_field, individual_field, _ = LOOKUPS[sobject]
+    records = page.get("records") if isinstance(page, dict) else None
+    people = []
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict):
+            continue
+        email, record_id = record.get(email_field), record.get("Id")
+        if isinstance(email, str) and isinstance(record_id, str):
+            individual = record.get(individual_field)
+            people.append(
+                Person(
+                    sobject,
+                    record_id,
+                    email.strip().lower(),
+                    str(record.get("LastName") or "Unknown"),
+                    individual if isinstance(individual, str) else None,
+                )
+            )
+    return people

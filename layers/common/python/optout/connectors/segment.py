@@ -7,8 +7,9 @@ the workspace's consent category of each opted-out purpose to false. `categories
 purpose the system serves to one of the workspace's own category ids: there is no default
 (a purpose name is not a category id). messageId derives from the job id and the customer id
 (a digest, not the value, so it is the same in whichever part of a split job the id goes),
-so Segment de-duplicates a resend. "Done": Segment's Tracking API accepted the event (no
-status exists).
+so Segment de-duplicates a resend. "Done": Segment's Tracking API answered 2xx (no status
+exists). That is delivery only: Segment answers 200 to almost every request, an unknown write
+key and events it later drops included, so the receipt's note says so (CONSENT_NOTE).
 
 mode "regulation" (base_url the Public API, https://api.segmentapis.com): POST
 {base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default),
@@ -49,6 +50,12 @@ RegulationType = Literal[
 FINISHED = "FINISHED"
 STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
+# Segment's Tracking API answers 200 to an unknown write key and to events it drops later: a
+# consent receipt can prove delivery, not effect (docs/vendors.md, "Segment").
+CONSENT_NOTE = (
+    "Segment's 200 confirms neither the write key nor that the event was applied "
+    "(delivery only; check the source's debugger)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +130,8 @@ class SegmentConnector(Connector[SegmentSecret]):
             headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
             body=json_body({"batch": events}),
         )
-        return [Outcome(j.job_id, "done", answer.status, None, self.types_sent(j)) for j in jobs]
+        return [Outcome(j.job_id, "done", answer.status, None, self.types_sent(j),
+                        note=CONSENT_NOTE) for j in jobs]  # fmt: skip
 
     def _headers(self) -> dict[str, str]:
         return {

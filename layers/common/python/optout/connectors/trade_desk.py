@@ -10,7 +10,9 @@
 A person the operator cannot map (opted out of UID2 already, or an invalid identifier) has no
 UID2 for TTD to act on: `no_record`, with the operator's reason. TTD answers 200 with
 `FailedLines`, whose `ItemNumber` is 1-based (TTD's `ttd-data` SDK converts it with `- 1`):
-a job all of whose items failed fails. "Done" means TTD accepted the opt-out items.
+a job all of whose items failed fails. "Done" means TTD accepted the opt-out items; the
+receipt lists as sent only the types whose every item TTD accepted, and a type with a failed
+line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rejected, with a note.
 """
 
 from collections.abc import Sequence
@@ -56,20 +58,31 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         mapped = self._map(jobs)
         items: list[dict[str, str]] = []
-        owner: list[str] = []
+        owner: list[tuple[str, str]] = []  # item index -> (job id, identifier type)
+        dropped: dict[str, dict[str, str]] = {}  # job id -> {type: why it has no UID2}
         outcomes: dict[str, Outcome] = {}
         for job in jobs:
-            found = [mapped[(i.type, i.value)] for i in self.identifiers(job)]
-            uid2s = [u for m in found for u in (m.uid2, m.previous) if u]
+            found = [(i.type, mapped[(i.type, i.value)]) for i in self.identifiers(job)]
+            uid2s = [(kind, u) for kind, m in found for u in (m.uid2, m.previous) if u]
             if not uid2s:
-                reasons = sorted({m.reason or "unmapped" for m in found})
+                reasons = sorted({m.reason or "unmapped" for _, m in found})
                 note = "no UID2 for this person (UID2 operator: " + ", ".join(reasons) + ")"
                 outcomes[job.job_id] = Outcome(
                     job.job_id, "no_record", 200, None, self.types_sent(job), note=note
                 )
-            for uid2 in uid2s:
+                continue
+            unmapped: dict[str, set[str]] = {}  # a type with any value left unmapped
+            for kind, m in found:
+                if not (m.uid2 or m.previous):
+                    unmapped.setdefault(kind, set()).add(m.reason or "unmapped")
+            if unmapped:
+                dropped[job.job_id] = {
+                    kind: "UID2 operator " + ", ".join(sorted(why))
+                    for kind, why in unmapped.items()
+                }
+            for kind, uid2 in uid2s:
                 items.append({"UID2": uid2})
-                owner.append(job.job_id)
+                owner.append((job.job_id, kind))
         if items:
             creds = self.creds
             answer = self.http.send(
@@ -87,14 +100,15 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             )
             payload = answer.json()
             lines = payload.get("FailedLines") if isinstance(payload, dict) else None
-            numbers = [
-                str(line.get("ItemNumber", "")) for line in lines or [] if isinstance(line, dict)
-            ]
+            failed = {
+                int(str(line.get("ItemNumber"))) - 1: str(line.get("ErrorCode") or "")
+                for line in lines or []
+                if isinstance(line, dict) and str(line.get("ItemNumber", "")).isdigit()
+            }
             sent = [job for job in jobs if job.job_id not in outcomes]
             for outcome in self.item_outcomes(
-                sent, owner, [int(n) - 1 for n in numbers if n.isdigit()], answer.status,
-                "trade_desk: every item rejected",
-            ):  # fmt: skip
+                sent, owner, failed, answer.status, "trade_desk: every item rejected", dropped
+            ):
                 outcomes[outcome.job_id] = outcome
         return [outcomes[job.job_id] for job in jobs]
 

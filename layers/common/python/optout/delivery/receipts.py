@@ -18,6 +18,8 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
         receipt["identifier_types_sent"] = list(outcome.identifier_types_sent)
     if outcome.identifier_types_attempted:
         receipt["identifier_types_attempted"] = list(outcome.identifier_types_attempted)
+    if outcome.identifier_types_rejected:
+        receipt["identifier_types_rejected"] = list(outcome.identifier_types_rejected)
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt
