@@ -4,6 +4,7 @@ import json
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
@@ -106,6 +107,40 @@ def test_a_captured_request_is_received(aws: Aws, capture: ModuleType) -> None:
         "systems_done": 0,
         "systems_failed": 0,
     }
+
+
+def test_a_status_is_read_strongly_consistent_so_a_check_right_after_its_202_finds_it(
+    aws: Aws,
+) -> None:
+    # Given every DynamoDB read the capture function makes, watched from a fresh container
+    reads: list[tuple[str, Any]] = []
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "BatchGetItem"):
+            tables = params.get("RequestItems", {}).values()
+            reads.append(
+                (
+                    model.name,
+                    params.get("ConsistentRead", [t.get("ConsistentRead") for t in tables]),
+                )
+            )
+
+    events.register("before-parameter-build.dynamodb", note, unique_id="consistent-status")
+    try:
+        capture = load_function("capture_api")
+        rid = json_body(invoke(capture, load_event("opt_out_webform_json.json")))["request_id"]
+        # When the consumer asks for its status at once
+        answer = invoke(
+            capture, http_event("GET", f"/v1/requests/{rid}", path_parameters={"request_id": rid})
+        )
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="consistent-status")
+    # Then the request's partition was read strongly consistent (DynamoDB's default read may
+    # not yet see the write its 202 acknowledged; moto always does, so the flag is the test)
+    assert answer["statusCode"] == 200
+    assert reads == [("Query", True)]
 
 
 def test_an_unknown_request_is_404(aws: Aws, capture: ModuleType) -> None:

@@ -5,10 +5,10 @@ from optout.store.codec import Item
 from optout.store.table import Table
 
 
-def load_request(table: Table, request_id: str) -> list[Item]:
-    return load_partition(table, keys.request_pk(request_id))
+def load_request(table: Table, request_id: str, *, consistent: bool = False) -> list[Item]:
+    return load_partition(table, keys.request_pk(request_id), consistent=consistent)
 
 
-def load_partition(table: Table, pk: str) -> list[Item]:
+def load_partition(table: Table, pk: str, *, consistent: bool = False) -> list[Item]:
     """Every item under one partition key (a request, or an identity with its links)."""
-    return query.partition(table, pk)
+    return query.partition(table, pk, consistent=consistent)
