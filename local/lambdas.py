@@ -57,8 +57,11 @@ class LambdaContext:
 class LocalFunction:
     """One function instance: a handler, its name and timeout, and a one-at-a-time lock."""
 
-    def __init__(self, name: str, handler: Handler, timeout_seconds: int) -> None:
+    def __init__(
+        self, name: str, handler: Handler, timeout_seconds: int, logical_id: str | None = None
+    ) -> None:
         self.name = name
+        self.logical_id = logical_id  # its resource in template.yaml: whose role it runs under
         self._handler = handler
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
@@ -66,11 +69,11 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         # The timeout is reported to the handler but not enforced: a thread cannot be killed.
         with self._lock:
-            current.name = self.name
+            current.name, current.logical_id = self.name, self.logical_id
             try:
                 return self._handler(event, LambdaContext(self.name, self._timeout))
             finally:
-                current.name = None
+                current.name = current.logical_id = None
 
 
 def ensure_layer_on_path() -> None:
@@ -100,6 +103,15 @@ def code_exists(code_uri: str, handler: str) -> bool:
     return (ROOT / code_uri / f"{module_file.replace('.', '/')}.py").is_file()
 
 
-def local_function(code_uri: str, handler: str, name: str, timeout_seconds: int) -> LocalFunction:
-    """`name` is the function's local name (one per instance: each system has its own worker)."""
-    return LocalFunction(name, load(code_uri, handler, name), timeout_seconds)
+def local_function(
+    code_uri: str, handler: str, name: str, timeout_seconds: int, logical_id: str | None = None
+) -> LocalFunction:
+    """`name` is the function's local name (one per instance: each system has its own worker);
+    `logical_id` its resource in template.yaml."""
+    return LocalFunction(name, load(code_uri, handler, name), timeout_seconds, logical_id)
+
+
+def running_function() -> str | None:
+    """The template resource whose handler this thread is running, if any."""
+    found: str | None = getattr(current, "logical_id", None)
+    return found

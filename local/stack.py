@@ -20,6 +20,7 @@ from moto import mock_aws
 from local import (
     botocore_wire,
     console,
+    iam,
     lambdas,
     moto_expressions,
     moto_guard,
@@ -128,6 +129,12 @@ class LocalStack:
             )
         )
         os.environ.pop("HASH_KEY_SECRET_NAME", None)  # the documented local hash key applies
+        # A handler's call its role in template.yaml does not allow is refused, as on AWS
+        # (moto enforces no IAM): before any handler makes a client.
+        assert boto3.DEFAULT_SESSION is not None  # the clients above made it
+        iam.install(
+            boto3.DEFAULT_SESSION.events, iam.load_roles(template), lambdas.running_function
+        )
         routes = http_routes(template)
         # One in-process function per logical id the routes name (capture, admin, ...).
         api_functions = {
@@ -199,7 +206,9 @@ class LocalStack:
             )
             code_uri, handler = function_code(template, source.function)
             name = f"worker-{system}"
-            worker = lambdas.local_function(code_uri, handler, name, source.timeout_seconds)
+            worker = lambdas.local_function(
+                code_uri, handler, name, source.timeout_seconds, source.function
+            )
             poller = QueuePoller(
                 sqs, system, url, queue_arn(sqs, url), source, worker.invoke, self.stop_event
             )
@@ -262,7 +271,7 @@ def _local_name(logical_id: str) -> str:
 def _function(template: dict[str, Any], logical_id: str, name: str) -> lambdas.LocalFunction:
     code_uri, handler = function_code(template, logical_id)
     timeout = function_timeout(template, logical_id)
-    return lambdas.local_function(code_uri, handler, name, timeout)
+    return lambdas.local_function(code_uri, handler, name, timeout, logical_id)
 
 
 def _secrets(options: StackOptions) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from local.sandbox.braze import braze_ids
 from tests.e2e.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.e2e
@@ -68,9 +69,11 @@ def test_a_webform_opt_out_completes_and_every_email_system_got_its_vendor_call(
     assert webhook[0]["headers"]["x-optout-signature"].startswith("keyid=local-2026;sha256=")
     body = json.loads(webhook[0]["body"])
     assert {i["type"] for i in body["identifiers"]} == {"email"}
-    braze = calls_for(local_stack, "braze", email)
+    # Braze: the export finds the email's profile, whose braze_id the update names
+    (profile,) = braze_ids(email)
+    braze = calls_for(local_stack, "braze", email) + calls_for(local_stack, "braze", profile)
     assert [c["path"] for c in braze] == ["/users/export/ids", "/users/track"]
-    assert json.loads(braze[1]["body"])["attributes"][0]["email"] == email
+    assert json.loads(braze[1]["body"])["attributes"][0]["braze_id"] == profile
     # Hashing systems never see the clear email.
     for system in ("google_ads", "meta", "trade_desk", "webhook"):
         status, calls = local_stack.json("GET", f"/_sandbox/{system}/requests")

@@ -1,16 +1,10 @@
-"""Would AWS allow it? Every AWS call a function makes in the tests, checked against that
-function's role in the translated template.yaml.
+"""Every AWS call a function makes in the tests, checked against that function's role in
+template.yaml (local/iam.py evaluates it, as IAM would).
 
-moto enforces no IAM, so a call a role does not allow passes every test here and fails on
-AWS (AccessDenied) the first time the path runs. `record_calls` notes each call a handler
-loaded by `tests.support.lambdas.load_function` makes, and `denied_calls` evaluates each as IAM
-would for the statements this project writes: Allow statements, actions and resources with
-wildcards, and the `ForAllValues:StringLike` `dynamodb:LeadingKeys` condition. A transaction is
-authorised item by item, as DynamoDB does; `SendMessageBatch` needs `sqs:SendMessage`.
-
-Names differ between the tests and a stack: the test table (`TABLE_NAME`) stands for the
-template's table, and `${AWS::StackName}` matches any stack name (the tests' queue and secret
-prefixes).
+moto enforces no IAM, so a call a role does not allow would pass every test and fail on AWS
+(AccessDenied) the first time its path runs. `record_calls` notes each call a handler loaded by
+`tests.support.lambdas.load_function` makes (`attributed` says which function is running), and
+tests/conftest.py checks them all with `denied` when its moto account closes.
 """
 
 import os
@@ -18,59 +12,29 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 
-from local.cfn_yaml import load_template
+from local import iam as local_iam
+from local.iam import Policies, Request, requests_of
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-ACCOUNT = "123456789012"  # moto's
-REGION = "us-east-1"
-PSEUDO = {
-    "AWS::Partition": "aws",
-    "AWS::Region": REGION,
-    "AWS::AccountId": ACCOUNT,
-    "AWS::StackName": "*",
-    "AWS::URLSuffix": "amazonaws.com",
-}
-# botocore operation -> IAM action, where they differ.
-ACTION_OF = {
-    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
-    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
-    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
-}
-TRANSACT_ACTIONS = {
-    "Put": "PutItem",
-    "Update": "UpdateItem",
-    "Delete": "DeleteItem",
-    "ConditionCheck": "ConditionCheckItem",
-    "Get": "GetItem",
-}
+__all__ = ["Policies", "Request", "attributed", "denied", "function_id", "record_calls",
+           "requests_of", "roles"]  # fmt: skip
 
 # The function (template logical id) whose handler is running, if any.
 current_function: ContextVar[str | None] = ContextVar("current_function", default=None)
 
 
-@dataclass(frozen=True)
-class Request:
-    """One authorisation IAM makes: an action on a resource with the partition keys it touches."""
+@cache
+def roles() -> Policies:
+    return local_iam.load_roles()
 
-    function: str
-    operation: str
-    action: str
-    resource: str
-    leading_keys: tuple[str, ...] = ()
 
-    def __str__(self) -> str:
-        keys = f" keys {sorted(set(self.leading_keys))}" if self.leading_keys else ""
-        return f"{self.function}: {self.operation} needs {self.action} on {self.resource}{keys}"
+def denied(requests: list[Request], policies: Policies | None = None) -> list[Request]:
+    """The requests their function's role (in template.yaml, unless `policies`) does not allow."""
+    return local_iam.denied(requests, roles() if policies is None else policies)
 
 
 # -- which function is running ---------------------------------------------------------------
@@ -95,19 +59,13 @@ def function_id(module_name: str, event: Any = None) -> str | None:
             return None
         (system,) = keys
     worker = f"{system}Worker"
-    return worker if worker in _template()["Resources"] else None
-
-
-@cache
-def _template() -> dict[str, Any]:
-    loaded: dict[str, Any] = load_template(TEMPLATE)
-    return loaded
+    return worker if worker in local_iam._template()["Resources"] else None
 
 
 @cache
 def _function_by_directory() -> dict[str, str]:
     found: dict[str, str] = {}
-    for name, resource in _template()["Resources"].items():
+    for name, resource in local_iam._template()["Resources"].items():
         uri = resource.get("Properties", {}).get("CodeUri", "")
         if resource.get("Type") == "AWS::Serverless::Function" and isinstance(uri, str):
             found.setdefault(uri.removeprefix("functions/").strip("/"), name)
@@ -125,215 +83,6 @@ def attributed(module_name: str, handler: Callable[..., Any]) -> Callable[..., A
             current_function.reset(token)
 
     return run
-
-
-# -- what a call asks of IAM -----------------------------------------------------------------
-
-
-def requests_of(
-    function: str, service: str, operation: str, params: dict[str, Any]
-) -> list[Request]:
-    def make(action: str, resource: str, keys: tuple[str, ...] = ()) -> Request:
-        return Request(function, operation, action, resource, keys)
-
-    if service == "dynamodb":
-        return _dynamodb_requests(operation, params, make)
-    action = ACTION_OF.get((service, operation), f"{service}:{operation}")
-    if service == "sqs":
-        name = str(params.get("QueueUrl", params.get("QueueName", ""))).rstrip("/").split("/")[-1]
-        return [make(action, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")]
-    if service == "secretsmanager":
-        secret = str(params.get("SecretId", ""))
-        if not secret.startswith("arn:"):  # a name: the ARN ends in six random characters
-            secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-AbCdEf"
-        return [make(action, secret)]
-    return [make(action, "*")]
-
-
-def _dynamodb_requests(
-    operation: str, params: dict[str, Any], make: Callable[..., Request]
-) -> list[Request]:
-    def pk_of(key: dict[str, Any]) -> str:
-        return str(next(iter(key[_partition_key(None)].values())))
-
-    if operation == "TransactWriteItems" or operation == "TransactGetItems":
-        made = []
-        for entry in params["TransactItems"]:
-            ((kind, body),) = entry.items()
-            key = body.get("Item", body.get("Key", {}))
-            made.append(
-                make(f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table(body["TableName"]), (pk_of(key),))
-            )
-        return made
-    if operation in ("BatchGetItem", "BatchWriteItem"):
-        made = []
-        for table, entries in params["RequestItems"].items():
-            if operation == "BatchGetItem":
-                keys = tuple(pk_of(k) for k in entries["Keys"])
-            else:
-                keys = tuple(
-                    pk_of(
-                        e["PutRequest"]["Item"] if "PutRequest" in e else e["DeleteRequest"]["Key"]
-                    )
-                    for e in entries
-                )
-            made.append(make(f"dynamodb:{operation}", _table(table), keys))
-        return made
-    resource = _table(params.get("TableName", ""))
-    if params.get("IndexName"):
-        resource += f"/index/{params['IndexName']}"
-    key = params.get("Key", params.get("Item"))
-    if key is not None:
-        return [make(f"dynamodb:{operation}", resource, (pk_of(key),))]
-    if operation == "Query":
-        return [make("dynamodb:Query", resource, (_queried_partition(params),))]
-    return [make(f"dynamodb:{operation}", resource)]
-
-
-def _table(name: str) -> str:
-    """The table's ARN; the tests' table (TABLE_NAME) stands for the template's `<stack>-table`."""
-    if name == os.environ.get("TABLE_NAME"):
-        name = "stack-table"
-    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-
-
-def _queried_partition(params: dict[str, Any]) -> str:
-    """The partition key value a Query's key condition names (what LeadingKeys is checked on)."""
-    wanted = _partition_key(params.get("IndexName"))
-    names = params.get("ExpressionAttributeNames", {})
-    values = params.get("ExpressionAttributeValues", {})
-    for name, placeholder in re.findall(
-        r"(#?[\w]+)\s*=\s*(:[\w]+)", params["KeyConditionExpression"]
-    ):
-        if names.get(name, name) == wanted:
-            return str(next(iter(values[placeholder].values())))
-    raise AssertionError(
-        f"a Query whose key condition names no {wanted}: {params['KeyConditionExpression']}"
-    )
-
-
-@cache
-def _partition_key(index: str | None) -> str:
-    table = next(
-        r for r in _template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"
-    )
-    schemas = {None: table["Properties"]["KeySchema"]} | {
-        g["IndexName"]: g["KeySchema"]
-        for g in table["Properties"].get("GlobalSecondaryIndexes", [])
-    }
-    return str(next(k["AttributeName"] for k in schemas[index] if k["KeyType"] == "HASH"))
-
-
-# -- what the roles allow --------------------------------------------------------------------
-
-
-@cache
-def roles() -> dict[str, list[dict[str, Any]]]:
-    """Each function's inline Allow statements, resources resolved, from the translated template
-    with its parameters' defaults."""
-    from tests.support import sam  # noqa: PLC0415 - aws-sam-translator: only when checking
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        translated = sam.effective(sam.translate(), {})
-    resources = translated["Resources"]
-    found: dict[str, list[dict[str, Any]]] = {}
-    for name, resource in resources.items():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        role = resources[resource["Properties"]["Role"]["Fn::GetAtt"][0]]
-        statements = [
-            s | {"Resource": [_resolve(r, resources) for r in _as_list(s["Resource"])]}
-            for policy in role["Properties"].get("Policies", [])
-            for s in policy["PolicyDocument"]["Statement"]
-        ]
-        found[name] = statements
-    return found
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _resolve(node: Any, resources: dict[str, Any]) -> str:
-    if isinstance(node, str):
-        return node
-    ((intrinsic, argument),) = node.items()
-    if intrinsic == "Fn::Sub":
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in PSEUDO:
-                return PSEUDO[name]
-            logical, _, attribute = name.partition(".")
-            return _attribute(logical, attribute or "Ref", resources)
-
-        return re.sub(r"\$\{([^}]+)\}", substitute, str(argument))
-    if intrinsic == "Fn::GetAtt":
-        return _attribute(argument[0], argument[1], resources)
-    if intrinsic == "Ref":
-        return PSEUDO.get(argument) or _attribute(argument, "Ref", resources)
-    raise AssertionError(f"a policy resource this check cannot resolve: {node}")
-
-
-def _attribute(logical: str, attribute: str, resources: dict[str, Any]) -> str:
-    resource = resources[logical]
-    kind, props = resource["Type"], resource.get("Properties", {})
-    if kind == "AWS::SQS::Queue" and attribute in ("Arn", "QueueName"):
-        # Unnamed, CloudFormation names it <stack>-<logical id>-<random>.
-        name = _resolve(props["QueueName"], resources) if "QueueName" in props else f"*-{logical}-*"
-        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-    if kind == "AWS::DynamoDB::Table" and attribute in ("Arn", "StreamArn"):
-        table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
-        table += _resolve(props["TableName"], resources)
-        return table if attribute == "Arn" else f"{table}/stream/*"
-    if kind == "AWS::SecretsManager::Secret" and attribute in ("Ref", "Id"):
-        name = _resolve(props["Name"], resources)
-        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-*"
-    raise AssertionError(f"a policy names {logical}.{attribute}, which this check cannot resolve")
-
-
-def allows(statements: list[dict[str, Any]], request: Request) -> bool:
-    for statement in statements:
-        if statement.get("Effect") != "Allow":
-            continue
-        if not any(
-            fnmatchcase(request.action.lower(), a.lower()) for a in _as_list(statement["Action"])
-        ):
-            continue
-        if not any(
-            _resource_matches(pattern, request.resource) for pattern in statement["Resource"]
-        ):
-            continue
-        if _condition_holds(statement.get("Condition", {}), request):
-            return True
-    return False
-
-
-def _resource_matches(pattern: str, resource: str) -> bool:
-    # IAM's wildcards: * any run of characters, ? one; the stack's name may be any (PSEUDO).
-    return fnmatchcase(resource, pattern.replace("[", "[[]"))
-
-
-def _condition_holds(condition: dict[str, Any], request: Request) -> bool:
-    for operator, keys in condition.items():
-        for key, patterns in keys.items():
-            if (operator, key) != ("ForAllValues:StringLike", "dynamodb:LeadingKeys"):
-                raise AssertionError(f"a condition this check does not evaluate: {operator} {key}")
-            # ForAllValues holds for an empty set, as IAM evaluates it (a Scan names no key).
-            if not all(
-                any(fnmatchcase(k, p) for p in _as_list(patterns)) for k in request.leading_keys
-            ):
-                return False
-    return True
-
-
-def denied(
-    requests: list[Request], policies: dict[str, list[dict[str, Any]]] | None = None
-) -> list[Request]:
-    """The requests their function's role does not allow."""
-    held = roles() if policies is None else policies
-    return [r for r in requests if r.function not in held or not allows(held[r.function], r)]
 
 
 # -- recording -------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""The local stack refuses, as AWS would, a handler's call its role in template.yaml does not
+allow (local/iam.py `install`); moto itself enforces no IAM."""
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local import iam
+from local.lambdas import LocalFunction, running_function
+from tests.conftest import Aws, moto_account
+from tests.support.iam import roles
+
+KEY = {"sk": {"S": "EVENT"}}
+
+
+@pytest.fixture
+def guarded() -> Iterator[tuple[Aws, list[str | None]]]:
+    running: list[str | None] = [None]
+    with moto_account() as aws:
+        assert boto3.DEFAULT_SESSION is not None
+        uninstall = iam.install(boto3.DEFAULT_SESSION.events, roles(), lambda: running[0])
+        try:
+            yield aws, running
+        finally:
+            uninstall()
+
+
+def _put(aws: Aws, pk: str) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")  # made after the guard
+    client.put_item(TableName=aws.table_name, Item={"pk": {"S": pk}, **KEY})
+
+
+def test_a_call_the_functions_role_does_not_allow_is_refused_as_aws_would(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    aws, running = guarded
+    # Given the capture function running (its role writes request partitions only)
+    running[0] = "CaptureFunction"
+    # When it writes an identity's partition
+    with pytest.raises(ClientError) as refused:
+        _put(aws, "ID#email#k")
+    # Then DynamoDB's AccessDenied, naming the action and resource but no key value
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert "CaptureFunction may not dynamodb:PutItem" in error["Message"]
+    assert "ID#email#k" not in error["Message"]
+    assert aws.items() == []
+
+
+def test_a_call_the_role_allows_goes_through(guarded: tuple[Aws, list[str | None]]) -> None:
+    aws, running = guarded
+    running[0] = "CaptureFunction"
+    _put(aws, "REQ#r1")
+    assert [i["pk"] for i in aws.items()] == ["REQ#r1"]
+
+
+def test_the_stacks_own_calls_outside_any_handler_are_not_checked(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    aws, running = guarded
+    running[0] = None  # a poller or the console, not a function
+    _put(aws, "ID#email#k")
+    assert [i["pk"] for i in aws.items()] == ["ID#email#k"]
+
+
+def test_a_local_function_runs_its_handler_as_its_template_resource() -> None:
+    function = LocalFunction("worker-braze", lambda _e, _c: running_function(), 30, "brazeWorker")
+    assert function.invoke({}) == "brazeWorker"
+    assert running_function() is None  # and no longer once it returned
