@@ -498,7 +498,40 @@ def test_a_csv_with_an_unknown_column_is_one_line_and_a_non_zero_exit(
     source.write_text("id,mail,date\n1,a@example.com,2026-01-01\n")
     transport, run = cli
     line = one_line_failure(run("import", str(source)))
-    assert "unknown column 'id'" in line
+    assert "column 1 is not a column name" in line
+    assert transport.sent == []
+
+
+def test_a_csv_without_its_header_line_is_refused_without_echoing_its_first_row(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a CSV exported without its header line: its first line is a person's data
+    source = tmp_path / "noheader.csv"
+    source.write_text("jane.noheader@example.com,2026-03-02T10:00:00Z,x1\n")
+    # When it is imported
+    transport, run = cli
+    line = one_line_failure(run("import", str(source)))
+    # Then the column is named by position, the email nowhere, and nothing is sent
+    assert "column 1" in line and "header line missing" in line
+    assert "jane.noheader" not in line
+    assert transport.sent == []
+
+
+def test_a_csv_with_a_repeated_column_is_refused_before_any_call(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a CSV naming email twice (a reader would keep only the second address)
+    source = tmp_path / "dupcol.csv"
+    source.write_text(
+        "external_id,received_at,email,email\n"
+        "d1,2026-03-02T10:00:00Z,op.d1a@example.com,op.d1b@example.com\n"
+    )
+    # When it is imported
+    transport, run = cli
+    line = one_line_failure(run("import", str(source)))
+    # Then it is refused whole, naming the column and its positions, never a value
+    assert "'email' appears twice (columns 3 and 4)" in line
+    assert "op.d1" not in line
     assert transport.sent == []
 
 

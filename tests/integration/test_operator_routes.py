@@ -244,6 +244,55 @@ def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
     ]  # fmt: skip
 
 
+def test_an_import_names_an_unknown_column_by_position_never_by_its_text(
+    pipe: Pipeline,
+) -> None:
+    # Given a row whose third key is an email (a file whose header line went missing)
+    row = {"external_id": "z2", "received_at": "2026-03-02T10:00:00Z",
+           "jane.secret@example.com": "x"}  # fmt: skip
+    # When it is imported
+    result = import_rows(pipe, [row])
+    # Then it is rejected as column 3, and the key appears nowhere in the answer
+    assert [(r["field"], r["code"]) for r in result["rejected"]] == [("column 3", "unknown_column")]
+    assert "jane.secret" not in json.dumps(result)
+
+
+def test_an_import_rejection_says_what_is_wrong_in_words_never_a_pattern(pipe: Pipeline) -> None:
+    # Given rows whose jurisdiction, external_id and received_at do not match their formats
+    rows = [
+        {"line": 2, "external_id": "J-1", "received_at": "2026-03-02", "email": "a@example.com",
+         "jurisdiction": "california"},
+        {"line": 3, "external_id": "b4\u00e9", "received_at": "2026-03-02",
+         "email": "b@example.com"},
+        {"line": 4, "external_id": "J-3", "received_at": "2026-3", "email": "c@example.com"},
+    ]  # fmt: skip
+    # When they are imported
+    result = import_rows(pipe, rows)
+    # Then each is rejected by field with a reason in words: no pattern, no pydantic phrase
+    reasons = {r["field"]: r["reason"] for r in result["rejected"]}
+    assert sorted(reasons) == ["external_id", "jurisdiction", "received_at"]
+    assert "such as US-CA" in reasons["jurisdiction"]
+    assert "2026-03-02T10:00:00Z" in reasons["received_at"]
+    for reason in reasons.values():
+        assert not any(mark in reason for mark in ("^", "$", "[", "pattern", "Input should"))
+
+
+def test_an_import_row_with_a_repeated_key_is_refused_not_read_as_its_last_value(
+    pipe: Pipeline,
+) -> None:
+    # Given a batch whose row names email twice (JSON would keep only the second)
+    body = ('{"rows":[{"external_id":"d1","received_at":"2026-03-02T10:00:00Z",'
+            '"email":"op.d1a@example.com","email":"op.d1b@example.com"}]}')  # fmt: skip
+    # When it is imported
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/imports", raw_body=body, iam=True))
+    # Then the batch is refused, naming the key but neither value, and nothing is stored
+    assert answer["statusCode"] == 400
+    error = json_body(answer)["error"]
+    assert (error["code"], error["field"]) == ("malformed_json", "email")
+    assert "op.d1" not in answer["body"]
+    assert [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"] == []
+
+
 def test_importing_the_same_rows_again_stores_nothing_twice(pipe: Pipeline) -> None:
     rows = [{"line": n + 2, "external_id": f"OT-{n}", "received_at": "2026-05-01",
              "email": f"i{n}@example.com"} for n in range(5)]  # fmt: skip
