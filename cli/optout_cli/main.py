@@ -242,10 +242,30 @@ def replay(
         record = client.get(f"/v1/admin/requests/{started['request_id']}")
         resolution = record.get("resolution") or {}
         if "replayed" in resolution:
-            out.print(f"{resolution['replayed']} failed jobs sent to {system} again")
+            _replayed(system, started["request_id"], resolution)
             return
         time.sleep(1.0)
     out.print("the replay is queued; `optout status` on its id shows when it ran")
+
+
+def _replayed(system: str, replay_id: str, resolution: dict[str, Any]) -> None:
+    """What the replay did, and no more: its jobs are sent, not yet delivered (a job that
+    fails again, because the cause is not fixed, is listed for the next replay)."""
+    sent = int(resolution["replayed"])
+    if sent:
+        out.print(f"{sent} failed jobs re-sent to {system}: sent, not yet delivered. If "
+                  f"{system} still refuses them they fail again (JobsFailedAlarm): run "
+                  f"`optout replay {system}` again in a few minutes; it re-sends only jobs that "
+                  f"failed since, so 0 means every one was delivered or is still being tried. "
+                  f"`optout report` shows {system}'s failed count after the watch's next run.",
+                  soft_wrap=True)  # fmt: skip
+    else:
+        out.print(f"no failed jobs of {system} to re-send")
+    if resolution.get("not_replayed"):
+        out.print(f"{resolution['not_replayed']} failed jobs could not be re-sent (see the "
+                  f"log: `failed job not replayed`); `optout status {replay_id} --json` counts "
+                  "them", soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
 
 
 @holds_app.command("list")
@@ -255,16 +275,21 @@ def holds_list(
     """Held links: undecided first, then decided, each newest first (types and keyed hashes
     only)."""
     found = api(ctx).get("/v1/admin/holds", {"limit": str(limit)})
-    table = Table("status", "held at", "a", "b", "clusters", "cap", "hold id")
-    table.columns[-1].no_wrap = True  # copied into `holds release|reject`: never cut or wrapped
-    table.columns[-1].overflow = "ignore"
+    if not found["holds"]:
+        out.print("no held links")
+        return
+    # One block per hold, not a table: at 80 columns a table cut `released` and `rejected`
+    # to the same "re…", and the hold id must stay whole to be copied.
     for hold in found["holds"]:
-        table.add_row(hold["status"], hold["held_at"],
-                      f"{hold['a']['type']}:{hold['a']['key'][:12]}",
-                      f"{hold['b']['type']}:{hold['b']['key'][:12]}",
-                      f"{hold['cluster_a']}+{hold['cluster_b']}", str(hold["cap"]),
-                      hold["hold_id"])  # fmt: skip
-    out.print(table if found["holds"] else "no held links")
+        sides = " + ".join(f"{hold[s]['type']}:{hold[s]['key'][:12]}… ({hold['cluster_' + s]})"
+                           for s in ("a", "b"))  # fmt: skip
+        out.print(f"{hold['hold_id']}  [bold]{hold['status']}[/]", soft_wrap=True)
+        out.print(f"  held {hold['held_at']} at cap {hold['cap']}: {sides}", soft_wrap=True)
+        if hold.get("decided_at"):
+            by = f" by {hold['decided_by']}" if hold.get("decided_by") else ""
+            out.print(f"  decided {hold['decided_at']}{by}", soft_wrap=True)
+        if hold.get("release_request_id"):
+            out.print(f"  release request {hold['release_request_id']}", soft_wrap=True)
 
 
 @holds_app.command("release")
@@ -272,7 +297,9 @@ def holds_release(ctx: typer.Context, hold_id: str) -> None:
     """Link the pair (one person after all) and resolve the cluster again."""
     _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
     found = api(ctx).post(f"/v1/admin/holds/{hold_id}/release", expect=(202,))
-    out.print(f"{hold_id}: {found['status']}")
+    request_id = found["request_id"]
+    out.print(f"{hold_id}: {found['status']} by request {request_id} "
+              f"(`optout status {request_id}` shows when it linked)", soft_wrap=True)  # fmt: skip
 
 
 @holds_app.command("reject")

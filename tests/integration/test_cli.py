@@ -20,6 +20,7 @@ from moto.dynamodb.models import dynamodb_backends
 from local.moto_guard import guarded
 from local.spawn import free_port
 from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
@@ -339,6 +340,58 @@ def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
         )["Attributes"]["ApproximateNumberOfMessages"]
         == "0"
     )
+
+
+def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given salesforce refused an opt-out for good, and still refuses it
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+
+    def carried_out(request: httpx.Request) -> None:  # the resolver and worker, as on AWS
+        if request.url.path.endswith("/replay"):
+            pipe.resolve()
+            work(pipe, "salesforce", Vendor(refuse=True))
+
+    # When the operator replays salesforce and waits for the replay
+    run = Cli(capsys, AdminTransport(pipe.admin, after=carried_out))
+    ran = run("replay", "salesforce")
+    # Then the job did fail again, and the CLI says it was re-sent, not delivered, and how to
+    # check, never that the replay succeeded
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#salesforce"]
+    assert (job["status"], job["replays"]) == ("failed", 1)
+    assert ran.code == 0, ran.err
+    assert "1 failed jobs re-sent to salesforce: sent, not yet delivered" in ran.out
+    assert "`optout replay salesforce` again" in ran.out
+
+
+def test_holds_release_prints_the_release_request_to_follow(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a link held at a cluster cap of 2
+    with guarded():
+        pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+        pipe.post("/v1/opt-out", {"email": EMAIL})
+        for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
+            link = {"a": {"type": "device_id", "value": device},
+                    "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+            pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+        pipe.resolve()
+        run = Cli(capsys, AdminTransport(pipe.admin))
+        (hold,) = pipe.items("HOLD")
+        hold_id = keys.hold_id(hold["sk"])
+        # When the operator releases it
+        ran = run("holds", "release", hold_id)
+        # Then the CLI prints the release's request id, and the list shows who decided, when
+        assert ran.code == 0, ran.err
+        found = re.search(r"releasing by request ([0-9a-f-]{36})", ran.out)
+        assert found is not None, ran.out
+        listed = run("holds", "list").out
+        assert f"release request {found.group(1)}" in listed
+        assert re.search(r"decided \S+ by arn:aws:iam::", listed), listed
+        assert "releasing" in listed
 
 
 def test_replay_of_an_unknown_system_is_one_line_and_a_non_zero_exit(

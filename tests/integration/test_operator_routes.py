@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
@@ -332,3 +333,49 @@ def test_a_redrive_moves_a_systems_dead_letters_back_to_its_queue(pipe: Pipeline
 def test_a_redrive_of_an_unknown_system_is_404(pipe: Pipeline) -> None:
     answer = call(pipe, "POST", "/v1/admin/systems/nosuch/redrive", params={"system": "nosuch"})
     assert answer["statusCode"] == 404
+
+
+# -- who acted ----------------------------------------------------------------------------------
+
+
+def detail(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    path = f"/v1/admin/requests/{request_id}"
+    return ok(call(pipe, "GET", path, params={"request_id": request_id}))  # type: ignore[no-any-return]
+
+
+def test_a_replay_records_who_asked_for_it(pipe: Pipeline) -> None:
+    # When an operator replays a system
+    path = "/v1/admin/systems/braze/replay"
+    started = ok(call(pipe, "POST", path, params={"system": "braze"}), 202)
+    # Then the replay's record names the signer and the system
+    event = detail(pipe, started["request_id"])["event"]
+    assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
+    assert event["operation"] == {"system": "braze"}
+
+
+def test_a_dlq_redrive_leaves_a_record_of_who_moved_how_many(pipe: Pipeline) -> None:
+    # Given two dead letters in braze's DLQ
+    dlq = pipe.queue_urls["braze"].removesuffix("-jobs") + "-dlq"
+    for n in range(2):
+        body = {"job_id": f"{RID}:braze", "request_id": RID, "system": "braze", "n": n}
+        pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
+    # When an operator redrives braze's DLQ
+    moved = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
+    # Then the answer names a record of it, which says who moved how many of whose letters
+    event = detail(pipe, moved["request_id"])["event"]
+    assert (event["event_type"], event["source"]) == ("redrive", "operator")
+    assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
+    assert event["operation"] == {"system": "braze", "dlq_moved": "2"}
+    # ... and a redrive that moved nothing records nothing
+    again = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
+    assert (again["moved"], again["request_id"]) == (0, None)
+
+
+def test_an_import_records_who_imported_each_row(pipe: Pipeline) -> None:
+    # When an operator imports a row
+    row = {"external_id": "who-1", "received_at": "2026-03-02T10:00:00Z", "email": EMAIL}
+    assert import_rows(pipe, [row])["stored"] == 1
+    # Then its request's evidence names the signer beside the other tool's id
+    (event,) = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
+    imported = detail(pipe, event["request_id"])["event"]["evidence"]["imported"]
+    assert (imported["external_id"], imported["imported_by"]) == ("who-1", LOCAL_IAM_CALLER)

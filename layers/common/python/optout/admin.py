@@ -18,7 +18,8 @@ from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
 
-EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence")
+EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
+                "operation")  # fmt: skip
 DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at")  # fmt: skip

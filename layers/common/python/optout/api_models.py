@@ -220,6 +220,8 @@ class HoldOut(ApiModel):
     cluster_b: int
     cap: int
     decided_at: str | None = None
+    decided_by: str | None = None  # the operator's ARN (holds decided before 1.2: none)
+    release_request_id: str | None = None  # the hold_release event, for `optout status`
 
 
 class HoldsOut(ApiModel):
@@ -299,3 +301,4 @@ class RedriveOut(ApiModel):
     system: str
     moved: int
     remaining: int
+    request_id: str | None = None  # the event recording who moved them (none if moved is 0)

@@ -68,14 +68,14 @@ class ImportService:
         self._secret = hash_key
         self._retention = retention_days
 
-    def import_rows(self, rows: list[dict[str, Any]], now: datetime) -> ImportOut:
+    def import_rows(self, rows: list[dict[str, Any]], now: datetime, caller: str) -> ImportOut:
         rejected: list[RejectedRow] = []
         events: dict[str, Item] = {}
         duplicates = 0
         for raw in rows:
             line = raw.get("line") if isinstance(raw.get("line"), int) else None
             try:
-                event = self._event(raw, now)
+                event = self._event(raw, now, caller)
             except _Rejected as bad:
                 rejected.append(RejectedRow(line=line, field=bad.field, code=bad.code,
                                             reason=bad.reason))  # fmt: skip
@@ -96,7 +96,7 @@ class ImportService:
         return ImportOut(stored=len(fresh), duplicates=duplicates + len(existing),
                          rejected=rejected)  # fmt: skip
 
-    def _event(self, raw: dict[str, Any], now: datetime) -> Item:
+    def _event(self, raw: dict[str, Any], now: datetime, caller: str) -> Item:
         row = _row(raw)
         received = _utc(row.received_at)
         if received > now:
@@ -111,7 +111,7 @@ class ImportService:
         identifiers, roles, asserts = self._identifiers(row, region)
         choices: OptOutMap = dict.fromkeys(_purposes(row.purposes), True)
         request_id = self._request_id(row.external_id)
-        imported = {"external_id": row.external_id, "imported_at": iso(now)}
+        imported = {"external_id": row.external_id, "imported_at": iso(now), "imported_by": caller}
         if completed is not None:
             imported["completed_at"] = iso(completed)
         deadline = deadline_at(received, row.jurisdiction)
