@@ -314,6 +314,24 @@ def test_imported_opt_outs_are_carried_out_and_folded_into_their_year(pipe: Pipe
     assert (figures["received"], figures["open"]) == (1, 1)
 
 
+def test_an_imported_completion_is_its_response_even_when_a_system_here_fails(
+    pipe: Pipeline,
+) -> None:
+    # Given an imported opt-out the other tool completed 7 days after receiving it
+    row = {"external_id": "OT-7d", "received_at": "2026-03-02T10:00:00Z",
+           "email": "week@example.com", "completed_at": "2026-03-09T16:00:00Z"}  # fmt: skip
+    import_rows(pipe, [row])
+    pipe.resolve()
+    # When braze refuses it for good here and every other system confirms it
+    for queue_key in QUEUE_KEYS:
+        work(pipe, queue_key, Vendor(refuse=queue_key == "braze"))
+    watch(pipe)
+    # Then the year counts it answered in 7 days (the other tool's completion), in part
+    figures = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": "2026"}))
+    assert (figures["requests"]["complied_part"], figures["systems"]["braze"]["failed"]) == (1, 1)
+    assert figures["days_to_respond_histogram"] == [{"days": 7, "responses": 1}]
+
+
 # -- redrive ------------------------------------------------------------------------------------
 
 
