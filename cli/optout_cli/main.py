@@ -134,13 +134,21 @@ def status(
     for system in record.get("systems", []):
         receipt = system.get("receipt") or {}
         earlier = ", ".join(
-            f"{c['request_id']} ({c.get('status')}, {c.get('completed_at') or '-'})"
+            f"{c['request_id']} ({c.get('status')}{_history(c)}, {c.get('completed_at') or '-'})"
             for c in system.get("satisfied_by", [])
         )
-        table.add_row(system["system"], str(system.get("satisfied") or system.get("status")),
+        state = str(system.get("satisfied") or system.get("status"))
+        table.add_row(system["system"], state + _history(system),
                       str(receipt.get("vendor_ref") or receipt.get("error") or ""),
                       str(system.get("completed_at") or ""), earlier or "its own job")  # fmt: skip
     out.print(table)
+
+
+def _history(job: dict[str, Any]) -> str:
+    """A job's failures and replays, so a re-sent delivery never reads as a clean one."""
+    failures, replays = len(job.get("failures") or []), int(job.get("replays") or 0)
+    parts = [f"failed {failures}x" if failures else "", f"replayed {replays}x" if replays else ""]
+    return "".join(f"; {p}" for p in parts if p)
 
 
 @app.command()

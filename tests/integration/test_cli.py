@@ -81,6 +81,48 @@ def test_status_prints_a_requests_state_and_its_systems(
     assert EMAIL not in ran.out
 
 
+def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
+    """A's braze job failed once and was replayed to done; B, later, is proven by it."""
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    assert run("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    return first, second
+
+
+def test_the_admin_detail_shows_a_covering_jobs_failures_and_replays(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given B proven on braze by A's job, which failed and was replayed
+    first, second = covered_by_a_replayed_job(pipe, cli[1])
+    # When the operator reads B's record
+    record = json.loads(cli[1]("status", second, "--json").out)
+    # Then braze's covering job carries its history, as the exports give it
+    (braze,) = [s for s in record["systems"] if s["system"] == "braze"]
+    (covering,) = braze["satisfied_by"]
+    assert (braze["proof"], covering["request_id"], covering["status"]) == (
+        "earlier", first, "done",
+    )  # fmt: skip
+    assert covering["replays"] == 1 and covering["replayed_at"] is not None
+    assert [f["receipt"]["http_status"] for f in covering["failures"]] == [400]
+
+
+def test_status_shows_that_a_covering_job_failed_and_was_replayed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given B proven on braze by A's job, which failed and was replayed
+    _, second = covered_by_a_replayed_job(pipe, cli[1])
+    # When the operator asks for B's status
+    ran = cli[1]("status", second)
+    # Then braze's line says the covering job failed once and was replayed once
+    assert ran.code == 0, ran.err
+    assert "failed 1x; replayed 1x" in ran.out
+
+
 def test_an_unknown_request_is_one_line_and_a_non_zero_exit(
     cli: tuple[AdminTransport, Cli],
 ) -> None:
