@@ -319,3 +319,20 @@ def test_a_hold_rejection_records_who_rejected_it(
     ]
     assert (listed["status"], listed["decided_by"]) == ("rejected", LOCAL_IAM_CALLER)
     assert listed["decided_at"] is not None
+
+
+def test_a_released_hold_keeps_the_operators_decision_time(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a hold an operator released, the time of the decision as the list gave it
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "release")["statusCode"] == 202
+    listed = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))
+    decided_at = listed["holds"][0]["decided_at"]
+    # When the resolver links the pair later
+    pipe.resolve()
+    # Then the hold is released, still decided when the operator decided
+    (after,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
+        "holds"
+    ]
+    assert (after["status"], after["decided_at"]) == ("released", decided_at)
