@@ -210,6 +210,22 @@ def test_a_forged_export_cursor_is_refused(pipe: Pipeline) -> None:
     assert (answer["statusCode"], json_body(answer)["error"]["field"]) == (422, "cursor")
 
 
+@pytest.mark.parametrize("moment", ["2026-11-01T00:00:00Z", "2026-11-01T17:00:00-08:00"])
+def test_a_range_export_refuses_a_datetime_where_a_day_is_expected(
+    pipe: Pipeline, moment: str
+) -> None:
+    # When a range export is asked from a date and time (read as a day, it would be a UTC day
+    # the caller may not mean)
+    answer = call(pipe, "POST", "/v1/admin/exports/range", {"from": moment, "to": "2026-11-30"})
+    # Then it is refused, naming the field and what it takes, without the value
+    assert answer["statusCode"] == 422
+    error = json_body(answer)["error"]
+    assert (error["field"], error["message"]) == (
+        "from", "from must be a day such as 2026-11-01 (a UTC day, without a time)",
+    )  # fmt: skip
+    assert moment not in answer["body"]
+
+
 # -- imports ------------------------------------------------------------------------------------
 
 
