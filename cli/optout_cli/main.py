@@ -130,24 +130,29 @@ def status(
         denial = record["denial"]
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "
                   f"{denial['reason_code']} - {denial['reason']}")  # fmt: skip
-    table = Table("system", "status", "receipt", "when", "satisfied by")
+    # One block per system, not a table: at 80 columns a table cut receipt times and vendor
+    # references, which are the evidence.
     for system in record.get("systems", []):
         receipt = system.get("receipt") or {}
-        earlier = ", ".join(
-            f"{c['request_id']} ({c.get('status')}{_history(c)}, {c.get('completed_at') or '-'})"
-            for c in system.get("satisfied_by", [])
-        )
-        state = str(system.get("satisfied") or system.get("status"))
-        table.add_row(system["system"], state + _history(system),
-                      str(receipt.get("vendor_ref") or receipt.get("error") or ""),
-                      str(system.get("completed_at") or ""), earlier or "its own job")  # fmt: skip
-    out.print(table)
+        state = str(system.get("satisfied") or system.get("status")) + _history(system)
+        when = f"  {system['completed_at']}" if system.get("completed_at") else ""
+        out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
+        reference = receipt.get("vendor_ref") or receipt.get("error")
+        if reference:
+            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+        for c in system.get("satisfied_by", []):
+            out.print(f"  satisfied by {c['request_id']} ({c.get('status')}{_history(c)}, "
+                      f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
+        if system.get("proof") == "both":
+            out.print("  and its own job", soft_wrap=True)
 
 
 def _history(job: dict[str, Any]) -> str:
     """A job's failures and replays, so a re-sent delivery never reads as a clean one."""
     failures, replays = len(job.get("failures") or []), int(job.get("replays") or 0)
-    parts = [f"failed {failures}x" if failures else "", f"replayed {replays}x" if replays else ""]
+    attempts = int(job.get("attempts") or 0)
+    parts = [f"failed {failures}x" if failures else "", f"replayed {replays}x" if replays else "",
+             f"{attempts} attempts" if attempts > 1 else ""]  # fmt: skip
     return "".join(f"; {p}" for p in parts if p)
 
 

@@ -19,6 +19,7 @@ from moto.dynamodb.models import dynamodb_backends
 
 from local.moto_guard import guarded
 from local.spawn import free_port
+from optout.connectors.base import Outcome
 from optout.ops.watch import Watch, WatchSettings
 from optout.store import keys
 from optout.store.table import Table
@@ -79,6 +80,31 @@ def test_status_prints_a_requests_state_and_its_systems(
     assert request_id in ran.out and "processing" in ran.out
     assert "salesforce" in ran.out and "braze" in ran.out
     assert EMAIL not in ran.out
+
+
+class Referenced(Vendor):
+    """Confirms every job with a long reference, as batch APIs answer."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        return [Outcome(j.job_id, "done", http_status=200, vendor_ref=f"batch-{'0f1e2d3c' * 6}")
+                for j in jobs]  # fmt: skip
+
+
+def test_status_prints_receipt_times_and_references_whole_at_80_columns(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out braze confirmed, and an 80-column terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Referenced())
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"]
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then braze's confirmation time and receipt reference are printed whole
+    assert ran.code == 0, ran.err
+    assert f"braze  done  {job['completed_at']}" in ran.out
+    assert f"receipt: {job['receipt']['vendor_ref']}" in ran.out
 
 
 def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
