@@ -376,6 +376,32 @@ def test_report_prints_the_years_figures_from_the_metrics_route(
     assert [r["value"] for r in received] == ["1"]
 
 
+def test_the_reports_system_figures_say_they_count_requests_after_replays(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out whose braze job failed, then was replayed to done, folded into its year
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    assert cli[1]("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    assert [i["status"] for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"] == [
+        "done"
+    ]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(backfill_days=2),
+          clock=lambda: later).run()  # fmt: skip
+    # When the operator reads the year's report
+    ran = cli[1]("report", "--year", str(later.year), "--format", "md")
+    # Then braze reads done, and the table says what that counts: requests as they stand now,
+    # not a vendor's record of never failing
+    assert ran.code == 0, ran.err
+    assert "## Systems (requests per system, as they stand, after replays)" in ran.out
+    assert "| braze | 1 | 0 | 0 | 100.0% | 0 |" in ran.out
+    assert "| success |" not in ran.out
+
+
 # -- replay --------------------------------------------------------------------------------------
 
 
