@@ -182,6 +182,24 @@ def test_an_identity_export_holds_its_requests_jobs_and_links_but_no_other_value
     assert answer["cursor"] is None
 
 
+def test_an_identity_exports_delivery_names_the_job_whose_receipt_confirmed_it(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out braze confirmed
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    watch(pipe)
+    # When an operator exports the email's records
+    body = {"type": "email", "value": EMAIL}
+    records = ok(call(pipe, "POST", "/v1/admin/exports/identity", body))["records"]
+    # Then braze's delivery names its job, and that job's record holds the confirmation time
+    (delivery,) = [r for r in records if r["record"] == "delivery" and r["system"] == "braze"]
+    assert (delivery["confirmed"], delivery["jobs"]) == (["sale"], {"sale": f"{request_id}:braze"})
+    (job,) = [r for r in records if r["record"] == "job" and r["job_id"] == f"{request_id}:braze"]
+    assert job["status"] == "done" and job["completed_at"] is not None
+
+
 def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None:
     # Given 30 opt-outs today
     made = {pipe.post("/v1/opt-out", {"email": f"p{n}@example.com"})["request_id"]
