@@ -336,3 +336,22 @@ def test_a_released_hold_keeps_the_operators_decision_time(
         "holds"
     ]
     assert (after["status"], after["decided_at"]) == ("released", decided_at)
+
+
+def test_an_identity_export_shows_a_rejected_hold_and_who_rejected_it(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held link of the email, rejected by an operator
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 200
+    # When an operator exports the email's records
+    body = {"type": "email", "value": EMAIL}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    assert answer["statusCode"] == 200, answer["body"]
+    # Then the export holds the hold: rejected, when, by whom, and the other side by key only
+    (held,) = [r for r in json_body(answer)["records"] if r["record"] == "hold"]
+    assert (held["hold_id"], held["status"], held["decided_by"]) == (
+        hold["hold_id"], "rejected", LOCAL_IAM_CALLER,
+    )  # fmt: skip
+    assert held["other"]["type"] == "device_id" and held["decided_at"] is not None
+    assert "second" not in answer["body"]
