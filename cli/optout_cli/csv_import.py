@@ -120,13 +120,24 @@ def _batches(
 
 
 def _check_header(fields: Any, source: Path) -> None:
+    """Unknown columns are named by position, never by their text: a file saved without its
+    header line has a data row here, and its first cell may be an email."""
     if not fields:
         raise CliError(f"{source.name}: empty file (the first line names the columns)")
     names = [str(f).strip() for f in fields]
-    unknown = [n for n in names if n not in COLUMNS]
+    unknown = [n for n, name in enumerate(names, 1) if name not in COLUMNS]
     if unknown:
         raise CliError(
-            f"{source.name}: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})"
+            f"{source.name}: the first line's column {unknown[0]} is not a column name "
+            f"(is the header line missing? columns: {', '.join(COLUMNS)})"
+        )
+    repeated = [n for n, name in enumerate(names, 1) if name in names[: n - 1]]
+    if repeated:
+        # csv.DictReader would keep only the last of two equal names: a value lost unseen.
+        name = names[repeated[0] - 1]
+        raise CliError(
+            f"{source.name}: column {name!r} appears twice (columns {names.index(name) + 1} "
+            f"and {repeated[0]}); one column per name, one identifier per row"
         )
     missing = [n for n in REQUIRED if n not in names]
     if missing:

@@ -130,17 +130,30 @@ def status(
         denial = record["denial"]
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "
                   f"{denial['reason_code']} - {denial['reason']}")  # fmt: skip
-    table = Table("system", "status", "receipt", "when", "satisfied by")
+    # One block per system, not a table: at 80 columns a table cut receipt times and vendor
+    # references, which are the evidence.
     for system in record.get("systems", []):
         receipt = system.get("receipt") or {}
-        earlier = ", ".join(
-            f"{c['request_id']} ({c.get('status')}, {c.get('completed_at') or '-'})"
-            for c in system.get("satisfied_by", [])
-        )
-        table.add_row(system["system"], str(system.get("satisfied") or system.get("status")),
-                      str(receipt.get("vendor_ref") or receipt.get("error") or ""),
-                      str(system.get("completed_at") or ""), earlier or "its own job")  # fmt: skip
-    out.print(table)
+        state = str(system.get("satisfied") or system.get("status")) + _history(system)
+        when = f"  {system['completed_at']}" if system.get("completed_at") else ""
+        out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
+        reference = receipt.get("vendor_ref") or receipt.get("error")
+        if reference:
+            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+        for c in system.get("satisfied_by", []):
+            out.print(f"  satisfied by {c['request_id']} ({c.get('status')}{_history(c)}, "
+                      f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
+        if system.get("proof") == "both":
+            out.print("  and its own job", soft_wrap=True)
+
+
+def _history(job: dict[str, Any]) -> str:
+    """A job's failures and replays, so a re-sent delivery never reads as a clean one."""
+    failures, replays = len(job.get("failures") or []), int(job.get("replays") or 0)
+    attempts = int(job.get("attempts") or 0)
+    parts = [f"failed {failures}x" if failures else "", f"replayed {replays}x" if replays else "",
+             f"{attempts} attempts" if attempts > 1 else ""]  # fmt: skip
+    return "".join(f"; {p}" for p in parts if p)
 
 
 @app.command()
@@ -242,10 +255,30 @@ def replay(
         record = client.get(f"/v1/admin/requests/{started['request_id']}")
         resolution = record.get("resolution") or {}
         if "replayed" in resolution:
-            out.print(f"{resolution['replayed']} failed jobs sent to {system} again")
+            _replayed(system, started["request_id"], resolution)
             return
         time.sleep(1.0)
     out.print("the replay is queued; `optout status` on its id shows when it ran")
+
+
+def _replayed(system: str, replay_id: str, resolution: dict[str, Any]) -> None:
+    """What the replay did, and no more: its jobs are sent, not yet delivered (a job that
+    fails again, because the cause is not fixed, is listed for the next replay)."""
+    sent = int(resolution["replayed"])
+    if sent:
+        out.print(f"{sent} failed jobs re-sent to {system}: sent, not yet delivered. If "
+                  f"{system} still refuses them they fail again (JobsFailedAlarm): run "
+                  f"`optout replay {system}` again in a few minutes; it re-sends only jobs that "
+                  f"failed since, so 0 means every one was delivered or is still being tried. "
+                  f"`optout report` shows {system}'s failed count after the watch's next run.",
+                  soft_wrap=True)  # fmt: skip
+    else:
+        out.print(f"no failed jobs of {system} to re-send")
+    if resolution.get("not_replayed"):
+        out.print(f"{resolution['not_replayed']} failed jobs could not be re-sent (see the "
+                  f"log: `failed job not replayed`); `optout status {replay_id} --json` counts "
+                  "them", soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
 
 
 @holds_app.command("list")
@@ -255,16 +288,21 @@ def holds_list(
     """Held links: undecided first, then decided, each newest first (types and keyed hashes
     only)."""
     found = api(ctx).get("/v1/admin/holds", {"limit": str(limit)})
-    table = Table("status", "held at", "a", "b", "clusters", "cap", "hold id")
-    table.columns[-1].no_wrap = True  # copied into `holds release|reject`: never cut or wrapped
-    table.columns[-1].overflow = "ignore"
+    if not found["holds"]:
+        out.print("no held links")
+        return
+    # One block per hold, not a table: at 80 columns a table cut `released` and `rejected`
+    # to the same "re…", and the hold id must stay whole to be copied.
     for hold in found["holds"]:
-        table.add_row(hold["status"], hold["held_at"],
-                      f"{hold['a']['type']}:{hold['a']['key'][:12]}",
-                      f"{hold['b']['type']}:{hold['b']['key'][:12]}",
-                      f"{hold['cluster_a']}+{hold['cluster_b']}", str(hold["cap"]),
-                      hold["hold_id"])  # fmt: skip
-    out.print(table if found["holds"] else "no held links")
+        sides = " + ".join(f"{hold[s]['type']}:{hold[s]['key'][:12]}… ({hold['cluster_' + s]})"
+                           for s in ("a", "b"))  # fmt: skip
+        out.print(f"{hold['hold_id']}  [bold]{hold['status']}[/]", soft_wrap=True)
+        out.print(f"  held {hold['held_at']} at cap {hold['cap']}: {sides}", soft_wrap=True)
+        if hold.get("decided_at"):
+            by = f" by {hold['decided_by']}" if hold.get("decided_by") else ""
+            out.print(f"  decided {hold['decided_at']}{by}", soft_wrap=True)
+        if hold.get("release_request_id"):
+            out.print(f"  release request {hold['release_request_id']}", soft_wrap=True)
 
 
 @holds_app.command("release")
@@ -272,7 +310,9 @@ def holds_release(ctx: typer.Context, hold_id: str) -> None:
     """Link the pair (one person after all) and resolve the cluster again."""
     _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
     found = api(ctx).post(f"/v1/admin/holds/{hold_id}/release", expect=(202,))
-    out.print(f"{hold_id}: {found['status']}")
+    request_id = found["request_id"]
+    out.print(f"{hold_id}: {found['status']} by request {request_id} "
+              f"(`optout status {request_id}` shows when it linked)", soft_wrap=True)  # fmt: skip
 
 
 @holds_app.command("reject")

@@ -176,17 +176,17 @@ def get_holds(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HoldsOut:
 def post_hold_release(
     hold_id: Annotated[str, Path(pattern=HOLD_ID)],
 ) -> Response[OperatorActionOut]:
-    return Response(202, JSON, services().review.release(hold_id))
+    return Response(202, JSON, services().review.release(hold_id, _caller()))
 
 
 @app.post("/v1/admin/holds/<hold_id>/reject", summary="Operators: never link this pair")
 def post_hold_reject(hold_id: Annotated[str, Path(pattern=HOLD_ID)]) -> OperatorActionOut:
-    return services().review.reject(hold_id)
+    return services().review.reject(hold_id, _caller())
 
 
 @app.post("/v1/admin/systems/<system>/replay", status_code=202, summary="Operators: resend failed")
 def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[OperatorActionOut]:
-    return Response(202, JSON, services().review.replay(system))
+    return Response(202, JSON, services().review.replay(system, _caller()))
 
 
 @app.get("/v1/admin/openapi.json", include_in_schema=False)
@@ -196,7 +196,10 @@ def get_openapi() -> Response[str]:
 
 @app.post("/v1/admin/systems/<system>/redrive", summary="Operators: a system's DLQ back to work")
 def post_redrive(system: Annotated[str, Path(pattern=SYSTEM)]) -> RedriveOut:
-    return services().redrive.redrive(system, _seconds_left)
+    moved = services().redrive.redrive(system, _seconds_left)
+    if moved.moved:  # the record of who moved them (a call that moved nothing changed nothing)
+        moved.request_id = services().review.record_redrive(system, moved.moved, _caller())
+    return moved
 
 
 @app.post("/v1/admin/requests/<request_id>/deny", summary="Operators: deny, with the reason")
@@ -223,7 +226,7 @@ def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
 
 @app.post("/v1/admin/imports", summary="Operators: a batch of historical opt-outs")
 def post_import(body: ImportIn) -> ImportOut:
-    return services().importer.import_rows(body.rows, _now())
+    return services().importer.import_rows(body.rows, _now(), _caller())
 
 
 # -- errors: one map from exception to answer ----------------------------------------------

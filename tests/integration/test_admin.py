@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from local.environment import LOCAL_IAM_CALLER
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
@@ -282,3 +283,75 @@ def test_hold_routes_need_iam_and_a_known_hold(aws: Aws, monkeypatch: pytest.Mon
     assert invoke(pipe.admin, http_event("GET", "/v1/admin/holds"))["statusCode"] == 403
     unknown = "00000000-0000-4000-8000-000000000000.000"
     assert hold_action(pipe, unknown, "release")["statusCode"] == 404
+
+
+def test_a_hold_release_records_who_released_which_hold_and_the_list_shows_it(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held link
+    pipe, hold = held_cluster(aws, monkeypatch)
+    # When an operator releases it
+    released = json_body(hold_action(pipe, hold["hold_id"], "release"))
+    # Then the release's record names the signer and the hold it released
+    event = json_body(admin_get(pipe, released["request_id"]))["event"]
+    assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
+    assert event["operation"] == {"hold_id": hold["hold_id"]}
+    # ... and the hold list says who decided, when, and by which request
+    (listed,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
+        "holds"
+    ]
+    assert (listed["decided_by"], listed["release_request_id"]) == (
+        LOCAL_IAM_CALLER, released["request_id"],
+    )  # fmt: skip
+    assert listed["decided_at"] is not None
+
+
+def test_a_hold_rejection_records_who_rejected_it(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held link
+    pipe, hold = held_cluster(aws, monkeypatch)
+    # When an operator rejects it
+    assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 200
+    # Then the hold list names the signer who rejected it, and when
+    (listed,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
+        "holds"
+    ]
+    assert (listed["status"], listed["decided_by"]) == ("rejected", LOCAL_IAM_CALLER)
+    assert listed["decided_at"] is not None
+
+
+def test_a_released_hold_keeps_the_operators_decision_time(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a hold an operator released, the time of the decision as the list gave it
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "release")["statusCode"] == 202
+    listed = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))
+    decided_at = listed["holds"][0]["decided_at"]
+    # When the resolver links the pair later
+    pipe.resolve()
+    # Then the hold is released, still decided when the operator decided
+    (after,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
+        "holds"
+    ]
+    assert (after["status"], after["decided_at"]) == ("released", decided_at)
+
+
+def test_an_identity_export_shows_a_rejected_hold_and_who_rejected_it(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held link of the email, rejected by an operator
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 200
+    # When an operator exports the email's records
+    body = {"type": "email", "value": EMAIL}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    assert answer["statusCode"] == 200, answer["body"]
+    # Then the export holds the hold: rejected, when, by whom, and the other side by key only
+    (held,) = [r for r in json_body(answer)["records"] if r["record"] == "hold"]
+    assert (held["hold_id"], held["status"], held["decided_by"]) == (
+        hold["hold_id"], "rejected", LOCAL_IAM_CALLER,
+    )  # fmt: skip
+    assert held["other"]["type"] == "device_id" and held["decided_at"] is not None
+    assert "second" not in answer["body"]

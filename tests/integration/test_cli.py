@@ -19,7 +19,9 @@ from moto.dynamodb.models import dynamodb_backends
 
 from local.moto_guard import guarded
 from local.spawn import free_port
+from optout.connectors.base import Outcome
 from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
@@ -78,6 +80,73 @@ def test_status_prints_a_requests_state_and_its_systems(
     assert request_id in ran.out and "processing" in ran.out
     assert "salesforce" in ran.out and "braze" in ran.out
     assert EMAIL not in ran.out
+
+
+class Referenced(Vendor):
+    """Confirms every job with a long reference, as batch APIs answer."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        return [Outcome(j.job_id, "done", http_status=200, vendor_ref=f"batch-{'0f1e2d3c' * 6}")
+                for j in jobs]  # fmt: skip
+
+
+def test_status_prints_receipt_times_and_references_whole_at_80_columns(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out braze confirmed, and an 80-column terminal
+    monkeypatch.setenv("COLUMNS", "80")
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Referenced())
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"]
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then braze's confirmation time and receipt reference are printed whole
+    assert ran.code == 0, ran.err
+    assert f"braze  done  {job['completed_at']}" in ran.out
+    assert f"receipt: {job['receipt']['vendor_ref']}" in ran.out
+
+
+def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
+    """A's braze job failed once and was replayed to done; B, later, is proven by it."""
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    assert run("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    return first, second
+
+
+def test_the_admin_detail_shows_a_covering_jobs_failures_and_replays(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given B proven on braze by A's job, which failed and was replayed
+    first, second = covered_by_a_replayed_job(pipe, cli[1])
+    # When the operator reads B's record
+    record = json.loads(cli[1]("status", second, "--json").out)
+    # Then braze's covering job carries its history, as the exports give it
+    (braze,) = [s for s in record["systems"] if s["system"] == "braze"]
+    (covering,) = braze["satisfied_by"]
+    assert (braze["proof"], covering["request_id"], covering["status"]) == (
+        "earlier", first, "done",
+    )  # fmt: skip
+    assert covering["replays"] == 1 and covering["replayed_at"] is not None
+    assert [f["receipt"]["http_status"] for f in covering["failures"]] == [400]
+
+
+def test_status_shows_that_a_covering_job_failed_and_was_replayed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given B proven on braze by A's job, which failed and was replayed
+    _, second = covered_by_a_replayed_job(pipe, cli[1])
+    # When the operator asks for B's status
+    ran = cli[1]("status", second)
+    # Then braze's line says the covering job failed once and was replayed once
+    assert ran.code == 0, ran.err
+    assert "failed 1x; replayed 1x" in ran.out
 
 
 def test_an_unknown_request_is_one_line_and_a_non_zero_exit(
@@ -307,6 +376,32 @@ def test_report_prints_the_years_figures_from_the_metrics_route(
     assert [r["value"] for r in received] == ["1"]
 
 
+def test_the_reports_system_figures_say_they_count_requests_after_replays(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out whose braze job failed, then was replayed to done, folded into its year
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    assert cli[1]("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    assert [i["status"] for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"] == [
+        "done"
+    ]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(backfill_days=2),
+          clock=lambda: later).run()  # fmt: skip
+    # When the operator reads the year's report
+    ran = cli[1]("report", "--year", str(later.year), "--format", "md")
+    # Then braze reads done, and the table says what that counts: requests as they stand now,
+    # not a vendor's record of never failing
+    assert ran.code == 0, ran.err
+    assert "## Systems (requests per system, as they stand, after replays)" in ran.out
+    assert "| braze | 1 | 0 | 0 | 100.0% | 0 |" in ran.out
+    assert "| success |" not in ran.out
+
+
 # -- replay --------------------------------------------------------------------------------------
 
 
@@ -339,6 +434,58 @@ def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
         )["Attributes"]["ApproximateNumberOfMessages"]
         == "0"
     )
+
+
+def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given salesforce refused an opt-out for good, and still refuses it
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+
+    def carried_out(request: httpx.Request) -> None:  # the resolver and worker, as on AWS
+        if request.url.path.endswith("/replay"):
+            pipe.resolve()
+            work(pipe, "salesforce", Vendor(refuse=True))
+
+    # When the operator replays salesforce and waits for the replay
+    run = Cli(capsys, AdminTransport(pipe.admin, after=carried_out))
+    ran = run("replay", "salesforce")
+    # Then the job did fail again, and the CLI says it was re-sent, not delivered, and how to
+    # check, never that the replay succeeded
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#salesforce"]
+    assert (job["status"], job["replays"]) == ("failed", 1)
+    assert ran.code == 0, ran.err
+    assert "1 failed jobs re-sent to salesforce: sent, not yet delivered" in ran.out
+    assert "`optout replay salesforce` again" in ran.out
+
+
+def test_holds_release_prints_the_release_request_to_follow(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a link held at a cluster cap of 2
+    with guarded():
+        pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+        pipe.post("/v1/opt-out", {"email": EMAIL})
+        for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
+            link = {"a": {"type": "device_id", "value": device},
+                    "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+            pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+        pipe.resolve()
+        run = Cli(capsys, AdminTransport(pipe.admin))
+        (hold,) = pipe.items("HOLD")
+        hold_id = keys.hold_id(hold["sk"])
+        # When the operator releases it
+        ran = run("holds", "release", hold_id)
+        # Then the CLI prints the release's request id, and the list shows who decided, when
+        assert ran.code == 0, ran.err
+        found = re.search(r"releasing by request ([0-9a-f-]{36})", ran.out)
+        assert found is not None, ran.out
+        listed = run("holds", "list").out
+        assert f"release request {found.group(1)}" in listed
+        assert re.search(r"decided \S+ by arn:aws:iam::", listed), listed
+        assert "releasing" in listed
 
 
 def test_replay_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
@@ -498,7 +645,40 @@ def test_a_csv_with_an_unknown_column_is_one_line_and_a_non_zero_exit(
     source.write_text("id,mail,date\n1,a@example.com,2026-01-01\n")
     transport, run = cli
     line = one_line_failure(run("import", str(source)))
-    assert "unknown column 'id'" in line
+    assert "column 1 is not a column name" in line
+    assert transport.sent == []
+
+
+def test_a_csv_without_its_header_line_is_refused_without_echoing_its_first_row(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a CSV exported without its header line: its first line is a person's data
+    source = tmp_path / "noheader.csv"
+    source.write_text("jane.noheader@example.com,2026-03-02T10:00:00Z,x1\n")
+    # When it is imported
+    transport, run = cli
+    line = one_line_failure(run("import", str(source)))
+    # Then the column is named by position, the email nowhere, and nothing is sent
+    assert "column 1" in line and "header line missing" in line
+    assert "jane.noheader" not in line
+    assert transport.sent == []
+
+
+def test_a_csv_with_a_repeated_column_is_refused_before_any_call(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a CSV naming email twice (a reader would keep only the second address)
+    source = tmp_path / "dupcol.csv"
+    source.write_text(
+        "external_id,received_at,email,email\n"
+        "d1,2026-03-02T10:00:00Z,op.d1a@example.com,op.d1b@example.com\n"
+    )
+    # When it is imported
+    transport, run = cli
+    line = one_line_failure(run("import", str(source)))
+    # Then it is refused whole, naming the column and its positions, never a value
+    assert "'email' appears twice (columns 3 and 4)" in line
+    assert "op.d1" not in line
     assert transport.sent == []
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
 from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
@@ -181,6 +182,24 @@ def test_an_identity_export_holds_its_requests_jobs_and_links_but_no_other_value
     assert answer["cursor"] is None
 
 
+def test_an_identity_exports_delivery_names_the_job_whose_receipt_confirmed_it(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out braze confirmed
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    watch(pipe)
+    # When an operator exports the email's records
+    body = {"type": "email", "value": EMAIL}
+    records = ok(call(pipe, "POST", "/v1/admin/exports/identity", body))["records"]
+    # Then braze's delivery names its job, and that job's record holds the confirmation time
+    (delivery,) = [r for r in records if r["record"] == "delivery" and r["system"] == "braze"]
+    assert (delivery["confirmed"], delivery["jobs"]) == (["sale"], {"sale": f"{request_id}:braze"})
+    (job,) = [r for r in records if r["record"] == "job" and r["job_id"] == f"{request_id}:braze"]
+    assert job["status"] == "done" and job["completed_at"] is not None
+
+
 def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None:
     # Given 30 opt-outs today
     made = {pipe.post("/v1/opt-out", {"email": f"p{n}@example.com"})["request_id"]
@@ -207,6 +226,22 @@ def test_a_forged_export_cursor_is_refused(pipe: Pipeline) -> None:
     body = {"from": "2026-11-01", "to": "2026-11-02", "cursor": "bm90IGEgY3Vyc29y"}
     answer = call(pipe, "POST", "/v1/admin/exports/range", body)
     assert (answer["statusCode"], json_body(answer)["error"]["field"]) == (422, "cursor")
+
+
+@pytest.mark.parametrize("moment", ["2026-11-01T00:00:00Z", "2026-11-01T17:00:00-08:00"])
+def test_a_range_export_refuses_a_datetime_where_a_day_is_expected(
+    pipe: Pipeline, moment: str
+) -> None:
+    # When a range export is asked from a date and time (read as a day, it would be a UTC day
+    # the caller may not mean)
+    answer = call(pipe, "POST", "/v1/admin/exports/range", {"from": moment, "to": "2026-11-30"})
+    # Then it is refused, naming the field and what it takes, without the value
+    assert answer["statusCode"] == 422
+    error = json_body(answer)["error"]
+    assert (error["field"], error["message"]) == (
+        "from", "from must be a day such as 2026-11-01 (a UTC day, without a time)",
+    )  # fmt: skip
+    assert moment not in answer["body"]
 
 
 # -- imports ------------------------------------------------------------------------------------
@@ -244,6 +279,55 @@ def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
     ]  # fmt: skip
 
 
+def test_an_import_names_an_unknown_column_by_position_never_by_its_text(
+    pipe: Pipeline,
+) -> None:
+    # Given a row whose third key is an email (a file whose header line went missing)
+    row = {"external_id": "z2", "received_at": "2026-03-02T10:00:00Z",
+           "jane.secret@example.com": "x"}  # fmt: skip
+    # When it is imported
+    result = import_rows(pipe, [row])
+    # Then it is rejected as column 3, and the key appears nowhere in the answer
+    assert [(r["field"], r["code"]) for r in result["rejected"]] == [("column 3", "unknown_column")]
+    assert "jane.secret" not in json.dumps(result)
+
+
+def test_an_import_rejection_says_what_is_wrong_in_words_never_a_pattern(pipe: Pipeline) -> None:
+    # Given rows whose jurisdiction, external_id and received_at do not match their formats
+    rows = [
+        {"line": 2, "external_id": "J-1", "received_at": "2026-03-02", "email": "a@example.com",
+         "jurisdiction": "california"},
+        {"line": 3, "external_id": "b4\u00e9", "received_at": "2026-03-02",
+         "email": "b@example.com"},
+        {"line": 4, "external_id": "J-3", "received_at": "2026-3", "email": "c@example.com"},
+    ]  # fmt: skip
+    # When they are imported
+    result = import_rows(pipe, rows)
+    # Then each is rejected by field with a reason in words: no pattern, no pydantic phrase
+    reasons = {r["field"]: r["reason"] for r in result["rejected"]}
+    assert sorted(reasons) == ["external_id", "jurisdiction", "received_at"]
+    assert "such as US-CA" in reasons["jurisdiction"]
+    assert "2026-03-02T10:00:00Z" in reasons["received_at"]
+    for reason in reasons.values():
+        assert not any(mark in reason for mark in ("^", "$", "[", "pattern", "Input should"))
+
+
+def test_an_import_row_with_a_repeated_key_is_refused_not_read_as_its_last_value(
+    pipe: Pipeline,
+) -> None:
+    # Given a batch whose row names email twice (JSON would keep only the second)
+    body = ('{"rows":[{"external_id":"d1","received_at":"2026-03-02T10:00:00Z",'
+            '"email":"op.d1a@example.com","email":"op.d1b@example.com"}]}')  # fmt: skip
+    # When it is imported
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/imports", raw_body=body, iam=True))
+    # Then the batch is refused, naming the key but neither value, and nothing is stored
+    assert answer["statusCode"] == 400
+    error = json_body(answer)["error"]
+    assert (error["code"], error["field"]) == ("malformed_json", "email")
+    assert "op.d1" not in answer["body"]
+    assert [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"] == []
+
+
 def test_importing_the_same_rows_again_stores_nothing_twice(pipe: Pipeline) -> None:
     rows = [{"line": n + 2, "external_id": f"OT-{n}", "received_at": "2026-05-01",
              "email": f"i{n}@example.com"} for n in range(5)]  # fmt: skip
@@ -262,6 +346,24 @@ def test_imported_opt_outs_are_carried_out_and_folded_into_their_year(pipe: Pipe
     watch(pipe)
     figures = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": "2026"}))["requests"]
     assert (figures["received"], figures["open"]) == (1, 1)
+
+
+def test_an_imported_completion_is_its_response_even_when_a_system_here_fails(
+    pipe: Pipeline,
+) -> None:
+    # Given an imported opt-out the other tool completed 7 days after receiving it
+    row = {"external_id": "OT-7d", "received_at": "2026-03-02T10:00:00Z",
+           "email": "week@example.com", "completed_at": "2026-03-09T16:00:00Z"}  # fmt: skip
+    import_rows(pipe, [row])
+    pipe.resolve()
+    # When braze refuses it for good here and every other system confirms it
+    for queue_key in QUEUE_KEYS:
+        work(pipe, queue_key, Vendor(refuse=queue_key == "braze"))
+    watch(pipe)
+    # Then the year counts it answered in 7 days (the other tool's completion), in part
+    figures = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": "2026"}))
+    assert (figures["requests"]["complied_part"], figures["systems"]["braze"]["failed"]) == (1, 1)
+    assert figures["days_to_respond_histogram"] == [{"days": 7, "responses": 1}]
 
 
 # -- redrive ------------------------------------------------------------------------------------
@@ -283,3 +385,49 @@ def test_a_redrive_moves_a_systems_dead_letters_back_to_its_queue(pipe: Pipeline
 def test_a_redrive_of_an_unknown_system_is_404(pipe: Pipeline) -> None:
     answer = call(pipe, "POST", "/v1/admin/systems/nosuch/redrive", params={"system": "nosuch"})
     assert answer["statusCode"] == 404
+
+
+# -- who acted ----------------------------------------------------------------------------------
+
+
+def detail(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    path = f"/v1/admin/requests/{request_id}"
+    return ok(call(pipe, "GET", path, params={"request_id": request_id}))  # type: ignore[no-any-return]
+
+
+def test_a_replay_records_who_asked_for_it(pipe: Pipeline) -> None:
+    # When an operator replays a system
+    path = "/v1/admin/systems/braze/replay"
+    started = ok(call(pipe, "POST", path, params={"system": "braze"}), 202)
+    # Then the replay's record names the signer and the system
+    event = detail(pipe, started["request_id"])["event"]
+    assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
+    assert event["operation"] == {"system": "braze"}
+
+
+def test_a_dlq_redrive_leaves_a_record_of_who_moved_how_many(pipe: Pipeline) -> None:
+    # Given two dead letters in braze's DLQ
+    dlq = pipe.queue_urls["braze"].removesuffix("-jobs") + "-dlq"
+    for n in range(2):
+        body = {"job_id": f"{RID}:braze", "request_id": RID, "system": "braze", "n": n}
+        pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
+    # When an operator redrives braze's DLQ
+    moved = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
+    # Then the answer names a record of it, which says who moved how many of whose letters
+    event = detail(pipe, moved["request_id"])["event"]
+    assert (event["event_type"], event["source"]) == ("redrive", "operator")
+    assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
+    assert event["operation"] == {"system": "braze", "dlq_moved": "2"}
+    # ... and a redrive that moved nothing records nothing
+    again = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
+    assert (again["moved"], again["request_id"]) == (0, None)
+
+
+def test_an_import_records_who_imported_each_row(pipe: Pipeline) -> None:
+    # When an operator imports a row
+    row = {"external_id": "who-1", "received_at": "2026-03-02T10:00:00Z", "email": EMAIL}
+    assert import_rows(pipe, [row])["stored"] == 1
+    # Then its request's evidence names the signer beside the other tool's id
+    (event,) = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
+    imported = detail(pipe, event["request_id"])["event"]["evidence"]["imported"]
+    assert (imported["external_id"], imported["imported_by"]) == ("who-1", LOCAL_IAM_CALLER)

@@ -83,7 +83,7 @@ def systems(rows: dict[str, dict[str, object]]) -> str:
     overdue_x = label_width + rate_width + 60
     top_overdue = max((int(str(r.get("overdue", 0))) for r in rows.values()), default=0)
     parts = [
-        _text(label_width, 14, "success rate (done / final jobs)"),
+        _text(label_width, 14, "requests done / done + failed, after replays"),
         _text(overdue_x, 14, "overdue requests"),
     ]
     for index, (name, found) in enumerate(rows.items()):
@@ -110,7 +110,7 @@ def systems(rows: dict[str, dict[str, object]]) -> str:
             f"<title>{escape(f'{name}: {overdue} overdue')}</title></rect>"
         )
         parts.append(_text(overdue_x + max(width, 1) + 6, y + 17, str(overdue)))
-    return _svg("chart-systems", "Per-system success rate and overdue requests", height, parts)
+    return _svg("chart-systems", "Requests done per system (after replays), overdue", height, parts)
 
 
 def _y_axis(top: int, bottom: int, plot_top: int, right: int) -> list[str]:

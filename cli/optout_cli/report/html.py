@@ -103,7 +103,7 @@ def _systems_table(rows: dict[str, dict[str, Any]]) -> str:
     return (
         '<table><thead><tr><th scope="col">System</th><th scope="col">Done</th>'
         '<th scope="col">Failed</th><th scope="col">In progress</th>'
-        '<th scope="col">Success</th><th scope="col">Overdue</th></tr></thead>'
+        '<th scope="col">Done of final</th><th scope="col">Overdue</th></tr></thead>'
         f"<tbody>{lines}</tbody></table>"
     )
 

@@ -29,7 +29,8 @@ def render(figures: dict[str, Any]) -> str:
         cells = [days(total["days_to_respond"][key])]
         cells += [days(by_source[s]["days_to_respond"][key]) for s in SOURCE_NAMES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "## Systems", "", "| system | done | failed | in progress | success | overdue |",
+    lines += ["", "## Systems (requests per system, as they stand, after replays)", "",
+              "| system | done | failed | in progress | done of final | overdue |",
               "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, found in figures["systems"].items():
         lines.append(

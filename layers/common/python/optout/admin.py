@@ -18,7 +18,8 @@ from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
 
-EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence")
+EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
+                "operation")  # fmt: skip
 DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at")  # fmt: skip
@@ -112,10 +113,18 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
     view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
     view["satisfied"] = proof.state
     if proof.covering:
-        view["satisfied_by"] = [
-            {"request_id": job["request_id"], "job_id": job["job_id"],
-             "status": job.get("status"), "completed_at": job.get("completed_at"),
-             "purposes": job.get("purposes"), "receipt": job.get("receipt", {})}
-            for job in proof.covering
-        ]  # fmt: skip
+        view["satisfied_by"] = [_covering_view(job) for job in proof.covering]
+    return view
+
+
+def _covering_view(job: Item) -> dict[str, Any]:
+    """An earlier request's job, with its history as the exports give it: a covering job
+    that failed and was replayed must not read as a clean delivery."""
+    view = {"request_id": job["request_id"], "job_id": job["job_id"],
+            "status": job.get("status"), "completed_at": job.get("completed_at"),
+            "purposes": job.get("purposes"), "receipt": job.get("receipt", {}),
+            "attempts": job.get("attempts"), "replays": job.get("replays"),
+            "replayed_at": job.get("replayed_at")}  # fmt: skip
+    if job.get("failures"):
+        view["failures"] = job["failures"]
     return view

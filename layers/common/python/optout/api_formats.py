@@ -15,6 +15,8 @@ EXPECTED_FORMATS: dict[str, str] = {
     "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f",
     "hold_id": "must be a hold id as GET /v1/admin/holds lists it: a request id, a dot and "
     "three digits",
+    "from": "must be a day such as 2026-11-01 (a UTC day, without a time)",
+    "to": "must be a day such as 2026-11-30 (a UTC day, without a time)",
     "system": "must be a system name as configured: a lowercase letter, then up to 39 "
     "lowercase letters, digits or _",
 }

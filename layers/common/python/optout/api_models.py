@@ -1,10 +1,12 @@
 """Input and output models of the public HTTP contract (v1). Storage models live in store/."""
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -13,6 +15,7 @@ from pydantic import (
     StrictStr,
     model_serializer,
 )
+from pydantic_core import PydanticCustomError
 
 from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
 from optout.identifiers import IdType
@@ -220,6 +223,8 @@ class HoldOut(ApiModel):
     cluster_b: int
     cap: int
     decided_at: str | None = None
+    decided_by: str | None = None  # the operator's ARN (holds decided before 1.2: none)
+    release_request_id: str | None = None  # the hold_release event, for `optout status`
 
 
 class HoldsOut(ApiModel):
@@ -285,13 +290,26 @@ class ExportIdentityIn(AdminLookupIn):
     cursor: Annotated[str, Field(max_length=2048)] | None = None
 
 
+def _day_only(value: object) -> object:
+    """A day as YYYY-MM-DD and nothing more: a datetime would be read as its day, silently
+    (and a local time's day is not the UTC day the export counts in)."""
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise PydanticCustomError("string_pattern_mismatch", "a day as YYYY-MM-DD")
+    return value
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+Day = Annotated[date, BeforeValidator(_day_only)]
+
+
 class ExportRangeIn(StrictModel):
-    """Requests received from `from` to `to` (inclusive, UTC days)."""
+    """Requests received from `from` to `to` (inclusive, UTC days: a request's day is the UTC
+    date of its `received_at`)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: date = Field(alias="from")
-    to: date
+    from_: Day = Field(alias="from")
+    to: Day
     cursor: Annotated[str, Field(max_length=2048)] | None = None
 
 
@@ -299,3 +317,4 @@ class RedriveOut(ApiModel):
     system: str
     moved: int
     remaining: int
+    request_id: str | None = None  # the event recording who moved them (none if moved is 0)

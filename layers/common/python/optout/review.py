@@ -6,6 +6,9 @@ read and one write, and the admin function needs no queue or graph permissions. 
 writes its event and marks the hold `releasing` in one transaction, so a second release or a
 rejection after it gets a 409 instead of an acknowledgement that will do nothing. A rejection
 only changes the hold.
+
+Every action records who took it: the signer's ARN (the admin function allow-listed it), as
+`evidence.acted_by` on the event and `decided_by` on the hold; never an identifier.
 """
 
 import uuid
@@ -33,29 +36,30 @@ class ReviewService:
     def list_holds(self, limit: int = 100) -> HoldsOut:
         return HoldsOut(holds=[_view(h) for h in holds.list_holds(self._table, limit)])
 
-    def release(self, hold_id: str) -> OperatorActionOut:
+    def release(self, hold_id: str, caller: str) -> OperatorActionOut:
         hold = self._held(hold_id)
-        event = self._new_event("hold_release", {"hold_id": hold_id})
+        event = self._new_event("hold_release", {"hold_id": hold_id}, caller)
         request_id = str(event["request_id"])
+        decided = dict(hold, decided_by=caller)  # written with the hold's new status
         try:
             transact.write(self._table, [
                 transact.put(self._table, event, "attribute_not_exists(pk)"),
-                holds.releasing(self._table, hold, request_id, str(event["received_at"])),
+                holds.releasing(self._table, decided, request_id, str(event["received_at"])),
             ])  # fmt: skip
         except transact.Cancelled:
             raise Conflict("this hold was decided meanwhile", field="hold_id") from None
         return OperatorActionOut(request_id=request_id, hold_id=hold_id, status="releasing")
 
-    def reject(self, hold_id: str) -> OperatorActionOut:
-        hold = self._held(hold_id)
+    def reject(self, hold_id: str, caller: str) -> OperatorActionOut:
+        hold = dict(self._held(hold_id), decided_by=caller)
         if not holds.decide(self._table, hold, "rejected", iso(datetime.now(UTC))):
             raise Conflict("this hold was decided meanwhile", field="hold_id")
         return OperatorActionOut(hold_id=hold_id, status="rejected")
 
-    def replay(self, system: str) -> OperatorActionOut:
+    def replay(self, system: str, caller: str) -> OperatorActionOut:
         if self._systems is None or system not in {s.name for s in self._systems.systems}:
             raise NotFound("no system with this name", field="system")
-        event = self._new_event("replay", {"system": system})
+        event = self._new_event("replay", {"system": system}, caller)
         put_event(self._table, event)
         request_id = str(event["request_id"])
         return OperatorActionOut(request_id=request_id, system=system, status="replaying")
@@ -68,12 +72,19 @@ class ReviewService:
             raise Conflict(f"this link was already {hold.get('status')}", field="hold_id")
         return hold
 
-    def _new_event(self, kind: EventType, operation: dict[str, str]) -> Item:
+    def record_redrive(self, system: str, moved: int, caller: str) -> str:
+        """A DLQ redrive as an event: who moved how many of a system's dead letters back. The
+        resolver finds no references in it to send again (the messages are already back)."""
+        event = self._new_event("redrive", {"system": system, "dlq_moved": str(moved)}, caller)
+        put_event(self._table, event)
+        return str(event["request_id"])
+
+    def _new_event(self, kind: EventType, operation: dict[str, str], caller: str) -> Item:
         now = datetime.now(UTC)
         event = CapturedEvent(
             request_id=str(uuid.uuid4()), event_type=kind, source="operator", received_at=now,
             deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence={}, fingerprint="", operation=operation,
+            evidence={"acted_by": caller}, fingerprint="", operation=operation,
         )  # fmt: skip
         return event.to_item(self._retention)
 
@@ -86,5 +97,6 @@ def _view(hold: Item) -> HoldOut:
         hold_id=keys.hold_id(hold["sk"]), status=hold.get("status", "held"),
         held_at=hold["held_at"], request_id=hold["request_id"], a=side(hold["a"]),
         b=side(hold["b"]), cluster_a=hold["cluster_a"], cluster_b=hold["cluster_b"],
-        cap=hold["cap"], decided_at=hold.get("decided_at"),
+        cap=hold["cap"], decided_at=hold.get("decided_at"), decided_by=hold.get("decided_by"),
+        release_request_id=hold.get("release_request_id"),
     )  # fmt: skip

@@ -46,6 +46,12 @@ STATUS_TEXT: Final[dict[str, str]] = {
     ),
     "denied": "Denied: we could not act on this request. We will tell you why.",
 }
+# A denial after some systems already processed it opts no one back in: saying "we could not
+# act" would be false for those systems.
+DENIED_AFTER_SYSTEMS: Final = (
+    "Denied: we decided not to act further on this request, and will tell you why. The "
+    "systems that had already processed it keep your opt-out."
+)
 
 
 def _page(title: str, body: str) -> str:
@@ -99,10 +105,11 @@ def status_page(status: dict[str, Any]) -> str:
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
     return _page(
         "Your opt-out request",
         "<h1>Your opt-out request</h1>"
-        f"<p>{escape(STATUS_TEXT.get(state, state))}</p>"
+        f"<p>{escape(text)}</p>"
         f"<dl>{details}</dl>"
         f'<p><a href="/v1/requests/{rid}">Refresh this page</a> · '
         f'<a href="{WEBFORM}">Back to your privacy choices</a></p>',

@@ -110,10 +110,10 @@ def from_validation(error: "RequestValidationError") -> Refused:
             422, "invalid_field", f"{label} has a field this request does not take", field
         )
     last = next((p for p in reversed(parts) if isinstance(p, str)), "")
-    return Refused(422, "invalid_field", f"{label} {_expected(kind, context, last)}", field)
+    return Refused(422, "invalid_field", f"{label} {expected_words(kind, context, last)}", field)
 
 
-def _expected(kind: str, ctx: Mapping[str, Any], name: str) -> str:
+def expected_words(kind: str, ctx: Mapping[str, Any], name: str) -> str:
     """What pydantic's error type means, from our schema's limits (ctx), never the input."""
     if kind == "string_pattern_mismatch":
         return EXPECTED_FORMATS.get(name, "does not have the expected format")

@@ -13,7 +13,9 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 - `open`: still being worked on (received / processing).
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
-compliance, or the denial; an import carries its original tool's completion time. They are
+compliance, or the denial; an import carries its original tool's completion time, which is
+its response whatever this deployment's systems do later (a system failing here makes it
+`complied_part`, at that time; never `failed`: the other tool complied). They are
 kept as whole hours, rounded up (never understating the time taken).
 """
 
@@ -114,6 +116,10 @@ def _outcome(
     if status.status == "completed":
         return "complied_whole", imported.get("completed_at") or status.completed_at
     if status.status == "failed":
+        if imported.get("completed_at"):
+            # The other tool responded then; a system here failing since changes this
+            # deployment's part, not when the consumer's request was answered.
+            return "complied_part", str(imported["completed_at"])
         done = [str(j["completed_at"]) for s in systems if s.state == "done" for j in s.jobs
                 if j.get("completed_at")]  # fmt: skip
         if any(s.state == "done" for s in systems):

@@ -21,9 +21,9 @@ from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.status import aggregate, proofs
-from optout.store import keys
+from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
-from optout.store.delivery import marks_of, settled
+from optout.store.delivery import job_attribute, marks_of, settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -35,6 +35,7 @@ EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "g
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at")  # fmt: skip
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
+EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
 
 
 class ExportService:
@@ -60,6 +61,7 @@ class ExportService:
             marks = marks_of(items)
             records = _identity_records(id_type, identifier.value, key, items, marks,
                                         settled(self._table, marks))  # fmt: skip
+            records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
         page = request_ids[start : start + PAGE_REQUESTS]
         for request_id in page:
             records += self._request_records(request_id)
@@ -206,10 +208,31 @@ def _identity_records(
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
     for system, mark in sorted(marks.items()):
         confirmed, in_flight = deliveries[system]
+        # `updated_at` is the mark's last write (a job made or replayed), not a confirmation
+        # time: `jobs` names the job of each purpose, whose record has its `completed_at`.
+        jobs = {str(p): str(mark[job_attribute(p)]) for p in sorted(mark.get("inflight", ()))
+                if mark.get(job_attribute(p))}  # fmt: skip
         records.append({"record": "delivery", "system": system,
                         "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
-                        "updated_at": mark.get("updated_at")})  # fmt: skip
+                        "updated_at": mark.get("updated_at"), "jobs": jobs})  # fmt: skip
     return records
+
+
+def _hold_records(id_type: str, key: str, held: list[Item]) -> list[Item]:
+    """The links of this identity held at the cluster cap, and what an operator decided: a
+    rejected pair is otherwise in no record of either identity."""
+    mine = {"type": id_type, "key": key}
+    return [
+        {"record": "hold", "hold_id": keys.hold_id(str(hold["sk"])),
+         "request_id": hold.get("request_id"), "status": hold.get("status"),
+         "held_at": hold.get("held_at"),
+         "other": {"type": other["type"], "key": other["key"]}, "cap": hold.get("cap"),
+         "decided_at": hold.get("decided_at"), "decided_by": hold.get("decided_by"),
+         "release_request_id": hold.get("release_request_id")}
+        for hold in held
+        for side, other in (("a", hold["b"]), ("b", hold["a"]))
+        if {"type": hold[side]["type"], "key": hold[side]["key"]} == mine
+    ]  # fmt: skip
 
 
 def _requests_of(items: list[Item]) -> list[str]:

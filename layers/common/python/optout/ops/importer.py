@@ -26,6 +26,7 @@ from optout.api_models import ImportOut, RejectedRow
 from optout.deadlines import deadline_at
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
+from optout.http.answers import expected_words
 from optout.ops.reminders import remind_now
 from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap, Purpose
 from optout.store import keys
@@ -67,14 +68,14 @@ class ImportService:
         self._secret = hash_key
         self._retention = retention_days
 
-    def import_rows(self, rows: list[dict[str, Any]], now: datetime) -> ImportOut:
+    def import_rows(self, rows: list[dict[str, Any]], now: datetime, caller: str) -> ImportOut:
         rejected: list[RejectedRow] = []
         events: dict[str, Item] = {}
         duplicates = 0
         for raw in rows:
             line = raw.get("line") if isinstance(raw.get("line"), int) else None
             try:
-                event = self._event(raw, now)
+                event = self._event(raw, now, caller)
             except _Rejected as bad:
                 rejected.append(RejectedRow(line=line, field=bad.field, code=bad.code,
                                             reason=bad.reason))  # fmt: skip
@@ -95,7 +96,7 @@ class ImportService:
         return ImportOut(stored=len(fresh), duplicates=duplicates + len(existing),
                          rejected=rejected)  # fmt: skip
 
-    def _event(self, raw: dict[str, Any], now: datetime) -> Item:
+    def _event(self, raw: dict[str, Any], now: datetime, caller: str) -> Item:
         row = _row(raw)
         received = _utc(row.received_at)
         if received > now:
@@ -110,7 +111,7 @@ class ImportService:
         identifiers, roles, asserts = self._identifiers(row, region)
         choices: OptOutMap = dict.fromkeys(_purposes(row.purposes), True)
         request_id = self._request_id(row.external_id)
-        imported = {"external_id": row.external_id, "imported_at": iso(now)}
+        imported = {"external_id": row.external_id, "imported_at": iso(now), "imported_by": caller}
         if completed is not None:
             imported["completed_at"] = iso(completed)
         deadline = deadline_at(received, row.jurisdiction)
@@ -162,11 +163,24 @@ def _row(raw: dict[str, Any]) -> ImportRow:
         return ImportRow.model_validate(cleaned)
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or "row"
-        code = "unknown_column" if first.get("type") == "extra_forbidden" else "invalid_field"
-        if first.get("type") == "missing":
-            code = "missing_field"
-        raise _Rejected(field, code, str(first.get("msg", "invalid value"))) from None
+        kind = str(first.get("type", ""))
+        name = str(first["loc"][0]) if first.get("loc") else ""
+        if kind == "extra_forbidden":
+            # By position, never by its text: an unknown key can be an identifier itself.
+            position = list(raw).index(name) + 1
+            reason = f"not a column name (columns: {', '.join(COLUMNS)})"
+            raise _Rejected(f"column {position}", "unknown_column", reason) from None
+        code = "missing_field" if kind == "missing" else "invalid_field"
+        raise _Rejected(name or "row", code, _reason(kind, first.get("ctx") or {}, name)) from None
+
+
+def _reason(kind: str, ctx: dict[str, Any], name: str) -> str:
+    """What is wrong, in words (never pydantic's message: it quotes our patterns)."""
+    if name in ("received_at", "completed_at") and kind.startswith(("datetime", "date")):
+        return "must be a date (2026-03-02) or a date and time (2026-03-02T10:00:00Z)"
+    if name == "external_id" and kind == "string_pattern_mismatch":
+        return "must be printable ASCII characters (letters, digits, spaces, punctuation)"
+    return expected_words(kind, ctx, name)
 
 
 def _purposes(raw: str | None) -> list[Purpose]:

@@ -50,8 +50,11 @@ def get_hold(table: Table, sk: str, *, consistent: bool = False) -> Item | None:
 
 
 def decide(table: Table, hold: Item, status: str, at: str) -> bool:
-    """From the status `hold` was read with to `status`, once; False if someone moved it first."""
-    step = _step(table, hold, str(hold.get("status", "held")), {"status": status, "decided_at": at})
+    """From the status `hold` was read with to `status`, once; False if someone moved it first.
+    `decided_at` stays the operator's decision: a release was decided when it was marked
+    `releasing`, not when the resolver linked the pair."""
+    change = {"status": status, "decided_at": hold.get("decided_at") or at}
+    step = _step(table, hold, str(hold.get("status", "held")), change)
     return conditional(lambda: table.client.put_item(**step["Put"])) is not None
 
 
