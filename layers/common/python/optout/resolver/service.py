@@ -250,9 +250,11 @@ class Resolver:
             graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
             accepted.extend((a, b))
             added += 1
-        batch_put(self._table, held)
-        if held:
-            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=len(held))
+        # Only a hold that does not exist yet: this event processed again (a retried batch, the
+        # sweep's redrive) must not put a decided hold back to `held` (a hold is decided once).
+        new = sum(put_if_absent(self._table, item) for item in held)
+        if new:
+            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
         return accepted, added, len(held)
 
     def _assert(
