@@ -2,12 +2,15 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
+from tests.support.aws_hooks import session_hooks
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -41,6 +44,37 @@ def test_an_event_the_resolver_never_saw_is_resolved_by_the_redrive(pipe: Pipeli
     queued = job_messages(pipe)
     assert queued and {r for r, _ in queued} == {request_id}
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] != "received"
+
+
+def test_an_event_whose_batch_lambda_gave_up_on_is_resolved_again_with_its_state(
+    pipe: Pipeline,
+) -> None:
+    # Given a banner opt-out whose stream batch fails in the flush on every try (SQS refuses
+    # the sends for the first invocation and Lambda's five retries), then is given up
+    device = "dev-sweep-given-up-0001"
+    request_id = pipe.post("/v1/consent", {"device_id": device, "opt_out": {"sale": True}})[
+        "request_id"
+    ]
+    records = pipe.event_records()
+
+    def unavailable(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}},
+                          "SendMessageBatch")  # fmt: skip
+
+    with session_hooks("given-up", pipe.resolver.resolver.cache_clear) as register:
+        register("before-call.sqs.SendMessageBatch", unavailable)
+        for _ in range(6):
+            with pytest.raises(ClientError):
+                pipe.resolve(records)
+    pipe.resolver.resolver.cache_clear()  # a new container: clients without the fault
+    # When the sweep runs at its first check and the resolver takes its redrive event
+    report = sweep(pipe, timedelta(minutes=16)).sweep()
+    # Then the request was found unresolved (no RESOLUTION before a flush that succeeded),
+    assert report.unresolved == [request_id]
+    # and once resolved again the device's state says opted out and its jobs are queued
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert pipe.get(f"/v1/consent/{device}", device_id=device)["opt_out"]["sale"] is True
+    assert {r for r, _ in job_messages(pipe)} == {request_id}
 
 
 def test_a_pending_job_whose_message_was_lost_is_sent_again(pipe: Pipeline) -> None:

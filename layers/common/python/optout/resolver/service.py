@@ -143,14 +143,16 @@ class Resolver:
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending, asked)
         size = max(derivation.sizes, default=0)
-        self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
+        self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
     def flush(self, outbox: Outbox) -> None:
-        """Send, write states, then check every derivation's basis; derive again what moved."""
+        """Send, write states, then check every derivation's basis; derive again what moved.
+        The events' RESOLUTIONs come last, when nothing moved: a flush that raises leaves its
+        events unresolved, for the stream's retry or, once Lambda gives up, the sweep."""
         bases = dict(outbox.bases)
         outbox.flush(self._queue, self._table)
         outbox.bases.clear()
@@ -161,6 +163,7 @@ class Resolver:
                 c for c, basis in bases.items() if any(now[pk] != v for pk, v in basis.items())
             ]
             if not moved:
+                self._resolved(outbox)
                 return
             metrics.add_metric(name="StatesRederived", unit="Count", value=len(moved))
             again = Outbox()
@@ -396,7 +399,7 @@ class Resolver:
         stays failed and listed for the next replay, and the others go on."""
         config = {s.name: s for s in self._systems.systems}.get(system)
         if config is None:
-            self._record(request_id, {"jobs_total": 0, "replayed": 0, "system": system})
+            self._record(pending, request_id, {"jobs_total": 0, "replayed": 0, "system": system})
             return Resolution(request_id, 0, [], 0, 0)
         now = iso(self._clock())
         sending: list[Item] = []  # the listings of the jobs whose messages go out
@@ -423,7 +426,7 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "replayed": len(sending), "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
-        self._record(request_id, outcome)
+        self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, len(sending))
 
     def _remind_watch(self, sending: list[Item], now: datetime) -> None:
@@ -490,8 +493,8 @@ class Resolver:
             message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
             pending.add(queue_keys[system], message)
             sent += 1
-        self._record(request_id, {"jobs_total": 0, "redriven_events": resolved,
-                                  "redriven_jobs": sent})  # fmt: skip
+        self._record(pending, request_id, {"jobs_total": 0, "redriven_events": resolved,
+                                           "redriven_jobs": sent})  # fmt: skip
         return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
     def _identifier_values(self, job: Item) -> list[Item]:
@@ -521,10 +524,19 @@ class Resolver:
         return Pass(Graph(self._table, self._caps), self._systems, iso(self._clock()),
                     self._expires(), self._refresh())  # fmt: skip
 
-    def _record(self, request_id: str, fields: Item) -> None:
-        put_if_absent(self._table, {"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK,
+    def _record(self, pending: Outbox, request_id: str, fields: Item) -> None:
+        """The event's RESOLUTION, written by the flush once its states are written and checked
+        (`_resolved`): the sweep reads a RESOLUTION as "resolved", so one written before a
+        flush that then failed for good would leave the event's states unwritten for ever."""
+        pending.resolutions.append({"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK,
                                     "kind": "resolution", "resolved_at": iso(self._clock()),
                                     "expires_at": self._expires(), **fields})  # fmt: skip
+
+    def _resolved(self, outbox: Outbox) -> None:
+        """The batch's RESOLUTIONs, each only if absent (a re-run keeps the first record)."""
+        for item in outbox.resolutions:
+            put_if_absent(self._table, item)
+        outbox.resolutions.clear()
 
     def _expires(self) -> int:
         """Identity items live RECORD_RETENTION_DAYS past their last change or refresh."""
