@@ -196,6 +196,27 @@ def test_a_rejected_hold_stays_rejected_when_its_link_event_is_processed_again(
     assert (after["status"], after["decided_at"]) == ("rejected", rejected["decided_at"])
 
 
+@pytest.mark.parametrize("last", [True, False], ids=["opt-out-last", "opt-in-last"])
+def test_two_choices_of_one_device_in_one_stream_batch_leave_the_last_choice(
+    pipe: Pipeline, last: bool
+) -> None:
+    def choose(sale: bool) -> None:  # a confirmed opt-in is what lifts an opt-out
+        pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": sale},
+                                  "confirm_opt_in": True})  # fmt: skip
+
+    # Given a device whose stored state already says `last` (each choice its own batch)
+    for sale in (True, False)[: 1 if last else 2]:
+        choose(sale)
+        pipe.resolve()
+    # When it chooses the opposite, then `last` again, and both land in one stream batch
+    choose(not last)
+    choose(last)
+    batch = pipe.event_records()
+    assert len(batch) == 2 and pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then its state is the last choice, not the one pending from earlier in the batch
+    assert pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)["opt_out"]["sale"] is last
+
+
 def holds_of(pipe: Pipeline) -> list[dict[str, Any]]:
     return [i for i in pipe.items("HOLD") if i["kind"] == "hold"]
 
