@@ -62,18 +62,21 @@ def _update(
     )
 
 
-def record(table: Table, job: Item, receipt: Item, now: str) -> bool:
-    """A failed attempt that will be retried: the job stays pending with the attempt's receipt."""
+def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> bool:
+    """A failed attempt that will be retried: the job stays pending with the attempt's receipt
+    and `retry_at`, when its message comes back (the vendor's Retry-After or our back-off),
+    so the sweep does not take a job waiting that long for a stuck one (optout/sweep.py)."""
     return _update(
         table,
         job,
-        "SET #status = :pending, receipt = :receipt, updated_at = :now ADD attempts :one"
-        " REMOVE lease_until",
+        "SET #status = :pending, receipt = :receipt, updated_at = :now, retry_at = :retry_at"
+        " ADD attempts :one REMOVE lease_until",
         NOT_FINISHED + " AND #status <> :submitted",
         {
             ":pending": "pending",
             ":receipt": receipt,
             ":now": now,
+            ":retry_at": retry_at,
             ":submitted": SUBMITTED,
             ":one": 1,
         },
