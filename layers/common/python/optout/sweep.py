@@ -121,18 +121,24 @@ class Sweeper:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
-        request_id = str(uuid.uuid4())
-        operation = {
-            "requests": " ".join(ref for kind, ref in refs if kind == "request"),
-            "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
-        }
-        event = CapturedEvent(
-            request_id=request_id, event_type="redrive", source="operator", received_at=now,
-            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence={}, fingerprint="", operation=operation,
-        )  # fmt: skip
-        put_event(self._table, event.to_item(self._retention))
-        return request_id
+        return redrive(self._table, refs, now, self._retention)
+
+
+def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_days: int) -> str:
+    """One `redrive` event for ("request", request id) and ("job", "<request_id>:<system>")
+    references, which the resolver carries out from the stream; returns its request id."""
+    request_id = str(uuid.uuid4())
+    operation = {
+        "requests": " ".join(ref for kind, ref in refs if kind == "request"),
+        "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
+    }
+    event = CapturedEvent(
+        request_id=request_id, event_type="redrive", source="operator", received_at=now,
+        deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+        evidence={}, fingerprint="", operation=operation,
+    )  # fmt: skip
+    put_event(table, event.to_item(retention_days))
+    return request_id
 
 
 def redrive_refs(operation: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:

@@ -12,6 +12,7 @@ reads those versions again; a cluster whose versions moved is derived again, unt
 Whoever wrote an input derives after writing it, so the last check always sees every input.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ from optout.store.codec import Item
 from optout.store.events import get_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
-from optout.sweep import redrive_refs
+from optout.sweep import redrive, redrive_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
@@ -167,10 +168,38 @@ class Resolver:
                 return
             metrics.add_metric(name="StatesRederived", unit="Count", value=len(moved))
             again = Outbox()
-            self._pass().run([cluster[0] for cluster in moved], again)
+            derivation = self._pass()
+            derivation.run([cluster[0] for cluster in moved], again)
             bases = dict(again.bases)
             batch_put(self._table, list(again.states.values()))
+            self._rederived_jobs(derivation, again, outbox)
         raise RuntimeError("cluster kept changing under the resolver; the stream retries")
+
+    def _rederived_jobs(self, derivation: Pass, again: Outbox, outbox: Outbox) -> None:
+        """Jobs for what a derivation made again in the flush calls for: the states it wrote
+        can say opted out where no job carries it yet (an identity linked, with a stale view
+        of what was carried to it, while this batch's derivation went stale). They are made
+        under a request id of their own, `<a request of this batch>~<random>`: the batch's
+        events already have their one job per system, and a job is never widened once it may
+        have been sent. Sent at once: the batch's outbox is already flushed."""
+        plans = {name: plan for name, plan in derivation.merged_plans().items() if plan.needs}
+        if not plans:
+            return
+        owner = next((str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions),
+                     "rederived")  # fmt: skip
+        request_id = f"{owner}~{uuid.uuid4().hex[:12]}"
+        made, _ = self._fan_out(request_id, plans, again, set())
+        try:
+            for queue_key, messages in sorted(again.messages.items()):
+                self._queue.send(queue_key, messages)
+        except (ClientError, RuntimeError):  # RuntimeError: entries SQS refused
+            # No request of theirs for the sweep to find, and the retried batch may not derive
+            # them again: a redrive event names them, and its resolver sends them.
+            refs = [("job", f"{request_id}:{name}") for name in made]
+            redrive(self._table, refs, self._clock(), self._retention)
+            raise
+        metrics.add_metric(name="JobsRederived", unit="Count", value=len(made))
+        logger.info("jobs made after a concurrent change", request_id=request_id, jobs=made)
 
     # -- inputs ------------------------------------------------------------------------------
 
