@@ -7,7 +7,9 @@ import boto3
 import pytest
 
 from local.moto_guard import guarded
+from optout.store import keys
 from tests.conftest import Aws
+from tests.integration.test_admin import hold_action
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
 from tests.support.lambdas import load_event
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -170,6 +172,53 @@ def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(
     assert len(email_links) == 49  # 49 devices + the email = 50
     assert len(holds) == 1000 - 49
     assert all(h["cap"] == 50 and "@" not in str(h) for h in holds)
+
+
+def test_a_rejected_hold_stays_rejected_when_its_link_event_is_processed_again(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cap of 2, two devices linked to one email in one stream batch (the second link
+    # is held), and an operator who rejected that hold
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    for device in (DEVICE_A, DEVICE_B):
+        link = {"a": {"type": "device_id", "value": device}, "b": {"type": "email", "value": EMAIL}}
+        pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+    records = pipe.event_records()
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    (hold,) = holds_of(pipe)
+    assert hold_action(pipe, keys.hold_id(hold["sk"]), "reject")["statusCode"] == 200
+    (rejected,) = holds_of(pipe)
+    # When the same stream records are resolved again (a batch retried after its flush failed)
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    # Then the hold keeps the operator's decision
+    (after,) = holds_of(pipe)
+    assert (after["status"], after["decided_at"]) == ("rejected", rejected["decided_at"])
+
+
+@pytest.mark.parametrize("last", [True, False], ids=["opt-out-last", "opt-in-last"])
+def test_two_choices_of_one_device_in_one_stream_batch_leave_the_last_choice(
+    pipe: Pipeline, last: bool
+) -> None:
+    def choose(sale: bool) -> None:  # a confirmed opt-in is what lifts an opt-out
+        pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": sale},
+                                  "confirm_opt_in": True})  # fmt: skip
+
+    # Given a device whose stored state already says `last` (each choice its own batch)
+    for sale in (True, False)[: 1 if last else 2]:
+        choose(sale)
+        pipe.resolve()
+    # When it chooses the opposite, then `last` again, and both land in one stream batch
+    choose(not last)
+    choose(last)
+    batch = pipe.event_records()
+    assert len(batch) == 2 and pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then its state is the last choice, not the one pending from earlier in the batch
+    assert pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)["opt_out"]["sale"] is last
+
+
+def holds_of(pipe: Pipeline) -> list[dict[str, Any]]:
+    return [i for i in pipe.items("HOLD") if i["kind"] == "hold"]
 
 
 @pytest.fixture

@@ -7,10 +7,13 @@ hypothesis draws, so many interleavings are explored and a failing one shrinks a
 The final STATE of every identity must equal what the same events give when resolved one
 after the other. Small models are also explored exhaustively (every single preemption point).
 Both fail on the resolver of before issue 10, and on today's with the flush's check after
-writing switched off.
+writing switched off. States are not enough: every purpose a STATE says is opted out must also
+be carried by a job to each system that takes that identity (`unjobbed`), which a flush that
+derived states again without making their jobs broke (the s9 review).
 """
 
 import itertools
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,7 @@ from optout.purposes import ALL_PURPOSES
 from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
 from optout.settings import LOCAL_HASH_KEY
+from optout.store import keys
 from optout.store.codec import deserialize
 from optout.store.table import Table
 from optout.systems import load_systems
@@ -95,6 +99,28 @@ def final_states(aws: Aws, table: Table) -> States:
         who.pk: (stored[who.pk]["opt_out"], stored[who.pk]["gpc"]) if who.pk in stored else nothing
         for who in IDENTITIES
     }
+
+
+def unjobbed(aws: Aws, table: Table) -> list[str]:
+    """Every (identity, system, purpose) a STATE says is opted out whose system takes that
+    identity, but whose mark names no existing job carrying that identity and purpose."""
+    raw = aws.dynamodb.scan(TableName=table.name)["Items"]
+    items = {(i["pk"], i["sk"]): i for i in map(deserialize, raw)}
+    missing: list[str] = []
+    for who in IDENTITIES:
+        opted = {p for p, v in items.get((who.pk, "STATE"), {}).get("opt_out", {}).items() if v}
+        for system in SYSTEMS.systems:
+            if not system.accepts(who.type):
+                continue
+            mark = items.get((who.pk, keys.delivery_sk(system.name)), {})
+            for purpose in sorted(opted & set(system.purposes)):
+                job_id = str(mark.get(f"job_{purpose}", ":"))
+                request_id, _ = job_id.rsplit(":", 1)
+                job = items.get((keys.request_pk(request_id), keys.job_sk(system.name)), {})
+                carried = {i["key"] for i in job.get("identifiers", [])}
+                if purpose not in mark.get("inflight", ()) or who.key not in carried:
+                    missing.append(f"{who.type} {system.name} {purpose}")
+    return missing
 
 
 @pytest.fixture
@@ -177,3 +203,80 @@ def test_every_single_preemption_of_a_small_model_ends_where_one_resolver_does(
             plan = [(first, point), (1 - first, 10**6)]
             expected, got, trace = run_both(aws, queue, history, specs, plan)
             assert got == expected, (first, point, trace)
+
+
+# Device 0 asserted the email (no token); then at once: P (device 0 opts out of sale), Q
+# (device 0 opts out of share) and T (device 1 linked to the email). With P's bursts around Q's
+# whole run, P reads device 0 before Q writes it, pushes its stale "sale" to the email after
+# Q's "sale, share", and T links device 1 then, planning its jobs from "sale"; P's flush sees
+# its basis moved and derives the states again (the s9 review's schedule).
+STALE_CARRY = ([("assert", 0)], [("own", 0, {"sale": True}, False),
+                                 ("own", 0, {"share": True}, False), ("link", 1)])  # fmt: skip
+
+
+def race_stale_carry(aws: Aws, table: Table, queue: JobQueue, first: int, second: int) -> None:
+    """STALE_CARRY's events, P stopped after `first` and again after `second` store calls."""
+    history, specs = STALE_CARRY
+    past = [event_item(n, spec) for n, spec in enumerate(history)]
+    events = [event_item(len(past) + n, spec) for n, spec in enumerate(specs)]
+    for event in past:
+        resolver_on(table, queue).process(event)
+    scheduler = Scheduler([(0, first), (1, 10**6), (0, second), (1, 10**6)])
+    baton = Table(BatonClient(aws.dynamodb, scheduler), table.name)
+    tasks = {f"resolver-{n}": (lambda e=event: resolver_on(baton, queue).process(e) and None)
+             for n, event in enumerate(events)}  # fmt: skip
+    with guarded():
+        scheduler.run(tasks)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_device_linked_while_a_stale_opt_out_is_carried_gets_a_job_for_every_purpose(
+    aws: Aws, queue: JobQueue
+) -> None:
+    for first in range(1, 8):  # P's cut before Q's run; 4 and 5 race with any second cut
+        for second in (2, 5):
+            table = fresh_table(aws)
+            try:
+                # When STALE_CARRY's events run under that interleaving
+                race_stale_carry(aws, table, queue, first, second)
+                # Then every purpose a state says is opted out has a job for each system
+                assert unjobbed(aws, table) == [], (first, second)
+            finally:
+                aws.dynamodb.delete_table(TableName=table.name)
+
+
+class RefusingRederived(JobQueue):
+    """SQS refusing the messages of jobs the flush made after deriving again (`~` ids)."""
+
+    def send(self, queue_key: str, messages: list[dict[str, str]]) -> None:
+        if any("~" in m["request_id"] for m in messages):
+            raise RuntimeError("SendMessageBatch failed for 1: injected")
+        super().send(queue_key, messages)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_job_made_after_deriving_again_whose_send_fails_is_sent_by_a_redrive(
+    aws: Aws, queue: JobQueue
+) -> None:
+    # Given STALE_CARRY's race, and SQS refusing the job the flush makes after deriving again
+    refusing = RefusingRederived(aws.sqs, queue.url_for("{queue_key}"))
+    urls = [queue.url_for(key) for key in QUEUE_KEYS]
+    table = fresh_table(aws)
+    try:
+        # When it runs: P's invocation fails (the stream retries it)
+        with pytest.raises(RuntimeError, match="injected"):
+            race_stale_carry(aws, table, refusing, 4, 4)
+        # Then a redrive event names that job, and the resolver that takes it sends it
+        raw = aws.dynamodb.scan(TableName=table.name)["Items"]
+        (redrive,) = [i for i in map(deserialize, raw) if i.get("event_type") == "redrive"]
+        (ref,) = redrive["operation"]["jobs"].split()
+        assert "~" in ref and unjobbed(aws, table) == []
+        for url in urls:
+            aws.sqs.purge_queue(QueueUrl=url)
+        resolver_on(table, queue).process(redrive)
+        sent = [json.loads(m["Body"]) for url in urls
+                for m in aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+                    "Messages", [])]  # fmt: skip
+        assert [f"{m['request_id']}:{m['system']}" for m in sent] == [ref]
+    finally:
+        aws.dynamodb.delete_table(TableName=table.name)

@@ -18,7 +18,7 @@ from optout.store import keys
 from optout.store.codec import serialize
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
-from tests.support.aws_hooks import session_hooks
+from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -223,6 +223,28 @@ def test_a_replay_that_dies_before_its_message_is_sent_is_sent_by_its_retry(
     vendor = Vendor()
     assert len(work(pipe, SYSTEM, vendor)) == 1 and emails_sent(vendor) == ["unsent@example.com"]
     assert job_of(pipe, job)["status"] == "done"
+
+
+def test_a_replay_whose_reset_answer_is_lost_still_sends_the_job(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+) -> None:
+    # Given a failed salesforce job, and the answer to the replay's reset of it lost after
+    # the write committed (botocore sends the same conditional write again)
+    job = failed_job(pipe, "lost-answer@example.com")
+    handler, lost = lose_answer(lambda body: "replayed_at" in body and ":failed" in body)
+    hooks("needs-retry.dynamodb.UpdateItem", handler)
+    # When an operator replays salesforce
+    request_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the retry's refused condition is read as our own write: the job is pending, off
+    # the failed list, counted as replayed, and its message is queued
+    assert lost == [1]
+    again = job_of(pipe, job)
+    assert (again["status"], again["replays"], listed(pipe)) == ("pending", 1, set())
+    assert resolution(pipe, request_id)["replayed"] == 1
+    vendor = Vendor()
+    assert len(work(pipe, SYSTEM, vendor)) == 1
+    assert emails_sent(vendor) == ["lost-answer@example.com"]
 
 
 def test_a_replay_asks_the_deadline_watch_to_read_each_replayed_request_at_its_next_run(

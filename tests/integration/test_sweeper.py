@@ -2,12 +2,18 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from optout.connectors.base import Job, Outcome
+from optout.connectors.errors import DeliveryError
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor, work
+from tests.support.aws_hooks import session_hooks
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -43,6 +49,37 @@ def test_an_event_the_resolver_never_saw_is_resolved_by_the_redrive(pipe: Pipeli
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] != "received"
 
 
+def test_an_event_whose_batch_lambda_gave_up_on_is_resolved_again_with_its_state(
+    pipe: Pipeline,
+) -> None:
+    # Given a banner opt-out whose stream batch fails in the flush on every try (SQS refuses
+    # the sends for the first invocation and Lambda's five retries), then is given up
+    device = "dev-sweep-given-up-0001"
+    request_id = pipe.post("/v1/consent", {"device_id": device, "opt_out": {"sale": True}})[
+        "request_id"
+    ]
+    records = pipe.event_records()
+
+    def unavailable(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}},
+                          "SendMessageBatch")  # fmt: skip
+
+    with session_hooks("given-up", pipe.resolver.resolver.cache_clear) as register:
+        register("before-call.sqs.SendMessageBatch", unavailable)
+        for _ in range(6):
+            with pytest.raises(ClientError):
+                pipe.resolve(records)
+    pipe.resolver.resolver.cache_clear()  # a new container: clients without the fault
+    # When the sweep runs at its first check and the resolver takes its redrive event
+    report = sweep(pipe, timedelta(minutes=16)).sweep()
+    # Then the request was found unresolved (no RESOLUTION before a flush that succeeded),
+    assert report.unresolved == [request_id]
+    # and once resolved again the device's state says opted out and its jobs are queued
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert pipe.get(f"/v1/consent/{device}", device_id=device)["opt_out"]["sale"] is True
+    assert {r for r, _ in job_messages(pipe)} == {request_id}
+
+
 def test_a_pending_job_whose_message_was_lost_is_sent_again(pipe: Pipeline) -> None:
     # Given a resolved opt-out whose job messages were lost (queues emptied, jobs pending)
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
@@ -55,6 +92,34 @@ def test_a_pending_job_whose_message_was_lost_is_sent_again(pipe: Pipeline) -> N
     assert sorted(report.stuck_jobs) == sorted(f"{r}:{s}" for r, s in lost)
     assert report.unresolved == []
     assert job_messages(pipe) == lost and {r for r, _ in lost} == {request_id}
+
+
+class Throttling(Vendor):
+    """Answers every job 429 with Retry-After: 3 hours (the worker honours up to 12 h)."""
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        self.received.extend(jobs)
+        error = DeliveryError("throttled", retryable=True, http_status=429, retry_after=3 * 3600)
+        return [Outcome(j.job_id, None, http_status=429, error=error) for j in jobs]
+
+
+def test_a_job_waiting_out_a_vendors_retry_after_is_not_stuck_until_it_is_overdue(
+    pipe: Pipeline,
+) -> None:
+    # Given a webhook job whose vendor answered 429 with Retry-After: 3 hours (the worker
+    # makes its message invisible that long)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    vendor = Throttling()
+    assert len(work(pipe, "webhook", vendor)) == 1 and len(vendor.received) == 1
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#webhook"]
+    assert job["status"] == "pending"
+    # When the sweep checks the request at 2 h 15 (past its 2 h grace, before the 3 h)
+    waiting = sweep(pipe, LATER).sweep()
+    # Then the job is not taken for stuck; at 8 h, 5 h after it was due and still pending, it is
+    overdue = sweep(pipe, timedelta(hours=8, minutes=1)).sweep()
+    assert f"{request_id}:webhook" not in waiting.stuck_jobs
+    assert f"{request_id}:webhook" in overdue.stuck_jobs
 
 
 def test_requests_younger_than_the_first_check_are_left_alone(pipe: Pipeline) -> None:

@@ -8,6 +8,7 @@ import boto3
 from optout.store.codec import deserialize, serialize
 from optout.store.delivery import settled
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
+from tests.support.aws_hooks import lose_answer, session_hooks
 
 
 def test_a_delivered_job_is_written_once_and_only_after_the_vendor_call(
@@ -137,6 +138,26 @@ def test_a_failed_job_frees_its_purposes_from_the_mark(
     assert stack.job("r1", "webhook")["status"] == "failed"
     assert not _mark(stack, "webhook").get("inflight")
     assert settled(stack.table, {"webhook": _mark(stack, "webhook")})["webhook"] == (set(), set())
+
+
+def test_a_submitted_job_whose_answer_is_lost_still_schedules_its_status_check(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given a pending Google Ads job (the vendor answers "submitted"), and the answer to the
+    # worker's submit write lost after it committed (botocore sends the same write again)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    handler, lost = lose_answer(lambda body: "submitted_at" in body)
+    with session_hooks("submit-lost", stack.worker.services.cache_clear) as register:
+        register("needs-retry.dynamodb.UpdateItem", handler)
+        # When the worker delivers it
+        answer, _ = stack.run("google_ads")
+    # Then the retry's refused condition is read as our own write: the job is submitted once
+    # and its delayed status check is on the queue (without it, it stays submitted for good)
+    assert lost == [1] and answer["batchItemFailures"] == []
+    job = stack.job("r1", "google_ads")
+    assert (job["status"], job["attempts"]) == ("submitted", 1)
+    assert stack.delayed("google_ads") == 1
 
 
 def _mark_naming_a_missing_job() -> dict[str, object]:

@@ -30,3 +30,20 @@ def session_hooks(
     finally:
         for event, unique in registered:
             events.unregister(event, unique_id=unique)
+
+
+def lose_answer(matches: Callable[[str], bool]) -> tuple[Callable[..., Any], list[int]]:
+    """A `needs-retry.<service>.<Operation>` handler: the first call whose request body
+    `matches` and that succeeded is sent again at once, as botocore does when the answer to a
+    committed write is lost (a 500, a reset connection). The second list counts the losses."""
+    lost: list[int] = []
+
+    def handler(request_dict: dict[str, Any] | None = None, response: Any = None, **_: Any) -> Any:
+        body = (request_dict or {}).get("body", b"")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        if lost or response is None or response[0].status_code != 200 or not matches(text):
+            return None
+        lost.append(1)
+        return 0  # botocore: retry now, without sleeping
+
+    return handler, lost

@@ -41,8 +41,10 @@ class SweepSettings:
         timedelta(hours=23),
     )  # fmt: skip
     window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
-    # A pending job untouched for this long has no message left: longer than the worker's
-    # longest back-off (RETRY_MAX_SECONDS, 1 h), so a job waiting out a back-off is not "stuck".
+    # A pending job untouched for this long past its last write, and past the retry time the
+    # worker wrote on it (`retry_at`: a vendor's Retry-After, up to SQS's 12 h, or our
+    # back-off), has no message left. A job waiting out a Retry-After is not "stuck"; one
+    # whose message never came back after it is, 2 h after it was due.
     job_grace: timedelta = timedelta(hours=2)
 
 
@@ -90,14 +92,15 @@ class Sweeper:
         return report
 
     def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str]]:
-        """(resolved?, systems whose job is pending and untouched since `settled_before`)."""
+        """(resolved?, systems whose job is pending, untouched since `settled_before` and not
+        due to be retried after it)."""
         resolved = False
         stuck: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
-            "ProjectionExpression": "sk, #s, updated_at, #sys",
+            "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys",
             "ExpressionAttributeNames": {"#s": "status", "#sys": "system"},
         }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
@@ -109,7 +112,8 @@ class Sweeper:
                 elif (
                     str(item["sk"]).startswith(keys.job_sk(""))
                     and item.get("status") == "pending"
-                    and str(item.get("updated_at", "")) < settled_before
+                    and max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
+                    < settled_before
                 ):
                     stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
@@ -117,18 +121,24 @@ class Sweeper:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
-        request_id = str(uuid.uuid4())
-        operation = {
-            "requests": " ".join(ref for kind, ref in refs if kind == "request"),
-            "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
-        }
-        event = CapturedEvent(
-            request_id=request_id, event_type="redrive", source="operator", received_at=now,
-            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence={}, fingerprint="", operation=operation,
-        )  # fmt: skip
-        put_event(self._table, event.to_item(self._retention))
-        return request_id
+        return redrive(self._table, refs, now, self._retention)
+
+
+def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_days: int) -> str:
+    """One `redrive` event for ("request", request id) and ("job", "<request_id>:<system>")
+    references, which the resolver carries out from the stream; returns its request id."""
+    request_id = str(uuid.uuid4())
+    operation = {
+        "requests": " ".join(ref for kind, ref in refs if kind == "request"),
+        "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
+    }
+    event = CapturedEvent(
+        request_id=request_id, event_type="redrive", source="operator", received_at=now,
+        deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+        evidence={}, fingerprint="", operation=operation,
+    )  # fmt: skip
+    put_event(table, event.to_item(retention_days))
+    return request_id
 
 
 def redrive_refs(operation: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:

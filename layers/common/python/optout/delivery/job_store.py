@@ -9,13 +9,13 @@ message can never overwrite a receipt, and a message that arrives after the rece
 acknowledged without a vendor call; a submitted job is never sent again, only confirmed.
 """
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 from optout.store import keys
 from optout.store.batch import batch_get
-from optout.store.codec import Item, deserialize, serialize
-from optout.store.conditional import conditional
+from optout.store.codec import Item, serialize
+from optout.store.conditional import conditional_once
 from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
@@ -35,10 +35,20 @@ def load_jobs(table: Table, refs: Iterable[tuple[str, str]]) -> dict[str, Item]:
     return {item["job_id"]: item for item in found.values()}
 
 
-def _update(table: Table, job: Item, expression: str, condition: str, values: Item) -> Item | None:
-    """One conditional update; None when the condition failed (someone else moved the job)."""
+def _update(
+    table: Table,
+    job: Item,
+    expression: str,
+    condition: str,
+    values: Item,
+    ours: Callable[[Item], bool] | None = None,
+) -> bool:
+    """One conditional update; False when the condition failed (someone else moved the job).
+    `ours` recognises, on the item a refused retry found, that this write itself took effect
+    (store.conditional.conditional_once): then it is True."""
     common = {k: v for k, v in ((":done", "done"), (":no_record", "no_record")) if k in condition}
-    answer = conditional(
+    old: Literal["ALL_OLD", "NONE"] = "ALL_OLD" if ours is not None else "NONE"
+    return conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
             Key=job_key(job["request_id"], job["system"]),
@@ -46,46 +56,47 @@ def _update(table: Table, job: Item, expression: str, condition: str, values: It
             ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize({**common, **values}),
-            ReturnValues="UPDATED_NEW",
-        )
+            ReturnValuesOnConditionCheckFailure=old,
+        ),
+        ours or (lambda _old: False),
     )
-    return None if answer is None else deserialize(answer.get("Attributes", {}))
 
 
-def record(table: Table, job: Item, receipt: Item, now: str) -> bool:
-    """A failed attempt that will be retried: the job stays pending with the attempt's receipt."""
-    return (
-        _update(
-            table,
-            job,
-            "SET #status = :pending, receipt = :receipt, updated_at = :now ADD attempts :one"
-            " REMOVE lease_until",
-            NOT_FINISHED + " AND #status <> :submitted",
-            {
-                ":pending": "pending",
-                ":receipt": receipt,
-                ":now": now,
-                ":submitted": SUBMITTED,
-                ":one": 1,
-            },
-        )
-        is not None
+def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> bool:
+    """A failed attempt that will be retried: the job stays pending with the attempt's receipt
+    and `retry_at`, when its message comes back (the vendor's Retry-After or our back-off),
+    so the sweep does not take a job waiting that long for a stuck one (optout/sweep.py)."""
+    return _update(
+        table,
+        job,
+        "SET #status = :pending, receipt = :receipt, updated_at = :now, retry_at = :retry_at"
+        " ADD attempts :one REMOVE lease_until",
+        NOT_FINISHED + " AND #status <> :submitted",
+        {
+            ":pending": "pending",
+            ":receipt": receipt,
+            ":now": now,
+            ":retry_at": retry_at,
+            ":submitted": SUBMITTED,
+            ":one": 1,
+        },
     )
 
 
 def submit(table: Table, job: Item, receipt: Item, now: str) -> bool:
     """pending -> submitted: the vendor accepted the job; its reference is on the receipt.
-    The first status check is number 1 (see JobMessage.confirm)."""
-    return (
-        _update(
-            table,
-            job,
-            "SET #status = :submitted, receipt = :receipt, submitted_at = :now, updated_at = :now,"
-            " confirms = :one ADD attempts :one REMOVE lease_until",
-            NOT_FINISHED + " AND #status <> :submitted",
-            {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1},
-        )
-        is not None
+    The first status check is number 1 (see JobMessage.confirm). True also when a retry of
+    this write finds the job submitted at `now` (the first try committed, its answer was
+    lost): the caller schedules the status check either way, and without one a submitted job
+    is never checked again."""
+    return _update(
+        table,
+        job,
+        "SET #status = :submitted, receipt = :receipt, submitted_at = :now, updated_at = :now,"
+        " confirms = :one ADD attempts :one REMOVE lease_until",
+        NOT_FINISHED + " AND #status <> :submitted",
+        {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1},
+        ours=lambda old: old.get("status") == SUBMITTED and old.get("submitted_at") == now,
     )
 
 
@@ -94,36 +105,30 @@ def claim_confirm(
 ) -> bool:
     """Take a submitted job for status check number `check`: False if it is no longer
     submitted, a newer check exists, or another check holds a live lease."""
-    return (
-        _update(
-            table,
-            job,
-            "SET lease_until = :until, updated_at = :now",
-            "#status = :submitted AND confirms <= :check"
-            " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
-            {
-                ":until": now_epoch + lease_seconds,
-                ":now": now,
-                ":submitted": SUBMITTED,
-                ":check": check,
-                ":epoch": now_epoch,
-            },
-        )
-        is not None
+    return _update(
+        table,
+        job,
+        "SET lease_until = :until, updated_at = :now",
+        "#status = :submitted AND confirms <= :check"
+        " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
+        {
+            ":until": now_epoch + lease_seconds,
+            ":now": now,
+            ":submitted": SUBMITTED,
+            ":check": check,
+            ":epoch": now_epoch,
+        },
     )
 
 
 def advance_confirm(table: Table, job: Item, check: int, receipt: Item, now: str) -> bool:
     """Still not final: record that status check number `check` is the live one."""
-    return (
-        _update(
-            table,
-            job,
-            "SET confirms = :check, receipt = :receipt, updated_at = :now REMOVE lease_until",
-            "#status = :submitted AND confirms < :check",
-            {":submitted": SUBMITTED, ":check": check, ":receipt": receipt, ":now": now},
-        )
-        is not None
+    return _update(
+        table,
+        job,
+        "SET confirms = :check, receipt = :receipt, updated_at = :now REMOVE lease_until",
+        "#status = :submitted AND confirms < :check",
+        {":submitted": SUBMITTED, ":check": check, ":receipt": receipt, ":now": now},
     )
 
 
@@ -153,14 +158,11 @@ def finish(
     if attempted:
         values[":one"] = 1
         counted = " ADD attempts :one"
-    return (
-        _update(
-            table,
-            job,
-            "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
-            " identifiers = :kept" + counted + " REMOVE lease_until",
-            NOT_FINISHED,
-            values,
-        )
-        is not None
+    return _update(
+        table,
+        job,
+        "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
+        " identifiers = :kept" + counted + " REMOVE lease_until",
+        NOT_FINISHED,
+        values,
     )

@@ -13,7 +13,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
@@ -168,7 +168,8 @@ class DeliveryService:
         self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
     ) -> None:
         job, message = entry.job, entry.message
-        now = iso(self.clock())
+        moment = self.clock()
+        now = iso(moment)
         receipt = receipt_of(outcome)
         error = outcome.error
         decision = ACK
@@ -202,7 +203,8 @@ class DeliveryService:
             )
             status, decision = "pending", Decision(delay, error.reason)
             receipt["error"] = error.reason
-            job_store.record(self.table, job, receipt, now)
+            retry_at = iso(moment + timedelta(seconds=delay))
+            job_store.record(self.table, job, receipt, now, retry_at)
             report.counts["JobsRetried"] += 1
         report.decisions[message.message_id] = decision
         logger.info(

@@ -22,8 +22,9 @@ class Caps:
 
     @property
     def walk_limit(self) -> int:
-        # Concurrent links can overshoot the cap a little; walking past it keeps the answer
-        # the same from every member, and the limit still bounds a pathological graph.
+        # Concurrent link events can overshoot the cap (each checks the cluster it read: N of
+        # them can reach about N x the cap); walking past it keeps the answer the same from
+        # every member up to twice the cap, and the limit still bounds a pathological graph.
         return 2 * self.max_size
 
 

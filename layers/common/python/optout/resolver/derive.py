@@ -85,7 +85,11 @@ class Pass:
         return changed
 
     def _state(self, part: Partition, member: Member, opt_out: OptOutMap, out: Outbox) -> None:
-        before = part.state or {}
+        # An earlier event of this stream batch may have a state for it waiting in the outbox:
+        # that, not the table's, is what this derivation follows (else the batch's flush would
+        # write the earlier event's state over this one's, which equals the table's).
+        pending = out.states.get(part.pk)
+        before = pending if pending is not None else (part.state or {})
         after: Item = {"opt_out": opt_out, "gpc": member.own.gpc_on}
         if not before and not any(opt_out.values()) and not after["gpc"]:
             return  # nothing to say yet: a missing state reads as "not opted out"

@@ -3,7 +3,9 @@
 Queue messages are grouped per system queue so SendMessageBatch carries up to ten, and state
 items are written together after the sends. Each derived cluster's basis (the node versions
 its state was computed from) is kept, so the flush can check afterwards that nothing changed
-underneath (resolver/service.py).
+underneath (resolver/service.py). The events' RESOLUTION items wait here too: the resolver
+writes them last, once the states are written and checked, so an event whose batch Lambda
+gives up on stays unresolved and the sweep resolves it again.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ class Outbox:
     messages: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # queue key -> bodies
     states: dict[str, Item] = field(default_factory=dict)  # identity pk -> pending state item
     bases: dict[tuple[str, ...], Basis] = field(default_factory=dict)  # cluster -> basis
+    resolutions: list[Item] = field(default_factory=list)  # written after the flush's check
 
     def add(self, queue_key: str, message: dict[str, str]) -> None:
         self.messages.setdefault(queue_key, []).append(message)
@@ -29,6 +32,7 @@ class Outbox:
         self.messages.clear()
         self.states.clear()
         self.bases.clear()
+        self.resolutions.clear()
 
     def flush(self, queue: JobQueue, table: Table) -> None:
         for queue_key, messages in sorted(self.messages.items()):

@@ -12,6 +12,7 @@ reads those versions again; a cluster whose versions moved is derived again, unt
 Whoever wrote an input derives after writing it, so the last check always sees every input.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ from optout.store.codec import Item
 from optout.store.events import get_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
-from optout.sweep import redrive_refs
+from optout.sweep import redrive, redrive_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
@@ -143,14 +144,16 @@ class Resolver:
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending, asked)
         size = max(derivation.sizes, default=0)
-        self._record(request_id, {"jobs_total": len(jobs), "cluster_size": size,
+        self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
     def flush(self, outbox: Outbox) -> None:
-        """Send, write states, then check every derivation's basis; derive again what moved."""
+        """Send, write states, then check every derivation's basis; derive again what moved.
+        The events' RESOLUTIONs come last, when nothing moved: a flush that raises leaves its
+        events unresolved, for the stream's retry or, once Lambda gives up, the sweep."""
         bases = dict(outbox.bases)
         outbox.flush(self._queue, self._table)
         outbox.bases.clear()
@@ -161,13 +164,42 @@ class Resolver:
                 c for c, basis in bases.items() if any(now[pk] != v for pk, v in basis.items())
             ]
             if not moved:
+                self._resolved(outbox)
                 return
             metrics.add_metric(name="StatesRederived", unit="Count", value=len(moved))
             again = Outbox()
-            self._pass().run([cluster[0] for cluster in moved], again)
+            derivation = self._pass()
+            derivation.run([cluster[0] for cluster in moved], again)
             bases = dict(again.bases)
             batch_put(self._table, list(again.states.values()))
+            self._rederived_jobs(derivation, again, outbox)
         raise RuntimeError("cluster kept changing under the resolver; the stream retries")
+
+    def _rederived_jobs(self, derivation: Pass, again: Outbox, outbox: Outbox) -> None:
+        """Jobs for what a derivation made again in the flush calls for: the states it wrote
+        can say opted out where no job carries it yet (an identity linked, with a stale view
+        of what was carried to it, while this batch's derivation went stale). They are made
+        under a request id of their own, `<a request of this batch>~<random>`: the batch's
+        events already have their one job per system, and a job is never widened once it may
+        have been sent. Sent at once: the batch's outbox is already flushed."""
+        plans = {name: plan for name, plan in derivation.merged_plans().items() if plan.needs}
+        if not plans:
+            return
+        owner = next((str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions),
+                     "rederived")  # fmt: skip
+        request_id = f"{owner}~{uuid.uuid4().hex[:12]}"
+        made, _ = self._fan_out(request_id, plans, again, set())
+        try:
+            for queue_key, messages in sorted(again.messages.items()):
+                self._queue.send(queue_key, messages)
+        except (ClientError, RuntimeError):  # RuntimeError: entries SQS refused
+            # No request of theirs for the sweep to find, and the retried batch may not derive
+            # them again: a redrive event names them, and its resolver sends them.
+            refs = [("job", f"{request_id}:{name}") for name in made]
+            redrive(self._table, refs, self._clock(), self._retention)
+            raise
+        metrics.add_metric(name="JobsRederived", unit="Count", value=len(made))
+        logger.info("jobs made after a concurrent change", request_id=request_id, jobs=made)
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -250,9 +282,11 @@ class Resolver:
             graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
             accepted.extend((a, b))
             added += 1
-        batch_put(self._table, held)
-        if held:
-            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=len(held))
+        # Only a hold that does not exist yet: this event processed again (a retried batch, the
+        # sweep's redrive) must not put a decided hold back to `held` (a hold is decided once).
+        new = sum(put_if_absent(self._table, item) for item in held)
+        if new:
+            metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
         return accepted, added, len(held)
 
     def _assert(
@@ -394,7 +428,7 @@ class Resolver:
         stays failed and listed for the next replay, and the others go on."""
         config = {s.name: s for s in self._systems.systems}.get(system)
         if config is None:
-            self._record(request_id, {"jobs_total": 0, "replayed": 0, "system": system})
+            self._record(pending, request_id, {"jobs_total": 0, "replayed": 0, "system": system})
             return Resolution(request_id, 0, [], 0, 0)
         now = iso(self._clock())
         sending: list[Item] = []  # the listings of the jobs whose messages go out
@@ -421,7 +455,7 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "replayed": len(sending), "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
-        self._record(request_id, outcome)
+        self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, len(sending))
 
     def _remind_watch(self, sending: list[Item], now: datetime) -> None:
@@ -488,8 +522,8 @@ class Resolver:
             message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
             pending.add(queue_keys[system], message)
             sent += 1
-        self._record(request_id, {"jobs_total": 0, "redriven_events": resolved,
-                                  "redriven_jobs": sent})  # fmt: skip
+        self._record(pending, request_id, {"jobs_total": 0, "redriven_events": resolved,
+                                           "redriven_jobs": sent})  # fmt: skip
         return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
     def _identifier_values(self, job: Item) -> list[Item]:
@@ -519,10 +553,19 @@ class Resolver:
         return Pass(Graph(self._table, self._caps), self._systems, iso(self._clock()),
                     self._expires(), self._refresh())  # fmt: skip
 
-    def _record(self, request_id: str, fields: Item) -> None:
-        put_if_absent(self._table, {"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK,
+    def _record(self, pending: Outbox, request_id: str, fields: Item) -> None:
+        """The event's RESOLUTION, written by the flush once its states are written and checked
+        (`_resolved`): the sweep reads a RESOLUTION as "resolved", so one written before a
+        flush that then failed for good would leave the event's states unwritten for ever."""
+        pending.resolutions.append({"pk": keys.request_pk(request_id), "sk": keys.RESOLUTION_SK,
                                     "kind": "resolution", "resolved_at": iso(self._clock()),
                                     "expires_at": self._expires(), **fields})  # fmt: skip
+
+    def _resolved(self, outbox: Outbox) -> None:
+        """The batch's RESOLUTIONs, each only if absent (a re-run keeps the first record)."""
+        for item in outbox.resolutions:
+            put_if_absent(self._table, item)
+        outbox.resolutions.clear()
 
     def _expires(self) -> int:
         """Identity items live RECORD_RETENTION_DAYS past their last change or refresh."""

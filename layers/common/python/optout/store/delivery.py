@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
-from optout.store.conditional import conditional
+from optout.store.conditional import conditional, conditional_once
 from optout.store.table import Table
 
 FINAL_DONE = ("done", "no_record")
@@ -245,7 +245,10 @@ def reset_for_replay(
     """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
     "A replay writes the job, then its marks, then its message"). One conditional update of
     the job alone (still `failed`), whatever its size; None when the condition failed (it was
-    replayed meanwhile). Returns the flights it is to mark, which the job's `flights` become.
+    replayed meanwhile). A retry of this very write (the first committed, its answer was lost)
+    finds the job pending and replayed at `now`: that is ours, not another replay's, and its
+    flights are returned as if the first answer had come (else nobody would send the job).
+    Returns the flights it is to mark, which the job's `flights` become.
 
     Its failed receipt moves to `failures` (with when it failed and when it was replayed): the
     new attempt's receipt replaces `receipt`, and the record still shows it failed first. A
@@ -270,7 +273,7 @@ def reset_for_replay(
     values: Item = {":pending": "pending", ":now": now, ":one": 1, ":failed": "failed",
                     ":ids": identifiers, ":flights": flights, ":none": [],
                     ":failure": [_failure_of(job, now)]}  # fmt: skip
-    written = conditional(
+    written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": keys.request_pk(job["request_id"])}, "sk": {"S": keys.job_sk(system)}},
@@ -281,9 +284,11 @@ def reset_for_replay(
             ConditionExpression="#status = :failed",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(values),
-        )
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+        lambda old: old.get("status") == "pending" and old.get("replayed_at") == now,
     )
-    return flights if written is not None else None
+    return flights if written else None
 
 
 def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> list[Item]:
