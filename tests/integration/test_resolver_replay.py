@@ -263,3 +263,18 @@ def test_a_replay_asks_the_deadline_watch_to_read_each_replayed_request_at_its_n
     at = datetime.fromisoformat(due[0]["sk"].split("#")[1].replace("Z", "+00:00"))
     assert before - timedelta(seconds=1) <= at <= datetime.now(UTC)
     assert due[0]["expires_at"] > 0
+
+
+def test_a_replayed_job_names_the_replay_that_re_sent_it(pipe: Pipeline) -> None:
+    # Given a job that failed for good
+    job = failed_job(pipe, "named@example.com")
+    # When an operator replays its system
+    request_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job names that replay, whose record says who asked for it
+    assert job_of(pipe, job)["replayed_by"] == request_id
+    detail = invoke(pipe.admin, http_event("GET", f"/v1/admin/requests/{job['request_id']}",
+                                           path_parameters={"request_id": job["request_id"]},
+                                           iam=True))  # fmt: skip
+    (system,) = [s for s in json_body(detail)["systems"] if s["system"] == SYSTEM]
+    assert system["replayed_by"] == request_id

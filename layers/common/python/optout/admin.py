@@ -22,7 +22,7 @@ EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "g
                 "operation")  # fmt: skip
 DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
-              "completed_at", "replays", "replayed_at")  # fmt: skip
+              "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
 
 
 class AdminService:
@@ -124,7 +124,8 @@ def _covering_view(job: Item) -> dict[str, Any]:
             "status": job.get("status"), "completed_at": job.get("completed_at"),
             "purposes": job.get("purposes"), "receipt": job.get("receipt", {}),
             "attempts": job.get("attempts"), "replays": job.get("replays"),
-            "replayed_at": job.get("replayed_at")}  # fmt: skip
+            "replayed_at": job.get("replayed_at"),
+            "replayed_by": job.get("replayed_by")}  # fmt: skip
     if job.get("failures"):
         view["failures"] = job["failures"]
     return view

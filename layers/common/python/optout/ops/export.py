@@ -33,7 +33,7 @@ MAX_RANGE_DAYS = 800  # the records kept (24 months and more) fit in one range
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc",
                 "confirm_opt_in", "operation")  # fmt: skip
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
-              "completed_at", "replays", "replayed_at")  # fmt: skip
+              "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
 EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
 

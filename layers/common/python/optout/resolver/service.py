@@ -435,7 +435,7 @@ class Resolver:
         not_replayed = 0
         for marker in delivery.failed_jobs(self._table, system):
             try:
-                if self._replay_job(marker, system, now):
+                if self._replay_job(marker, system, now, request_id):
                     sending.append(marker)
             except ClientError as error:  # this job only: it stays as it was, still listed
                 not_replayed += 1
@@ -471,7 +471,7 @@ class Resolver:
         except (ClientError, RuntimeError) as error:  # RuntimeError: items left unprocessed
             logger.warning("replay left no reminder for the watch", error=type(error).__name__)
 
-    def _replay_job(self, marker: Item, system: str, now: str) -> bool:
+    def _replay_job(self, marker: Item, system: str, now: str, replay_id: str) -> bool:
         """One listed job made pending and marked in flight again: True when its message is to
         be sent. A listed job already pending was made so by a replay whose message may never
         have gone out (a run that died): its marks are made again (idempotent) and it is sent
@@ -485,7 +485,7 @@ class Resolver:
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
             delivery.forget_failed(self._table, marker)
             return False
-        flights = delivery.reset_for_replay(self._table, job, identifiers, now)
+        flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id)
         if flights is None:
             return False  # replayed meanwhile: that replay sends it
         self._mark_replayed(job, flights, now)

@@ -240,7 +240,7 @@ def _failure_of(job: Item, replayed_at: str) -> Item:
 
 
 def reset_for_replay(
-    table: Table, job: Item, identifiers: list[Item], now: str
+    table: Table, job: Item, identifiers: list[Item], now: str, replay_id: str
 ) -> list[Item] | None:
     """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
     "A replay writes the job, then its marks, then its message"). One conditional update of
@@ -248,7 +248,9 @@ def reset_for_replay(
     replayed meanwhile). A retry of this very write (the first committed, its answer was lost)
     finds the job pending and replayed at `now`: that is ours, not another replay's, and its
     flights are returned as if the first answer had come (else nobody would send the job).
-    Returns the flights it is to mark, which the job's `flights` become.
+    Returns the flights it is to mark, which the job's `flights` become. The job names the
+    replay that re-sent it (`replayed_by`: the replay's request id, whose record says who
+    asked), in the same write.
 
     Its failed receipt moves to `failures` (with when it failed and when it was replayed): the
     new attempt's receipt replaces `receipt`, and the record still shows it failed first. A
@@ -271,14 +273,14 @@ def reset_for_replay(
         if free:
             flights.append({"pk": flight["pk"], "purposes": free})
     values: Item = {":pending": "pending", ":now": now, ":one": 1, ":failed": "failed",
-                    ":ids": identifiers, ":flights": flights, ":none": [],
+                    ":ids": identifiers, ":flights": flights, ":none": [], ":by": replay_id,
                     ":failure": [_failure_of(job, now)]}  # fmt: skip
     written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": keys.request_pk(job["request_id"])}, "sk": {"S": keys.job_sk(system)}},
             UpdateExpression="SET #status = :pending, updated_at = :now, replayed_at = :now,"
-            " identifiers = :ids, flights = :flights,"
+            " replayed_by = :by, identifiers = :ids, flights = :flights,"
             " failures = list_append(if_not_exists(failures, :none), :failure)"
             " ADD replays :one REMOVE lease_until, completed_at",
             ConditionExpression="#status = :failed",
