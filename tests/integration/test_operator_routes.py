@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from local.environment import LOCAL_IAM_CALLER
@@ -15,7 +16,7 @@ from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.http_events import http_event, json_body
-from tests.support.lambdas import invoke
+from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
 
 EMAIL = "operator-test@example.com"
@@ -431,3 +432,29 @@ def test_an_import_records_who_imported_each_row(pipe: Pipeline) -> None:
     (event,) = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
     imported = detail(pipe, event["request_id"])["event"]["evidence"]["imported"]
     assert (imported["external_id"], imported["imported_by"]) == ("who-1", LOCAL_IAM_CALLER)
+
+
+def test_a_deny_and_the_admin_detail_read_the_request_strongly_consistent(
+    pipe: Pipeline,
+) -> None:
+    # Given a captured opt-out, and every Query a fresh admin function makes, watched
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    reads: list[Any] = []
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query" and params.get("TableName") == pipe.aws.table_name:
+            reads.append(params.get("ConsistentRead"))
+
+    events.register("before-parameter-build.dynamodb", note, unique_id="consistent-admin")
+    try:
+        pipe.admin = load_function("admin_api")
+        # When an operator reads its detail and denies it
+        ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}", params={"request_id": request_id}))
+        assert deny(pipe, request_id)["statusCode"] == 200
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="consistent-admin")
+    # Then both read the request's partition strongly consistent: a receipt written a moment
+    # ago is seen (moto always sees it; DynamoDB's default read may not)
+    assert reads == [True, True]

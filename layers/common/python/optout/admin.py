@@ -33,7 +33,7 @@ class AdminService:
     def request_detail(self, request_id: str) -> dict[str, Any]:
         """The record a regulator asks for: the request, how it arrived, and per system the
         receipt that satisfies it: its own, or an earlier request's (date and request id)."""
-        items, covering = load_with_proof(self._table, request_id)
+        items, covering = load_with_proof(self._table, request_id, consistent=True)
         status = aggregate(request_id, items, covering)
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")

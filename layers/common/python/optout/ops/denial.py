@@ -54,7 +54,9 @@ class DenialService:
         self, request_id: str, code: DenialCode, reason: str, caller: str, now: datetime
     ) -> DenialOut:
         text = check_reason(reason)
-        items, covering = load_with_proof(self._table, request_id)
+        # Strongly consistent: a job confirmed a moment ago must be seen (a deny after it is a
+        # 409); the race with a confirmation still in flight remains (docs/decisions.md).
+        items, covering = load_with_proof(self._table, request_id, consistent=True)
         event = next((item for item in items if item["sk"] == keys.EVENT_SK), None)
         if event is None:
             raise NotFound("no request with this request_id", field="request_id")
