@@ -54,10 +54,12 @@ def test_the_capture_function_answers_with_the_secret_key_in_production_mode(
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     secrets.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
     token_key = {"kid": "k1", "key": "t" * 64}
-    secrets.create_secret(Name="optout-bridge/prod/token", SecretString=json.dumps(token_key))
+    secrets.create_secret(
+        Name="optout-bridge/prod/identity-token-key", SecretString=json.dumps(token_key)
+    )
     monkeypatch.delenv("OPTOUT_LOCAL_MODE")
     monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/prod/hash-key")
-    monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/token")
+    monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/identity-token-key")
     event = http_event("POST", "/v1/opt-out", {"email": "a@example.com"})
     answer = invoke(load_function("capture_api"), event)
     assert answer["statusCode"] == 202
