@@ -3,6 +3,7 @@ allow-listed callers only, no PII out."""
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -196,6 +197,13 @@ def hold_action(pipe: Pipeline, hold_id: str, action: str, iam: bool = True) -> 
                                            iam=iam))  # fmt: skip
 
 
+def holds_listed(pipe: Pipeline) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = json_body(
+        invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True))
+    )["holds"]
+    return listed
+
+
 def test_held_links_are_listed_with_types_and_hashes_only(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,9 +224,7 @@ def test_releasing_a_hold_links_the_pair_and_re_resolves_the_cluster(
     assert answer["statusCode"] == 202, answer["body"]
     pipe.resolve()
     assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is True
-    (after,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
-        "holds"
-    ]
+    (after,) = holds_listed(pipe)
     assert after["status"] == "released"
     assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 409
 
@@ -253,7 +259,7 @@ def test_holds_are_listed_undecided_first_then_newest_first(
                 "b": {"type": "email", "value": EMAIL}}  # fmt: skip
         pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
         pipe.resolve()
-    every = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))["holds"]
+    every = holds_listed(pipe)
     by_age = sorted(every, key=lambda h: h["held_at"])
     assert len(by_age) == 4
     assert hold_action(pipe, by_age[-1]["hold_id"], "reject")["statusCode"] == 200
@@ -297,9 +303,7 @@ def test_a_hold_release_records_who_released_which_hold_and_the_list_shows_it(
     assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
     assert event["operation"] == {"hold_id": hold["hold_id"]}
     # ... and the hold list says who decided, when, and by which request
-    (listed,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
-        "holds"
-    ]
+    (listed,) = holds_listed(pipe)
     assert (listed["decided_by"], listed["release_request_id"]) == (
         LOCAL_IAM_CALLER, released["request_id"],
     )  # fmt: skip
@@ -314,9 +318,7 @@ def test_a_hold_rejection_records_who_rejected_it(
     # When an operator rejects it
     assert hold_action(pipe, hold["hold_id"], "reject")["statusCode"] == 200
     # Then the hold list names the signer who rejected it, and when
-    (listed,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
-        "holds"
-    ]
+    (listed,) = holds_listed(pipe)
     assert (listed["status"], listed["decided_by"]) == ("rejected", LOCAL_IAM_CALLER)
     assert listed["decided_at"] is not None
 
@@ -332,9 +334,7 @@ def test_a_released_hold_keeps_the_operators_decision_time(
     # When the resolver links the pair later
     pipe.resolve()
     # Then the hold is released, still decided when the operator decided
-    (after,) = json_body(invoke(pipe.admin, http_event("GET", "/v1/admin/holds", iam=True)))[
-        "holds"
-    ]
+    (after,) = holds_listed(pipe)
     assert (after["status"], after["decided_at"]) == ("released", decided_at)
 
 

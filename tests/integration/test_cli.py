@@ -279,18 +279,24 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
 # -- holds --------------------------------------------------------------------------------------
 
 
+def held_at_a_cap_of_two(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """An email's cluster at a cap of 2, and a second device's link held for an operator."""
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
+        link = {"a": {"type": "device_id", "value": device},
+                "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+        pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+    pipe.resolve()
+    return pipe
+
+
 def test_holds_list_prints_each_hold_id_whole_for_release_or_reject(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a link held at a cluster cap of 2
     with guarded():
-        pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
-        pipe.post("/v1/opt-out", {"email": EMAIL})
-        for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
-            link = {"a": {"type": "device_id", "value": device},
-                    "b": {"type": "email", "value": EMAIL}}  # fmt: skip
-            pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
-        pipe.resolve()
+        pipe = held_at_a_cap_of_two(aws, monkeypatch)
         run = Cli(capsys, AdminTransport(pipe.admin))
         # When the operator lists the holds on an 80-column terminal
         listed = run("holds", "list")
@@ -466,13 +472,7 @@ def test_holds_release_prints_the_release_request_to_follow(
 ) -> None:
     # Given a link held at a cluster cap of 2
     with guarded():
-        pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
-        pipe.post("/v1/opt-out", {"email": EMAIL})
-        for device in ("dev-cli-hold-one-aaaaaa", "dev-cli-hold-two-bbbbbb"):
-            link = {"a": {"type": "device_id", "value": device},
-                    "b": {"type": "email", "value": EMAIL}}  # fmt: skip
-            pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
-        pipe.resolve()
+        pipe = held_at_a_cap_of_two(aws, monkeypatch)
         run = Cli(capsys, AdminTransport(pipe.admin))
         (hold,) = pipe.items("HOLD")
         hold_id = keys.hold_id(hold["sk"])
