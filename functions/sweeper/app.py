@@ -55,6 +55,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     )
     metrics.add_metric(name="SweepStuckJobs", unit=MetricUnit.Count, value=len(report.stuck_jobs))
     metrics.add_metric(name="SweepRedriven", unit=MetricUnit.Count, value=found)
+    # Not in SweepRedriven (its alarm): nothing was lost, the watch reads them at its next run.
+    metrics.add_metric(
+        name="SweepUnenrolledRequests", unit=MetricUnit.Count, value=len(report.unenrolled)
+    )
+    if report.unenrolled:
+        logger.warning("requests the deadline watch passed over: reminded",
+                       extra={"request_ids": report.unenrolled})  # fmt: skip
     if found:
         logger.warning(
             "re-driven",
@@ -68,4 +75,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "events_checked": report.events_checked,
         "unresolved_events": len(report.unresolved),
         "stuck_jobs": len(report.stuck_jobs),
+        "unenrolled_requests": len(report.unenrolled),
     }

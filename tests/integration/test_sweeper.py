@@ -9,8 +9,11 @@ from botocore.exceptions import ClientError
 
 from optout.connectors.base import Job, Outcome
 from optout.connectors.errors import DeliveryError
+from optout.ops.watch import Watch, WatchSettings
+from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
+from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.aws_hooks import session_hooks
@@ -144,3 +147,57 @@ def test_the_scheduled_function_counts_what_it_re_drove(
     # Then it reports the event and emits the metric the alarm watches
     assert answer["unresolved_events"] == 1
     assert '"SweepRedriven":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+# -- requests the deadline watch passed over ------------------------------------------------
+
+
+def claim_enrolled_through(pipe: Pipeline, through: datetime) -> None:
+    """The watch's cursor as a run leaves it, saying every arrival up to `through` is enrolled
+    (as when the ByDay index showed a request later than the watch's lag)."""
+    day = through.date().isoformat()
+    cursor = {"pk": "WATCH", "sk": "CURSOR", "kind": "watch_cursor", "day": day,
+              "positions": {}, "through": iso(through)}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(cursor))
+
+
+def reminders(pipe: Pipeline) -> list[str]:
+    return [str(i["request_id"]) for i in pipe.items("WATCH") if str(i["sk"]).startswith("DUE#")]
+
+
+def test_a_request_the_watch_passed_over_gets_a_reminder_and_is_then_folded(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out the watch's cursor has passed without enrolling it
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    claim_enrolled_through(pipe, datetime.now(UTC) + LATER)
+    # When the sweep runs at its first check of the request
+    report = sweep(pipe, LATER).sweep()
+    # Then it leaves the watch a reminder for that request, due now
+    assert report.unenrolled == [request_id]
+    assert reminders(pipe) == [request_id]
+    # ... and the watch's next run reads it, folding it into the §7102 figures
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(lag_seconds=0),
+          clock=lambda: datetime.now(UTC) + LATER).run()  # fmt: skip
+    assert [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "FOLDED"]
+
+
+def test_a_request_ahead_of_the_watchs_cursor_or_already_folded_gets_no_reminder(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out the watch has not reached yet (no cursor), and a link event
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    link = {"a": {"type": "device_id", "value": "dev-sweep-link-aaaaaaa"},
+            "b": {"type": "email", "value": EMAIL}}  # fmt: skip
+    pipe.post("/v1/identity-links", {"links": [link]}, iam=True)
+    pipe.resolve()
+    # When the sweep runs, before and after the watch has enrolled everything
+    before = sweep(pipe, LATER).sweep()
+    assert reminders(pipe) == []
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(lag_seconds=0)).run()
+    planned = reminders(pipe)  # the watch's own next check of the open request
+    after = sweep(pipe, LATER).sweep()
+    # Then neither run reminds the watch of anything: it enrols the one and folded the other,
+    # and a link is no request
+    assert (before.unenrolled, after.unenrolled, reminders(pipe)) == ([], [], planned)

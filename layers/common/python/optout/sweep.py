@@ -10,6 +10,12 @@ event per batch of what it found, which the resolver carries out like any other 
 action: an unresolved event is resolved again (resolution is idempotent: existing jobs stand),
 a stuck job's message is sent again (the worker reads the job first: a second message for a
 finished job is acknowledged without a vendor call).
+
+It also catches a request the deadline watch passed over: the watch enrols arrivals from the
+same index a couple of minutes behind real time, and an index entry that appears later than
+that is behind its cursor for good. A request (an opt-out) the watch says it has enrolled up
+to (`through`) but has not folded gets a reminder due now, so the watch's next run reads it
+(its §7102 figures, its deadline) as it reads a replayed or imported one.
 """
 
 import uuid
@@ -19,8 +25,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from optout.events import CapturedEvent
+from optout.ops import keys as ops_keys
+from optout.ops.contribution import is_request
+from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
-from optout.store.codec import deserialize
+from optout.store.batch import batch_put
+from optout.store.codec import Item, deserialize
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -54,6 +64,7 @@ class SweepReport:
     unresolved: list[str] = field(default_factory=list)  # request ids
     stuck_jobs: list[str] = field(default_factory=list)  # job ids: "<request_id>:<system>"
     redrive_events: list[str] = field(default_factory=list)  # request ids of redrive events
+    unenrolled: list[str] = field(default_factory=list)  # requests the watch passed over
 
 
 class Sweeper:
@@ -74,6 +85,7 @@ class Sweeper:
         untouched_since = iso(now - self._settings.job_grace)
         report = SweepReport()
         seen: set[str] = set()
+        unfolded_events: list[Item] = []
         for age in self._settings.checkpoints:
             end = now - age
             for event in by_day.events_between(self._table, end - self._settings.window, end):
@@ -82,32 +94,55 @@ class Sweeper:
                     continue
                 seen.add(request_id)
                 report.events_checked += 1
-                resolved, pending = self._request_state(request_id, untouched_since)
+                resolved, pending, unfolded = self._request_state(request_id, untouched_since)
                 if not resolved:
                     report.unresolved.append(request_id)
                 report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
+                if unfolded:
+                    unfolded_events.append(event)
         refs = [("request", r) for r in report.unresolved] + [("job", j) for j in report.stuck_jobs]
         for batch in _chunks(refs, REDRIVE_BATCH):
             report.redrive_events.append(self._redrive(batch, now))
+        report.unenrolled = self._remind_watch(unfolded_events, now)
         return report
 
-    def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str]]:
+    def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
+        """A reminder due now for each request the watch's cursor has passed without folding
+        it (the ByDay index showed it late). None before the watch's first complete run, and
+        none for one still ahead of the cursor: the watch will enrol it."""
+        if not events:
+            return []
+        from optout.ops.watch import enrolled_through  # noqa: PLC0415 - pydantic: only then
+
+        through = enrolled_through(self._table)
+        missed = [e for e in events if through and str(e["received_at"]) <= through]
+        expires = int((now + timedelta(days=self._retention)).timestamp())
+        batch_put(self._table, [remind_now(str(e["request_id"]), e.get("deadline"), now, expires)
+                                for e in missed])  # fmt: skip
+        return [str(e["request_id"]) for e in missed]
+
+    def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str], bool]:
         """(resolved?, systems whose job is pending, untouched since `settled_before` and not
-        due to be retried after it)."""
+        due to be retried after it, a request the watch has not folded?)."""
         resolved = False
         stuck: list[str] = []
+        request = folded = False
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
-            "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys",
+            "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out",
             "ExpressionAttributeNames": {"#s": "status", "#sys": "system"},
         }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
             page = self._table.client.query(**kwargs)
             for raw in page.get("Items", []):
                 item = deserialize(raw)
-                if item["sk"] == keys.RESOLUTION_SK:
+                if item["sk"] == keys.EVENT_SK:
+                    request = is_request(item)
+                elif item["sk"] == ops_keys.FOLDED_SK:
+                    folded = True
+                elif item["sk"] == keys.RESOLUTION_SK:
                     resolved = True
                 elif (
                     str(item["sk"]).startswith(keys.job_sk(""))
@@ -117,7 +152,7 @@ class Sweeper:
                 ):
                     stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
-                return resolved, stuck
+                return resolved, stuck, request and not folded
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
