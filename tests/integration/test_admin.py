@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.environment import LOCAL_IAM_CALLER
 from tests.conftest import Aws
+from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -355,3 +357,31 @@ def test_an_identity_export_shows_a_rejected_hold_and_who_rejected_it(
     )  # fmt: skip
     assert held["other"]["type"] == "device_id" and held["decided_at"] is not None
     assert "second" not in answer["body"]
+
+
+def test_a_release_whose_flush_failed_links_and_writes_the_state_when_run_again(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a held device link an operator released, whose first resolution failed at the
+    # flush (the STATE write refused), after the resolver had marked the hold released
+    pipe, hold = held_cluster(aws, monkeypatch)
+    assert hold_action(pipe, hold["hold_id"], "release")["statusCode"] == 202
+    records = pipe.event_records()
+
+    def refuse_states(params: dict[str, Any], **_: Any) -> None:
+        for puts in json.loads(params["body"])["RequestItems"].values():
+            if any(p["PutRequest"]["Item"]["sk"]["S"] == "STATE" for p in puts):
+                error = {"Error": {"Code": "ServiceUnavailable", "Message": "unavailable"}}
+                raise ClientError(error, "BatchWriteItem")  # type: ignore[arg-type]
+
+    with session_hooks("release-retry", pipe.resolver.resolver.cache_clear) as register:
+        register("before-call.dynamodb.BatchWriteItem", refuse_states)
+        with pytest.raises(ClientError):
+            pipe.resolve(records)
+    pipe.resolver.resolver.cache_clear()
+    # When the stream retries the same record
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    # Then the released device is linked and carries the email's opt-out
+    second = "dev-admin-second-bbbbbb"
+    assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is True
+    assert holds_listed(pipe)[0]["status"] == "released"

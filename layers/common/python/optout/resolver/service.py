@@ -581,7 +581,9 @@ def _ref(identifier: KeyedIdentifier) -> dict[str, str]:
 
 
 def _releasable(hold: Item, request_id: str) -> bool:
-    """Marked `releasing` by this event (a release from before that step left it `held`)."""
+    """Marked `releasing` by this event (a release from before that step left it `held`), or
+    already `released` by it: a retry of this event whose flush failed (the stream's retry,
+    the sweep's redrive) must link and derive again, or the device never gets its state."""
     status = hold.get("status")
-    return status == "held" or (status == "releasing" and hold.get("release_request_id")
-                                == request_id)  # fmt: skip
+    by_this = hold.get("release_request_id") == request_id
+    return status == "held" or (status in ("releasing", "released") and by_this)
