@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
@@ -15,6 +16,7 @@ from optout.ops.watch import Watch, WatchSettings
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
+from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
@@ -458,3 +460,32 @@ def test_a_deny_and_the_admin_detail_read_the_request_strongly_consistent(
     # Then both read the request's partition strongly consistent: a receipt written a moment
     # ago is seen (moto always sees it; DynamoDB's default read may not)
     assert reads == [True, True]
+
+
+def test_an_import_run_again_after_dying_between_its_writes_leaves_the_watch_its_reminders(
+    pipe: Pipeline,
+) -> None:
+    # Given an import whose events were stored but whose reminders for the watch were refused
+    rows = [{"external_id": f"again-{n}", "received_at": "2026-03-02T10:00:00Z",
+             "email": f"again{n}@example.com"} for n in range(2)]  # fmt: skip
+
+    def refuse_reminders(params: dict[str, Any], **_: Any) -> None:
+        if any(r["PutRequest"]["Item"]["pk"] == {"S": "WATCH"}
+               for r in params["RequestItems"][pipe.aws.table_name]):  # fmt: skip
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}},
+                              "BatchWriteItem")  # fmt: skip
+
+    with session_hooks("import-dies", lambda: None) as register:
+        register("before-parameter-build.dynamodb.BatchWriteItem", refuse_reminders)
+        pipe.admin = load_function("admin_api")
+        with pytest.raises(ClientError):  # the function fails: API Gateway answers 500
+            call(pipe, "POST", "/v1/admin/imports", {"rows": rows})
+    assert not [i for i in pipe.items("WATCH") if str(i["sk"]).startswith("DUE#")]
+    # When the operator runs the import again, as the README says (a new container)
+    pipe.admin = load_function("admin_api")
+    again = import_rows(pipe, rows)
+    # Then both rows are duplicates, and the watch has a reminder for each request
+    assert (again["stored"], again["duplicates"]) == (0, 2)
+    reminded = {i["request_id"] for i in pipe.items("WATCH") if str(i["sk"]).startswith("DUE#")}
+    events = {i["request_id"] for i in pipe.items("REQ#") if i["sk"] == "EVENT"}
+    assert len(events) == 2 and reminded == events

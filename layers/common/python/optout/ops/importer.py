@@ -87,8 +87,10 @@ class ImportService:
         wanted = [(keys.request_pk(rid), keys.EVENT_SK) for rid in events]
         existing = batch_get(self._table, wanted, consistent=True)
         fresh = [e for e in events.values() if (e["pk"], keys.EVENT_SK) not in existing]
+        # Every row's request, stored now or before: a run that died between the two writes
+        # left its events without reminders, and its re-run finds them stored (duplicates).
         reminders = [remind_now(e["request_id"], e["deadline"], now, e["expires_at"])
-                     for e in fresh]  # fmt: skip
+                     for e in events.values()]  # fmt: skip
         # Apart: IAM grants the REQ# and WATCH partitions in separate statements, and one
         # BatchWriteItem naming both would match neither (AccessDenied on AWS, not in moto).
         batch_put(self._table, fresh)
