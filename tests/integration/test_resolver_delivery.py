@@ -33,6 +33,7 @@ class Vendor:
     """Answers every job with `status`, or refuses it for good when `refuse` is set."""
 
     refuse: bool = False
+    rejected: tuple[str, ...] = ()  # identifier types refused inside an accepted call
     received: list[Job] = field(default_factory=list)
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
@@ -40,7 +41,8 @@ class Vendor:
         if self.refuse:
             error = DeliveryError("400 bad request", retryable=False, http_status=400)
             return [Outcome(j.job_id, None, http_status=400, error=error) for j in jobs]
-        return [Outcome(j.job_id, "done", http_status=200) for j in jobs]
+        return [Outcome(j.job_id, "done", http_status=200, identifier_types_rejected=self.rejected)
+                for j in jobs]  # fmt: skip
 
 
 @pytest.fixture
@@ -90,6 +92,31 @@ def test_a_confirmed_delivery_is_not_sent_again(pipe: Pipeline) -> None:
     pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
     pipe.resolve()
     assert pipe.drain("salesforce") == []
+
+
+def test_an_identifier_the_vendor_refused_is_not_covered_by_the_job_it_was_refused_in(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out naming a customer id and an email, whose Braze job ended done with the
+    # email refused inside the accepted call
+    pipe.post("/v1/opt-out", {"customer_id": "cust-refused-1", "email": EMAIL,
+                              "purposes": ["sale"], "agent": {"name": "Agent"}})  # fmt: skip
+    pipe.resolve()
+    assert len(work(pipe, "braze", Vendor(rejected=("email",)))) == 1
+    pipe.drain_all()
+    # When a later opt-out names the email alone, and another the customer id alone
+    by_email = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    again = Vendor()
+    assert len(work(pipe, "braze", again)) == 1
+    pipe.post("/v1/opt-out", {"customer_id": "cust-refused-1", "purposes": ["sale"],
+                              "agent": {"name": "Agent"}})  # fmt: skip
+    pipe.resolve()
+    # Then Braze gets the email again (the refused job is not its proof), and the customer id,
+    # which Braze took, is not sent twice
+    assert emails_sent(again) == [EMAIL]
+    assert pipe.drain("braze") == []
+    assert pipe.get(f"/v1/requests/{by_email}", request_id=by_email)["status"] != "received"
 
 
 def test_a_job_in_flight_is_not_doubled_by_the_next_event(pipe: Pipeline) -> None:

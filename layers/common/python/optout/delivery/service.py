@@ -349,7 +349,7 @@ class DeliveryService:
         receipt["completed_at"] = now
         written = job_store.finish(self.table, job, status, receipt, now, attempted)
         if written:  # delivered means confirmed (done / no_record); failed frees the marks
-            record_delivered(self.table, job, status, now)
+            record_delivered(self.table, job, status, now, receipt)
         report.counts[COUNTER[status]] += 1
         if written and status == "failed":
             logger.warning(

@@ -120,28 +120,30 @@ def _name_job(purposes: list[str]) -> str:
     return "".join(f", {job_attribute(p)} = :job" for p in purposes)
 
 
-def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
+def record_delivered(
+    table: Table, job: Item, status: str, now: str, receipt: Item | None = None
+) -> None:
     """The marks' part of a job reaching a final status (the worker's `_finish`).
 
     done / no_record: nothing to write. The marks already name this job for its purposes,
     and the job's receipt is what says it was confirmed (`settled` reads it); the resolver
-    treats a purpose in flight and one confirmed alike (no new job for either). failed: the
-    purposes are freed from `inflight` (the next event sends them again), except those a
-    later job took meanwhile (`_free`), and the job is listed for an operator's replay.
-    Idempotent: a second call changes nothing.
+    treats a purpose in flight and one confirmed alike (no new job for either). Except the
+    identities of a type the vendor refused inside the accepted call (the `receipt`'s
+    `identifier_types_rejected`): they are freed as a failure's are, so no later request
+    cites this job as their proof and the next event names them again (every identity of
+    such a type: a partly refused type is sent again whole, which the vendor takes as a
+    repeat). failed: the purposes are freed from `inflight` (the next event sends them
+    again), except those a later job took meanwhile (`_free`), and the job is listed for an
+    operator's replay. Idempotent: a second call changes nothing.
     """
     if status != "failed":
+        refused = set((receipt or {}).get("identifier_types_rejected") or ())
+        if refused:
+            _free_flights(table, job, now, refused)
         return
+    _free_flights(table, job, now)
     system: str = job["system"]
     expires_at = job.get("expires_at")
-    for flight in flights_of(job):
-        purposes: list[str] = flight.get("purposes") or []
-        if not purposes:
-            continue
-        key = (flight["pk"], keys.delivery_sk(system))
-        if not _free(table, key, purposes, job["job_id"], now, expires_at):
-            for purpose in purposes:  # some were taken by a later job: free the others alone
-                _free(table, key, [purpose], job["job_id"], now, expires_at)
     marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
     update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
     marker[":kind"] = "failed_job"
@@ -154,6 +156,20 @@ def record_delivered(table: Table, job: Item, status: str, now: str) -> None:
         UpdateExpression=update,
         ExpressionAttributeValues=serialize(marker),
     )
+
+
+def _free_flights(table: Table, job: Item, now: str, types: set[str] | None = None) -> None:
+    """The job's purposes out of its identities' `inflight` (those of `types` only, if given)."""
+    system: str = job["system"]
+    expires_at = job.get("expires_at")
+    for flight in flights_of(job):
+        purposes: list[str] = flight.get("purposes") or []
+        if not purposes or (types is not None and flight["pk"].split("#")[1] not in types):
+            continue
+        key = (flight["pk"], keys.delivery_sk(system))
+        if not _free(table, key, purposes, job["job_id"], now, expires_at):
+            for purpose in purposes:  # some were taken by a later job: free the others alone
+                _free(table, key, [purpose], job["job_id"], now, expires_at)
 
 
 def _free(
