@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from optout.identifiers import Identifier, IdType, lookup_key
-from optout.purposes import OptOutMap
+from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap
 from optout.store import keys
 from optout.store.codec import Item
 from optout.timestamps import iso
@@ -101,3 +101,15 @@ def fingerprint(secret: bytes, route: str, payload: dict[str, Any]) -> str:
     """Keyed digest of a request, to tell a genuine retry from a reused Idempotency-Key."""
     canonical = json.dumps({"route": route, "payload": payload}, sort_keys=True, default=str)
     return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+REQUEST_EVENTS = ("opt_out", "consent")
+
+
+def is_request(event: Item) -> bool:
+    """An opt-out of sale, sharing, targeted advertising or profiling (what the §7102 figures,
+    the deadline watch and a denial count as a request)."""
+    if event.get("event_type") not in REQUEST_EVENTS:
+        return False
+    choices = event.get("opt_out") or {}
+    return any(choices.get(p) is True for p in SALE_SHARE_PURPOSES)

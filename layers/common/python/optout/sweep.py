@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from optout.events import CapturedEvent
+from optout.events import CapturedEvent, is_request
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
@@ -123,10 +123,6 @@ class Sweeper:
     def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str], bool]:
         """(resolved?, systems whose job is pending, untouched since `settled_before` and not
         due to be retried after it, a request the watch has not folded?)."""
-        # pydantic (api_models): imported here, not with the module, which the resolver imports
-        # for `redrive` (tests/unit/test_cold_imports.py)
-        from optout.ops.contribution import is_request  # noqa: PLC0415
-
         resolved = False
         stuck: list[str] = []
         request = folded = False

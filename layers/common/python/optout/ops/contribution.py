@@ -25,14 +25,13 @@ from datetime import datetime
 from typing import Literal
 
 from optout.api_models import RequestStatusOut
-from optout.purposes import SALE_SHARE_PURPOSES
+from optout.events import is_request
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
 
 Outcome = Literal["complied_whole", "complied_part", "denied", "failed", "open"]
 SOURCES = ("banner", "webform", "gpc", "agent")
-REQUEST_EVENTS = ("opt_out", "consent")
 SETTLED: frozenset[Outcome] = frozenset({"complied_whole", "denied"})
 RESPONDED: frozenset[Outcome] = frozenset({"complied_whole", "complied_part", "denied"})
 
@@ -70,14 +69,6 @@ class Contribution:
         for system, state in self.systems.items():
             found[f"s.{system}.{state}"] = 1
         return found
-
-
-def is_request(event: Item) -> bool:
-    """An opt-out of sale, sharing, targeted advertising or profiling."""
-    if event.get("event_type") not in REQUEST_EVENTS:
-        return False
-    choices = event.get("opt_out") or {}
-    return any(choices.get(p) is True for p in SALE_SHARE_PURPOSES)
 
 
 def contribution_of(

@@ -21,8 +21,8 @@ from datetime import datetime
 
 from optout.api_models import DenialCode, DenialOut
 from optout.errors import Conflict, InvalidInput, NotFound
+from optout.events import is_request
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import is_request
 from optout.ops.reminders import remind_now
 from optout.status import aggregate
 from optout.store import keys, transact

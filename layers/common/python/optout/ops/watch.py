@@ -27,8 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from optout.events import is_request
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import Contribution, contribution_of, is_request
+from optout.ops.contribution import Contribution, contribution_of
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
 from optout.status import covering_keys
