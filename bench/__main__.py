@@ -91,7 +91,7 @@ def _run(
         from bench import scale  # noqa: PLC0415
 
         sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
-        return {"scale": scale.run(sizes, 20 if quick else 50, progress)}
+        return {"scale": scale.run(sizes, 20 if quick else 100, progress)}
     from bench import cost  # noqa: PLC0415
 
     if "calls" not in done:

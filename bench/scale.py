@@ -6,8 +6,10 @@ from one size to the next. At each size the resolver domain class (the same `Res
 Lambda builds) handles webform opt-outs on the emails of clusters no event has touched yet,
 so every measured event does the same work; only the graph around it is bigger. Time per
 event is the resolver thread's CPU time, as a ratio to a baseline graph of the smallest size
-whose events are interleaved with the measured ones (same run, same moments: another process
-on a shared machine slows both alike). It must stay flat: the cost follows the cluster.
+whose events are interleaved with the measured ones, one baseline event beside each measured
+one (same run, same moments: another process on a shared machine slows both alike). The ratio
+is the median of those pairs' ratios, so a machine whose speed drifts during the stage moves
+both sides of every pair alike. It must stay flat: the cost follows the cluster.
 moto's base-table Query scans the whole table, so it is scoped to the partition, as in the
 local stack (local/moto_guard.py); calls per event are counted as well, and those need no shim.
 """
@@ -82,23 +84,25 @@ def _measure(
         create_table(dynamodb, name, template)
         return Resolver(Table(dynamodb, name), systems, jobs, caps)
 
-    # The baseline graph stays at the smallest size; the measured one grows in place. Events
-    # alternate between the two, so whatever else the machine does slows both alike.
-    baseline, growing = graph("optout-bench-baseline"), graph("optout-bench-scale")
-    base_hubs = _seed(dynamodb, "optout-bench-baseline", 0, sizes[0])
-    hubs: list[dict[str, str]] = []
-    results: list[dict[str, Any]] = []
-    warm = _seed(dynamodb, "optout-bench-scale", 0, WARM_UP * len(CLUSTER))
-    for resolver, pool in ((baseline, base_hubs), (growing, warm)):
+    def warmed(resolver: Resolver, pool: list[dict[str, str]]) -> None:
         for _ in range(WARM_UP):  # first calls of a table pay one-time costs: not measured
             resolver.process(_event(pool.pop()))
+
+    # The baseline graph stays at the smallest size (a fresh one per size, so each size can
+    # have as many untouched clusters as it measures events); the measured one grows in place.
+    # Events alternate between the two, so whatever else the machine does slows both alike.
+    growing = graph("optout-bench-scale")
+    hubs: list[dict[str, str]] = []
+    results: list[dict[str, Any]] = []
+    warmed(growing, _seed(dynamodb, "optout-bench-scale", 0, WARM_UP * len(CLUSTER)))
     warm_identities = WARM_UP * len(CLUSTER)  # the first clusters of the measured graph
     seeded = warm_identities
     for size in sizes:
         started = time.perf_counter()
         while seeded < size:
-            hubs.extend(_seed(dynamodb, "optout-bench-scale", seeded, min(size - seeded, 10_000)))
-            seeded = warm_identities + len(hubs) * len(CLUSTER)
+            count = min(size - seeded, 10_000)
+            hubs.extend(_seed(dynamodb, "optout-bench-scale", seeded, count))
+            seeded += count  # (not from len(hubs): the events before took hubs from it)
             progress.tick(f"seeding {size:,} identities", seeded, size)
         seed_seconds = time.perf_counter() - started
         # The seeded table lives in this process's heap (on AWS it does not): freeze it out of
@@ -109,6 +113,11 @@ def _measure(
             # Nothing consumes these queues here, and moto's SendMessage walks every message
             # a queue holds: start each size with empty queues, as the workers keep them.
             sqs.purge_queue(QueueUrl=url)
+        name = f"optout-bench-baseline-{len(results)}"
+        baseline = graph(name)
+        base_size = max(sizes[0], (events + WARM_UP) * len(CLUSTER))
+        base_hubs = _seed(dynamodb, name, 0, base_size)
+        warmed(baseline, base_hubs)
         measured: dict[str, list[float]] = {"baseline": [], "growing": []}
         calls: list[int] = []
         pair = [("baseline", baseline, base_hubs), ("growing", growing, hubs)]
@@ -122,6 +131,8 @@ def _measure(
                 if name == "growing":
                     calls.append(tally.total())
         base, grown = median(measured["baseline"]), median(measured["growing"])
+        sides = zip(measured["baseline"], measured["growing"], strict=True)
+        paired = [ratio(grown_ms, base_ms) for base_ms, grown_ms in sides]
         results.append(
             {
                 "identities": seeded,
@@ -129,10 +140,13 @@ def _measure(
                 "events": len(calls),
                 "ms_per_event_median": round(grown, 3),
                 "ms_per_event_p95": round(percentile(measured["growing"], 95), 3),
-                "baseline_identities": sizes[0],
+                "baseline_identities": base_size,
                 "baseline_ms_per_event_median": round(base, 3),
                 "aws_calls_per_event": round(sum(calls) / len(calls), 2),
-                "ratio_to_baseline": round(ratio(grown, base), 2),
+                # The median of the pairs' ratios: each measured event over the baseline event
+                # run right beside it. The ratio of the two medians is kept beside it.
+                "ratio_to_baseline": round(median(paired), 2),
+                "ratio_of_medians": round(ratio(grown, base), 2),
             }
         )
         progress.note(f"{seeded:,} identities: x{results[-1]['ratio_to_baseline']} the baseline")

@@ -14,6 +14,7 @@ derived states again without making their jobs broke (the s9 review).
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -31,8 +32,9 @@ from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
 from optout.settings import LOCAL_HASH_KEY
 from optout.store import keys
-from optout.store.codec import deserialize
+from optout.store.codec import deserialize, serialize
 from optout.store.table import Table
+from optout.sweep import Sweeper
 from optout.systems import load_systems
 from tests.conftest import Aws
 from tests.support.interleave import BatonClient, Scheduler
@@ -42,6 +44,7 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 SYSTEMS = load_systems("layers/common/config/systems.json")
 QUEUE_KEYS = sorted({s.queue_key for s in SYSTEMS.systems})
 _tables = itertools.count()
+Clock = Callable[[], datetime]
 
 
 def keyed(id_type: str, value: str) -> KeyedIdentifier:
@@ -84,8 +87,10 @@ def fresh_table(aws: Aws) -> Table:
     return Table(aws.dynamodb, name)
 
 
-def resolver_on(table: Table, queue: JobQueue) -> Resolver:
-    return Resolver(table, SYSTEMS, queue, Caps(max_size=50))
+def resolver_on(table: Table, queue: JobQueue, clock: Clock | None = None) -> Resolver:
+    if clock is None:
+        return Resolver(table, SYSTEMS, queue, Caps(max_size=50))
+    return Resolver(table, SYSTEMS, queue, Caps(max_size=50), clock=clock)
 
 
 States = dict[str, tuple[dict[str, bool], bool]]
@@ -214,16 +219,18 @@ STALE_CARRY = ([("assert", 0)], [("own", 0, {"sale": True}, False),
                                  ("own", 0, {"share": True}, False), ("link", 1)])  # fmt: skip
 
 
-def race_stale_carry(aws: Aws, table: Table, queue: JobQueue, first: int, second: int) -> None:
+def race_stale_carry(
+    aws: Aws, table: Table, queue: JobQueue, first: int, second: int, clock: Clock | None = None
+) -> None:
     """STALE_CARRY's events, P stopped after `first` and again after `second` store calls."""
     history, specs = STALE_CARRY
     past = [event_item(n, spec) for n, spec in enumerate(history)]
     events = [event_item(len(past) + n, spec) for n, spec in enumerate(specs)]
     for event in past:
-        resolver_on(table, queue).process(event)
+        resolver_on(table, queue, clock).process(event)
     scheduler = Scheduler([(0, first), (1, 10**6), (0, second), (1, 10**6)])
     baton = Table(BatonClient(aws.dynamodb, scheduler), table.name)
-    tasks = {f"resolver-{n}": (lambda e=event: resolver_on(baton, queue).process(e) and None)
+    tasks = {f"resolver-{n}": (lambda e=event: resolver_on(baton, queue, clock).process(e) and None)
              for n, event in enumerate(events)}  # fmt: skip
     with guarded():
         scheduler.run(tasks)
@@ -278,5 +285,34 @@ def test_a_job_made_after_deriving_again_whose_send_fails_is_sent_by_a_redrive(
                 for m in aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
                     "Messages", [])]  # fmt: skip
         assert [f"{m['request_id']}:{m['system']}" for m in sent] == [ref]
+    finally:
+        aws.dynamodb.delete_table(TableName=table.name)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_job_made_after_deriving_again_whose_message_is_lost_is_found_by_the_sweep(
+    aws: Aws, queue: JobQueue
+) -> None:
+    # Given STALE_CARRY's race resolved at T0 + 4 minutes, whose flush makes a job again
+    # (under a request id of its own, with no EVENT), and every message lost since
+    urls = [queue.url_for(key) for key in QUEUE_KEYS]
+    table = fresh_table(aws)
+    try:
+        race_stale_carry(aws, table, queue, 4, 4, clock=lambda: T0 + timedelta(minutes=4))
+        raw = aws.dynamodb.scan(TableName=table.name)["Items"]
+        made = sorted(f"{i['request_id']}:{i['system']}" for i in map(deserialize, raw)
+                      if i.get("kind") == "job" and "~" in i["request_id"])  # fmt: skip
+        assert made
+        history, specs = STALE_CARRY
+        for n, spec in enumerate(history + specs):  # as capture stored them
+            aws.dynamodb.put_item(TableName=table.name, Item=serialize(event_item(n, spec)))
+        for url in urls:
+            aws.sqs.purge_queue(QueueUrl=url)
+        # When the sweep checks the batch's requests at their 2 h 15 min checkpoint
+        now = T0 + timedelta(hours=2, minutes=20)
+        report = Sweeper(table, clock=lambda: now).sweep()
+        # Then it finds the jobs made again, still pending, beside the events' own
+        assert set(made) <= set(report.stuck_jobs)
+        assert len(report.stuck_jobs) == len(set(report.stuck_jobs))
     finally:
         aws.dynamodb.delete_table(TableName=table.name)

@@ -9,7 +9,9 @@ ByDay index, never a scan), reads its resolution and job statuses, and writes on
 event per batch of what it found, which the resolver carries out like any other operator
 action: an unresolved event is resolved again (resolution is idempotent: existing jobs stand),
 a stuck job's message is sent again (the worker reads the job first: a second message for a
-finished job is acknowledged without a vendor call).
+finished job is acknowledged without a vendor call). Jobs the resolver made again after a
+concurrent change have no EVENT of their own; a `REDERIVED#` marker in the request they were
+made beside names them, and they are checked with it.
 
 It also catches a request the deadline watch passed over: the watch enrols arrivals from the
 same index a couple of minutes behind real time, and an index entry that appears later than
@@ -93,10 +95,14 @@ class Sweeper:
                     continue
                 seen.add(request_id)
                 report.events_checked += 1
-                resolved, pending, unfolded = self._request_state(request_id, untouched_since)
+                state = self._request_state(request_id, untouched_since)
+                resolved, pending, unfolded, rederived = state
                 if not resolved:
                     report.unresolved.append(request_id)
                 report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
+                for other in rederived:  # jobs the resolver's flush made, with no EVENT
+                    _, stuck, _, _ = self._request_state(other, untouched_since)
+                    report.stuck_jobs += [f"{other}:{system}" for system in stuck]
                 if unfolded:
                     unfolded_events.append(event)
         refs = [("request", r) for r in report.unresolved] + [("job", j) for j in report.stuck_jobs]
@@ -120,11 +126,15 @@ class Sweeper:
                                 for e in missed])  # fmt: skip
         return [str(e["request_id"]) for e in missed]
 
-    def _request_state(self, request_id: str, settled_before: str) -> tuple[bool, list[str], bool]:
+    def _request_state(
+        self, request_id: str, settled_before: str
+    ) -> tuple[bool, list[str], bool, list[str]]:
         """(resolved?, systems whose job is pending, untouched since `settled_before` and not
-        due to be retried after it, a request the watch has not folded?)."""
+        due to be retried after it, a request the watch has not folded?, request ids of jobs
+        the resolver made again for it (`REDERIVED#`)?)."""
         resolved = False
         stuck: list[str] = []
+        rederived: list[str] = []
         request = folded = False
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
@@ -143,6 +153,8 @@ class Sweeper:
                     folded = True
                 elif item["sk"] == keys.RESOLUTION_SK:
                     resolved = True
+                elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
+                    rederived.append(str(item["sk"]).removeprefix(keys.REDERIVED_PREFIX))
                 elif (
                     str(item["sk"]).startswith(keys.job_sk(""))
                     and item.get("status") == "pending"
@@ -151,7 +163,7 @@ class Sweeper:
                 ):
                     stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
-                return resolved, stuck, request and not folded
+                return resolved, stuck, request and not folded, rederived
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:

@@ -181,13 +181,23 @@ class Resolver:
         of what was carried to it, while this batch's derivation went stale). They are made
         under a request id of their own, `<a request of this batch>~<random>`: the batch's
         events already have their one job per system, and a job is never widened once it may
-        have been sent. Sent at once: the batch's outbox is already flushed."""
+        have been sent. Sent at once: the batch's outbox is already flushed.
+
+        They have no EVENT, so the sweep (which finds requests by their EVENT's day) would not
+        look at them: a marker in the owner's partition (`REDERIVED#<request id>`) names them,
+        and the sweep checks them whenever it checks the owner."""
         plans = {name: plan for name, plan in derivation.merged_plans().items() if plan.needs}
         if not plans:
             return
-        owner = next((str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions),
-                     "rederived")  # fmt: skip
+        # The owner is a request the sweep checks: not a redrive (the sweep skips those).
+        owners = [str(r["pk"]).removeprefix(keys.request_pk(""))
+                  for r in outbox.resolutions if "redriven_events" not in r]  # fmt: skip
+        owner = owners[0] if owners else "rederived"
         request_id = f"{owner}~{uuid.uuid4().hex[:12]}"
+        if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
+            put(self._table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(request_id),
+                              "kind": "rederived", "request_id": request_id,
+                              "systems": sorted(plans), "expires_at": self._expires()})  # fmt: skip
         made, _ = self._fan_out(request_id, plans, again, set())
         try:
             for queue_key, messages in sorted(again.messages.items()):

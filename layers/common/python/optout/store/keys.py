@@ -4,6 +4,9 @@ pk                      sk                      item
 REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
 REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
 REQ#<request_id>        JOB#<system>            one downstream job and its receipt
+REQ#<request_id>        REDERIVED#<request_id>  jobs the resolver's flush made under a request
+                                                id of their own (no EVENT): the sweep checks
+                                                them with this request
 ID#<type>#<hash>        NODE                    own choices, GPC, value; `version` counts every
                                                 change a derived state reads (choices, links,
                                                 opt-outs carried in)
@@ -33,6 +36,7 @@ LINK_PREFIX = "LINK#"
 ASSERTS_PREFIX = "ASSERTS#"
 ASSERTED_PREFIX = "ASSERTED#"
 DELIVERY_PREFIX = "DELIVERY#"
+REDERIVED_PREFIX = "REDERIVED#"
 HOLD_PK = "HOLD"
 
 
@@ -42,6 +46,10 @@ def request_pk(request_id: str) -> str:
 
 def job_sk(system: str) -> str:
     return f"{JOB_PREFIX}{system}"
+
+
+def rederived_sk(request_id: str) -> str:
+    return f"{REDERIVED_PREFIX}{request_id}"
 
 
 def identity_pk(id_type: IdType | str, key: str) -> str:
