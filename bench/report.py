@@ -104,13 +104,14 @@ def rows(results: dict[str, Any]) -> list[Row]:
                       "the same run's baseline"))  # fmt: skip
     if scale := results.get("scale"):
         for s in scale["sizes"]:
+            of_medians = s.get("ratio_of_medians", s["ratio_to_baseline"])
             found.append((f"scale: resolver per event, {s['identities']:,} identities",
                           f"{s['ms_per_event_median']:.1f} ms CPU, "
                           f"{s['aws_calls_per_event']} calls",
                           f"x{s['ratio_to_baseline']:.2f} a {s['baseline_identities']:,}-identity "
                           f"graph, median of {s['events']} pairs (medians "
                           f"{s['baseline_ms_per_event_median']:.1f} ms, "
-                          f"x{s.get('ratio_of_medians', s['ratio_to_baseline']):.2f})"))  # fmt: skip
+                          f"x{of_medians:.2f})"))  # fmt: skip
     if cost := results.get("cost"):
         d = cost["dollars_per_million_opt_outs"]
         biggest = ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:3])
