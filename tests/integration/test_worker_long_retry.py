@@ -155,3 +155,37 @@ def test_a_wait_longer_than_the_messages_receives_can_hold_is_recorded_as_its_re
     daily.run()
     # Then retry_at is when the message's last allowed receive calls the vendor, not a week
     assert daily.job()["retry_at"] == iso(start + timedelta(seconds=7 * LONGEST))
+
+
+def test_the_last_allowed_receive_calls_the_vendor_even_before_the_retry_time(
+    daily: Daily,
+) -> None:
+    # Given a job waiting out a day-long Retry-After whose message came back early 6 times
+    daily.run()
+    for _ in range(6):
+        daily.back_after(180)
+    # When it comes back an eighth time, still before the retry time
+    _, messages = daily.back_after(180)
+    # Then the vendor is called (the job's last chance), and its 429 fails the job for good
+    job = daily.job()
+    assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) == 8
+    assert daily.calls() == 2
+    assert job["status"] == "failed" and job["receipt"]["error"].startswith("retries exhausted")
+
+
+def test_a_replayed_job_does_not_wait_for_its_old_retry_time(daily: Daily) -> None:
+    # Given a job with a retry time a day away, then reset by an operator replay (its last
+    # write), and the vendor answering again
+    daily.run()
+    replayed = iso(daily.now[0])
+    daily.stack.aws.dynamodb.update_item(
+        TableName=daily.stack.aws.table_name,
+        Key={"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#braze"}},
+        UpdateExpression="SET replayed_at = :t, updated_at = :t",
+        ExpressionAttributeValues={":t": {"S": replayed}},
+    )
+    daily.stack.server.sandboxes["braze"].configure_faults(FaultPlan(0.0))
+    # When its message comes back minutes later
+    daily.back_after(180)
+    # Then the vendor is called at once and the job completes
+    assert daily.job()["status"] == "done"
