@@ -2,6 +2,7 @@
 system; in production one function per system (SYSTEM_NAME set), locally all in one process.
 """
 
+import time
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +22,13 @@ from optout.connectors import Connector, build_connector
 from optout.connectors.credentials import SecretSource
 from optout.connectors.http import HttpClient, RetryPolicy
 from optout.delivery.messages import JobMessage, queue_url_from_arn
+from optout.delivery.retry import longest_visibility
 from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.observability import logger, metrics
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
+from optout.time_budget import TimeBudget
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 # A batch whose every message is to be retried is an expected answer (a vendor outage), not a
 # function error: report the failures instead of raising, so the Errors alarm means a bug.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Kept from the function's timeout for what follows the vendor calls: the jobs' writes, the
+# visibility changes and the batch response.
+END_MARGIN_SECONDS = 3.0
 
 
 class RetryLater(Exception):
@@ -89,26 +95,38 @@ def services() -> Services:
 
 
 _decisions: dict[str, Decision] = {}
+_started: list[float] = [0.0]  # time.monotonic() at the invocation's start
 
 
 def record_handler(record: SQSRecord) -> None:
     decision = _decisions.get(record.message_id)
     if decision is None or decision.retry_in is None:
         return
+    # SQS refuses a visibility past 12 h from the receive; a longer wait is the job's
+    # retry_at, kept by hiding the message again each time it is back early.
+    elapsed = time.monotonic() - _started[0]
+    longest = longest_visibility(services().settings.batch_window_seconds, elapsed)
     try:
         services().sqs.change_message_visibility(
             QueueUrl=queue_url_from_arn(record.event_source_arn),
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=decision.retry_in,
+            VisibilityTimeout=min(decision.retry_in, longest),
         )
-    except ClientError as error:  # the message still returns, after the queue's own timeout
-        logger.warning("could not set visibility", error_code=error.response["Error"]["Code"])
+    except ClientError as error:
+        # The message returns after the queue's own timeout; a job with a later retry_at is
+        # then hidden again without a vendor call. Still a fault to look at.
+        metrics.add_metric(name="VisibilityRefused", unit=MetricUnit.Count, value=1)
+        logger.error("could not set visibility", error_code=error.response["Error"]["Code"])
     raise RetryLater(decision.reason)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    _started[0] = time.monotonic()
+    budget = TimeBudget(
+        lambda: context.get_remaining_time_in_millis() / 1000, margin_seconds=END_MARGIN_SECONDS
+    )
     received = [
         Received(
             r["messageId"],
@@ -121,7 +139,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     # One event source per function: every record of a batch comes from the same queue.
     queue_url = queue_url_from_arn(records[0]["eventSourceARN"]) if records else ""
     retried_before = services().http.retried
-    report = services().delivery.deliver(received, services().scheduler(queue_url))
+    # Vendor calls and the batch's systems stop before the function's timeout: a call cut
+    # short is an attempt with its receipt, a job not started is retried (docs/reliability.md).
+    with services().http.bounded_by(budget):
+        report = services().delivery.deliver(received, services().scheduler(queue_url), budget)
     report.counts["VendorCallsRetried"] += services().http.retried - retried_before
     for name, count in report.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)

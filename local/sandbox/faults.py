@@ -18,6 +18,8 @@ from typing import Any
 from local.sandbox.wire import FaultStatus
 
 MAX_HOLD_SECONDS = 120.0
+# A week: vendors with a daily or weekly quota ask for waits past SQS's 12 h visibility.
+MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600
 
 
 class InvalidFaults(ValueError):
@@ -56,8 +58,8 @@ class FaultPlan:
                 isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599
             ):
                 raise InvalidFaults("status must be a 4xx/5xx code or 'timeout'")
-        if self.retry_after is not None and not 0 <= self.retry_after <= 3600:
-            raise InvalidFaults("retry_after must be 0..3600 seconds")
+        if self.retry_after is not None and not 0 <= self.retry_after <= MAX_RETRY_AFTER_SECONDS:
+            raise InvalidFaults(f"retry_after must be 0..{MAX_RETRY_AFTER_SECONDS} seconds")
         if not 0 < self.hold_seconds <= MAX_HOLD_SECONDS:
             raise InvalidFaults(f"hold_seconds must be within 0..{MAX_HOLD_SECONDS:.0f}")
 

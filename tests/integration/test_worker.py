@@ -99,8 +99,9 @@ class Stack:
         )
         return answer.get("Messages", [])
 
-    def run(self, system: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Receive what the queue offers and invoke the worker with it, as Lambda's poller does."""
+    def run(self, system: str, context: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Receive what the queue offers and invoke the worker with it, as Lambda's poller does
+        (`context`: the Lambda context, e.g. one whose remaining time follows a test's clock)."""
         messages = self.receive(system)
         if not messages:  # Lambda's poller never invokes with an empty batch
             return {"batchItemFailures": []}, []
@@ -120,7 +121,7 @@ class Stack:
             }
             for m in messages
         ]
-        answer = self.worker.handler({"Records": records}, FakeLambdaContext())
+        answer = self.worker.handler({"Records": records}, context or FakeLambdaContext())
         return answer, messages
 
     def job(self, request_id: str, system: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class Reference(BaseModel):
     systems_config: str = "config/systems.json"
     system_name: str | None = None
     max_receive_count: Annotated[int, Field(ge=1)] = 8
+    batch_window_seconds: Annotated[float, Field(ge=0, le=300)] = 300
     retry_base_seconds: Annotated[float, Field(gt=0)] = 30
     retry_max_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_VISIBILITY_SECONDS)] = 3600
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10

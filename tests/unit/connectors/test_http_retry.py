@@ -16,6 +16,7 @@ from local.sandbox.server import SandboxServer
 from optout.connectors import http as http_module
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpClient, RetryPolicy
+from optout.time_budget import TimeBudget
 from tests.unit.connectors.conftest import secret_for
 
 TIMEOUT = 2.0
@@ -148,3 +149,30 @@ def test_retries_made_at_once_by_many_threads_are_all_counted(server):
     # Then every retry is counted: three per call
     assert len(server.sandboxes["hook"].recorded()) == threads * 4
     assert http.retried == threads * 3
+
+
+def test_a_call_with_no_time_left_is_not_started() -> None:
+    # Given a client whose budget has half a second left
+    http = HttpClient(10)
+    # When a call is made within it
+    with http.bounded_by(TimeBudget(lambda: 0.5)), pytest.raises(DeliveryError) as raised:
+        http.send("POST", "http://127.0.0.1:9/never", step="vendor update")
+    # Then it fails as retryable "out of time" without opening a connection
+    assert raised.value.retryable and raised.value.reason == "vendor update: out of time"
+
+
+def test_the_socket_timeout_is_at_most_the_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a client with a 10 s timeout and 4 s left
+    seen: list[float] = []
+
+    def once(*args: Any) -> http_module.HttpResponse:
+        seen.append(args[-1])
+        return http_module.HttpResponse(200, {}, b"")
+
+    monkeypatch.setattr(HttpClient, "_once", once)
+    http = HttpClient(10)
+    # When a call is made
+    with http.bounded_by(TimeBudget(lambda: 4.0)):
+        http.send("GET", "http://127.0.0.1:9/x", step="lookup")
+    # Then its try waits at most 4 s
+    assert seen == [4.0]

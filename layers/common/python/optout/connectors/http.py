@@ -9,6 +9,12 @@ email up before the update; Salesforce queries, links and updates), and without 
 flaky call in a vendor answering 30% of calls with errors fails the whole batch nearly every
 time (docs/reliability.md). What outlasts the policy (a Retry-After longer than
 `max_wait_seconds`, a second timeout, the last try) goes back to the queue's back-off.
+
+Every call is bounded by the invocation's time budget (`bounded_by`): a try starts only if
+`MIN_TRY_SECONDS` are left, its socket timeout is at most the time left, and no retry wait
+runs past it. A call that cannot start raises `OutOfTime` (retryable), so the worker records
+the attempt with its receipt and backs off instead of being killed at the function timeout
+with nothing written (docs/reliability.md, "Time left").
 """
 
 import json
@@ -18,15 +24,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from optout.connectors.errors import DeliveryError
+from optout.time_budget import TimeBudget
 
 RETRYABLE_4XX = frozenset({408, 429})
+# A try with less time than this left is not started: a loopback sandbox answers in
+# milliseconds, a vendor over the internet rarely in under a second.
+MIN_TRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -53,6 +64,13 @@ def retryable_status(status: int) -> bool:
 class TimedOut(DeliveryError):
     def __init__(self, step: str) -> None:
         super().__init__(f"{step}: timed out", retryable=True)
+
+
+class OutOfTime(DeliveryError):
+    """The invocation's time budget has no room for this call: try it on a later delivery."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(f"{step}: out of time", retryable=True)
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,17 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._opener = urllib.request.build_opener(_NoRedirect)
+        # One invocation at a time per Lambda container; a batch's pool threads share it.
+        self._budget = TimeBudget.unbounded()
+
+    @contextmanager
+    def bounded_by(self, budget: TimeBudget) -> Iterator[None]:
+        """Every call made inside ends before `budget` runs out (or raises OutOfTime)."""
+        previous, self._budget = self._budget, budget
+        try:
+            yield
+        finally:
+            self._budget = previous
 
     @property
     def retried(self) -> int:
@@ -116,18 +145,25 @@ class HttpClient:
         timed_out = 0
         attempt = 1
         while True:
+            left = self._budget.left()
+            if left < MIN_TRY_SECONDS:
+                raise OutOfTime(step)
             try:
-                response = self._once(method, url, step, headers, body)
+                response = self._once(method, url, step, headers, body, min(self.timeout, left))
             except DeliveryError as error:
                 timed_out += isinstance(error, TimedOut)
                 last = attempt >= self.retry.attempts or timed_out >= self.retry.timed_out_tries
                 if last:
                     raise
                 wait = self.retry.backoff(attempt, self._rng)
+                if not self._budget.allows(wait + MIN_TRY_SECONDS):
+                    raise  # no time for another try: the queue's back-off tries it later
             else:
                 answered_wait = self._wait_before_retry(response, attempt)
-                if answered_wait is None:
-                    break
+                if answered_wait is None or not self._budget.allows(
+                    answered_wait + MIN_TRY_SECONDS
+                ):
+                    break  # no time for another try: its failure goes to the queue's back-off
                 wait = answered_wait
             log.debug("retrying %s after %.2f s (try %d)", step, wait, attempt)
             with self._retried_lock:
@@ -148,11 +184,19 @@ class HttpClient:
         return asked if asked <= self.retry.max_wait_seconds else None
 
     def _once(
-        self, method: str, url: str, step: str, headers: dict[str, str] | None, body: bytes | None
+        self,
+        method: str,
+        url: str,
+        step: str,
+        headers: dict[str, str] | None,
+        body: bytes | None,
+        timeout: float,
     ) -> HttpResponse:
         request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310 - scheme checked by send
         try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
+            # The socket timeout bounds each read, not the whole answer: a vendor trickling
+            # bytes can still outlast it (the function's own timeout is then the stop).
+            with self._opener.open(request, timeout=timeout) as answer:
                 return HttpResponse(answer.status, _lower(answer.headers), answer.read())
         except urllib.error.HTTPError as error:
             return HttpResponse(error.code, _lower(error.headers), error.read())

@@ -1,10 +1,31 @@
-"""When to try a failed delivery again: Retry-After if the vendor said, else backoff with jitter."""
+"""When to try a failed delivery again: Retry-After if the vendor said, else backoff with jitter.
+
+SQS hides a message for at most 12 h in total, counted from the receive that delivered it, and
+refuses (does not shorten) a ChangeMessageVisibility past that. A longer wait is made of
+visibility legs: each return before the job's `retry_at` is hidden again without a vendor call
+(delivery.service), so a vendor's "come back tomorrow" is honoured, within what the message's
+remaining receives can hold (docs/decisions.md, "Retry-After past SQS's 12 h").
+"""
 
 import math
 import random
 
 from optout.connectors.errors import DeliveryError
 from optout.delivery.settings import SQS_MAX_VISIBILITY_SECONDS
+
+# Between SQS's receive and our ChangeMessageVisibility: a cold start, the invocation's own
+# run (30 s at most for a worker) and clock differences.
+VISIBILITY_MARGIN_SECONDS = 120
+# A message back within this of its job's retry time is tried now: another visibility leg
+# would cost one of its receives for a wait this short.
+WAIT_AGAIN_AFTER_SECONDS = 900
+
+
+def longest_visibility(batch_window_seconds: float, elapsed_seconds: float = 0.0) -> int:
+    """The most ChangeMessageVisibility accepts for a message of this batch: 12 h less the
+    time since its receive (the batching window plus the invocation so far) and a margin."""
+    spent = batch_window_seconds + elapsed_seconds + VISIBILITY_MARGIN_SECONDS
+    return max(0, math.floor(SQS_MAX_VISIBILITY_SECONDS - spent))
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> int:
@@ -18,8 +39,14 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -
 
 
 def retry_delay(
-    error: DeliveryError, attempt: int, base: float, cap: float, rng: random.Random
+    error: DeliveryError,
+    attempt: int,
+    base: float,
+    cap: float,
+    rng: random.Random,
+    longest: int = SQS_MAX_VISIBILITY_SECONDS,
 ) -> int:
+    """Seconds until the next vendor call, at most `longest` (what the message can wait)."""
     if error.retry_after is not None:  # the vendor's own answer wins, even above our cap
-        return min(SQS_MAX_VISIBILITY_SECONDS, max(1, math.ceil(error.retry_after)))
-    return backoff_seconds(attempt, base, cap, rng)
+        return min(longest, max(1, math.ceil(error.retry_after)))
+    return min(longest, backoff_seconds(attempt, base, cap, rng))

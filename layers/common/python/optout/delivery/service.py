@@ -7,6 +7,12 @@ message (`confirm: n`, DelaySeconds <= 900) to ask the vendor again later, re-se
 growing delay until the vendor reports a final state or the job is older than
 `confirm_give_up_seconds` (then it fails: "vendor did not confirm within ..."). Nothing sleeps.
 Every final status goes through `DeliveryService._finish`.
+
+A retry waits as long as the vendor asked, even past SQS's 12 h visibility: the job's
+`retry_at` says when, and a message back before then (a visibility leg of a longer wait, or
+a visibility change SQS refused) is hidden again without a vendor call (`_waiting`). A
+batch is bounded by the invocation's time budget: a system not started in time is retried
+without an attempt, and a call cut short is an attempt with its receipt (docs/reliability.md).
 """
 
 import math
@@ -18,11 +24,17 @@ from typing import Any
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
+from optout.connectors.http import MIN_TRY_SECONDS
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
 from optout.delivery.receipts import COUNTER, duration_text, receipt_of
-from optout.delivery.retry import backoff_seconds, retry_delay
+from optout.delivery.retry import (
+    WAIT_AGAIN_AFTER_SECONDS,
+    backoff_seconds,
+    longest_visibility,
+    retry_delay,
+)
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
@@ -30,6 +42,7 @@ from optout.store.codec import Item
 from optout.store.delivery import record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
+from optout.time_budget import TimeBudget
 from optout.timestamps import iso
 
 ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
@@ -53,7 +66,14 @@ class DeliveryService:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.clock = clock
 
-    def deliver(self, received: Sequence[Received], schedule: ConfirmScheduler) -> BatchReport:
+    def deliver(
+        self,
+        received: Sequence[Received],
+        schedule: ConfirmScheduler,
+        budget: TimeBudget | None = None,
+    ) -> BatchReport:
+        """`budget`: the time this batch may take; what cannot start within it is retried."""
+        budget = budget or TimeBudget.unbounded()
         report = BatchReport()
         messages: dict[str, tuple[Received, JobMessage]] = {}
         for message in received:
@@ -95,6 +115,10 @@ class DeliveryService:
                 # follows; a duplicate check is harmless, only the newest one acts.
                 self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
                 report.decisions[message.message_id] = ACK
+            elif (wait := self._waiting(job, message)) is not None:
+                # Back before the retry time the vendor asked for: hide it again, no call.
+                report.decisions[message.message_id] = Decision(wait, "waiting for retry_at")
+                report.counts["RetriesWaiting"] += 1
             elif parsed.job_id in taken:
                 # The same job twice in one batch (a duplicate message): the first carries it,
                 # with its own retries; one vendor call is enough.
@@ -109,10 +133,43 @@ class DeliveryService:
                 attempt = int(job.get("attempts", 0)) + 1
                 sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
         for system, entries in sends.items():
-            self._deliver_system(self.systems.get(system), entries, report, schedule)
+            if budget.allows(MIN_TRY_SECONDS):
+                self._deliver_system(self.systems.get(system), entries, report, schedule)
+            else:
+                self._not_started(entries, report)
         for system, entries in checks.items():
-            self._confirm_system(self.systems.get(system), entries, report, schedule)
+            if budget.allows(MIN_TRY_SECONDS):
+                self._confirm_system(self.systems.get(system), entries, report, schedule)
+            else:
+                self._not_started(entries, report)
         return report
+
+    def _waiting(self, job: Item, message: Received) -> int | None:
+        """Seconds until the job's retry time if its message is back well before it, else None.
+
+        Not on the last allowed receive (the job's last chance is a vendor call), nor after an
+        operator replay (it starts afresh). Within WAIT_AGAIN_AFTER_SECONDS of the retry time,
+        calling now costs less than another of the message's receives.
+        """
+        retry_at = job.get("retry_at")
+        if (
+            not isinstance(retry_at, str)
+            or message.receive_count >= self.settings.max_receive_count
+            or job.get("replayed_at") == job.get("updated_at")
+        ):
+            return None
+        left = (datetime.fromisoformat(retry_at) - self.clock()).total_seconds()
+        return math.ceil(left) if left > WAIT_AGAIN_AFTER_SECONDS else None
+
+    def _not_started(self, entries: list[Entry], report: BatchReport) -> None:
+        # The invocation is out of time before these jobs' vendor calls: no attempt, no write;
+        # their messages come back (batch item failures) as if never received.
+        for entry in entries:
+            report.decisions[entry.message.message_id] = Decision(
+                backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng), "out of time"
+            )
+            report.counts["JobsNotStarted"] += 1
+        logger.warning("out of time before delivery", jobs=len(entries))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -200,6 +257,7 @@ class DeliveryService:
                 self.settings.retry_base_seconds,
                 self.settings.retry_max_seconds,
                 self.rng,
+                self._longest_wait(message),
             )
             status, decision = "pending", Decision(delay, error.reason)
             receipt["error"] = error.reason
@@ -217,6 +275,12 @@ class DeliveryService:
             error=receipt.get("error"),
             retry_in=decision.retry_in,
         )
+
+    def _longest_wait(self, message: Received) -> int:
+        """The longest retry wait the message's remaining receives can hold: each is one
+        visibility leg, and the last allowed receive must still call the vendor."""
+        legs = max(1, self.settings.max_receive_count - message.receive_count)
+        return legs * longest_visibility(self.settings.batch_window_seconds)
 
     # -- confirming -----------------------------------------------------------------------
 

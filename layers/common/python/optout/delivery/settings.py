@@ -23,6 +23,10 @@ class WorkerSettings:
     # in one process and leaves it empty, so the system always comes from the message.
     system_name: str | None = None
     max_receive_count: int = 8  # = the queue's redrive maxReceiveCount
+    # = the event source mapping's MaximumBatchingWindowInSeconds: how long before the
+    # invocation SQS may have delivered a message (its 12 h visibility counts from then).
+    # The default is the most AWS allows, right whatever the mapping says.
+    batch_window_seconds: float = 300
     retry_base_seconds: float = 30
     retry_max_seconds: float = 3600
     http_timeout_seconds: float = 10
@@ -51,6 +55,7 @@ class WorkerSettings:
 # The model's ge/gt/le, as check_bounds reads them.
 _BOUNDS: Bounds = {
     "max_receive_count": (1, False, None),
+    "batch_window_seconds": (0, False, 300),
     "retry_base_seconds": (0, True, None),
     "retry_max_seconds": (0, True, SQS_MAX_VISIBILITY_SECONDS),
     "http_timeout_seconds": (0, True, None),

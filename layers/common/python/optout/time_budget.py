@@ -1,0 +1,27 @@
+"""The time an invocation has left, read from a plain clock (the domain knows no Lambda).
+
+A handler builds one from its context (`lambda: context.get_remaining_time_in_millis() / 1000`)
+less the margin its own last writes need; a test builds one on a virtual clock.
+"""
+
+import math
+from collections.abc import Callable
+
+
+class TimeBudget:
+    def __init__(self, seconds_left: Callable[[], float], margin_seconds: float = 0.0) -> None:
+        self._seconds_left = seconds_left
+        self._margin = margin_seconds
+
+    @classmethod
+    def unbounded(cls) -> "TimeBudget":
+        """No hard stop (a CLI run, a test that does not care)."""
+        return cls(lambda: math.inf)
+
+    def left(self) -> float:
+        """Seconds before the stop, margin taken off; 0 or less: out of time."""
+        return self._seconds_left() - self._margin
+
+    def allows(self, seconds: float) -> bool:
+        """Whether something taking `seconds` can still finish before the stop."""
+        return self.left() >= seconds
