@@ -239,23 +239,40 @@ def replay(
     """A system's dead letters and failed jobs back to work (after fixing its cause)."""
     _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
     client = api(ctx)
+    left = _redrive(client, system)
+    started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
+    out.print(f"replay requested ({started['request_id']})")
+    if wait:
+        _wait_for_replay(client, system, started["request_id"])
+    if left:  # after the replay, which does not depend on the DLQ: the exit code still says so
+        raise typer.Exit(1)
+
+
+def _redrive(client: Api, system: str) -> int:
+    """The system's DLQ back on its queue; how many letters remain in it. Each call long-polls
+    until its time is spent, so a call that moved none while some remain means they are in
+    flight (a send or delete that failed: visible again within 30 s) or not yet counted."""
     moved = 0
     while True:
         found = client.post(f"/v1/admin/systems/{system}/redrive")
         moved += int(found["moved"])
-        if not found["moved"] or not found["remaining"]:
+        left = int(found["remaining"])
+        if not found["moved"] or not left:
             break
     out.print(f"{moved} dead-letter messages back on {system}'s queue")
-    started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
-    out.print(f"replay requested ({started['request_id']})")
-    if not wait:
-        return
+    if left:
+        out.print(f"{left} dead-letter messages are still in {system}'s DLQ: run `optout "
+                  f"replay {system}` again in a minute", soft_wrap=True)  # fmt: skip
+    return left
+
+
+def _wait_for_replay(client: Api, system: str, replay_id: str) -> None:
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
-        record = client.get(f"/v1/admin/requests/{started['request_id']}")
+        record = client.get(f"/v1/admin/requests/{replay_id}")
         resolution = record.get("resolution") or {}
         if "replayed" in resolution:
-            _replayed(system, started["request_id"], resolution)
+            _replayed(system, replay_id, resolution)
             return
         time.sleep(1.0)
     out.print("the replay is queued; `optout status` on its id shows when it ran")

@@ -442,6 +442,23 @@ def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
     )
 
 
+def test_replay_says_dead_letters_remain_and_exits_non_zero_when_the_redrive_left_some(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a dead letter the redrive cannot receive now (in flight: a failed send returns it
+    # to the DLQ only after its visibility timeout)
+    dlq = pipe.queue_urls["salesforce"].removesuffix("-jobs") + "-dlq"
+    dead = {"job_id": f"{UNKNOWN}:salesforce", "request_id": UNKNOWN, "system": "salesforce"}
+    pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(dead))
+    pipe.aws.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=600)
+    # When the operator replays salesforce
+    ran = cli[1]("replay", "salesforce", "--no-wait")
+    # Then the replay is still requested, the CLI says a letter remains, and it exits non-zero
+    assert "replay requested" in ran.out
+    assert "1 dead-letter messages are still in salesforce's DLQ" in ran.out
+    assert ran.code == 1
+
+
 def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
