@@ -21,6 +21,7 @@ from local.moto_guard import guarded
 from local.spawn import free_port
 from optout.connectors.base import Outcome
 from optout.ops.watch import Watch, WatchSettings
+from optout.resolver import service as resolver_service
 from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
@@ -482,6 +483,29 @@ def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     assert ran.code == 0, ran.err
     assert "1 failed jobs re-sent to salesforce: sent, not yet delivered" in ran.out
     assert "`optout replay salesforce` again" in ran.out
+
+
+def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three opt-outs salesforce refused for good, and a replay bound of two per event
+    for n in range(3):
+        pipe.post("/v1/opt-out", {"email": f"chain{n}@example.com", "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    monkeypatch.setattr(resolver_service, "MAX_REPLAY_JOBS", 2)
+
+    def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
+        if request.url.path.endswith("/replay"):
+            while (batch := pipe.event_records()):
+                pipe.resolve(batch)
+
+    # When the operator replays salesforce and waits for it
+    ran = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))("replay", "salesforce")
+    # Then the CLI counts the jobs its follow-up re-sent too
+    assert ran.code == 0, ran.err
+    assert "3 failed jobs re-sent to salesforce" in ran.out
+    assert len(pipe.drain("salesforce")) == 3
 
 
 def test_holds_release_prints_the_release_request_to_follow(
