@@ -497,7 +497,7 @@ def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
 
     def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
         if request.url.path.endswith("/replay"):
-            while (batch := pipe.event_records()):
+            while batch := pipe.event_records():
                 pipe.resolve(batch)
 
     # When the operator replays salesforce and waits for it
