@@ -40,7 +40,7 @@ for stub in stubs.values():
 class Context:
     function_name, memory_limit_in_mb, aws_request_id = "{function}", 512, "first-batch"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:{function}"
-    def get_remaining_time_in_millis(self):  # the worker bounds its vendor calls by it
+    def get_remaining_time_in_millis(self):  # the worker and resolver bound their work by it
         return 30_000
 """
 HANDLE = """

@@ -178,9 +178,9 @@ class MotoPipeline:
         domain = self.resolver.resolver()
         original = domain.process
 
-        def tallied(item: dict[str, Any], outbox: Any = None) -> Any:
+        def tallied(item: dict[str, Any], outbox: Any = None, deadline: Any = None) -> Any:
             with self.counter.block() as tally:
-                outcome = original(item, outbox)
+                outcome = original(item, outbox, deadline)
             jobs = len(outcome.jobs)
             done.append(Resolved(outcome.request_id, outcome.cluster_size, tally, jobs))
             return outcome

@@ -239,32 +239,65 @@ def replay(
     """A system's dead letters and failed jobs back to work (after fixing its cause)."""
     _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
     client = api(ctx)
+    left = _redrive(client, system)
+    started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
+    out.print(f"replay requested ({started['request_id']})")
+    if wait:
+        _wait_for_replay(client, system, started["request_id"])
+    if left:  # after the replay, which does not depend on the DLQ: the exit code still says so
+        raise typer.Exit(1)
+
+
+def _redrive(client: Api, system: str) -> int:
+    """The system's DLQ back on its queue; how many letters remain in it. Each call long-polls
+    until its time is spent, so a call that moved none while some remain means they are in
+    flight (a send or delete that failed: visible again within 30 s) or not yet counted."""
     moved = 0
     while True:
         found = client.post(f"/v1/admin/systems/{system}/redrive")
         moved += int(found["moved"])
-        if not found["moved"] or not found["remaining"]:
+        left = int(found["remaining"])
+        if not found["moved"] or not left:
             break
     out.print(f"{moved} dead-letter messages back on {system}'s queue")
-    started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
-    out.print(f"replay requested ({started['request_id']})")
-    if not wait:
-        return
+    if left:
+        out.print(f"{left} dead-letter messages are still in {system}'s DLQ: run `optout "
+                  f"replay {system}` again in a minute", soft_wrap=True)  # fmt: skip
+    return left
+
+
+def _wait_for_replay(client: Api, system: str, replay_id: str) -> None:
+    """Until the replay has run. A large one goes on in follow-up events (its resolution's
+    `continued_by`), each bounded: the counts are summed along the chain, and the wait starts
+    again at each one (it made progress)."""
+    totals = {"replayed": 0, "not_replayed": 0}
+    current = replay_id
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
-        record = client.get(f"/v1/admin/requests/{started['request_id']}")
+        record = client.get(f"/v1/admin/requests/{current}")
         resolution = record.get("resolution") or {}
         if "replayed" in resolution:
-            _replayed(system, started["request_id"], resolution)
-            return
+            for name in totals:
+                totals[name] += int(resolution.get(name) or 0)
+            if not resolution.get("continued_by"):
+                _replayed(system, replay_id, totals)
+                return
+            current = str(resolution["continued_by"])
+            deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+            continue
         time.sleep(1.0)
+    if current != replay_id:
+        out.print(f"the replay goes on: {totals['replayed']} failed jobs re-sent so far; "
+                  f"`optout status {current}` shows when its next part ran",
+                  soft_wrap=True)  # fmt: skip
+        return
     out.print("the replay is queued; `optout status` on its id shows when it ran")
 
 
-def _replayed(system: str, replay_id: str, resolution: dict[str, Any]) -> None:
+def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> None:
     """What the replay did, and no more: its jobs are sent, not yet delivered (a job that
     fails again, because the cause is not fixed, is listed for the next replay)."""
-    sent = int(resolution["replayed"])
+    sent = resolution["replayed"]
     if sent:
         out.print(f"{sent} failed jobs re-sent to {system}: sent, not yet delivered. If "
                   f"{system} still refuses them they fail again (JobsFailedAlarm): run "
@@ -277,7 +310,8 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, Any]) -> None:
     if resolution.get("not_replayed"):
         out.print(f"{resolution['not_replayed']} failed jobs could not be re-sent (see the "
                   f"log: `failed job not replayed`); `optout status {replay_id} --json` counts "
-                  "them", soft_wrap=True)  # fmt: skip
+                  "them (and names its follow-up, `continued_by`, if it had one)",
+                  soft_wrap=True)  # fmt: skip
         raise typer.Exit(1)
 
 

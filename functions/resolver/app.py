@@ -5,6 +5,7 @@ event source mapping bisects and retries it, then sends it to the on-failure que
 """
 
 from functools import cache
+from time import monotonic
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,6 +32,10 @@ from optout.systems import load_systems
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
+# Time a replay leaves the rest of the batch and the flush (half what is left, if less): it
+# starts no job after that and writes a follow-up event for the rest.
+REPLAY_MARGIN_SECONDS = 20.0
+_deadline = [0.0]  # this invocation's, as a time.monotonic() instant
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -56,7 +61,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     item = deserialize(image)
     if item.get("sk") != keys.EVENT_SK:
         return
-    outcome = resolver().process(item, _outbox)
+    outcome = resolver().process(item, _outbox, _deadline[0])
     metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=len(outcome.jobs))
     logger.info(
@@ -75,6 +80,8 @@ def record_handler(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _outbox.clear()
+    left = context.get_remaining_time_in_millis() / 1000
+    _deadline[0] = monotonic() + left - min(REPLAY_MARGIN_SECONDS, left / 2)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -21,6 +21,7 @@ from local.moto_guard import guarded
 from local.spawn import free_port
 from optout.connectors.base import Outcome
 from optout.ops.watch import Watch, WatchSettings
+from optout.resolver import service as resolver_service
 from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
@@ -442,6 +443,23 @@ def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
     )
 
 
+def test_replay_says_dead_letters_remain_and_exits_non_zero_when_the_redrive_left_some(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a dead letter the redrive cannot receive now (in flight: a failed send returns it
+    # to the DLQ only after its visibility timeout)
+    dlq = pipe.queue_urls["salesforce"].removesuffix("-jobs") + "-dlq"
+    dead = {"job_id": f"{UNKNOWN}:salesforce", "request_id": UNKNOWN, "system": "salesforce"}
+    pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(dead))
+    pipe.aws.sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=600)
+    # When the operator replays salesforce
+    ran = cli[1]("replay", "salesforce", "--no-wait")
+    # Then the replay is still requested, the CLI says a letter remains, and it exits non-zero
+    assert "replay requested" in ran.out
+    assert "1 dead-letter messages are still in salesforce's DLQ" in ran.out
+    assert ran.code == 1
+
+
 def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -465,6 +483,29 @@ def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     assert ran.code == 0, ran.err
     assert "1 failed jobs re-sent to salesforce: sent, not yet delivered" in ran.out
     assert "`optout replay salesforce` again" in ran.out
+
+
+def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three opt-outs salesforce refused for good, and a replay bound of two per event
+    for n in range(3):
+        pipe.post("/v1/opt-out", {"email": f"chain{n}@example.com", "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    monkeypatch.setattr(resolver_service, "MAX_REPLAY_JOBS", 2)
+
+    def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
+        if request.url.path.endswith("/replay"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    # When the operator replays salesforce and waits for it
+    ran = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))("replay", "salesforce")
+    # Then the CLI counts the jobs its follow-up re-sent too
+    assert ran.code == 0, ran.err
+    assert "3 failed jobs re-sent to salesforce" in ran.out
+    assert len(pipe.drain("salesforce")) == 3
 
 
 def test_holds_release_prints_the_release_request_to_follow(

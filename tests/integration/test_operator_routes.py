@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from local.environment import LOCAL_IAM_CALLER
@@ -383,6 +384,74 @@ def test_a_redrive_moves_a_systems_dead_letters_back_to_its_queue(pipe: Pipeline
     assert (answer["moved"], answer["remaining"]) == (12, 0)
     moved = pipe.drain("braze")
     assert sorted(json.dumps(m) for m in moved) == sorted(bodies)
+
+
+def dead_letters(pipe: Pipeline, count: int) -> str:
+    dlq = pipe.queue_urls["braze"].removesuffix("-jobs") + "-dlq"
+    for n in range(count):
+        body = {"job_id": f"{RID}:braze", "request_id": RID, "system": "braze", "n": n}
+        pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
+    return dlq
+
+
+def answer_first(operation: str, parsed: dict[str, Any]) -> Any:
+    """A `before-call` handler: the first call of `operation` gets `parsed` (HTTP 200) without
+    reaching SQS, as AWS may answer it."""
+    answered: list[int] = []
+
+    def handler(**_: Any) -> Any:
+        if answered:
+            return None
+        answered.append(1)
+        return AWSResponse("https://sqs.local", 200, {}, None), parsed
+
+    return f"before-call.sqs.{operation}", handler
+
+
+def test_a_redrive_goes_on_after_an_empty_receive_while_the_dlq_holds_messages(
+    pipe: Pipeline,
+) -> None:
+    # Given three dead letters, and a first receive that answers none of them (a short poll
+    # samples some of SQS's servers only)
+    dlq = dead_letters(pipe, 3)
+    receives: list[int] = []
+    with session_hooks("redrive-empty", pipe.admin.services.cache_clear) as register:
+        register(*answer_first("ReceiveMessage", {}))
+        register("provide-client-params.sqs.ReceiveMessage",
+                 lambda params, **_: receives.append(params["WaitTimeSeconds"]))  # fmt: skip
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then it long-polls, goes on while the queue's count says messages remain, and moves all
+    assert (answer["moved"], answer["remaining"]) == (3, 0)
+    assert min(receives) >= 1
+    assert len(pipe.drain("braze")) == 3
+    assert pipe.aws.sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
+
+
+def test_a_redrive_counts_as_moved_only_the_letters_it_deleted_from_the_dlq(
+    pipe: Pipeline,
+) -> None:
+    # Given two dead letters, and a delete that SQS refuses for one of them (HTTP 200)
+    dead_letters(pipe, 2)
+    refused: list[str] = []
+
+    def refuse_one(params: dict[str, Any], **_: Any) -> None:
+        if not refused:
+            refused.append(params["Entries"].pop()["Id"])
+
+    def answer_failed(parsed: dict[str, Any], **_: Any) -> None:
+        if refused and not parsed.get("Failed"):
+            parsed["Failed"] = [{"Id": refused[0], "SenderFault": False, "Code": "InternalError"}]
+
+    with session_hooks("redrive-delete", pipe.admin.services.cache_clear) as register:
+        register("provide-client-params.sqs.DeleteMessageBatch", refuse_one)
+        register("after-call.sqs.DeleteMessageBatch", answer_failed)
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then the letter still in the DLQ is not counted as moved: it remains, to move again
+    assert (answer["moved"], answer["remaining"]) == (1, 1)
 
 
 def test_a_redrive_of_an_unknown_system_is_404(pipe: Pipeline) -> None:

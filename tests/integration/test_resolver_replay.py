@@ -5,8 +5,10 @@ and the worker's domain service (tests/integration/test_resolver_delivery.py's s
 vendor) sends what it queued. Faults are injected with botocore event hooks."""
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,13 +16,14 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
+from optout.resolver import service
 from optout.store import keys
 from optout.store.codec import serialize
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
-from tests.support.lambdas import invoke
+from tests.support.lambdas import FakeLambdaContext, invoke
 from tests.support.pipeline import Pipeline, build_pipeline
 
 SYSTEM = "salesforce"
@@ -278,3 +281,98 @@ def test_a_replayed_job_names_the_replay_that_re_sent_it(pipe: Pipeline) -> None
                                            iam=True))  # fmt: skip
     (system,) = [s for s in json_body(detail)["systems"] if s["system"] == SYSTEM]
     assert system["replayed_by"] == request_id
+
+
+# -- a replay bounded per event -----------------------------------------------------------------
+
+
+def events_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    (found,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "EVENT"]
+    return found
+
+
+def test_a_replay_of_more_jobs_than_its_bound_finishes_through_follow_ups_sending_each_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given five failed salesforce jobs, and a replay bound of two listings per event
+    jobs = [failed_job(pipe, f"bound{n}@example.com") for n in range(5)]
+    monkeypatch.setattr(service, "MAX_REPLAY_JOBS", 2)
+    # When an operator replays salesforce and the resolver carries out what the stream brings
+    first = replay(pipe)
+    chain = [first]
+    for _ in range(5):
+        assert pipe.resolve() == {"batchItemFailures": []}
+        following = resolution(pipe, chain[-1]).get("continued_by")
+        if not following:
+            break
+        chain.append(str(following))
+    # Then it took three events, each following the one before, for the same system and signer
+    assert [resolution(pipe, r)["replayed"] for r in chain] == [2, 2, 1]
+    for follow_up in chain[1:]:
+        event = events_of(pipe, follow_up)
+        assert event["event_type"] == "replay"
+        assert event["operation"]["continues"] == first
+        assert event["operation"]["system"] == SYSTEM
+        assert event["evidence"] == events_of(pipe, first)["evidence"]
+    # ... every job was re-sent exactly once, none is left listed, and nothing more comes
+    sent = Counter(m["job_id"] for m in pipe.drain(SYSTEM))
+    assert sent == Counter(j["job_id"] for j in jobs)
+    assert listed(pipe) == set()
+    assert pipe.event_records() == []
+
+
+def test_a_replay_killed_after_its_first_chunk_has_sent_it_and_its_retry_sends_the_rest(
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Given five failed salesforce jobs, sent two at a time, and the replay's run killed at
+    # its second send (as a timeout would stop it there)
+    jobs = [failed_job(pipe, f"killed{n}@example.com") for n in range(5)]
+    monkeypatch.setattr(service, "REPLAY_CHUNK", 2)
+    sends: list[int] = []
+
+    def killed_at_second_send(**_: Any) -> None:
+        sends.append(1)
+        if len(sends) == 2:
+            raise TimeoutError("killed")
+
+    hooks("before-call.sqs.SendMessageBatch", killed_at_second_send)
+    request_id = replay(pipe)
+    batch = pipe.event_records()
+    with suppress(BatchProcessingError, TimeoutError):
+        pipe.resolve(batch)
+    # Then the first chunk is out and off the list; every other job is still listed (pending
+    # or failed), so no job is pending with neither a message nor a listing
+    out = {m["job_id"] for m in pipe.drain(SYSTEM)}
+    assert len(out) == 2
+    still = {j["job_id"] for j in jobs} - out
+    assert listed(pipe) == still
+    # ... and the record's retry sends the rest, each once
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    assert Counter(m["job_id"] for m in pipe.drain(SYSTEM)) == Counter(still)
+    assert listed(pipe) == set()
+    assert resolution(pipe, request_id)["replayed"] == 3
+
+
+@dataclass
+class NoTimeLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
+def test_a_replay_out_of_time_starts_no_job_and_its_follow_up_replays_them(
+    pipe: Pipeline,
+) -> None:
+    # Given two failed salesforce jobs, and a replay reaching a resolver with no time left
+    jobs = [failed_job(pipe, f"late{n}@example.com") for n in range(2)]
+    request_id = replay(pipe)
+    answer = pipe.resolver.handler({"Records": pipe.event_records()}, NoTimeLeft())
+    assert answer == {"batchItemFailures": []}
+    # Then it starts none of them: both stay failed and listed, and no message goes out
+    assert [job_of(pipe, j)["status"] for j in jobs] == ["failed", "failed"]
+    assert len(listed(pipe)) == 2 and pipe.drain(SYSTEM) == []
+    # ... and its follow-up, resolved with time, replays both
+    follow_up = resolution(pipe, request_id)["continued_by"]
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert resolution(pipe, follow_up)["replayed"] == 2
+    assert {m["job_id"] for m in pipe.drain(SYSTEM)} == {j["job_id"] for j in jobs}

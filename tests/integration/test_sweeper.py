@@ -1,12 +1,15 @@
 """The reconciliation sweep: what the pipeline dropped silently is found and re-driven."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from optout import sweep as sweep_module
 from optout.connectors.base import Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.ops.watch import Watch, WatchSettings
@@ -17,7 +20,7 @@ from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.aws_hooks import session_hooks
-from tests.support.lambdas import invoke, load_function
+from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "sweep@example.com"
@@ -147,6 +150,92 @@ def test_the_scheduled_function_counts_what_it_re_drove(
     # Then it reports the event and emits the metric the alarm watches
     assert answer["unresolved_events"] == 1
     assert '"SweepRedriven":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+# -- a run's time ----------------------------------------------------------------------------
+
+
+def unresolved_opt_outs(pipe: Pipeline, count: int) -> list[str]:
+    ids = [pipe.post("/v1/opt-out", {"email": f"lost{n}@example.com"})["request_id"]
+           for n in range(count)]  # fmt: skip
+    pipe.event_records()  # read and dropped: none is resolved
+    return ids
+
+
+def redriven_requests(pipe: Pipeline) -> list[str]:
+    return [r for i in pipe.items("REQ#") if i["sk"] == "EVENT" and i["event_type"] == "redrive"
+            for r in i["operation"]["requests"].split()]  # fmt: skip
+
+
+def test_a_sweep_killed_mid_run_has_already_written_its_full_redrive_batches(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three unresolved opt-outs, redrive events of one reference, and a run killed as it
+    # reads the third request (a timeout stops it there)
+    ids = unresolved_opt_outs(pipe, 3)
+    monkeypatch.setattr(sweep_module, "REDRIVE_BATCH", 1)
+    reads: list[str] = []
+
+    def killed_at_third_request(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#"):
+            reads.append(pk)
+            if len(reads) == 3:
+                raise TimeoutError("killed")
+
+    with session_hooks("sweep-killed") as register:
+        register("provide-client-params.dynamodb.Query", killed_at_third_request)
+        table = Table(boto3.client("dynamodb", region_name="us-east-1"), pipe.aws.table_name)
+        sweeper = Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + LATER)
+        with pytest.raises(TimeoutError):
+            sweeper.sweep()
+    # Then the two requests it had checked are already in redrive events
+    found = redriven_requests(pipe)
+    assert len(found) == 2 and set(found) < set(ids)
+
+
+def test_a_sweep_out_of_time_stops_cleanly_and_says_where(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three unresolved opt-outs, and a run whose deadline passes after two checks (its
+    # clock moves one second per look)
+    ids = unresolved_opt_outs(pipe, 3)
+    ticks = iter(range(100))
+    monkeypatch.setattr(sweep_module, "monotonic", lambda: float(next(ticks)))
+    # When the sweep runs at the second checkpoint
+    report = sweep(pipe, LATER).sweep(deadline=1.5)
+    # Then it checked two, wrote their redrive event, and names the checkpoint and the
+    # arrival it stopped at (the third request is left to its next checkpoint)
+    assert report.events_checked == 2 and len(report.unresolved) == 2
+    assert sorted(redriven_requests(pipe)) == sorted(report.unresolved)
+    assert report.cut_short is not None
+    assert report.cut_short.checkpoint == timedelta(hours=2, minutes=15)
+    (left,) = set(ids) - set(report.unresolved)
+    (event,) = [i for i in pipe.items(f"REQ#{left}") if i["sk"] == "EVENT"]
+    assert report.cut_short.before == event["received_at"]
+
+
+@dataclass
+class NoTimeLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
+def test_the_scheduled_function_counts_a_run_it_cut_short(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # Given an unresolved opt-out and a sweep with no grace period
+    unresolved_opt_outs(pipe, 1)
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    # When EventBridge invokes the function with no time left
+    function = load_function("sweeper")
+    answer = function.handler({"source": "aws.events", "detail": {}}, NoTimeLeft())
+    # Then it checked nothing, says so, and emits the metric its alarm watches
+    assert (answer["events_checked"], answer["cut_short"]) == (0, 1)
+    assert '"SweepCutShort":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    assert "sweep stopped for want of time" in caplog.messages
 
 
 # -- requests the deadline watch passed over ------------------------------------------------

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from optout.events import CapturedEvent, is_request
@@ -53,10 +54,19 @@ class SweepSettings:
     )  # fmt: skip
     window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
     # A pending job untouched for this long past its last write, and past the retry time the
-    # worker wrote on it (`retry_at`: a vendor's Retry-After, up to SQS's 12 h, or our
+    # worker wrote on it (`retry_at`: a vendor's Retry-After, up to ~3.5 days, or our
     # back-off), has no message left. A job waiting out a Retry-After is not "stuck"; one
     # whose message never came back after it is, 2 h after it was due.
     job_grace: timedelta = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class CutShort:
+    """Where a run stopped for want of time: the checkpoint it was in, and the arrival time of
+    the first event it did not check there (later windows were not read at all)."""
+
+    checkpoint: timedelta
+    before: str
 
 
 @dataclass
@@ -66,6 +76,7 @@ class SweepReport:
     stuck_jobs: list[str] = field(default_factory=list)  # job ids: "<request_id>:<system>"
     redrive_events: list[str] = field(default_factory=list)  # request ids of redrive events
     unenrolled: list[str] = field(default_factory=list)  # requests the watch passed over
+    cut_short: CutShort | None = None  # set when the run stopped at its deadline
 
 
 class Sweeper:
@@ -81,35 +92,55 @@ class Sweeper:
         self._clock = clock
         self._retention = retention_days
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, deadline: float | None = None) -> SweepReport:
+        """One run over the checkpoints' windows, oldest age last. Each redrive event is written
+        as soon as it holds REDRIVE_BATCH references, so a run cut short keeps what it found;
+        none is checked after `deadline` (a time.monotonic() instant): the run stops there,
+        and `report.cut_short` says where (the requests it did not reach are checked at their
+        next checkpoint)."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
         report = SweepReport()
         seen: set[str] = set()
         unfolded_events: list[Item] = []
+        found: list[tuple[str, str]] = []  # references not yet in a redrive event
+        for event, age in self._events(now):
+            if deadline is not None and monotonic() >= deadline:
+                report.cut_short = CutShort(age, str(event.get("received_at", "")))
+                break
+            request_id = str(event["request_id"])
+            if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
+                continue
+            seen.add(request_id)
+            report.events_checked += 1
+            state = self._request_state(request_id, untouched_since)
+            resolved, pending, unfolded, rederived = state
+            if not resolved:
+                report.unresolved.append(request_id)
+                found.append(("request", request_id))
+            stuck = [f"{request_id}:{system}" for system in pending]
+            for other in rederived:  # jobs the resolver's flush made, with no EVENT
+                _, still, _, _ = self._request_state(other, untouched_since)
+                stuck += [f"{other}:{system}" for system in still]
+            report.stuck_jobs += stuck
+            found += [("job", job) for job in stuck]
+            if unfolded:
+                unfolded_events.append(event)
+            while len(found) >= REDRIVE_BATCH:
+                report.redrive_events.append(self._redrive(found[:REDRIVE_BATCH], now))
+                del found[:REDRIVE_BATCH]
+        if found:
+            report.redrive_events.append(self._redrive(found, now))
+        report.unenrolled = self._remind_watch(unfolded_events, now)
+        return report
+
+    def _events(self, now: datetime) -> Iterator[tuple[Item, timedelta]]:
+        """The events of each checkpoint's window, with that checkpoint's age (lazily: a run
+        cut short reads no further page)."""
         for age in self._settings.checkpoints:
             end = now - age
             for event in by_day.events_between(self._table, end - self._settings.window, end):
-                request_id = str(event["request_id"])
-                if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
-                    continue
-                seen.add(request_id)
-                report.events_checked += 1
-                state = self._request_state(request_id, untouched_since)
-                resolved, pending, unfolded, rederived = state
-                if not resolved:
-                    report.unresolved.append(request_id)
-                report.stuck_jobs += [f"{request_id}:{system}" for system in pending]
-                for other in rederived:  # jobs the resolver's flush made, with no EVENT
-                    _, stuck, _, _ = self._request_state(other, untouched_since)
-                    report.stuck_jobs += [f"{other}:{system}" for system in stuck]
-                if unfolded:
-                    unfolded_events.append(event)
-        refs = [("request", r) for r in report.unresolved] + [("job", j) for j in report.stuck_jobs]
-        for batch in _chunks(refs, REDRIVE_BATCH):
-            report.redrive_events.append(self._redrive(batch, now))
-        report.unenrolled = self._remind_watch(unfolded_events, now)
-        return report
+                yield event, age
 
     def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
         """A reminder due now for each request the watch's cursor has passed without folding

@@ -5,6 +5,10 @@ any message: a job still pending is delivered; a job that failed for good keeps 
 values, so the worker acknowledges it and leaves it to the replay route, which re-plans it
 from the identities' nodes (delivery/service.py). Messages hold references only, never
 identifiers. Bounded per call: the CLI calls again while some remain.
+
+Receives long-poll: a short poll samples a subset of SQS's servers and may answer nothing
+while the queue holds messages, so an empty answer does not mean an empty queue. The loop goes
+on while the queue's own count says messages are visible, until the call's time is spent.
 """
 
 from collections.abc import Callable
@@ -16,6 +20,9 @@ from optout.systems import SystemsConfig
 
 MAX_PER_CALL = 500
 STOP_WITH_SECONDS_LEFT = 5.0
+LONG_POLL_SECONDS = 2  # a receive waits at most this for a message (SQS allows 1-20)
+MAX_ROUNDS = 100  # receives per call, whatever the clock says (each empty one waits on AWS)
+_COUNTS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
 
 class RedriveService:
@@ -31,26 +38,43 @@ class RedriveService:
         jobs = self._template.format(queue_key=config.queue_key)
         dlq = jobs.removesuffix("-jobs") + "-dlq"
         moved = 0
-        while moved < MAX_PER_CALL and time_left() > STOP_WITH_SECONDS_LEFT:
-            page = self._sqs.receive_message(
-                QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-            )
-            messages = page.get("Messages", [])
-            if not messages:
+        visible, in_flight = self._counts(dlq)
+        for _ in range(MAX_ROUNDS):
+            if not visible or moved >= MAX_PER_CALL:
                 break
-            entries = [{"Id": str(n), "MessageBody": m["Body"]} for n, m in enumerate(messages)]
-            sent = self._sqs.send_message_batch(QueueUrl=jobs, Entries=entries)
-            ok = {entry["Id"] for entry in sent.get("Successful", [])}
-            done = [
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                for n, m in enumerate(messages)
-                if str(n) in ok
-            ]
-            if done:  # a message not sent stays in the DLQ (visible again in 30 s)
-                self._sqs.delete_message_batch(QueueUrl=dlq, Entries=done)
-            moved += len(done)
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        remaining = int(attributes.get("ApproximateNumberOfMessages", 0))
-        return RedriveOut(system=system, moved=moved, remaining=remaining)
+            wait = min(LONG_POLL_SECONDS, int(time_left() - STOP_WITH_SECONDS_LEFT))
+            if wait < 1:
+                break
+            moved += self._move_page(dlq, jobs, wait)
+            visible, in_flight = self._counts(dlq)
+        # In flight: received by this or another call and neither sent nor deleted yet (a
+        # failed send or delete); visible again within 30 s, so still to move.
+        return RedriveOut(system=system, moved=moved, remaining=visible + in_flight)
+
+    def _move_page(self, dlq: str, jobs: str, wait: int) -> int:
+        page = self._sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=wait
+        )
+        messages = page.get("Messages", [])
+        if not messages:
+            return 0
+        entries = [{"Id": str(n), "MessageBody": m["Body"]} for n, m in enumerate(messages)]
+        sent = self._sqs.send_message_batch(QueueUrl=jobs, Entries=entries)
+        ok = {entry["Id"] for entry in sent.get("Successful", [])}
+        done = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+            for n, m in enumerate(messages)
+            if str(n) in ok
+        ]
+        if not done:  # a message not sent stays in the DLQ (visible again in 30 s)
+            return 0
+        deleted = self._sqs.delete_message_batch(QueueUrl=dlq, Entries=done)
+        # Moved means gone from the DLQ: one sent but not deleted comes back and is sent
+        # again by a later call (a repeat the worker acknowledges), so it counts then.
+        return len(deleted.get("Successful", []))
+
+    def _counts(self, dlq: str) -> tuple[int, int]:
+        found = self._sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=_COUNTS)
+        attributes = found.get("Attributes", {})
+        visible, in_flight = (int(attributes.get(name, 0)) for name in _COUNTS)
+        return visible, in_flight

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from optout.events import KeyedIdentifier, Role, default_role
+from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics
 from optout.ops.reminders import remind_now
@@ -40,7 +41,7 @@ from optout.store.batch import (
     put_versioned,
 )
 from optout.store.codec import Item
-from optout.store.events import get_event
+from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs
@@ -54,6 +55,12 @@ MAX_VALIDATION_ROUNDS = 5
 # the status route reads them all in one BatchGetItem).
 MAX_COVERING_JOBS = 10
 DAY = 86_400
+# A replay event goes through at most this many failed-job listings (about 7 AWS calls each:
+# 200 take some 10 s of the resolver's 60) and sends them REPLAY_CHUNK at a time (one
+# SendMessageBatch); a follow-up event carries on with the rest.
+MAX_REPLAY_JOBS = 200
+REPLAY_CHUNK = 10
+REPLAY_NAMESPACE = uuid.UUID("5d0f6a52-8a3e-4c1e-9b7a-6f2d1c3b4a59")  # follow-up ids
 
 
 @dataclass(frozen=True)
@@ -95,16 +102,20 @@ class Resolver:
 
     # -- one event -------------------------------------------------------------------------
 
-    def process(self, event: Item, outbox: Outbox | None = None) -> Resolution:
+    def process(
+        self, event: Item, outbox: Outbox | None = None, deadline: float | None = None
+    ) -> Resolution:
         """Resolve one event. With an `outbox`, messages and state writes wait for its flush
-        (one per stream batch); without one, they are flushed (and checked) before returning."""
+        (one per stream batch); without one, they are flushed (and checked) before returning.
+        `deadline` (a time.monotonic() instant) bounds a replay: none of its jobs starts after
+        it, and a follow-up event carries on."""
         pending = outbox if outbox is not None else Outbox()
         request_id: str = event["request_id"]
         operation = event.get("operation") or {}
         if event.get("event_type") == "replay":
-            outcome = self._replay(request_id, str(operation.get("system", "")), pending)
+            outcome = self._replay(event, pending, deadline)
         elif event.get("event_type") == "redrive":
-            outcome = self._redrive(request_id, operation, pending)
+            outcome = self._redrive(request_id, operation, pending, deadline)
         else:
             outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
@@ -425,48 +436,96 @@ class Resolver:
 
     # -- operator events -------------------------------------------------------------------------
 
-    def _replay(self, request_id: str, system: str, pending: Outbox) -> Resolution:
+    def _replay(self, event: Item, pending: Outbox, deadline: float | None) -> Resolution:
         """Failed jobs of one system back to pending, their messages sent again.
 
         Per job: the job (`delivery.reset_for_replay`), then its marks one by one, then its
         message, then its `FAILED#` listing goes (docs/decisions.md, "A replay writes the job,
-        then its marks, then its message"). The messages are sent here, not through `pending`
-        (flushed after the whole stream batch), because a listing may go only once its
-        message is out: a run that dies first leaves the job pending and still listed, and
-        the next run of this replay (the stream's retry, the sweep's redrive) or any later
-        replay sends it again. A job whose replay raises an AWS error before it is pending
-        stays failed and listed for the next replay, and the others go on."""
+        then its marks, then its message"). The messages are sent here, ten at a time as the
+        jobs are reset, not through `pending` (flushed after the whole stream batch), because
+        a listing may go only once its message is out: a run that dies first leaves the job
+        pending and still listed, and the next run of this replay (the stream's retry, the
+        sweep's redrive) or any later replay sends it again. A job whose replay raises an AWS
+        error before it is pending stays failed and listed for the next replay, and the
+        others go on.
+
+        Bounded per event (docs/decisions.md, "A replay goes on in follow-up events"): at
+        most MAX_REPLAY_JOBS listings, and none started after `deadline` (time.monotonic()).
+        When listings remain, a follow-up replay event (same system and evidence, starting
+        after the last listing this one went through) carries on, and this one's resolution
+        names it (`continued_by`)."""
+        request_id: str = event["request_id"]
+        operation = event.get("operation") or {}
+        system = str(operation.get("system", ""))
         config = {s.name: s for s in self._systems.systems}.get(system)
         if config is None:
             self._record(pending, request_id, {"jobs_total": 0, "replayed": 0, "system": system})
             return Resolution(request_id, 0, [], 0, 0)
         now = iso(self._clock())
-        sending: list[Item] = []  # the listings of the jobs whose messages go out
-        not_replayed = 0
-        for marker in delivery.failed_jobs(self._table, system):
+        cursor = str(operation.get("after", ""))
+        chunk: list[Item] = []  # the listings of the jobs whose messages go out next
+        replayed = not_replayed = 0
+        more = False
+        for walked, marker in enumerate(delivery.failed_jobs(self._table, system, cursor)):
+            if walked >= MAX_REPLAY_JOBS or (deadline is not None and monotonic() >= deadline):
+                more = True
+                break
+            cursor = str(marker["sk"])
             try:
                 if self._replay_job(marker, system, now, request_id):
-                    sending.append(marker)
+                    chunk.append(marker)
             except ClientError as error:  # this job only: it stays as it was, still listed
                 not_replayed += 1
                 code = error.response["Error"]["Code"]
                 logger.warning(
                     "failed job not replayed", system=system, job_id=marker["sk"], error=code
                 )
+            if len(chunk) == REPLAY_CHUNK:
+                replayed += self._send_replayed(config.queue_key, system, chunk)
+                chunk = []
+        replayed += self._send_replayed(config.queue_key, system, chunk)
+        outcome: Item = {"jobs_total": 0, "replayed": replayed, "system": system}
+        if not_replayed:
+            outcome["not_replayed"] = not_replayed
+        if more:
+            outcome["continued_by"] = self._continue_replay(event, cursor)
+            logger.info("replay continues", system=system, replayed=replayed,
+                        continued_by=outcome["continued_by"])  # fmt: skip
+        self._record(pending, request_id, outcome)
+        return Resolution(request_id, 0, [], 0, 0, 0, replayed)
+
+    def _send_replayed(self, queue_key: str, system: str, chunk: list[Item]) -> int:
+        """One chunk's messages (raises: the record's retry sends them again), then their
+        listings go, then the watch is reminded of their requests."""
+        if not chunk:
+            return 0
         messages = [{"job_id": str(m["sk"]), "request_id": str(m["request_id"]), "system": system}
-                    for m in sending]  # fmt: skip
-        self._queue.send(config.queue_key, messages)  # raises: the retry sends them again
-        for marker in sending:
+                    for m in chunk]  # fmt: skip
+        self._queue.send(queue_key, messages)
+        for marker in chunk:
             try:
                 delivery.forget_failed(self._table, marker)
             except ClientError:  # still listed: the next replay sends it again (harmless)
                 logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
-        self._remind_watch(sending, self._clock())
-        outcome: Item = {"jobs_total": 0, "replayed": len(sending), "system": system}
-        if not_replayed:
-            outcome["not_replayed"] = not_replayed
-        self._record(pending, request_id, outcome)
-        return Resolution(request_id, 0, [], 0, 0, 0, len(sending))
+        self._remind_watch(chunk, self._clock())
+        return len(chunk)
+
+    def _continue_replay(self, event: Item, after: str) -> str:
+        """The follow-up replay event, for the listings after `after`. Its id comes from this
+        event's, and the write is conditional: a retry of this event writes no second one."""
+        operation = event.get("operation") or {}
+        first = str(operation.get("continues") or event["request_id"])
+        follow_up = str(uuid.uuid5(REPLAY_NAMESPACE, str(event["request_id"])))
+        now = self._clock()
+        item = CapturedEvent(
+            request_id=follow_up, event_type="replay", source="operator", received_at=now,
+            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+            evidence=dict(event.get("evidence") or {}), fingerprint="",
+            operation={"system": str(operation.get("system", "")), "after": after,
+                       "continues": first},
+        )  # fmt: skip
+        put_event(self._table, item.to_item(self._retention))
+        return follow_up
 
     def _remind_watch(self, sending: list[Item], now: datetime) -> None:
         """A reminder due now per replayed request: the watch reads it again at its next run,
@@ -511,7 +570,9 @@ class Resolver:
             code = error.response["Error"]["Code"]
             logger.warning("replayed job not marked in flight", job_id=job["job_id"], error=code)
 
-    def _redrive(self, request_id: str, operation: dict[str, Any], pending: Outbox) -> Resolution:
+    def _redrive(
+        self, request_id: str, operation: dict[str, Any], pending: Outbox, deadline: float | None
+    ) -> Resolution:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
         pending jobs' messages sent again. Both are safe to repeat."""
         requests, jobs = redrive_refs(operation)
@@ -522,7 +583,7 @@ class Resolver:
             already = key in batch_get(self._table, [key], consistent=True)
             if event is None or already or event.get("event_type") == "redrive":
                 continue
-            self.process(event, pending)
+            self.process(event, pending, deadline)
             resolved += 1
         queue_keys = {s.name: s.queue_key for s in self._systems.systems}
         for job_request, system in jobs:

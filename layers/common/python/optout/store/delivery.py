@@ -13,7 +13,8 @@ the sets.
 """
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from optout.store import keys, query
 from optout.store.batch import batch_get
@@ -245,8 +246,15 @@ def settled(
     return found
 
 
-def failed_jobs(table: Table, system: str) -> list[Item]:
-    return query.partition(table, keys.failed_pk(system), consistent=True)
+def failed_jobs(table: Table, system: str, after: str = "") -> Iterator[Item]:
+    """A system's listed failed jobs in job-id order, after the listing `after` if given;
+    lazily, so a replay that stops at its bound reads no further page."""
+    condition = "pk = :pk AND sk > :after" if after else "pk = :pk"
+    values: dict[str, Any] = {":pk": {"S": keys.failed_pk(system)}}
+    if after:
+        values[":after"] = {"S": after}
+    return query.items(table, KeyConditionExpression=condition,
+                       ExpressionAttributeValues=values, ConsistentRead=True)  # fmt: skip
 
 
 def _failure_of(job: Item, replayed_at: str) -> Item:
