@@ -51,10 +51,14 @@
     limit_sensitive: "use of sensitive data",
   };
   const COOKIE = "optout_device_id";
-  const PENDING = "optout_pending"; // localStorage: choices made here, until the API has them
+  // localStorage: the opt-outs made here (applied at once) and the opt-ins the API
+  // acknowledged, over the API's state until it has them; and the outbox of choices the API
+  // has not acknowledged yet, oldest first, each with its own Idempotency-Key.
+  const PENDING = "optout_local";
+  const OUTBOX = "optout_outbox";
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
-  const PENDING_MS = 6e5; // stop trusting a pending choice the API never confirmed after 10 min
+  const PENDING_MS = 6e5; // an acknowledged choice overrides the API's state for 10 min at most
 
   const tag = d.currentScript || {};
   const data = tag.dataset || {};
@@ -150,12 +154,11 @@
   };
   const readCookie = (name) => (d.cookie.match(`(?:^|; )${name}=([^;]*)`) || [])[1];
 
+  // 128 random bits, as 32 hex characters
+  const random = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
   const deviceId = (() => {
     let id = readCookie(COOKIE);
-    if (!/^[\w-]{16,64}$/.test(id || "")) {
-      // 128 random bits, as 32 hex characters
-      id = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
-    }
+    if (!/^[\w-]{16,64}$/.test(id || "")) id = random();
     setCookie(COOKIE, id); // re-set on every visit: the 13 months run from the last visit
     return id;
   })();
@@ -166,22 +169,32 @@
     gpc: navigator.globalPrivacyControl === true,
     gpcHonored: false,
     failed: false, // the API did not answer: show the choices button, run no gated tag
+    unsaved: false, // the outbox's first choice failed and will be sent again
     decided: !!store("localStorage", "optout_decided"), // a choice exists: no first-visit banner
     server: {},
     updatedAt: null,
   };
   let pending = store("localStorage", PENDING);
+  let outbox = store("localStorage", OUTBOX) || [];
 
   const optedOut = (p) => {
     if (state.gpc && ADS.includes(p)) return true;
     if (pending && p in pending.choices) return pending.choices[p];
     return !!state.server[p];
   };
+  // Opt-outs apply here at once; an opt-in only once the API acknowledged it (its answer).
+  const apply = (choices, all) => {
+    pending = pending || { choices: {} };
+    for (const p in choices) if (all || choices[p]) pending.choices[p] = choices[p];
+  };
   // Ad platforms are told "opted out" until the state is known (fail closed, like the tags).
   const adsOut = () => !state.known || ADS.some(optedOut);
 
   // -- signals for ad tech: IAB GPP (usnat) and the legacy US Privacy string ----------------
   const uspString = () => `1Y${optedOut("sale") || optedOut("share") ? "Y" : "N"}N`;
+  // The cookie never says "not opted out" before the state is known: a value from an earlier
+  // page stays until then (the same fail-closed rule as Google's and Meta's signals).
+  const writeUsp = () => (state.known || uspString()[2] === "Y") && setCookie("usprivacy", uspString());
 
   const int = (value, width) => value.toString(2).padStart(width, "0");
   // GPP base64url pads the bits to a whole byte, then to a whole sextet: exactly what
@@ -350,8 +363,9 @@
     const before = gppString();
     set("signalStatus", "not ready");
     mutate();
-    if (pending) store("localStorage", PENDING, pending);
-    setCookie("usprivacy", uspString());
+    store("localStorage", PENDING, pending);
+    store("localStorage", OUTBOX, outbox);
+    writeUsp();
     render();
     if (gppString() !== before) fire("sectionChange", "usnat");
     if (state.known && !panelOpen) set("signalStatus", "ready");
@@ -383,35 +397,84 @@
   }).observe(d.documentElement, { childList: true, subtree: true });
 
   // -- talking to the API -----------------------------------------------------------------
-  const post = async (extra) => {
-    const body = { device_id: deviceId, opt_out: {}, page_url: location.origin + location.pathname, ...extra };
+  // The API refuses a page_url over 2048 characters, and the whole choice with it.
+  const page = () => (location.origin + location.pathname).slice(0, 2048);
+  const post = async (extra, key = random()) => {
+    const body = { device_id: deviceId, opt_out: {}, page_url: page(), ...extra };
     if (state.gpc) body.gpc = true;
     if (token) body.identity_token = token;
     const res = await fetch(`${API}/v1/consent`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "Idempotency-Key": key },
       body: JSON.stringify(body),
+      signal: AbortSignal.timeout(2e4),
     });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const answer = await res.json();
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, field: answer.error?.field });
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
 
-  // Applies choices on this browser at once; the API learns them from the caller's own post.
+  // The outbox is sent one choice at a time, in order (the API applies the one that arrives
+  // last), again on every page load and with back-off while the page is open, until a 2xx.
+  let sending = false;
+  let backoff = 1e3;
+  let timer;
+  const flush = async () => {
+    const entry = outbox[0];
+    if (sending || !entry) return;
+    sending = true;
+    let retry;
+    let answer = {};
+    try {
+      answer = await post({ opt_out: entry.o, page_url: entry.u, ...(entry.c && { confirm_opt_in: true }) }, entry.k);
+    } catch ({ message, status, field }) {
+      warn(message);
+      // An expired identity token must not cost the device its choice: sent again at once
+      // without it (the link to the person waits for the next identify).
+      // 408, 429, 5xx, network, CORS and timeouts are retried with back-off. Another 4xx
+      // will not change: dropped (a 409 on our own random key: an earlier try was stored).
+      retry = field === "identity_token" && token ? ((token = null), 0) : !status || status === 408 || status === 429 || status > 499;
+    }
+    sending = false;
+    if (retry === 0) return flush();
+    changed(() => {
+      if (retry) return (state.unsaved = true);
+      outbox.shift();
+      // What the API recorded (an unconfirmed opt-in is left out of its answer); opt-outs
+      // still queued keep applying over it.
+      apply(answer.opt_out, true);
+      for (const queued of outbox) apply(queued.o);
+      pending.at = Date.now();
+      state.unsaved = false;
+      backoff = 1e3;
+    });
+    clearTimeout(timer);
+    if (retry) timer = setTimeout(flush, (backoff = Math.min(backoff * 2, 3e5)));
+    else flush();
+  };
+  w.addEventListener("online", flush);
+
+  // Applies choices on this browser (opt-outs at once); the API learns them from the
+  // caller's own post (the webform).
   const remember = (choices) =>
     changed(() => {
-      pending = { choices, at: Date.now() };
+      apply(choices);
+      pending.at = Date.now();
       state.decided = true;
       store("localStorage", "optout_decided", 1);
       panelOpen = false;
     });
   // `confirmed`: the person confirmed an opt-in a second time (CCPA regulations §7028).
   const choose = (choices, confirmed) => {
+    const last = outbox[outbox.length - 1];
+    // A newer choice replaces an older one not sent yet (with a new key: the body changed).
+    if (last && !last.c === !confirmed && !(sending && outbox.length === 1)) {
+      Object.assign(last.o, choices);
+      last.k = random();
+    } else outbox.push({ k: random(), o: { ...choices }, c: !!confirmed, u: page() });
     remember(choices);
-    return post({ opt_out: choices, ...(confirmed && { confirm_opt_in: true }) }).catch((error) => {
-      warn(error.message); // the choice still applies on this browser
-    });
+    return flush();
   };
 
   const load = async () => {
@@ -434,12 +497,16 @@
       const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
       state.decided = state.decided || !!answer.updated_at || !!pending || state.gpc;
-      // Choices made here win until the API's state is as new as they are (the resolver
-      // works asynchronously, so a reload right after a click may still read the old state).
-      const caughtUp = pending && Date.parse(answer.updated_at || 0) >= pending.at;
-      if (caughtUp || (pending && Date.now() - pending.at > PENDING_MS)) pending = null;
-      if (!pending) store("localStorage", PENDING, null);
+      // Choices made here win until the API's state has them (the resolver works
+      // asynchronously, so a reload right after a click may still read the old state), or for
+      // 10 minutes after the API acknowledged the last of them (this browser's clock alone).
+      // A choice still in the outbox never expires: an unsaved opt-out stays applied.
+      if (pending && !outbox.length) {
+        const caughtUp = Object.keys(pending.choices).every((p) => !pending.choices[p] === !state.server[p]);
+        if (caughtUp || !(Math.abs(Date.now() - pending.at) < PENDING_MS)) pending = null;
+      }
     });
+    flush();
   };
 
   // -- UI: first-visit banner, the choices panel, the persistent button -------------------
@@ -463,6 +530,8 @@
   const statusText = () => {
     const out = SALE_SHARE.filter(optedOut);
     const parts = [];
+    // Until the API acknowledged a choice, the person is told it is not saved yet.
+    if (outbox.length) return state.unsaved ? "Not saved yet, retrying" : "Saving…";
     if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
     else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
     if (optedOut(LIMIT)) parts.push("Sensitive data use limited");
@@ -596,6 +665,7 @@
     open: () => changed(() => (panelOpen = true)),
   };
 
-  setCookie("usprivacy", uspString());
+  writeUsp();
+  flush(); // choices an earlier page could not save
   d.readyState === "loading" ? d.addEventListener("DOMContentLoaded", mount) : mount();
 })();

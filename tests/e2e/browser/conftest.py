@@ -154,7 +154,14 @@ class FakeConsentApi:
     opt_out: dict[str, bool] = field(default_factory=dict)
     gpc_honored: bool = False
     unavailable: bool = False  # GET answers 503, as an API in trouble would
+    updated_at: str | None = None  # GET's updated_at (default: a past time when opted out)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    # POSTs (with their Idempotency-Key) in arrival order, whatever the answer was
+    received: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+    post_status: int | None = None  # POST answers this status until reset (0: network error)
+    expired_tokens: bool = False  # a POST carrying identity_token answers 422 invalid_token
+    hold_posts: bool = False  # POSTs wait in `held` until the test answers them
+    held: list[Route] = field(default_factory=list)
 
     def install(self, context: BrowserContext) -> None:
         context.route("**/v1/consent/*", self._get)
@@ -169,15 +176,39 @@ class FakeConsentApi:
             "device_id": device_id,
             "opt_out": {p: self.opt_out.get(p, False) for p in PURPOSES},
             "gpc_honored": self.gpc_honored,
-            "updated_at": "2025-11-29T10:00:00Z" if any(self.opt_out.values()) else None,
+            "updated_at": self.updated_at
+            or ("2025-11-29T10:00:00Z" if any(self.opt_out.values()) else None),
         }
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
     def _post(self, route: Route) -> None:
         sent = json.loads(route.request.post_data or "{}")
+        self.received.append((route.request.headers.get("idempotency-key"), sent))
+        if self.hold_posts:
+            self.held.append(route)
+            return
+        self.answer(route)
+
+    def answer(self, route: Route) -> None:
+        """Answers a POST as the capture API would (or as configured to fail)."""
+        sent = json.loads(route.request.post_data or "{}")
+        if self.post_status == 0:
+            route.abort("connectionreset")
+            return
+        if self.post_status is not None:
+            route.fulfill(status=self.post_status, content_type="application/json", body="{}")
+            return
+        if self.expired_tokens and "identity_token" in sent:
+            error = {"code": "invalid_token", "message": "expired", "field": "identity_token"}
+            route.fulfill(
+                status=422, content_type="application/json", body=json.dumps({"error": error})
+            )
+            return
         self.posts.append(sent)
         gpc = route.request.headers.get("sec-gpc") == "1" or sent.get("gpc") is True
-        choices = dict(sent.get("opt_out", {}))
+        # The answer says what the request records: an unconfirmed opt-in is left out.
+        confirmed = sent.get("confirm_opt_in") is True
+        choices = {p: v for p, v in sent.get("opt_out", {}).items() if v or confirmed}
         if gpc:
             choices.update(dict.fromkeys(GPC_PURPOSES, True))
         body = {

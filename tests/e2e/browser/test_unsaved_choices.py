@@ -1,0 +1,233 @@
+"""A choice the API has not acknowledged is kept, said to be unsaved, sent again and never
+allowed to expire into "not opted out"; choices reach the API one at a time, in order.
+
+The consent API is FakeConsentApi (Playwright routing) told to fail, hold or refuse POSTs the
+way a throttled, failing or slow API would (503, an expired identity token, a POST in flight).
+"""
+
+import datetime
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from .conftest import (
+    SALE_SHARE,
+    BrowserFactory,
+    FakeConsentApi,
+    ad_tag_ran,
+    decode_gpp,
+    gpp_ping,
+    partner_pixel_ran,
+    serve_page,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.browser
+
+ALL_OUT = dict.fromkeys(SALE_SHARE, True)
+TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjdXN0LTQyIiwiZXhwIjoxfQ.c2lnbmF0dXJl"  # expired
+
+
+def _open(context: BrowserContext, url: str) -> Page:
+    page = context.new_page()
+    page.goto(url)
+    wait_until_ready(page)
+    return page
+
+
+def _status(page: Page):  # type: ignore[no-untyped-def]
+    return page.locator("#optout-bridge [data-optout-status]")
+
+
+def _opt_out_of_all(page: Page) -> None:
+    """Clicks "Opt out of all" and waits until its POST has been answered (or failed)."""
+    with page.expect_request_finished(lambda r: '"sale":true' in (r.post_data or "")):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+
+
+def _cookie(context: BrowserContext, name: str) -> str | None:
+    return next((c["value"] for c in context.cookies() if c["name"] == name), None)
+
+
+def test_an_opt_out_the_api_did_not_take_is_shown_unsaved_and_sent_again_with_its_key(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first visit while the API answers every POST 503
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the page applies it but says it is not saved yet
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+    # When the API recovers and the visitor opens the next page
+    api.post_status = None
+    page.reload()
+    wait_until_ready(page)
+
+    # Then the same choice is sent again with the same Idempotency-Key, and only then is it done
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert len({key for key, _ in api.received}) == 1
+    assert len(api.received) >= 2
+
+
+def test_an_unsaved_opt_out_never_expires_into_allowed(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor who opted out of all while the API refused every POST with 503
+    context = new_context()
+    now = datetime.datetime.now(datetime.UTC)
+    context.clock.install(time=now)
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")  # (wait_for_function needs real timers)
+    _opt_out_of_all(page)
+
+    # When an hour has passed and the API (which never got the choice) says "not opted out"
+    context.clock.set_system_time(now + datetime.timedelta(hours=1))
+    page.reload()
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then no gated tag runs, every signal still says opted out, and the page says unsaved
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    usnat = decode_gpp(gpp_ping(page)["gppString"])["usnat"]
+    assert (usnat["SaleOptOut"], usnat["SharingOptOut"], usnat["TargetedAdvertisingOptOut"]) == (
+        1,
+        1,
+        1,
+    )
+    assert _cookie(context, "usprivacy") == "1YYN"
+    expect(_status(page)).to_contain_text("Not saved yet")
+
+
+def test_an_expired_identity_token_does_not_cost_the_device_its_opt_out(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a logged-in page whose identity token has expired (the API answers 422 invalid_token)
+    context = new_context()
+    api = FakeConsentApi(expired_tokens=True)
+    api.install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
+        "<body><main><h1>Your account</h1></main></body></html>"
+    )
+    serve_page(context, f"{static_site}/account.html", html)
+    page = _open(context, f"{static_site}/account.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the same choice is posted again without the token and recorded for the device
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert "identity_token" not in api.posts[-1]
+
+
+def test_a_second_choice_waits_for_the_first_and_reaches_the_api_last(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor whose first choice (allow) is still in flight
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    banner = page.locator("#optout-bridge")
+    with page.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
+        banner.get_by_role("button", name="Allow").click()
+
+    # When they change their mind and opt out of all before the first has been answered
+    page.evaluate("() => window.optoutBridge.open()")
+    banner.get_by_role("button", name="Opt out of all").click()
+    page.wait_for_timeout(300)  # give an eager banner the chance to send the second at once
+    sent_while_held = len(api.received)
+    api.hold_posts = False
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(api.held.pop())
+
+    # Then the second was sent only after the first was answered: it arrives, and is applied, last
+    expect(_status(page)).to_have_text("Opted out")
+    assert sent_while_held == 1
+    assert [body["opt_out"] for _, body in api.received] == [
+        dict.fromkeys(SALE_SHARE, False),
+        ALL_OUT,
+    ]
+
+
+def test_an_unconfirmed_opt_in_saved_when_the_state_was_unreadable_lifts_nothing(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor opted out of everything whose state cannot be read on this page
+    context = new_context()
+    api = FakeConsentApi(opt_out=dict(ALL_OUT), unavailable=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # When they save the panel as it shows (every box unticked: nothing confirmed)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then on the next page, with the state readable again, the API's opt-out holds
+    api.unavailable = False
+    page.reload()
+    wait_until_ready(page)
+    assert page.evaluate("() => window.optoutBridge.state().optOut") == {
+        **ALL_OUT,
+        "limit_sensitive": False,
+    }
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+
+
+def test_the_usprivacy_cookie_keeps_its_opted_out_value_while_the_state_cannot_be_read(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser whose usprivacy cookie says opted out (1YYN) from an earlier page
+    context = new_context()
+    context.add_cookies([{"name": "usprivacy", "value": "1YYN", "url": static_site}])
+    api = FakeConsentApi(unavailable=True)
+    api.install(context)
+
+    # When a page loads and the consent state cannot be read
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the cookie was never turned into "not opted out"
+    assert _cookie(context, "usprivacy") == "1YYN"
+
+
+def test_a_very_long_page_path_is_cut_to_what_the_api_accepts(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a single-page app whose path is longer than the API's 2048-character page_url
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    url = f"{static_site}/app/{'a' * 2100}"
+    serve_page(
+        context,
+        url,
+        '<!doctype html><html lang="en"><head><title>App</title>'
+        '<script src="/dist/banner.min.js"></script></head><body><main>App</main></body></html>',
+    )
+    page = _open(context, url)
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then page_url is the page's address cut to 2048 characters
+    assert api.posts[-1]["page_url"] == url[:2048]
