@@ -37,6 +37,16 @@ const validate = () => {
   return errors;
 };
 
+// A failure that is not about a field (throttled, server error, no answer) is said above the
+// form, not under the email field: nothing the person typed is wrong.
+const reportForm = (message) => {
+  summary.replaceChildren(element("p", element("strong", "Your request was not sent")), element("p", message));
+  summary.hidden = false;
+  summary.focus();
+};
+// One Idempotency-Key per submission: a retry of the same form after a timeout or a lost
+// answer is the same request to the API, not a second one.
+let sent = { body: "", key: "" };
 const report = (errors) => {
   for (const [name, message] of errors) showError(name, message);
   const title = errors.length === 1 ? "There is a problem with your request" : "There are problems with your request";
@@ -60,24 +70,40 @@ form.addEventListener("submit", async (event) => {
   body.page_url = location.origin + location.pathname;
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
+  const json = JSON.stringify(body);
+  if (json !== sent.body) sent = { body: json, key: crypto.getRandomValues(new Uint32Array(4)).join("-") };
+  // A hanging request must not leave the button dead: given up after 20 s.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("no answer", "TimeoutError")), 20e3);
   try {
     const res = await fetch("/v1/opt-out", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": sent.key },
+      body: json,
+      signal: controller.signal,
     });
     const answer = await res.json().catch(() => ({}));
     if (!res.ok) {
       const error = answer.error || {};
-      const field = fields.includes(error.field) ? error.field : "email";
-      return report([[field, typeof error.message === "string" ? error.message : `The request failed (HTTP ${res.status}).`]]);
+      const message = typeof error.message === "string" ? error.message : "";
+      if (fields.includes(error.field)) return report([[error.field, message || `Check this field (HTTP ${res.status}).`]]);
+      return reportForm(
+        res.status < 500 && res.status !== 429 && message
+          ? message
+          : `We could not record your request right now (HTTP ${res.status}). Please try again in a minute.`,
+      );
     }
     showResult(answer);
     // Stop this browser's gated tags now, not after the pipeline has run.
     window.optoutBridge?.remember(Object.fromEntries(body.purposes.map((p) => [p, true])));
-  } catch {
-    report([["email", "We could not reach the server. Check your connection and try again."]]);
+  } catch (error) {
+    reportForm(
+      error.name === "TimeoutError"
+        ? "The server did not answer in time. Please try again: sending the same form again is safe."
+        : "We could not reach the server. Check your connection and try again.",
+    );
   } finally {
+    clearTimeout(timer);
     button.disabled = false;
   }
 });
@@ -99,8 +125,14 @@ const showResult = (answer) => {
 const checkStatus = async (link) => {
   const out = result.querySelector("[data-status-text]");
   try {
-    const res = await fetch(link, { headers: { Accept: "application/json" } });
+    const res = await fetch(link, { headers: { Accept: "application/json" }, signal: AbortSignal.timeout(20e3) });
     const status = await res.json();
+    // A refusal (404, API Gateway's 429 {"message"}) is not a status: say what happened.
+    if (!res.ok) {
+      const message = status.error && status.error.message;
+      out.textContent = typeof message === "string" ? message : "The status is not available right now.";
+      return;
+    }
     out.textContent =
       `Status: ${status.status} (${status.systems_done} of ${status.systems_total} systems done` +
       `${status.systems_failed ? `, ${status.systems_failed} failed` : ""}).`;

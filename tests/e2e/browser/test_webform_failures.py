@@ -1,0 +1,103 @@
+"""The webform (with JavaScript) when the API throttles, fails or never answers: the person is
+told what happened above the form, never that a field is wrong, and can try again."""
+
+import json
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from .conftest import BrowserFactory
+
+pytestmark = pytest.mark.browser
+
+ACCEPTED = {"request_id": "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f", "status": "received",
+            "received_at": "2026-11-29T03:20:00.123Z", "deadline": "2026-12-18"}  # fmt: skip
+THROTTLED = '{"message":"Too Many Requests"}'  # API Gateway's own 429 body
+
+
+def _submit(context: BrowserContext, site: str) -> Page:
+    page = context.new_page()
+    page.goto(f"{site}/privacy.html")
+    page.get_by_label("Email").fill("jane@example.com")
+    page.get_by_role("button", name="Submit opt-out request").click()
+    return page
+
+
+def _answer(status: int, body: str) -> Callable[[Route], None]:
+    return lambda route: route.fulfill(status=status, content_type="application/json", body=body)
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (429, THROTTLED),
+        (
+            404,
+            json.dumps(
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "No such request.",
+                        "field": "request_id",
+                    }
+                }
+            ),
+        ),
+    ],
+)
+def test_check_now_says_what_happened_when_the_status_read_is_refused(
+    new_context: BrowserFactory, static_site: str, status: int, body: str
+) -> None:
+    # Given an accepted webform request
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(202, json.dumps(ACCEPTED)))
+    page = _submit(context, static_site)
+    expect(page.locator("[data-request-id]")).to_have_text(ACCEPTED["request_id"])
+
+    # When "Check now" is refused (throttled, or not found)
+    context.route("**/v1/requests/*", _answer(status, body))
+    page.get_by_role("button", name="Check now").click()
+
+    # Then the page says so instead of "Status: undefined"
+    text = page.locator("[data-status-text]")
+    expect(text).not_to_be_empty()
+    assert "undefined" not in text.inner_text()
+    expected = "No such request." if status == 404 else "The status is not available right now."
+    expect(text).to_have_text(expected)
+
+
+def test_a_throttled_submission_is_a_form_error_not_an_email_error(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that throttles the webform
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(429, THROTTLED))
+
+    # When the visitor submits a valid email
+    page = _submit(context, static_site)
+
+    # Then the form says the request was not recorded, and the email is not marked wrong
+    expect(page.get_by_role("alert")).to_contain_text("We could not record your request right now")
+    expect(page.locator("#email-error")).to_be_empty()
+    expect(page.get_by_label("Email")).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_a_submission_the_server_never_answers_gives_up_and_can_be_sent_again(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that never answers the webform's POST
+    context = new_context()
+    context.clock.install()
+    held: list[Route] = []
+    context.route("**/v1/opt-out", lambda route: held.append(route))
+    page = _submit(context, static_site)
+    button = page.get_by_role("button", name="Submit opt-out request")
+    expect(button).to_be_disabled()
+
+    # When 21 seconds pass
+    page.clock.run_for(21_000)
+
+    # Then the form says the server did not answer, and the button works again
+    expect(page.get_by_role("alert")).to_contain_text("did not answer in time")
+    expect(button).to_be_enabled()
