@@ -249,10 +249,10 @@
       parsedSections: up ? { usnat: section() } : {},
     };
   };
-  const fire = (eventName, value) => {
+  const fire = (eventName, value, pingData) => {
     // A CMP in error tells its status and the error, nothing else (PingReturn, 'error').
     if (!configError || eventName === "error" || eventName === "cmpStatus")
-      listeners.forEach((cb, listenerId) => cb({ eventName, listenerId, data: value, pingData: ping() }, true));
+      listeners.forEach((cb, listenerId) => cb({ eventName, listenerId, data: value, pingData: pingData || ping() }, true));
   };
   // Every status change is announced to listeners (CMP API spec, EventListener events).
   const set = (name, value) => st[name] !== value && fire(name, (st[name] = value));
@@ -359,15 +359,22 @@
 
   // Every change of state goes through here, in the order the CMP API spec's event
   // examples give: signalStatus "not ready" first, the display, sectionChange, "ready" last.
+  // A change that moves no signal (a choice acknowledged, the state read as it was) is not
+  // announced: listeners hear only real changes.
   const changed = (mutate) => {
-    const before = gppString();
-    set("signalStatus", "not ready");
+    const before = ping();
     mutate();
+    const moved = gppString() !== before.gppString;
+    // "not ready" is announced with the data as it was before the change.
+    if ((moved || panelOpen) && st.signalStatus === "ready") {
+      st.signalStatus = before.signalStatus = "not ready";
+      fire("signalStatus", "not ready", before);
+    }
     store("localStorage", PENDING, pending);
     store("localStorage", OUTBOX, outbox);
     writeUsp();
     render();
-    if (gppString() !== before) fire("sectionChange", "usnat");
+    if (moved) fire("sectionChange", "usnat");
     if (state.known && !panelOpen) set("signalStatus", "ready");
     if (state.known) uspWaiting.splice(0).forEach((reply) => reply());
     activateTags();
