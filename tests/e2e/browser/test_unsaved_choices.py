@@ -231,3 +231,47 @@ def test_a_very_long_page_path_is_cut_to_what_the_api_accepts(
 
     # Then page_url is the page's address cut to 2048 characters
     assert api.posts[-1]["page_url"] == url[:2048]
+
+
+def test_an_unsaved_choice_is_sent_again_while_the_page_stays_open(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor whose opt-out got a 503
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # When the API recovers and the visitor stays on the page
+    api.post_status = None
+
+    # Then the banner sends it again by itself (back-off) and shows it done
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+
+
+def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser whose clock is a year behind the API's, and an opt-out still in flight
+    context = new_context()
+    context.clock.install(time=datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC))
+    api = FakeConsentApi(hold_posts=True, updated_at="2025-11-29T10:00:00Z")
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")  # (wait_for_function needs real timers)
+    page.evaluate("() => window.optoutBridge.open()")
+    with page.expect_request(lambda r: '"sale":true' in (r.post_data or "")):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+
+    # When the next page reads a state (not opted out) stamped later than the browser's "now"
+    page.reload()
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the opt-out still applies: no gated tag runs
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
