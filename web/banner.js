@@ -170,6 +170,7 @@
     gpcHonored: false,
     failed: false, // the API did not answer: show the choices button, run no gated tag
     unsaved: false, // the outbox's first choice failed and will be sent again
+    refused: false, // the API refused the last choice for good (a 4xx): said, not hidden
     decided: !!store("localStorage", "optout_decided"), // a choice exists: no first-visit banner
     server: {},
     updatedAt: null,
@@ -442,6 +443,7 @@
       // 408, 429, 5xx, network, CORS and timeouts are retried with back-off. Another 4xx
       // will not change: dropped (a 409 on our own random key: an earlier try was stored).
       retry = field === "identity_token" && token ? ((token = null), 0) : !status || status === 408 || status === 429 || status > 499;
+      state.refused = retry === false && status !== 409;
     }
     sending = false;
     if (retry === 0) return flush();
@@ -480,6 +482,7 @@
       Object.assign(last.o, choices);
       last.k = random();
     } else outbox.push({ k: random(), o: { ...choices }, c: !!confirmed, u: page() });
+    state.refused = false;
     remember(choices);
     return flush();
   };
@@ -539,6 +542,7 @@
     const parts = [];
     // Until the API acknowledged a choice, the person is told it is not saved yet.
     if (outbox.length) return state.unsaved ? "Not saved yet, retrying" : "Saving…";
+    if (state.refused) return "Your choice could not be saved";
     if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
     else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
     if (optedOut(LIMIT)) parts.push("Sensitive data use limited");

@@ -275,3 +275,22 @@ def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out
     assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
     assert not ad_tag_ran(page)
     assert not partner_pixel_ran(page)
+
+
+def test_a_choice_the_api_refuses_for_good_is_said_to_be_unsaved_and_not_retried(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that refuses the banner's POST with a 403 (a firewall rule, say)
+    context = new_context()
+    api = FakeConsentApi(post_status=403)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the page says the choice could not be saved, and does not send it again
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+    page.reload()
+    wait_until_ready(page)
+    assert len(api.received) == 1
