@@ -561,6 +561,8 @@
     const gpcNote = state.gpc
       ? `<p class="ok" data-optout-gpc>${state.gpcHonored ? "Opt-Out Request Honored" : "Global Privacy Control detected"}</p><p>Your browser's Global Privacy Control signal opts you out of sale, sharing and targeted advertising.</p>`
       : "";
+    // The boxes then show only what this browser knows; an unticked box lifts nothing.
+    const failedNote = state.failed ? "<p>We could not load your saved choices. Unticked boxes change none of them.</p>" : "";
     const toggle = (p) =>
       `<label><input type="checkbox" name="${p}"${optedOut(p) ? " checked" : ""}${state.gpc && ADS.includes(p) ? " disabled" : ""}> ${LABELS[p]}</label>`;
     let html;
@@ -570,7 +572,7 @@
       const limit = offersLimit
         ? `<fieldset><legend>Sensitive personal information</legend>${toggle(LIMIT)}</fieldset>`
         : "";
-      html = `<div class="box" role="dialog" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}<form><fieldset><legend>Do not sell or share my personal information</legend>${shown.filter((p) => p !== LIMIT).map(toggle).join("")}</fieldset>${limit}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
+      html = `<div class="box" role="dialog" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}${failedNote}<form><fieldset><legend>Do not sell or share my personal information</legend>${shown.filter((p) => p !== LIMIT).map(toggle).join("")}</fieldset>${limit}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
     } else {
       html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="${status ? "ok" : ""}">${status}</span></div>`;
     }

@@ -177,6 +177,7 @@ def test_an_unconfirmed_opt_in_saved_when_the_state_was_unreadable_lifts_nothing
     # When they save the panel as it shows (every box unticked: nothing confirmed)
     banner = page.locator("#optout-bridge")
     banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_role("dialog")).to_contain_text("We could not load your saved choices")
     with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
         banner.get_by_role("button", name="Save choices").click()
 
