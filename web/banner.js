@@ -372,7 +372,6 @@
       fire("signalStatus", "not ready", before);
     }
     store("localStorage", PENDING, pending);
-    store("localStorage", OUTBOX, outbox);
     writeUsp();
     render();
     if (moved) fire("sectionChange", "usnat");
@@ -425,6 +424,9 @@
 
   // The outbox is sent one choice at a time, in order (the API applies the one that arrives
   // last), again on every page load and with back-off while the page is open, until a 2xx.
+  // Written only when this page changes it, so another tab's newer outbox is not overwritten
+  // by a page that merely opened its panel.
+  const saveOutbox = () => store("localStorage", OUTBOX, outbox);
   let sending = false;
   let backoff = 1e3;
   let timer;
@@ -450,6 +452,7 @@
     changed(() => {
       if (retry) return (state.unsaved = true);
       outbox.shift();
+      saveOutbox();
       // What the API recorded (an unconfirmed opt-in is left out of its answer); opt-outs
       // still queued keep applying over it.
       apply(answer.opt_out, true);
@@ -482,6 +485,7 @@
       Object.assign(last.o, choices);
       last.k = random();
     } else outbox.push({ k: random(), o: { ...choices }, c: !!confirmed, u: page() });
+    saveOutbox();
     state.refused = false;
     remember(choices);
     return flush();
