@@ -154,8 +154,8 @@ class DeliveryService:
         """Seconds until the job's retry time if its message is back well before it, else None.
 
         Not on the last allowed receive (the job's last chance is a vendor call), nor after an
-        operator replay (it starts afresh). Within WAIT_AGAIN_AFTER_SECONDS of the retry time,
-        calling now costs less than another of the message's receives.
+        operator replay (it starts afresh), nor within WAIT_AGAIN_AFTER_SECONDS of the retry
+        time (clock differences).
         """
         retry_at = job.get("retry_at")
         if (
