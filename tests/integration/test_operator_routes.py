@@ -429,6 +429,24 @@ def test_a_redrive_goes_on_after_an_empty_receive_while_the_dlq_holds_messages(
     assert pipe.aws.sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
 
 
+def test_a_redrive_receives_before_it_trusts_a_dlq_count_that_lags_at_zero(
+    pipe: Pipeline,
+) -> None:
+    # Given three dead letters, and the DLQ's approximate count still answering 0 at first (AWS:
+    # it may settle only a minute after the last message arrived)
+    dead_letters(pipe, 3)
+    stale = {"Attributes": {"ApproximateNumberOfMessages": "0",
+                            "ApproximateNumberOfMessagesNotVisible": "0"}}  # fmt: skip
+    with session_hooks("redrive-stale", pipe.admin.services.cache_clear) as register:
+        register(*answer_first("GetQueueAttributes", stale))
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then its first long poll found the letters, and all three are moved
+    assert answer["moved"] == 3
+    assert len(pipe.drain("braze")) == 3
+
+
 def test_a_redrive_counts_as_moved_only_the_letters_it_deleted_from_the_dlq(
     pipe: Pipeline,
 ) -> None:
