@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from optout.connectors import http as http_module
+from optout.delivery import job_store
 from tests.integration.test_worker import (  # noqa: F401 - the fixture
     CUSTOMER,
     EMAIL,
@@ -280,3 +281,30 @@ def test_a_status_check_not_started_on_its_last_receive_is_scheduled_afresh(
     ours = [s["body"]["confirm"] for s in scheduled if s["body"]["request_id"] == "r1"]
     assert ours == [1, 1]
     assert stack.job("r1", "google_ads")["status"] == "submitted"
+
+
+def test_a_status_check_whose_call_cannot_start_after_its_lease_gives_the_lease_back(
+    stack: Stack,  # noqa: F811
+    timed: Answers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a submitted job's status check in one batch with a send that leaves 3 s, and a
+    # lease write that takes 2.5 s of them (the check is leased, then its call has no time)
+    submitted_with_a_check_queued(stack, timed, monkeypatch)
+    timed.seconds = 24.0
+    before = stack.job("r1", "google_ads")
+    real_claim = job_store.claim_confirm
+
+    def slow_claim(*args: Any, **kwargs: Any) -> bool:
+        timed.clock.advance(2.5)
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(job_store, "claim_confirm", slow_claim)
+    # When the worker runs the batch
+    answer, messages = stack.run("google_ads", VirtualContext(clock=timed.clock))
+    # Then the check's message comes back, and the job is as it was: no lease left behind
+    (check,) = [m for m in messages if '"confirm"' in m["Body"]]
+    after = stack.job("r1", "google_ads")
+    assert check["MessageId"] in failed_ids(answer)
+    assert "lease_until" not in after and after["updated_at"] == before["updated_at"]
+    assert after["confirms"] == before["confirms"] and after["receipt"] == before["receipt"]
