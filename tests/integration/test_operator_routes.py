@@ -447,6 +447,27 @@ def test_a_redrive_receives_before_it_trusts_a_dlq_count_that_lags_at_zero(
     assert len(pipe.drain("braze")) == 3
 
 
+def test_a_redrive_ends_at_two_empty_long_polls_when_the_dlq_count_lags_high(
+    pipe: Pipeline,
+) -> None:
+    # Given three dead letters, and the DLQ's approximate count still saying 3 after they moved
+    dead_letters(pipe, 3)
+    stale = {"Attributes": {"ApproximateNumberOfMessages": "3",
+                            "ApproximateNumberOfMessagesNotVisible": "0"}}  # fmt: skip
+    receives: list[int] = []
+    with session_hooks("redrive-stale-high", pipe.admin.services.cache_clear) as register:
+        register("before-call.sqs.GetQueueAttributes",
+                 lambda **_: (AWSResponse("https://sqs.local", 200, {}, None), stale))  # fmt: skip
+        register("provide-client-params.sqs.ReceiveMessage",
+                 lambda params, **_: receives.append(params["WaitTimeSeconds"]))  # fmt: skip
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then it stops after two empty long polls, and says none remain
+    assert (answer["moved"], answer["remaining"]) == (3, 0)
+    assert len(receives) == 3
+
+
 def test_a_redrive_counts_as_moved_only_the_letters_it_deleted_from_the_dlq(
     pipe: Pipeline,
 ) -> None:

@@ -12,7 +12,7 @@ own counts are approximate too (AWS: they may settle only a minute after the las
 a call always receives once before it reads them: a count still 0 for letters just
 dead-lettered does not end it with nothing moved. It goes on while the count says messages
 are visible, until two long polls in a row answer nothing (a count still high after the last
-letter moved) or the call's time is spent.
+letter moved: `remaining` then counts only letters in flight) or the call's time is spent.
 """
 
 from collections.abc import Callable
@@ -54,6 +54,8 @@ class RedriveService:
             if not counts[0] or empty >= 2:
                 break
         visible, in_flight = counts if counts is not None else self._counts(dlq)
+        if empty >= 2:  # two long polls in a row found none visible, whatever the count says
+            visible = 0
         # In flight: received by this or another call and neither sent nor deleted yet (a
         # failed send or delete); visible again within 30 s, so still to move.
         return RedriveOut(system=system, moved=moved, remaining=visible + in_flight)
