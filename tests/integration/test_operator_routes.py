@@ -429,6 +429,45 @@ def test_a_redrive_goes_on_after_an_empty_receive_while_the_dlq_holds_messages(
     assert pipe.aws.sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
 
 
+def test_a_redrive_receives_before_it_trusts_a_dlq_count_that_lags_at_zero(
+    pipe: Pipeline,
+) -> None:
+    # Given three dead letters, and the DLQ's approximate count still answering 0 at first (AWS:
+    # it may settle only a minute after the last message arrived)
+    dead_letters(pipe, 3)
+    stale = {"Attributes": {"ApproximateNumberOfMessages": "0",
+                            "ApproximateNumberOfMessagesNotVisible": "0"}}  # fmt: skip
+    with session_hooks("redrive-stale", pipe.admin.services.cache_clear) as register:
+        register(*answer_first("GetQueueAttributes", stale))
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then its first long poll found the letters, and all three are moved
+    assert answer["moved"] == 3
+    assert len(pipe.drain("braze")) == 3
+
+
+def test_a_redrive_ends_at_two_empty_long_polls_when_the_dlq_count_lags_high(
+    pipe: Pipeline,
+) -> None:
+    # Given three dead letters, and the DLQ's approximate count still saying 3 after they moved
+    dead_letters(pipe, 3)
+    stale = {"Attributes": {"ApproximateNumberOfMessages": "3",
+                            "ApproximateNumberOfMessagesNotVisible": "0"}}  # fmt: skip
+    receives: list[int] = []
+    with session_hooks("redrive-stale-high", pipe.admin.services.cache_clear) as register:
+        register("before-call.sqs.GetQueueAttributes",
+                 lambda **_: (AWSResponse("https://sqs.local", 200, {}, None), stale))  # fmt: skip
+        register("provide-client-params.sqs.ReceiveMessage",
+                 lambda params, **_: receives.append(params["WaitTimeSeconds"]))  # fmt: skip
+        # When an operator redrives braze's DLQ
+        path = "/v1/admin/systems/braze/redrive"
+        answer = ok(call(pipe, "POST", path, params={"system": "braze"}))
+    # Then it stops after two empty long polls, and says none remain
+    assert (answer["moved"], answer["remaining"]) == (3, 0)
+    assert len(receives) == 3
+
+
 def test_a_redrive_counts_as_moved_only_the_letters_it_deleted_from_the_dlq(
     pipe: Pipeline,
 ) -> None:

@@ -13,6 +13,7 @@ from optout import sweep as sweep_module
 from optout.connectors.base import Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -201,7 +202,7 @@ def test_a_sweep_out_of_time_stops_cleanly_and_says_where(
     # clock moves one second per look)
     ids = unresolved_opt_outs(pipe, 3)
     ticks = iter(range(100))
-    monkeypatch.setattr(sweep_module, "monotonic", lambda: float(next(ticks)))
+    monkeypatch.setattr(sweep_module, "monotonic", lambda t=ticks: float(next(t)))
     # When the sweep runs at the second checkpoint
     report = sweep(pipe, LATER).sweep(deadline=1.5)
     # Then it checked two, wrote their redrive event, and names the checkpoint and the
@@ -213,6 +214,67 @@ def test_a_sweep_out_of_time_stops_cleanly_and_says_where(
     (left,) = set(ids) - set(report.unresolved)
     (event,) = [i for i in pipe.items(f"REQ#{left}") if i["sk"] == "EVENT"]
     assert report.cut_short.before == event["received_at"]
+
+
+def move_into_the_past(pipe: Pipeline, request_id: str, then: datetime) -> None:
+    """The request as if it had arrived at `then`: its EVENT and ByDay key, its jobs' writes."""
+    for item in pipe.items(f"REQ#{request_id}"):
+        if item["sk"] == "EVENT":
+            item["received_at"] = iso(then)
+            item["day_pk"] = keys.day_pk(then.date().isoformat(), request_id)
+        elif str(item["sk"]).startswith("JOB#"):
+            item["updated_at"] = iso(then + timedelta(seconds=2))
+        pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(item))
+
+
+def test_a_sweep_cut_short_by_a_burst_still_makes_the_last_check_of_older_requests(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request 22 h 50 old whose job messages were lost, then a burst of unresolved
+    # opt-outs more than a run has time to check
+    t0 = datetime.now(UTC)
+    old = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    lost = job_messages(pipe)
+    move_into_the_past(pipe, old, t0 - timedelta(hours=22, minutes=50))
+    unresolved_opt_outs(pipe, 4)
+    # When the two runs that follow (10 min apart) each have time for two checks
+    stuck: list[str] = []
+    for offset in (timedelta(minutes=16), timedelta(minutes=26)):
+        ticks = iter(range(100))
+        monkeypatch.setattr(sweep_module, "monotonic", lambda t=ticks: float(next(t)))
+        table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+        run = Sweeper(table, SweepSettings(), clock=lambda o=offset: t0 + o).sweep(deadline=1.5)
+        assert run.cut_short is not None
+        stuck += run.stuck_jobs
+    # Then the old request's 23 h check, its last, was made first: its jobs are re-driven
+    assert sorted(set(stuck)) == sorted(f"{r}:{s}" for r, s in lost)
+
+
+def test_sweeps_cut_short_in_turn_start_each_window_at_a_different_shard(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given ten unresolved opt-outs, and one check with a window wide enough to hold them
+    # through sixteen consecutive runs
+    t0 = datetime.now(UTC)
+    ids = unresolved_opt_outs(pipe, 10)
+    settings = SweepSettings(checkpoints=(timedelta(minutes=15),), window=timedelta(hours=3))
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    # When each of the sixteen runs (10 min apart) has time for one check only
+    checked: set[str] = set()
+    for run in range(16):
+        ticks = iter(range(100))
+        monkeypatch.setattr(sweep_module, "monotonic", lambda t=ticks: float(next(t)))
+        now = t0 + timedelta(minutes=16 + 10 * run)
+        report = Sweeper(table, settings, clock=lambda n=now: n).sweep(deadline=0.5)
+        assert report.events_checked == 1
+        checked.update(report.unresolved)
+        for event in report.redrive_events:  # carried out: not in the next run's way
+            pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key=serialize(
+                {"pk": keys.request_pk(event), "sk": keys.EVENT_SK}))  # fmt: skip
+    # Then between them they checked a request of every shard that holds one (each run read
+    # from another shard), where the same first request was checked every time before
+    assert {r[0] for r in checked} == {r[0] for r in ids}
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
 from optout.systems import load_systems
 from scripts import gen_template
 from tests.support import sam
@@ -171,6 +172,23 @@ def test_every_production_system_has_its_queue_dlq_worker_and_alarms(
         assert "MaxConcurrency" in limits[key], key
     workers = {n for n in resources if n.endswith("Worker")}
     assert workers == {f"{s.queue_key}Worker" for s in systems}
+
+
+def test_the_workers_visibility_margin_covers_how_long_a_poller_may_hold_a_batch(
+    translated: dict[str, Any],
+) -> None:
+    # A throttled invocation's batch is held up to the queue's visibility timeout; then a
+    # cold start and clock differences (30 s) before the worker asks SQS for its wait
+    resources = translated["Resources"]
+    for system in load_systems(SYSTEMS_JSON).systems:
+        queue = resources[f"{system.queue_key}JobsQueue"]["Properties"]
+        assert int(queue["VisibilityTimeout"]) + 30 <= VISIBILITY_MARGIN_SECONDS
+
+
+def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) -> None:
+    alarm = translated["Resources"]["VisibilityRefusedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "VisibilityRefused")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
 
 
 def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str, Any]) -> None:

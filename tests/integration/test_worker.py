@@ -4,6 +4,7 @@ loopback sandboxes, real-shaped SQS events, receipts and the request's aggregate
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -276,10 +277,12 @@ def test_a_redelivered_message_never_sends_again(stack):
     assert stack.job("r1", "braze")["attempts"] == 1
 
 
-def test_exhausted_retries_fail_the_job_and_land_in_the_dlq(stack):
+def test_exhausted_retries_fail_the_job_and_land_in_the_dlq(stack, monkeypatch):
     stack.put_request("r1", ["webhook"], EMAIL)
     stack.send("webhook", "r1")
     stack.server.sandboxes["webhook"].set_faults(1.0, 500)
+    now = [datetime.now(UTC)]  # the worker's clock: each return comes after its retry time
+    monkeypatch.setattr(stack.worker.services().delivery, "clock", lambda: now[0])
 
     receives = 0
     while messages := stack.run("webhook")[1]:
@@ -288,6 +291,7 @@ def test_exhausted_retries_fail_the_job_and_land_in_the_dlq(stack):
             break
         assert stack.receive("webhook") == []  # the worker delayed it (ChangeMessageVisibility)
         stack.fast_forward("webhook", messages)
+        now[0] += timedelta(seconds=121)  # the back-off (RETRY_MAX_SECONDS: 120) has passed
 
     job = stack.job("r1", "webhook")
     assert receives == 8

@@ -4,6 +4,7 @@ message's returns before then are hidden again without a vendor call (so a "come
 tomorrow" cannot use up the job's receives in minutes). The delivery runs on a virtual clock;
 moto's queues enforce SQS's 12 h total visibility."""
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,26 @@ def test_at_its_retry_time_the_job_calls_the_vendor_again(daily: Daily) -> None:
     job = daily.job()
     assert daily.calls() == 2
     assert (job["status"], job["attempts"]) == ("pending", 2)
+
+
+def test_a_return_minutes_before_the_retry_time_is_hidden_for_the_rest_of_the_wait(
+    daily: Daily,
+) -> None:
+    # Given a job waiting out a day-long Retry-After, whose message came back after two of the
+    # longest visibilities SQS accepts (minutes short of the day)
+    start = daily.now[0]
+    daily.run()
+    daily.back_after(daily.asked[-1])
+    daily.back_after(daily.asked[-1])
+    left = A_DAY - (daily.now[0] - start).total_seconds()
+    assert 0 < left < 1800
+    # When it is back
+    # Then it is hidden again for the minutes left, with no vendor call, and the vendor is
+    # called when it comes back at the time the vendor asked for
+    assert daily.calls() == 1
+    assert daily.asked[-1] == math.ceil(left)
+    daily.back_after(daily.asked[-1])
+    assert daily.calls() == 2 and daily.now[0] >= start + timedelta(seconds=A_DAY)
 
 
 def test_a_refused_visibility_change_is_counted_and_the_message_still_retried(

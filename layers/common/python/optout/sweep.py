@@ -38,6 +38,11 @@ from optout.store.table import Table
 from optout.timestamps import iso
 
 REDRIVE_BATCH = 100  # references per redrive event (an item holds 400 KB; this is ~8 KB)
+# The schedule's period, and the step between the shards two consecutive runs start at: 9 is
+# prime to the 16 shards (each is first once in 16 runs) and about half of them, so two runs
+# whose windows overlap start far apart.
+RUN_PERIOD_SECONDS = 600
+SHARD_STEP = 9
 SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by the next sweep
 
 
@@ -63,7 +68,7 @@ class SweepSettings:
 @dataclass(frozen=True)
 class CutShort:
     """Where a run stopped for want of time: the checkpoint it was in, and the arrival time of
-    the first event it did not check there (later windows were not read at all)."""
+    the first event it did not check there (younger checkpoints' windows were not read)."""
 
     checkpoint: timedelta
     before: str
@@ -93,11 +98,17 @@ class Sweeper:
         self._retention = retention_days
 
     def sweep(self, deadline: float | None = None) -> SweepReport:
-        """One run over the checkpoints' windows, oldest age last. Each redrive event is written
-        as soon as it holds REDRIVE_BATCH references, so a run cut short keeps what it found;
-        none is checked after `deadline` (a time.monotonic() instant): the run stops there,
-        and `report.cut_short` says where (the requests it did not reach are checked at their
-        next checkpoint)."""
+        """One run over the checkpoints' windows, oldest age first. Each redrive event is
+        written as soon as it holds REDRIVE_BATCH references, so a run cut short keeps what it
+        found; none is checked after `deadline` (a time.monotonic() instant): the run stops
+        there, and `report.cut_short` says where.
+
+        A run cut short has read the older windows first: the last check (23 h) is a request's
+        last chance, a younger one has later checks behind it. Within a window the shards are
+        read from one that moves on every run (`first_shard`), so runs cut short in turn do
+        not all check the same requests and leave the same ones unread. What a cut run did not
+        reach in a window is not checked at that age again (the window moves on with the
+        clock): at its next checkpoint if it has one, not at all if that was its last."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
         report = SweepReport()
@@ -135,11 +146,13 @@ class Sweeper:
         return report
 
     def _events(self, now: datetime) -> Iterator[tuple[Item, timedelta]]:
-        """The events of each checkpoint's window, with that checkpoint's age (lazily: a run
-        cut short reads no further page)."""
-        for age in self._settings.checkpoints:
+        """The events of each checkpoint's window, oldest age first, with that checkpoint's
+        age (lazily: a run cut short reads no further page)."""
+        shard = first_shard(now)
+        for age in sorted(self._settings.checkpoints, reverse=True):
             end = now - age
-            for event in by_day.events_between(self._table, end - self._settings.window, end):
+            start = end - self._settings.window
+            for event in by_day.events_between(self._table, start, end, shard):
                 yield event, age
 
     def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
@@ -199,6 +212,12 @@ class Sweeper:
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
         return redrive(self._table, refs, now, self._retention)
+
+
+def first_shard(now: datetime) -> int:
+    """The shard a run at `now` reads each window from: the next one along every schedule
+    period (stateless: the run's own time says where to start)."""
+    return int(now.timestamp() // RUN_PERIOD_SECONDS) * SHARD_STEP % len(keys.DAY_SHARDS)
 
 
 def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_days: int) -> str:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
-from optout.connectors.http import HttpClient
+from optout.connectors.http import HttpClient, OutOfTime
 from optout.connectors.models import Model, NoSecret, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
@@ -77,6 +77,9 @@ class Outcome:
     # dropped before the call (e.g. no UID2 to send): never also listed as sent. The note says
     # which, with the vendor's reason code only.
     identifier_types_rejected: tuple[str, ...] = ()
+    # The invocation ran out of time before any call for this job went out (`error` is the
+    # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
+    not_started: bool = False
 
     @property
     def ok(self) -> bool:
@@ -223,16 +226,31 @@ class Connector(ABC, Generic[S]):
         *,
         sent: bool,
     ) -> list[Outcome]:
+        before = self.http.tries_started()
         try:
             return call(items)
         except DeliveryError as error:
+            if self._never_started(error, before):
+                return self._not_started(items, error)
             if not error.auth:
                 return self._failed(items, error, types, sent)
         self.reload_credentials()  # refused credentials: a rotation? one fresh read, one retry
+        before = self.http.tries_started()
         try:
             return call(items)
         except DeliveryError as error:
+            if self._never_started(error, before):
+                return self._not_started(items, error)
             return self._failed(items, error, types, sent)
+
+    def _never_started(self, error: DeliveryError, tries_before: int) -> bool:
+        """Out of time before this call made a single try (a lookup or token call made
+        earlier in it counts as a start: the job may have been partly sent)."""
+        return isinstance(error, OutOfTime) and self.http.tries_started() == tries_before
+
+    @staticmethod
+    def _not_started(items: Sequence[Item], error: DeliveryError) -> list[Outcome]:
+        return [Outcome(i.job_id, None, error=error, not_started=True) for i in items]
 
     @staticmethod
     def _failed(
@@ -362,6 +380,8 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
     )
     records = tuple(sorted({r for a in answers for r in a.records_changed}))
     failed = [a for a in answers if not a.ok]
+    if failed and answers[0].not_started:  # no part went out: the job was not started
+        return answers[0]
     if failed:
         first = failed[0]
         note = f"sent in {parts} parts; part {answers.index(first) + 1} failed"

@@ -12,9 +12,10 @@ time (docs/reliability.md). What outlasts the policy (a Retry-After longer than
 
 Every call is bounded by the invocation's time budget (`bounded_by`): a try starts only if
 `MIN_TRY_SECONDS` are left, its socket timeout is at most the time left, and no retry wait
-runs past it. A call that cannot start raises `OutOfTime` (retryable), so the worker records
-the attempt with its receipt and backs off instead of being killed at the function timeout
-with nothing written (docs/reliability.md, "Time left").
+runs past it. A call that cannot start raises `OutOfTime` (retryable) instead of being killed
+at the function timeout; `tries_started` tells a connector whether any call of its own went
+out before that, so the worker can tell a job never sent from an attempt cut short
+(docs/reliability.md, "Time left").
 """
 
 import json
@@ -114,6 +115,7 @@ class HttpClient:
         self._opener = urllib.request.build_opener(_NoRedirect)
         # One invocation at a time per Lambda container; a batch's pool threads share it.
         self._budget = TimeBudget.unbounded()
+        self._local = threading.local()  # tries started by each thread (one vendor batch each)
 
     @contextmanager
     def bounded_by(self, budget: TimeBudget) -> Iterator[None]:
@@ -127,6 +129,11 @@ class HttpClient:
     @property
     def retried(self) -> int:
         return self._retried
+
+    def tries_started(self) -> int:
+        """Tries this thread has started (sent or not, answered or not) since this client was
+        made: unchanged across a call that raised OutOfTime, nothing of it reached a vendor."""
+        return int(getattr(self._local, "tries", 0))
 
     def send(
         self,
@@ -148,6 +155,7 @@ class HttpClient:
             left = self._budget.left()
             if left < MIN_TRY_SECONDS:
                 raise OutOfTime(step)
+            self._local.tries = self.tries_started() + 1
             try:
                 response = self._once(method, url, step, headers, body, min(self.timeout, left))
             except DeliveryError as error:

@@ -121,6 +121,23 @@ def claim_confirm(
     )
 
 
+def release_confirm(table: Table, job: Item, check: int) -> bool:
+    """Give back the lease status check number `check` took, its vendor call never started:
+    the lease and the claim's `updated_at` go back to what they were (the job as read)."""
+    expression = "REMOVE lease_until"
+    values: Item = {":submitted": SUBMITTED, ":check": check}
+    if isinstance(job.get("updated_at"), str):
+        expression = "SET updated_at = :before " + expression
+        values[":before"] = job["updated_at"]
+    return _update(
+        table,
+        job,
+        expression,
+        "#status = :submitted AND confirms <= :check AND attribute_exists(lease_until)",
+        values,
+    )
+
+
 def advance_confirm(table: Table, job: Item, check: int, receipt: Item, now: str) -> bool:
     """Still not final: record that status check number `check` is the live one."""
     return _update(

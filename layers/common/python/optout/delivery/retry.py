@@ -13,12 +13,17 @@ import random
 from optout.connectors.errors import DeliveryError
 from optout.delivery.settings import SQS_MAX_VISIBILITY_SECONDS
 
-# Between SQS's receive and our ChangeMessageVisibility: a cold start, the invocation's own
-# run (30 s at most for a worker) and clock differences.
-VISIBILITY_MARGIN_SECONDS = 120
-# A message back within this of its job's retry time is tried now: another visibility leg
-# would cost one of its receives for a wait this short.
-WAIT_AGAIN_AFTER_SECONDS = 900
+# Between SQS's receive and our ChangeMessageVisibility, besides the batching window and the
+# invocation's own run (counted apart): Lambda's poller may hold a received batch for as long
+# as the jobs queue's VisibilityTimeout (180 s, scripts/templates/system.yaml) while it retries
+# a throttled invocation, then a cold start and clock differences (30 s). A margin shorter than
+# that makes SQS refuse the change (`VisibilityRefused`) and costs the message a receive.
+VISIBILITY_MARGIN_SECONDS = 210
+# A message back within this of its job's retry time is tried now (clock differences); one
+# back earlier is hidden for the rest, even minutes: two legs of a day-long Retry-After fall
+# ~14 min short of it, and a vendor's quota that resets at the time it said answers 429 again
+# before then (a wasted call and receive, where a short leg costs only the receive).
+WAIT_AGAIN_AFTER_SECONDS = 5
 
 
 def longest_visibility(batch_window_seconds: float, elapsed_seconds: float = 0.0) -> int:

@@ -11,8 +11,10 @@ Every final status goes through `DeliveryService._finish`.
 A retry waits as long as the vendor asked, even past SQS's 12 h visibility: the job's
 `retry_at` says when, and a message back before then (a visibility leg of a longer wait, or
 a visibility change SQS refused) is hidden again without a vendor call (`_waiting`). A
-batch is bounded by the invocation's time budget: a system not started in time is retried
-without an attempt, and a call cut short is an attempt with its receipt (docs/reliability.md).
+batch is bounded by the invocation's time budget, and the messages on their last allowed
+receive go first: a job whose vendor call never started in time (a system not reached, or a
+job behind others of its batch) is retried with nothing written and no attempt counted, and a
+call cut short is an attempt with its receipt (docs/reliability.md, "Time left").
 """
 
 import math
@@ -132,24 +134,28 @@ class DeliveryService:
                 taken.add(parsed.job_id)
                 attempt = int(job.get("attempts", 0)) + 1
                 sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
-        for system, entries in sends.items():
+        # The last chances first: a message on its last allowed receive that is not started
+        # goes to the DLQ (see _not_started), one with receives left only comes back.
+        for system, entries in by_urgency(sends):
             if budget.allows(MIN_TRY_SECONDS):
                 self._deliver_system(self.systems.get(system), entries, report, schedule)
             else:
-                self._not_started(entries, report)
-        for system, entries in checks.items():
-            if budget.allows(MIN_TRY_SECONDS):
-                self._confirm_system(self.systems.get(system), entries, report, schedule)
-            else:
-                self._not_started(entries, report)
+                self._not_started(entries, report, schedule)
+        for system, entries in by_urgency(checks):
+            if not budget.allows(MIN_TRY_SECONDS):  # before the lease: nothing written
+                self._not_started(entries, report, schedule)
+                continue
+            claimed = [e for e in entries if self._claim(e, report)]
+            if claimed:
+                self._confirm_system(self.systems.get(system), claimed, report, schedule)
         return report
 
     def _waiting(self, job: Item, message: Received) -> int | None:
         """Seconds until the job's retry time if its message is back well before it, else None.
 
         Not on the last allowed receive (the job's last chance is a vendor call), nor after an
-        operator replay (it starts afresh). Within WAIT_AGAIN_AFTER_SECONDS of the retry time,
-        calling now costs less than another of the message's receives.
+        operator replay (it starts afresh), nor within WAIT_AGAIN_AFTER_SECONDS of the retry
+        time (clock differences).
         """
         retry_at = job.get("retry_at")
         if (
@@ -161,14 +167,36 @@ class DeliveryService:
         left = (datetime.fromisoformat(retry_at) - self.clock()).total_seconds()
         return math.ceil(left) if left > WAIT_AGAIN_AFTER_SECONDS else None
 
-    def _not_started(self, entries: list[Entry], report: BatchReport) -> None:
-        # The invocation is out of time before these jobs' vendor calls: no attempt, no write;
-        # their messages come back (batch item failures) as if never received.
+    def _not_started(
+        self, entries: list[Entry], report: BatchReport, schedule: ConfirmScheduler
+    ) -> None:
+        """The invocation ran out of time before these jobs' vendor calls: no attempt, no
+        write; their messages come back (batch item failures) as if never received.
+
+        On a message's last allowed receive (the batch put those first: only another last
+        chance can have used the time) a status check is scheduled afresh, with its own
+        receives, and the old message acknowledged: the check's age still ends it. A send is
+        not failed without a vendor call: its message comes back once more and SQS moves it
+        to the DLQ (`<system>DeadLetterAlarm`; `optout replay SYSTEM` sends it again), its job
+        still pending (the sweep re-drives it if a checkpoint of its request is still to
+        come)."""
+        delay = backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng)
         for entry in entries:
-            report.decisions[entry.message.message_id] = Decision(
-                backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng), "out of time"
-            )
+            message = entry.message
             report.counts["JobsNotStarted"] += 1
+            if message.receive_count < self.settings.max_receive_count:
+                report.decisions[message.message_id] = Decision(delay, "out of time")
+            elif entry.parsed.confirm is not None:
+                self._schedule_check(schedule, entry.parsed, entry.job, entry.parsed.confirm, delay)
+                report.decisions[message.message_id] = ACK
+            else:
+                report.decisions[message.message_id] = Decision(delay, "out of time")
+                report.counts["JobsNotStartedToDLQ"] += 1
+                logger.warning(
+                    "out of time on the last receive: to the DLQ",
+                    system=entry.job["system"],
+                    request_id=entry.job["request_id"],
+                )
         logger.warning("out of time before delivery", jobs=len(entries))
 
     # -- messages -------------------------------------------------------------------------
@@ -225,6 +253,9 @@ class DeliveryService:
         self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
     ) -> None:
         job, message = entry.job, entry.message
+        if outcome.not_started:
+            self._not_started([entry], report, schedule)
+            return
         moment = self.clock()
         now = iso(moment)
         receipt = receipt_of(outcome)
@@ -288,7 +319,6 @@ class DeliveryService:
         self, message: Received, parsed: JobMessage, job: Item | None, report: BatchReport
     ) -> Entry | None:
         check = parsed.confirm or 0
-        now = self.clock()
         if job is None or job.get("status") != job_store.SUBMITTED:
             report.decisions[message.message_id] = ACK  # final already: nothing to confirm
             return None
@@ -296,12 +326,20 @@ class DeliveryService:
             report.decisions[message.message_id] = ACK  # a newer check of this job exists
             report.counts["ChecksSuperseded"] += 1
             return None
-        if not job_store.claim_confirm(
-            self.table, job, check, iso(now), int(now.timestamp()), self.settings.lease_seconds
-        ):
-            self._retry(report, message, message.receive_count, "job leased elsewhere")
-            return None
         return Entry(message, parsed, job)
+
+    def _claim(self, entry: Entry, report: BatchReport) -> bool:
+        """Lease the job for this check, just before its vendor call (not when the batch is
+        read: a check the time then runs out for must leave no lease behind)."""
+        now = self.clock()
+        check = entry.parsed.confirm or 0
+        if job_store.claim_confirm(
+            self.table, entry.job, check, iso(now), int(now.timestamp()),
+            self.settings.lease_seconds,
+        ):  # fmt: skip
+            return True
+        self._retry(report, entry.message, entry.message.receive_count, "job leased elsewhere")
+        return False
 
     def _confirm_system(
         self,
@@ -329,6 +367,10 @@ class DeliveryService:
         self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
     ) -> None:
         job, check = entry.job, entry.parsed.confirm or 1
+        if outcome.not_started:  # out of time before its call: give the lease back
+            job_store.release_confirm(self.table, job, check)
+            self._not_started([entry], report, schedule)
+            return
         now = self.clock()
         receipt = {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
         receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
@@ -423,6 +465,16 @@ class DeliveryService:
                 reason_class=reason_class or (error.reason_class if error else "unknown"),
                 http_status=receipt.get("http_status"),
             )
+
+
+def by_urgency(groups: dict[str, list[Entry]]) -> list[tuple[str, list[Entry]]]:
+    """Each system's entries with the most-received messages first (the last allowed receive
+    before any other), and the systems in the order of their most-received message."""
+    ordered = {
+        system: sorted(entries, key=lambda e: -e.message.receive_count)
+        for system, entries in groups.items()
+    }
+    return sorted(ordered.items(), key=lambda item: -item[1][0].message.receive_count)
 
 
 def queue_key(name: str) -> str:

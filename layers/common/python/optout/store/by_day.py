@@ -16,11 +16,17 @@ from optout.store.table import Table
 from optout.timestamps import iso
 
 
-def events_between(table: Table, start: datetime, end: datetime) -> Iterator[Item]:
-    """Every event received in [start, end), oldest day first (within a day, shard by shard)."""
+def events_between(
+    table: Table, start: datetime, end: datetime, first_shard: int = 0
+) -> Iterator[Item]:
+    """Every event received in [start, end), oldest day first (within a day, shard by shard,
+    starting at shard number `first_shard` and wrapping round: a reader that may stop early
+    starts elsewhere each time, so it does not always leave the same shards unread)."""
     low, high = iso(start), iso(end)
+    first = first_shard % len(keys.DAY_SHARDS)
+    shards = keys.DAY_SHARDS[first:] + keys.DAY_SHARDS[:first]
     for day in _days(start.date(), end.date()):
-        for shard in keys.DAY_SHARDS:
+        for shard in shards:
             yield from _query(table, keys.day_pk(day.isoformat(), shard), low, high)
 
 
