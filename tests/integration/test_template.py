@@ -529,6 +529,30 @@ def test_the_waf_limits_posts_per_ip_and_runs_the_aws_common_rules(
     assert "AWSManagedRulesCommonRuleSet" in managed
 
 
+@pytest.mark.parametrize("template", ["template.yaml", "edge-waf.yaml"])
+def test_the_waf_answers_a_rate_limited_post_429_in_the_apis_error_shape(template: str) -> None:
+    # Given the edge's WebACL, in the stack and in the stand-alone template
+    acl = sam.load_template(sam.ROOT / template)["Resources"]["EdgeWebAcl"]["Properties"]
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+
+    # When the per-IP rate rule blocks a POST
+    block = rules["post-rate-per-ip"]["Action"]["Block"]
+
+    # Then it answers 429 with Retry-After (a client retries; WAF's default 403 reads as final)
+    response = block["CustomResponse"]
+    assert response["ResponseCode"] == 429
+    (header,) = response["ResponseHeaders"]
+    assert header["Name"] == "Retry-After" and int(header["Value"]) > 0
+    # and a body in the API's error envelope
+    body = acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    error = json.loads(body["Content"])["error"]
+    assert (error["code"], error["field"]) == ("rate_limited", None)
+    # while an attack signature (the managed groups) keeps WAF's own final 403
+    for name in ("aws-common-rule-set", "aws-known-bad-inputs"):
+        assert rules[name]["OverrideAction"] == {"None": {}}
+
+
 def test_cloudfront_proves_itself_to_the_capture_function(translated: dict[str, Any]) -> None:
     resources = sam.effective(translated, EDGE_ON)["Resources"]
     config = resources["EdgeDistribution"]["Properties"]["DistributionConfig"]
