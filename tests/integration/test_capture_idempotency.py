@@ -48,16 +48,66 @@ def test_a_retry_of_a_banner_choice_answers_the_same_request_id(
     assert len(aws.items()) == 1
 
 
-def test_the_same_key_with_a_different_body_is_a_conflict(aws: Aws, capture: ModuleType) -> None:
+def test_the_same_key_and_person_with_a_different_body_is_a_conflict(
+    aws: Aws, capture: ModuleType
+) -> None:
     invoke(capture, _opt_out("reused"))
     before = aws.items()
 
-    answer = invoke(capture, _opt_out("reused", {"email": "someone.else@example.com"}))
+    answer = invoke(capture, _opt_out("reused", BODY | {"purposes": ["sale"]}))
 
     assert answer["statusCode"] == 409
     assert json_body(answer)["error"]["code"] == "conflict"
     assert json_body(answer)["error"]["field"] == "Idempotency-Key"
-    assert "someone.else" not in answer["body"]
+    assert "jane.doe" not in answer["body"]
+    assert aws.items() == before
+
+
+def test_a_key_someone_else_used_first_is_another_request_not_a_conflict(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a stranger who learned a webform key and used it first for another email
+    theirs = invoke(capture, _opt_out("learned", {"email": "someone.else@example.com"}))
+    # When the person sends their own request with that key
+    mine = invoke(capture, _opt_out("learned"))
+    # Then both are stored, each under its own request id: neither blocks nor answers the other
+    assert (theirs["statusCode"], mine["statusCode"]) == (202, 202)
+    assert json_body(mine)["request_id"] != json_body(theirs)["request_id"]
+    assert len(aws.items()) == 2
+
+
+def _consent(key: str, device: str, opt_out: dict[str, bool]) -> dict[str, Any]:
+    body = {"device_id": device, "opt_out": opt_out}
+    return http_event("POST", "/v1/consent", body, headers={"idempotency-key": key})
+
+
+def test_a_banner_key_used_first_by_another_device_does_not_refuse_this_devices_choice(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a stranger who read a queued banner key and posted an opt-in under another device
+    stranger = "ffffffff-ffff-4fff-bfff-ffffffffffff"
+    theirs = invoke(capture, _consent("queued", stranger, {"sale": False}))
+    # When the device's own opt-out is sent with that key
+    device = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+    mine = invoke(capture, _consent("queued", device, {"sale": True}))
+    # Then it is stored as its own request (no 409), answering this device's choice
+    assert (theirs["statusCode"], mine["statusCode"]) == (202, 202)
+    answer = json_body(mine)
+    assert answer["request_id"] != json_body(theirs)["request_id"]
+    assert (answer["device_id"], answer["opt_out"]) == (device, {"sale": True})
+    assert len(aws.items()) == 2
+
+
+def test_the_same_banner_key_and_device_with_another_choice_is_still_a_conflict(
+    aws: Aws, capture: ModuleType
+) -> None:
+    device = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+    invoke(capture, _consent("k", device, {"sale": True}))
+    before = aws.items()
+
+    answer = invoke(capture, _consent("k", device, {"sale": True, "share": True}))
+
+    assert (answer["statusCode"], json_body(answer)["error"]["code"]) == (409, "conflict")
     assert aws.items() == before
 
 

@@ -62,6 +62,9 @@ class _Draft(NamedTuple):
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()
     confirm_opt_in: bool = False
     token: VerifiedIdentity | None = None
+    # Whose Idempotency-Key this is: keyed hashes of who the body names, so a key someone else
+    # learned and used first names another request, neither answering for nor blocking this one.
+    caller: str = ""
 
 
 class _Trust(NamedTuple):
@@ -113,7 +116,7 @@ class CaptureService:
         draft = _Draft(
             "consent", source, body, choices, gpc, trust.identifiers, body["jurisdiction"],
             body["page_url"], body["policy_version"], answer, trust.links, trust.roles,
-            trust.asserts, bool(body["confirm_opt_in"]), token,
+            trust.asserts, bool(body["confirm_opt_in"]), token, device.key,
         )  # fmt: skip
         return self._store(draft, ctx)
 
@@ -153,7 +156,7 @@ class CaptureService:
         draft = _Draft(
             "opt_out", source, body, choices, gpc, trust.identifiers, body["jurisdiction"],
             body["page_url"], body["policy_version"], answer, trust.links, trust.roles,
-            trust.asserts, False, token,
+            trust.asserts, False, token, ",".join(sorted(i.key for i in trust.identifiers)),
         )  # fmt: skip
         return self._store(draft, ctx)
 
@@ -238,15 +241,16 @@ class CaptureService:
                     raise InvalidInput(refused.message, field=path + id_type) from None
         return found
 
-    def _request_id(self, route: str, idempotency_key: str | None) -> str:
+    def _request_id(self, route: str, caller: str, idempotency_key: str | None) -> str:
         if idempotency_key is None:
             return str(uuid.uuid4())
-        # Same key on the same route -> same request id -> the conditional put dedupes it.
-        digest = hmac.new(self._secret, f"idem:{route}:{idempotency_key}".encode(), hashlib.sha256)
+        # Same key, route and caller -> same request id -> the conditional put dedupes it.
+        named = f"idem:{route}:{caller}:{idempotency_key}"
+        digest = hmac.new(self._secret, named.encode(), hashlib.sha256)
         return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
 
     def _store(self, draft: _Draft, ctx: RequestContext) -> Captured:
-        request_id = self._request_id(draft.event_type, ctx.idempotency_key)
+        request_id = self._request_id(draft.event_type, draft.caller, ctx.idempotency_key)
         digest = fingerprint(
             self._secret, draft.event_type, {"body": draft.payload, "gpc": draft.gpc}
         )
