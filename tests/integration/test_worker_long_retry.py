@@ -194,6 +194,25 @@ def test_the_last_allowed_receive_calls_the_vendor_even_before_the_retry_time(
     assert job["status"] == "failed" and job["receipt"]["error"].startswith("retries exhausted")
 
 
+def test_a_vendor_throttled_daily_on_every_call_is_called_4_times_over_about_2_5_days(
+    daily: Daily,
+) -> None:
+    # Given a vendor answering every call with 429 and Retry-After: 86400
+    start = daily.now[0]
+    _, messages = daily.run()
+    # When each return of the message comes when the visibility the worker asked for ends
+    while daily.job()["status"] == "pending":
+        _, messages = daily.back_after(daily.asked[-1])
+    # Then (as README and docs/connectors.md say) each daily wait costs 3 receives, so the
+    # vendor is called 4 times, on receives 1, 4, 7 and 8, and the job fails after about 2.5 days
+    job = daily.job()
+    hours = (daily.now[0] - start).total_seconds() / 3600
+    assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) == 8
+    assert (daily.calls(), job["status"]) == (4, "failed")
+    assert job["receipt"]["error"].startswith("retries exhausted")
+    assert 59 < hours < 61
+
+
 def test_a_replayed_job_does_not_wait_for_its_old_retry_time(daily: Daily) -> None:
     # Given a job with a retry time a day away, then reset by an operator replay (its last
     # write), and the vendor answering again
