@@ -253,6 +253,122 @@ def test_an_unsaved_choice_is_sent_again_while_the_page_stays_open(
     assert api.posts[-1]["opt_out"] == ALL_OUT
 
 
+def test_a_firewall_4xx_page_is_retried_not_dropped(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a firewall in front of the API that answers the banner's POST with a 403 page
+    # (a rate-based block: not the API's own {"error": ...} refusal)
+    context = new_context()
+    api = FakeConsentApi(post_status=403)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the choice is kept and said to be unsaved, not dropped as refused
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # And when the block lifts, the next page sends it again with the same key and it is saved
+    api.post_status = None
+    page.reload()
+    wait_until_ready(page)
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert len({key for key, _ in api.received}) == 1
+
+
+def test_a_choice_the_api_refuses_for_good_is_said_to_be_unsaved_and_not_retried(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that refuses the banner's POST with its own JSON error (a 422)
+    context = new_context()
+    api = FakeConsentApi(post_status=422, post_refused=True)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the page says the choice could not be saved, and does not send it again
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+    page.reload()
+    wait_until_ready(page)
+    assert len(api.received) == 1
+
+
+def test_a_refused_opt_out_is_still_said_unsaved_and_applied_on_later_pages(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor whose opt-out the API refused with its own JSON error
+    context = new_context()
+    now = datetime.datetime.now(datetime.UTC)
+    context.clock.install(time=now)
+    api = FakeConsentApi(post_status=422, post_refused=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")  # (wait_for_function needs real timers)
+    _opt_out_of_all(page)
+
+    # When an hour has passed and the API (which never stored it) says "not opted out"
+    context.clock.set_system_time(now + datetime.timedelta(hours=1))
+    page.reload()
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the page still says the choice could not be saved, and the opt-out still applies
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    assert _cookie(context, "usprivacy") == "1YYN"
+
+
+def test_a_stale_tab_does_not_lift_an_opt_out_still_unsaved(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab opened first, and a second tab whose opt-out the API keeps answering 503
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    stale = _open(context, f"{static_site}/index.html")
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # When the first tab's panel is opened and closed, then a new page opens
+    stale.evaluate("() => window.optoutBridge.open()")
+    stale.locator("#optout-bridge").get_by_role("button", name="Close").click()
+    fresh = _open(context, f"{static_site}/index.html")
+
+    # Then the new page still applies the opt-out: no gated tag, every signal opted out
+    assert fresh.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not ad_tag_ran(fresh)
+    assert not partner_pixel_ran(fresh)
+    usnat = decode_gpp(gpp_ping(fresh)["gppString"])["usnat"]
+    assert usnat["SaleOptOut"] == 1
+    expect(_status(fresh)).to_contain_text("Not saved yet")
+
+
+def test_an_outbox_holding_an_opt_out_applies_it_without_the_local_copy(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an opt-out still unsaved in the outbox whose local copy is gone
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    page.evaluate("() => localStorage.removeItem('optout_local')")
+
+    # When the next page opens
+    page.reload()
+    wait_until_ready(page)
+
+    # Then the queued opt-out applies
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not ad_tag_ran(page)
+
+
 def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out(
     new_context: BrowserFactory, static_site: str
 ) -> None:
@@ -276,22 +392,3 @@ def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out
     assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
     assert not ad_tag_ran(page)
     assert not partner_pixel_ran(page)
-
-
-def test_a_choice_the_api_refuses_for_good_is_said_to_be_unsaved_and_not_retried(
-    new_context: BrowserFactory, static_site: str
-) -> None:
-    # Given an API that refuses the banner's POST with a 403 (a firewall rule, say)
-    context = new_context()
-    api = FakeConsentApi(post_status=403)
-    api.install(context)
-    page = _open(context, f"{static_site}/index.html")
-
-    # When the visitor opts out of all
-    _opt_out_of_all(page)
-
-    # Then the page says the choice could not be saved, and does not send it again
-    expect(_status(page)).to_have_text("Your choice could not be saved")
-    page.reload()
-    wait_until_ready(page)
-    assert len(api.received) == 1
