@@ -6,6 +6,7 @@ way a throttled, failing or slow API would (503, an expired identity token, a PO
 """
 
 import datetime
+import json
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -392,3 +393,59 @@ def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out
     assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
     assert not ad_tag_ran(page)
     assert not partner_pixel_ran(page)
+
+
+ALL_IN = dict.fromkeys(SALE_SHARE, False)
+ADS_OUT = {**dict.fromkeys(("sale", "share", "targeted_advertising"), True), "profiling": False}
+
+
+def test_an_older_choice_unsaved_in_one_tab_is_not_sent_after_a_newer_one_from_another(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor opted out, who opted back in (confirmed) in tab A while A's link failed
+    context = new_context()
+    api = FakeConsentApi(opt_out=ALL_OUT)
+    api.install(context)
+    first = _open(context, f"{static_site}/index.html")
+    first.route("**/v1/consent", lambda route: route.fulfill(status=503, body="down"))
+    first.evaluate(f"() => window.optoutBridge.choose({json.dumps(ALL_IN)}, true)")
+    expect(_status(first)).to_have_text("Not saved yet, retrying")
+
+    # When they opt out of all in tab B, the API acknowledges it, and then A's link recovers
+    second = _open(context, f"{static_site}/index.html")
+    second.evaluate("() => window.optoutBridge.open()")
+    _opt_out_of_all(second)
+    expect(_status(second)).to_have_text("Opted out")
+    first.unroute("**/v1/consent")
+    first.evaluate("() => window.dispatchEvent(new Event('online'))")
+
+    # Then tab A follows B: its older opt-in is not sent after B's opt-out
+    expect(_status(first)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+
+
+def test_a_choice_already_sent_once_is_sent_again_with_its_key_before_a_newer_one(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor opted out, whose confirmed opt-back-in failed with no answer (it may
+    # still reach the API later)
+    context = new_context()
+    api = FakeConsentApi(opt_out=ALL_OUT, post_status=0)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    page.evaluate(f"() => window.optoutBridge.choose({json.dumps(ALL_IN)}, true)")
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+    first_key, first_body = api.received[0]
+
+    # When they change their mind (opt out of sale, sharing and targeted ads again) and the
+    # API recovers
+    page.evaluate(f"() => window.optoutBridge.choose({json.dumps(ADS_OUT)}, true)")
+    api.post_status = None
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(_status(page)).to_have_text("Opted out of sale, sharing, targeted ads")
+
+    # Then the first try is sent again unchanged, with its own key, and the newer one after it
+    keys = [key for key, _ in api.received]
+    assert (keys[1], api.posts[0]) == (first_key, first_body)
+    assert api.posts[-1]["opt_out"] == ADS_OUT
+    assert keys[-1] != first_key
