@@ -494,12 +494,14 @@
   w.addEventListener("online", flush);
   // Another tab changed the shared copies: this tab follows them (and so never sends an entry
   // the other tab completed or superseded, nor writes back a copy older than theirs).
-  w.addEventListener("storage", ({ key }) => {
-    if (key !== OUTBOX && key !== PENDING) return;
+  // A page back from the back-forward cache heard none of them while it was frozen.
+  const follow = () => {
     pending = store("localStorage", PENDING);
     reread();
     changed(applyOutbox);
-  });
+  };
+  w.addEventListener("storage", ({ key }) => (key === OUTBOX || key === PENDING) && follow());
+  w.addEventListener("pageshow", (event) => event.persisted && follow());
 
   // Applies choices on this browser (opt-outs at once); the API learns them from the
   // caller's own post (the webform).
