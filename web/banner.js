@@ -494,9 +494,11 @@
   w.addEventListener("online", flush);
   // Another tab changed the shared copies: this tab follows them (and so never sends an entry
   // the other tab completed or superseded, nor writes back a copy older than theirs).
-  // A page back from the back-forward cache heard none of them while it was frozen.
+  // A page back from the back-forward cache heard none of them while it was frozen. A local
+  // copy another tab removed (its newer read of the API's state has it) is kept here: this
+  // page's read may be older.
   const follow = () => {
-    pending = store("localStorage", PENDING);
+    pending = store("localStorage", PENDING) || pending;
     reread();
     changed(applyOutbox);
   };

@@ -449,3 +449,30 @@ def test_a_choice_already_sent_once_is_sent_again_with_its_key_before_a_newer_on
     assert (keys[1], api.posts[0]) == (first_key, first_body)
     assert api.posts[-1]["opt_out"] == ADS_OUT
     assert keys[-1] != first_key
+
+
+def test_another_tab_that_reads_a_newer_state_does_not_lift_this_tabs_opt_out(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab that read "not opted out", then opted out of all (acknowledged)
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    first = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(first)
+    expect(_status(first)).to_have_text("Opted out")
+    first.evaluate(
+        "() => { window.__heard = new Promise((resolve) => addEventListener('storage',"
+        " (event) => event.key === 'marker' && resolve())); }"
+    )
+
+    # When a second tab reads the API's newer state (it has the opt-out, so that tab removes
+    # the local copy), and the first tab hears of it
+    api.opt_out = ALL_OUT
+    second = _open(context, f"{static_site}/index.html")
+    second.evaluate("() => localStorage.setItem('marker', '1')")
+    first.evaluate("() => window.__heard")
+
+    # Then the first tab, whose own read is older, still applies the opt-out
+    assert first.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert first.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
