@@ -500,7 +500,10 @@
   const follow = () => {
     pending = store("localStorage", PENDING) || pending;
     reread();
-    changed(applyOutbox);
+    changed(() => {
+      applyOutbox();
+      state.unsaved &&= !!outbox.length;
+    });
   };
   w.addEventListener("storage", ({ key }) => (key === OUTBOX || key === PENDING) && follow());
   w.addEventListener("pageshow", (event) => event.persisted && follow());
