@@ -170,11 +170,12 @@
     gpcHonored: false,
     failed: false, // the API did not answer: show the choices button, run no gated tag
     unsaved: false, // the outbox's first choice failed and will be sent again
-    refused: false, // the API refused the last choice for good (a 4xx): said, not hidden
     decided: !!store("localStorage", "optout_decided"), // a choice exists: no first-visit banner
     server: {},
     updatedAt: null,
   };
+  // `pending.r`: the API refused the last choice for good (its own JSON error): said, not
+  // hidden, on every page until a choice is acknowledged; its opt-outs keep applying.
   let pending = store("localStorage", PENDING);
   let outbox = store("localStorage", OUTBOX) || [];
 
@@ -188,6 +189,12 @@
     pending = pending || { choices: {} };
     for (const p in choices) if (all || choices[p]) pending.choices[p] = choices[p];
   };
+  // The local copy is written only when this page changed it: a stale tab must not remove
+  // another tab's opt-out (storage events keep tabs in step; see below).
+  const savePending = () => store("localStorage", PENDING, pending);
+  // Every queued choice's opt-outs apply, page after page, until the API acknowledged it.
+  const applyOutbox = () => outbox.forEach((queued) => apply(queued.o));
+  applyOutbox();
   // Ad platforms are told "opted out" until the state is known (fail closed, like the tags).
   const adsOut = () => !state.known || ADS.some(optedOut);
 
@@ -371,7 +378,6 @@
       st.signalStatus = before.signalStatus = "not ready";
       fire("signalStatus", "not ready", before);
     }
-    store("localStorage", PENDING, pending);
     writeUsp();
     render();
     if (moved) fire("sectionChange", "usnat");
@@ -417,47 +423,67 @@
       signal: AbortSignal.timeout(2e4),
     });
     const answer = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, field: answer.error?.field });
+    // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
+    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api: answer.error, field: answer.error?.field });
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
 
   // The outbox is sent one choice at a time, in order (the API applies the one that arrives
   // last), again on every page load and with back-off while the page is open, until a 2xx.
-  // Written only when this page changes it, so another tab's newer outbox is not overwritten
-  // by a page that merely opened its panel.
-  const saveOutbox = () => store("localStorage", OUTBOX, outbox);
+  // The stored copy is the one every tab shares: it is read again before each send and each
+  // new choice (an entry another tab completed or superseded is not sent again), and written
+  // only when this page changes it. `shared` is false once a write failed (storage blocked or
+  // full): the copy in memory is then the only one.
+  let shared = true;
+  const saveOutbox = () => {
+    try {
+      localStorage.setItem(OUTBOX, JSON.stringify(outbox));
+    } catch {
+      shared = false;
+    }
+  };
+  const reread = () => shared && (outbox = store("localStorage", OUTBOX) || []);
   let sending = false;
   let backoff = 1e3;
   let timer;
   const flush = async () => {
+    if (sending) return;
+    reread();
     const entry = outbox[0];
-    if (sending || !entry) return;
+    if (!entry) return;
     sending = true;
-    let retry;
+    // Sent once: never merged into nor given a new key (its first try may still land).
+    entry.s = 1;
+    saveOutbox();
+    let retry, code;
     let answer = {};
     try {
       answer = await post({ opt_out: entry.o, page_url: entry.u, ...(entry.c && { confirm_opt_in: true }) }, entry.k);
-    } catch ({ message, status, field }) {
+    } catch ({ message, status, api, field }) {
       warn(message);
+      code = status;
       // An expired identity token must not cost the device its choice: sent again at once
-      // without it (the link to the person waits for the next identify).
-      // 408, 429, 5xx, network, CORS and timeouts are retried with back-off. Another 4xx
-      // will not change: dropped (a 409 on our own random key: an earlier try was stored).
-      retry = field === "identity_token" && token ? ((token = null), 0) : !status || status === 408 || status === 429 || status > 499;
-      state.refused = retry === false && status !== 409;
+      // without it (the link to the person waits for the next identify). Only the API's own
+      // refusal (a 4xx with its JSON error) is final; anything else is retried with back-off:
+      // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts.
+      retry = field === "identity_token" && token ? ((token = null), 0) : !api || status === 408 || status === 429 || status > 499;
     }
     sending = false;
     if (retry === 0) return flush();
     changed(() => {
       if (retry) return (state.unsaved = true);
-      outbox.shift();
+      reread();
+      outbox = outbox.filter((queued) => queued.k !== entry.k);
       saveOutbox();
       // What the API recorded (an unconfirmed opt-in is left out of its answer); opt-outs
-      // still queued keep applying over it.
+      // still queued keep applying over it. A refusal (a 409 on our own random key is an
+      // earlier try that was stored) keeps the choice's opt-outs, with no time limit.
       apply(answer.opt_out, true);
-      for (const queued of outbox) apply(queued.o);
+      applyOutbox();
       pending.at = Date.now();
+      pending.r = retry === false && code !== 409;
+      savePending();
       state.unsaved = false;
       backoff = 1e3;
     });
@@ -466,6 +492,21 @@
     else flush();
   };
   w.addEventListener("online", flush);
+  // Another tab changed the shared copies: this tab follows them (and so never sends an entry
+  // the other tab completed or superseded, nor writes back a copy older than theirs).
+  // A page back from the back-forward cache heard none of them while it was frozen. A local
+  // copy another tab removed (its newer read of the API's state has it) is kept here: this
+  // page's read may be older.
+  const follow = () => {
+    pending = store("localStorage", PENDING) || pending;
+    reread();
+    changed(() => {
+      applyOutbox();
+      state.unsaved &&= !!outbox.length;
+    });
+  };
+  w.addEventListener("storage", ({ key }) => (key === OUTBOX || key === PENDING) && follow());
+  w.addEventListener("pageshow", (event) => event.persisted && follow());
 
   // Applies choices on this browser (opt-outs at once); the API learns them from the
   // caller's own post (the webform).
@@ -473,20 +514,21 @@
     changed(() => {
       apply(choices);
       pending.at = Date.now();
+      savePending();
       state.decided = true;
       store("localStorage", "optout_decided", 1);
       panelOpen = false;
     });
   // `confirmed`: the person confirmed an opt-in a second time (CCPA regulations §7028).
   const choose = (choices, confirmed) => {
+    reread();
     const last = outbox[outbox.length - 1];
-    // A newer choice replaces an older one not sent yet (with a new key: the body changed).
-    if (last && !last.c === !confirmed && !(sending && outbox.length === 1)) {
+    // A newer choice replaces an older one never sent (with a new key: the body changed).
+    if (last && !last.s && !last.c === !confirmed) {
       Object.assign(last.o, choices);
       last.k = random();
     } else outbox.push({ k: random(), o: { ...choices }, c: !!confirmed, u: page() });
     saveOutbox();
-    state.refused = false;
     remember(choices);
     return flush();
   };
@@ -515,9 +557,11 @@
       // asynchronously, so a reload right after a click may still read the old state), or for
       // 10 minutes after the API acknowledged the last of them (this browser's clock alone).
       // A choice still in the outbox never expires: an unsaved opt-out stays applied.
+      // A choice the API refused for good has no time limit: its opt-outs apply until the
+      // API's state has them or the person chooses again.
       if (pending && !outbox.length) {
         const caughtUp = Object.keys(pending.choices).every((p) => !pending.choices[p] === !state.server[p]);
-        if (caughtUp || !(Math.abs(Date.now() - pending.at) < PENDING_MS)) pending = null;
+        if (caughtUp || !(pending.r || Math.abs(Date.now() - pending.at) < PENDING_MS)) savePending((pending = null));
       }
     });
     flush();
@@ -546,7 +590,7 @@
     const parts = [];
     // Until the API acknowledged a choice, the person is told it is not saved yet.
     if (outbox.length) return state.unsaved ? "Not saved yet, retrying" : "Saving…";
-    if (state.refused) return "Your choice could not be saved";
+    if (pending?.r) return "Your choice could not be saved";
     if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
     else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
     if (optedOut(LIMIT)) parts.push("Sensitive data use limited");

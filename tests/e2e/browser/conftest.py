@@ -159,6 +159,9 @@ class FakeConsentApi:
     # POSTs (with their Idempotency-Key) in arrival order, whatever the answer was
     received: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
     post_status: int | None = None  # POST answers this status until reset (0: network error)
+    # with post_status, the answer is the API's own refusal ({"error": ...}), not a bare page
+    # (a firewall's, CDN's or proxy's 4xx)
+    post_refused: bool = False
     expired_tokens: bool = False  # a POST carrying identity_token answers 422 invalid_token
     hold_posts: bool = False  # POSTs wait in `held` until the test answers them
     held: list[Route] = field(default_factory=list)
@@ -195,8 +198,13 @@ class FakeConsentApi:
         if self.post_status == 0:
             route.abort("connectionreset")
             return
+        if self.post_status is not None and self.post_refused:
+            error = {"code": "invalid", "message": "refused", "field": "page_url"}
+            refusal = json.dumps({"error": error})
+            route.fulfill(status=self.post_status, content_type="application/json", body=refusal)
+            return
         if self.post_status is not None:
-            route.fulfill(status=self.post_status, content_type="application/json", body="{}")
+            route.fulfill(status=self.post_status, content_type="text/html", body="<h1>No</h1>")
             return
         if self.expired_tokens and "identity_token" in sent:
             error = {"code": "invalid_token", "message": "expired", "field": "identity_token"}

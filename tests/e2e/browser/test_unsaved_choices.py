@@ -6,6 +6,7 @@ way a throttled, failing or slow API would (503, an expired identity token, a PO
 """
 
 import datetime
+import json
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -253,6 +254,122 @@ def test_an_unsaved_choice_is_sent_again_while_the_page_stays_open(
     assert api.posts[-1]["opt_out"] == ALL_OUT
 
 
+def test_a_firewall_4xx_page_is_retried_not_dropped(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a firewall in front of the API that answers the banner's POST with a 403 page
+    # (a rate-based block: not the API's own {"error": ...} refusal)
+    context = new_context()
+    api = FakeConsentApi(post_status=403)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the choice is kept and said to be unsaved, not dropped as refused
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # And when the block lifts, the next page sends it again with the same key and it is saved
+    api.post_status = None
+    page.reload()
+    wait_until_ready(page)
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert len({key for key, _ in api.received}) == 1
+
+
+def test_a_choice_the_api_refuses_for_good_is_said_to_be_unsaved_and_not_retried(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an API that refuses the banner's POST with its own JSON error (a 422)
+    context = new_context()
+    api = FakeConsentApi(post_status=422, post_refused=True)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the page says the choice could not be saved, and does not send it again
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+    page.reload()
+    wait_until_ready(page)
+    assert len(api.received) == 1
+
+
+def test_a_refused_opt_out_is_still_said_unsaved_and_applied_on_later_pages(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor whose opt-out the API refused with its own JSON error
+    context = new_context()
+    now = datetime.datetime.now(datetime.UTC)
+    context.clock.install(time=now)
+    api = FakeConsentApi(post_status=422, post_refused=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")  # (wait_for_function needs real timers)
+    _opt_out_of_all(page)
+
+    # When an hour has passed and the API (which never stored it) says "not opted out"
+    context.clock.set_system_time(now + datetime.timedelta(hours=1))
+    page.reload()
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the page still says the choice could not be saved, and the opt-out still applies
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    assert _cookie(context, "usprivacy") == "1YYN"
+
+
+def test_a_stale_tab_does_not_lift_an_opt_out_still_unsaved(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab opened first, and a second tab whose opt-out the API keeps answering 503
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    stale = _open(context, f"{static_site}/index.html")
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # When the first tab's panel is opened and closed, then a new page opens
+    stale.evaluate("() => window.optoutBridge.open()")
+    stale.locator("#optout-bridge").get_by_role("button", name="Close").click()
+    fresh = _open(context, f"{static_site}/index.html")
+
+    # Then the new page still applies the opt-out: no gated tag, every signal opted out
+    assert fresh.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not ad_tag_ran(fresh)
+    assert not partner_pixel_ran(fresh)
+    usnat = decode_gpp(gpp_ping(fresh)["gppString"])["usnat"]
+    assert usnat["SaleOptOut"] == 1
+    expect(_status(fresh)).to_contain_text("Not saved yet")
+
+
+def test_an_outbox_holding_an_opt_out_applies_it_without_the_local_copy(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an opt-out still unsaved in the outbox whose local copy is gone
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    page.evaluate("() => localStorage.removeItem('optout_local')")
+
+    # When the next page opens
+    page.reload()
+    wait_until_ready(page)
+
+    # Then the queued opt-out applies
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not ad_tag_ran(page)
+
+
 def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out(
     new_context: BrowserFactory, static_site: str
 ) -> None:
@@ -278,20 +395,84 @@ def test_a_slow_browser_clock_does_not_let_an_older_server_state_undo_an_opt_out
     assert not partner_pixel_ran(page)
 
 
-def test_a_choice_the_api_refuses_for_good_is_said_to_be_unsaved_and_not_retried(
+ALL_IN = dict.fromkeys(SALE_SHARE, False)
+ADS_OUT = {**dict.fromkeys(("sale", "share", "targeted_advertising"), True), "profiling": False}
+
+
+def test_an_older_choice_unsaved_in_one_tab_is_not_sent_after_a_newer_one_from_another(
     new_context: BrowserFactory, static_site: str
 ) -> None:
-    # Given an API that refuses the banner's POST with a 403 (a firewall rule, say)
+    # Given a visitor opted out, who opted back in (confirmed) in tab A while A's link failed
     context = new_context()
-    api = FakeConsentApi(post_status=403)
+    api = FakeConsentApi(opt_out=ALL_OUT)
+    api.install(context)
+    first = _open(context, f"{static_site}/index.html")
+    first.route("**/v1/consent", lambda route: route.fulfill(status=503, body="down"))
+    first.evaluate(f"() => window.optoutBridge.choose({json.dumps(ALL_IN)}, true)")
+    expect(_status(first)).to_have_text("Not saved yet, retrying")
+
+    # When they opt out of all in tab B, the API acknowledges it, and then A's link recovers
+    second = _open(context, f"{static_site}/index.html")
+    second.evaluate("() => window.optoutBridge.open()")
+    _opt_out_of_all(second)
+    expect(_status(second)).to_have_text("Opted out")
+    first.unroute("**/v1/consent")
+    first.evaluate("() => window.dispatchEvent(new Event('online'))")
+
+    # Then tab A follows B: its older opt-in is not sent after B's opt-out
+    expect(_status(first)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+
+
+def test_a_choice_already_sent_once_is_sent_again_with_its_key_before_a_newer_one(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor opted out, whose confirmed opt-back-in failed with no answer (it may
+    # still reach the API later)
+    context = new_context()
+    api = FakeConsentApi(opt_out=ALL_OUT, post_status=0)
     api.install(context)
     page = _open(context, f"{static_site}/index.html")
+    page.evaluate(f"() => window.optoutBridge.choose({json.dumps(ALL_IN)}, true)")
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+    first_key, first_body = api.received[0]
 
-    # When the visitor opts out of all
-    _opt_out_of_all(page)
+    # When they change their mind (opt out of sale, sharing and targeted ads again) and the
+    # API recovers
+    page.evaluate(f"() => window.optoutBridge.choose({json.dumps(ADS_OUT)}, true)")
+    api.post_status = None
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(_status(page)).to_have_text("Opted out of sale, sharing, targeted ads")
 
-    # Then the page says the choice could not be saved, and does not send it again
-    expect(_status(page)).to_have_text("Your choice could not be saved")
-    page.reload()
-    wait_until_ready(page)
-    assert len(api.received) == 1
+    # Then the first try is sent again unchanged, with its own key, and the newer one after it
+    keys = [key for key, _ in api.received]
+    assert (keys[1], api.posts[0]) == (first_key, first_body)
+    assert api.posts[-1]["opt_out"] == ADS_OUT
+    assert keys[-1] != first_key
+
+
+def test_another_tab_that_reads_a_newer_state_does_not_lift_this_tabs_opt_out(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab that read "not opted out", then opted out of all (acknowledged)
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    first = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(first)
+    expect(_status(first)).to_have_text("Opted out")
+    first.evaluate(
+        "() => { window.__heard = new Promise((resolve) => addEventListener('storage',"
+        " (event) => event.key === 'marker' && resolve())); }"
+    )
+
+    # When a second tab reads the API's newer state (it has the opt-out, so that tab removes
+    # the local copy), and the first tab hears of it
+    api.opt_out = ALL_OUT
+    second = _open(context, f"{static_site}/index.html")
+    second.evaluate("() => localStorage.setItem('marker', '1')")
+    first.evaluate("() => window.__heard")
+
+    # Then the first tab, whose own read is older, still applies the opt-out
+    assert first.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert first.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
