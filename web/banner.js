@@ -411,7 +411,10 @@
 
   // -- talking to the API -----------------------------------------------------------------
   // The API refuses a page_url over 2048 characters, and the whole choice with it.
-  const page = () => (location.origin + location.pathname).slice(0, 2048);
+  // A path segment holding an @ is often an email (/account/jane@example.com): never stored
+  // in the outbox, as the API's evidence never keeps it either.
+  const page = () =>
+    (location.origin + location.pathname.split("/").map((s) => (/@|%40/i.test(s) ? "(redacted)" : s)).join("/")).slice(0, 2048);
   const post = async (extra, key = random()) => {
     const body = { device_id: deviceId, opt_out: {}, page_url: page(), ...extra };
     if (state.gpc) body.gpc = true;
@@ -466,16 +469,21 @@
       // An expired identity token must not cost the device its choice: sent again at once
       // without it (the link to the person waits for the next identify). Only the API's own
       // refusal (a 4xx with its JSON error) is final; anything else is retried with back-off:
-      // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts.
-      retry = field === "identity_token" && token ? ((token = null), 0) : !api || status === 408 || status === 429 || status > 499;
+      // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts, and
+      // a 403 (the edge's origin secret while it rotates is the API's own, for minutes).
+      retry = field === "identity_token" && token ? ((token = null), 0) : !api || status === 403 || status === 408 || status === 429 || status > 499;
     }
     sending = false;
     if (retry === 0) return flush();
     changed(() => {
       if (retry) return (state.unsaved = true);
       reread();
+      const mine = !shared || outbox.some((queued) => queued.k === entry.k);
       outbox = outbox.filter((queued) => queued.k !== entry.k);
       saveOutbox();
+      // Another tab completed this entry already and wrote the local copy since (perhaps a
+      // newer choice's refusal): a late answer here must not overwrite it.
+      if (!mine) return (state.unsaved &&= !!outbox.length);
       // What the API recorded (an unconfirmed opt-in is left out of its answer); opt-outs
       // still queued keep applying over it. A refusal (a 409 on our own random key is an
       // earlier try that was stored) keeps the choice's opt-outs, with no time limit.
@@ -502,6 +510,7 @@
     reread();
     changed(() => {
       applyOutbox();
+      state.decided ||= !!store("localStorage", "optout_decided"); // no first-visit banner left
       state.unsaved &&= !!outbox.length;
     });
   };
@@ -525,7 +534,9 @@
     const last = outbox[outbox.length - 1];
     // A newer choice replaces an older one never sent (with a new key: the body changed).
     if (last && !last.s && !last.c === !confirmed) {
-      Object.assign(last.o, choices);
+      // An unconfirmed choice only adds opt-outs to it, as the API would read it (an
+      // unconfirmed "allow", such as a stale tab's first-visit banner, lifts nothing).
+      for (const p in choices) last.o[p] = confirmed ? choices[p] : last.o[p] || choices[p];
       last.k = random();
     } else outbox.push({ k: random(), o: { ...choices }, c: !!confirmed, u: page() });
     saveOutbox();

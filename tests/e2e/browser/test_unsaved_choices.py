@@ -164,6 +164,84 @@ def test_a_second_choice_waits_for_the_first_and_reaches_the_api_last(
     ]
 
 
+def test_an_unconfirmed_allow_merged_into_a_queued_opt_out_lifts_none_of_it(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first choice still in flight, and an opt-out of all queued behind it
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+    with page.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
+        page.evaluate("() => { window.optoutBridge.choose({sale: true}); }")
+    page.evaluate("(c) => { window.optoutBridge.choose(c); }", ALL_OUT)
+
+    # When an unconfirmed "allow" comes before the queued one is sent (a stale tab's
+    # first-visit banner does this)
+    page.evaluate("(c) => { window.optoutBridge.choose(c); }", dict.fromkeys(SALE_SHARE, False))
+
+    # Then the queued opt-out keeps every purpose, as the API would read that "allow"
+    api.hold_posts = False
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(api.held.pop())
+    expect(_status(page)).to_have_text("Opted out")
+    assert [body["opt_out"] for _, body in api.received][-1] == ALL_OUT
+
+
+def test_a_late_answer_to_an_entry_another_tab_completed_keeps_a_newer_refusal(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab whose opt-out of sale is in flight, slowly
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    slow = _open(context, f"{static_site}/index.html")
+    with slow.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
+        slow.evaluate("() => { window.optoutBridge.choose({sale: true}); }")
+    while not api.held:  # the route handler runs as Playwright dispatches it
+        slow.wait_for_timeout(50)
+    late = api.held.pop()
+    # and a second tab that sends the same entry (its key) and gets it acknowledged, then
+    # has a newer opt-out refused by the API for good
+    api.hold_posts = False
+    page = _open(context, f"{static_site}/index.html")
+    expect(_status(page)).to_have_text("Opted out of sale")
+    api.post_status, api.post_refused = 422, True
+    page.evaluate("(c) => { window.optoutBridge.choose(c); }", ALL_OUT)
+    expect(_status(page)).to_have_text("Your choice could not be saved")
+
+    # When the first tab's slow answer finally arrives
+    api.post_status, api.post_refused = None, False
+    with slow.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(late)
+    slow.wait_for_timeout(300)
+
+    # Then the refusal stands in the shared local copy and on a new page
+    fresh = _open(context, f"{static_site}/index.html")
+    expect(_status(fresh)).to_have_text("Your choice could not be saved")
+    assert fresh.evaluate("() => JSON.parse(localStorage.getItem('optout_local')).r") is True
+
+
+def test_a_tab_opened_before_the_first_choice_stops_showing_the_first_visit_banner(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a tab showing the first-visit banner
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    stale = _open(context, f"{static_site}/index.html")
+    expect(stale.locator("#optout-bridge").get_by_role("button", name="Allow")).to_be_visible()
+
+    # When the visitor opts out of all in another tab
+    page = _open(context, f"{static_site}/index.html")
+    _opt_out_of_all(page)
+    expect(_status(page)).to_have_text("Opted out")
+
+    # Then the first tab shows the choices button, not an "Allow" that would answer again
+    expect(stale.locator("#optout-bridge").get_by_role("button", name="Allow")).to_have_count(0)
+    assert stale.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+
 def test_an_unconfirmed_opt_in_saved_when_the_state_was_unreadable_lifts_nothing(
     new_context: BrowserFactory, static_site: str
 ) -> None:
@@ -233,6 +311,57 @@ def test_a_very_long_page_path_is_cut_to_what_the_api_accepts(
 
     # Then page_url is the page's address cut to 2048 characters
     assert api.posts[-1]["page_url"] == url[:2048]
+
+
+def test_an_email_in_the_page_path_is_never_kept_or_sent(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given an account page whose path holds the visitor's email, and an API that is down
+    context = new_context()
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    url = f"{static_site}/account/jane.doe@example.com/orders"
+    serve_page(
+        context,
+        url,
+        '<!doctype html><html lang="en"><head><title>Orders</title>'
+        '<script src="/dist/banner.min.js"></script></head><body><main>Orders</main></body></html>',
+    )
+    page = _open(context, url)
+
+    # When the visitor opts out of all (the choice waits in the outbox)
+    _opt_out_of_all(page)
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # Then neither the outbox nor the POST holds the email: its path segment is redacted
+    stored = page.evaluate("() => localStorage.getItem('optout_outbox')")
+    assert "example.com/orders" not in stored and "jane.doe" not in stored
+    assert api.received[-1][1]["page_url"] == f"{static_site}/account/(redacted)/orders"
+
+
+def test_the_apis_own_403_is_retried_not_dropped(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the API's own 403 in its JSON shape (with the edge on, the function answers it
+    # to a request without the edge's origin secret while that secret rotates, for minutes)
+    context = new_context()
+    api = FakeConsentApi(post_status=403, post_refused=True)
+    api.install(context)
+    page = _open(context, f"{static_site}/index.html")
+
+    # When the visitor opts out of all
+    _opt_out_of_all(page)
+
+    # Then the choice is kept and said to be unsaved, not dropped as refused
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # And once the API takes it again, the next page sends it with the same key and it is saved
+    api.post_status = None
+    page.reload()
+    wait_until_ready(page)
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert len({key for key, _ in api.received}) == 1
 
 
 def test_an_unsaved_choice_is_sent_again_while_the_page_stays_open(
