@@ -5,7 +5,6 @@ event source mapping bisects and retries it, then sends it to the on-failure que
 """
 
 from functools import cache
-from time import monotonic
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,6 +28,7 @@ from optout.store import keys
 from optout.store.codec import deserialize
 from optout.store.table import Table
 from optout.systems import load_systems
+from optout.time_budget import stop_before_end
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
@@ -81,7 +81,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _outbox.clear()
     left = context.get_remaining_time_in_millis() / 1000
-    _deadline[0] = monotonic() + left - min(REPLAY_MARGIN_SECONDS, left / 2)
+    _deadline[0] = stop_before_end(left, REPLAY_MARGIN_SECONDS)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

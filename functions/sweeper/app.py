@@ -8,7 +8,6 @@ Finds events with no resolution and jobs stuck pending past the grace period and
 import os
 from datetime import timedelta
 from functools import cache
-from time import monotonic
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,6 +17,7 @@ from optout.observability import logger, metrics
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
+from optout.time_budget import stop_before_end
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -52,7 +52,7 @@ STOP_WITH_SECONDS_LEFT = 20.0
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     left = context.get_remaining_time_in_millis() / 1000
-    report = sweeper().sweep(monotonic() + left - min(STOP_WITH_SECONDS_LEFT, left / 2))
+    report = sweeper().sweep(stop_before_end(left, STOP_WITH_SECONDS_LEFT))
     found = len(report.unresolved) + len(report.stuck_jobs)
     cut = report.cut_short
     metrics.add_metric(

@@ -6,6 +6,7 @@ less the margin its own last writes need; a test builds one on a virtual clock.
 
 import math
 from collections.abc import Callable
+from time import monotonic
 
 
 class TimeBudget:
@@ -25,3 +26,9 @@ class TimeBudget:
     def allows(self, seconds: float) -> bool:
         """Whether something taking `seconds` can still finish before the stop."""
         return self.left() >= seconds
+
+
+def stop_before_end(seconds_left: float, margin_seconds: float) -> float:
+    """A time.monotonic() instant `margin_seconds` before an invocation's end (half the time
+    left, if that is less): where a bounded run (a replay, a sweep) starts nothing more."""
+    return monotonic() + seconds_left - min(margin_seconds, seconds_left / 2)
