@@ -67,6 +67,23 @@ class CapturedEvent:
     # replay: system; hold_release: hold; redrive (optout/sweep.py): request and job ids
     operation: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def by_operator(
+        cls,
+        request_id: str,
+        event_type: EventType,
+        operation: dict[str, str],
+        evidence: dict[str, Any],
+        now: datetime,
+    ) -> "CapturedEvent":
+        """An operator action as an event (a replay, a redrive, a hold decision): no identity,
+        no choice, due the day it is made."""
+        return cls(
+            request_id=request_id, event_type=event_type, source="operator", received_at=now,
+            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
+            evidence=evidence, fingerprint="", operation=operation,
+        )  # fmt: skip
+
     def to_item(self, retention_days: int) -> Item:
         expires = self.received_at + timedelta(days=retention_days)
         roles = self.roles or tuple(default_role(i.type) for i in self.identifiers)

@@ -81,11 +81,9 @@ class ReviewService:
 
     def _new_event(self, kind: EventType, operation: dict[str, str], caller: str) -> Item:
         now = datetime.now(UTC)
-        event = CapturedEvent(
-            request_id=str(uuid.uuid4()), event_type=kind, source="operator", received_at=now,
-            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence={"acted_by": caller}, fingerprint="", operation=operation,
-        )  # fmt: skip
+        event = CapturedEvent.by_operator(
+            str(uuid.uuid4()), kind, operation, {"acted_by": caller}, now
+        )
         return event.to_item(self._retention)
 
 

@@ -228,11 +228,7 @@ def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_
         "requests": " ".join(ref for kind, ref in refs if kind == "request"),
         "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
     }
-    event = CapturedEvent(
-        request_id=request_id, event_type="redrive", source="operator", received_at=now,
-        deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-        evidence={}, fingerprint="", operation=operation,
-    )  # fmt: skip
+    event = CapturedEvent.by_operator(request_id, "redrive", operation, {}, now)
     put_event(table, event.to_item(retention_days))
     return request_id
 

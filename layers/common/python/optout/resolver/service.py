@@ -517,12 +517,10 @@ class Resolver:
         first = str(operation.get("continues") or event["request_id"])
         follow_up = str(uuid.uuid5(REPLAY_NAMESPACE, str(event["request_id"])))
         now = self._clock()
-        item = CapturedEvent(
-            request_id=follow_up, event_type="replay", source="operator", received_at=now,
-            deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence=dict(event.get("evidence") or {}), fingerprint="",
-            operation={"system": str(operation.get("system", "")), "after": after,
-                       "continues": first},
+        item = CapturedEvent.by_operator(
+            follow_up, "replay",
+            {"system": str(operation.get("system", "")), "after": after, "continues": first},
+            dict(event.get("evidence") or {}), now,
         )  # fmt: skip
         put_event(self._table, item.to_item(self._retention))
         return follow_up
