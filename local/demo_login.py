@@ -5,7 +5,8 @@ the key it shares with the bridge (README: "Identity tokens"); the page passes i
 next `POST /v1/consent`. Here there is no password: any email "logs in", and the token is
 signed with the documented development key, so the demo and the e2e tests take the same token
 path production does. It binds the browser's device id (the banner's cookie, or `device_id`
-in the body) so the token cannot be replayed from another browser. Local stack only.
+in the body), so the token names only that device, and like every token it makes one request
+(README: "A token makes one request"). Local stack only.
 """
 
 import json

@@ -428,6 +428,8 @@
     const answer = await res.json().catch(() => ({}));
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
     if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api: answer.error, field: answer.error?.field });
+    // A token makes one request (the API refuses it again): the link is made.
+    if (body.identity_token) token = null;
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };

@@ -87,8 +87,8 @@ def test_a_bad_token_is_refused_naming_the_field_and_stores_nothing(
 def test_a_tokens_phone_binds_the_same_number_whatever_jurisdiction_the_body_names(
     aws: Aws, capture: ModuleType
 ) -> None:
-    token = token_for(phone="+1 240 312 3852")
     for jurisdiction in ("GB", "US-MD"):
+        token = token_for(phone="+1 240 312 3852")
         body = {"device_id": DEVICE, "opt_out": {}, "identity_token": token,
                 "jurisdiction": jurisdiction}  # fmt: skip
         assert invoke(capture, http_event("POST", "/v1/consent", body))["statusCode"] == 202
@@ -116,3 +116,36 @@ def test_outside_local_mode_a_missing_token_key_stops_the_function(
     monkeypatch.delenv("IDENTITY_TOKEN_SECRET_NAME", raising=False)
     with pytest.raises(MissingTokenKey):
         capture.Services()
+
+
+def test_a_token_makes_one_request_a_copy_with_another_body_is_refused(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a logged-in page's token, used once with its choice
+    token = token_for(email=EMAIL, device_id=DEVICE)
+    first = consent(capture, token)
+    assert first["statusCode"] == 202, first["body"]
+    # When someone who saw the token (a log, a cached page) posts it with an opt-in
+    replay = {"device_id": DEVICE, "opt_out": dict.fromkeys(("sale", "share"), False),
+              "confirm_opt_in": True, "identity_token": token}  # fmt: skip
+    refused = invoke(capture, http_event("POST", "/v1/consent", replay))
+    # Then it is refused as a used token (the banner sends its choice again without it), and
+    # nothing more is stored
+    assert refused["statusCode"] == 422, refused["body"]
+    error = json_body(refused)["error"]
+    assert (error["code"], error["field"]) == ("invalid_token", "identity_token")
+    assert "already used" in error["message"] and EMAIL not in refused["body"]
+    assert len(aws.items()) == 1
+    # ... on the webform too: one token, one request, whatever the route
+    webform = {"email": EMAIL, "identity_token": token}
+    again = invoke(capture, http_event("POST", "/v1/opt-out", webform))
+    assert again["statusCode"] == 422 and len(aws.items()) == 1
+
+
+def test_the_same_token_and_body_again_is_the_same_request(aws: Aws, capture: ModuleType) -> None:
+    # A retry after a lost answer (the same body) is answered as the first, nothing new stored
+    token = token_for(email=EMAIL, device_id=DEVICE)
+    first, second = consent(capture, token), consent(capture, token)
+    assert (first["statusCode"], second["statusCode"]) == (202, 202)
+    assert json_body(first)["request_id"] == json_body(second)["request_id"]
+    assert len(aws.items()) == 1

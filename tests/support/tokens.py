@@ -1,5 +1,6 @@
 """Identity tokens as a site's login backend mints them, signed with the development key."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ def token_for(
 ) -> str:
     """claims: email / phone / customer_id / device_id, or any claim to test a refusal."""
     at = issued or datetime.now(UTC)
-    body = {"aud": audience, "iat": int(at.timestamp()), "exp": int((at + lifetime).timestamp())}
+    body = {"aud": audience, "iat": int(at.timestamp()), "exp": int((at + lifetime).timestamp()),
+            "jti": uuid.uuid4().hex}  # fmt: skip
     body.update(claims)
     return jwt.encode(body, key, algorithm=algorithm, headers={"kid": kid})

@@ -1,5 +1,5 @@
 """The "limit the use of my sensitive personal information" choice (CCPA §7027), and what the
-banner sends for a logged-in page: the signed identity token, never stored.
+banner sends for a logged-in page: the signed identity token, once, never stored.
 
 The identity token and `confirm_opt_in` are fields the identity work adds to the API; these
 tests assert what banner.js sends (FakeConsentApi records the request bodies), not what the
@@ -153,8 +153,9 @@ def test_a_logged_in_pages_token_is_sent_with_its_posts_and_never_stored(
     with consent_posted(page):
         page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
 
-    # Then the token went with the load's post and with the choice, as identity_token
-    assert [post.get("identity_token") for post in api.posts] == [TOKEN, TOKEN]
+    # Then the token went with the load's post, as identity_token, and not with the choice:
+    # a token makes one request (the API refuses a second use), and the link is made
+    assert [post.get("identity_token") for post in api.posts] == [TOKEN, None]
     assert "identity" not in api.posts[0]
     # ... and it is nowhere the browser keeps things, nor left in the page's markup
     assert TOKEN not in _storage_and_cookies(context, page)
@@ -176,12 +177,13 @@ def test_identify_with_a_token_is_verified_and_with_an_email_is_asserted(
     page.evaluate("(token) => window.optoutBridge.identify(token)", TOKEN)
     page.evaluate("() => window.optoutBridge.identify({ email: 'jane@example.com' })")
 
-    # Then the first post carries the token, the second the asserted email (and the token the
-    # page already holds)
+    # Then the first post carries the token, the second the asserted email (and not the token:
+    # it made its one request)
     token_post, email_post = api.posts[-2:]
     assert token_post["identity_token"] == TOKEN
     assert "identity" not in token_post
     assert email_post["identity"] == {"email": "jane@example.com"}
+    assert "identity_token" not in email_post
     assert TOKEN not in _storage_and_cookies(context, page)
 
 

@@ -241,16 +241,25 @@ class CaptureService:
                     raise InvalidInput(refused.message, field=path + id_type) from None
         return found
 
-    def _request_id(self, route: str, caller: str, idempotency_key: str | None) -> str:
-        if idempotency_key is None:
+    def _request_id(
+        self, route: str, caller: str, idempotency_key: str | None, token_use: str | None
+    ) -> str:
+        if token_use:
+            # One token, one request, on any route: a second use finds this id taken.
+            named = f"token:{token_use}"
+        elif idempotency_key is None:
             return str(uuid.uuid4())
-        # Same key, route and caller -> same request id -> the conditional put dedupes it.
-        named = f"idem:{route}:{caller}:{idempotency_key}"
+        else:
+            # Same key, route and caller -> same request id -> the conditional put dedupes it.
+            named = f"idem:{route}:{caller}:{idempotency_key}"
         digest = hmac.new(self._secret, named.encode(), hashlib.sha256)
         return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
 
     def _store(self, draft: _Draft, ctx: RequestContext) -> Captured:
-        request_id = self._request_id(draft.event_type, draft.caller, ctx.idempotency_key)
+        token_use = draft.token.use_key if draft.token is not None else None
+        request_id = self._request_id(
+            draft.event_type, draft.caller, ctx.idempotency_key, token_use
+        )
         digest = fingerprint(
             self._secret, draft.event_type, {"body": draft.payload, "gpc": draft.gpc}
         )
@@ -285,6 +294,8 @@ class CaptureService:
             self._table, event.to_item(self._settings.record_retention_days)
         )
         if not created and stored.get("fingerprint") != digest:
+            if token_use:  # the banner sends the choice again without it (web/banner.js)
+                raise InvalidToken("identity_token was already used for another request")
             raise Conflict(
                 "Idempotency-Key was already used for a different request", "Idempotency-Key"
             )

@@ -9,6 +9,8 @@ the key, so a key can rotate with the previous one still accepted (docs/decision
 PyJWT is imported on first use: most requests carry no token, and a cold start is imports.
 """
 
+import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +48,9 @@ class VerifiedIdentity:
     kid: str
     issued_at: int
     expires_at: int
+    # One token, one request (capture keys the event by a hash of what was signed): a copy
+    # someone saw in a log, a cached page or a screenshot cannot make a second request.
+    use_key: str = ""
 
     def evidence(self) -> dict[str, Any]:
         """For the request record: which key and when, never the identifiers."""
@@ -88,9 +93,13 @@ class TokenVerifier:
             raise InvalidToken("identity_token signature does not verify") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("identity_token is malformed or not yet valid") from None
-        return self._identity(claims, str(header["kid"]), now)
+        signed_part = token.rsplit(".", 1)[0].encode()
+        use_key = hashlib.sha256(signed_part).hexdigest()
+        return self._identity(claims, str(header["kid"]), now, use_key)
 
-    def _identity(self, claims: dict[str, Any], kid: str, now: datetime) -> VerifiedIdentity:
+    def _identity(
+        self, claims: dict[str, Any], kid: str, now: datetime, use_key: str
+    ) -> VerifiedIdentity:
         issued, expires = claims["iat"], claims["exp"]
         if not isinstance(issued, int) or not isinstance(expires, int):
             raise InvalidToken("identity_token iat and exp must be whole seconds")
@@ -119,7 +128,7 @@ class TokenVerifier:
         valid = isinstance(device, str) and ids.DEVICE_ID_RE.fullmatch(device)
         if device is not None and not valid:
             raise InvalidToken("identity_token claim device_id is not valid")
-        return VerifiedIdentity(tuple(found), device, kid, issued, expires)
+        return VerifiedIdentity(tuple(found), device, kid, issued, expires, use_key)
 
 
 def mint(
@@ -134,7 +143,9 @@ def mint(
     import jwt  # noqa: PLC0415
 
     issued = int(now.timestamp())
-    claims: dict[str, Any] = {"aud": audience, "iat": issued, "exp": issued + lifetime_seconds}
+    # `jti`: two logins in one second must not mint the same token (each is good for one use).
+    claims: dict[str, Any] = {"aud": audience, "iat": issued, "exp": issued + lifetime_seconds,
+                              "jti": uuid.uuid4().hex}  # fmt: skip
     claims.update({k: v for k, v in identity.items() if k in BOUND_TYPES and v})
     if device_id:
         claims["device_id"] = device_id
