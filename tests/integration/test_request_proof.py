@@ -124,3 +124,39 @@ def test_a_request_that_names_someone_and_asks_nothing_learns_nothing_of_their_o
     answer = status(pipe, probe)
     assert (answer["systems_total"], answer["systems_done"]) == (0, 0)
     assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}
+
+
+@pytest.mark.parametrize(
+    ("request_path", "named"),
+    [
+        ("/v1/opt-out", {"email": EMAIL}),
+        ("/v1/consent", {"device_id": "dev-known-browser-0001", "opt_out": {"profiling": True}}),
+    ],
+    ids=["an email linked to a customer id", "a browser linked to an email"],
+)
+def test_a_requests_public_status_does_not_tell_who_the_named_identifier_is_linked_to(
+    pipe: Pipeline, request_path: str, named: dict[str, Any]
+) -> None:
+    # Given the business's backend linked the email to a customer id and to a browser
+    links = [
+        {"a": {"type": "email", "value": EMAIL}, "b": {"type": "customer_id", "value": "c-7"}},
+        {"a": {"type": "email", "value": EMAIL},
+         "b": {"type": "device_id", "value": "dev-known-browser-0001"}},
+    ]  # fmt: skip
+    pipe.post("/v1/identity-links", {"links": links}, iam=True)
+    pipe.resolve()
+    pipe.drain_all()
+    # When a stranger sends an opt-out naming the linked identifier, and the same kind of
+    # opt-out naming an identifier of the same type that nobody linked
+    stranger = {"email": "nobody@example.com"} if "email" in named else {
+        "device_id": "dev-unknown-browser-01", "opt_out": {"profiling": True}}  # fmt: skip
+    linked = pipe.post(request_path, named)["request_id"]
+    unlinked = pipe.post(request_path, stranger)["request_id"]
+    pipe.resolve()
+    # Then both public statuses count the same systems: those that take what was named
+    public = [status(pipe, linked), status(pipe, unlinked)]
+    counts = [(s["systems_total"], s["status"]) for s in public]
+    assert counts[0] == counts[1], counts
+    # ... while the operator's view of the linked one shows every system it reached
+    everything = detail(pipe, linked)
+    assert len(everything["systems"]) > public[0]["systems_total"]

@@ -33,7 +33,8 @@ class QueryService:
     def request_status(self, request_id: str) -> RequestStatusOut:
         # Strongly consistent: a consumer checking right after the 202 must not be told that
         # no such request exists (an eventually consistent read may not see it yet).
-        status = aggregate(request_id, *load_with_proof(self._table, request_id, consistent=True))
+        items, covering = load_with_proof(self._table, request_id, consistent=True)
+        status = aggregate(request_id, items, covering, public=True)
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
         return status

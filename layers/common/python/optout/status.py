@@ -66,14 +66,23 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
 
 
 def aggregate(
-    request_id: str, items: list[Item], covering: dict[tuple[str, str], Item] | None = None
+    request_id: str,
+    items: list[Item],
+    covering: dict[tuple[str, str], Item] | None = None,
+    public: bool = False,
 ) -> RequestStatusOut | None:
+    """`public`: the consumer's view, without the systems the request reached only through
+    identifiers linked to the ones it named (`RESOLUTION.linked_only`): the business's
+    knowledge of who is linked to whom is not the requester's to read. Operators see all."""
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
     if event is None:
         return None
     resolution = by_sk.get(keys.RESOLUTION_SK)
     systems = proofs(items, covering or {})
+    if public and resolution is not None:
+        hidden = set(resolution.get("linked_only") or ())
+        systems = [s for s in systems if s.system not in hidden]
     done = sum(1 for s in systems if s.state == "done")
     failed = sum(1 for s in systems if s.state == FAILED)
     denial = by_sk.get(DENIAL_SK)

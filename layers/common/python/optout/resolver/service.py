@@ -155,11 +155,26 @@ class Resolver:
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending, asked)
         size = max(derivation.sizes, default=0)
+        hidden = self._linked_only(event, claims, [*jobs, *covered])
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
-                                  **({"covered": covered} if covered else {})})  # fmt: skip
+                                  **({"covered": covered} if covered else {}),
+                                  **({"linked_only": hidden} if hidden else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
+
+    def _linked_only(self, event: Item, claims: list[_Claim], reached: list[str]) -> list[str]:
+        """Systems this consumer request reaches only through identifiers linked to the ones it
+        named: its public status leaves them out, or a stranger's opt-out naming someone's
+        email would learn from the count whether that email has a customer id or a browser."""
+        if event.get("event_type") not in ("consent", "opt_out"):
+            return []
+        named = {c.identifier.type for c in claims}
+        return sorted(
+            s.name
+            for s in self._systems.systems
+            if s.name in reached and not any(s.accepts(t) for t in named)
+        )
 
     def flush(self, outbox: Outbox) -> None:
         """Send, write states, then check every derivation's basis; derive again what moved.
