@@ -96,6 +96,8 @@ def stack_environment(
             "SWEEP_JOB_GRACE_SECONDS": SWEEP_JOB_GRACE_SECONDS,
             # The demo site calls the API from the stack's own origin.
             "ALLOWED_ORIGINS": f"{url},{url.replace('127.0.0.1', 'localhost')}",
+            # ... and serves the webform, which the API's pages link back to.
+            "PRIVACY_PAGE_URL": f"{url}/privacy.html",
         }
     )
     return env

@@ -43,6 +43,7 @@ from optout.store.table import Table
 from optout.token_keys import load_token_keys
 from optout.webform_pages import (
     HTML_HEADERS,
+    back_link,
     confirmation_page,
     error_page,
     status_error_page,
@@ -212,7 +213,7 @@ def resolver() -> "APIGatewayHttpResolver":
     ) -> Response[RequestStatusOut | str]:  # str: the HTML status page
         status = services().queries.request_status(request_id)
         if HTML_PAGES.get():
-            return _page(200, status_page(status.model_dump()))
+            return _page(200, status_page(status.model_dump(), _privacy_page()))
         return Response(200, JSON, status)
 
     @app.get("/v1/openapi.json", include_in_schema=False)
@@ -239,12 +240,20 @@ def _render(refused: Refused) -> "Response[Any]":
         return answers.json_response(refused)
     event = _EVENT.get()
     if event["requestContext"]["http"]["method"] == "GET":
-        return _page(refused.status, status_error_page(refused.message))
+        return _page(refused.status, status_error_page(refused.message, _privacy_page()))
     referer = (event.get("headers") or {}).get("referer")
-    return _page(refused.status, error_page(refused.message, refused.field, referer))
+    return _page(refused.status, error_page(refused.message, refused.field, _back(referer)))
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _privacy_page() -> str:
+    return services().settings.privacy_page_url
+
+
+def _back(referer: str | None) -> str:
+    return back_link(referer, cors.origins, _privacy_page())
 
 
 def _context() -> RequestContext:
@@ -348,7 +357,7 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         fields = _admit_body(event, services().settings.max_body_bytes)
     except Refused as refused:
         if HTML_PAGES.get():
-            page = error_page(refused.message, refused.field, headers.get("referer"))
+            page = error_page(refused.message, refused.field, _back(headers.get("referer")))
             return {
                 "statusCode": refused.status,
                 "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS},

@@ -163,5 +163,22 @@ def test_a_form_post_with_no_identifier_gets_an_html_error_page(
     answer = invoke(capture, _form_post([("purposes", "sale")]))
     assert answer["statusCode"] == 422
     assert "at least one identifier" in answer["body"]
-    assert 'href="/privacy.html"' in answer["body"]
+    # No Referer and no PRIVACY_PAGE_URL: no link to a page the API does not serve
+    assert "<a " not in answer["body"]
     assert aws.items() == []
+
+
+def test_a_cross_site_form_post_does_not_get_a_link_to_the_posting_site(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a form posted from a site that is not allowed to use the API, and the business's
+    # privacy page configured
+    monkeypatch.setenv("PRIVACY_PAGE_URL", "https://shop.example.com/privacy")
+    event = _form_post([("purposes", "sale")])
+    event["headers"]["referer"] = "https://evil.example/login?next=1"
+    # When it is refused
+    answer = invoke(capture, event)
+    # Then the error page links back to the business's privacy page, never to the poster's
+    assert answer["statusCode"] == 422
+    assert "evil.example" not in answer["body"]
+    assert 'href="https://shop.example.com/privacy"' in answer["body"]

@@ -29,3 +29,24 @@ def test_a_denial_before_any_system_acted_says_we_could_not_act() -> None:
     page = status_page(denied(0, 6))
     # Then it says we could not act on it
     assert "Denied: we could not act on this request" in page
+
+
+def test_the_refresh_link_is_relative_and_the_privacy_link_is_the_configured_page() -> None:
+    # A page under an execute-api stage (/prod/v1/requests/{id}) must refresh to itself
+    page = status_page(denied(0, 6), "https://shop.example.com/privacy")
+    assert f'<a href="{RID}">Refresh this page</a>' in page
+    assert 'href="/v1/requests/' not in page
+    assert '<a href="https://shop.example.com/privacy">Back to your privacy choices</a>' in page
+    # ... and with no privacy page configured, no link to a page the API does not serve
+    assert "Back to your privacy choices" not in status_page(denied(0, 6))
+
+
+def test_a_request_no_system_needed_to_act_on_does_not_claim_every_system_processed_it() -> None:
+    # Given a completed request with no system (an opt-in, or a choice that opts out of nothing)
+    nothing = {**denied(0, 0), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
+    # When its status page is rendered
+    page = status_page(nothing)
+    # Then it says the choice was recorded and no system needed to act
+    assert "every system has processed" not in page
+    assert "No system needed to act on it" in page
+    assert "none yet" not in page

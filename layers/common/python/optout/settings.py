@@ -52,6 +52,9 @@ class Settings:
     store_ip_address: bool = False
     record_retention_days: int = 1095
     policy_version: str = "unversioned"
+    # The site's privacy choices page (the webform), linked from the API's HTML pages; the API
+    # serves none itself. Empty: no such link.
+    privacy_page_url: str = ""
     max_body_bytes: int = 16 * 1024
     systems_config: str = "config/systems.json"
     queue_url_template: str = ""  # "https://sqs.../{system}-jobs": one queue per system

@@ -33,7 +33,6 @@ HTML_HEADERS: Final[dict[str, str]] = {
     "Cache-Control": "no-store",
 }
 
-WEBFORM = "/privacy.html"
 
 # What each request status means to the person who made the request.
 STATUS_TEXT: Final[dict[str, str]] = {
@@ -46,6 +45,10 @@ STATUS_TEXT: Final[dict[str, str]] = {
     ),
     "denied": "Denied: we could not act on this request. We will tell you why.",
 }
+# A request that needed no system (a choice that opts out of nothing, such as an opt-in):
+# "every system has processed it" would claim work that was never asked of any.
+NOTHING_TO_DO: Final = "Completed: we recorded your choice. No system needed to act on it."
+_NO_SYSTEMS: Final = {"completed": "none needed"}
 # A denial after some systems already processed it opts no one back in: saying "we could not
 # act" would be false for those systems.
 DENIED_AFTER_SYSTEMS: Final = (
@@ -75,21 +78,37 @@ def confirmation_page(answer: dict[str, Any]) -> str:
     )
 
 
-def error_page(message: str, field: str | None, back: str | None) -> str:
+def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) -> str:
+    """Where "Go back to the form" points: the page that posted the form when it is on one of
+    the sites allowed to use the API (a cross-site post must not make the business's page
+    link to the poster's), else the configured privacy page ("" for none)."""
+    if referer:
+        parts = urlsplit(referer)
+        if parts.scheme in ("http", "https") and f"{parts.scheme}://{parts.netloc}" in origins:
+            return referer
+    return privacy_page
+
+
+def _link(href: str, text: str) -> str:
+    return f'<a href="{escape(href, quote=True)}">{text}</a>' if href else ""
+
+
+def error_page(message: str, field: str | None, back: str) -> str:
+    """`back`: back_link's answer."""
     where = f" (field: {escape(field)})" if field and field != "body" else ""
-    target = back if back and urlsplit(back).scheme in ("http", "https") else WEBFORM
+    link = _link(back, "Go back to the form")
     return _page(
         "Opt-out not sent",
         "<h1>We could not send your opt-out request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
         "<p>Give at least one of: email address, phone number (with country code) or customer "
-        "number.</p>"
-        f'<p><a href="{escape(target, quote=True)}">Go back to the form</a></p>',
+        "number.</p>" + (f"<p>{link}</p>" if link else ""),
     )
 
 
-def status_page(status: dict[str, Any]) -> str:
-    """The status of one request, in words: what `GET /v1/requests/{id}` answers as JSON."""
+def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
+    """The status of one request, in words: what `GET /v1/requests/{id}` answers as JSON.
+    `privacy_page`: the site's privacy choices page (PRIVACY_PAGE_URL), "" for no link."""
     rid = escape(str(status["request_id"]))
     state = str(status["status"])
     done, total = int(status["systems_done"]), int(status["systems_total"])
@@ -100,29 +119,37 @@ def status_page(status: dict[str, Any]) -> str:
         ("Status", escape(state)),
         ("Received", escape(_when(status["received_at"]))),
         ("To be completed by", escape(str(status["deadline"]))),
-        ("Systems", escape(systems) if total else "none yet"),
+        ("Systems", escape(systems) if total else _NO_SYSTEMS.get(state, "none yet")),
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
-    text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
+    if state == "completed" and not total:
+        text = NOTHING_TO_DO
+    else:
+        text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
+    # Relative: the page is <base>/v1/requests/{id}, and <base> may hold an execute-api stage.
+    links = [
+        _link(str(status["request_id"]), "Refresh this page"),
+        _link(privacy_page, "Back to your privacy choices"),
+    ]
     return _page(
         "Your opt-out request",
         "<h1>Your opt-out request</h1>"
         f"<p>{escape(text)}</p>"
         f"<dl>{details}</dl>"
-        f'<p><a href="/v1/requests/{rid}">Refresh this page</a> · '
-        f'<a href="{WEBFORM}">Back to your privacy choices</a></p>',
+        f"<p>{' · '.join(link for link in links if link)}</p>",
     )
 
 
-def status_error_page(message: str) -> str:
+def status_error_page(message: str, privacy_page: str = "") -> str:
+    link = _link(privacy_page, "Back to your privacy choices")
     return _page(
         "Request not found",
         "<h1>We could not show this request</h1>"
         f"<p class=error role=alert>{escape(message)}</p>"
         "<p>Check the link you were given when you sent your request.</p>"
-        f'<p><a href="{WEBFORM}">Back to your privacy choices</a></p>',
+        + (f"<p>{link}</p>" if link else ""),
     )
 
 
