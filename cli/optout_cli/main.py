@@ -134,12 +134,17 @@ def status(
     # references, which are the evidence.
     for system in record.get("systems", []):
         receipt = system.get("receipt") or {}
-        state = str(system.get("satisfied") or system.get("status")) + _history(system)
+        own = system.get("status")
+        state = str(system.get("satisfied") or own)
+        # "no_record" counts as done (a receipt), but must not read as an applied opt-out
+        state += (f" ({own})" if own and own != state else "") + _history(system)
         when = f"  {system['completed_at']}" if system.get("completed_at") else ""
         out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
         reference = receipt.get("vendor_ref") or receipt.get("error")
         if reference:
             out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+        if receipt.get("note"):
+            out.print(f"  note: {receipt['note']}", soft_wrap=True, markup=False)
         for c in system.get("satisfied_by", []):
             out.print(f"  satisfied by {c['request_id']} ({c.get('status')}{_history(c)}, "
                       f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip

@@ -108,6 +108,29 @@ def test_status_prints_receipt_times_and_references_whole_at_80_columns(
     assert f"receipt: {job['receipt']['vendor_ref']}" in ran.out
 
 
+class NoSuchPerson(Vendor):
+    """Answers every job "no such person", as Braze does for an email it holds no profile of."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        return [Outcome(j.job_id, "no_record", http_status=200, note="no such person")
+                for j in jobs]  # fmt: skip
+
+
+def test_status_says_a_vendor_held_no_such_person_not_just_done(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out braze answered with "no such person"
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", NoSuchPerson())
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then braze's line says no_record and the vendor's note, not a bare "done"
+    assert ran.code == 0, ran.err
+    assert "braze  done (no_record)" in ran.out
+    assert "note: no such person" in ran.out
+
+
 def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
     """A's braze job failed once and was replayed to done; B, later, is proven by it."""
     first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
