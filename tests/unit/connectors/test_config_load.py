@@ -13,6 +13,7 @@ from optout.connectors import CONNECTORS
 from optout.connectors.credentials import fixed
 from optout.connectors.errors import ConfigError
 from optout.connectors.http import HttpClient
+from optout.connectors.salesforce import DEFAULT_FIELDS
 from optout.connectors.versions import expired, lifecycle
 from optout.systems import SystemsConfigError, load_systems
 
@@ -103,6 +104,25 @@ def test_a_production_example_system_refuses_to_run_until_its_placeholders_are_e
         CONNECTORS[system.type](system, fixed({}), HttpClient(1))
 
 
+def filled(value: Any) -> Any:
+    """The production example with each EDIT-ME placeholder replaced as an operator would."""
+    if isinstance(value, dict):
+        return {k: filled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [filled(v) for v in value]
+    return value.replace("EDIT-ME", "edited") if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize(
+    ("path", "env"), [(PRODUCTION, {}), (LOCAL, LOCAL_ENV)], ids=["production", "local"]
+)
+def test_every_shipped_system_passes_its_connectors_own_checks(path, env):
+    # configure() refuses what load_systems cannot know (e.g. a purpose without a field)
+    for system in load_systems(path, environ=env).systems:
+        edited = dataclasses.replace(system, options=filled(system.options))
+        CONNECTORS[system.type](edited, fixed({}), HttpClient(1))
+
+
 def configured_versions() -> list[tuple[str, str, str]]:
     """(where, vendor, version) for every default and every configured API version."""
     found = [
@@ -150,3 +170,23 @@ def test_segment_consent_mode_needs_a_workspace_category_for_every_purpose(tmp_p
 
     with pytest.raises(ConfigError, match=r"categories must map every purpose.*'profiling'"):
         CONNECTORS["segment"](loaded, fixed({"write_key": "k"}), HttpClient(1))
+
+
+def test_salesforce_needs_a_field_for_every_purpose(tmp_path):
+    # The default map has no limit_sensitive: such a job would be "done" with nothing written
+    system = {"name": "crm", "type": "salesforce", "identifier_types": ["email"],
+              "purposes": ["sale", "limit_sensitive"],
+              "options": {"base_url": "https://org.my.salesforce.com"}}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=r"system crm: options.fields must map every purpose.*"
+                                          r"\['limit_sensitive'\]"):  # fmt: skip
+        CONNECTORS["salesforce"](loaded, fixed({}), HttpClient(1))
+    mapped = dict(DEFAULT_FIELDS, limit_sensitive="HasOptedOutProcessing")
+    CONNECTORS["salesforce"](
+        dataclasses.replace(loaded, options={**loaded.options, "fields": mapped}),
+        fixed({}),
+        HttpClient(1),
+    )

@@ -300,6 +300,36 @@ def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collect
     assert outcome.records_changed == (f"Individual/{individual_id}",)
 
 
+def test_salesforce_job_for_a_purpose_without_a_field_fails_and_writes_nothing(server):
+    # Given a job for a purpose the system's fields map does not cover (configure() refuses a
+    # system listing it, so here the job names a purpose the system does not list)
+    jobs = [make_job(("email", EMAIL_NORMALISED), purposes=("limit_sensitive",), system="sf"),
+            make_job(("email", EMAIL_NORMALISED), purposes=("sale", "limit_sensitive"),
+                     request_id="req-2", system="sf")]  # fmt: skip
+
+    # When they are delivered
+    outcomes = make_connector(server, "salesforce").deliver(jobs)
+
+    # Then neither is "done" (the old connector answered done with nothing written), no lookup
+    # or write was made, and the error names the purpose only
+    assert [o.status for o in outcomes] == [None, None]
+    assert all(o.error.reason == "salesforce: options.fields has no field for limit_sensitive"
+               and not o.error.retryable for o in outcomes)  # fmt: skip
+    assert calls(server, "salesforce") == []
+    assert EMAIL_NORMALISED not in repr(outcomes)
+
+
+def test_salesforce_is_not_done_when_no_opt_out_field_was_written(server):
+    # Given a job with no purpose at all: the person is found, but there is nothing to set
+    job = make_job(("email", EMAIL_NORMALISED), purposes=(), system="sf")
+
+    (outcome,) = make_connector(server, "salesforce").deliver([job])
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce: no opt-out field written"
+    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST"]  # no write
+
+
 def test_salesforce_reads_every_page_of_a_query_result(server):
     # Given a lookup whose result Salesforce pages (here one row a page: done false + locator)
     sandbox = server.sandboxes["salesforce"].vendor
