@@ -606,5 +606,74 @@ def test_trade_desk_reads_failed_lines_as_one_based_item_numbers(server):
 
     outcomes = {o.job_id: o for o in make_connector(server, "trade_desk").deliver(jobs)}
 
-    assert outcomes["r1:trade_desk"].error.reason == "trade_desk: every item rejected"
+    assert outcomes["r1:trade_desk"].error.reason == "trade_desk: every current UID2 rejected"
     assert outcomes["r2:trade_desk"].status == "done"
+
+
+ROTATED_HASH = base64.b64encode(hashlib.sha256(b"rotated@example.com").digest()).decode()
+
+
+def refuse_at_ttd(server, uid2):
+    """TTD's sandbox will not know this raw UID2 (an InvalidUserId failed line)."""
+    uid2_sandbox.ISSUED.discard(uid2)
+    server.sandboxes["uid2"].vendor.keep_unissued = {uid2}
+
+
+def test_trade_desk_sends_the_previous_uid2_of_a_rotated_identity_after_the_current_one(server):
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    (call,) = calls(server, "trade_desk")
+    assert json.loads(call["body"])["Items"] == [
+        {"UID2": uid2_sandbox.raw_uid2(ROTATED_HASH)},
+        {"UID2": uid2_sandbox.previous_uid2(ROTATED_HASH)},
+    ]
+    assert (outcome.status, outcome.identifier_types_sent, outcome.note) == (
+        "done", ("email",), None,
+    )  # fmt: skip
+
+
+def test_trade_desk_fails_a_job_whose_current_uid2_ttd_refused_though_it_took_the_previous(server):
+    # Given a rotated identity whose current UID2 TTD refuses and whose previous one it takes
+    refuse_at_ttd(server, uid2_sandbox.raw_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the job fails (the old connector answered done with nothing listed as sent)
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "trade_desk: every current UID2 rejected", False,
+    )  # fmt: skip
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
+    assert outcome.note == "email rejected: InvalidUserId"
+
+
+def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
+    # Given a rotated identity whose previous UID2 TTD refuses and whose current one it takes
+    refuse_at_ttd(server, uid2_sandbox.previous_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the job is done and the email listed as sent (the old one listed it as rejected)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert outcome.identifier_types_rejected == ()
+    assert outcome.note == "email previous UID2 rejected: InvalidUserId"
+
+
+def test_trade_desk_is_never_done_with_no_identifier_type_sent(server):
+    # Given a person with two emails, TTD refusing the first one's UID2 and taking the second's
+    first = base64.b64encode(hashlib.sha256(b"p1@example.com").digest()).decode()
+    refuse_at_ttd(server, uid2_sandbox.raw_uid2(first))
+    job = make_job(("email", "p1@example.com"), ("email", "p2@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then email is rejected (a refused item), so no type was sent: not "done"
+    assert outcome.status is None
+    assert outcome.error.reason == "trade_desk: no identifier type accepted"
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
+    assert outcome.note == "email rejected (1 of 2 items): InvalidUserId"
