@@ -380,6 +380,46 @@ def test_salesforce_finds_leads_and_person_accounts_and_sets_a_custom_field(serv
     assert [o.status for o in outcomes] == ["done", "done"]
 
 
+def test_salesforce_finds_a_person_account_once_not_again_through_its_person_contact(server):
+    # Given a Person Account without an Individual (the sandbox also has its person contact, a
+    # Contact row that a query not excluding person contacts returns)
+    job = make_job(("email", "personnoindividual@example.com"), system="salesforce")
+    connector = make_connector(
+        server, "salesforce", options={"person_accounts": True, "record_field": "Do_Not_Sell__c"}
+    )
+
+    # When the opt-out is delivered
+    (outcome,) = connector.deliver([job])
+
+    # Then the Contact lookup excluded person contacts, and the person got one Individual,
+    # linked and set through the Account only (the old lookup found the person twice, made two
+    # Individuals and wrote the person contact too)
+    sandbox = server.sandboxes["salesforce"].vendor
+    (account,) = sandbox.records.values()
+    ((individual_id, fields),) = sandbox.individuals.items()
+    assert account["PersonIndividualId"] == individual_id == outcome.vendor_ref
+    assert account["Do_Not_Sell__c"] is True and fields["HasOptedOutTracking"] is True
+    assert outcome.status == "done"
+    assert outcome.records_changed == (f"Account/{account['Id']}", f"Individual/{individual_id}")
+    lookup = calls(server, "salesforce")[1]
+    (contact_query,) = [q["url"] for q in json.loads(lookup["body"])["compositeRequest"]
+                        if q["referenceId"] == "Contact"]  # fmt: skip
+    assert "IsPersonAccount%20%3D%20false" in contact_query
+
+
+def test_salesforce_sandbox_returns_a_person_contact_to_a_contact_query_that_keeps_them(server):
+    # The sandbox models Salesforce: without the person_accounts option (an org that has them
+    # but was not told so), the Contact query also finds the Person Account's person contact
+    job = make_job(("email", "person.three@example.com"), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce").deliver([job])
+
+    (account,) = server.sandboxes["salesforce"].vendor.records.values()
+    assert outcome.status == "done"
+    assert outcome.vendor_ref == account["PersonIndividualId"]
+    assert outcome.records_changed == (f"Individual/{account['PersonIndividualId']}",)
+
+
 def test_salesforce_person_not_found_is_a_no_record_receipt(server):
     job = make_job(("email", "unknown.person@example.com"), system="salesforce")
 

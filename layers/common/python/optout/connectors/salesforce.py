@@ -5,7 +5,9 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 2. One composite call (POST .../composite) running a SOQL query per lookup object, the emails
    in the request body (never in a URL that proxies and access logs keep):
    Contact and Lead (unconverted) by Email; with `person_accounts`, Account by PersonEmail
-   where IsPersonAccount. Each record's Individual is IndividualId (PersonIndividualId). A
+   where IsPersonAccount, and Contacts where not IsPersonAccount (a Person Account's "person
+   contact" is the same person: Salesforce's guidance is to work through the Account).
+   Each record's Individual is IndividualId (PersonIndividualId). A
    result in pages (`done: false`) is read to its end through each `nextRecordsUrl`.
 3. A record without an Individual gets one: POST .../composite/sobjects (sObject Collections,
    200 records a call) creating Individuals (LastName is required: the record's own), then
@@ -186,6 +188,10 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         subrequests = []
         for sobject in self.lookup_objects:
             email_field, individual_field, condition = LOOKUPS[sobject]
+            if sobject == "Contact" and self.opts.person_accounts:
+                # Each Person Account has a "person contact": found through the Account, not
+                # again as a Contact (the field exists only where Person Accounts are enabled)
+                condition += " AND IsPersonAccount = false"
             # Values are SOQL-quoted (soql_quote); object and field names are ours.
             soql = (
                 f"SELECT Id, {email_field}, {individual_field}, LastName FROM {sobject} "  # noqa: S608
