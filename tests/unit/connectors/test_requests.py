@@ -522,6 +522,35 @@ def test_meta_sends_what_the_facebook_business_sdk_sends_to_every_configured_aud
     assert (outcome.status, outcome.vendor_ref) == ("done", "1,2,3,4")
 
 
+def test_meta_answer_counting_an_invalid_entry_fails_the_batch_with_counts_only(server):
+    # Given Meta counts one of the hashes sent as invalid
+    server.sandboxes["meta"].vendor.invalid = {EMAIL_HEX}
+    jobs = [make_job(("email", EMAIL_NORMALISED), system="meta"),
+            make_job(("email", "p2@example.com"), request_id="req-2", system="meta")]  # fmt: skip
+
+    # When the removal is sent
+    outcomes = make_connector(server, "meta").deliver(jobs)
+
+    # Then no job is done (the old connector read only session_id), and the note has counts
+    assert [o.status for o in outcomes] == [None, None]
+    note = "meta removal incomplete: EMAIL_SHA256 1 invalid"
+    assert all((o.note, o.error.reason, o.error.retryable) == (note, note, False)
+               for o in outcomes)  # fmt: skip
+    assert all(o.identifier_types_attempted == ("email",) for o in outcomes)
+    assert EMAIL_HEX not in repr(outcomes)
+
+
+def test_meta_answer_receiving_fewer_entries_than_sent_is_not_done(server):
+    server.sandboxes["meta"].vendor.receive_at_most = 1
+    job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), ("email", "p2@example.com"),
+                   system="meta")  # fmt: skip
+
+    (outcome,) = make_connector(server, "meta").deliver([job])
+
+    assert outcome.status is None
+    assert outcome.note == "meta removal incomplete: EMAIL_SHA256 1 of 2 received"
+
+
 def test_meta_expired_api_version_is_answered_like_meta_and_is_final(server):
     job = make_job(("email", EMAIL_NORMALISED), system="meta")
 
