@@ -190,3 +190,22 @@ def test_salesforce_needs_a_field_for_every_purpose(tmp_path):
         fixed({}),
         HttpClient(1),
     )
+
+
+@pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "DELETE_ARCHIVE_ONLY"])
+def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
+    # DELETE_ONLY: "Delete existing data without suppressing any new data" (Segment)
+    options = {"base_url": "https://api.segmentapis.com", "mode": "regulation",
+               "regulation_type": kind}  # fmt: skip
+    system = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+              "purposes": ["sale"], "options": options}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=rf"system cdp: options.regulation_type {kind} does not "
+                                          r"suppress new data"):  # fmt: skip
+        CONNECTORS["segment"](loaded, fixed({"token": "t"}), HttpClient(1))
+    for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"):
+        edited = {**loaded.options, "regulation_type": suppressing}
+        CONNECTORS["segment"](dataclasses.replace(loaded, options=edited), fixed({}), HttpClient(1))
