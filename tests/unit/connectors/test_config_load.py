@@ -16,6 +16,7 @@ from optout.connectors.http import HttpClient
 from optout.connectors.salesforce import DEFAULT_FIELDS
 from optout.connectors.versions import expired, lifecycle
 from optout.systems import SystemsConfigError, load_systems
+from optout.systems_models import SystemModel
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -209,3 +210,23 @@ def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
     for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"):
         edited = {**loaded.options, "regulation_type": suppressing}
         CONNECTORS["segment"](dataclasses.replace(loaded, options=edited), fixed({}), HttpClient(1))
+
+
+def test_a_segment_regulation_waits_segments_30_days_before_giving_up():
+    # Segment: a suppression "can take up to 30 days to process"; other modes keep the setting
+    base = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+            "purposes": ["sale"]}  # fmt: skip
+    regulation = {"base_url": "https://api.segmentapis.com", "mode": "regulation"}
+    consent = {"base_url": "https://api.segment.io", "categories": {"sale": "C0004"}}
+    made = {
+        mode: CONNECTORS["segment"](
+            SystemModel.model_validate({**base, "options": options}).config(),
+            fixed({}),
+            HttpClient(1),
+        )
+        for mode, options in (("regulation", regulation), ("consent", consent))
+    }
+
+    assert made["regulation"].confirm_give_up_seconds(604_800) == 30 * 24 * 3600
+    assert made["regulation"].confirm_give_up_seconds(90 * 24 * 3600) == 90 * 24 * 3600
+    assert made["consent"].confirm_give_up_seconds(604_800) == 604_800

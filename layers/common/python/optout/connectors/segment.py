@@ -55,6 +55,9 @@ SUPPRESSING = frozenset({"SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH
 FINISHED = "FINISHED"
 STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
+# Segment: a suppression "can take up to 30 days to process", and deletions have a 30-day
+# SLA; a regulation still RUNNING before then is not a failure.
+REGULATION_GIVE_UP_SECONDS = 30 * 24 * 3600
 # Segment's Tracking API answers 200 to an unknown write key and to events it drops later: a
 # consent receipt can prove delivery, not effect (docs/vendors.md, "Segment").
 CONSENT_NOTE = (
@@ -104,6 +107,11 @@ class SegmentConnector(Connector[SegmentSecret]):
                     f"system {self.system.name}: options.categories must map every purpose "
                     f"to a consent category id of the workspace (missing {missing})"
                 )
+
+    def confirm_give_up_seconds(self, configured: float) -> float:
+        if self.opts.mode == "regulation":
+            return max(configured, REGULATION_GIVE_UP_SECONDS)
+        return configured
 
     def _credential(self, needed: Literal["write_key", "token"]) -> str:
         value = getattr(self.creds, needed)
