@@ -69,6 +69,33 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     assert outcome.identifier_types_sent == ("email", "phone")
 
 
+def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
+    # Given a receiver that holds nobody with this email (docs/connectors.md: it answers
+    # 200 {"result": "no_record"})
+    server.sandboxes["webhook"].vendor.unknown = {EMAIL_HEX}
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the receipt says no such person (the old connector answered done for any 2xx)
+    assert (outcome.status, outcome.vendor_ref) == ("no_record", "wh_1")
+    assert outcome.note == "no such person (receiver)"
+
+
+def test_webhook_202_accepted_is_not_done_and_is_retried(server):
+    # Given a receiver that only queues the request (202 Accepted: processing not completed)
+    server.sandboxes["webhook"].vendor.queue_only = True
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.http_status, outcome.error.retryable) == (
+        "webhook: 202 Accepted (queued, not applied)", 202, True,
+    )  # fmt: skip
+    assert outcome.identifier_types_attempted == ("email",)
+
+
 def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
     # Given a batch of three webhook jobs, and calls that are answered only once every call
     # of the batch is under way (sent one after another, the first would never be answered)
