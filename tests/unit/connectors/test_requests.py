@@ -11,6 +11,7 @@ import threading
 import urllib.parse
 from typing import Any
 
+import pytest
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 
@@ -495,6 +496,32 @@ def test_google_remove_parses_with_googles_own_types_and_is_submitted(server):
     ]  # fmt: skip
     assert parsed.encoding.name == "HEX"
     assert outcome.status == "submitted" and outcome.vendor_ref  # the requestId
+
+
+@pytest.mark.parametrize(
+    ("operating", "login_option", "login_sent"),
+    [
+        ("GOOGLE_ADS", None, "GOOGLE_ADS"),
+        ("DISPLAY_VIDEO_ADVERTISER", None, "DISPLAY_VIDEO_PARTNER"),
+        ("DISPLAY_VIDEO_PARTNER", None, "DISPLAY_VIDEO_PARTNER"),
+        ("DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_ADVERTISER"),
+    ],
+)
+def test_google_login_account_type_follows_the_operating_accounts_family(
+    server, operating, login_option, login_sent
+):
+    # The old connector sent GOOGLE_ADS as the login account type whatever the operating one
+    options = {"operating_account_type": operating, "login_account_id": "999",
+               **({"login_account_type": login_option} if login_option else {})}  # fmt: skip
+    job = make_job(("email", EMAIL_NORMALISED), system="google_ads")
+
+    make_connector(server, "google_ads", options=options).deliver([job])
+
+    _, remove = calls(server, "google_ads")
+    parsed = RemoveAudienceMembersRequest.from_json(remove["body"], ignore_unknown_fields=False)
+    (destination,) = parsed.destinations
+    assert destination.operating_account.account_type.name == operating
+    assert destination.login_account.account_type.name == login_sent
 
 
 def test_google_removal_is_done_only_when_the_request_status_says_success(server):
