@@ -82,6 +82,10 @@ class Meta:
         # Audience ids Meta has flagged (its `operation_status` 471): a removal is refused with
         # code 100, subcode 1713230, "Audience Upload Blocked", as Meta documents it.
         self.flagged: set[str] = set()
+        # Tests: hashes Meta counts in `num_invalid_entries`, and a cap on `num_received` (Meta
+        # reports what it took in these counts: the connector must read them).
+        self.invalid: set[str] = set()
+        self.receive_at_most: int | None = None
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         parts = urllib.parse.urlsplit(request.path)
@@ -125,9 +129,12 @@ class Meta:
         expected = sdk_call(version, node, str(schema), [str(d) for d in data])
         if (request.method, parts.path, payload) != expected:
             return graph_error(400, 100, "(#100) Invalid parameter: not the SDK's request")
-        invalid = [d for d in data if not re.fullmatch(r"[0-9a-f]{64}", str(d))]
+        if self.receive_at_most is not None:
+            data = data[: self.receive_at_most]
+        invalid = [d for d in data
+                   if not re.fullmatch(r"[0-9a-f]{64}", str(d)) or d in self.invalid]  # fmt: skip
         self.sessions += 1
-        self.removed.extend(str(d) for d in data)
+        self.removed.extend(str(d) for d in data if d not in invalid)
         return json_response(
             200,
             {

@@ -4,8 +4,13 @@ Records are synthetic and deterministic, chosen by an email's local part:
   unknown*       no record at all ("no such person")
   noindividual*  a Contact *without* an Individual (the connector must create and link one)
   lead*          an unconverted Lead with an Individual
-  person*        a Person Account (PersonEmail, PersonIndividualId)
+  person*        a Person Account (PersonEmail, PersonIndividualId), and its person contact
+  personnoindividual*  a Person Account without an Individual
   anything else  a Contact with an Individual
+As in Salesforce, every Person Account has a "person contact": a Contact row (IsPersonAccount
+true) that a Contact query returns unless it says `AND IsPersonAccount = false`; its
+IndividualId is the Account's PersonIndividualId (one field: a write to either is a write to
+the Account). Person contacts are kept in `person_contacts`, not in `records`.
 A query result longer than `page_size` rows comes in pages (`done: false`, `nextRecordsUrl`),
 as Salesforce pages one. State is kept: an Individual created and linked is found by the next
 query, and every field set is in `individuals` / `records` for tests to read. A retired API
@@ -26,7 +31,7 @@ API = re.compile(r"^/services/data/(v\d+\.0)(/.*)$")
 SOQL = re.compile(
     r"^SELECT Id, (Email|PersonEmail), (IndividualId|PersonIndividualId), LastName "
     r"FROM (Contact|Lead|Account) WHERE (?:Email|PersonEmail) IN \((.+)\)"
-    r"( AND IsConverted = false| AND IsPersonAccount = true)?$"
+    r"( AND IsConverted = false| AND IsPersonAccount = (?:true|false))?$"
 )
 LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'")
 INDIVIDUAL_FIELDS = {
@@ -62,6 +67,7 @@ class Salesforce:
         # and a `nextRecordsUrl` for the rest, read with GET until `done` is true.
         self.page_size = 2000
         self.cursors: dict[str, list[dict[str, Any]]] = {}  # query locator -> rows after it
+        self.person_contacts: dict[str, str] = {}  # person contact Id -> its Account's Id
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/services/oauth2/token":
@@ -128,11 +134,16 @@ class Salesforce:
                 "httpStatusCode": 400,
                 "referenceId": reference,
             }
-        email_field, link_field, sobject, literals, _ = match.groups()
+        email_field, link_field, sobject, literals, condition = match.groups()
         emails = [m.replace("\\'", "'").replace("\\\\", "\\") for m in LITERAL.findall(literals)]
+        person_contacts = sobject == "Contact" and condition != " AND IsPersonAccount = false"
         records = []
         for email in emails:
             found = self._person(email)
+            if found is not None and found["type"] == "Account" and person_contacts:
+                # the Person Account's person contact, a Contact row of its own
+                found = {**found, "Id": found["PersonContactId"], "type": "Contact",
+                         "IndividualId": found.get("PersonIndividualId")}  # fmt: skip
             if found is None or found["type"] != sobject:
                 continue
             records.append(
@@ -187,7 +198,10 @@ class Salesforce:
                 "LastName": "Sandbox",
                 "email": email,
             }
-            if not local.startswith("noindividual"):
+            if sobject == "Account":
+                record["PersonContactId"] = record_id("Contact", email)
+                self.person_contacts[record["PersonContactId"]] = rid
+            if not local.removeprefix("person").startswith("noindividual"):
                 individual = record_id("Individual", email)
                 self.individuals.setdefault(individual, {"LastName": "Sandbox"})
                 record[LINK_FIELD[sobject]] = individual
@@ -214,6 +228,13 @@ class Salesforce:
         if kind == "Individual":
             target = self.individuals.get(record["id"])
             allowed = INDIVIDUAL_FIELDS
+        elif kind == "Contact" and record["id"] in self.person_contacts:
+            # a person contact's fields are its Person Account's (IndividualId is
+            # PersonIndividualId)
+            target = self.records[self.person_contacts[record["id"]]]
+            allowed = {"PersonIndividualId"}
+            fields = {"PersonIndividualId" if k == "IndividualId" else k: v
+                      for k, v in fields.items()}  # fmt: skip
         else:
             stored = self.records.get(record["id"])
             target = stored if stored is not None and stored["type"] == kind else None

@@ -9,6 +9,8 @@ encodings are served: base64 text (the documented default) and binary
 Every well-formed hash maps to a deterministic raw UID2 (not the hash: a hash sent to The Trade
 Desk matches nobody) except the opted-out ones (`optout_hashes`, and by default the hash of
 "optout@example.com", the UID2 docs' own example) and malformed ones ("invalid identifier").
+A rotated identity (`rotated_hashes`, by default the hash of "rotated@example.com") also has a
+previous raw UID2 (`"p"`), as the operator reports one for 90 days after a salt rotation.
 Raw UID2s issued are remembered in ISSUED, which the Trade Desk sandbox consults.
 """
 
@@ -27,6 +29,7 @@ from uid2_client.uid2_token_generator import _encrypt_gcm  # type: ignore[import
 from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response
 
 OPTED_OUT_EMAIL = "optout@example.com"
+ROTATED_EMAIL = "rotated@example.com"
 ISSUED: set[str] = set()  # raw UID2s this operator handed out (shared with the TTD sandbox)
 _issued_lock = threading.Lock()
 MAX_AGE_MS = 60_000  # the operator refuses stale envelopes
@@ -40,6 +43,11 @@ def raw_uid2(hashed: str) -> str:
     return base64.b64encode(hashlib.sha256(b"uid2-sandbox:" + hashed.encode()).digest()).decode()
 
 
+def previous_uid2(hashed: str) -> str:
+    """The raw UID2 a rotated identity had before its salt bucket rotated."""
+    return raw_uid2("previous:" + hashed)
+
+
 def refused(status: int, kind: str, message: str) -> SandboxResponse:
     return json_response(status, {"status": kind, "message": message})
 
@@ -49,6 +57,7 @@ class Uid2Operator:
         """credentials: (API key, base64 secret) pairs of the clients this operator serves."""
         self.keys = {api_key: base64.b64decode(secret) for api_key, secret in credentials}
         self.optout_hashes = {email_hash(OPTED_OUT_EMAIL)}
+        self.rotated_hashes = {email_hash(ROTATED_EMAIL)}  # answered with a previous UID2 too
         self.keep_unissued: set[str] = set()  # UID2s TTD's sandbox must not know (tests)
         self.mapped = 0
 
@@ -95,10 +104,10 @@ class Uid2Operator:
         if hashed in self.optout_hashes:
             return {"e": "optout"}
         uid2 = raw_uid2(hashed)
-        if uid2 not in self.keep_unissued:
-            with _issued_lock:
-                ISSUED.add(uid2)
+        previous = previous_uid2(hashed) if hashed in self.rotated_hashes else None
+        with _issued_lock:
+            ISSUED.update(u for u in (uid2, previous) if u and u not in self.keep_unissued)
         self.mapped += 1
         # "r" in seconds, as the UID2 docs (corrected 2026-04-17) and IABTechLab's own client
         # (uid2-client 2.9.0) have it (docs/vendors.md).
-        return {"u": uid2, "p": None, "r": int(time.time()) + 86_400}
+        return {"u": uid2, "p": previous, "r": int(time.time()) + 86_400}

@@ -1,5 +1,10 @@
 """A receiver of the generic signed webhook, verifying calls with the reference receiver
-(optout.connectors.webhook_signature.verify: timestamp window, key id, constant-time HMAC)."""
+(optout.connectors.webhook_signature.verify: timestamp window, key id, constant-time HMAC).
+
+It answers as docs/connectors.md tells receivers to: 200 with a `reference` once applied;
+200 `{"result": "no_record"}` when it holds none of the identifiers (`unknown`: the values,
+as sent, it holds nothing for; tests set it); and, when `queue_only` is set (tests), 202
+Accepted: a receiver that only queued the request."""
 
 import time
 from typing import Any
@@ -16,6 +21,8 @@ class Webhook:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.keys = {str(secrets.get("key_id", "1")): str(secrets.get("signing_secret", ""))}
         self.count = 0
+        self.unknown: set[str] = set()
+        self.queue_only = False
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("", "/"):
@@ -28,6 +35,10 @@ class Webhook:
         if request.headers.get("content-type") != "application/json" or not valid(body):
             return json_response(400, {"error": "malformed"})
         self.count += 1
+        if self.queue_only:
+            return json_response(202, {"reference": f"wh_{self.count}"})
+        if all(i["value"] in self.unknown for i in body["identifiers"]):
+            return json_response(200, {"result": "no_record", "reference": f"wh_{self.count}"})
         return json_response(200, {"reference": f"wh_{self.count}"})
 
 

@@ -23,10 +23,12 @@ from tests.support.lambdas import FakeLambdaContext, load_event, load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS_FILE = ROOT / "local" / "secrets.json"
-SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta", "google_ads": "google_ads"}
+SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta", "google_ads": "google_ads",
+           "segment": "segment"}  # fmt: skip
 OPTIONS: dict[str, dict[str, Any]] = {
     "meta": {"ad_account_id": "1001"},
     "google_ads": {"operating_account_id": "1234567890", "user_list_ids": ["555"]},
+    "segment": {"mode": "regulation"},
 }
 PREFIX = "optout-test"
 
@@ -451,6 +453,27 @@ def test_a_job_the_vendor_never_confirms_fails_after_the_give_up_age(stack, monk
     assert job["status"] == "failed"
     assert job["receipt"]["error"] == "vendor did not confirm within 1 seconds"
     assert stack.receive("google_ads") == []  # no further check scheduled
+
+
+def test_a_segment_regulation_is_given_segments_30_days_not_the_workers_give_up_age(
+    stack, monkeypatch
+):
+    # Given a worker that gives up on unconfirmed jobs at once, and a Segment regulation (a
+    # suppression "can take up to 30 days to process", Segment documents)
+    monkeypatch.setenv("CONFIRM_GIVE_UP_SECONDS", "0.001")
+    stack.worker = load_function("worker")
+    stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["segment"], CUSTOMER)
+    stack.send("segment", "r1")
+    stack.run("segment")
+
+    # When the status check finds the regulation still running
+    stack.run("segment")
+
+    # Then the job stays submitted with a check scheduled (the old worker failed it)
+    job = stack.job("r1", "segment")
+    assert job["status"] == "submitted"
+    assert len(stack.receive("segment")) == 1
 
 
 def test_an_older_duplicate_status_check_is_acknowledged_without_calling_the_vendor(

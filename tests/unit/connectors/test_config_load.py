@@ -13,8 +13,10 @@ from optout.connectors import CONNECTORS
 from optout.connectors.credentials import fixed
 from optout.connectors.errors import ConfigError
 from optout.connectors.http import HttpClient
+from optout.connectors.salesforce import DEFAULT_FIELDS
 from optout.connectors.versions import expired, lifecycle
 from optout.systems import SystemsConfigError, load_systems
+from optout.systems_models import SystemModel
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -103,6 +105,25 @@ def test_a_production_example_system_refuses_to_run_until_its_placeholders_are_e
         CONNECTORS[system.type](system, fixed({}), HttpClient(1))
 
 
+def filled(value: Any) -> Any:
+    """The production example with each EDIT-ME placeholder replaced as an operator would."""
+    if isinstance(value, dict):
+        return {k: filled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [filled(v) for v in value]
+    return value.replace("EDIT-ME", "edited") if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize(
+    ("path", "env"), [(PRODUCTION, {}), (LOCAL, LOCAL_ENV)], ids=["production", "local"]
+)
+def test_every_shipped_system_passes_its_connectors_own_checks(path, env):
+    # configure() refuses what load_systems cannot know (e.g. a purpose without a field)
+    for system in load_systems(path, environ=env).systems:
+        edited = dataclasses.replace(system, options=filled(system.options))
+        CONNECTORS[system.type](edited, fixed({}), HttpClient(1))
+
+
 def configured_versions() -> list[tuple[str, str, str]]:
     """(where, vendor, version) for every default and every configured API version."""
     found = [
@@ -150,3 +171,62 @@ def test_segment_consent_mode_needs_a_workspace_category_for_every_purpose(tmp_p
 
     with pytest.raises(ConfigError, match=r"categories must map every purpose.*'profiling'"):
         CONNECTORS["segment"](loaded, fixed({"write_key": "k"}), HttpClient(1))
+
+
+def test_salesforce_needs_a_field_for_every_purpose(tmp_path):
+    # The default map has no limit_sensitive: such a job would be "done" with nothing written
+    system = {"name": "crm", "type": "salesforce", "identifier_types": ["email"],
+              "purposes": ["sale", "limit_sensitive"],
+              "options": {"base_url": "https://org.my.salesforce.com"}}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=r"system crm: options.fields must map every purpose.*"
+                                          r"\['limit_sensitive'\]"):  # fmt: skip
+        CONNECTORS["salesforce"](loaded, fixed({}), HttpClient(1))
+    mapped = dict(DEFAULT_FIELDS, limit_sensitive="HasOptedOutProcessing")
+    CONNECTORS["salesforce"](
+        dataclasses.replace(loaded, options={**loaded.options, "fields": mapped}),
+        fixed({}),
+        HttpClient(1),
+    )
+
+
+@pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "DELETE_ARCHIVE_ONLY"])
+def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
+    # DELETE_ONLY: "Delete existing data without suppressing any new data" (Segment)
+    options = {"base_url": "https://api.segmentapis.com", "mode": "regulation",
+               "regulation_type": kind}  # fmt: skip
+    system = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+              "purposes": ["sale"], "options": options}  # fmt: skip
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [system]}))
+    (loaded,) = load_systems(path, environ={}).systems
+
+    with pytest.raises(ConfigError, match=rf"system cdp: options.regulation_type {kind} does not "
+                                          r"suppress new data"):  # fmt: skip
+        CONNECTORS["segment"](loaded, fixed({"token": "t"}), HttpClient(1))
+    for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"):
+        edited = {**loaded.options, "regulation_type": suppressing}
+        CONNECTORS["segment"](dataclasses.replace(loaded, options=edited), fixed({}), HttpClient(1))
+
+
+def test_a_segment_regulation_waits_segments_30_days_before_giving_up():
+    # Segment: a suppression "can take up to 30 days to process"; other modes keep the setting
+    base = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+            "purposes": ["sale"]}  # fmt: skip
+    regulation = {"base_url": "https://api.segmentapis.com", "mode": "regulation"}
+    consent = {"base_url": "https://api.segment.io", "categories": {"sale": "C0004"}}
+    made = {
+        mode: CONNECTORS["segment"](
+            SystemModel.model_validate({**base, "options": options}).config(),
+            fixed({}),
+            HttpClient(1),
+        )
+        for mode, options in (("regulation", regulation), ("consent", consent))
+    }
+
+    assert made["regulation"].confirm_give_up_seconds(604_800) == 30 * 24 * 3600
+    assert made["regulation"].confirm_give_up_seconds(90 * 24 * 3600) == 90 * 24 * 3600
+    assert made["consent"].confirm_give_up_seconds(604_800) == 604_800

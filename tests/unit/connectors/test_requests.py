@@ -11,6 +11,7 @@ import threading
 import urllib.parse
 from typing import Any
 
+import pytest
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 
@@ -67,6 +68,33 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     )
     assert (outcome.status, outcome.vendor_ref) == ("done", "wh_1")
     assert outcome.identifier_types_sent == ("email", "phone")
+
+
+def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
+    # Given a receiver that holds nobody with this email (docs/connectors.md: it answers
+    # 200 {"result": "no_record"})
+    server.sandboxes["webhook"].vendor.unknown = {EMAIL_HEX}
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the receipt says no such person (the old connector answered done for any 2xx)
+    assert (outcome.status, outcome.vendor_ref) == ("no_record", "wh_1")
+    assert outcome.note == "no such person (receiver)"
+
+
+def test_webhook_202_accepted_is_not_done_and_is_retried(server):
+    # Given a receiver that only queues the request (202 Accepted: processing not completed)
+    server.sandboxes["webhook"].vendor.queue_only = True
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.http_status, outcome.error.retryable) == (
+        "webhook: 202 Accepted (queued, not applied)", 202, True,
+    )  # fmt: skip
+    assert outcome.identifier_types_attempted == ("email",)
 
 
 def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
@@ -300,6 +328,36 @@ def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collect
     assert outcome.records_changed == (f"Individual/{individual_id}",)
 
 
+def test_salesforce_job_for_a_purpose_without_a_field_fails_and_writes_nothing(server):
+    # Given a job for a purpose the system's fields map does not cover (configure() refuses a
+    # system listing it, so here the job names a purpose the system does not list)
+    jobs = [make_job(("email", EMAIL_NORMALISED), purposes=("limit_sensitive",), system="sf"),
+            make_job(("email", EMAIL_NORMALISED), purposes=("sale", "limit_sensitive"),
+                     request_id="req-2", system="sf")]  # fmt: skip
+
+    # When they are delivered
+    outcomes = make_connector(server, "salesforce").deliver(jobs)
+
+    # Then neither is "done" (the old connector answered done with nothing written), no lookup
+    # or write was made, and the error names the purpose only
+    assert [o.status for o in outcomes] == [None, None]
+    assert all(o.error.reason == "salesforce: options.fields has no field for limit_sensitive"
+               and not o.error.retryable for o in outcomes)  # fmt: skip
+    assert calls(server, "salesforce") == []
+    assert EMAIL_NORMALISED not in repr(outcomes)
+
+
+def test_salesforce_is_not_done_when_no_opt_out_field_was_written(server):
+    # Given a job with no purpose at all: the person is found, but there is nothing to set
+    job = make_job(("email", EMAIL_NORMALISED), purposes=(), system="sf")
+
+    (outcome,) = make_connector(server, "salesforce").deliver([job])
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce: no opt-out field written"
+    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST"]  # no write
+
+
 def test_salesforce_reads_every_page_of_a_query_result(server):
     # Given a lookup whose result Salesforce pages (here one row a page: done false + locator)
     sandbox = server.sandboxes["salesforce"].vendor
@@ -348,6 +406,46 @@ def test_salesforce_finds_leads_and_person_accounts_and_sets_a_custom_field(serv
     records = server.sandboxes["salesforce"].vendor.records.values()
     assert {r["type"]: r.get("Do_Not_Sell__c") for r in records} == {"Lead": True, "Account": True}
     assert [o.status for o in outcomes] == ["done", "done"]
+
+
+def test_salesforce_finds_a_person_account_once_not_again_through_its_person_contact(server):
+    # Given a Person Account without an Individual (the sandbox also has its person contact, a
+    # Contact row that a query not excluding person contacts returns)
+    job = make_job(("email", "personnoindividual@example.com"), system="salesforce")
+    connector = make_connector(
+        server, "salesforce", options={"person_accounts": True, "record_field": "Do_Not_Sell__c"}
+    )
+
+    # When the opt-out is delivered
+    (outcome,) = connector.deliver([job])
+
+    # Then the Contact lookup excluded person contacts, and the person got one Individual,
+    # linked and set through the Account only (the old lookup found the person twice, made two
+    # Individuals and wrote the person contact too)
+    sandbox = server.sandboxes["salesforce"].vendor
+    (account,) = sandbox.records.values()
+    ((individual_id, fields),) = sandbox.individuals.items()
+    assert account["PersonIndividualId"] == individual_id == outcome.vendor_ref
+    assert account["Do_Not_Sell__c"] is True and fields["HasOptedOutTracking"] is True
+    assert outcome.status == "done"
+    assert outcome.records_changed == (f"Account/{account['Id']}", f"Individual/{individual_id}")
+    lookup = calls(server, "salesforce")[1]
+    (contact_query,) = [q["url"] for q in json.loads(lookup["body"])["compositeRequest"]
+                        if q["referenceId"] == "Contact"]  # fmt: skip
+    assert "IsPersonAccount%20%3D%20false" in contact_query
+
+
+def test_salesforce_sandbox_returns_a_person_contact_to_a_contact_query_that_keeps_them(server):
+    # The sandbox models Salesforce: without the person_accounts option (an org that has them
+    # but was not told so), the Contact query also finds the Person Account's person contact
+    job = make_job(("email", "person.three@example.com"), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce").deliver([job])
+
+    (account,) = server.sandboxes["salesforce"].vendor.records.values()
+    assert outcome.status == "done"
+    assert outcome.vendor_ref == account["PersonIndividualId"]
+    assert outcome.records_changed == (f"Individual/{account['PersonIndividualId']}",)
 
 
 def test_salesforce_person_not_found_is_a_no_record_receipt(server):
@@ -400,6 +498,32 @@ def test_google_remove_parses_with_googles_own_types_and_is_submitted(server):
     assert outcome.status == "submitted" and outcome.vendor_ref  # the requestId
 
 
+@pytest.mark.parametrize(
+    ("operating", "login_option", "login_sent"),
+    [
+        ("GOOGLE_ADS", None, "GOOGLE_ADS"),
+        ("DISPLAY_VIDEO_ADVERTISER", None, "DISPLAY_VIDEO_PARTNER"),
+        ("DISPLAY_VIDEO_PARTNER", None, "DISPLAY_VIDEO_PARTNER"),
+        ("DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_ADVERTISER"),
+    ],
+)
+def test_google_login_account_type_follows_the_operating_accounts_family(
+    server, operating, login_option, login_sent
+):
+    # The old connector sent GOOGLE_ADS as the login account type whatever the operating one
+    options = {"operating_account_type": operating, "login_account_id": "999",
+               **({"login_account_type": login_option} if login_option else {})}  # fmt: skip
+    job = make_job(("email", EMAIL_NORMALISED), system="google_ads")
+
+    make_connector(server, "google_ads", options=options).deliver([job])
+
+    _, remove = calls(server, "google_ads")
+    parsed = RemoveAudienceMembersRequest.from_json(remove["body"], ignore_unknown_fields=False)
+    (destination,) = parsed.destinations
+    assert destination.operating_account.account_type.name == operating
+    assert destination.login_account.account_type.name == login_sent
+
+
 def test_google_removal_is_done_only_when_the_request_status_says_success(server):
     connector = make_connector(server, "google_ads")
     (outcome,) = connector.deliver([make_job(("email", EMAIL_NORMALISED), system="google_ads")])
@@ -450,6 +574,35 @@ def test_meta_sends_what_the_facebook_business_sdk_sends_to_every_configured_aud
         ("2002/users", "PHONE_SHA256", [META_PHONE_HEX]),
     ]
     assert (outcome.status, outcome.vendor_ref) == ("done", "1,2,3,4")
+
+
+def test_meta_answer_counting_an_invalid_entry_fails_the_batch_with_counts_only(server):
+    # Given Meta counts one of the hashes sent as invalid
+    server.sandboxes["meta"].vendor.invalid = {EMAIL_HEX}
+    jobs = [make_job(("email", EMAIL_NORMALISED), system="meta"),
+            make_job(("email", "p2@example.com"), request_id="req-2", system="meta")]  # fmt: skip
+
+    # When the removal is sent
+    outcomes = make_connector(server, "meta").deliver(jobs)
+
+    # Then no job is done (the old connector read only session_id), and the note has counts
+    assert [o.status for o in outcomes] == [None, None]
+    note = "meta removal incomplete: EMAIL_SHA256 1 invalid"
+    assert all((o.note, o.error.reason, o.error.retryable) == (note, note, False)
+               for o in outcomes)  # fmt: skip
+    assert all(o.identifier_types_attempted == ("email",) for o in outcomes)
+    assert EMAIL_HEX not in repr(outcomes)
+
+
+def test_meta_answer_receiving_fewer_entries_than_sent_is_not_done(server):
+    server.sandboxes["meta"].vendor.receive_at_most = 1
+    job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), ("email", "p2@example.com"),
+                   system="meta")  # fmt: skip
+
+    (outcome,) = make_connector(server, "meta").deliver([job])
+
+    assert outcome.status is None
+    assert outcome.note == "meta removal incomplete: EMAIL_SHA256 1 of 2 received"
 
 
 def test_meta_expired_api_version_is_answered_like_meta_and_is_final(server):
@@ -576,5 +729,74 @@ def test_trade_desk_reads_failed_lines_as_one_based_item_numbers(server):
 
     outcomes = {o.job_id: o for o in make_connector(server, "trade_desk").deliver(jobs)}
 
-    assert outcomes["r1:trade_desk"].error.reason == "trade_desk: every item rejected"
+    assert outcomes["r1:trade_desk"].error.reason == "trade_desk: every current UID2 rejected"
     assert outcomes["r2:trade_desk"].status == "done"
+
+
+ROTATED_HASH = base64.b64encode(hashlib.sha256(b"rotated@example.com").digest()).decode()
+
+
+def refuse_at_ttd(server, uid2):
+    """TTD's sandbox will not know this raw UID2 (an InvalidUserId failed line)."""
+    uid2_sandbox.ISSUED.discard(uid2)
+    server.sandboxes["uid2"].vendor.keep_unissued = {uid2}
+
+
+def test_trade_desk_sends_the_previous_uid2_of_a_rotated_identity_after_the_current_one(server):
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    (call,) = calls(server, "trade_desk")
+    assert json.loads(call["body"])["Items"] == [
+        {"UID2": uid2_sandbox.raw_uid2(ROTATED_HASH)},
+        {"UID2": uid2_sandbox.previous_uid2(ROTATED_HASH)},
+    ]
+    assert (outcome.status, outcome.identifier_types_sent, outcome.note) == (
+        "done", ("email",), None,
+    )  # fmt: skip
+
+
+def test_trade_desk_fails_a_job_whose_current_uid2_ttd_refused_though_it_took_the_previous(server):
+    # Given a rotated identity whose current UID2 TTD refuses and whose previous one it takes
+    refuse_at_ttd(server, uid2_sandbox.raw_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the job fails (the old connector answered done with nothing listed as sent)
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "trade_desk: every current UID2 rejected", False,
+    )  # fmt: skip
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
+    assert outcome.note == "email rejected: InvalidUserId"
+
+
+def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
+    # Given a rotated identity whose previous UID2 TTD refuses and whose current one it takes
+    refuse_at_ttd(server, uid2_sandbox.previous_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the job is done and the email listed as sent (the old one listed it as rejected)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert outcome.identifier_types_rejected == ()
+    assert outcome.note == "email previous UID2 rejected: InvalidUserId"
+
+
+def test_trade_desk_is_never_done_with_no_identifier_type_sent(server):
+    # Given a person with two emails, TTD refusing the first one's UID2 and taking the second's
+    first = base64.b64encode(hashlib.sha256(b"p1@example.com").digest()).decode()
+    refuse_at_ttd(server, uid2_sandbox.raw_uid2(first))
+    job = make_job(("email", "p1@example.com"), ("email", "p2@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then email is rejected (a refused item), so no type was sent: not "done"
+    assert outcome.status is None
+    assert outcome.error.reason == "trade_desk: no identifier type accepted"
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
+    assert outcome.note == "email rejected (1 of 2 items): InvalidUserId"

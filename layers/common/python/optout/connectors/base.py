@@ -353,6 +353,11 @@ class Connector(ABC, Generic[S]):
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         """One batch (<= max_batch jobs, each usable): call the vendor, one outcome per job."""
 
+    def confirm_give_up_seconds(self, configured: float) -> float:
+        """How long a submitted job may stay unconfirmed before it fails: the worker's setting,
+        unless the vendor documents a longer processing time (see SegmentConnector)."""
+        return configured
+
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")

@@ -5,7 +5,9 @@ v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendor
 
 POST {base_url}/v1/audienceMembers:remove with every configured user list as a destination
 (`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
-optional `loginAccount` for a manager account), audience members whose
+optional `loginAccount` for a manager account: `login_account_type`, by default the operating
+account's family, GOOGLE_ADS for Google Ads and DISPLAY_VIDEO_PARTNER for DV360), audience
+members whose
 `userData.userIdentifiers` are `emailAddress` / `phoneNumber` = SHA-256 hex of the email as
 Google's formatting guide requires (lowercase, no whitespace; gmail.com and googlemail.com also
 without dots and '+tag' before the '@': hashing.google_email) / the E.164 phone with '+', and
@@ -38,6 +40,14 @@ SCOPE = "https://www.googleapis.com/auth/datamanager"
 AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_PARTNER"]
 DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
 IDENTIFIERS_PER_MEMBER = 10  # Google: at most 10 userIdentifiers in one AudienceMember
+# The login account's default type, by the operating account's: a Google Ads customer is
+# reached through a Google Ads manager account, a DV360 advertiser or partner through its
+# DV360 partner (the account that holds advertisers).
+LOGIN_FAMILY: dict[str, AccountType] = {
+    "GOOGLE_ADS": "GOOGLE_ADS",
+    "DISPLAY_VIDEO_ADVERTISER": "DISPLAY_VIDEO_PARTNER",
+    "DISPLAY_VIDEO_PARTNER": "DISPLAY_VIDEO_PARTNER",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +57,7 @@ class GoogleAdsOptions(Model):
     operating_account_id: str  # the Google Ads customer id, digits only
     operating_account_type: AccountType = "GOOGLE_ADS"
     login_account_id: str | None = None  # a manager account acting for the customer
+    login_account_type: AccountType | None = None  # default: LOGIN_FAMILY[operating type]
     user_list_ids: tuple[str, ...]
     token_url: str = GOOGLE_TOKEN_URL
 
@@ -89,8 +100,9 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             "accountType": self.opts.operating_account_type,
             "accountId": self.opts.operating_account_id,
         }
+        login_type = self.opts.login_account_type or LOGIN_FAMILY[self.opts.operating_account_type]
         login = (
-            {"loginAccount": {"accountType": "GOOGLE_ADS", "accountId": self.opts.login_account_id}}
+            {"loginAccount": {"accountType": login_type, "accountId": self.opts.login_account_id}}
             if self.opts.login_account_id
             else {}
         )

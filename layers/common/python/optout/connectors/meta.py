@@ -10,7 +10,9 @@ Authorization header and the hashes in the body, never in the URL.
 Meta reports throttling as HTTP 400 with codes 4/17/32/613/80003: retried like a 429; an
 expired API version (code 2635) is final and says so.
 "Done" means Meta accepted the removal (it applies it within about 24 hours and offers no
-status to poll); `vendor_ref` holds Meta's session ids.
+status to poll); `vendor_ref` holds Meta's session ids. Meta's answer counts what it took:
+`num_received` below the hashes sent, or any `num_invalid_entries`, fails every job of the
+batch for good, with those counts only.
 """
 
 import json
@@ -74,6 +76,7 @@ class MetaConnector(Connector[MetaSecret]):
             "PHONE_SHA256": sorted({meta_phone_sha256(i.value) for i in sent if i.type == "phone"}),
         }
         refs: list[str] = []
+        short: list[str] = []  # calls whose answer counts fewer entries taken than sent
         status = 200
         for url in self.urls:
             for schema, data in batches.items():
@@ -84,7 +87,18 @@ class MetaConnector(Connector[MetaSecret]):
                 payload = answer.json()
                 if isinstance(payload, dict) and payload.get("session_id") is not None:
                     refs.append(str(payload["session_id"]))
+                problem = _shortfall(payload, len(data))
+                if problem:
+                    short.append(f"{schema} {problem}")
         ref = ",".join(refs) or None
+        if short:
+            # Which hash Meta did not take is not known (its samples would be values): every
+            # job of the batch fails for good, with counts only; a replay re-sends them all.
+            note = "meta removal incomplete: " + "; ".join(short)
+            error = DeliveryError(note, retryable=False, http_status=status)
+            return [Outcome(j.job_id, None, status, ref, error=error, note=note,
+                            identifier_types_attempted=self.types_sent(j))
+                    for j in jobs]  # fmt: skip
         return [Outcome(j.job_id, "done", status, ref, self.types_sent(j)) for j in jobs]
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
@@ -145,3 +159,18 @@ def _codes(error: object) -> str:
     named = [("code", error.get("code")), ("subcode", error.get("error_subcode"))]
     return ", ".join(f"{name} {value}" for name, value in named
                      if type(value) is int)  # fmt: skip
+
+
+def _shortfall(payload: object, sent: int) -> str:
+    """What Meta's answer says it did not take: fewer `num_received` than sent, or any
+    `num_invalid_entries` (counts only, never `invalid_entry_samples`). "" when the answer
+    carries no counts: a 2xx is then all there is to judge."""
+    if not isinstance(payload, dict):
+        return ""
+    received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
+    problems = []
+    if type(received) is int and received < sent:
+        problems.append(f"{received} of {sent} received")
+    if type(invalid) is int and invalid > 0:
+        problems.append(f"{invalid} invalid")
+    return ", ".join(problems)

@@ -5,7 +5,9 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 2. One composite call (POST .../composite) running a SOQL query per lookup object, the emails
    in the request body (never in a URL that proxies and access logs keep):
    Contact and Lead (unconverted) by Email; with `person_accounts`, Account by PersonEmail
-   where IsPersonAccount. Each record's Individual is IndividualId (PersonIndividualId). A
+   where IsPersonAccount, and Contacts where not IsPersonAccount (a Person Account's "person
+   contact" is the same person: Salesforce's guidance is to work through the Account).
+   Each record's Individual is IndividualId (PersonIndividualId). A
    result in pages (`done: false`) is read to its end through each `nextRecordsUrl`.
 3. A record without an Individual gets one: POST .../composite/sobjects (sObject Collections,
    200 records a call) creating Individuals (LastName is required: the record's own), then
@@ -13,6 +15,9 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default) and, with `record_field`,
    an org's own checkbox (e.g. a custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself.
+`fields` must map every purpose of the system (configure() refuses it otherwise): a purpose
+without a field would be a "done" receipt with nothing written; a job for a purpose it does
+not map fails before any call.
 A person with no Contact, Lead or Person Account is `no_record` ("no such person"). The receipt
 lists every record changed (`Contact/003...`, `Individual/0PK...`). Salesforce answers
 synchronously: "done" means every write succeeded; a record Salesforce refused fails the jobs
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome
-from optout.connectors.errors import DeliveryError
+from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import HttpResponse, json_body, status_error
 from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
@@ -82,6 +87,7 @@ class Person:
     individual_id: str | None
     error: str | None = None  # Salesforce's status code when a write for it failed
     changed: list[str] = field(default_factory=list)
+    opted_out: bool = False  # its Individual's opt-out fields were written
 
 
 class SalesforceConnector(Connector[SalesforceSecret]):
@@ -93,6 +99,14 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         self.opts = parse_config(
             SalesforceOptions, self.system.options, "options", self.system.name
         )
+        # A purpose without a field would be "done" with nothing written (the default map has
+        # no limit_sensitive): refused here, as Segment's consent mode refuses a missing category.
+        missing = sorted(set(self.system.purposes) - set(self.opts.fields))
+        if missing:
+            raise ConfigError(
+                f"system {self.system.name}: options.fields must map every purpose to an "
+                f"Individual opt-out field (missing {missing})"
+            )
         self.root = self.opts.base_url.rstrip("/")
         self.data = f"{self.root}/services/data/{self.opts.api_version}"
         self.lookup_objects = ["Contact", "Lead"] + (
@@ -117,14 +131,35 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         return len(self.identifiers(job))
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        emails = sorted({i.value for job in jobs for i in self.identifiers(job)})
-        people = self._lookup(emails)
-        self._link_individuals([p for p in people if p.individual_id is None])
-        self._set_opt_outs(jobs, [p for p in people if p.error is None])
+        unmapped = {job.job_id: self._unmapped(job) for job in jobs}
+        writable = [job for job in jobs if not unmapped[job.job_id]]
         by_email: dict[str, list[Person]] = {}
-        for person in people:
-            by_email.setdefault(person.email, []).append(person)
-        return [self._outcome(job, by_email) for job in jobs]
+        if writable:
+            emails = sorted({i.value for job in writable for i in self.identifiers(job)})
+            people = self._lookup(emails)
+            self._link_individuals([p for p in people if p.individual_id is None])
+            self._set_opt_outs(writable, [p for p in people if p.error is None])
+            for person in people:
+                by_email.setdefault(person.email, []).append(person)
+        return [
+            self._no_field(job, unmapped[job.job_id])
+            if unmapped[job.job_id]
+            else self._outcome(job, by_email)
+            for job in jobs
+        ]
+
+    def _unmapped(self, job: Job) -> list[Purpose]:
+        return sorted(p for p in job.purposes if p not in self.opts.fields)
+
+    def _no_field(self, job: Job, purposes: list[Purpose]) -> Outcome:
+        """A job carrying a purpose no field stands for (configure() refuses such a system,
+        so only a job for a purpose the system does not list): nothing is written or looked
+        up, and the job fails for good rather than a receipt covering an unwritten purpose."""
+        error = DeliveryError(
+            f"salesforce: options.fields has no field for {', '.join(purposes)}",
+            retryable=False,
+        )
+        return Outcome(job.job_id, None, error=error)
 
     def _outcome(self, job: Job, by_email: dict[str, list[Person]]) -> Outcome:
         found = [p for i in self.identifiers(job) for p in by_email.get(i.value, [])]
@@ -136,6 +171,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             error = DeliveryError(
                 "salesforce update: " + ", ".join(errors), retryable=False, http_status=200
             )
+            return Outcome(job.job_id, None, 200, None, types, error=error)
+        if not all(p.opted_out for p in found):  # e.g. a job without purposes: nothing to set
+            error = DeliveryError("salesforce: no opt-out field written", retryable=False)
             return Outcome(job.job_id, None, 200, None, types, error=error)
         changed = tuple(sorted({c for p in found for c in p.changed}))
         individuals = sorted({p.individual_id for p in found if p.individual_id})
@@ -150,6 +188,10 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         subrequests = []
         for sobject in self.lookup_objects:
             email_field, individual_field, condition = LOOKUPS[sobject]
+            if sobject == "Contact" and self.opts.person_accounts:
+                # Each Person Account has a "person contact": found through the Account, not
+                # again as a Contact (the field exists only where Person Accounts are enabled)
+                condition += " AND IsPersonAccount = false"
             # Values are SOQL-quoted (soql_quote); object and field names are ours.
             soql = (
                 f"SELECT Id, {email_field}, {individual_field}, LastName FROM {sobject} "  # noqa: S608
@@ -278,8 +320,11 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             for person in owners.get(name, []):
                 if result[0] is None:
                     person.error = f"{sobject} {result[1]}"
-                elif name not in person.changed:
+                    continue
+                if name not in person.changed:
                     person.changed.append(name)
+                if sobject == "Individual":
+                    person.opted_out = True
 
     def _collections(
         self, method: str, records: list[dict[str, Any]], step: str

@@ -12,11 +12,13 @@ exists). That is delivery only: Segment answers 200 to almost every request, an 
 key and events it later drops included, so the receipt's note says so (CONSENT_NOTE).
 
 mode "regulation" (base_url the Public API, https://api.segmentapis.com): POST
-{base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default),
-subjectType USER_ID and the customer ids. Regulations run asynchronously: the job is
-`submitted` with the regulateId, and confirm() reads GET {base_url}/regulations/{id}:
-FINISHED is done; FAILED, INVALID, NOT_SUPPORTED and PARTIAL_SUCCESS fail with that status;
-INITIALIZED and RUNNING are still processing.
+{base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default; only
+the SUPPRESS_* types are accepted: a DELETE_* type stops no new data), subjectType USER_ID
+and the customer ids. Segment cannot suppress what device-mode destinations receive
+directly from the browser or app, so a FINISHED regulation covers cloud-mode data only.
+Regulations run asynchronously: the job is `submitted` with the regulateId, and confirm()
+reads GET {base_url}/regulations/{id}: FINISHED is done; FAILED, INVALID, NOT_SUPPORTED and
+PARTIAL_SUCCESS fail with that status; INITIALIZED and RUNNING are still processing.
 
 Segment matches on userId only: our device_id cookie is not Segment's anonymousId.
 """
@@ -47,9 +49,15 @@ RegulationType = Literal[
     "DELETE_ONLY",
     "DELETE_ARCHIVE_ONLY",
 ]
+# Segment: DELETE_ONLY deletes "existing data without suppressing any new data"; the
+# DELETE_* types never stop new events reaching destinations, so an opt-out cannot use them.
+SUPPRESSING = frozenset({"SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"})
 FINISHED = "FINISHED"
 STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
+# Segment: a suppression "can take up to 30 days to process", and deletions have a 30-day
+# SLA; a regulation still RUNNING before then is not a failure.
+REGULATION_GIVE_UP_SECONDS = 30 * 24 * 3600
 # Segment's Tracking API answers 200 to an unknown write key and to events it drops later: a
 # consent receipt can prove delivery, not effect (docs/vendors.md, "Segment").
 CONSENT_NOTE = (
@@ -85,6 +93,13 @@ class SegmentConnector(Connector[SegmentSecret]):
     def configure(self) -> None:
         self.opts = parse_config(SegmentOptions, self.system.options, "options", self.system.name)
         self.root = self.opts.base_url.rstrip("/")
+        if self.opts.regulation_type not in SUPPRESSING:
+            raise ConfigError(
+                f"system {self.system.name}: options.regulation_type "
+                f"{self.opts.regulation_type} does not suppress new data, so Segment would keep "
+                f"collecting and forwarding the person's events: use one of "
+                f"{', '.join(sorted(SUPPRESSING))}"
+            )
         if self.opts.mode == "consent":
             missing = sorted(set(self.system.purposes) - set(self.opts.categories))
             if missing:
@@ -92,6 +107,11 @@ class SegmentConnector(Connector[SegmentSecret]):
                     f"system {self.system.name}: options.categories must map every purpose "
                     f"to a consent category id of the workspace (missing {missing})"
                 )
+
+    def confirm_give_up_seconds(self, configured: float) -> float:
+        if self.opts.mode == "regulation":
+            return max(configured, REGULATION_GIVE_UP_SECONDS)
+        return configured
 
     def _credential(self, needed: Literal["write_key", "token"]) -> str:
         value = getattr(self.creds, needed)

@@ -9,17 +9,20 @@
    the last 90 days, so TTD may still hold data under it).
 A person the operator cannot map (opted out of UID2 already, or an invalid identifier) has no
 UID2 for TTD to act on: `no_record`, with the operator's reason. TTD answers 200 with
-`FailedLines`, whose `ItemNumber` is 1-based (TTD's `ttd-data` SDK converts it with `- 1`):
-a job all of whose items failed fails. "Done" means TTD accepted the opt-out items; the
-receipt lists as sent only the types whose every item TTD accepted, and a type with a failed
-line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rejected, with a note.
+`FailedLines`, whose `ItemNumber` is 1-based (TTD's `ttd-data` SDK converts it with `- 1`).
+A job is judged by its current UID2s (TTD's own client sends nothing else): a refused
+previous UID2 is only a note. "Done" means TTD accepted current UID2s of the person; the
+receipt lists as sent only the types whose every current UID2 TTD accepted, and a type with a
+failed line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rejected, with a
+note. A job with no type sent fails, even when some of its items went through.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import Connector, Job, Outcome, reason_code
+from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
@@ -58,13 +61,17 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         mapped = self._map(jobs)
         items: list[dict[str, str]] = []
-        owner: list[tuple[str, str]] = []  # item index -> (job id, identifier type)
+        # Items are judged by the current UID2s only (the one TTD uses today; TTD's own client
+        # sends nothing else): `current` maps each current-UID2 item, in order, to its job and
+        # type; a previous UID2 is an extra, and TTD refusing it is only a note.
+        current: list[tuple[str, str]] = []
+        position: dict[int, int] = {}  # item index -> its index in `current`
+        previous: dict[int, tuple[str, str]] = {}  # item index -> (job id, type)
         dropped: dict[str, dict[str, str]] = {}  # job id -> {type: why it has no UID2}
         outcomes: dict[str, Outcome] = {}
         for job in jobs:
             found = [(i.type, mapped[(i.type, i.value)]) for i in self.identifiers(job)]
-            uid2s = [(kind, u) for kind, m in found for u in (m.uid2, m.previous) if u]
-            if not uid2s:
+            if not any(m.uid2 for _, m in found):
                 reasons = sorted({m.reason or "unmapped" for _, m in found})
                 note = "no UID2 for this person (UID2 operator: " + ", ".join(reasons) + ")"
                 outcomes[job.job_id] = Outcome(
@@ -73,16 +80,20 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 continue
             unmapped: dict[str, set[str]] = {}  # a type with any value left unmapped
             for kind, m in found:
-                if not (m.uid2 or m.previous):
+                if not m.uid2:
                     unmapped.setdefault(kind, set()).add(m.reason or "unmapped")
+                    continue
+                position[len(items)] = len(current)
+                current.append((job.job_id, kind))
+                items.append({"UID2": m.uid2})
+                if m.previous:
+                    previous[len(items)] = (job.job_id, kind)
+                    items.append({"UID2": m.previous})
             if unmapped:
                 dropped[job.job_id] = {
                     kind: "UID2 operator " + ", ".join(sorted(why))
                     for kind, why in unmapped.items()
                 }
-            for kind, uid2 in uid2s:
-                items.append({"UID2": uid2})
-                owner.append((job.job_id, kind))
         if items:
             creds = self.creds
             answer = self.http.send(
@@ -106,10 +117,18 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 if isinstance(line, dict) and str(line.get("ItemNumber", "")).isdigit()
             }
             sent = [job for job in jobs if job.job_id not in outcomes]
-            for outcome in self.item_outcomes(
-                sent, owner, failed, answer.status, "trade_desk: every item rejected", dropped
-            ):
-                outcomes[outcome.job_id] = outcome
+            judged = self.item_outcomes(
+                sent,
+                current,
+                {position[i]: code for i, code in failed.items() if i in position},
+                answer.status,
+                "trade_desk: every current UID2 rejected",
+                dropped,
+            )
+            notes = _previous_refused({previous[i]: code for i, code in failed.items()
+                                       if i in previous})  # fmt: skip
+            for outcome in judged:
+                outcomes[outcome.job_id] = _strict(outcome, notes.get(outcome.job_id))
         return [outcomes[job.job_id] for job in jobs]
 
     def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:
@@ -129,3 +148,33 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         found = {("email", e): m for e, m in zip(emails, email_maps, strict=True)}
         found.update({("phone", p): m for p, m in zip(phones, phone_maps, strict=True)})
         return found
+
+
+def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:
+    """job id -> a note on the previous UID2s TTD refused, by type, with its reason codes."""
+    codes: dict[str, dict[str, set[str]]] = {}
+    for (job_id, kind), code in refused.items():
+        codes.setdefault(job_id, {}).setdefault(kind, set())
+        if reason_code(code):
+            codes[job_id][kind].add(code)
+    return {
+        job_id: "; ".join(
+            f"{kind} previous UID2 rejected" + (f": {', '.join(sorted(why))}" if why else "")
+            for kind, why in sorted(kinds.items())
+        )
+        for job_id, kinds in codes.items()
+    }
+
+
+def _strict(outcome: Outcome, previous_note: str | None) -> Outcome:
+    """The judged outcome with the previous-UID2 note added; and never `done` with no type
+    sent: every type had a refused current UID2 (or none at all), so TTD did not act on the
+    identifiers it uses today for any type of the person."""
+    note = "; ".join(n for n in (outcome.note, previous_note) if n) or None
+    if outcome.status == "done" and not outcome.identifier_types_sent:
+        error = DeliveryError(
+            "trade_desk: no identifier type accepted", retryable=False,
+            http_status=outcome.http_status,
+        )  # fmt: skip
+        return replace(outcome, status=None, error=error, note=note)
+    return replace(outcome, note=note)

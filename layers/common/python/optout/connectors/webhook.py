@@ -6,8 +6,12 @@ the receiver can check origin, reject replays and rotate the secret. `notice` te
 receiver what the law asks of it: CCPA regulations §7026(f) make a business notify the third
 parties it sold or shared the consumer's personal information to, and direct them to comply
 and to forward the request to anyone they passed that information on to.
-One job per call: receivers treat each call as one request. "Done" means the receiver answered
-2xx; its `reference` (or X-Request-Id) becomes the receipt's vendor reference.
+One job per call: receivers treat each call as one request. What the answer means (the
+contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "done"; a 2xx with
+JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
+Accepted says it was only queued, which is not done: retried like a 5xx, and the receiver,
+which knows the job_id, answers 200 once applied. `reference` (or X-Request-Id) becomes the
+receipt's vendor reference.
 """
 
 import time
@@ -16,10 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+ACCEPTED = 202  # queued by the receiver, not applied: not "done"
+NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such person
 
 NOTICE: dict[str, Any] = {
     "regulation": "Cal. Code Regs. tit. 11, § 7026(f)",
@@ -83,7 +91,15 @@ class WebhookConnector(Connector[WebhookSecret]):
         }
         url = self.opts.base_url.rstrip("/") + self.opts.path
         answer = self.http.send("POST", url, step="webhook", headers=headers, body=body)
+        if answer.status == ACCEPTED:
+            raise DeliveryError(
+                "webhook: 202 Accepted (queued, not applied)", retryable=True, http_status=ACCEPTED
+            )
         payload = answer.json()
         ref = payload.get("reference") if isinstance(payload, dict) else None
         ref = ref or answer.headers.get("x-request-id")
-        return [Outcome(job.job_id, "done", answer.status, ref, self.types_sent(job))]
+        types = self.types_sent(job)
+        if isinstance(payload, dict) and payload.get("result") == NO_RECORD:
+            return [Outcome(job.job_id, "no_record", answer.status, ref, types,
+                            note="no such person (receiver)")]  # fmt: skip
+        return [Outcome(job.job_id, "done", answer.status, ref, types)]

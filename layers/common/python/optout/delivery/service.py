@@ -5,7 +5,8 @@ Job lifecycle: pending -> submitted -> done | no_record | failed. A vendor that 
 asynchronously answers "submitted" with its reference; the worker then sends itself a delayed
 message (`confirm: n`, DelaySeconds <= 900) to ask the vendor again later, re-sent with a
 growing delay until the vendor reports a final state or the job is older than
-`confirm_give_up_seconds` (then it fails: "vendor did not confirm within ..."). Nothing sleeps.
+`confirm_give_up_seconds`, or the longer time its connector allows (Segment regulations: 30
+days), then it fails: "vendor did not confirm within ...". Nothing sleeps.
 Every final status goes through `DeliveryService._finish`.
 
 A retry waits as long as the vendor asked, even past SQS's 12 h visibility: the job's
@@ -356,15 +357,23 @@ class DeliveryService:
             )
             for e in entries
         ]
+        give_up = self.settings.confirm_give_up_seconds
         try:
-            outcomes = {o.job_id: o for o in self.connector_for(system).confirm(submitted)}
+            connector = self.connector_for(system)
+            give_up = connector.confirm_give_up_seconds(give_up)
+            outcomes = {o.job_id: o for o in connector.confirm(submitted)}
         except UNUSABLE as error:
             outcomes = self._unusable(system, [s.job_id for s in submitted], error)
         for entry in entries:
-            self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule)
+            self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
 
     def _settle_check(
-        self, entry: Entry, outcome: Outcome, report: BatchReport, schedule: ConfirmScheduler
+        self,
+        entry: Entry,
+        outcome: Outcome,
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+        give_up: float,  # seconds: the connector's, at least the worker's setting
     ) -> None:
         job, check = entry.job, entry.parsed.confirm or 1
         if outcome.not_started:  # out of time before its call: give the lease back
@@ -382,8 +391,8 @@ class DeliveryService:
         elif error is not None and not error.retryable:  # the vendor's verdict
             receipt["error"] = error.reason
             self._finish(job, "failed", receipt, report, iso(now), error, "vendor_failed")
-        elif self._age(job, now) >= self.settings.confirm_give_up_seconds:
-            limit = duration_text(self.settings.confirm_give_up_seconds)
+        elif self._age(job, now) >= give_up:
+            limit = duration_text(give_up)
             receipt["error"] = f"vendor did not confirm within {limit}"
             self._finish(job, "failed", receipt, report, iso(now), error, "not_confirmed")
         else:  # still processing, or the status call failed: ask again later
