@@ -274,7 +274,7 @@ def test_braze_updates_every_profile_that_holds_the_email_by_its_braze_id(server
         == {"do_not_sell_or_share": True}
     )
     assert outcome.status == "done"
-    assert outcome.note == "email matched 2 Braze profiles, each updated"
+    assert outcome.note == "email matched 2 Braze profiles, an update sent to each"
     assert "shared.person" not in outcome.note
 
 
@@ -304,6 +304,21 @@ def test_braze_partial_rejection_lists_the_rejected_type_apart_and_notes_it(serv
     assert outcome.identifier_types_rejected == ("email",)
     assert outcome.note == "email rejected"
     assert "locked" not in repr(outcome)
+
+
+def test_braze_is_not_done_when_one_of_a_types_objects_was_rejected(server):
+    # Given a person with two emails, Braze taking the first's profile and rejecting the other's
+    job = make_job(("email", "p2@example.com"), ("email", "locked@example.com"), system="braze")
+
+    # When it is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then no type was sent whole, so the job is not done (the person's second profile is not
+    # opted out), and the receipt says what was refused
+    assert outcome.status is None
+    assert outcome.error.reason == "braze: no identifier type accepted"
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
+    assert outcome.note.endswith("; email rejected (1 of 2 items)")
 
 
 def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collection_call(server):

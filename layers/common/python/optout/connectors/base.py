@@ -306,7 +306,8 @@ class Connector(ABC, Generic[S]):
         identifier type); `rejected_items`: item index -> the vendor's reason code ("" if it
         gives none); `dropped`: job id -> {type: reason} of types not sent at all.
 
-        A job fails only when every one of its items was rejected; otherwise it is `done`. Either
+        A job fails when every one of its items was rejected, or when no identifier type was
+        sent whole (each type had an item rejected, or was dropped); otherwise it is `done`. Either
         way a type with a rejected item, or dropped, is listed as rejected, not as sent, and the
         note names it with the reason codes: a partial outcome stays visible on the receipt."""
         items: dict[str, dict[str, int]] = {}
@@ -336,8 +337,12 @@ class Connector(ABC, Generic[S]):
                 for kind in sorted(gone)
             )
             note = "; ".join(parts) or None
-            if sum(bad.values()) >= sum(mine.values()) > 0:
-                error = DeliveryError(reason, retryable=False, http_status=status)
+            # Never done with nothing sent: a type with one refused item (a second profile of
+            # the same email, say) is not opted out everywhere the vendor holds it.
+            every = sum(bad.values()) >= sum(mine.values()) > 0
+            if every or not sent:
+                why = reason if every else f"{self.system.type}: no identifier type accepted"
+                error = DeliveryError(why, retryable=False, http_status=status)
                 outcomes.append(Outcome(job.job_id, None, status, error=error, note=note,
                                         identifier_types_sent=sent,
                                         identifier_types_rejected=rejected))  # fmt: skip

@@ -71,7 +71,7 @@ class BrazeConnector(Connector[BrazeSecret]):
                 )
             shared = sum(len(keys) for i, keys in found if i.type == "email")
             if shared > 1:  # one email, several profiles: each is updated by its braze_id
-                notes[job.job_id] = f"email matched {shared} Braze profiles, each updated"
+                notes[job.job_id] = f"email matched {shared} Braze profiles, an update sent to each"
             for identifier, keys in found:
                 for key in keys:
                     attributes.append(

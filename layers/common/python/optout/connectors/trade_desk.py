@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome, reason_code
-from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
@@ -167,14 +166,7 @@ def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:
 
 
 def _strict(outcome: Outcome, previous_note: str | None) -> Outcome:
-    """The judged outcome with the previous-UID2 note added; and never `done` with no type
-    sent: every type had a refused current UID2 (or none at all), so TTD did not act on the
-    identifiers it uses today for any type of the person."""
+    """The judged outcome with the previous-UID2 note added (base.item_outcomes already fails
+    a job with no type sent: TTD did not act on the identifiers it uses today)."""
     note = "; ".join(n for n in (outcome.note, previous_note) if n) or None
-    if outcome.status == "done" and not outcome.identifier_types_sent:
-        error = DeliveryError(
-            "trade_desk: no identifier type accepted", retryable=False,
-            http_status=outcome.http_status,
-        )  # fmt: skip
-        return replace(outcome, status=None, error=error, note=note)
     return replace(outcome, note=note)
