@@ -111,6 +111,9 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("opt-out", {"email": "a@b.c", "purposes": [None]}),
     ("opt-out", {"email": "a@b.c", "agent": {}}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": ""}}),
+    ("opt-out", {"email": "a@b.c", "agent": {"name": "   "}}),  # the model strips, then refuses
+    ("opt-out", {"email": "a@b.c", "agent": {"name": " A"}}),  # the model strips it: its dump
+    ("opt-out", {"email": "a@b.c", "agent": {"name": "A", "agent_id": "x\u3000"}}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": "A", "extra": 1}}),
     ("opt-out", {"email": "a@b.c", "agent": "A"}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": "n" * 201}}),

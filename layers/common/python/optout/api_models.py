@@ -13,6 +13,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    StringConstraints,
     model_serializer,
 )
 from pydantic_core import PydanticCustomError
@@ -113,8 +114,11 @@ class ConsentStateOut(ApiModel):
 
 
 class AgentIn(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    agent_id: Annotated[str, Field(max_length=200)] | None = None
+    """Who files for the consumer (CCPA §7026), kept in the request's evidence. Trimmed before
+    the length check: a name of spaces names no agent, like an empty one."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    agent_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 
 class OptOutIn(StrictModel):

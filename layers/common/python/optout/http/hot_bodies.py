@@ -40,6 +40,12 @@ def _text(low: int, high: int, pattern: str | None = None) -> Check:
     return check
 
 
+def _trimmed(check: Check) -> Check:
+    """A text the model strips (AgentIn): one with whitespace around it is the model's to read
+    (Python's strip removes every character pydantic's does, and a few more)."""
+    return lambda value: NO if type(value) is str and value != value.strip() else check(value)
+
+
 def _optional(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
 
@@ -115,8 +121,8 @@ IDENTITY: Final = _spec(
     ("phone", _PHONE, None),
 )
 AGENT: Final = _spec(
-    ("name", _text(1, 200), REQUIRED),
-    ("agent_id", _optional(_text(0, 200)), None),
+    ("name", _trimmed(_text(1, 200)), REQUIRED),
+    ("agent_id", _optional(_trimmed(_text(0, 200))), None),
 )
 CONSENT: Final = _spec(
     ("device_id", _DEVICE_ID, REQUIRED),
