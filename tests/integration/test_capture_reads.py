@@ -7,8 +7,10 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+from pydantic import BaseModel
 
 from local.cfn_yaml import load_template
+from optout.api_models import ConsentOut, ConsentStateOut, OptOutOut, RequestStatusOut
 from optout.identifiers import Identifier, lookup_key
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import serialize
@@ -198,6 +200,64 @@ def test_openapi_carries_the_pydantic_schemas(aws: Aws, capture: ModuleType) -> 
     assert body["schema"]["$ref"] == "#/components/schemas/ConsentIn"
     assert schemas["ConsentIn"]["additionalProperties"] is False
     assert set(schemas["ConsentIn"]["required"]) == {"device_id"}
+
+
+# Every public route's answer, and the model that describes it (DESIGN's public contract).
+ANSWERS: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
+    ("post", "/v1/consent"): ("202", ConsentOut),
+    ("get", "/v1/consent/{device_id}"): ("200", ConsentStateOut),
+    ("post", "/v1/opt-out"): ("202", OptOutOut),
+    ("get", "/v1/requests/{request_id}"): ("200", RequestStatusOut),
+}
+
+
+def _component(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The one component a JSON answer's schema refers to."""
+    (ref,) = [o["$ref"] for o in schema.get("anyOf", [schema]) if "$ref" in o]
+    found: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return found
+
+
+def test_every_public_answer_is_described_with_its_models_fields(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    operations = {(m, path): op for path, ops in spec["paths"].items() for m, op in ops.items()}
+    assert set(operations) == set(ANSWERS)
+    for key, (status, model) in ANSWERS.items():
+        schema = operations[key]["responses"][status]["content"]["application/json"]["schema"]
+        component = _component(spec, schema)
+        assert set(component.get("properties", {})) == set(model.model_fields), key
+        required = {n for n, f in model.model_fields.items() if f.is_required()}
+        assert set(component.get("required", [])) == required, key
+
+
+def test_the_status_answer_states_designs_fields_and_statuses(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    answer = spec["paths"]["/v1/requests/{request_id}"]["get"]["responses"]["200"]
+    status = _component(spec, answer["content"]["application/json"]["schema"])
+    assert status.get("additionalProperties") is not True
+    assert set(status["required"]) == {
+        "request_id",
+        "status",
+        "received_at",
+        "deadline",
+        "systems_total",
+        "systems_done",
+        "systems_failed",
+    }
+    assert set(status["properties"]) >= {"completed_at", "denied_at", "denial_reason"}
+    assert status["properties"]["status"]["enum"] == [
+        "received",
+        "processing",
+        "completed",
+        "failed",
+        "denied",
+    ]
+    assert status["properties"]["received_at"]["format"] == "date-time"
+    assert status["properties"]["deadline"]["format"] == "date"
 
 
 def test_every_schema_reference_in_the_openapi_document_resolves(

@@ -9,12 +9,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StrictStr,
     StringConstraints,
-    model_serializer,
 )
 from pydantic_core import PydanticCustomError
 
@@ -61,6 +59,15 @@ IdentityToken = Annotated[
         "identifiers it binds *verified* (README: Identity tokens).",
     ),
 ]
+
+
+# Answers' times as the OpenAPI document states them (ISO 8601 UTC; a deadline is a day).
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Date = Annotated[str, Field(json_schema_extra={"format": "date"})]
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class ApiModel(BaseModel):
@@ -110,7 +117,7 @@ class ConsentStateOut(ApiModel):
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
-    updated_at: str | None
+    updated_at: Timestamp | None
 
 
 class AgentIn(StrictModel):
@@ -143,8 +150,8 @@ class OptOutIn(StrictModel):
 class OptOutOut(ApiModel):
     request_id: str
     status: RequestStatus
-    received_at: str
-    deadline: str
+    received_at: Timestamp
+    deadline: Date
 
 
 class RequestStatusOut(ApiModel):
@@ -153,24 +160,21 @@ class RequestStatusOut(ApiModel):
 
     request_id: str
     status: RequestStatus
-    received_at: str
-    deadline: str
-    completed_at: str | None = None
+    received_at: Timestamp
+    deadline: Date
+    completed_at: Timestamp | None = None
     systems_total: int
     systems_done: int
     systems_failed: int
     # Only on a denied request (CCPA §7026(e)): when, and the reason code (the operator's
-    # explanation stays in the operators' record).
-    denied_at: str | None = None
-    denial_reason: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_empty_denial(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        dumped: dict[str, object] = handler(self)
-        for name in ("denied_at", "denial_reason"):
-            if dumped.get(name) is None:
-                dumped.pop(name, None)
-        return dumped
+    # explanation stays in the operators' record). Left out per field (exclude_if), not by a
+    # model serializer: one typed as a dict made the OpenAPI schema an untyped map.
+    denied_at: Timestamp | None = Field(
+        default=None, exclude_if=_absent, description="Only on a denied request."
+    )
+    denial_reason: str | None = Field(
+        default=None, exclude_if=_absent, description="Only on a denied request: the reason code."
+    )
 
 
 class IdentityRef(StrictModel):
