@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from local.cfn_yaml import load_template
 from optout.api_models import ConsentOut, ConsentStateOut, OptOutOut, RequestStatusOut
+from optout.http.openapi import server_url
 from optout.identifiers import Identifier, lookup_key
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import serialize
@@ -258,6 +259,60 @@ def test_the_status_answer_states_designs_fields_and_statuses(
     ]
     assert status["properties"]["received_at"]["format"] == "date-time"
     assert status["properties"]["deadline"]["format"] == "date"
+
+
+def test_the_webform_form_post_and_the_html_pages_are_documented(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    opt_out = spec["paths"]["/v1/opt-out"]["post"]
+    status = spec["paths"]["/v1/requests/{request_id}"]["get"]
+    # The form the webform posts, beside the JSON body
+    content = opt_out["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+    # A page is text/html, never a JSON string: the JSON answer is the model alone
+    page = {"schema": {"type": "string"}}
+    for answer in (opt_out["responses"]["202"], status["responses"]["200"]):
+        assert answer["content"]["text/html"] == page
+        assert "$ref" in answer["content"]["application/json"]["schema"]
+    for operation in (opt_out, status):
+        assert operation["responses"]["4XX"]["content"]["text/html"] == page
+
+
+def test_the_idempotency_key_and_sec_gpc_headers_are_documented(
+    aws: Aws, capture: ModuleType
+) -> None:
+    paths = _openapi(capture)["paths"]
+    for operation in (paths["/v1/consent"]["post"], paths["/v1/opt-out"]["post"]):
+        headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+        assert set(headers) == {"Idempotency-Key", "Sec-GPC"}
+        assert headers["Idempotency-Key"]["schema"]["maxLength"] == 255
+        assert not any(p["required"] for p in headers.values())
+
+
+def test_the_documents_server_carries_the_execute_api_stage(aws: Aws, capture: ModuleType) -> None:
+    # Given the document asked for on an execute-api URL's named stage (rawPath has the stage)
+    event = load_event("openapi_get.json")
+    event["rawPath"] = "/prod/v1/openapi.json"
+    domain = "abc123.execute-api.us-east-1.amazonaws.com"
+    event["requestContext"].update(stage="prod", domainName=domain)
+    # Then a client built from it calls /prod/v1/..., not the host's /v1/... (a 404 there)
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["servers"] == [{"url": "/prod"}]
+
+
+@pytest.mark.parametrize(
+    ("stage", "domain", "server"),
+    [("prod", "abc123.execute-api.us-east-1.amazonaws.com", "/prod"),
+     ("prod", "api.example.com", "/"),  # a custom domain: its API mapping is at the root
+     ("$default", "abc123.execute-api.us-east-1.amazonaws.com", "/"),
+     (None, None, "/")],
+)  # fmt: skip
+def test_the_server_is_where_the_routes_are_for_that_host(
+    stage: str | None, domain: str | None, server: str
+) -> None:
+    assert server_url({"requestContext": {"stage": stage, "domainName": domain}}) == server
 
 
 def test_every_schema_reference_in_the_openapi_document_resolves(
