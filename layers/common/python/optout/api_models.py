@@ -2,7 +2,7 @@
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -70,6 +70,25 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+def _blank_is_absent(value: object) -> object:
+    """An optional identifier sent as "" (many forms and agent tools send an unfilled input
+    so) names nobody: absent, as a blank field of a form post is (http/raw_body.py)."""
+    return None if value == "" else value
+
+
+def _states_blank(schema: dict[str, Any]) -> None:
+    any_of: list[dict[str, Any]] = schema["anyOf"]
+    any_of.insert(-1, {"type": "string", "maxLength": 0, "description": "the same as absent"})
+
+
+# The optional identifiers of a body: "" is absent too, and the OpenAPI document says so.
+_BLANK = (BeforeValidator(_blank_is_absent), Field(json_schema_extra=_states_blank))
+OptionalEmail = Annotated[Email | None, *_BLANK]
+OptionalPhone = Annotated[Phone | None, *_BLANK]
+OptionalCustomerId = Annotated[CustomerId | None, *_BLANK]
+OptionalDeviceId = Annotated[DeviceId | None, *_BLANK]
+
+
 class ApiModel(BaseModel):
     # Built on first use, not at import: a function builds only the models of the routes it
     # serves (the capture function never builds the admin ones), and a cold start is imports.
@@ -81,9 +100,9 @@ class StrictModel(ApiModel):
 
 
 class IdentityIn(StrictModel):
-    email: Email | None = None
-    customer_id: CustomerId | None = None
-    phone: Phone | None = None
+    email: OptionalEmail = None
+    customer_id: OptionalCustomerId = None
+    phone: OptionalPhone = None
 
 
 class ConsentIn(StrictModel):
@@ -129,10 +148,10 @@ class AgentIn(StrictModel):
 
 
 class OptOutIn(StrictModel):
-    email: Email | None = None
-    phone: Phone | None = None
-    customer_id: CustomerId | None = None
-    device_id: DeviceId | None = None
+    email: OptionalEmail = None
+    phone: OptionalPhone = None
+    customer_id: OptionalCustomerId = None
+    device_id: OptionalDeviceId = None
     purposes: Annotated[list[Purpose], Field(min_length=1, max_length=5)] | None = Field(
         default=None,
         description=(
