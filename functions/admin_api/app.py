@@ -252,7 +252,9 @@ _SIGV4 = APIKey(
     description="AWS Signature Version 4 (service execute-api) by an allowed role",
     **{"in": APIKeyIn.header},
 )
-answers.install(app)
+# An unknown IAM route points at the document that lists the IAM routes, not the public one.
+NO_ROUTE = Refused(404, "not_found", "no such route: /v1/admin/openapi.json lists the routes", None)
+answers.install(app, no_route=NO_ROUTE)
 
 
 # -- helpers -------------------------------------------------------------------------------
