@@ -126,6 +126,10 @@ def status(
               f"{record['received_at']}, deadline {record['deadline']}{completed}")  # fmt: skip
     out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
               f"{record['systems_failed']} failed")  # fmt: skip
+    agent = ((record.get("event") or {}).get("evidence") or {}).get("agent")
+    if agent:  # who filed for the consumer: counsel may ask that agent for the permission
+        known_as = f" ({agent['agent_id']})" if agent.get("agent_id") else ""
+        out.print(f"filed by agent: {agent['name']}{known_as}", soft_wrap=True, markup=False)
     if record.get("denial"):
         denial = record["denial"]
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "

@@ -191,7 +191,7 @@ def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[Operat
 
 @app.get("/v1/admin/openapi.json", include_in_schema=False)
 def get_openapi() -> Response[str]:
-    return Response(200, JSON, _openapi_document())
+    return Response(200, JSON, _openapi_document(openapi.server_url(app.current_event.raw_event)))
 
 
 @app.post("/v1/admin/systems/<system>/redrive", summary="Operators: a system's DLQ back to work")
@@ -232,12 +232,14 @@ def post_import(body: ImportIn) -> ImportOut:
 # -- errors: one map from exception to answer ----------------------------------------------
 
 
-@cache  # the routes never change in a container
-def _openapi_document() -> str:
+@cache  # the routes never change in a container (one document per server: one stage)
+def _openapi_document(server: str = "/") -> str:
     # SigV4 (AWS_IAM) on every route, as API Gateway enforces it; callers sign as LinkerRole
     # (identity links) or OperatorRole (/v1/admin/*).
     return openapi.document(
         app,
+        server=server,
+        headers={"POST /v1/identity-links": ("Idempotency-Key",)},
         title="optout-bridge IAM routes",
         version="1",
         security_schemes={"sigv4": _SIGV4},
@@ -250,7 +252,9 @@ _SIGV4 = APIKey(
     description="AWS Signature Version 4 (service execute-api) by an allowed role",
     **{"in": APIKeyIn.header},
 )
-answers.install(app)
+# An unknown IAM route points at the document that lists the IAM routes, not the public one.
+NO_ROUTE = Refused(404, "not_found", "no such route: /v1/admin/openapi.json lists the routes", None)
+answers.install(app, no_route=NO_ROUTE)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from optout.webform_pages import (
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
     from optout.queries import QueryService
 
@@ -197,7 +198,12 @@ def resolver() -> "APIGatewayHttpResolver":
     ) -> ConsentStateOut:
         return services().queries.consent_state(device_id)
 
-    @app.post("/v1/opt-out", status_code=202, summary="Webform or agent opt-out (JSON or form)")
+    @app.post(
+        "/v1/opt-out",
+        status_code=202,
+        summary="Webform or agent opt-out (JSON or form)",
+        responses={202: _answer_or_page(OptOutOut, "Accepted; a plain form post gets a page")},
+    )
     def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
         captured = _record_opt_out(body.model_dump(mode="json"))
         if HTML_PAGES.get():
@@ -207,6 +213,7 @@ def resolver() -> "APIGatewayHttpResolver":
     @app.get(
         "/v1/requests/<request_id>",
         summary="Status of a request for the consumer or agent (a page for Accept: text/html)",
+        responses={200: _answer_or_page(RequestStatusOut, "The status; a page for a browser")},
     )
     def get_request(
         request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
@@ -218,17 +225,41 @@ def resolver() -> "APIGatewayHttpResolver":
 
     @app.get("/v1/openapi.json", include_in_schema=False)
     def get_openapi() -> Response[str]:
-        return Response(200, JSON, _openapi_document())
+        from optout.http.openapi import server_url  # noqa: PLC0415
+
+        return Response(200, JSON, _openapi_document(server_url(app.current_event.raw_event)))
 
     answers.install(app, _render)
     return app
 
 
-@cache  # the routes never change in a container
-def _openapi_document() -> str:
+def _answer_or_page(model: type[Any], description: str) -> "OpenAPIResponse":
+    """A route's answer: the model's JSON, or the HTML page a person's browser gets."""
+    return {
+        "description": description,
+        "content": {JSON: {"model": model}, TEXT_HTML: {"schema": {"type": "string"}}},
+    }
+
+
+# What the OpenAPI document adds to the routes' models (optout/http/openapi.py): the headers
+# read before routing, the webform's plain form post, and the routes that answer a person's
+# refusal with a page.
+OPENAPI_HEADERS = {
+    "POST /v1/consent": ("Idempotency-Key", "Sec-GPC"),
+    "POST /v1/opt-out": ("Idempotency-Key", "Sec-GPC"),
+}
+OPENAPI_FORMS = {"POST /v1/opt-out": "OptOutIn"}
+OPENAPI_PAGES = ("POST /v1/opt-out", "GET /v1/requests/{request_id}")
+
+
+@cache  # the routes never change in a container (one document per server: one stage)
+def _openapi_document(server: str = "/") -> str:
     from optout.http import openapi  # noqa: PLC0415
 
-    return openapi.document(resolver(), title="optout-bridge", version="1")
+    return openapi.document(
+        resolver(), server=server, headers=OPENAPI_HEADERS, forms=OPENAPI_FORMS,
+        pages=OPENAPI_PAGES, title="optout-bridge", version="1",
+    )  # fmt: skip
 
 
 # -- errors: one envelope for every refusal (optout/http/answers.py) ------------------------

@@ -56,6 +56,22 @@ def test_request_detail_lists_every_system_with_identifier_types_but_no_values(
     assert "jane" not in answer["body"].lower()
 
 
+def test_request_detail_and_export_name_the_agent_who_filed_it(pipe: Pipeline) -> None:
+    # Given an authorised agent's opt-out (CCPA §7026: counsel may ask it for the permission)
+    agent = {"name": "Acme Agents", "agent_id": "A-1"}
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "agent": agent})
+    pipe.resolve()
+    # When an operator reads its record, and exports the day it came in
+    detail = json_body(admin_get(pipe, request["request_id"]))
+    day = detail["received_at"][:10]
+    export = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/range",
+                                           {"from": day, "to": day}, iam=True))  # fmt: skip
+    # Then both say which agent filed it
+    assert (detail["event"]["source"], detail["event"]["evidence"]["agent"]) == ("agent", agent)
+    (record,) = [r for r in json_body(export)["records"] if r["record"] == "request"]
+    assert record["evidence"]["agent"] == agent
+
+
 def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_edges(
     pipe: Pipeline,
 ) -> None:

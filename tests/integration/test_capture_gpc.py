@@ -63,6 +63,19 @@ def test_sec_gpc_1_on_the_webform_adds_the_gpc_purposes_and_records_gpc_as_sourc
     )
 
 
+def test_an_agents_request_with_sec_gpc_1_stays_sourced_to_the_agent(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given an authorised agent's opt-out sent through a browser that sends Sec-GPC: 1
+    body = {"email": "pat@example.org", "agent": {"name": "Acme Agents", "agent_id": "A-1"}}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body, headers={"sec-gpc": "1"}))
+    assert answer["statusCode"] == 202
+    # Then the event keeps who filed it, and records the signal beside it
+    (item,) = aws.items()
+    assert (item["source"], item["gpc"]) == ("agent", True)
+    assert item["evidence"]["agent"] == {"name": "Acme Agents", "agent_id": "A-1"}
+
+
 def test_without_sec_gpc_the_banner_choice_is_stored_as_given(
     aws: Aws, capture: ModuleType
 ) -> None:

@@ -7,8 +7,11 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+from pydantic import BaseModel
 
 from local.cfn_yaml import load_template
+from optout.api_models import ConsentOut, ConsentStateOut, OptOutOut, RequestStatusOut
+from optout.http.openapi import server_url
 from optout.identifiers import Identifier, lookup_key
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import serialize
@@ -198,6 +201,118 @@ def test_openapi_carries_the_pydantic_schemas(aws: Aws, capture: ModuleType) -> 
     assert body["schema"]["$ref"] == "#/components/schemas/ConsentIn"
     assert schemas["ConsentIn"]["additionalProperties"] is False
     assert set(schemas["ConsentIn"]["required"]) == {"device_id"}
+
+
+# Every public route's answer, and the model that describes it (DESIGN's public contract).
+ANSWERS: dict[tuple[str, str], tuple[str, type[BaseModel]]] = {
+    ("post", "/v1/consent"): ("202", ConsentOut),
+    ("get", "/v1/consent/{device_id}"): ("200", ConsentStateOut),
+    ("post", "/v1/opt-out"): ("202", OptOutOut),
+    ("get", "/v1/requests/{request_id}"): ("200", RequestStatusOut),
+}
+
+
+def _component(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The one component a JSON answer's schema refers to."""
+    (ref,) = [o["$ref"] for o in schema.get("anyOf", [schema]) if "$ref" in o]
+    found: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return found
+
+
+def test_every_public_answer_is_described_with_its_models_fields(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    operations = {(m, path): op for path, ops in spec["paths"].items() for m, op in ops.items()}
+    assert set(operations) == set(ANSWERS)
+    for key, (status, model) in ANSWERS.items():
+        schema = operations[key]["responses"][status]["content"]["application/json"]["schema"]
+        component = _component(spec, schema)
+        assert set(component.get("properties", {})) == set(model.model_fields), key
+        required = {n for n, f in model.model_fields.items() if f.is_required()}
+        assert set(component.get("required", [])) == required, key
+
+
+def test_the_status_answer_states_designs_fields_and_statuses(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    answer = spec["paths"]["/v1/requests/{request_id}"]["get"]["responses"]["200"]
+    status = _component(spec, answer["content"]["application/json"]["schema"])
+    assert status.get("additionalProperties") is not True
+    assert set(status["required"]) == {
+        "request_id",
+        "status",
+        "received_at",
+        "deadline",
+        "systems_total",
+        "systems_done",
+        "systems_failed",
+    }
+    assert set(status["properties"]) >= {"completed_at", "denied_at", "denial_reason"}
+    assert status["properties"]["status"]["enum"] == [
+        "received",
+        "processing",
+        "completed",
+        "failed",
+        "denied",
+    ]
+    assert status["properties"]["received_at"]["format"] == "date-time"
+    assert status["properties"]["deadline"]["format"] == "date"
+
+
+def test_the_webform_form_post_and_the_html_pages_are_documented(
+    aws: Aws, capture: ModuleType
+) -> None:
+    spec = _openapi(capture)
+    opt_out = spec["paths"]["/v1/opt-out"]["post"]
+    status = spec["paths"]["/v1/requests/{request_id}"]["get"]
+    # The form the webform posts, beside the JSON body
+    content = opt_out["requestBody"]["content"]
+    assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+    # A page is text/html, never a JSON string: the JSON answer is the model alone
+    page = {"schema": {"type": "string"}}
+    for answer in (opt_out["responses"]["202"], status["responses"]["200"]):
+        assert answer["content"]["text/html"] == page
+        assert "$ref" in answer["content"]["application/json"]["schema"]
+    for operation in (opt_out, status):
+        assert operation["responses"]["4XX"]["content"]["text/html"] == page
+
+
+def test_the_idempotency_key_and_sec_gpc_headers_are_documented(
+    aws: Aws, capture: ModuleType
+) -> None:
+    paths = _openapi(capture)["paths"]
+    for operation in (paths["/v1/consent"]["post"], paths["/v1/opt-out"]["post"]):
+        headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+        assert set(headers) == {"Idempotency-Key", "Sec-GPC"}
+        assert headers["Idempotency-Key"]["schema"]["maxLength"] == 255
+        assert not any(p["required"] for p in headers.values())
+
+
+def test_the_documents_server_carries_the_execute_api_stage(aws: Aws, capture: ModuleType) -> None:
+    # Given the document asked for on an execute-api URL's named stage (rawPath has the stage)
+    event = load_event("openapi_get.json")
+    event["rawPath"] = "/prod/v1/openapi.json"
+    domain = "abc123.execute-api.us-east-1.amazonaws.com"
+    event["requestContext"].update(stage="prod", domainName=domain)
+    # Then a client built from it calls /prod/v1/..., not the host's /v1/... (a 404 there)
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["servers"] == [{"url": "/prod"}]
+
+
+@pytest.mark.parametrize(
+    ("stage", "domain", "server"),
+    [("prod", "abc123.execute-api.us-east-1.amazonaws.com", "/prod"),
+     ("prod", "api.example.com", "/"),  # a custom domain: its API mapping is at the root
+     ("$default", "abc123.execute-api.us-east-1.amazonaws.com", "/"),
+     (None, None, "/")],
+)  # fmt: skip
+def test_the_server_is_where_the_routes_are_for_that_host(
+    stage: str | None, domain: str | None, server: str
+) -> None:
+    assert server_url({"requestContext": {"stage": stage, "domainName": domain}}) == server
 
 
 def test_every_schema_reference_in_the_openapi_document_resolves(

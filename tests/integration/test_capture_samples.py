@@ -236,6 +236,11 @@ def test_agent_sample_is_sourced_to_the_agent_with_a_45_day_deadline(
 ) -> None:
     item, answer = _accepted(runs, "opt_out_agent.json")
     assert item["source"] == "agent"
+    # Who filed it is evidence (counsel may ask that agent for the consumer's permission)
+    assert item["evidence"]["agent"] == {
+        "name": "Consumer Reports Permission Slip",
+        "agent_id": "cr-permission-slip",
+    }
     assert item["evidence"]["jurisdiction"] == "US-CO"
     # 45 days from the day it was received in Colorado (UTC-7 in winter, -6 in summer)
     received = datetime.fromisoformat(item["received_at"].replace("Z", "+00:00"))

@@ -47,6 +47,33 @@ def test_blank_fields_are_dropped_and_repeated_purposes_kept(aws: Aws, capture: 
     assert item["source"] == "webform"
 
 
+def test_an_empty_identifier_in_json_is_absent_as_a_blank_form_field_is(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given the same opt-out as JSON with unfilled inputs sent as "", and as a form with blanks
+    key = {"idempotency-key": "same-key-1"}
+    body = {"email": "p2@example.com", "phone": "", "customer_id": "", "device_id": ""}
+    as_json = invoke(capture, http_event("POST", "/v1/opt-out", body, headers=key))
+    form = _form_post([("email", "p2@example.com"), ("phone", "")], accept="application/json")
+    form["headers"].update(key)
+    as_form = invoke(capture, form)
+    # Then both are accepted as one request (same fingerprint): the email only
+    assert (as_json["statusCode"], as_form["statusCode"]) == (202, 202), as_json["body"]
+    assert json_body(as_json)["request_id"] == json_body(as_form)["request_id"]
+    (item,) = [i for i in aws.items() if i["sk"] == "EVENT"]
+    assert _identifiers(item) == [("email", "p2@example.com")]
+
+
+def test_an_internationalised_email_domain_is_the_same_identifier_in_either_spelling(
+    aws: Aws, capture: ModuleType
+) -> None:
+    for email in ("jane@b\u00fccher.example", "Jane@XN--BCHER-KVA.example"):
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", {"email": email}))
+        assert answer["statusCode"] == 202, answer["body"]
+    keys = {i["identifiers"][0]["key"] for i in aws.items() if i["sk"] == "EVENT"}
+    assert len(keys) == 1
+
+
 def test_a_browser_gets_an_html_confirmation_with_request_id_and_deadline(
     aws: Aws, capture: ModuleType
 ) -> None:

@@ -83,6 +83,16 @@ def test_status_prints_a_requests_state_and_its_systems(
     assert EMAIL not in ran.out
 
 
+def test_status_names_the_agent_who_filed_the_request(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    agent = {"name": "Acme [Agents]", "agent_id": "A-1"}
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "agent": agent})["request_id"]
+    ran = cli[1]("status", request_id)
+    assert ran.code == 0, ran.err
+    assert "filed by agent: Acme [Agents] (A-1)" in ran.out
+
+
 class Referenced(Vendor):
     """Confirms every job with a long reference, as batch APIs answer."""
 

@@ -478,6 +478,14 @@ def test_an_unmatched_route_answers_404_in_the_envelope(
     assert (error["status"], error["code"]) == (404, "not_found")
 
 
+def test_an_unknown_iam_route_points_at_the_iam_routes_document(refused: Send) -> None:
+    event = _event("GET", "/v1/admin/zzz", {})
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /v1/admin/{proxy+}"
+    error = refused("admin_api", event)
+    assert (error["status"], error["code"]) == (404, "not_found")
+    assert "/v1/admin/openapi.json" in error["message"]
+
+
 @pytest.mark.parametrize("raw", HOSTILE_BODIES, ids=[b[0] for b in HOSTILE_BODIES])
 def test_an_unmatched_route_never_reads_a_hostile_body(
     refused: Send, raw: tuple[str, str | bytes, dict[str, str]]

@@ -102,3 +102,17 @@ def test_strings_over_2048_characters_are_refused() -> None:
 def test_error_body_has_code_message_and_field() -> None:
     body = ErrorOut.model_validate({"error": {"code": "c", "message": "m", "field": "email"}})
     assert body.model_dump() == {"error": {"code": "c", "message": "m", "field": "email"}}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u00a0 \u3000"])
+def test_an_agent_name_of_only_whitespace_is_refused_like_an_empty_one(name: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        OptOutIn.model_validate({"email": "a@example.com", "agent": {"name": name}})
+    assert _error_locs(refused.value) == [("agent", "name")]
+
+
+def test_an_agents_name_and_id_are_kept_without_the_whitespace_around_them() -> None:
+    body = OptOutIn.model_validate(
+        {"email": "a@example.com", "agent": {"name": " Acme Agents ", "agent_id": " A-1 "}}
+    )
+    assert body.model_dump(mode="json")["agent"] == {"name": "Acme Agents", "agent_id": "A-1"}

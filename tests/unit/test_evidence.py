@@ -4,7 +4,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from optout.evidence import MAX_USER_AGENT, RequestContext, evidence, sanitise_page_url
+from optout.evidence import (
+    MAX_USER_AGENT,
+    RequestContext,
+    evidence,
+    sanitise_agent,
+    sanitise_page_url,
+)
 
 
 def _ctx(**overrides: object) -> RequestContext:
@@ -99,3 +105,14 @@ def test_a_policy_version_holding_an_email_is_not_kept() -> None:
         assert hidden["page_url"] == "https://a.example/u/(redacted)"
     assert evidence(ctx, jurisdiction=None, page_url=None, policy_version="2026-11-01",
                     store_ip=False)["policy_version"] == "2026-11-01"  # fmt: skip
+
+
+def test_an_agents_name_and_id_are_kept_and_an_email_among_them_is_redacted() -> None:
+    assert sanitise_agent({"name": "Acme Agents", "agent_id": "A-1"}) == {
+        "name": "Acme Agents",
+        "agent_id": "A-1",
+    }
+    assert sanitise_agent({"name": "jane\uff20example.com", "agent_id": None}) == {
+        "name": "(redacted)"
+    }
+    assert sanitise_agent(None) is None

@@ -43,6 +43,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("opt-out", {"phone": "+14155550123", "agent": {"name": "A", "agent_id": None}}),
     ("opt-out", {"device_id": DEVICE, "purposes": ["sale", "sale"], "page_url": ""}),
     ("opt-out", {}),  # no identifier: the domain's refusal, not the model's
+    ("opt-out", {"email": "a@b.c", "phone": "", "customer_id": "", "device_id": ""}),  # absent
+    ("consent", {"device_id": DEVICE, "identity": {"email": "", "phone": "+14155550123"}}),
 ]  # fmt: skip
 
 
@@ -100,7 +102,6 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("opt-out", {"email": {"$ne": None}}),
     ("opt-out", {"phone": 14155550123}),
     ("opt-out", {"phone": "1" * 33}),
-    ("opt-out", {"customer_id": ""}),
     ("opt-out", {"customer_id": "c" * 129}),
     ("opt-out", {"customer_id": 7}),
     ("opt-out", {"email": "a@b.c", "purposes": "sale"}),
@@ -111,6 +112,9 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("opt-out", {"email": "a@b.c", "purposes": [None]}),
     ("opt-out", {"email": "a@b.c", "agent": {}}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": ""}}),
+    ("opt-out", {"email": "a@b.c", "agent": {"name": "   "}}),  # the model strips, then refuses
+    ("opt-out", {"email": "a@b.c", "agent": {"name": " A"}}),  # the model strips it: its dump
+    ("opt-out", {"email": "a@b.c", "agent": {"name": "A", "agent_id": "x\u3000"}}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": "A", "extra": 1}}),
     ("opt-out", {"email": "a@b.c", "agent": "A"}),
     ("opt-out", {"email": "a@b.c", "agent": {"name": "n" * 201}}),

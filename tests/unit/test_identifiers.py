@@ -28,6 +28,37 @@ def test_an_email_with_a_letter_that_folds_to_ascii_is_refused() -> None:
         normalise_email("\u212aelvin@example.com")  # the Kelvin sign lowercases to "k"
 
 
+def test_a_non_ascii_part_before_the_at_is_refused_saying_so() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        normalise_email("jos\u00e9@example.com")
+    assert "before the @ must be ASCII" in refused.value.message
+    assert "jos" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [("jane@b\u00fccher.example", "jane@xn--bcher-kva.example"),
+     (" Jane@B\u00dcCHER.Example ", "jane@xn--bcher-kva.example"),
+     ("jane@XN--BCHER-KVA.example", "jane@xn--bcher-kva.example"),
+     ("jane@stra\u00dfe.de", "jane@xn--strae-oqa.de"),  # IDNA 2008: not strasse.de
+     ("jane@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444", "jane@xn--e1afmkfd.xn--p1ai")],
+)  # fmt: skip
+def test_an_internationalised_domain_is_one_identifier_however_it_is_spelled(
+    typed: str, normalised: str
+) -> None:
+    # The U-label and xn-- spellings are one mailbox: one lookup key, one opt-out
+    assert normalise_email(typed) == normalised
+    assert normalise_email(normalised) == normalised
+
+
+@pytest.mark.parametrize("typed", ["jane@b\u00fccher..example", "jane@\u00fc", "jane@x.xn--",
+                                   "jane@-\u00fc.example", "jane@\u2603.\u00fc"])  # fmt: skip
+def test_an_internationalised_domain_that_is_not_a_domain_is_refused(typed: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        normalise_email(typed)
+    assert refused.value.message == "not a valid email address"
+
+
 def test_email_is_trimmed_of_spaces_and_lower_cased() -> None:
     assert normalise_email("  Jane.Doe@Example.COM \u00a0") == "jane.doe@example.com"
 

@@ -2,18 +2,17 @@
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StrictStr,
-    model_serializer,
+    StringConstraints,
 )
 from pydantic_core import PydanticCustomError
 
@@ -62,6 +61,34 @@ IdentityToken = Annotated[
 ]
 
 
+# Answers' times as the OpenAPI document states them (ISO 8601 UTC; a deadline is a day).
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Date = Annotated[str, Field(json_schema_extra={"format": "date"})]
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+def _blank_is_absent(value: object) -> object:
+    """An optional identifier sent as "" (many forms and agent tools send an unfilled input
+    so) names nobody: absent, as a blank field of a form post is (http/raw_body.py)."""
+    return None if value == "" else value
+
+
+def _states_blank(schema: dict[str, Any]) -> None:
+    any_of: list[dict[str, Any]] = schema["anyOf"]
+    any_of.insert(-1, {"type": "string", "maxLength": 0, "description": "the same as absent"})
+
+
+# The optional identifiers of a body: "" is absent too, and the OpenAPI document says so.
+_BLANK = (BeforeValidator(_blank_is_absent), Field(json_schema_extra=_states_blank))
+OptionalEmail = Annotated[Email | None, *_BLANK]
+OptionalPhone = Annotated[Phone | None, *_BLANK]
+OptionalCustomerId = Annotated[CustomerId | None, *_BLANK]
+OptionalDeviceId = Annotated[DeviceId | None, *_BLANK]
+
+
 class ApiModel(BaseModel):
     # Built on first use, not at import: a function builds only the models of the routes it
     # serves (the capture function never builds the admin ones), and a cold start is imports.
@@ -73,9 +100,9 @@ class StrictModel(ApiModel):
 
 
 class IdentityIn(StrictModel):
-    email: Email | None = None
-    customer_id: CustomerId | None = None
-    phone: Phone | None = None
+    email: OptionalEmail = None
+    customer_id: OptionalCustomerId = None
+    phone: OptionalPhone = None
 
 
 class ConsentIn(StrictModel):
@@ -109,19 +136,22 @@ class ConsentStateOut(ApiModel):
     device_id: str
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
-    updated_at: str | None
+    updated_at: Timestamp | None
 
 
 class AgentIn(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    agent_id: Annotated[str, Field(max_length=200)] | None = None
+    """Who files for the consumer (CCPA §7026), kept in the request's evidence. Trimmed before
+    the length check: a name of spaces names no agent, like an empty one."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    agent_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 
 class OptOutIn(StrictModel):
-    email: Email | None = None
-    phone: Phone | None = None
-    customer_id: CustomerId | None = None
-    device_id: DeviceId | None = None
+    email: OptionalEmail = None
+    phone: OptionalPhone = None
+    customer_id: OptionalCustomerId = None
+    device_id: OptionalDeviceId = None
     purposes: Annotated[list[Purpose], Field(min_length=1, max_length=5)] | None = Field(
         default=None,
         description=(
@@ -139,8 +169,8 @@ class OptOutIn(StrictModel):
 class OptOutOut(ApiModel):
     request_id: str
     status: RequestStatus
-    received_at: str
-    deadline: str
+    received_at: Timestamp
+    deadline: Date
 
 
 class RequestStatusOut(ApiModel):
@@ -149,24 +179,21 @@ class RequestStatusOut(ApiModel):
 
     request_id: str
     status: RequestStatus
-    received_at: str
-    deadline: str
-    completed_at: str | None = None
+    received_at: Timestamp
+    deadline: Date
+    completed_at: Timestamp | None = None
     systems_total: int
     systems_done: int
     systems_failed: int
     # Only on a denied request (CCPA §7026(e)): when, and the reason code (the operator's
-    # explanation stays in the operators' record).
-    denied_at: str | None = None
-    denial_reason: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_empty_denial(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        dumped: dict[str, object] = handler(self)
-        for name in ("denied_at", "denial_reason"):
-            if dumped.get(name) is None:
-                dumped.pop(name, None)
-        return dumped
+    # explanation stays in the operators' record). Left out per field (exclude_if), not by a
+    # model serializer: one typed as a dict made the OpenAPI schema an untyped map.
+    denied_at: Timestamp | None = Field(
+        default=None, exclude_if=_absent, description="Only on a denied request."
+    )
+    denial_reason: str | None = Field(
+        default=None, exclude_if=_absent, description="Only on a denied request: the reason code."
+    )
 
 
 class IdentityRef(StrictModel):

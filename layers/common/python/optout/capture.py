@@ -17,7 +17,7 @@ from optout import identifiers as ids
 from optout.deadlines import deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
-from optout.evidence import RequestContext, evidence
+from optout.evidence import RequestContext, evidence, sanitise_agent
 from optout.identity_token import InvalidToken, TokenVerifier, VerifiedIdentity
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
@@ -142,7 +142,9 @@ class CaptureService:
         gpc = ctx.gpc_header
         if gpc:
             choices.update(dict.fromkeys(GPC_PURPOSES, True))
-        source: Source = "gpc" if gpc else ("agent" if body["agent"] else "webform")
+        # An agent's request stays `agent` with GPC too (`gpc` is recorded beside it): who
+        # filed it is what counsel asks about (the agent's evidence, in _store).
+        source: Source = "agent" if body["agent"] else ("gpc" if gpc else "webform")
 
         def answer(request_id: str, deadline: date) -> dict[str, Any]:
             # OptOutOut, dumped (tests/unit/test_capture_answers.py holds the two together)
@@ -272,6 +274,7 @@ class CaptureService:
         )
         if draft.token is not None:
             record["identity_token"] = draft.token.evidence()
+        record["agent"] = sanitise_agent(draft.payload.get("agent"))  # only opt-outs have one
         deadline = deadline_at(ctx.received_at, record["jurisdiction"])
         event = CapturedEvent(
             request_id=request_id,

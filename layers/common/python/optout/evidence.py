@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 MAX_USER_AGENT = 512
 REDACTED = "(redacted)"
+AGENT_KEYS = ("name", "agent_id")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,15 @@ def sanitise_page_url(url: str | None) -> str | None:
 def sanitise_policy_version(text: str) -> str:
     """Text the caller chose: kept as evidence, unless it holds an @ (an email, most likely)."""
     return REDACTED if _has_at(text) else text
+
+
+def sanitise_agent(agent: dict[str, str | None] | None) -> dict[str, str] | None:
+    """An authorised agent's name and id (CCPA §7026: counsel may ask that agent for the
+    consumer's signed permission). They name the agent, not the consumer; an @ is redacted
+    all the same (an email typed where a name goes). Evidence only: never logged."""
+    if not agent:
+        return None
+    return {k: sanitise_policy_version(v) for k, v in agent.items() if k in AGENT_KEYS and v}
 
 
 def _has_at(text: str) -> bool:

@@ -17,10 +17,11 @@ ID_TYPES: Final[tuple[IdType, ...]] = get_args(IdType)
 
 DEVICE_ID_RE: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CUSTOMER_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-# Pragmatic RFC 5321 subset: dot-atom local part, a dotted domain with a 2+ letter TLD.
+# Pragmatic RFC 5321 subset: dot-atom local part, a dotted domain with a 2+ letter TLD (or an
+# internationalised one in its xn-- form).
 EMAIL_RE: Final = re.compile(
     r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+    r"@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,63}|xn--[a-z0-9-]{0,58}[a-z0-9])$"
 )
 MAX_EMAIL_LENGTH: Final = 254
 # What a person may type around a number; phonenumbers itself would find one inside any text.
@@ -28,6 +29,10 @@ PHONE_RE: Final = re.compile(r"^\+?[0-9(][0-9 ().\-]{3,30}$")
 # Trimmed: spaces someone typed or pasted. Tabs, newlines and other control characters are
 # refused with the rest of the value, never trimmed away (the README's error table).
 TRIM: Final = " \u00a0"
+NON_ASCII_LOCAL_PART: Final = (
+    "not a valid email address: the part before the @ must be ASCII letters, digits or "
+    "punctuation (or give a phone number)"
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -43,12 +48,28 @@ class Identifier:
 
 def normalise_email(raw: str) -> str:
     typed = raw.strip(TRIM)
-    if not typed.isascii():  # before lower(): the Kelvin sign would fold to an ASCII k
-        raise InvalidInput("not a valid email address", field="email")
-    email = typed.lower()
+    local, at, domain = typed.rpartition("@")
+    if not local.isascii():  # before lower(): the Kelvin sign would fold to an ASCII k
+        raise InvalidInput(NON_ASCII_LOCAL_PART, field="email")
+    if at and not domain.isascii():
+        domain = _a_labels(domain)
+    email = f"{local}{at}{domain}".lower()
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(email):
         raise InvalidInput("not a valid email address", field="email")
     return email
+
+
+def _a_labels(domain: str) -> str:
+    """An internationalised domain in its ASCII (xn--) form, as DNS and mail servers know it
+    (UTS #46 mapping, IDNA 2008): `bücher.example` and `xn--bcher-kva.example` are one
+    address, so one identifier."""
+    # Imported on the first such domain: nearly every address is ASCII.
+    import idna  # noqa: PLC0415
+
+    try:
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except (idna.IDNAError, UnicodeError):
+        raise InvalidInput("not a valid email address", field="email") from None
 
 
 def normalise_phone(raw: str, default_region: str = "US") -> str:

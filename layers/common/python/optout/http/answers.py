@@ -170,13 +170,16 @@ def raw_answer(refused: Refused, headers: Mapping[str, str] | None = None) -> di
 
 
 def install(
-    app: "ApiGatewayResolver", render: "Callable[[Refused], Response[Any]]" = json_response
+    app: "ApiGatewayResolver",
+    render: "Callable[[Refused], Response[Any]]" = json_response,
+    no_route: Refused = NO_ROUTE,
 ) -> None:
-    """Every refusal the resolver meets answers through `render` (JSON unless told)."""
+    """Every refusal the resolver meets answers through `render` (JSON unless told);
+    `no_route` names the document that lists this function's routes."""
     from aws_lambda_powertools.event_handler.openapi.exceptions import (  # noqa: PLC0415
         RequestValidationError,
     )
 
     app.exception_handler(DomainError)(lambda error: render(from_domain(error)))
     app.exception_handler(RequestValidationError)(lambda error: render(from_validation(error)))
-    app.not_found(lambda _: render(NO_ROUTE))
+    app.not_found(lambda _: render(no_route))

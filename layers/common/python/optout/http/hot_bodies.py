@@ -40,8 +40,19 @@ def _text(low: int, high: int, pattern: str | None = None) -> Check:
     return check
 
 
+def _trimmed(check: Check) -> Check:
+    """A text the model strips (AgentIn): one with whitespace around it is the model's to read
+    (Python's strip removes every character pydantic's does, and a few more)."""
+    return lambda value: NO if type(value) is str and value != value.strip() else check(value)
+
+
 def _optional(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
+
+
+def _identifier(check: Check) -> Check:
+    """An optional identifier: "" is absent, as the models read it (api_models.OptionalEmail)."""
+    return lambda value: None if value is None or value == "" else check(value)
 
 
 def _flag(value: Any) -> Any:
@@ -105,9 +116,9 @@ _JURISDICTION = _optional(_text(0, STR_MAX_LENGTH, JURISDICTION_PATTERN))
 _TOKEN = _optional(_text(1, 2048))
 _PAGE_URL = _optional(_text(0, 2048))
 _POLICY_VERSION = _optional(_text(0, 64))
-_EMAIL = _optional(_text(3, 254))
-_PHONE = _optional(_text(3, 32))
-_CUSTOMER_ID = _optional(_text(1, 128))
+_EMAIL = _identifier(_text(3, 254))
+_PHONE = _identifier(_text(3, 32))
+_CUSTOMER_ID = _identifier(_text(1, 128))
 
 IDENTITY: Final = _spec(
     ("email", _EMAIL, None),
@@ -115,8 +126,8 @@ IDENTITY: Final = _spec(
     ("phone", _PHONE, None),
 )
 AGENT: Final = _spec(
-    ("name", _text(1, 200), REQUIRED),
-    ("agent_id", _optional(_text(0, 200)), None),
+    ("name", _trimmed(_text(1, 200)), REQUIRED),
+    ("agent_id", _optional(_trimmed(_text(0, 200))), None),
 )
 CONSENT: Final = _spec(
     ("device_id", _DEVICE_ID, REQUIRED),
@@ -133,7 +144,7 @@ OPT_OUT: Final = _spec(
     ("email", _EMAIL, None),
     ("phone", _PHONE, None),
     ("customer_id", _CUSTOMER_ID, None),
-    ("device_id", _optional(_DEVICE_ID), None),
+    ("device_id", _identifier(_DEVICE_ID), None),
     ("purposes", _optional(_purposes), None),
     ("jurisdiction", _JURISDICTION, None),
     ("agent", _optional(_model(AGENT)), None),
