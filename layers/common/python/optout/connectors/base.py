@@ -341,8 +341,8 @@ class Connector(ABC, Generic[S]):
             # the same email, say) is not opted out everywhere the vendor holds it.
             every = sum(bad.values()) >= sum(mine.values()) > 0
             if every or not sent:
-                why = reason if every else f"{self.system.type}: no identifier type accepted"
-                error = DeliveryError(why, retryable=False, http_status=status)
+                cause = reason if every else f"{self.system.type}: no identifier type accepted"
+                error = DeliveryError(cause, retryable=False, http_status=status)
                 outcomes.append(Outcome(job.job_id, None, status, error=error, note=note,
                                         identifier_types_sent=sent,
                                         identifier_types_rejected=rejected))  # fmt: skip
