@@ -191,6 +191,25 @@ def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) ->
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
 
 
+def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
+    # A failed record beside good ones raises no Lambda error (partial batch response): the
+    # resolver counts it as EventsFailed (tests/integration/test_resolver.py).
+    alarm = translated["Resources"]["EventsFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "EventsFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+
+
+def test_every_alarm_has_a_runbook_row(translated: dict[str, Any]) -> None:
+    runbook = (sam.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    keys = [s.queue_key for s in load_systems(SYSTEMS_JSON).systems]
+    for name in _of_type(translated, "AWS::CloudWatch::Alarm"):
+        # A system's alarms (brazeDeadLetterAlarm) have one row: <system>DeadLetterAlarm.
+        key = next((k for k in keys if name.startswith(k) and name[len(k)].isupper()), "")
+        row = f"<system>{name[len(key) :]}" if key else name
+        assert f"| `{row}` |" in runbook, name
+
+
 def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str, Any]) -> None:
     for system in load_systems(SYSTEMS_JSON).systems:
         role = translated["Resources"][f"{system.queue_key}WorkerRole"]
