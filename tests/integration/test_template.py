@@ -17,12 +17,6 @@ from scripts import gen_template
 from tests.support import sam
 
 SYSTEMS_JSON = sam.ROOT / "layers" / "common" / "config" / "systems.json"
-AWS_MANAGED_SERVICE_ROLES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-}
 TABLE_ARN = (
     "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-table"
 )
@@ -398,10 +392,30 @@ def test_capture_may_write_requests_and_read_device_state_but_not_query_identiti
     }
 
 
-def test_roles_attach_only_aws_lambda_service_policies(translated: dict[str, Any]) -> None:
+def test_no_role_attaches_a_managed_policy(translated: dict[str, Any]) -> None:
+    # SAM's roles for functions carry AWS managed policies whose Resource is "*" (any queue of
+    # the account, any table's stream): every function has its own explicit role instead.
     for name, role in _of_type(translated, "AWS::IAM::Role").items():
-        attached = set(role["Properties"].get("ManagedPolicyArns", []))
-        assert attached <= AWS_MANAGED_SERVICE_ROLES, (name, attached)
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    assert not _of_type(translated, "AWS::IAM::Policy")
+
+
+def test_each_function_writes_logs_to_its_own_log_group_only(translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+    for name, function in _of_type(translated, "AWS::Lambda::Function").items():
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        logs = [s for s in _statements(role) if "logs:" in json.dumps(s["Action"])]
+        assert logs == [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+            }
+        ], name
+        star = [s for s in _statements(role) if s["Resource"] == "*"]
+        xray = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+        assert [s["Action"] for s in star] == [xray], name
 
 
 def test_every_function_has_its_own_role(translated: dict[str, Any]) -> None:
