@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from optout.connectors import CONNECTORS
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
 from optout.systems import load_systems
 from scripts import gen_template
@@ -218,6 +219,31 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
                 f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-*"
             }
         ]
+
+
+def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
+    translated: dict[str, Any],
+) -> None:
+    # Only a connector that may answer "submitted" (Google Ads, Segment) makes the worker send
+    # itself delayed status checks; any other worker has no reason to inject job messages.
+    for system in load_systems(SYSTEMS_JSON).systems:
+        role = translated["Resources"][f"{system.queue_key}WorkerRole"]
+        sends = [s for s in _statements(role) if "sqs:SendMessage" in _as_list(s["Action"])]
+        assert bool(sends) == CONNECTORS[system.type].asynchronous, system.name
+    assert {
+        s.name for s in load_systems(SYSTEMS_JSON).systems if CONNECTORS[s.type].asynchronous
+    } == {
+        "google_ads",
+        "segment",
+    }
+
+
+def test_the_admin_and_the_watch_get_no_request_item_by_key(translated: dict[str, Any]) -> None:
+    # Both read requests with Query and BatchGetItem; their only GetItems are WATCH and HOLD.
+    for function in ("AdminFunction", "WatchFunction"):
+        for statement in _dynamodb_statements(translated["Resources"][f"{function}Role"]):
+            if "REQ#*" in _leading_keys(statement):
+                assert "dynamodb:GetItem" not in _as_list(statement["Action"]), function
 
 
 # -- functions ------------------------------------------------------------------------------
