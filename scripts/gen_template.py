@@ -36,6 +36,8 @@ WEB_ACL = "EdgeWebAcl"
 SECRET_PREFIX = "optout-bridge/systems/"  # noqa: S105 - a name, not a secret
 RESOURCES_SECTION = "per-system resources"
 KEY_USERS_SECTION = "worker roles"
+JOBS_QUEUES_SECTION = "jobs queues"  # the resolver's and the admin's sends
+DLQS_SECTION = "dead-letter queues"  # the admin's redrive reads
 # A prototype line only a system whose connector may answer "submitted" keeps: the worker then
 # sends itself delayed status checks (its queue's sqs:SendMessage); no other worker sends.
 ASYNC_ONLY = "# asynchronous connectors only"
@@ -77,6 +79,8 @@ def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
     return {
         RESOURCES_SECTION: "\n\n".join(blocks).splitlines(),
         KEY_USERS_SECTION: [f"- !GetAtt {s.queue_key}WorkerRole.Arn" for s in systems],
+        JOBS_QUEUES_SECTION: [f"- !GetAtt {s.queue_key}JobsQueue.Arn" for s in systems],
+        DLQS_SECTION: [f"- !GetAtt {s.queue_key}DeadLetterQueue.Arn" for s in systems],
     }
 
 

@@ -65,7 +65,8 @@ def test_a_worker_may_read_only_its_own_systems_credentials() -> None:
         return made
 
     own, other = secret("optout-bridge/systems/webhook"), secret("optout-bridge/systems/braze")
-    assert iam.denied([own, other]) == [other]
+    longer = secret("optout-bridge/systems/webhook-staging")  # not webhook's: another name
+    assert iam.denied([own, other, longer]) == [other, longer]
 
 
 def test_a_batch_send_needs_send_message_on_that_queue() -> None:

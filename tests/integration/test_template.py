@@ -216,7 +216,7 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
         assert secrets == [
             {
                 "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-*"
+                f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-??????"
             }
         ]
 
@@ -236,6 +236,27 @@ def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue
         "google_ads",
         "segment",
     }
+
+
+def test_every_queue_grant_names_this_stacks_queues_by_arn(translated: dict[str, Any]) -> None:
+    # A pattern on the stack's name (<stack>-*-jobs) also matches the queues of a stack whose
+    # name starts with "<stack>-" in the same account and region.
+    resources = translated["Resources"]
+    for name, role in _of_type(translated, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            if not any(str(a).startswith("sqs:") for a in _as_list(statement["Action"])):
+                continue
+            for resource in _as_list(statement["Resource"]):
+                (queue, attribute) = resource["Fn::GetAtt"]
+                assert (resources[queue]["Type"], attribute) == ("AWS::SQS::Queue", "Arn"), name
+    sends = [
+        s
+        for s in _statements(resources["ResolverFunctionRole"])
+        if "sqs:SendMessage" in _as_list(s["Action"])
+    ]
+    queues = {r["Fn::GetAtt"][0] for s in sends for r in _as_list(s["Resource"])}
+    keys = {s.queue_key for s in load_systems(SYSTEMS_JSON).systems}
+    assert queues == {f"{k}JobsQueue" for k in keys} | {"ResolverFailureQueue"}
 
 
 def test_the_admin_and_the_watch_get_no_request_item_by_key(translated: dict[str, Any]) -> None:
