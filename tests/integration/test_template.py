@@ -195,6 +195,32 @@ def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
+@pytest.mark.parametrize(
+    ("alarm", "metric", "schedule"),
+    [
+        ("WatchHeartbeatAlarm", "WatchRunFinished", "WatchFunction"),
+        ("SweeperHeartbeatAlarm", "SweepRunFinished", "SweeperFunction"),
+    ],
+)
+def test_the_scheduled_functions_alarm_when_no_run_finishes(
+    translated: dict[str, Any], alarm: str, metric: str, schedule: str
+) -> None:
+    # Their other alarms go quiet with no run at all (notBreaching): the heartbeat breaches on
+    # missing data, after three of the function's schedule periods without a finished run.
+    props = translated["Resources"][alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
+    assert props["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert props["TreatMissingData"] == "breaching"
+    assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
+        "Maximum", "LessThanThreshold", 1,
+    )  # fmt: skip
+    events = sam.load()["Resources"][schedule]["Properties"]["Events"].values()
+    (rate,) = [e["Properties"]["Schedule"] for e in events]
+    minutes = int(rate.removeprefix("rate(").split()[0])
+    assert props["Period"] == minutes * 60
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
+
+
 def test_every_alarm_has_a_runbook_row(translated: dict[str, Any]) -> None:
     runbook = (sam.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     keys = [s.queue_key for s in load_systems(SYSTEMS_JSON).systems]
