@@ -6,6 +6,7 @@ to the same rules; the capture and admin functions, the key and the table get sp
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +417,28 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         rate = settings["ThrottlingRateLimit"]
         rate = defaults[rate["Ref"]] if isinstance(rate, dict) else rate
         assert rate < get_rate, route
+
+
+def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, Any]) -> None:
+    # An HTTP API publishes no throttle metric: a 429 on the public POST routes is counted from
+    # the access log (the capture function answers no 429 of its own).
+    resources = translated["Resources"]
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(access_log["Format"])
+    assert (fields["status"], fields["routeKey"]) == ("$context.status", "$context.routeKey")
+    log_filter = resources["PublicPostsThrottledFilter"]["Properties"]
+    assert log_filter["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
+    pattern = log_filter["FilterPattern"]
+    assert '$.status = "429"' in pattern
+    public_posts = {f"{m} {p}" for m, p in PUBLIC_ROUTES if m == "POST"}
+    assert set(re.findall(r'\$\.routeKey = "([^"]+)"', pattern)) == public_posts
+    (metric,) = log_filter["MetricTransformations"]
+    alarm = resources["PublicPostsThrottledAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        metric["MetricNamespace"], metric["MetricName"],
+    )  # fmt: skip
+    assert "Dimensions" not in alarm and "Dimensions" not in metric
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
 # -- least privilege ------------------------------------------------------------------------
