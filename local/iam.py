@@ -53,6 +53,27 @@ TRANSACT_ACTIONS = {
 
 Policies = dict[str, list[dict[str, Any]]]
 
+# The statements of the AWS managed policies SAM attaches to a role it makes for a function
+# (https://docs.aws.amazon.com/lambda/latest/dg/permissions-managed-policies.html and the
+# managed policy reference, checked 2026-11-30). Every function has its own role now and none
+# attaches them; they are read here so that one coming back shows in every IAM check (a worker
+# that may read any queue) instead of passing unseen.
+_LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+MANAGED_POLICIES: dict[str, list[str]] = {
+    "service-role/AWSLambdaBasicExecutionRole": _LOGS,
+    "service-role/AWSLambdaSQSQueueExecutionRole": [
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", *_LOGS
+    ],
+    "service-role/AWSLambdaDynamoDBExecutionRole": [
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams", *_LOGS,
+    ],
+    "AWSXrayWriteOnlyAccess": [
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+        "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries",
+    ],
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Request:
@@ -195,8 +216,9 @@ def load_roles(template: dict[str, Any] | None = None) -> dict[str, list[dict[st
 
 
 def roles_of(translated: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Each function's inline Allow statements, resources resolved, from a translated template
-    (its Conditions already evaluated)."""
+    """Each function's Allow statements, resources resolved, from a translated template (its
+    Conditions already evaluated): its role's inline policies and the AWS managed policies it
+    attaches (MANAGED_POLICIES; any other refused, as this check could not read it)."""
     resources = translated["Resources"]
     found: dict[str, list[dict[str, Any]]] = {}
     for name, resource in resources.items():
@@ -208,8 +230,17 @@ def roles_of(translated: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             for policy in role["Properties"].get("Policies", [])
             for s in policy["PolicyDocument"]["Statement"]
         ]
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            statements.append(_managed(_resolve(arn, resources)))
         found[name] = statements
     return found
+
+
+def _managed(arn: str) -> dict[str, Any]:
+    policy = arn.partition(":policy/")[2]
+    if policy not in MANAGED_POLICIES:
+        raise ValueError(f"a managed policy this check cannot read: {arn}")
+    return {"Effect": "Allow", "Action": MANAGED_POLICIES[policy], "Resource": ["*"]}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -248,6 +279,11 @@ def _attribute(logical: str, attribute: str, resources: dict[str, Any]) -> str:
         table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/"
         table += _resolve(props["TableName"], resources)
         return table if attribute == "Arn" else f"{table}/stream/*"
+    if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
+        # Unnamed, CloudFormation names it <stack>-<logical id>-<random>; its Arn ends in ":*".
+        named = "LogGroupName" in props
+        name = _resolve(props["LogGroupName"], resources) if named else f"*-{logical}-*"
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
     if kind == "AWS::SecretsManager::Secret" and attribute in ("Ref", "Id"):
         name = _resolve(props["Name"], resources)
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-*"

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
+from optout.connectors import CONNECTORS  # noqa: E402
 from optout.systems import SystemConfig, load_systems  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
@@ -35,6 +36,11 @@ WEB_ACL = "EdgeWebAcl"
 SECRET_PREFIX = "optout-bridge/systems/"  # noqa: S105 - a name, not a secret
 RESOURCES_SECTION = "per-system resources"
 KEY_USERS_SECTION = "worker roles"
+JOBS_QUEUES_SECTION = "jobs queues"  # the resolver's and the admin's sends
+DLQS_SECTION = "dead-letter queues"  # the admin's redrive reads
+# A prototype line only a system whose connector may answer "submitted" keeps: the worker then
+# sends itself delayed status checks (its queue's sqs:SendMessage); no other worker sends.
+ASYNC_ONLY = "# asynchronous connectors only"
 _MARKER = re.compile(
     r"^(?P<indent> *)# (?P<edge>BEGIN|END) generated: (?P<name>[a-z -]+?)(?: \(.*\))?$"
 )
@@ -51,7 +57,12 @@ def system_block(system: SystemConfig, prototype: str) -> str:
             f"{system.name}: credentials must be named {secret_name(system)!r} "
             f"(got {system.credentials!r}); the workers' IAM policies follow that rule"
         )
-    body = [line for line in prototype.splitlines() if not line.startswith("#")]
+    asynchronous = CONNECTORS[system.type].asynchronous
+    body = [
+        line
+        for line in prototype.splitlines()
+        if not line.startswith("#") and (asynchronous or ASYNC_ONLY not in line)
+    ]
     text = "\n".join(body).strip("\n")
     return text.replace("__KEY__", system.queue_key).replace("__NAME__", system.name)
 
@@ -68,6 +79,8 @@ def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
     return {
         RESOURCES_SECTION: "\n\n".join(blocks).splitlines(),
         KEY_USERS_SECTION: [f"- !GetAtt {s.queue_key}WorkerRole.Arn" for s in systems],
+        JOBS_QUEUES_SECTION: [f"- !GetAtt {s.queue_key}JobsQueue.Arn" for s in systems],
+        DLQS_SECTION: [f"- !GetAtt {s.queue_key}DeadLetterQueue.Arn" for s in systems],
     }
 
 

@@ -1,8 +1,8 @@
 """Write template.yaml as CloudFormation (aws-sam-translator, offline) for checkov.
 
 checkov reads the SAM file too, but the translated template is what CloudFormation deploys:
-the generated roles, permissions and stage are only there. `make lint` runs this, then
-checkov on the output.
+the event source mappings, permissions and stage SAM writes are only there. `make lint` runs
+this, then checkov on the output.
 """
 
 import json

@@ -1,9 +1,12 @@
 """Resolver: DynamoDB Streams -> identity resolution, effective state and job fan-out.
 
 Partial batch responses (Powertools BatchProcessor): one poisoned record fails alone; the
-event source mapping bisects and retries it, then sends it to the on-failure queue.
+event source mapping bisects and retries it, then sends it to the on-failure queue. A record
+that fails is reported to the stream, not raised, so Lambda's Errors metric never counts it:
+each one is logged ("event failed") and counted (`EventsFailed`, its alarm) here instead.
 """
 
+import traceback
 from functools import cache
 from typing import Any
 
@@ -36,6 +39,7 @@ _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
 # starts no job after that and writes a follow-up event for the rest.
 REPLAY_MARGIN_SECONDS = 20.0
 _deadline = [0.0]  # this invocation's, as a time.monotonic() instant
+_PACKAGE = "/python/optout/"  # the layer's package, on Lambda and in a checkout
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
@@ -55,6 +59,47 @@ def resolver() -> Resolver:
 
 
 def record_handler(record: DynamoDBRecord) -> None:
+    try:
+        _resolve_record(record)
+    except Exception as error:
+        _note_failure(record, error)
+        raise  # the processor reports it in batchItemFailures
+
+
+def _note_failure(record: DynamoDBRecord, error: Exception) -> None:
+    """One log line and one `EventsFailed` for a record that failed: where, never a value.
+
+    The exception's message is left out (a vendor's or AWS's text is not ours to vouch for);
+    its class and the line that raised it say what the operator needs."""
+    stream = record.raw_event.get("dynamodb", {})
+    image = stream.get("NewImage") or {}
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "event failed",
+        extra={
+            "request_id": image.get("request_id", {}).get("S"),
+            "event_type": image.get("event_type", {}).get("S"),
+            "sequence_number": stream.get("SequenceNumber"),
+            "error": type(error).__name__,
+            "error_at": _raised_at(error),
+        },
+    )
+
+
+def _raised_at(error: BaseException) -> str:
+    """file:line that raised it: the innermost frame in the layer's optout package (on Lambda
+    /opt/python/optout) or this file, else the innermost of all (a library's)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if _PACKAGE in f.filename or f.filename == __file__]
+    if not frames:
+        return "unknown"
+    frame = (ours or frames)[-1]
+    _, package, inside = frame.filename.rpartition(_PACKAGE)
+    name = f"optout/{inside}" if package else frame.filename.rpartition("/")[2]
+    return f"{name}:{frame.lineno}"
+
+
+def _resolve_record(record: DynamoDBRecord) -> None:
     image = record.raw_event.get("dynamodb", {}).get("NewImage")
     if record.raw_event.get("eventName") != "INSERT" or not image:
         return  # FilterCriteria already drops these; a stray one is not an error

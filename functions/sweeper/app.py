@@ -70,6 +70,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # Its alarm: requests were left unchecked at this checkpoint and the younger ones (the
     # 23 h checkpoint, read first, is the last: a request it missed is not checked again).
     metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=int(bool(cut)))
+    # The heartbeat (SweeperHeartbeatAlarm): a run that got here ran and finished. Missing, the
+    # schedule stopped invoking it or every run fails or times out; nothing else would say so.
+    metrics.add_metric(name="SweepRunFinished", unit=MetricUnit.Count, value=1)
     if cut:
         logger.warning("sweep stopped for want of time", extra={
             "checkpoint_seconds": int(cut.checkpoint.total_seconds()),

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from local import iam as local_iam
 from tests.conftest import Aws
-from tests.support import iam
+from tests.support import iam, sam
 from tests.support.pipeline import build_pipeline
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/stack-table"
@@ -64,7 +65,8 @@ def test_a_worker_may_read_only_its_own_systems_credentials() -> None:
         return made
 
     own, other = secret("optout-bridge/systems/webhook"), secret("optout-bridge/systems/braze")
-    assert iam.denied([own, other]) == [other]
+    longer = secret("optout-bridge/systems/webhook-staging")  # not webhook's: another name
+    assert iam.denied([own, other, longer]) == [other, longer]
 
 
 def test_a_batch_send_needs_send_message_on_that_queue() -> None:
@@ -77,6 +79,45 @@ def test_a_batch_send_needs_send_message_on_that_queue() -> None:
     assert iam.denied([send("ResolverFunction"), send("CaptureFunction")]) == [
         send("CaptureFunction")
     ]
+
+
+QUEUE = "arn:aws:sqs:us-east-1:123456789012:optout-test-{}"
+
+
+def receive(function: str, queue: str) -> iam.Request:
+    return request(function, "sqs:ReceiveMessage", QUEUE.format(queue))
+
+
+def test_a_worker_may_receive_only_from_its_own_queue_and_the_resolver_read_only_its_stream() -> (
+    None
+):
+    own = receive("tradedeskWorker", "tradedesk-jobs")
+    others = [
+        receive("tradedeskWorker", "braze-jobs"),
+        receive("tradedeskWorker", "braze-dlq"),  # the DLQs are the operator's evidence
+        receive("tradedeskWorker", "tradedesk-dlq"),
+        receive("tradedeskWorker", "ResolverFailureQueue-ABC123"),
+        request("tradedeskWorker", "sqs:DeleteMessage", QUEUE.format("meta-jobs")),
+    ]
+    stream = TABLE + "/stream/2026-11-30T00:00:00.000"
+    elsewhere = "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-30T00:00:00.000"
+    reads = [request("ResolverFunction", "dynamodb:GetRecords", arn) for arn in (stream, elsewhere)]
+    assert iam.denied([own, *others, *reads]) == [*others, reads[1]]
+
+
+def test_an_aws_managed_policy_on_a_function_role_is_read_with_its_wildcard() -> None:
+    # SAM attaches AWSLambdaSQSQueueExecutionRole (Resource "*") to a role it makes for an SQS
+    # event source: were a worker's role SAM's again, the check must see what it allows.
+    template = sam.load()
+    role = template["Resources"]["tradedeskWorkerRole"]["Properties"]
+    role["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    ]
+    widened = local_iam.load_roles(template)
+    assert iam.denied([receive("tradedeskWorker", "braze-dlq")], widened) == []
+    role["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    with pytest.raises(ValueError, match="cannot read"):
+        local_iam.load_roles(template)
 
 
 def test_the_check_sees_the_calls_a_real_opt_out_makes(

@@ -1,5 +1,7 @@
 """The resolver end to end over moto: capture handler -> table stream -> resolver handler."""
 
+import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,6 +150,37 @@ def test_a_poisoned_record_fails_alone_in_the_partial_batch_response(pipe: Pipel
     assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
     assert pipe.get(f"/v1/consent/{DEVICE_A}", device_id=DEVICE_A)["opt_out"]["sale"] is True
     assert len([i for i in pipe.items() if i["sk"] == "RESOLUTION"]) == 2
+
+
+def test_a_failed_record_is_logged_and_counted_though_the_invocation_succeeds(
+    pipe: Pipeline, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a batch of two good records around a poisoned one (no request id)
+    pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": True}})
+    pipe.post("/v1/consent", {"device_id": "dev-poisonpoisonpoison", "opt_out": {"sale": True}})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    del batch[1]["dynamodb"]["NewImage"]["request_id"]
+    caplog.clear()
+    capsys.readouterr()
+    # When the resolver processes it: it returns (no function error: Lambda's Errors stays 0)
+    answer = pipe.resolve(batch)
+    poisoned = batch[1]["dynamodb"]["SequenceNumber"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
+    # Then one ERROR line names the failed record (where, what class), and never a value
+    (failed,) = [r for r in caplog.records if r.getMessage() == "event failed"]
+    assert failed.levelname == "ERROR"
+    assert failed.sequence_number == poisoned
+    assert failed.event_type == batch[1]["dynamodb"]["NewImage"]["event_type"]["S"]
+    assert failed.request_id is None  # the poisoned record has none
+    assert failed.error == "KeyError"
+    assert re.fullmatch(r"optout/[\w/]+\.py:\d+", failed.error_at), failed.error_at
+    logged = json.dumps([vars(r) for r in caplog.records], default=str).lower()
+    assert "dev-poison" not in logged and "jane" not in logged
+    # And `EventsFailed` (its alarm's metric) counts it, beside the two that resolved
+    out = capsys.readouterr().out.replace(" ", "")
+    assert '"EventsFailed":[1.0]' in out
+    assert '"EventsResolved":[1.0,1.0]' in out
 
 
 def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(

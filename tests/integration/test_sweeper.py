@@ -150,7 +150,10 @@ def test_the_scheduled_function_counts_what_it_re_drove(
     answer = invoke(load_function("sweeper"), {"source": "aws.events", "detail": {}})
     # Then it reports the event and emits the metric the alarm watches
     assert answer["unresolved_events"] == 1
-    assert '"SweepRedriven":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    out = capsys.readouterr().out.replace(" ", "")
+    assert '"SweepRedriven":[1.0]' in out
+    # And the heartbeat its SweeperHeartbeatAlarm reads (missing data breaches)
+    assert '"SweepRunFinished":[1.0]' in out
 
 
 # -- a run's time ----------------------------------------------------------------------------

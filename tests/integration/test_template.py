@@ -6,23 +6,19 @@ to the same rules; the capture and admin functions, the key and the table get sp
 """
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from optout.connectors import CONNECTORS
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
 from optout.systems import load_systems
 from scripts import gen_template
 from tests.support import sam
 
 SYSTEMS_JSON = sam.ROOT / "layers" / "common" / "config" / "systems.json"
-AWS_MANAGED_SERVICE_ROLES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-}
 TABLE_ARN = (
     "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-table"
 )
@@ -191,6 +187,51 @@ def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) ->
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
 
 
+def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
+    # A failed record beside good ones raises no Lambda error (partial batch response): the
+    # resolver counts it as EventsFailed (tests/integration/test_resolver.py).
+    alarm = translated["Resources"]["EventsFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "EventsFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "schedule"),
+    [
+        ("WatchHeartbeatAlarm", "WatchRunFinished", "WatchFunction"),
+        ("SweeperHeartbeatAlarm", "SweepRunFinished", "SweeperFunction"),
+    ],
+)
+def test_the_scheduled_functions_alarm_when_no_run_finishes(
+    translated: dict[str, Any], alarm: str, metric: str, schedule: str
+) -> None:
+    # Their other alarms go quiet with no run at all (notBreaching): the heartbeat breaches on
+    # missing data, after three of the function's schedule periods without a finished run.
+    props = translated["Resources"][alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
+    assert props["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert props["TreatMissingData"] == "breaching"
+    assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
+        "Maximum", "LessThanThreshold", 1,
+    )  # fmt: skip
+    events = sam.load()["Resources"][schedule]["Properties"]["Events"].values()
+    (rate,) = [e["Properties"]["Schedule"] for e in events]
+    minutes = int(rate.removeprefix("rate(").split()[0])
+    assert props["Period"] == minutes * 60
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
+
+
+def test_every_alarm_has_a_runbook_row(translated: dict[str, Any]) -> None:
+    runbook = (sam.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    keys = [s.queue_key for s in load_systems(SYSTEMS_JSON).systems]
+    for name in _of_type(translated, "AWS::CloudWatch::Alarm"):
+        # A system's alarms (brazeDeadLetterAlarm) have one row: <system>DeadLetterAlarm.
+        key = next((k for k in keys if name.startswith(k) and name[len(k)].isupper()), "")
+        row = f"<system>{name[len(key) :]}" if key else name
+        assert f"| `{row}` |" in runbook, name
+
+
 def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str, Any]) -> None:
     for system in load_systems(SYSTEMS_JSON).systems:
         role = translated["Resources"][f"{system.queue_key}WorkerRole"]
@@ -202,9 +243,55 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
         assert secrets == [
             {
                 "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-*"
+                f"${{AWS::AccountId}}:secret:optout-bridge/systems/{system.name}-??????"
             }
         ]
+
+
+def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
+    translated: dict[str, Any],
+) -> None:
+    # Only a connector that may answer "submitted" (Google Ads, Segment) makes the worker send
+    # itself delayed status checks; any other worker has no reason to inject job messages.
+    for system in load_systems(SYSTEMS_JSON).systems:
+        role = translated["Resources"][f"{system.queue_key}WorkerRole"]
+        sends = [s for s in _statements(role) if "sqs:SendMessage" in _as_list(s["Action"])]
+        assert bool(sends) == CONNECTORS[system.type].asynchronous, system.name
+    assert {
+        s.name for s in load_systems(SYSTEMS_JSON).systems if CONNECTORS[s.type].asynchronous
+    } == {
+        "google_ads",
+        "segment",
+    }
+
+
+def test_every_queue_grant_names_this_stacks_queues_by_arn(translated: dict[str, Any]) -> None:
+    # A pattern on the stack's name (<stack>-*-jobs) also matches the queues of a stack whose
+    # name starts with "<stack>-" in the same account and region.
+    resources = translated["Resources"]
+    for name, role in _of_type(translated, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            if not any(str(a).startswith("sqs:") for a in _as_list(statement["Action"])):
+                continue
+            for resource in _as_list(statement["Resource"]):
+                (queue, attribute) = resource["Fn::GetAtt"]
+                assert (resources[queue]["Type"], attribute) == ("AWS::SQS::Queue", "Arn"), name
+    sends = [
+        s
+        for s in _statements(resources["ResolverFunctionRole"])
+        if "sqs:SendMessage" in _as_list(s["Action"])
+    ]
+    queues = {r["Fn::GetAtt"][0] for s in sends for r in _as_list(s["Resource"])}
+    keys = {s.queue_key for s in load_systems(SYSTEMS_JSON).systems}
+    assert queues == {f"{k}JobsQueue" for k in keys} | {"ResolverFailureQueue"}
+
+
+def test_the_admin_and_the_watch_get_no_request_item_by_key(translated: dict[str, Any]) -> None:
+    # Both read requests with Query and BatchGetItem; their only GetItems are WATCH and HOLD.
+    for function in ("AdminFunction", "WatchFunction"):
+        for statement in _dynamodb_statements(translated["Resources"][f"{function}Role"]):
+            if "REQ#*" in _leading_keys(statement):
+                assert "dynamodb:GetItem" not in _as_list(statement["Action"]), function
 
 
 # -- functions ------------------------------------------------------------------------------
@@ -332,6 +419,28 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         assert rate < get_rate, route
 
 
+def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, Any]) -> None:
+    # An HTTP API publishes no throttle metric: a 429 on the public POST routes is counted from
+    # the access log (the capture function answers no 429 of its own).
+    resources = translated["Resources"]
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(access_log["Format"])
+    assert (fields["status"], fields["routeKey"]) == ("$context.status", "$context.routeKey")
+    log_filter = resources["PublicPostsThrottledFilter"]["Properties"]
+    assert log_filter["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
+    pattern = log_filter["FilterPattern"]
+    assert '$.status = "429"' in pattern
+    public_posts = {f"{m} {p}" for m, p in PUBLIC_ROUTES if m == "POST"}
+    assert set(re.findall(r'\$\.routeKey = "([^"]+)"', pattern)) == public_posts
+    (metric,) = log_filter["MetricTransformations"]
+    alarm = resources["PublicPostsThrottledAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        metric["MetricNamespace"], metric["MetricName"],
+    )  # fmt: skip
+    assert "Dimensions" not in alarm and "Dimensions" not in metric
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+
+
 # -- least privilege ------------------------------------------------------------------------
 
 
@@ -379,10 +488,30 @@ def test_capture_may_write_requests_and_read_device_state_but_not_query_identiti
     }
 
 
-def test_roles_attach_only_aws_lambda_service_policies(translated: dict[str, Any]) -> None:
+def test_no_role_attaches_a_managed_policy(translated: dict[str, Any]) -> None:
+    # SAM's roles for functions carry AWS managed policies whose Resource is "*" (any queue of
+    # the account, any table's stream): every function has its own explicit role instead.
     for name, role in _of_type(translated, "AWS::IAM::Role").items():
-        attached = set(role["Properties"].get("ManagedPolicyArns", []))
-        assert attached <= AWS_MANAGED_SERVICE_ROLES, (name, attached)
+        assert "ManagedPolicyArns" not in role["Properties"], name
+    assert not _of_type(translated, "AWS::IAM::Policy")
+
+
+def test_each_function_writes_logs_to_its_own_log_group_only(translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+    for name, function in _of_type(translated, "AWS::Lambda::Function").items():
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        logs = [s for s in _statements(role) if "logs:" in json.dumps(s["Action"])]
+        assert logs == [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+            }
+        ], name
+        star = [s for s in _statements(role) if s["Resource"] == "*"]
+        xray = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+        assert [s["Action"] for s in star] == [xray], name
 
 
 def test_every_function_has_its_own_role(translated: dict[str, Any]) -> None:
