@@ -97,10 +97,7 @@ class DeliveryService:
             elif job is None:  # not written yet, or a stray reference: let redrive keep it
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
-                # Nothing to send and nothing to record: its receipt is its marks' "done".
-                report.decisions[message.message_id] = ACK
-                report.counts["JobsSkippedFinished"] += 1
-                logger.info("job already finished", job_id=parsed.job_id, status=job["status"])
+                self._skip_finished(job, message, report)
             elif job.get("status") == "failed" and not job_store.has_values(job):
                 # A failed job keeps no identifier values (PII lifecycle), so its message (from
                 # a DLQ redrive) cannot be sent again: the operator replay re-plans it.
@@ -215,6 +212,16 @@ class DeliveryService:
             self._retry(report, message, message.receive_count, "unknown system")
             return None
         return parsed
+
+    def _skip_finished(self, job: Item, message: Received, report: BatchReport) -> None:
+        """A message of a job already done / no_record: nothing to send, its receipt is its
+        marks' "done". A no_record job frees its marks once more (idempotent): a crash
+        between its receipt and that write would leave them cited by later requests."""
+        if job.get("status") == "no_record":
+            record_delivered(self.table, job, "no_record", iso(self.clock()))
+        report.decisions[message.message_id] = ACK
+        report.counts["JobsSkippedFinished"] += 1
+        logger.info("job already finished", job_id=job["job_id"], status=job["status"])
 
     def _retry(self, report: BatchReport, message: Received, attempt: int, reason: str) -> None:
         delay = backoff_seconds(
@@ -443,18 +450,19 @@ class DeliveryService:
         - job_store.finish writes the status and receipt and drops the identifier values
           from the job (PII lifecycle: types and keyed hashes stay); `attempted`: this
           write ends a delivery attempt (counted in `attempts`), not a status check.
-        - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
-          delivered, and the job's receipt is what says so: the identities' marks already
-          name the job, so nothing else is written (docs/decisions.md, "The receipt is the
-          done mark"). A failure frees their in-flight marks and lists the job for replay
-          (store.delivery.record_delivered); a crash in between is repaired when the message
-          comes back.
+        - Only `done` counts as delivered, and the job's receipt is what says so: the
+          identities' marks already name the job, so nothing else is written
+          (docs/decisions.md, "The receipt is the done mark"). `no_record` (a vendor's
+          definitive "no such person") is a receipt for this request only: it frees the
+          marks, so the next event asks the vendor again. A failure frees them too and lists
+          the job for replay (store.delivery.record_delivered); a crash in between is
+          repaired when the message comes back.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
         """
         receipt["completed_at"] = now
         written = job_store.finish(self.table, job, status, receipt, now, attempted)
-        if written:  # delivered means confirmed (done / no_record); failed frees the marks
+        if written:  # delivered means confirmed (done); no_record and failed free the marks
             record_delivered(self.table, job, status, now, receipt)
         report.counts[COUNTER[status]] += 1
         if written and status == "failed":
