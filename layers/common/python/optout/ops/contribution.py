@@ -13,7 +13,8 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 - `open`: still being worked on (received / processing).
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
-compliance, or the denial; an import carries its original tool's completion time, which is
+compliance (never before the resolution that cited it: an earlier request's receipt predates
+this request), or the denial; an import carries its original tool's completion time, which is
 its response whatever this deployment's systems do later (a system failing here makes it
 `complied_part`, at that time; never `failed`: the other tool complied). They are
 kept as whole hours, rounded up (never understating the time taken).
@@ -82,7 +83,8 @@ def contribution_of(
     status = aggregate(request_id, items, covering)
     assert status is not None  # the event exists
     systems = proofs(items, covering)
-    outcome, responded_at = _outcome(status, systems, event)
+    resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+    outcome, responded_at = _outcome(status, systems, event, resolution)
     received = str(event["received_at"])
     source = str(event.get("source", "webform"))
     return Contribution(
@@ -98,9 +100,12 @@ def contribution_of(
 
 
 def _outcome(
-    status: RequestStatusOut, systems: list[SystemProof], event: Item
+    status: RequestStatusOut, systems: list[SystemProof], event: Item, resolution: Item
 ) -> tuple[Outcome, str | None]:
-    """The outcome, and when the response was given (None while there is none)."""
+    """The outcome, and when the response was given (None while there is none). A partial
+    compliance responds at its last receipt, or when the resolver found the earlier
+    receipts that prove it, whichever is later (as `status.aggregate` does for a completion):
+    a cited receipt can predate this request."""
     imported = (event.get("evidence") or {}).get("imported") or {}
     if status.status == "denied":
         return "denied", status.denied_at
@@ -114,7 +119,7 @@ def _outcome(
         done = [str(j["completed_at"]) for s in systems if s.state == "done" for j in s.jobs
                 if j.get("completed_at")]  # fmt: skip
         if any(s.state == "done" for s in systems):
-            return "complied_part", max(done) if done else None
+            return "complied_part", max([str(resolution.get("resolved_at") or ""), *done]) or None
         return "failed", None
     return "open", None
 
