@@ -379,7 +379,9 @@ class DeliveryService:
             self._not_started([entry], report, schedule)
             return
         now = self.clock()
-        receipt = {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
+        receipt = _after_check(
+            {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
+        )
         receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
         receipt["checked_at"] = iso(now)
         report.decisions[entry.message.message_id] = ACK
@@ -473,6 +475,22 @@ class DeliveryService:
                 reason_class=reason_class or (error.reason_class if error else "unknown"),
                 http_status=receipt.get("http_status"),
             )
+
+
+# The failed status checks a receipt keeps as history (a check runs at most every few minutes
+# once its delay has grown; the last ones say enough and keep the item small).
+MAX_CHECK_ERRORS = 10
+
+
+def _after_check(receipt: Item) -> Item:
+    """A receipt merged from the previous one and a new status check's answer: the previous
+    check's `error` is history (`check_errors`), not this answer's, so a job the vendor then
+    confirms done or no_record carries no error (this check writes its own, if it fails)."""
+    previous = receipt.pop("error", None)
+    if previous:
+        history = [*(receipt.get("check_errors") or []), previous]
+        receipt["check_errors"] = history[-MAX_CHECK_ERRORS:]
+    return receipt
 
 
 def by_urgency(groups: dict[str, list[Entry]]) -> list[tuple[str, list[Entry]]]:
