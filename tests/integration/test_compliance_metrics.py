@@ -54,7 +54,7 @@ def test_the_year_figures_equal_the_hand_computed_ones(table: Table) -> None:
     # is (20 + 30) / 2 = 25 h = 1.04 days, the mean 210 / 6 = 35 h = 1.46 days.
     assert found["requests"] == {
         "received": 8, "complied_whole": 4, "complied_part": 1, "complied": 5, "denied": 1,
-        "failed": 1, "open": 1,
+        "failed": 1, "open": 1, "repeats": 0,
         "days_to_respond": {"responses": 6, "median": 1.04, "mean": 1.46},
     }  # fmt: skip
     banner = found["by_source"]["banner"]

@@ -158,6 +158,32 @@ def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -
     assert (after["open"], after["denied"], after["received"]) == (0, 1, 1)
 
 
+def test_a_repeated_gpc_signal_is_counted_as_a_repeat_not_as_a_request_received(
+    pipe: Pipeline,
+) -> None:
+    # Given a browser's GPC signal, carried out by every system
+    device = "dev-gpc-repeat-0000000001"
+    pipe.post("/v1/consent", {"device_id": device, "opt_out": {}, "gpc": True})
+    pipe.resolve()
+    for queue_key in QUEUE_KEYS:
+        work(pipe, queue_key, Vendor())
+    # When the banner posts it again on the next pages (each with its own key)
+    for _ in range(3):
+        pipe.post("/v1/consent", {"device_id": device, "opt_out": {}, "gpc": True})
+        pipe.resolve()
+    assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}  # nothing new to send
+    watch(pipe)
+    # Then the year counts one GPC request received and complied with, and three repeats
+    # on their own row, outside the received count, the days to respond and the weeks
+    year = str(datetime.now(UTC).year)
+    found = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    gpc = found["by_source"]["gpc"]
+    assert (gpc["received"], gpc["complied"], gpc["repeats"]) == (1, 1, 3)
+    assert (found["requests"]["received"], found["requests"]["repeats"]) == (1, 3)
+    assert gpc["days_to_respond"]["responses"] == 1
+    assert sum(week["gpc"] for week in found["weekly"]) == 1
+
+
 # -- exports ------------------------------------------------------------------------------------
 
 

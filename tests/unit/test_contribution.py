@@ -36,3 +36,24 @@ def test_a_partial_compliance_proven_by_an_earlier_receipt_responds_after_its_ow
     # hour, rounded up), not at the earlier receipt's time (0 h, before it existed)
     assert found is not None
     assert (found.outcome, found.hours) == ("complied_part", 1)
+
+
+def test_a_request_that_needed_no_job_of_its_own_counts_only_as_a_repeat() -> None:
+    # Given a request whose resolution made no job and cites an earlier request's receipt
+    resolution = {**RESOLUTION, "jobs_total": 0}
+    meta = _job(EARLIER, "meta", "done", "2026-11-30T15:44:38.052Z")
+    covering = {(f"REQ#{EARLIER}", "JOB#meta"): meta}
+    # When its contribution is computed
+    found = contribution_of([EVENT, resolution], covering)
+    # Then it adds one repeat and nothing else: no receipt, outcome, hours or system
+    assert found is not None and found.repeat
+    assert found.counters() == {"n.webform.repeat": 1}
+
+
+def test_a_denied_request_is_no_repeat_even_without_a_job_of_its_own() -> None:
+    resolution = {**RESOLUTION, "jobs_total": 0}
+    meta = _job(EARLIER, "meta", "processing", "")
+    denial = {"pk": PK, "sk": "DENIAL", "denied_at": "2026-11-30T16:00:00.000Z"}
+    found = contribution_of([EVENT, resolution, denial], {(f"REQ#{EARLIER}", "JOB#meta"): meta})
+    assert found is not None and not found.repeat
+    assert found.counters()["n.webform.denied"] == 1

@@ -76,6 +76,7 @@ def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
         ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
         ("complied_whole", "… in whole"), ("complied_part", "… in part"),
         ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
+        ("repeats", "Repeats, in no row above (asked nothing new)"),
     ]  # fmt: skip
     lines = []
     for key, label in rows:

@@ -20,7 +20,8 @@ def render(figures: dict[str, Any]) -> str:
     rows = (("received", "Received"), ("complied", "Complied with, in whole or in part"),
             ("complied_whole", "… in whole"), ("complied_part", "… in part"),
             ("denied", "Denied"), ("failed", "Not complied with (failed)"),
-            ("open", "Still open"))  # fmt: skip
+            ("open", "Still open"),
+            ("repeats", "Repeats, in no row above (asked nothing new)"))  # fmt: skip
     by_source = figures["by_source"]
     for key, label in rows:
         cells = [str(total[key])] + [str(by_source[s][key]) for s in SOURCE_NAMES]

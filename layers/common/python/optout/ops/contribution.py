@@ -12,6 +12,15 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 - `failed`: no system holds it and one failed for good;
 - `open`: still being worked on (received / processing).
 
+A **repeat** is counted on its own row (`n.<source>.repeat`) and nowhere else: not received,
+not in an outcome, not in days to respond, weeks or per-system figures. It is a request that
+needed no job of its own, because for every system it concerns an earlier request's job
+already carries or confirmed what it asks for the identities it names (its resolution made no
+job, `jobs_total` 0, and cites earlier jobs, `covered`), and was not denied. The banner posts
+GPC on every logged-in page view: without this, one consumer's browsing added a "request
+received and complied with" per page (review s11). Whether a request is a repeat is read from
+its resolution, which never changes, so a fold never moves a request in or out of that row.
+
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
 this request), or the denial; an import carries its original tool's completion time, which is
@@ -47,6 +56,7 @@ class Contribution:
     status: str  # the request's status (received, processing, failed, ...)
     hours: int | None  # hours to respond, when it was responded to
     systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
+    repeat: bool = False  # asked nothing an earlier request's job did not already carry
 
     @property
     def day(self) -> str:
@@ -63,7 +73,9 @@ class Contribution:
 
     def counters(self) -> dict[str, int]:
         """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
-        h.<source>.<hours>, s.<system>.<state>."""
+        h.<source>.<hours>, s.<system>.<state>; a repeat: n.<source>.repeat alone."""
+        if self.repeat:
+            return {f"n.{self.source}.repeat": 1}
         found = {f"n.{self.source}.received": 1, f"n.{self.source}.{self.outcome}": 1}
         if self.hours is not None:
             found[f"h.{self.source}.{self.hours}"] = 1
@@ -96,7 +108,15 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
+        repeat=_repeat(resolution, outcome),
     )
+
+
+def _repeat(resolution: Item, outcome: Outcome) -> bool:
+    """No job of its own, only earlier requests' jobs cited, and not denied (an operator's
+    denial answers this request, so it counts)."""
+    made = int(resolution.get("jobs_total") or 0)
+    return made == 0 and bool(resolution.get("covered")) and outcome != "denied"
 
 
 def _outcome(

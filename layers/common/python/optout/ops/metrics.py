@@ -85,6 +85,8 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
 def _outcomes(counts: Counter[str], sources: tuple[str, ...]) -> dict[str, Any]:
     found = {o: sum(counts.get(f"{s}.{o}", 0) for s in sources) for o in OUTCOMES}
     found["complied"] = found["complied_whole"] + found["complied_part"]
+    # Requests that asked nothing an earlier one had not (ops/contribution.py): in no other row.
+    found["repeats"] = sum(counts.get(f"{s}.repeat", 0) for s in sources)
     return found
 
 
