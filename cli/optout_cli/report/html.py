@@ -32,7 +32,8 @@ def render(figures: dict[str, Any]) -> str:
         f"<h1>Opt-out requests, {year}</h1>",
         f'<p class="meta">CCPA §7102 figures, as of {escape(str(figures["as_of"]))}. '
         "Requests to opt out of the sale or sharing of personal information, by the year "
-        "they were received.</p>",
+        "they were received: the date in the request's jurisdiction its deadline counts "
+        "from.</p>",
         _alert(watch),
         "<h2>§7102 figures</h2>",
         _figures_table(total, figures["by_source"]),

@@ -12,7 +12,8 @@ def render(figures: dict[str, Any]) -> str:
         f"# Opt-out requests, {year}",
         "",
         f"CCPA §7102 figures for requests to opt out of sale or sharing received in {year}"
-        f" (as of {figures['as_of']}).",
+        f" (as of {figures['as_of']}). A request's year and week are those of the date it was"
+        " received in its jurisdiction, the date its deadline counts from.",
         "",
         "| | all | " + " | ".join(SOURCE_NAMES.values()) + " |",
         "|---|---:|" + "---:|" * len(SOURCE_NAMES),

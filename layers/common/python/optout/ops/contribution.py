@@ -1,6 +1,10 @@
 """What one request adds to the §7102 figures of its arrival day: a pure function of its
 stored records (event, resolution, jobs, the earlier jobs it cites, a denial).
 
+Its arrival day is the date its deadline counts from (`deadlines.received_on`: the date in
+its jurisdiction, read at the westernmost standard offset), not the UTC date, so a California
+request on the evening of 31 December belongs to that year's figures and week.
+
 §7102 asks, per calendar year, how many requests to opt out of sale/sharing were received,
 complied with in whole or in part, and denied, and the median or mean days to respond. A
 request counts when it asks to opt out of sale, sharing, targeted advertising or profiling
@@ -35,6 +39,7 @@ from datetime import datetime
 from typing import Literal
 
 from optout.api_models import RequestStatusOut
+from optout.deadlines import received_on
 from optout.events import is_request
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
@@ -57,10 +62,12 @@ class Contribution:
     hours: int | None  # hours to respond, when it was responded to
     systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
     repeat: bool = False  # asked nothing an earlier request's job did not already carry
+    received_on: str = ""  # the date the deadline counts from (yyyy-mm-dd)
 
     @property
     def day(self) -> str:
-        return self.received_at[:10]
+        """The ledger day: the date received in the jurisdiction (the UTC date if unknown)."""
+        return self.received_on or self.received_at[:10]
 
     @property
     def shard(self) -> str:
@@ -109,7 +116,14 @@ def contribution_of(
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
         repeat=_repeat(resolution, outcome),
+        received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
     )
+
+
+def _jurisdiction(event: Item) -> str | None:
+    """As capture and import gave it to the deadline (both keep it in the evidence)."""
+    found = (event.get("evidence") or {}).get("jurisdiction")
+    return str(found) if found else None
 
 
 def _repeat(resolution: Item, outcome: Outcome) -> bool:

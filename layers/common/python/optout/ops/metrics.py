@@ -1,6 +1,7 @@
 """CCPA §7102 figures for one calendar year, from the per-day ledgers (ops/ledger.py).
 
-A request belongs to the year it was received in. Reading a year is one paginated Query of at
+A request belongs to the year it was received in: the date its deadline counts from, in its
+jurisdiction (ops/contribution.py), not the UTC date. Reading a year is one paginated Query of at
 most 366 x 16 small items, whatever the number of requests; the ledgers are as fresh as the
 deadline watch's last look at each request (minutes for new ones: docs/operations.md).
 """
