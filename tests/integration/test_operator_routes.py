@@ -554,7 +554,7 @@ def test_a_dlq_redrive_leaves_a_record_of_who_moved_how_many(pipe: Pipeline) -> 
     event = detail(pipe, moved["request_id"])["event"]
     assert (event["event_type"], event["source"]) == ("redrive", "operator")
     assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
-    assert event["operation"] == {"system": "braze", "dlq_moved": "2"}
+    assert event["operation"] == {"system": "braze", "dlq_moved": 2}  # a number, not "2"
     # ... and a redrive that moved nothing records nothing
     again = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
     assert (again["moved"], again["request_id"]) == (0, None)
