@@ -304,9 +304,33 @@ def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
     assert "not-an-email" not in json.dumps(result) and "everything" not in json.dumps(result)
     events = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
     assert sorted((e["source"], e["received_at"][:10], e["deadline"]) for e in events) == [
-        # (midnight UTC is still 3 March in Colorado: 45 days from then)
-        ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-17"),
+        # (a date alone is that date in Colorado: 45 days from 4 March)
+        ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-18"),
     ]  # fmt: skip
+
+
+def test_an_imported_date_without_a_time_is_that_date_in_the_rows_jurisdiction(
+    pipe: Pipeline,
+) -> None:
+    # Given rows whose received_at is a date alone, or a time without an offset
+    rows = [
+        {"line": 2, "external_id": "D-1", "received_at": "2026-03-02", "email": "d1@example.com",
+         "jurisdiction": "US-CA", "completed_at": "2026-03-03"},
+        {"line": 3, "external_id": "D-2", "received_at": "2026-03-02T10:00:00",
+         "email": "d2@example.com", "jurisdiction": "US-CA"},
+    ]  # fmt: skip
+    assert import_rows(pipe, rows)["stored"] == 2
+    events = {e["evidence"]["imported"]["external_id"]: e
+              for e in pipe.items("REQ#") if e["sk"] == "EVENT"}  # fmt: skip
+    # Then a date alone is read from the first instant of that day in California (its
+    # westernmost standard offset, UTC-8), so the deadline counts from Monday 2 March, and
+    # a completion date from its last instant (never understating days to respond)
+    one = events["D-1"]
+    assert (one["received_at"], one["deadline"]) == ("2026-03-02T08:00:00.000Z", "2026-03-23")
+    assert one["evidence"]["imported"]["completed_at"] == "2026-03-04T07:59:59.999Z"
+    # And a time without an offset is UTC (10:00 UTC is 02:00 in California on 2 March)
+    two = events["D-2"]
+    assert (two["received_at"], two["deadline"]) == ("2026-03-02T10:00:00.000Z", "2026-03-23")
 
 
 def test_an_import_names_an_unknown_column_by_position_never_by_its_text(
