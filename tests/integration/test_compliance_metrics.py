@@ -2,7 +2,7 @@
 come from equals a recount from the records, and a denial moves a request between outcomes."""
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optout.ops.contribution import contribution_of
@@ -155,3 +155,17 @@ def test_a_request_folded_under_its_utc_day_moves_to_its_local_day_at_its_next_f
         "received": 1, "complied_whole": 1, "complied_part": 0, "complied": 1, "denied": 0,
         "failed": 0, "open": 0, "repeats": 0, "days_to_respond": None,
     }  # fmt: skip
+
+
+def test_a_years_figures_show_only_that_years_overdue_requests(table: Table) -> None:
+    # Given a 2025 request past its deadline and still processing, and 2026's requests
+    seed_year(table)
+    seed_request(table, 13, day("2025-12-20"), "processing", deadline=date(2026, 1, 12))
+    # When the watch runs in January 2026 and each year's figures are read
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    this_year, last_year = year_figures(table, 2026), year_figures(table, 2025)
+    # Then the overdue request is 2025's: 2026's report shows none as its own
+    assert this_year["watch"]["overdue"] == 1  # the watch's count, every year's
+    assert (this_year["watch"]["overdue_in_year"], last_year["watch"]["overdue_in_year"]) == (0, 1)
+    assert this_year["systems"]["braze"]["overdue"] == 0
+    assert last_year["systems"]["braze"]["overdue"] == 1

@@ -41,6 +41,7 @@ def render(figures: dict[str, Any]) -> str:
         )
     watch = figures.get("watch") or {}
     if watch.get("run_at"):
-        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue', 0)} overdue, "
-                  f"{watch.get('due_soon', 0)} due soon."]  # fmt: skip
+        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "
+                  f"requests received in {year} overdue ({watch.get('overdue', 0)} in all years), "
+                  f"{watch.get('due_soon', 0)} due soon (all years)."]  # fmt: skip
     return "\n".join(lines) + "\n"

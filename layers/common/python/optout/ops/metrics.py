@@ -59,7 +59,10 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
                 hours[first][int(second)] += value
             elif kind == "s":
                 systems.setdefault(first, Counter())[second] += value
-    overdue = dict(watch.get("overdue_by_system") or {})
+    # The watch's overdue requests received in this year only (a status written before it
+    # split them by year has none): another year's are not this year's figures.
+    mine: Item = (watch.get("overdue_by_year") or {}).get(str(year)) or {}
+    overdue = dict(mine.get("by_system") or {})
     return {
         "year": year,
         "as_of": as_of,
@@ -79,7 +82,8 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
             | {"success_rate": _rate(found), "overdue": int(overdue.get(name, 0))}
             for name, found in sorted(systems.items())
         },
-        "watch": {key: watch.get(key) for key in WATCH_FIELDS},
+        "watch": {key: watch.get(key) for key in WATCH_FIELDS}
+        | {"overdue_in_year": int(mine.get("overdue") or 0)},
     }
 
 
