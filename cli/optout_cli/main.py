@@ -266,6 +266,8 @@ def _redrive(client: Api, system: str) -> int:
         found = client.post(f"/v1/admin/systems/{system}/redrive")
         moved += int(found["moved"])
         left = int(found["remaining"])
+        if found.get("request_id"):  # the event recording who moved them (`optout status ID`)
+            out.print(f"redrive recorded as {found['request_id']}")
         if not found["moved"] or not left:
             break
     out.print(f"{moved} dead-letter messages back on {system}'s queue")

@@ -115,6 +115,27 @@ def test_a_banner_opt_out_reaches_email_systems_once_the_device_is_linked(
     assert state["opt_out"]["sale"] is True
 
 
+def test_a_person_braze_did_not_know_is_asked_about_again_by_their_next_opt_out(
+    local_stack: Stack,
+) -> None:
+    # Given an opt-out for a person the Braze sandbox holds no profile for (no_record)
+    email = f"unknown-{uuid.uuid4().hex[:12]}@example.com"
+    status, first = local_stack.json("POST", "/v1/opt-out", {"email": email})
+    assert status == 202, first
+    local_stack.wait_for(lambda: settled(local_stack, first["request_id"]))
+    assert job_ids(local_stack, first["request_id"])["braze"]["status"] == "no_record"
+    assert len(calls_for(local_stack, "braze", email)) == 1  # the export that found nobody
+
+    # When the same person opts out again
+    status, second = local_stack.json("POST", "/v1/opt-out", {"email": email})
+    assert status == 202, second
+    local_stack.wait_for(lambda: settled(local_stack, second["request_id"]))
+
+    # Then Braze is asked again, by the second request's own job, not proven by the first's
+    assert "braze" in job_ids(local_stack, second["request_id"])
+    assert len(calls_for(local_stack, "braze", email)) == 2
+
+
 def test_requests_complete_while_a_sandbox_fails_half_its_calls(
     start_stack: StackFactory,
 ) -> None:

@@ -1,13 +1,15 @@
 """CCPA §7102 figures: over a seeded year they equal figures computed by hand, the ledger they
 come from equals a recount from the records, and a denial moves a request between outcomes."""
 
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optout.ops.contribution import contribution_of
-from optout.ops.ledger import year_ledgers
+from optout.ops.ledger import fold_ops, year_ledgers
 from optout.ops.metrics import MetricsService, figures
 from optout.ops.watch import Watch, WatchSettings
+from optout.store import transact
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from tests.support.seed import request_id_for, seed_request
@@ -54,7 +56,7 @@ def test_the_year_figures_equal_the_hand_computed_ones(table: Table) -> None:
     # is (20 + 30) / 2 = 25 h = 1.04 days, the mean 210 / 6 = 35 h = 1.46 days.
     assert found["requests"] == {
         "received": 8, "complied_whole": 4, "complied_part": 1, "complied": 5, "denied": 1,
-        "failed": 1, "open": 1,
+        "failed": 1, "open": 1, "repeats": 0,
         "days_to_respond": {"responses": 6, "median": 1.04, "mean": 1.46},
     }  # fmt: skip
     banner = found["by_source"]["banner"]
@@ -110,3 +112,60 @@ def test_the_ledger_equals_a_recount_from_the_records(table: Table) -> None:
                 stored[name] = stored.get(name, 0) + value
     assert stored == recount
     assert figures(2026, year_ledgers(table, 2026), {}, "")["requests"]["open"] == 0
+
+
+def test_a_request_counts_in_the_year_and_week_of_the_date_its_deadline_counts_from(
+    table: Table,
+) -> None:
+    # Given a California request received on 31 Dec 2025 at 20:00 PST (1 Jan 04:00 UTC)
+    seed_request(table, 1, datetime(2026, 1, 1, 4, 0, tzinfo=UTC), "completed", after=timedelta(1))
+    # When the watch folds it
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    # Then it is 2025's request, in 2025's last ISO week, as its deadline counts from 31 Dec
+    last_year = year_figures(table, 2025)
+    assert (
+        last_year["requests"]["received"],
+        year_figures(table, 2026)["requests"]["received"],
+    ) == (1, 0)
+    assert [w["week"] for w in last_year["weekly"]] == ["2026-W01"]  # Wed 31 Dec 2025: ISO 2026-W01
+    found = contribution_of(*load_with_proof(table, request_id_for(1)))
+    assert found is not None and found.day == "2025-12-31"
+
+
+def test_a_request_folded_under_its_utc_day_moves_to_its_local_day_at_its_next_fold(
+    table: Table,
+) -> None:
+    # Given a request folded before the rule, under its UTC day (1 Jan 2026)
+    seed_request(table, 1, datetime(2026, 1, 1, 4, 0, tzinfo=UTC), "processing")
+    found = contribution_of(*load_with_proof(table, request_id_for(1)))
+    assert found is not None
+    utc_day = dataclasses.replace(found, received_on="")
+    transact.write(table, fold_ops(table, utc_day, None, "2026-01-02T00:00:00.000Z", 2_000_000_000))
+    assert year_figures(table, 2026)["requests"]["received"] == 1
+    # When it is folded again (it completed since)
+    seed_request(table, 1, datetime(2026, 1, 1, 4, 0, tzinfo=UTC), "completed", after=timedelta(1))
+    items, covering = load_with_proof(table, request_id_for(1))
+    folded = next(i for i in items if i["sk"] == "FOLDED")
+    again = contribution_of(items, covering)
+    assert again is not None
+    transact.write(table, fold_ops(table, again, folded, "2026-01-03T00:00:00.000Z", 2_000_000_000))
+    # Then its counts left 2026 and are 2025's, once
+    assert year_figures(table, 2026)["requests"]["received"] == 0
+    assert year_figures(table, 2025)["requests"] | {"days_to_respond": None} == {
+        "received": 1, "complied_whole": 1, "complied_part": 0, "complied": 1, "denied": 0,
+        "failed": 0, "open": 0, "repeats": 0, "days_to_respond": None,
+    }  # fmt: skip
+
+
+def test_a_years_figures_show_only_that_years_overdue_requests(table: Table) -> None:
+    # Given a 2025 request past its deadline and still processing, and 2026's requests
+    seed_year(table)
+    seed_request(table, 13, day("2025-12-20"), "processing", deadline=date(2026, 1, 12))
+    # When the watch runs in January 2026 and each year's figures are read
+    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    this_year, last_year = year_figures(table, 2026), year_figures(table, 2025)
+    # Then the overdue request is 2025's: 2026's report shows none as its own
+    assert this_year["watch"]["overdue"] == 1  # the watch's count, every year's
+    assert (this_year["watch"]["overdue_in_year"], last_year["watch"]["overdue_in_year"]) == (0, 1)
+    assert this_year["systems"]["braze"]["overdue"] == 0
+    assert last_year["systems"]["braze"]["overdue"] == 1

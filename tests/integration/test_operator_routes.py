@@ -158,6 +158,32 @@ def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -
     assert (after["open"], after["denied"], after["received"]) == (0, 1, 1)
 
 
+def test_a_repeated_gpc_signal_is_counted_as_a_repeat_not_as_a_request_received(
+    pipe: Pipeline,
+) -> None:
+    # Given a browser's GPC signal, carried out by every system
+    device = "dev-gpc-repeat-0000000001"
+    pipe.post("/v1/consent", {"device_id": device, "opt_out": {}, "gpc": True})
+    pipe.resolve()
+    for queue_key in QUEUE_KEYS:
+        work(pipe, queue_key, Vendor())
+    # When the banner posts it again on the next pages (each with its own key)
+    for _ in range(3):
+        pipe.post("/v1/consent", {"device_id": device, "opt_out": {}, "gpc": True})
+        pipe.resolve()
+    assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}  # nothing new to send
+    watch(pipe)
+    # Then the year counts one GPC request received and complied with, and three repeats
+    # on their own row, outside the received count, the days to respond and the weeks
+    year = str(datetime.now(UTC).year)
+    found = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    gpc = found["by_source"]["gpc"]
+    assert (gpc["received"], gpc["complied"], gpc["repeats"]) == (1, 1, 3)
+    assert (found["requests"]["received"], found["requests"]["repeats"]) == (1, 3)
+    assert gpc["days_to_respond"]["responses"] == 1
+    assert sum(week["gpc"] for week in found["weekly"]) == 1
+
+
 # -- exports ------------------------------------------------------------------------------------
 
 
@@ -278,9 +304,33 @@ def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
     assert "not-an-email" not in json.dumps(result) and "everything" not in json.dumps(result)
     events = [i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]
     assert sorted((e["source"], e["received_at"][:10], e["deadline"]) for e in events) == [
-        # (midnight UTC is still 3 March in Colorado: 45 days from then)
-        ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-17"),
+        # (a date alone is that date in Colorado: 45 days from 4 March)
+        ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-18"),
     ]  # fmt: skip
+
+
+def test_an_imported_date_without_a_time_is_that_date_in_the_rows_jurisdiction(
+    pipe: Pipeline,
+) -> None:
+    # Given rows whose received_at is a date alone, or a time without an offset
+    rows = [
+        {"line": 2, "external_id": "D-1", "received_at": "2026-03-02", "email": "d1@example.com",
+         "jurisdiction": "US-CA", "completed_at": "2026-03-03"},
+        {"line": 3, "external_id": "D-2", "received_at": "2026-03-02T10:00:00",
+         "email": "d2@example.com", "jurisdiction": "US-CA"},
+    ]  # fmt: skip
+    assert import_rows(pipe, rows)["stored"] == 2
+    events = {e["evidence"]["imported"]["external_id"]: e
+              for e in pipe.items("REQ#") if e["sk"] == "EVENT"}  # fmt: skip
+    # Then a date alone is read from the first instant of that day in California (its
+    # westernmost standard offset, UTC-8), so the deadline counts from Monday 2 March, and
+    # a completion date from its last instant (never understating days to respond)
+    one = events["D-1"]
+    assert (one["received_at"], one["deadline"]) == ("2026-03-02T08:00:00.000Z", "2026-03-23")
+    assert one["evidence"]["imported"]["completed_at"] == "2026-03-04T07:59:59.999Z"
+    # And a time without an offset is UTC (10:00 UTC is 02:00 in California on 2 March)
+    two = events["D-2"]
+    assert (two["received_at"], two["deadline"]) == ("2026-03-02T10:00:00.000Z", "2026-03-23")
 
 
 def test_an_import_names_an_unknown_column_by_position_never_by_its_text(
@@ -528,7 +578,7 @@ def test_a_dlq_redrive_leaves_a_record_of_who_moved_how_many(pipe: Pipeline) -> 
     event = detail(pipe, moved["request_id"])["event"]
     assert (event["event_type"], event["source"]) == ("redrive", "operator")
     assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
-    assert event["operation"] == {"system": "braze", "dlq_moved": "2"}
+    assert event["operation"] == {"system": "braze", "dlq_moved": 2}  # a number, not "2"
     # ... and a redrive that moved nothing records nothing
     again = ok(call(pipe, "POST", "/v1/admin/systems/braze/redrive", params={"system": "braze"}))
     assert (again["moved"], again["request_id"]) == (0, None)

@@ -34,6 +34,7 @@ class Vendor:
 
     refuse: bool = False
     rejected: tuple[str, ...] = ()  # identifier types refused inside an accepted call
+    status: str = "done"  # or "no_record": the vendor holds no such person
     received: list[Job] = field(default_factory=list)
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
@@ -41,7 +42,8 @@ class Vendor:
         if self.refuse:
             error = DeliveryError("400 bad request", retryable=False, http_status=400)
             return [Outcome(j.job_id, None, http_status=400, error=error) for j in jobs]
-        return [Outcome(j.job_id, "done", http_status=200, identifier_types_rejected=self.rejected)
+        status: Any = self.status
+        return [Outcome(j.job_id, status, http_status=200, identifier_types_rejected=self.rejected)
                 for j in jobs]  # fmt: skip
 
 
@@ -117,6 +119,62 @@ def test_an_identifier_the_vendor_refused_is_not_covered_by_the_job_it_was_refus
     assert emails_sent(again) == [EMAIL]
     assert pipe.drain("braze") == []
     assert pipe.get(f"/v1/requests/{by_email}", request_id=by_email)["status"] != "received"
+
+
+def test_a_no_record_answer_is_no_later_requests_proof_and_the_next_opt_out_asks_again(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out Braze answered "no such person"
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert len(work(pipe, "braze", Vendor(status="no_record"))) == 1
+    pipe.drain_all()
+    # When the same person opts out again (they may have become a Braze user meanwhile)
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # Then Braze gets a job of the second request's own, and is called for it
+    again = Vendor()
+    (message,) = work(pipe, "braze", again)
+    assert message["job_id"] == f"{second}:braze"
+    assert emails_sent(again) == [EMAIL]
+    # And the second request cites no earlier job for Braze: its proof is its own job
+    resolution = next(i for i in pipe.items(f"REQ#{second}") if i["sk"] == "RESOLUTION")
+    assert "braze" not in resolution.get("covered", {})
+    (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#braze"]
+    assert mark["job_sale"] == f"{second}:braze" and first not in mark["job_sale"]
+
+
+def test_an_identity_whose_vendor_found_no_record_reads_no_record_not_delivered(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out Braze answered "no such person"
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(status="no_record"))
+    # When an operator looks the person up
+    lookup = http_event("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}, iam=True)
+    found = json_body(invoke(pipe.admin, lookup))
+    # Then Braze is neither delivered nor in flight: it says no record, by which job and when
+    assert "braze" not in found["delivered"] and "braze" not in found["in_flight"]
+    job = next(i for i in pipe.items(f"REQ#{first}") if i["sk"] == "JOB#braze")
+    assert found["no_record"]["braze"] == [
+        {"job_id": f"{first}:braze", "purposes": ["sale"], "completed_at": job["completed_at"]}
+    ]
+
+
+def test_a_no_record_mark_left_in_flight_reads_no_record(pipe: Pipeline) -> None:
+    # Given a no_record job whose mark still holds its purpose in flight (a worker that
+    # crashed before freeing it, or a mark written before no_record freed marks)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "braze", Vendor(status="no_record"))
+    (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#braze"]
+    # When an operator view reads it as if the purpose were still in flight
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    found = settled(table, {"braze": {**mark, "inflight": {"sale"}}})["braze"]
+    # Then it is neither confirmed nor in flight
+    assert (found.confirmed, found.in_flight) == (set(), set())
+    assert [n["purposes"] for n in found.no_record] == [["sale"]]
 
 
 def test_a_job_in_flight_is_not_doubled_by_the_next_event(pipe: Pipeline) -> None:
@@ -241,7 +299,7 @@ def test_replaying_an_old_failed_job_keeps_a_later_jobs_confirmation(pipe: Pipel
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#salesforce"]
     assert mark["job_sale"] == later
-    assert settled(table, {"salesforce": mark}) == {"salesforce": ({"sale"}, set())}
+    assert settled(table, {"salesforce": mark})["salesforce"][:2] == ({"sale"}, set())
     pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
     pipe.resolve()
     assert pipe.drain("salesforce") == []

@@ -409,6 +409,26 @@ def test_a_submitted_job_becomes_done_when_the_vendor_confirms(stack, monkeypatc
     assert stack.status("r1") == "completed"
 
 
+def test_a_done_receipt_keeps_no_error_of_an_earlier_failed_status_check(stack, monkeypatch):
+    stack.checks_without_delay(monkeypatch)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    stack.run("google_ads")  # submitted
+    # Given a status check that failed (Google answered 503 to every try)
+    stack.server.sandboxes["google_ads"].set_faults(1.0, 503)
+    stack.run("google_ads")
+    failed_check = stack.job("r1", "google_ads")["receipt"]["error"]
+    stack.server.sandboxes["google_ads"].set_faults(0.0, 503)
+    # When later checks find it done
+    for _ in range(3):
+        stack.run("google_ads")
+    # Then its receipt has no error (it is not a failure), and keeps the check's in history
+    job = stack.job("r1", "google_ads")
+    assert failed_check.startswith("google_ads requestStatus")
+    assert job["status"] == "done" and "error" not in job["receipt"]
+    assert job["receipt"]["check_errors"] == [failed_check]
+
+
 def test_a_final_job_keeps_identifier_types_and_keys_but_not_values(stack, monkeypatch):
     stack.checks_without_delay(monkeypatch)
     stack.put_request("r1", ["google_ads", "braze"], EMAIL)

@@ -6,7 +6,8 @@ from typing import Any
 
 from optout_cli.report.model import SOURCE_NAMES
 
-MEASURES = ("received", "complied", "complied_whole", "complied_part", "denied", "failed", "open")
+MEASURES = ("received", "complied", "complied_whole", "complied_part", "denied", "failed", "open",
+            "repeats")  # fmt: skip
 
 
 def render(figures: dict[str, Any]) -> str:

@@ -32,8 +32,9 @@ def render(figures: dict[str, Any]) -> str:
         f"<h1>Opt-out requests, {year}</h1>",
         f'<p class="meta">CCPA §7102 figures, as of {escape(str(figures["as_of"]))}. '
         "Requests to opt out of the sale or sharing of personal information, by the year "
-        "they were received.</p>",
-        _alert(watch),
+        "they were received: the date in the request's jurisdiction its deadline counts "
+        "from.</p>",
+        _alert(watch, year),
         "<h2>§7102 figures</h2>",
         _figures_table(total, figures["by_source"]),
         "<h2>Requests per week, by source</h2>",
@@ -47,7 +48,7 @@ def render(figures: dict[str, Any]) -> str:
         "<h2>Systems</h2>",
         _figure(charts.systems(figures["systems"]),
                 "Share of each system's final jobs that it confirmed, and the overdue requests "
-                "it has not confirmed (from the deadline watch's last run)."),
+                f"received in {year} it has not confirmed (from the deadline watch's last run)."),
         _systems_table(figures["systems"]),
     ]  # fmt: skip
     return (
@@ -59,14 +60,17 @@ def render(figures: dict[str, Any]) -> str:
     )
 
 
-def _alert(watch: dict[str, Any]) -> str:
-    overdue = int(watch.get("overdue") or 0)
+def _alert(watch: dict[str, Any], year: int) -> str:
+    """This year's requests past their deadline now; another year's are not this report's."""
+    overdue = int(watch.get("overdue_in_year") or 0)
     if not overdue:
         return ""
     return (
         f'<p class="alert" role="status"><strong>{overdue} request'
-        f"{'s are' if overdue != 1 else ' is'} past the deadline</strong> and not complete "
-        f"(deadline watch, {escape(str(watch.get('run_at')))}).</p>"
+        f"{'s' if overdue != 1 else ''} received in {year} {'are' if overdue != 1 else 'is'} "
+        f"past the deadline</strong> and not complete "
+        f"(deadline watch, {escape(str(watch.get('run_at')))}; all years: "
+        f"{int(watch.get('overdue') or 0)}).</p>"
     )
 
 
@@ -76,6 +80,7 @@ def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
         ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
         ("complied_whole", "… in whole"), ("complied_part", "… in part"),
         ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
+        ("repeats", "Repeats, in no row above (asked nothing new)"),
     ]  # fmt: skip
     lines = []
     for key, label in rows:

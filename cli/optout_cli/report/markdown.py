@@ -12,7 +12,8 @@ def render(figures: dict[str, Any]) -> str:
         f"# Opt-out requests, {year}",
         "",
         f"CCPA §7102 figures for requests to opt out of sale or sharing received in {year}"
-        f" (as of {figures['as_of']}).",
+        f" (as of {figures['as_of']}). A request's year and week are those of the date it was"
+        " received in its jurisdiction, the date its deadline counts from.",
         "",
         "| | all | " + " | ".join(SOURCE_NAMES.values()) + " |",
         "|---|---:|" + "---:|" * len(SOURCE_NAMES),
@@ -20,7 +21,8 @@ def render(figures: dict[str, Any]) -> str:
     rows = (("received", "Received"), ("complied", "Complied with, in whole or in part"),
             ("complied_whole", "… in whole"), ("complied_part", "… in part"),
             ("denied", "Denied"), ("failed", "Not complied with (failed)"),
-            ("open", "Still open"))  # fmt: skip
+            ("open", "Still open"),
+            ("repeats", "Repeats, in no row above (asked nothing new)"))  # fmt: skip
     by_source = figures["by_source"]
     for key, label in rows:
         cells = [str(total[key])] + [str(by_source[s][key]) for s in SOURCE_NAMES]
@@ -39,6 +41,7 @@ def render(figures: dict[str, Any]) -> str:
         )
     watch = figures.get("watch") or {}
     if watch.get("run_at"):
-        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue', 0)} overdue, "
-                  f"{watch.get('due_soon', 0)} due soon."]  # fmt: skip
+        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "
+                  f"requests received in {year} overdue ({watch.get('overdue', 0)} in all years), "
+                  f"{watch.get('due_soon', 0)} due soon (all years)."]  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -46,7 +46,9 @@ def a_year_of_figures() -> dict[str, Any]:
         for name, value in found.counters().items():
             ledger[name] = ledger.get(name, 0) + value
     watch = {"run_at": "2026-11-29T12:00:00Z", "overdue": 9,
-             "overdue_by_system": {"salesforce": 6, "meta": 3}}  # fmt: skip
+             "overdue_by_system": {"salesforce": 6, "meta": 3},
+             "overdue_by_year": {"2026": {"overdue": 9,
+                                          "by_system": {"salesforce": 6, "meta": 3}}}}  # fmt: skip
     return figures(2026, list(ledgers.values()), watch, "2026-11-29T12:00:00Z")
 
 
@@ -110,6 +112,7 @@ def test_the_html_report_draws_its_three_charts_from_nothing_but_itself(
         assert bar["width"] == pytest.approx(380 * rate, abs=1)
     overdue = {b["data"]["system"]: b["width"] for b in bars(page, "#chart-systems rect.overdue")}
     assert overdue["salesforce"] == pytest.approx(2 * overdue["meta"], rel=0.02)
-    assert page.locator(".alert").inner_text().startswith("9 requests are past the deadline")
+    alert = page.locator(".alert").inner_text()
+    assert alert.startswith("9 requests received in 2026 are past the deadline")
     screenshot(page, "report-2026")
     context.close()

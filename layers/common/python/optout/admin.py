@@ -71,8 +71,12 @@ class AdminService:
             "own_choices": {p: r.to_item() for p, r in own.choices.items()},
             "gpc": own.gpc.to_item() if own.gpc else None,
             "effective": state.get("opt_out", {}),
-            "delivered": _purposes(deliveries, 0),
-            "in_flight": _purposes(deliveries, 1),
+            "delivered": _purposes({s: d.confirmed for s, d in deliveries.items()}),
+            "in_flight": _purposes({s: d.in_flight for s, d in deliveries.items()}),
+            # A vendor's "no such person" answered that request only: not delivered.
+            "no_record": {
+                s: list(d.no_record) for s, d in sorted(deliveries.items()) if d.no_record
+            },
             "updated_at": state.get("updated_at") or node.get("updated_at"),
             "links": _edges(items, keys.LINK_PREFIX),
             "asserts": _edges(items, keys.ASSERTS_PREFIX),
@@ -80,9 +84,9 @@ class AdminService:
         }
 
 
-def _purposes(deliveries: dict[str, tuple[set[str], set[str]]], n: int) -> dict[str, list[str]]:
-    """0: what each system confirmed; 1: what a job carries to it now."""
-    return {s: sorted(d[n]) for s, d in sorted(deliveries.items()) if d[n]}
+def _purposes(purposes: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Per system that has any, its purposes, sorted."""
+    return {s: sorted(p) for s, p in sorted(purposes.items()) if p}
 
 
 def _edges(items: dict[str, Item], prefix: str) -> list[dict[str, str]]:

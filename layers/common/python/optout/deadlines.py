@@ -144,6 +144,12 @@ def received_on(moment: datetime, jurisdiction: str | None) -> date:
     return (moment.astimezone(UTC) + timedelta(hours=hours)).date()
 
 
+def start_of(day: date, jurisdiction: str | None) -> datetime:
+    """The first instant `received_on` reads as `day` in the jurisdiction (UTC)."""
+    hours = STANDARD_OFFSET_HOURS.get(jurisdiction or DEFAULT_JURISDICTION, WESTERNMOST_US_HOURS)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=hours)
+
+
 def deadline_at(moment: datetime, jurisdiction: str | None) -> date:
     """The deadline of a request received at `moment` (timezone-aware)."""
     return deadline_for(received_on(moment, jurisdiction), jurisdiction)

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -64,15 +65,16 @@ class CapturedEvent:
     roles: tuple[Role, ...] = ()  # one per identifier; empty: default_role
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # (asserter, asserted)
     confirm_opt_in: bool = False
-    # replay: system; hold_release: hold; redrive (optout/sweep.py): request and job ids
-    operation: dict[str, str] = field(default_factory=dict)
+    # replay: system; hold_release: hold; redrive: system and dlq_moved (a number), or
+    # (optout/sweep.py) request and job ids
+    operation: dict[str, str | int] = field(default_factory=dict)
 
     @classmethod
     def by_operator(
         cls,
         request_id: str,
         event_type: EventType,
-        operation: dict[str, str],
+        operation: Mapping[str, str | int],
         evidence: dict[str, Any],
         now: datetime,
     ) -> "CapturedEvent":
@@ -81,7 +83,7 @@ class CapturedEvent:
         return cls(
             request_id=request_id, event_type=event_type, source="operator", received_at=now,
             deadline=now.date(), opt_out={}, gpc=False, identifiers=(), links=(),
-            evidence=evidence, fingerprint="", operation=operation,
+            evidence=evidence, fingerprint="", operation=dict(operation),
         )  # fmt: skip
 
     def to_item(self, retention_days: int) -> Item:

@@ -75,11 +75,11 @@ class ReviewService:
     def record_redrive(self, system: str, moved: int, caller: str) -> str:
         """A DLQ redrive as an event: who moved how many of a system's dead letters back. The
         resolver finds no references in it to send again (the messages are already back)."""
-        event = self._new_event("redrive", {"system": system, "dlq_moved": str(moved)}, caller)
+        event = self._new_event("redrive", {"system": system, "dlq_moved": moved}, caller)
         put_event(self._table, event)
         return str(event["request_id"])
 
-    def _new_event(self, kind: EventType, operation: dict[str, str], caller: str) -> Item:
+    def _new_event(self, kind: EventType, operation: dict[str, str | int], caller: str) -> Item:
         now = datetime.now(UTC)
         event = CapturedEvent.by_operator(
             str(uuid.uuid4()), kind, operation, {"acted_by": caller}, now

@@ -98,10 +98,7 @@ class DeliveryService:
             elif job is None:  # not written yet, or a stray reference: let redrive keep it
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
-                # Nothing to send and nothing to record: its receipt is its marks' "done".
-                report.decisions[message.message_id] = ACK
-                report.counts["JobsSkippedFinished"] += 1
-                logger.info("job already finished", job_id=parsed.job_id, status=job["status"])
+                self._skip_finished(job, message, report)
             elif job.get("status") == "failed" and not job_store.has_values(job):
                 # A failed job keeps no identifier values (PII lifecycle), so its message (from
                 # a DLQ redrive) cannot be sent again: the operator replay re-plans it.
@@ -216,6 +213,16 @@ class DeliveryService:
             self._retry(report, message, message.receive_count, "unknown system")
             return None
         return parsed
+
+    def _skip_finished(self, job: Item, message: Received, report: BatchReport) -> None:
+        """A message of a job already done / no_record: nothing to send, its receipt is its
+        marks' "done". A no_record job frees its marks once more (idempotent): a crash
+        between its receipt and that write would leave them cited by later requests."""
+        if job.get("status") == "no_record":
+            record_delivered(self.table, job, "no_record", iso(self.clock()))
+        report.decisions[message.message_id] = ACK
+        report.counts["JobsSkippedFinished"] += 1
+        logger.info("job already finished", job_id=job["job_id"], status=job["status"])
 
     def _retry(self, report: BatchReport, message: Received, attempt: int, reason: str) -> None:
         delay = backoff_seconds(
@@ -381,7 +388,9 @@ class DeliveryService:
             self._not_started([entry], report, schedule)
             return
         now = self.clock()
-        receipt = {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
+        receipt = _after_check(
+            {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
+        )
         receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
         receipt["checked_at"] = iso(now)
         report.decisions[entry.message.message_id] = ACK
@@ -452,18 +461,19 @@ class DeliveryService:
         - job_store.finish writes the status and receipt and drops the identifier values
           from the job (PII lifecycle: types and keyed hashes stay); `attempted`: this
           write ends a delivery attempt (counted in `attempts`), not a status check.
-        - Only `done` (and `no_record`, a vendor's definitive "no such person") count as
-          delivered, and the job's receipt is what says so: the identities' marks already
-          name the job, so nothing else is written (docs/decisions.md, "The receipt is the
-          done mark"). A failure frees their in-flight marks and lists the job for replay
-          (store.delivery.record_delivered); a crash in between is repaired when the message
-          comes back.
+        - Only `done` counts as delivered, and the job's receipt is what says so: the
+          identities' marks already name the job, so nothing else is written
+          (docs/decisions.md, "The receipt is the done mark"). `no_record` (a vendor's
+          definitive "no such person") is a receipt for this request only: it frees the
+          marks, so the next event asks the vendor again. A failure frees them too and lists
+          the job for replay (store.delivery.record_delivered); a crash in between is
+          repaired when the message comes back.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
         """
         receipt["completed_at"] = now
         written = job_store.finish(self.table, job, status, receipt, now, attempted)
-        if written:  # delivered means confirmed (done / no_record); failed frees the marks
+        if written:  # delivered means confirmed (done); no_record and failed free the marks
             record_delivered(self.table, job, status, now, receipt)
         report.counts[COUNTER[status]] += 1
         if written and status == "failed":
@@ -474,6 +484,22 @@ class DeliveryService:
                 reason_class=reason_class or (error.reason_class if error else "unknown"),
                 http_status=receipt.get("http_status"),
             )
+
+
+# The failed status checks a receipt keeps as history (a check runs at most every few minutes
+# once its delay has grown; the last ones say enough and keep the item small).
+MAX_CHECK_ERRORS = 10
+
+
+def _after_check(receipt: Item) -> Item:
+    """A receipt merged from the previous one and a new status check's answer: the previous
+    check's `error` is history (`check_errors`), not this answer's, so a job the vendor then
+    confirms done or no_record carries no error (this check writes its own, if it fails)."""
+    previous = receipt.pop("error", None)
+    if previous:
+        history = [*(receipt.get("check_errors") or []), previous]
+        receipt["check_errors"] = history[-MAX_CHECK_ERRORS:]
+    return receipt
 
 
 def by_urgency(groups: dict[str, list[Entry]]) -> list[tuple[str, list[Entry]]]:

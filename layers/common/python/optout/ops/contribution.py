@@ -1,6 +1,10 @@
 """What one request adds to the §7102 figures of its arrival day: a pure function of its
 stored records (event, resolution, jobs, the earlier jobs it cites, a denial).
 
+Its arrival day is the date its deadline counts from (`deadlines.received_on`: the date in
+its jurisdiction, read at the westernmost standard offset), not the UTC date, so a California
+request on the evening of 31 December belongs to that year's figures and week.
+
 §7102 asks, per calendar year, how many requests to opt out of sale/sharing were received,
 complied with in whole or in part, and denied, and the median or mean days to respond. A
 request counts when it asks to opt out of sale, sharing, targeted advertising or profiling
@@ -12,8 +16,18 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 - `failed`: no system holds it and one failed for good;
 - `open`: still being worked on (received / processing).
 
+A **repeat** is counted on its own row (`n.<source>.repeat`) and nowhere else: not received,
+not in an outcome, not in days to respond, weeks or per-system figures. It is a request that
+needed no job of its own, because for every system it concerns an earlier request's job
+already carries or confirmed what it asks for the identities it names (its resolution made no
+job, `jobs_total` 0, and cites earlier jobs, `covered`), and was not denied. The banner posts
+GPC on every logged-in page view: without this, one consumer's browsing added a "request
+received and complied with" per page (review s11). Whether a request is a repeat is read from
+its resolution, which never changes, so a fold never moves a request in or out of that row.
+
 Days to respond run from receipt to the response: completion, the last receipt of a partial
-compliance, or the denial; an import carries its original tool's completion time, which is
+compliance (never before the resolution that cited it: an earlier request's receipt predates
+this request), or the denial; an import carries its original tool's completion time, which is
 its response whatever this deployment's systems do later (a system failing here makes it
 `complied_part`, at that time; never `failed`: the other tool complied). They are
 kept as whole hours, rounded up (never understating the time taken).
@@ -25,6 +39,7 @@ from datetime import datetime
 from typing import Literal
 
 from optout.api_models import RequestStatusOut
+from optout.deadlines import received_on
 from optout.events import is_request
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
@@ -46,10 +61,13 @@ class Contribution:
     status: str  # the request's status (received, processing, failed, ...)
     hours: int | None  # hours to respond, when it was responded to
     systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
+    repeat: bool = False  # asked nothing an earlier request's job did not already carry
+    received_on: str = ""  # the date the deadline counts from (yyyy-mm-dd)
 
     @property
     def day(self) -> str:
-        return self.received_at[:10]
+        """The ledger day: the date received in the jurisdiction (the UTC date if unknown)."""
+        return self.received_on or self.received_at[:10]
 
     @property
     def shard(self) -> str:
@@ -62,7 +80,9 @@ class Contribution:
 
     def counters(self) -> dict[str, int]:
         """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
-        h.<source>.<hours>, s.<system>.<state>."""
+        h.<source>.<hours>, s.<system>.<state>; a repeat: n.<source>.repeat alone."""
+        if self.repeat:
+            return {f"n.{self.source}.repeat": 1}
         found = {f"n.{self.source}.received": 1, f"n.{self.source}.{self.outcome}": 1}
         if self.hours is not None:
             found[f"h.{self.source}.{self.hours}"] = 1
@@ -82,7 +102,8 @@ def contribution_of(
     status = aggregate(request_id, items, covering)
     assert status is not None  # the event exists
     systems = proofs(items, covering)
-    outcome, responded_at = _outcome(status, systems, event)
+    resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+    outcome, responded_at = _outcome(status, systems, event, resolution)
     received = str(event["received_at"])
     source = str(event.get("source", "webform"))
     return Contribution(
@@ -94,13 +115,31 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
+        repeat=_repeat(resolution, outcome),
+        received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
     )
 
 
+def _jurisdiction(event: Item) -> str | None:
+    """As capture and import gave it to the deadline (both keep it in the evidence)."""
+    found = (event.get("evidence") or {}).get("jurisdiction")
+    return str(found) if found else None
+
+
+def _repeat(resolution: Item, outcome: Outcome) -> bool:
+    """No job of its own, only earlier requests' jobs cited, and not denied (an operator's
+    denial answers this request, so it counts)."""
+    made = int(resolution.get("jobs_total") or 0)
+    return made == 0 and bool(resolution.get("covered")) and outcome != "denied"
+
+
 def _outcome(
-    status: RequestStatusOut, systems: list[SystemProof], event: Item
+    status: RequestStatusOut, systems: list[SystemProof], event: Item, resolution: Item
 ) -> tuple[Outcome, str | None]:
-    """The outcome, and when the response was given (None while there is none)."""
+    """The outcome, and when the response was given (None while there is none). A partial
+    compliance responds at its last receipt, or when the resolver found the earlier
+    receipts that prove it, whichever is later (as `status.aggregate` does for a completion):
+    a cited receipt can predate this request."""
     imported = (event.get("evidence") or {}).get("imported") or {}
     if status.status == "denied":
         return "denied", status.denied_at
@@ -114,7 +153,7 @@ def _outcome(
         done = [str(j["completed_at"]) for s in systems if s.state == "done" for j in s.jobs
                 if j.get("completed_at")]  # fmt: skip
         if any(s.state == "done" for s in systems):
-            return "complied_part", max(done) if done else None
+            return "complied_part", max([str(resolution.get("resolved_at") or ""), *done]) or None
         return "failed", None
     return "open", None
 

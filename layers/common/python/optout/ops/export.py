@@ -23,7 +23,7 @@ from optout.resolver.policy import OwnState
 from optout.status import aggregate, proofs
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
-from optout.store.delivery import job_attribute, marks_of, settled
+from optout.store.delivery import Settled, job_attribute, marks_of, settled
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -185,7 +185,7 @@ def _identity_records(
     key: str,
     items: list[Item],
     marks: dict[str, Item],
-    deliveries: dict[str, tuple[set[str], set[str]]],
+    deliveries: dict[str, Settled],
 ) -> list[Item]:
     by_sk = {item["sk"]: item for item in items}
     node = by_sk[keys.NODE_SK]
@@ -207,13 +207,14 @@ def _identity_records(
                                 "at": item.get("linked_at") or item.get("asserted_at"),
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
     for system, mark in sorted(marks.items()):
-        confirmed, in_flight = deliveries[system]
+        confirmed, in_flight, no_record = deliveries[system]
         # `updated_at` is the mark's last write (a job made or replayed), not a confirmation
         # time: `jobs` names the job of each purpose, whose record has its `completed_at`.
         jobs = {str(p): str(mark[job_attribute(p)]) for p in sorted(mark.get("inflight", ()))
                 if mark.get(job_attribute(p))}  # fmt: skip
         records.append({"record": "delivery", "system": system,
                         "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
+                        "no_record": list(no_record),
                         "updated_at": mark.get("updated_at"), "jobs": jobs})  # fmt: skip
     return records
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optout import identifiers as ids
 from optout.api_models import ImportOut, RejectedRow
-from optout.deadlines import deadline_at
+from optout.deadlines import deadline_at, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
 from optout.http.answers import expected_words
@@ -100,13 +100,17 @@ class ImportService:
 
     def _event(self, raw: dict[str, Any], now: datetime, caller: str) -> Item:
         row = _row(raw)
-        received = _utc(row.received_at)
+        received = _moment(raw.get("received_at"), row.received_at, row.jurisdiction)
         if received > now:
             raise _Rejected("received_at", "invalid_field", "in the future")
         if received < now - timedelta(days=self._retention):
             reason = f"older than the record retention ({self._retention} days)"
             raise _Rejected("received_at", "invalid_field", reason)
-        completed = _utc(row.completed_at) if row.completed_at else None
+        completed = (
+            _moment(raw.get("completed_at"), row.completed_at, row.jurisdiction, now=now)
+            if row.completed_at
+            else None
+        )
         if completed is not None and not received <= completed <= now:
             raise _Rejected("completed_at", "invalid_field", "not between received_at and now")
         region = row.jurisdiction.split("-")[0] if row.jurisdiction else "US"
@@ -198,3 +202,28 @@ def _purposes(raw: str | None) -> list[Purpose]:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+DATE_ONLY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+
+
+def _date_only(raw: object) -> bool:
+    return isinstance(raw, str) and DATE_ONLY.fullmatch(raw) is not None
+
+
+def _moment(
+    raw: object, parsed: datetime, jurisdiction: str | None, *, now: datetime | None = None
+) -> datetime:
+    """A row's time in UTC. A date alone is that date in the jurisdiction, as its deadline
+    reads dates (`deadlines.received_on`): its first instant for `received_at` (the deadline
+    counts from that date, days to respond from its start), and for `completed_at` (`now`
+    given) its last, or now if that is still ahead (never understating the time taken). A
+    time without an offset is UTC."""
+    if not _date_only(raw):
+        return _utc(parsed)
+    first = start_of(parsed.date(), jurisdiction)
+    if now is None or first > now:
+        return first  # a future completion date is refused by the caller
+    return min(
+        start_of(parsed.date() + timedelta(days=1), jurisdiction) - timedelta(milliseconds=1), now
+    )

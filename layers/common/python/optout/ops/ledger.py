@@ -25,34 +25,40 @@ def fold_ops(
     None) to `contribution`; empty when nothing changed."""
     new = contribution.counters()
     old: dict[str, int] = dict((folded or {}).get("counters") or {})
-    delta = {k: new.get(k, 0) - old.get(k, 0) for k in sorted(set(new) | set(old))}
-    delta = {k: v for k, v in delta.items() if v}
-    if folded is not None and not delta:
+    sk = ops_keys.ledger_sk(contribution.day, contribution.shard)
+    old_sk = str((folded or {}).get("ledger") or sk)
+    if old_sk == sk:
+        moves = [(sk, {k: new.get(k, 0) - old.get(k, 0) for k in sorted(set(new) | set(old))})]
+    else:
+        # Its ledger day moved (folded under the UTC date, before the day became the date
+        # the deadline counts from): its old counts leave the old day, all of them join the
+        # new one, in the same transaction.
+        moves = [(old_sk, {k: -v for k, v in sorted(old.items())}), (sk, dict(sorted(new.items())))]
+    moves = [(s, {k: v for k, v in d.items() if v}) for s, d in moves]
+    moves = [(s, d) for s, d in moves if d]
+    if folded is not None and not moves:
         return []
     version = int((folded or {}).get("version", 0))
     record = {
         "pk": keys.request_pk(contribution.request_id), "sk": ops_keys.FOLDED_SK,
-        "kind": "folded", "counters": new, "outcome": contribution.outcome,
-        "ledger": ops_keys.ledger_sk(contribution.day, contribution.shard),
+        "kind": "folded", "counters": new, "outcome": contribution.outcome, "ledger": sk,
         "version": version + 1, "folded_at": now, "expires_at": expires_at,
     }  # fmt: skip
     guard = "attribute_not_exists(pk)" if folded is None else "version = :v"
     put = transact.put(table, record, guard)
     if folded is not None:
         put["Put"]["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    return [put, *(_add(table, ledger_sk, delta, now) for ledger_sk, delta in moves)]
+
+
+def _add(table: Table, sk: str, delta: dict[str, int], now: str) -> dict[str, Any]:
+    """One day-shard ledger's update: ADD each counter's change."""
     names = {f"#c{n}": name for n, name in enumerate(delta)}
     values: Item = {f":c{n}": value for n, value in enumerate(delta.values())}
     values[":now"] = now
     adds = ", ".join(f"#c{n} :c{n}" for n in range(len(delta)))
-    ledger = transact.update(
-        table,
-        (ops_keys.ledger_pk(contribution.day[:4]), ops_keys.ledger_sk(contribution.day,
-                                                                      contribution.shard)),
-        f"ADD {adds} SET updated_at = :now",
-        values,
-        names=names,
-    )  # fmt: skip
-    return [put, ledger]
+    return transact.update(table, (ops_keys.ledger_pk(sk[:4]), sk),
+                           f"ADD {adds} SET updated_at = :now", values, names=names)  # fmt: skip
 
 
 def year_ledgers(table: Table, year: int) -> list[Item]:

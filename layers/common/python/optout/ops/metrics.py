@@ -1,6 +1,7 @@
 """CCPA §7102 figures for one calendar year, from the per-day ledgers (ops/ledger.py).
 
-A request belongs to the year it was received in. Reading a year is one paginated Query of at
+A request belongs to the year it was received in: the date its deadline counts from, in its
+jurisdiction (ops/contribution.py), not the UTC date. Reading a year is one paginated Query of at
 most 366 x 16 small items, whatever the number of requests; the ledgers are as fresh as the
 deadline watch's last look at each request (minutes for new ones: docs/operations.md).
 """
@@ -58,7 +59,10 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
                 hours[first][int(second)] += value
             elif kind == "s":
                 systems.setdefault(first, Counter())[second] += value
-    overdue = dict(watch.get("overdue_by_system") or {})
+    # The watch's overdue requests received in this year only (a status written before it
+    # split them by year has none): another year's are not this year's figures.
+    mine: Item = (watch.get("overdue_by_year") or {}).get(str(year)) or {}
+    overdue = dict(mine.get("by_system") or {})
     return {
         "year": year,
         "as_of": as_of,
@@ -78,13 +82,16 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
             | {"success_rate": _rate(found), "overdue": int(overdue.get(name, 0))}
             for name, found in sorted(systems.items())
         },
-        "watch": {key: watch.get(key) for key in WATCH_FIELDS},
+        "watch": {key: watch.get(key) for key in WATCH_FIELDS}
+        | {"overdue_in_year": int(mine.get("overdue") or 0)},
     }
 
 
 def _outcomes(counts: Counter[str], sources: tuple[str, ...]) -> dict[str, Any]:
     found = {o: sum(counts.get(f"{s}.{o}", 0) for s in sources) for o in OUTCOMES}
     found["complied"] = found["complied_whole"] + found["complied_part"]
+    # Requests that asked nothing an earlier one had not (ops/contribution.py): in no other row.
+    found["repeats"] = sum(counts.get(f"{s}.repeat", 0) for s in sources)
     return found
 
 

@@ -86,14 +86,23 @@ class WatchReport:
             counts[c.status] = counts.get(c.status, 0) + 1
         return counts
 
-    def overdue_by_system(self) -> dict[str, int]:
-        """Per system, the overdue requests it has not confirmed."""
+    def overdue_by_system(self, found: list[Contribution] | None = None) -> dict[str, int]:
+        """Per system, the overdue requests (of `found`, default all) it has not confirmed."""
         counts: dict[str, int] = {}
-        for c in self.overdue:
+        for c in self.overdue if found is None else found:
             for system, state in c.systems.items():
                 if state != "done":
                     counts[system] = counts.get(system, 0) + 1
         return dict(sorted(counts.items()))
+
+    def overdue_by_year(self) -> dict[str, Item]:
+        """The overdue requests by the §7102 year they belong to (their ledger day's): a
+        year's report shows its own, not every year's as if they were its."""
+        years: dict[str, list[Contribution]] = {}
+        for c in self.overdue:
+            years.setdefault(c.day[:4], []).append(c)
+        return {year: {"overdue": len(found), "by_system": self.overdue_by_system(found)}
+                for year, found in sorted(years.items())}  # fmt: skip
 
     def to_item(self) -> Item:
         return {
@@ -103,6 +112,7 @@ class WatchReport:
             "due_soon": len(self.due_soon), "overdue_by_state": self.by_state(self.overdue),
             "due_soon_by_state": self.by_state(self.due_soon),
             "overdue_by_system": self.overdue_by_system(),
+            "overdue_by_year": self.overdue_by_year(),
             "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
         }  # fmt: skip
 

@@ -4,7 +4,8 @@ A system gets a job when it accepts at least one of the cluster's identifier typ
 at least one purpose the cluster is opted out of. Per identity, only the purposes that system
 has neither confirmed (`done`) nor got a job in flight for (`inflight`) are wanted, so a new
 link never resends finished work, a pending job is never doubled, and a job that failed for
-good is sent again by the next event. The job carries every wanted purpose of the system; each
+good, or whose vendor answered "no such person" (no_record: the worker frees its marks too),
+is sent again by the next event. The job carries every wanted purpose of the system; each
 identity's in-flight mark records exactly what it still needed (`flights`).
 
 What is not wanted because a job already carries it (done or in flight) is still part of the

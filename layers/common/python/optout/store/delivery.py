@@ -7,23 +7,23 @@ says how it ended: a mark is not rewritten when its job is done (docs/decisions.
 receipt is the done mark"), so "confirmed" is read from the named jobs (`settled`). `done`:
 purposes confirmed before that change (still read). A job that fails for good frees its
 purposes from `inflight`, so the next event for that person sends them again; it is also
-listed under `FAILED#<system>` for an operator's replay. Set ADD/DELETE are commutative and
+listed under `FAILED#<system>` for an operator's replay. A `no_record` job ("no such person")
+frees them too, without that listing: it is a receipt for its own request only, since the
+person may become the vendor's customer afterwards (docs/decisions.md, "No record is a
+receipt for one request"). Set ADD/DELETE are commutative and
 idempotent: concurrent jobs of one identity, and a worker that records twice, cannot corrupt
 the sets.
 """
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional, conditional_once
 from optout.store.table import Table
-
-FINAL_DONE = ("done", "no_record")
-FINAL = (*FINAL_DONE, "failed")
 
 
 def job_attribute(purpose: str) -> str:
@@ -126,17 +126,23 @@ def record_delivered(
 ) -> None:
     """The marks' part of a job reaching a final status (the worker's `_finish`).
 
-    done / no_record: nothing to write. The marks already name this job for its purposes,
-    and the job's receipt is what says it was confirmed (`settled` reads it); the resolver
-    treats a purpose in flight and one confirmed alike (no new job for either). Except the
-    identities of a type the vendor refused inside the accepted call (the `receipt`'s
+    done: nothing to write. The marks already name this job for its purposes, and the job's
+    receipt is what says it was confirmed (`settled` reads it); the resolver treats a purpose
+    in flight and one confirmed alike (no new job for either). Except the identities of a
+    type the vendor refused inside the accepted call (the `receipt`'s
     `identifier_types_rejected`): they are freed as a failure's are, so no later request
     cites this job as their proof and the next event names them again (every identity of
     such a type: a partly refused type is sent again whole, which the vendor takes as a
-    repeat). failed: the purposes are freed from `inflight` (the next event sends them
-    again), except those a later job took meanwhile (`_free`), and the job is listed for an
-    operator's replay. Idempotent: a second call changes nothing.
+    repeat). no_record: every purpose is freed, as a failure's, but the job is not listed
+    for replay: the vendor answered this request, and held no such person then; a later
+    request must ask it again (the person may have become its customer), so none cites this
+    job as its proof. failed: the purposes are freed from `inflight` (the next event sends
+    them again), except those a later job took meanwhile (`_free`), and the job is listed
+    for an operator's replay. Idempotent: a second call changes nothing.
     """
+    if status == "no_record":
+        _free_flights(table, job, now)
+        return
     if status != "failed":
         refused = set((receipt or {}).get("identifier_types_rejected") or ())
         if refused:
@@ -209,12 +215,22 @@ def marks_of(items: Iterable[Item]) -> dict[str, Item]:
     return {str(i["sk"])[len(prefix) :]: i for i in items if str(i["sk"]).startswith(prefix)}
 
 
-def settled(
-    table: Table, marks: dict[str, Item], now: float | None = None
-) -> dict[str, tuple[set[str], set[str]]]:
-    """Per system, one identity's (confirmed, in flight) purposes, from its marks and the jobs
-    they name (one strongly consistent BatchGetItem): a purpose is confirmed when its job is
-    done or no_record.
+class Settled(NamedTuple):
+    """One identity's purposes at one system, as `settled` reads them."""
+
+    confirmed: set[str]
+    in_flight: set[str]
+    # The jobs that found no such person, each {"job_id", "completed_at", "purposes"}: a
+    # receipt for that request only, neither confirmed nor in flight.
+    no_record: tuple[Item, ...] = ()
+
+
+def settled(table: Table, marks: dict[str, Item], now: float | None = None) -> dict[str, Settled]:
+    """Per system, one identity's (confirmed, in flight, no_record) purposes, from its marks
+    and the jobs they name (one strongly consistent BatchGetItem): a purpose is confirmed when
+    its job is done, and no_record (with that job and when it answered) when the job the mark
+    names for it found no such person, whether still in flight (a mark the worker has not
+    freed yet, or written before no_record freed marks) or freed.
 
     A named job that no longer exists counts as confirmed only once the mark's `expires_at`
     (epoch seconds; `now` defaults to the clock) has passed: every write of a mark sets it
@@ -225,25 +241,42 @@ def settled(
     missing job proves nothing was confirmed: the purpose counts in flight."""
     named: dict[str, tuple[str, str]] = {}
     for system, mark in marks.items():
-        for purpose in mark.get("inflight", ()):
-            job_id = str(mark.get(job_attribute(purpose)) or "")
-            if job_id:
-                named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
+        for job_id in _named_jobs(mark).values():
+            named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
     jobs = batch_get(table, set(named.values()), consistent=True) if named else {}
     clock = time.time() if now is None else now
-    found: dict[str, tuple[set[str], set[str]]] = {}
+    found: dict[str, Settled] = {}
     for system, mark in marks.items():
         done, flying = {str(p) for p in mark.get("done", ())}, set[str]()
+        none: dict[str, Item] = {}
         outlived = int(mark.get("expires_at") or 0) <= clock
-        for purpose in mark.get("inflight", ()):
-            job_id = str(mark.get(job_attribute(purpose)) or "")
+        inflight = {str(p) for p in mark.get("inflight", ())}
+        named_here = _named_jobs(mark)
+        for purpose, job_id in named_here.items():
+            job = jobs.get(named[job_id])
+            if job is not None and job.get("status") == "no_record":
+                at = job.get("completed_at")
+                entry = none.setdefault(
+                    job_id, {"job_id": job_id, "purposes": [], "completed_at": at}
+                )
+                entry["purposes"].append(purpose)
+        for purpose in inflight:
+            job_id = named_here.get(purpose, "")
             job = jobs.get(named[job_id]) if job_id else None
-            finished = (
-                job.get("status") in FINAL_DONE if job is not None else bool(job_id) and outlived
-            )
-            (done if finished else flying).add(str(purpose))
-        found[system] = (done, flying - done)
+            if job is not None and job.get("status") == "no_record":
+                continue
+            finished = job.get("status") == "done" if job is not None else bool(job_id) and outlived
+            (done if finished else flying).add(purpose)
+        no_record = tuple({**e, "purposes": sorted(e["purposes"])} for _, e in sorted(none.items()))
+        found[system] = Settled(done, flying - done, no_record)
     return found
+
+
+def _named_jobs(mark: Item) -> dict[str, str]:
+    """The job a mark names per purpose (`job_<purpose>`), in flight or freed."""
+    prefix = job_attribute("")
+    return {str(name)[len(prefix) :]: str(job) for name, job in mark.items()
+            if str(name).startswith(prefix) and job}  # fmt: skip
 
 
 def failed_jobs(table: Table, system: str, after: str = "") -> Iterator[Item]:
