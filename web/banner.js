@@ -699,12 +699,13 @@
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
     const gpcDue = state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId;
-    if (gpcDue || token) {
-      return post({}).then(
+    // A refused token (expired, used) must not cost the load's GPC signal: sent again without it.
+    const hello = () =>
+      post({}).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => warn(error.message),
+        (error) => (error.field === "identity_token" && token ? ((token = null), gpcDue && hello()) : warn(error.message)),
       );
-    }
+    if (gpcDue || token) return hello();
   });
 
   w.optoutBridge = {

@@ -136,10 +136,45 @@ def test_a_token_makes_one_request_a_copy_with_another_body_is_refused(
     assert (error["code"], error["field"]) == ("invalid_token", "identity_token")
     assert "already used" in error["message"] and EMAIL not in refused["body"]
     assert len(aws.items()) == 1
-    # ... on the webform too: one token, one request, whatever the route
-    webform = {"email": EMAIL, "identity_token": token}
+    # ... and on the webform it verifies nothing more: the opt-out it carries is taken without
+    # it (an opt-out needs no token), the email asserted, nothing linked
+    webform = {"email": EMAIL, "device_id": DEVICE, "identity_token": token}
     again = invoke(capture, http_event("POST", "/v1/opt-out", webform))
-    assert again["statusCode"] == 422 and len(aws.items()) == 1
+    assert again["statusCode"] == 202, again["body"]
+    (event,) = [e for e in aws.items() if e["event_type"] == "opt_out"]
+    roles = sorted((i["type"], i["role"]) for i in event["identifiers"])
+    assert roles == [("device_id", "device"), ("email", "asserted")]
+    assert event["links"] == []
+    assert event["evidence"]["identity_token"] == {
+        "left_out": "identity_token was already used for another request"
+    }
+
+
+@pytest.mark.parametrize("stale", ["used", "expired"])
+def test_the_webform_takes_an_opt_out_whose_token_went_stale_and_refuses_it_with_nothing_else(
+    aws: Aws, capture: ModuleType, stale: str
+) -> None:
+    # Given a webform page whose token the page's banner already used, or that was left open
+    # past the token's lifetime
+    token = (
+        token_for(email=EMAIL, issued=NOW - timedelta(hours=1))
+        if stale == "expired"
+        else token_for(email=EMAIL)
+    )
+    if stale == "used":
+        assert consent(capture, token)["statusCode"] == 202
+    before = len(aws.items())
+    # When the person submits the form with their email
+    typed = {"email": EMAIL, "identity_token": token}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", typed))
+    # Then the opt-out is taken (without the token); the token's fault is on the evidence
+    assert answer["statusCode"] == 202, answer["body"]
+    assert len(aws.items()) == before + 1
+    # ... while a form that names no one but through the token is refused, and stores nothing
+    alone = invoke(capture, http_event("POST", "/v1/opt-out", {"identity_token": token}))
+    assert alone["statusCode"] == 422
+    assert json_body(alone)["error"]["field"] == "identity_token"
+    assert len(aws.items()) == before + 1
 
 
 def test_the_same_token_and_body_again_is_the_same_request(aws: Aws, capture: ModuleType) -> None:

@@ -209,3 +209,17 @@ def test_a_cross_site_form_post_does_not_get_a_link_to_the_posting_site(
     assert answer["statusCode"] == 422
     assert "evil.example" not in answer["body"]
     assert 'href="https://shop.example.com/privacy"' in answer["body"]
+
+
+def test_the_configured_privacy_page_wins_over_a_referer_that_is_only_the_sites_origin(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cross-origin form post, whose Referer the browser cut to the site's origin
+    monkeypatch.setenv("PRIVACY_PAGE_URL", "https://shop.example.com/privacy")
+    event = _form_post([("purposes", "sale")])
+    event["headers"]["referer"] = "https://shop.example.com/"
+    # When it is refused
+    answer = invoke(capture, event)
+    # Then "Go back to the form" goes to the privacy page, not the home page
+    assert 'href="https://shop.example.com/privacy"' in answer["body"]
+    assert 'href="https://shop.example.com/"' not in answer["body"]

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.webform_pages import status_page
+from optout.webform_pages import RELOAD, error_page, status_page
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 
@@ -47,6 +47,25 @@ def test_a_request_no_system_needed_to_act_on_does_not_claim_every_system_proces
     # When its status page is rendered
     page = status_page(nothing)
     # Then it says the choice was recorded and no system needed to act
-    assert "every system has processed" not in page
+    assert "every system" not in page
     assert "No system needed to act on it" in page
     assert "none yet" not in page
+    # ... is not called an opt-out request, and has no deadline to meet
+    assert "Your privacy choice" in page and "opt-out request" not in page
+    assert "To be completed by" not in page
+
+
+def test_a_completed_request_claims_only_the_systems_that_use_the_details_given() -> None:
+    # The public status leaves out systems reached only through linked details
+    done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
+    assert "every system that uses the details you gave us" in status_page(done)
+
+
+def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:
+    page = status_page({**denied(5, 6), "systems_failed": 1})
+    assert "5 of 6 done, 1 not done" in page and "not yet" not in page
+
+
+def test_a_refused_token_asks_to_reload_the_page_not_to_give_an_identifier() -> None:
+    page = error_page("identity_token has expired", "identity_token", "")
+    assert RELOAD in page and "Give at least one of" not in page

@@ -134,6 +134,29 @@ def test_an_expired_identity_token_does_not_cost_the_device_its_opt_out(
     assert "identity_token" not in api.posts[-1]
 
 
+def test_a_refused_token_on_load_does_not_cost_the_loads_gpc_signal(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a GPC browser on a logged-in page whose token the API refuses (expired, or used)
+    context = new_context(gpc=True)
+    api = FakeConsentApi(expired_tokens=True)
+    api.install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
+        "<body><main><h1>Your account</h1></main></body></html>"
+    )
+    serve_page(context, f"{static_site}/account.html", html)
+
+    # When the page loads
+    _open(context, f"{static_site}/account.html")
+
+    # Then the load's post is sent again without the token (the API recorded only that one),
+    # and the GPC signal is recorded with it
+    assert [("identity_token" in p, p.get("gpc")) for p in api.posts] == [(False, True)]
+    assert len(api.received) == 2
+
+
 def test_a_second_choice_waits_for_the_first_and_reaches_the_api_last(
     new_context: BrowserFactory, static_site: str
 ) -> None:

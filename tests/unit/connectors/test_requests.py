@@ -321,6 +321,34 @@ def test_braze_is_not_done_when_one_of_a_types_objects_was_rejected(server):
     assert outcome.note.endswith("; email rejected (1 of 2 items)")
 
 
+def test_braze_type_with_no_profile_is_not_counted_as_sent(server):
+    # Given a customer id Braze holds no profile for, and an email with two profiles, one of
+    # which Braze refuses
+    job = make_job(("customer_id", "unknown-7"), ("email", "p2@example.com"),
+                   ("email", "locked@example.com"), system="braze")  # fmt: skip
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then nothing was sent for the customer id, and the email was not taken whole: not done
+    assert outcome.status is None
+    assert outcome.identifier_types_sent == ()
+    assert outcome.identifier_types_rejected == ("email",)
+
+
+def test_trade_desk_is_done_when_one_email_has_no_uid2_and_the_other_was_taken(server):
+    # Given a person with two emails, one opted out of UID2 (no UID2 to send), the other mapped
+    job = make_job(("email", "optout@example.com"), ("email", "p2@example.com"),
+                   system="trade_desk")  # fmt: skip
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then TTD took the UID2 it was sent: done, email sent, the dropped value a note (no retry
+    # or replay could ever send a UID2 that does not exist)
+    assert outcome.status == "done"
+    assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == (("email",), ())
+    assert "email not sent" in outcome.note
+
+
 def test_salesforce_sets_the_opt_out_on_the_contacts_individual_with_one_collection_call(server):
     job = make_job(("email", EMAIL_NORMALISED), purposes=("sale", "profiling"), system="salesforce")
 

@@ -18,7 +18,7 @@ from optout.deadlines import deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, sanitise_agent
-from optout.identity_token import InvalidToken, TokenVerifier, VerifiedIdentity
+from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, VerifiedIdentity
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
 from optout.store.events import put_event
@@ -65,6 +65,8 @@ class _Draft(NamedTuple):
     # Whose Idempotency-Key this is: keyed hashes of who the body names, so a key someone else
     # learned and used first names another request, neither answering for nor blocking this one.
     caller: str = ""
+    # Why the request's identity token was left out (expired, already used), for the evidence.
+    token_refused: str | None = None
 
 
 class _Trust(NamedTuple):
@@ -130,7 +132,16 @@ class CaptureService:
             if device_id
             else None
         )
-        token = self._verify(body["identity_token"], ctx, device_id)
+        # An opt-out needs no token: a stale one (the webform left open, or its token used by
+        # the page's banner first) is left out rather than costing the person their opt-out,
+        # when the form names the person itself. A forged one is still refused.
+        stale: str | None = None
+        try:
+            token = self._verify(body["identity_token"], ctx, device_id)
+        except StaleToken as refused:
+            if not typed and device is None:
+                raise
+            token, stale = None, refused.message
         if not typed and device is None and token is None:
             raise InvalidInput(
                 "at least one identifier is required: email, phone, customer_id or device_id",
@@ -158,9 +169,20 @@ class CaptureService:
         draft = _Draft(
             "opt_out", source, body, choices, gpc, trust.identifiers, body["jurisdiction"],
             body["page_url"], body["policy_version"], answer, trust.links, trust.roles,
-            trust.asserts, False, token, ",".join(sorted(i.key for i in trust.identifiers)),
+            trust.asserts, False, token, _caller(trust), stale,
         )  # fmt: skip
-        return self._store(draft, ctx)
+        try:
+            return self._store(draft, ctx)
+        except StaleToken as used:  # the token made another request: this one goes without it
+            if token is None or (not typed and device is None):
+                raise
+            bare = self._trust(device, None, typed)
+            return self._store(
+                draft._replace(identifiers=bare.identifiers, links=bare.links, roles=bare.roles,
+                               asserts=bare.asserts, token=None, caller=_caller(bare),
+                               token_refused=used.message),
+                ctx,
+            )  # fmt: skip
 
     def record_links(self, body: "IdentityLinksIn", ctx: RequestContext) -> Captured:
         region = _region_of(ctx.edge_jurisdiction)
@@ -274,6 +296,8 @@ class CaptureService:
         )
         if draft.token is not None:
             record["identity_token"] = draft.token.evidence()
+        elif draft.token_refused:
+            record["identity_token"] = {"left_out": draft.token_refused}
         record["agent"] = sanitise_agent(draft.payload.get("agent"))  # only opt-outs have one
         deadline = deadline_at(ctx.received_at, record["jurisdiction"])
         event = CapturedEvent(
@@ -298,11 +322,15 @@ class CaptureService:
         )
         if not created and stored.get("fingerprint") != digest:
             if token_use:  # the banner sends the choice again without it (web/banner.js)
-                raise InvalidToken("identity_token was already used for another request")
+                raise StaleToken("identity_token was already used for another request")
             raise Conflict(
                 "Idempotency-Key was already used for a different request", "Idempotency-Key"
             )
         return Captured(response=stored["response"], created=created)
+
+
+def _caller(trust: _Trust) -> str:
+    return ",".join(sorted(i.key for i in trust.identifiers))
 
 
 def _region_of(jurisdiction: str | None) -> str:

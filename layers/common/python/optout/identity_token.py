@@ -31,6 +31,11 @@ class InvalidToken(InvalidInput):
         super().__init__(message, field=FIELD)
 
 
+class StaleToken(InvalidToken):
+    """A token that was good once: expired, or already used for another request. The webform
+    takes the opt-out without it (an opt-out needs no token); the banner sends it again."""
+
+
 @dataclass(frozen=True)
 class TokenKeys:
     """The current signing key and, during a rotation, the previous one (by kid)."""
@@ -86,7 +91,7 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "aud"], "verify_iat": True},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("identity_token has expired") from None
+            raise StaleToken("identity_token has expired") from None
         except jwt.InvalidAudienceError:
             raise InvalidToken("identity_token is for another audience") from None
         except jwt.InvalidSignatureError:

@@ -38,7 +38,11 @@ HTML_HEADERS: Final[dict[str, str]] = {
 STATUS_TEXT: Final[dict[str, str]] = {
     "received": "Received: we have your request and are starting on it.",
     "processing": "In progress: we are telling every system that holds your data.",
-    "completed": "Completed: every system has processed your request.",
+    # The public status leaves out systems reached only through details linked to the ones
+    # given (status.aggregate): the sentence claims no more than it covers.
+    "completed": (
+        "Completed: every system that uses the details you gave us has processed your request."
+    ),
     "failed": (
         "Not complete: at least one system could not process your request yet. We keep a "
         "record of it and follow it up."
@@ -78,15 +82,24 @@ def confirmation_page(answer: dict[str, Any]) -> str:
     )
 
 
+NAME_SOMEONE: Final = (
+    "Give at least one of: email address, phone number (with country code) or customer number."
+)
+RELOAD: Final = "Reload the page you came from and send the form again, or add your email address."
+
+
 def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) -> str:
-    """Where "Go back to the form" points: the page that posted the form when it is on one of
-    the sites allowed to use the API (a cross-site post must not make the business's page
-    link to the poster's), else the configured privacy page ("" for none)."""
+    """Where "Go back to the form" points: the configured privacy page; without one, the page
+    that posted the form when it is on one of the sites allowed to use the API (a cross-site
+    post must not make the business's page link to the poster's; and a browser sends only
+    the origin on a cross-origin post, so the Referer is often just the home page); else ""."""
+    if privacy_page:
+        return privacy_page
     if referer:
         parts = urlsplit(referer)
         if parts.scheme in ("http", "https") and f"{parts.scheme}://{parts.netloc}" in origins:
             return referer
-    return privacy_page
+    return ""
 
 
 def _link(href: str, text: str) -> str:
@@ -101,8 +114,8 @@ def error_page(message: str, field: str | None, back: str) -> str:
         "Opt-out not sent",
         "<h1>We could not send your opt-out request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
-        "<p>Give at least one of: email address, phone number (with country code) or customer "
-        "number.</p>" + (f"<p>{link}</p>" if link else ""),
+        f"<p>{RELOAD if field == 'identity_token' else NAME_SOMEONE}</p>"
+        + (f"<p>{link}</p>" if link else ""),
     )
 
 
@@ -113,18 +126,23 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     state = str(status["status"])
     done, total = int(status["systems_done"]), int(status["systems_total"])
     failed = int(status["systems_failed"])
-    systems = f"{done} of {total} done" + (f", {failed} not yet" if failed else "")
+    # A denied request's failed systems will not be retried: "not done", not "not yet".
+    left = "not done" if state == "denied" else "not yet"
+    systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
+    # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
+    # is a recorded choice, with no deadline to meet.
+    choice_only = state == "completed" and not total
     rows = [
         ("Request ID", rid),
         ("Status", escape(state)),
         ("Received", escape(_when(status["received_at"]))),
-        ("To be completed by", escape(str(status["deadline"]))),
+        *([] if choice_only else [("To be completed by", escape(str(status["deadline"])))]),
         ("Systems", escape(systems) if total else _NO_SYSTEMS.get(state, "none yet")),
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
-    if state == "completed" and not total:
+    if choice_only:
         text = NOTHING_TO_DO
     else:
         text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
@@ -133,9 +151,10 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         _link(str(status["request_id"]), "Refresh this page"),
         _link(privacy_page, "Back to your privacy choices"),
     ]
+    title = "Your privacy choice" if choice_only else "Your opt-out request"
     return _page(
-        "Your opt-out request",
-        "<h1>Your opt-out request</h1>"
+        title,
+        f"<h1>{title}</h1>"
         f"<p>{escape(text)}</p>"
         f"<dl>{details}</dl>"
         f"<p>{' · '.join(link for link in links if link)}</p>",

@@ -306,10 +306,13 @@ class Connector(ABC, Generic[S]):
         identifier type); `rejected_items`: item index -> the vendor's reason code ("" if it
         gives none); `dropped`: job id -> {type: reason} of types not sent at all.
 
-        A job fails when every one of its items was rejected, or when no identifier type was
-        sent whole (each type had an item rejected, or was dropped); otherwise it is `done`. Either
-        way a type with a rejected item, or dropped, is listed as rejected, not as sent, and the
-        note names it with the reason codes: a partial outcome stays visible on the receipt."""
+        A type is sent when items of it were sent and the vendor refused none of them; it is
+        rejected when the vendor refused one, or when none was sent because every value of it
+        was dropped (a type some of whose values were dropped and the rest taken is sent, the
+        drop a note). A job fails when every one of its items was rejected, or when no type was
+        sent (nothing the vendor took covers one of the person's types whole); otherwise it is
+        `done`. The note names each rejected item and dropped value with the reason codes: a
+        partial outcome stays visible on the receipt."""
         items: dict[str, dict[str, int]] = {}
         refused: dict[str, dict[str, int]] = {}
         codes: dict[str, dict[str, set[str]]] = {}
@@ -325,8 +328,8 @@ class Connector(ABC, Generic[S]):
         for job in jobs:
             mine, bad = items.get(job.job_id, {}), refused.get(job.job_id, {})
             gone = (dropped or {}).get(job.job_id, {})
-            rejected = tuple(sorted(set(bad) | set(gone)))
-            sent = tuple(t for t in self.types_sent(job) if t not in rejected)
+            sent = tuple(sorted(t for t in mine if not bad.get(t)))
+            rejected = tuple(sorted(set(bad) | (set(gone) - set(mine))))
             parts = []
             for kind in sorted(bad):
                 why = sorted(codes.get(job.job_id, {}).get(kind, ()))
@@ -338,7 +341,8 @@ class Connector(ABC, Generic[S]):
             )
             note = "; ".join(parts) or None
             # Never done with nothing sent: a type with one refused item (a second profile of
-            # the same email, say) is not opted out everywhere the vendor holds it.
+            # the same email, say) is not opted out everywhere the vendor holds it, and a type
+            # with no item (no profile for it) was not sent at all.
             every = sum(bad.values()) >= sum(mine.values()) > 0
             if every or not sent:
                 cause = reason if every else f"{self.system.type}: no identifier type accepted"
