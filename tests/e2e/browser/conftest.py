@@ -247,6 +247,17 @@ def serve_page(context: BrowserContext, url: str, html: str) -> None:
     context.route(url, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
 
 
+def serve_logged_in_page(context: BrowserContext, site: str, token: str) -> str:
+    """An account page whose login backend rendered `token` on the banner's tag; its URL."""
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{token}"></script></head>'
+        "<body><main><h1>Your account</h1></main></body></html>"
+    )
+    serve_page(context, f"{site}/account.html", html)
+    return f"{site}/account.html"
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from .conftest import (
     consent_posted,
     decode_gpp,
     gpp_ping,
-    serve_page,
+    serve_logged_in_page,
     wait_until_ready,
 )
 
@@ -139,16 +139,11 @@ def test_a_logged_in_pages_token_is_sent_with_its_posts_and_never_stored(
     context = new_context()
     api = FakeConsentApi()
     api.install(context)
-    html = (
-        '<!doctype html><html lang="en"><head><title>Your account</title>'
-        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
-        "<body><main><h1>Your account</h1></main></body></html>"
-    )
-    serve_page(context, f"{static_site}/account.html", html)
+    account = serve_logged_in_page(context, static_site, TOKEN)
     page = context.new_page()
 
     # When the page loads and the visitor then opts out
-    page.goto(f"{static_site}/account.html")
+    page.goto(account)
     wait_until_ready(page)
     with consent_posted(page):
         page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()

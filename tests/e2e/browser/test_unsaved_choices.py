@@ -19,6 +19,7 @@ from .conftest import (
     decode_gpp,
     gpp_ping,
     partner_pixel_ran,
+    serve_logged_in_page,
     serve_page,
     wait_until_ready,
 )
@@ -117,13 +118,8 @@ def test_an_expired_identity_token_does_not_cost_the_device_its_opt_out(
     context = new_context()
     api = FakeConsentApi(expired_tokens=True)
     api.install(context)
-    html = (
-        '<!doctype html><html lang="en"><head><title>Your account</title>'
-        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
-        "<body><main><h1>Your account</h1></main></body></html>"
-    )
-    serve_page(context, f"{static_site}/account.html", html)
-    page = _open(context, f"{static_site}/account.html")
+    account = serve_logged_in_page(context, static_site, TOKEN)
+    page = _open(context, account)
 
     # When the visitor opts out of all
     _opt_out_of_all(page)
@@ -141,15 +137,10 @@ def test_a_refused_token_on_load_does_not_cost_the_loads_gpc_signal(
     context = new_context(gpc=True)
     api = FakeConsentApi(expired_tokens=True)
     api.install(context)
-    html = (
-        '<!doctype html><html lang="en"><head><title>Your account</title>'
-        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
-        "<body><main><h1>Your account</h1></main></body></html>"
-    )
-    serve_page(context, f"{static_site}/account.html", html)
+    account = serve_logged_in_page(context, static_site, TOKEN)
 
     # When the page loads
-    _open(context, f"{static_site}/account.html")
+    _open(context, account)
 
     # Then the load's post is sent again without the token (the API recorded only that one),
     # and the GPC signal is recorded with it
