@@ -48,7 +48,7 @@ def test_a_request_no_system_needed_to_act_on_does_not_claim_every_system_proces
     page = status_page(nothing)
     # Then it says the choice was recorded and no system needed to act
     assert "every system" not in page
-    assert "No system needed to act on it" in page
+    assert "No system that uses the details you gave us needed to act on it" in page
     assert "none yet" not in page
     # ... is not called an opt-out request, and has no deadline to meet
     assert "Your privacy choice" in page and "opt-out request" not in page

@@ -51,7 +51,11 @@ STATUS_TEXT: Final[dict[str, str]] = {
 }
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
 # "every system has processed it" would claim work that was never asked of any.
-NOTHING_TO_DO: Final = "Completed: we recorded your choice. No system needed to act on it."
+# (Like every public status, it speaks for the systems that use the details given.)
+NOTHING_TO_DO: Final = (
+    "Completed: we recorded your choice. No system that uses the details you gave us needed "
+    "to act on it."
+)
 _NO_SYSTEMS: Final = {"completed": "none needed"}
 # A denial after some systems already processed it opts no one back in: saying "we could not
 # act" would be false for those systems.
