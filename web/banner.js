@@ -473,7 +473,7 @@
       // refusal (a 4xx with its JSON error) is final; anything else is retried with back-off:
       // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts, and
       // a 403 (the edge's origin secret while it rotates is the API's own, for minutes).
-      retry = field === "identity_token" && token ? ((token = null), 0) : !api || status === 403 || status === 408 || status === 429 || status > 499;
+      retry = field === "identity_token" ? ((token = null), 0) : !api || status === 403 || status === 408 || status === 429 || status > 499;
     }
     sending = false;
     if (retry === 0) return flush();
@@ -703,7 +703,7 @@
     const hello = () =>
       post({}).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => (error.field === "identity_token" && token ? ((token = null), gpcDue && hello()) : warn(error.message)),
+        (error) => (error.field === "identity_token" ? ((token = null), gpcDue && hello()) : warn(error.message)),
       );
     if (gpcDue || token) return hello();
   });

@@ -170,10 +170,12 @@ def test_the_webform_takes_an_opt_out_whose_token_went_stale_and_refuses_it_with
     # Then the opt-out is taken (without the token); the token's fault is on the evidence
     assert answer["statusCode"] == 202, answer["body"]
     assert len(aws.items()) == before + 1
-    # ... while a form that names no one but through the token is refused, and stores nothing
-    alone = invoke(capture, http_event("POST", "/v1/opt-out", {"identity_token": token}))
-    assert alone["statusCode"] == 422
-    assert json_body(alone)["error"]["field"] == "identity_token"
+    # ... while a form that names no one but through the token, or only its browser (the
+    # person the token named would reach no system), is refused, and stores nothing
+    for bare in ({"identity_token": token}, {"identity_token": token, "device_id": DEVICE}):
+        alone = invoke(capture, http_event("POST", "/v1/opt-out", bare))
+        assert alone["statusCode"] == 422, bare
+        assert json_body(alone)["error"]["field"] == "identity_token"
     assert len(aws.items()) == before + 1
 
 

@@ -163,6 +163,9 @@ class FakeConsentApi:
     # (a firewall's, CDN's or proxy's 4xx)
     post_refused: bool = False
     expired_tokens: bool = False  # a POST carrying identity_token answers 422 invalid_token
+    # each identity_token is taken once; another POST with it answers 422 invalid_token
+    single_use_tokens: bool = False
+    used_tokens: set[str] = field(default_factory=set)
     hold_posts: bool = False  # POSTs wait in `held` until the test answers them
     held: list[Route] = field(default_factory=list)
 
@@ -206,12 +209,15 @@ class FakeConsentApi:
         if self.post_status is not None:
             route.fulfill(status=self.post_status, content_type="text/html", body="<h1>No</h1>")
             return
-        if self.expired_tokens and "identity_token" in sent:
+        used = sent.get("identity_token") in self.used_tokens
+        if "identity_token" in sent and (self.expired_tokens or used):
             error = {"code": "invalid_token", "message": "expired", "field": "identity_token"}
             route.fulfill(
                 status=422, content_type="application/json", body=json.dumps({"error": error})
             )
             return
+        if self.single_use_tokens and "identity_token" in sent:
+            self.used_tokens.add(sent["identity_token"])
         self.posts.append(sent)
         gpc = route.request.headers.get("sec-gpc") == "1" or sent.get("gpc") is True
         # The answer says what the request records: an unconfirmed opt-in is left out.

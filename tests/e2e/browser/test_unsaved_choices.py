@@ -148,6 +148,41 @@ def test_a_refused_token_on_load_does_not_cost_the_loads_gpc_signal(
     assert len(api.received) == 2
 
 
+def test_a_choice_sent_while_the_loads_post_used_the_token_is_sent_again_without_it(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a logged-in page whose load post (carrying the one-use token) is still in flight
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True, single_use_tokens=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(serve_logged_in_page(context, static_site, TOKEN))
+    _held(page, api, 1)
+
+    # When the visitor opts out meanwhile (the choice goes with the token too), and the API
+    # takes the load's post first
+    page.evaluate("(c) => { window.optoutBridge.choose(c); }", ALL_OUT)
+    _held(page, api, 2)
+    api.hold_posts = False
+    load, choice = api.held
+    api.answer(load)
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(choice)  # refused: the token was used
+
+    # Then the choice is sent again without the token and recorded
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert "identity_token" not in api.posts[-1]
+
+
+def _held(page: Page, api: FakeConsentApi, count: int) -> None:
+    for _ in range(100):
+        if len(api.held) >= count:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"{len(api.held)} POSTs held, expected {count}")
+
+
 def test_a_second_choice_waits_for_the_first_and_reaches_the_api_last(
     new_context: BrowserFactory, static_site: str
 ) -> None:

@@ -134,12 +134,13 @@ class CaptureService:
         )
         # An opt-out needs no token: a stale one (the webform left open, or its token used by
         # the page's banner first) is left out rather than costing the person their opt-out,
-        # when the form names the person itself. A forged one is still refused.
+        # when the form names the person itself: a typed identifier, not the browser alone
+        # (the person the token named would reach no system). A forged one is still refused.
         stale: str | None = None
         try:
             token = self._verify(body["identity_token"], ctx, device_id)
         except StaleToken as refused:
-            if not typed and device is None:
+            if not typed:
                 raise
             token, stale = None, refused.message
         if not typed and device is None and token is None:
@@ -174,7 +175,7 @@ class CaptureService:
         try:
             return self._store(draft, ctx)
         except StaleToken as used:  # the token made another request: this one goes without it
-            if token is None or (not typed and device is None):
+            if token is None or not typed:
                 raise
             bare = self._trust(device, None, typed)
             return self._store(

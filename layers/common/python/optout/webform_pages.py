@@ -89,7 +89,7 @@ def confirmation_page(answer: dict[str, Any]) -> str:
 NAME_SOMEONE: Final = (
     "Give at least one of: email address, phone number (with country code) or customer number."
 )
-RELOAD: Final = "Reload the page you came from and send the form again, or add your email address."
+RELOAD: Final = "Reload the page you came from and send the form again."
 
 
 def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) -> str:
