@@ -175,7 +175,7 @@ class CaptureService:
         try:
             return self._store(draft, ctx)
         except StaleToken as used:  # the token made another request: this one goes without it
-            if token is None or not typed:
+            if not typed:
                 raise
             bare = self._trust(device, None, typed)
             return self._store(

@@ -56,7 +56,6 @@ NOTHING_TO_DO: Final = (
     "Completed: we recorded your choice. No system that uses the details you gave us needed "
     "to act on it."
 )
-_NO_SYSTEMS: Final = {"completed": "none needed"}
 # A denial after some systems already processed it opts no one back in: saying "we could not
 # act" would be false for those systems.
 DENIED_AFTER_SYSTEMS: Final = (
@@ -106,20 +105,21 @@ def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) 
     return ""
 
 
-def _link(href: str, text: str) -> str:
-    return f'<a href="{escape(href, quote=True)}">{text}</a>' if href else ""
+def _links(*links: tuple[str, str]) -> str:
+    """A paragraph of the (href, text) links that have an href, or "" when none has."""
+    shown = [f'<a href="{escape(href, quote=True)}">{text}</a>' for href, text in links if href]
+    return f"<p>{' · '.join(shown)}</p>" if shown else ""
 
 
 def error_page(message: str, field: str | None, back: str) -> str:
     """`back`: back_link's answer."""
     where = f" (field: {escape(field)})" if field and field != "body" else ""
-    link = _link(back, "Go back to the form")
     return _page(
         "Opt-out not sent",
         "<h1>We could not send your opt-out request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
         f"<p>{RELOAD if field == 'identity_token' else NAME_SOMEONE}</p>"
-        + (f"<p>{link}</p>" if link else ""),
+        + _links((back, "Go back to the form")),
     )
 
 
@@ -141,7 +141,7 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         ("Status", escape(state)),
         ("Received", escape(_when(status["received_at"]))),
         *([] if choice_only else [("To be completed by", escape(str(status["deadline"])))]),
-        ("Systems", escape(systems) if total else _NO_SYSTEMS.get(state, "none yet")),
+        ("Systems", escape(systems) if total else "none needed" if choice_only else "none yet"),
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
@@ -150,29 +150,27 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         text = NOTHING_TO_DO
     else:
         text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
-    # Relative: the page is <base>/v1/requests/{id}, and <base> may hold an execute-api stage.
-    links = [
-        _link(str(status["request_id"]), "Refresh this page"),
-        _link(privacy_page, "Back to your privacy choices"),
-    ]
     title = "Your privacy choice" if choice_only else "Your opt-out request"
     return _page(
         title,
         f"<h1>{title}</h1>"
         f"<p>{escape(text)}</p>"
         f"<dl>{details}</dl>"
-        f"<p>{' · '.join(link for link in links if link)}</p>",
+        # Relative: the page is <base>/v1/requests/{id}; <base> may hold an execute-api stage.
+        + _links(
+            (str(status["request_id"]), "Refresh this page"),
+            (privacy_page, "Back to your privacy choices"),
+        ),
     )
 
 
 def status_error_page(message: str, privacy_page: str = "") -> str:
-    link = _link(privacy_page, "Back to your privacy choices")
     return _page(
         "Request not found",
         "<h1>We could not show this request</h1>"
         f"<p class=error role=alert>{escape(message)}</p>"
         "<p>Check the link you were given when you sent your request.</p>"
-        + (f"<p>{link}</p>" if link else ""),
+        + _links((privacy_page, "Back to your privacy choices")),
     )
 
 

@@ -372,6 +372,11 @@ class Connector(ABC, Generic[S]):
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
 
 
+def noted(outcome: Outcome, *notes: str | None) -> Outcome:
+    """The outcome with these notes, in order, as its note ("; "-joined; None if none)."""
+    return replace(outcome, note="; ".join(n for n in notes if n) or None)
+
+
 def reason_code(text: str) -> bool:
     """Whether a vendor's reason is a short code (`InvalidUserId`, `optout`, `1713230`) that
     can go on a receipt: free text could quote the identifier, so it never does."""

@@ -17,10 +17,10 @@ it holds.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import Connector, Job, Outcome, noted
 from optout.connectors.http import HttpResponse, json_body
 from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
@@ -95,8 +95,7 @@ class BrazeConnector(Connector[BrazeSecret]):
             for outcome in self.item_outcomes(
                 tracked, owner, rejected, status, "braze users/track: object rejected"
             ):
-                note = "; ".join(n for n in (notes.get(outcome.job_id), outcome.note) if n)
-                outcomes[outcome.job_id] = replace(outcome, note=note or None)
+                outcomes[outcome.job_id] = noted(outcome, notes.get(outcome.job_id), outcome.note)
         return [outcomes[job.job_id] for job in jobs]
 
     def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:

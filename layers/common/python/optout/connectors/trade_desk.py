@@ -18,10 +18,10 @@ note. A job with no type sent fails, even when some of its items went through.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome, reason_code
+from optout.connectors.base import Connector, Job, Outcome, noted, reason_code
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
@@ -126,8 +126,8 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             )
             notes = _previous_refused({previous[i]: code for i, code in failed.items()
                                        if i in previous})  # fmt: skip
-            for outcome in judged:
-                outcomes[outcome.job_id] = _strict(outcome, notes.get(outcome.job_id))
+            for outcome in judged:  # base.item_outcomes already fails a job with no type sent
+                outcomes[outcome.job_id] = noted(outcome, outcome.note, notes.get(outcome.job_id))
         return [outcomes[job.job_id] for job in jobs]
 
     def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:
@@ -163,10 +163,3 @@ def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:
         )
         for job_id, kinds in codes.items()
     }
-
-
-def _strict(outcome: Outcome, previous_note: str | None) -> Outcome:
-    """The judged outcome with the previous-UID2 note added (base.item_outcomes already fails
-    a job with no type sent: TTD did not act on the identifiers it uses today)."""
-    note = "; ".join(n for n in (outcome.note, previous_note) if n) or None
-    return replace(outcome, note=note)
