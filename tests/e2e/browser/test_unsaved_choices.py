@@ -175,7 +175,22 @@ def test_a_choice_sent_while_the_loads_post_used_the_token_is_sent_again_without
     assert "identity_token" not in api.posts[-1]
 
 
+def _sale_opt_out_in_flight(
+    new_context: BrowserFactory, site: str
+) -> tuple[BrowserContext, FakeConsentApi, Page]:
+    """A page whose opt-out of sale the fake API holds, unanswered."""
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    page = _open(context, f"{site}/index.html")
+    with page.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
+        page.evaluate("() => { window.optoutBridge.choose({sale: true}); }")
+    _held(page, api, 1)
+    return context, api, page
+
+
 def _held(page: Page, api: FakeConsentApi, count: int) -> None:
+    """Waits for `count` POSTs held (the route handler runs as Playwright dispatches it)."""
     for _ in range(100):
         if len(api.held) >= count:
             return
@@ -217,12 +232,7 @@ def test_an_unconfirmed_allow_merged_into_a_queued_opt_out_lifts_none_of_it(
     new_context: BrowserFactory, static_site: str
 ) -> None:
     # Given a first choice still in flight, and an opt-out of all queued behind it
-    context = new_context()
-    api = FakeConsentApi(hold_posts=True)
-    api.install(context)
-    page = _open(context, f"{static_site}/index.html")
-    with page.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
-        page.evaluate("() => { window.optoutBridge.choose({sale: true}); }")
+    _, api, page = _sale_opt_out_in_flight(new_context, static_site)
     page.evaluate("(c) => { window.optoutBridge.choose(c); }", ALL_OUT)
 
     # When an unconfirmed "allow" comes before the queued one is sent (a stale tab's
@@ -241,14 +251,7 @@ def test_a_late_answer_to_an_entry_another_tab_completed_keeps_a_newer_refusal(
     new_context: BrowserFactory, static_site: str
 ) -> None:
     # Given a tab whose opt-out of sale is in flight, slowly
-    context = new_context()
-    api = FakeConsentApi(hold_posts=True)
-    api.install(context)
-    slow = _open(context, f"{static_site}/index.html")
-    with slow.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
-        slow.evaluate("() => { window.optoutBridge.choose({sale: true}); }")
-    while not api.held:  # the route handler runs as Playwright dispatches it
-        slow.wait_for_timeout(50)
+    context, api, slow = _sale_opt_out_in_flight(new_context, static_site)
     late = api.held.pop()
     # and a second tab that sends the same entry (its key) and gets it acknowledged, then
     # has a newer opt-out refused by the API for good
