@@ -35,6 +35,7 @@ class Vendor:
     refuse: bool = False
     rejected: tuple[str, ...] = ()  # identifier types refused inside an accepted call
     status: str = "done"  # or "no_record": the vendor holds no such person
+    sent: tuple[str, ...] = ()  # identifier types the receipt says were sent ((): not said)
     received: list[Job] = field(default_factory=list)
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
@@ -43,8 +44,8 @@ class Vendor:
             error = DeliveryError("400 bad request", retryable=False, http_status=400)
             return [Outcome(j.job_id, None, http_status=400, error=error) for j in jobs]
         status: Any = self.status
-        return [Outcome(j.job_id, status, http_status=200, identifier_types_rejected=self.rejected)
-                for j in jobs]  # fmt: skip
+        return [Outcome(j.job_id, status, http_status=200, identifier_types_sent=self.sent,
+                        identifier_types_rejected=self.rejected) for j in jobs]  # fmt: skip
 
 
 @pytest.fixture
@@ -119,6 +120,32 @@ def test_an_identifier_the_vendor_refused_is_not_covered_by_the_job_it_was_refus
     assert emails_sent(again) == [EMAIL]
     assert pipe.drain("braze") == []
     assert pipe.get(f"/v1/requests/{by_email}", request_id=by_email)["status"] != "received"
+
+
+def test_an_identifier_the_vendor_held_no_record_of_is_not_covered_by_a_done_job(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out naming a customer id and an email, whose Braze job ended done with only
+    # the email sent (Braze held a profile for the email, none for the customer id)
+    pipe.post("/v1/opt-out", {"customer_id": "cust-unheld-1", "email": EMAIL,
+                              "purposes": ["sale"], "agent": {"name": "Agent"}})  # fmt: skip
+    pipe.resolve()
+    assert len(work(pipe, "braze", Vendor(sent=("email",)))) == 1
+    pipe.drain_all()
+    # When a later opt-out names the customer id alone, and another the email alone
+    by_customer = pipe.post("/v1/opt-out", {"customer_id": "cust-unheld-1", "purposes": ["sale"],
+                                            "agent": {"name": "Agent"}})["request_id"]  # fmt: skip
+    pipe.resolve()
+    again = Vendor(sent=("customer_id",))
+    assert len(work(pipe, "braze", again)) == 1
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    # Then Braze is asked for the customer id again (the first job is no proof for it), and
+    # the email, which Braze took, is not sent twice
+    assert [i.type for job in again.received for i in job.identifiers] == ["customer_id"]
+    assert pipe.drain("braze") == []
+    status = pipe.get(f"/v1/requests/{by_customer}", request_id=by_customer)
+    assert status["systems_done"] == 1  # Braze, by its own job's receipt
 
 
 def test_a_no_record_answer_is_no_later_requests_proof_and_the_next_opt_out_asks_again(

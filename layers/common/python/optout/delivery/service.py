@@ -216,10 +216,11 @@ class DeliveryService:
 
     def _skip_finished(self, job: Item, message: Received, report: BatchReport) -> None:
         """A message of a job already done / no_record: nothing to send, its receipt is its
-        marks' "done". A no_record job frees its marks once more (idempotent): a crash
-        between its receipt and that write would leave them cited by later requests."""
-        if job.get("status") == "no_record":
-            record_delivered(self.table, job, "no_record", iso(self.clock()))
+        marks' "done". Its marks are freed once more where its receipt is no proof (all of
+        them for no_record; a done job's refused or unsent types), idempotently: a crash
+        between the receipt and that write would leave them cited by later requests."""
+        if job.get("status") in ("no_record", "done"):
+            record_delivered(self.table, job, job["status"], iso(self.clock()), job.get("receipt"))
         report.decisions[message.message_id] = ACK
         report.counts["JobsSkippedFinished"] += 1
         logger.info("job already finished", job_id=job["job_id"], status=job["status"])

@@ -127,26 +127,27 @@ def record_delivered(
     """The marks' part of a job reaching a final status (the worker's `_finish`).
 
     done: nothing to write. The marks already name this job for its purposes, and the job's
-    receipt is what says it was confirmed (`settled` reads it); the resolver treats a purpose
-    in flight and one confirmed alike (no new job for either). Except the identities of a
-    type the vendor refused inside the accepted call (the `receipt`'s
-    `identifier_types_rejected`): they are freed as a failure's are, so no later request
-    cites this job as their proof and the next event names them again (every identity of
-    such a type: a partly refused type is sent again whole, which the vendor takes as a
-    repeat). no_record: every purpose is freed, as a failure's, but the job is not listed
-    for replay: the vendor answered this request, and held no such person then; a later
-    request must ask it again (the person may have become its customer), so none cites this
-    job as its proof. failed: the purposes are freed from `inflight` (the next event sends
-    them again), except those a later job took meanwhile (`_free`), and the job is listed
-    for an operator's replay. Idempotent: a second call changes nothing.
+    receipt is what says it was confirmed (`settled` reads it); the resolver treats a purpose in
+    flight and one confirmed alike (no new job for either). Except the identities of a type the
+    vendor refused inside the accepted call (the `receipt`'s `identifier_types_rejected`) or of
+    a type not sent at all (not in its `identifier_types_sent`: the vendor held no record of
+    it): they are freed as a failure's are, so no later request cites this job as their proof
+    and the next event names them again (every identity of such a type: a partly refused type is
+    sent again whole, which the vendor takes as a repeat). no_record: every purpose is freed, as
+    a failure's, but the job is not listed for replay: the vendor answered this request, and
+    held no such person then; a later request must ask it again (the person may have become its
+    customer), so none cites this job as its proof. failed: the purposes are freed from
+    `inflight` (the next event sends them again), except those a later job took meanwhile
+    (`_free`), and the job is listed for an operator's replay. Idempotent: a second call changes
+    nothing.
     """
     if status == "no_record":
         _free_flights(table, job, now)
         return
     if status != "failed":
-        refused = set((receipt or {}).get("identifier_types_rejected") or ())
-        if refused:
-            _free_flights(table, job, now, refused)
+        unproven = _unproven_types(job, receipt or {})
+        if unproven:
+            _free_flights(table, job, now, unproven)
         return
     _free_flights(table, job, now)
     system: str = job["system"]
@@ -163,6 +164,18 @@ def record_delivered(
         UpdateExpression=update,
         ExpressionAttributeValues=serialize(marker),
     )
+
+
+def _unproven_types(job: Item, receipt: Item) -> set[str]:
+    """The job's identifier types its `done` receipt is no proof for: those the vendor refused,
+    and those it was not sent at all (no record of that identifier: a Braze customer id with
+    no profile while the email had one). A receipt that names no type sent (a connector that
+    does not say) frees only what it says was refused."""
+    unproven = {str(t) for t in receipt.get("identifier_types_rejected") or ()}
+    sent = {str(t) for t in receipt.get("identifier_types_sent") or ()}
+    if sent:
+        unproven |= {keys.split_identity_pk(str(f["pk"]))[0] for f in flights_of(job)} - sent
+    return unproven
 
 
 def _free_flights(table: Table, job: Item, now: str, types: set[str] | None = None) -> None:
