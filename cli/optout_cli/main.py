@@ -130,6 +130,9 @@ def status(
     if agent:  # who filed for the consumer: counsel may ask that agent for the permission
         known_as = f" ({agent['agent_id']})" if agent.get("agent_id") else ""
         out.print(f"filed by agent: {agent['name']}{known_as}", soft_wrap=True, markup=False)
+    token = ((record.get("event") or {}).get("evidence") or {}).get("identity_token") or {}
+    if token.get("left_out"):  # a stale token the webform set aside: counsel may ask why
+        out.print(f"identity token left out: {token['left_out']}", soft_wrap=True, markup=False)
     if record.get("denial"):
         denial = record["denial"]
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "
@@ -395,10 +398,12 @@ def export_records(
     phone: Annotated[str | None, typer.Option(help="One identity: a phone number")] = None,
     customer_id: Annotated[str | None, typer.Option(help="One identity: a customer id")] = None,
     device_id: Annotated[str | None, typer.Option(help="One identity: a device id")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="A range: first day, YYYY-MM-DD")] = (
-        None
-    ),
-    end: Annotated[str | None, typer.Option("--to", help="A range: last day, YYYY-MM-DD")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="A range: first UTC day (YYYY-MM-DD)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="A range: last UTC day (YYYY-MM-DD)")
+    ] = None,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv")] = (
         ExportFormat.jsonl
     ),

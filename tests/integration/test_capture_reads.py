@@ -201,6 +201,11 @@ def test_openapi_carries_the_pydantic_schemas(aws: Aws, capture: ModuleType) -> 
     assert body["schema"]["$ref"] == "#/components/schemas/ConsentIn"
     assert schemas["ConsentIn"]["additionalProperties"] is False
     assert set(schemas["ConsentIn"]["required"]) == {"device_id"}
+    # The public status's counts leave out systems reached only through linked identifiers:
+    # the contract says so, or an integrator reads "completed" as every system
+    assert "linked" in schemas["RequestStatusOut"]["description"]
+    token = schemas["OptOutIn"]["properties"]["identity_token"]["anyOf"]
+    assert {"type": "string", "maxLength": 0, "description": "the same as absent"} in token
 
 
 # Every public route's answer, and the model that describes it (DESIGN's public contract).

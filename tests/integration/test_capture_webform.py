@@ -52,9 +52,11 @@ def test_an_empty_identifier_in_json_is_absent_as_a_blank_form_field_is(
 ) -> None:
     # Given the same opt-out as JSON with unfilled inputs sent as "", and as a form with blanks
     key = {"idempotency-key": "same-key-1"}
-    body = {"email": "p2@example.com", "phone": "", "customer_id": "", "device_id": ""}
+    body = {"email": "p2@example.com", "phone": "", "customer_id": "", "device_id": "",
+            "identity_token": ""}  # fmt: skip
     as_json = invoke(capture, http_event("POST", "/v1/opt-out", body, headers=key))
-    form = _form_post([("email", "p2@example.com"), ("phone", "")], accept="application/json")
+    form = _form_post([("email", "p2@example.com"), ("phone", ""), ("identity_token", "")],
+                      accept="application/json")  # fmt: skip
     form["headers"].update(key)
     as_form = invoke(capture, form)
     # Then both are accepted as one request (same fingerprint): the email only

@@ -28,6 +28,7 @@ from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.support.cli import LOCAL_URL, AdminTransport, Ran, optout
 from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
 
 EMAIL = "cli-person@example.com"
 UNKNOWN = "0b7e2b4c-1111-4222-8333-944455556666"
@@ -91,6 +92,22 @@ def test_status_names_the_agent_who_filed_the_request(
     ran = cli[1]("status", request_id)
     assert ran.code == 0, ran.err
     assert "filed by agent: Acme [Agents] (A-1)" in ran.out
+
+
+def test_status_says_why_an_identity_token_was_left_out(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a webform opt-out naming the person, whose token the page's banner already used
+    token = token_for(email=EMAIL, jti="cli-left-out-1")
+    pipe.post("/v1/consent", {"device_id": "dev-cli-token-aaaa", "identity_token": token,
+                              "opt_out": {"sale": True}})  # fmt: skip
+    form = {"email": EMAIL, "identity_token": token}
+    request_id = pipe.post("/v1/opt-out", form)["request_id"]
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then the record says the token was set aside, and why
+    assert ran.code == 0, ran.err
+    assert "identity token left out: identity_token was already used" in ran.out
 
 
 class Referenced(Vendor):

@@ -45,6 +45,8 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("opt-out", {}),  # no identifier: the domain's refusal, not the model's
     ("opt-out", {"email": "a@b.c", "phone": "", "customer_id": "", "device_id": ""}),  # absent
     ("consent", {"device_id": DEVICE, "identity": {"email": "", "phone": "+14155550123"}}),
+    ("consent", {"device_id": DEVICE, "identity_token": ""}),  # an unfilled input: absent
+    ("opt-out", {"email": "a@b.c", "identity_token": ""}),
 ]  # fmt: skip
 
 
@@ -88,7 +90,6 @@ HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("consent", {"device_id": DEVICE, "identity": {"email": "a"}}),
     ("consent", {"device_id": DEVICE, "identity": {"email": "a@b.c", "name": "Jane"}}),
     ("consent", {"device_id": DEVICE, "identity": {"email": HUGE}}),
-    ("consent", {"device_id": DEVICE, "identity_token": ""}),
     ("consent", {"device_id": DEVICE, "identity_token": "t" * 2049}),
     ("consent", {"device_id": DEVICE, "page_url": "u" * 2049}),
     ("consent", {"device_id": DEVICE, "page_url": "\ud800"}),  # a lone surrogate

@@ -115,7 +115,7 @@ class ConsentIn(StrictModel):
         description="Without a valid identity_token these identifiers are only *asserted*: "
         "they receive this device's opt-outs, nothing flows back.",
     )
-    identity_token: IdentityToken | None = None
+    identity_token: Annotated[IdentityToken | None, *_BLANK] = None
     confirm_opt_in: StrictBool | None = Field(
         default=None,
         description="true: the person confirmed opting back in (CCPA §7028). Without it a "
@@ -161,7 +161,7 @@ class OptOutIn(StrictModel):
     )
     jurisdiction: Jurisdiction | None = None
     agent: AgentIn | None = Field(default=None, description="Set by an authorized agent.")
-    identity_token: IdentityToken | None = None
+    identity_token: Annotated[IdentityToken | None, *_BLANK] = None
     page_url: Annotated[str, Field(max_length=2048)] | None = None
     policy_version: Annotated[str, Field(max_length=64)] | None = None
 
@@ -174,8 +174,12 @@ class OptOutOut(ApiModel):
 
 
 class RequestStatusOut(ApiModel):
-    """`systems_*` count every system that holds this request's opt-out: by a receipt of its
-    own, or by an earlier request's receipt for the same identities and purposes."""
+    """`status` and `systems_*` cover the systems that take an identifier type this request
+    named itself, each holding its opt-out by a receipt of its own or by an earlier request's
+    receipt for the same identities and purposes. Systems the request reached only through
+    identifiers linked to the ones it named are left out here (the business's knowledge of
+    who is linked to whom is not the requester's to read); the operator's record counts
+    them."""
 
     request_id: str
     status: RequestStatus

@@ -113,7 +113,7 @@ def _model(spec: Spec) -> Check:
 
 _DEVICE_ID = _text(16, 64, DEVICE_ID_PATTERN)
 _JURISDICTION = _optional(_text(0, STR_MAX_LENGTH, JURISDICTION_PATTERN))
-_TOKEN = _optional(_text(1, 2048))
+_TOKEN = _identifier(_text(1, 2048))  # "" is absent, as for the identifiers
 _PAGE_URL = _optional(_text(0, 2048))
 _POLICY_VERSION = _optional(_text(0, 64))
 _EMAIL = _identifier(_text(3, 254))
