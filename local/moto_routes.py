@@ -8,9 +8,16 @@ formats every path again) and tries those patterns too. Which handler serves a U
 on the URL and moto's static tables alone, so the search (the same two loops, in the same
 order, without calling anything) runs once per URL and its answer is kept; everything else
 of the call is moto's: the passthrough and allow-list settings are asked every call, the
-backend is looked up, byte headers are decoded, the request is recorded, the handler called
-and its HTTP errors turned into answers as moto does. A URL the search finds no handler for
+backend is looked up, the request is made into moto's own `Request` (moto's
+`normalize_request`, which decodes byte headers), recorded, the handler called with it and
+its HTTP errors turned into answers as moto does. A URL the search finds no handler for
 takes moto's own path (its 404, or a real request).
+
+This copies the rest of moto's `process_request`, as of moto 5.2.5 (which makes its own
+werkzeug `Request` from botocore's inside it and hands that to the handler; moto 5.2.4 began
+handing handlers that request, and a copy of the 5.2.1 body failed every call with an
+AttributeError). install() checks that moto's method still makes the calls this copy makes,
+and refuses to install if not: after a moto upgrade, re-read both.
 
 This replaces `BotocoreStubber.process_request`, so it must be installed before the lock of
 local/moto_guard.py wraps that method (install() refuses otherwise: the lock must stay
@@ -21,7 +28,7 @@ import re
 from typing import Any
 
 from moto import backend_index, backends
-from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
+from moto.core import DEFAULT_ACCOUNT_ID, botocore_stubber  # type: ignore[attr-defined]
 from moto.core.base_backend import BackendDict
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
@@ -39,6 +46,12 @@ _patches = Patches()
 # clean URL -> (service, the backend URL pattern that matched, its handler), or None: no
 # handler (moto's own path answers).
 _routes: dict[str, tuple[str, str, Any] | None] = {}
+# What moto's own process_request calls and this copy calls too: its names, as compiled.
+MIRRORED = frozenset(
+    {"get_equivalent_url_in_aws_domain", "passthrough_url", "backend_url_patterns",
+     "passthrough_service", "service_whitelisted", "get_backend", "urls",
+     "normalize_request", "_record_request", "raw_url", "get_headers", "get_body"}
+)  # fmt: skip
 
 
 def install() -> None:
@@ -47,6 +60,12 @@ def install() -> None:
         return
     if moto_guard.installed():
         raise RuntimeError("install moto_routes before moto_guard: the lock must be outermost")
+    missing = MIRRORED - set(BotocoreStubber.process_request.__code__.co_names)
+    if missing:
+        raise RuntimeError(
+            "moto's BotocoreStubber.process_request no longer calls "
+            f"{', '.join(sorted(missing))}: local/moto_routes.py copies it, re-read both"
+        )
     _patches.swap(BotocoreStubber, "process_request", _process_request)
 
 
@@ -73,12 +92,11 @@ def _process_request(self: BotocoreStubber, request: Any) -> Any:
     if not service_whitelisted(service):
         raise ServiceNotWhitelisted(service)
     _backend_of(service)  # as moto's path, which looks the backend up on every call
-    for header, value in request.headers.items():
-        if isinstance(value, bytes):
-            request.headers[header] = value.decode("utf-8")
+    # Through the module: moto's, or the local stack's quicker one (local/moto_speedups.py).
+    normalized = botocore_stubber.normalize_request(request)  # type: ignore[attr-defined]
     try:
-        recorder._record_request(request)
-        status, headers, body = handler(request, request.url, request.headers)
+        recorder._record_request(normalized)
+        status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
     except HTTPException as error:
         status = error.code
         headers = error.get_headers()

@@ -90,3 +90,24 @@ def test_the_routes_go_under_the_lock_not_around_it(restore: None) -> None:
     with pytest.raises(RuntimeError):
         moto_routes.install()
     assert BotocoreStubber.process_request is wrapped
+
+
+def test_the_routes_refuse_a_moto_whose_dispatch_no_longer_matches_their_copy(
+    restore: None,
+) -> None:
+    # Given moto's process_request as 5.2.1 spelled it: botocore's request to the handler,
+    # never moto's normalized one (a copy of it answered AttributeError on moto 5.2.4+)
+    def process_request(self: Any, request: Any) -> Any:
+        from moto.moto_api import recorder  # noqa: PLC0415
+
+        recorder._record_request(request)
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "process_request", process_request)
+        # When the routes are installed over it
+        # Then they refuse, naming what moto no longer calls, and swap nothing
+        with pytest.raises(RuntimeError, match="normalize_request"):
+            moto_routes.install()
+        assert not moto_routes.installed()
+        assert BotocoreStubber.process_request is process_request

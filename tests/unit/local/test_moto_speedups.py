@@ -283,3 +283,65 @@ def test_a_queue_round_answers_as_without_the_speedups(restore: None) -> None:
     assert faster == shipped
     assert "ReceiptHandleIsInvalid" in faster
     assert faster[-1]["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def _environ(request: Any) -> list[tuple[str, Any]]:
+    """A request's WSGI environ in order, its body stream by content, the request by type."""
+    shown = {"wsgi.input": lambda stream: stream.getvalue(), "werkzeug.request": type}
+    return [(key, shown.get(key, _same)(value)) for key, value in request.environ.items()]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def test_a_json_request_is_the_request_moto_makes_of_it(restore: None) -> None:
+    from moto.core import botocore_stubber  # noqa: PLC0415
+
+    # Given the speedups, and moto's own normalize_request beside the quicker one
+    moto_speedups.install()
+    shipped = moto_speedups._patches.original(botocore_stubber, "normalize_request")
+    quick = botocore_stubber.normalize_request
+    pairs: list[tuple[Any, Any]] = []
+
+    def both(request: Any) -> Any:
+        pairs.append((moto_speedups._json_request(request), shipped(request)))
+        return quick(request)
+
+    # When every DynamoDB call of `calls` and a queue's round reach moto
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        patch.setattr(botocore_stubber, "normalize_request", both)
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        calls(client)
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="one")
+        for message in sqs.receive_message(QueueUrl=url)["Messages"]:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    # Then each took the quick path and made the very environ moto's builder makes
+    assert len(pairs) >= 14
+    for fast, made in pairs:
+        assert fast is not None and type(fast) is type(made)
+        assert _environ(fast) == _environ(made)
+        assert fast.get_data() == made.get_data() and fast.raw_url == made.raw_url
+
+
+@pytest.mark.parametrize(
+    ("url", "headers"),
+    [
+        ("https://dynamodb.us-east-1.amazonaws.com/?x=1", {}),
+        ("https://dynamodb.us-east-1.amazonaws.com/path", {}),
+        ("https://dynamodb.us-east-1.amazonaws.com/", {"Content-Encoding": "gzip"}),
+        ("https://dynamodb.us-east-1.amazonaws.com/", {"Transfer-Encoding": "chunked"}),
+        ("https://dynamodb.us-east-1.amazonaws.com/", {"Content-Type": "text/xml"}),
+    ],
+)
+def test_anything_but_a_plain_json_request_takes_moto_s_own_path(
+    url: str, headers: dict[str, str]
+) -> None:
+    from botocore.awsrequest import AWSPreparedRequest  # noqa: PLC0415
+
+    sent = {"Content-Type": "application/x-amz-json-1.0", **headers}
+    request = AWSPreparedRequest("POST", url, sent, b"{}", stream_output=False)
+    assert moto_speedups._json_request(request) is None
