@@ -14,6 +14,7 @@ that needs AWS::LanguageExtensions. See docs/decisions.md.
 """
 
 import argparse
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
 from optout.connectors import CONNECTORS  # noqa: E402
-from optout.systems import SystemConfig, load_systems  # noqa: E402
+from optout.connectors.credentials import fixed  # noqa: E402
+from optout.connectors.errors import ConfigError  # noqa: E402
+from optout.connectors.http import HttpClient  # noqa: E402
+from optout.systems import PLACEHOLDER, SystemConfig, load_systems  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
 SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -67,6 +71,30 @@ def system_block(system: SystemConfig, prototype: str) -> str:
     return text.replace("__KEY__", system.queue_key).replace("__NAME__", system.name)
 
 
+def check_options(system: SystemConfig) -> None:
+    """The connector's own checks of a system's options (its configure()), which the config's
+    schema cannot make: a Salesforce purpose no field maps, a Segment regulation type that
+    suppresses nothing. Made here, so `make template` (and the build) refuses such a config,
+    not only the first job after a deploy, which would retry until its dead-letter queue. An
+    EDIT-ME placeholder still to replace is the deployed worker's to name (the shipped example
+    has them), so each is filled with a stand-in for this check."""
+    options = _filled(system.options)
+    try:
+        CONNECTORS[system.type](
+            dataclasses.replace(system, options=options), fixed({}), HttpClient(1)
+        )
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+
+
+def _filled(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _filled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v) for v in value]
+    return value.replace(PLACEHOLDER, "placeholder") if isinstance(value, str) else value
+
+
 def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
     """Section name -> its generated lines (without indentation)."""
     systems = load_systems(systems_path).systems
@@ -74,6 +102,8 @@ def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise ValueError(f"systems whose names differ only in punctuation: {duplicates}")
+    for system in systems:
+        check_options(system)
     prototype = SYSTEM_RESOURCES.read_text(encoding="utf-8")
     blocks = [system_block(s, prototype) for s in systems]
     return {
@@ -141,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     parser.add_argument("--systems", type=Path, default=SYSTEMS)
     args = parser.parse_args(argv)
-    template = render(TEMPLATE.read_text(encoding="utf-8"), sections(args.systems))
+    try:
+        generated = sections(args.systems)
+    except ValueError as error:  # a config the stack could not run: say which, no traceback
+        print(f"make template: {error}", file=sys.stderr)
+        return 2
+    template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
     wanted = {TEMPLATE: template, EDGE_WAF: edge_waf(loads_template(template))}
     stale = [path for path, text in wanted.items() if _read(path) != text]
     if args.check:

@@ -132,6 +132,25 @@ def test_the_per_system_section_is_up_to_date_with_the_production_systems() -> N
     assert gen_template.render(current, gen_template.sections()) == current, "run `make template`"
 
 
+def test_make_template_refuses_a_system_its_connector_could_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the production systems with Salesforce asked to carry limit_sensitive, which its
+    # default fields map does not cover (the worker would refuse every job after the deploy)
+    config = json.loads(gen_template.SYSTEMS.read_text(encoding="utf-8"))
+    (salesforce,) = [s for s in config["systems"] if s["type"] == "salesforce"]
+    salesforce["purposes"].append("limit_sensitive")
+    edited = tmp_path / "systems.json"
+    edited.write_text(json.dumps(config), encoding="utf-8")
+    # When the template is generated from it
+    code = gen_template.main(["--check", "--systems", str(edited)])
+    # Then it is refused before any build, naming the system, in one line
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "system salesforce" in err and "limit_sensitive" in err
+    assert "Traceback" not in err
+
+
 def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:
     standalone = sam.load_template(sam.ROOT / "edge-waf.yaml")
     assert standalone["Resources"]["EdgeWebAcl"] == {
