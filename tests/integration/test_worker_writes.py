@@ -1,10 +1,13 @@
 """How often the worker writes a job: once per delivery attempt, after the vendor call (no
 claim before it). What that allows, two deliveries of one job at once, ends in one receipt."""
 
+import hashlib
 from typing import Any
 
 import boto3
+import pytest
 
+from optout.store import keys
 from optout.store.codec import deserialize, serialize
 from optout.store.delivery import settled
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
@@ -191,6 +194,38 @@ def test_a_submitted_job_whose_answer_is_lost_still_schedules_its_status_check(
     job = stack.job("r1", "google_ads")
     assert (job["status"], job["attempts"]) == ("submitted", 1)
     assert stack.delayed("google_ads") == 1
+
+
+@pytest.mark.parametrize("answer", ["failed", "no_record"])
+def test_a_final_write_whose_answer_is_lost_still_frees_its_marks(
+    stack: Stack,  # noqa: F811
+    answer: str,
+) -> None:
+    # Given a pending webhook job marked in flight, a receiver that refuses it for good (or
+    # holds no such person), and the answer to the worker's final write lost after it
+    # committed (botocore sends the same conditional write again, which finds the job no
+    # longer pending)
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    sandbox = stack.server.sandboxes["webhook"]
+    if answer == "failed":
+        sandbox.set_faults(1.0, 400)
+    else:
+        sandbox.vendor.unknown = {hashlib.sha256(EMAIL[0]["value"].encode()).hexdigest()}
+    handler, lost = lose_answer(lambda body: "completed_at" in body)
+    with session_hooks("finish-lost", stack.worker.services.cache_clear) as register:
+        register("needs-retry.dynamodb.UpdateItem", handler)
+        # When the worker delivers it
+        stack.run("webhook")
+    # Then the retry's refused condition is read as our own write: the job is final once,
+    # its purposes are freed (the next event asks the vendor again), and a failure is listed
+    # for the operator's replay
+    job = stack.job("r1", "webhook")
+    assert lost == [1] and (job["status"], job["attempts"]) == (answer, 1)
+    assert not _mark(stack, "webhook").get("inflight")
+    listed = [i["sk"] for i in stack.aws.items() if i["pk"] == keys.failed_pk("webhook")]
+    assert listed == (["r1:webhook"] if answer == "failed" else [])
 
 
 def _mark_naming_a_missing_job() -> dict[str, object]:

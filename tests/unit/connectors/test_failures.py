@@ -148,3 +148,17 @@ def test_a_job_without_an_identifier_the_system_accepts_is_no_record(server):
 
     assert outcome.status == "no_record"
     assert server.sandboxes["meta"].recorded() == []
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_job_without_any_identifier_fails_and_is_not_no_record(server, vendor):
+    # Given a job whose identifier list is empty (nothing to send is not "no such person")
+    connector = make_connector(server, vendor, options=REFUSING.get(vendor))
+
+    # When the connector delivers it
+    (outcome,) = connector.deliver([make_job()])
+
+    # Then it fails for good, with no vendor call: the operator replay sends it again
+    assert outcome.status is None and not outcome.error.retryable
+    assert outcome.error.reason == "no identifier to send"
+    assert server.sandboxes[vendor].recorded() == []

@@ -142,9 +142,15 @@ class Connector(ABC, Generic[S]):
         outcomes: list[Outcome] = []
         sendable: list[Job] = []
         for job in jobs:
-            if self.usable(job):
+            if not job.identifiers:
+                # Nothing to send is not "no such person": a failure, which the operator
+                # replay sends again with the identifiers read back (the worker sends no such
+                # job; this guards every caller)
+                nothing = DeliveryError("no identifier to send", retryable=False)
+                outcomes.append(Outcome(job.job_id, None, error=nothing))
+            elif self.usable(job):
                 sendable.append(job)
-            else:  # nothing this vendor can match on: a receipt, not an error
+            else:  # identifiers, none this vendor can match on: a receipt, not an error
                 outcomes.append(
                     Outcome(job.job_id, "no_record", note="no identifier this system accepts")
                 )

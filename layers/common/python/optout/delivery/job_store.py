@@ -1,12 +1,17 @@
 """Data access for jobs: read them, move them through their lifecycle.
 
 pending -> submitted (the vendor accepted it and works asynchronously) -> done | no_record |
-failed. A delivery attempt writes the job once, at its end (a retry's receipt, `submitted`, or
-the final state), and counts itself in `attempts` there; nothing is written before the vendor
-call (the worker's strongly consistent read decides whether to send). Every write is
-conditional on the job not being finished (done / no_record), so a redelivered or duplicated
-message can never overwrite a receipt, and a message that arrives after the receipt is
-acknowledged without a vendor call; a submitted job is never sent again, only confirmed.
+failed, or pending -> done | no_record | failed at once; failed -> pending only by an operator
+replay (store.delivery.reset_for_replay). A delivery attempt writes the job once, at its end
+(a retry's receipt, `submitted`, or the final state), and counts itself in `attempts` there;
+nothing is written before the vendor call (the worker's strongly consistent read decides
+whether to send). No claim is taken, so two copies of one message (SQS is at-least-once) can
+be in their vendor calls at once: every write of an attempt is therefore conditional on the
+job being as the attempt read it, `pending` and in the same replay round (`replayed_at`), and
+a status check's final write on the job still being `submitted`. The first write of a final
+or submitted state stands; a later copy's write changes nothing (it returns False, and the
+worker counts and logs it): it can neither re-open a failed job, overwrite a receipt or a
+vendor reference, nor end a job an operator replayed after it read it.
 """
 
 from collections.abc import Callable, Iterable
@@ -20,8 +25,8 @@ from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
 FINAL = ("done", "no_record", "failed")
+PENDING = "pending"
 SUBMITTED = "submitted"
-NOT_FINISHED = "attribute_exists(pk) AND NOT #status IN (:done, :no_record)"
 
 
 def job_key(request_id: str, system: str) -> dict[str, Any]:
@@ -46,7 +51,6 @@ def _update(
     """One conditional update; False when the condition failed (someone else moved the job).
     `ours` recognises, on the item a refused retry found, that this write itself took effect
     (store.conditional.conditional_once): then it is True."""
-    common = {k: v for k, v in ((":done", "done"), (":no_record", "no_record")) if k in condition}
     old: Literal["ALL_OLD", "NONE"] = "ALL_OLD" if ours is not None else "NONE"
     return conditional_once(
         lambda: table.client.update_item(
@@ -55,31 +59,43 @@ def _update(
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize({**common, **values}),
+            ExpressionAttributeValues=serialize(values),
             ReturnValuesOnConditionCheckFailure=old,
         ),
         ours or (lambda _old: False),
     )
 
 
+def as_read(job: Item, values: Item) -> str:
+    """The condition that the job is still as the caller read it: the same status (`pending`
+    or `submitted`) in the same replay round (`replayed_at`, set by each operator replay), so
+    a copy that read it before a replay cannot write over the replayed job. Adds its
+    placeholders to `values`."""
+    values[":read"] = SUBMITTED if job.get("status") == SUBMITTED else PENDING
+    if isinstance(job.get("replayed_at"), str):
+        values[":round"] = job["replayed_at"]
+        return "#status = :read AND replayed_at = :round"
+    return "#status = :read AND attribute_not_exists(replayed_at)"
+
+
 def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> bool:
     """A failed attempt that will be retried: the job stays pending with the attempt's receipt
     and `retry_at`, when its message comes back (the vendor's Retry-After or our back-off),
-    so the sweep does not take a job waiting that long for a stuck one (optout/sweep.py)."""
+    so the sweep does not take a job waiting that long for a stuck one (optout/sweep.py).
+    False, with nothing written, when the job is no longer the pending job this attempt read
+    (another copy of its message failed, submitted or finished it; a replay re-opened it): a
+    retry must not re-open a failed job whose values are already dropped. A retry of this very
+    write (its answer lost) finds the job still pending and writes the same again."""
+    values: Item = {":pending": PENDING, ":receipt": receipt, ":now": now,
+                    ":retry_at": retry_at, ":one": 1}  # fmt: skip
+    condition = as_read({**job, "status": PENDING}, values)
     return _update(
         table,
         job,
         "SET #status = :pending, receipt = :receipt, updated_at = :now, retry_at = :retry_at"
         " ADD attempts :one REMOVE lease_until",
-        NOT_FINISHED + " AND #status <> :submitted",
-        {
-            ":pending": "pending",
-            ":receipt": receipt,
-            ":now": now,
-            ":retry_at": retry_at,
-            ":submitted": SUBMITTED,
-            ":one": 1,
-        },
+        condition,
+        values,
     )
 
 
@@ -88,14 +104,17 @@ def submit(table: Table, job: Item, receipt: Item, now: str) -> bool:
     The first status check is number 1 (see JobMessage.confirm). True also when a retry of
     this write finds the job submitted at `now` (the first try committed, its answer was
     lost): the caller schedules the status check either way, and without one a submitted job
-    is never checked again."""
+    is never checked again. False when the job is no longer the pending job this attempt read
+    (`record`)."""
+    values: Item = {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1}
+    condition = as_read({**job, "status": PENDING}, values)
     return _update(
         table,
         job,
         "SET #status = :submitted, receipt = :receipt, submitted_at = :now, updated_at = :now,"
         " confirms = :one ADD attempts :one REMOVE lease_until",
-        NOT_FINISHED + " AND #status <> :submitted",
-        {":submitted": SUBMITTED, ":receipt": receipt, ":now": now, ":one": 1},
+        condition,
+        values,
         ours=lambda old: old.get("status") == SUBMITTED and old.get("submitted_at") == now,
     )
 
@@ -162,7 +181,14 @@ def finish(
     Drops the identifier values from the job (types and keyed hashes stay, enough to show what
     was sent to whom): once a job is final nothing needs them, and a value kept is a value that
     can leak. `attempted`: this write ends a delivery attempt (not a status check), counted in
-    `attempts`. False if the job was already done / no_record."""
+    `attempts`.
+
+    Written only if the job is still as the caller read it (`as_read`): `pending` for the end
+    of a delivery attempt, `submitted` for a status check's answer. False, with nothing
+    written, when another copy of the message (or a check, or a replay) moved it first: its
+    write stands. True also when a retry of this very write (the first committed, its answer
+    was lost) finds the job in this status, completed at `now`: the caller's marks and
+    listing must still follow."""
     if status not in FINAL:
         raise ValueError(f"not a final status: {status}")
     kept = [
@@ -180,6 +206,7 @@ def finish(
         job,
         "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
         " identifiers = :kept" + counted + " REMOVE lease_until",
-        NOT_FINISHED,
+        as_read(job, values),
         values,
+        ours=lambda old: old.get("status") == status and old.get("completed_at") == now,
     )

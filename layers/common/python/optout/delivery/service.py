@@ -99,9 +99,11 @@ class DeliveryService:
                 self._retry(report, message, message.receive_count, "job not found")
             elif job.get("status") in job_store.FINISHED:
                 self._skip_finished(job, message, report)
-            elif job.get("status") == "failed" and not job_store.has_values(job):
-                # A failed job keeps no identifier values (PII lifecycle), so its message (from
-                # a DLQ redrive) cannot be sent again: the operator replay re-plans it.
+            elif job.get("status") == "failed":
+                # Only an operator replay re-opens a failed job, whose attempt writes would not
+                # apply to it (job_store.as_read); and it keeps no identifier values (PII
+                # lifecycle), so its message (from a DLQ redrive) cannot be sent again: the
+                # operator replay re-plans it, with the values read back from the nodes.
                 record_delivered(self.table, job, "failed", iso(self.clock()))
                 report.decisions[message.message_id] = ACK
                 report.counts["FailedJobsNeedReplay"] += 1
@@ -115,6 +117,8 @@ class DeliveryService:
                 # follows; a duplicate check is harmless, only the newest one acts.
                 self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
                 report.decisions[message.message_id] = ACK
+            elif not job_store.has_values(job):
+                self._nothing_to_send(job, message, report)
             elif (wait := self._waiting(job, message)) is not None:
                 # Back before the retry time the vendor asked for: hide it again, no call.
                 report.decisions[message.message_id] = Decision(wait, "waiting for retry_at")
@@ -127,8 +131,9 @@ class DeliveryService:
             else:
                 # No claim write: the read above is the check (docs/decisions.md, "A read, not
                 # a claim"). Two deliveries running at once may both call the vendor, which
-                # is harmless (an opt-out sent twice is one opt-out); the final write is
-                # conditional, so one receipt stands.
+                # is harmless (an opt-out sent twice is one opt-out); each attempt's write is
+                # conditional on the job still being the pending job it read, so the first
+                # answer written stands and a later copy's changes nothing (`_lost`).
                 taken.add(parsed.job_id)
                 attempt = int(job.get("attempts", 0)) + 1
                 sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
@@ -214,6 +219,19 @@ class DeliveryService:
             return None
         return parsed
 
+    def _nothing_to_send(self, job: Item, message: Received, report: BatchReport) -> None:
+        """A pending job that holds no identifier values: only a final write drops them, so it
+        is an item written before attempt writes were conditional on `pending` (a retry could
+        re-open a failed job) or a bug. Sent, it would reach no one and read as "no such
+        person"; it fails instead (conditional, as an attempt's write), so its marks are freed
+        and it is listed for the operator replay, which sends it with the values read back
+        from the identities' nodes, as a failed job's DLQ message is (above)."""
+        now = iso(self.clock())
+        receipt: Item = {"error": "no identifier values to send"}
+        report.decisions[message.message_id] = ACK
+        if self._finish(job, "failed", receipt, report, now, reason_class="no_values"):
+            report.counts["FailedJobsNeedReplay"] += 1
+
     def _skip_finished(self, job: Item, message: Received, report: BatchReport) -> None:
         """A message of a job already done / no_record: nothing to send, its receipt is its
         marks' "done". Its marks are freed once more where its receipt is no proof (all of
@@ -270,24 +288,28 @@ class DeliveryService:
         receipt = receipt_of(outcome)
         error = outcome.error
         decision = ACK
+        written = True
         if outcome.status == "submitted":
             receipt["submitted_at"] = now
-            if job_store.submit(self.table, job, receipt, now):
-                self._schedule_check(schedule, entry.parsed, job, 1, 0)
-            report.counts["JobsSubmitted"] += 1
             status = "submitted"
+            written = job_store.submit(self.table, job, receipt, now)
+            if written:
+                self._schedule_check(schedule, entry.parsed, job, 1, 0)
+                report.counts["JobsSubmitted"] += 1
+            else:
+                self._lost(job, status, receipt, report)
         elif outcome.status is not None:
             status = outcome.status
-            self._finish(job, status, receipt, report, now, attempted=True)
+            written = self._finish(job, status, receipt, report, now, attempted=True)
         elif error is None or not error.retryable:
             status = "failed"
             receipt["error"] = error.reason if error else "unknown failure"
-            self._finish(job, status, receipt, report, now, error, attempted=True)
+            written = self._finish(job, status, receipt, report, now, error, attempted=True)
         elif message.receive_count >= self.settings.max_receive_count:
             # Last allowed receive: the job fails for good and SQS moves the message to the DLQ.
             status, decision = "failed", Decision(0, "retries exhausted")
             receipt["error"] = f"retries exhausted: {error.reason}"
-            self._finish(
+            written = self._finish(
                 job, status, receipt, report, now, error, "retries_exhausted", attempted=True
             )
         else:
@@ -302,8 +324,13 @@ class DeliveryService:
             status, decision = "pending", Decision(delay, error.reason)
             receipt["error"] = error.reason
             retry_at = iso(moment + timedelta(seconds=delay))
-            job_store.record(self.table, job, receipt, now, retry_at)
-            report.counts["JobsRetried"] += 1
+            written = job_store.record(self.table, job, receipt, now, retry_at)
+            if written:
+                report.counts["JobsRetried"] += 1
+            else:
+                self._lost(job, status, receipt, report)
+        if not written:  # another copy's answer stands and carries the job on: nothing to retry
+            decision = ACK
         report.decisions[message.message_id] = decision
         logger.info(
             "delivery attempt",
@@ -396,6 +423,8 @@ class DeliveryService:
         receipt["checked_at"] = iso(now)
         report.decisions[entry.message.message_id] = ACK
         error = outcome.error
+        # A status check's final write applies to the job only while it is submitted
+        # (job_store.finish); one that loses is counted and logged by `_finish`.
         if outcome.status in ("done", "no_record"):
             self._finish(job, str(outcome.status), receipt, report, iso(now))
         elif error is not None and not error.retryable:  # the vendor's verdict
@@ -456,8 +485,9 @@ class DeliveryService:
         error: DeliveryError | None = None,
         reason_class: str | None = None,
         attempted: bool = False,
-    ) -> None:
+    ) -> bool:
         """Every transition to done / no_record / failed goes through here, and only here.
+        True when this write took effect.
 
         - job_store.finish writes the status and receipt and drops the identifier values
           from the job (PII lifecycle: types and keyed hashes stay); `attempted`: this
@@ -471,13 +501,19 @@ class DeliveryService:
           repaired when the message comes back.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
+        - The write applies only to the job as it was read (pending, or submitted for a status
+          check: job_store.finish). One that loses to another copy's write changes nothing:
+          no marks freed, no listing, not counted as done or failed (`_lost`).
         """
         receipt["completed_at"] = now
         written = job_store.finish(self.table, job, status, receipt, now, attempted)
-        if written:  # delivered means confirmed (done); no_record and failed free the marks
-            record_delivered(self.table, job, status, now, receipt)
+        if not written:
+            self._lost(job, status, receipt, report)
+            return False
+        # delivered means confirmed (done); no_record and failed free the marks
+        record_delivered(self.table, job, status, now, receipt)
         report.counts[COUNTER[status]] += 1
-        if written and status == "failed":
+        if status == "failed":
             logger.warning(
                 "job failed",
                 system=job["system"],
@@ -485,6 +521,26 @@ class DeliveryService:
                 reason_class=reason_class or (error.reason_class if error else "unknown"),
                 http_status=receipt.get("http_status"),
             )
+        return True
+
+    @staticmethod
+    def _lost(job: Item, status: str, receipt: Item, report: BatchReport) -> None:
+        """A write refused because the job is no longer as this delivery read it: another
+        copy of its message (SQS delivers at least once), a status check or an operator
+        replay moved it first, and that write stands. Logged with what this one would have
+        written (its status, HTTP status, reason and vendor reference: no identifier), so an
+        operator can tell, say, a vendor that accepted the opt-out while the job reads
+        failed."""
+        report.counts["JobWritesLost"] += 1
+        logger.warning(
+            "job write lost to another delivery",
+            job_id=job["job_id"],
+            system=job["system"],
+            status=status,
+            http_status=receipt.get("http_status"),
+            error=receipt.get("error"),
+            vendor_ref=receipt.get("vendor_ref"),
+        )
 
 
 # The failed status checks a receipt keeps as history (a check runs at most every few minutes
