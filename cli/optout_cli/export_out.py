@@ -17,7 +17,8 @@ from optout_cli.errors import CliError
 
 Format = Literal["jsonl", "csv"]
 CSV_COLUMNS = ("record", "request_id", "system", "status", "at", "detail")
-TIME_FIELDS = ("received_at", "completed_at", "denied_at", "resolved_at", "updated_at", "at")
+TIME_FIELDS = ("received_at", "completed_at", "denied_at", "resolved_at", "updated_at", "at",
+               "answered_at")  # fmt: skip
 OnPage = Callable[[dict[str, Any]], None]  # the page's progress block
 
 

@@ -157,6 +157,9 @@ def status(
                       f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
         if system.get("proof") == "both":
             out.print("  and its own job", soft_wrap=True)
+    # Not counted above: no job, no proof (the vendor recently answered "no such person").
+    for quiet in record.get("not_asked", []):
+        out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)
 
 
 def _history(job: dict[str, Any]) -> str:

@@ -55,6 +55,7 @@ def resolver() -> Resolver:
             max_asserted=settings.max_asserted,
         ),
         retention_days=settings.record_retention_days,
+        no_record_quiet_hours=settings.no_record_quiet_hours,
     )
 
 

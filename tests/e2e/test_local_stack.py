@@ -115,7 +115,7 @@ def test_a_banner_opt_out_reaches_email_systems_once_the_device_is_linked(
     assert state["opt_out"]["sale"] is True
 
 
-def test_a_person_braze_did_not_know_is_asked_about_again_by_their_next_opt_out(
+def test_a_person_braze_did_not_know_is_not_asked_about_again_within_the_quiet_period(
     local_stack: Stack,
 ) -> None:
     # Given an opt-out for a person the Braze sandbox holds no profile for (no_record)
@@ -126,14 +126,23 @@ def test_a_person_braze_did_not_know_is_asked_about_again_by_their_next_opt_out(
     assert job_ids(local_stack, first["request_id"])["braze"]["status"] == "no_record"
     assert len(calls_for(local_stack, "braze", email)) == 1  # the export that found nobody
 
-    # When the same person opts out again
+    # When the same person opts out again, within the quiet period (24 hours by default)
     status, second = local_stack.json("POST", "/v1/opt-out", {"email": email})
     assert status == 202, second
     local_stack.wait_for(lambda: settled(local_stack, second["request_id"]))
 
-    # Then Braze is asked again, by the second request's own job, not proven by the first's
-    assert "braze" in job_ids(local_stack, second["request_id"])
-    assert len(calls_for(local_stack, "braze", email)) == 2
+    # Then Braze is not called again, nor proven by the first's "no such person": the
+    # second request's record says it was not asked, and why
+    assert "braze" not in job_ids(local_stack, second["request_id"])
+    assert len(calls_for(local_stack, "braze", email)) == 1
+    status, record = local_stack.json(
+        "GET", f"/v1/admin/requests/{second['request_id']}", headers=SIGV4
+    )
+    assert status == 200, record
+    assert "braze" not in [s["system"] for s in record["systems"]]
+    (quiet,) = [q for q in record["not_asked"] if q["system"] == "braze"]
+    assert quiet["job_id"] == f"{first['request_id']}:braze"
+    assert quiet["note"].startswith("not asked: the vendor answered no such person at ")
 
 
 def test_requests_complete_while_a_sandbox_fails_half_its_calls(

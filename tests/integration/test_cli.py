@@ -158,6 +158,26 @@ def test_status_says_a_vendor_held_no_such_person_not_just_done(
     assert "note: no such person" in ran.out
 
 
+def test_status_says_which_vendor_was_not_asked_and_why(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out braze answered with "no such person", and the same person's next
+    # opt-out within the quiet period
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", NoSuchPerson())
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # When the operator asks for the second one's status
+    ran = cli[1]("status", second)
+    # Then braze's line says it was not asked, when braze answered and by which job
+    assert ran.code == 0, ran.err
+    job = next(i for i in pipe.items(f"REQ#{first}") if i["sk"] == "JOB#braze")
+    at = job["completed_at"][:19] + ".000Z"  # the answer's time, to the second
+    line = f"braze not asked: the vendor answered no such person at {at} (job {first}:braze)"
+    assert line in " ".join(ran.out.split())  # as wrapped at the terminal's width
+
+
 def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
     """A's braze job failed once and was replayed to done; B, later, is proven by it."""
     first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]

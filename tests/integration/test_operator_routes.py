@@ -21,6 +21,7 @@ from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
+from tests.support.tokens import token_for
 
 EMAIL = "operator-test@example.com"
 OTHER = "someone-else@example.com"
@@ -182,6 +183,38 @@ def test_a_repeated_gpc_signal_is_counted_as_a_repeat_not_as_a_request_received(
     assert (found["requests"]["received"], found["requests"]["repeats"]) == (1, 3)
     assert gpc["days_to_respond"]["responses"] == 1
     assert sum(week["gpc"] for week in found["weekly"]) == 1
+
+
+def test_page_views_of_a_person_no_vendor_holds_count_as_repeats_and_ask_no_vendor_again(
+    pipe: Pipeline,
+) -> None:
+    # Given a logged-in visitor's GPC signal that every system answered "no such person"
+    device = "dev-gpc-nobody-000000001"
+    page = {"device_id": device, "opt_out": {}, "gpc": True,
+            "identity_token": token_for(email=EMAIL)}  # fmt: skip
+    pipe.post("/v1/consent", page)
+    pipe.resolve()
+    for queue_key in QUEUE_KEYS:
+        work(pipe, queue_key, Vendor(status="no_record"))
+    # When the banner posts it again on the next pages, within the quiet period
+    for _ in range(3):
+        pipe.post("/v1/consent", {**page, "identity_token": token_for(email=EMAIL)})
+        pipe.resolve()
+    # Then no vendor is asked again (each call costs money and rate limit)
+    assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}
+    watch(pipe)
+    # And the year counts one GPC request and three repeats, not four requests received
+    year = str(datetime.now(UTC).year)
+    found = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    gpc = found["by_source"]["gpc"]
+    assert (gpc["received"], gpc["repeats"]) == (1, 3)
+    # And the person's export says, per page view and system, it was not asked, and why
+    body = {"type": "email", "value": EMAIL}
+    records = ok(call(pipe, "POST", "/v1/admin/exports/identity", body))["records"]
+    quiet = [r for r in records if r["record"] == "not_asked" and r["system"] == "braze"]
+    assert len(quiet) == 3 and len({r["request_id"] for r in quiet}) == 3
+    assert all(r["note"].startswith("not asked: the vendor answered no such person at ")
+               for r in quiet)  # fmt: skip
 
 
 # -- exports ------------------------------------------------------------------------------------

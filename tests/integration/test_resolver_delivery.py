@@ -6,6 +6,7 @@ answers what each test needs (the vendors' own shapes are tested in tests/unit/c
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -148,15 +149,74 @@ def test_an_identifier_the_vendor_held_no_record_of_is_not_covered_by_a_done_job
     assert status["systems_done"] == 1  # Braze, by its own job's receipt
 
 
-def test_a_no_record_answer_is_no_later_requests_proof_and_the_next_opt_out_asks_again(
-    pipe: Pipeline,
-) -> None:
-    # Given an opt-out Braze answered "no such person"
-    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+def braze_no_record(pipe: Pipeline) -> str:
+    """An opt-out Braze answered "no such person" (its other jobs left in flight): its id."""
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
     pipe.resolve()
     assert len(work(pipe, "braze", Vendor(status="no_record"))) == 1
     pipe.drain_all()
-    # When the same person opts out again (they may have become a Braze user meanwhile)
+    return str(first["request_id"])
+
+
+def resolution_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    return next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+
+
+def resolver_hours_later(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
+    """The resolver's clock moved on (the worker stamped its answers with the real time)."""
+    later = datetime.now(UTC) + timedelta(hours=hours)
+    monkeypatch.setattr(pipe.resolver.resolver(), "_clock", lambda: later)
+
+
+def test_a_no_record_answer_is_no_proof_and_quiets_that_person_at_that_vendor_for_a_day(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out Braze answered "no such person" (its other systems still in flight)
+    first = braze_no_record(pipe)
+    counted = pipe.get(f"/v1/requests/{first}", request_id=first)["systems_total"]
+    # When the same person opts out again within the quiet period (default 24 hours)
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # Then Braze gets no new job and is not called
+    assert pipe.drain("braze") == []
+    # And the second request's record names the no_record job it relied on not to ask, and
+    # cites it as no proof
+    resolution = resolution_of(pipe, second)
+    job = next(i for i in pipe.items(f"REQ#{first}") if i["sk"] == "JOB#braze")
+    ((quiet,),) = resolution["not_asked"].values()
+    assert list(resolution["not_asked"]) == ["braze"]
+    assert quiet["job_id"] == f"{first}:braze"
+    assert quiet["answered_at"][:19] == job["completed_at"][:19]  # epoch seconds
+    assert resolution["jobs_total"] == 0 and "braze" not in resolution.get("covered", {})
+    # And its public status counts Braze nowhere (no job, no proof), the operator's says why
+    status = pipe.get(f"/v1/requests/{second}", request_id=second)
+    assert status["systems_total"] == counted - 1
+    detail = json_body(
+        invoke(
+            pipe.admin,
+            http_event(
+                "GET",
+                f"/v1/admin/requests/{second}",
+                path_parameters={"request_id": second},
+                iam=True,
+            ),
+        )
+    )
+    assert "braze" not in [s["system"] for s in detail["systems"]]
+    assert [q["note"] for q in detail["not_asked"]] == [
+        f"not asked: the vendor answered no such person at {quiet['answered_at']} "
+        f"(job {first}:braze)"
+    ]
+
+
+def test_after_the_quiet_period_the_next_opt_out_asks_the_vendor_again(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out Braze answered "no such person"
+    first = braze_no_record(pipe)
+    # When the same person opts out again a day and an hour later (they may have become a
+    # Braze user meanwhile)
+    resolver_hours_later(pipe, monkeypatch, 25)
     second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
     pipe.resolve()
     # Then Braze gets a job of the second request's own, and is called for it
@@ -165,10 +225,92 @@ def test_a_no_record_answer_is_no_later_requests_proof_and_the_next_opt_out_asks
     assert message["job_id"] == f"{second}:braze"
     assert emails_sent(again) == [EMAIL]
     # And the second request cites no earlier job for Braze: its proof is its own job
-    resolution = next(i for i in pipe.items(f"REQ#{second}") if i["sk"] == "RESOLUTION")
+    resolution = resolution_of(pipe, second)
     assert "braze" not in resolution.get("covered", {})
+    assert "not_asked" not in resolution
+    # And the new job's mark drops the old answer's stamp: it is the newest word from Braze
     (mark,) = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#braze"]
     assert mark["job_sale"] == f"{second}:braze" and first not in mark["job_sale"]
+    assert "no_record_at" not in mark and "no_record_job" not in mark
+
+
+def test_a_quiet_period_of_zero_asks_the_vendor_at_every_event(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a resolver with no quiet period, and an opt-out Braze answered "no such person"
+    pipe = build_pipeline(aws, monkeypatch, NO_RECORD_QUIET_HOURS="0")
+    braze_no_record(pipe)
+    # When the same person opts out again at once
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # Then Braze is asked again, by the second request's own job
+    again = Vendor()
+    (message,) = work(pipe, "braze", again)
+    assert message["job_id"] == f"{second}:braze"
+    assert emails_sent(again) == [EMAIL]
+    assert "not_asked" not in resolution_of(pipe, second)
+
+
+def test_an_event_resolved_again_after_its_own_job_found_no_record_still_counts_that_job(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out whose own Braze job answered "no such person", and whose RESOLUTION
+    # was never written (its batch's flush failed after the jobs were sent)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    batch = pipe.event_records()
+    pipe.resolve(batch)
+    first = resolution_of(pipe, request_id)
+    assert len(work(pipe, "braze", Vendor(status="no_record"))) == 1
+    pipe.drain_all()
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    table.client.delete_item(
+        TableName=table.name, Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "RESOLUTION"}}
+    )
+    # When the event is resolved again (the stream's retry, the sweep's redrive)
+    pipe.resolve(batch)
+    # Then its own job is its own (counted, its message sent again for the worker to skip),
+    # not a recent answer it relied on not to ask
+    again = resolution_of(pipe, request_id)
+    assert again["jobs_total"] == first["jobs_total"] and "not_asked" not in again
+    assert [m["job_id"] for m in pipe.drain("braze")] == [f"{request_id}:braze"]
+
+
+def test_a_new_identifier_of_the_person_is_sent_during_the_quiet_period(pipe: Pipeline) -> None:
+    # Given an opt-out by email Braze answered "no such person"
+    first = braze_no_record(pipe)
+    # When, within the quiet period, an opt-out names that email and a customer id
+    second = pipe.post(
+        "/v1/opt-out",
+        {
+            "customer_id": "cust-quiet-1",
+            "email": EMAIL,
+            "purposes": ["sale"],
+            "agent": {"name": "Agent"},
+        },
+    )
+    pipe.resolve()
+    # Then Braze is asked about the customer id (its mark has no answer yet), not the email
+    vendor = Vendor()
+    (message,) = work(pipe, "braze", vendor)
+    assert message["job_id"] == f"{second['request_id']}:braze"
+    assert [i.type for job in vendor.received for i in job.identifiers] == ["customer_id"]
+    # And the record names the no_record job the email was not asked again for
+    quiet = resolution_of(pipe, second["request_id"])["not_asked"]["braze"]
+    assert [q["job_id"] for q in quiet] == [f"{first}:braze"]
+
+
+def test_a_new_purpose_during_the_quiet_period_is_not_asked_either(pipe: Pipeline) -> None:
+    # Given an opt-out of sale Braze answered "no such person"
+    first = braze_no_record(pipe)
+    # When, within the quiet period, the same person opts out of targeted advertising
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["targeted_advertising"]})
+    pipe.resolve()
+    # Then Braze is not asked: it holds no such person, for any purpose
+    assert pipe.drain("braze") == []
+    quiet = resolution_of(pipe, second["request_id"])["not_asked"]["braze"]
+    assert [q["job_id"] for q in quiet] == [f"{first}:braze"]
+    # While systems that did not answer so get the new purpose
+    assert pipe.drain("salesforce") != []
 
 
 def test_an_identity_whose_vendor_found_no_record_reads_no_record_not_delivered(

@@ -2,17 +2,22 @@
 claim before it). What that allows, two deliveries of one job at once, ends in one receipt."""
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
 
+from optout.connectors.hashing import sha256_hex
 from optout.store import keys
 from optout.store.codec import deserialize, serialize
 from optout.store.delivery import settled
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.iam import current_function
+
+ANSWERED_AT = "2026-11-01T12:00:00.000Z"  # a no_record job's completed_at
+ANSWERED_EPOCH = int(datetime.fromisoformat(ANSWERED_AT).timestamp())
 
 
 def test_a_delivered_job_is_written_once_and_only_after_the_vendor_call(
@@ -163,17 +168,56 @@ def test_a_no_record_job_whose_marks_were_not_freed_frees_them_when_its_message_
     stack.aws.dynamodb.update_item(
         TableName=stack.aws.table_name,
         Key={"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#webhook"}},
-        UpdateExpression="SET #s = :s",
+        UpdateExpression="SET #s = :s, completed_at = :at",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "no_record"}},
+        ExpressionAttributeValues={":s": {"S": "no_record"}, ":at": {"S": ANSWERED_AT}},
     )
     # When its message comes back to the worker
     stack.send("webhook", "r1")
     answer, _ = stack.run("webhook")
-    # Then nothing is sent, and the mark is freed: the next event asks the vendor again
+    # Then nothing is sent, and the mark is freed: the next event may ask the vendor again
     assert answer["batchItemFailures"] == []
     assert stack.server.sandboxes["webhook"].recorded() == []
-    assert not _mark(stack, "webhook").get("inflight")
+    mark = _mark(stack, "webhook")
+    assert not mark.get("inflight")
+    # And stamped with when the vendor answered (not when the message came back), for the
+    # resolver's quiet period
+    assert (mark["no_record_at"], mark["no_record_job"]) == (ANSWERED_EPOCH, "r1:webhook")
+
+
+def test_a_no_record_answer_frees_and_stamps_each_mark_in_one_write(
+    stack: Stack,  # noqa: F811
+) -> None:
+    # Given a webhook job for a person the receiver holds no record of, its identity in flight
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    # (the stack's webhook is sent sha256 hashes)
+    stack.server.sandboxes["webhook"].vendor.unknown = {sha256_hex(EMAIL[0]["value"])}
+    stack.send("webhook", "r1")
+    writes: list[str] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", {}).get("sk", {}).get("S", "").startswith("DELIVERY#"):
+            writes.append(params["UpdateExpression"])
+
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    events.register("provide-client-params.dynamodb.UpdateItem", hook, unique_id="marks")
+    try:
+        # When the worker delivers it and the receiver answers "no such person"
+        answer, _ = stack.run("webhook")
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", unique_id="marks")
+    # Then the job is no_record, and its identity's mark is freed and stamped with the
+    # answer's time and the job, by one write (the free itself)
+    assert answer["batchItemFailures"] == []
+    job = stack.job("r1", "webhook")
+    assert job["status"] == "no_record"
+    assert len(writes) == 1 and "DELETE inflight" in writes[0]
+    mark = _mark(stack, "webhook")
+    answered = int(datetime.fromisoformat(job["completed_at"]).timestamp())
+    assert not mark.get("inflight")
+    assert (mark["no_record_at"], mark["no_record_job"]) == (answered, "r1:webhook")
 
 
 def test_a_submitted_job_whose_answer_is_lost_still_schedules_its_status_check(

@@ -50,6 +50,20 @@ def test_a_request_that_needed_no_job_of_its_own_counts_only_as_a_repeat() -> No
     assert found.counters() == {"n.webform.repeat": 1}
 
 
+def test_a_request_whose_one_vendor_just_found_no_such_person_counts_only_as_a_repeat() -> None:
+    # Given a request that made no job and cites no receipt: its one system (Braze) was not
+    # asked, because Braze answered an earlier request "no such person" an hour before (the
+    # quiet period; a logged-in GPC visitor's next page view)
+    resolution = {**RESOLUTION, "jobs_total": 0, "covered": {}, "not_asked": {"braze": [
+        {"job_id": f"{EARLIER}:braze", "answered_at": "2026-11-30T14:44:46.000Z"}]}}  # fmt: skip
+    # When its contribution is computed
+    found = contribution_of([EVENT, resolution], {})
+    # Then it adds one repeat and nothing else (not a request received and complied with at
+    # no system, once per page view)
+    assert found is not None and found.repeat
+    assert found.counters() == {"n.webform.repeat": 1}
+
+
 def test_a_denied_request_is_no_repeat_even_without_a_job_of_its_own() -> None:
     resolution = {**RESOLUTION, "jobs_total": 0}
     meta = _job(EARLIER, "meta", "processing", "")

@@ -10,7 +10,7 @@ from optout import identifiers as ids
 from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
-from optout.status import SystemProof, aggregate, proofs
+from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
@@ -48,6 +48,9 @@ class AdminService:
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
             "systems": [_proof_view(proof) for proof in proofs(items, covering)],
         }
+        quiet = not_asked(items)
+        if quiet:  # systems with no job and no proof: why (not counted in the status)
+            detail["not_asked"] = quiet
         if denial is not None:
             detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS}
         return detail

@@ -179,7 +179,9 @@ class RequestStatusOut(ApiModel):
     receipt for the same identities and purposes. Systems the request reached only through
     identifiers linked to the ones it named are left out here (the business's knowledge of
     who is linked to whom is not the requester's to read); the operator's record counts
-    them."""
+    them. A system not asked because its vendor answered "no such person" for these
+    identifiers within the last NoRecordQuietHours holds no receipt of this request and is not
+    counted at all (the operator's record names it under `not_asked`)."""
 
     request_id: str
     status: RequestStatus

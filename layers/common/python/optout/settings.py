@@ -25,6 +25,9 @@ _BOUNDS: Bounds = {
     "max_asserters": (1, False, 1000),
     "max_asserted": (1, False, 1000),
     "identity_token_max_lifetime_seconds": (30, False, 3600),
+    # At most a week: a person who becomes a vendor's customer after its "no such person"
+    # must still get the opt-out well inside the 15 business days CCPA allows.
+    "no_record_quiet_hours": (0, False, 168),
 }
 # Values parse as they did when this class was a pydantic model (lax mode), so a stack that
 # started before starts now. The plain forms every template writes are read here; anything else
@@ -66,6 +69,9 @@ class Settings:
     # Identifiers one browser (or identity) may assert: bounds what one stranger's device makes
     # each of its later events fan out to.
     max_asserted: int = 20
+    # After a vendor answers "no such person" for an identity, the resolver asks it nothing
+    # more about that identity for this long (0: every event asks again).
+    no_record_quiet_hours: int = 24
     identity_token_secret_name: str | None = None
     identity_token_audience: str = "optout-bridge"  # noqa: S105
     identity_token_max_lifetime_seconds: int = 600

@@ -6,6 +6,10 @@ Per system, a request is satisfied by its own job, by jobs of earlier requests t
 same purposes for the same identities (`RESOLUTION.covered`), or both. A system counts as done
 when every one of those jobs is done (or no_record), failed when one failed for good, and
 processing otherwise. A denial (§7026(e)) decides the status whatever the jobs say.
+
+A system the resolver did not ask because its vendor recently answered "no such person" for
+these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no proof: the
+status does not count it, and the operator views say why (`not_asked`).
 """
 
 from dataclasses import dataclass
@@ -49,6 +53,19 @@ def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
             request_id = str(job_id).rsplit(":", 1)[0]
             found.append((keys.request_pk(request_id), keys.job_sk(system)))
     return found
+
+
+def not_asked(items: list[Item]) -> list[Item]:
+    """Per system, each recent no_record job the resolver relied on not to ask its vendor
+    again, with when the vendor answered and the line the operator views print."""
+    resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+    return [
+        {"system": system, "job_id": entry["job_id"], "answered_at": entry["answered_at"],
+         "note": f"not asked: the vendor answered no such person at {entry['answered_at']} "
+                 f"(job {entry['job_id']})"}
+        for system, entries in sorted((resolution.get("not_asked") or {}).items())
+        for entry in entries
+    ]  # fmt: skip
 
 
 def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[SystemProof]:

@@ -22,8 +22,13 @@ needed no job of its own, because for every system it concerns an earlier reques
 already carries or confirmed what it asks for the identities it names (its resolution made no
 job, `jobs_total` 0, and cites earlier jobs, `covered`), and was not denied. The banner posts
 GPC on every logged-in page view: without this, one consumer's browsing added a "request
-received and complied with" per page (review s11). Whether a request is a repeat is read from
-its resolution, which never changes, so a fold never moves a request in or out of that row.
+received and complied with" per page (review s11). A system the request did not ask because
+its vendor answered "no such person" for these identities within the quiet period
+(`not_asked`) counts as answered by that earlier request too: a request that made no job and
+only cites earlier jobs or such answers is a repeat. Otherwise each page view of a logged-in
+GPC visitor whom the only vendor holds no record of counted a new request complied with at
+no system. Whether a request is a repeat is read from its resolution, which never changes, so
+a fold never moves a request in or out of that row.
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
@@ -127,10 +132,11 @@ def _jurisdiction(event: Item) -> str | None:
 
 
 def _repeat(resolution: Item, outcome: Outcome) -> bool:
-    """No job of its own, only earlier requests' jobs cited, and not denied (an operator's
-    denial answers this request, so it counts)."""
+    """No job of its own, only earlier requests' jobs or recent no_record answers relied on,
+    and not denied (an operator's denial answers this request, so it counts)."""
     made = int(resolution.get("jobs_total") or 0)
-    return made == 0 and bool(resolution.get("covered")) and outcome != "denied"
+    earlier = resolution.get("covered") or resolution.get("not_asked")
+    return made == 0 and bool(earlier) and outcome != "denied"
 
 
 def _outcome(

@@ -20,7 +20,7 @@ from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
-from optout.status import aggregate, proofs
+from optout.status import aggregate, not_asked, proofs
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
 from optout.store.delivery import Settled, job_attribute, marks_of, settled
@@ -161,6 +161,8 @@ def request_records(
             records.append(_job_record(request_id, proof.own))
         for earlier in proof.covering:
             records.append(_job_record(request_id, earlier) | {"record": "earlier_receipt"})
+    for quiet in not_asked(items):  # a system not asked: the vendor's recent "no such person"
+        records.append({"record": "not_asked", "request_id": request_id} | quiet)
     denial = by_sk.get(ops_keys.DENIAL_SK)
     if denial:
         records.append({"record": "denial", "request_id": request_id}

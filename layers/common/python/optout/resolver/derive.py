@@ -29,6 +29,9 @@ class Pass:
     now: str
     expires_at: int
     refresh_before: int  # an item expiring before this is rewritten (its expiry moves on)
+    # A vendor's no_record answer at or after this (epoch seconds) quiets its identity there;
+    # None: no quiet period (fanout.plan_jobs).
+    quiet_since: int | None = None
     plans: dict[tuple[str, ...], list[JobPlan]] = field(default_factory=dict)
     sizes: list[int] = field(default_factory=list)
 
@@ -60,7 +63,7 @@ class Pass:
         effective = own | told
         outbox.bases[cluster] = {p.pk: p.version for p in parts}
         self.sizes.append(len(members))
-        self.plans[cluster] = plan_jobs(members, effective, self.systems.systems)
+        self.plans[cluster] = plan_jobs(members, effective, self.systems.systems, self.quiet_since)
         for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
             self._state(part, member, as_map(effective), outbox)
         return self._push(cluster, parts, own)

@@ -5,8 +5,13 @@ at least one purpose the cluster is opted out of. Per identity, only the purpose
 has neither confirmed (`done`) nor got a job in flight for (`inflight`) are wanted, so a new
 link never resends finished work, a pending job is never doubled, and a job that failed for
 good, or whose vendor answered "no such person" (no_record: the worker frees its marks too),
-is sent again by the next event. The job carries every wanted purpose of the system; each
-identity's in-flight mark records exactly what it still needed (`flights`).
+is sent again by the next event. Except, for no_record, within a quiet period after the
+answer (`quiet_since`; the resolver's NO_RECORD_QUIET_HOURS, default 24): the banner posts on
+every page view, and asking the vendor about a person it does not hold on each one costs
+calls and rate limit and changes nothing. That identity then needs nothing from that system,
+for any purpose (the vendor holds no such person at all), and the no_record job is named in
+`not_asked`, never in `covered`: it is no proof. The job carries every wanted purpose of the
+system; each identity's in-flight mark records exactly what it still needed (`flights`).
 
 What is not wanted because a job already carries it (done or in flight) is still part of the
 request's proof: `covered` names those jobs (the marks' `job_<purpose>`), so the request's
@@ -42,6 +47,26 @@ class Member:
         have = set(seen.get("done", ())) | set(seen.get("inflight", ()))
         return [p for p in wanted if p not in have]
 
+    def heard_no_record(self, system: str, quiet_since: int | None) -> tuple[str, int] | None:
+        """(the no_record job, when it answered, epoch seconds) when this system's vendor
+        answered "no such person" for this identity at or after `quiet_since`; None when it did
+        not, or when there is no quiet period (`quiet_since` None). The stamp is the worker's
+        (`store.delivery.record_delivered`); a later job's mark removes it."""
+        seen = self.deliveries.get(system, {})
+        at, job = seen.get("no_record_at"), seen.get("no_record_job")
+        if quiet_since is None or at is None or not job or int(at) < quiet_since:
+            return None
+        return str(job), int(at)
+
+    def needs_now(
+        self, system: str, wanted: list[Purpose], quiet_since: int | None
+    ) -> tuple[list[Purpose], tuple[str, int] | None]:
+        """What this identity still needs from `system` now, and the recent no_record answer
+        for which it is not asked (then it needs nothing)."""
+        need = self.still_needs(system, wanted)
+        heard = self.heard_no_record(system, quiet_since) if need else None
+        return ([] if heard else need), heard
+
     def covering_jobs(self, system: str, wanted: list[Purpose]) -> set[str]:
         """The jobs that carry (or carried) what this identity needs no new job for."""
         seen = self.deliveries.get(system, {})
@@ -61,28 +86,44 @@ class JobPlan:
     purposes: set[Purpose]
     needs: dict[str, tuple[Member, list[Purpose]]]  # pk -> (member, purposes it still needs)
     covered: set[str] = field(default_factory=set)  # jobs already carrying the rest
+    # The no_record jobs (-> when answered, epoch seconds) for which identities that would need
+    # something are not asked: the quiet period, never proof.
+    not_asked: dict[str, int] = field(default_factory=dict)
 
     def absorb(self, other: "JobPlan") -> None:
         """Two clusters in one event: one job per system, with every purpose of both."""
         self.purposes |= other.purposes
         self.needs.update(other.needs)
         self.covered |= other.covered
+        self.not_asked.update(other.not_asked)
 
     def sorted_purposes(self) -> list[Purpose]:
         return [p for p in ALL_PURPOSES if p in self.purposes]
 
 
 def plan_jobs(
-    members: list[Member], opted: set[Purpose], systems: tuple[SystemConfig, ...]
+    members: list[Member],
+    opted: set[Purpose],
+    systems: tuple[SystemConfig, ...],
+    quiet_since: int | None = None,
 ) -> list[JobPlan]:
+    """`quiet_since` (epoch seconds): a no_record answer at or after it quiets its identity at
+    that system; None: no quiet period (every event asks again)."""
     plans: list[JobPlan] = []
     for system in systems:
         wanted: list[Purpose] = [p for p in ALL_PURPOSES if p in opted and p in system.purposes]
         if not wanted:
             continue
         accepted = [m for m in members if system.accepts(m.id_type)]
-        needs = {m.pk: (m, need) for m in accepted if (need := m.still_needs(system.name, wanted))}
+        needs: dict[str, tuple[Member, list[Purpose]]] = {}
+        not_asked: dict[str, int] = {}
+        for member in accepted:
+            need, heard = member.needs_now(system.name, wanted, quiet_since)
+            if need:
+                needs[member.pk] = (member, need)
+            elif heard:
+                not_asked[heard[0]] = heard[1]
         covered = {job for m in accepted for job in m.covering_jobs(system.name, wanted)}
-        if needs or covered:
-            plans.append(JobPlan(system, set(wanted), needs, covered))
+        if needs or covered or not_asked:
+            plans.append(JobPlan(system, set(wanted), needs, covered, not_asked))
     return plans

@@ -92,6 +92,7 @@ class Resolver:
         caps: Caps,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retention_days: int = 1095,
+        no_record_quiet_hours: int = 24,
     ) -> None:
         self._table = table
         self._systems = systems
@@ -99,6 +100,10 @@ class Resolver:
         self._caps = caps
         self._clock = clock
         self._retention = retention_days
+        # After a vendor's "no such person", that identity is not asked there again for this
+        # long (0: every event asks again). docs/decisions.md, "A no_record answer quiets that
+        # identity for a day".
+        self._quiet_hours = no_record_quiet_hours
 
     # -- one event -------------------------------------------------------------------------
 
@@ -153,13 +158,16 @@ class Resolver:
         # names someone else's identifier and asks nothing must not learn, from its own status,
         # which systems already hold that person's opt-out.
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
-        jobs, covered = self._fan_out(request_id, derivation.merged_plans(), pending, asked)
+        plans = derivation.merged_plans()
+        jobs, covered = self._fan_out(request_id, plans, pending, asked)
+        quiet = _not_asked(request_id, plans)
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered])
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
+                                  **({"not_asked": quiet} if quiet else {}),
                                   **({"linked_only": hidden} if hidden else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
@@ -393,7 +401,8 @@ class Resolver:
                     delete_item(self._table, key)
                 # This event's own job already carries the rest: a retried batch (its send may
                 # have failed after the job was stored). Send it again; workers know repeats.
-                if job_id in plan.covered:
+                # Its own job may have answered no_record meanwhile: still its own, not quiet.
+                if job_id in plan.covered or job_id in plan.not_asked:
                     pending.add(plan.system.queue_key, message)
                     return True
                 return False
@@ -439,11 +448,14 @@ class Resolver:
         found = batch_get(self._table, [(pk, keys.delivery_sk(name)) for pk in pks],
                           consistent=True)  # fmt: skip
         wanted = plan.sorted_purposes()
+        quiet_since = self._quiet_since()
         for pk in pks:
             member, _ = plan.needs[pk]
             member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
             plan.covered |= member.covering_jobs(name, wanted)
-            need = member.still_needs(name, wanted)
+            need, heard = member.needs_now(name, wanted, quiet_since)
+            if heard:
+                plan.not_asked[heard[0]] = heard[1]
             if need:
                 plan.needs[pk] = (member, need)
             else:
@@ -635,7 +647,13 @@ class Resolver:
 
     def _pass(self) -> Pass:
         return Pass(Graph(self._table, self._caps), self._systems, iso(self._clock()),
-                    self._expires(), self._refresh())  # fmt: skip
+                    self._expires(), self._refresh(), self._quiet_since())  # fmt: skip
+
+    def _quiet_since(self) -> int | None:
+        """A no_record answer at or after this (epoch seconds) is inside the quiet period."""
+        if self._quiet_hours <= 0:
+            return None
+        return int(self._clock().timestamp()) - self._quiet_hours * 3600
 
     def _record(self, pending: Outbox, request_id: str, fields: Item) -> None:
         """The event's RESOLUTION, written by the flush once its states are written and checked
@@ -658,6 +676,21 @@ class Resolver:
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""
         return int((self._clock() + timedelta(days=self._retention / 2)).timestamp())
+
+
+def _not_asked(request_id: str, plans: dict[str, JobPlan]) -> dict[str, list[Item]]:
+    """Per system, other requests' recent no_record jobs for which identities were not asked
+    (the quiet period), with when each answered: the request's record of what it relied on.
+    Not proof: the status counts no such system. (This request's own job, met again by a
+    retried event, is its own receipt.)"""
+    found: dict[str, list[Item]] = {}
+    for name, plan in sorted(plans.items()):
+        own = f"{request_id}:{name}"
+        heard = sorted((j, at) for j, at in plan.not_asked.items() if j != own)[:MAX_COVERING_JOBS]
+        if heard:
+            found[name] = [{"job_id": job, "answered_at": iso(datetime.fromtimestamp(at, UTC))}
+                           for job, at in heard]  # fmt: skip
+    return found
 
 
 def _ref(identifier: KeyedIdentifier) -> dict[str, str]:

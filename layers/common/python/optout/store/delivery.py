@@ -10,13 +10,17 @@ purposes from `inflight`, so the next event for that person sends them again; it
 listed under `FAILED#<system>` for an operator's replay. A `no_record` job ("no such person")
 frees them too, without that listing: it is a receipt for its own request only, since the
 person may become the vendor's customer afterwards (docs/decisions.md, "No record is a
-receipt for one request"). Set ADD/DELETE are commutative and
+receipt for one request"). That free also stamps the mark with when the vendor answered and
+by which job (`no_record_at`, `no_record_job`): for a short quiet period the resolver asks
+that vendor nothing more about this identity (docs/decisions.md, "A no_record answer
+quiets that identity for a day"). Set ADD/DELETE are commutative and
 idempotent: concurrent jobs of one identity, and a worker that records twice, cannot corrupt
 the sets.
 """
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from optout.store import keys, query
@@ -86,13 +90,18 @@ def mark_flight(
     job that does not exist.
 
     `keep_expiry` (a replay, whose job is older than the mark may be): `expires_at` is set
-    only on a mark that has none, and a mark that exists keeps its own."""
+    only on a mark that has none, and a mark that exists keeps its own.
+
+    A no_record stamp goes (in the same write): this job's answer is the identity's newest
+    word from the vendor, so a quiet period lengthened later cannot silence it by an older
+    "no such person"."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
     update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
+    update += " REMOVE no_record_at, no_record_job"
     condition = _free_or_ours(purposes, values)
     written = conditional(
         lambda: table.client.update_item(
@@ -136,13 +145,17 @@ def record_delivered(
     sent again whole, which the vendor takes as a repeat). no_record: every purpose is freed, as
     a failure's, but the job is not listed for replay: the vendor answered this request, and
     held no such person then; a later request must ask it again (the person may have become its
-    customer), so none cites this job as its proof. failed: the purposes are freed from
-    `inflight` (the next event sends them again), except those a later job took meanwhile
-    (`_free`), and the job is listed for an operator's replay. Idempotent: a second call changes
-    nothing.
+    customer), so none cites this job as its proof. Each freed mark is stamped, in the same
+    write, with when the vendor answered (the job's `completed_at`, epoch seconds) and the job:
+    the resolver's quiet period reads it (`fanout.Member.heard_no_record`). failed: the
+    purposes are freed from `inflight` (the next event sends them again), except those a later
+    job took meanwhile (`_free`), and the job is listed for an operator's replay. Idempotent: a
+    second call changes nothing.
     """
     if status == "no_record":
-        _free_flights(table, job, now)
+        # A repeated message frees again: the stamp is still the answer's time, not this call's.
+        answered = datetime.fromisoformat(str(job.get("completed_at") or now))
+        _free_flights(table, job, now, no_record_at=int(answered.timestamp()))
         return
     if status != "failed":
         unproven = _unproven_types(job, receipt or {})
@@ -178,8 +191,11 @@ def _unproven_types(job: Item, receipt: Item) -> set[str]:
     return unproven
 
 
-def _free_flights(table: Table, job: Item, now: str, types: set[str] | None = None) -> None:
-    """The job's purposes out of its identities' `inflight` (those of `types` only, if given)."""
+def _free_flights(
+    table: Table, job: Item, now: str, types: set[str] | None = None, no_record_at: int = 0
+) -> None:
+    """The job's purposes out of its identities' `inflight` (those of `types` only, if given);
+    `no_record_at`: the vendor's "no such person" answered then (epoch seconds), stamped."""
     system: str = job["system"]
     expires_at = job.get("expires_at")
     for flight in flights_of(job):
@@ -187,9 +203,9 @@ def _free_flights(table: Table, job: Item, now: str, types: set[str] | None = No
         if not purposes or (types is not None and flight["pk"].split("#")[1] not in types):
             continue
         key = (flight["pk"], keys.delivery_sk(system))
-        if not _free(table, key, purposes, job["job_id"], now, expires_at):
+        if not _free(table, key, purposes, job["job_id"], now, expires_at, no_record_at):
             for purpose in purposes:  # some were taken by a later job: free the others alone
-                _free(table, key, [purpose], job["job_id"], now, expires_at)
+                _free(table, key, [purpose], job["job_id"], now, expires_at, no_record_at)
 
 
 def _free(
@@ -199,15 +215,20 @@ def _free(
     job_id: str,
     now: str,
     expires_at: int | None,
+    no_record_at: int = 0,
 ) -> bool:
     """`purposes` out of `inflight`, if the mark still names `job_id` for each (or no job:
     marks older than the names); one a later job carries (a replay of an old job over it)
-    keeps it. False when the condition failed (nothing written)."""
+    keeps it. False when the condition failed (nothing written). With `no_record_at`, the
+    same write stamps the mark with it and the job (the resolver's quiet period)."""
     values: Item = {":now": now, ":flown": set(purposes), ":job": job_id}
     update = "SET updated_at = :now"
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
+    if no_record_at:
+        values[":heard"] = no_record_at
+        update += ", no_record_at = :heard, no_record_job = :job"
     ours = [f"(attribute_not_exists({job_attribute(p)}) OR {job_attribute(p)} = :job)"
             for p in purposes]  # fmt: skip
     written = conditional(
