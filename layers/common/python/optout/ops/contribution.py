@@ -23,7 +23,9 @@ already carries or confirmed what it asks for the identities it names (its resol
 job, `jobs_total` 0, and cites earlier jobs, `covered`), and was not denied. The banner posts
 GPC on every logged-in page view: without this, one consumer's browsing added a "request
 received and complied with" per page (review s11). Whether a request is a repeat is read from
-its resolution, which never changes, so a fold never moves a request in or out of that row.
+its resolution, which never changes, and whether it has a job of its own: one only a re-open
+gives it (a cited job ended as no proof for it: `status.SystemProof.reopen`), which moves it
+out of that row once, as the request the serial order would have counted.
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
@@ -115,7 +117,7 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
-        repeat=_repeat(resolution, outcome),
+        repeat=_repeat(resolution, outcome) and not any(s.own for s in systems),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
     )
 
