@@ -153,7 +153,10 @@ def status(
         if receipt.get("note"):
             out.print(f"  note: {receipt['note']}", soft_wrap=True, markup=False)
         for c in system.get("satisfied_by", []):
-            out.print(f"  satisfied by {c['request_id']} ({c.get('status')}{_history(c)}, "
+            # cited while in flight, then ended as no proof for this request: it satisfies
+            # nothing (the request gets a job of its own)
+            said = "cited, no proof:" if c.get("no_proof") else "satisfied by"
+            out.print(f"  {said} {c['request_id']} ({c.get('status')}{_history(c)}, "
                       f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
         if system.get("proof") == "both":
             out.print("  and its own job", soft_wrap=True)

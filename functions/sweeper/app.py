@@ -63,7 +63,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     )
     metrics.add_metric(name="SweepStuckJobs", unit=MetricUnit.Count, value=len(report.stuck_jobs))
     metrics.add_metric(name="SweepRedriven", unit=MetricUnit.Count, value=found)
-    # Not in SweepRedriven (its alarm): nothing was lost, the watch reads them at its next run.
+    # Not in SweepRedriven (its alarm): nothing was lost. A request whose cited job ended as no
+    # proof for it is the expected end of a race (docs/decisions.md), re-opened by the redrive.
+    metrics.add_metric(
+        name="SweepReopenedRequests", unit=MetricUnit.Count, value=len(report.reopened)
+    )
+    # Not in SweepRedriven either: the watch reads them at its next run.
     metrics.add_metric(
         name="SweepUnenrolledRequests", unit=MetricUnit.Count, value=len(report.unenrolled)
     )
@@ -78,6 +83,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
             "checkpoint_seconds": int(cut.checkpoint.total_seconds()),
             "unchecked_from": cut.before, "events_checked": report.events_checked,
         })  # fmt: skip
+    if report.reopened:
+        logger.info("requests re-opened: a cited job was no proof for them",
+                    extra={"request_ids": report.reopened})  # fmt: skip
     if report.unenrolled:
         logger.warning("requests the deadline watch passed over: reminded",
                        extra={"request_ids": report.unenrolled})  # fmt: skip
@@ -94,6 +102,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "events_checked": report.events_checked,
         "unresolved_events": len(report.unresolved),
         "stuck_jobs": len(report.stuck_jobs),
+        "reopened_requests": len(report.reopened),
         "unenrolled_requests": len(report.unenrolled),
         "cut_short": int(bool(cut)),
     }

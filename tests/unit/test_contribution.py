@@ -64,6 +64,19 @@ def test_a_request_whose_one_vendor_just_found_no_such_person_counts_only_as_a_r
     assert found.counters() == {"n.webform.repeat": 1}
 
 
+def test_a_request_reopened_for_a_job_of_its_own_is_no_repeat() -> None:
+    # Given a request whose resolution made no job and cited an earlier request's Meta job,
+    # which then found no such person, so the sweep's re-open gave it a Meta job of its own
+    resolution = {**RESOLUTION, "jobs_total": 0}
+    cited = _job(EARLIER, "meta", "no_record", "2026-11-30T15:44:48.000Z")
+    own = _job(RID, "meta", "done", "2026-11-30T16:05:00.000Z")
+    # When its contribution is computed
+    found = contribution_of([EVENT, resolution, own], {(f"REQ#{EARLIER}", "JOB#meta"): cited})
+    # Then it counts as a request complied with on its own receipt, not as a repeat
+    assert found is not None and not found.repeat
+    assert (found.outcome, found.hours) == ("complied_whole", 1)
+
+
 def test_a_denied_request_is_no_repeat_even_without_a_job_of_its_own() -> None:
     resolution = {**RESOLUTION, "jobs_total": 0}
     meta = _job(EARLIER, "meta", "processing", "")

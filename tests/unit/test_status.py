@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.status import aggregate
+from optout.status import aggregate, proofs
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 EVENT = {
@@ -78,3 +78,51 @@ def test_resolved_with_no_systems_to_notify_is_completed_at_resolution() -> None
     assert status.status == "completed"
     assert status.completed_at == "2026-11-29T03:12:01.000Z"
     assert status.systems_total == 0
+
+
+EARLIER = "0c1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+CITED = (f"REQ#{EARLIER}", "JOB#crm")
+
+
+def _cited(status: str, sent: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An earlier request's CRM job for an email and a customer id."""
+    return {"pk": CITED[0], "sk": CITED[1], "job_id": f"{EARLIER}:crm", "request_id": EARLIER,
+            "system": "crm", "status": status, "completed_at": "2026-11-29T03:13:00.000Z",
+            "identifiers": [{"type": "email", "key": "e1"}, {"type": "customer_id", "key": "c1"}],
+            "receipt": {"identifier_types_sent": list(sent)}}  # fmt: skip
+
+
+def _naming_customer_id(*own: dict[str, Any]) -> list[dict[str, Any]]:
+    event = {**EVENT, "identifiers": [{"type": "customer_id", "key": "c1", "value": "x"}]}
+    resolution = {**RESOLUTION, "covered": {"crm": [f"{EARLIER}:crm"]}}
+    return [event, resolution, *own]
+
+
+def test_a_cited_job_proves_only_a_type_the_request_relied_on_that_it_sent() -> None:
+    # Given a request naming a customer id, citing a CRM job that carried it and an email
+    cases = {
+        ("done", ("email", "customer_id")): "done",  # sent the customer id: proof
+        ("done", ()): "done",  # a receipt that does not say: taken at its word
+        ("done", ("email",)): "processing",  # no record of the customer id: no proof
+        ("no_record", ()): "processing",  # a receipt for its own request only
+        ("pending", ()): "processing",
+        ("failed", ()): "failed",  # the replay of that job re-sends it
+    }
+    for (status, sent), expected in cases.items():
+        # When its systems are read
+        (crm,) = proofs(_naming_customer_id(), {CITED: _cited(status, sent)})
+        # Then the cited job decides the state only as proof for the customer id
+        assert crm.state == expected, (status, sent)
+        assert crm.reopen == (expected == "processing" and status != "pending")
+
+
+def test_a_cited_job_that_proved_nothing_leaves_the_requests_own_job_to_decide() -> None:
+    # Given a request with its own CRM job, also citing a job that ended no_record
+    for own, expected in (("done", "completed"), ("pending", "processing")):
+        items = _naming_customer_id(_job("crm", own, "2026-11-29T04:00:00.000Z"))
+        # When its status is read
+        status = aggregate(RID, items, {CITED: _cited("no_record")})
+        # Then its own job decides, and the cited one neither completes nor holds it back
+        assert status is not None and status.status == expected
+        (crm,) = proofs(items, {CITED: _cited("no_record")})
+        assert not crm.reopen

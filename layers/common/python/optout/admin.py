@@ -120,7 +120,10 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
     view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
     view["satisfied"] = proof.state
     if proof.covering:
-        view["satisfied_by"] = [_covering_view(job) for job in proof.covering]
+        view["satisfied_by"] = [
+            _covering_view(job) | ({"no_proof": True} if proof.no_proof(job) else {})
+            for job in proof.covering
+        ]
     return view
 
 

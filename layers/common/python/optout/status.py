@@ -4,8 +4,16 @@ operator's denial.
 
 Per system, a request is satisfied by its own job, by jobs of earlier requests that carry the
 same purposes for the same identities (`RESOLUTION.covered`), or both. A system counts as done
-when every one of those jobs is done (or no_record), failed when one failed for good, and
-processing otherwise. A denial (§7026(e)) decides the status whatever the jobs say.
+when every one of those jobs is done (or, its own, no_record), failed when one failed for
+good, and processing otherwise. A denial (§7026(e)) decides the status whatever the jobs say.
+
+A cited (covering) job is proof for this request only if it ended `done` and its receipt does
+not leave out the identifier types this request relied on it for (`proves`): the request may
+have cited it while it was still in flight, and it may then end `no_record` (a receipt for its
+own request only) or done without sending that type (no record of it). Such a job is left
+out; a system left with no job at all reads processing until the request has one of its own
+(`reopen`: the sweep re-plans it; docs/decisions.md, "A cited job must prove what it was
+cited for").
 
 A system the resolver did not ask because its vendor recently answered "no such person" for
 these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no proof: the
@@ -24,23 +32,69 @@ DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not 
 FAILED: Final = "failed"
 
 
+Identity = tuple[str, str]  # (identifier type, keyed hash)
+
+
+def _identities(item: Item) -> set[Identity]:
+    return {(str(i["type"]), str(i["key"])) for i in item.get("identifiers") or ()}
+
+
+def proven_types(job: Item) -> set[str]:
+    """The identifier types a job's receipt is proof for: none unless it is done; of the job's
+    types, those it lists as sent (all when it lists none: a connector that does not say), less
+    those refused (`store.delivery.record_delivered` frees the other types' marks by this rule)."""
+    if job.get("status") != "done":
+        return set()
+    receipt = job.get("receipt") or {}
+    sent = {str(t) for t in receipt.get("identifier_types_sent") or ()}
+    carried = {t for t, _ in _identities(job)}
+    rejected = {str(t) for t in receipt.get("identifier_types_rejected") or ()}
+    return (carried & sent if sent else carried) - rejected
+
+
 @dataclass(frozen=True)
 class SystemProof:
-    """What satisfies one system for one request: its own job and/or earlier requests' jobs."""
+    """What satisfies one system for one request: its own job and/or earlier requests' jobs.
+    `named`: the identities the request's event names (what it relied on a cited job for)."""
 
     system: str
     own: Item | None
     covering: tuple[Item, ...]
+    named: frozenset[Identity] = frozenset()
+
+    def proves(self, cited: Item) -> bool:
+        """A cited job proves this system for the request when its receipt is proof for a
+        type of the identities the request named that the job carried (or, for a request
+        that reached the job's identities only through links, of any of them)."""
+        carried = _identities(cited)
+        if not carried:  # a job that names no identifiers (none is written so): its status
+            return cited.get("status") == "done"
+        relied = {t for t, _ in carried & self.named} or {t for t, _ in carried}
+        return bool(relied & proven_types(cited))
+
+    def no_proof(self, cited: Item) -> bool:
+        """A cited job that ended (done, no_record) as no proof for this request."""
+        return cited.get("status") in DONE and not self.proves(cited)
 
     @property
     def jobs(self) -> tuple[Item, ...]:
-        return ((self.own,) if self.own else ()) + self.covering
+        """The jobs that decide the system's state: its own and the cited ones still able to
+        prove it (one that ended as no proof must neither complete nor hold back the request)."""
+        kept = tuple(j for j in self.covering if not self.no_proof(j))
+        return ((self.own,) if self.own else ()) + kept
+
+    @property
+    def reopen(self) -> bool:
+        """Left with only cited jobs that ended as no proof: the request needs a job of its own."""
+        return not self.jobs
 
     @property
     def state(self) -> str:
         statuses = [job.get("status") for job in self.jobs]
         if any(s == FAILED for s in statuses):
             return FAILED
+        if not statuses:  # awaiting its own job (the sweep's re-open)
+            return "processing"
         return "done" if all(s in DONE for s in statuses) else "processing"
 
 
@@ -71,6 +125,7 @@ def not_asked(items: list[Item]) -> list[Item]:
 def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[SystemProof]:
     """Per system, in name order. A cited job that no longer exists (expired) is left out."""
     by_sk = {item["sk"]: item for item in items}
+    named = frozenset(_identities(by_sk.get(keys.EVENT_SK, {})))
     own = {i["sk"][len(keys.JOB_PREFIX) :]: i for i in items if i["sk"].startswith(keys.JOB_PREFIX)}
     cited: dict[str, list[Item]] = {}
     for system, job_ids in (by_sk.get(keys.RESOLUTION_SK, {}).get("covered") or {}).items():
@@ -79,7 +134,7 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     names = sorted(set(own) | set(cited))
-    return [SystemProof(s, own.get(s), tuple(cited.get(s, ()))) for s in names]
+    return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named) for s in names]
 
 
 def aggregate(

@@ -13,6 +13,12 @@ finished job is acknowledged without a vendor call). Jobs the resolver made agai
 concurrent change have no EVENT of their own; a `REDERIVED#` marker in the request they were
 made beside names them, and they are checked with it.
 
+A third thing ends quietly: a request that cited another request's job in flight as its proof
+(`RESOLUTION.covered`), where that job then ended as no proof for it (no_record, or done
+without the identifier type it relied on: `status.SystemProof.proves`), and has no job of its
+own for that system. Its status reads processing; the redrive re-opens it: the resolver plans
+that request's jobs again, and the job the earlier one's end left to make is made now.
+
 It also catches a request the deadline watch passed over: the watch enrols arrivals from the
 same index a couple of minutes behind real time, and an index entry that appears later than
 that is behind its cursor for good. A request (an opt-out) the watch says it has enrolled up
@@ -31,7 +37,7 @@ from optout.events import CapturedEvent, is_request
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
-from optout.store.batch import batch_put
+from optout.store.batch import batch_get, batch_put
 from optout.store.codec import Item, deserialize
 from optout.store.events import put_event
 from optout.store.table import Table
@@ -79,6 +85,7 @@ class SweepReport:
     events_checked: int = 0
     unresolved: list[str] = field(default_factory=list)  # request ids
     stuck_jobs: list[str] = field(default_factory=list)  # job ids: "<request_id>:<system>"
+    reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
     redrive_events: list[str] = field(default_factory=list)  # request ids of redrive events
     unenrolled: list[str] = field(default_factory=list)  # requests the watch passed over
     cut_short: CutShort | None = None  # set when the run stopped at its deadline
@@ -125,13 +132,16 @@ class Sweeper:
             seen.add(request_id)
             report.events_checked += 1
             state = self._request_state(request_id, untouched_since)
-            resolved, pending, unfolded, rederived = state
+            resolved, pending, unfolded, rederived, reopen = state
             if not resolved:
                 report.unresolved.append(request_id)
                 found.append(("request", request_id))
+            if reopen:
+                report.reopened.append(request_id)
+                found.append(("reopen", request_id))
             stuck = [f"{request_id}:{system}" for system in pending]
             for other in rederived:  # jobs the resolver's flush made, with no EVENT
-                _, still, _, _ = self._request_state(other, untouched_since)
+                _, still, _, _, _ = self._request_state(other, untouched_since)
                 stuck += [f"{other}:{system}" for system in still]
             report.stuck_jobs += stuck
             found += [("job", job) for job in stuck]
@@ -172,11 +182,13 @@ class Sweeper:
 
     def _request_state(
         self, request_id: str, settled_before: str
-    ) -> tuple[bool, list[str], bool, list[str]]:
+    ) -> tuple[bool, list[str], bool, list[str], bool]:
         """(resolved?, systems whose job is pending, untouched since `settled_before` and not
         due to be retried after it, a request the watch has not folded?, request ids of jobs
-        the resolver made again for it (`REDERIVED#`)?)."""
+        the resolver made again for it (`REDERIVED#`)?, a system left with only cited jobs
+        that proved nothing for it (`SystemProof.reopen`)?)."""
         resolved = False
+        proof_items: list[Item] = []  # what status.proofs reads: event, resolution, own jobs
         stuck: list[str] = []
         rederived: list[str] = []
         request = folded = False
@@ -184,8 +196,14 @@ class Sweeper:
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
-            "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out",
-            "ExpressionAttributeNames": {"#s": "status", "#sys": "system"},
+            "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
+            " #cov, #ids",
+            "ExpressionAttributeNames": {
+                "#s": "status",
+                "#sys": "system",
+                "#cov": "covered",
+                "#ids": "identifiers",
+            },
         }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
             page = self._table.client.query(**kwargs)
@@ -193,22 +211,36 @@ class Sweeper:
                 item = deserialize(raw)
                 if item["sk"] == keys.EVENT_SK:
                     request = is_request(item)
+                    proof_items.append(item)
                 elif item["sk"] == ops_keys.FOLDED_SK:
                     folded = True
                 elif item["sk"] == keys.RESOLUTION_SK:
                     resolved = True
+                    proof_items.append(item)
                 elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
                     rederived.append(str(item["sk"]).removeprefix(keys.REDERIVED_PREFIX))
-                elif (
-                    str(item["sk"]).startswith(keys.job_sk(""))
-                    and item.get("status") == "pending"
-                    and max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
-                    < settled_before
-                ):
-                    stuck.append(str(item["system"]))
+                elif str(item["sk"]).startswith(keys.job_sk("")):
+                    proof_items.append(item)
+                    if (
+                        item.get("status") == "pending"
+                        and max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
+                        < settled_before
+                    ):
+                        stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
-                return resolved, stuck, request and not folded, rederived
+                reopen = resolved and self._reopen(proof_items)
+                return resolved, stuck, request and not folded, rederived, reopen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _reopen(self, items: list[Item]) -> bool:
+        """Whether a system of the request is left with only cited jobs that proved nothing
+        for it (one BatchGetItem of the cited jobs, only for a request that cites any)."""
+        from optout.status import covering_keys, proofs  # noqa: PLC0415 - pydantic: only here
+
+        cited = covering_keys(items)
+        if not cited:
+            return False
+        return any(p.reopen for p in proofs(items, batch_get(self._table, cited)))
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
         return redrive(self._table, refs, now, self._retention)
@@ -221,13 +253,17 @@ def first_shard(now: datetime) -> int:
 
 
 def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_days: int) -> str:
-    """One `redrive` event for ("request", request id) and ("job", "<request_id>:<system>")
-    references, which the resolver carries out from the stream; returns its request id."""
+    """One `redrive` event for ("request", request id), ("job", "<request_id>:<system>") and
+    ("reopen", request id) references, which the resolver carries out from the stream; returns
+    its request id."""
     request_id = str(uuid.uuid4())
     operation = {
         "requests": " ".join(ref for kind, ref in refs if kind == "request"),
         "jobs": " ".join(ref for kind, ref in refs if kind == "job"),
     }
+    reopen = " ".join(ref for kind, ref in refs if kind == "reopen")
+    if reopen:  # absent otherwise: redrive events as they were
+        operation["reopen"] = reopen
     event = CapturedEvent.by_operator(request_id, "redrive", operation, {}, now)
     put_event(table, event.to_item(retention_days))
     return request_id
@@ -238,6 +274,11 @@ def redrive_refs(operation: dict[str, Any]) -> tuple[list[str], list[tuple[str, 
     requests = str(operation.get("requests", "")).split()
     jobs = [tuple(ref.rsplit(":", 1)) for ref in str(operation.get("jobs", "")).split()]
     return requests, [(r, s) for r, s in jobs if r and s]
+
+
+def reopen_refs(operation: dict[str, Any]) -> list[str]:
+    """A redrive event's requests to re-open (a cited job proved nothing for them)."""
+    return str(operation.get("reopen", "")).split()
 
 
 def _chunks(refs: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:

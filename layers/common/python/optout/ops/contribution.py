@@ -27,8 +27,10 @@ its vendor answered "no such person" for these identities within the quiet perio
 (`not_asked`) counts as answered by that earlier request too: a request that made no job and
 only cites earlier jobs or such answers is a repeat. Otherwise each page view of a logged-in
 GPC visitor whom the only vendor holds no record of counted a new request complied with at
-no system. Whether a request is a repeat is read from its resolution, which never changes, so
-a fold never moves a request in or out of that row.
+no system. Whether a request is a repeat is read from its resolution, which never changes, and
+whether it has a job of its own: one only a re-open gives it (a cited job ended as no proof
+for it: `status.SystemProof.reopen`), which moves it out of that row once, as the request the
+serial order would have counted.
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
@@ -120,7 +122,7 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
-        repeat=_repeat(resolution, outcome),
+        repeat=_repeat(resolution, outcome) and not any(s.own for s in systems),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
     )
 

@@ -160,7 +160,10 @@ def request_records(
         if proof.own:
             records.append(_job_record(request_id, proof.own))
         for earlier in proof.covering:
-            records.append(_job_record(request_id, earlier) | {"record": "earlier_receipt"})
+            record = _job_record(request_id, earlier) | {"record": "earlier_receipt"}
+            if proof.no_proof(earlier):  # cited in flight, then ended as no proof for this one
+                record["no_proof"] = True
+            records.append(record)
     for quiet in not_asked(items):  # a system not asked: the vendor's recent "no such person"
         records.append({"record": "not_asked", "request_id": request_id} | quiet)
     denial = by_sk.get(ops_keys.DENIAL_SK)

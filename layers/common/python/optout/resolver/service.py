@@ -43,8 +43,9 @@ from optout.store.batch import (
 from optout.store.codec import Item
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
+from optout.store.requests import cite_more
 from optout.store.table import Table
-from optout.sweep import redrive, redrive_refs
+from optout.sweep import redrive, redrive_refs, reopen_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
@@ -599,9 +600,11 @@ class Resolver:
         self, request_id: str, operation: dict[str, Any], pending: Outbox, deadline: float | None
     ) -> Resolution:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
-        pending jobs' messages sent again. Both are safe to repeat."""
+        pending jobs' messages sent again, requests whose cited job proved nothing re-opened
+        (`_reopen`). All are safe to repeat."""
         requests, jobs = redrive_refs(operation)
         resolved = sent = 0
+        reopened = sum(self._reopen(r, pending) for r in reopen_refs(operation))
         for lost in requests:
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
@@ -618,9 +621,38 @@ class Resolver:
             message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
             pending.add(queue_keys[system], message)
             sent += 1
-        self._record(pending, request_id, {"jobs_total": 0, "redriven_events": resolved,
-                                           "redriven_jobs": sent})  # fmt: skip
+        outcome: Item = {"jobs_total": 0, "redriven_events": resolved, "redriven_jobs": sent}
+        if reopened:
+            outcome["reopened"] = reopened
+        self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
+
+    def _reopen(self, request_id: str, pending: Outbox) -> int:
+        """A resolved request left, for some system, with only cited jobs that ended as no
+        proof for it (the sweep's `reopen`; status.SystemProof): that system's jobs planned
+        again from the request's event identities. Their marks are freed by then, so this
+        makes the request's own job `<request_id>:<system>` (absent: the system has none), or,
+        if another job took the marks meanwhile, cites that one: added to the RESOLUTION's
+        `covered`, where the jobs cited first stay as history. Safe to repeat: a system whose
+        request has a job that can prove it is not planned again. Returns the systems planned."""
+        from optout.status import proofs  # noqa: PLC0415 - pydantic: only here
+        from optout.store.proof import load_with_proof  # noqa: PLC0415 - imports optout.status
+
+        items, covering = load_with_proof(self._table, request_id, consistent=True)
+        systems = {p.system for p in proofs(items, covering) if p.reopen}
+        event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
+        if event is None or not systems:
+            return 0
+        derivation = self._pass()
+        derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
+        plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
+        asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
+        made, covered = self._fan_out(request_id, plans, pending, asked)
+        resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
+        cite_more(self._table, resolution, covered)
+        logger.info("request re-opened", request_id=request_id, systems=sorted(systems),
+                    jobs=made)  # fmt: skip
+        return len(systems)
 
     def _identifier_values(self, job: Item) -> list[Item]:
         """A final job's identifiers with their values again, from the identities' nodes."""

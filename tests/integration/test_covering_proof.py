@@ -1,0 +1,199 @@
+"""A request that cites another request's job while it is in flight (`RESOLUTION.covered`) is
+proven by that job only if it ends done for an identifier type the request relied on; one that
+ends no_record, or done without that type, leaves the system processing, and the sweep's
+redrive re-opens the request, which then gets a job of its own (review s12 interleave 1).
+
+The order is the one AWS allows and the serial pipeline never produces: the second request is
+captured and resolved after the vendor answered the first request's job but before the worker
+wrote that answer (a stand-in vendor runs it inside its call)."""
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from optout.connectors.base import Job, Outcome
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepReport, SweepSettings
+from tests.conftest import Aws
+from tests.integration.test_operator_routes import call, ok
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
+from tests.support.lambdas import FakeLambdaContext, load_function
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "covering@example.com"
+CUSTOMER = "cust-covering-1"
+BY_AGENT = {"agent": {"name": "Agent"}}
+FIRST_CHECK = timedelta(minutes=16)  # the sweep's first checkpoint (15 min) has passed
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+class DuringCall(Vendor):
+    """Answers as `Vendor`; then, before the worker writes that answer, runs `meanwhile`."""
+
+    def __init__(self, meanwhile: Callable[[], None], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.meanwhile = meanwhile
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        answer = super().deliver(jobs)
+        self.meanwhile()
+        return answer
+
+
+def deliver(pipe: Pipeline, bodies: list[dict[str, Any]], vendor: Vendor) -> None:
+    service = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+    service.deliver(received, lambda message, delay: None)
+
+
+def first_braze_job_answered(
+    pipe: Pipeline, first: dict[str, Any], second: dict[str, Any], vendor: dict[str, Any]
+) -> str:
+    """`first` is captured and resolved; its Braze job's vendor answers as `vendor` says,
+    and `second` is captured and resolved before the worker writes that answer; then every
+    other job is done. Returns the second request's id."""
+    pipe.post("/v1/opt-out", first)
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    others = pipe.drain_all()
+    later: list[str] = []
+
+    def second_request() -> None:
+        later.append(pipe.post("/v1/opt-out", second)["request_id"])
+        pipe.resolve()
+
+    deliver(pipe, [message], DuringCall(second_request, **vendor))
+    for bodies in others.values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    (request_id,) = later
+    return request_id
+
+
+def status(pipe: Pipeline, request_id: str) -> str:
+    return str(pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"])
+
+
+def sweep_and_resolve(pipe: Pipeline) -> SweepReport:
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + FIRST_CHECK
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    if report.redrive_events:
+        pipe.resolve()  # the redrive event
+    return report
+
+
+def test_a_cited_job_done_without_the_type_relied_on_reopens_the_request(pipe: Pipeline) -> None:
+    # Given an agent's opt-out naming a customer id and an email, whose Braze job is answered
+    # done for the email only (Braze holds no profile for the customer id), while a second
+    # opt-out naming the customer id alone is resolved and cites that job
+    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
+    second = {"customer_id": CUSTOMER, "purposes": ["sale"], **BY_AGENT}
+    request_id = first_braze_job_answered(pipe, first, second, {"sent": ("email",)})
+    assert pipe.drain("braze") == []  # it made no Braze job of its own
+    # Then once that job has ended, the second request is not completed: Braze never got its
+    # customer id
+    assert status(pipe, request_id) == "processing"
+    # When the sweep's first check runs, and the resolver carries out its redrive
+    report = sweep_and_resolve(pipe)
+    # Then the request was re-opened and has its own Braze job, which sends the customer id
+    assert report.reopened == [request_id]
+    braze = Vendor(sent=("customer_id",))
+    (message,) = work(pipe, "braze", braze)
+    assert message["job_id"] == f"{request_id}:braze"
+    assert [(i.type, i.value) for job in braze.received for i in job.identifiers] == [
+        ("customer_id", CUSTOMER)
+    ]
+    # and it completes on its own receipt
+    assert status(pipe, request_id) == "completed"
+    assert sweep_and_resolve(pipe).reopened == []
+
+
+def test_a_cited_job_answered_no_record_before_the_request_reopens_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out whose Braze job is answered no_record, and a second opt-out by the same
+    # email resolved after that answer but before the worker wrote it (so it cites the job)
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    request_id = first_braze_job_answered(pipe, body, body, {"status": "no_record"})
+    assert pipe.drain("braze") == []
+    # Then the no_record answer, a receipt for the first request only, does not complete it,
+    # and the operator's record shows the cited job as no proof
+    assert status(pipe, request_id) == "processing"
+    detail = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
+                     params={"request_id": request_id}))  # fmt: skip
+    (braze,) = [s for s in detail["systems"] if s["system"] == "braze"]
+    assert (braze["proof"], braze["satisfied"]) == ("earlier", "processing")
+    assert [(c["status"], c.get("no_proof")) for c in braze["satisfied_by"]] == [
+        ("no_record", True)
+    ]
+    # When the scheduled sweep runs (its first check at once here), and the resolver carries
+    # out its redrive
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+    answer = load_function("sweeper").handler({"source": "aws.events"}, FakeLambdaContext())
+    assert answer["reopened_requests"] == 1
+    pipe.resolve()
+    # Then Braze is asked again for this request, with its email, and it completes
+    braze = Vendor(sent=("email",))
+    (message,) = work(pipe, "braze", braze)
+    assert message["job_id"] == f"{request_id}:braze"
+    assert [i.value for job in braze.received for i in job.identifiers] == [EMAIL]
+    assert status(pipe, request_id) == "completed"
+
+
+def test_a_reopened_request_cites_the_job_a_later_request_made_meanwhile(pipe: Pipeline) -> None:
+    # Given the no_record race, and then a third opt-out by the same email, resolved after the
+    # no_record freed the mark: it makes its own Braze job, still in flight at the sweep
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    request_id = first_braze_job_answered(pipe, body, body, {"status": "no_record"})
+    third = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    (waiting,) = pipe.drain("braze")
+    assert waiting["job_id"] == f"{third}:braze"
+    pipe.drain_all()  # the third request's other systems: not this test's concern
+    # When the sweep's first check runs, and the resolver carries out its redrive
+    assert sweep_and_resolve(pipe).reopened == [request_id]
+    # Then no second Braze job is made: the request cites the third's job, and follows it
+    assert pipe.drain("braze") == []
+    resolution = next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+    assert resolution["covered"]["braze"][-1] == f"{third}:braze"
+    assert status(pipe, request_id) == "processing"
+    deliver(pipe, [waiting], Vendor(sent=("email",)))
+    assert status(pipe, request_id) == "completed"
+
+
+def test_a_cited_job_done_for_the_type_relied_on_completes_the_request_at_once(
+    pipe: Pipeline,
+) -> None:
+    # Given the same race, where Braze's receipt lists the customer id as sent
+    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
+    second = {"customer_id": CUSTOMER, "purposes": ["sale"], **BY_AGENT}
+    sent = {"sent": ("email", "customer_id")}
+    request_id = first_braze_job_answered(pipe, first, second, sent)
+    # Then the cited receipt proves it: completed, and the sweep re-opens nothing
+    assert status(pipe, request_id) == "completed"
+    assert sweep_and_resolve(pipe).reopened == []
+    assert pipe.drain("braze") == []
+
+
+def test_a_cited_job_that_failed_reads_failed_and_is_left_to_the_replay(pipe: Pipeline) -> None:
+    # Given the same race, where Braze refuses the first request's job for good
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    request_id = first_braze_job_answered(pipe, body, body, {"refuse": True})
+    # Then the second request reads failed (an operator's replay of that job re-sends it),
+    # and the sweep does not re-open it
+    assert status(pipe, request_id) == "failed"
+    assert sweep_and_resolve(pipe).reopened == []
+    assert pipe.drain("braze") == []
