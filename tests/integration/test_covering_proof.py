@@ -17,6 +17,7 @@ import pytest
 from optout.connectors.base import Job, Outcome
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepReport, SweepSettings
 from tests.conftest import Aws
@@ -34,6 +35,13 @@ FIRST_CHECK = timedelta(minutes=16)  # the sweep's first checkpoint (15 min) has
 @pytest.fixture
 def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     yield build_pipeline(aws, monkeypatch)
+
+
+@pytest.fixture
+def asking(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    """No quiet period after a no_record answer (NoRecordQuietHours=0): the re-open asks the
+    vendor again at once (with the default, the answer quiets the person for a day)."""
+    yield build_pipeline(aws, monkeypatch, NO_RECORD_QUIET_HOURS="0")
 
 
 class DuringCall(Vendor):
@@ -122,8 +130,9 @@ def test_a_cited_job_done_without_the_type_relied_on_reopens_the_request(pipe: P
 
 
 def test_a_cited_job_answered_no_record_before_the_request_reopens_it(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+    asking: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pipe = asking
     # Given an opt-out whose Braze job is answered no_record, and a second opt-out by the same
     # email resolved after that answer but before the worker wrote it (so it cites the job)
     body = {"email": EMAIL, "purposes": ["sale"]}
@@ -153,7 +162,10 @@ def test_a_cited_job_answered_no_record_before_the_request_reopens_it(
     assert status(pipe, request_id) == "completed"
 
 
-def test_a_reopened_request_cites_the_job_a_later_request_made_meanwhile(pipe: Pipeline) -> None:
+def test_a_reopened_request_cites_the_job_a_later_request_made_meanwhile(
+    asking: Pipeline,
+) -> None:
+    pipe = asking
     # Given the no_record race, and then a third opt-out by the same email, resolved after the
     # no_record freed the mark: it makes its own Braze job, still in flight at the sweep
     body = {"email": EMAIL, "purposes": ["sale"]}
@@ -172,6 +184,52 @@ def test_a_reopened_request_cites_the_job_a_later_request_made_meanwhile(pipe: P
     assert status(pipe, request_id) == "processing"
     deliver(pipe, [waiting], Vendor(sent=("email",)))
     assert status(pipe, request_id) == "completed"
+
+
+def test_a_reopened_request_inside_the_quiet_period_is_not_asked_and_completes(
+    pipe: Pipeline,
+) -> None:
+    # Given the no_record race with the default quiet period: the request cited the job that
+    # then answered no_record
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    request_id = first_braze_job_answered(pipe, body, body, {"status": "no_record"})
+    assert status(pipe, request_id) == "processing"
+    # When the sweep re-opens it and the resolver carries out the redrive
+    assert sweep_and_resolve(pipe).reopened == [request_id]
+    # Then Braze is not asked again within the day (as for a request that arrived after the
+    # answer), the RESOLUTION names the answer it relied on, and Braze is not counted
+    assert pipe.drain("braze") == []
+    resolution = next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+    (heard,) = resolution["not_asked"]["braze"]
+    assert heard["job_id"].endswith(":braze") and not heard["job_id"].startswith(request_id)
+    pipe.drain_all()
+    assert sweep_and_resolve(pipe).reopened == []  # not re-opened at the next checkpoint
+
+
+def test_a_mark_left_in_flight_by_a_no_record_job_is_freed_by_the_reopen(asking: Pipeline) -> None:
+    # Given a Braze job that answered no_record whose marks were never freed (a worker that
+    # died before its free, or a mark stored before no_record freed marks), and a later opt-out
+    # by the same email, which cites it
+    pipe = asking
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    first = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    pipe.drain_all()
+    job = next(i for i in pipe.items(f"REQ#{first}") if i["sk"] == "JOB#braze")
+    answered = {**job, "status": "no_record", "completed_at": "2026-11-01T00:00:00.000Z",
+                "receipt": {"http_status": 200, "identifier_types_sent": []}}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(answered))
+    later = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    assert pipe.drain("braze") == []  # cited: the mark still names the first job in flight
+    pipe.drain_all()
+    assert status(pipe, later) == "processing"
+    # When the sweep re-opens the later request
+    assert sweep_and_resolve(pipe).reopened == [later]
+    # Then the stale mark is freed and Braze gets the later request's own job
+    (own,) = pipe.drain("braze")
+    assert own["job_id"] == f"{later}:braze" and message["job_id"] == f"{first}:braze"
 
 
 def test_a_cited_job_done_for_the_type_relied_on_completes_the_request_at_once(

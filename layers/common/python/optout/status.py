@@ -61,6 +61,10 @@ class SystemProof:
     own: Item | None
     covering: tuple[Item, ...]
     named: frozenset[Identity] = frozenset()
+    # The request's RESOLUTION names a recent no_record answer it relied on not to ask this
+    # system (`not_asked`, the quiet period; a re-open may add it): with no job left that can
+    # prove it, the system is not counted, as one never asked is not.
+    quiet: bool = False
 
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
@@ -85,8 +89,15 @@ class SystemProof:
 
     @property
     def reopen(self) -> bool:
-        """Left with only cited jobs that ended as no proof: the request needs a job of its own."""
-        return not self.jobs
+        """Left with only cited jobs that ended as no proof: the request needs a job of its own
+        (unless the quiet period says its vendor was not to be asked)."""
+        return not self.jobs and not self.quiet
+
+    @property
+    def counted(self) -> bool:
+        """Whether the status counts this system: not when it was not asked (quiet) and has
+        no job that could prove it."""
+        return bool(self.jobs) or not self.quiet
 
     @property
     def state(self) -> str:
@@ -134,7 +145,8 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     names = sorted(set(own) | set(cited))
-    return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named) for s in names]
+    quiet = set(by_sk.get(keys.RESOLUTION_SK, {}).get("not_asked") or ())
+    return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, s in quiet) for s in names]
 
 
 def aggregate(
@@ -151,7 +163,7 @@ def aggregate(
     if event is None:
         return None
     resolution = by_sk.get(keys.RESOLUTION_SK)
-    systems = proofs(items, covering or {})
+    systems = [s for s in proofs(items, covering or {}) if s.counted]
     if public and resolution is not None:
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]

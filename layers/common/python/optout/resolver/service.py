@@ -639,17 +639,25 @@ class Resolver:
         from optout.store.proof import load_with_proof  # noqa: PLC0415 - imports optout.status
 
         items, covering = load_with_proof(self._table, request_id, consistent=True)
-        systems = {p.system for p in proofs(items, covering) if p.reopen}
+        reopen = [p for p in proofs(items, covering) if p.reopen]
+        systems = {p.system for p in reopen}
         event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
         if event is None or not systems:
             return 0
+        # The unproving jobs' marks freed again first (idempotent; only marks that still name
+        # them): a worker may have died before its free, and marks stored before a job's
+        # answer freed them (no_record before 2026-11-30) would otherwise be cited once more.
+        now = iso(self._clock())
+        for proof in reopen:
+            for job in proof.covering:
+                delivery.record_delivered(self._table, job, job["status"], now, job.get("receipt"))
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         made, covered = self._fan_out(request_id, plans, pending, asked)
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
-        cite_more(self._table, resolution, covered)
+        cite_more(self._table, resolution, covered, _not_asked(request_id, plans))
         logger.info("request re-opened", request_id=request_id, systems=sorted(systems),
                     jobs=made)  # fmt: skip
         return len(systems)

@@ -15,22 +15,39 @@ def load_partition(table: Table, pk: str, *, consistent: bool = False) -> list[I
     return query.partition(table, pk, consistent=consistent)
 
 
-def cite_more(table: Table, resolution: Item, covered: dict[str, list[str]]) -> None:
+def cite_more(
+    table: Table,
+    resolution: Item,
+    covered: dict[str, list[str]],
+    not_asked: dict[str, list[Item]] | None = None,
+) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
-    nothing). Nothing else ever rewrites a RESOLUTION."""
+    nothing), and the recent no_record answers it relied on not to ask a system again (the
+    quiet period: `not_asked`, merged whole: the first resolution's map may not exist).
+    Nothing else ever rewrites a RESOLUTION."""
     first = resolution.get("covered") or {}
     lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
              for s, ids in sorted(covered.items())}  # fmt: skip
     lists = {s: ids for s, ids in lists.items() if ids != first.get(s)}
-    if not lists:
+    heard = dict(resolution.get("not_asked") or {})
+    for system, entries in sorted((not_asked or {}).items()):
+        known = {e["job_id"] for e in heard.get(system, [])}
+        heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
+    if not lists and heard == (resolution.get("not_asked") or {}):
         return
     names = {f"#s{n}": system for n, system in enumerate(lists)}
-    values = {f":s{n}": ids for n, ids in enumerate(lists.values())}
-    table.client.update_item(
-        TableName=table.name,
-        Key={"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}},
-        UpdateExpression="SET " + ", ".join(f"covered.#s{n} = :s{n}" for n in range(len(lists))),
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=serialize(values),
-    )
+    values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
+    sets = [f"covered.#s{n} = :s{n}" for n in range(len(lists))]
+    if heard != (resolution.get("not_asked") or {}):
+        values[":quiet"] = heard
+        sets.append("not_asked = :quiet")
+    key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
+    update = "SET " + ", ".join(sets)
+    if names:
+        table.client.update_item(TableName=table.name, Key=key, UpdateExpression=update,
+                                 ExpressionAttributeNames=names,
+                                 ExpressionAttributeValues=serialize(values))  # fmt: skip
+    else:  # DynamoDB refuses an empty ExpressionAttributeNames
+        table.client.update_item(TableName=table.name, Key=key, UpdateExpression=update,
+                                 ExpressionAttributeValues=serialize(values))  # fmt: skip
