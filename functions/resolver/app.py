@@ -33,7 +33,13 @@ from optout.store.table import Table
 from optout.systems import load_systems
 from optout.time_budget import stop_before_end
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A batch whose every record failed is answered like any other, with every record in
+# batchItemFailures (the stream retries and bisects them), not raised: Powertools' exception
+# for it carries each record's exception text, which Lambda would log whole (_note_failure
+# logs the class and line only). The worker does the same (functions/worker/app.py).
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
 _outbox = Outbox()  # filled by the batch's records, flushed once per invocation
 # Time a replay leaves the rest of the batch and the flush (half what is left, if less): it
 # starts no job after that and writes a follow-up event for the rest.

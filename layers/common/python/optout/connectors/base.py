@@ -17,13 +17,16 @@ vendor refuses for its credentials (an auth DeliveryError) is repeated once afte
 them with the cache bypassed, before anything becomes final.
 """
 
+import re
+import string
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
 from optout.connectors.errors import ConfigError, DeliveryError
+from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import HttpClient, OutOfTime
 from optout.connectors.models import Model, NoSecret, parse_config
 from optout.identifiers import Identifier, IdType
@@ -383,10 +386,87 @@ def noted(outcome: Outcome, *notes: str | None) -> Outcome:
     return replace(outcome, note="; ".join(n for n in notes if n) or None)
 
 
+# The longest vendor code the connectors pass on: Google's Data Manager processing error
+# reasons run to 81 characters (PROCESSING_ERROR_REASON_DESTINATION_ACCOUNT_ENHANCED_...).
+REASON_CODE_MAX = 96
+# A vendor reference (a request, regulation, session or record id) kept on a receipt; the
+# webhook's receivers choose their own, so the bound and the charset are ours.
+REFERENCE_MAX = 128
+_REFERENCE_CHARS = frozenset(string.ascii_letters + string.digits + "._:-")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_PHONE_SEPARATORS = frozenset(" -.()")
+_DIGIT_RUN = re.compile(r"\+?\d(?:[ .()-]*\d)*")
+# The note of a receipt whose vendor reference was dropped (see reference()): value-free.
+DROPPED_REFERENCE = "reference not kept: not a reference"
+# Identifier values shorter than this are compared whole, not looked for inside a reference:
+# a customer id "42" inside "req-4210" is chance, not an echo.
+_ECHO_MIN = 4
+
+
 def reason_code(text: str) -> bool:
     """Whether a vendor's reason is a short code (`InvalidUserId`, `optout`, `1713230`) that
-    can go on a receipt: free text could quote the identifier, so it never does."""
-    return 0 < len(text) <= 40 and all(ch.isalnum() or ch in " _-." for ch in text)
+    can go on a receipt: free text could quote the identifier, so it never does. Identifier
+    shapes are refused even in the code charset (which has no `@`, so no email): a phone
+    (`+` and 7+ digits, or 10+ digits: Meta's and TTD's numeric codes are shorter) and a
+    UUID (a device id)."""
+    return (
+        0 < len(text) <= REASON_CODE_MAX
+        and all(ch.isalnum() or ch in " _-." for ch in text)
+        and not _holds_phone(text)
+        and not _UUID.search(text)
+    )
+
+
+def reference(text: object, identifiers: Iterable[Identifier] = ()) -> str | None:
+    """A vendor's reference as a receipt may keep it, or None when it does not look like one.
+
+    A reference is kept for the whole record retention and shown by the admin view, `optout
+    status` and the range export, which hold no identifier values: so only a short string of
+    `[A-Za-z0-9._:-]` (no `@`, `+`, space or comma: REF_SEPARATOR joins references) that is
+    not email- or phone-shaped and does not contain, case-insensitively, any of the job's
+    identifier values, a phone's digits or a value's SHA-256 (what a hashing webhook sends).
+    A UUID passes (a request id often is one); the job's own device ids do not."""
+    if not isinstance(text, str | int) or isinstance(text, bool):
+        return None
+    ref = str(text)
+    if not 0 < len(ref) <= REFERENCE_MAX or not set(ref) <= _REFERENCE_CHARS:
+        return None
+    if _phone_shaped(ref):  # "@" and "+" are outside the charset already
+        return None
+    lowered = ref.lower()
+    for value in _echo_forms(identifiers):
+        if value == lowered or (len(value) >= _ECHO_MIN and value in lowered):
+            return None
+    return ref
+
+
+def _phone_shaped(text: str) -> bool:
+    """The whole text is a phone number: with separators " -.()" removed, `+` and 7-15 digits
+    or 10-15 digits (E.164 has at most 15; a longer number is a generated id, e.g. Meta's)."""
+    bare = "".join(ch for ch in text if ch not in _PHONE_SEPARATORS)
+    digits = bare.removeprefix("+")
+    return digits.isdigit() and (7 if bare.startswith("+") else 10) <= len(digits) <= 15
+
+
+def _holds_phone(text: str) -> bool:
+    """Some run of digits in the text is phone-shaped, or 10 digits or longer (an account or
+    card number): a reason code never carries one."""
+    return any(
+        _phone_shaped(run) or sum(ch.isdigit() for ch in run) >= 10
+        for run in _DIGIT_RUN.findall(text)
+    )
+
+
+def _echo_forms(identifiers: Iterable[Identifier]) -> set[str]:
+    """The forms in which a vendor could hand a job's identifier back, lowercased."""
+    forms: set[str] = set()
+    for identifier in identifiers:
+        value = identifier.value.lower()
+        forms.update({value, sha256_hex(identifier.value)})
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if identifier.type == "phone" and digits:
+            forms.add(digits)
+    return forms
 
 
 def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str, ...]) -> Outcome:

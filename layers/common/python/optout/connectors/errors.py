@@ -4,6 +4,16 @@ Messages name the vendor step and status only: never an identifier, token or res
 (vendor error bodies may echo what we sent).
 """
 
+# A reason goes onto the job's receipt (`error`, then `check_errors`) and into the INFO log:
+# it is bounded, as every vendor text the receipt keeps is, so the job item stays far below
+# DynamoDB's 400 KB (job items are under 1 KB: docs/performance.md) whatever a vendor answers.
+REASON_MAX = 200
+
+
+def clipped(text: str, limit: int) -> str:
+    """The text, or its first characters and "…" so that it is `limit` characters long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class DeliveryError(Exception):
     def __init__(
@@ -15,6 +25,7 @@ class DeliveryError(Exception):
         retry_after: float | None = None,
         auth: bool = False,
     ) -> None:
+        reason = clipped(reason, REASON_MAX)
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable

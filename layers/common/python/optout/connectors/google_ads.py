@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Outcome, Submitted
+from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_code, reference
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import google_email_sha256, google_phone_sha256
 from optout.connectors.http import json_body
@@ -134,8 +134,10 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             body=json_body(body),
         )
         payload = answer.json()
-        ref = payload.get("requestId") if isinstance(payload, dict) else None
-        if not isinstance(ref, str) or not ref:
+        # The id goes into the status call's query and onto the receipt: only an id-shaped one
+        ref = reference(payload.get("requestId") if isinstance(payload, dict) else None,
+                        [i for job in jobs for i in job.identifiers])  # fmt: skip
+        if ref is None:
             raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
         return [
             Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
@@ -193,8 +195,9 @@ def _verdict(payload: Any) -> tuple[str | None, str | None]:
             str(count.get("reason"))
             for d in per_destination
             for count in ((d.get("errorInfo") or {}).get("errorCounts") or [])
-            if isinstance(count, dict)
+            if isinstance(count, dict) and reason_code(str(count.get("reason")))
         }
-    )
-    failed = sorted({str(s) for s in statuses if s != DONE})
+    )  # Google's enum names; anything else is left out (it could be any text)
+    failed = sorted({str(s) if reason_code(str(s)) else "unrecognised status"
+                     for s in statuses if s != DONE})  # fmt: skip
     return None, "/".join(failed) + (f" ({', '.join(reasons)})" if reasons else "")

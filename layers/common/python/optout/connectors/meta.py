@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
 from optout.connectors.http import HttpResponse, status_error
@@ -76,6 +76,7 @@ class MetaConnector(Connector[MetaSecret]):
             "PHONE_SHA256": sorted({meta_phone_sha256(i.value) for i in sent if i.type == "phone"}),
         }
         refs: list[str] = []
+        dropped = False  # a session id that did not look like one (base.reference)
         short: list[str] = []  # calls whose answer counts fewer entries taken than sent
         status = 200
         for url in self.urls:
@@ -86,11 +87,14 @@ class MetaConnector(Connector[MetaSecret]):
                 status = answer.status
                 payload = answer.json()
                 if isinstance(payload, dict) and payload.get("session_id") is not None:
-                    refs.append(str(payload["session_id"]))
+                    ref = reference(payload["session_id"], sent)
+                    dropped = dropped or ref is None
+                    refs.extend([ref] if ref else [])
                 problem = _shortfall(payload, len(data))
                 if problem:
                     short.append(f"{schema} {problem}")
         ref = ",".join(refs) or None
+        ref_note = DROPPED_REFERENCE if dropped else None
         if short:
             # Which hash Meta did not take is not known (its samples would be values): every
             # job of the batch fails for good, with counts only; a replay re-sends them all.
@@ -99,7 +103,8 @@ class MetaConnector(Connector[MetaSecret]):
             return [Outcome(j.job_id, None, status, ref, error=error, note=note,
                             identifier_types_attempted=self.types_sent(j))
                     for j in jobs]  # fmt: skip
-        return [Outcome(j.job_id, "done", status, ref, self.types_sent(j)) for j in jobs]
+        return [Outcome(j.job_id, "done", status, ref, self.types_sent(j), note=ref_note)
+                for j in jobs]  # fmt: skip
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
         body = urllib.parse.urlencode(

@@ -29,7 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import (
+    DROPPED_REFERENCE,
+    Connector,
+    Job,
+    Outcome,
+    reason_code,
+    reference,
+)
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import HttpResponse, json_body, status_error
 from optout.connectors.models import Model, parse_config
@@ -175,11 +182,16 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         if not all(p.opted_out for p in found):  # e.g. a job without purposes: nothing to set
             error = DeliveryError("salesforce: no opt-out field written", retryable=False)
             return Outcome(job.job_id, None, 200, None, types, error=error)
-        changed = tuple(sorted({c for p in found for c in p.changed}))
-        individuals = sorted({p.individual_id for p in found if p.individual_id})
-        return Outcome(
-            job.job_id, "done", 200, ",".join(individuals), types, records_changed=changed
-        )
+        # Salesforce's record ids, kept only when id-shaped (base.reference), as every ref is
+        changed = {c for p in found for c in p.changed}
+        kept = tuple(sorted(c for c in changed
+                            if reference(c.partition("/")[2], job.identifiers)))  # fmt: skip
+        ids = {p.individual_id for p in found if p.individual_id}
+        individuals = sorted(i for i in ids if reference(i, job.identifiers))
+        dropped = len(kept) < len(changed) or len(individuals) < len(ids)
+        note = DROPPED_REFERENCE if dropped else None
+        return Outcome(job.job_id, "done", 200, ",".join(individuals) or None, types,
+                       records_changed=kept, note=note)  # fmt: skip
 
     # -- 2. lookup ---------------------------------------------------------------------
 
@@ -351,7 +363,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     errors = entry.get("errors") if isinstance(entry, dict) else None
                     first = errors[0] if isinstance(errors, list) and errors else {}
                     code = first.get("statusCode") if isinstance(first, dict) else None
-                    results.append((None, str(code or "UNKNOWN_ERROR")))
+                    if not isinstance(code, str) or not reason_code(code):
+                        code = "UNKNOWN_ERROR"  # not a code: it could be any text
+                    results.append((None, code))
         return results
 
 

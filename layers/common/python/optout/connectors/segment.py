@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Outcome, Submitted
+from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_code, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
@@ -177,8 +177,10 @@ class SegmentConnector(Connector[SegmentSecret]):
         )
         payload = answer.json()
         data = payload.get("data") if isinstance(payload, dict) else None
-        ref = data.get("regulateId") if isinstance(data, dict) else None
-        if not isinstance(ref, str) or not ref:
+        # The id goes into the status call's path and onto the receipt: only an id-shaped one
+        ref = reference(data.get("regulateId") if isinstance(data, dict) else None,
+                        [i for job in jobs for i in job.identifiers])  # fmt: skip
+        if ref is None:
             raise DeliveryError("segment regulation: answer without regulateId", retryable=True)
         return [
             Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
@@ -211,8 +213,9 @@ class SegmentConnector(Connector[SegmentSecret]):
                     Outcome(item.job_id, "submitted", http_status, item.vendor_ref, types)
                 )
             else:
+                shown = status if reason_code(status) else "unrecognised status"
                 error = DeliveryError(
-                    f"segment regulation: {status}", retryable=False, http_status=http_status
+                    f"segment regulation: {shown}", retryable=False, http_status=http_status
                 )
                 outcomes.append(
                     Outcome(item.job_id, None, http_status, item.vendor_ref, types, error=error)

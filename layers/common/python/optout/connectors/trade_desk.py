@@ -71,6 +71,7 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         for job in jobs:
             found = [(i.type, mapped[(i.type, i.value)]) for i in self.identifiers(job)]
             if not any(m.uid2 for _, m in found):
+                # (Mapping.reason is a reason_code() already, or None)
                 reasons = sorted({m.reason or "unmapped" for _, m in found})
                 note = "no UID2 for this person (UID2 operator: " + ", ".join(reasons) + ")"
                 outcomes[job.job_id] = Outcome(

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from optout.connectors.base import reason_code
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpClient
 
@@ -37,7 +38,7 @@ MAX_ITEMS = 5000  # per identity/map request (UID2 docs)
 class Mapping:
     uid2: str | None  # None: unmapped, see reason
     previous: str | None = None
-    reason: str | None = None  # "optout" | "invalid identifier" | ...
+    reason: str | None = None  # "optout" | "invalid identifier" | ... (reason_code() only)
 
 
 class Uid2Client:
@@ -104,4 +105,6 @@ def _mapping(item: Any) -> Mapping:
     if isinstance(item.get("u"), str):
         previous = item.get("p")
         return Mapping(item["u"], previous if isinstance(previous, str) else None)
-    return Mapping(None, reason=str(item.get("e", "unknown")))
+    # The operator's reason goes onto receipts (no_record notes): a code only, never its text
+    reason = str(item.get("e", "unknown"))
+    return Mapping(None, reason=reason if reason_code(reason) else None)

@@ -11,7 +11,8 @@ contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "don
 JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
 Accepted says it was only queued, which is not done: retried like a 5xx, and the receiver,
 which knows the job_id, answers 200 once applied. `reference` (or X-Request-Id) becomes the
-receipt's vendor reference.
+receipt's vendor reference when it looks like one (base.reference: short, `[A-Za-z0-9._:-]`,
+no identifier value of the job in it); otherwise it is dropped and the note says so.
 """
 
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optout.connectors.base import Connector, Job, Outcome
+from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
@@ -96,10 +97,14 @@ class WebhookConnector(Connector[WebhookSecret]):
                 "webhook: 202 Accepted (queued, not applied)", retryable=True, http_status=ACCEPTED
             )
         payload = answer.json()
-        ref = payload.get("reference") if isinstance(payload, dict) else None
-        ref = ref or answer.headers.get("x-request-id")
+        given = payload.get("reference") if isinstance(payload, dict) else None
+        given = given or answer.headers.get("x-request-id")
+        # The receiver chooses its reference: one that echoes what it was sent (an email, a
+        # customer id) would keep the person's values on the receipt for the whole retention.
+        ref = reference(given, job.identifiers)
+        dropped = DROPPED_REFERENCE if given and ref is None else None
         types = self.types_sent(job)
         if isinstance(payload, dict) and payload.get("result") == NO_RECORD:
-            return [Outcome(job.job_id, "no_record", answer.status, ref, types,
-                            note="no such person (receiver)")]  # fmt: skip
-        return [Outcome(job.job_id, "done", answer.status, ref, types)]
+            note = "; ".join(n for n in ("no such person (receiver)", dropped) if n)
+            return [Outcome(job.job_id, "no_record", answer.status, ref, types, note=note)]
+        return [Outcome(job.job_id, "done", answer.status, ref, types, note=dropped)]

@@ -2,17 +2,24 @@
 
 import math
 
-from optout.connectors.base import Outcome
+from optout.connectors.base import REF_SEPARATOR, Outcome
+from optout.connectors.errors import clipped
 from optout.store.codec import Item
 
 COUNTER = {"done": "JobsDone", "no_record": "JobsNoRecord", "failed": "JobsFailed"}
+# Bounds on the vendor text a receipt keeps (errors: REASON_MAX, 200), so that a vendor's
+# answer cannot grow the job item towards DynamoDB's 400 KB, where the receipt's write fails
+# after the vendor acted. A note is a few codes and counts; each reference is at most
+# REFERENCE_MAX (128) already, and a job's references (one per part or call) are cut here.
+NOTE_MAX = 200
+VENDOR_REF_MAX = 512
 
 
 def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
     receipt: Item = {
         "http_status": outcome.http_status,
-        "vendor_ref": outcome.vendor_ref,
-        "note": outcome.note,
+        "vendor_ref": bounded_ref(outcome.vendor_ref, outcome.status),
+        "note": clipped(outcome.note, NOTE_MAX) if outcome.note else outcome.note,
     }
     if outcome.identifier_types_sent or not keep_types:
         receipt["identifier_types_sent"] = list(outcome.identifier_types_sent)
@@ -23,6 +30,16 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt
+
+
+def bounded_ref(refs: str | None, status: str | None) -> str | None:
+    """A job's vendor references, whole ones only, at most VENDOR_REF_MAX characters. A
+    submitted job's are kept whole: confirm() asks about each (Segment's and Google's, the
+    asynchronous ones, send a job of at most 99 identifiers in one call: one reference)."""
+    if refs is None or len(refs) <= VENDOR_REF_MAX or status == "submitted":
+        return refs
+    kept = refs[: VENDOR_REF_MAX - 2].rpartition(REF_SEPARATOR)[0]
+    return f"{kept}{REF_SEPARATOR}…" if kept else None
 
 
 def duration_text(seconds: float) -> str:

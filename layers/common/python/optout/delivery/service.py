@@ -31,7 +31,7 @@ from optout.connectors.http import MIN_TRY_SECONDS
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
-from optout.delivery.receipts import COUNTER, duration_text, receipt_of
+from optout.delivery.receipts import COUNTER, bounded_ref, duration_text, receipt_of
 from optout.delivery.retry import (
     WAIT_AGAIN_AFTER_SECONDS,
     backoff_seconds,
@@ -265,8 +265,21 @@ class DeliveryService:
             outcomes = {o.job_id: o for o in self.connector_for(system).deliver(jobs)}
         except UNUSABLE as error:
             outcomes = self._unusable(system, [j.job_id for j in jobs], error)
+        except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
+            outcomes = self._crashed(system, [j.job_id for j in jobs], error)
         for entry in entries:
             self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+
+    def _crashed(
+        self, system: SystemConfig, job_ids: list[str], error: Exception
+    ) -> dict[str, Outcome]:
+        """A connector raised something other than a DeliveryError (a vendor answer of a shape
+        it did not expect, say): its jobs are retried like after a vendor outage. Only the
+        class is logged and kept: the message may quote a vendor's answer, or a value, and
+        raised out of the handler Lambda would log it whole."""
+        logger.error("connector raised", system=system.name, error=type(error).__name__)
+        failure = DeliveryError(f"{system.type}: {type(error).__name__}", retryable=True)
+        return {job_id: Outcome(job_id, None, error=failure) for job_id in job_ids}
 
     def _unusable(
         self, system: SystemConfig, job_ids: list[str], error: Exception
@@ -399,6 +412,8 @@ class DeliveryService:
             outcomes = {o.job_id: o for o in connector.confirm(submitted)}
         except UNUSABLE as error:
             outcomes = self._unusable(system, [s.job_id for s in submitted], error)
+        except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
+            outcomes = self._crashed(system, [s.job_id for s in submitted], error)
         for entry in entries:
             self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
 
@@ -419,7 +434,9 @@ class DeliveryService:
         receipt = _after_check(
             {**(job.get("receipt") or {}), **receipt_of(outcome, keep_types=True)}
         )
-        receipt["vendor_ref"] = outcome.vendor_ref or (job.get("receipt") or {}).get("vendor_ref")
+        receipt["vendor_ref"] = bounded_ref(outcome.vendor_ref, outcome.status) or (
+            job.get("receipt") or {}
+        ).get("vendor_ref")
         receipt["checked_at"] = iso(now)
         report.decisions[entry.message.message_id] = ACK
         error = outcome.error
