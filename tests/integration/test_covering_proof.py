@@ -255,3 +255,85 @@ def test_a_cited_job_that_failed_reads_failed_and_is_left_to_the_replay(pipe: Pi
     assert status(pipe, request_id) == "failed"
     assert sweep_and_resolve(pipe).reopened == []
     assert pipe.drain("braze") == []
+
+
+def test_one_identitys_quiet_period_does_not_excuse_another_identitys_unproved_citation(
+    pipe: Pipeline,
+) -> None:
+    # Given a Braze "no such person" for one email (its quiet period), and then a request
+    # naming a customer id and that email, which cites another request's in-flight Braze job
+    # for the customer id; that job ends done for its email only (no profile for the id)
+    quiet = "quiet@example.com"
+    pipe.post("/v1/opt-out", {"email": quiet, "purposes": ["sale"], **BY_AGENT})
+    pipe.resolve()
+    work(pipe, "braze", Vendor(status="no_record"))
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
+    second = {"customer_id": CUSTOMER, "email": quiet, "purposes": ["sale"], **BY_AGENT}
+    request_id = first_braze_job_answered(pipe, first, second, {"sent": ("email",)})
+    assert pipe.drain("braze") == []
+    # Then the quiet email does not excuse the customer id: Braze reads processing, and the
+    # sweep's re-open gives the request its own Braze job for the customer id alone
+    assert status(pipe, request_id) == "processing"
+    assert sweep_and_resolve(pipe).reopened == [request_id]
+    (own,) = pipe.drain("braze")
+    assert own["job_id"] == f"{request_id}:braze"
+    braze = Vendor(sent=("customer_id",))
+    deliver(pipe, [own], braze)
+    assert [i.type for job in braze.received for i in job.identifiers] == ["customer_id"]
+    assert status(pipe, request_id) == "completed"
+
+
+def test_a_reopen_with_nothing_left_to_plan_is_recorded_and_not_repeated(asking: Pipeline) -> None:
+    # Given a browser's GPC opt-out that cites the same browser's in-flight webhook job, which
+    # then answers no_record, and the person then confirms opting back in
+    pipe = asking
+    device = "dev-covering-optin-0001"
+    body = {"device_id": device, "opt_out": {"sale": True}, "gpc": True}
+    pipe.post("/v1/consent", body)
+    pipe.resolve()
+    (message,) = pipe.drain("webhook")
+    later: list[str] = []
+
+    def second() -> None:
+        later.append(pipe.post("/v1/consent", body)["request_id"])
+        pipe.resolve()
+
+    deliver(pipe, [message], DuringCall(second, status="no_record"))
+    (request_id,) = later
+    assert status(pipe, request_id) == "processing"
+    back = {"sale": False, "share": False, "targeted_advertising": False}
+    opt_in = {"device_id": device, "gpc": False, "confirm_opt_in": True, "opt_out": back}
+    pipe.post("/v1/consent", opt_in)
+    pipe.resolve()
+    pipe.drain_all()
+    # When the sweep re-opens the request
+    assert sweep_and_resolve(pipe).reopened == [request_id]
+    # Then nothing is sent (the person opted back in), the RESOLUTION says the system had
+    # nothing left to plan, the request completes, and the next checkpoint does not re-open it
+    assert pipe.drain("webhook") == []
+    resolution = next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+    assert set(resolution["not_planned"]) == {"webhook"}
+    assert status(pipe, request_id) == "completed"
+    assert sweep_and_resolve(pipe).reopened == []
+
+
+def test_a_request_resolved_before_the_cited_proof_rule_keeps_its_answer(pipe: Pipeline) -> None:
+    # Given a request that cited a job which then answered no_record, resolved by a version
+    # before the rule (its RESOLUTION has no proof_rule): it was answered completed then
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    request_id = first_braze_job_answered(pipe, body, body, {"status": "no_record"})
+    pipe.drain_all()
+    key = {"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "RESOLUTION"}}
+    pipe.aws.dynamodb.update_item(TableName=pipe.aws.table_name, Key=key,
+                                  UpdateExpression="REMOVE proof_rule")  # fmt: skip
+    # Then it keeps that answer (the sweep would never reach a request that old to re-open
+    # it), and the same request under the rule reads processing
+    assert status(pipe, request_id) == "completed"
+    assert sweep_and_resolve(pipe).reopened == []
+    pipe.aws.dynamodb.update_item(TableName=pipe.aws.table_name, Key=key,
+                                  UpdateExpression="SET proof_rule = :two",
+                                  ExpressionAttributeValues={":two": {"N": "2"}})  # fmt: skip
+    assert status(pipe, request_id) == "processing"

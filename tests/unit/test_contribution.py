@@ -14,7 +14,7 @@ EVENT = {
 }  # fmt: skip
 RESOLUTION = {
     "pk": PK, "sk": "RESOLUTION", "resolved_at": "2026-11-30T15:44:46.500Z", "jobs_total": 1,
-    "covered": {"meta": [f"{EARLIER}:meta"]},
+    "covered": {"meta": [f"{EARLIER}:meta"]}, "proof_rule": 2,
 }  # fmt: skip
 
 

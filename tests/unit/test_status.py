@@ -11,7 +11,8 @@ EVENT = {
     "received_at": "2026-11-29T03:12:00.000Z",
     "deadline": "2026-12-18",
 }
-RESOLUTION = {"pk": f"REQ#{RID}", "sk": "RESOLUTION", "resolved_at": "2026-11-29T03:12:01.000Z"}
+RESOLUTION = {"pk": f"REQ#{RID}", "sk": "RESOLUTION", "resolved_at": "2026-11-29T03:12:01.000Z",
+              "proof_rule": 2}  # fmt: skip
 
 
 def _job(system: str, status: str, completed_at: str | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from optout.api_models import RequestStatus, RequestStatusOut
 from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
+from optout.store.requests import PROOF_RULE
 
 DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not an error
 FAILED: Final = "failed"
@@ -61,10 +62,15 @@ class SystemProof:
     own: Item | None
     covering: tuple[Item, ...]
     named: frozenset[Identity] = frozenset()
-    # The request's RESOLUTION names a recent no_record answer it relied on not to ask this
-    # system (`not_asked`, the quiet period; a re-open may add it): with no job left that can
-    # prove it, the system is not counted, as one never asked is not.
-    quiet: bool = False
+    # The recent no_record answers (job ids) the request's RESOLUTION relied on not to ask
+    # this system (`not_asked`, the quiet period, per identity; a re-open may add them).
+    quiet: frozenset[str] = frozenset()
+    # A re-open found nothing left to plan for this system (`not_planned`: the person is no
+    # longer opted out of its purposes): nothing is owed, nothing to re-open.
+    unplanned: bool = False
+    # The RESOLUTION was made under the cited-proof rule (`proof_rule` 2, 2026-11-30): one made
+    # before it keeps the meaning it was answered with (a cited done or no_record job counts).
+    strict: bool = True
 
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
@@ -78,7 +84,7 @@ class SystemProof:
 
     def no_proof(self, cited: Item) -> bool:
         """A cited job that ended (done, no_record) as no proof for this request."""
-        return cited.get("status") in DONE and not self.proves(cited)
+        return self.strict and cited.get("status") in DONE and not self.proves(cited)
 
     @property
     def jobs(self) -> tuple[Item, ...]:
@@ -88,16 +94,29 @@ class SystemProof:
         return ((self.own,) if self.own else ()) + kept
 
     @property
+    def settled(self) -> bool:
+        """No job left that can prove the system, and nothing owed: a re-open found nothing to
+        plan, or every cited job that proved nothing is a no_record answer the quiet period
+        relied on (`quiet`). A cited job that proved nothing for another identity of the
+        request is not explained by one identity's quiet period."""
+        if self.jobs:
+            return False
+        if self.unplanned:
+            return True
+        unexplained = [j for j in self.covering
+                       if self.no_proof(j) and str(j.get("job_id")) not in self.quiet]  # fmt: skip
+        return bool(self.quiet) and not unexplained
+
+    @property
     def reopen(self) -> bool:
-        """Left with only cited jobs that ended as no proof: the request needs a job of its own
-        (unless the quiet period says its vendor was not to be asked)."""
-        return not self.jobs and not self.quiet
+        """Left with only cited jobs that ended as no proof, and not settled: the request
+        needs a job of its own."""
+        return not self.jobs and not self.settled
 
     @property
     def counted(self) -> bool:
-        """Whether the status counts this system: not when it was not asked (quiet) and has
-        no job that could prove it."""
-        return bool(self.jobs) or not self.quiet
+        """Whether the status counts this system: not once it is settled with no job."""
+        return not self.settled
 
     @property
     def state(self) -> str:
@@ -145,8 +164,13 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     names = sorted(set(own) | set(cited))
-    quiet = set(by_sk.get(keys.RESOLUTION_SK, {}).get("not_asked") or ())
-    return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, s in quiet) for s in names]
+    resolution = by_sk.get(keys.RESOLUTION_SK, {})
+    heard = {s: frozenset(str(e["job_id"]) for e in entries)
+             for s, entries in (resolution.get("not_asked") or {}).items()}  # fmt: skip
+    unplanned = set(resolution.get("not_planned") or ())
+    strict = int(resolution.get("proof_rule") or 1) >= PROOF_RULE
+    return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
+                        s in unplanned, strict) for s in names]  # fmt: skip
 
 
 def aggregate(

@@ -197,13 +197,13 @@ class Sweeper:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
-            " #cov, #ids, not_asked",
+            " #cov, #ids, not_asked, not_planned, proof_rule",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
                 "#cov": "covered",
                 "#ids": "identifiers",
-            },  # not_asked: a system the quiet period says not to ask is not re-opened
+            },  # not_asked, not_planned, proof_rule: what status.SystemProof.reopen reads
         }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
             page = self._table.client.query(**kwargs)

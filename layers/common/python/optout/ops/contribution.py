@@ -108,7 +108,7 @@ def contribution_of(
     request_id = str(event["request_id"])
     status = aggregate(request_id, items, covering)
     assert status is not None  # the event exists
-    systems = proofs(items, covering)
+    systems = [s for s in proofs(items, covering) if s.counted]  # as the status counts them
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     outcome, responded_at = _outcome(status, systems, event, resolution)
     received = str(event["received_at"])

@@ -43,7 +43,7 @@ from optout.store.batch import (
 from optout.store.codec import Item
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
-from optout.store.requests import cite_more
+from optout.store.requests import PROOF_RULE, cite_more
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs
 from optout.systems import SystemsConfig
@@ -165,6 +165,7 @@ class Resolver:
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered])
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
+                                  "proof_rule": PROOF_RULE,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
@@ -657,10 +658,13 @@ class Resolver:
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         made, covered = self._fan_out(request_id, plans, pending, asked)
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
-        cite_more(self._table, resolution, covered, _not_asked(request_id, plans))
-        logger.info("request re-opened", request_id=request_id, systems=sorted(systems),
-                    jobs=made)  # fmt: skip
-        return len(systems)
+        # A system with no plan now owes nothing (the person opted back in since, or its
+        # purposes changed): recorded, so the request is not re-opened at every checkpoint.
+        unplanned = {s: now for s in sorted(systems - set(plans))}
+        cite_more(self._table, resolution, covered, _not_asked(request_id, plans), unplanned)
+        logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
+                    jobs=made, not_planned=sorted(unplanned))  # fmt: skip
+        return len(plans)
 
     def _identifier_values(self, job: Item) -> list[Item]:
         """A final job's identifiers with their values again, from the identities' nodes."""

@@ -5,6 +5,10 @@ from optout.store import keys, query
 from optout.store.codec import Item, serialize
 from optout.store.table import Table
 
+# The RESOLUTION's `proof_rule` since a cited job must prove what it was cited for
+# (docs/decisions.md): a resolution without it keeps the meaning it was answered with.
+PROOF_RULE = 2
+
 
 def load_request(table: Table, request_id: str, *, consistent: bool = False) -> list[Item]:
     return load_partition(table, keys.request_pk(request_id), consistent=consistent)
@@ -20,12 +24,14 @@ def cite_more(
     resolution: Item,
     covered: dict[str, list[str]],
     not_asked: dict[str, list[Item]] | None = None,
+    not_planned: dict[str, str] | None = None,
 ) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
     nothing), and the recent no_record answers it relied on not to ask a system again (the
-    quiet period: `not_asked`, merged whole: the first resolution's map may not exist).
-    Nothing else ever rewrites a RESOLUTION."""
+    quiet period: `not_asked`, merged whole: the first resolution's map may not exist), and
+    the systems it found nothing to plan for (`not_planned`: {system: when}, the person no
+    longer opted out of their purposes). Nothing else ever rewrites a RESOLUTION."""
     first = resolution.get("covered") or {}
     lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
              for s, ids in sorted(covered.items())}  # fmt: skip
@@ -34,7 +40,9 @@ def cite_more(
     for system, entries in sorted((not_asked or {}).items()):
         known = {e["job_id"] for e in heard.get(system, [])}
         heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
-    if not lists and heard == (resolution.get("not_asked") or {}):
+    unplanned = {**(not_planned or {}), **(resolution.get("not_planned") or {})}
+    if (not lists and heard == (resolution.get("not_asked") or {})
+            and unplanned == (resolution.get("not_planned") or {})):  # fmt: skip
         return
     names = {f"#s{n}": system for n, system in enumerate(lists)}
     values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
@@ -42,6 +50,9 @@ def cite_more(
     if heard != (resolution.get("not_asked") or {}):
         values[":quiet"] = heard
         sets.append("not_asked = :quiet")
+    if unplanned != (resolution.get("not_planned") or {}):
+        values[":unplanned"] = unplanned
+        sets.append("not_planned = :unplanned")
     key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
     update = "SET " + ", ".join(sets)
     if names:
