@@ -317,6 +317,10 @@ def test_a_reopen_with_nothing_left_to_plan_is_recorded_and_not_repeated(asking:
     resolution = next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
     assert set(resolution["not_planned"]) == {"webhook"}
     assert status(pipe, request_id) == "completed"
+    detail = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
+                     params={"request_id": request_id}))  # fmt: skip
+    (webhook,) = [s for s in detail["systems"] if s["system"] == "webhook"]
+    assert webhook["satisfied"] == "not_planned"
     assert sweep_and_resolve(pipe).reopened == []
 
 

@@ -119,6 +119,8 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
     view = _job_view(proof.own) if proof.own else {"system": proof.system, "status": proof.state}
     view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
     view["satisfied"] = proof.state
+    if not proof.counted:  # settled with no job: why it is not counted (status.SystemProof)
+        view["satisfied"] = view["status"] = "not_planned" if proof.unplanned else "not_asked"
     if proof.covering:
         view["satisfied_by"] = [
             _covering_view(job) | ({"no_proof": True} if proof.no_proof(job) else {})
