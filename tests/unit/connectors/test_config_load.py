@@ -17,6 +17,7 @@ from optout.connectors.salesforce import DEFAULT_FIELDS
 from optout.connectors.versions import expired, lifecycle
 from optout.systems import SystemsConfigError, load_systems
 from optout.systems_models import SystemModel
+from scripts import gen_template
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -105,23 +106,14 @@ def test_a_production_example_system_refuses_to_run_until_its_placeholders_are_e
         CONNECTORS[system.type](system, fixed({}), HttpClient(1))
 
 
-def filled(value: Any) -> Any:
-    """The production example with each EDIT-ME placeholder replaced as an operator would."""
-    if isinstance(value, dict):
-        return {k: filled(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [filled(v) for v in value]
-    return value.replace("EDIT-ME", "edited") if isinstance(value, str) else value
-
-
 @pytest.mark.parametrize(
     ("path", "env"), [(PRODUCTION, {}), (LOCAL, LOCAL_ENV)], ids=["production", "local"]
 )
 def test_every_shipped_system_passes_its_connectors_own_checks(path, env):
-    # configure() refuses what load_systems cannot know (e.g. a purpose without a field)
+    # configure() refuses what load_systems cannot know (e.g. a purpose without a field): the
+    # same check `make template` makes, placeholders filled as an operator would
     for system in load_systems(path, environ=env).systems:
-        edited = dataclasses.replace(system, options=filled(system.options))
-        CONNECTORS[system.type](edited, fixed({}), HttpClient(1))
+        gen_template.check_options(system)
 
 
 def configured_versions() -> list[tuple[str, str, str]]:
