@@ -57,6 +57,7 @@
   const PENDING = "optout_local";
   const OUTBOX = "optout_outbox";
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
+  const LINKED = "optout_linked"; // localStorage: the device id an identity token was linked to
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
   const PENDING_MS = 6e5; // an acknowledged choice overrides the API's state for 10 min at most
 
@@ -69,6 +70,12 @@
   // memory only (never a cookie, storage or URL), and taken out of the DOM.
   let token = data.identityToken || null;
   if (tag.removeAttribute) tag.removeAttribute("data-identity-token");
+  // The first link of this device to a person (the API answered a post with a token). Until
+  // the state read after it has the person's opt-outs made elsewhere, `linking` keeps every
+  // signal as if the state were unknown: no gated tag, Google and Meta denied, __uspapi and
+  // __gpp not ready, no first-visit banner (it would ask a person who opted out to opt in).
+  let linked = false;
+  let linking = 0;
   // Configuration ends up in markup: keep it text.
   const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const linkText = esc(data.linkText || "Your Privacy Choices");
@@ -429,7 +436,7 @@
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
     if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api: answer.error, field: answer.error?.field });
     // A token makes one request (the API refuses it again): the link is made.
-    if (body.identity_token) token = null;
+    if (body.identity_token) store("localStorage", LINKED, deviceId), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
@@ -559,7 +566,8 @@
       return changed(() => (state.failed = true));
     }
     changed(() => {
-      state.known = true;
+      state.known = !linking;
+      state.failed = false;
       state.server = answer.opt_out || {};
       state.updatedAt = answer.updated_at;
       // The API answered gpc_honored to this session's post, or its state already says so.
@@ -611,7 +619,7 @@
   };
 
   const render = () => {
-    if (!root || !(state.known || state.failed)) return; // no flash of UI before the state
+    if (!root || !(state.known || state.failed || linking)) return; // no flash of UI before the state
     const status = statusText();
     const view = panelOpen ? "panel" : state.known && !state.decided ? "ask" : "pill";
     // Never redraw the panel under the user's hands: toggles they changed would be lost.
@@ -694,7 +702,31 @@
     render();
   };
 
+  // Sends a post carrying an identity token, then reads the state until it moved from what
+  // it was before the link (the resolver links asynchronously, in seconds), for 5 s at most.
+  // A state that did not move may be a person with no opt-out, or a resolver behind: the
+  // page then stays fail-closed as when the API does not answer (the safe reading), and the
+  // next page reads the state as it is (the link is older by then).
+  const link = async (send) => {
+    linking = 1;
+    set("signalStatus", "not ready");
+    changed(() => (state.known = false));
+    const before = state.updatedAt;
+    try {
+      return await send();
+    } finally {
+      for (let i = 0; linked && state.updatedAt === before && i < 10; i++) {
+        await new Promise((wake) => setTimeout(wake, 500));
+        await load();
+      }
+      linking = 0;
+      changed(() => (state.known = !(state.failed ||= linked && state.updatedAt === before)));
+    }
+  };
+
   // -- public API -------------------------------------------------------------------------
+  linked = store("localStorage", LINKED) === deviceId;
+  linking = token && !linked ? 1 : 0;
   const ready = load().then(() => {
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
@@ -705,6 +737,7 @@
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
         (error) => (error.field === "identity_token" ? ((token = null), gpcDue && hello()) : warn(error.message)),
       );
+    if (linking) return link(hello);
     if (gpcDue || token) return hello();
   });
 
@@ -718,7 +751,7 @@
     identify: (identity) => {
       if (typeof identity === "string") {
         token = identity;
-        return post({});
+        return linked ? post({}) : link(() => post({}));
       }
       return post({ identity });
     },

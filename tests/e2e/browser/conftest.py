@@ -167,6 +167,9 @@ class FakeConsentApi:
     single_use_tokens: bool = False
     used_tokens: set[str] = field(default_factory=set)
     hold_posts: bool = False  # POSTs wait in `held` until the test answers them
+    # As the resolver would: once a POST with an identity_token was accepted, GET answers
+    # this state with a new updated_at (None: a link changes nothing GET answers)
+    links_to: dict[str, bool] | None = None
     held: list[Route] = field(default_factory=list)
 
     def install(self, context: BrowserContext) -> None:
@@ -218,6 +221,9 @@ class FakeConsentApi:
             return
         if self.single_use_tokens and "identity_token" in sent:
             self.used_tokens.add(sent["identity_token"])
+        if self.links_to is not None and "identity_token" in sent:
+            self.opt_out = dict(self.links_to)
+            self.updated_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.posts.append(sent)
         gpc = route.request.headers.get("sec-gpc") == "1" or sent.get("gpc") is True
         # The answer says what the request records: an unconfirmed opt-in is left out.

@@ -137,16 +137,20 @@ def test_a_logged_in_pages_token_is_sent_with_its_posts_and_never_stored(
 ) -> None:
     # Given a page whose login backend rendered the signed identity token on the script tag
     context = new_context()
-    api = FakeConsentApi()
+    # (the API links the browser; the person has no opt-out yet)
+    api = FakeConsentApi(links_to={})
     api.install(context)
     account = serve_logged_in_page(context, static_site, TOKEN)
     page = context.new_page()
 
-    # When the page loads and the visitor then opts out
+    # When the page loads and the visitor then opts out (in the panel: a logged-in page
+    # whose state the link touched shows no first-visit banner)
     page.goto(account)
     wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
     with consent_posted(page):
-        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+        banner.get_by_role("button", name="Opt out of all").click()
 
     # Then the token went with the load's post, as identity_token, and not with the choice:
     # a token makes one request (the API refuses a second use), and the link is made
@@ -190,3 +194,74 @@ def test_a_plain_opt_out_does_not_claim_a_confirmed_opt_in(
     with consent_posted(page):
         page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
     assert "confirm_opt_in" not in api.posts[-1]
+
+
+def _tags_ran(page: Page) -> int:
+    """How many of the shop's two gated tags banner.js activated."""
+    return 2 - page.locator('script[type="text/plain"][data-purpose]').count()
+
+
+def _google_ads(page: Page) -> str:
+    """The last ad_storage value banner.js sent to Google."""
+    consent: list[str] = page.evaluate(
+        "() => dataLayer.map((c) => Array.from(c)).filter((c) => c[0] === 'consent')"
+        ".map((c) => c[2].ad_storage)"
+    )
+    return consent[-1]
+
+
+def test_identify_holds_every_signal_until_the_state_read_after_the_link_has_it(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the shop on a new browser, logged out (nothing known: its tags ran), and a person
+    # who opted out elsewhere: the link gives this browser their opt-out of all four
+    api = FakeConsentApi(links_to=dict.fromkeys(SALE_SHARE, True))
+    page = _shop(new_context, static_site, api)
+    assert _tags_ran(page) == 2
+
+    # When the shop's login code hands the banner that person's token (shop.js awaits it)
+    page.evaluate("(token) => window.optoutBridge.identify(token)", TOKEN)
+
+    # Then the page read the state again and applies the person's opt-out: signals included
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert state["known"] is True
+    assert all(state["optOut"][p] for p in SALE_SHARE)
+    assert state["uspString"] == "1YYN"
+    assert _google_ads(page) == "denied"
+    expect(page.locator("#optout-bridge [data-optout-status]")).to_have_text("Opted out")
+
+
+def test_a_link_the_state_never_shows_leaves_the_page_fail_closed(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a new browser's first logged-in page, and an API whose state does not move after
+    # the link (a person with no opt-out, or a resolver running behind)
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
+        '<body><script type="text/plain" data-purpose="targeted_advertising"'
+        ' src="/demo-tags/targeted-ad.js"></script></body></html>'
+    )
+    context.route(
+        f"{static_site}/account.html",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page = context.new_page()
+
+    # When it loads and banner.js has read the state for as long as it waits (about 5 s)
+    page.goto(f"{static_site}/account.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the page stays as with an unknown state: the token went, the state was read again,
+    # no gated tag ran, Google stays denied, __gpp is not ready and no first-visit banner
+    assert [p.get("identity_token") for p in api.posts] == [TOKEN]
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 1
+    assert _google_ads(page) == "denied"
+    assert gpp_ping(page)["signalStatus"] == "not ready"
+    banner = page.locator("#optout-bridge")
+    expect(banner.get_by_role("button", name="Your Privacy Choices")).to_be_visible()
+    expect(banner.get_by_role("button", name="Allow")).to_have_count(0)

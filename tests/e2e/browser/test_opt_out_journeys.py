@@ -8,6 +8,7 @@ import json
 import urllib.request
 import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,6 +23,7 @@ from .conftest import (
     eventually,
     get_json,
     gpp_ping,
+    partner_pixel_ran,
     screenshot,
     usp_data,
     wait_until_ready,
@@ -166,6 +168,94 @@ def test_webform_opt_out_in_browser_a_reaches_browser_b_once_it_logs_in(
         "() => dataLayer.map((c) => Array.from(c)).filter((c) => c[0] === 'consent')"
     )
     assert updates[-1][2]["ad_user_data"] == "denied"
+
+
+def _post_json(url: str, body: dict[str, object]) -> dict[str, Any]:
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"loopback only: {url}")
+    sent = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(sent, timeout=5) as answer:
+        answered: dict[str, Any] = json.load(answer)
+    return answered
+
+
+# Records, from before any page script runs, every value written to the usprivacy cookie,
+# whether the first-visit banner (its "Allow" button) was ever on screen, and every Google
+# consent command (dataLayer is kept as banner.js pushed it).
+WATCH_SIGNALS = """
+  const cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+  window.__usp = [];
+  Object.defineProperty(document, "cookie", {
+    get: () => cookie.get.call(document),
+    set: (value) => {
+      if (value.startsWith("usprivacy=")) window.__usp.push(value.split(";")[0]);
+      cookie.set.call(document, value);
+    },
+  });
+  window.__askShown = false;
+  setInterval(() => {
+    const root = document.getElementById("optout-bridge")?.shadowRoot;
+    if (root && root.querySelector('[data-act="none"]')) window.__askShown = true;
+  }, 10);
+"""
+
+
+def test_opted_out_elsewhere_first_logged_in_page_of_a_new_browser_runs_nothing_gated(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    # Given a person who opted out by the webform (or on another browser: the same state)
+    email = f"newphone-{uuid.uuid4().hex[:10]}@example.com"
+    _post_json(f"{stack_url}/v1/opt-out", {"email": email})
+    # ... and a new browser, a stranger to the graph, whose login backend rendered a token
+    # for that person on the first page it opens (the logged-in page has two gated tags)
+    context = new_context()
+    context.add_init_script(WATCH_SIGNALS)
+    device = uuid.uuid4().hex
+    context.add_cookies([{"name": "optout_device_id", "value": device, "url": stack_url}])
+    login = _post_json(f"{stack_url}/_local/demo/login", {"email": email, "device_id": device})
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        '<script src="/dist/banner.min.js" data-identity-token="'
+        f'{login["identity_token"]}"></script></head><body><main><h1>Your account</h1>'
+        '<div id="ad-slot"></div>'
+        '<script type="text/plain" data-purpose="targeted_advertising"'
+        ' src="/demo-tags/targeted-ad.js"></script>'
+        '<script type="text/plain" data-purpose="sale share"'
+        ' src="/demo-tags/partner-pixel.js"></script></main></body></html>'
+    )
+    context.route(
+        f"{stack_url}/account.html",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+
+    # When it opens that page and banner.js has linked the browser and read the state again
+    page = context.new_page()
+    page.goto(f"{stack_url}/account.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the page applies the person's opt-out: known, and opted out of all four
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert state["known"] is True
+    assert all(state["optOut"][p] for p in SALE_SHARE)
+    expect(page.locator("#optout-bridge [data-optout-status]")).to_have_text("Opted out")
+    # ... no gated tag ran, at any moment
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 2
+    # ... Google was never granted ad storage or ad user data
+    commands = page.evaluate(
+        "() => dataLayer.map((c) => Array.from(c)).filter((c) => c[0] === 'consent')"
+    )
+    assert commands
+    assert all(c[2]["ad_storage"] == c[2]["ad_user_data"] == "denied" for c in commands)
+    # ... the US Privacy cookie never said "not opted out", and __uspapi says opted out
+    usp_writes = page.evaluate("() => window.__usp")
+    assert "usprivacy=1YNN" not in usp_writes
+    assert usp_data(page)["uspString"] == "1YYN"
+    # ... and the person was never asked to opt back in (no first-visit banner, no Allow)
+    assert page.evaluate("() => window.__askShown") is False
 
 
 def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url: str) -> None:
