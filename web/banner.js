@@ -628,7 +628,7 @@
       ? `<small><a href="${esc(data.webform)}">Opt out by email, phone or customer ID</a></small>`
       : "";
     const gpcNote = state.gpc
-      ? `<p class="ok" data-optout-gpc>${state.gpcHonored ? "Opt-Out Request Honored" : "Global Privacy Control detected"}</p><p>Your browser's Global Privacy Control signal opts you out of sale, sharing and targeted advertising.</p>`
+      ? `<p class="ok" data-optout-gpc>${state.gpcHonored ? "Opt-Out Request Honored" : "Global Privacy Control detected, not yet processed"}</p><p>Your browser's Global Privacy Control signal opts you out of sale, sharing and targeted advertising.</p>`
       : "";
     // The boxes then show only what this browser knows; an unticked box lifts nothing.
     const failedNote = state.failed ? "<p>We could not load your saved choices. Unticked boxes change none of them.</p>" : "";

@@ -265,3 +265,33 @@ def test_a_link_the_state_never_shows_leaves_the_page_fail_closed(
     banner = page.locator("#optout-bridge")
     expect(banner.get_by_role("button", name="Your Privacy Choices")).to_be_visible()
     expect(banner.get_by_role("button", name="Allow")).to_have_count(0)
+
+
+def test_the_gpc_note_says_not_yet_processed_until_the_api_confirms_it(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a GPC browser whose signal's post the API has not answered yet
+    context = new_context(gpc=True)
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.wait_for_function("() => window.optoutBridge && window.optoutBridge.state().known")
+    for _ in range(100):
+        if api.held:
+            break
+        page.wait_for_timeout(50)
+    banner = page.locator("#optout-bridge")
+
+    # When the person opens the choices, Then the note says the signal is not processed yet
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    note = banner.locator("[data-optout-gpc]")
+    expect(note).to_have_text("Global Privacy Control detected, not yet processed")
+
+    # ... and once the API answered gpc_honored, it says the request was honoured
+    banner.get_by_role("button", name="Close").click()
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(api.held.pop())
+    expect(banner.locator("[data-optout-status]")).to_have_text("Opt-Out Request Honored")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(note).to_have_text("Opt-Out Request Honored")
