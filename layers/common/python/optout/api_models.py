@@ -180,8 +180,9 @@ class RequestStatusOut(ApiModel):
     identifiers linked to the ones it named are left out here (the business's knowledge of
     who is linked to whom is not the requester's to read); the operator's record counts
     them. A system not asked because its vendor answered "no such person" for these
-    identifiers within the last NoRecordQuietHours holds no receipt of this request and is not
-    counted at all (the operator's record names it under `not_asked`)."""
+    identifiers within the last NoRecordQuietHours counts as done here, as that answer does on
+    the request's own job: whether the vendors hold a person is not the requester's to read
+    either (the operator's record does not count it and names it under `not_asked`)."""
 
     request_id: str
     status: RequestStatus
