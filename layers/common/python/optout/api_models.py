@@ -171,6 +171,10 @@ class OptOutOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
+    gpc_honored: bool = Field(
+        description="true when the request carried `Sec-GPC: 1`: it was also recorded as an "
+        "opt-out of sale, share and targeted_advertising (as POST /v1/consent answers)."
+    )
 
 
 class RequestStatusOut(ApiModel):
