@@ -63,6 +63,23 @@ def test_sec_gpc_1_on_the_webform_adds_the_gpc_purposes_and_records_gpc_as_sourc
     )
 
 
+@pytest.mark.parametrize(("header", "honoured"), [("1", True), ("0", False), (None, False)])
+def test_the_opt_out_answer_says_whether_gpc_was_honoured(
+    aws: Aws, capture: ModuleType, header: str | None, honoured: bool
+) -> None:
+    # Given a webform opt-out, with or without Sec-GPC: 1 (the OpenAPI and DESIGN promise
+    # `gpc_honored: true` for it, as POST /v1/consent answers)
+    headers = {"sec-gpc": header} if header is not None else {}
+    event = http_event("POST", "/v1/opt-out", {"email": "pat@example.org"}, headers=headers)
+    # When it is captured
+    answer = invoke(capture, event)
+    # Then the answer says whether the signal was honoured, as the stored event records it
+    assert answer["statusCode"] == 202
+    assert json_body(answer)["gpc_honored"] is honoured
+    (item,) = aws.items()
+    assert item["gpc"] is honoured
+
+
 def test_an_agents_request_with_sec_gpc_1_stays_sourced_to_the_agent(
     aws: Aws, capture: ModuleType
 ) -> None:

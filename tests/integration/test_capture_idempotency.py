@@ -36,6 +36,41 @@ def test_a_retry_with_the_same_key_stores_one_event_and_answers_the_first_result
     assert dynamodb_calls == ["PutItem"]
 
 
+def test_a_retry_of_an_opt_out_stored_before_gpc_honored_still_gets_the_field(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given an opt-out sent with Sec-GPC: 1 whose stored answer predates `gpc_honored`
+    event = http_event(
+        "POST", "/v1/opt-out", BODY, headers={"idempotency-key": "old-1", "sec-gpc": "1"}
+    )
+    first = json_body(invoke(capture, event))
+    (item,) = aws.items()
+    aws.dynamodb.update_item(
+        TableName=aws.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
+        UpdateExpression="REMOVE #r.gpc_honored", ExpressionAttributeNames={"#r": "response"},
+    )  # fmt: skip
+    # When the client retries it
+    again = json_body(invoke(capture, event))
+    # Then the answer is OptOutOut's, the field read from the event's own record
+    assert again == first and again["gpc_honored"] is True
+
+
+def test_a_retry_that_adds_sec_gpc_is_another_request_and_a_conflict(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given an opt-out sent with a key and no GPC signal
+    invoke(capture, _opt_out("gpc-later"))
+    # When the same body is sent with that key and Sec-GPC: 1 (documented in the README)
+    event = http_event(
+        "POST", "/v1/opt-out", BODY, headers={"idempotency-key": "gpc-later", "sec-gpc": "1"}
+    )
+    answer = invoke(capture, event)
+    # Then it is refused as a different request, and nothing more is stored
+    assert answer["statusCode"] == 409
+    assert json_body(answer)["error"]["field"] == "Idempotency-Key"
+    assert len(aws.items()) == 1
+
+
 def test_a_retry_of_a_banner_choice_answers_the_same_request_id(
     aws: Aws, capture: ModuleType
 ) -> None:

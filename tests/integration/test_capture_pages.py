@@ -115,6 +115,24 @@ def test_the_no_javascript_confirmation_and_error_pages_are_hardened(
     assert_hardened_page(refusal)
 
 
+@pytest.mark.parametrize(("gpc", "honoured"), [("1", True), (None, False)])
+def test_the_confirmation_page_says_when_the_gpc_signal_was_honoured(
+    aws: Aws, capture: ModuleType, gpc: str | None, honoured: bool
+) -> None:
+    # Given a browser's plain form post, with or without its Global Privacy Control signal
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": BROWSER_ACCEPT}
+    event = http_event(
+        "POST", "/v1/opt-out", raw_body=urlencode([("email", "pat@example.org")]),
+        headers=headers | ({"sec-gpc": gpc} if gpc else {}),
+    )  # fmt: skip
+    # When it is answered with the confirmation page
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 202
+    # Then the page says the signal was honoured exactly when it was
+    assert ("Opt-Out Request Honored" in answer["body"]) is honoured
+    assert ("Global Privacy Control" in answer["body"]) is honoured
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [({"email": "pat@example.org"}, 202), ({"email": "not-an-email"}, 422)],

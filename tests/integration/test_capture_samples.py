@@ -251,6 +251,7 @@ def test_agent_sample_is_sourced_to_the_agent_with_a_45_day_deadline(
         "status": "received",
         "received_at": item["received_at"],
         "deadline": item["deadline"],
+        "gpc_honored": False,
     }
 
 

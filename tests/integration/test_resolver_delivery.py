@@ -188,9 +188,11 @@ def test_a_no_record_answer_is_no_proof_and_quiets_that_person_at_that_vendor_fo
     assert quiet["job_id"] == f"{first}:braze"
     assert quiet["answered_at"][:19] == job["completed_at"][:19]  # epoch seconds
     assert resolution["jobs_total"] == 0 and "braze" not in resolution.get("covered", {})
-    # And its public status counts Braze nowhere (no job, no proof), the operator's says why
+    # And its public status counts Braze as done, as the first's own "no such person" counts
+    # there (leaving it out would tell a stranger Braze holds no such person); the operator's
+    # record does not count it, and says why
     status = pipe.get(f"/v1/requests/{second}", request_id=second)
-    assert status["systems_total"] == counted - 1
+    assert status["systems_total"] == counted
     detail = json_body(
         invoke(
             pipe.admin,
@@ -207,6 +209,41 @@ def test_a_no_record_answer_is_no_proof_and_quiets_that_person_at_that_vendor_fo
         f"not asked: the vendor answered no such person at {quiet['answered_at']} "
         f"(job {first}:braze)"
     ]
+
+
+def test_repeating_an_opt_out_does_not_show_a_stranger_which_vendors_hold_the_person(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out for an email Salesforce and Braze hold no one for (as the sandboxes
+    # answer for an `unknown…` address), every job answered
+    email = "unknown-quiet-1@example.com"
+    nobody = {"salesforce", "braze"}
+
+    def answer_all() -> None:
+        for key in pipe.queue_urls:
+            work(pipe, key, Vendor(status="no_record" if key in nobody else "done"))
+
+    first = pipe.post("/v1/opt-out", {"email": email})["request_id"]
+    pipe.resolve()
+    answer_all()
+    # When anyone opts that email out again within the quiet period
+    second = pipe.post("/v1/opt-out", {"email": email})["request_id"]
+    pipe.resolve()
+    answer_all()
+    # Then the public status of both reads the same: Salesforce and Braze, not asked the
+    # second time, count as done, as their "no such person" did on the first request's jobs
+    counts = ("status", "systems_total", "systems_done", "systems_failed")
+    before = pipe.get(f"/v1/requests/{first}", request_id=first)
+    after = pipe.get(f"/v1/requests/{second}", request_id=second)
+    assert {k: after[k] for k in counts} == {k: before[k] for k in counts}
+    assert before["status"] == "completed" and before["systems_done"] == before["systems_total"]
+    assert set(resolution_of(pipe, second)["not_asked"]) == nobody  # the quiet period held
+    # While the operator's record still leaves them uncounted and says why
+    detail = json_body(invoke(pipe.admin, http_event(
+        "GET", f"/v1/admin/requests/{second}", path_parameters={"request_id": second}, iam=True,
+    )))  # fmt: skip
+    assert detail["systems_total"] == before["systems_total"] - len(nobody)
+    assert {q["system"] for q in detail["not_asked"]} == nobody
 
 
 def test_after_the_quiet_period_the_next_opt_out_asks_the_vendor_again(

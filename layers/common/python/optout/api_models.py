@@ -171,6 +171,10 @@ class OptOutOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
+    gpc_honored: bool = Field(
+        description="true when the request carried `Sec-GPC: 1`: it was also recorded as an "
+        "opt-out of sale, share and targeted_advertising (as POST /v1/consent answers)."
+    )
 
 
 class RequestStatusOut(ApiModel):
@@ -180,8 +184,9 @@ class RequestStatusOut(ApiModel):
     identifiers linked to the ones it named are left out here (the business's knowledge of
     who is linked to whom is not the requester's to read); the operator's record counts
     them. A system not asked because its vendor answered "no such person" for these
-    identifiers within the last NoRecordQuietHours holds no receipt of this request and is not
-    counted at all (the operator's record names it under `not_asked`)."""
+    identifiers within the last NoRecordQuietHours counts as done here, as that answer does on
+    the request's own job: whether the vendors hold a person is not the requester's to read
+    either (the operator's record does not count it and names it under `not_asked`)."""
 
     request_id: str
     status: RequestStatus

@@ -165,6 +165,7 @@ class CaptureService:
                 "status": "received",
                 "received_at": iso(ctx.received_at),
                 "deadline": deadline.isoformat(),
+                "gpc_honored": gpc,
             }
 
         draft = _Draft(
@@ -327,7 +328,12 @@ class CaptureService:
             raise Conflict(
                 "Idempotency-Key was already used for a different request", "Idempotency-Key"
             )
-        return Captured(response=stored["response"], created=created)
+        response: dict[str, Any] = stored["response"]
+        if draft.event_type == "opt_out" and "gpc_honored" not in response:
+            # Stored before the opt-out answer had the field (2026-12-01): a retry with the
+            # same key gets the answer OptOutOut describes, from the event's own record.
+            response = {**response, "gpc_honored": bool(stored.get("gpc"))}
+        return Captured(response=response, created=created)
 
 
 def _caller(trust: _Trust) -> str:

@@ -17,7 +17,9 @@ cited for").
 
 A system the resolver did not ask because its vendor recently answered "no such person" for
 these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no proof: the
-status does not count it, and the operator views say why (`not_asked`).
+operator views do not count it, and say why (`not_asked`). The public view counts it as done,
+as it counts that answer on the request's own job (no_record): otherwise two opt-outs for the
+same email would show a stranger whether the vendors hold that person.
 """
 
 from dataclasses import dataclass
@@ -173,6 +175,18 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
                         s in unplanned, strict) for s in names]  # fmt: skip
 
 
+def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
+    """The systems the quiet period settled for the public view: those the request did not ask
+    because the vendor recently answered "no such person" (`not_asked`) and that have no job
+    of their own or cited proof left (`SystemProof.settled`, not by a re-open's `not_planned`).
+    The public view counts them as done, as it counts that answer on a request's own job:
+    leaving them out would show anyone who repeats an opt-out for an email whether the
+    business's vendors hold that person (6 systems, then 4; review s13 blackbox 1)."""
+    named = {s.system for s in every}
+    heard = set(resolution.get("not_asked") or ()) - named  # no job, no citation: not in proofs
+    return heard | {s.system for s in every if s.settled and s.quiet and not s.unplanned}
+
+
 def aggregate(
     request_id: str,
     items: list[Item],
@@ -181,17 +195,24 @@ def aggregate(
 ) -> RequestStatusOut | None:
     """`public`: the consumer's view, without the systems the request reached only through
     identifiers linked to the ones it named (`RESOLUTION.linked_only`): the business's
-    knowledge of who is linked to whom is not the requester's to read. Operators see all."""
+    knowledge of who is linked to whom is not the requester's to read; and with the systems
+    the quiet period settled counted as done (`quiet_systems`): whether a vendor holds the
+    person is not the requester's to read either. Operators see all, and those systems under
+    `not_asked`, uncounted."""
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
     if event is None:
         return None
     resolution = by_sk.get(keys.RESOLUTION_SK)
-    systems = [s for s in proofs(items, covering or {}) if s.counted]
+    every = proofs(items, covering or {})
+    systems = [s for s in every if s.counted]
+    quiet: set[str] = set()  # settled by the quiet period: read as done in the public view
     if public and resolution is not None:
+        quiet = quiet_systems(resolution, every)
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]
-    done = sum(1 for s in systems if s.state == "done")
+        quiet -= hidden
+    done = sum(1 for s in systems if s.state == "done") + len(quiet)
     failed = sum(1 for s in systems if s.state == FAILED)
     denial = by_sk.get(DENIAL_SK)
     status: RequestStatus
@@ -215,7 +236,7 @@ def aggregate(
         received_at=event["received_at"],
         deadline=event["deadline"],
         completed_at=completed_at,
-        systems_total=len(systems),
+        systems_total=len(systems) + len(quiet),
         systems_done=done,
         systems_failed=failed,
         denied_at=denial.get("denied_at") if denial else None,

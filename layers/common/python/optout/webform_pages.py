@@ -72,6 +72,12 @@ def _page(title: str, body: str) -> str:
     )
 
 
+GPC_HONORED: Final = (
+    "<p><strong>Opt-Out Request Honored</strong>: your browser's Global Privacy Control "
+    "signal also opts you out of sale, sharing and targeted advertising.</p>"
+)
+
+
 def confirmation_page(answer: dict[str, Any]) -> str:
     rid, deadline = escape(answer["request_id"]), escape(answer["deadline"])
     return _page(
@@ -79,9 +85,12 @@ def confirmation_page(answer: dict[str, Any]) -> str:
         "<h1>We received your opt-out request</h1>"
         f"<p>Request ID: <strong>{rid}</strong></p>"
         f"<p>We will complete it by <strong>{deadline}</strong>.</p>"
+        # A request that carried Sec-GPC: 1 says the signal was honoured (CCPA §7025), as the
+        # banner does (web/banner.js): the page is where a no-JavaScript webform learns it.
+        + (GPC_HONORED if answer.get("gpc_honored") else "")
         # Relative to the page's own URL (<base>/v1/opt-out), so the link keeps an execute-api
         # stage prefix (/prod/v1/...) as well as working behind the edge's own domain.
-        f'<p><a href="requests/{rid}">Check the status of your request</a></p>',
+        + f'<p><a href="requests/{rid}">Check the status of your request</a></p>',
     )
 
 

@@ -32,7 +32,7 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Idempotency-Key": {
         "description": "1-255 printable characters. A retry with the same key and body stores "
         "nothing new and gets the first answer (same request_id); the same key with another "
-        "body for the same caller is a 409 conflict.",
+        "body (or the same body with another Sec-GPC) for the same caller is a 409 conflict.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     },
     "Sec-GPC": {

@@ -128,7 +128,8 @@ class ImportService:
             evidence={"jurisdiction": row.jurisdiction or "US-CA", "imported": imported},
             fingerprint=self._fingerprint(raw),
             response={"request_id": request_id, "status": "received",
-                      "received_at": iso(received), "deadline": deadline.isoformat()},
+                      "received_at": iso(received), "deadline": deadline.isoformat(),
+                      "gpc_honored": False},
         )  # fmt: skip
         return event.to_item(self._retention)
 
