@@ -221,7 +221,7 @@ def post_export_identity(body: ExportIdentityIn) -> dict[str, Any]:
 
 @app.post("/v1/admin/exports/range", summary="Operators: the records of a date range (paged)")
 def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
-    return services().export.range(body.from_, body.to, body.cursor)
+    return services().export.range(body.from_, body.to, body.cursor, _seconds_left)
 
 
 @app.post("/v1/admin/imports", summary="Operators: a batch of historical opt-outs")

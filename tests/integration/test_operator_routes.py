@@ -3,7 +3,7 @@ IAM only, allow-listed callers only, no identifier values out but the one asked 
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 
 from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
+from optout.ops.export import PAGE_QUERIES, ExportService
 from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
@@ -283,6 +285,67 @@ def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None
     # Then every request comes exactly once, over more than one page, and no email with it
     assert sorted(seen) == sorted(made) and pages > 1
     assert answer["progress"] == {"done": 1, "total": 1, "unit": "days"}
+
+
+def queries_of(pipe: Pipeline) -> list[str]:
+    """Names of the DynamoDB Queries the pipe's client makes from now on."""
+    calls: list[str] = []
+    pipe.aws.dynamodb.meta.events.register(
+        "before-call.dynamodb.Query", lambda model, **_: calls.append(model.name)
+    )
+    return calls
+
+
+def test_a_range_export_of_a_quiet_stretch_answers_within_its_query_bound_with_a_cursor(
+    pipe: Pipeline,
+) -> None:
+    # Given a range of 799 quiet days (16 day-shards each: 12,784 Queries if read in one call)
+    exports = ExportService(Table(pipe.aws.dynamodb, pipe.aws.table_name), b"k" * 32)
+    queries = queries_of(pipe)
+    # When its first page is asked for
+    answer = exports.range(date(2025, 1, 1), date(2027, 3, 10), None)
+    # Then the page stops at the Query bound, holds nothing, and gives a cursor to go on from
+    assert len(queries) == PAGE_QUERIES
+    assert answer["records"] == [] and answer["cursor"] is not None
+    days = PAGE_QUERIES // len(keys.DAY_SHARDS)
+    assert answer["progress"] == {"done": days, "total": 799, "unit": "days"}
+
+
+def test_a_range_export_page_ends_when_the_function_runs_low_on_time(pipe: Pipeline) -> None:
+    exports = ExportService(Table(pipe.aws.dynamodb, pipe.aws.table_name), b"k" * 32)
+    queries = queries_of(pipe)
+    # When the function has less time left than a page's margin
+    answer = exports.range(date(2026, 1, 1), date(2026, 1, 31), None, lambda: 1.0)
+    # Then the page makes one Query (so the cursor still moves on) and answers
+    assert len(queries) == 1 and answer["cursor"] is not None
+    again = exports.range(date(2026, 1, 1), date(2026, 1, 31), answer["cursor"], lambda: 1.0)
+    assert len(queries) == 2 and again["cursor"] != answer["cursor"]
+
+
+def test_a_sparse_range_export_follows_empty_pages_to_every_request_once(pipe: Pipeline) -> None:
+    # Given 3 opt-outs today, after 39 quiet days
+    made = {pipe.post("/v1/opt-out", {"email": f"s{n}@example.com"})["request_id"]
+            for n in range(3)}  # fmt: skip
+    today = datetime.now(UTC).date()
+    body = {"from": (today - timedelta(days=39)).isoformat(), "to": today.isoformat()}
+    queries = queries_of(pipe)
+    # When an operator exports the 40 days, following each cursor
+    seen: list[str] = []
+    empty = 0
+    cursor = None
+    while True:
+        before = len(queries)
+        answer = ok(call(pipe, "POST", "/v1/admin/exports/range",
+                         {**body, **({"cursor": cursor} if cursor else {})}))  # fmt: skip
+        assert len(queries) - before <= PAGE_QUERIES
+        seen += [r["request_id"] for r in answer["records"] if r["record"] == "request"]
+        empty += not answer["records"]
+        cursor = answer["cursor"]
+        if cursor is None:
+            break
+    # Then pages without records carried the cursor on, and every request came once
+    assert empty >= 2 and sorted(seen) == sorted(made)
+    assert answer["progress"] == {"done": 40, "total": 40, "unit": "days"}
 
 
 def test_a_forged_export_cursor_is_refused(pipe: Pipeline) -> None:

@@ -5,6 +5,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from optout.store.codec import Item, serialize
+from optout.store.conditional import retry_conflicts
 from optout.store.table import Table
 
 
@@ -59,16 +60,19 @@ class Cancelled(Exception):
 
 
 def write(table: Table, operations: list[dict[str, Any]]) -> None:
-    """All or nothing; raises Cancelled when a condition fails (nothing is written)."""
+    """All or nothing; raises Cancelled when a condition fails (nothing is written). One
+    cancelled only by a conflict with another transaction is tried again a few times."""
     if not operations:
         return
     try:
-        table.client.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
+        retry_conflicts(
+            lambda: table.client.transact_write_items(TransactItems=operations)  # type: ignore[arg-type]
+        )
     except ClientError as error:
         if error.response["Error"]["Code"] != "TransactionCanceledException":
             raise
         reasons = error.response.get("CancellationReasons") or []
         failed = [n for n, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
         if not failed and reasons:
-            raise  # cancelled for another reason (a conflict, throttling): let the caller retry
+            raise  # cancelled for another reason (throttling, conflicts past the retries)
         raise Cancelled(failed) from None
