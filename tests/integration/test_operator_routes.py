@@ -148,6 +148,24 @@ def test_a_request_every_system_confirmed_cannot_be_denied_afterwards(pipe: Pipe
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "completed"
 
 
+def test_a_request_a_system_confirmed_cannot_be_denied_as_it_was_complied_with_in_part(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out one system confirmed while the others have not answered yet
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    work(pipe, QUEUE_KEYS[0], Vendor())
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert status["status"] != "completed" and status["systems_done"] >= 1
+    # When an operator tries to deny it
+    answer = deny(pipe, request_id)
+    # Then it is refused (review s13 law 7): it was complied with in part, nothing is written
+    assert answer["statusCode"] == 409
+    assert json_body(answer)["error"]["field"] == "request_id"
+    assert "in part" in json_body(answer)["error"]["message"]
+    assert not [i for i in pipe.items("REQ#") if i["sk"] == "DENIAL"]
+
+
 def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -> None:
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     pipe.resolve()

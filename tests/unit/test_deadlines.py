@@ -16,6 +16,7 @@ from optout.deadlines import (
     deadline_at,
     deadline_for,
     received_on,
+    strictest_deadline_at,
 )
 
 
@@ -182,3 +183,14 @@ def test_an_evening_request_in_california_counts_from_its_own_day() -> None:
     assert deadline_at(moment, "US-CA") == deadline_for(date(2026, 11, 29), "US-CA")
     assert deadline_at(moment, "US-CA") < deadline_for(moment.date(), "US-CA")
     assert deadline_at(moment, None) == deadline_at(moment, "US-CA")
+
+
+def test_a_geolocated_state_never_gets_a_later_deadline_than_california() -> None:
+    moment = datetime(2026, 11, 30, 22, 38, tzinfo=UTC)
+    assert strictest_deadline_at(moment, "US-IA") == deadline_at(moment, "US-CA")
+    assert strictest_deadline_at(moment, "US-VA") == deadline_at(moment, "US-CA")
+    assert strictest_deadline_at(moment, None) == deadline_at(moment, "US-CA")
+    # Whatever the located state's rule, the earlier of it and California's
+    for state in ("US-CO", "US-IA", "US-XX"):
+        found = strictest_deadline_at(moment, state)
+        assert found == min(deadline_at(moment, state), deadline_at(moment, "US-CA"))

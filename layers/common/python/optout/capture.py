@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optout import identifiers as ids
-from optout.deadlines import deadline_at
+from optout.deadlines import deadline_at, strictest_deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, sanitise_agent
@@ -301,7 +301,10 @@ class CaptureService:
         elif draft.token_refused:
             record["identity_token"] = {"left_out": draft.token_refused}
         record["agent"] = sanitise_agent(draft.payload.get("agent"))  # only opt-outs have one
-        deadline = deadline_at(ctx.received_at, record["jurisdiction"])
+        if draft.jurisdiction:  # stated by the caller: its own rule
+            deadline = deadline_at(ctx.received_at, draft.jurisdiction)
+        else:  # geolocated (or unknown): the place of the request, not the residence
+            deadline = strictest_deadline_at(ctx.received_at, record["jurisdiction"])
         event = CapturedEvent(
             request_id=request_id,
             event_type=draft.event_type,

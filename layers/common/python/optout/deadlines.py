@@ -16,6 +16,11 @@ The other state laws give 45 calendar days to respond (Iowa 90); each may be ext
 which a business must announce: the deadline here never assumes an extension. An unknown
 jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the sources.
 
+A jurisdiction is where the request came from, not where the consumer lives: the CCPA protects
+a California resident who is travelling or behind a VPN. So a state only geolocated (CloudFront's
+viewer region, not given by the caller) gets the earlier of its own deadline and California's
+(`strictest_deadline_at`); only a jurisdiction the caller states gets its own rule alone.
+
 The count starts on the day the request was received there, not in UTC: an evening request
 in California is already the next day in UTC, and counting from that date would give one day
 more. The date is read at the state's westernmost standard-time offset, fixed (summer time is
@@ -153,6 +158,12 @@ def start_of(day: date, jurisdiction: str | None) -> datetime:
 def deadline_at(moment: datetime, jurisdiction: str | None) -> date:
     """The deadline of a request received at `moment` (timezone-aware)."""
     return deadline_for(received_on(moment, jurisdiction), jurisdiction)
+
+
+def strictest_deadline_at(moment: datetime, geolocated: str | None) -> date:
+    """The deadline of a request whose jurisdiction was only geolocated: the earlier of the
+    located state's and California's (the consumer may be a Californian elsewhere)."""
+    return min(deadline_at(moment, geolocated), deadline_at(moment, DEFAULT_JURISDICTION))
 
 
 def deadline_for(received: date, jurisdiction: str | None) -> date:

@@ -62,8 +62,12 @@ def evidence(
     policy_version: str,
     store_ip: bool,
 ) -> dict[str, str | None]:
+    located = None if jurisdiction else ctx.edge_jurisdiction
     return {
-        "jurisdiction": jurisdiction or ctx.edge_jurisdiction,
+        "jurisdiction": jurisdiction or located,
+        # Where the jurisdiction came from: the caller stated it ("request"), or CloudFront
+        # located the request ("geolocation": the deadline is then at least California's).
+        "jurisdiction_from": "request" if jurisdiction else ("geolocation" if located else None),
         "user_agent": (ctx.user_agent or "")[:MAX_USER_AGENT] or None,
         "page_url": sanitise_page_url(page_url),
         "policy_version": sanitise_policy_version(policy_version),

@@ -8,8 +8,11 @@ and a reminder lets the deadline watch move it in the §7102 ledger at its next 
 Denying does not opt anyone back in: what a system already confirmed stays (an opt-out honoured
 is never a harm), and the person's own later choices decide their state as before. A request
 every system has confirmed (`completed`) was complied with, so it cannot be denied afterwards:
-the record and the §7102 figures would say the opposite of what happened (409). One that is
-still open (received, processing) or failed can be.
+the record and the §7102 figures would say the opposite of what happened (409). Nor can one that
+any system has confirmed (still processing, or failed at another system): it was complied with
+in part, and a denial would move it from "complied with in part" to "denied" in the figures and
+tell the consumer "denied" (review s13 law 7). Only a request no system has confirmed yet
+(received, processing or failed with nothing done) can be denied.
 
 The reason text is evidence, not a notes field: at most 500 characters, one line, and refused
 when it holds what looks like an email address or a phone number (the field is named, the
@@ -66,6 +69,11 @@ class DenialService:
         if status is not None and status.status == "completed":
             raise Conflict(
                 "this request was already complied with: every system confirmed it",
+                field="request_id",
+            )
+        if status is not None and status.systems_done > 0:
+            raise Conflict(
+                "this request was already complied with in part: a system confirmed it",
                 field="request_id",
             )
         expires = int(event["expires_at"])
