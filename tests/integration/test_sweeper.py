@@ -355,3 +355,80 @@ def test_a_request_ahead_of_the_watchs_cursor_or_already_folded_gets_no_reminder
     # Then neither run reminds the watch of anything: it enrols the one and folded the other,
     # and a link is no request
     assert (before.unenrolled, after.unenrolled, reminders(pipe)) == ([], [], planned)
+
+
+# -- a redrive bounded by the resolver's deadline ------------------------------------------------
+
+
+class Ticks:
+    """The resolver's time.monotonic(): before any deadline for `calls` calls, then past it."""
+
+    def __init__(self, calls: int) -> None:
+        self.left = calls
+
+    def __call__(self) -> float:
+        if self.left:
+            self.left -= 1
+            return 0.0
+        return 1e12
+
+
+def lost_opt_outs(pipe: Pipeline, count: int) -> list[str]:
+    """Opt-outs whose stream records are lost, and the one redrive event the sweep writes."""
+    made = [pipe.post("/v1/opt-out", {"email": f"lost{n}@example.com"})["request_id"]
+            for n in range(count)]  # fmt: skip
+    pipe.event_records()  # read and dropped
+    report = sweep(pipe, LATER).sweep()
+    assert sorted(report.unresolved) == sorted(made) and len(report.redrive_events) == 1
+    return made
+
+
+def resolutions(pipe: Pipeline) -> dict[str, dict[str, Any]]:
+    return {str(i["pk"]).removeprefix("REQ#"): i for i in pipe.aws.items()
+            if i["sk"] == keys.RESOLUTION_SK}  # fmt: skip
+
+
+def redrive_events(pipe: Pipeline) -> list[dict[str, Any]]:
+    return [i for i in pipe.aws.items()
+            if i["sk"] == keys.EVENT_SK and i.get("event_type") == "redrive"]  # fmt: skip
+
+
+def test_a_redrive_past_its_deadline_leaves_the_rest_to_a_follow_up_event(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three lost opt-outs in one redrive event
+    made = lost_opt_outs(pipe, 3)
+    (first,) = redrive_events(pipe)
+    # When the resolver reaches its deadline after the first reference
+    monkeypatch.setattr("optout.resolver.service.monotonic", Ticks(1))
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then one request is resolved, and the event names a follow-up redrive of the other two
+    done = resolutions(pipe)
+    assert len(set(made) & set(done)) == 1
+    record = done[first["request_id"]]
+    assert record["redriven_events"] == 1 and record["continued_by"]
+    (follow_up,) = [e for e in redrive_events(pipe) if e["request_id"] != first["request_id"]]
+    assert follow_up["request_id"] == record["continued_by"]
+    assert sorted(follow_up["operation"]["requests"].split()) == sorted(set(made) - set(done))
+    # And the resolver, with time enough, resolves the rest from the follow-up
+    monkeypatch.setattr("optout.resolver.service.monotonic", lambda: 0.0)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    done = resolutions(pipe)
+    assert set(made) <= set(done)
+    assert done[follow_up["request_id"]]["redriven_events"] == 2
+    assert "continued_by" not in done[follow_up["request_id"]]
+
+
+def test_a_retried_redrive_past_its_deadline_writes_no_second_follow_up(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost_opt_outs(pipe, 2)
+    records = pipe.event_records()
+    # When the redrive record is handled twice (the stream's retry), both times out of time
+    monkeypatch.setattr("optout.resolver.service.monotonic", Ticks(0))
+    pipe.resolve(records)
+    pipe.resolve(records)
+    # Then there is one follow-up, holding both requests
+    events = redrive_events(pipe)
+    assert len(events) == 2
+    assert len(events[0]["operation"]["requests"].split()) == 2

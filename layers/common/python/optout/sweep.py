@@ -252,11 +252,17 @@ def first_shard(now: datetime) -> int:
     return int(now.timestamp() // RUN_PERIOD_SECONDS) * SHARD_STEP % len(keys.DAY_SHARDS)
 
 
-def redrive(table: Table, refs: list[tuple[str, str]], now: datetime, retention_days: int) -> str:
+def redrive(
+    table: Table,
+    refs: list[tuple[str, str]],
+    now: datetime,
+    retention_days: int,
+    request_id: str | None = None,
+) -> str:
     """One `redrive` event for ("request", request id), ("job", "<request_id>:<system>") and
     ("reopen", request id) references, which the resolver carries out from the stream; returns
-    its request id."""
-    request_id = str(uuid.uuid4())
+    its request id (a new one unless given: an event of that id already there is kept)."""
+    request_id = request_id or str(uuid.uuid4())
     operation = {
         "requests": " ".join(ref for kind, ref in refs if kind == "request"),
         "jobs": " ".join(ref for kind, ref in refs if kind == "job"),

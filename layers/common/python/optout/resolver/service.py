@@ -62,6 +62,7 @@ DAY = 86_400
 MAX_REPLAY_JOBS = 200
 REPLAY_CHUNK = 10
 REPLAY_NAMESPACE = uuid.UUID("5d0f6a52-8a3e-4c1e-9b7a-6f2d1c3b4a59")  # follow-up ids
+REDRIVE_NAMESPACE = uuid.UUID("0c6f3f0e-2b1d-4a8e-9f47-3d5be7a1c902")  # follow-up redrive ids
 
 
 @dataclass(frozen=True)
@@ -602,11 +603,24 @@ class Resolver:
     ) -> Resolution:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
         pending jobs' messages sent again, requests whose cited job proved nothing re-opened
-        (`_reopen`). All are safe to repeat."""
+        (`_reopen`). All are safe to repeat.
+
+        Bounded like a replay: no reference starts after `deadline` (time.monotonic()); the
+        ones left go into a follow-up redrive event, which this one's resolution names
+        (`continued_by`). A request reference is a full resolution (some 25 AWS calls), so the
+        sweep's 100 per event could outlast the resolver's 60 s."""
         requests, jobs = redrive_refs(operation)
         resolved = sent = 0
         reopened = sum(self._reopen(r, pending) for r in reopen_refs(operation))
-        for lost in requests:
+        left: list[tuple[str, str]] = []
+
+        def late() -> bool:
+            return deadline is not None and monotonic() >= deadline
+
+        for n, lost in enumerate(requests):
+            if late():
+                left = [("request", r) for r in requests[n:]]
+                break
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
             already = key in batch_get(self._table, [key], consistent=True)
@@ -615,7 +629,10 @@ class Resolver:
             self.process(event, pending, deadline)
             resolved += 1
         queue_keys = {s.name: s.queue_key for s in self._systems.systems}
-        for job_request, system in jobs:
+        for n, (job_request, system) in enumerate(jobs):
+            if left or late():
+                left += [("job", f"{r}:{s}") for r, s in jobs[n:]]
+                break
             job = delivery.get_job(self._table, job_request, system)
             if job is None or job.get("status") != "pending" or system not in queue_keys:
                 continue
@@ -625,6 +642,13 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "redriven_events": resolved, "redriven_jobs": sent}
         if reopened:
             outcome["reopened"] = reopened
+        if left:  # its id comes from this event's and is written only if absent: a retry of
+            # this event writes no second one (the sweep's later checks find anything missed)
+            follow_up = str(uuid.uuid5(REDRIVE_NAMESPACE, request_id))
+            outcome["continued_by"] = redrive(self._table, left, self._clock(), self._retention,
+                                              follow_up)  # fmt: skip
+            logger.info("redrive continues", resolved=resolved, left=len(left),
+                        continued_by=follow_up)  # fmt: skip
         self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
