@@ -449,8 +449,11 @@ def test_report_prints_the_years_figures_from_the_metrics_route(
     assert "| Received | 1 | 0 | 1 | 0 | 0 |" in markdown.out
     assert "| Still open | 1 |" in markdown.out
     rows = list(csv.DictReader(table_csv.out.splitlines()))
-    received = [r for r in rows if (r["measure"], r["source_or_system"]) == ("received", "all")]
-    assert [r["value"] for r in received] == ["1"]
+    received = {r["section"]: r["value"] for r in rows
+                if (r["measure"], r["source_or_system"]) == ("received", "all")}  # fmt: skip
+    # (a sale-only opt-out: none on the rows of requests to limit, review s13 law 2)
+    assert received == {"requests": "1", "limit_requests": "0"}
+    assert "## Requests to limit the use of sensitive personal information" in markdown.out
 
 
 def test_the_reports_system_figures_say_they_count_requests_after_replays(

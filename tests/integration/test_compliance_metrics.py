@@ -33,7 +33,7 @@ def seed_year(table: Table) -> None:
     seed_request(table, 6, day("2026-01-12"), "failed", source="gpc", after=h(3))
     seed_request(table, 7, day("2026-01-13"), "completed", source="agent", after=h(100))
     seed_request(table, 8, day("2026-01-14"), "processing", source="agent")
-    # Not 2026's, or not an opt-out request:
+    # Not 2026's, or not an opt-out request (12 is a request to limit: its own figures):
     seed_request(table, 9, day("2025-12-31"), "completed", after=h(5))
     seed_request(table, 10, day("2026-01-03"), "completed", event_type="links")
     seed_request(table, 11, day("2026-01-03"), "completed", source="banner",
@@ -59,6 +59,10 @@ def test_the_year_figures_equal_the_hand_computed_ones(table: Table) -> None:
         "failed": 1, "open": 1, "repeats": 0,
         "days_to_respond": {"responses": 6, "median": 1.04, "mean": 1.46},
     }  # fmt: skip
+    # And the request to limit (12) on its own rows (§7102(a)(1)(E)-(F)), in none of the above
+    limit = found["limit_requests"]
+    assert (limit["received"], limit["complied_whole"], limit["denied"]) == (1, 1, 0)
+    assert limit["days_to_respond"]["responses"] == 1
     banner = found["by_source"]["banner"]
     assert (banner["received"], banner["complied_whole"]) == (2, 2)
     assert banner["days_to_respond"] == {"responses": 2, "median": 1.21, "mean": 1.21}

@@ -148,6 +148,28 @@ def test_a_request_every_system_confirmed_cannot_be_denied_afterwards(pipe: Pipe
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "completed"
 
 
+def test_a_request_to_limit_can_be_denied_and_is_counted_denied_on_its_own_rows(
+    pipe: Pipeline,
+) -> None:
+    # Given a request to limit the use of sensitive data only (review s13 law 2)
+    body = {"email": EMAIL, "purposes": ["limit_sensitive"]}
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    watch(pipe)
+    year = str(datetime.now(UTC).year)
+    before = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    # When an operator denies it as fraudulent (§7027(f))
+    assert ok(deny(pipe, request_id))["status"] == "denied"
+    watch(pipe, datetime.now(UTC) + timedelta(minutes=10))
+    after = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    # Then it is counted on the limit rows, received then denied, and not as an opt-out
+    assert (before["limit_requests"]["received"], before["limit_requests"]["open"]) == (1, 1)
+    assert (after["limit_requests"]["received"], after["limit_requests"]["denied"]) == (1, 1)
+    assert after["requests"]["received"] == 0
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert status["status"] == "denied"
+
+
 def test_a_request_a_system_confirmed_cannot_be_denied_as_it_was_complied_with_in_part(
     pipe: Pipeline,
 ) -> None:

@@ -177,3 +177,19 @@ def request_reads(aws: Aws) -> list[str]:
 
 
 __all__ = ["batch_put"]
+
+
+def test_a_request_to_limit_sensitive_data_past_its_deadline_is_overdue(table: Table) -> None:
+    # Given a request to limit the use of sensitive data only (§7027(g)(1): 15 business days),
+    # failed at a system past its deadline, and one still due in two days (review s13 law 2)
+    limit = {"limit_sensitive": True}
+    late = seed_request(table, 1, at("2026-11-05"), "failed", deadline=date(2026, 11, 28),
+                        opt_out=limit)  # fmt: skip
+    soon = seed_request(table, 2, at("2026-11-06"), "processing", deadline=date(2026, 12, 1),
+                        opt_out=limit)  # fmt: skip
+    # When the watch runs
+    report = watch(table).run()
+    # Then the first is overdue (the alarm's figure) and the second due soon, both reminded
+    assert [c.request_id for c in report.overdue] == [late.request_id]
+    assert [c.request_id for c in report.due_soon] == [soon.request_id]
+    assert {r["request_id"] for r in reminders(table)} == {late.request_id, soon.request_id}

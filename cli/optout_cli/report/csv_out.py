@@ -22,6 +22,13 @@ def render(figures: dict[str, Any]) -> str:
         for key in ("median", "mean"):
             writer.writerow([year, "requests", f"{key}_days_to_respond", scope,
                              found["days_to_respond"][key]])  # fmt: skip
+    limit = figures.get("limit_requests")  # requests to limit (§7102(a)(1)(E)-(F))
+    if limit is not None:
+        for measure in MEASURES:
+            writer.writerow([year, "limit_requests", measure, "all", limit[measure]])
+        for key in ("median", "mean"):
+            writer.writerow([year, "limit_requests", f"{key}_days_to_respond", "all",
+                             limit["days_to_respond"][key]])  # fmt: skip
     for week in figures["weekly"]:
         for source in SOURCE_NAMES:
             writer.writerow([year, "weekly", week["week"], source, week[source]])

@@ -37,6 +37,7 @@ def render(figures: dict[str, Any]) -> str:
         _alert(watch, year),
         "<h2>§7102 figures</h2>",
         _figures_table(total, figures["by_source"]),
+        *_limit_section(figures.get("limit_requests")),
         "<h2>Requests per week, by source</h2>",
         _figure(charts.weekly_by_source(figures["weekly"]),
                 "Requests received each ISO week; colours are the request's source."),
@@ -96,6 +97,29 @@ def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
         f'<table class="figures"><thead><tr><th scope="col"></th><th scope="col">All</th>'
         f"{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
     )
+
+
+def _limit_section(limit: dict[str, Any] | None) -> list[str]:
+    """Requests to limit the use of sensitive personal information (§7102(a)(1)(E)-(F)); none
+    from a server before 2026-11-30."""
+    if limit is None:
+        return []
+    rows = [
+        ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
+        ("complied_whole", "… in whole"), ("complied_part", "… in part"),
+        ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
+        ("repeats", "Repeats, in no row above (asked nothing new)"),
+    ]  # fmt: skip
+    lines = [f'<tr><td class="key">{label}</td><td>{limit[key]}</td></tr>' for key, label in rows]
+    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
+        value = days(limit["days_to_respond"][key])
+        lines.append(f'<tr><td class="key">{label}</td><td>{value}</td></tr>')
+    return [
+        "<h2>Requests to limit the use of sensitive personal information</h2>",
+        "<p>A request that also asks to opt out is in the figures above too.</p>",
+        '<table class="figures"><thead><tr><th scope="col"></th><th scope="col">All</th>'
+        f"</tr></thead><tbody>{''.join(lines)}</tbody></table>",
+    ]
 
 
 def _systems_table(rows: dict[str, dict[str, Any]]) -> str:

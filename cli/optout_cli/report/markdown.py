@@ -31,6 +31,16 @@ def render(figures: dict[str, Any]) -> str:
         cells = [days(total["days_to_respond"][key])]
         cells += [days(by_source[s]["days_to_respond"][key]) for s in SOURCE_NAMES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    limit = figures.get("limit_requests")  # a server before 2026-11-30 sends none
+    if limit is not None:
+        lines += ["", "## Requests to limit the use of sensitive personal information", "",
+                  f"CCPA §7102(a)(1)(E)-(F), received in {year}; a request that also asks to"
+                  " opt out is in the table above too.", "", "| | all |", "|---|---:|"]  # fmt: skip
+        for key, label in rows:
+            lines.append(f"| {label} | {limit[key]} |")
+        for key, label in (("median", "Median days to respond"),
+                           ("mean", "Mean days to respond")):  # fmt: skip
+            lines.append(f"| {label} | {days(limit['days_to_respond'][key])} |")
     lines += ["", "## Systems (requests per system, as they stand, after replays)", "",
               "| system | done | failed | in progress | done of final | overdue |",
               "|---|---:|---:|---:|---:|---:|"]  # fmt: skip

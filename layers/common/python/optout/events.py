@@ -125,10 +125,28 @@ def fingerprint(secret: bytes, route: str, payload: dict[str, Any]) -> str:
 REQUEST_EVENTS = ("opt_out", "consent")
 
 
+LIMIT_PURPOSE = "limit_sensitive"
+
+
 def is_request(event: Item) -> bool:
-    """An opt-out of sale, sharing, targeted advertising or profiling (what the §7102 figures,
-    the deadline watch and a denial count as a request)."""
+    """A request with a legal deadline: an opt-out (`asks_opt_out`) or a request to limit the
+    use of sensitive personal information (`asks_limit`, CCPA §7027). What the deadline watch
+    reminds of and alarms on, the §7102 figures count, and an operator may deny."""
+    return asks_opt_out(event) or asks_limit(event)
+
+
+def asks_opt_out(event: Item) -> bool:
+    """An opt-out of sale, sharing, targeted advertising or profiling (the §7102 figures'
+    "requests to opt out")."""
     if event.get("event_type") not in REQUEST_EVENTS:
         return False
     choices = event.get("opt_out") or {}
     return any(choices.get(p) is True for p in SALE_SHARE_PURPOSES)
+
+
+def asks_limit(event: Item) -> bool:
+    """A request to limit the use and disclosure of sensitive personal information (§7027;
+    counted on its own rows, §7102(a)(1)(E)-(F)). A request can ask both."""
+    if event.get("event_type") not in REQUEST_EVENTS:
+        return False
+    return (event.get("opt_out") or {}).get(LIMIT_PURPOSE) is True

@@ -8,7 +8,11 @@ request on the evening of 31 December belongs to that year's figures and week.
 §7102 asks, per calendar year, how many requests to opt out of sale/sharing were received,
 complied with in whole or in part, and denied, and the median or mean days to respond. A
 request counts when it asks to opt out of sale, sharing, targeted advertising or profiling
-(a limit-only or opt-in-only choice is not an opt-out request). Its outcome:
+(`n.`/`h.` counters: the opt-out figures). A request to limit the use of sensitive personal
+information (§7102(a)(1)(E)-(F)) is counted on its own counters (`l.`/`lh.`: the limit figures)
+with the same outcome and days; a request that asks both is counted in both, once in each. The
+per-system counts (`s.`) are those of opt-out requests only (a limit-only request is in none).
+An opt-in-only choice is not counted. Its outcome:
 
 - `complied_whole`: every system holds the opt-out (status completed);
 - `complied_part`: a system failed for good but at least one holds it (status failed);
@@ -47,7 +51,7 @@ from typing import Literal
 
 from optout.api_models import RequestStatusOut
 from optout.deadlines import received_on
-from optout.events import is_request
+from optout.events import asks_limit, asks_opt_out, is_request
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
@@ -70,6 +74,8 @@ class Contribution:
     systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
     repeat: bool = False  # asked nothing an earlier request's job did not already carry
     received_on: str = ""  # the date the deadline counts from (yyyy-mm-dd)
+    opt_out: bool = True  # asks to opt out (sale, share, targeted ads, profiling)
+    limit: bool = False  # asks to limit the use of sensitive personal information (§7027)
 
     @property
     def day(self) -> str:
@@ -87,21 +93,30 @@ class Contribution:
 
     def counters(self) -> dict[str, int]:
         """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
-        h.<source>.<hours>, s.<system>.<state>; a repeat: n.<source>.repeat alone."""
+        h.<source>.<hours> for an opt-out, l.<source>.<outcome>, lh.<source>.<hours> for a
+        request to limit, s.<system>.<state> for an opt-out; a repeat: n. / l.<source>.repeat
+        alone."""
+        rows = [row for row, asked in (("n", self.opt_out), ("l", self.limit)) if asked]
+        hours_row = {"n": "h", "l": "lh"}
         if self.repeat:
-            return {f"n.{self.source}.repeat": 1}
-        found = {f"n.{self.source}.received": 1, f"n.{self.source}.{self.outcome}": 1}
-        if self.hours is not None:
-            found[f"h.{self.source}.{self.hours}"] = 1
-        for system, state in self.systems.items():
-            found[f"s.{system}.{state}"] = 1
+            return {f"{row}.{self.source}.repeat": 1 for row in rows}
+        found: dict[str, int] = {}
+        for row in rows:
+            found[f"{row}.{self.source}.received"] = 1
+            found[f"{row}.{self.source}.{self.outcome}"] = 1
+            if self.hours is not None:
+                found[f"{hours_row[row]}.{self.source}.{self.hours}"] = 1
+        if self.opt_out:  # the per-system figures stay those of the opt-out requests
+            for system, state in self.systems.items():
+                found[f"s.{system}.{state}"] = 1
         return found
 
 
 def contribution_of(
     items: list[Item], covering: dict[tuple[str, str], Item]
 ) -> Contribution | None:
-    """None for anything that is not an opt-out request (links, replays, opt-ins)."""
+    """None for anything that is not a request to opt out or to limit (links, replays,
+    opt-ins)."""
     event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
     if event is None or not is_request(event):
         return None
@@ -124,6 +139,8 @@ def contribution_of(
         systems={s.system: s.state for s in systems},
         repeat=_repeat(resolution, outcome) and not any(s.own for s in systems),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
+        opt_out=asks_opt_out(event),
+        limit=asks_limit(event),
     )
 
 

@@ -1,4 +1,5 @@
-"""Denying an opt-out request (CCPA §7026(e)), with its reason kept as evidence (§7101).
+"""Denying an opt-out request (CCPA §7026(e)) or a request to limit the use of sensitive
+personal information (§7027(f)), with its reason kept as evidence (§7101).
 
 A business may deny an opt-out only on a documented, good-faith belief that it is fraudulent,
 and must keep the basis of the denial. The denial is one item on the request (`DENIAL`: who,
@@ -64,7 +65,9 @@ class DenialService:
         if event is None:
             raise NotFound("no request with this request_id", field="request_id")
         if not is_request(event):
-            raise Conflict("only an opt-out request can be denied", field="request_id")
+            raise Conflict(
+                "only a request to opt out or to limit can be denied", field="request_id"
+            )
         status = aggregate(request_id, items, covering)
         if status is not None and status.status == "completed":
             raise Conflict(

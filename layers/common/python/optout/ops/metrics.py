@@ -42,6 +42,9 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
     """Sum the ledgers (pure: tests compare it with figures computed by hand)."""
     counts: Counter[str] = Counter()
     hours: dict[str, Counter[int]] = {source: Counter() for source in SOURCES}
+    # Requests to limit the use of sensitive personal information (§7102(a)(1)(E)-(F)).
+    limit_counts: Counter[str] = Counter()
+    limit_hours: Counter[int] = Counter()
     weekly: dict[str, Counter[str]] = {}
     systems: dict[str, Counter[str]] = {}
     for ledger in ledgers:
@@ -59,6 +62,10 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
                 hours[first][int(second)] += value
             elif kind == "s":
                 systems.setdefault(first, Counter())[second] += value
+            elif kind == "l":
+                limit_counts[f"{first}.{second}"] += value
+            elif kind == "lh":
+                limit_hours[int(second)] += value
     # The watch's overdue requests received in this year only (a status written before it
     # split them by year has none): another year's are not this year's figures.
     mine: Item = (watch.get("overdue_by_year") or {}).get(str(year)) or {}
@@ -77,6 +84,8 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
             for week in sorted(weekly)
         ],
         "days_to_respond_histogram": _histogram(hours.values()),
+        "limit_requests": _outcomes(limit_counts, SOURCES)
+        | {"days_to_respond": _days([limit_hours])},
         "systems": {
             name: {state: found.get(state, 0) for state in SYSTEM_STATES}
             | {"success_rate": _rate(found), "overdue": int(overdue.get(name, 0))}
