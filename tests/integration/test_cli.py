@@ -456,6 +456,52 @@ def test_report_prints_the_years_figures_from_the_metrics_route(
     assert "## Requests to limit the use of sensitive personal information" in markdown.out
 
 
+def test_the_report_shows_californias_sale_and_sharing_opt_outs_apart_from_all_requests(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a Colorado opt-out of profiling only and a California opt-out of sale, folded
+    # (review s13 law 4: the report counted both as CCPA requests to opt out of sale/sharing)
+    pipe.post("/v1/opt-out", {"email": "prof1@example.com", "purposes": ["profiling"],
+                              "jurisdiction": "US-CO"})  # fmt: skip
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"], "jurisdiction": "US-CA"})
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(backfill_days=2),
+          clock=lambda: later).run()  # fmt: skip
+    year = str(later.year)
+    # When the operator asks for the year's report in each format
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    assert markdown.code == 0, markdown.err
+    # Then California's figure counts the one sale opt-out, under a heading that says so, and
+    # the table of all requests says it counts all individuals and purposes: both
+    california = _section(markdown.out, "## California consumers' requests to opt out of sale")
+    assert "CCPA §7102(a)(1)(D)" in california
+    assert "| Received | 1 |" in california
+    everyone = _section(markdown.out, "## All opt-out requests: all individuals, every "
+                        "jurisdiction, every opt-out purpose")  # fmt: skip
+    assert "| Received | 2 | 0 | 2 | 0 | 0 |" in everyone
+    assert "| Another jurisdiction, opt-out of targeted ads or profiling only | 1 |" in markdown.out
+    assert "Partial split" not in markdown.out
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    received = {(r["section"], r["source_or_system"]): r["value"] for r in rows
+                if r["measure"] == "received"}  # fmt: skip
+    assert received[("california_sale_share", "california")] == "1"
+    assert received[("requests", "all")] == "2"
+    assert received[("by_group", "other/ads_profiling_only")] == "1"
+    # And the html report carries the same two headings
+    page = tmp_path / "report.html"
+    ran = cli[1]("report", "--year", year, "--format", "html", "-o", str(page))
+    assert ran.code == 0, ran.err
+    html = page.read_text()
+    assert "<h2>California consumers&#x27; requests to opt out of sale or sharing</h2>" in html
+    assert "<h2>All opt-out requests: all individuals, every jurisdiction" in html
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The Markdown from `heading` to the next heading."""
+    return markdown.split(heading)[1].split("\n## ")[0]
+
+
 def test_the_reports_system_figures_say_they_count_requests_after_replays(
     pipe: Pipeline, cli: tuple[AdminTransport, Cli]
 ) -> None:

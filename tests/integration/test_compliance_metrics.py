@@ -5,7 +5,7 @@ import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from optout.ops.contribution import contribution_of
+from optout.ops.contribution import Contribution, contribution_of
 from optout.ops.ledger import fold_ops, year_ledgers
 from optout.ops.metrics import MetricsService, figures
 from optout.ops.watch import Watch, WatchSettings
@@ -173,3 +173,43 @@ def test_a_years_figures_show_only_that_years_overdue_requests(table: Table) -> 
     assert (this_year["watch"]["overdue_in_year"], last_year["watch"]["overdue_in_year"]) == (0, 1)
     assert this_year["systems"]["braze"]["overdue"] == 0
     assert last_year["systems"]["braze"]["overdue"] == 1
+
+
+class _FoldedBeforeGroups(Contribution):
+    """A contribution as folded before the ledger had jurisdiction and purpose groups."""
+
+    def counters(self) -> dict[str, int]:
+        return {k: v for k, v in super().counters().items() if not k.startswith(("g.", "gh."))}
+
+
+def test_a_request_folded_before_the_groups_makes_the_split_partial_until_its_next_fold(
+    table: Table,
+) -> None:
+    # Given an open request folded before the groups existed (review s13 law 4)
+    seed_request(table, 1, day("2026-01-05"), "processing")
+    found = contribution_of(*load_with_proof(table, request_id_for(1)))
+    assert found is not None
+    before = _FoldedBeforeGroups(**dataclasses.asdict(found))
+    transact.write(table, fold_ops(table, before, None, "2026-01-06T00:00:00.000Z", 2_000_000_000))
+    # Then the year counts it among all requests and says it is in no group: no group
+    # figure is made up for it
+    partial = year_figures(table)
+    assert partial["requests"]["received"] == 1
+    assert partial["split"] == {
+        "complete": False, "requests_not_split": 1, "limit_requests_not_split": 0,
+    }  # fmt: skip
+    assert partial["by_group"]["unknown"]["sale_share"]["received"] == 0
+    # When it completes and is folded again
+    seed_request(table, 1, day("2026-01-05"), "completed", after=timedelta(hours=4))
+    items, covering = load_with_proof(table, request_id_for(1))
+    folded = next(i for i in items if i["sk"] == "FOLDED")
+    again = contribution_of(items, covering)
+    assert again is not None
+    transact.write(table, fold_ops(table, again, folded, "2026-01-07T00:00:00.000Z", 2_000_000_000))
+    # Then it is in its group (no jurisdiction: unknown, not California), once, and the split
+    # is complete
+    whole = year_figures(table)
+    assert whole["requests"]["received"] == 1
+    assert whole["by_group"]["unknown"]["sale_share"]["complied_whole"] == 1
+    assert whole["california_sale_share"]["received"] == 0
+    assert whole["split"]["complete"] is True

@@ -201,6 +201,32 @@ def test_the_metrics_count_a_denial_once_the_watch_has_seen_it(pipe: Pipeline) -
     assert (after["open"], after["denied"], after["received"]) == (0, 1, 1)
 
 
+def test_the_metrics_give_californias_sale_and_sharing_figure_apart_from_all_requests(
+    pipe: Pipeline,
+) -> None:
+    # Given a Colorado opt-out of profiling only, a California opt-out of sale and one of
+    # sharing with no jurisdiction (review s13 law 4: all three were counted as requests to
+    # opt out of sale or sharing)
+    pipe.post("/v1/opt-out", {"email": "prof1@example.com", "purposes": ["profiling"],
+                              "jurisdiction": "US-CO"})  # fmt: skip
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"], "jurisdiction": "US-CA"})
+    pipe.post("/v1/opt-out", {"email": "nowhere@example.com", "purposes": ["share"]})
+    pipe.resolve()
+    watch(pipe)
+    # When an operator reads the year's figures
+    year = str(datetime.now(UTC).year)
+    found = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    # Then all individuals' opt-outs are 3, California's sale/sharing opt-outs (§7102(a)(1)(D))
+    # 1; the Colorado profiling-only one is not in it, nor the one of unknown jurisdiction
+    assert found["requests"]["received"] == 3
+    assert found["california_sale_share"]["received"] == 1
+    groups = {(region, purpose): cell["received"] for region, cells in found["by_group"].items()
+              for purpose, cell in cells.items() if cell["received"]}  # fmt: skip
+    assert groups == {("california", "sale_share"): 1, ("other", "ads_profiling_only"): 1,
+                      ("unknown", "sale_share"): 1}  # fmt: skip
+    assert found["split"]["complete"] is True
+
+
 def test_a_repeated_gpc_signal_is_counted_as_a_repeat_not_as_a_request_received(
     pipe: Pipeline,
 ) -> None:

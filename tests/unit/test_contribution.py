@@ -1,8 +1,10 @@
-"""What one request adds to the §7102 figures (optout.ops.contribution.contribution_of)."""
+"""What one request adds to the §7102 figures (optout.ops.contribution.contribution_of), and
+how a year's ledgers sum to them (optout.ops.metrics.figures)."""
 
 from typing import Any
 
 from optout.ops.contribution import contribution_of
+from optout.ops.metrics import figures
 
 RID = "2d5f8922-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 EARLIER = "9cba3332-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -45,9 +47,10 @@ def test_a_request_that_needed_no_job_of_its_own_counts_only_as_a_repeat() -> No
     covering = {(f"REQ#{EARLIER}", "JOB#meta"): meta}
     # When its contribution is computed
     found = contribution_of([EVENT, resolution], covering)
-    # Then it adds one repeat and nothing else: no receipt, outcome, hours or system
+    # Then it adds one repeat and nothing else: no receipt, outcome, hours or system (and
+    # its group's repeat: no jurisdiction, a sale/share opt-out)
     assert found is not None and found.repeat
-    assert found.counters() == {"n.webform.repeat": 1}
+    assert found.counters() == {"n.webform.repeat": 1, "g.unknown_sale.repeat": 1}
 
 
 def test_a_request_whose_one_vendor_just_found_no_such_person_counts_only_as_a_repeat() -> None:
@@ -61,7 +64,7 @@ def test_a_request_whose_one_vendor_just_found_no_such_person_counts_only_as_a_r
     # Then it adds one repeat and nothing else (not a request received and complied with at
     # no system, once per page view)
     assert found is not None and found.repeat
-    assert found.counters() == {"n.webform.repeat": 1}
+    assert found.counters() == {"n.webform.repeat": 1, "g.unknown_sale.repeat": 1}
 
 
 def test_a_request_reopened_for_a_job_of_its_own_is_no_repeat() -> None:
@@ -84,3 +87,85 @@ def test_a_denied_request_is_no_repeat_even_without_a_job_of_its_own() -> None:
     found = contribution_of([EVENT, resolution, denial], {(f"REQ#{EARLIER}", "JOB#meta"): meta})
     assert found is not None and not found.repeat
     assert found.counters()["n.webform.denied"] == 1
+
+
+def _evidenced(opt_out: dict[str, bool], jurisdiction: str | None) -> dict[str, Any]:
+    evidence = (
+        {"jurisdiction": jurisdiction, "jurisdiction_from": "request"} if jurisdiction else {}
+    )
+    return {**EVENT, "opt_out": opt_out, "evidence": evidence}
+
+
+def _done() -> dict[str, Any]:
+    return _job(RID, "braze", "done", "2026-11-30T16:00:00.000Z")
+
+
+def test_each_request_is_counted_in_its_jurisdiction_and_purpose_group() -> None:
+    # Given a Colorado profiling-only opt-out, a California sale opt-out that also asks to
+    # limit, and an opt-out of sale with no known jurisdiction, each complied with in 1 hour
+    cases = {
+        "colorado profiling": (_evidenced({"profiling": True}, "US-CO"), "other_ads"),
+        "california sale": (_evidenced({"sale": True}, "US-CA"), "ca_sale"),
+        "unknown share": (_evidenced({"share": True}, None), "unknown_sale"),
+    }
+    for event, group in cases.values():
+        # When its contribution is computed
+        found = contribution_of([event, RESOLUTION, _done()], {})
+        assert found is not None
+        # Then its group is counted beside the all-individuals rows, with the same outcome
+        counters = found.counters()
+        assert {k: v for k, v in counters.items() if k.startswith(("g.", "gh."))} == {
+            f"g.{group}.received": 1, f"g.{group}.complied_whole": 1, f"gh.{group}.1": 1,
+        }  # fmt: skip
+        assert counters["n.webform.received"] == 1
+    # And a request that asks both to opt out of sale and to limit is in one group per right
+    both = _evidenced({"sale": True, "limit_sensitive": True}, "US-CA")
+    found = contribution_of([both, RESOLUTION, _done()], {})
+    assert found is not None
+    groups = {k for k in found.counters() if k.startswith("g.") and k.endswith(".received")}
+    assert groups == {"g.ca_sale.received", "g.ca_limit.received"}
+
+
+def _ledger(counters: dict[str, int]) -> dict[str, Any]:
+    return {"pk": "LEDGER#2026", "sk": "2026-11-30#2", **counters}
+
+
+def test_a_colorado_profiling_opt_out_is_not_in_the_california_sale_and_sharing_figure() -> None:
+    # Given a year of a California sale opt-out and a Colorado profiling-only one (review s13
+    # law 4: both were "requests to opt out of sale or sharing")
+    ledger: dict[str, int] = {}
+    for event in (_evidenced({"sale": True}, "US-CA"), _evidenced({"profiling": True}, "US-CO")):
+        found = contribution_of([event, RESOLUTION, _done()], {})
+        assert found is not None
+        for name, value in found.counters().items():
+            ledger[name] = ledger.get(name, 0) + value
+    # When the year's figures are summed
+    year = figures(2026, [_ledger(ledger)], {}, "now")
+    # Then all individuals' opt-outs are 2, California's sale/sharing opt-outs 1, and the
+    # Colorado one is in the other jurisdictions' targeted-ads/profiling-only group
+    assert year["requests"]["received"] == 2
+    ca = year["california_sale_share"]
+    assert (ca["received"], ca["complied_whole"], ca["days_to_respond"]["responses"]) == (1, 1, 1)
+    assert year["by_group"]["other"]["ads_profiling_only"]["received"] == 1
+    assert year["by_group"]["other"]["sale_share"]["received"] == 0
+    assert year["split"] == {
+        "complete": True, "requests_not_split": 0, "limit_requests_not_split": 0,
+    }  # fmt: skip
+
+
+def test_a_year_with_ledgers_folded_before_the_groups_says_its_split_is_partial() -> None:
+    # Given a day folded before the groups existed (two opt-outs, one limit, one repeat:
+    # n./l. counters only) and a day folded since (one California sale opt-out)
+    old = _ledger({"n.webform.received": 2, "n.webform.complied_whole": 2, "h.webform.3": 2,
+                   "n.gpc.repeat": 1, "l.webform.received": 1, "l.webform.open": 1})  # fmt: skip
+    new = {**_ledger({"n.banner.received": 1, "n.banner.open": 1, "g.ca_sale.received": 1,
+                      "g.ca_sale.open": 1}), "sk": "2026-12-02#5"}  # fmt: skip
+    # When the year's figures are summed
+    year = figures(2026, [old, new], {}, "now")
+    # Then the all-individuals figures hold all of them, the California figure only what was
+    # counted with its group, and the year says how many are in no group (none invented)
+    assert (year["requests"]["received"], year["requests"]["repeats"]) == (3, 1)
+    assert year["california_sale_share"]["received"] == 1
+    assert year["split"] == {
+        "complete": False, "requests_not_split": 3, "limit_requests_not_split": 1,
+    }  # fmt: skip

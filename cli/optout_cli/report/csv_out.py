@@ -22,6 +22,18 @@ def render(figures: dict[str, Any]) -> str:
         for key in ("median", "mean"):
             writer.writerow([year, "requests", f"{key}_days_to_respond", scope,
                              found["days_to_respond"][key]])  # fmt: skip
+    # §7102(a)(1)(D): California consumers' opt-outs of sale or sharing (a server before
+    # 2026-12-01 sends none); `requests` above are all individuals' opt-outs of any purpose.
+    california = figures.get("california_sale_share")
+    if california is not None:
+        _block(writer, year, "california_sale_share", "california", california)
+    for region, cells in (figures.get("by_group") or {}).items():
+        for purpose, found in cells.items():
+            _block(writer, year, "by_group", f"{region}/{purpose}", found)
+    split = figures.get("split")
+    if split is not None:  # complete 0/1; the requests in no group (folded before groups)
+        for measure in ("complete", "requests_not_split", "limit_requests_not_split"):
+            writer.writerow([year, "split", measure, "all", int(split[measure])])
     limit = figures.get("limit_requests")  # requests to limit (§7102(a)(1)(E)-(F))
     if limit is not None:
         for measure in MEASURES:
@@ -38,3 +50,11 @@ def render(figures: dict[str, Any]) -> str:
         for measure in ("done", "failed", "processing", "success_rate", "overdue"):
             writer.writerow([year, "systems", measure, name, found[measure]])
     return out.getvalue()
+
+
+def _block(writer: Any, year: object, section: str, scope: str, found: dict[str, Any]) -> None:
+    for measure in MEASURES:
+        writer.writerow([year, section, measure, scope, found[measure]])
+    for key in ("median", "mean"):
+        writer.writerow([year, section, f"{key}_days_to_respond", scope,
+                         found["days_to_respond"][key]])  # fmt: skip

@@ -6,7 +6,21 @@ from html import escape
 from typing import Any
 
 from optout_cli.report import charts
-from optout_cli.report.model import SOURCE_NAMES, days, percent
+from optout_cli.report.model import (
+    ALL_NOTE,
+    ALL_TITLE,
+    CALIFORNIA_NOTE,
+    CALIFORNIA_TITLE,
+    DAYS,
+    GROUP_MEASURES,
+    PURPOSE_LABELS,
+    REGION_LABELS,
+    ROWS,
+    SOURCE_NAMES,
+    days,
+    partial_note,
+    percent,
+)
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1d;
@@ -20,6 +34,7 @@ thead th{background:#f4f4f4}
 .figures td.key{font-weight:600}
 figure{margin:1rem 0}figcaption{color:#555;font-size:.9rem}
 .alert{background:#fff4e5;border-left:4px solid #e08a00;padding:.5rem .8rem}
+.partial{background:#f4f4f4;border-left:4px solid #555;padding:.5rem .8rem}
 """
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -30,14 +45,17 @@ def render(figures: dict[str, Any]) -> str:
     watch = figures.get("watch") or {}
     body = [
         f"<h1>Opt-out requests, {year}</h1>",
-        f'<p class="meta">CCPA §7102 figures, as of {escape(str(figures["as_of"]))}. '
-        "Requests to opt out of the sale or sharing of personal information, by the year "
-        "they were received: the date in the request's jurisdiction its deadline counts "
-        "from.</p>",
+        f'<p class="meta">CCPA §7102 figures, as of {escape(str(figures["as_of"]))}, of '
+        "the requests received in the year: the date in the request's jurisdiction its "
+        "deadline counts from.</p>",
         _alert(watch, year),
-        "<h2>§7102 figures</h2>",
+        *_partial(figures),
+        *_california_section(figures.get("california_sale_share")),
+        f"<h2>{escape(ALL_TITLE)}</h2>",
+        f"<p>{escape(ALL_NOTE)}</p>",
         _figures_table(total, figures["by_source"]),
-        *_limit_section(figures.get("limit_requests")),
+        *_groups_section(figures.get("by_group")),
+        *_limit_section(figures.get("limit_requests"), figures.get("by_group")),
         "<h2>Requests per week, by source</h2>",
         _figure(charts.weekly_by_source(figures["weekly"]),
                 "Requests received each ISO week; colours are the request's source."),
@@ -77,17 +95,11 @@ def _alert(watch: dict[str, Any], year: int) -> str:
 
 def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
     head = "".join(f'<th scope="col">{escape(n)}</th>' for n in SOURCE_NAMES.values())
-    rows = [
-        ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
-        ("complied_whole", "… in whole"), ("complied_part", "… in part"),
-        ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
-        ("repeats", "Repeats, in no row above (asked nothing new)"),
-    ]  # fmt: skip
     lines = []
-    for key, label in rows:
+    for key, label in ROWS:
         cells = "".join(f"<td>{by_source[s][key]}</td>" for s in SOURCE_NAMES)
         lines.append(f'<tr><td class="key">{label}</td><td>{total[key]}</td>{cells}</tr>')
-    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
+    for key, label in DAYS:
         cells = "".join(
             f"<td>{days(by_source[s]['days_to_respond'][key])}</td>" for s in SOURCE_NAMES
         )
@@ -99,26 +111,69 @@ def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
     )
 
 
-def _limit_section(limit: dict[str, Any] | None) -> list[str]:
+def _partial(figures: dict[str, Any]) -> list[str]:
+    note = partial_note(figures)
+    return [f'<p class="partial" role="note">{escape(note)}</p>'] if note else []
+
+
+def _columns(blocks: dict[str, dict[str, Any]]) -> str:
+    """One figures table, a column per block (label: figures)."""
+    head = "".join(f'<th scope="col">{escape(name)}</th>' for name in blocks)
+    lines = []
+    for key, label in ROWS:
+        cells = "".join(f"<td>{found[key]}</td>" for found in blocks.values())
+        lines.append(f'<tr><td class="key">{label}</td>{cells}</tr>')
+    for key, label in DAYS:
+        cells = "".join(f"<td>{days(f['days_to_respond'][key])}</td>" for f in blocks.values())
+        lines.append(f'<tr><td class="key">{label}</td>{cells}</tr>')
+    return (
+        f'<table class="figures"><thead><tr><th scope="col"></th>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table>"
+    )
+
+
+def _california_section(california: dict[str, Any] | None) -> list[str]:
+    """§7102(a)(1)(D)'s figure; none from a server before 2026-12-01."""
+    if california is None:
+        return []
+    return [f"<h2>{escape(CALIFORNIA_TITLE)}</h2>", f"<p>{escape(CALIFORNIA_NOTE)}</p>",
+            _columns({"California": california})]  # fmt: skip
+
+
+def _groups_section(groups: dict[str, dict[str, Any]] | None) -> list[str]:
+    if groups is None:
+        return []
+    labels = dict(ROWS)
+    head = "".join(f'<th scope="col">{escape(labels[m])}</th>' for m in GROUP_MEASURES)
+    lines = []
+    for region, cells in groups.items():
+        for purpose, found in cells.items():
+            label = escape(f"{REGION_LABELS[region]}, {PURPOSE_LABELS[purpose]}")
+            values = "".join(f"<td>{found[m]}</td>" for m in GROUP_MEASURES)
+            lines.append(f'<tr><td class="key">{label}</td>{values}</tr>')
+    return [
+        "<h2>By jurisdiction and purpose</h2>",
+        "<p>Each request once per right it asks: an opt-out in one opt-out row, a request to "
+        "limit in one limit row.</p>",
+        f'<table class="figures"><thead><tr><th scope="col"></th>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table>",
+    ]
+
+
+def _limit_section(
+    limit: dict[str, Any] | None, groups: dict[str, dict[str, Any]] | None
+) -> list[str]:
     """Requests to limit the use of sensitive personal information (§7102(a)(1)(E)-(F)); none
-    from a server before 2026-11-30."""
+    from a server before 2026-11-30 (and no California column before 2026-12-01)."""
     if limit is None:
         return []
-    rows = [
-        ("received", "Received"), ("complied", "Complied with (in whole or in part)"),
-        ("complied_whole", "… in whole"), ("complied_part", "… in part"),
-        ("denied", "Denied"), ("failed", "Not complied with"), ("open", "Still open"),
-        ("repeats", "Repeats, in no row above (asked nothing new)"),
-    ]  # fmt: skip
-    lines = [f'<tr><td class="key">{label}</td><td>{limit[key]}</td></tr>' for key, label in rows]
-    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
-        value = days(limit["days_to_respond"][key])
-        lines.append(f'<tr><td class="key">{label}</td><td>{value}</td></tr>')
+    california = (groups or {}).get("california", {}).get("limit")
+    blocks = ({"California": california} if california else {}) | {"All": limit}
     return [
         "<h2>Requests to limit the use of sensitive personal information</h2>",
-        "<p>A request that also asks to opt out is in the figures above too.</p>",
-        '<table class="figures"><thead><tr><th scope="col"></th><th scope="col">All</th>'
-        f"</tr></thead><tbody>{''.join(lines)}</tbody></table>",
+        "<p>All: all individuals, every jurisdiction. A request that also asks to opt out is in "
+        "the figures above too.</p>",
+        _columns(blocks),
     ]
 
 

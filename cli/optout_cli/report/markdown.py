@@ -2,7 +2,21 @@
 
 from typing import Any
 
-from optout_cli.report.model import SOURCE_NAMES, days, percent
+from optout_cli.report.model import (
+    ALL_NOTE,
+    ALL_TITLE,
+    CALIFORNIA_NOTE,
+    CALIFORNIA_TITLE,
+    DAYS,
+    GROUP_MEASURES,
+    PURPOSE_LABELS,
+    REGION_LABELS,
+    ROWS,
+    SOURCE_NAMES,
+    days,
+    partial_note,
+    percent,
+)
 
 
 def render(figures: dict[str, Any]) -> str:
@@ -11,36 +25,65 @@ def render(figures: dict[str, Any]) -> str:
     lines = [
         f"# Opt-out requests, {year}",
         "",
-        f"CCPA §7102 figures for requests to opt out of sale or sharing received in {year}"
-        f" (as of {figures['as_of']}). A request's year and week are those of the date it was"
-        " received in its jurisdiction, the date its deadline counts from.",
+        f"CCPA §7102 figures of requests received in {year} (as of {figures['as_of']}). A"
+        " request's year and week are those of the date it was received in its jurisdiction,"
+        " the date its deadline counts from.",
+    ]
+    note = partial_note(figures)
+    if note:
+        lines += ["", f"**{note}**"]
+    california = figures.get("california_sale_share")  # a server before 2026-12-01 sends none
+    if california is not None:
+        lines += ["", f"## {CALIFORNIA_TITLE}", "", CALIFORNIA_NOTE, "", "| | California |",
+                  "|---|---:|"]  # fmt: skip
+        lines += [f"| {label} | {california[key]} |" for key, label in ROWS]
+        lines += [f"| {label} | {days(california['days_to_respond'][key])} |"
+                  for key, label in DAYS]  # fmt: skip
+    lines += [
+        "",
+        f"## {ALL_TITLE}",
+        "",
+        ALL_NOTE,
         "",
         "| | all | " + " | ".join(SOURCE_NAMES.values()) + " |",
         "|---|---:|" + "---:|" * len(SOURCE_NAMES),
     ]
-    rows = (("received", "Received"), ("complied", "Complied with, in whole or in part"),
-            ("complied_whole", "… in whole"), ("complied_part", "… in part"),
-            ("denied", "Denied"), ("failed", "Not complied with (failed)"),
-            ("open", "Still open"),
-            ("repeats", "Repeats, in no row above (asked nothing new)"))  # fmt: skip
     by_source = figures["by_source"]
-    for key, label in rows:
+    for key, label in ROWS:
         cells = [str(total[key])] + [str(by_source[s][key]) for s in SOURCE_NAMES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    for key, label in (("median", "Median days to respond"), ("mean", "Mean days to respond")):
+    for key, label in DAYS:
         cells = [days(total["days_to_respond"][key])]
         cells += [days(by_source[s]["days_to_respond"][key]) for s in SOURCE_NAMES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    groups = figures.get("by_group")
+    if groups is not None:
+        labels = dict(ROWS)
+        lines += ["", "## By jurisdiction and purpose", "",
+                  "Each request once per right it asks: an opt-out in one opt-out row, a request"
+                  " to limit in one limit row.", "",
+                  "| | " + " | ".join(labels[m] for m in GROUP_MEASURES) + " |",
+                  "|---|" + "---:|" * len(GROUP_MEASURES)]  # fmt: skip
+        for region, cells in groups.items():
+            for purpose, found in cells.items():
+                label = f"{REGION_LABELS[region]}, {PURPOSE_LABELS[purpose]}"
+                lines.append(f"| {label} | " + " | ".join(str(found[m]) for m in GROUP_MEASURES)
+                             + " |")  # fmt: skip
     limit = figures.get("limit_requests")  # a server before 2026-11-30 sends none
     if limit is not None:
+        limit_ca = (groups or {}).get("california", {}).get("limit")
+        head, rule = ("| | California | all |", "|---|---:|---:|") if limit_ca else (
+            "| | all |", "|---|---:|")  # fmt: skip
         lines += ["", "## Requests to limit the use of sensitive personal information", "",
-                  f"CCPA §7102(a)(1)(E)-(F), received in {year}; a request that also asks to"
-                  " opt out is in the table above too.", "", "| | all |", "|---|---:|"]  # fmt: skip
-        for key, label in rows:
-            lines.append(f"| {label} | {limit[key]} |")
-        for key, label in (("median", "Median days to respond"),
-                           ("mean", "Mean days to respond")):  # fmt: skip
-            lines.append(f"| {label} | {days(limit['days_to_respond'][key])} |")
+                  f"CCPA §7102(a)(1)(E)-(F), received in {year}; all: all individuals, every"
+                  " jurisdiction. A request that also asks to opt out is in the tables above"
+                  " too.", "", head, rule]  # fmt: skip
+        for key, label in ROWS:
+            ca = f" {limit_ca[key]} |" if limit_ca else ""
+            lines.append(f"| {label} |{ca} {limit[key]} |")
+        for key, label in DAYS:
+            ca = f" {days(limit_ca['days_to_respond'][key])} |" if limit_ca else ""
+            lines.append(f"| {label} |{ca} {days(limit['days_to_respond'][key])} |")
     lines += ["", "## Systems (requests per system, as they stand, after replays)", "",
               "| system | done | failed | in progress | done of final | overdue |",
               "|---|---:|---:|---:|---:|---:|"]  # fmt: skip

@@ -1,5 +1,7 @@
 """Labels and number formats shared by the report's renderers."""
 
+from typing import Any
+
 SOURCE_NAMES = {"banner": "Banner", "webform": "Webform", "gpc": "GPC", "agent": "Agent"}
 SOURCE_COLOURS = {"banner": "#1b6ca8", "webform": "#e08a00", "gpc": "#2e8540", "agent": "#8e44ad"}
 
@@ -10,3 +12,47 @@ def days(value: float | None) -> str:
 
 def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+# The measures of a figures block, as the report labels them.
+ROWS = (("received", "Received"), ("complied", "Complied with, in whole or in part"),
+        ("complied_whole", "… in whole"), ("complied_part", "… in part"),
+        ("denied", "Denied"), ("failed", "Not complied with (failed)"), ("open", "Still open"),
+        ("repeats", "Repeats, in no row above (asked nothing new)"))  # fmt: skip
+DAYS = (("median", "Median days to respond"), ("mean", "Mean days to respond"))
+
+CALIFORNIA_TITLE = "California consumers' requests to opt out of sale or sharing"
+CALIFORNIA_NOTE = (
+    "CCPA §7102(a)(1)(D): requests whose jurisdiction is California (stated by the requester or"
+    " geolocated from the request; a Californian writing from elsewhere is not in it) that ask"
+    " to opt out of the sale or sharing of personal information. Not in it: opt-outs of"
+    " targeted advertising or profiling only, and requests from another or an unknown"
+    " jurisdiction (table: by jurisdiction and purpose)."
+)
+ALL_TITLE = "All opt-out requests: all individuals, every jurisdiction, every opt-out purpose"
+ALL_NOTE = (
+    "Requests to opt out of sale, sharing, targeted advertising or profiling, from anyone,"
+    " wherever they are (§7102(b) allows disclosing figures for all individuals, saying so)."
+)
+REGION_LABELS = {"california": "California", "other": "Another jurisdiction",
+                 "unknown": "Unknown jurisdiction"}  # fmt: skip
+PURPOSE_LABELS = {"sale_share": "opt-out of sale or sharing",
+                  "ads_profiling_only": "opt-out of targeted ads or profiling only",
+                  "limit": "limit sensitive personal information"}  # fmt: skip
+GROUP_MEASURES = ("received", "complied", "denied", "failed", "open", "repeats")
+
+
+def partial_note(figures: dict[str, Any]) -> str | None:
+    """What the split by jurisdiction and purpose leaves out: requests folded before the
+    ledger had it are in the all-individuals figures only (never guessed into a group)."""
+    split = figures.get("split") or {}
+    if split.get("complete", True):
+        return None
+    return (
+        f"Partial split: of the requests received in {figures['year']},"
+        f" {split.get('requests_not_split', 0)} opt-outs and"
+        f" {split.get('limit_requests_not_split', 0)} requests to limit (repeats included)"
+        " were counted before the figures recorded jurisdiction and purpose."
+        " They are in the all-individuals figures only; the California and per-group figures"
+        " leave them out, so their counts can be too low by up to that many."
+    )

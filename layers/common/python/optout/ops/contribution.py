@@ -12,7 +12,19 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 information (§7102(a)(1)(E)-(F)) is counted on its own counters (`l.`/`lh.`: the limit figures)
 with the same outcome and days; a request that asks both is counted in both, once in each. The
 per-system counts (`s.`) are those of opt-out requests only (a limit-only request is in none).
-An opt-in-only choice is not counted. Its outcome:
+An opt-in-only choice is not counted.
+
+Each request is also counted once per right it asks on a **group** counter (`g.<group>.*`,
+`gh.<group>.<hours>`), `<region>_<purpose>`: region `ca` (its jurisdiction is US-CA), `other`
+(another known jurisdiction) or `unknown` (none stated and none geolocated: not counted as
+California, since nothing says the person is one); purpose `sale` (asks to opt out of sale or
+sharing), `ads` (an opt-out of targeted advertising or profiling only) or `limit`. So
+`g.ca_sale.*` is §7102(a)(1)(D)'s figure: California consumers' requests to opt out of sale or
+sharing, while `n.`/`h.` stay the figures of all individuals and all opt-out purposes. The
+jurisdiction is the evidence's: stated by the caller, or geolocated by CloudFront
+(`jurisdiction_from`), so it is where the request came from, not where the person lives. A
+ledger folded before the groups existed has `n.` but no `g.` counts: ops/metrics.py reports
+the difference as requests not split, never guesses their group. Its outcome:
 
 - `complied_whole`: every system holds the opt-out (status completed);
 - `complied_part`: a system failed for good but at least one holds it (status failed);
@@ -58,6 +70,10 @@ from optout.store.codec import Item
 
 Outcome = Literal["complied_whole", "complied_part", "denied", "failed", "open"]
 SOURCES = ("banner", "webform", "gpc", "agent")
+REGIONS = ("ca", "other", "unknown")  # the jurisdiction groups of the g. counters
+CALIFORNIA = "US-CA"
+# What §7102(a)(1)(D) counts: opt-outs of sale or sharing (not targeted ads or profiling alone).
+CCPA_SALE_SHARE = ("sale", "share")
 SETTLED: frozenset[Outcome] = frozenset({"complied_whole", "denied"})
 RESPONDED: frozenset[Outcome] = frozenset({"complied_whole", "complied_part", "denied"})
 
@@ -76,6 +92,8 @@ class Contribution:
     received_on: str = ""  # the date the deadline counts from (yyyy-mm-dd)
     opt_out: bool = True  # asks to opt out (sale, share, targeted ads, profiling)
     limit: bool = False  # asks to limit the use of sensitive personal information (§7027)
+    region: str = "unknown"  # ca / other / unknown: the jurisdiction group (REGIONS)
+    sale_share: bool = True  # the opt-out asks sale or sharing (else targeted ads/profiling only)
 
     @property
     def day(self) -> str:
@@ -94,18 +112,22 @@ class Contribution:
     def counters(self) -> dict[str, int]:
         """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
         h.<source>.<hours> for an opt-out, l.<source>.<outcome>, lh.<source>.<hours> for a
-        request to limit, s.<system>.<state> for an opt-out; a repeat: n. / l.<source>.repeat
-        alone."""
-        rows = [row for row, asked in (("n", self.opt_out), ("l", self.limit)) if asked]
-        hours_row = {"n": "h", "l": "lh"}
+        request to limit, the same per group (g.<group>.<outcome>, gh.<group>.<hours>, one
+        group per right asked), s.<system>.<state> for an opt-out; a repeat: n. / l.<source>
+        .repeat and g.<group>.repeat alone."""
+        asked = [(row, group) for row, group, wanted in (
+            ("n", f"{self.region}_{'sale' if self.sale_share else 'ads'}", self.opt_out),
+            ("l", f"{self.region}_limit", self.limit)) if wanted]  # fmt: skip
+        hours_row = {"n": "h", "l": "lh", "g": "gh"}
+        scopes = [pair for row, group in asked for pair in ((row, self.source), ("g", group))]
         if self.repeat:
-            return {f"{row}.{self.source}.repeat": 1 for row in rows}
+            return {f"{row}.{scope}.repeat": 1 for row, scope in scopes}
         found: dict[str, int] = {}
-        for row in rows:
-            found[f"{row}.{self.source}.received"] = 1
-            found[f"{row}.{self.source}.{self.outcome}"] = 1
+        for row, scope in scopes:
+            found[f"{row}.{scope}.received"] = 1
+            found[f"{row}.{scope}.{self.outcome}"] = 1
             if self.hours is not None:
-                found[f"{hours_row[row]}.{self.source}.{self.hours}"] = 1
+                found[f"{hours_row[row]}.{scope}.{self.hours}"] = 1
         if self.opt_out:  # the per-system figures stay those of the opt-out requests
             for system, state in self.systems.items():
                 found[f"s.{system}.{state}"] = 1
@@ -141,7 +163,16 @@ def contribution_of(
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
+        region=_region(_jurisdiction(event)),
+        sale_share=any((event.get("opt_out") or {}).get(p) is True for p in CCPA_SALE_SHARE),
     )
+
+
+def _region(jurisdiction: str | None) -> str:
+    """The jurisdiction group: a request with none is `unknown`, not California's."""
+    if not jurisdiction:
+        return "unknown"
+    return "ca" if jurisdiction == CALIFORNIA else "other"
 
 
 def _jurisdiction(event: Item) -> str | None:

@@ -4,6 +4,13 @@ A request belongs to the year it was received in: the date its deadline counts f
 jurisdiction (ops/contribution.py), not the UTC date. Reading a year is one paginated Query of at
 most 366 x 16 small items, whatever the number of requests; the ledgers are as fresh as the
 deadline watch's last look at each request (minutes for new ones: docs/operations.md).
+
+`requests` (and `by_source`, `weekly`, the histogram) count every individual's opt-out of sale,
+sharing, targeted advertising or profiling, from any jurisdiction. `california_sale_share` is
+§7102(a)(1)(D)'s figure: requests from California (stated or geolocated) that ask to opt out of
+sale or sharing; `by_group` splits both rights by jurisdiction group and purpose
+(ops/contribution.py). Requests folded before the ledger had groups are in the first and in no
+group: `split` says how many, and that the group figures are then partial.
 """
 
 from collections import Counter
@@ -11,13 +18,15 @@ from datetime import date
 from typing import Any
 
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import SOURCES
+from optout.ops.contribution import REGIONS, SOURCES
 from optout.ops.ledger import year_ledgers
 from optout.store.codec import Item, deserialize
 from optout.store.table import Table
 
 OUTCOMES = ("received", "complied_whole", "complied_part", "denied", "failed", "open")
 SYSTEM_STATES = ("done", "failed", "processing")
+REGION_NAMES = {"ca": "california", "other": "other", "unknown": "unknown"}
+PURPOSE_NAMES = {"sale": "sale_share", "ads": "ads_profiling_only", "limit": "limit"}
 WATCH_FIELDS = ("run_at", "finished", "overdue", "due_soon", "overdue_by_system",
                 "overdue_by_state", "due_soon_by_state", "overdue_requests")  # fmt: skip
 
@@ -45,6 +54,9 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
     # Requests to limit the use of sensitive personal information (§7102(a)(1)(E)-(F)).
     limit_counts: Counter[str] = Counter()
     limit_hours: Counter[int] = Counter()
+    # Per jurisdiction group and purpose (g./gh.), ledgers folded since 2026-12-01 only.
+    group_counts: Counter[str] = Counter()
+    group_hours: dict[str, Counter[int]] = {}
     weekly: dict[str, Counter[str]] = {}
     systems: dict[str, Counter[str]] = {}
     for ledger in ledgers:
@@ -66,14 +78,35 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
                 limit_counts[f"{first}.{second}"] += value
             elif kind == "lh":
                 limit_hours[int(second)] += value
+            elif kind == "g":
+                group_counts[f"{first}.{second}"] += value
+            elif kind == "gh":
+                group_hours.setdefault(first, Counter())[int(second)] += value
     # The watch's overdue requests received in this year only (a status written before it
     # split them by year has none): another year's are not this year's figures.
     mine: Item = (watch.get("overdue_by_year") or {}).get(str(year)) or {}
     overdue = dict(mine.get("by_system") or {})
+    by_group = {
+        REGION_NAMES[region]: {
+            name: _outcomes(group_counts, (f"{region}_{purpose}",))
+            | {"days_to_respond": _days([group_hours.get(f"{region}_{purpose}", Counter())])}
+            for purpose, name in PURPOSE_NAMES.items()
+        }
+        for region in REGIONS
+    }
+    split = {
+        "requests_not_split": _not_split(counts, group_counts, ("sale", "ads")),
+        "limit_requests_not_split": _not_split(limit_counts, group_counts, ("limit",)),
+    }
     return {
         "year": year,
         "as_of": as_of,
+        # All individuals, every jurisdiction, every opt-out purpose.
         "requests": _outcomes(counts, SOURCES) | {"days_to_respond": _days(hours.values())},
+        # §7102(a)(1)(D): California consumers' requests to opt out of sale or sharing.
+        "california_sale_share": by_group["california"]["sale_share"],
+        "by_group": by_group,
+        "split": {"complete": not any(split.values())} | split,
         "by_source": {
             source: _outcomes(counts, (source,)) | {"days_to_respond": _days([hours[source]])}
             for source in SOURCES
@@ -102,6 +135,17 @@ def _outcomes(counts: Counter[str], sources: tuple[str, ...]) -> dict[str, Any]:
     # Requests that asked nothing an earlier one had not (ops/contribution.py): in no other row.
     found["repeats"] = sum(counts.get(f"{s}.repeat", 0) for s in sources)
     return found
+
+
+def _not_split(counts: Counter[str], groups: Counter[str], purposes: tuple[str, ...]) -> int:
+    """Requests (and repeats) in the year's figures but in no group: folded before the ledger
+    had groups (each request's counters are written at once, so the difference is exact)."""
+    counted = sum(v for k, v in counts.items() if k.endswith((".received", ".repeat")))
+    cells = [f"{region}_{purpose}" for region in REGIONS for purpose in purposes]
+    grouped = sum(
+        groups.get(f"{cell}.{row}", 0) for cell in cells for row in ("received", "repeat")
+    )
+    return max(0, counted - grouped)
 
 
 def _days(histograms: Any) -> dict[str, Any]:
