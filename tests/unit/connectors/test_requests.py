@@ -169,7 +169,7 @@ def test_webhook_notice_of_several_purposes_states_each_rule_once(server):
     text = sent["instruction"]
     assert text.count("opted out of the sale and sharing") == 1
     assert text.count("limit the use and disclosure") == 1
-    assert "for targeted advertising and of profiling" in text
+    assert "for targeted advertising and for profiling" in text
     assert text.endswith("Stop processing it for those purposes.")
     assert sent["forward_to_third_parties"] is True
 

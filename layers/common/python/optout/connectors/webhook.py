@@ -77,7 +77,7 @@ def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
         rules.append(STATE_RULE)
         texts.append(
             "The consumer has opted out of the processing of their personal data for "
-            + " and of ".join(state)
+            + " and for ".join(state)
             + ". Stop processing it for "
             + ("that purpose." if len(state) == 1 else "those purposes.")
         )
