@@ -7,6 +7,23 @@ const result = document.getElementById("result");
 const fields = ["email", "phone", "customer_id"];
 form.noValidate = true; // our messages, tied to the fields, replace the browser's bubbles
 
+// "Opt out of all" ticks or unticks every opt-out box; it shows ticked only when all four
+// are. The sensitive-data limit (its own fieldset) is a different right and is left alone.
+const all = document.getElementById("optout-all");
+const optOuts = [...form.querySelectorAll("input[name=purposes]:not([value=limit_sensitive])")];
+const syncAll = () => {
+  const ticked = optOuts.filter((box) => box.checked).length;
+  all.checked = ticked === optOuts.length;
+  all.indeterminate = ticked > 0 && ticked < optOuts.length;
+};
+all.addEventListener("change", () => {
+  for (const box of optOuts) box.checked = all.checked;
+  all.indeterminate = false;
+});
+for (const box of optOuts) box.addEventListener("change", syncAll);
+syncAll();
+document.getElementById("optout-all-choice").hidden = false;
+
 const element = (name, content = [], attributes = {}) => {
   const node = Object.assign(document.createElement(name), attributes);
   node.append(...[].concat(content)); // strings become text nodes

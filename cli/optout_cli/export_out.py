@@ -1,8 +1,8 @@
 """`optout export`: an identity's or a date range's records, page by page, as JSONL or CSV.
 
 JSONL keeps every record as the API gives it. CSV flattens each record to fixed columns
-(`record`, `request_id`, `system`, `status`, `at`) and the rest as JSON in `detail`, so a
-spreadsheet opens it and nothing is lost.
+(`record`, `request_id`, `system`, `status`, `late`, `at`) and the rest as JSON in `detail`, so
+a spreadsheet opens it, filters the late requests, and nothing is lost.
 """
 
 import csv
@@ -16,7 +16,7 @@ from optout_cli.client import Api
 from optout_cli.errors import CliError
 
 Format = Literal["jsonl", "csv"]
-CSV_COLUMNS = ("record", "request_id", "system", "status", "at", "detail")
+CSV_COLUMNS = ("record", "request_id", "system", "status", "late", "at", "detail")
 TIME_FIELDS = ("received_at", "completed_at", "denied_at", "resolved_at", "updated_at", "at",
                "answered_at")  # fmt: skip
 OnPage = Callable[[dict[str, Any]], None]  # the page's progress block
@@ -71,10 +71,12 @@ def _writer(handle: TextIO, fmt: Format) -> Callable[[dict[str, Any]], None]:
 
     def row(record: dict[str, Any]) -> None:
         at = next((record[k] for k in TIME_FIELDS if record.get(k)), None)
-        fixed = {"record", "request_id", "system", "status"}
+        fixed = {"record", "request_id", "system", "status", "late"}
         detail = {k: v for k, v in record.items() if k not in fixed}
+        late = record.get("late")  # request records only: true, false; else left empty
         table.writerow({"record": record.get("record"), "request_id": record.get("request_id"),
                         "system": record.get("system"), "status": record.get("status"),
+                        "late": "" if late is None else str(bool(late)).lower(),
                         "at": at, "detail": json.dumps(detail, sort_keys=True)})  # fmt: skip
 
     return row

@@ -15,6 +15,8 @@ from optout.connectors.webhook_signature import SignatureError, verify
 
 ID_TYPES = {"email", "phone", "customer_id", "device_id"}
 PURPOSES = {"sale", "share", "targeted_advertising", "profiling", "limit_sensitive"}
+FORWARDED = {"sale", "share", "limit_sensitive"}
+NOTICE_KEYS = {"regulation", "instruction", "forward_to_third_parties"}
 
 
 class Webhook:
@@ -51,10 +53,16 @@ def valid(body: Any) -> bool:
         "notice",
     }:
         return False
-    notice = body["notice"]
-    if not isinstance(notice, dict) or notice.get("forward_to_third_parties") is not True:
-        return False
     if not isinstance(body["purposes"], list) or not set(body["purposes"]) <= PURPOSES:
+        return False
+    notice = body["notice"]
+    if not isinstance(notice, dict) or set(notice) != NOTICE_KEYS:
+        return False
+    if not all(isinstance(notice[k], str) and notice[k] for k in ("regulation", "instruction")):
+        return False
+    # A sale/share opt-out (§7026(f)) or a limit (§7027(g)) must be passed on; a targeted-ads
+    # or profiling opt-out alone carries no such instruction.
+    if notice["forward_to_third_parties"] is not bool(set(body["purposes"]) & FORWARDED):
         return False
     identifiers = body["identifiers"]
     if not isinstance(identifiers, list) or not identifiers:

@@ -417,6 +417,26 @@ def test_an_identity_export_before_the_watch_ever_ran_says_requests_may_be_missi
     assert "has not enrolled any request yet" in ran.err
 
 
+def test_a_csv_export_has_a_late_column_for_requests(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given an opt-out received today (its deadline is weeks away)
+    made = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    today = datetime.now(UTC).date().isoformat()
+    # When the operator exports today as CSV
+    out = tmp_path / "today.csv"
+    ran = cli[1]("export", "--from", today, "--to", today, "--format", "csv", "-o", str(out))
+    # Then the request's row says it is not late in a column of its own; other rows leave it
+    # empty, and `late` is not repeated in the detail
+    assert ran.code == 0, ran.err
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    (request,) = [r for r in rows if r["record"] == "request"]
+    assert (request["request_id"], request["late"]) == (made, "false")
+    assert "late" not in json.loads(request["detail"])
+    assert {r["late"] for r in rows if r["record"] != "request"} == {""}
+
+
 def test_a_failed_export_leaves_no_file_behind(
     pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
 ) -> None:

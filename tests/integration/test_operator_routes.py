@@ -353,6 +353,32 @@ def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None
     assert answer["progress"] == {"done": 1, "total": 1, "unit": "days"}
 
 
+def test_a_range_export_says_which_requests_are_late(pipe: Pipeline) -> None:
+    # Given an opt-out every system confirmed today, and one no system has answered yet
+    # (review s13 law 8: the exports had `deadline` and `completed_at` but no "late" flag)
+    done = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    for key in QUEUE_KEYS:
+        work(pipe, key, Vendor())
+    open_one = pipe.post("/v1/opt-out", {"email": OTHER, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    now = datetime.now(UTC)
+    today = now.date()
+
+    def late_at(moment: datetime) -> dict[str, tuple[str, bool]]:
+        answer = ExportService(table, b"k" * 32, clock=lambda: moment).range(today, today, None)
+        return {r["request_id"]: (r["status"], r["late"])
+                for r in answer["records"] if r["record"] == "request"}  # fmt: skip
+
+    # When they are exported today, then neither is late
+    assert late_at(now) == {done: ("completed", False), open_one: ("processing", False)}
+    # When they are exported two months on, past both deadlines: the open one is late, the
+    # one completed before its deadline is not
+    later = now + timedelta(days=60)
+    assert late_at(later) == {done: ("completed", False), open_one: ("processing", True)}
+
+
 def queries_of(pipe: Pipeline) -> list[str]:
     """Names of the DynamoDB Queries the pipe's client makes from now on."""
     calls: list[str] = []

@@ -237,3 +237,53 @@ def test_device_cookie_is_first_party_random_lax_and_lasts_13_months(
     assert first["secure"] is False  # served over plain http here; Secure over https
     days = (first["expires"] - time.time()) / 86_400
     assert 390 <= days <= 400
+
+
+def test_webform_opt_out_of_all_ticks_every_opt_out_but_not_the_limit(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the webform (review s13 law 8: it had only per-purpose boxes, and §7026(h) allows
+    # per-purpose choices only beside a single "opt out of all")
+    context = new_context()
+    FakeConsentApi().install(context)
+    sent: list[dict[str, object]] = []
+
+    def accept(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
+        answer = {"request_id": "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f", "status": "received",
+                  "received_at": "2026-11-29T03:20:00.123Z", "deadline": "2026-12-18"}  # fmt: skip
+        route.fulfill(status=202, content_type="application/json", body=json.dumps(answer))
+
+    context.route("**/v1/opt-out", accept)
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+    wait_until_ready(page)
+    group = page.get_by_role("group", name="Opt me out of")
+    everything = group.get_by_role("checkbox", name="Opt out of all")
+    boxes = group.locator("input[name=purposes]")
+    limit = page.get_by_role("group", name="Limit the use of my sensitive personal information")
+    # The single choice stands beside the four, ticked as they are
+    expect(everything).to_be_visible()
+    expect(everything).to_be_checked()
+    assert boxes.count() == len(SALE_SHARE)
+
+    # When the visitor unticks it, every opt-out box is unticked; the limit stays as it was
+    everything.uncheck()
+    for n in range(boxes.count()):
+        expect(boxes.nth(n)).not_to_be_checked()
+    expect(limit.get_by_role("checkbox")).not_to_be_checked()
+    # One per-purpose box chosen: "all" is not ticked
+    group.get_by_role("checkbox", name="Profiling", exact=True).check()
+    expect(everything).not_to_be_checked()
+
+    # When the visitor ticks "Opt out of all" and submits
+    everything.check()
+    for n in range(boxes.count()):
+        expect(boxes.nth(n)).to_be_checked()
+    expect(limit.get_by_role("checkbox")).not_to_be_checked()
+    page.get_by_label("Email address").fill("jane@example.com")
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the request names the four opt-out purposes, not the limit, and no "all" field
+    expect(page.locator("#result")).to_be_visible()
+    assert sent[0]["purposes"] == list(SALE_SHARE)

@@ -20,7 +20,7 @@ from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
 from optout.connectors.segment import CONSENT_NOTE
-from optout.connectors.webhook import NOTICE
+from optout.connectors.webhook import notice
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
     PHONE,
@@ -54,7 +54,7 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
             {"type": "email", "value": EMAIL_HEX, "hashed": True},
             {"type": "phone", "value": hashlib.sha256(b"+14155550123").hexdigest(), "hashed": True},
         ],
-        "notice": NOTICE,
+        "notice": notice(("sale", "share")),
     }
     timestamp = call["headers"]["x-optout-timestamp"]
     secret = secret_for("webhook")
@@ -119,12 +119,59 @@ def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
     assert sent == [j.job_id for j in jobs]
 
 
-def test_webhook_tells_the_partner_to_forward_the_opt_out_to_its_third_parties(server):
-    make_connector(server, "webhook").deliver([make_job(("customer_id", "c1"))])
+def sent_notice(server: Any, *purposes: str) -> dict[str, Any]:
+    job = make_job(("customer_id", "c1"), system="webhook", purposes=purposes)
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+    assert outcome.status == "done"  # the sandbox receiver accepted the notice
+    sent: dict[str, Any] = json.loads(calls(server, "webhook")[-1]["body"])["notice"]
+    return sent
 
-    notice = json.loads(calls(server, "webhook")[0]["body"])["notice"]
-    assert notice["forward_to_third_parties"] is True
-    assert "7026(f)" in notice["regulation"]
+
+def test_webhook_tells_the_partner_to_forward_the_opt_out_to_its_third_parties(server):
+    sent = sent_notice(server, "sale", "share")
+
+    assert sent["forward_to_third_parties"] is True
+    assert sent["regulation"] == "Cal. Code Regs. tit. 11, § 7026(f)"
+    assert sent["instruction"].startswith("The consumer has opted out of the sale and sharing")
+    assert "forward it to every person to whom you have sold or shared" in sent["instruction"]
+
+
+def test_webhook_notice_of_a_limit_only_request_cites_7027_not_the_sale_opt_out(server):
+    # Given a request to limit the use of sensitive data only (review s13 law 6: the notice
+    # told the partner the consumer had opted out of sale and sharing, under §7026(f))
+    sent = sent_notice(server, "limit_sensitive")
+
+    assert sent["regulation"] == "Cal. Code Regs. tit. 11, § 7027(g)"
+    assert "7026" not in sent["regulation"] and "sale" not in sent["instruction"]
+    assert "limit the use and disclosure of their sensitive personal" in sent["instruction"]
+    assert "§ 7027(m)" in sent["instruction"]
+    assert sent["forward_to_third_parties"] is True  # §7027(g) asks it to pass the limit on
+
+
+def test_webhook_notice_of_a_profiling_only_request_names_that_right(server):
+    sent = sent_notice(server, "profiling")
+
+    assert sent["regulation"] == "U.S. state consumer privacy laws"
+    assert "sale" not in sent["instruction"] and "sensitive" not in sent["instruction"]
+    assert "for profiling in furtherance of decisions" in sent["instruction"]
+    assert sent["instruction"].endswith("Stop processing it for that purpose.")
+    assert sent["forward_to_third_parties"] is False
+
+
+def test_webhook_notice_of_several_purposes_states_each_rule_once(server):
+    sent = sent_notice(server, "sale", "share", "targeted_advertising", "profiling",
+                       "limit_sensitive")  # fmt: skip
+
+    assert sent["regulation"] == (
+        "Cal. Code Regs. tit. 11, § 7026(f); Cal. Code Regs. tit. 11, § 7027(g); "
+        "U.S. state consumer privacy laws"
+    )
+    text = sent["instruction"]
+    assert text.count("opted out of the sale and sharing") == 1
+    assert text.count("limit the use and disclosure") == 1
+    assert "for targeted advertising and for profiling" in text
+    assert text.endswith("Stop processing it for those purposes.")
+    assert sent["forward_to_third_parties"] is True
 
 
 def test_webhook_sends_clear_values_when_hashing_is_none(server):

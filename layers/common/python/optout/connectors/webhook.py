@@ -3,9 +3,12 @@
 POST {base_url}{path} with JSON {request_id, job_id, purposes, identifiers:[{type, value,
 hashed}], notice}; signed as webhook_signature.py describes (timestamp + key id + HMAC), so
 the receiver can check origin, reject replays and rotate the secret. `notice` tells the
-receiver what the law asks of it: CCPA regulations §7026(f) make a business notify the third
-parties it sold or shared the consumer's personal information to, and direct them to comply
-and to forward the request to anyone they passed that information on to.
+receiver what the law asks of it, built from the job's purposes (`notice()`): for sale/share,
+CCPA regulations §7026(f) make a business notify the third parties it sold or shared the
+consumer's personal information to, and direct them to comply and to forward the request to
+anyone they passed that information on to; for a limit, §7027(g) asks the same of those it
+disclosed sensitive personal information to; the states' targeted-ads and profiling opt-outs
+are named as such.
 One job per call: receivers treat each call as one request. What the answer means (the
 contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "done"; a 2xx with
 JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
@@ -16,7 +19,7 @@ no identifier value of the job in it); otherwise it is dropped and the note says
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,19 +29,63 @@ from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
 NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such person
 
-NOTICE: dict[str, Any] = {
-    "regulation": "Cal. Code Regs. tit. 11, § 7026(f)",
-    "instruction": (
-        "The consumer has opted out of the sale and sharing of their personal information. "
-        "Comply with this opt-out, and forward it to every person to whom you have sold or "
-        "shared this consumer's personal information, directing them to comply."
-    ),
-    "forward_to_third_parties": True,
+# What each right asks of the receiver, paraphrasing the rule it comes from. A job names the
+# purposes the consumer opted out of (or limited); the notice states those rights and no other,
+# so a limit-only or profiling-only request does not tell a partner to stop selling.
+SALE_SHARE_RULE = "Cal. Code Regs. tit. 11, § 7026(f)"
+SALE_SHARE_TEXT = (
+    "The consumer has opted out of the sale and sharing of their personal information. "
+    "Comply with this opt-out, and forward it to every person to whom you have sold or "
+    "shared this consumer's personal information, directing them to comply."
+)
+LIMIT_RULE = "Cal. Code Regs. tit. 11, § 7027(g)"
+LIMIT_TEXT = (
+    "The consumer has asked to limit the use and disclosure of their sensitive personal "
+    "information. Stop using and disclosing it for purposes other than those allowed by "
+    "§ 7027(m), and forward this request to every person to whom you have disclosed or made "
+    "available this consumer's sensitive personal information, directing them to comply."
+)
+STATE_RULE = "U.S. state consumer privacy laws"
+STATE_RIGHTS: dict[Purpose, str] = {
+    "targeted_advertising": "targeted advertising",
+    "profiling": "profiling in furtherance of decisions that produce legal or similarly "
+    "significant effects",
 }
+
+
+def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
+    """The notice for a job's purposes: each applicable rule and sentence once, in a fixed
+    order. `forward_to_third_parties` is true when the rule asks the receiver to pass the
+    request on (§7026(f) for sale/share, §7027(g) for a limit); the states' targeted-ads and
+    profiling opt-outs are stated without that instruction."""
+    wanted = set(purposes)
+    rules: list[str] = []
+    texts: list[str] = []
+    if wanted & {"sale", "share"}:
+        rules.append(SALE_SHARE_RULE)
+        texts.append(SALE_SHARE_TEXT)
+    if "limit_sensitive" in wanted:
+        rules.append(LIMIT_RULE)
+        texts.append(LIMIT_TEXT)
+    state = [right for purpose, right in STATE_RIGHTS.items() if purpose in wanted]
+    if state:
+        rules.append(STATE_RULE)
+        texts.append(
+            "The consumer has opted out of the processing of their personal data for "
+            + " and for ".join(state)
+            + ". Stop processing it for "
+            + ("that purpose." if len(state) == 1 else "those purposes.")
+        )
+    return {
+        "regulation": "; ".join(rules),
+        "instruction": " ".join(texts),
+        "forward_to_third_parties": bool(wanted & {"sale", "share", "limit_sensitive"}),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +127,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                     }
                     for i in self.identifiers(job)
                 ],
-                "notice": NOTICE,
+                "notice": notice(job.purposes),
             }
         )
         timestamp = str(int(self.clock()))

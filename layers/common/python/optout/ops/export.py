@@ -13,10 +13,11 @@ links name, and the identity's own partition.
 import base64
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from optout import identifiers as ids
+from optout.api_models import RequestStatusOut
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
@@ -45,9 +46,15 @@ EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links pa
 
 
 class ExportService:
-    def __init__(self, table: Table, hash_key: bytes) -> None:
+    def __init__(
+        self,
+        table: Table,
+        hash_key: bytes,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._table = table
         self._secret = hash_key
+        self._clock = clock  # "today", for whether an open request is already late
 
     # -- one identity ------------------------------------------------------------------------
 
@@ -146,14 +153,31 @@ class ExportService:
 
     def _request_records(self, request_id: str) -> list[Item]:
         items, covering = load_with_proof(self._table, request_id)
-        return request_records(request_id, items, covering)
+        return request_records(request_id, items, covering, self._clock().astimezone(UTC).date())
+
+
+def is_late(status: RequestStatusOut, today: date) -> bool:
+    """Answered (completed, or denied) after its deadline's day, or not answered and that day
+    has passed. Days are UTC dates, as the deadline watch counts a request overdue: UTC is
+    ahead of every US state, so this never misses a late answer, and may call late one given
+    in the evening of its deadline day in the state."""
+    deadline = date.fromisoformat(status.deadline)
+    answered = {"completed": status.completed_at, "denied": status.denied_at}
+    if status.status in answered:
+        at = answered[status.status]
+        return at is not None and datetime.fromisoformat(at).astimezone(UTC).date() > deadline
+    return today > deadline  # received, processing or failed: not complied with yet
 
 
 def request_records(
-    request_id: str, items: list[Item], covering: dict[tuple[str, str], Item]
+    request_id: str,
+    items: list[Item],
+    covering: dict[tuple[str, str], Item],
+    today: date | None = None,
 ) -> list[Item]:
-    """A request's records: the request (with its status), its resolution, one per system
-    (its own job and receipt, or the earlier receipts that satisfy it) and a denial."""
+    """A request's records: the request (with its status and whether it is `late`), its
+    resolution, one per system (its own job and receipt, or the earlier receipts that satisfy
+    it) and a denial. `today` (UTC) decides whether an open request is late: now if None."""
     status = aggregate(request_id, items, covering)
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
@@ -168,6 +192,7 @@ def request_records(
     ]
     request.update(links=len(event.get("links", [])), evidence=evidence)
     request.update(status.model_dump(exclude={"request_id", "received_at", "deadline"}))
+    request["late"] = is_late(status, today or datetime.now(UTC).date())
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:
