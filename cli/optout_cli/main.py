@@ -1,4 +1,5 @@
-"""`optout`: status, lookup, report, import, replay, holds, deny and export for operators.
+"""`optout`: status, lookup, report, import, replay, holds, deny, retire and export for
+operators.
 
 Every command talks to the stack's operator routes (IAM, SigV4): the local stack with
 `--base-url http://127.0.0.1:3000`, a deployed one with `--stack-name NAME --region R`. Bad input,
@@ -160,6 +161,12 @@ def status(
                       f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
         if system.get("proof") == "both":
             out.print("  and its own job", soft_wrap=True)
+        retired = system.get("retired")
+        if retired:  # an operator retired the system: its open jobs are no longer owed
+            out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
+                      f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
+        if system.get("not_planned_reason") == "system_removed":
+            out.print("  not planned: the system was no longer configured", soft_wrap=True)
     # Not counted above: no job, no proof (the vendor recently answered "no such person").
     for quiet in record.get("not_asked", []):
         out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)
@@ -391,6 +398,24 @@ def deny(
     body = {"reason_code": code.value, "reason": reason}
     found = api(ctx).post(f"/v1/admin/requests/{request_id.lower()}/deny", body)
     out.print(f"{found['request_id']}: denied at {found['denied_at']} ({found['reason_code']})")
+
+
+# -- retire ------------------------------------------------------------------------------------
+
+
+@app.command()
+def retire(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Argument(help="The system's name (configured or removed)")],
+    reason: Annotated[str, typer.Option(help="Why, in words: never a person's identifiers")],
+) -> None:
+    """A system's open jobs no longer owed (removed, renamed, contract ended): kept as evidence."""
+    _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
+    found = api(ctx).post(f"/v1/admin/systems/{system}/retire", {"reason": reason})
+    out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")
+    if found.get("configured"):
+        out.print("still in the systems config: jobs made from now on are owed as before",
+                  soft_wrap=True)  # fmt: skip
 
 
 # -- export ------------------------------------------------------------------------------------

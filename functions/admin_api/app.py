@@ -34,6 +34,8 @@ from optout.api_models import (
     ImportOut,
     OperatorActionOut,
     RedriveOut,
+    RetireIn,
+    RetireOut,
 )
 from optout.capture import CaptureService
 from optout.evidence import RequestContext
@@ -47,6 +49,7 @@ from optout.ops.export import ExportService
 from optout.ops.importer import ImportService
 from optout.ops.metrics import MetricsService
 from optout.ops.redrive import RedriveService
+from optout.retire import RetireService
 from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
 from optout.store.table import Table
@@ -65,6 +68,7 @@ BODY_ROUTES = {
     "POST /v1/admin/exports/identity": raw_body.BodyRule(),
     "POST /v1/admin/exports/range": raw_body.BodyRule(),
     "POST /v1/admin/imports": raw_body.BodyRule(),
+    "POST /v1/admin/systems/{system}/retire": raw_body.BodyRule(),
 }
 # Query parameters each route reads; any other is refused (a typo must not pass unnoticed).
 QUERY_PARAMETERS = {
@@ -89,6 +93,7 @@ class Services:
         self.admin = AdminService(table, key)
         self.review = ReviewService(table, _systems(settings), settings.record_retention_days)
         self.denial = DenialService(table)
+        self.retire = RetireService(table, _systems(settings), settings.record_retention_days)
         self.metrics = MetricsService(table)
         self.export = ExportService(table, key)
         self.importer = ImportService(table, key, settings.record_retention_days)
@@ -200,6 +205,11 @@ def post_redrive(system: Annotated[str, Path(pattern=SYSTEM)]) -> RedriveOut:
     if moved.moved:  # the record of who moved them (a call that moved nothing changed nothing)
         moved.request_id = services().review.record_redrive(system, moved.moved, _caller())
     return moved
+
+
+@app.post("/v1/admin/systems/<system>/retire", summary="Operators: a system no longer owed")
+def post_retire(system: Annotated[str, Path(pattern=SYSTEM)], body: RetireIn) -> RetireOut:
+    return services().retire.retire(system, body.reason, _caller(), _now())
 
 
 @app.post("/v1/admin/requests/<request_id>/deny", summary="Operators: deny, with the reason")

@@ -347,6 +347,37 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
     assert shown["denial"]["reason_code"] == "suspected_fraud"
 
 
+def test_retire_settles_a_failed_system_and_status_shows_who_when_and_why(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out whose braze job failed for good, every other system done
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    for queue_key, vendor in pipe_vendors().items():
+        work(pipe, queue_key, vendor)
+    run = cli[1]
+    assert json.loads(run("status", request_id, "--json").out)["status"] == "failed"
+    # When the operator retires braze
+    retired = run("retire", "braze", "--reason", "Braze contract ended; removed next deploy")
+    # Then it says when, and that braze is still configured; the request reads completed and
+    # its status prints braze retired with the reason
+    assert retired.code == 0, retired.err
+    assert "braze: retired at " in retired.out and "still in the systems config" in retired.out
+    assert json.loads(run("status", request_id, "--json").out)["status"] == "completed"
+    shown = run("status", request_id).out
+    assert "braze  retired (failed)" in shown
+    assert "Braze contract ended; removed next deploy" in shown
+    # ... and an unknown name fails in one line
+    failure = one_line_failure(run("retire", "nosuch", "--reason", "no such system at all"))
+    assert failure.startswith("optout: not_found: no system with this name")
+
+
+def pipe_vendors() -> dict[str, Vendor]:
+    """Every queue's stand-in vendor: braze refuses for good, the others confirm."""
+    keys_ = ("webhook", "segment", "salesforce", "googleads", "meta", "tradedesk")
+    return {"braze": Vendor(refuse=True)} | {k: Vendor() for k in keys_}
+
+
 # -- holds --------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ wrote that answer (a stand-in vendor runs it inside its call)."""
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,7 +322,46 @@ def test_a_reopen_with_nothing_left_to_plan_is_recorded_and_not_repeated(asking:
                      params={"request_id": request_id}))  # fmt: skip
     (webhook,) = [s for s in detail["systems"] if s["system"] == "webhook"]
     assert webhook["satisfied"] == "not_planned"
+    assert webhook["not_planned_reason"] == "not_opted_out"
     assert sweep_and_resolve(pipe).reopened == []
+
+
+def test_a_reopen_at_a_system_removed_from_the_config_says_so(
+    asking: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a GPC opt-out citing the same browser's in-flight webhook job, which then answers
+    # no_record, and webhook then removed from the config (review s13 config 5)
+    pipe = asking
+    body = {"device_id": "dev-covering-removed-01", "opt_out": {"sale": True}, "gpc": True}
+    pipe.post("/v1/consent", body)
+    pipe.resolve()
+    (message,) = pipe.drain("webhook")
+    later: list[str] = []
+
+    def second() -> None:
+        later.append(pipe.post("/v1/consent", body)["request_id"])
+        pipe.resolve()
+
+    deliver(pipe, [message], DuringCall(second, status="no_record"))
+    (request_id,) = later
+    config = json.loads(Path("local/systems.json").read_text())
+    config["systems"] = [s for s in config["systems"] if s["name"] != "webhook"]
+    (tmp_path / "systems.json").write_text(json.dumps(config))
+    monkeypatch.setenv("SYSTEMS_CONFIG", str(tmp_path / "systems.json"))
+    pipe.resolver.resolver.cache_clear()
+    # When the sweep re-opens the request
+    assert sweep_and_resolve(pipe).reopened == [request_id]
+    # Then nothing is planned, and the record says the system was removed, not that the
+    # person opted back in
+    resolution = next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+    assert set(resolution["not_planned"]) == set(resolution["not_configured"]) == {"webhook"}
+    detail = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
+                     params={"request_id": request_id}))  # fmt: skip
+    (webhook,) = [s for s in detail["systems"] if s["system"] == "webhook"]
+    assert (webhook["satisfied"], webhook["not_planned_reason"]) == (
+        "not_planned",
+        "system_removed",
+    )
 
 
 def test_a_request_resolved_before_the_cited_proof_rule_keeps_its_answer(pipe: Pipeline) -> None:

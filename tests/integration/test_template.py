@@ -52,6 +52,7 @@ IAM_ROUTES = {
     ("POST", "/v1/admin/systems/{system}/replay"),
     ("GET", "/v1/admin/openapi.json"),
     ("POST", "/v1/admin/systems/{system}/redrive"),
+    ("POST", "/v1/admin/systems/{system}/retire"),
     ("POST", "/v1/admin/requests/{request_id}/deny"),
     ("GET", "/v1/admin/metrics"),
     ("POST", "/v1/admin/exports/identity"),
@@ -487,7 +488,8 @@ def test_dynamodb_permissions_name_the_table_and_its_partitions(
             if table_actions & set(_as_list(statement["Action"])):
                 prefixes = _leading_keys(statement)
                 assert prefixes, (name, "no dynamodb:LeadingKeys condition")
-                partitions = {"REQ", "ID", "HOLD", "FAILED", "WATCH", "LEDGER", "RCV"}  # RCV: ByDay
+                partitions = {"REQ", "ID", "HOLD", "FAILED", "WATCH", "LEDGER", "RCV",  # RCV: ByDay
+                              "RETIRED"}  # fmt: skip
                 assert all(p.split("#")[0] in partitions for p in prefixes), name
 
 
@@ -502,7 +504,8 @@ def test_capture_may_write_requests_and_read_device_state_but_not_query_identiti
     assert granted == {
         "dynamodb:PutItem": ["REQ#*"],
         "dynamodb:Query": ["REQ#*"],
-        "dynamodb:BatchGetItem": ["REQ#*"],  # the earlier jobs a status cites as its proof
+        # the earlier jobs a status cites as its proof, and its systems' retirements
+        "dynamodb:BatchGetItem": ["REQ#*", "RETIRED"],
         "dynamodb:GetItem": ["ID#device_id#*"],
     }
 

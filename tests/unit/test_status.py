@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.status import aggregate, proofs
+from optout.status import aggregate, covering_keys, proofs
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 EVENT = {
@@ -127,3 +127,55 @@ def test_a_cited_job_that_proved_nothing_leaves_the_requests_own_job_to_decide()
         assert status is not None and status.status == expected
         (crm,) = proofs(items, {CITED: _cited("no_record")})
         assert not crm.reopen
+
+
+# -- a retired system (optout retire; review s13 config 3) -----------------------------------
+
+RETIRED_AT = "2026-11-30T10:00:00.000Z"
+
+
+def _retirement(system: str) -> dict[tuple[str, str], dict[str, Any]]:
+    item = {"pk": "RETIRED", "sk": system, "retired_at": RETIRED_AT, "reason": "contract ended"}
+    return {("RETIRED", system): item}
+
+
+def _made(job: dict[str, Any], created_at: str) -> dict[str, Any]:
+    return job | {"created_at": created_at}
+
+
+def test_a_retired_systems_open_jobs_count_neither_done_nor_failed() -> None:
+    items = [EVENT, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z"),
+             _made(_job("ads", "pending"), "2026-11-29T03:12:01.000Z"),
+             _made(_job("cdp", "failed"), "2026-11-29T03:12:01.000Z")]  # fmt: skip
+    covering = _retirement("ads") | _retirement("cdp")
+    status = aggregate(RID, items, covering)
+    assert status is not None
+    assert (status.status, status.systems_total, status.systems_done, status.systems_failed) == (
+        "completed", 1, 1, 0,
+    )  # fmt: skip
+    assert status.completed_at == RETIRED_AT  # settled by the later retirement
+    states = {p.system: (p.state, p.counted, p.retired) for p in proofs(items, covering)}
+    assert states["ads"] == states["cdp"] == ("retired", False, True)
+    assert states["crm"] == ("done", True, False)
+
+
+def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
+    items = [EVENT, RESOLUTION, _made(_job("ads", "pending"), "2026-11-30T11:00:00.000Z"),
+             _made(_job("cdp", "done", "2026-11-29T04:00:00.000Z"),
+                   "2026-11-29T03:12:01.000Z")]  # fmt: skip
+    covering = _retirement("ads") | _retirement("cdp")
+    status = aggregate(RID, items, covering)
+    assert status is not None
+    assert (status.status, status.systems_total, status.systems_done) == ("processing", 2, 1)
+    assert {p.system: p.state for p in proofs(items, covering)} == {
+        "ads": "processing", "cdp": "done"
+    }  # fmt: skip
+
+
+def test_covering_keys_ask_for_retirements_only_of_open_or_cited_systems() -> None:
+    resolution = RESOLUTION | {"covered": {"crm": [f"{RID[:-1]}0:crm"]}}
+    items = [EVENT, resolution, _job("ads", "pending"), _job("cdp", "done")]
+    assert covering_keys(items) == [
+        (f"REQ#{RID[:-1]}0", "JOB#crm"), ("RETIRED", "ads"), ("RETIRED", "crm"),
+    ]  # fmt: skip
+    assert covering_keys([EVENT, RESOLUTION, _job("cdp", "no_record")]) == []

@@ -10,6 +10,7 @@ from optout import identifiers as ids
 from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
+from optout.retire import retirement_view
 from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
 from optout.store.codec import Item
@@ -119,8 +120,13 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
     view = _job_view(proof.own) if proof.own else {"system": proof.system, "status": proof.state}
     view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
     view["satisfied"] = proof.state
-    if not proof.counted:  # settled with no job: why it is not counted (status.SystemProof)
+    if proof.retired:  # an operator retired the system: its open jobs are no longer owed
+        view["satisfied"] = "retired"
+        view["retired"] = retirement_view(proof.retirement or {})
+    elif not proof.counted:  # settled with no job: why it is not counted (status.SystemProof)
         view["satisfied"] = view["status"] = "not_planned" if proof.unplanned else "not_asked"
+        if proof.unplanned:
+            view["not_planned_reason"] = proof.unplanned_why
     if proof.covering:
         view["satisfied_by"] = [
             _covering_view(job) | ({"no_proof": True} if proof.no_proof(job) else {})

@@ -292,6 +292,24 @@ class DenialIn(StrictModel):
     ]
 
 
+class RetireIn(StrictModel):
+    """An operator's retirement of a system (`optout retire`): why its open jobs are no longer
+    owed (the contract ended, the system was removed). Kept as evidence (§7101), checked like a
+    denial's reason: describe, never quote a person."""
+
+    reason: Annotated[
+        str, Field(min_length=10, max_length=500, description="Why, without identifiers.")
+    ]
+
+
+class RetireOut(ApiModel):
+    request_id: str  # the operator event that records the retirement
+    system: str
+    status: Literal["retired"]
+    retired_at: str
+    configured: bool  # still in the systems config: jobs made from now on are owed
+
+
 class DenialOut(ApiModel):
     request_id: str
     status: Literal["denied"]

@@ -20,6 +20,11 @@ these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no pr
 operator views do not count it, and say why (`not_asked`). The public view counts it as done,
 as it counts that answer on the request's own job (no_record): otherwise two opt-outs for the
 same email would show a stranger whether the vendors hold that person.
+
+A system an operator retired (`optout retire`, optout/retire.py; the `RETIRED` item, read with
+the cited jobs) owes nothing more for the jobs made before its retirement that were not done:
+such a system is `retired`, counted neither done nor failed, and a request whose other systems
+are done reads completed. A retired job that ended done still proves the system.
 """
 
 from dataclasses import dataclass
@@ -70,9 +75,25 @@ class SystemProof:
     # A re-open found nothing left to plan for this system (`not_planned`: the person is no
     # longer opted out of its purposes): nothing is owed, nothing to re-open.
     unplanned: bool = False
+    # Why: "system_removed" when the system was no longer in the config at the re-open
+    # (`RESOLUTION.not_configured`), else "not_opted_out".
+    unplanned_why: str = "not_opted_out"
     # The RESOLUTION was made under the cited-proof rule (`proof_rule` 2, 2026-11-30): one made
     # before it keeps the meaning it was answered with (a cited done or no_record job counts).
     strict: bool = True
+    # The system's retirement (keys.RETIRED_PK), if an operator retired it.
+    retirement: Item | None = None
+
+    def retired_job(self, job: Item) -> bool:
+        """A job not done and made before the system was retired: no longer owed."""
+        if self.retirement is None or job.get("status") in DONE:
+            return False
+        return str(job.get("created_at") or "") <= str(self.retirement.get("retired_at"))
+
+    @property
+    def retired(self) -> bool:
+        """Every job that could prove the system is retired: nothing is owed here."""
+        return bool(self.jobs) and all(self.retired_job(j) for j in self.jobs)
 
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
@@ -117,12 +138,15 @@ class SystemProof:
 
     @property
     def counted(self) -> bool:
-        """Whether the status counts this system: not once it is settled with no job."""
-        return not self.settled
+        """Whether the status counts this system: not once it is settled with no job, nor
+        once it is retired."""
+        return not self.settled and not self.retired
 
     @property
     def state(self) -> str:
-        statuses = [job.get("status") for job in self.jobs]
+        if self.retired:
+            return "retired"
+        statuses = [job.get("status") for job in self.jobs if not self.retired_job(job)]
         if any(s == FAILED for s in statuses):
             return FAILED
         if not statuses:  # awaiting its own job (the sweep's re-open)
@@ -131,14 +155,21 @@ class SystemProof:
 
 
 def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
-    """The (pk, sk) of every earlier job the resolution cites, to read in one batch."""
+    """The (pk, sk) of every earlier job the resolution cites, to read in one batch, and of
+    the retirement of each system whose own job is not done or whose jobs are cited (absent
+    unless an operator retired it): a request whose own jobs are all done reads nothing more."""
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     found: list[tuple[str, str]] = []
+    systems: set[str] = set()
     for system, job_ids in sorted((resolution.get("covered") or {}).items()):
+        systems.add(system)
         for job_id in job_ids:
             request_id = str(job_id).rsplit(":", 1)[0]
             found.append((keys.request_pk(request_id), keys.job_sk(system)))
-    return found
+    for item in items:
+        if str(item["sk"]).startswith(keys.JOB_PREFIX) and item.get("status") not in DONE:
+            systems.add(str(item["sk"])[len(keys.JOB_PREFIX) :])
+    return found + [keys.retired_key(s) for s in sorted(systems)]
 
 
 def not_asked(items: list[Item]) -> list[Item]:
@@ -171,8 +202,11 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
              for s, entries in (resolution.get("not_asked") or {}).items()}  # fmt: skip
     unplanned = set(resolution.get("not_planned") or ())
     strict = int(resolution.get("proof_rule") or 1) >= PROOF_RULE
+    removed = set(resolution.get("not_configured") or ())
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
-                        s in unplanned, strict) for s in names]  # fmt: skip
+                        s in unplanned, "system_removed" if s in removed else "not_opted_out",
+                        strict, covering.get(keys.retired_key(s)))
+            for s in names]  # fmt: skip
 
 
 def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
@@ -228,6 +262,8 @@ def aggregate(
     else:
         status = "completed"
         stamps = [str(j["completed_at"]) for s in systems for j in s.jobs if j.get("completed_at")]
+        # A retired system settled the request when it was retired.
+        stamps += [str(s.retirement["retired_at"]) for s in every if s.retired and s.retirement]
         # Satisfied by earlier receipts only: complete when the resolver found them.
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
     return RequestStatusOut(

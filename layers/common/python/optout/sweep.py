@@ -103,6 +103,7 @@ class Sweeper:
         self._settings = settings or SweepSettings()
         self._clock = clock
         self._retention = retention_days
+        self._retired: dict[str, str] = {}  # system -> retired_at, read once per run
 
     def sweep(self, deadline: float | None = None) -> SweepReport:
         """One run over the checkpoints' windows, oldest age first. Each redrive event is
@@ -118,6 +119,10 @@ class Sweeper:
         clock): at its next checkpoint if it has one, not at all if that was its last."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
+        from optout.retire import retirements  # noqa: PLC0415 - pydantic: only here
+
+        # A retired system's jobs made before its retirement are not owed: not re-driven.
+        self._retired = {s: str(r["retired_at"]) for s, r in retirements(self._table).items()}
         report = SweepReport()
         seen: set[str] = set()
         unfolded_events: list[Item] = []
@@ -197,7 +202,7 @@ class Sweeper:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
-            " #cov, #ids, not_asked, not_planned, proof_rule",
+            " #cov, #ids, not_asked, not_planned, proof_rule, created_at",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
@@ -225,6 +230,7 @@ class Sweeper:
                         item.get("status") == "pending"
                         and max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
                         < settled_before
+                        and not self._is_retired(item)
                     ):
                         stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
@@ -232,13 +238,17 @@ class Sweeper:
                 return resolved, stuck, request and not folded, rederived, reopen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _is_retired(self, job: Item) -> bool:
+        retired_at = self._retired.get(str(job.get("system")))
+        return retired_at is not None and str(job.get("created_at") or "") <= retired_at
+
     def _reopen(self, items: list[Item]) -> bool:
         """Whether a system of the request is left with only cited jobs that proved nothing
         for it (one BatchGetItem of the cited jobs, only for a request that cites any)."""
         from optout.status import covering_keys, proofs  # noqa: PLC0415 - pydantic: only here
 
         cited = covering_keys(items)
-        if not cited:
+        if all(key[0] == keys.RETIRED_PK for key in cited):  # no cited job: nothing to re-open
             return False
         return any(p.reopen for p in proofs(items, batch_get(self._table, cited)))
 

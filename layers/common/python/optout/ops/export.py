@@ -22,6 +22,7 @@ from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
+from optout.retire import retirement_view
 from optout.status import aggregate, not_asked, proofs
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
@@ -207,6 +208,9 @@ def request_records(
             if proof.no_proof(earlier):  # cited in flight, then ended as no proof for this one
                 record["no_proof"] = True
             records.append(record)
+        if proof.retired and proof.retirement:  # its open jobs no longer owed: who, when, why
+            retired = {"record": "retirement", "request_id": request_id, "system": proof.system}
+            records.append(retired | retirement_view(proof.retirement))
     for quiet in not_asked(items):  # a system not asked: the vendor's recent "no such person"
         records.append({"record": "not_asked", "request_id": request_id} | quiet)
     denial = by_sk.get(ops_keys.DENIAL_SK)

@@ -123,6 +123,9 @@ class Resolver:
             outcome = self._replay(event, pending, deadline)
         elif event.get("event_type") == "redrive":
             outcome = self._redrive(request_id, operation, pending, deadline)
+        elif event.get("event_type") == "retire":  # the RETIRED item is the change (retire.py)
+            self._record(pending, request_id, {"jobs_total": 0, "system": operation["system"]})
+            outcome = Resolution(request_id, 0, [], 0, 0)
         else:
             outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
@@ -492,6 +495,8 @@ class Resolver:
             self._record(pending, request_id, {"jobs_total": 0, "replayed": 0, "system": system})
             return Resolution(request_id, 0, [], 0, 0)
         now = iso(self._clock())
+        retired = batch_get(self._table, [keys.retired_key(system)], consistent=True)
+        retired_at = str(retired[keys.retired_key(system)]["retired_at"]) if retired else None
         cursor = str(operation.get("after", ""))
         chunk: list[Item] = []  # the listings of the jobs whose messages go out next
         replayed = not_replayed = 0
@@ -502,7 +507,7 @@ class Resolver:
                 break
             cursor = str(marker["sk"])
             try:
-                if self._replay_job(marker, system, now, request_id):
+                if self._replay_job(marker, system, now, request_id, retired_at):
                     chunk.append(marker)
             except ClientError as error:  # this job only: it stays as it was, still listed
                 not_replayed += 1
@@ -568,7 +573,9 @@ class Resolver:
         except (ClientError, RuntimeError) as error:  # RuntimeError: items left unprocessed
             logger.warning("replay left no reminder for the watch", error=type(error).__name__)
 
-    def _replay_job(self, marker: Item, system: str, now: str, replay_id: str) -> bool:
+    def _replay_job(
+        self, marker: Item, system: str, now: str, replay_id: str, retired_at: str | None = None
+    ) -> bool:
         """One listed job made pending and marked in flight again: True when its message is to
         be sent. A listed job already pending was made so by a replay whose message may never
         have gone out (a run that died): its marks are made again (idempotent) and it is sent
@@ -581,6 +588,9 @@ class Resolver:
         identifiers = self._identifier_values(job) if job is not None and status == "failed" else []
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
             delivery.forget_failed(self._table, marker)
+            return False
+        if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
+            delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
             return False
         flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id)
         if flights is None:
@@ -633,8 +643,12 @@ class Resolver:
             if left or late():
                 left += [("job", f"{r}:{s}") for r, s in jobs[n:]]
                 break
+            if system not in queue_keys:  # removed from the config: its queue is gone
+                logger.warning("stuck job not redriven: system not in the config",
+                               system=system, request_id=job_request)  # fmt: skip
+                continue
             job = delivery.get_job(self._table, job_request, system)
-            if job is None or job.get("status") != "pending" or system not in queue_keys:
+            if job is None or job.get("status") != "pending":
                 continue
             message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
             pending.add(queue_keys[system], message)
@@ -684,10 +698,16 @@ class Resolver:
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
+        # One no longer configured is recorded as such (`not_configured`): the record must
+        # not say the person opted back in when the operator removed the system.
         unplanned = {s: now for s in sorted(systems - set(plans))}
-        cite_more(self._table, resolution, covered, _not_asked(request_id, plans), unplanned)
+        configured = {s.name for s in self._systems.systems}
+        removed = {s: now for s in unplanned if s not in configured}
+        cite_more(self._table, resolution, covered, _not_asked(request_id, plans), unplanned,
+                  removed)  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
-                    jobs=made, not_planned=sorted(unplanned))  # fmt: skip
+                    jobs=made, not_planned=sorted(unplanned),
+                    not_configured=sorted(removed))  # fmt: skip
         return len(plans)
 
     def _identifier_values(self, job: Item) -> list[Item]:

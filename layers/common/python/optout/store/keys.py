@@ -23,6 +23,9 @@ HOLD                    <request_id>#<n>        a verified link held for review 
 Index ByDay (sparse: EVENT items only): day_pk = RCV#<yyyy-mm-dd>#<first hex digit of the
 request id>, sort key received_at; projects request_id, deadline, source, event_type.
 FAILED#<system>         <job_id>                a job that failed for good, for replay
+RETIRED                 <system>                an operator's retirement of a system: its
+                                                jobs made before `retired_at` and not done
+                                                are no longer owed (optout/retire.py)
 """
 
 from optout.identifiers import IdType
@@ -38,6 +41,7 @@ ASSERTED_PREFIX = "ASSERTED#"
 DELIVERY_PREFIX = "DELIVERY#"
 REDERIVED_PREFIX = "REDERIVED#"
 HOLD_PK = "HOLD"
+RETIRED_PK = "RETIRED"
 
 
 def request_pk(request_id: str) -> str:
@@ -76,6 +80,11 @@ def delivery_sk(system: str) -> str:
 
 def failed_pk(system: str) -> str:
     return f"FAILED#{system}"
+
+
+def retired_key(system: str) -> tuple[str, str]:
+    """Where a system's retirement is kept: read with a request's cited jobs (`covering`)."""
+    return (RETIRED_PK, system)
 
 
 def hold_sk(request_id: str, n: int) -> str:

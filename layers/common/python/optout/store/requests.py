@@ -25,13 +25,16 @@ def cite_more(
     covered: dict[str, list[str]],
     not_asked: dict[str, list[Item]] | None = None,
     not_planned: dict[str, str] | None = None,
+    not_configured: dict[str, str] | None = None,
 ) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
     nothing), and the recent no_record answers it relied on not to ask a system again (the
     quiet period: `not_asked`, merged whole: the first resolution's map may not exist), and
     the systems it found nothing to plan for (`not_planned`: {system: when}, the person no
-    longer opted out of their purposes). Nothing else ever rewrites a RESOLUTION."""
+    longer opted out of their purposes; `not_configured`: those of them no longer in the
+    systems config, so the record does not say the person opted back in). Nothing else ever
+    rewrites a RESOLUTION."""
     first = resolution.get("covered") or {}
     lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
              for s, ids in sorted(covered.items())}  # fmt: skip
@@ -41,8 +44,10 @@ def cite_more(
         known = {e["job_id"] for e in heard.get(system, [])}
         heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
     unplanned = {**(not_planned or {}), **(resolution.get("not_planned") or {})}
+    removed = {**(not_configured or {}), **(resolution.get("not_configured") or {})}
     if (not lists and heard == (resolution.get("not_asked") or {})
-            and unplanned == (resolution.get("not_planned") or {})):  # fmt: skip
+            and unplanned == (resolution.get("not_planned") or {})
+            and removed == (resolution.get("not_configured") or {})):  # fmt: skip
         return
     names = {f"#s{n}": system for n, system in enumerate(lists)}
     values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
@@ -53,6 +58,9 @@ def cite_more(
     if unplanned != (resolution.get("not_planned") or {}):
         values[":unplanned"] = unplanned
         sets.append("not_planned = :unplanned")
+    if removed != (resolution.get("not_configured") or {}):
+        values[":removed"] = removed
+        sets.append("not_configured = :removed")
     key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
     update = "SET " + ", ".join(sets)
     if names:

@@ -1,0 +1,114 @@
+"""Retiring a system (`optout retire SYSTEM --reason`): its open jobs are no longer owed.
+
+A system removed from (or renamed in) systems.json leaves its pending and failed jobs with no
+queue and no replay, and their requests open for ever (review s13 config 3). An operator who
+ended the contract retires it: one item per system, `RETIRED/<system>` (who, when, why, the
+event that records it), written with an operator event (`retire`) in one transaction, like a
+replay. The item is the whole change: no job is rewritten, so retiring is one write whatever
+the system's backlog. The readers consult it where they already read a request's cited jobs
+(`status.covering_keys` adds its key to that BatchGetItem, only for a request with an open or
+cited job): a job of the system that is not done and was made before `retired_at` is
+`retired`, counted neither done nor failed (optout/status.py). The sweep reads the RETIRED
+partition once per run and re-drives no such job; a replay forgets its failed listing.
+
+A system that is still configured can be retired too (retire first, then remove it from the
+config): jobs made after the retirement are owed as any other. A second retire moves
+`retired_at` (and who and why) forward; each retire's event keeps its own evidence.
+
+The reason is evidence (§7101), checked like a denial's: one line, no email address or phone
+number. A name is refused (404) unless it is configured, already retired, has failed jobs
+listed for replay, the deadline watch's last run counted it overdue, or the §7102 ledgers of
+this year or the last count requests at it: finding a removed system's pending jobs by name
+would need a scan (docs/decisions.md, "Retiring a system").
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from optout.api_models import RetireOut
+from optout.errors import Conflict, NotFound
+from optout.events import CapturedEvent
+from optout.ops import keys as ops_keys
+from optout.ops.denial import check_reason
+from optout.ops.ledger import year_ledgers
+from optout.store import keys, query, transact
+from optout.store.codec import Item, deserialize
+from optout.store.table import Table
+from optout.systems import SystemsConfig
+from optout.timestamps import iso
+
+RETIREMENT_FIELDS = ("retired_at", "retired_by", "reason", "event_id")
+
+
+def retirement_view(retirement: Item) -> dict[str, Any]:
+    """A system's retirement as the operator views and exports give it (§7101 evidence)."""
+    return {name: retirement.get(name) for name in RETIREMENT_FIELDS}
+
+
+def retirements(table: Table) -> dict[str, Item]:
+    """Every retirement, by system (one Query of a partition of one item per retired system)."""
+    return {str(item["sk"]): item for item in query.partition(table, keys.RETIRED_PK)}
+
+
+class RetireService:
+    def __init__(self, table: Table, systems: SystemsConfig | None, retention_days: int) -> None:
+        self._table = table
+        self._systems = systems
+        self._retention = retention_days
+
+    def retire(self, system: str, reason: str, caller: str, now: datetime) -> RetireOut:
+        text = check_reason(reason)
+        configured = self._systems is not None and system in {s.name for s in self._systems.systems}
+        if not configured and not self._has_records(system, now.year):
+            raise NotFound("no system with this name, configured or on record", field="system")
+        request_id = str(uuid.uuid4())
+        operation = {"system": system}
+        evidence = {"acted_by": caller, "reason": text}
+        event = CapturedEvent.by_operator(request_id, "retire", operation, evidence, now)
+        retirement = {
+            "pk": keys.RETIRED_PK, "sk": system, "kind": "retirement", "system": system,
+            "retired_at": iso(now), "retired_by": caller, "reason": text,
+            "event_id": request_id,  # the operator event: `optout status` on it
+        }  # fmt: skip
+        try:
+            transact.write(self._table, [
+                transact.put(self._table, event.to_item(self._retention),
+                             "attribute_not_exists(pk)"),
+                transact.put(self._table, retirement),
+            ])  # fmt: skip
+        except transact.Cancelled:  # a fresh uuid4 event id: cannot collide
+            raise Conflict("the retirement was not recorded; try again", field="system") from None
+        return RetireOut(request_id=request_id, system=system, status="retired",
+                         retired_at=iso(now), configured=configured)  # fmt: skip
+
+    def _has_records(self, system: str, year: int) -> bool:
+        """Retired before, failed jobs listed for replay, overdue at the watch's last run, or
+        counted in the §7102 ledgers of this year or the last (every request the watch has
+        enrolled, within minutes of its arrival, adds its systems' `s.<system>.<state>`): the
+        reads the metrics route makes, never a scan of the jobs."""
+        if self._get(keys.retired_key(system)) is not None:
+            return True
+        watch = self._get((ops_keys.WATCH_PK, ops_keys.STATUS_SK)) or {}
+        if system in (watch.get("overdue_by_system") or {}):
+            return True
+        listed = self._table.client.query(
+            TableName=self._table.name, KeyConditionExpression="pk = :pk", Limit=1,
+            ExpressionAttributeValues={":pk": {"S": keys.failed_pk(system)}},
+        )  # fmt: skip
+        if listed.get("Items"):
+            return True
+        prefix = f"s.{system}."
+        return any(
+            name.startswith(prefix)
+            for y in (year, year - 1)
+            for ledger in year_ledgers(self._table, y)
+            for name in ledger
+        )
+
+    def _get(self, key: tuple[str, str]) -> Item | None:
+        found = self._table.client.get_item(
+            TableName=self._table.name, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            ConsistentRead=True,
+        )  # fmt: skip
+        return deserialize(found["Item"]) if "Item" in found else None

@@ -1,0 +1,244 @@
+"""An operator's retirement of a system removed from the config (review s13 config 3, 5).
+
+Stores are built under local/systems.json, then the stack is "redeployed" without braze (the
+resolver and admin containers made again with another SYSTEMS_CONFIG), as the review's probe
+did. Braze's job is left pending (its queue gone with the redeploy) or failed for good."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.ops.export import request_records
+from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
+from optout.store.proof import load_with_proof
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+from optout.systems import load_systems
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "pat.retire@example.com"
+FULL = str(Path("local/systems.json").resolve())
+QUEUE_KEY = {"webhook": "webhook", "segment": "segment", "braze": "braze",
+             "salesforce": "salesforce", "google_ads": "googleads", "meta": "meta",
+             "trade_desk": "tradedesk"}  # fmt: skip
+REASON = "Braze contract ended in November; the system was removed from the config"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def without(tmp: Path, name: str) -> str:
+    config = json.loads(Path(FULL).read_text())
+    config["systems"] = [s for s in config["systems"] if s["name"] != name]
+    path = tmp / f"without-{name}.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def redeploy(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """New containers with another systems.json."""
+    monkeypatch.setenv("SYSTEMS_CONFIG", path)
+    pipe.resolver.resolver.cache_clear()
+    pipe.admin.services.cache_clear()
+
+
+def work(pipe: Pipeline, system: str, vendor: Vendor) -> None:
+    bodies = pipe.drain(QUEUE_KEY[system])
+    service = DeliveryService(
+        table(pipe), load_systems(FULL), WorkerSettings(table_name=pipe.aws.table_name),
+        lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+    service.deliver(received, lambda message, delay: None)
+
+
+def table(pipe: Pipeline) -> Table:
+    return Table(pipe.aws.dynamodb, pipe.aws.table_name)
+
+
+def stuck_at_braze(pipe: Pipeline, braze: Vendor | None = None) -> str:
+    """An opt-out every system but braze confirmed; braze's job pending (its message lost
+    with its queue) or, with `braze`, answered by that vendor."""
+    request_id = str(pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"])
+    pipe.resolve()
+    for system in ("webhook", "segment", "salesforce", "google_ads", "meta", "trade_desk"):
+        work(pipe, system, Vendor())
+    if braze is None:
+        pipe.drain("braze")
+    else:
+        work(pipe, "braze", braze)
+    return request_id
+
+
+def retire(pipe: Pipeline, system: str, reason: str = REASON) -> dict[str, Any]:
+    path = f"/v1/admin/systems/{system}/retire"
+    event = http_event("POST", path, {"reason": reason}, path_parameters={"system": system},
+                       iam=True)  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    return {"statusCode": answer["statusCode"], **json_body(answer)}
+
+
+def public(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    return pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+
+
+def admin(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    path = f"/v1/admin/requests/{request_id}"
+    event = http_event("GET", path, path_parameters={"request_id": request_id}, iam=True)
+    return json_body(invoke(pipe.admin, event))
+
+
+def watch(pipe: Pipeline, days: float) -> Any:
+    later = datetime.now(UTC) + timedelta(days=days, minutes=5)
+    return Watch(table(pipe), WatchSettings(lag_seconds=0), clock=lambda: later).run()
+
+
+def sweep(pipe: Pipeline, hours: float) -> Any:
+    later = datetime.now(UTC) + timedelta(hours=hours)
+    return Sweeper(table(pipe), SweepSettings(), clock=lambda: later).sweep()
+
+
+def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given an opt-out whose braze job is pending, braze then removed from the config, and the
+    # watch's first look at it (its §7102 ledger counts braze)
+    request_id = stuck_at_braze(pipe)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    watch(pipe, 0)
+    before = public(pipe, request_id)
+    assert (before["status"], before["systems_total"], before["systems_done"]) == (
+        "processing",
+        6,
+        5,
+    )
+    # When an operator retires braze
+    answer = retire(pipe, "braze")
+    assert answer["statusCode"] == 200, answer
+    assert (answer["system"], answer["status"], answer["configured"]) == ("braze", "retired", False)
+    assert pipe.resolve() == {"batchItemFailures": []}  # the retire event: nothing to do
+    # Then the request reads completed: braze is neither done nor failed, nor counted
+    after = public(pipe, request_id)
+    assert (after["status"], after["systems_total"], after["systems_done"]) == ("completed", 5, 5)
+    assert after["completed_at"] >= answer["retired_at"]
+    # ... the admin view shows braze retired, with who, when and why
+    detail = admin(pipe, request_id)
+    (braze,) = [s for s in detail["systems"] if s["system"] == "braze"]
+    assert (detail["status"], braze["satisfied"], braze["status"]) == (
+        "completed",
+        "retired",
+        "pending",
+    )
+    assert braze["retired"]["reason"] == REASON
+    assert braze["retired"]["retired_at"] == answer["retired_at"]
+    assert braze["retired"]["retired_by"] and braze["retired"]["event_id"] == answer["request_id"]
+    # ... the retire event keeps the reason and who as evidence (§7101)
+    event = admin(pipe, answer["request_id"])["event"]
+    assert (event["event_type"], event["evidence"]["reason"]) == ("retire", REASON)
+    assert event["evidence"]["acted_by"] == braze["retired"]["retired_by"]
+    # ... and the export has a retirement record for it
+    items, covering = load_with_proof(table(pipe), request_id)
+    records = request_records(request_id, items, covering)
+    (retired,) = [r for r in records if r["record"] == "retirement"]
+    assert (retired["system"], retired["reason"], retired["request_id"]) == (
+        "braze",
+        REASON,
+        request_id,
+    )
+    # ... the sweep re-drives no braze job, and the watch 40 days on finds nothing overdue
+    for hours in (2.3, 8.1, 23.1):
+        assert sweep(pipe, hours).stuck_jobs == []
+    report = watch(pipe, 40)
+    assert report.overdue == [] and report.overdue_by_system() == {}
+
+
+def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The case the retirement settles, as it is without one: processing for ever, re-driven
+    # at each checkpoint, overdue at the watch
+    request_id = stuck_at_braze(pipe)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    assert sweep(pipe, 2.3).stuck_jobs == [f"{request_id}:braze"]
+    assert pipe.resolve() == {"batchItemFailures": []}  # logged: not in the config
+    assert public(pipe, request_id)["status"] == "processing"
+    watch(pipe, 0)
+    assert [c.request_id for c in watch(pipe, 40).overdue] == [request_id]
+
+
+def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_is_harmless(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze failed for good, then removed (its failure listed for a replay that no
+    # longer exists: the replay route answers 404)
+    request_id = stuck_at_braze(pipe, Vendor(refuse=True))
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    assert public(pipe, request_id)["status"] == "failed"
+    watch(pipe, 0)
+    # When braze is retired twice (the failed listing is its record: no watch run needed)
+    first = retire(pipe, "braze")
+    second = retire(pipe, "braze", "Braze retired again after a second review of the contract")
+    assert (first["statusCode"], second["statusCode"]) == (200, 200)
+    pipe.resolve()
+    # Then the request reads completed, braze retired with the latest reason
+    after = public(pipe, request_id)
+    assert (after["status"], after["systems_failed"], after["systems_total"]) == ("completed", 0, 5)
+    (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
+    assert (braze["satisfied"], braze["status"]) == ("retired", "failed")
+    assert braze["retired"]["event_id"] == second["request_id"]
+    assert watch(pipe, 40).overdue == []
+
+
+def test_an_unknown_system_or_a_reason_naming_a_person_is_refused(pipe: Pipeline) -> None:
+    # A name neither configured nor on record: 404, nothing written
+    answer = retire(pipe, "nosuchsystem")
+    assert (answer["statusCode"], answer["error"]["field"]) == (404, "system")
+    assert pipe.items(keys.RETIRED_PK) == []
+    # A reason holding an email address: 422, the text never echoed
+    answer = retire(pipe, "braze", "asked by someone.else@example.com to stop")
+    assert (answer["statusCode"], answer["error"]["field"]) == (422, "reason")
+    assert "example.com" not in json.dumps(answer)
+    assert pipe.items(keys.RETIRED_PK) == []
+
+
+def test_a_configured_system_retired_is_owed_again_for_new_jobs_and_its_replay_skips_old_ones(
+    pipe: Pipeline,
+) -> None:
+    # Given braze failed for good, still configured
+    request_id = stuck_at_braze(pipe, Vendor(refuse=True))
+    assert pipe.items(keys.failed_pk("braze"))
+    # When braze is retired (before its removal from the config), then replayed
+    answer = retire(pipe, "braze")
+    assert (answer["statusCode"], answer["configured"]) == (200, True)
+    assert public(pipe, request_id)["status"] == "completed"
+    path = "/v1/admin/systems/braze/replay"
+    event = http_event("POST", path, path_parameters={"system": "braze"}, iam=True)
+    replayed = invoke(pipe.admin, event)
+    assert replayed["statusCode"] == 202
+    pipe.resolve()
+    # Then the retired job is not sent again: it stays failed, its listing gone
+    assert pipe.drain("braze") == []
+    assert pipe.items(keys.failed_pk("braze")) == []
+    (job,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "JOB#braze"]
+    assert job["status"] == "failed"
+    # ... and a job made after the retirement is owed as any other
+    later = str(pipe.post("/v1/opt-out", {"email": "sam.retire@example.com"})["request_id"])
+    pipe.resolve()
+    for system in ("webhook", "segment", "salesforce", "google_ads", "meta", "trade_desk"):
+        work(pipe, system, Vendor())
+    assert public(pipe, later)["status"] == "processing"
+    (braze,) = [s for s in admin(pipe, later)["systems"] if s["system"] == "braze"]
+    assert braze["satisfied"] == "processing" and "retired" not in braze
