@@ -29,8 +29,9 @@ SYSTEMS = ("braze", "salesforce", "segment", "google_ads", "meta")
 
 
 def a_year_of_figures() -> dict[str, Any]:
-    """2026's figures from 1,200 requests (a fixed random mix of sources, outcomes, systems
-    and response times, busier in the autumn), 9 of them overdue at the watch's last run."""
+    """2026's figures from 1,200 requests (a fixed random mix of sources, outcomes, systems,
+    jurisdictions, purposes and response times, busier in the autumn), 9 of them overdue at
+    the watch's last run."""
     pick = random.Random(2026)
     ledgers: dict[str, dict[str, Any]] = {}
     for n in range(1200):
@@ -40,8 +41,10 @@ def a_year_of_figures() -> dict[str, Any]:
         state = {"failed": "failed", "open": "processing"}.get(outcome, "done")
         systems = {s: "failed" if pick.random() < 0.02 else state
                    for s in pick.sample(SYSTEMS, pick.randint(2, 5))}  # fmt: skip
+        region = pick.choices(("ca", "other", "unknown"), (8, 3, 1))[0]
         found = Contribution(f"{n:08x}", received.isoformat(), "", pick.choice(SOURCES),
-                             outcome, "", hours, systems)  # fmt: skip
+                             outcome, "", hours, systems, region=region,
+                             sale_share=pick.random() < 0.85)  # fmt: skip
         ledger = ledgers.setdefault(found.day, {"sk": f"{found.day}#0"})
         for name, value in found.counters().items():
             ledger[name] = ledger.get(name, 0) + value
