@@ -52,6 +52,7 @@ IAM_ROUTES = {
     ("POST", "/v1/admin/systems/{system}/replay"),
     ("GET", "/v1/admin/openapi.json"),
     ("POST", "/v1/admin/systems/{system}/redrive"),
+    ("POST", "/v1/admin/systems/{system}/backfill"),
     ("POST", "/v1/admin/requests/{request_id}/deny"),
     ("GET", "/v1/admin/metrics"),
     ("POST", "/v1/admin/exports/identity"),
