@@ -65,10 +65,12 @@ REPLAY_CHUNK = 10
 REPLAY_NAMESPACE = uuid.UUID("5d0f6a52-8a3e-4c1e-9b7a-6f2d1c3b4a59")  # follow-up ids
 REDRIVE_NAMESPACE = uuid.UUID("0c6f3f0e-2b1d-4a8e-9f47-3d5be7a1c902")  # follow-up redrive ids
 # A backfill event scans the table's items BACKFILL_PAGE at a time (a Scan's Limit counts the
-# items read, before the filter keeps the STATE ones) and plans at most BACKFILL_IDENTITIES
-# opted-out identities (a cluster derivation each: some 3 AWS calls) into its one job; a
-# follow-up event carries on from its cursor.
+# items read, before the filter keeps the STATE ones), derives at most BACKFILL_CLUSTERS
+# opted-out identities' clusters (some 3 AWS calls each) and stops once its one job carries
+# BACKFILL_IDENTITIES identities (a cluster has at most 99: the job item stays far below
+# DynamoDB's 400 KB); a follow-up event carries on from its cursor.
 BACKFILL_PAGE = 500
+BACKFILL_CLUSTERS = 1000
 BACKFILL_IDENTITIES = 200
 BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
 
@@ -642,7 +644,8 @@ class Resolver:
         `<first event>~<hex from this event's id>` (deterministic: a retry of this event finds
         its job and sends it again), named by a `REDERIVED#` marker in this event's partition
         first, as the flush's rederived jobs are, so the sweep checks it with this event.
-        Bounded: at most BACKFILL_IDENTITIES planned and none after `deadline`; the rest goes
+        Bounded: at most BACKFILL_CLUSTERS derived, BACKFILL_IDENTITIES (or one cluster more) in
+        its job, and none after `deadline`; the rest goes
         to a follow-up event from the scan's cursor (`continued_by`, a deterministic id)."""
         request_id: str = event["request_id"]
         operation = event.get("operation") or {}
@@ -662,17 +665,22 @@ class Resolver:
                           resend_chain=chain if resend else None)  # fmt: skip
         cursor = _cursor(str(operation.get("after") or ""))
         scanned = planned = 0
+        carried: set[str] = set()  # the identities the step's job will carry
         more = False
         for item, at in _states(self._table, cursor):
-            if planned >= BACKFILL_IDENTITIES or (deadline is not None and monotonic() >= deadline):
+            late = deadline is not None and monotonic() >= deadline
+            if late or planned >= BACKFILL_CLUSTERS or len(carried) >= BACKFILL_IDENTITIES:
                 more = True
                 break
             cursor = at
             scanned += 1
             opted = item.get("opt_out") or {}
             if any(opted.get(p) is True for p in config.purposes):
-                derivation.run([str(item["pk"])], Outbox())
+                pk = str(item["pk"])
+                derivation.run([pk], Outbox())
                 planned += 1
+                for found in derivation.plans.get(derivation.graph.component(pk), []):
+                    carried.update(found.needs)
         made: list[str] = []
         plan = derivation.merged_plans().get(system)
         if plan is not None and (plan.needs or plan.covered):
