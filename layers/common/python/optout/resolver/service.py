@@ -645,8 +645,8 @@ class Resolver:
         its job and sends it again), named by a `REDERIVED#` marker in this event's partition
         first, as the flush's rederived jobs are, so the sweep checks it with this event.
         Bounded: at most BACKFILL_CLUSTERS derived, BACKFILL_IDENTITIES (or one cluster more) in
-        its job, and none after `deadline`; the rest goes
-        to a follow-up event from the scan's cursor (`continued_by`, a deterministic id)."""
+        its job, and none after `deadline`; the rest goes to a follow-up event from the scan's
+        cursor (`continued_by`, a deterministic id)."""
         request_id: str = event["request_id"]
         operation = event.get("operation") or {}
         system = str(operation.get("system", ""))
@@ -684,7 +684,8 @@ class Resolver:
         made: list[str] = []
         plan = derivation.merged_plans().get(system)
         if plan is not None and (plan.needs or plan.covered):
-            job_request = f"{chain}{uuid.uuid5(BACKFILL_NAMESPACE, request_id).hex[:12]}"
+            step = uuid.uuid5(BACKFILL_NAMESPACE, f"{request_id}:job")  # not the follow-up's id
+            job_request = f"{chain}{step.hex[:12]}"
             if plan.needs or f"{job_request}:{system}" in plan.covered:
                 # The marker before the job: a resolver dying between them leaves nothing
                 # the sweep cannot see (as `_rederived_jobs`).
