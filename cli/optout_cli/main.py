@@ -1,4 +1,4 @@
-"""`optout`: status, lookup, report, import, replay, holds, deny, retire and export for
+"""`optout`: status, lookup, report, import, replay, backfill, holds, deny, retire and export for
 operators.
 
 Every command talks to the stack's operator routes (IAM, SigV4): the local stack with
@@ -340,6 +340,59 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> None:
                   "them (and names its follow-up, `continued_by`, if it had one)",
                   soft_wrap=True)  # fmt: skip
         raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    system: Annotated[str, typer.Argument(help="The system's name in systems.json")],
+    resend: Annotated[
+        bool,
+        typer.Option(
+            help="Send everyone opted out again (its destination changed: a new ad "
+            "account, audience, webhook URL)"
+        ),
+    ] = False,
+    wait: Annotated[bool, typer.Option(help="Follow the backfill until it has run")] = True,
+) -> None:
+    """Send a system the opt-outs already recorded (after adding it, or a purpose or an
+    identifier type to it, to the deployed systems config). Scans the table: see
+    docs/operations.md for its cost."""
+    _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
+    client = api(ctx)
+    params = {"resend": "true"} if resend else None
+    started = client.call("POST", f"/v1/admin/systems/{system}/backfill", None, params=params,
+                          expect=(202,))  # fmt: skip
+    out.print(f"backfill requested ({started['request_id']})")
+    if wait:
+        _wait_for_backfill(client, system, started["request_id"])
+
+
+def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
+    """Until every event of the backfill has run: each scans part of the table and names its
+    follow-up (`continued_by`); the counts are summed along the chain, printed as it goes."""
+    totals = {"scanned": 0, "planned": 0, "identities": 0, "jobs_total": 0}
+    current = backfill_id
+    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        resolution = client.get(f"/v1/admin/requests/{current}").get("resolution") or {}
+        if "scanned" not in resolution:
+            time.sleep(1.0)
+            continue
+        for name in totals:
+            totals[name] += int(resolution.get(name) or 0)
+        out.print(f"{totals['scanned']} states read, {totals['planned']} opted out, "
+                  f"{totals['identities']} identities in {totals['jobs_total']} jobs for {system}",
+                  soft_wrap=True)  # fmt: skip
+        if not resolution.get("continued_by"):
+            out.print(f"backfill of {system} done: its jobs are sent, not yet delivered; one "
+                      f"{system} refuses for good raises JobsFailedAlarm: `optout replay "
+                      f"{system}` after fixing the cause", soft_wrap=True)  # fmt: skip
+            return
+        current = str(resolution["continued_by"])
+        deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    out.print(f"the backfill goes on; `optout status {current}` shows when its next part ran",
+              soft_wrap=True)  # fmt: skip
 
 
 @holds_app.command("list")

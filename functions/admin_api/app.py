@@ -74,6 +74,7 @@ BODY_ROUTES = {
 QUERY_PARAMETERS = {
     "GET /v1/admin/holds": frozenset({"limit"}),
     "GET /v1/admin/metrics": frozenset({"year"}),
+    "POST /v1/admin/systems/{system}/backfill": frozenset({"resend"}),
 }
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -192,6 +193,17 @@ def post_hold_reject(hold_id: Annotated[str, Path(pattern=HOLD_ID)]) -> Operator
 @app.post("/v1/admin/systems/<system>/replay", status_code=202, summary="Operators: resend failed")
 def post_replay(system: Annotated[str, Path(pattern=SYSTEM)]) -> Response[OperatorActionOut]:
     return Response(202, JSON, services().review.replay(system, _caller()))
+
+
+@app.post("/v1/admin/systems/<system>/backfill", status_code=202,
+          summary="Operators: send a system the opt-outs already recorded")  # fmt: skip
+def post_backfill(
+    system: Annotated[str, Path(pattern=SYSTEM)], resend: Annotated[bool, Query()] = False
+) -> Response[OperatorActionOut]:
+    """A system added (or given a purpose or identifier type) after people opted out: each
+    of them is sent to it. `resend=true` after its destination changed (a new ad account or
+    webhook URL): everyone opted out is sent again, whatever its marks say was delivered."""
+    return Response(202, JSON, services().review.backfill(system, resend, _caller()))
 
 
 @app.get("/v1/admin/openapi.json", include_in_schema=False)

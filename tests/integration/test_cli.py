@@ -681,6 +681,39 @@ def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
     assert len(pipe.drain("salesforce")) == 3
 
 
+def test_backfill_resend_follows_its_chain_and_prints_what_it_sent(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two people delivered to meta, and a backfill bound of one identity per event
+    for n in range(2):
+        pipe.post("/v1/opt-out", {"email": f"backfill{n}@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+    monkeypatch.setattr(resolver_service, "BACKFILL_IDENTITIES", 1)
+
+    def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
+        if request.url.path.endswith("/backfill"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    # When meta's destination changed and the operator backfills it with --resend
+    transport = AdminTransport(pipe.admin, after=resolve_all)
+    ran = Cli(capsys, transport)("backfill", "meta", "--resend")
+    # Then the route was asked to resend, the CLI counts the whole chain, and both are queued
+    assert ran.code == 0, ran.err
+    assert transport.sent[0].url.params["resend"] == "true"
+    assert "2 opted out, 2 identities in 2 jobs for meta" in ran.out
+    assert "backfill of meta done" in ran.out
+    assert len(pipe.drain("meta")) == 2
+
+
+def test_backfill_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    assert "no system with this name" in one_line_failure(cli[1]("backfill", "nosuch"))
+
+
 def test_holds_release_prints_the_release_request_to_follow(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -53,6 +53,7 @@ IAM_ROUTES = {
     ("GET", "/v1/admin/openapi.json"),
     ("POST", "/v1/admin/systems/{system}/redrive"),
     ("POST", "/v1/admin/systems/{system}/retire"),
+    ("POST", "/v1/admin/systems/{system}/backfill"),
     ("POST", "/v1/admin/requests/{request_id}/deny"),
     ("GET", "/v1/admin/metrics"),
     ("POST", "/v1/admin/exports/identity"),

@@ -14,7 +14,9 @@ from optout.store import keys
 from optout.store.codec import Item
 from optout.timestamps import iso
 
-EventType = Literal["consent", "opt_out", "links", "replay", "hold_release", "redrive", "retire"]
+EventType = Literal[
+    "consent", "opt_out", "links", "replay", "hold_release", "redrive", "retire", "backfill"
+]
 Source = Literal["banner", "webform", "gpc", "agent", "backend", "operator"]
 # How far the bridge trusts an identifier a request names (README "Identity resolution"):
 # the requester's own device, an identifier a valid identity token binds, or one merely typed.
@@ -66,7 +68,8 @@ class CapturedEvent:
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # (asserter, asserted)
     confirm_opt_in: bool = False
     # replay, retire: system; hold_release: hold; redrive: system and dlq_moved (a number), or
-    # (optout/sweep.py) request and job ids
+    # (optout/sweep.py) request and job ids; backfill: system, resend (0/1), and in a follow-up
+    # the scan's cursor (`after`) and the first event (`continues`)
     operation: dict[str, str | int] = field(default_factory=dict)
 
     @classmethod

@@ -1,6 +1,7 @@
-"""Operator actions (IAM-only routes): review held links, replay a system's failed jobs.
+"""Operator actions (IAM-only routes): review held links, replay a system's failed jobs,
+backfill a system with the opt-outs already recorded.
 
-Release and replay are written as events, like every other change, so the resolver (which
+Release, replay and backfill are written as events, like every other change, so the resolver (which
 owns the graph, the jobs and the queues) carries them out from the stream: the route stays one
 read and one write, and the admin function needs no queue or graph permissions. A release
 writes its event and marks the hold `releasing` in one transaction, so a second release or a
@@ -63,6 +64,17 @@ class ReviewService:
         put_event(self._table, event)
         request_id = str(event["request_id"])
         return OperatorActionOut(request_id=request_id, system=system, status="replaying")
+
+    def backfill(self, system: str, resend: bool, caller: str) -> OperatorActionOut:
+        """Everyone opted out of a purpose the system serves sent to it (`resend`: again, its
+        destination changed), as a `backfill` event the resolver carries out in bounded steps
+        (resolver/service.py `_backfill`)."""
+        if self._systems is None or system not in {s.name for s in self._systems.systems}:
+            raise NotFound("no system with this name", field="system")
+        event = self._new_event("backfill", {"system": system, "resend": int(resend)}, caller)
+        put_event(self._table, event)
+        request_id = str(event["request_id"])
+        return OperatorActionOut(request_id=request_id, system=system, status="backfilling")
 
     def _held(self, hold_id: str) -> Item:
         hold = holds.get_hold(self._table, keys.hold_sk_of(hold_id), consistent=True)

@@ -16,6 +16,7 @@ from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, as_map, cluster_opted_out
 from optout.store import keys
 from optout.store.codec import Item
+from optout.store.delivery import job_attribute
 from optout.store.identity import Partition, write_carried
 from optout.systems import SystemsConfig
 
@@ -32,6 +33,12 @@ class Pass:
     # A vendor's no_record answer at or after this (epoch seconds) quiets its identity there;
     # None: no quiet period (fanout.plan_jobs).
     quiet_since: int | None = None
+    # A backfill (resolver/service.py `_backfill`): plan only, writing no state, no carried
+    # opt-out and no basis (a scan that touches everyone must not refresh everyone's expiry);
+    # with `resend_chain`, the marks of the planned systems count only for the purposes they
+    # name one of that backfill's jobs for (the rest went to a destination since changed).
+    plan_only: bool = False
+    resend_chain: str | None = None
     plans: dict[tuple[str, ...], list[JobPlan]] = field(default_factory=dict)
     sizes: list[int] = field(default_factory=list)
 
@@ -54,6 +61,12 @@ class Pass:
         self, cluster: tuple[str, ...], parts: list[Partition], outbox: Outbox
     ) -> list[str]:
         members = [_member(p) for p in parts if p.node is not None]
+        if self.resend_chain is not None:
+            for member in members:
+                for system in self.systems.systems:
+                    mark = member.deliveries.get(system.name)
+                    if mark is not None:
+                        member.deliveries[system.name] = _chain_only(mark, self.resend_chain)
         own = cluster_opted_out([m.own for m in members])
         told: set[Purpose] = set()
         for part in parts:
@@ -61,9 +74,11 @@ class Pass:
                 if asserter not in cluster:  # an asserter since linked carries nothing extra
                     told.update(edge.get("carried", ()))
         effective = own | told
-        outbox.bases[cluster] = {p.pk: p.version for p in parts}
         self.sizes.append(len(members))
         self.plans[cluster] = plan_jobs(members, effective, self.systems.systems, self.quiet_since)
+        if self.plan_only:
+            return []
+        outbox.bases[cluster] = {p.pk: p.version for p in parts}
         for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
             self._state(part, member, as_map(effective), outbox)
         return self._push(cluster, parts, own)
@@ -118,3 +133,13 @@ def _member(part: Partition) -> Member:
     node = part.node or {}
     return Member(part.pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
                   {s: dict(d) for s, d in part.deliveries.items()})  # fmt: skip
+
+
+def _chain_only(mark: Item, chain: str) -> Item:
+    """A mark as a `--resend` backfill reads it: the purposes in flight for one of its own jobs
+    (ids starting with `chain`), with those jobs' names; no `done`, no no_record stamp."""
+    prefix = job_attribute("")
+    mine = {str(k)[len(prefix) :]: v for k, v in mark.items()
+            if str(k).startswith(prefix) and str(v).startswith(chain)}  # fmt: skip
+    inflight = {str(p) for p in mark.get("inflight", ()) if p in mine}
+    return {"inflight": inflight, **{job_attribute(p): mine[p] for p in inflight}}

@@ -12,8 +12,9 @@ reads those versions again; a cluster whose versions moved is derived again, unt
 Whoever wrote an input derives after writing it, so the last check always sees every input.
 """
 
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -40,7 +41,7 @@ from optout.store.batch import (
     put_if_absent,
     put_versioned,
 )
-from optout.store.codec import Item
+from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.requests import PROOF_RULE, cite_more
@@ -63,6 +64,15 @@ MAX_REPLAY_JOBS = 200
 REPLAY_CHUNK = 10
 REPLAY_NAMESPACE = uuid.UUID("5d0f6a52-8a3e-4c1e-9b7a-6f2d1c3b4a59")  # follow-up ids
 REDRIVE_NAMESPACE = uuid.UUID("0c6f3f0e-2b1d-4a8e-9f47-3d5be7a1c902")  # follow-up redrive ids
+# A backfill event scans the table's items BACKFILL_PAGE at a time (a Scan's Limit counts the
+# items read, before the filter keeps the STATE ones), derives at most BACKFILL_CLUSTERS
+# opted-out identities' clusters (some 3 AWS calls each) and stops once its one job carries
+# BACKFILL_IDENTITIES identities (a cluster has at most 99: the job item stays far below
+# DynamoDB's 400 KB); a follow-up event carries on from its cursor.
+BACKFILL_PAGE = 500
+BACKFILL_CLUSTERS = 1000
+BACKFILL_IDENTITIES = 200
+BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,8 @@ class Resolver:
         elif event.get("event_type") == "retire":  # the RETIRED item is the change (retire.py)
             self._record(pending, request_id, {"jobs_total": 0, "system": operation["system"]})
             outcome = Resolution(request_id, 0, [], 0, 0)
+        elif event.get("event_type") == "backfill":
+            outcome = self._backfill(event, pending, deadline)
         else:
             outcome = self._resolve(event, request_id, operation, pending)
         if outbox is None:
@@ -371,21 +383,25 @@ class Resolver:
     # -- jobs ----------------------------------------------------------------------------------
 
     def _fan_out(
-        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose]
-    ) -> tuple[list[str], dict[str, list[str]]]:
+        self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
+        chain: str | None = None,
+    ) -> tuple[list[str], dict[str, list[str]]]:  # fmt: skip
         """Jobs made (system names), and per system the other requests' jobs that already
-        carry what this one asked of it (`asked`): its proof where it needs no job of its own."""
+        carry what this one asked of it (`asked`): its proof where it needs no job of its own.
+        `chain`: a `--resend` backfill's (`_make_job`)."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
-            if self._make_job(request_id, plan, pending):
+            if self._make_job(request_id, plan, pending, chain):
                 made.append(name)
             others = sorted(plan.covered - {f"{request_id}:{name}"})
             if others and plan.purposes & asked:
                 covered[name] = others[:MAX_COVERING_JOBS]
         return made, covered
 
-    def _make_job(self, request_id: str, plan: JobPlan, pending: Outbox) -> bool:
+    def _make_job(
+        self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None
+    ) -> bool:
         """The job item first (conditional: absent), then each identity's in-flight mark
         (conditional: no other job carries its purposes), as plain writes: a transaction
         would bill every item twice (docs/decisions.md, "Job first, marks after").
@@ -394,7 +410,11 @@ class Resolver:
         without marks: the retried batch finds the job and sends it again, and a later event
         may make a second job for the same purposes (a vendor opting someone out twice).
         Another resolver's mark taken first: those identities are read again, and the job is
-        written again with what is left for it (deleted when nothing is)."""
+        written again with what is left for it (deleted when nothing is).
+
+        `chain` (a `--resend` backfill, whose job ids start with it): the marks are taken from
+        whatever job they name outside that backfill (`delivery.take_flight`), not only when
+        free; one taken meanwhile by another of its jobs is read again as usual."""
         name = plan.system.name
         job_id = f"{request_id}:{name}"
         message = {"job_id": job_id, "request_id": request_id, "system": name}
@@ -437,7 +457,15 @@ class Resolver:
             for pk in sorted(left):
                 member, need = left[pk]
                 flight = {"pk": pk, "purposes": need}
-                if delivery.mark_flight(self._table, name, flight, now, self._expires(), job_id):
+                if chain is None:
+                    took = delivery.mark_flight(
+                        self._table, name, flight, now, self._expires(), job_id
+                    )
+                else:
+                    took = delivery.take_flight(
+                        self._table, name, flight, now, self._expires(), job_id, chain
+                    )
+                if took:
                     marked[pk] = (member, need)
                     member.mark_in_flight(name, need, job_id)
                 else:
@@ -607,6 +635,105 @@ class Resolver:
         except ClientError as error:
             code = error.response["Error"]["Code"]
             logger.warning("replayed job not marked in flight", job_id=job["job_id"], error=code)
+
+    def _backfill(self, event: Item, pending: Outbox, deadline: float | None) -> Resolution:
+        """Send one system the current opt-out of everyone opted out of a purpose it serves
+        (an operator's `optout backfill SYSTEM`: a system added, or given a purpose or an
+        identifier type, after people opted out; docs/decisions.md, "A backfill scans").
+
+        Walks the STATE items by a Scan (filter sk = STATE; a one-off operator action, billed
+        for the whole table), and plans, per opted-out identity, this system's job for its
+        cluster from the current config and state as an event's resolution does (`Pass`,
+        `plan_jobs`, `_fan_out`), writing no state. Without `resend`, the marks stand: an
+        identity the system already has a job for (done or in flight) needs nothing, so a
+        second backfill sends nothing new and a cluster met twice gets one job. With `resend`
+        (the system's destination changed), only the marks naming this backfill's own jobs
+        count (`Pass.resend_chain`): everyone is sent again, each once.
+
+        The identities an event plans go into one job under a request id of its own,
+        `<first event>~<hex from this event's id>` (deterministic: a retry of this event finds
+        its job and sends it again), named by a `REDERIVED#` marker in this event's partition
+        first, as the flush's rederived jobs are, so the sweep checks it with this event.
+        Bounded: at most BACKFILL_CLUSTERS derived, BACKFILL_IDENTITIES (or one cluster more) in
+        its job, and none after `deadline`; the rest goes to a follow-up event from the scan's
+        cursor (`continued_by`, a deterministic id)."""
+        request_id: str = event["request_id"]
+        operation = event.get("operation") or {}
+        system = str(operation.get("system", ""))
+        resend = bool(int(operation.get("resend") or 0))
+        config = {s.name: s for s in self._systems.systems}.get(system)
+        outcome: Item = {"jobs_total": 0, "system": system, "resend": resend, "scanned": 0,
+                         "planned": 0}  # fmt: skip
+        if config is None:  # removed from the config since the route accepted it
+            self._record(pending, request_id, outcome)
+            return Resolution(request_id, 0, [], 0, 0)
+        first = str(operation.get("continues") or request_id)
+        chain = f"{first}~"
+        derivation = Pass(Graph(self._table, self._caps), SystemsConfig((config,)),
+                          iso(self._clock()), self._expires(), self._refresh(),
+                          None if resend else self._quiet_since(), plan_only=True,
+                          resend_chain=chain if resend else None)  # fmt: skip
+        cursor = _cursor(str(operation.get("after") or ""))
+        scanned = planned = 0
+        carried: set[str] = set()  # the identities the step's job will carry
+        more = False
+        for item, at in _states(self._table, cursor):
+            late = deadline is not None and monotonic() >= deadline
+            if late or planned >= BACKFILL_CLUSTERS or len(carried) >= BACKFILL_IDENTITIES:
+                more = True
+                break
+            cursor = at
+            scanned += 1
+            opted = item.get("opt_out") or {}
+            if any(opted.get(p) is True for p in config.purposes):
+                pk = str(item["pk"])
+                derivation.run([pk], Outbox())
+                planned += 1
+                for found in derivation.plans.get(derivation.graph.component(pk), []):
+                    carried.update(found.needs)
+        made: list[str] = []
+        plan = derivation.merged_plans().get(system)
+        if plan is not None and (plan.needs or plan.covered):
+            step = uuid.uuid5(BACKFILL_NAMESPACE, f"{request_id}:job")  # not the follow-up's id
+            job_request = f"{chain}{step.hex[:12]}"
+            if plan.needs or f"{job_request}:{system}" in plan.covered:
+                # The marker before the job: a resolver dying between them leaves nothing
+                # the sweep cannot see (as `_rederived_jobs`).
+                put(self._table, {"pk": keys.request_pk(request_id),
+                                  "sk": keys.rederived_sk(job_request), "kind": "rederived",
+                                  "request_id": job_request, "systems": [system],
+                                  "expires_at": self._expires()})  # fmt: skip
+                made, _ = self._fan_out(job_request, {system: plan}, pending, set(),
+                                        chain if resend else None)  # fmt: skip
+                if made:
+                    outcome["job_request_id"] = job_request
+                    outcome["identities"] = len(plan.needs)
+        outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
+        if more:
+            outcome["continued_by"] = self._continue_backfill(event, cursor)
+        logger.info("backfill", system=system, resend=resend, scanned=scanned, planned=planned,
+                    jobs=made, continued_by=outcome.get("continued_by"))  # fmt: skip
+        self._record(pending, request_id, outcome)
+        return Resolution(request_id, 0, made, 0, 0)
+
+    def _continue_backfill(self, event: Item, after: dict[str, str] | None) -> str:
+        """The follow-up backfill event, from the scan's cursor (`after`: the last item this
+        one read). Its id comes from this event's and the write is conditional, so a retry of
+        this event writes no second one."""
+        operation = event.get("operation") or {}
+        first = str(operation.get("continues") or event["request_id"])
+        follow_up = str(uuid.uuid5(BACKFILL_NAMESPACE, str(event["request_id"])))
+        carried_on: dict[str, str | int] = {
+            "system": str(operation.get("system", "")),
+            "resend": int(operation.get("resend") or 0),
+            "after": json.dumps(after or {}, sort_keys=True),
+            "continues": first,
+        }
+        item = CapturedEvent.by_operator(
+            follow_up, "backfill", carried_on, dict(event.get("evidence") or {}), self._clock()
+        )
+        put_event(self._table, item.to_item(self._retention))
+        return follow_up
 
     def _redrive(
         self, request_id: str, operation: dict[str, Any], pending: Outbox, deadline: float | None
@@ -779,6 +906,34 @@ def _not_asked(request_id: str, plans: dict[str, JobPlan]) -> dict[str, list[Ite
             found[name] = [{"job_id": job, "answered_at": iso(datetime.fromtimestamp(at, UTC))}
                            for job, at in heard]  # fmt: skip
     return found
+
+
+def _cursor(after: str) -> dict[str, str] | None:
+    """A follow-up backfill's `after` (JSON of the last key read) as the Scan's start."""
+    if not after:
+        return None
+    key = json.loads(after)
+    return {"pk": str(key["pk"]), "sk": str(key["sk"])} if key else None
+
+
+def _states(table: Table, start: dict[str, str] | None) -> Iterator[tuple[Item, dict[str, str]]]:
+    """Every STATE item after `start` (a key), each with its own key (where to go on from),
+    read BACKFILL_PAGE items per Scan call, lazily: a backfill that stops reads no more."""
+    kwargs: dict[str, Any] = {
+        "TableName": table.name, "Limit": BACKFILL_PAGE,
+        "FilterExpression": "sk = :state", "ProjectionExpression": "pk, sk, opt_out",
+        "ExpressionAttributeValues": {":state": {"S": keys.STATE_SK}},
+    }  # fmt: skip
+    if start:
+        kwargs["ExclusiveStartKey"] = {"pk": {"S": start["pk"]}, "sk": {"S": start["sk"]}}
+    while True:
+        page = table.client.scan(**kwargs)
+        for raw in page.get("Items", []):
+            item = deserialize(raw)
+            yield item, {"pk": str(item["pk"]), "sk": str(item["sk"])}
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _ref(identifier: KeyedIdentifier) -> dict[str, str]:

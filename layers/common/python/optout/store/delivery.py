@@ -115,6 +115,47 @@ def mark_flight(
     return written is not None
 
 
+def take_flight(
+    table: Table,
+    system: str,
+    flight: Item,
+    now: str,
+    expires_at: int | None,
+    job_id: str,
+    chain: str,
+) -> bool:
+    """A backfill with `--resend` (a destination changed under the system's name): mark one
+    identity's purposes in flight for `job_id` whatever job the mark names for them, unless
+    that is a job of this backfill (its job ids start with `chain`; another of its events
+    reached the same cluster first) other than `job_id`. The old jobs' receipts are for the
+    old destination, so they no longer count: the purposes leave the legacy `done` set, and a
+    no_record stamp (the old destination's answer) goes. A job made after the change that the
+    mark named is overwritten: it carries the current destination too (one more send; its
+    own free, if it fails, names it and leaves this mark alone). False when the condition
+    failed."""
+    purposes: list[str] = flight["purposes"]
+    values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id,
+                    ":chain": chain}  # fmt: skip
+    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if expires_at:
+        values[":exp"] = expires_at
+        update += ", expires_at = :exp"
+    update += " REMOVE no_record_at, no_record_job DELETE done :p"
+    clauses = [f"(NOT begins_with({job_attribute(p)}, :chain) OR {job_attribute(p)} = :job)"
+               for p in purposes]  # fmt: skip
+    condition = " AND ".join(clauses) if len(clauses) > 1 else clauses[0][1:-1]
+    written = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
+    return written is not None
+
+
 def _free_or_ours(purposes: list[str], values: Item) -> str:
     """The condition that no other job carries any of `purposes`: each is not in flight or
     is named for `:job` already. Adds the purposes' placeholders to `values`."""

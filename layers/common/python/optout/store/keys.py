@@ -4,9 +4,9 @@ pk                      sk                      item
 REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
 REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
 REQ#<request_id>        JOB#<system>            one downstream job and its receipt
-REQ#<request_id>        REDERIVED#<request_id>  jobs the resolver's flush made under a request
-                                                id of their own (no EVENT): the sweep checks
-                                                them with this request
+REQ#<request_id>        REDERIVED#<request_id>  jobs the resolver's flush (or a backfill step)
+                                                made under a request id of their own (no
+                                                EVENT): the sweep checks them with this request
 ID#<type>#<hash>        NODE                    own choices, GPC, value; `version` counts every
                                                 change a derived state reads (choices, links,
                                                 opt-outs carried in)

@@ -1,0 +1,353 @@
+"""An operator's backfill: a system added to the systems config (or whose destination changed)
+is sent the opt-outs recorded before (review s13 config, findings 1 and 2).
+
+The stores are built under one systems config, then the admin route, the resolver and the
+worker's domain service run under another: a redeploy is SYSTEMS_CONFIG swapped and the
+functions' cached services built again. The worker is tests/integration/test_resolver_delivery.py's
+stand-in vendor."""
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.resolver import service
+from optout.store import keys
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+from optout.systems import load_systems
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import Vendor
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import FakeLambdaContext, invoke
+from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
+
+FULL = str(Path("local/systems.json").resolve())
+EMAIL = "pat.backfill@example.com"
+DEVICE = "dev-backfill-aaaaaaaaaa"
+
+
+def config(tmp: Path, name: str, edit: Callable[[list[dict[str, Any]]], Any]) -> str:
+    """local/systems.json changed by `edit` (its list of systems), written under `tmp`."""
+    data = json.loads(Path(FULL).read_text(encoding="utf-8"))
+    data["systems"] = edit(data["systems"])
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def without(name: str) -> Callable[[list[dict[str, Any]]], Any]:
+    return lambda systems: [s for s in systems if s["name"] != name]
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def deploy(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """A redeploy with another systems config: the functions build their services again."""
+    monkeypatch.setenv("SYSTEMS_CONFIG", path)
+    pipe.resolver.resolver.cache_clear()
+    pipe.admin.services.cache_clear()
+
+
+def work(pipe: Pipeline, path: str, queue_key: str, vendor: Vendor) -> list[dict[str, Any]]:
+    """One worker pass over a system's queue under the config at `path`."""
+    bodies = pipe.drain(queue_key)
+    delivery = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), load_systems(path),
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+    delivery.deliver(received, lambda message, delay: None)
+    return bodies
+
+
+def backfill(pipe: Pipeline, system: str, resend: bool = False) -> dict[str, Any]:
+    event = http_event("POST", f"/v1/admin/systems/{system}/backfill", iam=True,
+                       path_parameters={"system": system})  # fmt: skip
+    if resend:
+        event["queryStringParameters"] = {"resend": "true"}
+        event["rawQueryString"] = "resend=true"
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 202, answer["body"]
+    result: dict[str, Any] = json_body(answer)
+    return result
+
+
+def resolution(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    (found,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "RESOLUTION"]
+    return found
+
+
+def run_chain(pipe: Pipeline, first: str) -> list[dict[str, Any]]:
+    """Resolve what the stream brings until the backfill's last event has run."""
+    chain = [first]
+    for _ in range(10):
+        assert pipe.resolve() == {"batchItemFailures": []}
+        following = resolution(pipe, chain[-1]).get("continued_by")
+        if not following:
+            break
+        chain.append(str(following))
+    return [resolution(pipe, r) for r in chain]
+
+
+def values(vendor: Vendor) -> list[str]:
+    return sorted(i.value for job in vendor.received for i in job.identifiers)
+
+
+def test_a_system_added_after_people_opted_out_is_sent_them_by_a_backfill(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a person opted out under a config without meta, every job delivered
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    for queue_key in ("webhook", "braze", "salesforce", "googleads", "tradedesk"):
+        work(pipe, before, queue_key, Vendor())
+    # When meta is added and an operator backfills it
+    deploy(pipe, monkeypatch, FULL)
+    started = backfill(pipe, "meta")
+    assert started["status"] == "backfilling" and started["system"] == "meta"
+    (record,) = run_chain(pipe, started["request_id"])
+    # Then meta's queue has one job carrying the person's email, for what meta serves
+    (message,) = pipe.drain("meta")
+    job_request = record["job_request_id"]
+    assert message == {"job_id": f"{job_request}:meta", "request_id": job_request,
+                       "system": "meta"}  # fmt: skip
+    (job,) = [i for i in pipe.items(keys.request_pk(job_request)) if i["sk"] == "JOB#meta"]
+    assert [i["value"] for i in job["identifiers"]] == [EMAIL]
+    assert job["purposes"] == ["share", "targeted_advertising"]
+    # ... the record says what it read and planned, and names the job for the sweep
+    assert (record["scanned"], record["planned"], record["jobs_total"]) == (1, 1, 1)
+    assert "continued_by" not in record
+    marker = keys.rederived_sk(job_request)
+    assert [i["sk"] for i in pipe.items(keys.request_pk(started["request_id"]))
+            if i["sk"].startswith("REDERIVED#")] == [marker]  # fmt: skip
+    # ... the other systems got nothing, and meta, once it answers, holds the opt-out
+    assert all(not bodies for bodies in pipe.drain_all().values())
+    (email_pk,) = {i["pk"] for i in pipe.items("ID#email#") if i["sk"] == "STATE"}
+    vendor = Vendor()
+    delivery = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), load_systems(FULL),
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    delivery.deliver([Received("m0", json.dumps(message), 1)], lambda message, delay: None)
+    assert values(vendor) == [EMAIL]
+    (mark,) = [i for i in pipe.items(email_pk) if i["sk"] == "DELIVERY#meta"]
+    assert mark["job_share"] == job["job_id"]
+
+
+def test_a_second_backfill_sends_nothing_new(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and backfilled once (delivered)
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    assert len(work(pipe, FULL, "meta", Vendor())) == 1
+    # When the operator backfills meta again (without --resend)
+    (record,) = run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    # Then no job is made and nothing is queued
+    assert (record["planned"], record["jobs_total"]) == (1, 0)
+    assert "job_request_id" not in record
+    assert pipe.drain("meta") == []
+
+
+def test_a_resend_after_a_destination_change_sends_everyone_again_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given two people opted out and delivered to meta's first ad account
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.post("/v1/opt-out", {"phone": "+14155550142"})
+    pipe.resolve()
+    first = Vendor()
+    assert len(work(pipe, FULL, "meta", first)) == 2
+    pipe.drain_all()
+
+    def new_account(systems: list[dict[str, Any]]) -> Any:
+        for system in systems:
+            if system["name"] == "meta":
+                system["options"]["ad_account_id"] = "act_2222222222"
+        return systems
+
+    # When meta's ad account changes, a plain backfill sends nothing (the marks say done)
+    moved = config(tmp_path, "moved", new_account)
+    deploy(pipe, monkeypatch, moved)
+    (plain,) = run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    assert plain["jobs_total"] == 0 and pipe.drain("meta") == []
+    # ... and a --resend backfill sends both again, in one job
+    (record,) = run_chain(pipe, backfill(pipe, "meta", resend=True)["request_id"])
+    assert record["resend"] is True and record["jobs_total"] == 1
+    again = Vendor()
+    assert len(work(pipe, moved, "meta", again)) == 1
+    assert values(again) == values(first)
+    # ... whose job the marks now name, so a later request by the same person cites it
+    later = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    assert pipe.drain("meta") == []
+    covered = resolution(pipe, later)["covered"]["meta"]
+    assert covered == [f"{record['job_request_id']}:meta"]
+    # ... and a plain backfill after it sends nothing more
+    (after,) = run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    assert after["jobs_total"] == 0 and pipe.drain("meta") == []
+
+
+def test_a_resend_backfill_processed_twice_sends_its_one_job_again(
+    pipe: Pipeline,
+) -> None:
+    # Given a person delivered to meta, and a --resend backfill of meta
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    work(pipe, FULL, "meta", Vendor())
+    pipe.drain_all()
+    request_id = backfill(pipe, "meta", resend=True)["request_id"]
+    batch = pipe.event_records()
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    (message,) = pipe.drain("meta")
+    # When the stream delivers its event again (a retried batch)
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then the same job's message goes out again, and no second job is made
+    assert pipe.drain("meta") == [message]
+    jobs = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#meta"]
+    assert len(jobs) == 2  # the opt-out's own job and the backfill's
+    assert resolution(pipe, request_id)["jobs_total"] == 1
+
+
+def test_a_backfill_job_whose_message_was_lost_is_sent_again_by_the_sweep(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and its backfill job's message lost
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    (record,) = run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    (lost,) = pipe.drain("meta")
+    # When the sweep checks the backfill at its 2 h 15 checkpoint (past the jobs' grace)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=20)
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    # Then it finds the job still pending, and its redrive sends the message again
+    assert f"{record['job_request_id']}:meta" in report.stuck_jobs
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert pipe.drain("meta") == [lost]
+
+
+@dataclass
+class NoTimeLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
+def test_a_backfill_out_of_time_plans_nothing_and_its_follow_up_carries_on(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a person opted out before meta was added
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    # When the backfill reaches a resolver with no time left
+    request_id = backfill(pipe, "meta")["request_id"]
+    answer = pipe.resolver.handler({"Records": pipe.event_records()}, NoTimeLeft())
+    assert answer == {"batchItemFailures": []}
+    # Then it reads and plans nothing, and names a follow-up event for the same backfill
+    record = resolution(pipe, request_id)
+    assert (record["scanned"], record["planned"], record["jobs_total"]) == (0, 0, 0)
+    follow_up = str(record["continued_by"])
+    (event,) = [i for i in pipe.items(keys.request_pk(follow_up)) if i["sk"] == "EVENT"]
+    assert event["event_type"] == "backfill"
+    assert event["operation"]["continues"] == request_id
+    assert event["operation"]["system"] == "meta"
+    assert pipe.drain("meta") == []
+    # ... which, resolved with time, sends the person to meta
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert resolution(pipe, follow_up)["jobs_total"] == 1
+    assert len(work(pipe, FULL, "meta", Vendor())) == 1
+
+
+def test_a_backfill_bounded_per_event_sends_each_cluster_once_through_follow_ups(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given, before meta was added, a browser verified as an email (one cluster, two STATE
+    # items) opted out of sharing, two more people opted out, and the bound one identity
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    login = token_for(email=EMAIL, device_id=DEVICE)
+    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": login,
+                              "opt_out": {"share": True}})  # fmt: skip
+    pipe.post("/v1/opt-out", {"email": "second.backfill@example.com"})
+    pipe.post("/v1/opt-out", {"email": "third.backfill@example.com"})
+    pipe.resolve()
+    pipe.drain_all()
+    states = [i for i in pipe.items("ID#") if i["sk"] == "STATE"]
+    assert len(states) == 4
+    deploy(pipe, monkeypatch, FULL)
+    monkeypatch.setattr(service, "BACKFILL_IDENTITIES", 1)
+    # When meta is backfilled
+    first = backfill(pipe, "meta")["request_id"]
+    chain = run_chain(pipe, first)
+    # Then it went on through follow-up events, each job carrying one identity, and read
+    # every STATE item once
+    assert len(chain) >= 3
+    assert sum(int(r["planned"]) for r in chain) == 4
+    assert [r["identities"] for r in chain if r["jobs_total"]] == [1, 1, 1]
+    # ... and the cluster reached twice got one job: three jobs, each email once
+    vendor = Vendor()
+    assert len(work(pipe, FULL, "meta", vendor)) == 3
+    assert Counter(values(vendor)) == Counter(
+        [EMAIL, "second.backfill@example.com", "third.backfill@example.com"]
+    )
+    assert pipe.event_records() == []
+
+
+def test_an_opted_in_person_is_not_sent(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given, before the webhook was added, one browser opted out and another that opted out
+    # and then confirmed opting back in
+    before = config(tmp_path, "before", without("webhook"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/consent", {"device_id": "dev-backfill-out-aaaaaa", "opt_out": {"sale": True}})
+    back_in = "dev-backfill-in-aaaaaaa"
+    pipe.post("/v1/consent", {"device_id": back_in, "opt_out": {"sale": True}})
+    pipe.resolve()
+    pipe.post("/v1/consent", {"device_id": back_in, "opt_out": {"sale": False},
+                              "confirm_opt_in": True})  # fmt: skip
+    pipe.resolve()
+    pipe.drain_all()
+    # When the webhook is added and backfilled
+    deploy(pipe, monkeypatch, FULL)
+    (record,) = run_chain(pipe, backfill(pipe, "webhook")["request_id"])
+    # Then only the browser still opted out is sent
+    assert (record["scanned"], record["planned"]) == (2, 1)
+    vendor = Vendor()
+    assert len(work(pipe, FULL, "webhook", vendor)) == 1
+    assert values(vendor) == ["dev-backfill-out-aaaaaa"]
+
+
+def test_an_unknown_system_is_not_found(pipe: Pipeline) -> None:
+    event = http_event("POST", "/v1/admin/systems/nosuch/backfill", iam=True,
+                       path_parameters={"system": "nosuch"})  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 404, answer["body"]
+    assert pipe.event_records() == []
