@@ -159,7 +159,9 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
-        repeat=_repeat(resolution, outcome) and not any(s.own for s in systems),
+        repeat=_repeat(resolution, outcome) and not any(
+            s.own and s.system not in _renewed(resolution) for s in systems
+        ),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
@@ -182,11 +184,19 @@ def _jurisdiction(event: Item) -> str | None:
 
 
 def _repeat(resolution: Item, outcome: Outcome) -> bool:
-    """No job of its own, only earlier requests' jobs or recent no_record answers relied on,
-    and not denied (an operator's denial answers this request, so it counts)."""
-    made = int(resolution.get("jobs_total") or 0)
-    earlier = resolution.get("covered") or resolution.get("not_asked")
-    return made == 0 and bool(earlier) and outcome != "denied"
+    """No job of its own but renewals, only earlier requests' jobs or recent no_record answers
+    relied on, and not denied (an operator's denial answers this request, so it counts). A
+    renewal (`renewed`) re-sends what an earlier job carried, because that job ends before this
+    request's record would (docs/decisions.md, "A cited job must outlive the request that
+    cites it"): the consumer asked nothing new."""
+    renewed = _renewed(resolution)
+    made = int(resolution.get("jobs_total") or 0) - len(renewed)
+    earlier = resolution.get("covered") or resolution.get("not_asked") or renewed
+    return made <= 0 and bool(earlier) and outcome != "denied"
+
+
+def _renewed(resolution: Item) -> set[str]:
+    return {str(name) for name in resolution.get("renewed") or ()}
 
 
 def _outcome(

@@ -75,7 +75,11 @@ class Pass:
                     told.update(edge.get("carried", ()))
         effective = own | told
         self.sizes.append(len(members))
-        self.plans[cluster] = plan_jobs(members, effective, self.systems.systems, self.quiet_since)
+        # A job expiring before this pass's records (`expires_at`) is not cited: planned again.
+        # A backfill cites nothing (it answers no request): it plans only what no job carries.
+        cite_until = None if self.plan_only else self.expires_at
+        self.plans[cluster] = plan_jobs(members, effective, self.systems.systems,
+                                        self.quiet_since, cite_until)  # fmt: skip
         if self.plan_only:
             return []
         outbox.bases[cluster] = {p.pk: p.version for p in parts}

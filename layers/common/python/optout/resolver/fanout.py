@@ -16,7 +16,11 @@ system; each identity's in-flight mark records exactly what it still needed (`fl
 What is not wanted because a job already carries it (done or in flight) is still part of the
 request's proof: `covered` names those jobs (the marks' `job_<purpose>`), so the request's
 record can cite, per system, the receipt that satisfies it even when it needs no job of its
-own.
+own. Only a job that outlives the citing request's own record is cited (`cite_until`: that
+record's expiry, epoch seconds; the mark's `until_<purpose>` is the named job's expiry, written
+with the mark): a purpose whose job would expire sooner, or whose mark names no expiry (marks
+written before 2026-12-01), is wanted again, so the request gets its own job and receipt
+(docs/decisions.md, "A cited job must outlive the request that cites it").
 """
 
 from dataclasses import dataclass, field
@@ -24,7 +28,7 @@ from typing import Any
 
 from optout.purposes import ALL_PURPOSES, Purpose
 from optout.resolver.policy import OwnState
-from optout.store.delivery import job_attribute
+from optout.store.delivery import job_attribute, until_attribute
 from optout.systems import SystemConfig
 
 
@@ -42,9 +46,22 @@ class Member:
     def identifier(self) -> dict[str, Any]:
         return {"type": self.id_type, "key": self.key, "value": self.value}
 
-    def still_needs(self, system: str, wanted: list[Purpose]) -> list[Purpose]:
+    def carried(self, system: str, wanted: list[Purpose], cite_until: int | None) -> list[Purpose]:
+        """The wanted purposes a job already carries (in flight or confirmed) and may be cited
+        for: its expiry (`until_<purpose>`) is at or after `cite_until` (None: any job). A
+        mark without that expiry (written before it was kept) proves nothing here: the job's
+        end is unknown, so the purpose is wanted again rather than cited."""
         seen = self.deliveries.get(system, {})
         have = set(seen.get("done", ())) | set(seen.get("inflight", ()))
+        if cite_until is None:
+            return [p for p in wanted if p in have]
+        return [p for p in wanted
+                if p in have and int(seen.get(until_attribute(p)) or 0) >= cite_until]  # fmt: skip
+
+    def still_needs(
+        self, system: str, wanted: list[Purpose], cite_until: int | None = None
+    ) -> list[Purpose]:
+        have = set(self.carried(system, wanted, cite_until))
         return [p for p in wanted if p not in have]
 
     def heard_no_record(self, system: str, quiet_since: int | None) -> tuple[str, int] | None:
@@ -59,25 +76,34 @@ class Member:
         return str(job), int(at)
 
     def needs_now(
-        self, system: str, wanted: list[Purpose], quiet_since: int | None
+        self,
+        system: str,
+        wanted: list[Purpose],
+        quiet_since: int | None,
+        cite_until: int | None = None,
     ) -> tuple[list[Purpose], tuple[str, int] | None]:
         """What this identity still needs from `system` now, and the recent no_record answer
         for which it is not asked (then it needs nothing)."""
-        need = self.still_needs(system, wanted)
+        need = self.still_needs(system, wanted, cite_until)
         heard = self.heard_no_record(system, quiet_since) if need else None
         return ([] if heard else need), heard
 
-    def covering_jobs(self, system: str, wanted: list[Purpose]) -> set[str]:
+    def covering_jobs(
+        self, system: str, wanted: list[Purpose], cite_until: int | None = None
+    ) -> set[str]:
         """The jobs that carry (or carried) what this identity needs no new job for."""
         seen = self.deliveries.get(system, {})
-        have = set(seen.get("done", ())) | set(seen.get("inflight", ()))
-        return {str(seen[job_attribute(p)]) for p in wanted
-                if p in have and seen.get(job_attribute(p))}  # fmt: skip
+        return {str(seen[job_attribute(p)]) for p in self.carried(system, wanted, cite_until)
+                if seen.get(job_attribute(p))}  # fmt: skip
 
-    def mark_in_flight(self, system: str, purposes: list[Purpose], job_id: str) -> None:
+    def mark_in_flight(
+        self, system: str, purposes: list[Purpose], job_id: str, until: int | None = None
+    ) -> None:
         seen = self.deliveries.setdefault(system, {})
         seen["inflight"] = set(seen.get("inflight", ())) | set(purposes)
         seen.update({job_attribute(p): job_id for p in purposes})
+        if until:
+            seen.update({until_attribute(p): until for p in purposes})
 
 
 @dataclass
@@ -89,9 +115,13 @@ class JobPlan:
     # The no_record jobs (-> when answered, epoch seconds) for which identities that would need
     # something are not asked: the quiet period, never proof.
     not_asked: dict[str, int] = field(default_factory=dict)
+    # Every purpose needed is one an earlier job carries but which ends before the citing
+    # request's record: the job only renews a proof (ops/contribution.py: a §7102 repeat).
+    renewal: bool = False
 
     def absorb(self, other: "JobPlan") -> None:
         """Two clusters in one event: one job per system, with every purpose of both."""
+        self.renewal = (self.renewal or not self.needs) and (other.renewal or not other.needs)
         self.purposes |= other.purposes
         self.needs.update(other.needs)
         self.covered |= other.covered
@@ -106,9 +136,12 @@ def plan_jobs(
     opted: set[Purpose],
     systems: tuple[SystemConfig, ...],
     quiet_since: int | None = None,
+    cite_until: int | None = None,
 ) -> list[JobPlan]:
     """`quiet_since` (epoch seconds): a no_record answer at or after it quiets its identity at
-    that system; None: no quiet period (every event asks again)."""
+    that system; None: no quiet period (every event asks again). `cite_until` (epoch seconds,
+    the citing request's record expiry): a job expiring before it is not cited, its purposes
+    are planned again; None: every carrying job is cited (no expiry check)."""
     plans: list[JobPlan] = []
     for system in systems:
         wanted: list[Purpose] = [p for p in ALL_PURPOSES if p in opted and p in system.purposes]
@@ -118,12 +151,16 @@ def plan_jobs(
         needs: dict[str, tuple[Member, list[Purpose]]] = {}
         not_asked: dict[str, int] = {}
         for member in accepted:
-            need, heard = member.needs_now(system.name, wanted, quiet_since)
+            need, heard = member.needs_now(system.name, wanted, quiet_since, cite_until)
             if need:
                 needs[member.pk] = (member, need)
             elif heard:
                 not_asked[heard[0]] = heard[1]
-        covered = {job for m in accepted for job in m.covering_jobs(system.name, wanted)}
+        covered = {job for m in accepted
+                   for job in m.covering_jobs(system.name, wanted, cite_until)}  # fmt: skip
+        renewal = bool(needs) and not any(
+            m.still_needs(system.name, need) for m, need in needs.values()
+        )
         if needs or covered or not_asked:
-            plans.append(JobPlan(system, set(wanted), needs, covered, not_asked))
+            plans.append(JobPlan(system, set(wanted), needs, covered, not_asked, renewal))
     return plans

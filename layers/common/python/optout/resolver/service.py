@@ -57,6 +57,12 @@ MAX_VALIDATION_ROUNDS = 5
 # the status route reads them all in one BatchGetItem).
 MAX_COVERING_JOBS = 10
 DAY = 86_400
+# Jobs expire this many days after the retention (RecordRetentionDays): a request that needs
+# no job of its own cites an earlier job only if that job was made at most this long before
+# it, else it makes its own (docs/decisions.md, "A cited job must outlive the request that
+# cites it"). The price: an active person's systems get their opt-out again about once per
+# window, and a job item is kept this much longer than its request's record.
+CITE_WINDOW_DAYS = 30
 # A replay event goes through at most this many failed-job listings (about 7 AWS calls each:
 # 200 take some 10 s of the resolver's 60) and sends them REPLAY_CHUNK at a time (one
 # SendMessageBatch); a follow-up event carries on with the rest.
@@ -105,6 +111,7 @@ class Resolver:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retention_days: int = 1095,
         no_record_quiet_hours: int = 24,
+        cite_window_days: int = CITE_WINDOW_DAYS,
     ) -> None:
         self._table = table
         self._systems = systems
@@ -116,6 +123,7 @@ class Resolver:
         # long (0: every event asks again). docs/decisions.md, "A no_record answer quiets that
         # identity for a day".
         self._quiet_hours = no_record_quiet_hours
+        self._cite_window = cite_window_days
 
     # -- one event -------------------------------------------------------------------------
 
@@ -178,6 +186,8 @@ class Resolver:
         plans = derivation.merged_plans()
         jobs, covered = self._fan_out(request_id, plans, pending, asked)
         quiet = _not_asked(request_id, plans)
+        # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
+        renewed = [name for name in jobs if plans[name].renewal]
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered])
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
@@ -186,6 +196,7 @@ class Resolver:
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
                                   **({"not_asked": quiet} if quiet else {}),
+                                  **({"renewed": renewed} if renewed else {}),
                                   **({"linked_only": hidden} if hidden else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
@@ -433,6 +444,9 @@ class Resolver:
                     return True
                 return False
             now = iso(self._clock())
+            # The job outlives its request's record by the cite window, so a later request
+            # citing it within that window keeps its proof as long as its own record.
+            until, cut = self._job_expires(), self._expires()
             targets = [({**marked, **left})[pk] for pk in sorted({*marked, *left})]
             purposes = plan.sorted_purposes()
             identifiers = [m.identifier() for m, _ in targets]
@@ -444,7 +458,7 @@ class Resolver:
                 "identifiers": identifiers,
                 "flights": delivery.stored_flights(identifiers, flights, purposes),
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
-                "expires_at": self._expires(),
+                "expires_at": until,
             }  # fmt: skip
             if round_ == 0:
                 if not put_if_absent(self._table, job):
@@ -458,16 +472,14 @@ class Resolver:
                 member, need = left[pk]
                 flight = {"pk": pk, "purposes": need}
                 if chain is None:
-                    took = delivery.mark_flight(
-                        self._table, name, flight, now, self._expires(), job_id
-                    )
+                    took = delivery.mark_flight(self._table, name, flight, now, cut, job_id,
+                                                until=until, take_before=cut)  # fmt: skip
                 else:
-                    took = delivery.take_flight(
-                        self._table, name, flight, now, self._expires(), job_id, chain
-                    )
+                    took = delivery.take_flight(self._table, name, flight, now, cut, job_id,
+                                                chain, until=until)  # fmt: skip
                 if took:
                     marked[pk] = (member, need)
-                    member.mark_in_flight(name, need, job_id)
+                    member.mark_in_flight(name, need, job_id, until)
                 else:
                     taken.append(pk)
             if not taken:
@@ -482,12 +494,12 @@ class Resolver:
         found = batch_get(self._table, [(pk, keys.delivery_sk(name)) for pk in pks],
                           consistent=True)  # fmt: skip
         wanted = plan.sorted_purposes()
-        quiet_since = self._quiet_since()
+        quiet_since, cut = self._quiet_since(), self._expires()
         for pk in pks:
             member, _ = plan.needs[pk]
             member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
-            plan.covered |= member.covering_jobs(name, wanted)
-            need, heard = member.needs_now(name, wanted, quiet_since)
+            plan.covered |= member.covering_jobs(name, wanted, cut)
+            need, heard = member.needs_now(name, wanted, quiet_since, cut)
             if heard:
                 plan.not_asked[heard[0]] = heard[1]
             if need:
@@ -887,6 +899,13 @@ class Resolver:
     def _expires(self) -> int:
         """Identity items live RECORD_RETENTION_DAYS past their last change or refresh."""
         return int((self._clock() + timedelta(days=self._retention)).timestamp())
+
+    def _job_expires(self) -> int:
+        """A job lives the retention plus the cite window: a request resolved within the
+        window after it may cite it (its mark's `until_<purpose>` is at or after that
+        request's `_expires()`), and its receipt outlives that request's record."""
+        days = self._retention + self._cite_window
+        return int((self._clock() + timedelta(days=days)).timestamp())
 
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""

@@ -2,7 +2,9 @@
 
 `DELIVERY#<system>` under an identity holds its marks. `inflight`: the purposes a job carries
 (or carried); beside them `job_<purpose>` names that job, so no second job is made for them
-and a later request that needs no job of its own cites it as its proof. The job's own item
+and a later request that needs no job of its own cites it as its proof, and `until_<purpose>`
+is that job's `expires_at`, so the resolver cites it only if it outlives the citing request's
+record (docs/decisions.md, "A cited job must outlive the request that cites it"). The job's own item
 says how it ended: a mark is not rewritten when its job is done (docs/decisions.md, "The
 receipt is the done mark"), so "confirmed" is read from the named jobs (`settled`). `done`:
 purposes confirmed before that change (still read). A job that fails for good frees its
@@ -33,6 +35,12 @@ from optout.store.table import Table
 def job_attribute(purpose: str) -> str:
     """The mark's attribute naming the job that carries a purpose: 'job_sale'."""
     return f"job_{purpose}"
+
+
+def until_attribute(purpose: str) -> str:
+    """The mark's attribute holding the expiry (epoch seconds) of the job `job_<purpose>`
+    names: 'until_sale'. Not under the `job_` prefix, which `_named_jobs` reads as names."""
+    return f"until_{purpose}"
 
 
 def stored_flights(
@@ -78,6 +86,8 @@ def mark_flight(
     job_id: str,
     *,
     keep_expiry: bool = False,
+    until: int | None = None,
+    take_before: int | None = None,
 ) -> bool:
     """Mark one identity's purposes in flight for `job_id`, unless another job already
     carries one of them (that condition is what keeps two resolvers from making the same job
@@ -92,17 +102,27 @@ def mark_flight(
     `keep_expiry` (a replay, whose job is older than the mark may be): `expires_at` is set
     only on a mark that has none, and a mark that exists keeps its own.
 
+    `until`: the job's own `expires_at`, written per purpose beside its name
+    (`until_<purpose>`). `take_before` (the citing request's record expiry): a purpose another
+    job carries may be taken too when that job expires before it, or its expiry is not on the
+    mark (marks written before it was kept): the resolver does not cite such a job
+    (`fanout.Member.carried`), so without this its own job could never mark the purpose. Two
+    resolvers taking the same purpose still make one job: the first writes a later `until`.
+
     A no_record stamp goes (in the same write): this job's answer is the identity's newest
     word from the vendor, so a quiet period lengthened later cannot silence it by an older
     "no such person"."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
     update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if until:
+        values[":until"] = until
+        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     update += " REMOVE no_record_at, no_record_job"
-    condition = _free_or_ours(purposes, values)
+    condition = _free_or_ours(purposes, values, take_before)
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
@@ -123,6 +143,8 @@ def take_flight(
     expires_at: int | None,
     job_id: str,
     chain: str,
+    *,
+    until: int | None = None,
 ) -> bool:
     """A backfill with `--resend` (a destination changed under the system's name): mark one
     identity's purposes in flight for `job_id` whatever job the mark names for them, unless
@@ -132,11 +154,14 @@ def take_flight(
     no_record stamp (the old destination's answer) goes. A job made after the change that the
     mark named is overwritten: it carries the current destination too (one more send; its
     own free, if it fails, names it and leaves this mark alone). False when the condition
-    failed."""
+    failed. `until`: the job's own expiry, written per purpose as `mark_flight` does."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id,
                     ":chain": chain}  # fmt: skip
     update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if until:
+        values[":until"] = until
+        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
@@ -156,13 +181,20 @@ def take_flight(
     return written is not None
 
 
-def _free_or_ours(purposes: list[str], values: Item) -> str:
+def _free_or_ours(purposes: list[str], values: Item, take_before: int | None = None) -> str:
     """The condition that no other job carries any of `purposes`: each is not in flight or
-    is named for `:job` already. Adds the purposes' placeholders to `values`."""
+    is named for `:job` already (or, with `take_before`, its job expires before that or has
+    no expiry on the mark). Adds the placeholders to `values`."""
     clauses = []
+    if take_before:
+        values[":cut"] = take_before
     for n, purpose in enumerate(purposes):
         values[f":p{n}"] = purpose
-        clauses.append(f"(NOT contains(inflight, :p{n}) OR {job_attribute(purpose)} = :job)")
+        clause = f"NOT contains(inflight, :p{n}) OR {job_attribute(purpose)} = :job"
+        if take_before:
+            until = until_attribute(purpose)
+            clause += f" OR attribute_not_exists({until}) OR {until} < :cut"
+        clauses.append(f"({clause})")
     each = clauses[0] if len(clauses) == 1 else "(" + " AND ".join(clauses) + ")"
     return "attribute_not_exists(inflight) OR " + each  # DynamoDB refuses redundant ()
 
@@ -310,7 +342,7 @@ def settled(table: Table, marks: dict[str, Item], now: float | None = None) -> d
     A named job that no longer exists counts as confirmed only once the mark's `expires_at`
     (epoch seconds; `now` defaults to the clock) has passed: every write of a mark sets it
     to its own time plus the retention, or to its job's, and jobs (written before their
-    marks, each with that same retention) are deleted only by the TTL, so by then the job
+    marks, each with at least that retention) are deleted only by the TTL, so by then the job
     has outlived its retention, long after its receipt (as the mark's `done` set said before
     a receipt became the mark; a mark without `expires_at` counts as past it). Before that a
     missing job proves nothing was confirmed: the purpose counts in flight."""
@@ -467,7 +499,8 @@ def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: s
     the job; one that exists keeps its own `expires_at`."""
     expires = int(job["expires_at"]) if job.get("expires_at") else None
     flight = {"pk": pk, "purposes": purposes}
-    return mark_flight(table, job["system"], flight, now, expires, job["job_id"], keep_expiry=True)
+    return mark_flight(table, job["system"], flight, now, expires, job["job_id"],
+                       keep_expiry=True, until=expires)  # fmt: skip
 
 
 def get_job(table: Table, request_id: str, system: str) -> Item | None:
