@@ -159,9 +159,8 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in systems},
-        repeat=_repeat(resolution, outcome) and not any(
-            s.own and s.system not in _renewed(resolution) for s in systems
-        ),
+        repeat=_repeat(resolution, outcome)
+        and not any(s.own and s.system not in _renewed(resolution) for s in systems),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
