@@ -459,16 +459,19 @@ def deny(
 @app.command()
 def retire(
     ctx: typer.Context,
-    system: Annotated[str, typer.Argument(help="The system's name (configured or removed)")],
+    system: Annotated[str, typer.Argument(help="The system's name, removed from the config")],
     reason: Annotated[str, typer.Option(help="Why, in words: never a person's identifiers")],
 ) -> None:
-    """A system's open jobs no longer owed (removed, renamed, contract ended): kept as evidence."""
+    """A removed system's open jobs no longer owed (removed, renamed, contract ended): kept as
+    evidence. Deploy without it first: a system still configured is refused (409)."""
     _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
     found = api(ctx).post(f"/v1/admin/systems/{system}/retire", {"reason": reason})
-    out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")
-    if found.get("configured"):
-        out.print("still in the systems config: jobs made from now on are owed as before",
+    if found.get("already_retired"):  # the first retirement stands; this attempt is recorded
+        out.print(f"{found['system']}: already retired at {found['retired_at']} "
+                  f"({found['retirement_id']}); this attempt recorded as {found['request_id']}",
                   soft_wrap=True)  # fmt: skip
+        return
+    out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")
 
 
 # -- export ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
+from tests.integration.test_retire import redeploy, without
 from tests.support.cli import LOCAL_URL, AdminTransport, Ran, optout
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
@@ -348,8 +349,9 @@ def test_deny_sets_denied_with_the_reason_and_status_shows_it(
 
 
 def test_retire_settles_a_failed_system_and_status_shows_who_when_and_why(
-    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
-) -> None:
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:  # fmt: skip
     # Given an opt-out whose braze job failed for good, every other system done
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
     pipe.resolve()
@@ -357,16 +359,25 @@ def test_retire_settles_a_failed_system_and_status_shows_who_when_and_why(
         work(pipe, queue_key, vendor)
     run = cli[1]
     assert json.loads(run("status", request_id, "--json").out)["status"] == "failed"
-    # When the operator retires braze
-    retired = run("retire", "braze", "--reason", "Braze contract ended; removed next deploy")
-    # Then it says when, and that braze is still configured; the request reads completed and
-    # its status prints braze retired with the reason
+    # A retire while braze is still configured is refused in one line, nothing written
+    refused = one_line_failure(run("retire", "braze", "--reason", "Braze contract ended"))
+    assert refused.startswith("optout: conflict: the system is still configured")
+    assert pipe.items(keys.RETIRED_PK) == []
+    # When braze is removed from the config (deployed) and the operator retires it
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    retired = run("retire", "braze", "--reason", "Braze contract ended; removed from the config")
+    # Then it says when; the request reads completed and its status prints braze retired with
+    # the reason
     assert retired.code == 0, retired.err
-    assert "braze: retired at " in retired.out and "still in the systems config" in retired.out
+    assert "braze: retired at " in retired.out
     assert json.loads(run("status", request_id, "--json").out)["status"] == "completed"
     shown = run("status", request_id).out
     assert "braze  retired (failed)" in shown
-    assert "Braze contract ended; removed next deploy" in shown
+    assert "Braze contract ended; removed from the config" in shown
+    # ... a second retire says the first stands
+    again = run("retire", "braze", "--reason", "Braze retired again to be sure of it")
+    assert again.code == 0, again.err
+    assert "braze: already retired at " in again.out and "this attempt recorded as" in again.out
     # ... and an unknown name fails in one line
     failure = one_line_failure(run("retire", "nosuch", "--reason", "no such system at all"))
     assert failure.startswith("optout: not_found: no system with this name")

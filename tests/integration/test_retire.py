@@ -128,7 +128,12 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
     # When an operator retires braze
     answer = retire(pipe, "braze")
     assert answer["statusCode"] == 200, answer
-    assert (answer["system"], answer["status"], answer["configured"]) == ("braze", "retired", False)
+    assert (answer["system"], answer["status"], answer["already_retired"]) == (
+        "braze",
+        "retired",
+        False,
+    )
+    assert answer["retirement_id"] == answer["request_id"]
     assert pipe.resolve() == {"batchItemFailures": []}  # the retire event: nothing to do
     # Then the request reads completed: braze is neither done nor failed, nor counted
     after = public(pipe, request_id)
@@ -179,7 +184,7 @@ def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue
     assert [c.request_id for c in watch(pipe, 40).overdue] == [request_id]
 
 
-def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_is_harmless(
+def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_moves_nothing(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given braze failed for good, then removed (its failure listed for a replay that no
@@ -188,17 +193,40 @@ def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_is_harm
     redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
     assert public(pipe, request_id)["status"] == "failed"
     watch(pipe, 0)
-    # When braze is retired twice (the failed listing is its record: no watch run needed)
+    # When braze is retired (the failed listing is its record: no watch run needed)
     first = retire(pipe, "braze")
-    second = retire(pipe, "braze", "Braze retired again after a second review of the contract")
-    assert (first["statusCode"], second["statusCode"]) == (200, 200)
+    assert (first["statusCode"], first["already_retired"]) == (200, False)
     pipe.resolve()
-    # Then the request reads completed, braze retired with the latest reason
+    # Then the request reads completed, braze retired with the reason
     after = public(pipe, request_id)
     assert (after["status"], after["systems_failed"], after["systems_total"]) == ("completed", 0, 5)
     (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
     assert (braze["satisfied"], braze["status"]) == ("retired", "failed")
-    assert braze["retired"]["event_id"] == second["request_id"]
+    assert braze["retired"]["event_id"] == first["request_id"]
+    # When braze is retired again (a retry, "just to be sure") (review s14 operator 5)
+    second = retire(pipe, "braze", "Braze retired again after a second review of the contract")
+    pipe.resolve()
+    # Then it answers 200 with the retirement in force, the first
+    assert (second["statusCode"], second["already_retired"]) == (200, True)
+    assert (second["retired_at"], second["retirement_id"]) == (
+        first["retired_at"],
+        first["request_id"],
+    )
+    assert second["request_id"] != first["request_id"]
+    # ... the settled request keeps its completion time and the first reason
+    again = public(pipe, request_id)
+    assert (again["status"], again["completed_at"]) == ("completed", after["completed_at"])
+    (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
+    assert braze["retired"] == {
+        "retired_at": first["retired_at"], "retired_by": braze["retired"]["retired_by"],
+        "reason": REASON, "event_id": first["request_id"],
+    }  # fmt: skip
+    (item,) = pipe.items(keys.RETIRED_PK)
+    assert (item["retired_at"], item["reason"]) == (first["retired_at"], REASON)
+    # ... and the second event records the attempt, naming the retirement in force
+    event = admin(pipe, second["request_id"])["event"]
+    assert event["event_type"] == "retire"
+    assert event["evidence"]["already_retired"] == first["request_id"]
     assert watch(pipe, 40).overdue == []
 
 
@@ -214,31 +242,21 @@ def test_an_unknown_system_or_a_reason_naming_a_person_is_refused(pipe: Pipeline
     assert pipe.items(keys.RETIRED_PK) == []
 
 
-def test_a_configured_system_retired_is_owed_again_for_new_jobs_and_its_replay_skips_old_ones(
-    pipe: Pipeline,
-) -> None:
-    # Given braze failed for good, still configured
+def test_a_system_still_configured_is_not_retired(pipe: Pipeline) -> None:
+    # Given braze failed for good, still configured: its vendor still receives data, so its
+    # open jobs are still owed (review s14 counsel 1, operator 4 and 9)
     request_id = stuck_at_braze(pipe, Vendor(refuse=True))
-    assert pipe.items(keys.failed_pk("braze"))
-    # When braze is retired (before its removal from the config), then replayed
+    # When an operator retires it before deploying the config without it
     answer = retire(pipe, "braze")
-    assert (answer["statusCode"], answer["configured"]) == (200, True)
-    assert public(pipe, request_id)["status"] == "completed"
-    path = "/v1/admin/systems/braze/replay"
-    event = http_event("POST", path, path_parameters={"system": "braze"}, iam=True)
-    replayed = invoke(pipe.admin, event)
-    assert replayed["statusCode"] == 202
-    pipe.resolve()
-    # Then the retired job is not sent again: it stays failed, its listing gone
-    assert pipe.drain("braze") == []
-    assert pipe.items(keys.failed_pk("braze")) == []
-    (job,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "JOB#braze"]
-    assert job["status"] == "failed"
-    # ... and a job made after the retirement is owed as any other
-    later = str(pipe.post("/v1/opt-out", {"email": "sam.retire@example.com"})["request_id"])
-    pipe.resolve()
-    for system in ("webhook", "segment", "salesforce", "google_ads", "meta", "trade_desk"):
-        work(pipe, system, Vendor())
-    assert public(pipe, later)["status"] == "processing"
-    (braze,) = [s for s in admin(pipe, later)["systems"] if s["system"] == "braze"]
-    assert braze["satisfied"] == "processing" and "retired" not in braze
+    # Then 409, saying what to do first; nothing is written and the request stays failed
+    assert (answer["statusCode"], answer["error"]["code"], answer["error"]["field"]) == (
+        409,
+        "conflict",
+        "system",
+    )
+    assert "remove it from systems.json and deploy first" in answer["error"]["message"]
+    assert pipe.items(keys.RETIRED_PK) == []
+    assert public(pipe, request_id)["status"] == "failed"
+    (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
+    assert braze["status"] == "failed" and "retired" not in braze
+    assert pipe.items(keys.failed_pk("braze"))  # still listed for its replay

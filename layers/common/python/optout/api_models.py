@@ -303,11 +303,12 @@ class RetireIn(StrictModel):
 
 
 class RetireOut(ApiModel):
-    request_id: str  # the operator event that records the retirement
+    request_id: str  # the operator event this call recorded
     system: str
     status: Literal["retired"]
-    retired_at: str
-    configured: bool  # still in the systems config: jobs made from now on are owed
+    retired_at: str  # of the retirement in force (the first: a second retire moves nothing)
+    retirement_id: str  # the event that recorded the retirement in force
+    already_retired: bool  # True: an earlier retire stands; this call only recorded the attempt
 
 
 class DenialOut(ApiModel):

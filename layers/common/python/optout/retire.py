@@ -11,12 +11,18 @@ cited job): a job of the system that is not done and was made before `retired_at
 `retired`, counted neither done nor failed (optout/status.py). The sweep reads the RETIRED
 partition once per run and re-drives no such job; a replay forgets its failed listing.
 
-A system that is still configured can be retired too (retire first, then remove it from the
-config): jobs made after the retirement are owed as any other. A second retire moves
-`retired_at` (and who and why) forward; each retire's event keeps its own evidence.
+Only a system no longer in the deployed config can be retired: a configured one answers 409
+(review s14 counsel 1, operator 4 and 9). Its vendor still gets data, so closing its jobs would
+not be complying, and a retirement made before the deploy would not cover the jobs planned
+between the two. Remove it from systems.json, deploy, then retire.
+
+A retirement is written once. A second retire of the same system changes nothing: it answers
+200 with the retirement in force (`already_retired`) and records the attempt as its own
+operator event. `retired_at` settles requests (their completion time, `late`, days to
+respond), so moving it would rewrite requests already answered (review s14 operator 5).
 
 The reason is evidence (§7101), checked like a denial's: one line, no email address or phone
-number. A name is refused (404) unless it is configured, already retired, has failed jobs
+number. A name is refused (404) unless it is already retired, has failed jobs
 listed for replay, the deadline watch's last run counted it overdue, or the §7102 ledgers of
 this year or the last count requests at it: finding a removed system's pending jobs by name
 would need a scan (docs/decisions.md, "Retiring a system").
@@ -33,7 +39,7 @@ from optout.ops import keys as ops_keys
 from optout.ops.denial import check_reason
 from optout.ops.ledger import year_ledgers
 from optout.store import keys, query, transact
-from optout.store.codec import Item, deserialize
+from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
@@ -59,12 +65,17 @@ class RetireService:
 
     def retire(self, system: str, reason: str, caller: str, now: datetime) -> RetireOut:
         text = check_reason(reason)
-        configured = self._systems is not None and system in {s.name for s in self._systems.systems}
-        if not configured and not self._has_records(system, now.year):
+        if self._systems is not None and system in {s.name for s in self._systems.systems}:
+            raise Conflict("the system is still configured: remove it from systems.json and "
+                           "deploy first", field="system")  # fmt: skip
+        existing = self._get(keys.retired_key(system))
+        if existing is None and not self._has_records(system, now.year):
             raise NotFound("no system with this name, configured or on record", field="system")
         request_id = str(uuid.uuid4())
         operation = {"system": system}
         evidence = {"acted_by": caller, "reason": text}
+        if existing is not None:
+            return self._again(existing, request_id, operation, evidence, now)
         event = CapturedEvent.by_operator(request_id, "retire", operation, evidence, now)
         retirement = {
             "pk": keys.RETIRED_PK, "sk": system, "kind": "retirement", "system": system,
@@ -75,20 +86,39 @@ class RetireService:
             transact.write(self._table, [
                 transact.put(self._table, event.to_item(self._retention),
                              "attribute_not_exists(pk)"),
-                transact.put(self._table, retirement),
+                transact.put(self._table, retirement, "attribute_not_exists(pk)"),
             ])  # fmt: skip
-        except transact.Cancelled:  # a fresh uuid4 event id: cannot collide
-            raise Conflict("the retirement was not recorded; try again", field="system") from None
+        except transact.Cancelled:  # another retire of the system won the race: keep its item
+            found = self._get(keys.retired_key(system))
+            if found is None:
+                raise Conflict("the retirement was not recorded; try again",
+                               field="system") from None  # fmt: skip
+            return self._again(found, request_id, operation, evidence, now)
         return RetireOut(request_id=request_id, system=system, status="retired",
-                         retired_at=iso(now), configured=configured)  # fmt: skip
+                         retired_at=iso(now), retirement_id=request_id,
+                         already_retired=False)  # fmt: skip
+
+    def _again(
+        self, existing: Item, request_id: str, operation: dict[str, Any],
+        evidence: dict[str, Any], now: datetime,
+    ) -> RetireOut:  # fmt: skip
+        """A retire of a system already retired: the first retirement stays; the attempt is
+        recorded as its own event, naming the retirement in force."""
+        evidence = evidence | {"already_retired": str(existing["event_id"])}
+        event = CapturedEvent.by_operator(request_id, "retire", operation, evidence, now)
+        self._table.client.put_item(
+            TableName=self._table.name, Item=serialize(event.to_item(self._retention)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )  # fmt: skip
+        return RetireOut(request_id=request_id, system=str(existing["system"]), status="retired",
+                         retired_at=str(existing["retired_at"]),
+                         retirement_id=str(existing["event_id"]), already_retired=True)  # fmt: skip
 
     def _has_records(self, system: str, year: int) -> bool:
-        """Retired before, failed jobs listed for replay, overdue at the watch's last run, or
+        """Failed jobs listed for replay, overdue at the watch's last run, or
         counted in the §7102 ledgers of this year or the last (every request the watch has
         enrolled, within minutes of its arrival, adds its systems' `s.<system>.<state>`): the
         reads the metrics route makes, never a scan of the jobs."""
-        if self._get(keys.retired_key(system)) is not None:
-            return True
         watch = self._get((ops_keys.WATCH_PK, ops_keys.STATUS_SK)) or {}
         if system in (watch.get("overdue_by_system") or {}):
             return True
