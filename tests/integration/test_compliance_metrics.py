@@ -76,7 +76,8 @@ def test_per_system_success_and_the_weekly_counts(table: Table) -> None:
     found = year_figures(table)
     # braze: done in 1, 2, 4, 5, 7; failed in 3 (the partial one) and 6; pending in 8
     assert found["systems"]["braze"] == {
-        "done": 5, "failed": 2, "processing": 1, "success_rate": 0.7143, "overdue": 0,
+        "done": 5, "failed": 2, "processing": 1, "retired": 0, "success_rate": 0.7143,
+        "overdue": 0,
     }  # fmt: skip
     assert found["systems"]["salesforce"]["success_rate"] == 0.8571
     weeks = {w["week"]: w for w in found["weekly"]}

@@ -15,6 +15,7 @@ import pytest
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.ops.export import request_records
+from optout.ops.metrics import MetricsService
 from optout.ops.watch import Watch, WatchSettings
 from optout.store import keys
 from optout.store.proof import load_with_proof
@@ -168,6 +169,15 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
         assert sweep(pipe, hours).stuck_jobs == []
     report = watch(pipe, 40)
     assert report.overdue == [] and report.overdue_by_system() == {}
+    # ... and the §7102 figures count the request complied with in whole, braze's part in it
+    # as retired, not dropped (review s14 recheck 2)
+    year = int(after["completed_at"][:4])
+    found = MetricsService(table(pipe)).year(year, after["completed_at"])
+    assert found["requests"]["complied_whole"] == 1
+    assert found["systems"]["braze"] == {
+        "done": 0, "failed": 0, "processing": 0, "retired": 1, "success_rate": None, "overdue": 0,
+    }  # fmt: skip
+    assert found["systems"]["webhook"]["done"] == 1, found["systems"]
 
 
 def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue(

@@ -47,8 +47,8 @@ def render(figures: dict[str, Any]) -> str:
     for bucket in figures["days_to_respond_histogram"]:
         writer.writerow([year, "days_to_respond", bucket["days"], "all", bucket["responses"]])
     for name, found in figures["systems"].items():
-        for measure in ("done", "failed", "processing", "success_rate", "overdue"):
-            writer.writerow([year, "systems", measure, name, found[measure]])
+        for measure in ("done", "failed", "processing", "retired", "success_rate", "overdue"):
+            writer.writerow([year, "systems", measure, name, found.get(measure, 0)])
     return out.getvalue()
 
 

@@ -180,13 +180,14 @@ def _limit_section(
 def _systems_table(rows: dict[str, dict[str, Any]]) -> str:
     lines = "".join(
         f"<tr><td>{escape(name)}</td><td>{r['done']}</td><td>{r['failed']}</td>"
-        f"<td>{r['processing']}</td><td>{percent(r['success_rate'])}</td>"
+        f"<td>{r['processing']}</td><td>{r.get('retired', 0)}</td>"
+        f"<td>{percent(r['success_rate'])}</td>"
         f"<td>{r['overdue']}</td></tr>"
         for name, r in rows.items()
     )
     return (
         '<table><thead><tr><th scope="col">System</th><th scope="col">Done</th>'
-        '<th scope="col">Failed</th><th scope="col">In progress</th>'
+        '<th scope="col">Failed</th><th scope="col">In progress</th><th scope="col">Retired</th>'
         '<th scope="col">Done of final</th><th scope="col">Overdue</th></tr></thead>'
         f"<tbody>{lines}</tbody></table>"
     )

@@ -85,12 +85,15 @@ def render(figures: dict[str, Any]) -> str:
             ca = f" {days(limit_ca['days_to_respond'][key])} |" if limit_ca else ""
             lines.append(f"| {label} |{ca} {days(limit['days_to_respond'][key])} |")
     lines += ["", "## Systems (requests per system, as they stand, after replays)", "",
-              "| system | done | failed | in progress | done of final | overdue |",
-              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+              "Retired: requests closed by retiring the system once it was removed from the "
+              "config (nothing more owed there; such a request counts as complied with in "
+              "whole).", "",
+              "| system | done | failed | in progress | retired | done of final | overdue |",
+              "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, found in figures["systems"].items():
         lines.append(
             f"| {name} | {found['done']} | {found['failed']} | {found['processing']} | "
-            f"{percent(found['success_rate'])} | {found['overdue']} |"
+            f"{found.get('retired', 0)} | {percent(found['success_rate'])} | {found['overdue']} |"
         )
     watch = figures.get("watch") or {}
     if watch.get("run_at"):

@@ -12,6 +12,8 @@ request counts when it asks to opt out of sale, sharing, targeted advertising or
 information (§7102(a)(1)(E)-(F)) is counted on its own counters (`l.`/`lh.`: the limit figures)
 with the same outcome and days; a request that asks both is counted in both, once in each. The
 per-system counts (`s.`) are those of opt-out requests only (a limit-only request is in none).
+A retired system stays in them as `s.<system>.retired` (review s14 recheck 2): how many
+requests a retirement closed there, though it no longer counts in the request's outcome.
 An opt-in-only choice is not counted.
 
 Each request is also counted once per right it asks on a **group** counter (`g.<group>.*`,
@@ -26,7 +28,9 @@ jurisdiction is the evidence's: stated by the caller, or geolocated by CloudFron
 ledger folded before the groups existed has `n.` but no `g.` counts: ops/metrics.py reports
 the difference as requests not split, never guesses their group. Its outcome:
 
-- `complied_whole`: every system holds the opt-out (status completed);
+- `complied_whole`: every system holds the opt-out (status completed), or the systems that do
+  not are retired: removed from the config (`optout retire`, only once no longer deployed), so
+  the business no longer sells or shares to them and nothing more is owed there;
 - `complied_part`: a system failed for good but at least one holds it (status failed);
 - `denied`: an operator denied it (§7026(e));
 - `failed`: no system holds it and one failed for good;
@@ -87,7 +91,8 @@ class Contribution:
     outcome: Outcome
     status: str  # the request's status (received, processing, failed, ...)
     hours: int | None  # hours to respond, when it was responded to
-    systems: dict[str, str] = field(default_factory=dict)  # system -> done / failed / processing
+    # system -> done / failed / processing / retired
+    systems: dict[str, str] = field(default_factory=dict)
     repeat: bool = False  # asked nothing an earlier request's job did not already carry
     received_on: str = ""  # the date the deadline counts from (yyyy-mm-dd)
     opt_out: bool = True  # asks to opt out (sale, share, targeted ads, profiling)
@@ -145,7 +150,10 @@ def contribution_of(
     request_id = str(event["request_id"])
     status = aggregate(request_id, items, covering)
     assert status is not None  # the event exists
-    systems = [s for s in proofs(items, covering) if s.counted]  # as the status counts them
+    every = proofs(items, covering)
+    systems = [s for s in every if s.counted]  # as the status counts them
+    # A retired system is in the per-system figures (`retired`), not in the outcome.
+    per_system = [s for s in every if s.counted or s.retired]
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     outcome, responded_at = _outcome(status, systems, event, resolution)
     received = str(event["received_at"])
@@ -158,7 +166,7 @@ def contribution_of(
         outcome=outcome,
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
-        systems={s.system: s.state for s in systems},
+        systems={s.system: s.state for s in per_system},
         repeat=_repeat(resolution, outcome)
         and not any(s.own and s.system not in _renewed(resolution) for s in systems),
         received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),

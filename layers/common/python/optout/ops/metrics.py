@@ -24,7 +24,7 @@ from optout.store.codec import Item, deserialize
 from optout.store.table import Table
 
 OUTCOMES = ("received", "complied_whole", "complied_part", "denied", "failed", "open")
-SYSTEM_STATES = ("done", "failed", "processing")
+SYSTEM_STATES = ("done", "failed", "processing", "retired")
 REGION_NAMES = {"ca": "california", "other": "other", "unknown": "unknown"}
 PURPOSE_NAMES = {"sale": "sale_share", "ads": "ads_profiling_only", "limit": "limit"}
 WATCH_FIELDS = ("run_at", "finished", "overdue", "due_soon", "overdue_by_system",

@@ -87,11 +87,12 @@ class WatchReport:
         return counts
 
     def overdue_by_system(self, found: list[Contribution] | None = None) -> dict[str, int]:
-        """Per system, the overdue requests (of `found`, default all) it has not confirmed."""
+        """Per system, the overdue requests (of `found`, default all) it has not confirmed
+        (a retired system owes them nothing)."""
         counts: dict[str, int] = {}
         for c in self.overdue if found is None else found:
             for system, state in c.systems.items():
-                if state != "done":
+                if state not in ("done", "retired"):
                     counts[system] = counts.get(system, 0) + 1
         return dict(sorted(counts.items()))
 
