@@ -33,6 +33,7 @@ FULL = str(Path("local/systems.json").resolve())
 QUEUE_KEY = {"webhook": "webhook", "segment": "segment", "braze": "braze",
              "salesforce": "salesforce", "google_ads": "googleads", "meta": "meta",
              "trade_desk": "tradedesk"}  # fmt: skip
+PURPOSES = ["sale", "share", "targeted_advertising"]  # the default opt-out's, at braze
 REASON = "Braze contract ended in November; the system was removed from the config"
 
 
@@ -102,6 +103,19 @@ def admin(pipe: Pipeline, request_id: str) -> dict[str, Any]:
     return json_body(invoke(pipe.admin, event))
 
 
+def lookup(pipe: Pipeline) -> dict[str, Any]:
+    body = {"type": "email", "value": EMAIL}
+    return json_body(invoke(pipe.admin, http_event("POST", "/v1/admin/lookup", body, iam=True)))
+
+
+def delivery_record(pipe: Pipeline, system: str) -> dict[str, Any]:
+    body = {"type": "email", "value": EMAIL}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    records = json_body(answer)["records"]
+    (found,) = [r for r in records if r["record"] == "delivery" and r["system"] == system]
+    return dict(found)
+
+
 def watch(pipe: Pipeline, days: float) -> Any:
     later = datetime.now(UTC) + timedelta(days=days, minutes=5)
     return Watch(table(pipe), WatchSettings(lag_seconds=0), clock=lambda: later).run()
@@ -126,6 +140,8 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
         6,
         5,
     )
+    assert sorted(lookup(pipe)["in_flight"]["braze"]) == PURPOSES
+    assert lookup(pipe)["retired"] == {}
     # When an operator retires braze
     answer = retire(pipe, "braze")
     assert answer["statusCode"] == 200, answer
@@ -164,6 +180,14 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
         REASON,
         request_id,
     )
+    # ... the identity's lookup and export show braze's open purposes as retired, not in
+    # flight, with who, when and why (review s14 operator 8)
+    person = lookup(pipe)
+    assert "braze" not in person["in_flight"]
+    assert person["retired"]["braze"] == {"purposes": PURPOSES} | braze["retired"]
+    exported = delivery_record(pipe, "braze")
+    assert (exported["in_flight"], exported["retired"]) == ([], PURPOSES)
+    assert exported["retirement"] == braze["retired"]
     # ... the sweep re-drives no braze job, and the watch 40 days on finds nothing overdue
     for hours in (2.3, 8.1, 23.1):
         assert sweep(pipe, hours).stuck_jobs == []

@@ -10,7 +10,7 @@ from optout import identifiers as ids
 from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
-from optout.retire import retirement_view
+from optout.retire import retirement_view, retirements
 from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
 from optout.store.codec import Item
@@ -68,7 +68,9 @@ class AdminService:
             raise NotFound("no record of this identifier", field="value")
         state = items.get(keys.STATE_SK, {})
         own = OwnState.from_item(node)
-        deliveries = settled(self._table, marks_of(items.values()))
+        found = retirements(self._table) if marks_of(items.values()) else {}
+        retired = {system: str(r["retired_at"]) for system, r in found.items()}
+        deliveries = settled(self._table, marks_of(items.values()), retired=retired)
         return {
             "type": id_type,
             "key": key,
@@ -77,6 +79,12 @@ class AdminService:
             "effective": state.get("opt_out", {}),
             "delivered": _purposes({s: d.confirmed for s, d in deliveries.items()}),
             "in_flight": _purposes({s: d.in_flight for s, d in deliveries.items()}),
+            # A retired system's open jobs: no longer owed (optout/retire.py), with who, when, why.
+            "retired": {
+                s: {"purposes": sorted(d.retired)} | retirement_view(found[s])
+                for s, d in sorted(deliveries.items())
+                if d.retired
+            },
             # A vendor's "no such person" answered that request only: not delivered.
             "no_record": {
                 s: list(d.no_record) for s, d in sorted(deliveries.items()) if d.no_record

@@ -22,7 +22,7 @@ from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
-from optout.retire import retirement_view
+from optout.retire import retirement_view, retirements
 from optout.status import aggregate, not_asked, proofs
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
@@ -73,8 +73,11 @@ class ExportService:
         records: list[Item] = []
         if start == 0:
             marks = marks_of(items)
+            retired = retirements(self._table) if marks else {}
+            at = {system: str(r["retired_at"]) for system, r in retired.items()}
+            deliveries = settled(self._table, marks, retired=at)
             records = _identity_records(id_type, identifier.value, key, items, marks,
-                                        settled(self._table, marks))  # fmt: skip
+                                        deliveries, retired)  # fmt: skip
             records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
         page = request_ids[start : start + PAGE_REQUESTS]
         for request_id in page:
@@ -238,6 +241,7 @@ def _identity_records(
     items: list[Item],
     marks: dict[str, Item],
     deliveries: dict[str, Settled],
+    retired: dict[str, Item] | None = None,
 ) -> list[Item]:
     by_sk = {item["sk"]: item for item in items}
     node = by_sk[keys.NODE_SK]
@@ -259,7 +263,7 @@ def _identity_records(
                                 "at": item.get("linked_at") or item.get("asserted_at"),
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
     for system, mark in sorted(marks.items()):
-        confirmed, in_flight, no_record = deliveries[system]
+        confirmed, in_flight, no_record, gone = deliveries[system]
         # `updated_at` is the mark's last write (a job made or replayed), not a confirmation
         # time: `jobs` names the job of each purpose, whose record has its `completed_at`.
         jobs = {str(p): str(mark[job_attribute(p)]) for p in sorted(mark.get("inflight", ()))
@@ -268,6 +272,8 @@ def _identity_records(
                         "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
                         "no_record": list(no_record),
                         "updated_at": mark.get("updated_at"), "jobs": jobs})  # fmt: skip
+        if gone and retired and system in retired:  # open jobs no longer owed: who, when, why
+            records[-1] |= {"retired": sorted(gone), "retirement": retirement_view(retired[system])}
     return records
 
 

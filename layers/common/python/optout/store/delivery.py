@@ -330,9 +330,15 @@ class Settled(NamedTuple):
     # The jobs that found no such person, each {"job_id", "completed_at", "purposes"}: a
     # receipt for that request only, neither confirmed nor in flight.
     no_record: tuple[Item, ...] = ()
+    # Purposes whose job was not done when the system was retired (optout/retire.py): no
+    # longer owed, so neither confirmed nor in flight (review s14 operator 8).
+    retired: frozenset[str] = frozenset()
 
 
-def settled(table: Table, marks: dict[str, Item], now: float | None = None) -> dict[str, Settled]:
+def settled(
+    table: Table, marks: dict[str, Item], now: float | None = None,
+    retired: dict[str, str] | None = None,
+) -> dict[str, Settled]:  # fmt: skip
     """Per system, one identity's (confirmed, in flight, no_record) purposes, from its marks
     and the jobs they name (one strongly consistent BatchGetItem): a purpose is confirmed when
     its job is done, and no_record (with that job and when it answered) when the job the mark
@@ -345,7 +351,10 @@ def settled(table: Table, marks: dict[str, Item], now: float | None = None) -> d
     marks, each with at least that retention) are deleted only by the TTL, so by then the job
     has outlived its retention, long after its receipt (as the mark's `done` set said before
     a receipt became the mark; a mark without `expires_at` counts as past it). Before that a
-    missing job proves nothing was confirmed: the purpose counts in flight."""
+    missing job proves nothing was confirmed: the purpose counts in flight.
+
+    `retired` (system -> retired_at, `retire.retirements`): a purpose in flight whose job was
+    made at or before its system's retirement is `retired`, as the request's status reads it."""
     named: dict[str, tuple[str, str]] = {}
     for system, mark in marks.items():
         for job_id in _named_jobs(mark).values():
@@ -367,15 +376,21 @@ def settled(table: Table, marks: dict[str, Item], now: float | None = None) -> d
                     job_id, {"job_id": job_id, "purposes": [], "completed_at": at}
                 )
                 entry["purposes"].append(purpose)
+        retired_at = (retired or {}).get(system)
+        gone = set[str]()
         for purpose in inflight:
             job_id = named_here.get(purpose, "")
             job = jobs.get(named[job_id]) if job_id else None
             if job is not None and job.get("status") == "no_record":
                 continue
             finished = job.get("status") == "done" if job is not None else bool(job_id) and outlived
+            if not finished and job is not None and retired_at is not None \
+                    and str(job.get("created_at") or "") <= retired_at:  # fmt: skip
+                gone.add(purpose)
+                continue
             (done if finished else flying).add(purpose)
         no_record = tuple({**e, "purposes": sorted(e["purposes"])} for _, e in sorted(none.items()))
-        found[system] = Settled(done, flying - done, no_record)
+        found[system] = Settled(done, flying - done, no_record, frozenset(gone - done))
     return found
 
 
