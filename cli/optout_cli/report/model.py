@@ -57,3 +57,10 @@ def partial_note(figures: dict[str, Any]) -> str | None:
         " They are in the all-individuals figures only; the California and per-group figures"
         " leave them out, so their counts can be too low by up to that many."
     )
+
+
+def unknown_note(figures: dict[str, Any]) -> str | None:
+    """The server's warning that the year has requests of no known jurisdiction, which
+    California's figures leave out (a server before 2026-12-01 sends none)."""
+    warning = (figures.get("unknown_jurisdiction") or {}).get("warning")
+    return str(warning) if warning else None
