@@ -557,6 +557,40 @@ def test_the_report_shows_californias_sale_and_sharing_opt_outs_apart_from_all_r
     html = page.read_text()
     assert "<h2>California consumers&#x27; requests to opt out of sale or sharing</h2>" in html
     assert "<h2>All opt-out requests: all individuals, every jurisdiction" in html
+    # And, every request having a jurisdiction, no word of unknown ones
+    assert "no known jurisdiction" not in markdown.out + html
+
+
+def test_the_report_warns_that_requests_of_unknown_jurisdiction_are_not_californias(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given two webform opt-outs with no jurisdiction (none sent, no edge to geolocate them)
+    # and one from California (review s14 counsel 4: the California figure read 1 with no
+    # word of the others)
+    pipe.post("/v1/opt-out", {"email": "nj1@example.com", "purposes": ["sale"]})
+    pipe.post("/v1/opt-out", {"email": "nj2@example.com", "purposes": ["share"]})
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"], "jurisdiction": "US-CA"})
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    Watch(Table(pipe.aws.dynamodb, pipe.aws.table_name), WatchSettings(backfill_days=2),
+          clock=lambda: later).run()  # fmt: skip
+    year = str(later.year)
+    # When the operator asks for the year's report in each format
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    page = tmp_path / "report.html"
+    html_run = cli[1]("report", "--year", year, "--format", "html", "-o", str(page))
+    assert (markdown.code, table_csv.code, html_run.code) == (0, 0, 0), markdown.err
+    # Then each says, before California's figure, how many are of unknown jurisdiction, that
+    # California's figure leaves them out, and how to get one
+    warning = (f"2 opt-out requests and 0 requests to limit received in {year} have no known"
+               " jurisdiction")  # fmt: skip
+    head = markdown.out.split("## California consumers'")[0]
+    assert warning in head and "EnableEdge=true" in head
+    assert warning in page.read_text().split("<h2>California consumers")[0]
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    unknown = {r["measure"]: r["value"] for r in rows if r["section"] == "unknown_jurisdiction"}
+    assert (unknown["requests"], unknown["limit_requests"]) == ("2", "0")
+    assert unknown["warning"].startswith(warning)
 
 
 def _section(markdown: str, heading: str) -> str:

@@ -225,6 +225,24 @@ def test_the_metrics_give_californias_sale_and_sharing_figure_apart_from_all_req
     assert groups == {("california", "sale_share"): 1, ("other", "ads_profiling_only"): 1,
                       ("unknown", "sale_share"): 1}  # fmt: skip
     assert found["split"]["complete"] is True
+    # And it warns that one request of no known jurisdiction is not in California's figure
+    # (review s14 counsel 4: the webform and banner send none, and without the edge nothing
+    # geolocates them, so California's figure read 0 with no word of why)
+    unknown = found["unknown_jurisdiction"]
+    assert (unknown["requests"], unknown["limit_requests"]) == (1, 0)
+    assert unknown["warning"].startswith("1 opt-out requests and 0 requests to limit")
+    assert "EnableEdge=true" in unknown["warning"] and "`jurisdiction`" in unknown["warning"]
+
+
+def test_the_metrics_give_no_unknown_jurisdiction_warning_when_every_request_has_one(
+    pipe: Pipeline,
+) -> None:
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"], "jurisdiction": "US-CA"})
+    pipe.resolve()
+    watch(pipe)
+    year = str(datetime.now(UTC).year)
+    found = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))
+    assert found["unknown_jurisdiction"] == {"requests": 0, "limit_requests": 0, "warning": None}
 
 
 def test_a_repeated_gpc_signal_is_counted_as_a_repeat_not_as_a_request_received(

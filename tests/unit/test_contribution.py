@@ -169,3 +169,23 @@ def test_a_year_with_ledgers_folded_before_the_groups_says_its_split_is_partial(
     assert year["split"] == {
         "complete": False, "requests_not_split": 3, "limit_requests_not_split": 1,
     }  # fmt: skip
+
+
+def test_a_california_opt_out_of_targeted_advertising_is_one_of_sharing() -> None:
+    # Given opt-outs of targeted advertising only, from California, Colorado and nowhere
+    # known, and a California opt-out of profiling only, each complied with in 1 hour
+    cases = {
+        "california ads": (_evidenced({"targeted_advertising": True}, "US-CA"), "ca_sale"),
+        "colorado ads": (_evidenced({"targeted_advertising": True}, "US-CO"), "other_ads"),
+        "unknown ads": (_evidenced({"targeted_advertising": True}, None), "unknown_ads"),
+        "california profiling": (_evidenced({"profiling": True}, "US-CA"), "ca_ads"),
+    }
+    for name, (event, group) in cases.items():
+        # When its contribution is computed
+        found = contribution_of([event, RESOLUTION, _done()], {})
+        assert found is not None
+        # Then only the Californian's is in the sale/sharing group (the CCPA's "sharing" is
+        # cross-context behavioural advertising: §7102(a)(1)(D)'s figure counts it)
+        counters = found.counters()
+        assert counters.get(f"g.{group}.received") == 1, name
+        assert found.sale_share is (group == "ca_sale"), name

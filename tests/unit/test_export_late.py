@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from optout.api_models import RequestStatusOut
-from optout.ops.export import is_late
+from optout.ops.export import is_late, request_records
 
 DEADLINE = "2026-12-21"
 
@@ -42,3 +42,43 @@ def test_a_request_is_late_when_answered_after_its_deadline_or_still_open_past_i
     state: str, times: dict[str, str], today: date, late: bool
 ) -> None:
     assert is_late(status(state, **times), today) is late
+
+
+def test_an_imported_request_answered_on_time_by_the_other_tool_exports_not_late() -> None:
+    # Given a request imported from another tool, received 2 March and answered by that tool
+    # 7 days later, whose job here was done 9 months later (when it was imported)
+    rid = "2d5f8922-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+    event = {"pk": f"REQ#{rid}", "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2026-03-02T10:00:00.000Z",
+             "deadline": "2026-03-23", "opt_out": {"sale": True, "share": True},
+             "evidence": {"jurisdiction": "US-CA", "imported": {
+                 "external_id": "old-1", "completed_at": "2026-03-09T16:00:00.000Z"}}}  # fmt: skip
+    job = {"pk": f"REQ#{rid}", "sk": "JOB#braze", "job_id": f"{rid}:braze", "request_id": rid,
+           "system": "braze", "status": "done",
+           "completed_at": "2026-12-01T03:21:42.255Z"}  # fmt: skip
+    resolution = {"pk": f"REQ#{rid}", "sk": "RESOLUTION", "jobs_total": 1,
+                  "resolved_at": "2026-12-01T03:21:40.000Z"}  # fmt: skip
+    # When it is exported
+    request = request_records(rid, [event, resolution, job], {}, date(2026, 12, 1))[0]
+    # Then it reads answered when the other tool answered it, and not late (as the §7102
+    # figures count its days), while `completed_at` stays this deployment's completion
+    assert request["status"] == "completed"
+    assert request["answered_at"] == "2026-03-09T16:00:00.000Z"
+    assert request["late"] is False
+    assert request["completed_at"].startswith("2026-12-01")
+
+
+@pytest.mark.parametrize(
+    ("state", "times", "imported_at", "late"),
+    [
+        # the other tool answered after the deadline: late, whatever happened here since
+        ("completed", {"completed_at": "2026-12-01T00:00:00Z"}, "2026-03-24T09:00:00Z", True),
+        # answered on time there; a system here failed since: still answered on time
+        ("failed", {}, "2026-03-09T16:00:00Z", False),
+    ],
+)
+def test_an_imported_request_is_late_by_the_other_tools_answer(
+    state: str, times: dict[str, str], imported_at: str, late: bool
+) -> None:
+    imported = status(state, **times).model_copy(update={"deadline": "2026-03-23"})
+    assert is_late(imported, date(2026, 12, 1), imported_at) is late

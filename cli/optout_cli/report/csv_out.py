@@ -30,6 +30,12 @@ def render(figures: dict[str, Any]) -> str:
     for region, cells in (figures.get("by_group") or {}).items():
         for purpose, found in cells.items():
             _block(writer, year, "by_group", f"{region}/{purpose}", found)
+    unknown = figures.get("unknown_jurisdiction")  # not in California's figures (a warning)
+    if unknown is not None:
+        for measure in ("requests", "limit_requests"):
+            writer.writerow([year, "unknown_jurisdiction", measure, "all", unknown[measure]])
+        if unknown.get("warning"):
+            writer.writerow([year, "unknown_jurisdiction", "warning", "all", unknown["warning"]])
     split = figures.get("split")
     if split is not None:  # complete 0/1; the requests in no group (folded before groups)
         for measure in ("complete", "requests_not_split", "limit_requests_not_split"):

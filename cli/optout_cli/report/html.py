@@ -20,6 +20,7 @@ from optout_cli.report.model import (
     days,
     partial_note,
     percent,
+    unknown_note,
 )
 
 STYLE = """
@@ -112,8 +113,8 @@ def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:
 
 
 def _partial(figures: dict[str, Any]) -> list[str]:
-    note = partial_note(figures)
-    return [f'<p class="partial" role="note">{escape(note)}</p>'] if note else []
+    notes = (unknown_note(figures), partial_note(figures))
+    return [f'<p class="partial" role="note">{escape(note)}</p>' for note in notes if note]
 
 
 def _columns(blocks: dict[str, dict[str, Any]]) -> str:

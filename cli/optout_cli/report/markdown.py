@@ -16,6 +16,7 @@ from optout_cli.report.model import (
     days,
     partial_note,
     percent,
+    unknown_note,
 )
 
 
@@ -29,9 +30,9 @@ def render(figures: dict[str, Any]) -> str:
         " request's year and week are those of the date it was received in its jurisdiction,"
         " the date its deadline counts from.",
     ]
-    note = partial_note(figures)
-    if note:
-        lines += ["", f"**{note}**"]
+    for note in (unknown_note(figures), partial_note(figures)):
+        if note:
+            lines += ["", f"**{note}**"]
     california = figures.get("california_sale_share")  # a server before 2026-12-01 sends none
     if california is not None:
         lines += ["", f"## {CALIFORNIA_TITLE}", "", CALIFORNIA_NOTE, "", "| | California |",

@@ -25,8 +25,9 @@ CALIFORNIA_TITLE = "California consumers' requests to opt out of sale or sharing
 CALIFORNIA_NOTE = (
     "CCPA §7102(a)(1)(D): requests whose jurisdiction is California (stated by the requester or"
     " geolocated from the request; a Californian writing from elsewhere is not in it) that ask"
-    " to opt out of the sale or sharing of personal information. Not in it: opt-outs of"
-    " targeted advertising or profiling only, and requests from another or an unknown"
+    " to opt out of the sale or sharing of personal information, including opt-outs of"
+    " targeted advertising (the CCPA calls disclosure for cross-context behavioural advertising"
+    " sharing). Not in it: opt-outs of profiling only, and requests from another or an unknown"
     " jurisdiction (table: by jurisdiction and purpose)."
 )
 ALL_TITLE = "All opt-out requests: all individuals, every jurisdiction, every opt-out purpose"
@@ -56,3 +57,10 @@ def partial_note(figures: dict[str, Any]) -> str | None:
         " They are in the all-individuals figures only; the California and per-group figures"
         " leave them out, so their counts can be too low by up to that many."
     )
+
+
+def unknown_note(figures: dict[str, Any]) -> str | None:
+    """The server's warning that the year has requests of no known jurisdiction, which
+    California's figures leave out (a server before 2026-12-01 sends none)."""
+    warning = (figures.get("unknown_jurisdiction") or {}).get("warning")
+    return str(warning) if warning else None

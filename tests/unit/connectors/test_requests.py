@@ -133,7 +133,26 @@ def test_webhook_tells_the_partner_to_forward_the_opt_out_to_its_third_parties(s
     assert sent["forward_to_third_parties"] is True
     assert sent["regulation"] == "Cal. Code Regs. tit. 11, § 7026(f)"
     assert sent["instruction"].startswith("The consumer has opted out of the sale and sharing")
-    assert "forward it to every person to whom you have sold or shared" in sent["instruction"]
+    # §7026(f)(2): forward to whoever the partner disclosed or shared it with, not only sold
+    # it to (review s14 counsel 7)
+    assert ("forward it to every other person to whom you have disclosed or shared this"
+            " consumer's personal information") in sent["instruction"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("purpose", "named"), [("sale", "sale"), ("share", "sharing")])
+def test_webhook_notice_names_only_the_opt_out_the_job_carries(
+    server: Any, purpose: str, named: str
+) -> None:
+    # Given a job of a sale-only (or sharing-only) opt-out: the webform offers them apart
+    # (review s14 counsel 7: a sale-only job told the partner "the sale and sharing")
+    sent = sent_notice(server, purpose)
+
+    assert sent["regulation"] == "Cal. Code Regs. tit. 11, § 7026(f)"
+    assert sent["instruction"].startswith(
+        f"The consumer has opted out of the {named} of their personal information. "
+    )
+    assert "sale and sharing" not in sent["instruction"]
+    assert sent["forward_to_third_parties"] is True
 
 
 def test_webhook_notice_of_a_limit_only_request_cites_7027_not_the_sale_opt_out(server):

@@ -3,10 +3,11 @@
 POST {base_url}{path} with JSON {request_id, job_id, purposes, identifiers:[{type, value,
 hashed}], notice}; signed as webhook_signature.py describes (timestamp + key id + HMAC), so
 the receiver can check origin, reject replays and rotate the secret. `notice` tells the
-receiver what the law asks of it, built from the job's purposes (`notice()`): for sale/share,
-CCPA regulations §7026(f) make a business notify the third parties it sold or shared the
-consumer's personal information to, and direct them to comply and to forward the request to
-anyone they passed that information on to; for a limit, §7027(g) asks the same of those it
+receiver what the law asks of it, built from the job's purposes (`notice()`): for sale/share
+(named as the job carries them: sale, sharing, or both), CCPA regulations §7026(f) make a
+business notify the third parties it sold or shared the consumer's personal information to,
+and direct them to comply and to forward the request to anyone they disclosed or shared that
+information with; for a limit, §7027(g) asks the same of those it
 disclosed sensitive personal information to; the states' targeted-ads and profiling opt-outs
 are named as such.
 One job per call: receivers treat each call as one request. What the answer means (the
@@ -38,10 +39,11 @@ NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such p
 # purposes the consumer opted out of (or limited); the notice states those rights and no other,
 # so a limit-only or profiling-only request does not tell a partner to stop selling.
 SALE_SHARE_RULE = "Cal. Code Regs. tit. 11, § 7026(f)"
-SALE_SHARE_TEXT = (
-    "The consumer has opted out of the sale and sharing of their personal information. "
-    "Comply with this opt-out, and forward it to every person to whom you have sold or "
-    "shared this consumer's personal information, directing them to comply."
+# §7026(f)(2) has the third party forward the request to whoever it disclosed or shared the
+# data with: a partner that only disclosed it (no sale) must read that duty too.
+SALE_SHARE_FORWARD = (
+    "Comply with this opt-out, and forward it to every other person to whom you have "
+    "disclosed or shared this consumer's personal information, directing them to comply."
 )
 LIMIT_RULE = "Cal. Code Regs. tit. 11, § 7027(g)"
 LIMIT_TEXT = (
@@ -66,9 +68,16 @@ def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
     wanted = set(purposes)
     rules: list[str] = []
     texts: list[str] = []
-    if wanted & {"sale", "share"}:
+    sale_share = [name for purpose, name in (("sale", "sale"), ("share", "sharing"))
+                  if purpose in wanted]  # fmt: skip
+    if sale_share:
+        # Only what the consumer chose: a sale-only job (the webform offers sale and sharing
+        # apart, §7026(h)) must not tell the partner the consumer opted out of sharing.
         rules.append(SALE_SHARE_RULE)
-        texts.append(SALE_SHARE_TEXT)
+        texts.append(
+            f"The consumer has opted out of the {' and '.join(sale_share)} of their personal "
+            f"information. {SALE_SHARE_FORWARD}"
+        )
     if "limit_sensitive" in wanted:
         rules.append(LIMIT_RULE)
         texts.append(LIMIT_TEXT)

@@ -20,7 +20,9 @@ Each request is also counted once per right it asks on a **group** counter (`g.<
 `gh.<group>.<hours>`), `<region>_<purpose>`: region `ca` (its jurisdiction is US-CA), `other`
 (another known jurisdiction) or `unknown` (none stated and none geolocated: not counted as
 California, since nothing says the person is one); purpose `sale` (asks to opt out of sale or
-sharing), `ads` (an opt-out of targeted advertising or profiling only) or `limit`. So
+sharing; in California also of targeted advertising, which the CCPA calls sharing), `ads` (an
+opt-out of targeted advertising or profiling only; in California, of profiling only) or
+`limit`. So
 `g.ca_sale.*` is §7102(a)(1)(D)'s figure: California consumers' requests to opt out of sale or
 sharing, while `n.`/`h.` stay the figures of all individuals and all opt-out purposes. The
 jurisdiction is the evidence's: stated by the caller, or geolocated by CloudFront
@@ -76,8 +78,11 @@ Outcome = Literal["complied_whole", "complied_part", "denied", "failed", "open"]
 SOURCES = ("banner", "webform", "gpc", "agent")
 REGIONS = ("ca", "other", "unknown")  # the jurisdiction groups of the g. counters
 CALIFORNIA = "US-CA"
-# What §7102(a)(1)(D) counts: opt-outs of sale or sharing (not targeted ads or profiling alone).
+# What §7102(a)(1)(D) counts: opt-outs of sale or sharing (not profiling alone). Under the
+# CCPA, "sharing" is disclosure for cross-context behavioural advertising (Civ. Code
+# §1798.140(ah)): a Californian's opt-out of targeted advertising is one of sharing.
 CCPA_SALE_SHARE = ("sale", "share")
+CALIFORNIA_SHARING = (*CCPA_SALE_SHARE, "targeted_advertising")
 SETTLED: frozenset[Outcome] = frozenset({"complied_whole", "denied"})
 RESPONDED: frozenset[Outcome] = frozenset({"complied_whole", "complied_part", "denied"})
 
@@ -173,8 +178,14 @@ def contribution_of(
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
         region=_region(_jurisdiction(event)),
-        sale_share=any((event.get("opt_out") or {}).get(p) is True for p in CCPA_SALE_SHARE),
+        sale_share=_sale_share(event, _region(_jurisdiction(event))),
     )
+
+
+def _sale_share(event: Item, region: str) -> bool:
+    """Asks to opt out of sale or sharing: in California, targeted advertising is sharing."""
+    wanted = CALIFORNIA_SHARING if region == "ca" else CCPA_SALE_SHARE
+    return any((event.get("opt_out") or {}).get(p) is True for p in wanted)
 
 
 def _region(jurisdiction: str | None) -> str:

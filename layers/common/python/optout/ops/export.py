@@ -160,17 +160,29 @@ class ExportService:
         return request_records(request_id, items, covering, self._clock().astimezone(UTC).date())
 
 
-def is_late(status: RequestStatusOut, today: date) -> bool:
+def is_late(status: RequestStatusOut, today: date, imported_at: str | None = None) -> bool:
     """Answered (completed, or denied) after its deadline's day, or not answered and that day
     has passed. Days are UTC dates, as the deadline watch counts a request overdue: UTC is
     ahead of every US state, so this never misses a late answer, and may call late one given
-    in the evening of its deadline day in the state."""
+    in the evening of its deadline day in the state. An imported request was answered by the
+    other tool at `imported_at` (its `completed_at`), as the §7102 figures count it: this
+    deployment's own completion of it comes months later and says nothing of that answer."""
     deadline = date.fromisoformat(status.deadline)
     answered = {"completed": status.completed_at, "denied": status.denied_at}
+    at = imported_at if imported_at and status.status != "denied" else answered.get(status.status)
+    if at is not None:
+        return datetime.fromisoformat(at).astimezone(UTC).date() > deadline
     if status.status in answered:
-        at = answered[status.status]
-        return at is not None and datetime.fromisoformat(at).astimezone(UTC).date() > deadline
+        return False  # answered, with no time kept (never the case for a stored status)
     return today > deadline  # received, processing or failed: not complied with yet
+
+
+def answered_at(status: RequestStatusOut, imported_at: str | None) -> str | None:
+    """When the consumer's request was answered: the other tool's `completed_at` for an
+    import, else this deployment's completion or denial (None while open or failed)."""
+    if imported_at and status.status != "denied":
+        return imported_at
+    return {"completed": status.completed_at, "denied": status.denied_at}.get(status.status)
 
 
 def request_records(
@@ -196,7 +208,10 @@ def request_records(
     ]
     request.update(links=len(event.get("links", [])), evidence=evidence)
     request.update(status.model_dump(exclude={"request_id", "received_at", "deadline"}))
-    request["late"] = is_late(status, today or datetime.now(UTC).date())
+    imported = evidence.get("imported") or {}
+    imported_at = str(imported["completed_at"]) if imported.get("completed_at") else None
+    request["answered_at"] = answered_at(status, imported_at)
+    request["late"] = is_late(status, today or datetime.now(UTC).date(), imported_at)
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:

@@ -11,6 +11,8 @@ sharing, targeted advertising or profiling, from any jurisdiction. `california_s
 sale or sharing; `by_group` splits both rights by jurisdiction group and purpose
 (ops/contribution.py). Requests folded before the ledger had groups are in the first and in no
 group: `split` says how many, and that the group figures are then partial.
+`unknown_jurisdiction` counts the year's requests received with no jurisdiction, with a
+warning when there are any: California's figures leave them out.
 """
 
 from collections import Counter
@@ -98,9 +100,16 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
         "requests_not_split": _not_split(counts, group_counts, ("sale", "ads")),
         "limit_requests_not_split": _not_split(limit_counts, group_counts, ("limit",)),
     }
+    unknown = by_group["unknown"]
     return {
         "year": year,
         "as_of": as_of,
+        # What California's figures leave out: requests of no known jurisdiction.
+        "unknown_jurisdiction": _unknown_jurisdiction(
+            year,
+            unknown["sale_share"]["received"] + unknown["ads_profiling_only"]["received"],
+            unknown["limit"]["received"],
+        ),
         # All individuals, every jurisdiction, every opt-out purpose.
         "requests": _outcomes(counts, SOURCES) | {"days_to_respond": _days(hours.values())},
         # §7102(a)(1)(D): California consumers' requests to opt out of sale or sharing.
@@ -127,6 +136,23 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
         "watch": {key: watch.get(key) for key in WATCH_FIELDS}
         | {"overdue_in_year": int(mine.get("overdue") or 0)},
     }
+
+
+def _unknown_jurisdiction(year: int, requests: int, limit: int) -> dict[str, Any]:
+    """The year's requests received with no jurisdiction (none stated, none geolocated), and
+    a warning when there are any: the webform and the banner send none, and without the edge
+    nothing geolocates them, so California's figure can read 0 beside thousands of these
+    (review s14 counsel 4)."""
+    warning = None
+    if requests or limit:
+        warning = (
+            f"{requests} opt-out requests and {limit} requests to limit received in {year} have"
+            " no known jurisdiction (none stated, none geolocated) and are not in California's"
+            " figures, which can be too low by up to that many. To count California's, deploy"
+            " with EnableEdge=true (CloudFront geolocates each request) or send `jurisdiction`"
+            " with each request; or publish the all-individuals figures, saying so (§7102(b))."
+        )
+    return {"requests": requests, "limit_requests": limit, "warning": warning}
 
 
 def _outcomes(counts: Counter[str], sources: tuple[str, ...]) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""A denial's or a retirement's reason (optout.ops.denial.check_reason): evidence without the
+person's identifiers. A phone or card number (seven digits or more) is refused; a date on its
+own is not one (review s14 counsel 8: "contract ended 2026-11-30" was refused as a phone)."""
+
+import pytest
+
+from optout.errors import InvalidInput
+from optout.ops.denial import check_reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "contract with braze ended 2026-11-30",
+        "scripted submissions, batch of 2026-11-30.",
+        "disclosure stopped on 30/11/2026 (contract end)",
+        "disclosure stopped on 11/30/2026 (contract end)",
+        "no disclosure from 2026-11-01 to 2026-11-30",
+    ],
+)
+def test_a_reason_may_carry_a_date(reason: str) -> None:
+    assert check_reason(reason) == reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "the caller gave 415-555-2026 as their number",
+        "the caller gave +1 (415) 555 2026 as their number",
+        "card 4111 1111 1111 1111 was used",
+        "batch of 2026-11-30 from 555-1234567",
+        "the number 2026-11-30-12345 looks scripted",
+        "called 2026-11-30 555 1234 twice",  # digits joined to a date: read as one number
+        "a date-shaped number 2026-13-45 is no date",
+        "submitted by 0612-34-56-78 repeatedly",
+        "fraud ring, see bad@example.com",
+    ],
+)
+def test_a_reason_with_a_phone_card_or_email_is_refused(reason: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_reason(reason)
+    assert refused.value.field == "reason"
