@@ -351,3 +351,28 @@ def test_an_unknown_system_is_not_found(pipe: Pipeline) -> None:
     answer = invoke(pipe.admin, event)
     assert answer["statusCode"] == 404, answer["body"]
     assert pipe.event_records() == []
+
+
+def test_a_backfill_retried_by_the_stream_records_the_identities_its_job_carries(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and its backfill's event resolved
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    batch = pipe.event_records()
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    assert resolution(pipe, request_id)["identities"] == 1
+    # When the batch failed after the job and its marks, before its record (another event's
+    # error), and the stream delivers the event again: its own marks now name its job
+    pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key={
+        "pk": {"S": keys.request_pk(request_id)}, "sk": {"S": keys.RESOLUTION_SK}})  # fmt: skip
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then the record still counts the one identity the job carries (review s14 operator 7:
+    # it said 0 identities in 1 job)
+    record = resolution(pipe, request_id)
+    assert (record["jobs_total"], record["identities"]) == (1, 1)

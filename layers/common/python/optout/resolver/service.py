@@ -719,7 +719,11 @@ class Resolver:
                                         chain if resend else None)  # fmt: skip
                 if made:
                     outcome["job_request_id"] = job_request
-                    outcome["identities"] = len(plan.needs)
+                    # What the job carries: on a retry of this event its own marks already
+                    # name the job, so `plan.needs` is empty while the job holds everyone.
+                    job = delivery.get_job(self._table, job_request, system)
+                    held = len(job.get("identifiers", [])) if job else 0
+                    outcome["identities"] = max(held, len(plan.needs))
         outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
         if more:
             outcome["continued_by"] = self._continue_backfill(event, cursor)
@@ -759,16 +763,23 @@ class Resolver:
         (`continued_by`). A request reference is a full resolution (some 25 AWS calls), so the
         sweep's 100 per event could outlast the resolver's 60 s."""
         requests, jobs = redrive_refs(operation)
-        resolved = sent = 0
-        reopened = sum(self._reopen(r, pending) for r in reopen_refs(operation))
+        resolved = sent = reopened = 0
         left: list[tuple[str, str]] = []
 
         def late() -> bool:
             return deadline is not None and monotonic() >= deadline
 
-        for n, lost in enumerate(requests):
+        # A re-open costs about a resolution: bounded like the rest, the ones left carried on
+        # (as `reopen` references, which the follow-up reads like the sweep's)
+        reopens = reopen_refs(operation)
+        for n, request in enumerate(reopens):
             if late():
-                left = [("request", r) for r in requests[n:]]
+                left = [("reopen", r) for r in reopens[n:]]
+                break
+            reopened += self._reopen(request, pending)
+        for n, lost in enumerate(requests):
+            if left or late():
+                left += [("request", r) for r in requests[n:]]
                 break
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
