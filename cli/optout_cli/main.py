@@ -34,7 +34,7 @@ from optout_cli.target import resolve
 app = typer.Typer(
     name="optout",
     help="Operate optout-bridge: request status, lookups, §7102 reports, imports, replays, "
-    "held links, denials and audit exports.",
+    "backfills, held links, denials, retiring a system and audit exports.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -385,14 +385,30 @@ def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
                   f"{totals['identities']} identities in {totals['jobs_total']} jobs for {system}",
                   soft_wrap=True)  # fmt: skip
         if not resolution.get("continued_by"):
-            out.print(f"backfill of {system} done: its jobs are sent, not yet delivered; one "
-                      f"{system} refuses for good raises JobsFailedAlarm: `optout replay "
-                      f"{system}` after fixing the cause", soft_wrap=True)  # fmt: skip
+            _backfilled(system, backfill_id, totals["jobs_total"])
             return
         current = str(resolution["continued_by"])
         deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    if current == backfill_id:  # not one step ran: nothing was sent (review s14 operator 6)
+        err.print(f"the backfill of {system} has not run yet: its event is still queued or "
+                  f"failing (see the resolver's log). `optout status {backfill_id}` shows when "
+                  "it ran", soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
     out.print(f"the backfill goes on; `optout status {current}` shows when its next part ran",
               soft_wrap=True)  # fmt: skip
+
+
+def _backfilled(system: str, backfill_id: str, jobs: int) -> None:
+    """What a finished backfill did, and no more: jobs sent are not yet delivered."""
+    if not jobs:
+        out.print(f"backfill of {system} done: no job needed; everyone opted out already has "
+                  f"a job for {system}, delivered or in flight (`--resend` sends them again)",
+                  soft_wrap=True)  # fmt: skip
+        return
+    out.print(f"backfill of {system} done: {jobs} jobs sent, not yet delivered. "
+              f"`optout status {backfill_id}` shows each job's status and receipt; a job "
+              f"{system} refuses for good raises JobsFailedAlarm: `optout replay {system}` "
+              "after fixing the cause", soft_wrap=True)  # fmt: skip
 
 
 @holds_app.command("list")

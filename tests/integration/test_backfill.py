@@ -353,6 +353,18 @@ def test_an_unknown_system_is_not_found(pipe: Pipeline) -> None:
     assert pipe.event_records() == []
 
 
+def test_an_unknown_system_is_answered_with_the_configured_names_close_to_it(
+    pipe: Pipeline,
+) -> None:
+    # review s14 operator 10: the 404 named neither the configured systems nor the near match
+    event = http_event("POST", "/v1/admin/systems/tradedesk/backfill", iam=True,
+                       path_parameters={"system": "tradedesk"})  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 404
+    assert "did you mean trade_desk?" in answer["body"]
+    assert "configured: braze, " in answer["body"]
+
+
 def test_a_backfill_retried_by_the_stream_records_the_identities_its_job_carries(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

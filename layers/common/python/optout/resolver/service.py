@@ -78,6 +78,7 @@ REDRIVE_NAMESPACE = uuid.UUID("0c6f3f0e-2b1d-4a8e-9f47-3d5be7a1c902")  # follow-
 BACKFILL_PAGE = 500
 BACKFILL_CLUSTERS = 1000
 BACKFILL_IDENTITIES = 200
+STATE_SCAN = ("pk", "sk", "opt_out")  # the attributes a backfill's Scan reads (and may read)
 BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
 
 
@@ -951,7 +952,10 @@ def _states(table: Table, start: dict[str, str] | None) -> Iterator[tuple[Item, 
     read BACKFILL_PAGE items per Scan call, lazily: a backfill that stops reads no more."""
     kwargs: dict[str, Any] = {
         "TableName": table.name, "Limit": BACKFILL_PAGE,
-        "FilterExpression": "sk = :state", "ProjectionExpression": "pk, sk, opt_out",
+        # Exactly what the resolver's IAM grant lets a Scan read (template.yaml: Attributes
+        # and Select conditions): the key and the effective opt-outs
+        "FilterExpression": "sk = :state", "ProjectionExpression": ", ".join(STATE_SCAN),
+        "Select": "SPECIFIC_ATTRIBUTES",
         "ExpressionAttributeValues": {":state": {"S": keys.STATE_SK}},
     }  # fmt: skip
     if start:
