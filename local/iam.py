@@ -160,8 +160,8 @@ def _dynamodb_requests(
     if operation == "Query":
         return [make("dynamodb:Query", resource, (_queried_partition(params),))]
     if operation == "Scan":
-        made: Request = make("dynamodb:Scan", resource)
-        return [replace(made, attributes=_projected(params), select=params.get("Select"))]
+        scan: Request = make("dynamodb:Scan", resource)
+        return [replace(scan, attributes=_projected(params), select=params.get("Select"))]
     return [make(f"dynamodb:{operation}", resource)]
 
 

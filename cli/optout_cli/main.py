@@ -167,6 +167,15 @@ def status(
                       f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
         if system.get("not_planned_reason") == "system_removed":
             out.print("  not planned: the system was no longer configured", soft_wrap=True)
+    # A backfill step's jobs (under a request id of their own): what it sent, and the receipt
+    for job in record.get("jobs", []):
+        receipt = job.get("receipt") or {}
+        when = f"  {job['completed_at']}" if job.get("completed_at") else ""
+        out.print(f"[bold]{job['system']}[/]  {job.get('status')}{_history(job)}{when}  "
+                  f"job {job['job_id']}", soft_wrap=True)  # fmt: skip
+        reference = receipt.get("vendor_ref") or receipt.get("error")
+        if reference:
+            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
     # Not counted above: no job, no proof (the vendor recently answered "no such person").
     for quiet in record.get("not_asked", []):
         out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)

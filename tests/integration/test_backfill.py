@@ -388,3 +388,39 @@ def test_a_backfill_retried_by_the_stream_records_the_identities_its_job_carries
     # it said 0 identities in 1 job)
     record = resolution(pipe, request_id)
     assert (record["jobs_total"], record["identities"]) == (1, 1)
+
+
+def test_a_backfills_status_shows_its_job_and_receipt(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and its backfill run (review s14 operator 1:
+    # its status read "completed, 0 of 0" whatever happened to its job)
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+
+    def detail() -> dict[str, Any]:
+        event = http_event("GET", f"/v1/admin/requests/{request_id}", iam=True,
+                           path_parameters={"request_id": request_id})  # fmt: skip
+        answer = invoke(pipe.admin, event)
+        assert answer["statusCode"] == 200, answer["body"]
+        found: dict[str, Any] = json_body(answer)
+        return found
+
+    # Then, before meta answers, the operator's view lists the job, pending, and the step
+    # is processing
+    shown = detail()
+    (job,) = shown["jobs"]
+    assert job["job_id"] == f"{record['job_request_id']}:meta" and job["status"] == "pending"
+    assert (shown["status"], shown["systems_total"], shown["systems_done"]) == ("processing", 1, 0)
+    # ... and once meta answered, done with its receipt
+    work(pipe, FULL, "meta", Vendor())
+    shown = detail()
+    (job,) = shown["jobs"]
+    assert job["status"] == "done" and job["receipt"]
+    assert (shown["status"], shown["systems_done"], shown["systems_failed"]) == ("completed", 1, 0)

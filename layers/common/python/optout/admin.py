@@ -13,6 +13,7 @@ from optout.resolver.policy import OwnState
 from optout.retire import retirement_view
 from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
+from optout.store.batch import batch_get
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
 from optout.store.proof import load_with_proof
@@ -49,12 +50,38 @@ class AdminService:
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
             "systems": [_proof_view(proof) for proof in proofs(items, covering)],
         }
+        if event.get("event_type") == "backfill":
+            detail.update(self._backfill_jobs(items))
         quiet = not_asked(items)
         if quiet:  # systems with no job and no proof: why (not counted in the status)
             detail["not_asked"] = quiet
         if denial is not None:
             detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS}
         return detail
+
+    def _backfill_jobs(self, items: list[Item]) -> dict[str, Any]:
+        """A backfill step's jobs (named by its `REDERIVED#` markers: they live under a
+        request id of their own), each with its status and receipt, and the step's counts
+        and status from them: the step itself plans for no system, so without this it read
+        "completed, 0 of 0" even when the vendor refused its job (review s14 operator 1)."""
+        named = [(str(m["request_id"]), str(system)) for m in items
+                 if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
+                 for system in m.get("systems", [])]  # fmt: skip
+        # One BatchGetItem (the admin's grant on REQ#* partitions), consistent
+        found = batch_get(self._table, [(keys.request_pk(r), keys.job_sk(s)) for r, s in named],
+                          consistent=True) if named else {}  # fmt: skip
+        jobs: list[dict[str, Any]] = []
+        for request, system in named:
+            job = found.get((keys.request_pk(request), keys.job_sk(system)))
+            view = _job_view(job) if job else {"system": system, "status": "pending"}
+            jobs.append(view | {"request_id": request, "job_id": f"{request}:{system}"})
+        if not jobs:
+            return {"jobs": []}
+        done = sum(1 for j in jobs if j.get("status") in ("done", "no_record"))
+        failed = sum(1 for j in jobs if j.get("status") == "failed")
+        status = "failed" if failed else ("processing" if done < len(jobs) else "completed")
+        return {"jobs": jobs, "status": status, "systems_total": len(jobs),
+                "systems_done": done, "systems_failed": failed}  # fmt: skip
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
         """One identity: its own choices (with the requests that made them), its effective
