@@ -44,6 +44,8 @@ app.add_typer(holds_app, name="holds")
 out = Console()
 err = Console(stderr=True)
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# A backfill step's (or a rederived) job's request id, as job ids and logs name it
+JOB_REQUEST_ID = re.compile(REQUEST_ID.pattern.removesuffix("$") + r"~[0-9a-f]{12}$")
 HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$")
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
@@ -113,14 +115,25 @@ def api(ctx: typer.Context) -> Api:
 @app.command()
 def status(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request id (a UUID)")],
+    request_id: Annotated[
+        str, typer.Argument(help="The request id (a UUID), or a job's `<UUID>~<hex>`")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full record as JSON")] = False,
 ) -> None:
-    """A request's status and, per system, the receipt that satisfies it."""
-    _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
-    record = api(ctx).get(f"/v1/admin/requests/{request_id.lower()}")
+    """A request's status and, per system, the receipt that satisfies it. A backfill's lists
+    its jobs; a job's request id (`<id>~<hex>`, before the `:system` of a job id) shows them."""
+    request_id = request_id.lower().split(":", 1)[0]  # a job id's `:system` left out
+    if not JOB_REQUEST_ID.match(request_id):
+        _check(REQUEST_ID, request_id, "REQUEST_ID must be a request id (a UUID, or <UUID>~<hex>)")
+    record = api(ctx).get(f"/v1/admin/requests/{request_id}")
     if as_json:
         out.print_json(json.dumps(record))
+        return
+    if record.get("made_by"):  # jobs under a request id of their own: no event, no deadline
+        out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  jobs made by "
+                  f"{record['made_by']} (`optout status {record['made_by']}`)",
+                  soft_wrap=True)  # fmt: skip
+        _jobs(record)
         return
     completed = f", completed {record['completed_at']}" if record.get("completed_at") else ""
     out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
@@ -167,18 +180,23 @@ def status(
                       f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
         if system.get("not_planned_reason") == "system_removed":
             out.print("  not planned: the system was no longer configured", soft_wrap=True)
-    # A backfill step's jobs (under a request id of their own): what it sent, and the receipt
-    for job in record.get("jobs", []):
-        receipt = job.get("receipt") or {}
-        when = f"  {job['completed_at']}" if job.get("completed_at") else ""
-        out.print(f"[bold]{job['system']}[/]  {job.get('status')}{_history(job)}{when}  "
-                  f"job {job['job_id']}", soft_wrap=True)  # fmt: skip
-        reference = receipt.get("vendor_ref") or receipt.get("error")
-        if reference:
-            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+    _jobs(record)
     # Not counted above: no job, no proof (the vendor recently answered "no such person").
     for quiet in record.get("not_asked", []):
         out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)
+
+
+def _jobs(record: dict[str, Any]) -> None:
+    """A backfill step's jobs (under a request id of their own): what each sent, its receipt."""
+    for job in record.get("jobs", []):
+        receipt = job.get("receipt") or {}
+        when = f"  {job['completed_at']}" if job.get("completed_at") else ""
+        out.print(f"[bold]{job['system']}[/]  {job.get('status')}{_history(job)}{when}",
+                  soft_wrap=True)  # fmt: skip
+        out.print(f"  job {job['job_id']}", soft_wrap=True, markup=False)
+        reference = receipt.get("vendor_ref") or receipt.get("error")
+        if reference:
+            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
 
 
 def _history(job: dict[str, Any]) -> str:

@@ -424,3 +424,48 @@ def test_a_backfills_status_shows_its_job_and_receipt(
     (job,) = shown["jobs"]
     assert job["status"] == "done" and job["receipt"]
     assert (shown["status"], shown["systems_done"], shown["systems_failed"]) == ("completed", 1, 0)
+
+
+def test_a_refused_backfill_job_shows_in_its_status_its_job_request_and_the_range_export(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and meta refusing the backfill's job for good
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+    work(pipe, FULL, "meta", Vendor(refuse=True))
+    job_request = record["job_request_id"]
+
+    def get(path_id: str) -> dict[str, Any]:
+        event = http_event("GET", f"/v1/admin/requests/{path_id}", iam=True,
+                           path_parameters={"request_id": path_id})  # fmt: skip
+        answer = invoke(pipe.admin, event)
+        assert answer["statusCode"] == 200, answer["body"]
+        found: dict[str, Any] = json_body(answer)
+        return found
+
+    # Then the backfill's status is failed, naming the refused job and its receipt (review
+    # s14 operator 1: it read "completed, 0 of 0")
+    shown = get(request_id)
+    assert (shown["status"], shown["systems_total"], shown["systems_failed"]) == ("failed", 1, 1)
+    (job,) = shown["jobs"]
+    assert job["status"] == "failed" and job["receipt"]["http_status"] == 400
+    # ... the job's own request id opens (it answered 422) and names the backfill
+    opened = get(job_request)
+    assert opened["made_by"] == request_id and opened["status"] == "failed"
+    assert [j["job_id"] for j in opened["jobs"]] == [f"{job_request}:meta"]
+    # ... and the range export of the day holds the job's record under the backfill
+    day = shown["received_at"][:10]
+    export = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/range",
+                                           {"from": day, "to": day}, iam=True))  # fmt: skip
+    records = json_body(export)["records"]
+    (exported,) = [r for r in records if r["record"] == "job" and "~" in r["request_id"]]
+    assert exported["job_id"] == f"{job_request}:meta" and exported["status"] == "failed"
+    assert exported["made_by"] == request_id
+    (step,) = [r for r in records if r["record"] == "request" and r["request_id"] == request_id]
+    assert (step["status"], step["systems_total"], step["systems_failed"]) == ("failed", 1, 1)

@@ -743,6 +743,38 @@ def test_a_backfill_that_made_no_job_does_not_say_its_jobs_are_sent(
     assert "no job needed" in ran.out and "sent" not in ran.out.split("done:")[1]
 
 
+def test_status_of_a_backfill_lists_its_jobs_and_a_job_request_id_opens(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a --resend backfill of meta that sent one person's job (review s14 operator 1:
+    # `optout status` read "0 of 0" and refused the job's `<id>~<hex>`)
+    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+
+    def resolve_all(request: httpx.Request) -> None:
+        if request.url.path.endswith("/backfill"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    cli = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))
+    ran = cli("backfill", "meta", "--resend")
+    assert ran.code == 0, ran.err
+    backfill_id = re.findall(r"backfill requested \(([0-9a-f-]{36})\)", ran.out)[0]
+    # When the operator asks for the backfill's status
+    shown = cli("status", backfill_id)
+    # Then it is processing, 0 of 1 done, and names its job, pending
+    assert shown.code == 0, shown.err
+    assert "processing" in shown.out and "0 of 1 done" in shown.out
+    (job_id,) = re.findall(rf"job ({backfill_id}~[0-9a-f]{{12}}:meta)", shown.out)
+    # ... and the job id (or its request id) opens, naming the backfill that made it
+    for asked in (job_id, job_id.split(":")[0]):
+        opened = cli("status", asked)
+        assert opened.code == 0, opened.err
+        assert f"jobs made by {backfill_id}" in opened.out and "pending" in opened.out
+
+
 def test_the_top_level_help_lists_backfill_and_retire(
     cli: tuple[AdminTransport, Cli],
 ) -> None:

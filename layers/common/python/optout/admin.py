@@ -13,11 +13,10 @@ from optout.resolver.policy import OwnState
 from optout.retire import retirement_view
 from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
-from optout.store.batch import batch_get
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
-from optout.store.proof import load_with_proof
-from optout.store.requests import load_partition
+from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
+from optout.store.requests import load_partition, load_request
 from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
@@ -35,6 +34,8 @@ class AdminService:
     def request_detail(self, request_id: str) -> dict[str, Any]:
         """The record a regulator asks for: the request, how it arrived, and per system the
         receipt that satisfies it: its own, or an earlier request's (date and request id)."""
+        if "~" in request_id:  # jobs made under a request id of their own: no event
+            return self.job_request_detail(request_id)
         items, covering = load_with_proof(self._table, request_id, consistent=True)
         status = aggregate(request_id, items, covering)
         if status is None:
@@ -64,24 +65,23 @@ class AdminService:
         request id of their own), each with its status and receipt, and the step's counts
         and status from them: the step itself plans for no system, so without this it read
         "completed, 0 of 0" even when the vendor refused its job (review s14 operator 1)."""
-        named = [(str(m["request_id"]), str(system)) for m in items
-                 if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
-                 for system in m.get("systems", [])]  # fmt: skip
-        # One BatchGetItem (the admin's grant on REQ#* partitions), consistent
-        found = batch_get(self._table, [(keys.request_pk(r), keys.job_sk(s)) for r, s in named],
-                          consistent=True) if named else {}  # fmt: skip
-        jobs: list[dict[str, Any]] = []
-        for request, system in named:
-            job = found.get((keys.request_pk(request), keys.job_sk(system)))
-            view = _job_view(job) if job else {"system": system, "status": "pending"}
-            jobs.append(view | {"request_id": request, "job_id": f"{request}:{system}"})
+        jobs = [_marked_view(r, s, job) for r, s, job in
+                marked_jobs(self._table, items, consistent=True)]  # fmt: skip
         if not jobs:
             return {"jobs": []}
-        done = sum(1 for j in jobs if j.get("status") in ("done", "no_record"))
-        failed = sum(1 for j in jobs if j.get("status") == "failed")
-        status = "failed" if failed else ("processing" if done < len(jobs) else "completed")
-        return {"jobs": jobs, "status": status, "systems_total": len(jobs),
-                "systems_done": done, "systems_failed": failed}  # fmt: skip
+        return {"jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])
+
+    def job_request_detail(self, job_request: str) -> dict[str, Any]:
+        """Jobs made under a request id of their own (`<request id>~<hex>`: a backfill step's,
+        or the resolver's rederived jobs), which have no event: each job with its status and
+        receipt, and the request that made them (`made_by`, for `optout status`)."""
+        items = load_request(self._table, job_request, consistent=True)
+        jobs = [_marked_view(job_request, str(i["system"]), i) for i in items
+                if str(i["sk"]).startswith(keys.JOB_PREFIX)]  # fmt: skip
+        if not jobs:
+            raise NotFound("no request with this request_id", field="request_id")
+        return {"request_id": job_request, "made_by": job_request.split("~", 1)[0],
+                "jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])  # fmt: skip
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
         """One identity: its own choices (with the requests that made them), its effective
@@ -140,6 +140,13 @@ def _job_view(job: Item) -> dict[str, Any]:
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
         view["failures"] = job["failures"]
     return view
+
+
+def _marked_view(job_request: str, system: str, job: Item | None) -> dict[str, Any]:
+    """A job under a request id of its own, with that id and the job id `optout status` and
+    the exports name it by; `pending` while the step has not written it yet."""
+    view = _job_view(job) if job else {"system": system, "status": "pending"}
+    return view | {"request_id": job_request, "job_id": f"{job_request}:{system}"}
 
 
 def _proof_view(proof: SystemProof) -> dict[str, Any]:
