@@ -1,7 +1,8 @@
 """Would AWS allow it? An AWS call a function makes, checked against that function's role in
 the translated template.yaml, as IAM evaluates the statements this project writes: Allow
-statements, actions and resources with wildcards, and `ForAllValues:StringLike` on
-`dynamodb:LeadingKeys` statement by statement (a BatchWriteItem whose keys span two
+statements, actions and resources with wildcards, `ForAllValues:StringLike` on
+`dynamodb:LeadingKeys` statement by statement, and a Scan's `ForAllValues:StringEquals` on
+`dynamodb:Attributes` with `StringEquals` on `dynamodb:Select` (a BatchWriteItem whose keys span two
 statements' partitions is refused). A transaction is authorised item by item, as DynamoDB
 does; `SendMessageBatch` needs `sqs:SendMessage`.
 
@@ -16,7 +17,7 @@ Names differ from a stack's: the table named `TABLE_NAME` stands for the templat
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
@@ -84,6 +85,10 @@ class Request:
     action: str
     resource: str
     leading_keys: tuple[str, ...] = ()
+    # A Scan's or Query's `dynamodb:Attributes` (the ProjectionExpression's names; empty when
+    # it projects none) and `dynamodb:Select` (None when the call sets none)
+    attributes: tuple[str, ...] = ()
+    select: str | None = None
 
     def brief(self) -> str:
         """What AWS's AccessDenied says: the function, action and resource (no key values)."""
@@ -154,7 +159,17 @@ def _dynamodb_requests(
         return [make(f"dynamodb:{operation}", resource, (pk_of(key),))]
     if operation == "Query":
         return [make("dynamodb:Query", resource, (_queried_partition(params),))]
+    if operation == "Scan":
+        scan: Request = make("dynamodb:Scan", resource)
+        return [replace(scan, attributes=_projected(params), select=params.get("Select"))]
     return [make(f"dynamodb:{operation}", resource)]
+
+
+def _projected(params: dict[str, Any]) -> tuple[str, ...]:
+    """The attribute names a ProjectionExpression reads (`#n` placeholders resolved)."""
+    names = params.get("ExpressionAttributeNames", {})
+    found = (n.strip() for n in str(params.get("ProjectionExpression", "")).split(","))
+    return tuple(names.get(n, n) for n in found if n)
 
 
 def _table(name: str) -> str:
@@ -315,6 +330,16 @@ def _resource_matches(pattern: str, resource: str) -> bool:
 def _condition_holds(condition: dict[str, Any], request: Request) -> bool:
     for operator, keys in condition.items():
         for key, patterns in keys.items():
+            if (operator, key) == ("ForAllValues:StringEquals", "dynamodb:Attributes"):
+                # ForAllValues holds for an empty set too: a Scan projecting nothing reads
+                # every attribute, which the statement's Select condition must refuse
+                if not all(a in _as_list(patterns) for a in request.attributes):
+                    return False
+                continue
+            if (operator, key) == ("StringEquals", "dynamodb:Select"):
+                if request.select is None or request.select not in _as_list(patterns):
+                    return False
+                continue
             if (operator, key) != ("ForAllValues:StringLike", "dynamodb:LeadingKeys"):
                 raise ValueError(f"a condition this check does not evaluate: {operator} {key}")
             # ForAllValues holds for an empty set, as IAM evaluates it (a Scan names no key).

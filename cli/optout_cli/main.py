@@ -34,7 +34,7 @@ from optout_cli.target import resolve
 app = typer.Typer(
     name="optout",
     help="Operate optout-bridge: request status, lookups, §7102 reports, imports, replays, "
-    "held links, denials and audit exports.",
+    "backfills, held links, denials, retiring a system and audit exports.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -44,6 +44,8 @@ app.add_typer(holds_app, name="holds")
 out = Console()
 err = Console(stderr=True)
 REQUEST_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# A backfill step's (or a rederived) job's request id, as job ids and logs name it
+JOB_REQUEST_ID = re.compile(REQUEST_ID.pattern.removesuffix("$") + r"~[0-9a-f]{12}$")
 HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$")
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
@@ -113,14 +115,25 @@ def api(ctx: typer.Context) -> Api:
 @app.command()
 def status(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request id (a UUID)")],
+    request_id: Annotated[
+        str, typer.Argument(help="The request id (a UUID), or a job's `<UUID>~<hex>`")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full record as JSON")] = False,
 ) -> None:
-    """A request's status and, per system, the receipt that satisfies it."""
-    _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
-    record = api(ctx).get(f"/v1/admin/requests/{request_id.lower()}")
+    """A request's status and, per system, the receipt that satisfies it. A backfill's lists
+    its jobs; a job's request id (`<id>~<hex>`, before the `:system` of a job id) shows them."""
+    request_id = request_id.lower().split(":", 1)[0]  # a job id's `:system` left out
+    if not JOB_REQUEST_ID.match(request_id):
+        _check(REQUEST_ID, request_id, "REQUEST_ID must be a request id (a UUID, or <UUID>~<hex>)")
+    record = api(ctx).get(f"/v1/admin/requests/{request_id}")
     if as_json:
         out.print_json(json.dumps(record))
+        return
+    if record.get("made_by"):  # jobs under a request id of their own: no event, no deadline
+        out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  jobs made by "
+                  f"{record['made_by']} (`optout status {record['made_by']}`)",
+                  soft_wrap=True)  # fmt: skip
+        _jobs(record)
         return
     completed = f", completed {record['completed_at']}" if record.get("completed_at") else ""
     out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
@@ -167,9 +180,23 @@ def status(
                       f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
         if system.get("not_planned_reason") == "system_removed":
             out.print("  not planned: the system was no longer configured", soft_wrap=True)
+    _jobs(record)
     # Not counted above: no job, no proof (the vendor recently answered "no such person").
     for quiet in record.get("not_asked", []):
         out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)
+
+
+def _jobs(record: dict[str, Any]) -> None:
+    """A backfill step's jobs (under a request id of their own): what each sent, its receipt."""
+    for job in record.get("jobs", []):
+        receipt = job.get("receipt") or {}
+        when = f"  {job['completed_at']}" if job.get("completed_at") else ""
+        out.print(f"[bold]{job['system']}[/]  {job.get('status')}{_history(job)}{when}",
+                  soft_wrap=True)  # fmt: skip
+        out.print(f"  job {job['job_id']}", soft_wrap=True, markup=False)
+        reference = receipt.get("vendor_ref") or receipt.get("error")
+        if reference:
+            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
 
 
 def _history(job: dict[str, Any]) -> str:
@@ -385,14 +412,30 @@ def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
                   f"{totals['identities']} identities in {totals['jobs_total']} jobs for {system}",
                   soft_wrap=True)  # fmt: skip
         if not resolution.get("continued_by"):
-            out.print(f"backfill of {system} done: its jobs are sent, not yet delivered; one "
-                      f"{system} refuses for good raises JobsFailedAlarm: `optout replay "
-                      f"{system}` after fixing the cause", soft_wrap=True)  # fmt: skip
+            _backfilled(system, backfill_id, totals["jobs_total"])
             return
         current = str(resolution["continued_by"])
         deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    if current == backfill_id:  # not one step ran: nothing was sent (review s14 operator 6)
+        err.print(f"the backfill of {system} has not run yet: its event is still queued or "
+                  f"failing (see the resolver's log). `optout status {backfill_id}` shows when "
+                  "it ran", soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1)
     out.print(f"the backfill goes on; `optout status {current}` shows when its next part ran",
               soft_wrap=True)  # fmt: skip
+
+
+def _backfilled(system: str, backfill_id: str, jobs: int) -> None:
+    """What a finished backfill did, and no more: jobs sent are not yet delivered."""
+    if not jobs:
+        out.print(f"backfill of {system} done: no job needed; everyone opted out already has "
+                  f"a job for {system}, delivered or in flight (`--resend` sends them again)",
+                  soft_wrap=True)  # fmt: skip
+        return
+    out.print(f"backfill of {system} done: {jobs} jobs sent, not yet delivered. "
+              f"`optout status {backfill_id}` shows each job's status and receipt; a job "
+              f"{system} refuses for good raises JobsFailedAlarm: `optout replay {system}` "
+              "after fixing the cause", soft_wrap=True)  # fmt: skip
 
 
 @holds_app.command("list")

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from optout import aws
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
-from optout.api_formats import REQUEST_ID_PATTERN
+from optout.api_formats import JOB_REQUEST_ID_PATTERN, REQUEST_ID_PATTERN
 from optout.api_models import (
     AdminLookupIn,
     DenialIn,
@@ -163,7 +163,7 @@ def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
 
 @app.get("/v1/admin/requests/<request_id>", summary="Operators: a request and every receipt")
 def get_request_detail(
-    request_id: Annotated[str, Path(pattern=REQUEST_ID_PATTERN)],
+    request_id: Annotated[str, Path(pattern=JOB_REQUEST_ID_PATTERN)],
 ) -> dict[str, Any]:
     return services().admin.request_detail(request_id)
 

@@ -351,3 +351,121 @@ def test_an_unknown_system_is_not_found(pipe: Pipeline) -> None:
     answer = invoke(pipe.admin, event)
     assert answer["statusCode"] == 404, answer["body"]
     assert pipe.event_records() == []
+
+
+def test_an_unknown_system_is_answered_with_the_configured_names_close_to_it(
+    pipe: Pipeline,
+) -> None:
+    # review s14 operator 10: the 404 named neither the configured systems nor the near match
+    event = http_event("POST", "/v1/admin/systems/tradedesk/backfill", iam=True,
+                       path_parameters={"system": "tradedesk"})  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 404
+    assert "did you mean trade_desk?" in answer["body"]
+    assert "configured: braze, " in answer["body"]
+
+
+def test_a_backfill_retried_by_the_stream_records_the_identities_its_job_carries(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and its backfill's event resolved
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    batch = pipe.event_records()
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    assert resolution(pipe, request_id)["identities"] == 1
+    # When the batch failed after the job and its marks, before its record (another event's
+    # error), and the stream delivers the event again: its own marks now name its job
+    pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key={
+        "pk": {"S": keys.request_pk(request_id)}, "sk": {"S": keys.RESOLUTION_SK}})  # fmt: skip
+    assert pipe.resolve(batch) == {"batchItemFailures": []}
+    # Then the record still counts the one identity the job carries (review s14 operator 7:
+    # it said 0 identities in 1 job)
+    record = resolution(pipe, request_id)
+    assert (record["jobs_total"], record["identities"]) == (1, 1)
+
+
+def test_a_backfills_status_shows_its_job_and_receipt(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and its backfill run (review s14 operator 1:
+    # its status read "completed, 0 of 0" whatever happened to its job)
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+
+    def detail() -> dict[str, Any]:
+        event = http_event("GET", f"/v1/admin/requests/{request_id}", iam=True,
+                           path_parameters={"request_id": request_id})  # fmt: skip
+        answer = invoke(pipe.admin, event)
+        assert answer["statusCode"] == 200, answer["body"]
+        found: dict[str, Any] = json_body(answer)
+        return found
+
+    # Then, before meta answers, the operator's view lists the job, pending, and the step
+    # is processing
+    shown = detail()
+    (job,) = shown["jobs"]
+    assert job["job_id"] == f"{record['job_request_id']}:meta" and job["status"] == "pending"
+    assert (shown["status"], shown["systems_total"], shown["systems_done"]) == ("processing", 1, 0)
+    # ... and once meta answered, done with its receipt
+    work(pipe, FULL, "meta", Vendor())
+    shown = detail()
+    (job,) = shown["jobs"]
+    assert job["status"] == "done" and job["receipt"]
+    assert (shown["status"], shown["systems_done"], shown["systems_failed"]) == ("completed", 1, 0)
+
+
+def test_a_refused_backfill_job_shows_in_its_status_its_job_request_and_the_range_export(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and meta refusing the backfill's job for good
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+    work(pipe, FULL, "meta", Vendor(refuse=True))
+    job_request = record["job_request_id"]
+
+    def get(path_id: str) -> dict[str, Any]:
+        event = http_event("GET", f"/v1/admin/requests/{path_id}", iam=True,
+                           path_parameters={"request_id": path_id})  # fmt: skip
+        answer = invoke(pipe.admin, event)
+        assert answer["statusCode"] == 200, answer["body"]
+        found: dict[str, Any] = json_body(answer)
+        return found
+
+    # Then the backfill's status is failed, naming the refused job and its receipt (review
+    # s14 operator 1: it read "completed, 0 of 0")
+    shown = get(request_id)
+    assert (shown["status"], shown["systems_total"], shown["systems_failed"]) == ("failed", 1, 1)
+    (job,) = shown["jobs"]
+    assert job["status"] == "failed" and job["receipt"]["http_status"] == 400
+    # ... the job's own request id opens (it answered 422) and names the backfill
+    opened = get(job_request)
+    assert opened["made_by"] == request_id and opened["status"] == "failed"
+    assert [j["job_id"] for j in opened["jobs"]] == [f"{job_request}:meta"]
+    # ... and the range export of the day holds the job's record under the backfill
+    day = shown["received_at"][:10]
+    export = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/range",
+                                           {"from": day, "to": day}, iam=True))  # fmt: skip
+    records = json_body(export)["records"]
+    (exported,) = [r for r in records if r["record"] == "job" and "~" in r["request_id"]]
+    assert exported["job_id"] == f"{job_request}:meta" and exported["status"] == "failed"
+    assert exported["made_by"] == request_id
+    (step,) = [r for r in records if r["record"] == "request" and r["request_id"] == request_id]
+    assert (step["status"], step["systems_total"], step["systems_failed"]) == ("failed", 1, 1)

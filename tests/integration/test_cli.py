@@ -24,6 +24,7 @@ from optout.ops.watch import Watch, WatchSettings
 from optout.resolver import service as resolver_service
 from optout.store import keys
 from optout.store.table import Table
+from optout_cli import main as cli_main
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.integration.test_retire import redeploy, without
@@ -751,6 +752,79 @@ def test_backfill_resend_follows_its_chain_and_prints_what_it_sent(
     assert "2 opted out, 2 identities in 2 jobs for meta" in ran.out
     assert "backfill of meta done" in ran.out
     assert len(pipe.drain("meta")) == 2
+
+
+def test_a_backfill_that_never_ran_within_the_wait_says_so_and_exits_non_zero(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a backfill whose event the resolver never carries out (review s14 operator 6:
+    # the CLI said "the backfill goes on" and exited 0)
+    monkeypatch.setattr(cli_main, "REPLAY_WAIT_SECONDS", 0.0)
+    ran = Cli(capsys, AdminTransport(pipe.admin))("backfill", "meta")
+    # Then it says the backfill has not run, how to check, and exits non-zero
+    assert ran.code == 1
+    assert "has not run yet" in ran.err and "goes on" not in ran.out + ran.err
+    assert "optout status" in ran.err
+
+
+def test_a_backfill_that_made_no_job_does_not_say_its_jobs_are_sent(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a person whose meta job is delivered (a plain backfill owes them nothing)
+    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+
+    def resolve_all(request: httpx.Request) -> None:
+        if request.url.path.endswith("/backfill"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    ran = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))("backfill", "meta")
+    # Then it says no job was needed (review s14 operator 10: "its jobs are sent" for 0 jobs)
+    assert ran.code == 0, ran.err
+    assert "0 identities in 0 jobs for meta" in ran.out
+    assert "no job needed" in ran.out and "sent" not in ran.out.split("done:")[1]
+
+
+def test_status_of_a_backfill_lists_its_jobs_and_a_job_request_id_opens(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a --resend backfill of meta that sent one person's job (review s14 operator 1:
+    # `optout status` read "0 of 0" and refused the job's `<id>~<hex>`)
+    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+
+    def resolve_all(request: httpx.Request) -> None:
+        if request.url.path.endswith("/backfill"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    cli = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))
+    ran = cli("backfill", "meta", "--resend")
+    assert ran.code == 0, ran.err
+    backfill_id = re.findall(r"backfill requested \(([0-9a-f-]{36})\)", ran.out)[0]
+    # When the operator asks for the backfill's status
+    shown = cli("status", backfill_id)
+    # Then it is processing, 0 of 1 done, and names its job, pending
+    assert shown.code == 0, shown.err
+    assert "processing" in shown.out and "0 of 1 done" in shown.out
+    (job_id,) = re.findall(rf"job ({backfill_id}~[0-9a-f]{{12}}:meta)", shown.out)
+    # ... and the job id (or its request id) opens, naming the backfill that made it
+    for asked in (job_id, job_id.split(":")[0]):
+        opened = cli("status", asked)
+        assert opened.code == 0, opened.err
+        assert f"jobs made by {backfill_id}" in opened.out and "pending" in opened.out
+
+
+def test_the_top_level_help_lists_backfill_and_retire(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    ran = cli[1]("--help")
+    assert "backfills" in ran.out and "retiring a system" in ran.out
 
 
 def test_backfill_of_an_unknown_system_is_one_line_and_a_non_zero_exit(

@@ -13,6 +13,7 @@ from optout import sweep as sweep_module
 from optout.connectors.base import Job, Outcome
 from optout.connectors.errors import DeliveryError
 from optout.ops.watch import Watch, WatchSettings
+from optout.resolver.service import Resolver
 from optout.store import keys
 from optout.store.codec import serialize
 from optout.store.table import Table
@@ -432,3 +433,34 @@ def test_a_retried_redrive_past_its_deadline_writes_no_second_follow_up(
     events = redrive_events(pipe)
     assert len(events) == 2
     assert len(events[0]["operation"]["requests"].split()) == 2
+
+
+def test_a_redrive_past_its_deadline_leaves_its_re_opens_to_the_follow_up(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a redrive event of five re-opens (review s14 recheck 3: they ran before any
+    # deadline check and never went into the follow-up)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    reopen = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(5)]
+    first = sweep_module.redrive(table, [("reopen", r) for r in reopen], datetime.now(UTC), 30)
+    seen: list[str] = []
+    real = Resolver._reopen
+
+    def spy(self: Resolver, request_id: str, pending: Any) -> int:
+        seen.append(request_id)
+        return real(self, request_id, pending)
+
+    monkeypatch.setattr(Resolver, "_reopen", spy)
+    # When the resolver is past its deadline after the first re-open
+    monkeypatch.setattr("optout.resolver.service.monotonic", Ticks(1))
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then only that one ran, and the follow-up event carries the other four as re-opens
+    assert seen == reopen[:1]
+    record = resolutions(pipe)[first]
+    (follow_up,) = [e for e in redrive_events(pipe) if e["request_id"] != first]
+    assert follow_up["request_id"] == record["continued_by"]
+    assert follow_up["operation"]["reopen"].split() == reopen[1:]
+    # And with time enough, the follow-up re-opens the rest
+    monkeypatch.setattr("optout.resolver.service.monotonic", lambda: 0.0)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert seen == reopen

@@ -69,3 +69,24 @@ def test_a_local_function_runs_its_handler_as_its_template_resource() -> None:
     function = LocalFunction("worker-braze", lambda _e, _c: running_function(), 30, "brazeWorker")
     assert function.invoke({}) == "brazeWorker"
     assert running_function() is None  # and no longer once it returned
+
+
+def test_the_resolvers_scan_may_read_only_the_backfills_projection(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review s14 recheck 5: the Scan grant read every attribute of every item
+    from optout.resolver.service import STATE_SCAN  # noqa: PLC0415 - the layer's, as deployed
+
+    aws, running = guarded
+    running[0] = "ResolverFunction"
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    # The backfill's own Scan (its projection, Select SPECIFIC_ATTRIBUTES) goes through
+    client.scan(TableName=aws.table_name, ProjectionExpression=", ".join(STATE_SCAN),
+                Select="SPECIFIC_ATTRIBUTES")  # fmt: skip
+    # ... a Scan of whole items, or of an identifier's value, is refused
+    for wider in ({}, {"ProjectionExpression": "pk, sk, #v", "Select": "SPECIFIC_ATTRIBUTES",
+                       "ExpressionAttributeNames": {"#v": "value"}},
+                  {"ProjectionExpression": "pk, sk, opt_out"}):  # fmt: skip
+        with pytest.raises(ClientError) as refused:
+            client.scan(TableName=aws.table_name, **wider)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"

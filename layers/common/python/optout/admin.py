@@ -15,8 +15,8 @@ from optout.status import SystemProof, aggregate, not_asked, proofs
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
-from optout.store.proof import load_with_proof
-from optout.store.requests import load_partition
+from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
+from optout.store.requests import load_partition, load_request
 from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
@@ -34,6 +34,8 @@ class AdminService:
     def request_detail(self, request_id: str) -> dict[str, Any]:
         """The record a regulator asks for: the request, how it arrived, and per system the
         receipt that satisfies it: its own, or an earlier request's (date and request id)."""
+        if "~" in request_id:  # jobs made under a request id of their own: no event
+            return self.job_request_detail(request_id)
         items, covering = load_with_proof(self._table, request_id, consistent=True)
         status = aggregate(request_id, items, covering)
         if status is None:
@@ -49,12 +51,37 @@ class AdminService:
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
             "systems": [_proof_view(proof) for proof in proofs(items, covering)],
         }
+        if event.get("event_type") == "backfill":
+            detail.update(self._backfill_jobs(items))
         quiet = not_asked(items)
         if quiet:  # systems with no job and no proof: why (not counted in the status)
             detail["not_asked"] = quiet
         if denial is not None:
             detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS}
         return detail
+
+    def _backfill_jobs(self, items: list[Item]) -> dict[str, Any]:
+        """A backfill step's jobs (named by its `REDERIVED#` markers: they live under a
+        request id of their own), each with its status and receipt, and the step's counts
+        and status from them: the step itself plans for no system, so without this it read
+        "completed, 0 of 0" even when the vendor refused its job (review s14 operator 1)."""
+        jobs = [_marked_view(r, s, job) for r, s, job in
+                marked_jobs(self._table, items, consistent=True)]  # fmt: skip
+        if not jobs:
+            return {"jobs": []}
+        return {"jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])
+
+    def job_request_detail(self, job_request: str) -> dict[str, Any]:
+        """Jobs made under a request id of their own (`<request id>~<hex>`: a backfill step's,
+        or the resolver's rederived jobs), which have no event: each job with its status and
+        receipt, and the request that made them (`made_by`, for `optout status`)."""
+        items = load_request(self._table, job_request, consistent=True)
+        jobs = [_marked_view(job_request, str(i["system"]), i) for i in items
+                if str(i["sk"]).startswith(keys.JOB_PREFIX)]  # fmt: skip
+        if not jobs:
+            raise NotFound("no request with this request_id", field="request_id")
+        return {"request_id": job_request, "made_by": job_request.split("~", 1)[0],
+                "jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])  # fmt: skip
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
         """One identity: its own choices (with the requests that made them), its effective
@@ -121,6 +148,13 @@ def _job_view(job: Item) -> dict[str, Any]:
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
         view["failures"] = job["failures"]
     return view
+
+
+def _marked_view(job_request: str, system: str, job: Item | None) -> dict[str, Any]:
+    """A job under a request id of its own, with that id and the job id `optout status` and
+    the exports name it by; `pending` while the step has not written it yet."""
+    view = _job_view(job) if job else {"system": system, "status": "pending"}
+    return view | {"request_id": job_request, "job_id": f"{job_request}:{system}"}
 
 
 def _proof_view(proof: SystemProof) -> dict[str, Any]:

@@ -5,6 +5,11 @@ routes' body checks, the error envelope)."""
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 JURISDICTION_PATTERN = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"
 REQUEST_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# Operators only: a request id, or the id jobs made under a request of their own carry (a
+# backfill step's, the resolver's rederived ones): `<request id>~<12 hex>`
+JOB_REQUEST_ID_PATTERN = (
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(~[0-9a-f]{12})?$"
+)
 # What a field with a pattern expects, in words: a refusal says this, never the pattern.
 EXPECTED_FORMATS: dict[str, str] = {
     "device_id": "must be 16-64 characters of A-Z, a-z, 0-9, _ and - (the banner's "

@@ -14,6 +14,7 @@ Every action records who took it: the signer's ARN (the admin function allow-lis
 
 import uuid
 from datetime import UTC, datetime
+from difflib import get_close_matches
 
 from optout.api_models import HoldOut, HoldsOut, IdentityKeyOut, OperatorActionOut
 from optout.errors import Conflict, NotFound
@@ -58,8 +59,7 @@ class ReviewService:
         return OperatorActionOut(hold_id=hold_id, status="rejected")
 
     def replay(self, system: str, caller: str) -> OperatorActionOut:
-        if self._systems is None or system not in {s.name for s in self._systems.systems}:
-            raise NotFound("no system with this name", field="system")
+        self._configured(system)
         event = self._new_event("replay", {"system": system}, caller)
         put_event(self._table, event)
         request_id = str(event["request_id"])
@@ -69,12 +69,22 @@ class ReviewService:
         """Everyone opted out of a purpose the system serves sent to it (`resend`: again, its
         destination changed), as a `backfill` event the resolver carries out in bounded steps
         (resolver/service.py `_backfill`)."""
-        if self._systems is None or system not in {s.name for s in self._systems.systems}:
-            raise NotFound("no system with this name", field="system")
+        self._configured(system)
         event = self._new_event("backfill", {"system": system, "resend": int(resend)}, caller)
         put_event(self._table, event)
         request_id = str(event["request_id"])
         return OperatorActionOut(request_id=request_id, system=system, status="backfilling")
+
+    def _configured(self, system: str) -> None:
+        """A 404 for a name not in the systems config, with the configured names close to it
+        (system names are configuration, not personal data): `tradedesk` -> `trade_desk`."""
+        names = [s.name for s in self._systems.systems] if self._systems else []
+        if system in names:
+            return
+        near = get_close_matches(system.lower(), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        listed = f" (configured: {', '.join(sorted(names))})" if names else ""
+        raise NotFound(f"no system with this name{hint}{listed}", field="system")
 
     def _held(self, hold_id: str) -> Item:
         hold = holds.get_hold(self._table, keys.hold_sk_of(hold_id), consistent=True)

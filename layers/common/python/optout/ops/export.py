@@ -27,7 +27,7 @@ from optout.status import aggregate, not_asked, proofs
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
 from optout.store.delivery import Settled, job_attribute, marks_of, settled
-from optout.store.proof import load_with_proof
+from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
 from optout.store.requests import load_partition
 from optout.store.table import Table
 
@@ -157,7 +157,11 @@ class ExportService:
 
     def _request_records(self, request_id: str) -> list[Item]:
         items, covering = load_with_proof(self._table, request_id)
-        return request_records(request_id, items, covering, self._clock().astimezone(UTC).date())
+        today = self._clock().astimezone(UTC).date()
+        records = request_records(request_id, items, covering, today)
+        if records and records[0].get("event_type") == "backfill":
+            records += _backfill_jobs(self._table, request_id, items, records[0])
+        return records
 
 
 def is_late(status: RequestStatusOut, today: date, imported_at: str | None = None) -> bool:
@@ -237,6 +241,20 @@ def request_records(
                        | {k: denial.get(k) for k in ("denied_at", "denied_by", "reason_code",
                                                      "reason")})  # fmt: skip
     return records
+
+
+def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: Item) -> list[Item]:
+    """A backfill step's jobs, which live under a request id of their own (`<id>~<hex>`, named
+    by the step's `REDERIVED#` marker) and so under no day of the ByDay index: their `job`
+    records (`made_by` the step), and the step's status and counts from them (review s14
+    operator 1: the export had only the step's request record, `systems_total 0`)."""
+    marked = marked_jobs(table, items)
+    if not marked:
+        return []
+    request.update(jobs_outcome([str((job or {}).get("status") or "pending")
+                                 for _, _, job in marked]))  # fmt: skip
+    return [_job_record(job_request, job) | {"made_by": request_id}
+            for job_request, _, job in marked if job is not None]  # fmt: skip
 
 
 def _job_record(request_id: str, job: Item) -> Item:

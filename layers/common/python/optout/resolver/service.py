@@ -78,6 +78,7 @@ REDRIVE_NAMESPACE = uuid.UUID("0c6f3f0e-2b1d-4a8e-9f47-3d5be7a1c902")  # follow-
 BACKFILL_PAGE = 500
 BACKFILL_CLUSTERS = 1000
 BACKFILL_IDENTITIES = 200
+STATE_SCAN = ("pk", "sk", "opt_out")  # the attributes a backfill's Scan reads (and may read)
 BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
 
 
@@ -719,7 +720,11 @@ class Resolver:
                                         chain if resend else None)  # fmt: skip
                 if made:
                     outcome["job_request_id"] = job_request
-                    outcome["identities"] = len(plan.needs)
+                    # What the job carries: on a retry of this event its own marks already
+                    # name the job, so `plan.needs` is empty while the job holds everyone.
+                    job = delivery.get_job(self._table, job_request, system)
+                    held = len(job.get("identifiers", [])) if job else 0
+                    outcome["identities"] = max(held, len(plan.needs))
         outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
         if more:
             outcome["continued_by"] = self._continue_backfill(event, cursor)
@@ -759,16 +764,23 @@ class Resolver:
         (`continued_by`). A request reference is a full resolution (some 25 AWS calls), so the
         sweep's 100 per event could outlast the resolver's 60 s."""
         requests, jobs = redrive_refs(operation)
-        resolved = sent = 0
-        reopened = sum(self._reopen(r, pending) for r in reopen_refs(operation))
+        resolved = sent = reopened = 0
         left: list[tuple[str, str]] = []
 
         def late() -> bool:
             return deadline is not None and monotonic() >= deadline
 
-        for n, lost in enumerate(requests):
+        # A re-open costs about a resolution: bounded like the rest, the ones left carried on
+        # (as `reopen` references, which the follow-up reads like the sweep's)
+        reopens = reopen_refs(operation)
+        for n, request in enumerate(reopens):
             if late():
-                left = [("request", r) for r in requests[n:]]
+                left = [("reopen", r) for r in reopens[n:]]
+                break
+            reopened += self._reopen(request, pending)
+        for n, lost in enumerate(requests):
+            if left or late():
+                left += [("request", r) for r in requests[n:]]
                 break
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
@@ -940,7 +952,10 @@ def _states(table: Table, start: dict[str, str] | None) -> Iterator[tuple[Item, 
     read BACKFILL_PAGE items per Scan call, lazily: a backfill that stops reads no more."""
     kwargs: dict[str, Any] = {
         "TableName": table.name, "Limit": BACKFILL_PAGE,
-        "FilterExpression": "sk = :state", "ProjectionExpression": "pk, sk, opt_out",
+        # Exactly what the resolver's IAM grant lets a Scan read (template.yaml: Attributes
+        # and Select conditions): the key and the effective opt-outs
+        "FilterExpression": "sk = :state", "ProjectionExpression": ", ".join(STATE_SCAN),
+        "Select": "SPECIFIC_ATTRIBUTES",
         "ExpressionAttributeValues": {":state": {"S": keys.STATE_SK}},
     }  # fmt: skip
     if start:

@@ -1,6 +1,9 @@
 """A request's items together with the earlier jobs its resolution cites as proof."""
 
+from typing import Any
+
 from optout.status import covering_keys
+from optout.store import keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item
 from optout.store.requests import load_request
@@ -18,3 +21,27 @@ def load_with_proof(
     items = load_request(table, request_id, consistent=consistent)
     cited = covering_keys(items)
     return items, (batch_get(table, cited, consistent=consistent) if cited else {})
+
+
+def marked_jobs(
+    table: Table, items: list[Item], *, consistent: bool = False
+) -> list[tuple[str, str, Item | None]]:
+    """The jobs a request's `REDERIVED#` markers name (a backfill step's job, the flush's
+    rederived jobs), which live under a request id of their own, `<id>~<hex>`: (that id, the
+    system, the job or None if not written yet), read in one BatchGetItem."""
+    named = [(str(m["request_id"]), str(system)) for m in items
+             if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
+             for system in m.get("systems", [])]  # fmt: skip
+    wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named]
+    found = batch_get(table, wanted, consistent=consistent) if wanted else {}
+    return [(r, s, found.get((keys.request_pk(r), keys.job_sk(s)))) for r, s in named]
+
+
+def jobs_outcome(statuses: list[str]) -> dict[str, Any]:
+    """A backfill step's (or a job request's) status and counts from its jobs' statuses:
+    `processing` until each has an answer, `failed` if one failed for good."""
+    done = sum(1 for s in statuses if s in ("done", "no_record"))
+    failed = sum(1 for s in statuses if s == "failed")
+    status = "failed" if failed else ("processing" if done < len(statuses) else "completed")
+    return {"status": status, "systems_total": len(statuses), "systems_done": done,
+            "systems_failed": failed}  # fmt: skip
