@@ -185,10 +185,11 @@ class LocalStack:
             os.environ["SYSTEMS_CONFIG"] = str(systems_config)
             policies = iam.load_roles(deployment.template)
             self._policies.update(policies)
+            # The old workers finish their batch, then the new deploy's take the queues; a
+            # removed system's role goes once its worker has stopped.
+            self._stop_workers()
             for gone in set(self._policies) - set(policies):
                 del self._policies[gone]
-            # The old workers finish their batch, then the new deploy's take the queues.
-            self._stop_workers()
             self._load_functions(deployment.template)
             self._start_workers(deployment)
             self._deployment = deployment
