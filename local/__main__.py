@@ -40,6 +40,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--systems", default="local/systems.json")
+    parser.add_argument(
+        "--secrets",
+        type=Path,
+        default=ROOT / "local" / "secrets.json",
+        help="each system's sandbox credentials, keyed by its `credentials` name",
+    )
     parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
@@ -73,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     # Metrics are disabled locally (no CloudWatch), so Powertools' empty-flush warning is noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     ensure_layer_on_path()
-    from local.stack import LocalStack, StackOptions  # noqa: PLC0415 - needs the layer on the path
+    from local.deployment import StackConfigError  # noqa: PLC0415 - needs the layer on the path
+    from local.stack import LocalStack, StackOptions  # noqa: PLC0415 - as above
 
     options = StackOptions(
         port=args.port,
         systems_config=resolve_systems(args.systems),
+        secrets_file=args.secrets,
         pretty_logs=args.log_format == "pretty",
     )
     stack = LocalStack(options)
@@ -89,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except StackConfigError as error:  # one line naming the system: no traceback
+            print(f"python -m local: {error}", file=sys.stderr)
+            return 2
         # What start() made (modules, service models, the handlers) lives as long as the
         # process: left out of every later collection.
         gc.freeze()

@@ -3,7 +3,8 @@
 Routing, in order: the template's HttpApi routes (each to the real handler of the function the
 template names for it, as API Gateway payload 2.0 events), then for any other path under
 /v1/ the template's `$default` route (as API Gateway sends it every request no route
-matches), `/_sandbox/...`, `/_local/requests[/ids]`, `/_local/queues`, then the static site.
+matches), `/_sandbox/...`, `/_local/requests[/ids]`, `/_local/queues`, `/_local/systems`,
+then the static site.
 CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
 (before the $default route: API Gateway answers them itself).
 """
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from local import apigw, crash_report, demo_login
 from local.http_types import Incoming, Outgoing, error_answer
@@ -31,6 +32,13 @@ from local.template_config import Route
 log = logging.getLogger("local.http")
 
 Invoke = Callable[[dict[str, Any]], Any]
+SYSTEMS_PATH = "/_local/systems"
+
+
+class LocalRoute(Protocol):
+    def serve(self, request: Incoming) -> Outgoing: ...
+
+
 API_PREFIX = "/v1/"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
@@ -53,6 +61,7 @@ class Front:
         site: StaticSite,
         cors: Cors,
         queues: QueuesView | None = None,
+        systems: LocalRoute | None = None,  # /_local/systems: redeploy a systems file
     ) -> None:
         missing = {r.function for r in routes} - set(functions)
         if missing:
@@ -65,6 +74,7 @@ class Front:
         self._site = site
         self._cors = cors
         self._queues = queues
+        self._systems = systems
 
     def dispatch(self, request: Incoming) -> Outgoing:
         path = request.path
@@ -87,6 +97,8 @@ class Front:
             return self._requests.serve(request)
         if path.startswith(QUEUES_PATH) and self._queues:
             return self._queues.serve(request)
+        if path == SYSTEMS_PATH and self._systems:
+            return self._systems.serve(request)
         if request.method in ("GET", "HEAD"):
             return self._site.serve(path, head=request.method == "HEAD")
         return error_answer(405, "method_not_allowed", "only GET serves the demo site")

@@ -46,6 +46,12 @@ class SandboxRoutes:
     def systems(self) -> list[str]:
         return sorted(self._sandboxes)
 
+    def keep(self, earlier: "SandboxRoutes") -> None:
+        """After a redeploy (/_local/systems): the sandbox of a system both deploys have stays
+        the one it was, with the calls it recorded and its fault plan."""
+        for name in self._sandboxes.keys() & earlier._sandboxes.keys():
+            self._sandboxes[name] = earlier._sandboxes[name]
+
     def serve(self, request: Incoming) -> Outgoing:
         rest = request.target[len(PREFIX) :]
         system, _, tail = rest.partition("/")

@@ -148,16 +148,17 @@ def local_stack(_stack_logs: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator[StackFactory]:
-    """start_stack(systems=dict_or_path) -> a separate stack, stopped after the test."""
+    """start_stack(systems=dict_or_path, *args) -> a separate stack (args: more options of
+    `python -m local`), stopped after the test."""
     started: list[Stack] = []
 
-    def make(systems: dict[str, Any] | Path | None = None) -> Stack:
+    def make(systems: dict[str, Any] | Path | None = None, *args: str) -> Stack:
         if isinstance(systems, dict):
             path = tmp_path / "systems.json"
             path.write_text(json.dumps(systems))
         else:
             path = systems or DEFAULT_SYSTEMS
-        stack = start(path, tmp_path)
+        stack = start(path, tmp_path, extra_args=args)
         started.append(stack)
         return stack
 

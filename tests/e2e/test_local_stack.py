@@ -3,12 +3,14 @@ workers -> sandbox vendors, served by `python -m local` (tests/e2e/conftest.py).
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.sandbox.braze import braze_ids
-from tests.e2e.conftest import Stack, StackFactory
+from local.spawn import free_port, spawn
+from tests.e2e.conftest import DEFAULT_SYSTEMS, ROOT, START_TIMEOUT, Stack, StackFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -18,6 +20,7 @@ SIGV4 = {
     "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
 }
 # The default config's systems that act on an email (segment takes customer and device ids).
+SECRETS = ROOT / "local" / "secrets.json"
 EMAIL_SYSTEMS = ("webhook", "braze", "salesforce", "google_ads", "meta", "trade_desk")
 
 
@@ -179,3 +182,105 @@ def test_stopping_the_stack_leaves_no_process_behind(start_stack: StackFactory) 
     stack.stop()  # asserts exit code 0 and an empty process group
     with pytest.raises(OSError):
         stack.request("GET", "/v1/openapi.json")
+
+
+# -- a systems file other than the shipped one (review s14 operator, findings 2 and 3) -------
+
+SIGNED_ADMIN = SIGV4  # the admin routes take any SigV4-signed call locally
+
+
+def shipped_systems() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DEFAULT_SYSTEMS.read_text())
+    return loaded
+
+
+def renamed(config: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """`old` renamed `new`: its credentials and sandbox URL follow the name, as they must."""
+    for system in config["systems"]:
+        if system["name"] == old:
+            system["name"] = new
+            system["credentials"] = f"optout-bridge/systems/{new}"
+            system["options"]["base_url"] = f"${{LOCAL_STACK_URL}}/_sandbox/{new}"
+    return config
+
+
+def test_a_stack_started_with_a_system_template_yaml_does_not_name_serves_it(
+    start_stack: StackFactory, tmp_path: Path
+) -> None:
+    # Given a systems file renaming salesforce (a queue key the committed template.yaml does
+    # not declare), and its credentials under the new name in a secrets file
+    secrets = json.loads(SECRETS.read_text())
+    secrets["optout-bridge/systems/salesforce_crm"] = secrets["optout-bridge/systems/salesforce"]
+    (tmp_path / "secrets.json").write_text(json.dumps(secrets))
+    config = renamed(shipped_systems(), "salesforce", "salesforce_crm")
+    stack = start_stack(config, "--secrets", str(tmp_path / "secrets.json"))
+
+    # When a webform opt-out goes through
+    email = unique_email()
+    status, answer = stack.json("POST", "/v1/opt-out", {"email": email})
+    assert status == 202, answer
+
+    # Then it completes at every system, the renamed one too (the resolver may send to its
+    # queue: the stack's IAM follows the systems file, as a deploy after `make template`)
+    final = stack.wait_for(lambda: settled(stack, answer["request_id"]))
+    assert final["status"] == "completed", (final, job_ids(stack, answer["request_id"]))
+    assert "salesforce_crm" in job_ids(stack, answer["request_id"])
+    # (this stack's only request: the calls its sandbox recorded are this request's)
+    assert stack.json("GET", "/_sandbox/salesforce_crm/requests")[1]
+
+
+def test_a_systems_file_the_stack_cannot_serve_stops_it_at_start_naming_the_system(
+    tmp_path: Path,
+) -> None:
+    # Given a renamed system whose credentials the local secrets file does not hold
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps(renamed(shipped_systems(), "salesforce", "salesforce_crm")))
+
+    # When the stack starts with it, then it exits at once with one line naming the system
+    log = tmp_path / "refused.log"
+    process = spawn(free_port(), path, log)
+    assert process.wait(START_TIMEOUT) == 2
+    assert "system salesforce_crm: the local secrets file has no entry" in log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_system_added_through_local_systems_receives_a_backfill_of_earlier_opt_outs(
+    start_stack: StackFactory,
+) -> None:
+    # Given a stack without trade_desk, and a person opted out there
+    before = shipped_systems()
+    before["systems"] = [s for s in before["systems"] if s["name"] != "trade_desk"]
+    stack = start_stack(before)
+    email = unique_email()
+    status, answer = stack.json("POST", "/v1/opt-out", {"email": email})
+    assert status == 202, answer
+    first = stack.wait_for(lambda: settled(stack, answer["request_id"]))
+    assert first["status"] == "completed"
+
+    # When the systems file with trade_desk is deployed over the running stack
+    status, deployed = stack.json("POST", "/_local/systems", shipped_systems())
+    assert status == 200, deployed
+    assert deployed["added"] == ["trade_desk"] and deployed["removed"] == []
+    assert "trade_desk" in stack.json("GET", "/_local/systems")[1]["systems"]
+
+    # Then the earlier request is still there, and a backfill reaches trade_desk with it
+    assert stack.json("GET", f"/v1/requests/{answer['request_id']}")[0] == 200
+    status, started = stack.json(
+        "POST", "/v1/admin/systems/trade_desk/backfill", headers=SIGNED_ADMIN
+    )
+    assert status in (200, 202), started
+    assert stack.wait_for(lambda: stack.json("GET", "/_sandbox/trade_desk/requests")[1])
+
+    def delivered_to_trade_desk() -> bool:
+        body = {"type": "email", "value": email}
+        status, person = stack.json("POST", "/v1/admin/lookup", body, headers=SIGNED_ADMIN)
+        assert status == 200, person
+        return "trade_desk" in json.dumps(person.get("delivered"))
+
+    assert stack.wait_for(delivered_to_trade_desk)
+
+    # And a file the stack cannot serve is refused with the system named, nothing changed
+    broken = renamed(shipped_systems(), "meta", "meta_two")
+    status, refused = stack.json("POST", "/_local/systems", broken)
+    assert status == 422 and "meta_two" in refused["error"]["message"], refused
+    assert "meta_two" not in stack.json("GET", "/_local/systems")[1]["systems"]
