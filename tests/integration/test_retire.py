@@ -294,3 +294,31 @@ def test_a_system_still_configured_is_not_retired(pipe: Pipeline) -> None:
     (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
     assert braze["status"] == "failed" and "retired" not in braze
     assert pipe.items(keys.failed_pk("braze"))  # still listed for its replay
+
+
+def test_a_backfill_of_a_retired_name_added_back_sends_everyone_again(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze retired with a job pending (the person's marks still name it), then braze
+    # under contract again: added back to the config
+    stuck_at_braze(pipe)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    watch(pipe, 0)
+    assert retire(pipe, "braze")["statusCode"] == 200
+    assert pipe.resolve() == {"batchItemFailures": []}
+    redeploy(pipe, monkeypatch, FULL)
+    # When the operator backfills braze, without --resend (review s14 recheck 1)
+    path = "/v1/admin/systems/braze/backfill"
+    answer = invoke(pipe.admin, http_event("POST", path, iam=True,
+                                           path_parameters={"system": "braze"}))  # fmt: skip
+    assert answer["statusCode"] == 202, answer["body"]
+    backfill_id = json_body(answer)["request_id"]
+    # Then it runs as a --resend: the retired job's marks do not count, the person is sent
+    event = admin(pipe, backfill_id)["event"]
+    assert event["operation"] == {"system": "braze", "resend": 1, "retired_name": 1}
+    assert pipe.resolve() == {"batchItemFailures": []}
+    sent = pipe.drain("braze")
+    assert len(sent) == 1 and sent[0]["system"] == "braze"
+    # ... and the person's braze marks now name the backfill's job, not the retired one
+    assert sorted(lookup(pipe)["in_flight"]["braze"]) == PURPOSES
+    assert "braze" not in lookup(pipe)["retired"]

@@ -70,10 +70,23 @@ class ReviewService:
         destination changed), as a `backfill` event the resolver carries out in bounded steps
         (resolver/service.py `_backfill`)."""
         self._configured(system)
-        event = self._new_event("backfill", {"system": system, "resend": int(resend)}, caller)
+        # A retired name added back: the identities' marks still name its retired jobs, which
+        # a plain backfill would read as carrying the purposes and skip (review s14 recheck 1)
+        operation: dict[str, str | int] = {"system": system, "resend": int(resend)}
+        if not resend and self._retired(system):
+            operation |= {"resend": 1, "retired_name": 1}
+        event = self._new_event("backfill", operation, caller)
         put_event(self._table, event)
         request_id = str(event["request_id"])
         return OperatorActionOut(request_id=request_id, system=system, status="backfilling")
+
+    def _retired(self, system: str) -> bool:
+        found = self._table.client.get_item(
+            TableName=self._table.name,
+            Key={"pk": {"S": keys.RETIRED_PK}, "sk": {"S": system}},
+            ProjectionExpression="pk", ConsistentRead=True,
+        )  # fmt: skip
+        return "Item" in found
 
     def _configured(self, system: str) -> None:
         """A 404 for a name not in the systems config, with the configured names close to it
