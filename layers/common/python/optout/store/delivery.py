@@ -114,25 +114,13 @@ def mark_flight(
     "no such person"."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
-    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
-    if until:
-        values[":until"] = until
-        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
+    update = _in_flight_for(purposes, values, until)
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     update += " REMOVE no_record_at, no_record_job"
     condition = _free_or_ours(purposes, values, take_before)
-    written = conditional(
-        lambda: table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": flight["pk"]}, "sk": {"S": keys.delivery_sk(system)}},
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeValues=serialize(values),
-        )
-    )
-    return written is not None
+    return _write_mark(table, system, flight, update, condition, values)
 
 
 def take_flight(
@@ -158,10 +146,7 @@ def take_flight(
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id,
                     ":chain": chain}  # fmt: skip
-    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
-    if until:
-        values[":until"] = until
-        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
+    update = _in_flight_for(purposes, values, until)
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
@@ -169,6 +154,23 @@ def take_flight(
     clauses = [f"(NOT begins_with({job_attribute(p)}, :chain) OR {job_attribute(p)} = :job)"
                for p in purposes]  # fmt: skip
     condition = " AND ".join(clauses) if len(clauses) > 1 else clauses[0][1:-1]
+    return _write_mark(table, system, flight, update, condition, values)
+
+
+def _in_flight_for(purposes: list[str], values: Item, until: int | None) -> str:
+    """The update's start: the purposes in flight, named for `:job`, with the job's expiry
+    per purpose (`until_<purpose>`) when known."""
+    update = "ADD inflight :p SET updated_at = :now, kind = :kind" + _name_job(purposes)
+    if until:
+        values[":until"] = until
+        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
+    return update
+
+
+def _write_mark(
+    table: Table, system: str, flight: Item, update: str, condition: str, values: Item
+) -> bool:
+    """One identity's mark for `system`, written only under `condition`; False if it failed."""
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
