@@ -76,5 +76,19 @@ def test_a_check_accepts_nothing_its_model_refuses(case: tuple[str, dict[str, An
 def test_on_json_typed_bodies_a_check_and_its_model_agree(case: tuple[str, dict[str, Any]]) -> None:
     route, body = case
     model, check = CHECKS[route]
-    # A text "true" or a number is the model's to coerce; in their own types the two agree.
-    assert check(body) == model_dump(model, body)
+    # A text "true" or a number is the model's to coerce; in their own types the two agree,
+    # but for a text the model strips (an agent's name or id with whitespace around it): the
+    # check leaves that body to the model (hot_bodies `_trimmed`), and never reads it otherwise.
+    checked = check(body)
+    assert checked == model_dump(model, body) or (checked is None and _padded(body))
+
+
+def _padded(value: Any) -> bool:
+    """Some text in it has whitespace around it."""
+    if isinstance(value, str):
+        return value != value.strip()
+    if isinstance(value, dict):
+        return any(_padded(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_padded(v) for v in value)
+    return False
