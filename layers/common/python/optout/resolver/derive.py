@@ -115,12 +115,18 @@ class Pass:
         after: Item = {"opt_out": opt_out, "gpc": member.own.gpc_on}
         if not before and not any(opt_out.values()) and not after["gpc"]:
             return  # nothing to say yet: a missing state reads as "not opted out"
-        fresh = int(before.get("expires_at", 0)) >= self.refresh_before
+        # An opt-out has no end (Civ. Code §1798.120(d)): a STATE that opts out of anything is
+        # kept without `expires_at` (no TTL) until an opt-in; one written with an expiry (before
+        # this rule) is rewritten without it. A missing `expires_at` is fresh.
+        kept = any(opt_out.values())
+        expiry = before.get("expires_at")
+        fresh = expiry is None or (not kept and int(expiry) >= self.refresh_before)
         if fresh and all(before.get(k) == v for k, v in after.items()):
             return
+        expires = {} if kept else {"expires_at": self.expires_at}
         out.states[part.pk] = {"pk": part.pk, "sk": keys.STATE_SK, "kind": "state",
                                "id_type": member.id_type, "updated_at": self.now,
-                               "expires_at": self.expires_at, **after}  # fmt: skip
+                               **expires, **after}  # fmt: skip
 
     def merged_plans(self) -> dict[str, JobPlan]:
         by_system: dict[str, JobPlan] = {}

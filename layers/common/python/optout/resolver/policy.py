@@ -52,6 +52,19 @@ class OwnState:
         gpc = Register.from_item(raw["gpc"]) if raw.get("gpc") else None
         return cls(choices, gpc)
 
+    @classmethod
+    def kept(cls, state: dict[str, Any]) -> "OwnState":
+        """A new node's registers for an identity whose node expired while its STATE was kept
+        opted out (docs/decisions.md, "An opt-out is kept: the STATE item, not the node"):
+        each opted-out purpose, stamped with the state's `updated_at` and no request id, so a
+        later event's choice wins by the usual order and an older (replayed) one does not.
+        No GPC register: the STATE says the signal was on when it was written, not that it is
+        on now; the opt-out it caused stays (CCPA §7025(c)(5))."""
+        at = str(state.get("updated_at") or "")
+        opted = state.get("opt_out") or {}
+        choices = {p: Register(True, at, "") for p in ALL_PURPOSES if opted.get(p) is True}
+        return cls(choices, None)
+
     def to_item(self) -> dict[str, Any]:
         return {
             "own": {p: r.to_item() for p, r in self.choices.items()},

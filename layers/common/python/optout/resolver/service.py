@@ -297,10 +297,11 @@ class Resolver:
         }
         wanted.update({c.identifier.pk: (c.identifier, c) for c in claims})
         found = batch_get(self._table, [(pk, keys.NODE_SK) for pk in wanted], consistent=True)
+        kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
             current = found.get((pk, keys.NODE_SK))
             for _ in range(MAX_NODE_RETRIES):
-                own = OwnState.from_item(current) if current else OwnState.empty()
+                own = OwnState.from_item(current) if current else kept.get(pk, OwnState.empty())
                 if claim is not None:
                     own = apply_event(own, claim.choices, claim.gpc, stamp)
                 fresh = current is not None and current.get("expires_at", 0) >= self._refresh()
@@ -318,6 +319,20 @@ class Resolver:
                 )
             else:
                 raise RuntimeError("identity node kept changing under the resolver")
+
+    def _kept_states(self, pks: list[str]) -> dict[str, OwnState]:
+        """For identities with no node (new, or expired), the opt-outs their STATE kept: a node
+        expires (it holds the identifier's value) while an opted-out STATE does not, and the
+        new node starts from it, or the event would derive "not opted out" from nothing.
+        One BatchGetItem, only when some node is missing."""
+        if not pks:
+            return {}
+        states = batch_get(self._table, [(pk, keys.STATE_SK) for pk in pks], consistent=True)
+        return {
+            pk: OwnState.kept(state)
+            for (pk, _), state in states.items()
+            if any(v is True for v in (state.get("opt_out") or {}).values())
+        }
 
     def _link(
         self,

@@ -1,0 +1,172 @@
+"""An opt-out has no end (Civ. Code §1798.120(d)): an opted-out STATE item is kept without an
+expiry, and when the identity's node (which holds the identifier's value, and still expires)
+is gone, the next event seeds the new node from that kept STATE.
+
+The resolver runs over moto with a clock the test moves past RecordRetentionDays; the items
+DynamoDB's TTL would have deleted by then are deleted by the test (`expire`)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.aws_resources import create_queues
+from optout.events import CapturedEvent, KeyedIdentifier
+from optout.identifiers import Identifier
+from optout.jobs_queue import JobQueue
+from optout.queries import QueryService
+from optout.resolver.clusters import Caps
+from optout.resolver.service import Resolver
+from optout.settings import LOCAL_HASH_KEY
+from optout.store import keys
+from optout.store.codec import serialize
+from optout.store.table import Table
+from optout.systems import load_systems
+from tests.conftest import Aws
+
+SECRET = LOCAL_HASH_KEY.encode()
+SYSTEMS = load_systems("layers/common/config/systems.json")
+RETENTION = 1095
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+LATER = T0 + timedelta(days=RETENTION + 1)  # past every expiry written at T0
+DEVICE = "dev-kept-aaaaaaaaaaaa"
+ME = KeyedIdentifier.of(SECRET, Identifier("device_id", DEVICE))
+
+
+class World:
+    """One table, one resolver whose clock the test sets, and the banner's read."""
+
+    def __init__(self, aws: Aws) -> None:
+        queues, _, _ = create_queues(aws.sqs, sorted({s.queue_key for s in SYSTEMS.systems}),
+                                     aws.table_name)  # fmt: skip
+        key, url = next(iter(queues.items()))
+        self.aws = aws
+        self.table = Table(aws.dynamodb, aws.table_name)
+        self.now = T0
+        queue = JobQueue(aws.sqs, url.replace(f"-{key}-jobs", "-{queue_key}-jobs"))
+        self.resolver = Resolver(self.table, SYSTEMS, queue, Caps(max_size=50),
+                                 clock=lambda: self.now, retention_days=RETENTION)  # fmt: skip
+        self._n = 0
+
+    def event(self, at: datetime, opt_out: dict[str, bool], gpc: bool = False) -> dict[str, Any]:
+        """A banner event of the device, received at `at`, stored (as capture does) and
+        resolved at the resolver's current clock. Opt-ins are confirmed (CCPA §7028)."""
+        self._n += 1
+        item = CapturedEvent(
+            request_id=f"00000000-0000-4000-8000-{self._n:012d}", event_type="consent",
+            source="banner", received_at=at, deadline=(at + timedelta(days=45)).date(),
+            opt_out=opt_out, gpc=gpc, identifiers=(ME,), links=(), evidence={},
+            fingerprint="x", asserts=(), roles=("device",), confirm_opt_in=True,
+        ).to_item(RETENTION)  # fmt: skip
+        self.table.client.put_item(TableName=self.table.name, Item=serialize(item))
+        self.resolver.process(item)
+        return item
+
+    def item(self, sk: str) -> dict[str, Any] | None:
+        found = {(i["pk"], i["sk"]): i for i in self.aws.items()}
+        return found.get((ME.pk, sk))
+
+    def opted_out(self) -> dict[str, bool]:
+        return dict(QueryService(self.table, SECRET).consent_state(DEVICE).opt_out)
+
+    def expire(self) -> int:
+        """Delete what DynamoDB's TTL would have by now: every item whose expires_at passed."""
+        now = self.now.timestamp()
+        gone = [i for i in self.aws.items() if "expires_at" in i and i["expires_at"] < now]
+        for i in gone:
+            key = {"pk": {"S": i["pk"]}, "sk": {"S": i["sk"]}}
+            self.aws.dynamodb.delete_item(TableName=self.aws.table_name, Key=key)
+        return len(gone)
+
+
+@pytest.fixture
+def world(aws: Aws) -> Iterator[World]:
+    yield World(aws)
+
+
+@pytest.fixture
+def forgotten(world: World) -> World:
+    """A device that opted out of sale and share at T0 and sent nothing since, seen at LATER,
+    after the TTL removed everything that expires."""
+    world.event(T0, {"sale": True, "share": True})
+    world.now = LATER
+    assert world.expire() > 0
+    assert world.item(keys.NODE_SK) is None  # the identifier's value is gone
+    return world
+
+
+def test_an_opted_out_state_has_no_expiry_and_an_opted_back_in_one_has(world: World) -> None:
+    world.event(T0, {"sale": True})
+    state = world.item(keys.STATE_SK)
+    assert state is not None and state["opt_out"]["sale"] is True
+    assert "expires_at" not in state
+    node = world.item(keys.NODE_SK)
+    assert node is not None and "expires_at" in node  # the node (the value) still expires
+    world.event(T0 + timedelta(minutes=1), {"sale": False})
+    state = world.item(keys.STATE_SK)
+    assert state is not None and state["opt_out"]["sale"] is False
+    assert int(state["expires_at"]) == int((T0 + timedelta(days=RETENTION)).timestamp())
+
+
+def test_an_opt_out_is_still_read_after_the_retention(forgotten: World) -> None:
+    assert forgotten.opted_out()["sale"] is True
+    assert forgotten.opted_out()["share"] is True
+
+
+def test_a_page_view_after_the_retention_leaves_the_device_opted_out(forgotten: World) -> None:
+    # When the device comes back with no choice, long after its node expired
+    forgotten.event(LATER, {})
+    # Then its new node starts from the kept opt-outs, and the state still says opted out
+    assert forgotten.opted_out()["sale"] is True and forgotten.opted_out()["share"] is True
+    node = forgotten.item(keys.NODE_SK)
+    assert node is not None and node["value"] == DEVICE
+    assert {p for p, r in node["own"].items() if r["v"]} == {"sale", "share"}
+    state = forgotten.item(keys.STATE_SK)
+    assert state is not None and "expires_at" not in state
+
+
+def test_a_newer_opt_in_lifts_a_kept_opt_out(forgotten: World) -> None:
+    forgotten.event(LATER, {"sale": False, "share": False})
+    assert forgotten.opted_out()["sale"] is False and forgotten.opted_out()["share"] is False
+    state = forgotten.item(keys.STATE_SK)
+    assert state is not None and "expires_at" in state  # nothing kept: it expires again
+
+
+def test_an_older_replayed_opt_in_does_not_lift_a_kept_opt_out(forgotten: World) -> None:
+    # An opt-in received before the opt-out was resolved (a replay, a late stream record)
+    forgotten.event(T0 - timedelta(minutes=1), {"sale": False})
+    assert forgotten.opted_out()["sale"] is True
+
+
+def test_a_kept_gpc_opt_out_stays_but_the_signal_is_not_claimed(world: World) -> None:
+    world.event(T0, {}, gpc=True)
+    assert QueryService(world.table, SECRET).consent_state(DEVICE).gpc_honored is True
+    world.now = LATER
+    world.expire()
+    # When the device comes back without the signal (its absence is no consent: §7025(c)(5))
+    world.event(LATER, {})
+    after = QueryService(world.table, SECRET).consent_state(DEVICE)
+    assert after.opt_out["sale"] is True and after.opt_out["share"] is True
+    assert after.gpc_honored is False  # the signal is not on now
+    node = world.item(keys.NODE_SK)
+    assert node is not None and node.get("gpc") is None
+
+
+def test_an_opted_out_state_written_with_an_expiry_loses_it_on_the_next_touch(
+    world: World,
+) -> None:
+    # Given an opted-out STATE written before this rule (with an expiry), and a fresh node
+    world.event(T0, {"sale": True})
+    state = world.item(keys.STATE_SK)
+    assert state is not None
+    expiry = int((T0 + timedelta(days=RETENTION)).timestamp())
+    world.table.client.put_item(TableName=world.table.name,
+                                Item=serialize({**state, "expires_at": expiry}))  # fmt: skip
+    # When the device sends anything an hour later (node fresh, nothing changed)
+    world.now = T0 + timedelta(hours=1)
+    world.event(world.now, {})
+    # Then the state is rewritten without its expiry
+    state = world.item(keys.STATE_SK)
+    assert state is not None and state["opt_out"]["sale"] is True
+    assert "expires_at" not in state
