@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from local.aws_resources import create_queues
+from optout.admin import AdminService
 from optout.events import CapturedEvent, KeyedIdentifier
 from optout.identifiers import Identifier
 from optout.jobs_queue import JobQueue
+from optout.ops.export import ExportService
 from optout.queries import QueryService
 from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
@@ -170,3 +172,16 @@ def test_an_opted_out_state_written_with_an_expiry_loses_it_on_the_next_touch(
     state = world.item(keys.STATE_SK)
     assert state is not None and state["opt_out"]["sale"] is True
     assert "expires_at" not in state
+
+
+def test_an_operator_lookup_finds_a_kept_opt_out_without_its_node(forgotten: World) -> None:
+    # `optout lookup` must not answer "no record" while an opt-out of that identifier is in force
+    found = AdminService(forgotten.table, SECRET).lookup("device_id", DEVICE)
+    assert found["effective"]["sale"] is True and found["effective"]["share"] is True
+    assert found["own_choices"] == {}  # the node (with its registers) has expired
+
+
+def test_an_access_export_includes_a_kept_opt_out_without_its_node(forgotten: World) -> None:
+    records = ExportService(forgotten.table, SECRET).identity("device_id", DEVICE, None)["records"]
+    (identity,) = [r for r in records if r["record"] == "identity"]
+    assert identity["effective"]["sale"] is True and identity["own_choices"] == {}

@@ -90,11 +90,13 @@ class AdminService:
         key = ids.lookup_key(self._secret, identifier)
         pk = keys.identity_pk(id_type, key)
         items = {item["sk"]: item for item in load_partition(self._table, pk)}  # one query
-        node = items.get(keys.NODE_SK)
-        if node is None:
-            raise NotFound("no record of this identifier", field="value")
+        # A node expires; an opted-out STATE is kept without it (docs/decisions.md, "An opt-out
+        # is kept"): that is still a record of this identifier, with no own choices left.
         state = items.get(keys.STATE_SK, {})
-        own = OwnState.from_item(node)
+        node = items.get(keys.NODE_SK)
+        if node is None and not state:
+            raise NotFound("no record of this identifier", field="value")
+        own = OwnState.from_item(node or {})
         found = retirements(self._table) if marks_of(items.values()) else {}
         retired = {system: str(r["retired_at"]) for system, r in found.items()}
         deliveries = settled(self._table, marks_of(items.values()), retired=retired)
@@ -116,7 +118,7 @@ class AdminService:
             "no_record": {
                 s: list(d.no_record) for s, d in sorted(deliveries.items()) if d.no_record
             },
-            "updated_at": state.get("updated_at") or node.get("updated_at"),
+            "updated_at": state.get("updated_at") or (node or {}).get("updated_at"),
             "links": _edges(items, keys.LINK_PREFIX),
             "asserts": _edges(items, keys.ASSERTS_PREFIX),
             "asserted_by": _edges(items, keys.ASSERTED_PREFIX),

@@ -63,8 +63,9 @@ class ExportService:
         identifier = ids.normalise(id_type, value)
         key = ids.lookup_key(self._secret, identifier)
         items = load_partition(self._table, keys.identity_pk(id_type, key))
-        node = next((i for i in items if i["sk"] == keys.NODE_SK), None)
-        if node is None:
+        # A kept opt-out (a STATE whose node expired: docs/decisions.md, "An opt-out is kept")
+        # is still a record of this identifier
+        if not any(i["sk"] in (keys.NODE_SK, keys.STATE_SK) for i in items):
             raise NotFound("no record of this identifier", field="value")
         request_ids = _requests_of(items)
         start = _decode(cursor).get("next", 0) if cursor else 0
@@ -277,7 +278,7 @@ def _identity_records(
     retired: dict[str, Item] | None = None,
 ) -> list[Item]:
     by_sk = {item["sk"]: item for item in items}
-    node = by_sk[keys.NODE_SK]
+    node = by_sk.get(keys.NODE_SK, {})
     own = OwnState.from_item(node)
     state = by_sk.get(keys.STATE_SK, {})
     records: list[Item] = [
