@@ -6,6 +6,7 @@ It answers as docs/connectors.md tells receivers to: 200 with a `reference` once
 as sent, it holds nothing for; tests set it); and, when `queue_only` is set (tests), 202
 Accepted: a receiver that only queued the request."""
 
+import re
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ ID_TYPES = {"email", "phone", "customer_id", "device_id"}
 PURPOSES = {"sale", "share", "targeted_advertising", "profiling", "limit_sensitive"}
 FORWARDED = {"sale", "share", "limit_sensitive"}
 NOTICE_KEYS = {"regulation", "instruction", "forward_to_third_parties"}
+JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
 class Webhook:
@@ -49,16 +51,27 @@ def valid(body: Any) -> bool:
         "request_id",
         "job_id",
         "purposes",
+        "jurisdictions",
         "identifiers",
         "notice",
     }:
         return False
     if not isinstance(body["purposes"], list) or not set(body["purposes"]) <= PURPOSES:
         return False
+    where = body["jurisdictions"]
+    if not isinstance(where, list) or not all(
+        isinstance(code, str) and JURISDICTION.fullmatch(code) for code in where
+    ):
+        return False
+    if where != sorted(set(where)):
+        return False
     notice = body["notice"]
     if not isinstance(notice, dict) or set(notice) != NOTICE_KEYS:
         return False
     if not all(isinstance(notice[k], str) and notice[k] for k in ("regulation", "instruction")):
+        return False
+    # The California rules are cited only for a request from California.
+    if "Cal. Code Regs." in notice["regulation"] and "US-CA" not in where:
         return False
     # A sale/share opt-out (§7026(f)) or a limit (§7027(g)) must be passed on; a targeted-ads
     # or profiling opt-out alone carries no such instruction.

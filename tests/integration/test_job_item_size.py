@@ -88,14 +88,17 @@ def test_a_banner_opt_out_of_a_five_identity_cluster_writes_a_job_of_one_unit(
 def test_a_webform_opt_out_for_five_identities_writes_a_job_of_one_unit(pipe: Pipeline) -> None:
     # Given a person with two browsers, an email and a customer id in one cluster
     _cluster(pipe, DEVICES[:2])
-    # When they opt out by webform with their email and phone (every purpose a webform covers)
-    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "phone": PHONE})["request_id"]
+    # When they opt out by webform with their email and phone (every purpose a webform covers),
+    # from a stated jurisdiction (kept on the job for the webhook's notice)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "phone": PHONE,
+                                           "jurisdiction": "US-CA"})["request_id"]  # fmt: skip
     pipe.resolve()
     pending = _webhook_job(pipe, request_id)
     work(pipe, "webhook", WebhookVendor())
     done = _webhook_job(pipe, request_id)
     # Then the job carried the cluster and the phone, and each of its two writes fits 1 KB
     assert len(pending["identifiers"]["L"]) == 5 and len(pending["purposes"]["L"]) == 4
+    assert pending["jurisdictions"] == {"L": [{"S": "US-CA"}]}
     assert item_size(pending) <= ONE_KB and item_size(done) <= ONE_KB
 
 

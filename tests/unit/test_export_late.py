@@ -1,7 +1,9 @@
 """Whether an exported request is `late` (optout.ops.export.is_late): answered after its
-deadline's day, or not answered and that day has passed; days in UTC, as the watch counts."""
+deadline's day, or not answered and that day has passed; days are dates in the request's
+jurisdiction (its standard time, California's when none is known), as its deadline counts
+them, not UTC dates (review s14 counsel 9)."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -21,13 +23,15 @@ def status(state: str, **times: Any) -> RequestStatusOut:
 @pytest.mark.parametrize(
     ("state", "times", "today", "late"),
     [
-        # completed on its deadline day (UTC), or before it: not late, whenever exported
+        # completed on its deadline day (in California: no jurisdiction), or before it: not
+        # late, whenever exported
         ("completed", {"completed_at": "2026-12-21T23:59:59.999Z"}, date(2027, 6, 1), False),
         ("completed", {"completed_at": "2026-12-02T10:00:00Z"}, date(2026, 12, 3), False),
-        # completed the day after: late, also when exported before its deadline passed
-        ("completed", {"completed_at": "2026-12-22T00:00:00Z"}, date(2026, 12, 22), True),
-        # an offset is read in UTC: 16:30 PST on the deadline day is the 22nd in UTC
-        ("completed", {"completed_at": "2026-12-21T16:30:00-08:00"}, date(2027, 1, 5), True),
+        # 16:30 PST on the deadline day is the 22nd in UTC: on time (UTC dates called it late)
+        ("completed", {"completed_at": "2026-12-21T16:30:00-08:00"}, date(2027, 1, 5), False),
+        ("completed", {"completed_at": "2026-12-22T07:59:59.999Z"}, date(2027, 1, 5), False),
+        # completed the day after (00:00 PST): late, also when exported before its deadline
+        ("completed", {"completed_at": "2026-12-22T08:00:00Z"}, date(2026, 12, 22), True),
         # a denial is the answer: late when given after the deadline's day
         ("denied", {"denied_at": "2026-12-23T09:00:00Z"}, date(2027, 1, 5), True),
         ("denied", {"denied_at": "2026-12-10T09:00:00Z"}, date(2027, 1, 5), False),
@@ -59,7 +63,8 @@ def test_an_imported_request_answered_on_time_by_the_other_tool_exports_not_late
     resolution = {"pk": f"REQ#{rid}", "sk": "RESOLUTION", "jobs_total": 1,
                   "resolved_at": "2026-12-01T03:21:40.000Z"}  # fmt: skip
     # When it is exported
-    request = request_records(rid, [event, resolution, job], {}, date(2026, 12, 1))[0]
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    request = request_records(rid, [event, resolution, job], {}, now)[0]
     # Then it reads answered when the other tool answered it, and not late (as the §7102
     # figures count its days), while `completed_at` stays this deployment's completion
     assert request["status"] == "completed"
@@ -82,3 +87,51 @@ def test_an_imported_request_is_late_by_the_other_tools_answer(
 ) -> None:
     imported = status(state, **times).model_copy(update={"deadline": "2026-03-23"})
     assert is_late(imported, date(2026, 12, 1), imported_at) is late
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "completed_at", "late"),
+    [
+        # 23:30 PST on the deadline day in California; 00:30 MST the next day in Colorado
+        ("US-CA", "2026-12-22T07:30:00Z", False),
+        ("US-CO", "2026-12-22T07:30:00Z", True),
+        # 17:00 EST on the deadline day in New Jersey, already the next day in UTC
+        ("US-NJ", "2026-12-21T17:00:00-05:00", False),
+    ],
+)
+def test_an_answer_is_late_by_the_date_in_its_requests_jurisdiction(
+    jurisdiction: str, completed_at: str, late: bool
+) -> None:
+    answered = status("completed", completed_at=completed_at)
+    assert is_late(answered, date(2027, 1, 5), None, jurisdiction) is late
+
+
+def _exported(completed_at: str | None, now: datetime, jurisdiction: str) -> Any:
+    """The export's `late` of a request received from `jurisdiction` with deadline DEADLINE,
+    completed at `completed_at` (None: still processing)."""
+    rid = "6f1d0c2b-3a4e-4f5a-8b9c-0d1e2f3a4b5c"
+    event = {"pk": f"REQ#{rid}", "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2026-11-30T18:00:00.000Z",
+             "deadline": DEADLINE, "opt_out": {"sale": True},
+             "evidence": {"jurisdiction": jurisdiction}}  # fmt: skip
+    job = {"pk": f"REQ#{rid}", "sk": "JOB#braze", "job_id": f"{rid}:braze", "request_id": rid,
+           "system": "braze", "status": "done" if completed_at else "pending",
+           **({"completed_at": completed_at} if completed_at else {})}  # fmt: skip
+    resolution = {"pk": f"REQ#{rid}", "sk": "RESOLUTION", "jobs_total": 1,
+                  "resolved_at": "2026-11-30T18:00:01.000Z"}  # fmt: skip
+    return request_records(rid, [event, resolution, job], {}, now)[0]["late"]
+
+
+def test_an_export_judges_a_california_answer_at_the_deadline_evening_on_time() -> None:
+    later = datetime(2027, 1, 5, tzinfo=UTC)
+    # answered at 17:00 PST on its deadline day (01:00 UTC the next day): on time
+    assert _exported("2026-12-22T01:00:00.000Z", later, "US-CA") is False
+    # answered at 00:00 PST the next day: late
+    assert _exported("2026-12-22T08:00:00.000Z", later, "US-CA") is True
+
+
+def test_an_export_calls_an_open_request_late_only_once_its_deadline_day_ends_there() -> None:
+    # still processing at 21:00 PST on its deadline day (05:00 UTC the next day): not late yet
+    assert _exported(None, datetime(2026, 12, 22, 5, tzinfo=UTC), "US-CA") is False
+    # ... and at 00:00 PST the next day, it is
+    assert _exported(None, datetime(2026, 12, 22, 8, tzinfo=UTC), "US-CA") is True

@@ -83,13 +83,15 @@ def make_connector(
 
 
 def make_job(*identifiers: tuple[str, str], request_id: str = "req-1", system: str = "x",
-             purposes: tuple[str, ...] = ("sale", "share")) -> Job:  # fmt: skip
+             purposes: tuple[str, ...] = ("sale", "share"),
+             jurisdictions: tuple[str, ...] = ()) -> Job:  # fmt: skip
     return Job(
         job_id=f"{request_id}:{system}",
         request_id=request_id,
         system=system,
         purposes=purposes,  # type: ignore[arg-type]
         identifiers=tuple(Identifier(t, v) for t, v in identifiers),  # type: ignore[arg-type]
+        jurisdictions=jurisdictions,
     )
 
 

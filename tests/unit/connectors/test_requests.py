@@ -39,7 +39,8 @@ UID2_PHONE = base64.b64encode(hashlib.sha256(b"+14155550123").digest()).decode()
 
 
 def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
-    job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="webhook")
+    job = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="webhook",
+                   jurisdictions=("US-CA",))  # fmt: skip
 
     (outcome,) = make_connector(server, "webhook").deliver([job])
 
@@ -50,11 +51,12 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
         "request_id": "req-1",
         "job_id": "req-1:webhook",
         "purposes": ["sale", "share"],
+        "jurisdictions": ["US-CA"],
         "identifiers": [
             {"type": "email", "value": EMAIL_HEX, "hashed": True},
             {"type": "phone", "value": hashlib.sha256(b"+14155550123").hexdigest(), "hashed": True},
         ],
-        "notice": notice(("sale", "share")),
+        "notice": notice(("sale", "share"), ("US-CA",)),
     }
     timestamp = call["headers"]["x-optout-timestamp"]
     secret = secret_for("webhook")
@@ -119,11 +121,18 @@ def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
     assert sent == [j.job_id for j in jobs]
 
 
-def sent_notice(server: Any, *purposes: str) -> dict[str, Any]:
-    job = make_job(("customer_id", "c1"), system="webhook", purposes=purposes)
+def sent_body(server: Any, *purposes: str, where: tuple[str, ...]) -> dict[str, Any]:
+    job = make_job(("customer_id", "c1"), system="webhook", purposes=purposes,
+                   jurisdictions=where)  # fmt: skip
     (outcome,) = make_connector(server, "webhook").deliver([job])
-    assert outcome.status == "done"  # the sandbox receiver accepted the notice
-    sent: dict[str, Any] = json.loads(calls(server, "webhook")[-1]["body"])["notice"]
+    assert outcome.status == "done"  # the sandbox receiver accepted the body and its notice
+    body: dict[str, Any] = json.loads(calls(server, "webhook")[-1]["body"])
+    return body
+
+
+def sent_notice(server: Any, *purposes: str, where: tuple[str, ...] = ("US-CA",)) -> dict[str, Any]:
+    """The notice of a job of these purposes, by default for a California request."""
+    sent: dict[str, Any] = sent_body(server, *purposes, where=where)["notice"]
     return sent
 
 
@@ -909,3 +918,47 @@ def test_trade_desk_is_never_done_with_no_identifier_type_sent(server):
     assert outcome.error.reason == "trade_desk: no identifier type accepted"
     assert (outcome.identifier_types_sent, outcome.identifier_types_rejected) == ((), ("email",))
     assert outcome.note == "email rejected (1 of 2 items): InvalidUserId"
+
+
+# -- the request's jurisdiction (review s14 counsel 7: a Colorado consumer's sale opt-out cited
+# the California rule, and the body said nothing of where the request came from)
+
+
+def test_webhook_notice_of_a_colorado_sale_opt_out_names_colorado_law_not_california(server):
+    body = sent_body(server, "sale", where=("US-CO",))
+
+    assert body["jurisdictions"] == ["US-CO"]
+    sent = body["notice"]
+    assert sent["regulation"] == "Colorado consumer privacy law"
+    assert "Cal." not in sent["regulation"] and "§" not in sent["instruction"]
+    assert sent["instruction"].startswith("The consumer has opted out of the sale of their")
+    assert sent["forward_to_third_parties"] is True  # kept: see docs/connectors.md
+
+
+def test_webhook_notice_of_a_request_of_unknown_jurisdiction_cites_no_california_rule(server):
+    body = sent_body(server, "sale", "share", "targeted_advertising", "limit_sensitive",
+                     where=())  # fmt: skip
+
+    assert body["jurisdictions"] == []
+    sent = body["notice"]
+    assert sent["regulation"] == "U.S. state consumer privacy laws"
+    assert "7026" not in sent["instruction"] and "7027" not in sent["instruction"]
+    assert "limit the use and disclosure of their sensitive personal" in sent["instruction"]
+    assert sent["forward_to_third_parties"] is True
+
+
+def test_webhook_notice_of_a_job_for_california_and_colorado_requests_names_both(server):
+    # Given a job made for requests from two states (a stream batch's rederived job)
+    body = sent_body(server, "sale", "profiling", where=("US-CA", "US-CO"))
+
+    assert body["jurisdictions"] == ["US-CA", "US-CO"]
+    assert body["notice"]["regulation"] == (
+        "Cal. Code Regs. tit. 11, § 7026(f); Colorado consumer privacy law; "
+        "U.S. state consumer privacy laws"
+    )
+
+
+def test_webhook_notice_names_a_state_outside_the_list_by_its_code():
+    assert notice(("targeted_advertising",), ("US-NY",))["regulation"] == (
+        "US-NY consumer privacy law"
+    )

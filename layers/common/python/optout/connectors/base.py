@@ -47,6 +47,9 @@ class Job:
     system: str
     purposes: tuple[Purpose, ...]
     identifiers: tuple[Identifier, ...]
+    # Where the request(s) the job was made for came from (ISO 3166-2, e.g. "US-CA"), sorted;
+    # empty when none is known. The webhook's notice picks the law it cites from them.
+    jurisdictions: tuple[str, ...] = ()
 
     def of_type(self, *types: IdType) -> list[Identifier]:
         return [i for i in self.identifiers if i.type in types]

@@ -1,15 +1,18 @@
 """Generic signed webhook, for in-house systems and the third parties data was sold/shared to.
 
-POST {base_url}{path} with JSON {request_id, job_id, purposes, identifiers:[{type, value,
-hashed}], notice}; signed as webhook_signature.py describes (timestamp + key id + HMAC), so
-the receiver can check origin, reject replays and rotate the secret. `notice` tells the
-receiver what the law asks of it, built from the job's purposes (`notice()`): for sale/share
-(named as the job carries them: sale, sharing, or both), CCPA regulations §7026(f) make a
-business notify the third parties it sold or shared the consumer's personal information to,
-and direct them to comply and to forward the request to anyone they disclosed or shared that
-information with; for a limit, §7027(g) asks the same of those it
+POST {base_url}{path} with JSON {request_id, job_id, purposes, jurisdictions, identifiers:
+[{type, value, hashed}], notice}; signed as webhook_signature.py describes (timestamp + key id
++ HMAC), so the receiver can check origin, reject replays and rotate the secret.
+`jurisdictions` says where the request(s) the job was made for came from (sorted ISO 3166-2
+codes such as "US-CA"; empty when none is known). `notice` tells the receiver what the law
+asks of it, built from the job's purposes and jurisdictions (`notice()`): for sale/share
+(named as the job carries them: sale, sharing, or both) from California, CCPA regulations
+§7026(f) make a business notify the third parties it sold or shared the consumer's personal
+information to, and direct them to comply and to forward the request to anyone they
+disclosed or shared that information with; for a limit, §7027(g) asks the same of those it
 disclosed sensitive personal information to; the states' targeted-ads and profiling opt-outs
-are named as such.
+are named as such. A request from another state cites that state's law by name, and one from
+nowhere known "U.S. state consumer privacy laws": never a California rule.
 One job per call: receivers treat each call as one request. What the answer means (the
 contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "done"; a 2xx with
 JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
@@ -53,6 +56,25 @@ LIMIT_TEXT = (
     "available this consumer's sensitive personal information, directing them to comply."
 )
 STATE_RULE = "U.S. state consumer privacy laws"
+# A request from another state, or from nowhere known, is not under the California rules:
+# its notice names that state's law in plain words (no section is cited: only the rights and
+# the deadlines of these laws were checked, docs/connectors.md), or STATE_RULE when no
+# jurisdiction is known. The limit of sensitive personal information is California's right;
+# for anyone else it is stated without §7027(m).
+CALIFORNIA = "US-CA"
+STATE_NAMES: dict[str, str] = {
+    "US-CO": "Colorado", "US-CT": "Connecticut", "US-TX": "Texas", "US-MT": "Montana",
+    "US-NH": "New Hampshire", "US-OR": "Oregon", "US-DE": "Delaware", "US-NJ": "New Jersey",
+    "US-MD": "Maryland", "US-VA": "Virginia", "US-UT": "Utah", "US-IA": "Iowa",
+    "US-NE": "Nebraska", "US-MN": "Minnesota", "US-TN": "Tennessee", "US-IN": "Indiana",
+    "US-KY": "Kentucky", "US-RI": "Rhode Island",
+}  # fmt: skip
+NEUTRAL_LIMIT_TEXT = (
+    "The consumer has asked to limit the use and disclosure of their sensitive personal "
+    "information. Stop using and disclosing it beyond what the applicable law allows, and "
+    "forward this request to every person to whom you have disclosed or made available this "
+    "consumer's sensitive personal information, directing them to comply."
+)
 STATE_RIGHTS: dict[Purpose, str] = {
     "targeted_advertising": "targeted advertising",
     "profiling": "profiling in furtherance of decisions that produce legal or similarly "
@@ -60,12 +82,25 @@ STATE_RIGHTS: dict[Purpose, str] = {
 }
 
 
-def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
-    """The notice for a job's purposes: each applicable rule and sentence once, in a fixed
-    order. `forward_to_third_parties` is true when the rule asks the receiver to pass the
-    request on (§7026(f) for sale/share, §7027(g) for a limit); the states' targeted-ads and
-    profiling opt-outs are stated without that instruction."""
+def state_law(code: str) -> str:
+    """A jurisdiction's consumer privacy law in plain words (no citation)."""
+    return f"{STATE_NAMES.get(code, code)} consumer privacy law"
+
+
+def notice(purposes: Iterable[Purpose], jurisdictions: Iterable[str] = ()) -> dict[str, Any]:
+    """The notice for a job's purposes and the jurisdictions of its request(s): each
+    applicable rule and sentence once, in a fixed order. The California rules (§7026(f),
+    §7027(g)) are cited only for a request from California (US-CA); another state's request
+    names that state's law; with no jurisdiction known, STATE_RULE, citing no California rule.
+    `forward_to_third_parties` is true for sale, share and the limit, wherever the request came
+    from (§7026(f), §7027(g); asking the partner to pass it on is never wrong elsewhere); the
+    states' targeted-ads and profiling opt-outs are stated without that instruction."""
     wanted = set(purposes)
+    where = sorted(set(jurisdictions))
+    california = CALIFORNIA in where
+    others = [state_law(code) for code in where if code != CALIFORNIA]
+    # Other than California's: the other states' laws, or the neutral name when none is known.
+    elsewhere = others or ([] if california else [STATE_RULE])
     rules: list[str] = []
     texts: list[str] = []
     sale_share = [name for purpose, name in (("sale", "sale"), ("share", "sharing"))
@@ -73,17 +108,17 @@ def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
     if sale_share:
         # Only what the consumer chose: a sale-only job (the webform offers sale and sharing
         # apart, §7026(h)) must not tell the partner the consumer opted out of sharing.
-        rules.append(SALE_SHARE_RULE)
+        rules += [SALE_SHARE_RULE] * california + elsewhere
         texts.append(
             f"The consumer has opted out of the {' and '.join(sale_share)} of their personal "
             f"information. {SALE_SHARE_FORWARD}"
         )
     if "limit_sensitive" in wanted:
-        rules.append(LIMIT_RULE)
-        texts.append(LIMIT_TEXT)
+        rules += [LIMIT_RULE] * california + elsewhere
+        texts.append(LIMIT_TEXT if california else NEUTRAL_LIMIT_TEXT)
     state = [right for purpose, right in STATE_RIGHTS.items() if purpose in wanted]
     if state:
-        rules.append(STATE_RULE)
+        rules += [STATE_RULE] * california + elsewhere
         texts.append(
             "The consumer has opted out of the processing of their personal data for "
             + " and for ".join(state)
@@ -91,7 +126,7 @@ def notice(purposes: Iterable[Purpose]) -> dict[str, Any]:
             + ("that purpose." if len(state) == 1 else "those purposes.")
         )
     return {
-        "regulation": "; ".join(rules),
+        "regulation": "; ".join(dict.fromkeys(rules)),
         "instruction": " ".join(texts),
         "forward_to_third_parties": bool(wanted & {"sale", "share", "limit_sensitive"}),
     }
@@ -128,6 +163,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                 "request_id": job.request_id,
                 "job_id": job.job_id,
                 "purposes": sorted(job.purposes),
+                "jurisdictions": sorted(job.jurisdictions),
                 "identifiers": [
                     {
                         "type": i.type,
@@ -136,7 +172,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                     }
                     for i in self.identifiers(job)
                 ],
-                "notice": notice(job.purposes),
+                "notice": notice(job.purposes, job.jurisdictions),
             }
         )
         timestamp = str(int(self.clock()))

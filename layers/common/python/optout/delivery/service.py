@@ -601,6 +601,7 @@ def to_job(item: Item) -> Job:
         system=item["system"],
         purposes=tuple(item.get("purposes", [])),
         identifiers=identifiers,
+        jurisdictions=tuple(sorted(item.get("jurisdictions") or ())),
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.api_models import RequestStatusOut
+from optout.deadlines import received_on
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
@@ -158,25 +159,31 @@ class ExportService:
 
     def _request_records(self, request_id: str) -> list[Item]:
         items, covering = load_with_proof(self._table, request_id)
-        today = self._clock().astimezone(UTC).date()
-        records = request_records(request_id, items, covering, today)
+        records = request_records(request_id, items, covering, self._clock())
         if records and records[0].get("event_type") == "backfill":
             records += _backfill_jobs(self._table, request_id, items, records[0])
         return records
 
 
-def is_late(status: RequestStatusOut, today: date, imported_at: str | None = None) -> bool:
+def is_late(
+    status: RequestStatusOut,
+    today: date,
+    imported_at: str | None = None,
+    jurisdiction: str | None = None,
+) -> bool:
     """Answered (completed, or denied) after its deadline's day, or not answered and that day
-    has passed. Days are UTC dates, as the deadline watch counts a request overdue: UTC is
-    ahead of every US state, so this never misses a late answer, and may call late one given
-    in the evening of its deadline day in the state. An imported request was answered by the
-    other tool at `imported_at` (its `completed_at`), as the §7102 figures count it: this
-    deployment's own completion of it comes months later and says nothing of that answer."""
+    has passed (`today`: the date now in the same calendar). Days are dates in the request's
+    jurisdiction, read as its deadline was counted (deadlines.received_on: the state's
+    standard time; California's when none is known), not UTC dates: an answer at 17:00 PST on
+    the deadline day is the next day in UTC, and on time. An imported request was answered
+    by the other tool at `imported_at` (its `completed_at`), as the §7102 figures count it:
+    this deployment's own completion of it comes months later and says nothing of that
+    answer."""
     deadline = date.fromisoformat(status.deadline)
     answered = {"completed": status.completed_at, "denied": status.denied_at}
     at = imported_at if imported_at and status.status != "denied" else answered.get(status.status)
     if at is not None:
-        return datetime.fromisoformat(at).astimezone(UTC).date() > deadline
+        return received_on(datetime.fromisoformat(at), jurisdiction) > deadline
     if status.status in answered:
         return False  # answered, with no time kept (never the case for a stored status)
     return today > deadline  # received, processing or failed: not complied with yet
@@ -194,11 +201,12 @@ def request_records(
     request_id: str,
     items: list[Item],
     covering: dict[tuple[str, str], Item],
-    today: date | None = None,
+    now: datetime | None = None,
 ) -> list[Item]:
     """A request's records: the request (with its status and whether it is `late`), its
     resolution, one per system (its own job and receipt, or the earlier receipts that satisfy
-    it) and a denial. `today` (UTC) decides whether an open request is late: now if None."""
+    it) and a denial. `now` (timezone-aware; the clock if None) decides whether an open
+    request is late, by its date in the request's jurisdiction (`is_late`)."""
     status = aggregate(request_id, items, covering)
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
@@ -216,7 +224,9 @@ def request_records(
     imported = evidence.get("imported") or {}
     imported_at = str(imported["completed_at"]) if imported.get("completed_at") else None
     request["answered_at"] = answered_at(status, imported_at)
-    request["late"] = is_late(status, today or datetime.now(UTC).date(), imported_at)
+    where = str(evidence["jurisdiction"]) if evidence.get("jurisdiction") else None
+    today = received_on(now or datetime.now(UTC), where)
+    request["late"] = is_late(status, today, imported_at, where)
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:

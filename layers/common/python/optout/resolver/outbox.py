@@ -24,6 +24,9 @@ class Outbox:
     states: dict[str, Item] = field(default_factory=dict)  # identity pk -> pending state item
     bases: dict[tuple[str, ...], Basis] = field(default_factory=dict)  # cluster -> basis
     resolutions: list[Item] = field(default_factory=list)  # written after the flush's check
+    # The batch's requests' jurisdictions: what a job made for the batch as a whole carries
+    # (resolver/service.py, `_rederived_jobs`).
+    jurisdictions: set[str] = field(default_factory=set)
 
     def add(self, queue_key: str, message: dict[str, str]) -> None:
         self.messages.setdefault(queue_key, []).append(message)
@@ -33,6 +36,7 @@ class Outbox:
         self.states.clear()
         self.bases.clear()
         self.resolutions.clear()
+        self.jurisdictions.clear()
 
     def flush(self, queue: JobQueue, table: Table) -> None:
         for queue_key, messages in sorted(self.messages.items()):

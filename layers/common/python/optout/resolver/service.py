@@ -185,7 +185,9 @@ class Resolver:
         # which systems already hold that person's opt-out.
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         plans = derivation.merged_plans()
-        jobs, covered = self._fan_out(request_id, plans, pending, asked)
+        where = jurisdictions_of(event)
+        pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
+        jobs, covered = self._fan_out(request_id, plans, pending, asked, jurisdictions=where)
         quiet = _not_asked(request_id, plans)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
@@ -262,7 +264,10 @@ class Resolver:
             put(self._table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(request_id),
                               "kind": "rederived", "request_id": request_id,
                               "systems": sorted(plans), "expires_at": self._expires()})  # fmt: skip
-        made, _ = self._fan_out(request_id, plans, again, set())
+        # Made for the batch's requests together: each of their jurisdictions (a superset of
+        # this cluster's when the batch holds other people's requests too).
+        where = sorted(outbox.jurisdictions)
+        made, _ = self._fan_out(request_id, plans, again, set(), jurisdictions=where)
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
@@ -411,15 +416,16 @@ class Resolver:
 
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
-        chain: str | None = None,
+        chain: str | None = None, jurisdictions: list[str] | None = None,
     ) -> tuple[list[str], dict[str, list[str]]]:  # fmt: skip
         """Jobs made (system names), and per system the other requests' jobs that already
         carry what this one asked of it (`asked`): its proof where it needs no job of its own.
-        `chain`: a `--resend` backfill's (`_make_job`)."""
+        `chain`: a `--resend` backfill's (`_make_job`). `jurisdictions`: where the request(s)
+        the jobs are made for came from (sorted; none known: empty), kept on each job."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
-            if self._make_job(request_id, plan, pending, chain):
+            if self._make_job(request_id, plan, pending, chain, jurisdictions or []):
                 made.append(name)
             others = sorted(plan.covered - {f"{request_id}:{name}"})
             if others and plan.purposes & asked:
@@ -427,8 +433,9 @@ class Resolver:
         return made, covered
 
     def _make_job(
-        self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None
-    ) -> bool:
+        self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None,
+        jurisdictions: list[str] | None = None,
+    ) -> bool:  # fmt: skip
         """The job item first (conditional: absent), then each identity's in-flight mark
         (conditional: no other job carries its purposes), as plain writes: a transaction
         would bill every item twice (docs/decisions.md, "Job first, marks after").
@@ -475,6 +482,8 @@ class Resolver:
                 "flights": delivery.stored_flights(identifiers, flights, purposes),
                 "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
                 "expires_at": until,
+                # Only when known (most jobs: one code): an absent list reads as none known.
+                **({"jurisdictions": jurisdictions} if jurisdictions else {}),
             }  # fmt: skip
             if round_ == 0:
                 if not put_if_absent(self._table, job):
@@ -860,7 +869,8 @@ class Resolver:
         derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
-        made, covered = self._fan_out(request_id, plans, pending, asked)
+        made, covered = self._fan_out(request_id, plans, pending, asked,
+                                      jurisdictions=jurisdictions_of(event))  # fmt: skip
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
@@ -937,6 +947,15 @@ class Resolver:
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""
         return int((self._clock() + timedelta(days=self._retention / 2)).timestamp())
+
+
+def jurisdictions_of(event: Item) -> list[str]:
+    """Where a request came from, as its evidence keeps it (stated by the caller, geolocated by
+    CloudFront, or an import's row): one code, or none. An operator event, a link or a hold's
+    release has none: its jobs carry what the cluster was already opted out of, asked
+    wherever that was, so their notice names no one state's law."""
+    found = (event.get("evidence") or {}).get("jurisdiction")
+    return [str(found)] if found else []
 
 
 def _not_asked(request_id: str, plans: dict[str, JobPlan]) -> dict[str, list[Item]]:
