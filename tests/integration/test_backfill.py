@@ -469,3 +469,43 @@ def test_a_refused_backfill_job_shows_in_its_status_its_job_request_and_the_rang
     assert exported["made_by"] == request_id
     (step,) = [r for r in records if r["record"] == "request" and r["request_id"] == request_id]
     assert (step["status"], step["systems_total"], step["systems_failed"]) == ("failed", 1, 1)
+
+
+def identity_export(pipe: Pipeline, email: str) -> list[dict[str, Any]]:
+    event = http_event("POST", "/v1/admin/exports/identity", {"type": "email", "value": email},
+                       iam=True)  # fmt: skip
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 200, answer["body"]
+    body = json_body(answer)
+    assert body["cursor"] is None
+    records: list[dict[str, Any]] = body["records"]
+    return records
+
+
+def test_an_identity_export_holds_the_job_record_of_a_backfill_job_its_delivery_names(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, its backfill delivered
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    for queue_key in ("webhook", "braze", "salesforce", "googleads", "tradedesk"):
+        work(pipe, before, queue_key, Vendor())
+    deploy(pipe, monkeypatch, FULL)
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+    work(pipe, FULL, "meta", Vendor())
+    job_id = f"{record['job_request_id']}:meta"
+    # When counsel exports the person
+    records = identity_export(pipe, EMAIL)
+    # Then the meta delivery record names the backfill's job, and the file holds that job's
+    # record with its completion time (review s14 operator 1: only the opt-out's own jobs)
+    (meta,) = [r for r in records if r["record"] == "delivery" and r["system"] == "meta"]
+    assert set(meta["jobs"].values()) == {job_id}
+    (job,) = [r for r in records if r["record"] == "job" and r["job_id"] == job_id]
+    assert job["status"] == "done" and job["completed_at"] and job["receipt"]
+    assert job["request_id"] == record["job_request_id"] and job["made_by"] == request_id
+    # ... each job once: the opt-out's own jobs come with its request, not a second time
+    jobs = [r["job_id"] for r in records if r["record"] == "job"]
+    assert len(jobs) == len(set(jobs)) == 6

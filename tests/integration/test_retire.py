@@ -276,6 +276,24 @@ def test_an_unknown_system_or_a_reason_naming_a_person_is_refused(pipe: Pipeline
     assert pipe.items(keys.RETIRED_PK) == []
 
 
+def test_an_unknown_name_close_to_a_removed_system_on_record_is_answered_with_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze removed from the config, its request counted in the ledgers (the watch ran)
+    stuck_at_braze(pipe)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    watch(pipe, 0)
+    # When the operator mistypes it (review s14 operator 10: `retire braz` named no match)
+    answer = retire(pipe, "braz")
+    # Then 404 naming the close name on record (braze is in no config any more), nothing written
+    assert (answer["statusCode"], answer["error"]["field"]) == (404, "system")
+    assert answer["error"]["message"].endswith("; did you mean braze?")
+    assert pipe.items(keys.RETIRED_PK) == []
+    # ... a typo of a configured name is answered with it too, and a far name with none
+    assert "did you mean trade_desk?" in retire(pipe, "tradedesk")["error"]["message"]
+    assert "did you mean" not in retire(pipe, "nosuchsystem")["error"]["message"]
+
+
 def test_a_system_still_configured_is_not_retired(pipe: Pipeline) -> None:
     # Given braze failed for good, still configured: its vendor still receives data, so its
     # open jobs are still owed (review s14 counsel 1, operator 4 and 9)

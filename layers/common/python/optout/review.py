@@ -13,6 +13,7 @@ Every action records who took it: the signer's ARN (the admin function allow-lis
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from difflib import get_close_matches
 
@@ -94,8 +95,7 @@ class ReviewService:
         names = [s.name for s in self._systems.systems] if self._systems else []
         if system in names:
             return
-        near = get_close_matches(system.lower(), names, n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        hint = near_names(system, names)
         listed = f" (configured: {', '.join(sorted(names))})" if names else ""
         raise NotFound(f"no system with this name{hint}{listed}", field="system")
 
@@ -120,6 +120,13 @@ class ReviewService:
             str(uuid.uuid4()), kind, operation, {"acted_by": caller}, now
         )
         return event.to_item(self._retention)
+
+
+def near_names(system: str, names: Iterable[str]) -> str:
+    """The hint for the names close to `system` (a typo, another case): "; did you mean a or
+    b?", or "" when none is. System names are configuration, never identifiers."""
+    near = get_close_matches(system.lower(), sorted(set(names)), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(near)}?" if near else ""
 
 
 def _view(hold: Item) -> HoldOut:

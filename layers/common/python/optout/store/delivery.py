@@ -39,7 +39,7 @@ def job_attribute(purpose: str) -> str:
 
 def until_attribute(purpose: str) -> str:
     """The mark's attribute holding the expiry (epoch seconds) of the job `job_<purpose>`
-    names: 'until_sale'. Not under the `job_` prefix, which `_named_jobs` reads as names."""
+    names: 'until_sale'. Not under the `job_` prefix, which `named_jobs` reads as names."""
     return f"until_{purpose}"
 
 
@@ -359,7 +359,7 @@ def settled(
     made at or before its system's retirement is `retired`, as the request's status reads it."""
     named: dict[str, tuple[str, str]] = {}
     for system, mark in marks.items():
-        for job_id in _named_jobs(mark).values():
+        for job_id in named_jobs(mark).values():
             named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
     jobs = batch_get(table, set(named.values()), consistent=True) if named else {}
     clock = time.time() if now is None else now
@@ -369,7 +369,7 @@ def settled(
         none: dict[str, Item] = {}
         outlived = int(mark.get("expires_at") or 0) <= clock
         inflight = {str(p) for p in mark.get("inflight", ())}
-        named_here = _named_jobs(mark)
+        named_here = named_jobs(mark)
         for purpose, job_id in named_here.items():
             job = jobs.get(named[job_id])
             if job is not None and job.get("status") == "no_record":
@@ -396,7 +396,7 @@ def settled(
     return found
 
 
-def _named_jobs(mark: Item) -> dict[str, str]:
+def named_jobs(mark: Item) -> dict[str, str]:
     """The job a mark names per purpose (`job_<purpose>`), in flight or freed."""
     prefix = job_attribute("")
     return {str(name)[len(prefix) :]: str(job) for name, job in mark.items()
