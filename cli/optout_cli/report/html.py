@@ -199,7 +199,7 @@ def _systems_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def _backfills_section(rows: dict[str, dict[str, Any]] | None, year: int) -> list[str]:
-    """Operator backfills per system (a server before 2026-12-02 sends none): not requests."""
+    """Operator backfills per system (an older server sends none): not requests."""
     if rows is None:
         return []
     head = [f"<h2>{escape(BACKFILLS_TITLE)}</h2>", f"<p>{escape(backfills_note(year))}</p>"]

@@ -99,7 +99,7 @@ def render(figures: dict[str, Any]) -> str:
             f"| {name} | {found['done']} | {found['failed']} | {found['processing']} | "
             f"{found.get('retired', 0)} | {percent(found['success_rate'])} | {found['overdue']} |"
         )
-    backfills = figures.get("backfills")  # a server before 2026-12-02 sends none
+    backfills = figures.get("backfills")  # an older server sends none
     if backfills is not None:
         lines += ["", f"## {BACKFILLS_TITLE}", "", backfills_note(year), ""]
         if backfills:
