@@ -391,14 +391,26 @@ def backfill(
     started = client.call("POST", f"/v1/admin/systems/{system}/backfill", None, params=params,
                           expect=(202,))  # fmt: skip
     out.print(f"backfill requested ({started['request_id']})")
+    earlier = started.get("open_backfills") or []
+    if earlier:  # not refused: the operator may mean it (review s14 operator 6)
+        again = (
+            "the people their jobs carry are sent again"
+            if resend
+            else "the people their jobs carry count as in flight for them, not sent again"
+        )
+        err.print(f"warning: an earlier backfill of {system} is still open (steps not run, or "
+                  f"jobs not answered yet): {', '.join(earlier)}; {again}. `optout status "
+                  f"{earlier[0]}` shows its jobs", soft_wrap=True)  # fmt: skip
     if wait:
-        _wait_for_backfill(client, system, started["request_id"])
+        _wait_for_backfill(client, system, started["request_id"], resend)
 
 
-def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
+def _wait_for_backfill(client: Api, system: str, backfill_id: str, resend: bool) -> None:
     """Until every event of the backfill has run: each scans part of the table and names its
     follow-up (`continued_by`); the counts are summed along the chain, printed as it goes."""
-    totals = {"scanned": 0, "planned": 0, "identities": 0, "jobs_total": 0}
+    totals = {"scanned": 0, "planned": 0, "identities": 0, "jobs_total": 0,
+              "in_flight_earlier": 0}  # fmt: skip
+    earlier: set[str] = set()
     current = backfill_id
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -408,10 +420,12 @@ def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
             continue
         for name in totals:
             totals[name] += int(resolution.get(name) or 0)
+        earlier.update(str(b) for b in resolution.get("earlier_backfills") or ())
         out.print(f"{totals['scanned']} states read, {totals['planned']} opted out, "
                   f"{totals['identities']} identities in {totals['jobs_total']} jobs for {system}",
                   soft_wrap=True)  # fmt: skip
         if not resolution.get("continued_by"):
+            _in_flight_earlier(system, totals["in_flight_earlier"], sorted(earlier), resend)
             _backfilled(system, backfill_id, totals["jobs_total"])
             return
         current = str(resolution["continued_by"])
@@ -423,6 +437,17 @@ def _wait_for_backfill(client: Api, system: str, backfill_id: str) -> None:
         raise typer.Exit(1)
     out.print(f"the backfill goes on; `optout status {current}` shows when its next part ran",
               soft_wrap=True)  # fmt: skip
+
+
+def _in_flight_earlier(system: str, people: int, earlier: list[str], resend: bool) -> None:
+    """Identities whose marks name an earlier backfill's job with no answer yet: a plain
+    backfill counted them as carried, a resend sent them again (review s14 operator 6)."""
+    if not people:
+        return
+    what = "sent again by this one" if resend else "not sent by this one"
+    err.print(f"warning: {people} identities were in flight for an earlier backfill of {system} "
+              f"whose job has no answer yet ({', '.join(earlier)}): {what}. If that job fails "
+              f"for good, `optout replay {system}` sends it again", soft_wrap=True)  # fmt: skip
 
 
 def _backfilled(system: str, backfill_id: str, jobs: int) -> None:

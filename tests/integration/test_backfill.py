@@ -509,3 +509,94 @@ def test_an_identity_export_holds_the_job_record_of_a_backfill_job_its_delivery_
     # ... each job once: the opt-out's own jobs come with its request, not a second time
     jobs = [r["job_id"] for r in records if r["record"] == "job"]
     assert len(jobs) == len(set(jobs)) == 6
+
+
+def deliver(pipe: Pipeline, message: dict[str, Any], vendor: Vendor) -> None:
+    """One message of a jobs queue, delivered by the worker's domain service to `vendor`."""
+    delivery = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), load_systems(FULL),
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    delivery.deliver([Received("m0", json.dumps(message), 1)], lambda message, delay: None)
+
+
+def metrics(pipe: Pipeline, year: str) -> dict[str, Any]:
+    event = http_event("GET", "/v1/admin/metrics", iam=True)
+    event["queryStringParameters"] = {"year": year}
+    event["rawQueryString"] = f"year={year}"
+    answer = invoke(pipe.admin, event)
+    assert answer["statusCode"] == 200, answer["body"]
+    found: dict[str, Any] = json_body(answer)
+    return found
+
+
+def test_the_years_figures_count_each_backfill_its_identities_and_its_jobs_outcomes(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after two people opted out, and backfilled in two steps (one identity
+    # each), one job delivered and the other refused for good
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.post("/v1/opt-out", {"email": "second.backfill@example.com"})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    monkeypatch.setattr(service, "BACKFILL_IDENTITIES", 1)
+    request_id = backfill(pipe, "meta")["request_id"]
+    chain = run_chain(pipe, request_id)
+    assert [r["jobs_total"] for r in chain if r["jobs_total"]] == [1, 1]
+    messages = pipe.drain("meta")
+    for message, vendor in zip(messages, (Vendor(), Vendor(refuse=True)), strict=True):
+        deliver(pipe, message, vendor)
+    # When the operator asks for the year's figures (review s14 operator 1: no line for it)
+    year = str(datetime.now(UTC).year)
+    found = metrics(pipe, year)
+    # Then meta has one backfill, the two identities it sent, one job done and one failed
+    assert found["backfills"] == {"meta": {
+        "backfills": 1, "resends": 0, "unfinished": 0, "identities": 2, "in_flight_earlier": 0,
+        "jobs_done": 1, "jobs_failed": 1, "jobs_open": 0}}  # fmt: skip
+    # ... from the backfill's record, which names each step and says it finished
+    (record,) = [i for i in pipe.items("BACKFILL")]
+    assert record["backfill_id"] == request_id and record["sk"] == f"{year}#{request_id}"
+    assert len(record["steps"]) == len(chain) and record["finished_at"]
+
+
+def test_a_second_backfill_while_the_first_ones_job_is_open_counts_and_names_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, and backfilled: its job not answered yet
+    before = config(tmp_path, "before", without("meta"))
+    deploy(pipe, monkeypatch, before)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    first = backfill(pipe, "meta")["request_id"]
+    run_chain(pipe, first)
+    (message,) = pipe.drain("meta")
+    # When the operator backfills meta again (review s14 operator 6: it said nothing, and
+    # counted the person as carried)
+    second = backfill(pipe, "meta")
+    (record,) = run_chain(pipe, second["request_id"])
+    # Then the answer names the open backfill, and the step counts the person apart, naming it
+    assert second["open_backfills"] == [first]
+    assert (record["jobs_total"], record["in_flight_earlier"]) == (0, 1)
+    assert record["earlier_backfills"] == [first]
+    # ... a --resend now warns the same way, and sends the person again, counted apart too
+    resend = backfill(pipe, "meta", resend=True)
+    assert resend["open_backfills"] == [first]
+    (again,) = run_chain(pipe, resend["request_id"])
+    assert (again["jobs_total"], again["identities"], again["in_flight_earlier"]) == (1, 1, 1)
+    assert again["earlier_backfills"] == [first]
+    year = str(datetime.now(UTC).year)
+    row = metrics(pipe, year)["backfills"]["meta"]
+    assert (row["backfills"], row["resends"], row["in_flight_earlier"]) == (3, 1, 2)
+    # ... and once every job has its answer, a later backfill names none
+    deliver(pipe, message, Vendor())
+    for later in pipe.drain("meta"):
+        deliver(pipe, later, Vendor())
+    last = backfill(pipe, "meta")
+    assert last["open_backfills"] is None
+    (quiet,) = run_chain(pipe, last["request_id"])
+    assert "in_flight_earlier" not in quiet and "earlier_backfills" not in quiet

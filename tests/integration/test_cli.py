@@ -820,6 +820,54 @@ def test_status_of_a_backfill_lists_its_jobs_and_a_job_request_id_opens(
         assert f"jobs made by {backfill_id}" in opened.out and "pending" in opened.out
 
 
+def test_a_second_resend_while_the_first_is_open_warns_naming_it_and_the_report_counts_both(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a person delivered to meta, and a --resend backfill of meta whose job meta has
+    # not answered yet
+    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+
+    def resolve_all(request: httpx.Request) -> None:
+        if request.url.path.endswith("/backfill"):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    cli = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))
+    first = cli("backfill", "meta", "--resend")
+    assert first.code == 0, first.err
+    assert "warning" not in first.err
+    first_id = re.findall(r"backfill requested \(([0-9a-f-]{36})\)", first.out)[0]
+    # When the operator runs it again (review s14 operator 6: nothing said)
+    again = cli("backfill", "meta", "--resend")
+    # Then it still runs, and warns twice naming the earlier backfill: open when it started,
+    # and the person it sent again while in flight for it
+    assert again.code == 0, again.err
+    opened = "an earlier backfill of meta is still open (steps not run, or jobs not answered yet)"
+    assert f"{opened}: {first_id}" in again.err
+    in_flight = "1 identities were in flight for an earlier backfill of meta whose job has no"
+    assert f"{in_flight} answer yet ({first_id}): sent again" in again.err
+    assert "1 identities in 1 jobs for meta" in again.out
+    # ... and the year's report has a line for meta's backfills, apart from the §7102 figures
+    year = str(datetime.now(UTC).year)
+    markdown = cli("report", "--year", year, "--format", "md")
+    assert markdown.code == 0, markdown.err
+    assert "## Backfills (operator actions, not requests)" in markdown.out
+    assert "| meta | 2 | 2 | 0 | 2 | 1 | 0 | 0 | 2 |" in markdown.out
+    assert "in none of the §7102 figures above" in markdown.out
+    rows = list(csv.DictReader(cli("report", "--year", year, "--format", "csv").out.splitlines()))
+    found = {r["measure"]: r["value"] for r in rows
+             if (r["section"], r["source_or_system"]) == ("backfills", "meta")}  # fmt: skip
+    assert (found["backfills"], found["in_flight_earlier"], found["jobs_open"]) == ("2", "1", "2")
+    page = tmp_path / "report.html"
+    assert cli("report", "--year", year, "--format", "html", "-o", str(page)).code == 0
+    text = page.read_text(encoding="utf-8")
+    assert "<h2>Backfills (operator actions, not requests)</h2>" in text
+    assert "<tr><td>meta</td><td>2</td><td>2</td><td>0</td><td>2</td><td>1</td>" in text
+
+
 def test_the_top_level_help_lists_backfill_and_retire(
     cli: tuple[AdminTransport, Cli],
 ) -> None:

@@ -333,7 +333,9 @@ def test_a_backfill_of_a_retired_name_added_back_sends_everyone_again(
     backfill_id = json_body(answer)["request_id"]
     # Then it runs as a --resend: the retired job's marks do not count, the person is sent
     event = admin(pipe, backfill_id)["event"]
-    assert event["operation"] == {"system": "braze", "resend": 1, "retired_name": 1}
+    record = f"{event['received_at'][:4]}#{backfill_id}"  # its BACKFILL record's key
+    assert event["operation"] == {"system": "braze", "resend": 1, "retired_name": 1,
+                                  "record": record}  # fmt: skip
     assert pipe.resolve() == {"batchItemFailures": []}
     sent = pipe.drain("braze")
     assert len(sent) == 1 and sent[0]["system"] == "braze"

@@ -490,7 +490,7 @@ def test_dynamodb_permissions_name_the_table_and_its_partitions(
                 prefixes = _leading_keys(statement)
                 assert prefixes, (name, "no dynamodb:LeadingKeys condition")
                 partitions = {"REQ", "ID", "HOLD", "FAILED", "WATCH", "LEDGER", "RCV",  # RCV: ByDay
-                              "RETIRED"}  # fmt: skip
+                              "RETIRED", "BACKFILL"}  # fmt: skip
                 assert all(p.split("#")[0] in partitions for p in prefixes), name
 
 

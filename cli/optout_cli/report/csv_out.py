@@ -4,10 +4,11 @@ import csv
 import io
 from typing import Any
 
-from optout_cli.report.model import SOURCE_NAMES
+from optout_cli.report.model import BACKFILL_COLUMNS, SOURCE_NAMES
 
 MEASURES = ("received", "complied", "complied_whole", "complied_part", "denied", "failed", "open",
             "repeats")  # fmt: skip
+BACKFILL_MEASURES = [key for key, _ in BACKFILL_COLUMNS]  # not requests: in no other section
 
 
 def render(figures: dict[str, Any]) -> str:
@@ -55,6 +56,9 @@ def render(figures: dict[str, Any]) -> str:
     for name, found in figures["systems"].items():
         for measure in ("done", "failed", "processing", "retired", "success_rate", "overdue"):
             writer.writerow([year, "systems", measure, name, found.get(measure, 0)])
+    for name, found in (figures.get("backfills") or {}).items():  # operator actions
+        for measure in BACKFILL_MEASURES:
+            writer.writerow([year, "backfills", measure, name, found.get(measure, 0)])
     return out.getvalue()
 
 

@@ -9,6 +9,8 @@ from optout_cli.report import charts
 from optout_cli.report.model import (
     ALL_NOTE,
     ALL_TITLE,
+    BACKFILL_COLUMNS,
+    BACKFILLS_TITLE,
     CALIFORNIA_NOTE,
     CALIFORNIA_TITLE,
     DAYS,
@@ -17,6 +19,7 @@ from optout_cli.report.model import (
     REGION_LABELS,
     ROWS,
     SOURCE_NAMES,
+    backfills_note,
     days,
     partial_note,
     percent,
@@ -70,6 +73,7 @@ def render(figures: dict[str, Any]) -> str:
                 "Share of each system's final jobs that it confirmed, and the overdue requests "
                 f"received in {year} it has not confirmed (from the deadline watch's last run)."),
         _systems_table(figures["systems"]),
+        *_backfills_section(figures.get("backfills"), year),
     ]  # fmt: skip
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -192,6 +196,24 @@ def _systems_table(rows: dict[str, dict[str, Any]]) -> str:
         '<th scope="col">Done of final</th><th scope="col">Overdue</th></tr></thead>'
         f"<tbody>{lines}</tbody></table>"
     )
+
+
+def _backfills_section(rows: dict[str, dict[str, Any]] | None, year: int) -> list[str]:
+    """Operator backfills per system (an older server sends none): not requests."""
+    if rows is None:
+        return []
+    head = [f"<h2>{escape(BACKFILLS_TITLE)}</h2>", f"<p>{escape(backfills_note(year))}</p>"]
+    if not rows:
+        return [*head, f"<p>No backfill started in {year}.</p>"]
+    cols = "".join(f'<th scope="col">{escape(label)}</th>' for _, label in BACKFILL_COLUMNS)
+    lines = "".join(
+        f"<tr><td>{escape(name)}</td>"
+        + "".join(f"<td>{int(r.get(k, 0))}</td>" for k, _ in BACKFILL_COLUMNS)
+        + "</tr>"
+        for name, r in rows.items()
+    )
+    return [*head, f'<table><thead><tr><th scope="col">System</th>{cols}</tr></thead>'
+            f"<tbody>{lines}</tbody></table>"]  # fmt: skip
 
 
 def _figure(svg: str, caption: str) -> str:

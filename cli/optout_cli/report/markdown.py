@@ -5,6 +5,8 @@ from typing import Any
 from optout_cli.report.model import (
     ALL_NOTE,
     ALL_TITLE,
+    BACKFILL_COLUMNS,
+    BACKFILLS_TITLE,
     CALIFORNIA_NOTE,
     CALIFORNIA_TITLE,
     DAYS,
@@ -13,6 +15,7 @@ from optout_cli.report.model import (
     REGION_LABELS,
     ROWS,
     SOURCE_NAMES,
+    backfills_note,
     days,
     partial_note,
     percent,
@@ -96,6 +99,16 @@ def render(figures: dict[str, Any]) -> str:
             f"| {name} | {found['done']} | {found['failed']} | {found['processing']} | "
             f"{found.get('retired', 0)} | {percent(found['success_rate'])} | {found['overdue']} |"
         )
+    backfills = figures.get("backfills")  # an older server sends none
+    if backfills is not None:
+        lines += ["", f"## {BACKFILLS_TITLE}", "", backfills_note(year), ""]
+        if backfills:
+            lines += ["| system | " + " | ".join(label for _, label in BACKFILL_COLUMNS) + " |",
+                      "|---|" + "---:|" * len(BACKFILL_COLUMNS)]  # fmt: skip
+            lines += [f"| {name} | " + " | ".join(str(row.get(k, 0)) for k, _ in BACKFILL_COLUMNS)
+                      + " |" for name, row in backfills.items()]  # fmt: skip
+        else:
+            lines.append(f"No backfill started in {year}.")
     watch = figures.get("watch") or {}
     if watch.get("run_at"):
         lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "

@@ -64,3 +64,24 @@ def unknown_note(figures: dict[str, Any]) -> str | None:
     California's figures leave out (a server before 2026-12-01 sends none)."""
     warning = (figures.get("unknown_jurisdiction") or {}).get("warning")
     return str(warning) if warning else None
+
+
+# Operator backfills (GET /v1/admin/metrics `backfills`, per system): not requests.
+BACKFILLS_TITLE = "Backfills (operator actions, not requests)"
+BACKFILL_COLUMNS = (("backfills", "backfills"), ("resends", "of them --resend"),
+                    ("unfinished", "steps still to run"), ("identities", "identities sent"),
+                    ("in_flight_earlier", "in flight for an earlier backfill"),
+                    ("jobs_done", "jobs done"), ("jobs_failed", "jobs failed"),
+                    ("jobs_open", "jobs open"))  # fmt: skip
+
+
+def backfills_note(year: object) -> str:
+    return (
+        f"Each `optout backfill` started in {year} (UTC), per system: everyone already opted"
+        " out sent to a system added or changed later, in jobs of their own. A backfill answers"
+        " no consumer's request, so it is in none of the §7102 figures above. Identities sent:"
+        " those its jobs carry (a --resend sends them again); in flight for an earlier"
+        " backfill: identities whose delivery was still waiting on an earlier backfill's job,"
+        " counted apart (a plain backfill does not send them, a --resend does). Jobs open:"
+        " no answer from the system yet."
+    )

@@ -276,6 +276,9 @@ class OperatorActionOut(ApiModel):
     hold_id: str | None = None
     system: str | None = None
     status: str
+    # A backfill: the earlier backfills of the same system still open (a step not run yet or
+    # a job not answered yet), by id; a `--resend` sends their people again. Absent if none.
+    open_backfills: list[str] | None = None
 
 
 DenialCode = Literal["suspected_fraud", "not_a_consumer", "outside_jurisdiction", "other"]

@@ -20,6 +20,7 @@ from difflib import get_close_matches
 from optout.api_models import HoldOut, HoldsOut, IdentityKeyOut, OperatorActionOut
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
+from optout.ops import backfills
 from optout.store import holds, keys, transact
 from optout.store.codec import Item
 from optout.store.events import put_event
@@ -77,9 +78,22 @@ class ReviewService:
         if not resend and self._retired(system):
             operation |= {"resend": 1, "retired_name": 1}
         event = self._new_event("backfill", operation, caller)
-        put_event(self._table, event)
-        request_id = str(event["request_id"])
-        return OperatorActionOut(request_id=request_id, system=system, status="backfilling")
+        request_id, year = str(event["request_id"]), int(str(event["received_at"])[:4])
+        # Its record (ops/backfills.py), which every step of the chain names: written with
+        # the event, so no backfill runs unrecorded and no record names one that never ran
+        event["operation"] = operation = {**operation,
+                                          "record": keys.backfill_sk(year, request_id)}  # fmt: skip
+        # Read before the write: earlier backfills of the system still open (review s14
+        # operator 6: a second one said nothing). Not refused, but the answer names them.
+        earlier = backfills.open_earlier(self._table, system, year, request_id)
+        record = backfills.record_item(request_id, operation, str(event["received_at"]), caller,
+                                       int(event["expires_at"]))  # fmt: skip
+        transact.write(self._table, [
+            transact.put(self._table, event, "attribute_not_exists(pk)"),
+            transact.put(self._table, record, "attribute_not_exists(pk)"),
+        ])  # fmt: skip
+        return OperatorActionOut(request_id=request_id, system=system, status="backfilling",
+                                 open_backfills=earlier or None)  # fmt: skip
 
     def _retired(self, system: str) -> bool:
         found = self._table.client.get_item(

@@ -12,13 +12,16 @@ sale or sharing; `by_group` splits both rights by jurisdiction group and purpose
 (ops/contribution.py). Requests folded before the ledger had groups are in the first and in no
 group: `split` says how many, and that the group figures are then partial.
 `unknown_jurisdiction` counts the year's requests received with no jurisdiction, with a
-warning when there are any: California's figures leave them out.
+warning when there are any: California's figures leave them out. `backfills` counts, per
+system, the operator's backfills started in the year (ops/backfills.py): not requests, so in
+no other figure.
 """
 
 from collections import Counter
 from datetime import date
 from typing import Any
 
+from optout.ops import backfills
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import REGIONS, SOURCES
 from optout.ops.ledger import year_ledgers
@@ -39,7 +42,11 @@ class MetricsService:
 
     def year(self, year: int, as_of: str) -> dict[str, Any]:
         ledgers = year_ledgers(self._table, year)
-        return figures(year, ledgers, self._watch_status(), as_of)
+        found = figures(year, ledgers, self._watch_status(), as_of)
+        # Operator backfills started in the year (UTC), per system: no consumer's request, so
+        # in none of the figures above (review s14 operator 1: the report had no line for them)
+        found["backfills"] = backfills.year_figures(self._table, year)
+        return found
 
     def _watch_status(self) -> Item:
         raw = self._table.client.get_item(

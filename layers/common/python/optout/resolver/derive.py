@@ -41,6 +41,11 @@ class Pass:
     resend_chain: str | None = None
     plans: dict[tuple[str, ...], list[JobPlan]] = field(default_factory=dict)
     sizes: list[int] = field(default_factory=list)
+    # A backfill's: per identity, the jobs under a request id of their own (`<id>~<hex>`: a
+    # backfill step's, or rederived) its marks of the planned systems name in flight, read
+    # before `resend_chain` rewrites the marks (review s14 operator 6: whether an earlier
+    # backfill still carries them is the backfill's to find out, from those jobs).
+    named: dict[str, set[str]] = field(default_factory=dict)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -61,6 +66,11 @@ class Pass:
         self, cluster: tuple[str, ...], parts: list[Partition], outbox: Outbox
     ) -> list[str]:
         members = [_member(p) for p in parts if p.node is not None]
+        if self.plan_only:
+            for member in members:
+                found = _own_request_jobs(member, self.systems)
+                if found:
+                    self.named[member.pk] = found
         if self.resend_chain is not None:
             for member in members:
                 for system in self.systems.systems:
@@ -143,6 +153,18 @@ def _member(part: Partition) -> Member:
     node = part.node or {}
     return Member(part.pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
                   {s: dict(d) for s, d in part.deliveries.items()})  # fmt: skip
+
+
+def _own_request_jobs(member: Member, systems: SystemsConfig) -> set[str]:
+    """The jobs under a request id of their own that a member's marks name in flight."""
+    found: set[str] = set()
+    for system in systems.systems:
+        mark = member.deliveries.get(system.name) or {}
+        for purpose in mark.get("inflight", ()):
+            job = str(mark.get(job_attribute(str(purpose))) or "")
+            if "~" in job.partition(":")[0]:
+                found.add(job)
+    return found
 
 
 def _chain_only(mark: Item, chain: str) -> Item:

@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics
+from optout.ops import backfills
 from optout.ops.reminders import remind_now
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
@@ -701,7 +702,10 @@ class Resolver:
         config = {s.name: s for s in self._systems.systems}.get(system)
         outcome: Item = {"jobs_total": 0, "system": system, "resend": resend, "scanned": 0,
                          "planned": 0}  # fmt: skip
+        step = uuid.uuid5(BACKFILL_NAMESPACE, f"{request_id}:job")  # not the follow-up's id
+        record = str(operation.get("record") or "")  # ops/backfills.py: its record's key
         if config is None:  # removed from the config since the route accepted it
+            self._record_step(record, step.hex[:12], outcome, finished=True)
             self._record(pending, request_id, outcome)
             return Resolution(request_id, 0, [], 0, 0)
         first = str(operation.get("continues") or request_id)
@@ -713,6 +717,7 @@ class Resolver:
         cursor = _cursor(str(operation.get("after") or ""))
         scanned = planned = 0
         carried: set[str] = set()  # the identities the step's job will carry
+        named: dict[str, set[str]] = {}  # identity -> other backfills' jobs its marks name
         more = False
         for item, at in _states(self._table, cursor):
             late = deadline is not None and monotonic() >= deadline
@@ -728,34 +733,89 @@ class Resolver:
                 planned += 1
                 for found in derivation.plans.get(derivation.graph.component(pk), []):
                     carried.update(found.needs)
+                # This identity's own marks only: each opted-out identity has its STATE item,
+                # so it is counted once over the whole chain, not once per cluster met
+                others = {j for j in derivation.named.get(pk, ()) if not j.startswith(chain)}
+                if others:
+                    named[pk] = others
         made: list[str] = []
         plan = derivation.merged_plans().get(system)
-        if plan is not None and (plan.needs or plan.covered):
-            step = uuid.uuid5(BACKFILL_NAMESPACE, f"{request_id}:job")  # not the follow-up's id
-            job_request = f"{chain}{step.hex[:12]}"
-            if plan.needs or f"{job_request}:{system}" in plan.covered:
-                # The marker before the job: a resolver dying between them leaves nothing
-                # the sweep cannot see (as `_rederived_jobs`).
-                put(self._table, {"pk": keys.request_pk(request_id),
-                                  "sk": keys.rederived_sk(job_request), "kind": "rederived",
-                                  "request_id": job_request, "systems": [system],
-                                  "expires_at": self._expires()})  # fmt: skip
-                made, _ = self._fan_out(job_request, {system: plan}, pending, set(),
-                                        chain if resend else None)  # fmt: skip
-                if made:
-                    outcome["job_request_id"] = job_request
-                    # What the job carries: on a retry of this event its own marks already
-                    # name the job, so `plan.needs` is empty while the job holds everyone.
-                    job = delivery.get_job(self._table, job_request, system)
-                    held = len(job.get("identifiers", [])) if job else 0
-                    outcome["identities"] = max(held, len(plan.needs))
+        job_request = f"{chain}{step.hex[:12]}"
+        if plan is not None and (plan.needs or f"{job_request}:{system}" in plan.covered):
+            made = self._backfill_job(request_id, job_request, plan, pending,
+                                      chain if resend else None, outcome)  # fmt: skip
         outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
+        outcome.update(self._in_flight_earlier(named))
         if more:
             outcome["continued_by"] = self._continue_backfill(event, cursor)
+        self._record_step(record, step.hex[:12], outcome, finished=not more)
         logger.info("backfill", system=system, resend=resend, scanned=scanned, planned=planned,
                     jobs=made, continued_by=outcome.get("continued_by"))  # fmt: skip
         self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, made, 0, 0)
+
+    def _backfill_job(
+        self, request_id: str, job_request: str, plan: JobPlan, pending: Outbox,
+        chain: str | None, outcome: Item,
+    ) -> list[str]:  # fmt: skip
+        """A backfill step's one job (`chain`: a `--resend`'s), and in `outcome` its request
+        id and the identities it carries."""
+        system = plan.system.name
+        # The marker before the job: a resolver dying between them leaves nothing the sweep
+        # cannot see (as `_rederived_jobs`).
+        put(self._table, {"pk": keys.request_pk(request_id),
+                          "sk": keys.rederived_sk(job_request), "kind": "rederived",
+                          "request_id": job_request, "systems": [system],
+                          "expires_at": self._expires()})  # fmt: skip
+        made, _ = self._fan_out(job_request, {system: plan}, pending, set(), chain)
+        if made:
+            outcome["job_request_id"] = job_request
+            # What the job carries: on a retry of this event its own marks already name the
+            # job, so `plan.needs` is empty while the job holds everyone.
+            job = delivery.get_job(self._table, job_request, system)
+            held = len(job.get("identifiers", [])) if job else 0
+            outcome["identities"] = max(held, len(plan.needs))
+        return made
+
+    def _record_step(self, record: str, step: str, outcome: Item, finished: bool) -> None:
+        """The step's line in its backfill's record (ops/backfills.py; none for a backfill
+        started before records were kept); the chain's last step marks it finished."""
+        if not record:
+            return
+        line = {k: outcome[k] for k in ("job_request_id", "identities", "in_flight_earlier",
+                                        "earlier_backfills") if k in outcome}  # fmt: skip
+        line.setdefault("identities", 0)
+        at = iso(self._clock()) if finished else None
+        backfills.record_step(self._table, record, step, line, at)
+
+    def _in_flight_earlier(self, named: dict[str, set[str]]) -> Item:
+        """Of the identities whose marks name another backfill's job, those whose job has no
+        answer yet (pending or submitted), and the backfills those jobs belong to (review s14
+        operator 6): a plain backfill reads them as carried and sends nothing, a `--resend`
+        sends them again, while the earlier job may still fail or never go out. Counted and
+        named, not refused. One BatchGetItem: each job's status and its owner's event type
+        (a rederived job, `<request>~<hex>` too, belongs to no backfill)."""
+        jobs = {job for found in named.values() for job in found}
+        if not jobs:
+            return {}
+        wanted: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
+        for job in jobs:
+            job_request, _, system = job.partition(":")
+            owner = job_request.partition("~")[0]
+            wanted[job] = ((keys.request_pk(job_request), keys.job_sk(system)),
+                           (keys.request_pk(owner), keys.EVENT_SK))  # fmt: skip
+        found = batch_get(self._table, [k for pair in wanted.values() for k in pair],
+                          consistent=True, fields=("status", "event_type"))  # fmt: skip
+        open_jobs = {
+            job: job.partition("~")[0] for job, (job_key, event_key) in wanted.items()
+            if found.get(job_key, {}).get("status") in backfills.OPEN
+            and found.get(event_key, {}).get("event_type") == "backfill"
+        }  # fmt: skip
+        people = [pk for pk, others in named.items() if others & open_jobs.keys()]
+        if not people:
+            return {}
+        return {"in_flight_earlier": len(people),
+                "earlier_backfills": sorted(set(open_jobs.values()))}  # fmt: skip
 
     def _continue_backfill(self, event: Item, after: dict[str, str] | None) -> str:
         """The follow-up backfill event, from the scan's cursor (`after`: the last item this
@@ -768,6 +828,7 @@ class Resolver:
             "system": str(operation.get("system", "")),
             "resend": int(operation.get("resend") or 0),
             "after": json.dumps(after or {}, sort_keys=True),
+            **({"record": str(operation["record"])} if operation.get("record") else {}),
             "continues": first,
         }
         item = CapturedEvent.by_operator(

@@ -25,7 +25,10 @@ def _backoff(round_: int) -> None:
         time.sleep(min(0.05 * 2**round_, 1.0))
 
 
-def batch_get(table: Table, keys: Iterable[Key], *, consistent: bool = False) -> dict[Key, Item]:
+def batch_get(
+    table: Table, keys: Iterable[Key], *, consistent: bool = False, fields: tuple[str, ...] = ()
+) -> dict[Key, Item]:
+    """The items found, by key; `fields`: only these attributes (with the key) are read."""
     wanted = list(dict.fromkeys(keys))
     found: dict[Key, Item] = {}
     for chunk in _chunks(wanted, GET_LIMIT):
@@ -35,6 +38,10 @@ def batch_get(table: Table, keys: Iterable[Key], *, consistent: bool = False) ->
                 "ConsistentRead": consistent,
             }
         }
+        if fields:  # names, not the attributes themselves: `status` is a reserved word
+            names = {f"#f{n}": name for n, name in enumerate(("pk", "sk", *fields))}
+            request[table.name] |= {"ProjectionExpression": ", ".join(names),
+                                    "ExpressionAttributeNames": names}  # fmt: skip
         for round_ in range(MAX_ROUNDS):
             _backoff(round_)
             answer = table.client.batch_get_item(RequestItems=request)

@@ -26,6 +26,9 @@ FAILED#<system>         <job_id>                a job that failed for good, for 
 RETIRED                 <system>                an operator's retirement of a system: its
                                                 jobs made before `retired_at` and not done
                                                 are no longer owed (optout/retire.py)
+BACKFILL                <yyyy>#<backfill id>    an operator's backfill: system, resend, when,
+                                                and per step (`steps.<hex>`) its job and the
+                                                identities it carries (optout/ops/backfills.py)
 """
 
 from optout.identifiers import IdType
@@ -42,6 +45,7 @@ DELIVERY_PREFIX = "DELIVERY#"
 REDERIVED_PREFIX = "REDERIVED#"
 HOLD_PK = "HOLD"
 RETIRED_PK = "RETIRED"
+BACKFILL_PK = "BACKFILL"
 
 
 def request_pk(request_id: str) -> str:
@@ -85,6 +89,12 @@ def failed_pk(system: str) -> str:
 def retired_key(system: str) -> tuple[str, str]:
     """Where a system's retirement is kept: read with a request's cited jobs (`covering`)."""
     return (RETIRED_PK, system)
+
+
+def backfill_sk(year: int | str, backfill_id: str) -> str:
+    """A backfill's record, under the UTC year it started in: a year's backfills are one
+    Query (`begins_with(sk, "<yyyy>#")`)."""
+    return f"{year}#{backfill_id}"
 
 
 def hold_sk(request_id: str, n: int) -> str:

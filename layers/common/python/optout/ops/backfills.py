@@ -1,0 +1,128 @@
+"""A record per backfill: the report's line for it, and the warning when two overlap (review s14
+operator 1 and 6).
+
+`optout backfill SYSTEM` runs as a chain of events (resolver/service.py `_backfill`), each step
+making at most one job under a request id of its own (`<backfill id>~<hex>`). Nothing else
+lists a year's backfills (the by-day index holds every event of every day), so the admin route
+writes, with the backfill's event (one transaction), `BACKFILL / <yyyy>#<backfill id>`: the
+system, whether it resends, when it started, who started it, and an empty `steps` map. Each
+step sets `steps.<hex>` once (`if_not_exists`: a step the stream retries keeps its first
+record, taken before its own marks could hide anything): its job request id (if it made a
+job), the identities that job carries, and the identities whose marks name a still open job of
+an earlier backfill (`in_flight_earlier`, with those backfills' ids). The step that names no
+follow-up sets `finished_at`.
+
+A year's figures are one Query of its records and one BatchGetItem (status only) of their
+jobs. Backfills answer no consumer's request: they are not in the §7102 figures.
+"""
+
+from collections import Counter
+
+from optout.store import keys, query
+from optout.store.batch import batch_get
+from optout.store.codec import Item, serialize
+from optout.store.conditional import conditional
+from optout.store.table import Table
+
+Key = tuple[str, str]
+OPEN = ("pending", "submitted")  # a job still owed an answer
+DONE = ("done", "no_record")  # answered (store/proof.py `jobs_outcome` counts them alike)
+FIGURES = ("backfills", "resends", "unfinished", "identities", "in_flight_earlier",
+           "jobs_done", "jobs_failed", "jobs_open")  # fmt: skip
+
+
+def record_item(
+    backfill_id: str, operation: dict[str, str | int], started_at: str, acted_by: str,
+    expires_at: int,
+) -> Item:  # fmt: skip
+    """The record the admin route writes with the backfill's event (`operation["record"]`
+    names its sort key, which every step of the chain carries on)."""
+    return {"pk": keys.BACKFILL_PK, "sk": str(operation["record"]), "kind": "backfill",
+            "backfill_id": backfill_id, "system": operation["system"],
+            "resend": int(operation.get("resend") or 0), "started_at": started_at,
+            "acted_by": acted_by, "steps": {}, "expires_at": expires_at,
+            **({"retired_name": 1} if operation.get("retired_name") else {})}  # fmt: skip
+
+
+def record_step(
+    table: Table, record: str, step: str, fields: Item, finished_at: str | None
+) -> bool:
+    """One step's line (`steps.<step>`), kept if already there; `finished_at` by the last
+    step. False when the record is gone (a backfill started before records were kept, or one
+    past its retention): nothing to add to."""
+    expression = "SET steps.#step = if_not_exists(steps.#step, :step)"
+    values: Item = {":step": fields}
+    if finished_at is not None:
+        expression += ", finished_at = if_not_exists(finished_at, :at)"
+        values[":at"] = finished_at
+    written = conditional(lambda: table.client.update_item(
+        TableName=table.name, Key={"pk": {"S": keys.BACKFILL_PK}, "sk": {"S": record}},
+        UpdateExpression=expression, ExpressionAttributeNames={"#step": step},
+        ExpressionAttributeValues=serialize(values),
+        ConditionExpression="attribute_exists(pk)",
+    ))  # fmt: skip
+    return written is not None
+
+
+def records_since(table: Table, year: int, until: int | None = None) -> list[Item]:
+    """The records of the backfills started in `year` (through `until`, if given): one Query."""
+    last = year if until is None else until
+    return list(query.items(
+        table, KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues={":pk": {"S": keys.BACKFILL_PK}, ":from": {"S": f"{year}#"},
+                                   ":to": {"S": f"{last}#~"}},
+    ))  # fmt: skip
+
+
+def _jobs(record: Item) -> list[Key]:
+    system = str(record["system"])
+    return [(keys.request_pk(str(step["job_request_id"])), keys.job_sk(system))
+            for step in (record.get("steps") or {}).values()
+            if step.get("job_request_id")]  # fmt: skip
+
+
+def job_statuses(table: Table, records: list[Item]) -> dict[Key, str]:
+    """The status of every step job of `records` (one BatchGetItem, 100 keys a call)."""
+    wanted = [key for record in records for key in _jobs(record)]
+    found = batch_get(table, wanted, fields=("status",)) if wanted else {}
+    return {key: str(item.get("status")) for key, item in found.items()}
+
+
+def open_earlier(table: Table, system: str, year: int, backfill_id: str) -> list[str]:
+    """Earlier backfills of `system` (started this year or last) still open: a step not run
+    yet, or a job with no answer yet. A `--resend` now sends their people a second time."""
+    mine = [r for r in records_since(table, year - 1, year)
+            if r.get("system") == system and r.get("backfill_id") != backfill_id]  # fmt: skip
+    statuses = job_statuses(table, mine)
+    return [
+        str(r["backfill_id"])
+        for r in mine
+        if not r.get("finished_at") or any(statuses.get(k) in OPEN for k in _jobs(r))
+    ]
+
+
+def year_figures(table: Table, year: int) -> dict[str, dict[str, int]]:
+    """Per system, the backfills started in `year` (UTC): how many (of them resends, and not
+    finished yet), the identities their jobs carry, the identities already in flight for an
+    earlier backfill's open job, and their jobs by outcome."""
+    records = records_since(table, year)
+    return figures(records, job_statuses(table, records))
+
+
+def figures(records: list[Item], statuses: dict[Key, str]) -> dict[str, dict[str, int]]:
+    """Pure: tests compare it with figures counted by hand."""
+    by_system: dict[str, Counter[str]] = {}
+    for record in records:
+        row = by_system.setdefault(str(record["system"]), Counter())
+        row["backfills"] += 1
+        row["resends"] += int(record.get("resend") or 0)
+        row["unfinished"] += not record.get("finished_at")
+        for step in (record.get("steps") or {}).values():
+            row["identities"] += int(step.get("identities") or 0)
+            row["in_flight_earlier"] += int(step.get("in_flight_earlier") or 0)
+        for key in _jobs(record):
+            status = statuses.get(key)
+            if status is not None:  # a job deleted when it had nothing left to carry
+                bucket = "done" if status in DONE else "open" if status in OPEN else "failed"
+                row[f"jobs_{bucket}"] += 1
+    return {name: {f: row.get(f, 0) for f in FIGURES} for name, row in sorted(by_system.items())}
