@@ -18,7 +18,9 @@ from optout.identifiers import Identifier
 from optout.jobs_queue import JobQueue
 from optout.ops.export import ExportService
 from optout.queries import QueryService
-from optout.resolver.clusters import Caps
+from optout.resolver.clusters import Caps, Graph
+from optout.resolver.derive import Pass
+from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
 from optout.settings import LOCAL_HASH_KEY
 from optout.store import keys
@@ -185,3 +187,118 @@ def test_an_access_export_includes_a_kept_opt_out_without_its_node(forgotten: Wo
     records = ExportService(forgotten.table, SECRET).identity("device_id", DEVICE, None)["records"]
     (identity,) = [r for r in records if r["record"] == "identity"]
     assert identity["effective"]["sale"] is True and identity["own_choices"] == {}
+
+
+# -- an active identity keeps its links --------------------------------------------------------
+
+EMAIL = KeyedIdentifier.of(SECRET, Identifier("email", "kept-links@example.com"))
+OTHER = KeyedIdentifier.of(SECRET, Identifier("device_id", "dev-kept-bbbbbbbbbbbb"))
+
+
+def send(world: World, at: datetime, ids: tuple[KeyedIdentifier, ...], opt_out: dict[str, bool],
+         links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = (),
+         asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()) -> None:  # fmt: skip
+    """An event naming `ids` (a device as the requester's, the rest verified), resolved at the
+    resolver's clock set to `at`, after deleting what the TTL would have deleted by then."""
+    world.now = at
+    world.expire()
+    world._n += 1
+    item = CapturedEvent(
+        request_id=f"00000000-0000-4000-8000-{world._n:012d}", event_type="consent",
+        source="banner", received_at=at, deadline=(at + timedelta(days=45)).date(),
+        opt_out=opt_out, gpc=False, identifiers=ids, links=links, evidence={},
+        fingerprint="x", asserts=asserts, confirm_opt_in=True,
+        roles=tuple("device" if i.type == "device_id" else "verified" for i in ids),
+    ).to_item(RETENTION)  # fmt: skip
+    world.table.client.put_item(TableName=world.table.name, Item=serialize(item))
+    world.resolver.process(item)
+
+
+def item_of(world: World, pk: str, sk: str) -> dict[str, Any] | None:
+    return {(i["pk"], i["sk"]): i for i in world.aws.items()}.get((pk, sk))
+
+
+def link_sks(a: KeyedIdentifier, b: KeyedIdentifier) -> list[tuple[str, str]]:
+    return [
+        (a.pk, keys.edge_sk(keys.LINK_PREFIX, b.pk)),
+        (b.pk, keys.edge_sk(keys.LINK_PREFIX, a.pk)),
+    ]
+
+
+@pytest.fixture
+def linked(world: World) -> World:
+    """An email that opted out of sale at T0, and a device linked to it by a login then."""
+    send(world, T0, (EMAIL,), {"sale": True})
+    send(world, T0 + timedelta(minutes=1), (ME, EMAIL), {}, links=((ME, EMAIL),))
+    assert world.opted_out()["sale"] is True
+    return world
+
+
+def test_a_linked_device_visiting_for_years_stays_opted_out(linked: World) -> None:
+    # When the device (never logging in again) comes back every 60 days for 1200 days
+    for day in range(60, 1201, 60):
+        send(linked, T0 + timedelta(days=day), (ME,), {})
+    # Then its link and the email's node (its own opt-out) are still there, and it is opted out
+    assert all(item_of(linked, pk, sk) is not None for pk, sk in link_sks(ME, EMAIL))
+    assert item_of(linked, EMAIL.pk, keys.NODE_SK) is not None
+    state = linked.item(keys.STATE_SK)
+    assert state is not None and state["opt_out"]["sale"] is True
+    assert linked.opted_out()["sale"] is True
+
+
+def test_the_link_of_a_cluster_nobody_touches_still_expires(linked: World) -> None:
+    # Another identity's events do not keep this cluster's link
+    for day in range(60, 1201, 60):
+        send(linked, T0 + timedelta(days=day), (OTHER,), {})
+    assert all(item_of(linked, pk, sk) is None for pk, sk in link_sks(ME, EMAIL))
+    assert item_of(linked, EMAIL.pk, keys.NODE_SK) is None
+
+
+def test_a_fresh_link_is_not_written_again(linked: World) -> None:
+    before = [item_of(linked, pk, sk) for pk, sk in link_sks(ME, EMAIL)]
+    email_node = item_of(linked, EMAIL.pk, keys.NODE_SK)
+    # A visit 100 days on: the link and the email's node expire more than half the retention
+    # away, so nothing of them is written (the device's own node is, as before: nothing new)
+    send(linked, T0 + timedelta(days=100), (ME,), {})
+    assert [item_of(linked, pk, sk) for pk, sk in link_sks(ME, EMAIL)] == before
+    assert item_of(linked, EMAIL.pk, keys.NODE_SK) == email_node
+
+
+def test_a_stale_link_is_refreshed_without_a_version_bump(linked: World) -> None:
+    versions = [int(item_of(linked, i.pk, keys.NODE_SK)["version"]) for i in (ME, EMAIL)]  # type: ignore[index]
+    at = T0 + timedelta(days=600)  # past half the retention: the link is refreshed
+    send(linked, at, (ME,), {})
+    expiry = int((at + timedelta(days=RETENTION)).timestamp())
+    assert [int(item_of(linked, pk, sk)["expires_at"]) for pk, sk in link_sks(ME, EMAIL)] == [  # type: ignore[index]
+        expiry,
+        expiry,
+    ]
+    email = item_of(linked, EMAIL.pk, keys.NODE_SK)
+    assert email is not None and int(email["expires_at"]) == expiry
+    assert int(email["version"]) == versions[1]  # an expiry is no graph change
+
+
+def test_a_backfill_pass_refreshes_nothing(linked: World) -> None:
+    before = linked.aws.items()
+    at = T0 + timedelta(days=600)
+    refresh = int((at + timedelta(days=RETENTION / 2)).timestamp())
+    expiry = int((at + timedelta(days=RETENTION)).timestamp())
+    backfill = Pass(Graph(linked.table, Caps(max_size=50)), SYSTEMS, at.isoformat(), expiry,
+                    refresh, plan_only=True)  # fmt: skip
+    backfill.run([ME.pk], Outbox())
+    assert backfill.plans  # it did derive the cluster
+    assert linked.aws.items() == before
+
+
+def test_an_assertion_carrying_an_opt_out_into_an_active_identity_is_kept(world: World) -> None:
+    # Given a device that opted out and asserted an email (carried: its opt-out)
+    send(world, T0, (OTHER,), {"sale": True}, asserts=((OTHER, EMAIL),))
+    edge = item_of(world, EMAIL.pk, keys.edge_sk(keys.ASSERTED_PREFIX, OTHER.pk))
+    assert edge is not None and edge["carried"] == ["sale"]
+    # When the email keeps coming back (the asserting device never does)
+    for day in range(60, 1201, 60):
+        send(world, T0 + timedelta(days=day), (EMAIL,), {})
+    # Then the edge still carries the device's opt-out into the email's state
+    assert item_of(world, OTHER.pk, keys.edge_sk(keys.ASSERTS_PREFIX, EMAIL.pk)) is not None
+    state = item_of(world, EMAIL.pk, keys.STATE_SK)
+    assert state is not None and state["opt_out"]["sale"] is True

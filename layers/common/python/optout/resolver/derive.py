@@ -17,7 +17,7 @@ from optout.resolver.policy import OwnState, as_map, cluster_opted_out
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import job_attribute
-from optout.store.identity import Partition, write_carried
+from optout.store.identity import Partition, refresh_expiry, write_carried
 from optout.systems import SystemsConfig
 
 
@@ -93,6 +93,7 @@ class Pass:
         if self.plan_only:
             return []
         outbox.bases[cluster] = {p.pk: p.version for p in parts}
+        self._keep_edges(cluster, parts)
         for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
             self._state(part, member, as_map(effective), outbox)
         return self._push(cluster, parts, own)
@@ -110,11 +111,62 @@ class Pass:
                 if edge is None:
                     continue  # the asserted side was refused (too many asserters)
                 if sorted(edge.get("carried", ())) == carried:
+                    # The asserter is active: the edge carrying its opt-out does not lapse.
+                    if carried and _stale(self.refresh_before, part.asserts[target], edge):
+                        self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                     continue
+                if carried and _stale(self.refresh_before, part.asserts[target]):
+                    self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                 write_carried(self.graph.table, part.pk, target, carried, self.expires_at)
                 self.graph.forget(target)
                 changed.append(target)
         return changed
+
+    def _keep_edges(self, cluster: tuple[str, ...], parts: list[Partition]) -> None:
+        """An identity active now keeps what makes up its opt-out: the cluster's links, its
+        members' nodes, and the assertion edges carrying an opt-out into it, are refreshed like
+        its own node (else a link, refreshed only when the same pair is linked again, and a
+        linked member's node, refreshed only when that identity is named, expire: a device that
+        never logs in again would lose, 1095 days on, the opt-out of the email it was linked to).
+        Only items expiring before `refresh_before` are written: at most one write per edge per
+        half-retention. Never in a backfill's plan-only pass (it returns before this)."""
+        by_pk = {p.pk: p for p in parts}
+        for part in parts:
+            # A member's node holds its own choices: a member gone, its opt-out goes with it.
+            # (The event's own identities' nodes were refreshed before this; these are the
+            # linked ones the event did not name.)
+            self._keep_node(part)
+            for other, link in part.links.items():
+                back = by_pk[other].links.get(part.pk) if other in by_pk else None
+                if other < part.pk or back is None:
+                    continue  # each pair once; a half link (its other item gone) lapses
+                if _stale(self.refresh_before, link, back):
+                    items = [(part.pk, keys.edge_sk(keys.LINK_PREFIX, other)),
+                             (other, keys.edge_sk(keys.LINK_PREFIX, part.pk))]  # fmt: skip
+                    if refresh_expiry(self.graph.table, items, self.expires_at):
+                        link["expires_at"] = back["expires_at"] = self.expires_at
+            for asserter, edge in part.asserted_by.items():
+                if asserter in cluster or not edge.get("carried"):
+                    continue  # an edge carrying nothing carries no opt-out to keep
+                if _stale(self.refresh_before, edge):
+                    self._refresh_assertion(asserter, part.pk, None, edge)
+
+    def _keep_node(self, part: Partition) -> None:
+        node = part.node
+        if node is None or not _stale(self.refresh_before, node):
+            return
+        if refresh_expiry(self.graph.table, [(part.pk, keys.NODE_SK)], self.expires_at):
+            node["expires_at"] = self.expires_at
+
+    def _refresh_assertion(
+        self, asserter: str, asserted: str, out_edge: Item | None, in_edge: Item
+    ) -> None:
+        items = [(asserter, keys.edge_sk(keys.ASSERTS_PREFIX, asserted)),
+                 (asserted, keys.edge_sk(keys.ASSERTED_PREFIX, asserter))]  # fmt: skip
+        if refresh_expiry(self.graph.table, items, self.expires_at):
+            for edge in (out_edge, in_edge):
+                if edge is not None:
+                    edge["expires_at"] = self.expires_at
 
     def _state(self, part: Partition, member: Member, opt_out: OptOutMap, out: Outbox) -> None:
         # An earlier event of this stream batch may have a state for it waiting in the outbox:
@@ -147,6 +199,14 @@ class Pass:
                 else:
                     by_system[plan.system.name] = plan
         return by_system
+
+
+def _stale(refresh_before: int, *items: Item) -> bool:
+    """Whether any of these items expires before `refresh_before` (no expiry: never)."""
+    return any(
+        item.get("expires_at") is not None and int(item["expires_at"]) < refresh_before
+        for item in items
+    )
 
 
 def _member(part: Partition) -> Member:

@@ -140,6 +140,28 @@ def write_carried(
     )
 
 
+def refresh_expiry(table: Table, items: list[tuple[str, str]], expires_at: int) -> bool:
+    """Move the expiry of items together (a link's two, an assertion's out and in, a node),
+    only if all still exist: a TTL deletion meanwhile is not undone, and one half of an edge
+    is not kept alive without the other. No version bump: an expiry is no graph change, and a
+    bump would make concurrent resolvers derive the cluster again. False: an item was gone."""
+    operations = [
+        transact.update(
+            table,
+            key,
+            "SET expires_at = :exp",
+            {":exp": expires_at},
+            condition="attribute_exists(pk)",
+        )
+        for key in items
+    ]
+    try:
+        transact.write(table, operations)
+    except transact.Cancelled:
+        return False
+    return True
+
+
 def node_versions(table: Table, pks: list[str]) -> dict[str, int]:
     found = batch_get(table, [(pk, keys.NODE_SK) for pk in pks], consistent=True)
     return {pk: int(found[(pk, keys.NODE_SK)].get("version", 0)) if (pk, keys.NODE_SK) in found
