@@ -45,6 +45,20 @@ def test_a_transaction_is_authorised_item_by_item() -> None:
     ]
 
 
+def test_the_resolver_may_refresh_a_links_expiry_in_both_identities() -> None:
+    # store/identity.py refresh_expiry: one transaction of conditional updates, no version bump
+    update = {"TableName": "optout-test", "UpdateExpression": "SET expires_at = :exp",
+              "ConditionExpression": "attribute_exists(pk)"}  # fmt: skip
+    params = {
+        "TransactItems": [
+            {"Update": {**update, "Key": {"pk": {"S": "ID#device_id#a"}, "sk": {"S": "LINK#b"}}}},
+            {"Update": {**update, "Key": {"pk": {"S": "ID#email#b"}, "sk": {"S": "LINK#a"}}}},
+        ]
+    }
+    made = iam.requests_of("ResolverFunction", "dynamodb", "TransactWriteItems", params)
+    assert made and iam.denied(made) == []
+
+
 def test_a_query_is_checked_on_the_partition_its_key_condition_names() -> None:
     params = {
         "TableName": "optout-test",
