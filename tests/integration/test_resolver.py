@@ -186,6 +186,7 @@ def test_a_failed_record_is_logged_and_counted_though_the_invocation_succeeds(
     assert '"EventsResolved":[1.0,1.0]' in out
 
 
+@pytest.mark.usefixtures("expressions_parsed_once")  # 2,000 UpdateItems: moto's parsing
 def test_linking_a_thousand_devices_to_one_email_stops_at_the_cluster_cap(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,6 +45,7 @@ SYSTEMS = load_systems("layers/common/config/systems.json")
 QUEUE_KEYS = sorted({s.queue_key for s in SYSTEMS.systems})
 _tables = itertools.count()
 Clock = Callable[[], datetime]
+pytestmark = pytest.mark.usefixtures("expressions_parsed_once")  # moto's parsing: half the time
 
 
 def keyed(id_type: str, value: str) -> KeyedIdentifier:
