@@ -5,14 +5,24 @@ GSIs, stream view type, TTL; each system's queue attributes and redrive policy (
 `<key>JobsQueue` / `<key>DeadLetterQueue` that scripts/gen_template.py writes per system).
 """
 
+import copy
 import json
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from local.cfn_yaml import load_template
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+@cache
+def _declared() -> dict[str, Any]:
+    """template.yaml, parsed once per process when no template is passed (the tests): parsing
+    its 130 KB takes about half a second, and the tests create a table for each of about a
+    thousand tests, some a table per example. Only read here, never changed."""
+    return load_template(TEMPLATE)
 
 
 @dataclass
@@ -34,7 +44,7 @@ def table_properties(template: dict[str, Any]) -> dict[str, Any]:
 
 def create_table(dynamodb: Any, name: str, template: dict[str, Any] | None = None) -> str:
     """Create the table as the template declares it; returns its stream ARN."""
-    props = table_properties(template or load_template(TEMPLATE))
+    props = table_properties(template or _declared())
     kwargs: dict[str, Any] = {
         "TableName": name,
         "KeySchema": props["KeySchema"],
@@ -46,7 +56,7 @@ def create_table(dynamodb: Any, name: str, template: dict[str, Any] | None = Non
     if "StreamSpecification" in props:
         view = props["StreamSpecification"]["StreamViewType"]
         kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
-    answer = dynamodb.create_table(**kwargs)
+    answer = dynamodb.create_table(**copy.deepcopy(kwargs))  # the cached template stays as read
     ttl = props.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -57,7 +67,7 @@ def create_queues(
     sqs: Any, systems: list[str], prefix: str, template: dict[str, Any] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
     """One jobs queue + DLQ per system (queue key) with that system's settings in the template."""
-    loaded = template or load_template(TEMPLATE)
+    loaded = template or _declared()
     queues: dict[str, str] = {}
     dlqs: dict[str, str] = {}
     counts: dict[str, int] = {}

@@ -61,7 +61,8 @@ EXPRESSION_ONLY = (
 
 
 def install() -> None:
-    """Idempotent; for the local stack's process (never the tests' moto, never Lambda)."""
+    """Idempotent; for the local stack's process and, for their duration, the resolver's
+    property and scale tests (tests/integration/conftest.py); never Lambda."""
     if _patches.installed():
         return
     make = UpdateExpressionParser.make

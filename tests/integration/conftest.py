@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from local import moto_expressions
 from local.moto_guard import guarded
 from optout import secrets
 from optout.store.table import Table
@@ -35,3 +36,21 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     monkeypatch.setattr(secrets, "_cached", {})
     return now
+
+
+@pytest.fixture
+def expressions_parsed_once() -> Iterator[None]:
+    """moto with the local stack's expression caches (local/moto_expressions.py): each
+    UpdateExpression and condition text parsed once, and its expression-only validation passes
+    walked once, instead of on every call. The resolver's property and scale tests make
+    thousands of UpdateItems with a few dozen texts, and moto's parsing was half their time.
+    Every answer, error, stored item and stream record is the same as moto's as shipped
+    (tests/unit/local/test_moto_expressions.py); the caches are emptied afterwards."""
+    if moto_expressions.installed():  # someone else's (a stack in this process): leave it
+        yield
+        return
+    moto_expressions.install()
+    try:
+        yield
+    finally:
+        moto_expressions.uninstall()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,15 @@ def _http_samples() -> list[str]:
 HTTP_SAMPLES = _http_samples()
 
 
+@cache
+def _template() -> dict[str, Any]:
+    """template.yaml, parsed once for the module's samples (half a second a parse)."""
+    return load_template(TEMPLATE)
+
+
 def _function_for(route_key: str) -> str:
     """functions/<name> of the function template.yaml routes this route key to."""
-    template = load_template(TEMPLATE)
+    template = _template()
     (logical_id,) = [r.function for r in http_routes(template) if r.route_key == route_key]
     return function_code(template, logical_id)[0].removeprefix("functions/")
 

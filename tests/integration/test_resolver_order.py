@@ -28,6 +28,7 @@ DEVICES = [f"device-{n}-aaaaaaaaaa" for n in range(2)]
 EMAILS = [f"person{n}@example.com" for n in range(2)]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 _tables = itertools.count()
+pytestmark = pytest.mark.usefixtures("expressions_parsed_once")  # moto's parsing: half the time
 
 
 def keyed(id_type: str, value: str) -> KeyedIdentifier:
