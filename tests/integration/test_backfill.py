@@ -105,18 +105,42 @@ def values(vendor: Vendor) -> list[str]:
     return sorted(i.value for job in vendor.received for i in job.identifiers)
 
 
+def left_out(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, system: str) -> str:
+    """Deploy a config without `system` (the one it is added to later); its path."""
+    before = config(tmp_path, "before", without(system))
+    deploy(pipe, monkeypatch, before)
+    return before
+
+
+def opted_out_before(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    system: str,
+    emails: tuple[str, ...] = (EMAIL,),
+    work_others: bool = False,
+) -> None:
+    """Given `emails` opted out (and resolved) under a config without `system`, the other
+    systems' jobs delivered (`work_others`) or their queues drained, then the full config
+    deployed: `system` is now configured but was sent nobody."""
+    before = left_out(pipe, monkeypatch, tmp_path, system)
+    for email in emails:
+        pipe.post("/v1/opt-out", {"email": email})
+    pipe.resolve()
+    if work_others:
+        for queue_key in pipe.queue_urls:
+            work(pipe, before, queue_key, Vendor())
+    else:
+        pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+
+
 def test_a_system_added_after_people_opted_out_is_sent_them_by_a_backfill(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given a person opted out under a config without meta, every job delivered
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    for queue_key in ("webhook", "braze", "salesforce", "googleads", "tradedesk"):
-        work(pipe, before, queue_key, Vendor())
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta", work_others=True)
     # When meta is added and an operator backfills it
-    deploy(pipe, monkeypatch, FULL)
     started = backfill(pipe, "meta")
     assert started["status"] == "backfilling" and started["system"] == "meta"
     (record,) = run_chain(pipe, started["request_id"])
@@ -152,12 +176,7 @@ def test_a_second_backfill_sends_nothing_new(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, and backfilled once (delivered)
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     run_chain(pipe, backfill(pipe, "meta")["request_id"])
     assert len(work(pipe, FULL, "meta", Vendor())) == 1
     # When the operator backfills meta again (without --resend)
@@ -232,12 +251,7 @@ def test_a_backfill_job_whose_message_was_lost_is_sent_again_by_the_sweep(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, and its backfill job's message lost
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     (record,) = run_chain(pipe, backfill(pipe, "meta")["request_id"])
     (lost,) = pipe.drain("meta")
     # When the sweep checks the backfill at its 2 h 15 checkpoint (past the jobs' grace)
@@ -260,12 +274,7 @@ def test_a_backfill_out_of_time_plans_nothing_and_its_follow_up_carries_on(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given a person opted out before meta was added
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     # When the backfill reaches a resolver with no time left
     request_id = backfill(pipe, "meta")["request_id"]
     answer = pipe.resolver.handler({"Records": pipe.event_records()}, NoTimeLeft())
@@ -290,8 +299,7 @@ def test_a_backfill_bounded_per_event_sends_each_cluster_once_through_follow_ups
 ) -> None:
     # Given, before meta was added, a browser verified as an email (one cluster, two STATE
     # items) opted out of sharing, two more people opted out, and the bound one identity
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
+    left_out(pipe, monkeypatch, tmp_path, "meta")
     login = token_for(email=EMAIL, device_id=DEVICE)
     pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": login,
                               "opt_out": {"share": True}})  # fmt: skip
@@ -325,8 +333,7 @@ def test_an_opted_in_person_is_not_sent(
 ) -> None:
     # Given, before the webhook was added, one browser opted out and another that opted out
     # and then confirmed opting back in
-    before = config(tmp_path, "before", without("webhook"))
-    deploy(pipe, monkeypatch, before)
+    left_out(pipe, monkeypatch, tmp_path, "webhook")
     pipe.post("/v1/consent", {"device_id": "dev-backfill-out-aaaaaa", "opt_out": {"sale": True}})
     back_in = "dev-backfill-in-aaaaaaa"
     pipe.post("/v1/consent", {"device_id": back_in, "opt_out": {"sale": True}})
@@ -369,12 +376,7 @@ def test_a_backfill_retried_by_the_stream_records_the_identities_its_job_carries
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, and its backfill's event resolved
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     request_id = backfill(pipe, "meta")["request_id"]
     batch = pipe.event_records()
     assert pipe.resolve(batch) == {"batchItemFailures": []}
@@ -395,12 +397,7 @@ def test_a_backfills_status_shows_its_job_and_receipt(
 ) -> None:
     # Given meta added after a person opted out, and its backfill run (review s14 operator 1:
     # its status read "completed, 0 of 0" whatever happened to its job)
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     request_id = backfill(pipe, "meta")["request_id"]
     (record,) = run_chain(pipe, request_id)
 
@@ -430,12 +427,7 @@ def test_a_refused_backfill_job_shows_in_its_status_its_job_request_and_the_rang
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, and meta refusing the backfill's job for good
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     request_id = backfill(pipe, "meta")["request_id"]
     (record,) = run_chain(pipe, request_id)
     work(pipe, FULL, "meta", Vendor(refuse=True))
@@ -486,13 +478,7 @@ def test_an_identity_export_holds_the_job_record_of_a_backfill_job_its_delivery_
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, its backfill delivered
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    for queue_key in ("webhook", "braze", "salesforce", "googleads", "tradedesk"):
-        work(pipe, before, queue_key, Vendor())
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta", work_others=True)
     request_id = backfill(pipe, "meta")["request_id"]
     (record,) = run_chain(pipe, request_id)
     work(pipe, FULL, "meta", Vendor())
@@ -535,13 +521,7 @@ def test_the_years_figures_count_each_backfill_its_identities_and_its_jobs_outco
 ) -> None:
     # Given meta added after two people opted out, and backfilled in two steps (one identity
     # each), one job delivered and the other refused for good
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.post("/v1/opt-out", {"email": "second.backfill@example.com"})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta", (EMAIL, "second.backfill@example.com"))
     monkeypatch.setattr(service, "BACKFILL_IDENTITIES", 1)
     request_id = backfill(pipe, "meta")["request_id"]
     chain = run_chain(pipe, request_id)
@@ -566,12 +546,7 @@ def test_a_second_backfill_while_the_first_ones_job_is_open_counts_and_names_it(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given meta added after a person opted out, and backfilled: its job not answered yet
-    before = config(tmp_path, "before", without("meta"))
-    deploy(pipe, monkeypatch, before)
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    pipe.resolve()
-    pipe.drain_all()
-    deploy(pipe, monkeypatch, FULL)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     first = backfill(pipe, "meta")["request_id"]
     run_chain(pipe, first)
     (message,) = pipe.drain("meta")
