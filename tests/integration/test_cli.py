@@ -704,6 +704,28 @@ def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     assert "`optout replay salesforce` again" in ran.out
 
 
+def resolving(pipe: Pipeline, route: str) -> AdminTransport:
+    """The admin transport, the resolver run after each call to `route` (".../replay" or
+    ".../backfill") until the stream is empty: each follow-up event too."""
+
+    def resolve_all(request: httpx.Request) -> None:
+        if request.url.path.endswith(route):
+            while batch := pipe.event_records():
+                pipe.resolve(batch)
+
+    return AdminTransport(pipe.admin, after=resolve_all)
+
+
+def delivered_to_meta(pipe: Pipeline, people: int = 1) -> None:
+    """`people` opt-outs (backfill0@example.com, ...), their meta jobs delivered and every
+    other queue drained."""
+    for n in range(people):
+        pipe.post("/v1/opt-out", {"email": f"backfill{n}@example.com"})
+    pipe.resolve()
+    work(pipe, "meta", Vendor())
+    pipe.drain_all()
+
+
 def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -713,14 +735,8 @@ def test_a_replay_carried_on_in_follow_ups_reports_the_jobs_of_the_whole_chain(
     pipe.resolve()
     work(pipe, "salesforce", Vendor(refuse=True))
     monkeypatch.setattr(resolver_service, "MAX_REPLAY_JOBS", 2)
-
-    def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
-        if request.url.path.endswith("/replay"):
-            while batch := pipe.event_records():
-                pipe.resolve(batch)
-
     # When the operator replays salesforce and waits for it
-    ran = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))("replay", "salesforce")
+    ran = Cli(capsys, resolving(pipe, "/replay"))("replay", "salesforce")
     # Then the CLI counts the jobs its follow-up re-sent too
     assert ran.code == 0, ran.err
     assert "3 failed jobs re-sent to salesforce" in ran.out
@@ -731,20 +747,10 @@ def test_backfill_resend_follows_its_chain_and_prints_what_it_sent(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two people delivered to meta, and a backfill bound of one identity per event
-    for n in range(2):
-        pipe.post("/v1/opt-out", {"email": f"backfill{n}@example.com"})
-    pipe.resolve()
-    work(pipe, "meta", Vendor())
-    pipe.drain_all()
+    delivered_to_meta(pipe, people=2)
     monkeypatch.setattr(resolver_service, "BACKFILL_IDENTITIES", 1)
-
-    def resolve_all(request: httpx.Request) -> None:  # the resolver, each follow-up too
-        if request.url.path.endswith("/backfill"):
-            while batch := pipe.event_records():
-                pipe.resolve(batch)
-
     # When meta's destination changed and the operator backfills it with --resend
-    transport = AdminTransport(pipe.admin, after=resolve_all)
+    transport = resolving(pipe, "/backfill")
     ran = Cli(capsys, transport)("backfill", "meta", "--resend")
     # Then the route was asked to resend, the CLI counts the whole chain, and both are queued
     assert ran.code == 0, ran.err
@@ -771,17 +777,8 @@ def test_a_backfill_that_made_no_job_does_not_say_its_jobs_are_sent(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a person whose meta job is delivered (a plain backfill owes them nothing)
-    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
-    pipe.resolve()
-    work(pipe, "meta", Vendor())
-    pipe.drain_all()
-
-    def resolve_all(request: httpx.Request) -> None:
-        if request.url.path.endswith("/backfill"):
-            while batch := pipe.event_records():
-                pipe.resolve(batch)
-
-    ran = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))("backfill", "meta")
+    delivered_to_meta(pipe)
+    ran = Cli(capsys, resolving(pipe, "/backfill"))("backfill", "meta")
     # Then it says no job was needed (review s14 operator 10: "its jobs are sent" for 0 jobs)
     assert ran.code == 0, ran.err
     assert "0 identities in 0 jobs for meta" in ran.out
@@ -793,17 +790,8 @@ def test_status_of_a_backfill_lists_its_jobs_and_a_job_request_id_opens(
 ) -> None:
     # Given a --resend backfill of meta that sent one person's job (review s14 operator 1:
     # `optout status` read "0 of 0" and refused the job's `<id>~<hex>`)
-    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
-    pipe.resolve()
-    work(pipe, "meta", Vendor())
-    pipe.drain_all()
-
-    def resolve_all(request: httpx.Request) -> None:
-        if request.url.path.endswith("/backfill"):
-            while batch := pipe.event_records():
-                pipe.resolve(batch)
-
-    cli = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))
+    delivered_to_meta(pipe)
+    cli = Cli(capsys, resolving(pipe, "/backfill"))
     ran = cli("backfill", "meta", "--resend")
     assert ran.code == 0, ran.err
     backfill_id = re.findall(r"backfill requested \(([0-9a-f-]{36})\)", ran.out)[0]
@@ -825,17 +813,8 @@ def test_a_second_resend_while_the_first_is_open_warns_naming_it_and_the_report_
 ) -> None:
     # Given a person delivered to meta, and a --resend backfill of meta whose job meta has
     # not answered yet
-    pipe.post("/v1/opt-out", {"email": "backfill0@example.com"})
-    pipe.resolve()
-    work(pipe, "meta", Vendor())
-    pipe.drain_all()
-
-    def resolve_all(request: httpx.Request) -> None:
-        if request.url.path.endswith("/backfill"):
-            while batch := pipe.event_records():
-                pipe.resolve(batch)
-
-    cli = Cli(capsys, AdminTransport(pipe.admin, after=resolve_all))
+    delivered_to_meta(pipe)
+    cli = Cli(capsys, resolving(pipe, "/backfill"))
     first = cli("backfill", "meta", "--resend")
     assert first.code == 0, first.err
     assert "warning" not in first.err
