@@ -85,6 +85,15 @@ def stuck_at_braze(pipe: Pipeline, braze: Vendor | None = None) -> str:
     return request_id
 
 
+def removed_braze(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, braze: Vendor | None = None
+) -> str:
+    """stuck_at_braze's opt-out (its request id), then braze removed from the config."""
+    request_id = stuck_at_braze(pipe, braze)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    return request_id
+
+
 def retire(pipe: Pipeline, system: str, reason: str = REASON) -> dict[str, Any]:
     path = f"/v1/admin/systems/{system}/retire"
     event = http_event("POST", path, {"reason": reason}, path_parameters={"system": system},
@@ -131,8 +140,7 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
 ) -> None:
     # Given an opt-out whose braze job is pending, braze then removed from the config, and the
     # watch's first look at it (its §7102 ledger counts braze)
-    request_id = stuck_at_braze(pipe)
-    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    request_id = removed_braze(pipe, monkeypatch, tmp_path)
     watch(pipe, 0)
     before = public(pipe, request_id)
     assert (before["status"], before["systems_total"], before["systems_done"]) == (
@@ -209,8 +217,7 @@ def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue
 ) -> None:
     # The case the retirement settles, as it is without one: processing for ever, re-driven
     # at each checkpoint, overdue at the watch
-    request_id = stuck_at_braze(pipe)
-    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    request_id = removed_braze(pipe, monkeypatch, tmp_path)
     assert sweep(pipe, 2.3).stuck_jobs == [f"{request_id}:braze"]
     assert pipe.resolve() == {"batchItemFailures": []}  # logged: not in the config
     assert public(pipe, request_id)["status"] == "processing"
@@ -223,8 +230,7 @@ def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_moves_n
 ) -> None:
     # Given braze failed for good, then removed (its failure listed for a replay that no
     # longer exists: the replay route answers 404)
-    request_id = stuck_at_braze(pipe, Vendor(refuse=True))
-    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    request_id = removed_braze(pipe, monkeypatch, tmp_path, Vendor(refuse=True))
     assert public(pipe, request_id)["status"] == "failed"
     watch(pipe, 0)
     # When braze is retired (the failed listing is its record: no watch run needed)
@@ -280,8 +286,7 @@ def test_an_unknown_name_close_to_a_removed_system_on_record_is_answered_with_it
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given braze removed from the config, its request counted in the ledgers (the watch ran)
-    stuck_at_braze(pipe)
-    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    removed_braze(pipe, monkeypatch, tmp_path)
     watch(pipe, 0)
     # When the operator mistypes it (review s14 operator 10: `retire braz` named no match)
     answer = retire(pipe, "braz")
@@ -319,8 +324,7 @@ def test_a_backfill_of_a_retired_name_added_back_sends_everyone_again(
 ) -> None:
     # Given braze retired with a job pending (the person's marks still name it), then braze
     # under contract again: added back to the config
-    stuck_at_braze(pipe)
-    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    removed_braze(pipe, monkeypatch, tmp_path)
     watch(pipe, 0)
     assert retire(pipe, "braze")["statusCode"] == 200
     assert pipe.resolve() == {"batchItemFailures": []}
