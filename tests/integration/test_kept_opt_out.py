@@ -302,3 +302,43 @@ def test_an_assertion_carrying_an_opt_out_into_an_active_identity_is_kept(world:
     assert item_of(world, OTHER.pk, keys.edge_sk(keys.ASSERTS_PREFIX, EMAIL.pk)) is not None
     state = item_of(world, EMAIL.pk, keys.STATE_SK)
     assert state is not None and state["opt_out"]["sale"] is True
+
+
+def test_an_active_asserters_events_still_resolve_once_the_asserted_node_has_expired(
+    world: World,
+) -> None:
+    # Given a device that opted out and asserted an email nobody names again, and that keeps
+    # visiting past the retention (its edge to the email is kept alive; the email's node,
+    # untouched, is deleted by TTL: review s15 keep 1, every later event of the device failed)
+    send(world, T0, (OTHER,), {"sale": True}, asserts=((OTHER, EMAIL),))
+    for day in range(60, 1201, 60):
+        send(world, T0 + timedelta(days=day), (OTHER,), {})
+    assert item_of(world, EMAIL.pk, keys.NODE_SK) is None
+    assert item_of(world, EMAIL.pk, keys.edge_sk(keys.ASSERTED_PREFIX, OTHER.pk)) is not None
+    # When what the device carries changes, and then the device opts back in
+    send(world, T0 + timedelta(days=1210), (OTHER,), {"share": True})
+    state = item_of(world, OTHER.pk, keys.STATE_SK)
+    assert state is not None and state["opt_out"]["share"] is True
+    send(world, T0 + timedelta(days=1215), (OTHER,), {"sale": False, "share": False})
+    # Then both events resolved: the opt-in lifted the device's opt-out
+    state = item_of(world, OTHER.pk, keys.STATE_SK)
+    assert state is not None and not any(state["opt_out"].values())
+    assert "expires_at" in state
+
+
+def test_a_device_whose_own_choice_changed_keeps_its_linked_opt_out_after_a_silence(
+    world: World,
+) -> None:
+    # Given an email that opted out of sale, a device linked to it, and the device's own
+    # choice changed 100 days on (its node rewritten: it would outlive the link and the
+    # email's node, which nothing else touched: review s15 keep 2)
+    send(world, T0, (EMAIL,), {"sale": True})
+    send(world, T0 + timedelta(minutes=1), (ME, EMAIL), {}, links=((ME, EMAIL),))
+    send(world, T0 + timedelta(days=100), (ME,), {"share": True})
+    # When the device comes back after a silence longer than the link's first retention
+    send(world, T0 + timedelta(days=1100), (ME,), {})
+    # Then the link and the email's node are still there, and the device is still opted out
+    # of sale (the email's choice) and share (its own)
+    assert item_of(world, EMAIL.pk, keys.NODE_SK) is not None
+    assert all(item_of(world, pk, sk) is not None for pk, sk in link_sks(ME, EMAIL))
+    assert world.opted_out()["sale"] is True and world.opted_out()["share"] is True

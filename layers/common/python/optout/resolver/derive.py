@@ -46,6 +46,7 @@ class Pass:
     # before `resend_chain` rewrites the marks (review s14 operator 6: whether an earlier
     # backfill still carries them is the backfill's to find out, from those jobs).
     named: dict[str, set[str]] = field(default_factory=dict)
+    _keep_before: int = 0  # `_keep_edges`: links and nodes expiring before this are refreshed
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -117,9 +118,11 @@ class Pass:
                     continue
                 if carried and _stale(self.refresh_before, part.asserts[target]):
                     self._refresh_assertion(part.pk, target, part.asserts[target], edge)
-                write_carried(self.graph.table, part.pk, target, carried, self.expires_at)
+                told = write_carried(self.graph.table, part.pk, target, carried,
+                                     self.expires_at)  # fmt: skip
                 self.graph.forget(target)
-                changed.append(target)
+                if told:
+                    changed.append(target)
         return changed
 
     def _keep_edges(self, cluster: tuple[str, ...], parts: list[Partition]) -> None:
@@ -131,6 +134,15 @@ class Pass:
         Only items expiring before `refresh_before` are written: at most one write per edge per
         half-retention. Never in a backfill's plan-only pass (it returns before this)."""
         by_pk = {p.pk: p for p in parts}
+        # No link or member node may expire before the cluster's longest-lived node: a member
+        # whose own choice changed (its node rewritten, expiry a full retention on) would
+        # otherwise outlive the link and the linked node its opt-out came from, and its next
+        # event, read without them, would write its kept STATE "not opted out" (review s15
+        # keep 2). Items written within a day of that node are left (a burst of one person's
+        # events must not rewrite its links each time: the bench's WRU guard); TTL deletes
+        # within days of an expiry anyway.
+        longest = max((int(p.node.get("expires_at", 0)) for p in parts if p.node), default=0)
+        self._keep_before = max(self.refresh_before, min(longest, self.expires_at) - KEEP_SLACK)
         for part in parts:
             # A member's node holds its own choices: a member gone, its opt-out goes with it.
             # (The event's own identities' nodes were refreshed before this; these are the
@@ -140,7 +152,7 @@ class Pass:
                 back = by_pk[other].links.get(part.pk) if other in by_pk else None
                 if other < part.pk or back is None:
                     continue  # each pair once; a half link (its other item gone) lapses
-                if _stale(self.refresh_before, link, back):
+                if _stale(self._keep_before, link, back):
                     items = [(part.pk, keys.edge_sk(keys.LINK_PREFIX, other)),
                              (other, keys.edge_sk(keys.LINK_PREFIX, part.pk))]  # fmt: skip
                     if refresh_expiry(self.graph.table, items, self.expires_at):
@@ -153,7 +165,7 @@ class Pass:
 
     def _keep_node(self, part: Partition) -> None:
         node = part.node
-        if node is None or not _stale(self.refresh_before, node):
+        if node is None or not _stale(self._keep_before, node):
             return
         if refresh_expiry(self.graph.table, [(part.pk, keys.NODE_SK)], self.expires_at):
             node["expires_at"] = self.expires_at
@@ -199,6 +211,10 @@ class Pass:
                 else:
                     by_system[plan.system.name] = plan
         return by_system
+
+
+# Seconds: how much sooner than its cluster's longest-lived node an item may expire.
+KEEP_SLACK = 86_400
 
 
 def _stale(refresh_before: int, *items: Item) -> bool:

@@ -5,6 +5,8 @@ same transaction so a resolver holding an older snapshot notices (resolver/servi
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from optout.store import keys, transact
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
@@ -123,21 +125,28 @@ def write_assertion(
 
 def write_carried(
     table: Table, asserter_pk: str, asserted_pk: str, carried: list[str], expires_at: int
-) -> None:
-    """What the asserter's cluster is opted out of, told to the asserted identity."""
-    transact.write(
-        table,
-        [
-            transact.update(
-                table,
-                (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
-                "SET carried = :carried, expires_at = :exp",
-                {":carried": carried, ":exp": expires_at},
-                condition="attribute_exists(pk)",
-            ),
-            _bump(table, asserted_pk, expires_at),
-        ],
-    )
+) -> bool:
+    """What the asserter's cluster is opted out of, told to the asserted identity. False when
+    the asserted identity's edge or node is gone (TTL): there is nobody left to tell, and an
+    event of the asserter must not fail for it (an edge kept alive by an active asserter can
+    outlive the asserted node: review s15 keep 1)."""
+    try:
+        transact.write(
+            table,
+            [
+                transact.update(
+                    table,
+                    (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
+                    "SET carried = :carried, expires_at = :exp",
+                    {":carried": carried, ":exp": expires_at},
+                    condition="attribute_exists(pk)",
+                ),
+                _bump(table, asserted_pk, expires_at),
+            ],
+        )
+    except transact.Cancelled:
+        return False
+    return True
 
 
 def refresh_expiry(table: Table, items: list[tuple[str, str]], expires_at: int) -> bool:
@@ -158,6 +167,10 @@ def refresh_expiry(table: Table, items: list[tuple[str, str]], expires_at: int) 
     try:
         transact.write(table, operations)
     except transact.Cancelled:
+        return False
+    except ClientError as error:  # conflicts past the retries: the next event refreshes
+        if error.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
         return False
     return True
 
