@@ -46,7 +46,6 @@ class Pass:
     # before `resend_chain` rewrites the marks (review s14 operator 6: whether an earlier
     # backfill still carries them is the backfill's to find out, from those jobs).
     named: dict[str, set[str]] = field(default_factory=dict)
-    _keep_before: int = 0  # `_keep_edges`: links and nodes expiring before this are refreshed
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -131,8 +130,9 @@ class Pass:
         its own node (else a link, refreshed only when the same pair is linked again, and a
         linked member's node, refreshed only when that identity is named, expire: a device that
         never logs in again would lose, 1095 days on, the opt-out of the email it was linked to).
-        Only items expiring before `refresh_before` are written: at most one write per edge per
-        half-retention. Never in a backfill's plan-only pass (it returns before this)."""
+        Only items near expiry are written (links and nodes: before `keep_before` below;
+        assertion edges: before `refresh_before`). Never in a backfill's plan-only pass (it
+        returns before this)."""
         by_pk = {p.pk: p for p in parts}
         # No link or member node may expire before the cluster's longest-lived node: a member
         # whose own choice changed (its node rewritten, expiry a full retention on) would
@@ -142,17 +142,17 @@ class Pass:
         # events must not rewrite its links each time: the bench's WRU guard); TTL deletes
         # within days of an expiry anyway.
         longest = max((int(p.node.get("expires_at", 0)) for p in parts if p.node), default=0)
-        self._keep_before = max(self.refresh_before, min(longest, self.expires_at) - KEEP_SLACK)
+        keep_before = max(self.refresh_before, min(longest, self.expires_at) - KEEP_SLACK)
         for part in parts:
             # A member's node holds its own choices: a member gone, its opt-out goes with it.
             # (The event's own identities' nodes were refreshed before this; these are the
             # linked ones the event did not name.)
-            self._keep_node(part)
+            self._keep_node(part, keep_before)
             for other, link in part.links.items():
                 back = by_pk[other].links.get(part.pk) if other in by_pk else None
                 if other < part.pk or back is None:
                     continue  # each pair once; a half link (its other item gone) lapses
-                if _stale(self._keep_before, link, back):
+                if _stale(keep_before, link, back):
                     items = [(part.pk, keys.edge_sk(keys.LINK_PREFIX, other)),
                              (other, keys.edge_sk(keys.LINK_PREFIX, part.pk))]  # fmt: skip
                     if refresh_expiry(self.graph.table, items, self.expires_at):
@@ -163,9 +163,9 @@ class Pass:
                 if _stale(self.refresh_before, edge):
                     self._refresh_assertion(asserter, part.pk, None, edge)
 
-    def _keep_node(self, part: Partition) -> None:
+    def _keep_node(self, part: Partition, keep_before: int) -> None:
         node = part.node
-        if node is None or not _stale(self._keep_before, node):
+        if node is None or not _stale(keep_before, node):
             return
         if refresh_expiry(self.graph.table, [(part.pk, keys.NODE_SK)], self.expires_at):
             node["expires_at"] = self.expires_at
@@ -187,12 +187,12 @@ class Pass:
         pending = out.states.get(part.pk)
         before = pending if pending is not None else (part.state or {})
         after: Item = {"opt_out": opt_out, "gpc": member.own.gpc_on}
-        if not before and not any(opt_out.values()) and not after["gpc"]:
-            return  # nothing to say yet: a missing state reads as "not opted out"
         # An opt-out has no end (Civ. Code §1798.120(d)): a STATE that opts out of anything is
         # kept without `expires_at` (no TTL) until an opt-in; one written with an expiry (before
         # this rule) is rewritten without it. A missing `expires_at` is fresh.
         kept = any(opt_out.values())
+        if not before and not kept and not after["gpc"]:
+            return  # nothing to say yet: a missing state reads as "not opted out"
         expiry = before.get("expires_at")
         fresh = expiry is None or (not kept and int(expiry) >= self.refresh_before)
         if fresh and all(before.get(k) == v for k, v in after.items()):
