@@ -26,9 +26,15 @@ from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
 from optout.status import aggregate, not_asked, proofs
 from optout.store import holds, keys
-from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
-from optout.store.delivery import Settled, job_attribute, marks_of, named_jobs, settled
+from optout.store.delivery import (
+    Settled,
+    job_attribute,
+    marks_of,
+    named_job_items,
+    named_jobs,
+    settled,
+)
 from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
 from optout.store.requests import load_partition
 from optout.store.table import Table
@@ -78,10 +84,11 @@ class ExportService:
             marks = marks_of(items)
             retired = retirements(self._table) if marks else {}
             at = {system: str(r["retired_at"]) for system, r in retired.items()}
-            deliveries = settled(self._table, marks, retired=at)
+            jobs = named_job_items(self._table, marks)  # read once, for both below
+            deliveries = settled(self._table, marks, retired=at, jobs=jobs)
             records = _identity_records(id_type, identifier.value, key, items, marks,
                                         deliveries, retired)  # fmt: skip
-            records += _delivery_jobs(self._table, marks, set(request_ids))
+            records += _delivery_jobs(marks, jobs, set(request_ids))
             records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
         page = request_ids[start : start + PAGE_REQUESTS]
         for request_id in page:
@@ -270,25 +277,23 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
             for job_request, _, job in marked if job is not None]  # fmt: skip
 
 
-def _delivery_jobs(table: Table, marks: dict[str, Item], listed: set[str]) -> list[Item]:
+def _delivery_jobs(marks: dict[str, Item], jobs: dict[str, Item], listed: set[str]) -> list[Item]:
     """The `job` record of each job the identity's delivery marks name (`job_<purpose>`: the
     job carrying that purpose now, or the last one that did, failed ones included) whose
     request is not among the export's requests: a backfill's or rederived job (request id
     `<id>~<hex>`, `made_by` the request that made it; it has no event and no reference under
     the identity) or a job of a linked identity's request. Without this the `delivery`
-    record named a backfill's job the file did not hold (review s14 operator 1). Bounded:
-    a mark names at most one job per purpose; one read (BatchGetItem) for them all."""
-    named: dict[str, tuple[str, str]] = {}  # job id -> (its request id, its system)
-    for system, mark in sorted(marks.items()):
+    record named a backfill's job the file did not hold (review s14 operator 1). `jobs`: the
+    jobs the marks name, by id, as `named_job_items` read them (no read of its own)."""
+    named: dict[str, str] = {}  # job id -> its request id
+    for _, mark in sorted(marks.items()):
         for _, job_id in sorted(named_jobs(mark).items()):
             job_request = job_id.rsplit(":", 1)[0]
             if job_request not in listed:  # that request's own records give its job
-                named.setdefault(job_id, (job_request, system))
-    wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named.values()]
-    found = batch_get(table, wanted, consistent=True) if wanted else {}
+                named.setdefault(job_id, job_request)
     records: list[Item] = []
-    for job_request, system in named.values():
-        job = found.get((keys.request_pk(job_request), keys.job_sk(system)))
+    for job_id, job_request in named.items():
+        job = jobs.get(job_id)
         if job is None:
             continue  # past its retention (the mark outlives it): nothing left to give
         record = _job_record(job_request, job)

@@ -339,7 +339,7 @@ class Settled(NamedTuple):
 
 def settled(
     table: Table, marks: dict[str, Item], now: float | None = None,
-    retired: dict[str, str] | None = None,
+    retired: dict[str, str] | None = None, jobs: dict[str, Item] | None = None,
 ) -> dict[str, Settled]:  # fmt: skip
     """Per system, one identity's (confirmed, in flight, no_record) purposes, from its marks
     and the jobs they name (one strongly consistent BatchGetItem): a purpose is confirmed when
@@ -356,12 +356,9 @@ def settled(
     missing job proves nothing was confirmed: the purpose counts in flight.
 
     `retired` (system -> retired_at, `retire.retirements`): a purpose in flight whose job was
-    made at or before its system's retirement is `retired`, as the request's status reads it."""
-    named: dict[str, tuple[str, str]] = {}
-    for system, mark in marks.items():
-        for job_id in named_jobs(mark).values():
-            named[job_id] = (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
-    jobs = batch_get(table, set(named.values()), consistent=True) if named else {}
+    made at or before its system's retirement is `retired`, as the request's status reads it.
+    `jobs`: those jobs, already read by `named_job_items` (the caller needs them too)."""
+    jobs = named_job_items(table, marks) if jobs is None else jobs
     clock = time.time() if now is None else now
     found: dict[str, Settled] = {}
     for system, mark in marks.items():
@@ -371,7 +368,7 @@ def settled(
         inflight = {str(p) for p in mark.get("inflight", ())}
         named_here = named_jobs(mark)
         for purpose, job_id in named_here.items():
-            job = jobs.get(named[job_id])
+            job = jobs.get(job_id)
             if job is not None and job.get("status") == "no_record":
                 at = job.get("completed_at")
                 entry = none.setdefault(
@@ -382,7 +379,7 @@ def settled(
         gone = set[str]()
         for purpose in inflight:
             job_id = named_here.get(purpose, "")
-            job = jobs.get(named[job_id]) if job_id else None
+            job = jobs.get(job_id) if job_id else None
             if job is not None and job.get("status") == "no_record":
                 continue
             finished = job.get("status") == "done" if job is not None else bool(job_id) and outlived
@@ -394,6 +391,15 @@ def settled(
         no_record = tuple({**e, "purposes": sorted(e["purposes"])} for _, e in sorted(none.items()))
         found[system] = Settled(done, flying - done, no_record, frozenset(gone - done))
     return found
+
+
+def named_job_items(table: Table, marks: dict[str, Item]) -> dict[str, Item]:
+    """The jobs one identity's marks name, by job id (one strongly consistent BatchGetItem);
+    a job past its retention is absent."""
+    named = {job_id: (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
+             for system, mark in marks.items() for job_id in named_jobs(mark).values()}  # fmt: skip
+    found = batch_get(table, set(named.values()), consistent=True) if named else {}
+    return {job_id: found[key] for job_id, key in named.items() if key in found}
 
 
 def named_jobs(mark: Item) -> dict[str, str]:
