@@ -34,7 +34,7 @@ class AdminService:
     def request_detail(self, request_id: str) -> dict[str, Any]:
         """The record a regulator asks for: the request, how it arrived, and per system the
         receipt that satisfies it: its own, or an earlier request's (date and request id)."""
-        if "~" in request_id:  # jobs made under a request id of their own: no event
+        if keys.made_by(request_id) is not None:  # jobs under a request id of their own
             return self.job_request_detail(request_id)
         items, covering = load_with_proof(self._table, request_id, consistent=True)
         status = aggregate(request_id, items, covering)
@@ -80,7 +80,7 @@ class AdminService:
                 if str(i["sk"]).startswith(keys.JOB_PREFIX)]  # fmt: skip
         if not jobs:
             raise NotFound("no request with this request_id", field="request_id")
-        return {"request_id": job_request, "made_by": job_request.split("~", 1)[0],
+        return {"request_id": job_request, "made_by": keys.made_by(job_request),
                 "jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])  # fmt: skip
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
 from optout.ops import backfills
 from optout.store import holds, keys, transact
-from optout.store.codec import Item
+from optout.store.codec import Item, serialize
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.systems import SystemsConfig
@@ -98,7 +98,7 @@ class ReviewService:
     def _retired(self, system: str) -> bool:
         found = self._table.client.get_item(
             TableName=self._table.name,
-            Key={"pk": {"S": keys.RETIRED_PK}, "sk": {"S": system}},
+            Key=serialize(dict(zip(("pk", "sk"), keys.retired_key(system), strict=True))),
             ProjectionExpression="pk", ConsistentRead=True,
         )  # fmt: skip
         return "Item" in found

@@ -297,8 +297,9 @@ def _delivery_jobs(marks: dict[str, Item], jobs: dict[str, Item], listed: set[st
         if job is None:
             continue  # past its retention (the mark outlives it): nothing left to give
         record = _job_record(job_request, job)
-        if "~" in job_request:
-            record["made_by"] = job_request.split("~", 1)[0]
+        owner = keys.made_by(job_request)
+        if owner is not None:
+            record["made_by"] = owner
         records.append(record)
     return records
 

@@ -238,7 +238,7 @@ def _own_request_jobs(member: Member, systems: SystemsConfig) -> set[str]:
         mark = member.deliveries.get(system.name) or {}
         for purpose in mark.get("inflight", ()):
             job = str(mark.get(job_attribute(str(purpose))) or "")
-            if "~" in job.partition(":")[0]:
+            if keys.made_by(job.partition(":")[0]) is not None:
                 found.add(job)
     return found
 

@@ -260,7 +260,7 @@ class Resolver:
         owners = [str(r["pk"]).removeprefix(keys.request_pk(""))
                   for r in outbox.resolutions if "redriven_events" not in r]  # fmt: skip
         owner = owners[0] if owners else "rederived"
-        request_id = f"{owner}~{uuid.uuid4().hex[:12]}"
+        request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
         if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
             put(self._table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(request_id),
                               "kind": "rederived", "request_id": request_id,
@@ -709,7 +709,7 @@ class Resolver:
             self._record(pending, request_id, outcome)
             return Resolution(request_id, 0, [], 0, 0)
         first = str(operation.get("continues") or request_id)
-        chain = f"{first}~"
+        chain = keys.own_request_prefix(first)
         derivation = Pass(Graph(self._table, self._caps), SystemsConfig((config,)),
                           iso(self._clock()), self._expires(), self._refresh(),
                           None if resend else self._quiet_since(), plan_only=True,
@@ -740,7 +740,7 @@ class Resolver:
                     named[pk] = others
         made: list[str] = []
         plan = derivation.merged_plans().get(system)
-        job_request = f"{chain}{step.hex[:12]}"
+        job_request = keys.own_request_id(first, step.hex[:12])
         if plan is not None and (plan.needs or f"{job_request}:{system}" in plan.covered):
             made = self._backfill_job(request_id, job_request, plan, pending,
                                       chain if resend else None, outcome)  # fmt: skip
@@ -799,15 +799,16 @@ class Resolver:
         if not jobs:
             return {}
         wanted: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
+        owners: dict[str, str] = {}
         for job in jobs:
             job_request, _, system = job.partition(":")
-            owner = job_request.partition("~")[0]
+            owners[job] = keys.made_by(job_request) or job_request
             wanted[job] = ((keys.request_pk(job_request), keys.job_sk(system)),
-                           (keys.request_pk(owner), keys.EVENT_SK))  # fmt: skip
+                           (keys.request_pk(owners[job]), keys.EVENT_SK))  # fmt: skip
         found = batch_get(self._table, [k for pair in wanted.values() for k in pair],
                           consistent=True, fields=("status", "event_type"))  # fmt: skip
         open_jobs = {
-            job: job.partition("~")[0] for job, (job_key, event_key) in wanted.items()
+            job: owners[job] for job, (job_key, event_key) in wanted.items()
             if found.get(job_key, {}).get("status") in backfills.OPEN
             and found.get(event_key, {}).get("event_type") == "backfill"
         }  # fmt: skip

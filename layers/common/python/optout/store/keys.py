@@ -91,6 +91,26 @@ def retired_key(system: str) -> tuple[str, str]:
     return (RETIRED_PK, system)
 
 
+OWN_REQUEST_SEP = "~"  # '<owner>~<12 hex>': a request id of its own, for jobs no event made
+
+
+def own_request_id(owner: str, token: str) -> str:
+    """The request id of jobs made by `owner` outside its own event (a backfill step, jobs
+    made after deriving again): their proof names who made them."""
+    return f"{owner}{OWN_REQUEST_SEP}{token}"
+
+
+def own_request_prefix(owner: str) -> str:
+    """What every `own_request_id` of `owner` starts with (a backfill chain's jobs)."""
+    return f"{owner}{OWN_REQUEST_SEP}"
+
+
+def made_by(request_id: str) -> str | None:
+    """The owner of a request id of its own; None for a request's own id."""
+    owner, sep, _ = request_id.partition(OWN_REQUEST_SEP)
+    return owner if sep else None
+
+
 def backfill_sk(year: int | str, backfill_id: str) -> str:
     """A backfill's record, under the UTC year it started in: a year's backfills are one
     Query (`begins_with(sk, "<yyyy>#")`)."""
