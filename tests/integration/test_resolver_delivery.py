@@ -158,6 +158,28 @@ def braze_no_record(pipe: Pipeline) -> str:
     return str(first["request_id"])
 
 
+def quiet_then_new_purpose(pipe: Pipeline) -> tuple[str, list[str]]:
+    """An opt-out every system answered, Braze with "no such person"; then, within the quiet
+    period, the same person's opt-out of a new purpose: its id and the queues its jobs wait on
+    (not Braze's, which the public view counts as done)."""
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    for name in sorted(pipe.queue_urls):
+        work(pipe, name, Vendor(status="no_record" if name == "braze" else "done"))
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["targeted_advertising"]})
+    pipe.resolve()
+    request_id = str(second["request_id"])
+    assert "braze" in resolution_of(pipe, request_id)["not_asked"]
+    return request_id, sorted(key for key, url in pipe.queue_urls.items() if waiting(pipe, url))
+
+
+def waiting(pipe: Pipeline, url: str) -> int:
+    attributes = pipe.aws.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
 def resolution_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
     return next(i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
 
@@ -348,6 +370,37 @@ def test_a_new_purpose_during_the_quiet_period_is_not_asked_either(pipe: Pipelin
     assert [q["job_id"] for q in quiet] == [f"{first}:braze"]
     # While systems that did not answer so get the new purpose
     assert pipe.drain("salesforce") != []
+
+
+def test_a_quiet_system_does_not_hide_a_pending_one_from_the_public_status(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out Braze answered "no such person", and within the quiet period a new
+    # purpose, which Braze is not asked about (the public view counts Braze as done)
+    request_id, asked = quiet_then_new_purpose(pipe)
+    # When every system asked answers but one, whose job is still pending
+    for name in asked[1:]:
+        work(pipe, name, Vendor())
+    public = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    # Then the consumer reads processing: a vendor has not acted yet (review s16 claims F1)
+    assert public["status"] == "processing" and public["completed_at"] is None
+    assert public["systems_done"] == public["systems_total"] - 1
+    # And once it answers, completed
+    work(pipe, asked[0], Vendor())
+    public = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert public["status"] == "completed"
+    assert public["systems_done"] == public["systems_total"]
+
+
+def test_a_quiet_system_does_not_turn_a_pending_request_into_failed(pipe: Pipeline) -> None:
+    # Given the same quiet period, one system failed for good and another still pending
+    request_id, asked = quiet_then_new_purpose(pipe)
+    work(pipe, asked[1], Vendor(refuse=True))
+    for name in asked[2:]:
+        work(pipe, name, Vendor())
+    # Then the consumer reads processing, not failed, while a job may still succeed
+    public = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert public["status"] == "processing"
 
 
 def test_an_identity_whose_vendor_found_no_record_reads_no_record_not_delivered(
