@@ -62,6 +62,14 @@ def test_california_skips_presidents_day_and_counts_cesar_chavez_day() -> None:
     assert deadline_for(date(2026, 3, 27), "US-CA") == date(2026, 4, 17)
 
 
+def test_california_counts_juneteenth_as_state_offices_stay_open() -> None:
+    # Given Monday 1 Jun 2026: Jun 2-5 (1-4), 8-12 (5-9), 15-19 (10-14; Fri 19, Juneteenth,
+    # counts: California's state offices are open, review s16 claims F3), Mon 22 is day 15.
+    assert deadline_for(date(2026, 6, 1), "US-CA") == date(2026, 6, 22)
+    # Sun 19 Jun 2022, observed federally on Mon 20: that Monday counts too.
+    assert date(2022, 6, 20) not in california_days_off(2022)
+
+
 def test_california_counts_columbus_day_a_federal_only_holiday() -> None:
     # Given Friday 9 Oct 2026: Mon 12 Oct (Columbus Day) counts: Oct 12-16 (1-5),
     # 19-23 (6-10), 26-30 (11-15).
@@ -71,8 +79,7 @@ def test_california_counts_columbus_day_a_federal_only_holiday() -> None:
 def test_the_days_off_of_2026_are_the_documented_list() -> None:
     assert sorted(california_days_off(2026)) == [
         date(2026, 1, 1), date(2026, 1, 19), date(2026, 2, 16), date(2026, 5, 25),
-        date(2026, 6, 19), date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26),
-        date(2026, 12, 25),
+        date(2026, 9, 7), date(2026, 11, 11), date(2026, 11, 26), date(2026, 12, 25),
     ]  # fmt: skip
 
 

@@ -5,12 +5,14 @@ is not defined in the CCPA or its regulations, and which holidays a business obs
 so the count is the conservative one: the deadline can only come earlier, never later. A day
 is off only when it is a weekday on which both federal offices (5 U.S.C. §6103) and California
 state offices (Gov. Code §6700) close: New Year's Day, Martin Luther King Jr. Day, Presidents'
-Day, Memorial Day, Juneteenth, Independence Day, Labor Day, Veterans Day, Thanksgiving,
-Christmas, and a Monday observed for one of them that fell on a Sunday (both observe those).
-Counted as business days, because one of the two does not close or it is unsettled:
-the day after Thanksgiving, Cesar Chavez Day, Lincoln's Birthday, Native American Day and
-Susan B. Anthony Day (California only), Columbus Day (federal only), and a Friday observed for
-a Saturday holiday (observance differs between federal and California practice).
+Day, Memorial Day, Independence Day, Labor Day, Veterans Day, Thanksgiving, Christmas, and a
+Monday observed for one of them that fell on a Sunday (both observe those). Counted as
+business days, because one of the two does not close or it is unsettled: the day after
+Thanksgiving, Cesar Chavez Day, Lincoln's Birthday, Native American Day and Susan B. Anthony
+Day (California only), Columbus Day (federal only), Juneteenth (federal; §6700 names it since
+2022, but California's state offices stay open: it is not on CalHR's paid holiday schedule),
+and a Friday observed for a Saturday holiday (observance differs between federal and
+California practice).
 
 The other state laws give 45 calendar days to respond (Iowa 90); each may be extended once,
 which a business must announce: the deadline here never assumes an extension. An unknown
@@ -69,6 +71,7 @@ STANDARD_OFFSET_HOURS: Final[dict[str, int]] = {
 # (Hawaii and the Aleutians): never later than the date anywhere in the country.
 WESTERNMOST_US_HOURS: Final = -10
 OBSERVED: Final = "(observed)"
+JUNETEENTH: Final = "Juneteenth"  # the `holidays` package's name for it (and its observed day)
 
 
 # From this year on the days off are the rules below (tests/unit/test_deadlines.py compares them
@@ -99,7 +102,6 @@ def _shared_holidays(year: int) -> list[date]:
         _nth_weekday(year, 1, calendar.MONDAY, 3),  # Martin Luther King Jr. Day
         _nth_weekday(year, 2, calendar.MONDAY, 3),  # Presidents' Day / Washington's Birthday
         _nth_weekday(year, 5, calendar.MONDAY, -1),  # Memorial Day
-        date(year, 6, 19),  # Juneteenth
         date(year, 7, 4),  # Independence Day
         _nth_weekday(year, 9, calendar.MONDAY, 1),  # Labor Day
         date(year, 11, 11),  # Veterans Day
@@ -123,6 +125,9 @@ def _days_off_from_package(year: int) -> frozenset[date]:
     off: set[date] = set()
     for day in set(federal) & set(state):  # the names differ (Washington's Birthday…)
         if day.weekday() >= 5:
+            continue
+        # Juneteenth: in both calendars, but California's state offices stay open (module doc)
+        if all(JUNETEENTH in name for name in federal.get_list(day)):
             continue
         # A Saturday holiday observed on Friday is federal practice only: count the Friday.
         if day.weekday() == 4 and all(OBSERVED in name for name in federal.get_list(day)):
