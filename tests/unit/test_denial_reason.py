@@ -34,6 +34,13 @@ def test_a_reason_may_carry_a_date(reason: str) -> None:
         "a date-shaped number 2026-13-45 is no date",
         "submitted by 0612-34-56-78 repeatedly",
         "fraud ring, see bad@example.com",
+        # any punctuation between the digits (review s16 claims F5: these were kept)
+        "customer at 415/555/0132 asked twice",
+        "card 4111,1111,1111,1111 used",
+        "phone 415_555_0132 duplicate",
+        "phone 415.555.0132 duplicate",
+        "phone 415\u00b7555\u00b70132 duplicate",
+        "phone 415 / 555 / 0132 duplicate",
     ],
 )
 def test_a_reason_with_a_phone_card_or_email_is_refused(reason: str) -> None:

@@ -36,7 +36,9 @@ from optout.store.table import Table
 from optout.timestamps import iso
 
 EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-NUMBER_LIKE = re.compile(r"\d(?:[\s().+-]*\d){6,}")  # seven digits or more: a phone, a card
+NUMBER_LIKE = re.compile(
+    r"\d(?:[\W_]*\d){6,}"
+)  # seven digits or more, any separators: a phone, a card
 # A date (2026-11-30, 30/11/2026 or 11/30/2026) standing alone: not digits joined to others by
 # a separator, so a phone written around one is still seen (review s14 counsel 8: a retire's
 # "contract ended 2026-11-30" was refused as a phone number).
