@@ -106,14 +106,17 @@ def test_an_answer_is_late_by_the_date_in_its_requests_jurisdiction(
     assert is_late(answered, date(2027, 1, 5), None, jurisdiction) is late
 
 
-def _exported(completed_at: str | None, now: datetime, jurisdiction: str) -> Any:
+def _exported(
+    completed_at: str | None, now: datetime, jurisdiction: str, located: bool = False
+) -> Any:
     """The export's `late` of a request received from `jurisdiction` with deadline DEADLINE,
     completed at `completed_at` (None: still processing)."""
     rid = "6f1d0c2b-3a4e-4f5a-8b9c-0d1e2f3a4b5c"
+    where = "geolocation" if located else "request"
     event = {"pk": f"REQ#{rid}", "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
              "source": "webform", "received_at": "2026-11-30T18:00:00.000Z",
              "deadline": DEADLINE, "opt_out": {"sale": True},
-             "evidence": {"jurisdiction": jurisdiction}}  # fmt: skip
+             "evidence": {"jurisdiction": jurisdiction, "jurisdiction_from": where}}  # fmt: skip
     job = {"pk": f"REQ#{rid}", "sk": "JOB#braze", "job_id": f"{rid}:braze", "request_id": rid,
            "system": "braze", "status": "done" if completed_at else "pending",
            **({"completed_at": completed_at} if completed_at else {})}  # fmt: skip
@@ -135,3 +138,16 @@ def test_an_export_calls_an_open_request_late_only_once_its_deadline_day_ends_th
     assert _exported(None, datetime(2026, 12, 22, 5, tzinfo=UTC), "US-CA") is False
     # ... and at 00:00 PST the next day, it is
     assert _exported(None, datetime(2026, 12, 22, 8, tzinfo=UTC), "US-CA") is True
+
+
+def test_a_geolocated_request_is_judged_in_the_calendar_its_deadline_was_counted_in() -> None:
+    # Located in Texas, received 2026-11-30 10:00 PST: California's 15 business days (Dec 21)
+    # come before Texas's 45 days, so DEADLINE is California's, and its day ends at 00:00 PST
+    # (review s16 claims F4: read at Texas's offset, 23:30 PST on Dec 21 was called late)
+    later = datetime(2027, 1, 5, tzinfo=UTC)
+    assert _exported("2026-12-22T07:30:00.000Z", later, "US-TX", located=True) is False
+    assert _exported("2026-12-22T08:00:00.000Z", later, "US-TX", located=True) is True
+    # still open at 23:30 PST on the deadline day: not late yet
+    assert (
+        _exported(None, datetime(2026, 12, 22, 7, 30, tzinfo=UTC), "US-TX", located=True) is False
+    )

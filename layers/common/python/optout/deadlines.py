@@ -171,6 +171,16 @@ def strictest_deadline_at(moment: datetime, geolocated: str | None) -> date:
     return min(deadline_at(moment, geolocated), deadline_at(moment, DEFAULT_JURISDICTION))
 
 
+def counted_in(moment: datetime, geolocated: str | None) -> str:
+    """The calendar a geolocated request's deadline (`strictest_deadline_at`) was counted in:
+    California's when its deadline is the earlier (or the same: its day ends later), else the
+    located state's. An answer's date is read there, as the deadline's day was."""
+    california = deadline_at(moment, DEFAULT_JURISDICTION)
+    return (
+        DEFAULT_JURISDICTION if california <= deadline_at(moment, geolocated) else str(geolocated)
+    )
+
+
 def deadline_for(received: date, jurisdiction: str | None) -> date:
     code = jurisdiction or DEFAULT_JURISDICTION
     if code in CALENDAR_DAY_RULES:

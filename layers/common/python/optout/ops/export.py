@@ -18,7 +18,7 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.api_models import RequestStatusOut
-from optout.deadlines import received_on
+from optout.deadlines import counted_in, received_on
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
 from optout.ops.watch import enrolled_through
@@ -234,6 +234,9 @@ def request_records(
     imported_at = str(imported["completed_at"]) if imported.get("completed_at") else None
     request["answered_at"] = answered_at(status, imported_at)
     where = str(evidence["jurisdiction"]) if evidence.get("jurisdiction") else None
+    if where is not None and evidence.get("jurisdiction_from") == "geolocation":
+        # its deadline is the earlier of the state's and California's: read in that one's days
+        where = counted_in(datetime.fromisoformat(str(event["received_at"])), where)
     today = received_on(now or datetime.now(UTC), where)
     request["late"] = is_late(status, today, imported_at, where)
     records: list[Item] = [request]
