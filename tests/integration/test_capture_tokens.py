@@ -84,6 +84,23 @@ def test_a_bad_token_is_refused_naming_the_field_and_stores_nothing(
     assert aws.items() == []
 
 
+@pytest.mark.parametrize(
+    ("lifetime", "issued_ago", "status"),
+    [
+        (600, 0, 202),  # the default IDENTITY_TOKEN_MAX_LIFETIME_SECONDS, exactly
+        (601, 0, 422),  # a second more
+        (60, 85, 202),  # expired 25 s ago: within the 30 s clock-skew leeway
+        (60, 95, 422),  # expired 35 s ago: past it
+    ],
+)
+def test_a_token_lives_at_most_its_lifetime_with_a_leeway_for_clock_skew(
+    aws: Aws, capture: ModuleType, lifetime: int, issued_ago: int, status: int
+) -> None:
+    issued = datetime.now(UTC) - timedelta(seconds=issued_ago)
+    token = token_for(email=EMAIL, issued=issued, lifetime=timedelta(seconds=lifetime))
+    assert consent(capture, token)["statusCode"] == status
+
+
 def test_a_tokens_phone_binds_the_same_number_whatever_jurisdiction_the_body_names(
     aws: Aws, capture: ModuleType
 ) -> None:
