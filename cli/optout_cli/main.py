@@ -656,6 +656,10 @@ def global_options_first(argv: list[str]) -> list[str]:
     return front + rest
 
 
+INTERRUPTED = "interrupted (an import resumes where it stopped)"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
+
+
 def run(argv: list[str] | None = None, transport: httpx.BaseTransport | None = None) -> None:
     """The console script: every failure is one line on stderr (usage errors exit 2); always
     ends with SystemExit (0 when all went well)."""
@@ -671,11 +675,13 @@ def run(argv: list[str] | None = None, transport: httpx.BaseTransport | None = N
             sys.exit(2)
         _fail(_usage_line(error), int(getattr(error, "exit_code", 2)))
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted (an import resumes where it stopped)", 130)
+        _fail(INTERRUPTED, INTERRUPTED_EXIT)
     except Exception as error:
         if os.environ.get("OPTOUT_DEBUG"):
             raise
         _fail(f"unexpected {type(error).__name__} (OPTOUT_DEBUG=1 shows where)", 1)
+    if code == INTERRUPTED_EXIT:  # Typer turns a Ctrl-C inside a command into a silent 130
+        _fail(INTERRUPTED, INTERRUPTED_EXIT)
     sys.exit(code if isinstance(code, int) else 0)
 
 

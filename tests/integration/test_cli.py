@@ -1080,3 +1080,19 @@ def test_a_missing_csv_is_one_line_and_a_non_zero_exit(
 ) -> None:
     line = one_line_failure(cli[1]("import", str(tmp_path / "nowhere.csv")))
     assert "no such file" in line
+
+
+class Interrupted(httpx.BaseTransport):
+    """An operator pressing Ctrl-C while the CLI waits on the API."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_command_exits_130_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    request_id = "6f1d0c2b-3a4e-4f5a-8b9c-0d1e2f3a4b5c"
+    ran = optout(capsys, Interrupted(), "--base-url", LOCAL_URL, "status", request_id)
+    assert ran.code == 130
+    assert "interrupted" in one_line_failure(ran)
