@@ -43,7 +43,7 @@ from optout.hash_key import load_hash_key
 from optout.http import answers, openapi, query, raw_body
 from optout.http.answers import Refused
 from optout.http.context import request_context
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.ops.denial import DenialService
 from optout.ops.export import ExportService
 from optout.ops.importer import ImportService
@@ -306,7 +306,7 @@ def _accepted(body: dict[str, Any]) -> Response[Any]:
     return Response(202, JSON, body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@log_context(correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = _caller_refused(event)

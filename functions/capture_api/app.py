@@ -37,7 +37,7 @@ from optout.http.answers import Refused
 from optout.http.context import request_context
 from optout.http.cors import Cors
 from optout.identity_token import TokenVerifier
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.token_keys import load_token_keys
@@ -366,7 +366,7 @@ def _cookie(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@log_context(correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = _answer(event, context)

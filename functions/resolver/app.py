@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout import aws
 from optout.jobs_queue import JobQueue
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.resolver.clusters import Caps
 from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
@@ -128,7 +128,7 @@ def _resolve_record(record: DynamoDBRecord) -> None:
     )
 
 
-@logger.inject_lambda_context
+@log_context()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _outbox.clear()

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.settings import Settings
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -48,7 +48,7 @@ def sweeper() -> Sweeper:
 STOP_WITH_SECONDS_LEFT = 20.0
 
 
-@logger.inject_lambda_context
+@log_context()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     left = context.get_remaining_time_in_millis() / 1000

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.settings import Settings
 from optout.store.table import Table
@@ -37,7 +37,7 @@ def publish(report: WatchReport) -> None:
                 metric.add_dimension(name="state", value=state)
 
 
-@logger.inject_lambda_context
+@log_context()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = watch().run(lambda: context.get_remaining_time_in_millis() / 1000)

@@ -25,7 +25,7 @@ from optout.delivery.messages import JobMessage, queue_url_from_arn
 from optout.delivery.retry import longest_visibility
 from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
-from optout.observability import logger, metrics
+from optout.observability import log_context, logger, metrics
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
 from optout.time_budget import TimeBudget
@@ -120,7 +120,7 @@ def record_handler(record: SQSRecord) -> None:
     raise RetryLater(decision.reason)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_context()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _started[0] = time.monotonic()

@@ -10,12 +10,14 @@ import pytest
 
 from local.moto_guard import guarded
 from optout.identifiers import lookup_key, normalise
+from optout.observability import DROPPED_KEYS
 from optout.settings import LOCAL_HASH_KEY
 from optout.store import keys
 from tests.conftest import Aws
 from tests.integration.test_admin import hold_action
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
 from tests.support.lambdas import load_event
+from tests.support.log_lines import logged_lines
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
 
@@ -184,6 +186,23 @@ def test_a_failed_record_is_logged_and_counted_though_the_invocation_succeeds(
     out = capsys.readouterr().out.replace(" ", "")
     assert '"EventsFailed":[1.0]' in out
     assert '"EventsResolved":[1.0,1.0]' in out
+
+
+def test_the_capture_and_resolver_lines_follow_the_request_without_constant_keys(
+    pipe: Pipeline,
+) -> None:
+    # When a banner opt-out is captured and resolved
+    with logged_lines() as lines:
+        banner = pipe.post("/v1/consent", {"device_id": DEVICE_A, "opt_out": {"sale": True}})
+        pipe.resolve()
+    # Then its request id is on both functions' lines, API Gateway's only on capture's
+    lines = [line for line in lines if line["message"] in ("captured", "resolved")]
+    captured, resolved = sorted(lines, key=lambda line: str(line["message"]))
+    assert captured["request_id"] == resolved["request_id"] == banner["request_id"]
+    assert "correlation_id" in captured and "correlation_id" not in resolved
+    # And no line repeats what the log group and Lambda's own records say (observability.py)
+    assert all("cold_start" in line for line in lines)
+    assert not any({*DROPPED_KEYS, "location"} & set(line) for line in lines)
 
 
 @pytest.mark.usefixtures("expressions_parsed_once")  # 2,000 UpdateItems: moto's parsing

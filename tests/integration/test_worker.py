@@ -14,12 +14,14 @@ from local.aws_resources import create_queues
 from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
 from optout.connectors.credentials import SecretSource
+from optout.observability import DROPPED_KEYS
 from optout.status import aggregate
 from optout.store.codec import serialize
 from optout.store.requests import load_request
 from optout.store.table import Table
 from optout.systems import CONNECTOR_ID_TYPES
 from tests.support.lambdas import FakeLambdaContext, load_event, load_function
+from tests.support.log_lines import logged_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS_FILE = ROOT / "local" / "secrets.json"
@@ -251,6 +253,33 @@ def test_mixed_batch_reports_only_the_failed_messages(stack):
     assert flaky["receipt"]["http_status"] == 503 and flaky["attempts"] == 1
     assert "jane" not in json.dumps(ok["receipt"]) + json.dumps(flaky["receipt"])
     assert stack.receive("webhook") == []  # the retried ones were pushed back by their backoff
+
+
+def test_a_batch_logs_its_clean_attempts_on_one_line_and_a_retry_on_its_own(stack):
+    # Given two webhook jobs in one batch, the second call failing (retried)
+    stack.put_request("r-ok", ["webhook"], EMAIL)
+    stack.put_request("r-flaky", ["webhook"], EMAIL)
+    stack.send("webhook", "r-ok")
+    stack.send("webhook", "r-flaky")
+    stack.server.sandboxes["webhook"].set_faults(0.5, 503)
+
+    with logged_lines() as lines:
+        stack.run("webhook")
+
+    ok, flaky = sorted((stack.job(r, "webhook") for r in ("r-ok", "r-flaky")),
+                       key=lambda j: j["status"])  # fmt: skip
+    # Then the done job is one id on the batch's line (its receipt has the rest) ...
+    (settled,) = [line for line in lines if line["message"] == "delivery attempts"]
+    assert settled["done"] == [ok["job_id"]]
+    # ... and the retry keeps its own line with what an operator needs
+    (retry,) = [line for line in lines if line["message"] == "delivery attempt"]
+    assert {k: retry[k] for k in ("job_id", "system", "attempt", "status", "http_status")} == {
+        "job_id": flaky["job_id"], "system": "webhook", "attempt": 1, "status": "pending",
+        "http_status": 503,
+    }  # fmt: skip
+    assert retry["error"] and retry["retry_in"] > 0
+    assert not any({*DROPPED_KEYS, "location"} & set(line) for line in lines)
+    assert all("cold_start" in line for line in lines)
 
 
 def test_jobs_arriving_together_share_vendor_calls(stack):

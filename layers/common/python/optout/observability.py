@@ -5,10 +5,52 @@ records each sampled invocation's segment (initialisation, invocation, overhead)
 the process, and the Logger puts the trace id (`xray_trace_id`) on every log line. Powertools'
 Tracer is left out on purpose: it imports the X-Ray SDK (and patches botocore), the largest
 single part of a cold start (docs/decisions.md, "Tracing without the X-Ray SDK").
+
+Log lines carry what the line is about, `cold_start`, `correlation_id` (API Gateway's request
+id, as in the access log) where set, and the trace id; not the keys that are the same for every
+line of a log group or invocation (docs/performance.md, "Log bytes per opt-out").
 """
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
 
-logger = Logger()
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+# What Powertools' inject_lambda_context puts on every line, and CloudWatch already says: the
+# function is the log group's name (Logs Insights' @log), its memory and each invocation's
+# request id are in Lambda's platform.start/platform.report records, and the service is one
+# name for the whole stack (EMF lines keep it: it is the metrics' dimension).
+DROPPED_KEYS = (
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "service",
+)
+
+# location=None: the message names the line (an error's own place is in `error_at` or the
+# exception's stack trace).
+logger = Logger(location=None)
 metrics = Metrics(namespace="OptOutBridge")
+
+
+def log_context(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """Powertools' inject_lambda_context with every invocation's keys started afresh (a key
+    one invocation set never reaches the next) and DROPPED_KEYS left out."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def without_dropped_keys(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+            logger.remove_keys(DROPPED_KEYS)
+            return handler(event, context, *args, **kwargs)
+
+        wrapped = logger.inject_lambda_context(
+            without_dropped_keys, correlation_id_path=correlation_id_path, clear_state=True
+        )
+        return cast(Handler, wrapped)
+
+    return decorate

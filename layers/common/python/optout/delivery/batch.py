@@ -36,6 +36,9 @@ ACK = Decision()
 class BatchReport:
     decisions: dict[str, Decision] = field(default_factory=dict)  # message_id -> decision
     counts: Counter[str] = field(default_factory=Counter)  # JobsDone, JobsFailed, ...
+    # status -> job ids of the attempts that ended as the vendor answered, with nothing to
+    # retry or look at: logged once for the batch, not a line each (service.CLEAN_STATUSES)
+    settled: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ from optout.time_budget import TimeBudget
 from optout.timestamps import iso
 
 ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
+# An attempt that ends in one of these, written and with no error, is one job id in the batch's
+# `delivery attempts` line (its receipt holds the rest: optout status); any other outcome (a
+# retry, a failure, a lost write) keeps its own `delivery attempt` line with its reason.
+CLEAN_STATUSES = ("done", "no_record", "submitted")
 UNUSABLE = (ConfigError,)  # a secret that cannot be read is one too (connectors.credentials)
 
 
@@ -144,6 +148,18 @@ class DeliveryService:
                 self._deliver_system(self.systems.get(system), entries, report, schedule)
             else:
                 self._not_started(entries, report, schedule)
+        self._confirm_all(checks, budget, report, schedule)
+        if report.settled:
+            logger.info("delivery attempts", extra=report.settled)
+        return report
+
+    def _confirm_all(
+        self,
+        checks: dict[str, list[Entry]],
+        budget: TimeBudget,
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+    ) -> None:
         for system, entries in by_urgency(checks):
             if not budget.allows(MIN_TRY_SECONDS):  # before the lease: nothing written
                 self._not_started(entries, report, schedule)
@@ -151,7 +167,6 @@ class DeliveryService:
             claimed = [e for e in entries if self._claim(e, report)]
             if claimed:
                 self._confirm_system(self.systems.get(system), claimed, report, schedule)
-        return report
 
     def _waiting(self, job: Item, message: Received) -> int | None:
         """Seconds until the job's retry time if its message is back well before it, else None.
@@ -345,6 +360,9 @@ class DeliveryService:
         if not written:  # another copy's answer stands and carries the job on: nothing to retry
             decision = ACK
         report.decisions[message.message_id] = decision
+        if written and status in CLEAN_STATUSES and "error" not in receipt:
+            report.settled.setdefault(status, []).append(str(job["job_id"]))
+            return
         logger.info(
             "delivery attempt",
             job_id=job["job_id"],
