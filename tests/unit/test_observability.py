@@ -37,10 +37,12 @@ def test_a_line_has_the_request_ids_cold_start_and_trace_and_no_constant_keys(
     (line,) = lines
     assert set(line) == {
         "level", "message", "timestamp", "cold_start", "correlation_id", "xray_trace_id",
-        "request_id",
+        "function_request_id", "request_id",
     }  # fmt: skip
     assert line["correlation_id"] == "JdXhmjSUIAMEbXQ="  # the access log's $context.requestId
     assert line["xray_trace_id"] == "1-674a1b2c-3d4e5f60718293a4b5c6d7e8"
+    # the invocation, as a failed batch's DLQ record names it (requestContext.requestId)
+    assert line["function_request_id"] == FakeLambdaContext().aws_request_id
 
 
 def test_an_invocation_does_not_inherit_the_keys_another_handler_set() -> None:

@@ -7,8 +7,9 @@ Tracer is left out on purpose: it imports the X-Ray SDK (and patches botocore), 
 single part of a cold start (docs/decisions.md, "Tracing without the X-Ray SDK").
 
 Log lines carry what the line is about, `cold_start`, `correlation_id` (API Gateway's request
-id, as in the access log) where set, and the trace id; not the keys that are the same for every
-line of a log group or invocation (docs/performance.md, "Log bytes per opt-out").
+id, as in the access log) where set, the invocation's `function_request_id` and the trace id;
+not the keys that are the same for every line of a log group (docs/performance.md, "Log bytes
+per opt-out").
 """
 
 import functools
@@ -21,14 +22,15 @@ from aws_lambda_powertools.metrics import Metrics
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 # What Powertools' inject_lambda_context puts on every line, and CloudWatch already says: the
-# function is the log group's name (Logs Insights' @log), its memory and each invocation's
-# request id are in Lambda's platform.start/platform.report records, and the service is one
-# name for the whole stack (EMF lines keep it: it is the metrics' dimension).
+# function is the log group's name (Logs Insights' @log), its memory is in Lambda's
+# platform.report records, and the service is one name for the whole stack (EMF lines keep it:
+# it is the metrics' dimension). `function_request_id` stays: a failed stream or queue batch's
+# DLQ record names the invocation by it (`requestContext.requestId`), and it is how an operator
+# finds that invocation's lines (platform records are gone with `SystemLogLevel=WARN`).
 DROPPED_KEYS = (
     "function_name",
     "function_memory_size",
     "function_arn",
-    "function_request_id",
     "service",
 )
 
