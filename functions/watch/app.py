@@ -2,7 +2,9 @@
 
 Each run enrols new arrivals and re-checks the requests whose reminder is due (optout/ops/
 watch.py), then publishes what it found: `RequestsOverdue` and `RequestsDueSoon` (alarms read
-these), the same per request state (`state` dimension), and `WATCH/STATUS` for operators.
+these), the same per request state (`state` dimension), and `WATCH/STATUS` for operators; and
+`WatchReopenedRequests`, the requests past the sweep's last checkpoint it re-opened (a cited
+job ended as no proof for them).
 """
 
 import os
@@ -28,6 +30,9 @@ def publish(report: WatchReport) -> None:
     metrics.add_metric(name="RequestsOverdue", unit=MetricUnit.Count, value=len(report.overdue))
     metrics.add_metric(name="RequestsDueSoon", unit=MetricUnit.Count, value=len(report.due_soon))
     metrics.add_metric(name="WatchRunFinished", unit=MetricUnit.Count, value=int(report.finished))
+    metrics.add_metric(
+        name="WatchReopenedRequests", unit=MetricUnit.Count, value=len(report.reopened)
+    )
     for name, found in (("RequestsOverdue", report.overdue), ("RequestsDueSoon", report.due_soon)):
         for state, count in sorted(report.by_state(found).items()):
             with single_metric(
@@ -43,6 +48,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = watch().run(lambda: context.get_remaining_time_in_millis() / 1000)
     publish(report)
     summary = report.to_item()
+    if report.reopened:
+        logger.info("requests re-opened: a cited job was no proof for them",
+                    extra={"request_ids": report.reopened})  # fmt: skip
     log = logger.warning if report.overdue else logger.info
     log(
         "deadline watch",

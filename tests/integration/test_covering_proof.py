@@ -1,7 +1,8 @@
 """A request that cites another request's job while it is in flight (`RESOLUTION.covered`) is
 proven by that job only if it ends done for an identifier type the request relied on; one that
 ends no_record, or done without that type, leaves the system processing, and the sweep's
-redrive re-opens the request, which then gets a job of its own (review s12 interleave 1).
+redrive re-opens the request, which then gets a job of its own (review s12 interleave 1); after
+the sweep's last checkpoint (23 h), the deadline watch re-opens it the same way (review s16 F2).
 
 The order is the one AWS allows and the serial pipeline never produces: the second request is
 captured and resolved after the vendor answered the first request's job but before the worker
@@ -18,12 +19,14 @@ import pytest
 from optout.connectors.base import Job, Outcome
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepReport, SweepSettings
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, ok
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
+from tests.integration.test_watch import MinutesLeft
 from tests.support.lambdas import FakeLambdaContext, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -102,6 +105,125 @@ def sweep_and_resolve(pipe: Pipeline) -> SweepReport:
     if report.redrive_events:
         pipe.resolve()  # the redrive event
     return report
+
+
+def sweep_at(pipe: Pipeline, offset: timedelta) -> SweepReport:
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + offset
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    if report.redrive_events:
+        pipe.resolve()
+    return report
+
+
+def watch_at(pipe: Pipeline, offset: timedelta) -> WatchReport:
+    """A deadline watch run `offset` from now, and the resolver carrying out what it wrote."""
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + offset
+    report = Watch(table, WatchSettings(), clock=lambda: later).run()
+    if report.redrive_events:
+        pipe.resolve()
+    return report
+
+
+def citing_jobs_in_flight(pipe: Pipeline, held: tuple[str, ...]) -> tuple[list[Any], str]:
+    """An agent's opt-out naming a customer id and an email, whose jobs at the `held` systems
+    stay in flight (a day-long Retry-After, a Segment regulation still running) while every
+    other job is done; then a second opt-out naming the customer id alone, which cites them.
+    Returns the held messages and the second request's id."""
+    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
+    second = {"customer_id": CUSTOMER, "purposes": ["sale"], **BY_AGENT}
+    pipe.post("/v1/opt-out", first)
+    pipe.resolve()
+    messages = [message for system in held for message in pipe.drain(system)]
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    request_id = str(pipe.post("/v1/opt-out", second)["request_id"])
+    pipe.resolve()
+    assert pipe.drain_all() == {key: [] for key in pipe.queue_urls}  # it made no job
+    return messages, request_id
+
+
+def test_a_cited_job_ending_as_no_proof_after_the_sweeps_last_check_is_reopened_by_the_watch(
+    pipe: Pipeline,
+) -> None:
+    # Given a request citing another request's Braze job, which is still in flight when the
+    # deadline watch enrols it, and after the sweep's last checkpoint (23 h)
+    (braze,), request_id = citing_jobs_in_flight(pipe, ("braze",))
+    assert watch_at(pipe, timedelta(minutes=5)).reopened == []
+    # When the job ends a day and a half later, done for the email only (no Braze profile
+    # holds the customer id), the sweep no longer looks at the request
+    deliver(pipe, [braze], Vendor(sent=("email",)))
+    assert status(pipe, request_id) == "processing"
+    assert sweep_at(pipe, timedelta(hours=36)).reopened == []
+    # Then the watch's next check of it re-opens it, and the resolver gives it a Braze job of
+    # its own, which sends the customer id
+    report = watch_at(pipe, timedelta(days=2))
+    assert report.reopened == [request_id]
+    vendor = Vendor(sent=("customer_id",))
+    (message,) = work(pipe, "braze", vendor)
+    assert message["job_id"] == f"{request_id}:braze"
+    assert [(i.type, i.value) for job in vendor.received for i in job.identifiers] == [
+        ("customer_id", CUSTOMER)
+    ]
+    # and the request completes on that job's receipt, and is not re-opened again
+    assert status(pipe, request_id) == "completed"
+    assert watch_at(pipe, timedelta(days=3)).reopened == []
+    assert pipe.drain("braze") == []
+
+
+def test_a_request_whose_late_cited_job_proved_what_it_relied_on_is_not_reopened(
+    pipe: Pipeline,
+) -> None:
+    # Given a request citing another request's Braze and Segment jobs, both still in flight
+    (braze, segment), request_id = citing_jobs_in_flight(pipe, ("braze", "segment"))
+    assert watch_at(pipe, timedelta(minutes=5)).reopened == []
+    # When, after the sweep's last checkpoint, Braze's ends done for the customer id while
+    # Segment's still runs (the request is still processing)
+    deliver(pipe, [braze], Vendor(sent=("customer_id", "email")))
+    # Then the watch re-opens nothing, and no job is made
+    assert watch_at(pipe, timedelta(days=2)).reopened == []
+    assert status(pipe, request_id) == "processing"
+    assert pipe.drain_all() == {key: [] for key in pipe.queue_urls}
+    # and once Segment's ends done, the cited jobs complete the request
+    deliver(pipe, [segment], Vendor())
+    assert status(pipe, request_id) == "completed"
+    assert watch_at(pipe, timedelta(days=3)).reopened == []
+
+
+def test_the_watch_function_may_write_the_reopen(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a request whose cited Braze job ended done for the email only, old enough for the
+    # watch to re-open (the age it waits for made nil, the index's lag too: a run at once)
+    (braze,), request_id = citing_jobs_in_flight(pipe, ("braze",))
+    deliver(pipe, [braze], Vendor(sent=("email",)))
+    monkeypatch.setattr("optout.ops.watch.REOPEN_AFTER", timedelta(0))
+    monkeypatch.setenv("WATCH_LAG_SECONDS", "0")
+    # When EventBridge invokes the watch function (its calls are checked against its role)
+    load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then its redrive event re-opens the request: a Braze job of its own
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    assert message["job_id"] == f"{request_id}:braze"
+
+
+def test_the_watch_leaves_a_request_younger_than_the_sweeps_last_check_to_the_sweep(
+    pipe: Pipeline,
+) -> None:
+    # Given a request whose cited Braze job ended an hour after it arrived, done for the email
+    # only
+    (braze,), request_id = citing_jobs_in_flight(pipe, ("braze",))
+    deliver(pipe, [braze], Vendor(sent=("email",)))
+    # When the watch checks it before the sweep's last checkpoint, it writes nothing (the two
+    # never re-open one request at once)
+    assert watch_at(pipe, timedelta(hours=2)).reopened == []
+    assert pipe.drain("braze") == []
+    # Then the sweep's next checkpoint re-opens it, as before
+    assert sweep_at(pipe, timedelta(hours=2, minutes=16)).reopened == [request_id]
+    (message,) = pipe.drain("braze")
+    assert message["job_id"] == f"{request_id}:braze"
 
 
 def test_a_cited_job_done_without_the_type_relied_on_reopens_the_request(pipe: Pipeline) -> None:
@@ -373,8 +495,8 @@ def test_a_request_resolved_before_the_cited_proof_rule_keeps_its_answer(pipe: P
     key = {"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "RESOLUTION"}}
     pipe.aws.dynamodb.update_item(TableName=pipe.aws.table_name, Key=key,
                                   UpdateExpression="REMOVE proof_rule")  # fmt: skip
-    # Then it keeps that answer (the sweep would never reach a request that old to re-open
-    # it), and the same request under the rule reads processing
+    # Then it keeps that answer (settled then: neither the sweep nor the watch looks at it
+    # again), and the same request under the rule reads processing
     assert status(pipe, request_id) == "completed"
     assert sweep_and_resolve(pipe).reopened == []
     pipe.aws.dynamodb.update_item(TableName=pipe.aws.table_name, Key=key,

@@ -12,8 +12,8 @@ not leave out the identifier types this request relied on it for (`proves`): the
 have cited it while it was still in flight, and it may then end `no_record` (a receipt for its
 own request only) or done without sending that type (no record of it). Such a job is left
 out; a system left with no job at all reads processing until the request has one of its own
-(`reopen`: the sweep re-plans it; docs/decisions.md, "A cited job must prove what it was
-cited for").
+(`reopen`: the sweep re-plans it, or past its last checkpoint the deadline watch;
+docs/decisions.md, "A cited job must prove what it was cited for").
 
 A system the resolver did not ask because its vendor recently answered "no such person" for
 these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no proof: the
@@ -207,6 +207,13 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
                         strict, covering.get(keys.retired_key(s)))
             for s in names]  # fmt: skip
+
+
+def needs_reopen(items: list[Item], covering: dict[tuple[str, str], Item]) -> bool:
+    """A resolved request left, for some system, with only cited jobs that ended as no proof
+    for it (`SystemProof.reopen`): what the sweep's and the watch's `reopen` references name."""
+    resolved = any(item["sk"] == keys.RESOLUTION_SK for item in items)
+    return resolved and any(p.reopen for p in proofs(items, covering))
 
 
 def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:

@@ -17,7 +17,9 @@ A third thing ends quietly: a request that cited another request's job in flight
 (`RESOLUTION.covered`), where that job then ended as no proof for it (no_record, or done
 without the identifier type it relied on: `status.SystemProof.proves`), and has no job of its
 own for that system. Its status reads processing; the redrive re-opens it: the resolver plans
-that request's jobs again, and the job the earlier one's end left to make is made now.
+that request's jobs again, and the job the earlier one's end left to make is made now. One
+whose cited job ends after its last checkpoint is the deadline watch's to re-open, with the
+same `reopen` reference (`optout.ops.watch`, `REOPEN_AFTER`).
 
 It also catches a request the deadline watch passed over: the watch enrols arrivals from the
 same index a couple of minutes behind real time, and an index entry that appears later than
@@ -245,12 +247,12 @@ class Sweeper:
     def _reopen(self, items: list[Item]) -> bool:
         """Whether a system of the request is left with only cited jobs that proved nothing
         for it (one BatchGetItem of the cited jobs, only for a request that cites any)."""
-        from optout.status import covering_keys, proofs  # noqa: PLC0415 - pydantic: only here
+        from optout.status import covering_keys, needs_reopen  # noqa: PLC0415 - pydantic
 
         cited = covering_keys(items)
         if all(key[0] == keys.RETIRED_PK for key in cited):  # no cited job: nothing to re-open
             return False
-        return any(p.reopen for p in proofs(items, batch_get(self._table, cited)))
+        return needs_reopen(items, batch_get(self._table, cited))
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
         return redrive(self._table, refs, now, self._retention)

@@ -16,6 +16,12 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
 3. **Report**: the requests checked this run that are overdue (deadline passed) or due soon
    (within `near_days`), per state and per system, as metrics (alarms) and as `WATCH/STATUS`.
 
+A request checked after the sweep's last look at it (`REOPEN_AFTER`) that is left, for some
+system, with only cited jobs that ended as no proof for it (`status.needs_reopen`: one ended
+after the sweep's 23 h checkpoint, a long Retry-After or a status check over days) is named in
+a `redrive` event's `reopen`, as the sweep names a younger one: the resolver gives it a job of
+its own. The check already read what this needs; the run writes one event per 100 found.
+
 A request is complete when it is completed or denied. Deadlines are dates; a request is
 overdue from the day after its deadline (UTC).
 """
@@ -32,12 +38,13 @@ from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
-from optout.status import covering_keys
+from optout.status import covering_keys, needs_reopen
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.requests import load_request
 from optout.store.table import Table
+from optout.sweep import REDRIVE_BATCH, SweepSettings, redrive
 from optout.timestamps import iso
 
 TimeLeft = Callable[[], float]  # seconds this run may still spend
@@ -47,6 +54,10 @@ GROWTH_STEPS = 6  # 5 min * 3**6 is past a day
 STOP_WITH_SECONDS_LEFT = 20.0
 CURSOR_SAVE_EVERY = 50
 KEEP_OVERDUE_IDS = 100  # the status item lists this many overdue request ids
+# The sweep re-opens a request at its checkpoints, the last read from 23 h to 23 h 12 after
+# arrival; the watch re-opens only older ones, so the two never re-open the same request at
+# once, and one whose cited job ended after that last look is not left processing for good.
+REOPEN_AFTER = max(SweepSettings().checkpoints) + SweepSettings().window
 
 
 class WatchSettings(BaseModel):
@@ -79,6 +90,8 @@ class WatchReport:
     due_soon: list[Contribution] = field(default_factory=list)
     finished: bool = True  # False: the run stopped for time; the next one goes on
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
+    reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
+    redrive_events: list[str] = field(default_factory=list)  # the events naming them
 
     def by_state(self, found: list[Contribution]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -134,8 +147,19 @@ class Watch:
         report = WatchReport(run_at=iso(now))
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
+        self._redrive_reopened(now, report)
         batch_put(self._table, [report.to_item()])
         return report
+
+    def _redrive_reopened(self, now: datetime, report: WatchReport) -> None:
+        """The sweep's `redrive` events for the requests to re-open (the resolver carries them
+        out; a re-open is safe to repeat). One lost with a failed run is found again at the
+        request's next check: it stays unsettled, so its reminder stays."""
+        refs = [("reopen", request_id) for request_id in report.reopened]
+        for start in range(0, len(refs), REDRIVE_BATCH):
+            batch = refs[start : start + REDRIVE_BATCH]
+            retention = self._settings.retention_days
+            report.redrive_events.append(redrive(self._table, batch, now, retention))
 
     # -- 1. enrol arrivals ---------------------------------------------------------------
 
@@ -254,8 +278,15 @@ class Watch:
         else:
             ops += self._remind(contribution, reminder, now, expires)
             self._count_if_late(contribution, now, report)
+            if self._past_the_sweep(event, now) and needs_reopen(items, covering):
+                report.reopened.append(request_id)  # re-opened at the end of the run
         self._write(ops)
         return contribution
+
+    @staticmethod
+    def _past_the_sweep(event: Item, now: datetime) -> bool:
+        """Older than the sweep's last look at it: a re-open is the watch's now."""
+        return str(event["received_at"]) <= iso(now - REOPEN_AFTER)
 
     def _references(self, event: Item) -> list[Item]:
         """`REQREF#` under each identity the event names (types and keyed hashes only)."""
