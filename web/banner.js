@@ -434,7 +434,10 @@
     });
     const answer = await res.json().catch(() => ({}));
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
-    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api: answer.error, field: answer.error?.field });
+    // Its refusal of the token (expired, used) is final: the token is dropped, never sent again.
+    const api = answer.error;
+    if (api?.field === "identity_token") token = null;
+    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api });
     // A token makes one request (the API refuses it again): the link is made.
     if (body.identity_token) store("localStorage", LINKED, deviceId), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
@@ -472,7 +475,7 @@
     let answer = {};
     try {
       answer = await post({ opt_out: entry.o, page_url: entry.u, ...(entry.c && { confirm_opt_in: true }) }, entry.k);
-    } catch ({ message, status, api, field }) {
+    } catch ({ message, status, api }) {
       warn(message);
       code = status;
       // An expired identity token must not cost the device its choice: sent again at once
@@ -480,7 +483,7 @@
       // refusal (a 4xx with its JSON error) is final; anything else is retried with back-off:
       // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts, and
       // a 403 (the edge's origin secret while it rotates is the API's own, for minutes).
-      retry = field === "identity_token" ? ((token = null), 0) : !api || status === 403 || status === 408 || status === 429 || status > 499;
+      retry = api?.field === "identity_token" ? 0 : !api || status === 403 || status === 408 || status === 429 || status > 499;
     }
     sending = false;
     if (retry === 0) return flush();
@@ -706,7 +709,10 @@
   // it was before the link (the resolver links asynchronously, in seconds), for 5 s at most.
   // A state that did not move may be a person with no opt-out, or a resolver behind: the
   // page then stays fail-closed as when the API does not answer (the safe reading), and the
-  // next page reads the state as it is (the link is older by then).
+  // next page reads the state as it is (the link is older by then). A post neither accepted
+  // nor refused by the API itself (a 429, 5xx, a firewall's page, the network, a timeout: the
+  // token is still held) leaves the person's opt-outs made elsewhere unknown: closed too. Only
+  // the API's refusal of the token (expired, used) means no link: the state read applies.
   const link = async (send) => {
     linking = 1;
     set("signalStatus", "not ready");
@@ -720,7 +726,7 @@
         await load();
       }
       linking = 0;
-      changed(() => (state.known = !(state.failed ||= linked && state.updatedAt === before)));
+      changed(() => (state.known = !(state.failed ||= !!token || (linked && state.updatedAt === before))));
     }
   };
 
@@ -735,7 +741,7 @@
     const hello = () =>
       post({}).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => (error.field === "identity_token" ? ((token = null), gpcDue && hello()) : warn(error.message)),
+        (error) => (error.api?.field === "identity_token" ? gpcDue && hello() : warn(error.message)),
       );
     if (linking) return link(hello);
     if (gpcDue || token) return hello();

@@ -267,6 +267,62 @@ def test_a_link_the_state_never_shows_leaves_the_page_fail_closed(
     expect(banner.get_by_role("button", name="Allow")).to_have_count(0)
 
 
+def _account_page(context: BrowserContext, site: str) -> Page:
+    """A logged-in page carrying TOKEN, with one gated targeted-advertising tag."""
+    html = (
+        '<!doctype html><html lang="en"><head><title>Your account</title>'
+        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
+        '<body><script type="text/plain" data-purpose="targeted_advertising"'
+        ' src="/demo-tags/targeted-ad.js"></script></body></html>'
+    )
+    context.route(
+        f"{site}/account.html",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page = context.new_page()
+    page.goto(f"{site}/account.html")
+    page.evaluate("() => window.optoutBridge.ready")
+    return page
+
+
+@pytest.mark.parametrize("post_status", [503, 429, 0])
+def test_a_first_link_whose_post_fails_leaves_the_page_fail_closed(
+    new_context: BrowserFactory, static_site: str, post_status: int
+) -> None:
+    # Given a person who opted out elsewhere, and a new browser's first logged-in page whose
+    # token post is neither accepted nor refused by the API (a throttle's 429, a 5xx, the
+    # network) while the state still reads (review s16 claims2 F1: the page ran its ad tags)
+    context = new_context()
+    api = FakeConsentApi(links_to=dict.fromkeys(SALE_SHARE, True), post_status=post_status)
+    api.install(context)
+    # When it loads
+    page = _account_page(context, static_site)
+    # Then the person's opt-outs are unknown: nothing gated runs, Google stays denied, no
+    # US Privacy "not opted out", no first-visit "Allow"
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 1
+    assert _google_ads(page) == "denied"
+    assert not [c for c in context.cookies() if c["name"] == "usprivacy"]
+    banner = page.locator("#optout-bridge")
+    expect(banner.get_by_role("button", name="Your Privacy Choices")).to_be_visible()
+    expect(banner.get_by_role("button", name="Allow")).to_have_count(0)
+
+
+def test_a_first_link_whose_token_the_api_refuses_applies_the_state_read(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a new browser's first logged-in page whose token the API refuses (expired): no
+    # link is made, so nothing is waited for
+    context = new_context()
+    api = FakeConsentApi(expired_tokens=True)
+    api.install(context)
+    # When it loads
+    page = _account_page(context, static_site)
+    # Then the state it read applies at once: this browser's own (nothing opted out)
+    assert page.evaluate("() => window.optoutBridge.state().known") is True
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 0
+
+
 def test_the_gpc_note_says_not_yet_processed_until_the_api_confirms_it(
     new_context: BrowserFactory, static_site: str
 ) -> None:

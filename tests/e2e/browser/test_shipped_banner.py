@@ -13,7 +13,7 @@ from .conftest import ROOT, SHIPPED, WEB, BrowserFactory, FakeConsentApi, serve_
 
 pytestmark = pytest.mark.browser
 
-BUDGET = 7 * 1024  # bytes, minified and gzipped
+BUDGET = 7200  # bytes, minified and gzipped (scripts/build-banner.mjs)
 SRI = SHIPPED.with_name("banner.min.js.sri")
 
 
