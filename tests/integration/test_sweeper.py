@@ -22,6 +22,7 @@ from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.aws_hooks import session_hooks
+from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -464,3 +465,22 @@ def test_a_redrive_past_its_deadline_leaves_its_re_opens_to_the_follow_up(
     monkeypatch.setattr("optout.resolver.service.monotonic", lambda: 0.0)
     assert pipe.resolve() == {"batchItemFailures": []}
     assert seen == reopen
+
+
+def test_an_identity_export_does_not_claim_complete_through_a_request_the_watch_passed_over(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out the watch's cursor has passed without enrolling it (the ByDay index
+    # showed it late): nothing references it from the email yet
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.resolve()
+    claim_enrolled_through(pipe, datetime.now(UTC))
+    received_at = next(i["received_at"] for i in pipe.items(f"REQ#{request_id}")
+                       if i["sk"] == "EVENT")  # fmt: skip
+    # When an operator exports the email's records
+    body = {"type": "email", "value": EMAIL}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    exported = json_body(answer)
+    # Then the export does not say its list covers that time, whether or not another record
+    # led it to the request (review s16 claims2 F4: complete_through was the watch's cursor)
+    assert exported["complete_through"] < received_at
