@@ -18,10 +18,12 @@ DynamoDB's does (only while still expired). After each run:
   other (TTL's deletions as events too, in some order);
 - the graph (nodes, links, edges: versions, choices, what an edge carries) is what that one
   resolver leaves: a refresh overwrote no other event's change.
+
+moto raises no TransactionConflict (it is serial): the refresh's conflict path is injected.
 """
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,12 +37,13 @@ from local.moto_guard import guarded
 from optout.events import CapturedEvent, KeyedIdentifier
 from optout.identifiers import Identifier
 from optout.jobs_queue import JobQueue
-from optout.purposes import ALL_PURPOSES
+from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
 from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
 from optout.settings import LOCAL_HASH_KEY
 from optout.store import keys
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import CONFLICT_ATTEMPTS
 from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
@@ -74,7 +77,7 @@ _tables = itertools.count()
 def event(
     at: datetime,
     ids: tuple[KeyedIdentifier, ...],
-    opt_out: dict[str, bool],
+    opt_out: OptOutMap,
     links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = (),
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = (),
 ) -> Item:
@@ -105,7 +108,7 @@ def visit(who: KeyedIdentifier, at: datetime) -> Item:
     return event(at, (who,), {})
 
 
-def opt_in(who: KeyedIdentifier, purpose: str, at: datetime) -> Item:
+def opt_in(who: KeyedIdentifier, purpose: Purpose, at: datetime) -> Item:
     """An opt-back-in (confirmed) of one purpose."""
     return event(at, (who,), {purpose: False})
 
@@ -163,7 +166,7 @@ def tables(aws: Aws, queue: JobQueue) -> Tables:
 
 # -- what a run leaves -------------------------------------------------------------------------
 
-States = dict[str, tuple[dict[str, bool], bool]]
+States = dict[str, tuple[OptOutMap, bool]]
 GRAPH_KINDS = {"node", "link", "asserts", "asserted"}
 
 
@@ -187,7 +190,9 @@ def graph(table: Table) -> dict[tuple[str, str], Item]:
     return {k: i for k, i in items_of(table).items() if i.get("kind") in GRAPH_KINDS}
 
 
-def serial(tables: Tables, events: list[Item], now: datetime, gone: list[Any] = ()) -> Table:
+def serial(
+    tables: Tables, events: list[Item], now: datetime, gone: Sequence[tuple[str, str]] = ()
+) -> Table:
     """A table where `gone` was deleted, then one resolver processed `events` in turn."""
     table = tables.fresh()
     for key in gone:
@@ -202,18 +207,22 @@ def at_once(
     events: list[Item],
     now: datetime,
     plan: list[tuple[int, int]],
-    ttl: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ttl: Sequence[tuple[str, str]] = (),
 ) -> tuple[Table, list[tuple[str, str]], list[str]]:
     """(the table after one resolver per event, and TTL deleting `ttl` in that order, ran at
     once under `plan`; the keys TTL deleted; the interleaving). Raises what a task raised."""
     table = tables.fresh()
     scheduler = Scheduler(plan)
-    baton = Table(BatonClient(tables.aws.dynamodb, scheduler), table.name)
+    baton = Table(BatonClient(tables.aws.dynamodb, scheduler), table.name)  # type: ignore[arg-type]
     deleted: list[tuple[str, str]] = []
-    tasks: dict[str, Callable[[], None]] = {
-        f"resolver-{n}": (lambda e=item: tables.resolver(baton, now).process(e) and None)
-        for n, item in enumerate(events)
-    }
+
+    def resolving(item: Item) -> Callable[[], None]:
+        def run() -> None:
+            tables.resolver(baton, now).process(item)
+
+        return run
+
+    tasks = {f"resolver-{n}": resolving(item) for n, item in enumerate(events)}
     if ttl:
         tasks["ttl"] = lambda: deleted.extend(k for k in ttl if expire(baton, k, now))
     with guarded():  # one thread at a time holds the baton: safe to swap
@@ -422,3 +431,155 @@ def test_ttl_deleting_the_cluster_at_every_point_of_a_refreshing_visit(
     for point in POINTS:
         plan = [(0, point), (1, 10**6)]  # "resolver-0" sorts before "ttl"
         assert_ttl_race(tables, one_resolver, EXPIRING, plan)
+
+
+# -- one item, one UpdateItem; and the refresh's conflict path ----------------------------------
+
+REFRESH = "SET expires_at = :exp"
+E_NODE = (E.pk, keys.NODE_SK)
+
+
+class Refusing:
+    """A DynamoDB client that refuses the refreshes' writes (`SET expires_at = :exp`) as AWS does
+    while another transaction holds their item (moto, serial, never does): an UpdateItem with
+    TransactionConflictException, a transaction cancelled for TransactionConflict. `before`
+    is told each refresh's operation ahead of it (to have TTL delete its item, say). Every
+    call is recorded."""
+
+    def __init__(self, client: Any, times: int = 0, before: Callable[[str], None] | None = None):
+        self._client, self.left, self._before = client, times, before
+        self.refused = 0
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **params: Any) -> Any:
+        self.calls.append(("UpdateItem", params))
+        if params.get("UpdateExpression") == REFRESH:
+            self._refuse("UpdateItem")
+        return self._client.update_item(**params)
+
+    def transact_write_items(self, **params: Any) -> Any:
+        self.calls.append(("TransactWriteItems", params))
+        if all(op.get("Update", {}).get("UpdateExpression") == REFRESH
+               for op in params["TransactItems"]):  # fmt: skip
+            self._refuse("TransactWriteItems", len(params["TransactItems"]))
+        return self._client.transact_write_items(**params)
+
+    def _refuse(self, operation: str, actions: int = 1) -> None:
+        if self._before is not None:
+            self._before(operation)
+        if not self.left:
+            return
+        self.left -= 1
+        self.refused += 1
+        if operation == "UpdateItem":
+            error: dict[str, Any] = {
+                "Error": {"Code": "TransactionConflictException", "Message": "ongoing"}
+            }
+        else:
+            reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (actions - 1)
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                     "CancellationReasons": reasons}  # fmt: skip
+        raise ClientError(error, operation)  # type: ignore[arg-type]
+
+    def refreshes(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Each refresh sent: (operation, the keys it names)."""
+        found: list[tuple[str, list[tuple[str, str]]]] = []
+        for operation, params in self.calls:
+            ops = [o["Update"] for o in params.get("TransactItems", [])] or [params]
+            if all(o.get("UpdateExpression") == REFRESH for o in ops):
+                found.append((operation, [(o["Key"]["pk"]["S"], o["Key"]["sk"]["S"]) for o in ops]))
+        return found
+
+
+@pytest.fixture
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("optout.store.conditional.CONFLICT_PAUSE_SECONDS", 0.0)
+
+
+def visit_through(tables: Tables, client: Refusing) -> tuple[Table, Item]:
+    """D's page view at STALE (its cluster's link, E's node and the assertion near expiry),
+    resolved through `client`: (the table, the event). Raises what the resolver raised."""
+    table = tables.fresh()
+    item = visit(D, STALE)
+    tables.resolver(Table(client, table.name), STALE).process(item)  # type: ignore[arg-type]
+    return table, item
+
+
+def resolved(table: Table, item: Item) -> bool:
+    return (keys.request_pk(item["request_id"]), keys.RESOLUTION_SK) in items_of(table)
+
+
+def expiry(table: Table, key: tuple[str, str]) -> int | None:
+    found = items_of(table).get(key)
+    return int(found["expires_at"]) if found else None
+
+
+def test_a_node_is_refreshed_with_one_conditional_update_item(tables: Tables) -> None:
+    # A transaction of one item bills 2 WRU; an UpdateItem with the same condition bills 1
+    client = Refusing(tables.aws.dynamodb)
+    table, _ = visit_through(tables, client)
+    assert ("UpdateItem", [E_NODE]) in client.refreshes()
+    assert all(len(keys_) == 2 for op, keys_ in client.refreshes() if op == "TransactWriteItems")
+    (update,) = [p for op, p in client.calls if op == "UpdateItem" and p["Key"]["pk"]["S"] == E.pk
+                 and p.get("UpdateExpression") == REFRESH]  # fmt: skip
+    assert update["ConditionExpression"] == "attribute_exists(pk)"
+    assert expiry(table, E_NODE) == int((STALE + timedelta(days=RETENTION)).timestamp())
+    tables.drop(table)
+
+
+def test_a_node_ttl_deleted_just_before_its_refresh_is_not_brought_back(tables: Tables) -> None:
+    # TTL deletes E's node after the resolver read it, just before the refresh's UpdateItem
+    table_name: list[str] = []
+
+    def ttl(operation: str) -> None:
+        if operation == "UpdateItem":  # a node's refresh (a pair's is a transaction)
+            key = serialize({"pk": E_NODE[0], "sk": E_NODE[1]})
+            tables.aws.dynamodb.delete_item(TableName=table_name[0], Key=key)
+
+    client = Refusing(tables.aws.dynamodb, before=ttl)
+    table = tables.fresh()
+    table_name.append(table.name)
+    item = visit(D, STALE)
+    # When D's page view is resolved: it does not raise
+    tables.resolver(Table(client, table.name), STALE).process(item)  # type: ignore[arg-type]
+    # Then the refresh's condition failed: the node stays gone, and the event resolved
+    assert E_NODE not in items_of(table)
+    assert resolved(table, item)
+    tables.drop(table)
+
+
+@pytest.mark.usefixtures("no_pause")
+@pytest.mark.parametrize(("refreshed", "operation"), [(E_NODE, "UpdateItem"),
+                                                      (LINK[0], "TransactWriteItems")])  # fmt: skip
+def test_a_refresh_that_keeps_meeting_transactions_is_dropped_not_raised(
+    tables: Tables, refreshed: tuple[str, str], operation: str
+) -> None:
+    # Given every refresh refused for a conflict, every time it is tried
+    client = Refusing(tables.aws.dynamodb, times=10**6)
+    before = tables.fresh()
+    stale = expiry(before, refreshed)
+    tables.drop(before)
+    # When D's page view is resolved: it does not raise (its batch would go back to the stream)
+    table, item = visit_through(tables, client)
+    # Then each refresh was tried a bounded number of times and dropped; the event resolved
+    sent = client.refreshes()
+    assert (operation, [refreshed]) in sent or (operation, LINK) in sent
+    distinct = {tuple(keys_) for _, keys_ in sent}
+    assert client.refused == len(sent) == CONFLICT_ATTEMPTS * len(distinct)
+    assert expiry(table, refreshed) == stale
+    assert resolved(table, item)
+    tables.drop(table)
+
+
+@pytest.mark.usefixtures("no_pause")
+def test_a_refresh_meeting_a_transaction_once_is_tried_again(tables: Tables) -> None:
+    client = Refusing(tables.aws.dynamodb, times=1)  # the first refresh: E's node, or the link
+    table, item = visit_through(tables, client)
+    fresh = int((STALE + timedelta(days=RETENTION)).timestamp())
+    assert client.refused == 1
+    assert expiry(table, E_NODE) == expiry(table, LINK[0]) == expiry(table, LINK[1]) == fresh
+    assert resolved(table, item)
+    tables.drop(table)
