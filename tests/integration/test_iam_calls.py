@@ -59,6 +59,15 @@ def test_the_resolver_may_refresh_a_links_expiry_in_both_identities() -> None:
     assert made and iam.denied(made) == []
 
 
+def test_the_resolver_may_refresh_a_nodes_expiry_with_one_update_item() -> None:
+    # store/identity.py refresh_expiry of one item: a conditional UpdateItem (1 WRU, not 2)
+    params = {"TableName": "optout-test", "UpdateExpression": "SET expires_at = :exp",
+              "ConditionExpression": "attribute_exists(pk)",
+              "Key": {"pk": {"S": "ID#email#b"}, "sk": {"S": "NODE"}}}  # fmt: skip
+    made = iam.requests_of("ResolverFunction", "dynamodb", "UpdateItem", params)
+    assert [r.action for r in made] == ["dynamodb:UpdateItem"] and iam.denied(made) == []
+
+
 def test_a_query_is_checked_on_the_partition_its_key_condition_names() -> None:
     params = {
         "TableName": "optout-test",
