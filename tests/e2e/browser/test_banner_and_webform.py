@@ -287,3 +287,47 @@ def test_webform_opt_out_of_all_ticks_every_opt_out_but_not_the_limit(
     # Then the request names the four opt-out purposes, not the limit, and no "all" field
     expect(page.locator("#result")).to_be_visible()
     assert sent[0]["purposes"] == list(SALE_SHARE)
+
+
+def test_a_tag_naming_an_unknown_purpose_never_runs_and_a_late_tag_is_gated_too(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a known state that opts out of targeted advertising only, and a page whose gated
+    # tags name a purpose the banner does not know (a typo), none, and known ones
+    context = new_context()
+    FakeConsentApi(opt_out={"targeted_advertising": True}).install(context)
+    gated = "".join(
+        f'<script type="text/plain" data-purpose="{purposes}">window.ran.push("{name}")</script>'
+        for name, purposes in [("typo", "targeted_advertisng"), ("empty", ""),
+                               ("mixed", "sale typo_purpose"), ("sale", "sale")]
+    )  # fmt: skip
+    html = (
+        '<!doctype html><html lang="en"><head><title>Tags</title>'
+        '<script>window.ran = []</script><script src="/dist/banner.min.js"></script></head>'
+        f"<body>{gated}</body></html>"
+    )
+    context.route(
+        f"{static_site}/tags.html",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page = context.new_page()
+    page.goto(f"{static_site}/tags.html")
+    wait_until_ready(page)
+    # Then only the tag of a known purpose not opted out ran: an unknown name fails closed
+    assert page.evaluate("() => window.ran") == ["sale"]
+    # When the site adds gated tags after the state is known
+    page.evaluate(
+        """() => ["targeted_advertising", "sale"].forEach((purpose) => {
+            const tag = document.createElement("script");
+            tag.type = "text/plain";
+            tag.dataset.purpose = purpose;
+            tag.text = `window.ran.push("late ${purpose}")`;
+            document.body.append(tag);
+        })"""
+    )
+    # Then they are gated the same way: the opted-out purpose's stays inert
+    page.wait_for_function("() => window.ran.length === 2")
+    assert page.evaluate("() => window.ran") == ["sale", "late sale"]
+    assert (
+        page.locator('script[type="text/plain"][data-purpose="targeted_advertising"]').count() == 1
+    )
