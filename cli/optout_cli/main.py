@@ -597,7 +597,8 @@ def _export_gap(complete_through: str | None) -> str:
         return ("the deadline watch has not enrolled any request yet: requests that name this "
                 "identity may be missing (it lists them within minutes)")  # fmt: skip
     return (f"requests received after {complete_through} may not be listed yet (the deadline "
-            "watch lists them within minutes): export again later")  # fmt: skip
+            "watch lists a request within about 35 minutes of its arrival): to be sure of "
+            "one received later, export again once it is that old")  # fmt: skip
 
 
 def _one_identifier(
