@@ -1,9 +1,10 @@
 """`make soak` / `python -m soak [--count 2000] [--fault-rate 0.3] [--seed 7]`.
 
 Starts the local stack, makes every vendor sandbox (and the UID2 operator) fail a share of its
-calls with 429 (Retry-After), 503 and timeouts, sends `--count` opt-outs of every kind, and
-checks that none is lost: every request completes, every job is done with its attempts on the
-receipt, the DLQs are empty and every vendor received every identifier it accepts. Then one
+calls with throttling (429 faults, each in its vendor's own shape: Salesforce 403, Meta 400),
+503 and timeouts, sends `--count` opt-outs of every kind, and checks that none is lost: every
+request completes, every job is done with its attempts on the receipt, the DLQs are empty and
+every vendor received every identifier it accepts. Then one
 system refuses everything with a permanent 400: its jobs fail, their requests show failed, the
 rest complete; with the fault cleared, the operator replay completes them. Prints the figures,
 writes them to artifacts/soak/latest.json, and exits 1 if any check failed.

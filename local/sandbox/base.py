@@ -2,8 +2,8 @@
 
 A Sandbox wraps one vendor module (an object with `handle(request) -> SandboxResponse`),
 records every call with the status it answered, and injects faults (local/sandbox/faults.py:
-a share of calls fails with a status, a mix of statuses, or a timeout; 429s carry
-Retry-After).
+a share of calls fails with a status, a mix of statuses, or a timeout; a 429 is the vendor's
+own throttling answer, local/sandbox/throttles.py).
 """
 
 import threading
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local.sandbox.faults import FaultInjector, FaultPlan
+from local.sandbox.throttles import throttled
 from local.sandbox.vendors import VENDORS
 from local.sandbox.wire import FaultStatus, SandboxRequest, SandboxResponse, Vendor, json_response
 
@@ -64,11 +65,10 @@ class Sandbox:
         if fault == "timeout":
             time.sleep(plan.hold_seconds)
             return json_response(504, {"message": "sandbox timeout fault"})
+        if fault == 429:
+            return throttled(self.vendor_name, request, plan.retry_after)
         if fault is not None:
-            headers = {}
-            if fault == 429 and plan.retry_after is not None:
-                headers["retry-after"] = str(plan.retry_after)
-            return json_response(fault, {"message": f"sandbox fault {fault}"}, headers)
+            return json_response(fault, {"message": f"sandbox fault {fault}"})
         return self.vendor.handle(request)
 
     def recorded(self) -> list[dict[str, Any]]:

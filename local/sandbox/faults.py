@@ -1,12 +1,13 @@
 """Fault injection for a sandbox: which calls fail, and how.
 
 A plan says what share of calls fails (`rate`) and with what: one status or a mix of them
-(4xx/5xx codes, or "timeout": the answer is held past the caller's timeout). A 429 carries
-`Retry-After: retry_after` as vendors send it. Without a `seed` the failing calls are chosen
-by a counter (rate r fails call n when floor((n+1)*r) > floor(n*r): rate 0.5 fails every
-second call, so a test knows which) and a mix is taken in turn; with a `seed` each call draws
-from its own random generator, so a soak meets faults spread as an outage spreads them, and
-the same seed replays the same draws.
+(4xx/5xx codes, or "timeout": the answer is held past the caller's timeout). A 429 is the
+vendor's throttling answer in its own shape, carrying `retry_after` where the vendor sends a
+wait (local/sandbox/throttles.py: Salesforce answers 403, Meta 400, Braze X-RateLimit-*).
+Without a `seed` the failing calls are chosen by a counter (rate r fails call n when
+floor((n+1)*r) > floor(n*r): rate 0.5 fails every second call, so a test knows which) and a
+mix is taken in turn; with a `seed` each call draws from its own random generator, so a soak
+meets faults spread as an outage spreads them, and the same seed replays the same draws.
 """
 
 import math
@@ -44,7 +45,7 @@ def _whole(spec: dict[str, Any], name: str, default: int | None) -> int | None:
 class FaultPlan:
     rate: float = 0.0
     statuses: tuple[FaultStatus, ...] = (500,)
-    retry_after: int | None = 2  # seconds a 429 asks the caller to wait (None: no header)
+    retry_after: int | None = 2  # seconds a throttle asks the caller to wait (None: no wait)
     hold_seconds: float = 30.0  # a "timeout" answers only after this long
     seed: int | None = None
 

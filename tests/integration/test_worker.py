@@ -26,7 +26,7 @@ from tests.support.log_lines import logged_lines
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS_FILE = ROOT / "local" / "secrets.json"
 SYSTEMS = {"webhook": "webhook", "braze": "braze", "meta": "meta", "google_ads": "google_ads",
-           "segment": "segment"}  # fmt: skip
+           "segment": "segment", "salesforce": "salesforce"}  # fmt: skip
 OPTIONS: dict[str, dict[str, Any]] = {
     "meta": {"ad_account_id": "1001"},
     "google_ads": {"operating_account_id": "1234567890", "user_list_ids": ["555"]},
@@ -343,6 +343,34 @@ def test_429_delays_the_message_by_retry_after(stack, monkeypatch):
     assert failed_ids(answer) == {messages[0]["MessageId"]}
     assert stack.job("r1", "braze")["receipt"]["http_status"] == 429
     assert stack.receive("braze") == []  # hidden for Retry-After (2 s), not the 60 s backoff
+
+
+@pytest.mark.parametrize(
+    ("system", "retry_after", "status", "wait"),
+    [("salesforce", 3600, 403, 3600),  # REQUEST_LIMIT_EXCEEDED, the day's calls spent: an hour
+     ("meta", 600, 400, 600)],  # code 80004, X-Business-Use-Case-Usage: 10 minutes
+)  # fmt: skip
+def test_a_vendor_throttle_answered_with_a_4xx_keeps_the_job_pending(
+    stack, system, retry_after, status, wait
+):
+    # Given a vendor throttling the way it does: Salesforce 403, Meta 400 (its OAuth token,
+    # Salesforce's first call, is not under the API limit: the lookup, the second, is refused)
+    stack.put_request("r1", [system], EMAIL)
+    stack.send(system, "r1")
+    spec = {"rate": 0.5 if system == "salesforce" else 1, "status": 429, "retry_after": retry_after}
+    stack.server.sandboxes[system].set_fault_spec(spec)
+    before = datetime.now(UTC)
+    # When the worker delivers the job
+    answer, messages = stack.run(system)
+    # Then the job is pending, not failed (and not done), the message is retried, and the job
+    # is due again after the vendor's wait
+    job = stack.job("r1", system)
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert (job["status"], job["receipt"]["http_status"]) == ("pending", status)
+    due = datetime.fromisoformat(job["retry_at"]) - before
+    assert timedelta(seconds=wait - 5) <= due <= timedelta(seconds=wait + 60)
+    assert stack.status("r1") not in ("failed", "completed")
+    assert stack.receive(system) == []
 
 
 def test_a_permanent_4xx_fails_the_job_without_retrying(stack):

@@ -43,15 +43,50 @@ def braze_call(sandbox: Sandbox) -> SandboxResponse:
     return sandbox.handle(SandboxRequest("POST", "/users/track", auth, json.dumps(body).encode()))
 
 
-def test_a_fault_mix_is_taken_in_turn_and_a_429_carries_retry_after():
+def test_a_fault_mix_is_taken_in_turn_and_a_429_carries_the_vendors_wait():
     sandbox = Sandbox("braze", "braze", secret_for("braze"))
     sandbox.set_fault_spec({"rate": 1, "statuses": [429, 503], "retry_after": 3})
 
     first, second = braze_call(sandbox), braze_call(sandbox)
 
-    assert (first.status, first.headers.get("retry-after")) == (429, "3")
+    # Braze's throttle: 429 with X-RateLimit-Retry-After, no Retry-After
+    assert (first.status, first.headers.get("x-ratelimit-retry-after")) == (429, "3")
+    assert first.headers.get("retry-after") is None
     assert (second.status, second.headers.get("retry-after")) == (503, None)
     assert sandbox.faults()["injected"] == {"429": 1, "503": 1}
+
+
+def sandbox_throttle(vendor: str, path: str, retry_after: int | None) -> SandboxResponse:
+    sandbox = Sandbox(vendor, vendor, secret_for(vendor))
+    sandbox.set_fault_spec({"rate": 1, "status": 429, "retry_after": retry_after})
+    return sandbox.handle(SandboxRequest("POST", path, {}, b""))
+
+
+def test_each_sandbox_throttles_in_its_vendors_shape():
+    # Salesforce: 403 REQUEST_LIMIT_EXCEEDED, no wait; the usage tells the day's limit (a
+    # plan's hour or more) from the concurrent-requests one; its OAuth endpoint answers 429
+    daily = sandbox_throttle("salesforce", "/services/data/v66.0/composite", 3600)
+    concurrent = sandbox_throttle("salesforce", "/services/data/v66.0/composite", 2)
+    token = sandbox_throttle("salesforce", "/services/oauth2/token", 2)
+    assert json.loads(daily.body)[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert (daily.status, daily.headers["sforce-limit-info"]) == (403, "api-usage=100000/100000")
+    assert (concurrent.status, concurrent.headers["sforce-limit-info"]) == (
+        403, "api-usage=25/100000")  # fmt: skip
+    assert "retry-after" not in daily.headers
+    assert (token.status, token.headers["retry-after"]) == (429, "2")
+    # Meta: 400 code 80004, the wait in whole minutes in X-Business-Use-Case-Usage
+    meta = sandbox_throttle("meta", "/v27.0/act_1001/usersofanyaudience", 600)
+    usage = json.loads(meta.headers["x-business-use-case-usage"])
+    assert (meta.status, json.loads(meta.body)["error"]["code"]) == (400, 80004)
+    assert usage["1001"][0]["estimated_time_to_regain_access"] == 10
+    # Braze: 429, X-RateLimit-Retry-After and -Reset (epoch seconds), no Retry-After
+    braze = sandbox_throttle("braze", "/users/export/ids", 30)
+    reset = int(braze.headers["x-ratelimit-reset"]) - datetime.now(UTC).timestamp()
+    assert (braze.status, braze.headers["x-ratelimit-retry-after"]) == (429, "30")
+    assert 28 <= reset <= 31 and "retry-after" not in braze.headers
+    # The others (e.g. Segment): 429 with Retry-After
+    segment = sandbox_throttle("segment", "/regulations", 2)
+    assert (segment.status, segment.headers["retry-after"]) == (429, "2")
 
 
 def test_a_seeded_fault_plan_replays_the_same_draws():

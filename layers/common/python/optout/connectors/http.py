@@ -1,7 +1,10 @@
 """A minimal JSON-over-HTTPS client on the standard library (no extra dependency in the layer).
 
 Every non-2xx answer becomes a DeliveryError classified once, here: 429 (with Retry-After),
-408 and 5xx and transport failures are retryable; every other 4xx is permanent.
+408 and 5xx and transport failures are retryable; every other 4xx is permanent (a connector
+whose vendor throttles with another status reads the answer itself: Salesforce's 403
+REQUEST_LIMIT_EXCEEDED, Meta's 400 codes). A 429 without Retry-After may carry the wait as
+`X-RateLimit-Retry-After` or `X-RateLimit-Reset` instead (Braze): `asked_wait`.
 
 A call may be tried again at once, a bounded number of times (`RetryPolicy`; the worker
 tries each call up to three times): a delivery often takes several calls (Braze looks each
@@ -186,7 +189,7 @@ class HttpClient:
         """Seconds to wait before trying a failed answer again, or None to return it now."""
         if not retryable_status(response.status) or attempt >= self.retry.attempts:
             return None
-        asked = parse_retry_after(response.headers.get("retry-after"))
+        asked = asked_wait(response)
         if asked is None:
             return self.retry.backoff(attempt, self._rng)
         return asked if asked <= self.retry.max_wait_seconds else None
@@ -221,7 +224,7 @@ class HttpClient:
 def status_error(step: str, response: HttpResponse) -> DeliveryError:
     status = response.status
     retryable = retryable_status(status)
-    retry_after = parse_retry_after(response.headers.get("retry-after")) if retryable else None
+    retry_after = asked_wait(response) if retryable else None
     return DeliveryError(
         f"{step}: HTTP {status}",
         retryable=retryable,
@@ -229,6 +232,37 @@ def status_error(step: str, response: HttpResponse) -> DeliveryError:
         retry_after=retry_after,
         auth=status == 401,
     )
+
+
+def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | None:
+    """Seconds the vendor asked us to wait: Retry-After, else on a 429 the rate-limit headers
+    Braze sends instead (braze.com/docs/api/messaging_api/rate_limits, checked 2026-12-01):
+    `X-RateLimit-Retry-After` (seconds), then `X-RateLimit-Reset` (when the window resets).
+    Only a 429 reads them: on a 5xx a window's reset says nothing about the outage."""
+    headers = response.headers
+    asked = parse_retry_after(headers.get("retry-after"), now)
+    if asked is not None or response.status != 429:
+        return asked
+    asked = parse_retry_after(headers.get("x-ratelimit-retry-after"), now)
+    if asked is not None:
+        return asked
+    return parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now)
+
+
+# Below this an X-RateLimit-Reset is seconds from now, at or above it epoch seconds (2001-09-09):
+# vendors use both conventions (Braze and GitHub epoch, others a delta), and no window is 31
+# years long, so each value reads one way only.
+EPOCH_SECONDS_FROM = 1_000_000_000
+
+
+def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> float | None:
+    """X-RateLimit-Reset as seconds to wait: a whole number, epoch seconds or a delta."""
+    if not value or not value.strip().isdigit():
+        return None
+    reset = int(value.strip())
+    if reset < EPOCH_SECONDS_FROM:
+        return float(reset)
+    return max(0.0, reset - (now or datetime.now(UTC)).timestamp())
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

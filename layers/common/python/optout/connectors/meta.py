@@ -7,8 +7,12 @@ audience; form field `payload={"schema": "EMAIL_SHA256"|"PHONE_SHA256", "is_raw"
 call per schema, at most 10,000 hashes per call. Email: SHA-256 hex of trimmed lowercase;
 phone: SHA-256 hex of its digits with country code, no '+'. The token goes in the
 Authorization header and the hashes in the body, never in the URL.
-Meta reports throttling as HTTP 400 with codes 4/17/32/613/80003: retried like a 429; an
-expired API version (code 2635) is final and says so.
+Meta reports throttling as HTTP 400 with codes 4/17/32/613 or a Business Use Case code
+(80000-80014, e.g. 80004 "too many calls to this ad-account"), or flags an error
+`is_transient`: retried like a 429, after the `estimated_time_to_regain_access` of its
+`X-Business-Use-Case-Usage` header when it gives one; an expired API version (code 2635) is
+final and says so. A version Meta no longer serves may instead be upgraded, the answer carrying
+`X-Ad-Api-Version-Warning`: logged once a batch, so the operator updates `api_version`.
 "Done" means Meta accepted the removal (it applies it within about 24 hours and offers no
 status to poll); `vendor_ref` holds Meta's session ids. Meta's answer counts what it took:
 `num_received` below the hashes sent, or any `num_invalid_entries`, fails every job of the
@@ -16,6 +20,7 @@ batch for good, with those counts only.
 """
 
 import json
+import logging
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,10 +34,18 @@ from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
-THROTTLE_CODES = frozenset({4, 17, 32, 613, 80003})
+THROTTLE_CODES = frozenset({4, 17, 32, 613})
+# Business Use Case rate limits, one code per use case (80003 custom audiences, 80004 ads
+# management, ...): Meta's "Rate Limiting" (Marketing API) and Custom Audience error table,
+# checked 2026-12-01. Which one usersofanyaudience draws on Meta does not say: all are retried.
+BUSINESS_USE_CASE_CODES = range(80000, 80015)
 DEPRECATED_VERSION_CODE = 2635
 INVALID_TOKEN_CODE = 190  # OAuthException: expired, revoked or rotated token
 DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
+# Meta's notice that it ran the call on a newer version than the one asked for (its 2024-04-16
+# post on Marketing API version deprecation; checked 2026-12-01)
+VERSION_WARNING = "x-ad-api-version-warning"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,12 +92,14 @@ class MetaConnector(Connector[MetaSecret]):
         dropped = False  # a session id that did not look like one (base.reference)
         short: list[str] = []  # calls whose answer counts fewer entries taken than sent
         status = 200
+        upgraded = False  # an answer carried Meta's version warning
         for url in self.urls:
             for schema, data in batches.items():
                 if not data:
                     continue
                 answer = self._delete(url, schema, data)
                 status = answer.status
+                upgraded = upgraded or VERSION_WARNING in answer.headers
                 payload = answer.json()
                 if isinstance(payload, dict) and payload.get("session_id") is not None:
                     ref = reference(payload["session_id"], sent)
@@ -93,6 +108,14 @@ class MetaConnector(Connector[MetaSecret]):
                 problem = _shortfall(payload, len(data))
                 if problem:
                     short.append(f"{schema} {problem}")
+        if upgraded:  # the header's text is not logged: only Meta's, but not ours to vouch for
+            log.warning(
+                "meta system %s: Meta answered API version %s with %s (the version is "
+                "expired or expiring: update options.api_version)",
+                self.system.name,
+                self.opts.api_version,
+                VERSION_WARNING,
+            )
         ref = ",".join(refs) or None
         ref_note = DROPPED_REFERENCE if dropped else None
         if short:
@@ -126,9 +149,12 @@ class MetaConnector(Connector[MetaSecret]):
         payload = answer.json()
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
-        if answer.status == 400 and code in THROTTLE_CODES:
+        if _throttled(answer.status, error):
             raise DeliveryError(
-                f"meta remove {schema}: throttled (code {code})", retryable=True, http_status=400
+                f"meta remove {schema}: throttled (code {code})",
+                retryable=True,
+                http_status=answer.status,
+                retry_after=regain_access_seconds(answer.headers),
             )
         if code == INVALID_TOKEN_CODE:
             raise DeliveryError(
@@ -154,6 +180,34 @@ class MetaConnector(Connector[MetaSecret]):
                 auth=failure.auth,
             )
         raise failure
+
+
+def _throttled(status: int, error: object) -> bool:
+    """Meta's throttling answer: a 400 with a rate-limit code, or an error Meta itself calls
+    transient (Graph API `is_transient`: the same call may succeed later)."""
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    limited = type(code) is int and (code in THROTTLE_CODES or code in BUSINESS_USE_CASE_CODES)
+    return (status == 400 and limited) or error.get("is_transient") is True
+
+
+def regain_access_seconds(headers: dict[str, str]) -> float | None:
+    """The longest `estimated_time_to_regain_access` (minutes) in X-Business-Use-Case-Usage
+    ({business id: [{"type": ..., "estimated_time_to_regain_access": n, ...}]}), in seconds;
+    None when absent or 0 (not blocked: the queue's back-off decides)."""
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage") or "null")
+    except ValueError:
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access")
+        for entries in (usage.values() if isinstance(usage, dict) else [])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    ]
+    longest = max((m for m in minutes if type(m) is int and m > 0), default=None)
+    return None if longest is None else longest * 60.0
 
 
 def _codes(error: object) -> str:

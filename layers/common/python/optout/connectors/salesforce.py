@@ -22,8 +22,11 @@ A person with no Contact, Lead or Person Account is `no_record` ("no such person
 lists every record changed (`Contact/003...`, `Individual/0PK...`). Salesforce answers
 synchronously: "done" means every write succeeded; a record Salesforce refused fails the jobs
 it belongs to with Salesforce's status code.
+An org over an API limit answers 403 `REQUEST_LIMIT_EXCEEDED` (not 429): retried, not failed
+(`limit_error`).
 """
 
+import re
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +58,16 @@ COLLECTION_SIZE = 200  # records per sObject Collections call
 # A query answers at most 2,000 rows a page; 100 emails needing more than 50 pages (100,000
 # records) is not a person but a shared address: refused rather than read without end.
 MAX_QUERY_PAGES = 50
+# An org over an API limit answers 403 with this errorCode ("API Request Limits and
+# Allocations", developer.salesforce.com, checked 2026-12-01) and no wait. Its daily total is
+# a rolling 24 h window that frees as the calls of a day ago age out: a retry an hour later
+# can succeed, where the back-off's minutes would spend the job's 8 receives while the org is
+# still over (8 tries span about 7 h). When `Sforce-Limit-Info: api-usage=n/m` shows calls
+# left (n < m), the limit hit is the one on concurrent long-running requests, which frees as
+# they end: the queue's back-off.
+REQUEST_LIMIT_EXCEEDED = "REQUEST_LIMIT_EXCEEDED"
+DAILY_LIMIT_WAIT_SECONDS = 3600.0
+API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 # Lookup object -> (email field, Individual field, extra condition)
 LOOKUPS: dict[str, tuple[str, str, str]] = {
     "Contact": ("Email", "IndividualId", ""),
@@ -193,6 +206,23 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         return Outcome(job.job_id, "done", 200, ",".join(individuals) or None, types,
                        records_changed=kept, note=note)  # fmt: skip
 
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        step: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> HttpResponse:
+        """One REST call; a non-2xx raises, an API limit's 403 as retryable (limit_error)."""
+        answer = self.session.send(
+            method, url, step=step, headers=headers, body=body, raise_for_status=False
+        )
+        if 200 <= answer.status < 300:
+            return answer
+        raise limit_error(step, answer) or status_error(step, answer)
+
     # -- 2. lookup ---------------------------------------------------------------------
 
     def _lookup(self, emails: list[str]) -> list[Person]:
@@ -217,7 +247,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     "referenceId": sobject,
                 }
             )
-        answer = self.session.send(
+        answer = self._send(
             "POST",
             f"{self.data}/composite",
             step="salesforce lookup",
@@ -253,7 +283,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                 f"salesforce lookup {sobject}: more records but no nextRecordsUrl",
                 retryable=False,
             )
-        answer = self.session.send("GET", self.root + locator, step=f"salesforce lookup {sobject}")
+        answer = self._send("GET", self.root + locator, step=f"salesforce lookup {sobject}")
         return answer.json()
 
     # -- 3. Individuals where missing --------------------------------------------------
@@ -346,7 +376,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         results: list[tuple[str | None, str]] = []
         for start in range(0, len(records), COLLECTION_SIZE):
             chunk = records[start : start + COLLECTION_SIZE]
-            answer = self.session.send(
+            answer = self._send(
                 method,
                 f"{self.data}/composite/sobjects",
                 step=step,
@@ -390,3 +420,24 @@ def _people(sobject: str, page: object) -> list[Person]:
                 )
             )
     return people
+
+
+def limit_error(step: str, answer: HttpResponse) -> DeliveryError | None:
+    """A retryable error for Salesforce's API-limit answer (403, errorCode
+    REQUEST_LIMIT_EXCEEDED), None for any other answer (another 403 stays final)."""
+    payload = answer.json()
+    codes = (
+        [e.get("errorCode") for e in payload if isinstance(e, dict)]
+        if isinstance(payload, list)
+        else []
+    )
+    if answer.status != 403 or REQUEST_LIMIT_EXCEEDED not in codes:
+        return None
+    usage = API_USAGE.search(answer.headers.get("sforce-limit-info", ""))
+    calls_left = usage is not None and int(usage[1]) < int(usage[2])
+    return DeliveryError(
+        f"{step}: HTTP 403 {REQUEST_LIMIT_EXCEEDED}",
+        retryable=True,
+        http_status=403,
+        retry_after=None if calls_left else DAILY_LIMIT_WAIT_SECONDS,
+    )

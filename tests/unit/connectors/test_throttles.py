@@ -1,0 +1,211 @@
+"""Vendors that throttle with something other than `429 + Retry-After` (checked 2026-12-01,
+docs/vendors.md): Salesforce's 403 REQUEST_LIMIT_EXCEEDED, Meta's 400 rate-limit codes and
+Braze's X-RateLimit-* headers are retried (the job stays `pending`), with the wait each vendor
+gives; every other refusal of theirs stays final."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from optout.connectors.http import HttpClient, HttpResponse, asked_wait
+from optout.connectors.meta import regain_access_seconds
+from optout.connectors.salesforce import DAILY_LIMIT_WAIT_SECONDS, limit_error
+from tests.unit.connectors.conftest import EMAIL_NORMALISED, make_connector, make_job
+
+JOB = make_job(("email", EMAIL_NORMALISED), ("phone", "+14155550123"),
+               ("customer_id", "cust-42"))  # fmt: skip
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+SF_LIMIT = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+
+
+def throttle_second_call(server: Any, vendor: str, retry_after: int | None) -> None:
+    """The vendor's throttle answer on its second call: Salesforce's first is its OAuth token
+    (not an API call, no API limit), so the lookup meets the limit."""
+    spec = {"rate": 0.5, "status": 429, "retry_after": retry_after}
+    server.sandboxes[vendor].set_fault_spec(spec)
+
+
+# -- Salesforce ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [(3600, DAILY_LIMIT_WAIT_SECONDS),  # daily allocation spent: an hour
+     (2, None)],  # concurrent requests limit (calls left today): the queue's back-off
+)  # fmt: skip
+def test_salesforce_over_its_api_limit_is_retried_not_failed(server, retry_after, wait):
+    # Given an org answering 403 REQUEST_LIMIT_EXCEEDED to the lookup
+    throttle_second_call(server, "salesforce", retry_after)
+    # When a job is delivered
+    (outcome,) = make_connector(server, "salesforce").deliver([JOB])
+    # Then it is retried (pending, not failed), after an hour when the day's calls are spent
+    assert [c["status"] for c in server.sandboxes["salesforce"].recorded()] == [200, 403]
+    assert outcome.status is None
+    assert outcome.error.retryable
+    assert (outcome.error.http_status, outcome.error.retry_after) == (403, wait)
+    assert "REQUEST_LIMIT_EXCEEDED" in outcome.error.reason
+
+
+def test_salesforce_s_other_403s_stay_final(server):
+    server.sandboxes["salesforce"].set_faults(0.5, 403)  # the lookup refused, no limit code
+
+    (outcome,) = make_connector(server, "salesforce").deliver([JOB])
+
+    assert outcome.status is None
+    assert not outcome.error.retryable
+    assert outcome.error.http_status == 403
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "limit_info", "wait"),
+    [(403, SF_LIMIT, "", DAILY_LIMIT_WAIT_SECONDS),  # no usage header: assume the day's limit
+     (403, SF_LIMIT, "api-usage=15000/15000", DAILY_LIMIT_WAIT_SECONDS),
+     (403, SF_LIMIT, "api-usage=120/15000", None),
+     (403, [{"message": "no", "errorCode": "INSUFFICIENT_ACCESS_OR_READONLY"}], "", "final"),
+     (403, {"errorCode": "REQUEST_LIMIT_EXCEEDED"}, "", "final"),  # not Salesforce's list
+     (400, SF_LIMIT, "", "final")],
+)  # fmt: skip
+def test_salesforce_limit_error_reads_the_code_and_the_usage(status, body, limit_info, wait):
+    headers = {"sforce-limit-info": limit_info} if limit_info else {}
+    error = limit_error(
+        "salesforce lookup", HttpResponse(status, headers, json.dumps(body).encode())
+    )
+    if wait == "final":
+        assert error is None
+    else:
+        assert error is not None and error.retryable
+        assert error.retry_after == wait
+
+
+# -- Meta --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("retry_after", "wait"), [(2, None), (600, 600.0)])
+def test_meta_s_ad_account_throttle_is_retried_after_the_time_meta_gives(server, retry_after, wait):
+    # Given Meta answering 400 code 80004 ("too many calls to this ad-account"), with
+    # X-Business-Use-Case-Usage giving the whole minutes to wait (0 under a minute)
+    server.sandboxes["meta"].set_fault_spec({"rate": 1, "status": 429, "retry_after": retry_after})
+    # When a job is delivered
+    (outcome,) = make_connector(server, "meta").deliver([JOB])
+    # Then it is retried, after Meta's estimate when it gives one
+    assert outcome.status is None
+    assert outcome.error.retryable
+    assert (outcome.error.http_status, outcome.error.retry_after) == (400, wait)
+    assert "code 80004" in outcome.error.reason
+
+
+class Answering(HttpClient):
+    """An HttpClient whose every call gets one fixed answer (no network)."""
+
+    def __init__(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(2.0)
+        self.answer = HttpResponse(status, headers or {}, json.dumps(payload).encode())
+
+    def _once(self, *args: Any) -> HttpResponse:
+        return self.answer
+
+
+def meta_answering(server: Any, status: int, error: dict[str, Any]) -> Any:
+    connector = make_connector(server, "meta")
+    connector.http = Answering(status, {"error": {"message": "m", "type": "T", **error}})
+    return connector
+
+
+@pytest.mark.parametrize(
+    "error",
+    [{"code": 80000}, {"code": 80003}, {"code": 80014}, {"code": 17}, {"code": 613},
+     {"code": 2, "is_transient": True}],
+)  # fmt: skip
+def test_meta_s_rate_limit_codes_and_transient_errors_are_retried(server, error):
+    (outcome,) = meta_answering(server, 400, error).deliver([JOB])
+
+    assert outcome.status is None
+    assert outcome.error.retryable, outcome.error.reason
+
+
+@pytest.mark.parametrize(
+    "error",
+    [{"code": 100}, {"code": 80015}, {"code": 79999}, {"code": "80004"},
+     {"code": 100, "is_transient": False}],
+)  # fmt: skip
+def test_meta_s_other_400s_stay_final(server, error):
+    (outcome,) = meta_answering(server, 400, error).deliver([JOB])
+
+    assert outcome.status is None
+    assert not outcome.error.retryable
+
+
+REGAIN = "estimated_time_to_regain_access"
+
+
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [('{"1": [{"type": "ads_management", "estimated_time_to_regain_access": 7}]}', 420.0),
+     (json.dumps({"1": [{REGAIN: 2}], "2": [{REGAIN: 1}, {REGAIN: 5}]}), 300.0),
+     ('{"1": [{"estimated_time_to_regain_access": 0}]}', None),
+     ('{"1": [{"estimated_time_to_regain_access": "7"}]}', None),
+     ("not json", None), ("[]", None), (None, None)],
+)  # fmt: skip
+def test_meta_s_regain_access_estimate_is_minutes(header, wait):
+    assert regain_access_seconds({"x-business-use-case-usage": header} if header else {}) == wait
+
+
+# -- Braze, and any 429 with X-RateLimit-* -----------------------------------------------
+
+
+@pytest.mark.parametrize(("retry_after", "wait"), [(2, 2.0), (None, None)])
+def test_braze_s_429_is_retried_after_its_x_ratelimit_retry_after(server, retry_after, wait):
+    # Given Braze answering 429 with X-RateLimit-Retry-After / -Reset, no Retry-After
+    server.sandboxes["braze"].set_fault_spec({"rate": 1, "status": 429, "retry_after": retry_after})
+
+    (outcome,) = make_connector(server, "braze").deliver([JOB])
+
+    assert outcome.error.retryable
+    assert (outcome.error.http_status, outcome.error.retry_after) == (429, wait)
+
+
+EPOCH_NOW = int(NOW.timestamp())
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "wait"),
+    [(429, {"retry-after": "5", "x-ratelimit-retry-after": "60"}, 5.0),  # Retry-After first
+     (429, {"x-ratelimit-retry-after": "60", "x-ratelimit-reset": str(EPOCH_NOW + 9)}, 60.0),
+     (429, {"x-ratelimit-reset": str(EPOCH_NOW + 90)}, 90.0),  # epoch seconds
+     (429, {"x-ratelimit-reset": "30"}, 30.0),  # seconds from now
+     (429, {"x-ratelimit-reset": str(EPOCH_NOW - 5)}, 0.0),  # already reset
+     (429, {"x-ratelimit-reset": "soon"}, None),
+     (503, {"x-ratelimit-reset": str(EPOCH_NOW + 90)}, None),  # an outage, not a rate limit
+     (503, {"retry-after": "7"}, 7.0)],
+)  # fmt: skip
+def test_the_wait_asked_reads_rate_limit_headers_only_on_a_429(status, headers, wait):
+    assert asked_wait(HttpResponse(status, headers, b""), NOW) == wait
+
+
+# -- Meta's version upgrade notice (not a throttle, read from the same answers) -----------
+
+
+def test_meta_s_version_warning_is_logged_once_a_batch_without_its_text(server, caplog):
+    # Given Meta running two calls (email, phone) on a newer version than the one configured
+    connector = make_connector(server, "meta")
+    notice = "The call has been auto-upgraded to v27.0 as v25.0 has been deprecated."
+    connector.http = Answering(200, {"session_id": 1}, {"x-ad-api-version-warning": notice})
+    # When a batch is delivered
+    with caplog.at_level("WARNING", logger="optout.connectors.meta"):
+        (outcome,) = connector.deliver([JOB])
+    # Then it is done (Meta acted) and one warning names the configured version, not the text
+    warnings = [r.getMessage() for r in caplog.records if r.name == "optout.connectors.meta"]
+    assert outcome.status == "done"
+    assert len(warnings) == 1
+    assert "v27.0" in warnings[0] and "api_version" in warnings[0]
+    assert notice not in warnings[0] and EMAIL_NORMALISED not in warnings[0]
+
+
+def test_meta_without_a_version_warning_logs_nothing(server, caplog):
+    connector = make_connector(server, "meta")
+    connector.http = Answering(200, {"session_id": 1})
+    with caplog.at_level("WARNING", logger="optout.connectors.meta"):
+        connector.deliver([JOB])
+    assert not [r for r in caplog.records if r.name == "optout.connectors.meta"]
