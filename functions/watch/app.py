@@ -58,6 +58,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         due_soon=summary["due_soon"],
         overdue_by_system=summary["overdue_by_system"],
         overdue_requests=summary["overdue_requests"][:20],
+        imported_owed=summary["imported_owed"],
         checked=report.checked,
         finished=report.finished,
     )

@@ -7,9 +7,15 @@ from typing import Any
 import boto3
 import pytest
 
+from optout.ops.export import request_records
+from optout.ops.importer import ImportService
+from optout.ops.metrics import MetricsService
 from optout.ops.watch import Watch, WatchSettings
+from optout.settings import LOCAL_HASH_KEY
 from optout.store.batch import batch_put
 from optout.store.codec import deserialize
+from optout.store.proof import load_with_proof
+from optout.store.requests import load_request
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.support.lambdas import FakeLambdaContext, load_function
@@ -193,3 +199,98 @@ def test_a_request_to_limit_sensitive_data_past_its_deadline_is_overdue(table: T
     assert [c.request_id for c in report.overdue] == [late.request_id]
     assert [c.request_id for c in report.due_soon] == [soon.request_id]
     assert {r["request_id"] for r in reminders(table)} == {late.request_id, soon.request_id}
+
+
+def test_an_import_the_other_tool_answered_on_time_is_owed_here_not_overdue(table: Table) -> None:
+    # Given three imports from March (deadline 2026-03-23), each then failed here at braze
+    # (done at salesforce), as the drill left them (review s16 drill F4): one the other tool
+    # answered on time, one it answered after the deadline, one with no answer given
+    imported = import_rows(table, [
+        {"external_id": "on-time", "completed_at": "2026-03-09T10:00:00Z"},
+        {"external_id": "late", "completed_at": "2026-03-30T10:00:00Z"},
+        {"external_id": "unanswered"},
+    ])  # fmt: skip
+    for request_id in imported.values():
+        carry_out(table, request_id)
+    # When the watch runs (the import's reminders bring them in) and the figures are read
+    report = watch(table).run()
+    year = MetricsService(table).year(2026, "as of the test")
+    # Then the one answered on time is neither overdue nor due soon, as its export says it
+    # was not late; it is still owed at braze, and reminded for that
+    overdue = {c.request_id for c in report.overdue}
+    assert overdue == {imported["late"], imported["unanswered"]}
+    assert report.due_soon == []
+    assert [c.request_id for c in report.imported_owed] == [imported["on-time"]]
+    assert [exported_late(table, imported[n]) for n in ("on-time", "late", "unanswered")] == [
+        False, True, True,
+    ]  # fmt: skip
+    assert imported["on-time"] in {r["request_id"] for r in reminders(table)}
+    # and the status, the report's per-system table and the §7102 outcome agree
+    assert year["watch"]["overdue"] == 2
+    assert year["watch"]["overdue_requests"] == sorted(overdue)
+    assert (year["watch"]["imported_owed"], year["watch"]["imported_owed_by_system"]) == (
+        1, {"braze": 1},
+    )  # fmt: skip
+    assert year["systems"]["braze"]["overdue"] == 2
+    assert year["systems"]["salesforce"]["overdue"] == 0
+    assert year["requests"]["complied_part"] == 3  # §7102: each is held at salesforce
+
+
+def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confirm(
+    table: Table,
+) -> None:
+    # Given an import the other tool answered on time, still owed at braze
+    imported = import_rows(table, [{"external_id": "on-time", "completed_at": "2026-03-09"}])
+    carry_out(table, imported["on-time"])
+    assert len(watch(table).run().imported_owed) == 1
+    # When braze confirms it (a replay)
+    carry_out(table, imported["on-time"], braze="done")
+    later = watch(table, NOW + timedelta(minutes=5)).run()
+    # Then nothing is owed any more and its reminder is gone
+    assert (later.overdue, later.imported_owed, reminders(table)) == ([], [], [])
+
+
+def import_rows(table: Table, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Import March opt-outs as `optout import` does; external id -> request id."""
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    base = {"received_at": "2026-03-02T10:00:00Z", "jurisdiction": "US-CA"}
+    full = [base | {"email": f"import-{n}@example.com", "line": n + 2} | row
+            for n, row in enumerate(rows)]  # fmt: skip
+    assert service.import_rows(full, NOW, "arn:aws:iam::123456789012:user/op").stored == len(rows)
+    return {
+        str(e["evidence"]["imported"]["external_id"]): str(e["request_id"])
+        for e in (load_request(table, rid)[0] for rid in imported_ids(table))
+    }
+
+
+def imported_ids(table: Table) -> list[str]:
+    return [str(r["request_id"]) for r in reminders(table)]
+
+
+def carry_out(table: Table, request_id: str, braze: str = "failed") -> None:
+    """What the resolver and the workers leave: a job per system, braze's `braze`."""
+    event = next(i for i in load_request(table, request_id) if i["sk"] == "EVENT")
+    pk, done_at = f"REQ#{request_id}", "2026-11-20T10:00:00Z"
+    items: list[dict[str, Any]] = [
+        {
+            "pk": pk,
+            "sk": "RESOLUTION",
+            "kind": "resolution",
+            "resolved_at": "2026-11-20T09:00:00Z",
+            "jobs_total": 2,
+        }
+    ]
+    for system, state in (("braze", braze), ("salesforce", "done")):
+        items.append({
+            "pk": pk, "sk": f"JOB#{system}", "kind": "job", "job_id": f"{request_id}:{system}",
+            "request_id": request_id, "system": system, "status": state,
+            "purposes": ["sale", "share"], "completed_at": done_at,
+            "identifiers": [{"type": i["type"], "key": i["key"]} for i in event["identifiers"]],
+            "receipt": {"completed_at": done_at, "http_status": 200 if state == "done" else 400},
+        })  # fmt: skip
+    batch_put(table, items)
+
+
+def exported_late(table: Table, request_id: str) -> bool:
+    items, covering = load_with_proof(table, request_id)
+    return bool(request_records(request_id, items, covering, NOW)[0]["late"])

@@ -50,9 +50,11 @@ def seed_request(
     event_type: str = "opt_out",
     opt_out: dict[str, bool] | None = None,
     email: str | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> Seeded:
     """One request `n`: received at `received_at`, in `state`; a response (completion, last
-    receipt, denial) `after` its receipt. Jobs: one per system (partial: the first fails)."""
+    receipt, denial) `after` its receipt. Jobs: one per system (partial: the first fails).
+    `evidence` as capture or import wrote it (an import's `imported`, a `jurisdiction`)."""
     request_id = request_id_for(n)
     identifier = KeyedIdentifier.of(SECRET, Identifier("email", email or f"seeded-{n}@example.com"))
     event = CapturedEvent(
@@ -60,7 +62,7 @@ def seed_request(
         source=source, received_at=received_at,
         deadline=deadline or received_at.date() + timedelta(days=21),
         opt_out=opt_out if opt_out is not None else {"sale": True, "share": True},
-        gpc=source == "gpc", identifiers=(identifier,), links=(), evidence={},
+        gpc=source == "gpc", identifiers=(identifier,), links=(), evidence=evidence or {},
         fingerprint="seeded",
     )  # fmt: skip
     pk = f"REQ#{request_id}"

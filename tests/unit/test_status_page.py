@@ -13,13 +13,16 @@ def denied(done: int, total: int) -> dict[str, Any]:
             "systems_failed": 0}  # fmt: skip
 
 
-def test_a_denial_after_every_system_confirmed_does_not_say_nothing_was_done() -> None:
-    # Given a request denied after its six systems had confirmed it
+def test_a_denied_request_its_systems_then_processed_does_not_say_nothing_was_done() -> None:
+    # Given a denied request whose six jobs, already sent, then all completed (a deny is
+    # refused once any system confirmed, so they processed it after the denial)
     # When its status page is rendered
     page = status_page(denied(6, 6))
-    # Then it says the systems that processed it keep the opt-out, never "could not act"
+    # Then it says the systems that processed it keep the opt-out, never "could not act",
+    # and nothing that puts their processing before the denial (review s16 drill F11)
     assert "could not act" not in page
-    assert "already processed it keep your opt-out" in page
+    assert "Systems that processed it keep your opt-out." in page
+    assert "already" not in page and "had " not in page
     assert "6 of 6 done" in page
 
 

@@ -154,6 +154,13 @@ def received_on(moment: datetime, jurisdiction: str | None) -> date:
     return (moment.astimezone(UTC) + timedelta(hours=hours)).date()
 
 
+def answered_late(answered_at: str, deadline: date, jurisdiction: str | None) -> bool:
+    """An answer given at `answered_at` (ISO 8601 with an offset) came after the deadline's
+    day, read in the jurisdiction's days as the deadline was counted (`received_on`): an
+    answer at 17:00 PST on the deadline day is the next day in UTC, and on time."""
+    return received_on(datetime.fromisoformat(answered_at), jurisdiction) > deadline
+
+
 def start_of(day: date, jurisdiction: str | None) -> datetime:
     """The first instant `received_on` reads as `day` in the jurisdiction (UTC)."""
     hours = STANDARD_OFFSET_HOURS.get(jurisdiction or DEFAULT_JURISDICTION, WESTERNMOST_US_HOURS)

@@ -56,11 +56,13 @@ NOTHING_TO_DO: Final = (
     "Completed: we recorded your choice. No system that uses the details you gave us needed "
     "to act on it."
 )
-# A denial after some systems already processed it opts no one back in: saying "we could not
-# act" would be false for those systems.
+# A denied request some systems processed opts no one back in: saying "we could not act"
+# would be false for those systems. A deny is refused once any system confirmed, so they
+# mostly processed it after the denial (jobs already sent complete): "had already processed
+# it" would be false in time, so the text names no order (review s16 drill F11).
 DENIED_AFTER_SYSTEMS: Final = (
-    "Denied: we decided not to act further on this request, and will tell you why. The "
-    "systems that had already processed it keep your opt-out."
+    "Denied: we decided not to act further on this request, and will tell you why. Systems "
+    "that processed it keep your opt-out."
 )
 
 

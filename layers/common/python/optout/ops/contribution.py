@@ -64,11 +64,11 @@ kept as whole hours, rounded up (never understating the time taken).
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from optout.api_models import RequestStatusOut
-from optout.deadlines import received_on
+from optout.deadlines import answered_late, counted_in, received_on
 from optout.events import asks_limit, asks_opt_out, is_request
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
@@ -104,6 +104,10 @@ class Contribution:
     limit: bool = False  # asks to limit the use of sensitive personal information (§7027)
     region: str = "unknown"  # ca / other / unknown: the jurisdiction group (REGIONS)
     sale_share: bool = True  # the opt-out asks sale or sharing (else targeted ads/profiling only)
+    # An import the other tool answered (its `completed_at`): whether that answer came after
+    # its deadline's day, as the export's `late` and the days to respond judge it; None for
+    # any other request (its answer is this deployment's own).
+    imported_late: bool | None = None
 
     @property
     def day(self) -> str:
@@ -179,7 +183,36 @@ def contribution_of(
         limit=asks_limit(event),
         region=_region(_jurisdiction(event)),
         sale_share=_sale_share(event, _region(_jurisdiction(event))),
+        imported_late=_imported_late(event),
     )
+
+
+def imported_answer(event: Item) -> str | None:
+    """When the other tool answered an imported request (`evidence.imported.completed_at`):
+    the consumer's answer, whatever this deployment's systems do later; None otherwise."""
+    imported = (event.get("evidence") or {}).get("imported") or {}
+    return str(imported["completed_at"]) if imported.get("completed_at") else None
+
+
+def deadline_calendar(event: Item) -> str | None:
+    """The jurisdiction whose days its deadline was counted in, so an answer's date is read
+    there too: a geolocated request's deadline is the earlier of the state's and California's
+    (`deadlines.counted_in`)."""
+    where = _jurisdiction(event)
+    if (
+        where is not None
+        and (event.get("evidence") or {}).get("jurisdiction_from") == "geolocation"
+    ):
+        return counted_in(_parse(str(event["received_at"])), where)
+    return where
+
+
+def _imported_late(event: Item) -> bool | None:
+    answered = imported_answer(event)
+    if answered is None:
+        return None
+    deadline = date.fromisoformat(str(event["deadline"]))
+    return answered_late(answered, deadline, deadline_calendar(event))
 
 
 def _sale_share(event: Item, region: str) -> bool:

@@ -18,9 +18,10 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.api_models import RequestStatusOut
-from optout.deadlines import counted_in, received_on
+from optout.deadlines import answered_late, received_on
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
+from optout.ops.contribution import deadline_calendar, imported_answer
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
@@ -209,7 +210,7 @@ def is_late(
     answered = {"completed": status.completed_at, "denied": status.denied_at}
     at = imported_at if imported_at and status.status != "denied" else answered.get(status.status)
     if at is not None:
-        return received_on(datetime.fromisoformat(at), jurisdiction) > deadline
+        return answered_late(at, deadline, jurisdiction)
     if status.status in answered:
         return False  # answered, with no time kept (never the case for a stored status)
     return today > deadline  # received, processing or failed: not complied with yet
@@ -247,13 +248,9 @@ def request_records(
     ]
     request.update(links=len(event.get("links", [])), evidence=evidence)
     request.update(status.model_dump(exclude={"request_id", "received_at", "deadline"}))
-    imported = evidence.get("imported") or {}
-    imported_at = str(imported["completed_at"]) if imported.get("completed_at") else None
+    imported_at = imported_answer(event)
     request["answered_at"] = answered_at(status, imported_at)
-    where = str(evidence["jurisdiction"]) if evidence.get("jurisdiction") else None
-    if where is not None and evidence.get("jurisdiction_from") == "geolocation":
-        # its deadline is the earlier of the state's and California's: read in that one's days
-        where = counted_in(datetime.fromisoformat(str(event["received_at"])), where)
+    where = deadline_calendar(event)
     today = received_on(now or datetime.now(UTC), where)
     request["late"] = is_late(status, today, imported_at, where)
     records: list[Item] = [request]

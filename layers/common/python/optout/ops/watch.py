@@ -15,6 +15,10 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    those near their deadline.
 3. **Report**: the requests checked this run that are overdue (deadline passed) or due soon
    (within `near_days`), per state and per system, as metrics (alarms) and as `WATCH/STATUS`.
+   An import the other tool answered (`evidence.imported.completed_at`) is judged by that
+   answer, as its export's `late` and the §7102 days to respond are: answered on time, it is
+   neither overdue nor due soon, only still owed here (`imported_owed`) until every system
+   here confirms it, and reminded meanwhile; answered late, it is overdue.
 
 A request checked after the sweep's last look at it (`REOPEN_AFTER`) that is left, for some
 system, with only cited jobs that ended as no proof for it (`status.needs_reopen`: one ended
@@ -88,6 +92,8 @@ class WatchReport:
     checked: int = 0
     overdue: list[Contribution] = field(default_factory=list)
     due_soon: list[Contribution] = field(default_factory=list)
+    # imports the other tool answered on time that some system here has not confirmed yet
+    imported_owed: list[Contribution] = field(default_factory=list)
     finished: bool = True  # False: the run stopped for time; the next one goes on
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
     reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
@@ -100,8 +106,8 @@ class WatchReport:
         return counts
 
     def overdue_by_system(self, found: list[Contribution] | None = None) -> dict[str, int]:
-        """Per system, the overdue requests (of `found`, default all) it has not confirmed
-        (a retired system owes them nothing)."""
+        """Per system, the requests of `found` (default: the overdue ones) it has not
+        confirmed (a retired system owes them nothing)."""
         counts: dict[str, int] = {}
         for c in self.overdue if found is None else found:
             for system, state in c.systems.items():
@@ -128,6 +134,8 @@ class WatchReport:
             "overdue_by_system": self.overdue_by_system(),
             "overdue_by_year": self.overdue_by_year(),
             "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
+            "imported_owed": len(self.imported_owed),
+            "imported_owed_by_system": self.overdue_by_system(self.imported_owed),
         }  # fmt: skip
 
 
@@ -329,6 +337,10 @@ class Watch:
 
     def _count_if_late(self, found: Contribution, now: datetime, report: WatchReport) -> None:
         contribution = found
+        if contribution.imported_late is not None:  # answered by the other tool, as exported
+            late = contribution.imported_late
+            (report.overdue if late else report.imported_owed).append(contribution)
+            return
         deadline = date.fromisoformat(contribution.deadline)
         today = now.date()
         if today > deadline:
