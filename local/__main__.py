@@ -38,16 +38,22 @@ def resolve_systems(given: str) -> Path:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
-    parser.add_argument("--port", type=int, default=3000)
-    parser.add_argument("--systems", default="local/systems.json")
+    parser.add_argument("--port", type=int, default=3000,
+                        help="the loopback port the stack listens on (default 3000)")  # fmt: skip
+    parser.add_argument("--systems", default="local/systems.json",
+                        help="the systems config (systems.json) the stack delivers to")  # fmt: skip
     parser.add_argument(
         "--secrets",
         type=Path,
         default=ROOT / "local" / "secrets.json",
         help="each system's sandbox credentials, keyed by its `credentials` name",
     )
-    parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty",
+                        help="the functions' log lines: one readable line each (pretty, "
+                        "the default) or their JSON as CloudWatch gets it")  # fmt: skip
+    parser.add_argument("--log-level", default="INFO",
+                        help="the least level of the stack's own lines: DEBUG, INFO, "
+                        "WARNING or ERROR (default INFO)")  # fmt: skip
     parser.add_argument(
         "--debug-file",
         type=Path,

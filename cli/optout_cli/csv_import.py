@@ -10,6 +10,9 @@ records how far the file is done and what was rejected, so a run killed halfway 
 it stopped; a batch sent but not recorded is simply sent again, and the server's request ids
 (derived from `external_id`) make it store nothing twice. Rejected rows are reported by line,
 field and reason, never with their values; all of them are written to `FILE.csv.rejected.csv`.
+Every row taken (stored, or a duplicate of one stored before) is written to
+`FILE.csv.request-ids.csv` with its line, `external_id` and request id (no identifier value),
+so an operator goes from the other tool's id to `optout status`.
 """
 
 import csv
@@ -60,6 +63,10 @@ def rejected_path(source: Path) -> Path:
     return source.with_name(source.name + ".rejected.csv")
 
 
+def request_ids_path(source: Path) -> Path:
+    return source.with_name(source.name + ".request-ids.csv")
+
+
 def count_rows(source: Path) -> int:
     """The data rows, after checking the header (so a wrong file fails before any bar shows)."""
     with _open(source) as handle:
@@ -70,18 +77,58 @@ def count_rows(source: Path) -> int:
 
 def run_import(api: Api, source: Path, restart: bool, progress: Progress) -> ImportState:
     state = _load_state(source, restart)
+    ids = _RequestIds(request_ids_path(source), fresh=state.line_done <= 1)
     for batch, last_line in _batches(source, state.line_done, state.rejected):
         if batch:
             answer = api.post(ROUTE, {"rows": batch})
             state.stored += int(answer["stored"])
             state.duplicates += int(answer["duplicates"])
             state.rejected += [dict(r) for r in answer["rejected"]]
+            ids.add(answer.get("request_ids") or [])  # before the state: a re-sent batch
         handled = last_line - state.line_done
         state.line_done = last_line
         _save_state(source, state)
         progress(handled)
     _write_rejected(source, state.rejected)
+    ids.settle()
     return state
+
+
+class _RequestIds:
+    """`FILE.csv.request-ids.csv`: line, external_id, request_id of each row taken, appended
+    per batch as the API answers (a resumed run goes on with it; a fresh one starts it over).
+    A batch answered but not noted in the state is sent again, so `settle` keeps each line
+    once, in line order."""
+
+    FIELDS = ("line", "external_id", "request_id")
+
+    def __init__(self, path: Path, fresh: bool) -> None:
+        self.path = path
+        if fresh:
+            path.unlink(missing_ok=True)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:  # an API before 2026-12-01 answers no ids
+            return
+        new = not self.path.is_file()
+        with self.path.open("a", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(self.FIELDS)
+            writer.writerows([row.get(k) for k in self.FIELDS] for row in rows)
+
+    def settle(self) -> None:
+        if not self.path.is_file():
+            return
+        with self.path.open(encoding="utf-8", newline="") as handle:
+            rows = {(r["line"], r["request_id"]): r for r in csv.DictReader(handle)}
+        ordered = sorted(rows.values(), key=lambda r: int(r["line"] or 0))
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.FIELDS)
+            writer.writeheader()
+            writer.writerows(ordered)
+        os.replace(temporary, self.path)
 
 
 def _batches(

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.exceptions import TyperException
@@ -49,6 +50,8 @@ JOB_REQUEST_ID = re.compile(REQUEST_ID.pattern.removesuffix("$") + r"~[0-9a-f]{1
 HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$")
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
+# Events an operator makes: no consumer and no deadline (`optout status` says who, and what)
+OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release")
 
 
 class ReportFormat(StrEnum):
@@ -120,8 +123,9 @@ def status(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the full record as JSON")] = False,
 ) -> None:
-    """A request's status and, per system, the receipt that satisfies it. A backfill's lists
-    its jobs; a job's request id (`<id>~<hex>`, before the `:system` of a job id) shows them."""
+    """A request's status and, per system, the receipt that satisfies it. A backfill's status
+    lists its jobs; a job's request id (`<id>~<hex>`, before the `:system` of a job id) shows
+    them."""
     request_id = request_id.lower().split(":", 1)[0]  # a job id's `:system` left out
     if not JOB_REQUEST_ID.match(request_id):
         _check(REQUEST_ID, request_id, "REQUEST_ID must be a request id (a UUID, or <UUID>~<hex>)")
@@ -135,51 +139,24 @@ def status(
                   soft_wrap=True)  # fmt: skip
         _jobs(record)
         return
-    completed = f", completed {record['completed_at']}" if record.get("completed_at") else ""
-    out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
-              f"{record['received_at']}, deadline {record['deadline']}{completed}")  # fmt: skip
-    out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
-              f"{record['systems_failed']} failed")  # fmt: skip
-    agent = ((record.get("event") or {}).get("evidence") or {}).get("agent")
+    _header(record)
+    evidence = (record.get("event") or {}).get("evidence") or {}
+    agent = evidence.get("agent")
     if agent:  # who filed for the consumer: counsel may ask that agent for the permission
         known_as = f" ({agent['agent_id']})" if agent.get("agent_id") else ""
         out.print(f"filed by agent: {agent['name']}{known_as}", soft_wrap=True, markup=False)
-    token = ((record.get("event") or {}).get("evidence") or {}).get("identity_token") or {}
+    token = evidence.get("identity_token") or {}
     if token.get("left_out"):  # a stale token the webform set aside: counsel may ask why
         out.print(f"identity token left out: {token['left_out']}", soft_wrap=True, markup=False)
     if record.get("denial"):
         denial = record["denial"]
-        out.print(f"[bold red]denied[/] {denial['denied_at']} by {denial['denied_by']}: "
-                  f"{denial['reason_code']} - {denial['reason']}")  # fmt: skip
+        out.print(f"[bold red]denied[/] {denial['denied_at']} by {escape(denial['denied_by'])}: "
+                  f"{denial['reason_code']} - {escape(denial['reason'])}",
+                  soft_wrap=True)  # fmt: skip
     # One block per system, not a table: at 80 columns a table cut receipt times and vendor
     # references, which are the evidence.
     for system in record.get("systems", []):
-        receipt = system.get("receipt") or {}
-        own = system.get("status")
-        state = str(system.get("satisfied") or own)
-        # "no_record" counts as done (a receipt), but must not read as an applied opt-out
-        state += (f" ({own})" if own and own != state else "") + _history(system)
-        when = f"  {system['completed_at']}" if system.get("completed_at") else ""
-        out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
-        reference = receipt.get("vendor_ref") or receipt.get("error")
-        if reference:
-            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
-        if receipt.get("note"):
-            out.print(f"  note: {receipt['note']}", soft_wrap=True, markup=False)
-        for c in system.get("satisfied_by", []):
-            # cited while in flight, then ended as no proof for this request: it satisfies
-            # nothing (the request gets a job of its own)
-            said = "cited, no proof:" if c.get("no_proof") else "satisfied by"
-            out.print(f"  {said} {c['request_id']} ({c.get('status')}{_history(c)}, "
-                      f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
-        if system.get("proof") == "both":
-            out.print("  and its own job", soft_wrap=True)
-        retired = system.get("retired")
-        if retired:  # an operator retired the system: its open jobs are no longer owed
-            out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
-                      f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
-        if system.get("not_planned_reason") == "system_removed":
-            out.print("  not planned: the system was no longer configured", soft_wrap=True)
+        _system_block(system)
     _jobs(record)
     # Not counted above: no job, no proof (the vendor recently answered "no such person").
     for quiet in record.get("not_asked", []):
@@ -197,6 +174,103 @@ def _jobs(record: dict[str, Any]) -> None:
         reference = receipt.get("vendor_ref") or receipt.get("error")
         if reference:
             out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+
+
+def _header(record: dict[str, Any]) -> None:
+    """The request's first lines, each whole (`| grep deadline` finds it): its status,
+    received and deadline, and its systems' count; an operator's event has no deadline and no
+    consumer, so it says who acted and what it did instead."""
+    completed = f", completed {record['completed_at']}" if record.get("completed_at") else ""
+    event = record.get("event") or {}
+    by_operator = event.get("event_type") in OPERATOR_EVENTS
+    if by_operator:
+        out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  "
+                  f"{event['event_type']} at {record['received_at']}{completed}",
+                  soft_wrap=True)  # fmt: skip
+        _operator_action(event, record.get("resolution") or {})
+    else:
+        out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
+                  f"{record['received_at']}, deadline {record['deadline']}{completed}",
+                  soft_wrap=True)  # fmt: skip
+    if record["systems_total"] or not by_operator:  # a backfill's jobs count; "0 of 0" not
+        out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
+                  f"{record['systems_failed']} failed", soft_wrap=True)  # fmt: skip
+
+
+def _system_block(system: dict[str, Any]) -> None:
+    """One system's lines: its state, receipt, what was sent, and what satisfies it."""
+    receipt = system.get("receipt") or {}
+    own = system.get("status")
+    state = str(system.get("satisfied") or own)
+    # "no_record" counts as done (a receipt), but must not read as an applied opt-out
+    state += (f" ({own})" if own and own != state else "") + _history(system)
+    when = f"  {system['completed_at']}" if system.get("completed_at") else ""
+    out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
+    reference = receipt.get("vendor_ref") or receipt.get("error")
+    if reference:
+        out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+    sent = _what_was_sent(system, receipt)
+    if sent:
+        out.print(f"  {sent}", soft_wrap=True, markup=False)
+    if receipt.get("note"):
+        out.print(f"  note: {receipt['note']}", soft_wrap=True, markup=False)
+    for c in system.get("satisfied_by", []):
+        # cited while in flight, then ended as no proof for this request: it satisfies
+        # nothing (the request gets a job of its own)
+        said = "cited, no proof:" if c.get("no_proof") else "satisfied by"
+        out.print(f"  {said} {c['request_id']} ({c.get('status')}{_history(c)}, "
+                  f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
+    if system.get("proof") == "both":
+        out.print("  and its own job", soft_wrap=True)
+    retired = system.get("retired")
+    if retired:  # an operator retired the system: its open jobs are no longer owed
+        out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
+                  f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
+    if system.get("not_planned_reason") == "system_removed":
+        out.print("  not planned: the system was no longer configured", soft_wrap=True)
+
+
+def _what_was_sent(job: dict[str, Any], receipt: dict[str, Any]) -> str:
+    """Identifier types sent and refused, purposes and the vendor's HTTP status: what counsel
+    asks of a receipt (types only, never a value)."""
+    sent = receipt.get("identifier_types_sent")
+    tried = receipt.get("identifier_types_attempted")
+    parts = [f"sent: {', '.join(sent)}" if sent else "",
+             f"tried: {', '.join(tried)}" if tried and not sent else "",
+             f"refused: {', '.join(receipt.get('identifier_types_rejected') or ())}"
+             if receipt.get("identifier_types_rejected") else "",
+             f"purposes: {', '.join(job.get('purposes') or ())}" if job.get("purposes") else "",
+             f"HTTP {receipt['http_status']}" if receipt.get("http_status") else ""]  # fmt: skip
+    return "; ".join(p for p in parts if p)
+
+
+def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
+    """An operator event's who and what (its `--json` has the rest): what it did once the
+    resolver ran it, "not run yet" before."""
+    operation = event.get("operation") or {}
+    evidence = event.get("evidence") or {}
+    kind, system = event["event_type"], operation.get("system")
+    if kind == "redrive":  # moved by the route itself: nothing left for the resolver to do
+        moved = _count(int(operation.get("dlq_moved") or 0), "dead letter")
+        did = f"moved {moved} back to the queue"
+    elif kind == "retire":
+        did = f"retired: {evidence.get('reason') or '-'}"
+    elif kind == "hold_release":
+        did = f"released hold {operation.get('hold_id')}"
+    elif kind == "replay" and "replayed" in resolution:
+        did = f"replayed {_count(int(resolution['replayed']), 'failed job')}"
+        if resolution.get("not_replayed"):
+            did += f", {int(resolution['not_replayed'])} not replayed"
+    elif kind == "backfill" and "scanned" in resolution:
+        did = (f"{'resend: ' if int(operation.get('resend') or 0) else ''}read "
+               f"{int(resolution['scanned'])} states, {int(resolution.get('planned') or 0)} "
+               f"opted out, {int(resolution.get('jobs_total') or 0)} jobs")  # fmt: skip
+    else:
+        did = "not run yet (the resolver carries it out within seconds)"
+    if resolution.get("continued_by"):
+        did += f"; continued by {resolution['continued_by']}"
+    what = f"{system}, {did}" if system else did
+    out.print(f"by {evidence.get('acted_by') or '-'}: {what}", soft_wrap=True, markup=False)
 
 
 def _history(job: dict[str, Any]) -> str:
@@ -271,6 +345,9 @@ def import_csv(
         out.print(f"resumed after line {state.resumed_from}; totals over every run on this file:")
     out.print(f"stored {state.stored}, skipped {state.duplicates} duplicates, "
               f"rejected {len(state.rejected)} rows")  # fmt: skip
+    ids = csv_import.request_ids_path(file)
+    if ids.is_file():  # external_id -> request id, for `optout status` (no identifier values)
+        out.print(f"request id of each row (line, external_id, request_id): {ids}", soft_wrap=True)
     if state.rejected:
         table = Table("line", "field", "reason", title="rejected rows (no values shown)")
         for row in sorted(state.rejected, key=lambda r: int(r.get("line") or 0))[:20]:
@@ -313,10 +390,11 @@ def _redrive(client: Api, system: str) -> int:
             out.print(f"redrive recorded as {found['request_id']}")
         if not found["moved"] or not left:
             break
-    out.print(f"{moved} dead-letter messages back on {system}'s queue")
+    out.print(f"{_count(moved, 'dead-letter message')} back on {system}'s queue")
     if left:
-        out.print(f"{left} dead-letter messages are still in {system}'s DLQ: run `optout "
-                  f"replay {system}` again in a minute", soft_wrap=True)  # fmt: skip
+        out.print(f"{_count(left, 'dead-letter message')} {'is' if left == 1 else 'are'} "
+                  f"still in {system}'s DLQ: run `optout replay {system}` again in a minute",
+                  soft_wrap=True)  # fmt: skip
     return left
 
 
@@ -341,7 +419,7 @@ def _wait_for_replay(client: Api, system: str, replay_id: str) -> None:
             continue
         time.sleep(1.0)
     if current != replay_id:
-        out.print(f"the replay goes on: {totals['replayed']} failed jobs re-sent so far; "
+        out.print(f"the replay goes on: {_count(totals['replayed'], 'failed job')} re-sent so far; "
                   f"`optout status {current}` shows when its next part ran",
                   soft_wrap=True)  # fmt: skip
         return
@@ -353,7 +431,7 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> None:
     fails again, because the cause is not fixed, is listed for the next replay)."""
     sent = resolution["replayed"]
     if sent:
-        out.print(f"{sent} failed jobs re-sent to {system}: sent, not yet delivered. If "
+        out.print(f"{_count(sent, 'failed job')} re-sent to {system}: sent, not yet delivered. If "
                   f"{system} still refuses them they fail again (JobsFailedAlarm): run "
                   f"`optout replay {system}` again in a few minutes; it re-sends only jobs that "
                   f"failed since, so 0 means every one was delivered or is still being tried. "
@@ -362,8 +440,8 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> None:
     else:
         out.print(f"no failed jobs of {system} to re-send")
     if resolution.get("not_replayed"):
-        out.print(f"{resolution['not_replayed']} failed jobs could not be re-sent (see the "
-                  f"log: `failed job not replayed`); `optout status {replay_id} --json` counts "
+        out.print(f"{_count(resolution['not_replayed'], 'failed job')} could not be re-sent (see "
+                  f"the log: `failed job not replayed`); `optout status {replay_id} --json` counts "
                   "them (and names its follow-up, `continued_by`, if it had one)",
                   soft_wrap=True)  # fmt: skip
         raise typer.Exit(1)
@@ -518,7 +596,8 @@ def deny(
     _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
     body = {"reason_code": code.value, "reason": reason}
     found = api(ctx).post(f"/v1/admin/requests/{request_id.lower()}/deny", body)
-    out.print(f"{found['request_id']}: denied at {found['denied_at']} ({found['reason_code']})")
+    out.print(f"{found['request_id']}: denied at {found['denied_at']} ({found['reason_code']})",
+              soft_wrap=True)  # fmt: skip
 
 
 # -- retire ------------------------------------------------------------------------------------
@@ -601,6 +680,11 @@ def _export_gap(complete_through: str | None) -> str:
             "one received later, export again once it is that old")  # fmt: skip
 
 
+def _count(n: int, thing: str) -> str:
+    """`1 failed job`, `3 failed jobs`: a count an operator reads aloud into a ticket."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def _one_identifier(
     email: str | None, phone: str | None, customer_id: str | None, device_id: str | None
 ) -> tuple[str, str]:
@@ -631,9 +715,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def _progress() -> Progress:
+    """A bar on a terminal only: redirected, rich's transient bar still ends with an empty
+    line, which then came before the command's result (review s16 drill)."""
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), console=err, transient=True,  # gone at the end: errors stay one line
+        disable=not err.is_terminal,
     )  # fmt: skip
 
 

@@ -182,6 +182,77 @@ def test_status_says_which_vendor_was_not_asked_and_why(
     assert line in " ".join(ran.out.split())  # as wrapped at the terminal's width
 
 
+def test_status_prints_per_system_the_types_sent_and_refused_purposes_and_http_status(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out naming an email and a customer id, which braze took for the email and
+    # refused for the customer id (review s16 drill F5: only the vendor reference printed)
+    form = {"email": EMAIL, "customer_id": "CUST-55501", "purposes": ["sale"]}
+    request_id = pipe.post("/v1/opt-out", form)["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(sent=("email",), rejected=("customer_id",)))
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"]
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then braze's block says what --json has: types sent and refused, purposes, HTTP status
+    assert ran.code == 0, ran.err
+    purposes = ", ".join(job["purposes"])
+    assert f"  sent: email; refused: customer_id; purposes: {purposes}; HTTP 200" in ran.out
+    # ... and never an identifier's value
+    assert EMAIL not in ran.out and "CUST-55501" not in ran.out
+
+
+def test_status_of_a_replay_and_a_redrive_says_who_acted_and_what_it_did(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given salesforce refused an opt-out for good, a dead letter in its DLQ, and the
+    # operator's replay carried out (review s16 drill F5: "deadline ... 0 of 0 done")
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    dlq = pipe.queue_urls["salesforce"].removesuffix("-jobs") + "-dlq"
+    dead = {"job_id": f"{UNKNOWN}:salesforce", "request_id": UNKNOWN, "system": "salesforce"}
+    pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(dead))
+    run = Cli(capsys, resolving(pipe, "/replay"))
+    ran = run("replay", "salesforce")
+    assert ran.code == 0, ran.err
+    replay_id = re.findall(r"replay requested \(([0-9a-f-]{36})\)", ran.out)[0]
+    redrive_id = re.findall(r"redrive recorded as ([0-9a-f-]{36})", ran.out)[0]
+    # When the operator asks for each one's status
+    replay, redrive = run("status", replay_id), run("status", redrive_id)
+    # Then each says who acted and what it did, with no deadline and no "0 of 0"
+    by = "by arn:aws:iam::"
+    assert replay.code == 0 and redrive.code == 0, replay.err + redrive.err
+    assert re.search(rf"{by}\S+: salesforce, replayed 1 failed job", replay.out), replay.out
+    assert f"{replay_id} " in replay.out and "replay at " in replay.out
+    assert re.search(rf"{by}\S+: salesforce, moved 1 dead letter back", redrive.out), redrive.out
+    for shown in (replay.out, redrive.out):
+        assert "deadline" not in shown and "0 of 0" not in shown
+
+
+def test_status_and_deny_lines_are_never_wrapped_mid_field_when_piped(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a denied request, and output at 40 columns (review s16 drill F6: the header,
+    # denial and deny lines wrapped at the width, so `| grep deadline` missed them)
+    monkeypatch.setenv("COLUMNS", "40")
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    reason = "one of 4,000 scripted submissions from one address"
+    denied = cli[1]("deny", request_id, "--code", "suspected_fraud", "--reason", reason)
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    record = json.loads(cli[1]("status", request_id, "--json").out)
+    # Then each line is whole: header, denial, and the deny command's answer
+    assert denied.code == 0 and ran.code == 0, denied.err + ran.err
+    lines = ran.out.splitlines()
+    assert f"received {record['received_at']}, deadline {record['deadline']}" in lines[0]
+    denial = record["denial"]
+    assert any(line.startswith("denied ") and line.endswith(f"suspected_fraud - {reason}")
+               for line in lines), ran.out  # fmt: skip
+    assert denied.out.strip() == (f"{request_id}: denied at {denial['denied_at']} "
+                                  "(suspected_fraud)")  # fmt: skip
+
+
 def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:
     """A's braze job failed once and was replayed to done; B, later, is proven by it."""
     first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
@@ -384,6 +455,9 @@ def test_retire_settles_a_failed_system_and_status_shows_who_when_and_why(
     # ... and an unknown name fails in one line
     failure = one_line_failure(run("retire", "nosuch", "--reason", "no such system at all"))
     assert failure.startswith("optout: not_found: no system with this name")
+    # ... and a replay of braze names it as retired, not as unknown (review s16 drill F9)
+    replayed = one_line_failure(run("replay", "braze"))
+    assert f"braze was retired at {retired_at(pipe, 'braze')}" in replayed
 
 
 def pipe_vendors() -> dict[str, Vendor]:
@@ -449,6 +523,7 @@ def test_an_identity_export_says_up_to_when_its_requests_are_listed(
     assert exported_requests(out) == [first["request_id"], second["request_id"]]
     through = re.search(r"requests received after (\S+) may not be listed yet", ran.err)
     assert through is not None, ran.err
+    assert ran.err.startswith("requests received after")  # no empty line first (no bar piped)
     # (the watch's cursor, past the first and not the second, less LATE_INDEX_MARGIN)
     cursor = datetime.fromisoformat(through.group(1)) + LATE_INDEX_MARGIN
     assert first["received_at"] <= iso(cursor) < second["received_at"]
@@ -598,6 +673,36 @@ def test_the_report_warns_that_requests_of_unknown_jurisdiction_are_not_californ
     assert unknown["warning"].startswith(warning)
 
 
+def test_the_report_lists_the_overdue_request_ids_in_every_format(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given two opt-outs still open past their deadline, as the deadline watch found them
+    # (review s16 drill F1: the report printed counts; the ids were in the watch's log only)
+    ids = sorted(pipe.post("/v1/opt-out", {"email": f"late{n}@example.com"})["request_id"]
+                 for n in range(2))  # fmt: skip
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    soon, late = (datetime.now(UTC) + timedelta(minutes=5)), datetime.now(UTC) + timedelta(40)
+    Watch(table, WatchSettings(backfill_days=2), clock=lambda: soon).run()
+    Watch(table, WatchSettings(backfill_days=2), clock=lambda: late).run()
+    year = str(soon.year)
+    # When the operator reads the year's report in each format
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    page = tmp_path / "report.html"
+    assert cli[1]("report", "--year", year, "--format", "html", "-o", str(page)).code == 0
+    # Then each lists the overdue requests' ids, whole, under the overdue note
+    assert markdown.code == 0, markdown.err
+    note = markdown.out.split("Deadline watch (")[1]
+    assert "Overdue requests, received in any year (every one, by request id)" in note
+    assert all(f"\n- {request_id}\n" in note for request_id in ids), note
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    watch = {(r["measure"], r["value"]) for r in rows if r["section"] == "watch"}
+    assert {("overdue", "2"), ("overdue_in_year", "2")} <= watch
+    assert sorted(v for m, v in watch if m == "overdue_request") == ids
+    html = page.read_text(encoding="utf-8")
+    assert all(f"<li><code>{request_id}</code></li>" in html for request_id in ids)
+
+
 def _section(markdown: str, heading: str) -> str:
     """The Markdown from `heading` to the next heading."""
     return markdown.split(heading)[1].split("\n## ")[0]
@@ -647,7 +752,7 @@ def test_replay_moves_failed_jobs_and_dead_letters_back_and_they_complete(
     # When the operator replays salesforce (the resolver carries the replay out)
     ran = cli[1]("replay", "salesforce", "--no-wait")
     assert ran.code == 0, ran.err
-    assert "1 dead-letter messages back" in ran.out
+    assert "1 dead-letter message back" in ran.out
     # ... and it names the event recording who moved them
     (redrive,) = [i for i in pipe.items("REQ#") if i.get("event_type") == "redrive"]
     assert f"redrive recorded as {redrive['request_id']}" in ran.out
@@ -679,7 +784,7 @@ def test_replay_says_dead_letters_remain_and_exits_non_zero_when_the_redrive_lef
     ran = cli[1]("replay", "salesforce", "--no-wait")
     # Then the replay is still requested, the CLI says a letter remains, and it exits non-zero
     assert "replay requested" in ran.out
-    assert "1 dead-letter messages are still in salesforce's DLQ" in ran.out
+    assert "1 dead-letter message is still in salesforce's DLQ" in ran.out
     assert ran.code == 1
 
 
@@ -704,7 +809,7 @@ def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#salesforce"]
     assert (job["status"], job["replays"]) == ("failed", 1)
     assert ran.code == 0, ran.err
-    assert "1 failed jobs re-sent to salesforce: sent, not yet delivered" in ran.out
+    assert "1 failed job re-sent to salesforce: sent, not yet delivered" in ran.out
     assert "`optout replay salesforce` again" in ran.out
 
 
@@ -856,6 +961,7 @@ def test_the_top_level_help_lists_backfill_and_retire(
 ) -> None:
     ran = cli[1]("--help")
     assert "backfills" in ran.out and "retiring a system" in ran.out
+    assert "A backfill's status lists its jobs" in " ".join(ran.out.replace("│", "").split())
 
 
 def test_backfill_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
@@ -889,6 +995,18 @@ def test_replay_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
     cli: tuple[AdminTransport, Cli],
 ) -> None:
     assert "no system with this name" in one_line_failure(cli[1]("replay", "nosuch"))
+
+
+def test_replay_of_a_mistyped_system_names_the_close_one(cli: tuple[AdminTransport, Cli]) -> None:
+    # review s16 drill F9: `optout replay braz` said "no system with this name", no hint
+    failure = one_line_failure(cli[1]("replay", "braz"))
+    assert "no system with this name; did you mean braze?" in failure
+    assert cli[0].sent[-1].url.path.endswith("/braz/redrive")  # refused by the first route
+
+
+def retired_at(pipe: Pipeline, system: str) -> str:
+    (retirement,) = [i for i in pipe.items(keys.RETIRED_PK) if i["sk"] == system]
+    return str(retirement["retired_at"])
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -1024,6 +1142,41 @@ def test_an_import_killed_halfway_stores_no_duplicates_in_the_table(
     external = imported_ids(pipe)
     assert len(external) == len(set(external)) == 500 - len(bad)
     assert_reported_without_values(ran, source, bad)
+    # ... and the request ids file names each good row once, by line and external_id, with
+    # its stored request's id, over both runs (review s16 drill F10: no ids were printed)
+    listed = source.with_name(source.name + ".request-ids.csv")
+    assert f"request id of each row (line, external_id, request_id): {listed}" in ran.out
+    with listed.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["line"]) for r in rows] == sorted(set(range(2, 502)) - set(bad))
+    assert {r["external_id"]: r["request_id"] for r in rows} == imported_requests(pipe)
+    assert "@" not in listed.read_text()
+
+
+def test_status_opens_an_imported_row_by_the_request_id_its_import_listed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given one row imported from another tool
+    source = tmp_path / "old.csv"
+    source.write_text("external_id,received_at,email\nold-1,2026-03-02T10:00:00Z,"
+                      f"{EMAIL}\n")  # fmt: skip
+    assert cli[1]("import", str(source)).code == 0
+    # When the operator reads its request id from the file beside the CSV
+    with source.with_name("old.csv.request-ids.csv").open() as handle:
+        ((line, external_id, request_id),) = [tuple(r.values()) for r in csv.DictReader(handle)]
+    # Then it is the row's (line 2, old-1), and `optout status` opens it
+    assert (line, external_id) == ("2", "old-1")
+    ran = cli[1]("status", request_id)
+    assert ran.code == 0 and f"{request_id} " in ran.out, ran.err
+
+
+def imported_requests(pipe: Pipeline) -> dict[str, str]:
+    """{external_id: request_id} of the imported events, read as imported_ids reads them."""
+    table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_table(pipe.aws.table_name)
+    events = [i.to_json()["Attributes"] for i in table.all_items()
+              if i.range_key is not None and i.range_key.value == "EVENT"]  # fmt: skip
+    return {e["evidence"]["M"]["imported"]["M"]["external_id"]["S"]: e["request_id"]["S"]
+            for e in events}  # fmt: skip
 
 
 def imported_ids(pipe: Pipeline) -> list[str]:

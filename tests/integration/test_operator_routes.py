@@ -595,6 +595,13 @@ def test_importing_the_same_rows_again_stores_nothing_twice(pipe: Pipeline) -> N
     again = import_rows(pipe, [*rows, rows[0]])
     assert (first["stored"], again["stored"], again["duplicates"]) == (5, 0, 6)
     assert len([i for i in pipe.items("REQ#") if i["sk"] == "EVENT"]) == 5
+    # ... and each answer names every row's request id, the same each time (review s16
+    # drill F10: `optout import` could not say which request a row became)
+    stored = {e["evidence"]["imported"]["external_id"]: e["request_id"]
+              for e in pipe.items("REQ#") if e["sk"] == "EVENT"}  # fmt: skip
+    named = [(r["line"], r["external_id"], r["request_id"]) for r in again["request_ids"]]
+    assert named == [(n + 2, f"OT-{n}", stored[f"OT-{n}"]) for n in range(5)] + [named[0]]
+    assert first["request_ids"] == again["request_ids"][:5]
 
 
 def test_imported_opt_outs_are_carried_out_and_folded_into_their_year(pipe: Pipeline) -> None:
@@ -752,6 +759,15 @@ def test_a_redrive_counts_as_moved_only_the_letters_it_deleted_from_the_dlq(
 def test_a_redrive_of_an_unknown_system_is_404(pipe: Pipeline) -> None:
     answer = call(pipe, "POST", "/v1/admin/systems/nosuch/redrive", params={"system": "nosuch"})
     assert answer["statusCode"] == 404
+    assert "did you mean" not in json_body(answer)["error"]["message"]
+
+
+def test_a_redrive_of_a_mistyped_system_names_the_close_one(pipe: Pipeline) -> None:
+    # review s16 drill F9: the replay's first call answered a typo with no hint
+    answer = call(pipe, "POST", "/v1/admin/systems/braz/redrive", params={"system": "braz"})
+    error = json_body(answer)["error"]
+    assert (answer["statusCode"], error["field"]) == (404, "system")
+    assert error["message"].startswith("no system with this name; did you mean braze?")
 
 
 # -- who acted ----------------------------------------------------------------------------------

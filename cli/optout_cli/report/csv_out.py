@@ -4,7 +4,7 @@ import csv
 import io
 from typing import Any
 
-from optout_cli.report.model import BACKFILL_COLUMNS, SOURCE_NAMES
+from optout_cli.report.model import BACKFILL_COLUMNS, SOURCE_NAMES, overdue_ids
 
 MEASURES = ("received", "complied", "complied_whole", "complied_part", "denied", "failed", "open",
             "repeats")  # fmt: skip
@@ -59,7 +59,19 @@ def render(figures: dict[str, Any]) -> str:
     for name, found in (figures.get("backfills") or {}).items():  # operator actions
         for measure in BACKFILL_MEASURES:
             writer.writerow([year, "backfills", measure, name, found.get(measure, 0)])
+    _watch(writer, year, figures.get("watch") or {})
     return out.getvalue()
+
+
+def _watch(writer: Any, year: object, watch: dict[str, Any]) -> None:
+    """The deadline watch's counts, then one row per overdue request id (the first 100, any
+    year's): `optout status ID` on each."""
+    if not watch.get("run_at"):
+        return
+    for measure in ("overdue_in_year", "overdue", "due_soon"):
+        writer.writerow([year, "watch", measure, "all", watch.get(measure, 0)])
+    for request_id in overdue_ids(watch):
+        writer.writerow([year, "watch", "overdue_request", "all", request_id])
 
 
 def _block(writer: Any, year: object, section: str, scope: str, found: dict[str, Any]) -> None:

@@ -21,6 +21,8 @@ from optout_cli.report.model import (
     SOURCE_NAMES,
     backfills_note,
     days,
+    overdue_ids,
+    overdue_ids_note,
     partial_note,
     percent,
     unknown_note,
@@ -53,6 +55,7 @@ def render(figures: dict[str, Any]) -> str:
         "the requests received in the year: the date in the request's jurisdiction its "
         "deadline counts from.</p>",
         _alert(watch, year),
+        _overdue_list(watch),
         *_partial(figures),
         *_california_section(figures.get("california_sale_share")),
         f"<h2>{escape(ALL_TITLE)}</h2>",
@@ -96,6 +99,16 @@ def _alert(watch: dict[str, Any], year: int) -> str:
         f"(deadline watch, {escape(str(watch.get('run_at')))}; all years: "
         f"{int(watch.get('overdue') or 0)}).</p>"
     )
+
+
+def _overdue_list(watch: dict[str, Any]) -> str:
+    """The overdue requests' ids under the alert, each whole, to copy into `optout status`."""
+    ids = overdue_ids(watch)
+    if not ids:
+        return ""
+    items = "".join(f"<li><code>{escape(request_id)}</code></li>" for request_id in ids)
+    note = escape(overdue_ids_note(ids, int(watch.get("overdue") or 0)))
+    return f'<p class="alert">{note}</p><ul class="overdue">{items}</ul>'
 
 
 def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:

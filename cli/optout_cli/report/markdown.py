@@ -17,6 +17,8 @@ from optout_cli.report.model import (
     SOURCE_NAMES,
     backfills_note,
     days,
+    overdue_ids,
+    overdue_ids_note,
     partial_note,
     percent,
     unknown_note,
@@ -114,4 +116,8 @@ def render(figures: dict[str, Any]) -> str:
         lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "
                   f"requests received in {year} overdue ({watch.get('overdue', 0)} in all years), "
                   f"{watch.get('due_soon', 0)} due soon (all years)."]  # fmt: skip
+    ids = overdue_ids(watch)
+    if ids:
+        lines += ["", overdue_ids_note(ids, int(watch.get("overdue") or 0)), ""]
+        lines += [f"- {request_id}" for request_id in ids]
     return "\n".join(lines) + "\n"

@@ -85,3 +85,20 @@ def backfills_note(year: object) -> str:
         " counted apart (a plain backfill does not send them, a --resend does). Jobs open:"
         " no answer from the system yet."
     )
+
+
+# The overdue requests' ids (GET /v1/admin/metrics `watch.overdue_requests`): the deadline
+# watch keeps the first 100 (ops/watch.py KEEP_OVERDUE_IDS), every year's, sorted.
+
+
+def overdue_ids(watch: dict[str, Any]) -> list[str]:
+    return [str(request_id) for request_id in watch.get("overdue_requests") or ()]
+
+
+def overdue_ids_note(ids: list[str], overdue: int) -> str:
+    """The line above the list: how many it names of how many, and what to run on each."""
+    first = f"the first {len(ids)} of {overdue}" if overdue > len(ids) else "every one"
+    return (
+        f"Overdue requests, received in any year ({first}, by request id): `optout status ID`"
+        " shows which systems have not confirmed each."
+    )

@@ -338,10 +338,20 @@ class RejectedRow(ApiModel):
     reason: str  # never the value
 
 
+class ImportedRow(ApiModel):
+    """A row taken (stored now, or a duplicate of one stored before): the request id its
+    `external_id` derives to, for `optout status` (the other tool's id, never an identifier)."""
+
+    line: int | None
+    external_id: str
+    request_id: str
+
+
 class ImportOut(ApiModel):
     stored: int
     duplicates: int
     rejected: list[RejectedRow]
+    request_ids: list[ImportedRow] = Field(default_factory=list)
 
 
 class ExportIdentityIn(AdminLookupIn):

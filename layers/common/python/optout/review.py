@@ -22,7 +22,7 @@ from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
 from optout.ops import backfills
 from optout.store import holds, keys, transact
-from optout.store.codec import Item, serialize
+from optout.store.codec import Item, deserialize, serialize
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.systems import SystemsConfig
@@ -61,7 +61,7 @@ class ReviewService:
         return OperatorActionOut(hold_id=hold_id, status="rejected")
 
     def replay(self, system: str, caller: str) -> OperatorActionOut:
-        self._configured(system)
+        self.configured(system)
         event = self._new_event("replay", {"system": system}, caller)
         put_event(self._table, event)
         request_id = str(event["request_id"])
@@ -71,7 +71,7 @@ class ReviewService:
         """Everyone opted out of a purpose the system serves sent to it (`resend`: again, its
         destination changed), as a `backfill` event the resolver carries out in bounded steps
         (resolver/service.py `_backfill`)."""
-        self._configured(system)
+        self.configured(system)
         # A retired name added back: the identities' marks still name its retired jobs, which
         # a plain backfill would read as carrying the purposes and skip (review s14 recheck 1)
         operation: dict[str, str | int] = {"system": system, "resend": int(resend)}
@@ -96,19 +96,30 @@ class ReviewService:
                                  open_backfills=earlier or None)  # fmt: skip
 
     def _retired(self, system: str) -> bool:
+        return self._retirement(system) is not None
+
+    def _retirement(self, system: str) -> Item | None:
         found = self._table.client.get_item(
             TableName=self._table.name,
             Key=serialize(dict(zip(("pk", "sk"), keys.retired_key(system), strict=True))),
-            ProjectionExpression="pk", ConsistentRead=True,
+            ProjectionExpression="retired_at, event_id", ConsistentRead=True,
         )  # fmt: skip
-        return "Item" in found
+        return deserialize(found["Item"]) if "Item" in found else None
 
-    def _configured(self, system: str) -> None:
-        """A 404 for a name not in the systems config, with the configured names close to it
-        (system names are configuration, not personal data): `tradedesk` -> `trade_desk`."""
+    def configured(self, system: str) -> None:
+        """A 404 for a name not in the systems config: a retired one named as retired (when,
+        and its event), else the configured names close to it (system names are
+        configuration, not personal data): `tradedesk` -> `trade_desk`. The replay, redrive
+        and backfill routes check this first."""
         names = [s.name for s in self._systems.systems] if self._systems else []
         if system in names:
             return
+        retired = self._retirement(system)
+        if retired is not None:  # one read, on the refusal's path only
+            raise NotFound(f"no system with this name: {system} was retired at "
+                           f"{retired.get('retired_at')} (`optout status "
+                           f"{retired.get('event_id')}`): its jobs are no longer owed",
+                           field="system")  # fmt: skip
         hint = near_names(system, names)
         listed = f" (configured: {', '.join(sorted(names))})" if names else ""
         raise NotFound(f"no system with this name{hint}{listed}", field="system")

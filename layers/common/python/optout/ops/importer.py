@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optout import identifiers as ids
-from optout.api_models import ImportOut, RejectedRow
+from optout.api_models import ImportedRow, ImportOut, RejectedRow
 from optout.deadlines import deadline_at, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
@@ -70,6 +70,7 @@ class ImportService:
 
     def import_rows(self, rows: list[dict[str, Any]], now: datetime, caller: str) -> ImportOut:
         rejected: list[RejectedRow] = []
+        taken: list[ImportedRow] = []
         events: dict[str, Item] = {}
         duplicates = 0
         for raw in rows:
@@ -80,6 +81,9 @@ class ImportService:
                 rejected.append(RejectedRow(line=line, field=bad.field, code=bad.code,
                                             reason=bad.reason))  # fmt: skip
                 continue
+            external_id = str(event["evidence"]["imported"]["external_id"])
+            taken.append(ImportedRow(line=line, external_id=external_id,
+                                     request_id=str(event["request_id"])))  # fmt: skip
             if event["request_id"] in events:
                 duplicates += 1  # the same external_id twice in one batch
                 continue
@@ -96,7 +100,7 @@ class ImportService:
         batch_put(self._table, fresh)
         batch_put(self._table, reminders)
         return ImportOut(stored=len(fresh), duplicates=duplicates + len(existing),
-                         rejected=rejected)  # fmt: skip
+                         rejected=rejected, request_ids=taken)  # fmt: skip
 
     def _event(self, raw: dict[str, Any], now: datetime, caller: str) -> Item:
         row = _row(raw)
