@@ -239,21 +239,9 @@ def test_a_link_the_state_never_shows_leaves_the_page_fail_closed(
     context = new_context()
     api = FakeConsentApi()
     api.install(context)
-    html = (
-        '<!doctype html><html lang="en"><head><title>Your account</title>'
-        f'<script src="/dist/banner.min.js" data-identity-token="{TOKEN}"></script></head>'
-        '<body><script type="text/plain" data-purpose="targeted_advertising"'
-        ' src="/demo-tags/targeted-ad.js"></script></body></html>'
-    )
-    context.route(
-        f"{static_site}/account.html",
-        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
-    )
-    page = context.new_page()
 
     # When it loads and banner.js has read the state for as long as it waits (about 5 s)
-    page.goto(f"{static_site}/account.html")
-    page.evaluate("() => window.optoutBridge.ready")
+    page = _account_page(context, static_site)
 
     # Then the page stays as with an unknown state: the token went, the state was read again,
     # no gated tag ran, Google stays denied, __gpp is not ready and no first-visit banner
