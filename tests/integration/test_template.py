@@ -667,15 +667,20 @@ def test_the_edge_forwards_gpc_and_viewer_country_but_not_host(translated: dict[
     assert len(headers) <= 10  # CloudFront's limit per origin request policy
 
 
-def test_the_waf_limits_posts_per_ip_and_runs_the_aws_common_rules(
+def test_the_waf_limits_posts_and_gets_per_ip_and_runs_the_aws_common_rules(
     translated: dict[str, Any],
 ) -> None:
     acl = sam.effective(translated, EDGE_ON)["Resources"]["EdgeWebAcl"]["Properties"]
     rules = {rule["Name"]: rule["Statement"] for rule in acl["Rules"]}
-    rate = rules["post-rate-per-ip"]["RateBasedStatement"]
-    assert rate["AggregateKeyType"] == "IP"
-    method = rate["ScopeDownStatement"]["ByteMatchStatement"]
-    assert (method["FieldToMatch"], method["SearchString"]) == ({"Method": {}}, "POST")
+    # reads too (review s16 amplify A5: one IP could spend the GET throttle and the capture
+    # function's reserved concurrency, which the opt-out POSTs share)
+    for name, verb in (("post-rate-per-ip", "POST"), ("get-rate-per-ip", "GET")):
+        rate = rules[name]["RateBasedStatement"]
+        assert rate["AggregateKeyType"] == "IP" and rate["EvaluationWindowSec"] == 300
+        method = rate["ScopeDownStatement"]["ByteMatchStatement"]
+        assert (method["FieldToMatch"], method["SearchString"]) == ({"Method": {}}, verb)
+    priorities = [rule["Priority"] for rule in acl["Rules"]]
+    assert len(set(priorities)) == len(priorities)
     managed = {s["ManagedRuleGroupStatement"]["Name"] for s in rules.values()
                if "ManagedRuleGroupStatement" in s}  # fmt: skip
     assert "AWSManagedRulesCommonRuleSet" in managed
@@ -687,8 +692,9 @@ def test_the_waf_answers_a_rate_limited_post_429_in_the_apis_error_shape(templat
     acl = sam.load_template(sam.ROOT / template)["Resources"]["EdgeWebAcl"]["Properties"]
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
 
-    # When the per-IP rate rule blocks a POST
+    # When a per-IP rate rule blocks a POST (or a GET: the same answer)
     block = rules["post-rate-per-ip"]["Action"]["Block"]
+    assert rules["get-rate-per-ip"]["Action"]["Block"] == block
 
     # Then it answers 429 with Retry-After (a client retries; WAF's default 403 reads as final)
     response = block["CustomResponse"]
