@@ -220,6 +220,9 @@ def _system_block(system: dict[str, Any]) -> None:
         said = "cited, no proof:" if c.get("no_proof") else "satisfied by"
         out.print(f"  {said} {c['request_id']} ({c.get('status')}{_history(c)}, "
                   f"{c.get('completed_at') or '-'})", soft_wrap=True)  # fmt: skip
+        cited = _what_was_sent(c, c.get("receipt") or {})
+        if cited:  # what that job sent, as for the request's own (review s16 drill F5)
+            out.print(f"    {cited}", soft_wrap=True, markup=False)
     if system.get("proof") == "both":
         out.print("  and its own job", soft_wrap=True)
     retired = system.get("retired")

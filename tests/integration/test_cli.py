@@ -139,6 +139,27 @@ def test_status_prints_receipt_times_and_references_whole_at_80_columns(
     assert f"receipt: {job['receipt']['vendor_ref']}" in ran.out
 
 
+def test_status_prints_what_an_earlier_requests_job_sent_when_it_satisfies_the_request(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out braze confirmed for the email, then the same opt-out again, which that
+    # earlier job satisfies (no job of its own)
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(sent=("email",)))
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # When the operator asks for the second's status
+    ran = cli[1]("status", second)
+    # Then under "satisfied by" it prints what that job sent, as for a job of its own
+    # (review s16 drill F5: types, purposes and HTTP status; never a value)
+    assert ran.code == 0, ran.err
+    lines = ran.out.splitlines()
+    at = next(i for i, line in enumerate(lines) if f"satisfied by {first}" in line)
+    assert lines[at + 1] == "    sent: email; purposes: sale; HTTP 200"
+    assert EMAIL not in ran.out
+
+
 class NoSuchPerson(Vendor):
     """Answers every job "no such person", as Braze does for an email it holds no profile of."""
 
