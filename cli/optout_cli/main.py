@@ -668,7 +668,7 @@ def export_records(
         done = export_out.export(client, route, body, output, fmt.value, on_page)
     out.print(f"wrote {done.records} records to {output}")
     if named:  # an identity's requests are listed once the deadline watch has enrolled them
-        err.print(_export_gap(done.complete_through))
+        err.print(_export_gap(done.complete_through), soft_wrap=True)  # one line for grep
 
 
 # -- helpers -------------------------------------------------------------------------------------
