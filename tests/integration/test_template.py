@@ -462,6 +462,26 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
+def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
+    translated: dict[str, Any],
+) -> None:
+    # Both capture metrics the function emits (its EMF names), summed over 5 minutes, against a
+    # deployer's threshold (review s16 amplify A8: no alarm watched the capture rate)
+    capture = (sam.ROOT / "functions" / "capture_api" / "app.py").read_text(encoding="utf-8")
+    alarm = translated["Resources"]["CaptureSurgeAlarm"]["Properties"]
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    names = {stat["Metric"]["MetricName"] for stat in stats.values()}
+    assert names == {"OptOutCaptured", "ConsentCaptured"}
+    assert all(f'"{name}"' in capture for name in names)
+    for stat in stats.values():
+        assert stat["Metric"]["Namespace"] == "OptOutBridge" and stat["Stat"] == "Sum"
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
+    assert alarm["Threshold"] == {"Ref": "CaptureSurgeThreshold"}
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
 # -- least privilege ------------------------------------------------------------------------
 
 
