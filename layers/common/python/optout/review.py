@@ -22,7 +22,8 @@ from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
 from optout.ops import backfills
 from optout.store import holds, keys, transact
-from optout.store.codec import Item, deserialize, serialize
+from optout.store.batch import batch_get
+from optout.store.codec import Item
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.systems import SystemsConfig
@@ -75,7 +76,7 @@ class ReviewService:
         # A retired name added back: the identities' marks still name its retired jobs, which
         # a plain backfill would read as carrying the purposes and skip (review s14 recheck 1)
         operation: dict[str, str | int] = {"system": system, "resend": int(resend)}
-        if not resend and self._retired(system):
+        if not resend and self._retirement(system) is not None:
             operation |= {"resend": 1, "retired_name": 1}
         event = self._new_event("backfill", operation, caller)
         request_id, year = str(event["request_id"]), int(str(event["received_at"])[:4])
@@ -95,16 +96,11 @@ class ReviewService:
         return OperatorActionOut(request_id=request_id, system=system, status="backfilling",
                                  open_backfills=earlier or None)  # fmt: skip
 
-    def _retired(self, system: str) -> bool:
-        return self._retirement(system) is not None
-
     def _retirement(self, system: str) -> Item | None:
-        found = self._table.client.get_item(
-            TableName=self._table.name,
-            Key=serialize(dict(zip(("pk", "sk"), keys.retired_key(system), strict=True))),
-            ProjectionExpression="retired_at, event_id", ConsistentRead=True,
-        )  # fmt: skip
-        return deserialize(found["Item"]) if "Item" in found else None
+        """The system's retirement, if it was retired (strongly consistent)."""
+        key = keys.retired_key(system)
+        found = batch_get(self._table, [key], consistent=True, fields=("retired_at", "event_id"))
+        return found.get(key)
 
     def configured(self, system: str) -> None:
         """A 404 for a name not in the systems config: a retired one named as retired (when,

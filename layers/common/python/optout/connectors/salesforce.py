@@ -425,13 +425,15 @@ def _people(sobject: str, page: object) -> list[Person]:
 def limit_error(step: str, answer: HttpResponse) -> DeliveryError | None:
     """A retryable error for Salesforce's API-limit answer (403, errorCode
     REQUEST_LIMIT_EXCEEDED), None for any other answer (another 403 stays final)."""
+    if answer.status != 403:
+        return None
     payload = answer.json()
     codes = (
         [e.get("errorCode") for e in payload if isinstance(e, dict)]
         if isinstance(payload, list)
         else []
     )
-    if answer.status != 403 or REQUEST_LIMIT_EXCEEDED not in codes:
+    if REQUEST_LIMIT_EXCEEDED not in codes:
         return None
     usage = API_USAGE.search(answer.headers.get("sforce-limit-info", ""))
     calls_left = usage is not None and int(usage[1]) < int(usage[2])

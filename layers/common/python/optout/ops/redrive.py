@@ -20,7 +20,6 @@ from typing import Any
 
 from optout.api_models import RedriveOut
 from optout.errors import NotFound
-from optout.review import near_names
 from optout.systems import SystemsConfig
 
 MAX_PER_CALL = 500
@@ -38,9 +37,8 @@ class RedriveService:
 
     def redrive(self, system: str, time_left: Callable[[], float]) -> RedriveOut:
         config = {s.name: s for s in self._systems.systems}.get(system) if self._systems else None
-        if config is None or not self._template:  # the route checks names first (review.py)
-            names = [s.name for s in self._systems.systems] if self._systems else []
-            raise NotFound("no system with this name" + near_names(system, names), field="system")
+        if config is None or not self._template:  # the route names close ones first (review.py)
+            raise NotFound("no system with this name", field="system")
         jobs = self._template.format(queue_key=config.queue_key)
         dlq = jobs.removesuffix("-jobs") + "-dlq"
         moved = empty = 0

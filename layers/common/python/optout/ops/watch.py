@@ -164,9 +164,9 @@ class Watch:
         out; a re-open is safe to repeat). One lost with a failed run is found again at the
         request's next check: it stays unsettled, so its reminder stays."""
         refs = [("reopen", request_id) for request_id in report.reopened]
+        retention = self._settings.retention_days
         for start in range(0, len(refs), REDRIVE_BATCH):
             batch = refs[start : start + REDRIVE_BATCH]
-            retention = self._settings.retention_days
             report.redrive_events.append(redrive(self._table, batch, now, retention))
 
     # -- 1. enrol arrivals ---------------------------------------------------------------
