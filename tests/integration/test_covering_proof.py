@@ -99,20 +99,16 @@ def status(pipe: Pipeline, request_id: str) -> str:
 
 
 def sweep_and_resolve(pipe: Pipeline) -> SweepReport:
-    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
-    later = datetime.now(UTC) + FIRST_CHECK
-    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
-    if report.redrive_events:
-        pipe.resolve()  # the redrive event
-    return report
+    return sweep_at(pipe, FIRST_CHECK)
 
 
 def sweep_at(pipe: Pipeline, offset: timedelta) -> SweepReport:
+    """A sweep run `offset` from now, and the resolver carrying out the redrive it wrote."""
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     later = datetime.now(UTC) + offset
     report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
     if report.redrive_events:
-        pipe.resolve()
+        pipe.resolve()  # the redrive event
     return report
 
 
