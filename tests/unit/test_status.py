@@ -179,3 +179,19 @@ def test_covering_keys_ask_for_retirements_only_of_open_or_cited_systems() -> No
         (f"REQ#{RID[:-1]}0", "JOB#crm"), ("RETIRED", "ads"), ("RETIRED", "crm"),
     ]  # fmt: skip
     assert covering_keys([EVENT, RESOLUTION, _job("cdp", "no_record")]) == []
+
+
+def test_public_view_counts_no_system_before_the_resolution_says_which_are_linked_only() -> None:
+    # The resolver writes the jobs, then the RESOLUTION naming the linked-only systems: in
+    # between, a system reached only through a linked customer id must not show in the count
+    # (review s17 contract F1). The operator's view counts every job at once.
+    jobs = [_job("crm", "pending"), _job("cdp", "done", "2026-11-29T03:12:01.000Z")]
+    public = aggregate(RID, [EVENT, *jobs], public=True)
+    assert public is not None
+    assert (public.status, public.systems_total, public.systems_done) == ("received", 0, 0)
+    operator = aggregate(RID, [EVENT, *jobs])
+    assert operator is not None
+    assert (operator.systems_total, operator.systems_done) == (2, 1)
+    resolved = aggregate(RID, [EVENT, RESOLUTION | {"linked_only": ["cdp"]}, *jobs], public=True)
+    assert resolved is not None
+    assert (resolved.status, resolved.systems_total, resolved.systems_done) == ("processing", 1, 0)

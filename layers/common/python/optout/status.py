@@ -248,7 +248,12 @@ def aggregate(
     every = proofs(items, covering or {})
     systems = [s for s in every if s.counted]
     quiet: set[str] = set()  # settled by the quiet period: read as done in the public view
-    if public and resolution is not None:
+    if public and resolution is None:
+        # Which systems are linked-only is in the RESOLUTION, written after the jobs: until it
+        # exists the public view counts none (review s17 contract F1: a linked customer id's
+        # system was counted while `received`, telling a stranger the email had an account).
+        systems = []
+    elif public and resolution is not None:
         quiet = quiet_systems(resolution, every)
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]
