@@ -82,6 +82,29 @@ def test_a_device_answers_its_state_item_in_one_read(
     assert dynamodb_calls == ["GetItem"]
 
 
+def test_a_read_carrying_gpc_records_nothing_and_answers_the_stored_state(
+    aws: Aws, capture: ModuleType, dynamodb_calls: list[str]
+) -> None:
+    # GPC is recorded by the POSTs; a GET answering "honored" would claim an opt-out that no
+    # backend system was told of (README, "GET /v1/consent/{device_id}"; review s17 U1)
+    event = _get_consent()
+    event["headers"]["sec-gpc"] = "1"
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 200
+    body = json_body(answer)
+    assert body["gpc_honored"] is False
+    assert body["opt_out"]["sale"] is False
+    assert dynamodb_calls == ["GetItem"]
+
+
+def test_per_person_answers_are_never_cached(aws: Aws, capture: ModuleType) -> None:
+    # A device's state and a request's status must not be kept by a browser or a proxy
+    assert invoke(capture, _get_consent())["headers"]["Cache-Control"] == "no-store"
+    unknown = "00000000-0000-4000-8000-000000000000"
+    missing = http_event("GET", f"/v1/requests/{unknown}", path_parameters={"request_id": unknown})
+    assert invoke(capture, missing)["headers"]["Cache-Control"] == "no-store"
+
+
 def test_the_state_of_another_device_is_not_answered(aws: Aws, capture: ModuleType) -> None:
     _put_state(aws, "another-device-0123456789", {"opt_out": {"sale": True}, "gpc": True})
     assert json_body(invoke(capture, _get_consent()))["opt_out"]["sale"] is False
