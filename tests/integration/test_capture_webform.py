@@ -225,3 +225,27 @@ def test_the_configured_privacy_page_wins_over_a_referer_that_is_only_the_sites_
     # Then "Go back to the form" goes to the privacy page, not the home page
     assert 'href="https://shop.example.com/privacy"' in answer["body"]
     assert 'href="https://shop.example.com/"' not in answer["body"]
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "stored"), [("US-CA", "+14155550199"), ("DE", "+494155550199")]
+)
+def test_a_national_phone_is_read_in_the_requests_country(
+    aws: Aws, capture: ModuleType, jurisdiction: str, stored: str
+) -> None:
+    # README, "POST /v1/opt-out": the country part of `jurisdiction` places a number typed
+    # without its country code
+    body = {"phone": "(415) 555-0199", "jurisdiction": jurisdiction}
+    assert invoke(capture, http_event("POST", "/v1/opt-out", body))["statusCode"] == 202
+    (item,) = [i for i in aws.items() if i["sk"] == "EVENT"]
+    assert _identifiers(item) == [("phone", stored)]
+
+
+def test_a_national_phone_not_valid_in_the_requests_country_is_refused(
+    aws: Aws, capture: ModuleType
+) -> None:
+    body = {"phone": "555-0199", "jurisdiction": "US-CA"}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
+    assert answer["statusCode"] == 422
+    assert json_body(answer)["error"]["field"] == "phone"
+    assert not aws.items()
