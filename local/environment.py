@@ -47,6 +47,10 @@ CONFIRM_GIVE_UP_SECONDS = "1800"
 # A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
 # answer longer), so a soak with timeouts among its faults does not wait minutes on them.
 HTTP_TIMEOUT_SECONDS = "1"
+# The local stack runs one invocation at a time per system (one queue poller, one worker
+# instance each: local/stack.py), so each paces its calls at the system's whole
+# rate_limit_per_second: the same bound as MaxConcurrency invocations at rate / MaxConcurrency.
+MAX_CONCURRENCY = "1"
 # The reconciliation sweep (every 10 s here) checks each request at 15 and 30 minutes old, and
 # a job is "stuck" untouched for 20 minutes. The first check is the deployed one: this stack
 # resolves a few events a second, so a burst of thousands keeps its stream busy for many
@@ -91,6 +95,7 @@ def stack_environment(
             "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
             "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
             "HTTP_TIMEOUT_SECONDS": HTTP_TIMEOUT_SECONDS,
+            "MAX_CONCURRENCY": MAX_CONCURRENCY,
             "SWEEP_CHECKPOINTS_SECONDS": SWEEP_CHECKPOINTS_SECONDS,
             "SWEEP_WINDOW_SECONDS": SWEEP_WINDOW_SECONDS,
             "SWEEP_JOB_GRACE_SECONDS": SWEEP_JOB_GRACE_SECONDS,

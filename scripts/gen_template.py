@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
 from optout.connectors import CONNECTORS  # noqa: E402
+from optout.connectors.base import Connector  # noqa: E402
 from optout.connectors.credentials import fixed  # noqa: E402
 from optout.connectors.errors import ConfigError  # noqa: E402
-from optout.connectors.http import HttpClient  # noqa: E402
+from optout.connectors.http import MIN_TRY_SECONDS, HttpClient  # noqa: E402
+from optout.connectors.pace import seconds_to_last_call  # noqa: E402
+from optout.delivery.settings import END_MARGIN_SECONDS  # noqa: E402
 from optout.systems import PLACEHOLDER, SystemConfig, load_systems  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
@@ -78,13 +82,45 @@ def check_options(system: SystemConfig) -> None:
     not only the first job after a deploy, which would retry until its dead-letter queue. An
     EDIT-ME placeholder still to replace is the deployed worker's to name (the shipped example
     has them), so each is filled with a stand-in for this check."""
+    _connector(system)
+
+
+def _connector(system: SystemConfig) -> Connector[Any]:
     options = _filled(system.options)
     try:
-        CONNECTORS[system.type](
+        return CONNECTORS[system.type](
             dataclasses.replace(system, options=options), fixed({}), HttpClient(1)
         )
     except ConfigError as error:
         raise ValueError(str(error)) from None
+
+
+def check_pace(template: dict[str, Any], systems: Sequence[SystemConfig]) -> None:
+    """Each system's pace (rate_limit_per_second / MaxConcurrency a second per invocation) lets
+    one full batch start its last vendor call with MIN_TRY_SECONDS left of the worker's
+    timeout (less END_MARGIN_SECONDS). A slower pace would return every batch's last jobs to
+    the queue, time after time, until their dead-letter queue."""
+    limits = template.get("Mappings", {}).get("SystemLimits", {})
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    for system in systems:
+        key = system.queue_key
+        if key not in limits:
+            raise ValueError(f"{system.name}: template.yaml's SystemLimits has no {key} row")
+        concurrency = int(limits[key]["MaxConcurrency"])
+        props = template["Resources"][f"{key}Worker"]["Properties"]
+        timeout = float(props.get("Timeout", default_timeout))
+        batch = int(props["Events"]["Jobs"]["Properties"].get("BatchSize", 10))
+        calls = _connector(system).calls_per_batch(batch)
+        rate = system.rate_limit_per_second
+        needed = seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS
+        if needed > timeout - END_MARGIN_SECONDS:
+            raise ValueError(
+                f"{system.name}: rate_limit_per_second {rate:g} over MaxConcurrency "
+                f"{concurrency} paces a batch of {batch} jobs ({calls} vendor calls) over "
+                f"{needed:.1f} s, more than its worker's timeout of {timeout:g} s allows "
+                f"({END_MARGIN_SECONDS:g} s kept for the writes): raise the rate if the vendor "
+                f"allows it, or lower MaxConcurrency (at least 2) in template.yaml's SystemLimits"
+            )
 
 
 def _filled(value: Any) -> Any:
@@ -173,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         generated = sections(args.systems)
+        template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
+        check_pace(loads_template(template), load_systems(args.systems).systems)
     except ValueError as error:  # a config the stack could not run: say which, no traceback
         print(f"make template: {error}", file=sys.stderr)
         return 2
-    template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
     wanted = {TEMPLATE: template, EDGE_WAF: edge_waf(loads_template(template))}
     stale = [path for path, text in wanted.items() if _read(path) != text]
     if args.check:

@@ -3,6 +3,7 @@ system; in production one function per system (SYSTEM_NAME set), locally all in 
 """
 
 import time
+from collections.abc import Callable
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +22,11 @@ from optout import aws
 from optout.connectors import Connector, build_connector
 from optout.connectors.credentials import SecretSource
 from optout.connectors.http import HttpClient, RetryPolicy
+from optout.connectors.pace import Pacer
 from optout.delivery.messages import JobMessage, queue_url_from_arn
 from optout.delivery.retry import longest_visibility
 from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
-from optout.delivery.settings import WorkerSettings
+from optout.delivery.settings import END_MARGIN_SECONDS, WorkerSettings
 from optout.observability import log_context, logger, metrics
 from optout.store.table import Table
 from optout.systems import SystemConfig, load_systems
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
 # A batch whose every message is to be retried is an expected answer (a vendor outage), not a
 # function error: report the failures instead of raising, so the Errors alarm means a bug.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-# Kept from the function's timeout for what follows the vendor calls: the jobs' writes, the
-# visibility changes and the batch response.
-END_MARGIN_SECONDS = 3.0
 
 
 class RetryLater(Exception):
@@ -56,6 +55,10 @@ class Services:
             settings.http_timeout_seconds, RetryPolicy(attempts=settings.http_attempts)
         )
         self._connectors: dict[str, Connector[Any]] = {}
+        self._pacers: dict[str, Pacer] = {}
+        # What the pacers read and wait with (a test's virtual clock replaces both).
+        self.pace_clock: Callable[[], float] = time.monotonic
+        self.pace_sleep: Callable[[float], None] = time.sleep
         self.delivery = DeliveryService(
             Table.connect(settings.table_name),
             load_systems(settings.systems_config),
@@ -73,8 +76,25 @@ class Services:
         # Kept per container so OAuth tokens are reused; connectors re-read their secret
         # through optout.secrets' 300 s cache each time they use it.
         if system.name not in self._connectors:
-            self._connectors[system.name] = build_connector(system, self.secrets, self.http)
+            http = self.http.paced(self.pacer_for(system))
+            self._connectors[system.name] = build_connector(system, self.secrets, http)
         return self._connectors[system.name]
+
+    def pacer_for(self, system: SystemConfig) -> Pacer:
+        """The system's pace in this container, kept across its invocations: one of at most
+        MAX_CONCURRENCY at once, so together they stay within rate_limit_per_second."""
+        if system.name not in self._pacers:
+            self._pacers[system.name] = Pacer.for_system(
+                system.rate_limit_per_second,
+                self.settings.max_concurrency,
+                clock=self.pace_clock,
+                sleep=self.pace_sleep,
+            )
+        return self._pacers[system.name]
+
+    def paced_seconds(self) -> float:
+        """Seconds vendor calls have waited for their pace in this container (a metric)."""
+        return sum(pacer.waited for pacer in self._pacers.values())
 
     def scheduler(self, queue_url: str) -> ConfirmScheduler:
         """Status checks of submitted jobs: a delayed message to this worker's own queue."""
@@ -139,6 +159,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     # One event source per function: every record of a batch comes from the same queue.
     queue_url = queue_url_from_arn(records[0]["eventSourceARN"]) if records else ""
     retried_before = services().http.retried
+    paced_before = services().paced_seconds()
     # Vendor calls and the batch's systems stop before the function's timeout: a call cut
     # short is an attempt with its receipt, a job not started is retried (docs/reliability.md).
     with services().http.bounded_by(budget):
@@ -146,6 +167,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     report.counts["VendorCallsRetried"] += services().http.retried - retried_before
     for name, count in report.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    paced = services().paced_seconds() - paced_before
+    if paced > 0:  # the batch's wait for its vendor's rate limit (no line per call: log bytes)
+        metrics.add_metric(name="VendorPaceSeconds", unit=MetricUnit.Seconds, value=paced)
     _decisions.clear()
     _decisions.update(report.decisions)
     return process_partial_response(

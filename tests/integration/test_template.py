@@ -153,6 +153,46 @@ def test_make_template_refuses_a_system_its_connector_could_not_run(
     assert "Traceback" not in err
 
 
+def test_every_worker_paces_by_the_same_mapping_row_its_event_source_is_capped_by() -> None:
+    # The worker divides its system's rate by MAX_CONCURRENCY; that is a bound only while it
+    # equals the event source's MaximumConcurrency, so both name the same Mapping row
+    template = sam.load()
+    limits = template["Mappings"]["SystemLimits"]
+    for system in load_systems(SYSTEMS_JSON).systems:
+        key = system.queue_key
+        props = template["Resources"][f"{key}Worker"]["Properties"]
+        row = {"Fn::FindInMap": ["SystemLimits", key, "MaxConcurrency"]}
+        assert props["Environment"]["Variables"]["MAX_CONCURRENCY"] == row, key
+        scaling = props["Events"]["Jobs"]["Properties"]["ScalingConfig"]
+        assert scaling["MaximumConcurrency"] == row, key
+        assert 2 <= int(limits[key]["MaxConcurrency"]) <= 1000, key
+
+
+def test_make_template_refuses_a_pace_too_slow_for_one_batch_in_the_timeout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the production systems with Braze at 0.1 calls a second: over its MaxConcurrency
+    # of 2, a batch of 10 jobs (12 calls) would take 220 s to start its last call
+    config = json.loads(gen_template.SYSTEMS.read_text(encoding="utf-8"))
+    (braze,) = [s for s in config["systems"] if s["type"] == "braze"]
+    braze["rate_limit_per_second"] = 0.1
+    edited = tmp_path / "systems.json"
+    edited.write_text(json.dumps(config), encoding="utf-8")
+    # When the template is generated from it
+    code = gen_template.main(["--check", "--systems", str(edited)])
+    # Then it is refused, naming the system, its rate and the timeout, in one line
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("make template: braze: rate_limit_per_second 0.1")
+    assert "MaxConcurrency 2" in err and "timeout of 30 s" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_the_shipped_paces_each_fit_a_batch_in_the_workers_timeout() -> None:
+    systems = load_systems(SYSTEMS_JSON).systems
+    gen_template.check_pace(sam.load(), systems)  # raises ValueError naming a system
+
+
 def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:
     standalone = sam.load_template(sam.ROOT / "edge-waf.yaml")
     assert standalone["Resources"]["EdgeWebAcl"] == {

@@ -33,6 +33,7 @@ class Reference(BaseModel):
     retry_max_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_VISIBILITY_SECONDS)] = 3600
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
     http_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
     lease_seconds: Annotated[int, Field(ge=1)] = 60
     local_secrets_file: str | None = None
     confirm_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 60

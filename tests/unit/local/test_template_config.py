@@ -1,7 +1,10 @@
 """What the local stack reads from template.yaml: routes, event sources, environment."""
 
+from pathlib import Path
+
 from local.aws_resources import TEMPLATE
 from local.cfn_yaml import load_template
+from local.environment import stack_environment
 from local.template_config import environment, http_routes, queue_source, stream_source
 
 
@@ -54,3 +57,24 @@ def test_the_default_route_comes_from_an_http_api_event_without_path_or_method()
         ("$default", "CaptureFunction", False)
     ]
     assert routes[0].match("GET", "/v1/anything") is None  # only when nothing else matches
+
+
+def test_the_local_workers_pace_at_a_systems_whole_rate_as_they_run_one_at_a_time() -> None:
+    # The local stack runs one invocation per system at a time (one poller, one instance), so
+    # MAX_CONCURRENCY is 1 there, whatever the template's workers say: even a value they all
+    # share (which `environment` would otherwise pass on) would slow each system below its rate
+    template = load_template(TEMPLATE)
+    for resource in template["Resources"].values():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if "SYSTEM_NAME" in variables:
+            variables["MAX_CONCURRENCY"] = 5
+    assert environment(template)["MAX_CONCURRENCY"] == "5"
+    env = stack_environment(
+        template,
+        url="http://127.0.0.1:3000",
+        table_name="t",
+        systems_config=Path("local/systems.json"),
+        queue_url_template="{queue}",
+        secrets_file=Path("local/secrets.json"),
+    )
+    assert env["MAX_CONCURRENCY"] == "1"

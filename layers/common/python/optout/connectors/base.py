@@ -277,6 +277,13 @@ class Connector(ABC, Generic[S]):
         return [Outcome(i.job_id, None, error.http_status, error=error,
                         identifier_types_attempted=types(i)) for i in items]  # fmt: skip
 
+    def calls_per_batch(self, jobs: int) -> int:
+        """The vendor calls (first tries, a token call included) a batch of `jobs` jobs makes
+        when each carries one identifier of every type the system accepts and nothing fails:
+        what the system's pace must fit into the worker's timeout (scripts/gen_template.py).
+        Default: one call per `max_batch` jobs."""
+        return -(-jobs // self.max_batch)
+
     def chunks(self, jobs: list[Job]) -> list[list[Job]]:
         """Greedy packing: each call carries at most max_batch vendor objects."""
         chunks: list[list[Job]] = []

@@ -56,6 +56,11 @@ class BrazeConnector(Connector[BrazeSecret]):
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
+    def calls_per_batch(self, jobs: int) -> int:
+        # one export of the external ids, one per email, then /users/track
+        types = self.system.identifier_types
+        return int("customer_id" in types) + (jobs if "email" in types else 0) + 1
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
         attributes: list[dict[str, Any]] = []

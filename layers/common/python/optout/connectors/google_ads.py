@@ -114,6 +114,9 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
     def weight(self, job: Job) -> int:
         return max(1, math.ceil(len(self.identifiers(job)) / IDENTIFIERS_PER_MEMBER))
 
+    def calls_per_batch(self, jobs: int) -> int:
+        return 2  # an access token (cached about an hour), then the removal
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         members = []
         for job in jobs:

@@ -15,12 +15,15 @@ time (docs/reliability.md). What outlasts the policy (a Retry-After longer than
 
 Every call is bounded by the invocation's time budget (`bounded_by`): a try starts only if
 `MIN_TRY_SECONDS` are left, its socket timeout is at most the time left, and no retry wait
-runs past it. A call that cannot start raises `OutOfTime` (retryable) instead of being killed
-at the function timeout; `tries_started` tells a connector whether any call of its own went
-out before that, so the worker can tell a job never sent from an attempt cut short
-(docs/reliability.md, "Time left").
+runs past it. A client `paced` by a system's Pacer starts each try (a retry too: each is a
+request the vendor counts) only at its turn, and only if the turn comes with MIN_TRY_SECONDS
+still left (connectors/pace.py). A call that cannot start raises `OutOfTime` (retryable)
+instead of being killed at the function timeout; `tries_started` tells a connector whether
+any call of its own went out before that, so the worker can tell a job never sent from an
+attempt cut short (docs/reliability.md, "Time left").
 """
 
+import copy
 import json
 import logging
 import random
@@ -30,12 +33,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from optout.connectors.errors import DeliveryError
+from optout.connectors.pace import Pacer
 from optout.time_budget import TimeBudget
 
 RETRYABLE_4XX = frozenset({408, 429})
@@ -98,6 +102,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@dataclass
+class _Shared:
+    """What a client and its paced copies (`HttpClient.paced`) share: one invocation's budget,
+    the retry count and each thread's tries."""
+
+    budget: TimeBudget
+    retried: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+
+
 class HttpClient:
     def __init__(
         self,
@@ -109,34 +124,39 @@ class HttpClient:
     ) -> None:
         self.timeout = timeout_seconds
         self.retry = retry or RetryPolicy()
-        # Tries after a failed one, since this client was made (a metric). A batch's calls run
-        # on a pool sharing this client: `+= 1` is a read and a write another thread may split.
-        self._retried = 0
-        self._retried_lock = threading.Lock()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._opener = urllib.request.build_opener(_NoRedirect)
         # One invocation at a time per Lambda container; a batch's pool threads share it.
-        self._budget = TimeBudget.unbounded()
-        self._local = threading.local()  # tries started by each thread (one vendor batch each)
+        self._shared = _Shared(TimeBudget.unbounded())
+        self._pacer: Pacer | None = None  # None: unpaced (a CLI run, a config check)
+
+    def paced(self, pacer: Pacer) -> "HttpClient":
+        """This client with every try of every call waiting its turn on `pacer` (one system's
+        pace); budget, retry count and tries stay shared with this client."""
+        twin = copy.copy(self)
+        twin._pacer = pacer
+        return twin
 
     @contextmanager
     def bounded_by(self, budget: TimeBudget) -> Iterator[None]:
         """Every call made inside ends before `budget` runs out (or raises OutOfTime)."""
-        previous, self._budget = self._budget, budget
+        shared = self._shared
+        previous, shared.budget = shared.budget, budget
         try:
             yield
         finally:
-            self._budget = previous
+            shared.budget = previous
 
     @property
     def retried(self) -> int:
-        return self._retried
+        """Tries after a failed one, since this client was made (a metric)."""
+        return self._shared.retried
 
     def tries_started(self) -> int:
         """Tries this thread has started (sent or not, answered or not) since this client was
         made: unchanged across a call that raised OutOfTime, nothing of it reached a vendor."""
-        return int(getattr(self._local, "tries", 0))
+        return int(getattr(self._shared.local, "tries", 0))
 
     def send(
         self,
@@ -154,36 +174,60 @@ class HttpClient:
             raise DeliveryError(f"{step}: base_url must be http(s)", retryable=False)
         timed_out = 0
         attempt = 1
+        budget = self._shared.budget
+        failure: DeliveryError | None = None  # the last try's, when it raised
         while True:
-            left = self._budget.left()
-            if left < MIN_TRY_SECONDS:
-                raise OutOfTime(step)
-            self._local.tries = self.tries_started() + 1
+            try:
+                left = self._take_turn(budget, step)
+            except OutOfTime:
+                # No turn for a retry before the budget ends: the last try's failure stands.
+                if failure is not None:
+                    raise failure from None
+                if attempt == 1:
+                    raise
+                break
+            self._shared.local.tries = self.tries_started() + 1
             try:
                 response = self._once(method, url, step, headers, body, min(self.timeout, left))
+                failure = None
             except DeliveryError as error:
+                failure = error
                 timed_out += isinstance(error, TimedOut)
                 last = attempt >= self.retry.attempts or timed_out >= self.retry.timed_out_tries
                 if last:
                     raise
                 wait = self.retry.backoff(attempt, self._rng)
-                if not self._budget.allows(wait + MIN_TRY_SECONDS):
+                if not budget.allows(wait + MIN_TRY_SECONDS):
                     raise  # no time for another try: the queue's back-off tries it later
             else:
                 answered_wait = self._wait_before_retry(response, attempt)
-                if answered_wait is None or not self._budget.allows(
-                    answered_wait + MIN_TRY_SECONDS
-                ):
+                if answered_wait is None or not budget.allows(answered_wait + MIN_TRY_SECONDS):
                     break  # no time for another try: its failure goes to the queue's back-off
                 wait = answered_wait
             log.debug("retrying %s after %.2f s (try %d)", step, wait, attempt)
-            with self._retried_lock:
-                self._retried += 1
+            with self._shared.lock:  # `+= 1` is a read and a write another thread may split
+                self._shared.retried += 1
             self._sleep(wait)
             attempt += 1
         if 200 <= response.status < 300 or not raise_for_status:
             return response
         raise status_error(step, response)
+
+    def _take_turn(self, budget: TimeBudget, step: str) -> float:
+        """Seconds left for a try once its pace allows it to start; OutOfTime (nothing sent,
+        no pace slot taken) if the try cannot start with MIN_TRY_SECONDS still left."""
+        left = budget.left()
+        if left < MIN_TRY_SECONDS:
+            raise OutOfTime(step)
+        if self._pacer is None:
+            return left
+        if not self._pacer.wait_turn(left - MIN_TRY_SECONDS):
+            raise OutOfTime(step)
+        # Read again: the pool's other calls (and their answers) went on during the wait.
+        left = budget.left()
+        if left < MIN_TRY_SECONDS:
+            raise OutOfTime(step)
+        return left
 
     def _wait_before_retry(self, response: HttpResponse, attempt: int) -> float | None:
         """Seconds to wait before trying a failed answer again, or None to return it now."""

@@ -82,6 +82,11 @@ class MetaConnector(Connector[MetaSecret]):
         sent = self.identifiers(job)
         return max(sum(i.type == "email" for i in sent), sum(i.type == "phone" for i in sent), 1)
 
+    def calls_per_batch(self, jobs: int) -> int:
+        # one removal per audience and hash schema (a batch's emails and phones fit one each)
+        schemas = {"email", "phone"} & set(self.system.identifier_types)
+        return len(self.urls) * max(1, len(schemas))
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         sent = [i for j in jobs for i in self.identifiers(j)]
         batches = {

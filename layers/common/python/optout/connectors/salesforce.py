@@ -150,6 +150,10 @@ class SalesforceConnector(Connector[SalesforceSecret]):
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
+    def calls_per_batch(self, jobs: int) -> int:
+        # a token (cached), the lookup, Individuals created, linked, the opt-outs written
+        return 5
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         unmapped = {job.job_id: self._unmapped(job) for job in jobs}
         writable = [job for job in jobs if not unmapped[job.job_id]]

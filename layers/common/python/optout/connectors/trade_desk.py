@@ -57,6 +57,9 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
 
+    def calls_per_batch(self, jobs: int) -> int:
+        return 2  # the UID2 operator's identity map, then The Trade Desk's opt-out
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         mapped = self._map(jobs)
         items: list[dict[str, str]] = []

@@ -13,6 +13,10 @@ from optout.settings import Bounds, check_bounds, check_kinds, environment_value
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200  # 12 h: the most ChangeMessageVisibility accepts
 SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accepts
+# Kept from the function's timeout for what follows the vendor calls: the jobs' writes, the
+# visibility changes and the batch response (the worker's time budget; `make template`'s
+# check that a system's pace fits a batch in the timeout).
+END_MARGIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
@@ -32,6 +36,11 @@ class WorkerSettings:
     http_timeout_seconds: float = 10
     # Tries of one vendor call before its failure fails the attempt (connectors/http.py).
     http_attempts: int = 3
+    # = the event source's ScalingConfig MaximumConcurrency (template.yaml, `SystemLimits`):
+    # each invocation paces its vendor calls at rate_limit_per_second / this, so the system's
+    # invocations together never pass the rate (connectors/pace.py). 1 where one invocation
+    # runs at a time per system (the local stack, a CLI run).
+    max_concurrency: int = 1
     # A status check of a submitted job holds it for this long (other checks wait); shorter
     # than the queue's visibility timeout, so a check redelivered after a crash can take it.
     lease_seconds: int = 60
@@ -60,12 +69,13 @@ _BOUNDS: Bounds = {
     "retry_max_seconds": (0, True, SQS_MAX_VISIBILITY_SECONDS),
     "http_timeout_seconds": (0, True, None),
     "http_attempts": (1, False, 5),
+    "max_concurrency": (1, False, 1000),  # Lambda's own bounds are 2..1000
     "lease_seconds": (1, False, None),
     "confirm_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
     "confirm_max_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
     "confirm_give_up_seconds": (0, True, None),
 }
-_INTS = frozenset({"max_receive_count", "http_attempts", "lease_seconds"})
+_INTS = frozenset({"max_receive_count", "http_attempts", "lease_seconds", "max_concurrency"})
 _OPTIONAL = frozenset({"system_name", "local_secrets_file"})
 _KINDS: dict[str, type] = {
     item.name: int if item.name in _INTS else float if item.name in _BOUNDS else str

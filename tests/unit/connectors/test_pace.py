@@ -1,0 +1,169 @@
+"""A system's pace: rate_limit_per_second shared by MaxConcurrency invocations, each starting
+its requests at least MaxConcurrency / rate seconds apart, within its time budget. Virtual time:
+the pacer's clock and sleep are the test's."""
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from optout.connectors import http as http_module
+from optout.connectors.http import HttpClient, HttpResponse, OutOfTime, RetryPolicy
+from optout.connectors.pace import Pacer, seconds_to_last_call
+from optout.time_budget import TimeBudget
+
+
+@dataclass
+class Clock:
+    now: float = 100.0
+    slept: list[float] = field(default_factory=list)
+
+    def read(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def pacer(clock: Clock, per_second: float, concurrency: int = 1) -> Pacer:
+    return Pacer.for_system(per_second, concurrency, clock=clock.read, sleep=clock.sleep)
+
+
+def test_each_invocation_takes_its_share_of_the_rate() -> None:
+    # 4 a second shared by 2 invocations at most: 2 a second each, 0.5 s apart
+    assert Pacer.for_system(4, 2).interval == pytest.approx(0.5)
+    assert Pacer.for_system(5, 1).interval == pytest.approx(0.2)
+
+
+def test_back_to_back_requests_start_an_interval_apart() -> None:
+    clock = Clock()
+    pace = pacer(clock, 4, 2)
+    started = []
+    for _ in range(5):
+        assert pace.wait_turn(60)
+        started.append(clock.now)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+    assert gaps == pytest.approx([0.5] * 4)
+    assert pace.waited == pytest.approx(2.0)
+
+
+def test_a_request_after_a_long_pause_goes_at_once() -> None:
+    clock = Clock()
+    pace = pacer(clock, 2)
+    pace.wait_turn(60)
+    clock.now += 10  # the vendor's answer took longer than the interval
+    assert pace.wait_turn(60) and clock.slept == []
+
+
+def test_a_turn_further_away_than_allowed_is_refused_and_not_taken() -> None:
+    clock = Clock()
+    pace = pacer(clock, 1)  # 1 s apart
+    assert pace.wait_turn(0.5)  # the first goes at once
+    assert not pace.wait_turn(0.5)  # the next is 1 s away: more than allowed
+    assert clock.slept == []
+    assert pace.wait_turn(1.0)  # the refused one took no slot: the next is still 1 s away
+    assert clock.slept == [1.0]
+
+
+def test_threads_sharing_a_pace_take_distinct_turns() -> None:
+    # A connector's parallel calls (the webhook's pool): each waits for its own slot
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            waits.append(seconds)
+
+    pace = Pacer(10, clock=lambda: 0.0, sleep=sleep)
+    threads = [threading.Thread(target=pace.wait_turn, args=(60,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(waits) == pytest.approx([0.1 * k for k in range(1, 8)])  # and one at once
+
+
+def test_a_pace_must_be_above_zero() -> None:
+    with pytest.raises(ValueError, match="above 0"):
+        Pacer(0)
+
+
+def test_the_last_call_of_a_batch_starts_calls_less_one_intervals_in() -> None:
+    assert seconds_to_last_call(12, 4, 2) == pytest.approx(5.5)
+    assert seconds_to_last_call(1, 0.1, 2) == 0
+
+
+# -- the HTTP client: every try waits its turn ------------------------------------------------
+
+
+@pytest.fixture
+def answers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every request answers the next status in the list (no network), recording nothing."""
+    statuses: list[int] = []
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        return HttpResponse(statuses.pop(0), {}, b"")
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    return statuses
+
+
+def test_a_paced_client_starts_each_call_at_its_turn(answers: list[int]) -> None:
+    clock = Clock()
+    http = HttpClient(10).paced(pacer(clock, 2))
+    answers.extend([200, 200, 200])
+    started = []
+    for _ in range(3):
+        http.send("POST", "https://vendor.example/x", step="x")
+        started.append(clock.now)
+    assert started == pytest.approx([100.0, 100.5, 101.0])
+
+
+def test_a_retry_is_a_request_and_waits_its_turn_too(answers: list[int]) -> None:
+    clock = Clock()
+    http = HttpClient(10, RetryPolicy(attempts=2, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 1))
+    answers.extend([503, 200])
+    assert paced.send("POST", "https://vendor.example/x", step="x").status == 200
+    assert clock.now == pytest.approx(101.0)  # the retry went a full interval after the first
+    assert http.retried == 1  # counted on the client it was paced from
+
+
+def test_a_call_whose_turn_comes_too_late_for_the_budget_is_not_started(
+    answers: list[int],
+) -> None:
+    # Given a pace of one call every 5 s and a budget ending 4 s from now
+    clock = Clock()
+    http = HttpClient(10)
+    paced = http.paced(pacer(clock, 0.2))
+    answers.extend([200])
+    with http.bounded_by(TimeBudget(lambda: 104.0 - clock.now)):
+        paced.send("POST", "https://vendor.example/x", step="x")  # at once
+        # When the next call's turn (5 s away) leaves less than a try's minimum
+        with pytest.raises(OutOfTime):
+            paced.send("POST", "https://vendor.example/x", step="x")
+    # Then it was not started (no try counted), and nothing waited for it
+    assert paced.tries_started() == 1 and clock.slept == []
+
+
+def test_a_retry_whose_turn_comes_too_late_reports_the_failure_it_retries(
+    answers: list[int],
+) -> None:
+    clock = Clock()
+    http = HttpClient(10, RetryPolicy(attempts=3, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 0.2))
+    answers.extend([503])
+    with http.bounded_by(TimeBudget(lambda: 104.0 - clock.now)):
+        answer = paced.send("POST", "https://vendor.example/x", step="x", raise_for_status=False)
+    assert answer.status == 503  # the vendor's answer, not "out of time"
+
+
+def test_an_unpaced_client_never_waits(answers: list[int]) -> None:
+    clock = Clock()
+    http = HttpClient(10, sleep=clock.sleep)
+    answers.extend([200, 200])
+    http.send("POST", "https://vendor.example/x", step="x")
+    http.send("POST", "https://vendor.example/x", step="x")
+    assert clock.slept == []
