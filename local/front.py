@@ -12,12 +12,12 @@ CORS preflights on API paths are answered here, as API Gateway does from CorsCon
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from local import apigw, crash_report, demo_login
+from local import apigw, crash_report, demo_login, request_body
 from local.http_types import Incoming, Outgoing, error_answer
 from local.queues_view import PATH as QUEUES_PATH
 from local.queues_view import QueuesView
@@ -27,7 +27,8 @@ from local.requests_view import RequestsView
 from local.sandbox_routes import PREFIX as SANDBOX_PREFIX
 from local.sandbox_routes import SandboxRoutes
 from local.static_site import StaticSite
-from local.template_config import Route
+from local.template_config import Cors, Route
+from optout.settings import Settings
 
 log = logging.getLogger("local.http")
 
@@ -41,14 +42,20 @@ class LocalRoute(Protocol):
 
 API_PREFIX = "/v1/"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
-
-
-@dataclass(frozen=True)
-class Cors:
-    allow_origins: tuple[str, ...]
-    allow_methods: str = "GET,POST,OPTIONS"
-    allow_headers: str = "content-type,idempotency-key"
-    max_age: int = 600
+MAX_BODY_BYTES = Settings.max_body_bytes  # the functions' limit (16 KiB unless set otherwise)
+# After a refusal, what the client still sends is read and dropped, up to API Gateway's 10 MB
+# payload limit, while it keeps coming (at most a second apart, ten seconds in all).
+DISCARD_MAX_BYTES = 10 * 1024 * 1024
+DISCARD_SECONDS = 10.0
+DISCARD_IDLE_SECONDS = 1.0
+# http.server's refusals, in our words (its own quote the request).
+PROTOCOL_REFUSALS = {
+    400: ("bad_request", "the request is not valid HTTP/1.1"),
+    414: ("uri_too_long", "the request line is over 64 KiB"),
+    431: ("headers_too_large", "a header line is over 64 KiB, or there are over 100 headers"),
+    501: ("not_implemented", "this method is not supported"),
+    505: ("http_version_not_supported", "send HTTP/1.1"),
+}
 
 
 class Front:
@@ -59,7 +66,7 @@ class Front:
         sandboxes: SandboxRoutes,
         requests: RequestsView | None,
         site: StaticSite,
-        cors: Cors,
+        cors: Cors | None,  # the template's CorsConfiguration
         queues: QueuesView | None = None,
         systems: LocalRoute | None = None,  # /_local/systems: redeploy a systems file
     ) -> None:
@@ -77,13 +84,42 @@ class Front:
         self._systems = systems
 
     def dispatch(self, request: Incoming) -> Outgoing:
+        answer = self._route(request)
+        if self._is_preflight(request) or self.route_key(request.method, request.path) is None:
+            return answer
+        return self.with_cors(request, answer)
+
+    def with_cors(self, request: Incoming, answer: Outgoing) -> Outgoing:
+        """An API answer as API Gateway sends it with a CorsConfiguration: the function's
+        Access-Control-* headers dropped ("API Gateway ignores CORS headers returned from your
+        backend integration"), the API's own added for an allowed Origin, and `Vary: Origin`
+        as on the preflight (the answer differs by Origin)."""
+        if self._cors is None:
+            return answer
+        headers = [(k, v) for k, v in answer.headers if not _is_cors_or_vary(k)]
+        sent = ",".join(value for name, value in answer.headers if name.lower() == "vary")
+        varies = [token.strip() for token in sent.split(",") if token.strip()]
+        if "origin" not in {v.lower() for v in varies}:
+            varies.append("Origin")
+        headers.append(("Vary", ", ".join(varies)))
+        allowed = self._cors.allowed_origin(request.header("origin"))
+        if allowed is not None:
+            headers.append(("Access-Control-Allow-Origin", allowed))
+            if self._cors.expose_headers:
+                expose = ",".join(self._cors.expose_headers)
+                headers.append(("Access-Control-Expose-Headers", expose))
+            if self._cors.allow_credentials:
+                headers.append(("Access-Control-Allow-Credentials", "true"))
+        return Outgoing(answer.status, headers, answer.body)
+
+    def _route(self, request: Incoming) -> Outgoing:
         path = request.path
         for route in self._routes:
             params = route.match(request.method, path)
             if params is not None:
                 return self._invoke(request, route, params)
         if path.startswith(API_PREFIX):
-            if request.method == "OPTIONS":
+            if self._is_preflight(request):
                 return self._preflight(request)
             if self._default is not None:
                 return self._invoke(request, self._default, {})
@@ -126,17 +162,36 @@ class Front:
             )
         return apigw.from_result(result)
 
+    def _is_preflight(self, request: Incoming) -> bool:
+        """An OPTIONS no route takes, on an API with a CorsConfiguration: API Gateway answers
+        it itself, before the $default route."""
+        return (
+            self._cors is not None
+            and request.method == "OPTIONS"
+            and request.path.startswith(API_PREFIX)
+            and not any(r.match(request.method, request.path) is not None for r in self._routes)
+        )
+
     def _preflight(self, request: Incoming) -> Outgoing:
-        origin = request.header("origin")
+        assert self._cors is not None  # _is_preflight
         headers = [("Vary", "Origin")]
-        if origin and ("*" in self._cors.allow_origins or origin in self._cors.allow_origins):
+        allowed = self._cors.allowed_origin(request.header("origin"))
+        if allowed is not None:
             headers += [
-                ("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Methods", self._cors.allow_methods),
-                ("Access-Control-Allow-Headers", self._cors.allow_headers),
-                ("Access-Control-Max-Age", str(self._cors.max_age)),
+                ("Access-Control-Allow-Origin", allowed),
+                ("Access-Control-Allow-Methods", ",".join(self._cors.allow_methods)),
+                ("Access-Control-Allow-Headers", ",".join(self._cors.allow_headers)),
             ]
+            if self._cors.max_age is not None:
+                headers.append(("Access-Control-Max-Age", str(self._cors.max_age)))
+            if self._cors.allow_credentials:
+                headers.append(("Access-Control-Allow-Credentials", "true"))
         return Outgoing(204, headers)
+
+
+def _is_cors_or_vary(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("access-control-") or lowered == "vary"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -144,20 +199,80 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        incoming = Incoming(
+        max_bytes = self.server.max_body_bytes
+        try:
+            framed = request_body.framing(self.headers, max_bytes)
+            body = request_body.read(self.rfile, framed, max_bytes)
+        except request_body.Refusal as refusal:
+            self._refuse(refusal.answer)
+            return
+        incoming = self._incoming(body)
+        try:
+            answer = self.server.front.dispatch(incoming)
+        except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
+            crash_report.report(log, f"{self.command} {incoming.path.split('?', 1)[0]}", error)
+            answer = error_answer(500, "internal", "the local stack failed on this request")
+        self._send(answer)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def handle_expect_100(self) -> bool:
+        # A body the front would refuse is refused before the client sends it.
+        try:
+            request_body.framing(self.headers, self.server.max_body_bytes)
+        except request_body.Refusal as refusal:
+            self._refuse(refusal.answer)
+            return False
+        return super().handle_expect_100()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line or header over its limits, a request
+        that is not HTTP, an unknown method) in the envelope, not its HTML page. Its message
+        quotes the raw request (it can hold anything), so the words are ours."""
+        self.log_error("code %d", code)
+        if self.request_version == "HTTP/0.9":  # not parsed yet: answer with a status line
+            self.request_version = "HTTP/1.0"
+        error_code, words = PROTOCOL_REFUSALS.get(code, PROTOCOL_REFUSALS[400])
+        self._answer_and_close(error_answer(code, error_code, words))
+
+    def _incoming(self, body: bytes) -> Incoming:
+        return Incoming(
             method=self.command,
             target=self.path,
             headers=list(self.headers.items()),
             body=body,
             client_ip=self.client_address[0],
         )
+
+    def _refuse(self, answer: Outgoing) -> None:
+        """A body refused before any function saw it, with the API's CORS headers."""
+        incoming = self._incoming(b"")
+        if self.server.front.route_key(self.command, incoming.path) is not None:
+            answer = self.server.front.with_cors(incoming, answer)
+        self._answer_and_close(answer)
+
+    def _answer_and_close(self, answer: Outgoing) -> None:
+        """Answer, then close once what the client still sends is read (bounded): closing
+        with unread bytes resets the connection, and the client could lose the answer."""
+        self.close_connection = True
+        self._send(answer, close=True)
+        self.wfile.flush()
+        self._discard_rest()
+
+    def _discard_rest(self) -> None:
+        self.connection.settimeout(DISCARD_IDLE_SECONDS)
+        deadline = time.monotonic() + DISCARD_SECONDS
+        left = DISCARD_MAX_BYTES
         try:
-            answer = self.server.front.dispatch(incoming)
-        except Exception as error:  # noqa: BLE001 - one bad request must not stop the server
-            crash_report.report(log, f"{self.command} {incoming.path.split('?', 1)[0]}", error)
-            answer = error_answer(500, "internal", "the local stack failed on this request")
+            while left > 0 and time.monotonic() < deadline:
+                dropped = self.rfile.read1(min(left, 65536))
+                if not dropped:
+                    return
+                left -= len(dropped)
+        except OSError:  # the client stopped sending (idle), or reset: either way, done
+            return
+
+    def _send(self, answer: Outgoing, close: bool = False) -> None:
         self.send_response(answer.status)
         for name, value in answer.headers:
             if name.lower() not in HOP_BY_HOP:
@@ -165,11 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
         declared = next((v for k, v in answer.headers if k.lower() == "content-length"), None)
         head_length = declared if self.command == "HEAD" else None  # HEAD: the GET's length
         self.send_header("Content-Length", head_length or str(len(answer.body)))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s", format % args)
@@ -181,7 +296,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # What API Gateway's access log writes: the route key, never the path a caller typed
         # (a device id, or whatever someone put there); a site path only when it was served.
-        path = self.path.split("?", 1)[0]
+        path = getattr(self, "path", "").split("?", 1)[0]  # unset: the request line was refused
+        if not path:
+            log.info("(malformed request) -> %s", code)
+            return
         if path.startswith(("/_sandbox/", "/_local/")):
             return
         status = int(code) if str(code).isdigit() else 0
@@ -204,8 +322,9 @@ class FrontServer(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def __init__(self, port: int, front: Front) -> None:
+    def __init__(self, port: int, front: Front, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.front = front
+        self.max_body_bytes = max_body_bytes
         super().__init__(("127.0.0.1", port), _Handler)
 
     def start(self) -> threading.Thread:

@@ -42,6 +42,6 @@ def json_answer(status: int, payload: Any) -> Outgoing:
     return Outgoing(status, [("Content-Type", "application/json")], body)
 
 
-def error_answer(status: int, code: str, message: str) -> Outgoing:
+def error_answer(status: int, code: str, message: str, field: str | None = None) -> Outgoing:
     """The capture API's error shape, so local-only routes fail the same way."""
-    return json_answer(status, {"error": {"code": code, "message": message, "field": None}})
+    return json_answer(status, {"error": {"code": code, "message": message, "field": field}})

@@ -41,7 +41,7 @@ from local.aws_resources import (
 from local.cfn_yaml import load_template
 from local.deployment import Deployment, StackConfigError, plan
 from local.environment import REGION, scaled_window, stack_environment
-from local.front import Cors, Front, FrontServer
+from local.front import Front, FrontServer
 from local.http_types import Incoming, Outgoing, error_answer, json_answer
 from local.moto_reads import StreamReader
 from local.queue_poller import QueuePoller
@@ -52,6 +52,7 @@ from local.schedule_poller import SchedulePoller
 from local.static_site import StaticSite
 from local.stream_poller import StreamPoller
 from local.template_config import (
+    cors_configuration,
     function_code,
     function_timeout,
     http_routes,
@@ -59,6 +60,7 @@ from local.template_config import (
     schedule_sources,
     stream_source,
 )
+from optout.settings import Settings
 from optout.store.table import Table
 
 log = logging.getLogger("local.stack")
@@ -160,7 +162,10 @@ class LocalStack:
             console.prettify_powertools(logger)
         self._deployment = deployment
         self.systems = deployment.names
-        self._server = FrontServer(self.options.port, self._front(deployment, table_name))
+        front = self._front(deployment, table_name)
+        # The functions' body limit (MAX_BODY_BYTES), which the front applies before reading.
+        max_body = Settings.from_env().max_body_bytes
+        self._server = FrontServer(self.options.port, front, max_body)
         self._threads.append(self._server.start())
 
     def _plan(self, systems_config: Path) -> Deployment:
@@ -236,6 +241,7 @@ class LocalStack:
         self._sandboxes = sandboxes
         routes = http_routes(deployment.template)
         api_functions = {r.function: self._invoker(r.function) for r in routes}
+        # The template's AllowedOrigins parameter, as ALLOWED_ORIGINS holds it here.
         origins = tuple(os.environ["ALLOWED_ORIGINS"].split(","))
         return Front(
             routes,
@@ -243,7 +249,7 @@ class LocalStack:
             sandboxes,
             RequestsView(Table(self._dynamodb, table_name)),
             StaticSite(self.options.web_root),
-            Cors(origins),
+            cors_configuration(deployment.template, origins),
             QueuesView(self._sqs, PREFIX),
             SystemsRoute(self),
         )

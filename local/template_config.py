@@ -1,8 +1,9 @@
 """What the local stack reads from template.yaml besides tables and queues.
 
-HTTP routes (and which need IAM), the resolver's stream event source, the workers' SQS event
-source, scheduled functions (EventBridge `rate(...)`), and the functions' environment, so the
-pollers behave as the deployed event-source mappings do and the two cannot drift apart.
+HTTP routes (and which need IAM), the HTTP API's CORS configuration, the resolver's stream
+event source, the workers' SQS event source, scheduled functions (EventBridge `rate(...)`),
+and the functions' environment, so the front and the pollers behave as the deployed API and
+event-source mappings do and the two cannot drift apart.
 Functions are found by the kind of event they have (HttpApi, DynamoDB, SQS, Schedule), not by
 logical id, so a rename in the template is harmless.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from local.patterns import parse_filters
 
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+SERVERLESS_HTTP_API = "AWS::Serverless::HttpApi"
 
 # Lambda's documented defaults for a DynamoDB / SQS event source mapping.
 STREAM_DEFAULT_BATCH = 100
@@ -75,8 +77,12 @@ class QueueSource:
 
 def functions(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every serverless function (per-system workers included: the template lists each)."""
+    return _resources(template, SERVERLESS_FUNCTION)
+
+
+def _resources(template: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for key, resource in template["Resources"].items():
-        if isinstance(resource, dict) and resource.get("Type") == SERVERLESS_FUNCTION:
+        if isinstance(resource, dict) and resource.get("Type") == kind:
             yield key, resource
 
 
@@ -102,6 +108,53 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
             iam = props.get("Auth", {}).get("Authorizer") == "AWS_IAM"
             routes.append(Route(method, path, iam, _path_regex(path), logical_id))
     return routes
+
+
+@dataclass(frozen=True)
+class Cors:
+    """An HttpApi's CorsConfiguration: API Gateway answers preflights from it and puts its
+    headers on every answer of the API, in place of the function's own."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin for `origin`, None when it is not allowed."""
+        if not origin:
+            return None
+        if origin in self.allow_origins:
+            return origin
+        return "*" if "*" in self.allow_origins else None
+
+
+def cors_configuration(template: dict[str, Any], local_origins: tuple[str, ...]) -> Cors | None:
+    """The HttpApi's CorsConfiguration (else Globals.HttpApi's), None without one.
+    AllowOrigins written as a parameter reference (`!Ref AllowedOrigins`) is the stack's own
+    origins here, as the deploy sets that parameter to the site's."""
+    apis = [api.get("Properties", {}) for _, api in _resources(template, SERVERLESS_HTTP_API)]
+    inherited = template.get("Globals", {}).get("HttpApi", {}).get("CorsConfiguration")
+    configured = (apis[0] if apis else {}).get("CorsConfiguration", inherited)
+    if configured is None or configured is False:
+        return None
+    if configured is True:  # SAM: CorsConfiguration: true allows every origin
+        return Cors(("*",))
+    origins = configured.get("AllowOrigins", ())
+    return Cors(
+        allow_origins=local_origins if isinstance(origins, dict) else _strings(origins),
+        allow_methods=_strings(configured.get("AllowMethods", ())),
+        allow_headers=_strings(configured.get("AllowHeaders", ())),
+        expose_headers=_strings(configured.get("ExposeHeaders", ())),
+        max_age=int(configured["MaxAge"]) if "MaxAge" in configured else None,
+        allow_credentials=bool(configured.get("AllowCredentials", False)),
+    )
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    return tuple(str(value) for value in values) if isinstance(values, list) else ()
 
 
 def _path_regex(path: str) -> re.Pattern[str]:

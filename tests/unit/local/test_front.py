@@ -158,3 +158,34 @@ def test_an_api_request_is_named_by_its_route_key_never_its_path(tmp_path: Path)
     assert routes.route_key("GET", path) == "GET /v1/requests/{request_id}"
     assert routes.route_key("GET", "/v1/consent/jane@example.com") == "GET (no route)"
     assert routes.route_key("GET", "/jane@example.com") is None  # the site: shown only if served
+
+
+def test_api_answers_carry_the_apis_cors_headers_in_place_of_the_functions(
+    tmp_path: Path,
+) -> None:
+    # Given a function that answers with its own CORS headers and a Vary
+    own = [
+        ("Content-Type", "application/json"),
+        ("Vary", "Accept"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("access-control-allow-headers", "Authorization"),
+    ]
+    subject = Front(
+        [_route("GET", "/v1/x", "Capture")],
+        {"Capture": lambda event: {"statusCode": 200, "headers": dict(own), "body": "{}"}},
+        SandboxRoutes({}, lambda **kw: kw),
+        None,
+        StaticSite(tmp_path),
+        Cors(("http://site",), expose_headers=("date",)),
+    )  # fmt: skip
+    # When an allowed origin and another one call it
+    allowed = subject.dispatch(Incoming("GET", "/v1/x", [("Origin", "http://site")]))
+    other = subject.dispatch(Incoming("GET", "/v1/x", [("Origin", "http://evil")]))
+    # Then only the API's CORS headers are sent, and Vary names Origin too
+    assert allowed.headers == [
+        ("Content-Type", "application/json"), ("Vary", "Accept, Origin"),
+        ("Access-Control-Allow-Origin", "http://site"), ("Access-Control-Expose-Headers", "date"),
+    ]  # fmt: skip
+    assert other.headers == [("Content-Type", "application/json"), ("Vary", "Accept, Origin")]
+    # And the site is not the API: its answers are left alone
+    assert ("Vary", "Origin") not in subject.dispatch(Incoming("GET", "/")).headers

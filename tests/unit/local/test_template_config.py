@@ -1,11 +1,18 @@
-"""What the local stack reads from template.yaml: routes, event sources, environment."""
+"""What the local stack reads from template.yaml: routes, CORS, event sources, environment."""
 
 from pathlib import Path
 
 from local.aws_resources import TEMPLATE
 from local.cfn_yaml import load_template
 from local.environment import stack_environment
-from local.template_config import environment, http_routes, queue_source, stream_source
+from local.template_config import (
+    Cors,
+    cors_configuration,
+    environment,
+    http_routes,
+    queue_source,
+    stream_source,
+)
 
 
 def test_routes_come_from_their_functions_with_iam_where_declared() -> None:
@@ -78,3 +85,23 @@ def test_the_local_workers_pace_at_a_systems_whole_rate_as_they_run_one_at_a_tim
         secrets_file=Path("local/secrets.json"),
     )
     assert env["MAX_CONCURRENCY"] == "1"
+
+
+def test_cors_is_the_http_apis_configuration_with_the_stacks_own_origins() -> None:
+    # Given the template, whose AllowOrigins is the AllowedOrigins parameter
+    local = ("http://127.0.0.1:3000", "http://localhost:3000")
+    cors = cors_configuration(load_template(TEMPLATE), local)
+    # Then the front answers CORS from the template's values, for the local origins
+    assert cors == Cors(local, ("GET", "POST", "OPTIONS"), ("content-type", "idempotency-key"),
+                        (), 600, False)  # fmt: skip
+    assert cors.allowed_origin("http://localhost:3000") == "http://localhost:3000"
+    assert cors.allowed_origin("https://evil.test") is None
+
+
+def test_cors_written_out_or_absent() -> None:
+    api = {"Type": "AWS::Serverless::HttpApi", "Properties": {}}
+    assert cors_configuration({"Resources": {"Api": api}}, ("http://x",)) is None
+    api["Properties"]["CorsConfiguration"] = {"AllowOrigins": ["*"], "ExposeHeaders": ["date"]}
+    cors = cors_configuration({"Resources": {"Api": api}}, ("http://x",))
+    assert cors == Cors(("*",), expose_headers=("date",))
+    assert cors.allowed_origin("https://any.test") == "*"

@@ -1,0 +1,208 @@
+"""The HTTP front's framing, protocol refusals and CORS, over raw sockets to the local stack.
+
+What urllib cannot send: a Content-Length that is not a number or overstates the body, a
+declared length far past the limit with no body behind it, a chunked body, a request line or
+a header over http.server's 64 KiB. Each is answered in the error envelope (never a closed
+connection or an HTML page), and nothing is stored (`/_local/requests/ids` is unchanged).
+CORS answers are API Gateway's from template.yaml's CorsConfiguration, not the function's.
+"""
+
+import json
+import socket
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = pytest.mark.e2e
+
+Reply = tuple[int, dict[str, str], bytes]
+LIMIT = 16 * 1024
+
+
+def _head(stack: Stack, method: str, target: str, *headers: tuple[str, str]) -> bytes:
+    host = urlsplit(stack.url).netloc
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join([*lines, "Connection: close", "", ""])).encode()
+
+
+def _exchange(stack: Stack, sent: bytes, half_close: bool = False, timeout: float = 10) -> Reply:
+    """Send raw bytes, read the answer until the server closes (every answer here closes)."""
+    url = urlsplit(stack.url)
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as conn:
+        conn.sendall(sent)
+        if half_close:
+            conn.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply, "the connection closed with no answer"
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def _refused(reply: Reply, status: int, field: str | None = None) -> dict[str, Any]:
+    code, headers, body = reply
+    assert code == status, reply
+    assert headers["content-type"] == "application/json"
+    error: dict[str, Any] = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "field"}
+    if field is not None:
+        assert error["field"] == field
+    return error
+
+
+def _stored(stack: Stack) -> int:
+    status, ids = stack.json("GET", "/_local/requests/ids")
+    assert status == 200
+    count: int = ids["count"]
+    return count
+
+
+def _opt_out_body() -> bytes:
+    return json.dumps({"customer_id": f"frame-{uuid.uuid4().hex[:12]}"}).encode()
+
+
+JSON_TYPE = ("Content-Type", "application/json")
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "5, 5", "0x10", ""])
+def test_a_content_length_that_is_not_a_whole_number_is_a_400(
+    local_stack: Stack, length: str
+) -> None:
+    before = _stored(local_stack)
+    body = _opt_out_body()
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, ("Content-Length", length))
+    _refused(_exchange(local_stack, head + body), 400, "Content-Length")
+    assert _stored(local_stack) == before
+
+
+def test_two_content_lengths_that_differ_are_a_400(local_stack: Stack) -> None:
+    before = _stored(local_stack)
+    body = _opt_out_body()
+    lengths = [("Content-Length", str(len(body))), ("Content-Length", str(len(body) + 1))]
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, *lengths)
+    _refused(_exchange(local_stack, head + body), 400, "Content-Length")
+    assert _stored(local_stack) == before
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100-continue"])
+def test_a_declared_length_over_the_limit_is_413_before_any_body_is_sent(
+    local_stack: Stack, expect: bool
+) -> None:
+    # Given a request declaring a gigabyte, and no body behind it (the client waits)
+    headers = [JSON_TYPE, ("Content-Length", str(1 << 30))]
+    if expect:
+        headers.append(("Expect", "100-continue"))
+    started = time.monotonic()
+    reply = _exchange(local_stack, _head(local_stack, "POST", "/v1/opt-out", *headers))
+    # Then the front answers 413 at once, in the functions' words, without waiting for it
+    assert _refused(reply, 413, "body")["code"] == "too_large"
+    assert time.monotonic() - started < 5
+
+
+def test_a_body_shorter_than_its_content_length_is_a_400_and_not_stored(
+    local_stack: Stack,
+) -> None:
+    # Given a whole, valid opt-out body, declared 10 bytes longer, then a half-close
+    before = _stored(local_stack)
+    body = _opt_out_body()
+    overstated = ("Content-Length", str(len(body) + 10))
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, overstated)
+    reply = _exchange(local_stack, head + body, half_close=True)
+    # Then it is refused and nothing was stored
+    _refused(reply, 400, "Content-Length")
+    assert _stored(local_stack) == before
+
+
+def _chunked(body: bytes, size: int) -> bytes:
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_decoded_and_taken(local_stack: Stack) -> None:
+    before = _stored(local_stack)
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, ("Transfer-Encoding", "chunked"))
+    code, _, payload = _exchange(local_stack, head + _chunked(_opt_out_body(), 7))
+    assert code == 202, payload
+    assert _stored(local_stack) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status", "field"),
+    [(b"zz\r\n{}\r\n0\r\n\r\n", 400, "body"), (b"5\r\n{}\r\n0\r\n\r\n", 400, "body"),
+     (b"2\r\n{}0\r\n\r\n", 400, "body"), (b"2\r\n{}\r\n", 400, "body"),
+     (_chunked(b" " * (LIMIT + 1), 1024), 413, "body")],
+    ids=["not hex", "shorter than its size", "no CRLF after data", "no last chunk",
+         "over the limit"],
+)  # fmt: skip
+def test_a_malformed_or_oversized_chunked_body_is_refused_and_not_stored(
+    local_stack: Stack, chunks: bytes, status: int, field: str
+) -> None:
+    before = _stored(local_stack)
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, ("Transfer-Encoding", "chunked"))
+    _refused(_exchange(local_stack, head + chunks, half_close=True), status, field)
+    assert _stored(local_stack) == before
+
+
+def test_chunked_with_a_content_length_is_a_400(local_stack: Stack) -> None:
+    # The request-smuggling shape (RFC 9112 6.3): two framings that may disagree
+    before = _stored(local_stack)
+    body = _chunked(_opt_out_body(), 7)
+    framings = [("Transfer-Encoding", "chunked"), ("Content-Length", str(len(body)))]
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, *framings)
+    _refused(_exchange(local_stack, head + body), 400, "Transfer-Encoding")
+    assert _stored(local_stack) == before
+
+
+def test_a_request_line_over_64_kib_is_a_414_in_the_envelope(local_stack: Stack) -> None:
+    target = "/v1/requests/" + "a" * 70_000
+    reply = _exchange(local_stack, _head(local_stack, "GET", target))
+    assert _refused(reply, 414, None)["code"] == "uri_too_long"
+    # And the front still serves the next request
+    assert local_stack.request("GET", "/v1/openapi.json")[0] == 200
+
+
+def test_a_header_over_64_kib_is_a_431_in_the_envelope_not_html(local_stack: Stack) -> None:
+    head = _head(local_stack, "GET", "/v1/openapi.json", ("X-Big", "b" * 70_000))
+    assert _refused(_exchange(local_stack, head), 431)["code"] == "headers_too_large"
+
+
+def test_a_request_that_is_not_http_gets_no_html_and_no_echo(local_stack: Stack) -> None:
+    reply = _exchange(local_stack, b"GET /v1/x jane@example.com HTTP/9\r\n\r\n")
+    error = _refused(reply, 400)
+    assert b"jane" not in reply[2] and error["code"] == "bad_request"
+
+
+def test_api_answers_carry_the_apis_cors_headers_not_the_functions(local_stack: Stack) -> None:
+    # Given a call from the site's own origin (allowed) and one from another origin
+    origin = local_stack.url
+    body = {"customer_id": f"cors-{uuid.uuid4().hex[:12]}"}
+    status, headers, _ = local_stack.request("POST", "/v1/opt-out", body, {"Origin": origin})
+    _, evil, _ = local_stack.request("POST", "/v1/opt-out", body, {"Origin": "https://evil.test"})
+    # Then the allowed one gets the CorsConfiguration's answer headers and nothing else of CORS
+    assert status == 202
+    cors = {k.lower(): v for k, v in headers.items() if k.lower().startswith("access-control-")}
+    assert cors == {"access-control-allow-origin": origin}
+    assert {k.lower(): v for k, v in headers.items()}["vary"] == "Origin"
+    # And the other none (the function's own CORS headers never pass)
+    assert not any(k.lower().startswith("access-control-") for k in evil)
+
+
+def test_a_refusal_by_the_front_carries_the_cors_headers_too(local_stack: Stack) -> None:
+    sent = [("Origin", local_stack.url), ("Content-Length", str(1 << 30))]
+    head = _head(local_stack, "POST", "/v1/opt-out", JSON_TYPE, *sent)
+    reply = _exchange(local_stack, head)
+    _refused(reply, 413)
+    assert reply[1]["access-control-allow-origin"] == local_stack.url
+    assert reply[1]["vary"] == "Origin"
