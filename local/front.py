@@ -5,8 +5,12 @@ template names for it, as API Gateway payload 2.0 events), then for any other pa
 /v1/ the template's `$default` route (as API Gateway sends it every request no route
 matches), `/_sandbox/...`, `/_local/requests[/ids]`, `/_local/queues`, `/_local/systems`,
 then the static site.
-CORS preflights on API paths are answered here, as API Gateway does from CorsConfiguration
-(before the $default route: API Gateway answers them itself).
+CORS comes from the template's CorsConfiguration, as API Gateway applies it: preflights on
+API paths are answered here (before the $default route: API Gateway answers them itself),
+and every API answer gets the API's CORS headers in place of the function's.
+Bodies are framed by local/request_body.py (Content-Length or chunked, within the functions'
+limit); a body or request it refuses, and http.server's own refusals, answer in the error
+envelope (docs/local-stack.md, "Hostile HTTP at the front").
 """
 
 import logging
