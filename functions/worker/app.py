@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from optout import aws
 from optout.connectors import Connector, build_connector
@@ -132,12 +132,19 @@ def record_handler(record: SQSRecord) -> None:
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(decision.retry_in, longest),
         )
-    except ClientError as error:
+    except (ClientError, BotoCoreError) as error:
         # The message returns after the queue's own timeout; a job with a later retry_at is
-        # then hidden again without a vendor call. Still a fault to look at.
+        # then hidden again without a vendor call. Still a fault to look at, refused or a
+        # network error (ReadTimeoutError, EndpointConnectionError) past botocore's retries.
         metrics.add_metric(name="VisibilityRefused", unit=MetricUnit.Count, value=1)
-        logger.error("could not set visibility", error_code=error.response["Error"]["Code"])
+        logger.error("could not set visibility", error_code=_error_code(error))
     raise RetryLater(decision.reason)
+
+
+def _error_code(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response["Error"]["Code"])
+    return type(error).__name__
 
 
 @log_context()

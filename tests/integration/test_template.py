@@ -248,6 +248,15 @@ def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) ->
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
 
 
+def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
+    # One job's failed write brings back its message alone and raises no Lambda error
+    # (tests/integration/test_worker_write_faults.py): counted as JobWritesFailed instead.
+    alarm = translated["Resources"]["JobWritesFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "JobWritesFailed")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+
+
 def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
     # A failed record beside good ones raises no Lambda error (partial batch response): the
     # resolver counts it as EventsFailed (tests/integration/test_resolver.py).

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from local.sandbox.faults import FaultPlan
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
@@ -139,15 +139,28 @@ def test_a_return_minutes_before_the_retry_time_is_hidden_for_the_rest_of_the_wa
     assert daily.calls() == 2 and daily.now[0] >= start + timedelta(seconds=A_DAY)
 
 
+REFUSED = ClientError(
+    {"Error": {"Code": "InvalidParameterValue", "Message": "beyond the limit"}},
+    "ChangeMessageVisibility",
+)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        REFUSED,
+        ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/"),
+        EndpointConnectionError(endpoint_url="https://sqs.us-east-1.amazonaws.com/"),
+    ],
+    ids=["refused", "read-timeout", "no-connection"],
+)
 def test_a_refused_visibility_change_is_counted_and_the_message_still_retried(
-    daily: Daily, monkeypatch: pytest.MonkeyPatch
+    daily: Daily, monkeypatch: pytest.MonkeyPatch, fault: Exception
 ) -> None:
-    # Given SQS refusing the visibility change
+    # Given SQS refusing the visibility change, or the network failing it past botocore's
+    # retries (a BotoCoreError, not a ClientError)
     def refuse(**_: Any) -> Any:
-        raise ClientError(
-            {"Error": {"Code": "InvalidParameterValue", "Message": "beyond the limit"}},
-            "ChangeMessageVisibility",
-        )
+        raise fault
 
     services = daily.stack.worker.services()
     monkeypatch.setattr(services.sqs, "change_message_visibility", refuse)

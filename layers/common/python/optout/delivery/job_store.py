@@ -123,7 +123,11 @@ def claim_confirm(
     table: Table, job: Item, check: int, now: str, now_epoch: int, lease_seconds: int
 ) -> bool:
     """Take a submitted job for status check number `check`: False if it is no longer
-    submitted, a newer check exists, or another check holds a live lease."""
+    submitted, a newer check exists, or another check holds a live lease. True also when a
+    retry of this very write (the first committed, its answer lost) finds the lease it wrote
+    (its `lease_until` and `updated_at`): read as another's, the check would be refused by
+    its own lease, a receive spent, and on its last one the job left submitted."""
+    until = now_epoch + lease_seconds
     return _update(
         table,
         job,
@@ -131,12 +135,15 @@ def claim_confirm(
         "#status = :submitted AND confirms <= :check"
         " AND (attribute_not_exists(lease_until) OR lease_until < :epoch)",
         {
-            ":until": now_epoch + lease_seconds,
+            ":until": until,
             ":now": now,
             ":submitted": SUBMITTED,
             ":check": check,
             ":epoch": now_epoch,
         },
+        ours=lambda old: old.get("status") == SUBMITTED
+        and old.get("lease_until") == until
+        and old.get("updated_at") == now,
     )
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import MIN_TRY_SECONDS
@@ -54,6 +56,16 @@ ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
 # retry, a failure, a lost write) keeps its own `delivery attempt` line with its reason.
 CLEAN_STATUSES = ("done", "no_record", "submitted")
 UNUSABLE = (ConfigError,)  # a secret that cannot be read is one too (connectors.credentials)
+
+
+class AfterStepsFailed(Exception):
+    """A job's final status is written, and the steps after it (its marks freed, its failure
+    listed: record_delivered) raised: the job is final, what follows it is still to do."""
+
+
+# An AWS error on one message's writes (the job, its marks or listing, its status check):
+# a throttle or a network fault past botocore's retries. That message alone comes back.
+WRITE_ERRORS = (ClientError, BotoCoreError, AfterStepsFailed)
 
 
 class DeliveryService:
@@ -95,52 +107,15 @@ class DeliveryService:
         taken: set[str] = set()
         for message, parsed in messages.values():
             job = jobs.get(parsed.job_id)
-            if parsed.confirm is not None:
-                entry = self._confirmable(message, parsed, job, report)
-                if entry is not None:
-                    checks.setdefault(parsed.system, []).append(entry)
-            elif job is None:  # not written yet, or a stray reference: let redrive keep it
-                self._retry(report, message, message.receive_count, "job not found")
-            elif job.get("status") in job_store.FINISHED:
-                self._skip_finished(job, message, report)
-            elif job.get("status") == "failed":
-                # Only an operator replay re-opens a failed job, whose attempt writes would not
-                # apply to it (job_store.as_read); and it keeps no identifier values (PII
-                # lifecycle), so its message (from a DLQ redrive) cannot be sent again: the
-                # operator replay re-plans it, with the values read back from the nodes.
-                record_delivered(self.table, job, "failed", iso(self.clock()))
-                report.decisions[message.message_id] = ACK
-                report.counts["FailedJobsNeedReplay"] += 1
-                logger.warning(
-                    "failed job needs the operator replay",
-                    system=job["system"],
-                    request_id=job["request_id"],
-                )
-            elif job.get("status") == job_store.SUBMITTED:
-                # A redelivered send message (a crash after submitting?): make sure a check
-                # follows; a duplicate check is harmless, only the newest one acts.
-                self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
-                report.decisions[message.message_id] = ACK
-            elif not job_store.has_values(job):
-                self._nothing_to_send(job, message, report)
-            elif (wait := self._waiting(job, message)) is not None:
-                # Back before the retry time the vendor asked for: hide it again, no call.
-                report.decisions[message.message_id] = Decision(wait, "waiting for retry_at")
-                report.counts["RetriesWaiting"] += 1
-            elif parsed.job_id in taken:
-                # The same job twice in one batch (a duplicate message): the first carries it,
-                # with its own retries; one vendor call is enough.
-                report.decisions[message.message_id] = ACK
-                report.counts["DuplicateMessages"] += 1
-            else:
-                # No claim write: the read above is the check (docs/decisions.md, "A read, not
-                # a claim"). Two deliveries running at once may both call the vendor, which
-                # is harmless (an opt-out sent twice is one opt-out); each attempt's write is
-                # conditional on the job still being the pending job it read, so the first
-                # answer written stands and a later copy's changes nothing (`_lost`).
-                taken.add(parsed.job_id)
-                attempt = int(job.get("attempts", 0)) + 1
-                sends.setdefault(parsed.system, []).append(Entry(message, parsed, job, attempt))
+            try:
+                entry = self._route(message, parsed, job, report, schedule, taken)
+            except WRITE_ERRORS as error:
+                self._write_failed(Entry(message, parsed, job or {}), error, report, schedule)
+                continue
+            if entry is not None:
+                (checks if parsed.confirm is not None else sends).setdefault(
+                    parsed.system, []
+                ).append(entry)
         # The last chances first: a message on its last allowed receive that is not started
         # goes to the DLQ (see _not_started), one with receives left only comes back.
         for system, entries in by_urgency(sends):
@@ -153,6 +128,61 @@ class DeliveryService:
             logger.info("delivery attempts", extra=report.settled)
         return report
 
+    def _route(
+        self,
+        message: Received,
+        parsed: JobMessage,
+        job: Item | None,
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+        taken: set[str],
+    ) -> Entry | None:
+        """One message as its job reads: an entry to send or check, or decided here."""
+        if parsed.confirm is not None:
+            return self._confirmable(message, parsed, job, report)
+        if job is None:  # not written yet, or a stray reference: let redrive keep it
+            self._retry(report, message, message.receive_count, "job not found")
+        elif job.get("status") in job_store.FINISHED:
+            self._skip_finished(job, message, report)
+        elif job.get("status") == "failed":
+            # Only an operator replay re-opens a failed job, whose attempt writes would not
+            # apply to it (job_store.as_read); and it keeps no identifier values (PII
+            # lifecycle), so its message (from a DLQ redrive) cannot be sent again: the
+            # operator replay re-plans it, with the values read back from the nodes.
+            self._after_final(job, "failed", iso(self.clock()), report)
+            report.decisions[message.message_id] = ACK
+            report.counts["FailedJobsNeedReplay"] += 1
+            logger.warning(
+                "failed job needs the operator replay",
+                system=job["system"],
+                request_id=job["request_id"],
+            )
+        elif job.get("status") == job_store.SUBMITTED:
+            # A redelivered send message (a crash after submitting?): make sure a check
+            # follows; a duplicate check is harmless, only the newest one acts.
+            self._schedule_check(schedule, parsed, job, int(job.get("confirms", 0)) + 1, 0)
+            report.decisions[message.message_id] = ACK
+        elif not job_store.has_values(job):
+            self._nothing_to_send(job, message, report)
+        elif (wait := self._waiting(job, message)) is not None:
+            # Back before the retry time the vendor asked for: hide it again, no call.
+            report.decisions[message.message_id] = Decision(wait, "waiting for retry_at")
+            report.counts["RetriesWaiting"] += 1
+        elif parsed.job_id in taken:
+            # The same job twice in one batch (a duplicate message): the first carries it,
+            # with its own retries; one vendor call is enough.
+            report.decisions[message.message_id] = ACK
+            report.counts["DuplicateMessages"] += 1
+        else:
+            # No claim write: the read above is the check (docs/decisions.md, "A read, not
+            # a claim"). Two deliveries running at once may both call the vendor, which
+            # is harmless (an opt-out sent twice is one opt-out); each attempt's write is
+            # conditional on the job still being the pending job it read, so the first
+            # answer written stands and a later copy's changes nothing (`_lost`).
+            taken.add(parsed.job_id)
+            return Entry(message, parsed, job, int(job.get("attempts", 0)) + 1)
+        return None
+
     def _confirm_all(
         self,
         checks: dict[str, list[Entry]],
@@ -164,7 +194,7 @@ class DeliveryService:
             if not budget.allows(MIN_TRY_SECONDS):  # before the lease: nothing written
                 self._not_started(entries, report, schedule)
                 continue
-            claimed = [e for e in entries if self._claim(e, report)]
+            claimed = [e for e in entries if self._claim(e, report, schedule)]
             if claimed:
                 self._confirm_system(self.systems.get(system), claimed, report, schedule)
 
@@ -252,8 +282,7 @@ class DeliveryService:
         marks' "done". Its marks are freed once more where its receipt is no proof (all of
         them for no_record; a done job's refused or unsent types), idempotently: a crash
         between the receipt and that write would leave them cited by later requests."""
-        if job.get("status") in ("no_record", "done"):
-            record_delivered(self.table, job, job["status"], iso(self.clock()), job.get("receipt"))
+        self._after_final(job, str(job["status"]), iso(self.clock()), report)
         report.decisions[message.message_id] = ACK
         report.counts["JobsSkippedFinished"] += 1
         logger.info("job already finished", job_id=job["job_id"], status=job["status"])
@@ -283,7 +312,10 @@ class DeliveryService:
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [j.job_id for j in jobs], error)
         for entry in entries:
-            self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+            try:
+                self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+            except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
+                self._write_failed(entry, error, report, schedule)
 
     def _crashed(
         self, system: SystemConfig, job_ids: list[str], error: Exception
@@ -386,8 +418,13 @@ class DeliveryService:
         self, message: Received, parsed: JobMessage, job: Item | None, report: BatchReport
     ) -> Entry | None:
         check = parsed.confirm or 0
+        if job is not None and job.get("status") in job_store.FINAL:
+            # Final already: nothing to confirm. Its after-steps run again (idempotent): a
+            # crash or an AWS error between a check's final write and them left them undone,
+            # and this message (back after that error, or a fresh one) is all that comes back.
+            self._after_final(job, str(job["status"]), iso(self.clock()), report)
         if job is None or job.get("status") != job_store.SUBMITTED:
-            report.decisions[message.message_id] = ACK  # final already: nothing to confirm
+            report.decisions[message.message_id] = ACK
             return None
         if check < int(job.get("confirms", 0)):
             report.decisions[message.message_id] = ACK  # a newer check of this job exists
@@ -395,15 +432,20 @@ class DeliveryService:
             return None
         return Entry(message, parsed, job)
 
-    def _claim(self, entry: Entry, report: BatchReport) -> bool:
+    def _claim(self, entry: Entry, report: BatchReport, schedule: ConfirmScheduler) -> bool:
         """Lease the job for this check, just before its vendor call (not when the batch is
         read: a check the time then runs out for must leave no lease behind)."""
         now = self.clock()
         check = entry.parsed.confirm or 0
-        if job_store.claim_confirm(
-            self.table, entry.job, check, iso(now), int(now.timestamp()),
-            self.settings.lease_seconds,
-        ):  # fmt: skip
+        try:
+            claimed = job_store.claim_confirm(
+                self.table, entry.job, check, iso(now), int(now.timestamp()),
+                self.settings.lease_seconds,
+            )  # fmt: skip
+        except WRITE_ERRORS as error:
+            self._write_failed(entry, error, report, schedule)
+            return False
+        if claimed:
             return True
         self._retry(report, entry.message, entry.message.receive_count, "job leased elsewhere")
         return False
@@ -433,7 +475,10 @@ class DeliveryService:
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [s.job_id for s in submitted], error)
         for entry in entries:
-            self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
+            try:
+                self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
+            except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
+                self._write_failed(entry, error, report, schedule)
 
     def _settle_check(
         self,
@@ -532,8 +577,10 @@ class DeliveryService:
           (docs/decisions.md, "The receipt is the done mark"). `no_record` (a vendor's
           definitive "no such person") is a receipt for this request only: it frees the
           marks, so the next event asks the vendor again. A failure frees them too and lists
-          the job for replay (store.delivery.record_delivered); a crash in between is
-          repaired when the message comes back.
+          the job for replay (store.delivery.record_delivered: the after-steps). An AWS
+          error there raises AfterStepsFailed: that message alone comes back (_write_failed),
+          and a message of a final job, send or status check, runs the after-steps again
+          (`_after_final`), as it does after a crash in between.
         - Failures are logged at WARNING with the system, a value-free reason class and the
           request id (never identifiers), so an operator can find and replay them.
         - The write applies only to the job as it was read (pending, or submitted for a status
@@ -545,9 +592,6 @@ class DeliveryService:
         if not written:
             self._lost(job, status, receipt, report)
             return False
-        # delivered means confirmed (done); no_record and failed free the marks
-        record_delivered(self.table, job, status, now, receipt)
-        report.counts[COUNTER[status]] += 1
         if status == "failed":
             logger.warning(
                 "job failed",
@@ -556,7 +600,57 @@ class DeliveryService:
                 reason_class=reason_class or (error.reason_class if error else "unknown"),
                 http_status=receipt.get("http_status"),
             )
+        else:  # counted here, once: a message back for it re-runs only the after-steps
+            report.counts[COUNTER[status]] += 1
+        # delivered means confirmed (done); no_record and failed free the marks
+        final = {**job, "status": status, "receipt": receipt, "completed_at": now}
+        try:
+            self._after_final(final, status, now, report)
+        except (ClientError, BotoCoreError) as failure:
+            raise AfterStepsFailed(job["job_id"]) from failure
         return True
+
+    def _after_final(self, job: Item, status: str, now: str, report: BatchReport) -> None:
+        """A final job's after-steps (record_delivered), idempotent: run by its final write
+        and again by any message of it that comes back. A failure is counted `JobsFailed`
+        when its listing is written first, whichever run that is: once per failure, also
+        when the run that wrote the status never got that far."""
+        if record_delivered(self.table, job, status, now, job.get("receipt")):
+            report.counts["JobsFailed"] += 1
+
+    def _write_failed(
+        self, entry: Entry, error: Exception, report: BatchReport, schedule: ConfirmScheduler
+    ) -> None:
+        """An AWS error on one message's writes, after botocore's retries: that message alone
+        comes back, soon; the batch's other messages keep their decisions (no vendor call
+        again for jobs already written). A send comes back to its job still pending (sent
+        again), submitted (its check scheduled) or final (its after-steps run again). A
+        status check comes back after its lease (`lease_seconds`), which may be its own
+        (written before a later write failed).
+
+        On its last allowed receive a status check is scheduled afresh with its own receives
+        (as `_not_started` does): it checks a job still submitted, or runs the after-steps of
+        one that became final (`_confirmable`); only if that send fails too does the DLQ
+        carry it. A send goes to the DLQ, as any last receive's retry does: only the workers
+        of asynchronous systems may send to their queue, and a redrive runs the after-steps
+        of a final job (`_route`)."""
+        message, parsed = entry.message, entry.parsed
+        report.counts["JobWritesFailed"] += 1
+        logger.error(
+            "job write failed", job_id=parsed.job_id, system=parsed.system, error=aws_error(error)
+        )
+        if parsed.confirm is None:
+            delay = backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng)
+        else:
+            delay = self.settings.lease_seconds + 1  # the lease must have passed (`<`)
+        report.decisions[message.message_id] = Decision(delay, "job write failed")
+        if parsed.confirm is None or message.receive_count < self.settings.max_receive_count:
+            return
+        try:
+            self._schedule_check(schedule, parsed, _job_of(parsed), parsed.confirm, delay)
+        except (ClientError, BotoCoreError):
+            return  # to the DLQ (<system>DeadLetterAlarm)
+        report.decisions[message.message_id] = ACK
 
     @staticmethod
     def _lost(job: Item, status: str, receipt: Item, report: BatchReport) -> None:
@@ -592,6 +686,19 @@ def _after_check(receipt: Item) -> Item:
         history = [*(receipt.get("check_errors") or []), previous]
         receipt["check_errors"] = history[-MAX_CHECK_ERRORS:]
     return receipt
+
+
+def aws_error(error: BaseException) -> str:
+    """An AWS error's code or class, for logs: never its message (it may quote a key)."""
+    cause = error.__cause__ if isinstance(error, AfterStepsFailed) and error.__cause__ else error
+    if isinstance(cause, ClientError):
+        return str(cause.response.get("Error", {}).get("Code", "ClientError"))
+    return type(cause).__name__
+
+
+def _job_of(parsed: JobMessage) -> Item:
+    """What a status-check message of the parsed message's job is built from."""
+    return {"job_id": parsed.job_id, "request_id": parsed.request_id, "system": parsed.system}
 
 
 def by_urgency(groups: dict[str, list[Entry]]) -> list[tuple[str, list[Entry]]]:

@@ -21,6 +21,7 @@ the sets.
 """
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -207,7 +208,7 @@ def _name_job(purposes: list[str]) -> str:
 
 def record_delivered(
     table: Table, job: Item, status: str, now: str, receipt: Item | None = None
-) -> None:
+) -> bool:
     """The marks' part of a job reaching a final status (the worker's `_finish`).
 
     done: nothing to write. The marks already name this job for its purposes, and the job's
@@ -224,34 +225,50 @@ def record_delivered(
     write, with when the vendor answered (the job's `completed_at`, epoch seconds) and the job:
     the resolver's quiet period reads it (`fanout.Member.heard_no_record`). failed: the
     purposes are freed from `inflight` (the next event sends them again), except those a later
-    job took meanwhile (`_free`), and the job is listed for an operator's replay. Idempotent: a
-    second call changes nothing.
+    job took meanwhile (`_free`), and the job is listed for an operator's replay, last. Idempotent:
+    a second call changes nothing but the listing's `listed_by`.
+
+    True when this call listed a failure not listed before (the listing's `failed_at` is the
+    job's `completed_at`, so a failure after an operator replay is a new one): the worker counts
+    `JobsFailed` then, once per failure however often these steps run (a message back after a
+    crash between the job's write and these steps runs them again). A retry of the listing's
+    own write (its answer lost) finds its own `listed_by` and is still the one that listed it.
     """
     if status == "no_record":
         # A repeated message frees again: the stamp is still the answer's time, not this call's.
         answered = datetime.fromisoformat(str(job.get("completed_at") or now))
         _free_flights(table, job, now, no_record_at=int(answered.timestamp()))
-        return
+        return False
     if status != "failed":
         unproven = _unproven_types(job, receipt or {})
         if unproven:
             _free_flights(table, job, now, unproven)
-        return
+        return False
     _free_flights(table, job, now)
-    system: str = job["system"]
-    expires_at = job.get("expires_at")
-    marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":now": now}
-    update = "SET job_id = :job, request_id = :req, failed_at = :now, kind = :kind"
-    marker[":kind"] = "failed_job"
-    if expires_at:
-        marker[":exp"] = expires_at
+    return _list_failed(table, job, now)
+
+
+def _list_failed(table: Table, job: Item, now: str) -> bool:
+    """The job under `FAILED#<system>` (see record_delivered); True when newly listed."""
+    failed = str(job.get("completed_at") or now)
+    token = uuid.uuid4().hex  # this write's: two runs in one millisecond are still two
+    marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":failed": failed,
+                    ":by": token, ":kind": "failed_job"}  # fmt: skip
+    update = (
+        "SET job_id = :job, request_id = :req, failed_at = :failed, listed_by = :by, kind = :kind"
+    )
+    if job.get("expires_at"):
+        marker[":exp"] = job["expires_at"]
         update += ", expires_at = :exp"
-    table.client.update_item(
+    answer = table.client.update_item(
         TableName=table.name,
-        Key={"pk": {"S": keys.failed_pk(system)}, "sk": {"S": job["job_id"]}},
+        Key={"pk": {"S": keys.failed_pk(job["system"])}, "sk": {"S": job["job_id"]}},
         UpdateExpression=update,
         ExpressionAttributeValues=serialize(marker),
+        ReturnValues="ALL_OLD",
     )
+    old = deserialize(answer["Attributes"]) if answer.get("Attributes") else {}
+    return old.get("failed_at") != failed or old.get("listed_by") == token
 
 
 def _unproven_types(job: Item, receipt: Item) -> set[str]:
