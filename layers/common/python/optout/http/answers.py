@@ -163,7 +163,7 @@ def _names_at(model: object, parts: Sequence[object]) -> frozenset[str]:
         if isinstance(part, int):
             continue
         fields = _fields(current)
-        if part not in fields:
+        if not isinstance(part, str) or part not in fields:
             return frozenset()
         current = _model_in(fields[part])
     return frozenset(_fields(current))
