@@ -17,6 +17,7 @@ from moto import mock_aws
 from local.aws_resources import TEMPLATE, create_table
 from local.cfn_yaml import load_template
 from local.template_config import function_code, http_routes
+from optout.evidence import sanitise_user_agent
 from optout.identifiers import lookup_key, normalise
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import deserialize
@@ -146,7 +147,7 @@ def test_stored_events_record_the_documented_evidence(runs: dict[str, Run], samp
     for item in run.items:
         evidence = item["evidence"]
         assert evidence["jurisdiction"] == body.get("jurisdiction", edge)
-        assert evidence["user_agent"] == headers["user-agent"]
+        assert evidence["user_agent"] == sanitise_user_agent(headers["user-agent"])
         assert evidence["policy_version"] == body.get("policy_version", "unversioned")
         assert "ip_address" not in evidence
         if body.get("page_url"):

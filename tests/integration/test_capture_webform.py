@@ -186,6 +186,25 @@ def test_a_browser_with_bad_form_input_gets_an_html_error_page_and_nothing_is_st
     assert aws.items() == []
 
 
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [("https://shop.example.com/privacy.html?email=canary.z9q@example.org#x",
+      "https://shop.example.com/privacy.html"),
+     ("https://shop.example.com/u/canary.z9q%40example.org/privacy",
+      "https://shop.example.com/")],
+)  # fmt: skip
+def test_the_error_pages_back_link_does_not_repeat_the_referers_query_or_an_email(
+    aws: Aws, capture: ModuleType, referer: str, back: str
+) -> None:
+    # Review s17 PII L4: without a privacy page configured, the same-origin Referer was
+    # linked whole, its `?email=` included
+    event = _form_post([("purposes", "sale")])
+    event["headers"]["referer"] = referer
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 422
+    assert f'href="{back}"' in answer["body"] and "z9q" not in answer["body"]
+
+
 def test_a_form_post_with_no_identifier_gets_an_html_error_page(
     aws: Aws, capture: ModuleType
 ) -> None:

@@ -319,7 +319,105 @@ def test_an_unknown_key_that_is_not_a_field_name_is_never_repeated_back(refused:
     raw = json.dumps({"email": "jane@example.com", CANARY: True})
     error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, JSON_CT))
     assert (error["status"], error["field"]) == (422, "body")
-    assert "does not take" in error["message"]
+    assert "unknown field" in error["message"]
+
+
+# Review s17 PII H2: a customer id or device id sent as a key was repeated back whole (in the
+# message and `field`), because it looked like a field name.
+CUSTOMER_KEY = "CUST-CANARY-77"
+ID_KEYS = [CUSTOMER_KEY, "cus_NffrFeUfNV2Hib", "dev-canary-abe2020f2b19", "custcanary77"]
+
+
+@pytest.mark.parametrize("key", ID_KEYS)
+@pytest.mark.parametrize(
+    ("function", "path", "body"),
+    [
+        ("capture_api", "/v1/opt-out", lambda k: {k: "x", "email": "jane@example.com"}),
+        ("capture_api", "/v1/consent", lambda k: {"device_id": DEVICE, "identity": {k: "x"}}),
+        ("capture_api", "/v1/opt-out",
+         lambda k: {"email": "jane@example.com", "agent": {"name": "Acme", k: 1}}),
+        ("admin_api", "/v1/admin/lookup", lambda k: {"type": "email", "value": "x", k: 1}),
+    ],
+    ids=["top level", "identity", "agent", "operator route"],
+)  # fmt: skip
+def test_an_unknown_key_shaped_like_a_name_is_not_repeated_back(
+    refused: Send, key: str, function: str, path: str, body: Callable[[str], Any]
+) -> None:
+    error = refused(function, _event("POST", path, {}, json.dumps(body(key)), JSON_CT))
+    assert error["status"] == 422 and "unknown field" in error["message"]
+    assert key.lower() not in json.dumps(error).lower()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [(json.dumps({CUSTOMER_KEY: 1}).replace("}", f', "{CUSTOMER_KEY}": 2}}'), "body"),
+     ('{"email": "jane@example.com", "email": "j@example.com"}', "email")],
+    ids=["not ours", "ours"],
+)  # fmt: skip
+def test_a_duplicate_key_is_named_only_if_it_is_one_of_ours(
+    refused: Send, raw: str, field: str
+) -> None:
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, JSON_CT))
+    assert (error["code"], error["field"]) == ("malformed_json", field)
+    assert CUSTOMER_KEY not in json.dumps(error)
+
+
+def test_a_repeated_form_field_that_is_not_ours_is_not_named(refused: Send) -> None:
+    raw = f"{CUSTOMER_KEY}=1&{CUSTOMER_KEY}=2&email=jane%40example.com"
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, FORM_CT))
+    assert (error["status"], error["field"]) == (422, "body")
+    assert CUSTOMER_KEY not in json.dumps(error)
+
+
+def test_the_html_error_page_does_not_repeat_an_unknown_key(
+    functions: dict[str, ModuleType],
+) -> None:
+    headers = {**FORM_CT, "accept": "text/html"}
+    raw = f"{CUSTOMER_KEY}=1&email=jane%40example.com"
+    answer = invoke(functions["capture_api"], _event("POST", "/v1/opt-out", {}, raw, headers))
+    assert answer["statusCode"] == 422
+    assert "unknown field" in answer["body"] and CUSTOMER_KEY not in answer["body"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "near"),
+    [
+        ("/v1/opt-out", {"emial": "jane@example.com"}, "emial", "email"),
+        ("/v1/consent", {"device_id": DEVICE, "identity": {"phnoe": "+14155550123"}},
+         "identity.phnoe", "phone"),
+        ("/v1/consent", {"device_id": DEVICE, "email": "jane@example.com"}, "email", None),
+    ],
+    ids=["typo", "nested typo", "a name of another route"],
+)  # fmt: skip
+def test_a_typo_of_a_field_is_named_with_the_field_it_misses(
+    refused: Send, path: str, body: dict[str, Any], field: str, near: str | None
+) -> None:
+    error = refused("capture_api", _event("POST", path, {}, json.dumps(body), JSON_CT))
+    assert (error["status"], error["field"]) == (422, field)
+    hint = f"; did you mean {near}?" if near else ""
+    assert error["message"] == f"{field} is not a field of this request{hint}"
+
+
+def test_every_documented_name_may_be_repeated_back(functions: dict[str, ModuleType]) -> None:
+    # answers.API_FIELDS is written out (the gate names a field without pydantic): it must
+    # hold every property and parameter name the OpenAPI documents give a caller to send.
+    from optout.http.answers import API_FIELDS  # noqa: PLC0415
+
+    def names(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            found = set(node.get("properties", {})) | {
+                p["name"] for p in node.get("parameters", []) if p.get("in") != "header"
+            }
+            return found.union(*(names(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(names(v) for v in node))
+        return set()
+
+    for module in functions.values():
+        doc = json.loads(module._openapi_document())
+        inputs = {k: v for k, v in doc["components"]["schemas"].items() if k.endswith("In")}
+        sent = names(inputs) | names(doc["paths"])
+        assert sent <= API_FIELDS
 
 
 # -- headers ---------------------------------------------------------------------------------
@@ -357,7 +455,8 @@ def test_control_characters_in_the_user_agent_are_not_stored(
     stored = [
         i for i in aws.items() if i.get("evidence", {}).get("user_agent", "").startswith("Bot/1")
     ]
-    assert [i["evidence"]["user_agent"] for i in stored] == ["Bot/1X-Injected: 1"]
+    # (the evidence keeps a user agent's product tokens only: review s17 PII M1)
+    assert [i["evidence"]["user_agent"] for i in stored] == ["Bot/1"]
 
 
 def test_a_forged_viewer_country_header_is_not_taken_as_the_jurisdiction(
@@ -518,6 +617,20 @@ def test_an_operator_route_refuses_a_query_parameter_it_does_not_take(
     error = refused("admin_api", event)
     assert (error["status"], error["code"]) == (422, "invalid_field")
     assert "not a query parameter" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [("limt=5", "limt", "limt is not a query parameter of this route; did you mean limit?"),
+     (f"{CUSTOMER_KEY}=1", "query", "this parameter is not a query parameter of this route")],
+)  # fmt: skip
+def test_a_query_parameter_is_named_only_as_a_typo_of_ours(
+    refused: Send, query: str, field: str, message: str
+) -> None:
+    event = _event("GET", "/v1/admin/holds", {})
+    event["rawQueryString"] = query
+    error = refused("admin_api", event)
+    assert (error["field"], error["message"]) == (field, message)
 
 
 def test_the_gate_knows_every_documented_body_and_query_parameter(

@@ -121,6 +121,24 @@ def test_a_denial_reason_holding_an_email_or_phone_is_refused_without_echo(
     assert not [i for i in pipe.items("REQ#") if i["sk"] == "DENIAL"]
 
 
+def test_a_denial_reason_naming_the_requests_customer_id_or_a_disguised_email_is_refused(
+    pipe: Pipeline,
+) -> None:
+    # Review s17 PII M2: a fullwidth at sign, a spelled-out address and the request's own
+    # customer id passed, and `optout status` and the exports showed them.
+    body = {"email": "canary.z9q@example.org", "customer_id": "CUST-CANARY-77"}
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    for reason in ("scripted, same as canary.z9q\uff20example.org and more",
+                   "fraud from canary.z9q at example.org seen",
+                   "fraud from CUST-CANARY-77 seen, scripted"):  # fmt: skip
+        answer = deny(pipe, request_id, reason)
+        assert answer["statusCode"] == 422, reason
+        assert json_body(answer)["error"]["field"] == "reason"
+        assert "canary" not in answer["body"].lower()
+    assert not [i for i in pipe.items("REQ#") if i["sk"] == "DENIAL"]
+    assert ok(deny(pipe, request_id, "fraud from CUST-CANARY-78 seen, scripted"))
+
+
 def test_a_request_is_denied_once_and_only_an_opt_out_can_be(pipe: Pipeline) -> None:
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     ok(deny(pipe, request_id))
@@ -513,6 +531,31 @@ def test_an_import_stores_good_rows_and_reports_bad_ones_by_line_and_field(
         # (a date alone is that date in Colorado: 45 days from 4 March)
         ("banner", "2026-03-04", "2026-03-25"), ("webform", "2026-03-04", "2026-04-18"),
     ]  # fmt: skip
+
+
+def test_an_import_refuses_an_external_id_that_is_the_persons_email_phone_or_customer_id(
+    pipe: Pipeline,
+) -> None:
+    # Review s17 PII M1: the external_id is kept and shown (admin view, exports, the CLI's
+    # request-ids CSV), and an email was stored as one.
+    day = "2026-03-04"
+    rows = [
+        {"line": 2, "external_id": "canary.z9q@example.org", "received_at": day,
+         "email": "canary.z9q@example.org"},
+        {"line": 3, "external_id": "canary.z9q\uff20example.org", "received_at": day,
+         "customer_id": "CUST-CANARY-77"},
+        {"line": 4, "external_id": "CUST-CANARY-77", "received_at": day,
+         "customer_id": "CUST-CANARY-77"},
+        {"line": 5, "external_id": "sms-4155550199", "received_at": day,
+         "phone": "+1 415 555 0199"},
+        {"line": 6, "external_id": "OT-20261130-0001234", "received_at": day,
+         "customer_id": "CUST-CANARY-77"},
+    ]  # fmt: skip
+    result = import_rows(pipe, rows)
+    assert [(r["line"], r["field"]) for r in result["rejected"]] == [
+        (2, "external_id"), (3, "external_id"), (4, "external_id"), (5, "external_id"),
+    ]  # fmt: skip
+    assert result["stored"] == 1 and "canary" not in json.dumps(result["rejected"]).lower()
 
 
 def test_an_imported_date_without_a_time_is_that_date_in_the_rows_jurisdiction(

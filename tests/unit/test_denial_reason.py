@@ -47,3 +47,49 @@ def test_a_reason_with_a_phone_card_or_email_is_refused(reason: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         check_reason(reason)
     assert refused.value.field == "reason"
+
+
+# Review s17 PII M2: these passed the check and were shown by `optout status` and the exports.
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "scripted, same as canary.z9q\uff20example.org",  # fullwidth at sign
+        "fraud from canary.z9q at example.org seen",
+        "fraud from canary.z9q at example dot org seen",
+        "fraud from canary.z9q(at)example.org seen",
+        "fraud from canary.z9q [at] example [dot] org seen",
+        "fraud by jane@example, no dot after the at sign",
+        "fraud from canary.z9q@localhost seen",
+        "fraud from canary.z9q%40example.org seen",
+        "the caller gave \uff14\uff11\uff15\uff15\uff15\uff15\uff10\uff11\uff19\uff19 twice",
+    ],
+)
+def test_a_reason_with_a_disguised_email_or_phone_is_refused(reason: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_reason(reason)
+    assert refused.value.field == "reason"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "scripted submissions at night. Then stopped",
+        "the contract at braze ended in November",
+        "stopped at v2.0 of the form",
+        "retired at the end of the contract",
+    ],
+)
+def test_a_reason_with_the_word_at_is_kept(reason: str) -> None:
+    assert check_reason(reason) == reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["fraud from CUST-CANARY-77 seen", "fraud from cust-canary-77, seen twice",
+     "bot device dev-canary-6b1b3df55cee"],
+)  # fmt: skip
+def test_a_reason_naming_one_of_the_requests_own_values_is_refused(reason: str) -> None:
+    values = ["CUST-CANARY-77", "dev-canary-6b1b3df55cee", "42"]
+    with pytest.raises(InvalidInput):
+        check_reason(reason, values)
+    assert check_reason("fraud from CUST-CANARY-78 seen, 42 attempts", values)

@@ -74,8 +74,8 @@ def test_jurisdiction_falls_back_to_the_edge() -> None:
 
 
 def test_user_agent_is_truncated() -> None:
-    recorded = _evidence(_ctx(user_agent="x" * 5000))["user_agent"]
-    assert recorded == "x" * MAX_USER_AGENT
+    recorded = _evidence(_ctx(user_agent="Tool/1.0 " * 1000))["user_agent"]
+    assert recorded and len(recorded) <= MAX_USER_AGENT and set(recorded.split()) == {"Tool/1.0"}
 
 
 def test_missing_user_agent_is_recorded_as_none() -> None:
@@ -116,3 +116,53 @@ def test_an_agents_name_and_id_are_kept_and_an_email_among_them_is_redacted() ->
         "name": "(redacted)"
     }
     assert sanitise_agent(None) is None
+
+
+# Review s17 PII M1: only an @ was redacted; phones (and emails in a user agent) were kept and
+# shown by the admin view, `optout status` and the range export. Canaries as the review used.
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.109 Safari/537.36"
+)
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("Mozilla/5.0 AgentTool (contact canary.z9q@example.org)", "Mozilla/5.0"),
+        ("agent-tool/1.0 for canary.z9q@example.org", "agent-tool/1.0"),
+        ("agent-tool/1.0 call +14155550199", "agent-tool/1.0"),
+        ("agent-tool/1.0 sms/+14155550199 x/canary.z9q\uff20example.org", "agent-tool/1.0"),
+        ("canary.z9q at example dot org", None),
+        (CHROME, "Mozilla/5.0 AppleWebKit/537.36 Chrome/120.0.6099.109 Safari/537.36"),
+        ("curl/8.4.0", "curl/8.4.0"),
+    ],
+)
+def test_a_user_agent_keeps_only_its_product_tokens(sent: str, kept: str | None) -> None:
+    assert _evidence(_ctx(user_agent=sent))["user_agent"] == kept
+
+
+def test_a_path_segment_holding_a_phone_is_not_kept() -> None:
+    url = "https://shop.example/customers/CUST-CANARY-77/sms/+14155550199/orders?x=1"
+    assert sanitise_page_url(url) == (
+        "https://shop.example/customers/CUST-CANARY-77/sms/(redacted)/orders"
+    )
+    assert sanitise_page_url("https://shop.example/call/(415)%20555-0199/privacy") == (
+        "https://shop.example/call/(redacted)/privacy"
+    )
+    assert sanitise_page_url("https://shop.example/2026/11/30/privacy") == (
+        "https://shop.example/2026/11/30/privacy"
+    )
+
+
+@pytest.mark.parametrize(
+    "version", ["v1 +14155550199", "v1 (415) 555-0199", "canary.z9q at example dot org",
+                "v1 canary.z9q(at)example.org"],
+)  # fmt: skip
+def test_a_policy_version_holding_a_phone_or_spelled_email_is_not_kept(version: str) -> None:
+    assert _evidence(_ctx(), policy_version=version)["policy_version"] == "(redacted)"
+
+
+def test_an_agents_phone_is_redacted() -> None:
+    sent = {"name": "Agent for canary.z9q at example.org", "agent_id": "+14155550199"}
+    assert sanitise_agent(sent) == {"name": "(redacted)", "agent_id": "(redacted)"}

@@ -320,3 +320,25 @@ def test_salesforce_status_code_that_is_not_a_code_is_not_quoted(server):
 
     assert outcome.status is None
     assert "UNKNOWN_ERROR" in outcome.error.reason and EMAIL not in outcome.error.reason
+
+
+# Review s17 PII L1: a vendor "code" that is the person's own customer id passed (it has no
+# identifier shape) and went onto the receipt and the worker's log line.
+@pytest.mark.parametrize("text", ["CUST-CANARY-77", "unknown external_id CUST-CANARY-77"])
+def test_reason_code_refuses_a_code_holding_one_of_the_jobs_values(text):
+    job = make_job(("customer_id", "CUST-CANARY-77"), system="webhook")
+    assert reason_code(text)  # no shape to refuse it by
+    assert not reason_code(text, job.identifiers)
+    assert reason_code("INVALID_FIELD", job.identifiers)
+
+
+def test_an_item_rejected_with_the_persons_customer_id_as_its_code_is_noted_without_it(server):
+    job = make_job(("customer_id", "CUST-CANARY-77"), system="braze")
+    connector = make_connector(server, "braze")
+    owner = [(job.job_id, "customer_id")]
+
+    (outcome,) = connector.item_outcomes([job], owner, {0: "CUST-CANARY-77"}, 201, "rejected")
+
+    assert outcome.note == "customer_id rejected"
+    (kept,) = connector.item_outcomes([job], owner, {0: "InvalidUserId"}, 201, "rejected")
+    assert kept.note == "customer_id rejected: InvalidUserId"

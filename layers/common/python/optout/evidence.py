@@ -1,13 +1,25 @@
-"""What is recorded about how a request arrived (CCPA §7101 record-keeping), minus PII."""
+"""What is recorded about how a request arrived (CCPA §7101 record-keeping), minus PII.
 
-import unicodedata
+Text the caller chose (the page's path, the policy version, an agent's name and id, the user
+agent) is kept only where it holds no email address or phone number by the rule the operator's
+reasons meet (optout/identifier_text.py): a page path keeps its segments but those, a user
+agent only its `product/version` tokens. A customer id has no shape to recognise, so one put
+in a page path, a policy version or an agent's name is kept (docs/operations.md says so).
+"""
+
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from optout.identifier_text import holds_email, holds_identifier, holds_number
 
 MAX_USER_AGENT = 512
 REDACTED = "(redacted)"
 AGENT_KEYS = ("name", "agent_id")
+# RFC 9110 `product = token ["/" product-version]`, with the version: what names the software.
+# Comments (parenthesised) are free text, where a tool puts a contact address; they go.
+_PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+^_`|~.-]{0,63}/[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -30,14 +42,31 @@ def sanitise_page_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
-    # A path segment holding an @ is an email as often as not (/users/jane@example.com/…)
-    path = "/".join(REDACTED if _has_at(s) else s for s in parts.path.split("/"))
+    # A path segment holding an email or a phone (/users/jane@example.com/, /sms/+1415…/)
+    path = "/".join(REDACTED if holds_identifier(s) else s for s in parts.path.split("/"))
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 def sanitise_policy_version(text: str) -> str:
-    """Text the caller chose: kept as evidence, unless it holds an @ (an email, most likely)."""
-    return REDACTED if _has_at(text) else text
+    """Text the caller chose: kept as evidence, unless it holds an email or a phone number."""
+    return REDACTED if holds_identifier(text) else text
+
+
+def sanitise_user_agent(text: str | None) -> str | None:
+    """The `product/version` tokens only (`Mozilla/5.0 … Chrome/120.0.6099.109 Safari/537.36`):
+    comments and loose words go, and so does a token holding an email or phone. A version's
+    dot-separated parts are judged one by one: a browser's 120.0.6099.109 is not a phone."""
+    kept = [
+        token
+        for token in (text or "")[:MAX_USER_AGENT].split()
+        if _PRODUCT.fullmatch(token) and not _names_person(token)
+    ]
+    return " ".join(kept) or None
+
+
+def _names_person(token: str) -> bool:
+    name, _, version = token.partition("/")
+    return holds_email(token) or any(holds_number(p) for p in (name, *version.split(".")))
 
 
 def sanitise_agent(agent: dict[str, str | None] | None) -> dict[str, str] | None:
@@ -47,11 +76,6 @@ def sanitise_agent(agent: dict[str, str | None] | None) -> dict[str, str] | None
     if not agent:
         return None
     return {k: sanitise_policy_version(v) for k, v in agent.items() if k in AGENT_KEYS and v}
-
-
-def _has_at(text: str) -> bool:
-    """An @ however it is written: percent-encoded, or a compatibility form (the fullwidth one)."""
-    return "@" in unicodedata.normalize("NFKC", unquote(text))
 
 
 def evidence(
@@ -68,7 +92,7 @@ def evidence(
         # Where the jurisdiction came from: the caller stated it ("request"), or CloudFront
         # located the request ("geolocation": the deadline is then at least California's).
         "jurisdiction_from": "request" if jurisdiction else ("geolocation" if located else None),
-        "user_agent": (ctx.user_agent or "")[:MAX_USER_AGENT] or None,
+        "user_agent": sanitise_user_agent(ctx.user_agent),
         "page_url": sanitise_page_url(page_url),
         "policy_version": sanitise_policy_version(policy_version),
         "ip_address": ctx.source_ip if store_ip else None,

@@ -12,7 +12,9 @@ import base64
 import hashlib
 from html import escape
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from optout.identifier_text import holds_identifier
 
 STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
@@ -106,13 +108,18 @@ def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) 
     """Where "Go back to the form" points: the configured privacy page; without one, the page
     that posted the form when it is on one of the sites allowed to use the API (a cross-site
     post must not make the business's page link to the poster's; and a browser sends only
-    the origin on a cross-origin post, so the Referer is often just the home page); else ""."""
+    the origin on a cross-origin post, so the Referer is often just the home page); else "".
+    The Referer's page only, without query or fragment (a `?email=` would be repeated on the
+    page: review s17 PII L4), and the origin alone if its path holds an email or phone."""
     if privacy_page:
         return privacy_page
     if referer:
         parts = urlsplit(referer)
-        if parts.scheme in ("http", "https") and f"{parts.scheme}://{parts.netloc}" in origins:
-            return referer
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("http", "https") and origin in origins:
+            page = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+            named = any(holds_identifier(segment) for segment in parts.path.split("/"))
+            return origin + "/" if named else page
     return ""
 
 

@@ -335,13 +335,14 @@ class Connector(ABC, Generic[S]):
         items: dict[str, dict[str, int]] = {}
         refused: dict[str, dict[str, int]] = {}
         codes: dict[str, dict[str, set[str]]] = {}
+        values = {job.job_id: job.identifiers for job in jobs}
         for job_id, kind in owner:
             items.setdefault(job_id, {})[kind] = items.get(job_id, {}).get(kind, 0) + 1
         for index, code in rejected_items.items():
             if 0 <= index < len(owner):
                 job_id, kind = owner[index]
                 refused.setdefault(job_id, {})[kind] = refused.get(job_id, {}).get(kind, 0) + 1
-                if reason_code(code):
+                if reason_code(code, values.get(job_id, ())):
                     codes.setdefault(job_id, {}).setdefault(kind, set()).add(code)
         outcomes = []
         for job in jobs:
@@ -355,7 +356,8 @@ class Connector(ABC, Generic[S]):
                 share = "" if bad[kind] >= mine[kind] else f" ({bad[kind]} of {mine[kind]} items)"
                 parts.append(f"{kind} rejected{share}" + (f": {', '.join(why)}" if why else ""))
             parts.extend(
-                f"{kind} not sent" + (f": {gone[kind]}" if reason_code(gone[kind]) else "")
+                f"{kind} not sent"
+                + (f": {gone[kind]}" if reason_code(gone[kind], job.identifiers) else "")
                 for kind in sorted(gone)
             )
             note = "; ".join(parts) or None
@@ -413,17 +415,19 @@ DROPPED_REFERENCE = "reference not kept: not a reference"
 _ECHO_MIN = 4
 
 
-def reason_code(text: str) -> bool:
+def reason_code(text: str, identifiers: Iterable[Identifier] = ()) -> bool:
     """Whether a vendor's reason is a short code (`InvalidUserId`, `optout`, `1713230`) that
     can go on a receipt: free text could quote the identifier, so it never does. Identifier
     shapes are refused even in the code charset (which has no `@`, so no email): a phone
     (`+` and 7+ digits, or 10+ digits: Meta's and TTD's numeric codes are shorter) and a
-    UUID (a device id)."""
+    UUID (a device id). Given the job's `identifiers`, a code holding one of their values
+    is refused as `reference()` refuses it (review s17 PII L1: a customer id has no shape)."""
     return (
         0 < len(text) <= REASON_CODE_MAX
         and all(ch.isalnum() or ch in " _-." for ch in text)
         and not _holds_phone(text)
         and not _UUID.search(text)
+        and not _echoes(text, identifiers)
     )
 
 
@@ -441,13 +445,19 @@ def reference(text: object, identifiers: Iterable[Identifier] = ()) -> str | Non
     ref = str(text)
     if not 0 < len(ref) <= REFERENCE_MAX or not set(ref) <= _REFERENCE_CHARS:
         return None
-    if _phone_shaped(ref):  # "@" and "+" are outside the charset already
+    if _phone_shaped(ref) or _echoes(ref, identifiers):  # "@" and "+": outside the charset
         return None
-    lowered = ref.lower()
-    for value in _echo_forms(identifiers):
-        if value == lowered or (len(value) >= _ECHO_MIN and value in lowered):
-            return None
     return ref
+
+
+def _echoes(text: str, identifiers: Iterable[Identifier]) -> bool:
+    """The text is, or holds, one of the job's identifier values in a form a vendor could
+    hand back (see _echo_forms), case-insensitively."""
+    lowered = text.lower()
+    return any(
+        value == lowered or (len(value) >= _ECHO_MIN and value in lowered)
+        for value in _echo_forms(identifiers)
+    )
 
 
 def _phone_shaped(text: str) -> bool:

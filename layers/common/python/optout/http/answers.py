@@ -3,13 +3,15 @@
 Every refusal of both API functions goes through here: the raw-body gate's, the domain's
 (`DomainError` subclasses, one map), Powertools' validation errors and unknown routes.
 Messages are ours and say what is expected. They never hold the value sent (it may be PII),
-nor a name we did not choose (an unknown key may itself be an email), nor a pydantic regular
-expression or internal phrase.
+nor a name we did not choose (an unknown key may itself be an email, a customer id or a device
+id: review s17 PII H2) unless it is a near miss of a name the route takes (a typo), nor a
+pydantic regular expression or internal phrase.
 """
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from optout.api_formats import EXPECTED_FORMATS
@@ -22,8 +24,26 @@ if TYPE_CHECKING:  # the Event Handler is imported by the routes that use it, no
     from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 JSON = "application/json"
-# A name we may repeat back: it looks like one of our field names, so it is not a value.
-_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+# The names a caller may send that we chose: every input model's fields (and aliases), the
+# purposes (keys of `opt_out`), the import's columns, path and query parameters. Only these
+# are repeated back as they are; tests/integration/test_hostile_input.py holds the list to the
+# OpenAPI documents. Plain strings, so the raw-body gate names a field without pydantic.
+API_FIELDS = frozenset(
+    {
+        "a", "agent", "agent_id", "b", "completed_at", "confirm_opt_in", "cursor",
+        "customer_id", "device_id", "email", "external_id", "from", "gpc", "hold_id",
+        "identity", "identity_token", "jurisdiction", "limit", "limit_sensitive", "line",
+        "links", "name", "opt_out", "page_url", "phone", "policy_version", "profiling",
+        "purposes", "reason", "reason_code", "received_at", "request_id", "resend", "rows",
+        "sale", "share", "source", "system", "targeted_advertising", "to", "type", "value",
+        "year",
+    }
+)  # fmt: skip
+# A key we did not define is named back only as a typo of one the route takes: close to it
+# (difflib's ratio; `emial` to `email` is 0.8, a customer id to any name far less) and short.
+_NEAR_CUTOFF = 0.8
+_NEAR_MAX = 32
+_NEAR_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LOCATIONS = {"body", "path", "query", "header", "cookie"}
 # Most specific first: InvalidToken is an InvalidInput.
 _DOMAIN_ANSWERS: tuple[tuple[type[DomainError], int, str], ...] = (
@@ -57,8 +77,8 @@ NO_ROUTE = Refused(404, "not_found", "no such route: /v1/openapi.json lists the 
 
 
 def field_name(name: object) -> str:
-    """`name` if it is safe to repeat back, else "body"."""
-    return name if isinstance(name, str) and _FIELD_NAME.fullmatch(name) else "body"
+    """`name` if it is one of ours (API_FIELDS), else "body"."""
+    return name if isinstance(name, str) and name in API_FIELDS else "body"
 
 
 def field_path(parts: Sequence[object]) -> str:
@@ -68,11 +88,20 @@ def field_path(parts: Sequence[object]) -> str:
     for part in parts:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif isinstance(part, str) and _FIELD_NAME.fullmatch(part):
+        elif isinstance(part, str) and part in API_FIELDS:
             path += f".{part}" if path else part
         else:
             break
     return path or "body"
+
+
+def near_miss(name: object, known: Collection[str]) -> str | None:
+    """The name in `known` that `name` is a typo of (`emial` -> `email`), or None. Only then
+    may a key we did not define be repeated back: it is a misspelt name, not a value."""
+    if not isinstance(name, str) or len(name) > _NEAR_MAX or not _NEAR_SHAPE.fullmatch(name):
+        return None
+    found = get_close_matches(name, sorted(known), n=1, cutoff=_NEAR_CUTOFF)
+    return found[0] if found else None
 
 
 # -- domain errors and validation errors -> Refused -----------------------------------------
@@ -85,8 +114,9 @@ def from_domain(error: DomainError) -> Refused:
     return Refused(400, "bad_request", error.message, error.field)
 
 
-def from_validation(error: "RequestValidationError") -> Refused:
-    """The first of pydantic's errors, in our words."""
+def from_validation(error: "RequestValidationError", model: object = None) -> Refused:
+    """The first of pydantic's errors, in our words. `model`: the route's body model, whose
+    names an unknown key may be a typo of."""
     first = error.errors()[0]
     kind = str(first.get("type", ""))
     if kind == "json_invalid":
@@ -104,13 +134,60 @@ def from_validation(error: "RequestValidationError") -> Refused:
         expected = context.get("expected")
         rule = f"may only have the keys {expected}" if expected else "has a key that is not allowed"
         return Refused(422, "invalid_field", f"{label} {rule}", field)
-    if kind == "extra_forbidden" and field_name(parts[-1] if parts else None) == "body":
-        # The unknown name is not one we would repeat back (it may be the value itself).
-        return Refused(
-            422, "invalid_field", f"{label} has a field this request does not take", field
-        )
+    if kind == "extra_forbidden":
+        return unknown_field(parts, model)
     last = next((p for p in reversed(parts) if isinstance(p, str)), "")
     return Refused(422, "invalid_field", f"{label} {expected_words(kind, context, last)}", field)
+
+
+def unknown_field(parts: Sequence[object], model: object) -> Refused:
+    """A key the body's model does not define, at `parts`. Named back if it is one of our
+    names (sent to the wrong route or place) or a near miss of a name taken there; otherwise
+    not named at all: a customer id or device id sent as a key is a value."""
+    key, parent = (parts[-1], parts[:-1]) if parts else (None, ())
+    where = field_path(parent)
+    near = near_miss(key, _names_at(model, parent))
+    if isinstance(key, str) and (key in API_FIELDS or near):
+        path = f"{where}.{key}" if where != "body" else key
+        hint = f"; did you mean {near}?" if near else ""
+        return Refused(422, "invalid_field", f"{path} is not a field of this request{hint}", path)
+    label = "the body" if where == "body" else where
+    return Refused(422, "invalid_field", f"{label} has an unknown field (not named here)", where)
+
+
+def _names_at(model: object, parts: Sequence[object]) -> frozenset[str]:
+    """The names (aliases where set) of the model found at `parts` inside `model`: the
+    fields an unknown key there may be a typo of. Empty when the path leaves the models."""
+    current = model
+    for part in parts:
+        if isinstance(part, int):
+            continue
+        fields = _fields(current)
+        if not isinstance(part, str) or part not in fields:
+            return frozenset()
+        current = _model_in(fields[part])
+    return frozenset(_fields(current))
+
+
+def _fields(model: object) -> dict[str, Any]:
+    """A pydantic model's fields by the name a caller sends (the alias where one is set)."""
+    found = getattr(model, "model_fields", None)
+    if not isinstance(found, dict):
+        return {}
+    return {info.alias or name: info.annotation for name, info in found.items()}
+
+
+def _model_in(annotation: object) -> object:
+    """The model inside an annotation (`Model | None`, `list[Model]`, `Annotated[...]`)."""
+    from typing import get_args  # noqa: PLC0415
+
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def expected_words(kind: str, ctx: Mapping[str, Any], name: str) -> str:
@@ -181,5 +258,16 @@ def install(
     )
 
     app.exception_handler(DomainError)(lambda error: render(from_domain(error)))
-    app.exception_handler(RequestValidationError)(lambda error: render(from_validation(error)))
+    app.exception_handler(RequestValidationError)(
+        lambda error: render(from_validation(error, _route_model(app)))
+    )
     app.not_found(lambda _: render(no_route))
+
+
+def _route_model(app: "ApiGatewayResolver") -> object:
+    """The body model of the route being answered, or None. Powertools keeps the matched route
+    in `app.context["_route"]` (its own validation middleware reads it there); without it, an
+    unknown key is simply never named."""
+    route = app.context.get("_route")
+    params = getattr(getattr(route, "dependant", None), "body_params", None) or ()
+    return getattr(params[0], "type_", None) if params else None

@@ -28,7 +28,9 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
         received_at=datetime.now(UTC),
         # only the value 1 counts, without the whitespace HTTP allows around any field value
         gpc_header=(headers.get("sec-gpc") or "").strip(" \t") == "1",
-        user_agent=_CONTROL.sub("", user_agent) if user_agent else None,
+        # a space, not nothing: the evidence keeps the UA's product tokens, which a removed
+        # CR LF would glue to the next word
+        user_agent=_CONTROL.sub(" ", user_agent) if user_agent else None,
         edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
         source_ip=event["requestContext"]["http"]["sourceIp"],
         idempotency_key=idempotency_key(headers.get("idempotency-key")),

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from optout.http.answers import Refused, field_name
+from optout.http.answers import API_FIELDS, Refused, near_miss
 
 
 def refuse_unknown(event: dict[str, Any], taken: Mapping[str, frozenset[str]]) -> None:
@@ -20,7 +20,18 @@ def refuse_unknown(event: dict[str, Any], taken: Mapping[str, frozenset[str]]) -
     allowed = taken.get(str(event.get("routeKey", "")), frozenset())
     for name, _ in parse_qsl(raw, keep_blank_values=True):
         if name not in allowed:
-            field = field_name(name)
-            label = "this parameter" if field == "body" else name
-            message = f"{label} is not a query parameter of this route"
-            raise Refused(422, "invalid_field", message, "query" if field == "body" else field)
+            raise _unknown(name, allowed)
+
+
+def _unknown(name: str, allowed: frozenset[str]) -> Refused:
+    """Named back only if it is one of our names or a typo of one this route reads (`limt`):
+    a stranger's parameter name can be an identifier."""
+    near = near_miss(name, allowed)
+    if name not in API_FIELDS and not near:
+        return Refused(
+            422, "invalid_field", "this parameter is not a query parameter of this route", "query"
+        )
+    hint = f"; did you mean {near}?" if near else ""
+    return Refused(
+        422, "invalid_field", f"{name} is not a query parameter of this route{hint}", name
+    )

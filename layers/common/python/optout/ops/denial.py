@@ -16,65 +16,52 @@ tell the consumer "denied" (review s13 law 7). Only a request no system has conf
 (received, processing or failed with nothing done) can be denied.
 
 The reason text is evidence, not a notes field: at most 500 characters, one line, and refused
-when it holds what looks like an email address or a phone number (the field is named, the
-text is never echoed). A phone or card number is a run of seven digits or more, however
-spaced or punctuated; a date on its own (2026-11-30, 30/11/2026) is not one.
+when it holds what looks like an email address or a phone number (optout/identifier_text.py:
+after NFKC, any `@` or a spelled-out address, and seven digits or more however punctuated; a
+date on its own is not one), or, for a denial, any of the request's own identifier values as
+a word (a customer id or device id has no shape to catch otherwise). The field is named, the
+text is never echoed.
 """
 
-import re
-from datetime import date, datetime
+from collections.abc import Iterable
+from datetime import datetime
 
 from optout.api_models import DenialCode, DenialOut
 from optout.errors import Conflict, InvalidInput, NotFound
 from optout.events import is_request
+from optout.identifier_text import holds_identifier, names_any
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.status import aggregate
 from optout.store import keys, transact
+from optout.store.codec import Item
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.timestamps import iso
 
-EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-NUMBER_LIKE = re.compile(
-    r"\d(?:[\W_]*\d){6,}"
-)  # seven digits or more, any separators: a phone, a card
-# A date (2026-11-30, 30/11/2026 or 11/30/2026) standing alone: not digits joined to others by
-# a separator, so a phone written around one is still seen (review s14 counsel 8: a retire's
-# "contract ended 2026-11-30" was refused as a phone number).
-DATE_LIKE = re.compile(
-    r"(?<![\d+(])(?<!\d[\s().+/-])(?:(\d{4})-(\d{2})-(\d{2})|(\d{2})/(\d{2})/(\d{4}))"
-    r"(?![\d/]|[\s().+-]+\d)"
-)
+NO_IDENTIFIERS = "describe the reason without identifiers: no email address or phone number"
 
 
-def _is_date(found: re.Match[str]) -> bool:
-    """A real calendar date: year-month-day, or day/month or month/day with the year last."""
-    y, m, d, a, b, year = found.groups()
-    candidates = [(y, m, d)] if y else [(year, b, a), (year, a, b)]
-    for parts in candidates:
-        try:
-            date(*(int(p) for p in parts))
-        except ValueError:
-            continue
-        return True
-    return False
-
-
-def _without_dates(text: str) -> str:
-    return DATE_LIKE.sub(lambda found: " " if _is_date(found) else found[0], text)
-
-
-def check_reason(reason: str) -> str:
+def check_reason(reason: str, values: Iterable[str] = ()) -> str:
+    """The reason as kept, or InvalidInput (the text is never echoed). `values`: the request's
+    own identifier values, when there is a request (a denial): none of them may appear as a
+    word, which is how a customer id is caught (it has no shape of its own)."""
     text = reason.strip()
     if not text.isprintable():
         raise InvalidInput("the reason must be one line of printable text", field="reason")
-    if EMAIL_LIKE.search(text) or NUMBER_LIKE.search(_without_dates(text)):
+    if holds_identifier(text):
+        raise InvalidInput(NO_IDENTIFIERS, field="reason")
+    if names_any(text, values):
         raise InvalidInput(
-            "describe the reason without identifiers: no email address or phone number",
+            "describe the reason without identifiers: it names one of this request's",
             field="reason",
         )
     return text
+
+
+def _values(event: Item) -> list[str]:
+    """The identifier values the request named (as stored on its event)."""
+    return [str(i["value"]) for i in event.get("identifiers", []) if i.get("value")]
 
 
 class DenialService:
@@ -84,7 +71,7 @@ class DenialService:
     def deny(
         self, request_id: str, code: DenialCode, reason: str, caller: str, now: datetime
     ) -> DenialOut:
-        text = check_reason(reason)
+        text = check_reason(reason)  # before any read: a refused reason costs nothing
         # Strongly consistent: a job confirmed a moment ago must be seen (a deny after it is a
         # 409); the race with a confirmation still in flight remains (docs/decisions.md).
         items, covering = load_with_proof(self._table, request_id, consistent=True)
@@ -95,6 +82,7 @@ class DenialService:
             raise Conflict(
                 "only a request to opt out or to limit can be denied", field="request_id"
             )
+        check_reason(text, _values(event))
         status = aggregate(request_id, items, covering)
         if status is not None and status.status == "completed":
             raise Conflict(

@@ -27,6 +27,7 @@ from optout.deadlines import deadline_at, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
 from optout.http.answers import expected_words
+from optout.identifier_text import holds_email, names_any
 from optout.ops.reminders import remind_now
 from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap, Purpose
 from optout.store import keys
@@ -104,6 +105,7 @@ class ImportService:
 
     def _event(self, raw: dict[str, Any], now: datetime, caller: str) -> Item:
         row = _row(raw)
+        _check_external_id(row)
         received = _moment(raw.get("received_at"), row.received_at, row.jurisdiction)
         if received > now:
             raise _Rejected("received_at", "invalid_field", "in the future")
@@ -183,6 +185,22 @@ def _row(raw: dict[str, Any]) -> ImportRow:
             raise _Rejected(f"column {position}", "unknown_column", reason) from None
         code = "missing_field" if kind == "missing" else "invalid_field"
         raise _Rejected(name or "row", code, _reason(kind, first.get("ctx") or {}, name)) from None
+
+
+def _check_external_id(row: ImportRow) -> None:
+    """The other tool's id is kept as evidence and shown to operators (review s17 PII M1): not
+    an email, nor any of the row's own values (a customer id or phone used as the id). Digits
+    alone are not refused: ticket and request numbers of other tools are often 7+ digits."""
+    values = [v for v in (row.email, row.phone, row.customer_id, row.device_id) if v]
+    phone = "".join(ch for ch in row.phone or "" if ch.isdigit())[-10:]  # without +1
+    digits = "".join(ch for ch in row.external_id if ch.isdigit())
+    if (
+        holds_email(row.external_id)
+        or names_any(row.external_id, values)
+        or (len(phone) >= 7 and phone in digits)
+    ):
+        reason = "must be the other tool's own id, not the person's email, phone or customer id"
+        raise _Rejected("external_id", "invalid_field", reason)
 
 
 def _reason(kind: str, ctx: dict[str, Any], name: str) -> str:
