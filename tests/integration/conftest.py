@@ -1,6 +1,7 @@
 """Fixtures shared by the integration tests: the table read through the domain code, and
 Secrets Manager with the secrets cache's clock held still."""
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,8 +12,10 @@ import pytest
 from local import moto_expressions
 from local.moto_guard import guarded
 from optout import secrets
+from optout.observability import metrics
 from optout.store.table import Table
 from tests.conftest import Aws
+from tests.support.emf import EmittedMetrics
 
 
 @pytest.fixture
@@ -54,3 +57,23 @@ def expressions_parsed_once() -> Iterator[None]:
         yield
     finally:
         moto_expressions.uninstall()
+
+
+@pytest.fixture
+def emitted_metrics(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmittedMetrics]:
+    """The metrics the handlers publish from here on, read from the EMF lines they print
+    (tests/support/emf.py), with Powertools' metrics on as on Lambda. The shared Metrics is
+    emptied first: a flush with metrics off prints nothing and keeps what it held, so an earlier
+    test's metrics would otherwise be published by this test's first flush."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    if metrics.service is None:
+        # Powertools reads POWERTOOLS_SERVICE_NAME (the `service` dimension) when Metrics is
+        # made, at import; on Lambda the environment is there first, here it is set per test,
+        # after the import: read it as Lambda's import would.
+        monkeypatch.setattr(metrics, "service", os.environ.get("POWERTOOLS_SERVICE_NAME"))
+    metrics.clear_metrics()
+    capsys.readouterr()
+    yield EmittedMetrics(capsys)
+    metrics.clear_metrics()

@@ -14,6 +14,7 @@ import pytest
 
 from optout.connectors import CONNECTORS
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
+from optout.sweep import SweepSettings
 from optout.systems import load_systems
 from scripts import gen_template
 from tests.support import sam
@@ -292,14 +293,46 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
     assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
 
 
-def test_every_alarm_has_a_runbook_row(translated: dict[str, Any]) -> None:
-    runbook = (sam.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("runbook", ["docs/operations.md", "README.md"])
+def test_every_alarm_has_a_runbook_row(translated: dict[str, Any], runbook: str) -> None:
+    rows = (sam.ROOT / runbook).read_text(encoding="utf-8")
     keys = [s.queue_key for s in load_systems(SYSTEMS_JSON).systems]
     for name in _of_type(translated, "AWS::CloudWatch::Alarm"):
         # A system's alarms (brazeDeadLetterAlarm) have one row: <system>DeadLetterAlarm.
         key = next((k for k in keys if name.startswith(k) and name[len(k)].isupper()), "")
         row = f"<system>{name[len(key) :]}" if key else name
-        assert f"| `{row}` |" in runbook, name
+        assert f"| `{row}` |" in rows, name
+
+
+def test_the_resolver_falling_behind_its_stream_has_an_alarm(translated: dict[str, Any]) -> None:
+    # Lag nothing else reports until the sweep's first check re-drives the waiting events
+    # (review s17 alarms L3): above a batch at the function's timeout, below that check.
+    resources = translated["Resources"]
+    alarm = resources["ResolverIteratorAgeAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "IteratorAge")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ResolverFunction"}}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
+    timeout_ms = resources["ResolverFunction"]["Properties"]["Timeout"] * 1000
+    first_check_ms = min(SweepSettings().checkpoints).total_seconds() * 1000
+    assert timeout_ms < alarm["Threshold"] < first_check_ms
+    assert alarm["AlarmActions"] == {
+        "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+    }
+
+
+@pytest.mark.parametrize("topic", ["", "arn:aws:sns:us-east-1:123456789012:oncall"])
+def test_the_stack_says_whom_its_alarms_notify(translated: dict[str, Any], topic: str) -> None:
+    # The template's default notifies no one (review s17 alarms M1): an output says so.
+    deployed = sam.effective(translated, {"AlarmTopicArn": topic})
+    notified = deployed["Outputs"]["AlarmNotifications"]["Value"]
+    actions = [a["Properties"].get("AlarmActions")
+               for a in _of_type(deployed, "AWS::CloudWatch::Alarm").values()]  # fmt: skip
+    if topic:
+        assert notified == {"Ref": "AlarmTopicArn"}
+        assert actions and all(a == [{"Ref": "AlarmTopicArn"}] for a in actions)
+    else:
+        assert notified.startswith("NONE: AlarmTopicArn is empty, alarms notify no one")
+        assert actions and all(a is None for a in actions)
 
 
 def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str, Any]) -> None:
@@ -529,6 +562,17 @@ def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
     assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
     assert alarm["Threshold"] == {"Ref": "CaptureSurgeThreshold"}
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_surge_alarms_default_fires_below_a_third_of_one_post_routes_throttle() -> None:
+    # At 15,000 (one route's whole 5 minutes at 50/s) a flood paced under the throttle fired
+    # neither this alarm nor PublicPostsThrottledAlarm (review s17 alarms M2). The rule
+    # docs/deploy.md states: at most PostThrottleRateLimit x 300 / 3.
+    parameters = sam.load()["Parameters"]
+    threshold = parameters["CaptureSurgeThreshold"]["Default"]
+    route_rate = parameters["PostThrottleRateLimit"]["Default"]
+    assert threshold <= route_rate * 300 / 3
+    assert parameters["CaptureSurgeThreshold"]["MinValue"] <= threshold
 
 
 # -- least privilege ------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Every alarm on the stack's own metrics reads a metric the handlers really publish (review s17
+alarms T1).
+
+CloudWatch matches an alarm to its metric by namespace, name and the exact set of dimensions.
+A metric renamed in the code or the template, or a dimension added on one side only (a default
+`system` dimension in the worker), leaves the alarm watching a metric nobody publishes: blind,
+and no other test fails. Each test below drives a failure through the real handlers, reads
+the EMF lines they print (what CloudWatch turns into metrics on Lambda: tests/support/emf.py)
+and checks that every alarm PROVED lists for it reads a metric published with a value above 0.
+Both sides are read as deployed (the alarms from the translated template), so a rename on
+either side fails here; the last tests hold PROVED to the template and the tests' Powertools
+environment to the functions'.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from optout.store.table import Table
+from tests.conftest import TEST_ENV, Aws
+from tests.integration.test_watch import MinutesLeft
+from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
+from tests.support import sam
+from tests.support.emf import EmittedMetrics, MetricKey, alarm_metrics, log_filter_metrics
+from tests.support.lambdas import FakeLambdaContext, load_function
+from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.seed import seed_request
+
+NAMESPACE = "OptOutBridge"  # the stack's own metrics (optout/observability.py)
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return sam.translate()
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def assert_alarms_read_what_was_published(
+    translated: dict[str, Any], emitted: EmittedMetrics, test: Callable[..., None]
+) -> None:
+    alarms = sorted(alarm for alarm, proving in PROVED.items() if proving is test)
+    assert alarms, f"{test.__name__} is in no PROVED entry"
+    read = alarm_metrics(translated, NAMESPACE)
+    published = emitted.totals()
+    for alarm in alarms:
+        for key in read[alarm]:
+            seen = [f"{k}: {v}" for k, v in published.items() if k.name == key.name]
+            assert published.get(key, 0) > 0, f"{alarm} reads {key}; published: {seen}"
+
+
+# -- capture --------------------------------------------------------------------------------
+
+
+def test_new_opt_outs_and_consent_choices_feed_the_surge_alarm(
+    pipe: Pipeline, emitted_metrics: EmittedMetrics, translated: dict[str, Any]
+) -> None:
+    # When a new opt-out and a new consent choice are captured
+    pipe.post("/v1/opt-out", {"email": "surge@example.com"})
+    pipe.post("/v1/consent", {"device_id": "dev-surge-aaaaaaaaaaaa", "opt_out": {"sale": True}})
+    # Then both metrics CaptureSurgeAlarm sums are published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_new_opt_outs_and_consent_choices_feed_the_surge_alarm
+    )
+
+
+# -- resolver -------------------------------------------------------------------------------
+
+
+def test_a_failed_stream_record_feeds_events_failed(
+    pipe: Pipeline, emitted_metrics: EmittedMetrics, translated: dict[str, Any]
+) -> None:
+    # Given a stream batch whose record is corrupt (no request id)
+    pipe.post("/v1/opt-out", {"email": "poisoned@example.com"})
+    batch = pipe.event_records()
+    del batch[0]["dynamodb"]["NewImage"]["request_id"]
+    # When the resolver takes it: answered, not raised (Lambda's Errors stays 0)
+    answer = pipe.resolve(batch)
+    assert len(answer["batchItemFailures"]) == 1
+    # Then EventsFailedAlarm's metric is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_failed_stream_record_feeds_events_failed
+    )
+
+
+def test_a_refused_assertion_feeds_assertions_refused(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a browser that may assert one identifier, and already did
+    pipe = build_pipeline(aws, monkeypatch, MAX_ASSERTED="1")
+    device = "dev-asserter-aaaaaaaaaa"
+    pipe.post("/v1/consent", {"device_id": device, "identity": {"email": "a1@example.com"}})
+    pipe.resolve()
+    # When it names a second one
+    pipe.post("/v1/consent", {"device_id": device, "identity": {"email": "a2@example.com"}})
+    pipe.resolve()
+    # Then the refusal's metric is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_refused_assertion_feeds_assertions_refused
+    )
+
+
+# -- worker ---------------------------------------------------------------------------------
+
+
+def test_a_job_refused_for_good_feeds_jobs_failed(
+    stack: Stack,  # noqa: F811 - the fixture imported above
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a job whose vendor answers a permanent 400
+    stack.put_request("r1", ["meta"], EMAIL)
+    stack.send("meta", "r1")
+    stack.server.sandboxes["meta"].set_faults(1.0, 400)
+    # When the worker tries it
+    stack.run("meta")
+    assert stack.job("r1", "meta")["status"] == "failed"
+    # Then JobsFailedAlarm's metric is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_job_refused_for_good_feeds_jobs_failed
+    )
+
+
+def test_a_refused_visibility_change_feeds_visibility_refused(
+    stack: Stack,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a job whose vendor answers 503 (retried later), and SQS refusing the wait
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 503)
+
+    def refuse(**_: Any) -> None:
+        error = {"Error": {"Code": "InvalidParameterValue", "Message": "refused"}}
+        raise ClientError(error, "ChangeMessageVisibility")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stack.worker.services().sqs, "change_message_visibility", refuse)
+    # When the worker tries it
+    answer, _ = stack.run("webhook")
+    assert len(answer["batchItemFailures"]) == 1
+    # Then VisibilityRefusedAlarm's metric is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_refused_visibility_change_feeds_visibility_refused
+    )
+
+
+# -- deadline watch -------------------------------------------------------------------------
+
+
+def test_overdue_and_due_soon_requests_feed_the_watchs_alarms(
+    table: Table,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a request past its deadline and one due in two days, neither complete
+    now = datetime.now(UTC)
+    seed_request(table, 1, now - timedelta(days=25), "processing")  # due 21 days after
+    seed_request(table, 2, now - timedelta(days=10), "processing",
+                 deadline=(now + timedelta(days=2)).date())  # fmt: skip
+    # When EventBridge invokes the watch and its run finishes
+    summary = load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    assert (summary["overdue"], summary["due_soon"], summary["finished"]) == (1, 1, True)
+    # Then the overdue, due-soon and heartbeat metrics are published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_overdue_and_due_soon_requests_feed_the_watchs_alarms
+    )
+
+
+# -- reconciliation sweep -------------------------------------------------------------------
+
+
+class NoTimeLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return 0
+
+
+def test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an opt-out whose stream record was lost, and a sweep with no grace period
+    pipe.post("/v1/opt-out", {"email": "lost@example.com"})
+    pipe.event_records()  # read and dropped
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+    sweeper = load_function("sweeper")
+    scheduled = {"source": "aws.events", "detail": {}}
+    # When one run re-drives it, and another starts with no time left
+    assert sweeper.handler(scheduled, FakeLambdaContext())["unresolved_events"] == 1
+    assert sweeper.handler(scheduled, NoTimeLeft())["cut_short"] == 1
+    # Then the re-driven, cut-short and heartbeat metrics are published
+    assert_alarms_read_what_was_published(
+        translated,
+        emitted_metrics,
+        test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
+    )
+
+
+# -- every alarm, and the environment -------------------------------------------------------
+
+# Alarm -> the test above that makes the metric it reads. PublicPostsThrottledAlarm is not
+# here: its metric comes from the access log's metric filter, not a handler
+# (test_template.py::test_api_gateway_refusing_public_posts_has_an_alarm).
+PROVED: dict[str, Callable[..., None]] = {
+    "CaptureSurgeAlarm": test_new_opt_outs_and_consent_choices_feed_the_surge_alarm,
+    "EventsFailedAlarm": test_a_failed_stream_record_feeds_events_failed,
+    "AssertionsRefusedAlarm": test_a_refused_assertion_feeds_assertions_refused,
+    "JobsFailedAlarm": test_a_job_refused_for_good_feeds_jobs_failed,
+    "VisibilityRefusedAlarm": test_a_refused_visibility_change_feeds_visibility_refused,
+    "OverdueRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
+    "DueSoonRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
+    "WatchHeartbeatAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
+    "SweepRedrivenAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
+    "SweepCutShortAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
+    "SweeperHeartbeatAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
+}
+
+
+def test_every_alarm_on_our_metrics_is_proved_by_a_test_here(translated: dict[str, Any]) -> None:
+    # A new alarm on our namespace needs a test above that makes its metric (or a log filter)
+    from_logs = log_filter_metrics(translated)
+
+    def fed_by_a_handler(key: MetricKey) -> bool:
+        names = frozenset(name for name, _ in key.dimensions)
+        return (key.namespace, key.name, names) not in from_logs
+
+    read = alarm_metrics(translated, NAMESPACE)
+    handlers_feed = {alarm for alarm, keys in read.items() if any(map(fed_by_a_handler, keys))}
+    assert handlers_feed == set(PROVED)
+
+
+def test_the_handlers_run_here_with_the_functions_powertools_environment(
+    translated: dict[str, Any],
+) -> None:
+    # The service dimension's value and the namespace come from this environment on Lambda;
+    # the tests' (tests/conftest.py) must be the template's for the checks above to hold there.
+    functions = {n: r for n, r in translated["Resources"].items()
+                 if r["Type"] == "AWS::Lambda::Function"}  # fmt: skip
+    assert functions
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+            assert env[key] == TEST_ENV[key], (name, key)
