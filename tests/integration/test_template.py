@@ -511,6 +511,23 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
+def test_a_capture_503_counts_as_a_capture_error(translated: dict[str, Any]) -> None:
+    # A throttled or failing table is answered 503, not raised (review s17 F2): the function
+    # counts it, and CaptureErrorsAlarm sums it with Lambda's Errors.
+    capture = (sam.ROOT / "layers" / "common" / "python" / "optout" / "capture.py").read_text(
+        encoding="utf-8"
+    )
+    alarm = translated["Resources"]["CaptureErrorsAlarm"]["Properties"]
+    stats = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {(m["Namespace"], m["MetricName"]) for m in stats.values()} == {
+        ("AWS/Lambda", "Errors"), ("OptOutBridge", "CaptureUnavailable"),
+    }  # fmt: skip
+    assert '"CaptureUnavailable"' in capture
+    (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
 def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
     translated: dict[str, Any],
 ) -> None:
