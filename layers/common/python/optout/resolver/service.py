@@ -17,10 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from time import monotonic
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
@@ -40,6 +41,7 @@ from optout.store.batch import (
     delete_item,
     put,
     put_if_absent,
+    put_once,
     put_versioned,
 )
 from optout.store.codec import Item, deserialize
@@ -272,9 +274,10 @@ class Resolver:
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
-        except (ClientError, RuntimeError):  # RuntimeError: entries SQS refused
+        except (ClientError, BotoCoreError, RuntimeError):  # RuntimeError: entries SQS refused
             # No request of theirs for the sweep to find, and the retried batch may not derive
-            # them again: a redrive event names them, and its resolver sends them.
+            # them again: a redrive event names them, and its resolver sends them. BotoCoreError:
+            # a timeout or a failed connection after the client's retries is the same refusal.
             refs = [("job", f"{request_id}:{name}") for name in made]
             redrive(self._table, refs, self._clock(), self._retention)
             raise
@@ -487,7 +490,7 @@ class Resolver:
                 **({"jurisdictions": jurisdictions} if jurisdictions else {}),
             }  # fmt: skip
             if round_ == 0:
-                if not put_if_absent(self._table, job):
+                if not put_once(self._table, job, partial(_this_write, now=now)):
                     # A replayed event: the stored job (and its marks) stand; send it again.
                     pending.add(plan.system.queue_key, message)
                     return True
@@ -1077,3 +1080,16 @@ def _releasable(hold: Item, request_id: str) -> bool:
     status = hold.get("status")
     by_this = hold.get("release_request_id") == request_id
     return status == "held" or (status in ("releasing", "released") and by_this)
+
+
+def _this_write(found: Item, now: str) -> bool:
+    """Whether the job item a conditional put found is the one this round wrote (its answer
+    lost, botocore's retry refused by its own condition): made at this round's `now` and not
+    touched since. A replayed event's job was made by an earlier invocation, at another time;
+    read as a replay, this round's job would be queued without its in-flight marks, and the
+    next event would make a second job (review s17 F3)."""
+    return (
+        found.get("created_at") == now
+        and found.get("updated_at") == now
+        and (found.get("status") == "pending")
+    )
