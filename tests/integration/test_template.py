@@ -511,18 +511,25 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
-def test_a_capture_503_counts_as_a_capture_error(translated: dict[str, Any]) -> None:
-    # A throttled or failing table is answered 503, not raised (review s17 F2): the function
-    # counts it, and CaptureErrorsAlarm sums it with Lambda's Errors.
-    capture = (sam.ROOT / "layers" / "common" / "python" / "optout" / "capture.py").read_text(
-        encoding="utf-8"
-    )
-    alarm = translated["Resources"]["CaptureErrorsAlarm"]["Properties"]
+@pytest.mark.parametrize(
+    ("name", "metric", "emitter"),
+    [
+        ("CaptureErrorsAlarm", "CaptureUnavailable", "layers/common/python/optout/capture.py"),
+        ("SweeperErrorsAlarm", "SweepChecksFailed", "functions/sweeper/app.py"),
+    ],
+)
+def test_a_failure_answered_instead_of_raised_counts_as_the_functions_error(
+    translated: dict[str, Any], name: str, metric: str, emitter: str
+) -> None:
+    # Review s17 F2, F8: a throttled table is answered 503 by the capture, and a failed read
+    # leaves one request unchecked by the sweep, instead of raising; each is counted, and the
+    # function's errors alarm sums it with Lambda's Errors.
+    alarm = translated["Resources"][name]["Properties"]
     stats = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
     assert {(m["Namespace"], m["MetricName"]) for m in stats.values()} == {
-        ("AWS/Lambda", "Errors"), ("OptOutBridge", "CaptureUnavailable"),
+        ("AWS/Lambda", "Errors"), ("OptOutBridge", metric),
     }  # fmt: skip
-    assert '"CaptureUnavailable"' in capture
+    assert f'"{metric}"' in (sam.ROOT / emitter).read_text(encoding="utf-8")
     (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
