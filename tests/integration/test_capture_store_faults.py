@@ -16,6 +16,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 from tests.conftest import Aws
+from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_event, load_function
 
@@ -177,3 +178,29 @@ def test_the_openapi_document_names_the_writes_503_and_its_retry_after(
         assert busy["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     assert "text/html" in paths["/v1/opt-out"]["post"]["responses"]["503"]["content"]
     assert "503" not in paths["/v1/requests/{request_id}"]["get"]["responses"]  # a read
+
+
+def test_a_capture_whose_answer_was_lost_counts_as_captured_not_replayed(
+    capture: ModuleType,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given the event's write committing and its answer lost: botocore sends it again, and the
+    # retry's condition finds the item this very call wrote (review s17 F7)
+    handler, lost = lose_answer(lambda body: '"EVENT"' in body)
+    event = http_event(
+        "POST", "/v1/opt-out", {"email": "lost@example.com"}, headers={"Idempotency-Key": "k-3"}
+    )
+    with session_hooks("capture-lost", capture.services.cache_clear) as register:
+        register("needs-retry.dynamodb.PutItem", handler)
+        got = invoke(capture, event)
+    assert lost == [1] and got["statusCode"] == 202 and len(_events(aws)) == 1
+    # Then it is counted and logged as a capture (CaptureSurgeAlarm's input), not a replay
+    out = capsys.readouterr().out.replace(" ", "")
+    assert '"OptOutCaptured":[1.0]' in out and '"IdempotentReplay"' not in out
+    assert "captured" in caplog.messages and "replayed" not in caplog.messages
+    # And the same request sent again later is still a replay
+    capture.services.cache_clear()
+    assert invoke(capture, event)["statusCode"] == 202
+    assert '"IdempotentReplay":[1.0]' in capsys.readouterr().out.replace(" ", "")

@@ -345,7 +345,11 @@ class CaptureService:
             # Stored before the opt-out answer had the field (2026-12-01): a retry with the
             # same key gets the answer OptOutOut describes, from the event's own record.
             response = {**response, "gpc_honored": bool(stored.get("gpc"))}
-        return Captured(response=response, created=created)
+        # The answer to our write lost after it committed: botocore sent it again, and its
+        # condition found the item this call wrote (this request's arrival instant, to the
+        # millisecond). A capture, not a replay: CaptureSurgeAlarm counts it (review s17 F7).
+        ours = created or stored.get("received_at") == iso(ctx.received_at)
+        return Captured(response=response, created=ours)
 
 
 # DynamoDB's answers that mean "not now" (the write was not made; the same request may come
