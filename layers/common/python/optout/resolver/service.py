@@ -578,12 +578,10 @@ class Resolver:
             try:
                 if self._replay_job(marker, system, now, request_id, retired_at):
                     chunk.append(marker)
-            except ClientError as error:  # this job only: it stays as it was, still listed
+            except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
                 not_replayed += 1
-                code = error.response["Error"]["Code"]
-                logger.warning(
-                    "failed job not replayed", system=system, job_id=marker["sk"], error=code
-                )
+                logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
+                               error=_error_code(error))  # fmt: skip
             if len(chunk) == REPLAY_CHUNK:
                 replayed += self._send_replayed(config.queue_key, system, chunk)
                 chunk = []
@@ -609,7 +607,7 @@ class Resolver:
         for marker in chunk:
             try:
                 delivery.forget_failed(self._table, marker)
-            except ClientError:  # still listed: the next replay sends it again (harmless)
+            except (ClientError, BotoCoreError):  # still listed: the next replay sends it again
                 logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
         self._remind_watch(chunk, self._clock())
         return len(chunk)
@@ -639,7 +637,7 @@ class Resolver:
         reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
         try:
             batch_put(self._table, reminders)
-        except (ClientError, RuntimeError) as error:  # RuntimeError: items left unprocessed
+        except (ClientError, BotoCoreError, RuntimeError) as error:  # Runtime: left unprocessed
             logger.warning("replay left no reminder for the watch", error=type(error).__name__)
 
     def _replay_job(
@@ -673,9 +671,9 @@ class Resolver:
         between a job and its marks does; docs/decisions.md, "Job first, marks after")."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            logger.warning("replayed job not marked in flight", job_id=job["job_id"], error=code)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("replayed job not marked in flight", job_id=job["job_id"],
+                           error=_error_code(error))  # fmt: skip
 
     def _backfill(self, event: Item, pending: Outbox, deadline: float | None) -> Resolution:
         """Send one system the current opt-out of everyone opted out of a purpose it serves
@@ -1093,3 +1091,11 @@ def _this_write(found: Item, now: str) -> bool:
         and found.get("updated_at") == now
         and (found.get("status") == "pending")
     )
+
+
+def _error_code(error: ClientError | BotoCoreError) -> str:
+    """DynamoDB's error code, or the class of a transport error (a timeout, a failed
+    connection: no answer, no code) after the client's retries."""
+    if isinstance(error, ClientError):
+        return str(error.response["Error"]["Code"])
+    return type(error).__name__
