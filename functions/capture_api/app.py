@@ -147,7 +147,7 @@ def _hot_answer(
         captured = record(body)
     except DomainError as error:
         refused = answers.from_domain(error)
-        return _proxy_answer(refused.status, refused.body(), cors_headers)
+        return _proxy_answer(refused.status, refused.body(), {**cors_headers, **refused.headers()})
     return _proxy_answer(202, _json(captured.response), cors_headers)
 
 
@@ -250,6 +250,7 @@ OPENAPI_HEADERS = {
 }
 OPENAPI_FORMS = {"POST /v1/opt-out": "OptOutIn"}
 OPENAPI_PAGES = ("POST /v1/opt-out", "GET /v1/requests/{request_id}")
+OPENAPI_UNAVAILABLE = tuple(HOT_ROUTES)  # the writes: a throttled table is a 503
 
 
 @cache  # the routes never change in a container (one document per server: one stage)
@@ -258,7 +259,7 @@ def _openapi_document(server: str = "/") -> str:
 
     return openapi.document(
         resolver(), server=server, headers=OPENAPI_HEADERS, forms=OPENAPI_FORMS,
-        pages=OPENAPI_PAGES, title="optout-bridge", version="1",
+        pages=OPENAPI_PAGES, unavailable=OPENAPI_UNAVAILABLE, title="optout-bridge", version="1",
     )  # fmt: skip
 
 
@@ -271,9 +272,11 @@ def _render(refused: Refused) -> "Response[Any]":
         return answers.json_response(refused)
     event = _EVENT.get()
     if event["requestContext"]["http"]["method"] == "GET":
-        return _page(refused.status, status_error_page(refused.message, _privacy_page()))
+        page = status_error_page(refused.message, _privacy_page())
+        return _page(refused.status, page, refused.headers())
     referer = (event.get("headers") or {}).get("referer")
-    return _page(refused.status, error_page(refused.message, refused.field, _back(referer)))
+    page = error_page(refused.message, refused.field, _back(referer))
+    return _page(refused.status, page, refused.headers())
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -310,10 +313,10 @@ def _count(captured: Captured, name: str) -> None:
 # -- HTML pages: content negotiation and hardening ----------------------------------------
 
 
-def _page(status: int, html: str) -> "Response[Any]":
+def _page(status: int, html: str, headers: dict[str, str] | None = None) -> "Response[Any]":
     from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
 
-    return Response(status, TEXT_HTML, html, headers=dict(HTML_HEADERS))
+    return Response(status, TEXT_HTML, html, headers={**HTML_HEADERS, **(headers or {})})
 
 
 def accepts_html(accept: str | None) -> bool:

@@ -75,6 +75,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # Its alarm: requests were left unchecked at this checkpoint and the younger ones (the
     # 23 h checkpoint, read first, is the last: a request it missed is not checked again).
     metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=int(bool(cut)))
+    # An input of SweeperErrorsAlarm: reads that failed (after the client's retries) left
+    # requests, or the rest of a window, unchecked at this checkpoint; the run went on.
+    failed = len(report.checks_failed) + len(report.windows_failed)
+    metrics.add_metric(name="SweepChecksFailed", unit=MetricUnit.Count, value=failed)
     # The heartbeat (SweeperHeartbeatAlarm): a run that got here ran and finished. Missing, the
     # schedule stopped invoking it or every run fails or times out; nothing else would say so.
     metrics.add_metric(name="SweepRunFinished", unit=MetricUnit.Count, value=1)
@@ -105,4 +109,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "reopened_requests": len(report.reopened),
         "unenrolled_requests": len(report.unenrolled),
         "cut_short": int(bool(cut)),
+        "checks_failed": failed,
     }

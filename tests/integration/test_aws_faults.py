@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from optout.store.delivery import settled
 from optout.store.table import Table
 from tests.conftest import Aws
-from tests.support.aws_hooks import session_hooks
+from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "faults@example.com"
@@ -241,3 +241,28 @@ def test_a_mark_write_whose_answer_was_lost_counts_as_this_jobs_and_the_job_is_q
     assert {mark[f"job_{p}"] for p in mark["inflight"]} == {f"{request_id}:{system}"}
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     assert settled(table, {system: mark})[system][:2] == (set(), set(mark["inflight"]))
+
+
+def test_a_job_write_whose_answer_was_lost_still_marks_its_identities(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out, and the resolver's first conditional job write committing but its
+    # answer lost, so botocore sends it again and the retry fails its own condition (review
+    # s17 F3: read as a replayed event, the job was queued without in-flight marks)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    batch = pipe.event_records()
+    handler, lost = lose_answer(lambda body: '"JOB#' in body and "attribute_not_exists" in body)
+    with session_hooks("lost-job") as register:
+        register("needs-retry.dynamodb.PutItem", handler)
+        assert pipe.resolve(batch) == {"batchItemFailures": []}
+    assert lost == [1]
+    # Then every job is queued once and every job is named by its identity's mark
+    made = jobs(pipe)
+    assert sorted(queued(pipe)) == made
+    marks = [i for i in pipe.items() if str(i["sk"]).startswith("DELIVERY#")]
+    named = {v for m in marks for k, v in m.items() if k.startswith("job_")}
+    assert {f"{r}:{s}" for r, s in made} <= named
+    # And a second opt-out of the same person makes no second job for any system
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale", "share"]})
+    pipe.resolve()
+    assert len({s for _, s in jobs(pipe)}) == len(jobs(pipe)) == len(made)

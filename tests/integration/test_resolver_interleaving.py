@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -282,25 +283,37 @@ def test_a_device_linked_while_a_stale_opt_out_is_carried_gets_a_job_for_every_p
 
 
 class RefusingRederived(JobQueue):
-    """SQS refusing the messages of jobs the flush made after deriving again (`~` ids)."""
+    """SQS refusing the messages of jobs the flush made after deriving again (`~` ids), with
+    `refusal` (an entry refused, or a timeout after the client's retries: review s17 F6)."""
+
+    refusal: Exception = RuntimeError("SendMessageBatch failed for 1: injected")
 
     def send(self, queue_key: str, messages: list[dict[str, str]]) -> None:
         if any("~" in m["request_id"] for m in messages):
-            raise RuntimeError("SendMessageBatch failed for 1: injected")
+            raise self.refusal
         super().send(queue_key, messages)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        RuntimeError("SendMessageBatch failed for 1: injected"),
+        ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com/injected"),
+    ],
+    ids=["entry_refused", "read_timeout"],
+)
 def test_a_job_made_after_deriving_again_whose_send_fails_is_sent_by_a_redrive(
-    aws: Aws, queue: JobQueue
+    aws: Aws, queue: JobQueue, refusal: Exception
 ) -> None:
     # Given STALE_CARRY's race, and SQS refusing the job the flush makes after deriving again
     refusing = RefusingRederived(aws.sqs, queue.url_for("{queue_key}"))
+    refusing.refusal = refusal
     urls = [queue.url_for(key) for key in QUEUE_KEYS]
     table = fresh_table(aws)
     try:
         # When it runs: P's invocation fails (the stream retries it)
-        with pytest.raises(RuntimeError, match="injected"):
+        with pytest.raises(type(refusal), match="injected"):
             race_stale_carry(aws, table, refusing, 4, 4)
         # Then a redrive event names that job, and the resolver that takes it sends it
         raw = aws.dynamodb.scan(TableName=table.name)["Items"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from optout.resolver import service
 from optout.store import keys
@@ -163,8 +163,9 @@ def test_a_mark_another_job_took_during_the_replay_keeps_that_jobs_name(
     assert "sale" in found[taken[0]]["inflight"] and "sale" not in found[other].get("inflight", ())
 
 
+@pytest.mark.parametrize("transport", [False, True], ids=["refused", "read_timeout"])
 def test_a_job_whose_replay_write_is_refused_stays_failed_and_the_others_replay(
-    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None]
+    pipe: Pipeline, hooks: Callable[[str, Callable[..., Any]], None], transport: bool
 ) -> None:
     # Given two failed salesforce jobs, and DynamoDB refusing the first replay write that
     # touches one of them with a ValidationException (as an oversized item or transaction)
@@ -177,6 +178,8 @@ def test_a_job_whose_replay_write_is_refused_stays_failed_and_the_others_replay(
         touches = any(w.get("Key", {}).get("pk", {}).get("S") == refused["pk"] for w in writes)
         if touches and not raised:
             raised.append(refused["job_id"])
+            if transport:  # a timeout after the client's retries: no answer (review s17 F6)
+                raise ReadTimeoutError(endpoint_url="https://dynamodb.invalid/")
             error = {"Code": "ValidationException", "Message": "injected"}
             raise ClientError({"Error": error}, "UpdateItem")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from optout import sweep as sweep_module
 from optout.connectors.base import Job, Outcome
@@ -484,3 +484,65 @@ def test_an_identity_export_does_not_claim_complete_through_a_request_the_watch_
     # Then the export does not say its list covers that time, whether or not another record
     # led it to the request (review s16 claims2 F4: complete_through was the watch's cursor)
     assert exported["complete_through"] < received_at
+
+
+# -- a read that fails mid-run -------------------------------------------------------------
+
+
+def test_a_throttled_read_leaves_that_request_and_the_run_goes_on(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # Given three unresolved opt-outs, and DynamoDB throttling the read of the second one after
+    # the client's retries (review s17 F8: the run raised, and the references found so far
+    # were dropped)
+    ids = unresolved_opt_outs(pipe, 3)
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    reads: list[str] = []
+
+    def throttle_second_request(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#"):
+            reads.append(pk)
+            if len(reads) == 2:
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                    "Query",
+                )
+
+    function = load_function("sweeper")
+    with session_hooks("sweep-throttled", function.sweeper.cache_clear) as register:
+        register("provide-client-params.dynamodb.Query", throttle_second_request)
+        answer = invoke(function, {"source": "aws.events", "detail": {}})
+    # Then the other two are re-driven, the failed one is counted for the alarm and named
+    (skipped,) = [r for r in ids if f"REQ#{r}" == reads[1]]
+    assert sorted(redriven_requests(pipe)) == sorted(set(ids) - {skipped})
+    assert (answer["unresolved_events"], answer["checks_failed"]) == (2, 1)
+    assert '"SweepChecksFailed":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    (line,) = [r for r in caplog.records if r.getMessage() == "sweep check failed"]
+    assert line.request_id == skipped
+    assert line.error_code == "ProvisionedThroughputExceededException"
+
+
+def test_a_window_whose_listing_fails_is_left_and_the_next_one_is_read(
+    pipe: Pipeline,
+) -> None:
+    # Given an unresolved opt-out at its 2 h 15 check, and the listing of the older windows
+    # (23 h, 8 h: read first) timing out
+    (request_id,) = unresolved_opt_outs(pipe, 1)
+    listings: list[int] = []
+
+    def older_windows_time_out(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IndexName"):
+            listings.append(1)
+            if len(listings) <= 2:  # the first listing of each of the first two windows
+                raise ReadTimeoutError(endpoint_url="https://dynamodb.invalid/")
+
+    with session_hooks("sweep-listing") as register:
+        register("provide-client-params.dynamodb.Query", older_windows_time_out)
+        table = Table(boto3.client("dynamodb", region_name="us-east-1"), pipe.aws.table_name)
+        report = Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + LATER).sweep()
+    # Then the run reads the younger windows and finds it
+    assert report.unresolved == [request_id]
+    assert report.windows_failed == [timedelta(hours=23), timedelta(hours=8)]

@@ -544,6 +544,30 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
+@pytest.mark.parametrize(
+    ("name", "metric", "emitter"),
+    [
+        ("CaptureErrorsAlarm", "CaptureUnavailable", "layers/common/python/optout/capture.py"),
+        ("SweeperErrorsAlarm", "SweepChecksFailed", "functions/sweeper/app.py"),
+    ],
+)
+def test_a_failure_answered_instead_of_raised_counts_as_the_functions_error(
+    translated: dict[str, Any], name: str, metric: str, emitter: str
+) -> None:
+    # Review s17 F2, F8: a throttled table is answered 503 by the capture, and a failed read
+    # leaves one request unchecked by the sweep, instead of raising; each is counted, and the
+    # function's errors alarm sums it with Lambda's Errors.
+    alarm = translated["Resources"][name]["Properties"]
+    stats = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {(m["Namespace"], m["MetricName"]) for m in stats.values()} == {
+        ("AWS/Lambda", "Errors"), ("OptOutBridge", metric),
+    }  # fmt: skip
+    assert f'"{metric}"' in (sam.ROOT / emitter).read_text(encoding="utf-8")
+    (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
 def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
     translated: dict[str, Any],
 ) -> None:

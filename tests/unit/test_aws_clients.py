@@ -1,13 +1,20 @@
 """optout.aws: the functions' botocore clients are botocore's own, from a loader that lists
 only the services the functions call. Same files, same models, same endpoints."""
 
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
 import botocore.session
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
-from botocore.exceptions import UnknownServiceError
+from botocore.exceptions import ClientError, UnknownServiceError
 from botocore.loaders import Loader
 
 from optout import aws
+from optout.store.table import Table
 
 TYPES = ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1")
@@ -69,3 +76,67 @@ def test_a_process_with_boto3_loaded_gets_boto3s_default_session() -> None:
     made = aws.client("dynamodb", Config(parameter_validation=False))
     made.meta.events.emit("optout-probe")
     assert seen == ["heard"]
+
+
+# -- the retry budget (review s17 F2): botocore's legacy retries outlasted the capture ---------
+
+
+def _throttled_attempts(made: Any) -> int:
+    """How many times `made` sends one PutItem that DynamoDB always answers throttled (no
+    network: the answer is made before sending; botocore's own retry policy runs on it)."""
+    sent: list[int] = []
+    body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"}'
+
+    def throttled(request: Any, **_: Any) -> AWSResponse:
+        sent.append(1)
+        return AWSResponse(request.url, 400, {"x-amzn-requestid": "r"}, _Raw(body))
+
+    made.meta.events.register_first("before-send.dynamodb.PutItem", throttled)
+    with pytest.raises(ClientError) as raised:
+        made.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": "s"}})
+    assert raised.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    return len(sent)
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@pytest.mark.parametrize("boto3_loaded", [False, True])
+def test_a_throttled_call_is_tried_3_times_with_at_most_3_s_of_sleeps(
+    boto3_loaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # legacy mode: 10 attempts, 25.5 s of sleeps, past the capture's 10 s timeout
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    if not boto3_loaded:
+        monkeypatch.delitem(sys.modules, "boto3", raising=False)
+    made = aws.client("dynamodb", Config(parameter_validation=False))
+    assert _throttled_attempts(made) == 3
+    assert len(slept) == 2 and sum(slept) <= 3.0
+
+
+def test_every_function_client_has_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    made = {
+        "table": Table.connect("t").client,
+        "sqs": aws.client("sqs"),
+        "secrets": aws.client("secretsmanager"),
+    }
+    for name, one in made.items():
+        config = one.meta.config
+        assert config.retries["mode"] == "standard", name
+        assert config.retries["total_max_attempts"] == 3, name
+        assert (config.connect_timeout, config.read_timeout) == (1, 2), name
+    # Worst case of one call (every attempt timed out reading, the longest sleeps) fits the
+    # capture's and the admin API's 10 s (template.yaml Globals).
+    assert 3 * 2 + (1 + 2) < 10

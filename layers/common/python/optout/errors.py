@@ -24,3 +24,13 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     """The caller is not authorised for this route (403)."""
+
+
+class Unavailable(DomainError):
+    """A store this request needs did not answer (throttled, failing or timed out) after the
+    client's retries: nothing was recorded, and the same request may be sent again after
+    `retry_after` seconds (503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message, None)
+        self.retry_after = retry_after

@@ -35,7 +35,10 @@ from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from optout.events import CapturedEvent, is_request
+from optout.observability import logger
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
@@ -52,6 +55,9 @@ REDRIVE_BATCH = 100  # references per redrive event (an item holds 400 KB; this 
 RUN_PERIOD_SECONDS = 600
 SHARD_STEP = 9
 SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by the next sweep
+# A read that failed after the client's retries (throttled, timed out; RuntimeError: keys a
+# BatchGetItem left unprocessed): that request, or that window, is left, and the run goes on.
+READ_ERRORS = (ClientError, BotoCoreError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ class SweepReport:
     redrive_events: list[str] = field(default_factory=list)  # request ids of redrive events
     unenrolled: list[str] = field(default_factory=list)  # requests the watch passed over
     cut_short: CutShort | None = None  # set when the run stopped at its deadline
+    # Reads that failed (SweepChecksFailed): requests not checked, and checkpoints whose window
+    # was not read to its end; the rest of the run went on.
+    checks_failed: list[str] = field(default_factory=list)  # request ids
+    windows_failed: list[timedelta] = field(default_factory=list)  # checkpoint ages
 
 
 class Sweeper:
@@ -118,7 +128,12 @@ class Sweeper:
         read from one that moves on every run (`first_shard`), so runs cut short in turn do
         not all check the same requests and leave the same ones unread. What a cut run did not
         reach in a window is not checked at that age again (the window moves on with the
-        clock): at its next checkpoint if it has one, not at all if that was its last."""
+        clock): at its next checkpoint if it has one, not at all if that was its last.
+
+        A read that fails (a throttle or a timeout after the client's retries) leaves that
+        request (`report.checks_failed`) or the rest of that window (`report.windows_failed`)
+        and the run goes on: one throttled Query used to end the run, dropping the references
+        found so far, and Lambda's retries read the windows from a later `now`."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
         from optout.retire import retirements  # noqa: PLC0415 - pydantic: only here
@@ -129,7 +144,7 @@ class Sweeper:
         seen: set[str] = set()
         unfolded_events: list[Item] = []
         found: list[tuple[str, str]] = []  # references not yet in a redrive event
-        for event, age in self._events(now):
+        for event, age in self._events(now, report):
             if deadline is not None and monotonic() >= deadline:
                 report.cut_short = CutShort(age, str(event.get("received_at", "")))
                 break
@@ -137,19 +152,22 @@ class Sweeper:
             if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
                 continue
             seen.add(request_id)
+            try:
+                resolved, unfolded, reopen, stuck = self._check(request_id, untouched_since)
+            except READ_ERRORS as error:
+                report.checks_failed.append(request_id)
+                logger.warning("sweep check failed", extra={
+                    "request_id": request_id, "checkpoint_seconds": int(age.total_seconds()),
+                    **_error_fields(error),
+                })  # fmt: skip
+                continue
             report.events_checked += 1
-            state = self._request_state(request_id, untouched_since)
-            resolved, pending, unfolded, rederived, reopen = state
             if not resolved:
                 report.unresolved.append(request_id)
                 found.append(("request", request_id))
             if reopen:
                 report.reopened.append(request_id)
                 found.append(("reopen", request_id))
-            stuck = [f"{request_id}:{system}" for system in pending]
-            for other in rederived:  # jobs the resolver's flush made, with no EVENT
-                _, still, _, _, _ = self._request_state(other, untouched_since)
-                stuck += [f"{other}:{system}" for system in still]
             report.stuck_jobs += stuck
             found += [("job", job) for job in stuck]
             if unfolded:
@@ -162,15 +180,34 @@ class Sweeper:
         report.unenrolled = self._remind_watch(unfolded_events, now)
         return report
 
-    def _events(self, now: datetime) -> Iterator[tuple[Item, timedelta]]:
+    def _check(self, request_id: str, untouched_since: str) -> tuple[bool, bool, bool, list[str]]:
+        """(resolved?, unfolded?, to re-open?, its stuck jobs' ids, with those of the jobs the
+        resolver's flush made for it, which have no EVENT)."""
+        resolved, pending, unfolded, rederived, reopen = self._request_state(
+            request_id, untouched_since
+        )
+        stuck = [f"{request_id}:{system}" for system in pending]
+        for other in rederived:
+            _, still, _, _, _ = self._request_state(other, untouched_since)
+            stuck += [f"{other}:{system}" for system in still]
+        return resolved, unfolded, reopen, stuck
+
+    def _events(self, now: datetime, report: SweepReport) -> Iterator[tuple[Item, timedelta]]:
         """The events of each checkpoint's window, oldest age first, with that checkpoint's
-        age (lazily: a run cut short reads no further page)."""
+        age (lazily: a run cut short reads no further page). A window whose listing fails is
+        left where it failed (`report.windows_failed`), and the next one is read."""
         shard = first_shard(now)
         for age in sorted(self._settings.checkpoints, reverse=True):
             end = now - age
             start = end - self._settings.window
-            for event in by_day.events_between(self._table, start, end, shard):
-                yield event, age
+            try:
+                for event in by_day.events_between(self._table, start, end, shard):
+                    yield event, age
+            except READ_ERRORS as error:
+                report.windows_failed.append(age)
+                logger.warning("sweep window not read to its end", extra={
+                    "checkpoint_seconds": int(age.total_seconds()), **_error_fields(error),
+                })  # fmt: skip
 
     def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
         """A reminder due now for each request the watch's cursor has passed without folding
@@ -256,6 +293,14 @@ class Sweeper:
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
         return redrive(self._table, refs, now, self._retention)
+
+
+def _error_fields(error: Exception) -> dict[str, str]:
+    """A failed read's class, and DynamoDB's code when it answered (never a value)."""
+    fields = {"error": type(error).__name__}
+    if isinstance(error, ClientError):
+        fields["error_code"] = str(error.response.get("Error", {}).get("Code"))
+    return fields
 
 
 def first_shard(now: datetime) -> int:

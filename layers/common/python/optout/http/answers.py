@@ -1,4 +1,5 @@
-"""One error envelope for every 4xx, `{"error": {"code", "message", "field"}}`, and its words.
+"""One error envelope for every 4xx and 503, `{"error": {"code", "message", "field"}}`, and
+its words.
 
 Every refusal of both API functions goes through here: the raw-body gate's, the domain's
 (`DomainError` subclasses, one map), Powertools' validation errors and unknown routes.
@@ -15,7 +16,7 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from optout.api_formats import EXPECTED_FORMATS
-from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from optout.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
 from optout.identity_token import InvalidToken
 
 if TYPE_CHECKING:  # the Event Handler is imported by the routes that use it, not here
@@ -52,18 +53,32 @@ _DOMAIN_ANSWERS: tuple[tuple[type[DomainError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (Conflict, 409, "conflict"),
     (Forbidden, 403, "forbidden"),
+    (Unavailable, 503, "unavailable"),
 )
 
 
 class Refused(Exception):
-    """A 4xx answer: raised by the raw-body gate, built from every other refusal."""
+    """A 4xx answer (raised by the raw-body gate, built from every other refusal), or a 503
+    with `retry_after` (a store that did not answer)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = "body") -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = "body",
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """The answer's own headers: `Retry-After` when the same request may come again."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def body(self) -> str:
         """`ErrorOut` as pydantic writes it (compact, UTF-8 unescaped), without importing pydantic
@@ -108,9 +123,10 @@ def near_miss(name: object, known: Collection[str]) -> str | None:
 
 
 def from_domain(error: DomainError) -> Refused:
+    retry_after = error.retry_after if isinstance(error, Unavailable) else None
     for kind, status, code in _DOMAIN_ANSWERS:
         if isinstance(error, kind):
-            return Refused(status, code, error.message, error.field)
+            return Refused(status, code, error.message, error.field, retry_after)
     return Refused(400, "bad_request", error.message, error.field)
 
 
@@ -233,14 +249,14 @@ def expected_words(kind: str, ctx: Mapping[str, Any], name: str) -> str:
 def json_response(refused: Refused) -> "Response[str]":
     from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
 
-    return Response(refused.status, JSON, refused.body())
+    return Response(refused.status, JSON, refused.body(), headers=refused.headers())
 
 
 def raw_answer(refused: Refused, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The same answer as a Lambda proxy result, for refusals before the resolver runs."""
     return {
         "statusCode": refused.status,
-        "headers": {"Content-Type": JSON, **(headers or {})},
+        "headers": {"Content-Type": JSON, **(headers or {}), **refused.headers()},
         "body": refused.body(),
         "isBase64Encoded": False,
     }

@@ -9,7 +9,8 @@ What the routes read before Powertools routes them is added here too, from the t
 function passes: the headers the gate reads (optout/http/context.py: a Powertools `Header()`
 parameter would be a second check of them, and the hot routes never reach it), the plain form
 the webform posts (the gate turns it into the JSON body: Powertools gives a body one media
-type), and the HTML pages a person gets instead of a refusal's JSON.
+type), the HTML pages a person gets instead of a refusal's JSON, and the 503 a write route
+answers when its table did not (with `Retry-After`).
 """
 
 import json
@@ -44,6 +45,15 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 
+UNAVAILABLE = "Not recorded: the table throttled or failed; send the same request again"
+RETRY = {
+    "Retry-After": {
+        "description": "Seconds to wait before sending the same request (same Idempotency-Key)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 def server_url(event: Mapping[str, Any]) -> str:
     """Where the routes are, from the request that asked for the document: an execute-api URL
     carries its stage (`/prod/v1/...`); a custom domain (its API mapping is at the root, as the
@@ -62,11 +72,13 @@ def document(
     headers: Mapping[str, Sequence[str]] | None = None,
     forms: Mapping[str, str] | None = None,
     pages: Collection[str] = (),
+    unavailable: Collection[str] = (),
     **info: Any,
 ) -> str:
     """`headers`: per operation ("POST /v1/consent"), the names of HEADERS it reads; `forms`:
     per operation, the model its plain form post stands for; `pages`: the operations that
-    answer a person's refusal with an HTML page. `info`: what Powertools'
+    answer a person's refusal with an HTML page; `unavailable`: the operations that answer 503
+    (same envelope, and page) when their table throttled or failed. `info`: what Powertools'
     get_openapi_json_schema takes (title, version, ...)."""
     headers, forms = headers or {}, forms or {}
     raw = app.get_openapi_json_schema(servers=[Server(url=server)], **info)
@@ -91,6 +103,8 @@ def document(
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             responses["4XX"] = refusal
+            if key in unavailable:
+                responses["503"] = {**refusal, "description": UNAVAILABLE, "headers": RETRY}
             for name in headers.get(key, ()):
                 parameter = {"name": name, "in": "header", "required": False, **HEADERS[name]}
                 operation.setdefault("parameters", []).append(parameter)

@@ -17,10 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from time import monotonic
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role
 from optout.jobs_queue import JobQueue
@@ -40,6 +41,7 @@ from optout.store.batch import (
     delete_item,
     put,
     put_if_absent,
+    put_once,
     put_versioned,
 )
 from optout.store.codec import Item, deserialize
@@ -272,9 +274,10 @@ class Resolver:
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
-        except (ClientError, RuntimeError):  # RuntimeError: entries SQS refused
+        except (ClientError, BotoCoreError, RuntimeError):  # RuntimeError: entries SQS refused
             # No request of theirs for the sweep to find, and the retried batch may not derive
-            # them again: a redrive event names them, and its resolver sends them.
+            # them again: a redrive event names them, and its resolver sends them. BotoCoreError:
+            # a timeout or a failed connection after the client's retries is the same refusal.
             refs = [("job", f"{request_id}:{name}") for name in made]
             redrive(self._table, refs, self._clock(), self._retention)
             raise
@@ -487,7 +490,7 @@ class Resolver:
                 **({"jurisdictions": jurisdictions} if jurisdictions else {}),
             }  # fmt: skip
             if round_ == 0:
-                if not put_if_absent(self._table, job):
+                if not put_once(self._table, job, partial(_this_write, now=now)):
                     # A replayed event: the stored job (and its marks) stand; send it again.
                     pending.add(plan.system.queue_key, message)
                     return True
@@ -575,12 +578,10 @@ class Resolver:
             try:
                 if self._replay_job(marker, system, now, request_id, retired_at):
                     chunk.append(marker)
-            except ClientError as error:  # this job only: it stays as it was, still listed
+            except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
                 not_replayed += 1
-                code = error.response["Error"]["Code"]
-                logger.warning(
-                    "failed job not replayed", system=system, job_id=marker["sk"], error=code
-                )
+                logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
+                               error=_error_code(error))  # fmt: skip
             if len(chunk) == REPLAY_CHUNK:
                 replayed += self._send_replayed(config.queue_key, system, chunk)
                 chunk = []
@@ -606,7 +607,7 @@ class Resolver:
         for marker in chunk:
             try:
                 delivery.forget_failed(self._table, marker)
-            except ClientError:  # still listed: the next replay sends it again (harmless)
+            except (ClientError, BotoCoreError):  # still listed: the next replay sends it again
                 logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
         self._remind_watch(chunk, self._clock())
         return len(chunk)
@@ -636,7 +637,7 @@ class Resolver:
         reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
         try:
             batch_put(self._table, reminders)
-        except (ClientError, RuntimeError) as error:  # RuntimeError: items left unprocessed
+        except (ClientError, BotoCoreError, RuntimeError) as error:  # Runtime: left unprocessed
             logger.warning("replay left no reminder for the watch", error=type(error).__name__)
 
     def _replay_job(
@@ -670,9 +671,9 @@ class Resolver:
         between a job and its marks does; docs/decisions.md, "Job first, marks after")."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
-        except ClientError as error:
-            code = error.response["Error"]["Code"]
-            logger.warning("replayed job not marked in flight", job_id=job["job_id"], error=code)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("replayed job not marked in flight", job_id=job["job_id"],
+                           error=_error_code(error))  # fmt: skip
 
     def _backfill(self, event: Item, pending: Outbox, deadline: float | None) -> Resolution:
         """Send one system the current opt-out of everyone opted out of a purpose it serves
@@ -1077,3 +1078,24 @@ def _releasable(hold: Item, request_id: str) -> bool:
     status = hold.get("status")
     by_this = hold.get("release_request_id") == request_id
     return status == "held" or (status in ("releasing", "released") and by_this)
+
+
+def _this_write(found: Item, now: str) -> bool:
+    """Whether the job item a conditional put found is the one this round wrote (its answer
+    lost, botocore's retry refused by its own condition): made at this round's `now` and not
+    touched since. A replayed event's job was made by an earlier invocation, at another time;
+    read as a replay, this round's job would be queued without its in-flight marks, and the
+    next event would make a second job (review s17 F3)."""
+    return (
+        found.get("created_at") == now
+        and found.get("updated_at") == now
+        and (found.get("status") == "pending")
+    )
+
+
+def _error_code(error: ClientError | BotoCoreError) -> str:
+    """DynamoDB's error code, or the class of a transport error (a timeout, a failed
+    connection: no answer, no code) after the client's retries."""
+    if isinstance(error, ClientError):
+        return str(error.response["Error"]["Code"])
+    return type(error).__name__

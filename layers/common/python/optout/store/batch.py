@@ -1,11 +1,11 @@
 """Batched reads and writes, with DynamoDB's per-call limits and unprocessed-item retries."""
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from optout.store.codec import Item, deserialize, serialize
-from optout.store.conditional import conditional
+from optout.store.conditional import conditional, conditional_once
 from optout.store.table import Table
 
 GET_LIMIT = 100  # BatchGetItem keys per call
@@ -89,6 +89,21 @@ def put_if_absent(table: Table, item: Item) -> bool:
         )
     )
     return written is not None
+
+
+def put_once(table: Table, item: Item, ours: Callable[[Item], bool]) -> bool:
+    """put_if_absent that knows its own write: True also when the item it finds is the one
+    this very call wrote (`ours`, told the item found), whose answer was lost (a 500, a reset
+    connection) and which botocore sent again (store/conditional.py, `conditional_once`)."""
+    return conditional_once(
+        lambda: table.client.put_item(
+            TableName=table.name,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+        ours,
+    )
 
 
 def put_versioned(table: Table, item: Item, expected_version: int) -> bool:

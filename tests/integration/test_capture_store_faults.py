@@ -1,0 +1,206 @@
+"""The capture's one PutItem refused by DynamoDB (throttled, failing, timed out) after the
+client's retries (optout/aws.py): the consumer gets our 503 with Retry-After, in the error
+envelope or as the webform's HTML page, and the operator a log line naming the error's class
+and a count (review s17 F2: before, botocore's retries outlasted the function's timeout and
+API Gateway answered its own bare 5xx, the log saying only "Task timed out")."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+from tests.conftest import Aws
+from tests.support.aws_hooks import lose_answer, session_hooks
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke, load_event, load_function
+
+THROTTLED = (
+    b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
+    b'"message":"Rate of requests exceeds the allowed throughput."}'
+)
+FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@pytest.fixture
+def capture(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # botocore's back-off between attempts
+    return load_function("capture_api")
+
+
+@pytest.fixture
+def refuse_puts(capture: ModuleType) -> Iterator[Callable[[Callable[[Any], Any]], list[int]]]:
+    """Answer every PutItem with `answer(request)` before it is sent (first in line, so moto
+    never sees it); botocore's own retry policy then runs. Returns the attempts made."""
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    names: list[str] = []
+
+    def install(answer: Callable[[Any], Any]) -> list[int]:
+        sent: list[int] = []
+
+        def hook(request: Any, **_: Any) -> Any:
+            sent.append(1)
+            request.url = "https://refused.invalid/"  # moto's stubber, after us, passes it by
+            return answer(request)
+
+        name = f"capture-faults-{len(names)}"
+        events.register_first("before-send.dynamodb.PutItem", hook, unique_id=name)
+        names.append(name)
+        capture.services.cache_clear()  # the next request builds its client with the hook
+        return sent
+
+    yield install
+    for name in names:
+        events.unregister("before-send.dynamodb.PutItem", unique_id=name)
+
+
+def throttled(request: Any) -> AWSResponse:
+    return AWSResponse(request.url, 400, {"x-amzn-requestid": "r"}, _Raw(THROTTLED))
+
+
+def timed_out(request: Any) -> AWSResponse:
+    raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def _events(aws: Aws) -> list[dict[str, Any]]:
+    return [i for i in aws.items() if i["sk"] == "EVENT"]
+
+
+@pytest.mark.parametrize("answer", [throttled, timed_out], ids=["throttled", "timed_out"])
+def test_a_refused_store_answers_503_in_the_envelope_with_retry_after(
+    capture: ModuleType,
+    aws: Aws,
+    refuse_puts: Callable[[Callable[[Any], Any]], list[int]],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    answer: Callable[[Any], Any],
+) -> None:
+    sent = refuse_puts(answer)
+    event = http_event(
+        "POST", "/v1/opt-out", {"email": "busy@example.com"}, headers={"Idempotency-Key": "k-1"}
+    )
+    got = invoke(capture, event)
+    assert got["statusCode"] == 503
+    assert got["headers"]["Retry-After"] == "1"
+    assert got["headers"]["Content-Type"] == "application/json"
+    assert json_body(got) == {"error": {
+        "code": "unavailable", "field": None,
+        "message": "the request could not be recorded just now: send it again",
+    }}  # fmt: skip
+    assert len(sent) == 3  # the client's budget (optout/aws.py), then the answer
+    assert _events(aws) == []
+    (line,) = [r for r in caplog.records if r.getMessage() == "event store unavailable"]
+    assert line.levelname == "WARNING"
+    if answer is throttled:  # botocore's class for the code
+        assert line.error_class == line.error_code == "ProvisionedThroughputExceededException"
+    else:
+        assert line.error_class == "ReadTimeoutError"
+    out = capsys.readouterr().out.replace(" ", "")
+    assert '"CaptureUnavailable":[1.0]' in out  # an input of CaptureErrorsAlarm
+    assert '"OptOutCaptured"' not in out
+    assert "busy@example.com" not in out + json.dumps(
+        [vars(r) for r in caplog.records], default=str
+    )
+
+
+def test_a_refused_store_answers_a_plain_form_post_with_the_error_page(
+    capture: ModuleType, refuse_puts: Callable[[Callable[[Any], Any]], list[int]]
+) -> None:
+    refuse_puts(throttled)
+    event = http_event("POST", "/v1/opt-out", raw_body="email=form%40example.com", headers=FORM)
+    got = invoke(capture, event)
+    assert got["statusCode"] == 503
+    assert got["headers"]["Retry-After"] == "1"
+    assert got["headers"]["Content-Type"].startswith("text/html")
+    assert "Content-Security-Policy" in got["headers"]
+    assert "send it again" in got["body"]
+
+
+def test_the_same_request_after_the_store_recovers_is_captured_once(
+    capture: ModuleType, aws: Aws, refuse_puts: Callable[[Callable[[Any], Any]], list[int]]
+) -> None:
+    left = [3]
+
+    def throttled_three_times(request: Any) -> Any:
+        if left[0]:
+            left[0] -= 1
+            return throttled(request)
+        return None  # not answered here: it reaches moto (the URL is moto's again below)
+
+    sent = refuse_puts(throttled_three_times)
+    event = http_event(
+        "POST", "/v1/opt-out", {"email": "again@example.com"}, headers={"Idempotency-Key": "k-2"}
+    )
+    assert invoke(capture, event)["statusCode"] == 503
+    assert _events(aws) == []
+    for name in ("capture-faults-0",):
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.unregister("before-send.dynamodb.PutItem", unique_id=name)
+    capture.services.cache_clear()
+    assert invoke(capture, event)["statusCode"] == 202
+    assert len(_events(aws)) == 1 and len(sent) == 3
+
+
+def test_a_fault_of_ours_still_raises(
+    capture: ModuleType, refuse_puts: Callable[[Callable[[Any], Any]], list[int]]
+) -> None:
+    # A refusal that sending again cannot mend (here: a validation error) is not a 503: it is
+    # a crash, with its class and place in the log, for CaptureErrorsAlarm.
+    body = b'{"__type":"com.amazon.coral.validate#ValidationException","message":"bad"}'
+    refuse_puts(lambda request: AWSResponse(request.url, 400, {}, _Raw(body)))
+    event = http_event("POST", "/v1/opt-out", {"email": "ours@example.com"})
+    with pytest.raises(Exception, match="ValidationException"):
+        invoke(capture, event)
+
+
+def test_the_openapi_document_names_the_writes_503_and_its_retry_after(
+    capture: ModuleType,
+) -> None:
+    answer = invoke(capture, load_event("openapi_get.json"))
+    paths = json.loads(answer["body"])["paths"]
+    for path in ("/v1/opt-out", "/v1/consent"):
+        busy = paths[path]["post"]["responses"]["503"]
+        assert "Retry-After" in busy["headers"]
+        assert busy["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "text/html" in paths["/v1/opt-out"]["post"]["responses"]["503"]["content"]
+    assert "503" not in paths["/v1/requests/{request_id}"]["get"]["responses"]  # a read
+
+
+def test_a_capture_whose_answer_was_lost_counts_as_captured_not_replayed(
+    capture: ModuleType,
+    aws: Aws,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given the event's write committing and its answer lost: botocore sends it again, and the
+    # retry's condition finds the item this very call wrote (review s17 F7)
+    handler, lost = lose_answer(lambda body: '"EVENT"' in body)
+    event = http_event(
+        "POST", "/v1/opt-out", {"email": "lost@example.com"}, headers={"Idempotency-Key": "k-3"}
+    )
+    with session_hooks("capture-lost", capture.services.cache_clear) as register:
+        register("needs-retry.dynamodb.PutItem", handler)
+        got = invoke(capture, event)
+    assert lost == [1] and got["statusCode"] == 202 and len(_events(aws)) == 1
+    # Then it is counted and logged as a capture (CaptureSurgeAlarm's input), not a replay
+    out = capsys.readouterr().out.replace(" ", "")
+    assert '"OptOutCaptured":[1.0]' in out and '"IdempotentReplay"' not in out
+    assert "captured" in caplog.messages and "replayed" not in caplog.messages
+    # And the same request sent again later is still a replay
+    capture.services.cache_clear()
+    assert invoke(capture, event)["statusCode"] == 202
+    assert '"IdempotentReplay":[1.0]' in capsys.readouterr().out.replace(" ", "")
