@@ -24,12 +24,15 @@ from tests.conftest import TEST_ENV, Aws
 from tests.integration.test_watch import MinutesLeft
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
 from tests.support import sam
+from tests.support.aws_hooks import session_hooks
 from tests.support.emf import EmittedMetrics, MetricKey, alarm_metrics, log_filter_metrics
-from tests.support.lambdas import FakeLambdaContext, load_function
+from tests.support.http_events import http_event
+from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.seed import seed_request
 
 NAMESPACE = "OptOutBridge"  # the stack's own metrics (optout/observability.py)
+THROTTLED = {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,29 @@ def test_new_opt_outs_and_consent_choices_feed_the_surge_alarm(
     # Then both metrics CaptureSurgeAlarm sums are published
     assert_alarms_read_what_was_published(
         translated, emitted_metrics, test_new_opt_outs_and_consent_choices_feed_the_surge_alarm
+    )
+
+
+def test_a_store_that_refuses_the_capture_feeds_capture_errors(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given DynamoDB throttling the capture's write past the client's retries
+    monkeypatch.setattr("time.sleep", lambda _: None)  # botocore's back-off
+
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": THROTTLED}, "PutItem")  # type: ignore[arg-type]
+
+    with session_hooks("alarm-capture", pipe.capture.services.cache_clear) as register:
+        register("provide-client-params.dynamodb.PutItem", throttle)
+        # When an opt-out arrives, it is answered 503 (not raised: Lambda's Errors stays 0)
+        answer = invoke(pipe.capture, http_event("POST", "/v1/opt-out", {"email": "t@example.com"}))
+    assert answer["statusCode"] == 503
+    # Then the metric CaptureErrorsAlarm adds to Lambda's Errors is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_store_that_refuses_the_capture_feeds_capture_errors
     )
 
 
@@ -157,6 +183,29 @@ def test_a_refused_visibility_change_feeds_visibility_refused(
     )
 
 
+def test_a_throttled_job_write_feeds_job_writes_failed(
+    stack: Stack,  # noqa: F811 - the fixture imported above
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a Google Ads job whose status check's message SQS throttles
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": THROTTLED}, "SendMessage")  # type: ignore[arg-type]
+
+    with session_hooks("alarm-worker", stack.worker.services.cache_clear) as register:
+        register("provide-client-params.sqs.SendMessage", throttle)
+        # When the worker delivers it: that message comes back, nothing raised
+        answer, _ = stack.run("google_ads")
+    assert len(answer["batchItemFailures"]) == 1
+    # Then JobWritesFailedAlarm's metric is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_throttled_job_write_feeds_job_writes_failed
+    )
+
+
 # -- deadline watch -------------------------------------------------------------------------
 
 
@@ -210,6 +259,34 @@ def test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms(
     )
 
 
+def test_a_sweep_whose_read_failed_feeds_the_sweepers_errors(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an unresolved opt-out whose request DynamoDB refuses to read
+    pipe.post("/v1/opt-out", {"email": "unread@example.com"})
+    pipe.event_records()  # read and dropped
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "0.001")
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#"):
+            raise ClientError({"Error": THROTTLED}, "Query")  # type: ignore[arg-type]
+
+    sweeper = load_function("sweeper")
+    with session_hooks("alarm-sweep", sweeper.sweeper.cache_clear) as register:
+        register("provide-client-params.dynamodb.Query", throttle)
+        # When the sweep runs: it goes on past the failed read (not raised)
+        summary = sweeper.handler({"source": "aws.events", "detail": {}}, FakeLambdaContext())
+    assert summary["checks_failed"] == 1
+    # Then the metric SweeperErrorsAlarm adds to Lambda's Errors is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_sweep_whose_read_failed_feeds_the_sweepers_errors
+    )
+
+
 # -- every alarm, and the environment -------------------------------------------------------
 
 # Alarm -> the test above that makes the metric it reads. PublicPostsThrottledAlarm is not
@@ -227,6 +304,9 @@ PROVED: dict[str, Callable[..., None]] = {
     "SweepRedrivenAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "SweepCutShortAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "SweeperHeartbeatAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
+    "CaptureErrorsAlarm": test_a_store_that_refuses_the_capture_feeds_capture_errors,
+    "JobWritesFailedAlarm": test_a_throttled_job_write_feeds_job_writes_failed,
+    "SweeperErrorsAlarm": test_a_sweep_whose_read_failed_feeds_the_sweepers_errors,
 }
 
 
