@@ -48,7 +48,7 @@ from optout.ops.denial import DenialService
 from optout.ops.export import ExportService
 from optout.ops.importer import ImportService
 from optout.ops.metrics import MetricsService
-from optout.ops.redrive import RedriveService
+from optout.ops.redrive import LONG_POLL_SECONDS, RedriveService
 from optout.retire import RetireService
 from optout.review import HOLD_ID, ReviewService
 from optout.settings import Settings
@@ -102,9 +102,12 @@ class Services:
     @cached_property
     def redrive(self) -> RedriveService:
         """An SQS client only when a redrive needs one (cold starts pay for what they use)."""
-        return RedriveService(
-            aws.client("sqs"), self.settings.queue_url_template, _systems(self.settings)
-        )
+        # A long poll answers after its wait: the clients' 2 s read timeout (optout/aws.py)
+        # would cut every empty poll short and retry it until the call failed.
+        from botocore.config import Config  # noqa: PLC0415 - only with the client
+
+        sqs = aws.client("sqs", Config(read_timeout=LONG_POLL_SECONDS + 3))
+        return RedriveService(sqs, self.settings.queue_url_template, _systems(self.settings))
 
 
 def _systems(settings: Settings) -> SystemsConfig | None:

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
 from optout.ops.export import PAGE_QUERIES, ExportService
+from optout.ops.redrive import LONG_POLL_SECONDS
 from optout.ops.watch import Watch, WatchSettings
 from optout.store import keys
 from optout.store.table import Table
@@ -690,6 +691,15 @@ def test_a_redrive_moves_a_systems_dead_letters_back_to_its_queue(pipe: Pipeline
     assert (answer["moved"], answer["remaining"]) == (12, 0)
     moved = pipe.drain("braze")
     assert sorted(json.dumps(m) for m in moved) == sorted(bodies)
+
+
+def test_a_redrives_long_poll_outlasts_its_clients_read_timeout(pipe: Pipeline) -> None:
+    # The clients' 2 s read timeout (optout/aws.py, review s17 F2) is shorter than a long poll
+    # answered after its whole wait: the redrive's SQS client reads longer, or every empty
+    # poll on AWS would time out, be retried and fail the call. The rest of the budget stays.
+    config = pipe.admin.services().redrive._sqs.meta.config
+    assert config.read_timeout > LONG_POLL_SECONDS + 1
+    assert (config.connect_timeout, config.retries["total_max_attempts"]) == (1, 3)
 
 
 def dead_letters(pipe: Pipeline, count: int) -> str:
