@@ -29,7 +29,7 @@ from optout.api_formats import DEVICE_ID_PATTERN, REQUEST_ID_PATTERN
 from optout.capture import Body, Captured, CaptureService
 from optout.edge import HEADER as EDGE_HEADER
 from optout.edge import EdgeGuard
-from optout.errors import DomainError
+from optout.errors import DomainError, Unavailable
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.http import answers, hot_bodies, raw_body
@@ -39,6 +39,7 @@ from optout.http.cors import Cors
 from optout.identity_token import TokenVerifier
 from optout.observability import log_context, logger, metrics
 from optout.settings import Settings
+from optout.store.busy import NOT_SERVED, answered_as_unavailable
 from optout.store.table import Table
 from optout.token_keys import load_token_keys
 from optout.webform_pages import (
@@ -80,13 +81,16 @@ class Services:
     def __init__(self) -> None:
         settings = Settings.from_env()
         table = Table.connect(settings.table_name)
-        key = load_hash_key(settings)
-        # Fails closed: no token key outside local mode -> this raises and nothing is served.
-        tokens = TokenVerifier(
-            load_token_keys(settings),
-            settings.identity_token_audience,
-            settings.identity_token_max_lifetime_seconds,
-        )
+        # Secrets Manager throttled or failing at a cold start: our 503, not a bare 5xx (the
+        # next request builds again: `services` caches only a built container).
+        with answered_as_unavailable("secret store", NOT_SERVED):
+            key = load_hash_key(settings)
+            # Fails closed: no token key outside local mode -> this raises, nothing is served.
+            tokens = TokenVerifier(
+                load_token_keys(settings),
+                settings.identity_token_audience,
+                settings.identity_token_max_lifetime_seconds,
+            )
         self.settings = settings
         self.edge = EdgeGuard.from_settings(settings)
         self.capture = CaptureService(table, settings, key, tokens)
@@ -250,7 +254,8 @@ OPENAPI_HEADERS = {
 }
 OPENAPI_FORMS = {"POST /v1/opt-out": "OptOutIn"}
 OPENAPI_PAGES = ("POST /v1/opt-out", "GET /v1/requests/{request_id}")
-OPENAPI_UNAVAILABLE = tuple(HOT_ROUTES)  # the writes: a throttled table is a 503
+# A throttled table (or, at a cold start, Secrets Manager) is a 503 on every public route
+OPENAPI_UNAVAILABLE = (*HOT_ROUTES, "GET /v1/consent/{device_id}", "GET /v1/requests/{request_id}")
 
 
 @cache  # the routes never change in a container (one document per server: one stage)
@@ -381,28 +386,41 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return answer
 
 
+def _refused_answer(
+    refused: Refused, headers: dict[str, Any], cors_headers: dict[str, str]
+) -> dict[str, Any]:
+    """A refusal before the routes: the error page for a person's browser, else JSON."""
+    if not HTML_PAGES.get():
+        return answers.raw_answer(refused, cors_headers)
+    page = error_page(refused.message, refused.field, _back(headers.get("referer")))
+    return {
+        "statusCode": refused.status,
+        "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS, **refused.headers()},
+        "body": page,
+        "isBase64Encoded": False,
+    }
+
+
 def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _EVENT.set(event)
     headers = event.get("headers") or {}
     cors_headers = cors.headers(headers.get("origin"))
-    if not services().edge.admits(headers.get(EDGE_HEADER)):
-        refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
-        return answers.raw_answer(refused, cors_headers)
     # Per invocation (a warm container serves many): a browser opening its status link gets
     # a page; _admit_body decides the same for a plain form post.
     HTML_PAGES.set(event.get("routeKey") == STATUS_ROUTE and accepts_html(headers.get("accept")))
     try:
-        fields = _admit_body(event, services().settings.max_body_bytes)
-    except Refused as refused:
-        if HTML_PAGES.get():
-            page = error_page(refused.message, refused.field, _back(headers.get("referer")))
-            return {
-                "statusCode": refused.status,
-                "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS},
-                "body": page,
-                "isBase64Encoded": False,
-            }
+        built = services()  # a cold start's Secrets Manager throttled: our 503 (store/busy.py)
+    except Unavailable as busy:
+        if raw_body.media_type(event) == raw_body.FORM:  # a person's no-JS form: a page
+            HTML_PAGES.set(accepts_html(headers.get("accept")))
+        return _refused_answer(answers.from_domain(busy), headers, cors_headers)
+    if not built.edge.admits(headers.get(EDGE_HEADER)):
+        refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
         return answers.raw_answer(refused, cors_headers)
+    try:
+        fields = _admit_body(event, built.settings.max_body_bytes)
+    except Refused as refused:
+        return _refused_answer(refused, headers, cors_headers)
     hot = _hot_answer(event, fields, cors_headers)
     if hot is not None:
         return hot

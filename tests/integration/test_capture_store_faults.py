@@ -13,8 +13,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
+from optout import secrets as secret_store
 from tests.conftest import Aws
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
@@ -177,7 +178,8 @@ def test_the_openapi_document_names_the_writes_503_and_its_retry_after(
         assert "Retry-After" in busy["headers"]
         assert busy["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     assert "text/html" in paths["/v1/opt-out"]["post"]["responses"]["503"]["content"]
-    assert "503" not in paths["/v1/requests/{request_id}"]["get"]["responses"]  # a read
+    for path in ("/v1/requests/{request_id}", "/v1/consent/{device_id}"):  # reads too
+        assert "Retry-After" in paths[path]["get"]["responses"]["503"]["headers"]
 
 
 def test_a_capture_whose_answer_was_lost_counts_as_captured_not_replayed(
@@ -204,3 +206,85 @@ def test_a_capture_whose_answer_was_lost_counts_as_captured_not_replayed(
     capture.services.cache_clear()
     assert invoke(capture, event)["statusCode"] == 202
     assert '"IdempotentReplay":[1.0]' in capsys.readouterr().out.replace(" ", "")
+
+
+# -- the reads, and the secrets a cold start reads (the same 503, not API Gateway's 5xx) ------
+
+
+@pytest.fixture
+def refuse(capture: ModuleType) -> Iterator[Callable[[str, str], None]]:
+    """`refuse(service, operation)`: every such call throttled past the client's retries."""
+
+    def throttle(**_: Any) -> None:
+        error = {"Code": "ThrottlingException", "Message": "Rate exceeded"}
+        raise ClientError({"Error": error}, "Call")  # type: ignore[arg-type]
+
+    with session_hooks("capture-reads", capture.services.cache_clear) as register:
+        yield lambda service, operation: register(
+            f"provide-client-params.{service}.{operation}", throttle
+        )
+
+
+def _assert_busy(answer: dict[str, Any]) -> None:
+    assert answer["statusCode"] == 503, answer["body"]
+    assert answer["headers"]["Retry-After"] == "1"
+    assert json_body(answer)["error"]["code"] == "unavailable"
+
+
+def test_a_throttled_state_read_answers_503(
+    capture: ModuleType, refuse: Callable[[str, str], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    refuse("dynamodb", "GetItem")
+    _assert_busy(invoke(capture, load_event("consent_get.json")))
+    (line,) = [r for r in caplog.records if r.getMessage() == "state store unavailable"]
+    assert line.error_code == "ThrottlingException"
+
+
+def test_a_throttled_status_read_answers_503_json_or_page(
+    capture: ModuleType, refuse: Callable[[str, str], None]
+) -> None:
+    refuse("dynamodb", "Query")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    path = f"/v1/requests/{unknown}"
+    _assert_busy(invoke(capture, http_event("GET", path, path_parameters={"request_id": unknown})))
+    page = invoke(capture, http_event("GET", path, path_parameters={"request_id": unknown},
+                                      headers={"accept": "text/html"}))  # fmt: skip
+    assert page["statusCode"] == 503
+    assert page["headers"]["Content-Type"].startswith("text/html")
+
+
+def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
+    aws: Aws,
+    capture: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    refuse: Callable[[str, str], None],
+) -> None:
+    # Given a production container (its HMAC key in Secrets Manager), Secrets Manager throttled
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
+    token_key = {"kid": "k1", "key": "t" * 64}
+    secrets.create_secret(
+        Name="optout-bridge/prod/identity-token-key", SecretString=json.dumps(token_key)
+    )
+    monkeypatch.delenv("OPTOUT_LOCAL_MODE")
+    monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/prod/hash-key")
+    monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/identity-token-key")
+    event = http_event("POST", "/v1/opt-out", {"email": "cold@example.com"})
+
+    def fresh_clients() -> None:  # the next request builds its clients, with the hooks of now
+        capture.services.cache_clear()
+        secret_store._client.cache_clear()
+
+    with session_hooks("capture-secrets", fresh_clients) as register:
+        register("provide-client-params.secretsmanager.GetSecretValue", _throttle)
+        # When the first request builds the container: our 503, nothing stored
+        _assert_busy(invoke(capture, event))
+    fresh_clients()
+    assert _events(aws) == []
+    # Then the next request, Secrets Manager answering again, is served
+    assert invoke(capture, event)["statusCode"] == 202
+
+
+def _throttle(**_: Any) -> None:
+    error = {"Code": "ThrottlingException", "Message": "Rate exceeded"}
+    raise ClientError({"Error": error}, "GetSecretValue")  # type: ignore[arg-type]

@@ -13,18 +13,15 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as AwsConnectionError
-
 from optout import identifiers as ids
 from optout.deadlines import deadline_at, strictest_deadline_at
-from optout.errors import Conflict, InvalidInput, Unavailable
+from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, sanitise_agent
 from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, VerifiedIdentity
-from optout.observability import logger, metrics
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
+from optout.store.busy import answered_as_unavailable
 from optout.store.events import put_event
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -326,14 +323,10 @@ class CaptureService:
             asserts=draft.asserts,
             confirm_opt_in=draft.confirm_opt_in,
         )
-        try:
+        with answered_as_unavailable("event store", NOT_RECORDED):
             stored, created = put_event(
                 self._table, event.to_item(self._settings.record_retention_days)
             )
-        except (ClientError, HTTPClientError, AwsConnectionError) as error:
-            if not _busy(error):
-                raise
-            raise _unavailable(error) from error
         if not created and stored.get("fingerprint") != digest:
             if token_use:  # the banner sends the choice again without it (web/banner.js)
                 raise StaleToken("identity_token was already used for another request")
@@ -352,35 +345,7 @@ class CaptureService:
         return Captured(response=response, created=ours)
 
 
-# DynamoDB's answers that mean "not now" (the write was not made; the same request may come
-# again), after the client's own retries (optout/aws.py): every other error is a fault of ours
-# and raises (CaptureErrorsAlarm, with the crash's class and place in the log).
-BUSY_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable",
-})  # fmt: skip
-RETRY_AFTER_SECONDS = 1  # botocore's own first back-off is up to 1 s: a throttle is short
-
-
-def _busy(error: Exception) -> bool:
-    """Whether the store refused for now (throttled, failing, timed out), not for a fault."""
-    if not isinstance(error, ClientError):
-        return True  # a timeout or a connection that failed (botocore's transport errors)
-    code = error.response.get("Error", {}).get("Code")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    return code in BUSY_CODES or int(status) >= 500
-
-
-def _unavailable(error: Exception) -> Unavailable:
-    """The consumer's 503, logged with the error's class and counted (CaptureUnavailable, an
-    input of CaptureErrorsAlarm, as a crash is)."""
-    code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else None
-    logger.warning("event store unavailable", extra={"error_class": type(error).__name__,
-                                                     "error_code": code})  # fmt: skip
-    metrics.add_metric(name="CaptureUnavailable", unit="Count", value=1)
-    return Unavailable(
-        "the request could not be recorded just now: send it again", RETRY_AFTER_SECONDS
-    )
+NOT_RECORDED = "the request could not be recorded just now: send it again"
 
 
 def _caller(trust: _Trust) -> str:

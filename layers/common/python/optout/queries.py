@@ -5,6 +5,7 @@ from optout.api_models import ConsentStateOut, RequestStatusOut
 from optout.errors import NotFound
 from optout.purposes import full_map
 from optout.status import aggregate
+from optout.store.busy import NOT_SERVED, answered_as_unavailable
 from optout.store.proof import load_with_proof
 from optout.store.state import get_state
 from optout.store.table import Table
@@ -18,7 +19,8 @@ class QueryService:
     def consent_state(self, device_id: str) -> ConsentStateOut:
         """One read: the state item the resolver maintains for every identity in a cluster."""
         device = ids.Identifier("device_id", ids.normalise_device_id(device_id))
-        state = get_state(self._table, "device_id", ids.lookup_key(self._secret, device))
+        with answered_as_unavailable("state store", NOT_SERVED):
+            state = get_state(self._table, "device_id", ids.lookup_key(self._secret, device))
         if state is None:
             return ConsentStateOut(
                 device_id=device_id, opt_out=full_map({}), gpc_honored=False, updated_at=None
@@ -33,7 +35,8 @@ class QueryService:
     def request_status(self, request_id: str) -> RequestStatusOut:
         # Strongly consistent: a consumer checking right after the 202 must not be told that
         # no such request exists (an eventually consistent read may not see it yet).
-        items, covering = load_with_proof(self._table, request_id, consistent=True)
+        with answered_as_unavailable("request store", NOT_SERVED):
+            items, covering = load_with_proof(self._table, request_id, consistent=True)
         status = aggregate(request_id, items, covering, public=True)
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
