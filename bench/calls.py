@@ -172,6 +172,11 @@ def _workers(
             * _overlap(
                 pipeline.vendor_wait.get(system, 0.0), pipeline.vendor_busy.get(system, 0.0)
             ),
+            # Invocations by the vendor requests each sent (HttpClient.send calls): the cost
+            # model paces each invocation's requests at the shipped rates (bench/pace_cost.py).
+            "vendor_calls_by_invocation": {
+                str(k): n for k, n in sorted(pipeline.vendor_requests.get(system, {}).items())
+            },
             "operations": dict(total.calls),
         }
     return found

@@ -29,11 +29,18 @@ before, the model left it out):
 and SystemLogLevel=WARN would cost: no X-Ray, and the log bytes without Lambda's system records.
 With the edge on (EnableEdge=true, the production recipe), each opt-out's POST is also a
 CloudFront HTTPS request and a WAF-inspected request: `with_edge` gives the total with them.
+
+The wait the vendor pace adds to each worker invocation on AWS (added 2026-12-01; before, the
+model left it out): the bench runs the local rates, so the wait at the shipped rates and
+MaxConcurrency is modelled from the requests per invocation (bench/pace_cost.py) and priced as
+worker duration, its own line (`vendor_pace`, by system) and in the total.
 """
 
 import json
 from pathlib import Path
 from typing import Any
+
+from bench import pace_cost
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
@@ -75,8 +82,9 @@ def load_prices() -> dict[str, Any]:
     return loaded
 
 
-def model(calls: dict[str, Any], latency: dict[str, Any] | None,
-          cold: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+def model(calls: dict[str, Any], latency: dict[str, Any] | None, cold: dict[str, Any] | None,
+          paces: dict[str, pace_cost.Pace] | None = None) -> dict[str, Any]:  # fmt: skip
+    """`paces`: each system's pace on AWS; by default as shipped (pace_cost.shipped_paces)."""
     book = load_prices()
     p, a = {k: v["usd"] for k, v in book["prices"].items()}, book["assumptions"]
     per = calls["per_opt_out"]
@@ -101,6 +109,13 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
         "event_sources": 0.0,
     }
     tallies = _stage_tallies(calls["stages"], accepted)
+    paced = pace_cost.model(calls["workers"], accepted, a["vendor_call_ms"] / 1000,
+                            pace_cost.shipped_paces() if paces is None else paces)  # fmt: skip
+    # GB-s per second of worker duration, and USD per million opt-outs per GB-s per opt-out
+    worker_gb = memory["workers"] / 1024
+    usd_per_gb_s = p["lambda_arm64_gb_second"] * MILLION
+    pace_gb_s = dict.fromkeys(STAGES, 0.0)
+    pace_gb_s["workers"] = sum(s["seconds_per_opt_out"] for s in paced.values()) * worker_gb
     platform, access = platform_bytes(), access_log_bytes()  # template.yaml read once
     logged = _log_bytes(calls.get("logs"), invocations, platform, access)
     rate = float(a["steady_opt_outs_per_second"])
@@ -117,6 +132,7 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
             / 1000
             * memory[stage]
             / 1024,
+            "vendor_pace_gb_seconds": pace_gb_s[stage],
             "lambda_requests": invocations[stage],
             "apigw_requests": 1.0 if stage == "capture" else 0.0,
             "sqs_requests": tally["sqs"],
@@ -130,6 +146,7 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
             "rru": quantities["rru"] * p["dynamodb_read_request_unit_per_million"],
             "lambda_gb_seconds": quantities["lambda_gb_seconds"] * p["lambda_arm64_gb_second"]
             * MILLION,
+            "vendor_pace_gb_seconds": quantities["vendor_pace_gb_seconds"] * usd_per_gb_s,
             "lambda_requests": quantities["lambda_requests"] * p["lambda_requests_per_million"],
             "apigw_requests": quantities["apigw_requests"]
             * p["apigw_http_api_requests_per_million"],
@@ -192,6 +209,22 @@ def model(calls: dict[str, Any], latency: dict[str, Any] | None,
                     2,
                 )
                 for r in (1, 10, 100)
+            },
+        },
+        "vendor_pace": {
+            "from": "rate_limit_per_second in layers/common/config/systems.json, MaxConcurrency "
+            "in template.yaml's SystemLimits",
+            "seconds_per_opt_out": round(pace_gb_s["workers"] / worker_gb, 4),
+            "usd_per_million_opt_outs": round(pace_gb_s["workers"] * usd_per_gb_s, 2),
+            "by_system": {
+                name: {
+                    **found,
+                    "seconds_per_opt_out": round(found["seconds_per_opt_out"], 4),
+                    "usd_per_million_opt_outs": round(
+                        found["seconds_per_opt_out"] * worker_gb * usd_per_gb_s, 3
+                    ),
+                }
+                for name, found in paced.items()
             },
         },
         "with_edge": {
@@ -312,7 +345,9 @@ def _stage_tallies(stages: dict[str, Any], accepted: int) -> dict[str, dict[str,
 def _components(by_stage: dict[str, dict[str, Any]]) -> dict[str, float]:
     """The same dollars, by what AWS bills (the README's breakdown)."""
     names = {"wru": "dynamodb_writes", "rru": "dynamodb_reads",
-             "lambda_gb_seconds": "lambda_duration", "lambda_requests": "lambda_requests",
+             "lambda_gb_seconds": "lambda_duration",
+             "vendor_pace_gb_seconds": "lambda_vendor_pace_wait",
+             "lambda_requests": "lambda_requests",
              "apigw_requests": "api_gateway", "sqs_requests": "sqs",
              "streams_read_requests": "dynamodb_streams", "log_gb": "cloudwatch_logs",
              "xray_traces": "x_ray"}  # fmt: skip

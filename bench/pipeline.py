@@ -9,6 +9,7 @@ sandboxes on a loopback server, which record them.
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -52,6 +53,8 @@ class MotoPipeline:
     # much the calls overlapped (1: one after another).
     vendor_wait: dict[str, float] = field(default_factory=dict)
     vendor_busy: dict[str, float] = field(default_factory=dict)
+    # Per system: invocations by the vendor requests each made (the cost model paces them).
+    vendor_requests: dict[str, Counter[int]] = field(default_factory=dict)
     _intervals: list[tuple[float, float]] = field(default_factory=list)
     _mock: Any = None
     _server: Any = None
@@ -244,6 +247,7 @@ class MotoPipeline:
                 self.vendor_busy[name] = self.vendor_busy.get(name, 0.0) + sum(
                     end - start for start, end in calls
                 )
+                self.vendor_requests.setdefault(name, Counter())[len(calls)] += 1
                 self.worker_invocations[name] = self.worker_invocations.get(name, 0) + 1
                 failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
                 done = [m for m in messages if m["MessageId"] not in failed]

@@ -122,6 +122,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 biggest,
             )
         )
+        if pace := cost.get("vendor_pace"):
+            waits = {n: s for n, s in pace["by_system"].items() if s["seconds_per_opt_out"] > 0}
+            found.append((
+                "cost: vendor pace wait on AWS (shipped rates), per opt-out",
+                f"USD/M {pace['usd_per_million_opt_outs']:.2f}, "
+                f"{pace['seconds_per_opt_out']:.3f} s",
+                ", ".join(f"{n} {s['usd_per_million_opt_outs']:.2f} ({s['seconds_per_opt_out']:.3f}"
+                          " s)" for n, s in waits.items()) or "no wait",
+            ))  # fmt: skip
         for stage, figures in cost["by_stage"].items():
             q = figures["per_opt_out"]
             found.append((f"cost by stage: {stage}, per opt-out",
