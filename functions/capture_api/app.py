@@ -91,8 +91,8 @@ class Services:
                 settings.identity_token_audience,
                 settings.identity_token_max_lifetime_seconds,
             )
+            self.edge = EdgeGuard.from_settings(settings)  # the edge's secret, when it is on
         self.settings = settings
-        self.edge = EdgeGuard.from_settings(settings)
         self.capture = CaptureService(table, settings, key, tokens)
         self._table, self._key = table, key
 
@@ -387,12 +387,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _refused_answer(
-    refused: Refused, headers: dict[str, Any], cors_headers: dict[str, str]
+    refused: Refused, headers: dict[str, Any], cors_headers: dict[str, str], privacy_page: str
 ) -> dict[str, Any]:
-    """A refusal before the routes: the error page for a person's browser, else JSON."""
+    """A refusal before the routes: the error page for a person's browser, else JSON.
+    `privacy_page` is passed in: on a cold start without its keys services() cannot give it."""
     if not HTML_PAGES.get():
         return answers.raw_answer(refused, cors_headers)
-    page = error_page(refused.message, refused.field, _back(headers.get("referer")))
+    if _EVENT.get()["requestContext"]["http"]["method"] == "GET":  # a status link, as _render
+        page = status_error_page(refused.message, privacy_page)
+    else:
+        page = error_page(
+            refused.message, refused.field,
+            back_link(headers.get("referer"), cors.origins, privacy_page),
+        )  # fmt: skip
     return {
         "statusCode": refused.status,
         "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS, **refused.headers()},
@@ -413,14 +420,21 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Unavailable as busy:
         if raw_body.media_type(event) == raw_body.FORM:  # a person's no-JS form: a page
             HTML_PAGES.set(accepts_html(headers.get("accept")))
-        return _refused_answer(answers.from_domain(busy), headers, cors_headers)
-    if not built.edge.admits(headers.get(EDGE_HEADER)):
+        privacy = Settings.from_env().privacy_page_url  # the environment: no AWS call
+        return _refused_answer(answers.from_domain(busy), headers, cors_headers, privacy)
+    privacy = built.settings.privacy_page_url
+    try:
+        with answered_as_unavailable("secret store", NOT_SERVED):  # its re-read, none cached
+            admitted = built.edge.admits(headers.get(EDGE_HEADER))
+    except Unavailable as busy:
+        return _refused_answer(answers.from_domain(busy), headers, cors_headers, privacy)
+    if not admitted:
         refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
         return answers.raw_answer(refused, cors_headers)
     try:
         fields = _admit_body(event, built.settings.max_body_bytes)
     except Refused as refused:
-        return _refused_answer(refused, headers, cors_headers)
+        return _refused_answer(refused, headers, cors_headers, privacy)
     hot = _hot_answer(event, fields, cors_headers)
     if hot is not None:
         return hot

@@ -26,6 +26,7 @@ THROTTLED = (
     b'"message":"Rate of requests exceeds the allowed throughput."}'
 )
 FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
+JSON_ANSWER = '"code":"unavailable"'
 
 
 class _Raw:
@@ -253,23 +254,45 @@ def test_a_throttled_status_read_answers_503_json_or_page(
     assert page["headers"]["Content-Type"].startswith("text/html")
 
 
-def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
-    aws: Aws,
-    capture: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
-    refuse: Callable[[str, str], None],
-) -> None:
-    # Given a production container (its HMAC key in Secrets Manager), Secrets Manager throttled
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    secrets.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
+COLD_START_REQUESTS = {
+    "json": (http_event("POST", "/v1/opt-out", {"email": "cold@example.com"}), JSON_ANSWER),
+    "form": (
+        http_event("POST", "/v1/opt-out", raw_body="email=cold%40example.com", headers=FORM),
+        "We could not send your opt-out request",
+    ),
+    "status link": (
+        http_event("GET", "/v1/requests/00000000-0000-4000-8000-000000000000",
+                   path_parameters={"request_id": "00000000-0000-4000-8000-000000000000"},
+                   headers={"accept": "text/html"}),
+        "could not show this request",
+    ),
+}  # fmt: skip
+
+
+def _production_secrets(monkeypatch: pytest.MonkeyPatch, edge: bool = False) -> None:
+    """A production container's keys (and the edge's secret) in Secrets Manager, none cached."""
+    monkeypatch.setattr(secret_store, "_cached", {})
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    sm.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
     token_key = {"kid": "k1", "key": "t" * 64}
-    secrets.create_secret(
+    sm.create_secret(
         Name="optout-bridge/prod/identity-token-key", SecretString=json.dumps(token_key)
     )
     monkeypatch.delenv("OPTOUT_LOCAL_MODE")
     monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/prod/hash-key")
     monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/identity-token-key")
-    event = http_event("POST", "/v1/opt-out", {"email": "cold@example.com"})
+    if edge:
+        sm.create_secret(Name=EDGE_SECRET, SecretString=EDGE_VALUE)
+        monkeypatch.setenv("EDGE_SECRET_NAME", EDGE_SECRET)
+
+
+@pytest.mark.parametrize("kind", list(COLD_START_REQUESTS))
+def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # Given a production container, Secrets Manager throttled at its first request
+    _production_secrets(monkeypatch)
+    event, shows = COLD_START_REQUESTS[kind]
 
     def fresh_clients() -> None:  # the next request builds its clients, with the hooks of now
         capture.services.cache_clear()
@@ -277,12 +300,91 @@ def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
 
     with session_hooks("capture-secrets", fresh_clients) as register:
         register("provide-client-params.secretsmanager.GetSecretValue", _throttle)
-        # When the first request builds the container: our 503, nothing stored
-        _assert_busy(invoke(capture, event))
+        # When the first request builds the container: our 503 (a person's browser gets the
+        # page of what it asked for: the form's, or the status link's), nothing stored
+        got = invoke(capture, event)
+    assert (got["statusCode"], got["headers"].get("Retry-After")) == (503, "1"), got["body"]
+    assert shows in got["body"]
     fresh_clients()
     assert _events(aws) == []
     # Then the next request, Secrets Manager answering again, is served
+    assert invoke(capture, event)["statusCode"] in (200, 202, 404)
+
+
+EDGE_SECRET, EDGE_VALUE = "optout-bridge/prod/edge-origin", "edge-secret-value"
+
+
+def test_the_edges_secret_unreadable_at_a_cold_start_answers_503(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review s17 diff-api M2: the edge's secret was read outside the 503's catch
+    _production_secrets(monkeypatch, edge=True)
+    event = http_event("POST", "/v1/opt-out", {"email": "edge@example.com"},
+                       headers={"x-origin-verify": EDGE_VALUE})  # fmt: skip
+    with session_hooks("capture-edge", capture.services.cache_clear) as register:
+        register("provide-client-params.secretsmanager.GetSecretValue", _throttle)
+        secret_store._client.cache_clear()
+        _assert_busy(invoke(capture, event))
+    secret_store._client.cache_clear()
+
+
+def test_a_warm_container_keeps_serving_when_a_secrets_re_read_is_throttled(
+    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch, clock: list[float]
+) -> None:
+    # Given a warm container with the edge on, its secrets read and cached
+    _production_secrets(monkeypatch, edge=True)
+    event = http_event("POST", "/v1/opt-out", {"email": "warm@example.com"},
+                       headers={"x-origin-verify": EDGE_VALUE})  # fmt: skip
+    capture.services.cache_clear()
+    secret_store._client.cache_clear()
     assert invoke(capture, event)["statusCode"] == 202
+    # When the edge secret's 5 minutes have passed and Secrets Manager throttles its re-read
+    clock[0] += 301
+    with session_hooks("capture-edge-warm") as register:
+        register("provide-client-params.secretsmanager.GetSecretValue", _throttle)
+        secret_store._client.cache_clear()
+        got = invoke(capture, event)
+    secret_store._client.cache_clear()
+    # Then the value read before still admits the edge's requests (before: a bare 5xx from
+    # every warm container once every 5 minutes), and a wrong one is still refused
+    assert got["statusCode"] == 202, got["body"]
+    wrong = http_event("POST", "/v1/opt-out", {"email": "warm@example.com"},
+                       headers={"x-origin-verify": "guess"})  # fmt: skip
+    assert invoke(capture, wrong)["statusCode"] == 403
+
+
+def test_a_write_that_committed_before_the_table_got_busy_is_answered_as_captured(
+    aws: Aws, capture: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the event's write committing, its answer lost, and the retries throttled (review
+    # s17 diff-api L-M3: answered 503 "could not be recorded" while stored; a form sent again
+    # without an Idempotency-Key became a second request)
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    sent: list[int] = []
+
+    def first_commits_then_throttled(request: Any, **_: Any) -> Any:
+        sent.append(1)
+        if len(sent) == 1:
+            return None  # reaches the table (moto) and commits
+        request.url = "https://refused.invalid/"
+        return throttled(request)
+
+    handler, lost = lose_answer(lambda body: '"EVENT"' in body)
+    events.register_first("before-send.dynamodb.PutItem", first_commits_then_throttled,
+                          unique_id="commit-then-busy")  # fmt: skip
+    try:
+        with session_hooks("commit-then-busy", capture.services.cache_clear) as register:
+            register("needs-retry.dynamodb.PutItem", handler)
+            got = invoke(capture, http_event("POST", "/v1/opt-out", {"email": "c@example.com"}))
+    finally:
+        events.unregister("before-send.dynamodb.PutItem", unique_id="commit-then-busy")
+    # Then one consistent read finds this call's item: a capture, answered 202 and counted
+    assert lost == [1] and len(sent) == 3
+    assert got["statusCode"] == 202, got["body"]
+    (stored,) = _events(aws)
+    assert json_body(got)["request_id"] == stored["request_id"]
+    assert '"OptOutCaptured":[1.0]' in capsys.readouterr().out.replace(" ", "")
 
 
 def _throttle(**_: Any) -> None:

@@ -21,8 +21,8 @@ from optout.evidence import RequestContext, evidence, sanitise_agent
 from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, VerifiedIdentity
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
-from optout.store.busy import answered_as_unavailable
-from optout.store.events import put_event
+from optout.store.busy import AWS_ERRORS, busy, unavailable
+from optout.store.events import find_event, put_event
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -323,10 +323,14 @@ class CaptureService:
             asserts=draft.asserts,
             confirm_opt_in=draft.confirm_opt_in,
         )
-        with answered_as_unavailable("event store", NOT_RECORDED):
+        try:
             stored, created = put_event(
                 self._table, event.to_item(self._settings.record_retention_days)
             )
+        except AWS_ERRORS as error:
+            if not busy(error):
+                raise
+            stored, created = self._committed_anyway(request_id, ctx, error), True
         if not created and stored.get("fingerprint") != digest:
             if token_use:  # the banner sends the choice again without it (web/banner.js)
                 raise StaleToken("identity_token was already used for another request")
@@ -343,6 +347,22 @@ class CaptureService:
         # millisecond). A capture, not a replay: CaptureSurgeAlarm counts it (review s17 F7).
         ours = created or stored.get("received_at") == iso(ctx.received_at)
         return Captured(response=response, created=ours)
+
+    def _committed_anyway(
+        self, request_id: str, ctx: RequestContext, error: Exception
+    ) -> dict[str, Any]:
+        """After a busy answer: our write may have committed with its answer lost, and the
+        retries then failed too. One consistent read tells: the item holding this call's
+        arrival instant is ours (a capture); else nothing was recorded (our 503). Review s17
+        diff-api L-M3: a stored request was answered "could not be recorded", and a form
+        post sent again (no Idempotency-Key) became a second request."""
+        try:
+            stored = find_event(self._table, request_id)
+        except AWS_ERRORS:
+            stored = None
+        if stored is None or stored.get("received_at") != iso(ctx.received_at):
+            raise unavailable(error, "event store", NOT_RECORDED) from error
+        return stored
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"

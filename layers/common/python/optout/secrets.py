@@ -16,11 +16,14 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from optout import aws
+from optout.observability import logger
+from optout.store.busy import AWS_ERRORS, busy
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 Cache = dict[str, tuple[float, str]]  # name -> (monotonic expiry, value)
+STALE_RETRY_SECONDS = 30  # a busy re-read is tried again this much later, the old value kept
 _cached: Cache = {}
 
 
@@ -43,7 +46,17 @@ def cached(
     hit = store.get(name)
     if hit is not None and now < hit[0] and not refresh:
         return hit[1]
-    value = read()
+    try:
+        value = read()
+    except AWS_ERRORS as error:
+        if hit is None or refresh or not busy(error):
+            raise
+        # Secrets Manager busy at a routine re-read: the value read before still holds (a
+        # rotation is picked up at the next read that succeeds); no request pays for it.
+        logger.warning("secret re-read failed, cached value kept", extra={
+            "error_class": type(error).__name__})  # fmt: skip
+        store[name] = (now + STALE_RETRY_SECONDS, hit[1])
+        return hit[1]
     store[name] = (now + max_age, value)
     return value
 

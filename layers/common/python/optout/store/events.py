@@ -32,6 +32,22 @@ def put_event(table: Table, item: Item) -> tuple[Item, bool]:
     return item, True
 
 
+def find_event(table: Table, request_id: str) -> Item | None:
+    """The event, read strongly consistent by a Query (the capture's grant: it may Query its
+    request partitions, not GetItem them)."""
+    answer = table.client.query(
+        TableName=table.name,
+        KeyConditionExpression="pk = :pk AND sk = :sk",
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.request_pk(request_id)},
+            ":sk": {"S": keys.EVENT_SK},
+        },
+        ConsistentRead=True,
+    )
+    items = answer.get("Items") or []
+    return deserialize(items[0]) if items else None
+
+
 def get_event(table: Table, request_id: str) -> Item | None:
     answer = table.client.get_item(
         TableName=table.name,
