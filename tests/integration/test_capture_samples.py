@@ -298,6 +298,23 @@ def test_stored_event_holds_the_ip_address_when_enabled(
     assert item["evidence"]["ip_address"] == "203.0.113.10"
 
 
+def test_stored_event_keeps_the_deployed_policy_version_and_firefoxs_gecko_token(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review s17 L-M4: a date-stamped PolicyVersion (2026011501 reads as a phone) was stored
+    # "(redacted)" on every event, and every Firefox user agent lost Gecko/20100101.
+    monkeypatch.setenv("POLICY_VERSION", "2026011501")
+    event = load_event("consent_gpc.json")
+    event["headers"]["user-agent"] = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    )
+    answer = invoke(load_function("capture_api"), event)
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["policy_version"] == "2026011501"
+    assert item["evidence"]["user_agent"] == "Mozilla/5.0 Gecko/20100101 Firefox/121.0"
+
+
 def test_sample_files_are_real_api_gateway_v2_events() -> None:
     for name in HTTP_SAMPLES:
         event = load_event(name)

@@ -83,6 +83,38 @@ def test_a_reason_with_the_word_at_is_kept(reason: str) -> None:
     assert check_reason(reason) == reason
 
 
+# Review s17 L-M4: a word, " at " and a website is the site named, not a spelled address; a
+# date written 20261130 or 2026.11.30 is a date.
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Identity could not be verified at ID.me",
+        "Agent's authorization letter was not signed at docusign.com",
+        "Duplicate of a request already filed at privacy.example.com",
+        "scripted submissions, batch of 20261130",
+        "scripted submissions, batch of 2026.11.30 (contract end)",
+    ],
+)
+def test_a_reason_naming_a_website_or_a_compact_date_is_kept(reason: str) -> None:
+    assert check_reason(reason) == reason
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "fraud from jane_doe at example.org seen",
+        "fraud from jane+x at example.org seen",
+        "fraud from jane at example dot org seen",
+        "fraud from jane at mail dot example.org seen",
+        "the caller gave +45 20261231 twice",
+        "the caller gave (45) 20261231 twice",
+    ],
+)
+def test_an_address_or_a_phone_near_those_shapes_is_still_refused(reason: str) -> None:
+    with pytest.raises(InvalidInput):
+        check_reason(reason)
+
+
 @pytest.mark.parametrize(
     "reason",
     ["fraud from CUST-CANARY-77 seen", "fraud from cust-canary-77, seen twice",

@@ -10,6 +10,8 @@ from optout.evidence import (
     evidence,
     sanitise_agent,
     sanitise_page_url,
+    sanitise_policy_version,
+    sanitise_user_agent,
 )
 
 
@@ -166,3 +168,34 @@ def test_a_policy_version_holding_a_phone_or_spelled_email_is_not_kept(version: 
 def test_an_agents_phone_is_redacted() -> None:
     sent = {"name": "Agent for canary.z9q at example.org", "agent_id": "+14155550199"}
     assert sanitise_agent(sent) == {"name": "(redacted)", "agent_id": "(redacted)"}
+
+
+# Review s17 L-M4: a date in a version read as a phone. Evidence lost which policy the person
+# saw, and every Firefox user agent its Gecko/20100101.
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+
+@pytest.mark.parametrize("version", ["2026.01.15", "20260115", "v2.3-20260115", "1.2-20260115"])
+def test_a_calver_or_date_stamped_policy_version_is_kept(version: str) -> None:
+    assert sanitise_policy_version(version) == version
+
+
+@pytest.mark.parametrize(
+    "version", ["20261301", "18991231", "+45 20261231", "v2.3-20260115 555 0199",
+                "2026.01.15.4155", "+45.20-20261231"],
+)  # fmt: skip
+def test_a_number_that_is_no_date_or_is_joined_to_one_is_still_redacted(version: str) -> None:
+    assert sanitise_policy_version(version) == "(redacted)"
+
+
+def test_the_deployed_policy_version_is_kept_whatever_its_shape() -> None:
+    # The operator's PolicyVersion is no person's; the same text from a caller is judged.
+    assert sanitise_policy_version("2026011501", deployed="2026011501") == "2026011501"
+    assert sanitise_policy_version("2026011501", deployed="2026-01-15") == "(redacted)"
+    sent = _evidence(_ctx(), policy_version="4155550199", deployed_policy_version="2026-01-15")
+    assert sent["policy_version"] == "(redacted)"
+
+
+def test_firefox_keeps_its_gecko_product_token() -> None:
+    assert sanitise_user_agent(FIREFOX) == "Mozilla/5.0 Gecko/20100101 Firefox/121.0"
+    assert sanitise_user_agent("Mozilla/5.0 App/2024110501") == "Mozilla/5.0"  # 10 digits: a phone

@@ -296,6 +296,7 @@ class CaptureService:
             page_url=draft.page_url,
             policy_version=draft.policy_version or self._settings.policy_version,
             store_ip=self._settings.store_ip_address,
+            deployed_policy_version=self._settings.policy_version,
         )
         if draft.token is not None:
             record["identity_token"] = draft.token.evidence()

@@ -3,8 +3,10 @@
 Text the caller chose (the page's path, the policy version, an agent's name and id, the user
 agent) is kept only where it holds no email address or phone number by the rule the operator's
 reasons meet (optout/identifier_text.py): a page path keeps its segments but those, a user
-agent only its `product/version` tokens. A customer id has no shape to recognise, so one put
-in a page path, a policy version or an agent's name is kept (docs/operations.md says so).
+agent only its `product/version` tokens, and the policy version equal to the deployed
+PolicyVersion setting is kept as it is (the operator's value). A customer id has no shape to
+recognise, so one put in a page path, a policy version or an agent's name is kept
+(docs/operations.md says so).
 """
 
 import re
@@ -47,15 +49,20 @@ def sanitise_page_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
-def sanitise_policy_version(text: str) -> str:
-    """Text the caller chose: kept as evidence, unless it holds an email or a phone number."""
+def sanitise_policy_version(text: str, deployed: str | None = None) -> str:
+    """Text the caller chose: kept as evidence, unless it holds an email or a phone number.
+    The deployed PolicyVersion setting (`deployed`) is the operator's own value, never a
+    person's: it is kept whatever its shape (a build stamp 2026011501 reads as a phone)."""
+    if text == deployed:
+        return text
     return REDACTED if holds_identifier(text) else text
 
 
 def sanitise_user_agent(text: str | None) -> str | None:
     """The `product/version` tokens only (`Mozilla/5.0 … Chrome/120.0.6099.109 Safari/537.36`):
     comments and loose words go, and so does a token holding an email or phone. A version's
-    dot-separated parts are judged one by one: a browser's 120.0.6099.109 is not a phone."""
+    dot-separated parts are judged one by one: a browser's 120.0.6099.109 is not a phone, nor
+    is a date-stamped build (every Firefox's Gecko/20100101)."""
     kept = [
         token
         for token in (text or "")[:MAX_USER_AGENT].split()
@@ -85,6 +92,7 @@ def evidence(
     page_url: str | None,
     policy_version: str,
     store_ip: bool,
+    deployed_policy_version: str | None = None,
 ) -> dict[str, str | None]:
     located = None if jurisdiction else ctx.edge_jurisdiction
     return {
@@ -94,6 +102,6 @@ def evidence(
         "jurisdiction_from": "request" if jurisdiction else ("geolocation" if located else None),
         "user_agent": sanitise_user_agent(ctx.user_agent),
         "page_url": sanitise_page_url(page_url),
-        "policy_version": sanitise_policy_version(policy_version),
+        "policy_version": sanitise_policy_version(policy_version, deployed_policy_version),
         "ip_address": ctx.source_ip if store_ip else None,
     }

@@ -3,11 +3,14 @@ for the operator's reasons (ops/denial.py, retire.py) and the request's evidence
 ops/importer.py). Plain `re`, no pydantic: the capture function runs it on its hot path.
 
 Text is read as the NFKC form of its percent-decoding, so `%40`, a fullwidth at sign (U+FF20)
-or fullwidth digits are what they look like. An email is any `@`, or one spelled out (`jane at
-example dot com`, `jane(at)example.org`). A phone or card number is a run of seven digits or
-more, however spaced or punctuated; a date on its own (2026-11-30, 30/11/2026) is not one. A
-customer id has no shape of its own: it is only caught where the values to compare with are
-at hand.
+or fullwidth digits are what they look like. An email is any `@`, or one spelled out: `jane at
+example dot com`, `jane(at)example.org`, or `j.doe at example.org` (a local part with a dot,
+`_`, `+` or digit). A word before " at " and a real dot after it is a website named, as
+operators write ("could not be verified at ID.me"), so `jane at example.com` is not caught. A
+phone or card number is a run of seven digits or more, however spaced or punctuated; a date on
+its own is not one: 2026-11-30, 2026.11.30, 20261130 (a Firefox's Gecko/20100101, a CalVer
+policy version, also after a version as in v2.3-20260115), 30/11/2026. A customer id has no
+shape of its own: it is only caught where the values to compare with are at hand.
 """
 
 import re
@@ -18,19 +21,38 @@ from urllib.parse import unquote
 
 # seven digits or more, any separators: a phone, a card
 NUMBER_LIKE = re.compile(r"\d(?:[\W_]*\d){6,}")
-# A date (2026-11-30, 30/11/2026 or 11/30/2026) standing alone: not digits joined to others by
-# a separator, so a phone written around one is still seen (review s14 counsel 8: a retire's
-# "contract ended 2026-11-30" was refused as a phone number).
+# A date standing alone: year-month-day with "-", "." or nothing between (2026-11-30,
+# 2026.11.30, 20261130), or 30/11/2026 or 11/30/2026. Not digits joined to others by a
+# separator (_without_dates), so a phone written around one is still seen (review s14 counsel
+# 8: a retire's "contract ended 2026-11-30" was refused as a phone number; review s17 L-M4:
+# every Firefox's Gecko/20100101 and a CalVer policy version 2026.01.15 were redacted).
 DATE_LIKE = re.compile(
-    r"(?<![\d+(])(?<!\d[\s().+/-])(?:(\d{4})-(\d{2})-(\d{2})|(\d{2})/(\d{2})/(\d{4}))"
+    r"(?<![\d+(])(?:(\d{4})([-.]?)(\d{2})\2(\d{2})|(\d{2})/(\d{2})/(\d{4}))"
     r"(?![\d/]|[\s().+-]+\d)"
 )
-# "name at domain dot com", "name (at) domain [dot] org": an address written to pass an @ check
-# (review s17 PII M2). The dot is a real "." with no space around it, or a spelled "dot", so
-# "stopped at 5. Then" is not one.
-_AT = r"(?:\s+at\s+|\s*[(\[{<]\s*at\s*[)\]}>]\s*)"
-_DOT = r"(?:\.|\s+dot\s+|\s*[(\[{<]\s*dot\s*[)\]}>]\s*)"
-EMAIL_SPELLED = re.compile(rf"[\w.+-]+{_AT}[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[a-z]{{2,}}\b", re.I)
+# Just before a date: a digit and separators join it to a number (+45 20261231, (45) 2026…) ...
+_JOINED = re.compile(r"\d[\s().+/-]+\Z")
+# ... unless that is a dotted version the date stamps (v2.3-20260115), not a phone's digits.
+_VERSION = re.compile(r"(?<![\d.+(])\d{1,2}(?:\.\d{1,2})+-\Z")
+# The year of a date, not a number's first four digits: 20100101 yes, 41555501 no.
+_YEARS = range(1900, 2100)
+
+# An address written to pass an @ check (review s17 PII M2): "name at domain dot com", "name
+# (at) domain [dot] org", "j.doe at example.org". A real dot has no space around it, so
+# "stopped at 5. Then" is not one. A plain word, " at " and a host with real dots is a
+# website named ("verified at ID.me", review s17 L-M4), not an address.
+_AT_WORD = r"\s+at\s+"
+_AT_BRACKETED = r"\s*[(\[{<]\s*at\s*[)\]}>]\s*"
+_DOT_SPELLED = r"(?:\s+dot\s+|\s*[(\[{<]\s*dot\s*[)\]}>]\s*)"
+_DOT = rf"(?:\.|{_DOT_SPELLED})"
+_LOCAL = r"(?<![\w.+-])([\w.+-]+)"
+_HOST = rf"[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[a-z]{{2,}}\b"
+EMAIL_BRACKETED = re.compile(rf"{_LOCAL}{_AT_BRACKETED}{_HOST}", re.I)
+EMAIL_WORD_AT = re.compile(rf"{_LOCAL}{_AT_WORD}({_HOST})", re.I)
+DOT_SPELLED = re.compile(_DOT_SPELLED, re.I)
+# A word: letters, perhaps hyphened ("verified", "co-signed"); a local part with a letter that
+# is no word (canary.z9q, j_doe, jane+x) is an address's.
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
 def plain(text: str) -> str:
@@ -40,7 +62,7 @@ def plain(text: str) -> str:
 
 def holds_email(text: str) -> bool:
     read = plain(text)
-    return "@" in read or EMAIL_SPELLED.search(read) is not None
+    return "@" in read or EMAIL_BRACKETED.search(read) is not None or _word_at_address(read)
 
 
 def holds_number(text: str) -> bool:
@@ -64,11 +86,27 @@ def names_any(text: str, values: Iterable[str], shortest: int = 4) -> bool:
     )
 
 
+def _word_at_address(read: str) -> bool:
+    """`local at host dot tld`, or `local at host.tld` when the local part is no word."""
+    return any(
+        DOT_SPELLED.search(found[2]) or _address_local(found[1])
+        for found in EMAIL_WORD_AT.finditer(read)
+    )
+
+
+def _address_local(local: str) -> bool:
+    core = local.strip(".+-")  # "Inc. at example.com": the sentence's dot, not the address's
+    return any(ch.isalpha() for ch in core) and _WORD.fullmatch(core) is None
+
+
 def _is_date(found: re.Match[str]) -> bool:
-    """A real calendar date: year-month-day, or day/month or month/day with the year last."""
-    y, m, d, a, b, year = found.groups()
+    """A real calendar date of a plausible year: year-month-day, or day/month or month/day with
+    the year last."""
+    y, _, m, d, a, b, year = found.groups()
     candidates = [(y, m, d)] if y else [(year, b, a), (year, a, b)]
     for parts in candidates:
+        if int(parts[0]) not in _YEARS:
+            continue
         try:
             date(*(int(p) for p in parts))
         except ValueError:
@@ -77,5 +115,12 @@ def _is_date(found: re.Match[str]) -> bool:
     return False
 
 
+def _stands_alone(found: re.Match[str]) -> bool:
+    before = found.string[: found.start()]
+    return not _JOINED.search(before) or _VERSION.search(before) is not None
+
+
 def _without_dates(text: str) -> str:
-    return DATE_LIKE.sub(lambda found: " " if _is_date(found) else found[0], text)
+    return DATE_LIKE.sub(
+        lambda found: " " if _stands_alone(found) and _is_date(found) else found[0], text
+    )
