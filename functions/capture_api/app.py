@@ -277,7 +277,7 @@ def _render(refused: Refused) -> "Response[Any]":
         return answers.json_response(refused)
     event = _EVENT.get()
     if event["requestContext"]["http"]["method"] == "GET":
-        page = status_error_page(refused.message, _privacy_page())
+        page = status_error_page(refused.message, _privacy_page(), refused.status == 503)
         return _page(refused.status, page, refused.headers())
     referer = (event.get("headers") or {}).get("referer")
     page = error_page(refused.message, refused.field, _back(referer))
@@ -394,7 +394,7 @@ def _refused_answer(
     if not HTML_PAGES.get():
         return answers.raw_answer(refused, cors_headers)
     if _EVENT.get()["requestContext"]["http"]["method"] == "GET":  # a status link, as _render
-        page = status_error_page(refused.message, privacy_page)
+        page = status_error_page(refused.message, privacy_page, refused.status == 503)
     else:
         page = error_page(
             refused.message, refused.field,

@@ -252,6 +252,8 @@ def test_a_throttled_status_read_answers_503_json_or_page(
                                       headers={"accept": "text/html"}))  # fmt: skip
     assert page["statusCode"] == 503
     assert page["headers"]["Content-Type"].startswith("text/html")
+    # a busy service, not a wrong link (review s17 diff-api L6)
+    assert "Try again in a moment" in page["body"] and "Check the link" not in page["body"]
 
 
 COLD_START_REQUESTS = {
@@ -390,3 +392,29 @@ def test_a_write_that_committed_before_the_table_got_busy_is_answered_as_capture
 def _throttle(**_: Any) -> None:
     error = {"Code": "ThrottlingException", "Message": "Rate exceeded"}
     raise ClientError({"Error": error}, "GetSecretValue")  # type: ignore[arg-type]
+
+
+def test_a_busy_table_answers_the_backends_identity_links_503_too(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The IAM route's write is the same capture write: the same 503, in its OpenAPI too
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    admin = load_function("admin_api")
+    body = {"links": [{"a": {"type": "device_id", "value": "dev-links-aaaaaaaaaaaa"},
+                       "b": {"type": "customer_id", "value": "C-1"}}]}  # fmt: skip
+
+    def throttle(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "x"}}, "PutItem")  # type: ignore[arg-type]
+
+    with session_hooks("admin-links", admin.services.cache_clear) as register:
+        register("provide-client-params.dynamodb.PutItem", throttle)
+        got = invoke(admin, http_event("POST", "/v1/identity-links", body, iam=True))
+    _assert_busy(got)
+    admin.services.cache_clear()
+    document = json.loads(
+        invoke(admin, http_event("GET", "/v1/admin/openapi.json", iam=True))["body"]
+    )
+    assert (
+        "Retry-After"
+        in document["paths"]["/v1/identity-links"]["post"]["responses"]["503"]["headers"]
+    )

@@ -547,7 +547,7 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
 @pytest.mark.parametrize(
     ("name", "metric", "emitter"),
     [
-        ("CaptureErrorsAlarm", "CaptureUnavailable", "layers/common/python/optout/capture.py"),
+        ("CaptureErrorsAlarm", "CaptureUnavailable", "layers/common/python/optout/store/busy.py"),
         ("SweeperErrorsAlarm", "SweepChecksFailed", "functions/sweeper/app.py"),
     ],
 )

@@ -93,7 +93,7 @@ def test_cors_is_the_http_apis_configuration_with_the_stacks_own_origins() -> No
     cors = cors_configuration(load_template(TEMPLATE), local)
     # Then the front answers CORS from the template's values, for the local origins
     assert cors == Cors(local, ("GET", "POST", "OPTIONS"), ("content-type", "idempotency-key"),
-                        (), 600, False)  # fmt: skip
+                        ("retry-after",), 600, False)  # fmt: skip
     assert cors.allowed_origin("http://localhost:3000") == "http://localhost:3000"
     assert cors.allowed_origin("https://evil.test") is None
 

@@ -182,12 +182,18 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     )
 
 
-def status_error_page(message: str, privacy_page: str = "") -> str:
+def status_error_page(message: str, privacy_page: str = "", unavailable: bool = False) -> str:
+    """`unavailable`: the service was busy (503), the link is fine: say to try again."""
+    if unavailable:
+        title, advice = "Try again in a moment", "<p>Your link is fine: open it again shortly.</p>"
+    else:
+        title = "Request not found"
+        advice = "<p>Check the link you were given when you sent your request.</p>"
     return _page(
-        "Request not found",
+        title,
         "<h1>We could not show this request</h1>"
         f"<p class=error role=alert>{escape(message)}</p>"
-        "<p>Check the link you were given when you sent your request.</p>"
+        + advice
         + _links((privacy_page, "Back to your privacy choices")),
     )
 
