@@ -173,7 +173,7 @@ def test_make_template_refuses_a_pace_too_slow_for_one_batch_in_the_timeout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the production systems with Braze at 0.1 calls a second: over its MaxConcurrency
-    # of 2, a batch of 10 jobs (12 calls) would take 220 s to start its last call
+    # of 2, a batch of 10 jobs (12 calls) would take 240 s to start its last call
     config = json.loads(gen_template.SYSTEMS.read_text(encoding="utf-8"))
     (braze,) = [s for s in config["systems"] if s["type"] == "braze"]
     braze["rate_limit_per_second"] = 0.1
