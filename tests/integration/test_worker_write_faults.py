@@ -226,3 +226,37 @@ def test_a_listing_whose_answer_was_lost_is_still_new_to_the_run_that_wrote_it(
     listed = record_delivered(table, job, "failed", job["completed_at"])
     # Then the retry finds its own listing: newly listed, so the failure is counted
     assert lost == [1] and listed
+
+
+def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_response(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given ten webhook jobs whose vendor calls took 5 s of the 30, and a table throttling
+    # every job write, each giving up after 3 s (aws.BUDGET's tries and sleeps)
+    from tests.integration.test_worker_deadline import Clock, VirtualContext  # noqa: PLC0415
+
+    names = [f"r{n}" for n in range(10)]
+    for name in names:
+        stack.put_request(name, ["webhook"], EMAIL)
+        stack.send("webhook", name)
+    clock = Clock()
+    clock.now = 5.0
+
+    def throttled(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("JOB#"):
+            clock.advance(3.0)  # raises Killed past the function's timeout
+            raise ClientError({"Error": THROTTLED}, "UpdateItem")
+
+    hooks("provide-client-params.dynamodb.UpdateItem", throttled)
+    counted = _counted(stack, monkeypatch)
+    # When the worker settles them
+    answer, _ = stack.run("webhook", VirtualContext(clock=clock))
+    # Then it stops writing while 4 s are left (8 writes tried, at 5 .. 26 s) and answers:
+    # every message comes back on its own, none lost to a killed invocation
+    assert clock.now == pytest.approx(29.0)
+    assert len(answer["batchItemFailures"]) == 10
+    assert counted["JobWritesFailed"] == 8
+    assert counted["JobWritesOutOfTime"] == 2
+    assert [stack.job(n, "webhook")["status"] for n in names] == ["pending"] * 10

@@ -21,7 +21,7 @@ call cut short is an attempt with its receipt (docs/reliability.md, "Time left")
 import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,7 @@ from optout.delivery.retry import (
     longest_visibility,
     retry_delay,
 )
-from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
+from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WRITES_STOP_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.codec import Item
@@ -120,7 +120,7 @@ class DeliveryService:
         # goes to the DLQ (see _not_started), one with receives left only comes back.
         for system, entries in by_urgency(sends):
             if budget.allows(MIN_TRY_SECONDS):
-                self._deliver_system(self.systems.get(system), entries, report, schedule)
+                self._deliver_system(self.systems.get(system), entries, report, schedule, budget)
             else:
                 self._not_started(entries, report, schedule)
         self._confirm_all(checks, budget, report, schedule)
@@ -196,7 +196,7 @@ class DeliveryService:
                 continue
             claimed = [e for e in entries if self._claim(e, report, schedule)]
             if claimed:
-                self._confirm_system(self.systems.get(system), claimed, report, schedule)
+                self._confirm_system(self.systems.get(system), claimed, report, schedule, budget)
 
     def _waiting(self, job: Item, message: Received) -> int | None:
         """Seconds until the job's retry time if its message is back well before it, else None.
@@ -303,6 +303,7 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
+        budget: TimeBudget,
     ) -> None:
         jobs = [to_job(e.job) for e in entries]
         try:
@@ -311,11 +312,40 @@ class DeliveryService:
             outcomes = self._unusable(system, [j.job_id for j in jobs], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [j.job_id for j in jobs], error)
-        for entry in entries:
+        for entry in self._writes_in_time(entries, budget, report):
             try:
                 self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
             except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
                 self._write_failed(entry, error, report, schedule)
+
+    def _writes_in_time(
+        self, entries: list[Entry], budget: TimeBudget, report: BatchReport
+    ) -> Iterator[Entry]:
+        """The entries whose writes may start, last receives first (one given back on its
+        last receive goes to the DLQ); once the function has less than WRITES_STOP_SECONDS
+        left, the rest come back unwritten (a throttled write could otherwise carry the
+        invocation past its timeout: no batch response, every message of it back)."""
+        last = self.settings.max_receive_count
+        ordered = sorted(entries, key=lambda e: e.message.receive_count < last)
+        for n, entry in enumerate(ordered):
+            if not budget.allows_in_margin(WRITES_STOP_SECONDS):
+                self._out_of_time_for_writes(ordered[n:], report)
+                return
+            yield entry
+
+    def _out_of_time_for_writes(self, entries: list[Entry], report: BatchReport) -> None:
+        """Vendor calls made, nothing written: each message comes back as after a timeout,
+        but alone. A send is sent again (the vendor's answer is idempotent); a status check
+        returns after its lease and asks again. On a last receive it goes to the DLQ."""
+        send_delay = backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng)
+        for entry in entries:
+            check = entry.parsed.confirm is not None
+            delay = self.settings.lease_seconds + 1 if check else send_delay
+            report.decisions[entry.message.message_id] = Decision(delay, "out of time for writes")
+            report.counts["JobWritesOutOfTime"] += 1
+            if entry.message.receive_count >= self.settings.max_receive_count:
+                report.counts["JobWritesOutOfTimeToDLQ"] += 1
+        logger.error("out of time for the job writes", jobs=len(entries))
 
     def _crashed(
         self, system: SystemConfig, job_ids: list[str], error: Exception
@@ -456,6 +486,7 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
+        budget: TimeBudget,
     ) -> None:
         submitted = [
             Submitted(
@@ -474,7 +505,7 @@ class DeliveryService:
             outcomes = self._unusable(system, [s.job_id for s in submitted], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [s.job_id for s in submitted], error)
-        for entry in entries:
+        for entry in self._writes_in_time(entries, budget, report):
             try:
                 self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
             except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
