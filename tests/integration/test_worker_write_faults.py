@@ -195,6 +195,27 @@ def test_a_status_check_whose_lease_answer_was_lost_goes_on_with_its_own_lease(
     assert job["confirms"] == 2 and "lease_until" not in job
 
 
+def test_an_attempt_whose_pending_write_answer_was_lost_is_counted_once(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+) -> None:
+    # Given a webhook job whose vendor answers 500, and the write keeping it pending (with its
+    # receipt and retry time) committed with its answer lost: botocore sends it again
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 500)
+    handler, lost = lose_answer(lambda body: "retry_at = :retry_at" in body)
+    hooks("needs-retry.dynamodb.UpdateItem", handler)
+    # When the worker makes its one attempt
+    answer, _ = stack.run("webhook")
+    # Then the retried write is recognised as its own: one attempt, not two, and the message
+    # comes back for its retry (not counted as a write lost to another delivery)
+    assert lost == [1]
+    job = stack.job("r1", "webhook")
+    assert (job["status"], int(job["attempts"])) == ("pending", 1)
+    assert "retry_at" in job and len(answer["batchItemFailures"]) == 1
+
+
 def test_a_failure_is_newly_listed_once_and_again_after_a_replay(
     stack: Stack,  # noqa: F811
 ) -> None:
