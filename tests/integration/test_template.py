@@ -194,6 +194,22 @@ def test_the_shipped_paces_each_fit_a_batch_in_the_workers_timeout() -> None:
     gen_template.check_pace(sam.load(), systems)  # raises ValueError naming a system
 
 
+def test_make_template_warns_of_a_system_whose_pace_cannot_fit_one_cluster_sized_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the shipped systems: Braze makes one call per email of a job's cluster, and at 4 a
+    # second over MaxConcurrency 2 one job of MaxClusterSize (50) emails needs 51 calls, 26.5 s
+    systems = load_systems(SYSTEMS_JSON).systems
+    # When the template is checked
+    warnings = gen_template.job_pace_warnings(sam.load(), systems)
+    code = gen_template.main(["--check"])
+    # Then Braze alone is named, with how big a job fits, and the check still passes
+    assert [w.split(":")[0] for w in warnings] == ["braze"]
+    assert "up to 51 vendor calls" in warnings[0] and "a job of 47 fits" in warnings[0]
+    assert code == 0
+    assert capsys.readouterr().err == f"make template: warning: {warnings[0]}\n"
+
+
 def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:
     standalone = sam.load_template(sam.ROOT / "edge-waf.yaml")
     assert standalone["Resources"]["EdgeWebAcl"] == {

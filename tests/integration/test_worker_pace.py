@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from optout.connectors import http as http_module
+from optout.connectors.braze import BrazeConnector
 from optout.connectors.webhook import WebhookConnector
 from tests.integration.test_worker import (  # noqa: F401 - the fixture
     EMAIL,
@@ -124,3 +125,38 @@ def test_jobs_whose_turn_comes_after_the_budget_come_back_with_nothing_written(
         job = jobs[name]
         assert job["status"] == "pending" and int(job["attempts"]) == 0
         assert "receipt" not in job and "retry_at" not in job
+
+
+def person(n: int, emails: int) -> list[dict[str, str]]:
+    """A customer id and `emails` emails: one Braze job carries its cluster's every email."""
+    return [{"type": "customer_id", "key": f"c{n}", "value": f"cust-{n}"}] + [
+        {"type": "email", "key": f"e{n}-{k}", "value": f"p{n}.m{k}@example.com"}
+        for k in range(emails)
+    ]
+
+
+def test_a_job_whose_calls_cannot_fit_one_invocation_fails_on_its_first_receive(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Braze at its shipped 4 a second over MaxConcurrency 2 (0.5 s apart, 25 s of vendor
+    # calls an invocation), one person with 60 emails (63 calls: 31.5 s) and one with 6 (8)
+    vendor = paced(stack, monkeypatch, rate=4, concurrency=2)
+    monkeypatch.setattr(BrazeConnector, "parallel_calls", 1)
+    stack.put_request("big", ["braze"], person(0, 60))
+    stack.put_request("small", ["braze"], person(1, 6))
+    stack.send("braze", "big")
+    stack.send("braze", "small")
+    # When the worker receives them
+    answer, _ = stack.run("braze", VirtualContext(clock=vendor.clock))
+    # Then the big job fails at once, with no vendor call and a reason naming the fix (not 8
+    # receives each starting the same 52 calls, then "retries exhausted"); the other is done
+    big, small = stack.job("big", "braze"), stack.job("small", "braze")
+    assert big["status"] == "failed" and int(big.get("attempts", 0)) == 0
+    assert big["receipt"]["error"] == (
+        "63 vendor calls at rate_limit_per_second cannot start within one invocation: "
+        "raise the rate or the worker's timeout, then replay"
+    )
+    assert small["status"] == "done"
+    assert len(vendor.started) == 8
+    assert failed_ids(answer) == set()

@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import MIN_TRY_SECONDS
+from optout.connectors.pace import seconds_to_last_call
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
@@ -93,6 +94,7 @@ class DeliveryService:
     ) -> BatchReport:
         """`budget`: the time this batch may take; what cannot start within it is retried."""
         budget = budget or TimeBudget.unbounded()
+        whole = budget.left()  # this invocation's time for vendor calls, from its start
         report = BatchReport()
         messages: dict[str, tuple[Received, JobMessage]] = {}
         for message in received:
@@ -120,7 +122,9 @@ class DeliveryService:
         # goes to the DLQ (see _not_started), one with receives left only comes back.
         for system, entries in by_urgency(sends):
             if budget.allows(MIN_TRY_SECONDS):
-                self._deliver_system(self.systems.get(system), entries, report, schedule, budget)
+                self._deliver_system(
+                    self.systems.get(system), entries, report, schedule, budget, whole
+                )
             else:
                 self._not_started(entries, report, schedule)
         self._confirm_all(checks, budget, report, schedule)
@@ -304,19 +308,58 @@ class DeliveryService:
         report: BatchReport,
         schedule: ConfirmScheduler,
         budget: TimeBudget,
+        whole: float,
     ) -> None:
         jobs = [to_job(e.job) for e in entries]
+        too_big: dict[str, int] = {}
         try:
-            outcomes = {o.job_id: o for o in self.connector_for(system).deliver(jobs)}
+            connector = self.connector_for(system)
+            too_big = self._beyond_one_invocation(system, connector, jobs, whole)
+            sent = [j for j in jobs if j.job_id not in too_big]
+            outcomes = {o.job_id: o for o in connector.deliver(sent)}
         except UNUSABLE as error:
             outcomes = self._unusable(system, [j.job_id for j in jobs], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [j.job_id for j in jobs], error)
         for entry in self._writes_in_time(entries, budget, report):
             try:
-                self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+                if entry.job["job_id"] in too_big:
+                    self._too_big_for_pace(entry, too_big[entry.job["job_id"]], report)
+                else:
+                    self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
             except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
                 self._write_failed(entry, error, report, schedule)
+
+    def _beyond_one_invocation(
+        self, system: SystemConfig, connector: Connector[Any], jobs: list[Job], whole: float
+    ) -> dict[str, int]:
+        """Job id -> its vendor calls, for each job whose calls at the system's pace cannot
+        all start within one invocation's time (`whole`, from its start): one with many
+        identifiers (a Braze job makes one call per email of its cluster). Retried, it would
+        start the same calls on every receive and fail after the last (docs/connectors.md,
+        "Pace")."""
+        rate, concurrency = system.rate_limit_per_second, self.settings.max_concurrency
+        found: dict[str, int] = {}
+        for job in jobs:
+            calls = connector.calls_per_job(job)
+            if seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS > whole:
+                found[job.job_id] = calls
+        return found
+
+    def _too_big_for_pace(self, entry: Entry, calls: int, report: BatchReport) -> None:
+        """Failed at once, with no vendor call, for the operator: a faster pace (the vendor's
+        limit allowing) or a longer worker timeout, then `optout replay`."""
+        reason = (
+            f"{calls} vendor calls at rate_limit_per_second cannot start within one "
+            "invocation: raise the rate or the worker's timeout, then replay"
+        )
+        report.decisions[entry.message.message_id] = ACK
+        report.counts["JobsTooBigForPace"] += 1
+        now = iso(self.clock())
+        if self._finish(
+            entry.job, "failed", {"error": reason}, report, now, reason_class="too_big_for_pace"
+        ):
+            report.counts["FailedJobsNeedReplay"] += 1
 
     def _writes_in_time(
         self, entries: list[Entry], budget: TimeBudget, report: BatchReport
