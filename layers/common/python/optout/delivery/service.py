@@ -340,6 +340,8 @@ class DeliveryService:
         "Pace")."""
         rate, concurrency = system.rate_limit_per_second, self.settings.max_concurrency
         found: dict[str, int] = {}
+        if math.isinf(whole):  # no time limit (a CLI run, a test): every job fits
+            return found
         for job in jobs:
             calls = connector.calls_per_job(job)
             if seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS > whole:
