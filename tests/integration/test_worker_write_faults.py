@@ -281,3 +281,41 @@ def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_resp
     assert counted["JobWritesFailed"] == 8
     assert counted["JobWritesOutOfTime"] == 2
     assert [stack.job(n, "webhook")["status"] for n in names] == ["pending"] * 10
+
+
+def test_out_of_time_for_writes_a_message_on_its_last_receive_is_written_first(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a webhook job on its last allowed receive (2 here) behind nine received once, its
+    # vendor calls done with 8 s left of the function, and job writes taking 3 s each
+    from tests.integration.test_worker_deadline import (  # noqa: PLC0415
+        Clock,
+        VirtualContext,
+        last_receive_is,
+    )
+
+    last_receive_is(stack, monkeypatch, 2)
+    stack.put_request("last", ["webhook"], EMAIL)
+    stack.send("webhook", "last")
+    stack.fast_forward("webhook", stack.receive("webhook"))
+    names = [f"r{n}" for n in range(9)]
+    for name in names:
+        stack.put_request(name, ["webhook"], EMAIL)
+        stack.send("webhook", name)
+    receive = stack.receive
+    monkeypatch.setattr(stack, "receive", lambda system: list(reversed(receive(system))))
+    clock = Clock()
+    clock.now = 22.0
+
+    def slow(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("JOB#"):
+            clock.advance(3.0)
+
+    with session_hooks("faultw2", stack.worker.services.cache_clear) as register:
+        register("provide-client-params.dynamodb.UpdateItem", slow)
+        answer, _ = stack.run("webhook", VirtualContext(clock=clock))
+    # Then two writes fit (at 22 and 25 s): the last chance's first, so it is done, not left
+    # to the DLQ; the others come back unwritten
+    assert stack.job("last", "webhook")["status"] == "done"
+    assert len(answer["batchItemFailures"]) == 8

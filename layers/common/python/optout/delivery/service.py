@@ -366,15 +366,14 @@ class DeliveryService:
     def _writes_in_time(
         self, entries: list[Entry], budget: TimeBudget, report: BatchReport
     ) -> Iterator[Entry]:
-        """The entries whose writes may start, last receives first (one given back on its
-        last receive goes to the DLQ); once the function has less than WRITES_STOP_SECONDS
-        left, the rest come back unwritten (a throttled write could otherwise carry the
-        invocation past its timeout: no batch response, every message of it back)."""
-        last = self.settings.max_receive_count
-        ordered = sorted(entries, key=lambda e: e.message.receive_count < last)
-        for n, entry in enumerate(ordered):
+        """The entries whose writes may start, in their order (by_urgency: last receives
+        first, as one given back on its last receive goes to the DLQ); once the function has
+        less than WRITES_STOP_SECONDS left, the rest come back unwritten (a throttled write
+        could otherwise carry the invocation past its timeout: no batch response, every
+        message of it back)."""
+        for n, entry in enumerate(entries):
             if not budget.allows_in_margin(WRITES_STOP_SECONDS):
-                self._out_of_time_for_writes(ordered[n:], report)
+                self._out_of_time_for_writes(entries[n:], report)
                 return
             yield entry
 
