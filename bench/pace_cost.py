@@ -9,12 +9,13 @@ rates and MaxConcurrency read from the files production is built from (the layer
 systems.json and template.yaml's SystemLimits Mappings), not from copies.
 
 Per invocation making k requests, `parallel` at a time (the connector's `parallel_calls`), each
-taking the model's vendor latency: the span from its first request to its last answer when
-paced, less what the model already charges for those requests (their wait at the measured
-overlap). Sequential requests give (k-1) x max(0, interval - latency); k requests at once give
-(k-1) x interval + latency - the charged wait. The pace is taken as idle when an invocation
-starts (its first request goes at once): under a sustained backlog a warm container's pace
-carries over from its previous invocation, and the first request may wait too.
+taking the model's vendor latency: the span from the invocation's start to its last answer
+when paced, less what the model already charges for those requests (their wait at the
+measured overlap). An invocation's first request waits one interval from its start (the pace
+cannot know when its concurrency slot's previous request went: Pacer.begin), so sequential
+requests give interval + (k-1) x max(0, interval - latency), and k requests at once give
+k x interval + latency - the charged wait. Under a backlog a warm container's own last request
+may make the first wait a little longer; that is not modelled.
 """
 
 from dataclasses import dataclass
@@ -51,13 +52,13 @@ def shipped_paces(
 
 
 def paced_span(requests: int, interval: float, latency: float, parallel: int) -> float:
-    """Seconds from the first request's start to the last answer: each request takes
-    `latency`, at most `parallel` are in flight, and each starts at least `interval` after
-    the one before (the first at once)."""
+    """Seconds from the invocation's start to the last answer: each request takes `latency`,
+    at most `parallel` are in flight, and each starts at least `interval` after the one
+    before (the first `interval` after the start)."""
     starts: list[float] = []
     for n in range(requests):
         free = starts[n - parallel] + latency if n >= parallel else 0.0
-        starts.append(max(free, starts[-1] + interval) if starts else 0.0)
+        starts.append(max(free, (starts[-1] if starts else 0.0) + interval))
     return starts[-1] + latency if starts else 0.0
 
 

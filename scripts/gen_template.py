@@ -28,12 +28,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common" / "python")]
 
 from local.cfn_yaml import loads_template  # noqa: E402 - after the layer path
 from optout.connectors import CONNECTORS  # noqa: E402
-from optout.connectors.base import Connector  # noqa: E402
+from optout.connectors.base import Connector, Job  # noqa: E402
 from optout.connectors.credentials import fixed  # noqa: E402
 from optout.connectors.errors import ConfigError  # noqa: E402
 from optout.connectors.http import MIN_TRY_SECONDS, HttpClient  # noqa: E402
 from optout.connectors.pace import seconds_to_last_call  # noqa: E402
 from optout.delivery.settings import END_MARGIN_SECONDS  # noqa: E402
+from optout.identifiers import Identifier, IdType  # noqa: E402
 from optout.systems import PLACEHOLDER, SystemConfig, load_systems  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
@@ -121,6 +122,54 @@ def check_pace(template: dict[str, Any], systems: Sequence[SystemConfig]) -> Non
                 f"({END_MARGIN_SECONDS:g} s kept for the writes): raise the rate if the vendor "
                 f"allows it, or lower MaxConcurrency (at least 2) in template.yaml's SystemLimits"
             )
+
+
+def job_pace_warnings(template: dict[str, Any], systems: Sequence[SystemConfig]) -> list[str]:
+    """One line per system whose pace cannot start one worst-case job's calls in its worker's
+    timeout: a job of MaxClusterSize identifiers of one of the system's types (a Braze job
+    makes a call per email of its cluster; a concurrent link can carry up to twice the cap).
+    The worker fails such a job on its first receive (`cannot start within one invocation`):
+    a warning, not a refusal, as most clusters are far smaller (docs/connectors.md, "Pace")."""
+    limits = template.get("Mappings", {}).get("SystemLimits", {})
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    cap = int(template["Parameters"]["MaxClusterSize"]["Default"])
+    found: list[str] = []
+    for system in systems:
+        key = system.queue_key
+        concurrency = int(limits[key]["MaxConcurrency"])
+        props = template["Resources"][f"{key}Worker"]["Properties"]
+        allowed = float(props.get("Timeout", default_timeout)) - END_MARGIN_SECONDS
+        connector = _connector(system)
+        rate = system.rate_limit_per_second
+
+        def fits(size: int) -> bool:
+            calls = _worst_job_calls(connector, system, size)  # noqa: B023 - used in this pass
+            needed = seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS  # noqa: B023
+            return needed <= allowed  # noqa: B023
+
+        if fits(cap):
+            continue
+        fitting = next((n for n in range(cap - 1, 0, -1) if fits(n)), 0)
+        calls = _worst_job_calls(connector, system, cap)
+        found.append(
+            f"{system.name}: a job of MaxClusterSize {cap} identifiers makes up to {calls} "
+            f"vendor calls, more than rate_limit_per_second {rate:g} over MaxConcurrency "
+            f"{concurrency} starts in its worker's {allowed:g} s: such a job fails at once "
+            f"(a job of {fitting} fits); raise the rate if the vendor allows it, or the "
+            "worker's Timeout"
+        )
+    return found
+
+
+def _worst_job_calls(connector: Connector[Any], system: SystemConfig, size: int) -> int:
+    """The most calls one job of `size` identifiers of one of the system's types makes."""
+    types = [t for t in connector.accepted_types if system.accepts(t)]
+    return max((connector.calls_per_job(_sized_job(t, size)) for t in types), default=0)
+
+
+def _sized_job(id_type: IdType, size: int) -> Job:
+    identifiers = tuple(Identifier(id_type, f"{id_type}-{n}") for n in range(size))
+    return Job("job", "request", "system", ("sale",), identifiers)
 
 
 def _filled(value: Any) -> Any:
@@ -211,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         generated = sections(args.systems)
         template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
         check_pace(loads_template(template), load_systems(args.systems).systems)
+        for warning in job_pace_warnings(
+            loads_template(template), load_systems(args.systems).systems
+        ):
+            print(f"make template: warning: {warning}", file=sys.stderr)
     except ValueError as error:  # a config the stack could not run: say which, no traceback
         print(f"make template: {error}", file=sys.stderr)
         return 2

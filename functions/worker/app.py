@@ -56,6 +56,7 @@ class Services:
         )
         self._connectors: dict[str, Connector[Any]] = {}
         self._pacers: dict[str, Pacer] = {}
+        self._invocation_started: float | None = None  # on pace_clock, at the handler's start
         # What the pacers read and wait with (a test's virtual clock replaces both).
         self.pace_clock: Callable[[], float] = time.monotonic
         self.pace_sleep: Callable[[float], None] = time.sleep
@@ -84,13 +85,23 @@ class Services:
         """The system's pace in this container, kept across its invocations: one of at most
         MAX_CONCURRENCY at once, so together they stay within rate_limit_per_second."""
         if system.name not in self._pacers:
-            self._pacers[system.name] = Pacer.for_system(
+            pacer = Pacer.for_system(
                 system.rate_limit_per_second,
                 self.settings.max_concurrency,
                 clock=self.pace_clock,
                 sleep=self.pace_sleep,
             )
+            pacer.begin(self._invocation_started)
+            self._pacers[system.name] = pacer
         return self._pacers[system.name]
+
+    def begin_invocation(self) -> None:
+        """Each pace's first request of this invocation waits one interval from now (Pacer.begin):
+        a slot's previous invocation may have run in another container (docs/connectors.md,
+        "Pace")."""
+        self._invocation_started = self.pace_clock()
+        for pacer in self._pacers.values():
+            pacer.begin(self._invocation_started)
 
     def paced_seconds(self) -> float:
         """Seconds vendor calls have waited for their pace in this container (a metric)."""
@@ -166,6 +177,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     # One event source per function: every record of a batch comes from the same queue.
     queue_url = queue_url_from_arn(records[0]["eventSourceARN"]) if records else ""
     retried_before = services().http.retried
+    services().begin_invocation()
     paced_before = services().paced_seconds()
     # Vendor calls and the batch's systems stop before the function's timeout: a call cut
     # short is an attempt with its receipt, a job not started is retried (docs/reliability.md).

@@ -173,7 +173,7 @@ def test_make_template_refuses_a_pace_too_slow_for_one_batch_in_the_timeout(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given the production systems with Braze at 0.1 calls a second: over its MaxConcurrency
-    # of 2, a batch of 10 jobs (12 calls) would take 220 s to start its last call
+    # of 2, a batch of 10 jobs (12 calls) would take 240 s to start its last call
     config = json.loads(gen_template.SYSTEMS.read_text(encoding="utf-8"))
     (braze,) = [s for s in config["systems"] if s["type"] == "braze"]
     braze["rate_limit_per_second"] = 0.1
@@ -192,6 +192,22 @@ def test_make_template_refuses_a_pace_too_slow_for_one_batch_in_the_timeout(
 def test_the_shipped_paces_each_fit_a_batch_in_the_workers_timeout() -> None:
     systems = load_systems(SYSTEMS_JSON).systems
     gen_template.check_pace(sam.load(), systems)  # raises ValueError naming a system
+
+
+def test_make_template_warns_of_a_system_whose_pace_cannot_fit_one_cluster_sized_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the shipped systems: Braze makes one call per email of a job's cluster, and at 4 a
+    # second over MaxConcurrency 2 one job of MaxClusterSize (50) emails needs 51 calls, 26.5 s
+    systems = load_systems(SYSTEMS_JSON).systems
+    # When the template is checked
+    warnings = gen_template.job_pace_warnings(sam.load(), systems)
+    code = gen_template.main(["--check"])
+    # Then Braze alone is named, with how big a job fits, and the check still passes
+    assert [w.split(":")[0] for w in warnings] == ["braze"]
+    assert "up to 51 vendor calls" in warnings[0] and "a job of 47 fits" in warnings[0]
+    assert code == 0
+    assert capsys.readouterr().err == f"make template: warning: {warnings[0]}\n"
 
 
 def test_edge_waf_yaml_is_template_yamls_web_acl() -> None:

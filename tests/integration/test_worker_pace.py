@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from optout.connectors import http as http_module
+from optout.connectors.braze import BrazeConnector
 from optout.connectors.webhook import WebhookConnector
 from tests.integration.test_worker import (  # noqa: F401 - the fixture
     EMAIL,
@@ -84,12 +85,20 @@ def test_requests_to_a_vendor_start_max_concurrency_over_rate_seconds_apart(
     webhook_jobs(stack, NAMES)
     # When the worker delivers them in one invocation
     answer, _ = stack.run("webhook", VirtualContext(clock=vendor.clock))
-    # Then every job is done, and its 6 requests started at least 2 / 4 = 0.5 s apart
+    # Then every job is done, and its 6 requests started at least 2 / 4 = 0.5 s apart, the
+    # first 0.5 s after the invocation started (its slot's last request may have been just
+    # before, from another container)
     assert failed_ids(answer) == set()
     assert [stack.job(n, "webhook")["status"] for n in NAMES] == ["done"] * 6
     assert len(vendor.started) == 6
+    assert vendor.started[0] >= 0.5 - 1e-9
     gaps = [later - earlier for earlier, later in itertools.pairwise(vendor.started)]
     assert min(gaps) >= 0.5 - 1e-9
+    # And the next invocation of this container waits 0.5 s from its own start too
+    webhook_jobs(stack, ["r6"])
+    begun = vendor.clock.now
+    stack.run("webhook", VirtualContext(clock=vendor.clock))
+    assert vendor.started[6] >= begun + 0.5 - 1e-9
 
 
 def test_jobs_whose_turn_comes_after_the_budget_come_back_with_nothing_written(
@@ -102,13 +111,13 @@ def test_jobs_whose_turn_comes_after_the_budget_come_back_with_nothing_written(
     webhook_jobs(stack, NAMES)
     # When the worker delivers them
     answer, messages = stack.run("webhook", VirtualContext(clock=vendor.clock))
-    # Then three went out (at 0, 10 and 20 s: the next turn, at 30 s, is past the budget)...
+    # Then two went out (at 10 and 20 s: the next turn, at 30 s, is past the budget)...
     assert vendor.clock.now < FUNCTION_TIMEOUT
-    assert len(vendor.started) == 3
+    assert len(vendor.started) == 2
     jobs = {n: stack.job(n, "webhook") for n in NAMES}
     done = {n for n, job in jobs.items() if job["status"] == "done"}
-    assert len(done) == 3
-    # ... and the other three come back as batch item failures, never failed, never done, with
+    assert len(done) == 2
+    # ... and the other four come back as batch item failures, never failed, never done, with
     # no attempt, receipt or retry time written
     by_request = {json.loads(m["Body"])["request_id"]: m["MessageId"] for m in messages}
     assert failed_ids(answer) == {by_request[n] for n in NAMES if n not in done}
@@ -116,3 +125,38 @@ def test_jobs_whose_turn_comes_after_the_budget_come_back_with_nothing_written(
         job = jobs[name]
         assert job["status"] == "pending" and int(job["attempts"]) == 0
         assert "receipt" not in job and "retry_at" not in job
+
+
+def person(n: int, emails: int) -> list[dict[str, str]]:
+    """A customer id and `emails` emails: one Braze job carries its cluster's every email."""
+    return [{"type": "customer_id", "key": f"c{n}", "value": f"cust-{n}"}] + [
+        {"type": "email", "key": f"e{n}-{k}", "value": f"p{n}.m{k}@example.com"}
+        for k in range(emails)
+    ]
+
+
+def test_a_job_whose_calls_cannot_fit_one_invocation_fails_on_its_first_receive(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Braze at its shipped 4 a second over MaxConcurrency 2 (0.5 s apart, 25 s of vendor
+    # calls an invocation), one person with 60 emails (63 calls: 31.5 s) and one with 6 (8)
+    vendor = paced(stack, monkeypatch, rate=4, concurrency=2)
+    monkeypatch.setattr(BrazeConnector, "parallel_calls", 1)
+    stack.put_request("big", ["braze"], person(0, 60))
+    stack.put_request("small", ["braze"], person(1, 6))
+    stack.send("braze", "big")
+    stack.send("braze", "small")
+    # When the worker receives them
+    answer, _ = stack.run("braze", VirtualContext(clock=vendor.clock))
+    # Then the big job fails at once, with no vendor call and a reason naming the fix (not 8
+    # receives each starting the same 52 calls, then "retries exhausted"); the other is done
+    big, small = stack.job("big", "braze"), stack.job("small", "braze")
+    assert big["status"] == "failed" and int(big.get("attempts", 0)) == 0
+    assert big["receipt"]["error"] == (
+        "63 vendor calls at rate_limit_per_second cannot start within one invocation: "
+        "raise the rate or the worker's timeout, then replay"
+    )
+    assert small["status"] == "done"
+    assert len(vendor.started) == 8
+    assert failed_ids(answer) == set()

@@ -195,6 +195,27 @@ def test_a_status_check_whose_lease_answer_was_lost_goes_on_with_its_own_lease(
     assert job["confirms"] == 2 and "lease_until" not in job
 
 
+def test_an_attempt_whose_pending_write_answer_was_lost_is_counted_once(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+) -> None:
+    # Given a webhook job whose vendor answers 500, and the write keeping it pending (with its
+    # receipt and retry time) committed with its answer lost: botocore sends it again
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 500)
+    handler, lost = lose_answer(lambda body: "retry_at = :retry_at" in body)
+    hooks("needs-retry.dynamodb.UpdateItem", handler)
+    # When the worker makes its one attempt
+    answer, _ = stack.run("webhook")
+    # Then the retried write is recognised as its own: one attempt, not two, and the message
+    # comes back for its retry (not counted as a write lost to another delivery)
+    assert lost == [1]
+    job = stack.job("r1", "webhook")
+    assert (job["status"], int(job["attempts"])) == ("pending", 1)
+    assert "retry_at" in job and len(answer["batchItemFailures"]) == 1
+
+
 def test_a_failure_is_newly_listed_once_and_again_after_a_replay(
     stack: Stack,  # noqa: F811
 ) -> None:
@@ -226,3 +247,75 @@ def test_a_listing_whose_answer_was_lost_is_still_new_to_the_run_that_wrote_it(
     listed = record_delivered(table, job, "failed", job["completed_at"])
     # Then the retry finds its own listing: newly listed, so the failure is counted
     assert lost == [1] and listed
+
+
+def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_response(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given ten webhook jobs whose vendor calls took 5 s of the 30, and a table throttling
+    # every job write, each giving up after 3 s (aws.BUDGET's tries and sleeps)
+    from tests.integration.test_worker_deadline import Clock, VirtualContext  # noqa: PLC0415
+
+    names = [f"r{n}" for n in range(10)]
+    for name in names:
+        stack.put_request(name, ["webhook"], EMAIL)
+        stack.send("webhook", name)
+    clock = Clock()
+    clock.now = 5.0
+
+    def throttled(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("JOB#"):
+            clock.advance(3.0)  # raises Killed past the function's timeout
+            raise ClientError({"Error": THROTTLED}, "UpdateItem")
+
+    hooks("provide-client-params.dynamodb.UpdateItem", throttled)
+    counted = _counted(stack, monkeypatch)
+    # When the worker settles them
+    answer, _ = stack.run("webhook", VirtualContext(clock=clock))
+    # Then it stops writing while 4 s are left (8 writes tried, at 5 .. 26 s) and answers:
+    # every message comes back on its own, none lost to a killed invocation
+    assert clock.now == pytest.approx(29.0)
+    assert len(answer["batchItemFailures"]) == 10
+    assert counted["JobWritesFailed"] == 8
+    assert counted["JobWritesOutOfTime"] == 2
+    assert [stack.job(n, "webhook")["status"] for n in names] == ["pending"] * 10
+
+
+def test_out_of_time_for_writes_a_message_on_its_last_receive_is_written_first(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a webhook job on its last allowed receive (2 here) behind nine received once, its
+    # vendor calls done with 8 s left of the function, and job writes taking 3 s each
+    from tests.integration.test_worker_deadline import (  # noqa: PLC0415
+        Clock,
+        VirtualContext,
+        last_receive_is,
+    )
+
+    last_receive_is(stack, monkeypatch, 2)
+    stack.put_request("last", ["webhook"], EMAIL)
+    stack.send("webhook", "last")
+    stack.fast_forward("webhook", stack.receive("webhook"))
+    names = [f"r{n}" for n in range(9)]
+    for name in names:
+        stack.put_request(name, ["webhook"], EMAIL)
+        stack.send("webhook", name)
+    receive = stack.receive
+    monkeypatch.setattr(stack, "receive", lambda system: list(reversed(receive(system))))
+    clock = Clock()
+    clock.now = 22.0
+
+    def slow(params: dict[str, Any], **_: Any) -> None:
+        if str(params.get("Key", {}).get("sk", {}).get("S", "")).startswith("JOB#"):
+            clock.advance(3.0)
+
+    with session_hooks("faultw2", stack.worker.services.cache_clear) as register:
+        register("provide-client-params.dynamodb.UpdateItem", slow)
+        answer, _ = stack.run("webhook", VirtualContext(clock=clock))
+    # Then two writes fit (at 22 and 25 s): the last chance's first, so it is done, not left
+    # to the DLQ; the others come back unwritten
+    assert stack.job("last", "webhook")["status"] == "done"
+    assert len(answer["batchItemFailures"]) == 8

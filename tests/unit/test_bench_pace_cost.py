@@ -49,35 +49,38 @@ def test_the_pace_wait_is_priced_as_worker_duration_beyond_the_charged_vendor_wa
     # When the model prices them with Braze paced at 0.5 s and the webhook at 0.2 s
     paced = cost.model(_calls(WORKERS, accepted=10), None, None, paces=PACES)
     unpaced = cost.model(_calls(WORKERS, accepted=10), None, None, paces={})
-    # Then (by hand) Braze waits 10 gaps x (0.5 - 0.2) = 3.0 s, as its previous request's
-    # 0.2 s answer hides the rest of each gap; the webhook's 10 requests span
-    # 9 x 0.2 + 0.2 = 2.0 s where the model charged 10 x 0.1 x 0.2 = 0.2 s: 1.8 s more.
-    # Per opt-out 0.3 s and 0.18 s, at 0.25 GB and 0.0000133334 USD per GB-s:
-    # 1.00 and 0.60 USD per million opt-outs.
+    # Then (by hand) Braze waits its first interval, 0.5 s from the invocation's start, and
+    # 10 gaps x (0.5 - 0.2) = 3.0 s, as its previous request's 0.2 s answer hides the rest of
+    # each gap: 3.5 s; the webhook's 10 requests start at 0.2 .. 2.0 s and end at 2.2 s where
+    # the model charged 10 x 0.1 x 0.2 = 0.2 s: 2.0 s more.
+    # Per opt-out 0.35 s and 0.2 s, at 0.25 GB and 0.0000133334 USD per GB-s:
+    # 1.17 and 0.67 USD per million opt-outs.
     found = paced["vendor_pace"]
-    assert found["by_system"]["braze"]["seconds_per_opt_out"] == pytest.approx(0.3)
-    assert found["by_system"]["webhook"]["seconds_per_opt_out"] == pytest.approx(0.18)
-    assert found["by_system"]["braze"]["usd_per_million_opt_outs"] == pytest.approx(1.0, abs=1e-3)
-    assert found["by_system"]["webhook"]["usd_per_million_opt_outs"] == pytest.approx(0.6, abs=1e-3)
-    assert found["seconds_per_opt_out"] == pytest.approx(0.48)
-    assert found["usd_per_million_opt_outs"] == pytest.approx(1.6, abs=0.01)
+    assert found["by_system"]["braze"]["seconds_per_opt_out"] == pytest.approx(0.35)
+    assert found["by_system"]["webhook"]["seconds_per_opt_out"] == pytest.approx(0.2)
+    assert found["by_system"]["braze"]["usd_per_million_opt_outs"] == pytest.approx(1.167, abs=1e-3)
+    assert found["by_system"]["webhook"]["usd_per_million_opt_outs"] == pytest.approx(
+        0.667, abs=1e-3
+    )
+    assert found["seconds_per_opt_out"] == pytest.approx(0.55)
+    assert found["usd_per_million_opt_outs"] == pytest.approx(1.833, abs=0.01)
     # ... in the total as its own line, the rest of Lambda's duration unchanged
     dollars = paced["dollars_per_million_opt_outs"]
-    assert dollars["lambda_vendor_pace_wait"] == pytest.approx(1.6, abs=0.01)
+    assert dollars["lambda_vendor_pace_wait"] == pytest.approx(1.833, abs=0.01)
     assert dollars["lambda_duration"] == unpaced["dollars_per_million_opt_outs"]["lambda_duration"]
     assert paced["total_dollars_per_million_opt_outs"] == pytest.approx(
-        unpaced["total_dollars_per_million_opt_outs"] + 1.6, abs=0.01
+        unpaced["total_dollars_per_million_opt_outs"] + 1.833, abs=0.01
     )
 
 
 def test_a_pool_smaller_than_the_requests_waits_for_a_thread_or_the_pace() -> None:
     # Given 4 requests of 0.2 s, two at a time: unpaced they span 0.4 s
     assert pace_cost.paced_span(4, 0.0, 0.2, parallel=2) == pytest.approx(0.4)
-    # When paced at 0.1 s they start at 0, 0.1, 0.2 (a thread frees), 0.3: 0.5 s
-    assert pace_cost.paced_span(4, 0.1, 0.2, parallel=2) == pytest.approx(0.5)
-    # And sequential requests slower than the pace never wait for it
-    assert pace_cost.pace_wait(5, pace_cost.Pace(0.1, 1), 0.2, overlap=1.0) == 0.0
-    assert pace_cost.pace_wait(1, pace_cost.Pace(2.0, 1), 0.2, overlap=1.0) == 0.0
+    # When paced at 0.1 s they start at 0.1, 0.2, 0.3 (a thread frees), 0.4: 0.6 s
+    assert pace_cost.paced_span(4, 0.1, 0.2, parallel=2) == pytest.approx(0.6)
+    # And sequential requests slower than the pace wait only for the first one's interval
+    assert pace_cost.pace_wait(5, pace_cost.Pace(0.1, 1), 0.2, overlap=1.0) == pytest.approx(0.1)
+    assert pace_cost.pace_wait(1, pace_cost.Pace(2.0, 1), 0.2, overlap=1.0) == pytest.approx(2.0)
 
 
 def test_the_paces_are_the_shipped_rates_over_the_templates_max_concurrency() -> None:

@@ -83,6 +83,8 @@ def test_threads_sharing_a_pace_take_distinct_turns() -> None:
     for thread in threads:
         thread.join()
     assert sorted(waits) == pytest.approx([0.1 * k for k in range(1, 8)])  # and one at once
+    # The metric is the wall time waited (0.7 s), not the threads' waits added up (2.8 s)
+    assert pace.waited == pytest.approx(0.7)
 
 
 def test_a_pace_must_be_above_zero() -> None:
@@ -90,9 +92,60 @@ def test_a_pace_must_be_above_zero() -> None:
         Pacer(0)
 
 
-def test_the_last_call_of_a_batch_starts_calls_less_one_intervals_in() -> None:
-    assert seconds_to_last_call(12, 4, 2) == pytest.approx(5.5)
-    assert seconds_to_last_call(1, 0.1, 2) == 0
+def test_the_last_call_of_a_batch_starts_calls_intervals_in() -> None:
+    # The first one interval after the invocation starts (Pacer.begin), then one each interval
+    assert seconds_to_last_call(12, 4, 2) == pytest.approx(6.0)
+    assert seconds_to_last_call(1, 0.1, 2) == pytest.approx(20.0)
+    assert seconds_to_last_call(0, 4, 2) == 0
+
+
+def test_an_invocations_first_request_waits_one_interval_from_its_start() -> None:
+    clock = Clock()
+    pace = pacer(clock, 4, 2)  # 0.5 s apart
+    # Given a container whose pace has never sent (or sent long ago)
+    pace.begin()
+    assert pace.wait_turn(60)
+    assert clock.now == pytest.approx(100.5)
+    # And an invocation starting 0.1 s after this container's last request: one interval
+    # from the start, which is also at least one after that request
+    clock.now += 0.1
+    pace.begin()
+    assert pace.wait_turn(60)
+    assert clock.now == pytest.approx(101.1)
+
+
+def _slot_requests(
+    containers: list[Pacer], clock: Clock, calls: int, seconds: float
+) -> list[float]:
+    """One concurrency slot under a backlog: each invocation makes `calls` requests (50 ms
+    answers) and the next starts as it ends, served by the containers in turn."""
+    started: list[float] = []
+    for n in itertools.count():
+        if clock.now >= seconds:
+            return [t for t in started if t < seconds]
+        pace = containers[n % len(containers)]  # Lambda picks any idle warm container
+        pace.begin()
+        for _ in range(calls):
+            assert pace.wait_turn(30)
+            started.append(clock.now)
+            clock.now += 0.05
+    return started
+
+
+@pytest.mark.parametrize(("rate", "calls"), [(4.0, 12), (1.0, 5)], ids=["braze", "salesforce"])
+def test_a_slot_handed_between_containers_never_passes_the_rate(rate: float, calls: int) -> None:
+    # Given MaxConcurrency 2: slot 1 served by containers A and C in turn, slot 2 by B alone,
+    # each invocation a full batch (Braze 12 requests, Salesforce 5), for 60 s
+    interval = 2 / rate
+    one, two = Clock(0.0), Clock(0.0)
+    slot1 = _slot_requests([pacer(one, rate, 2), pacer(one, rate, 2)], one, calls, 60)
+    slot2 = _slot_requests([pacer(two, rate, 2)], two, calls, 60)
+    # Then each slot's requests are an interval apart across invocations and containers...
+    for started in (slot1, slot2):
+        gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+        assert min(gaps) >= interval - 1e-9
+    # ... so the system never passes its rate: 240 (Braze) and 60 (Salesforce) in 60 s
+    assert len(slot1) + len(slot2) <= rate * 60
 
 
 # -- the HTTP client: every try waits its turn ------------------------------------------------

@@ -27,6 +27,11 @@ class TimeBudget:
         """Whether something taking `seconds` can still finish before the stop."""
         return self.left() >= seconds
 
+    def allows_in_margin(self, seconds: float) -> bool:
+        """Whether something taking `seconds` can still finish before the end itself: for what
+        the margin was kept for (a worker's writes after its vendor calls)."""
+        return self._seconds_left() >= seconds
+
 
 def stop_before_end(seconds_left: float, margin_seconds: float) -> float:
     """A time.monotonic() instant `margin_seconds` before an invocation's end (half the time

@@ -284,6 +284,17 @@ class Connector(ABC, Generic[S]):
         Default: one call per `max_batch` jobs."""
         return -(-jobs // self.max_batch)
 
+    def calls_per_job(self, job: Job) -> int:
+        """The vendor calls (first tries) `job` alone makes when nothing fails, in parts if it
+        is heavier than max_batch: what must fit one invocation at the system's pace (the
+        worker fails a job that cannot; `make template` warns of one MaxClusterSize job)."""
+        parts = self.parts(job) if self.weight(job) > self.max_batch else [job]
+        return sum(self.calls_per_part(part) for part in parts)
+
+    def calls_per_part(self, part: Job) -> int:
+        """The calls of one call's worth of one job. Default: a batch of one job's."""
+        return self.calls_per_batch(1)
+
     def chunks(self, jobs: list[Job]) -> list[list[Job]]:
         """Greedy packing: each call carries at most max_batch vendor objects."""
         chunks: list[list[Job]] = []

@@ -61,6 +61,12 @@ class BrazeConnector(Connector[BrazeSecret]):
         types = self.system.identifier_types
         return int("customer_id" in types) + (jobs if "email" in types else 0) + 1
 
+    def calls_per_part(self, part: Job) -> int:
+        # One export of its external ids, one per email (a job carries its cluster's), a track
+        sent = self.identifiers(part)
+        emails = sum(i.type == "email" for i in sent)
+        return int(any(i.type == "customer_id" for i in sent)) + emails + 1
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
         attributes: list[dict[str, Any]] = []

@@ -8,6 +8,10 @@ no connector can forget it.
 
 A request reserves the next free slot, at least `interval` after the previous one, and waits
 for it; slots are shared by every thread of the invocation (a connector's parallel calls).
+An invocation's first slot is one `interval` after the invocation starts (`begin`): the
+invocation that held its concurrency slot before it, in this container or another, had ended
+by then, so its last request is at least `interval` before; Lambda may hand a slot's next
+invocation to any warm container, whose own pacer has no record of that request.
 A slot is reserved only if its wait fits the caller's time: a request that cannot start
 before the invocation's budget ends reserves nothing, and its job comes back later.
 """
@@ -19,9 +23,9 @@ from collections.abc import Callable
 
 
 def seconds_to_last_call(calls: int, rate_per_second: float, max_concurrency: int) -> float:
-    """When the last of a batch's `calls` may start, from an idle pace: the first goes at once,
-    each next one `max_concurrency / rate_per_second` seconds later."""
-    return max(0, calls - 1) * max(1, max_concurrency) / rate_per_second
+    """When the last of a batch's `calls` may start, from the invocation's start: the first one
+    interval in (`Pacer.begin`), each next one `max_concurrency / rate_per_second` later."""
+    return max(0, calls) * max(1, max_concurrency) / rate_per_second
 
 
 class Pacer:
@@ -39,6 +43,7 @@ class Pacer:
         self._sleep = sleep
         self._next = -math.inf  # the earliest moment the next request may start
         self._waited = 0.0
+        self._waited_until = -math.inf  # the end of the last wait counted in `waited`
         self._lock = threading.Lock()
 
     @classmethod
@@ -55,8 +60,16 @@ class Pacer:
 
     @property
     def waited(self) -> float:
-        """Seconds requests have waited for their slot since this pacer was made (a metric)."""
+        """Wall seconds during which a request waited for its slot since this pacer was made (a
+        metric): threads waiting at once count once."""
         return self._waited
+
+    def begin(self, started: float | None = None) -> None:
+        """An invocation started at `started` (now if None): its first request goes no sooner
+        than one interval after, and still one after this pacer's own last request."""
+        with self._lock:
+            at = self._clock() if started is None else started
+            self._next = max(self._next, at + self.interval)
 
     def wait_turn(self, longest_wait: float) -> bool:
         """Wait for this request's slot and return True, or return False at once (nothing
@@ -68,7 +81,10 @@ class Pacer:
             if wait > longest_wait:
                 return False
             self._next = slot + self.interval
-            self._waited += wait
+            # Waits start and end in order (both read under this lock), so the wall time
+            # waited grows by the part of this wait after the last one counted.
+            self._waited += max(0.0, slot - max(now, self._waited_until))
+            self._waited_until = max(self._waited_until, slot)
         if wait > 0:
             self._sleep(wait)
         return True

@@ -85,7 +85,8 @@ def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> b
     False, with nothing written, when the job is no longer the pending job this attempt read
     (another copy of its message failed, submitted or finished it; a replay re-opened it): a
     retry must not re-open a failed job whose values are already dropped. A retry of this very
-    write (its answer lost) finds the job still pending and writes the same again."""
+    write (the first committed, its answer lost) is refused by its own `updated_at` and
+    recognised as this write (True): the attempt is counted once, not twice."""
     values: Item = {":pending": PENDING, ":receipt": receipt, ":now": now,
                     ":retry_at": retry_at, ":one": 1}  # fmt: skip
     condition = as_read({**job, "status": PENDING}, values)
@@ -94,8 +95,11 @@ def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> b
         job,
         "SET #status = :pending, receipt = :receipt, updated_at = :now, retry_at = :retry_at"
         " ADD attempts :one REMOVE lease_until",
-        condition,
+        f"{condition} AND (attribute_not_exists(updated_at) OR updated_at <> :now)",
         values,
+        ours=lambda old: old.get("status") == PENDING
+        and old.get("updated_at") == now
+        and old.get("retry_at") == retry_at,
     )
 
 

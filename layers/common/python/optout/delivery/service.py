@@ -21,7 +21,7 @@ call cut short is an attempt with its receipt (docs/reliability.md, "Time left")
 import math
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import MIN_TRY_SECONDS
+from optout.connectors.pace import seconds_to_last_call
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
@@ -40,7 +41,7 @@ from optout.delivery.retry import (
     longest_visibility,
     retry_delay,
 )
-from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WorkerSettings
+from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WRITES_STOP_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.codec import Item
@@ -93,6 +94,7 @@ class DeliveryService:
     ) -> BatchReport:
         """`budget`: the time this batch may take; what cannot start within it is retried."""
         budget = budget or TimeBudget.unbounded()
+        whole = budget.left()  # this invocation's time for vendor calls, from its start
         report = BatchReport()
         messages: dict[str, tuple[Received, JobMessage]] = {}
         for message in received:
@@ -120,7 +122,9 @@ class DeliveryService:
         # goes to the DLQ (see _not_started), one with receives left only comes back.
         for system, entries in by_urgency(sends):
             if budget.allows(MIN_TRY_SECONDS):
-                self._deliver_system(self.systems.get(system), entries, report, schedule)
+                self._deliver_system(
+                    self.systems.get(system), entries, report, schedule, budget, whole
+                )
             else:
                 self._not_started(entries, report, schedule)
         self._confirm_all(checks, budget, report, schedule)
@@ -196,7 +200,7 @@ class DeliveryService:
                 continue
             claimed = [e for e in entries if self._claim(e, report, schedule)]
             if claimed:
-                self._confirm_system(self.systems.get(system), claimed, report, schedule)
+                self._confirm_system(self.systems.get(system), claimed, report, schedule, budget)
 
     def _waiting(self, job: Item, message: Received) -> int | None:
         """Seconds until the job's retry time if its message is back well before it, else None.
@@ -303,19 +307,89 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
+        budget: TimeBudget,
+        whole: float,
     ) -> None:
         jobs = [to_job(e.job) for e in entries]
+        too_big: dict[str, int] = {}
         try:
-            outcomes = {o.job_id: o for o in self.connector_for(system).deliver(jobs)}
+            connector = self.connector_for(system)
+            too_big = self._beyond_one_invocation(system, connector, jobs, whole)
+            sent = [j for j in jobs if j.job_id not in too_big]
+            outcomes = {o.job_id: o for o in connector.deliver(sent)}
         except UNUSABLE as error:
             outcomes = self._unusable(system, [j.job_id for j in jobs], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [j.job_id for j in jobs], error)
-        for entry in entries:
+        for entry in self._writes_in_time(entries, budget, report):
             try:
-                self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+                if entry.job["job_id"] in too_big:
+                    self._too_big_for_pace(entry, too_big[entry.job["job_id"]], report)
+                else:
+                    self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
             except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
                 self._write_failed(entry, error, report, schedule)
+
+    def _beyond_one_invocation(
+        self, system: SystemConfig, connector: Connector[Any], jobs: list[Job], whole: float
+    ) -> dict[str, int]:
+        """Job id -> its vendor calls, for each job whose calls at the system's pace cannot
+        all start within one invocation's time (`whole`, from its start): one with many
+        identifiers (a Braze job makes one call per email of its cluster). Retried, it would
+        start the same calls on every receive and fail after the last (docs/connectors.md,
+        "Pace")."""
+        rate, concurrency = system.rate_limit_per_second, self.settings.max_concurrency
+        found: dict[str, int] = {}
+        if math.isinf(whole):  # no time limit (a CLI run, a test): every job fits
+            return found
+        for job in jobs:
+            calls = connector.calls_per_job(job)
+            if seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS > whole:
+                found[job.job_id] = calls
+        return found
+
+    def _too_big_for_pace(self, entry: Entry, calls: int, report: BatchReport) -> None:
+        """Failed at once, with no vendor call, for the operator: a faster pace (the vendor's
+        limit allowing) or a longer worker timeout, then `optout replay`."""
+        reason = (
+            f"{calls} vendor calls at rate_limit_per_second cannot start within one "
+            "invocation: raise the rate or the worker's timeout, then replay"
+        )
+        report.decisions[entry.message.message_id] = ACK
+        report.counts["JobsTooBigForPace"] += 1
+        now = iso(self.clock())
+        if self._finish(
+            entry.job, "failed", {"error": reason}, report, now, reason_class="too_big_for_pace"
+        ):
+            report.counts["FailedJobsNeedReplay"] += 1
+
+    def _writes_in_time(
+        self, entries: list[Entry], budget: TimeBudget, report: BatchReport
+    ) -> Iterator[Entry]:
+        """The entries whose writes may start, in their order (by_urgency: last receives
+        first, as one given back on its last receive goes to the DLQ); once the function has
+        less than WRITES_STOP_SECONDS left, the rest come back unwritten (a throttled write
+        could otherwise carry the invocation past its timeout: no batch response, every
+        message of it back)."""
+        for n, entry in enumerate(entries):
+            if not budget.allows_in_margin(WRITES_STOP_SECONDS):
+                self._out_of_time_for_writes(entries[n:], report)
+                return
+            yield entry
+
+    def _out_of_time_for_writes(self, entries: list[Entry], report: BatchReport) -> None:
+        """Vendor calls made, nothing written: each message comes back as after a timeout,
+        but alone. A send is sent again (the vendor's answer is idempotent); a status check
+        returns after its lease and asks again. On a last receive it goes to the DLQ."""
+        send_delay = backoff_seconds(1, self.settings.retry_base_seconds, 60, self.rng)
+        for entry in entries:
+            check = entry.parsed.confirm is not None
+            delay = self.settings.lease_seconds + 1 if check else send_delay
+            report.decisions[entry.message.message_id] = Decision(delay, "out of time for writes")
+            report.counts["JobWritesOutOfTime"] += 1
+            if entry.message.receive_count >= self.settings.max_receive_count:
+                report.counts["JobWritesOutOfTimeToDLQ"] += 1
+        logger.error("out of time for the job writes", jobs=len(entries))
 
     def _crashed(
         self, system: SystemConfig, job_ids: list[str], error: Exception
@@ -456,6 +530,7 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
+        budget: TimeBudget,
     ) -> None:
         submitted = [
             Submitted(
@@ -474,7 +549,7 @@ class DeliveryService:
             outcomes = self._unusable(system, [s.job_id for s in submitted], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [s.job_id for s in submitted], error)
-        for entry in entries:
+        for entry in self._writes_in_time(entries, budget, report):
             try:
                 self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
             except WRITE_ERRORS as error:  # this entry alone: the others' writes stand

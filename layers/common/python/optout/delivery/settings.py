@@ -16,7 +16,12 @@ SQS_MAX_DELAY_SECONDS = 900  # 15 min: the most SendMessage's DelaySeconds accep
 # Kept from the function's timeout for what follows the vendor calls: the jobs' writes, the
 # visibility changes and the batch response (the worker's time budget; `make template`'s
 # check that a system's pace fits a batch in the timeout).
-END_MARGIN_SECONDS = 3.0
+END_MARGIN_SECONDS = 5.0
+# A job's writes start only with this much of the function's time left: a throttled write
+# gives up after about 3 s (aws.BUDGET: 3 tries, sleeps of at most 1 s then 2 s), and 1 s is
+# for the visibility changes and the batch response. Past it, the rest of the batch's
+# entries come back unwritten, so the invocation still answers (docs/reliability.md).
+WRITES_STOP_SECONDS = 4.0
 
 
 @dataclass(frozen=True)  # no slots: rebuilding the class for them costs a cold start ~1 ms
