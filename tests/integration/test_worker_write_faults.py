@@ -319,3 +319,29 @@ def test_out_of_time_for_writes_a_message_on_its_last_receive_is_written_first(
     # to the DLQ; the others come back unwritten
     assert stack.job("last", "webhook")["status"] == "done"
     assert len(answer["batchItemFailures"]) == 8
+
+
+def test_a_write_refused_for_a_bug_fails_the_invocation_not_the_message(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a status check's send refused with an error that will not pass by itself (a
+    # grant missing, a malformed request): a bug, not AWS being busy (review s17 N3)
+    armed: list[bool] = []
+    denied = {"Code": "AccessDenied", "Message": "not allowed"}
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if armed:
+            raise ClientError({"Error": denied}, "SendMessage")
+
+    hooks("provide-client-params.sqs.SendMessage", refuse)
+    counted = _counted(stack, monkeypatch)
+    stack.put_request("r1", ["google_ads"], EMAIL)
+    stack.send("google_ads", "r1")
+    armed.append(True)
+    # When the worker delivers it, it raises (Lambda's Errors, the worker's alarm) instead of
+    # counting a JobWritesFailed and retrying the message to the DLQ as if AWS were busy
+    with pytest.raises(ClientError):
+        stack.run("google_ads")
+    assert "JobWritesFailed" not in counted

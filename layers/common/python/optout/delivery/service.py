@@ -44,6 +44,7 @@ from optout.delivery.retry import (
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WRITES_STOP_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
+from optout.store.busy import busy
 from optout.store.codec import Item
 from optout.store.delivery import record_delivered
 from optout.store.table import Table
@@ -709,6 +710,11 @@ class DeliveryService:
         carry it. A send goes to the DLQ, as any last receive's retry does: only the workers
         of asynchronous systems may send to their queue, and a redrive runs the after-steps
         of a final job (`_route`)."""
+        if not transient(error):
+            # A validation or access error is a bug or a broken grant, not AWS being busy:
+            # it fails the invocation, as before, for the Errors alarm (review s17 diff-worker
+            # N3: retried to the DLQ, it read as a throttle in JobWritesFailedAlarm's runbook).
+            raise error
         message, parsed = entry.message, entry.parsed
         report.counts["JobWritesFailed"] += 1
         logger.error(
@@ -761,6 +767,24 @@ def _after_check(receipt: Item) -> Item:
         history = [*(receipt.get("check_errors") or []), previous]
         receipt["check_errors"] = history[-MAX_CHECK_ERRORS:]
     return receipt
+
+
+# A transaction cancelled by a conflict or a throttle is AWS being busy too.
+TRANSIENT_CODES = frozenset({"TransactionConflictException", "TransactionInProgressException"})
+
+
+def transient(error: BaseException) -> bool:
+    """An AWS error that says "not now" (a throttle, a 5xx, a network fault, a conflict), as
+    opposed to one that will fail the same way again (a validation or access error)."""
+    cause = error.__cause__ if isinstance(error, AfterStepsFailed) and error.__cause__ else error
+    if not isinstance(cause, ClientError):
+        return isinstance(cause, BotoCoreError)
+    code = cause.response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        reasons = cause.response.get("CancellationReasons") or []
+        return all(r.get("Code") in ("None", "ThrottlingError", "TransactionConflict",
+                                     "ProvisionedThroughputExceeded") for r in reasons)  # fmt: skip
+    return busy(cause) or code in TRANSIENT_CODES
 
 
 def aws_error(error: BaseException) -> str:
