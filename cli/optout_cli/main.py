@@ -371,19 +371,28 @@ def replay(
     """A system's dead letters and failed jobs back to work (after fixing its cause)."""
     _check(SYSTEM, system, "SYSTEM must be a system name (lower case, digits, _)")
     client = api(ctx)
-    left = _redrive(client, system)
+    moved, left = _redrive(client, system)
     started = client.post(f"/v1/admin/systems/{system}/replay", expect=(202,))
     out.print(f"replay requested ({started['request_id']})")
     if wait:
         _wait_for_replay(client, system, started["request_id"])
+    if moved:
+        # A letter of a job whose failure was never listed (its write failed on its last
+        # receive) lists it when the worker takes the letter: after this replay read the list
+        # (review s17 diff-worker R1).
+        out.print(f"the {_count(moved, 'dead-letter message')} moved back may list failed "
+                  f"jobs once {system}'s worker takes them, after this replay read its list: "
+                  f"run `optout replay {system}` again in a few minutes to re-send those",
+                  soft_wrap=True)  # fmt: skip
     if left:  # after the replay, which does not depend on the DLQ: the exit code still says so
         raise typer.Exit(1)
 
 
-def _redrive(client: Api, system: str) -> int:
-    """The system's DLQ back on its queue; how many letters remain in it. Each call long-polls
-    until its time is spent, so a call that moved none while some remain means they are in
-    flight (a send or delete that failed: visible again within 30 s) or not yet counted."""
+def _redrive(client: Api, system: str) -> tuple[int, int]:
+    """The system's DLQ back on its queue: (letters moved, letters still in it). Each call
+    long-polls until its time is spent, so a call that moved none while some remain means
+    they are in flight (a send or delete that failed: visible again within 30 s) or not yet
+    counted."""
     moved = 0
     while True:
         found = client.post(f"/v1/admin/systems/{system}/redrive")
@@ -398,7 +407,7 @@ def _redrive(client: Api, system: str) -> int:
         out.print(f"{_count(left, 'dead-letter message')} {'is' if left == 1 else 'are'} "
                   f"still in {system}'s DLQ: run `optout replay {system}` again in a minute",
                   soft_wrap=True)  # fmt: skip
-    return left
+    return moved, left
 
 
 def _wait_for_replay(client: Api, system: str, replay_id: str) -> None:
