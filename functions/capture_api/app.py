@@ -275,12 +275,7 @@ def _render(refused: Refused) -> "Response[Any]":
     """JSON for scripts; a page for a person who posted the plain form or opened a link."""
     if not HTML_PAGES.get():
         return answers.json_response(refused)
-    event = _EVENT.get()
-    if event["requestContext"]["http"]["method"] == "GET":
-        page = status_error_page(refused.message, _privacy_page(), refused.status == 503)
-        return _page(refused.status, page, refused.headers())
-    referer = (event.get("headers") or {}).get("referer")
-    page = error_page(refused.message, refused.field, _back(referer))
+    page = _refusal_page(refused, _EVENT.get(), _privacy_page())
     return _page(refused.status, page, refused.headers())
 
 
@@ -291,8 +286,15 @@ def _privacy_page() -> str:
     return services().settings.privacy_page_url
 
 
-def _back(referer: str | None) -> str:
-    return back_link(referer, cors.origins, _privacy_page())
+def _refusal_page(refused: Refused, event: dict[str, Any], privacy_page: str) -> str:
+    """The page a person's browser gets for a refusal: a status link's (a GET; a 503 says
+    to try again), or the form's, with its way back."""
+    if event["requestContext"]["http"]["method"] == "GET":
+        return status_error_page(refused.message, privacy_page, refused.status == 503)
+    referer = (event.get("headers") or {}).get("referer")
+    return error_page(
+        refused.message, refused.field, back_link(referer, cors.origins, privacy_page)
+    )
 
 
 def _context() -> RequestContext:
@@ -387,23 +389,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _refused_answer(
-    refused: Refused, headers: dict[str, Any], cors_headers: dict[str, str], privacy_page: str
+    refused: Refused, cors_headers: dict[str, str], privacy_page: str
 ) -> dict[str, Any]:
     """A refusal before the routes: the error page for a person's browser, else JSON.
     `privacy_page` is passed in: on a cold start without its keys services() cannot give it."""
     if not HTML_PAGES.get():
         return answers.raw_answer(refused, cors_headers)
-    if _EVENT.get()["requestContext"]["http"]["method"] == "GET":  # a status link, as _render
-        page = status_error_page(refused.message, privacy_page, refused.status == 503)
-    else:
-        page = error_page(
-            refused.message, refused.field,
-            back_link(headers.get("referer"), cors.origins, privacy_page),
-        )  # fmt: skip
     return {
         "statusCode": refused.status,
         "headers": {"Content-Type": TEXT_HTML, **HTML_HEADERS, **refused.headers()},
-        "body": page,
+        "body": _refusal_page(refused, _EVENT.get(), privacy_page),
         "isBase64Encoded": False,
     }
 
@@ -421,20 +416,20 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if raw_body.media_type(event) == raw_body.FORM:  # a person's no-JS form: a page
             HTML_PAGES.set(accepts_html(headers.get("accept")))
         privacy = Settings.from_env().privacy_page_url  # the environment: no AWS call
-        return _refused_answer(answers.from_domain(busy), headers, cors_headers, privacy)
+        return _refused_answer(answers.from_domain(busy), cors_headers, privacy)
     privacy = built.settings.privacy_page_url
     try:
         with answered_as_unavailable("secret store", NOT_SERVED):  # its re-read, none cached
             admitted = built.edge.admits(headers.get(EDGE_HEADER))
     except Unavailable as busy:
-        return _refused_answer(answers.from_domain(busy), headers, cors_headers, privacy)
+        return _refused_answer(answers.from_domain(busy), cors_headers, privacy)
     if not admitted:
         refused = Refused(403, "forbidden", "requests reach this API through its edge", None)
         return answers.raw_answer(refused, cors_headers)
     try:
         fields = _admit_body(event, built.settings.max_body_bytes)
     except Refused as refused:
-        return _refused_answer(refused, headers, cors_headers, privacy)
+        return _refused_answer(refused, cors_headers, privacy)
     hot = _hot_answer(event, fields, cors_headers)
     if hot is not None:
         return hot
