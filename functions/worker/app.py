@@ -25,7 +25,13 @@ from optout.connectors.http import HttpClient, RetryPolicy
 from optout.connectors.pace import Pacer
 from optout.delivery.messages import JobMessage, queue_url_from_arn
 from optout.delivery.retry import longest_visibility
-from optout.delivery.service import ConfirmScheduler, Decision, DeliveryService, Received
+from optout.delivery.service import (
+    ConfirmScheduler,
+    Decision,
+    DeliveryService,
+    Received,
+    aws_error,
+)
 from optout.delivery.settings import END_MARGIN_SECONDS, WorkerSettings
 from optout.observability import log_context, logger, metrics
 from optout.store.table import Table
@@ -148,14 +154,8 @@ def record_handler(record: SQSRecord) -> None:
         # then hidden again without a vendor call. Still a fault to look at, refused or a
         # network error (ReadTimeoutError, EndpointConnectionError) past botocore's retries.
         metrics.add_metric(name="VisibilityRefused", unit=MetricUnit.Count, value=1)
-        logger.error("could not set visibility", error_code=_error_code(error))
+        logger.error("could not set visibility", error_code=aws_error(error))
     raise RetryLater(decision.reason)
-
-
-def _error_code(error: ClientError | BotoCoreError) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response["Error"]["Code"])
-    return type(error).__name__
 
 
 @log_context()
