@@ -9,8 +9,8 @@ What the routes read before Powertools routes them is added here too, from the t
 function passes: the headers the gate reads (optout/http/context.py: a Powertools `Header()`
 parameter would be a second check of them, and the hot routes never reach it), the plain form
 the webform posts (the gate turns it into the JSON body: Powertools gives a body one media
-type), the HTML pages a person gets instead of a refusal's JSON, and the 503 a write route
-answers when its table did not (with `Retry-After`).
+type), the HTML pages a person gets instead of a refusal's JSON, and the 503 a route answers
+when AWS did not (with `Retry-After`).
 """
 
 import json
@@ -45,7 +45,10 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 
 
-UNAVAILABLE = "Not recorded: the table throttled or failed; send the same request again"
+UNAVAILABLE = (
+    "Not served just now (nothing recorded): the table, or at a cold start Secrets Manager,"
+    " throttled or failed; send the same request again"
+)
 RETRY = {
     "Retry-After": {
         "description": "Seconds to wait before sending the same request (same Idempotency-Key)",
@@ -78,8 +81,8 @@ def document(
     """`headers`: per operation ("POST /v1/consent"), the names of HEADERS it reads; `forms`:
     per operation, the model its plain form post stands for; `pages`: the operations that
     answer a person's refusal with an HTML page; `unavailable`: the operations that answer 503
-    (same envelope, and page) when their table throttled or failed. `info`: what Powertools'
-    get_openapi_json_schema takes (title, version, ...)."""
+    (same envelope, and page) when their table (or Secrets Manager) throttled or failed.
+    `info`: what Powertools' get_openapi_json_schema takes (title, version, ...)."""
     headers, forms = headers or {}, forms or {}
     raw = app.get_openapi_json_schema(servers=[Server(url=server)], **info)
     doc: dict[str, Any] = json.loads(raw)
