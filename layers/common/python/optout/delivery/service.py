@@ -44,7 +44,7 @@ from optout.delivery.retry import (
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WRITES_STOP_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
 from optout.observability import logger
-from optout.store.busy import busy
+from optout.store.busy import busy, error_code
 from optout.store.codec import Item
 from optout.store.delivery import record_delivered
 from optout.store.table import Table
@@ -790,9 +790,7 @@ def transient(error: BaseException) -> bool:
 def aws_error(error: BaseException) -> str:
     """An AWS error's code or class, for logs: never its message (it may quote a key)."""
     cause = error.__cause__ if isinstance(error, AfterStepsFailed) and error.__cause__ else error
-    if isinstance(cause, ClientError):
-        return str(cause.response.get("Error", {}).get("Code", "ClientError"))
-    return type(cause).__name__
+    return error_code(cause)
 
 
 def _job_of(parsed: JobMessage) -> Item:

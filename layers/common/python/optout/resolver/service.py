@@ -44,6 +44,7 @@ from optout.store.batch import (
     put_once,
     put_versioned,
 )
+from optout.store.busy import error_code
 from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
@@ -581,7 +582,7 @@ class Resolver:
             except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
                 not_replayed += 1
                 logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
-                               error=_error_code(error))  # fmt: skip
+                               error=error_code(error))  # fmt: skip
             if len(chunk) == REPLAY_CHUNK:
                 replayed += self._send_replayed(config.queue_key, system, chunk)
                 chunk = []
@@ -673,7 +674,7 @@ class Resolver:
             delivery.mark_replayed(self._table, job, flights, now)
         except (ClientError, BotoCoreError) as error:
             logger.warning("replayed job not marked in flight", job_id=job["job_id"],
-                           error=_error_code(error))  # fmt: skip
+                           error=error_code(error))  # fmt: skip
 
     def _backfill(self, event: Item, pending: Outbox, deadline: float | None) -> Resolution:
         """Send one system the current opt-out of everyone opted out of a purpose it serves
@@ -1091,11 +1092,3 @@ def _this_write(found: Item, now: str) -> bool:
         and found.get("updated_at") == now
         and (found.get("status") == "pending")
     )
-
-
-def _error_code(error: ClientError | BotoCoreError) -> str:
-    """DynamoDB's error code, or the class of a transport error (a timeout, a failed
-    connection: no answer, no code) after the client's retries."""
-    if isinstance(error, ClientError):
-        return str(error.response["Error"]["Code"])
-    return type(error).__name__

@@ -31,6 +31,14 @@ def busy(error: Exception) -> bool:
     return code in BUSY_CODES or int(status) >= 500
 
 
+def error_code(error: BaseException) -> str:
+    """An AWS error for a log line: its code, or the exception's class where AWS gave none (a
+    timeout, a failed connection); never its message, which may quote a key."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "ClientError"))
+    return type(error).__name__
+
+
 def unavailable(error: Exception, store: str, message: str) -> Unavailable:
     """The consumer's 503, logged with the error's class and counted (CaptureUnavailable, an
     input of CaptureErrorsAlarm, as a crash is). `store`: what did not answer, for the log."""
