@@ -346,8 +346,7 @@ class CaptureService:
         # The answer to our write lost after it committed: botocore sent it again, and its
         # condition found the item this call wrote (this request's arrival instant, to the
         # millisecond). A capture, not a replay: CaptureSurgeAlarm counts it (review s17 F7).
-        ours = created or stored.get("received_at") == iso(ctx.received_at)
-        return Captured(response=response, created=ours)
+        return Captured(response=response, created=created or _written_by(stored, ctx))
 
     def _committed_anyway(
         self, request_id: str, ctx: RequestContext, error: Exception
@@ -361,9 +360,15 @@ class CaptureService:
             stored = find_event(self._table, request_id)
         except AWS_ERRORS:
             stored = None
-        if stored is None or stored.get("received_at") != iso(ctx.received_at):
+        if stored is None or not _written_by(stored, ctx):
             raise unavailable(error, "event store", NOT_RECORDED) from error
         return stored
+
+
+def _written_by(stored: dict[str, Any], ctx: RequestContext) -> bool:
+    """Whether the event item found is the one this call wrote: it holds this request's
+    arrival instant, to the millisecond (a replay with the same key arrived at another)."""
+    return stored.get("received_at") == iso(ctx.received_at)
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"
