@@ -31,8 +31,7 @@ from optout.connectors import CONNECTORS  # noqa: E402
 from optout.connectors.base import Connector, Job  # noqa: E402
 from optout.connectors.credentials import fixed  # noqa: E402
 from optout.connectors.errors import ConfigError  # noqa: E402
-from optout.connectors.http import MIN_TRY_SECONDS, HttpClient  # noqa: E402
-from optout.connectors.pace import seconds_to_last_call  # noqa: E402
+from optout.connectors.http import HttpClient, paced_start_seconds  # noqa: E402
 from optout.delivery.settings import END_MARGIN_SECONDS  # noqa: E402
 from optout.identifiers import Identifier, IdType  # noqa: E402
 from optout.systems import PLACEHOLDER, SystemConfig, load_systems  # noqa: E402
@@ -101,19 +100,12 @@ def check_pace(template: dict[str, Any], systems: Sequence[SystemConfig]) -> Non
     one full batch start its last vendor call with MIN_TRY_SECONDS left of the worker's
     timeout (less END_MARGIN_SECONDS). A slower pace would return every batch's last jobs to
     the queue, time after time, until their dead-letter queue."""
-    limits = template.get("Mappings", {}).get("SystemLimits", {})
-    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
     for system in systems:
-        key = system.queue_key
-        if key not in limits:
-            raise ValueError(f"{system.name}: template.yaml's SystemLimits has no {key} row")
-        concurrency = int(limits[key]["MaxConcurrency"])
-        props = template["Resources"][f"{key}Worker"]["Properties"]
-        timeout = float(props.get("Timeout", default_timeout))
+        concurrency, props, timeout = _worker_limits(template, system)
         batch = int(props["Events"]["Jobs"]["Properties"].get("BatchSize", 10))
         calls = _connector(system).calls_per_batch(batch)
         rate = system.rate_limit_per_second
-        needed = seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS
+        needed = paced_start_seconds(calls, rate, concurrency)
         if needed > timeout - END_MARGIN_SECONDS:
             raise ValueError(
                 f"{system.name}: rate_limit_per_second {rate:g} over MaxConcurrency "
@@ -130,22 +122,17 @@ def job_pace_warnings(template: dict[str, Any], systems: Sequence[SystemConfig])
     makes a call per email of its cluster; a concurrent link can carry up to twice the cap).
     The worker fails such a job on its first receive (`cannot start within one invocation`):
     a warning, not a refusal, as most clusters are far smaller (docs/connectors.md, "Pace")."""
-    limits = template.get("Mappings", {}).get("SystemLimits", {})
-    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
     cap = int(template["Parameters"]["MaxClusterSize"]["Default"])
     found: list[str] = []
     for system in systems:
-        key = system.queue_key
-        concurrency = int(limits[key]["MaxConcurrency"])
-        props = template["Resources"][f"{key}Worker"]["Properties"]
-        allowed = float(props.get("Timeout", default_timeout)) - END_MARGIN_SECONDS
+        concurrency, _, timeout = _worker_limits(template, system)
+        allowed = timeout - END_MARGIN_SECONDS
         connector = _connector(system)
         rate = system.rate_limit_per_second
 
         def fits(size: int) -> bool:
             calls = _worst_job_calls(connector, system, size)  # noqa: B023 - used in this pass
-            needed = seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS  # noqa: B023
-            return needed <= allowed  # noqa: B023
+            return paced_start_seconds(calls, rate, concurrency) <= allowed  # noqa: B023
 
         if fits(cap):
             continue
@@ -159,6 +146,20 @@ def job_pace_warnings(template: dict[str, Any], systems: Sequence[SystemConfig])
             "worker's Timeout"
         )
     return found
+
+
+def _worker_limits(
+    template: dict[str, Any], system: SystemConfig
+) -> tuple[int, dict[str, Any], float]:
+    """A system's worker as the template declares it: its MaxConcurrency (SystemLimits), its
+    properties and its timeout (its own, else Globals')."""
+    limits = template.get("Mappings", {}).get("SystemLimits", {})
+    key = system.queue_key
+    if key not in limits:
+        raise ValueError(f"{system.name}: template.yaml's SystemLimits has no {key} row")
+    default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    props: dict[str, Any] = template["Resources"][f"{key}Worker"]["Properties"]
+    return int(limits[key]["MaxConcurrency"]), props, float(props.get("Timeout", default_timeout))
 
 
 def _worst_job_calls(connector: Connector[Any], system: SystemConfig, size: int) -> int:

@@ -39,7 +39,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from optout.connectors.errors import DeliveryError
-from optout.connectors.pace import Pacer
+from optout.connectors.pace import Pacer, seconds_to_last_call
 from optout.time_budget import TimeBudget
 
 RETRYABLE_4XX = frozenset({408, 429})
@@ -100,6 +100,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # A redirect would resend credentials to wherever the vendor points: treat it as an answer.
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def paced_start_seconds(calls: int, rate_per_second: float, max_concurrency: int) -> float:
+    """Seconds from an invocation's start that `calls` requests at a system's pace need for
+    the last of them to start with MIN_TRY_SECONDS to run: the worker's test of one job
+    (delivery/service.py), and `make template`'s of a batch and of a worst-case job."""
+    return seconds_to_last_call(calls, rate_per_second, max_concurrency) + MIN_TRY_SECONDS
 
 
 @dataclass

@@ -29,8 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
-from optout.connectors.http import MIN_TRY_SECONDS
-from optout.connectors.pace import seconds_to_last_call
+from optout.connectors.http import MIN_TRY_SECONDS, paced_start_seconds
 from optout.delivery import job_store
 from optout.delivery.batch import ACK, BatchReport, ConfirmScheduler, Decision, Entry, Received
 from optout.delivery.messages import JobMessage, MalformedMessage, read_job_message
@@ -345,7 +344,7 @@ class DeliveryService:
             return found
         for job in jobs:
             calls = connector.calls_per_job(job)
-            if seconds_to_last_call(calls, rate, concurrency) + MIN_TRY_SECONDS > whole:
+            if paced_start_seconds(calls, rate, concurrency) > whole:
                 found[job.job_id] = calls
         return found
 
