@@ -20,6 +20,7 @@ from tests.conftest import Aws
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_event, load_function
+from tests.support.production_secrets import EDGE_VALUE, production_secrets
 
 THROTTLED = (
     b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
@@ -271,29 +272,12 @@ COLD_START_REQUESTS = {
 }  # fmt: skip
 
 
-def _production_secrets(monkeypatch: pytest.MonkeyPatch, edge: bool = False) -> None:
-    """A production container's keys (and the edge's secret) in Secrets Manager, none cached."""
-    monkeypatch.setattr(secret_store, "_cached", {})
-    sm = boto3.client("secretsmanager", region_name="us-east-1")
-    sm.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
-    token_key = {"kid": "k1", "key": "t" * 64}
-    sm.create_secret(
-        Name="optout-bridge/prod/identity-token-key", SecretString=json.dumps(token_key)
-    )
-    monkeypatch.delenv("OPTOUT_LOCAL_MODE")
-    monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/prod/hash-key")
-    monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/identity-token-key")
-    if edge:
-        sm.create_secret(Name=EDGE_SECRET, SecretString=EDGE_VALUE)
-        monkeypatch.setenv("EDGE_SECRET_NAME", EDGE_SECRET)
-
-
 @pytest.mark.parametrize("kind", list(COLD_START_REQUESTS))
 def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
     aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     # Given a production container, Secrets Manager throttled at its first request
-    _production_secrets(monkeypatch)
+    production_secrets(monkeypatch)
     event, shows = COLD_START_REQUESTS[kind]
 
     def fresh_clients() -> None:  # the next request builds its clients, with the hooks of now
@@ -313,14 +297,11 @@ def test_a_cold_start_whose_secret_read_is_throttled_answers_503_then_serves(
     assert invoke(capture, event)["statusCode"] in (200, 202, 404)
 
 
-EDGE_SECRET, EDGE_VALUE = "optout-bridge/prod/edge-origin", "edge-secret-value"
-
-
 def test_the_edges_secret_unreadable_at_a_cold_start_answers_503(
     aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Review s17 diff-api M2: the edge's secret was read outside the 503's catch
-    _production_secrets(monkeypatch, edge=True)
+    production_secrets(monkeypatch, edge=True)
     event = http_event("POST", "/v1/opt-out", {"email": "edge@example.com"},
                        headers={"x-origin-verify": EDGE_VALUE})  # fmt: skip
     with session_hooks("capture-edge", capture.services.cache_clear) as register:
@@ -334,7 +315,7 @@ def test_a_warm_container_keeps_serving_when_a_secrets_re_read_is_throttled(
     aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch, clock: list[float]
 ) -> None:
     # Given a warm container with the edge on, its secrets read and cached
-    _production_secrets(monkeypatch, edge=True)
+    production_secrets(monkeypatch, edge=True)
     event = http_event("POST", "/v1/opt-out", {"email": "warm@example.com"},
                        headers={"x-origin-verify": EDGE_VALUE})  # fmt: skip
     capture.services.cache_clear()

@@ -1,7 +1,5 @@
 """The HMAC key fails closed: outside local mode, no secret name means no start."""
 
-import json
-
 import boto3
 import pytest
 
@@ -10,6 +8,7 @@ from optout.settings import LOCAL_HASH_KEY, Settings
 from tests.conftest import Aws
 from tests.support.http_events import http_event
 from tests.support.lambdas import invoke, load_event, load_function
+from tests.support.production_secrets import production_secrets
 
 
 @pytest.mark.parametrize(
@@ -51,15 +50,7 @@ def test_a_configured_secret_wins_over_local_mode(aws: Aws) -> None:
 def test_the_capture_function_answers_with_the_secret_key_in_production_mode(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secrets = boto3.client("secretsmanager", region_name="us-east-1")
-    secrets.create_secret(Name="optout-bridge/prod/hash-key", SecretString="s" * 64)
-    token_key = {"kid": "k1", "key": "t" * 64}
-    secrets.create_secret(
-        Name="optout-bridge/prod/identity-token-key", SecretString=json.dumps(token_key)
-    )
-    monkeypatch.delenv("OPTOUT_LOCAL_MODE")
-    monkeypatch.setenv("HASH_KEY_SECRET_NAME", "optout-bridge/prod/hash-key")
-    monkeypatch.setenv("IDENTITY_TOKEN_SECRET_NAME", "optout-bridge/prod/identity-token-key")
+    production_secrets(monkeypatch)
     event = http_event("POST", "/v1/opt-out", {"email": "a@example.com"})
     answer = invoke(load_function("capture_api"), event)
     assert answer["statusCode"] == 202
