@@ -41,7 +41,7 @@ from optout.observability import log_context, logger, metrics
 from optout.settings import Settings
 from optout.store.busy import NOT_SERVED, answered_as_unavailable
 from optout.store.table import Table
-from optout.token_keys import load_token_keys
+from optout.token_keys import token_key_source
 from optout.webform_pages import (
     HTML_HEADERS,
     back_link,
@@ -86,8 +86,9 @@ class Services:
         with answered_as_unavailable("secret store", NOT_SERVED):
             key = load_hash_key(settings)
             # Fails closed: no token key outside local mode -> this raises, nothing is served.
+            # A token secret of the wrong shape does not: tokens alone are refused (token_keys).
             tokens = TokenVerifier(
-                load_token_keys(settings),
+                token_key_source(settings),
                 settings.identity_token_audience,
                 settings.identity_token_max_lifetime_seconds,
             )

@@ -12,10 +12,12 @@ either side fails here; the last tests hold PROVED to the template and the tests
 environment to the functions'.
 """
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -29,7 +31,9 @@ from tests.support.emf import EmittedMetrics, MetricKey, alarm_metrics, log_filt
 from tests.support.http_events import http_event
 from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.production_secrets import TOKEN_KEY, production_secrets
 from tests.support.seed import seed_request
+from tests.support.tokens import token_for
 
 NAMESPACE = "OptOutBridge"  # the stack's own metrics (optout/observability.py)
 THROTTLED = {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}
@@ -95,6 +99,32 @@ def test_a_store_that_refuses_the_capture_feeds_capture_errors(
     # Then the metric CaptureErrorsAlarm adds to Lambda's Errors is published
     assert_alarms_read_what_was_published(
         translated, emitted_metrics, test_a_store_that_refuses_the_capture_feeds_capture_errors
+    )
+
+
+def test_a_token_secret_of_the_wrong_shape_feeds_token_keys_unusable(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a production container whose token secret was mistyped ("secret" for "key")
+    production_secrets(monkeypatch)
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId=TOKEN_KEY, SecretString=json.dumps({"kid": "k2", "secret": "n" * 64})
+    )
+    capture = load_function("capture_api")
+    capture.services.cache_clear()
+    # When a token-less opt-out comes (taken), then one with a token (refused, a client's 422)
+    bare = {"email": "t@example.com"}
+    assert invoke(capture, http_event("POST", "/v1/opt-out", bare))["statusCode"] == 202
+    tokened = {**bare, "identity_token": token_for(kid="k2", email="t@example.com")}
+    assert invoke(capture, http_event("POST", "/v1/opt-out", tokened))["statusCode"] == 422
+    # Then TokenKeysUnusableAlarm's metric is published
+    assert_alarms_read_what_was_published(
+        translated,
+        emitted_metrics,
+        test_a_token_secret_of_the_wrong_shape_feeds_token_keys_unusable,
     )
 
 
@@ -305,6 +335,7 @@ PROVED: dict[str, Callable[..., None]] = {
     "SweepCutShortAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "SweeperHeartbeatAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "CaptureErrorsAlarm": test_a_store_that_refuses_the_capture_feeds_capture_errors,
+    "TokenKeysUnusableAlarm": test_a_token_secret_of_the_wrong_shape_feeds_token_keys_unusable,
     "JobWritesFailedAlarm": test_a_throttled_job_write_feeds_job_writes_failed,
     "SweeperErrorsAlarm": test_a_sweep_whose_read_failed_feeds_the_sweepers_errors,
 }

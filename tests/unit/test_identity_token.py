@@ -6,7 +6,12 @@ import pytest
 
 from optout.identity_token import InvalidToken, TokenVerifier, mint
 from optout.settings import Settings
-from optout.token_keys import MissingTokenKey, load_token_keys, parse_token_keys
+from optout.token_keys import (
+    MissingTokenKey,
+    TokenSecretUnusable,
+    load_token_keys,
+    parse_token_keys,
+)
 from tests.support.tokens import token_for
 
 ROTATED = parse_token_keys({"kid": "k2", "key": "new-key-" + "n" * 40,
@@ -56,3 +61,23 @@ def test_without_a_secret_name_only_local_mode_gets_the_development_key() -> Non
     )
     with pytest.raises(MissingTokenKey):
         load_token_keys(Settings(table_name="t"))
+
+
+@pytest.mark.parametrize(
+    ("secret", "names"),
+    [
+        ({"kid": "k2", "secret": "s" * 40}, "has no key"),
+        ({"key": "s" * 40}, "has no kid"),
+        ({"kid": " ", "key": "s" * 40}, "has no kid"),
+        ({"kid": "k2", "key": "s" * 40, "previous": {"kid": "k1"}}, "previous has no key"),
+        ({"kid": "k2", "key": "s" * 40, "previous": ["k1"]}, "previous is not a JSON object"),
+        ("k2", "is not a JSON object"),
+    ],
+)
+def test_a_token_secret_of_the_wrong_shape_is_named_without_its_values(
+    secret: object, names: str
+) -> None:
+    # A bare KeyError stopped every public request (review s18 operator M4)
+    with pytest.raises(TokenSecretUnusable, match=names) as refused:
+        parse_token_keys(secret)
+    assert "s" * 40 not in str(refused.value)

@@ -11,9 +11,10 @@ PyJWT is imported on first use: most requests carry no token, and a cold start i
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from optout import identifiers as ids
 from optout.errors import InvalidInput
@@ -44,6 +45,14 @@ class TokenKeys:
     keys: dict[str, bytes] = field(repr=False)
 
 
+class KeySource(Protocol):
+    """Where `TokenVerifier` finds a token's key by its kid: fixed `TokenKeys`, or the secret as
+    it is now (`optout.token_keys.TokenKeyring`, which re-reads it for a kid it does not know)."""
+
+    @property
+    def keys(self) -> Mapping[str, bytes]: ...
+
+
 @dataclass(frozen=True)
 class VerifiedIdentity:
     """What a valid token binds: normalised identifiers, and the device if it names one."""
@@ -64,7 +73,7 @@ class VerifiedIdentity:
 
 
 class TokenVerifier:
-    def __init__(self, keys: TokenKeys, audience: str, max_lifetime_seconds: int) -> None:
+    def __init__(self, keys: KeySource, audience: str, max_lifetime_seconds: int) -> None:
         self._keys = keys
         self._audience = audience
         self._max_lifetime = max_lifetime_seconds
