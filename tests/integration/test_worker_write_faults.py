@@ -162,6 +162,8 @@ def test_one_jobs_throttled_status_check_send_brings_back_that_message_alone(
     assert len(messages) == 2 and len(failed_ids(answer)) == 1
     assert counted["JobWritesFailed"] == 1
     assert {stack.job(r, "google_ads")["status"] for r in ("r1", "r2")} == {"submitted"}
+    # Both counted submitted, the one whose check was not sent too (review s17 N2)
+    assert counted["JobsSubmitted"] == 2
     removes = [c for c in stack.server.sandboxes["google_ads"].recorded() if "remove" in c["path"]]
     assert len(removes) == 1
     # And the one back schedules its job's status check without calling the vendor again
@@ -170,6 +172,7 @@ def test_one_jobs_throttled_status_check_send_brings_back_that_message_alone(
     assert answer["batchItemFailures"] == []
     removes = [c for c in stack.server.sandboxes["google_ads"].recorded() if "remove" in c["path"]]
     assert len(removes) == 1 and stack.delayed("google_ads") == 2
+    assert counted["JobsSubmitted"] == 2  # not again by the message that came back
 
 
 def test_a_status_check_whose_lease_answer_was_lost_goes_on_with_its_own_lease(

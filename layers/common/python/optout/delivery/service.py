@@ -428,8 +428,10 @@ class DeliveryService:
             status = "submitted"
             written = job_store.submit(self.table, job, receipt, now)
             if written:
-                self._schedule_check(schedule, entry.parsed, job, 1, 0)
+                # Counted once the job reads submitted: a check whose send fails comes back as
+                # this message, which only schedules the check (`_route`; review s17 N2).
                 report.counts["JobsSubmitted"] += 1
+                self._schedule_check(schedule, entry.parsed, job, 1, 0)
             else:
                 self._lost(job, status, receipt, report)
         elif outcome.status is not None:
