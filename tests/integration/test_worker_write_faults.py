@@ -252,6 +252,36 @@ def test_a_listing_whose_answer_was_lost_is_still_new_to_the_run_that_wrote_it(
     assert lost == [1] and listed
 
 
+def test_two_runs_listing_one_failure_while_an_answer_is_lost_count_it_once(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+) -> None:
+    # Given a failed job whose after-steps two runs take at once: the first run's listing
+    # commits, its answer is lost, and the second run lists it before botocore's retry
+    job = {"job_id": "r1:webhook", "request_id": "r1", "system": "webhook",
+           "status": "failed", "completed_at": "2026-12-01T10:00:00+00:00"}  # fmt: skip
+    other: list[bool] = []
+    lost: list[int] = []
+
+    def meanwhile(request_dict: dict[str, Any] | None = None, response: Any = None,
+                  **_: Any) -> Any:  # fmt: skip
+        body = str((request_dict or {}).get("body", b""))
+        if lost or response is None or response[0].status_code != 200 or "listed_by" not in body:
+            return None
+        lost.append(1)
+        other.append(record_delivered(table, job, "failed", job["completed_at"]))
+        return 0  # botocore: the first run's write is sent again at once
+
+    hooks("needs-retry.dynamodb.UpdateItem", meanwhile)
+    table = Table.connect(stack.aws.table_name)  # after the hook: a client copies the handlers
+    # When both finish
+    first = record_delivered(table, job, "failed", job["completed_at"])
+    # Then exactly one of them listed it, so JobsFailed is counted once (review s17 N5: each
+    # read the other's token, and neither counted it)
+    assert lost == [1] and [first, *other].count(True) == 1
+    assert _listed(stack, "webhook") == ["r1:webhook"]
+
+
 def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_response(
     stack: Stack,  # noqa: F811
     hooks: Register,
