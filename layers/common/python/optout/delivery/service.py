@@ -45,7 +45,7 @@ from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.busy import busy, error_code
 from optout.store.codec import Item
-from optout.store.delivery import record_delivered
+from optout.store.delivery import note_message_of_failed, record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.time_budget import TimeBudget
@@ -149,18 +149,7 @@ class DeliveryService:
         elif job.get("status") in job_store.FINISHED:
             self._skip_finished(job, message, report)
         elif job.get("status") == "failed":
-            # Only an operator replay re-opens a failed job, whose attempt writes would not
-            # apply to it (job_store.as_read); and it keeps no identifier values (PII
-            # lifecycle), so its message (from a DLQ redrive) cannot be sent again: the
-            # operator replay re-plans it, with the values read back from the nodes.
-            self._after_final(job, "failed", iso(self.clock()), report)
-            report.decisions[message.message_id] = ACK
-            report.counts["FailedJobsNeedReplay"] += 1
-            logger.warning(
-                "failed job needs the operator replay",
-                system=job["system"],
-                request_id=job["request_id"],
-            )
+            self._message_of_failed(job, message, report)
         elif job.get("status") == job_store.SUBMITTED:
             # A redelivered send message (a crash after submitting?): make sure a check
             # follows; a duplicate check is harmless, only the newest one acts.
@@ -186,6 +175,26 @@ class DeliveryService:
             taken.add(parsed.job_id)
             return Entry(message, parsed, job, int(job.get("attempts", 0)) + 1)
         return None
+
+    def _message_of_failed(self, job: Item, message: Received, report: BatchReport) -> None:
+        """Only an operator replay re-opens a failed job, whose attempt writes would not apply
+        to it (job_store.as_read); and it keeps no identifier values (PII lifecycle), so its
+        message (from a DLQ redrive) cannot be sent again: the operator replay re-plans it,
+        with the values read back from the nodes. Its after-steps run again first; one that
+        lists the failure now (a message back after a write fault) is that failure's
+        completion, counted `JobsFailed`. Otherwise `FailedJobsNeedReplay` is counted once per
+        failure, whichever of its messages comes first (review s17 diff-worker N4)."""
+        now = iso(self.clock())
+        report.decisions[message.message_id] = ACK
+        if self._after_final(job, "failed", now, report):
+            return
+        if note_message_of_failed(self.table, job, now):
+            report.counts["FailedJobsNeedReplay"] += 1
+        logger.warning(
+            "failed job needs the operator replay",
+            system=job["system"],
+            request_id=job["request_id"],
+        )
 
     def _confirm_all(
         self,
@@ -687,13 +696,15 @@ class DeliveryService:
             raise AfterStepsFailed(job["job_id"]) from failure
         return True
 
-    def _after_final(self, job: Item, status: str, now: str, report: BatchReport) -> None:
+    def _after_final(self, job: Item, status: str, now: str, report: BatchReport) -> bool:
         """A final job's after-steps (record_delivered), idempotent: run by its final write
         and again by any message of it that comes back. A failure is counted `JobsFailed`
         when its listing is written first, whichever run that is: once per failure, also
-        when the run that wrote the status never got that far."""
-        if record_delivered(self.table, job, status, now, job.get("receipt")):
-            report.counts["JobsFailed"] += 1
+        when the run that wrote the status never got that far. True when this run listed it."""
+        if not record_delivered(self.table, job, status, now, job.get("receipt")):
+            return False
+        report.counts["JobsFailed"] += 1
+        return True
 
     def _write_failed(
         self, entry: Entry, error: Exception, report: BatchReport, schedule: ConfirmScheduler

@@ -279,6 +279,27 @@ def _list_failed(table: Table, job: Item, now: str) -> bool:
     return answer is not None
 
 
+def note_message_of_failed(table: Table, job: Item, now: str) -> bool:
+    """A message of a failed job reached the worker (a DLQ redrive, a duplicate) after its
+    failure was listed: noted on the listing, once per failure (`message_of`: its `failed_at`;
+    `message_by` recognises this write's own lost answer). True the first time, so the worker
+    counts `FailedJobsNeedReplay` once per failed job however many of its messages come (review
+    s17 diff-worker N4). A write only on this path; False if the job is no longer listed."""
+    failed = str(job.get("completed_at") or now)
+    values: Item = {":failed": failed, ":by": uuid.uuid4().hex}
+    answer = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": keys.failed_pk(job["system"])}, "sk": {"S": job["job_id"]}},
+            UpdateExpression="SET message_of = :failed, message_by = :by",
+            ConditionExpression="failed_at = :failed AND (attribute_not_exists(message_of)"
+            " OR message_of <> :failed OR message_by = :by)",
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
+    return answer is not None
+
+
 def _unproven_types(job: Item, receipt: Item) -> set[str]:
     """The job's identifier types its `done` receipt is no proof for: those the vendor refused,
     and those it was not sent at all (no record of that identifier: a Braze customer id with
