@@ -349,6 +349,47 @@ def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_resp
     assert [stack.job(n, "webhook")["status"] for n in names] == ["pending"] * 10
 
 
+def test_an_entrys_slow_writes_stop_before_the_one_that_would_outlast_the_function(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a webhook job in flight that the vendor refuses for good, its call done with 8.5 s
+    # of the function left, and each write taking 3 s (throttled, then through on botocore's
+    # last try): its failure is three writes (the job, its marks, its listing)
+    from tests.integration.test_worker_deadline import Clock, VirtualContext  # noqa: PLC0415
+
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 400)
+    clock = Clock()
+    clock.now = 21.5
+    slow = [True]
+
+    def slow_write(**_: Any) -> None:
+        if slow:
+            clock.advance(3.0)  # raises Killed past the function's timeout
+
+    hooks("provide-client-params.dynamodb.UpdateItem", slow_write)
+    counted = _counted(stack, monkeypatch)
+    # When the worker settles it
+    answer, messages = stack.run("webhook", VirtualContext(clock=clock))
+    # Then the listing's write, which would end past the timeout, is not started (review s17
+    # W2: the time was checked per entry, before its first write only): the invocation
+    # answers, and that message comes back on its own
+    assert clock.now == pytest.approx(27.5)
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert counted["JobWritesOutOfTime"] == 1
+    assert stack.job("r1", "webhook")["status"] == "failed" and _listed(stack, "webhook") == []
+    # And when it is back, the failure is listed and counted
+    slow.clear()
+    stack.fast_forward("webhook", messages)
+    answer, _ = stack.run("webhook")
+    assert answer["batchItemFailures"] == []
+    assert _listed(stack, "webhook") == ["r1:webhook"] and counted["JobsFailed"] == 1
+
+
 def test_out_of_time_for_writes_a_message_on_its_last_receive_is_written_first(
     stack: Stack,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
