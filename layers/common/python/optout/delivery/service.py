@@ -136,9 +136,9 @@ class DeliveryService:
             raise OutOfTimeForWrites
 
     def _schedule_in_time(self, schedule: ConfirmScheduler) -> ConfirmScheduler:
-        def in_time(message: JobMessage, delay: int) -> None:
+        def in_time(message: JobMessage, delay_seconds: int) -> None:
             self._in_time()
-            schedule(message, delay)
+            schedule(message, delay_seconds)
 
         return in_time
 
