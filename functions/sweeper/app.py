@@ -76,8 +76,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     # 23 h checkpoint, read first, is the last: a request it missed is not checked again).
     metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=int(bool(cut)))
     # An input of SweeperErrorsAlarm: reads that failed (after the client's retries) left
-    # requests, or the rest of a window, unchecked at this checkpoint; the run went on.
-    failed = len(report.checks_failed) + len(report.windows_failed)
+    # requests, or the rest of a window, unchecked at this checkpoint (carried to the next
+    # runs, which check them first), or the list of what earlier runs carried was not read.
+    failed = len(report.checks_failed) + len(report.windows_failed) + int(report.carry_unread)
     metrics.add_metric(name="SweepChecksFailed", unit=MetricUnit.Count, value=failed)
     # The heartbeat (SweeperHeartbeatAlarm): a run that got here ran and finished. Missing, the
     # schedule stopped invoking it or every run fails or times out; nothing else would say so.
@@ -110,4 +111,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "unenrolled_requests": len(report.unenrolled),
         "cut_short": int(bool(cut)),
         "checks_failed": failed,
+        "carried_checked": len(report.carried_checked) + len(report.carried_windows),
     }

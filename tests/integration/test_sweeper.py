@@ -546,3 +546,69 @@ def test_a_window_whose_listing_fails_is_left_and_the_next_one_is_read(
     # Then the run reads the younger windows and finds it
     assert report.unresolved == [request_id]
     assert report.windows_failed == [timedelta(hours=23), timedelta(hours=8)]
+
+
+LAST_CHECK = timedelta(hours=23, minutes=5)  # in the last checkpoint's window (23 h, 12 min)
+NEXT_RUN = timedelta(minutes=10)  # the schedule's period: the window has moved past it
+
+
+def sweeper_at(pipe: Pipeline, moment: datetime) -> Sweeper:
+    table = Table(boto3.client("dynamodb", region_name="us-east-1"), pipe.aws.table_name)
+    return Sweeper(table, SweepSettings(), clock=lambda: moment)
+
+
+def test_a_request_whose_last_check_failed_is_checked_by_the_next_run(pipe: Pipeline) -> None:
+    # Given two unresolved opt-outs at their 23 h check, and the read of the first throttled
+    ids = unresolved_opt_outs(pipe, 2)
+    now = datetime.now(UTC) + LAST_CHECK
+    throttled: list[str] = []
+
+    def throttle_first(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#") and not throttled:
+            throttled.append(pk.removeprefix("REQ#"))
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}},
+                "Query",
+            )
+
+    with session_hooks("sweep-carry") as register:
+        register("provide-client-params.dynamodb.Query", throttle_first)
+        first = sweeper_at(pipe, now).sweep()
+    (skipped,) = throttled
+    assert first.checks_failed == [skipped] and first.unresolved == [r for r in ids if r != skipped]
+    # When the next run comes, its 23 h window past both requests
+    second = sweeper_at(pipe, now + NEXT_RUN).sweep()
+    # Then it checks the one whose check failed and re-drives it (review s17 F8: the window
+    # moved on and it was never checked again)
+    assert second.unresolved == [skipped] and second.carried_checked == [skipped]
+    assert sorted(redriven_requests(pipe)) == sorted(ids)
+    # And it is carried no further: a third run checks nothing, writing nothing
+    third = sweeper_at(pipe, now + 2 * NEXT_RUN).sweep()
+    assert (third.events_checked, third.carried_checked) == (0, [])
+    assert pipe.items("SWEEP") == []
+
+
+def test_a_window_whose_listing_failed_is_read_by_the_next_run(pipe: Pipeline) -> None:
+    # Given an unresolved opt-out at its 23 h check, and that window's listing timing out
+    (request_id,) = unresolved_opt_outs(pipe, 1)
+    now = datetime.now(UTC) + LAST_CHECK
+    listings: list[int] = []
+
+    def first_listing_times_out(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IndexName"):
+            listings.append(1)
+            if len(listings) == 1:  # the 23 h window, read first
+                raise ReadTimeoutError(endpoint_url="https://dynamodb.invalid/")
+
+    with session_hooks("sweep-carry-window") as register:
+        register("provide-client-params.dynamodb.Query", first_listing_times_out)
+        first = sweeper_at(pipe, now).sweep()
+    assert first.windows_failed == [timedelta(hours=23)] and first.unresolved == []
+    # When the next run comes, its own 23 h window past the request
+    second = sweeper_at(pipe, now + NEXT_RUN).sweep()
+    # Then it lists the window the first run could not, and re-drives the request
+    assert second.unresolved == [request_id]
+    assert second.carried_windows == [timedelta(hours=23)]
+    assert redriven_requests(pipe) == [request_id]
+    assert pipe.items("SWEEP") == []

@@ -643,7 +643,7 @@ def test_dynamodb_permissions_name_the_table_and_its_partitions(
                 prefixes = _leading_keys(statement)
                 assert prefixes, (name, "no dynamodb:LeadingKeys condition")
                 partitions = {"REQ", "ID", "HOLD", "FAILED", "WATCH", "LEDGER", "RCV",  # RCV: ByDay
-                              "RETIRED", "BACKFILL"}  # fmt: skip
+                              "RETIRED", "BACKFILL", "SWEEP"}  # fmt: skip
                 assert all(p.split("#")[0] in partitions for p in prefixes), name
 
 

@@ -140,7 +140,40 @@ def test_a_send_failing_on_its_last_receive_whose_marks_write_was_throttled_is_f
         assert answer["batchItemFailures"] == []
     assert not _mark(stack, "webhook").get("inflight")
     assert _listed(stack, "webhook") == ["r1:webhook"]
-    assert counted["JobsFailed"] == 1 and counted["FailedJobsNeedReplay"] == 2
+    # (the letter that listed it completed the failure; the copy counts it needing the
+    # replay, once: review s17 diff-worker N4)
+    assert counted["JobsFailed"] == 1 and counted["FailedJobsNeedReplay"] == 1
+
+
+def test_a_failed_jobs_message_back_from_a_write_fault_is_not_counted_as_needing_replay(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a webhook job in flight that the vendor refuses for good (400), and the write
+    # freeing its marks throttled
+    armed = [True]
+    hooks("provide-client-params.dynamodb.UpdateItem", throttle_once(_frees_marks, armed))
+    counted = _counted(stack, monkeypatch)
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 400)
+    _, messages = stack.run("webhook")
+    assert stack.job("r1", "webhook")["status"] == "failed"
+    # When its message comes back from that fault, and later two letters of it are redriven
+    stack.fast_forward("webhook", messages)
+    stack.run("webhook")
+    first = counted.copy()
+    for _ in range(2):
+        stack.send("webhook", "r1")
+        stack.run("webhook")
+    # Then the return completes the failure (listed, JobsFailed) and is no letter needing the
+    # replay (review s17 diff-worker N4: it was counted FailedJobsNeedReplay too); the two
+    # letters count the failed job once
+    assert first["JobsFailed"] == 1 and "FailedJobsNeedReplay" not in first
+    assert _listed(stack, "webhook") == ["r1:webhook"]
+    assert counted["JobsFailed"] == 1 and counted["FailedJobsNeedReplay"] == 1
 
 
 def test_one_jobs_throttled_status_check_send_brings_back_that_message_alone(
@@ -162,6 +195,8 @@ def test_one_jobs_throttled_status_check_send_brings_back_that_message_alone(
     assert len(messages) == 2 and len(failed_ids(answer)) == 1
     assert counted["JobWritesFailed"] == 1
     assert {stack.job(r, "google_ads")["status"] for r in ("r1", "r2")} == {"submitted"}
+    # Both counted submitted, the one whose check was not sent too (review s17 N2)
+    assert counted["JobsSubmitted"] == 2
     removes = [c for c in stack.server.sandboxes["google_ads"].recorded() if "remove" in c["path"]]
     assert len(removes) == 1
     # And the one back schedules its job's status check without calling the vendor again
@@ -170,6 +205,7 @@ def test_one_jobs_throttled_status_check_send_brings_back_that_message_alone(
     assert answer["batchItemFailures"] == []
     removes = [c for c in stack.server.sandboxes["google_ads"].recorded() if "remove" in c["path"]]
     assert len(removes) == 1 and stack.delayed("google_ads") == 2
+    assert counted["JobsSubmitted"] == 2  # not again by the message that came back
 
 
 def test_a_status_check_whose_lease_answer_was_lost_goes_on_with_its_own_lease(
@@ -249,6 +285,36 @@ def test_a_listing_whose_answer_was_lost_is_still_new_to_the_run_that_wrote_it(
     assert lost == [1] and listed
 
 
+def test_two_runs_listing_one_failure_while_an_answer_is_lost_count_it_once(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+) -> None:
+    # Given a failed job whose after-steps two runs take at once: the first run's listing
+    # commits, its answer is lost, and the second run lists it before botocore's retry
+    job = {"job_id": "r1:webhook", "request_id": "r1", "system": "webhook",
+           "status": "failed", "completed_at": "2026-12-01T10:00:00+00:00"}  # fmt: skip
+    other: list[bool] = []
+    lost: list[int] = []
+
+    def meanwhile(request_dict: dict[str, Any] | None = None, response: Any = None,
+                  **_: Any) -> Any:  # fmt: skip
+        body = str((request_dict or {}).get("body", b""))
+        if lost or response is None or response[0].status_code != 200 or "listed_by" not in body:
+            return None
+        lost.append(1)
+        other.append(record_delivered(table, job, "failed", job["completed_at"]))
+        return 0  # botocore: the first run's write is sent again at once
+
+    hooks("needs-retry.dynamodb.UpdateItem", meanwhile)
+    table = Table.connect(stack.aws.table_name)  # after the hook: a client copies the handlers
+    # When both finish
+    first = record_delivered(table, job, "failed", job["completed_at"])
+    # Then exactly one of them listed it, so JobsFailed is counted once (review s17 N5: each
+    # read the other's token, and neither counted it)
+    assert lost == [1] and [first, *other].count(True) == 1
+    assert _listed(stack, "webhook") == ["r1:webhook"]
+
+
 def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_response(
     stack: Stack,  # noqa: F811
     hooks: Register,
@@ -281,6 +347,47 @@ def test_throttled_writes_after_the_vendor_calls_stop_in_time_for_the_batch_resp
     assert counted["JobWritesFailed"] == 8
     assert counted["JobWritesOutOfTime"] == 2
     assert [stack.job(n, "webhook")["status"] for n in names] == ["pending"] * 10
+
+
+def test_an_entrys_slow_writes_stop_before_the_one_that_would_outlast_the_function(
+    stack: Stack,  # noqa: F811
+    hooks: Register,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a webhook job in flight that the vendor refuses for good, its call done with 8.5 s
+    # of the function left, and each write taking 3 s (throttled, then through on botocore's
+    # last try): its failure is three writes (the job, its marks, its listing)
+    from tests.integration.test_worker_deadline import Clock, VirtualContext  # noqa: PLC0415
+
+    stack.put_request("r1", ["webhook"], EMAIL)
+    _flight(stack, "r1", "webhook")
+    stack.send("webhook", "r1")
+    stack.server.sandboxes["webhook"].set_faults(1.0, 400)
+    clock = Clock()
+    clock.now = 21.5
+    slow = [True]
+
+    def slow_write(**_: Any) -> None:
+        if slow:
+            clock.advance(3.0)  # raises Killed past the function's timeout
+
+    hooks("provide-client-params.dynamodb.UpdateItem", slow_write)
+    counted = _counted(stack, monkeypatch)
+    # When the worker settles it
+    answer, messages = stack.run("webhook", VirtualContext(clock=clock))
+    # Then the listing's write, which would end past the timeout, is not started (review s17
+    # W2: the time was checked per entry, before its first write only): the invocation
+    # answers, and that message comes back on its own
+    assert clock.now == pytest.approx(27.5)
+    assert failed_ids(answer) == {messages[0]["MessageId"]}
+    assert counted["JobWritesOutOfTime"] == 1
+    assert stack.job("r1", "webhook")["status"] == "failed" and _listed(stack, "webhook") == []
+    # And when it is back, the failure is listed and counted
+    slow.clear()
+    stack.fast_forward("webhook", messages)
+    answer, _ = stack.run("webhook")
+    assert answer["batchItemFailures"] == []
+    assert _listed(stack, "webhook") == ["r1:webhook"] and counted["JobsFailed"] == 1
 
 
 def test_out_of_time_for_writes_a_message_on_its_last_receive_is_written_first(

@@ -29,7 +29,7 @@ to (`through`) but has not folded gets a reminder due now, so the watch's next r
 """
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -42,9 +42,10 @@ from optout.observability import logger
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
-from optout.store.batch import batch_get, batch_put
+from optout.store.batch import Key, batch_get, batch_put, batch_write
 from optout.store.codec import Item, deserialize
 from optout.store.events import put_event
+from optout.store.query import items as query_items
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -58,6 +59,13 @@ SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by
 # A read that failed after the client's retries (throttled, timed out; RuntimeError: keys a
 # BatchGetItem left unprocessed): that request, or that window, is left, and the run goes on.
 READ_ERRORS = (ClientError, BotoCoreError, RuntimeError)
+# What a failed read left unchecked, carried to the next runs until it is checked (written only
+# when a read failed: a run whose reads all succeed writes nothing here, and reads it with one
+# Query). A request: `RECHECK#<request_id>`; the rest of a window: `WINDOW#<start>#<end>`.
+CARRY_PK = "SWEEP"
+RECHECK_PREFIX = "RECHECK#"
+WINDOW_PREFIX = "WINDOW#"
+CARRY_DAYS = 7  # then left to expire (TTL): a read failing that long has had its alarm all along
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,21 @@ class SweepReport:
     # was not read to its end; the rest of the run went on.
     checks_failed: list[str] = field(default_factory=list)  # request ids
     windows_failed: list[timedelta] = field(default_factory=list)  # checkpoint ages
+    # What earlier runs' failed reads left, checked in this run (request ids; windows' ages),
+    # and whether the list of what they left could not be read (counted as a failed check).
+    carried_checked: list[str] = field(default_factory=list)
+    carried_windows: list[timedelta] = field(default_factory=list)
+    carry_unread: bool = False
+
+
+@dataclass
+class _Carry:
+    """The carried items read at a run's start, and what the run adds and clears."""
+
+    requests: list[Item] = field(default_factory=list)  # RECHECK# items
+    windows: list[Item] = field(default_factory=list)  # WINDOW# items
+    checked: list[Key] = field(default_factory=list)  # carried items now done: deleted
+    failed: list[Item] = field(default_factory=list)  # new failures: written
 
 
 class Sweeper:
@@ -133,7 +156,10 @@ class Sweeper:
         A read that fails (a throttle or a timeout after the client's retries) leaves that
         request (`report.checks_failed`) or the rest of that window (`report.windows_failed`)
         and the run goes on: one throttled Query used to end the run, dropping the references
-        found so far, and Lambda's retries read the windows from a later `now`."""
+        found so far, and Lambda's retries read the windows from a later `now`. What it left is
+        carried (`SWEEP` items, written only then) and checked first by the next runs until a
+        check succeeds: the window has moved on by then, and a request's 23 h check was never
+        made again (review s17 F8)."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
         from optout.retire import retirements  # noqa: PLC0415 - pydantic: only here
@@ -141,44 +167,74 @@ class Sweeper:
         # A retired system's jobs made before its retirement are not owed: not re-driven.
         self._retired = {s: str(r["retired_at"]) for s, r in retirements(self._table).items()}
         report = SweepReport()
+        carry = self._read_carry(report)
         seen: set[str] = set()
         unfolded_events: list[Item] = []
         found: list[tuple[str, str]] = []  # references not yet in a redrive event
-        for event, age in self._events(now, report):
-            if deadline is not None and monotonic() >= deadline:
-                report.cut_short = CutShort(age, str(event.get("received_at", "")))
-                break
-            request_id = str(event["request_id"])
-            if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
-                continue
-            seen.add(request_id)
-            try:
-                resolved, unfolded, reopen, stuck = self._check(request_id, untouched_since)
-            except READ_ERRORS as error:
-                report.checks_failed.append(request_id)
-                logger.warning("sweep check failed", extra={
-                    "request_id": request_id, "checkpoint_seconds": int(age.total_seconds()),
-                    **_error_fields(error),
-                })  # fmt: skip
-                continue
-            report.events_checked += 1
-            if not resolved:
-                report.unresolved.append(request_id)
-                found.append(("request", request_id))
-            if reopen:
-                report.reopened.append(request_id)
-                found.append(("reopen", request_id))
-            report.stuck_jobs += stuck
-            found += [("job", job) for job in stuck]
-            if unfolded:
-                unfolded_events.append(event)
-            while len(found) >= REDRIVE_BATCH:
-                report.redrive_events.append(self._redrive(found[:REDRIVE_BATCH], now))
-                del found[:REDRIVE_BATCH]
-        if found:
-            report.redrive_events.append(self._redrive(found, now))
-        report.unenrolled = self._remind_watch(unfolded_events, now)
+        try:
+            for event, age in self._events(now, report, carry):
+                if deadline is not None and monotonic() >= deadline:
+                    report.cut_short = CutShort(age, str(event.get("received_at", "")))
+                    break
+                request_id = str(event["request_id"])
+                if event.get("event_type") in SKIPPED_EVENT_TYPES or request_id in seen:
+                    continue
+                seen.add(request_id)
+                self._check_one(event, age, untouched_since, report, carry, found, unfolded_events)
+                while len(found) >= REDRIVE_BATCH:
+                    report.redrive_events.append(self._redrive(found[:REDRIVE_BATCH], now))
+                    del found[:REDRIVE_BATCH]
+            if found:
+                report.redrive_events.append(self._redrive(found, now))
+            report.unenrolled = self._remind_watch(unfolded_events, now)
+        except BaseException:
+            # What failed is carried still; nothing carried is cleared (its references may
+            # not have reached a redrive event): it is checked again next run.
+            carry.checked.clear()
+            self._write_carry(carry, now)
+            raise
+        self._write_carry(carry, now)
         return report
+
+    def _check_one(
+        self,
+        event: Item,
+        age: timedelta,
+        untouched_since: str,
+        report: SweepReport,
+        carry: _Carry,
+        found: list[tuple[str, str]],
+        unfolded_events: list[Item],
+    ) -> None:
+        """One request's check; its references added to `found`. A carried request is cleared
+        once checked; one whose read fails is carried to the next run (unless it already is)."""
+        request_id = str(event["request_id"])
+        carried = event.get("sk") == RECHECK_PREFIX + request_id
+        try:
+            resolved, unfolded, reopen, stuck = self._check(request_id, untouched_since)
+        except READ_ERRORS as error:
+            report.checks_failed.append(request_id)
+            if not carried:
+                carry.failed.append(_recheck_item(event, age))
+            logger.warning("sweep check failed", extra={
+                "request_id": request_id, "checkpoint_seconds": int(age.total_seconds()),
+                "carried": carried, **_error_fields(error),
+            })  # fmt: skip
+            return
+        if carried:
+            carry.checked.append((CARRY_PK, str(event["sk"])))
+            report.carried_checked.append(request_id)
+        report.events_checked += 1
+        if not resolved:
+            report.unresolved.append(request_id)
+            found.append(("request", request_id))
+        if reopen:
+            report.reopened.append(request_id)
+            found.append(("reopen", request_id))
+        report.stuck_jobs += stuck
+        found += [("job", job) for job in stuck]
+        if unfolded:
+            unfolded_events.append(event)
 
     def _check(self, request_id: str, untouched_since: str) -> tuple[bool, bool, bool, list[str]]:
         """(resolved?, unfolded?, to re-open?, its stuck jobs' ids, with those of the jobs the
@@ -192,22 +248,71 @@ class Sweeper:
             stuck += [f"{other}:{system}" for system in still]
         return resolved, unfolded, reopen, stuck
 
-    def _events(self, now: datetime, report: SweepReport) -> Iterator[tuple[Item, timedelta]]:
-        """The events of each checkpoint's window, oldest age first, with that checkpoint's
-        age (lazily: a run cut short reads no further page). A window whose listing fails is
-        left where it failed (`report.windows_failed`), and the next one is read."""
+    def _events(
+        self, now: datetime, report: SweepReport, carry: _Carry
+    ) -> Iterator[tuple[Item, timedelta]]:
+        """What earlier runs' failed reads left first (their requests, then their windows: the
+        oldest debts), then the events of each checkpoint's window, oldest age first, with that
+        checkpoint's age (lazily: a run cut short reads no further page). A window whose
+        listing fails is left where it failed (`report.windows_failed`), carried whole to the
+        next run, and the next one is read."""
+        for item in carry.requests:
+            yield item, timedelta(seconds=int(item.get("checkpoint_seconds", 0)))
+        for item in carry.windows:
+            age = timedelta(seconds=int(item.get("checkpoint_seconds", 0)))
+            start, end = (datetime.fromisoformat(str(item[k])) for k in ("start", "end"))
+            if (yield from self._window(start, end, age, 0, report)):
+                carry.checked.append((CARRY_PK, str(item["sk"])))
+                report.carried_windows.append(age)
         shard = first_shard(now)
         for age in sorted(self._settings.checkpoints, reverse=True):
             end = now - age
             start = end - self._settings.window
-            try:
-                for event in by_day.events_between(self._table, start, end, shard):
-                    yield event, age
-            except READ_ERRORS as error:
-                report.windows_failed.append(age)
-                logger.warning("sweep window not read to its end", extra={
-                    "checkpoint_seconds": int(age.total_seconds()), **_error_fields(error),
-                })  # fmt: skip
+            if not (yield from self._window(start, end, age, shard, report)):
+                carry.failed.append(_window_item(start, end, age))
+
+    def _window(
+        self, start: datetime, end: datetime, age: timedelta, shard: int, report: SweepReport
+    ) -> Generator[tuple[Item, timedelta], None, bool]:
+        """One window's events; returns whether it was listed to its end."""
+        try:
+            for event in by_day.events_between(self._table, start, end, shard):
+                yield event, age
+        except READ_ERRORS as error:
+            report.windows_failed.append(age)
+            logger.warning("sweep window not read to its end", extra={
+                "checkpoint_seconds": int(age.total_seconds()), **_error_fields(error),
+            })  # fmt: skip
+            return False
+        return True
+
+    def _read_carry(self, report: SweepReport) -> _Carry:
+        """What earlier runs' failed reads left (one Query; nothing on a normal day). A failed
+        read of it is counted as a failed check: those stay carried for the next run."""
+        carry = _Carry()
+        try:
+            items = list(query_items(self._table, KeyConditionExpression="pk = :pk",
+                                     ExpressionAttributeValues={":pk": {"S": CARRY_PK}},
+                                     ConsistentRead=True))  # fmt: skip
+        except READ_ERRORS as error:
+            report.carry_unread = True
+            logger.warning("sweep carry not read", extra=_error_fields(error))
+            return carry
+        for item in items:
+            sk = str(item["sk"])
+            if sk.startswith(RECHECK_PREFIX):
+                carry.requests.append(item)
+            elif sk.startswith(WINDOW_PREFIX):
+                carry.windows.append(item)
+        return carry
+
+    def _write_carry(self, carry: _Carry, now: datetime) -> None:
+        """New failures written, carried items now checked deleted: no write when neither."""
+        if not carry.failed and not carry.checked:
+            return
+        expires = int((now + timedelta(days=CARRY_DAYS)).timestamp())
+        items = [{**item, "failed_at": iso(now), "expires_at": expires} for item in carry.failed]
+        batch_write(self._table, items, carry.checked)
 
     def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
         """A reminder due now for each request the watch's cursor has passed without folding
@@ -301,6 +406,25 @@ def _error_fields(error: Exception) -> dict[str, str]:
     if isinstance(error, ClientError):
         fields["error_code"] = str(error.response.get("Error", {}).get("Code"))
     return fields
+
+
+def _recheck_item(event: Item, age: timedelta) -> Item:
+    """A request whose check failed, carried: what the run reads from its event (no value)."""
+    request_id = str(event["request_id"])
+    item: Item = {"pk": CARRY_PK, "sk": RECHECK_PREFIX + request_id, "request_id": request_id,
+                  "received_at": str(event.get("received_at", "")),
+                  "checkpoint_seconds": int(age.total_seconds())}  # fmt: skip
+    if event.get("deadline"):
+        item["deadline"] = event["deadline"]
+    return item
+
+
+def _window_item(start: datetime, end: datetime, age: timedelta) -> Item:
+    """A window not listed to its end, carried whole (its checks are reads: one made twice
+    costs a Query; an unresolved request re-driven twice is resolved once more, harmlessly)."""
+    low, high = iso(start), iso(end)
+    return {"pk": CARRY_PK, "sk": f"{WINDOW_PREFIX}{low}#{high}", "start": low, "end": high,
+            "checkpoint_seconds": int(age.total_seconds())}  # fmt: skip
 
 
 def first_shard(now: datetime) -> int:

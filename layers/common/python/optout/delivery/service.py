@@ -21,9 +21,9 @@ call cut short is an attempt with its receipt (docs/reliability.md, "Time left")
 import math
 import random
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,7 +45,7 @@ from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.busy import busy, error_code
 from optout.store.codec import Item
-from optout.store.delivery import record_delivered
+from optout.store.delivery import note_message_of_failed, record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.time_budget import TimeBudget
@@ -69,6 +69,31 @@ class AfterStepsFailed(Exception):
 WRITE_ERRORS = (ClientError, BotoCoreError, AfterStepsFailed)
 
 
+class OutOfTimeForWrites(Exception):
+    """An AWS call of the batch (a job's write, its marks, its status check's message) was
+    about to start with less than WRITES_STOP_SECONDS of the function left: not started."""
+
+
+class _CallsInTime:
+    """A client whose every call first asks `in_time` (which raises OutOfTimeForWrites): the
+    time check holds per write, not per entry, whatever store function makes the write."""
+
+    def __init__(self, client: Any, in_time: Callable[[], None]) -> None:
+        self._client = client
+        self._in_time = in_time
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if name == "meta" or not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._in_time()
+            return found(*args, **kwargs)
+
+        return call
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -79,7 +104,9 @@ class DeliveryService:
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.table = table
+        # Every DynamoDB call of a batch is checked against its time (`_in_time`).
+        self.table = Table(cast("Any", _CallsInTime(table.client, self._in_time)), table.name)
+        self._budget = TimeBudget.unbounded()  # the batch's, while deliver() runs
         self.systems = systems
         self.settings = settings
         self.connector_for = connector_for
@@ -93,7 +120,31 @@ class DeliveryService:
         budget: TimeBudget | None = None,
     ) -> BatchReport:
         """`budget`: the time this batch may take; what cannot start within it is retried."""
-        budget = budget or TimeBudget.unbounded()
+        self._budget = budget or TimeBudget.unbounded()
+        try:
+            return self._deliver(received, self._schedule_in_time(schedule), self._budget)
+        finally:
+            self._budget = TimeBudget.unbounded()
+
+    def _in_time(self) -> None:
+        """Raises OutOfTimeForWrites once the function has less than WRITES_STOP_SECONDS left:
+        a write throttled past botocore's retries takes about 3 s (aws.BUDGET), so one that
+        starts later could carry the invocation past its timeout: no batch response, every
+        message of it back (review s17 W2). Checked before each AWS call, not each entry: an
+        entry makes several (its job, its marks, its listing, its status check)."""
+        if not self._budget.allows_in_margin(WRITES_STOP_SECONDS):
+            raise OutOfTimeForWrites
+
+    def _schedule_in_time(self, schedule: ConfirmScheduler) -> ConfirmScheduler:
+        def in_time(message: JobMessage, delay_seconds: int) -> None:
+            self._in_time()
+            schedule(message, delay_seconds)
+
+        return in_time
+
+    def _deliver(
+        self, received: Sequence[Received], schedule: ConfirmScheduler, budget: TimeBudget
+    ) -> BatchReport:
         whole = budget.left()  # this invocation's time for vendor calls, from its start
         report = BatchReport()
         messages: dict[str, tuple[Received, JobMessage]] = {}
@@ -111,6 +162,9 @@ class DeliveryService:
             job = jobs.get(parsed.job_id)
             try:
                 entry = self._route(message, parsed, job, report, schedule, taken)
+            except OutOfTimeForWrites:
+                self._out_of_time_for_writes([Entry(message, parsed, job or {})], report)
+                continue
             except WRITE_ERRORS as error:
                 self._write_failed(Entry(message, parsed, job or {}), error, report, schedule)
                 continue
@@ -122,9 +176,7 @@ class DeliveryService:
         # goes to the DLQ (see _not_started), one with receives left only comes back.
         for system, entries in by_urgency(sends):
             if budget.allows(MIN_TRY_SECONDS):
-                self._deliver_system(
-                    self.systems.get(system), entries, report, schedule, budget, whole
-                )
+                self._deliver_system(self.systems.get(system), entries, report, schedule, whole)
             else:
                 self._not_started(entries, report, schedule)
         self._confirm_all(checks, budget, report, schedule)
@@ -149,18 +201,7 @@ class DeliveryService:
         elif job.get("status") in job_store.FINISHED:
             self._skip_finished(job, message, report)
         elif job.get("status") == "failed":
-            # Only an operator replay re-opens a failed job, whose attempt writes would not
-            # apply to it (job_store.as_read); and it keeps no identifier values (PII
-            # lifecycle), so its message (from a DLQ redrive) cannot be sent again: the
-            # operator replay re-plans it, with the values read back from the nodes.
-            self._after_final(job, "failed", iso(self.clock()), report)
-            report.decisions[message.message_id] = ACK
-            report.counts["FailedJobsNeedReplay"] += 1
-            logger.warning(
-                "failed job needs the operator replay",
-                system=job["system"],
-                request_id=job["request_id"],
-            )
+            self._message_of_failed(job, message, report)
         elif job.get("status") == job_store.SUBMITTED:
             # A redelivered send message (a crash after submitting?): make sure a check
             # follows; a duplicate check is harmless, only the newest one acts.
@@ -187,6 +228,26 @@ class DeliveryService:
             return Entry(message, parsed, job, int(job.get("attempts", 0)) + 1)
         return None
 
+    def _message_of_failed(self, job: Item, message: Received, report: BatchReport) -> None:
+        """Only an operator replay re-opens a failed job, whose attempt writes would not apply
+        to it (job_store.as_read); and it keeps no identifier values (PII lifecycle), so its
+        message (from a DLQ redrive) cannot be sent again: the operator replay re-plans it,
+        with the values read back from the nodes. Its after-steps run again first; one that
+        lists the failure now (a message back after a write fault) is that failure's
+        completion, counted `JobsFailed`. Otherwise `FailedJobsNeedReplay` is counted once per
+        failure, whichever of its messages comes first (review s17 diff-worker N4)."""
+        now = iso(self.clock())
+        report.decisions[message.message_id] = ACK
+        if self._after_final(job, "failed", now, report):
+            return
+        if note_message_of_failed(self.table, job, now):
+            report.counts["FailedJobsNeedReplay"] += 1
+        logger.warning(
+            "failed job needs the operator replay",
+            system=job["system"],
+            request_id=job["request_id"],
+        )
+
     def _confirm_all(
         self,
         checks: dict[str, list[Entry]],
@@ -200,7 +261,7 @@ class DeliveryService:
                 continue
             claimed = [e for e in entries if self._claim(e, report, schedule)]
             if claimed:
-                self._confirm_system(self.systems.get(system), claimed, report, schedule, budget)
+                self._confirm_system(self.systems.get(system), claimed, report, schedule)
 
     def _waiting(self, job: Item, message: Received) -> int | None:
         """Seconds until the job's retry time if its message is back well before it, else None.
@@ -238,8 +299,7 @@ class DeliveryService:
             report.counts["JobsNotStarted"] += 1
             if message.receive_count < self.settings.max_receive_count:
                 report.decisions[message.message_id] = Decision(delay, "out of time")
-            elif entry.parsed.confirm is not None:
-                self._schedule_check(schedule, entry.parsed, entry.job, entry.parsed.confirm, delay)
+            elif entry.parsed.confirm is not None and self._check_afresh(entry, delay, schedule):
                 report.decisions[message.message_id] = ACK
             else:
                 report.decisions[message.message_id] = Decision(delay, "out of time")
@@ -250,6 +310,17 @@ class DeliveryService:
                     request_id=entry.job["request_id"],
                 )
         logger.warning("out of time before delivery", jobs=len(entries))
+
+    def _check_afresh(self, entry: Entry, delay: float, schedule: ConfirmScheduler) -> bool:
+        """A status check on its last receive scheduled again with its own receives; False
+        when the function's time for that send has run out (this one goes to the DLQ)."""
+        try:
+            self._schedule_check(
+                schedule, entry.parsed, entry.job, entry.parsed.confirm or 1, delay
+            )
+        except OutOfTimeForWrites:
+            return False
+        return True
 
     # -- messages -------------------------------------------------------------------------
 
@@ -307,7 +378,6 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
-        budget: TimeBudget,
         whole: float,
     ) -> None:
         jobs = [to_job(e.job) for e in entries]
@@ -321,14 +391,14 @@ class DeliveryService:
             outcomes = self._unusable(system, [j.job_id for j in jobs], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [j.job_id for j in jobs], error)
-        for entry in self._writes_in_time(entries, budget, report):
-            try:
-                if entry.job["job_id"] in too_big:
-                    self._too_big_for_pace(entry, too_big[entry.job["job_id"]], report)
-                else:
-                    self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
-            except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
-                self._write_failed(entry, error, report, schedule)
+
+        def settle(entry: Entry) -> None:
+            if entry.job["job_id"] in too_big:
+                self._too_big_for_pace(entry, too_big[entry.job["job_id"]], report)
+            else:
+                self._settle(entry, outcomes[entry.job["job_id"]], report, schedule)
+
+        self._settle_in_time(entries, settle, report, schedule)
 
     def _beyond_one_invocation(
         self, system: SystemConfig, connector: Connector[Any], jobs: list[Job], whole: float
@@ -363,19 +433,28 @@ class DeliveryService:
         ):
             report.counts["FailedJobsNeedReplay"] += 1
 
-    def _writes_in_time(
-        self, entries: list[Entry], budget: TimeBudget, report: BatchReport
-    ) -> Iterator[Entry]:
-        """The entries whose writes may start, in their order (by_urgency: last receives
-        first, as one given back on its last receive goes to the DLQ); once the function has
-        less than WRITES_STOP_SECONDS left, the rest come back unwritten (a throttled write
-        could otherwise carry the invocation past its timeout: no batch response, every
-        message of it back)."""
+    def _settle_in_time(
+        self,
+        entries: list[Entry],
+        settle: Callable[[Entry], None],
+        report: BatchReport,
+        schedule: ConfirmScheduler,
+    ) -> None:
+        """Each entry's writes, in their order (by_urgency: last receives first, as one given
+        back on its last receive goes to the DLQ). Once the function has less than
+        WRITES_STOP_SECONDS left before a write (`_in_time`, checked per AWS call), that entry
+        and the rest come back as they are, so the invocation still answers; an entry part
+        written is finished by its message's return, as after a write fault. An AWS error on
+        one entry's writes brings back that entry alone: the others' writes stand."""
         for n, entry in enumerate(entries):
-            if not budget.allows_in_margin(WRITES_STOP_SECONDS):
+            try:
+                self._in_time()
+                settle(entry)
+            except OutOfTimeForWrites:
                 self._out_of_time_for_writes(entries[n:], report)
                 return
-            yield entry
+            except WRITE_ERRORS as error:
+                self._write_failed(entry, error, report, schedule)
 
     def _out_of_time_for_writes(self, entries: list[Entry], report: BatchReport) -> None:
         """Vendor calls made, nothing written: each message comes back as after a timeout,
@@ -428,8 +507,10 @@ class DeliveryService:
             status = "submitted"
             written = job_store.submit(self.table, job, receipt, now)
             if written:
-                self._schedule_check(schedule, entry.parsed, job, 1, 0)
+                # Counted once the job reads submitted: a check whose send fails comes back as
+                # this message, which only schedules the check (`_route`; review s17 N2).
                 report.counts["JobsSubmitted"] += 1
+                self._schedule_check(schedule, entry.parsed, job, 1, 0)
             else:
                 self._lost(job, status, receipt, report)
         elif outcome.status is not None:
@@ -516,6 +597,9 @@ class DeliveryService:
                 self.table, entry.job, check, iso(now), int(now.timestamp()),
                 self.settings.lease_seconds,
             )  # fmt: skip
+        except OutOfTimeForWrites:
+            self._out_of_time_for_writes([entry], report)
+            return False
         except WRITE_ERRORS as error:
             self._write_failed(entry, error, report, schedule)
             return False
@@ -530,7 +614,6 @@ class DeliveryService:
         entries: list[Entry],
         report: BatchReport,
         schedule: ConfirmScheduler,
-        budget: TimeBudget,
     ) -> None:
         submitted = [
             Submitted(
@@ -549,11 +632,11 @@ class DeliveryService:
             outcomes = self._unusable(system, [s.job_id for s in submitted], error)
         except Exception as error:  # noqa: BLE001 - a connector's bug: see _crashed
             outcomes = self._crashed(system, [s.job_id for s in submitted], error)
-        for entry in self._writes_in_time(entries, budget, report):
-            try:
-                self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
-            except WRITE_ERRORS as error:  # this entry alone: the others' writes stand
-                self._write_failed(entry, error, report, schedule)
+
+        def settle(entry: Entry) -> None:
+            self._settle_check(entry, outcomes[entry.job["job_id"]], report, schedule, give_up)
+
+        self._settle_in_time(entries, settle, report, schedule)
 
     def _settle_check(
         self,
@@ -685,13 +768,15 @@ class DeliveryService:
             raise AfterStepsFailed(job["job_id"]) from failure
         return True
 
-    def _after_final(self, job: Item, status: str, now: str, report: BatchReport) -> None:
+    def _after_final(self, job: Item, status: str, now: str, report: BatchReport) -> bool:
         """A final job's after-steps (record_delivered), idempotent: run by its final write
         and again by any message of it that comes back. A failure is counted `JobsFailed`
         when its listing is written first, whichever run that is: once per failure, also
-        when the run that wrote the status never got that far."""
-        if record_delivered(self.table, job, status, now, job.get("receipt")):
-            report.counts["JobsFailed"] += 1
+        when the run that wrote the status never got that far. True when this run listed it."""
+        if not record_delivered(self.table, job, status, now, job.get("receipt")):
+            return False
+        report.counts["JobsFailed"] += 1
+        return True
 
     def _write_failed(
         self, entry: Entry, error: Exception, report: BatchReport, schedule: ConfirmScheduler
@@ -728,7 +813,7 @@ class DeliveryService:
             return
         try:
             self._schedule_check(schedule, parsed, _job_of(parsed), parsed.confirm, delay)
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, OutOfTimeForWrites):
             return  # to the DLQ (<system>DeadLetterAlarm)
         report.decisions[message.message_id] = ACK
 

@@ -57,10 +57,16 @@ def batch_get(
 
 
 def batch_put(table: Table, items: list[Item]) -> None:
-    for chunk in _chunks(items, WRITE_LIMIT):
-        request: dict[str, Any] = {
-            table.name: [{"PutRequest": {"Item": serialize(item)}} for item in chunk]
-        }
+    batch_write(table, items, [])
+
+
+def batch_write(table: Table, items: list[Item], deletes: list[Key]) -> None:
+    """Puts `items` and deletes the items at `deletes` ((pk, sk)), WRITE_LIMIT a request."""
+    writes: list[dict[str, Any]] = [{"PutRequest": {"Item": serialize(i)}} for i in items] + [
+        {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
+    ]
+    for chunk in _chunks(writes, WRITE_LIMIT):
+        request: dict[str, Any] = {table.name: chunk}
         for round_ in range(MAX_ROUNDS):
             _backoff(round_)
             answer = table.client.batch_write_item(RequestItems=request)

@@ -226,7 +226,7 @@ def record_delivered(
     the resolver's quiet period reads it (`fanout.Member.heard_no_record`). failed: the
     purposes are freed from `inflight` (the next event sends them again), except those a later
     job took meanwhile (`_free`), and the job is listed for an operator's replay, last. Idempotent:
-    a second call changes nothing but the listing's `listed_by`.
+    a second call for the same failure changes nothing.
 
     True when this call listed a failure not listed before (the listing's `failed_at` is the
     job's `completed_at`, so a failure after an operator replay is a new one): the worker counts
@@ -249,7 +249,12 @@ def record_delivered(
 
 
 def _list_failed(table: Table, job: Item, now: str) -> bool:
-    """The job under `FAILED#<system>` (see record_delivered); True when newly listed."""
+    """The job under `FAILED#<system>` (see record_delivered); True when newly listed.
+
+    Written only if this failure is not listed yet (another `failed_at`, or none) or listed by
+    this very write (`listed_by`: a retry after its answer was lost): of two runs listing one
+    failure at once, exactly one is told it listed it, whichever answer was lost (review s17
+    N5: both could read the other's token and say no)."""
     failed = str(job.get("completed_at") or now)
     token = uuid.uuid4().hex  # this write's: two runs in one millisecond are still two
     marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":failed": failed,
@@ -260,15 +265,39 @@ def _list_failed(table: Table, job: Item, now: str) -> bool:
     if job.get("expires_at"):
         marker[":exp"] = job["expires_at"]
         update += ", expires_at = :exp"
-    answer = table.client.update_item(
-        TableName=table.name,
-        Key={"pk": {"S": keys.failed_pk(job["system"])}, "sk": {"S": job["job_id"]}},
-        UpdateExpression=update,
-        ExpressionAttributeValues=serialize(marker),
-        ReturnValues="ALL_OLD",
+    answer = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": keys.failed_pk(job["system"])}, "sk": {"S": job["job_id"]}},
+            UpdateExpression=update,
+            ConditionExpression=(
+                "attribute_not_exists(failed_at) OR failed_at <> :failed OR listed_by = :by"
+            ),
+            ExpressionAttributeValues=serialize(marker),
+        )
     )
-    old = deserialize(answer["Attributes"]) if answer.get("Attributes") else {}
-    return old.get("failed_at") != failed or old.get("listed_by") == token
+    return answer is not None
+
+
+def note_message_of_failed(table: Table, job: Item, now: str) -> bool:
+    """A message of a failed job reached the worker (a DLQ redrive, a duplicate) after its
+    failure was listed: noted on the listing, once per failure (`message_of`: its `failed_at`;
+    `message_by` recognises this write's own lost answer). True the first time, so the worker
+    counts `FailedJobsNeedReplay` once per failed job however many of its messages come (review
+    s17 diff-worker N4). A write only on this path; False if the job is no longer listed."""
+    failed = str(job.get("completed_at") or now)
+    values: Item = {":failed": failed, ":by": uuid.uuid4().hex}
+    answer = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": keys.failed_pk(job["system"])}, "sk": {"S": job["job_id"]}},
+            UpdateExpression="SET message_of = :failed, message_by = :by",
+            ConditionExpression="failed_at = :failed AND (attribute_not_exists(message_of)"
+            " OR message_of <> :failed OR message_by = :by)",
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
+    return answer is not None
 
 
 def _unproven_types(job: Item, receipt: Item) -> set[str]:
