@@ -13,12 +13,19 @@ field and reason, never with their values; all of them are written to `FILE.csv.
 Every row taken (stored, or a duplicate of one stored before) is written to
 `FILE.csv.request-ids.csv` with its line, `external_id` and request id (no identifier value),
 so an operator goes from the other tool's id to `optout status`.
+
+The state file also names the target (the API's base URL: the local stack's, or a deployed
+stack's `IamApiUrl`). Resuming against another target would skip rows it never got and report
+success, so the CLI refuses and names `--restart` (review s18 newcomer F1). Against the same URL,
+a resumed run first reads the last request id an earlier run listed: a stack that no longer
+holds it (a restarted local stack keeps nothing) is refused the same way.
 """
 
 import csv
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +41,18 @@ COLUMNS = (*REQUIRED, *IDENTIFIERS, *OPTIONAL)
 MAX_ROWS = 100
 MAX_BODY_BYTES = 15_000  # the API refuses bodies over 16 KiB
 ROUTE = "/v1/admin/imports"
+REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Progress = Callable[[int], None]  # rows handled since the last call
 
 
 @dataclass
 class ImportState:
-    """What the state file holds: the file's digest, the last line done, and the totals."""
+    """What the state file holds: the file's digest, the API it went to, the last line done,
+    and the totals."""
 
     digest: str
+    target: str
     line_done: int = 1  # the header
     stored: int = 0
     duplicates: int = 0
@@ -50,7 +60,8 @@ class ImportState:
     resumed_from: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"digest": self.digest, "line_done": self.line_done,
+        return json.dumps({"digest": self.digest, "target": self.target,
+                           "line_done": self.line_done,
                            "stored": self.stored, "duplicates": self.duplicates,
                            "rejected": self.rejected})  # fmt: skip
 
@@ -76,7 +87,9 @@ def count_rows(source: Path) -> int:
 
 
 def run_import(api: Api, source: Path, restart: bool, progress: Progress) -> ImportState:
-    state = _load_state(source, restart)
+    state = _load_state(source, restart, api.target.base_url)
+    if state.resumed_from:
+        _check_still_stored(api, source)
     ids = _RequestIds(request_ids_path(source), fresh=state.line_done <= 1)
     for batch, last_line in _batches(source, state.line_done, state.rejected):
         if batch:
@@ -217,11 +230,11 @@ def _digest(source: Path) -> str:
     return sha.hexdigest()
 
 
-def _load_state(source: Path, restart: bool) -> ImportState:
+def _load_state(source: Path, restart: bool, target: str) -> ImportState:
     digest = _digest(source) if source.is_file() else ""
     path = state_path(source)
     if restart or not path.is_file():
-        return ImportState(digest)
+        return ImportState(digest, target)
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -232,9 +245,54 @@ def _load_state(source: Path, restart: bool) -> ImportState:
             "(rows already imported are skipped as duplicates)"
         )
     line = int(saved.get("line_done", 1))
-    return ImportState(digest, line, int(saved.get("stored", 0)),
+    if line > 1 and saved.get("target") != target:  # no line skipped: no harm
+        _refuse_other_target(path, saved.get("target"), target, line)
+    return ImportState(digest, target, line, int(saved.get("stored", 0)),
                        int(saved.get("duplicates", 0)), list(saved.get("rejected", [])),
                        resumed_from=line if line > 1 else None)  # fmt: skip
+
+
+def _refuse_other_target(path: Path, saved: Any, target: str, line: int) -> None:
+    """Refuse rather than start over: an operator who ran the same command with the wrong
+    `--base-url`/`--stack-name` learns it, and the other target's request-ids file stays."""
+    lines = "line 2" if line == 2 else f"lines 2-{line}"
+    whose = (
+        f"{path} was written by an import into {saved}, not {target}"
+        if saved
+        else f"{path} does not say which stack its rows went to (an older optout wrote it)"
+    )
+    raise CliError(
+        f"{whose}: resuming would skip {lines} on {target}. Pass --restart to send the "
+        f"whole file there (rows it already holds are skipped as duplicates)"
+    )
+
+
+def _check_still_stored(api: Api, source: Path) -> None:
+    """One status read of the last request id an earlier run listed: a stack that lost its
+    data (or another stack at the same URL) must not have those rows skipped."""
+    last = _last_listed(request_ids_path(source))
+    if last is None:  # nothing was taken yet (or an API before 2026-12-01 listed no ids)
+        return
+    line, request_id = last
+    answer = api.call("GET", f"/v1/admin/requests/{request_id}", expect=(200, 404))
+    if isinstance(answer, dict) and "error" in answer:
+        raise CliError(
+            f"{api.target.base_url} holds no request {request_id} (line {line} of "
+            f"{source.name}, stored by an earlier run): the stack lost its data (a restarted "
+            "local stack keeps none) or is not the one the rows went to, so resuming from "
+            f"{state_path(source)} would skip rows it never kept. Pass --restart to send the "
+            "whole file again (rows it already holds are skipped as duplicates)"
+        )
+
+
+def _last_listed(path: Path) -> tuple[int, str] | None:
+    """(line, request id) of the highest line in the request-ids file, if any."""
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as handle:
+        listed = [(r.get("line") or "", r.get("request_id") or "") for r in csv.DictReader(handle)]
+    rows = [(int(n), i) for n, i in listed if n.isdigit() and REQUEST_ID.fullmatch(i)]
+    return max(rows) if rows else None
 
 
 def _save_state(source: Path, state: ImportState) -> None:

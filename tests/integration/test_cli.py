@@ -1076,6 +1076,14 @@ class MemoryDynamoDB:
             self.writes[key] += 1
         return {"UnprocessedItems": {}}
 
+    def query(self, KeyConditionExpression: str, ExpressionAttributeValues: dict[str, Any],
+              **_: Any) -> dict[str, Any]:  # fmt: skip
+        """One partition (`pk = :pk`, as store.query.partition asks): a resumed import's
+        status read of the last request it listed."""
+        assert KeyConditionExpression == "pk = :pk", KeyConditionExpression
+        pk = ExpressionAttributeValues[":pk"]["S"]
+        return {"Items": [item for (p, _), item in sorted(self.items.items()) if p == pk]}
+
 
 def write_history(path: Path, rows: int) -> dict[int, tuple[str, str]]:
     """`rows` opt-outs from 2026; 1% bad. Returns {line: (field, value)} of the bad rows."""
@@ -1194,6 +1202,86 @@ def test_status_opens_an_imported_row_by_the_request_id_its_import_listed(
     assert (line, external_id) == ("2", "old-1")
     ran = cli[1]("status", request_id)
     assert ran.code == 0 and f"{request_id} " in ran.out, ran.err
+
+
+def test_an_import_resumed_against_another_stack_is_refused_and_restart_sends_it_there(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a file imported into one stack (a rehearsal on the local stack, say)
+    source = tmp_path / "history.csv"
+    write_history(source, 3)
+    first = optout(capsys, AdminTransport(pipe.admin), "--base-url", LOCAL_URL, "import",
+                   str(source))  # fmt: skip
+    assert first.code == 0, first.err
+    # When the same command runs against another stack (review s18 newcomer F1: it said
+    # "resumed after line 4 ... stored 3", exit 0, and sent nothing there)
+    other_url = "http://127.0.0.1:3001"
+    other = AdminTransport(pipe.admin)
+    line = one_line_failure(optout(capsys, other, "--base-url", other_url, "import", str(source)))
+    # Then it is refused in one line naming the state file, both targets and --restart,
+    # before any call
+    state = source.with_name("history.csv.import-state.json")
+    assert f"{state} was written by an import into {LOCAL_URL}, not {other_url}" in line
+    assert "--restart" in line
+    assert other.sent == []
+    # ... and --restart sends every row there (this test's one table already holds them)
+    again = optout(capsys, other, "--base-url", other_url, "import", "--restart", str(source))
+    assert again.code == 0, again.err
+    assert "resumed after" not in again.out
+    found = SUMMARY.search(again.out)
+    assert found and found.groups() == ("0", "3", "0"), again.out
+    assert [r.url.path for r in other.sent] == ["/v1/admin/imports"]
+
+
+def test_an_import_resumed_on_a_stack_that_lost_its_rows_is_refused_naming_restart(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a file imported into the local stack
+    source = tmp_path / "history.csv"
+    write_history(source, 3)
+    transport, run = cli
+    assert run("import", str(source)).code == 0
+    listed = source.with_name("history.csv.request-ids.csv").read_text().splitlines()
+    last_id = listed[-1].split(",")[2]
+    # When the stack loses its data (a restarted local stack keeps none) and the same
+    # command runs again at the same URL
+    lose_every_item(pipe)
+    sent_before = len(transport.sent)
+    line = one_line_failure(run("import", str(source)))
+    # Then one status read of the last listed request finds nothing, and the run is refused
+    # rather than reporting rows the stack no longer holds as stored
+    assert [r.url.path for r in transport.sent[sent_before:]] == [f"/v1/admin/requests/{last_id}"]
+    assert f"{LOCAL_URL} holds no request {last_id} (line 4 of history.csv" in line
+    assert "--restart" in line
+    # ... and --restart stores the rows again, and status opens them
+    again = run("import", "--restart", str(source))
+    found = SUMMARY.search(again.out)
+    assert found and found.groups() == ("3", "0", "0"), again.out
+    assert run("status", last_id).code == 0
+
+
+def test_an_import_resumed_on_the_same_live_stack_reads_one_status_and_goes_on(
+    cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a file imported whole
+    source = tmp_path / "history.csv"
+    write_history(source, 3)
+    transport, run = cli
+    assert run("import", str(source)).code == 0
+    # When the same command runs again on the same stack
+    sent_before = len(transport.sent)
+    ran = run("import", str(source))
+    # Then it resumes after the last line, having read one status, and sends no rows
+    assert ran.code == 0, ran.err
+    assert "resumed after line 4" in ran.out
+    assert [r.method for r in transport.sent[sent_before:]] == ["GET"]
+
+
+def lose_every_item(pipe: Pipeline) -> None:
+    """The table emptied, as a restarted local stack's is."""
+    for item in pipe.aws.items():
+        key = {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+        pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key=key)
 
 
 def imported_requests(pipe: Pipeline) -> dict[str, str]:

@@ -2,8 +2,10 @@
 IAM only, allow-listed callers only, no identifier values out but the one asked for."""
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -839,6 +841,59 @@ def test_a_replay_records_who_asked_for_it(pipe: Pipeline) -> None:
     event = detail(pipe, started["request_id"])["event"]
     assert event["evidence"] == {"acted_by": LOCAL_IAM_CALLER}
     assert event["operation"] == {"system": "braze"}
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_example(first: str) -> str:
+    """The README's answer example whose line starts with `first`, with its `#      `
+    continuation lines."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(first))
+    text = lines[start]
+    for line in lines[start + 1 :]:
+        if not line.startswith("#      "):
+            break
+        text += line[1:]
+    return text
+
+
+def top_level_keys(text: str) -> list[str]:
+    """The names of an answer's outer object, from README's sketch of it (`…` for values,
+    or a bare `{"a","b":"v"}` list of names)."""
+    names, depth, previous = [], 0, ""
+    for token in re.findall(r'"[^"]*"|[{}\[\],:]', text):
+        if token in ("{", "["):
+            depth += 1
+        elif token in ("}", "]"):
+            depth -= 1
+        elif token.startswith('"') and depth == 1 and previous in ("{", ","):
+            names.append(token.strip('"'))
+        previous = token
+    return names
+
+
+def test_the_readme_answer_examples_name_every_field_the_routes_answer(pipe: Pipeline) -> None:
+    # Given an email opted out, and an operator's replay and backfill
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    lookup = ok(call(pipe, "POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}))
+    system = {"system": "salesforce"}
+    replay = ok(call(pipe, "POST", "/v1/admin/systems/salesforce/replay", params=system), 202)
+    system = {"system": "meta"}
+    backfill = ok(call(pipe, "POST", "/v1/admin/systems/meta/backfill", params=system), 202)
+    # Then README's examples show each answer's fields, in its order (review s18 newcomer F4,
+    # F5: `retired` and `open_backfills` were missing)
+    assert top_level_keys(readme_example('# 200 {"type":"email"')) == list(lookup)
+    sketch = readme_example('# 202 {"request_id":"…","hold_id":null,"system":"salesforce"')
+    assert top_level_keys(sketch) == list(replay)
+    sketch = readme_example('# 202 {"request_id":"…","hold_id":null,"system":"meta"')
+    assert top_level_keys(sketch) == list(backfill)
+    # ... and so does the route table's row for the backfill
+    row = readme_example("| `POST /v1/admin/systems/{system}/backfill")
+    found = re.search(r"answers `(\{[^`]*\})`", row)
+    assert found and top_level_keys(found.group(1)) == list(backfill)
 
 
 def test_a_dlq_redrive_leaves_a_record_of_who_moved_how_many(pipe: Pipeline) -> None:
