@@ -16,8 +16,9 @@
  *     made on other browsers or through the webform once identity resolution linked them;
  *  5. only then activates gated tags (<script type="text/plain" data-purpose="...">) whose
  *     purposes are allowed, and updates every signal;
- *  6. honours Global Privacy Control without a click: posts it once per session and shows
- *     "Opt-Out Request Honored" when the API confirms it;
+ *  6. honours Global Privacy Control without a click: posts it once per session (again on
+ *     the page after a failure, 3 posts at most) and shows "Opt-Out Request Honored" when
+ *     the API confirms it;
  *  7. shows the banner (first visit) or the "Your Privacy Choices" button with per-purpose
  *     toggles beside a single "Opt out of all", and a separate "limit the use of my
  *     sensitive personal information" choice (CCPA §7027).
@@ -56,6 +57,7 @@
   // has not acknowledged yet, oldest first, each with its own Idempotency-Key.
   const PENDING = "optout_local";
   const OUTBOX = "optout_outbox";
+  const UNSAVED = "optout_unsaved"; // cookie: the opt-outs of an outbox storage could not keep
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
   const LINKED = "optout_linked"; // localStorage: the device id an identity token was linked to
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
@@ -156,10 +158,18 @@
       return null;
     }
   };
-  const setCookie = (name, value) => {
-    d.cookie = `${name}=${value}; Path=/; Max-Age=${YEAR_AND_A_MONTH}; SameSite=Lax${secure ? "; Secure" : ""}`;
+  // document.cookie throws in a document with an opaque origin (a sandboxed frame): the
+  // banner then goes on without cookies (a new device on every page), signals defined.
+  const cookie = (value) => {
+    try {
+      return value ? (d.cookie = value) : d.cookie;
+    } catch {
+      return "";
+    }
   };
-  const readCookie = (name) => (d.cookie.match(`(?:^|; )${name}=([^;]*)`) || [])[1];
+  const setCookie = (name, value) =>
+    cookie(`${name}=${value}; Path=/; Max-Age=${YEAR_AND_A_MONTH}; SameSite=Lax${secure ? "; Secure" : ""}`);
+  const readCookie = (name) => (cookie().match(`(?:^|; )${name}=([^;]*)`) || [])[1];
 
   // 128 random bits, as 32 hex characters
   const random = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
@@ -185,6 +195,10 @@
   // hidden, on every page until a choice is acknowledged; its opt-outs keep applying.
   let pending = store("localStorage", PENDING);
   let outbox = store("localStorage", OUTBOX) || [];
+  // Opt-outs an earlier page kept in a cookie (storage blocked or full) are queued again, as
+  // a new entry (its page is not known).
+  const carried = (readCookie(UNSAVED) || "").split(".").filter((p) => LABELS[p]);
+  if (carried[0]) outbox.push({ k: random(), o: Object.fromEntries(carried.map((p) => [p, true])) });
 
   const optedOut = (p) => {
     if (state.gpc && ADS.includes(p)) return true;
@@ -432,12 +446,15 @@
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2e4),
     });
-    const answer = await res.json().catch(() => ({}));
+    const answer = Object(await res.json().catch(Object)); // any body: an object to read
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
     // Its refusal of the token (expired, used) is final: the token is dropped, never sent again.
-    const api = answer.error;
+    const api = !res.ok && answer.error;
     if (api?.field === "identity_token") token = null;
-    if (!res.ok) throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api });
+    // A 2xx is the API's only with its answer's fields (ConsentOut): an HTML page or other JSON
+    // (a CDN's or service worker's fallback, a stub) saved nothing, and is retried like a 5xx.
+    if (!(res.ok && typeof answer.request_id == "string" && answer.opt_out?.constructor == Object))
+      throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api, after: res.headers.get("Retry-After") });
     // A token makes one request (the API refuses it again): the link is made.
     if (body.identity_token) store("localStorage", LINKED, deviceId), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
@@ -451,12 +468,16 @@
   // only when this page changes it. `shared` is false once a write failed (storage blocked or
   // full): the copy in memory is then the only one.
   let shared = true;
+  const retryable = (status, api) => !api || status === 403 || status === 408 || status === 429 || status > 499;
   const saveOutbox = () => {
     try {
       localStorage.setItem(OUTBOX, JSON.stringify(outbox));
     } catch {
       shared = false;
     }
+    // Storage blocked or full: the queued opt-outs go on in a cookie, so the next page still
+    // applies and sends them (as one new entry).
+    if (!shared) setCookie(UNSAVED, PURPOSES.filter((p) => outbox.some((queued) => queued.o[p])).join("."));
   };
   const reread = () => shared && (outbox = store("localStorage", OUTBOX) || []);
   let sending = false;
@@ -483,7 +504,7 @@
       // refusal (a 4xx with its JSON error) is final; anything else is retried with back-off:
       // 408, 429, 5xx, a 4xx page from a firewall, CDN or proxy, network, CORS, timeouts, and
       // a 403 (the edge's origin secret while it rotates is the API's own, for minutes).
-      retry = api?.field === "identity_token" ? 0 : !api || status === 403 || status === 408 || status === 429 || status > 499;
+      retry = api?.field === "identity_token" ? 0 : retryable(status, api);
     }
     sending = false;
     if (retry === 0) return flush();
@@ -561,6 +582,9 @@
     try {
       const res = await fetch(`${API}/v1/consent/${deviceId}`, { signal: AbortSignal.timeout(8e3) });
       if (res.ok) answer = await res.json();
+      // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
+      // stub, a gateway's or an older API's JSON) is no state, and fails closed.
+      if (!PURPOSES.every((p) => typeof answer?.opt_out?.[p] == "boolean")) answer = null;
     } catch {
       // fall through: with no answer, gated tags stay off (fail closed)
     }
@@ -571,7 +595,7 @@
     changed(() => {
       state.known = !linking;
       state.failed = false;
-      state.server = answer.opt_out || {};
+      state.server = answer.opt_out;
       state.updatedAt = answer.updated_at;
       // The API answered gpc_honored to this session's post, or its state already says so.
       const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
@@ -738,10 +762,20 @@
     // logged-in page's identity token is posted with it, or on its own.
     const gpcDue = state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId;
     // A refused token (expired, used) must not cost the load's GPC signal: sent again without it.
+    // A post the API did not refuse (5xx, 429, a network error, a 2xx not from the API) is sent
+    // again after its Retry-After (at most 5 s; else 2 s): 3 posts a page at most, so an outage
+    // does not turn every visitor into a stream of requests. The next page tries again.
+    let tries = 0;
     const hello = () =>
-      post({}).then(
+      (tries++, post({})).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
-        (error) => (error.api?.field === "identity_token" ? gpcDue && hello() : warn(error.message)),
+        ({ api, message, status, after }) =>
+          api?.field === "identity_token"
+            ? gpcDue && hello()
+            : (warn(message),
+              tries < 3 &&
+                retryable(status, api) &&
+                new Promise((wake) => setTimeout(wake, Math.min(+after || 2, 5) * 1e3)).then(hello)),
       );
     if (linking) return link(hello);
     if (gpcDue || token) return hello();
@@ -769,7 +803,7 @@
       gpcHonored: state.gpcHonored,
       optOut: Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)])),
       updatedAt: state.updatedAt,
-      uspString: uspString(),
+      uspString: state.known ? uspString() : null, // as __uspapi: nothing before the state
       gppString: gppString(),
     }),
     /** Records choices, e.g. {sale: true}; true = opted out (limit_sensitive: limited). */
@@ -779,6 +813,8 @@
     open: () => changed(() => (panelOpen = true)),
   };
 
+  // The carried opt-outs are stored again: in the outbox if storage works now, else the cookie.
+  if (carried[0]) setCookie(UNSAVED, ""), saveOutbox();
   writeUsp();
   flush(); // choices an earlier page could not save
   d.readyState === "loading" ? d.addEventListener("DOMContentLoaded", mount) : mount();

@@ -1,0 +1,310 @@
+"""The banner fails safe when an answer is not the API's, a post fails on a page that will not
+be reloaded, or the browser blocks storage or cookies (review s18, F1-F5 and F7).
+
+The consent API is FakeConsentApi (Playwright routing); a route added after it answers the way
+something that is not the API would (a CDN's HTML 200, a stub's JSON), then falls back to it.
+"""
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Route, expect
+
+from .conftest import (
+    SALE_SHARE,
+    BrowserFactory,
+    FakeConsentApi,
+    ad_tag_ran,
+    partner_pixel_ran,
+    wait_until_ready,
+)
+
+pytestmark = pytest.mark.browser
+
+ALL_OUT = dict.fromkeys(SALE_SHARE, True)
+# 200 answers from something that is not the API
+NOT_THE_API = {
+    "html": ("text/html", "<!doctype html><h1>Welcome</h1>"),
+    "json without the answer's fields": ("application/json", '{"ok": true}'),
+    "json with opt_out not an object": (
+        "application/json",
+        '{"request_id": "r", "device_id": "d", "opt_out": [], "gpc_honored": false}',
+    ),
+}
+# GET answers 200 JSON that is not a consent state
+NOT_A_STATE = {
+    "no opt_out": {"device_id": "x"},
+    "empty opt_out": {"device_id": "x", "opt_out": {}, "updated_at": None},
+    "opt_out of strings": {"device_id": "x", "opt_out": dict.fromkeys(SALE_SHARE, "false")},
+}
+STORED_OPT_OUT = (  # this browser opted out of all a day ago (the API acknowledged it)
+    "localStorage.setItem('optout_local', JSON.stringify({choices: {sale: true, share: true,"
+    " targeted_advertising: true, profiling: true}, at: Date.now() - 864e5}));"
+    "localStorage.setItem('optout_decided', '1');"
+)
+
+
+def _status(page: Page):  # type: ignore[no-untyped-def]
+    return page.locator("#optout-bridge [data-optout-status]")
+
+
+def _posts(context: BrowserContext, answer: Callable[[Route, int], bool]) -> list[float]:
+    """Routes POST /v1/consent through `answer(route, n)` (True: answered; False: the fake
+    API answers); returns the arrival times of every POST."""
+    times: list[float] = []
+
+    def handle(route: Route) -> None:
+        if route.request.method != "POST":
+            route.fallback()
+            return
+        times.append(time.monotonic())
+        if not answer(route, len(times)):
+            route.fallback()
+
+    context.route("**/v1/consent", handle)
+    return times
+
+
+def _get_answers(context: BrowserContext, body: dict[str, object]) -> None:
+    def handle(route: Route) -> None:
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    context.route("**/v1/consent/*", handle)
+
+
+@pytest.mark.parametrize("kind", NOT_THE_API)
+def test_a_choice_answered_200_by_something_else_is_kept_unsaved_and_sent_again(
+    new_context: BrowserFactory, static_site: str, kind: str
+) -> None:
+    # Given a first visit where POSTs are answered 200 by something that is not the API
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    content_type, body = NOT_THE_API[kind]
+    broken = [True]
+
+    def not_the_api(route: Route, _: int) -> bool:
+        if broken[0]:
+            route.fulfill(status=200, content_type=content_type, body=body)
+        return broken[0]
+
+    _posts(context, not_the_api)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # When the visitor opts out of all
+    with page.expect_request_finished(lambda r: '"sale":true' in (r.post_data or "")):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+
+    # Then the choice is not counted as saved: it stays in the outbox and the page says so
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+    outbox = page.evaluate("() => JSON.parse(localStorage.getItem('optout_outbox'))")
+    assert [entry["o"] for entry in outbox] == [ALL_OUT]
+    assert api.posts == []
+
+    # When the API answers again and the visitor opens the next page
+    broken[0] = False
+    page.reload()
+    wait_until_ready(page)
+
+    # Then the same choice reaches the API and only then reads "Opted out"
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    assert page.evaluate("() => localStorage.getItem('optout_outbox')") == "[]"
+
+
+@pytest.mark.parametrize("kind", NOT_A_STATE)
+@pytest.mark.parametrize("visitor", ["stored opt-out", "webform-linked"])
+def test_a_200_that_is_not_a_consent_state_is_a_failed_read(
+    new_context: BrowserFactory, static_site: str, kind: str, visitor: str
+) -> None:
+    # Given a visitor opted out (in this browser, or through the webform: then only the API
+    # knows) and a GET answered 200 with JSON that is not the API's consent state
+    context = new_context()
+    if visitor == "stored opt-out":
+        context.add_init_script(STORED_OPT_OUT)
+    FakeConsentApi(opt_out=ALL_OUT).install(context)
+    _get_answers(context, NOT_A_STATE[kind])
+
+    # When a page loads
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the state is unknown (fail closed): no gated tag, no "Allow", Google stays denied
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    expect(page.locator("#optout-bridge").get_by_role("button", name="Allow")).to_have_count(0)
+    consent = page.evaluate(
+        "() => (window.dataLayer || []).filter((c) => c[0] === 'consent').map((c) => c[1])"
+    )
+    assert consent == ["default"]
+    if visitor == "stored opt-out":  # and the stored opt-out is neither lifted nor deleted
+        assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+        stored = page.evaluate("() => JSON.parse(localStorage.getItem('optout_local'))")
+        assert stored["choices"] == ALL_OUT
+
+
+FAILURES: dict[str, Callable[[Route], None]] = {
+    "503 Retry-After 1": lambda route: route.fulfill(
+        status=503,
+        headers={"Retry-After": "1"},
+        content_type="application/json",
+        body='{"error": {"code": "unavailable", "message": "not recorded", "field": null}}',
+    ),
+    "500": lambda route: route.fulfill(status=500, body="oops"),
+    "429": lambda route: route.fulfill(status=429, headers={"Retry-After": "1"}, body="slow"),
+    "network error": lambda route: route.abort("connectionreset"),
+    "html 200": lambda route: route.fulfill(status=200, content_type="text/html", body="<p>"),
+}
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_the_gpc_post_is_sent_again_on_the_same_page_after_a_failure(
+    new_context: BrowserFactory, static_site: str, failure: str
+) -> None:
+    # Given a GPC browser whose first post fails
+    context = new_context(gpc=True)
+    FakeConsentApi().install(context)
+
+    def first_fails(route: Route, n: int) -> bool:
+        if n == 1:
+            FAILURES[failure](route)
+        return n == 1
+
+    posts = _posts(context, first_fails)
+
+    # When a page loads and stays open
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices").click()
+    gpc_note = page.locator("#optout-bridge [data-optout-gpc]")
+    if len(posts) < 2:  # the retry waits (1 s after Retry-After: 1, else 2 s)
+        expect(gpc_note).to_have_text("Global Privacy Control detected, not yet processed")
+
+    # Then the signal is posted again on this page and honoured there
+    expect(page.locator("#optout-bridge")).to_contain_text("Opt-Out Request Honored")
+    assert len(posts) == 2
+
+
+def test_a_failing_gpc_post_is_sent_three_times_a_page_at_most(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a GPC browser and an API answering every post 503 with Retry-After: 1
+    context = new_context(gpc=True)
+    FakeConsentApi().install(context)
+
+    def always_503(route: Route, _: int) -> bool:
+        FAILURES["503 Retry-After 1"](route)
+        return True
+
+    posts = _posts(context, always_503)
+
+    # When a page loads and stays open well past the retries
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.wait_for_timeout(5_000)
+
+    # Then the signal was posted three times, Retry-After apart, and is still not honoured
+    assert len(posts) == 3
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(posts))
+    page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices").click()
+    expect(page.locator("#optout-bridge [data-optout-gpc]")).to_have_text(
+        "Global Privacy Control detected, not yet processed"
+    )
+
+
+BLOCKED_STORAGE = (
+    "for (const name of ['localStorage', 'sessionStorage'])"
+    " Object.defineProperty(window, name, {get() {"
+    " throw new DOMException('blocked', 'SecurityError'); }});"
+)
+
+
+def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser that blocks storage (cookies work) and an API answering POSTs 503
+    context = new_context()
+    context.add_init_script(BLOCKED_STORAGE)
+    api = FakeConsentApi(post_status=503)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # When the visitor opts out of all, and opens the next page while the API still fails
+    with page.expect_request_finished(lambda r: '"sale":true' in (r.post_data or "")):
+        page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+    page.reload()
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the opt-out still applies there, unsaved, and no gated tag ran
+    assert page.evaluate("() => window.optoutBridge.state().optOut") == {
+        **ALL_OUT,
+        "limit_sensitive": False,
+    }
+    assert not ad_tag_ran(page)
+    assert not partner_pixel_ran(page)
+    expect(_status(page)).to_have_text("Not saved yet, retrying")
+
+    # And once the API answers, it is sent and saved
+    api.post_status = None
+    page.reload()
+    wait_until_ready(page)
+    expect(_status(page)).to_have_text("Opted out")
+    assert api.posts[-1]["opt_out"] == ALL_OUT
+    page.reload()
+    wait_until_ready(page)
+    assert len(api.posts) == 1  # not sent again once saved
+
+
+def test_a_throwing_document_cookie_leaves_every_signal_defined(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a document whose cookie throws (an opaque origin, such as a sandboxed frame)
+    context = new_context()
+    context.add_init_script(
+        "const no = () => { throw new DOMException('cookie denied', 'SecurityError'); };"
+        "Object.defineProperty(Document.prototype, 'cookie', {get: no, set: no});"
+    )
+    FakeConsentApi().install(context)
+
+    # When a page loads
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # Then __gpp, __uspapi, optoutBridge and Google's "denied" defaults exist
+    assert page.evaluate(
+        "() => [typeof window.__gpp, typeof window.__uspapi, typeof window.optoutBridge]"
+    ) == ["function", "function", "object"]
+    default = page.evaluate(
+        "() => [...window.dataLayer].find((c) => c[0] === 'consent' && c[1] === 'default')[2]"
+    )
+    assert default["ad_storage"] == default["ad_user_data"] == "denied"
+
+
+def test_the_state_says_no_us_privacy_string_while_the_state_is_unknown(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a person opted out through the webform (only the API knows) and a GET that fails
+    context = new_context()
+    FakeConsentApi(opt_out=ALL_OUT, unavailable=True).install(context)
+
+    # When a page loads
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then state() gives no US Privacy string, as __uspapi gives none (never "1YNN")
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert (state["known"], state["uspString"]) == (False, None)
