@@ -5,11 +5,12 @@ queue and no replay, and their requests open for ever (review s13 config 3). An 
 ended the contract retires it: one item per system, `RETIRED/<system>` (who, when, why, the
 event that records it), written with an operator event (`retire`) in one transaction, like a
 replay. The item is the whole change: no job is rewritten, so retiring is one write whatever
-the system's backlog (the watch later drops the open jobs' values, below). The readers consult it where they already read a request's cited jobs
-(`status.covering_keys` adds its key to that BatchGetItem, only for a request with an open or
-cited job): a job of the system that is not done and was made before `retired_at` is
-`retired`, counted neither done nor failed (optout/status.py). The sweep reads the RETIRED
-partition once per run and re-drives no such job; a replay forgets its failed listing.
+the system's backlog (the watch later drops the open jobs' values, below). The readers consult
+it where they already read a request's cited jobs (`status.covering_keys` adds its key to that
+BatchGetItem, only for a request with an open or cited job): a job of the system that is not
+done and was made before `retired_at` is `retired`, counted neither done nor failed
+(optout/status.py). The sweep reads the RETIRED partition once per run and re-drives no such
+job; a replay forgets its failed listing.
 
 Only a system no longer in the deployed config can be retired: a configured one answers 409
 (review s14 counsel 1, operator 4 and 9). Its vendor still gets data, so closing its jobs would
@@ -165,23 +166,28 @@ def drop_retired_values(
     table: Table, items: list[Item], covering: dict[tuple[str, str], Item], now: str
 ) -> list[str]:
     """Drop the identifier values of this request's own jobs that a retirement left open (types
-    and keyed hashes stay, as on a final job); the systems whose job lost them. Each update is
-    conditional on the job's status being as read: one moved meanwhile is left to its writer."""
+    and keyed hashes stay, as on a final job); the systems whose job lost them."""
     dropped: list[str] = []
     for proof in proofs(items, covering):
         job = proof.own
         if job is None or not proof.retired_job(job) or not has_values(job):
             continue
-        kept = [{k: v for k, v in i.items() if k != "value"} for i in job["identifiers"]]
-        answer = conditional(lambda job=job, kept=kept: table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": str(job["pk"])}, "sk": {"S": str(job["sk"])}},
-            UpdateExpression="SET identifiers = :kept, values_dropped_at = :now",
-            ConditionExpression="attribute_exists(pk) AND #status = :status",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {":kept": kept, ":now": now, ":status": job.get("status")}),
-        ))  # fmt: skip
-        if answer is not None:
+        if _drop_values(table, job, now):
             dropped.append(proof.system)
     return dropped
+
+
+def _drop_values(table: Table, job: Item, now: str) -> bool:
+    """One conditional update, on the job's status being as read: False when it moved
+    meanwhile (its writer's write stands) or is gone."""
+    kept = [{k: v for k, v in i.items() if k != "value"} for i in job["identifiers"]]
+    answer = conditional(lambda: table.client.update_item(
+        TableName=table.name,
+        Key={"pk": {"S": str(job["pk"])}, "sk": {"S": str(job["sk"])}},
+        UpdateExpression="SET identifiers = :kept, values_dropped_at = :now",
+        ConditionExpression="attribute_exists(pk) AND #status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=serialize(
+            {":kept": kept, ":now": now, ":status": job.get("status")}),
+    ))  # fmt: skip
+    return answer is not None
