@@ -7,6 +7,7 @@ a spreadsheet opens it, filters the late requests, and nothing is lost.
 
 import csv
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ Format = Literal["jsonl", "csv"]
 CSV_COLUMNS = ("record", "request_id", "system", "status", "late", "at", "detail")
 TIME_FIELDS = ("received_at", "completed_at", "denied_at", "resolved_at", "updated_at", "at",
                "answered_at")  # fmt: skip
+PRIVATE_MODE = 0o600  # read and write by the owner only
 OnPage = Callable[[dict[str, Any]], None]  # the page's progress block
 
 
@@ -32,11 +34,13 @@ def export(
     api: Api, route: str, body: dict[str, Any], out: Path, fmt: Format, on_page: OnPage
 ) -> Exported:
     """Every page into `out`, written beside it and renamed at the end: a failed export leaves
-    no file that could pass for a complete one."""
+    no file that could pass for a complete one. The file is the owner's alone (0600): an
+    identity export holds that person's identifier and history (review s18 S7). An existing
+    `out` is replaced by it, so its old mode is not kept."""
     written = 0
     partial = out.with_name(out.name + ".part")
     try:
-        handle = partial.open("w", encoding="utf-8", newline="")
+        handle = _owner_only(partial)
     except OSError as error:
         raise CliError(f"{out}: {error.strerror}") from None
     try:
@@ -57,6 +61,17 @@ def export(
         partial.unlink(missing_ok=True)
         raise
     return Exported(written, page.get("complete_through"))
+
+
+def _owner_only(path: Path) -> TextIO:
+    """`path` opened for writing, created 0600 (and made so if a crashed run left it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+        return open(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _writer(handle: TextIO, fmt: Format) -> Callable[[dict[str, Any]], None]:

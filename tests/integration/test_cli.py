@@ -3,7 +3,9 @@ serves it): what it prints, what it sends, and one line and a non-zero exit on b
 
 import csv
 import json
+import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -581,6 +583,28 @@ def test_a_csv_export_has_a_late_column_for_requests(
     assert (request["request_id"], request["late"]) == (made, "false")
     assert "late" not in json.loads(request["detail"])
     assert {r["late"] for r in rows if r["record"] != "request"} == {""}
+
+
+def test_an_export_file_is_readable_by_its_owner_only(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given an opt-out, a umask that lets others read new files, and an old export readable
+    # by all at the path (review s18 S7: the file, the person's email and history, was 0644)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    out = tmp_path / "person.jsonl"
+    out.write_text("an older export\n")
+    out.chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        # When the operator exports the email's records over it
+        ran = cli[1]("export", "--email", EMAIL, "-o", str(out))
+    finally:
+        os.umask(old_umask)
+    # Then the new file replaced it, and only its owner may read or write it
+    assert ran.code == 0, ran.err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert EMAIL in out.read_text()
 
 
 def test_a_failed_export_leaves_no_file_behind(

@@ -68,6 +68,14 @@ def test_the_resolver_may_refresh_a_nodes_expiry_with_one_update_item() -> None:
     assert [r.action for r in made] == ["dynamodb:UpdateItem"] and iam.denied(made) == []
 
 
+def test_the_watch_may_update_a_request_item_and_no_identity_item() -> None:
+    # optout/retire.py drop_retired_values: the watch drops a retired system's open job's
+    # identifier values with one conditional UpdateItem (review s18 S3)
+    job = request("WatchFunction", "dynamodb:UpdateItem", TABLE, "REQ#r1")
+    node = request("WatchFunction", "dynamodb:UpdateItem", TABLE, "ID#email#k")
+    assert iam.denied([job, node]) == [node]
+
+
 def test_a_query_is_checked_on_the_partition_its_key_condition_names() -> None:
     params = {
         "TableName": "optout-test",

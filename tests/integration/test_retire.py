@@ -212,6 +212,43 @@ def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(
     assert found["systems"]["webhook"]["done"] == 1, found["systems"]
 
 
+def test_a_retired_systems_open_job_loses_its_identifier_values_at_the_watchs_next_check(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze's job pending with the clear email when braze was removed; the watch's checks
+    # before the retirement leave it as it is (review s18 S3: no worker, status check or replay
+    # reaches such a job again, so its email stayed until the job's TTL, 1,125 days)
+    request_id = removed_braze(pipe, monkeypatch, tmp_path)
+    watch(pipe, 0)
+    assert job_values(pipe, request_id, "braze") == [EMAIL]
+    # When an operator retires braze and the watch next checks the request
+    retire(pipe, "braze")
+    watch(pipe, 1)
+    # Then the job keeps its identifier types and keyed hashes, not the value, and says when
+    job = own_job(pipe, request_id, "braze")
+    assert job_values(pipe, request_id, "braze") == []
+    assert [i["type"] for i in job["identifiers"]] == ["email"] and job["identifiers"][0]["key"]
+    assert (job["status"], "values_dropped_at" in job) == ("pending", True)
+    # ... the request still reads completed, braze retired, and no other job was written
+    assert public(pipe, request_id)["status"] == "completed"
+    others = [i for i in table_items(pipe, request_id) if i["sk"].startswith("JOB#")]
+    assert [i["system"] for i in others if "values_dropped_at" in i] == ["braze"]
+
+
+def own_job(pipe: Pipeline, request_id: str, system: str) -> dict[str, Any]:
+    (job,) = [i for i in table_items(pipe, request_id) if i["sk"] == f"JOB#{system}"]
+    return job
+
+
+def job_values(pipe: Pipeline, request_id: str, system: str) -> list[str]:
+    job = own_job(pipe, request_id, system)
+    return [str(i["value"]) for i in job["identifiers"] if i.get("value")]
+
+
+def table_items(pipe: Pipeline, request_id: str) -> list[dict[str, Any]]:
+    return pipe.partition(keys.request_pk(request_id))
+
+
 def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

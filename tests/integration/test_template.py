@@ -736,6 +736,19 @@ def test_table_has_new_image_stream_pitr_kms_and_ttl(translated: dict[str, Any])
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
+def test_the_backups_recovery_period_is_a_documented_parameter_of_35_days(
+    translated: dict[str, Any],
+) -> None:
+    # Review s18 S5: deleted items and dropped identifier values stay restorable for the
+    # recovery period; it was AWS's unstated default, and no document named it
+    pitr = translated["Resources"]["OptOutTable"]["Properties"]["PointInTimeRecoverySpecification"]
+    assert pitr["RecoveryPeriodInDays"] == {"Ref": "PointInTimeRecoveryDays"}
+    parameter = sam.load()["Parameters"]["PointInTimeRecoveryDays"]
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (35, 1, 35)
+    deploy = (sam.ROOT / "docs" / "deploy.md").read_text()
+    assert "| `PointInTimeRecoveryDays` | `35` (1\N{EN DASH}35) |" in deploy
+
+
 def test_table_keys_are_string_pk_and_sk(translated: dict[str, Any]) -> None:
     props = translated["Resources"]["OptOutTable"]["Properties"]
     assert props["KeySchema"] == [

@@ -17,6 +17,7 @@ from optout.store.codec import deserialize
 from optout.store.proof import load_with_proof
 from optout.store.requests import load_request
 from optout.store.table import Table
+from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.support.lambdas import FakeLambdaContext, load_function
 from tests.support.seed import Seeded, seed_request
@@ -248,6 +249,39 @@ def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confi
     later = watch(table, NOW + timedelta(minutes=5)).run()
     # Then nothing is owed any more and its reminder is gone
     assert (later.overdue, later.imported_owed, reminders(table)) == ([], [], [])
+
+
+def test_an_import_of_an_old_row_keeps_its_records_the_whole_retention_from_its_import(
+    table: Table,
+) -> None:
+    # Given a retention of 731 days and two rows received 700 days ago, imported now, one the
+    # other tool answered then: review s18 S1, their records, REQREF and FOLDED expired 731
+    # days from the old receipt (31 days from now), days after they were answered here
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 731)
+    received, answered = iso(NOW - timedelta(days=700)), iso(NOW - timedelta(days=650))
+    rows = [{"line": 2, "external_id": "old-open", "received_at": received,
+             "email": "old-open@example.com"},
+            {"line": 3, "external_id": "old-answered", "received_at": received,
+             "email": "old-answered@example.com", "completed_at": answered}]  # fmt: skip
+    assert service.import_rows(rows, NOW, "arn:aws:iam::123456789012:user/op").stored == 2
+    for request_id in imported_ids(table):
+        carry_out(table, request_id)
+    # When the watch folds them (its REQREF, FOLDED and reminder take the record's expiry)
+    watch(table).run()
+    # Then each item written for them expires 731 days from the import, not from the receipt
+    written = [item for item in scan(table) if item.get("kind") in KINDS_FOR_AN_IMPORT]
+    assert sorted({str(item["kind"]) for item in written}) == sorted(KINDS_FOR_AN_IMPORT)
+    from_import = int((NOW + timedelta(days=731)).timestamp())
+    assert {str(i["kind"]): int(i["expires_at"]) for i in written} == dict.fromkeys(
+        KINDS_FOR_AN_IMPORT, from_import
+    )
+
+
+KINDS_FOR_AN_IMPORT = ("event", "reqref", "folded", "reminder")
+
+
+def scan(table: Table) -> list[dict[str, Any]]:
+    return [deserialize(raw) for raw in table.client.scan(TableName=table.name)["Items"]]
 
 
 def import_rows(table: Table, rows: list[dict[str, Any]]) -> dict[str, str]:

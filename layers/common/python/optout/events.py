@@ -89,8 +89,11 @@ class CapturedEvent:
             evidence=evidence, fingerprint="", operation=dict(operation),
         )  # fmt: skip
 
-    def to_item(self, retention_days: int) -> Item:
-        expires = self.received_at + timedelta(days=retention_days)
+    def to_item(self, retention_days: int, written_at: datetime | None = None) -> Item:
+        # The expiry counts from the writing (docs/deploy.md): an import of a row received long
+        # ago (`written_at` now) keeps its record the whole retention, not what is left of it.
+        since = max(self.received_at, written_at or self.received_at)
+        expires = since + timedelta(days=retention_days)
         roles = self.roles or tuple(default_role(i.type) for i in self.identifiers)
         return {
             "pk": keys.request_pk(self.request_id),

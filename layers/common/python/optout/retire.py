@@ -5,11 +5,12 @@ queue and no replay, and their requests open for ever (review s13 config 3). An 
 ended the contract retires it: one item per system, `RETIRED/<system>` (who, when, why, the
 event that records it), written with an operator event (`retire`) in one transaction, like a
 replay. The item is the whole change: no job is rewritten, so retiring is one write whatever
-the system's backlog. The readers consult it where they already read a request's cited jobs
-(`status.covering_keys` adds its key to that BatchGetItem, only for a request with an open or
-cited job): a job of the system that is not done and was made before `retired_at` is
-`retired`, counted neither done nor failed (optout/status.py). The sweep reads the RETIRED
-partition once per run and re-drives no such job; a replay forgets its failed listing.
+the system's backlog (the watch later drops the open jobs' values, below). The readers consult
+it where they already read a request's cited jobs (`status.covering_keys` adds its key to that
+BatchGetItem, only for a request with an open or cited job): a job of the system that is not
+done and was made before `retired_at` is `retired`, counted neither done nor failed
+(optout/status.py). The sweep reads the RETIRED partition once per run and re-drives no such
+job; a replay forgets its failed listing.
 
 Only a system no longer in the deployed config can be retired: a configured one answers 409
 (review s14 counsel 1, operator 4 and 9). Its vendor still gets data, so closing its jobs would
@@ -26,6 +27,14 @@ number. A name is refused (404) unless it is already retired, has failed jobs
 listed for replay, the deadline watch's last run counted it overdue, or the §7102 ledgers of
 this year or the last count requests at it: finding a removed system's pending jobs by name
 would need a scan (docs/decisions.md, "Retiring a system").
+
+A retired system's job left open (pending or submitted when it was retired) is never finished:
+no queue, worker, status check or replay reaches it, so nothing would drop its identifier
+values, kept until its TTL (review s18 S3). Finding those jobs here would need that scan, so
+the deadline watch drops them (`drop_retired_values`) at its next check of the request, which
+reads the request's jobs and its systems' retirements anyway: within a day of the retirement
+(an open request is checked at least daily). One conditional update per such job, once; the
+opt-out path writes nothing more.
 """
 
 import uuid
@@ -33,14 +42,17 @@ from datetime import datetime
 from typing import Any
 
 from optout.api_models import RetireOut
+from optout.delivery.job_store import has_values
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent
 from optout.ops import keys as ops_keys
 from optout.ops.denial import check_reason
 from optout.ops.ledger import year_ledgers
 from optout.review import near_names
+from optout.status import proofs
 from optout.store import keys, query, transact
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
@@ -148,3 +160,34 @@ class RetireService:
             ConsistentRead=True,
         )  # fmt: skip
         return deserialize(found["Item"]) if "Item" in found else None
+
+
+def drop_retired_values(
+    table: Table, items: list[Item], covering: dict[tuple[str, str], Item], now: str
+) -> list[str]:
+    """Drop the identifier values of this request's own jobs that a retirement left open (types
+    and keyed hashes stay, as on a final job); the systems whose job lost them."""
+    dropped: list[str] = []
+    for proof in proofs(items, covering):
+        job = proof.own
+        if job is None or not proof.retired_job(job) or not has_values(job):
+            continue
+        if _drop_values(table, job, now):
+            dropped.append(proof.system)
+    return dropped
+
+
+def _drop_values(table: Table, job: Item, now: str) -> bool:
+    """One conditional update, on the job's status being as read: False when it moved
+    meanwhile (its writer's write stands) or is gone."""
+    kept = [{k: v for k, v in i.items() if k != "value"} for i in job["identifiers"]]
+    answer = conditional(lambda: table.client.update_item(
+        TableName=table.name,
+        Key={"pk": {"S": str(job["pk"])}, "sk": {"S": str(job["sk"])}},
+        UpdateExpression="SET identifiers = :kept, values_dropped_at = :now",
+        ConditionExpression="attribute_exists(pk) AND #status = :status",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues=serialize(
+            {":kept": kept, ":now": now, ":status": job.get("status")}),
+    ))  # fmt: skip
+    return answer is not None

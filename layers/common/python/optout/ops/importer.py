@@ -137,7 +137,7 @@ class ImportService:
                       "received_at": iso(received), "deadline": deadline.isoformat(),
                       "gpc_honored": False},
         )  # fmt: skip
-        return event.to_item(self._retention)
+        return event.to_item(self._retention, written_at=now)
 
     def _identifiers(
         self, row: ImportRow, region: str

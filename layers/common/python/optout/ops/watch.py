@@ -26,6 +26,9 @@ after the sweep's 23 h checkpoint, a long Retry-After or a status check over day
 a `redrive` event's `reopen`, as the sweep names a younger one: the resolver gives it a job of
 its own. The check already read what this needs; the run writes one event per 100 found.
 
+A check also drops the identifier values of the request's jobs a retired system left open
+(`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
+
 A request is complete when it is completed or denied. Deadlines are dates; a request is
 overdue from the day after its deadline (UTC).
 """
@@ -42,6 +45,7 @@ from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
+from optout.retire import drop_retired_values
 from optout.status import covering_keys, needs_reopen
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put
@@ -271,6 +275,7 @@ class Watch:
         if event is None:  # expired, or a stray reminder
             self._write(self._drop(reminder))
             return None
+        drop_retired_values(self._table, items, covering, iso(now))  # (optout/retire.py)
         folded = by_sk.get(ops_keys.FOLDED_SK)
         if folded is None:  # first sight: the identities it names (idempotent puts)
             batch_put(self._table, self._references(event))
