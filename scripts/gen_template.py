@@ -28,7 +28,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -138,8 +138,11 @@ def check_coverage(config: SystemsConfig) -> None:
     )
 
 
+Word = TypeVar("Word", bound=str)  # a purpose or an identifier type
+
+
 def _check_served(
-    kind: str, field: str, servers: Mapping[str, list[str]], declared: Mapping[str, str]
+    kind: str, field: str, servers: Mapping[Word, list[str]], declared: Mapping[Word, str]
 ) -> None:
     """ValueError naming a word no system serves and `declared` lacks, or one it names that a
     system serves (a stale declaration would hide the next gap)."""

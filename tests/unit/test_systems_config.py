@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from optout.connectors import CONNECTORS
-from optout.systems import CONNECTOR_ID_TYPES, SystemsConfigError, load_systems, read_plain
+from optout.systems import (
+    CONNECTOR_HASHING,
+    CONNECTOR_ID_TYPES,
+    SystemsConfigError,
+    load_systems,
+    read_plain,
+)
 from optout.systems_models import SystemModel, SystemsModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,3 +150,12 @@ def test_a_file_without_the_declarations_reads_as_before(tmp_path: Path) -> None
 def test_a_malformed_declaration_is_refused_at_load(tmp_path: Path, top: dict[str, Any]) -> None:
     with pytest.raises(SystemsConfigError):
         load_systems(_file(tmp_path, **top), environ={})
+
+
+def test_every_connector_has_its_hashing_named_and_only_the_webhook_reads_the_field() -> None:
+    # make template refuses a `hashing` other than this table's (review s18 operator, L4)
+    assert set(CONNECTOR_HASHING) == set(CONNECTORS)
+    assert [t for t, form in CONNECTOR_HASHING.items() if form is None] == ["webhook"]
+    connectors = ROOT / "layers" / "common" / "python" / "optout" / "connectors"
+    readers = sorted(f.name for f in connectors.glob("*.py") if "system.hashing" in f.read_text())
+    assert readers == ["webhook.py"]
