@@ -19,7 +19,7 @@ export SAM_CLI_TELEMETRY := 0
 PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.executable))' 2>/dev/null \
 	|| { p=$$(pyenv prefix 3.13 2>/dev/null) && echo "$$p/bin"; })
 
-.PHONY: venv test unit lint run bench bench-quick soak e2e-deps banner clean template build deploy sam-venv checkov-venv
+.PHONY: venv test unit lint run bench bench-quick soak e2e-deps banner clean template build deploy deploy-check sam-venv checkov-venv
 
 venv: $(STAMP)
 
@@ -82,7 +82,11 @@ lint: venv sam-venv checkov-venv
 	$(PY) scripts/translate_template.py artifacts/template.json
 	$(CHECKOV) -f artifacts/template.json --framework cloudformation --skip-download --compact --quiet
 
-build: sam-venv
+# A build and a deploy first check that template.yaml is what `make template` writes for the
+# production systems file, and that make template accepts that file: a stale template would
+# deploy queues and IAM for another set of systems (review s18 operator, M5).
+build: venv sam-venv
+	$(PY) scripts/gen_template.py --check
 	@test -n "$(PY313_BIN)" || { echo "sam build needs python3.13 (pyenv install 3.13, or put it on PATH)"; exit 1; }
 	PATH="$(PY313_BIN):$$PATH" $(SAM) build
 	@# The layer's layout on Lambda (/opt/python/optout, /opt/config/systems.json): checked here.
@@ -91,8 +95,14 @@ build: sam-venv
 
 # Needs AWS credentials; samconfig.toml holds the defaults, ARGS adds to them, e.g.
 # make deploy ARGS='--parameter-overrides EnableEdge=true ApiDomainName=... ApiCertificateArn=...'
-deploy: build
+# It refuses a systems file still holding EDIT-ME placeholders (every job would fail after
+# its retries); ALLOW_EDIT_ME=1 deploys one anyway, for a demo stack that sends nowhere.
+ALLOW_EDIT_ME ?=
+deploy: deploy-check build
 	$(SAM) deploy $(ARGS)
+
+deploy-check: venv
+	$(PY) scripts/gen_template.py --check --deploy$(if $(ALLOW_EDIT_ME), --allow-edit-me)
 
 run: venv banner
 	$(PY) -m local --port $(PORT) --systems $(SYSTEMS) $(ARGS)

@@ -48,6 +48,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=ROOT / "local" / "secrets.json",
         help="each system's sandbox credentials, keyed by its `credentials` name",
     )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        help="template.yaml to deploy (default: the repository's); e.g. a copy with a "
+        "SystemLimits row for a system the committed one lacks, as `make template` needs",
+    )
     parser.add_argument("--log-format", choices=("pretty", "json"), default="pretty",
                         help="the functions' log lines: one readable line each (pretty, "
                         "the default) or their JSON as CloudWatch gets it")  # fmt: skip
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         systems_config=resolve_systems(args.systems),
         secrets_file=args.secrets,
         pretty_logs=args.log_format == "pretty",
+        **({"template": args.template.resolve()} if args.template else {}),
     )
     stack = LocalStack(options)
 

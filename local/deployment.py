@@ -51,14 +51,18 @@ def plan(
     url: str,
 ) -> Deployment:
     """The template and systems for `systems_config`, or StackConfigError naming a system that
-    cannot be served: one `make template` would refuse, one whose credentials the local
+    cannot be served: one `make template` would refuse (`gen_template.check_config`: a purpose
+    or identifier type no system serves and none declared unserved, a `hashing` the connector
+    does not apply, no SystemLimits row or a MaxConcurrency out of range, too slow a pace; the
+    production-only checks, `${VAR}` and EDIT-ME, aside), one whose credentials the local
     secrets file lacks (its worker would fail every job), or one whose base URL points at a
     sandbox of this stack that no system provides (`/_sandbox/<name>` follows system names).
     `environ` must hold LOCAL_STACK_URL (the sandbox URLs in the file)."""
     try:
-        systems = load_systems(systems_config, environ).systems
+        config = load_systems(systems_config, environ)
     except (SystemsConfigError, ValueError) as error:
         raise StackConfigError(f"systems config refused: {error}") from None
+    systems = config.systems
     sandboxes = {s.name for s in systems} | {"uid2"}  # uid2: trade_desk's operator sandbox
     for system in systems:
         try:
@@ -81,12 +85,13 @@ def plan(
                         f"{system.name})"
                     )
     try:
-        # The same generator `make template` runs; it reads the file with os.environ.
-        generated = gen_template.sections(systems_config)
-    except ValueError as error:
+        # The same generator and checks `make template` runs (review s18 operator, L5).
+        generated = gen_template.sections(systems_config, environ)
+        text = gen_template.render(template_path.read_text(encoding="utf-8"), generated)
+        template: dict[str, Any] = loads_template(text)
+        gen_template.check_config(template, config)
+    except (ValueError, ConfigError) as error:
         raise StackConfigError(f"systems config refused: {error}") from None
-    text = gen_template.render(template_path.read_text(encoding="utf-8"), generated)
-    template: dict[str, Any] = loads_template(text)
     return Deployment(systems_config, tuple(systems), template)
 
 

@@ -8,6 +8,14 @@ when either committed file is out of date (a test runs the same check). One syst
 resources are scripts/templates/system.yaml with `__KEY__` (queue key) and `__NAME__` (system
 name) filled in.
 
+Before writing, it refuses (exit 2, one line naming the system or purpose) a file the stack
+could not run as meant (`check_config`, which the local stack's plan runs too): a purpose or
+identifier type no system serves and the file does not declare unserved, a `hashing` its
+connector does not apply, a MaxConcurrency outside SQS's 2..1000, a pace too slow for a batch.
+For the production file it also refuses `${VAR}` (Lambda has none of the shell's variables)
+and reads it as a deployed function would, outside local mode; `--deploy` (make deploy) also
+refuses EDIT-ME placeholders unless `--allow-edit-me` (a demo stack).
+
 Why a generator and not Fn::ForEach: `sam build` and `sam validate` of the current SAM CLI
 cannot read a top-level Fn::ForEach (aws/aws-sam-cli#5647), and checkov cannot read a template
 that needs AWS::LanguageExtensions. See docs/decisions.md.
@@ -15,11 +23,12 @@ that needs AWS::LanguageExtensions. See docs/decisions.md.
 
 import argparse
 import dataclasses
+import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -33,8 +42,17 @@ from optout.connectors.credentials import fixed  # noqa: E402
 from optout.connectors.errors import ConfigError  # noqa: E402
 from optout.connectors.http import HttpClient, paced_start_seconds  # noqa: E402
 from optout.delivery.settings import END_MARGIN_SECONDS  # noqa: E402
-from optout.identifiers import Identifier, IdType  # noqa: E402
-from optout.systems import PLACEHOLDER, SystemConfig, load_systems  # noqa: E402
+from optout.identifiers import ID_TYPES, Identifier, IdType  # noqa: E402
+from optout.purposes import ALL_PURPOSES  # noqa: E402
+from optout.systems import (  # noqa: E402
+    CONNECTOR_HASHING,
+    PLACEHOLDER,
+    VARIABLE,
+    SystemConfig,
+    SystemsConfig,
+    load_systems,
+    placeholders,
+)
 
 TEMPLATE = ROOT / "template.yaml"
 SYSTEMS = ROOT / "layers" / "common" / "config" / "systems.json"
@@ -46,6 +64,8 @@ RESOURCES_SECTION = "per-system resources"
 KEY_USERS_SECTION = "worker roles"
 JOBS_QUEUES_SECTION = "jobs queues"  # the resolver's and the admin's sends
 DLQS_SECTION = "dead-letter queues"  # the admin's redrive reads
+# SQS event source ScalingConfig.MaximumConcurrency: AWS refuses the deploy outside it.
+MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000
 # A prototype line only a system whose connector may answer "submitted" keeps: the worker then
 # sends itself delayed status checks (its queue's sqs:SendMessage); no other worker sends.
 ASYNC_ONLY = "# asynchronous connectors only"
@@ -93,6 +113,65 @@ def _connector(system: SystemConfig) -> Connector[Any]:
         )
     except ConfigError as error:
         raise ValueError(str(error)) from None
+
+
+def check_config(template: dict[str, Any], config: SystemsConfig) -> None:
+    """Every check of a systems file against the template it is deployed with, beyond what
+    `sections` needs to render it: `make template` runs it, and so does the local stack's
+    plan, so a file works locally if and only if it passes `make template`."""
+    check_coverage(config)
+    for system in config.systems:
+        check_hashing(system)
+    check_pace(template, config.systems)
+
+
+def check_coverage(config: SystemsConfig) -> None:
+    """Each purpose the capture takes is served by a system, and each identifier type it takes
+    is taken by one, unless the file declares it unserved: an opt-out of nothing but unserved
+    purposes (or identifiers) makes no job and reads `completed` with no system at once."""
+    systems = config.systems
+    by_purpose = {p: [s.name for s in systems if p in s.purposes] for p in ALL_PURPOSES}
+    by_type = {t: [s.name for s in systems if s.accepts(t)] for t in ID_TYPES}
+    _check_served("purpose", "unserved_purposes", by_purpose, config.unserved_purposes)
+    _check_served(
+        "identifier type", "unserved_identifier_types", by_type, config.unserved_identifier_types
+    )
+
+
+Word = TypeVar("Word", bound=str)  # a purpose or an identifier type
+
+
+def _check_served(
+    kind: str, field: str, servers: Mapping[Word, list[str]], declared: Mapping[Word, str]
+) -> None:
+    """ValueError naming a word no system serves and `declared` lacks, or one it names that a
+    system serves (a stale declaration would hide the next gap)."""
+    missing = [word for word, names in servers.items() if not names and word not in declared]
+    if missing:
+        raise ValueError(
+            f"no system serves the {kind}{'s' * (len(missing) > 1)} {', '.join(missing)}: "
+            "an opt-out of it would read completed with nothing sent; add it to a system, "
+            f'or declare it in the file\'s top-level "{field}": {{"{missing[0]}": "<why>"}}'
+        )
+    for word in declared:
+        if servers[word]:
+            names = servers[word]
+            raise ValueError(
+                f"{field} names the {kind} {word}, which {', '.join(names)} "
+                f"{'serves' if len(names) == 1 else 'serve'}: remove it from {field}"
+            )
+
+
+def check_hashing(system: SystemConfig) -> None:
+    """A `hashing` the system's connector applies: only the webhook reads the field, so any
+    other form on another connector would be a false promise (clear values still go out)."""
+    fixed_form = CONNECTOR_HASHING[system.type]
+    if fixed_form is not None and system.hashing != fixed_form:
+        raise ValueError(
+            f"system {system.name}: hashing {system.hashing!r} is not what its {system.type} "
+            f"connector sends ({fixed_form!r}, whatever the file says); set "
+            f'"hashing": "{fixed_form}"'
+        )
 
 
 def check_pace(template: dict[str, Any], systems: Sequence[SystemConfig]) -> None:
@@ -157,9 +236,16 @@ def _worker_limits(
     key = system.queue_key
     if key not in limits:
         raise ValueError(f"{system.name}: template.yaml's SystemLimits has no {key} row")
+    concurrency = int(limits[key]["MaxConcurrency"])
+    if not MIN_CONCURRENCY <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(
+            f"{system.name}: template.yaml's SystemLimits {key} MaxConcurrency is {concurrency}; "
+            f"its SQS event source takes {MIN_CONCURRENCY} to {MAX_CONCURRENCY} "
+            "(ScalingConfig.MaximumConcurrency), so the deploy would fail"
+        )
     default_timeout = template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
     props: dict[str, Any] = template["Resources"][f"{key}Worker"]["Properties"]
-    return int(limits[key]["MaxConcurrency"]), props, float(props.get("Timeout", default_timeout))
+    return concurrency, props, float(props.get("Timeout", default_timeout))
 
 
 def _worst_job_calls(connector: Connector[Any], system: SystemConfig, size: int) -> int:
@@ -181,9 +267,12 @@ def _filled(value: Any) -> Any:
     return value.replace(PLACEHOLDER, "placeholder") if isinstance(value, str) else value
 
 
-def sections(systems_path: Path = SYSTEMS) -> dict[str, list[str]]:
-    """Section name -> its generated lines (without indentation)."""
-    systems = load_systems(systems_path).systems
+def sections(
+    systems_path: Path = SYSTEMS, environ: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Section name -> its generated lines (without indentation). The file is read with
+    `environ` (default os.environ)."""
+    systems = load_systems(systems_path, environ).systems
     keys = [s.queue_key for s in systems]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
@@ -252,18 +341,63 @@ def edge_waf(template: dict[str, Any]) -> str:
     return header + yaml.safe_dump(standalone, sort_keys=False, width=100)
 
 
+# A deployed function's view of the file: no shell variables, not local mode.
+PRODUCTION_ENVIRON: Mapping[str, str] = {}
+
+
+def check_production(systems_path: Path, *, deploy: bool, allow_edit_me: bool) -> None:
+    """What only the production file must hold: no `${VAR}` (`make template` runs in the
+    operator's shell, the functions on Lambda, which has none of its variables: every
+    invocation would refuse the file), and for a deploy no EDIT-ME placeholder left (each job
+    would fail after eight receives, the first alarm some 30 minutes later), unless allowed."""
+    data = json.loads(systems_path.read_text(encoding="utf-8"))
+    for raw in data.get("systems", []) if isinstance(data, dict) else []:
+        name = raw.get("name", "?") if isinstance(raw, dict) else "?"
+        options = raw.get("options", {}) if isinstance(raw, dict) else {}
+        for path, value in _option_strings(options, "options"):
+            if VARIABLE.search(value):
+                raise ValueError(
+                    f"system {name}: {path} uses an environment variable ($NAME or ${{NAME}}); "
+                    "the deployed functions do not have your shell's: write the value itself"
+                )
+    if deploy and not allow_edit_me:
+        config = load_systems(systems_path, PRODUCTION_ENVIRON)
+        left = [f"{s.name}: {p}" for s in config.systems for p in placeholders(s.options)]
+        if left:
+            raise ValueError(
+                f"{PLACEHOLDER} placeholders left ({'; '.join(left)}): replace them, or deploy "
+                "a demo stack with `make deploy ALLOW_EDIT_ME=1`"
+            )
+
+
+def _option_strings(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in _option_strings(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [f for n, v in enumerate(value) for f in _option_strings(v, f"{path}[{n}]")]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
     parser.add_argument("--systems", type=Path, default=SYSTEMS)
+    parser.add_argument(
+        "--deploy", action="store_true", help="also refuse EDIT-ME placeholders (make deploy)"
+    )
+    parser.add_argument(
+        "--allow-edit-me", action="store_true", help="with --deploy: allow them (a demo stack)"
+    )
     args = parser.parse_args(argv)
     try:
-        generated = sections(args.systems)
+        check_production(args.systems, deploy=args.deploy, allow_edit_me=args.allow_edit_me)
+        generated = sections(args.systems, PRODUCTION_ENVIRON)
         template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
-        check_pace(loads_template(template), load_systems(args.systems).systems)
-        for warning in job_pace_warnings(
-            loads_template(template), load_systems(args.systems).systems
-        ):
+        config = load_systems(args.systems, PRODUCTION_ENVIRON)
+        check_config(loads_template(template), config)
+        for warning in job_pace_warnings(loads_template(template), config.systems):
             print(f"make template: warning: {warning}", file=sys.stderr)
     except ValueError as error:  # a config the stack could not run: say which, no traceback
         print(f"make template: {error}", file=sys.stderr)

@@ -204,16 +204,31 @@ def renamed(config: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return config
 
 
+def with_limits_row(tmp_path: Path, key: str) -> Path:
+    """template.yaml with a SystemLimits row for `key`: what an operator adds for a new system
+    (`make template`, and so the local stack, refuse one without)."""
+    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    anchor = "  SystemLimits:\n"
+    assert anchor in text
+    path = tmp_path / "template.yaml"
+    path.write_text(text.replace(anchor, f"{anchor}    {key}: {{MaxConcurrency: 2}}\n"))
+    return path
+
+
 def test_a_stack_started_with_a_system_template_yaml_does_not_name_serves_it(
     start_stack: StackFactory, tmp_path: Path
 ) -> None:
     # Given a systems file renaming salesforce (a queue key the committed template.yaml does
-    # not declare), and its credentials under the new name in a secrets file
+    # not declare: a template with its SystemLimits row), and its credentials under the new
+    # name in a secrets file
     secrets = json.loads(SECRETS.read_text())
     secrets["optout-bridge/systems/salesforce_crm"] = secrets["optout-bridge/systems/salesforce"]
     (tmp_path / "secrets.json").write_text(json.dumps(secrets))
     config = renamed(shipped_systems(), "salesforce", "salesforce_crm")
-    stack = start_stack(config, "--secrets", str(tmp_path / "secrets.json"))
+    template = with_limits_row(tmp_path, "salesforcecrm")
+    stack = start_stack(
+        config, "--secrets", str(tmp_path / "secrets.json"), "--template", str(template)
+    )
 
     # When a webform opt-out goes through
     email = unique_email()

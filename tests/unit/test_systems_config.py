@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from optout.connectors import CONNECTORS
-from optout.systems import CONNECTOR_ID_TYPES, load_systems
+from optout.systems import (
+    CONNECTOR_HASHING,
+    CONNECTOR_ID_TYPES,
+    SystemsConfigError,
+    load_systems,
+    read_plain,
+)
 from optout.systems_models import SystemModel, SystemsModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +105,57 @@ def test_a_system_cannot_declare_identifiers_its_connector_cannot_send() -> None
 
 def test_every_connector_reads_its_identifier_types_from_the_config_table() -> None:
     assert {t: c.accepted_types for t, c in CONNECTORS.items()} == CONNECTOR_ID_TYPES
+
+
+# -- what the file declares unserved on purpose (review s18 operator, M1) ---------------------
+
+
+def _file(tmp_path: Path, **top: Any) -> Path:
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [_system()], **top}))
+    return path
+
+
+def test_a_file_may_declare_unserved_purposes_and_identifier_types_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    declared = {
+        "unserved_purposes": {"limit_sensitive": "we process no sensitive data"},
+        "unserved_identifier_types": {"device_id": "no system keys on our cookie"},
+    }
+    path = _file(tmp_path, **declared)
+    config = load_systems(path, environ={})
+    assert config.unserved_purposes == {"limit_sensitive": "we process no sensitive data"}
+    assert config.unserved_identifier_types == {"device_id": "no system keys on our cookie"}
+    # the plain reader and the models read it alike
+    assert SystemsModel.model_validate(json.loads(path.read_text())).config() == config
+    assert read_plain(json.loads(path.read_text()), {}) == config
+
+
+def test_a_file_without_the_declarations_reads_as_before(tmp_path: Path) -> None:
+    config = load_systems(_file(tmp_path), environ={})
+    assert config.unserved_purposes == {} and config.unserved_identifier_types == {}
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        {"unserved_purposes": {"marketing": "not a purpose"}},
+        {"unserved_purposes": {"profiling": ""}},  # a reason is required
+        {"unserved_purposes": ["profiling"]},
+        {"unserved_identifier_types": {"ssn": "not a type"}},
+        {"unserved_systems": {}},
+    ],
+)
+def test_a_malformed_declaration_is_refused_at_load(tmp_path: Path, top: dict[str, Any]) -> None:
+    with pytest.raises(SystemsConfigError):
+        load_systems(_file(tmp_path, **top), environ={})
+
+
+def test_every_connector_has_its_hashing_named_and_only_the_webhook_reads_the_field() -> None:
+    # make template refuses a `hashing` other than this table's (review s18 operator, L4)
+    assert set(CONNECTOR_HASHING) == set(CONNECTORS)
+    assert [t for t, form in CONNECTOR_HASHING.items() if form is None] == ["webhook"]
+    connectors = ROOT / "layers" / "common" / "python" / "optout" / "connectors"
+    readers = sorted(f.name for f in connectors.glob("*.py") if "system.hashing" in f.read_text())
+    assert readers == ["webhook.py"]

@@ -88,6 +88,45 @@ def test_every_url_option_is_checked_not_only_base_url(tmp_path):
         load_systems(path, environ={})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.5/hook",  # private
+        "https://169.254.169.254/latest/meta-data",  # the instance metadata address
+        "https://127.0.0.1:9001/hook",  # loopback
+        "https://[::1]:8443/hook",
+        "https://[fd00:ec2::254]/latest",  # the metadata address over IPv6 (unique local)
+        "https://[::ffff:10.0.0.5]/hook",  # IPv4-mapped
+        "https://0.0.0.0/hook",
+        "https://167772165/hook",  # 10.0.0.5 as one number, which getaddrinfo reads
+        "https://0x7f.1/hook",  # 127.0.0.1 in the legacy hex form
+    ],
+)
+def test_an_internal_ip_address_is_refused_outside_local_mode(tmp_path, url):
+    # review s18 operator, I1: only the scheme was checked
+    path = write(tmp_path, {"base_url": url})
+
+    with pytest.raises(
+        SystemsConfigError, match=r"system crm: options\.base_url must name a public"
+    ):
+        load_systems(path, environ={})
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.partner.example/x", "https://203.0.113.9.nip.io/x", "https://8.8.8.8/x"]
+)
+def test_host_names_and_public_addresses_stay_allowed(tmp_path, url):
+    path = write(tmp_path, {"base_url": url})
+
+    assert load_systems(path, environ={}).systems[0].options["base_url"] == url
+
+
+def test_a_loopback_https_url_stays_allowed_in_local_mode(tmp_path):
+    path = write(tmp_path, {"base_url": "https://127.0.0.1:9001/hook"})
+
+    assert load_systems(path, environ=LOCAL_ENV).systems[0].options["base_url"]
+
+
 def test_the_refusal_never_echoes_the_value(tmp_path):
     path = write(tmp_path, {"base_url": "http://secret-partner-host.example/hook"})
 

@@ -33,6 +33,17 @@ def _environ(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def with_limits_row(tmp_path: Path, key: str, concurrency: int = 2) -> Path:
+    """template.yaml with a SystemLimits row for `key`, as an operator adds one for a new
+    system before `make template`."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    anchor = "  SystemLimits:\n"
+    assert anchor in text
+    path = tmp_path / "template.yaml"
+    path.write_text(text.replace(anchor, f"{anchor}    {key}: {{MaxConcurrency: {concurrency}}}\n"))
+    return path
+
+
 def test_a_system_the_committed_template_lacks_gets_its_queue_worker_and_iam_lines(
     tmp_path: Path,
 ) -> None:
@@ -42,7 +53,7 @@ def test_a_system_the_committed_template_lacks_gets_its_queue_worker_and_iam_lin
                               "options": options | {"person_accounts": True}})  # fmt: skip
     secrets = SECRETS | {"optout-bridge/systems/salesforce_crm": {}}
 
-    deployed = plan(TEMPLATE, path, ENV, secrets, URL)
+    deployed = plan(with_limits_row(tmp_path, "salesforcecrm"), path, ENV, secrets, URL)
 
     resources = deployed.template["Resources"]
     assert {"salesforcecrmJobsQueue", "salesforcecrmWorker"} <= set(resources)
@@ -71,3 +82,71 @@ def test_a_system_the_stack_cannot_serve_is_refused_by_name(
 ) -> None:
     with pytest.raises(StackConfigError, match=says):
         plan(TEMPLATE, written(tmp_path, edit), ENV, SECRETS, URL)
+
+
+# -- the same checks as `make template` (review s18 operator, L5) ------------------------------
+
+NEW_SYSTEM = {
+    "name": "salesforce_crm",
+    "credentials": "optout-bridge/systems/salesforce_crm",
+    "options": {"base_url": f"{URL}/_sandbox/salesforce_crm", "api_version": "v66.0",
+                "person_accounts": True},
+}  # fmt: skip
+NEW_SECRETS = SECRETS | {"optout-bridge/systems/salesforce_crm": {}}
+
+
+def test_a_new_system_without_a_system_limits_row_is_refused_as_make_template_does(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        StackConfigError, match=r"salesforce_crm: template\.yaml's SystemLimits has no"
+    ):
+        plan(TEMPLATE, written(tmp_path, NEW_SYSTEM), ENV, NEW_SECRETS, URL)
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        # a pace too slow to start one batch in the worker's timeout
+        ({"rate_limit_per_second": 0.01}, "salesforce: rate_limit_per_second 0.01 over"),
+        # a hashing its connector does not apply (clear values would still go out)
+        ({"hashing": "sha256"}, "system salesforce: hashing 'sha256' is not what its"),
+    ],
+)  # fmt: skip
+def test_a_file_make_template_refuses_is_refused_by_the_local_stack(
+    tmp_path: Path, edit: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(StackConfigError, match=says):
+        plan(TEMPLATE, written(tmp_path, edit), ENV, SECRETS, URL)
+
+
+def test_a_max_concurrency_sqs_would_refuse_is_refused_locally(tmp_path: Path) -> None:
+    template = with_limits_row(tmp_path, "salesforcecrm", concurrency=1)
+    with pytest.raises(StackConfigError, match=r"salesforcecrm MaxConcurrency is 1; .* 2 to 1000"):
+        plan(template, written(tmp_path, NEW_SYSTEM), ENV, NEW_SECRETS, URL)
+
+
+def unserving(tmp_path: Path, declared: dict[str, Any]) -> Path:
+    """local/systems.json with limit_sensitive dropped from every system, plus `declared`."""
+    config = json.loads((ROOT / "local" / "systems.json").read_text())
+    for system in config["systems"]:
+        if "limit_sensitive" in system["purposes"]:
+            system["purposes"].remove("limit_sensitive")
+            system["options"].get("categories", {}).pop("limit_sensitive", None)
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps(config | declared))
+    return path
+
+
+def test_a_purpose_no_system_serves_is_refused_unless_declared(tmp_path: Path) -> None:
+    with pytest.raises(StackConfigError, match="no system serves the purpose limit_sensitive"):
+        plan(TEMPLATE, unserving(tmp_path, {}), ENV, SECRETS, URL)
+
+    declared = {"unserved_purposes": {"limit_sensitive": "no sensitive data"}}
+    deployed = plan(TEMPLATE, unserving(tmp_path, declared), ENV, SECRETS, URL)
+    assert "limit_sensitive" not in {p for s in deployed.systems for p in s.purposes}
+
+
+def test_the_shipped_local_file_is_planned() -> None:
+    deployed = plan(TEMPLATE, ROOT / "local" / "systems.json", ENV, SECRETS, URL)
+    assert "webhook" in deployed.names

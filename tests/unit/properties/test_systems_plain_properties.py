@@ -121,9 +121,24 @@ def _changed(
     return system
 
 
+def _unserved(words: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    """A top-level unserved_* declaration: word -> reason, or something else."""
+    reasons = TEXT | st.integers(0, 1) | st.none()
+    return st.dictionaries(st.sampled_from([*words, "marketing"]), reasons, max_size=2) | (
+        st.sampled_from([None, [], "x", ["profiling"]])
+    )
+
+
 FILES = st.one_of(
     st.fixed_dictionaries({"systems": st.lists(_plausible(), max_size=3)}),
     st.fixed_dictionaries({"systems": st.lists(_plausible(), max_size=1), "extra": st.none()}),
+    st.fixed_dictionaries(
+        {"systems": st.lists(_plausible(), max_size=1)},
+        optional={
+            "unserved_purposes": _unserved(ALL_PURPOSES),
+            "unserved_identifier_types": _unserved(ID_TYPES),
+        },
+    ),
     st.sampled_from([{}, {"systems": None}, {"systems": {}}, [], "systems"]),
 )
 ENVIRON = st.fixed_dictionaries(
@@ -135,12 +150,13 @@ ENVIRON = st.fixed_dictionaries(
 )
 
 
-def _shape(config: SystemsConfig) -> list[list[tuple[str, Any, str]]]:
-    """Each field's value and type name: 10 and 10.0 are equal, not the same configuration."""
+def _shape(config: SystemsConfig) -> list[Any]:
+    """Each field's value and type name: 10 and 10.0 are equal, not the same configuration;
+    then the file's unserved declarations."""
     return [
         [(name, value, type(value).__name__) for name, value in vars(system).items()]
         for system in config.systems
-    ]
+    ] + [config.unserved_purposes, config.unserved_identifier_types]
 
 
 def _models_make(data: Any, environ: dict[str, str]) -> SystemsConfig | str:

@@ -7,9 +7,17 @@ local stack's default (sandbox URLs under `${LOCAL_STACK_URL}`).
 Each system names its connector type, the identifier types it can act on, the purposes it
 serves, how identifiers are hashed for it, its rate limit, where its credentials live, and
 connector options. `${VAR}` in option strings is expanded from the environment. Loading
-refuses, naming the system and the option: a variable left unexpanded, and a URL option
-(`*url`) that is not HTTPS, except plain HTTP to a loopback host in local mode
-(`OPTOUT_LOCAL_MODE=true`: the local stack and the tests set it, a deployed stack never does).
+refuses, naming the system and the option: a variable left unexpanded, a URL option (`*url`)
+that is not HTTPS, except plain HTTP to a loopback host in local mode (`OPTOUT_LOCAL_MODE=true`:
+the local stack and the tests set it, a deployed stack never does), and, outside local mode, a
+URL whose host is an IP address that is not public (private, loopback, link-local such as the
+instance metadata address 169.254.169.254). Host names stay allowed.
+
+Two optional top-level maps, `unserved_purposes` and `unserved_identifier_types` (word ->
+reason), record that no system serves a purpose, or takes an identifier type, on purpose:
+`make template` and the local stack refuse a file that leaves one unserved without saying so
+(scripts/gen_template.py, `check_coverage`), since an opt-out of it would read `completed`
+with no system sent to.
 
 Functions read the configuration as frozen dataclasses (`SystemConfig`, `SystemsConfig`).
 `load_systems` reads a file in its plain, valid form directly; any other file (a refusal, a
@@ -24,6 +32,7 @@ import json
 import math
 import os
 import re
+import socket
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -52,6 +61,18 @@ CONNECTOR_ID_TYPES: dict[str, tuple[IdType, ...]] = {
     "google_ads": ("email", "phone"),
     "meta": ("email", "phone"),
     "trade_desk": ("email", "phone"),
+}
+# How each connector hashes identifiers, whatever a system's `hashing` says: only the webhook
+# reads the field (None). `make template` refuses a system declaring another form, as braze,
+# salesforce and segment would still send clear values under `"hashing": "sha256"`.
+CONNECTOR_HASHING: dict[str, Hashing | None] = {
+    "webhook": None,
+    "segment": "none",
+    "braze": "none",
+    "salesforce": "none",
+    "google_ads": "sha256",
+    "meta": "sha256",
+    "trade_desk": "sha256",
 }
 NAME_PATTERN: Final = r"[a-z][a-z0-9_]{0,39}"
 DEFAULT_RATE_LIMIT: Final = 10
@@ -82,6 +103,9 @@ class SystemConfig:
 @dataclass(frozen=True)
 class SystemsConfig:
     systems: tuple[SystemConfig, ...]
+    # What the file declares no system serves, on purpose: word -> the operator's reason.
+    unserved_purposes: dict[Purpose, str] = field(default_factory=dict, hash=False)
+    unserved_identifier_types: dict[IdType, str] = field(default_factory=dict, hash=False)
 
     def get(self, name: str) -> SystemConfig:
         for system in self.systems:
@@ -124,8 +148,13 @@ _PURPOSES: Final = frozenset(ALL_PURPOSES)
 _EXACT_FLOAT: Final = 2**53  # an int beyond it is the models' to judge
 
 
+_TOP_LEVEL: Final = frozenset({"systems", "unserved_purposes", "unserved_identifier_types"})
+
+
 def read_plain(data: Any, environ: Mapping[str, str]) -> SystemsConfig | None:
-    if type(data) is not dict or data.keys() != {"systems"} or type(data["systems"]) is not list:
+    if type(data) is not dict or "systems" not in data or not data.keys() <= _TOP_LEVEL:
+        return None
+    if type(data["systems"]) is not list:
         return None
     systems: list[SystemConfig] = []
     for raw in data["systems"]:
@@ -135,7 +164,23 @@ def read_plain(data: Any, environ: Mapping[str, str]) -> SystemsConfig | None:
         systems.append(system)
     if len({s.name for s in systems}) != len(systems):
         return None
-    return SystemsConfig(tuple(systems))
+    purposes = _reasons(data.get("unserved_purposes", {}), _PURPOSES)
+    id_types = _reasons(data.get("unserved_identifier_types", {}), _ID_TYPES)
+    if purposes is None or id_types is None:
+        return None
+    return SystemsConfig(tuple(systems), purposes, id_types)
+
+
+def _reasons(value: Any, allowed: frozenset[str]) -> dict[Any, str] | None:
+    """A JSON object of allowed word -> non-empty reason, as a dict; None otherwise."""
+    if type(value) is not dict:
+        return None
+    for key, reason in value.items():
+        if key not in allowed or type(reason) is not str or not reason:
+            return None
+        if not pydantic_str(reason):
+            return None
+    return dict(value)
 
 
 def _plain_system(raw: Any, environ: Mapping[str, str]) -> SystemConfig | None:
@@ -221,11 +266,30 @@ def _expand(value: Any, environ: Mapping[str, str], system: str, field: str) -> 
 def _check_url(url: str, system: str, field: str, *, local: bool) -> None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
+        if not local and _internal_address(parts.hostname):
+            raise ValueError(
+                f"system {system}: {field} must name a public host: its host is a private, "
+                "loopback, link-local or otherwise non-public IP address"
+            )
         return
     if parts.scheme == "http" and parts.hostname and local and _loopback(parts.hostname):
         return
     allowed = "https (or http to a loopback host in local mode)" if local else "https"
     raise ValueError(f"system {system}: {field} must be an {allowed} URL")
+
+
+def _internal_address(host: str) -> bool:
+    """An IP literal (any form the resolver takes: 10.0.0.5, ::1, 0x7f.1) that is not a public
+    address: private, loopback, link-local (the instance metadata address), reserved. A vendor
+    is reached by a name; an internal address in the production file is a typo or an attack."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the legacy IPv4 forms getaddrinfo also reads: 167772165, 0xa.0.0.5, 10.5
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False  # a host name
+    return not address.is_global
 
 
 def _loopback(host: str) -> bool:

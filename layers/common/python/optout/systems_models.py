@@ -71,10 +71,22 @@ class SystemModel(BaseModel):
         return SystemConfig(**{f.name: getattr(self, f.name) for f in fields(SystemConfig)})
 
 
+Reason = Annotated[str, Field(min_length=1)]
+
+
 class SystemsModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     systems: tuple[SystemModel, ...]
+    unserved_purposes: dict[Purpose, Reason] = Field(
+        default_factory=dict,
+        description="Purposes no system serves on purpose, each with the reason: `make template`"
+        " refuses a purpose left unserved without one",
+    )
+    unserved_identifier_types: dict[IdType, Reason] = Field(
+        default_factory=dict,
+        description="Identifier types no system takes on purpose, each with the reason",
+    )
 
     @field_validator("systems")
     @classmethod
@@ -85,7 +97,11 @@ class SystemsModel(BaseModel):
         return systems
 
     def config(self) -> SystemsConfig:
-        return SystemsConfig(tuple(s.config() for s in self.systems))
+        return SystemsConfig(
+            tuple(s.config() for s in self.systems),
+            dict(self.unserved_purposes),
+            dict(self.unserved_identifier_types),
+        )
 
 
 def validate(data: Any, environ: Mapping[str, str]) -> SystemsConfig:
