@@ -212,6 +212,16 @@ def test_a_hashing_the_connector_does_not_apply_is_refused(
     assert f'"hashing": "{sent}"' in err
 
 
+@pytest.mark.parametrize("name", ["meta", "google_ads", "trade_desk", "braze"])
+def test_a_hashing_left_out_reads_as_what_the_connector_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # A file written before make template checked the field (no `hashing` on the ad
+    # platforms) keeps passing: left out means the connector's own form, not `none`.
+    path = _edited(tmp_path, lambda c: _system(c, name).pop("hashing", None))
+    _passes(capsys, "--systems", str(path))
+
+
 def test_the_webhook_may_send_either_form(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -195,7 +195,7 @@ def _plain_system(raw: Any, environ: Mapping[str, str]) -> SystemConfig | None:
     purposes = _words(raw["purposes"], _PURPOSES)
     if not id_types or not purposes or not set(id_types) <= set(CONNECTOR_ID_TYPES[kind]):
         return None
-    hashing = raw.get("hashing", "none")
+    hashing = raw.get("hashing", CONNECTOR_HASHING[kind] or "none")  # as the model reads it
     credentials = raw.get("credentials")
     options = raw.get("options", {})
     if type(hashing) is not str or hashing not in _HASHING or type(options) is not dict:

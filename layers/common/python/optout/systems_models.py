@@ -23,6 +23,7 @@ from pydantic import (
 from optout.identifiers import IdType
 from optout.purposes import Purpose
 from optout.systems import (
+    CONNECTOR_HASHING,
     CONNECTOR_ID_TYPES,
     DEFAULT_RATE_LIMIT,
     NAME_PATTERN,
@@ -48,6 +49,16 @@ class SystemModel(BaseModel):
         default=None, description="Secrets Manager name (prod) or key in the local secrets file"
     )
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_hashing(cls, data: Any) -> Any:
+        # A `hashing` left out means what the connector does (the ad platforms hash): a file
+        # written before `make template` checked the field keeps passing.
+        kind = data.get("type") if isinstance(data, dict) else None
+        if isinstance(data, dict) and "hashing" not in data and kind in CONNECTOR_HASHING:
+            return {**data, "hashing": CONNECTOR_HASHING[kind] or "none"}
+        return data
 
     @model_validator(mode="before")
     @classmethod
