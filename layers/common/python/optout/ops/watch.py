@@ -173,10 +173,12 @@ class Watch:
     def run(self, time_left: TimeLeft = lambda: float("inf")) -> WatchReport:
         now = self._clock()
         report = WatchReport(run_at=iso(now))
-        self._check_config(report)
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
         self._redrive_reopened(now, report)
+        # After the deadline work: a failing secret read fails the run loudly (WatchErrors)
+        # once the requests due were checked, not instead.
+        self._check_config(report)
         batch_put(self._table, [report.to_item()])
         return report
 
