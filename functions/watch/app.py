@@ -5,6 +5,10 @@ watch.py), then publishes what it found: `RequestsOverdue` and `RequestsDueSoon`
 these), the same per request state (`state` dimension), and `WATCH/STATUS` for operators; and
 `WatchReopenedRequests`, the requests past the sweep's last checkpoint it re-opened (a cited
 job ended as no proof for them).
+
+It also checks the HMAC key against the fingerprint its first run recorded
+(`HashKeyChanged`: 1 when it differs, with an ERROR log naming no key material) and counts the
+configured systems added since without a backfill (`SystemsNotBackfilled`); both have alarms.
 """
 
 import os
@@ -14,16 +18,20 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from optout.hash_key import load_hash_key
 from optout.observability import log_context, logger, metrics
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.settings import Settings
 from optout.store.table import Table
+from optout.systems import load_systems
 
 
 @cache  # one per warm container; built on first use, not at import (tests build theirs)
 def watch() -> Watch:
     settings = Settings.from_env()
-    return Watch(Table.connect(settings.table_name), WatchSettings.from_env(dict(os.environ)))
+    systems = [s.name for s in load_systems(settings.systems_config).systems]
+    return Watch(Table.connect(settings.table_name), WatchSettings.from_env(dict(os.environ)),
+                 hash_key=lambda: load_hash_key(settings), systems=systems)  # fmt: skip
 
 
 def publish(report: WatchReport) -> None:
@@ -33,6 +41,10 @@ def publish(report: WatchReport) -> None:
     metrics.add_metric(
         name="WatchReopenedRequests", unit=MetricUnit.Count, value=len(report.reopened)
     )
+    metrics.add_metric(name="HashKeyChanged", unit=MetricUnit.Count,
+                       value=int(report.hash_key_changed))  # fmt: skip
+    metrics.add_metric(name="SystemsNotBackfilled", unit=MetricUnit.Count,
+                       value=len(report.systems_not_backfilled))  # fmt: skip
     for name, found in (("RequestsOverdue", report.overdue), ("RequestsDueSoon", report.due_soon)):
         for state, count in sorted(report.by_state(found).items()):
             with single_metric(
@@ -48,6 +60,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = watch().run(lambda: context.get_remaining_time_in_millis() / 1000)
     publish(report)
     summary = report.to_item()
+    if report.hash_key_changed:
+        logger.error("the HMAC hash key differs from the one this table's lookup keys were made "
+                     "with: identities are split; restore the secret's previous value "
+                     "(docs/deploy.md, 'The HMAC key must never change')")  # fmt: skip
+    if report.systems_not_backfilled:
+        logger.warning("systems added without a backfill: earlier opt-outs do not reach them "
+                       "until `optout backfill SYSTEM`",
+                       extra={"systems": report.systems_not_backfilled})  # fmt: skip
     if report.reopened:
         logger.info("requests re-opened: a cited job was no proof for them",
                     extra={"request_ids": report.reopened})  # fmt: skip

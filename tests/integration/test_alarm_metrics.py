@@ -15,12 +15,14 @@ environment to the functions'.
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from optout import secrets as secret_store
 from optout.store.table import Table
 from tests.conftest import TEST_ENV, Aws
 from tests.integration.test_watch import MinutesLeft
@@ -31,11 +33,12 @@ from tests.support.emf import EmittedMetrics, MetricKey, alarm_metrics, log_filt
 from tests.support.http_events import http_event
 from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
-from tests.support.production_secrets import TOKEN_KEY, production_secrets
+from tests.support.production_secrets import HASH_KEY, TOKEN_KEY, production_secrets
 from tests.support.seed import seed_request
 from tests.support.tokens import token_for
 
 NAMESPACE = "OptOutBridge"  # the stack's own metrics (optout/observability.py)
+PRODUCTION_SYSTEMS = "layers/common/config/systems.json"  # the layer's, as on Lambda
 THROTTLED = {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}
 
 
@@ -243,8 +246,10 @@ def test_overdue_and_due_soon_requests_feed_the_watchs_alarms(
     table: Table,
     emitted_metrics: EmittedMetrics,
     translated: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a request past its deadline and one due in two days, neither complete
+    monkeypatch.setenv("SYSTEMS_CONFIG", PRODUCTION_SYSTEMS)
     now = datetime.now(UTC)
     seed_request(table, 1, now - timedelta(days=25), "processing")  # due 21 days after
     seed_request(table, 2, now - timedelta(days=10), "processing",
@@ -256,6 +261,40 @@ def test_overdue_and_due_soon_requests_feed_the_watchs_alarms(
     assert_alarms_read_what_was_published(
         translated, emitted_metrics, test_overdue_and_due_soon_requests_feed_the_watchs_alarms
     )
+
+
+def test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms(
+    table: Table,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    # Given a production watch whose last run saw one system fewer, under the first HMAC key
+    production_secrets(monkeypatch)
+    config = json.loads(Path(PRODUCTION_SYSTEMS).read_text())
+    fewer = {**config, "systems": config["systems"][1:]}
+    (tmp_path / "fewer.json").write_text(json.dumps(fewer))
+    monkeypatch.setenv("SYSTEMS_CONFIG", str(tmp_path / "fewer.json"))
+    load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # When the key is changed and the missing system deployed, with no backfill of it
+    boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+        SecretId=HASH_KEY, SecretString="z" * 64
+    )
+    monkeypatch.setattr(secret_store, "_cached", {})
+    monkeypatch.setenv("SYSTEMS_CONFIG", PRODUCTION_SYSTEMS)
+    summary = load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    assert summary["hash_key_changed"] is True
+    assert summary["systems_not_backfilled"] == [config["systems"][0]["name"]]
+    # Then HashKeyChangedAlarm's and SystemsNotBackfilledAlarm's metrics are published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics,
+        test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms,
+    )  # fmt: skip
+
+
+KEY_OR_SYSTEMS = test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms
 
 
 # -- reconciliation sweep -------------------------------------------------------------------
@@ -338,6 +377,8 @@ PROVED: dict[str, Callable[..., None]] = {
     "TokenKeysUnusableAlarm": test_a_token_secret_of_the_wrong_shape_feeds_token_keys_unusable,
     "JobWritesFailedAlarm": test_a_throttled_job_write_feeds_job_writes_failed,
     "SweeperErrorsAlarm": test_a_sweep_whose_read_failed_feeds_the_sweepers_errors,
+    "HashKeyChangedAlarm": KEY_OR_SYSTEMS,
+    "SystemsNotBackfilledAlarm": KEY_OR_SYSTEMS,
 }
 
 

@@ -751,6 +751,33 @@ def test_the_report_lists_the_overdue_request_ids_in_every_format(
     assert all(f"<li><code>{request_id}</code></li>" in html for request_id in ids)
 
 
+def test_the_report_names_the_systems_added_without_a_backfill_in_every_format(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given a watch that ran before meta existed, then after it was added, no backfill since
+    # (review s18 operator M3: nothing noticed a forgotten backfill)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    now = datetime.now(UTC)
+    Watch(table, WatchSettings(), clock=lambda: now, systems=["braze"]).run()
+    later = now + timedelta(minutes=5)
+    Watch(table, WatchSettings(), clock=lambda: later, systems=["braze", "meta"]).run()
+    year = str(later.year)
+    # When the operator reads the year's report in each format
+    markdown = cli[1]("report", "--year", year, "--format", "md")
+    table_csv = cli[1]("report", "--year", year, "--format", "csv")
+    page = tmp_path / "report.html"
+    assert cli[1]("report", "--year", year, "--format", "html", "-o", str(page)).code == 0
+    # Then each names meta, and what to run
+    assert markdown.code == 0, markdown.err
+    assert "Systems added without a backfill: meta." in markdown.out
+    assert "`optout backfill SYSTEM`" in markdown.out
+    rows = list(csv.DictReader(table_csv.out.splitlines()))
+    named = [(r["source_or_system"], r["value"]) for r in rows
+             if (r["section"], r["measure"]) == ("watch", "not_backfilled")]  # fmt: skip
+    assert named == [("meta", "1")]
+    assert "Systems added without a backfill: meta." in page.read_text(encoding="utf-8")
+
+
 def _section(markdown: str, heading: str) -> str:
     """The Markdown from `heading` to the next heading."""
     return markdown.split(heading)[1].split("\n## ")[0]

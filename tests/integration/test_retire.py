@@ -383,3 +383,29 @@ def test_a_backfill_of_a_retired_name_added_back_sends_everyone_again(
     # ... and the person's braze marks now name the backfill's job, not the retired one
     assert sorted(lookup(pipe)["in_flight"]["braze"]) == PURPOSES
     assert "braze" not in lookup(pipe)["retired"]
+
+
+def test_a_retired_name_added_back_sends_the_next_opt_out_without_a_backfill(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze retired with a job pending (the person's marks still name it), then braze
+    # added back to the config, and no backfill (review s18 operator M2)
+    removed_braze(pipe, monkeypatch, tmp_path)
+    watch(pipe, 0)
+    assert retire(pipe, "braze")["statusCode"] == 200
+    assert pipe.resolve() == {"batchItemFailures": []}
+    redeploy(pipe, monkeypatch, FULL)
+    # When the same person opts out again
+    request_id = str(pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"])
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the retired job's marks count for nothing: braze gets a job of this request's
+    (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
+    assert (braze["proof"], braze["status"]) == ("own", "pending")
+    assert sorted(lookup(pipe)["in_flight"]["braze"]) == PURPOSES
+    assert "braze" not in lookup(pipe)["retired"]
+    # ... the request is not completed until braze confirms it
+    assert public(pipe, request_id)["status"] == "processing"
+    work(pipe, "braze", Vendor())
+    assert public(pipe, request_id)["status"] == "completed"
+    # ... and the other systems' marks (never retired) still spare them a second job
+    assert all(not pipe.drain(QUEUE_KEY[s]) for s in QUEUE_KEY if s != "braze")

@@ -505,7 +505,10 @@ def test_capture_has_reserved_concurrency(translated: dict[str, Any]) -> None:
     assert props["ReservedConcurrentExecutions"] == {"Ref": "CaptureReservedConcurrency"}
 
 
-def test_only_capture_and_admin_may_read_the_hash_key(translated: dict[str, Any]) -> None:
+def test_only_capture_admin_and_the_watch_may_read_the_hash_key(
+    translated: dict[str, Any],
+) -> None:
+    # The watch only to compare it with its first run's fingerprint (ops/key_check.py)
     readers = {
         name.removesuffix("Role")
         for name, role in _of_type(translated, "AWS::IAM::Role").items()
@@ -513,7 +516,7 @@ def test_only_capture_and_admin_may_read_the_hash_key(translated: dict[str, Any]
         if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
         and "hash-key" in json.dumps(s["Resource"])
     }
-    assert readers == {"CaptureFunction", "AdminFunction"}
+    assert readers == {"CaptureFunction", "AdminFunction", "WatchFunction"}
 
 
 # -- the HTTP API -------------------------------------------------------------------------

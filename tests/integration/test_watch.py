@@ -1,14 +1,19 @@
 """The deadline watch finds exactly the requests past or near their deadline that are not
 complete, and a later run reads only what is due, never the history again."""
 
+import hashlib
+import hmac
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+from optout import secrets as secret_store
+from optout.ops import backfills
 from optout.ops.export import request_records
 from optout.ops.importer import ImportService
+from optout.ops.key_check import LABEL, fingerprint
 from optout.ops.metrics import MetricsService
 from optout.ops.watch import Watch, WatchSettings
 from optout.settings import LOCAL_HASH_KEY
@@ -20,6 +25,7 @@ from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.support.lambdas import FakeLambdaContext, load_function
+from tests.support.production_secrets import HASH_KEY, production_secrets
 from tests.support.seed import Seeded, seed_request
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -138,6 +144,7 @@ def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
     # Given an overdue request older than the default backfill would reach
     seed_request(table, 1, datetime.now(UTC) - timedelta(days=30), "processing")
     monkeypatch.setenv("WATCH_BACKFILL_DAYS", "40")
+    monkeypatch.setenv("SYSTEMS_CONFIG", "layers/common/config/systems.json")  # as on Lambda
     app = load_function("watch")
     # When EventBridge invokes the function
     summary = app.handler({"detail-type": "Scheduled Event"}, MinutesLeft())
@@ -328,3 +335,82 @@ def carry_out(table: Table, request_id: str, braze: str = "failed") -> None:
 def exported_late(table: Table, request_id: str) -> bool:
     items, covering = load_with_proof(table, request_id)
     return bool(request_records(request_id, items, covering, NOW)[0]["late"])
+
+
+# -- operator changes no request shows (review s18 operator H2, M3) ---------------------------
+
+
+def test_a_changed_hmac_key_is_reported_by_every_later_run_without_the_key(
+    table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a production watch whose first run recorded the HMAC key's fingerprint
+    production_secrets(monkeypatch)
+    monkeypatch.setenv("SYSTEMS_CONFIG", "layers/common/config/systems.json")
+    app = load_function("watch")
+    first = app.handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    (check,) = [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "KEY_CHECK"]
+    assert first["hash_key_changed"] is False and check["fingerprint"] == fingerprint(b"s" * 64)
+    # When the secret is given another value (a put-secret-value, a console "rotate")
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    sm.put_secret_value(SecretId=HASH_KEY, SecretString="z" * 64)
+    monkeypatch.setattr(secret_store, "_cached", {})  # the 300 s cache has run out
+    caplog.clear()
+    later = [app.handler({"detail-type": "Scheduled Event"}, MinutesLeft()) for _ in range(2)]
+    # Then every later run reports it, in an ERROR line naming no key material; the record
+    # stays the first key's
+    assert [s["hash_key_changed"] for s in later] == [True, True]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and "HMAC hash key differs" in errors[0]
+    logged = caplog.text + repr([r.__dict__ for r in caplog.records])
+    for secret in ("s" * 64, "z" * 64, fingerprint(b"s" * 64), fingerprint(b"z" * 64)):
+        assert secret not in logged
+    (check,) = [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "KEY_CHECK"]
+    assert check["fingerprint"] == fingerprint(b"s" * 64)
+    # ... and the previous value restored (AWSPREVIOUS) is the table's key again
+    sm.put_secret_value(SecretId=HASH_KEY, SecretString="s" * 64)
+    monkeypatch.setattr(secret_store, "_cached", {})
+    assert app.handler({}, MinutesLeft())["hash_key_changed"] is False
+
+
+def test_the_key_fingerprint_is_a_keyed_hash_of_a_label_not_of_the_key() -> None:
+    key = b"k" * 64
+    assert fingerprint(key) == hmac.new(key, LABEL, hashlib.sha256).hexdigest()[:16]
+    assert fingerprint(key) != fingerprint(b"j" * 64)
+
+
+def backfill_record(table: Table, system: str, started_at: datetime) -> None:
+    record = backfills.record_item(f"bf-{system}-{started_at:%H%M}",
+                                   {"system": system, "record": f"{started_at.year}#bf-{system}"},
+                                   iso(started_at), "operator", 0)  # fmt: skip
+    batch_put(table, [record])
+
+
+def test_a_system_added_after_the_first_run_is_named_until_a_backfill_of_it_starts(
+    table: Table,
+) -> None:
+    # Given a first run with two systems (the stack as it was: not judged)
+    def run(at_: datetime, systems: list[str]) -> list[str]:
+        report = Watch(table, SETTINGS, clock=lambda: at_, systems=systems).run()
+        return report.systems_not_backfilled
+
+    t0 = NOW
+    assert run(t0, ["braze", "meta"]) == []
+    assert run(t0 + timedelta(minutes=5), ["braze", "meta"]) == []
+    # When a third is deployed (and a backfill of it started before that deploy counts not)
+    backfill_record(table, "webhook", t0 - timedelta(days=1))
+    assert run(t0 + timedelta(minutes=10), ["braze", "meta", "webhook"]) == ["webhook"]
+    assert run(t0 + timedelta(hours=1), ["braze", "meta", "webhook"]) == ["webhook"]
+    status = deserialize(
+        table.client.get_item(
+            TableName=table.name, Key={"pk": {"S": "WATCH"}, "sk": {"S": "STATUS"}}
+        )["Item"]
+    )
+    assert status["systems_not_backfilled"] == ["webhook"]
+    # Then a backfill started after the watch last ran without it (even before the watch saw
+    # the new system) settles it for good
+    backfill_record(table, "webhook", t0 + timedelta(minutes=7))
+    assert run(t0 + timedelta(hours=2), ["braze", "meta", "webhook"]) == []
+    assert run(t0 + timedelta(hours=3), ["braze", "meta", "webhook"]) == []
+    # ... and a system removed, then added back, is new again
+    assert run(t0 + timedelta(hours=4), ["braze", "webhook"]) == []
+    assert run(t0 + timedelta(hours=5), ["braze", "meta", "webhook"]) == ["meta"]

@@ -72,6 +72,8 @@ def _watch(writer: Any, year: object, watch: dict[str, Any]) -> None:
         writer.writerow([year, "watch", measure, "all", watch.get(measure, 0)])
     for request_id in overdue_ids(watch):
         writer.writerow([year, "watch", "overdue_request", "all", request_id])
+    for system in watch.get("systems_not_backfilled") or []:
+        writer.writerow([year, "watch", "not_backfilled", system, 1])
 
 
 def _block(writer: Any, year: object, section: str, scope: str, found: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from optout_cli.report.model import (
     SOURCE_NAMES,
     backfills_note,
     days,
+    not_backfilled_note,
     overdue_ids,
     overdue_ids_note,
     partial_note,
@@ -56,6 +57,7 @@ def render(figures: dict[str, Any]) -> str:
         "deadline counts from.</p>",
         _alert(watch, year),
         _overdue_list(watch),
+        _not_backfilled(watch),
         *_partial(figures),
         *_california_section(figures.get("california_sale_share")),
         f"<h2>{escape(ALL_TITLE)}</h2>",
@@ -109,6 +111,11 @@ def _overdue_list(watch: dict[str, Any]) -> str:
     items = "".join(f"<li><code>{escape(request_id)}</code></li>" for request_id in ids)
     note = escape(overdue_ids_note(ids, int(watch.get("overdue") or 0)))
     return f'<p class="alert">{note}</p><ul class="overdue">{items}</ul>'
+
+
+def _not_backfilled(watch: dict[str, Any]) -> str:
+    note = not_backfilled_note(watch)
+    return f'<p class="alert" role="status">{escape(note)}</p>' if note else ""
 
 
 def _figures_table(total: dict[str, Any], by_source: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from optout_cli.report.model import (
     SOURCE_NAMES,
     backfills_note,
     days,
+    not_backfilled_note,
     overdue_ids,
     overdue_ids_note,
     partial_note,
@@ -112,12 +113,21 @@ def render(figures: dict[str, Any]) -> str:
         else:
             lines.append(f"No backfill started in {year}.")
     watch = figures.get("watch") or {}
-    if watch.get("run_at"):
-        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "
-                  f"requests received in {year} overdue ({watch.get('overdue', 0)} in all years), "
-                  f"{watch.get('due_soon', 0)} due soon (all years)."]  # fmt: skip
+    lines += _watch_lines(watch, year)
     ids = overdue_ids(watch)
     if ids:
         lines += ["", overdue_ids_note(ids, int(watch.get("overdue") or 0)), ""]
         lines += [f"- {request_id}" for request_id in ids]
     return "\n".join(lines) + "\n"
+
+
+def _watch_lines(watch: dict[str, Any], year: object) -> list[str]:
+    """The deadline watch's last run: overdue and due soon, then systems not backfilled."""
+    lines: list[str] = []
+    if watch.get("run_at"):
+        lines += ["", f"Deadline watch ({watch['run_at']}): {watch.get('overdue_in_year', 0)} "
+                  f"requests received in {year} overdue ({watch.get('overdue', 0)} in all years), "
+                  f"{watch.get('due_soon', 0)} due soon (all years)."]  # fmt: skip
+    if note := not_backfilled_note(watch):
+        lines += ["", note]
+    return lines

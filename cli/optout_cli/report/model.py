@@ -95,6 +95,18 @@ def overdue_ids(watch: dict[str, Any]) -> list[str]:
     return [str(request_id) for request_id in watch.get("overdue_requests") or ()]
 
 
+def not_backfilled_note(watch: dict[str, Any]) -> str:
+    """The systems added since the watch's first run that no backfill has reached: the people
+    who opted out earlier are not sent to them until `optout backfill SYSTEM` ("" if none)."""
+    names = [str(n) for n in watch.get("systems_not_backfilled") or []]
+    if not names:
+        return ""
+    return (
+        f"Systems added without a backfill: {', '.join(names)}. People who opted out earlier "
+        "reach them only at their next event; run `optout backfill SYSTEM` for each."
+    )
+
+
 def overdue_ids_note(ids: list[str], overdue: int) -> str:
     """The line above the list: how many it names of how many, and what to run on each."""
     first = f"the first {len(ids)} of {overdue}" if overdue > len(ids) else "every one"

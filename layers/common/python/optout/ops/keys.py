@@ -4,6 +4,8 @@ pk                      sk                              item
 WATCH                   CURSOR                          how far the watch has enrolled arrivals
 WATCH                   STATUS                          the last run: overdue / due-soon figures
 WATCH                   DUE#<next check>#<request_id>   a reminder: look at this request again
+WATCH                   KEY_CHECK                       the HMAC key's fingerprint, first run's
+WATCH                   SYSTEMS                         configured systems, when each was first seen
 LEDGER#<yyyy>           <yyyy-mm-dd>#<shard>            §7102 figures of one arrival day's shard
 REQ#<request_id>        FOLDED                          what this request adds to its ledger
 REQ#<request_id>        DENIAL                          an operator's denial (§7026(e), §7101)
@@ -15,6 +17,8 @@ from typing import Final
 WATCH_PK: Final = "WATCH"
 CURSOR_SK: Final = "CURSOR"
 STATUS_SK: Final = "STATUS"
+KEY_CHECK_SK: Final = "KEY_CHECK"
+SYSTEMS_SK: Final = "SYSTEMS"
 DUE_PREFIX: Final = "DUE#"
 FOLDED_SK: Final = "FOLDED"
 DENIAL_SK: Final = "DENIAL"

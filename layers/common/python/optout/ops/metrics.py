@@ -34,7 +34,8 @@ REGION_NAMES = {"ca": "california", "other": "other", "unknown": "unknown"}
 PURPOSE_NAMES = {"sale": "sale_share", "ads": "ads_profiling_only", "limit": "limit"}
 WATCH_FIELDS = ("run_at", "finished", "overdue", "due_soon", "overdue_by_system",
                 "overdue_by_state", "due_soon_by_state", "overdue_requests", "imported_owed",
-                "imported_owed_by_system")  # fmt: skip
+                "imported_owed_by_system", "hash_key_changed",
+                "systems_not_backfilled")  # fmt: skip
 
 
 class MetricsService:

@@ -29,11 +29,16 @@ its own. The check already read what this needs; the run writes one event per 10
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
 
+Each run also checks two operator changes that would otherwise go unnoticed (when the function
+gives it what they need: the HMAC key's loader and the configured system names): that the
+HMAC key is the one the table was first used with (ops/key_check.py), and which systems were
+added since without a backfill (ops/systems_seen.py). Both go into the report.
+
 A request is complete when it is completed or denied. Deadlines are dates; a request is
 overdue from the day after its deadline (UTC).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -43,8 +48,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from optout.events import is_request
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of
+from optout.ops.key_check import Outcome, check_hash_key
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
+from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
 from optout.status import covering_keys, needs_reopen
 from optout.store import keys, query, transact
@@ -102,6 +109,13 @@ class WatchReport:
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
     reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
     redrive_events: list[str] = field(default_factory=list)  # the events naming them
+    hash_key: Outcome | None = None  # None: not checked (no key loader given)
+    # configured systems added since the first run that no backfill has reached yet
+    systems_not_backfilled: list[str] = field(default_factory=list)
+
+    @property
+    def hash_key_changed(self) -> bool:
+        return self.hash_key == "changed"
 
     def by_state(self, found: list[Contribution]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -140,6 +154,8 @@ class WatchReport:
             "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
             "imported_owed": len(self.imported_owed),
             "imported_owed_by_system": self.overdue_by_system(self.imported_owed),
+            "hash_key_changed": self.hash_key_changed,
+            "systems_not_backfilled": self.systems_not_backfilled,
         }  # fmt: skip
 
 
@@ -149,10 +165,14 @@ class Watch:
         table: Table,
         settings: WatchSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        hash_key: Callable[[], bytes] | None = None,
+        systems: Sequence[str] | None = None,
     ) -> None:
         self._table = table
         self._settings = settings
         self._clock = clock
+        self._hash_key = hash_key  # read each run (the secret's cache): a change is seen
+        self._systems = list(systems) if systems is not None else None
 
     def run(self, time_left: TimeLeft = lambda: float("inf")) -> WatchReport:
         now = self._clock()
@@ -160,8 +180,21 @@ class Watch:
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
         self._redrive_reopened(now, report)
+        # After the deadline work: a failing secret read fails the run loudly (WatchErrors)
+        # once the requests due were checked, not instead.
+        self._check_config(report)
         batch_put(self._table, [report.to_item()])
         return report
+
+    def _check_config(self, report: WatchReport) -> None:
+        """The operator changes no request shows: a changed HMAC key, a system added
+        without a backfill."""
+        if self._hash_key is not None:
+            report.hash_key = check_hash_key(self._table, self._hash_key(), report.run_at)
+        if self._systems is not None:
+            report.systems_not_backfilled = not_backfilled(
+                self._table, self._systems, report.run_at
+            )
 
     def _redrive_reopened(self, now: datetime, report: WatchReport) -> None:
         """The sweep's `redrive` events for the requests to re-open (the resolver carries them

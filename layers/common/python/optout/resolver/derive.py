@@ -46,6 +46,9 @@ class Pass:
     # before `resend_chain` rewrites the marks (review s14 operator 6: whether an earlier
     # backfill still carries them is the backfill's to find out, from those jobs).
     named: dict[str, set[str]] = field(default_factory=dict)
+    # Configured systems retired before (system -> retired_at): their marks written by then
+    # count for nothing (`before_retirement`).
+    added_back: dict[str, str] = field(default_factory=dict)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -66,6 +69,10 @@ class Pass:
         self, cluster: tuple[str, ...], parts: list[Partition], outbox: Outbox
     ) -> list[str]:
         members = [_member(p) for p in parts if p.node is not None]
+        for name, retired_at in self.added_back.items():
+            for member in members:
+                if before_retirement(member.deliveries.get(name), retired_at):
+                    del member.deliveries[name]
         if self.plan_only:
             for member in members:
                 found = _own_request_jobs(member, self.systems)
@@ -229,6 +236,15 @@ def _member(part: Partition) -> Member:
     node = part.node or {}
     return Member(part.pk, node["id_type"], node["key"], node["value"], OwnState.from_item(node),
                   {s: dict(d) for s, d in part.deliveries.items()})  # fmt: skip
+
+
+def before_retirement(mark: Item | None, retired_at: str | None) -> bool:
+    """A mark last written at or before its system's retirement: every job it names was made
+    for the retired contract (a mark is written after its job). Once the name is configured
+    again it proves nothing, and a new job takes its purposes (`delivery.mark_flight`)."""
+    if not mark or retired_at is None:
+        return False
+    return str(mark.get("updated_at") or "") <= retired_at
 
 
 def _own_request_jobs(member: Member, systems: SystemsConfig) -> set[str]:

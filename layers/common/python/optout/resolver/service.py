@@ -30,7 +30,7 @@ from optout.ops import backfills
 from optout.ops.reminders import remind_now
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
-from optout.resolver.derive import Pass
+from optout.resolver.derive import Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
@@ -129,6 +129,7 @@ class Resolver:
         # identity for a day".
         self._quiet_hours = no_record_quiet_hours
         self._cite_window = cite_window_days
+        self._added_back: dict[str, str] | None = None  # read once per container
 
     # -- one event -------------------------------------------------------------------------
 
@@ -459,6 +460,7 @@ class Resolver:
         message = {"job_id": job_id, "request_id": request_id, "system": name}
         key = (keys.request_pk(request_id), keys.job_sk(name))
         marked: dict[str, tuple[Member, list[Purpose]]] = {}  # pk -> what this job marked
+        retired_at = self._retired_added_back().get(name)  # a retired name added back
         for round_ in range(MAX_PLAN_RETRIES):
             left = {pk: target for pk, target in plan.needs.items() if pk not in marked}
             if not left and not marked:
@@ -503,7 +505,8 @@ class Resolver:
                 flight = {"pk": pk, "purposes": need}
                 if chain is None:
                     took = delivery.mark_flight(self._table, name, flight, now, cut, job_id,
-                                                until=until, take_before=cut)  # fmt: skip
+                                                until=until, take_before=cut,
+                                                retired_at=retired_at)  # fmt: skip
                 else:
                     took = delivery.take_flight(self._table, name, flight, now, cut, job_id,
                                                 chain, until=until)  # fmt: skip
@@ -525,9 +528,11 @@ class Resolver:
                           consistent=True)  # fmt: skip
         wanted = plan.sorted_purposes()
         quiet_since, cut = self._quiet_since(), self._expires()
+        retired_at = self._retired_added_back().get(name)
         for pk in pks:
             member, _ = plan.needs[pk]
-            member.deliveries[name] = found.get((pk, keys.delivery_sk(name)), {})
+            mark = found.get((pk, keys.delivery_sk(name)), {})
+            member.deliveries[name] = {} if before_retirement(mark, retired_at) else mark
             plan.covered |= member.covering_jobs(name, wanted, cut)
             need, heard = member.needs_now(name, wanted, quiet_since, cut)
             if heard:
@@ -975,7 +980,20 @@ class Resolver:
 
     def _pass(self) -> Pass:
         return Pass(Graph(self._table, self._caps), self._systems, iso(self._clock()),
-                    self._expires(), self._refresh(), self._quiet_since())  # fmt: skip
+                    self._expires(), self._refresh(), self._quiet_since(),
+                    added_back=self._retired_added_back())  # fmt: skip
+
+    def _retired_added_back(self) -> dict[str, str]:
+        """The configured systems an operator retired before (system -> `retired_at`): a mark
+        last written by then names only jobs of the retired contract, never sent or sent to
+        a contract since ended, so it counts for nothing (review s18 operator M2). One
+        BatchGetItem per container: a configured system cannot be retired (optout/retire.py),
+        so only a deploy, which starts new containers, changes this."""
+        if self._added_back is None:
+            wanted = [keys.retired_key(s.name) for s in self._systems.systems]
+            found = batch_get(self._table, wanted, consistent=True, fields=("retired_at",))
+            self._added_back = {sk: str(item["retired_at"]) for (_, sk), item in found.items()}
+        return self._added_back
 
     def _quiet_since(self) -> int | None:
         """A no_record answer at or after this (epoch seconds) is inside the quiet period."""

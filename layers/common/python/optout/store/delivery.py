@@ -89,6 +89,7 @@ def mark_flight(
     keep_expiry: bool = False,
     until: int | None = None,
     take_before: int | None = None,
+    retired_at: str | None = None,
 ) -> bool:
     """Mark one identity's purposes in flight for `job_id`, unless another job already
     carries one of them (that condition is what keeps two resolvers from making the same job
@@ -110,6 +111,9 @@ def mark_flight(
     (`fanout.Member.carried`), so without this its own job could never mark the purpose. Two
     resolvers taking the same purpose still make one job: the first writes a later `until`.
 
+    `retired_at` (the system's retirement, when it is configured again): a mark last written
+    by then is taken whole, whatever it names (resolver/derive.py `before_retirement`).
+
     A no_record stamp goes (in the same write): this job's answer is the identity's newest
     word from the vendor, so a quiet period lengthened later cannot silence it by an older
     "no such person"."""
@@ -121,6 +125,9 @@ def mark_flight(
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     update += " REMOVE no_record_at, no_record_job"
     condition = _free_or_ours(purposes, values, take_before)
+    if retired_at is not None:
+        values[":retired"] = retired_at
+        condition = f"updated_at <= :retired OR {condition}"
     return _write_mark(table, system, flight, update, condition, values)
 
 
