@@ -73,12 +73,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         name="SweepUnenrolledRequests", unit=MetricUnit.Count, value=len(report.unenrolled)
     )
     # Its alarm: requests were left unchecked at this checkpoint and the younger ones (the
-    # 23 h checkpoint, read first, is the last: a request it missed is not checked again).
-    metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=int(bool(cut)))
+    # 23 h checkpoint, read first, is the last: a request it missed is not checked again). Or
+    # a checkpoint's mark was older than its longest window: arrivals before that were not
+    # read there (no run had finished for so long; the log says which).
+    short = int(bool(cut) or bool(report.uncovered))
+    metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=short)
     # An input of SweeperErrorsAlarm: reads that failed (after the client's retries) left
     # requests, or the rest of a window, unchecked at this checkpoint (carried to the next
-    # runs, which check them first), or the list of what earlier runs carried was not read.
-    failed = len(report.checks_failed) + len(report.windows_failed) + int(report.carry_unread)
+    # runs, which check them first), or the list of what earlier runs carried was not read,
+    # or the windows' marks not written (the next run reads again from the old ones).
+    failed = (
+        len(report.checks_failed)
+        + len(report.windows_failed)
+        + int(report.carry_unread)
+        + int(report.mark_unwritten)
+    )
     metrics.add_metric(name="SweepChecksFailed", unit=MetricUnit.Count, value=failed)
     # The heartbeat (SweeperHeartbeatAlarm): a run that got here ran and finished. Missing, the
     # schedule stopped invoking it or every run fails or times out; nothing else would say so.
@@ -109,7 +118,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "stuck_jobs": len(report.stuck_jobs),
         "reopened_requests": len(report.reopened),
         "unenrolled_requests": len(report.unenrolled),
-        "cut_short": int(bool(cut)),
+        "cut_short": short,
+        "uncovered_windows": len(report.uncovered),
         "checks_failed": failed,
         "carried_checked": len(report.carried_checked) + len(report.carried_windows),
     }
