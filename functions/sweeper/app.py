@@ -31,12 +31,16 @@ def sweeper() -> Sweeper:
         if age.strip()
     )
     window = env.get("SWEEP_WINDOW_SECONDS")
+    max_window = env.get("SWEEP_MAX_WINDOW_SECONDS")
     job_grace = env.get("SWEEP_JOB_GRACE_SECONDS")
     return Sweeper(
         Table.connect(settings.table_name),
         SweepSettings(
             checkpoints=checkpoints or defaults.checkpoints,
             window=timedelta(seconds=float(window)) if window else defaults.window,
+            max_window=(
+                timedelta(seconds=float(max_window)) if max_window else defaults.max_window
+            ),
             job_grace=timedelta(seconds=float(job_grace)) if job_grace else defaults.job_grace,
         ),
         retention_days=settings.record_retention_days,

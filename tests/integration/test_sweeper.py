@@ -744,3 +744,10 @@ def test_a_run_cut_short_keeps_the_mark_of_the_windows_it_did_not_finish(
     # And a run 12 min later (its own 12-minute window past them) checks the one left
     late = sweeper_at(pipe, t0 + NEXT_RUN + timedelta(minutes=12)).sweep()
     assert set(ids) - set(cut.unresolved) <= set(late.unresolved)
+
+
+def test_how_far_back_a_window_follows_its_mark_is_set_by_the_environment(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWEEP_MAX_WINDOW_SECONDS", "7200")
+    assert load_function("sweeper").sweeper()._settings.max_window == timedelta(hours=2)
