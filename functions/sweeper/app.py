@@ -31,12 +31,16 @@ def sweeper() -> Sweeper:
         if age.strip()
     )
     window = env.get("SWEEP_WINDOW_SECONDS")
+    max_window = env.get("SWEEP_MAX_WINDOW_SECONDS")
     job_grace = env.get("SWEEP_JOB_GRACE_SECONDS")
     return Sweeper(
         Table.connect(settings.table_name),
         SweepSettings(
             checkpoints=checkpoints or defaults.checkpoints,
             window=timedelta(seconds=float(window)) if window else defaults.window,
+            max_window=(
+                timedelta(seconds=float(max_window)) if max_window else defaults.max_window
+            ),
             job_grace=timedelta(seconds=float(job_grace)) if job_grace else defaults.job_grace,
         ),
         retention_days=settings.record_retention_days,
@@ -73,12 +77,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         name="SweepUnenrolledRequests", unit=MetricUnit.Count, value=len(report.unenrolled)
     )
     # Its alarm: requests were left unchecked at this checkpoint and the younger ones (the
-    # 23 h checkpoint, read first, is the last: a request it missed is not checked again).
-    metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=int(bool(cut)))
+    # 23 h checkpoint, read first, is the last: a request it missed is not checked again). Or
+    # a checkpoint's mark was older than its longest window: arrivals before that were not
+    # read there (no run had finished for so long; the log says which).
+    short = int(bool(cut) or bool(report.uncovered))
+    metrics.add_metric(name="SweepCutShort", unit=MetricUnit.Count, value=short)
     # An input of SweeperErrorsAlarm: reads that failed (after the client's retries) left
     # requests, or the rest of a window, unchecked at this checkpoint (carried to the next
-    # runs, which check them first), or the list of what earlier runs carried was not read.
-    failed = len(report.checks_failed) + len(report.windows_failed) + int(report.carry_unread)
+    # runs, which check them first), or the list of what earlier runs carried was not read,
+    # or the windows' marks not written (the next run reads again from the old ones).
+    failed = (
+        len(report.checks_failed)
+        + len(report.windows_failed)
+        + int(report.carry_unread)
+        + int(report.mark_unwritten)
+    )
     metrics.add_metric(name="SweepChecksFailed", unit=MetricUnit.Count, value=failed)
     # The heartbeat (SweeperHeartbeatAlarm): a run that got here ran and finished. Missing, the
     # schedule stopped invoking it or every run fails or times out; nothing else would say so.
@@ -109,7 +122,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         "stuck_jobs": len(report.stuck_jobs),
         "reopened_requests": len(report.reopened),
         "unenrolled_requests": len(report.unenrolled),
-        "cut_short": int(bool(cut)),
+        "cut_short": short,
+        "uncovered_windows": len(report.uncovered),
         "checks_failed": failed,
         "carried_checked": len(report.carried_checked) + len(report.carried_windows),
     }

@@ -23,7 +23,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from optout import secrets as secret_store
+from optout.store.codec import serialize
 from optout.store.table import Table
+from optout.timestamps import iso
 from tests.conftest import TEST_ENV, Aws
 from tests.integration.test_watch import MinutesLeft
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
@@ -354,6 +356,27 @@ def test_a_sweep_whose_read_failed_feeds_the_sweepers_errors(
     assert_alarms_read_what_was_published(
         translated, emitted_metrics, test_a_sweep_whose_read_failed_feeds_the_sweepers_errors
     )
+
+
+def test_a_sweep_whose_mark_is_too_old_feeds_the_cut_short_alarm(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:  # fmt: skip
+    # Given the windows' mark 3 h behind (no run finished meanwhile: more than a window's
+    # longest reach, 1 h, so arrivals before that are not read at this checkpoint)
+    now = datetime.now(UTC)
+    behind = {"82800": iso(now - timedelta(hours=26))}
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(
+        {"pk": "SWEEP", "sk": "MARK", "run": "earlier", "read_to": behind}))  # fmt: skip
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "82800")
+    sweeper = load_function("sweeper")
+    # When the sweep runs
+    summary = sweeper.handler({"source": "aws.events", "detail": {}}, FakeLambdaContext())
+    # Then it counts the slice it did not read where SweepCutShortAlarm reads it
+    assert (summary["uncovered_windows"], summary["cut_short"]) == (1, 1)
+    published = emitted_metrics.totals()
+    for key in alarm_metrics(translated, NAMESPACE)["SweepCutShortAlarm"]:
+        assert published.get(key, 0) > 0, key
 
 
 # -- every alarm, and the environment -------------------------------------------------------

@@ -32,6 +32,15 @@ def test_a_partition_granted_for_one_action_does_not_grant_another() -> None:
     assert iam.denied([batch, update]) == [update]
 
 
+def test_the_sweeper_may_write_its_mark_but_nothing_else_of_the_sweeps_partition() -> None:
+    # Its windows' mark: one conditional PutItem a run (SWEEP/MARK); no update, no delete
+    put = request("SweeperFunction", "dynamodb:PutItem", TABLE, "SWEEP")
+    update = request("SweeperFunction", "dynamodb:UpdateItem", TABLE, "SWEEP")
+    delete = request("SweeperFunction", "dynamodb:DeleteItem", TABLE, "SWEEP")
+    elsewhere = request("SweeperFunction", "dynamodb:PutItem", TABLE, "WATCH")
+    assert iam.denied([put, update, delete, elsewhere]) == [update, delete, elsewhere]
+
+
 def test_a_transaction_is_authorised_item_by_item() -> None:
     params = {
         "TransactItems": [

@@ -557,6 +557,11 @@ def sweeper_at(pipe: Pipeline, moment: datetime) -> Sweeper:
     return Sweeper(table, SweepSettings(), clock=lambda: moment)
 
 
+def carried(pipe: Pipeline) -> list[dict[str, Any]]:
+    """What failed reads left for the next runs (the windows' mark aside)."""
+    return [i for i in pipe.items("SWEEP") if i["sk"] != "MARK"]
+
+
 def test_a_request_whose_last_check_failed_is_checked_by_the_next_run(pipe: Pipeline) -> None:
     # Given two unresolved opt-outs at their 23 h check, and the read of the first throttled
     ids = unresolved_opt_outs(pipe, 2)
@@ -586,7 +591,7 @@ def test_a_request_whose_last_check_failed_is_checked_by_the_next_run(pipe: Pipe
     # And it is carried no further: a third run checks nothing, writing nothing
     third = sweeper_at(pipe, now + 2 * NEXT_RUN).sweep()
     assert (third.events_checked, third.carried_checked) == (0, [])
-    assert pipe.items("SWEEP") == []
+    assert carried(pipe) == []
 
 
 def test_a_window_whose_listing_failed_is_read_by_the_next_run(pipe: Pipeline) -> None:
@@ -611,4 +616,138 @@ def test_a_window_whose_listing_failed_is_read_by_the_next_run(pipe: Pipeline) -
     assert second.unresolved == [request_id]
     assert second.carried_windows == [timedelta(hours=23)]
     assert redriven_requests(pipe) == [request_id]
-    assert pipe.items("SWEEP") == []
+    assert carried(pipe) == []
+
+
+# -- each checkpoint reads from where the last run's read ended ---------------------------
+
+CHECKPOINTS = SweepSettings().checkpoints
+
+
+def marks(pipe: Pipeline) -> dict[str, str]:
+    (mark,) = [i for i in pipe.items("SWEEP") if i["sk"] == "MARK"]
+    return {str(age): str(to) for age, to in mark["read_to"].items()}
+
+
+def arrived_at(pipe: Pipeline, moments: list[datetime]) -> list[str]:
+    """Unresolved opt-outs, one arrived at each moment."""
+    ids = unresolved_opt_outs(pipe, len(moments))
+    for request_id, moment in zip(ids, moments, strict=True):
+        move_into_the_past(pipe, request_id, moment)
+    return ids
+
+
+def test_runs_that_start_late_leave_no_arrival_unread_at_any_checkpoint(pipe: Pipeline) -> None:
+    # Given, at every checkpoint, an unresolved opt-out in the slice between the windows of a
+    # run at 12:10 and of one 3 min late at 12:23 (review s18 T4: [12:10, 12:11) less the
+    # age, which no 12-minute window from a run's own clock read; at 23 h, never again)
+    t0 = datetime.now(UTC)
+    ids = arrived_at(pipe, [t0 + timedelta(minutes=10, seconds=30) - age for age in CHECKPOINTS])
+    # When runs come at 12:00, 12:10 and 12:23
+    found: list[str] = []
+    for offset in (0, 10, 23):
+        found += sweeper_at(pipe, t0 + timedelta(minutes=offset)).sweep().unresolved
+    # Then each was read at its checkpoint, by the late run, and each checkpoint's reads end
+    # where the late run's window did
+    assert sorted(found) == sorted(ids)
+    late = t0 + timedelta(minutes=23)
+    assert marks(pipe) == {str(int(a.total_seconds())): iso(late - a) for a in CHECKPOINTS}
+
+
+@pytest.mark.parametrize("inside", ["scheduled", "retry"])
+def test_two_overlapping_runs_leave_no_slice_unread_and_keep_the_furthest_mark(
+    pipe: Pipeline, inside: str
+) -> None:
+    # Given a run at 12:00, the 12:10 run failed (none of its reads count), and an unresolved
+    # opt-out at each checkpoint 4 min past 12:00's window: before the window of the 12:20 run
+    # (12:08 less the age) and of 12:10's retry, 13 min late (12:11)
+    t0 = datetime.now(UTC)
+    sweeper_at(pipe, t0).sweep()
+    ids = arrived_at(pipe, [t0 + timedelta(minutes=4) - age for age in CHECKPOINTS])
+    runs = {"scheduled": t0 + timedelta(minutes=20), "retry": t0 + timedelta(minutes=23)}
+    (outside,) = set(runs) - {inside}
+    found: dict[str, list[str]] = {}
+
+    def other_run_between(params: dict[str, Any], **_: Any) -> None:
+        # The other run reads the same mark, and runs whole before this one writes its own
+        if params["Item"]["sk"]["S"] == "MARK" and not found:
+            found[inside] = []  # not re-entered by the other run's own write
+            found[inside] = sweeper_at(pipe, runs[inside]).sweep().unresolved
+
+    with session_hooks("sweep-overlap") as register:
+        register("provide-client-params.dynamodb.PutItem", other_run_between)
+        found[outside] = sweeper_at(pipe, runs[outside]).sweep().unresolved
+    # Then every request was checked, and by both: each read from 12:00's mark
+    assert set(ids) <= set(found[outside]) | set(found.get(inside, []))
+    assert sorted(found[inside]) == sorted(found[outside]) == sorted(ids)
+    # And the mark is the furthest either read to (the retry's), whichever wrote last
+    furthest = runs["retry"]
+    assert marks(pipe) == {str(int(a.total_seconds())): iso(furthest - a) for a in CHECKPOINTS}
+    # And the next run reads from there: an arrival just after it is checked
+    (after,) = arrived_at(pipe, [furthest + timedelta(minutes=1) - CHECKPOINTS[-1]])
+    assert sweeper_at(pipe, t0 + timedelta(minutes=30)).sweep().unresolved == [after]
+
+
+def test_a_first_run_reads_one_window_and_a_mark_too_old_is_read_back_to_its_limit(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    # Given, at the 23 h checkpoint, unresolved opt-outs 5 min and 30 min before a run's window
+    # end, and one 2 h before it
+    now = datetime.now(UTC) + LAST_CHECK
+    end = now - timedelta(hours=23)
+    five, thirty, hours = arrived_at(pipe, [end - timedelta(minutes=m) for m in (5, 30, 120)])
+    # When the first run comes (no mark yet)
+    first = sweeper_at(pipe, now).sweep()
+    # Then it reads one 12-minute window, marks where its reads ended, and counts nothing lost
+    assert first.unresolved == [five] and first.uncovered == []
+    assert marks(pipe)["82800"] == iso(end)
+    # When the mark is 3 h old (no run finished meanwhile), and the function runs
+    mark = {"pk": "SWEEP", "sk": "MARK", "run": "earlier",
+            "read_to": {"82800": iso(end - timedelta(hours=3))}}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(mark))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("SWEEP_CHECKPOINTS_SECONDS", "82800")
+    function = load_function("sweeper")
+    monkeypatch.setattr(function.sweeper(), "_clock", lambda: now)
+    answer = invoke(function, {"source": "aws.events", "detail": {}})
+    # Then it reads back 1 h only (the one 30 min back), counts what lay before for the
+    # cut-short alarm, and says where
+    assert (answer["unresolved_events"], answer["uncovered_windows"]) == (2, 1)
+    assert sorted(redriven_requests(pipe)).count(thirty) == 1 and hours not in redriven_requests(
+        pipe
+    )
+    assert '"SweepCutShort":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("sweep window capped")]
+    assert (line.unchecked_from, line.unchecked_to) == (
+        iso(end - timedelta(hours=3)), iso(end - timedelta(hours=1)))  # fmt: skip
+    assert marks(pipe)["82800"] == iso(end)
+
+
+def test_a_run_cut_short_keeps_the_mark_of_the_windows_it_did_not_finish(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a run that read every window, then three unresolved opt-outs
+    t0 = datetime.now(UTC) + LATER - timedelta(minutes=10)
+    sweeper_at(pipe, t0).sweep()
+    before = marks(pipe)
+    ids = unresolved_opt_outs(pipe, 3)
+    # When the next run has time for two checks (cut in its 2 h 15 window)
+    ticks = iter(range(100))
+    monkeypatch.setattr(sweep_module, "monotonic", lambda t=ticks: float(next(t)))
+    cut = sweeper_at(pipe, t0 + NEXT_RUN).sweep(deadline=1.5)
+    assert cut.cut_short is not None and len(cut.unresolved) == 2
+    # Then the windows it finished moved on, the one it was cut in and the younger did not
+    after = marks(pipe)
+    assert after["82800"] > before["82800"] and after["28800"] > before["28800"]
+    assert (after["8100"], after["900"]) == (before["8100"], before["900"])
+    # And a run 12 min later (its own 12-minute window past them) checks the one left
+    late = sweeper_at(pipe, t0 + NEXT_RUN + timedelta(minutes=12)).sweep()
+    assert set(ids) - set(cut.unresolved) <= set(late.unresolved)
+
+
+def test_how_far_back_a_window_follows_its_mark_is_set_by_the_environment(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWEEP_MAX_WINDOW_SECONDS", "7200")
+    assert load_function("sweeper").sweeper()._settings.max_window == timedelta(hours=2)

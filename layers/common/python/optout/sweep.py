@@ -43,7 +43,7 @@ from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
 from optout.store.batch import Key, batch_get, batch_put, batch_write
-from optout.store.codec import Item, deserialize
+from optout.store.codec import Item, deserialize, serialize
 from optout.store.events import put_event
 from optout.store.query import items as query_items
 from optout.store.table import Table
@@ -60,12 +60,19 @@ SKIPPED_EVENT_TYPES = frozenset({"redrive"})  # a lost redrive is found again by
 # BatchGetItem left unprocessed): that request, or that window, is left, and the run goes on.
 READ_ERRORS = (ClientError, BotoCoreError, RuntimeError)
 # What a failed read left unchecked, carried to the next runs until it is checked (written only
-# when a read failed: a run whose reads all succeed writes nothing here, and reads it with one
-# Query). A request: `RECHECK#<request_id>`; the rest of a window: `WINDOW#<start>#<end>`.
+# when a read failed: a run whose reads all succeed writes only its mark here, and reads the
+# partition with one Query). A request: `RECHECK#<request_id>`; the rest of a window:
+# `WINDOW#<start>#<end>`.
 CARRY_PK = "SWEEP"
 RECHECK_PREFIX = "RECHECK#"
 WINDOW_PREFIX = "WINDOW#"
 CARRY_DAYS = 7  # then left to expire (TTL): a read failing that long has had its alarm all along
+# Where each checkpoint's reads have got to (`SWEEP/MARK`, one item, `read_to`: checkpoint age in
+# seconds -> the arrival time its last window ended at): each run reads from there, so a late
+# run leaves no slice unread. Written once a run, conditionally on the mark it read: of runs
+# that overlap, each keeps the furthest of the two marks at each checkpoint, never moves one back.
+MARK_SK = "MARK"
+MARK_TRIES = 3  # conditional writes of the mark, each after re-reading the one that won
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,11 @@ class SweepSettings:
         timedelta(minutes=15), timedelta(hours=2, minutes=15), timedelta(hours=8),
         timedelta(hours=23),
     )  # fmt: skip
+    # A checkpoint with no mark (a first run, or the mark unread) reads one window before its
+    # age; with a mark, from the mark, but no further back than `max_window`: older arrivals
+    # are left and counted (`SweepReport.uncovered`; no run finished for that long).
     window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
+    max_window: timedelta = timedelta(hours=1)
     # A pending job untouched for this long past its last write, and past the retry time the
     # worker wrote on it (`retry_at`: a vendor's Retry-After, up to ~3.5 days, or our
     # back-off), has no message left. A job waiting out a Retry-After is not "stuck"; one
@@ -94,6 +105,16 @@ class CutShort:
 
     checkpoint: timedelta
     before: str
+
+
+@dataclass(frozen=True)
+class Uncovered:
+    """Arrivals [start, end) a checkpoint's window did not reach back to: its mark was older
+    than `max_window` (no run had read that far for so long). Not checked at that age."""
+
+    checkpoint: timedelta
+    start: str
+    end: str
 
 
 @dataclass
@@ -114,6 +135,8 @@ class SweepReport:
     carried_checked: list[str] = field(default_factory=list)
     carried_windows: list[timedelta] = field(default_factory=list)
     carry_unread: bool = False
+    uncovered: list[Uncovered] = field(default_factory=list)  # SweepCutShort, as a cut run
+    mark_unwritten: bool = False  # counted as a failed check: the next run reads it again
 
 
 @dataclass
@@ -124,6 +147,12 @@ class _Carry:
     windows: list[Item] = field(default_factory=list)  # WINDOW# items
     checked: list[Key] = field(default_factory=list)  # carried items now done: deleted
     failed: list[Item] = field(default_factory=list)  # new failures: written
+    # The marks read (checkpoint age in seconds -> arrival time read to) and the run that wrote
+    # them (None: no mark yet); `marks_read` False when the Query failed: no mark is written.
+    marks: dict[str, str] = field(default_factory=dict)
+    marks_by: str | None = None
+    marks_read: bool = False
+    read_to: dict[str, str] = field(default_factory=dict)  # windows this run read to their end
 
 
 class Sweeper:
@@ -149,9 +178,14 @@ class Sweeper:
         A run cut short has read the older windows first: the last check (23 h) is a request's
         last chance, a younger one has later checks behind it. Within a window the shards are
         read from one that moves on every run (`first_shard`), so runs cut short in turn do
-        not all check the same requests and leave the same ones unread. What a cut run did not
-        reach in a window is not checked at that age again (the window moves on with the
-        clock): at its next checkpoint if it has one, not at all if that was its last.
+        not all check the same requests and leave the same ones unread.
+
+        Each checkpoint's window starts where the last run's read there ended (`SWEEP/MARK`),
+        not at a fixed length before `now`: a run that starts late (Lambda's retry of a failed
+        run, a throttled invocation) reads the longer window (review s18 T4: the 12-minute
+        window left a slice unread, at 23 h for good). A window read to its end (or carried)
+        moves its mark; one a cut run did not finish keeps it, so the next run reads it again.
+        A mark older than `max_window` is not followed further back (`report.uncovered`).
 
         A read that fails (a throttle or a timeout after the client's retries) leaves that
         request (`report.checks_failed`) or the rest of that window (`report.windows_failed`)
@@ -194,6 +228,7 @@ class Sweeper:
             self._write_carry(carry, now)
             raise
         self._write_carry(carry, now)
+        self._write_marks(carry, now, report)
         return report
 
     def _check_one(
@@ -267,9 +302,31 @@ class Sweeper:
         shard = first_shard(now)
         for age in sorted(self._settings.checkpoints, reverse=True):
             end = now - age
-            start = end - self._settings.window
-            if not (yield from self._window(start, end, age, shard, report)):
+            start = self._window_start(age, end, carry, report)
+            if start < end and not (yield from self._window(start, end, age, shard, report)):
                 carry.failed.append(_window_item(start, end, age))
+            # Read to its end, or carried: the next run starts there (never moved back: a run
+            # that overlapped this one may have read further)
+            key = _mark_key(age)
+            carry.read_to[key] = max(iso(end), carry.marks.get(key, ""))
+
+    def _window_start(
+        self, age: timedelta, end: datetime, carry: _Carry, report: SweepReport
+    ) -> datetime:
+        """Where a checkpoint's window starts: its mark, no further back than `max_window`
+        (what lies before is counted as uncovered); one `window` back without a mark."""
+        mark = carry.marks.get(_mark_key(age))
+        if mark is None:
+            return end - self._settings.window
+        earliest = end - self._settings.max_window
+        start = datetime.fromisoformat(mark)
+        if start >= earliest:
+            return start
+        report.uncovered.append(Uncovered(age, mark, iso(earliest)))
+        logger.warning("sweep window capped: older arrivals not checked at this checkpoint",
+                       extra={"checkpoint_seconds": int(age.total_seconds()),
+                              "unchecked_from": mark, "unchecked_to": iso(earliest)})  # fmt: skip
+        return earliest
 
     def _window(
         self, start: datetime, end: datetime, age: timedelta, shard: int, report: SweepReport
@@ -287,8 +344,9 @@ class Sweeper:
         return True
 
     def _read_carry(self, report: SweepReport) -> _Carry:
-        """What earlier runs' failed reads left (one Query; nothing on a normal day). A failed
-        read of it is counted as a failed check: those stay carried for the next run."""
+        """What earlier runs' failed reads left, and the windows' mark (one Query). A failed
+        read of it is counted as a failed check: those stay carried, and the marks where they
+        were (this run reads one window a checkpoint), for the next run."""
         carry = _Carry()
         try:
             items = list(query_items(self._table, KeyConditionExpression="pk = :pk",
@@ -298,9 +356,12 @@ class Sweeper:
             report.carry_unread = True
             logger.warning("sweep carry not read", extra=_error_fields(error))
             return carry
+        carry.marks_read = True
         for item in items:
             sk = str(item["sk"])
-            if sk.startswith(RECHECK_PREFIX):
+            if sk == MARK_SK:
+                carry.marks, carry.marks_by = _marks_of(item)
+            elif sk.startswith(RECHECK_PREFIX):
                 carry.requests.append(item)
             elif sk.startswith(WINDOW_PREFIX):
                 carry.windows.append(item)
@@ -313,6 +374,54 @@ class Sweeper:
         expires = int((now + timedelta(days=CARRY_DAYS)).timestamp())
         items = [{**item, "failed_at": iso(now), "expires_at": expires} for item in carry.failed]
         batch_write(self._table, items, carry.checked)
+
+    def _write_marks(self, carry: _Carry, now: datetime, report: SweepReport) -> None:
+        """The checkpoints' new marks, written only over the mark this run read: if another run
+        wrote since, its mark is read and the furthest of each pair kept, then written over it.
+        Not written when the marks could not be read (the next run reads from the old ones). A
+        write that fails leaves the old mark: the next run reads again what this one read."""
+        if not carry.marks_read or not carry.read_to:
+            return
+        marks, expected = {**carry.marks, **carry.read_to}, carry.marks_by
+        run = uuid.uuid4().hex
+        try:
+            for _ in range(MARK_TRIES):
+                if self._put_marks(marks, run, expected, now):
+                    return
+                theirs, expected = self._read_marks()
+                marks = {k: max(marks.get(k, ""), theirs.get(k, "")) for k in marks | theirs}
+            logger.warning("sweep mark not written: other runs wrote it first each time")
+        except READ_ERRORS as error:
+            report.mark_unwritten = True
+            logger.warning("sweep mark not written", extra=_error_fields(error))
+
+    def _put_marks(
+        self, marks: dict[str, str], run: str, expected: str | None, now: datetime
+    ) -> bool:
+        """Whether the mark was written (False: another run wrote it since `expected`)."""
+        item = {"pk": CARRY_PK, "sk": MARK_SK, "read_to": marks, "run": run,
+                "written_at": iso(now)}  # fmt: skip
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected is None
+            else {"ConditionExpression": "#run = :run", "ExpressionAttributeNames": {"#run": "run"},
+                  "ExpressionAttributeValues": {":run": {"S": expected}}}
+        )  # fmt: skip
+        try:
+            self._table.client.put_item(TableName=self._table.name, Item=serialize(item),
+                                        **condition)  # fmt: skip
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _read_marks(self) -> tuple[dict[str, str], str | None]:
+        items = list(query_items(self._table, KeyConditionExpression="pk = :pk AND sk = :sk",
+                                 ExpressionAttributeValues={":pk": {"S": CARRY_PK},
+                                                            ":sk": {"S": MARK_SK}},
+                                 ConsistentRead=True))  # fmt: skip
+        return _marks_of(items[0]) if items else ({}, None)
 
     def _remind_watch(self, events: list[Item], now: datetime) -> list[str]:
         """A reminder due now for each request the watch's cursor has passed without folding
@@ -406,6 +515,16 @@ def _error_fields(error: Exception) -> dict[str, str]:
     if isinstance(error, ClientError):
         fields["error_code"] = str(error.response.get("Error", {}).get("Code"))
     return fields
+
+
+def _mark_key(age: timedelta) -> str:
+    return str(int(age.total_seconds()))
+
+
+def _marks_of(item: Item) -> tuple[dict[str, str], str | None]:
+    """A mark item's marks (checkpoint age in seconds -> arrival time) and the run that wrote it."""
+    read_to = item.get("read_to") or {}
+    return {str(k): str(v) for k, v in read_to.items()}, str(item.get("run") or "") or None
 
 
 def _recheck_item(event: Item, age: timedelta) -> Item:
