@@ -1,10 +1,10 @@
 """Identity-token verification rules that need no AWS: rotation, claims, normalisation."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from optout.identity_token import InvalidToken, TokenVerifier, mint
+from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, mint
 from optout.settings import Settings
 from optout.token_keys import MissingTokenKey, load_token_keys, parse_token_keys
 from tests.support.tokens import token_for
@@ -56,3 +56,20 @@ def test_without_a_secret_name_only_local_mode_gets_the_development_key() -> Non
     )
     with pytest.raises(MissingTokenKey):
         load_token_keys(Settings(table_name="t"))
+
+
+def test_a_tokens_times_are_judged_at_the_now_given_not_the_wall_clock() -> None:
+    # review s18 time T7: PyJWT judged exp (and iat) by the wall clock, `now` only iat
+    real = datetime.now(UTC)
+    # issued an hour ago for 5 minutes: expired now, valid 10 s after it was issued
+    old = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, real - timedelta(hours=1), 300)
+    assert verifier().verify(old, real - timedelta(hours=1) + timedelta(seconds=10)).kid == "k2"
+    with pytest.raises(StaleToken, match="expired"):
+        verifier().verify(old, real)
+    # valid now, but expired two hours on
+    fresh = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, real, 300)
+    with pytest.raises(StaleToken, match="expired"):
+        verifier().verify(fresh, real + timedelta(hours=2))
+    # and issued in the future of the `now` given
+    with pytest.raises(InvalidToken, match="future"):
+        verifier().verify(fresh, real - timedelta(minutes=5))
