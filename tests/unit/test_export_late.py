@@ -185,3 +185,20 @@ def test_a_summer_answer_after_midnight_following_its_deadline_is_late(
     answered = status("completed", completed_at=completed_at)
     answered = answered.model_copy(update={"deadline": "2026-06-22"})
     assert is_late(answered, date(2026, 7, 30), None, jurisdiction) is True
+
+
+def test_an_exported_request_names_the_day_its_years_figures_count_it_under() -> None:
+    # review s18 time T10: received 31 Dec 2026 23:30 PST, 1 Jan 2027 in UTC (the range
+    # export's day), counted in 2026's §7102 figures
+    rid = "7a1d0c2b-3a4e-4f5a-8b9c-0d1e2f3a4b5c"
+    event = {"pk": f"REQ#{rid}", "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2027-01-01T07:30:00.000Z",
+             "deadline": "2027-01-25", "opt_out": {"sale": True},
+             "evidence": {"jurisdiction": "US-CA", "jurisdiction_from": "request"}}  # fmt: skip
+    resolution = {"pk": f"REQ#{rid}", "sk": "RESOLUTION", "jobs_total": 0,
+                  "resolved_at": "2027-01-01T07:30:01.000Z"}  # fmt: skip
+    request = request_records(rid, [event, resolution], {}, datetime(2027, 1, 2, tzinfo=UTC))[0]
+    assert (request["received_at"], request["received_on"]) == (
+        "2027-01-01T07:30:00.000Z",
+        "2026-12-31",
+    )

@@ -21,7 +21,7 @@ from optout.api_models import RequestStatusOut
 from optout.deadlines import answered_late, latest_date
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import deadline_calendar, imported_answer
+from optout.ops.contribution import deadline_calendar, imported_answer, ledger_day
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
@@ -243,6 +243,8 @@ def request_records(
     evidence = {k: v for k, v in (event.get("evidence") or {}).items() if k not in NOT_EVIDENCE}
     request: Item = {"record": "request", "request_id": request_id}
     request.update({name: event.get(name) for name in EVENT_FIELDS})
+    # the day its year's figures count it under, which the range (UTC days) does not show
+    request["received_on"] = ledger_day(event)
     request["identifiers"] = [
         {"type": i["type"], "key": i["key"], "role": i.get("role")}
         for i in event.get("identifiers", [])
