@@ -199,8 +199,10 @@ def _webform_day(day: str) -> dict[str, Any]:
 def test_an_iso_week_spanning_new_year_is_marked_partial_in_both_years() -> None:
     # review s18 time T9: 2026-W53 runs Mon 28 Dec 2026 to Sun 3 Jan 2027; each year's report
     # lists it with only its own days, under the same label and start
-    late = figures(2026, [_webform_day("2026-12-28"), _webform_day("2026-12-31")], {}, "x")["weekly"]
-    early = figures(2027, [_webform_day("2027-01-01"), _webform_day("2027-01-04")], {}, "x")["weekly"]
+    days = [_webform_day("2026-12-28"), _webform_day("2026-12-31")]
+    late = figures(2026, days, {}, "x")["weekly"]
+    days = [_webform_day("2027-01-01"), _webform_day("2027-01-04")]
+    early = figures(2027, days, {}, "x")["weekly"]
     assert [(w["week"], w["starts"], w["partial"], w["webform"]) for w in late] == [
         ("2026-W53", "2026-12-28", True, 2)
     ]
