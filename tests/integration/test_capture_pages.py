@@ -69,6 +69,8 @@ def test_a_browser_opening_the_status_link_gets_a_readable_page(
     assert request_id in page
     assert "Received: we have your request" in page
     assert "<dt>Systems</dt><dd>none yet</dd>" in page
+    # the deadline names the calendar it counts in (none stated or located: California's)
+    assert re.search(r"<dt>To be completed by</dt><dd>[0-9-]{10} \(California time\)</dd>", page)
     assert "<html lang=en>" in page
     with pytest.raises(json.JSONDecodeError):
         json.loads(page)

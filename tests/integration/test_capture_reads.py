@@ -128,6 +128,7 @@ def test_a_captured_request_is_received(aws: Aws, capture: ModuleType) -> None:
         "status": "received",
         "received_at": accepted["received_at"],
         "deadline": accepted["deadline"],
+        "deadline_jurisdiction": "US-CA",  # none stated or located: California's calendar
         "completed_at": None,
         "systems_total": 0,
         "systems_done": 0,

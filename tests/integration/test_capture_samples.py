@@ -259,6 +259,7 @@ def test_agent_sample_is_sourced_to_the_agent_with_a_45_day_deadline(
         "status": "received",
         "received_at": item["received_at"],
         "deadline": item["deadline"],
+        "deadline_jurisdiction": "US-CO",
         "gpc_honored": False,
     }
 

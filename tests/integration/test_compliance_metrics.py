@@ -82,8 +82,10 @@ def test_per_system_success_and_the_weekly_counts(table: Table) -> None:
     assert found["systems"]["salesforce"]["success_rate"] == 0.8571
     weeks = {w["week"]: w for w in found["weekly"]}
     assert weeks["2026-W01"] | {"week": None} == {
-        "week": None, "starts": "2025-12-29", "banner": 1, "webform": 0, "gpc": 0, "agent": 0,
+        "week": None, "starts": "2025-12-29", "partial": True, "banner": 1, "webform": 0,
+        "gpc": 0, "agent": 0,
     }  # fmt: skip
+    assert weeks["2026-W02"]["partial"] is False
     assert (weeks["2026-W02"]["banner"], weeks["2026-W02"]["webform"]) == (1, 2)
     assert [(b["days"], b["responses"]) for b in found["days_to_respond_histogram"]] == [
         (0, 3), (1, 2), (4, 1),

@@ -189,3 +189,25 @@ def test_a_california_opt_out_of_targeted_advertising_is_one_of_sharing() -> Non
         counters = found.counters()
         assert counters.get(f"g.{group}.received") == 1, name
         assert found.sale_share is (group == "ca_sale"), name
+
+
+def _webform_day(day: str) -> dict[str, Any]:
+    return {"pk": f"LEDGER#{day[:4]}", "sk": f"{day}#a", "n.webform.received": 1,
+            "n.webform.open": 1}  # fmt: skip
+
+
+def test_an_iso_week_spanning_new_year_is_marked_partial_in_both_years() -> None:
+    # review s18 time T9: 2026-W53 runs Mon 28 Dec 2026 to Sun 3 Jan 2027; each year's report
+    # lists it with only its own days, under the same label and start
+    days = [_webform_day("2026-12-28"), _webform_day("2026-12-31")]
+    late = figures(2026, days, {}, "x")["weekly"]
+    days = [_webform_day("2027-01-01"), _webform_day("2027-01-04")]
+    early = figures(2027, days, {}, "x")["weekly"]
+    assert [(w["week"], w["starts"], w["partial"], w["webform"]) for w in late] == [
+        ("2026-W53", "2026-12-28", True, 2)
+    ]
+    assert [(w["week"], w["partial"], w["webform"]) for w in early] == [
+        ("2026-W53", True, 1), ("2027-W01", False, 1)
+    ]  # fmt: skip
+    # 2026-W01 starts Mon 29 Dec 2025: partial in 2025's report and in 2026's
+    assert figures(2025, [_webform_day("2025-12-31")], {}, "x")["weekly"][0]["partial"] is True

@@ -8,13 +8,17 @@ import pytest
 from optout.deadlines import (
     BUSINESS_DAY_RULES,
     CALENDAR_DAY_RULES,
+    LATEST_OFFSET_HOURS,
     RULES_FROM_YEAR,
     STANDARD_OFFSET_HOURS,
     _days_off_from_package,
     add_business_days,
+    answered_late,
     california_days_off,
     deadline_at,
     deadline_for,
+    end_of,
+    latest_date,
     received_on,
     strictest_deadline_at,
 )
@@ -146,26 +150,55 @@ def test_a_year_before_the_rules_still_comes_from_the_package() -> None:
 
 # -- the day a request was received, where it was received ----------------------------------
 
-# Every IANA zone in use in each state (for another jurisdiction: every US zone west of New York's).
+# Every IANA zone in use in each state, DC and inhabited territory (for another
+# jurisdiction: every US zone of the states).
+CENTRAL_EASTERN = ["America/Chicago", "America/New_York"]
 STATE_ZONES = {
-    "US-CA": ["America/Los_Angeles"], "US-OR": ["America/Los_Angeles", "America/Boise"],
+    "US-CA": ["America/Los_Angeles"], "US-WA": ["America/Los_Angeles"],
+    "US-OR": ["America/Los_Angeles", "America/Boise"],
+    "US-ID": ["America/Los_Angeles", "America/Boise"],
+    "US-NV": ["America/Los_Angeles", "America/Denver"],  # West Wendover: Mountain, no zone
+    "US-AK": ["America/Adak", "America/Anchorage",
+    "America/Juneau", "America/Sitka", "America/Yakutat", "America/Nome", "America/Metlakatla"],
+    "US-HI": ["Pacific/Honolulu"], "US-AS": ["Pacific/Pago_Pago"],
+    "US-GU": ["Pacific/Guam"], "US-MP": ["Pacific/Saipan"],
+    "US-PR": ["America/Puerto_Rico"], "US-VI": ["America/St_Thomas"],
     "US-CO": ["America/Denver"], "US-UT": ["America/Denver"], "US-MT": ["America/Denver"],
+    "US-NM": ["America/Denver"], "US-WY": ["America/Denver"],
+    "US-AZ": ["America/Phoenix", "America/Denver"],  # the Navajo Nation keeps summer time
     "US-TX": ["America/Chicago", "America/Denver"], "US-NE": ["America/Chicago", "America/Denver"],
-    "US-IA": ["America/Chicago"], "US-MN": ["America/Chicago"],
-    "US-TN": ["America/Chicago", "America/New_York"],
-    "US-IN": ["America/Indiana/Indianapolis", "America/Chicago"],
-    "US-KY": ["America/Kentucky/Louisville", "America/Chicago"],
-    "US-VA": ["America/New_York"], "US-CT": ["America/New_York"], "US-DE": ["America/New_York"],
-    "US-NH": ["America/New_York"], "US-NJ": ["America/New_York"], "US-MD": ["America/New_York"],
-    "US-RI": ["America/New_York"],
+    "US-KS": ["America/Chicago", "America/Denver"],
+    "US-ND": ["America/Chicago", "America/Denver", "America/North_Dakota/Center",
+              "America/North_Dakota/New_Salem", "America/North_Dakota/Beulah"],
+    "US-SD": ["America/Chicago", "America/Denver"],
+    "US-IA": ["America/Chicago"], "US-MN": ["America/Chicago"], "US-AL": ["America/Chicago"],
+    "US-AR": ["America/Chicago"], "US-IL": ["America/Chicago"], "US-LA": ["America/Chicago"],
+    "US-MS": ["America/Chicago"], "US-MO": ["America/Chicago"], "US-OK": ["America/Chicago"],
+    "US-WI": ["America/Chicago"],
+    "US-TN": CENTRAL_EASTERN, "US-FL": CENTRAL_EASTERN,
+    "US-MI": ["America/Detroit", "America/Menominee"],
+    "US-IN": ["America/Indiana/Indianapolis", "America/Chicago", "America/Indiana/Knox",
+              "America/Indiana/Tell_City", "America/Indiana/Vincennes"],
+    "US-KY": ["America/Kentucky/Louisville", "America/Chicago", "America/Kentucky/Monticello"],
+    **{code: ["America/New_York"] for code in (
+        "US-VA", "US-CT", "US-DE", "US-NH", "US-NJ", "US-MD", "US-RI", "US-DC", "US-GA",
+        "US-ME", "US-MA", "US-NY", "US-NC", "US-OH", "US-PA", "US-SC", "US-VT", "US-WV")},
     "FR": ["Pacific/Honolulu", "America/Adak", "America/Anchorage", "America/Los_Angeles",
-           "America/Denver", "America/Phoenix", "America/Chicago", "America/New_York"],
+           "America/Denver", "America/Phoenix", "America/Chicago", "America/New_York",
+           "America/Puerto_Rico"],
 }  # fmt: skip
+# The hours of a year, winter and summer time alike, each at :59 and :00.
+YEAR_OF_HOURS = [
+    datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=hour, minutes=minute)
+    for hour in range(365 * 24)
+    for minute in (0, 59)
+]
 
 
-def test_every_jurisdiction_with_a_rule_has_a_standard_offset() -> None:
-    assert set(STANDARD_OFFSET_HOURS) == set(BUSINESS_DAY_RULES) | set(CALENDAR_DAY_RULES)
-    assert set(STATE_ZONES) - {"FR"} == set(STANDARD_OFFSET_HOURS)
+def test_every_jurisdiction_with_a_rule_has_both_offsets() -> None:
+    assert set(BUSINESS_DAY_RULES) | set(CALENDAR_DAY_RULES) <= set(STANDARD_OFFSET_HOURS)
+    assert set(STATE_ZONES) - {"FR"} == set(STANDARD_OFFSET_HOURS) == set(LATEST_OFFSET_HOURS)
+    assert len(STANDARD_OFFSET_HOURS) == 50 + 1 + 5  # the states, DC, five territories
 
 
 @pytest.mark.parametrize("jurisdiction", sorted(STATE_ZONES))
@@ -173,14 +206,68 @@ def test_the_day_received_is_never_later_than_the_local_date_anywhere_in_the_sta
     jurisdiction: str,
 ) -> None:
     # Given every hour of a year, winter and summer time alike
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    for hour in range(0, 365 * 24):
-        moment = start + timedelta(hours=hour, minutes=59)
+    for moment in YEAR_OF_HOURS:
         # When the day it was received is read for the jurisdiction
         day = received_on(moment, jurisdiction)
-        # Then no local reading in the state is earlier, and UTC's never is
+        # Then no local reading in the state is earlier
         local = [moment.astimezone(ZoneInfo(zone)).date() for zone in STATE_ZONES[jurisdiction]]
-        assert day <= min(local) <= moment.date(), (jurisdiction, moment)
+        assert day <= min(local), (jurisdiction, moment)
+        # and it is the local date in the state's westernmost zone in winter (not Hawaii's
+        # for every state not listed, review s18 time T2)
+        if moment.month == 1:
+            assert day == min(local), (jurisdiction, moment)
+
+
+@pytest.mark.parametrize("jurisdiction", sorted(STATE_ZONES))
+def test_the_day_lateness_is_judged_on_is_never_earlier_than_the_local_date_anywhere(
+    jurisdiction: str,
+) -> None:
+    for moment in YEAR_OF_HOURS:
+        day = latest_date(moment, jurisdiction)
+        local = [moment.astimezone(ZoneInfo(zone)).date() for zone in STATE_ZONES[jurisdiction]]
+        # Then it is the latest local date in the state, summer and winter (an unknown
+        # jurisdiction: never earlier than any)
+        if jurisdiction == "FR":
+            assert day >= max(local), (jurisdiction, moment)
+        else:
+            assert day == max(local), (jurisdiction, moment)
+        if moment.hour == 12 and moment.minute == 0:  # once a day: its last instant there
+            last = end_of(day, jurisdiction)
+            assert latest_date(last, jurisdiction) == day
+            assert latest_date(last + timedelta(milliseconds=1), jurisdiction) > day
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "zone", "answered"),
+    [
+        ("US-CA", "America/Los_Angeles", datetime(2026, 6, 23, 0, 40)),
+        ("US-TX", "America/Chicago", datetime(2026, 6, 23, 1, 40)),
+        ("US-IN", "America/Indiana/Indianapolis", datetime(2026, 6, 23, 1, 40)),
+        ("US-NY", "America/New_York", datetime(2026, 6, 23, 5, 50)),
+        ("US-NY", "America/New_York", datetime(2026, 6, 23, 0, 10)),
+        ("US-ZZ", "America/New_York", datetime(2026, 6, 23, 0, 10)),
+        (None, "America/Los_Angeles", datetime(2026, 6, 23, 0, 40)),
+    ],
+)
+def test_an_answer_after_local_midnight_following_the_deadline_is_late(
+    jurisdiction: str | None, zone: str, answered: datetime
+) -> None:
+    # Given a deadline of 22 June and an answer made on 23 June, local time (review s18 T1:
+    # read at the state's standard time, these were all on 22 June, and on time)
+    stamp = answered.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC).isoformat()
+    assert answered_late(stamp, date(2026, 6, 22), jurisdiction)
+    # and an answer at 23:59 local on the deadline day is on time
+    on_time = answered.replace(hour=23, minute=59, day=22, tzinfo=ZoneInfo(zone))
+    assert not answered_late(on_time.astimezone(UTC).isoformat(), date(2026, 6, 22), jurisdiction)
+
+
+def test_a_new_york_request_at_new_year_is_in_the_new_year() -> None:
+    # 04:30 EST on 1 January 2027: read at Hawaii's time it was 31 December (review s18 T2)
+    moment = datetime(2027, 1, 1, 4, 30, tzinfo=ZoneInfo("America/New_York"))
+    assert received_on(moment, "US-NY") == date(2027, 1, 1)
+    assert received_on(moment, "US-ZZ") == date(2026, 12, 31)  # unknown: still Hawaii's
+    illinois = datetime(2027, 1, 1, 1, 30, tzinfo=ZoneInfo("America/Chicago"))
+    assert received_on(illinois, "US-IL") == date(2027, 1, 1)
 
 
 def test_an_evening_request_in_california_counts_from_its_own_day() -> None:

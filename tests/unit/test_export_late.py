@@ -3,7 +3,7 @@ deadline's day, or not answered and that day has passed; days are dates in the r
 jurisdiction (its standard time, California's when none is known), as its deadline counts
 them, not UTC dates (review s14 counsel 9)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -150,4 +150,55 @@ def test_a_geolocated_request_is_judged_in_the_calendar_its_deadline_was_counted
     # still open at 23:30 PST on the deadline day: not late yet
     assert (
         _exported(None, datetime(2026, 12, 22, 7, 30, tzinfo=UTC), "US-TX", located=True) is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "now"),
+    [
+        # 00:30 the day after its deadline in New York (read at Hawaii's time before review
+        # s18 time T1/T2: still the deadline day) and in central Texas (read at El Paso's)
+        ("US-NY", datetime(2026, 12, 22, 5, 30, tzinfo=UTC)),
+        ("US-TX", datetime(2026, 12, 22, 6, 30, tzinfo=UTC)),
+    ],
+)
+def test_an_open_request_is_late_once_its_deadline_day_ends_anywhere_in_its_state(
+    jurisdiction: str, now: datetime
+) -> None:
+    assert _exported(None, now, jurisdiction) is True
+    assert _exported(None, now - timedelta(hours=1), jurisdiction) is False
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "completed_at"),
+    [
+        ("US-CA", "2026-06-23T00:40:00-07:00"),  # 00:40 PDT the day after
+        ("US-TX", "2026-06-23T01:40:00-05:00"),  # 00:40 CST in El Paso, 01:40 CDT in Dallas
+        ("US-IN", "2026-06-23T01:40:00-04:00"),
+        ("US-NY", "2026-06-23T05:50:00-04:00"),
+    ],
+)
+def test_a_summer_answer_after_midnight_following_its_deadline_is_late(
+    jurisdiction: str, completed_at: str
+) -> None:
+    # review s18 time T1: each was read as 22 June at the state's standard time
+    answered = status("completed", completed_at=completed_at)
+    answered = answered.model_copy(update={"deadline": "2026-06-22"})
+    assert is_late(answered, date(2026, 7, 30), None, jurisdiction) is True
+
+
+def test_an_exported_request_names_the_day_its_years_figures_count_it_under() -> None:
+    # review s18 time T10: received 31 Dec 2026 23:30 PST, 1 Jan 2027 in UTC (the range
+    # export's day), counted in 2026's §7102 figures
+    rid = "7a1d0c2b-3a4e-4f5a-8b9c-0d1e2f3a4b5c"
+    event = {"pk": f"REQ#{rid}", "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2027-01-01T07:30:00.000Z",
+             "deadline": "2027-01-25", "opt_out": {"sale": True},
+             "evidence": {"jurisdiction": "US-CA", "jurisdiction_from": "request"}}  # fmt: skip
+    resolution = {"pk": f"REQ#{rid}", "sk": "RESOLUTION", "jobs_total": 0,
+                  "resolved_at": "2027-01-01T07:30:01.000Z"}  # fmt: skip
+    request = request_records(rid, [event, resolution], {}, datetime(2027, 1, 2, tzinfo=UTC))[0]
+    assert (request["received_at"], request["received_on"]) == (
+        "2027-01-01T07:30:00.000Z",
+        "2026-12-31",
     )

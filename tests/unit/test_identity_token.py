@@ -1,10 +1,10 @@
 """Identity-token verification rules that need no AWS: rotation, claims, normalisation."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from optout.identity_token import InvalidToken, TokenVerifier, mint
+from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, mint
 from optout.settings import Settings
 from optout.token_keys import (
     MissingTokenKey,
@@ -81,3 +81,20 @@ def test_a_token_secret_of_the_wrong_shape_is_named_without_its_values(
     with pytest.raises(TokenSecretUnusable, match=names) as refused:
         parse_token_keys(secret)
     assert "s" * 40 not in str(refused.value)
+
+
+def test_a_tokens_times_are_judged_at_the_now_given_not_the_wall_clock() -> None:
+    # review s18 time T7: PyJWT judged exp (and iat) by the wall clock, `now` only iat
+    real = datetime.now(UTC)
+    # issued an hour ago for 5 minutes: expired now, valid 10 s after it was issued
+    old = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, real - timedelta(hours=1), 300)
+    assert verifier().verify(old, real - timedelta(hours=1) + timedelta(seconds=10)).kid == "k2"
+    with pytest.raises(StaleToken, match="expired"):
+        verifier().verify(old, real)
+    # valid now, but expired two hours on
+    fresh = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, real, 300)
+    with pytest.raises(StaleToken, match="expired"):
+        verifier().verify(fresh, real + timedelta(hours=2))
+    # and issued in the future of the `now` given
+    with pytest.raises(InvalidToken, match="future"):
+        verifier().verify(fresh, real - timedelta(minutes=5))

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.webform_pages import RELOAD, error_page, status_page
+from optout.webform_pages import RELOAD, confirmation_page, error_page, status_page
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 
@@ -72,3 +72,28 @@ def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:
 def test_a_refused_token_asks_to_reload_the_page_not_to_give_an_identifier() -> None:
     page = error_page("identity_token has expired", "identity_token", "")
     assert RELOAD in page and "Give at least one of" not in page
+
+
+def test_the_dates_name_the_calendar_the_deadline_counts_in() -> None:
+    # review s18 time T5: received at 23:30 PST on 30 November (07:30 UTC on 1 December);
+    # its deadline counts from 30 November in California
+    status = denied(0, 1) | {
+        "status": "processing", "received_at": "2026-12-01T07:30:00.000Z",
+        "deadline": "2026-12-21", "deadline_jurisdiction": "US-CA",
+    }  # fmt: skip
+    page = status_page(status)
+    assert "<dt>To be completed by</dt><dd>2026-12-21 (California time)</dd>" in page
+    assert "<dt>Received</dt><dd>2026-11-30 (California time), at 2026-12-01 07:30 UTC</dd>" in page
+    # a state without a rule of its own is named by its code
+    page = status_page(status | {"deadline_jurisdiction": "US-NY"})
+    assert "2026-12-21 (US-NY time)" in page and "2026-12-01 (US-NY time)" in page
+    # a request stored before the calendar was kept: the dates alone, as before
+    page = status_page({k: v for k, v in status.items() if k != "deadline_jurisdiction"})
+    assert "<dd>2026-12-21</dd>" in page and "<dd>2026-12-01 07:30 UTC</dd>" in page
+
+
+def test_the_confirmation_page_names_the_deadlines_calendar() -> None:
+    answer = {"request_id": RID, "deadline": "2026-12-21", "deadline_jurisdiction": "US-TX"}
+    assert "by <strong>2026-12-21 (Texas time)</strong>" in confirmation_page(answer)
+    before = {"request_id": RID, "deadline": "2026-12-21"}  # stored before the calendar was
+    assert "by <strong>2026-12-21</strong>" in confirmation_page(before)

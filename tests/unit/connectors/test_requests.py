@@ -9,6 +9,7 @@ import hmac
 import json
 import threading
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -233,6 +234,26 @@ def test_segment_consent_event_uses_the_workspace_categories_and_user_id_only(se
     assert event["context"]["consent"]["categoryPreferences"] == {"C0004": False, "C0003": False}
     assert EMAIL_NORMALISED not in call["body"] and "dev_0123" not in call["body"]
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
+
+
+def test_segment_consent_event_is_timed_at_the_consumers_choice_not_its_delivery(server):
+    # review s18 time T3: `timestamp` is when the choice was made (Segment's spec: when it
+    # occurred), `sentAt` when it was sent; a retry days later still says when they chose
+    chosen = "2026-11-28T09:15:00.123Z"
+    job = replace(make_job(("customer_id", "cust-42"), system="segment"), chosen_at=chosen)
+    make_connector(server, "segment").deliver([job])
+    (event,) = json.loads(calls(server, "segment")[0]["body"])["batch"]
+    assert event["timestamp"] == chosen
+    assert event["sentAt"] > chosen and event["sentAt"].startswith("20")
+
+
+def test_segment_times_a_job_stored_before_the_choice_time_was_kept_at_its_send(server):
+    # a job queued before the upgrade has no chosen_at: it is still delivered, timed now
+    job = make_job(("customer_id", "cust-42"), system="segment")
+    (outcome,) = make_connector(server, "segment").deliver([job])
+    (event,) = json.loads(calls(server, "segment")[0]["body"])["batch"]
+    assert outcome.status == "done"
+    assert event["timestamp"] == event["sentAt"]
 
 
 def test_segment_consent_receipt_says_the_200_proves_delivery_only(server):

@@ -171,6 +171,13 @@ class OptOutOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
+    deadline_jurisdiction: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="The jurisdiction (ISO 3166-2) whose calendar the deadline was counted in: "
+        "the stated one, or for a geolocated or unknown one the calendar of the earlier "
+        "deadline (US-CA's in practice). Absent on requests received before 2026-12-01.",
+    )
     gpc_honored: bool = Field(
         description="true when the request carried `Sec-GPC: 1`: it was also recorded as an "
         "opt-out of sale, share and targeted_advertising (as POST /v1/consent answers)."
@@ -192,6 +199,13 @@ class RequestStatusOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
+    deadline_jurisdiction: str | None = Field(
+        default=None,
+        exclude_if=_absent,
+        description="The jurisdiction (ISO 3166-2) whose calendar the deadline was counted in: "
+        "the stated one, or for a geolocated or unknown one the calendar of the earlier "
+        "deadline (US-CA's in practice). Absent on requests received before 2026-12-01.",
+    )
     completed_at: Timestamp | None = None
     systems_total: int
     systems_done: int

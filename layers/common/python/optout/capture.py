@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optout import identifiers as ids
-from optout.deadlines import deadline_at, strictest_deadline_at
+from optout.deadlines import DEFAULT_JURISDICTION, counted_in, deadline_at, strictest_deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, sanitise_agent
@@ -57,7 +57,8 @@ class _Draft(NamedTuple):
     jurisdiction: str | None
     page_url: str | None
     policy_version: str | None
-    answer: Callable[[str, date], dict[str, Any]]
+    # (request id, deadline, the jurisdiction whose calendar counted it) -> the answer
+    answer: Callable[[str, date, str], dict[str, Any]]
     links: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # verified only
     roles: tuple[Role, ...] = ()
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()
@@ -107,7 +108,7 @@ class CaptureService:
         # (a purpose left out is unchanged), as a banner must not read it as the new state.
         recorded = choices if body["confirm_opt_in"] else {p: v for p, v in choices.items() if v}
 
-        def answer(request_id: str, _deadline: date) -> dict[str, Any]:
+        def answer(request_id: str, _deadline: date, _calendar: str) -> dict[str, Any]:
             # ConsentOut, dumped (tests/unit/test_capture_answers.py holds the two together)
             return {
                 "request_id": request_id,
@@ -159,13 +160,14 @@ class CaptureService:
         # filed it is what counsel asks about (the agent's evidence, in _store).
         source: Source = "agent" if body["agent"] else ("gpc" if gpc else "webform")
 
-        def answer(request_id: str, deadline: date) -> dict[str, Any]:
+        def answer(request_id: str, deadline: date, calendar: str) -> dict[str, Any]:
             # OptOutOut, dumped (tests/unit/test_capture_answers.py holds the two together)
             return {
                 "request_id": request_id,
                 "status": "received",
                 "received_at": iso(ctx.received_at),
                 "deadline": deadline.isoformat(),
+                "deadline_jurisdiction": calendar,
                 "gpc_honored": gpc,
             }
 
@@ -200,7 +202,7 @@ class CaptureService:
             if a.pk != b.pk:
                 pairs.append((a, b))
 
-        def answer(request_id: str, _deadline: date) -> dict[str, Any]:
+        def answer(request_id: str, _deadline: date, _calendar: str) -> dict[str, Any]:
             from optout.api_models import IdentityLinksOut  # noqa: PLC0415 - the admin route's
 
             return IdentityLinksOut(request_id=request_id, links_accepted=len(pairs)).model_dump()
@@ -305,8 +307,11 @@ class CaptureService:
         record["agent"] = sanitise_agent(draft.payload.get("agent"))  # only opt-outs have one
         if draft.jurisdiction:  # stated by the caller: its own rule
             deadline = deadline_at(ctx.received_at, draft.jurisdiction)
+            calendar = draft.jurisdiction
         else:  # geolocated (or unknown): the place of the request, not the residence
             deadline = strictest_deadline_at(ctx.received_at, record["jurisdiction"])
+            located = record["jurisdiction"]
+            calendar = counted_in(ctx.received_at, located) if located else DEFAULT_JURISDICTION
         event = CapturedEvent(
             request_id=request_id,
             event_type=draft.event_type,
@@ -319,7 +324,7 @@ class CaptureService:
             links=draft.links,
             evidence=record,
             fingerprint=digest,
-            response=draft.answer(request_id, deadline),
+            response=draft.answer(request_id, deadline, calendar),
             roles=draft.roles,
             asserts=draft.asserts,
             confirm_opt_in=draft.confirm_opt_in,

@@ -27,11 +27,13 @@ The count starts on the day the request was received there, not in UTC: an eveni
 in California is already the next day in UTC, and counting from that date would give one day
 more. The date is read at the state's westernmost standard-time offset, fixed (summer time is
 an hour east of it), so it is never later than the local date anywhere in the state, all year,
-and needs no time zone database.
+and needs no time zone database. Whether an answer came late is judged the other way, on the
+latest local date in the state (its easternmost summer time, `latest_date`): the deadline
+errs early and lateness errs late, so neither reading gives the business a day.
 """
 
 import calendar
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from typing import Final
 
@@ -60,16 +62,53 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
 }
 DEFAULT_JURISDICTION: Final = "US-CA"
 # Hours from UTC of each state's westernmost standard time (tests/unit/test_deadlines.py
-# checks every hour of a year against each of the state's IANA zones).
+# checks every hour of a year against each of the state's IANA zones): the day a request was
+# received, from which its deadline counts and under which the §7102 figures count it. Every
+# state, DC and the inhabited territories, not only those with a rule: a New York request
+# made at 04:30 EST on 1 January is in the new year's figures.
 STANDARD_OFFSET_HOURS: Final[dict[str, int]] = {
-    "US-CA": -8, "US-OR": -8,
-    "US-CO": -7, "US-UT": -7, "US-TX": -7, "US-MT": -7, "US-NE": -7,  # TX: El Paso; NE: west
+    "US-AS": -11,
+    "US-AK": -10, "US-HI": -10,  # AK: the Aleutians
+    "US-CA": -8, "US-OR": -8, "US-WA": -8, "US-NV": -8, "US-ID": -8,  # ID: the north
+    "US-CO": -7, "US-UT": -7, "US-MT": -7, "US-AZ": -7, "US-NM": -7, "US-WY": -7,
+    "US-TX": -7, "US-NE": -7, "US-KS": -7, "US-ND": -7, "US-SD": -7,  # TX: El Paso; the west
     "US-IA": -6, "US-MN": -6, "US-TN": -6, "US-IN": -6, "US-KY": -6,  # TN, IN, KY: the west
+    "US-AL": -6, "US-AR": -6, "US-IL": -6, "US-LA": -6, "US-MS": -6, "US-MO": -6, "US-OK": -6,
+    "US-WI": -6, "US-FL": -6, "US-MI": -6,  # FL: the panhandle; MI: four western counties
     "US-VA": -5, "US-CT": -5, "US-DE": -5, "US-NH": -5, "US-NJ": -5, "US-MD": -5, "US-RI": -5,
+    "US-DC": -5, "US-GA": -5, "US-ME": -5, "US-MA": -5, "US-NY": -5, "US-NC": -5, "US-OH": -5,
+    "US-PA": -5, "US-SC": -5, "US-VT": -5, "US-WV": -5,
+    "US-PR": -4, "US-VI": -4,
+    "US-GU": 10, "US-MP": 10,
 }  # fmt: skip
-# Another jurisdiction takes California's rule, read at the westernmost US standard time
-# (Hawaii and the Aleutians): never later than the date anywhere in the country.
+# Hours from UTC of each state's easternmost summer time (standard time where none is kept):
+# the latest local date in the state, at which an answer or "today" is judged late. Read at
+# the standard offset above, an answer made after midnight following the deadline's day
+# (00:40 PDT, 01:40 CDT) would still be on that day. In winter an hour less (`latest_date`
+# applies the US summer-time rule), so 23:30 PST on the deadline day stays on time.
+LATEST_OFFSET_HOURS: Final[dict[str, int]] = {
+    "US-AS": -11, "US-HI": -10,
+    "US-AK": -8, "US-CA": -7, "US-WA": -7,
+    "US-OR": -6, "US-NV": -6, "US-ID": -6, "US-CO": -6, "US-UT": -6, "US-MT": -6,  # OR, ID:
+    "US-AZ": -6, "US-NM": -6, "US-WY": -6,  # Mountain in the east; NV: West Wendover; AZ: Navajo
+    "US-TX": -5, "US-NE": -5, "US-KS": -5, "US-ND": -5, "US-SD": -5, "US-IA": -5, "US-MN": -5,
+    "US-AL": -5, "US-AR": -5, "US-IL": -5, "US-LA": -5, "US-MS": -5, "US-MO": -5, "US-OK": -5,
+    "US-WI": -5,
+    "US-TN": -4, "US-IN": -4, "US-KY": -4, "US-FL": -4, "US-MI": -4,  # the east
+    "US-VA": -4, "US-CT": -4, "US-DE": -4, "US-NH": -4, "US-NJ": -4, "US-MD": -4, "US-RI": -4,
+    "US-DC": -4, "US-GA": -4, "US-ME": -4, "US-MA": -4, "US-NY": -4, "US-NC": -4, "US-OH": -4,
+    "US-PA": -4, "US-SC": -4, "US-VT": -4, "US-WV": -4,
+    "US-PR": -4, "US-VI": -4,
+    "US-GU": 10, "US-MP": 10,
+}  # fmt: skip
+# Another jurisdiction takes California's rule, its day read at the westernmost time of the
+# states (Hawaii and the Aleutians): never later than the date anywhere in them; and judged
+# late at the easternmost (Eastern summer time, Puerto Rico): never earlier.
 WESTERNMOST_US_HOURS: Final = -10
+EASTERNMOST_US_HOURS: Final = -4
+# Where the easternmost zone keeps no summer time (nor, for another jurisdiction, the fixed -4
+# covers Eastern summer time and Puerto Rico's all year).
+NO_SUMMER_TIME: Final = frozenset({"US-HI", "US-AS", "US-GU", "US-MP", "US-PR", "US-VI"})
 OBSERVED: Final = "(observed)"
 JUNETEENTH: Final = "Juneteenth"  # the `holidays` package's name for it (and its observed day)
 
@@ -154,11 +193,61 @@ def received_on(moment: datetime, jurisdiction: str | None) -> date:
     return (moment.astimezone(UTC) + timedelta(hours=hours)).date()
 
 
+def latest_date(moment: datetime, jurisdiction: str | None) -> date:
+    """The date `moment` (timezone-aware) falls on in the jurisdiction's easternmost zone: the
+    latest local date in it, the day lateness is judged on (the deadline's day, counted from
+    `received_on`, errs early; this one is exact, never earlier than any local date)."""
+    utc = moment.astimezone(UTC)
+    return (utc + timedelta(hours=_latest_offset(utc, jurisdiction))).date()
+
+
+def end_of(day: date, jurisdiction: str | None) -> datetime:
+    """The last millisecond (UTC) that is still `day` everywhere in the jurisdiction
+    (`latest_date` reads it as `day`)."""
+    next_day = day + timedelta(days=1)
+    midnight = datetime(next_day.year, next_day.month, next_day.day, tzinfo=UTC)
+    summer = _summer_offset(jurisdiction)
+    for hours in (summer, summer - 1):  # its easternmost zone's midnight, summer or winter
+        start = midnight - timedelta(hours=hours)
+        if _latest_offset(start, jurisdiction) == hours:
+            break
+    return start - timedelta(milliseconds=1)
+
+
+def _summer_offset(jurisdiction: str | None) -> int:
+    return LATEST_OFFSET_HOURS.get(jurisdiction or DEFAULT_JURISDICTION, EASTERNMOST_US_HOURS)
+
+
+def _latest_offset(utc: datetime, jurisdiction: str | None) -> int:
+    """The offset of the jurisdiction's easternmost zone at `utc`."""
+    code = jurisdiction or DEFAULT_JURISDICTION
+    summer = _summer_offset(code)
+    if code not in LATEST_OFFSET_HOURS or code in NO_SUMMER_TIME:
+        return summer
+    return summer if _us_summer_time(utc, summer - 1) else summer - 1
+
+
+def _us_summer_time(utc: datetime, standard_hours: int) -> bool:
+    """US summer time (15 U.S.C. §260a, since 2007) in a zone of `standard_hours`: from
+    02:00 standard time on March's second Sunday to 02:00 summer time on November's first."""
+    local_standard = utc + timedelta(hours=standard_hours)
+    starts, ends = _summer_time_bounds(local_standard.year)
+    return starts <= local_standard < ends
+
+
+@cache
+def _summer_time_bounds(year: int) -> tuple[datetime, datetime]:
+    """When US summer time starts and ends in `year`, in a zone's standard time (as UTC)."""
+    starts = datetime.combine(_nth_weekday(year, 3, calendar.SUNDAY, 2), time(2), UTC)
+    ends = datetime.combine(_nth_weekday(year, 11, calendar.SUNDAY, 1), time(1), UTC)
+    return starts, ends
+
+
 def answered_late(answered_at: str, deadline: date, jurisdiction: str | None) -> bool:
     """An answer given at `answered_at` (ISO 8601 with an offset) came after the deadline's
-    day, read in the jurisdiction's days as the deadline was counted (`received_on`): an
-    answer at 17:00 PST on the deadline day is the next day in UTC, and on time."""
-    return received_on(datetime.fromisoformat(answered_at), jurisdiction) > deadline
+    day somewhere in the jurisdiction (`latest_date`): an answer at 17:00 PST on the deadline
+    day is the next day in UTC, and on time; one at 00:40 PDT the day after is late."""
+    return latest_date(datetime.fromisoformat(answered_at), jurisdiction) > deadline
 
 
 def start_of(day: date, jurisdiction: str | None) -> datetime:

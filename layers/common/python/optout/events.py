@@ -12,7 +12,7 @@ from optout.identifiers import Identifier, IdType, lookup_key
 from optout.purposes import SALE_SHARE_PURPOSES, OptOutMap
 from optout.store import keys
 from optout.store.codec import Item
-from optout.timestamps import iso
+from optout.timestamps import iso, utc_date
 
 EventType = Literal[
     "consent", "opt_out", "links", "replay", "hold_release", "redrive", "retire", "backfill"
@@ -103,7 +103,7 @@ class CapturedEvent:
             "request_id": self.request_id,
             "source": self.source,
             "received_at": iso(self.received_at),
-            "day_pk": keys.day_pk(self.received_at.date().isoformat(), self.request_id),
+            "day_pk": keys.day_pk(utc_date(self.received_at), self.request_id),
             "deadline": self.deadline.isoformat(),
             "opt_out": dict(self.opt_out),
             "gpc": self.gpc,

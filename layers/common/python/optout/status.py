@@ -28,9 +28,11 @@ are done reads completed. A retired job that ended done still proves the system.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from optout.api_models import RequestStatus, RequestStatusOut
+from optout.deadlines import DEFAULT_JURISDICTION, counted_in
 from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
@@ -286,6 +288,7 @@ def aggregate(
         status=status,
         received_at=event["received_at"],
         deadline=event["deadline"],
+        deadline_jurisdiction=_calendar(event),
         completed_at=completed_at,
         systems_total=total,
         systems_done=done,
@@ -293,3 +296,19 @@ def aggregate(
         denied_at=denial.get("denied_at") if denial else None,
         denial_reason=denial.get("reason_code") if denial else None,
     )
+
+
+def _calendar(event: Item) -> str | None:
+    """The jurisdiction whose calendar the request's deadline was counted in (as capture
+    counted it): the stated one; a geolocated one's earlier deadline's; else California's.
+    None for an event that is no opt-out request (it has no deadline to show)."""
+    if event.get("event_type") not in ("opt_out", "consent"):
+        return None
+    evidence = event.get("evidence") or {}
+    where = evidence.get("jurisdiction")
+    if not where:
+        return DEFAULT_JURISDICTION
+    if evidence.get("jurisdiction_from") == "geolocation":
+        received = datetime.fromisoformat(str(event["received_at"]).replace("Z", "+00:00"))
+        return counted_in(received, str(where))
+    return str(where)

@@ -10,10 +10,12 @@ stylesheet, never framed), `nosniff` and no referrer (the status URL holds the r
 
 import base64
 import hashlib
+from datetime import datetime
 from html import escape
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+from optout.deadlines import received_on
 from optout.identifier_text import holds_identifier
 
 STYLE = (
@@ -83,7 +85,8 @@ GPC_HONORED: Final = (
 
 
 def confirmation_page(answer: dict[str, Any]) -> str:
-    rid, deadline = escape(answer["request_id"]), escape(answer["deadline"])
+    rid = escape(answer["request_id"])
+    deadline = escape(_dated(answer["deadline"], answer.get("deadline_jurisdiction")))
     return _page(
         "Opt-out received",
         "<h1>We received your opt-out request</h1>"
@@ -157,8 +160,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     rows = [
         ("Request ID", rid),
         ("Status", escape(state)),
-        ("Received", escape(_when(status["received_at"]))),
-        *([] if choice_only else [("To be completed by", escape(str(status["deadline"])))]),
+        ("Received", escape(_received(status))),
+        *([] if choice_only else [("To be completed by", escape(_deadline(status)))]),
         ("Systems", escape(systems) if total else "none needed" if choice_only else "none yet"),
     ]
     if status.get("completed_at"):
@@ -196,6 +199,39 @@ def status_error_page(message: str, privacy_page: str = "", unavailable: bool = 
         + advice
         + _links((privacy_page, "Back to your privacy choices")),
     )
+
+
+# The jurisdictions with a rule of their own, named; another is shown by its ISO code.
+ZONE_NAMES: Final = {
+    "US-CA": "California", "US-VA": "Virginia", "US-CO": "Colorado", "US-CT": "Connecticut",
+    "US-UT": "Utah", "US-IA": "Iowa", "US-TX": "Texas", "US-OR": "Oregon", "US-MT": "Montana",
+    "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
+    "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
+    "US-KY": "Kentucky", "US-RI": "Rhode Island",
+}  # fmt: skip
+
+
+def _dated(day: Any, calendar: Any) -> str:
+    """A date with the jurisdiction whose days it counts in: '2026-12-21 (California time)'.
+    A request stored before the calendar was kept shows the date alone."""
+    if not calendar:
+        return str(day)
+    return f"{day} ({ZONE_NAMES.get(str(calendar), str(calendar))} time)"
+
+
+def _deadline(status: dict[str, Any]) -> str:
+    return _dated(status["deadline"], status.get("deadline_jurisdiction"))
+
+
+def _received(status: dict[str, Any]) -> str:
+    """The date the deadline counts from, in its calendar (an evening request in California
+    is already the next day in UTC), and the time in UTC beside it."""
+    calendar = status.get("deadline_jurisdiction")
+    stamp = str(status["received_at"])
+    if not calendar:
+        return _when(stamp)
+    day = received_on(datetime.fromisoformat(stamp.replace("Z", "+00:00")), str(calendar))
+    return f"{_dated(day.isoformat(), calendar)}, at {_when(stamp)}"
 
 
 def _when(stamp: Any) -> str:

@@ -50,6 +50,10 @@ class Job:
     # Where the request(s) the job was made for came from (ISO 3166-2, e.g. "US-CA"), sorted;
     # empty when none is known. The webhook's notice picks the law it cites from them.
     jurisdictions: tuple[str, ...] = ()
+    # When the consumer made the choice (the request's `received_at`, ISO 8601 Z; a job made
+    # for several requests: the latest). Empty for a job stored before it was kept: the
+    # connector then says now, as it did.
+    chosen_at: str = ""
 
     def of_type(self, *types: IdType) -> list[Identifier]:
         return [i for i in self.identifiers if i.type in types]

@@ -27,6 +27,7 @@ import copy
 import json
 import logging
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -304,13 +305,23 @@ def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | N
 # vendors use both conventions (Braze and GitHub epoch, others a delta), and no window is 31
 # years long, so each value reads one way only.
 EPOCH_SECONDS_FROM = 1_000_000_000
+# A whole number of seconds in a header: ASCII digits only, and few enough to stay a finite,
+# exact float (str.isdigit() also takes '²' or Arabic-Indic digits, which int() refuses or
+# reads, and 309 digits overflow a float to inf).
+WHOLE_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+def whole_seconds(value: str) -> int | None:
+    """`value` (stripped) as a whole number of seconds, or None when it is not one."""
+    value = value.strip()
+    return int(value) if WHOLE_SECONDS.fullmatch(value) else None
 
 
 def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> float | None:
     """X-RateLimit-Reset as seconds to wait: a whole number, epoch seconds or a delta."""
-    if not value or not value.strip().isdigit():
+    reset = whole_seconds(value) if value else None
+    if reset is None:
         return None
-    reset = int(value.strip())
     if reset < EPOCH_SECONDS_FROM:
         return float(reset)
     return max(0.0, reset - (now or datetime.now(UTC)).timestamp())
@@ -321,8 +332,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = whole_seconds(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

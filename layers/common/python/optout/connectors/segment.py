@@ -137,7 +137,10 @@ class SegmentConnector(Connector[SegmentSecret]):
                         "event": CONSENT_EVENT,
                         "userId": identifier.value,
                         "messageId": f"{job.job_id}:{digest}",
-                        "timestamp": now,
+                        # when the consumer chose (Segment's spec: when it occurred); the
+                        # send is sentAt. A job stored without it (before 2026-12-01): now.
+                        "timestamp": job.chosen_at or now,
+                        "sentAt": now,
                         "context": {"consent": {"categoryPreferences": preferences}},
                         "properties": {"request_id": job.request_id},
                     }

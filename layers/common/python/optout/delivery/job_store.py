@@ -191,7 +191,10 @@ def finish(
 
     Drops the identifier values from the job (types and keyed hashes stay, enough to show what
     was sent to whom): once a job is final nothing needs them, and a value kept is a value that
-    can leak. `attempted`: this write ends a delivery attempt (not a status check), counted in
+    can leak. `chosen_at` goes too, except from a failed job (an operator's replay sends it
+    again): only the send needed it (the request's EVENT keeps its time), and a done job's
+    item must stay within one write unit (tests/integration/test_job_item_size.py).
+    `attempted`: this write ends a delivery attempt (not a status check), counted in
     `attempts`.
 
     Written only if the job is still as the caller read it (`as_read`): `pending` for the end
@@ -209,6 +212,7 @@ def finish(
     ]
     values: Item = {":status": status, ":receipt": receipt, ":now": now, ":kept": kept}
     counted = ""
+    dropped = "" if status == "failed" else ", chosen_at"  # a replay sends a failed one again
     if attempted:
         values[":one"] = 1
         counted = " ADD attempts :one"
@@ -216,7 +220,7 @@ def finish(
         table,
         job,
         "SET #status = :status, receipt = :receipt, updated_at = :now, completed_at = :now,"
-        " identifiers = :kept" + counted + " REMOVE lease_until",
+        " identifiers = :kept" + counted + " REMOVE lease_until" + dropped,
         as_read(job, values),
         values,
         ours=lambda old: old.get("status") == status and old.get("completed_at") == now,

@@ -53,5 +53,7 @@ def retry_delay(
 ) -> int:
     """Seconds until the next vendor call, at most `longest` (what the message can wait)."""
     if error.retry_after is not None:  # the vendor's own answer wins, even above our cap
-        return min(longest, max(1, math.ceil(error.retry_after)))
+        # clamped before ceil: an infinite or NaN wait is read as the longest one
+        asked = error.retry_after if math.isfinite(error.retry_after) else longest
+        return max(1, math.ceil(min(asked, longest)))
     return min(longest, backoff_seconds(attempt, base, cap, rng))

@@ -908,6 +908,7 @@ def to_job(item: Item) -> Job:
         purposes=tuple(item.get("purposes", [])),
         identifiers=identifiers,
         jurisdictions=tuple(sorted(item.get("jurisdictions") or ())),
+        chosen_at=str(item.get("chosen_at") or ""),
     )
 
 

@@ -178,13 +178,19 @@ def contribution_of(
         systems={s.system: s.state for s in per_system},
         repeat=_repeat(resolution, outcome)
         and not any(s.own and s.system not in _renewed(resolution) for s in systems),
-        received_on=received_on(_parse(received), _jurisdiction(event)).isoformat(),
+        received_on=ledger_day(event),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
         region=_region(_jurisdiction(event)),
         sale_share=_sale_share(event, _region(_jurisdiction(event))),
         imported_late=_imported_late(event),
     )
+
+
+def ledger_day(event: Item) -> str:
+    """The day (yyyy-mm-dd) the §7102 figures count a request under: the date its deadline
+    counts from, in its jurisdiction (`deadlines.received_on`), not the UTC date."""
+    return received_on(_parse(str(event["received_at"])), _jurisdiction(event)).isoformat()
 
 
 def imported_answer(event: Item) -> str | None:

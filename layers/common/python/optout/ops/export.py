@@ -18,10 +18,10 @@ from typing import Any
 
 from optout import identifiers as ids
 from optout.api_models import RequestStatusOut
-from optout.deadlines import answered_late, received_on
+from optout.deadlines import answered_late, latest_date
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import deadline_calendar, imported_answer
+from optout.ops.contribution import deadline_calendar, imported_answer, ledger_day
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
@@ -199,10 +199,11 @@ def is_late(
     jurisdiction: str | None = None,
 ) -> bool:
     """Answered (completed, or denied) after its deadline's day, or not answered and that day
-    has passed (`today`: the date now in the same calendar). Days are dates in the request's
-    jurisdiction, read as its deadline was counted (deadlines.received_on: the state's
-    standard time; California's when none is known), not UTC dates: an answer at 17:00 PST on
-    the deadline day is the next day in UTC, and on time. An imported request was answered
+    has passed (`today`: the latest date now in the same calendar). Days are dates in the
+    request's jurisdiction, not UTC dates, read at the latest local date there
+    (deadlines.latest_date: the state's easternmost summer time; California's calendar when
+    none is known): an answer at 17:00 PST on the deadline day is the next day in UTC, and on
+    time; one at 00:40 PDT the day after is late. An imported request was answered
     by the other tool at `imported_at` (its `completed_at`), as the §7102 figures count it:
     this deployment's own completion of it comes months later and says nothing of that
     answer."""
@@ -242,6 +243,8 @@ def request_records(
     evidence = {k: v for k, v in (event.get("evidence") or {}).items() if k not in NOT_EVIDENCE}
     request: Item = {"record": "request", "request_id": request_id}
     request.update({name: event.get(name) for name in EVENT_FIELDS})
+    # the day its year's figures count it under, which the range (UTC days) does not show
+    request["received_on"] = ledger_day(event)
     request["identifiers"] = [
         {"type": i["type"], "key": i["key"], "role": i.get("role")}
         for i in event.get("identifiers", [])
@@ -251,7 +254,7 @@ def request_records(
     imported_at = imported_answer(event)
     request["answered_at"] = answered_at(status, imported_at)
     where = deadline_calendar(event)
-    today = received_on(now or datetime.now(UTC), where)
+    today = latest_date(now or datetime.now(UTC), where)
     request["late"] = is_late(status, today, imported_at, where)
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)

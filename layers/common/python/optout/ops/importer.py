@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optout import identifiers as ids
 from optout.api_models import ImportedRow, ImportOut, RejectedRow
-from optout.deadlines import deadline_at, start_of
+from optout.deadlines import deadline_at, end_of, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
 from optout.http.answers import expected_words
@@ -240,13 +240,12 @@ def _moment(
     """A row's time in UTC. A date alone is that date in the jurisdiction, as its deadline
     reads dates (`deadlines.received_on`): its first instant for `received_at` (the deadline
     counts from that date, days to respond from its start), and for `completed_at` (`now`
-    given) its last, or now if that is still ahead (never understating the time taken). A
-    time without an offset is UTC."""
+    given) the last instant that is still that date everywhere in the state (`deadlines.end_of`:
+    lateness reads the latest local date, so an answer on the deadline's date stays on time),
+    or now if that is still ahead. A time without an offset is UTC."""
     if not _date_only(raw):
         return _utc(parsed)
     first = start_of(parsed.date(), jurisdiction)
     if now is None or first > now:
         return first  # a future completion date is refused by the caller
-    return min(
-        start_of(parsed.date() + timedelta(days=1), jurisdiction) - timedelta(milliseconds=1), now
-    )
+    return min(end_of(parsed.date(), jurisdiction), now)

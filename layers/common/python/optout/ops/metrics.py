@@ -18,7 +18,7 @@ no other figure.
 """
 
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from optout.ops import backfills
@@ -130,7 +130,11 @@ def figures(year: int, ledgers: list[Item], watch: Item, as_of: str) -> dict[str
             for source in SOURCES
         },
         "weekly": [
-            {"week": week, "starts": _week_start(week).isoformat()}
+            {
+                "week": week,
+                "starts": _week_start(week).isoformat(),
+                "partial": _partial_week(week, year),
+            }
             | {source: weekly[week].get(source, 0) for source in SOURCES}
             for week in sorted(weekly)
         ],
@@ -229,6 +233,13 @@ def _week_of(day: date) -> str:
 def _week_start(week: str) -> date:
     year, number = week.split("-W")
     return date.fromisocalendar(int(year), int(number), 1)
+
+
+def _partial_week(week: str, year: int) -> bool:
+    """An ISO week spanning 1 January: the year's figures hold only its days in the year, and
+    the other year's report lists the same week with the rest."""
+    starts = _week_start(week)
+    return starts.year != year or (starts + timedelta(days=6)).year != year
 
 
 __all__ = ["MetricsService", "figures"]

@@ -27,6 +27,11 @@ class Outbox:
     # The batch's requests' jurisdictions: what a job made for the batch as a whole carries
     # (resolver/service.py, `_rederived_jobs`).
     jurisdictions: set[str] = field(default_factory=set)
+    # The latest of the batch's requests' `received_at`: when such a job's choice was made.
+    chosen_at: str = ""
+
+    def note_choice(self, received_at: str) -> None:
+        self.chosen_at = max(self.chosen_at, received_at)  # one format (iso): sorts as time
 
     def add(self, queue_key: str, message: dict[str, str]) -> None:
         self.messages.setdefault(queue_key, []).append(message)
@@ -37,6 +42,7 @@ class Outbox:
         self.bases.clear()
         self.resolutions.clear()
         self.jurisdictions.clear()
+        self.chosen_at = ""
 
     def flush(self, queue: JobQueue, table: Table) -> None:
         for queue_key, messages in sorted(self.messages.items()):

@@ -192,7 +192,11 @@ class Resolver:
         plans = derivation.merged_plans()
         where = jurisdictions_of(event)
         pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
-        jobs, covered = self._fan_out(request_id, plans, pending, asked, jurisdictions=where)
+        chosen = str(event["received_at"])
+        pending.note_choice(chosen)
+        jobs, covered = self._fan_out(
+            request_id, plans, pending, asked, jurisdictions=where, chosen_at=chosen
+        )
         quiet = _not_asked(request_id, plans)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
@@ -272,7 +276,9 @@ class Resolver:
         # Made for the batch's requests together: each of their jurisdictions (a superset of
         # this cluster's when the batch holds other people's requests too).
         where = sorted(outbox.jurisdictions)
-        made, _ = self._fan_out(request_id, plans, again, set(), jurisdictions=where)
+        made, _ = self._fan_out(
+            request_id, plans, again, set(), jurisdictions=where, chosen_at=outbox.chosen_at
+        )
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
@@ -422,16 +428,19 @@ class Resolver:
 
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
-        chain: str | None = None, jurisdictions: list[str] | None = None,
+        chain: str | None = None, jurisdictions: list[str] | None = None, chosen_at: str = "",
     ) -> tuple[list[str], dict[str, list[str]]]:  # fmt: skip
         """Jobs made (system names), and per system the other requests' jobs that already
         carry what this one asked of it (`asked`): its proof where it needs no job of its own.
         `chain`: a `--resend` backfill's (`_make_job`). `jurisdictions`: where the request(s)
-        the jobs are made for came from (sorted; none known: empty), kept on each job."""
+        the jobs are made for came from (sorted; none known: empty), kept on each job.
+        `chosen_at`: when the consumer made the choice the jobs carry (the request's
+        `received_at`; a job made for several requests: the latest), kept on each job so a
+        vendor can be told when the choice was made, not when it was delivered."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
-            if self._make_job(request_id, plan, pending, chain, jurisdictions or []):
+            if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at):
                 made.append(name)
             others = sorted(plan.covered - {f"{request_id}:{name}"})
             if others and plan.purposes & asked:
@@ -440,7 +449,7 @@ class Resolver:
 
     def _make_job(
         self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None,
-        jurisdictions: list[str] | None = None,
+        jurisdictions: list[str] | None = None, chosen_at: str = "",
     ) -> bool:  # fmt: skip
         """The job item first (conditional: absent), then each identity's in-flight mark
         (conditional: no other job carries its purposes), as plain writes: a transaction
@@ -491,6 +500,7 @@ class Resolver:
                 "expires_at": until,
                 # Only when known (most jobs: one code): an absent list reads as none known.
                 **({"jurisdictions": jurisdictions} if jurisdictions else {}),
+                **({"chosen_at": chosen_at} if chosen_at else {}),
             }  # fmt: skip
             if round_ == 0:
                 if not put_once(self._table, job, partial(_this_write, now=now)):
@@ -939,7 +949,8 @@ class Resolver:
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         made, covered = self._fan_out(request_id, plans, pending, asked,
-                                      jurisdictions=jurisdictions_of(event))  # fmt: skip
+                                      jurisdictions=jurisdictions_of(event),
+                                      chosen_at=str(event["received_at"]))  # fmt: skip
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.

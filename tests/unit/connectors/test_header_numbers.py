@@ -1,0 +1,52 @@
+"""Numbers read from headers (review s18 time T6): Retry-After, X-RateLimit-Reset and
+X-OptOut-Timestamp are whole seconds in ASCII digits of bounded length. str.isdigit() took
+'²' (int() then raised ValueError) and 400 digits (a float of inf, which retry_delay's ceil
+could not convert), so a vendor's odd header crashed a worker batch, and the reference
+receiver answered 500 where 401 was meant."""
+
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from optout.connectors.errors import DeliveryError
+from optout.connectors.http import parse_rate_limit_reset, parse_retry_after
+from optout.connectors.webhook_signature import SignatureError, sign, verify
+from optout.delivery.retry import retry_delay
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+ODD = ["²", "٣٠", "1²", "9" * 400, "9" * 5000, "-5", "+5", "1.5", " ", "12 34"]
+
+
+@pytest.mark.parametrize("value", ODD, ids=lambda v: f"{v[:4]!r}x{len(v)}")
+def test_a_retry_after_not_in_ascii_digits_is_not_a_wait(value: str) -> None:
+    assert parse_retry_after(value, NOW) is None
+    assert parse_rate_limit_reset(value, NOW) is None
+
+
+def test_ascii_digits_and_http_dates_are_still_read() -> None:
+    assert parse_retry_after(" 120 ", NOW) == 120.0
+    assert parse_retry_after("Tue, 01 Dec 2026 12:02:00 GMT", NOW) == 120.0
+    assert parse_rate_limit_reset("30", NOW) == 30.0
+    assert parse_rate_limit_reset(str(int(NOW.timestamp()) + 60), NOW) == 60.0
+
+
+@pytest.mark.parametrize("asked", [math.inf, 1e300, math.nan])
+def test_a_huge_wait_is_clamped_to_the_longest_not_an_overflow(asked: float) -> None:
+    error = DeliveryError("throttled", retryable=True, retry_after=asked)
+    assert retry_delay(error, 1, 5, 300, random.Random(1), longest=43_200) == 43_200
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["²", "9" * 5000, "٣٠", "", "1.5e9"], ids=lambda v: f"{v[:4]!r}x{len(v)}"
+)
+def test_the_reference_receiver_refuses_an_odd_timestamp_as_a_bad_signature(
+    timestamp: str,
+) -> None:
+    headers = {
+        "x-optout-timestamp": timestamp,
+        "x-optout-signature": sign("1", "s", timestamp, b"{}"),
+    }
+    with pytest.raises(SignatureError, match="timestamp"):
+        verify(headers, b"{}", {"1": "s"}, 1.8e9)
