@@ -159,3 +159,15 @@ def test_every_connector_has_its_hashing_named_and_only_the_webhook_reads_the_fi
     connectors = ROOT / "layers" / "common" / "python" / "optout" / "connectors"
     readers = sorted(f.name for f in connectors.glob("*.py") if "system.hashing" in f.read_text())
     assert readers == ["webhook.py"]
+
+
+@pytest.mark.parametrize("kind", [["braze"], {"name": "braze"}, 7])
+def test_a_type_of_the_wrong_kind_is_refused_in_one_line_not_a_traceback(
+    kind: object, tmp_path: Path
+) -> None:
+    # review s18 diff A4: the hashing default looked the type up before it was checked
+    raw = {"name": "crm", "type": kind, "identifier_types": ["email"], "purposes": ["sale"]}
+    path = tmp_path / "systems.json"
+    path.write_text(json.dumps({"systems": [raw]}))
+    with pytest.raises(SystemsConfigError, match="type"):
+        load_systems(path)

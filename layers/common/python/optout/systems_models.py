@@ -56,7 +56,8 @@ class SystemModel(BaseModel):
         # A `hashing` left out means what the connector does (the ad platforms hash): a file
         # written before `make template` checked the field keeps passing.
         kind = data.get("type") if isinstance(data, dict) else None
-        if isinstance(data, dict) and "hashing" not in data and kind in CONNECTOR_HASHING:
+        # A `type` of the wrong kind (a list, an object) is the field check's to refuse.
+        if isinstance(kind, str) and "hashing" not in data and kind in CONNECTOR_HASHING:
             return {**data, "hashing": CONNECTOR_HASHING[kind] or "none"}
         return data
 
