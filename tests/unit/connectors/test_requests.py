@@ -17,6 +17,7 @@ from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 
 from local.sandbox import braze as braze_sandbox
+from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
@@ -983,3 +984,24 @@ def test_webhook_notice_names_a_state_outside_the_list_by_its_code():
     assert notice(("targeted_advertising",), ("US-NY",))["regulation"] == (
         "US-NY consumer privacy law"
     )
+
+
+@pytest.mark.parametrize("number", ["²", "9" * 400])
+def test_trade_desk_takes_an_item_number_that_is_not_ascii_digits_as_no_line(
+    server, monkeypatch, number
+):
+    # str.isdigit() took '²', which int() refuses: the connector raised and the whole batch
+    # was retried as a crash (review s18 time, T6's kin); 400 digits are no line either
+    def odd_lines(status: int, body: dict) -> object:
+        lines = [{**line, "ItemNumber": number} for line in body.get("FailedLines", [])]
+        return original(status, {**body, "FailedLines": lines})
+
+    original = trade_desk_sandbox.json_response
+    monkeypatch.setattr(trade_desk_sandbox, "json_response", odd_lines)
+    refuse_at_ttd(server, uid2_sandbox.raw_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # the line names no item we sent: the job is judged on the rest of the answer
+    assert outcome.status == "done"

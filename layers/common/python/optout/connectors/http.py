@@ -305,21 +305,21 @@ def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | N
 # vendors use both conventions (Braze and GitHub epoch, others a delta), and no window is 31
 # years long, so each value reads one way only.
 EPOCH_SECONDS_FROM = 1_000_000_000
-# A whole number of seconds in a header: ASCII digits only, and few enough to stay a finite,
-# exact float (str.isdigit() also takes '²' or Arabic-Indic digits, which int() refuses or
-# reads, and 309 digits overflow a float to inf).
-WHOLE_SECONDS = re.compile(r"[0-9]{1,10}")
+# A whole number a vendor sends (seconds in a header, a line number in a body): ASCII digits
+# only, and few enough to stay a finite, exact float (str.isdigit() also takes '²' or
+# Arabic-Indic digits, which int() refuses or reads, and 309 digits overflow a float to inf).
+WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
-def whole_seconds(value: str) -> int | None:
-    """`value` (stripped) as a whole number of seconds, or None when it is not one."""
+def whole_number(value: str) -> int | None:
+    """`value` (stripped) as a whole number, or None when it is not one."""
     value = value.strip()
-    return int(value) if WHOLE_SECONDS.fullmatch(value) else None
+    return int(value) if WHOLE_NUMBER.fullmatch(value) else None
 
 
 def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> float | None:
     """X-RateLimit-Reset as seconds to wait: a whole number, epoch seconds or a delta."""
-    reset = whole_seconds(value) if value else None
+    reset = whole_number(value) if value else None
     if reset is None:
         return None
     if reset < EPOCH_SECONDS_FROM:
@@ -332,7 +332,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    seconds = whole_seconds(value)
+    seconds = whole_number(value)
     if seconds is not None:
         return float(seconds)
     try:

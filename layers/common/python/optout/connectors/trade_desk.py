@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome, noted, reason_code
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
-from optout.connectors.http import json_body
+from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import IdType
@@ -114,10 +114,15 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             )
             payload = answer.json()
             lines = payload.get("FailedLines") if isinstance(payload, dict) else None
-            failed = {
-                int(str(line.get("ItemNumber"))) - 1: str(line.get("ErrorCode") or "")
+            numbers = [
+                (whole_number(str(line.get("ItemNumber", ""))), line)
                 for line in lines or []
-                if isinstance(line, dict) and str(line.get("ItemNumber", "")).isdigit()
+                if isinstance(line, dict)
+            ]
+            failed = {
+                number - 1: str(line.get("ErrorCode") or "")
+                for number, line in numbers
+                if number is not None
             }
             sent = [job for job in jobs if job.job_id not in outcomes]
             judged = self.item_outcomes(
