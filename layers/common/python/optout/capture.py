@@ -137,7 +137,8 @@ class CaptureService:
         # An opt-out needs no token: a stale one (the webform left open, or its token used by
         # the page's banner first) is left out rather than costing the person their opt-out,
         # when the form names the person itself: a typed identifier, not the browser alone
-        # (the person the token named would reach no system). A forged one is still refused.
+        # (the person the token named would reach no system). So is one our own token keys
+        # cannot check (TokenUnverifiable: the secret mistyped). A forged one is still refused.
         stale: str | None = None
         try:
             token = self._verify(body["identity_token"], ctx, device_id)

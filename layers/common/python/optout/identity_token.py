@@ -37,6 +37,15 @@ class StaleToken(InvalidToken):
     takes the opt-out without it (an opt-out needs no token); the banner sends it again."""
 
 
+class TokenUnverifiable(StaleToken):
+    """A token the bridge cannot check because its own token keys are unusable (the secret
+    mistyped): our fault, not the sender's, so it is treated as a stale one. The webform takes
+    the typed identifiers without it; the banner sends its choice again without it."""
+
+    def __init__(self) -> None:
+        super().__init__("identity_token could not be verified: the token keys are unusable")
+
+
 @dataclass(frozen=True)
 class TokenKeys:
     """The current signing key and, during a rotation, the previous one (by kid)."""
@@ -47,7 +56,8 @@ class TokenKeys:
 
 class KeySource(Protocol):
     """Where `TokenVerifier` finds a token's key by its kid: fixed `TokenKeys`, or the secret as
-    it is now (`optout.token_keys.TokenKeyring`, which re-reads it for a kid it does not know)."""
+    it is now (`optout.token_keys.TokenKeyring`, which re-reads it for a kid it does not know,
+    and whose lookup raises `TokenUnverifiable` while the secret holds no usable key)."""
 
     @property
     def keys(self) -> Mapping[str, bytes]: ...

@@ -8,7 +8,10 @@ function with no key refuses to start rather than accept tokens anyone could sig
 A warm container verifies with the secret as it is now (`TokenKeyring`), not as it was at its
 cold start: a rotation's new kid is read at its first token, and a dropped `previous` stops
 verifying once the cached secret expires (README "Rotation"). A secret of the wrong shape
-refuses tokens only; token-less opt-outs go on (TokenKeysUnusableAlarm).
+makes tokens unverifiable, never a request: the webform takes its typed identifiers without
+the token, the banner sends its choice again without it (TokenKeysUnusableAlarm). Once a
+container has read the secret, a read that fails (access denied, the secret deleted) keeps
+the keys read before, with the same alarm: only a cold start fails for the secret.
 """
 
 import json
@@ -16,18 +19,19 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from optout.identity_token import KeySource, TokenKeys
+from optout.identity_token import KeySource, TokenKeys, TokenUnverifiable
 from optout.observability import logger, metrics
 from optout.secrets import SecretNotText, get_secret
 from optout.settings import LOCAL_TOKEN_KEY, LOCAL_TOKEN_KID, Settings
-from optout.store.busy import AWS_ERRORS, NOT_SERVED, answered_as_unavailable, error_code
+from optout.store.busy import AWS_ERRORS, NOT_SERVED, answered_as_unavailable, busy, error_code
 
 SECRET_CACHE_SECONDS = 300
 # A kid the cached secret lacks makes one container read the secret again at most this often:
 # a rotation is seen at its first token, and strangers sending made-up kids cost at most one
-# Secrets Manager call a minute per container.
+# Secrets Manager call a minute per container. A read that failed other than busy (access
+# denied, the secret deleted) is tried again no sooner either.
 UNKNOWN_KID_REREAD_SECONDS = 60
-UNUSABLE = TokenKeys("", {})  # a secret of the wrong shape: every token names an unknown key
+UNUSABLE = TokenKeys("", {})  # a secret of the wrong shape: every token is TokenUnverifiable
 
 
 class MissingTokenKey(RuntimeError):
@@ -97,46 +101,73 @@ def _kid_and_key(part: dict[str, Any], where: str) -> tuple[str, bytes]:
 class TokenKeyring:
     """The token keys as the secret holds them: read through the secrets cache at each lookup
     (no AWS call until it expires), and read again at once for a kid it lacks, at most once per
-    UNKNOWN_KID_REREAD_SECONDS. A re-read that fails keeps the keys read before."""
+    UNKNOWN_KID_REREAD_SECONDS. After the first read, a read that fails keeps the keys read
+    before: a request never fails because of the token secret once the container is up."""
 
     def __init__(self, secret_name: str) -> None:
         self._name = secret_name
         self._parsed: tuple[str, TokenKeys] | None = None  # the last secret text, its keys
         self._reread_at: float | None = None  # monotonic time of the last unknown-kid re-read
+        self._failed_until = 0.0  # monotonic: a read that failed (not busy) waits till then
 
     @property
     def keys(self) -> Mapping[str, bytes]:
         return _KeysByKid(self)
 
     def current(self) -> TokenKeys:
-        # Busy with nothing cached: the request's 503; busy past the cache's age: the keys kept.
-        with answered_as_unavailable("secret store", NOT_SERVED):
-            raw = get_secret(self._name, SECRET_CACHE_SECONDS)
-        return self._keys_of(raw)
+        if self._parsed is None:
+            # The cold start: busy is the request's 503; any other failure raises (the function
+            # cannot tell a token from a forgery without its keys).
+            with answered_as_unavailable("secret store", NOT_SERVED):
+                raw = get_secret(self._name, SECRET_CACHE_SECONDS)
+            return self._keys_of(raw)
+        kept = self._parsed[1]
+        if time.monotonic() < self._failed_until:
+            return kept
+        # Busy past the cache's age, the secrets cache answers with the value read before.
+        return self._read(kept, refresh=False)
 
     def key(self, kid: str) -> bytes | None:
+        """`kid`'s key, None if the secret has none; raises TokenUnverifiable while the secret
+        holds no usable key (our fault: the token is left out, not refused as forged)."""
         keys = self.current()
         if kid not in keys.keys and self._may_reread():
-            keys = self._reread(keys)
+            keys = self._read(keys, refresh=True)
         if keys is UNUSABLE:
             metrics.add_metric(name="TokenKeysUnusable", unit="Count", value=1)
+            raise TokenUnverifiable
         return keys.keys.get(kid)
 
     def _may_reread(self) -> bool:
         now = time.monotonic()
+        if now < self._failed_until:
+            return False
         if self._reread_at is not None and now - self._reread_at < UNKNOWN_KID_REREAD_SECONDS:
             return False
         self._reread_at = now
         return True
 
-    def _reread(self, cached: TokenKeys) -> TokenKeys:
+    def _read(self, kept: TokenKeys, *, refresh: bool) -> TokenKeys:
+        """The secret read again after the first read: if that fails, `kept` still holds."""
         try:
-            raw = get_secret(self._name, SECRET_CACHE_SECONDS, refresh=True)
+            raw = get_secret(self._name, SECRET_CACHE_SECONDS, refresh=refresh)
         except (*AWS_ERRORS, SecretNotText) as error:
-            logger.warning("token secret re-read failed, cached keys kept", extra={
-                "error_code": error_code(error)})  # fmt: skip
-            return cached
+            self._read_failed(error)
+            return kept
         return self._keys_of(raw)
+
+    def _read_failed(self, error: Exception) -> None:
+        code = error_code(error)
+        if not isinstance(error, SecretNotText) and busy(error):
+            logger.warning("token secret re-read failed, cached keys kept", extra={
+                "error_code": code})  # fmt: skip
+            return
+        # Access denied (a key or policy change), the secret deleted, or binary: it will not
+        # pass by itself, so the operator is paged; tokens go on with the keys read before.
+        self._failed_until = time.monotonic() + UNKNOWN_KID_REREAD_SECONDS
+        logger.error("token secret unreadable: the keys read before are kept", extra={
+            "error_code": code, "secret_name": self._name})  # fmt: skip
+        metrics.add_metric(name="TokenKeysUnusable", unit="Count", value=1)
 
     def _keys_of(self, raw: str) -> TokenKeys:
         if self._parsed is not None and self._parsed[0] == raw:
@@ -144,8 +175,9 @@ class TokenKeyring:
         try:
             keys = read_token_keys(raw)
         except TokenSecretUnusable as error:
-            # Logged once per secret value and container; `key` counts every refused token too.
-            logger.error("token secret unusable: identity tokens are refused", extra={
+            # Logged once per secret value and container; `key` counts every token it leaves
+            # unverified too.
+            logger.error("token secret unusable: identity tokens cannot be verified", extra={
                 "reason": str(error), "secret_name": self._name})  # fmt: skip
             metrics.add_metric(name="TokenKeysUnusable", unit="Count", value=1)
             keys = UNUSABLE
@@ -154,7 +186,8 @@ class TokenKeyring:
 
 
 class _KeysByKid(Mapping[str, bytes]):
-    """`TokenKeyring`'s keys as `TokenVerifier` looks them up: `get(kid)` asks the keyring."""
+    """`TokenKeyring`'s keys as `TokenVerifier` looks them up: `get(kid)` asks the keyring
+    (and raises the keyring's TokenUnverifiable: `Mapping.get` turns only KeyError to None)."""
 
     def __init__(self, keyring: TokenKeyring) -> None:
         self._keyring = keyring
