@@ -17,8 +17,8 @@
  *  5. only then activates gated tags (<script type="text/plain" data-purpose="...">) whose
  *     purposes are allowed, and updates every signal;
  *  6. honours Global Privacy Control without a click: posts it once per session (again on
- *     the page after a failure, 3 posts at most) and shows "Opt-Out Request Honored" when
- *     the API confirms it;
+ *     the page after a failure, with its key, 3 posts at most) and shows "Opt-Out Request
+ *     Honored" when the API confirms it;
  *  7. shows the banner (first visit) or the "Your Privacy Choices" button with per-purpose
  *     toggles beside a single "Opt out of all", and a separate "limit the use of my
  *     sensitive personal information" choice (CCPA §7027).
@@ -757,29 +757,37 @@
   // -- public API -------------------------------------------------------------------------
   linked = store("localStorage", LINKED) === deviceId;
   linking = token && !linked ? 1 : 0;
-  const ready = load().then(() => {
+  // `ready` settles when the load post has its answer, or failed and waits to be sent again:
+  // the state is then known or fail-closed (as in link mode), and the retries go on after it.
+  let waiting;
+  const retrying = new Promise((go) => (waiting = go));
+  const loaded = load().then(() => {
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
     const gpcDue = state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId;
-    // A refused token (expired, used) must not cost the load's GPC signal: sent again without it.
-    // A post the API did not refuse (5xx, 429, a network error, a 2xx not from the API) is sent
-    // again after its Retry-After (at most 5 s; else 2 s): 3 posts a page at most, so an outage
-    // does not turn every visitor into a stream of requests. The next page tries again.
+    // A refused token (expired, used) must not cost the load's GPC signal: sent again without it
+    // (a new body: a new Idempotency-Key). A post the API did not refuse (5xx, 429, a network
+    // error, a timeout, a 2xx not from the API) is sent again with its key (its first try may
+    // have landed: the API answers it as the same request) after its Retry-After (at most 5 s;
+    // else 2 s). 3 load posts a page at most, the resend without the token included, so an
+    // outage does not turn every visitor into a stream of requests. The next page tries again.
     let tries = 0;
+    let key = random();
     const hello = () =>
-      (tries++, post({})).then(
+      (tries++, post({}, key)).then(
         (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
         ({ api, message, status, after }) =>
           api?.field === "identity_token"
-            ? gpcDue && hello()
+            ? tries < 3 && gpcDue && ((key = random()), hello())
             : (warn(message),
               tries < 3 &&
                 retryable(status, api) &&
-                new Promise((wake) => setTimeout(wake, Math.min(+after || 2, 5) * 1e3)).then(hello)),
+                (waiting(), new Promise((wake) => setTimeout(wake, Math.min(+after || 2, 5) * 1e3)).then(hello))),
       );
     if (linking) return link(hello);
     if (gpcDue || token) return hello();
   });
+  const ready = Promise.race([loaded, retrying]);
 
   w.optoutBridge = {
     ready,

@@ -1,5 +1,7 @@
 """The banner fails safe when an answer is not the API's, a post fails on a page that will not
-be reloaded, or the browser blocks storage or cookies (review s18, F1-F5 and F7).
+be reloaded, or the browser blocks storage or cookies (review s18, F1-F5 and F7); the load
+post's retries keep its key, count the resend without a refused token, and `ready` does not
+wait for them (review s18 diff A5, A6).
 
 The consent API is FakeConsentApi (Playwright routing); a route added after it answers the way
 something that is not the API would (a CDN's HTML 200, a stub's JSON), then falls back to it.
@@ -8,7 +10,7 @@ something that is not the API would (a CDN's HTML 200, a stub's JSON), then fall
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
@@ -19,6 +21,7 @@ from .conftest import (
     FakeConsentApi,
     ad_tag_ran,
     partner_pixel_ran,
+    serve_logged_in_page,
     wait_until_ready,
 )
 
@@ -49,6 +52,15 @@ STORED_OPT_OUT = (  # this browser opted out of all a day ago (the API acknowled
 
 def _status(page: Page):  # type: ignore[no-untyped-def]
     return page.locator("#optout-bridge [data-optout-status]")
+
+
+def _expect_honoured(page: Page) -> None:
+    """The GPC signal's post was honoured: the button's status, then the open panel, say so
+    (an open panel is not redrawn under the person's hands: it is opened after)."""
+    expect(_status(page)).to_have_text("Opt-Out Request Honored")
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.locator("[data-optout-gpc]")).to_have_text("Opt-Out Request Honored")
 
 
 def _posts(context: BrowserContext, answer: Callable[[Route, int], bool]) -> list[float]:
@@ -165,14 +177,16 @@ FAILURES: dict[str, Callable[[Route], None]] = {
 
 
 @pytest.mark.parametrize("failure", FAILURES)
-def test_the_gpc_post_is_sent_again_on_the_same_page_after_a_failure(
+def test_the_gpc_post_is_sent_again_with_its_key_on_the_same_page_after_a_failure(
     new_context: BrowserFactory, static_site: str, failure: str
 ) -> None:
     # Given a GPC browser whose first post fails
     context = new_context(gpc=True)
     FakeConsentApi().install(context)
+    keys: list[str | None] = []
 
     def first_fails(route: Route, n: int) -> bool:
+        keys.append(route.request.headers.get("idempotency-key"))
         if n == 1:
             FAILURES[failure](route)
         return n == 1
@@ -183,14 +197,15 @@ def test_the_gpc_post_is_sent_again_on_the_same_page_after_a_failure(
     page = context.new_page()
     page.goto(f"{static_site}/index.html")
     wait_until_ready(page)
-    page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices").click()
-    gpc_note = page.locator("#optout-bridge [data-optout-gpc]")
-    if len(posts) < 2:  # the retry waits (1 s after Retry-After: 1, else 2 s)
-        expect(gpc_note).to_have_text("Global Privacy Control detected, not yet processed")
+    # (ready does not wait for the retry: 1 s after Retry-After: 1, else 2 s)
+    assert len(posts) == 1
+    assert page.evaluate("() => window.optoutBridge.state().gpcHonored") is False
 
-    # Then the signal is posted again on this page and honoured there
-    expect(page.locator("#optout-bridge")).to_contain_text("Opt-Out Request Honored")
+    # Then the signal is posted again on this page, with the first try's Idempotency-Key (that
+    # try may have landed: the API answers the retry as the same request), and honoured there
+    _expect_honoured(page)
     assert len(posts) == 2
+    assert keys[0] and keys[1] == keys[0]  # review s18 A5: each try took a new key
 
 
 def test_a_failing_gpc_post_is_sent_three_times_a_page_at_most(
@@ -219,6 +234,114 @@ def test_a_failing_gpc_post_is_sent_three_times_a_page_at_most(
     expect(page.locator("#optout-bridge [data-optout-gpc]")).to_have_text(
         "Global Privacy Control detected, not yet processed"
     )
+
+
+TOKEN_REFUSED = json.dumps(
+    {"error": {"code": "invalid_token", "message": "expired", "field": "identity_token"}}
+)
+
+
+def _logged_in_gpc_page(
+    new_context: BrowserFactory, site: str, answer: Callable[[Route, int], bool]
+) -> tuple[Page, list[tuple[str | None, dict[str, object]]]]:
+    """A GPC browser's first logged-in page (its token and GPC go in the load post), POSTs
+    routed through `answer`; returns the page and every POST's (Idempotency-Key, body)."""
+    context = new_context(gpc=True)
+    FakeConsentApi(links_to=dict.fromkeys(SALE_SHARE, True)).install(context)
+    sent: list[tuple[str | None, dict[str, object]]] = []
+
+    def record(route: Route, n: int) -> bool:
+        body = json.loads(route.request.post_data or "{}")
+        sent.append((route.request.headers.get("idempotency-key"), body))
+        return answer(route, n)
+
+    _posts(context, record)
+    account = serve_logged_in_page(context, site, "header.payload.signature")
+    page = context.new_page()
+    page.goto(account)
+    return page, sent
+
+
+def _refuse_token(route: Route) -> None:
+    route.fulfill(status=422, content_type="application/json", body=TOKEN_REFUSED)
+
+
+def test_the_resend_without_a_refused_token_takes_a_new_key_its_retries_keep_theirs(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a logged-in GPC page whose load post fails (503), then has its token refused
+    def fail_then_refuse(route: Route, n: int) -> bool:
+        if n == 1:
+            FAILURES["503 Retry-After 1"](route)
+        elif n == 2:
+            _refuse_token(route)
+        return n <= 2
+
+    # When the page loads
+    page, sent = _logged_in_gpc_page(new_context, static_site, fail_then_refuse)
+
+    # Then the retry kept the first try's key; the signal went again without the token under
+    # a new key (a new body: the same key would be a 409) and was honoured
+    _expect_honoured(page)
+    (first, with_token), (retry, again), (resend, without) = sent
+    assert first and retry == first and resend and resend != first
+    assert with_token == again and with_token["identity_token"]
+    assert "identity_token" not in without and without["gpc"] is True
+
+
+def test_a_resend_without_the_token_counts_against_the_three_posts_a_page(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a logged-in GPC page whose load post fails twice (503), then has its token refused
+    def fail_fail_refuse(route: Route, n: int) -> bool:
+        if n < 3:
+            FAILURES["503 Retry-After 1"](route)
+        elif n == 3:
+            _refuse_token(route)
+        return n <= 3
+
+    # When the page loads and stays open past the retries
+    page, sent = _logged_in_gpc_page(new_context, static_site, fail_fail_refuse)
+    page.evaluate("() => window.optoutBridge.ready")
+    page.wait_for_timeout(5_000)
+
+    # Then 3 posts went, all with one key; none a 4th without the token (review s18 A5)
+    assert len(sent) == 3
+    assert len({key for key, _ in sent}) == 1
+
+
+@pytest.mark.parametrize("logged_in", [False, True], ids=["gpc page", "first link"])
+def test_ready_settles_at_the_load_posts_first_failure_and_its_retries_go_on(
+    new_context: BrowserFactory, static_site: str, logged_in: bool
+) -> None:
+    # Given a GPC page whose load post fails once with Retry-After: 3
+    def first_fails(route: Route, n: int) -> bool:
+        if n == 1:
+            route.fulfill(status=503, headers={"Retry-After": "3"}, body="busy")
+        return n == 1
+
+    posts: Sized
+    if logged_in:  # a new browser's first logged-in page: the person opted out elsewhere
+        page, posts = _logged_in_gpc_page(new_context, static_site, first_fails)
+    else:
+        context = new_context(gpc=True)
+        FakeConsentApi().install(context)
+        posts = _posts(context, first_fails)
+        page = context.new_page()
+        page.goto(f"{static_site}/index.html")
+
+    # When `ready` settles, Then it did not wait for the retry (review s18 A6): the state is
+    # known (the GPC page) or fail-closed (the link is unknown)
+    page.evaluate("() => window.optoutBridge.ready")
+    assert len(posts) == 1
+    assert page.evaluate("() => window.optoutBridge.state().known") is not logged_in
+
+    # And the retry goes on: the signal is honoured, and the link's state applied
+    _expect_honoured(page)
+    page.wait_for_function("() => window.optoutBridge.state().known")
+    assert len(posts) == 2
+    if logged_in:
+        assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
 
 
 BLOCKED_STORAGE = (
