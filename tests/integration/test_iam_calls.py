@@ -33,12 +33,15 @@ def test_a_partition_granted_for_one_action_does_not_grant_another() -> None:
 
 
 def test_the_sweeper_may_write_its_mark_but_nothing_else_of_the_sweeps_partition() -> None:
-    # Its windows' mark: one conditional PutItem a run (SWEEP/MARK); no update, no delete
+    # Its windows' mark: one conditional PutItem a run (SWEEP/MARK); a carried item, once
+    # checked, one conditional DeleteItem (review s18 B8); no update, and nowhere else
     put = request("SweeperFunction", "dynamodb:PutItem", TABLE, "SWEEP")
     update = request("SweeperFunction", "dynamodb:UpdateItem", TABLE, "SWEEP")
     delete = request("SweeperFunction", "dynamodb:DeleteItem", TABLE, "SWEEP")
     elsewhere = request("SweeperFunction", "dynamodb:PutItem", TABLE, "WATCH")
-    assert iam.denied([put, update, delete, elsewhere]) == [update, delete, elsewhere]
+    delete_elsewhere = request("SweeperFunction", "dynamodb:DeleteItem", TABLE, "WATCH")
+    denied = iam.denied([put, update, delete, elsewhere, delete_elsewhere])
+    assert denied == [update, elsewhere, delete_elsewhere]
 
 
 def test_a_transaction_is_authorised_item_by_item() -> None:

@@ -186,6 +186,10 @@ def test_a_pending_job_without_identifier_values_is_failed_for_the_replay_not_se
     )
     assert listed(pipe, "salesforce") == {f"{request_id}:salesforce"}
     assert report.counts["FailedJobsNeedReplay"] == 1
+    # And a later copy of its message (an SQS duplicate, a DLQ redrive) counts it no more:
+    # once per failure (review s18 B6: counted again here)
+    again_later = deliver(pipe, message, Vendor(), later=timedelta(minutes=10))
+    assert again_later.counts["FailedJobsNeedReplay"] == 0 and vendor.received == []
     # And the replay sends it with its values read back from the identities' nodes
     replay(pipe)
     assert pipe.resolve() == {"batchItemFailures": []}

@@ -160,3 +160,26 @@ def test_a_job_whose_calls_cannot_fit_one_invocation_fails_on_its_first_receive(
     assert small["status"] == "done"
     assert len(vendor.started) == 8
     assert failed_ids(answer) == set()
+
+
+def test_a_job_too_big_for_its_pace_is_counted_once_for_the_replay(
+    stack: Stack,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a Braze job too big for one invocation at its pace, failed on its first receive
+    # and counted as needing the operator's replay
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    vendor = paced(stack, monkeypatch, rate=4, concurrency=2)
+    monkeypatch.setattr(BrazeConnector, "parallel_calls", 1)
+    stack.put_request("big", ["braze"], person(0, 60))
+    stack.send("braze", "big")
+    stack.run("braze", VirtualContext(clock=vendor.clock))
+    assert stack.job("big", "braze")["status"] == "failed"
+    assert '"FailedJobsNeedReplay":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    # When a later copy of its message comes (an SQS duplicate, a DLQ redrive)
+    stack.send("braze", "big")
+    stack.run("braze", VirtualContext(clock=vendor.clock))
+    # Then it is not counted again: once per failure (review s18 B6: twice)
+    assert "FailedJobsNeedReplay" not in capsys.readouterr().out
+    assert vendor.started == []

@@ -42,7 +42,7 @@ from optout.observability import logger
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
-from optout.store.batch import Key, batch_get, batch_put, batch_write
+from optout.store.batch import Key, batch_get, batch_put
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.events import put_event
 from optout.store.query import items as query_items
@@ -91,11 +91,23 @@ class SweepSettings:
     # are left and counted (`SweepReport.uncovered`; no run finished for that long).
     window: timedelta = timedelta(minutes=12)  # the schedule's 10 minutes, and a margin
     max_window: timedelta = timedelta(hours=1)
+    # A window is listed slice by slice (each slice over every shard), and its mark moves past
+    # each slice listed to its end: a run cut short keeps what it read, and the next run reads
+    # on from the slice it was cut in (review s18 B2: a cut window used to be read again whole,
+    # with 10 more minutes, until runs were cut every time and the youngest checks capped).
+    slice: timedelta = timedelta(minutes=2)
     # A pending job untouched for this long past its last write, and past the retry time the
     # worker wrote on it (`retry_at`: a vendor's Retry-After, up to ~3.5 days, or our
     # back-off), has no message left. A job waiting out a Retry-After is not "stuck"; one
     # whose message never came back after it is, 2 h after it was due.
     job_grace: timedelta = timedelta(hours=2)
+
+    @property
+    def catch_up(self) -> timedelta:
+        """The most of a checkpoint's arrivals one run reads (from its mark): a checkpoint
+        behind reads two windows a run, the rest is read by the runs that follow (a backlog
+        drains by 14 minutes a run of 10, and no run takes on more than twice its usual reads)."""
+        return 2 * self.window
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,8 @@ class _Carry:
 
     requests: list[Item] = field(default_factory=list)  # RECHECK# items
     windows: list[Item] = field(default_factory=list)  # WINDOW# items
-    checked: list[Key] = field(default_factory=list)  # carried items now done: deleted
+    # Carried items now done, with the `failed_at` read: deleted only if still that record
+    checked: list[tuple[Key, str]] = field(default_factory=list)
     failed: list[Item] = field(default_factory=list)  # new failures: written
     # The marks read (checkpoint age in seconds -> arrival time read to) and the run that wrote
     # them (None: no mark yet); `marks_read` False when the Query failed: no mark is written.
@@ -183,9 +196,11 @@ class Sweeper:
         Each checkpoint's window starts where the last run's read there ended (`SWEEP/MARK`),
         not at a fixed length before `now`: a run that starts late (Lambda's retry of a failed
         run, a throttled invocation) reads the longer window (review s18 T4: the 12-minute
-        window left a slice unread, at 23 h for good). A window read to its end (or carried)
-        moves its mark; one a cut run did not finish keeps it, so the next run reads it again.
-        A mark older than `max_window` is not followed further back (`report.uncovered`).
+        window left a slice unread, at 23 h for good). A window is read at most `catch_up`
+        (two windows) on from its mark, in slices: each slice listed to its end (or carried)
+        moves the mark, so a run cut short keeps its progress and a backlog drains (review
+        s18 B2). A mark older than `max_window` is not followed further back
+        (`report.uncovered`).
 
         A read that fails (a throttle or a timeout after the client's retries) leaves that
         request (`report.checks_failed`) or the rest of that window (`report.windows_failed`)
@@ -257,7 +272,7 @@ class Sweeper:
             })  # fmt: skip
             return
         if carried:
-            carry.checked.append((CARRY_PK, str(event["sk"])))
+            carry.checked.append(((CARRY_PK, str(event["sk"])), str(event.get("failed_at", ""))))
             report.carried_checked.append(request_id)
         report.events_checked += 1
         if not resolved:
@@ -289,26 +304,50 @@ class Sweeper:
         """What earlier runs' failed reads left first (their requests, then their windows: the
         oldest debts), then the events of each checkpoint's window, oldest age first, with that
         checkpoint's age (lazily: a run cut short reads no further page). A window whose
-        listing fails is left where it failed (`report.windows_failed`), carried whole to the
-        next run, and the next one is read."""
+        listing fails is left where it failed (`report.windows_failed`), the rest of it carried
+        to the next run, and the next checkpoint's is read."""
         for item in carry.requests:
             yield item, timedelta(seconds=int(item.get("checkpoint_seconds", 0)))
         for item in carry.windows:
             age = timedelta(seconds=int(item.get("checkpoint_seconds", 0)))
             start, end = (datetime.fromisoformat(str(item[k])) for k in ("start", "end"))
             if (yield from self._window(start, end, age, 0, report)):
-                carry.checked.append((CARRY_PK, str(item["sk"])))
+                carry.checked.append(((CARRY_PK, str(item["sk"])), str(item.get("failed_at", ""))))
                 report.carried_windows.append(age)
         shard = first_shard(now)
         for age in sorted(self._settings.checkpoints, reverse=True):
-            end = now - age
-            start = self._window_start(age, end, carry, report)
-            if start < end and not (yield from self._window(start, end, age, shard, report)):
-                carry.failed.append(_window_item(start, end, age))
-            # Read to its end, or carried: the next run starts there (never moved back: a run
-            # that overlapped this one may have read further)
-            key = _mark_key(age)
-            carry.read_to[key] = max(iso(end), carry.marks.get(key, ""))
+            start = self._window_start(age, now - age, carry, report)
+            stop = min(now - age, start + self._settings.catch_up)
+            yield from self._slices(start, stop, age, shard, report, carry)
+
+    def _slices(
+        self,
+        start: datetime,
+        stop: datetime,
+        age: timedelta,
+        shard: int,
+        report: SweepReport,
+        carry: _Carry,
+    ) -> Iterator[tuple[Item, timedelta]]:
+        """One checkpoint's window [start, stop), slice by slice; its mark moves past each slice
+        listed to its end, or carried (never moved back: a run that overlapped this one may
+        have read further). A run cut short in a slice leaves the mark at that slice's start.
+        A slice whose listing fails is carried with the rest of the window (one item)."""
+        key = _mark_key(age)
+
+        def read_to(moment: datetime) -> None:
+            carry.read_to[key] = max(iso(moment), carry.marks.get(key, ""))
+
+        read_to(start)  # past what a capped window gave up (`report.uncovered`)
+        low = start
+        while low < stop:
+            high = min(stop, low + self._settings.slice)
+            if not (yield from self._window(low, high, age, shard, report)):
+                carry.failed.append(_window_item(low, stop, age))
+                high = stop
+            read_to(high)
+            low = high
+        read_to(stop)
 
     def _window_start(
         self, age: timedelta, end: datetime, carry: _Carry, report: SweepReport
@@ -369,11 +408,31 @@ class Sweeper:
 
     def _write_carry(self, carry: _Carry, now: datetime) -> None:
         """New failures written, carried items now checked deleted: no write when neither."""
-        if not carry.failed and not carry.checked:
-            return
-        expires = int((now + timedelta(days=CARRY_DAYS)).timestamp())
-        items = [{**item, "failed_at": iso(now), "expires_at": expires} for item in carry.failed]
-        batch_write(self._table, items, carry.checked)
+        if carry.failed:
+            expires = int((now + timedelta(days=CARRY_DAYS)).timestamp())
+            batch_put(self._table, [{**item, "failed_at": iso(now), "expires_at": expires}
+                                    for item in carry.failed])  # fmt: skip
+        for key, failed_at in carry.checked:
+            self._clear_carried(key, failed_at)
+
+    def _clear_carried(self, key: Key, failed_at: str) -> None:
+        """A carried item deleted only if it is still the record this run read (its
+        `failed_at`): a run overlapping this one (a retry beside the next scheduled run) may
+        have carried a newer failure of the same request under the same key since, which must
+        stand (review s18 B8: an unconditional delete lost that check, uncounted)."""
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "failed_at = :read",
+             "ExpressionAttributeValues": {":read": {"S": failed_at}}}
+            if failed_at
+            else {"ConditionExpression": "attribute_not_exists(failed_at)"}
+        )  # fmt: skip
+        try:
+            self._table.client.delete_item(TableName=self._table.name,
+                                           Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+                                           **condition)  # fmt: skip
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def _write_marks(self, carry: _Carry, now: datetime, report: SweepReport) -> None:
         """The checkpoints' new marks, written only over the mark this run read: if another run
@@ -390,6 +449,7 @@ class Sweeper:
                     return
                 theirs, expected = self._read_marks()
                 marks = {k: max(marks.get(k, ""), theirs.get(k, "")) for k in marks | theirs}
+            report.mark_unwritten = True  # counted, as a failed write (review s18 B9)
             logger.warning("sweep mark not written: other runs wrote it first each time")
         except READ_ERRORS as error:
             report.mark_unwritten = True

@@ -350,7 +350,7 @@ class DeliveryService:
         receipt: Item = {"error": "no identifier values to send"}
         report.decisions[message.message_id] = ACK
         if self._finish(job, "failed", receipt, report, now, reason_class="no_values"):
-            report.counts["FailedJobsNeedReplay"] += 1
+            self._needs_replay(job, now, report)
 
     def _skip_finished(self, job: Item, message: Received, report: BatchReport) -> None:
         """A message of a job already done / no_record: nothing to send, its receipt is its
@@ -431,6 +431,14 @@ class DeliveryService:
         if self._finish(
             entry.job, "failed", {"error": reason}, report, now, reason_class="too_big_for_pace"
         ):
+            self._needs_replay(entry.job, now, report)
+
+    def _needs_replay(self, job: Item, failed_at: str, report: BatchReport) -> None:
+        """A failure this run wrote and acknowledged (no message comes back for it) counted
+        `FailedJobsNeedReplay` now, noted on its listing as a message of it would be: a later
+        message of the job (an SQS duplicate, a DLQ redrive) counts it no more (review s18 B6:
+        it was counted twice, here and by that message's `_message_of_failed`)."""
+        if note_message_of_failed(self.table, {**job, "completed_at": failed_at}, failed_at):
             report.counts["FailedJobsNeedReplay"] += 1
 
     def _settle_in_time(
