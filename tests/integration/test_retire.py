@@ -25,6 +25,7 @@ from optout.sweep import Sweeper, SweepSettings
 from optout.systems import load_systems
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor
+from tests.support import iam
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -222,9 +223,18 @@ def test_a_retired_systems_open_job_loses_its_identifier_values_at_the_watchs_ne
     request_id = removed_braze(pipe, monkeypatch, tmp_path)
     watch(pipe, 0)
     assert job_values(pipe, request_id, "braze") == [EMAIL]
-    # When an operator retires braze and the watch next checks the request
+    # When an operator retires braze and the watch next checks the request, its calls made
+    # under the watch's role (tests/conftest.py checks them against template.yaml: the
+    # UpdateItem grant names the attributes the drop writes and reads only, review s18 diff B7)
     retire(pipe, "braze")
-    watch(pipe, 1)
+    as_watch = iam.current_function.set("WatchFunction")
+    try:
+        watch(pipe, 1)
+    finally:
+        iam.current_function.reset(as_watch)
+    drops = [r for r in pipe.aws.calls if r.action == "dynamodb:UpdateItem"
+             and r.function == "WatchFunction" and "identifiers" in r.attributes]  # fmt: skip
+    assert len(drops) == 1 and not iam.denied(drops)
     # Then the job keeps its identifier types and keyed hashes, not the value, and says when
     job = own_job(pipe, request_id, "braze")
     assert job_values(pipe, request_id, "braze") == []
