@@ -3,8 +3,11 @@ the translated template.yaml, as IAM evaluates the statements this project write
 statements, actions and resources with wildcards, `ForAllValues:StringLike` on
 `dynamodb:LeadingKeys` statement by statement, and a Scan's `ForAllValues:StringEquals` on
 `dynamodb:Attributes` with `StringEquals` on `dynamodb:Select` (a BatchWriteItem whose keys span two
-statements' partitions is refused). A transaction is authorised item by item, as DynamoDB
-does; `SendMessageBatch` needs `sqs:SendMessage`.
+statements' partitions is refused). An UpdateItem's `dynamodb:Attributes` are its key's names
+and every top-level name its update and condition expressions use, with
+`StringEqualsIfExists` on `dynamodb:ReturnValues` (absent: the statement holds). A
+transaction is authorised item by item, as DynamoDB does; `SendMessageBatch` needs
+`sqs:SendMessage`.
 
 moto enforces no IAM. The local stack refuses, as AWS would, a call a handler makes that its
 role does not allow (`install`), and the tests check every call their handlers make
@@ -89,6 +92,8 @@ class Request:
     # it projects none) and `dynamodb:Select` (None when the call sets none)
     attributes: tuple[str, ...] = ()
     select: str | None = None
+    # An UpdateItem's `dynamodb:ReturnValues` (None when the call sets none)
+    return_values: str | None = None
 
     def brief(self) -> str:
         """What AWS's AccessDenied says: the function, action and resource (no key values)."""
@@ -155,6 +160,11 @@ def _dynamodb_requests(
     if params.get("IndexName"):
         resource += f"/index/{params['IndexName']}"
     key = params.get("Key", params.get("Item"))
+    if key is not None and operation == "UpdateItem":
+        update: Request = make("dynamodb:UpdateItem", resource, (pk_of(key),))
+        named = (*key, *_expression_names(params, "UpdateExpression", "ConditionExpression"))
+        return [replace(update, attributes=tuple(dict.fromkeys(named)),
+                        return_values=params.get("ReturnValues"))]  # fmt: skip
     if key is not None:
         return [make(f"dynamodb:{operation}", resource, (pk_of(key),))]
     if operation == "Query":
@@ -170,6 +180,25 @@ def _projected(params: dict[str, Any]) -> tuple[str, ...]:
     names = params.get("ExpressionAttributeNames", {})
     found = (n.strip() for n in str(params.get("ProjectionExpression", "")).split(","))
     return tuple(names.get(n, n) for n in found if n)
+
+
+_EXPRESSION_WORDS = frozenset(
+    {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "BETWEEN", "IN"}
+)
+
+
+def _expression_names(params: dict[str, Any], *fields: str) -> tuple[str, ...]:
+    """The top-level attribute names the expressions in `fields` use (`#n` resolved): not a
+    value (`:v`), a function (`name(`), a keyword, or a nested path's later part (`a.b`)."""
+    names = params.get("ExpressionAttributeNames", {})
+    found: list[str] = []
+    for field in fields:
+        text = re.sub(r":\w+", " ", str(params.get(field, "")))
+        for match in re.finditer(r"(?<![\w.#])(#?[A-Za-z_]\w*)\b(?!\s*\()", text):
+            word = match.group(1)
+            if word.upper() not in _EXPRESSION_WORDS:
+                found.append(names.get(word, word))
+    return tuple(found)
 
 
 def _table(name: str) -> str:
@@ -334,6 +363,10 @@ def _condition_holds(condition: dict[str, Any], request: Request) -> bool:
                 # ForAllValues holds for an empty set too: a Scan projecting nothing reads
                 # every attribute, which the statement's Select condition must refuse
                 if not all(a in _as_list(patterns) for a in request.attributes):
+                    return False
+                continue
+            if (operator, key) == ("StringEqualsIfExists", "dynamodb:ReturnValues"):
+                if request.return_values not in (None, *_as_list(patterns)):
                     return False
                 continue
             if (operator, key) == ("StringEquals", "dynamodb:Select"):

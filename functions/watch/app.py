@@ -9,6 +9,9 @@ job ended as no proof for them).
 It also checks the HMAC key against the fingerprint its first run recorded
 (`HashKeyChanged`: 1 when it differs, with an ERROR log naming no key material) and counts the
 configured systems added since without a backfill (`SystemsNotBackfilled`); both have alarms.
+A check that raises (the secret unreadable, a SYSTEMS write refused) stops neither the deadline
+work nor what is published: it is counted in `WatchChecksFailed` (WatchChecksFailedAlarm) and
+logged at ERROR by name, with no key material (review s18 diff B3).
 """
 
 import os
@@ -45,6 +48,8 @@ def publish(report: WatchReport) -> None:
                        value=int(report.hash_key_changed))  # fmt: skip
     metrics.add_metric(name="SystemsNotBackfilled", unit=MetricUnit.Count,
                        value=len(report.systems_not_backfilled))  # fmt: skip
+    metrics.add_metric(name="WatchChecksFailed", unit=MetricUnit.Count,
+                       value=len(report.checks_failed))  # fmt: skip
     for name, found in (("RequestsOverdue", report.overdue), ("RequestsDueSoon", report.due_soon)):
         for state, count in sorted(report.by_state(found).items()):
             with single_metric(

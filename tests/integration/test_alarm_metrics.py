@@ -300,6 +300,37 @@ def test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_ala
 KEY_OR_SYSTEMS = test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms
 
 
+def test_an_unreadable_hmac_key_feeds_the_watch_checks_alarm_and_the_overdue_one(
+    table: Table,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an overdue request and a production watch whose HMAC-key secret is gone
+    seed_request(table, 1, datetime.now(UTC) - timedelta(days=30), "processing")
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "40")
+    production_secrets(monkeypatch)
+    monkeypatch.setenv("SYSTEMS_CONFIG", PRODUCTION_SYSTEMS)
+    boto3.client("secretsmanager", region_name="us-east-1").delete_secret(
+        SecretId=HASH_KEY, ForceDeleteWithoutRecovery=True
+    )
+    monkeypatch.setattr(secret_store, "_cached", {})
+    # When the watch runs: the key check fails, the run goes on (review s18 diff B3)
+    summary = load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    assert (summary["checks_failed"], summary["overdue"]) == (["key_check"], 1)
+    # Then WatchChecksFailedAlarm's metric is published, and OverdueRequestsAlarm's still is
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics,
+        test_an_unreadable_hmac_key_feeds_the_watch_checks_alarm_and_the_overdue_one,
+    )  # fmt: skip
+    published = emitted_metrics.totals()
+    for key in alarm_metrics(translated, NAMESPACE)["OverdueRequestsAlarm"]:
+        assert published.get(key, 0) > 0, key
+
+
+UNREADABLE_KEY = test_an_unreadable_hmac_key_feeds_the_watch_checks_alarm_and_the_overdue_one
+
+
 # -- reconciliation sweep -------------------------------------------------------------------
 
 
@@ -403,6 +434,7 @@ PROVED: dict[str, Callable[..., None]] = {
     "SweeperErrorsAlarm": test_a_sweep_whose_read_failed_feeds_the_sweepers_errors,
     "HashKeyChangedAlarm": KEY_OR_SYSTEMS,
     "SystemsNotBackfilledAlarm": KEY_OR_SYSTEMS,
+    "WatchChecksFailedAlarm": UNREADABLE_KEY,
 }
 
 

@@ -80,12 +80,33 @@ def test_the_resolver_may_refresh_a_nodes_expiry_with_one_update_item() -> None:
     assert [r.action for r in made] == ["dynamodb:UpdateItem"] and iam.denied(made) == []
 
 
-def test_the_watch_may_update_a_request_item_and_no_identity_item() -> None:
+DROP_VALUES = {  # optout/retire.py `_drop_values`, as it calls UpdateItem
+    "TableName": "optout-test",
+    "Key": {"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#braze"}},
+    "UpdateExpression": "SET identifiers = :kept, values_dropped_at = :now",
+    "ConditionExpression": "attribute_exists(pk) AND #status = :status",
+    "ExpressionAttributeNames": {"#status": "status"},
+}
+
+
+def test_the_watch_may_drop_a_jobs_values_and_update_nothing_else() -> None:
     # optout/retire.py drop_retired_values: the watch drops a retired system's open job's
-    # identifier values with one conditional UpdateItem (review s18 S3)
-    job = request("WatchFunction", "dynamodb:UpdateItem", TABLE, "REQ#r1")
-    node = request("WatchFunction", "dynamodb:UpdateItem", TABLE, "ID#email#k")
-    assert iam.denied([job, node]) == [node]
+    # identifier values with one conditional UpdateItem (review s18 S3), and its grant names
+    # those attributes only (review s18 diff B7)
+    def update(**changed: Any) -> iam.Request:
+        (made,) = iam.requests_of("WatchFunction", "dynamodb", "UpdateItem",
+                                  {**DROP_VALUES, **changed})  # fmt: skip
+        return made
+
+    drop = update()
+    assert set(drop.attributes) == {"pk", "sk", "identifiers", "values_dropped_at", "status"}
+    wider = [
+        update(UpdateExpression="SET identifiers = :kept, receipt = :r"),
+        update(UpdateExpression="SET identifiers = :kept, resolution = :r"),
+        update(ReturnValues="ALL_OLD"),  # the whole job handed back
+        update(Key={"pk": {"S": "ID#email#k"}, "sk": {"S": "NODE"}}),
+    ]
+    assert iam.denied([drop, update(ReturnValues="NONE"), *wider]) == wider
 
 
 def test_a_query_is_checked_on_the_partition_its_key_condition_names() -> None:

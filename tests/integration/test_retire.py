@@ -18,12 +18,14 @@ from optout.ops.export import request_records
 from optout.ops.metrics import MetricsService
 from optout.ops.watch import Watch, WatchSettings
 from optout.store import keys
+from optout.store.delivery import flights_of
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from optout.systems import load_systems
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor
+from tests.support import iam
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -221,9 +223,18 @@ def test_a_retired_systems_open_job_loses_its_identifier_values_at_the_watchs_ne
     request_id = removed_braze(pipe, monkeypatch, tmp_path)
     watch(pipe, 0)
     assert job_values(pipe, request_id, "braze") == [EMAIL]
-    # When an operator retires braze and the watch next checks the request
+    # When an operator retires braze and the watch next checks the request, its calls made
+    # under the watch's role (tests/conftest.py checks them against template.yaml: the
+    # UpdateItem grant names the attributes the drop writes and reads only, review s18 diff B7)
     retire(pipe, "braze")
-    watch(pipe, 1)
+    as_watch = iam.current_function.set("WatchFunction")
+    try:
+        watch(pipe, 1)
+    finally:
+        iam.current_function.reset(as_watch)
+    drops = [r for r in pipe.aws.calls if r.action == "dynamodb:UpdateItem"
+             and r.function == "WatchFunction" and "identifiers" in r.attributes]  # fmt: skip
+    assert len(drops) == 1 and not iam.denied(drops)
     # Then the job keeps its identifier types and keyed hashes, not the value, and says when
     job = own_job(pipe, request_id, "braze")
     assert job_values(pipe, request_id, "braze") == []
@@ -409,3 +420,55 @@ def test_a_retired_name_added_back_sends_the_next_opt_out_without_a_backfill(
     assert public(pipe, request_id)["status"] == "completed"
     # ... and the other systems' marks (never retired) still spare them a second job
     assert all(not pipe.drain(QUEUE_KEY[s]) for s in QUEUE_KEY if s != "braze")
+
+
+def configured_with(tmp: Path, name: str, purposes: list[str]) -> str:
+    """The full config with `name` limited to `purposes`."""
+    config = json.loads(Path(FULL).read_text())
+    for system in config["systems"]:
+        if system["name"] == name:
+            system["purposes"] = purposes
+    path = tmp / f"{name}-{'-'.join(purposes)}.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_a_retired_name_added_back_with_fewer_purposes_leaves_no_retired_job_on_the_mark(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze retired with a job pending for every purpose (never sent), then added back
+    # with "sale" only, and the person opts out (review s18 diff B1)
+    old = removed_braze(pipe, monkeypatch, tmp_path)
+    watch(pipe, 0)
+    assert retire(pipe, "braze")["statusCode"] == 200
+    assert pipe.resolve() == {"batchItemFailures": []}
+    redeploy(pipe, monkeypatch, configured_with(tmp_path, "braze", ["sale"]))
+    first = str(pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"])
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the new job replaces the retired one's mark: no purpose still names the old job
+    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == keys.delivery_sk("braze")]
+    named = {k: v for k, v in mark.items() if k.startswith("job_")}
+    assert named == {"job_sale": f"{first}:braze"}, named
+    assert set(mark["inflight"]) == {"sale"}
+    assert not any(k.startswith("until_") and k != "until_sale" for k in mark)
+    assert all(f"{old}:braze" not in str(v) for v in mark.values())
+    work(pipe, "braze", Vendor())
+    # When braze's purposes are all restored and the person opts out again
+    redeploy(pipe, monkeypatch, FULL)
+    second = str(pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"])
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the purposes the first job did not carry reach braze in a job of this request's
+    (job,) = [i for i in pipe.partition(keys.request_pk(second)) if i["sk"] == keys.job_sk("braze")]
+    assert [sorted(f["purposes"]) for f in flights_of(job)] == [["share", "targeted_advertising"]]
+    (braze,) = [s for s in admin(pipe, second)["systems"] if s["system"] == "braze"]
+    assert f"{old}:braze" not in json.dumps(braze)
+    assert public(pipe, second)["status"] == "processing"
+    # ... and the request completes only once braze confirms that job
+    work(pipe, "braze", Vendor())
+    assert public(pipe, second)["status"] == "completed"
+    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == keys.delivery_sk("braze")]
+    assert {k: v for k, v in mark.items() if k.startswith("job_")} == {
+        "job_sale": f"{first}:braze",
+        "job_share": f"{second}:braze",
+        "job_targeted_advertising": f"{second}:braze",
+    }

@@ -8,9 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from optout import secrets as secret_store
 from optout.ops import backfills
+from optout.ops import watch as watch_module
 from optout.ops.export import request_records
 from optout.ops.importer import ImportService
 from optout.ops.key_check import LABEL, fingerprint
@@ -152,6 +154,41 @@ def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
     assert (summary["overdue"], summary["overdue_by_state"]) == (1, {"processing": 1})
     status = [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "STATUS"]
     assert status and status[0]["overdue"] == 1
+
+
+def test_failing_key_and_systems_checks_stop_neither_the_deadline_work_nor_its_status(
+    table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an overdue request, a production watch whose HMAC-key secret cannot be read (gone:
+    # AccessDenied or KMS alike) and whose systems check raises (review s18 diff B3)
+    seed_request(table, 1, datetime.now(UTC) - timedelta(days=30), "processing")
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "40")
+    production_secrets(monkeypatch)
+    monkeypatch.setenv("SYSTEMS_CONFIG", "layers/common/config/systems.json")
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    sm.delete_secret(SecretId=HASH_KEY, ForceDeleteWithoutRecovery=True)
+    monkeypatch.setattr(secret_store, "_cached", {})
+
+    def refused(*_: Any) -> list[str]:
+        error = {"Code": "AccessDeniedException", "Message": "injected"}
+        raise ClientError({"Error": error}, "Query")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watch_module, "not_backfilled", refused)
+    app = load_function("watch")
+    # When EventBridge invokes the function
+    summary = app.handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then the run still reports the request overdue and writes its status, naming the two
+    # checks that failed (WatchChecksFailed), with nothing judged about the key
+    assert (summary["overdue"], summary["finished"]) == (1, True)
+    assert summary["checks_failed"] == ["key_check", "systems_check"]
+    assert (summary["hash_key_changed"], summary["systems_not_backfilled"]) == (False, [])
+    (status,) = [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "STATUS"]
+    assert status["overdue"] == 1 and status["checks_failed"] == ["key_check", "systems_check"]
+    assert not [i for i in aws.items() if i["pk"] == "WATCH" and i["sk"] == "KEY_CHECK"]
+    # ... and logs each at ERROR by name, with no key material
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.__dict__.get("check") for r in errors] == ["key_check", "systems_check"]
+    assert "s" * 64 not in caplog.text + repr([r.__dict__ for r in caplog.records])
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -172,6 +172,35 @@ def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
     }  # fmt: skip
 
 
+def test_a_job_made_before_the_retirement_is_no_proof_for_a_request_resolved_after_it() -> None:
+    # Given crm retired, configured again, and a request resolved after that which cites a
+    # pre-retirement crm job (a mark merged before review s18 diff B1's fix) and has its own
+    after = RESOLUTION | {"resolved_at": "2026-12-01T10:00:00.000Z"}
+    before = _made(_cited("pending"), "2026-11-29T03:13:00.000Z")
+    own = _made(_job("crm", "done", "2026-12-01T10:05:00.000Z"), "2026-12-01T10:00:00.000Z")
+    covering = {CITED: before} | _retirement("crm")
+    for status, sent in (("pending", ()), ("done", ("email", "customer_id")), ("failed", ())):
+        cited = before | {"status": status, "receipt": {"identifier_types_sent": list(sent)}}
+        covering[CITED] = cited
+        items = _naming_customer_id(own)
+        items[1] = items[1] | {"resolved_at": after["resolved_at"]}
+        # When its status is read
+        answer = aggregate(RID, items, covering)
+        # Then the cited job is not proof (nor "not owed"): crm is not done on the request's
+        # own job alone, whatever the old job's status, and the request is not completed
+        (crm,) = proofs(items, covering)
+        assert (crm.state, crm.retired, crm.counted) == ("processing", False, True), status
+        assert crm.stale(cited)
+        assert answer is not None and answer.status == "processing", status
+        # ... and with no job of its own, the request is re-opened for crm
+        (alone,) = proofs(items[:2], covering)
+        assert alone.reopen and not alone.settled, status
+    # A request resolved before the retirement keeps the old rule: its open job is not owed
+    covering[CITED] = before
+    (old,) = proofs(_naming_customer_id(), covering)
+    assert not old.stale(before) and old.state == "retired"
+
+
 def test_covering_keys_ask_for_retirements_only_of_open_or_cited_systems() -> None:
     resolution = RESOLUTION | {"covered": {"crm": [f"{RID[:-1]}0:crm"]}}
     items = [EVENT, resolution, _job("ads", "pending"), _job("cdp", "done")]

@@ -25,6 +25,12 @@ A system an operator retired (`optout retire`, optout/retire.py; the `RETIRED` i
 the cited jobs) owes nothing more for the jobs made before its retirement that were not done:
 such a system is `retired`, counted neither done nor failed, and a request whose other systems
 are done reads completed. A retired job that ended done still proves the system.
+
+Once the name is configured again, a job made before its retirement is never proof for a
+request resolved after it (`SystemProof.stale`), whatever its status: the retired contract's
+jobs were never sent, or sent under it, and the resolver sends their purposes again
+(resolver/derive.py `before_retirement`). Such a citation holds the system in processing, and
+re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
 from dataclasses import dataclass
@@ -85,12 +91,28 @@ class SystemProof:
     strict: bool = True
     # The system's retirement (keys.RETIRED_PK), if an operator retired it.
     retirement: Item | None = None
+    # When the request was resolved (`RESOLUTION.resolved_at`): whether it came after the
+    # system's retirement (`stale`).
+    resolved_at: str = ""
 
-    def retired_job(self, job: Item) -> bool:
-        """A job not done and made before the system was retired: no longer owed."""
-        if self.retirement is None or job.get("status") in DONE:
+    def _before_retirement(self, job: Item) -> bool:
+        if self.retirement is None:
             return False
         return str(job.get("created_at") or "") <= str(self.retirement.get("retired_at"))
+
+    def retired_job(self, job: Item) -> bool:
+        """A job not done and made before the system was retired, of a request resolved by
+        then: no longer owed."""
+        return (
+            job.get("status") not in DONE and self._before_retirement(job) and not self.stale(job)
+        )
+
+    def stale(self, job: Item) -> bool:
+        """A cited job made before the system's retirement, for a request resolved after it
+        (the name configured again): never proof, whatever its status."""
+        if job is self.own or self.retirement is None or not self._before_retirement(job):
+            return False
+        return self.resolved_at > str(self.retirement.get("retired_at"))
 
     @property
     def retired(self) -> bool:
@@ -115,7 +137,7 @@ class SystemProof:
     def jobs(self) -> tuple[Item, ...]:
         """The jobs that decide the system's state: its own and the cited ones still able to
         prove it (one that ended as no proof must neither complete nor hold back the request)."""
-        kept = tuple(j for j in self.covering if not self.no_proof(j))
+        kept = tuple(j for j in self.covering if not self.no_proof(j) and not self.stale(j))
         return ((self.own,) if self.own else ()) + kept
 
     @property
@@ -128,6 +150,8 @@ class SystemProof:
             return False
         if self.unplanned:
             return True
+        if any(self.stale(j) for j in self.covering):
+            return False
         unexplained = [j for j in self.covering
                        if self.no_proof(j) and str(j.get("job_id")) not in self.quiet]  # fmt: skip
         return bool(self.quiet) and not unexplained
@@ -151,8 +175,8 @@ class SystemProof:
         statuses = [job.get("status") for job in self.jobs if not self.retired_job(job)]
         if any(s == FAILED for s in statuses):
             return FAILED
-        if not statuses:  # awaiting its own job (the sweep's re-open)
-            return "processing"
+        if not statuses or any(self.stale(j) for j in self.covering):
+            return "processing"  # awaiting its own job (the sweep's re-open), or a stale citation
         return "done" if all(s in DONE for s in statuses) else "processing"
 
 
@@ -207,7 +231,8 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     removed = set(resolution.get("not_configured") or ())
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
-                        strict, covering.get(keys.retired_key(s)))
+                        strict, covering.get(keys.retired_key(s)),
+                        str(resolution.get("resolved_at") or ""))
             for s in names]  # fmt: skip
 
 

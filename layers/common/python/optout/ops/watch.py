@@ -41,11 +41,13 @@ overdue from the day after its deadline (UTC).
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from optout.events import is_request
+from optout.observability import logger
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, contribution_of
 from optout.ops.key_check import Outcome, check_hash_key
@@ -69,6 +71,7 @@ GROWTH_STEPS = 6  # 5 min * 3**6 is past a day
 STOP_WITH_SECONDS_LEFT = 20.0
 CURSOR_SAVE_EVERY = 50
 KEEP_OVERDUE_IDS = 100  # the status item lists this many overdue request ids
+_T = TypeVar("_T")
 # The sweep re-opens a request at its checkpoints, the last read from 23 h to 23 h 12 after
 # arrival; the watch re-opens only older ones, so the two never re-open the same request at
 # once, and one whose cited job ended after that last look is not left processing for good.
@@ -112,6 +115,8 @@ class WatchReport:
     hash_key: Outcome | None = None  # None: not checked (no key loader given)
     # configured systems added since the first run that no backfill has reached yet
     systems_not_backfilled: list[str] = field(default_factory=list)
+    # the config checks that raised this run ("key_check", "systems_check"; `_check_config`)
+    checks_failed: list[str] = field(default_factory=list)
 
     @property
     def hash_key_changed(self) -> bool:
@@ -156,6 +161,7 @@ class WatchReport:
             "imported_owed_by_system": self.overdue_by_system(self.imported_owed),
             "hash_key_changed": self.hash_key_changed,
             "systems_not_backfilled": self.systems_not_backfilled,
+            "checks_failed": self.checks_failed,
         }  # fmt: skip
 
 
@@ -180,21 +186,42 @@ class Watch:
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
         self._redrive_reopened(now, report)
-        # After the deadline work: a failing secret read fails the run loudly (WatchErrors)
-        # once the requests due were checked, not instead.
         self._check_config(report)
         batch_put(self._table, [report.to_item()])
         return report
 
     def _check_config(self, report: WatchReport) -> None:
         """The operator changes no request shows: a changed HMAC key, a system added
-        without a backfill."""
+        without a backfill. Neither may stop the run: a failing secret read or SYSTEMS write
+        would otherwise leave WATCH/STATUS stale and the overdue metrics unpublished, so
+        OverdueRequestsAlarm (notBreaching) would go quiet (review s18 diff B3). A check that
+        raises is named in `checks_failed` (metric `WatchChecksFailed`, its own alarm) and
+        logged at ERROR with the error's type and code only (no key material)."""
         if self._hash_key is not None:
-            report.hash_key = check_hash_key(self._table, self._hash_key(), report.run_at)
+            loader = self._hash_key
+            report.hash_key = self._guarded(
+                report, "key_check",
+                lambda: check_hash_key(self._table, loader(), report.run_at),
+            )  # fmt: skip
         if self._systems is not None:
-            report.systems_not_backfilled = not_backfilled(
-                self._table, self._systems, report.run_at
+            systems = self._systems
+            report.systems_not_backfilled = self._guarded(
+                report, "systems_check",
+                lambda: not_backfilled(self._table, systems, report.run_at),
+            ) or []  # fmt: skip
+
+    @staticmethod
+    def _guarded(report: WatchReport, check: str, run: Callable[[], _T]) -> _T | None:
+        try:
+            return run()
+        except Exception as error:  # noqa: BLE001 - any failure: counted, and the run goes on
+            report.checks_failed.append(check)
+            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else None
+            logger.error(
+                "a watch config check failed; the deadline work went on",
+                extra={"check": check, "error": type(error).__name__, "code": code},
             )
+            return None
 
     def _redrive_reopened(self, now: datetime, report: WatchReport) -> None:
         """The sweep's `redrive` events for the requests to re-open (the resolver carries them

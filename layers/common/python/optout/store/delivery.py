@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from optout.purposes import ALL_PURPOSES
 from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
@@ -112,7 +113,10 @@ def mark_flight(
     resolvers taking the same purpose still make one job: the first writes a later `until`.
 
     `retired_at` (the system's retirement, when it is configured again): a mark last written
-    by then is taken whole, whatever it names (resolver/derive.py `before_retirement`).
+    by then names only jobs of the retired contract (resolver/derive.py `before_retirement`).
+    It is replaced, not merged into (`_replace_retired`): a merge would leave the purposes this
+    job does not carry naming the retired job under a fresh `updated_at`, and later requests
+    would cite it (review s18 diff B1).
 
     A no_record stamp goes (in the same write): this job's answer is the identity's newest
     word from the vendor, so a quiet period lengthened later cannot silence it by an older
@@ -125,9 +129,45 @@ def mark_flight(
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     update += " REMOVE no_record_at, no_record_job"
     condition = _free_or_ours(purposes, values, take_before)
-    if retired_at is not None:
-        values[":retired"] = retired_at
-        condition = f"updated_at <= :retired OR {condition}"
+    if retired_at is None:
+        return _write_mark(table, system, flight, update, condition, values)
+    # A mark absent or written since the retirement: the usual write. Only a stale one fails
+    # it and costs the second write, once per identity.
+    values[":retired"] = retired_at
+    condition = f"(attribute_not_exists(pk) OR updated_at > :retired) AND ({condition})"
+    if _write_mark(table, system, flight, update, condition, values):
+        return True
+    return _replace_retired(table, system, flight, now, expires_at, job_id, until, retired_at)
+
+
+def _replace_retired(
+    table: Table,
+    system: str,
+    flight: Item,
+    now: str,
+    expires_at: int | None,
+    job_id: str,
+    until: int | None,
+    retired_at: str,
+) -> bool:
+    """A mark last written by `retired_at` (or with no `updated_at`: `before_retirement` reads
+    it as stale too) made this job's alone: its purposes in flight for `job_id`, every other
+    purpose's job name and expiry and the legacy `done` set gone. False when the mark is not
+    stale (any more): another resolver took it first, or it was fresh all along."""
+    purposes: list[str] = flight["purposes"]
+    values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id,
+                    ":retired": retired_at}  # fmt: skip
+    update = "SET inflight = :p, updated_at = :now, kind = :kind" + _name_job(purposes)
+    if until:
+        values[":until"] = until
+        update += "".join(f", {until_attribute(p)} = :until" for p in purposes)
+    if expires_at:
+        values[":exp"] = expires_at
+        update += ", expires_at = :exp"
+    others = [p for p in ALL_PURPOSES if p not in purposes]
+    gone = [a for p in others for a in (job_attribute(p), until_attribute(p))]
+    update += " REMOVE " + ", ".join(["no_record_at", "no_record_job", "done", *gone])
+    condition = "attribute_not_exists(updated_at) OR updated_at <= :retired"
     return _write_mark(table, system, flight, update, condition, values)
 
 
