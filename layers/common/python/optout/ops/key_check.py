@@ -14,7 +14,8 @@ import hmac
 from typing import Literal
 
 from optout.ops import keys as ops_keys
-from optout.store.codec import deserialize, serialize
+from optout.store.batch import get_item
+from optout.store.codec import serialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
 
@@ -46,9 +47,5 @@ def check_hash_key(table: Table, key: bytes, now: str) -> Outcome:
 
 
 def _recorded(table: Table) -> str | None:
-    raw = table.client.get_item(
-        TableName=table.name,
-        Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.KEY_CHECK_SK}},
-        ConsistentRead=True,
-    ).get("Item")
-    return str(deserialize(raw)["fingerprint"]) if raw else None
+    item = get_item(table, (ops_keys.WATCH_PK, ops_keys.KEY_CHECK_SK))
+    return str(item["fingerprint"]) if item else None

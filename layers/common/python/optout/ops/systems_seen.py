@@ -15,7 +15,8 @@ one found is kept (`backfill_id`), so the records are read only while a system w
 
 from optout.ops import backfills
 from optout.ops import keys as ops_keys
-from optout.store.codec import Item, deserialize, serialize
+from optout.store.batch import get_item
+from optout.store.codec import Item, serialize
 from optout.store.table import Table
 
 
@@ -50,12 +51,7 @@ def _find_backfills(table: Table, waiting: dict[str, Item], now: str) -> None:
 
 
 def _read(table: Table) -> Item | None:
-    raw = table.client.get_item(
-        TableName=table.name,
-        Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.SYSTEMS_SK}},
-        ConsistentRead=True,
-    ).get("Item")
-    return deserialize(raw) if raw else None
+    return get_item(table, (ops_keys.WATCH_PK, ops_keys.SYSTEMS_SK))
 
 
 def _write(table: Table, fields: Item, now: str) -> None:

@@ -57,8 +57,8 @@ from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
 from optout.status import covering_keys, needs_reopen
 from optout.store import keys, query, transact
-from optout.store.batch import batch_get, batch_put
-from optout.store.codec import Item, deserialize, serialize
+from optout.store.batch import batch_get, batch_put, get_item
+from optout.store.codec import Item, serialize
 from optout.store.requests import load_request
 from optout.store.table import Table
 from optout.sweep import REDRIVE_BATCH, SweepSettings, redrive
@@ -441,9 +441,4 @@ def enrolled_through(table: Table) -> str | None:
 
 
 def _read_cursor(table: Table) -> Item | None:
-    raw = table.client.get_item(
-        TableName=table.name,
-        Key={"pk": {"S": ops_keys.WATCH_PK}, "sk": {"S": ops_keys.CURSOR_SK}},
-        ConsistentRead=True,
-    ).get("Item")
-    return deserialize(raw) if raw else None
+    return get_item(table, (ops_keys.WATCH_PK, ops_keys.CURSOR_SK))

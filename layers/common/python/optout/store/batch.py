@@ -81,6 +81,16 @@ def put(table: Table, item: Item) -> None:
     table.client.put_item(TableName=table.name, Item=serialize(item))
 
 
+def get_item(table: Table, key: Key) -> Item | None:
+    """One item by its key, read strongly consistent; None when there is none."""
+    raw = table.client.get_item(
+        TableName=table.name,
+        Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+        ConsistentRead=True,
+    ).get("Item")
+    return deserialize(raw) if raw else None
+
+
 def delete_item(table: Table, key: Key) -> None:
     table.client.delete_item(TableName=table.name, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}})
 
