@@ -212,7 +212,7 @@ def resolver() -> "APIGatewayHttpResolver":
     def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
         captured = _record_opt_out(body.model_dump(mode="json"))
         if HTML_PAGES.get():
-            return _page(202, confirmation_page(captured.response))
+            return _page(202, confirmation_page(captured.page_answer()))
         return _accepted(captured)
 
     @app.get(
@@ -225,7 +225,9 @@ def resolver() -> "APIGatewayHttpResolver":
     ) -> Response[RequestStatusOut | str]:  # str: the HTML status page
         status = services().queries.request_status(request_id)
         if HTML_PAGES.get():
-            return _page(200, status_page(status.model_dump(), _privacy_page()))
+            return _page(
+                200, status_page(status.model_dump() | status.page_calendar(), _privacy_page())
+            )
         return Response(200, JSON, status)
 
     @app.get("/v1/openapi.json", include_in_schema=False)

@@ -72,6 +72,45 @@ def test_request_detail_and_export_name_the_agent_who_filed_it(pipe: Pipeline) -
     assert record["evidence"]["agent"] == agent
 
 
+def _export_of(pipe: Pipeline, request_id: str, day: str) -> dict[str, Any]:
+    export = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/range",
+                                           {"from": day, "to": day}, iam=True))  # fmt: skip
+    records = json_body(export)["records"]
+    (record,) = [r for r in records if r["record"] == "request" and r["request_id"] == request_id]
+    return record
+
+
+def test_the_deadlines_calendar_is_the_operators_as_stored_and_not_the_publics(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out stating Texas, and one stored before the calendar was kept (its
+    # answer without it), geolocated in New York (review s18 diff C1, C3)
+    stated = pipe.post("/v1/opt-out", {"email": EMAIL, "jurisdiction": "US-TX"})
+    old = pipe.post("/v1/opt-out", {"email": "old." + EMAIL})
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": f"REQ#{old['request_id']}"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="REMOVE #r.deadline_jurisdiction SET #e.jurisdiction = :ny, "
+        "#e.jurisdiction_from = :geo",
+        ExpressionAttributeNames={"#r": "response", "#e": "evidence"},
+        ExpressionAttributeValues={":ny": {"S": "US-NY"}, ":geo": {"S": "geolocation"}},
+    )
+    pipe.resolve()
+    # Then neither public answer names a calendar
+    for request in (stated, old):
+        rid = request["request_id"]
+        assert "deadline_jurisdiction" not in request
+        assert "deadline_jurisdiction" not in pipe.get(f"/v1/requests/{rid}", request_id=rid)
+    # The operator's record and the export name the stored one
+    detail = json_body(admin_get(pipe, stated["request_id"]))
+    assert detail["deadline_jurisdiction"] == "US-TX"
+    day = stated["received_at"][:10]
+    assert _export_of(pipe, stated["request_id"], day)["deadline_jurisdiction"] == "US-TX"
+    # and never recompute one for the old request ("US-CA" was a calendar it was not counted in)
+    assert "deadline_jurisdiction" not in json_body(admin_get(pipe, old["request_id"]))
+    assert "deadline_jurisdiction" not in _export_of(pipe, old["request_id"], day)
+
+
 def test_lookup_by_email_shows_own_choices_effective_state_delivery_and_edges(
     pipe: Pipeline,
 ) -> None:

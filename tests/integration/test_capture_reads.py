@@ -121,14 +121,16 @@ def test_a_captured_request_is_received(aws: Aws, capture: ModuleType) -> None:
     answer = invoke(
         capture, http_event("GET", f"/v1/requests/{rid}", path_parameters={"request_id": rid})
     )
-    # Then it is received, with the capture's time and deadline, no systems yet
+    # Then it is received, with the capture's time and deadline, no systems yet, and neither
+    # answer names the calendar the deadline was counted in (review s18 diff C3: the public
+    # contract is as before; a geolocated one would name where the person is)
+    assert "deadline_jurisdiction" not in accepted
     assert answer["statusCode"] == 200
     assert json_body(answer) == {
         "request_id": rid,
         "status": "received",
         "received_at": accepted["received_at"],
         "deadline": accepted["deadline"],
-        "deadline_jurisdiction": "US-CA",  # none stated or located: California's calendar
         "completed_at": None,
         "systems_total": 0,
         "systems_done": 0,

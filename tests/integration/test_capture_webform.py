@@ -88,6 +88,17 @@ def test_a_browser_gets_an_html_confirmation_with_request_id_and_deadline(
     assert f'href="requests/{item["request_id"]}"' in answer["body"]
 
 
+def test_the_confirmation_names_the_deadlines_zone_only_when_the_form_stated_it(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # review s18 diff C3: a zone not stated (geolocated or unknown) is not named on the page
+    stated = invoke(capture, _form_post([("email", "pat@example.org"), ("jurisdiction", "US-TX")]))
+    assert "(Texas time)</strong>" in stated["body"]
+    unstated = invoke(capture, _form_post([("email", "sam@example.org")]))
+    assert "(a US state&#x27;s date)</strong>" in unstated["body"]
+    assert "California" not in unstated["body"]
+
+
 @pytest.mark.parametrize(
     "posted_to",
     [

@@ -85,6 +85,19 @@ def test_the_sweep_finds_exactly_the_overdue_and_due_soon_requests(table: Table)
     assert report.overdue_by_system() == {"braze": 3, "salesforce": 2}
 
 
+def test_a_guam_request_is_overdue_once_its_deadline_day_has_ended_in_guam(table: Table) -> None:
+    # review s18 diff C6: Guam (UTC+10) is ahead of UTC; its deadline day of 29 November ends
+    # at 14:00 UTC, ten hours before the UTC date moves on
+    stated = {"jurisdiction_from": "request"}
+    guam = seed_request(table, 1, at("2026-11-08"), "processing", deadline=date(2026, 11, 29),
+                        evidence=stated | {"jurisdiction": "US-GU"})  # fmt: skip
+    california = seed_request(table, 2, at("2026-11-08"), "processing", deadline=date(2026, 11, 29),
+                              evidence=stated | {"jurisdiction": "US-CA"})  # fmt: skip
+    report = watch(table, datetime(2026, 11, 29, 15, 0, tzinfo=UTC)).run()
+    assert [c.request_id for c in report.overdue] == [guam.request_id]
+    assert [c.request_id for c in report.due_soon] == [california.request_id]
+
+
 def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
     # Given an overdue request
     late = seed_request(table, 1, at("2026-10-01"), "processing")

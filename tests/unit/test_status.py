@@ -42,6 +42,25 @@ def test_event_without_resolution_is_received() -> None:
     }
 
 
+def test_the_deadlines_calendar_is_read_as_stored_and_never_dumped() -> None:
+    # review s18 diff C1, C3: a geolocated request's stored calendar (Hawaii's, 08:30 UTC on
+    # a weekday) reaches the page's reader only, not the answer; an old request has none
+    geolocated = {"jurisdiction": "US-HI", "jurisdiction_from": "geolocation"}
+    new = EVENT | {"event_type": "opt_out", "evidence": geolocated,
+                   "response": {"deadline_jurisdiction": "US-HI"}}  # fmt: skip
+    status = aggregate(RID, [new])
+    assert status is not None and "deadline_jurisdiction" not in status.model_dump()
+    assert status.page_calendar() == {
+        "deadline_jurisdiction": "US-HI",
+        "jurisdiction_stated": False,
+    }
+    # stored before 2026-12-01, geolocated in New York: counted in no calendar we can name
+    ny = {"jurisdiction": "US-NY", "jurisdiction_from": "geolocation"}
+    old = aggregate(RID, [EVENT | {"event_type": "opt_out", "evidence": ny, "response": {}}])
+    assert old is not None and "deadline_jurisdiction" not in old.model_dump()
+    assert old.page_calendar()["deadline_jurisdiction"] is None
+
+
 def test_resolved_with_pending_jobs_is_processing() -> None:
     items = [EVENT, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z"),
              _job("ads", "pending"), _job("cdp", "failed")]  # fmt: skip

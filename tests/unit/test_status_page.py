@@ -76,15 +76,15 @@ def test_a_refused_token_asks_to_reload_the_page_not_to_give_an_identifier() -> 
 
 def test_the_dates_name_the_calendar_the_deadline_counts_in() -> None:
     # review s18 time T5: received at 23:30 PST on 30 November (07:30 UTC on 1 December);
-    # its deadline counts from 30 November in California
+    # its deadline counts from 30 November in California, which the requester stated
     status = denied(0, 1) | {
         "status": "processing", "received_at": "2026-12-01T07:30:00.000Z",
-        "deadline": "2026-12-21", "deadline_jurisdiction": "US-CA",
+        "deadline": "2026-12-21", "deadline_jurisdiction": "US-CA", "jurisdiction_stated": True,
     }  # fmt: skip
     page = status_page(status)
     assert "<dt>To be completed by</dt><dd>2026-12-21 (California time)</dd>" in page
     assert "<dt>Received</dt><dd>2026-11-30 (California time), at 2026-12-01 07:30 UTC</dd>" in page
-    # a state without a rule of its own is named by its code
+    # a stated state without a rule of its own is named by its code
     page = status_page(status | {"deadline_jurisdiction": "US-NY"})
     assert "2026-12-21 (US-NY time)" in page and "2026-12-01 (US-NY time)" in page
     # a request stored before the calendar was kept: the dates alone, as before
@@ -92,8 +92,36 @@ def test_the_dates_name_the_calendar_the_deadline_counts_in() -> None:
     assert "<dd>2026-12-21</dd>" in page and "<dd>2026-12-01 07:30 UTC</dd>" in page
 
 
-def test_the_confirmation_page_names_the_deadlines_calendar() -> None:
+def test_a_page_never_names_a_geolocated_state() -> None:
+    # review s18 diff C3: a Hawaiian request at 08:30 UTC on a weekday was counted in
+    # Hawaii's calendar; the page tells a holder of the request id no location
+    status = denied(0, 1) | {
+        "status": "processing", "received_at": "2026-12-01T08:30:00.000Z",
+        "deadline": "2026-12-21", "deadline_jurisdiction": "US-HI", "jurisdiction_stated": False,
+    }  # fmt: skip
+    page = status_page(status)
+    assert "Hawaii" not in page and "US-HI" not in page
+    assert "<dt>To be completed by</dt><dd>2026-12-21 (a US state&#x27;s date)</dd>" in page
+    assert "<dt>Received</dt><dd>2026-12-01 08:30 UTC</dd>" in page
+
+
+def test_a_code_with_no_offset_of_its_own_names_no_zone() -> None:
+    # review s18 diff C2: DE is read at UTC-10, so "(DE time)" named a zone it was not read in
+    for code in ("DE", "US-UM", "XX"):
+        status = denied(0, 1) | {
+            "status": "processing", "received_at": "2026-11-29T09:00:00.000Z",
+            "deadline": "2026-12-18", "deadline_jurisdiction": code, "jurisdiction_stated": True,
+        }  # fmt: skip
+        page = status_page(status)
+        assert f"{code} time" not in page
+        assert "<dd>2026-12-18 (a US state&#x27;s date)</dd>" in page
+        assert "<dt>Received</dt><dd>2026-11-29 09:00 UTC</dd>" in page
+
+
+def test_the_confirmation_page_names_the_deadlines_calendar_only_when_stated() -> None:
     answer = {"request_id": RID, "deadline": "2026-12-21", "deadline_jurisdiction": "US-TX"}
-    assert "by <strong>2026-12-21 (Texas time)</strong>" in confirmation_page(answer)
+    stated = answer | {"jurisdiction_stated": True}
+    assert "by <strong>2026-12-21 (Texas time)</strong>" in confirmation_page(stated)
+    assert "by <strong>2026-12-21 (a US state&#x27;s date)</strong>" in confirmation_page(answer)
     before = {"request_id": RID, "deadline": "2026-12-21"}  # stored before the calendar was
     assert "by <strong>2026-12-21</strong>" in confirmation_page(before)

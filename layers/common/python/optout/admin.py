@@ -11,7 +11,7 @@ from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
-from optout.status import SystemProof, aggregate, not_asked, proofs
+from optout.status import SystemProof, aggregate, not_asked, proofs, stored_calendar
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
@@ -46,6 +46,9 @@ class AdminService:
         denial = by_sk.get(DENIAL_SK)
         detail = {
             **status.model_dump(),
+            # the calendar stored with the answer (absent before 2026-12-01): not in the public
+            # answer, which names no located state (review s18 diff C1, C3)
+            **_calendar(event),
             "event": {name: event.get(name) for name in EVENT_FIELDS}
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
@@ -191,3 +194,8 @@ def _covering_view(job: Item) -> dict[str, Any]:
     if job.get("failures"):
         view["failures"] = job["failures"]
     return view
+
+
+def _calendar(event: dict[str, Any]) -> dict[str, Any]:
+    calendar = stored_calendar(event)
+    return {"deadline_jurisdiction": calendar} if calendar else {}

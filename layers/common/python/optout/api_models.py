@@ -9,6 +9,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -171,13 +172,6 @@ class OptOutOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
-    deadline_jurisdiction: str | None = Field(
-        default=None,
-        exclude_if=_absent,
-        description="The jurisdiction (ISO 3166-2) whose calendar the deadline was counted in: "
-        "the stated one, or for a geolocated or unknown one the calendar of the earlier "
-        "deadline (US-CA's in practice). Absent on requests received before 2026-12-01.",
-    )
     gpc_honored: bool = Field(
         description="true when the request carried `Sec-GPC: 1`: it was also recorded as an "
         "opt-out of sale, share and targeted_advertising (as POST /v1/consent answers)."
@@ -199,13 +193,6 @@ class RequestStatusOut(ApiModel):
     status: RequestStatus
     received_at: Timestamp
     deadline: Date
-    deadline_jurisdiction: str | None = Field(
-        default=None,
-        exclude_if=_absent,
-        description="The jurisdiction (ISO 3166-2) whose calendar the deadline was counted in: "
-        "the stated one, or for a geolocated or unknown one the calendar of the earlier "
-        "deadline (US-CA's in practice). Absent on requests received before 2026-12-01.",
-    )
     completed_at: Timestamp | None = None
     systems_total: int
     systems_done: int
@@ -219,6 +206,21 @@ class RequestStatusOut(ApiModel):
     denial_reason: str | None = Field(
         default=None, exclude_if=_absent, description="Only on a denied request: the reason code."
     )
+    # The calendar the deadline was counted in is no part of the answer: for a geolocated
+    # request it can name the located state, which a holder of the request id is not told
+    # (review s18 diff C3). The operator's record and the export carry it; the HTML page is
+    # given it outside the dump (`page_calendar`) and names a zone only when it was stated.
+    _calendar: str | None = PrivateAttr(default=None)
+    _stated: bool = PrivateAttr(default=False)
+
+    def with_calendar(self, calendar: str | None, stated: bool) -> "RequestStatusOut":
+        """This status holding the calendar stored with its request (None before 2026-12-01)."""
+        self._calendar, self._stated = calendar, stated
+        return self
+
+    def page_calendar(self) -> dict[str, Any]:
+        """What the HTML status page reads beside the dump (webform_pages.status_page)."""
+        return {"deadline_jurisdiction": self._calendar, "jurisdiction_stated": self._stated}
 
 
 class IdentityRef(StrictModel):

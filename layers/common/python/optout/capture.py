@@ -17,7 +17,7 @@ from optout import identifiers as ids
 from optout.deadlines import DEFAULT_JURISDICTION, counted_in, deadline_at, strictest_deadline_at
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
-from optout.evidence import RequestContext, evidence, sanitise_agent
+from optout.evidence import RequestContext, evidence, jurisdiction_stated, sanitise_agent
 from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, VerifiedIdentity
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
@@ -39,10 +39,21 @@ Body = dict[str, Any]
 # Records are NamedTuples, not dataclasses: a class made by @dataclass costs about a
 # millisecond at import (it compiles its methods), and this module is on every cold start.
 class Captured(NamedTuple):
-    """What the API answers, and whether this call stored a new event (False on a replay)."""
+    """What the API answers, and whether this call stored a new event (False on a replay).
+    `calendar` (the one the deadline was counted in, as stored) and `stated` (the requester
+    named it) are for the HTML page only: the JSON answer names no calendar (review s18 C3)."""
 
     response: dict[str, Any]
     created: bool
+    calendar: str | None = None
+    stated: bool = False
+
+    def page_answer(self) -> dict[str, Any]:
+        """What the HTML confirmation page reads (webform_pages.confirmation_page)."""
+        return self.response | {
+            "deadline_jurisdiction": self.calendar,
+            "jurisdiction_stated": self.stated,
+        }
 
 
 class _Draft(NamedTuple):
@@ -162,7 +173,8 @@ class CaptureService:
         source: Source = "agent" if body["agent"] else ("gpc" if gpc else "webform")
 
         def answer(request_id: str, deadline: date, calendar: str) -> dict[str, Any]:
-            # OptOutOut, dumped (tests/unit/test_capture_answers.py holds the two together)
+            # OptOutOut, dumped (tests/unit/test_capture_answers.py holds the two together),
+            # and the calendar, kept in the stored answer only (Captured drops it)
             return {
                 "request_id": request_id,
                 "status": "received",
@@ -349,10 +361,18 @@ class CaptureService:
             # Stored before the opt-out answer had the field (2026-12-01): a retry with the
             # same key gets the answer OptOutOut describes, from the event's own record.
             response = {**response, "gpc_honored": bool(stored.get("gpc"))}
-        # The answer to our write lost after it committed: botocore sent it again, and its
-        # condition found the item this call wrote (this request's arrival instant, to the
-        # millisecond). A capture, not a replay: CaptureSurgeAlarm counts it (review s17 F7).
-        return Captured(response=response, created=created or _written_by(stored, ctx))
+        # The answer is stored with its calendar (for the operator's record and the export);
+        # the caller is not told it: a geolocated one names where the person is (s18 C3).
+        kept = response.get("deadline_jurisdiction")
+        return Captured(
+            response={k: v for k, v in response.items() if k != "deadline_jurisdiction"},
+            # The answer to our write lost after it committed: botocore sent it again, and its
+            # condition found the item this call wrote (this request's arrival instant, to the
+            # millisecond). A capture, not a replay: CaptureSurgeAlarm counts it (s17 F7).
+            created=created or _written_by(stored, ctx),
+            calendar=str(kept) if kept else None,
+            stated=jurisdiction_stated(stored),
+        )
 
     def _committed_anyway(
         self, request_id: str, ctx: RequestContext, error: Exception

@@ -10,8 +10,10 @@ recognise, so one put in a page path, a policy version or an agent's name is kep
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from optout.identifier_text import holds_email, holds_identifier, holds_number
@@ -105,3 +107,9 @@ def evidence(
         "policy_version": sanitise_policy_version(policy_version, deployed_policy_version),
         "ip_address": ctx.source_ip if store_ip else None,
     }
+
+
+def jurisdiction_stated(event: Mapping[str, Any]) -> bool:
+    """Whether the requester named the jurisdiction themselves (not geolocated or unknown):
+    only then may a public page name its zone (review s18 diff C3)."""
+    return (event.get("evidence") or {}).get("jurisdiction_from") == "request"

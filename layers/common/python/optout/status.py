@@ -34,11 +34,10 @@ re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from optout.api_models import RequestStatus, RequestStatusOut
-from optout.deadlines import DEFAULT_JURISDICTION, counted_in
+from optout.evidence import jurisdiction_stated
 from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
@@ -313,27 +312,19 @@ def aggregate(
         status=status,
         received_at=event["received_at"],
         deadline=event["deadline"],
-        deadline_jurisdiction=_calendar(event),
         completed_at=completed_at,
         systems_total=total,
         systems_done=done,
         systems_failed=failed,
         denied_at=denial.get("denied_at") if denial else None,
         denial_reason=denial.get("reason_code") if denial else None,
-    )
+    ).with_calendar(stored_calendar(event), jurisdiction_stated(event))
 
 
-def _calendar(event: Item) -> str | None:
-    """The jurisdiction whose calendar the request's deadline was counted in (as capture
-    counted it): the stated one; a geolocated one's earlier deadline's; else California's.
-    None for an event that is no opt-out request (it has no deadline to show)."""
-    if event.get("event_type") not in ("opt_out", "consent"):
-        return None
-    evidence = event.get("evidence") or {}
-    where = evidence.get("jurisdiction")
-    if not where:
-        return DEFAULT_JURISDICTION
-    if evidence.get("jurisdiction_from") == "geolocation":
-        received = datetime.fromisoformat(str(event["received_at"]).replace("Z", "+00:00"))
-        return counted_in(received, str(where))
-    return str(where)
+def stored_calendar(event: Item) -> str | None:
+    """The jurisdiction whose calendar the request's deadline was counted in, as its answer
+    recorded it when it was received; None for a request stored before 2026-12-01 (counted
+    under older rules: never recomputed, so an old request names no calendar it was not
+    counted in, review s18 diff C1) and for any other event."""
+    calendar = (event.get("response") or {}).get("deadline_jurisdiction")
+    return str(calendar) if calendar else None

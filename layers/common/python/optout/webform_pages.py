@@ -15,7 +15,7 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from optout.deadlines import received_on
+from optout.deadlines import STANDARD_OFFSET_HOURS, received_on
 from optout.identifier_text import holds_identifier
 
 STYLE = (
@@ -86,7 +86,7 @@ GPC_HONORED: Final = (
 
 def confirmation_page(answer: dict[str, Any]) -> str:
     rid = escape(answer["request_id"])
-    deadline = escape(_dated(answer["deadline"], answer.get("deadline_jurisdiction")))
+    deadline = escape(_dated(answer["deadline"], answer))
     return _page(
         "Opt-out received",
         "<h1>We received your opt-out request</h1>"
@@ -211,27 +211,44 @@ ZONE_NAMES: Final = {
 }  # fmt: skip
 
 
-def _dated(day: Any, calendar: Any) -> str:
-    """A date with the jurisdiction whose days it counts in: '2026-12-21 (California time)'.
-    A request stored before the calendar was kept shows the date alone."""
-    if not calendar:
+# A deadline the requester did not state (geolocated, unknown) or whose code has no offset of
+# its own (DE, US-UM: read at UTC-10) names no zone: a page shows no located state and no
+# zone the date was not read in (review s18 diff C2, C3).
+NEUTRAL_DATE: Final = "a US state's date"
+
+
+def _zone(status: dict[str, Any]) -> str | None:
+    """The stated jurisdiction whose own calendar the dates were read in, else None."""
+    calendar = status.get("deadline_jurisdiction")
+    if calendar and status.get("jurisdiction_stated") and calendar in STANDARD_OFFSET_HOURS:
+        return str(calendar)
+    return None
+
+
+def _dated(day: Any, status: dict[str, Any]) -> str:
+    """A date with the calendar it counts in: '2026-12-21 (California time)' when stated,
+    '2026-12-21 (a US state's date)' when not. A request stored before the calendar was kept
+    shows the date alone."""
+    if not status.get("deadline_jurisdiction"):
         return str(day)
-    return f"{day} ({ZONE_NAMES.get(str(calendar), str(calendar))} time)"
+    zone = _zone(status)
+    return f"{day} ({ZONE_NAMES.get(zone, zone)} time)" if zone else f"{day} ({NEUTRAL_DATE})"
 
 
 def _deadline(status: dict[str, Any]) -> str:
-    return _dated(status["deadline"], status.get("deadline_jurisdiction"))
+    return _dated(status["deadline"], status)
 
 
 def _received(status: dict[str, Any]) -> str:
-    """The date the deadline counts from, in its calendar (an evening request in California
-    is already the next day in UTC), and the time in UTC beside it."""
-    calendar = status.get("deadline_jurisdiction")
+    """The date the deadline counts from, in its stated calendar (an evening request in
+    California is already the next day in UTC), and the time in UTC beside it; the UTC time
+    alone when no zone may be named."""
+    zone = _zone(status)
     stamp = str(status["received_at"])
-    if not calendar:
+    if zone is None:
         return _when(stamp)
-    day = received_on(datetime.fromisoformat(stamp.replace("Z", "+00:00")), str(calendar))
-    return f"{_dated(day.isoformat(), calendar)}, at {_when(stamp)}"
+    day = received_on(datetime.fromisoformat(stamp.replace("Z", "+00:00")), zone)
+    return f"{_dated(day.isoformat(), status)}, at {_when(stamp)}"
 
 
 def _when(stamp: Any) -> str:

@@ -108,6 +108,9 @@ class Contribution:
     # its deadline's day, as the export's `late` and the days to respond judge it; None for
     # any other request (its answer is this deployment's own).
     imported_late: bool | None = None
+    # The calendar its deadline was counted in (`deadline_calendar`): the watch judges it
+    # overdue by the latest date there, never the UTC date alone (Guam is ahead of UTC).
+    calendar: str | None = None
 
     @property
     def day(self) -> str:
@@ -184,6 +187,7 @@ def contribution_of(
         region=_region(_jurisdiction(event)),
         sale_share=_sale_share(event, _region(_jurisdiction(event))),
         imported_late=_imported_late(event),
+        calendar=deadline_calendar(event),
     )
 
 

@@ -25,7 +25,7 @@ from optout.ops.contribution import deadline_calendar, imported_answer, ledger_d
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
-from optout.status import aggregate, not_asked, proofs
+from optout.status import aggregate, not_asked, proofs, stored_calendar
 from optout.store import holds, keys
 from optout.store.codec import Item, deserialize
 from optout.store.delivery import (
@@ -251,6 +251,9 @@ def request_records(
     ]
     request.update(links=len(event.get("links", [])), evidence=evidence)
     request.update(status.model_dump(exclude={"request_id", "received_at", "deadline"}))
+    calendar = stored_calendar(event)  # as stored with its answer; absent before 2026-12-01
+    if calendar:
+        request["deadline_jurisdiction"] = calendar
     imported_at = imported_answer(event)
     request["answered_at"] = answered_at(status, imported_at)
     where = deadline_calendar(event)

@@ -35,7 +35,8 @@ HMAC key is the one the table was first used with (ops/key_check.py), and which 
 added since without a backfill (ops/systems_seen.py). Both go into the report.
 
 A request is complete when it is completed or denied. Deadlines are dates; a request is
-overdue from the day after its deadline (UTC).
+overdue from the day after its deadline, in UTC or, if later, in the calendar the deadline was
+counted in (Guam and the Northern Marianas, UTC+10).
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from optout.deadlines import latest_date
 from optout.events import is_request
 from optout.observability import logger
 from optout.ops import keys as ops_keys
@@ -407,7 +409,10 @@ class Watch:
             (report.overdue if late else report.imported_owed).append(contribution)
             return
         deadline = date.fromisoformat(contribution.deadline)
-        today = now.date()
+        # The later of the UTC date and the latest date in the deadline's calendar: the UTC
+        # date is ahead of every US date but Guam's and the Northern Marianas' (UTC+10),
+        # whose deadline day ends at 14:00 UTC (review s18 diff C6)
+        today = max(now.date(), latest_date(now, contribution.calendar))
         if today > deadline:
             report.overdue.append(contribution)
         elif (deadline - today).days <= self._settings.near_days:
