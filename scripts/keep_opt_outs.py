@@ -1,4 +1,5 @@
-"""Remove `expires_at` from opted-out STATE items written before opt-outs were kept.
+"""Remove `expires_at` from opted-out STATE items written before opt-outs were kept, and
+raise the expiry of imported requests' records written before imports counted it from the import.
 
 Since the change that keeps opt-outs (docs/decisions.md, "An opt-out is kept: the STATE item,
 not the node"), the resolver writes a STATE item that opts out of anything without an expiry,
@@ -14,8 +15,23 @@ STATE items that still carry `expires_at` and opt out of some purpose, and remov
 STATE (an opt-in written meanwhile keeps its expiry; an item deleted meanwhile is not created
 again). It prints a line per page with the counts and the key to go on from: `--start-after`
 resumes there, `--max-pages` bounds one run. Safe to run again: a cleared item no longer
-matches. It reads only keys and `opt_out`, never an identifier's value: the key it prints to
-resume from is an identity's keyed hash (`ID#<type>#<HMAC>`), as in the table.
+matches. Of STATE items it reads only keys and `opt_out`, never an identifier's value: the key
+it prints to resume from is a request id or an identity's keyed hash (`ID#<type>#<HMAC>`).
+
+The same Scan finds imported requests' EVENT items (`evidence.imported`, which only
+`optout import` writes). Before 2026-12-01 (session 18, review s18 S1) an import's EVENT, and
+the FOLDED and `REQREF#` items that copy its expiry, expired RecordRetentionDays after the row's
+old `received_at`: a row 700 days old at retention 731 kept its record 31 days. Its RESOLUTION,
+written when it was resolved here, expires the retention after that. For each imported EVENT
+whose `expires_at` is earlier than its RESOLUTION's (one consistent Query of the request's
+partition), it sets the REQREF items' (under each identity the event names), the FOLDED's and
+last the EVENT's `expires_at` to the RESOLUTION's, each with an UpdateItem conditioned on the
+item existing and expiring earlier: it only raises, never creates an item nor gives one without
+an expiry an expiry; the EVENT last, so a run stopped half-way finds the request again. An import
+made since then expires seconds before its RESOLUTION and is raised by those seconds; an old
+import not resolved yet is left (run the script again once it is). The watch's
+reminder takes the EVENT's expiry at its next check. Of an imported EVENT's `identifiers` it uses
+the types and keyed hashes only (it reads the list whole) and prints nothing.
 """
 
 import argparse
@@ -32,7 +48,8 @@ from botocore.exceptions import ClientError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "common" / "python")]
 
-from optout.purposes import ALL_PURPOSES  # noqa: E402 - after the layer path
+from optout.ops import keys as ops_keys  # noqa: E402 - after the layer path
+from optout.purposes import ALL_PURPOSES  # noqa: E402
 from optout.store import keys  # noqa: E402
 
 PAGE = 1000  # items a Scan call reads (before its filter)
@@ -45,14 +62,19 @@ class Progress:
     found: int = 0  # opted-out STATE items with an expiry
     cleared: int = 0  # expiry removed (0 in a dry run)
     changed: int = 0  # no longer an opted-out STATE when written: left as they are
+    imports: int = 0  # imported EVENTs expiring before their RESOLUTION
+    raised: int = 0  # their EVENT, FOLDED and REQREF items raised (0 in a dry run)
+    kept: int = 0  # of those, absent or already expiring as late: left as they are
     after: dict[str, Any] | None = None  # the last key read; None: the scan is done
 
     def line(self, apply: bool) -> str:
         done = "cleared" if apply else "would clear"
         cursor = json.dumps(self.after, sort_keys=True) if self.after else "none (done)"
+        raised = f"items raised {self.raised}, left {self.kept}" if apply else "would raise"
         return (f"page {self.pages}: scanned {self.scanned}, opted out with an expiry "
                 f"{self.found}, {done} {self.cleared if apply else self.found}, changed since "
-                f"{self.changed}; --start-after '{cursor}'")  # fmt: skip
+                f"{self.changed}; imports expiring before their resolution {self.imports}, "
+                f"{raised}; --start-after '{cursor}'")  # fmt: skip
 
 
 def _opted_out() -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -74,11 +96,13 @@ def keep(
 ) -> Progress:
     """Scan from `start_after` (a key as DynamoDB gives it) for at most `max_pages` pages."""
     test, names, values = _opted_out()
+    imported, projection = _imported_events()
     kwargs: dict[str, Any] = {
         "TableName": table, "Limit": page_size,
-        "FilterExpression": f"{test} AND attribute_exists(expires_at)",
-        "ProjectionExpression": "pk, sk", "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
+        "FilterExpression": f"({test} AND attribute_exists(expires_at)) OR ({imported})",
+        "ProjectionExpression": projection,
+        "ExpressionAttributeNames": {**names, "#ev": "evidence"},
+        "ExpressionAttributeValues": {**values, ":event": {"S": keys.EVENT_SK}},
     }  # fmt: skip
     if start_after:
         kwargs["ExclusiveStartKey"] = start_after
@@ -88,6 +112,9 @@ def keep(
         progress.pages += 1
         progress.scanned += int(page.get("ScannedCount", 0))
         for item in page.get("Items", []):
+            if item["sk"]["S"] == keys.EVENT_SK:
+                _raise_import(client, table, item, apply, progress)
+                continue
             progress.found += 1
             if apply:
                 _clear(client, table, item, test, names, values, progress)
@@ -115,6 +142,60 @@ def _clear(
         progress.changed += 1  # opted back in (or gone) since the scan read it
 
 
+def _imported_events() -> tuple[str, str]:
+    """The filter for an imported request's EVENT, and the Scan's projection. An import names
+    each identity in `identifiers` (its asserts pair those, it has no links). The list is read
+    whole: moto does not project `identifiers[n].key`, so a projection it cannot test is not
+    relied on; only the types and keyed hashes are used, and nothing of it is printed."""
+    test = "sk = :event AND attribute_exists(#ev.imported)"
+    return test, "pk, sk, expires_at, request_id, received_at, identifiers"
+
+
+def _raise_import(
+    client: Any, table: str, event: dict[str, Any], apply: bool, progress: Progress
+) -> None:
+    """An imported EVENT expiring before its RESOLUTION: its records raised to the RESOLUTION's
+    expiry, the EVENT last (a run stopped half-way finds it again)."""
+    pk, expires = event["pk"], int(event.get("expires_at", {}).get("N", 0))
+    found = client.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+        FilterExpression="sk IN (:res, :folded)", ProjectionExpression="sk, expires_at",
+        ExpressionAttributeValues={":pk": pk, ":res": {"S": keys.RESOLUTION_SK},
+                                   ":folded": {"S": ops_keys.FOLDED_SK}},
+    )  # fmt: skip
+    by_sk = {i["sk"]["S"]: i for i in found.get("Items", [])}
+    resolution = by_sk.get(keys.RESOLUTION_SK, {}).get("expires_at", {}).get("N")
+    if resolution is None or int(resolution) <= expires:
+        return  # not resolved yet (a run after its resolution raises it), or kept as long
+    progress.imports += 1
+    if not apply:
+        return
+    reqref = ops_keys.reqref_sk(event["received_at"]["S"], event["request_id"]["S"])
+    named = dict.fromkeys(
+        keys.identity_pk(i["M"]["type"]["S"], i["M"]["key"]["S"])
+        for i in event.get("identifiers", {}).get("L", [])
+    )
+    targets = [(owner, reqref) for owner in named]
+    targets += [(pk["S"], ops_keys.FOLDED_SK), (pk["S"], keys.EVENT_SK)]
+    for target in targets:
+        _raise(client, table, target, int(resolution), progress)
+
+
+def _raise(client: Any, table: str, key: tuple[str, str], expires: int, progress: Progress) -> None:
+    """Set the item's expiry to `expires` if it exists and expires earlier (never lower it,
+    never give an item kept for good an expiry, never create an item)."""
+    try:
+        client.update_item(TableName=table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+                           UpdateExpression="SET expires_at = :t",
+                           ConditionExpression="attribute_exists(pk) AND expires_at < :t",
+                           ExpressionAttributeValues={":t": {"N": str(expires)}})  # fmt: skip
+        progress.raised += 1
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        progress.kept += 1  # absent (no FOLDED yet, deleted meanwhile) or already as late
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", required=True, help="the stack's table (<stack>-table)")
@@ -128,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     start = json.loads(args.start_after) if args.start_after else None
     progress = keep(client, args.table, args.apply, start, args.max_pages, args.page_size)
     if not args.apply:
-        print(f"dry run: {progress.found} would be cleared; run again with --apply to write")
+        print(
+            f"dry run: {progress.found} would be cleared, {progress.imports} imported "
+            "requests' records would be raised; run again with --apply to write"
+        )
     return 0
 
 
