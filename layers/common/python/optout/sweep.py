@@ -44,6 +44,7 @@ from optout.ops.reminders import remind_now
 from optout.store import by_day, keys
 from optout.store.batch import Key, batch_get, batch_put
 from optout.store.codec import Item, deserialize, serialize
+from optout.store.conditional import conditional
 from optout.store.events import put_event
 from optout.store.query import items as query_items
 from optout.store.table import Table
@@ -426,13 +427,9 @@ class Sweeper:
             if failed_at
             else {"ConditionExpression": "attribute_not_exists(failed_at)"}
         )  # fmt: skip
-        try:
-            self._table.client.delete_item(TableName=self._table.name,
-                                           Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-                                           **condition)  # fmt: skip
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        conditional(lambda: self._table.client.delete_item(
+            TableName=self._table.name, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            **condition))  # fmt: skip
 
     def _write_marks(self, carry: _Carry, now: datetime, report: SweepReport) -> None:
         """The checkpoints' new marks, written only over the mark this run read: if another run
@@ -467,14 +464,9 @@ class Sweeper:
             else {"ConditionExpression": "#run = :run", "ExpressionAttributeNames": {"#run": "run"},
                   "ExpressionAttributeValues": {":run": {"S": expected}}}
         )  # fmt: skip
-        try:
-            self._table.client.put_item(TableName=self._table.name, Item=serialize(item),
-                                        **condition)  # fmt: skip
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        written = conditional(lambda: self._table.client.put_item(
+            TableName=self._table.name, Item=serialize(item), **condition))  # fmt: skip
+        return written is not None
 
     def _read_marks(self) -> tuple[dict[str, str], str | None]:
         items = list(query_items(self._table, KeyConditionExpression="pk = :pk AND sk = :sk",
