@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from optout import identifiers as ids
-from optout.deadlines import DEFAULT_JURISDICTION, counted_in, deadline_at, strictest_deadline_at
+from optout.deadlines import DEFAULT_JURISDICTION, deadline_at, strictest_deadline
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, jurisdiction_stated, sanitise_agent
@@ -322,9 +322,9 @@ class CaptureService:
             deadline = deadline_at(ctx.received_at, draft.jurisdiction)
             calendar = draft.jurisdiction
         else:  # geolocated (or unknown): the place of the request, not the residence
-            deadline = strictest_deadline_at(ctx.received_at, record["jurisdiction"])
             located = record["jurisdiction"]
-            calendar = counted_in(ctx.received_at, located) if located else DEFAULT_JURISDICTION
+            deadline, calendar = strictest_deadline(ctx.received_at, located)
+            calendar = calendar if located else DEFAULT_JURISDICTION
         event = CapturedEvent(
             request_id=request_id,
             event_type=draft.event_type,

@@ -261,20 +261,24 @@ def deadline_at(moment: datetime, jurisdiction: str | None) -> date:
     return deadline_for(received_on(moment, jurisdiction), jurisdiction)
 
 
+def strictest_deadline(moment: datetime, geolocated: str | None) -> tuple[date, str]:
+    """The deadline of a request whose jurisdiction was only geolocated, and the calendar it
+    was counted in: the earlier of the located state's and California's (the consumer may be
+    a Californian elsewhere); California's when the two are the same day (its day ends later).
+    An answer's date is read in that calendar, as the deadline's day was."""
+    california = deadline_at(moment, DEFAULT_JURISDICTION)
+    located = deadline_at(moment, geolocated)
+    if california <= located:
+        return california, DEFAULT_JURISDICTION
+    return located, str(geolocated)
+
+
 def strictest_deadline_at(moment: datetime, geolocated: str | None) -> date:
-    """The deadline of a request whose jurisdiction was only geolocated: the earlier of the
-    located state's and California's (the consumer may be a Californian elsewhere)."""
-    return min(deadline_at(moment, geolocated), deadline_at(moment, DEFAULT_JURISDICTION))
+    return strictest_deadline(moment, geolocated)[0]
 
 
 def counted_in(moment: datetime, geolocated: str | None) -> str:
-    """The calendar a geolocated request's deadline (`strictest_deadline_at`) was counted in:
-    California's when its deadline is the earlier (or the same: its day ends later), else the
-    located state's. An answer's date is read there, as the deadline's day was."""
-    california = deadline_at(moment, DEFAULT_JURISDICTION)
-    return (
-        DEFAULT_JURISDICTION if california <= deadline_at(moment, geolocated) else str(geolocated)
-    )
+    return strictest_deadline(moment, geolocated)[1]
 
 
 def deadline_for(received: date, jurisdiction: str | None) -> date:
