@@ -42,7 +42,7 @@ from datetime import datetime
 from typing import Any
 
 from optout.api_models import RetireOut
-from optout.delivery.job_store import has_values
+from optout.delivery.job_store import has_values, without_values
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent
 from optout.ops import keys as ops_keys
@@ -180,7 +180,7 @@ def drop_retired_values(
 def _drop_values(table: Table, job: Item, now: str) -> bool:
     """One conditional update, on the job's status being as read: False when it moved
     meanwhile (its writer's write stands) or is gone."""
-    kept = [{k: v for k, v in i.items() if k != "value"} for i in job["identifiers"]]
+    kept = without_values(job)
     answer = conditional(lambda: table.client.update_item(
         TableName=table.name,
         Key={"pk": {"S": str(job["pk"])}, "sk": {"S": str(job["sk"])}},

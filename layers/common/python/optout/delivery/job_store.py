@@ -184,6 +184,16 @@ def has_values(job: Item) -> bool:
     return any(isinstance(i, dict) and i.get("value") for i in job.get("identifiers", []))
 
 
+def without_values(job: Item) -> list[Item]:
+    """The job's identifiers as a job keeps them once nothing will send it: types and keyed
+    hashes, enough to show what was sent to whom, and no value."""
+    return [
+        {k: v for k, v in i.items() if k != "value"}
+        for i in job.get("identifiers", [])
+        if isinstance(i, dict)
+    ]
+
+
 def finish(
     table: Table, job: Item, status: str, receipt: Item, now: str, attempted: bool = False
 ) -> bool:
@@ -205,11 +215,7 @@ def finish(
     listing must still follow."""
     if status not in FINAL:
         raise ValueError(f"not a final status: {status}")
-    kept = [
-        {k: v for k, v in i.items() if k != "value"}
-        for i in job.get("identifiers", [])
-        if isinstance(i, dict)
-    ]
+    kept = without_values(job)
     values: Item = {":status": status, ":receipt": receipt, ":now": now, ":kept": kept}
     counted = ""
     dropped = "" if status == "failed" else ", chosen_at"  # a replay sends a failed one again
