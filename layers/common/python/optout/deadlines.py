@@ -60,6 +60,15 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
     "US-KY": 45,  # Consumer Data Protection Act, KRS 367.3611 et seq. (2026-01-01)
     "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1 (2026-01-01)
 }
+# The states with a rule of their own, by name: the webform pages name a stated jurisdiction's
+# time ("California time"), the webhook notice another state's law ("Texas consumer privacy law").
+STATE_NAMES: Final[dict[str, str]] = {
+    "US-CA": "California", "US-VA": "Virginia", "US-CO": "Colorado", "US-CT": "Connecticut",
+    "US-UT": "Utah", "US-IA": "Iowa", "US-TX": "Texas", "US-OR": "Oregon", "US-MT": "Montana",
+    "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
+    "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
+    "US-KY": "Kentucky", "US-RI": "Rhode Island",
+}  # fmt: skip
 DEFAULT_JURISDICTION: Final = "US-CA"
 # Hours from UTC of each state's westernmost standard time (tests/unit/test_deadlines.py
 # checks every hour of a year against each of the state's IANA zones): the day a request was

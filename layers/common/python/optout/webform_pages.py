@@ -15,7 +15,7 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from optout.deadlines import STANDARD_OFFSET_HOURS, received_on
+from optout.deadlines import STANDARD_OFFSET_HOURS, STATE_NAMES, received_on
 from optout.identifier_text import holds_identifier
 
 STYLE = (
@@ -202,13 +202,6 @@ def status_error_page(message: str, privacy_page: str = "", unavailable: bool = 
 
 
 # The jurisdictions with a rule of their own, named; another is shown by its ISO code.
-ZONE_NAMES: Final = {
-    "US-CA": "California", "US-VA": "Virginia", "US-CO": "Colorado", "US-CT": "Connecticut",
-    "US-UT": "Utah", "US-IA": "Iowa", "US-TX": "Texas", "US-OR": "Oregon", "US-MT": "Montana",
-    "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
-    "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
-    "US-KY": "Kentucky", "US-RI": "Rhode Island",
-}  # fmt: skip
 
 
 # A deadline the requester did not state (geolocated, unknown) or whose code has no offset of
@@ -232,7 +225,7 @@ def _dated(day: Any, status: dict[str, Any]) -> str:
     if not status.get("deadline_jurisdiction"):
         return str(day)
     zone = _zone(status)
-    return f"{day} ({ZONE_NAMES.get(zone, zone)} time)" if zone else f"{day} ({NEUTRAL_DATE})"
+    return f"{day} ({STATE_NAMES.get(zone, zone)} time)" if zone else f"{day} ({NEUTRAL_DATE})"
 
 
 def _deadline(status: dict[str, Any]) -> str:

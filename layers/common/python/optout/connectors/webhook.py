@@ -33,6 +33,7 @@ from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from optout.deadlines import STATE_NAMES
 from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
@@ -62,13 +63,6 @@ STATE_RULE = "U.S. state consumer privacy laws"
 # jurisdiction is known. The limit of sensitive personal information is California's right;
 # for anyone else it is stated without §7027(m).
 CALIFORNIA = "US-CA"
-STATE_NAMES: dict[str, str] = {
-    "US-CO": "Colorado", "US-CT": "Connecticut", "US-TX": "Texas", "US-MT": "Montana",
-    "US-NH": "New Hampshire", "US-OR": "Oregon", "US-DE": "Delaware", "US-NJ": "New Jersey",
-    "US-MD": "Maryland", "US-VA": "Virginia", "US-UT": "Utah", "US-IA": "Iowa",
-    "US-NE": "Nebraska", "US-MN": "Minnesota", "US-TN": "Tennessee", "US-IN": "Indiana",
-    "US-KY": "Kentucky", "US-RI": "Rhode Island",
-}  # fmt: skip
 NEUTRAL_LIMIT_TEXT = (
     "The consumer has asked to limit the use and disclosure of their sensitive personal "
     "information. Stop using and disclosing it beyond what the applicable law allows, and "
