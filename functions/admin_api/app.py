@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from optout import aws
+from optout import identifiers as ids
 from optout.access import CallerAllowList, Use
 from optout.admin import AdminService
 from optout.api_formats import JOB_REQUEST_ID_PATTERN, REQUEST_ID_PATTERN
@@ -88,6 +89,7 @@ class Services:
         table = Table.connect(settings.table_name)
         key = load_hash_key(settings)
         self.settings = settings
+        self.hash_key = key  # the operator-read audit line's keyed hash (`_identity_read`)
         self.callers = CallerAllowList.from_env()
         # Identity links come from the backend over IAM: no identity token to verify here.
         self.capture = CaptureService(table, settings, key, tokens=None)
@@ -168,16 +170,19 @@ def post_identity_links(body: IdentityLinksIn) -> Response[IdentityLinksOut]:
 def get_request_detail(
     request_id: Annotated[str, Path(pattern=JOB_REQUEST_ID_PATTERN)],
 ) -> dict[str, Any]:
+    _operator_read(request_id=request_id)
     return services().admin.request_detail(request_id)
 
 
 @app.post("/v1/admin/lookup", summary="Operators: what is held on one identifier")
 def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
+    _identity_read(body.type, body.value)
     return services().admin.lookup(body.type, body.value)
 
 
 @app.get("/v1/admin/holds", summary="Operators: links held at the cluster cap (no identifiers)")
 def get_holds(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HoldsOut:
+    _operator_read()  # the held links' keyed hashes and request ids
     return services().review.list_holds(limit)
 
 
@@ -244,11 +249,13 @@ def get_metrics(year: Annotated[int, Query(ge=2020, le=2100)]) -> dict[str, Any]
 
 @app.post("/v1/admin/exports/identity", summary="Operators: one identity's records (paged)")
 def post_export_identity(body: ExportIdentityIn) -> dict[str, Any]:
+    _identity_read(body.type, body.value)  # every page: each is a read
     return services().export.identity(body.type, body.value, body.cursor)
 
 
 @app.post("/v1/admin/exports/range", summary="Operators: the records of a date range (paged)")
 def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
+    _operator_read(**{"from": body.from_.isoformat(), "to": body.to.isoformat()})
     return services().export.range(body.from_, body.to, body.cursor, _seconds_left)
 
 
@@ -298,6 +305,22 @@ def _caller() -> str:
     who took an operator action."""
     iam = app.current_event.request_context.authorizer.iam
     return str(iam.user_arn or "unknown")
+
+
+def _operator_read(**scope: str) -> None:
+    """The audit trail of who read whose records (review s19 S3): API Gateway logs no caller
+    and execute-api calls are not CloudTrail events. Written before the read, so a lookup that
+    finds nothing is on record too. The line's `correlation_id` is the API request id (the
+    access log's `requestId`); `scope` names whose records, never by an identifier value."""
+    route = app.current_event.route_key
+    logger.info("operator read", extra={"route": route, "caller": _caller(), **scope})
+
+
+def _identity_read(id_type: ids.IdType, value: str) -> None:
+    """An identity's records: its type and the keyed hash the store files it under. The log
+    alone does not say whose they were; a lookup of a person answers the same `key`."""
+    key = ids.lookup_key(services().hash_key, ids.normalise(id_type, value))
+    _operator_read(identifier_type=id_type, identifier_key=key)
 
 
 def _seconds_left() -> float:

@@ -1,6 +1,7 @@
 """Operator routes (admin function): a request's record and a lookup by identifier, IAM only,
 allow-listed callers only, no PII out."""
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from tests.conftest import Aws
 from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
+from tests.support.log_lines import logged_lines
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "Jane.Doe@Example.com"
@@ -440,3 +442,66 @@ def test_a_release_whose_flush_failed_links_and_writes_the_state_when_run_again(
     second = "dev-admin-second-bbbbbb"
     assert pipe.get(f"/v1/consent/{second}", device_id=second)["opt_out"]["sale"] is True
     assert holds_listed(pipe)[0]["status"] == "released"
+
+
+# -- the audit trail of operator reads (review s19 S3) ------------------------------------
+
+PHONE, PHONE_E164, CUSTOMER = "(415) 555-0142", "+14155550142", "CUST-778812"
+_API_REQUEST_IDS = itertools.count(1)
+
+
+def _signed(method: str, path: str, body: Any = None, **params: str) -> dict[str, Any]:
+    """An operator's call with an API request id of its own (the access log's `requestId`)."""
+    event = http_event(method, path, body, path_parameters=params or None, iam=True)
+    event["requestContext"]["requestId"] = f"api-{next(_API_REQUEST_IDS)}"
+    return event
+
+
+def test_every_operator_read_logs_who_read_which_records_by_type_and_keyed_hash_only(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out naming an email, a phone and a customer id
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "phone": PHONE, "customer_id": CUSTOMER})
+    pipe.resolve()
+    day = request["received_at"][:10]
+    rid = request["request_id"]
+    reads = [
+        _signed("GET", f"/v1/admin/requests/{rid}", request_id=rid),
+        _signed("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}),
+        _signed("POST", "/v1/admin/lookup", {"type": "email", "value": "nobody@example.com"}),
+        _signed("GET", "/v1/admin/holds"),
+        _signed("POST", "/v1/admin/exports/identity", {"type": "phone", "value": PHONE}),
+        _signed("POST", "/v1/admin/exports/identity", {"type": "customer_id", "value": CUSTOMER}),
+        _signed("POST", "/v1/admin/exports/range", {"from": day, "to": day}),
+    ]
+    # When an operator reads its records every way there is (one of them finding nothing)
+    with logged_lines() as lines:
+        answers = [invoke(pipe.admin, event) for event in reads]
+    assert [a["statusCode"] for a in answers] == [200, 200, 404, 200, 200, 200, 200]
+    # Then each read wrote one line: the route, the signer, the API request id
+    audit = [line for line in lines if line["message"] == "operator read"]
+    assert [(a["route"], a["caller"], a["correlation_id"]) for a in audit] == [
+        (e["routeKey"], LOCAL_IAM_CALLER, e["requestContext"]["requestId"]) for e in reads
+    ]
+    assert audit[0]["request_id"] == rid
+    assert (audit[6]["from"], audit[6]["to"]) == (day, day)
+    # and an identity's read names it by type and the keyed hash the store files it under
+    keys = [(a.get("identifier_type"), a.get("identifier_key")) for a in audit]
+    assert keys[1] == ("email", json_body(answers[1])["key"])
+    assert keys[2][0] == "email" and len(str(keys[2][1])) == len(str(keys[1][1]))
+    assert keys[4][0] == "phone" and pipe.partition(f"ID#phone#{keys[4][1]}")
+    assert keys[5][0] == "customer_id" and pipe.partition(f"ID#customer_id#{keys[5][1]}")
+    # never by a value, in any line
+    logged = json.dumps(lines).lower()
+    for value in (EMAIL.lower(), "jane.doe", "nobody@", PHONE_E164, "4155550142", CUSTOMER.lower()):
+        assert value not in logged
+
+
+def test_writes_and_public_routes_log_no_operator_read(pipe: Pipeline) -> None:
+    # Given a backend's identity links (IAM, but a write) and a person's own opt-out and status
+    with logged_lines() as lines:
+        pipe.post("/v1/identity-links", LINK, iam=True)
+        request = pipe.post("/v1/opt-out", {"email": EMAIL})
+        pipe.get(f"/v1/requests/{request['request_id']}", request_id=request["request_id"])
+    # Then none of them is logged as an operator's read
+    assert lines and all(line["message"] != "operator read" for line in lines)
