@@ -10,6 +10,7 @@ import json
 import threading
 import urllib.parse
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -978,6 +979,32 @@ def test_webhook_notice_of_a_job_for_california_and_colorado_requests_names_both
         "Cal. Code Regs. tit. 11, § 7026(f); Colorado consumer privacy law; "
         "U.S. state consumer privacy laws"
     )
+
+
+def test_webhook_notice_names_a_state_s_law_only_from_its_date_in_force():
+    # Given Oklahoma's law, in force from 2027-01-01 (review s19 law L1), read in its date
+    before = datetime(2027, 1, 1, 5, 59, tzinfo=UTC)  # 23:59 on 31 December in Oklahoma
+    after = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
+
+    assert "Oklahoma" not in notice(("sale",), ("US-OK",), before)["regulation"]
+    assert notice(("sale",), ("US-OK",), after)["regulation"] == "Oklahoma consumer privacy law"
+
+
+def test_webhook_reads_the_law_in_force_when_the_consumer_chose(server):
+    # Given a job for an Oklahoma request made after its law took force, sent before it (the
+    # connector's clock is this machine's, 2026): the consumer's choice decides the law
+    job = replace(make_job(("customer_id", "c1"), system="webhook", jurisdictions=("US-OK",)),
+                  chosen_at="2027-01-02T18:00:00Z")  # fmt: skip
+    connector = make_connector(server, "webhook")
+
+    (outcome,) = connector.deliver([job])
+
+    assert outcome.status == "done"
+    sent = json.loads(calls(server, "webhook")[-1]["body"])["notice"]
+    assert sent["regulation"] == "Oklahoma consumer privacy law"
+    # A job stored before chosen_at was kept reads the connector's clock
+    connector.clock = lambda: 1_800_000_000.0
+    assert connector.chosen(replace(job, chosen_at="")) == datetime.fromtimestamp(1.8e9, UTC)
 
 
 def test_webhook_notice_names_a_state_outside_the_list_by_its_code():

@@ -25,6 +25,7 @@ no identifier value of the job in it); otherwise it is dropped and the note says
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
@@ -33,7 +34,7 @@ from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from optout.deadlines import STATE_NAMES
+from optout.deadlines import STATE_NAMES, law_in_force, received_on
 from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
@@ -76,23 +77,31 @@ STATE_RIGHTS: dict[Purpose, str] = {
 }
 
 
-def state_law(code: str) -> str:
-    """A jurisdiction's consumer privacy law in plain words (no citation)."""
-    return f"{STATE_NAMES.get(code, code)} consumer privacy law"
+def state_law(code: str, chosen: datetime) -> str:
+    """A jurisdiction's consumer privacy law in plain words (no citation). A state's law is
+    named only if in force on the day the consumer chose (there: `received_on`), as its
+    deadline counts; before it, the state reads as one without a law of its own."""
+    named = law_in_force(code, received_on(chosen, code))
+    return f"{STATE_NAMES[code] if named else code} consumer privacy law"
 
 
-def notice(purposes: Iterable[Purpose], jurisdictions: Iterable[str] = ()) -> dict[str, Any]:
+def notice(
+    purposes: Iterable[Purpose], jurisdictions: Iterable[str] = (), chosen: datetime | None = None
+) -> dict[str, Any]:
     """The notice for a job's purposes and the jurisdictions of its request(s): each
     applicable rule and sentence once, in a fixed order. The California rules (§7026(f),
     §7027(g)) are cited only for a request from California (US-CA); another state's request
     names that state's law; with no jurisdiction known, STATE_RULE, citing no California rule.
     `forward_to_third_parties` is true for sale, share and the limit, wherever the request came
     from (§7026(f), §7027(g); asking the partner to pass it on is never wrong elsewhere); the
-    states' targeted-ads and profiling opt-outs are stated without that instruction."""
+    states' targeted-ads and profiling opt-outs are stated without that instruction.
+    `chosen`: when the consumer made the choice (`Job.chosen_at`; None: now), which says
+    whether a state's law was in force."""
     wanted = set(purposes)
     where = sorted(set(jurisdictions))
     california = CALIFORNIA in where
-    others = [state_law(code) for code in where if code != CALIFORNIA]
+    when = chosen or datetime.now(UTC)
+    others = [state_law(code, when) for code in where if code != CALIFORNIA]
     # Other than California's: the other states' laws, or the neutral name when none is known.
     elsewhere = others or ([] if california else [STATE_RULE])
     rules: list[str] = []
@@ -149,6 +158,14 @@ class WebhookConnector(Connector[WebhookSecret]):
     def configure(self) -> None:
         self.opts = parse_config(WebhookOptions, self.system.options, "options", self.system.name)
 
+    def chosen(self, job: Job) -> datetime:
+        """When the consumer chose (a job stored before it was kept: now)."""
+        try:
+            chosen = datetime.fromisoformat(job.chosen_at)
+        except ValueError:  # none kept (or unreadable): the notice is still owed
+            return datetime.fromtimestamp(self.clock(), UTC)
+        return chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         (job,) = jobs
         hashed = self.system.hashing == "sha256"
@@ -166,7 +183,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                     }
                     for i in self.identifiers(job)
                 ],
-                "notice": notice(job.purposes, job.jurisdictions),
+                "notice": notice(job.purposes, job.jurisdictions, self.chosen(job)),
             }
         )
         timestamp = str(int(self.clock()))
