@@ -116,7 +116,9 @@ def test_45_day_deadline_may_fall_on_a_holiday_or_a_weekend(state: str) -> None:
 
 
 def test_every_state_in_the_table_is_tested() -> None:
-    assert set(CALENDAR_DAY_RULES) == {*FORTY_FIVE_DAY_STATES, *FUTURE_45_DAY_STATES, "US-IA"}
+    assert set(CALENDAR_DAY_RULES) == {
+        *FORTY_FIVE_DAY_STATES, *FUTURE_45_DAY_STATES, "US-FL", "US-IA"
+    }  # fmt: skip
     assert set(BUSINESS_DAY_RULES) == {"US-CA"}
 
 
@@ -145,6 +147,13 @@ def test_oklahoma_s_first_day_is_read_in_oklahoma_s_date() -> None:
     new_year_utc = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)
     assert deadline_at(new_year_utc, "US-OK") == date(2027, 1, 25)  # 1 and 18 Jan off
     assert deadline_at(new_year_utc + timedelta(hours=3), "US-OK") == date(2027, 2, 15)
+
+
+def test_florida_gets_45_calendar_days_from_its_law_s_date() -> None:
+    # Fla. Stat. §501.701 et seq., in force 2024-07-01 (review s19 law L4)
+    assert STATE_NAMES["US-FL"] == "Florida"
+    assert deadline_for(date(2026, 11, 29), "US-FL") == date(2027, 1, 13)
+    assert deadline_for(date(2024, 6, 30), "US-FL") == deadline_for(date(2024, 6, 30), "US-CA")
 
 
 @pytest.mark.parametrize("state", ["US-LA", "US-VT"])

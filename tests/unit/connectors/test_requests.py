@@ -990,6 +990,11 @@ def test_webhook_notice_names_a_state_s_law_only_from_its_date_in_force():
     assert notice(("sale",), ("US-OK",), after)["regulation"] == "Oklahoma consumer privacy law"
 
 
+def test_webhook_notice_names_florida_law():
+    chosen = datetime(2026, 12, 1, 18, tzinfo=UTC)
+    assert notice(("sale",), ("US-FL",), chosen)["regulation"] == "Florida consumer privacy law"
+
+
 def test_webhook_reads_the_law_in_force_when_the_consumer_chose(server):
     # Given a job for an Oklahoma request made after its law took force, sent before it (the
     # connector's clock is this machine's, 2026): the consumer's choice decides the law

@@ -63,6 +63,9 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
     "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1
     "US-OK": 45,  # SB 546, 75A O.S. §§300-315
     "US-AL": 45,  # Personal Data Protection Act, HB 351
+    # Digital Bill of Rights, Fla. Stat. §501.701 et seq.: only controllers of over $1 bn
+    # global revenue that meet one of three criteria (docs/deadlines.md)
+    "US-FL": 45,
 }
 # The states with a comprehensive privacy law of their own, by name: the webform pages name a
 # stated jurisdiction's time ("California time"), the webhook notice another state's law
@@ -75,7 +78,7 @@ STATE_NAMES: Final[dict[str, str]] = {
     "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
     "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
     "US-KY": "Kentucky", "US-RI": "Rhode Island", "US-OK": "Oklahoma", "US-AL": "Alabama",
-    "US-LA": "Louisiana", "US-VT": "Vermont",
+    "US-LA": "Louisiana", "US-VT": "Vermont", "US-FL": "Florida",
 }  # fmt: skip
 # When each state's law took or takes force (docs/deadlines.md). Its rule and its name apply
 # only to a request received, in the state's date, on or after that day: before it the state
@@ -89,7 +92,7 @@ LAW_IN_FORCE: Final[dict[str, date]] = {
     "US-TN": date(2025, 7, 1), "US-MN": date(2025, 7, 31), "US-MD": date(2025, 10, 1),
     "US-IN": date(2026, 1, 1), "US-KY": date(2026, 1, 1), "US-RI": date(2026, 1, 1),
     "US-OK": date(2027, 1, 1), "US-LA": date(2027, 1, 1), "US-AL": date(2027, 5, 1),
-    "US-VT": date(2028, 1, 1),
+    "US-VT": date(2028, 1, 1), "US-FL": date(2024, 7, 1),
 }  # fmt: skip
 DEFAULT_JURISDICTION: Final = "US-CA"
 # Hours from UTC of each state's westernmost standard time (tests/unit/test_deadlines.py
