@@ -13,6 +13,7 @@ from optout.deadlines import (
     RULES_FROM_YEAR,
     STANDARD_OFFSET_HOURS,
     STATE_NAMES,
+    STATE_OPT_OUTS,
     _days_off_from_package,
     add_business_days,
     answered_late,
@@ -122,8 +123,12 @@ def test_every_state_in_the_table_is_tested() -> None:
     assert set(BUSINESS_DAY_RULES) == {"US-CA"}
 
 
-def test_every_state_law_but_californias_has_a_date_in_force() -> None:
+def test_every_state_law_but_californias_has_a_date_in_force_and_its_opt_outs() -> None:
     assert set(LAW_IN_FORCE) == set(STATE_NAMES) - {"US-CA"}
+    assert set(STATE_OPT_OUTS) == set(STATE_NAMES) - {"US-CA"}
+    # review s19 law L2: Iowa grants the sale opt-out only; Utah and Alabama no profiling one
+    assert STATE_OPT_OUTS["US-IA"] == {"sale"}
+    assert STATE_OPT_OUTS["US-UT"] == STATE_OPT_OUTS["US-AL"] == {"sale", "targeted_advertising"}
     assert set(CALENDAR_DAY_RULES) <= set(STATE_NAMES)
 
 

@@ -24,6 +24,7 @@ from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import notice
+from optout.purposes import Purpose
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
     PHONE,
@@ -990,16 +991,50 @@ def test_webhook_notice_names_a_state_s_law_only_from_its_date_in_force():
     assert notice(("sale",), ("US-OK",), after)["regulation"] == "Oklahoma consumer privacy law"
 
 
+CHOSEN = datetime(2026, 12, 1, 18, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("state", "purpose", "law"),
+    [
+        ("US-IA", "sale", "Iowa consumer privacy law"),
+        ("US-IA", "targeted_advertising", "U.S. state consumer privacy laws"),
+        ("US-IA", "profiling", "U.S. state consumer privacy laws"),
+        ("US-UT", "sale", "Utah consumer privacy law"),
+        ("US-UT", "targeted_advertising", "Utah consumer privacy law"),
+        ("US-UT", "profiling", "U.S. state consumer privacy laws"),
+        ("US-CO", "profiling", "Colorado consumer privacy law"),
+    ],
+)
+def test_webhook_notice_names_a_state_s_law_only_for_an_opt_out_it_grants(
+    state: str, purpose: Purpose, law: str
+) -> None:
+    # review s19 law L2: Iowa grants only the sale opt-out, Utah no profiling opt-out; the
+    # consumer's choice is still stated, as for a state without a law
+    sent = notice((purpose,), (state,), CHOSEN)
+
+    assert sent["regulation"] == law
+    assert sent["instruction"] == notice((purpose,), (), CHOSEN)["instruction"]
+
+
+def test_webhook_notice_names_each_law_for_what_it_grants_and_the_rest_neutrally():
+    # Given an Iowa job of sale and sharing, targeted ads and profiling ("sharing" is the
+    # CCPA's term: no other state's law is named for it)
+    sent = notice(("sale", "share", "targeted_advertising", "profiling"), ("US-IA",), CHOSEN)
+
+    assert sent["regulation"] == "Iowa consumer privacy law; U.S. state consumer privacy laws"
+    assert "for targeted advertising and for profiling" in sent["instruction"]
+
+
 def test_webhook_notice_names_florida_law():
-    chosen = datetime(2026, 12, 1, 18, tzinfo=UTC)
-    assert notice(("sale",), ("US-FL",), chosen)["regulation"] == "Florida consumer privacy law"
+    assert notice(("sale",), ("US-FL",), CHOSEN)["regulation"] == "Florida consumer privacy law"
 
 
 def test_webhook_reads_the_law_in_force_when_the_consumer_chose(server):
     # Given a job for an Oklahoma request made after its law took force, sent before it (the
     # connector's clock is this machine's, 2026): the consumer's choice decides the law
-    job = replace(make_job(("customer_id", "c1"), system="webhook", jurisdictions=("US-OK",)),
-                  chosen_at="2027-01-02T18:00:00Z")  # fmt: skip
+    job = replace(make_job(("customer_id", "c1"), system="webhook", purposes=("sale",),
+                           jurisdictions=("US-OK",)), chosen_at="2027-01-02T18:00:00Z")  # fmt: skip
     connector = make_connector(server, "webhook")
 
     (outcome,) = connector.deliver([job])

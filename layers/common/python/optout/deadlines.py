@@ -39,6 +39,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from typing import Final
 
+from optout.purposes import Purpose
+
 BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}  # 11 CCR §7026(f)
 # Each: the act and when it took force (`LAW_IN_FORCE`); 45 days unless noted.
 # docs/deadlines.md has the sources checked (and which were), with the date.
@@ -79,6 +81,27 @@ STATE_NAMES: Final[dict[str, str]] = {
     "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
     "US-KY": "Kentucky", "US-RI": "Rhode Island", "US-OK": "Oklahoma", "US-AL": "Alabama",
     "US-LA": "Louisiana", "US-VT": "Vermont", "US-FL": "Florida",
+}  # fmt: skip
+# The opt-outs each state's law grants, of the purposes a consumer can choose: the webhook
+# notice names a state's law only for these (review s19 law L2). California's rights are the
+# CCPA's, which the notice cites by rule. "Sharing" and the limit of sensitive personal
+# information are the CCPA's terms: no other state's law is named for them. Checked
+# 2026-12-01 (docs/deadlines.md): Iowa grants only the sale opt-out (Iowa Code §715D.3(1)),
+# Utah and Alabama targeted advertising and sale, not profiling (Utah Code §13-61-201); FL,
+# OK, LA and VT the three. The other states were not checked: they keep the three the notice
+# named before (all three).
+SALE: Final[frozenset[Purpose]] = frozenset({"sale"})
+SALE_ADS: Final[frozenset[Purpose]] = frozenset({"sale", "targeted_advertising"})
+SALE_ADS_PROFILING: Final[frozenset[Purpose]] = frozenset(
+    {"sale", "targeted_advertising", "profiling"}
+)
+STATE_OPT_OUTS: Final[dict[str, frozenset[Purpose]]] = {
+    "US-IA": SALE, "US-UT": SALE_ADS, "US-AL": SALE_ADS,
+    **{code: SALE_ADS_PROFILING for code in (
+        "US-FL", "US-OK", "US-LA", "US-VT",  # checked
+        "US-VA", "US-CO", "US-CT", "US-TX", "US-OR", "US-MT", "US-DE", "US-NH", "US-NJ",
+        "US-NE", "US-TN", "US-MN", "US-MD", "US-IN", "US-KY", "US-RI",  # not checked: as before
+    )},
 }  # fmt: skip
 # When each state's law took or takes force (docs/deadlines.md). Its rule and its name apply
 # only to a request received, in the state's date, on or after that day: before it the state
