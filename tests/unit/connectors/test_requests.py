@@ -23,7 +23,7 @@ from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
 from optout.connectors.segment import CONSENT_NOTE
-from optout.connectors.webhook import notice
+from optout.connectors.webhook import STATE_RULE, notice
 from optout.purposes import Purpose
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
@@ -987,7 +987,7 @@ def test_webhook_notice_names_a_state_s_law_only_from_its_date_in_force():
     before = datetime(2027, 1, 1, 5, 59, tzinfo=UTC)  # 23:59 on 31 December in Oklahoma
     after = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
 
-    assert "Oklahoma" not in notice(("sale",), ("US-OK",), before)["regulation"]
+    assert notice(("sale",), ("US-OK",), before)["regulation"] == STATE_RULE
     assert notice(("sale",), ("US-OK",), after)["regulation"] == "Oklahoma consumer privacy law"
 
 
@@ -1047,10 +1047,12 @@ def test_webhook_reads_the_law_in_force_when_the_consumer_chose(server):
     assert connector.chosen(replace(job, chosen_at="")) == datetime.fromtimestamp(1.8e9, UTC)
 
 
-def test_webhook_notice_names_a_state_outside_the_list_by_its_code():
-    assert notice(("targeted_advertising",), ("US-NY",))["regulation"] == (
-        "US-NY consumer privacy law"
-    )
+def test_webhook_notice_names_no_law_for_a_state_outside_the_list():
+    # review s19 law L3: New York has no comprehensive consumer privacy law
+    for purposes in (("targeted_advertising",), ("sale", "share", "profiling")):
+        sent = notice(purposes, ("US-NY",), CHOSEN)
+        assert sent["regulation"] == "U.S. state consumer privacy laws"
+        assert sent["instruction"] == notice(purposes, (), CHOSEN)["instruction"]
 
 
 @pytest.mark.parametrize("number", ["²", "9" * 400])

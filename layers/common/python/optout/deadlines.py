@@ -69,9 +69,9 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
     # global revenue that meet one of three criteria (docs/deadlines.md)
     "US-FL": 45,
 }
-# The states with a comprehensive privacy law of their own, by name: the webform pages name a
-# stated jurisdiction's time ("California time"), the webhook notice another state's law
-# ("Texas consumer privacy law", once in force). Louisiana (SB 386, Act 502) and Vermont
+# The states with a comprehensive privacy law of their own, by name: the webhook notice names
+# another state's law ("Texas consumer privacy law", once in force). Not a list of places: the
+# pages' zone names are PLACE_NAMES, below. Louisiana (SB 386, Act 502) and Vermont
 # (S.71, Act 145) have no rule above: no source checked gives their response period, so a
 # request from them keeps California's count, as from a state without a law.
 STATE_NAMES: Final[dict[str, str]] = {
@@ -137,6 +137,27 @@ STANDARD_OFFSET_HOURS: Final[dict[str, int]] = {
     "US-PA": -5, "US-SC": -5, "US-VT": -5, "US-WV": -5,
     "US-PR": -4, "US-VI": -4,
     "US-GU": 10, "US-MP": 10,
+}  # fmt: skip
+# Every code above by its full name: the webform pages name a stated jurisdiction's time
+# ("New York time", never "US-NY time"). A place, not a law: STATE_NAMES lists the states
+# with a law of their own (review s19 law L3).
+PLACE_NAMES: Final[dict[str, str]] = {
+    "US-AL": "Alabama", "US-AK": "Alaska", "US-AZ": "Arizona", "US-AR": "Arkansas",
+    "US-CA": "California", "US-CO": "Colorado", "US-CT": "Connecticut", "US-DE": "Delaware",
+    "US-FL": "Florida", "US-GA": "Georgia", "US-HI": "Hawaii", "US-ID": "Idaho",
+    "US-IL": "Illinois", "US-IN": "Indiana", "US-IA": "Iowa", "US-KS": "Kansas",
+    "US-KY": "Kentucky", "US-LA": "Louisiana", "US-ME": "Maine", "US-MD": "Maryland",
+    "US-MA": "Massachusetts", "US-MI": "Michigan", "US-MN": "Minnesota", "US-MS": "Mississippi",
+    "US-MO": "Missouri", "US-MT": "Montana", "US-NE": "Nebraska", "US-NV": "Nevada",
+    "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NM": "New Mexico", "US-NY": "New York",
+    "US-NC": "North Carolina", "US-ND": "North Dakota", "US-OH": "Ohio", "US-OK": "Oklahoma",
+    "US-OR": "Oregon", "US-PA": "Pennsylvania", "US-RI": "Rhode Island",
+    "US-SC": "South Carolina", "US-SD": "South Dakota", "US-TN": "Tennessee", "US-TX": "Texas",
+    "US-UT": "Utah", "US-VT": "Vermont", "US-VA": "Virginia", "US-WA": "Washington",
+    "US-WV": "West Virginia", "US-WI": "Wisconsin", "US-WY": "Wyoming",
+    "US-DC": "District of Columbia", "US-AS": "American Samoa", "US-GU": "Guam",
+    "US-MP": "Northern Mariana Islands", "US-PR": "Puerto Rico",
+    "US-VI": "U.S. Virgin Islands",
 }  # fmt: skip
 # Hours from UTC of each state's easternmost summer time (standard time where none is kept):
 # the latest local date in the state, at which an answer or "today" is judged late. Read at

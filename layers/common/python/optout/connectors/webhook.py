@@ -82,13 +82,11 @@ def state_law(code: str, purpose: Purpose, chosen: datetime) -> str:
     """The law a state's opt-out of `purpose` comes from, in plain words (no citation): the
     state's, if in force on the day the consumer chose (there: `received_on`, as its deadline
     counts) and granting that opt-out (STATE_OPT_OUTS); else STATE_RULE, the neutral wording
-    (the consumer's choice is still stated and carried out). A code outside the table, or a
-    state whose law is not yet in force, reads as its code."""
-    if not law_in_force(code, received_on(chosen, code)):
-        return f"{code} consumer privacy law"
-    if purpose not in STATE_OPT_OUTS.get(code, ()):
-        return STATE_RULE
-    return f"{STATE_NAMES[code]} consumer privacy law"
+    (the consumer's choice is still stated and carried out). A code outside the table
+    (US-NY: no such law) or a state whose law is not yet in force names no law of its own."""
+    if law_in_force(code, received_on(chosen, code)) and purpose in STATE_OPT_OUTS.get(code, ()):
+        return f"{STATE_NAMES[code]} consumer privacy law"
+    return STATE_RULE
 
 
 def notice(
