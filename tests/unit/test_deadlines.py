@@ -9,8 +9,11 @@ from optout.deadlines import (
     BUSINESS_DAY_RULES,
     CALENDAR_DAY_RULES,
     LATEST_OFFSET_HOURS,
+    LAW_IN_FORCE,
     RULES_FROM_YEAR,
     STANDARD_OFFSET_HOURS,
+    STATE_NAMES,
+    STATE_OPT_OUTS,
     _days_off_from_package,
     add_business_days,
     answered_late,
@@ -20,6 +23,7 @@ from optout.deadlines import (
     end_of,
     latest_date,
     received_on,
+    strictest_deadline,
     strictest_deadline_at,
 )
 
@@ -113,8 +117,67 @@ def test_45_day_deadline_may_fall_on_a_holiday_or_a_weekend(state: str) -> None:
 
 
 def test_every_state_in_the_table_is_tested() -> None:
-    assert set(CALENDAR_DAY_RULES) == {*FORTY_FIVE_DAY_STATES, "US-IA"}
+    assert set(CALENDAR_DAY_RULES) == {
+        *FORTY_FIVE_DAY_STATES, *FUTURE_45_DAY_STATES, "US-FL", "US-IA"
+    }  # fmt: skip
     assert set(BUSINESS_DAY_RULES) == {"US-CA"}
+
+
+def test_every_state_law_but_californias_has_a_date_in_force_and_its_opt_outs() -> None:
+    assert set(LAW_IN_FORCE) == set(STATE_NAMES) - {"US-CA"}
+    assert set(STATE_OPT_OUTS) == set(STATE_NAMES) - {"US-CA"}
+    # review s19 law L2: Iowa grants the sale opt-out only; Utah and Alabama no profiling one
+    assert STATE_OPT_OUTS["US-IA"] == {"sale"}
+    assert STATE_OPT_OUTS["US-UT"] == STATE_OPT_OUTS["US-AL"] == {"sale", "targeted_advertising"}
+    assert set(CALENDAR_DAY_RULES) <= set(STATE_NAMES)
+
+
+# review s19 law L1: laws enacted in 2026, listed before they take force (OK SB 546, AL HB 351)
+FUTURE_45_DAY_STATES = {"US-OK": date(2027, 1, 1), "US-AL": date(2027, 5, 1)}
+
+
+@pytest.mark.parametrize(("state", "in_force"), FUTURE_45_DAY_STATES.items())
+def test_a_state_rule_applies_from_its_law_s_date_in_force(state: str, in_force: date) -> None:
+    # Given a request received (in the state's date) the day before its law takes force: it
+    # is counted as from a state without a law, California's 15 business days
+    day_before = in_force - timedelta(days=1)
+    assert deadline_for(day_before, state) == deadline_for(day_before, "US-ZZ")
+    assert deadline_for(day_before, state) < day_before + timedelta(days=45)
+    # Then from its first day, its own 45 calendar days
+    assert deadline_for(in_force, state) == in_force + timedelta(days=45)
+
+
+def test_oklahoma_s_first_day_is_read_in_oklahoma_s_date() -> None:
+    # 2027-01-01 03:00 UTC is still 31 December in Oklahoma (UTC-6): California's count
+    new_year_utc = datetime(2027, 1, 1, 3, 0, tzinfo=UTC)
+    assert deadline_at(new_year_utc, "US-OK") == date(2027, 1, 25)  # 1 and 18 Jan off
+    assert deadline_at(new_year_utc + timedelta(hours=3), "US-OK") == date(2027, 2, 15)
+
+
+def test_florida_gets_45_calendar_days_from_its_law_s_date() -> None:
+    # Fla. Stat. §501.701 et seq., in force 2024-07-01 (review s19 law L4)
+    assert STATE_NAMES["US-FL"] == "Florida"
+    assert deadline_for(date(2026, 11, 29), "US-FL") == date(2027, 1, 13)
+    assert deadline_for(date(2024, 6, 30), "US-FL") == deadline_for(date(2024, 6, 30), "US-CA")
+
+
+@pytest.mark.parametrize("state", ["US-LA", "US-VT"])
+def test_louisiana_and_vermont_are_named_but_keep_the_california_count(state: str) -> None:
+    # No source checked gives their response period (review s19 law L1): named, no rule
+    assert state in STATE_NAMES and state not in CALENDAR_DAY_RULES
+    for received in (date(2026, 12, 1), date(2028, 6, 1)):
+        assert deadline_for(received, state) == deadline_for(received, "US-CA")
+
+
+def test_a_state_rule_is_not_applied_before_its_law_even_for_an_older_import() -> None:
+    # Indiana's law took force on 2026-01-01: a request of 2025-12-31 had no 45 days there
+    assert deadline_for(date(2025, 12, 31), "US-IN") == deadline_for(date(2025, 12, 31), "US-CA")
+    assert deadline_for(date(2026, 1, 1), "US-IN") == date(2026, 2, 15)
+
+
+def test_a_geolocated_oklahoma_request_is_counted_as_california_s_before_and_after() -> None:
+    for moment in (datetime(2026, 12, 31, 18, tzinfo=UTC), datetime(2027, 1, 4, 18, tzinfo=UTC)):
+        assert strictest_deadline(moment, "US-OK") == (deadline_at(moment, "US-CA"), "US-CA")
 
 
 def test_iowa_gets_90_calendar_days() -> None:

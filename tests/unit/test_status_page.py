@@ -1,7 +1,11 @@
 """The consumer's status page says, in words, what happened to the request."""
 
+from html import escape
 from typing import Any
 
+import pytest
+
+from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
 from optout.webform_pages import RELOAD, confirmation_page, error_page, status_page
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -84,12 +88,28 @@ def test_the_dates_name_the_calendar_the_deadline_counts_in() -> None:
     page = status_page(status)
     assert "<dt>To be completed by</dt><dd>2026-12-21 (California time)</dd>" in page
     assert "<dt>Received</dt><dd>2026-11-30 (California time), at 2026-12-01 07:30 UTC</dd>" in page
-    # a stated state without a rule of its own is named by its code
+    # a stated state without a rule of its own is named in full (review s19 law L3)
     page = status_page(status | {"deadline_jurisdiction": "US-NY"})
-    assert "2026-12-21 (US-NY time)" in page and "2026-12-01 (US-NY time)" in page
+    assert "2026-12-21 (New York time)" in page and "2026-12-01 (New York time)" in page
+    assert "US-NY" not in page
     # a request stored before the calendar was kept: the dates alone, as before
     page = status_page({k: v for k, v in status.items() if k != "deadline_jurisdiction"})
     assert "<dd>2026-12-21</dd>" in page and "<dd>2026-12-01 07:30 UTC</dd>" in page
+
+
+def test_the_place_names_cover_every_code_with_an_offset_and_agree_with_the_laws() -> None:
+    # A place is not a law: the zone names are every code the deadlines read a date in
+    assert set(PLACE_NAMES) == set(STANDARD_OFFSET_HOURS)
+    assert all(PLACE_NAMES[code] == name for code, name in STATE_NAMES.items())
+
+
+@pytest.mark.parametrize("code", sorted(STANDARD_OFFSET_HOURS))
+def test_every_stated_code_with_an_offset_is_named_in_full(code: str) -> None:
+    answer = {"request_id": RID, "deadline": "2026-12-21", "deadline_jurisdiction": code,
+              "jurisdiction_stated": True}  # fmt: skip
+    page = confirmation_page(answer)
+    assert f"({code} time)" not in page
+    assert f"by <strong>2026-12-21 ({escape(PLACE_NAMES[code])} time)</strong>" in page
 
 
 def test_a_page_never_names_a_geolocated_state() -> None:

@@ -10,6 +10,7 @@ import json
 import threading
 import urllib.parse
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
 from optout.connectors.segment import CONSENT_NOTE
-from optout.connectors.webhook import notice
+from optout.connectors.webhook import STATE_RULE, notice
+from optout.purposes import Purpose
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
     PHONE,
@@ -980,10 +982,77 @@ def test_webhook_notice_of_a_job_for_california_and_colorado_requests_names_both
     )
 
 
-def test_webhook_notice_names_a_state_outside_the_list_by_its_code():
-    assert notice(("targeted_advertising",), ("US-NY",))["regulation"] == (
-        "US-NY consumer privacy law"
-    )
+def test_webhook_notice_names_a_state_s_law_only_from_its_date_in_force():
+    # Given Oklahoma's law, in force from 2027-01-01 (review s19 law L1), read in its date
+    before = datetime(2027, 1, 1, 5, 59, tzinfo=UTC)  # 23:59 on 31 December in Oklahoma
+    after = datetime(2027, 1, 1, 6, 0, tzinfo=UTC)
+
+    assert notice(("sale",), ("US-OK",), before)["regulation"] == STATE_RULE
+    assert notice(("sale",), ("US-OK",), after)["regulation"] == "Oklahoma consumer privacy law"
+
+
+CHOSEN = datetime(2026, 12, 1, 18, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("state", "purpose", "law"),
+    [
+        ("US-IA", "sale", "Iowa consumer privacy law"),
+        ("US-IA", "targeted_advertising", "U.S. state consumer privacy laws"),
+        ("US-IA", "profiling", "U.S. state consumer privacy laws"),
+        ("US-UT", "sale", "Utah consumer privacy law"),
+        ("US-UT", "targeted_advertising", "Utah consumer privacy law"),
+        ("US-UT", "profiling", "U.S. state consumer privacy laws"),
+        ("US-CO", "profiling", "Colorado consumer privacy law"),
+    ],
+)
+def test_webhook_notice_names_a_state_s_law_only_for_an_opt_out_it_grants(
+    state: str, purpose: Purpose, law: str
+) -> None:
+    # review s19 law L2: Iowa grants only the sale opt-out, Utah no profiling opt-out; the
+    # consumer's choice is still stated, as for a state without a law
+    sent = notice((purpose,), (state,), CHOSEN)
+
+    assert sent["regulation"] == law
+    assert sent["instruction"] == notice((purpose,), (), CHOSEN)["instruction"]
+
+
+def test_webhook_notice_names_each_law_for_what_it_grants_and_the_rest_neutrally():
+    # Given an Iowa job of sale and sharing, targeted ads and profiling ("sharing" is the
+    # CCPA's term: no other state's law is named for it)
+    sent = notice(("sale", "share", "targeted_advertising", "profiling"), ("US-IA",), CHOSEN)
+
+    assert sent["regulation"] == "Iowa consumer privacy law; U.S. state consumer privacy laws"
+    assert "for targeted advertising and for profiling" in sent["instruction"]
+
+
+def test_webhook_notice_names_florida_law():
+    assert notice(("sale",), ("US-FL",), CHOSEN)["regulation"] == "Florida consumer privacy law"
+
+
+def test_webhook_reads_the_law_in_force_when_the_consumer_chose(server):
+    # Given a job for an Oklahoma request made after its law took force, sent before it (the
+    # connector's clock is this machine's, 2026): the consumer's choice decides the law
+    job = replace(make_job(("customer_id", "c1"), system="webhook", purposes=("sale",),
+                           jurisdictions=("US-OK",)), chosen_at="2027-01-02T18:00:00Z")  # fmt: skip
+    connector = make_connector(server, "webhook")
+
+    (outcome,) = connector.deliver([job])
+
+    assert outcome.status == "done"
+    sent = json.loads(calls(server, "webhook")[-1]["body"])["notice"]
+    assert sent["regulation"] == "Oklahoma consumer privacy law"
+    # A job stored before chosen_at was kept reads the connector's clock
+    connector.clock = lambda: 1_800_000_000.0
+    assert connector.chosen(replace(job, chosen_at="")) == datetime.fromtimestamp(1.8e9, UTC)
+
+
+def test_webhook_notice_names_no_law_for_a_state_outside_the_list():
+    # review s19 law L3: New York has no comprehensive consumer privacy law
+    for purposes in (("targeted_advertising",), ("sale", "share", "profiling")):
+        sent = notice(purposes, ("US-NY",), CHOSEN)
+        assert sent["regulation"] == "U.S. state consumer privacy laws"
+        assert sent["instruction"] == notice(purposes, (), CHOSEN)["instruction"]
 
 
 @pytest.mark.parametrize("number", ["²", "9" * 400])

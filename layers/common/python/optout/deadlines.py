@@ -15,8 +15,10 @@ and a Friday observed for a Saturday holiday (observance differs between federal
 California practice).
 
 The other state laws give 45 calendar days to respond (Iowa 90); each may be extended once,
-which a business must announce: the deadline here never assumes an extension. An unknown
-jurisdiction gets the strictest rule (California's). docs/deadlines.md lists the sources.
+which a business must announce: the deadline here never assumes an extension. A state's rule
+applies from its law's date in force (`LAW_IN_FORCE`), to the day the request was received
+there; before it, and for an unknown jurisdiction, the strictest rule (California's).
+docs/deadlines.md lists the sources.
 
 A jurisdiction is where the request came from, not where the consumer lives: the CCPA protects
 a California resident who is travelling or behind a VPN. So a state only geolocated (CloudFront's
@@ -37,37 +39,83 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from typing import Final
 
+from optout.purposes import Purpose
+
 BUSINESS_DAY_RULES: Final[dict[str, int]] = {"US-CA": 15}  # 11 CCR §7026(f)
-# Each: the act and when it took force; 45 days unless noted. docs/deadlines.md has the
-# sources checked (and which were), with the date.
+# Each: the act and when it took force (`LAW_IN_FORCE`); 45 days unless noted.
+# docs/deadlines.md has the sources checked (and which were), with the date.
 CALENDAR_DAY_RULES: Final[dict[str, int]] = {
-    "US-VA": 45,  # Consumer Data Protection Act, Va. Code §59.1-577 (2023-01-01)
-    "US-CO": 45,  # Colorado Privacy Act, C.R.S. §6-1-1306 (2023-07-01)
-    "US-CT": 45,  # Data Privacy Act, Conn. Gen. Stat. §42-518 (2023-07-01)
-    "US-UT": 45,  # Consumer Privacy Act, Utah Code ch. 13-61 (2023-12-31)
-    "US-IA": 90,  # Consumer Data Protection Act, Iowa Code ch. 715D (2025-01-01): 90 days
-    "US-TX": 45,  # Data Privacy and Security Act, Tex. Bus. & Com. Code §541.052 (2024-07-01)
-    "US-OR": 45,  # Consumer Privacy Act, ORS 646A.570 et seq. (2024-07-01)
-    "US-MT": 45,  # Consumer Data Privacy Act, MCA 30-14-2801 et seq. (2024-10-01)
-    "US-DE": 45,  # Personal Data Privacy Act, 6 Del. C. ch. 12D (2025-01-01)
-    "US-NH": 45,  # RSA ch. 507-H (2025-01-01)
-    "US-NJ": 45,  # Data Privacy Act, N.J. Stat. §56:8-166.7(a) (2025-01-15)
-    "US-NE": 45,  # Data Privacy Act, LB 1074 (2025-01-01)
-    "US-TN": 45,  # Information Protection Act, Tenn. Code §47-18-3304(b)(1) (2025-07-01)
-    "US-MN": 45,  # Consumer Data Privacy Act, Minn. Stat. ch. 325M (2025-07-31)
-    "US-MD": 45,  # Online Data Privacy Act, Md. Com. Law §14-4701 et seq. (2025-10-01)
-    "US-IN": 45,  # Consumer Data Protection Act, Ind. Code art. 24-15 (2026-01-01)
-    "US-KY": 45,  # Consumer Data Protection Act, KRS 367.3611 et seq. (2026-01-01)
-    "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1 (2026-01-01)
+    "US-VA": 45,  # Consumer Data Protection Act, Va. Code §59.1-577
+    "US-CO": 45,  # Colorado Privacy Act, C.R.S. §6-1-1306
+    "US-CT": 45,  # Data Privacy Act, Conn. Gen. Stat. §42-518
+    "US-UT": 45,  # Consumer Privacy Act, Utah Code ch. 13-61
+    "US-IA": 90,  # Consumer Data Protection Act, Iowa Code ch. 715D: 90 days
+    "US-TX": 45,  # Data Privacy and Security Act, Tex. Bus. & Com. Code §541.052
+    "US-OR": 45,  # Consumer Privacy Act, ORS 646A.570 et seq.
+    "US-MT": 45,  # Consumer Data Privacy Act, MCA 30-14-2801 et seq.
+    "US-DE": 45,  # Personal Data Privacy Act, 6 Del. C. ch. 12D
+    "US-NH": 45,  # RSA ch. 507-H
+    "US-NJ": 45,  # Data Privacy Act, N.J. Stat. §56:8-166.7(a)
+    "US-NE": 45,  # Data Privacy Act, LB 1074
+    "US-TN": 45,  # Information Protection Act, Tenn. Code §47-18-3304(b)(1)
+    "US-MN": 45,  # Consumer Data Privacy Act, Minn. Stat. ch. 325M
+    "US-MD": 45,  # Online Data Privacy Act, Md. Com. Law §14-4701 et seq.
+    "US-IN": 45,  # Consumer Data Protection Act, Ind. Code art. 24-15
+    "US-KY": 45,  # Consumer Data Protection Act, KRS 367.3611 et seq.
+    "US-RI": 45,  # Data Transparency and Privacy Protection Act, R.I. ch. 6-48.1
+    "US-OK": 45,  # SB 546, 75A O.S. §§300-315
+    "US-AL": 45,  # Personal Data Protection Act, HB 351
+    # Digital Bill of Rights, Fla. Stat. §501.701 et seq.: only controllers of over $1 bn
+    # global revenue that meet one of three criteria (docs/deadlines.md)
+    "US-FL": 45,
 }
-# The states with a rule of their own, by name: the webform pages name a stated jurisdiction's
-# time ("California time"), the webhook notice another state's law ("Texas consumer privacy law").
+# The states with a comprehensive privacy law of their own, by name: the webhook notice names
+# another state's law ("Texas consumer privacy law", once in force). Not a list of places: the
+# pages' zone names are PLACE_NAMES, below. Louisiana (SB 386, Act 502) and Vermont
+# (S.71, Act 145) have no rule above: no source checked gives their response period, so a
+# request from them keeps California's count, as from a state without a law.
 STATE_NAMES: Final[dict[str, str]] = {
     "US-CA": "California", "US-VA": "Virginia", "US-CO": "Colorado", "US-CT": "Connecticut",
     "US-UT": "Utah", "US-IA": "Iowa", "US-TX": "Texas", "US-OR": "Oregon", "US-MT": "Montana",
     "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
     "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
-    "US-KY": "Kentucky", "US-RI": "Rhode Island",
+    "US-KY": "Kentucky", "US-RI": "Rhode Island", "US-OK": "Oklahoma", "US-AL": "Alabama",
+    "US-LA": "Louisiana", "US-VT": "Vermont", "US-FL": "Florida",
+}  # fmt: skip
+# The opt-outs each state's law grants, of the purposes a consumer can choose: the webhook
+# notice names a state's law only for these (review s19 law L2). California's rights are the
+# CCPA's, which the notice cites by rule. "Sharing" and the limit of sensitive personal
+# information are the CCPA's terms: no other state's law is named for them. Checked
+# 2026-12-01 (docs/deadlines.md): Iowa grants only the sale opt-out (Iowa Code §715D.3(1)),
+# Utah and Alabama targeted advertising and sale, not profiling (Utah Code §13-61-201); FL,
+# OK, LA and VT the three. The other states were not checked: they keep the three the notice
+# named before (all three).
+SALE: Final[frozenset[Purpose]] = frozenset({"sale"})
+SALE_ADS: Final[frozenset[Purpose]] = frozenset({"sale", "targeted_advertising"})
+SALE_ADS_PROFILING: Final[frozenset[Purpose]] = frozenset(
+    {"sale", "targeted_advertising", "profiling"}
+)
+STATE_OPT_OUTS: Final[dict[str, frozenset[Purpose]]] = {
+    "US-IA": SALE, "US-UT": SALE_ADS, "US-AL": SALE_ADS,
+    **{code: SALE_ADS_PROFILING for code in (
+        "US-FL", "US-OK", "US-LA", "US-VT",  # checked
+        "US-VA", "US-CO", "US-CT", "US-TX", "US-OR", "US-MT", "US-DE", "US-NH", "US-NJ",
+        "US-NE", "US-TN", "US-MN", "US-MD", "US-IN", "US-KY", "US-RI",  # not checked: as before
+    )},
+}  # fmt: skip
+# When each state's law took or takes force (docs/deadlines.md). Its rule and its name apply
+# only to a request received, in the state's date, on or after that day: before it the state
+# is one without a law of its own (California's count). A law can so be listed before its day.
+# California's has no date: its 15 business days held before any request this product holds.
+LAW_IN_FORCE: Final[dict[str, date]] = {
+    "US-VA": date(2023, 1, 1), "US-CO": date(2023, 7, 1), "US-CT": date(2023, 7, 1),
+    "US-UT": date(2023, 12, 31), "US-TX": date(2024, 7, 1), "US-OR": date(2024, 7, 1),
+    "US-MT": date(2024, 10, 1), "US-IA": date(2025, 1, 1), "US-DE": date(2025, 1, 1),
+    "US-NH": date(2025, 1, 1), "US-NE": date(2025, 1, 1), "US-NJ": date(2025, 1, 15),
+    "US-TN": date(2025, 7, 1), "US-MN": date(2025, 7, 31), "US-MD": date(2025, 10, 1),
+    "US-IN": date(2026, 1, 1), "US-KY": date(2026, 1, 1), "US-RI": date(2026, 1, 1),
+    "US-OK": date(2027, 1, 1), "US-LA": date(2027, 1, 1), "US-AL": date(2027, 5, 1),
+    "US-VT": date(2028, 1, 1), "US-FL": date(2024, 7, 1),
 }  # fmt: skip
 DEFAULT_JURISDICTION: Final = "US-CA"
 # Hours from UTC of each state's westernmost standard time (tests/unit/test_deadlines.py
@@ -89,6 +137,27 @@ STANDARD_OFFSET_HOURS: Final[dict[str, int]] = {
     "US-PA": -5, "US-SC": -5, "US-VT": -5, "US-WV": -5,
     "US-PR": -4, "US-VI": -4,
     "US-GU": 10, "US-MP": 10,
+}  # fmt: skip
+# Every code above by its full name: the webform pages name a stated jurisdiction's time
+# ("New York time", never "US-NY time"). A place, not a law: STATE_NAMES lists the states
+# with a law of their own (review s19 law L3).
+PLACE_NAMES: Final[dict[str, str]] = {
+    "US-AL": "Alabama", "US-AK": "Alaska", "US-AZ": "Arizona", "US-AR": "Arkansas",
+    "US-CA": "California", "US-CO": "Colorado", "US-CT": "Connecticut", "US-DE": "Delaware",
+    "US-FL": "Florida", "US-GA": "Georgia", "US-HI": "Hawaii", "US-ID": "Idaho",
+    "US-IL": "Illinois", "US-IN": "Indiana", "US-IA": "Iowa", "US-KS": "Kansas",
+    "US-KY": "Kentucky", "US-LA": "Louisiana", "US-ME": "Maine", "US-MD": "Maryland",
+    "US-MA": "Massachusetts", "US-MI": "Michigan", "US-MN": "Minnesota", "US-MS": "Mississippi",
+    "US-MO": "Missouri", "US-MT": "Montana", "US-NE": "Nebraska", "US-NV": "Nevada",
+    "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NM": "New Mexico", "US-NY": "New York",
+    "US-NC": "North Carolina", "US-ND": "North Dakota", "US-OH": "Ohio", "US-OK": "Oklahoma",
+    "US-OR": "Oregon", "US-PA": "Pennsylvania", "US-RI": "Rhode Island",
+    "US-SC": "South Carolina", "US-SD": "South Dakota", "US-TN": "Tennessee", "US-TX": "Texas",
+    "US-UT": "Utah", "US-VT": "Vermont", "US-VA": "Virginia", "US-WA": "Washington",
+    "US-WV": "West Virginia", "US-WI": "Wisconsin", "US-WY": "Wyoming",
+    "US-DC": "District of Columbia", "US-AS": "American Samoa", "US-GU": "Guam",
+    "US-MP": "Northern Mariana Islands", "US-PR": "Puerto Rico",
+    "US-VI": "U.S. Virgin Islands",
 }  # fmt: skip
 # Hours from UTC of each state's easternmost summer time (standard time where none is kept):
 # the latest local date in the state, at which an answer or "today" is judged late. Read at
@@ -290,8 +359,18 @@ def counted_in(moment: datetime, geolocated: str | None) -> str:
     return strictest_deadline(moment, geolocated)[1]
 
 
-def deadline_for(received: date, jurisdiction: str | None) -> date:
+def law_in_force(jurisdiction: str | None, received: date) -> bool:
+    """Whether the jurisdiction has a law of its own (STATE_NAMES) that applies to a request
+    received on `received` (its date there, `received_on`)."""
     code = jurisdiction or DEFAULT_JURISDICTION
-    if code in CALENDAR_DAY_RULES:
+    start = LAW_IN_FORCE.get(code)
+    return code in STATE_NAMES and (start is None or received >= start)
+
+
+def deadline_for(received: date, jurisdiction: str | None) -> date:
+    """The deadline of a request received on `received` (its date in the jurisdiction): its
+    state's rule once in force, else California's count (the strictest)."""
+    code = jurisdiction or DEFAULT_JURISDICTION
+    if code in CALENDAR_DAY_RULES and law_in_force(code, received):
         return received + timedelta(days=CALENDAR_DAY_RULES[code])
-    return add_business_days(received, BUSINESS_DAY_RULES.get(code, 15))
+    return add_business_days(received, BUSINESS_DAY_RULES[DEFAULT_JURISDICTION])

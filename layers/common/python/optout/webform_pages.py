@@ -15,7 +15,7 @@ from html import escape
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from optout.deadlines import STANDARD_OFFSET_HOURS, STATE_NAMES, received_on
+from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, received_on
 from optout.identifier_text import holds_identifier
 
 STYLE = (
@@ -201,9 +201,6 @@ def status_error_page(message: str, privacy_page: str = "", unavailable: bool = 
     )
 
 
-# The jurisdictions with a rule of their own, named; another is shown by its ISO code.
-
-
 # A deadline the requester did not state (geolocated, unknown) or whose code has no offset of
 # its own (DE, US-UM: read at UTC-10) names no zone: a page shows no located state and no
 # zone the date was not read in (review s18 diff C2, C3).
@@ -225,7 +222,7 @@ def _dated(day: Any, status: dict[str, Any]) -> str:
     if not status.get("deadline_jurisdiction"):
         return str(day)
     zone = _zone(status)
-    return f"{day} ({STATE_NAMES.get(zone, zone)} time)" if zone else f"{day} ({NEUTRAL_DATE})"
+    return f"{day} ({PLACE_NAMES[zone]} time)" if zone else f"{day} ({NEUTRAL_DATE})"
 
 
 def _deadline(status: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ no identifier value of the job in it); otherwise it is dropped and the note says
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
@@ -33,7 +34,7 @@ from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from optout.deadlines import STATE_NAMES
+from optout.deadlines import STATE_NAMES, STATE_OPT_OUTS, law_in_force, received_on
 from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
@@ -58,8 +59,9 @@ LIMIT_TEXT = (
 )
 STATE_RULE = "U.S. state consumer privacy laws"
 # A request from another state, or from nowhere known, is not under the California rules:
-# its notice names that state's law in plain words (no section is cited: only the rights and
-# the deadlines of these laws were checked, docs/connectors.md), or STATE_RULE when no
+# its notice names that state's law in plain words for each opt-out that law grants
+# (deadlines.STATE_OPT_OUTS; no section is cited: only the rights and the deadlines of these
+# laws were checked, docs/connectors.md), or STATE_RULE for one it does not grant and when no
 # jurisdiction is known. The limit of sensitive personal information is California's right;
 # for anyone else it is stated without §7027(m).
 CALIFORNIA = "US-CA"
@@ -76,25 +78,44 @@ STATE_RIGHTS: dict[Purpose, str] = {
 }
 
 
-def state_law(code: str) -> str:
-    """A jurisdiction's consumer privacy law in plain words (no citation)."""
-    return f"{STATE_NAMES.get(code, code)} consumer privacy law"
+def state_law(code: str, purpose: Purpose, chosen: datetime) -> str:
+    """The law a state's opt-out of `purpose` comes from, in plain words (no citation): the
+    state's, if in force on the day the consumer chose (there: `received_on`, as its deadline
+    counts) and granting that opt-out (STATE_OPT_OUTS); else STATE_RULE, the neutral wording
+    (the consumer's choice is still stated and carried out). A code outside the table
+    (US-NY: no such law) or a state whose law is not yet in force names no law of its own."""
+    if law_in_force(code, received_on(chosen, code)) and purpose in STATE_OPT_OUTS.get(code, ()):
+        return f"{STATE_NAMES[code]} consumer privacy law"
+    return STATE_RULE
 
 
-def notice(purposes: Iterable[Purpose], jurisdictions: Iterable[str] = ()) -> dict[str, Any]:
+def notice(
+    purposes: Iterable[Purpose], jurisdictions: Iterable[str] = (), chosen: datetime | None = None
+) -> dict[str, Any]:
     """The notice for a job's purposes and the jurisdictions of its request(s): each
     applicable rule and sentence once, in a fixed order. The California rules (§7026(f),
     §7027(g)) are cited only for a request from California (US-CA); another state's request
-    names that state's law; with no jurisdiction known, STATE_RULE, citing no California rule.
+    names that state's law for the opt-outs it grants (`state_law`); with no jurisdiction
+    known, STATE_RULE, citing no California rule.
     `forward_to_third_parties` is true for sale, share and the limit, wherever the request came
     from (§7026(f), §7027(g); asking the partner to pass it on is never wrong elsewhere); the
-    states' targeted-ads and profiling opt-outs are stated without that instruction."""
+    states' targeted-ads and profiling opt-outs are stated without that instruction.
+    `chosen`: when the consumer made the choice (`Job.chosen_at`; None: now), which says
+    whether a state's law was in force."""
     wanted = set(purposes)
     where = sorted(set(jurisdictions))
     california = CALIFORNIA in where
-    others = [state_law(code) for code in where if code != CALIFORNIA]
-    # Other than California's: the other states' laws, or the neutral name when none is known.
-    elsewhere = others or ([] if california else [STATE_RULE])
+    when = chosen or datetime.now(UTC)
+    others = [code for code in where if code != CALIFORNIA]
+
+    def elsewhere(*block: Purpose) -> list[str]:
+        """Other than California's: each other state's law for those of these purposes the
+        job carries, or the neutral name when no state is known."""
+        if not others:
+            return [] if california else [STATE_RULE]
+        carried = [purpose for purpose in block if purpose in wanted]
+        return [state_law(code, purpose, when) for code in others for purpose in carried]
+
     rules: list[str] = []
     texts: list[str] = []
     sale_share = [name for purpose, name in (("sale", "sale"), ("share", "sharing"))
@@ -102,17 +123,17 @@ def notice(purposes: Iterable[Purpose], jurisdictions: Iterable[str] = ()) -> di
     if sale_share:
         # Only what the consumer chose: a sale-only job (the webform offers sale and sharing
         # apart, §7026(h)) must not tell the partner the consumer opted out of sharing.
-        rules += [SALE_SHARE_RULE] * california + elsewhere
+        rules += [SALE_SHARE_RULE] * california + elsewhere("sale", "share")
         texts.append(
             f"The consumer has opted out of the {' and '.join(sale_share)} of their personal "
             f"information. {SALE_SHARE_FORWARD}"
         )
     if "limit_sensitive" in wanted:
-        rules += [LIMIT_RULE] * california + elsewhere
+        rules += [LIMIT_RULE] * california + elsewhere("limit_sensitive")
         texts.append(LIMIT_TEXT if california else NEUTRAL_LIMIT_TEXT)
     state = [right for purpose, right in STATE_RIGHTS.items() if purpose in wanted]
     if state:
-        rules += [STATE_RULE] * california + elsewhere
+        rules += [STATE_RULE] * california + elsewhere(*STATE_RIGHTS)
         texts.append(
             "The consumer has opted out of the processing of their personal data for "
             + " and for ".join(state)
@@ -149,6 +170,14 @@ class WebhookConnector(Connector[WebhookSecret]):
     def configure(self) -> None:
         self.opts = parse_config(WebhookOptions, self.system.options, "options", self.system.name)
 
+    def chosen(self, job: Job) -> datetime:
+        """When the consumer chose (a job stored before it was kept: now)."""
+        try:
+            chosen = datetime.fromisoformat(job.chosen_at)
+        except ValueError:  # none kept (or unreadable): the notice is still owed
+            return datetime.fromtimestamp(self.clock(), UTC)
+        return chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
+
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         (job,) = jobs
         hashed = self.system.hashing == "sha256"
@@ -166,7 +195,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                     }
                     for i in self.identifiers(job)
                 ],
-                "notice": notice(job.purposes, job.jurisdictions),
+                "notice": notice(job.purposes, job.jurisdictions, self.chosen(job)),
             }
         )
         timestamp = str(int(self.clock()))
