@@ -1004,6 +1004,11 @@ CHOSEN = datetime(2026, 12, 1, 18, tzinfo=UTC)
         ("US-UT", "targeted_advertising", "Utah consumer privacy law"),
         ("US-UT", "profiling", "U.S. state consumer privacy laws"),
         ("US-CO", "profiling", "Colorado consumer privacy law"),
+        # California's "sharing" (for cross-context behavioural advertising) is the other
+        # states' targeted-advertising opt-out: named where that is granted
+        ("US-CO", "share", "Colorado consumer privacy law"),
+        ("US-UT", "share", "Utah consumer privacy law"),
+        ("US-IA", "share", "U.S. state consumer privacy laws"),
     ],
 )
 def test_webhook_notice_names_a_state_s_law_only_for_an_opt_out_it_grants(
@@ -1018,12 +1023,20 @@ def test_webhook_notice_names_a_state_s_law_only_for_an_opt_out_it_grants(
 
 
 def test_webhook_notice_names_each_law_for_what_it_grants_and_the_rest_neutrally():
-    # Given an Iowa job of sale and sharing, targeted ads and profiling ("sharing" is the
-    # CCPA's term: no other state's law is named for it)
+    # Given an Iowa job of sale and sharing, targeted ads and profiling (Iowa grants only the
+    # sale opt-out; sharing reads as targeted advertising there, which Iowa does not grant)
     sent = notice(("sale", "share", "targeted_advertising", "profiling"), ("US-IA",), CHOSEN)
 
     assert sent["regulation"] == "Iowa consumer privacy law; U.S. state consumer privacy laws"
     assert "for targeted advertising and for profiling" in sent["instruction"]
+
+
+def test_webhook_notice_of_a_colorado_sale_and_sharing_names_only_colorado_law():
+    # A GPC job of a Colorado consumer: sale and sharing are both Colorado's opt-outs (sale,
+    # and targeted advertising for the sharing), so no neutral wording is added beside its law
+    sent = notice(("sale", "share"), ("US-CO",), CHOSEN)
+
+    assert sent["regulation"] == "Colorado consumer privacy law"
 
 
 def test_webhook_notice_names_florida_law():

@@ -65,6 +65,10 @@ STATE_RULE = "U.S. state consumer privacy laws"
 # jurisdiction is known. The limit of sensitive personal information is California's right;
 # for anyone else it is stated without §7027(m).
 CALIFORNIA = "US-CA"
+# California's "sharing" is sharing for cross-context behavioural advertising: the other
+# states' laws grant that as their opt-out of targeted advertising (the same choice GPC
+# carries there), so a state granting targeted advertising is named for a sharing opt-out.
+STATE_TERMS: dict[Purpose, Purpose] = {"share": "targeted_advertising"}
 NEUTRAL_LIMIT_TEXT = (
     "The consumer has asked to limit the use and disclosure of their sensitive personal "
     "information. Stop using and disclosing it beyond what the applicable law allows, and "
@@ -84,7 +88,8 @@ def state_law(code: str, purpose: Purpose, chosen: datetime) -> str:
     counts) and granting that opt-out (STATE_OPT_OUTS); else STATE_RULE, the neutral wording
     (the consumer's choice is still stated and carried out). A code outside the table
     (US-NY: no such law) or a state whose law is not yet in force names no law of its own."""
-    if law_in_force(code, received_on(chosen, code)) and purpose in STATE_OPT_OUTS.get(code, ()):
+    granted = STATE_TERMS.get(purpose, purpose) in STATE_OPT_OUTS.get(code, frozenset())
+    if granted and law_in_force(code, received_on(chosen, code)):
         return f"{STATE_NAMES[code]} consumer privacy law"
     return STATE_RULE
 
