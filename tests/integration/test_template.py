@@ -336,6 +336,17 @@ def test_the_resolver_falling_behind_its_stream_has_an_alarm(translated: dict[st
     }
 
 
+def test_the_admin_function_has_the_api_s_whole_time_for_the_year_report(
+    translated: dict[str, Any],
+) -> None:
+    # The §7102 year report sums a year of day-shard ledgers in one call: ~12 s of CPU at the
+    # Globals' 512 MB and 10 s (review s19 scale SC4). It gets what an HTTP API integration can
+    # wait for (30 s, less a second for the answer) and twice the CPU.
+    admin = translated["Resources"]["AdminFunction"]["Properties"]
+    assert admin["Timeout"] == 29
+    assert admin["MemorySize"] >= 1024
+
+
 @pytest.mark.parametrize("topic", ["", "arn:aws:sns:us-east-1:123456789012:oncall"])
 def test_the_stack_says_whom_its_alarms_notify(translated: dict[str, Any], topic: str) -> None:
     # The template's default notifies no one (review s17 alarms M1): an output says so.
