@@ -347,13 +347,13 @@ def import_csv(
     if state.resumed_from:  # the state file's totals count every run on this file
         out.print(f"resumed after line {state.resumed_from}; totals over every run on this file:")
     out.print(f"stored {state.stored}, skipped {state.duplicates} duplicates, "
-              f"rejected {len(state.rejected)} rows")  # fmt: skip
+              f"rejected {state.rejected_rows} rows")  # fmt: skip
     ids = csv_import.request_ids_path(file)
     if ids.is_file():  # external_id -> request id, for `optout status` (no identifier values)
         out.print(f"request id of each row (line, external_id, request_id): {ids}", soft_wrap=True)
-    if state.rejected:
+    if state.rejected_rows:
         table = Table("line", "field", "reason", title="rejected rows (no values shown)")
-        for row in sorted(state.rejected, key=lambda r: int(r.get("line") or 0))[:20]:
+        for row in csv_import.first_rejected(file, 20):  # the file is in line order
             table.add_row(str(row.get("line")), str(row.get("field")), str(row.get("reason")))
         out.print(table)
         out.print(f"every rejected row: {csv_import.rejected_path(file)}")
