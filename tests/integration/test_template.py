@@ -7,6 +7,7 @@ to the same rules; the capture and admin functions, the key and the table get sp
 
 import json
 import re
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -796,6 +797,29 @@ def test_nobody_may_decrypt_with_the_key_except_through_dynamodb_or_secrets_mana
                 "dynamodb",
                 "secretsmanager",
             ], statement["Sid"]
+
+
+def test_no_key_policy_statement_lets_a_principal_grant_itself_the_key(
+    translated: dict[str, Any],
+) -> None:
+    """kms:Create* (or any wildcard matching CreateGrant) would let any principal IAM allows
+    CreateGrant give itself, or another account, Decrypt outside DynamoDB: review s19 S2."""
+    statements = translated["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    granting = [
+        s
+        for s in statements
+        if any(fnmatchcase("kms:CreateGrant", a) for a in _as_list(s["Action"]))
+    ]
+    assert granting
+    for statement in granting:
+        assert _as_list(statement["Action"]) == ["kms:CreateGrant"], statement["Sid"]
+        condition = statement["Condition"]
+        assert condition["Bool"] == {"kms:GrantIsForAWSResource": True}, statement["Sid"]
+        assert condition["StringEquals"]["kms:ViaService"], statement["Sid"]
+
+
+def test_the_key_states_the_longest_deletion_waiting_period(translated: dict[str, Any]) -> None:
+    assert translated["Resources"]["DataKey"]["Properties"]["PendingWindowInDays"] == 30
 
 
 # -- the edge ---------------------------------------------------------------------------------
