@@ -330,7 +330,8 @@ def _attribute(logical: str, attribute: str, resources: dict[str, Any]) -> str:
         return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
     if kind == "AWS::SecretsManager::Secret" and attribute in ("Ref", "Id"):
         name = _resolve(props["Name"], resources)
-        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-*"
+        # Ref is the secret's ARN: its name, "-" and six random characters.
+        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-??????"
     raise ValueError(f"a policy names {logical}.{attribute}, which this check cannot resolve")
 
 

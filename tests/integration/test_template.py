@@ -368,6 +368,24 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
         ]
 
 
+def test_every_secret_grant_ends_in_the_six_characters_of_a_secrets_arn(
+    translated: dict[str, Any],
+) -> None:
+    """`<name>-*` would also match `<name>-old`, a copy an operator may make (review s19 S9)."""
+    roles = _of_type(translated, "AWS::IAM::Role").items()
+    grants = [
+        (name, resource)
+        for name, role in roles
+        for s in _statements(role)
+        if any(str(a).startswith("secretsmanager:") for a in _as_list(s["Action"]))
+        for resource in _as_list(s["Resource"])
+    ]
+    assert len(grants) >= 5 + len(load_systems(SYSTEMS_JSON).systems)
+    for name, resource in grants:
+        arn = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+        assert arn.endswith("-??????"), (name, arn)
+
+
 def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
     translated: dict[str, Any],
 ) -> None:

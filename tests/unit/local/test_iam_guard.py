@@ -90,3 +90,25 @@ def test_the_resolvers_scan_may_read_only_the_backfills_projection(
         with pytest.raises(ClientError) as refused:
             client.scan(TableName=aws.table_name, **wider)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_function_reads_its_secret_but_not_a_copy_named_after_it(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review s19 S9: `hash-key-*` also matched a copy such as hash-key-old
+    _, running = guarded
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arns = {
+        name: client.create_secret(Name=f"optout-bridge/prod/{name}", SecretString="s")["ARN"]
+        for name in ("hash-key", "hash-key-old", "identity-token-key", "edge-origin")
+    }
+    # moto's ARN ends as AWS's does: the name, "-" and six random characters
+    assert arns["hash-key"].rpartition("-")[2].isalpha()
+    assert len(arns["hash-key"].rpartition("-")[2]) == 6
+    running[0] = "CaptureFunction"
+    for name in ("hash-key", "identity-token-key", "edge-origin"):
+        assert client.get_secret_value(SecretId=arns[name])["SecretString"] == "s"
+        assert client.get_secret_value(SecretId=f"optout-bridge/prod/{name}")["SecretString"]
+    with pytest.raises(ClientError) as refused:
+        client.get_secret_value(SecretId=arns["hash-key-old"])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
