@@ -386,6 +386,28 @@ def test_every_secret_grant_ends_in_the_six_characters_of_a_secrets_arn(
         assert arn.endswith("-??????"), (name, arn)
 
 
+def test_a_worker_may_update_only_its_jobs_attributes_of_a_requests_items(
+    translated: dict[str, Any],
+) -> None:
+    """IAM cannot scope a worker's REQ# writes to its job items by sort key, but it can by
+    attribute: not expires_at (TTL would delete an EVENT), nor any a job write does not use
+    (review s19 S7)."""
+    workers = {n: r for n, r in _of_type(translated, "AWS::IAM::Role").items()
+               if n.endswith("WorkerRole")}  # fmt: skip
+    assert len(workers) == len(load_systems(SYSTEMS_JSON).systems)
+    for name, role in workers.items():
+        updates = [s for s in _dynamodb_statements(role)
+                   if "dynamodb:UpdateItem" in _as_list(s["Action"])
+                   and "REQ#*" in _leading_keys(s)]  # fmt: skip
+        assert updates, name
+        for statement in updates:
+            listed = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert {"pk", "sk", "status", "receipt", "identifiers"} <= set(listed), name
+            assert not {"expires_at", "day_pk", "received_at", "opt_out"} & set(listed), name
+            returned = statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"]
+            assert "ALL_NEW" not in returned, name
+
+
 def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
     translated: dict[str, Any],
 ) -> None:
