@@ -582,6 +582,15 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         assert rate < get_rate, route
 
 
+def test_the_access_log_names_the_caller_of_each_iam_route_and_no_personal_data() -> None:
+    """Which operator (role and session) called which admin route: the signer's ARN, empty on
+    public routes (review s19 S3); never the source IP, the path or the query string."""
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(access_log["Format"])
+    assert fields["caller"] == "$context.identity.userArn"
+    assert not {"$context.identity.sourceIp", "$context.path"} & set(fields.values())
+
+
 def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, Any]) -> None:
     # An HTTP API publishes no throttle metric: a 429 on the public POST routes is counted from
     # the access log (the capture function answers no 429 of its own).
