@@ -446,6 +446,28 @@ def test_every_queue_grant_names_this_stacks_queues_by_arn(translated: dict[str,
     assert queues == {f"{k}JobsQueue" for k in keys} | {"ResolverFailureQueue"}
 
 
+def test_every_queue_refuses_calls_without_tls(translated: dict[str, Any]) -> None:
+    """Each queue of the stack has a policy denying sqs:* without TLS, and allowing nothing
+    (access stays with the roles' policies): review s19 S10."""
+    queues = set(_of_type(translated, "AWS::SQS::Queue"))
+    assert len(queues) == 1 + 2 * len(load_systems(SYSTEMS_JSON).systems)
+    covered: set[str] = set()
+    for policy in _of_type(translated, "AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        (statement,) = props["PolicyDocument"]["Statement"]
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            "*",
+            "sqs:*",
+        )
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        named = {q["Ref"] for q in props["Queues"]}
+        denied_on = {r["Fn::GetAtt"][0] for r in _as_list(statement["Resource"])}
+        assert named == denied_on
+        covered |= named
+    assert covered == queues
+
+
 def test_the_admin_and_the_watch_get_no_request_item_by_key(translated: dict[str, Any]) -> None:
     # Both read requests with Query and BatchGetItem; their only GetItems are WATCH and HOLD.
     for function in ("AdminFunction", "WatchFunction"):
