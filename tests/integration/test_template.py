@@ -7,6 +7,7 @@ to the same rules; the capture and admin functions, the key and the table get sp
 
 import json
 import re
+import tomllib
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -1004,6 +1005,45 @@ def test_the_edge_refuses_to_deploy_without_an_api_domain() -> None:
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableEdge"}, "true"]}
     asserted = json.dumps(rule["Assertions"])
     assert "ApiDomainName" in asserted and "ApiCertificateArn" in asserted
+
+
+def test_a_deploy_must_say_who_may_assume_the_invoker_roles() -> None:
+    """An empty trust parameter trusted the whole account (review s19 S4): a Rule refuses it,
+    always; ACCOUNT says so on purpose."""
+    rule = sam.load()["Rules"]["InvokerRolesTrustSomeoneNamed"]
+    assert "RuleCondition" not in rule
+    asserted = [a["Assert"] for a in rule["Assertions"]]
+    for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
+        assert {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]} in asserted
+
+
+def test_the_shipped_deploy_commands_pass_that_rule() -> None:
+    """samconfig.toml's overrides (`make deploy`) and the README's production command (whose
+    list replaces samconfig's) each name both trust parameters."""
+    config = tomllib.loads((sam.ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    readme = (sam.ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"make deploy ARGS=\"--region[^`]*?\"\n", readme)
+    for text in (overrides, command):
+        for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
+            assert re.search(rf"{parameter}=\S", text), (parameter, text)
+
+
+@pytest.mark.parametrize("value", ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy"])
+def test_the_invoker_roles_trust_the_named_principal_or_the_account_when_told(
+    translated: dict[str, Any], value: str
+) -> None:
+    account = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    roles = {
+        "OperatorRole": "OperatorTrustedPrincipalArn",
+        "LinkerRole": "LinkerTrustedPrincipalArn",
+    }
+    resources = sam.effective(translated, dict.fromkeys(roles.values(), value))["Resources"]
+    for role, parameter in roles.items():
+        document = resources[role]["Properties"]["AssumeRolePolicyDocument"]
+        (statement,) = document["Statement"]
+        wanted = account if value == "ACCOUNT" else {"Ref": parameter}
+        assert statement["Principal"]["AWS"] == wanted, role
 
 
 def test_the_stack_creates_a_web_acl_only_in_us_east_1() -> None:
