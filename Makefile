@@ -94,7 +94,8 @@ build: venv sam-venv
 	test -f .aws-sam/build/CommonLayer/config/systems.json
 
 # Needs AWS credentials; samconfig.toml holds the defaults, ARGS adds to them, e.g.
-# make deploy ARGS='--parameter-overrides EnableEdge=true ApiDomainName=... ApiCertificateArn=...'
+# make deploy ARGS='--parameter-overrides LinkerTrustedPrincipalArn=... OperatorTrustedPrincipalArn=...
+#   EnableEdge=true ApiDomainName=... ApiCertificateArn=...' (the list replaces samconfig.toml's)
 # It refuses a systems file still holding EDIT-ME placeholders (every job would fail after
 # its retries); ALLOW_EDIT_ME=1 deploys one anyway, for a demo stack that sends nowhere.
 ALLOW_EDIT_ME ?=

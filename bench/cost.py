@@ -72,6 +72,7 @@ _ACCESS_LOG_VALUES = {
     "$context.status": "202",
     "$context.responseLatency": "23",
     "$context.requestTime": "30/Nov/2026:01:02:03 +0000",
+    "$context.identity.userArn": "-",  # a public route: no signer (API Gateway logs "-")
 }
 XRAY_RESERVOIR_PER_SECOND = 1.0  # X-Ray's default rule: one a second per function ...
 XRAY_FIXED_RATE = 0.05  # ... and 5 % of the rest

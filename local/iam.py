@@ -9,6 +9,13 @@ and every top-level name its update and condition expressions use, with
 transaction is authorised item by item, as DynamoDB does; `SendMessageBatch` needs
 `sqs:SendMessage`.
 
+Not modelled, so more lenient than AWS where a statement limits `dynamodb:Attributes`: the
+names of a PutItem's item, of a GetItem's, BatchGetItem's or DeleteItem's projection or
+condition, and of a transaction's items are not collected (the set is empty, which
+ForAllValues lets through). No role limits attributes on those calls today; the workers'
+attribute-limited writes are UpdateItems. `ReturnValuesOnConditionCheckFailure` is not read
+as `dynamodb:ReturnValues`.
+
 moto enforces no IAM. The local stack refuses, as AWS would, a call a handler makes that its
 role does not allow (`install`), and the tests check every call their handlers make
 (tests/support/iam.py), so a missing permission fails here and not on the first deploy.
@@ -330,7 +337,8 @@ def _attribute(logical: str, attribute: str, resources: dict[str, Any]) -> str:
         return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
     if kind == "AWS::SecretsManager::Secret" and attribute in ("Ref", "Id"):
         name = _resolve(props["Name"], resources)
-        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-*"
+        # Ref is the secret's ARN: its name, "-" and six random characters.
+        return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-??????"
     raise ValueError(f"a policy names {logical}.{attribute}, which this check cannot resolve")
 
 

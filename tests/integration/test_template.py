@@ -7,6 +7,8 @@ to the same rules; the capture and admin functions, the key and the table get sp
 
 import json
 import re
+import tomllib
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +380,46 @@ def test_each_worker_reads_only_its_own_systems_credentials(translated: dict[str
         ]
 
 
+def test_every_secret_grant_ends_in_the_six_characters_of_a_secrets_arn(
+    translated: dict[str, Any],
+) -> None:
+    """`<name>-*` would also match `<name>-old`, a copy an operator may make (review s19 S9)."""
+    roles = _of_type(translated, "AWS::IAM::Role").items()
+    grants = [
+        (name, resource)
+        for name, role in roles
+        for s in _statements(role)
+        if any(str(a).startswith("secretsmanager:") for a in _as_list(s["Action"]))
+        for resource in _as_list(s["Resource"])
+    ]
+    assert len(grants) >= 5 + len(load_systems(SYSTEMS_JSON).systems)
+    for name, resource in grants:
+        arn = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+        assert arn.endswith("-??????"), (name, arn)
+
+
+def test_a_worker_may_update_only_its_jobs_attributes_of_a_requests_items(
+    translated: dict[str, Any],
+) -> None:
+    """IAM cannot scope a worker's REQ# writes to its job items by sort key, but it can by
+    attribute: not expires_at (TTL would delete an EVENT), nor any a job write does not use
+    (review s19 S7)."""
+    workers = {n: r for n, r in _of_type(translated, "AWS::IAM::Role").items()
+               if n.endswith("WorkerRole")}  # fmt: skip
+    assert len(workers) == len(load_systems(SYSTEMS_JSON).systems)
+    for name, role in workers.items():
+        updates = [s for s in _dynamodb_statements(role)
+                   if "dynamodb:UpdateItem" in _as_list(s["Action"])
+                   and "REQ#*" in _leading_keys(s)]  # fmt: skip
+        assert updates, name
+        for statement in updates:
+            listed = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert {"pk", "sk", "status", "receipt", "identifiers"} <= set(listed), name
+            assert not {"expires_at", "day_pk", "received_at", "opt_out"} & set(listed), name
+            returned = statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"]
+            assert "ALL_NEW" not in returned, name
+
+
 def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
     translated: dict[str, Any],
 ) -> None:
@@ -414,6 +456,28 @@ def test_every_queue_grant_names_this_stacks_queues_by_arn(translated: dict[str,
     queues = {r["Fn::GetAtt"][0] for s in sends for r in _as_list(s["Resource"])}
     keys = {s.queue_key for s in load_systems(SYSTEMS_JSON).systems}
     assert queues == {f"{k}JobsQueue" for k in keys} | {"ResolverFailureQueue"}
+
+
+def test_every_queue_refuses_calls_without_tls(translated: dict[str, Any]) -> None:
+    """Each queue of the stack has a policy denying sqs:* without TLS, and allowing nothing
+    (access stays with the roles' policies): review s19 S10."""
+    queues = set(_of_type(translated, "AWS::SQS::Queue"))
+    assert len(queues) == 1 + 2 * len(load_systems(SYSTEMS_JSON).systems)
+    covered: set[str] = set()
+    for policy in _of_type(translated, "AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        (statement,) = props["PolicyDocument"]["Statement"]
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+            "Deny",
+            "*",
+            "sqs:*",
+        )
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        named = {q["Ref"] for q in props["Queues"]}
+        denied_on = {r["Fn::GetAtt"][0] for r in _as_list(statement["Resource"])}
+        assert named == denied_on
+        covered |= named
+    assert covered == queues
 
 
 def test_the_admin_and_the_watch_get_no_request_item_by_key(translated: dict[str, Any]) -> None:
@@ -550,6 +614,15 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         rate = settings["ThrottlingRateLimit"]
         rate = defaults[rate["Ref"]] if isinstance(rate, dict) else rate
         assert rate < get_rate, route
+
+
+def test_the_access_log_names_the_caller_of_each_iam_route_and_no_personal_data() -> None:
+    """Which operator (role and session) called which admin route: the signer's ARN, empty on
+    public routes (review s19 S3); never the source IP, the path or the query string."""
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(access_log["Format"])
+    assert fields["caller"] == "$context.identity.userArn"
+    assert not {"$context.identity.sourceIp", "$context.path"} & set(fields.values())
 
 
 def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, Any]) -> None:
@@ -809,6 +882,29 @@ def test_nobody_may_decrypt_with_the_key_except_through_dynamodb_or_secrets_mana
             ], statement["Sid"]
 
 
+def test_no_key_policy_statement_lets_a_principal_grant_itself_the_key(
+    translated: dict[str, Any],
+) -> None:
+    """kms:Create* (or any wildcard matching CreateGrant) would let any principal IAM allows
+    CreateGrant give itself, or another account, Decrypt outside DynamoDB: review s19 S2."""
+    statements = translated["Resources"]["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    granting = [
+        s
+        for s in statements
+        if any(fnmatchcase("kms:CreateGrant", a) for a in _as_list(s["Action"]))
+    ]
+    assert granting
+    for statement in granting:
+        assert _as_list(statement["Action"]) == ["kms:CreateGrant"], statement["Sid"]
+        condition = statement["Condition"]
+        assert condition["Bool"] == {"kms:GrantIsForAWSResource": True}, statement["Sid"]
+        assert condition["StringEquals"]["kms:ViaService"], statement["Sid"]
+
+
+def test_the_key_states_the_longest_deletion_waiting_period(translated: dict[str, Any]) -> None:
+    assert translated["Resources"]["DataKey"]["Properties"]["PendingWindowInDays"] == 30
+
+
 # -- the edge ---------------------------------------------------------------------------------
 
 
@@ -920,6 +1016,45 @@ def test_the_edge_refuses_to_deploy_without_an_api_domain() -> None:
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableEdge"}, "true"]}
     asserted = json.dumps(rule["Assertions"])
     assert "ApiDomainName" in asserted and "ApiCertificateArn" in asserted
+
+
+def test_a_deploy_must_say_who_may_assume_the_invoker_roles() -> None:
+    """An empty trust parameter trusted the whole account (review s19 S4): a Rule refuses it,
+    always; ACCOUNT says so on purpose."""
+    rule = sam.load()["Rules"]["InvokerRolesTrustSomeoneNamed"]
+    assert "RuleCondition" not in rule
+    asserted = [a["Assert"] for a in rule["Assertions"]]
+    for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
+        assert {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]} in asserted
+
+
+def test_the_shipped_deploy_commands_pass_that_rule() -> None:
+    """samconfig.toml's overrides (`make deploy`) and the README's production command (whose
+    list replaces samconfig's) each name both trust parameters."""
+    config = tomllib.loads((sam.ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    readme = (sam.ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"make deploy ARGS=\"--region[^`]*?\"\n", readme)
+    for text in (overrides, command):
+        for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
+            assert re.search(rf"{parameter}=\S", text), (parameter, text)
+
+
+@pytest.mark.parametrize("value", ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy"])
+def test_the_invoker_roles_trust_the_named_principal_or_the_account_when_told(
+    translated: dict[str, Any], value: str
+) -> None:
+    account = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    roles = {
+        "OperatorRole": "OperatorTrustedPrincipalArn",
+        "LinkerRole": "LinkerTrustedPrincipalArn",
+    }
+    resources = sam.effective(translated, dict.fromkeys(roles.values(), value))["Resources"]
+    for role, parameter in roles.items():
+        document = resources[role]["Properties"]["AssumeRolePolicyDocument"]
+        (statement,) = document["Statement"]
+        wanted = account if value == "ACCOUNT" else {"Ref": parameter}
+        assert statement["Principal"]["AWS"] == wanted, role
 
 
 def test_the_stack_creates_a_web_acl_only_in_us_east_1() -> None:

@@ -90,3 +90,63 @@ def test_the_resolvers_scan_may_read_only_the_backfills_projection(
         with pytest.raises(ClientError) as refused:
             client.scan(TableName=aws.table_name, **wider)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_function_reads_its_secret_but_not_a_copy_named_after_it(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review s19 S9: `hash-key-*` also matched a copy such as hash-key-old
+    _, running = guarded
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arns = {
+        name: client.create_secret(Name=f"optout-bridge/prod/{name}", SecretString="s")["ARN"]
+        for name in ("hash-key", "hash-key-old", "identity-token-key", "edge-origin")
+    }
+    # moto's ARN ends as AWS's does: the name, "-" and six random characters
+    assert arns["hash-key"].rpartition("-")[2].isalpha()
+    assert len(arns["hash-key"].rpartition("-")[2]) == 6
+    running[0] = "CaptureFunction"
+    for name in ("hash-key", "identity-token-key", "edge-origin"):
+        assert client.get_secret_value(SecretId=arns[name])["SecretString"] == "s"
+        assert client.get_secret_value(SecretId=f"optout-bridge/prod/{name}")["SecretString"]
+    with pytest.raises(ClientError) as refused:
+        client.get_secret_value(SecretId=arns["hash-key-old"])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_a_worker_may_write_its_jobs_attributes_but_not_an_events_expiry(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review s19 S7: a worker's UpdateItem on REQ# items had no attribute limit, so it could
+    # set expires_at on a request's EVENT (TTL then deletes the evidence)
+    from optout.delivery import job_store  # noqa: PLC0415 - the layer's, as deployed
+    from optout.store.table import Table  # noqa: PLC0415
+
+    aws, running = guarded
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    job = {"request_id": "r1", "system": "segment", "job_id": "r1:segment", "status": "pending"}
+    client.put_item(TableName=aws.table_name, Item={"pk": {"S": "REQ#r1"}, **KEY})
+    client.put_item(
+        TableName=aws.table_name,
+        Item={"pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#segment"}, "status": {"S": "pending"}},
+    )
+    running[0] = "segmentWorker"
+    # When the worker sets an EVENT's expiry: refused, and nothing written
+    with pytest.raises(ClientError) as refused:
+        client.update_item(TableName=aws.table_name, Key={"pk": {"S": "REQ#r1"}, **KEY},
+                           UpdateExpression="SET expires_at = :t",
+                           ExpressionAttributeValues={":t": {"N": "1"}})  # fmt: skip
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    # ... or asks for the updated item back
+    with pytest.raises(ClientError):
+        client.update_item(TableName=aws.table_name, Key={"pk": {"S": "REQ#r1"}, **KEY},
+                           UpdateExpression="SET receipt = :r", ReturnValues="ALL_NEW",
+                           ExpressionAttributeValues={":r": {"M": {}}})  # fmt: skip
+    # Then its job's own writes go through: a retry's receipt, then the final one
+    table = Table(client, aws.table_name)
+    assert job_store.record(table, job, {"code": 500}, "2026-12-01T00:00:00Z", "2026-12-01T01:00Z")
+    assert job_store.finish(table, job, "done", {"code": 200}, "2026-12-01T02:00:00Z", True)
+    running[0] = None
+    items = {i["sk"]: i for i in aws.items()}
+    assert "expires_at" not in items["EVENT"] and "receipt" not in items["EVENT"]
+    assert items["JOB#segment"]["status"] == "done"
