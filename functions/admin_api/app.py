@@ -39,6 +39,7 @@ from optout.api_models import (
     RetireOut,
 )
 from optout.capture import CaptureService
+from optout.errors import InvalidInput
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.http import answers, openapi, query, raw_body
@@ -319,8 +320,18 @@ def _operator_read(**scope: str) -> None:
 def _identity_read(id_type: ids.IdType, value: str) -> None:
     """An identity's records: its type and the keyed hash the store files it under. The log
     alone does not say whose they were; a lookup of a person answers the same `key`."""
-    key = ids.lookup_key(services().hash_key, ids.normalise(id_type, value))
+    key = ids.lookup_key(services().hash_key, _body_identifier(id_type, value))
     _operator_read(identifier_type=id_type, identifier_key=key)
+
+
+def _body_identifier(id_type: ids.IdType, value: str) -> ids.Identifier:
+    """The body's `value`, normalised. A malformed one is refused naming `value`, the body's
+    field (README "Errors": `field` is a path into the body), not its type: `email` is no
+    field of a lookup or an identity export (schemathesis, review s19 ST)."""
+    try:
+        return ids.normalise(id_type, value)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field="value") from None
 
 
 def _seconds_left() -> float:
