@@ -280,6 +280,26 @@ def test_a_nul_in_an_identity_link_value_is_refused_naming_the_field(refused: Se
     assert error["field"] == "links[0].a.value"
 
 
+@pytest.mark.parametrize("path", ["/v1/admin/lookup", "/v1/admin/exports/identity"])
+@pytest.mark.parametrize(
+    ("id_type", "value"),
+    [
+        ("email", "hostile-canary-7731@"),
+        ("phone", "hostile-canary-7731"),
+        ("device_id", "hostile"),
+        ("customer_id", "hostile canary"),
+    ],
+)
+def test_a_malformed_identifier_to_look_up_is_refused_naming_the_body_field(
+    refused: Send, path: str, id_type: str, value: str
+) -> None:
+    # Found by schemathesis (review s19 ST): the refusal named the type ("email"), which is
+    # no field of these bodies; README "Errors": `field` is a path into the body.
+    body = {"type": id_type, "value": value}
+    error = refused("admin_api", _event("POST", path, {}, json.dumps(body), JSON_CT))
+    assert (error["status"], error["code"], error["field"]) == (422, "invalid_field", "value")
+
+
 def test_a_form_repeating_a_single_field_is_refused_naming_it(refused: Send) -> None:
     raw = "email=jane%40example.com&email=other%40example.com"
     error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, FORM_CT))

@@ -399,6 +399,29 @@ class ExportRangeIn(StrictModel):
     cursor: Annotated[str, Field(max_length=2048)] | None = None
 
 
+class ExportProgressOut(ApiModel):
+    done: int
+    total: int
+    unit: Literal["requests", "days"]
+
+
+class ExportRangePageOut(ApiModel):
+    """One page of an export, as the route answers it (documented only: the route returns the
+    service's dict). Each record is an object with a `record` kind (README, docs/operations.md);
+    `cursor` is null on the last page."""
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+    progress: ExportProgressOut
+
+
+class ExportIdentityPageOut(ExportRangePageOut):
+    complete_through: str | None = Field(
+        description="Requests received after this time may not be listed yet (null before "
+        "the deadline watch first ran)."
+    )
+
+
 class RedriveOut(ApiModel):
     system: str
     moved: int
