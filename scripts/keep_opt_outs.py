@@ -20,13 +20,14 @@ it prints to resume from is a request id or an identity's keyed hash (`ID#<type>
 
 The same Scan finds imported requests' EVENT items (`evidence.imported`, which only
 `optout import` writes). Before 2026-12-01 (session 18, review s18 S1) an import's EVENT, and
-the FOLDED and `REQREF#` items that copy its expiry, expired RecordRetentionDays after the row's
+the FOLDED and reference items that copy its expiry, expired RecordRetentionDays after the row's
 old `received_at`: a row 700 days old at retention 731 kept its record 31 days. Its RESOLUTION,
 written when it was resolved here, expires the retention after that. For each imported EVENT
 whose `expires_at` is earlier than its RESOLUTION's (one consistent Query of the request's
-partition), it sets the REQREF items' (under each identity the event names), the FOLDED's and
-last the EVENT's `expires_at` to the RESOLUTION's, each with an UpdateItem conditioned on the
-item existing and expiring earlier: it only raises, never creates an item nor gives one without
+partition), it sets the references' (under each identity the event names: `XREF#`, or
+`REQREF#` while scripts/move_references.py has not moved them), the FOLDED's and last the
+EVENT's `expires_at` to the RESOLUTION's, each with an UpdateItem conditioned on the item
+existing and expiring earlier: it only raises, never creates an item nor gives one without
 an expiry an expiry; the EVENT last, so a run stopped half-way finds the request again. An import
 made since then expires seconds before its RESOLUTION and is raised by those seconds; an old
 import not resolved yet is left (run the script again once it is). The watch's
@@ -170,18 +171,26 @@ def _raise_import(
     progress.imports += 1
     if not apply:
         return
-    reqref = ops_keys.reqref_sk(event["received_at"]["S"], event["request_id"]["S"])
+    received, request_id = event["received_at"]["S"], event["request_id"]["S"]
+    # a reference is under its key of session 19 or, not moved yet, its older one
+    reqref = (
+        ops_keys.reqref_sk(received, request_id),
+        ops_keys.legacy_reqref_sk(received, request_id),
+    )
     named = dict.fromkeys(
         keys.identity_pk(i["M"]["type"]["S"], i["M"]["key"]["S"])
         for i in event.get("identifiers", {}).get("L", [])
     )
-    targets = [(owner, reqref) for owner in named]
-    targets += [(pk["S"], ops_keys.FOLDED_SK), (pk["S"], keys.EVENT_SK)]
-    for target in targets:
-        _raise(client, table, target, int(resolution), progress)
+    targets = [[(owner, sk) for sk in reqref] for owner in named]
+    targets += [[(pk["S"], ops_keys.FOLDED_SK)], [(pk["S"], keys.EVENT_SK)]]
+    for forms in targets:
+        if any(_raised(client, table, key, int(resolution)) for key in forms):
+            progress.raised += 1
+        else:
+            progress.kept += 1  # absent (no FOLDED yet, deleted meanwhile) or already as late
 
 
-def _raise(client: Any, table: str, key: tuple[str, str], expires: int, progress: Progress) -> None:
+def _raised(client: Any, table: str, key: tuple[str, str], expires: int) -> bool:
     """Set the item's expiry to `expires` if it exists and expires earlier (never lower it,
     never give an item kept for good an expiry, never create an item)."""
     try:
@@ -189,11 +198,11 @@ def _raise(client: Any, table: str, key: tuple[str, str], expires: int, progress
                            UpdateExpression="SET expires_at = :t",
                            ConditionExpression="attribute_exists(pk) AND expires_at < :t",
                            ExpressionAttributeValues={":t": {"N": str(expires)}})  # fmt: skip
-        progress.raised += 1
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        progress.kept += 1  # absent (no FOLDED yet, deleted meanwhile) or already as late
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

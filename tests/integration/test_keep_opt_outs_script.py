@@ -194,3 +194,21 @@ def test_an_import_s_item_gone_or_kept_longer_is_not_written(aws: Aws) -> None:
     assert f"{gone['pk']} {gone['sk']}" not in after
     assert after[f"{event['pk']} FOLDED"] == later
     assert after[f"{event['pk']} EVENT"] == ANSWERED
+
+
+def test_an_import_s_references_not_moved_yet_are_raised_under_their_old_key(aws: Aws) -> None:
+    # Given an old import whose references are still under REQREF# (move_references.py not run)
+    event = import_old_row(aws)
+    for ref in reqrefs(event, OLD):
+        aws.dynamodb.delete_item(TableName=aws.table_name,
+                                 Key=serialize({"pk": ref["pk"], "sk": ref["sk"]}))  # fmt: skip
+        old_key = ops_keys.legacy_reqref_sk(str(event["received_at"]), str(event["request_id"]))
+        aws.dynamodb.put_item(TableName=aws.table_name, Item=serialize(ref | {"sk": old_key}))
+    # When the script applies
+    done = keep_opt_outs.keep(aws.dynamodb, aws.table_name, apply=True, report=lambda _: None)
+    # Then both references are raised where they are, and no XREF# item is created
+    assert (done.imports, done.raised, done.kept) == (1, 4, 0)
+    after = expiries(aws)
+    refs = {k: v for k, v in after.items() if " REQREF#" in k or " XREF#" in k}
+    assert len(refs) == 2 and all(" REQREF#" in k for k in refs)
+    assert set(refs.values()) == {ANSWERED}

@@ -15,8 +15,9 @@ from optout.status import SystemProof, aggregate, not_asked, proofs, stored_cale
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
+from optout.store.identity import graph_items
 from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
-from optout.store.requests import load_partition, load_request
+from optout.store.requests import load_request
 from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
@@ -92,7 +93,7 @@ class AdminService:
         identifier = ids.normalise(id_type, value)
         key = ids.lookup_key(self._secret, identifier)
         pk = keys.identity_pk(id_type, key)
-        items = {item["sk"]: item for item in load_partition(self._table, pk)}  # one query
+        items = {item["sk"]: item for item in graph_items(self._table, pk)}  # one query, no refs
         # A node expires; an opted-out STATE is kept without it (docs/decisions.md, "An opt-out
         # is kept"): that is still a record of this identifier, with no own choices left.
         state = items.get(keys.STATE_SK, {})

@@ -6,14 +6,17 @@ the identity record): other identifiers appear as their type and keyed hash, IP 
 left out. Large answers come in pages: each answer holds a `cursor` to ask for the next one.
 
 For one identity, its requests are found without a scan: the references the deadline watch
-writes under every identity a request names (`REQREF#`), the requests its own choices and
-links name, and the identity's own partition.
+writes under every identity a request names (`XREF#`, and `REQREF#` until moved), the
+requests its own choices and links name, and the identity's own partition. The first page
+lists them all (for the count and the delivery records); a later page reads only the next
+references after its cursor's position, never the whole partition again (review s19 SC2).
 """
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from optout import identifiers as ids
@@ -36,8 +39,9 @@ from optout.store.delivery import (
     named_jobs,
     settled,
 )
+from optout.store.identity import graph_items
 from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
-from optout.store.requests import load_partition
+from optout.store.query import items as query_items
 from optout.store.table import Table
 from optout.sweep import SweepSettings
 from optout.timestamps import iso
@@ -55,6 +59,7 @@ JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "sub
               "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
 EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
+Listed = tuple[str, str, bool]  # an identity's request: (when, request id, from a reference)
 
 
 # A request the ByDay index showed after the watch's cursor had passed its arrival is
@@ -86,40 +91,96 @@ class ExportService:
     # -- one identity ------------------------------------------------------------------------
 
     def identity(self, id_type: ids.IdType, value: str, cursor: str | None) -> dict[str, Any]:
+        """One page: the identity's own records and its first PAGE_REQUESTS requests, or (with
+        a cursor) its next PAGE_REQUESTS requests, oldest first."""
         identifier = ids.normalise(id_type, value)
         key = ids.lookup_key(self._secret, identifier)
-        items = load_partition(self._table, keys.identity_pk(id_type, key))
-        # A kept opt-out (a STATE whose node expired: docs/decisions.md, "An opt-out is kept")
-        # is still a record of this identifier
-        if not any(i["sk"] in (keys.NODE_SK, keys.STATE_SK) for i in items):
-            raise NotFound("no record of this identifier", field="value")
-        request_ids = _requests_of(items)
-        start = _decode(cursor).get("next", 0) if cursor else 0
-        if not isinstance(start, int) or not 0 <= start <= len(request_ids):
-            raise InvalidInput("not a cursor of this export", field="cursor")
-        records: list[Item] = []
-        if start == 0:
-            marks = marks_of(items)
-            retired = retirements(self._table) if marks else {}
-            at = {system: str(r["retired_at"]) for system, r in retired.items()}
-            jobs = named_job_items(self._table, marks)  # read once, for both below
-            deliveries = settled(self._table, marks, retired=at, jobs=jobs)
-            records = _identity_records(id_type, identifier.value, key, items, marks,
-                                        deliveries, retired)  # fmt: skip
-            records += _delivery_jobs(marks, jobs, set(request_ids))
-            records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
-        page = request_ids[start : start + PAGE_REQUESTS]
-        for request_id in page:
+        pk = keys.identity_pk(id_type, key)
+        if cursor:
+            position = _identity_position(_decode(cursor))
+            records: list[Item] = []
+            listed = self._requests_after(pk, position)
+        else:
+            records, listed, legacy = self._first_page(id_type, identifier.value, key, pk)
+            position = {"done": 0, "total": len(listed), "legacy": legacy}
+        page = listed[:PAGE_REQUESTS]
+        for _, request_id, _ in page:
             records += self._request_records(request_id)
-        after = start + len(page)
+        done = int(position["done"]) + len(page)
+        more = len(listed) > PAGE_REQUESTS
+        total = max(int(position["total"]), done) if more else done
+        after = {"done": done, "total": position["total"], "legacy": position["legacy"],
+                 "after": list(page[-1][:2]) if page else None,
+                 # requests no reference lists (a link's or choice's only): the next pages'
+                 # Queries do not find them
+                 "alone": [[stamp, rid] for stamp, rid, referenced in listed[PAGE_REQUESTS:]
+                           if not referenced]}  # fmt: skip
         return {
             "records": records,
-            "cursor": _encode({"next": after}) if after < len(request_ids) else None,
-            "progress": {"done": after, "total": len(request_ids), "unit": "requests"},
+            "cursor": _encode(after) if more else None,
+            "progress": {"done": done, "total": total, "unit": "requests"},
             # An identity's requests are found through references the deadline watch writes
             # a few minutes after they arrive: say up to when the list is complete.
             "complete_through": complete_through(self._table),
         }
+
+    def _first_page(
+        self, id_type: ids.IdType, value: str, key: str, pk: str
+    ) -> tuple[list[Item], list[Listed], bool]:
+        """The identity's records and every request that named it (the count, and the jobs
+        its delivery marks name of requests not listed); whether references written before
+        session 19 (`REQREF#`, in the graph's range) are still there."""
+        items = graph_items(self._table, pk)
+        # A kept opt-out (a STATE whose node expired: docs/decisions.md, "An opt-out is kept")
+        # is still a record of this identifier
+        if not any(i["sk"] in (keys.NODE_SK, keys.STATE_SK) for i in items):
+            raise NotFound("no record of this identifier", field="value")
+        listed = _requests_of([*items, *self._references(pk, ops_keys.REF_PREFIX)])
+        marks = marks_of(items)
+        retired = retirements(self._table) if marks else {}
+        at = {system: str(r["retired_at"]) for system, r in retired.items()}
+        jobs = named_job_items(self._table, marks)  # read once, for both below
+        deliveries = settled(self._table, marks, retired=at, jobs=jobs)
+        records = _identity_records(id_type, value, key, items, marks, deliveries, retired)
+        records += _delivery_jobs(marks, jobs, {rid for _, rid, _ in listed})
+        records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
+        legacy = any(str(i["sk"]).startswith(ops_keys.LEGACY_REF_PREFIX) for i in items)
+        return records, listed, legacy
+
+    def _requests_after(self, pk: str, position: Item) -> list[Listed]:
+        """The next requests after the cursor's: up to PAGE_REQUESTS + 1 of each reference
+        prefix (one Query each, the old one only while such references were there) and the
+        cursor's unreferenced ones, in the first page's order."""
+        after = (str(position["after"][0]), str(position["after"][1]))
+        prefixes = [ops_keys.REF_PREFIX]
+        if position["legacy"]:
+            prefixes.append(ops_keys.LEGACY_REF_PREFIX)
+        found: dict[str, str] = {}
+        for prefix in prefixes:
+            for ref in self._references(pk, prefix, after, PAGE_REQUESTS + 1):
+                found[str(ref["request_id"])] = str(ref["received_at"])
+        listed = [(stamp, rid, True) for rid, stamp in found.items()]
+        listed += [(str(stamp), str(rid), False) for stamp, rid in position["alone"]
+                   if str(rid) not in found and (str(stamp), str(rid)) > after]  # fmt: skip
+        return sorted(listed)
+
+    def _references(
+        self, pk: str, prefix: str, after: tuple[str, str] | None = None, limit: int = 0
+    ) -> list[Item]:
+        """The references under `prefix` in key order (received_at, then request id), those
+        after `after` only, at most `limit` (0: all)."""
+        low = prefix + (f"{after[0]}#{after[1]}" if after else "")
+        high = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # 'XREF$': past every 'XREF#...'
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low},
+                                          ":high": {"S": high}},
+            "ProjectionExpression": "sk, request_id, received_at",
+        }  # fmt: skip
+        if limit:
+            query["Limit"] = limit + 1  # BETWEEN includes `after`'s own reference
+        refs: Iterator[Item] = (r for r in query_items(self._table, **query) if r["sk"] != low)
+        return list(islice(refs, limit) if limit else refs)
 
     # -- a date range ------------------------------------------------------------------------
 
@@ -397,13 +458,16 @@ def _hold_records(id_type: str, key: str, held: list[Item]) -> list[Item]:
     ]  # fmt: skip
 
 
-def _requests_of(items: list[Item]) -> list[str]:
-    """Every request that named this identity, oldest first."""
+def _requests_of(items: list[Item]) -> list[Listed]:
+    """Every request that named this identity, oldest first: a reference's time of arrival,
+    else the first link's or choice's time naming it."""
     found: dict[str, str] = {}
+    referenced: set[str] = set()
     for item in items:
         sk = str(item["sk"])
-        if sk.startswith(ops_keys.REQREF_PREFIX):
+        if ops_keys.is_reference(sk):
             found[str(item["request_id"])] = str(item["received_at"])
+            referenced.add(str(item["request_id"]))
         elif item.get("request_id"):
             stamp = item.get("linked_at") or item.get("asserted_at") or ""
             found.setdefault(str(item["request_id"]), str(stamp))
@@ -412,7 +476,20 @@ def _requests_of(items: list[Item]) -> list[str]:
         stamp = register.to_item()
         if stamp.get("req"):
             found.setdefault(str(stamp["req"]), str(stamp.get("at") or ""))
-    return sorted(found, key=lambda rid: (found[rid], rid))
+    return sorted((found[rid], rid, rid in referenced) for rid in found)
+
+
+def _identity_position(position: Item) -> Item:
+    """A later page's cursor: how many requests are done of how many, the last one's (time,
+    request id), the unreferenced ones still to come, and whether `REQREF#` ones were there."""
+    alone = position.get("alone")
+    pairs = [position.get("after"), *(alone if isinstance(alone, list) else [None])]
+    if not (isinstance(position.get("done"), int) and isinstance(position.get("total"), int)
+            and isinstance(position.get("legacy"), bool)
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
+                    for p in pairs)):  # fmt: skip
+        raise InvalidInput("not a cursor of this export", field="cursor")
+    return position
 
 
 def _position(position: Item, first: date, last: date) -> tuple[date, int]:

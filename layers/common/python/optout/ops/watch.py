@@ -364,7 +364,8 @@ class Watch:
         return str(event["received_at"]) <= iso(now - REOPEN_AFTER)
 
     def _references(self, event: Item) -> list[Item]:
-        """`REQREF#` under each identity the event names (types and keyed hashes only)."""
+        """`XREF#` under each identity the event names (types and keyed hashes only): past
+        the graph's range, so the resolver does not read it (optout/ops/keys.py)."""
         named = list(event.get("identifiers", []))
         for pair in event.get("links", []):
             named += [pair["a"], pair["b"]]

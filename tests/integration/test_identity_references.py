@@ -1,0 +1,199 @@
+"""Request references (`XREF#`) stay out of an identity's graph reads (review s19 SC2): the
+resolver's `read_partition` and the admin lookup read `sk < XREF#`, one Query, none of the
+references; the identity export lists the same requests in the same order as before, its
+later pages reading only the next references, never the whole partition again."""
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from optout.admin import AdminService
+from optout.errors import InvalidInput
+from optout.events import KeyedIdentifier
+from optout.identifiers import Identifier
+from optout.ops import keys as ops_keys
+from optout.ops.export import PAGE_REQUESTS, ExportService
+from optout.ops.watch import Watch, WatchSettings
+from optout.store import keys
+from optout.store.batch import batch_put, batch_write
+from optout.store.identity import read_partition
+from optout.store.table import Table
+from optout.timestamps import iso
+from tests.conftest import Aws
+from tests.support.seed import SECRET, seed_request
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+EMAIL = "family.s19@example.com"
+KEY = KeyedIdentifier.of(SECRET, Identifier("email", EMAIL)).key
+PK = keys.identity_pk("email", KEY)
+OTHER = keys.identity_pk("device_id", "k-device-0001")
+
+
+@dataclass
+class Read:
+    condition: str
+    pk: str
+    scanned: int
+
+
+@contextmanager
+def queries(aws: Aws) -> Iterator[list[Read]]:
+    """Every Query made meanwhile: its key condition, partition and items read (ScannedCount)."""
+    asked: list[dict[str, Any]] = []
+    reads: list[Read] = []
+
+    def ask(params: dict[str, Any], **_: Any) -> None:
+        asked.append(params)
+
+    def answered(parsed: dict[str, Any], **_: Any) -> None:
+        params = asked[len(reads)]
+        pk = params["ExpressionAttributeValues"].get(":pk", {}).get("S", "")
+        reads.append(Read(params["KeyConditionExpression"], pk, int(parsed["ScannedCount"])))
+
+    events = aws.dynamodb.meta.events
+    events.register("provide-client-params.dynamodb.Query", ask, unique_id="refs-ask")
+    events.register("after-call.dynamodb.Query", answered, unique_id="refs-answered")
+    try:
+        yield reads
+    finally:
+        events.unregister("provide-client-params.dynamodb.Query", unique_id="refs-ask")
+        events.unregister("after-call.dynamodb.Query", unique_id="refs-answered")
+
+
+def graph(pk: str = PK, **node: Any) -> list[dict[str, Any]]:
+    """A node, its state and one verified link (both ways), as the resolver writes them."""
+    link = {"kind": "link", "request_id": "r-link", "linked_at": iso(NOW - timedelta(days=9))}
+    return [
+        {"pk": pk, "sk": keys.NODE_SK, "kind": "node", "version": 3, **node},
+        {"pk": pk, "sk": keys.STATE_SK, "kind": "state", "opt_out": {"sale": True},
+         "updated_at": iso(NOW)},
+        {"pk": pk, "sk": keys.edge_sk(keys.LINK_PREFIX, OTHER), **link},
+        {"pk": OTHER, "sk": keys.edge_sk(keys.LINK_PREFIX, pk), **link},
+    ]  # fmt: skip
+
+
+def references(count: int) -> list[dict[str, Any]]:
+    return [{"pk": PK, "sk": ops_keys.reqref_sk(iso(NOW - timedelta(minutes=n)), f"r-{n:05d}"),
+             "kind": "reqref", "request_id": f"r-{n:05d}",
+             "received_at": iso(NOW - timedelta(minutes=n)), "event_type": "opt_out"}
+            for n in range(count)]  # fmt: skip
+
+
+def test_the_resolver_reads_an_identity_in_one_query_without_its_references(aws: Aws) -> None:
+    # Given an identity named by 600 requests (600 references in its partition)
+    table = Table(aws.dynamodb, aws.table_name)
+    batch_put(table, graph() + references(600))
+    # When the resolver reads it
+    with queries(aws) as reads:
+        found = read_partition(table, PK)
+    # Then one Query read its node, state and link, and none of the references
+    assert found.node is not None and found.state is not None and OTHER in found.links
+    assert [(r.pk, r.scanned) for r in reads] == [(PK, 3)]
+    assert "sk < :refs" in reads[0].condition
+
+
+def test_the_admin_lookup_reads_no_reference(aws: Aws) -> None:
+    table = Table(aws.dynamodb, aws.table_name)
+    batch_put(table, graph() + references(600))
+    with queries(aws) as reads:
+        found = AdminService(table, SECRET).lookup("email", EMAIL)
+    assert found["links"] == [{"type": "device_id", "key": "k-device-0001"}]
+    assert found["effective"] == {"sale": True}
+    identity_reads = [r for r in reads if r.pk == PK]
+    assert [r.scanned for r in identity_reads] == [3]
+
+
+# -- the identity export --------------------------------------------------------------------
+
+
+def export_all(table: Table) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every page's answer, and every record in order."""
+    exports = ExportService(table, SECRET, clock=lambda: NOW)
+    answers = [exports.identity("email", EMAIL, None)]
+    while answers[-1]["cursor"] is not None:
+        answers.append(exports.identity("email", EMAIL, answers[-1]["cursor"]))
+    return answers, [record for answer in answers for record in answer["records"]]
+
+
+def requests_named(count: int, table: Table) -> list[tuple[str, str]]:
+    """`count` real requests naming the email, a day apart in minutes; the watch references
+    them. Also one request it does not (another email's), named by the email's link only."""
+    seeded = [seed_request(table, n, NOW - timedelta(days=2, minutes=7 * n), "completed",
+                           email=EMAIL) for n in range(1, count + 1)]  # fmt: skip
+    alone = seed_request(table, 900, NOW - timedelta(days=2, minutes=100), "completed")
+    Watch(table, WatchSettings(backfill_days=5), clock=lambda: NOW).run()
+    linked_at = iso(NOW - timedelta(days=2, minutes=99))
+    link = {"kind": "link", "request_id": alone.request_id, "linked_at": linked_at}
+    batch_put(table, [
+        {"pk": PK, "sk": keys.NODE_SK, "kind": "node", "version": 1,
+         "updated_at": iso(NOW)},
+        {"pk": PK, "sk": keys.edge_sk(keys.LINK_PREFIX, OTHER), **link},
+    ])  # fmt: skip
+    listed = [(iso(s.received_at), s.request_id) for s in seeded] + [(linked_at, alone.request_id)]
+    return sorted(listed)
+
+
+def move_back(aws: Aws, table: Table, request_ids: set[str]) -> None:
+    """Those requests' references under their key before session 19, as an older watch left
+    them (`REQREF#`, inside the graph's range)."""
+    old = [item for item in scan_references(aws) if item["request_id"] in request_ids]
+    batch_write(table, [], [(item["pk"], item["sk"]) for item in old])
+    batch_put(table, [item | {"sk": ops_keys.legacy_reqref_sk(item["received_at"],
+                                                                item["request_id"])}
+                      for item in old])  # fmt: skip
+
+
+def scan_references(aws: Aws) -> list[dict[str, Any]]:
+    return [i for i in aws.items() if ops_keys.is_reference(str(i["sk"])) and i["pk"] == PK]
+
+
+def test_the_watch_writes_references_past_the_graph(aws: Aws) -> None:
+    table = Table(aws.dynamodb, aws.table_name)
+    requests_named(3, table)
+    refs = scan_references(aws)
+    assert len(refs) == 3 and all(str(r["sk"]).startswith("XREF#") for r in refs)
+
+
+def test_an_identity_export_lists_its_requests_in_order_reading_only_the_next_page(
+    aws: Aws,
+) -> None:
+    # Given an email named by 61 requests (a link names one more the watch did not reference),
+    # 5 of them referenced as before session 19 (REQREF#, not moved yet)
+    table = Table(aws.dynamodb, aws.table_name)
+    listed = requests_named(61, table)
+    move_back(aws, table, {rid for _, rid in listed[10:15]})
+    # When the operator exports it, page after page
+    with queries(aws) as reads:
+        answers, records = export_all(table)
+    # Then every request is there once, oldest first (a reference's arrival, else the link's)
+    exported = [r["request_id"] for r in records if r["record"] == "request"]
+    assert exported == [rid for _, rid in listed]
+    # And the pages count them as the export always did
+    assert [a["progress"]["done"] for a in answers] == [25, 50, 62]
+    assert {a["progress"]["total"] for a in answers} == {62}
+    assert [a["cursor"] is None for a in answers] == [False, False, True]
+    # And the first page read the graph once and the references once; a later page read at
+    # most a page of each kind of reference, never the graph or every reference again
+    identity = [r for r in reads if r.pk == PK]
+    first, later = identity[:2], identity[2:]
+    assert "sk < :refs" in first[0].condition and first[0].scanned == 2 + 5  # node, link, old
+    assert first[1].scanned == 56
+    assert len(later) == 4 and all("BETWEEN" in r.condition for r in later)
+    assert all(r.scanned <= PAGE_REQUESTS + 2 for r in later)
+
+
+def test_a_cursor_of_the_export_before_session_19_is_refused(aws: Aws) -> None:
+    # an export under way across the upgrade starts again (the CLI asks for every page at once)
+    table = Table(aws.dynamodb, aws.table_name)
+    requests_named(2, table)
+    exports = ExportService(table, SECRET, clock=lambda: NOW)
+    old_cursor = base64.urlsafe_b64encode(json.dumps({"next": 25}).encode()).decode()
+    with pytest.raises(InvalidInput) as refused:
+        exports.identity("email", EMAIL, old_cursor)
+    assert refused.value.field == "cursor"
