@@ -4,7 +4,12 @@ Each run enrols new arrivals and re-checks the requests whose reminder is due (o
 watch.py), then publishes what it found: `RequestsOverdue` and `RequestsDueSoon` (alarms read
 these), the same per request state (`state` dimension), and `WATCH/STATUS` for operators; and
 `WatchReopenedRequests`, the requests past the sweep's last checkpoint it re-opened (a cited
-job ended as no proof for them).
+job ended as no proof for them); `WatchRedrivenRequests`, those it found with no resolution an
+hour after they were written and re-drove (an import lost on the stream: the sweep never lists
+one; review s19 SC1). The overdue and due-soon figures count every request reminded, each as its
+last check found it (an overdue one is checked hourly), not only those this run reached;
+`WatchFiguresPartial` is 1 when they miss some (reminders due that no run has checked yet, or
+the reminders not all read for time; `WATCH/STATUS.not_yet_checked` says how many).
 
 It also checks the HMAC key against the fingerprint its first run recorded
 (`HashKeyChanged`: 1 when it differs, with an ERROR log naming no key material) and counts the
@@ -44,6 +49,11 @@ def publish(report: WatchReport) -> None:
     metrics.add_metric(
         name="WatchReopenedRequests", unit=MetricUnit.Count, value=len(report.reopened)
     )
+    metrics.add_metric(
+        name="WatchRedrivenRequests", unit=MetricUnit.Count, value=len(report.unresolved)
+    )
+    metrics.add_metric(name="WatchFiguresPartial", unit=MetricUnit.Count,
+                       value=int(report.figures_partial))  # fmt: skip
     metrics.add_metric(name="HashKeyChanged", unit=MetricUnit.Count,
                        value=int(report.hash_key_changed))  # fmt: skip
     metrics.add_metric(name="SystemsNotBackfilled", unit=MetricUnit.Count,
@@ -86,5 +96,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         imported_owed=summary["imported_owed"],
         checked=report.checked,
         finished=report.finished,
+        figures_partial=report.figures_partial,
+        not_yet_checked=report.not_yet_checked,
     )
     return {k: v for k, v in summary.items() if k not in ("pk", "sk", "kind")}

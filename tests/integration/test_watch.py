@@ -104,8 +104,9 @@ def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
     assert [c.request_id for c in watch(table).run().overdue] == [late.request_id]
     # When its jobs complete
     seed_request(table, 1, at("2026-10-01"), "completed")
-    # Then the next run no longer counts it, and nothing is left to remind
-    later = watch(table, NOW + timedelta(minutes=5)).run()
+    # Then its next check (hourly, past its deadline) no longer counts it, and nothing is
+    # left to remind
+    later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     assert later.overdue == []
     assert reminders(table) == []
 
@@ -113,17 +114,24 @@ def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
 def test_a_later_run_reads_only_the_requests_that_are_due(
     table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given 20 settled requests and two overdue ones, enrolled by a first run
+    # Given 20 settled requests, two overdue ones and one due soon, enrolled by a first run
     for n in range(20):
         seed_request(table, 100 + n, at("2026-11-02") + timedelta(minutes=n), "completed")
     late = [seed_request(table, n, at("2026-10-01"), "processing") for n in (1, 2)]
+    soon = seed_request(table, 3, at("2026-11-06"), "processing", deadline=date(2026, 12, 1))
     watch(table).run()
-    # When the watch runs again with nothing new
+    # When the watch runs again with nothing new, 5 minutes on
     reads = request_reads(aws)
     second = watch(table, NOW + timedelta(minutes=5)).run()
-    # Then it read the two overdue requests again, and no settled one
-    assert sorted(reads) == sorted(f"REQ#{s.request_id}" for s in late)
-    assert len(second.overdue) == 2
+    # Then it read only the one due soon (every run), not the overdue ones (hourly, review s19
+    # SC3), and still counts both overdue from their reminders
+    assert reads == [f"REQ#{soon.request_id}"]
+    assert sorted(c.request_id for c in second.overdue) == sorted(s.request_id for s in late)
+    assert (second.checked, second.figures_partial) == (1, False)
+    # and an hour after their last check, it reads them again, and no settled one
+    reads.clear()
+    watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
+    assert sorted(reads) == sorted(f"REQ#{s.request_id}" for s in [*late, soon])
 
 
 def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) -> None:
@@ -146,11 +154,12 @@ def test_a_request_checked_on_every_run_for_days_still_gets_a_next_check(table: 
     watch(table).run()
     (reminder,) = reminders(table)
     batch_put(table, [reminder | {"attempt": 1000}])
-    # When the watch runs again
-    report = watch(table, NOW + timedelta(minutes=5)).run()
-    # Then it still counts the request overdue and checks it again at its next run
+    # When the watch runs again at the reminder's time
+    report = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
+    # Then it still counts the request overdue and checks it again an hour on
     assert [c.request_id for c in report.overdue] == [late.request_id]
     assert [r["attempt"] for r in reminders(table)] == [1001]
+    assert due_at(reminders(table)[0]) == NOW + 2 * watch_module.OVERDUE_CHECK_GAP
 
 
 def test_the_scheduled_function_publishes_overdue_figures_and_a_status(
@@ -301,9 +310,9 @@ def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confi
     imported = import_rows(table, [{"external_id": "on-time", "completed_at": "2026-03-09"}])
     carry_out(table, imported["on-time"])
     assert len(watch(table).run().imported_owed) == 1
-    # When braze confirms it (a replay)
+    # When braze confirms it (a replay), and its next check comes (hourly: past its deadline)
     carry_out(table, imported["on-time"], braze="done")
-    later = watch(table, NOW + timedelta(minutes=5)).run()
+    later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     # Then nothing is owed any more and its reminder is gone
     assert (later.overdue, later.imported_owed, reminders(table)) == ([], [], [])
 

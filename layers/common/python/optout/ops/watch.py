@@ -9,12 +9,19 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    (`REQREF#`, for exports) and, unless it is already settled, a reminder is set.
 2. **Check** the reminders that are due (`WATCH/DUE#<time>#<request_id>`, in time order): read
    the request again, fold what changed, and either drop the reminder (settled) or set the
-   next one: sooner while the request is young (5 minutes, then x3 up to a day), and at every
-   run once its deadline is near or past (due at once: the next run, whenever it comes). So
-   each run reads only what is due: requests in flight, failures waiting for a replay, and
+   next one: sooner while the request is young (5 minutes, then x3 up to a day), at every
+   run once its deadline is near (due at once: the next run, whenever it comes), and hourly
+   once it is past (`OVERDUE_CHECK_GAP`, review s19 SC3: an overdue backlog re-read at every
+   run outgrew what a run can check). What changes an overdue request sooner leaves a reminder
+   due now: a replay (the resolver), a denial; a job the worker ends is seen within the hour.
+   So each run reads only what is due: requests in flight, failures waiting for a replay, and
    those near their deadline.
-3. **Report**: the requests checked this run that are overdue (deadline passed) or due soon
-   (within `near_days`), per state and per system, as metrics (alarms) and as `WATCH/STATUS`.
+3. **Report**: the requests overdue (deadline passed) or due soon (within `near_days`), per
+   state and per system, as metrics (alarms) and as `WATCH/STATUS`: those checked this run as
+   it found them, every other one reminded as its last check found it (a snapshot kept on its
+   reminder, `last_check`, judged against today's date), so the figures do not depend on what
+   one run reached. A run that could not read all reminders, or left due ones never checked,
+   says its figures are partial (`figures_partial`, `not_yet_checked`).
    An import the other tool answered (`evidence.imported.completed_at`) is judged by that
    answer, as its export's `late` and the §7102 days to respond are: answered on time, it is
    neither overdue nor due soon, only still owed here (`imported_owed`) until every system
@@ -25,6 +32,14 @@ system, with only cited jobs that ended as no proof for it (`status.needs_reopen
 after the sweep's 23 h checkpoint, a long Retry-After or a status check over days) is named in
 a `redrive` event's `reopen`, as the sweep names a younger one: the resolver gives it a job of
 its own. The check already read what this needs; the run writes one event per 100 found.
+
+A request with no `RESOLUTION` an hour after its event was written (`REDRIVE_UNRESOLVED_AFTER`),
+and past the sweep's last look at it, is named in the same `redrive` events as a ("request", id)
+reference, as the sweep names an unresolved event (review s19 SC1): an import's `received_at` is
+historical, so the sweep, which lists arrivals by it, never sees one whose stream record was lost
+(past 24 h, or its batch's retries spent). At most once per request every
+`REDRIVE_UNRESOLVED_EVERY` (`redriven_at` on its reminder), so a resolver outage is not a
+redrive per check.
 
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
@@ -78,6 +93,21 @@ _T = TypeVar("_T")
 # arrival; the watch re-opens only older ones, so the two never re-open the same request at
 # once, and one whose cited job ended after that last look is not left processing for good.
 REOPEN_AFTER = max(SweepSettings().checkpoints) + SweepSettings().window
+# Past its deadline, a request is checked hourly, not at every run (review s19 SC3): a day's
+# 24 checks, not 288, so a backlog of failures waiting for a replay or of unanswered imports
+# 12 times larger than one run can check is still checked every hour. The figures do not wait
+# for it (`_count`). An hour is also the most an overdue request's figure lags a job the
+# worker ended (a replay or a denial leaves a reminder due now).
+OVERDUE_CHECK_GAP = timedelta(hours=1)
+# An event still unresolved this long after it was written is re-driven (review s19 SC1). The
+# resolver takes seconds and its stream batch's five retries minutes, so an hour is well past a
+# record that is merely slow; a record still queued behind a large import (the resolver reads
+# about 15 events/s a shard) is resolved twice, harmlessly (resolution is idempotent). Then
+# again at most every 6 hours while it stays unresolved: a resolver outage costs 4 redrives a
+# request a day, not one per check.
+REDRIVE_UNRESOLVED_AFTER = timedelta(hours=1)
+REDRIVE_UNRESOLVED_EVERY = timedelta(hours=6)
+COUNT_STOP_SECONDS = 10.0  # the count stops with this left (figures partial): the writes follow
 
 
 class WatchSettings(BaseModel):
@@ -112,13 +142,19 @@ class WatchReport:
     imported_owed: list[Contribution] = field(default_factory=list)
     finished: bool = True  # False: the run stopped for time; the next one goes on
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
+    reminded: dict[str, str] = field(default_factory=dict)  # request id -> the reminder it set
     reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
+    unresolved: list[str] = field(default_factory=list)  # requests re-driven: no RESOLUTION yet
     redrive_events: list[str] = field(default_factory=list)  # the events naming them
     hash_key: Outcome | None = None  # None: not checked (no key loader given)
     # configured systems added since the first run that no backfill has reached yet
     systems_not_backfilled: list[str] = field(default_factory=list)
     # the config checks that raised this run ("key_check", "systems_check"; `_check_config`)
     checks_failed: list[str] = field(default_factory=list)
+    # Reminders due that no run has checked yet (their requests are in no figure), and whether
+    # the figures miss some requests (that, or the reminders not all read for time)
+    not_yet_checked: int = 0
+    figures_partial: bool = False
 
     @property
     def hash_key_changed(self) -> bool:
@@ -164,6 +200,7 @@ class WatchReport:
             "hash_key_changed": self.hash_key_changed,
             "systems_not_backfilled": self.systems_not_backfilled,
             "checks_failed": self.checks_failed,
+            "figures_partial": self.figures_partial, "not_yet_checked": self.not_yet_checked,
         }  # fmt: skip
 
 
@@ -187,6 +224,7 @@ class Watch:
         report = WatchReport(run_at=iso(now))
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
+        self._count(now, report, time_left)
         self._redrive_reopened(now, report)
         self._check_config(report)
         batch_put(self._table, [report.to_item()])
@@ -226,10 +264,12 @@ class Watch:
             return None
 
     def _redrive_reopened(self, now: datetime, report: WatchReport) -> None:
-        """The sweep's `redrive` events for the requests to re-open (the resolver carries them
-        out; a re-open is safe to repeat). One lost with a failed run is found again at the
-        request's next check: it stays unsettled, so its reminder stays."""
-        refs = [("reopen", request_id) for request_id in report.reopened]
+        """The sweep's `redrive` events for the requests to resolve again and to re-open (the
+        resolver carries them out; both are safe to repeat). One lost with a failed run is
+        found again at the request's next check: it stays unsettled, so its reminder stays (a
+        lost one's `redriven_at` defers it by `REDRIVE_UNRESOLVED_EVERY` at most)."""
+        refs = [("request", request_id) for request_id in report.unresolved]
+        refs += [("reopen", request_id) for request_id in report.reopened]
         retention = self._settings.retention_days
         for start in range(0, len(refs), REDRIVE_BATCH):
             batch = refs[start : start + REDRIVE_BATCH]
@@ -317,8 +357,14 @@ class Watch:
         for reminder in query.items(self._table, **kwargs):
             if time_left() < STOP_WITH_SECONDS_LEFT:
                 return False
-            if reminder["request_id"] not in report.seen:  # re-set for "now" this run
-                self.check(str(reminder["request_id"]), now, report, reminder)
+            request_id = str(reminder["request_id"])
+            if request_id not in report.seen:  # re-set for "now" this run
+                self.check(request_id, now, report, reminder)
+            elif report.reminded.get(request_id, reminder["sk"]) != reminder["sk"]:
+                # A second reminder (an import's, a replay's, beside the watch's own): the check
+                # set the request's one next reminder; this one would bring it back sooner,
+                # without what that one carries (`redriven_at`).
+                self._write(self._drop(reminder))
         return True
 
     # -- one request -----------------------------------------------------------------------
@@ -351,12 +397,29 @@ class Watch:
         if contribution.settled:
             ops += self._drop(reminder)
         else:
-            ops += self._remind(contribution, reminder, now, expires)
+            redriven = (reminder or {}).get("redriven_at")
+            if self._lost(event, by_sk, redriven, now):
+                report.unresolved.append(request_id)  # re-driven at the end of the run
+                logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
+                redriven = iso(now)
+            ops += self._remind(contribution, reminder, now, expires, redriven, report)
             self._count_if_late(contribution, now, report)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
                 report.reopened.append(request_id)  # re-opened at the end of the run
-        self._write(ops)
+        if not self._write(ops):
+            report.reminded.pop(request_id, None)
         return contribution
+
+    def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
+        """No RESOLUTION an hour after the event was written (an import's `imported_at`, not
+        its historical `received_at`), past the sweep's last look, and not re-driven lately."""
+        if keys.RESOLUTION_SK in by_sk or not self._past_the_sweep(event, now):
+            return False
+        imported = (event.get("evidence") or {}).get("imported") or {}
+        written = str(imported.get("imported_at") or event["received_at"])
+        if written > iso(now - REDRIVE_UNRESOLVED_AFTER):
+            return False
+        return not redriven or str(redriven) <= iso(now - REDRIVE_UNRESOLVED_EVERY)
 
     @staticmethod
     def _past_the_sweep(event: Item, now: datetime) -> bool:
@@ -381,7 +444,13 @@ class Watch:
         ]  # fmt: skip
 
     def _remind(
-        self, contribution: Contribution, reminder: Item | None, now: datetime, expires: int
+        self,
+        contribution: Contribution,
+        reminder: Item | None,
+        now: datetime,
+        expires: int,
+        redriven: Any,
+        report: WatchReport,
     ) -> list[dict[str, Any]]:
         attempt = int((reminder or {}).get("attempt", -1)) + 1
         # The power is capped: a request near its deadline is checked on every run, so its
@@ -389,10 +458,16 @@ class Watch:
         gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3 ** min(attempt, GROWTH_STEPS))
         next_check = now + gap
         near = self._near_from(contribution.deadline)
-        if next_check > near:  # near the deadline (or past it): look at every run
+        if self._past_deadline(contribution, now):  # overdue: hourly (review s19 SC3)
+            next_check = now + OVERDUE_CHECK_GAP
+        elif next_check > near:  # near the deadline: look at every run
             next_check = max(near, now)
         item = remind_now(contribution.request_id, contribution.deadline, next_check, expires)
         item["attempt"] = attempt
+        item["last_check"] = _snapshot(contribution, now)
+        if redriven:
+            item["redriven_at"] = redriven
+        report.reminded[contribution.request_id] = str(item["sk"])
         ops = [transact.put(self._table, item)]
         if reminder is not None and reminder["sk"] != item["sk"]:
             ops += self._drop(reminder)
@@ -410,33 +485,101 @@ class Watch:
             (report.overdue if late else report.imported_owed).append(contribution)
             return
         deadline = date.fromisoformat(contribution.deadline)
-        # The later of the UTC date and the latest date in the deadline's calendar: the UTC
-        # date is ahead of every US date but Guam's and the Northern Marianas' (UTC+10),
-        # whose deadline day ends at 14:00 UTC (review s18 diff C6)
-        today = max(now.date(), latest_date(now, contribution.calendar))
-        if today > deadline:
+        if self._past_deadline(contribution, now):
             report.overdue.append(contribution)
-        elif (deadline - today).days <= self._settings.near_days:
+        elif (deadline - _today(contribution, now)).days <= self._settings.near_days:
             report.due_soon.append(contribution)
+
+    @staticmethod
+    def _past_deadline(contribution: Contribution, now: datetime) -> bool:
+        return _today(contribution, now) > date.fromisoformat(contribution.deadline)
+
+    # -- 3. the figures ----------------------------------------------------------------------
+
+    def _count(self, now: datetime, report: WatchReport, time_left: TimeLeft) -> None:
+        """Add to the figures every request reminded but not checked this run, as its last
+        check found it (review s19 SC3): overdue ones come back hourly, and a run may stop
+        before its due reminders, so what one run checked is not the figure. One Query of the
+        reminders (projected, about 300 B each: a 1 MB page holds some 3,000)."""
+        due = ops_keys.due_sk(iso(now), "~")
+        latest: dict[str, Item] = {}  # per request: its newest snapshot (a replay adds a reminder)
+        never_checked: set[str] = set()
+        kwargs: dict[str, Any] = {
+            "TableName": self._table.name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :due)",
+            "ExpressionAttributeValues": {":pk": {"S": ops_keys.WATCH_PK},
+                                          ":due": {"S": ops_keys.DUE_PREFIX}},
+            "ProjectionExpression": "sk, request_id, last_check",
+            "ConsistentRead": True,  # this run's own reminders included
+        }  # fmt: skip
+        for reminder in query.items(self._table, **kwargs):
+            if time_left() < COUNT_STOP_SECONDS:
+                report.figures_partial = True
+                break
+            request_id = str(reminder["request_id"])
+            if request_id in report.seen:
+                continue  # counted as this run's check found it
+            found = reminder.get("last_check")
+            if found is None:  # left by an import, replay, denial or sweep (due now), unchecked
+                if str(reminder["sk"]) <= due:
+                    never_checked.add(request_id)
+            elif str(found["at"]) >= str(latest.get(request_id, {}).get("at", "")):
+                latest[request_id] = found
+        never_checked -= latest.keys()
+        for request_id, found in sorted(latest.items()):
+            self._count_if_late(_from_snapshot(request_id, found), now, report)
+        report.not_yet_checked = len(never_checked)
+        report.figures_partial |= bool(never_checked)
 
     def _drop(self, reminder: Item | None) -> list[dict[str, Any]]:
         if reminder is None:
             return []
         return [transact.delete(self._table, (ops_keys.WATCH_PK, str(reminder["sk"])))]
 
-    def _write(self, ops: list[dict[str, Any]]) -> None:
+    def _write(self, ops: list[dict[str, Any]]) -> bool:
         """One transaction. A lost race (another run folded this request meanwhile) is left
         to the next check: the reminder stays, and the fold's version condition held."""
         try:
             transact.write(self._table, ops)
         except transact.Cancelled:
-            return
+            return False
+        return True
 
     def _expires(self, now: datetime) -> int:
         return int((now + timedelta(days=self._settings.retention_days)).timestamp())
 
 
 __all__ = ["Watch", "WatchReport", "WatchSettings", "is_request", "remind_now"]
+
+
+def _today(contribution: Contribution, now: datetime) -> date:
+    """The later of the UTC date and the latest date in the deadline's calendar: the UTC date
+    is ahead of every US date but Guam's and the Northern Marianas' (UTC+10), whose deadline
+    day ends at 14:00 UTC (review s18 diff C6)."""
+    return max(now.date(), latest_date(now, contribution.calendar))
+
+
+def _snapshot(contribution: Contribution, now: datetime) -> Item:
+    """What the figures need of a request, kept on its reminder (`_count`; no identifier)."""
+    found: Item = {"at": iso(now), "status": contribution.status, "deadline": contribution.deadline,
+                   "day": contribution.day, "systems": dict(contribution.systems)}  # fmt: skip
+    if contribution.calendar:
+        found["calendar"] = contribution.calendar
+    if contribution.imported_late is not None:
+        found["imported_late"] = contribution.imported_late
+    return found
+
+
+def _from_snapshot(request_id: str, found: Item) -> Contribution:
+    """A request as its last check found it, for the figures only (no outcome, no hours)."""
+    late = found.get("imported_late")
+    return Contribution(
+        request_id=request_id, received_at=str(found["day"]), deadline=str(found["deadline"]),
+        source="", outcome="open", status=str(found["status"]), hours=None,
+        systems={str(k): str(v) for k, v in (found.get("systems") or {}).items()},
+        received_on=str(found["day"]), imported_late=None if late is None else bool(late),
+        calendar=str(found["calendar"]) if found.get("calendar") else None,
+    )  # fmt: skip
 
 
 def enrolled_through(table: Table) -> str | None:

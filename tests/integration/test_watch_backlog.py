@@ -1,0 +1,157 @@
+"""The deadline watch at volume (review s19 SC1, SC3): an import lost on the stream is re-driven,
+and an overdue backlog is checked hourly and counted whole, whatever one run reached."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from optout.ops import watch as watch_module
+from optout.ops.importer import ImportService
+from optout.ops.watch import Watch, WatchSettings
+from optout.settings import LOCAL_HASH_KEY
+from optout.store.batch import get_item
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+from tests.conftest import Aws
+from tests.support.pipeline import build_pipeline
+from tests.support.seed import seed_request
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SETTINGS = WatchSettings(near_days=3, lag_seconds=120, backfill_days=30)
+HOUR = watch_module.OVERDUE_CHECK_GAP
+
+
+def watch(table: Table, at: datetime) -> Watch:
+    return Watch(table, SETTINGS, clock=lambda: at)
+
+
+def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a row received 10 days ago, imported now, whose stream record never reached the
+    # resolver (past 24 h, or its batch's retries spent): the sweep, which lists arrivals by
+    # `received_at`, never sees it (the reviewer's scenario)
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-1001", "email": "imported@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    for after in (timedelta(minutes=16), timedelta(hours=2, minutes=16)):
+        assert (
+            Sweeper(table, SweepSettings(), clock=lambda a=after: now + a).sweep().unresolved == []
+        )
+    # When the watch checks it within the hour, then past it, then again 3 hours on
+    early = watch(table, now + timedelta(minutes=5)).run()
+    late = watch(table, now + timedelta(hours=1, minutes=5)).run()
+    again = watch(table, now + timedelta(hours=4, minutes=5)).run()
+    # Then it is re-driven once, past the hour, as the sweep re-drives an unresolved event, and
+    # not again within REDRIVE_UNRESOLVED_EVERY (an outage is not a redrive per check)
+    assert (early.unresolved, late.unresolved, again.unresolved) == ([], [request_id], [])
+    (redrive,) = late.redrive_events
+    event = next(i for i in pipeline.partition(f"REQ#{redrive}") if i["sk"] == "EVENT")
+    assert (event["event_type"], event["operation"]["requests"]) == ("redrive", request_id)
+    # and once the resolver carries the redrive out, the opt-out is resolved with its jobs
+    pipeline.resolve()
+    items = pipeline.partition(f"REQ#{request_id}")
+    assert any(i["sk"] == "RESOLUTION" for i in items)
+    assert [i["sk"] for i in items if i["sk"].startswith("JOB#")]
+    # and the next check past the interval finds it resolved: no further redrive
+    assert watch(table, now + timedelta(hours=8)).run().unresolved == []
+
+
+def test_a_request_the_sweep_still_watches_is_left_to_the_sweep(table: Table) -> None:
+    # Given a captured opt-out received 2 hours ago and never resolved: the sweep's 8 h and
+    # 23 h checks are still ahead of it
+    seed_request(table, 1, NOW - timedelta(hours=2), "received")
+    # When the watch checks it
+    report = watch(table, NOW).run()
+    # Then the watch re-drives nothing: one redrive at a time, the sweep's
+    assert (report.unresolved, report.redrive_events) == ([], [])
+
+
+def overdue_backlog(table: Table, count: int) -> list[str]:
+    """`count` requests failed at braze past their deadline (a vendor out for weeks)."""
+    return [
+        seed_request(table, n, NOW - timedelta(days=25, minutes=n), "partial",
+                     deadline=date(2026, 11, 20)).request_id
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+
+
+def time_for(checks: int) -> Any:
+    """A run's time left: plenty for `checks` checks' worth of calls, then 15 s (under the
+    checks' 20 s stop, over the count's 10 s)."""
+    calls = {"n": 0}
+
+    def time_left() -> float:
+        calls["n"] += 1
+        return 100.0 if calls["n"] <= checks else 15.0
+
+    return time_left
+
+
+def test_a_run_after_a_run_with_nothing_changed_does_not_reread_the_overdue_backlog(
+    table: Table, aws: Aws
+) -> None:
+    # Given 12 overdue requests, enrolled and checked by a first run
+    late = overdue_backlog(table, 12)
+    watch(table, NOW).run()
+    # When the watch runs every 5 minutes for the next 55 minutes, nothing changed
+    reads: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        pk = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if pk.startswith("REQ#") and "IndexName" not in params:
+            reads.append(pk)
+
+    aws.dynamodb.meta.events.register("before-parameter-build.dynamodb.Query", record)
+    runs = [watch(table, NOW + timedelta(minutes=m)).run() for m in range(5, 60, 5)]
+    # Then none of them reads a request, and each counts all 12 overdue, per system too
+    assert [r.checked for r in runs] == [0] * 11 and reads == []
+    assert {len(r.overdue) for r in runs} == {12}
+    assert runs[-1].overdue_by_system() == {"braze": 12}
+    # and the run an hour after their check reads each once more
+    assert watch(table, NOW + HOUR).run().checked == len(late)
+
+
+def test_the_overdue_figure_with_a_backlog_bigger_than_a_run_is_the_whole_backlog(
+    table: Table,
+) -> None:
+    # Given 30 overdue requests checked once, an hour ago
+    overdue_backlog(table, 30)
+    watch(table, NOW).run()
+    # When a run, due to check all 30, has time for only 10 (about 3 calls to time_left each)
+    report = watch(table, NOW + HOUR).run(time_for(10))
+    # Then it stops early, but its figure and WATCH/STATUS still count all 30 (the others
+    # as their last check found them), and are not marked partial
+    assert (report.finished, report.checked < 30) == (False, True)
+    assert (len(report.overdue), report.figures_partial) == (30, False)
+    status = get_item(table, ("WATCH", "STATUS"))
+    assert status is not None
+    assert (status["overdue"], status["figures_partial"], status["not_yet_checked"]) == (
+        30,
+        False,
+        0,
+    )
+
+
+def test_due_reminders_no_run_has_checked_mark_the_figures_partial(table: Table) -> None:
+    # Given 20 rows imported (each reminded now, never checked), all past their deadline
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    rows = [{"line": n + 2, "external_id": f"B-{n}", "email": f"backlog-{n}@example.com",
+             "received_at": "2026-03-02T10:00:00Z"} for n in range(20)]  # fmt: skip
+    assert service.import_rows(rows, NOW, "arn:op").stored == 20
+    # When the first run after the import has time for only some of them
+    report = watch(table, NOW + timedelta(minutes=5)).run(time_for(10))
+    # Then the figures say they are partial, and how many requests they leave out
+    assert report.finished is False and 0 < report.checked < 20
+    assert report.figures_partial is True
+    assert report.not_yet_checked == 20 - report.checked
+    assert len(report.overdue) == report.checked
+    # and a run with time enough counts them all, whole
+    whole = watch(table, NOW + timedelta(minutes=10)).run()
+    assert (len(whole.overdue), whole.figures_partial, whole.not_yet_checked) == (20, False, 0)
