@@ -6,7 +6,8 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    day, how far each of its 16 shards has been read), a few minutes behind real time so the
    eventually consistent index has caught up. Each request is read once here: its
    contribution is folded into the §7102 ledger, the identities it names get a reference
-   (`REQREF#`, for exports) and, unless it is already settled, a reminder is set.
+   (`XREF#`, for exports; sorted after every item the resolver reads) and, unless it is
+   already settled, a reminder is set.
 2. **Check** the reminders that are due (`WATCH/DUE#<time>#<request_id>`, in time order): read
    the request again, fold what changed, and either drop the reminder (settled) or set the
    next one: sooner while the request is young (5 minutes, then x3 up to a day), at every
