@@ -76,6 +76,7 @@ def test_a_confirmation_limit_reads_in_the_largest_whole_unit():
     assert duration_text(14 * 86_400) == "14 days"
     assert duration_text(86_400) == "1 days"
     assert duration_text(36 * 3600) == "36 hours"
+    assert duration_text(3601 * 3600) == "3601 hours"
     assert duration_text(3600) == "1 hours"
     assert duration_text(86_401) == "86401 seconds"
     assert duration_text(3599.5) == "3600 seconds"
