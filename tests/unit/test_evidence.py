@@ -8,6 +8,7 @@ from optout.evidence import (
     MAX_USER_AGENT,
     RequestContext,
     evidence,
+    jurisdiction_stated,
     sanitise_agent,
     sanitise_page_url,
     sanitise_policy_version,
@@ -207,3 +208,10 @@ def test_only_the_first_max_user_agent_characters_are_read() -> None:
     assert sent.index("Late/") + len("Late/") == MAX_USER_AGENT == 512
     recorded = _evidence(_ctx(user_agent=sent))["user_agent"]
     assert recorded == " ".join(["Tool/1.0"] * 56)
+
+
+def test_only_a_jurisdiction_the_requester_named_counts_as_stated() -> None:
+    assert jurisdiction_stated({"evidence": {"jurisdiction_from": "request"}})
+    assert not jurisdiction_stated({"evidence": {"jurisdiction_from": "geolocation"}})
+    assert not jurisdiction_stated({"evidence": None})
+    assert not jurisdiction_stated({})
