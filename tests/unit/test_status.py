@@ -376,3 +376,13 @@ def test_a_quiet_system_with_no_job_nor_citation_is_done_publicly_unless_linked_
     hidden = aggregate(RID, [EVENT, resolution | {"linked_only": ["ads"]}], public=True)
     assert hidden is not None
     assert (hidden.status, hidden.systems_total, hidden.systems_done) == ("completed", 0, 0)
+
+
+def test_a_resolution_made_before_the_cited_proof_rule_keeps_its_meaning() -> None:
+    # No `proof_rule` (resolved before 2026-11-30): a cited job that ended no_record counts
+    items = _naming_customer_id()
+    items[1] = {k: v for k, v in items[1].items() if k != "proof_rule"}
+    (crm,) = proofs(items, {CITED: _cited("no_record")})
+    assert not crm.strict and crm.state == "done" and not crm.reopen
+    status = aggregate(RID, items, {CITED: _cited("no_record")})
+    assert status is not None and status.status == "completed"
