@@ -386,3 +386,20 @@ def test_a_resolution_made_before_the_cited_proof_rule_keeps_its_meaning() -> No
     assert not crm.strict and crm.state == "done" and not crm.reopen
     status = aggregate(RID, items, {CITED: _cited("no_record")})
     assert status is not None and status.status == "completed"
+
+
+def test_a_retirement_after_a_system_was_done_does_not_move_the_completion() -> None:
+    done = _made(_job("cdp", "done", "2026-11-29T04:00:00.000Z"), "2026-11-29T03:12:01.000Z")
+    status = aggregate(RID, [EVENT, RESOLUTION, done], _retirement("cdp"))
+    assert status is not None
+    assert (status.status, status.completed_at) == ("completed", "2026-11-29T04:00:00.000Z")
+
+
+def test_a_re_open_says_why_nothing_was_planned() -> None:
+    # The operator views print why: the system left the config, or the person opted back in
+    resolution = RESOLUTION | {"covered": {"crm": [f"{EARLIER}:crm"]}, "not_planned": ["crm"]}
+    (crm,) = proofs([_event_naming_customer_id(), resolution], {CITED: _cited("no_record")})
+    assert crm.unplanned_why == "not_opted_out"
+    removed = resolution | {"not_configured": ["crm"]}
+    (crm,) = proofs([_event_naming_customer_id(), removed], {CITED: _cited("no_record")})
+    assert crm.unplanned_why == "system_removed"
