@@ -8,6 +8,7 @@ from optout.evidence import (
     MAX_USER_AGENT,
     RequestContext,
     evidence,
+    jurisdiction_stated,
     sanitise_agent,
     sanitise_page_url,
     sanitise_policy_version,
@@ -199,3 +200,18 @@ def test_the_deployed_policy_version_is_kept_whatever_its_shape() -> None:
 def test_firefox_keeps_its_gecko_product_token() -> None:
     assert sanitise_user_agent(FIREFOX) == "Mozilla/5.0 Gecko/20100101 Firefox/121.0"
     assert sanitise_user_agent("Mozilla/5.0 App/2024110501") == "Mozilla/5.0"  # 10 digits: a phone
+
+
+def test_only_the_first_max_user_agent_characters_are_read() -> None:
+    # A product token straddling the bound is cut to "Late/" there: no version, not recorded
+    sent = "Tool/1.0 " * 56 + "   Late/9"
+    assert sent.index("Late/") + len("Late/") == MAX_USER_AGENT == 512
+    recorded = _evidence(_ctx(user_agent=sent))["user_agent"]
+    assert recorded == " ".join(["Tool/1.0"] * 56)
+
+
+def test_only_a_jurisdiction_the_requester_named_counts_as_stated() -> None:
+    assert jurisdiction_stated({"evidence": {"jurisdiction_from": "request"}})
+    assert not jurisdiction_stated({"evidence": {"jurisdiction_from": "geolocation"}})
+    assert not jurisdiction_stated({"evidence": None})
+    assert not jurisdiction_stated({})

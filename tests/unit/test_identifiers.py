@@ -205,3 +205,17 @@ def test_equal_identifiers_after_normalisation_share_a_lookup_key() -> None:
     first = lookup_key(SECRET, normalise("email", "  Jane.Doe@Example.COM"))
     second = lookup_key(SECRET, normalise("email", "jane.doe@example.com"))
     assert first == second
+
+
+def test_an_email_of_exactly_254_characters_is_accepted_and_255_refused() -> None:
+    domain = ("b" * 60 + ".") * 3 + "example.com"  # 194 characters
+    fits = "a" * (254 - 1 - len(domain)) + "@" + domain
+    assert len(fits) == 254
+    assert normalise_email(fits) == fits
+    with pytest.raises(InvalidInput):
+        normalise_email("a" + fits)
+
+
+def test_an_ascii_domain_is_taken_as_typed_not_through_idna() -> None:
+    # IDNA's rules are for Unicode labels: "ab--cd" (hyphens 3-4) is a valid DNS name it refuses
+    assert normalise_email("Jane@AB--CD.example") == "jane@ab--cd.example"

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.status import aggregate, covering_keys, proofs
+from optout.status import aggregate, covering_keys, needs_reopen, not_asked, proofs
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 EVENT = {
@@ -243,3 +243,163 @@ def test_public_view_counts_no_system_before_the_resolution_says_which_are_linke
     resolved = aggregate(RID, [EVENT, RESOLUTION | {"linked_only": ["cdp"]}, *jobs], public=True)
     assert resolved is not None
     assert (resolved.status, resolved.systems_total, resolved.systems_done) == ("processing", 1, 0)
+
+
+# -- the quiet period (RESOLUTION.not_asked) and a re-open's not_planned ---------------------
+
+ANSWERED_AT = "2026-11-20T08:00:00.000Z"
+
+
+def _quiet(**extra: Any) -> dict[str, Any]:
+    """A resolution citing the earlier CRM job, which the quiet period relied on."""
+    entry = {"job_id": f"{EARLIER}:crm", "answered_at": ANSWERED_AT}
+    return RESOLUTION | {"covered": {"crm": [f"{EARLIER}:crm"]},
+                         "not_asked": {"crm": [entry]}} | extra  # fmt: skip
+
+
+def _event_naming_customer_id() -> dict[str, Any]:
+    return EVENT | {"identifiers": [{"type": "customer_id", "key": "c1", "value": "x"}]}
+
+
+def test_a_system_the_quiet_period_settled_is_done_publicly_and_uncounted_for_operators() -> None:
+    # Given a request whose only CRM proof is a cited no_record answer the quiet period relied on
+    items = [_event_naming_customer_id(), _quiet()]
+    covering = {CITED: _cited("no_record")}
+    # Then nothing is owed there: no re-open; operators do not count it, the public counts it done
+    (crm,) = proofs(items, covering)
+    assert crm.settled and not crm.reopen and not crm.counted
+    assert not needs_reopen(items, covering)
+    operator = aggregate(RID, items, covering)
+    public = aggregate(RID, items, covering, public=True)
+    assert operator is not None and public is not None
+    assert (operator.status, operator.systems_total) == ("completed", 0)
+    assert (public.status, public.systems_total, public.systems_done) == ("completed", 1, 1)
+    # ... and the operator views say why crm was not asked
+    assert not_asked(items) == [{
+        "system": "crm", "job_id": f"{EARLIER}:crm", "answered_at": ANSWERED_AT,
+        "note": f"not asked: the vendor answered no such person at {ANSWERED_AT} "
+                f"(job {EARLIER}:crm)",
+    }]  # fmt: skip
+
+
+def test_a_quiet_system_with_a_job_of_its_own_still_pending_is_processing() -> None:
+    items = [_event_naming_customer_id(), _quiet(), _job("crm", "pending")]
+    covering = {CITED: _cited("no_record")}
+    (crm,) = proofs(items, covering)
+    assert not crm.settled and crm.counted
+    for public in (False, True):
+        status = aggregate(RID, items, covering, public=public)
+        assert status is not None
+        assert (status.status, status.systems_total, status.systems_done) == ("processing", 1, 0)
+
+
+def test_a_cited_job_the_quiet_period_did_not_rely_on_re_opens_the_request() -> None:
+    # The quiet period names another job: the no_record citation is unexplained
+    other = {"crm": [{"job_id": f"{RID}:other", "answered_at": ANSWERED_AT}]}
+    items = [_event_naming_customer_id(), _quiet(not_asked=other)]
+    covering = {CITED: _cited("no_record")}
+    (crm,) = proofs(items, covering)
+    assert crm.reopen and not crm.settled
+    assert needs_reopen(items, covering)
+    # Not resolved yet: nothing to re-open
+    assert not needs_reopen([_event_naming_customer_id()], covering)
+
+
+def test_a_re_open_that_found_nothing_to_plan_settles_the_system() -> None:
+    # A re-open found the person no longer opted out of crm's purposes (`not_planned`)
+    items = [
+        _event_naming_customer_id(),
+        RESOLUTION | {"covered": {"crm": [f"{EARLIER}:crm"]}, "not_planned": ["crm"]},
+    ]
+    covering = {CITED: _cited("no_record")}
+    (crm,) = proofs(items, covering)
+    assert crm.settled and not crm.reopen and not needs_reopen(items, covering)
+    status = aggregate(RID, items, covering, public=True)
+    assert status is not None and (status.status, status.systems_total) == ("completed", 0)
+
+
+def test_a_stale_citation_is_never_settled_by_the_quiet_period() -> None:
+    # crm retired and configured again; the request, resolved after, cites a pending
+    # pre-retirement job the quiet period also names: it needs a job of its own
+    items = [_event_naming_customer_id(), _quiet(resolved_at="2026-12-01T10:00:00.000Z")]
+    cited = _made(_cited("pending"), "2026-11-29T03:13:00.000Z")
+    covering = {CITED: cited} | _retirement("crm")
+    (crm,) = proofs(items, covering)
+    assert crm.stale(cited) and not crm.settled and crm.reopen
+
+
+def test_a_cited_job_naming_no_identifiers_proves_by_its_status() -> None:
+    bare = {k: v for k, v in _cited("done").items() if k != "identifiers"}
+    (crm,) = proofs(_naming_customer_id(), {CITED: bare})
+    assert crm.proves(bare) and crm.state == "done"
+    (crm,) = proofs(_naming_customer_id(), {CITED: bare | {"status": "no_record"}})
+    assert not crm.proves(bare | {"status": "no_record"})
+
+
+def test_a_denial_decides_the_status_whatever_the_jobs_say() -> None:
+    # §7026(e): an operator denied the request (suspected fraud); its job had finished
+    denial = {"pk": f"REQ#{RID}", "sk": "DENIAL", "denied_at": "2026-11-30T09:00:00.000Z",
+              "reason_code": "suspected_fraud", "reason": "a bot burst"}  # fmt: skip
+    items = [EVENT, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z"), denial]
+    status = aggregate(RID, items)
+    assert status is not None
+    assert (status.status, status.completed_at) == ("denied", None)
+    assert (status.denied_at, status.denial_reason) == (
+        "2026-11-30T09:00:00.000Z",
+        "suspected_fraud",
+    )
+
+
+def test_a_job_made_at_the_instant_of_the_retirement_counts_as_made_before_it() -> None:
+    items = [EVENT, RESOLUTION, _made(_job("ads", "pending"), RETIRED_AT)]
+    (ads,) = proofs(items, _retirement("ads"))
+    assert ads.state == "retired" and not ads.counted
+
+
+def test_a_request_resolved_at_the_instant_of_the_retirement_keeps_the_old_rule() -> None:
+    # Resolved at the retirement, not after it: its cited pre-retirement job is not stale
+    items = _naming_customer_id()
+    items[1] = items[1] | {"resolved_at": RETIRED_AT}
+    cited = _made(_cited("pending"), "2026-11-29T03:13:00.000Z")
+    (crm,) = proofs(items, {CITED: cited} | _retirement("crm"))
+    assert not crm.stale(cited) and crm.state == "retired"
+
+
+def test_a_quiet_system_with_no_job_nor_citation_is_done_publicly_unless_linked_only() -> None:
+    entry = {"job_id": f"{EARLIER}:ads", "answered_at": ANSWERED_AT}
+    resolution = RESOLUTION | {"not_asked": {"ads": [entry]}}
+    items = [EVENT, resolution, _job("crm", "pending")]
+    public = aggregate(RID, items, public=True)
+    assert public is not None
+    assert (public.status, public.systems_total, public.systems_done) == ("processing", 2, 1)
+    # Reached only through a linked identifier: not the requester's to read at all
+    hidden = aggregate(RID, [EVENT, resolution | {"linked_only": ["ads"]}], public=True)
+    assert hidden is not None
+    assert (hidden.status, hidden.systems_total, hidden.systems_done) == ("completed", 0, 0)
+
+
+def test_a_resolution_made_before_the_cited_proof_rule_keeps_its_meaning() -> None:
+    # No `proof_rule` (resolved before 2026-11-30): a cited job that ended no_record counts
+    items = _naming_customer_id()
+    items[1] = {k: v for k, v in items[1].items() if k != "proof_rule"}
+    (crm,) = proofs(items, {CITED: _cited("no_record")})
+    assert not crm.strict and crm.state == "done" and not crm.reopen
+    status = aggregate(RID, items, {CITED: _cited("no_record")})
+    assert status is not None and status.status == "completed"
+
+
+def test_a_retirement_after_a_system_was_done_does_not_move_the_completion() -> None:
+    done = _made(_job("cdp", "done", "2026-11-29T04:00:00.000Z"), "2026-11-29T03:12:01.000Z")
+    status = aggregate(RID, [EVENT, RESOLUTION, done], _retirement("cdp"))
+    assert status is not None
+    assert (status.status, status.completed_at) == ("completed", "2026-11-29T04:00:00.000Z")
+
+
+def test_a_re_open_says_why_nothing_was_planned() -> None:
+    # The operator views print why: the system left the config, or the person opted back in
+    resolution = RESOLUTION | {"covered": {"crm": [f"{EARLIER}:crm"]}, "not_planned": ["crm"]}
+    (crm,) = proofs([_event_naming_customer_id(), resolution], {CITED: _cited("no_record")})
+    assert crm.unplanned_why == "not_opted_out"
+    removed = resolution | {"not_configured": ["crm"]}
+    (crm,) = proofs([_event_naming_customer_id(), removed], {CITED: _cited("no_record")})
+    assert crm.unplanned_why == "system_removed"
