@@ -74,13 +74,14 @@ def test_receipt_keeps_the_crm_records_the_opt_out_changed():
 def test_a_confirmation_limit_reads_in_the_largest_whole_unit():
     # The failed receipt's "vendor did not confirm within …" text
     assert duration_text(14 * 86_400) == "14 days"
-    assert duration_text(86_400) == "1 days"
+    assert duration_text(86_400) == "1 day"
     assert duration_text(36 * 3600) == "36 hours"
     assert duration_text(3601 * 3600) == "3601 hours"
-    assert duration_text(3600) == "1 hours"
+    assert duration_text(3600) == "1 hour"
     assert duration_text(86_401) == "86401 seconds"
     assert duration_text(3599.5) == "3600 seconds"
     assert duration_text(90) == "90 seconds"
+    assert duration_text(0.5) == "1 second"
 
 
 def test_a_status_checks_receipt_keeps_the_types_the_send_recorded():

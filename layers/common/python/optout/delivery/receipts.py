@@ -43,8 +43,13 @@ def bounded_ref(refs: str | None, status: str | None) -> str | None:
 
 
 def duration_text(seconds: float) -> str:
+    """A limit in its largest whole unit, for a receipt's note a person reads."""
     if seconds >= 86_400 and seconds % 86_400 == 0:
-        return f"{int(seconds // 86_400)} days"
+        return _count(int(seconds // 86_400), "day")
     if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)} hours"
-    return f"{math.ceil(seconds)} seconds"
+        return _count(int(seconds // 3600), "hour")
+    return _count(math.ceil(seconds), "second")
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
