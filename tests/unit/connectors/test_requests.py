@@ -296,6 +296,27 @@ def test_segment_regulation_is_submitted_then_done_when_segment_finishes_it(serv
     assert [c["path"] for c in calls(server, "segment")[1:]] == ["/regulations/reg_1"] * 3
 
 
+def test_segment_status_of_one_regulation_has_no_parts_note_and_a_refused_check_keeps_types_sent(
+    server,
+):
+    # Given a regulation Segment accepted for one job
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("customer_id",))]
+    # When its status is read once, then Segment refuses the next status call
+    (first,) = connector.confirm(pending)
+    server.sandboxes["segment"].set_faults(1.0, 400)
+    (refused,) = connector.confirm(pending)
+    # Then the one-regulation receipt has no "parts" note, and the refused check still names
+    # the type the submit sent (it reached Segment): it is not an unsent attempt
+    assert (first.status, first.note, first.vendor_ref) == ("submitted", None, "reg_1")
+    assert refused.status is None and not refused.error.retryable
+    assert (refused.identifier_types_sent, refused.identifier_types_attempted) == (
+        ("customer_id",),
+        (),
+    )
+
+
 def test_segment_regulation_that_fails_at_segment_fails_with_its_status(server):
     connector = make_connector(server, "segment", options={"mode": "regulation"})
     server.sandboxes["segment"].vendor.fail_next = True
