@@ -369,6 +369,8 @@ def test_braze_job_whose_every_object_is_rejected_fails(server):
 
     assert outcomes["r1:braze"].status == "done"
     assert outcomes["r2:braze"].error.retryable is False
+    # Braze's refusal is the reason, not "nothing accepted": the one object sent was refused
+    assert outcomes["r2:braze"].error.reason == "braze users/track: object rejected"
     assert outcomes["r2:braze"].identifier_types_sent == ()
     assert outcomes["r2:braze"].identifier_types_rejected == ("email",)
 
