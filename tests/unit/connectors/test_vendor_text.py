@@ -365,3 +365,18 @@ def test_an_item_index_outside_the_batch_rejects_nothing(server):
 def test_reason_code_is_kept_up_to_its_length_limit_and_no_further():
     assert reason_code("E" * REASON_CODE_MAX)
     assert not reason_code("E" * (REASON_CODE_MAX + 1))
+
+
+def test_a_job_none_of_whose_values_was_sent_fails_as_nothing_accepted(server):
+    # Given a job whose only value was dropped before the call (no item of it was sent)
+    job = make_job(("customer_id", "c1"), system="braze")
+    connector = make_connector(server, "braze")
+    dropped = {job.job_id: {"customer_id": "no_profile"}}
+
+    (outcome,) = connector.item_outcomes([job], [], {}, 201, "refused", dropped)
+
+    # Then it fails as nothing accepted (the vendor refused nothing), naming the drop
+    assert outcome.status is None and not outcome.error.retryable
+    assert outcome.error.reason == "braze: no identifier type accepted"
+    assert outcome.identifier_types_rejected == ("customer_id",)
+    assert outcome.note == "customer_id not sent: no_profile"
