@@ -380,3 +380,11 @@ def test_a_job_none_of_whose_values_was_sent_fails_as_nothing_accepted(server):
     assert outcome.error.reason == "braze: no identifier type accepted"
     assert outcome.identifier_types_rejected == ("customer_id",)
     assert outcome.note == "customer_id not sent: no_profile"
+
+
+@pytest.mark.parametrize("answer", [{}, {"requestStatusPerDestination": []}, [], None])
+def test_google_status_answer_without_destinations_is_never_done(answer):
+    # No destination's status to read is no verdict: ask again later, never a done receipt
+    with pytest.raises(DeliveryError) as raised:
+        _verdict(answer)
+    assert raised.value.retryable
