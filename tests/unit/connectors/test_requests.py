@@ -21,6 +21,7 @@ from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
+from optout.connectors.http import HttpResponse
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import notice
 from tests.unit.connectors.conftest import (
@@ -315,6 +316,22 @@ def test_segment_status_of_one_regulation_has_no_parts_note_and_a_refused_check_
         ("customer_id",),
         (),
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": {"regulation": {}}}', b'{"data": {"regulation": {"overallStatus": 3}}}', b"<html>"],
+)
+def test_segment_status_answer_without_a_status_is_asked_again_later(server, monkeypatch, body):
+    # Given a submitted regulation, and Segment's status call answering without a status
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("customer_id",))]
+    monkeypatch.setattr(connector.http, "send", lambda *a, **k: HttpResponse(200, {}, body))
+    # When its status is read
+    (verdict,) = connector.confirm(pending)
+    # Then it is neither done nor failed for good: a retryable failure, asked again later
+    assert verdict.status is None and verdict.error.retryable
 
 
 def test_segment_regulation_that_fails_at_segment_fails_with_its_status(server):
