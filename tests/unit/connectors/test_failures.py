@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from optout.time_budget import TimeBudget
 from tests.unit.connectors.conftest import (
     EMAIL_NORMALISED,
     PHONE,
     VENDORS,
+    calls,
     make_connector,
     make_job,
     secret_for,
@@ -139,11 +141,46 @@ def test_a_refused_credential_is_re_read_once_and_the_call_repeated(server, vend
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
+def test_a_job_with_no_time_left_for_its_first_call_is_not_started(server, vendor):
+    connector = make_connector(server, vendor)
+    with connector.http.bounded_by(TimeBudget(lambda: 0.0)):
+        (outcome,) = connector.deliver([JOB])
+    # Nothing reached the vendor: not an attempt, no type claimed as sent or tried
+    assert outcome.not_started and outcome.status is None and outcome.error.retryable
+    assert (outcome.identifier_types_sent, outcome.identifier_types_attempted) == ((), ())
+    assert calls(server, vendor) == []
+
+
+def test_a_job_out_of_time_after_its_lookup_went_out_is_an_attempt(server):
+    # Given time for Braze's lookup call only (the update after it cannot start)
+    connector = make_connector(server, "braze")
+    budget = TimeBudget(lambda: 10.0 if connector.http.tries_started() == 0 else 0.0)
+    with connector.http.bounded_by(budget):
+        (outcome,) = connector.deliver([JOB])
+    # Then the job counts as attempted (a call of it went out), to be retried
+    assert not outcome.not_started and outcome.status is None and outcome.error.retryable
+    assert outcome.identifier_types_attempted
+
+
+def test_a_repeat_after_a_refused_credential_with_no_time_left_is_not_started(server):
+    # Given a rotated secret, and time for the first try only
+    reader = Rotating(wrong("webhook"), secret_for("webhook"))
+    connector = make_connector(server, "webhook", secret=reader)
+    budget = TimeBudget(lambda: 10.0 if connector.http.tries_started() == 0 else 0.0)
+    # When the refused call is to be repeated with the fresh secret
+    with connector.http.bounded_by(budget):
+        (outcome,) = connector.deliver([JOB])
+    # Then the repeat never went out: not an attempt, the worker tries the job again later
+    assert reader.refreshed == 1
+    assert outcome.not_started and outcome.error.retryable
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
 def test_rejected_credentials_are_final(server, vendor):
     connector = make_connector(server, vendor, secret=wrong(vendor), options=REFUSING.get(vendor))
     (outcome,) = connector.deliver([JOB])
 
-    assert not outcome.error.retryable
+    assert not outcome.error.retryable and not outcome.not_started  # the repeat went out
     # OAuth token endpoints answer 400 invalid_client/invalid_grant; the others 401.
     expected = 400 if vendor in ("salesforce", "google_ads") else 401
     assert outcome.error.http_status == expected

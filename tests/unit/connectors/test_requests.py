@@ -22,6 +22,7 @@ from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from optout.connectors.base import Submitted
+from optout.connectors.http import HttpResponse
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import STATE_RULE, notice
 from optout.purposes import Purpose
@@ -298,6 +299,43 @@ def test_segment_regulation_is_submitted_then_done_when_segment_finishes_it(serv
     assert [c["path"] for c in calls(server, "segment")[1:]] == ["/regulations/reg_1"] * 3
 
 
+def test_segment_status_of_one_regulation_has_no_parts_note_and_a_refused_check_keeps_types_sent(
+    server,
+):
+    # Given a regulation Segment accepted for one job
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("customer_id",))]
+    # When its status is read once, then Segment refuses the next status call
+    (first,) = connector.confirm(pending)
+    server.sandboxes["segment"].set_faults(1.0, 400)
+    (refused,) = connector.confirm(pending)
+    # Then the one-regulation receipt has no "parts" note, and the refused check still names
+    # the type the submit sent (it reached Segment): it is not an unsent attempt
+    assert (first.status, first.note, first.vendor_ref) == ("submitted", None, "reg_1")
+    assert refused.status is None and not refused.error.retryable
+    assert (refused.identifier_types_sent, refused.identifier_types_attempted) == (
+        ("customer_id",),
+        (),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data": {"regulation": {}}}', b'{"data": {"regulation": {"overallStatus": 3}}}', b"<html>"],
+)
+def test_segment_status_answer_without_a_status_is_asked_again_later(server, monkeypatch, body):
+    # Given a submitted regulation, and Segment's status call answering without a status
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("customer_id",))]
+    monkeypatch.setattr(connector.http, "send", lambda *a, **k: HttpResponse(200, {}, body))
+    # When its status is read
+    (verdict,) = connector.confirm(pending)
+    # Then it is neither done nor failed for good: a retryable failure, asked again later
+    assert verdict.status is None and verdict.error.retryable
+
+
 def test_segment_regulation_that_fails_at_segment_fails_with_its_status(server):
     connector = make_connector(server, "segment", options={"mode": "regulation"})
     server.sandboxes["segment"].vendor.fail_next = True
@@ -350,6 +388,8 @@ def test_braze_job_whose_every_object_is_rejected_fails(server):
 
     assert outcomes["r1:braze"].status == "done"
     assert outcomes["r2:braze"].error.retryable is False
+    # Braze's refusal is the reason, not "nothing accepted": the one object sent was refused
+    assert outcomes["r2:braze"].error.reason == "braze users/track: object rejected"
     assert outcomes["r2:braze"].identifier_types_sent == ()
     assert outcomes["r2:braze"].identifier_types_rejected == ("email",)
 

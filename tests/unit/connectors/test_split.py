@@ -9,6 +9,7 @@ from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 from local.sandbox.braze import MAX_OBJECTS
 from optout.connectors.base import Outcome, Submitted, merged
 from optout.connectors.errors import DeliveryError
+from optout.connectors.http import OutOfTime
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
 
@@ -184,3 +185,27 @@ def test_merged_receipt_takes_the_first_failure_over_an_earlier_success():
     assert (outcome.status, outcome.error, outcome.http_status) == (None, error, 503)
     assert outcome.identifier_types_attempted == ("customer_id", "email")
     assert outcome.note == "sent in 3 parts; part 2 failed"
+
+
+def test_merged_receipt_of_a_job_whose_first_part_never_started_is_not_started():
+    # Given a job whose first part ran out of time before any call (nothing reached the vendor)
+    error = OutOfTime("braze users/track")
+    answers = [Outcome("j", None, error=error, not_started=True)]
+
+    outcome = merged("j", answers, 2, ("customer_id",))
+
+    # Then the receipt is not an attempt: the worker tries the job again, nothing was sent
+    assert outcome.not_started and outcome.error is error
+    assert outcome.identifier_types_attempted == () and outcome.note is None
+
+
+def test_merged_failure_keeps_the_references_of_the_parts_the_vendor_accepted():
+    # Given a first part accepted under a reference and a second part refused
+    error = DeliveryError("segment regulation: HTTP 400", retryable=False, http_status=400)
+    answers = [Outcome("j", "submitted", 200, "reg-1", ("customer_id",)),
+               Outcome("j", None, 400, error=error)]  # fmt: skip
+
+    outcome = merged("j", answers, 2, ("customer_id",))
+
+    # Then the failed receipt still names what the vendor holds (an operator can look it up)
+    assert (outcome.status, outcome.vendor_ref) == (None, "reg-1")

@@ -10,7 +10,13 @@ import pytest
 
 from local.sandbox.server import SandboxServer
 from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response
-from optout.connectors.base import DROPPED_REFERENCE, Submitted, reason_code, reference
+from optout.connectors.base import (
+    DROPPED_REFERENCE,
+    REASON_CODE_MAX,
+    Submitted,
+    reason_code,
+    reference,
+)
 from optout.connectors.errors import REASON_MAX, DeliveryError
 from optout.connectors.google_ads import _verdict
 from optout.connectors.salesforce import Person
@@ -342,3 +348,43 @@ def test_an_item_rejected_with_the_persons_customer_id_as_its_code_is_noted_with
     assert outcome.note == "customer_id rejected"
     (kept,) = connector.item_outcomes([job], owner, {0: "InvalidUserId"}, 201, "rejected")
     assert kept.note == "customer_id rejected: InvalidUserId"
+
+
+def test_an_item_index_outside_the_batch_rejects_nothing(server):
+    # A vendor's rejection naming an item the call did not carry is not one of the job's
+    job = make_job(("customer_id", "c1"), system="braze")
+    connector = make_connector(server, "braze")
+    owner = [(job.job_id, "customer_id")]
+
+    for index in (1, -1):
+        (outcome,) = connector.item_outcomes([job], owner, {index: "InvalidUserId"}, 201, "x")
+        assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
+        assert outcome.note is None
+
+
+def test_reason_code_is_kept_up_to_its_length_limit_and_no_further():
+    assert reason_code("E" * REASON_CODE_MAX)
+    assert not reason_code("E" * (REASON_CODE_MAX + 1))
+
+
+def test_a_job_none_of_whose_values_was_sent_fails_as_nothing_accepted(server):
+    # Given a job whose only value was dropped before the call (no item of it was sent)
+    job = make_job(("customer_id", "c1"), system="braze")
+    connector = make_connector(server, "braze")
+    dropped = {job.job_id: {"customer_id": "no_profile"}}
+
+    (outcome,) = connector.item_outcomes([job], [], {}, 201, "refused", dropped)
+
+    # Then it fails as nothing accepted (the vendor refused nothing), naming the drop
+    assert outcome.status is None and not outcome.error.retryable
+    assert outcome.error.reason == "braze: no identifier type accepted"
+    assert outcome.identifier_types_rejected == ("customer_id",)
+    assert outcome.note == "customer_id not sent: no_profile"
+
+
+@pytest.mark.parametrize("answer", [{}, {"requestStatusPerDestination": []}, [], None])
+def test_google_status_answer_without_destinations_is_never_done(answer):
+    # No destination's status to read is no verdict: ask again later, never a done receipt
+    with pytest.raises(DeliveryError) as raised:
+        _verdict(answer)
+    assert raised.value.retryable
