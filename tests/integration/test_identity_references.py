@@ -179,13 +179,16 @@ def test_an_identity_export_lists_its_requests_in_order_reading_only_the_next_pa
     assert {a["progress"]["total"] for a in answers} == {62}
     assert [a["cursor"] is None for a in answers] == [False, False, True]
     # And the first page read the graph once and the references once; a later page read at
-    # most a page of each kind of reference, never the graph or every reference again
+    # most a page of each kind of reference, never every reference again, and the (small)
+    # graph only while a request no reference lists was still to come (page 2: the link's)
     identity = [r for r in reads if r.pk == PK]
     first, later = identity[:2], identity[2:]
     assert "sk < :refs" in first[0].condition and first[0].scanned == 2 + 5  # node, link, old
     assert first[1].scanned == 56
-    assert len(later) == 4 and all("BETWEEN" in r.condition for r in later)
-    assert all(r.scanned <= PAGE_REQUESTS + 2 for r in later)
+    refs = [r for r in later if "BETWEEN" in r.condition]
+    assert len(refs) == 4 and all(r.scanned <= PAGE_REQUESTS + 2 for r in refs)
+    graphs = [r for r in later if "sk < :refs" in r.condition]
+    assert [r.scanned for r in graphs] == [2 + 5] and len(later) == 5
 
 
 def test_a_cursor_of_the_export_before_session_19_is_refused(aws: Aws) -> None:
@@ -197,3 +200,65 @@ def test_a_cursor_of_the_export_before_session_19_is_refused(aws: Aws) -> None:
     with pytest.raises(InvalidInput) as refused:
         exports.identity("email", EMAIL, old_cursor)
     assert refused.value.field == "cursor"
+
+
+def edge(request_id: str, at: str, n: int) -> dict[str, Any]:
+    """An edge of the email naming a request (another identity asserted it)."""
+    sk = keys.edge_sk(keys.ASSERTED_PREFIX, f"ID#device_id#k{n:04d}")
+    return {"pk": PK, "sk": sk, "kind": "asserted", "request_id": request_id,
+            "asserted_at": at, "carried": []}  # fmt: skip
+
+
+def test_requests_named_by_edges_come_once_each_in_order_across_pages(aws: Aws) -> None:
+    # Given 40 requests naming the email (referenced), each also named by an edge written
+    # after its arrival (3 of them long after: as an import's), and 8 requests only edges name
+    table = Table(aws.dynamodb, aws.table_name)
+    seeded = [seed_request(table, n, NOW - timedelta(days=2, minutes=7 * n), "completed",
+                           email=EMAIL) for n in range(1, 41)]  # fmt: skip
+    Watch(table, WatchSettings(backfill_days=5), clock=lambda: NOW).run()
+    edges = [edge(s.request_id, iso(s.received_at + timedelta(minutes=10)), n)
+             for n, s in enumerate(seeded[:-3])]  # fmt: skip
+    edges += [edge(s.request_id, iso(NOW - timedelta(hours=1)), 100 + n)
+              for n, s in enumerate(seeded[-3:])]  # fmt: skip
+    listed = [(iso(s.received_at), s.request_id) for s in seeded]
+    for n in range(6):
+        other = seed_request(
+            table, 900 + n, NOW - timedelta(days=2, minutes=45 * n + 3), "completed"
+        )
+        at = iso(other.received_at + timedelta(minutes=1))
+        edges.append(edge(other.request_id, at, 200 + n))
+        listed.append((at, other.request_id))
+    for n in range(2):  # arrived before every other, named by an edge written long after
+        other = seed_request(table, 950 + n, NOW - timedelta(days=4, minutes=n), "completed")
+        at = iso(NOW - timedelta(minutes=30 + n))
+        edges.append(edge(other.request_id, at, 300 + n))
+        listed.append((at, other.request_id))
+    batch_put(table, [{"pk": PK, "sk": keys.NODE_SK, "kind": "node", "version": 1}, *edges])
+    # When the operator exports it, page after page
+    answers, records = export_all(table)
+    # Then each request came once, at its reference's arrival, else at its edge's time
+    exported = [r["request_id"] for r in records if r["record"] == "request"]
+    assert exported == [rid for _, rid in sorted(listed)]
+    assert [a["progress"]["done"] for a in answers] == [25, 48]
+
+
+def test_a_cursor_cannot_name_a_request_for_the_export_to_read(aws: Aws) -> None:
+    # Given the email's requests, and another person's request
+    table = Table(aws.dynamodb, aws.table_name)
+    listed = requests_named(30, table)
+    other = seed_request(table, 950, NOW - timedelta(days=3), "completed")
+    exports = ExportService(table, SECRET, clock=lambda: NOW)
+    cursor = json.loads(base64.urlsafe_b64decode(exports.identity("email", EMAIL, None)["cursor"]))
+    # When an operator forges a cursor naming that request (as the cursor of session 19 did
+    # list requests to read) and placing its position anywhere
+    for position in (["", ""], cursor["after"], ["z", "z"]):
+        forged = cursor | {"after": position, "alone": [["z", other.request_id]],
+                           "unreferenced": True}  # fmt: skip
+        token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+        records = exports.identity("email", EMAIL, token)["records"]
+        # Then the page holds only the email's own requests, never the other one
+        got = {r["request_id"] for r in records if "request_id" in r}
+        assert other.request_id not in got
+        assert got <= {rid for _, rid in listed}
+    # And the cursors it gives stay short, whatever the email's requests
+    assert len(exports.identity("email", EMAIL, None)["cursor"]) < 300

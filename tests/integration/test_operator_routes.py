@@ -16,17 +16,22 @@ from botocore.exceptions import ClientError
 
 from local.environment import LOCAL_IAM_CALLER
 from local.moto_guard import guarded
+from optout.events import KeyedIdentifier
+from optout.identifiers import Identifier
 from optout.ops.export import PAGE_QUERIES, ExportService
 from optout.ops.redrive import LONG_POLL_SECONDS
 from optout.ops.watch import Watch, WatchSettings
 from optout.store import keys
+from optout.store.batch import batch_put
 from optout.store.table import Table
+from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
+from tests.support.seed import SECRET, seed_request
 from tests.support.tokens import token_for
 
 EMAIL = "operator-test@example.com"
@@ -370,6 +375,33 @@ def test_an_identity_exports_delivery_names_the_job_whose_receipt_confirmed_it(
     assert (delivery["confirmed"], delivery["jobs"]) == (["sale"], {"sale": f"{request_id}:braze"})
     (job,) = [r for r in records if r["record"] == "job" and r["job_id"] == f"{request_id}:braze"]
     assert job["status"] == "done" and job["completed_at"] is not None
+
+
+def test_an_identity_named_by_many_unreferenced_requests_exports_page_after_page(
+    pipe: Pipeline,
+) -> None:
+    # Given an email named by 55 requests through edges only (no reference: older than the
+    # watch, or their references expired while the edges lived on)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    pk = keys.identity_pk("email", KeyedIdentifier.of(SECRET, Identifier("email", EMAIL)).key)
+    at = datetime.now(UTC) - timedelta(days=900)
+    seeded = [seed_request(table, n, at + timedelta(hours=n), "completed") for n in range(1, 56)]
+    edges = [{"pk": pk, "sk": keys.edge_sk(keys.ASSERTED_PREFIX, f"ID#device_id#k{n}"),
+              "kind": "asserted", "request_id": s.request_id, "carried": [],
+              "asserted_at": iso(s.received_at + timedelta(minutes=1))}
+             for n, s in enumerate(seeded)]  # fmt: skip
+    batch_put(table, [{"pk": pk, "sk": keys.NODE_SK, "kind": "node", "version": 1}, *edges])
+    # When an operator exports it through the route, page after page
+    body: dict[str, Any] = {"type": "email", "value": EMAIL}
+    pages = [ok(call(pipe, "POST", "/v1/admin/exports/identity", body))]
+    while pages[-1]["cursor"] is not None:
+        assert len(pages[-1]["cursor"]) < 300  # the route takes up to 2,048 (422 past it)
+        body["cursor"] = pages[-1]["cursor"]
+        pages.append(ok(call(pipe, "POST", "/v1/admin/exports/identity", body)))
+    # Then every page was answered, and every request came once, oldest first
+    exported = [r["request_id"] for p in pages for r in p["records"] if r["record"] == "request"]
+    assert exported == [s.request_id for s in seeded]
+    assert [p["progress"]["done"] for p in pages] == [25, 50, 55]
 
 
 def test_a_range_export_pages_through_every_request_once(pipe: Pipeline) -> None:

@@ -10,6 +10,10 @@ writes under every identity a request names (`XREF#`, and `REQREF#` until moved)
 requests its own choices and links name, and the identity's own partition. The first page
 lists them all (for the count and the delivery records); a later page reads only the next
 references after its cursor's position, never the whole partition again (review s19 SC2).
+The cursor is a position in the identity's own list and names no request to read: a later
+page finds the requests no reference lists in the identity's graph again (one small Query),
+so a forged cursor can only move within this identity's requests, and its length does not
+grow with them (review s19 diff B1, B2).
 """
 
 import base64
@@ -30,6 +34,7 @@ from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
 from optout.status import aggregate, not_asked, proofs, stored_calendar
 from optout.store import holds, keys
+from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
 from optout.store.delivery import (
     Settled,
@@ -99,22 +104,25 @@ class ExportService:
         if cursor:
             position = _identity_position(_decode(cursor))
             records: list[Item] = []
-            listed = self._requests_after(pk, position)
+            listed, graph_only = self._requests_after(pk, position)
         else:
             records, listed, legacy = self._first_page(id_type, identifier.value, key, pk)
             position = {"done": 0, "total": len(listed), "legacy": legacy}
+            graph_only = []
         page = listed[:PAGE_REQUESTS]
         for _, request_id, _ in page:
             records += self._request_records(request_id)
         done = int(position["done"]) + len(page)
         more = len(listed) > PAGE_REQUESTS
         total = max(int(position["total"]), done) if more else done
+        last = page[-1][:2] if page else ("", "")
         after = {"done": done, "total": position["total"], "legacy": position["legacy"],
-                 "after": list(page[-1][:2]) if page else None,
-                 # requests no reference lists (a link's or choice's only): the next pages'
-                 # Queries do not find them
-                 "alone": [[stamp, rid] for stamp, rid, referenced in listed[PAGE_REQUESTS:]
-                           if not referenced]}  # fmt: skip
+                 "after": list(last),
+                 # whether requests no reference lists (a link's or choice's only) may come:
+                 # the next page then looks for them in the graph, which its Queries skip
+                 "unreferenced": any(not referenced for _, _, referenced
+                                     in listed[PAGE_REQUESTS:])
+                                 or any(entry > last for entry in graph_only)}  # fmt: skip
         return {
             "records": records,
             "cursor": _encode(after) if more else None,
@@ -147,22 +155,75 @@ class ExportService:
         legacy = any(str(i["sk"]).startswith(ops_keys.LEGACY_REF_PREFIX) for i in items)
         return records, listed, legacy
 
-    def _requests_after(self, pk: str, position: Item) -> list[Listed]:
-        """The next requests after the cursor's: up to PAGE_REQUESTS + 1 of each reference
-        prefix (one Query each, the old one only while such references were there) and the
-        cursor's unreferenced ones, in the first page's order."""
+    def _requests_after(
+        self, pk: str, position: Item
+    ) -> tuple[list[Listed], list[tuple[str, str]]]:
+        """The next requests after the cursor's, in the first page's order: up to
+        PAGE_REQUESTS + 1 of each reference prefix (one Query each, the old one only while
+        such references were there) and, while some may come, those no reference lists, from
+        the graph; and the graph's entries after the cursor's that no Query found."""
         after = (str(position["after"][0]), str(position["after"][1]))
         prefixes = [ops_keys.REF_PREFIX]
         if position["legacy"]:
             prefixes.append(ops_keys.LEGACY_REF_PREFIX)
         found: dict[str, str] = {}
+        covered: tuple[str, str] | None = None  # how far the `XREF#` Query read (None: all)
         for prefix in prefixes:
-            for ref in self._references(pk, prefix, after, PAGE_REQUESTS + 1):
+            refs = self._references(pk, prefix, after, PAGE_REQUESTS + 1)
+            for ref in refs:
                 found[str(ref["request_id"])] = str(ref["received_at"])
-        listed = [(stamp, rid, True) for rid, stamp in found.items()]
-        listed += [(str(stamp), str(rid), False) for stamp, rid in position["alone"]
-                   if str(rid) not in found and (str(stamp), str(rid)) > after]  # fmt: skip
-        return sorted(listed)
+            if prefix == ops_keys.REF_PREFIX and len(refs) > PAGE_REQUESTS:
+                covered = (str(refs[-1]["received_at"]), str(refs[-1]["request_id"]))
+        listed = sorted((stamp, rid, True) for rid, stamp in found.items())
+        if not position["unreferenced"]:
+            return listed, []
+        graph = _requests_of(graph_items(self._table, pk))
+        graph_only = [(stamp, rid) for stamp, rid, by_ref in graph
+                      if not by_ref and (stamp, rid) > after and rid not in found]  # fmt: skip
+        alone = self._unreferenced(pk, after, covered, listed, graph_only)
+        return sorted(listed + alone), graph_only
+
+    def _unreferenced(
+        self,
+        pk: str,
+        after: tuple[str, str],
+        covered: tuple[str, str] | None,
+        referenced: list[Listed],
+        graph_only: list[tuple[str, str]],
+    ) -> list[Listed]:
+        """Those of the graph's entries (a link, an edge or a choice register naming a
+        request; oldest first) on this page that no reference lists. The graph, not the
+        cursor, names them: a cursor names no request to read (review s19 diff B2). An entry
+        whose request has an `XREF#` is ordered at that reference, by its Query: on this page
+        or a later one, or an earlier one's when the request arrived before the cursor's
+        position. Its arrival is read from its event (BatchGetItem); a reference is looked
+        for (one Query) only outside what this page's `XREF#` Query read."""
+        # past the page's PAGE_REQUESTS + 1st reference an entry cannot be on the page
+        bound = referenced[PAGE_REQUESTS][:2] if len(referenced) > PAGE_REQUESTS else None
+        entries = [entry for entry in graph_only if bound is None or entry < bound]
+        wanted = [(keys.request_pk(rid), keys.EVENT_SK) for _, rid in entries]
+        events = batch_get(self._table, wanted, fields=("received_at",))
+        alone: list[Listed] = []
+        for stamp, rid in entries:
+            merged = sorted(referenced + alone)
+            if len(merged) > PAGE_REQUESTS and (stamp, rid) > merged[PAGE_REQUESTS][:2]:
+                break  # the page is full before it
+            event = events.get((keys.request_pk(rid), keys.EVENT_SK))
+            arrival = (str(event.get("received_at") or ""), rid) if event else None
+            if arrival is None or (after < arrival and (covered is None or arrival <= covered)):
+                alone.append((stamp, rid, False))  # no event, or its Query would have listed it
+            elif not self._has_reference(pk, arrival):
+                alone.append((stamp, rid, False))
+        return alone
+
+    def _has_reference(self, pk: str, arrival: tuple[str, str]) -> bool:
+        """Whether the identity has the `XREF#` of this arrival (a Query: the admin function
+        may Query `ID#` partitions, not GetItem them)."""
+        query = {"KeyConditionExpression": "pk = :pk AND sk = :sk",
+                 "ExpressionAttributeValues": {":pk": {"S": pk},
+                                               ":sk": {"S": ops_keys.reqref_sk(*arrival)}},
+                 "ProjectionExpression": "sk"}  # fmt: skip
+        return any(True for _ in query_items(self._table, **query))
 
     def _references(
         self, pk: str, prefix: str, after: tuple[str, str] | None = None, limit: int = 0
@@ -481,13 +542,15 @@ def _requests_of(items: list[Item]) -> list[Listed]:
 
 def _identity_position(position: Item) -> Item:
     """A later page's cursor: how many requests are done of how many, the last one's (time,
-    request id), the unreferenced ones still to come, and whether `REQREF#` ones were there."""
-    alone = position.get("alone")
-    pairs = [position.get("after"), *(alone if isinstance(alone, list) else [None])]
+    request id), whether unreferenced ones may still come and whether `REQREF#` ones were
+    there. A cursor of before B1's fix (its `alone` ids are not read) looks in the graph."""
+    after = position.get("after")
+    position.setdefault("unreferenced", True)
     if not (isinstance(position.get("done"), int) and isinstance(position.get("total"), int)
             and isinstance(position.get("legacy"), bool)
-            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
-                    for p in pairs)):  # fmt: skip
+            and isinstance(position["unreferenced"], bool)
+            and isinstance(after, list) and len(after) == 2
+            and all(isinstance(v, str) for v in after)):  # fmt: skip
         raise InvalidInput("not a cursor of this export", field="cursor")
     return position
 
