@@ -52,21 +52,19 @@ sys.path[:0] = [str(ROOT / "layers" / "common" / "python")]
 from optout.ops import keys as ops_keys  # noqa: E402 - after the layer path
 from optout.purposes import ALL_PURPOSES  # noqa: E402
 from optout.store import keys  # noqa: E402
+from optout.store.scan import ScanProgress, pages  # noqa: E402
 
 PAGE = 1000  # items a Scan call reads (before its filter)
 
 
 @dataclass
-class Progress:
-    pages: int = 0
-    scanned: int = 0  # items read by the Scan
+class Progress(ScanProgress):
     found: int = 0  # opted-out STATE items with an expiry
     cleared: int = 0  # expiry removed (0 in a dry run)
     changed: int = 0  # no longer an opted-out STATE when written: left as they are
     imports: int = 0  # imported EVENTs expiring before their RESOLUTION
     raised: int = 0  # their EVENT, FOLDED and REQREF items raised (0 in a dry run)
     kept: int = 0  # of those, absent or already expiring as late: left as they are
-    after: dict[str, Any] | None = None  # the last key read; None: the scan is done
 
     def line(self, apply: bool) -> str:
         done = "cleared" if apply else "would clear"
@@ -105,25 +103,15 @@ def keep(
         "ExpressionAttributeNames": {**names, "#ev": "evidence"},
         "ExpressionAttributeValues": {**values, ":event": {"S": keys.EVENT_SK}},
     }  # fmt: skip
-    if start_after:
-        kwargs["ExclusiveStartKey"] = start_after
     progress = Progress(after=start_after)
-    while max_pages is None or progress.pages < max_pages:
-        page = client.scan(**kwargs)
-        progress.pages += 1
-        progress.scanned += int(page.get("ScannedCount", 0))
-        for item in page.get("Items", []):
+    for found in pages(client, kwargs, progress, max_pages, lambda: report(progress.line(apply))):
+        for item in found:
             if item["sk"]["S"] == keys.EVENT_SK:
                 _raise_import(client, table, item, apply, progress)
                 continue
             progress.found += 1
             if apply:
                 _clear(client, table, item, test, names, values, progress)
-        progress.after = page.get("LastEvaluatedKey")
-        report(progress.line(apply))
-        if progress.after is None:
-            break
-        kwargs["ExclusiveStartKey"] = progress.after
     return progress
 
 

@@ -36,20 +36,18 @@ sys.path[:0] = [str(ROOT / "layers" / "common" / "python")]
 from optout.ops import keys as ops_keys  # noqa: E402 - after the layer path
 from optout.store.batch import batch_get, batch_put, batch_write  # noqa: E402
 from optout.store.codec import Item, deserialize  # noqa: E402
+from optout.store.scan import ScanProgress, pages  # noqa: E402
 from optout.store.table import Table  # noqa: E402
 
 PAGE = 1000  # items a Scan call reads (before its filter)
 
 
 @dataclass
-class Progress:
-    pages: int = 0
-    scanned: int = 0  # items read by the Scan
+class Progress(ScanProgress):
     found: int = 0  # references under their old key
     written: int = 0  # put under the new key (0 in a dry run)
     there: int = 0  # already under the new key (a run stopped half-way): not written again
     deleted: int = 0  # old keys deleted (0 in a dry run)
-    after: dict[str, Any] | None = None  # the last key read; None: the scan is done
 
     def line(self, apply: bool) -> str:
         cursor = json.dumps(self.after, sort_keys=True) if self.after else "none (done)"
@@ -80,22 +78,12 @@ def move(
         "FilterExpression": "begins_with(sk, :old)",
         "ExpressionAttributeValues": {":old": {"S": ops_keys.LEGACY_REF_PREFIX}},
     }  # fmt: skip
-    if start_after:
-        kwargs["ExclusiveStartKey"] = start_after
     progress = Progress(after=start_after)
-    while max_pages is None or progress.pages < max_pages:
-        page = client.scan(**kwargs)
-        progress.pages += 1
-        progress.scanned += int(page.get("ScannedCount", 0))
-        old = [deserialize(raw) for raw in page.get("Items", [])]
+    for found in pages(client, kwargs, progress, max_pages, lambda: report(progress.line(apply))):
+        old = [deserialize(raw) for raw in found]
         progress.found += len(old)
         if apply and old:
             _move(Table(client, table), old, progress)
-        progress.after = page.get("LastEvaluatedKey")
-        report(progress.line(apply))
-        if progress.after is None:
-            break
-        kwargs["ExclusiveStartKey"] = progress.after
     return progress
 
 
