@@ -1,7 +1,9 @@
 """The deadline watch at volume (review s19 SC1, SC3): an import lost on the stream is re-driven,
 and an overdue backlog is checked hourly and counted whole, whatever one run reached."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,13 +46,21 @@ def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
         assert (
             Sweeper(table, SweepSettings(), clock=lambda a=after: now + a).sweep().unresolved == []
         )
-    # When the watch checks it within the hour, then past it, then again 3 hours on
+    # When the watch checks it soon, then just before its record could no longer arrive
+    # (24 h record age + the margin), at its next reminder past that (a day on), then 3 h on
+    after = watch_module.REDRIVE_UNRESOLVED_AFTER
     early = watch(table, now + timedelta(minutes=5)).run()
-    late = watch(table, now + timedelta(hours=1, minutes=5)).run()
-    again = watch(table, now + timedelta(hours=4, minutes=5)).run()
-    # Then it is re-driven once, past the hour, as the sweep re-drives an unresolved event, and
+    before = watch(table, now + after - timedelta(minutes=5)).run()
+    late = watch(table, now + after + timedelta(days=1)).run()
+    again = watch(table, now + after + timedelta(days=1, hours=3)).run()
+    # Then it is re-driven once, past that age, as the sweep re-drives an unresolved event, and
     # not again within REDRIVE_UNRESOLVED_EVERY (an outage is not a redrive per check)
-    assert (early.unresolved, late.unresolved, again.unresolved) == ([], [request_id], [])
+    assert (early.unresolved, before.unresolved, late.unresolved, again.unresolved) == (
+        [],
+        [],
+        [request_id],
+        [],
+    )
     (redrive,) = late.redrive_events
     event = next(i for i in pipeline.partition(f"REQ#{redrive}") if i["sk"] == "EVENT")
     assert (event["event_type"], event["operation"]["requests"]) == ("redrive", request_id)
@@ -60,7 +70,45 @@ def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
     assert any(i["sk"] == "RESOLUTION" for i in items)
     assert [i["sk"] for i in items if i["sk"].startswith("JOB#")]
     # and the next check past the interval finds it resolved: no further redrive
-    assert watch(table, now + timedelta(hours=8)).run().unresolved == []
+    assert watch(table, now + after + timedelta(days=3)).run().unresolved == []
+
+
+def test_an_import_queued_behind_a_backlog_is_resolved_once(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an imported row whose stream record is only queued behind a large import (review
+    # s19 diff B3: re-driven at 1 h, both the redrive and the late record sent every job)
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-2001", "email": "queued@example.com", "purposes": "sale",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    held = pipeline.event_records()
+    # When the watch checks it at 1 h 05 and at 23 h 55 while the record waits
+    waiting = [
+        watch(table, now + timedelta(hours=h, minutes=m)).run() for h, m in ((1, 5), (23, 55))
+    ]
+    # Then it re-drives nothing
+    assert [(r.unresolved, r.redrive_events) for r in waiting] == [([], []), ([], [])]
+    # and when the record arrives, the request is resolved, each system's job sent once
+    pipeline.resolve(held)
+    sent = {system: len(found) for system, found in pipeline.drain_all().items() if found}
+    assert sent and set(sent.values()) == {1}
+    items = pipeline.partition(f"REQ#{request_id}")
+    assert any(i["sk"] == "RESOLUTION" for i in items)
+    # and the watch past the record's age finds it resolved: no redrive
+    late = watch(table, now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(minutes=5)).run()
+    assert (late.unresolved, late.redrive_events) == ([], [])
+
+
+def test_the_redrive_waits_for_the_resolvers_maximum_record_age() -> None:
+    # The watch's STREAM_RECORD_MAX_AGE is the resolver mapping's MaximumRecordAgeInSeconds
+    template = (Path(__file__).parents[2] / "template.yaml").read_text()
+    (age,) = re.findall(r"MaximumRecordAgeInSeconds: (\d+)", template)
+    assert timedelta(seconds=int(age)) == watch_module.STREAM_RECORD_MAX_AGE
+    assert watch_module.REDRIVE_UNRESOLVED_AFTER > watch_module.STREAM_RECORD_MAX_AGE
 
 
 def test_a_request_the_sweep_still_watches_is_left_to_the_sweep(table: Table) -> None:

@@ -34,7 +34,8 @@ after the sweep's 23 h checkpoint, a long Retry-After or a status check over day
 a `redrive` event's `reopen`, as the sweep names a younger one: the resolver gives it a job of
 its own. The check already read what this needs; the run writes one event per 100 found.
 
-A request with no `RESOLUTION` an hour after its event was written (`REDRIVE_UNRESOLVED_AFTER`),
+A request with no `RESOLUTION` 25 hours after its event was written (`REDRIVE_UNRESOLVED_AFTER`:
+the stream's 24 h record age, past which its own record can no longer arrive, plus an hour),
 and past the sweep's last look at it, is named in the same `redrive` events as a ("request", id)
 reference, as the sweep names an unresolved event (review s19 SC1): an import's `received_at` is
 historical, so the sweep, which lists arrivals by it, never sees one whose stream record was lost
@@ -100,13 +101,20 @@ REOPEN_AFTER = max(SweepSettings().checkpoints) + SweepSettings().window
 # for it (`_count`). An hour is also the most an overdue request's figure lags a job the
 # worker ended (a replay or a denial leaves a reminder due now).
 OVERDUE_CHECK_GAP = timedelta(hours=1)
-# An event still unresolved this long after it was written is re-driven (review s19 SC1). The
-# resolver takes seconds and its stream batch's five retries minutes, so an hour is well past a
-# record that is merely slow; a record still queued behind a large import (the resolver reads
-# about 15 events/s a shard) is resolved twice, harmlessly (resolution is idempotent). Then
-# again at most every 6 hours while it stays unresolved: a resolver outage costs 4 redrives a
-# request a day, not one per check.
-REDRIVE_UNRESOLVED_AFTER = timedelta(hours=1)
+# The resolver's stream mapping drops a record this old (template.yaml, ResolverFunction's
+# `MaximumRecordAgeInSeconds`; also the stream's 24 h retention; tests/integration/
+# test_watch_backlog.py holds the two equal). Until then a record may still arrive.
+STREAM_RECORD_MAX_AGE = timedelta(seconds=86_400)
+# The resolver's last try at a record 24 h old may still run: its timeout is 60 s. An hour
+# covers it and the clocks' skew.
+STREAM_RECORD_MARGIN = timedelta(hours=1)
+# An event still unresolved this long after it was written is re-driven (review s19 SC1): only
+# once its own stream record can no longer arrive (review s19 diff B3). Sooner, a record still
+# queued behind a large import (the resolver reads about 15 events/s a shard, a 1M-row import
+# some 18 h) would be resolved twice, the second time in full: every system's job message sent
+# again. Then again at most every 6 hours while it stays unresolved: a resolver outage costs 4
+# redrives a request a day, not one per check.
+REDRIVE_UNRESOLVED_AFTER = STREAM_RECORD_MAX_AGE + STREAM_RECORD_MARGIN
 REDRIVE_UNRESOLVED_EVERY = timedelta(hours=6)
 COUNT_STOP_SECONDS = 10.0  # the count stops with this left (figures partial): the writes follow
 
@@ -412,7 +420,7 @@ class Watch:
         return contribution
 
     def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
-        """No RESOLUTION an hour after the event was written (an import's `imported_at`, not
+        """No RESOLUTION 25 h after the event was written (an import's `imported_at`, not
         its historical `received_at`), past the sweep's last look, and not re-driven lately."""
         if keys.RESOLUTION_SK in by_sk or not self._past_the_sweep(event, now):
             return False
