@@ -10,9 +10,10 @@ import pytest
 
 from optout.ops import watch as watch_module
 from optout.ops.importer import ImportService
+from optout.ops.reminders import remind_now
 from optout.ops.watch import Watch, WatchSettings
 from optout.settings import LOCAL_HASH_KEY
-from optout.store.batch import get_item
+from optout.store.batch import batch_put, get_item
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
@@ -203,3 +204,33 @@ def test_due_reminders_no_run_has_checked_mark_the_figures_partial(table: Table)
     # and a run with time enough counts them all, whole
     whole = watch(table, NOW + timedelta(minutes=10)).run()
     assert (len(whole.overdue), whole.figures_partial, whole.not_yet_checked) == (20, False, 0)
+
+
+def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import whose stream record was lost, re-driven by the watch, still unresolved
+    # (the resolver is out)
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-3001", "email": "paced@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    watch(table, now + timedelta(minutes=5)).run()
+    redriven_at = now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)
+    assert watch(table, redriven_at).run().unresolved == [request_id]
+    # When a replay (or a denial) leaves its reminder, due now, 10 minutes later (review s19
+    # diff B7: it carries no `redriven_at`, and sorts before the watch's own reminder)
+    later = redriven_at + timedelta(minutes=10)
+    batch_put(table, [remind_now(request_id, None, later, int(later.timestamp()) + 86_400)])
+    report = watch(table, later).run()
+    # Then the watch checks the request but does not re-drive it again within 6 hours
+    assert request_id in report.seen
+    assert (report.unresolved, report.redrive_events) == ([], [])
+    # and does once they have passed
+    paced = redriven_at + watch_module.REDRIVE_UNRESOLVED_EVERY + timedelta(minutes=1)
+    batch_put(table, [remind_now(request_id, None, paced, int(paced.timestamp()) + 86_400)])
+    assert watch(table, paced).run().unresolved == [request_id]

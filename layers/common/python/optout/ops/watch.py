@@ -40,8 +40,9 @@ and past the sweep's last look at it, is named in the same `redrive` events as a
 reference, as the sweep names an unresolved event (review s19 SC1): an import's `received_at` is
 historical, so the sweep, which lists arrivals by it, never sees one whose stream record was lost
 (past 24 h, or its batch's retries spent). At most once per request every
-`REDRIVE_UNRESOLVED_EVERY` (`redriven_at` on its reminder), so a resolver outage is not a
-redrive per check.
+`REDRIVE_UNRESOLVED_EVERY` (`redriven_at` on its reminder and its `FOLDED` item: the latest
+counts, so a replay's or a denial's reminder does not bring the redrive sooner), so a resolver
+outage is not a redrive per check.
 
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
@@ -402,15 +403,20 @@ class Watch:
             self._write(self._drop(reminder))
             return None
         expires = int(event.get("expires_at") or self._expires(now))
-        ops += fold_ops(self._table, contribution, folded, iso(now), expires)
+        # The last redrive, kept on FOLDED as well as on the watch's own reminder: a replay's
+        # or a denial's reminder, due sooner, carries none (review s19 diff B7).
+        redriven = _latest((reminder or {}).get("redriven_at"), (folded or {}).get("redriven_at"))
+        lost = not contribution.settled and self._lost(event, by_sk, redriven, now)
+        if lost:
+            redriven = iso(now)
+        keep = {"redriven_at": redriven} if redriven else None
+        ops += fold_ops(self._table, contribution, folded, iso(now), expires, keep)
         if contribution.settled:
             ops += self._drop(reminder)
         else:
-            redriven = (reminder or {}).get("redriven_at")
-            if self._lost(event, by_sk, redriven, now):
+            if lost:
                 report.unresolved.append(request_id)  # re-driven at the end of the run
                 logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
-                redriven = iso(now)
             ops += self._remind(contribution, reminder, now, expires, redriven, report)
             self._count_if_late(contribution, now, report)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
@@ -566,6 +572,12 @@ def _today(contribution: Contribution, now: datetime) -> date:
     is ahead of every US date but Guam's and the Northern Marianas' (UTC+10), whose deadline
     day ends at 14:00 UTC (review s18 diff C6)."""
     return max(now.date(), latest_date(now, contribution.calendar))
+
+
+def _latest(*stamps: Any) -> str | None:
+    """The latest of some ISO timestamps, None if there is none."""
+    found = [str(stamp) for stamp in stamps if stamp]
+    return max(found) if found else None
 
 
 def _snapshot(contribution: Contribution, now: datetime) -> Item:
