@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from optout.ops import watch as watch_module
+from optout.ops.contribution import Contribution
 from optout.ops.importer import ImportService
 from optout.ops.reminders import remind_now
 from optout.ops.watch import Watch, WatchSettings
@@ -234,3 +235,54 @@ def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
     paced = redriven_at + watch_module.REDRIVE_UNRESOLVED_EVERY + timedelta(minutes=1)
     batch_put(table, [remind_now(request_id, None, paced, int(paced.timestamp()) + 86_400)])
     assert watch(table, paced).run().unresolved == [request_id]
+
+
+def test_a_count_that_fails_does_not_lose_the_runs_redrives(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import lost on the stream, past the age its record could arrive at
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-4001", "email": "counted@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    watch(table, now + timedelta(minutes=5)).run()
+
+    # When the run that re-drives it fails in its count (review s19 diff B4: out of memory)
+    def failing_count(*_: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(Watch, "_count", failing_count)
+    with pytest.raises(MemoryError):
+        watch(table, now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)).run()
+    # Then its redrive event was written before: the resolver carries it out
+    redrives = [r for r in pipeline.event_records()
+                if r["dynamodb"]["NewImage"]["event_type"]["S"] == "redrive"]  # fmt: skip
+    assert len(redrives) == 1
+    pipeline.resolve(redrives)
+    assert any(i["sk"] == "RESOLUTION" for i in pipeline.partition(f"REQ#{request_id}"))
+
+
+def test_the_figures_are_totals_with_the_first_request_ids_only() -> None:
+    # Given more overdue requests than the status item lists (review s19 diff B4: the count
+    # kept an object per reminder read)
+    figures = watch_module.Figures()
+    ids = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(250, 0, -1)]
+    for n, request_id in enumerate(ids):
+        figures.append(Contribution(
+            request_id=request_id, received_at="2026-10-01", deadline="2026-11-15", source="",
+            outcome="open", status="failed" if n % 2 else "processing", hours=None,
+            systems={"braze": "failed", "meta": "done"}, received_on="2026-10-01",
+            imported_late=None, calendar=None,
+        ))  # fmt: skip
+    # Then it keeps counts, and only the first 100 ids in order
+    assert (len(figures), figures.by_state, figures.by_system) == (
+        250,
+        {"processing": 125, "failed": 125},
+        {"braze": 250},
+    )
+    assert figures.by_year == {"2026": {"overdue": 250, "by_system": {"braze": 250}}}
+    assert figures.request_ids == sorted(ids)[: watch_module.KEEP_OVERDUE_IDS]

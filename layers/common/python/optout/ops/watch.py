@@ -57,6 +57,7 @@ overdue from the day after its deadline, in UTC or, if later, in the calendar th
 counted in (Guam and the Northern Marianas, UTC+10).
 """
 
+import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -140,16 +141,44 @@ class WatchSettings(BaseModel):
 
 
 @dataclass
+class Figures:
+    """Requests counted as overdue, due soon or owed, as running totals (review s19 diff B4:
+    the count reads every reminder; a kept object each exhausted the function's memory at some
+    350k). Only the first `KEEP_OVERDUE_IDS` request ids, in order, are kept."""
+
+    count: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_system: dict[str, int] = field(default_factory=dict)  # not confirmed by that system
+    by_year: dict[str, Item] = field(default_factory=dict)  # {year: {overdue, by_system}}
+    request_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, found: Contribution) -> None:
+        self.count += 1
+        _add(self.by_state, found.status)
+        year = self.by_year.setdefault(found.day[:4], {"overdue": 0, "by_system": {}})
+        year["overdue"] += 1
+        for system, state in found.systems.items():
+            if state not in ("done", "retired"):  # a retired system owes them nothing
+                _add(self.by_system, system)
+                _add(year["by_system"], system)
+        bisect.insort(self.request_ids, found.request_id)
+        del self.request_ids[KEEP_OVERDUE_IDS:]
+
+
+@dataclass
 class WatchReport:
     """What one run found among the requests it checked."""
 
     run_at: str
     enrolled: int = 0
     checked: int = 0
-    overdue: list[Contribution] = field(default_factory=list)
-    due_soon: list[Contribution] = field(default_factory=list)
+    overdue: Figures = field(default_factory=Figures)
+    due_soon: Figures = field(default_factory=Figures)
     # imports the other tool answered on time that some system here has not confirmed yet
-    imported_owed: list[Contribution] = field(default_factory=list)
+    imported_owed: Figures = field(default_factory=Figures)
     finished: bool = True  # False: the run stopped for time; the next one goes on
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
     reminded: dict[str, str] = field(default_factory=dict)  # request id -> the reminder it set
@@ -170,30 +199,24 @@ class WatchReport:
     def hash_key_changed(self) -> bool:
         return self.hash_key == "changed"
 
-    def by_state(self, found: list[Contribution]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for c in found:
-            counts[c.status] = counts.get(c.status, 0) + 1
-        return counts
+    def by_state(self, found: Figures) -> dict[str, int]:
+        return dict(found.by_state)
 
-    def overdue_by_system(self, found: list[Contribution] | None = None) -> dict[str, int]:
+    def overdue_by_system(self, found: Figures | None = None) -> dict[str, int]:
         """Per system, the requests of `found` (default: the overdue ones) it has not
         confirmed (a retired system owes them nothing)."""
-        counts: dict[str, int] = {}
-        for c in self.overdue if found is None else found:
-            for system, state in c.systems.items():
-                if state not in ("done", "retired"):
-                    counts[system] = counts.get(system, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted((self.overdue if found is None else found).by_system.items()))
 
     def overdue_by_year(self) -> dict[str, Item]:
         """The overdue requests by the §7102 year they belong to (their ledger day's): a
         year's report shows its own, not every year's as if they were its."""
-        years: dict[str, list[Contribution]] = {}
-        for c in self.overdue:
-            years.setdefault(c.day[:4], []).append(c)
-        return {year: {"overdue": len(found), "by_system": self.overdue_by_system(found)}
-                for year, found in sorted(years.items())}  # fmt: skip
+        return {
+            year: {
+                "overdue": found["overdue"],
+                "by_system": dict(sorted(found["by_system"].items())),
+            }
+            for year, found in sorted(self.overdue.by_year.items())
+        }
 
     def to_item(self) -> Item:
         return {
@@ -204,7 +227,7 @@ class WatchReport:
             "due_soon_by_state": self.by_state(self.due_soon),
             "overdue_by_system": self.overdue_by_system(),
             "overdue_by_year": self.overdue_by_year(),
-            "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
+            "overdue_requests": list(self.overdue.request_ids),
             "imported_owed": len(self.imported_owed),
             "imported_owed_by_system": self.overdue_by_system(self.imported_owed),
             "hash_key_changed": self.hash_key_changed,
@@ -234,8 +257,10 @@ class Watch:
         report = WatchReport(run_at=iso(now))
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
-        self._count(now, report, time_left)
+        # The redrives first: the checks already marked them (`redriven_at`), so a count that
+        # fails (or runs out of memory) must not lose them for 6 h (review s19 diff B4).
         self._redrive_reopened(now, report)
+        self._count(now, report, time_left)
         self._check_config(report)
         batch_put(self._table, [report.to_item()])
         return report
@@ -517,8 +542,8 @@ class Watch:
         before its due reminders, so what one run checked is not the figure. One Query of the
         reminders (projected, about 300 B each: a 1 MB page holds some 3,000)."""
         due = ops_keys.due_sk(iso(now), "~")
-        latest: dict[str, Item] = {}  # per request: its newest snapshot (a replay adds a reminder)
-        never_checked: set[str] = set()
+        never_checked: set[str] = set()  # reminders due that no check has left a snapshot on
+        snapshot_seen: set[str] = set()
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :due)",
@@ -538,11 +563,16 @@ class Watch:
             if found is None:  # left by an import, replay, denial or sweep (due now), unchecked
                 if str(reminder["sk"]) <= due:
                     never_checked.add(request_id)
-            elif str(found["at"]) >= str(latest.get(request_id, {}).get("at", "")):
-                latest[request_id] = found
-        never_checked -= latest.keys()
-        for request_id, found in sorted(latest.items()):
-            self._count_if_late(_from_snapshot(request_id, found), now, report)
+            else:
+                # Added to the totals as read, nothing kept per reminder. One request has one
+                # reminder with a snapshot (the watch's own: a check replaces it, and the
+                # function runs one at a time); the others carry none. Only an id is kept, of
+                # one this run did not reach (due) or whose snapshot-less reminder came first:
+                # that request was checked once, so it is counted, not "not yet checked".
+                if str(reminder["sk"]) <= due or request_id in never_checked:
+                    snapshot_seen.add(request_id)
+                self._count_if_late(_from_snapshot(request_id, found), now, report)
+        never_checked -= snapshot_seen
         report.not_yet_checked = len(never_checked)
         report.figures_partial |= bool(never_checked)
 
@@ -572,6 +602,10 @@ def _today(contribution: Contribution, now: datetime) -> date:
     is ahead of every US date but Guam's and the Northern Marianas' (UTC+10), whose deadline
     day ends at 14:00 UTC (review s18 diff C6)."""
     return max(now.date(), latest_date(now, contribution.calendar))
+
+
+def _add(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _latest(*stamps: Any) -> str | None:
