@@ -123,8 +123,8 @@ def test_a_later_run_reads_only_the_requests_that_are_due(
     # When the watch runs again with nothing new, 5 minutes on
     reads = request_reads(aws)
     second = watch(table, NOW + timedelta(minutes=5)).run()
-    # Then it read only the one due soon (every run), not the overdue ones (hourly, review s19
-    # SC3), and still counts both overdue from their reminders
+    # Then it read only the one due soon (its first interval, 5 minutes), not the overdue ones
+    # (hourly, review s19 SC3), and still counts both overdue from their reminders
     assert reads == [f"REQ#{soon.request_id}"]
     assert second.overdue.request_ids == sorted(s.request_id for s in late)
     assert (second.checked, second.figures_partial) == (1, False)
@@ -132,6 +132,26 @@ def test_a_later_run_reads_only_the_requests_that_are_due(
     reads.clear()
     watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     assert sorted(reads) == sorted(f"REQ#{s.request_id}" for s in [*late, soon])
+
+
+def test_a_request_near_its_deadline_is_checked_hourly(table: Table) -> None:
+    # Given a request failed at a vendor, two days before its deadline (review s19 diff B5: it
+    # was re-read at every 5-minute run for its last 3 days)
+    seed_request(table, 1, at("2026-10-17"), "partial", deadline=date(2026, 12, 1))
+    # When the watch checks it as each reminder comes due
+    checks, when = [], NOW
+    for _ in range(5):
+        report = watch(table, when).run()
+        (reminder,) = reminders(table)
+        checks.append((report.checked, due_at(reminder) - when))
+        when = due_at(reminder)
+    # Then the intervals grow from 5 minutes as for any request, but not past an hour, and it
+    # stays due soon in the figures between checks
+    minute = timedelta(minutes=1)
+    assert checks == [(1, 5 * minute), (1, 15 * minute), (1, 45 * minute), (1, 60 * minute),
+                      (1, 60 * minute)]  # fmt: skip
+    between = watch(table, when - 30 * minute).run()
+    assert (between.checked, len(between.due_soon)) == (0, 1)
 
 
 def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) -> None:

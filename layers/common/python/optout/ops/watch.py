@@ -10,13 +10,13 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    already settled, a reminder is set.
 2. **Check** the reminders that are due (`WATCH/DUE#<time>#<request_id>`, in time order): read
    the request again, fold what changed, and either drop the reminder (settled) or set the
-   next one: sooner while the request is young (5 minutes, then x3 up to a day), at every
-   run once its deadline is near (due at once: the next run, whenever it comes), and hourly
-   once it is past (`OVERDUE_CHECK_GAP`, review s19 SC3: an overdue backlog re-read at every
-   run outgrew what a run can check). What changes an overdue request sooner leaves a reminder
-   due now: a replay (the resolver), a denial; a job the worker ends is seen within the hour.
-   So each run reads only what is due: requests in flight, failures waiting for a replay, and
-   those near their deadline.
+   next one: sooner while the request is young (5 minutes, then x3 up to a day), hourly once
+   its deadline is near (`NEAR_CHECK_GAP`, review s19 diff B5) and once it is past
+   (`OVERDUE_CHECK_GAP`, review s19 SC3: an overdue backlog re-read at every run outgrew what
+   a run can check). What changes a near or overdue request sooner leaves a
+   reminder due now: a replay (the resolver), a denial; a job the worker ends is seen within
+   the hour. So each run reads only what is due: requests in flight, and an hour's share of
+   those near or past their deadline.
 3. **Report**: the requests overdue (deadline passed) or due soon (within `near_days`), per
    state and per system, as metrics (alarms) and as `WATCH/STATUS`: those checked this run as
    it found them, every other one reminded as its last check found it (a snapshot kept on its
@@ -118,6 +118,13 @@ STREAM_RECORD_MARGIN = timedelta(hours=1)
 # redrives a request a day, not one per check.
 REDRIVE_UNRESOLVED_AFTER = STREAM_RECORD_MAX_AGE + STREAM_RECORD_MARGIN
 REDRIVE_UNRESOLVED_EVERY = timedelta(hours=6)
+# Within `near_days` of its deadline, a request is checked hourly too, or sooner while its
+# growing interval is shorter (review s19 diff B5: at every run, a vendor out for weeks sent its
+# 1-2k failures a day through 3 days of re-reads every 5 minutes, a run's whole capacity). A
+# deadline is a date: the figures judge each request's last snapshot against today's date at
+# every run, so "due soon" and "overdue" move at midnight whatever the beat; a completion
+# leaves the due-soon figure within the hour (a replay or a denial: at the next run).
+NEAR_CHECK_GAP = timedelta(hours=1)
 COUNT_STOP_SECONDS = 10.0  # the count stops with this left (figures partial): the writes follow
 
 
@@ -493,15 +500,15 @@ class Watch:
         report: WatchReport,
     ) -> list[dict[str, Any]]:
         attempt = int((reminder or {}).get("attempt", -1)) + 1
-        # The power is capped: a request near its deadline is checked on every run, so its
+        # The power is capped: a request near its deadline is checked hourly for days, so its
         # attempts keep counting, and 3**25 of FIRST_CHECK overflows a timedelta.
         gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3 ** min(attempt, GROWTH_STEPS))
         next_check = now + gap
         near = self._near_from(contribution.deadline)
         if self._past_deadline(contribution, now):  # overdue: hourly (review s19 SC3)
             next_check = now + OVERDUE_CHECK_GAP
-        elif next_check > near:  # near the deadline: look at every run
-            next_check = max(near, now)
+        elif next_check > near:  # near the deadline: hourly, or sooner while young (B5)
+            next_check = max(near, min(next_check, now + NEAR_CHECK_GAP))
         item = remind_now(contribution.request_id, contribution.deadline, next_check, expires)
         item["attempt"] = attempt
         item["last_check"] = _snapshot(contribution, now)
