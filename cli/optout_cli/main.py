@@ -447,7 +447,9 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> None:
                   f"{system} still refuses them they fail again (JobsFailedAlarm): run "
                   f"`optout replay {system}` again in a few minutes; it re-sends only jobs that "
                   f"failed since, so 0 means every one was delivered or is still being tried. "
-                  f"`optout report` shows {system}'s failed count after the watch's next run.",
+                  f"`optout report` shows {system}'s failed count as the watch reads those "
+                  f"requests again: a job that ends after its next run is counted at a later "
+                  f"check, within the hour for a request past its deadline.",
                   soft_wrap=True)  # fmt: skip
     else:
         out.print(f"no failed jobs of {system} to re-send")

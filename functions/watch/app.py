@@ -4,10 +4,11 @@ Each run enrols new arrivals and re-checks the requests whose reminder is due (o
 watch.py), then publishes what it found: `RequestsOverdue` and `RequestsDueSoon` (alarms read
 these), the same per request state (`state` dimension), and `WATCH/STATUS` for operators; and
 `WatchReopenedRequests`, the requests past the sweep's last checkpoint it re-opened (a cited
-job ended as no proof for them); `WatchRedrivenRequests`, those it found with no resolution an
-hour after they were written and re-drove (an import lost on the stream: the sweep never lists
-one; review s19 SC1). The overdue and due-soon figures count every request reminded, each as its
-last check found it (an overdue one is checked hourly), not only those this run reached;
+job ended as no proof for them); `WatchRedrivenRequests`, those it found with no resolution 25
+hours after they were written (past the stream's 24 h record age) and re-drove (an import lost
+on the stream: the sweep never lists one; review s19 SC1). The overdue and due-soon figures
+count every request reminded, each as its last check found it (one near or past its deadline
+is checked hourly), not only those this run reached;
 `WatchFiguresPartial` is 1 when they miss some (reminders due that no run has checked yet, or
 the reminders not all read for time; `WATCH/STATUS.not_yet_checked` says how many).
 

@@ -76,10 +76,10 @@ def test_the_sweep_finds_exactly_the_overdue_and_due_soon_requests(table: Table)
     # Then exactly the incomplete ones past their deadline are overdue, and those within
     # three days of it due soon
     names = {s.request_id: name for name, s in seeded.items()}
-    assert sorted(names[c.request_id] for c in report.overdue) == [
+    assert sorted(names[r] for r in report.overdue.request_ids) == [
         "failed past deadline", "old never resolved", "old processing", "partial past deadline",
     ]  # fmt: skip
-    assert sorted(names[c.request_id] for c in report.due_soon) == ["due in two days", "due today"]
+    assert sorted(names[r] for r in report.due_soon.request_ids) == ["due in two days", "due today"]
     assert report.by_state(report.overdue) == {"failed": 2, "processing": 1, "received": 1}
     # (the never-resolved one has no job yet; the partial one only failed at braze)
     assert report.overdue_by_system() == {"braze": 3, "salesforce": 2}
@@ -94,20 +94,20 @@ def test_a_guam_request_is_overdue_once_its_deadline_day_has_ended_in_guam(table
     california = seed_request(table, 2, at("2026-11-08"), "processing", deadline=date(2026, 11, 29),
                               evidence=stated | {"jurisdiction": "US-CA"})  # fmt: skip
     report = watch(table, datetime(2026, 11, 29, 15, 0, tzinfo=UTC)).run()
-    assert [c.request_id for c in report.overdue] == [guam.request_id]
-    assert [c.request_id for c in report.due_soon] == [california.request_id]
+    assert report.overdue.request_ids == [guam.request_id]
+    assert report.due_soon.request_ids == [california.request_id]
 
 
 def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
     # Given an overdue request
     late = seed_request(table, 1, at("2026-10-01"), "processing")
-    assert [c.request_id for c in watch(table).run().overdue] == [late.request_id]
+    assert watch(table).run().overdue.request_ids == [late.request_id]
     # When its jobs complete
     seed_request(table, 1, at("2026-10-01"), "completed")
     # Then its next check (hourly, past its deadline) no longer counts it, and nothing is
     # left to remind
     later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
-    assert later.overdue == []
+    assert len(later.overdue) == 0
     assert reminders(table) == []
 
 
@@ -123,15 +123,35 @@ def test_a_later_run_reads_only_the_requests_that_are_due(
     # When the watch runs again with nothing new, 5 minutes on
     reads = request_reads(aws)
     second = watch(table, NOW + timedelta(minutes=5)).run()
-    # Then it read only the one due soon (every run), not the overdue ones (hourly, review s19
-    # SC3), and still counts both overdue from their reminders
+    # Then it read only the one due soon (its first interval, 5 minutes), not the overdue ones
+    # (hourly, review s19 SC3), and still counts both overdue from their reminders
     assert reads == [f"REQ#{soon.request_id}"]
-    assert sorted(c.request_id for c in second.overdue) == sorted(s.request_id for s in late)
+    assert second.overdue.request_ids == sorted(s.request_id for s in late)
     assert (second.checked, second.figures_partial) == (1, False)
     # and an hour after their last check, it reads them again, and no settled one
     reads.clear()
     watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     assert sorted(reads) == sorted(f"REQ#{s.request_id}" for s in [*late, soon])
+
+
+def test_a_request_near_its_deadline_is_checked_hourly(table: Table) -> None:
+    # Given a request failed at a vendor, two days before its deadline (review s19 diff B5: it
+    # was re-read at every 5-minute run for its last 3 days)
+    seed_request(table, 1, at("2026-10-17"), "partial", deadline=date(2026, 12, 1))
+    # When the watch checks it as each reminder comes due
+    checks, when = [], NOW
+    for _ in range(5):
+        report = watch(table, when).run()
+        (reminder,) = reminders(table)
+        checks.append((report.checked, due_at(reminder) - when))
+        when = due_at(reminder)
+    # Then the intervals grow from 5 minutes as for any request, but not past an hour, and it
+    # stays due soon in the figures between checks
+    minute = timedelta(minutes=1)
+    assert checks == [(1, 5 * minute), (1, 15 * minute), (1, 45 * minute), (1, 60 * minute),
+                      (1, 60 * minute)]  # fmt: skip
+    between = watch(table, when - 30 * minute).run()
+    assert (between.checked, len(between.due_soon)) == (0, 1)
 
 
 def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) -> None:
@@ -157,7 +177,7 @@ def test_a_request_checked_on_every_run_for_days_still_gets_a_next_check(table: 
     # When the watch runs again at the reminder's time
     report = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     # Then it still counts the request overdue and checks it again an hour on
-    assert [c.request_id for c in report.overdue] == [late.request_id]
+    assert report.overdue.request_ids == [late.request_id]
     assert [r["attempt"] for r in reminders(table)] == [1001]
     assert due_at(reminders(table)[0]) == NOW + 2 * watch_module.OVERDUE_CHECK_GAP
 
@@ -263,8 +283,8 @@ def test_a_request_to_limit_sensitive_data_past_its_deadline_is_overdue(table: T
     # When the watch runs
     report = watch(table).run()
     # Then the first is overdue (the alarm's figure) and the second due soon, both reminded
-    assert [c.request_id for c in report.overdue] == [late.request_id]
-    assert [c.request_id for c in report.due_soon] == [soon.request_id]
+    assert report.overdue.request_ids == [late.request_id]
+    assert report.due_soon.request_ids == [soon.request_id]
     assert {r["request_id"] for r in reminders(table)} == {late.request_id, soon.request_id}
 
 
@@ -284,10 +304,10 @@ def test_an_import_the_other_tool_answered_on_time_is_owed_here_not_overdue(tabl
     year = MetricsService(table).year(2026, "as of the test")
     # Then the one answered on time is neither overdue nor due soon, as its export says it
     # was not late; it is still owed at braze, and reminded for that
-    overdue = {c.request_id for c in report.overdue}
+    overdue = set(report.overdue.request_ids)
     assert overdue == {imported["late"], imported["unanswered"]}
-    assert report.due_soon == []
-    assert [c.request_id for c in report.imported_owed] == [imported["on-time"]]
+    assert len(report.due_soon) == 0
+    assert report.imported_owed.request_ids == [imported["on-time"]]
     assert [exported_late(table, imported[n]) for n in ("on-time", "late", "unanswered")] == [
         False, True, True,
     ]  # fmt: skip
@@ -314,7 +334,7 @@ def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confi
     carry_out(table, imported["on-time"], braze="done")
     later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
     # Then nothing is owed any more and its reminder is gone
-    assert (later.overdue, later.imported_owed, reminders(table)) == ([], [], [])
+    assert (len(later.overdue), len(later.imported_owed), reminders(table)) == (0, 0, [])
 
 
 def test_an_import_of_an_old_row_keeps_its_records_the_whole_retention_from_its_import(

@@ -1,16 +1,20 @@
 """The deadline watch at volume (review s19 SC1, SC3): an import lost on the stream is re-driven,
 and an overdue backlog is checked hourly and counted whole, whatever one run reached."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from optout.ops import watch as watch_module
+from optout.ops.contribution import Contribution
 from optout.ops.importer import ImportService
+from optout.ops.reminders import remind_now
 from optout.ops.watch import Watch, WatchSettings
 from optout.settings import LOCAL_HASH_KEY
-from optout.store.batch import get_item
+from optout.store.batch import batch_put, get_item
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
@@ -44,13 +48,21 @@ def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
         assert (
             Sweeper(table, SweepSettings(), clock=lambda a=after: now + a).sweep().unresolved == []
         )
-    # When the watch checks it within the hour, then past it, then again 3 hours on
+    # When the watch checks it soon, then just before its record could no longer arrive
+    # (24 h record age + the margin), at its next reminder past that (a day on), then 3 h on
+    after = watch_module.REDRIVE_UNRESOLVED_AFTER
     early = watch(table, now + timedelta(minutes=5)).run()
-    late = watch(table, now + timedelta(hours=1, minutes=5)).run()
-    again = watch(table, now + timedelta(hours=4, minutes=5)).run()
-    # Then it is re-driven once, past the hour, as the sweep re-drives an unresolved event, and
+    before = watch(table, now + after - timedelta(minutes=5)).run()
+    late = watch(table, now + after + timedelta(days=1)).run()
+    again = watch(table, now + after + timedelta(days=1, hours=3)).run()
+    # Then it is re-driven once, past that age, as the sweep re-drives an unresolved event, and
     # not again within REDRIVE_UNRESOLVED_EVERY (an outage is not a redrive per check)
-    assert (early.unresolved, late.unresolved, again.unresolved) == ([], [request_id], [])
+    assert (early.unresolved, before.unresolved, late.unresolved, again.unresolved) == (
+        [],
+        [],
+        [request_id],
+        [],
+    )
     (redrive,) = late.redrive_events
     event = next(i for i in pipeline.partition(f"REQ#{redrive}") if i["sk"] == "EVENT")
     assert (event["event_type"], event["operation"]["requests"]) == ("redrive", request_id)
@@ -60,7 +72,45 @@ def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
     assert any(i["sk"] == "RESOLUTION" for i in items)
     assert [i["sk"] for i in items if i["sk"].startswith("JOB#")]
     # and the next check past the interval finds it resolved: no further redrive
-    assert watch(table, now + timedelta(hours=8)).run().unresolved == []
+    assert watch(table, now + after + timedelta(days=3)).run().unresolved == []
+
+
+def test_an_import_queued_behind_a_backlog_is_resolved_once(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an imported row whose stream record is only queued behind a large import (review
+    # s19 diff B3: re-driven at 1 h, both the redrive and the late record sent every job)
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-2001", "email": "queued@example.com", "purposes": "sale",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    held = pipeline.event_records()
+    # When the watch checks it at 1 h 05 and at 23 h 55 while the record waits
+    waiting = [
+        watch(table, now + timedelta(hours=h, minutes=m)).run() for h, m in ((1, 5), (23, 55))
+    ]
+    # Then it re-drives nothing
+    assert [(r.unresolved, r.redrive_events) for r in waiting] == [([], []), ([], [])]
+    # and when the record arrives, the request is resolved, each system's job sent once
+    pipeline.resolve(held)
+    sent = {system: len(found) for system, found in pipeline.drain_all().items() if found}
+    assert sent and set(sent.values()) == {1}
+    items = pipeline.partition(f"REQ#{request_id}")
+    assert any(i["sk"] == "RESOLUTION" for i in items)
+    # and the watch past the record's age finds it resolved: no redrive
+    late = watch(table, now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(minutes=5)).run()
+    assert (late.unresolved, late.redrive_events) == ([], [])
+
+
+def test_the_redrive_waits_for_the_resolvers_maximum_record_age() -> None:
+    # The watch's STREAM_RECORD_MAX_AGE is the resolver mapping's MaximumRecordAgeInSeconds
+    template = (Path(__file__).parents[2] / "template.yaml").read_text()
+    (age,) = re.findall(r"MaximumRecordAgeInSeconds: (\d+)", template)
+    assert timedelta(seconds=int(age)) == watch_module.STREAM_RECORD_MAX_AGE
+    assert watch_module.REDRIVE_UNRESOLVED_AFTER > watch_module.STREAM_RECORD_MAX_AGE
 
 
 def test_a_request_the_sweep_still_watches_is_left_to_the_sweep(table: Table) -> None:
@@ -155,3 +205,84 @@ def test_due_reminders_no_run_has_checked_mark_the_figures_partial(table: Table)
     # and a run with time enough counts them all, whole
     whole = watch(table, NOW + timedelta(minutes=10)).run()
     assert (len(whole.overdue), whole.figures_partial, whole.not_yet_checked) == (20, False, 0)
+
+
+def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import whose stream record was lost, re-driven by the watch, still unresolved
+    # (the resolver is out)
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-3001", "email": "paced@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    watch(table, now + timedelta(minutes=5)).run()
+    redriven_at = now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)
+    assert watch(table, redriven_at).run().unresolved == [request_id]
+    # When a replay (or a denial) leaves its reminder, due now, 10 minutes later (review s19
+    # diff B7: it carries no `redriven_at`, and sorts before the watch's own reminder)
+    later = redriven_at + timedelta(minutes=10)
+    batch_put(table, [remind_now(request_id, None, later, int(later.timestamp()) + 86_400)])
+    report = watch(table, later).run()
+    # Then the watch checks the request but does not re-drive it again within 6 hours
+    assert request_id in report.seen
+    assert (report.unresolved, report.redrive_events) == ([], [])
+    # and does once they have passed
+    paced = redriven_at + watch_module.REDRIVE_UNRESOLVED_EVERY + timedelta(minutes=1)
+    batch_put(table, [remind_now(request_id, None, paced, int(paced.timestamp()) + 86_400)])
+    assert watch(table, paced).run().unresolved == [request_id]
+
+
+def test_a_count_that_fails_does_not_lose_the_runs_redrives(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import lost on the stream, past the age its record could arrive at
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": "T-4001", "email": "counted@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    watch(table, now + timedelta(minutes=5)).run()
+
+    # When the run that re-drives it fails in its count (review s19 diff B4: out of memory)
+    def failing_count(*_: Any) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(Watch, "_count", failing_count)
+    with pytest.raises(MemoryError):
+        watch(table, now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)).run()
+    # Then its redrive event was written before: the resolver carries it out
+    redrives = [r for r in pipeline.event_records()
+                if r["dynamodb"]["NewImage"]["event_type"]["S"] == "redrive"]  # fmt: skip
+    assert len(redrives) == 1
+    pipeline.resolve(redrives)
+    assert any(i["sk"] == "RESOLUTION" for i in pipeline.partition(f"REQ#{request_id}"))
+
+
+def test_the_figures_are_totals_with_the_first_request_ids_only() -> None:
+    # Given more overdue requests than the status item lists (review s19 diff B4: the count
+    # kept an object per reminder read)
+    figures = watch_module.Figures()
+    ids = [f"{n:08d}-0000-4000-8000-000000000000" for n in range(250, 0, -1)]
+    for n, request_id in enumerate(ids):
+        figures.append(Contribution(
+            request_id=request_id, received_at="2026-10-01", deadline="2026-11-15", source="",
+            outcome="open", status="failed" if n % 2 else "processing", hours=None,
+            systems={"braze": "failed", "meta": "done"}, received_on="2026-10-01",
+            imported_late=None, calendar=None,
+        ))  # fmt: skip
+    # Then it keeps counts, and only the first 100 ids in order
+    assert (len(figures), figures.by_state, figures.by_system) == (
+        250,
+        {"processing": 125, "failed": 125},
+        {"braze": 250},
+    )
+    assert figures.by_year == {"2026": {"overdue": 250, "by_system": {"braze": 250}}}
+    assert figures.request_ids == sorted(ids)[: watch_module.KEEP_OVERDUE_IDS]

@@ -19,10 +19,16 @@ from optout.store.table import Table
 
 
 def fold_ops(
-    table: Table, contribution: Contribution, folded: Item | None, now: str, expires_at: int
+    table: Table,
+    contribution: Contribution,
+    folded: Item | None,
+    now: str,
+    expires_at: int,
+    keep: Item | None = None,
 ) -> list[dict[str, Any]]:
     """The writes that bring the ledger from `folded` (the last recorded contribution, or
-    None) to `contribution`; empty when nothing changed."""
+    None) to `contribution`, with `keep`'s attributes on the record (the watch's last
+    redrive); empty when nothing changed."""
     new = contribution.counters()
     old: dict[str, int] = dict((folded or {}).get("counters") or {})
     sk = ops_keys.ledger_sk(contribution.day, contribution.shard)
@@ -36,13 +42,14 @@ def fold_ops(
         moves = [(old_sk, {k: -v for k, v in sorted(old.items())}), (sk, dict(sorted(new.items())))]
     moves = [(s, {k: v for k, v in d.items() if v}) for s, d in moves]
     moves = [(s, d) for s, d in moves if d]
-    if folded is not None and not moves:
+    kept = dict(keep or {})
+    if folded is not None and not moves and all(folded.get(k) == v for k, v in kept.items()):
         return []
     version = int((folded or {}).get("version", 0))
     record = {
         "pk": keys.request_pk(contribution.request_id), "sk": ops_keys.FOLDED_SK,
         "kind": "folded", "counters": new, "outcome": contribution.outcome, "ledger": sk,
-        "version": version + 1, "folded_at": now, "expires_at": expires_at,
+        "version": version + 1, "folded_at": now, "expires_at": expires_at, **kept,
     }  # fmt: skip
     guard = "attribute_not_exists(pk)" if folded is None else "version = :v"
     put = transact.put(table, record, guard)

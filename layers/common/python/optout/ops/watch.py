@@ -10,13 +10,13 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    already settled, a reminder is set.
 2. **Check** the reminders that are due (`WATCH/DUE#<time>#<request_id>`, in time order): read
    the request again, fold what changed, and either drop the reminder (settled) or set the
-   next one: sooner while the request is young (5 minutes, then x3 up to a day), at every
-   run once its deadline is near (due at once: the next run, whenever it comes), and hourly
-   once it is past (`OVERDUE_CHECK_GAP`, review s19 SC3: an overdue backlog re-read at every
-   run outgrew what a run can check). What changes an overdue request sooner leaves a reminder
-   due now: a replay (the resolver), a denial; a job the worker ends is seen within the hour.
-   So each run reads only what is due: requests in flight, failures waiting for a replay, and
-   those near their deadline.
+   next one: sooner while the request is young (5 minutes, then x3 up to a day), hourly once
+   its deadline is near (`NEAR_CHECK_GAP`, review s19 diff B5) and once it is past
+   (`OVERDUE_CHECK_GAP`, review s19 SC3: an overdue backlog re-read at every run outgrew what
+   a run can check). What changes a near or overdue request sooner leaves a
+   reminder due now: a replay (the resolver), a denial; a job the worker ends is seen within
+   the hour. So each run reads only what is due: requests in flight, and an hour's share of
+   those near or past their deadline.
 3. **Report**: the requests overdue (deadline passed) or due soon (within `near_days`), per
    state and per system, as metrics (alarms) and as `WATCH/STATUS`: those checked this run as
    it found them, every other one reminded as its last check found it (a snapshot kept on its
@@ -34,13 +34,15 @@ after the sweep's 23 h checkpoint, a long Retry-After or a status check over day
 a `redrive` event's `reopen`, as the sweep names a younger one: the resolver gives it a job of
 its own. The check already read what this needs; the run writes one event per 100 found.
 
-A request with no `RESOLUTION` an hour after its event was written (`REDRIVE_UNRESOLVED_AFTER`),
+A request with no `RESOLUTION` 25 hours after its event was written (`REDRIVE_UNRESOLVED_AFTER`:
+the stream's 24 h record age, past which its own record can no longer arrive, plus an hour),
 and past the sweep's last look at it, is named in the same `redrive` events as a ("request", id)
 reference, as the sweep names an unresolved event (review s19 SC1): an import's `received_at` is
 historical, so the sweep, which lists arrivals by it, never sees one whose stream record was lost
 (past 24 h, or its batch's retries spent). At most once per request every
-`REDRIVE_UNRESOLVED_EVERY` (`redriven_at` on its reminder), so a resolver outage is not a
-redrive per check.
+`REDRIVE_UNRESOLVED_EVERY` (`redriven_at` on its reminder and its `FOLDED` item: the latest
+counts, so a replay's or a denial's reminder does not bring the redrive sooner), so a resolver
+outage is not a redrive per check.
 
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
@@ -55,6 +57,7 @@ overdue from the day after its deadline, in UTC or, if later, in the calendar th
 counted in (Guam and the Northern Marianas, UTC+10).
 """
 
+import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -100,14 +103,28 @@ REOPEN_AFTER = max(SweepSettings().checkpoints) + SweepSettings().window
 # for it (`_count`). An hour is also the most an overdue request's figure lags a job the
 # worker ended (a replay or a denial leaves a reminder due now).
 OVERDUE_CHECK_GAP = timedelta(hours=1)
-# An event still unresolved this long after it was written is re-driven (review s19 SC1). The
-# resolver takes seconds and its stream batch's five retries minutes, so an hour is well past a
-# record that is merely slow; a record still queued behind a large import (the resolver reads
-# about 15 events/s a shard) is resolved twice, harmlessly (resolution is idempotent). Then
-# again at most every 6 hours while it stays unresolved: a resolver outage costs 4 redrives a
-# request a day, not one per check.
-REDRIVE_UNRESOLVED_AFTER = timedelta(hours=1)
+# The resolver's stream mapping drops a record this old (template.yaml, ResolverFunction's
+# `MaximumRecordAgeInSeconds`; also the stream's 24 h retention; tests/integration/
+# test_watch_backlog.py holds the two equal). Until then a record may still arrive.
+STREAM_RECORD_MAX_AGE = timedelta(seconds=86_400)
+# The resolver's last try at a record 24 h old may still run: its timeout is 60 s. An hour
+# covers it and the clocks' skew.
+STREAM_RECORD_MARGIN = timedelta(hours=1)
+# An event still unresolved this long after it was written is re-driven (review s19 SC1): only
+# once its own stream record can no longer arrive (review s19 diff B3). Sooner, a record still
+# queued behind a large import (the resolver reads about 15 events/s a shard, a 1M-row import
+# some 18 h) would be resolved twice, the second time in full: every system's job message sent
+# again. Then again at most every 6 hours while it stays unresolved: a resolver outage costs 4
+# redrives a request a day, not one per check.
+REDRIVE_UNRESOLVED_AFTER = STREAM_RECORD_MAX_AGE + STREAM_RECORD_MARGIN
 REDRIVE_UNRESOLVED_EVERY = timedelta(hours=6)
+# Within `near_days` of its deadline, a request is checked hourly too, or sooner while its
+# growing interval is shorter (review s19 diff B5: at every run, a vendor out for weeks sent its
+# 1-2k failures a day through 3 days of re-reads every 5 minutes, a run's whole capacity). A
+# deadline is a date: the figures judge each request's last snapshot against today's date at
+# every run, so "due soon" and "overdue" move at midnight whatever the beat; a completion
+# leaves the due-soon figure within the hour (a replay or a denial: at the next run).
+NEAR_CHECK_GAP = timedelta(hours=1)
 COUNT_STOP_SECONDS = 10.0  # the count stops with this left (figures partial): the writes follow
 
 
@@ -131,16 +148,44 @@ class WatchSettings(BaseModel):
 
 
 @dataclass
+class Figures:
+    """Requests counted as overdue, due soon or owed, as running totals (review s19 diff B4:
+    the count reads every reminder; a kept object each exhausted the function's memory at some
+    350k). Only the first `KEEP_OVERDUE_IDS` request ids, in order, are kept."""
+
+    count: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_system: dict[str, int] = field(default_factory=dict)  # not confirmed by that system
+    by_year: dict[str, Item] = field(default_factory=dict)  # {year: {overdue, by_system}}
+    request_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, found: Contribution) -> None:
+        self.count += 1
+        _add(self.by_state, found.status)
+        year = self.by_year.setdefault(found.day[:4], {"overdue": 0, "by_system": {}})
+        year["overdue"] += 1
+        for system, state in found.systems.items():
+            if state not in ("done", "retired"):  # a retired system owes them nothing
+                _add(self.by_system, system)
+                _add(year["by_system"], system)
+        bisect.insort(self.request_ids, found.request_id)
+        del self.request_ids[KEEP_OVERDUE_IDS:]
+
+
+@dataclass
 class WatchReport:
     """What one run found among the requests it checked."""
 
     run_at: str
     enrolled: int = 0
     checked: int = 0
-    overdue: list[Contribution] = field(default_factory=list)
-    due_soon: list[Contribution] = field(default_factory=list)
+    overdue: Figures = field(default_factory=Figures)
+    due_soon: Figures = field(default_factory=Figures)
     # imports the other tool answered on time that some system here has not confirmed yet
-    imported_owed: list[Contribution] = field(default_factory=list)
+    imported_owed: Figures = field(default_factory=Figures)
     finished: bool = True  # False: the run stopped for time; the next one goes on
     seen: set[str] = field(default_factory=set)  # request ids checked by this run
     reminded: dict[str, str] = field(default_factory=dict)  # request id -> the reminder it set
@@ -161,30 +206,24 @@ class WatchReport:
     def hash_key_changed(self) -> bool:
         return self.hash_key == "changed"
 
-    def by_state(self, found: list[Contribution]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for c in found:
-            counts[c.status] = counts.get(c.status, 0) + 1
-        return counts
+    def by_state(self, found: Figures) -> dict[str, int]:
+        return dict(found.by_state)
 
-    def overdue_by_system(self, found: list[Contribution] | None = None) -> dict[str, int]:
+    def overdue_by_system(self, found: Figures | None = None) -> dict[str, int]:
         """Per system, the requests of `found` (default: the overdue ones) it has not
         confirmed (a retired system owes them nothing)."""
-        counts: dict[str, int] = {}
-        for c in self.overdue if found is None else found:
-            for system, state in c.systems.items():
-                if state not in ("done", "retired"):
-                    counts[system] = counts.get(system, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted((self.overdue if found is None else found).by_system.items()))
 
     def overdue_by_year(self) -> dict[str, Item]:
         """The overdue requests by the §7102 year they belong to (their ledger day's): a
         year's report shows its own, not every year's as if they were its."""
-        years: dict[str, list[Contribution]] = {}
-        for c in self.overdue:
-            years.setdefault(c.day[:4], []).append(c)
-        return {year: {"overdue": len(found), "by_system": self.overdue_by_system(found)}
-                for year, found in sorted(years.items())}  # fmt: skip
+        return {
+            year: {
+                "overdue": found["overdue"],
+                "by_system": dict(sorted(found["by_system"].items())),
+            }
+            for year, found in sorted(self.overdue.by_year.items())
+        }
 
     def to_item(self) -> Item:
         return {
@@ -195,7 +234,7 @@ class WatchReport:
             "due_soon_by_state": self.by_state(self.due_soon),
             "overdue_by_system": self.overdue_by_system(),
             "overdue_by_year": self.overdue_by_year(),
-            "overdue_requests": sorted(c.request_id for c in self.overdue)[:KEEP_OVERDUE_IDS],
+            "overdue_requests": list(self.overdue.request_ids),
             "imported_owed": len(self.imported_owed),
             "imported_owed_by_system": self.overdue_by_system(self.imported_owed),
             "hash_key_changed": self.hash_key_changed,
@@ -225,8 +264,10 @@ class Watch:
         report = WatchReport(run_at=iso(now))
         report.finished = self._enrol(now, report, time_left)
         report.finished &= self._check_due(now, report, time_left)
-        self._count(now, report, time_left)
+        # The redrives first: the checks already marked them (`redriven_at`), so a count that
+        # fails (or runs out of memory) must not lose them for 6 h (review s19 diff B4).
         self._redrive_reopened(now, report)
+        self._count(now, report, time_left)
         self._check_config(report)
         batch_put(self._table, [report.to_item()])
         return report
@@ -394,15 +435,20 @@ class Watch:
             self._write(self._drop(reminder))
             return None
         expires = int(event.get("expires_at") or self._expires(now))
-        ops += fold_ops(self._table, contribution, folded, iso(now), expires)
+        # The last redrive, kept on FOLDED as well as on the watch's own reminder: a replay's
+        # or a denial's reminder, due sooner, carries none (review s19 diff B7).
+        redriven = _latest((reminder or {}).get("redriven_at"), (folded or {}).get("redriven_at"))
+        lost = not contribution.settled and self._lost(event, by_sk, redriven, now)
+        if lost:
+            redriven = iso(now)
+        keep = {"redriven_at": redriven} if redriven else None
+        ops += fold_ops(self._table, contribution, folded, iso(now), expires, keep)
         if contribution.settled:
             ops += self._drop(reminder)
         else:
-            redriven = (reminder or {}).get("redriven_at")
-            if self._lost(event, by_sk, redriven, now):
+            if lost:
                 report.unresolved.append(request_id)  # re-driven at the end of the run
                 logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
-                redriven = iso(now)
             ops += self._remind(contribution, reminder, now, expires, redriven, report)
             self._count_if_late(contribution, now, report)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
@@ -412,7 +458,7 @@ class Watch:
         return contribution
 
     def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
-        """No RESOLUTION an hour after the event was written (an import's `imported_at`, not
+        """No RESOLUTION 25 h after the event was written (an import's `imported_at`, not
         its historical `received_at`), past the sweep's last look, and not re-driven lately."""
         if keys.RESOLUTION_SK in by_sk or not self._past_the_sweep(event, now):
             return False
@@ -454,15 +500,15 @@ class Watch:
         report: WatchReport,
     ) -> list[dict[str, Any]]:
         attempt = int((reminder or {}).get("attempt", -1)) + 1
-        # The power is capped: a request near its deadline is checked on every run, so its
+        # The power is capped: a request near its deadline is checked hourly for days, so its
         # attempts keep counting, and 3**25 of FIRST_CHECK overflows a timedelta.
         gap = min(MAX_CHECK_GAP, FIRST_CHECK * 3 ** min(attempt, GROWTH_STEPS))
         next_check = now + gap
         near = self._near_from(contribution.deadline)
         if self._past_deadline(contribution, now):  # overdue: hourly (review s19 SC3)
             next_check = now + OVERDUE_CHECK_GAP
-        elif next_check > near:  # near the deadline: look at every run
-            next_check = max(near, now)
+        elif next_check > near:  # near the deadline: hourly, or sooner while young (B5)
+            next_check = max(near, min(next_check, now + NEAR_CHECK_GAP))
         item = remind_now(contribution.request_id, contribution.deadline, next_check, expires)
         item["attempt"] = attempt
         item["last_check"] = _snapshot(contribution, now)
@@ -503,8 +549,8 @@ class Watch:
         before its due reminders, so what one run checked is not the figure. One Query of the
         reminders (projected, about 300 B each: a 1 MB page holds some 3,000)."""
         due = ops_keys.due_sk(iso(now), "~")
-        latest: dict[str, Item] = {}  # per request: its newest snapshot (a replay adds a reminder)
-        never_checked: set[str] = set()
+        never_checked: set[str] = set()  # reminders due that no check has left a snapshot on
+        snapshot_seen: set[str] = set()
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :due)",
@@ -524,11 +570,16 @@ class Watch:
             if found is None:  # left by an import, replay, denial or sweep (due now), unchecked
                 if str(reminder["sk"]) <= due:
                     never_checked.add(request_id)
-            elif str(found["at"]) >= str(latest.get(request_id, {}).get("at", "")):
-                latest[request_id] = found
-        never_checked -= latest.keys()
-        for request_id, found in sorted(latest.items()):
-            self._count_if_late(_from_snapshot(request_id, found), now, report)
+            else:
+                # Added to the totals as read, nothing kept per reminder. One request has one
+                # reminder with a snapshot (the watch's own: a check replaces it, and the
+                # function runs one at a time); the others carry none. Only an id is kept, of
+                # one this run did not reach (due) or whose snapshot-less reminder came first:
+                # that request was checked once, so it is counted, not "not yet checked".
+                if str(reminder["sk"]) <= due or request_id in never_checked:
+                    snapshot_seen.add(request_id)
+                self._count_if_late(_from_snapshot(request_id, found), now, report)
+        never_checked -= snapshot_seen
         report.not_yet_checked = len(never_checked)
         report.figures_partial |= bool(never_checked)
 
@@ -558,6 +609,16 @@ def _today(contribution: Contribution, now: datetime) -> date:
     is ahead of every US date but Guam's and the Northern Marianas' (UTC+10), whose deadline
     day ends at 14:00 UTC (review s18 diff C6)."""
     return max(now.date(), latest_date(now, contribution.calendar))
+
+
+def _add(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _latest(*stamps: Any) -> str | None:
+    """The latest of some ISO timestamps, None if there is none."""
+    found = [str(stamp) for stamp in stamps if stamp]
+    return max(found) if found else None
 
 
 def _snapshot(contribution: Contribution, now: datetime) -> Item:

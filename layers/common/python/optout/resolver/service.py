@@ -645,9 +645,10 @@ class Resolver:
 
     def _remind_watch(self, sending: list[Item], now: datetime) -> None:
         """A reminder due now per replayed request: the watch reads it again at its next run,
-        so the §7102 figures and the overdue count follow the replay within minutes, not at
-        the request's next planned check (up to a day later). Best effort: a failed write
-        only leaves that planned check."""
+        not at the request's next planned check (up to a day later). A replayed job that ends
+        after that run reaches the §7102 figures and the overdue count at a later check: within
+        the hour for a request near or past its deadline (review s19 diff B6). Best effort: a
+        failed write only leaves that planned check."""
         requests = {str(m["request_id"]): int(m.get("expires_at") or self._expires())
                     for m in sending}  # fmt: skip
         reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
