@@ -237,6 +237,25 @@ def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
     assert watch(table, paced).run().unresolved == [request_id]
 
 
+def test_a_request_reminded_twice_is_counted_once(table: Table) -> None:
+    # Given an overdue request the watch has checked, and a replay's reminder left beside the
+    # watch's own 10 minutes later: its check writes a second reminder with a snapshot
+    # (review s19 diff C1; the figures counted such a request twice)
+    late = seed_request(table, 1, datetime(2026, 11, 4, 10, tzinfo=UTC), "processing")
+    assert len(watch(table, NOW).run().overdue) == 1
+    replay_at = NOW + timedelta(minutes=10)
+    expires = int(replay_at.timestamp()) + 86_400
+    batch_put(table, [remind_now(late.request_id, None, replay_at, expires)])
+    watch(table, replay_at).run()
+
+    # When later runs check neither reminder, and later still when each chain comes back
+    counts = [watch(table, replay_at + timedelta(minutes=m)).run().overdue for m in (5, 20, 185)]
+
+    # Then it is one overdue request in each, its id listed once
+    assert [len(c) for c in counts] == [1, 1, 1]
+    assert all(c.request_ids == [late.request_id] for c in counts)
+
+
 def test_a_count_that_fails_does_not_lose_the_runs_redrives(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

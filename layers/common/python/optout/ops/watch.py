@@ -551,6 +551,7 @@ class Watch:
         due = ops_keys.due_sk(iso(now), "~")
         never_checked: set[str] = set()  # reminders due that no check has left a snapshot on
         snapshot_seen: set[str] = set()
+        counted: set[str] = set()  # requests already added from a snapshot (ids only)
         kwargs: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :due)",
@@ -571,13 +572,16 @@ class Watch:
                 if str(reminder["sk"]) <= due:
                     never_checked.add(request_id)
             else:
-                # Added to the totals as read, nothing kept per reminder. One request has one
-                # reminder with a snapshot (the watch's own: a check replaces it, and the
-                # function runs one at a time); the others carry none. Only an id is kept, of
-                # one this run did not reach (due) or whose snapshot-less reminder came first:
-                # that request was checked once, so it is counted, not "not yet checked".
+                # Added to the totals as read; per reminder only its request id is kept. A
+                # request can have two reminders with a snapshot: a check replaces the reminder
+                # it was handed, so a replay's, a denial's or the sweep's, checked beside the
+                # watch's own, starts a second chain (review s19 diff C1). It is counted once,
+                # as the first snapshot read found it (each chain is checked at least hourly).
                 if str(reminder["sk"]) <= due or request_id in never_checked:
                     snapshot_seen.add(request_id)
+                if request_id in counted:
+                    continue
+                counted.add(request_id)
                 self._count_if_late(_from_snapshot(request_id, found), now, report)
         never_checked -= snapshot_seen
         report.not_yet_checked = len(never_checked)
