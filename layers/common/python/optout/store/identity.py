@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from optout.ops import keys as ops_keys
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get
-from optout.store.codec import Item, deserialize
+from optout.store.codec import Item
 from optout.store.conditional import conditional, is_conflict
 from optout.store.graph import assertion_items, link_items
 from optout.store.table import Table
@@ -37,15 +37,9 @@ class Partition:
 def read_partition(table: Table, pk: str) -> Partition:
     """Strongly consistent: the resolver reads what it or another resolver has just written."""
     found = Partition(pk)
-    kwargs: dict[str, Any] = {"TableName": table.name, "ConsistentRead": True}
-    kwargs |= graph_condition(pk)
-    while True:
-        page = table.client.query(**kwargs)
-        for raw in page.get("Items", []):
-            _sort(found, deserialize(raw))
-        if "LastEvaluatedKey" not in page:
-            return found
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in graph_items(table, pk, consistent=True):
+        _sort(found, item)
+    return found
 
 
 def graph_condition(pk: str) -> dict[str, Any]:
