@@ -528,7 +528,7 @@ def test_a_job_the_vendor_never_confirms_fails_after_the_give_up_age(stack, monk
 
     job = stack.job("r1", "google_ads")
     assert job["status"] == "failed"
-    assert job["receipt"]["error"] == "vendor did not confirm within 1 seconds"
+    assert job["receipt"]["error"] == "vendor did not confirm within 1 second"
     assert stack.receive("google_ads") == []  # no further check scheduled
 
 
