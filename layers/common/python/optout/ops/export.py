@@ -543,12 +543,11 @@ def _requests_of(items: list[Item]) -> list[Listed]:
 def _identity_position(position: Item) -> Item:
     """A later page's cursor: how many requests are done of how many, the last one's (time,
     request id), whether unreferenced ones may still come and whether `REQREF#` ones were
-    there. A cursor of before B1's fix (its `alone` ids are not read) looks in the graph."""
+    there."""
     after = position.get("after")
-    position.setdefault("unreferenced", True)
     if not (isinstance(position.get("done"), int) and isinstance(position.get("total"), int)
             and isinstance(position.get("legacy"), bool)
-            and isinstance(position["unreferenced"], bool)
+            and isinstance(position.get("unreferenced"), bool)
             and isinstance(after, list) and len(after) == 2
             and all(isinstance(v, str) for v in after)):  # fmt: skip
         raise InvalidInput("not a cursor of this export", field="cursor")
