@@ -69,23 +69,11 @@ CALENDAR_DAY_RULES: Final[dict[str, int]] = {
     # global revenue that meet one of three criteria (docs/deadlines.md)
     "US-FL": 45,
 }
-# The states with a comprehensive privacy law of their own, by name: the webhook notice names
-# another state's law ("Texas consumer privacy law", once in force). Not a list of places: the
-# pages' zone names are PLACE_NAMES, below. Louisiana (SB 386, Act 502) and Vermont
-# (S.71, Act 145) have no rule above: no source checked gives their response period, so a
-# request from them keeps California's count, as from a state without a law.
-STATE_NAMES: Final[dict[str, str]] = {
-    "US-CA": "California", "US-VA": "Virginia", "US-CO": "Colorado", "US-CT": "Connecticut",
-    "US-UT": "Utah", "US-IA": "Iowa", "US-TX": "Texas", "US-OR": "Oregon", "US-MT": "Montana",
-    "US-DE": "Delaware", "US-NH": "New Hampshire", "US-NJ": "New Jersey", "US-NE": "Nebraska",
-    "US-TN": "Tennessee", "US-MN": "Minnesota", "US-MD": "Maryland", "US-IN": "Indiana",
-    "US-KY": "Kentucky", "US-RI": "Rhode Island", "US-OK": "Oklahoma", "US-AL": "Alabama",
-    "US-LA": "Louisiana", "US-VT": "Vermont", "US-FL": "Florida",
-}  # fmt: skip
 # The opt-outs each state's law grants, of the purposes a consumer can choose: the webhook
 # notice names a state's law only for these (review s19 law L2). California's rights are the
-# CCPA's, which the notice cites by rule. "Sharing" and the limit of sensitive personal
-# information are the CCPA's terms: no other state's law is named for them. Checked
+# CCPA's, which the notice cites by rule. The limit of sensitive personal information is the
+# CCPA's alone; its "sharing" the notice reads as targeted advertising (connectors/webhook.py,
+# STATE_TERMS). Checked
 # 2026-12-01 (docs/deadlines.md): Iowa grants only the sale opt-out (Iowa Code §715D.3(1)),
 # Utah and Alabama targeted advertising and sale, not profiling (Utah Code §13-61-201); FL,
 # OK, LA and VT the three. The other states were not checked: they keep the three the notice
@@ -159,6 +147,15 @@ PLACE_NAMES: Final[dict[str, str]] = {
     "US-MP": "Northern Mariana Islands", "US-PR": "Puerto Rico",
     "US-VI": "U.S. Virgin Islands",
 }  # fmt: skip
+# The states with a comprehensive privacy law of their own (California and every state with a
+# date in force), by name: the webhook notice names another state's law ("Texas consumer
+# privacy law", once in force). Not a list of places: the pages' zone names are PLACE_NAMES,
+# above. Louisiana (SB 386, Act 502) and Vermont
+# (S.71, Act 145) have no rule above: no source checked gives their response period, so a
+# request from them keeps California's count, as from a state without a law.
+STATE_NAMES: Final[dict[str, str]] = {
+    code: PLACE_NAMES[code] for code in (DEFAULT_JURISDICTION, *LAW_IN_FORCE)
+}
 # Hours from UTC of each state's easternmost summer time (standard time where none is kept):
 # the latest local date in the state, at which an answer or "today" is judged late. Read at
 # the standard offset above, an answer made after midnight following the deadline's day
