@@ -162,8 +162,8 @@ def _raise_import(
     received, request_id = event["received_at"]["S"], event["request_id"]["S"]
     # a reference is under its key of session 19 or, not moved yet, its older one
     reqref = (
-        ops_keys.reqref_sk(received, request_id),
-        ops_keys.legacy_reqref_sk(received, request_id),
+        ops_keys.ref_sk(received, request_id),
+        ops_keys.legacy_ref_sk(received, request_id),
     )
     named = dict.fromkeys(
         keys.identity_pk(i["M"]["type"]["S"], i["M"]["key"]["S"])

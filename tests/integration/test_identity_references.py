@@ -79,7 +79,7 @@ def graph(pk: str = PK, **node: Any) -> list[dict[str, Any]]:
 
 
 def references(count: int) -> list[dict[str, Any]]:
-    return [{"pk": PK, "sk": ops_keys.reqref_sk(iso(NOW - timedelta(minutes=n)), f"r-{n:05d}"),
+    return [{"pk": PK, "sk": ops_keys.ref_sk(iso(NOW - timedelta(minutes=n)), f"r-{n:05d}"),
              "kind": "reqref", "request_id": f"r-{n:05d}",
              "received_at": iso(NOW - timedelta(minutes=n)), "event_type": "opt_out"}
             for n in range(count)]  # fmt: skip
@@ -144,7 +144,7 @@ def move_back(aws: Aws, table: Table, request_ids: set[str]) -> None:
     them (`REQREF#`, inside the graph's range)."""
     old = [item for item in scan_references(aws) if item["request_id"] in request_ids]
     batch_write(table, [], [(item["pk"], item["sk"]) for item in old])
-    batch_put(table, [item | {"sk": ops_keys.legacy_reqref_sk(item["received_at"],
+    batch_put(table, [item | {"sk": ops_keys.legacy_ref_sk(item["received_at"],
                                                                 item["request_id"])}
                       for item in old])  # fmt: skip
 

@@ -127,7 +127,7 @@ def import_old_row(aws: Aws) -> dict[str, Any]:
 
 
 def reqrefs(event: dict[str, Any], expires: int) -> list[dict[str, Any]]:
-    sk = ops_keys.reqref_sk(str(event["received_at"]), str(event["request_id"]))
+    sk = ops_keys.ref_sk(str(event["received_at"]), str(event["request_id"]))
     return [{"pk": keys.identity_pk(i["type"], i["key"]), "sk": sk, "kind": "reqref",
              "request_id": event["request_id"], "expires_at": expires}
             for i in event["identifiers"]]  # fmt: skip
@@ -202,7 +202,7 @@ def test_an_import_s_references_not_moved_yet_are_raised_under_their_old_key(aws
     for ref in reqrefs(event, OLD):
         aws.dynamodb.delete_item(TableName=aws.table_name,
                                  Key=serialize({"pk": ref["pk"], "sk": ref["sk"]}))  # fmt: skip
-        old_key = ops_keys.legacy_reqref_sk(str(event["received_at"]), str(event["request_id"]))
+        old_key = ops_keys.legacy_ref_sk(str(event["received_at"]), str(event["request_id"]))
         aws.dynamodb.put_item(TableName=aws.table_name, Item=serialize(ref | {"sk": old_key}))
     # When the script applies
     done = keep_opt_outs.keep(aws.dynamodb, aws.table_name, apply=True, report=lambda _: None)

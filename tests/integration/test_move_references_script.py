@@ -22,7 +22,7 @@ EXPIRY = 1_900_000_000
 
 def old_reference(pk: str, n: int, expires: int = EXPIRY) -> dict[str, Any]:
     received = f"2026-11-0{n}T10:00:00.000Z"
-    return {"pk": pk, "sk": ops_keys.legacy_reqref_sk(received, f"r-{n}"), "kind": "reqref",
+    return {"pk": pk, "sk": ops_keys.legacy_ref_sk(received, f"r-{n}"), "kind": "reqref",
             "request_id": f"r-{n}", "received_at": received, "event_type": "opt_out",
             "expires_at": expires}  # fmt: skip
 

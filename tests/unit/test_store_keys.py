@@ -39,7 +39,7 @@ def test_a_reference_sorts_after_every_other_item_of_an_identity() -> None:
     # the graph's readers Query `sk < XREF#`: every other item of an ID# partition is in range
     for family in IDENTITY_FAMILIES:
         assert _below_references(family), family
-        assert family + "\U0010ffff" < ops_keys.reqref_sk("2026-12-01T00:00:00.000Z", "r")
+        assert family + "\U0010ffff" < ops_keys.ref_sk("2026-12-01T00:00:00.000Z", "r")
 
 
 def test_every_sort_key_family_the_code_names_sorts_before_the_references() -> None:
@@ -52,8 +52,8 @@ def test_every_sort_key_family_the_code_names_sorts_before_the_references() -> N
 
 
 def test_a_reference_key_names_its_arrival_and_request() -> None:
-    sk = ops_keys.reqref_sk("2026-12-01T00:00:00.000Z", "r-1")
+    sk = ops_keys.ref_sk("2026-12-01T00:00:00.000Z", "r-1")
     assert sk == "XREF#2026-12-01T00:00:00.000Z#r-1" and ops_keys.is_reference(sk)
-    old = ops_keys.legacy_reqref_sk("2026-12-01T00:00:00.000Z", "r-1")
+    old = ops_keys.legacy_ref_sk("2026-12-01T00:00:00.000Z", "r-1")
     assert old == "REQREF#2026-12-01T00:00:00.000Z#r-1" and ops_keys.is_reference(old)
     assert not ops_keys.is_reference(keys.STATE_SK)

@@ -221,7 +221,7 @@ class ExportService:
         may Query `ID#` partitions, not GetItem them)."""
         query = {"KeyConditionExpression": "pk = :pk AND sk = :sk",
                  "ExpressionAttributeValues": {":pk": {"S": pk},
-                                               ":sk": {"S": ops_keys.reqref_sk(*arrival)}},
+                                               ":sk": {"S": ops_keys.ref_sk(*arrival)}},
                  "ProjectionExpression": "sk"}  # fmt: skip
         return any(True for _ in query_items(self._table, **query))
 

@@ -45,11 +45,11 @@ def ledger_sk(day: str, shard: str) -> str:
     return f"{day}#{shard}"
 
 
-def reqref_sk(received_at: str, request_id: str) -> str:
+def ref_sk(received_at: str, request_id: str) -> str:
     return f"{REF_PREFIX}{received_at}#{request_id}"
 
 
-def legacy_reqref_sk(received_at: str, request_id: str) -> str:
+def legacy_ref_sk(received_at: str, request_id: str) -> str:
     """Where a reference written before session 19 is, until scripts/move_references.py."""
     return f"{LEGACY_REF_PREFIX}{received_at}#{request_id}"
 

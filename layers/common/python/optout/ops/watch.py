@@ -482,7 +482,7 @@ class Watch:
         for pair in event.get("asserts", []):
             named += [pair["from"], pair["to"]]
         pks = dict.fromkeys(keys.identity_pk(i["type"], i["key"]) for i in named)
-        sk = ops_keys.reqref_sk(str(event["received_at"]), str(event["request_id"]))
+        sk = ops_keys.ref_sk(str(event["received_at"]), str(event["request_id"]))
         return [
             {"pk": pk, "sk": sk, "kind": "reqref", "request_id": event["request_id"],
              "received_at": event["received_at"], "event_type": event.get("event_type"),
