@@ -23,6 +23,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from optout import secrets as secret_store
+from optout.ops.importer import ImportService
+from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -266,6 +268,48 @@ def test_overdue_and_due_soon_requests_feed_the_watchs_alarms(
     )
 
 
+class TimeForChecks(FakeLambdaContext):
+    """A run's time left: plenty for the first `calls` reads of it, then 15 s (under the
+    checks' stop, over the count's): the run stops before every reminder due."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls, self.left = 0, calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls += 1
+        return 120_000 if self.calls <= self.left else 15_000
+
+
+def test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms(
+    table: Table,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an opt-out imported two days ago whose stream record never reached the resolver
+    # (nothing resolves here), and 20 imported now, none checked yet
+    monkeypatch.setenv("SYSTEMS_CONFIG", PRODUCTION_SYSTEMS)
+    now = datetime.now(UTC).replace(microsecond=0)
+    importer = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    received = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def rows(prefix: str, count: int) -> list[dict[str, Any]]:
+        return [{"line": n + 2, "external_id": f"{prefix}-{n}", "received_at": received,
+                 "email": f"{prefix.lower()}-{n}@example.com"} for n in range(count)]  # fmt: skip
+
+    assert importer.import_rows(rows("LOST", 1), now - timedelta(days=2), "arn:op").stored == 1
+    assert importer.import_rows(rows("NEW", 20), now, "arn:op").stored == 20
+    # When EventBridge invokes the watch and it has time for a few checks only
+    summary = load_function("watch").handler({"detail-type": "Scheduled Event"},
+                                             TimeForChecks(8))  # fmt: skip
+    # Then it stopped short and said its figures are partial, and the metrics of that and of
+    # the lost import it re-drove (checked first: its reminder is the oldest) are published
+    assert (summary["finished"], summary["figures_partial"]) == (False, True)
+    proving = test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms
+    assert_alarms_read_what_was_published(translated, emitted_metrics, proving)
+
+
 def test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms(
     table: Table,
     aws: Aws,
@@ -425,6 +469,8 @@ PROVED: dict[str, Callable[..., None]] = {
     "OverdueRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
     "DueSoonRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
     "WatchHeartbeatAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,
+    "WatchRedrivenAlarm": test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms,
+    "WatchFiguresPartialAlarm": test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms,
     "SweepRedrivenAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "SweepCutShortAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
     "SweeperHeartbeatAlarm": test_a_sweep_that_re_drove_and_one_cut_short_feed_the_sweeps_alarms,
