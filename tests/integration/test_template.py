@@ -37,6 +37,9 @@ EDGE_RESOURCES = {
     "EdgeDistribution",
     "EdgeOriginSecret",
 }
+# The one dimension of the stack's own metrics: its name, so that two stacks in one account and
+# region never feed each other's alarms (review s20 stacks K1).
+STACK_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
 PUBLIC_ROUTES = {
     ("POST", "/v1/consent"),
     ("GET", "/v1/consent/{device_id}"),
@@ -261,10 +264,35 @@ def test_the_workers_visibility_margin_covers_how_long_a_poller_may_hold_a_batch
         assert int(queue["VisibilityTimeout"]) + 30 <= VISIBILITY_MARGIN_SECONDS
 
 
+def test_the_stacks_own_metrics_and_alarms_are_named_for_the_stack(
+    translated: dict[str, Any],
+) -> None:
+    """Two stacks in one account and region (staging beside production, a re-created stack
+    beside the old one) share the namespace: with one fixed dimension value, a live stack's
+    heartbeat kept a dead one's WatchHeartbeatAlarm OK and its failures paged the other's
+    on-call (review s20 stacks K1). Every function publishes, and every alarm on the
+    namespace reads, the dimension service = the stack's name."""
+    functions = _of_type(translated, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OptOutBridge", name
+        assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}, name
+    read = 0
+    for name, alarm in _of_type(translated, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for metric in [props, *stats]:
+            if metric.get("Namespace") == "OptOutBridge":
+                assert metric.get("Dimensions") == STACK_DIMENSION, name
+                read += 1
+    assert read >= 20
+
+
 def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) -> None:
     alarm = translated["Resources"]["VisibilityRefusedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "VisibilityRefused")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
 
 
 def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
@@ -272,7 +300,7 @@ def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> N
     # (tests/integration/test_worker_write_faults.py): counted as JobWritesFailed instead.
     alarm = translated["Resources"]["JobWritesFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "JobWritesFailed")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -281,7 +309,7 @@ def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -
     # resolver counts it as EventsFailed (tests/integration/test_resolver.py).
     alarm = translated["Resources"]["EventsFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "EventsFailed")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -299,7 +327,7 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
     # missing data, after three of the function's schedule periods without a finished run.
     props = translated["Resources"][alarm]["Properties"]
     assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
-    assert props["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert props["Dimensions"] == STACK_DIMENSION
     assert props["TreatMissingData"] == "breaching"
     assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
         "Maximum", "LessThanThreshold", 1,
@@ -616,11 +644,18 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         assert rate < get_rate, route
 
 
+def _access_log_fields() -> dict[str, str]:
+    """The API's access line as a JSON object of its fields (a `!Sub` text: `${AWS::StackName}`
+    is left as written)."""
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields: dict[str, str] = json.loads(access_log["Format"]["Fn::Sub"])
+    return fields
+
+
 def test_the_access_log_names_the_caller_of_each_iam_route_and_no_personal_data() -> None:
     """Which operator (role and session) called which admin route: the signer's ARN, empty on
     public routes (review s19 S3); never the source IP, the path or the query string."""
-    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
-    fields = json.loads(access_log["Format"])
+    fields = _access_log_fields()
     assert fields["caller"] == "$context.identity.userArn"
     assert not {"$context.identity.sourceIp", "$context.path"} & set(fields.values())
 
@@ -629,8 +664,7 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     # An HTTP API publishes no throttle metric: a 429 on the public POST routes is counted from
     # the access log (the capture function answers no 429 of its own).
     resources = translated["Resources"]
-    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
-    fields = json.loads(access_log["Format"])
+    fields = _access_log_fields()
     assert (fields["status"], fields["routeKey"]) == ("$context.status", "$context.routeKey")
     log_filter = resources["PublicPostsThrottledFilter"]["Properties"]
     assert log_filter["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
@@ -643,7 +677,11 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Namespace"], alarm["MetricName"]) == (
         metric["MetricNamespace"], metric["MetricName"],
     )  # fmt: skip
-    assert "Dimensions" not in alarm and "Dimensions" not in metric
+    # The metric's one dimension is the access line's service field (the stack's name), as
+    # every other alarm on the namespace has it.
+    assert metric["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+    assert fields["service"] == "${AWS::StackName}"
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -684,7 +722,7 @@ def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
     assert all(f'"{name}"' in capture for name in names)
     for stat in stats.values():
         assert stat["Metric"]["Namespace"] == "OptOutBridge" and stat["Stat"] == "Sum"
-        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+        assert stat["Metric"]["Dimensions"] == STACK_DIMENSION
     (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
     assert alarm["Threshold"] == {"Ref": "CaptureSurgeThreshold"}
