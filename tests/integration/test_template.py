@@ -884,12 +884,119 @@ def test_table_keys_are_string_pk_and_sk(translated: dict[str, Any]) -> None:
     assert types["pk"] == types["sk"] == "S"
 
 
-@pytest.mark.parametrize("resource", ["OptOutTable", "DataKey", "HashKeySecret"])
-def test_the_table_its_key_and_the_hash_key_survive_stack_deletion(
+# The evidence, what reads it, and the operators' audit trail (docs/evidence-integrity.md):
+# AdminLogGroup and ApiAccessLogGroup went with the stack before review s20 stacks K6.
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "OptOutTable",
+        "DataKey",
+        "HashKeySecret",
+        "IdentityTokenSecret",
+        "AdminLogGroup",
+        "ApiAccessLogGroup",
+    ],
+)
+def test_the_table_its_keys_and_the_audit_logs_survive_stack_deletion(
     translated: dict[str, Any], resource: str
 ) -> None:
     body = translated["Resources"][resource]
     assert (body["DeletionPolicy"], body["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_retained_log_groups_have_generated_names(translated: dict[str, Any]) -> None:
+    # A retained group with a fixed name would fail the next stack of the same name on create.
+    for name, group in _of_type(translated, "AWS::Logs::LogGroup").items():
+        assert "LogGroupName" not in group.get("Properties", {}), name
+
+
+@pytest.mark.parametrize(
+    ("secret", "generated"),
+    [
+        ("HashKeySecret", {"PasswordLength": 64, "ExcludePunctuation": True}),
+        (
+            "IdentityTokenSecret",
+            {
+                "SecretStringTemplate": '{"kid": "k1"}',
+                "GenerateStringKey": "key",
+                "PasswordLength": 64,
+                "ExcludePunctuation": True,
+            },
+        ),
+    ],
+)
+def test_the_long_lived_secrets_generation_settings_never_change(
+    translated: dict[str, Any], secret: str, generated: dict[str, Any]
+) -> None:
+    """An edit of GenerateSecretString makes CloudFormation put a new generated value on the
+    next deploy (review s20 stacks K9): a new HMAC key orphans every lookup key, a new token
+    key refuses every token the login backend signs. Pinned, so such an edit is a decision."""
+    props = translated["Resources"][secret]["Properties"]
+    assert props["GenerateSecretString"] == generated
+
+
+# Each ARN parameter's shape, checked before any resource exists (review s20 stacks K7): the
+# same mistake found mid-create rolls back and leaves the retained table, key and secrets.
+ARN_SHAPES = {
+    "AlarmTopicArn": (
+        ["", "arn:aws:sns:eu-west-1:123456789012:optout-bridge-alarms"],
+        ["optout-bridge-alarms", "arn:aws:sqs:eu-west-1:123456789012:alarms", " "],
+    ),
+    "LinkerTrustedPrincipalArn": (
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/backend", "arn:aws:iam::210987654321:root"],
+        ["account", "123456789012", "arn:aws:iam::123456789012:role/a b"],
+    ),
+    "OperatorTrustedPrincipalArn": (
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators"],
+        ["role/privacy-operators", "arn:aws:s3:::bucket"],
+    ),
+    "ApiCertificateArn": (
+        ["", "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+        ["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "arn:aws:iam::123456789012:server-certificate/x"],
+    ),
+    "EdgeCertificateArn": (
+        ["", "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+        ["arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+    ),
+    "EdgeWebAclArn": (
+        [
+            "",
+            "arn:aws:wafv2:us-east-1:123456789012:global/webacl/EdgeWebAcl-Ab12Cd34/"
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        ],
+        [
+            "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/acl/"
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("parameter", sorted(ARN_SHAPES))
+def test_arn_parameters_refuse_what_would_fail_mid_create(parameter: str) -> None:
+    declared = sam.load()["Parameters"][parameter]
+    pattern = re.compile(declared["AllowedPattern"])  # CloudFormation matches the whole value
+    good, bad = ARN_SHAPES[parameter]
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
+    assert pattern.fullmatch(str(declared["Default"]))
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        "PostThrottleRateLimit",
+        "PostThrottleBurstLimit",
+        "GetThrottleRateLimit",
+        "GetThrottleBurstLimit",
+    ],
+)
+def test_a_throttle_of_zero_is_refused_at_deploy(parameter: str) -> None:
+    # 0 deploys, and API Gateway then answers every request of those routes 429 (review s20
+    # stacks K7).
+    declared = sam.load()["Parameters"][parameter]
+    assert declared["MinValue"] >= 1
+    assert declared["Default"] >= declared["MinValue"]
 
 
 def test_the_hash_key_is_encrypted_with_the_data_key(translated: dict[str, Any]) -> None:
