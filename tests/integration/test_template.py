@@ -668,8 +668,9 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (fields["status"], fields["routeKey"]) == ("$context.status", "$context.routeKey")
     log_filter = resources["PublicPostsThrottledFilter"]["Properties"]
     assert log_filter["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
-    pattern = log_filter["FilterPattern"]
+    pattern = log_filter["FilterPattern"]["Fn::Sub"]
     assert '$.status = "429"' in pattern
+    assert '$.service = "${AWS::StackName}"' in pattern
     public_posts = {f"{m} {p}" for m, p in PUBLIC_ROUTES if m == "POST"}
     assert set(re.findall(r'\$\.routeKey = "([^"]+)"', pattern)) == public_posts
     (metric,) = log_filter["MetricTransformations"]
