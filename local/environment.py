@@ -33,6 +33,8 @@ FAKE_AWS_ENV = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon
 }
+# The functions' service (the metrics' dimension; on AWS the stack's name).
+LOCAL_SERVICE_NAME = "optout-bridge-local"
 # A retried job should finish in seconds locally, not minutes; the back-off shape is unchanged.
 RETRY_BASE_SECONDS = "0.5"
 RETRY_MAX_SECONDS = "3"
@@ -84,6 +86,8 @@ def stack_environment(
         {
             **FAKE_AWS_ENV,
             "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the console
+            # On AWS the stack's name (template: AWS::StackName, which has no default here).
+            "POWERTOOLS_SERVICE_NAME": LOCAL_SERVICE_NAME,
             "TABLE_NAME": table_name,
             "SYSTEMS_CONFIG": str(systems_config),
             "QUEUE_URL_TEMPLATE": queue_url_template,

@@ -33,7 +33,13 @@ from tests.integration.test_watch import MinutesLeft
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
 from tests.support import sam
 from tests.support.aws_hooks import session_hooks
-from tests.support.emf import EmittedMetrics, MetricKey, alarm_metrics, log_filter_metrics
+from tests.support.emf import (
+    STACK_NAME,
+    EmittedMetrics,
+    MetricKey,
+    alarm_metrics,
+    log_filter_metrics,
+)
 from tests.support.http_events import http_event
 from tests.support.lambdas import FakeLambdaContext, invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -507,5 +513,8 @@ def test_the_handlers_run_here_with_the_functions_powertools_environment(
     assert functions
     for name, function in functions.items():
         env = function["Properties"]["Environment"]["Variables"]
-        for key in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
-            assert env[key] == TEST_ENV[key], (name, key)
+        key = "POWERTOOLS_METRICS_NAMESPACE"
+        assert env[key] == TEST_ENV[key], (name, key)
+        # The service is the stack's name; the tests stand for a stack named STACK_NAME.
+        assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}, name
+    assert TEST_ENV["POWERTOOLS_SERVICE_NAME"] == STACK_NAME

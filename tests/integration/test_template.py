@@ -37,6 +37,9 @@ EDGE_RESOURCES = {
     "EdgeDistribution",
     "EdgeOriginSecret",
 }
+# The one dimension of the stack's own metrics: its name, so that two stacks in one account and
+# region never feed each other's alarms (review s20 stacks K1).
+STACK_DIMENSION = [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
 PUBLIC_ROUTES = {
     ("POST", "/v1/consent"),
     ("GET", "/v1/consent/{device_id}"),
@@ -261,10 +264,35 @@ def test_the_workers_visibility_margin_covers_how_long_a_poller_may_hold_a_batch
         assert int(queue["VisibilityTimeout"]) + 30 <= VISIBILITY_MARGIN_SECONDS
 
 
+def test_the_stacks_own_metrics_and_alarms_are_named_for_the_stack(
+    translated: dict[str, Any],
+) -> None:
+    """Two stacks in one account and region (staging beside production, a re-created stack
+    beside the old one) share the namespace: with one fixed dimension value, a live stack's
+    heartbeat kept a dead one's WatchHeartbeatAlarm OK and its failures paged the other's
+    on-call (review s20 stacks K1). Every function publishes, and every alarm on the
+    namespace reads, the dimension service = the stack's name."""
+    functions = _of_type(translated, "AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OptOutBridge", name
+        assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}, name
+    read = 0
+    for name, alarm in _of_type(translated, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+        for metric in [props, *stats]:
+            if metric.get("Namespace") == "OptOutBridge":
+                assert metric.get("Dimensions") == STACK_DIMENSION, name
+                read += 1
+    assert read >= 20
+
+
 def test_a_refused_visibility_change_has_an_alarm(translated: dict[str, Any]) -> None:
     alarm = translated["Resources"]["VisibilityRefusedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "VisibilityRefused")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
 
 
 def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
@@ -272,7 +300,7 @@ def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> N
     # (tests/integration/test_worker_write_faults.py): counted as JobWritesFailed instead.
     alarm = translated["Resources"]["JobWritesFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "JobWritesFailed")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -281,7 +309,7 @@ def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -
     # resolver counts it as EventsFailed (tests/integration/test_resolver.py).
     alarm = translated["Resources"]["EventsFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "EventsFailed")
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -299,7 +327,7 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
     # missing data, after three of the function's schedule periods without a finished run.
     props = translated["Resources"][alarm]["Properties"]
     assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
-    assert props["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+    assert props["Dimensions"] == STACK_DIMENSION
     assert props["TreatMissingData"] == "breaching"
     assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
         "Maximum", "LessThanThreshold", 1,
@@ -616,11 +644,18 @@ def test_every_post_route_is_throttled_below_the_get_default() -> None:
         assert rate < get_rate, route
 
 
+def _access_log_fields() -> dict[str, str]:
+    """The API's access line as a JSON object of its fields (a `!Sub` text: `${AWS::StackName}`
+    is left as written)."""
+    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
+    fields: dict[str, str] = json.loads(access_log["Format"]["Fn::Sub"])
+    return fields
+
+
 def test_the_access_log_names_the_caller_of_each_iam_route_and_no_personal_data() -> None:
     """Which operator (role and session) called which admin route: the signer's ARN, empty on
     public routes (review s19 S3); never the source IP, the path or the query string."""
-    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
-    fields = json.loads(access_log["Format"])
+    fields = _access_log_fields()
     assert fields["caller"] == "$context.identity.userArn"
     assert not {"$context.identity.sourceIp", "$context.path"} & set(fields.values())
 
@@ -629,13 +664,13 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     # An HTTP API publishes no throttle metric: a 429 on the public POST routes is counted from
     # the access log (the capture function answers no 429 of its own).
     resources = translated["Resources"]
-    access_log = sam.load()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]
-    fields = json.loads(access_log["Format"])
+    fields = _access_log_fields()
     assert (fields["status"], fields["routeKey"]) == ("$context.status", "$context.routeKey")
     log_filter = resources["PublicPostsThrottledFilter"]["Properties"]
     assert log_filter["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
-    pattern = log_filter["FilterPattern"]
+    pattern = log_filter["FilterPattern"]["Fn::Sub"]
     assert '$.status = "429"' in pattern
+    assert '$.service = "${AWS::StackName}"' in pattern
     public_posts = {f"{m} {p}" for m, p in PUBLIC_ROUTES if m == "POST"}
     assert set(re.findall(r'\$\.routeKey = "([^"]+)"', pattern)) == public_posts
     (metric,) = log_filter["MetricTransformations"]
@@ -643,7 +678,11 @@ def test_api_gateway_refusing_public_posts_has_an_alarm(translated: dict[str, An
     assert (alarm["Namespace"], alarm["MetricName"]) == (
         metric["MetricNamespace"], metric["MetricName"],
     )  # fmt: skip
-    assert "Dimensions" not in alarm and "Dimensions" not in metric
+    # The metric's one dimension is the access line's service field (the stack's name), as
+    # every other alarm on the namespace has it.
+    assert metric["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+    assert fields["service"] == "${AWS::StackName}"
+    assert alarm["Dimensions"] == STACK_DIMENSION
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
@@ -684,7 +723,7 @@ def test_a_surge_of_new_requests_has_an_alarm_before_vendor_quotas_run_out(
     assert all(f'"{name}"' in capture for name in names)
     for stat in stats.values():
         assert stat["Metric"]["Namespace"] == "OptOutBridge" and stat["Stat"] == "Sum"
-        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "optout-bridge"}]
+        assert stat["Metric"]["Dimensions"] == STACK_DIMENSION
     (summed,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert set(re.findall(r"FILL\((\w+), 0\)", summed["Expression"])) == set(stats)
     assert alarm["Threshold"] == {"Ref": "CaptureSurgeThreshold"}
@@ -846,12 +885,119 @@ def test_table_keys_are_string_pk_and_sk(translated: dict[str, Any]) -> None:
     assert types["pk"] == types["sk"] == "S"
 
 
-@pytest.mark.parametrize("resource", ["OptOutTable", "DataKey", "HashKeySecret"])
-def test_the_table_its_key_and_the_hash_key_survive_stack_deletion(
+# The evidence, what reads it, and the operators' audit trail (docs/evidence-integrity.md):
+# AdminLogGroup and ApiAccessLogGroup went with the stack before review s20 stacks K6.
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "OptOutTable",
+        "DataKey",
+        "HashKeySecret",
+        "IdentityTokenSecret",
+        "AdminLogGroup",
+        "ApiAccessLogGroup",
+    ],
+)
+def test_the_table_its_keys_and_the_audit_logs_survive_stack_deletion(
     translated: dict[str, Any], resource: str
 ) -> None:
     body = translated["Resources"][resource]
     assert (body["DeletionPolicy"], body["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_retained_log_groups_have_generated_names(translated: dict[str, Any]) -> None:
+    # A retained group with a fixed name would fail the next stack of the same name on create.
+    for name, group in _of_type(translated, "AWS::Logs::LogGroup").items():
+        assert "LogGroupName" not in group.get("Properties", {}), name
+
+
+@pytest.mark.parametrize(
+    ("secret", "generated"),
+    [
+        ("HashKeySecret", {"PasswordLength": 64, "ExcludePunctuation": True}),
+        (
+            "IdentityTokenSecret",
+            {
+                "SecretStringTemplate": '{"kid": "k1"}',
+                "GenerateStringKey": "key",
+                "PasswordLength": 64,
+                "ExcludePunctuation": True,
+            },
+        ),
+    ],
+)
+def test_the_long_lived_secrets_generation_settings_never_change(
+    translated: dict[str, Any], secret: str, generated: dict[str, Any]
+) -> None:
+    """An edit of GenerateSecretString makes CloudFormation put a new generated value on the
+    next deploy (review s20 stacks K9): a new HMAC key orphans every lookup key, a new token
+    key refuses every token the login backend signs. Pinned, so such an edit is a decision."""
+    props = translated["Resources"][secret]["Properties"]
+    assert props["GenerateSecretString"] == generated
+
+
+# Each ARN parameter's shape, checked before any resource exists (review s20 stacks K7): the
+# same mistake found mid-create rolls back and leaves the retained table, key and secrets.
+ARN_SHAPES = {
+    "AlarmTopicArn": (
+        ["", "arn:aws:sns:eu-west-1:123456789012:optout-bridge-alarms"],
+        ["optout-bridge-alarms", "arn:aws:sqs:eu-west-1:123456789012:alarms", " "],
+    ),
+    "LinkerTrustedPrincipalArn": (
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/backend", "arn:aws:iam::210987654321:root"],
+        ["account", "123456789012", "arn:aws:iam::123456789012:role/a b"],
+    ),
+    "OperatorTrustedPrincipalArn": (
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators"],
+        ["role/privacy-operators", "arn:aws:s3:::bucket"],
+    ),
+    "ApiCertificateArn": (
+        ["", "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+        ["0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "arn:aws:iam::123456789012:server-certificate/x"],
+    ),
+    "EdgeCertificateArn": (
+        ["", "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+        ["arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
+    ),
+    "EdgeWebAclArn": (
+        [
+            "",
+            "arn:aws:wafv2:us-east-1:123456789012:global/webacl/EdgeWebAcl-Ab12Cd34/"
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        ],
+        [
+            "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/acl/"
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("parameter", sorted(ARN_SHAPES))
+def test_arn_parameters_refuse_what_would_fail_mid_create(parameter: str) -> None:
+    declared = sam.load()["Parameters"][parameter]
+    pattern = re.compile(declared["AllowedPattern"])  # CloudFormation matches the whole value
+    good, bad = ARN_SHAPES[parameter]
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
+    assert pattern.fullmatch(str(declared["Default"]))
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        "PostThrottleRateLimit",
+        "PostThrottleBurstLimit",
+        "GetThrottleRateLimit",
+        "GetThrottleBurstLimit",
+    ],
+)
+def test_a_throttle_of_zero_is_refused_at_deploy(parameter: str) -> None:
+    # 0 deploys, and API Gateway then answers every request of those routes 429 (review s20
+    # stacks K7).
+    declared = sam.load()["Parameters"][parameter]
+    assert declared["MinValue"] >= 1
+    assert declared["Default"] >= declared["MinValue"]
 
 
 def test_the_hash_key_is_encrypted_with_the_data_key(translated: dict[str, Any]) -> None:

@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 Dimensions = frozenset[tuple[str, str]]
+# The stack the tests stand for (samconfig.toml's name): an alarm's `!Ref AWS::StackName`
+# dimension value reads as this, and the tests' POWERTOOLS_SERVICE_NAME (tests/conftest.py) is it.
+STACK_NAME = "optout-bridge"
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,17 @@ def log_filter_metrics(template: dict[str, Any]) -> set[tuple[str, str, frozense
         if resource["Type"] != "AWS::Logs::MetricFilter":
             continue
         for metric in resource["Properties"]["MetricTransformations"]:
-            dimensions = frozenset(metric.get("Dimensions", {}))
+            dimensions = frozenset(d["Key"] for d in metric.get("Dimensions", []))
             made.add((metric["MetricNamespace"], metric["MetricName"], dimensions))
     return made
 
 
 def _alarm_key(metric: dict[str, Any]) -> MetricKey:
-    dimensions = frozenset((d["Name"], str(d["Value"])) for d in metric.get("Dimensions", []))
+    dimensions = frozenset(
+        (d["Name"], _dimension_value(d["Value"])) for d in metric.get("Dimensions", [])
+    )
     return MetricKey(metric["Namespace"], metric["MetricName"], dimensions)
+
+
+def _dimension_value(value: Any) -> str:
+    return STACK_NAME if value == {"Ref": "AWS::StackName"} else str(value)

@@ -40,7 +40,8 @@ def test_resolver_stream_settings_are_the_templates() -> None:
 
 def test_environment_resolves_parameter_defaults_and_skips_resource_refs() -> None:
     env = environment(load_template(TEMPLATE))
-    assert env["POWERTOOLS_SERVICE_NAME"] == "optout-bridge"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OptOutBridge"
+    assert "POWERTOOLS_SERVICE_NAME" not in env  # the stack's name: the stack supplies its own
     assert env["STORE_IP_ADDRESS"] == "false"
     assert "TABLE_NAME" not in env  # a !Ref to the table: the stack supplies its own
     assert "SYSTEM_NAME" not in env  # one per worker: no single value for a shared process
