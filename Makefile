@@ -92,6 +92,8 @@ build: venv sam-venv
 	@# The layer's layout on Lambda (/opt/python/optout, /opt/config/systems.json): checked here.
 	test -f .aws-sam/build/CommonLayer/python/optout/__init__.py
 	test -f .aws-sam/build/CommonLayer/config/systems.json
+	@# The layer ships exactly the pinned distributions, no test or development package.
+	$(PY) scripts/layer_lock.py check .aws-sam/build/CommonLayer
 
 # Needs AWS credentials; samconfig.toml holds the defaults, ARGS adds to them, e.g.
 # make deploy ARGS='--parameter-overrides LinkerTrustedPrincipalArn=... OperatorTrustedPrincipalArn=...
