@@ -117,3 +117,30 @@ def test_a_built_layer_with_another_version_a_stray_or_a_test_package_fails(tmp_
         "python/tests/ must not ship in the layer",
     ]
     assert layer_lock.check(layer) == 1
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "requirements").glob("*.txt")), ids=lambda p: p.name
+)
+def test_every_requirement_file_pins_each_package_exactly(path: Path) -> None:
+    # Development and tool environments too (review s20 supply SC6): `-r` includes a file
+    # checked on its own.
+    lines = [
+        line for line in layer_lock.logical_lines(path.read_text()) if not line.startswith("-r ")
+    ]
+    assert layer_lock.read_pins("\n".join(lines))
+
+
+def test_every_pip_install_in_the_makefile_takes_a_pinned_file() -> None:
+    installs = [
+        line.strip()
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "pip install" in line and not line.lstrip().startswith(("#", "@#"))
+    ]
+    assert len(installs) == 7
+    for line in installs:
+        takes_a_file = re.search(r"pip install --quiet -r requirements/\w+\.txt$", line)
+        builds_the_cli = line.endswith("--no-deps --no-build-isolation --editable .")
+        assert takes_a_file or builds_the_cli, line
+    bootstrap = layer_lock.read_pins((ROOT / "requirements/bootstrap.txt").read_text())
+    assert list(bootstrap) == ["pip"]
