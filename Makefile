@@ -23,25 +23,26 @@ PY313_BIN := $(shell python3.13 -c 'import sys, os; print(os.path.dirname(sys.ex
 
 venv: $(STAMP)
 
-$(STAMP): layers/common/requirements.txt requirements/dev.txt requirements/cli.txt pyproject.toml
+$(STAMP): layers/common/requirements.txt requirements/dev.txt requirements/cli.txt requirements/bootstrap.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/bootstrap.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
-	@# The operator CLI `optout` (cli/optout_cli), editable; its pinned deps came with dev.txt.
-	$(PY) -m pip install --quiet --no-deps --editable .
+	@# The operator CLI `optout` (cli/optout_cli), editable; its pinned deps came with dev.txt,
+	@# and so did the setuptools that builds it (no isolated build fetching an unpinned one).
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 
 sam-venv: $(SAM_VENV)/.installed
-$(SAM_VENV)/.installed: requirements/sam.txt
+$(SAM_VENV)/.installed: requirements/sam.txt requirements/bootstrap.txt
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/bootstrap.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	touch $@
 
 checkov-venv: $(CHECKOV_VENV)/.installed
-$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt requirements/bootstrap.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/bootstrap.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
 	touch $@
 
@@ -92,6 +93,8 @@ build: venv sam-venv
 	@# The layer's layout on Lambda (/opt/python/optout, /opt/config/systems.json): checked here.
 	test -f .aws-sam/build/CommonLayer/python/optout/__init__.py
 	test -f .aws-sam/build/CommonLayer/config/systems.json
+	@# The layer ships exactly the pinned distributions, no test or development package.
+	$(PY) scripts/layer_lock.py check .aws-sam/build/CommonLayer
 
 # Needs AWS credentials; samconfig.toml holds the defaults, ARGS adds to them, e.g.
 # make deploy ARGS='--parameter-overrides LinkerTrustedPrincipalArn=... OperatorTrustedPrincipalArn=...

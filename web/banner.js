@@ -415,11 +415,11 @@
     d.querySelectorAll('script[type="text/plain"][data-purpose]').forEach((inert) => {
       const purposes = inert.dataset.purpose.split(/[\s,]+/);
       if (purposes.some((p) => !PURPOSES.includes(p) || optedOut(p))) return;
-      const live = d.createElement("script");
-      for (const { name, value } of inert.attributes) if (name !== "type") live.setAttribute(name, value);
-      if (inert.dataset.type) live.type = inert.dataset.type;
+      // A copy runs (an inert script never started): its attributes, its text and its nonce,
+      // which a browser under a CSP header hides from the attribute (it reads "").
+      const live = inert.cloneNode(true);
+      live.type = inert.dataset.type || ""; // "": JavaScript
       live.async = false; // keep document order among activated tags with src
-      live.text = inert.text;
       inert.replaceWith(live);
     });
   };

@@ -331,3 +331,36 @@ def test_a_tag_naming_an_unknown_purpose_never_runs_and_a_late_tag_is_gated_too(
     assert (
         page.locator('script[type="text/plain"][data-purpose="targeted_advertising"]').count() == 1
     )
+
+
+def test_an_inline_gated_tag_keeps_the_nonce_a_sites_csp_allows_it_by(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a site whose CSP header allows its own scripts and inline ones carrying its nonce
+    # (a header: the browser then hides every nonce attribute, which reads ""), an inline gated
+    # tag with that nonce and one without
+    context = new_context()
+    FakeConsentApi().install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Nonce</title>'
+        '<script nonce="n0nce">window.ran = []</script>'
+        '<script src="/dist/banner.min.js"></script></head><body>'
+        '<script type="text/plain" data-purpose="sale" nonce="n0nce">window.ran.push("nonce")'
+        "</script>"
+        '<script type="text/plain" data-purpose="sale">window.ran.push("none")</script>'
+        "</body></html>"
+    )
+    headers = {"Content-Security-Policy": "script-src 'self' 'nonce-n0nce'"}
+    context.route(
+        f"{static_site}/nonce.html",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html", body=html, headers=headers
+        ),
+    )
+    page = context.new_page()
+    # When the banner activates them (sale not opted out)
+    page.goto(f"{static_site}/nonce.html")
+    wait_until_ready(page)
+    # Then the tag the site allowed ran, and the site's CSP still refuses the other one
+    page.wait_for_function("() => window.ran.length > 0")
+    assert page.evaluate("() => window.ran") == ["nonce"]

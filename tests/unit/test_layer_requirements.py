@@ -1,0 +1,146 @@
+"""What the Lambda layer ships is what the tests ran (review s20 supply SC1, SC2): every
+distribution pinned `==` in layers/common/requirements.txt, its dependencies on Lambda too, at
+the versions this test environment runs, hash-locked for the build in requirements.lock, and a
+built layer holding exactly those (scripts/layer_lock.py, run by `make build`)."""
+
+import re
+from importlib.metadata import requires, version
+from pathlib import Path
+
+import pytest
+
+from scripts import layer_lock
+from scripts.layer_lock import Pin
+
+ROOT = Path(__file__).resolve().parents[2]
+PINS = layer_lock.read_pins(layer_lock.PINS.read_text(encoding="utf-8"))
+
+
+def test_every_layer_requirement_is_pinned_exactly() -> None:
+    with pytest.raises(ValueError, match="not pinned with =="):
+        layer_lock.read_pins("pydantic>=2.13\n")
+    with pytest.raises(ValueError, match="not pinned with =="):
+        layer_lock.read_pins("holidays~=0.86  # a compatible release is a range too\n")
+    assert "python-dateutil" in PINS
+    assert len(PINS) == len(layer_lock.logical_lines(layer_lock.PINS.read_text(encoding="utf-8")))
+
+
+def test_the_tests_run_the_versions_the_layer_ships() -> None:
+    # requirements/dev.txt installs the layer's file: a pin changed without `make venv` fails here
+    assert "-r ../layers/common/requirements.txt" in (ROOT / "requirements/dev.txt").read_text()
+    assert {name: version(name) for name in PINS} == {n: p.version for n, p in PINS.items()}
+
+
+def test_every_dependency_a_pin_has_on_lambda_is_pinned_in_its_range() -> None:
+    assert layer_lock.closure_gaps(PINS, requires) == []
+
+
+def test_a_dependency_left_to_the_resolver_is_a_gap() -> None:
+    # The file as it was: holidays without python-dateutil, which pip then took at 4.0.0.
+    pins = {n: p for n, p in PINS.items() if n not in ("python-dateutil", "six")}
+    assert layer_lock.closure_gaps(pins, requires) == ["holidays needs python-dateutil: not pinned"]
+
+
+def test_a_dependency_only_an_unrequested_extra_or_another_platform_needs_is_no_gap() -> None:
+    metadata = {
+        "app": ["lib>=1", "win; sys_platform == 'win32'", "pypy; implementation_name == 'pypy'",
+                "tool; extra == 'dev'", "old; python_version < '3.11'",
+                "val; extra == 'validation'"],
+    }  # fmt: skip
+    pins = {
+        "app": Pin("app", "1.0", frozenset({"validation"})),
+        "lib": Pin("lib", "1.2", frozenset()),
+    }
+    assert layer_lock.closure_gaps(pins, metadata.get) == [
+        'app needs val; extra == "validation": not pinned'
+    ]
+    pins["lib"] = Pin("lib", "0.9", frozenset())
+    assert layer_lock.closure_gaps(pins, metadata.get)[0] == "app needs lib>=1: 0.9 pinned"
+
+
+def test_what_the_runtime_sdk_imports_from_the_layer_is_in_its_range() -> None:
+    # Lambda puts /opt/python first: the runtime's botocore imports the layer's python-dateutil.
+    assert layer_lock.runtime_conflicts(PINS, requires) == []
+    shipped_before = {**PINS, "python-dateutil": Pin("python-dateutil", "4.0.0", frozenset())}
+    assert layer_lock.runtime_conflicts(shipped_before, requires) == [
+        "botocore needs python-dateutil<3.0.0,>=2.1: 4.0.0 pinned"
+    ]
+
+
+def test_the_lock_holds_the_same_pins_each_with_a_sha256() -> None:
+    text = layer_lock.LOCK.read_text(encoding="utf-8")
+    assert layer_lock.read_pins(text) == PINS, "run `python scripts/layer_lock.py lock`"
+    hashes = layer_lock.read_hashes(text)
+    assert hashes.keys() == PINS.keys()
+    assert all(len(found) == 1 for found in hashes.values())
+
+
+def test_the_layer_build_installs_the_lock_with_hashes_and_make_build_checks_it() -> None:
+    layer_make = (ROOT / "layers/common/Makefile").read_text()
+    assert "--require-hashes -r requirements.lock" in layer_make
+    assert "-r requirements.txt" not in layer_make
+    # the lock hashes the wheels the build takes: the same platform options
+    assert f"PIP_TARGET := {' '.join(layer_lock.PIP_TARGET)}\n" in layer_make
+    build = (ROOT / "Makefile").read_text().split("\nbuild:", 1)[1].split("\n\n", 1)[0]
+    assert build.index("sam build") < build.index(
+        "scripts/layer_lock.py check .aws-sam/build/CommonLayer"
+    )
+
+
+def built_layer(root: Path, shipped: dict[str, str], folders: tuple[str, ...] = ()) -> Path:
+    python = root / "python"
+    for name, ver in shipped.items():
+        info = python / f"{re.sub('-', '_', name)}-{ver}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n")
+    for folder in ("optout", *folders):
+        (python / folder).mkdir(parents=True)
+    return root
+
+
+def test_a_built_layer_with_exactly_the_pins_passes(tmp_path: Path) -> None:
+    layer = built_layer(tmp_path, {name: pin.version for name, pin in PINS.items()})
+    assert layer_lock.layer_problems(layer, PINS) == []
+    assert layer_lock.check(layer) == 0
+
+
+def test_a_built_layer_with_another_version_a_stray_or_a_test_package_fails(tmp_path: Path) -> None:
+    shipped = {name: pin.version for name, pin in PINS.items() if name != "six"}
+    shipped |= {"python-dateutil": "4.0.0", "tzdata": "2026.6", "pytest": "9.0.3"}
+    layer = built_layer(tmp_path, shipped, folders=("tests",))
+    assert layer_lock.layer_problems(layer, PINS) == [
+        "pytest 9.0.3 shipped, not pinned",
+        "tzdata 2026.6 shipped, not pinned",
+        "six pinned, not shipped",
+        "python-dateutil 4.0.0 shipped, 2.9.0.post0 pinned",
+        "pytest must not ship in the layer",
+        "python/tests/ must not ship in the layer",
+    ]
+    assert layer_lock.check(layer) == 1
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "requirements").glob("*.txt")), ids=lambda p: p.name
+)
+def test_every_requirement_file_pins_each_package_exactly(path: Path) -> None:
+    # Development and tool environments too (review s20 supply SC6): `-r` includes a file
+    # checked on its own.
+    lines = [
+        line for line in layer_lock.logical_lines(path.read_text()) if not line.startswith("-r ")
+    ]
+    assert layer_lock.read_pins("\n".join(lines))
+
+
+def test_every_pip_install_in_the_makefile_takes_a_pinned_file() -> None:
+    installs = [
+        line.strip()
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "pip install" in line and not line.lstrip().startswith(("#", "@#"))
+    ]
+    assert len(installs) == 7
+    for line in installs:
+        takes_a_file = re.search(r"pip install --quiet -r requirements/\w+\.txt$", line)
+        builds_the_cli = line.endswith("--no-deps --no-build-isolation --editable .")
+        assert takes_a_file or builds_the_cli, line
+    bootstrap = layer_lock.read_pins((ROOT / "requirements/bootstrap.txt").read_text())
+    assert list(bootstrap) == ["pip"]
