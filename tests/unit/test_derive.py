@@ -474,17 +474,37 @@ def test_a_half_link_lapses(fake: FakeGraph) -> None:
     assert fake.refreshed == []
 
 
-def test_a_link_refreshed_once_is_not_refreshed_again_when_the_cluster_is_told_more(
+def test_what_was_refreshed_is_not_refreshed_again_when_the_cluster_is_told_more(
     fake: FakeGraph,
 ) -> None:
-    fake.node(D, expires_at=EXPIRES)
+    fake.node(D, own("share"), expires_at=STALE)
     fake.node(D2, expires_at=EXPIRES)
     fake.link(D, D2, expires_at=STALE)
+    fake.node(E2, expires_at=EXPIRES)
+    fake.assertion(D, E2, ["share"], expires_at=STALE)
     fake.node(E, own("sale"), expires_at=EXPIRES)
     fake.assertion(E, D2)
     derive([D, E])  # D's cluster, then E's, which tells D2: D's cluster again
     assert fake.carried == [(E, D2, ["sale"])]
-    assert len(fake.refreshed) == 1
+    assert sorted(fake.refreshed) == sorted([
+        [(D, keys.NODE_SK)],
+        [(D, keys.edge_sk(keys.LINK_PREFIX, D2)), (D2, keys.edge_sk(keys.LINK_PREFIX, D))],
+        [(D, keys.edge_sk(keys.ASSERTS_PREFIX, E2)), (E2, keys.edge_sk(keys.ASSERTED_PREFIX, D))],
+    ])  # fmt: skip
+
+
+def test_a_cluster_cut_at_the_walk_limit_leaves_the_links_leaving_it_alone(
+    fake: FakeGraph,
+) -> None:
+    fake.node(D, own("sale"), expires_at=EXPIRES)
+    fake.node(D2, expires_at=EXPIRES)
+    fake.node(E, expires_at=EXPIRES)
+    fake.link(D, D2, expires_at=EXPIRES)
+    fake.link(D2, E, expires_at=EXPIRES)
+    derivation, out = derive([D], caps=Caps(max_size=1))  # walks 2 of the 3
+    assert derivation.sizes == [2]
+    assert set(out.states) == {D, D2}
+    assert fake.refreshed == []
 
 
 # -- a backfill: plan only ---------------------------------------------------------------------
@@ -567,7 +587,7 @@ def test_marks_written_by_a_systems_retirement_count_for_nothing(
 def test_before_retirement() -> None:
     assert before_retirement({"updated_at": RETIRED_AT}, RETIRED_AT)
     assert before_retirement({"done": ["sale"]}, RETIRED_AT)  # no stamp: older than any
-    assert not before_retirement({"updated_at": "2026-06-02"}, RETIRED_AT)
-    assert not before_retirement({"updated_at": "2026-05-01"}, None)
-    assert not before_retirement(None, RETIRED_AT)
-    assert not before_retirement({}, RETIRED_AT)
+    assert before_retirement({"updated_at": "2026-06-02"}, RETIRED_AT) is False
+    assert before_retirement({"updated_at": "2026-05-01"}, None) is False
+    assert before_retirement(None, RETIRED_AT) is False
+    assert before_retirement({}, RETIRED_AT) is False
