@@ -79,11 +79,27 @@ def names_any(text: str, values: Iterable[str], shortest: int = 4) -> bool:
     customer id in a reason). Values shorter than `shortest` are left out: a customer id "42"
     in "42 attempts" is chance."""
     read = plain(text).casefold()
-    return any(
-        re.search(rf"(?<![\w-]){re.escape(value.casefold())}(?![\w-])", read)
-        for value in values
-        if len(value) >= shortest
-    )
+    return any(_holds_word(read, value.casefold()) for value in values if len(value) >= shortest)
+
+
+def _holds_word(read: str, word: str) -> bool:
+    r"""`word` in `read` with no word character or hyphen either side: the regex
+    `(?<![\w-])word(?![\w-])` without compiling one per value (an import checks each row's
+    values: a pattern each missed re's cache and cost a quarter of the import's time)."""
+    start = read.find(word)
+    while start != -1:
+        end = start + len(word)
+        if not (start and _word_char(read[start - 1])) and not (
+            end < len(read) and _word_char(read[end])
+        ):
+            return True
+        start = read.find(word, start + 1)
+    return False
+
+
+def _word_char(ch: str) -> bool:
+    """re's `\\w` on str (Unicode alphanumeric, or the underscore), or a hyphen."""
+    return ch.isalnum() or ch in "_-"
 
 
 def _word_at_address(read: str) -> bool:
