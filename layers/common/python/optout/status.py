@@ -246,9 +246,11 @@ def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
     """The systems the quiet period settled for the public view: those the request did not ask
     because the vendor recently answered "no such person" (`not_asked`) and that have no job
     of their own or cited proof left (`SystemProof.settled`, not by a re-open's `not_planned`).
-    The public view counts them as done, as it counts that answer on a request's own job:
-    leaving them out would show anyone who repeats an opt-out for an email whether the
-    business's vendors hold that person (6 systems, then 4; review s13 blackbox 1)."""
+    The public view counts them as done, as it counts that answer on a request's own job, once
+    the systems it asked have all answered (`aggregate`): leaving them out, or counting them
+    done sooner, would show anyone who repeats an opt-out for an email whether the business's
+    vendors hold that person (6 systems, then 4; review s13 blackbox 1; 2 of 6 done against
+    0 of 6, review s20 outside O1)."""
     named = {s.system for s in every}
     heard = set(resolution.get("not_asked") or ()) - named  # no job, no citation: not in proofs
     return heard | {s.system for s in every if s.settled and s.quiet and not s.unplanned}
@@ -284,10 +286,15 @@ def aggregate(
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]
         quiet -= hidden
-    done = sum(1 for s in systems if s.state == "done") + len(quiet)
+    done = sum(1 for s in systems if s.state == "done")
     failed = sum(1 for s in systems if s.state == FAILED)
-    # The quiet systems are in the total as they are in `done`: else each would hide one
-    # system still processing (review s16 claims F1: a public `completed` before a vendor acted)
+    # The quiet systems count as done only once every system the request asked has answered:
+    # counted at once, a repeat for a person the vendors do not hold read 2 of 6 done while one
+    # for a person they hold read 0 of 6 (review s20 outside O1: the leak quiet_systems closes,
+    # open again in the progress). They are in the total from the start, as they are in `done`
+    # at the end: else each would hide one system still processing (review s16 claims F1).
+    if done + failed == len(systems):
+        done += len(quiet)
     total = len(systems) + len(quiet)
     denial = by_sk.get(DENIAL_SK)
     status: RequestStatus
