@@ -98,8 +98,11 @@ def built_layer(root: Path, shipped: dict[str, str], folders: tuple[str, ...] = 
     return root
 
 
+SHIPPED = {name: pin.version for name, pin in PINS.items()}
+
+
 def test_a_built_layer_with_exactly_the_pins_passes(tmp_path: Path) -> None:
-    layer = built_layer(tmp_path, {name: pin.version for name, pin in PINS.items()})
+    layer = built_layer(tmp_path, SHIPPED)
     assert layer_lock.layer_problems(layer, PINS) == []
     assert layer_lock.check(layer) == 0
 
@@ -115,6 +118,48 @@ def test_a_built_layer_with_another_version_a_stray_or_a_test_package_fails(tmp_
         "python-dateutil 4.0.0 shipped, 2.9.0.post0 pinned",
         "pytest must not ship in the layer",
         "python/tests/ must not ship in the layer",
+    ]
+    assert layer_lock.check(layer) == 1
+
+
+def test_the_version_is_read_from_the_metadata_header_not_the_description(
+    tmp_path: Path,
+) -> None:
+    # A description line "Version: <the pin>" below the header must not hide the shipped version
+    pinned = PINS["python-dateutil"].version
+    layer = built_layer(tmp_path, {**SHIPPED, "python-dateutil": "4.0.0"})
+    metadata = layer / "python/python_dateutil-4.0.0.dist-info/METADATA"
+    metadata.write_text(f"{metadata.read_text()}\nChangelog\n\nVersion: {pinned}\n")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil 4.0.0 shipped, {pinned} pinned"
+    ]
+
+
+@pytest.mark.parametrize("stale", ["0.1", "99.0"])  # globbed before or after the right one
+def test_one_distribution_shipped_twice_fails(tmp_path: Path, stale: str) -> None:
+    pinned = PINS["python-dateutil"].version
+    layer = built_layer(tmp_path, SHIPPED)
+    info = layer / f"python/python_dateutil-{stale}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Name: python-dateutil\nVersion: {stale}\n")
+    versions = ", ".join(sorted([pinned, stale], key=lambda v: f"python_dateutil-{v}.dist-info"))
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil {stale} shipped, {pinned} pinned",
+        f"python-dateutil shipped 2 times ({versions}): a reused build folder",
+    ]
+    # the same version twice too (a second copy under another folder name)
+    (info / "METADATA").write_text(f"Name: python-dateutil\nVersion: {pinned}\n")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil shipped 2 times ({pinned}, {pinned}): a reused build folder"
+    ]
+
+
+def test_a_test_package_copied_without_its_metadata_fails(tmp_path: Path) -> None:
+    layer = built_layer(tmp_path, SHIPPED, folders=("_pytest", "moto", "hypothesis"))
+    (layer / "python/py.py").write_text("")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python/{name} (a test or development package) must not ship in the layer"
+        for name in ("_pytest", "hypothesis", "moto", "py.py")
     ]
     assert layer_lock.check(layer) == 1
 
