@@ -8,6 +8,7 @@ from importlib.metadata import requires, version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from scripts import layer_lock
 from scripts.layer_lock import Pin
@@ -35,10 +36,30 @@ def test_every_dependency_a_pin_has_on_lambda_is_pinned_in_its_range() -> None:
     assert layer_lock.closure_gaps(PINS, requires) == []
 
 
+def needed_on_lambda(name: str) -> set[str]:
+    """The distributions a pin's Requires-Dist names on Lambda (no extras asked for)."""
+    needs = (Requirement(line) for line in requires(name) or [])
+    environment = {**layer_lock.LAMBDA_MARKERS, "extra": ""}
+    return {
+        layer_lock.canonical(need.name)
+        for need in needs
+        if need.marker is None or need.marker.evaluate(environment)
+    }
+
+
 def test_a_dependency_left_to_the_resolver_is_a_gap() -> None:
-    # The file as it was: holidays without python-dateutil, which pip then took at 4.0.0.
-    pins = {n: p for n, p in PINS.items() if n not in ("python-dateutil", "six")}
-    assert layer_lock.closure_gaps(pins, requires) == ["holidays needs python-dateutil: not pinned"]
+    # As the file was: holidays needed python-dateutil, not pinned, so pip took 4.0.0. Each pin
+    # another pin needs, left out, is a gap named after it (built from today's pins and
+    # metadata, so a pin change needs no edit here).
+    needed = {dep for name in PINS for dep in needed_on_lambda(name)} & PINS.keys()
+    assert needed  # a graph to test: at least python-dateutil, which holidays needs
+    for dropped in sorted(needed):
+        pins = {n: p for n, p in PINS.items() if n != dropped}
+        gaps = layer_lock.closure_gaps(pins, requires)
+        needers = sorted(n for n in pins if dropped in needed_on_lambda(n))
+        assert [gap.split(" needs ")[0] for gap in gaps] == needers, dropped
+        assert all(gap.endswith(": not pinned") for gap in gaps), gaps
+        assert all(re.search(rf" needs {re.escape(dropped)}\b", gap, re.I) for gap in gaps), gaps
 
 
 def test_a_dependency_only_an_unrequested_extra_or_another_platform_needs_is_no_gap() -> None:
@@ -59,12 +80,20 @@ def test_a_dependency_only_an_unrequested_extra_or_another_platform_needs_is_no_
 
 
 def test_what_the_runtime_sdk_imports_from_the_layer_is_in_its_range() -> None:
-    # Lambda puts /opt/python first: the runtime's botocore imports the layer's python-dateutil.
+    # Lambda puts /opt/python first: the runtime's botocore imports the layer's python-dateutil
+    # (4.0.0 before session 20, outside its range). Each pin botocore needs is inside the
+    # range botocore (the tests' copy) asks for, and a version outside it is reported.
     assert layer_lock.runtime_conflicts(PINS, requires) == []
-    shipped_before = {**PINS, "python-dateutil": Pin("python-dateutil", "4.0.0", frozenset())}
-    assert layer_lock.runtime_conflicts(shipped_before, requires) == [
-        "botocore needs python-dateutil<3.0.0,>=2.1: 4.0.0 pinned"
-    ]
+    for line in requires("botocore") or []:
+        need = Requirement(line)
+        name = layer_lock.canonical(need.name)
+        if name not in PINS or need.marker is not None:
+            continue
+        assert need.specifier.contains(PINS[name].version, prereleases=True), need
+        outside = {**PINS, name: Pin(name, "9999.0", frozenset())}
+        assert f"botocore needs {need}: 9999.0 pinned" in layer_lock.runtime_conflicts(
+            outside, requires
+        )
 
 
 def test_the_lock_holds_the_same_pins_each_with_a_sha256() -> None:
@@ -108,14 +137,18 @@ def test_a_built_layer_with_exactly_the_pins_passes(tmp_path: Path) -> None:
 
 
 def test_a_built_layer_with_another_version_a_stray_or_a_test_package_fails(tmp_path: Path) -> None:
-    shipped = {name: pin.version for name, pin in PINS.items() if name != "six"}
-    shipped |= {"python-dateutil": "4.0.0", "tzdata": "2026.6", "pytest": "9.0.3"}
+    # As in review s20 supply SC1: python-dateutil at another version, a stray distribution
+    # (tzdata then), a pin not shipped (six then), a test package and a project folder
+    other = "python-dateutil"
+    missing = min(PINS.keys() - {other})
+    shipped = {name: ver for name, ver in SHIPPED.items() if name != missing}
+    shipped |= {other: "9999.0", "zz-stray": "1.0", "pytest": "9.0.3"}
     layer = built_layer(tmp_path, shipped, folders=("tests",))
     assert layer_lock.layer_problems(layer, PINS) == [
         "pytest 9.0.3 shipped, not pinned",
-        "tzdata 2026.6 shipped, not pinned",
-        "six pinned, not shipped",
-        "python-dateutil 4.0.0 shipped, 2.9.0.post0 pinned",
+        "zz-stray 1.0 shipped, not pinned",
+        f"{missing} pinned, not shipped",
+        f"{other} 9999.0 shipped, {PINS[other].version} pinned",
         "pytest must not ship in the layer",
         "python/tests/ must not ship in the layer",
     ]
