@@ -2,8 +2,10 @@
 layers/common/requirements.txt (the tests install that file) and hash-locked in
 layers/common/requirements.lock (the layer's build installs that one, `--require-hashes`).
 
-    python scripts/layer_lock.py lock                             # rewrite the lock (network)
-    python scripts/layer_lock.py check .aws-sam/build/CommonLayer # after `sam build`
+    .venv/bin/python scripts/layer_lock.py lock      # rewrite the lock (network)
+    .venv/bin/python scripts/layer_lock.py check .aws-sam/build/CommonLayer # after `sam build`
+
+Run it with the project's .venv: it imports `packaging`, which a bare system python may lack.
 
 Why (review s20 supply SC1, SC2): the layer pinned only its 7 top-level requirements, so each
 build resolved the other 10 afresh. It shipped python-dateutil 4.0.0 while the tests ran

@@ -98,7 +98,7 @@ def test_what_the_runtime_sdk_imports_from_the_layer_is_in_its_range() -> None:
 
 def test_the_lock_holds_the_same_pins_each_with_a_sha256() -> None:
     text = layer_lock.LOCK.read_text(encoding="utf-8")
-    assert layer_lock.read_pins(text) == PINS, "run `python scripts/layer_lock.py lock`"
+    assert layer_lock.read_pins(text) == PINS, "run `.venv/bin/python scripts/layer_lock.py lock`"
     hashes = layer_lock.read_hashes(text)
     assert hashes.keys() == PINS.keys()
     assert all(len(found) == 1 for found in hashes.values())
