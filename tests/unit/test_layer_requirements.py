@@ -4,6 +4,7 @@ the versions this test environment runs, hash-locked for the build in requiremen
 built layer holding exactly those (scripts/layer_lock.py, run by `make build`)."""
 
 import re
+import tomllib
 from importlib.metadata import requires, version
 from pathlib import Path
 
@@ -222,3 +223,27 @@ def test_every_pip_install_in_the_makefile_takes_a_pinned_file() -> None:
         assert takes_a_file or builds_the_cli, line
     bootstrap = layer_lock.read_pins((ROOT / "requirements/bootstrap.txt").read_text())
     assert list(bootstrap) == ["pip"]
+
+
+def test_the_cli_is_built_by_the_pinned_setuptools_on_any_machine() -> None:
+    # Review s20 diff B6: docs/operations.md's install on another machine ran an isolated build,
+    # which fetched an unpinned setuptools; cli.txt now pins it and the line skips isolation.
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    cli = layer_lock.read_pins(
+        "\n".join(
+            line
+            for line in layer_lock.logical_lines((ROOT / "requirements/cli.txt").read_text())
+            if not line.startswith("-r ")
+        )
+    )
+    for line in backend:
+        need = Requirement(line)
+        name = layer_lock.canonical(need.name)
+        assert name in cli and need.specifier.contains(cli[name].version), line
+    builds = [
+        line
+        for line in (ROOT / "docs/operations.md").read_text().splitlines()
+        if re.search(r"pip install [^`]*--no-deps", line)
+    ]
+    assert builds
+    assert all("--no-build-isolation" in line for line in builds), builds
