@@ -28,7 +28,7 @@ $(STAMP): layers/common/requirements.txt requirements/dev.txt requirements/cli.t
 	$(PY) -m pip install --quiet -r requirements/bootstrap.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	@# The operator CLI `optout` (cli/optout_cli), editable; its pinned deps came with dev.txt,
-	@# and so did the setuptools that builds it (no isolated build fetching an unpinned one).
+	@# and so did the setuptools that builds it (cli.txt; no isolated build fetching an unpinned one).
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 

@@ -2,8 +2,10 @@
 layers/common/requirements.txt (the tests install that file) and hash-locked in
 layers/common/requirements.lock (the layer's build installs that one, `--require-hashes`).
 
-    python scripts/layer_lock.py lock                             # rewrite the lock (network)
-    python scripts/layer_lock.py check .aws-sam/build/CommonLayer # after `sam build`
+    .venv/bin/python scripts/layer_lock.py lock      # rewrite the lock (network)
+    .venv/bin/python scripts/layer_lock.py check .aws-sam/build/CommonLayer # after `sam build`
+
+Run it with the project's .venv: it imports `packaging`, which a bare system python may lack.
 
 Why (review s20 supply SC1, SC2): the layer pinned only its 7 top-level requirements, so each
 build resolved the other 10 afresh. It shipped python-dateutil 4.0.0 while the tests ran
@@ -17,6 +19,7 @@ test or development package.
 """
 
 import argparse
+import email.parser
 import hashlib
 import re
 import subprocess
@@ -58,6 +61,14 @@ FORBIDDEN = frozenset(
      "ttd-data", "typer", "rich", "httpx"}
 )  # fmt: skip
 FORBIDDEN_DIRS = frozenset({"tests", "local", "bench", "soak", "web", "docs", "cli", "scripts"})
+# The import names (top-level folders or modules of python/) of test and development packages:
+# refused even when copied without their metadata (review s20 diff B3).
+FORBIDDEN_TOP_LEVEL = frozenset(
+    {"pytest", "_pytest", "py", "pluggy", "moto", "hypothesis", "_hypothesis_pytestplugin",
+     "schemathesis", "playwright", "mypy", "mypyc", "ruff", "cfnlint", "samtranslator",
+     "boto3", "botocore", "s3transfer", "setuptools", "pkg_resources", "_distutils_hack",
+     "pip", "wheel", "typer", "rich", "httpx", "responses", "freezegun"}
+)  # fmt: skip
 
 PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[(?P<extras>[^\]]*)\])?==(?P<ver>[^\s;#\\]+)"
@@ -148,17 +159,28 @@ def runtime_conflicts(
     return conflicts
 
 
-def built_distributions(python_dir: Path) -> dict[str, str]:
-    """The distributions `pip install --target` put in a layer's python/ folder."""
-    found: dict[str, str] = {}
-    for info in python_dir.glob("*.dist-info"):
-        fields = dict(
-            line.split(": ", 1)
-            for line in (info / "METADATA").read_text(encoding="utf-8").splitlines()
-            if ": " in line and line.split(": ", 1)[0] in ("Name", "Version")
-        )
-        found[canonical(fields["Name"])] = fields["Version"]
+def name_and_version(info: Path) -> tuple[str, str]:
+    """A dist-info's Name and Version, read from the METADATA header only (up to the first
+    blank line, as importlib.metadata does): a `Version: ` line in the description below it
+    is text, not the version."""
+    header = email.parser.HeaderParser().parsestr((info / "METADATA").read_text(encoding="utf-8"))
+    return canonical(header["Name"]), header["Version"]
+
+
+def built_distributions(python_dir: Path) -> dict[str, list[str]]:
+    """The distributions `pip install --target` put in a layer's python/ folder, each with the
+    versions of its dist-info folders (more than one: a build folder reused)."""
+    found: dict[str, list[str]] = {}
+    for info in sorted(python_dir.glob("*.dist-info")):
+        name, ver = name_and_version(info)
+        found.setdefault(name, []).append(ver)
     return found
+
+
+def top_level_name(path: Path) -> str:
+    """`_pytest/` -> `_pytest`, `six.py` -> `six`, `_cffi_backend.cpython-313-...so` ->
+    `_cffi_backend`."""
+    return path.name if path.is_dir() else path.name.split(".", 1)[0]
 
 
 def layer_problems(layer_dir: Path, pins: dict[str, Pin]) -> list[str]:
@@ -166,19 +188,31 @@ def layer_problems(layer_dir: Path, pins: dict[str, Pin]) -> list[str]:
     python_dir = layer_dir / "python"
     built = built_distributions(python_dir)
     problems = [
-        f"{name} {built[name]} shipped, not pinned" for name in sorted(built.keys() - pins.keys())
+        f"{name} {', '.join(built[name])} shipped, not pinned"
+        for name in sorted(built.keys() - pins.keys())
     ]
     problems += [f"{name} pinned, not shipped" for name in sorted(pins.keys() - built.keys())]
     problems += [
-        f"{name} {built[name]} shipped, {pins[name].version} pinned"
+        f"{name} {ver} shipped, {pins[name].version} pinned"
         for name in sorted(built.keys() & pins.keys())
-        if built[name] != pins[name].version
+        for ver in built[name]
+        if ver != pins[name].version
+    ]
+    problems += [
+        f"{name} shipped {len(built[name])} times ({', '.join(built[name])}): a reused build folder"
+        for name in sorted(built)
+        if len(built[name]) > 1
     ]
     problems += [f"{name} must not ship in the layer" for name in sorted(built.keys() & FORBIDDEN)]
     problems += [
         f"python/{path.name}/ must not ship in the layer"
         for path in sorted(python_dir.iterdir())
         if path.is_dir() and path.name in FORBIDDEN_DIRS
+    ]
+    problems += [
+        f"python/{path.name} (a test or development package) must not ship in the layer"
+        for path in sorted(python_dir.iterdir())
+        if top_level_name(path) in FORBIDDEN_TOP_LEVEL
     ]
     return problems
 

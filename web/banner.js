@@ -415,10 +415,14 @@
     d.querySelectorAll('script[type="text/plain"][data-purpose]').forEach((inert) => {
       const purposes = inert.dataset.purpose.split(/[\s,]+/);
       if (purposes.some((p) => !PURPOSES.includes(p) || optedOut(p))) return;
-      // A copy runs (an inert script never started): its attributes, its text and its nonce,
-      // which a browser under a CSP header hides from the attribute (it reads "").
-      const live = inert.cloneNode(true);
+      // A new script runs. Not a clone: a tag inserted as HTML (innerHTML) is "already started",
+      // and a clone keeps that flag, so it never runs. The nonce is copied from the property:
+      // a browser under a CSP header hides it from the attribute (it reads "").
+      const live = d.createElement("script");
+      for (const a of inert.attributes) live.setAttribute(a.name, a.value);
       live.type = inert.dataset.type || ""; // "": JavaScript
+      live.nonce = inert.nonce; // after the attributes: the nonce attribute copied is ""
+      live.text = inert.text;
       live.async = false; // keep document order among activated tags with src
       inert.replaceWith(live);
     });

@@ -4,10 +4,12 @@ the versions this test environment runs, hash-locked for the build in requiremen
 built layer holding exactly those (scripts/layer_lock.py, run by `make build`)."""
 
 import re
+import tomllib
 from importlib.metadata import requires, version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from scripts import layer_lock
 from scripts.layer_lock import Pin
@@ -35,10 +37,30 @@ def test_every_dependency_a_pin_has_on_lambda_is_pinned_in_its_range() -> None:
     assert layer_lock.closure_gaps(PINS, requires) == []
 
 
+def needed_on_lambda(name: str) -> set[str]:
+    """The distributions a pin's Requires-Dist names on Lambda (no extras asked for)."""
+    needs = (Requirement(line) for line in requires(name) or [])
+    environment = {**layer_lock.LAMBDA_MARKERS, "extra": ""}
+    return {
+        layer_lock.canonical(need.name)
+        for need in needs
+        if need.marker is None or need.marker.evaluate(environment)
+    }
+
+
 def test_a_dependency_left_to_the_resolver_is_a_gap() -> None:
-    # The file as it was: holidays without python-dateutil, which pip then took at 4.0.0.
-    pins = {n: p for n, p in PINS.items() if n not in ("python-dateutil", "six")}
-    assert layer_lock.closure_gaps(pins, requires) == ["holidays needs python-dateutil: not pinned"]
+    # As the file was: holidays needed python-dateutil, not pinned, so pip took 4.0.0. Each pin
+    # another pin needs, left out, is a gap named after it (built from today's pins and
+    # metadata, so a pin change needs no edit here).
+    needed = {dep for name in PINS for dep in needed_on_lambda(name)} & PINS.keys()
+    assert needed  # a graph to test: at least python-dateutil, which holidays needs
+    for dropped in sorted(needed):
+        pins = {n: p for n, p in PINS.items() if n != dropped}
+        gaps = layer_lock.closure_gaps(pins, requires)
+        needers = sorted(n for n in pins if dropped in needed_on_lambda(n))
+        assert [gap.split(" needs ")[0] for gap in gaps] == needers, dropped
+        assert all(gap.endswith(": not pinned") for gap in gaps), gaps
+        assert all(re.search(rf" needs {re.escape(dropped)}\b", gap, re.I) for gap in gaps), gaps
 
 
 def test_a_dependency_only_an_unrequested_extra_or_another_platform_needs_is_no_gap() -> None:
@@ -59,17 +81,25 @@ def test_a_dependency_only_an_unrequested_extra_or_another_platform_needs_is_no_
 
 
 def test_what_the_runtime_sdk_imports_from_the_layer_is_in_its_range() -> None:
-    # Lambda puts /opt/python first: the runtime's botocore imports the layer's python-dateutil.
+    # Lambda puts /opt/python first: the runtime's botocore imports the layer's python-dateutil
+    # (4.0.0 before session 20, outside its range). Each pin botocore needs is inside the
+    # range botocore (the tests' copy) asks for, and a version outside it is reported.
     assert layer_lock.runtime_conflicts(PINS, requires) == []
-    shipped_before = {**PINS, "python-dateutil": Pin("python-dateutil", "4.0.0", frozenset())}
-    assert layer_lock.runtime_conflicts(shipped_before, requires) == [
-        "botocore needs python-dateutil<3.0.0,>=2.1: 4.0.0 pinned"
-    ]
+    for line in requires("botocore") or []:
+        need = Requirement(line)
+        name = layer_lock.canonical(need.name)
+        if name not in PINS or need.marker is not None:
+            continue
+        assert need.specifier.contains(PINS[name].version, prereleases=True), need
+        outside = {**PINS, name: Pin(name, "9999.0", frozenset())}
+        assert f"botocore needs {need}: 9999.0 pinned" in layer_lock.runtime_conflicts(
+            outside, requires
+        )
 
 
 def test_the_lock_holds_the_same_pins_each_with_a_sha256() -> None:
     text = layer_lock.LOCK.read_text(encoding="utf-8")
-    assert layer_lock.read_pins(text) == PINS, "run `python scripts/layer_lock.py lock`"
+    assert layer_lock.read_pins(text) == PINS, "run `.venv/bin/python scripts/layer_lock.py lock`"
     hashes = layer_lock.read_hashes(text)
     assert hashes.keys() == PINS.keys()
     assert all(len(found) == 1 for found in hashes.values())
@@ -98,23 +128,72 @@ def built_layer(root: Path, shipped: dict[str, str], folders: tuple[str, ...] = 
     return root
 
 
+SHIPPED = {name: pin.version for name, pin in PINS.items()}
+
+
 def test_a_built_layer_with_exactly_the_pins_passes(tmp_path: Path) -> None:
-    layer = built_layer(tmp_path, {name: pin.version for name, pin in PINS.items()})
+    layer = built_layer(tmp_path, SHIPPED)
     assert layer_lock.layer_problems(layer, PINS) == []
     assert layer_lock.check(layer) == 0
 
 
 def test_a_built_layer_with_another_version_a_stray_or_a_test_package_fails(tmp_path: Path) -> None:
-    shipped = {name: pin.version for name, pin in PINS.items() if name != "six"}
-    shipped |= {"python-dateutil": "4.0.0", "tzdata": "2026.6", "pytest": "9.0.3"}
+    # As in review s20 supply SC1: python-dateutil at another version, a stray distribution
+    # (tzdata then), a pin not shipped (six then), a test package and a project folder
+    other = "python-dateutil"
+    missing = min(PINS.keys() - {other})
+    shipped = {name: ver for name, ver in SHIPPED.items() if name != missing}
+    shipped |= {other: "9999.0", "zz-stray": "1.0", "pytest": "9.0.3"}
     layer = built_layer(tmp_path, shipped, folders=("tests",))
     assert layer_lock.layer_problems(layer, PINS) == [
         "pytest 9.0.3 shipped, not pinned",
-        "tzdata 2026.6 shipped, not pinned",
-        "six pinned, not shipped",
-        "python-dateutil 4.0.0 shipped, 2.9.0.post0 pinned",
+        "zz-stray 1.0 shipped, not pinned",
+        f"{missing} pinned, not shipped",
+        f"{other} 9999.0 shipped, {PINS[other].version} pinned",
         "pytest must not ship in the layer",
         "python/tests/ must not ship in the layer",
+    ]
+    assert layer_lock.check(layer) == 1
+
+
+def test_the_version_is_read_from_the_metadata_header_not_the_description(
+    tmp_path: Path,
+) -> None:
+    # A description line "Version: <the pin>" below the header must not hide the shipped version
+    pinned = PINS["python-dateutil"].version
+    layer = built_layer(tmp_path, {**SHIPPED, "python-dateutil": "4.0.0"})
+    metadata = layer / "python/python_dateutil-4.0.0.dist-info/METADATA"
+    metadata.write_text(f"{metadata.read_text()}\nChangelog\n\nVersion: {pinned}\n")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil 4.0.0 shipped, {pinned} pinned"
+    ]
+
+
+@pytest.mark.parametrize("stale", ["0.1", "99.0"])  # globbed before or after the right one
+def test_one_distribution_shipped_twice_fails(tmp_path: Path, stale: str) -> None:
+    pinned = PINS["python-dateutil"].version
+    layer = built_layer(tmp_path, SHIPPED)
+    info = layer / f"python/python_dateutil-{stale}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Name: python-dateutil\nVersion: {stale}\n")
+    versions = ", ".join(sorted([pinned, stale], key=lambda v: f"python_dateutil-{v}.dist-info"))
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil {stale} shipped, {pinned} pinned",
+        f"python-dateutil shipped 2 times ({versions}): a reused build folder",
+    ]
+    # the same version twice too (a second copy under another folder name)
+    (info / "METADATA").write_text(f"Name: python-dateutil\nVersion: {pinned}\n")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python-dateutil shipped 2 times ({pinned}, {pinned}): a reused build folder"
+    ]
+
+
+def test_a_test_package_copied_without_its_metadata_fails(tmp_path: Path) -> None:
+    layer = built_layer(tmp_path, SHIPPED, folders=("_pytest", "moto", "hypothesis"))
+    (layer / "python/py.py").write_text("")
+    assert layer_lock.layer_problems(layer, PINS) == [
+        f"python/{name} (a test or development package) must not ship in the layer"
+        for name in ("_pytest", "hypothesis", "moto", "py.py")
     ]
     assert layer_lock.check(layer) == 1
 
@@ -144,3 +223,27 @@ def test_every_pip_install_in_the_makefile_takes_a_pinned_file() -> None:
         assert takes_a_file or builds_the_cli, line
     bootstrap = layer_lock.read_pins((ROOT / "requirements/bootstrap.txt").read_text())
     assert list(bootstrap) == ["pip"]
+
+
+def test_the_cli_is_built_by_the_pinned_setuptools_on_any_machine() -> None:
+    # Review s20 diff B6: docs/operations.md's install on another machine ran an isolated build,
+    # which fetched an unpinned setuptools; cli.txt now pins it and the line skips isolation.
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    cli = layer_lock.read_pins(
+        "\n".join(
+            line
+            for line in layer_lock.logical_lines((ROOT / "requirements/cli.txt").read_text())
+            if not line.startswith("-r ")
+        )
+    )
+    for line in backend:
+        need = Requirement(line)
+        name = layer_lock.canonical(need.name)
+        assert name in cli and need.specifier.contains(cli[name].version), line
+    builds = [
+        line
+        for line in (ROOT / "docs/operations.md").read_text().splitlines()
+        if re.search(r"pip install [^`]*--no-deps", line)
+    ]
+    assert builds
+    assert all("--no-build-isolation" in line for line in builds), builds

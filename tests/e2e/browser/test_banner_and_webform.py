@@ -364,3 +364,55 @@ def test_an_inline_gated_tag_keeps_the_nonce_a_sites_csp_allows_it_by(
     # Then the tag the site allowed ran, and the site's CSP still refuses the other one
     page.wait_for_function("() => window.ran.length > 0")
     assert page.evaluate("() => window.ran") == ["nonce"]
+    # When the site adds one more with its nonce as HTML (innerHTML)
+    page.evaluate(
+        """() => document.body.insertAdjacentHTML("beforeend", '<div><script type="text/plain"'
+            + ' data-purpose="sale" nonce="n0nce">window.ran.push("late nonce")</scr'
+            + 'ipt></div>')"""
+    )
+    # Then it runs too
+    page.wait_for_function("() => window.ran.length > 1")
+    assert page.evaluate("() => window.ran") == ["nonce", "late nonce"]
+
+
+def test_a_gated_tag_a_site_adds_as_html_runs_once_when_allowed(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a known state that opts out of targeted advertising only, and a page with one
+    # gated tag (HTML inserted by innerHTML, insertAdjacentHTML or outerHTML is parsed as
+    # "already started": a copy of it that keeps that flag never runs)
+    context = new_context()
+    FakeConsentApi(opt_out={"targeted_advertising": True}).install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>Tags</title>'
+        '<script>window.ran = []</script><script src="/dist/banner.min.js"></script></head>'
+        '<body><script type="text/plain" data-purpose="sale">window.ran.push("parsed")</script>'
+        '<div id="a"></div><div id="b"></div><div id="c"></div></body></html>'
+    )
+    context.route(
+        f"{static_site}/html-tags.html",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    page = context.new_page()
+    page.goto(f"{static_site}/html-tags.html")
+    wait_until_ready(page)
+    page.wait_for_function("() => window.ran.length === 1")
+    # When the site adds gated tags as HTML strings, one of them for the opted-out purpose
+    page.evaluate(
+        """() => {
+            const tag = (purpose, name) => `<script type="text/plain" data-purpose="${purpose}">`
+                + `window.ran.push("${name}")</scr` + "ipt>";
+            document.getElementById("a").innerHTML =
+                tag("sale", "innerHTML") + tag("targeted_advertising", "opted out");
+            document.getElementById("b").insertAdjacentHTML("beforeend", tag("sale", "adjacent"));
+            document.getElementById("c").outerHTML = tag("sale", "outerHTML");
+        }"""
+    )
+    # Then each allowed one runs, once, and the opted-out one stays inert
+    page.wait_for_function("() => window.ran.length === 4")
+    page.evaluate("() => document.body.append(document.createElement('p'))")  # observer again
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.ran") == ["parsed", "innerHTML", "adjacent", "outerHTML"]
+    assert (
+        page.locator('script[type="text/plain"][data-purpose="targeted_advertising"]').count() == 1
+    )
