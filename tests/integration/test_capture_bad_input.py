@@ -136,6 +136,21 @@ def test_form_encoding_is_refused_where_only_json_is_accepted(
     _refused(aws, capture, event, 415)
 
 
+@pytest.mark.parametrize("raw", ['{"email":"newcomer@example.com"}', ' [{"email":"a@b.co"}]'])
+def test_json_posted_as_a_form_is_told_to_send_json(
+    aws: Aws, capture: ModuleType, raw: str
+) -> None:
+    # Given JSON sent without its Content-Type (curl -d without -H sends it as a form)
+    event = http_event("POST", "/v1/opt-out", raw_body=raw,
+                       headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    # Then it is told to send JSON (was: 422 "at least one identifier is required", field
+    # email: the caller had sent one; review s20 outside O3), and the body is not echoed
+    error = _refused(aws, capture, event, 415)
+    assert error["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in error["message"]
+    assert "example" not in error["message"] and "a@b" not in error["message"]
+
+
 @pytest.mark.parametrize("raw", ['{"device_id": ', "{'device_id': 'x'}", "not json at all"])
 def test_malformed_json(aws: Aws, capture: ModuleType, raw: str) -> None:
     error = _refused(aws, capture, http_event("POST", "/v1/consent", raw_body=raw), 400)
