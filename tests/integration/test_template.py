@@ -339,6 +339,31 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
     assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
 
 
+@pytest.mark.parametrize(
+    ("alarm", "metric", "rule"),
+    [
+        # Any re-drive pages: one lost stream record is dropped work (Sum over 5 minutes).
+        ("WatchRedrivenAlarm", "WatchRedrivenRequests", ("Sum", 300, 1, 0)),
+        # Only an hour in which every run's figures were partial (Minimum over an hour): a run
+        # or two after a large import is normal and must not page (README, operations.md).
+        ("WatchFiguresPartialAlarm", "WatchFiguresPartial", ("Minimum", 3600, 1, 0)),
+    ],
+)
+def test_the_watch_alarms_fire_as_their_runbook_rows_say(
+    translated: dict[str, Any], alarm: str, metric: str, rule: tuple[str, int, int, int]
+) -> None:
+    props = translated["Resources"][alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
+    assert props["Dimensions"] == STACK_DIMENSION
+    statistic, period, evaluation_periods, threshold = rule
+    assert (props["Statistic"], props["Period"]) == (statistic, period)
+    assert props["EvaluationPeriods"] == evaluation_periods
+    assert props.get("DatapointsToAlarm", evaluation_periods) == evaluation_periods
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", threshold)
+    # No run, no figures: the heartbeat pages for that, not these.
+    assert props["TreatMissingData"] == "notBreaching"
+
+
 @pytest.mark.parametrize("runbook", ["docs/operations.md", "README.md"])
 def test_every_alarm_has_a_runbook_row(translated: dict[str, Any], runbook: str) -> None:
     rows = (sam.ROOT / runbook).read_text(encoding="utf-8")
