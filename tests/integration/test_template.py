@@ -968,13 +968,31 @@ ARN_SHAPES = {
         ["", "arn:aws:sns:eu-west-1:123456789012:optout-bridge-alarms"],
         ["optout-bridge-alarms", "arn:aws:sqs:eu-west-1:123456789012:alarms", " "],
     ),
+    # A bare account ID is a principal IAM takes (as `…:root`); a comma-joined list is not one
+    # principal and IAM refuses it mid-create (review s20 diff A5).
     "LinkerTrustedPrincipalArn": (
-        ["ACCOUNT", "arn:aws:iam::123456789012:role/backend", "arn:aws:iam::210987654321:root"],
-        ["account", "123456789012", "arn:aws:iam::123456789012:role/a b"],
+        [
+            "ACCOUNT",
+            "arn:aws:iam::123456789012:role/backend",
+            "arn:aws:iam::210987654321:root",
+            "210987654321",
+        ],
+        [
+            "account",
+            "12345678901",
+            "1234567890123",
+            "arn:aws:iam::123456789012:role/a b",
+            "arn:aws:iam::123456789012:role/a,arn:aws:iam::123456789012:role/b",
+        ],
     ),
     "OperatorTrustedPrincipalArn": (
-        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators"],
-        ["role/privacy-operators", "arn:aws:s3:::bucket"],
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators", "123456789012"],
+        [
+            "role/privacy-operators",
+            "arn:aws:s3:::bucket",
+            "123456789012,210987654321",
+            "arn:aws:iam::123456789012:role/ops,",
+        ],
     ),
     "ApiCertificateArn": (
         ["", "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],
