@@ -37,6 +37,7 @@ worker duration, its own line (`vendor_pace`, by system) and in the total.
 """
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from bench import pace_cost
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+SAMCONFIG = TEMPLATE.with_name("samconfig.toml")
 MILLION = 1_000_000
 GB = 1_000_000_000
 STAGES = ("capture", "resolver", "workers", "event_sources")
@@ -243,16 +245,44 @@ def platform_bytes() -> int:
 
 def access_log_bytes() -> int:
     """Bytes of one access log line in template.yaml's format, its variables filled in."""
+    return len(access_log_line().encode("utf-8"))
+
+
+def access_log_line() -> str:
+    """One access log line as API Gateway writes it for the stack samconfig.toml deploys: the
+    format's `!Sub` resolved first (CloudFormation, `${AWS::StackName}`), then its `$context`
+    variables filled in with typical values (API Gateway)."""
     from local.cfn_yaml import loads_template  # noqa: PLC0415 - only the cost stage needs it
 
     template = loads_template(TEMPLATE.read_text(encoding="utf-8"))
     api = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi")
-    line = str(api["Properties"]["AccessLogSettings"]["Format"])
+    line = _substituted(api["Properties"]["AccessLogSettings"]["Format"], deployed_stack_name())
     for variable, value in sorted(_ACCESS_LOG_VALUES.items(), key=lambda kv: -len(kv[0])):
         line = line.replace(variable, value)
     if "$context." in line:
         raise ValueError("template.yaml's access log format has a variable the model lacks")
-    return len(line.encode("utf-8"))
+    return line
+
+
+def deployed_stack_name() -> str:
+    """The stack name `make deploy` uses (samconfig.toml's default)."""
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    name: str = config["default"]["global"]["parameters"]["stack_name"]
+    return name
+
+
+def _substituted(text: str | dict[str, Any], stack_name: str) -> str:
+    """The format as deployed: a plain string, or `Fn::Sub` text with the stack's name put in.
+    The model knows no other `${...}`: one would be sized as its placeholder, so it is refused."""
+    if isinstance(text, str):
+        return text
+    sub = text["Fn::Sub"]
+    if not isinstance(sub, str):
+        raise TypeError("template.yaml's access log format is a Fn::Sub the model cannot read")
+    line = sub.replace("${AWS::StackName}", stack_name)
+    if "${" in line:
+        raise ValueError("template.yaml's access log format substitutes what the model lacks")
+    return line
 
 
 def _log_bytes(logs: dict[str, Any] | None, invocations: dict[str, float],

@@ -17,6 +17,7 @@ from local.aws_resources import create_table
 from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
 from tests.support import iam
+from tests.support.emf import STACK_NAME
 
 # No property test has a time limit: on a loaded 2-core machine one example took 259 ms
 # against hypothesis's default 200 ms deadline and failed the run. Speed is the bench's to
@@ -34,7 +35,7 @@ TEST_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_SERVICE_NAME": "optout-bridge",
+    "POWERTOOLS_SERVICE_NAME": STACK_NAME,  # the stack's name, as the template sets it
     "POWERTOOLS_METRICS_NAMESPACE": "OptOutBridge",
     "POWERTOOLS_DEV": "false",
     "TABLE_NAME": "optout-test",

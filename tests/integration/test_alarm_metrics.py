@@ -518,3 +518,5 @@ def test_the_handlers_run_here_with_the_functions_powertools_environment(
         # The service is the stack's name; the tests stand for a stack named STACK_NAME.
         assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}, name
     assert TEST_ENV["POWERTOOLS_SERVICE_NAME"] == STACK_NAME
+    # Not samconfig.toml's name, the old fixed service: a handler that hard-coded it would pass.
+    assert STACK_NAME != "optout-bridge"

@@ -339,6 +339,31 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
     assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == 3
 
 
+@pytest.mark.parametrize(
+    ("alarm", "metric", "rule"),
+    [
+        # Any re-drive pages: one lost stream record is dropped work (Sum over 5 minutes).
+        ("WatchRedrivenAlarm", "WatchRedrivenRequests", ("Sum", 300, 1, 0)),
+        # Only an hour in which every run's figures were partial (Minimum over an hour): a run
+        # or two after a large import is normal and must not page (README, operations.md).
+        ("WatchFiguresPartialAlarm", "WatchFiguresPartial", ("Minimum", 3600, 1, 0)),
+    ],
+)
+def test_the_watch_alarms_fire_as_their_runbook_rows_say(
+    translated: dict[str, Any], alarm: str, metric: str, rule: tuple[str, int, int, int]
+) -> None:
+    props = translated["Resources"][alarm]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("OptOutBridge", metric)
+    assert props["Dimensions"] == STACK_DIMENSION
+    statistic, period, evaluation_periods, threshold = rule
+    assert (props["Statistic"], props["Period"]) == (statistic, period)
+    assert props["EvaluationPeriods"] == evaluation_periods
+    assert props.get("DatapointsToAlarm", evaluation_periods) == evaluation_periods
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", threshold)
+    # No run, no figures: the heartbeat pages for that, not these.
+    assert props["TreatMissingData"] == "notBreaching"
+
+
 @pytest.mark.parametrize("runbook", ["docs/operations.md", "README.md"])
 def test_every_alarm_has_a_runbook_row(translated: dict[str, Any], runbook: str) -> None:
     rows = (sam.ROOT / runbook).read_text(encoding="utf-8")
@@ -943,13 +968,31 @@ ARN_SHAPES = {
         ["", "arn:aws:sns:eu-west-1:123456789012:optout-bridge-alarms"],
         ["optout-bridge-alarms", "arn:aws:sqs:eu-west-1:123456789012:alarms", " "],
     ),
+    # A bare account ID is a principal IAM takes (as `…:root`); a comma-joined list is not one
+    # principal and IAM refuses it mid-create (review s20 diff A5).
     "LinkerTrustedPrincipalArn": (
-        ["ACCOUNT", "arn:aws:iam::123456789012:role/backend", "arn:aws:iam::210987654321:root"],
-        ["account", "123456789012", "arn:aws:iam::123456789012:role/a b"],
+        [
+            "ACCOUNT",
+            "arn:aws:iam::123456789012:role/backend",
+            "arn:aws:iam::210987654321:root",
+            "210987654321",
+        ],
+        [
+            "account",
+            "12345678901",
+            "1234567890123",
+            "arn:aws:iam::123456789012:role/a b",
+            "arn:aws:iam::123456789012:role/a,arn:aws:iam::123456789012:role/b",
+        ],
     ),
     "OperatorTrustedPrincipalArn": (
-        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators"],
-        ["role/privacy-operators", "arn:aws:s3:::bucket"],
+        ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy-operators", "123456789012"],
+        [
+            "role/privacy-operators",
+            "arn:aws:s3:::bucket",
+            "123456789012,210987654321",
+            "arn:aws:iam::123456789012:role/ops,",
+        ],
     ),
     "ApiCertificateArn": (
         ["", "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"],

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 Dimensions = frozenset[tuple[str, str]]
-# The stack the tests stand for (samconfig.toml's name): an alarm's `!Ref AWS::StackName`
-# dimension value reads as this, and the tests' POWERTOOLS_SERVICE_NAME (tests/conftest.py) is it.
-STACK_NAME = "optout-bridge"
+# The stack the tests stand for: an alarm's `!Ref AWS::StackName` dimension value reads as this,
+# and the tests' POWERTOOLS_SERVICE_NAME (tests/conftest.py) is it. Not samconfig.toml's
+# `optout-bridge`, the service's old fixed value: a handler that hard-coded it would pass.
+STACK_NAME = "optout-test-stack"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 wrote (counted by the bench's stdout sink), Lambda's system records and the API access log
 line, X-Ray traces under the default sampling rule, and the edge's per-request charges."""
 
+import json
 from typing import Any
 
 import pytest
@@ -98,10 +99,18 @@ def test_at_high_rates_the_traces_fall_towards_five_percent() -> None:
 
 
 def test_the_access_log_line_is_rendered_from_template_yamls_own_format() -> None:
-    # Given template.yaml's access log format (every variable it uses has a typical value)
-    size = cost.access_log_bytes()
-    # Then the line is a JSON object of the format's size with its values filled in
-    assert 100 < size < 400
+    # Given template.yaml's access log format (every variable it uses has a typical value),
+    # a `!Sub` text since the line names its stack (review s20 diff A2: it was sized as the
+    # Python text of the unresolved map, 189 B for a 170 B line)
+    line = cost.access_log_line()
+    # Then the line is the JSON object API Gateway writes, for the stack samconfig.toml deploys
+    fields = json.loads(line)
+    assert fields["service"] == cost.deployed_stack_name() == "optout-bridge"
+    assert fields["routeKey"] == "POST /v1/consent"
+    assert not [v for v in fields.values() if "$" in v or "{" in v]
+    # And its size is that object's: compact JSON plus at most the format's line-fold spaces
+    compact = len(json.dumps(fields, separators=(",", ":")).encode("utf-8"))
+    assert compact <= cost.access_log_bytes() == len(line.encode("utf-8")) < compact + len(fields)
 
 
 def test_the_edge_adds_a_cloudfront_and_a_waf_request_per_opt_out() -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from local.aws_resources import TEMPLATE
 from local.cfn_yaml import load_template
-from local.environment import stack_environment
+from local.environment import LOCAL_SERVICE_NAME, stack_environment
 from local.template_config import (
     Cors,
     cors_configuration,
@@ -86,6 +86,20 @@ def test_the_local_workers_pace_at_a_systems_whole_rate_as_they_run_one_at_a_tim
         secrets_file=Path("local/secrets.json"),
     )
     assert env["MAX_CONCURRENCY"] == "1"
+
+
+def test_the_local_stack_names_its_own_service() -> None:
+    # The template's service is AWS::StackName, which has no value here (review s20 diff A7):
+    # without one Powertools says `service_undefined`; samconfig's name would pass for a stack
+    env = stack_environment(
+        load_template(TEMPLATE),
+        url="http://127.0.0.1:3000",
+        table_name="t",
+        systems_config=Path("local/systems.json"),
+        queue_url_template="{queue}",
+        secrets_file=Path("local/secrets.json"),
+    )
+    assert env["POWERTOOLS_SERVICE_NAME"] == LOCAL_SERVICE_NAME == "optout-bridge-local"
 
 
 def test_cors_is_the_http_apis_configuration_with_the_stacks_own_origins() -> None:
