@@ -226,12 +226,15 @@ def test_a_refused_re_read_keeps_the_keys_pages_and_waits_a_minute(
     assert extra["error_code"] in ("AccessDeniedException", "SecretNotText")
     assert world.told.metrics == ["TokenKeysUnusable"]
     reads = len(world.secret.reads)
-    world.later(59.9)
+    world.later(59)
     assert keyring.keys.get("k9") is None and keyring.keys.get("k1") == K1.encode()
     assert len(world.secret.reads) == reads  # no read at all within the minute
-    world.later(0.1)
+    world.later(1)
     world.secret.error = None
     world.secret.value = ROTATING
+    # the minute is over: the lookup reads the secret, and an unknown kid forces a read
+    assert keyring.keys.get("k9") is None
+    assert world.secret.reads[reads:] == [(NAME, 300, False), (NAME, 300, True)]
     assert keyring.keys.get("k2") == K2.encode()
 
 
