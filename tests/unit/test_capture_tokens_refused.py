@@ -16,7 +16,6 @@ from tests.support.tokens import token_for
 
 KEY = "k" * 40
 DEVICE = "dev-token-aaaaaaaaaaaa"
-CTX = RequestContext(received_at=datetime.now(UTC), gpc_header=False)
 OPT_OUT = {"email": None, "phone": None, "customer_id": None, "device_id": None,
            "jurisdiction": None, "purposes": None, "agent": None, "page_url": None,
            "policy_version": None}  # fmt: skip
@@ -36,6 +35,11 @@ def service(tokens: TokenVerifier | None) -> CaptureService:
     return CaptureService(NoTable(), Settings(table_name="t"), b"h" * 32, tokens)  # type: ignore[arg-type]
 
 
+def ctx() -> RequestContext:
+    """Now, at the test: a token is minted now too (one made at import could be "ahead")."""
+    return RequestContext(received_at=datetime.now(UTC), gpc_header=False)
+
+
 def verifier() -> TokenVerifier:
     return TokenVerifier(TokenKeys("k1", {"k1": KEY.encode()}), "optout-bridge", 600)
 
@@ -46,10 +50,10 @@ def test_a_service_without_a_verifier_refuses_a_token_rather_than_ignore_it(rout
     capture = service(None)
     with pytest.raises(InvalidToken, match="not accepted on this route") as refused:
         if route == "consent":
-            capture.record_consent(CONSENT | {"identity_token": token}, CTX)
+            capture.record_consent(CONSENT | {"identity_token": token}, ctx())
         else:
             capture.record_opt_out(
-                OPT_OUT | {"email": "a@example.com", "identity_token": token}, CTX
+                OPT_OUT | {"email": "a@example.com", "identity_token": token}, ctx()
             )
     assert refused.value.field == "identity_token"
 
@@ -61,7 +65,7 @@ def test_a_token_bound_to_one_device_is_refused_for_another(route: str) -> None:
     capture = service(verifier())
     with pytest.raises(InvalidToken, match="another device"):
         if route == "consent":
-            capture.record_consent(CONSENT | {"device_id": other, "identity_token": token}, CTX)
+            capture.record_consent(CONSENT | {"device_id": other, "identity_token": token}, ctx())
         else:
             body = OPT_OUT | {"email": "a@example.com", "device_id": other, "identity_token": token}
-            capture.record_opt_out(body, CTX)
+            capture.record_opt_out(body, ctx())
