@@ -203,3 +203,29 @@ def test_the_same_token_and_body_again_is_the_same_request(aws: Aws, capture: Mo
     assert (first["statusCode"], second["statusCode"]) == (202, 202)
     assert json_body(first)["request_id"] == json_body(second)["request_id"]
     assert len(aws.items()) == 1
+
+
+def test_a_token_without_a_device_links_its_identifiers_to_one_another_only(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # A webform opt-out by a logged-in page with no device id: the token's first identifier
+    # anchors the others (no link of an identifier to itself), and nothing is asserted
+    token = token_for(email=EMAIL, phone="+1 240 312 3852")
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", {"identity_token": token}))
+    assert answer["statusCode"] == 202, answer["body"]
+    (event,) = aws.items()
+    assert [(i["type"], i["role"]) for i in event["identifiers"]] == [
+        ("email", "verified"), ("phone", "verified"),
+    ]  # fmt: skip
+    assert [(a["a"]["type"], a["b"]["type"]) for a in event["links"]] == [("email", "phone")]
+    assert event["asserts"] == []
+
+
+def test_a_request_without_a_token_says_nothing_of_one_in_its_evidence(
+    aws: Aws, capture: ModuleType
+) -> None:
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", {"email": EMAIL}))
+    assert answer["statusCode"] == 202, answer["body"]
+    (event,) = aws.items()
+    assert "identity_token" not in event["evidence"]
+    assert [(i["type"], i["role"]) for i in event["identifiers"]] == [("email", "asserted")]

@@ -42,3 +42,12 @@ def test_a_use_allows_only_its_own_list(monkeypatch: pytest.MonkeyPatch) -> None
     caller = "arn:aws:sts::123456789012:assumed-role/optout-bridge-linker/s"
     assert allowed.allows("linker", caller)
     assert not allowed.allows("operator", caller)
+
+
+def test_an_allowed_iam_user_is_matched_by_its_exact_arn_and_no_other_user_is() -> None:
+    # an ARN that is not a role is its own principal: another user must not match it
+    user = "arn:aws:iam::123456789012:user/ops/alice"
+    allowed = CallerAllowList(operator=frozenset({principal_of(user)}))
+    assert allowed.allows("operator", user)
+    assert not allowed.allows("operator", "arn:aws:iam::123456789012:user/ops/mallory")
+    assert not allowed.allows("operator", "arn:aws:iam::123456789012:role/ops")

@@ -1,11 +1,21 @@
 """The public contract's input models (optout.api_models)."""
 
+from datetime import date
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from optout.api_models import ConsentIn, ErrorOut, IdentityLinksIn, OptOutIn
+from optout.api_models import (
+    ConsentIn,
+    ErrorOut,
+    ExportRangeIn,
+    IdentityIn,
+    IdentityLinksIn,
+    ImportIn,
+    OptOutIn,
+    RequestStatusOut,
+)
 
 DEVICE = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
 
@@ -116,3 +126,64 @@ def test_an_agents_name_and_id_are_kept_without_the_whitespace_around_them() -> 
         {"email": "a@example.com", "agent": {"name": " Acme Agents ", "agent_id": " A-1 "}}
     )
     assert body.model_dump(mode="json")["agent"] == {"name": "Acme Agents", "agent_id": "A-1"}
+
+
+# -- hostile input the mutation run (s20 MUT-D) found untested --------------------------------
+
+
+@pytest.mark.parametrize(
+    "day", ["2026-12-01T00:00:00", "2026-12-01T00:00:00Z", "2026-12-01\n", "20261201", "2026-1-01"]
+)
+def test_an_export_range_takes_a_day_as_yyyy_mm_dd_and_nothing_more(day: str) -> None:
+    # a datetime would be read as its day, silently (and a local day is not the UTC one)
+    for side in ("from", "to"):
+        body = {"from": "2026-12-01", "to": "2026-12-02"} | {side: day}
+        with pytest.raises(ValidationError) as refused:
+            ExportRangeIn.model_validate(body)
+        (error,) = refused.value.errors()
+        assert (error["loc"], error["msg"]) == ((side,), "a day as YYYY-MM-DD")
+    taken = ExportRangeIn.model_validate({"from": "2026-12-01", "to": "2026-12-02"})
+    assert (taken.from_, taken.to) == (date(2026, 12, 1), date(2026, 12, 2))
+
+
+def test_an_export_range_refuses_unknown_fields_and_long_cursors() -> None:
+    body = {"from": "2026-12-01", "to": "2026-12-02"}
+    for hostile in ({"extra": 1}, {"cursor": "c" * 2049}):
+        with pytest.raises(ValidationError):
+            ExportRangeIn.model_validate(body | hostile)
+    assert ExportRangeIn.model_validate(body | {"cursor": "c" * 2048}).cursor == "c" * 2048
+
+
+def test_an_import_row_value_is_capped_at_2048_characters_like_every_input_string() -> None:
+    # the rows' values have no cap of their own: the models' str_max_length is theirs
+    assert ImportIn.model_validate({"rows": [{"email": "e" * 2048}]}).rows[0]["email"]
+    with pytest.raises(ValidationError) as refused:
+        ImportIn.model_validate({"rows": [{"email": "e" * 2049}]})
+    assert refused.value.errors()[0]["type"] == "string_too_long"
+
+
+def test_a_request_status_names_a_denial_only_when_there_is_one() -> None:
+    base = {"request_id": "r", "status": "received", "received_at": "2026-12-01T00:00:00.000Z",
+            "deadline": "2026-12-18", "systems_total": 0, "systems_done": 0,
+            "systems_failed": 0}  # fmt: skip
+    assert "denied_at" not in RequestStatusOut(**base).model_dump()
+    assert "denial_reason" not in RequestStatusOut(**base).model_dump()
+    denied = RequestStatusOut(**base | {"status": "denied", "denied_at": "2026-12-02T00:00:00Z",
+                                        "denial_reason": "other"})  # fmt: skip
+    assert denied.model_dump()["denial_reason"] == "other"
+    # the calendar is kept beside the answer, never in it
+    page = denied.with_calendar("US-CA", True)
+    assert page.page_calendar() == {"deadline_jurisdiction": "US-CA", "jurisdiction_stated": True}
+    assert "deadline_jurisdiction" not in page.model_dump()
+
+
+@pytest.mark.parametrize(("model", "field"), [(OptOutIn, "email"), (IdentityIn, "phone")])
+def test_the_openapi_document_says_a_blank_optional_identifier_is_absent(
+    model: Any, field: str
+) -> None:
+    any_of = model.model_json_schema()["properties"][field]["anyOf"]
+    assert any_of[-2:] == [
+        {"type": "string", "maxLength": 0, "description": "the same as absent"},
+        {"type": "null"},
+    ]
+    assert model.model_validate({field: ""}).model_dump()[field] is None

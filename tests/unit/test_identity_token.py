@@ -2,9 +2,16 @@
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
-from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, mint
+from optout.identity_token import (
+    InvalidToken,
+    StaleToken,
+    TokenUnverifiable,
+    TokenVerifier,
+    mint,
+)
 from optout.settings import Settings
 from optout.token_keys import (
     MissingTokenKey,
@@ -98,3 +105,131 @@ def test_a_tokens_times_are_judged_at_the_now_given_not_the_wall_clock() -> None
     # and issued in the future of the `now` given
     with pytest.raises(InvalidToken, match="future"):
         verifier().verify(fresh, real - timedelta(minutes=5))
+
+
+# -- each refusal as the caller sees it (mutation testing, session 20) ------------------------
+
+NEW_KEY = "new-key-" + "n" * 40
+T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # whole seconds: iat is exactly T
+IAT = int(T.timestamp())
+
+
+def signed(claims: dict[str, object], alg: str = "HS256", kid: str = "k2") -> str:
+    """A token with exactly these claims (iat/exp/aud added unless given), current key."""
+    body = {"aud": "optout-bridge", "iat": IAT, "exp": IAT + 60, "email": "a@example.com"}
+    body.update(claims)
+    key = NEW_KEY if alg == "HS256" else NEW_KEY * 2
+    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
+
+
+def refusal(token: str, now: datetime = T) -> InvalidToken:
+    with pytest.raises(InvalidToken) as refused:
+        verifier().verify(token, now)
+    return refused.value
+
+
+def test_a_token_is_taken_until_30_seconds_after_its_exp_and_stale_from_then() -> None:
+    token = signed({"exp": IAT + 60})
+    assert verifier().verify(token, T + timedelta(seconds=89, milliseconds=999)).kid == "k2"
+    stale = refusal(token, T + timedelta(seconds=90))
+    assert isinstance(stale, StaleToken) and "expired" in stale.message
+
+
+def test_a_token_issued_up_to_30_seconds_ahead_of_now_is_taken_and_no_further() -> None:
+    token = signed({})
+    assert verifier().verify(token, T - timedelta(seconds=30)).issued_at == IAT
+    ahead = refusal(token, T - timedelta(seconds=31))
+    assert not isinstance(ahead, StaleToken) and "future" in ahead.message
+
+
+@pytest.mark.parametrize(("nbf", "taken"), [(IAT + 30, True), (IAT + 31, False), ("soon", False)])
+def test_a_not_before_claim_is_a_number_at_most_30_seconds_ahead(nbf: object, taken: bool) -> None:
+    token = signed({"nbf": nbf})
+    if taken:
+        assert verifier().verify(token, T).kid == "k2"
+    else:
+        assert "not yet valid" in refusal(token).message
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("definitely.not.a-jwt", "not a JWT"),
+        (signed({"aud": "another-site"}), "for another audience"),
+        (signed({"aud": None}), "malformed"),
+        (signed({"email": "not-an-email"}), "email is not valid"),
+        (signed({}, alg="HS512"), "must be signed with HS256"),
+        (signed({}, kid="k9"), "unknown key (kid)"),
+        (signed({"iat": IAT + 0.5}), "whole seconds"),
+        (signed({"exp": IAT + 60.5}), "whole seconds"),
+        (signed({"exp": IAT + 601}), "at most 600 seconds"),
+        (signed({"email": 12345}), "email must be a string"),
+        (signed({"email": None}), "binds no email, phone or customer_id"),
+        (signed({"device_id": "short"}), "device_id is not valid"),
+        (signed({"device_id": 1234567890123456}), "device_id is not valid"),
+    ],
+)
+def test_each_refusal_names_the_field_and_why_never_a_value(token: str, why: str) -> None:
+    refused = refusal(token)
+    assert (refused.field, why in refused.message) == ("identity_token", True), refused.message
+    assert "a@example.com" not in refused.message and not isinstance(refused, StaleToken)
+
+
+def test_a_token_lives_exactly_its_maximum_lifetime() -> None:
+    identity = verifier().verify(signed({"exp": IAT + 600}), T)
+    assert identity.expires_at - identity.issued_at == 600
+
+
+def test_a_device_claim_binds_the_token_to_that_device() -> None:
+    device = "dev-token-aaaaaaaaaaaa"
+    assert verifier().verify(signed({"device_id": device}), T).device_id == device
+    assert verifier().verify(signed({}), T).device_id is None
+
+
+def test_mint_signs_for_300_seconds_and_names_a_device_only_when_given_one() -> None:
+    bare = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, T)
+    claims = jwt.decode(bare, options={"verify_signature": False})
+    assert (claims["exp"] - claims["iat"], "device_id" in claims) == (300, False)
+    bound = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, T, device_id="dev-x" * 4)
+    assert verifier().verify(bound, T).device_id == "dev-x" * 4
+
+
+def test_mint_signs_only_the_identifiers_given_a_value() -> None:
+    # the demo login passes its form as it came: an empty phone is not a phone claim
+    token = mint(ROTATED, "optout-bridge", {"email": "a@example.com", "phone": "", "x": "y"}, T)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "phone" not in claims and "x" not in claims
+    assert [i.type for i in verifier().verify(token, T).identifiers] == ["email"]
+
+
+def test_two_tokens_of_one_key_are_two_uses_and_one_token_again_is_the_same_use() -> None:
+    first, second = signed({}), signed({"jti": "another"})
+    uses = [verifier().verify(t, T).use_key for t in (first, second, first)]
+    assert uses[0] != uses[1] and uses[0] == uses[2]
+
+
+def test_iat_and_nbf_are_judged_at_the_now_given_even_ahead_of_the_wall_clock() -> None:
+    # a request replayed from a queue, or a test's clock: PyJWT must not judge them itself
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    at = int(ahead.timestamp())
+    for claims in ({"iat": at, "exp": at + 60}, {"iat": at, "exp": at + 60, "nbf": at}):
+        assert verifier().verify(signed(claims), ahead).issued_at == at
+
+
+def test_the_evidence_of_a_token_names_its_key_times_and_types_never_its_values() -> None:
+    token = mint(ROTATED, "optout-bridge", {"email": "a@example.com", "customer_id": "c-1"}, T)
+    assert verifier().verify(token, T).evidence() == {
+        "kid": "k2", "iat": IAT, "exp": IAT + 300, "types": ["customer_id", "email"],
+    }  # fmt: skip
+
+
+def test_unusable_keys_leave_a_token_out_as_stale_naming_the_field() -> None:
+    unverifiable = TokenUnverifiable()
+    assert isinstance(unverifiable, StaleToken) and unverifiable.field == "identity_token"
+    assert unverifiable.message == (
+        "identity_token could not be verified: the token keys are unusable"
+    )
+
+
+def test_token_keys_never_show_a_key_in_their_repr() -> None:
+    assert "n" * 40 not in repr(ROTATED) and "o" * 40 not in repr(ROTATED)
