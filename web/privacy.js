@@ -150,9 +150,12 @@ const checkStatus = async (link) => {
       out.textContent = typeof message === "string" ? message : "The status is not available right now.";
       return;
     }
-    out.textContent =
-      `Status: ${status.status} (${status.systems_done} of ${status.systems_total} systems done` +
-      `${status.systems_failed ? `, ${status.systems_failed} failed` : ""}).`;
+    // While processing the public answer counts no progress (it would tell a stranger which
+    // vendors hold the person): say how many systems are to be reached.
+    out.textContent = status.status === "processing"
+      ? `Status: processing (${status.systems_total} systems to reach).`
+      : `Status: ${status.status} (${status.systems_done} of ${status.systems_total} systems done` +
+        `${status.systems_failed ? `, ${status.systems_failed} failed` : ""}).`;
   } catch {
     out.textContent = "The status is not available right now.";
   }

@@ -136,7 +136,9 @@ def test_form_encoding_is_refused_where_only_json_is_accepted(
     _refused(aws, capture, event, 415)
 
 
-@pytest.mark.parametrize("raw", ['{"email":"newcomer@example.com"}', ' [{"email":"a@b.co"}]'])
+@pytest.mark.parametrize(
+    "raw", ['{"email":"newcomer@example.com"}', ' [{"email":"a@b.co"}]', '{"email":"x=y@b.co"}']
+)
 def test_json_posted_as_a_form_is_told_to_send_json(
     aws: Aws, capture: ModuleType, raw: str
 ) -> None:

@@ -386,6 +386,38 @@ def test_a_quiet_system_with_no_job_nor_citation_is_done_publicly_unless_linked_
     assert (hidden.status, hidden.systems_total, hidden.systems_done) == ("completed", 0, 0)
 
 
+def test_the_public_reads_are_the_same_whether_or_not_the_vendors_hold_the_person() -> None:
+    # Given two repeats with a new purpose: one for a person two vendors hold (six systems
+    # asked), one for a person they answered "no such person" for (four asked, two quiet)
+    systems = ["ads", "cdp", "crm", "email", "partner", "webhook"]
+    quiet = {s: [{"job_id": f"{EARLIER}:{s}", "answered_at": ANSWERED_AT}] for s in systems[:2]}
+
+    def reads(asked: list[str], resolution: dict[str, Any]) -> set[tuple[Any, ...]]:
+        """Every public read as the systems asked answer in turn (the rest pending): all
+        done, or the first failed for good and the others done."""
+        seen = set()
+        for first in ("done", "failed"):
+            for answered in range(len(asked) + 1):
+                jobs = [_job(s, (first if n == 0 else "done") if n < answered else "pending")
+                        for n, s in enumerate(asked)]  # fmt: skip
+                status = aggregate(RID, [EVENT, resolution, *jobs], public=True)
+                assert status is not None
+                seen.add((status.status, status.systems_total, status.systems_done,
+                          status.systems_failed))  # fmt: skip
+        return seen
+
+    held = reads(systems, RESOLUTION)
+    not_held = reads(systems[2:], RESOLUTION | {"not_asked": quiet})
+    # Then a stranger reading either sees the same answers: no progress while processing
+    # (review s20 diff C1: 3 of 6 done at most against 5 of 6), and the same ends
+    assert not_held == held == {("processing", 6, 0, 0), ("completed", 6, 6, 0),
+                                ("failed", 6, 5, 1)}  # fmt: skip
+    # while operators see each system that answered
+    jobs = [_job(s, "done" if n < 3 else "pending") for n, s in enumerate(systems)]
+    operator = aggregate(RID, [EVENT, RESOLUTION, *jobs])
+    assert operator is not None and (operator.systems_done, operator.systems_total) == (3, 6)
+
+
 def test_a_resolution_made_before_the_cited_proof_rule_keeps_its_meaning() -> None:
     # No `proof_rule` (resolved before 2026-11-30): a cited job that ended no_record counts
     items = _naming_customer_id()

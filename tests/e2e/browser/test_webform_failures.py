@@ -3,6 +3,7 @@ told what happened above the form, never that a field is wrong, and can try agai
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
@@ -65,6 +66,33 @@ def test_check_now_says_what_happened_when_the_status_read_is_refused(
     assert "undefined" not in text.inner_text()
     expected = "No such request." if status == 404 else "The status is not available right now."
     expect(text).to_have_text(expected)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"status": "processing", "systems_total": 6, "systems_done": 0, "systems_failed": 0},
+         "Status: processing (6 systems to reach)."),
+        ({"status": "completed", "systems_total": 6, "systems_done": 6, "systems_failed": 0},
+         "Status: completed (6 of 6 systems done)."),
+    ],
+)  # fmt: skip
+def test_check_now_shows_no_progress_while_processing(
+    new_context: BrowserFactory, static_site: str, answer: dict[str, Any], expected: str
+) -> None:
+    # Given an accepted webform request
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(202, json.dumps(ACCEPTED)))
+    page = _submit(context, static_site)
+    expect(page.locator("[data-request-id]")).to_have_text(ACCEPTED["request_id"])
+    # When "Check now" reads its status
+    status = {"request_id": ACCEPTED["request_id"], "received_at": "2026-12-01T10:00:00.000Z",
+              "deadline": "2026-12-22", "completed_at": None} | answer  # fmt: skip
+    context.route("**/v1/requests/*", _answer(200, json.dumps(status)))
+    page.get_by_role("button", name="Check now").click()
+    # Then a processing request reads the systems to reach, not "0 of 6 done" (the public
+    # answer counts no progress, review s20 diff C1); an ended one its counts
+    expect(page.locator("[data-status-text]")).to_have_text(expected)
 
 
 def test_a_throttled_submission_is_a_form_error_not_an_email_error(

@@ -305,6 +305,12 @@ def aggregate(
         status = "received"
     elif done + failed < total:
         status = "processing"
+        if public:
+            # No progress in the public view: a repeat for a person the vendors do not hold
+            # asks fewer systems (the rest are quiet), so any count of those that answered
+            # (at most 3 of 6 done before the end, where a held person's reads 5 of 6) tells
+            # a stranger which (review s20 diff C1). Operators see each system.
+            done = failed = 0
     elif failed:
         status = "failed"
     else:

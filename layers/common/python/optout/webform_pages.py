@@ -154,6 +154,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     # A denied request's failed systems will not be retried: "not done", not "not yet".
     left = "not done" if state == "denied" else "not yet"
     systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
+    if state == "processing":  # the public answer counts no progress (status.aggregate)
+        systems = f"{total} to reach"
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
     # is a recorded choice, with no deadline to meet.
     choice_only = state == "completed" and not total
