@@ -861,7 +861,7 @@ def test_trade_desk_person_opted_out_of_uid2_is_a_no_record_receipt(server):
 
     (outcome,) = make_connector(server, "trade_desk").deliver([job])
 
-    assert outcome.status == "no_record"
+    assert (outcome.status, outcome.http_status) == ("no_record", 200)
     assert outcome.note == "no UID2 for this person (UID2 operator: optout)"
     assert calls(server, "trade_desk") == []
 
@@ -967,6 +967,26 @@ def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
     assert outcome.identifier_types_rejected == ()
     assert outcome.note == "email previous UID2 rejected: InvalidUserId"
+
+
+def test_trade_desk_refused_previous_uid2_note_leaves_out_an_error_code_that_is_not_a_code(
+    server, monkeypatch
+):
+    # Given TTD refusing a rotated identity's previous UID2 with free text for an ErrorCode
+    def free_text(status: int, body: dict) -> object:
+        lines = [{**line, "ErrorCode": "refused rotated@example.com"}
+                 for line in body.get("FailedLines", [])]  # fmt: skip
+        return original(status, {**body, "FailedLines": lines})
+
+    original = trade_desk_sandbox.json_response
+    monkeypatch.setattr(trade_desk_sandbox, "json_response", free_text)
+    refuse_at_ttd(server, uid2_sandbox.previous_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the note says which previous UID2 was refused, never TTD's text
+    assert (outcome.status, outcome.note) == ("done", "email previous UID2 rejected")
 
 
 def test_trade_desk_is_never_done_with_no_identifier_type_sent(server):
