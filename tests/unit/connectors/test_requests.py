@@ -969,6 +969,64 @@ def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
     assert outcome.note == "email previous UID2 rejected: InvalidUserId"
 
 
+def test_trade_desk_refuses_a_uid2_secret_key_with_a_character_outside_base64(server):
+    # A key with a stray character is a misconfiguration, not a key to repair by dropping it
+    secret = secret_for("trade_desk")
+    secret["uid2_secret_key"] = secret["uid2_secret_key"][:4] + "*" + secret["uid2_secret_key"][4:]
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2: secret key is not base64", False,
+    )  # fmt: skip
+    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+
+
+def sealing(monkeypatch: Any, change: Any) -> None:
+    """The UID2 operator sandbox seals `change(plain)` instead of its answer's plaintext
+    (8-byte time, the request's 8-byte nonce, then the JSON)."""
+    original = uid2_sandbox._encrypt_gcm
+    monkeypatch.setattr(uid2_sandbox, "_encrypt_gcm",
+                        lambda plain, *rest: original(change(plain), *rest))  # fmt: skip
+
+
+def test_trade_desk_takes_no_uid2_answer_carrying_another_requests_nonce(server, monkeypatch):
+    # Given an operator answer sealed with the right key but not for this request (a replay)
+    sealing(monkeypatch, lambda plain: plain[:8] + bytes(8) + plain[16:])
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then nothing goes to TTD: the job is retried, never done on another request's mapping
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2 identity/map: nonce mismatch", True,
+    )  # fmt: skip
+    assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_takes_no_uid2_answer_with_fewer_mappings_than_hashes_sent(server, monkeypatch):
+    # Given an operator answer that leaves one of the two emails out
+    def one_short(plain: bytes) -> bytes:
+        answer = json.loads(plain[16:])
+        answer["body"]["email_hash"] = answer["body"]["email_hash"][:1]
+        return plain[:16] + json.dumps(answer).encode()
+
+    sealing(monkeypatch, one_short)
+    job = make_job(("email", "p1@example.com"), ("email", "p2@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then no email is matched to another's mapping: retried, nothing sent to TTD
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2 identity/map: answer does not match request", True,
+    )  # fmt: skip
+    assert calls(server, "trade_desk") == []
+
+
 def test_trade_desk_refused_previous_uid2_note_leaves_out_an_error_code_that_is_not_a_code(
     server, monkeypatch
 ):

@@ -145,6 +145,7 @@ REGAIN = "estimated_time_to_regain_access"
     [('{"1": [{"type": "ads_management", "estimated_time_to_regain_access": 7}]}', 420.0),
      (json.dumps({"1": [{REGAIN: 2}], "2": [{REGAIN: 1}, {REGAIN: 5}]}), 300.0),
      ('{"1": [{"estimated_time_to_regain_access": 0}]}', None),
+     ('{"1": [{"estimated_time_to_regain_access": 1}]}', 60.0),  # the shortest block
      ('{"1": [{"estimated_time_to_regain_access": "7"}]}', None),
      ("not json", None), ("[]", None), (None, None)],
 )  # fmt: skip
