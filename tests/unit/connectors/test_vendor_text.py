@@ -234,6 +234,15 @@ def test_meta_session_id_echoing_the_phone_is_dropped_with_a_note(server):
     assert (outcome.status, outcome.vendor_ref, outcome.note) == ("done", None, DROPPED_REFERENCE)
 
 
+def test_meta_session_id_is_kept_without_a_note(server):
+    rewriting(server, "meta", lambda body: {**body, "session_id": 9778993})
+    job = make_job(("phone", PHONE), system="meta")
+
+    (outcome,) = make_connector(server, "meta").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.note) == ("done", "9778993", None)
+
+
 def test_salesforce_keeps_only_reference_shaped_record_ids(server):
     # Given records Salesforce answered for the person, one of whose ids is not an id
     # (a gateway's text): the receipt is judged from them (SalesforceConnector._outcome)
