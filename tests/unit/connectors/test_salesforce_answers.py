@@ -164,7 +164,7 @@ def test_an_individual_salesforce_refused_to_create_fails_the_job(server):
 
     assert (outcome.status, outcome.http_status) == (None, 200)
     assert outcome.error.reason == "salesforce update: Individual DUPLICATES_DETECTED"
-    assert outcome.error.retryable is False
+    assert (outcome.error.retryable, outcome.error.http_status) == (False, 200)
     assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST", "POST"]
 
 
