@@ -21,6 +21,7 @@ from local.sandbox import braze as braze_sandbox
 from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
+from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
 from optout.connectors.http import HttpResponse
 from optout.connectors.segment import CONSENT_NOTE
@@ -359,6 +360,9 @@ def test_braze_looks_people_up_and_updates_only_existing_profiles(server):
     assert [c["path"] for c in recorded] == ["/users/export/ids"] * 4 + ["/users/track"]
     assert json.loads(recorded[0]["body"])["external_ids"] == ["c0", "c1", "c2"]
     assert json.loads(recorded[1]["body"])["email_address"] == "u0@example.com"
+    # each export asks for the one field it needs, nothing of the profile
+    assert json.loads(recorded[0]["body"])["fields_to_export"] == ["external_id"]
+    assert json.loads(recorded[1]["body"])["fields_to_export"] == ["braze_id"]
     track = json.loads(recorded[-1]["body"])["attributes"]
     (u0,) = braze_sandbox.braze_ids("u0@example.com")
     assert track[:2] == [
@@ -375,9 +379,30 @@ def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_crea
 
     (outcome,) = make_connector(server, "braze").deliver([job])
 
-    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert (outcome.status, outcome.note, outcome.http_status) == (
+        "no_record", "no such person", 200,
+    )  # fmt: skip
     assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"] * 2
     assert server.sandboxes["braze"].vendor.created == []
+
+
+def test_braze_export_user_without_a_braze_id_is_no_profile(server):
+    # Given Braze's export by email answering users that carry no usable braze_id
+    original = server.sandboxes["braze"].vendor.handle
+
+    def handle(request: Any) -> Any:
+        if "email_address" in json.loads(request.body):
+            return json_response(201, {"users": [{"external_id": "x"}, {"braze_id": ""}]})
+        return original(request)
+
+    server.sandboxes["braze"].vendor.handle = handle
+    job = make_job(("email", "u1@example.com"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then no profile holds the email: nothing is written, the person is not found
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
 
 
 def test_braze_job_whose_every_object_is_rejected_fails(server):
@@ -392,6 +417,69 @@ def test_braze_job_whose_every_object_is_rejected_fails(server):
     assert outcomes["r2:braze"].error.reason == "braze users/track: object rejected"
     assert outcomes["r2:braze"].identifier_types_sent == ()
     assert outcomes["r2:braze"].identifier_types_rejected == ("email",)
+
+
+def braze_tracking(server: Any, answer: Any) -> None:
+    """Braze's sandbox answers /users/track with `answer(its objects)` (a JSON body, 201)."""
+    original = server.sandboxes["braze"].vendor.handle
+
+    def handle(request: Any) -> Any:
+        if request.path != "/users/track":
+            return original(request)
+        given = answer(json.loads(request.body)["attributes"])
+        return given if not isinstance(given, dict) else json_response(201, given)
+
+    server.sandboxes["braze"].vendor.handle = handle
+
+
+def rejecting(index: object) -> dict[str, Any]:
+    return {"message": "success", "errors": [{"type": "invalid", "index": index}]}
+
+
+@pytest.mark.parametrize("index", [1, 50, "0", None, -1])
+def test_braze_error_naming_no_object_of_the_call_rejects_nothing(server, index):
+    # Given Braze's 201 with an error whose index names no object the call carried
+    braze_tracking(server, lambda objects: rejecting(index))
+    job = make_job(("customer_id", "c1"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.identifier_types_sent, outcome.note) == (
+        "done", ("customer_id",), None,
+    )  # fmt: skip
+
+
+def test_braze_receipt_keeps_the_status_braze_answered(server):
+    braze_tracking(server, lambda objects: json_response(200, {"message": "success"}))
+    job = make_job(("customer_id", "c1"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.http_status) == ("done", 200)
+
+
+def test_braze_error_for_the_first_object_of_a_call_rejects_it(server):
+    braze_tracking(server, lambda objects: rejecting(0))
+    jobs = [make_job(("customer_id", f"c{n}"), request_id=f"r{n}", system="braze") for n in (1, 2)]
+
+    first, second = make_connector(server, "braze").deliver(jobs)
+
+    assert first.status is None
+    assert first.error.reason == "braze users/track: object rejected"
+    assert (second.status, second.identifier_types_sent) == ("done", ("customer_id",))
+
+
+def test_braze_error_index_past_a_full_call_is_no_object_of_the_next_call(server):
+    # Given 51 objects (two calls: 50 and 1), Braze naming index 50 of the first call
+    braze_tracking(server, lambda objects: rejecting(len(objects)))
+    shared = make_job(*[("email", f"shared{n}@example.com") for n in range(25)],
+                      request_id="r1", system="braze")  # fmt: skip
+    single = make_job(("customer_id", "c1"), request_id="r2", system="braze")
+
+    outcomes = make_connector(server, "braze").deliver([shared, single])
+
+    # Then it is no object of either call: the second call's only object was not rejected
+    assert [o.status for o in outcomes] == ["done", "done"]
 
 
 def test_braze_updates_every_profile_that_holds_the_email_by_its_braze_id(server):
@@ -861,7 +949,7 @@ def test_trade_desk_person_opted_out_of_uid2_is_a_no_record_receipt(server):
 
     (outcome,) = make_connector(server, "trade_desk").deliver([job])
 
-    assert outcome.status == "no_record"
+    assert (outcome.status, outcome.http_status) == ("no_record", 200)
     assert outcome.note == "no UID2 for this person (UID2 operator: optout)"
     assert calls(server, "trade_desk") == []
 
@@ -967,6 +1055,116 @@ def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
     assert outcome.identifier_types_rejected == ()
     assert outcome.note == "email previous UID2 rejected: InvalidUserId"
+
+
+def test_trade_desk_refuses_a_uid2_secret_key_with_a_character_outside_base64(server):
+    # A key with a stray character is a misconfiguration, not a key to repair by dropping it
+    secret = secret_for("trade_desk")
+    secret["uid2_secret_key"] = secret["uid2_secret_key"][:4] + "*" + secret["uid2_secret_key"][4:]
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2: secret key is not base64", False,
+    )  # fmt: skip
+    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+
+
+def sealing(monkeypatch: Any, change: Any) -> None:
+    """The UID2 operator sandbox seals `change(plain)` instead of its answer's plaintext
+    (8-byte time, the request's 8-byte nonce, then the JSON)."""
+    original = uid2_sandbox._encrypt_gcm
+    monkeypatch.setattr(uid2_sandbox, "_encrypt_gcm",
+                        lambda plain, *rest: original(change(plain), *rest))  # fmt: skip
+
+
+def test_trade_desk_takes_no_uid2_answer_carrying_another_requests_nonce(server, monkeypatch):
+    # Given an operator answer sealed with the right key but not for this request (a replay)
+    sealing(monkeypatch, lambda plain: plain[:8] + bytes(8) + plain[16:])
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then nothing goes to TTD: the job is retried, never done on another request's mapping
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2 identity/map: nonce mismatch", True,
+    )  # fmt: skip
+    assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_takes_no_uid2_answer_with_fewer_mappings_than_hashes_sent(server, monkeypatch):
+    # Given an operator answer that leaves one of the two emails out
+    def one_short(plain: bytes) -> bytes:
+        answer = json.loads(plain[16:])
+        answer["body"]["email_hash"] = answer["body"]["email_hash"][:1]
+        return plain[:16] + json.dumps(answer).encode()
+
+    sealing(monkeypatch, one_short)
+    job = make_job(("email", "p1@example.com"), ("email", "p2@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then no email is matched to another's mapping: retried, nothing sent to TTD
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2 identity/map: answer does not match request", True,
+    )  # fmt: skip
+    assert calls(server, "trade_desk") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [(lambda plain: plain[:16] + b"<html>busy</html>", "uid2 identity/map: malformed answer"),
+     (lambda plain: plain[:16] + b'{"status": "success", "body": {"email_hash": ["u"]}}',
+      "uid2 identity/map: malformed answer")],
+)  # fmt: skip
+def test_trade_desk_takes_no_uid2_answer_it_cannot_read(server, monkeypatch, change, reason):
+    sealing(monkeypatch, change)
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (reason, True)
+    assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_takes_no_uid2_answer_sealed_with_another_key(server, monkeypatch):
+    original = uid2_sandbox._encrypt_gcm
+    monkeypatch.setattr(uid2_sandbox, "_encrypt_gcm",
+                        lambda plain, iv, key: original(plain, iv, bytes(32)))  # fmt: skip
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2 identity/map: undecryptable answer", True,
+    )  # fmt: skip
+    assert calls(server, "trade_desk") == []
+
+
+def test_trade_desk_refused_previous_uid2_note_leaves_out_an_error_code_that_is_not_a_code(
+    server, monkeypatch
+):
+    # Given TTD refusing a rotated identity's previous UID2 with free text for an ErrorCode
+    def free_text(status: int, body: dict) -> object:
+        lines = [{**line, "ErrorCode": "refused rotated@example.com"}
+                 for line in body.get("FailedLines", [])]  # fmt: skip
+        return original(status, {**body, "FailedLines": lines})
+
+    original = trade_desk_sandbox.json_response
+    monkeypatch.setattr(trade_desk_sandbox, "json_response", free_text)
+    refuse_at_ttd(server, uid2_sandbox.previous_uid2(ROTATED_HASH))
+    job = make_job(("email", "rotated@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the note says which previous UID2 was refused, never TTD's text
+    assert (outcome.status, outcome.note) == ("done", "email previous UID2 rejected")
 
 
 def test_trade_desk_is_never_done_with_no_identifier_type_sent(server):

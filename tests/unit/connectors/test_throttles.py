@@ -137,6 +137,41 @@ def test_meta_s_other_400s_stay_final(server, error):
     assert not outcome.error.retryable
 
 
+def test_meta_s_refused_token_is_a_credential_failure_on_a_400_too(server):
+    # Meta answers an invalid or expired token (code 190) with HTTP 400: still a credential
+    # refusal (auth: the worker reloads the secret), not an ordinary final 400
+    (outcome,) = meta_answering(server, 400, {"code": 190}).deliver([JOB])
+
+    assert (outcome.error.auth, outcome.error.retryable) == (True, False)
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: access token refused (code 190)"
+
+
+def test_meta_s_error_without_numbers_adds_none_to_the_reason(server):
+    (outcome,) = meta_answering(server, 400, {}).deliver([JOB])
+
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: HTTP 400"
+
+
+def test_meta_s_300_is_not_an_accepted_removal(server):
+    connector = make_connector(server, "meta")
+    connector.http = Answering(300, {"session_id": 1})
+
+    (outcome,) = connector.deliver([JOB])
+
+    assert outcome.status is None and outcome.error.http_status == 300
+
+
+def test_meta_answer_without_a_session_id_is_done_with_no_reference(server):
+    # Meta counted each call's one hash as received, and named no session
+    connector = make_connector(server, "meta")
+    connector.http = Answering(202, {"num_received": 1, "num_invalid_entries": 0})
+
+    (outcome,) = connector.deliver([JOB])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.note) == ("done", None, None)
+    assert outcome.http_status == 202  # the receipt keeps the status Meta answered
+
+
 REGAIN = "estimated_time_to_regain_access"
 
 
@@ -145,6 +180,7 @@ REGAIN = "estimated_time_to_regain_access"
     [('{"1": [{"type": "ads_management", "estimated_time_to_regain_access": 7}]}', 420.0),
      (json.dumps({"1": [{REGAIN: 2}], "2": [{REGAIN: 1}, {REGAIN: 5}]}), 300.0),
      ('{"1": [{"estimated_time_to_regain_access": 0}]}', None),
+     ('{"1": [{"estimated_time_to_regain_access": 1}]}', 60.0),  # the shortest block
      ('{"1": [{"estimated_time_to_regain_access": "7"}]}', None),
      ("not json", None), ("[]", None), (None, None)],
 )  # fmt: skip

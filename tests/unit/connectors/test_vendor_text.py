@@ -3,6 +3,7 @@ a bound (review s12-pii 1, 2, 4): a receiver or vendor that echoes what it was s
 with any text at all, puts neither the person's values nor 400 KB on the job item."""
 
 import json
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -170,6 +171,35 @@ def test_reference_finds_a_short_identifier_only_whole():
     assert reference("C42", short) is None
 
 
+def test_reference_finds_an_identifier_of_the_minimum_echo_length_inside_it():
+    # Four characters is long enough to be looked for inside a reference (base._ECHO_MIN)
+    four = (Identifier("customer_id", "c421"),)
+    assert reference("req-C4217", four) is None
+    assert reference("req-c4217", (Identifier("customer_id", "c42"),)) == "req-c4217"
+
+
+def test_reference_drops_a_15_digit_number_as_phone_shaped_and_keeps_a_16_digit_one():
+    # E.164 allows 15 digits: a longer run is a generated id (Meta's session ids run to 16+)
+    assert reference("442071838750123") is None
+    assert reference("4420718387501234") == "4420718387501234"
+    assert reference("44 2071 838750123".replace(" ", "-")) is None
+
+
+def test_reference_looks_for_the_bare_digits_of_a_phone_only():
+    # A phone comes back as its digits ("12025550149"); the digits of a customer id or an
+    # email are no value of the person's: a reference holding them is kept
+    others = (Identifier("customer_id", "zqcust-4411"), Identifier("email", "jo2025@example.com"))
+    assert reference("rx-4411-2025", others) == "rx-4411-2025"
+    assert reference("rx-4411-2025", (Identifier("phone", "+14411202551"),)) == "rx-4411-2025"
+    assert reference("rx-14411202551", (Identifier("phone", "+14411202551"),)) is None
+
+
+def test_reference_may_use_every_character_of_its_charset():
+    # The charset bounds what a reference may hold, not how much of it a reference may use
+    every = string.ascii_letters + string.digits + "._:-"
+    assert reference(every, IDENTIFIERS) == every
+
+
 def test_segment_regulate_id_echoing_the_subject_is_not_used_as_a_reference(server):
     # Given a Segment answer whose regulateId is the subject id it was sent
     answering(server, "segment", lambda _: {"data": {"regulateId": CUSTOMER}})
@@ -202,6 +232,15 @@ def test_meta_session_id_echoing_the_phone_is_dropped_with_a_note(server):
     (outcome,) = make_connector(server, "meta").deliver([job])
 
     assert (outcome.status, outcome.vendor_ref, outcome.note) == ("done", None, DROPPED_REFERENCE)
+
+
+def test_meta_session_id_is_kept_without_a_note(server):
+    rewriting(server, "meta", lambda body: {**body, "session_id": 9778993})
+    job = make_job(("phone", PHONE), system="meta")
+
+    (outcome,) = make_connector(server, "meta").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.note) == ("done", "9778993", None)
 
 
 def test_salesforce_keeps_only_reference_shaped_record_ids(server):
@@ -363,6 +402,7 @@ def test_an_item_index_outside_the_batch_rejects_nothing(server):
 
 
 def test_reason_code_is_kept_up_to_its_length_limit_and_no_further():
+    assert reason_code("2")  # Meta's error code 2 (service temporarily unavailable)
     assert reason_code("E" * REASON_CODE_MAX)
     assert not reason_code("E" * (REASON_CODE_MAX + 1))
 

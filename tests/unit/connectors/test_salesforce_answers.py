@@ -1,0 +1,277 @@
+"""How Salesforce's answers decide a receipt (session-20 mutation testing, MUT-E): a lookup
+Salesforce did not answer is never "no such person", a result it pages is read to its end or
+refused, a write it refused fails the jobs it belongs to, and "done" needs an opt-out field
+written. Answer shapes: REST API Developer Guide, Composite and sObject Collections
+(docs/vendors.md, Salesforce)."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response
+from optout.connectors.base import DROPPED_REFERENCE
+from optout.connectors.salesforce import Person
+from tests.unit.connectors.conftest import calls, make_connector, make_job
+
+EMAIL = "jane@example.com"
+Change = Callable[[SandboxRequest, Any], Any]
+
+
+def answering(server: Any, change: Change) -> None:
+    """Salesforce's sandbox answers as usual, its JSON body passed through `change(request,
+    body)`; a SandboxResponse from `change` is answered as it is."""
+    vendor = server.sandboxes["salesforce"].vendor
+    original = vendor.handle
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        answer = original(request)
+        if request.path.endswith("/oauth2/token"):
+            return answer
+        given = change(request, json.loads(answer.body))
+        if isinstance(given, SandboxResponse):
+            return given
+        return json_response(answer.status, given, answer.headers)
+
+    vendor.handle = handle  # type: ignore[method-assign]
+
+
+def lookup(change: Callable[[list[Any]], Any]) -> Change:
+    """A change of the composite lookup's `compositeResponse` only."""
+
+    def changed(request: SandboxRequest, body: Any) -> Any:
+        if request.path.endswith("/composite"):
+            return {**body, "compositeResponse": change(body["compositeResponse"])}
+        return body
+
+    return changed
+
+
+def writes(method: str, nth: int, answer: Any) -> Change:
+    """The `nth` (0-based) sObject Collections call made with `method` answers `answer`."""
+    seen = []
+
+    def changed(request: SandboxRequest, body: Any) -> Any:
+        if request.method == method and request.path.endswith("/composite/sobjects"):
+            seen.append(request)
+            if len(seen) == nth + 1:
+                return answer(body) if callable(answer) else answer
+        return body
+
+    return changed
+
+
+def deliver(server: Any, *emails: str, **options: Any) -> Any:
+    jobs = [make_job(("email", e), request_id=f"r{n}", system="salesforce", **options)
+            for n, e in enumerate(emails or (EMAIL,))]  # fmt: skip
+    return make_connector(server, "salesforce").deliver(jobs)
+
+
+# -- the lookup ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sub", "reason", "retryable"),
+    [({"httpStatusCode": 400}, "salesforce lookup Contact: HTTP 400", False),
+     ({"httpStatusCode": 300}, "salesforce lookup Contact: HTTP 300", False),
+     ({"httpStatusCode": None}, "salesforce lookup Contact: HTTP 500", True),
+     ({"referenceId": "Other"}, "salesforce lookup Other: HTTP 200", False)],
+)  # fmt: skip
+def test_a_lookup_salesforce_did_not_answer_is_never_no_such_person(server, sub, reason, retryable):
+    # Given the Contact query's subresponse refused (or not one of ours): its records unknown
+    def refuse(subs: list[Any]) -> list[Any]:
+        first = {**subs[0], **sub, "body": [{"errorCode": "INVALID_FIELD"}]}
+        return [{k: v for k, v in first.items() if v is not None}, *subs[1:]]
+
+    answering(server, lookup(refuse))
+
+    (outcome,) = deliver(server, "unknown.person@example.com")
+
+    # Then the job fails with the subresponse's status, never a no_record receipt
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (reason, retryable)
+
+
+def test_a_page_without_done_is_the_last_page(server):
+    def undone(subs: list[Any]) -> list[Any]:
+        return [{**s, "body": {k: v for k, v in s["body"].items() if k != "done"}} for s in subs]
+
+    answering(server, lookup(undone))
+
+    (outcome,) = deliver(server)
+
+    assert outcome.status == "done"
+    assert [c["method"] for c in calls(server, "salesforce") if c["method"] == "GET"] == []
+
+
+@pytest.mark.parametrize("locator", [None, "https://elsewhere.example/services/data/v66.0/q/1"])
+def test_more_records_without_a_locator_on_this_org_are_refused(server, locator):
+    # Given a first page saying more records follow, without a path on this org to read them
+    page = {"done": False, "records": [], **({"nextRecordsUrl": locator} if locator else {})}
+    answering(server, lookup(lambda subs: [{**s, "body": page} for s in subs]))
+
+    (outcome,) = deliver(server)
+
+    # Then the job fails for good (the records past page 1 would go unchanged); nothing fetched
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce lookup Contact: more records but no nextRecordsUrl"
+    assert outcome.error.retryable is False
+    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST"]
+
+
+def test_a_result_of_more_than_50_pages_is_refused_after_reading_50_more(server):
+    # Given a result that never ends
+    more = {"done": False, "records": [], "nextRecordsUrl": "/services/data/v66.0/query/01gX-1"}
+
+    def endless(request: SandboxRequest, body: Any) -> Any:
+        if request.method == "GET":
+            return json_response(200, more)
+        return lookup(lambda subs: [{**s, "body": more} for s in subs])(request, body)
+
+    answering(server, endless)
+
+    (outcome,) = deliver(server)
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce lookup Contact: more than 50 pages"
+    assert outcome.error.retryable is False
+    assert len([c for c in calls(server, "salesforce") if c["method"] == "GET"]) == 51
+
+
+def test_a_record_that_is_not_an_object_or_has_no_email_is_no_person(server):
+    answering(server, lookup(lambda subs: [{**s, "body": {**s["body"], "records": [
+        None, {"Id": "0035g00000AbCdEAAZ", "LastName": "Doe"}]}} for s in subs]))  # fmt: skip
+
+    (outcome,) = deliver(server)
+
+    assert (outcome.status, outcome.note, outcome.http_status) == (
+        "no_record", "no such person", 200,
+    )  # fmt: skip
+
+
+# -- Individuals made where missing -------------------------------------------------------
+
+
+def refused(code: str) -> Callable[[Any], Any]:
+    return lambda body: [{"success": False, "errors": [{"statusCode": code}]} for _ in body]
+
+
+def test_an_individual_salesforce_refused_to_create_fails_the_job(server):
+    answering(server, writes("POST", 0, refused("DUPLICATES_DETECTED")))
+
+    (outcome,) = deliver(server, "noindividual@example.com")
+
+    assert (outcome.status, outcome.http_status) == (None, 200)
+    assert outcome.error.reason == "salesforce update: Individual DUPLICATES_DETECTED"
+    assert (outcome.error.retryable, outcome.error.http_status) == (False, 200)
+    assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST", "POST"]
+
+
+def test_a_record_salesforce_refused_to_link_to_its_new_individual_fails_the_job(server):
+    answering(server, writes("PATCH", 0, refused("INVALID_CROSS_REFERENCE_KEY")))
+
+    (outcome,) = deliver(server, "noindividual@example.com")
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce update: Contact INVALID_CROSS_REFERENCE_KEY"
+
+
+def test_a_new_individual_is_named_after_its_record_and_listed_as_changed(server):
+    (outcome,) = deliver(server, "noindividual@example.com")
+
+    create = next(c for c in calls(server, "salesforce") if c["path"].endswith("/sobjects"))
+    assert json.loads(create["body"])["allOrNone"] is False
+    assert [r["LastName"] for r in json.loads(create["body"])["records"]] == ["Sandbox"]
+    assert f"Individual/{outcome.vendor_ref}" in outcome.records_changed
+    assert (outcome.status, outcome.http_status, outcome.note) == ("done", 200, None)
+
+
+# -- the opt-out write --------------------------------------------------------------------
+
+
+def test_a_record_field_alone_is_no_opt_out_written(server):
+    # Given a job with no purpose and a system that also sets a checkbox on the record: the
+    # checkbox is written, no Individual field is
+    connector = make_connector(server, "salesforce", options={"record_field": "Do_Not_Sell__c"})
+    job = make_job(("email", EMAIL), system="salesforce", purposes=())
+
+    (outcome,) = connector.deliver([job])
+
+    # Then the job is not done (the record's checkbox is not the Individual's opt-out)
+    assert (outcome.status, outcome.http_status) == (None, 200)
+    assert outcome.error.reason == "salesforce: no opt-out field written"
+    assert outcome.error.retryable is False
+
+
+def test_a_refused_record_field_write_fails_the_job(server):
+    def refuse_record(body: Any) -> Any:
+        return [{"success": False, "errors": [{"statusCode": "INVALID_FIELD"}]}
+                if i == len(body) - 1 else entry for i, entry in enumerate(body)]  # fmt: skip
+
+    answering(server, writes("PATCH", 0, refuse_record))
+    connector = make_connector(server, "salesforce", options={"record_field": "Do_Not_Sell__c"})
+
+    (outcome,) = connector.deliver([make_job(("email", EMAIL), system="salesforce")])
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce update: Contact INVALID_FIELD"
+
+
+@pytest.mark.parametrize(
+    ("entry", "code"),
+    [({"success": False, "errors": [{"statusCode": "INVALID_FIELD"}]}, "INVALID_FIELD"),
+     ({"success": False, "errors": []}, "UNKNOWN_ERROR"),
+     ({"success": False, "errors": [{"statusCode": 7}]}, "UNKNOWN_ERROR")],
+)  # fmt: skip
+def test_a_refused_opt_out_write_fails_with_salesforces_code(server, entry, code):
+    answering(server, writes("PATCH", 0, lambda body: [entry for _ in body]))
+
+    (outcome,) = deliver(server)
+
+    assert (outcome.status, outcome.http_status) == (None, 200)
+    assert outcome.error.reason == f"salesforce update: Individual {code}"
+    assert outcome.error.retryable is False
+
+
+@pytest.mark.parametrize("answer", [{}, []])
+def test_a_write_answer_not_one_entry_a_record_is_retried(server, answer):
+    answering(server, writes("PATCH", 0, answer))
+
+    (outcome,) = deliver(server)
+
+    assert outcome.status is None
+    assert outcome.error.reason == "salesforce set opt-out: malformed answer"
+    assert outcome.error.retryable is True
+
+
+def test_a_write_answered_with_a_300_is_not_a_write(server):
+    answering(server, writes("PATCH", 0, json_response(300, [])))
+
+    (outcome,) = deliver(server)
+
+    assert outcome.status is None and outcome.error.http_status == 300
+
+
+def test_the_opt_out_write_lets_salesforce_take_each_record_apart(server):
+    (outcome,) = deliver(server)
+
+    (write,) = [c for c in calls(server, "salesforce") if c["method"] == "PATCH"]
+    (look,) = [c for c in calls(server, "salesforce") if c["path"].endswith("/composite")]
+    assert json.loads(write["body"])["allOrNone"] is False
+    assert json.loads(look["body"])["allOrNone"] is False
+    assert (outcome.status, outcome.note) == ("done", None)
+
+
+def test_a_dropped_record_id_alone_is_noted(server):
+    # Given a person whose Individual id is an id and one of whose changed records' is not
+    job = make_job(("email", EMAIL), system="salesforce")
+    individual = "0PK5g00000AbCdEAAZ"
+    person = Person("Contact", "x y", EMAIL, "Doe", individual, opted_out=True,
+                    changed=[f"Individual/{individual}", "Contact/x y"])  # fmt: skip
+
+    outcome = make_connector(server, "salesforce")._outcome(job, {EMAIL: [person]})
+
+    assert (outcome.status, outcome.vendor_ref) == ("done", individual)
+    assert outcome.records_changed == (f"Individual/{individual}",)
+    assert outcome.note == DROPPED_REFERENCE
