@@ -93,6 +93,31 @@ def test_a_lookup_salesforce_did_not_answer_is_never_no_such_person(server, sub,
     assert (outcome.error.reason, outcome.error.retryable) == (reason, retryable)
 
 
+def without_composite_response(request: SandboxRequest, body: Any) -> Any:
+    if request.path.endswith("/composite"):
+        return {k: v for k, v in body.items() if k != "compositeResponse"}
+    return body
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [(without_composite_response, "salesforce lookup: malformed answer"),
+     (lookup(lambda subs: [s for s in subs if s["referenceId"] != "Lead"]),
+      "salesforce lookup Lead: no answer"),
+     (lookup(lambda subs: []), "salesforce lookup Contact, Lead: no answer"),
+     (lookup(lambda subs: [*subs, None]), "salesforce lookup: malformed answer")],
+)  # fmt: skip
+def test_a_lookup_answer_missing_a_query_is_retried_never_no_such_person(server, change, reason):
+    # Given a 200 lookup answer without compositeResponse, or without one query's entry
+    answering(server, change)
+
+    (outcome,) = deliver(server, "unknown.person@example.com")
+
+    # Then the answer is not understood: retried, never a no_record receipt
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (reason, True)
+
+
 def test_a_page_without_done_is_the_last_page(server):
     def undone(subs: list[Any]) -> list[Any]:
         return [{**s, "body": {k: v for k, v in s["body"].items() if k != "done"}} for s in subs]

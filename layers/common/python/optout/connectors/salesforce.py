@@ -18,7 +18,9 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 `fields` must map every purpose of the system (configure() refuses it otherwise): a purpose
 without a field would be a "done" receipt with nothing written; a job for a purpose it does
 not map fails before any call.
-A person with no Contact, Lead or Person Account is `no_record` ("no such person"). The receipt
+A person with no Contact, Lead or Person Account is `no_record` ("no such person"), only when
+every lookup query answered: a lookup answer without `compositeResponse`, or without one of
+its queries, is retried (transient), never no_record. The receipt
 lists every record changed (`Contact/003...`, `Individual/0PK...`). Salesforce answers
 synchronously: "done" means every write succeeded; a record Salesforce refused fails the jobs
 it belongs to with Salesforce's status code.
@@ -258,10 +260,11 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             headers={"Content-Type": "application/json"},
             body=json_body({"allOrNone": False, "compositeRequest": subrequests}),
         )
-        payload = answer.json()
         people: list[Person] = []
-        for sub in payload.get("compositeResponse", []) if isinstance(payload, dict) else []:
+        answered: set[str] = set()
+        for sub in _subresponses(answer.json()):
             sobject = str(sub.get("referenceId"))
+            answered.add(sobject)
             status = int(sub.get("httpStatusCode", 500))
             if not 200 <= status < 300 or sobject not in LOOKUPS:
                 raise status_error(f"salesforce lookup {sobject}", HttpResponse(status, {}, b""))
@@ -277,6 +280,13 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                         f"salesforce lookup {sobject}: more than {MAX_QUERY_PAGES} pages",
                         retryable=False,
                     )
+        # A query without its subresponse is not an empty result: its records are unknown,
+        # so the batch is retried rather than a "no such person" receipt written.
+        unanswered = [o for o in self.lookup_objects if o not in answered]
+        if unanswered:
+            raise DeliveryError(
+                f"salesforce lookup {', '.join(unanswered)}: no answer", retryable=True
+            )
         return people
 
     def _next_page(self, sobject: str, locator: object) -> object:
@@ -401,6 +411,15 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                         code = "UNKNOWN_ERROR"  # not a code: it could be any text
                     results.append((None, code))
         return results
+
+
+def _subresponses(payload: object) -> list[dict[str, Any]]:
+    """The lookup's `compositeResponse` entries; an answer without that list is not understood
+    (retried: an empty list would read as "no such person")."""
+    subs = payload.get("compositeResponse") if isinstance(payload, dict) else None
+    if not isinstance(subs, list) or not all(isinstance(sub, dict) for sub in subs):
+        raise DeliveryError("salesforce lookup: malformed answer", retryable=True)
+    return subs
 
 
 def _people(sobject: str, page: object) -> list[Person]:
