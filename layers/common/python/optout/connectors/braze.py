@@ -8,7 +8,8 @@
    (addressed by `email`, Braze updates only the most recently updated of several profiles),
    `"_update_existing_only": true` (without it Braze *creates* a profile for an unknown
    identifier: an opt-out must never add personal data to a vendor), 50 objects per call.
-A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt.
+A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt; an
+export answer without its `users` list is not understood and is retried, never no_record.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
 every object was rejected fails, and in a job that is done a type with a rejected object is
 listed as rejected, not as sent (base.item_outcomes). /users/track is processed asynchronously
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome, noted
+from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpResponse, json_body
 from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
@@ -134,7 +136,10 @@ class BrazeConnector(Connector[BrazeSecret]):
         )
         payload = answer.json()
         users = payload.get("users") if isinstance(payload, dict) else None
-        return [u for u in users or [] if isinstance(u, dict)]
+        if not isinstance(users, list):
+            # Not Braze's export answer: read as no profiles it would be "no such person"
+            raise DeliveryError("braze users/export/ids: malformed answer", retryable=True)
+        return [u for u in users if isinstance(u, dict)]
 
     def _post(self, path: str, payload: dict[str, Any], step: str) -> HttpResponse:
         return self.http.send(

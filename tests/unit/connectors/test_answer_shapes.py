@@ -1,0 +1,68 @@
+"""A 2xx without the vendor's documented answer is no receipt (review-s20-mute, "Flagged
+loudly"): Braze's export answer without `users` and The Trade Desk's opt-out answer that is not
+a JSON object (or whose `FailedLines` is not a list) are not understood, so the job is retried,
+never `no_record` ("no such person") nor `done`. Answer shapes: docs/vendors.md. Salesforce's
+lookup: test_salesforce_answers.py."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local.sandbox.server import SandboxServer
+from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response
+from tests.unit.connectors.conftest import make_connector, make_job
+
+EMAIL = "jane@example.com"
+
+
+def answering(
+    server: SandboxServer, vendor: str, path: str, change: Callable[[Any], SandboxResponse]
+) -> None:
+    """The vendor's sandbox answers as usual, but a call to `path` answers `change(its body)`."""
+    original = server.sandboxes[vendor].vendor.handle
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        answer = original(request)
+        if not request.path.endswith(path):
+            return answer
+        return change(json.loads(answer.body))
+
+    server.sandboxes[vendor].vendor.handle = handle  # type: ignore[method-assign]
+
+
+def without(key: str) -> Callable[[Any], SandboxResponse]:
+    return lambda body: json_response(200, {k: v for k, v in body.items() if k != key})
+
+
+@pytest.mark.parametrize(
+    ("identifier", "change"),
+    [(("email", EMAIL), without("users")),
+     (("customer_id", "c1"), without("users")),
+     (("email", EMAIL), lambda body: json_response(200, {**body, "users": None})),
+     (("email", EMAIL), lambda body: json_response(200, [body]))],
+)  # fmt: skip
+def test_a_braze_export_answer_without_users_is_retried_never_no_such_person(
+    server, identifier, change
+):
+    # Given Braze's /users/export/ids answering 200 without its `users` list
+    answering(server, "braze", "/users/export/ids", change)
+    job = make_job(identifier, system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then the answer is not understood: retried, never a no_record receipt
+    assert outcome.status is None
+    assert outcome.error.reason == "braze users/export/ids: malformed answer"
+    assert outcome.error.retryable is True
+
+
+def test_a_braze_export_answer_with_empty_users_is_still_no_such_person(server):
+    answering(server, "braze", "/users/export/ids",
+              lambda body: json_response(200, {**body, "users": []}))  # fmt: skip
+    job = make_job(("email", EMAIL), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
