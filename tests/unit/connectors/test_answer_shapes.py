@@ -66,3 +66,32 @@ def test_a_braze_export_answer_with_empty_users_is_still_no_such_person(server):
     (outcome,) = make_connector(server, "braze").deliver([job])
 
     assert (outcome.status, outcome.note) == ("no_record", "no such person")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [json_response(200, []), json_response(200, "ok"), json_response(200, None),
+     SandboxResponse(200, {}, b"not json"), SandboxResponse(200, {}, b""),
+     json_response(200, {"FailedLines": "none"})],
+)  # fmt: skip
+def test_a_trade_desk_answer_not_a_json_object_is_retried_never_done(server, answer):
+    # Given TTD answering the opt-out with a 200 that is not its JSON object
+    answering(server, "trade_desk", "/data/deletion-optout/advertiser", lambda body: answer)
+    job = make_job(("email", EMAIL), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the answer is not understood: retried, never a done receipt
+    assert outcome.status is None
+    assert outcome.error.reason == "trade_desk deletion-optout: malformed answer"
+    assert outcome.error.retryable is True
+
+
+def test_a_trade_desk_answer_without_failed_lines_is_done(server):
+    answering(server, "trade_desk", "/data/deletion-optout/advertiser",
+              lambda body: json_response(200, {}))  # fmt: skip
+    job = make_job(("email", EMAIL), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))

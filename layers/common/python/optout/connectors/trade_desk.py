@@ -14,7 +14,9 @@ A job is judged by its current UID2s (TTD's own client sends nothing else): a re
 previous UID2 is only a note. "Done" means TTD accepted current UID2s of the person; the
 receipt lists as sent only the types whose every current UID2 TTD accepted, and a type with a
 failed line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rejected, with a
-note. A job with no type sent fails, even when some of its items went through.
+note. A job with no type sent fails, even when some of its items went through. A 2xx whose
+body is not a JSON object (with `FailedLines`, when present, a list) is not understood:
+retried, never "done".
 """
 
 from collections.abc import Sequence
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome, noted, reason_code
+from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
 from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
@@ -112,11 +115,10 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                     }
                 ),
             )
-            payload = answer.json()
-            lines = payload.get("FailedLines") if isinstance(payload, dict) else None
+            lines = _failed_lines(answer.json())
             numbers = [
                 (whole_number(str(line.get("ItemNumber", ""))), line)
-                for line in lines or []
+                for line in lines
                 if isinstance(line, dict)
             ]
             failed = {
@@ -156,6 +158,16 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         found = {("email", e): m for e, m in zip(emails, email_maps, strict=True)}
         found.update({("phone", p): m for p, m in zip(phones, phone_maps, strict=True)})
         return found
+
+
+def _failed_lines(payload: object) -> list[object]:
+    """The answer's `FailedLines` (none when absent). A body that is not a JSON object, or whose
+    `FailedLines` is not a list, is not TTD's answer: retried, as every item read as accepted
+    would make each job "done"."""
+    lines = payload.get("FailedLines", []) if isinstance(payload, dict) else None
+    if not isinstance(lines, list):
+        raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
+    return lines
 
 
 def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:
