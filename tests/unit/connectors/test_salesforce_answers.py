@@ -105,7 +105,11 @@ def without_composite_response(request: SandboxRequest, body: Any) -> Any:
      (lookup(lambda subs: [s for s in subs if s["referenceId"] != "Lead"]),
       "salesforce lookup Lead: no answer"),
      (lookup(lambda subs: []), "salesforce lookup Contact, Lead: no answer"),
-     (lookup(lambda subs: [*subs, None]), "salesforce lookup: malformed answer")],
+     (lookup(lambda subs: [*subs, None]), "salesforce lookup: malformed answer"),
+     (lookup(lambda subs: [{**s, "body": {"done": True}} for s in subs]),
+      "salesforce lookup Contact: malformed answer"),
+     (lookup(lambda subs: [{**s, "body": None} for s in subs]),
+      "salesforce lookup Contact: malformed answer")],
 )  # fmt: skip
 def test_a_lookup_answer_missing_a_query_is_retried_never_no_such_person(server, change, reason):
     # Given a 200 lookup answer without compositeResponse, or without one query's entry

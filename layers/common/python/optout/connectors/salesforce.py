@@ -423,11 +423,14 @@ def _subresponses(payload: object) -> list[dict[str, Any]]:
 
 
 def _people(sobject: str, page: object) -> list[Person]:
-    """The records of one page of a lookup query."""
+    """The records of one page of a lookup query. A page without its `records` list is not
+    understood (retried): read as no records, it made a "no such person" receipt."""
     email_field, individual_field, _ = LOOKUPS[sobject]
     records = page.get("records") if isinstance(page, dict) else None
+    if not isinstance(records, list):
+        raise DeliveryError(f"salesforce lookup {sobject}: malformed answer", retryable=True)
     people = []
-    for record in records if isinstance(records, list) else []:
+    for record in records:
         if not isinstance(record, dict):
             continue
         email, record_id = record.get(email_field), record.get("Id")
