@@ -1,14 +1,16 @@
 """A 2xx without the vendor's documented answer is no receipt (review-s20-mute, "Flagged
 loudly"): Braze's export answer without `users` and The Trade Desk's opt-out answer that is not
-a JSON object (or whose `FailedLines` is not a list) are not understood, so the job is retried,
-never `no_record` ("no such person") nor `done`. Answer shapes: docs/vendors.md. Salesforce's
-lookup: test_salesforce_answers.py."""
+a JSON object (or whose `FailedLines` is neither null nor a list) are not understood, so the
+job is retried, never `no_record` ("no such person") nor `done`. Answer shapes:
+docs/vendors.md. Salesforce's lookup: test_salesforce_answers.py."""
 
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+from ttd_data.models.advertiserdsrresponse import AdvertiserDsrResponse
 
 from local.sandbox.server import SandboxServer
 from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response
@@ -87,11 +89,22 @@ def test_a_trade_desk_answer_not_a_json_object_is_retried_never_done(server, ans
     assert outcome.error.retryable is True
 
 
-def test_a_trade_desk_answer_without_failed_lines_is_done(server):
+@pytest.mark.parametrize("answer", [{}, {"FailedLines": None}, {"FailedLines": []}])
+def test_a_trade_desk_answer_without_failed_lines_is_done(server, answer):
+    # TTD's own client types FailedLines optional and nullable: each of these is its answer
+    # with no line failed (a null read as "not understood" would retry every job for ever)
+    AdvertiserDsrResponse.model_validate(answer)
     answering(server, "trade_desk", "/data/deletion-optout/advertiser",
-              lambda body: json_response(200, {}))  # fmt: skip
+              lambda body: json_response(200, answer))  # fmt: skip
     job = make_job(("email", EMAIL), system="trade_desk")
 
     (outcome,) = make_connector(server, "trade_desk").deliver([job])
 
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+
+
+def test_what_trade_desks_client_refuses_is_what_we_retry() -> None:
+    # The other side of the oracle: the shapes retried above are not TTD's response model
+    for answer in ({"FailedLines": "none"}, {"FailedLines": 3}):
+        with pytest.raises(ValidationError):
+            AdvertiserDsrResponse.model_validate(answer)

@@ -161,10 +161,15 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
 
 
 def _failed_lines(payload: object) -> list[object]:
-    """The answer's `FailedLines` (none when absent). A body that is not a JSON object, or whose
-    `FailedLines` is not a list, is not TTD's answer: retried, as every item read as accepted
-    would make each job "done"."""
-    lines = payload.get("FailedLines", []) if isinstance(payload, dict) else None
+    """The answer's `FailedLines`: none when absent or null (TTD's own client, `ttd-data`'s
+    `AdvertiserDsrResponse`, types it optional and nullable). A body that is not a JSON object,
+    or whose `FailedLines` is neither null nor a list, is not TTD's answer: retried, as every
+    item read as accepted would make each job "done"."""
+    if not isinstance(payload, dict):
+        raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
+    lines = payload.get("FailedLines")
+    if lines is None:
+        return []
     if not isinstance(lines, list):
         raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
     return lines
