@@ -137,8 +137,11 @@ def test_form_encoding_is_refused_where_only_json_is_accepted(
 
 
 @pytest.mark.parametrize(
-    "raw", ['{"email":"newcomer@example.com"}', ' [{"email":"a@b.co"}]', '{"email":"x=y@b.co"}']
-)
+    "raw",
+    ['{"email":"newcomer@example.com"}', ' [{"email":"a@b.co"}]', '{"email":"x=y@b.co"}',
+     '\ufeff{"email":"bom@example.com"}',  # saved with a byte order mark (review s20 diff D4)
+     "%7B%22email%22%3A%22encoded%40example.com%22%7D"],  # curl --data-urlencode (D4)
+)  # fmt: skip
 def test_json_posted_as_a_form_is_told_to_send_json(
     aws: Aws, capture: ModuleType, raw: str
 ) -> None:

@@ -392,18 +392,23 @@ def test_the_public_reads_are_the_same_whether_or_not_the_vendors_hold_the_perso
     systems = ["ads", "cdp", "crm", "email", "partner", "webhook"]
     quiet = {s: [{"job_id": f"{EARLIER}:{s}", "answered_at": ANSWERED_AT}] for s in systems[:2]}
 
+    denial = {"pk": f"REQ#{RID}", "sk": "DENIAL", "denied_at": "2026-11-29T03:13:00.000Z",
+              "reason_code": "suspected_fraud"}  # fmt: skip
+
     def reads(asked: list[str], resolution: dict[str, Any]) -> set[tuple[Any, ...]]:
         """Every public read as the systems asked answer in turn (the rest pending): all
-        done, or the first failed for good and the others done."""
+        done, or the first failed for good and the others done; and the same once denied
+        (jobs already sent still answer, review s20 diff D1)."""
         seen = set()
-        for first in ("done", "failed"):
-            for answered in range(len(asked) + 1):
-                jobs = [_job(s, (first if n == 0 else "done") if n < answered else "pending")
-                        for n, s in enumerate(asked)]  # fmt: skip
-                status = aggregate(RID, [EVENT, resolution, *jobs], public=True)
-                assert status is not None
-                seen.add((status.status, status.systems_total, status.systems_done,
-                          status.systems_failed))  # fmt: skip
+        for denied in ([], [denial]):
+            for first in ("done", "failed"):
+                for answered in range(len(asked) + 1):
+                    jobs = [_job(s, (first if n == 0 else "done") if n < answered else "pending")
+                            for n, s in enumerate(asked)]  # fmt: skip
+                    status = aggregate(RID, [EVENT, resolution, *jobs, *denied], public=True)
+                    assert status is not None
+                    seen.add((status.status, status.systems_total, status.systems_done,
+                              status.systems_failed))  # fmt: skip
         return seen
 
     held = reads(systems, RESOLUTION)
@@ -411,7 +416,8 @@ def test_the_public_reads_are_the_same_whether_or_not_the_vendors_hold_the_perso
     # Then a stranger reading either sees the same answers: no progress while processing
     # (review s20 diff C1: 3 of 6 done at most against 5 of 6), and the same ends
     assert not_held == held == {("processing", 6, 0, 0), ("completed", 6, 6, 0),
-                                ("failed", 6, 5, 1)}  # fmt: skip
+                                ("failed", 6, 5, 1), ("denied", 6, 0, 0), ("denied", 6, 6, 0),
+                                ("denied", 6, 5, 1)}  # fmt: skip
     # while operators see each system that answered
     jobs = [_job(s, "done" if n < 3 else "pending") for n, s in enumerate(systems)]
     operator = aggregate(RID, [EVENT, RESOLUTION, *jobs])

@@ -30,12 +30,22 @@ def test_a_denied_request_its_systems_then_processed_does_not_say_nothing_was_do
     assert "6 of 6 done" in page
 
 
-def test_a_denial_before_any_system_acted_says_we_could_not_act() -> None:
-    # Given a request denied before any system confirmed it
+def test_a_denial_no_system_acted_on_says_we_could_not_act() -> None:
+    # Given a request denied whose every system has failed for good
     # When its status page is rendered
-    page = status_page(denied(0, 6))
+    page = status_page({**denied(0, 6), "systems_failed": 6})
     # Then it says we could not act on it
     assert "Denied: we could not act on this request" in page
+
+
+def test_a_denial_with_systems_still_to_answer_claims_neither_way() -> None:
+    # Given a request denied while its jobs were in flight: the public answer counts no
+    # progress (review s20 diff D1), and those jobs may still act on it
+    page = status_page(denied(0, 6))
+    # Then it neither says we could not act nor shows a count of systems done
+    assert "could not act" not in page
+    assert "Systems that processed it keep your opt-out." in page
+    assert "6 asked" in page and "of 6 done" not in page
 
 
 def test_the_refresh_link_is_relative_and_the_privacy_link_is_the_configured_page() -> None:

@@ -108,3 +108,25 @@ def test_what_trade_desks_client_refuses_is_what_we_retry() -> None:
     for answer in ({"FailedLines": "none"}, {"FailedLines": 3}):
         with pytest.raises(ValidationError):
             AdvertiserDsrResponse.model_validate(answer)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [{"ErrorCode": "InvalidUserId"}, {"ItemNumber": None, "ErrorCode": "InvalidUserId"},
+     {"ItemNumber": 0, "ErrorCode": "InvalidUserId"}, {"ItemNumber": 2, "ErrorCode": "X"},
+     "InvalidUserId"],
+)  # fmt: skip
+def test_a_trade_desk_failed_line_naming_no_item_of_the_call_is_retried_never_done(server, line):
+    # Given TTD answering one item's opt-out with a failed line that names no item of the call
+    # (TTD's client allows ItemNumber to be absent or null): read past, it left the item
+    # accepted and the job done (review s20 diff D8)
+    answering(server, "trade_desk", "/data/deletion-optout/advertiser",
+              lambda body: json_response(200, {"FailedLines": [line]}))  # fmt: skip
+    job = make_job(("email", EMAIL), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the answer is not understood: retried, never a done receipt
+    assert outcome.status is None
+    assert outcome.error.reason == "trade_desk deletion-optout: malformed answer"
+    assert outcome.error.retryable is True

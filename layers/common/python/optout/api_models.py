@@ -187,7 +187,10 @@ class RequestStatusOut(ApiModel):
     them. A system not asked because its vendor answered "no such person" for these
     identifiers within the last NoRecordQuietHours counts as done here, as that answer does on
     the request's own job: whether the vendors hold a person is not the requester's to read
-    either (the operator's record does not count it and names it under `not_asked`)."""
+    either (the operator's record does not count it and names it under `not_asked`). Until
+    every system has answered (`processing`, or `denied` with jobs in flight) `systems_done`
+    and `systems_failed` read 0: how many have answered would tell it too (the operator's
+    record counts each)."""
 
     request_id: str
     status: RequestStatus

@@ -305,12 +305,6 @@ def aggregate(
         status = "received"
     elif done + failed < total:
         status = "processing"
-        if public:
-            # No progress in the public view: a repeat for a person the vendors do not hold
-            # asks fewer systems (the rest are quiet), so any count of those that answered
-            # (at most 3 of 6 done before the end, where a held person's reads 5 of 6) tells
-            # a stranger which (review s20 diff C1). Operators see each system.
-            done = failed = 0
     elif failed:
         status = "failed"
     else:
@@ -320,6 +314,13 @@ def aggregate(
         stamps += [str(s.retirement["retired_at"]) for s in every if s.retired and s.retirement]
         # Satisfied by earlier receipts only: complete when the resolver found them.
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
+    if public and done + failed < total:
+        # No progress in the public view, processing or denied with jobs in flight: a repeat
+        # for a person the vendors do not hold asks fewer systems (the rest are quiet), so any
+        # count of those that answered (at most 3 of 6 done before the end, where a held
+        # person's reads 5 of 6) tells a stranger which (review s20 diff C1, D1). Operators
+        # see each system.
+        done = failed = 0
     return RequestStatusOut(
         request_id=request_id,
         status=status,

@@ -154,8 +154,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     # A denied request's failed systems will not be retried: "not done", not "not yet".
     left = "not done" if state == "denied" else "not yet"
     systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
-    if state == "processing":  # the public answer counts no progress (status.aggregate)
-        systems = f"{total} to reach"
+    if done + failed < total:  # the public answer counts no progress (status.aggregate)
+        systems = f"{total} to reach" if state == "processing" else f"{total} asked"
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
     # is a recorded choice, with no deadline to meet.
     choice_only = state == "completed" and not total
@@ -172,7 +172,11 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     if choice_only:
         text = NOTHING_TO_DO
     else:
-        text = DENIED_AFTER_SYSTEMS if state == "denied" and done else STATUS_TEXT.get(state, state)
+        # Denied with systems still to answer: the public answer counts none (status.aggregate),
+        # and jobs already sent may yet act on it, so not "we could not act".
+        acted = bool(done) or done + failed < total
+        denied_after = state == "denied" and acted
+        text = DENIED_AFTER_SYSTEMS if denied_after else STATUS_TEXT.get(state, state)
     title = "Your privacy choice" if choice_only else "Your opt-out request"
     return _page(
         title,

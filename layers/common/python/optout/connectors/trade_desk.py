@@ -115,17 +115,7 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                     }
                 ),
             )
-            lines = _failed_lines(answer.json())
-            numbers = [
-                (whole_number(str(line.get("ItemNumber", ""))), line)
-                for line in lines
-                if isinstance(line, dict)
-            ]
-            failed = {
-                number - 1: str(line.get("ErrorCode") or "")
-                for number, line in numbers
-                if number is not None
-            }
+            failed = _failed_items(answer.json(), len(items))
             sent = [job for job in jobs if job.job_id not in outcomes]
             judged = self.item_outcomes(
                 sent,
@@ -173,6 +163,20 @@ def _failed_lines(payload: object) -> list[object]:
     if not isinstance(lines, list):
         raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
     return lines
+
+
+def _failed_items(payload: object, count: int) -> dict[int, str]:
+    """Item index (0-based) -> TTD's `ErrorCode`, from `FailedLines` (1-based `ItemNumber`). A
+    failed line that names no item of this call (no, or no valid, `ItemNumber`) cannot be
+    placed: read past, it left every item accepted and each job "done" (review s20 diff D8),
+    so the answer is not understood and the call retried."""
+    failed: dict[int, str] = {}
+    for line in _failed_lines(payload):
+        number = whole_number(str(line.get("ItemNumber", ""))) if isinstance(line, dict) else None
+        if not isinstance(line, dict) or number is None or not 1 <= number <= count:
+            raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
+        failed[number - 1] = str(line.get("ErrorCode") or "")
+    return failed
 
 
 def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:

@@ -100,7 +100,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
     """A form post's fields; blank ones dropped, a field repeated only if it is a list."""
-    if raw.lstrip()[:1] in (b"{", b"["):
+    if raw.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"["):  # a BOM before it too
         # JSON posted without its Content-Type (curl's -d sends a form): read as a form it was
         # one blank field or an unknown one, and the caller was told no identifier was given
         # (review s20 outside O3, diff C5). A browser's form encodes `{` and `[`, so no form
@@ -111,6 +111,10 @@ def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
         pairs = parse_qsl(_text(raw, "malformed_form"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise Refused(400, "malformed_form", "the form's fields are not UTF-8") from None
+    if len(pairs) == 1 and not pairs[0][1].strip() and pairs[0][0].lstrip()[:1] in ("{", "["):
+        # The same JSON percent-encoded (`curl --data-urlencode`): one field, a name, no value
+        raise Refused(415, "unsupported_media_type",
+                      "the body is JSON: send Content-Type: application/json")  # fmt: skip
     fields: dict[str, Any] = {}
     for name, value in pairs:
         if not value.strip():
