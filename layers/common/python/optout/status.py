@@ -286,15 +286,11 @@ def aggregate(
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]
         quiet -= hidden
-    done = sum(1 for s in systems if s.state == "done")
+    # The quiet systems are in the total as they are in `done`: else each would hide one
+    # system still processing (review s16 claims F1). The public answer shows no count until
+    # every system has answered (below), so they never show before the end.
+    done = sum(1 for s in systems if s.state == "done") + len(quiet)
     failed = sum(1 for s in systems if s.state == FAILED)
-    # The quiet systems count as done only once every system the request asked has answered:
-    # counted at once, a repeat for a person the vendors do not hold read 2 of 6 done while one
-    # for a person they hold read 0 of 6 (review s20 outside O1: the leak quiet_systems closes,
-    # open again in the progress). They are in the total from the start, as they are in `done`
-    # at the end: else each would hide one system still processing (review s16 claims F1).
-    if done + failed == len(systems):
-        done += len(quiet)
     total = len(systems) + len(quiet)
     denial = by_sk.get(DENIAL_SK)
     status: RequestStatus
