@@ -150,31 +150,26 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         return found
 
 
-def _failed_lines(payload: object) -> list[object]:
-    """The answer's `FailedLines`: none when absent or null (TTD's own client, `ttd-data`'s
-    `AdvertiserDsrResponse`, types it optional and nullable). A body that is not a JSON object,
-    or whose `FailedLines` is neither null nor a list, is not TTD's answer: retried, as every
-    item read as accepted would make each job "done"."""
+def _failed_items(payload: object, count: int) -> dict[int, str]:
+    """Item index (0-based) -> TTD's `ErrorCode`, from `FailedLines` (1-based `ItemNumber`):
+    none when absent or null (TTD's own client, `ttd-data`'s `AdvertiserDsrResponse`, types it
+    optional and nullable). Anything else is not TTD's answer, and retried: a body that is not
+    a JSON object, `FailedLines` not a list, or a failed line that names no item of this call
+    (no, or no valid, `ItemNumber`; review s20 diff D8); read past, each left every item
+    accepted and each job "done"."""
+    malformed = DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
     if not isinstance(payload, dict):
-        raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
+        raise malformed
     lines = payload.get("FailedLines")
     if lines is None:
-        return []
+        return {}
     if not isinstance(lines, list):
-        raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
-    return lines
-
-
-def _failed_items(payload: object, count: int) -> dict[int, str]:
-    """Item index (0-based) -> TTD's `ErrorCode`, from `FailedLines` (1-based `ItemNumber`). A
-    failed line that names no item of this call (no, or no valid, `ItemNumber`) cannot be
-    placed: read past, it left every item accepted and each job "done" (review s20 diff D8),
-    so the answer is not understood and the call retried."""
+        raise malformed
     failed: dict[int, str] = {}
-    for line in _failed_lines(payload):
+    for line in lines:
         number = whole_number(str(line.get("ItemNumber", ""))) if isinstance(line, dict) else None
         if not isinstance(line, dict) or number is None or not 1 <= number <= count:
-            raise DeliveryError("trade_desk deletion-optout: malformed answer", retryable=True)
+            raise malformed
         failed[number - 1] = str(line.get("ErrorCode") or "")
     return failed
 
