@@ -105,16 +105,14 @@ def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
         # one blank field or an unknown one, and the caller was told no identifier was given
         # (review s20 outside O3, diff C5). A browser's form encodes `{` and `[`, so no form
         # starts with one. Never echoed: it holds the identifiers.
-        raise Refused(415, "unsupported_media_type",
-                      "the body is JSON: send Content-Type: application/json")  # fmt: skip
+        raise _json_as_form()
     try:
         pairs = parse_qsl(_text(raw, "malformed_form"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise Refused(400, "malformed_form", "the form's fields are not UTF-8") from None
     if len(pairs) == 1 and not pairs[0][1].strip() and pairs[0][0].lstrip()[:1] in ("{", "["):
         # The same JSON percent-encoded (`curl --data-urlencode`): one field, a name, no value
-        raise Refused(415, "unsupported_media_type",
-                      "the body is JSON: send Content-Type: application/json")  # fmt: skip
+        raise _json_as_form()
     fields: dict[str, Any] = {}
     for name, value in pairs:
         if not value.strip():
@@ -130,6 +128,11 @@ def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _json_as_form() -> Refused:
+    return Refused(415, "unsupported_media_type",
+                   "the body is JSON: send Content-Type: application/json")  # fmt: skip
 
 
 def _no_constant(_: str) -> NoReturn:
