@@ -153,9 +153,12 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     failed = int(status["systems_failed"])
     # A denied request's failed systems will not be retried: "not done", not "not yet".
     left = "not done" if state == "denied" else "not yet"
-    systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
-    if done + failed < total:  # the public answer counts no progress (status.aggregate)
+    # Systems still to answer: the public answer counts none of them (status.aggregate)
+    unsettled = done + failed < total
+    if unsettled:
         systems = f"{total} to reach" if state == "processing" else f"{total} asked"
+    else:
+        systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
     # is a recorded choice, with no deadline to meet.
     choice_only = state == "completed" and not total
@@ -172,10 +175,9 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     if choice_only:
         text = NOTHING_TO_DO
     else:
-        # Denied with systems still to answer: the public answer counts none (status.aggregate),
-        # and jobs already sent may yet act on it, so not "we could not act".
-        acted = bool(done) or done + failed < total
-        denied_after = state == "denied" and acted
+        # Denied with systems still to answer: jobs already sent may yet act on it, so not
+        # "we could not act".
+        denied_after = state == "denied" and (bool(done) or unsettled)
         text = DENIED_AFTER_SYSTEMS if denied_after else STATUS_TEXT.get(state, state)
     title = "Your privacy choice" if choice_only else "Your opt-out request"
     return _page(
