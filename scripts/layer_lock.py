@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "common"
@@ -77,7 +78,7 @@ PIN = re.compile(
 
 def canonical(name: str) -> str:
     """PEP 503's normal form: `PyJWT`, `typing_extensions` -> `pyjwt`, `typing-extensions`."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return str(canonicalize_name(name))
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ def layer_problems(layer_dir: Path, pins: dict[str, Pin]) -> list[str]:
 
 def wheel_name(filename: str) -> str:
     """`pydantic_core-2.46.4-cp313-....whl` -> `pydantic-core`."""
-    return canonical(filename.split("-", 1)[0])
+    return str(parse_wheel_filename(filename)[0])
 
 
 def lock_text(pins: dict[str, Pin], wheels: dict[str, Path], header: str) -> str:
