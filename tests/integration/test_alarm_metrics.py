@@ -30,6 +30,7 @@ from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import TEST_ENV, Aws
 from tests.integration.test_watch import MinutesLeft
+from tests.integration.test_watch_backlog import time_for
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
 from tests.support import sam
 from tests.support.aws_hooks import session_hooks
@@ -275,16 +276,16 @@ def test_overdue_and_due_soon_requests_feed_the_watchs_alarms(
 
 
 class TimeForChecks(FakeLambdaContext):
-    """A run's time left: plenty for the first `calls` reads of it, then 15 s (under the
-    checks' stop, over the count's): the run stops before every reminder due."""
+    """A Lambda context whose time left is test_watch_backlog's `time_for`: plenty for the
+    first `calls` reads of it, then under the checks' stop: the run stops before every
+    reminder due."""
 
     def __init__(self, calls: int) -> None:
         super().__init__()
-        self.calls, self.left = 0, calls
+        self.time_left = time_for(calls)
 
     def get_remaining_time_in_millis(self) -> int:
-        self.calls += 1
-        return 120_000 if self.calls <= self.left else 15_000
+        return int(self.time_left() * 1000)
 
 
 def test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms(
