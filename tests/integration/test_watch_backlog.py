@@ -18,7 +18,7 @@ from optout.store.batch import batch_put, get_item
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
-from tests.support.pipeline import build_pipeline
+from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.seed import seed_request
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -30,20 +30,29 @@ def watch(table: Table, at: datetime) -> Watch:
     return Watch(table, SETTINGS, clock=lambda: at)
 
 
+def lost_import(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, external_id: str
+) -> tuple[Pipeline, Table, datetime, str]:
+    """A row received 10 days ago, imported now, whose stream record is never resolved (the
+    pipeline drops it): the pipeline, the table, the import's time and the request id."""
+    pipeline = build_pipeline(aws, monkeypatch)
+    table = Table(aws.dynamodb, aws.table_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"line": 2, "external_id": external_id, "email": f"{external_id.lower()}@example.com",
+           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
+    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
+    assert len(pipeline.event_records()) == 1  # dropped
+    return pipeline, table, now, request_id
+
+
 def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a row received 10 days ago, imported now, whose stream record never reached the
     # resolver (past 24 h, or its batch's retries spent): the sweep, which lists arrivals by
     # `received_at`, never sees it (the reviewer's scenario)
-    pipeline = build_pipeline(aws, monkeypatch)
-    table = Table(aws.dynamodb, aws.table_name)
-    now = datetime.now(UTC).replace(microsecond=0)
-    row = {"line": 2, "external_id": "T-1001", "email": "imported@example.com",
-           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
-    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
-    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
-    assert len(pipeline.event_records()) == 1  # dropped
+    pipeline, table, now, request_id = lost_import(aws, monkeypatch, "T-1001")
     for after in (timedelta(minutes=16), timedelta(hours=2, minutes=16)):
         assert (
             Sweeper(table, SweepSettings(), clock=lambda a=after: now + a).sweep().unresolved == []
@@ -212,14 +221,7 @@ def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
 ) -> None:
     # Given an import whose stream record was lost, re-driven by the watch, still unresolved
     # (the resolver is out)
-    pipeline = build_pipeline(aws, monkeypatch)
-    table = Table(aws.dynamodb, aws.table_name)
-    now = datetime.now(UTC).replace(microsecond=0)
-    row = {"line": 2, "external_id": "T-3001", "email": "paced@example.com",
-           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
-    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
-    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
-    assert len(pipeline.event_records()) == 1  # dropped
+    _, table, now, request_id = lost_import(aws, monkeypatch, "T-3001")
     watch(table, now + timedelta(minutes=5)).run()
     redriven_at = now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)
     assert watch(table, redriven_at).run().unresolved == [request_id]
@@ -260,14 +262,7 @@ def test_a_count_that_fails_does_not_lose_the_runs_redrives(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an import lost on the stream, past the age its record could arrive at
-    pipeline = build_pipeline(aws, monkeypatch)
-    table = Table(aws.dynamodb, aws.table_name)
-    now = datetime.now(UTC).replace(microsecond=0)
-    row = {"line": 2, "external_id": "T-4001", "email": "counted@example.com",
-           "received_at": (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
-    service = ImportService(table, LOCAL_HASH_KEY.encode(), 1095)
-    request_id = service.import_rows([row], now, "arn:op").request_ids[0].request_id
-    assert len(pipeline.event_records()) == 1  # dropped
+    pipeline, table, now, request_id = lost_import(aws, monkeypatch, "T-4001")
     watch(table, now + timedelta(minutes=5)).run()
 
     # When the run that re-drives it fails in its count (review s19 diff B4: out of memory)
