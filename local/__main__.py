@@ -10,6 +10,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from types import FrameType
@@ -84,6 +85,29 @@ def banner(url: str, systems: list[str]) -> str:
     )
 
 
+class StopRequest:
+    """The SIGTERM and SIGINT handler, which only notes the signal, and the main thread's wait
+    for it. A handler runs in the main thread between two bytecodes, so one that set the stop
+    event (a plain lock inside) could run within another Event.set or wait holding that lock
+    and wait for it for ever: a SIGTERM to `make run`'s process group, which make passes on to
+    the stack a moment later, left the stack hung in exactly that (review s21 newcomer)."""
+
+    def __init__(self, stop_event: threading.Event) -> None:
+        self.stop_event = stop_event
+        self.signal_name: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def wait(self, poll_seconds: float = 0.2) -> None:
+        """Until a signal asks for a stop, or something else sets the event: the main thread
+        looks every poll_seconds, so the handler never has to wake it through a lock."""
+        while self.signal_name is None and not self.stop_event.wait(poll_seconds):
+            pass
+        if self.signal_name is not None:
+            log.info("%s received: stopping", self.signal_name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     console.configure(args.log_level)
@@ -103,12 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = LocalStack(options)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        stack.stop_event.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_request = StopRequest(stack.stop_event)
+    signal.signal(signal.SIGTERM, stop_request)
+    signal.signal(signal.SIGINT, stop_request)
     try:
         try:
             stack.start()
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         print(banner(stack.url, stack.systems), flush=True)
-        stack.wait()
+        stop_request.wait()
     finally:
         stack.stop()
     log.info("stopped")

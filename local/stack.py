@@ -329,9 +329,6 @@ class LocalStack:
         thread.start()
         self._threads.append(thread)
 
-    def wait(self) -> None:
-        self.stop_event.wait()
-
     def stop(self) -> None:
         """Stop serving, let pollers finish their current batch, then drop the moto state."""
         self.stop_event.set()
