@@ -203,12 +203,14 @@ class CaptureService:
             )  # fmt: skip
 
     def record_links(self, body: "IdentityLinksIn", ctx: RequestContext) -> Captured:
-        region = _region_of(ctx.edge_jurisdiction)
+        # No default region: a backend's call carries no country of the person (on IAM it
+        # skips CloudFront, so it was always the US), and a link is verified both ways, so a
+        # national number read as another country's would join a stranger to the cluster.
         pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
         for index, link in enumerate(body.links):
             try:
-                a = self._key(ids.normalise(link.a.type, link.a.value, region))
-                b = self._key(ids.normalise(link.b.type, link.b.value, region))
+                a = self._key(ids.normalise(link.a.type, link.a.value))
+                b = self._key(ids.normalise(link.b.type, link.b.value))
             except InvalidInput as error:
                 side = "a" if error.field == link.a.type else "b"
                 raise InvalidInput(error.message, field=f"links[{index}].{side}.value") from None
