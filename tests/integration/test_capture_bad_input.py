@@ -123,6 +123,16 @@ def test_national_phone_number_in_an_identity_link(aws: Aws, national: str) -> N
     assert "E.164" in error["message"] and "2345" not in error["message"]
 
 
+def test_a_refused_second_end_of_a_link_of_one_type_is_named_b(aws: Aws) -> None:
+    # Given a link of two emails whose second one is malformed
+    link = {"a": {"type": "email", "value": "jane@example.com"},
+            "b": {"type": "email", "value": "jane@@example.com"}}  # fmt: skip
+    event = http_event("POST", "/v1/identity-links", {"links": [link]}, iam=True)
+    # Then the refusal names the second end, not the first (before: told apart by type)
+    error = _refused(aws, load_function("admin_api"), event, 422)
+    assert error["field"] == "links[0].b.value"
+
+
 @pytest.mark.parametrize("stage", ["$default", "prod"])
 def test_body_over_16_kib(aws: Aws, capture: ModuleType, stage: str) -> None:
     padding = "x" * (16 * 1024)
