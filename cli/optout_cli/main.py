@@ -289,7 +289,9 @@ def _history(job: dict[str, Any]) -> str:
 def lookup(
     ctx: typer.Context,
     email: Annotated[str | None, typer.Option(help="An email address")] = None,
-    phone: Annotated[str | None, typer.Option(help="A phone number (E.164 best)")] = None,
+    phone: Annotated[
+        str | None, typer.Option(help="A phone number in E.164: + and country code")
+    ] = None,
     customer_id: Annotated[str | None, typer.Option(help="Your customer id")] = None,
     device_id: Annotated[str | None, typer.Option(help="A banner device id")] = None,
 ) -> None:
@@ -643,7 +645,7 @@ def export_records(
     ctx: typer.Context,
     output: Annotated[Path, typer.Option("--output", "-o", help="The file to write")],
     email: Annotated[str | None, typer.Option(help="One identity: an email")] = None,
-    phone: Annotated[str | None, typer.Option(help="One identity: a phone number")] = None,
+    phone: Annotated[str | None, typer.Option(help="One identity: a phone number in E.164")] = None,
     customer_id: Annotated[str | None, typer.Option(help="One identity: a customer id")] = None,
     device_id: Annotated[str | None, typer.Option(help="One identity: a device id")] = None,
     start: Annotated[

@@ -470,7 +470,7 @@ def test_every_operator_read_logs_who_read_which_records_by_type_and_keyed_hash_
         _signed("POST", "/v1/admin/lookup", {"type": "email", "value": EMAIL}),
         _signed("POST", "/v1/admin/lookup", {"type": "email", "value": "nobody@example.com"}),
         _signed("GET", "/v1/admin/holds"),
-        _signed("POST", "/v1/admin/exports/identity", {"type": "phone", "value": PHONE}),
+        _signed("POST", "/v1/admin/exports/identity", {"type": "phone", "value": PHONE_E164}),
         _signed("POST", "/v1/admin/exports/identity", {"type": "customer_id", "value": CUSTOMER}),
         _signed("POST", "/v1/admin/exports/range", {"from": day, "to": day}),
     ]
@@ -495,6 +495,22 @@ def test_every_operator_read_logs_who_read_which_records_by_type_and_keyed_hash_
     logged = json.dumps(lines).lower()
     for value in (EMAIL.lower(), "jane.doe", "nobody@", PHONE_E164, "4155550142", CUSTOMER.lower()):
         assert value not in logged
+
+
+@pytest.mark.parametrize("route", ["/v1/admin/lookup", "/v1/admin/exports/identity"])
+def test_an_operator_read_of_a_national_phone_number_is_refused_not_read_as_a_us_one(
+    pipe: Pipeline, route: str
+) -> None:
+    # Given an opt-out by a US number in E.164
+    pipe.post("/v1/opt-out", {"phone": PHONE_E164})
+    pipe.resolve()
+    # When an operator asks for a number without its country code (which, read as the US's,
+    # can be a stranger's: a Chinese mobile 131 2345 6789 is a Chicago number)
+    answer = invoke(pipe.admin, _signed("POST", route, {"type": "phone", "value": PHONE}))
+    # Then it is refused, naming the body's field, and nobody's records are read
+    assert answer["statusCode"] == 422
+    error = json_body(answer)["error"]
+    assert error["field"] == "value" and "E.164" in error["message"]
 
 
 def test_writes_and_public_routes_log_no_operator_read(pipe: Pipeline) -> None:

@@ -109,6 +109,30 @@ def test_malformed_device_id_in_an_identity_link(aws: Aws) -> None:
     assert error["field"] == "links[0].a.value"
 
 
+@pytest.mark.parametrize("national", ["131 2345 6789", "(415) 555-0142"])
+def test_national_phone_number_in_an_identity_link(aws: Aws, national: str) -> None:
+    # Given a backend link naming a phone without its country code (a Chinese mobile that is
+    # also a valid Chicago number, or a US one): a verified link joins both clusters both
+    # ways, and the call states no country, so reading it as a US number could join a stranger
+    link = {"a": {"type": "email", "value": "jane@example.com"},
+            "b": {"type": "phone", "value": national}}  # fmt: skip
+    event = http_event("POST", "/v1/identity-links", {"links": [link]}, iam=True)
+    # Then it is refused, naming where the number sits and not echoing it
+    error = _refused(aws, load_function("admin_api"), event, 422)
+    assert error["field"] == "links[0].b.value"
+    assert "E.164" in error["message"] and "2345" not in error["message"]
+
+
+def test_a_refused_second_end_of_a_link_of_one_type_is_named_b(aws: Aws) -> None:
+    # Given a link of two emails whose second one is malformed
+    link = {"a": {"type": "email", "value": "jane@example.com"},
+            "b": {"type": "email", "value": "jane@@example.com"}}  # fmt: skip
+    event = http_event("POST", "/v1/identity-links", {"links": [link]}, iam=True)
+    # Then the refusal names the second end, not the first (before: told apart by type)
+    error = _refused(aws, load_function("admin_api"), event, 422)
+    assert error["field"] == "links[0].b.value"
+
+
 @pytest.mark.parametrize("stage", ["$default", "prod"])
 def test_body_over_16_kib(aws: Aws, capture: ModuleType, stage: str) -> None:
     padding = "x" * (16 * 1024)

@@ -79,7 +79,7 @@ def test_normalising_a_normalised_value_changes_nothing(
     data: st.DataObject, id_type: ids.IdType
 ) -> None:
     raw = data.draw(TYPED[id_type], label="typed")
-    once = ids.normalise(id_type, raw).value
+    once = ids.normalise(id_type, raw, "US").value
     assert ids.normalise(id_type, once).value == once
 
 
@@ -101,7 +101,7 @@ def test_an_email_in_any_case_with_surrounding_space_is_one_identifier(
      "+1-{a}-{e}-{l}", " {a}.{e}.{l} "]))  # fmt: skip
 def test_every_way_of_writing_a_us_number_is_one_e164_identifier(number: str, style: str) -> None:
     typed = style.format(a=number[:3], e=number[3:6], l=number[6:])
-    assert ids.normalise("phone", typed).value == f"+1{number}"
+    assert ids.normalise("phone", typed, "US").value == f"+1{number}"
 
 
 @given(raw=ANY_TEXT)

@@ -226,9 +226,22 @@ class RequestStatusOut(ApiModel):
         return {"deadline_jurisdiction": self._calendar, "jurisdiction_stated": self._stated}
 
 
+# Where the call states no country (a backend's links, an operator's reads), a phone is E.164:
+# a national number read as a US one can be another country's, a stranger's (review s21 P1).
+IdentifierValue = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=254,
+        description="The identifier; a phone in E.164 (+ and country code): a national "
+        "number is refused, since the call states no country.",
+    ),
+]
+
+
 class IdentityRef(StrictModel):
     type: IdType
-    value: Annotated[str, Field(min_length=1, max_length=254)]
+    value: IdentifierValue
 
 
 class LinkIn(StrictModel):
@@ -259,7 +272,7 @@ class AdminLookupIn(StrictModel):
     """In the body, not the URL: identifiers never appear in URLs or access logs."""
 
     type: IdType
-    value: Annotated[str, Field(min_length=1, max_length=254)]
+    value: IdentifierValue
 
 
 class IdentityKeyOut(ApiModel):

@@ -27,7 +27,7 @@ from optout.store.table import Table
 from optout.timestamps import iso
 
 if TYPE_CHECKING:  # the admin function's route; the public routes import no pydantic model
-    from optout.api_models import IdentityLinksIn
+    from optout.api_models import IdentityLinksIn, IdentityRef
 
 # A body of the public routes as its model dumps it (`model_dump(mode="json")`: every field,
 # defaults filled in), from the Event Handler's model or the hot routes' check
@@ -203,15 +203,13 @@ class CaptureService:
             )  # fmt: skip
 
     def record_links(self, body: "IdentityLinksIn", ctx: RequestContext) -> Captured:
-        region = _region_of(ctx.edge_jurisdiction)
+        # No default region: a backend's call carries no country of the person (on IAM it
+        # skips CloudFront, so it was always the US), and a link is verified both ways, so a
+        # national number read as another country's would join a stranger to the cluster.
         pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
         for index, link in enumerate(body.links):
-            try:
-                a = self._key(ids.normalise(link.a.type, link.a.value, region))
-                b = self._key(ids.normalise(link.b.type, link.b.value, region))
-            except InvalidInput as error:
-                side = "a" if error.field == link.a.type else "b"
-                raise InvalidInput(error.message, field=f"links[{index}].{side}.value") from None
+            a = self._link_end(link.a, f"links[{index}].a.value")
+            b = self._link_end(link.b, f"links[{index}].b.value")
             if a.pk != b.pk:
                 pairs.append((a, b))
 
@@ -227,6 +225,14 @@ class CaptureService:
         return self._store(draft, ctx)
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _link_end(self, end: "IdentityRef", field: str) -> KeyedIdentifier:
+        """One end of a link, a refusal naming that end (told apart by where it failed: two
+        ends of one type, two emails say, are not told apart by the refusal's type)."""
+        try:
+            return self._key(ids.normalise(end.type, end.value))
+        except InvalidInput as refused:
+            raise InvalidInput(refused.message, field=field) from None
 
     def _key(self, identifier: ids.Identifier) -> KeyedIdentifier:
         return KeyedIdentifier.of(self._secret, identifier)

@@ -29,6 +29,10 @@ PHONE_RE: Final = re.compile(r"^\+?[0-9(][0-9 ().\-]{3,30}$")
 # Trimmed: spaces someone typed or pasted. Tabs, newlines and other control characters are
 # refused with the rest of the value, never trimmed away (the README's error table).
 TRIM: Final = " \u00a0"
+# Where no country is stated (a backend's links, an operator's lookup or export), a number
+# without its country code would be read as a US one: another country's number that happens to
+# be valid there (a Chinese mobile 131 2345 6789 is a Chicago number) names a stranger.
+NO_COUNTRY_CODE: Final = "phone must be E.164 here: + and the country code"
 NON_ASCII_LOCAL_PART: Final = (
     "not a valid email address: the part before the @ must be ASCII letters, digits or "
     "punctuation (or give a phone number)"
@@ -72,8 +76,9 @@ def _a_labels(domain: str) -> str:
         raise InvalidInput("not a valid email address", field="email") from None
 
 
-def normalise_phone(raw: str, default_region: str = "US") -> str:
-    """E.164, e.g. +14155550123. Numbers without a country code use `default_region`."""
+def normalise_phone(raw: str, default_region: str | None = None) -> str:
+    """E.164, e.g. +14155550123. A number without a country code is read in `default_region`
+    (the request's stated or located country); without one, it is refused."""
     # Imported on the first phone number: most requests carry none, and its metadata is a
     # good part of a cold start.
     import phonenumbers  # noqa: PLC0415
@@ -81,6 +86,8 @@ def normalise_phone(raw: str, default_region: str = "US") -> str:
     typed = raw.strip(TRIM)
     if not PHONE_RE.fullmatch(typed):
         raise InvalidInput("not a valid phone number", field="phone")
+    if default_region is None and not typed.startswith("+"):
+        raise InvalidInput(NO_COUNTRY_CODE, field="phone")
     try:
         number = phonenumbers.parse(typed, default_region)
     except phonenumbers.NumberParseException:
@@ -105,7 +112,7 @@ def normalise_customer_id(raw: str) -> str:
     return value
 
 
-def normalise(id_type: IdType, raw: str, default_region: str = "US") -> Identifier:
+def normalise(id_type: IdType, raw: str, default_region: str | None = None) -> Identifier:
     if id_type == "email":
         return Identifier("email", normalise_email(raw))
     if id_type == "phone":

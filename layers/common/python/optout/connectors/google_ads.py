@@ -28,11 +28,15 @@ from typing import Any, ClassVar, Literal
 
 from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_code, reference
 from optout.connectors.errors import DeliveryError
-from optout.connectors.hashing import google_email_sha256, google_phone_sha256
+from optout.connectors.hashing import (
+    google_email_sha256,
+    google_matchable,
+    google_phone_sha256,
+)
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
-from optout.identifiers import IdType
+from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
@@ -80,6 +84,13 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         self.opts = parse_config(GoogleAdsOptions, self.system.options, "options", self.system.name)
         self.root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
         self._session: tuple[GoogleAdsSecret, BearerSession] | None = None
+
+    def identifiers(self, job: Job) -> list[Identifier]:
+        """Less an email with no Google form (`+tag@gmail.com`): its hash would name no one,
+        and a job with nothing else gets the no-record receipt, not a false "done"."""
+        return [
+            i for i in super().identifiers(job) if i.type != "email" or google_matchable(i.value)
+        ]
 
     @property
     def session(self) -> BearerSession:

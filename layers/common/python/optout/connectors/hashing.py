@@ -34,6 +34,13 @@ def google_email(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def google_matchable(email: str) -> bool:
+    """Whether Google's form keeps a local part: `+tag@gmail.com` has none once its tag is
+    gone, and Google's own formatter (google-ads-datamanager-util) refuses it. Its hash would be
+    of `@gmail.com`, one value for every such address, naming no Google account."""
+    return not google_email(email).startswith("@")
+
+
 def google_email_sha256(email: str) -> str:
     return sha256_hex(google_email(email))
 
@@ -54,6 +61,20 @@ def uid2_email(email: str) -> str:
     if domain in GMAIL_DOMAINS:
         local = local.split("+", 1)[0].replace(".", "")
     return f"{local}@{domain}"
+
+
+def uid2_matchable(email: str) -> bool:
+    """Whether UID2's form keeps a local part (uid2-client's normalize_email_string answers
+    None for `+tag@gmail.com`): the operator would map the hash of `@gmail.com` to one raw
+    UID2 shared by every such address, which no publisher could have generated."""
+    return not uid2_email(email).startswith("@")
+
+
+def uid2_phone_matchable(e164: str) -> bool:
+    """Whether UID2 takes the number: 10 to 15 digits (the operator's and uid2-client's
+    isPhoneNumberNormalized). A valid shorter one (Faroe, Niue, some Swedish numbers) has no
+    UID2: the operator refuses to generate one from it, so the hash we sent named nobody."""
+    return 10 <= len(e164) - 1 <= 15
 
 
 def uid2_email_hash(email: str) -> str:

@@ -25,11 +25,16 @@ from typing import ClassVar
 
 from optout.connectors.base import Connector, Job, Outcome, noted, reason_code
 from optout.connectors.errors import DeliveryError
-from optout.connectors.hashing import uid2_email_hash, uid2_phone_hash
+from optout.connectors.hashing import (
+    uid2_email_hash,
+    uid2_matchable,
+    uid2_phone_hash,
+    uid2_phone_matchable,
+)
 from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
-from optout.identifiers import IdType
+from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
 UID2_PRODUCTION = "https://prod.uidapi.com"
@@ -56,6 +61,12 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
 
     def configure(self) -> None:
         self.opts = parse_config(TradeDeskOptions, self.system.options, "options", self.system.name)
+
+    def identifiers(self, job: Job) -> list[Identifier]:
+        """Less an email or phone with no UID2 (`+tag@gmail.com`, a 9-digit number): its hash
+        would name no one, and a job with nothing else gets the no-record receipt, not a false
+        "done"."""
+        return [i for i in super().identifiers(job) if _has_uid2_form(i)]
 
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
@@ -188,3 +199,9 @@ def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:
         )
         for job_id, kinds in codes.items()
     }
+
+
+def _has_uid2_form(identifier: Identifier) -> bool:
+    if identifier.type == "email":
+        return uid2_matchable(identifier.value)
+    return identifier.type != "phone" or uid2_phone_matchable(identifier.value)

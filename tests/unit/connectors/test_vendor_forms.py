@@ -1,0 +1,77 @@
+"""Identifiers with no vendor form (review s21 ident V1, V2). `+tag@gmail.com` is a valid
+address of ours, but Google's and UID2's gmail rule leaves it no local part, and both vendors'
+own code refuses it (google-ads-datamanager-util's Formatter, uid2-client's
+normalize_email_string); a valid E.164 number of under 10 digits has no UID2 (the operator's
+isPhoneNumberNormalized). Before, their hashes were sent (`@gmail.com`: one value for every
+such address) and the receipt said "done" for a removal that named nobody."""
+
+import hashlib
+
+import pytest
+
+from optout.connectors import hashing
+from tests.unit.connectors.conftest import PHONE, calls, make_connector, make_job
+
+NO_LOCAL_PART = "+news@gmail.com"
+EMPTY = hashlib.sha256(b"@gmail.com")
+
+
+@pytest.mark.parametrize("email", [NO_LOCAL_PART, "+a.b@googlemail.com"])
+def test_google_has_no_form_for_a_gmail_address_that_is_only_a_tag(email: str) -> None:
+    assert not hashing.google_matchable(email)
+    assert hashing.google_matchable("j+news@gmail.com")
+    assert hashing.google_matchable("+news@example.com")  # no gmail rule: kept whole
+
+
+def test_uid2_has_no_form_for_a_gmail_address_that_is_only_a_tag() -> None:
+    assert not hashing.uid2_matchable(NO_LOCAL_PART)
+    assert hashing.uid2_matchable("+news@googlemail.com")  # UID2's rule names gmail.com only
+
+
+def test_google_sends_the_phone_but_no_hash_of_an_empty_gmail_address(server):
+    job = make_job(("email", NO_LOCAL_PART), ("phone", PHONE), system="google_ads")
+
+    (outcome,) = make_connector(server, "google_ads").deliver([job])
+
+    (_token, remove) = calls(server, "google_ads")
+    assert EMPTY.hexdigest() not in remove["body"]
+    assert hashlib.sha256(PHONE.encode()).hexdigest() in remove["body"]
+    assert outcome.identifier_types_sent == ("phone",)
+
+
+def test_google_job_with_only_an_empty_gmail_address_is_a_no_record_receipt(server):
+    job = make_job(("email", NO_LOCAL_PART), system="google_ads")
+
+    (outcome,) = make_connector(server, "google_ads").deliver([job])
+
+    assert outcome.status == "no_record"
+    assert calls(server, "google_ads") == []
+
+
+def test_trade_desk_maps_no_uid2_for_an_empty_gmail_address(server):
+    job = make_job(("email", NO_LOCAL_PART), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status == "no_record"
+    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+
+
+FAROE = "+298211234"  # a valid Faroese mobile: 9 digits in all
+
+
+def test_uid2_takes_10_to_15_digits_as_its_operator_does() -> None:
+    assert not hashing.uid2_phone_matchable(FAROE)
+    assert hashing.uid2_phone_matchable(PHONE)
+
+
+def test_trade_desk_maps_the_email_but_no_uid2_for_a_number_of_under_10_digits(server):
+    # Given a job with an email and a valid Faroese number, which the UID2 operator refuses
+    job = make_job(("email", "jane@example.com"), ("phone", FAROE), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then only the email is mapped and opted out
+    (mapping,) = calls(server, "uid2")
+    assert outcome.status == "done" and outcome.identifier_types_sent == ("email",)
+    assert len(calls(server, "trade_desk")) == 1 and mapping["path"] == "/v3/identity/map"
