@@ -6,6 +6,7 @@ delivers (local/stream_records.py), so the resolver sees what it sees in product
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
@@ -50,6 +51,12 @@ class Pipeline:
         assert answer["statusCode"] == 200, answer["body"]
         result: dict[str, Any] = json_body(answer)
         return result
+
+    def get_at(self, at: datetime, path: str, **params: str) -> dict[str, Any]:
+        """`get`, as read at `at` (the public status replays earlier answers' times)."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("optout.queries.read_at", lambda: at)
+            return self.get(path, **params)
 
     # -- the stream ---------------------------------------------------------------------
 

@@ -1,8 +1,18 @@
 """A request's aggregate status (optout.status.aggregate)."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from optout.status import aggregate, covering_keys, needs_reopen, not_asked, proofs
+from optout.status import (
+    REPLAY_CAP,
+    aggregate,
+    covering_keys,
+    needs_reopen,
+    not_asked,
+    proofs,
+    quiet_keys,
+)
+from optout.timestamps import iso
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 EVENT = {
@@ -449,3 +459,114 @@ def test_a_re_open_says_why_nothing_was_planned() -> None:
     removed = resolution | {"not_configured": ["crm"]}
     (crm,) = proofs([_event_naming_customer_id(), removed], {CITED: _cited("no_record")})
     assert crm.unplanned_why == "system_removed"
+
+
+# -- the public view replays the earlier answers a repeat relies on ------------------------------
+
+RESOLVED = datetime(2026, 11, 29, 3, 12, 1, tzinfo=UTC)  # RESOLUTION's resolved_at
+FIRST_ASKED = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)  # when the earlier request's jobs were made
+TOOK = {"crm": timedelta(seconds=90), "email": timedelta(seconds=40)}
+
+
+def _customer_job(pk: str, system: str, status: str, made: datetime, took: timedelta | None
+                  ) -> dict[str, Any]:  # fmt: skip
+    """A job for the customer id c1, made at `made`, answered `took` later (None: not yet)."""
+    job = {"pk": pk, "sk": f"JOB#{system}", "job_id": f"{pk[4:]}:{system}", "system": system,
+           "status": status if took is not None else "pending", "created_at": iso(made),
+           "identifiers": [{"type": "customer_id", "key": "c1"}],
+           "receipt": {"identifier_types_sent": ["customer_id"]}}  # fmt: skip
+    if took is not None:
+        job["completed_at"] = iso(made + took)
+    return job
+
+
+def _first_request(now: datetime) -> tuple[list[dict[str, Any]], dict[Any, Any]]:
+    """No one had opted c1 out: the request's own jobs, each answered when its vendor took."""
+    jobs = [_customer_job(f"REQ#{RID}", s, "done", RESOLVED,
+                          took if RESOLVED + took <= now else None)
+            for s, took in TOOK.items()]  # fmt: skip
+    return [_event_naming_customer_id(), RESOLUTION, *jobs], {}
+
+
+def _repeat_cited() -> tuple[list[dict[str, Any]], dict[Any, Any]]:
+    """c1 had opted out: the earlier request's done jobs are cited, no job of its own."""
+    covered = {s: [f"{EARLIER}:{s}"] for s in TOOK}
+    cited = {(f"REQ#{EARLIER}", f"JOB#{s}"): _customer_job(f"REQ#{EARLIER}", s, "done",
+                                                          FIRST_ASKED, took)
+             for s, took in TOOK.items()}  # fmt: skip
+    return [_event_naming_customer_id(), RESOLUTION | {"covered": covered}], cited
+
+
+def _repeat_quiet() -> tuple[list[dict[str, Any]], dict[Any, Any]]:
+    """The vendors answered "no such person" for c1 days ago: quiet, no job, no citation."""
+    heard = {s: [{"job_id": f"{EARLIER}:{s}", "answered_at": iso(FIRST_ASKED + took)}]
+             for s, took in TOOK.items()}  # fmt: skip
+    answers = {(f"REQ#{EARLIER}", f"JOB#{s}"): _customer_job(f"REQ#{EARLIER}", s, "no_record",
+                                                            FIRST_ASKED, took)
+               for s, took in TOOK.items()}  # fmt: skip
+    return [_event_naming_customer_id(), RESOLUTION | {"not_asked": heard}], answers
+
+
+def _public(
+    items: list[dict[str, Any]], covering: dict[Any, Any], now: datetime
+) -> tuple[Any, ...]:
+    status = aggregate(RID, items, covering, public=True, now=now)
+    assert status is not None
+    return (status.status, status.systems_total, status.systems_done, status.systems_failed,
+            status.completed_at)  # fmt: skip
+
+
+def test_a_repeat_reads_as_a_first_request_whose_vendors_took_as_long() -> None:
+    # Given three requests naming c1: a first one (its vendors answer in 40 s and 90 s), a
+    # repeat satisfied by that earlier request's receipts, and a repeat for a person the
+    # vendors answered "no such person" for (the quiet period), those answers as quick
+    moments = [RESOLVED + timedelta(seconds=s) for s in (0, 1, 39, 40, 41, 89, 90, 91, 3600)]
+    seen = []
+    for now in moments:
+        # When a stranger reads each at the same moment after its resolution
+        first = _public(*_first_request(now), now)
+        cited = _public(*_repeat_cited(), now)
+        quiet = _public(*_repeat_quiet(), now)
+        # Then the three reads are the same: the earlier answers' times are replayed
+        assert cited == first == quiet, now
+        seen.append(first)
+    done_at = iso(RESOLVED + timedelta(seconds=90))
+    assert seen[0] == ("processing", 2, 0, 0, None)
+    assert seen[-1] == ("completed", 2, 2, 0, done_at)
+    assert seen[6] == seen[-1]  # answered at the slower vendor's time, not a moment later
+    # while operators see the repeats completed at their resolution
+    operator = aggregate(RID, *_repeat_cited())
+    assert operator is not None and operator.completed_at == RESOLUTION["resolved_at"]
+
+
+def test_an_earlier_answer_is_replayed_for_at_most_a_day() -> None:
+    # Given a cited job made three days before it was done (it failed, then was replayed)
+    items, cited = _repeat_cited()
+    key = (f"REQ#{EARLIER}", "JOB#crm")
+    cited[key] = _customer_job(f"REQ#{EARLIER}", "crm", "done", FIRST_ASKED, timedelta(days=3))
+    # Then the repeat reads processing for REPLAY_CAP, not three days
+    assert _public(items, cited, RESOLVED + REPLAY_CAP - timedelta(seconds=1))[0] == "processing"
+    assert _public(items, cited, RESOLVED + REPLAY_CAP)[4] == iso(RESOLVED + REPLAY_CAP)
+    # and an answer stamped before its job was made (a clock step) replays nothing
+    cited[key] = _customer_job(f"REQ#{EARLIER}", "crm", "done", FIRST_ASKED, timedelta(hours=-1))
+    cited.pop((f"REQ#{EARLIER}", "JOB#email"))
+    items[1] = items[1] | {"covered": {"crm": [f"{EARLIER}:crm"]}}
+    assert _public(items, cited, RESOLVED)[0] == "completed"
+
+
+def test_a_repeat_denied_shows_no_count_while_its_earlier_answers_are_replayed() -> None:
+    denial = {"pk": f"REQ#{RID}", "sk": "DENIAL", "denied_at": iso(RESOLVED),
+              "reason_code": "suspected_fraud"}  # fmt: skip
+    items, cited = _repeat_cited()
+    early = aggregate(RID, [*items, denial], cited, public=True, now=RESOLVED)
+    late = aggregate(RID, [*items, denial], cited, public=True, now=RESOLVED + timedelta(hours=1))
+    assert early is not None and late is not None
+    assert (early.status, early.systems_done) == ("denied", 0)
+    assert (late.status, late.systems_done) == ("denied", 2)
+
+
+def test_the_public_read_asks_for_the_quiet_periods_answers_too() -> None:
+    items, answers = _repeat_quiet()
+    assert quiet_keys(items) == sorted(answers)
+    # an expired answer (not found) replays nothing: the repeat reads completed
+    assert _public(items, {}, RESOLVED)[0] == "completed"

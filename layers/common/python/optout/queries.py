@@ -1,5 +1,7 @@
 """Read side of the public API: the banner's effective state and a request's status."""
 
+from datetime import UTC, datetime
+
 from optout import identifiers as ids
 from optout.api_models import ConsentStateOut, RequestStatusOut
 from optout.errors import NotFound
@@ -36,8 +38,14 @@ class QueryService:
         # Strongly consistent: a consumer checking right after the 202 must not be told that
         # no such request exists (an eventually consistent read may not see it yet).
         with answered_as_unavailable("request store", NOT_SERVED):
-            items, covering = load_with_proof(self._table, request_id, consistent=True)
-        status = aggregate(request_id, items, covering, public=True)
+            items, covering = load_with_proof(self._table, request_id, consistent=True, public=True)
+        status = aggregate(request_id, items, covering, public=True, now=read_at())
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
         return status
+
+
+def read_at() -> datetime:
+    """The moment a status is read: what the public view compares the replayed answers with
+    (`status.replayed_until`); tests move it."""
+    return datetime.now(UTC)

@@ -34,6 +34,7 @@ re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from optout.api_models import RequestStatus, RequestStatusOut
@@ -42,9 +43,15 @@ from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.requests import PROOF_RULE
+from optout.timestamps import iso
 
 DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not an error
 FAILED: Final = "failed"
+# The longest an earlier answer's time is replayed for a request it satisfies (`replayed_until`):
+# past it a first request's own wait could tell them apart again, but a replayed wait of days
+# (a job failed, then replayed by an operator) would leave a consumer's repeat "processing"
+# for as long.
+REPLAY_CAP: Final = timedelta(hours=24)
 
 
 Identity = tuple[str, str]  # (identifier type, keyed hash)
@@ -188,13 +195,25 @@ def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
     systems: set[str] = set()
     for system, job_ids in sorted((resolution.get("covered") or {}).items()):
         systems.add(system)
-        for job_id in job_ids:
-            request_id = str(job_id).rsplit(":", 1)[0]
-            found.append((keys.request_pk(request_id), keys.job_sk(system)))
+        found += [_job_key(system, str(job_id)) for job_id in job_ids]
     for item in items:
         if str(item["sk"]).startswith(keys.JOB_PREFIX) and item.get("status") not in DONE:
             systems.add(str(item["sk"])[len(keys.JOB_PREFIX) :])
     return found + [keys.retired_key(s) for s in sorted(systems)]
+
+
+def quiet_keys(items: list[Item]) -> list[tuple[str, str]]:
+    """The (pk, sk) of each no_record job the resolution relied on not to ask a system (the
+    quiet period, `not_asked`): what the public view replays their answer times from."""
+    resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+    return [_job_key(system, str(entry["job_id"]))
+            for system, entries in sorted((resolution.get("not_asked") or {}).items())
+            for entry in entries]  # fmt: skip
+
+
+def _job_key(system: str, job_id: str) -> tuple[str, str]:
+    """A job id is `<request id>:<system>`."""
+    return keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system)
 
 
 def not_asked(items: list[Item]) -> list[Item]:
@@ -218,7 +237,7 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     cited: dict[str, list[Item]] = {}
     for system, job_ids in (by_sk.get(keys.RESOLUTION_SK, {}).get("covered") or {}).items():
         for job_id in job_ids:
-            key = (keys.request_pk(str(job_id).rsplit(":", 1)[0]), keys.job_sk(system))
+            key = _job_key(system, str(job_id))
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     names = sorted(set(own) | set(cited))
@@ -256,18 +275,55 @@ def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
     return heard | {s.system for s in every if s.settled and s.quiet and not s.unplanned}
 
 
+def _took(job: Item | None) -> timedelta:
+    """How long an earlier job took from its making to its answer, at most REPLAY_CAP; none
+    when unknown (expired, or not answered yet: then its system is not answered either)."""
+    made, answered = (job or {}).get("created_at"), (job or {}).get("completed_at")
+    if not made or not answered:
+        return timedelta(0)
+    took = datetime.fromisoformat(str(answered)) - datetime.fromisoformat(str(made))
+    return min(REPLAY_CAP, max(timedelta(0), took))
+
+
+def replayed_until(
+    resolution: Item, systems: list[SystemProof], quiet: set[str],
+    covering: dict[tuple[str, str], Item],
+) -> str | None:  # fmt: skip
+    """The earliest the public view shows a resolved request's answer: its resolution plus the
+    longest time one of the earlier answers it relies on took when first asked for (a cited
+    job's, or a quiet system's no_record job's, made to answered). A request that asks the
+    vendors waits for their answers; one satisfied by earlier answers would read `completed`
+    within a second, telling a stranger who repeats an opt-out for someone's email whether
+    that person had opted out before, or whether the vendors hold them (review s17 contract
+    F2; s20 diff D2, outside O2). Replaying the earlier wait from this resolution puts both
+    on the vendors' own timings. None when it relies on no earlier answer."""
+    resolved = resolution.get("resolved_at")
+    if not resolved:
+        return None
+    heard = resolution.get("not_asked") or {}
+    took = [_took(j) for s in systems for j in s.jobs if j is not s.own]
+    took += [_took(covering.get(_job_key(name, str(entry["job_id"]))))
+             for name in sorted(quiet) for entry in heard.get(name, ())]  # fmt: skip
+    if not took:
+        return None
+    return iso(datetime.fromisoformat(str(resolved)) + max(took))
+
+
 def aggregate(
     request_id: str,
     items: list[Item],
     covering: dict[tuple[str, str], Item] | None = None,
     public: bool = False,
+    now: datetime | None = None,
 ) -> RequestStatusOut | None:
     """`public`: the consumer's view, without the systems the request reached only through
     identifiers linked to the ones it named (`RESOLUTION.linked_only`): the business's
     knowledge of who is linked to whom is not the requester's to read; and with the systems
     the quiet period settled counted as done (`quiet_systems`): whether a vendor holds the
-    person is not the requester's to read either. Operators see all, and those systems under
-    `not_asked`, uncounted."""
+    person is not the requester's to read either; and `processing`, with no count, until the
+    earlier answers it relies on are replayed (`replayed_until`; `now` defaults to the clock):
+    whether the person had opted out before is not the requester's to read. Operators see all,
+    and those systems under `not_asked`, uncounted."""
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
     if event is None:
@@ -292,6 +348,10 @@ def aggregate(
     done = sum(1 for s in systems if s.state == "done") + len(quiet)
     failed = sum(1 for s in systems if s.state == FAILED)
     total = len(systems) + len(quiet)
+    shown_at = None
+    if public and resolution is not None:
+        shown_at = replayed_until(resolution, systems, quiet, covering or {})
+    held = shown_at is not None and iso(now or datetime.now(UTC)) < shown_at
     denial = by_sk.get(DENIAL_SK)
     status: RequestStatus
     completed_at: str | None = None
@@ -299,7 +359,7 @@ def aggregate(
         status = "denied"
     elif resolution is None:
         status = "received"
-    elif done + failed < total:
+    elif done + failed < total or held:
         status = "processing"
     elif failed:
         status = "failed"
@@ -309,13 +369,14 @@ def aggregate(
         # A retired system settled the request when it was retired.
         stamps += [str(s.retirement["retired_at"]) for s in every if s.retired and s.retirement]
         # Satisfied by earlier receipts only: complete when the resolver found them.
+        stamps += [shown_at] if shown_at else []
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
-    if public and done + failed < total:
+    if public and (done + failed < total or held):
         # No progress in the public view, processing or denied with jobs in flight: a repeat
         # for a person the vendors do not hold asks fewer systems (the rest are quiet), so any
         # count of those that answered (at most 3 of 6 done before the end, where a held
-        # person's reads 5 of 6) tells a stranger which (review s20 diff C1, D1). Operators
-        # see each system.
+        # person's reads 5 of 6) tells a stranger which (review s20 diff C1, D1); nor while
+        # an earlier answer is replayed. Operators see each system.
         done = failed = 0
     return RequestStatusOut(
         request_id=request_id,

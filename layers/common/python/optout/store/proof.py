@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.status import covering_keys
+from optout.status import covering_keys, quiet_keys
 from optout.store import keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item
@@ -13,13 +13,15 @@ Covering = dict[tuple[str, str], Item]
 
 
 def load_with_proof(
-    table: Table, request_id: str, *, consistent: bool = False
+    table: Table, request_id: str, *, consistent: bool = False, public: bool = False
 ) -> tuple[list[Item], Covering]:
     """One Query for the request, and (only when it cites any) one BatchGetItem. `consistent`
     for a read that must see a write just acknowledged (a status asked for right after its
-    202, a decision taken on it): DynamoDB's default reads may not yet."""
+    202, a decision taken on it): DynamoDB's default reads may not yet. `public`: also the
+    no_record jobs the quiet period relied on, whose answer times the public view replays
+    (`status.replayed_until`)."""
     items = load_request(table, request_id, consistent=consistent)
-    cited = covering_keys(items)
+    cited = covering_keys(items) + (quiet_keys(items) if public else [])
     return items, (batch_get(table, cited, consistent=consistent) if cited else {})
 
 
