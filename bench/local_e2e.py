@@ -156,7 +156,8 @@ def _await(
 def _finished(url: str, item: Posted) -> dict[str, Any] | None:
     """The request's status when it is completed or failed, else None: the operator's record,
     whose `completed_at` is the last receipt's (the public status of a request satisfied by
-    earlier receipts reads `processing` until their times are replayed, README, "GET /v1/requests/{request_id}")."""
+    earlier receipts reads `processing` until their times are replayed: README, "`GET
+    /v1/requests/{request_id}`")."""
     path = f"/v1/admin/requests/{item.request_id}"
     _, state = _json(url, "GET", path, headers=SIGNED)
     if isinstance(state, dict) and state.get("status") in ("completed", "failed"):
