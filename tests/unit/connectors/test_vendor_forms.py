@@ -36,7 +36,10 @@ def test_google_sends_the_phone_but_no_hash_of_an_empty_gmail_address(server):
     (_token, remove) = calls(server, "google_ads")
     assert EMPTY.hexdigest() not in remove["body"]
     assert hashlib.sha256(PHONE.encode()).hexdigest() in remove["body"]
+    # and the receipt names the email as not sent, with why (review s21 diff A3)
     assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ("email",)
+    assert outcome.note is not None and "email not sent: no Google form" in outcome.note
 
 
 def test_google_job_with_only_an_empty_gmail_address_is_a_no_record_receipt(server):
@@ -46,6 +49,9 @@ def test_google_job_with_only_an_empty_gmail_address_is_a_no_record_receipt(serv
 
     assert outcome.status == "no_record"
     assert calls(server, "google_ads") == []
+    # Its note says why nothing was sent, not that the system takes no email (diff A2)
+    assert outcome.note == "email not sent: no Google form"
+    assert outcome.identifier_types_rejected == ("email",) and outcome.identifier_types_sent == ()
 
 
 def test_trade_desk_maps_no_uid2_for_an_empty_gmail_address(server):
@@ -55,6 +61,8 @@ def test_trade_desk_maps_no_uid2_for_an_empty_gmail_address(server):
 
     assert outcome.status == "no_record"
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+    assert outcome.note == "email not sent: no UID2 form"
+    assert outcome.identifier_types_rejected == ("email",)
 
 
 FAROE = "+298211234"  # a valid Faroese mobile: 9 digits in all
@@ -75,3 +83,6 @@ def test_trade_desk_maps_the_email_but_no_uid2_for_a_number_of_under_10_digits(s
     (mapping,) = calls(server, "uid2")
     assert outcome.status == "done" and outcome.identifier_types_sent == ("email",)
     assert len(calls(server, "trade_desk")) == 1 and mapping["path"] == "/v3/identity/map"
+    # and the receipt names the phone as not sent, so it is never proof for it (diff A3)
+    assert outcome.identifier_types_rejected == ("phone",)
+    assert outcome.note is not None and "phone not sent: no UID2 form" in outcome.note

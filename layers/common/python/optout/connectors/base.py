@@ -161,9 +161,16 @@ class Connector(ABC, Generic[S]):
             elif self.usable(job):
                 sendable.append(job)
             else:  # identifiers, none this vendor can match on: a receipt, not an error
+                unformed = self.left_out(job)
+                note = _not_sent(unformed) or "no identifier this system accepts"
+                rejected = tuple(sorted(unformed))
                 outcomes.append(
-                    Outcome(job.job_id, "no_record", note="no identifier this system accepts")
+                    Outcome(job.job_id, "no_record", note=note, identifier_types_rejected=rejected)
                 )
+        return outcomes + [self._naming_left_out(o, sendable) for o in self._sent(sendable)]
+
+    def _sent(self, sendable: list[Job]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         fitting: list[Job] = []
         oversized: list[Job] = []
         for job in sendable:
@@ -176,6 +183,19 @@ class Connector(ABC, Generic[S]):
                 outcomes.extend(self._guarded(chunk, self.send, self.types_sent, sent=False))
         outcomes.extend(self._in_parts(job) for job in oversized)
         return outcomes
+
+    def _naming_left_out(self, outcome: Outcome, sent: list[Job]) -> Outcome:
+        """A sent job's receipt, naming the types of its identifiers this vendor has no form
+        for (`unformed`) as rejected, never as sent, with why (docs/connectors.md,
+        "Receipts"). A failed attempt keeps its own account."""
+        job = next((j for j in sent if j.job_id == outcome.job_id), None)
+        unformed = self.left_out(job) if job is not None and outcome.ok else {}
+        if not unformed:
+            return outcome
+        rejected = tuple(sorted(set(outcome.identifier_types_rejected) | set(unformed)))
+        kept = tuple(t for t in outcome.identifier_types_sent if t not in unformed)
+        marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected)
+        return noted(marked, outcome.note, _not_sent(unformed))
 
     def parts(self, job: Job) -> list[Job]:
         """The job restricted to slices of at most max_batch of its identifiers: a connector's
@@ -320,12 +340,31 @@ class Connector(ABC, Generic[S]):
         return bool(self.identifiers(job))
 
     def identifiers(self, job: Job) -> list[Identifier]:
-        """The job's identifiers this connector sends: the vendor's and the system's types."""
+        """The job's identifiers this connector sends: the vendor's and the system's types,
+        less those the vendor has no form for (`unformed`)."""
+        return [i for i in self._typed(job) if self.unformed(i) is None]
+
+    def _typed(self, job: Job) -> list[Identifier]:
         return [
             i
             for i in job.identifiers
             if i.type in self.accepted_types and self.system.accepts(i.type)
         ]
+
+    def unformed(self, identifier: Identifier) -> str | None:
+        """Why the vendor has no form for this identifier of a type it takes (a reason code),
+        or None. Such an identifier is never sent: its hash would name no one (review s21
+        ident V1, V2), and the receipt names its type as not sent."""
+        return None
+
+    def left_out(self, job: Job) -> dict[str, str]:
+        """Type -> reason, for the job's identifiers the vendor has no form for."""
+        found: dict[str, str] = {}
+        for identifier in self._typed(job):
+            why = self.unformed(identifier)
+            if why is not None:
+                found.setdefault(identifier.type, why)
+        return found
 
     def item_outcomes(
         self,
@@ -406,6 +445,10 @@ class Connector(ABC, Generic[S]):
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
+
+
+def _not_sent(unformed: dict[str, str]) -> str:
+    return "; ".join(f"{kind} not sent: {why}" for kind, why in sorted(unformed.items()))
 
 
 def noted(outcome: Outcome, *notes: str | None) -> Outcome:

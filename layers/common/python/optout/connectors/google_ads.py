@@ -85,12 +85,11 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         self.root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
         self._session: tuple[GoogleAdsSecret, BearerSession] | None = None
 
-    def identifiers(self, job: Job) -> list[Identifier]:
-        """Less an email with no Google form (`+tag@gmail.com`): its hash would name no one,
-        and a job with nothing else gets the no-record receipt, not a false "done"."""
-        return [
-            i for i in super().identifiers(job) if i.type != "email" or google_matchable(i.value)
-        ]
+    def unformed(self, identifier: Identifier) -> str | None:
+        """An email with no Google form (`+tag@gmail.com`): its hash would name no one."""
+        if identifier.type == "email" and not google_matchable(identifier.value):
+            return "no Google form"
+        return None
 
     @property
     def session(self) -> BearerSession:

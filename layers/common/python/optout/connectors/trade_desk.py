@@ -62,11 +62,10 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
     def configure(self) -> None:
         self.opts = parse_config(TradeDeskOptions, self.system.options, "options", self.system.name)
 
-    def identifiers(self, job: Job) -> list[Identifier]:
-        """Less an email or phone with no UID2 (`+tag@gmail.com`, a 9-digit number): its hash
-        would name no one, and a job with nothing else gets the no-record receipt, not a false
-        "done"."""
-        return [i for i in super().identifiers(job) if _has_uid2_form(i)]
+    def unformed(self, identifier: Identifier) -> str | None:
+        """An email or phone with no UID2 (`+tag@gmail.com`, a 9-digit number): its hash
+        would name no one."""
+        return None if _has_uid2_form(identifier) else "no UID2 form"
 
     def weight(self, job: Job) -> int:
         return len(self.identifiers(job))
