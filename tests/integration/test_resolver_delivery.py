@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from optout.connectors.base import Job, Outcome
@@ -22,7 +23,7 @@ from optout.systems import load_systems
 from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
-from tests.support.lambdas import invoke
+from tests.support.lambdas import invoke, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
 
@@ -644,3 +645,43 @@ def test_every_item_a_full_flow_writes_expires(pipe: Pipeline) -> None:
     assert kept >= 3  # the email, the typed device, the GPC device
     assert {"event", "resolution", "job", "node", "state", "asserts", "asserted", "link",
             "delivery", "failed_job"} <= kinds  # fmt: skip
+
+
+def test_a_first_request_and_a_repeat_cost_the_public_read_the_same_round_trips(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a first opt-out, answered, and a repeat satisfied by its receipts
+    email = "timing-1@example.com"
+    first = pipe.post("/v1/opt-out", {"email": email, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor())
+    second = pipe.post("/v1/opt-out", {"email": email, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert resolution_of(pipe, second).get("covered")  # the repeat cites, asks no one
+    # When a stranger reads each status once both are answered, watching its DynamoDB calls
+    calls: list[str] = []
+
+    def note(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    assert boto3.DEFAULT_SESSION is not None
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-parameter-build.dynamodb", note, unique_id="public-round-trips")
+    try:
+        fresh = load_function("capture_api")  # a container whose client sees the hook
+        later = datetime.now(UTC) + REPLAY_CAP
+        monkeypatch.setattr("optout.queries.read_at", lambda: later)
+        reads = {}
+        for request_id in (first, second):
+            calls.clear()
+            path = f"/v1/requests/{request_id}"
+            event = http_event("GET", path, path_parameters={"request_id": request_id})
+            answer = invoke(fresh, event)
+            assert json_body(answer)["status"] == "completed"
+            reads[request_id] = list(calls)
+    finally:
+        events.unregister("before-parameter-build.dynamodb", unique_id="public-round-trips")
+    # Then both cost one Query and one BatchGetItem: the GET's time does not tell a repeat
+    # from a first request (review s21 diff B F2: 1 call against 2)
+    assert reads[first] == reads[second] == ["Query", "BatchGetItem"]

@@ -9,9 +9,11 @@ from optout.status import (
     covering_keys,
     needs_reopen,
     not_asked,
+    own_retirement_keys,
     proofs,
     quiet_keys,
 )
+from optout.store.keys import retired_key
 from optout.timestamps import iso
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -570,3 +572,47 @@ def test_the_public_read_asks_for_the_quiet_periods_answers_too() -> None:
     assert quiet_keys(items) == sorted(answers)
     # an expired answer (not found) replays nothing: the repeat reads completed
     assert _public(items, {}, RESOLVED)[0] == "completed"
+
+
+def test_a_job_replayed_by_an_operator_is_timed_from_its_replay() -> None:
+    # Given a cited job that failed in an outage and was sent again by an operator's replay a
+    # day later, answered a minute after that (review s21 diff B F1)
+    items, cited = _repeat_cited()
+    key = (f"REQ#{EARLIER}", "JOB#crm")
+    replayed = FIRST_ASKED + timedelta(days=1)
+    cited[key] = cited[key] | {"replayed_at": iso(replayed),
+                               "completed_at": iso(replayed + timedelta(minutes=1))}  # fmt: skip
+    # Then a repeat reads processing for that minute (the slower of its answers), not a day
+    assert _public(items, cited, RESOLVED + timedelta(seconds=59))[0] == "processing"
+    assert _public(items, cited, RESOLVED + timedelta(seconds=60))[0] == "completed"
+
+
+def test_a_failed_cited_job_is_replayed_before_the_repeat_reads_failed() -> None:
+    # Given a repeat citing a job that failed for good 90 s after it was made
+    items, cited = _repeat_cited()
+    key = (f"REQ#{EARLIER}", "JOB#crm")
+    cited[key] = cited[key] | {"status": "failed"}
+    # Then it reads processing, with no count, for those 90 s, then failed (review s21 B F6)
+    assert _public(items, cited, RESOLVED + timedelta(seconds=89)) == ("processing", 2, 0, 0, None)
+    assert _public(items, cited, RESOLVED + timedelta(seconds=90))[:4] == ("failed", 2, 1, 1)
+
+
+def test_a_linked_only_systems_earlier_answer_is_not_replayed() -> None:
+    # Given a repeat whose CDP, reached only through a linked identifier, cites a job that took
+    # an hour: the public view leaves that system out, so its time must not hold the answer
+    # either (review s21 diff B F3: an hour's hold would tell a stranger of the link)
+    items, cited = _repeat_cited()
+    items[1] = items[1] | {"covered": items[1]["covered"] | {"cdp": [f"{EARLIER}:cdp"]},
+                           "linked_only": ["cdp"]}  # fmt: skip
+    cited[(f"REQ#{EARLIER}", "JOB#cdp")] = _customer_job(
+        f"REQ#{EARLIER}", "cdp", "done", FIRST_ASKED, timedelta(hours=1)
+    )
+    assert _public(items, cited, RESOLVED + timedelta(seconds=90))[:2] == ("completed", 2)
+
+
+def test_the_public_read_asks_for_something_whatever_the_request_relied_on() -> None:
+    # A first request whose own jobs are done reads its systems' retirements: the same round
+    # trips as a repeat's read of the jobs it cites (review s21 diff B F2)
+    items, _ = _first_request(RESOLVED + timedelta(hours=1))
+    assert covering_keys(items) == []
+    assert own_retirement_keys(items) == [retired_key("crm"), retired_key("email")]

@@ -190,7 +190,11 @@ class RequestStatusOut(ApiModel):
     either (the operator's record does not count it and names it under `not_asked`). Until
     every system has answered (`processing`, or `denied` with jobs in flight) `systems_done`
     and `systems_failed` read 0: how many have answered would tell it too (the operator's
-    record counts each)."""
+    record counts each). A request satisfied by earlier answers (receipts it cites, or the
+    quiet period's) reads `processing` until its resolution plus the longest time those
+    answers took from their last sending (at most 24 hours), and `completed_at` is that
+    moment, not the resolution: whether the person had opted out before, or is held by the
+    vendors, is not the requester's to read (the operator's record has the real time)."""
 
     request_id: str
     status: RequestStatus

@@ -202,6 +202,15 @@ def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
     return found + [keys.retired_key(s) for s in sorted(systems)]
 
 
+def own_retirement_keys(items: list[Item]) -> list[tuple[str, str]]:
+    """The retirement keys of the systems of the request's own jobs: what the public read
+    asks for when it has nothing else to read, so that a first request's status costs the
+    same round trips as a repeat's (review s21 diff B F2: a stranger timing the GET would
+    otherwise tell them apart). A retirement never moves a done job's system."""
+    return [keys.retired_key(str(i["sk"])[len(keys.JOB_PREFIX) :])
+            for i in items if str(i["sk"]).startswith(keys.JOB_PREFIX)]  # fmt: skip
+
+
 def quiet_keys(items: list[Item]) -> list[tuple[str, str]]:
     """The (pk, sk) of each no_record job the resolution relied on not to ask a system (the
     quiet period, `not_asked`): what the public view replays their answer times from."""
@@ -276,12 +285,17 @@ def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
 
 
 def _took(job: Item | None) -> timedelta:
-    """How long an earlier job took from its making to its answer, at most REPLAY_CAP; none
-    when unknown (expired, or not answered yet: then its system is not answered either)."""
-    made, answered = (job or {}).get("created_at"), (job or {}).get("completed_at")
-    if not made or not answered:
+    """How long an earlier job took from its last sending (its making, or an operator's
+    replay: else a job replayed hours after an outage would hold every later repeat for
+    hours, where a first request now answers in seconds, review s21 diff B F1) to its answer,
+    at most REPLAY_CAP; none when unknown (expired, or not answered yet: then its system is
+    not answered either)."""
+    job = job or {}
+    sent = max(str(job.get("created_at") or ""), str(job.get("replayed_at") or ""))
+    answered = job.get("completed_at")
+    if not sent or not answered:
         return timedelta(0)
-    took = datetime.fromisoformat(str(answered)) - datetime.fromisoformat(str(made))
+    took = datetime.fromisoformat(str(answered)) - datetime.fromisoformat(sent)
     return min(REPLAY_CAP, max(timedelta(0), took))
 
 
@@ -291,7 +305,7 @@ def replayed_until(
 ) -> str | None:  # fmt: skip
     """The earliest the public view shows a resolved request's answer: its resolution plus the
     longest time one of the earlier answers it relies on took when first asked for (a cited
-    job's, or a quiet system's no_record job's, made to answered). A request that asks the
+    job's, or a quiet system's no_record job's, last sent to answered). A request that asks the
     vendors waits for their answers; one satisfied by earlier answers would read `completed`
     within a second, telling a stranger who repeats an opt-out for someone's email whether
     that person had opted out before, or whether the vendors hold them (review s17 contract

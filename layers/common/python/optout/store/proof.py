@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from optout.status import covering_keys, quiet_keys
+from optout.status import covering_keys, own_retirement_keys, quiet_keys
 from optout.store import keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item
@@ -19,9 +19,12 @@ def load_with_proof(
     for a read that must see a write just acknowledged (a status asked for right after its
     202, a decision taken on it): DynamoDB's default reads may not yet. `public`: also the
     no_record jobs the quiet period relied on, whose answer times the public view replays
-    (`status.replayed_until`)."""
+    (`status.replayed_until`), and with nothing else to read, the own jobs' systems'
+    retirements: one BatchGetItem for every request with jobs, cited or its own."""
     items = load_request(table, request_id, consistent=consistent)
     cited = covering_keys(items) + (quiet_keys(items) if public else [])
+    if public and not cited:  # the same round trips whatever the request relied on
+        cited = own_retirement_keys(items)
     return items, (batch_get(table, cited, consistent=consistent) if cited else {})
 
 
