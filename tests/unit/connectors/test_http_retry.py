@@ -292,3 +292,13 @@ def test_no_retry_whose_wait_leaves_less_than_a_try_s_minimum(vendor: Vendor, fi
     with pytest.raises(DeliveryError) as raised:
         call(http, TimeBudget(lambda: 1.2))
     assert raised.value.retryable and (len(vendor.timeouts), waits) == (1, [])
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://vendor.example/x", "vendor.example"])
+def test_a_url_not_http_s_is_refused_before_any_try(vendor: Vendor, url: str) -> None:
+    # A system's base_url is configuration: urllib would read a file:// one from the disk
+    with pytest.raises(DeliveryError) as raised:
+        HttpClient(TIMEOUT).send("GET", url, step="lookup")
+    assert raised.value.reason == "lookup: base_url must be http(s)"
+    assert not raised.value.retryable
+    assert vendor.timeouts == []
