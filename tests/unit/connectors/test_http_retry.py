@@ -302,3 +302,13 @@ def test_a_url_not_http_s_is_refused_before_any_try(vendor: Vendor, url: str) ->
     assert raised.value.reason == "lookup: base_url must be http(s)"
     assert not raised.value.retryable
     assert vendor.timeouts == []
+
+
+def test_an_invocation_s_budget_ends_with_it(vendor: Vendor) -> None:
+    # Given a warm client whose last invocation ended with 0.5 s left
+    http = HttpClient(TIMEOUT)
+    with http.bounded_by(TimeBudget(lambda: 0.5)), pytest.raises(DeliveryError):
+        http.send("POST", "https://vendor.example/x", step="update")
+    # When it is called outside any budget (a CLI run) then it is not "out of time"
+    vendor.answers.append(200)
+    assert http.send("POST", "https://vendor.example/x", step="update").status == 200
