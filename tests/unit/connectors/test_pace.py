@@ -249,6 +249,18 @@ def test_a_try_after_its_turn_gets_only_the_time_then_left(monkeypatch: pytest.M
     assert timeouts == pytest.approx([10.0, 8.0])
 
 
+def test_a_turn_that_leaves_just_a_try_s_minimum_is_still_sent(answers: list[int]) -> None:
+    # Given a budget ending 3 s from now and a turn 2 s away: 1 s left after the wait
+    clock = Clock()
+    http = HttpClient(10)
+    paced = http.paced(pacer(clock, 0.5))
+    answers.extend([200, 200])
+    with http.bounded_by(TimeBudget(lambda: 103.0 - clock.now)):
+        paced.send("POST", "https://vendor.example/x", step="x")
+        assert paced.send("POST", "https://vendor.example/x", step="x").status == 200
+    assert paced.tries_started() == 2 and clock.now == pytest.approx(102.0)
+
+
 def test_a_turn_that_ends_too_late_is_not_started(answers: list[int]) -> None:
     # Given a wait for a turn that ends later than asked (the pool's other threads ran on)
     clock = Clock()
