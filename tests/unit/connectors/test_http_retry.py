@@ -5,6 +5,7 @@ import random
 import sys
 import threading
 import time
+import urllib.error
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -312,3 +313,33 @@ def test_an_invocation_s_budget_ends_with_it(vendor: Vendor) -> None:
     # When it is called outside any budget (a CLI run) then it is not "out of time"
     vendor.answers.append(200)
     assert http.send("POST", "https://vendor.example/x", step="update").status == 200
+
+
+@dataclass
+class Failing:
+    """An opener whose every request fails in transport with `error`."""
+
+    error: Exception
+    opened: int = 0
+
+    def open(self, request: Any, timeout: float) -> Any:
+        self.opened += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "tries"),
+    [(TimeoutError(), "update: timed out", 2),  # a second timeout goes to the queue
+     (urllib.error.URLError(TimeoutError()), "update: timed out", 2),
+     (urllib.error.URLError(ConnectionRefusedError()), "update: connection failed", 3),
+     (ConnectionResetError(), "update: connection failed", 3),
+     (OSError("network is unreachable"), "update: connection failed", 3)],
+)  # fmt: skip
+def test_a_transport_failure_is_retried_and_names_no_address(
+    error: Exception, reason: str, tries: int
+) -> None:
+    http = HttpClient(TIMEOUT, RetryPolicy(attempts=3, base_seconds=0.0), sleep=lambda _: None)
+    http._opener = opener = Failing(error)  # type: ignore[assignment]
+    with pytest.raises(DeliveryError) as raised:
+        http.send("POST", "https://vendor.example/x", step="update")
+    assert (raised.value.reason, raised.value.retryable, opener.opened) == (reason, True, tries)
