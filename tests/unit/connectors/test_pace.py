@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from optout.connectors import http as http_module
+from optout.connectors.errors import DeliveryError
 from optout.connectors.http import (
     HttpClient,
     HttpResponse,
@@ -283,3 +284,31 @@ def test_a_turn_that_ends_too_late_is_not_started(answers: list[int]) -> None:
 def test_a_batch_s_last_call_needs_a_try_s_minimum_after_its_turn() -> None:
     # 12 calls at 2 a second each: the last starts 6 s in and needs 1 s to run
     assert paced_start_seconds(12, 4, 2) == pytest.approx(7.0)
+
+
+def test_a_retry_cut_short_reports_the_last_try_s_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a vendor whose first try is reset and whose second answers 503, at one call every
+    # 2 s, within a budget ending 4.5 s from now: the third try's turn comes too late
+    clock = Clock()
+    answers: list[HttpResponse | DeliveryError] = [
+        DeliveryError("x: connection failed", retryable=True),
+        HttpResponse(503, {}, b""),
+    ]
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        answer = answers.pop(0)
+        if isinstance(answer, DeliveryError):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    http = HttpClient(10, RetryPolicy(attempts=3, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 0.5))
+    with (
+        http.bounded_by(TimeBudget(lambda: 104.5 - clock.now)),
+        pytest.raises(DeliveryError) as raised,
+    ):
+        paced.send("POST", "https://vendor.example/x", step="x")
+    # Then the error reported is the 503, not the reset before it
+    assert (raised.value.reason, raised.value.http_status) == ("x: HTTP 503", 503)
+    assert paced.tries_started() == 2
