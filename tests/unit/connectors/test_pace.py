@@ -312,3 +312,23 @@ def test_a_retry_cut_short_reports_the_last_try_s_failure(monkeypatch: pytest.Mo
     # Then the error reported is the 503, not the reset before it
     assert (raised.value.reason, raised.value.http_status) == ("x: HTTP 503", 503)
     assert paced.tries_started() == 2
+
+
+def test_a_retry_cut_short_after_a_reset_reports_the_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a first try reset by the vendor, and a retry whose turn (5 s away) comes too late
+    clock = Clock()
+    reset = DeliveryError("x: connection failed", retryable=True)
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        raise reset
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    http = HttpClient(10, RetryPolicy(attempts=3, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 0.2))
+    budget = TimeBudget(lambda: 104.0 - clock.now)
+    with http.bounded_by(budget), pytest.raises(DeliveryError) as raised:
+        paced.send("POST", "https://vendor.example/x", step="x")
+    # Then the reset is what goes back to the queue
+    assert raised.value is reset and paced.tries_started() == 1
