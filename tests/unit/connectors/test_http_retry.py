@@ -18,7 +18,7 @@ from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
 from optout.connectors import http as http_module
 from optout.connectors.errors import DeliveryError
-from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy, status_error
+from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy, json_body, status_error
 from optout.time_budget import TimeBudget
 from tests.unit.connectors.conftest import secret_for
 
@@ -343,3 +343,8 @@ def test_a_transport_failure_is_retried_and_names_no_address(
     with pytest.raises(DeliveryError) as raised:
         http.send("POST", "https://vendor.example/x", step="update")
     assert (raised.value.reason, raised.value.retryable, opener.opened) == (reason, True, tries)
+
+
+def test_a_json_body_is_compact_with_its_keys_sorted() -> None:
+    # The same payload is the same bytes on every try (a retry, a replay): Braze, Google Ads
+    assert json_body({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == b'{"a":[1,{"c":3,"d":2}],"b":1}'
