@@ -139,6 +139,21 @@ def test_a_return_minutes_before_the_retry_time_is_hidden_for_the_rest_of_the_wa
     assert daily.calls() == 2 and daily.now[0] >= start + timedelta(seconds=A_DAY)
 
 
+@pytest.mark.parametrize(("early", "vendor_calls"), [(5.5, 1), (4.5, 2)], ids=["hidden", "called"])
+def test_a_return_within_5_s_of_the_retry_time_calls_the_vendor_now(
+    daily: Daily, early: float, vendor_calls: int
+) -> None:
+    # Given a job waiting out a day-long Retry-After
+    daily.run()
+    # When its message is back `early` seconds before the time the vendor asked for
+    daily.back_after(A_DAY - early)
+    # Then 5.5 s early it is hidden again for the 6 s left; within 5 s (clock differences
+    # between us and the vendor) the vendor is called now
+    assert daily.calls() == vendor_calls
+    if vendor_calls == 1:
+        assert daily.asked[-1] == 6
+
+
 REFUSED = ClientError(
     {"Error": {"Code": "InvalidParameterValue", "Message": "beyond the limit"}},
     "ChangeMessageVisibility",

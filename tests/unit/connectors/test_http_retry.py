@@ -1,11 +1,14 @@
 """One vendor call tried again within the attempt: which failures, how long it waits, when not."""
 
 import json
+import random
 import sys
 import threading
 import time
+import urllib.error
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -15,7 +18,7 @@ from local.sandbox.base import Sandbox
 from local.sandbox.server import SandboxServer
 from optout.connectors import http as http_module
 from optout.connectors.errors import DeliveryError
-from optout.connectors.http import HttpClient, RetryPolicy
+from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy, json_body, status_error
 from optout.time_budget import TimeBudget
 from tests.unit.connectors.conftest import secret_for
 
@@ -176,3 +179,172 @@ def test_the_socket_timeout_is_at_most_the_time_left(monkeypatch: pytest.MonkeyP
         http.send("GET", "http://127.0.0.1:9/x", step="lookup")
     # Then its try waits at most 4 s
     assert seen == [4.0]
+
+
+# -- scripted answers (no network): what each try is sent with, what the caller gets --------
+
+
+class Lowest(random.Random):
+    """Back-off jitter at the bottom of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+@dataclass
+class Vendor:
+    """Answers each try with the next of `answers` (a status, an answer, or a failure to
+    raise) and records the socket timeout each try was given."""
+
+    answers: list[int | HttpResponse | DeliveryError] = field(default_factory=list)
+    timeouts: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+def vendor(monkeypatch: pytest.MonkeyPatch) -> Vendor:
+    scripted = Vendor()
+
+    def once(self: HttpClient, *args: Any) -> HttpResponse:
+        scripted.timeouts.append(args[-1])
+        answer = scripted.answers.pop(0)
+        if isinstance(answer, DeliveryError):
+            raise answer
+        return answer if isinstance(answer, HttpResponse) else HttpResponse(answer, {}, b"")
+
+    monkeypatch.setattr(HttpClient, "_once", once)
+    return scripted
+
+
+def call(http: HttpClient, budget: TimeBudget | None = None) -> HttpResponse:
+    with http.bounded_by(budget or TimeBudget.unbounded()):
+        return http.send("POST", "https://vendor.example/x", step="update")
+
+
+@pytest.mark.parametrize("left", [1.0, 1.5])
+def test_a_try_with_a_second_or_more_left_is_sent(vendor: Vendor, left: float) -> None:
+    vendor.answers.append(200)
+    assert call(HttpClient(10), TimeBudget(lambda: left)).status == 200
+    assert vendor.timeouts == [left]
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 599])
+def test_a_timeout_a_throttle_and_every_5xx_are_tried_again(vendor: Vendor, status: int) -> None:
+    vendor.answers.extend([status, 200])
+    waits: list[float] = []
+    assert call(client(2, waits)).status == 200
+    assert len(vendor.timeouts) == 2
+
+
+@pytest.mark.parametrize("status", [300, 304, 400, 401, 404, 409, 422, 499])
+def test_other_answers_are_refusals_reported_at_once(vendor: Vendor, status: int) -> None:
+    vendor.answers.extend([status, 200])
+    with pytest.raises(DeliveryError) as raised:
+        call(client(3, [], base_seconds=0.0))
+    assert (raised.value.retryable, raised.value.http_status) == (False, status)
+    assert raised.value.auth == (status == 401)  # only a 401 says the credential is refused
+    assert len(vendor.timeouts) == 1
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
+def test_every_2xx_is_an_answer(vendor: Vendor, status: int) -> None:
+    vendor.answers.append(status)
+    assert call(client(3, [])).status == status
+
+
+def test_a_refusal_s_retry_after_is_not_a_wait() -> None:
+    # A 400 with Retry-After stays final: the queue must not read a wait into it
+    answer = HttpResponse(400, {"retry-after": "30"}, b"")
+    assert status_error("update", answer).retry_after is None
+    assert status_error("update", HttpResponse(503, {"retry-after": "30"}, b"")).retry_after == 30
+
+
+def test_the_back_off_starts_at_half_the_base_and_doubles(vendor: Vendor) -> None:
+    vendor.answers.extend([503, 503, 503, 200])
+    waits: list[float] = []
+    http = HttpClient(TIMEOUT, RetryPolicy(attempts=4, base_seconds=0.2), sleep=waits.append,
+                      rng=Lowest())  # fmt: skip
+    assert call(http).status == 200
+    assert waits == pytest.approx([0.1, 0.2, 0.4])
+
+
+@pytest.mark.parametrize(("asked", "answer", "waits"), [("2", 200, [2.0]), ("3", 429, [])])
+def test_the_worker_s_policy_waits_for_a_retry_after_of_2_s_at_most(
+    vendor: Vendor, asked: str, answer: int, waits: list[float]
+) -> None:
+    # The worker's policy: attempts from its settings, the rest the defaults. A longer wait
+    # returns the 429 (its Retry-After then goes to the queue's back-off)
+    vendor.answers.extend([HttpResponse(429, {"retry-after": asked}, b""), 200])
+    waited: list[float] = []
+    http = HttpClient(TIMEOUT, RetryPolicy(attempts=3), sleep=waited.append)
+    got = http.send("POST", "https://vendor.example/x", step="update", raise_for_status=False)
+    assert (got.status, waited) == (answer, waits)
+
+
+@pytest.mark.parametrize(
+    "first", [503, DeliveryError("update: connection failed", retryable=True)], ids=["503", "reset"]
+)
+def test_no_retry_whose_wait_leaves_less_than_a_try_s_minimum(vendor: Vendor, first: Any) -> None:
+    # Given 1.2 s left and a back-off of 0.5 s: 0.7 s would be left for the retry
+    vendor.answers.extend([first, 200])
+    waits: list[float] = []
+    http = HttpClient(TIMEOUT, RetryPolicy(attempts=3, base_seconds=1.0), sleep=waits.append,
+                      rng=Lowest())  # fmt: skip
+    # Then the first try's failure goes back to the queue, without a wait
+    with pytest.raises(DeliveryError) as raised:
+        call(http, TimeBudget(lambda: 1.2))
+    assert raised.value.retryable and (len(vendor.timeouts), waits) == (1, [])
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://vendor.example/x", "vendor.example"])
+def test_a_url_not_http_s_is_refused_before_any_try(vendor: Vendor, url: str) -> None:
+    # A system's base_url is configuration: urllib would read a file:// one from the disk
+    with pytest.raises(DeliveryError) as raised:
+        HttpClient(TIMEOUT).send("GET", url, step="lookup")
+    assert raised.value.reason == "lookup: base_url must be http(s)"
+    assert not raised.value.retryable
+    assert vendor.timeouts == []
+
+
+def test_an_invocation_s_budget_ends_with_it(vendor: Vendor) -> None:
+    # Given a warm client whose last invocation ended with 0.5 s left
+    http = HttpClient(TIMEOUT)
+    with http.bounded_by(TimeBudget(lambda: 0.5)), pytest.raises(DeliveryError):
+        http.send("POST", "https://vendor.example/x", step="update")
+    # When it is called outside any budget (a CLI run) then it is not "out of time"
+    vendor.answers.append(200)
+    assert http.send("POST", "https://vendor.example/x", step="update").status == 200
+
+
+@dataclass
+class Failing:
+    """An opener whose every request fails in transport with `error`."""
+
+    error: Exception
+    opened: int = 0
+
+    def open(self, request: Any, timeout: float) -> Any:
+        self.opened += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "tries"),
+    [(TimeoutError(), "update: timed out", 2),  # a second timeout goes to the queue
+     (urllib.error.URLError(TimeoutError()), "update: timed out", 2),
+     (urllib.error.URLError(ConnectionRefusedError()), "update: connection failed", 3),
+     (ConnectionResetError(), "update: connection failed", 3),
+     (OSError("network is unreachable"), "update: connection failed", 3)],
+)  # fmt: skip
+def test_a_transport_failure_is_retried_and_names_no_address(
+    error: Exception, reason: str, tries: int
+) -> None:
+    http = HttpClient(TIMEOUT, RetryPolicy(attempts=3, base_seconds=0.0), sleep=lambda _: None)
+    http._opener = opener = Failing(error)  # type: ignore[assignment]
+    with pytest.raises(DeliveryError) as raised:
+        http.send("POST", "https://vendor.example/x", step="update")
+    assert (raised.value.reason, raised.value.retryable, opener.opened) == (reason, True, tries)
+
+
+def test_a_json_body_is_compact_with_its_keys_sorted() -> None:
+    # The same payload is the same bytes on every try (a retry, a replay): Braze, Google Ads
+    assert json_body({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == b'{"a":[1,{"c":3,"d":2}],"b":1}'

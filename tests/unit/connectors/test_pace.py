@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from optout.connectors import http as http_module
-from optout.connectors.http import HttpClient, HttpResponse, OutOfTime, RetryPolicy
+from optout.connectors.errors import DeliveryError
+from optout.connectors.http import (
+    HttpClient,
+    HttpResponse,
+    OutOfTime,
+    RetryPolicy,
+    paced_start_seconds,
+)
 from optout.connectors.pace import Pacer, seconds_to_last_call
 from optout.time_budget import TimeBudget
 
@@ -97,6 +104,8 @@ def test_the_last_call_of_a_batch_starts_calls_intervals_in() -> None:
     assert seconds_to_last_call(12, 4, 2) == pytest.approx(6.0)
     assert seconds_to_last_call(1, 0.1, 2) == pytest.approx(20.0)
     assert seconds_to_last_call(0, 4, 2) == 0
+    assert seconds_to_last_call(3, 2, 1) == pytest.approx(1.5)  # one invocation: the whole rate
+    assert seconds_to_last_call(3, 2, 0) == pytest.approx(1.5)  # no concurrency set: one
 
 
 def test_an_invocations_first_request_waits_one_interval_from_its_start() -> None:
@@ -220,3 +229,106 @@ def test_an_unpaced_client_never_waits(answers: list[int]) -> None:
     http.send("POST", "https://vendor.example/x", step="x")
     http.send("POST", "https://vendor.example/x", step="x")
     assert clock.slept == []
+
+
+def test_a_try_after_its_turn_gets_only_the_time_then_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a pace of one call every 2 s and a budget ending 10 s from now
+    clock = Clock()
+    timeouts: list[float] = []
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        timeouts.append(float(args[-1]))  # type: ignore[arg-type]
+        return HttpResponse(200, {}, b"")
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    http = HttpClient(30)
+    paced = http.paced(pacer(clock, 0.5))
+    with http.bounded_by(TimeBudget(lambda: 110.0 - clock.now)):
+        paced.send("POST", "https://vendor.example/x", step="x")
+        paced.send("POST", "https://vendor.example/x", step="x")  # its turn is 2 s later
+    # Then the second try's socket timeout is the 8 s left after its wait, not the 10 before
+    assert timeouts == pytest.approx([10.0, 8.0])
+
+
+def test_a_turn_that_leaves_just_a_try_s_minimum_is_still_sent(answers: list[int]) -> None:
+    # Given a budget ending 3 s from now and a turn 2 s away: 1 s left after the wait
+    clock = Clock()
+    http = HttpClient(10)
+    paced = http.paced(pacer(clock, 0.5))
+    answers.extend([200, 200])
+    with http.bounded_by(TimeBudget(lambda: 103.0 - clock.now)):
+        paced.send("POST", "https://vendor.example/x", step="x")
+        assert paced.send("POST", "https://vendor.example/x", step="x").status == 200
+    assert paced.tries_started() == 2 and clock.now == pytest.approx(102.0)
+
+
+def test_a_turn_that_ends_too_late_is_not_started(answers: list[int]) -> None:
+    # Given a wait for a turn that ends later than asked (the pool's other threads ran on)
+    clock = Clock()
+
+    def oversleep(seconds: float) -> None:
+        clock.sleep(seconds + 1.5)
+
+    http = HttpClient(10)
+    paced = http.paced(Pacer(0.5, clock=clock.read, sleep=oversleep))
+    answers.extend([200, 200])
+    with http.bounded_by(TimeBudget(lambda: 103.0 - clock.now)):
+        paced.send("POST", "https://vendor.example/x", step="x")
+        # When the next turn (2 s away, 1 s to spare) ends with 0.5 s left
+        with pytest.raises(OutOfTime):
+            paced.send("POST", "https://vendor.example/x", step="x")
+    # Then the try is not sent
+    assert paced.tries_started() == 1 and answers == [200]
+
+
+def test_a_batch_s_last_call_needs_a_try_s_minimum_after_its_turn() -> None:
+    # 12 calls at 2 a second each: the last starts 6 s in and needs 1 s to run
+    assert paced_start_seconds(12, 4, 2) == pytest.approx(7.0)
+
+
+def test_a_retry_cut_short_reports_the_last_try_s_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a vendor whose first try is reset and whose second answers 503, at one call every
+    # 2 s, within a budget ending 4.5 s from now: the third try's turn comes too late
+    clock = Clock()
+    answers: list[HttpResponse | DeliveryError] = [
+        DeliveryError("x: connection failed", retryable=True),
+        HttpResponse(503, {}, b""),
+    ]
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        answer = answers.pop(0)
+        if isinstance(answer, DeliveryError):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    http = HttpClient(10, RetryPolicy(attempts=3, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 0.5))
+    with (
+        http.bounded_by(TimeBudget(lambda: 104.5 - clock.now)),
+        pytest.raises(DeliveryError) as raised,
+    ):
+        paced.send("POST", "https://vendor.example/x", step="x")
+    # Then the error reported is the 503, not the reset before it
+    assert (raised.value.reason, raised.value.http_status) == ("x: HTTP 503", 503)
+    assert paced.tries_started() == 2
+
+
+def test_a_retry_cut_short_after_a_reset_reports_the_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a first try reset by the vendor, and a retry whose turn (5 s away) comes too late
+    clock = Clock()
+    reset = DeliveryError("x: connection failed", retryable=True)
+
+    def once(self: HttpClient, *args: object) -> HttpResponse:
+        raise reset
+
+    monkeypatch.setattr(http_module.HttpClient, "_once", once)
+    http = HttpClient(10, RetryPolicy(attempts=3, base_seconds=0.0), sleep=clock.sleep)
+    paced = http.paced(pacer(clock, 0.2))
+    budget = TimeBudget(lambda: 104.0 - clock.now)
+    with http.bounded_by(budget), pytest.raises(DeliveryError) as raised:
+        paced.send("POST", "https://vendor.example/x", step="x")
+    # Then the reset is what goes back to the queue
+    assert raised.value is reset and paced.tries_started() == 1
