@@ -1,12 +1,13 @@
 """One vendor call tried again within the attempt: which failures, how long it waits, when not."""
 
+import http.server
 import json
 import random
 import sys
 import threading
 import time
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
@@ -348,3 +349,53 @@ def test_a_transport_failure_is_retried_and_names_no_address(
 def test_a_json_body_is_compact_with_its_keys_sorted() -> None:
     # The same payload is the same bytes on every try (a retry, a replay): Braze, Google Ads
     assert json_body({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == b'{"a":[1,{"c":3,"d":2}],"b":1}'
+
+
+@pytest.fixture
+def oversized() -> Iterator[str]:
+    """A loopback server whose every answer is 2,001 bytes, a 200 to a GET, a 500 to a POST."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, status: int) -> None:
+            body = b"x" * 2001
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._answer(200)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer(500)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as running:
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{running.server_address[1]}"
+        running.shutdown()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_answer_over_the_bound_is_a_retryable_failure_not_read_whole(
+    oversized: str, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    # Given a bound of 2,000 bytes and a vendor answering 2,001, with a 200 or a 500
+    monkeypatch.setattr(http_module, "MAX_ANSWER_BYTES", 2000)
+    waits: list[float] = []
+    body = b"{}" if method == "POST" else None
+    # When the client calls it, Then each try fails as retryable, naming the step only
+    with pytest.raises(DeliveryError) as failed:
+        client(2, waits).send(method, oversized + "/x", step="hook", body=body)
+    assert failed.value.retryable and failed.value.reason == "hook: answer over 2000 bytes"
+    assert len(waits) == 1  # tried again once, as any transport failure
+
+
+def test_an_answer_at_the_bound_is_read(oversized: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_module, "MAX_ANSWER_BYTES", 2001)
+    answer = client(1, []).send("GET", oversized + "/x", step="hook")
+    assert (answer.status, len(answer.body)) == (200, 2001)

@@ -47,6 +47,11 @@ RETRYABLE_4XX = frozenset({408, 429})
 # A try with less time than this left is not started: a loopback sandbox answers in
 # milliseconds, a vendor over the internet rarely in under a second.
 MIN_TRY_SECONDS = 1.0
+# The most of an answer read: the vendors' answers are JSON of a few KB to a few hundred KB
+# (one person's profiles, records or job status). A larger or endless body
+# (a vendor fault, a mistyped base_url) would hold the worker to its timeout or run it out of
+# memory (review s21 MUT-F): it is a retryable failure instead, and no more of it is read.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -260,9 +265,10 @@ class HttpClient:
             # The socket timeout bounds each read, not the whole answer: a vendor trickling
             # bytes can still outlast it (the function's own timeout is then the stop).
             with self._opener.open(request, timeout=timeout) as answer:
-                return HttpResponse(answer.status, _lower(answer.headers), answer.read())
+                read = _bounded(answer, step)
+                return HttpResponse(answer.status, _lower(answer.headers), read)
         except urllib.error.HTTPError as error:
-            return HttpResponse(error.code, _lower(error.headers), error.read())
+            return HttpResponse(error.code, _lower(error.headers), _bounded(error, step))
         except TimeoutError:
             raise TimedOut(step) from None
         except urllib.error.URLError as error:
@@ -271,6 +277,14 @@ class HttpClient:
             raise DeliveryError(f"{step}: connection failed", retryable=True) from None
         except (ConnectionError, OSError):
             raise DeliveryError(f"{step}: connection failed", retryable=True) from None
+
+
+def _bounded(answer: Any, step: str) -> bytes:
+    """The answer's body, at most MAX_ANSWER_BYTES: past it, a retryable failure."""
+    body: bytes = answer.read(MAX_ANSWER_BYTES + 1)
+    if len(body) > MAX_ANSWER_BYTES:
+        raise DeliveryError(f"{step}: answer over {MAX_ANSWER_BYTES} bytes", retryable=True)
+    return body
 
 
 def status_error(step: str, response: HttpResponse) -> DeliveryError:
