@@ -1,0 +1,168 @@
+"""The worker's decision for one message, as the job it reads is stored: finished (acknowledged,
+no vendor call), submitted (a status check follows), or sent; and what the attempt's one write
+leaves on the job. Written for the mutants of session 21 that the other worker tests let
+through (notes/review-s21-mutg.md). The domain service runs over moto with a scripted vendor."""
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from optout.connectors.base import Job, Outcome, Submitted
+from optout.connectors.errors import DeliveryError
+from optout.delivery.batch import BatchReport
+from optout.delivery.messages import JobMessage
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store import keys
+from optout.store.codec import Item, deserialize, serialize
+from optout.store.table import Table
+from optout.systems import load_systems
+from tests.conftest import Aws
+
+SYSTEMS = load_systems("layers/common/config/systems.json")
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+EMAIL = {"type": "email", "value": "pat@example.com", "key": "k1"}
+
+
+@dataclass
+class Scripted:
+    """A vendor that answers each send with `answer(job)` and each status check with
+    `checked(submitted)`, recording what reached it."""
+
+    answer: Callable[[Job], Outcome] = lambda job: Outcome(job.job_id, "done", 200)
+    checked: Callable[[Submitted], Outcome] = lambda s: Outcome(s.job_id, "done", 200)
+    sent: list[Job] = field(default_factory=list)
+    asked: list[Submitted] = field(default_factory=list)
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        self.sent.extend(jobs)
+        return [self.answer(job) for job in jobs]
+
+    def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        self.asked.extend(submitted)
+        return [self.checked(s) for s in submitted]
+
+    def calls_per_job(self, job: Job) -> int:
+        return 1
+
+    def confirm_give_up_seconds(self, configured: float) -> float:
+        return configured
+
+
+def put_job(aws: Aws, request_id: str, system: str = "webhook", **fields: Any) -> None:
+    job: Item = {
+        "pk": keys.request_pk(request_id),
+        "sk": keys.job_sk(system),
+        "kind": "job",
+        "job_id": f"{request_id}:{system}",
+        "request_id": request_id,
+        "system": system,
+        "purposes": ["sale"],
+        "identifiers": [EMAIL],
+        "status": "pending",
+        "attempts": 0,
+        "created_at": "2026-11-01T10:00:00+00:00",
+        "updated_at": "2026-11-01T10:00:00+00:00",
+        **fields,
+    }
+    aws.dynamodb.put_item(TableName=aws.table_name, Item=serialize(job))
+
+
+def stored(aws: Aws, request_id: str, system: str = "webhook") -> Item:
+    key = {"pk": {"S": keys.request_pk(request_id)}, "sk": {"S": keys.job_sk(system)}}
+    raw = aws.dynamodb.get_item(TableName=aws.table_name, Key=key, ConsistentRead=True)
+    return deserialize(raw["Item"])
+
+
+def message(
+    request_id: str, system: str = "webhook", confirm: int | None = None, receives: int = 1,
+    message_id: str | None = None,
+) -> Received:  # fmt: skip
+    body: dict[str, Any] = {"job_id": f"{request_id}:{system}", "request_id": request_id,
+                            "system": system}  # fmt: skip
+    if confirm is not None:
+        body["confirm"] = confirm
+    return Received(message_id or f"m-{request_id}-{confirm}", json.dumps(body), receives)
+
+
+def deliver(
+    aws: Aws,
+    received: list[Received],
+    vendor: Scripted,
+    at: datetime = NOW,
+    **settings: Any,
+) -> tuple[BatchReport, list[tuple[JobMessage, int]]]:
+    """One worker invocation over `received`, its clock at `at`; returns its report and the
+    status checks it scheduled (message, delay)."""
+    service = DeliveryService(
+        Table(aws.dynamodb, aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=aws.table_name, **settings), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+        clock=lambda: at,
+    )  # fmt: skip
+    scheduled: list[tuple[JobMessage, int]] = []
+    report = service.deliver(received, lambda m, delay: scheduled.append((m, delay)))
+    return report, scheduled
+
+
+def retryable(job: Job) -> Outcome:
+    error = DeliveryError("503 unavailable", retryable=True, http_status=503)
+    return Outcome(job.job_id, None, 503, error=error)
+
+
+def acknowledged(report: BatchReport, message_id: str) -> bool:
+    """The worker's handler acknowledges a message with no decision, or one of ACK."""
+    decision = report.decisions.get(message_id)
+    return decision is None or decision.retry_in is None
+
+
+def after(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+def test_a_send_message_back_for_a_submitted_job_schedules_a_check_that_is_then_made(
+    aws: Aws,
+) -> None:
+    # Given a job the vendor accepted, whose status checks have reached number 3, and its send
+    # message back (a crash after the job was written submitted)
+    receipt = {"vendor_ref": "ref-1", "submitted_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", "segment", status="submitted", confirms=3, attempts=1, receipt=receipt)
+    vendor = Scripted()
+    # When the worker reads it
+    report, scheduled = deliver(aws, [message("r1", "segment")], vendor)
+    # Then nothing is sent again; the message is acknowledged and check number 4 follows
+    assert vendor.sent == [] and acknowledged(report, "m-r1-None")
+    assert [(m.confirm, delay) for m, delay in scheduled] == [(4, 480)]  # its own delay
+    # And that check is made: the vendor is asked and the job is done
+    report, _ = deliver(aws, [Received("c4", scheduled[0][0].to_json(), 1)], vendor)
+    assert [s.vendor_ref for s in vendor.asked] == ["ref-1"]
+    assert stored(aws, "r1", "segment")["status"] == "done"
+
+
+def test_a_message_back_long_before_its_retry_time_waits_and_is_counted_once(aws: Aws) -> None:
+    # Given a pending job whose last attempt set its retry an hour from now
+    put_job(aws, "r1", retry_at=after(3600).isoformat(), attempts=1)
+    vendor = Scripted()
+    # When its message is back now (not its last receive)
+    report, _ = deliver(aws, [message("r1", receives=2)], vendor)
+    # Then no vendor call: the message hides until the retry time, counted RetriesWaiting once
+    assert vendor.sent == []
+    assert report.decisions["m-r1-None"].retry_in == 3600
+    assert report.counts["RetriesWaiting"] == 1
+    assert stored(aws, "r1")["attempts"] == 1
+
+
+def test_a_duplicate_message_in_the_batch_is_acknowledged_and_counted_once(aws: Aws) -> None:
+    # Given a pending job and two copies of its message in one batch
+    put_job(aws, "r1")
+    vendor = Scripted()
+    copies = [message("r1", message_id="m1"), message("r1", message_id="m2")]
+    # When the worker takes the batch
+    report, _ = deliver(aws, copies, vendor)
+    # Then the vendor is called once, both messages are acknowledged, one counted a duplicate
+    assert [j.job_id for j in vendor.sent] == ["r1:webhook"]
+    assert acknowledged(report, "m1") and acknowledged(report, "m2")
+    assert report.counts["DuplicateMessages"] == 1
+    job = stored(aws, "r1")
+    assert (job["status"], job["attempts"]) == ("done", 1)
