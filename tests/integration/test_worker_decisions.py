@@ -35,6 +35,7 @@ class Scripted:
     checked: Callable[[Submitted], Outcome] = lambda s: Outcome(s.job_id, "done", 200)
     sent: list[Job] = field(default_factory=list)
     asked: list[Submitted] = field(default_factory=list)
+    meanwhile: Callable[[], object] | None = None  # runs inside the next status check's call
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
         self.sent.extend(jobs)
@@ -42,6 +43,9 @@ class Scripted:
 
     def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         self.asked.extend(submitted)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
         return [self.checked(s) for s in submitted]
 
     def calls_per_job(self, job: Job) -> int:
@@ -166,3 +170,39 @@ def test_a_duplicate_message_in_the_batch_is_acknowledged_and_counted_once(aws: 
     assert report.counts["DuplicateMessages"] == 1
     job = stored(aws, "r1")
     assert (job["status"], job["attempts"]) == ("done", 1)
+
+
+def test_an_older_status_check_than_the_jobs_live_one_is_acknowledged_and_counted(
+    aws: Aws,
+) -> None:
+    # Given a submitted job whose live status check is number 3, and check number 2 back
+    receipt = {"vendor_ref": "ref-1", "submitted_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", "segment", status="submitted", confirms=3, attempts=1, receipt=receipt)
+    vendor = Scripted()
+    # When the worker reads it
+    report, scheduled = deliver(aws, [message("r1", "segment", confirm=2)], vendor)
+    # Then the vendor is not asked, nothing follows, and it is counted superseded once
+    assert vendor.asked == [] and scheduled == [] and acknowledged(report, "m-r1-2")
+    assert report.counts["ChecksSuperseded"] == 1
+    job = stored(aws, "r1", "segment")
+    assert (job["status"], job["confirms"]) == ("submitted", 3)
+
+
+def test_a_copy_of_a_status_check_while_the_first_holds_the_lease_does_not_ask_the_vendor(
+    aws: Aws,
+) -> None:
+    # Given a submitted job and two copies of its first status check, the second read by
+    # another worker while the first is in its vendor call
+    receipt = {"vendor_ref": "ref-1", "submitted_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", "segment", status="submitted", confirms=1, attempts=1, receipt=receipt)
+    other = Scripted()
+    copy: list[BatchReport] = []
+    first = Scripted(meanwhile=lambda: copy.append(
+        deliver(aws, [message("r1", "segment", confirm=1, message_id="c-copy")], other, after(5))[0]
+    ))  # fmt: skip
+    # When the first check runs
+    deliver(aws, [message("r1", "segment", confirm=1, message_id="c-first")], first)
+    # Then the copy found the job leased: no vendor call, its message comes back later
+    assert other.asked == [] and len(first.asked) == 1
+    assert copy[0].decisions["c-copy"].reason == "job leased elsewhere"
+    assert stored(aws, "r1", "segment")["status"] == "done"
