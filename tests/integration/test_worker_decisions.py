@@ -35,18 +35,22 @@ class Scripted:
     checked: Callable[[Submitted], Outcome] = lambda s: Outcome(s.job_id, "done", 200)
     sent: list[Job] = field(default_factory=list)
     asked: list[Submitted] = field(default_factory=list)
-    meanwhile: Callable[[], object] | None = None  # runs inside the next status check's call
+    meanwhile: Callable[[], object] | None = None  # runs inside the next vendor call
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
         self.sent.extend(jobs)
+        self._meanwhile()
         return [self.answer(job) for job in jobs]
 
     def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         self.asked.extend(submitted)
+        self._meanwhile()
+        return [self.checked(s) for s in submitted]
+
+    def _meanwhile(self) -> None:
         if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
-        return [self.checked(s) for s in submitted]
 
     def calls_per_job(self, job: Job) -> int:
         return 1
@@ -206,3 +210,23 @@ def test_a_copy_of_a_status_check_while_the_first_holds_the_lease_does_not_ask_t
     assert other.asked == [] and len(first.asked) == 1
     assert copy[0].decisions["c-copy"].reason == "job leased elsewhere"
     assert stored(aws, "r1", "segment")["status"] == "done"
+
+
+def test_a_last_receive_whose_failure_loses_to_another_copys_done_is_not_sent_to_the_dlq(
+    aws: Aws,
+) -> None:
+    # Given a pending job on its message's last allowed receive, and another copy of the
+    # message delivered (done) while this one's vendor call fails retryably
+    put_job(aws, "r1", attempts=7)
+    done = Scripted()
+    last = Scripted(
+        answer=retryable,
+        meanwhile=lambda: deliver(aws, [message("r1", message_id="m-other")], done),
+    )
+    # When the last receive's attempt ends
+    report, _ = deliver(aws, [message("r1", receives=8, message_id="m-last")], last)
+    # Then its "retries exhausted" write loses: the job stays done, and the message is
+    # acknowledged (not moved to the DLQ), the lost write counted
+    assert stored(aws, "r1")["status"] == "done"
+    assert acknowledged(report, "m-last")
+    assert report.counts["JobWritesLost"] == 1 and report.counts["JobsFailed"] == 0
