@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from optout.connectors.base import Job, Outcome, Submitted
 from optout.connectors.errors import DeliveryError
+from optout.delivery import job_store
 from optout.delivery.batch import BatchReport
 from optout.delivery.messages import JobMessage
 from optout.delivery.service import DeliveryService, Received
@@ -20,6 +23,7 @@ from optout.store.codec import Item, deserialize, serialize
 from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
+from tests.support.log_lines import logged_lines
 
 SYSTEMS = load_systems("layers/common/config/systems.json")
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -230,3 +234,33 @@ def test_a_last_receive_whose_failure_loses_to_another_copys_done_is_not_sent_to
     assert stored(aws, "r1")["status"] == "done"
     assert acknowledged(report, "m-last")
     assert report.counts["JobWritesLost"] == 1 and report.counts["JobsFailed"] == 0
+
+
+def test_a_message_of_a_done_job_is_acknowledged_counted_and_logged_without_a_vendor_call(
+    aws: Aws,
+) -> None:
+    # Given a job already done (its values dropped) and a message of it back
+    receipt = {"http_status": 200, "completed_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", status="done", attempts=1, receipt=receipt, identifiers=[])
+    vendor = Scripted()
+    # When the worker reads it
+    with logged_lines() as lines:
+        report, _ = deliver(aws, [message("r1")], vendor)
+    # Then no vendor call, the message is acknowledged, counted and logged once, job as it was
+    assert vendor.sent == [] and acknowledged(report, "m-r1-None")
+    assert report.counts["JobsSkippedFinished"] == 1
+    skipped = [line for line in lines if line["message"] == "job already finished"]
+    assert [(line["job_id"], line["status"]) for line in skipped] == [("r1:webhook", "done")]
+    assert stored(aws, "r1")["attempts"] == 1
+
+
+def test_the_final_write_refuses_a_status_that_is_not_final(aws: Aws) -> None:
+    # Given a pending job
+    put_job(aws, "r1")
+    table = Table(aws.dynamodb, aws.table_name)
+    # When a final write is asked with a status that is not final, it raises
+    with pytest.raises(ValueError, match="not a final status"):
+        job_store.finish(table, stored(aws, "r1"), "pending", {}, NOW.isoformat())
+    # Then the job still holds its values, as it was
+    job = stored(aws, "r1")
+    assert (job["status"], job["identifiers"]) == ("pending", [EMAIL])
