@@ -264,3 +264,32 @@ def test_the_final_write_refuses_a_status_that_is_not_final(aws: Aws) -> None:
     # Then the job still holds its values, as it was
     job = stored(aws, "r1")
     assert (job["status"], job["identifiers"]) == ("pending", [EMAIL])
+
+
+def test_a_copy_whose_submit_loses_to_another_copys_submit_schedules_no_second_check(
+    aws: Aws,
+) -> None:
+    # Given a pending job whose asynchronous vendor accepts it twice: another copy of its
+    # message is delivered (and written submitted) while this one is in its vendor call
+    put_job(aws, "r1", "segment")
+
+    def accepted(ref: str) -> Callable[[Job], Outcome]:
+        return lambda job: Outcome(job.job_id, "submitted", 200, ref, ("email",))
+
+    other = Scripted(answer=accepted("ref-other"))
+    first = Scripted(
+        answer=accepted("ref-first"),
+        meanwhile=lambda: deliver(
+            aws, [message("r1", "segment", message_id="m2")], other, after(5)
+        ),
+    )
+    # When this copy's answer is written
+    report, scheduled = deliver(aws, [message("r1", "segment", message_id="m1")], first)
+    # Then it loses: the other copy's receipt stands, and this one neither counts a
+    # submission nor schedules a check of its own (the other copy scheduled one)
+    job = stored(aws, "r1", "segment")
+    assert (job["status"], job["receipt"]["vendor_ref"], job["attempts"]) == (
+        "submitted", "ref-other", 1
+    )  # fmt: skip
+    assert report.counts["JobWritesLost"] == 1 and report.counts["JobsSubmitted"] == 0
+    assert scheduled == [] and acknowledged(report, "m1")
