@@ -172,10 +172,12 @@ def test_a_duplicate_message_in_the_batch_is_acknowledged_and_counted_once(aws: 
     copies = [message("r1", message_id="m1"), message("r1", message_id="m2")]
     # When the worker takes the batch
     report, _ = deliver(aws, copies, vendor)
-    # Then the vendor is called once, both messages are acknowledged, one counted a duplicate
+    # Then the vendor is called once, both messages are acknowledged, one counted a duplicate,
+    # and the job counted done once (not failed)
     assert [j.job_id for j in vendor.sent] == ["r1:webhook"]
     assert acknowledged(report, "m1") and acknowledged(report, "m2")
     assert report.counts["DuplicateMessages"] == 1
+    assert (report.counts["JobsDone"], report.counts["JobsFailed"]) == (1, 0)
     job = stored(aws, "r1")
     assert (job["status"], job["attempts"]) == ("done", 1)
 
