@@ -104,13 +104,12 @@ def deliver(
     received: list[Received],
     vendor: Scripted,
     at: datetime = NOW,
-    **settings: Any,
 ) -> tuple[BatchReport, list[tuple[JobMessage, int]]]:
     """One worker invocation over `received`, its clock at `at`; returns its report and the
     status checks it scheduled (message, delay)."""
     service = DeliveryService(
         Table(aws.dynamodb, aws.table_name), SYSTEMS,
-        WorkerSettings(table_name=aws.table_name, **settings), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+        WorkerSettings(table_name=aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
         clock=lambda: at,
     )  # fmt: skip
     scheduled: list[tuple[JobMessage, int]] = []
