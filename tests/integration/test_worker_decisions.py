@@ -294,23 +294,3 @@ def test_a_copy_whose_submit_loses_to_another_copys_submit_schedules_no_second_c
     )  # fmt: skip
     assert report.counts["JobWritesLost"] == 1 and report.counts["JobsSubmitted"] == 0
     assert scheduled == [] and acknowledged(report, "m1")
-
-
-def test_a_retry_that_loses_to_another_copys_done_is_acknowledged_and_not_retried(
-    aws: Aws,
-) -> None:
-    # Given a pending job whose vendor call fails retryably while another copy of its
-    # message is delivered (done)
-    put_job(aws, "r1")
-    done = Scripted()
-    first = Scripted(
-        answer=retryable, meanwhile=lambda: deliver(aws, [message("r1", message_id="m2")], done)
-    )
-    # When this copy's retry is written
-    report, _ = deliver(aws, [message("r1", message_id="m1")], first)
-    # Then it loses: the job stays done with no retry time, the message is acknowledged (no
-    # vendor call again), the lost write counted and no retry
-    job = stored(aws, "r1")
-    assert (job["status"], job["attempts"], "retry_at" in job) == ("done", 1, False)
-    assert acknowledged(report, "m1")
-    assert report.counts["JobWritesLost"] == 1 and report.counts["JobsRetried"] == 0
