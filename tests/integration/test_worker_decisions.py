@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from optout.connectors.base import Job, Outcome, Submitted
 from optout.connectors.errors import DeliveryError
@@ -294,3 +295,29 @@ def test_a_copy_whose_submit_loses_to_another_copys_submit_schedules_no_second_c
     )  # fmt: skip
     assert report.counts["JobWritesLost"] == 1 and report.counts["JobsSubmitted"] == 0
     assert scheduled == [] and acknowledged(report, "m1")
+
+
+def test_a_write_error_while_reading_one_message_brings_back_that_message_alone(aws: Aws) -> None:
+    # Given a batch of a pending job's message, then a send message back for a submitted job
+    # whose status check cannot be scheduled (SQS throttles the send)
+    put_job(aws, "r2")
+    receipt = {"vendor_ref": "ref-1", "submitted_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", "segment", status="submitted", confirms=1, attempts=1, receipt=receipt)
+    vendor = Scripted()
+
+    def throttled(_message: JobMessage, _delay: int) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "SendMessage")
+
+    service = DeliveryService(
+        Table(aws.dynamodb, aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+        clock=lambda: NOW,
+    )  # fmt: skip
+    # When the worker takes the batch
+    report = service.deliver([message("r2"), message("r1", "segment")], throttled)
+    # Then the submitted job's message comes back soon (its check is still to be scheduled),
+    # counted; the other job is sent once and done
+    assert report.decisions["m-r1-None"].reason == "job write failed"
+    assert report.counts["JobWritesFailed"] == 1
+    assert [j.job_id for j in vendor.sent] == ["r2:webhook"]
+    assert stored(aws, "r2")["status"] == "done"
