@@ -216,6 +216,30 @@ def test_the_error_pages_back_link_does_not_repeat_the_referers_query_or_an_emai
     assert f'href="{back}"' in answer["body"] and "z9q" not in answer["body"]
 
 
+def test_a_referer_that_does_not_parse_gets_the_error_page_without_a_link(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # review s21 py313: urlsplit's ValueError on a stranger's Referer raised out of the
+    # handler (a Lambda error: the errors alarm pages the operator)
+    event = _form_post([("purposes", "sale")])
+    event["headers"]["referer"] = "https://[::1/privacy"
+    answer = invoke(capture, event)
+    assert answer["statusCode"] == 422
+    assert "at least one identifier" in answer["body"] and "<a " not in answer["body"]
+
+
+@pytest.mark.parametrize("path", ["/v1/consent", "/v1/opt-out"])
+def test_a_page_url_that_does_not_parse_is_left_out_of_the_evidence(
+    aws: Aws, capture: ModuleType, path: str
+) -> None:
+    # review s21 py313: the same ValueError from the body's page_url, before anything was stored
+    body = {"device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "page_url": "https://[::1/x"}
+    answer = invoke(capture, http_event("POST", path, body))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert "page_url" not in item["evidence"]  # as when none was sent
+
+
 def test_a_form_post_with_no_identifier_gets_an_html_error_page(
     aws: Aws, capture: ModuleType
 ) -> None:

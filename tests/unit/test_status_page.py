@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
-from optout.webform_pages import RELOAD, confirmation_page, error_page, status_page
+from optout.webform_pages import RELOAD, back_link, confirmation_page, error_page, status_page
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 
@@ -155,3 +155,9 @@ def test_the_confirmation_page_names_the_deadlines_calendar_only_when_stated() -
     assert "by <strong>2026-12-21 (a US state&#x27;s date)</strong>" in confirmation_page(answer)
     before = {"request_id": RID, "deadline": "2026-12-21"}  # stored before the calendar was
     assert "by <strong>2026-12-21</strong>" in confirmation_page(before)
+
+
+@pytest.mark.parametrize("referer", ["https://[::1/", "https://shop.example]/", "https://[x]/"])
+def test_a_referer_urlsplit_refuses_gets_no_back_link_and_raises_nothing(referer: str) -> None:
+    # review s21 py313: a stranger's Referer raised ValueError out of the capture handler
+    assert back_link(referer, ("https://shop.example",), privacy_page="") == ""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from optout.identifier_text import holds_email, holds_identifier, holds_number
 
@@ -38,12 +38,23 @@ class RequestContext:
     idempotency_key: str | None = None
 
 
+def split_url(url: str) -> SplitResult | None:
+    """urlsplit's parts, or None for a URL it refuses with ValueError: an unclosed "[", a
+    bracketed host that is no IP address, a netloc NFKC breaks and, on Lambda's current 3.13
+    (CVE-2025-0938's fix, not in the tests' 3.11.7), brackets in a host name ("https://a.[::1]/")."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def sanitise_page_url(url: str | None) -> str | None:
-    """Scheme, host and path only: query strings and fragments often carry emails or tokens."""
+    """Scheme, host and path only: query strings and fragments often carry emails or tokens.
+    None for a URL urlsplit refuses: a stranger's "https://[::1/" raised out of the handler."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = split_url(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
     # A path segment holding an email or a phone (/users/jane@example.com/, /sms/+1415…/)

@@ -243,6 +243,18 @@ def expand_options(
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 LOOPBACK_NAMES = frozenset({"localhost"})
+# Blocks whose `is_global` differs by Python version (CPython gh-113171: the tests' 3.11.7 and
+# Lambda's 3.13 disagree), refused on every version so a file the tests and `make template`
+# accept is one Lambda loads. None holds a vendor's API; 6to4 carries any IPv4 address.
+NOT_GLOBAL_EVERYWHERE: Final = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "192.0.0.0/24",  # IETF protocol assignments: 3.11.7 refuses only 192.0.0.0/29
+        "2001::/23",  # IETF protocol assignments: 3.13 allows 2001:20::/28, 2001:4:112::/48, ...
+        "2002::/16",  # 6to4 (2002:a00:5:: is 10.0.0.5): 3.11.7 allows it
+        "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation: 3.11.7 allows it
+    )
+)
 
 
 def _expand(value: Any, environ: Mapping[str, str], system: str, field: str) -> Any:
@@ -289,7 +301,7 @@ def _internal_address(host: str) -> bool:
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return False  # a host name
-    return not address.is_global
+    return not address.is_global or any(address in network for network in NOT_GLOBAL_EVERYWHERE)
 
 
 def _loopback(host: str) -> bool:

@@ -13,9 +13,10 @@ import hashlib
 from datetime import datetime
 from html import escape
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, received_on
+from optout.evidence import split_url
 from optout.identifier_text import holds_identifier
 
 STYLE = (
@@ -116,8 +117,8 @@ def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) 
     page: review s17 PII L4), and the origin alone if its path holds an email or phone."""
     if privacy_page:
         return privacy_page
-    if referer:
-        parts = urlsplit(referer)
+    parts = split_url(referer) if referer else None  # a stranger's Referer may not parse
+    if parts is not None:
         origin = f"{parts.scheme}://{parts.netloc}"
         if parts.scheme in ("http", "https") and origin in origins:
             page = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
