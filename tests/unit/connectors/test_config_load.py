@@ -106,6 +106,10 @@ def test_every_url_option_is_checked_not_only_base_url(tmp_path):
         "https://192.0.0.8/hook",  # IETF protocol assignments: global to 3.11.7
         "https://[64:ff9b:1::a00:5]/hook",  # local-use translation: global to 3.11.7
         "https://[2001:20::1]/hook",  # ORCHIDv2: global to 3.13
+        # IPv6 forms that reach an IPv4 address, public to every Python (review s21 py313)
+        "https://[64:ff9b::a00:5]/hook",  # NAT64 of 10.0.0.5
+        "https://[64:ff9b::a9fe:a9fe]/latest",  # NAT64 of the metadata address
+        "https://[::a00:5]/hook",  # IPv4-compatible 10.0.0.5
     ],
 )
 def test_an_internal_ip_address_is_refused_outside_local_mode(tmp_path, url):
@@ -119,7 +123,13 @@ def test_an_internal_ip_address_is_refused_outside_local_mode(tmp_path, url):
 
 
 @pytest.mark.parametrize(
-    "url", ["https://hooks.partner.example/x", "https://203.0.113.9.nip.io/x", "https://8.8.8.8/x"]
+    "url",
+    [
+        "https://hooks.partner.example/x",
+        "https://203.0.113.9.nip.io/x",
+        "https://8.8.8.8/x",
+        "https://[64:ff9b::808:808]/x",  # NAT64 of 8.8.8.8: public
+    ],
 )
 def test_host_names_and_public_addresses_stay_allowed(tmp_path, url):
     path = write(tmp_path, {"base_url": url})

@@ -301,7 +301,27 @@ def _internal_address(host: str) -> bool:
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return False  # a host name
+    inside = _embedded_ipv4(address)
+    if inside is not None and _internal_address(str(inside)):
+        return True
     return not address.is_global or any(address in network for network in NOT_GLOBAL_EVERYWHERE)
+
+
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix
+# (a translator reaches 64:ff9b::a00:5 as 10.0.0.5) and the deprecated IPv4-compatible form.
+CARRIES_IPV4: Final = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
+def _embedded_ipv4(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches (review s21 py313: `[64:ff9b::a00:5]` and
+    `[::a00:5]`, 10.0.0.5, read as public on every Python), None for any other address."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if any(address in network for network in CARRIES_IPV4) and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
 
 
 def _loopback(host: str) -> bool:
