@@ -86,3 +86,29 @@ def test_trade_desk_maps_the_email_but_no_uid2_for_a_number_of_under_10_digits(s
     # and the receipt names the phone as not sent, so it is never proof for it (diff A3)
     assert outcome.identifier_types_rejected == ("phone",)
     assert outcome.note is not None and "phone not sent: no UID2 form" in outcome.note
+
+
+def test_google_keeps_an_email_sent_beside_one_with_no_google_form_as_sent(server):
+    # Given a job with an address Google has no form for and one it has (review s21 diff C1)
+    job = make_job(("email", NO_LOCAL_PART), ("email", "jane@example.com"), system="google_ads")
+
+    (outcome,) = make_connector(server, "google_ads").deliver([job])
+
+    # Then jane's hash went, and the receipt says the email type was sent, with a note
+    (_token, remove) = calls(server, "google_ads")
+    assert hashlib.sha256(b"jane@example.com").hexdigest() in remove["body"]
+    assert EMPTY.hexdigest() not in remove["body"]
+    assert outcome.identifier_types_sent == ("email",) and outcome.identifier_types_rejected == ()
+    assert (
+        outcome.note is not None and "email (some values) not sent: no Google form" in outcome.note
+    )
+
+
+def test_trade_desk_keeps_a_phone_sent_beside_one_with_no_uid2_as_sent(server):
+    job = make_job(("phone", FAROE), ("phone", PHONE), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    assert outcome.status == "done" and outcome.identifier_types_sent == ("phone",)
+    assert outcome.identifier_types_rejected == ()
+    assert outcome.note is not None and "phone (some values) not sent: no UID2 form" in outcome.note

@@ -185,17 +185,22 @@ class Connector(ABC, Generic[S]):
         return outcomes
 
     def _naming_left_out(self, outcome: Outcome, sent: list[Job]) -> Outcome:
-        """A sent job's receipt, naming the types of its identifiers this vendor has no form
-        for (`unformed`) as rejected, never as sent, with why (docs/connectors.md,
-        "Receipts"). A failed attempt keeps its own account."""
+        """A sent job's receipt, noting the identifiers this vendor has no form for
+        (`unformed`): a type none of whose values was sent is rejected, never sent; a type
+        with another value sent keeps the vendor's answer for it, with a note (a receipt
+        that said nothing of that type was sent would be untrue: review s21 diff C1). A
+        failed attempt keeps its own account (docs/connectors.md, "Receipts")."""
         job = next((j for j in sent if j.job_id == outcome.job_id), None)
         unformed = self.left_out(job) if job is not None and outcome.ok else {}
         if not unformed:
             return outcome
-        rejected = tuple(sorted(set(outcome.identifier_types_rejected) | set(unformed)))
-        kept = tuple(t for t in outcome.identifier_types_sent if t not in unformed)
+        some_sent = {i.type for i in self.identifiers(job)} if job is not None else set()
+        none_sent = set(unformed) - some_sent
+        rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
+        kept = tuple(t for t in outcome.identifier_types_sent if t not in none_sent)
         marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected)
-        return noted(marked, outcome.note, _not_sent(unformed))
+        partly = {kind: why for kind, why in unformed.items() if kind in some_sent}
+        return noted(marked, outcome.note, _not_sent(unformed, partly))
 
     def parts(self, job: Job) -> list[Job]:
         """The job restricted to slices of at most max_batch of its identifiers: a connector's
@@ -447,8 +452,11 @@ class Connector(ABC, Generic[S]):
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
 
 
-def _not_sent(unformed: dict[str, str]) -> str:
-    return "; ".join(f"{kind} not sent: {why}" for kind, why in sorted(unformed.items()))
+def _not_sent(unformed: dict[str, str], partly: dict[str, str] | None = None) -> str:
+    """`email not sent: no Google form`, or for a type with another value sent, `email (some
+    values) not sent: ...`."""
+    return "; ".join(f"{kind}{' (some values)' if kind in (partly or {}) else ''} not sent: {why}"
+                     for kind, why in sorted(unformed.items()))  # fmt: skip
 
 
 def noted(outcome: Outcome, *notes: str | None) -> Outcome:
