@@ -191,10 +191,12 @@ class Connector(ABC, Generic[S]):
         that said nothing of that type was sent would be untrue: review s21 diff C1). A
         failed attempt keeps its own account (docs/connectors.md, "Receipts")."""
         job = next((j for j in sent if j.job_id == outcome.job_id), None)
-        unformed = self.left_out(job) if job is not None and outcome.ok else {}
+        if job is None or not outcome.ok:
+            return outcome
+        unformed = self.left_out(job)
         if not unformed:
             return outcome
-        some_sent = {i.type for i in self.identifiers(job)} if job is not None else set()
+        some_sent = set(self.types_sent(job))
         none_sent = set(unformed) - some_sent
         rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
         kept = tuple(t for t in outcome.identifier_types_sent if t not in none_sent)
