@@ -131,6 +131,9 @@ def test_a_refused_store_answers_a_plain_form_post_with_the_error_page(
     assert got["headers"]["Content-Type"].startswith("text/html")
     assert "Content-Security-Policy" in got["headers"]
     assert "send it again" in got["body"]
+    # The form named someone: the advice is to send it again, not to give an identifier
+    assert "Give at least one of" not in got["body"]
+    assert "send the form again" in got["body"]
 
 
 def test_the_same_request_after_the_store_recovers_is_captured_once(

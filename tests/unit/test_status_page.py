@@ -88,6 +88,30 @@ def test_a_refused_token_asks_to_reload_the_page_not_to_give_an_identifier() -> 
     assert RELOAD in page and "Give at least one of" not in page
 
 
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ("the request could not be recorded just now: send it again", None),  # a busy store
+        ("Idempotency-Key was already used for a different request", "Idempotency-Key"),
+        ("the body exceeds 16384 bytes", "body"),
+        ("purposes[0] must be one of: sale, share", "purposes[0]"),
+    ],
+)
+def test_a_refusal_that_is_not_about_who_is_named_does_not_ask_for_an_identifier(
+    message: str, field: str | None
+) -> None:
+    # review s22 proof P2: a person who gave their email read "Give at least one of: email
+    # address…" under a busy store's 503
+    page = error_page(message, field, "")
+    assert RELOAD in page and "Give at least one of" not in page
+
+
+@pytest.mark.parametrize("field", ["email", "phone", "customer_id"])
+def test_a_refused_or_missing_identifier_asks_for_one(field: str) -> None:
+    page = error_page(f"{field} is not valid", field, "")
+    assert "Give at least one of" in page and RELOAD not in page
+
+
 def test_the_dates_name_the_calendar_the_deadline_counts_in() -> None:
     # review s18 time T5: received at 23:30 PST on 30 November (07:30 UTC on 1 December);
     # its deadline counts from 30 November in California, which the requester stated

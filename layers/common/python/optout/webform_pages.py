@@ -106,6 +106,11 @@ NAME_SOMEONE: Final = (
     "Give at least one of: email address, phone number (with country code) or customer number."
 )
 RELOAD: Final = "Reload the page you came from and send the form again."
+# The refusals NAME_SOMEONE answers: an identifier the form asks for, wrong or missing (a
+# request naming no one is refused on `email`). Any other (a busy store's 503, a reused
+# Idempotency-Key, a body too large, a purpose the form never offers) named the person: telling
+# them to give an email they gave is untrue advice (review s22 proof P2).
+IDENTIFIER_FIELDS: Final = frozenset({"email", "phone", "customer_id"})
 
 
 def back_link(referer: str | None, origins: tuple[str, ...], privacy_page: str) -> str:
@@ -140,7 +145,7 @@ def error_page(message: str, field: str | None, back: str) -> str:
         "Opt-out not sent",
         "<h1>We could not send your opt-out request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
-        f"<p>{RELOAD if field == 'identity_token' else NAME_SOMEONE}</p>"
+        f"<p>{NAME_SOMEONE if field in IDENTIFIER_FIELDS else RELOAD}</p>"
         + _links((back, "Go back to the form")),
     )
 
