@@ -117,6 +117,13 @@ def test_a_denied_request_shows_denied_with_its_reason_code(pipe: Pipeline) -> N
                      params={"request_id": request_id}))  # fmt: skip
     assert detail["denial"]["denied_by"].endswith("local-signed-caller")
     assert detail["denial"]["reason"] == "a burst of 400 requests from one IP"
+    # ... and the person's status page gives the reason it says it gives (review s22 proof P3),
+    # never the operator's own text
+    path = f"/v1/requests/{request_id}"
+    page = invoke(pipe.capture, http_event("GET", path, path_parameters={"request_id": request_id},
+                                           headers={"accept": "text/html"}))["body"]  # fmt: skip
+    assert "for the reason shown below" in page and "will tell you why" not in page
+    assert "request is fraudulent" in page and "burst of 400" not in page
 
 
 def test_a_denial_reason_holding_an_email_or_phone_is_refused_without_echo(

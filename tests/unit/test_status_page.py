@@ -38,6 +38,18 @@ def test_a_denial_no_system_acted_on_says_we_could_not_act() -> None:
     assert "Denied: we could not act on this request" in page
 
 
+@pytest.mark.parametrize(("done", "failed"), [(0, 6), (6, 0), (0, 0)])
+def test_a_denied_page_shows_the_reason_it_says_it_gives(done: int, failed: int) -> None:
+    # Given a request denied as suspected fraud (the JSON answer carries the code)
+    status = {**denied(done, 6), "systems_failed": failed, "denial_reason": "suspected_fraud"}
+    # When its status page is rendered
+    page = status_page(status)
+    # Then the reason is on the page, and the page promises no later explanation that nothing
+    # sends (review s22 proof P3)
+    assert "<dt>Reason</dt><dd>we believe in good faith that the request is fraudulent</dd>" in page
+    assert "will tell you why" not in page and "for the reason shown below" in page
+
+
 def test_a_denial_with_systems_still_to_answer_claims_neither_way() -> None:
     # Given a request denied while its jobs were in flight: the public answer counts no
     # progress (review s20 diff D1), and those jobs may still act on it

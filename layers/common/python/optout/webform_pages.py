@@ -52,7 +52,7 @@ STATUS_TEXT: Final[dict[str, str]] = {
         "Not complete: at least one system could not process your request yet. We keep a "
         "record of it and follow it up."
     ),
-    "denied": "Denied: we could not act on this request. We will tell you why.",
+    "denied": "Denied: we could not act on this request, for the reason shown below.",
 }
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
 # "every system has processed it" would claim work that was never asked of any.
@@ -66,9 +66,19 @@ NOTHING_TO_DO: Final = (
 # mostly processed it after the denial (jobs already sent complete): "had already processed
 # it" would be false in time, so the text names no order (review s16 drill F11).
 DENIED_AFTER_SYSTEMS: Final = (
-    "Denied: we decided not to act further on this request, and will tell you why. Systems "
-    "that processed it keep your opt-out."
+    "Denied: we decided not to act further on this request, for the reason shown below. "
+    "Systems that processed it keep your opt-out."
 )
+# A denial's reason code (api_models.DenialCode), in words: the page shows it, as the JSON
+# answer does (CCPA §7026(e): tell the requester why). It said "we will tell you why", and
+# nothing ever did: the product has no channel to the requester but this answer (review s22
+# proof P3). The operator's own text stays in the operators' record.
+DENIAL_REASONS: Final[dict[str, str]] = {
+    "suspected_fraud": "we believe in good faith that the request is fraudulent",
+    "not_a_consumer": "the request was not made by or for a consumer",
+    "outside_jurisdiction": "the request is not covered by the privacy laws we follow",
+    "other": "a reason other than these: fraud, not a consumer, or jurisdiction",
+}
 
 
 def _page(title: str, body: str) -> str:
@@ -177,6 +187,9 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
+    if state == "denied":
+        code = str(status.get("denial_reason") or "other")
+        rows.append(("Reason", escape(DENIAL_REASONS.get(code, code))))
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     if choice_only:
         text = NOTHING_TO_DO
