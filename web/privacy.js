@@ -139,6 +139,20 @@ const showResult = (answer) => {
   result.focus();
 };
 
+// The public answer counts no progress until every system has answered (it would tell a
+// stranger which vendors hold the person): while processing, or denied with jobs in flight,
+// its 0 done is no count, so say how many systems are to be reached or were asked, as the
+// status page does (optout/webform_pages.py); "0 of 6 systems done" was untrue for a denial
+// whose systems had acted (review s22 proof P4). No systems yet, or none needed: no count.
+const statusText = (status) => {
+  const { systems_total: total, systems_done: done, systems_failed: failed } = status;
+  if (!total) return `Status: ${status.status}.`;
+  if (done + failed < total) {
+    return `Status: ${status.status} (${total} systems ${status.status === "processing" ? "to reach" : "asked"}).`;
+  }
+  return `Status: ${status.status} (${done} of ${total} systems done${failed ? `, ${failed} failed` : ""}).`;
+};
+
 const checkStatus = async (link) => {
   const out = result.querySelector("[data-status-text]");
   try {
@@ -150,12 +164,7 @@ const checkStatus = async (link) => {
       out.textContent = typeof message === "string" ? message : "The status is not available right now.";
       return;
     }
-    // While processing the public answer counts no progress (it would tell a stranger which
-    // vendors hold the person): say how many systems are to be reached.
-    out.textContent = status.status === "processing"
-      ? `Status: processing (${status.systems_total} systems to reach).`
-      : `Status: ${status.status} (${status.systems_done} of ${status.systems_total} systems done` +
-        `${status.systems_failed ? `, ${status.systems_failed} failed` : ""}).`;
+    out.textContent = statusText(status);
   } catch {
     out.textContent = "The status is not available right now.";
   }

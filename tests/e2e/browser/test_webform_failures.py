@@ -75,6 +75,13 @@ def test_check_now_says_what_happened_when_the_status_read_is_refused(
          "Status: processing (6 systems to reach)."),
         ({"status": "completed", "systems_total": 6, "systems_done": 6, "systems_failed": 0},
          "Status: completed (6 of 6 systems done)."),
+        # denied with jobs in flight: the public 0 is no count (review s22 proof P4)
+        ({"status": "denied", "systems_total": 6, "systems_done": 0, "systems_failed": 0},
+         "Status: denied (6 systems asked)."),
+        ({"status": "denied", "systems_total": 6, "systems_done": 2, "systems_failed": 4},
+         "Status: denied (2 of 6 systems done, 4 failed)."),
+        ({"status": "received", "systems_total": 0, "systems_done": 0, "systems_failed": 0},
+         "Status: received."),
     ],
 )  # fmt: skip
 def test_check_now_shows_no_progress_while_processing(
