@@ -89,7 +89,8 @@ def test_a_failed_first_part_stops_the_job_before_its_other_parts(server):
     (outcome,) = make_connector(server, "braze").deliver([braze_job(80)])
     # Then only the first part's first call was made
     assert len(calls(server, "braze")) == 1
-    assert outcome.error.retryable and outcome.note == "sent in 2 parts; part 1 failed"
+    # and the receipt says the second part never went (review s22 proof P5)
+    assert outcome.error.retryable and outcome.note == "sent 1 of 2 parts; part 1 failed"
 
 
 def test_segment_split_job_keeps_one_distinct_message_id_per_customer_id(server):
@@ -184,7 +185,20 @@ def test_merged_receipt_takes_the_first_failure_over_an_earlier_success():
 
     assert (outcome.status, outcome.error, outcome.http_status) == (None, error, 503)
     assert outcome.identifier_types_attempted == ("customer_id", "email")
-    assert outcome.note == "sent in 3 parts; part 2 failed"
+    # the third part was never sent (the send stops at the first failure): review s22 proof P5
+    assert outcome.note == "sent 2 of 3 parts; part 2 failed"
+
+
+def test_merged_receipt_of_a_part_out_of_time_does_not_count_it_as_sent():
+    # Given a job whose first part was taken and whose second ran out of time before its call
+    error = OutOfTime("braze users/track")
+    answers = [Outcome("j", "done", 201, None, ("email",)),
+               Outcome("j", None, error=error, not_started=True)]  # fmt: skip
+
+    outcome = merged("j", answers, 3, ("email",))
+
+    # Then the note counts only the part that went
+    assert outcome.error is error and outcome.note == "sent 1 of 3 parts; part 2 failed"
 
 
 def test_merged_receipt_of_a_job_whose_first_part_never_started_is_not_started():

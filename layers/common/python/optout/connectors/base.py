@@ -560,7 +560,8 @@ def _echo_forms(identifiers: Iterable[Identifier]) -> set[str]:
 def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str, ...]) -> Outcome:
     """One receipt for a job sent in `parts` calls, from the answers of the parts made.
 
-    A failure of any part is the job's failure (the first one: later parts were not sent),
+    A failure of any part is the job's failure (the first one: on a send, later parts were
+    not sent, and the note counts the parts that went),
     retryable or final as that part's was; it lists the job's types as attempted, since the
     job as a whole was not accepted. Otherwise the job is `submitted` while any part is,
     `done` when any part changed something, `no_record` when no part found the person.
@@ -577,7 +578,12 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
         return answers[0]
     if failed:
         first = failed[0]
-        note = f"sent in {parts} parts; part {answers.index(first) + 1} failed"
+        # A send stops at its first failed part: the parts after it never went, nor one that
+        # ran out of time before its call (review s22 proof P5: "sent in 2 parts; part 1
+        # failed" said a part went that never did). A status check asks every part.
+        sent_parts = sum(1 for a in answers if not a.not_started)
+        went = f"in {parts} parts" if sent_parts == parts else f"{sent_parts} of {parts} parts"
+        note = f"sent {went}; part {answers.index(first) + 1} failed"
         return Outcome(job_id, None, first.http_status, refs or None, error=first.error,
                        note=note, records_changed=records,
                        identifier_types_attempted=types)  # fmt: skip
