@@ -190,6 +190,25 @@ def test_a_retired_systems_open_jobs_count_neither_done_nor_failed() -> None:
     assert states["crm"] == ("done", True, False)
 
 
+def test_a_linked_only_systems_retirement_does_not_date_the_public_completion() -> None:
+    # Given crm (named) done at 04:00 and ads, reached only through a linked identifier, whose
+    # pending job was retired the next day
+    items = [EVENT, RESOLUTION | {"linked_only": ["ads"]},
+             _job("crm", "done", "2026-11-29T04:00:00.000Z"),
+             _made(_job("ads", "pending"), "2026-11-29T03:12:01.000Z")]  # fmt: skip
+    covering = _retirement("ads")
+    # Then the public answer, which shows crm only, completed when crm answered (review s22
+    # proof P6: it read the retirement's time, a day after anything it shows)
+    public = aggregate(RID, items, covering, public=True)
+    assert public is not None
+    assert (public.status, public.systems_total, public.completed_at) == (
+        "completed", 1, "2026-11-29T04:00:00.000Z",
+    )  # fmt: skip
+    # ... while the operator's record, which counts ads, is settled by its retirement
+    operator = aggregate(RID, items, covering)
+    assert operator is not None and operator.completed_at == RETIRED_AT
+
+
 def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
     items = [EVENT, RESOLUTION, _made(_job("ads", "pending"), "2026-11-30T11:00:00.000Z"),
              _made(_job("cdp", "done", "2026-11-29T04:00:00.000Z"),

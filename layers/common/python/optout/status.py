@@ -346,6 +346,7 @@ def aggregate(
     every = proofs(items, covering or {})
     systems = [s for s in every if s.counted]
     quiet: set[str] = set()  # settled by the quiet period: read as done in the public view
+    hidden: set[str] = set()  # reached only through linked identifiers: not in the public view
     if public and resolution is None:
         # Which systems are linked-only is in the RESOLUTION, written after the jobs: until it
         # exists the public view counts none (review s17 contract F1: a linked customer id's
@@ -380,8 +381,11 @@ def aggregate(
     else:
         status = "completed"
         stamps = [str(j["completed_at"]) for s in systems for j in s.jobs if j.get("completed_at")]
-        # A retired system settled the request when it was retired.
-        stamps += [str(s.retirement["retired_at"]) for s in every if s.retired and s.retirement]
+        # A retired system settled the request when it was retired; one the public view
+        # leaves out (linked-only) settles nothing it shows: its retirement would date the
+        # public completion after every system shown had answered (review s22 proof P6).
+        stamps += [str(s.retirement["retired_at"]) for s in every
+                   if s.retired and s.retirement and s.system not in hidden]  # fmt: skip
         # Satisfied by earlier receipts only: complete when the resolver found them.
         stamps += [shown_at] if shown_at else []
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
