@@ -653,6 +653,25 @@ def test_an_imported_date_without_a_time_is_that_date_in_the_rows_jurisdiction(
     assert (two["received_at"], two["deadline"]) == ("2026-03-02T10:00:00.000Z", "2026-03-23")
 
 
+def test_an_imports_record_names_the_calendar_its_deadline_was_counted_in(pipe: Pipeline) -> None:
+    # Given rows imported today, one from Colorado and one with no jurisdiction (California's)
+    rows = [
+        {"line": 2, "external_id": "J-1", "received_at": "2026-03-02T10:00:00Z",
+         "email": "j1@example.com", "jurisdiction": "US-CO"},
+        {"line": 3, "external_id": "J-2", "received_at": "2026-03-02T10:00:00Z",
+         "email": "j2@example.com"},
+    ]  # fmt: skip
+    taken = import_rows(pipe, rows)["request_ids"]
+    ids = {row["external_id"]: row["request_id"] for row in taken}
+    # Then the operator's record carries the calendar, as a captured request's does
+    # (operations.md: absent only for a request stored before 2026-12-01; review s22 proof P7)
+    for external_id, calendar in (("J-1", "US-CO"), ("J-2", "US-CA")):
+        request_id = ids[external_id]
+        record = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
+                         params={"request_id": request_id}))  # fmt: skip
+        assert record["deadline_jurisdiction"] == calendar
+
+
 def test_an_import_names_an_unknown_column_by_position_never_by_its_text(
     pipe: Pipeline,
 ) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from optout import identifiers as ids
 from optout.api_models import ImportedRow, ImportOut, RejectedRow
-from optout.deadlines import deadline_at, end_of, start_of
+from optout.deadlines import DEFAULT_JURISDICTION, deadline_at, end_of, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
 from optout.http.answers import expected_words
@@ -133,8 +133,12 @@ class ImportService:
             identifiers=identifiers, links=(), roles=roles, asserts=asserts,
             evidence={"jurisdiction": row.jurisdiction or "US-CA", "imported": imported},
             fingerprint=self._fingerprint(raw),
+            # With the calendar its deadline was counted in, as capture stores it (the
+            # record, the export and the status page read it: without it an import made
+            # today read as a request stored before 2026-12-01, review s22 proof P7)
             response={"request_id": request_id, "status": "received",
                       "received_at": iso(received), "deadline": deadline.isoformat(),
+                      "deadline_jurisdiction": row.jurisdiction or DEFAULT_JURISDICTION,
                       "gpc_honored": False},
         )  # fmt: skip
         return event.to_item(self._retention, written_at=now)
