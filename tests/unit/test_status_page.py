@@ -48,6 +48,8 @@ def test_a_denied_page_shows_the_reason_it_says_it_gives(done: int, failed: int)
     # sends (review s22 proof P3)
     assert "<dt>Reason</dt><dd>we believe in good faith that the request is fraudulent</dd>" in page
     assert "will tell you why" not in page and "for the reason shown below" in page
+    # ... nor a date it is "to be completed by": it will not be (review s22 proof P3)
+    assert "To be completed by" not in page
 
 
 def test_a_denial_with_systems_still_to_answer_claims_neither_way() -> None:

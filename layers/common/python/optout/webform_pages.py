@@ -178,11 +178,13 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
     # is a recorded choice, with no deadline to meet.
     choice_only = state == "completed" and not total
+    # A denied request will not be completed: no date it is "to be completed by"
+    dated = not choice_only and state != "denied"
     rows = [
         ("Request ID", rid),
         ("Status", escape(state)),
         ("Received", escape(_received(status))),
-        *([] if choice_only else [("To be completed by", escape(_deadline(status)))]),
+        *([("To be completed by", escape(_deadline(status)))] if dated else []),
         ("Systems", escape(systems) if total else "none needed" if choice_only else "none yet"),
     ]
     if status.get("completed_at"):
