@@ -141,14 +141,14 @@ const showResult = (answer) => {
 
 // The public answer counts no progress until every system has answered (it would tell a
 // stranger which vendors hold the person): while processing, or denied with jobs in flight,
-// its 0 done is no count, so say how many systems are to be reached or were asked, as the
+// its 0 done is no count, so say how many systems are to confirm it or were asked, as the
 // status page does (optout/webform_pages.py); "0 of 6 systems done" was untrue for a denial
 // whose systems had acted (review s22 proof P4). No systems yet, or none needed: no count.
 const statusText = (status) => {
   const { systems_total: total, systems_done: done, systems_failed: failed } = status;
   if (!total) return `Status: ${status.status}.`;
   if (done + failed < total) {
-    return `Status: ${status.status} (${total} systems ${status.status === "processing" ? "to reach" : "asked"}).`;
+    return `Status: ${status.status} (${total} systems ${status.status === "processing" ? "to confirm" : "asked"}).`;
   }
   return `Status: ${status.status} (${done} of ${total} systems done${failed ? `, ${failed} failed` : ""}).`;
 };

@@ -199,3 +199,15 @@ def test_the_confirmation_page_names_the_deadlines_calendar_only_when_stated() -
 def test_a_referer_urlsplit_refuses_gets_no_back_link_and_raises_nothing(referer: str) -> None:
     # review s21 py313: a stranger's Referer raised ValueError out of the capture handler
     assert back_link(referer, ("https://shop.example",), privacy_page="") == ""
+
+
+def test_a_processing_request_claims_no_sending_a_repeat_never_needed() -> None:
+    # review s22 proof R1: a repeat held back while the earlier answers it relies on are
+    # replayed (status.replayed_until) reads exactly as a first request; "we are telling every
+    # system" and "6 to reach" were untrue of it, so the words claim what is true of both
+    status = denied(0, 6) | {"status": "processing", "received_at": "2026-12-01T08:30:00.000Z",
+                             "deadline": "2026-12-21"}  # fmt: skip
+    page = status_page(status)
+    assert "<dt>Systems</dt><dd>6 to confirm</dd>" in page
+    assert "making sure every system that holds your data has it" in page
+    assert "telling" not in page and "to reach" not in page

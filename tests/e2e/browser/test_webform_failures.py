@@ -72,7 +72,7 @@ def test_check_now_says_what_happened_when_the_status_read_is_refused(
     ("answer", "expected"),
     [
         ({"status": "processing", "systems_total": 6, "systems_done": 0, "systems_failed": 0},
-         "Status: processing (6 systems to reach)."),
+         "Status: processing (6 systems to confirm)."),
         ({"status": "completed", "systems_total": 6, "systems_done": 6, "systems_failed": 0},
          "Status: completed (6 of 6 systems done)."),
         # denied with jobs in flight: the public 0 is no count (review s22 proof P4)
@@ -97,7 +97,7 @@ def test_check_now_shows_no_progress_while_processing(
               "deadline": "2026-12-22", "completed_at": None} | answer  # fmt: skip
     context.route("**/v1/requests/*", _answer(200, json.dumps(status)))
     page.get_by_role("button", name="Check now").click()
-    # Then a processing request reads the systems to reach, not "0 of 6 done" (the public
+    # Then a processing request reads the systems to confirm, not "0 of 6 done" (the public
     # answer counts no progress, review s20 diff C1); an ended one its counts
     expect(page.locator("[data-status-text]")).to_have_text(expected)
 

@@ -42,7 +42,10 @@ HTML_HEADERS: Final[dict[str, str]] = {
 # What each request status means to the person who made the request.
 STATUS_TEXT: Final[dict[str, str]] = {
     "received": "Received: we have your request and are starting on it.",
-    "processing": "In progress: we are telling every system that holds your data.",
+    # Also what a repeat reads while the earlier answers it relies on are held back (status.
+    # replayed_until): "telling" would be untrue there, "making sure" is true of both (review
+    # s22 proof R1); the two must read alike.
+    "processing": "In progress: we are making sure every system that holds your data has it.",
     # The public status leaves out systems reached only through details linked to the ones
     # given (status.aggregate): the sentence claims no more than it covers.
     "completed": (
@@ -172,7 +175,7 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     # Systems still to answer: the public answer counts none of them (status.aggregate)
     unsettled = done + failed < total
     if unsettled:
-        systems = f"{total} to reach" if state == "processing" else f"{total} asked"
+        systems = f"{total} to confirm" if state == "processing" else f"{total} asked"
     else:
         systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
