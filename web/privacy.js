@@ -110,7 +110,7 @@ form.addEventListener("submit", async (event) => {
           : `We could not record your request right now (HTTP ${res.status}). Please try again in a minute.`,
       );
     }
-    showResult(answer);
+    showResult(answer, body.purposes);
     // Stop this browser's gated tags now, not after the pipeline has run.
     window.optoutBridge?.remember(Object.fromEntries(body.purposes.map((p) => [p, true])));
   } catch (error) {
@@ -125,7 +125,14 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-const showResult = (answer) => {
+// A request only to limit the use of sensitive data (§7027) is not an opt-out: the heading
+// names what was asked, as the no-JavaScript page does (review s22 proof R4).
+const LIMIT_ONLY = "We received your request to limit the use of your sensitive personal information";
+const OPT_OUT = "We received your opt-out request";
+
+const showResult = (answer, purposes) => {
+  const limitOnly = purposes.length === 1 && purposes[0] === "limit_sensitive";
+  result.querySelector("#result-title").textContent = limitOnly ? LIMIT_ONLY : OPT_OUT;
   const link = `/v1/requests/${encodeURIComponent(answer.request_id)}`;
   result.querySelector("[data-request-id]").textContent = answer.request_id;
   const day = /^\d{4}-\d{2}-\d{2}$/.test(answer.deadline) ? new Date(`${answer.deadline}T12:00:00`) : null;

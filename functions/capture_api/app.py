@@ -212,7 +212,8 @@ def resolver() -> "APIGatewayHttpResolver":
     def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
         captured = _record_opt_out(body.model_dump(mode="json"))
         if HTML_PAGES.get():
-            return _page(202, confirmation_page(captured.page_answer()))
+            limit_only = body.purposes == ["limit_sensitive"]
+            return _page(202, confirmation_page(captured.page_answer(), limit_only))
         return _accepted(captured)
 
     @app.get(

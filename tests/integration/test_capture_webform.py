@@ -100,6 +100,26 @@ def test_the_confirmation_names_the_deadlines_zone_only_when_the_form_stated_it(
 
 
 @pytest.mark.parametrize(
+    ("purposes", "heading"),
+    [
+        (["limit_sensitive"], "<h1>We received your request to limit the use of your sensitive "
+                              "personal information</h1>"),
+        (["sale", "limit_sensitive"], "<h1>We received your opt-out request</h1>"),
+        (["share"], "<h1>We received your opt-out request</h1>"),
+    ],
+)  # fmt: skip
+def test_the_confirmation_names_what_was_asked(
+    aws: Aws, capture: ModuleType, purposes: list[str], heading: str
+) -> None:
+    # review s22 proof R4: a request only to limit the use of sensitive data (§7027) is no
+    # opt-out of sale or sharing; the page said "your opt-out request" to it
+    fields = [("email", "pat@example.org"), *(("purposes", p) for p in purposes)]
+    answer = invoke(capture, _form_post(fields))
+    assert answer["statusCode"] == 202
+    assert heading in answer["body"]
+
+
+@pytest.mark.parametrize(
     "posted_to",
     [
         "https://abc123.execute-api.us-east-1.amazonaws.com/prod/v1/opt-out",

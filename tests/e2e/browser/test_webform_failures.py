@@ -102,6 +102,27 @@ def test_check_now_shows_no_progress_while_processing(
     expect(page.locator("[data-status-text]")).to_have_text(expected)
 
 
+def test_the_confirmation_heading_names_what_was_asked(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # review s22 proof R4: a request only to limit the use of sensitive data (§7027) is no
+    # opt-out; the confirmation said "We received your opt-out request" to it
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(202, json.dumps(ACCEPTED)))
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+    page.get_by_label("Email").fill("jane@example.com")
+    page.locator("#optout-all").uncheck()  # unticks the four opt-outs
+    page.locator("input[value=limit_sensitive]").check()
+    page.get_by_role("button", name="Submit opt-out request").click()
+    expect(page.locator("#result-title")).to_have_text(
+        "We received your request to limit the use of your sensitive personal information"
+    )
+    # ... and with an opt-out ticked as well, it is an opt-out request
+    page = _submit(context, static_site)
+    expect(page.locator("#result-title")).to_have_text("We received your opt-out request")
+
+
 def test_a_throttled_submission_is_a_form_error_not_an_email_error(
     new_context: BrowserFactory, static_site: str
 ) -> None:

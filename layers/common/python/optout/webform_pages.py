@@ -98,12 +98,19 @@ GPC_HONORED: Final = (
 )
 
 
-def confirmation_page(answer: dict[str, Any]) -> str:
+# A request only to limit the use of sensitive data (CCPA §7027) is not an opt-out of sale or
+# sharing: "your opt-out request" named what the person did not ask for (review s22 proof R4).
+LIMIT_ONLY_HEADING: Final = (
+    "We received your request to limit the use of your sensitive personal information"
+)
+
+
+def confirmation_page(answer: dict[str, Any], limit_only: bool = False) -> str:
     rid = escape(answer["request_id"])
     deadline = escape(_dated(answer["deadline"], answer))
     return _page(
-        "Opt-out received",
-        "<h1>We received your opt-out request</h1>"
+        "Request received" if limit_only else "Opt-out received",
+        f"<h1>{LIMIT_ONLY_HEADING if limit_only else 'We received your opt-out request'}</h1>"
         f"<p>Request ID: <strong>{rid}</strong></p>"
         f"<p>We will complete it by <strong>{deadline}</strong>.</p>"
         # A request that carried Sec-GPC: 1 says the signal was honoured (CCPA §7025), as the
