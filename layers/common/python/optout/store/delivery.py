@@ -388,23 +388,56 @@ def _free(
     """`purposes` out of `inflight`, if the mark still names `job_id` for each (or no job:
     marks older than the names); one a later job carries (a replay of an old job over it)
     keeps it. False when the condition failed (nothing written). With `no_record_at`, the
-    same write stamps the mark with it and the job (the resolver's quiet period)."""
+    same write stamps the mark with it and the job (the resolver's quiet period), unless the
+    mark names a job made after this one (`_no_newer_job`): that job's mark cleared the
+    stamps before it, and its answer, later than this one or still to come, is the vendor's
+    newest word on the person, which an older "no such person" must not silence (review s22
+    race R1: a job of another purpose marked while this one was in flight, then done, and
+    the next request's new purpose was never asked). Then the purposes are freed unstamped."""
     values: Item = {":now": now, ":flown": set(purposes), ":job": job_id}
     update = "SET updated_at = :now"
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
-    if no_record_at:
-        values[":heard"] = no_record_at
-        update += ", no_record_at = :heard, no_record_job = :job"
     ours = [f"(attribute_not_exists({job_attribute(p)}) OR {job_attribute(p)} = :job)"
             for p in purposes]  # fmt: skip
+    condition = " AND ".join(ours) if len(ours) > 1 else ours[0][1:-1]
+    if no_record_at:
+        stamped = {**values, ":heard": no_record_at}
+        stamp = ", no_record_at = :heard, no_record_job = :job"
+        guard = _no_newer_job(stamped, expires_at)
+        # each clause of `ours` keeps its parentheses beside the guard (OR inside AND)
+        guarded = " AND ".join(ours) + guard if guard else condition
+        if _update_mark(table, key, update + stamp, guarded, stamped):
+            return True
+        if not guard:
+            return False
+    return _update_mark(table, key, update, condition, values)
+
+
+def _no_newer_job(values: Item, expires_at: int | None) -> str:
+    """The condition (to AND, with its leading " AND ") that the mark names no job made after
+    the job expiring at `expires_at`: every `until_<purpose>` (a named job's expiry, its
+    creation time plus a fixed span) is at most it. Empty when the job's expiry is unknown.
+    Adds its placeholder to `values`."""
+    if not expires_at:
+        return ""
+    values[":own"] = expires_at
+    each = [f"(attribute_not_exists({until_attribute(p)}) OR {until_attribute(p)} <= :own)"
+            for p in ALL_PURPOSES]  # fmt: skip
+    return " AND " + " AND ".join(each)
+
+
+def _update_mark(
+    table: Table, key: tuple[str, str], update: str, condition: str, values: Item
+) -> bool:
+    """One conditional update of a mark that frees `:flown`; False if the condition failed."""
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
             UpdateExpression=update + " DELETE inflight :flown",
-            ConditionExpression=" AND ".join(ours) if len(ours) > 1 else ours[0][1:-1],
+            ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
     )
