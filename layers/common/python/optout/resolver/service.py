@@ -676,9 +676,20 @@ class Resolver:
         if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
             delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
             return False
-        flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id)
+        listed_at = marker.get("failed_at")
+        listed = str(listed_at) if listed_at else None
+        if listed is not None and job.get("completed_at") != listed:
+            # Failed again since this listing (an earlier failure's, left by a replay whose
+            # forget failed or that died after sending): its worker lists the new failure
+            # after freeing its marks. A round started now would have those marks freed and
+            # the pending job listed (review s22 race R2); the next replay takes it.
+            logger.info("failed job not replayed: its new failure is not listed yet",
+                        system=system, job_id=str(marker["sk"]))  # fmt: skip
+            return False
+        flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
+                                            listed)  # fmt: skip
         if flights is None:
-            return False  # replayed meanwhile: that replay sends it
+            return False  # replayed meanwhile (that replay sends it), or failed again
         self._mark_replayed(job, flights, now)
         return True
 

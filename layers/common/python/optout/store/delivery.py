@@ -553,7 +553,12 @@ def _failure_of(job: Item, replayed_at: str) -> Item:
 
 
 def reset_for_replay(
-    table: Table, job: Item, identifiers: list[Item], now: str, replay_id: str
+    table: Table,
+    job: Item,
+    identifiers: list[Item],
+    now: str,
+    replay_id: str,
+    listed_failed_at: str | None = None,
 ) -> list[Item] | None:
     """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
     "A replay writes the job, then its marks, then its message"). One conditional update of
@@ -571,7 +576,13 @@ def reset_for_replay(
     read from the identities' nodes. Only the purposes no other job carries are planned (read
     first, strongly consistent): a purpose a later job carries or confirmed keeps its name, so
     the replay cannot hide that job's receipt, nor free it from `inflight` if it fails again.
-    The job stays listed under `FAILED#` until its message is sent (`forget_failed`)."""
+    The job stays listed under `FAILED#` until its message is sent (`forget_failed`).
+
+    `listed_failed_at` (the listing's `failed_at`, when it has one): the reset is written only
+    if the job's failure is that one (its `completed_at`). A job that failed again since its
+    listing was written has a failure its worker has not listed yet: that worker's after-steps
+    are still to run (or to be run again by its message), and would free the marks of a round
+    started now and list a pending job (review s22 race R2)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -588,6 +599,10 @@ def reset_for_replay(
     values: Item = {":pending": "pending", ":now": now, ":one": 1, ":failed": "failed",
                     ":ids": identifiers, ":flights": flights, ":none": [], ":by": replay_id,
                     ":failure": [_failure_of(job, now)]}  # fmt: skip
+    condition = "#status = :failed"
+    if listed_failed_at is not None:
+        values[":listed"] = listed_failed_at
+        condition += " AND completed_at = :listed"
     written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
@@ -596,7 +611,7 @@ def reset_for_replay(
             " replayed_by = :by, identifiers = :ids, flights = :flights,"
             " failures = list_append(if_not_exists(failures, :none), :failure)"
             " ADD replays :one REMOVE lease_until, completed_at",
-            ConditionExpression="#status = :failed",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(values),
             ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -1,0 +1,123 @@
+"""An operator replay landing between a worker's final `failed` write and its after-steps (the
+free of the job's marks and its `FAILED#` listing), while the job's earlier failure is still
+listed (review s22 race R2).
+
+A replay lists the job's failed listing, then resets the job. The listing of an earlier failure
+outlives that failure's replay when its `forget_failed` fails (best effort) or the replay dies
+after sending (its stream retry, or a second replay, reads it again). If the job has failed
+again meanwhile and its worker has written the status but not yet its after-steps, a replay
+reading that older listing used to reset the job for a new round; the worker's after-steps
+then freed the new round's marks and listed a job that was pending. The worker's pause is
+forced: its table client runs the replay just before the worker's first free of a mark."""
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store import keys
+from optout.store.codec import serialize
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor
+from tests.integration.test_resolver_replay import SYSTEM, replay
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "replay-steps@example.com"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+class BeforeFree:
+    """A DynamoDB client that runs `meanwhile` once, before the first write freeing a mark."""
+
+    def __init__(self, client: Any, meanwhile: Callable[[], object]) -> None:
+        self._client, self._meanwhile = client, meanwhile
+        self.ran = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if not self.ran and "DELETE inflight" in kwargs.get("UpdateExpression", ""):
+            self.ran = True
+            self._meanwhile()
+        return self._client.update_item(**kwargs)
+
+
+def work(pipe: Pipeline, vendor: Vendor, meanwhile: Callable[[], object] | None = None) -> int:
+    """One worker invocation over salesforce's queue; `meanwhile` runs before its first free."""
+    bodies = pipe.drain(SYSTEM)
+    client: Any = pipe.aws.dynamodb
+    if meanwhile is not None:
+        client = BeforeFree(client, meanwhile)
+    service = DeliveryService(
+        Table(client, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+    service.deliver(received, lambda _message, _delay: None)
+    return len(bodies)
+
+
+def listing(pipe: Pipeline) -> list[dict[str, Any]]:
+    return pipe.partition(keys.failed_pk(SYSTEM))
+
+
+def the_job(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    (job,) = [i for i in pipe.partition(keys.request_pk(request_id)) if i["sk"] == f"JOB#{SYSTEM}"]
+    return job
+
+
+def in_flight(pipe: Pipeline) -> list[set[str]]:
+    marks = [i for i in pipe.items("ID#") if i["sk"] == f"DELIVERY#{SYSTEM}"]
+    return [set(m.get("inflight", ())) for m in marks]
+
+
+def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_has_not_listed(
+    pipe: Pipeline,
+) -> None:
+    # Given a salesforce job refused for good, listed, replayed, and its listing left behind
+    # (the replay's forget failed: the next replay reads it again)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    for key in pipe.queue_urls:
+        if key != SYSTEM:
+            pipe.drain(key)
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert listing(pipe) == []
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    second_replay: list[str] = []
+
+    def operator_replays_again() -> None:
+        second_replay.append(replay(pipe))
+        assert pipe.resolve() == {"batchItemFailures": []}
+
+    # When the replayed job is refused again, and a second replay runs after the worker wrote
+    # that failure but before it freed the marks and listed it
+    assert work(pipe, Vendor(refuse=True), operator_replays_again) == 1
+    assert second_replay
+    # Then the job is failed and listed under its new failure, its marks freed, nothing queued
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]
+    assert pipe.drain(SYSTEM) == []
+    # And the next replay sends it, in flight for its new round
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    vendor = Vendor()
+    assert work(pipe, vendor) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    assert in_flight(pipe) == [{"sale"}] and listing(pipe) == []
