@@ -18,7 +18,7 @@ import pytest
 
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
-from optout.store import keys
+from optout.store import delivery, keys
 from optout.store.codec import serialize
 from optout.store.table import Table
 from tests.conftest import Aws
@@ -51,9 +51,15 @@ class BeforeFree:
         return self._client.update_item(**kwargs)
 
 
-def work(pipe: Pipeline, vendor: Vendor, meanwhile: Callable[[], object] | None = None) -> int:
-    """One worker invocation over salesforce's queue; `meanwhile` runs before its first free."""
-    bodies = pipe.drain(SYSTEM)
+def work(
+    pipe: Pipeline,
+    vendor: Vendor,
+    meanwhile: Callable[[], object] | None = None,
+    bodies: list[dict[str, Any]] | None = None,
+) -> int:
+    """One worker invocation over salesforce's queue (or the messages `bodies`, held);
+    `meanwhile` runs before its first free of a mark."""
+    bodies = pipe.drain(SYSTEM) if bodies is None else bodies
     client: Any = pipe.aws.dynamodb
     if meanwhile is not None:
         client = BeforeFree(client, meanwhile)
@@ -121,3 +127,45 @@ def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_
     assert work(pipe, vendor) == 1
     assert the_job(pipe, request_id)["status"] == "done"
     assert in_flight(pipe) == [{"sale"}] and listing(pipe) == []
+
+
+def test_a_replay_marking_a_job_that_failed_again_meanwhile_leaves_no_mark_in_flight(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a salesforce job refused for good, replayed (its message held), and its listing
+    # left behind (the replay's forget failed)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain(SYSTEM)
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    # When a second replay reads the job still pending from the first, and before it marks
+    # the job in flight again, the held message's delivery is refused for good (the worker
+    # writes the failure, frees the marks and lists it)
+    original = delivery.mark_replayed
+
+    def worker_first(*args: Any, **kwargs: Any) -> Any:
+        if held:
+            assert work(pipe, Vendor(refuse=True), bodies=held) == 1
+            held.clear()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "mark_replayed", worker_first)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    monkeypatch.setattr(delivery, "mark_replayed", original)
+    # Then the failed job names no purpose in flight (before: the second replay's marks named
+    # it, so the next request cited a failed job instead of making its own), and stays listed
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]
+    # And the person's next opt-out gets a job of its own, which the vendor takes
+    pipe.drain(SYSTEM)  # the second replay's message: its worker finds the job failed
+    again = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert [b["request_id"] for b in pipe.drain(SYSTEM)] == [again]
