@@ -169,3 +169,28 @@ def test_a_replay_marking_a_job_that_failed_again_meanwhile_leaves_no_mark_in_fl
     again = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
     pipe.resolve()
     assert [b["request_id"] for b in pipe.drain(SYSTEM)] == [again]
+
+
+@pytest.mark.xfail(strict=True, reason="review s22 race R4: not fixed (docs: the report)")
+def test_a_redriven_message_of_a_failed_job_does_not_free_the_marks_of_its_replay(
+    pipe: Pipeline,
+) -> None:
+    # Given a salesforce job refused for good and listed, and its message back from the DLQ
+    # (`optout redrive`, which the runbook follows with `optout replay`)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain(SYSTEM)
+    pipe.drain_all()
+    assert work(pipe, Vendor(refuse=True), bodies=[message]) == 1
+
+    def operator_replays() -> None:
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+
+    # When the redriven message's worker reads the failed job and runs its after-steps again,
+    # and the replay resets, marks and sends the job just before that worker frees the marks
+    assert work(pipe, Vendor(), operator_replays, bodies=[message]) == 1
+    # Then the replayed job is pending, in flight, and not listed as failed
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    assert listing(pipe) == []
