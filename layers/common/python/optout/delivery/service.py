@@ -45,7 +45,7 @@ from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.busy import busy, error_code
 from optout.store.codec import Item
-from optout.store.delivery import note_message_of_failed, record_delivered
+from optout.store.delivery import mark_again, note_message_of_failed, record_delivered
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.time_budget import TimeBudget
@@ -238,7 +238,7 @@ class DeliveryService:
         failure, whichever of its messages comes first (review s17 diff-worker N4)."""
         now = iso(self.clock())
         report.decisions[message.message_id] = ACK
-        if self._after_final(job, "failed", now, report):
+        if self._after_final_again(job, "failed", now, report):
             return
         if note_message_of_failed(self.table, job, now):
             report.counts["FailedJobsNeedReplay"] += 1
@@ -585,7 +585,7 @@ class DeliveryService:
             # Final already: nothing to confirm. Its after-steps run again (idempotent): a
             # crash or an AWS error between a check's final write and them left them undone,
             # and this message (back after that error, or a fresh one) is all that comes back.
-            self._after_final(job, str(job["status"]), iso(self.clock()), report)
+            self._after_final_again(job, str(job["status"]), iso(self.clock()), report)
         if job is None or job.get("status") != job_store.SUBMITTED:
             report.decisions[message.message_id] = ACK
             return None
@@ -785,6 +785,24 @@ class DeliveryService:
             return False
         report.counts["JobsFailed"] += 1
         return True
+
+    def _after_final_again(self, job: Item, status: str, now: str, report: BatchReport) -> bool:
+        """`_after_final` run again for a message of a job read final (a DLQ redrive, a
+        duplicate, a status check): the job may have been replayed since it was read, and these
+        frees then took the new round's marks (review s22 race R4: `optout redrive` followed
+        by `optout replay`, as the runbook says). So a failed job is read again afterwards;
+        if it is in flight again, its marks are written again (conditional, as the replay's).
+        Its own first run needs no such read: no replay can reset a failure before its
+        listing, which that run writes after its frees (`reset_for_replay`)."""
+        listed = self._after_final(job, status, now, report)
+        if status != "failed":
+            return listed
+        key = (str(job["request_id"]), str(job["system"]))
+        again = job_store.load_jobs(self.table, [key]).get(str(job["job_id"]))
+        if again is not None and again.get("status") in (job_store.PENDING, job_store.SUBMITTED):
+            mark_again(self.table, again, now)
+            logger.info("replayed job marked in flight again", job_id=job["job_id"])
+        return listed
 
     def _write_failed(
         self, entry: Entry, error: Exception, report: BatchReport, schedule: ConfirmScheduler

@@ -676,18 +676,40 @@ class Resolver:
         if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
             delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
             return False
-        flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id)
+        listed_at = marker.get("failed_at")
+        listed = str(listed_at) if listed_at else None
+        if listed is not None and job.get("completed_at") != listed:
+            # Failed again since this listing (an earlier failure's, left by a replay whose
+            # forget failed or that died after sending): its worker lists the new failure
+            # after freeing its marks. A round started now would have those marks freed and
+            # the pending job listed (review s22 race R2); the next replay takes it.
+            logger.info("failed job not replayed: its new failure is not listed yet",
+                        system=system, job_id=str(marker["sk"]))  # fmt: skip
+            return False
+        flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
+                                            listed)  # fmt: skip
         if flights is None:
-            return False  # replayed meanwhile: that replay sends it
+            return False  # replayed meanwhile (that replay sends it), or failed again
         self._mark_replayed(job, flights, now)
         return True
 
     def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
         """The job is pending now and will be sent whatever happens here: a mark not written
         only lets a later event make a second job for those purposes (as a resolver dying
-        between a job and its marks does; docs/decisions.md, "Job first, marks after")."""
+        between a job and its marks does; docs/decisions.md, "Job first, marks after").
+
+        Then the job is read again: one that ended meanwhile (a message of its round reached
+        a worker first: a listing left behind names a job still pending from an earlier
+        replay) may have had its marks freed before these were written, which would leave
+        them naming a failed or no_record job for good. Its end's frees run again
+        (`record_delivered`, idempotent; the worker's own, if still to come, changes nothing
+        more: review s22 race R3)."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
+            ended = delivery.get_job(self._table, str(job["request_id"]), str(job["system"]))
+            if ended is not None and ended.get("status") in ENDED:
+                delivery.record_delivered(self._table, ended, str(ended["status"]), now,
+                                          ended.get("receipt"))  # fmt: skip
         except (ClientError, BotoCoreError) as error:
             logger.warning("replayed job not marked in flight", job_id=job["job_id"],
                            error=error_code(error))  # fmt: skip
@@ -1041,6 +1063,11 @@ class Resolver:
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""
         return int((self._clock() + timedelta(days=self._retention / 2)).timestamp())
+
+
+# A job's final statuses (delivery/job_store.py FINAL; not imported: the resolver loads no
+# worker code).
+ENDED = ("done", "no_record", "failed")
 
 
 def jurisdictions_of(event: Item) -> list[str]:

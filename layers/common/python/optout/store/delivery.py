@@ -388,23 +388,56 @@ def _free(
     """`purposes` out of `inflight`, if the mark still names `job_id` for each (or no job:
     marks older than the names); one a later job carries (a replay of an old job over it)
     keeps it. False when the condition failed (nothing written). With `no_record_at`, the
-    same write stamps the mark with it and the job (the resolver's quiet period)."""
+    same write stamps the mark with it and the job (the resolver's quiet period), unless the
+    mark names a job made after this one (`_no_newer_job`): that job's mark cleared the
+    stamps before it, and its answer, later than this one or still to come, is the vendor's
+    newest word on the person, which an older "no such person" must not silence (review s22
+    race R1: a job of another purpose marked while this one was in flight, then done, and
+    the next request's new purpose was never asked). Then the purposes are freed unstamped."""
     values: Item = {":now": now, ":flown": set(purposes), ":job": job_id}
     update = "SET updated_at = :now"
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
-    if no_record_at:
-        values[":heard"] = no_record_at
-        update += ", no_record_at = :heard, no_record_job = :job"
     ours = [f"(attribute_not_exists({job_attribute(p)}) OR {job_attribute(p)} = :job)"
             for p in purposes]  # fmt: skip
+    condition = " AND ".join(ours) if len(ours) > 1 else ours[0][1:-1]
+    if no_record_at:
+        stamped = {**values, ":heard": no_record_at}
+        stamp = ", no_record_at = :heard, no_record_job = :job"
+        guard = _no_newer_job(stamped, expires_at)
+        # each clause of `ours` keeps its parentheses beside the guard (OR inside AND)
+        guarded = " AND ".join(ours) + guard if guard else condition
+        if _update_mark(table, key, update + stamp, guarded, stamped):
+            return True
+        if not guard:
+            return False
+    return _update_mark(table, key, update, condition, values)
+
+
+def _no_newer_job(values: Item, expires_at: int | None) -> str:
+    """The condition (to AND, with its leading " AND ") that the mark names no job made after
+    the job expiring at `expires_at`: every `until_<purpose>` (a named job's expiry, its
+    creation time plus a fixed span) is at most it. Empty when the job's expiry is unknown.
+    Adds its placeholder to `values`."""
+    if not expires_at:
+        return ""
+    values[":own"] = expires_at
+    each = [f"(attribute_not_exists({until_attribute(p)}) OR {until_attribute(p)} <= :own)"
+            for p in ALL_PURPOSES]  # fmt: skip
+    return " AND " + " AND ".join(each)
+
+
+def _update_mark(
+    table: Table, key: tuple[str, str], update: str, condition: str, values: Item
+) -> bool:
+    """One conditional update of a mark that frees `:flown`; False if the condition failed."""
     written = conditional(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
             UpdateExpression=update + " DELETE inflight :flown",
-            ConditionExpression=" AND ".join(ours) if len(ours) > 1 else ours[0][1:-1],
+            ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
         )
     )
@@ -520,7 +553,12 @@ def _failure_of(job: Item, replayed_at: str) -> Item:
 
 
 def reset_for_replay(
-    table: Table, job: Item, identifiers: list[Item], now: str, replay_id: str
+    table: Table,
+    job: Item,
+    identifiers: list[Item],
+    now: str,
+    replay_id: str,
+    listed_failed_at: str | None = None,
 ) -> list[Item] | None:
     """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
     "A replay writes the job, then its marks, then its message"). One conditional update of
@@ -538,7 +576,13 @@ def reset_for_replay(
     read from the identities' nodes. Only the purposes no other job carries are planned (read
     first, strongly consistent): a purpose a later job carries or confirmed keeps its name, so
     the replay cannot hide that job's receipt, nor free it from `inflight` if it fails again.
-    The job stays listed under `FAILED#` until its message is sent (`forget_failed`)."""
+    The job stays listed under `FAILED#` until its message is sent (`forget_failed`).
+
+    `listed_failed_at` (the listing's `failed_at`, when it has one): the reset is written only
+    if the job's failure is that one (its `completed_at`). A job that failed again since its
+    listing was written has a failure its worker has not listed yet: that worker's after-steps
+    are still to run (or to be run again by its message), and would free the marks of a round
+    started now and list a pending job (review s22 race R2)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -555,6 +599,10 @@ def reset_for_replay(
     values: Item = {":pending": "pending", ":now": now, ":one": 1, ":failed": "failed",
                     ":ids": identifiers, ":flights": flights, ":none": [], ":by": replay_id,
                     ":failure": [_failure_of(job, now)]}  # fmt: skip
+    condition = "#status = :failed"
+    if listed_failed_at is not None:
+        values[":listed"] = listed_failed_at
+        condition += " AND completed_at = :listed"
     written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
@@ -563,7 +611,7 @@ def reset_for_replay(
             " replayed_by = :by, identifiers = :ids, flights = :flights,"
             " failures = list_append(if_not_exists(failures, :none), :failure)"
             " ADD replays :one REMOVE lease_until, completed_at",
-            ConditionExpression="#status = :failed",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(values),
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -608,6 +656,19 @@ def mark_replayed(table: Table, job: Item, flights: list[Item], now: str) -> lis
             )
         )
     return marked
+
+
+def mark_again(table: Table, job: Item, now: str) -> None:
+    """A job in flight (pending or submitted) marked in flight again for its `flights`, each
+    write conditional as `mark_flight`'s (a purpose another job took since keeps that job's
+    name): after an earlier round's after-steps, run late, freed its marks (the worker's
+    `_after_final_again`, review s22 race R4). Writes only marks, never the job."""
+    for flight in flights_of(job):
+        purposes = [str(p) for p in flight.get("purposes") or ()]
+        if not purposes or _mark_replayed(table, job, flight["pk"], purposes, now):
+            continue
+        for purpose in purposes if len(purposes) > 1 else ():
+            _mark_replayed(table, job, flight["pk"], [purpose], now)
 
 
 def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: str) -> bool:

@@ -1,0 +1,204 @@
+"""An operator replay landing between a worker's final `failed` write and its after-steps (the
+free of the job's marks and its `FAILED#` listing), while the job's earlier failure is still
+listed (review s22 race R2).
+
+A replay lists the job's failed listing, then resets the job. The listing of an earlier failure
+outlives that failure's replay when its `forget_failed` fails (best effort) or the replay dies
+after sending (its stream retry, or a second replay, reads it again). If the job has failed
+again meanwhile and its worker has written the status but not yet its after-steps, a replay
+reading that older listing used to reset the job for a new round; the worker's after-steps
+then freed the new round's marks and listed a job that was pending. The worker's pause is
+forced: its table client runs the replay just before the worker's first free of a mark."""
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store import delivery, keys
+from optout.store.codec import serialize
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor
+from tests.integration.test_resolver_replay import SYSTEM, replay
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "replay-steps@example.com"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+class BeforeFree:
+    """A DynamoDB client that runs `meanwhile` once, before the first write freeing a mark."""
+
+    def __init__(self, client: Any, meanwhile: Callable[[], object]) -> None:
+        self._client, self._meanwhile = client, meanwhile
+        self.ran = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if not self.ran and "DELETE inflight" in kwargs.get("UpdateExpression", ""):
+            self.ran = True
+            self._meanwhile()
+        return self._client.update_item(**kwargs)
+
+
+def work(
+    pipe: Pipeline,
+    vendor: Vendor,
+    meanwhile: Callable[[], object] | None = None,
+    bodies: list[dict[str, Any]] | None = None,
+) -> int:
+    """One worker invocation over salesforce's queue (or the messages `bodies`, held);
+    `meanwhile` runs before its first free of a mark."""
+    bodies = pipe.drain(SYSTEM) if bodies is None else bodies
+    client: Any = pipe.aws.dynamodb
+    if meanwhile is not None:
+        client = BeforeFree(client, meanwhile)
+    service = DeliveryService(
+        Table(client, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+    service.deliver(received, lambda _message, _delay: None)
+    return len(bodies)
+
+
+def listing(pipe: Pipeline) -> list[dict[str, Any]]:
+    return pipe.partition(keys.failed_pk(SYSTEM))
+
+
+def the_job(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    (job,) = [i for i in pipe.partition(keys.request_pk(request_id)) if i["sk"] == f"JOB#{SYSTEM}"]
+    return job
+
+
+def in_flight(pipe: Pipeline) -> list[set[str]]:
+    marks = [i for i in pipe.items("ID#") if i["sk"] == f"DELIVERY#{SYSTEM}"]
+    return [set(m.get("inflight", ())) for m in marks]
+
+
+def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_has_not_listed(
+    pipe: Pipeline,
+) -> None:
+    # Given a salesforce job refused for good, listed, replayed, and its listing left behind
+    # (the replay's forget failed: the next replay reads it again)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    for key in pipe.queue_urls:
+        if key != SYSTEM:
+            pipe.drain(key)
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert listing(pipe) == []
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    second_replay: list[str] = []
+
+    def operator_replays_again() -> None:
+        second_replay.append(replay(pipe))
+        assert pipe.resolve() == {"batchItemFailures": []}
+
+    # When the replayed job is refused again, and a second replay runs after the worker wrote
+    # that failure but before it freed the marks and listed it
+    assert work(pipe, Vendor(refuse=True), operator_replays_again) == 1
+    assert second_replay
+    # Then the job is failed and listed under its new failure, its marks freed, nothing queued
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]
+    assert pipe.drain(SYSTEM) == []
+    # And the next replay sends it, in flight for its new round
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    vendor = Vendor()
+    assert work(pipe, vendor) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    assert in_flight(pipe) == [{"sale"}] and listing(pipe) == []
+
+
+def test_a_replay_marking_a_job_that_failed_again_meanwhile_leaves_no_mark_in_flight(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a salesforce job refused for good, replayed (its message held), and its listing
+    # left behind (the replay's forget failed)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain(SYSTEM)
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    # When a second replay reads the job still pending from the first, and before it marks
+    # the job in flight again, the held message's delivery is refused for good (the worker
+    # writes the failure, frees the marks and lists it)
+    original = delivery.mark_replayed
+
+    def worker_first(*args: Any, **kwargs: Any) -> Any:
+        if held:
+            assert work(pipe, Vendor(refuse=True), bodies=held) == 1
+            held.clear()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "mark_replayed", worker_first)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    monkeypatch.setattr(delivery, "mark_replayed", original)
+    # Then the failed job names no purpose in flight (before: the second replay's marks named
+    # it, so the next request cited a failed job instead of making its own), and stays listed
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]
+    # And the person's next opt-out gets a job of its own, which the vendor takes
+    pipe.drain(SYSTEM)  # the second replay's message: its worker finds the job failed
+    again = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert [b["request_id"] for b in pipe.drain(SYSTEM)] == [again]
+
+
+def test_a_redriven_message_of_a_failed_job_does_not_free_the_marks_of_its_replay(
+    pipe: Pipeline,
+) -> None:
+    # Given a salesforce job refused for good and listed, and its message back from the DLQ
+    # (`optout redrive`, which the runbook follows with `optout replay`)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain(SYSTEM)
+    pipe.drain_all()
+    assert work(pipe, Vendor(refuse=True), bodies=[message]) == 1
+
+    def operator_replays() -> None:
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+
+    # When the redriven message's worker reads the failed job and runs its after-steps again,
+    # and the replay resets, marks and sends the job just before that worker frees the marks
+    assert work(pipe, Vendor(), operator_replays, bodies=[message]) == 1
+    # Then the replayed job is pending and in flight again (before: its marks were freed, so
+    # the vendor's done would not read as delivered and the next request sent it again)
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    # And once it is done, the listing the late after-steps wrote again (the worker may not
+    # delete a listing) is dropped by the next replay, which sends nothing
+    assert work(pipe, Vendor()) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    assert len(listing(pipe)) == 1
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert listing(pipe) == [] and pipe.drain(SYSTEM) == []
+    assert in_flight(pipe) == [{"sale"}]

@@ -1,0 +1,78 @@
+"""One event resolved twice at once: the sweep's redrive of an event it found unresolved, and
+its late stream record (review s22 race R5, reported, not fixed).
+
+The first resolver writes the Braze job and is paused just before it marks the person in flight
+for it; meanwhile the second finds the job stored ("a replayed event: the stored job stands")
+and sends its message, and the worker ends it "no such person", freeing and stamping a mark the
+first has not written yet. The first then marks the person in flight for a job that has ended,
+and its write removes the quiet period's stamp."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.store import delivery
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.integration.test_overlapping_answers import Vendor
+from tests.integration.test_resolver_delivery import SYSTEMS
+from tests.support import iam
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "twice@example.com"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def resolution_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    return next(i for i in pipe.partition(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+
+
+@pytest.mark.xfail(strict=True, reason="review s22 race R5: reported, not fixed")
+def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_ended(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    records = pipe.event_records()
+    original = delivery.mark_flight
+    paused: list[str] = []
+
+    def second_resolver_and_worker_first(
+        table: Any, system: str, *args: Any, **kwargs: Any
+    ) -> bool:
+        if system == "braze" and not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            outside = iam.current_function.set(None)  # the worker's calls are not the resolver's
+            bodies = pipe.drain("braze")
+            service = DeliveryService(
+                Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
+                WorkerSettings(table_name=pipe.aws.table_name),
+                lambda _s: Vendor({f"{first}:braze": "no_record"}),  # type: ignore[arg-type,return-value]
+            )  # fmt: skip
+            received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
+            service.deliver(received, lambda _m, _d: None)
+            iam.current_function.reset(outside)
+        return bool(original(table, system, *args, **kwargs))
+
+    monkeypatch.setattr(delivery, "mark_flight", second_resolver_and_worker_first)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    monkeypatch.setattr(delivery, "mark_flight", original)
+    assert paused
+    pipe.drain_all()
+    # When the same person opts out again within the quiet period
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # Then Braze is quiet for them, as after the same answer in the serial order (the mark the
+    # first resolver wrote late named the ended job in flight, so the second cited it as its
+    # proof, read processing, and waited for the sweep's re-open)
+    resolution = resolution_of(pipe, second)
+    assert "braze" not in (resolution.get("covered") or {})
+    assert [q["job_id"] for q in resolution["not_asked"]["braze"]] == [f"{first}:braze"]
