@@ -516,7 +516,13 @@ class Resolver:
                 if chain is None:
                     took = delivery.mark_flight(self._table, name, flight, now, cut, job_id,
                                                 until=until, take_before=cut,
-                                                retired_at=retired_at)  # fmt: skip
+                                                retired_at=retired_at,
+                                                fresh=round_ == 0)  # fmt: skip
+                    if not took and round_ == 0 and self._ended(request_id, name):
+                        # Sent and answered before this resolver marked it (the same event
+                        # resolved twice at once, review s22 race R5): the job stands with its
+                        # answer, and its worker freed what it carried; nothing to mark or send.
+                        return True
                 else:
                     took = delivery.take_flight(self._table, name, flight, now, cut, job_id,
                                                 chain, until=until)  # fmt: skip
@@ -530,6 +536,11 @@ class Resolver:
                 return True
             self._replan(plan, taken)
         raise RuntimeError("in-flight marks kept changing under the resolver")
+
+    def _ended(self, request_id: str, system: str) -> bool:
+        """Whether this request's job for `system` has reached a final status."""
+        job = delivery.get_job(self._table, request_id, system)
+        return job is not None and job.get("status") in ENDED
 
     def _replan(self, plan: JobPlan, pks: list[str]) -> None:
         """Another resolver marked some of these purposes in flight first: read again."""

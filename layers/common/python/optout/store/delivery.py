@@ -91,6 +91,7 @@ def mark_flight(
     until: int | None = None,
     take_before: int | None = None,
     retired_at: str | None = None,
+    fresh: bool = False,
 ) -> bool:
     """Mark one identity's purposes in flight for `job_id`, unless another job already
     carries one of them (that condition is what keeps two resolvers from making the same job
@@ -120,7 +121,14 @@ def mark_flight(
 
     A no_record stamp goes (in the same write): this job's answer is the identity's newest
     word from the vendor, so a quiet period lengthened later cannot silence it by an older
-    "no such person"."""
+    "no such person".
+
+    `fresh` (the resolver marking the job it has just made, not a replay): refused, too, when
+    the mark names `job_id` for a purpose not in flight: the job has already ended and its
+    worker freed it (`_free`). One event resolved twice at once (the sweep's redrive and its
+    late stream record) lets the second resolver send the job before the first marks it; the
+    first's mark then named an ended job in flight and removed its no_record stamp, so later
+    requests cited it (review s22 race R5)."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
     update = _in_flight_for(purposes, values, until)
@@ -129,6 +137,8 @@ def mark_flight(
         update += ", expires_at = " + ("if_not_exists(expires_at, :exp)" if keep_expiry else ":exp")
     update += " REMOVE no_record_at, no_record_job"
     condition = _free_or_ours(purposes, values, take_before)
+    if fresh:
+        condition = f"({condition}) AND NOT ({_ended_here(purposes)})"
     if retired_at is None:
         return _write_mark(table, system, flight, update, condition, values)
     # A mark absent or written since the retirement: the usual write. Only a stale one fails
@@ -247,6 +257,15 @@ def _free_or_ours(purposes: list[str], values: Item, take_before: int | None = N
         clauses.append(f"({clause})")
     each = clauses[0] if len(clauses) == 1 else "(" + " AND ".join(clauses) + ")"
     return "attribute_not_exists(inflight) OR " + each  # DynamoDB refuses redundant ()
+
+
+def _ended_here(purposes: list[str]) -> str:
+    """The condition that the mark names `:job` for one of `purposes` (`:p<n>`, as
+    `_free_or_ours` sets them) that is not in flight: `:job` ended and was freed."""
+    each = [f"{job_attribute(p)} = :job AND NOT contains(inflight, :p{n})"
+            for n, p in enumerate(purposes)]  # fmt: skip
+    # DynamoDB refuses redundant parentheses: one purpose's clause stands alone
+    return each[0] if len(each) == 1 else " OR ".join(f"({e})" for e in each)
 
 
 def _name_job(purposes: list[str]) -> str:
@@ -395,7 +414,12 @@ def _free(
     race R1: a job of another purpose marked while this one was in flight, then done, and
     the next request's new purpose was never asked). Then the purposes are freed unstamped."""
     values: Item = {":now": now, ":flown": set(purposes), ":job": job_id}
-    update = "SET updated_at = :now"
+    # A mark naming no job for a purpose (none yet: the resolver that made the job has not
+    # marked it) is left naming this one, freed: `mark_flight(fresh=True)` then refuses to
+    # mark an ended job in flight (review s22 race R5). One that names it already keeps it.
+    update = "SET updated_at = :now" + "".join(
+        f", {job_attribute(p)} = if_not_exists({job_attribute(p)}, :job)" for p in purposes
+    )
     if expires_at:
         values[":exp"] = expires_at
         update += ", expires_at = :exp"
