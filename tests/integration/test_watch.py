@@ -111,6 +111,28 @@ def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
     assert reminders(table) == []
 
 
+def test_a_check_reads_the_request_strongly_consistent(table: Table) -> None:
+    # review s22 race R6: a replay's reminder read before the replay's reset showed (the job
+    # still failed, DynamoDB's default read) was dropped as settled, and the replayed job's
+    # end never reached the §7102 figures. moto always reads its latest write, so the flag on
+    # every read of a request (and of the jobs it cites) is what can be checked here.
+    late = seed_request(table, 1, at("2026-10-01"), "processing")
+    reads: list[tuple[str, Any]] = []
+
+    def note(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "Query" and "IndexName" not in params:
+            reads.append((model.name, params.get("ConsistentRead")))
+        if model.name == "BatchGetItem":
+            reads.extend(
+                (model.name, t.get("ConsistentRead")) for t in params["RequestItems"].values()
+            )
+
+    table.client.meta.events.register("before-parameter-build.dynamodb", note)
+    assert watch(table).run().overdue.request_ids == [late.request_id]
+    assert ("Query", True) in reads
+    assert all(consistent for _, consistent in reads)
+
+
 def test_a_later_run_reads_only_the_requests_that_are_due(
     table: Table, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -415,9 +415,12 @@ class Watch:
         self, request_id: str, now: datetime, report: WatchReport, reminder: Item | None = None
     ) -> Contribution | None:
         """Read a request, fold what changed, keep or drop its reminder, count it if late."""
-        items = load_request(self._table, request_id)
+        # Strongly consistent: a reminder a replay wrote can be read before the replay's
+        # reset shows, and a stale read (the job still failed) would drop it as settled, so
+        # the replayed job's end never reached the §7102 figures (review s22 race R6).
+        items = load_request(self._table, request_id, consistent=True)
         cited = covering_keys(items)
-        covering = batch_get(self._table, cited) if cited else {}
+        covering = batch_get(self._table, cited, consistent=True) if cited else {}
         by_sk = {item["sk"]: item for item in items}
         event = by_sk.get(keys.EVENT_SK)
         report.checked += 1
