@@ -9,16 +9,17 @@ and its write removes the quiet period's stamp."""
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from optout.connectors.base import Job, Outcome
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.store import delivery
 from optout.store.table import Table
 from tests.conftest import Aws
-from tests.integration.test_overlapping_answers import Vendor
 from tests.integration.test_resolver_delivery import SYSTEMS
 from tests.support import iam
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -31,15 +32,30 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     yield build_pipeline(aws, monkeypatch)
 
 
+@dataclass
+class Answers:
+    """A vendor answering every job `status`; `sent`: the identifier types it says it sent
+    (none named: every type the job carries counts as sent)."""
+
+    status: str
+    sent: tuple[str, ...] = ()
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        status: Any = self.status
+        return [Outcome(j.job_id, status, 200, identifier_types_sent=self.sent) for j in jobs]
+
+
 def resolution_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
     return next(i for i in pipe.partition(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
 
 
-@pytest.mark.parametrize("answer", ["no_record", "failed"])
-def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_ended(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
-) -> None:
-    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+def resolve_twice_at_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, vendor: Any, body: dict[str, Any]
+) -> str:
+    """The opt-out `body` resolved by the late stream record's resolver, paused before its
+    first Braze mark while the sweep's redrive resolves it and a worker delivers the job to
+    `vendor`; its request id."""
+    first: str = pipe.post("/v1/opt-out", body)["request_id"]
     records = pipe.event_records()
     original = delivery.mark_flight
     paused: list[str] = []
@@ -54,8 +70,7 @@ def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_en
             bodies = pipe.drain("braze")
             service = DeliveryService(
                 Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
-                WorkerSettings(table_name=pipe.aws.table_name),
-                lambda _s: Vendor({f"{first}:braze": answer}),  # type: ignore[arg-type,return-value]
+                WorkerSettings(table_name=pipe.aws.table_name), lambda _s: vendor,
             )  # fmt: skip
             received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
             service.deliver(received, lambda _m, _d: None)
@@ -66,6 +81,15 @@ def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_en
     assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
     monkeypatch.setattr(delivery, "mark_flight", original)
     assert paused
+    return first
+
+
+@pytest.mark.parametrize("answer", ["no_record", "failed"])
+def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_ended(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    vendor = Answers(answer)
+    first = resolve_twice_at_once(pipe, monkeypatch, vendor, {"email": EMAIL, "purposes": ["sale"]})
     pipe.drain_all()
     # When the same person opts out again within the quiet period
     second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
@@ -84,3 +108,23 @@ def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_en
     # ... and the first request's job kept its answer (nothing re-planned over it)
     job = next(i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze")
     assert job["status"] == answer
+
+
+def test_a_done_job_found_in_the_race_keeps_the_marks_of_the_types_it_proved(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A2: Braze answered done having sent the email only; the worker freed the
+    # customer id's mark (a type not proven), which sorts first, and the late resolver stopped
+    # there, leaving the email it proved unmarked: the person's next opt-out sent Braze again
+    body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
+    first = resolve_twice_at_once(pipe, monkeypatch, Answers("done", ("email",)), body)
+    pipe.drain_all()
+    marks = {i["pk"].split("#")[1]: i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#braze"}
+    assert marks["email"]["job_sale"] == f"{first}:braze"
+    assert "sale" in marks["email"]["inflight"]
+    assert "sale" not in marks["customer_id"].get("inflight", set())
+    # When the same person opts out again by email, Braze is not asked again: done proves it
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert pipe.drain("braze") == []
+    assert resolution_of(pipe, second)["covered"]["braze"] == [f"{first}:braze"]

@@ -510,6 +510,7 @@ class Resolver:
             else:
                 put(self._table, job)  # our own job again, with what is left for it
             taken: list[str] = []
+            ended = ""  # the job's final status, read once a fresh mark was refused
             for pk in sorted(left):
                 member, need = left[pk]
                 flight = {"pk": pk, "purposes": need}
@@ -518,11 +519,18 @@ class Resolver:
                                                 until=until, take_before=cut,
                                                 retired_at=retired_at,
                                                 fresh=round_ == 0)  # fmt: skip
-                    if not took and round_ == 0 and self._ended(request_id, name):
+                    if not took and round_ == 0 and not ended:
+                        ended = self._ended(request_id, name)
+                    if not took and ended:
                         # Sent and answered before this resolver marked it (the same event
                         # resolved twice at once, review s22 race R5): the job stands with its
-                        # answer, and its worker freed what it carried; nothing to mark or send.
-                        return True
+                        # answer, and its worker freed what it carried. A failure or a "no such
+                        # person" freed every identity: nothing to mark. Done, it freed only
+                        # the types it did not prove: the others are still marked for it
+                        # (diff A2: a customer id sorting first left the email unmarked).
+                        if ended != "done":
+                            return True
+                        continue
                 else:
                     took = delivery.take_flight(self._table, name, flight, now, cut, job_id,
                                                 chain, until=until)  # fmt: skip
@@ -531,16 +539,19 @@ class Resolver:
                     member.mark_in_flight(name, need, job_id, until)
                 else:
                     taken.append(pk)
+            if ended:
+                return True  # its answer stands: nothing to send, nothing to plan again
             if not taken:
                 pending.add(plan.system.queue_key, message)
                 return True
             self._replan(plan, taken)
         raise RuntimeError("in-flight marks kept changing under the resolver")
 
-    def _ended(self, request_id: str, system: str) -> bool:
-        """Whether this request's job for `system` has reached a final status."""
+    def _ended(self, request_id: str, system: str) -> str:
+        """The final status this request's job for `system` has reached ("" if none)."""
         job = delivery.get_job(self._table, request_id, system)
-        return job is not None and job.get("status") in ENDED
+        status = str((job or {}).get("status") or "")
+        return status if status in ENDED else ""
 
     def _replan(self, plan: JobPlan, pks: list[str]) -> None:
         """Another resolver marked some of these purposes in flight first: read again."""
