@@ -131,8 +131,13 @@ const LIMIT_ONLY = "We received your request to limit the use of your sensitive 
 const OPT_OUT = "We received your opt-out request";
 
 const showResult = (answer, purposes) => {
-  const limitOnly = purposes.length === 1 && purposes[0] === "limit_sensitive";
+  // A set: a repeated box is still limit-only (review s22 diff B12).
+  const limitOnly = new Set(purposes).size === 1 && purposes[0] === "limit_sensitive";
   result.querySelector("#result-title").textContent = limitOnly ? LIMIT_ONLY : OPT_OUT;
+  // A request that carried Sec-GPC: 1 is also an opt-out of sale, sharing and targeted
+  // advertising: say so, as the no-JavaScript page does, or a limit-only heading hides it
+  // (review s22 diff B4).
+  result.querySelector("[data-gpc-honored]").hidden = answer.gpc_honored !== true;
   const link = `/v1/requests/${encodeURIComponent(answer.request_id)}`;
   result.querySelector("[data-request-id]").textContent = answer.request_id;
   const day = /^\d{4}-\d{2}-\d{2}$/.test(answer.deadline) ? new Date(`${answer.deadline}T12:00:00`) : null;
@@ -148,16 +153,31 @@ const showResult = (answer, purposes) => {
 
 // The public answer counts no progress until every system has answered (it would tell a
 // stranger which vendors hold the person): while processing, or denied with jobs in flight,
-// its 0 done is no count, so say how many systems are to confirm it or were asked, as the
-// status page does (optout/webform_pages.py); "0 of 6 systems done" was untrue for a denial
-// whose systems had acted (review s22 proof P4). No systems yet, or none needed: no count.
+// its 0 done is no count, so say how many systems are to confirm it, as the status page does
+// (optout/webform_pages.py). Its total may hold systems this request never asked, so not
+// "asked" (review s22 diff B5). No systems yet, or none needed: no count.
 const statusText = (status) => {
   const { systems_total: total, systems_done: done, systems_failed: failed } = status;
-  if (!total) return `Status: ${status.status}.`;
-  if (done + failed < total) {
-    return `Status: ${status.status} (${total} systems ${status.status === "processing" ? "to confirm" : "asked"}).`;
-  }
-  return `Status: ${status.status} (${done} of ${total} systems done${failed ? `, ${failed} failed` : ""}).`;
+  const denied = status.status === "denied";
+  const reason = denied ? ` Reason: ${denialReason(status.denial_reason)}.` : "";
+  if (!total) return `Status: ${status.status}.${reason}`;
+  if (done + failed < total) return `Status: ${status.status} (${total} systems to confirm).${reason}`;
+  // A denied request's failed systems will not be retried: "not done", as the page says (B6).
+  const left = failed ? `, ${failed} ${denied ? "not done" : "failed"}` : "";
+  return `Status: ${status.status} (${done} of ${total} systems done${left}).${reason}`;
+};
+
+// A copy of optout/webform_pages.py DENIAL_REASONS (tests/unit/test_status_page.py holds them
+// alike): the page shows the reason, so "Check now" does too (review s22 diff B6).
+const DENIAL_REASONS = {
+  suspected_fraud: "we believe in good faith that the request is fraudulent",
+  not_a_consumer: "the request was not made by or for a consumer",
+  outside_jurisdiction: "the request is not covered by the privacy laws we follow",
+  other: "another reason",
+};
+const denialReason = (code) => {
+  const key = typeof code === "string" && code ? code : "other";
+  return Object.hasOwn(DENIAL_REASONS, key) ? DENIAL_REASONS[key] : key;
 };
 
 const checkStatus = async (link) => {

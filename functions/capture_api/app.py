@@ -212,7 +212,8 @@ def resolver() -> "APIGatewayHttpResolver":
     def post_opt_out(body: OptOutIn) -> Response[OptOutOut | str]:  # str: the no-JS HTML page
         captured = _record_opt_out(body.model_dump(mode="json"))
         if HTML_PAGES.get():
-            limit_only = body.purposes == ["limit_sensitive"]
+            # A set: a crafted form repeating the box is still limit-only (review s22 diff B12)
+            limit_only = set(body.purposes or ()) == {"limit_sensitive"}
             return _page(202, confirmation_page(captured.page_answer(), limit_only))
         return _accepted(captured)
 

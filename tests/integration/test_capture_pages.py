@@ -65,7 +65,7 @@ def test_a_browser_opening_the_status_link_gets_a_readable_page(
     assert answer["statusCode"] == 200
     assert_hardened_page(answer)
     page = answer["body"]
-    assert "<h1>Your opt-out request</h1>" in page
+    assert "<h1>Your request</h1>" in page
     assert request_id in page
     assert "Received: we have your request" in page
     assert "<dt>Systems</dt><dd>none yet</dd>" in page

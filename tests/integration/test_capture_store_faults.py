@@ -264,7 +264,7 @@ COLD_START_REQUESTS = {
     "json": (http_event("POST", "/v1/opt-out", {"email": "cold@example.com"}), JSON_ANSWER),
     "form": (
         http_event("POST", "/v1/opt-out", raw_body="email=cold%40example.com", headers=FORM),
-        "We could not send your opt-out request",
+        "We could not send your request",
     ),
     "status link": (
         http_event("GET", "/v1/requests/00000000-0000-4000-8000-000000000000",

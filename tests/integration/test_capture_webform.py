@@ -104,6 +104,9 @@ def test_the_confirmation_names_the_deadlines_zone_only_when_the_form_stated_it(
     [
         (["limit_sensitive"], "<h1>We received your request to limit the use of your sensitive "
                               "personal information</h1>"),
+        # a crafted form repeating the box is still limit-only (review s22 diff B12)
+        (["limit_sensitive", "limit_sensitive"], "<h1>We received your request to limit the "
+                                                 "use of your sensitive personal information</h1>"),
         (["sale", "limit_sensitive"], "<h1>We received your opt-out request</h1>"),
         (["share"], "<h1>We received your opt-out request</h1>"),
     ],

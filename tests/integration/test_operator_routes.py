@@ -5,6 +5,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from optout.store import keys
 from optout.store.batch import batch_put
 from optout.store.table import Table
 from optout.timestamps import iso
+from optout.webform_pages import NEUTRAL_DATE
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
 from tests.support.aws_hooks import session_hooks
@@ -663,6 +665,7 @@ def test_an_imports_record_names_the_calendar_its_deadline_was_counted_in(pipe: 
     ]  # fmt: skip
     taken = import_rows(pipe, rows)["request_ids"]
     ids = {row["external_id"]: row["request_id"] for row in taken}
+    pipe.resolve()  # the identity export reads the identities the resolver records
     # Then the operator's record carries the calendar, as a captured request's does
     # (operations.md: absent only for a request stored before 2026-12-01; review s22 proof P7)
     for external_id, calendar in (("J-1", "US-CO"), ("J-2", "US-CA")):
@@ -670,6 +673,19 @@ def test_an_imports_record_names_the_calendar_its_deadline_was_counted_in(pipe: 
         record = ok(call(pipe, "GET", f"/v1/admin/requests/{request_id}",
                          params={"request_id": request_id}))  # fmt: skip
         assert record["deadline_jurisdiction"] == calendar
+        # ... and so do the person's export and the status page, which names no zone for an
+        # import (none was stated) but says its dates are a state's (review s22 diff B10)
+        email = f"{external_id.lower().replace('-', '')}@example.com"
+        body = {"type": "email", "value": email}
+        records = ok(call(pipe, "POST", "/v1/admin/exports/identity", body))["records"]
+        (exported,) = [r for r in records if r["record"] == "request"]
+        assert exported["deadline_jurisdiction"] == calendar
+        path = f"/v1/requests/{request_id}"
+        event = http_event("GET", path, path_parameters={"request_id": request_id},
+                           headers={"accept": "text/html"})  # fmt: skip
+        page = invoke(pipe.capture, event)["body"]
+        deadline = escape(f"{record['deadline']} ({NEUTRAL_DATE})")
+        assert f"<dt>To be completed by</dt><dd>{deadline}</dd>" in page
 
 
 def test_an_import_names_an_unknown_column_by_position_never_by_its_text(

@@ -1,12 +1,22 @@
 """The consumer's status page says, in words, what happened to the request."""
 
+import re
 from html import escape
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 
+from optout.api_models import DenialCode
 from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
-from optout.webform_pages import RELOAD, back_link, confirmation_page, error_page, status_page
+from optout.webform_pages import (
+    DENIAL_REASONS,
+    RELOAD,
+    back_link,
+    confirmation_page,
+    error_page,
+    status_page,
+)
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 
@@ -59,7 +69,69 @@ def test_a_denial_with_systems_still_to_answer_claims_neither_way() -> None:
     # Then it neither says we could not act nor shows a count of systems done
     assert "could not act" not in page
     assert "Systems that processed it keep your opt-out." in page
-    assert "6 asked" in page and "of 6 done" not in page
+    assert "6 to confirm" in page and "of 6 done" not in page
+
+
+@pytest.mark.parametrize("state", ["processing", "denied"])
+def test_systems_still_to_answer_read_alike_processing_or_denied(state: str) -> None:
+    # Given a request with six systems still to answer: its total may hold systems this
+    # request never asked (quiet ones, or ones an earlier request's jobs hold), so "6 asked"
+    # was untrue of a denied repeat, and a first and a repeat request must read alike
+    # (review s22 diff B5)
+    page = status_page({**denied(0, 6), "status": state})
+    # Then both say how many are to confirm it, neither how many were asked
+    assert "<dt>Systems</dt><dd>6 to confirm</dd>" in page and "asked" not in page
+
+
+@pytest.mark.parametrize(
+    ("state", "done", "failed"),
+    [("received", 0, 0), ("processing", 0, 0), ("completed", 6, 0), ("failed", 5, 1)],
+)
+def test_only_a_denied_page_has_a_reason_row(state: str, done: int, failed: int) -> None:
+    # Given a request that is not denied, even one whose answer carried a reason code
+    status = {**denied(done, 6), "status": state, "systems_failed": failed,
+              "denial_reason": "other", "completed_at": "2026-12-01T09:00:00Z"}  # fmt: skip
+    # When its status page is rendered
+    page = status_page(status)
+    # Then it shows no Reason row and no reason words (review s22 diff B10)
+    assert "<dt>Reason</dt>" not in page and "another reason" not in page
+
+
+def test_a_reason_code_the_page_has_no_words_for_is_shown_escaped() -> None:
+    # A code with no words is shown as it is, as text, never as markup (review s22 diff B10)
+    page = status_page({**denied(0, 6), "systems_failed": 6, "denial_reason": "<b>x</b>&"})
+    assert "<dt>Reason</dt><dd>&lt;b&gt;x&lt;/b&gt;&amp;</dd>" in page and "<b>x" not in page
+
+
+def test_every_denial_code_has_words_and_other_names_no_list_the_person_never_saw() -> None:
+    # A new DenialCode without words would show raw on the page (review s22 diff B10)
+    assert set(get_args(DenialCode)) == set(DENIAL_REASONS)
+    # "a reason other than these: fraud, ..." named options the person never saw (B2)
+    page = status_page({**denied(0, 6), "systems_failed": 6, "denial_reason": "other"})
+    assert "<dt>Reason</dt><dd>another reason</dd>" in page and "these" not in page
+
+
+def test_the_webforms_copy_of_the_denial_reasons_reads_as_the_page() -> None:
+    # "Check now" (web/privacy.js) shows the reason in the page's words (review s22 diff B6)
+    script = (Path(__file__).parents[2] / "web" / "privacy.js").read_text()
+    copy = dict(re.findall(r'^  (\w+): "([^"]*)",$', script, re.MULTILINE))
+    assert copy == DENIAL_REASONS
+
+
+@pytest.mark.parametrize("state", ["received", "processing", "completed", "failed", "denied"])
+def test_a_status_page_title_does_not_call_every_request_an_opt_out(state: str) -> None:
+    # A request may only limit the use of sensitive data (no opt-out), and the public answer
+    # does not name the purposes: the title is neutral (review s22 diff B3)
+    page = status_page({**denied(6, 6), "status": state, "completed_at": "2026-12-01T09:00:00Z"})
+    assert "<title>Your request</title>" in page and "<h1>Your request</h1>" in page
+    assert "opt-out request" not in page
+
+
+def test_a_refused_form_is_not_called_an_opt_out() -> None:
+    # The refused form may have asked only to limit the use of sensitive data (B3)
+    page = error_page("email is not valid", "email", "")
+    assert "<title>Request not sent</title>" in page
+    assert "<h1>We could not send your request</h1>" in page and "opt-out" not in page
 
 
 def test_the_refresh_link_is_relative_and_the_privacy_link_is_the_configured_page() -> None:

@@ -282,7 +282,7 @@ def test_webform_works_without_javascript(new_context: BrowserFactory, stack_url
     # ... and the link opens a page a person can read, not JSON
     with page.expect_response(f"**/v1/requests/{request_id}") as status_answer:
         page.get_by_role("link", name="Check the status of your request").click()
-    expect(page.get_by_role("heading", name="Your opt-out request")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your request")).to_be_visible()
     expect(page.locator("dl")).to_contain_text(request_id)
     headers = status_answer.value.headers
     assert headers["content-type"].startswith("text/html")

@@ -85,5 +85,5 @@ def test_the_status_page_a_person_opens_is_accessible(
     page.goto(f"{stack_url}/v1/requests/{request_id}")
 
     # Then it is a page, and axe-core finds no violation on it
-    expect(page.get_by_role("heading", name="Your opt-out request")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your request")).to_be_visible()
     assert axe_violations(page, stack_url) == []

@@ -75,11 +75,23 @@ def test_check_now_says_what_happened_when_the_status_read_is_refused(
          "Status: processing (6 systems to confirm)."),
         ({"status": "completed", "systems_total": 6, "systems_done": 6, "systems_failed": 0},
          "Status: completed (6 of 6 systems done)."),
-        # denied with jobs in flight: the public 0 is no count (review s22 proof P4)
-        ({"status": "denied", "systems_total": 6, "systems_done": 0, "systems_failed": 0},
-         "Status: denied (6 systems asked)."),
-        ({"status": "denied", "systems_total": 6, "systems_done": 2, "systems_failed": 4},
-         "Status: denied (2 of 6 systems done, 4 failed)."),
+        # denied with jobs in flight: the public 0 is no count (review s22 proof P4), read as
+        # processing does (the total may hold systems it never asked: review s22 diff B5); and
+        # the reason, in the page's words (B6)
+        ({"status": "denied", "systems_total": 6, "systems_done": 0, "systems_failed": 0,
+          "denial_reason": "suspected_fraud"},
+         "Status: denied (6 systems to confirm). "
+         "Reason: we believe in good faith that the request is fraudulent."),
+        # a denial's failed systems are "not done", as the page says (B6)
+        ({"status": "denied", "systems_total": 6, "systems_done": 2, "systems_failed": 4,
+          "denial_reason": "not_a_consumer"},
+         "Status: denied (2 of 6 systems done, 4 not done). "
+         "Reason: the request was not made by or for a consumer."),
+        ({"status": "denied", "systems_total": 6, "systems_done": 0, "systems_failed": 6,
+          "denial_reason": "other"},
+         "Status: denied (0 of 6 systems done, 6 not done). Reason: another reason."),
+        ({"status": "failed", "systems_total": 6, "systems_done": 5, "systems_failed": 1},
+         "Status: failed (5 of 6 systems done, 1 failed)."),
         ({"status": "received", "systems_total": 0, "systems_done": 0, "systems_failed": 0},
          "Status: received."),
     ],
@@ -121,6 +133,38 @@ def test_the_confirmation_heading_names_what_was_asked(
     # ... and with an opt-out ticked as well, it is an opt-out request
     page = _submit(context, static_site)
     expect(page.locator("#result-title")).to_have_text("We received your opt-out request")
+
+
+def test_a_limit_only_request_with_gpc_honored_says_it_is_also_an_opt_out(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser whose request carried Sec-GPC: 1 (the answer says gpc_honored)
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(202, json.dumps(ACCEPTED | {"gpc_honored": True})))
+    # When it sends a request only to limit the use of sensitive data
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+    page.get_by_label("Email").fill("jane@example.com")
+    page.locator("#optout-all").uncheck()
+    page.locator("input[value=limit_sensitive]").check()
+    page.get_by_role("button", name="Submit opt-out request").click()
+    # Then the result says it is also an opt-out, as the no-JavaScript page does: the
+    # limit-only heading hid it (review s22 diff B4)
+    expect(page.locator("#result-title")).to_have_text(
+        "We received your request to limit the use of your sensitive personal information"
+    )
+    expect(page.locator("[data-gpc-honored]")).to_be_visible()
+    expect(page.locator("#result")).to_contain_text("Opt-Out Request Honored")
+    # ... and without the signal it says nothing of it
+    page = _submit(new_context_routed(new_context), static_site)
+    expect(page.locator("#result-title")).to_have_text("We received your opt-out request")
+    expect(page.locator("[data-gpc-honored]")).to_be_hidden()
+
+
+def new_context_routed(new_context: BrowserFactory) -> BrowserContext:
+    context = new_context()
+    context.route("**/v1/opt-out", _answer(202, json.dumps(ACCEPTED)))
+    return context
 
 
 def test_a_throttled_submission_is_a_form_error_not_an_email_error(

@@ -197,8 +197,10 @@ def test_merged_receipt_of_a_part_out_of_time_does_not_count_it_as_sent():
 
     outcome = merged("j", answers, 3, ("email",))
 
-    # Then the note counts only the part that went
-    assert outcome.error is error and outcome.note == "sent 1 of 3 parts; part 2 failed"
+    # Then the note counts only the part that went, and says the second was not sent, not that
+    # it failed (review s22 diff B11)
+    assert outcome.error is error
+    assert outcome.note == "sent 1 of 3 parts; part 2 not sent (out of time)"
 
 
 def test_merged_receipt_of_a_job_whose_first_part_never_started_is_not_started():

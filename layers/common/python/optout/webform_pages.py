@@ -80,7 +80,10 @@ DENIAL_REASONS: Final[dict[str, str]] = {
     "suspected_fraud": "we believe in good faith that the request is fraudulent",
     "not_a_consumer": "the request was not made by or for a consumer",
     "outside_jurisdiction": "the request is not covered by the privacy laws we follow",
-    "other": "a reason other than these: fraud, not a consumer, or jurisdiction",
+    # "a reason other than these: fraud, ..." named options the person never saw (review s22
+    # diff B2). The code alone may not be the explanation §7026(e) asks for: docs/operations.md
+    # has the operator reach the person.
+    "other": "another reason",
 }
 
 
@@ -159,11 +162,12 @@ def _links(*links: tuple[str, str]) -> str:
 
 
 def error_page(message: str, field: str | None, back: str) -> str:
-    """`back`: back_link's answer."""
+    """`back`: back_link's answer. Neutral words: the refused form may have asked only to
+    limit the use of sensitive data, which is no opt-out (review s22 diff B3)."""
     where = f" (field: {escape(field)})" if field and field != "body" else ""
     return _page(
-        "Opt-out not sent",
-        "<h1>We could not send your opt-out request</h1>"
+        "Request not sent",
+        "<h1>We could not send your request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
         f"<p>{NAME_SOMEONE if field in IDENTIFIER_FIELDS else RELOAD}</p>"
         + _links((back, "Go back to the form")),
@@ -179,10 +183,13 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     failed = int(status["systems_failed"])
     # A denied request's failed systems will not be retried: "not done", not "not yet".
     left = "not done" if state == "denied" else "not yet"
-    # Systems still to answer: the public answer counts none of them (status.aggregate)
+    # Systems still to answer: the public answer counts none of them (status.aggregate). Its
+    # total may hold systems this request never asked (quiet ones, or ones held by an earlier
+    # request's jobs), processing or denied alike: "asked" was untrue of those, and a first and
+    # a repeat request must read alike (review s22 diff B5).
     unsettled = done + failed < total
     if unsettled:
-        systems = f"{total} to confirm" if state == "processing" else f"{total} asked"
+        systems = f"{total} to confirm"
     else:
         systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
@@ -210,7 +217,9 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         # "we could not act".
         denied_after = state == "denied" and (bool(done) or unsettled)
         text = DENIED_AFTER_SYSTEMS if denied_after else STATUS_TEXT.get(state, state)
-    title = "Your privacy choice" if choice_only else "Your opt-out request"
+    # The public answer does not name the purposes, and a request may only limit the use of
+    # sensitive data, which is no opt-out: a neutral title (review s22 diff B3).
+    title = "Your privacy choice" if choice_only else "Your request"
     return _page(
         title,
         f"<h1>{title}</h1>"

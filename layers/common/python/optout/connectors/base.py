@@ -583,7 +583,10 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
         # failed" said a part went that never did). A status check asks every part.
         sent_parts = sum(1 for a in answers if not a.not_started)
         went = f"in {parts} parts" if sent_parts == parts else f"{sent_parts} of {parts} parts"
-        note = f"sent {went}; part {answers.index(first) + 1} failed"
+        # A part that ran out of time before its call never went: it did not "fail" at the
+        # vendor (review s22 diff B11)
+        what = "not sent (out of time)" if first.not_started else "failed"
+        note = f"sent {went}; part {answers.index(first) + 1} {what}"
         return Outcome(job_id, None, first.http_status, refs or None, error=first.error,
                        note=note, records_changed=records,
                        identifier_types_attempted=types)  # fmt: skip

@@ -32,7 +32,7 @@ FORM_BODY = (
 HEADERS: dict[str, dict[str, Any]] = {
     "Idempotency-Key": {
         "description": "1-255 printable characters. A retry with the same key and body stores "
-        "nothing new and gets the first answer as it was given (same request_id, status "
+        "nothing new and gets the first answer (same request_id, status "
         "`received`: read the progress at GET /v1/requests/{request_id}); the same key with "
         "another body (or the same body with another Sec-GPC) for the same caller is a 409 "
         "conflict.",
