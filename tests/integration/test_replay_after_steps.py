@@ -202,3 +202,50 @@ def test_a_redriven_message_of_a_failed_job_does_not_free_the_marks_of_its_repla
     assert pipe.resolve() == {"batchItemFailures": []}
     assert listing(pipe) == [] and pipe.drain(SYSTEM) == []
     assert in_flight(pipe) == [{"sale"}]
+
+
+def test_a_failure_a_replay_frees_before_its_worker_lists_it_is_still_counted_by_that_worker(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a salesforce job refused for good, replayed (its message held), and its listing
+    # left behind (the replay's forget failed)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain(SYSTEM)
+    pending = the_job(pipe, request_id)
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    # When the held message is refused again, and between the worker's `failed` write and its
+    # after-steps a second replay reads the job still pending (its read came first), marks it,
+    # and reads it again: failed
+    original_get = delivery.get_job
+    reads: list[int] = []
+
+    def read_before_the_failure(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return dict(pending) if len(reads) == 1 else original_get(*args, **kwargs)
+
+    def second_replay() -> None:
+        monkeypatch.setattr(delivery, "get_job", read_before_the_failure)
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        monkeypatch.setattr(delivery, "get_job", original_get)
+
+    client: Any = BeforeFree(pipe.aws.dynamodb, second_replay)
+    service = DeliveryService(
+        Table(client, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: Vendor(refuse=True),  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    report = service.deliver([Received("m0", json.dumps(held[0]), 1)], lambda _m, _d: None)
+    assert client.ran and len(reads) == 2
+    # Then the worker lists the failure and counts it (before: the replay's re-run of the
+    # frees listed it first, and JobsFailed, which JobsFailedAlarm reads, was never counted)
+    assert report.counts["JobsFailed"] == 1
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]

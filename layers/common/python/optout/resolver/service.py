@@ -713,14 +713,15 @@ class Resolver:
         a worker first: a listing left behind names a job still pending from an earlier
         replay) may have had its marks freed before these were written, which would leave
         them naming a failed or no_record job for good. Its end's frees run again
-        (`record_delivered`, idempotent; the worker's own, if still to come, changes nothing
-        more: review s22 race R3)."""
+        (`free_ended`, idempotent; the worker's own, if still to come, changes nothing more:
+        review s22 race R3). Not its listing: that is the worker's, whose run that lists the
+        failure counts it `JobsFailed` (review s22 diff A5)."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
             ended = delivery.get_job(self._table, str(job["request_id"]), str(job["system"]))
             if ended is not None and ended.get("status") in ENDED:
-                delivery.record_delivered(self._table, ended, str(ended["status"]), now,
-                                          ended.get("receipt"))  # fmt: skip
+                delivery.free_ended(self._table, ended, str(ended["status"]), now,
+                                    ended.get("receipt"))  # fmt: skip
         except (ClientError, BotoCoreError) as error:
             logger.warning("replayed job not marked in flight", job_id=job["job_id"],
                            error=error_code(error))  # fmt: skip

@@ -300,18 +300,25 @@ def record_delivered(
     crash between the job's write and these steps runs them again). A retry of the listing's
     own write (its answer lost) finds its own `listed_by` and is still the one that listed it.
     """
+    free_ended(table, job, status, now, receipt)
+    return _list_failed(table, job, now) if status == "failed" else False
+
+
+def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | None = None) -> None:
+    """The frees of `record_delivered` alone, never the listing: for a replay that finds the
+    job it just marked ended meanwhile (resolver `_mark_replayed`, review s22 race R3). Its
+    worker lists the failure, and only the run that lists it counts `JobsFailed`: a replay
+    listing it first left the failure uncounted by the failed-jobs alarm (review s22 diff A5)."""
     if status == "no_record":
         # A repeated message frees again: the stamp is still the answer's time, not this call's.
         answered = datetime.fromisoformat(str(job.get("completed_at") or now))
         _free_flights(table, job, now, no_record_at=int(answered.timestamp()))
-        return False
-    if status != "failed":
+    elif status == "failed":
+        _free_flights(table, job, now)
+    else:
         unproven = _unproven_types(job, receipt or {})
         if unproven:
             _free_flights(table, job, now, unproven)
-        return False
-    _free_flights(table, job, now)
-    return _list_failed(table, job, now)
 
 
 def _list_failed(table: Table, job: Item, now: str) -> bool:
