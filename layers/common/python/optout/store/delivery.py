@@ -610,10 +610,13 @@ def reset_for_replay(
     The job stays listed under `FAILED#` until its message is sent (`forget_failed`).
 
     `listed_failed_at` (the listing's `failed_at`, when it has one): the reset is written only
-    if the job's failure is that one (its `completed_at`). A job that failed again since its
-    listing was written has a failure its worker has not listed yet: that worker's after-steps
-    are still to run (or to be run again by its message), and would free the marks of a round
-    started now and list a pending job (review s22 race R2)."""
+    if the job's failure is no later than that (its `completed_at`). A job that failed again
+    since its listing was written has a failure its worker has not listed yet: that worker's
+    after-steps are still to run (or to be run again by its message), and would free the marks
+    of a round started now and list a pending job (review s22 race R2). Not equality: a listing
+    written before 8308004 (2026-12-01) has the time its after-steps ran as `failed_at`, later
+    than the job's end when they ran again (a redriven message, a retry), and would never be
+    replayed (review s22 diff A1)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -633,7 +636,7 @@ def reset_for_replay(
     condition = "#status = :failed"
     if listed_failed_at is not None:
         values[":listed"] = listed_failed_at
-        condition += " AND completed_at = :listed"
+        condition += " AND completed_at <= :listed"
     written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
