@@ -8,10 +8,15 @@ after sending (its stream retry, or a second replay, reads it again). If the job
 again meanwhile and its worker has written the status but not yet its after-steps, a replay
 reading that older listing used to reset the job for a new round; the worker's after-steps
 then freed the new round's marks and listed a job that was pending. The worker's pause is
-forced: its table client runs the replay just before the worker's first free of a mark."""
+forced: its table client runs the replay just before the worker's first free of a mark.
+
+Also (review s22 diff A1, A5): a listing as written before 8308004 (`failed_at` the time its
+after-steps last ran) is replayed, and a replay's re-run of an ended job's frees leaves the
+listing, and its `JobsFailed` count, to the worker."""
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,9 +26,10 @@ from optout.delivery.settings import WorkerSettings
 from optout.store import delivery, keys
 from optout.store.codec import serialize
 from optout.store.table import Table
+from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor
-from tests.integration.test_resolver_replay import SYSTEM, replay
+from tests.integration.test_resolver_replay import SYSTEM, replay, resolution
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "replay-steps@example.com"
@@ -86,11 +92,14 @@ def in_flight(pipe: Pipeline) -> list[set[str]]:
     return [set(m.get("inflight", ())) for m in marks]
 
 
+@pytest.mark.parametrize("shape", ["now", "before 8308004"])
 def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_has_not_listed(
-    pipe: Pipeline,
+    pipe: Pipeline, shape: str
 ) -> None:
     # Given a salesforce job refused for good, listed, replayed, and its listing left behind
-    # (the replay's forget failed: the next replay reads it again)
+    # (the replay's forget failed: the next replay reads it again); as written today, or as
+    # written before 2026-12-01 (no `listed_by`, and a `failed_at` later than the job's end:
+    # its after-steps ran again, here just before the replay's reset)
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
     pipe.resolve()
     assert work(pipe, Vendor(refuse=True)) == 1
@@ -101,6 +110,9 @@ def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_
     replay(pipe)
     assert pipe.resolve() == {"batchItemFailures": []}
     assert listing(pipe) == []
+    if shape != "now":
+        del first_listing["listed_by"]
+        first_listing["failed_at"] = the_job(pipe, request_id)["replayed_at"]
     pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
     second_replay: list[str] = []
 
@@ -112,6 +124,9 @@ def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_
     # that failure but before it freed the marks and listed it
     assert work(pipe, Vendor(refuse=True), operator_replays_again) == 1
     assert second_replay
+    # (the replay counts it not replayed: `optout replay` says to run it again)
+    assert resolution(pipe, second_replay[0])["replayed"] == 0
+    assert resolution(pipe, second_replay[0])["not_replayed"] == 1
     # Then the job is failed and listed under its new failure, its marks freed, nothing queued
     job = the_job(pipe, request_id)
     assert job["status"] == "failed"
@@ -202,3 +217,110 @@ def test_a_redriven_message_of_a_failed_job_does_not_free_the_marks_of_its_repla
     assert pipe.resolve() == {"batchItemFailures": []}
     assert listing(pipe) == [] and pipe.drain(SYSTEM) == []
     assert in_flight(pipe) == [{"sale"}]
+
+
+def test_a_listing_written_before_8308004_with_a_later_failed_at_is_replayed(
+    pipe: Pipeline,
+) -> None:
+    # Given a salesforce job refused for good, listed as the worker wrote it before 2026-12-01
+    # (commit 8308004): `failed_at` the time its after-steps last ran (a redriven message ran
+    # them again a minute after the job's end), and no `listed_by`
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (old,) = listing(pipe)
+    ended = datetime.fromisoformat(the_job(pipe, request_id)["completed_at"])
+    del old["listed_by"]
+    old["failed_at"] = iso(ended + timedelta(minutes=1))
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(old))
+    # When the operator replays the system
+    replay_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job is replayed (before: skipped as "failed again" by every replay, for good)
+    assert resolution(pipe, replay_id)["replayed"] == 1
+    assert "not_replayed" not in resolution(pipe, replay_id)
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}] and listing(pipe) == []
+    assert work(pipe, Vendor()) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+
+
+def test_a_failure_a_replay_frees_before_its_worker_lists_it_is_still_counted_by_that_worker(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a salesforce job refused for good, replayed (its message held), and its listing
+    # left behind (the replay's forget failed)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain(SYSTEM)
+    pending = the_job(pipe, request_id)
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
+    # When the held message is refused again, and between the worker's `failed` write and its
+    # after-steps a second replay reads the job still pending (its read came first), marks it,
+    # and reads it again: failed
+    original_get = delivery.get_job
+    reads: list[int] = []
+
+    def read_before_the_failure(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return dict(pending) if len(reads) == 1 else original_get(*args, **kwargs)
+
+    def second_replay() -> None:
+        monkeypatch.setattr(delivery, "get_job", read_before_the_failure)
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        monkeypatch.setattr(delivery, "get_job", original_get)
+
+    client: Any = BeforeFree(pipe.aws.dynamodb, second_replay)
+    service = DeliveryService(
+        Table(client, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: Vendor(refuse=True),  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    report = service.deliver([Received("m0", json.dumps(held[0]), 1)], lambda _m, _d: None)
+    assert client.ran and len(reads) == 2
+    # Then the worker lists the failure and counts it (before: the replay's re-run of the
+    # frees listed it first, and JobsFailed, which JobsFailedAlarm reads, was never counted)
+    assert report.counts["JobsFailed"] == 1
+    job = the_job(pipe, request_id)
+    assert job["status"] == "failed"
+    assert [i["failed_at"] for i in listing(pipe)] == [job["completed_at"]]
+    assert in_flight(pipe) == [set()]
+
+
+def test_a_job_that_fails_again_between_the_replays_read_and_its_reset_counts_not_replayed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a salesforce job whose listing is an earlier failure's, and a replay that reads the
+    # job as that failure (another round of it failed again before this replay's reset)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    (old,) = listing(pipe)
+    earlier = iso(datetime.fromisoformat(old["failed_at"]) - timedelta(minutes=5))
+    old["failed_at"] = earlier
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(old))
+    original_get = delivery.get_job
+    reads: list[int] = []
+
+    def stale_first(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        found = original_get(*args, **kwargs)
+        return {**found, "completed_at": earlier} if len(reads) == 1 else found
+
+    monkeypatch.setattr(delivery, "get_job", stale_first)
+    # When the operator replays the system
+    replay_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the reset is refused, the job stays failed and listed, nothing is sent, and the
+    # replay counts it not replayed (its new failure is for the next replay)
+    assert len(reads) == 2
+    assert resolution(pipe, replay_id)["not_replayed"] == 1
+    assert the_job(pipe, request_id)["status"] == "failed"
+    assert len(listing(pipe)) == 1 and pipe.drain(SYSTEM) == []

@@ -614,8 +614,11 @@ class Resolver:
                 break
             cursor = str(marker["sk"])
             try:
-                if self._replay_job(marker, system, now, request_id, retired_at):
+                done = self._replay_job(marker, system, now, request_id, retired_at)
+                if done == SEND:
                     chunk.append(marker)
+                elif done == LEFT:  # stays listed for the next replay: counted, as an error is
+                    not_replayed += 1
             except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
                 not_replayed += 1
                 logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
@@ -681,39 +684,36 @@ class Resolver:
 
     def _replay_job(
         self, marker: Item, system: str, now: str, replay_id: str, retired_at: str | None = None
-    ) -> bool:
-        """One listed job made pending and marked in flight again: True when its message is to
-        be sent. A listed job already pending was made so by a replay whose message may never
-        have gone out (a run that died): its marks are made again (idempotent) and it is sent
-        again (a worker knows a repeated message)."""
+    ) -> str:
+        """One listed job made pending and marked in flight again: SEND when its message is to
+        be sent, LEFT when it stays failed and listed for the next replay, else DROPPED. A
+        listed job already pending was made so by a replay whose message may never have gone
+        out (a run that died): its marks are made again (idempotent) and it is sent again (a
+        worker knows a repeated message)."""
         job = delivery.get_job(self._table, str(marker["request_id"]), system)
         status = job.get("status") if job is not None else None
         if job is not None and status == "pending" and job.get("replayed_at"):
             self._mark_replayed(job, delivery.flights_of(job), now)
-            return True
+            return SEND
         identifiers = self._identifier_values(job) if job is not None and status == "failed" else []
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
             delivery.forget_failed(self._table, marker)
-            return False
+            return DROPPED
         if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
             delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
-            return False
+            return DROPPED
         listed_at = marker.get("failed_at")
         listed = str(listed_at) if listed_at else None
-        if listed is not None and job.get("completed_at") != listed:
-            # Failed again since this listing (an earlier failure's, left by a replay whose
-            # forget failed or that died after sending): its worker lists the new failure
-            # after freeing its marks. A round started now would have those marks freed and
-            # the pending job listed (review s22 race R2); the next replay takes it.
-            logger.info("failed job not replayed: its new failure is not listed yet",
-                        system=system, job_id=str(marker["sk"]))  # fmt: skip
-            return False
+        if listed is not None and _failed_since(job, listed):
+            return _left_to_its_worker(system, marker)
         flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
                                             listed)  # fmt: skip
-        if flights is None:
-            return False  # replayed meanwhile (that replay sends it), or failed again
+        if flights is None:  # replayed meanwhile (that replay sends it), or failed again
+            again = delivery.get_job(self._table, str(marker["request_id"]), system)
+            failed = again is not None and again.get("status") == "failed"
+            return _left_to_its_worker(system, marker) if failed else DROPPED
         self._mark_replayed(job, flights, now)
-        return True
+        return SEND
 
     def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
         """The job is pending now and will be sent whatever happens here: a mark not written
@@ -724,14 +724,15 @@ class Resolver:
         a worker first: a listing left behind names a job still pending from an earlier
         replay) may have had its marks freed before these were written, which would leave
         them naming a failed or no_record job for good. Its end's frees run again
-        (`record_delivered`, idempotent; the worker's own, if still to come, changes nothing
-        more: review s22 race R3)."""
+        (`free_ended`, idempotent; the worker's own, if still to come, changes nothing more:
+        review s22 race R3). Not its listing: that is the worker's, whose run that lists the
+        failure counts it `JobsFailed` (review s22 diff A5)."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
             ended = delivery.get_job(self._table, str(job["request_id"]), str(job["system"]))
             if ended is not None and ended.get("status") in ENDED:
-                delivery.record_delivered(self._table, ended, str(ended["status"]), now,
-                                          ended.get("receipt"))  # fmt: skip
+                delivery.free_ended(self._table, ended, str(ended["status"]), now,
+                                    ended.get("receipt"))  # fmt: skip
         except (ClientError, BotoCoreError) as error:
             logger.warning("replayed job not marked in flight", job_id=job["job_id"],
                            error=error_code(error))  # fmt: skip
@@ -1090,6 +1091,27 @@ class Resolver:
 # A job's final statuses (delivery/job_store.py FINAL; not imported: the resolver loads no
 # worker code).
 ENDED = ("done", "no_record", "failed")
+# What a replay did with one listed job (`_replay_job`)
+SEND, LEFT, DROPPED = "send", "left", "dropped"
+
+
+def _failed_since(job: Item, listed: str) -> bool:
+    """The job failed again after its listing was written (`failed_at`): its `completed_at` is
+    later. Not unequal: a listing written before 8308004 (2026-12-01) has the time its
+    after-steps last ran, at or after the job's end (review s22 diff A1)."""
+    completed = job.get("completed_at")
+    return completed is None or str(completed) > listed
+
+
+def _left_to_its_worker(system: str, marker: Item) -> str:
+    """A job that failed again since its listing (an earlier failure's, left by a replay whose
+    forget failed or that died after sending): its worker lists the new failure after freeing
+    its marks. A round started now would have those marks freed and the pending job listed
+    (review s22 race R2): it stays failed and listed, and the next replay takes it. Counted
+    `not_replayed`, so `optout replay` says to run it again (review s22 diff A1)."""
+    logger.info("failed job not replayed: its new failure is not listed yet",
+                system=system, job_id=str(marker["sk"]))  # fmt: skip
+    return LEFT
 
 
 def jurisdictions_of(event: Item) -> list[str]:

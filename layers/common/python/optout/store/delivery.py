@@ -300,18 +300,25 @@ def record_delivered(
     crash between the job's write and these steps runs them again). A retry of the listing's
     own write (its answer lost) finds its own `listed_by` and is still the one that listed it.
     """
+    free_ended(table, job, status, now, receipt)
+    return _list_failed(table, job, now) if status == "failed" else False
+
+
+def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | None = None) -> None:
+    """The frees of `record_delivered` alone, never the listing: for a replay that finds the
+    job it just marked ended meanwhile (resolver `_mark_replayed`, review s22 race R3). Its
+    worker lists the failure, and only the run that lists it counts `JobsFailed`: a replay
+    listing it first left the failure uncounted by the failed-jobs alarm (review s22 diff A5)."""
     if status == "no_record":
         # A repeated message frees again: the stamp is still the answer's time, not this call's.
         answered = datetime.fromisoformat(str(job.get("completed_at") or now))
         _free_flights(table, job, now, no_record_at=int(answered.timestamp()))
-        return False
-    if status != "failed":
+    elif status == "failed":
+        _free_flights(table, job, now)
+    else:
         unproven = _unproven_types(job, receipt or {})
         if unproven:
             _free_flights(table, job, now, unproven)
-        return False
-    _free_flights(table, job, now)
-    return _list_failed(table, job, now)
 
 
 def _list_failed(table: Table, job: Item, now: str) -> bool:
@@ -603,10 +610,13 @@ def reset_for_replay(
     The job stays listed under `FAILED#` until its message is sent (`forget_failed`).
 
     `listed_failed_at` (the listing's `failed_at`, when it has one): the reset is written only
-    if the job's failure is that one (its `completed_at`). A job that failed again since its
-    listing was written has a failure its worker has not listed yet: that worker's after-steps
-    are still to run (or to be run again by its message), and would free the marks of a round
-    started now and list a pending job (review s22 race R2)."""
+    if the job's failure is no later than that (its `completed_at`). A job that failed again
+    since its listing was written has a failure its worker has not listed yet: that worker's
+    after-steps are still to run (or to be run again by its message), and would free the marks
+    of a round started now and list a pending job (review s22 race R2). Not equality: a listing
+    written before 8308004 (2026-12-01) has the time its after-steps ran as `failed_at`, later
+    than the job's end when they ran again (a redriven message, a retry), and would never be
+    replayed (review s22 diff A1)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -626,7 +636,7 @@ def reset_for_replay(
     condition = "#status = :failed"
     if listed_failed_at is not None:
         values[":listed"] = listed_failed_at
-        condition += " AND completed_at = :listed"
+        condition += " AND completed_at <= :listed"
     written = conditional_once(
         lambda: table.client.update_item(
             TableName=table.name,
