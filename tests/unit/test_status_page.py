@@ -169,6 +169,18 @@ def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:
     assert "5 of 6 done, 1 not done" in page and "not yet" not in page
 
 
+def test_a_request_denied_before_any_system_was_asked_says_none_will_be() -> None:
+    # Given a request denied before it was resolved: the resolver asks no system (review s22
+    # diff B1), so it has none, now or later
+    page = status_page(denied(0, 0))
+    # Then the page says we could not act, with no system, and none "yet"
+    assert "Denied: we could not act on this request" in page
+    assert "<dt>Systems</dt><dd>none</dd>" in page and "none yet" not in page
+    # ... while a request still received reads "none yet"
+    received = status_page({**denied(0, 0), "status": "received"})
+    assert "<dt>Systems</dt><dd>none yet</dd>" in received
+
+
 def test_a_refused_token_asks_to_reload_the_page_not_to_give_an_identifier() -> None:
     page = error_page("identity_token has expired", "identity_token", "")
     assert RELOAD in page and "Give at least one of" not in page

@@ -55,6 +55,8 @@ STATUS_TEXT: Final[dict[str, str]] = {
         "Not complete: at least one system could not process your request yet. We keep a "
         "record of it and follow it up."
     ),
+    # True of a denial before any system was asked: the resolver then asks none (review s22
+    # diff B1); one that lands after some were asked reads DENIED_AFTER_SYSTEMS.
     "denied": "Denied: we could not act on this request, for the reason shown below.",
 }
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
@@ -202,7 +204,7 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         ("Status", escape(state)),
         ("Received", escape(_received(status))),
         *([("To be completed by", escape(_deadline(status)))] if dated else []),
-        ("Systems", escape(systems) if total else "none needed" if choice_only else "none yet"),
+        ("Systems", escape(systems) if total else _no_systems(state, choice_only)),
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
@@ -231,6 +233,14 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
             (privacy_page, "Back to your privacy choices"),
         ),
     )
+
+
+def _no_systems(state: str, choice_only: bool) -> str:
+    """The Systems row of a request that counts none: a denial found before the resolution
+    asks none for good (the resolver honours it, review s22 diff B1), not "yet"."""
+    if choice_only:
+        return "none needed"
+    return "none" if state == "denied" else "none yet"
 
 
 def status_error_page(message: str, privacy_page: str = "", unavailable: bool = False) -> str:

@@ -23,10 +23,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role
+from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role, is_request
 from optout.jobs_queue import JobQueue
 from optout.observability import logger, metrics
 from optout.ops import backfills
+from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
@@ -175,7 +176,9 @@ class Resolver:
             pair = self._held_pair(hold) if hold and _releasable(hold, request_id) else None
             pairs, hold = ([pair], hold) if pair else ([], None)
         ends = {i.pk: i for pair in pairs + asserts for i in pair}
-        self._update_nodes(claims, ends, stamp)
+        denial = (keys.request_pk(request_id), DENIAL_SK) if is_request(event) else None
+        if not self._update_nodes(claims, ends, stamp, denial):
+            return self._denied(request_id, pending)
         graph = Graph(self._table, self._caps)
         linked, added, held = self._link(graph, pairs, request_id, at, forced=hold is not None)
         if hold is not None:
@@ -306,14 +309,24 @@ class Resolver:
         return found
 
     def _update_nodes(
-        self, claims: list[_Claim], ends: dict[str, KeyedIdentifier], stamp: Stamp
-    ) -> None:
-        """Registers of the event's identities; every edge end gets a node before its edge."""
+        self,
+        claims: list[_Claim],
+        ends: dict[str, KeyedIdentifier],
+        stamp: Stamp,
+        denial: tuple[str, str] | None = None,
+    ) -> bool:
+        """Registers of the event's identities; every edge end gets a node before its edge.
+        `denial`: a request's DENIAL key, read in the same strongly consistent batch as the
+        nodes (one more read unit, no more calls): False, and nothing written, when an operator
+        denied the request before the resolver made any job of it (`_denied_first`)."""
         wanted: dict[str, tuple[KeyedIdentifier, _Claim | None]] = {
             pk: (i, None) for pk, i in ends.items()
         }
         wanted.update({c.identifier.pk: (c.identifier, c) for c in claims})
-        found = batch_get(self._table, [(pk, keys.NODE_SK) for pk in wanted], consistent=True)
+        asked = [(pk, keys.NODE_SK) for pk in wanted] + ([denial] if denial else [])
+        found = batch_get(self._table, asked, consistent=True)
+        if denial is not None and denial in found and self._denied_first(denial[0]):
+            return False
         kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
             current = found.get((pk, keys.NODE_SK))
@@ -336,6 +349,31 @@ class Resolver:
                 )
             else:
                 raise RuntimeError("identity node kept changing under the resolver")
+        return True
+
+    def _denied_first(self, request_pk: str) -> bool:
+        """Whether a request an operator denied has no job yet (one Query, on a denied
+        request's path only). A job of its own means an earlier run of this event got that
+        far before the denial (the stream's retry, the sweep's redrive after a failed flush):
+        that run is finished as it began, and its jobs may complete, as after a denial that
+        lands once the request is resolved (docs/decisions.md)."""
+        page = self._table.client.query(
+            TableName=self._table.name, KeyConditionExpression="pk = :pk AND begins_with(sk, :job)",
+            ExpressionAttributeValues={":pk": {"S": request_pk}, ":job": {"S": keys.JOB_PREFIX}},
+            ConsistentRead=True, Limit=1, ProjectionExpression="pk, sk",
+        )  # fmt: skip
+        return not page.get("Items")
+
+    def _denied(self, request_id: str, pending: Outbox) -> Resolution:
+        """A request an operator denied before it was resolved (CCPA §7026(e)): no system is
+        asked and no identity state changes (no node, state or link from it); its RESOLUTION
+        says so (`denied`, no jobs), so the status reads denied with no systems and the §7102
+        figures count it denied. Run again (a replayed record, the sweep's redrive), it finds
+        the same denial and does the same (review s22 diff B1)."""
+        self._record(pending, request_id, {"jobs_total": 0, "denied": True,
+                                           "proof_rule": PROOF_RULE})  # fmt: skip
+        logger.info("request denied before resolution: no system asked", request_id=request_id)
+        return Resolution(request_id, 0, [], 0, 0)
 
     def _kept_states(self, pks: list[str]) -> dict[str, OwnState]:
         """For identities with no node (new, or expired), the opt-outs their STATE kept: a node

@@ -1,0 +1,154 @@
+"""A request an operator denies before the resolver has resolved it is not carried out
+(review s22 diff B1): no system is asked, no identity state changes, and its record, its status
+page and the §7102 figures say denied with no systems. Run through the real handlers: capture,
+the admin route, the stream, the resolver, the sweep's redrive and the workers."""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.moto_guard import guarded
+from optout.store.table import Table
+from optout.sweep import Sweeper, SweepSettings
+from tests.conftest import Aws
+from tests.integration.test_operator_routes import call, deny, ok, watch
+from tests.integration.test_resolver_delivery import Vendor, work
+from tests.support.aws_hooks import session_hooks
+from tests.support.http_events import http_event
+from tests.support.lambdas import invoke
+from tests.support.pipeline import QUEUE_KEYS, Pipeline, build_pipeline
+
+EMAIL = "deny-first@example.com"
+OTHER = "not-denied@example.com"
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    with guarded():
+        yield build_pipeline(aws, monkeypatch)
+
+
+def page_text(pipe: Pipeline, request_id: str) -> str:
+    """The status page's main text, tags as " | "."""
+    path = f"/v1/requests/{request_id}"
+    event = http_event("GET", path, path_parameters={"request_id": request_id},
+                       headers={"accept": "text/html"})  # fmt: skip
+    body = invoke(pipe.capture, event)["body"].split("<main>")[1]
+    return re.sub(r"(\s*\|\s*)+", " | ", re.sub(r"<[^>]+>", " | ", body))
+
+
+def queued(pipe: Pipeline) -> set[str]:
+    """The request ids of every job message waiting (the queues are emptied)."""
+    return {m["request_id"] for ms in pipe.drain_all().values() for m in ms}
+
+
+def own_items(pipe: Pipeline, request_id: str) -> dict[str, dict[str, Any]]:
+    return {i["sk"]: i for i in pipe.partition(f"REQ#{request_id}")}
+
+
+def assert_denied_without_systems(pipe: Pipeline, request_id: str) -> None:
+    items = own_items(pipe, request_id)
+    assert not [sk for sk in items if sk.startswith("JOB#")]
+    assert {k: items["RESOLUTION"].get(k) for k in ("jobs_total", "denied")} == {
+        "jobs_total": 0, "denied": True,
+    }  # fmt: skip
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert (status["status"], status["systems_total"], status["systems_done"]) == ("denied", 0, 0)
+    text = page_text(pipe, request_id)
+    assert "we could not act on this request" in text and "Systems | none |" in text
+    assert "asked" not in text and "keep your opt-out" not in text
+
+
+@pytest.mark.parametrize("purposes", [None, ["limit_sensitive"]], ids=["opt_out", "limit"])
+def test_a_request_denied_before_it_is_resolved_asks_no_system(
+    pipe: Pipeline, purposes: list[str] | None
+) -> None:
+    # Given an opt-out (or a request to limit) and another person's, both not resolved yet
+    body: dict[str, Any] = {"email": EMAIL} | ({"purposes": purposes} if purposes else {})
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    other = pipe.post("/v1/opt-out", {"email": OTHER})["request_id"]
+    # When an operator denies the first (a fraud burst, the resolver lagging), and then the
+    # resolver takes both in one batch and the workers run
+    ok(deny(pipe, request_id))
+    records = pipe.event_records()
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    waiting = queued(pipe)
+    for key in QUEUE_KEYS:
+        work(pipe, key, Vendor())
+    # Then no job was made for it, and the other request was carried out as usual
+    assert waiting == {other}
+    assert_denied_without_systems(pipe, request_id)
+    # ... nor did it change any identity: its email has no node, state or link
+    assert not [i for i in pipe.items("ID#") if i["pk"].endswith(own_key(pipe, request_id))]
+    # ... and its stream record delivered again (the stream's retry) makes none either
+    again = [r for r in records if r["dynamodb"]["NewImage"]["request_id"]["S"] == request_id]
+    assert pipe.resolve(again) == {"batchItemFailures": []}
+    assert queued(pipe) == set()
+    assert_denied_without_systems(pipe, request_id)
+
+
+def own_key(pipe: Pipeline, request_id: str) -> str:
+    """The keyed hash of the email the request named (as its EVENT stores it)."""
+    event = own_items(pipe, request_id)["EVENT"]
+    (identifier,) = event["identifiers"]
+    return str(identifier["key"])
+
+
+def test_a_denied_request_the_sweep_redrives_asks_no_system(pipe: Pipeline) -> None:
+    # Given an opt-out whose stream record was lost before the resolver ran, then denied
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    pipe.event_records()  # read and dropped
+    ok(deny(pipe, request_id))
+    # When the sweep finds it unresolved and the resolver takes its redrive event
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=16)
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    assert report.unresolved == [request_id]
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then it is resolved as denied, and no job was made or sent
+    assert queued(pipe) == set()
+    assert_denied_without_systems(pipe, request_id)
+    # ... and the §7102 figures count it denied
+    watch(pipe, datetime.now(UTC) + timedelta(minutes=10))
+    year = str(datetime.now(UTC).year)
+    figures = ok(call(pipe, "GET", "/v1/admin/metrics", query={"year": year}))["requests"]
+    assert (figures["received"], figures["denied"], figures["open"]) == (1, 1, 0)
+    # ... as does its export, with no system
+    today = datetime.now(UTC).date().isoformat()
+    export = ok(call(pipe, "POST", "/v1/admin/exports/range", {"from": today, "to": today}))
+    mine = {r["record"]: r for r in export["records"] if r["request_id"] == request_id}
+    assert (mine["request"]["status"], mine["request"]["systems_total"]) == ("denied", 0)
+    assert (mine["resolution"]["denied"], mine["resolution"]["jobs_total"]) == (True, 0)
+    assert mine["denial"]["reason_code"] == "suspected_fraud"
+
+
+def test_a_denial_after_the_resolver_made_the_jobs_lets_its_retry_send_them(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out whose first resolution made its jobs, then failed to send them (SQS down)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    records = pipe.event_records()
+
+    def unavailable(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}},
+                          "SendMessageBatch")  # fmt: skip
+
+    with session_hooks("deny-first", pipe.resolver.resolver.cache_clear) as register:
+        register("before-call.sqs.SendMessageBatch", unavailable)
+        with pytest.raises(ClientError):
+            pipe.resolve(records)
+    pipe.resolver.resolver.cache_clear()
+    made = [sk for sk in own_items(pipe, request_id) if sk.startswith("JOB#")]
+    assert made
+    # When an operator denies it (no system has answered yet), and the stream retries the batch
+    ok(deny(pipe, request_id))
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    # Then the jobs already made are sent (as after a denial that lands once it is resolved:
+    # they may complete), and none is left pending with no message
+    assert queued(pipe) == {request_id}
+    assert "denied" not in own_items(pipe, request_id)["RESOLUTION"]
+    assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "denied"
