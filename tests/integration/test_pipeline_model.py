@@ -74,7 +74,7 @@ def model_settings() -> settings:
     search = int(os.environ.get("OPTOUT_MODEL_EXAMPLES", "0"))
     return settings(
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no tracing
-        max_examples=search or 4,
+        max_examples=search or 3,
         stateful_step_count=25 if search else 10,
         deadline=None,
         derandomize=not search,
