@@ -12,6 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.moto_guard import guarded
+from optout.resolver.service import Resolver
+from optout.store.codec import deserialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
@@ -152,3 +154,73 @@ def test_a_denial_after_the_resolver_made_the_jobs_lets_its_retry_send_them(
     assert queued(pipe) == {request_id}
     assert "denied" not in own_items(pipe, request_id)["RESOLUTION"]
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "denied"
+
+
+def test_a_denial_after_the_resolver_wrote_the_nodes_lets_its_retry_finish(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out whose first resolution wrote its identity's node, then died before any
+    # job (a throttle, a timeout)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    records = pipe.event_records()
+
+    def died(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("injected after the nodes")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Resolver, "_link", died)
+        assert pipe.resolve(records)["batchItemFailures"]
+    pipe.resolver.resolver.cache_clear()
+    assert not [sk for sk in own_items(pipe, request_id) if sk.startswith("JOB#")]
+    # When an operator denies it, and the stream retries the batch
+    ok(deny(pipe, request_id))
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    # Then the run is finished as it began (review s22 diff C1: its retry found the denial and
+    # no job and stopped, but the node already held the opt-out, and a later event of the
+    # person's cluster, here a link asking nothing, carried it to every system under its own id)
+    assert queued(pipe) == {request_id}
+    links = {"links": [{"a": {"type": "customer_id", "value": "cust-deny-1"},
+                        "b": {"type": "email", "value": EMAIL}}]}  # fmt: skip
+    linked = pipe.post("/v1/identity-links", links, iam=True)["request_id"]
+    assert pipe.resolve() == {"batchItemFailures": []}
+    queued(pipe)
+    # ... and the link's own jobs carry the newly linked customer id only: the email was asked
+    # by the request itself
+    carried = {i["type"] for sk, job in own_items(pipe, linked).items() if sk.startswith("JOB#")
+               for i in job["identifiers"]}  # fmt: skip
+    assert carried <= {"customer_id"}
+    assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "denied"
+
+
+def test_two_runs_at_once_keep_the_record_of_the_one_that_made_jobs(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one event resolved twice at once (its late stream record and the sweep's redrive):
+    # the first run read no denial; the operator denies; the second run reads the denial and
+    # no job yet, and records "denied, no jobs" first
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    records = pipe.event_records()
+    event = deserialize(records[0]["dynamodb"]["NewImage"])
+    original = Resolver._fan_out
+    fired: list[bool] = []
+
+    def second_run_denied(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not fired:
+            fired.append(True)
+            ok(deny(pipe, request_id))
+            self.process(dict(event))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Resolver, "_fan_out", second_run_denied)
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    assert fired
+    # Then the first run's jobs went out, and the record is theirs, not "denied, no jobs"
+    # (review s22 diff C2: it said no system was asked while six were, and lacked the
+    # linked-only systems the public view must leave out)
+    items = own_items(pipe, request_id)
+    jobs = [sk for sk in items if sk.startswith("JOB#")]
+    assert jobs and queued(pipe) == {request_id}
+    assert "denied" not in items["RESOLUTION"]
+    assert items["RESOLUTION"]["jobs_total"] == len(jobs)
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert (status["status"], status["systems_total"]) == ("denied", len(jobs))

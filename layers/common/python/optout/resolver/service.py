@@ -14,7 +14,7 @@ Whoever wrote an input derives after writing it, so the last check always sees e
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -49,7 +49,7 @@ from optout.store.busy import error_code
 from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
-from optout.store.requests import PROOF_RULE, cite_more
+from optout.store.requests import PROOF_RULE, cite_more, put_resolution
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs
 from optout.systems import SystemsConfig
@@ -268,8 +268,10 @@ class Resolver:
         if not plans:
             return
         # The owner is a request the sweep checks: not a redrive (the sweep skips those).
-        owners = [str(r["pk"]).removeprefix(keys.request_pk(""))
-                  for r in outbox.resolutions if "redriven_events" not in r]  # fmt: skip
+        # Nor a request denied before it was resolved: its record would show jobs "made by"
+        # a request no system was asked for (review s22 diff C3).
+        owners = [str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions
+                  if "redriven_events" not in r and not r.get("denied")]  # fmt: skip
         owner = owners[0] if owners else "rederived"
         request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
         if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
@@ -325,7 +327,12 @@ class Resolver:
         wanted.update({c.identifier.pk: (c.identifier, c) for c in claims})
         asked = [(pk, keys.NODE_SK) for pk in wanted] + ([denial] if denial else [])
         found = batch_get(self._table, asked, consistent=True)
-        if denial is not None and denial in found and self._denied_first(denial[0]):
+        if (
+            denial is not None
+            and denial in found
+            and not _begun(found.values(), stamp[1])
+            and self._denied_first(denial[0])
+        ):
             return False
         kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
@@ -1105,9 +1112,10 @@ class Resolver:
                                     "expires_at": self._expires(), **fields})  # fmt: skip
 
     def _resolved(self, outbox: Outbox) -> None:
-        """The batch's RESOLUTIONs, each only if absent (a re-run keeps the first record)."""
+        """The batch's RESOLUTIONs, each only if absent (a re-run keeps the first record;
+        `put_resolution`: one that made jobs replaces a `denied` one)."""
         for item in outbox.resolutions:
-            put_if_absent(self._table, item)
+            put_resolution(self._table, item)
         outbox.resolutions.clear()
 
     def _expires(self) -> int:
@@ -1124,6 +1132,20 @@ class Resolver:
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""
         return int((self._clock() + timedelta(days=self._retention / 2)).timestamp())
+
+
+def _begun(items: Iterable[Item], request_id: str) -> bool:
+    """Whether an earlier run of this request's event wrote a node already: a register of it
+    names the request. That run is finished as it began, as one that made a job (review s22
+    diff C1: a run that died after its nodes and before its first job left them holding the
+    denied opt-out, and a later event of the cluster carried it to every system)."""
+    for item in items:
+        if item.get("kind") != "node":
+            continue
+        registers = [*(item.get("own") or {}).values(), item.get("gpc") or {}]
+        if any(r.get("req") == request_id for r in registers):
+            return True
+    return False
 
 
 # A job's final statuses (delivery/job_store.py FINAL; not imported: the resolver loads no

@@ -1,8 +1,9 @@
-"""One partition in one query: a request (event, resolution, jobs) or an identity; and the
-only later write to a request's resolution (a re-open's cited jobs)."""
+"""One partition in one query: a request (event, resolution, jobs) or an identity; the
+writes of a request's resolution (its first, and a re-open's cited jobs)."""
 
 from optout.store import keys, query
 from optout.store.codec import Item, serialize
+from optout.store.conditional import conditional
 from optout.store.table import Table
 
 # The RESOLUTION's `proof_rule` since a cited job must prove what it was cited for
@@ -70,3 +71,23 @@ def cite_more(
     else:  # DynamoDB refuses an empty ExpressionAttributeNames
         table.client.update_item(TableName=table.name, Key=key, UpdateExpression=update,
                                  ExpressionAttributeValues=serialize(values))  # fmt: skip
+
+
+def put_resolution(table: Table, item: Item) -> bool:
+    """A request's RESOLUTION, only if absent (a re-run keeps the first record), except that
+    one which made jobs replaces a `denied` one: two runs of the same event at once, the
+    denial landing between their reads, let the one that saw it record "denied, no jobs"
+    first while the other's jobs went out (review s22 diff C2). False when nothing was
+    written."""
+    condition = "attribute_not_exists(pk)"
+    values: Item = {}
+    if not item.get("denied"):
+        condition += " OR denied = :denied"
+        values[":denied"] = True
+    written = conditional(
+        lambda: table.client.put_item(
+            TableName=table.name, Item=serialize(item), ConditionExpression=condition,
+            **({"ExpressionAttributeValues": serialize(values)} if values else {}),
+        )
+    )  # fmt: skip
+    return written is not None
