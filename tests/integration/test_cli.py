@@ -865,6 +865,39 @@ def test_replay_says_dead_letters_remain_and_exits_non_zero_when_the_redrive_lef
     assert ran.code == 1
 
 
+def test_a_replay_that_left_a_job_failed_still_gives_the_dead_letter_hint_then_exits_1(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a failed salesforce job and a dead letter in its DLQ
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "salesforce", Vendor(refuse=True))
+    dlq = pipe.queue_urls["salesforce"].removesuffix("-jobs") + "-dlq"
+    dead = {"job_id": f"{request_id}:salesforce", "request_id": request_id, "system": "salesforce"}
+    pipe.aws.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(dead))
+
+    def carried_out(request: httpx.Request) -> None:
+        # the resolver carries the replay out and, as when the job failed again after the
+        # listing it read, leaves one job failed (counted `not_replayed`)
+        if request.url.path.endswith("/replay"):
+            pipe.resolve()
+            (replay,) = [i for i in pipe.items("REQ#") if i.get("event_type") == "replay"]
+            pipe.aws.dynamodb.update_item(
+                TableName=pipe.aws.table_name,
+                Key={"pk": {"S": f"REQ#{replay['request_id']}"}, "sk": {"S": "RESOLUTION"}},
+                UpdateExpression="SET not_replayed = :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    # When the operator replays salesforce and waits for it
+    ran = Cli(capsys, AdminTransport(pipe.admin, after=carried_out))("replay", "salesforce")
+    # Then the CLI says what was left, still gives the moved letters' hint (review s22 diff
+    # C6: it exited before it, in the very case the hint is for), and exits 1
+    assert "1 failed job could not be re-sent" in ran.out
+    assert "dead-letter message moved back may list failed jobs" in ran.out
+    assert ran.code == 1
+
+
 def test_a_replay_whose_jobs_fail_again_does_not_read_as_delivered(
     pipe: Pipeline, capsys: pytest.CaptureFixture[str]
 ) -> None:
