@@ -79,15 +79,19 @@ def put_resolution(table: Table, item: Item) -> bool:
     denial landing between their reads, let the one that saw it record "denied, no jobs"
     first while the other's jobs went out (review s22 diff C2). False when nothing was
     written."""
-    condition = "attribute_not_exists(pk)"
-    values: Item = {}
-    if not item.get("denied"):
-        condition += " OR denied = :denied"
-        values[":denied"] = True
-    written = conditional(
-        lambda: table.client.put_item(
-            TableName=table.name, Item=serialize(item), ConditionExpression=condition,
-            **({"ExpressionAttributeValues": serialize(values)} if values else {}),
-        )
-    )  # fmt: skip
+    if item.get("denied"):
+        written = conditional(
+            lambda: table.client.put_item(
+                TableName=table.name, Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        )  # fmt: skip
+    else:
+        written = conditional(
+            lambda: table.client.put_item(
+                TableName=table.name, Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk) OR denied = :denied",
+                ExpressionAttributeValues=serialize({":denied": True}),
+            )
+        )  # fmt: skip
     return written is not None
