@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 from optout.connectors.base import Job, Outcome
-from optout.delivery.service import DeliveryService, Received
-from optout.delivery.settings import WorkerSettings
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.status import REPLAY_CAP
 from optout.store.codec import serialize
@@ -26,7 +24,7 @@ from optout.store.table import Table
 from optout.sweep import Sweeper, SweepReport, SweepSettings
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, ok
-from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
+from tests.integration.test_resolver_delivery import Vendor, deliver, work
 from tests.integration.test_watch import MinutesLeft
 from tests.support.lambdas import FakeLambdaContext, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -60,15 +58,6 @@ class DuringCall(Vendor):
         answer = super().deliver(jobs)
         self.meanwhile()
         return answer
-
-
-def deliver(pipe: Pipeline, bodies: list[dict[str, Any]], vendor: Vendor) -> None:
-    service = DeliveryService(
-        Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
-        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
-    )  # fmt: skip
-    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
-    service.deliver(received, lambda message, delay: None)
 
 
 def first_braze_job_answered(

@@ -5,7 +5,6 @@ message is held and delivered when the test says, so the order of the answers is
 hoped for. The vendor is a stand-in answering per request (the vendors' own shapes are tested
 in tests/unit/connectors)."""
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,15 +13,11 @@ from typing import Any
 import pytest
 
 from optout.connectors.base import Job, Outcome
-from optout.delivery.service import DeliveryService, Received
-from optout.delivery.settings import WorkerSettings
-from optout.store.table import Table
-from optout.systems import load_systems
 from tests.conftest import Aws
+from tests.integration.test_resolver_delivery import deliver
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "overlap@example.com"
-SYSTEMS = load_systems("layers/common/config/systems.json")
 
 
 @dataclass
@@ -43,16 +38,6 @@ class Vendor:
 @pytest.fixture
 def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     yield build_pipeline(aws, monkeypatch)
-
-
-def deliver(pipe: Pipeline, bodies: list[dict[str, Any]], vendor: Vendor) -> None:
-    """One worker invocation over these held messages."""
-    service = DeliveryService(
-        Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
-        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
-    )  # fmt: skip
-    received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
-    service.deliver(received, lambda _message, _delay: None)
 
 
 def opt_out_at(

@@ -57,18 +57,23 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     yield build_pipeline(aws, monkeypatch)
 
 
-def work(pipe: Pipeline, queue_key: str, vendor: Vendor) -> list[dict[str, Any]]:
+def work(pipe: Pipeline, queue_key: str, vendor: Any) -> list[dict[str, Any]]:
     """One worker pass over a system's queue; returns the messages it took."""
     bodies = pipe.drain(queue_key)
+    deliver(pipe, bodies, vendor)
+    return bodies
+
+
+def deliver(pipe: Pipeline, bodies: list[dict[str, Any]], vendor: Any) -> None:
+    """One worker invocation over these messages (held, or drained), behind `vendor`."""
     service = DeliveryService(
         Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
-        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,
     )  # fmt: skip
     checks: list[Any] = []  # this vendor answers at once: no status check is ever scheduled
     received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
     service.deliver(received, lambda message, delay: checks.append((message, delay)))
     assert checks == []
-    return bodies
 
 
 def emails_sent(vendor: Vendor) -> list[str]:

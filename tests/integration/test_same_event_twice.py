@@ -7,20 +7,14 @@ and sends its message, and the worker ends it "no such person", freeing and stam
 first has not written yet. The first then marks the person in flight for a job that has ended,
 and its write removes the quiet period's stamp."""
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from optout.connectors.base import Job, Outcome
-from optout.delivery.service import DeliveryService, Received
-from optout.delivery.settings import WorkerSettings
 from optout.store import delivery
-from optout.store.table import Table
 from tests.conftest import Aws
-from tests.integration.test_resolver_delivery import SYSTEMS
+from tests.integration.test_resolver_delivery import Vendor, deliver
 from tests.support import iam
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -30,19 +24,6 @@ EMAIL = "twice@example.com"
 @pytest.fixture
 def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     yield build_pipeline(aws, monkeypatch)
-
-
-@dataclass
-class Answers:
-    """A vendor answering every job `status`; `sent`: the identifier types it says it sent
-    (none named: every type the job carries counts as sent)."""
-
-    status: str
-    sent: tuple[str, ...] = ()
-
-    def deliver(self, jobs: list[Job]) -> list[Outcome]:
-        status: Any = self.status
-        return [Outcome(j.job_id, status, 200, identifier_types_sent=self.sent) for j in jobs]
 
 
 def resolution_of(pipe: Pipeline, request_id: str) -> dict[str, Any]:
@@ -67,13 +48,7 @@ def resolve_twice_at_once(
             paused.append(system)
             assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
             outside = iam.current_function.set(None)  # the worker's calls are not the resolver's
-            bodies = pipe.drain("braze")
-            service = DeliveryService(
-                Table(pipe.aws.dynamodb, pipe.aws.table_name), SYSTEMS,
-                WorkerSettings(table_name=pipe.aws.table_name), lambda _s: vendor,
-            )  # fmt: skip
-            received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
-            service.deliver(received, lambda _m, _d: None)
+            deliver(pipe, pipe.drain("braze"), vendor)
             iam.current_function.reset(outside)
         return bool(original(table, system, *args, **kwargs))
 
@@ -88,7 +63,7 @@ def resolve_twice_at_once(
 def test_an_event_resolved_twice_at_once_leaves_no_mark_naming_a_job_that_has_ended(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
-    vendor = Answers(answer)
+    vendor = Vendor(refuse=True) if answer == "failed" else Vendor(status=answer)
     first = resolve_twice_at_once(pipe, monkeypatch, vendor, {"email": EMAIL, "purposes": ["sale"]})
     pipe.drain_all()
     # When the same person opts out again within the quiet period
@@ -117,7 +92,7 @@ def test_a_done_job_found_in_the_race_keeps_the_marks_of_the_types_it_proved(
     # customer id's mark (a type not proven), which sorts first, and the late resolver stopped
     # there, leaving the email it proved unmarked: the person's next opt-out sent Braze again
     body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
-    first = resolve_twice_at_once(pipe, monkeypatch, Answers("done", ("email",)), body)
+    first = resolve_twice_at_once(pipe, monkeypatch, Vendor(sent=("email",)), body)
     pipe.drain_all()
     marks = {i["pk"].split("#")[1]: i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#braze"}
     assert marks["email"]["job_sale"] == f"{first}:braze"
