@@ -12,13 +12,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.moto_guard import guarded
+from optout.resolver import service as resolver_service
 from optout.resolver.service import Resolver
 from optout.store.codec import deserialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, deny, ok, watch
-from tests.integration.test_resolver_delivery import Vendor, work
+from tests.integration.test_resolver_delivery import Vendor, deliver, work
 from tests.support.aws_hooks import session_hooks
 from tests.support.http_events import http_event
 from tests.support.lambdas import invoke
@@ -196,22 +197,23 @@ def test_two_runs_at_once_keep_the_record_of_the_one_that_made_jobs(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given one event resolved twice at once (its late stream record and the sweep's redrive):
-    # the first run read no denial; the operator denies; the second run reads the denial and
-    # no job yet, and records "denied, no jobs" first
+    # the first run read no denial and is about to write its node; the operator denies; the
+    # second run reads the denial, no node of it and no job, and records "denied, no jobs" first
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     records = pipe.event_records()
     event = deserialize(records[0]["dynamodb"]["NewImage"])
-    original = Resolver._fan_out
+    original = resolver_service.put_versioned
     fired: list[bool] = []
 
-    def second_run_denied(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def second_run_denied(*args: Any, **kwargs: Any) -> Any:
         if not fired:
             fired.append(True)
             ok(deny(pipe, request_id))
-            self.process(dict(event))
-        return original(self, *args, **kwargs)
+            assert pipe.resolver.resolver().process(dict(event)).jobs == []
+            assert own_items(pipe, request_id)["RESOLUTION"]["denied"] is True
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(Resolver, "_fan_out", second_run_denied)
+    monkeypatch.setattr(resolver_service, "put_versioned", second_run_denied)
     assert pipe.resolve(records) == {"batchItemFailures": []}
     assert fired
     # Then the first run's jobs went out, and the record is theirs, not "denied, no jobs"
@@ -224,3 +226,27 @@ def test_two_runs_at_once_keep_the_record_of_the_one_that_made_jobs(
     assert items["RESOLUTION"]["jobs_total"] == len(jobs)
     status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
     assert (status["status"], status["systems_total"]) == ("denied", len(jobs))
+
+
+def test_a_request_resolved_then_denied_asks_nothing_new_when_run_again(pipe: Pipeline) -> None:
+    # Given a request resolved with no job of its own (an earlier request's jobs, in flight,
+    # carry its opt-out), then denied
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain_all()
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    records = pipe.event_records()
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    assert own_items(pipe, request_id)["RESOLUTION"].get("covered")
+    ok(deny(pipe, request_id))
+    # ... and the covering jobs are refused for good since
+    for bodies in held.values():
+        deliver(pipe, bodies, Vendor(refuse=True))
+    # When its event is run again (a stream retry from an earlier failed record of its batch)
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    # Then the denied request asks no system (review s22 diff D2: its nodes named it, so it
+    # read as begun and made six jobs of its own), and its record stays the one it had
+    items = own_items(pipe, request_id)
+    assert not [sk for sk in items if sk.startswith("JOB#")]
+    assert queued(pipe) == set()
+    assert "denied" not in items["RESOLUTION"]

@@ -327,12 +327,7 @@ class Resolver:
         wanted.update({c.identifier.pk: (c.identifier, c) for c in claims})
         asked = [(pk, keys.NODE_SK) for pk in wanted] + ([denial] if denial else [])
         found = batch_get(self._table, asked, consistent=True)
-        if (
-            denial is not None
-            and denial in found
-            and not _begun(found.values(), stamp[1])
-            and self._denied_first(denial[0])
-        ):
+        if denial is not None and denial in found and self._stops_denied(denial[0], found, stamp):
             return False
         kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
@@ -358,6 +353,19 @@ class Resolver:
                 raise RuntimeError("identity node kept changing under the resolver")
         return True
 
+    def _stops_denied(self, request_pk: str, found: dict[Any, Item], stamp: Stamp) -> bool:
+        """Whether a denied request's run stops before it writes anything (reads made on a
+        denied request's path only). Resolved before the denial (its RESOLUTION, not a
+        `denied` one): a run again (a stream retry) asks nothing new of anyone (review s22 diff
+        D2: its covering jobs had failed since, and the re-run made jobs of its own). Else it
+        stops unless an earlier run began it: a register of a node names it (`_begun`) or it
+        has a job (`_denied_first`); such a run is finished as it began."""
+        resolution = batch_get(self._table, [(request_pk, keys.RESOLUTION_SK)], consistent=True)
+        done = next(iter(resolution.values()), None)
+        if done is not None and not done.get("denied"):
+            return True
+        return not _begun(found.values(), stamp[1]) and self._denied_first(request_pk)
+
     def _denied_first(self, request_pk: str) -> bool:
         """Whether a request an operator denied has no job yet (one Query, on a denied
         request's path only). A job of its own means an earlier run of this event got that
@@ -379,7 +387,7 @@ class Resolver:
         the same denial and does the same (review s22 diff B1)."""
         self._record(pending, request_id, {"jobs_total": 0, "denied": True,
                                            "proof_rule": PROOF_RULE})  # fmt: skip
-        logger.info("request denied before resolution: no system asked", request_id=request_id)
+        logger.info("request denied: this run asks no system", request_id=request_id)
         return Resolution(request_id, 0, [], 0, 0)
 
     def _kept_states(self, pks: list[str]) -> dict[str, OwnState]:

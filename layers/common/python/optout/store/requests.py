@@ -75,10 +75,10 @@ def cite_more(
 
 def put_resolution(table: Table, item: Item) -> bool:
     """A request's RESOLUTION, only if absent (a re-run keeps the first record), except that
-    one which made jobs replaces a `denied` one: two runs of the same event at once, the
-    denial landing between their reads, let the one that saw it record "denied, no jobs"
-    first while the other's jobs went out (review s22 diff C2). False when nothing was
-    written."""
+    one of a run that carried on (not `denied`) replaces a `denied` one: two runs of the same
+    event at once, the denial landing between their reads, let the one that saw it record
+    "denied, no jobs" first while the other's jobs went out (review s22 diff C2). False when
+    nothing was written."""
     if item.get("denied"):
         written = conditional(
             lambda: table.client.put_item(
