@@ -92,6 +92,27 @@ def in_flight(pipe: Pipeline) -> list[set[str]]:
     return [set(m.get("inflight", ())) for m in marks]
 
 
+def refused_for_good(pipe: Pipeline) -> str:
+    """A salesforce opt-out refused for good and listed (the other queues emptied); its id."""
+    request_id: str = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    assert work(pipe, Vendor(refuse=True)) == 1
+    pipe.drain_all()
+    return request_id
+
+
+def replayed_with_its_listing_left(
+    pipe: Pipeline,
+) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """`refused_for_good`, then replayed: its id, the listing the replay dropped (for the test
+    to write back, as a replay whose forget failed leaves it) and the replay's held message."""
+    request_id = refused_for_good(pipe)
+    (first_listing,) = listing(pipe)
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    return request_id, first_listing, pipe.drain(SYSTEM)
+
+
 @pytest.mark.parametrize("shape", ["now", "before 8308004"])
 def test_a_replay_reading_an_older_failures_listing_leaves_a_failure_its_worker_has_not_listed(
     pipe: Pipeline, shape: str
@@ -149,14 +170,7 @@ def test_a_replay_marking_a_job_that_failed_again_meanwhile_leaves_no_mark_in_fl
 ) -> None:
     # Given a salesforce job refused for good, replayed (its message held), and its listing
     # left behind (the replay's forget failed)
-    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
-    pipe.resolve()
-    assert work(pipe, Vendor(refuse=True)) == 1
-    pipe.drain_all()
-    (first_listing,) = listing(pipe)
-    replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    held = pipe.drain(SYSTEM)
+    request_id, first_listing, held = replayed_with_its_listing_left(pipe)
     pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
     # When a second replay reads the job still pending from the first, and before it marks
     # the job in flight again, the held message's delivery is refused for good (the worker
@@ -225,10 +239,7 @@ def test_a_listing_written_before_8308004_with_a_later_failed_at_is_replayed(
     # Given a salesforce job refused for good, listed as the worker wrote it before 2026-12-01
     # (commit 8308004): `failed_at` the time its after-steps last ran (a redriven message ran
     # them again a minute after the job's end), and no `listed_by`
-    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
-    pipe.resolve()
-    assert work(pipe, Vendor(refuse=True)) == 1
-    pipe.drain_all()
+    request_id = refused_for_good(pipe)
     (old,) = listing(pipe)
     ended = datetime.fromisoformat(the_job(pipe, request_id)["completed_at"])
     del old["listed_by"]
@@ -251,14 +262,7 @@ def test_a_failure_a_replay_frees_before_its_worker_lists_it_is_still_counted_by
 ) -> None:
     # Given a salesforce job refused for good, replayed (its message held), and its listing
     # left behind (the replay's forget failed)
-    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
-    pipe.resolve()
-    assert work(pipe, Vendor(refuse=True)) == 1
-    pipe.drain_all()
-    (first_listing,) = listing(pipe)
-    replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    held = pipe.drain(SYSTEM)
+    request_id, first_listing, held = replayed_with_its_listing_left(pipe)
     pending = the_job(pipe, request_id)
     pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(first_listing))
     # When the held message is refused again, and between the worker's `failed` write and its
@@ -298,10 +302,7 @@ def test_a_job_that_fails_again_between_the_replays_read_and_its_reset_counts_no
 ) -> None:
     # Given a salesforce job whose listing is an earlier failure's, and a replay that reads the
     # job as that failure (another round of it failed again before this replay's reset)
-    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
-    pipe.resolve()
-    assert work(pipe, Vendor(refuse=True)) == 1
-    pipe.drain_all()
+    request_id = refused_for_good(pipe)
     (old,) = listing(pipe)
     earlier = iso(datetime.fromisoformat(old["failed_at"]) - timedelta(minutes=5))
     old["failed_at"] = earlier
