@@ -35,7 +35,7 @@ from optout.resolver.derive import Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
-from optout.store import delivery, holds, keys
+from optout.store import delivery, holds, keys, query
 from optout.store.batch import (
     batch_get,
     batch_put,
@@ -372,12 +372,12 @@ class Resolver:
         far before the denial (the stream's retry, the sweep's redrive after a failed flush):
         that run is finished as it began, and its jobs may complete, as after a denial that
         lands once the request is resolved (docs/decisions.md)."""
-        page = self._table.client.query(
-            TableName=self._table.name, KeyConditionExpression="pk = :pk AND begins_with(sk, :job)",
+        jobs = query.items(
+            self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :job)",
             ExpressionAttributeValues={":pk": {"S": request_pk}, ":job": {"S": keys.JOB_PREFIX}},
             ConsistentRead=True, Limit=1, ProjectionExpression="pk, sk",
         )  # fmt: skip
-        return not page.get("Items")
+        return next(jobs, None) is None
 
     def _denied(self, request_id: str, pending: Outbox) -> Resolution:
         """A request an operator denied before it was resolved (CCPA §7026(e)): no system is
@@ -1121,7 +1121,7 @@ class Resolver:
 
     def _resolved(self, outbox: Outbox) -> None:
         """The batch's RESOLUTIONs, each only if absent (a re-run keeps the first record;
-        `put_resolution`: one that made jobs replaces a `denied` one)."""
+        `put_resolution`: one of a run that carried on replaces a `denied` one)."""
         for item in outbox.resolutions:
             put_resolution(self._table, item)
         outbox.resolutions.clear()

@@ -2,6 +2,7 @@
 writes of a request's resolution (its first, and a re-open's cited jobs)."""
 
 from optout.store import keys, query
+from optout.store.batch import put_if_absent
 from optout.store.codec import Item, serialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
@@ -80,18 +81,12 @@ def put_resolution(table: Table, item: Item) -> bool:
     "denied, no jobs" first while the other's jobs went out (review s22 diff C2). False when
     nothing was written."""
     if item.get("denied"):
-        written = conditional(
-            lambda: table.client.put_item(
-                TableName=table.name, Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        )  # fmt: skip
-    else:
-        written = conditional(
-            lambda: table.client.put_item(
-                TableName=table.name, Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk) OR denied = :denied",
-                ExpressionAttributeValues=serialize({":denied": True}),
-            )
-        )  # fmt: skip
+        return put_if_absent(table, item)
+    written = conditional(
+        lambda: table.client.put_item(
+            TableName=table.name, Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk) OR denied = :denied",
+            ExpressionAttributeValues=serialize({":denied": True}),
+        )
+    )  # fmt: skip
     return written is not None
