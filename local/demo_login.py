@@ -3,12 +3,12 @@
 A real shop's backend authenticates the person, then signs a short-lived identity token with
 the key it shares with the bridge (README: "Identity tokens"); the page passes it on with its
 next `POST /v1/consent`. Here there is no password, so this authenticates nobody: only the
-demo's own accounts sign in, addresses at the domains reserved for documentation (RFC 2606:
-example.com, example.net, example.org and their subdomains), which the README, the demo shop and
-the e2e tests use; any other address is refused (403). Without that, anyone could sign in as
-anyone on `make run` and read or lift their opt-out (review s23 C1). The token is signed with
-the documented development key, so the demo and the e2e tests take the same token path
-production does. It binds the browser's device id (the banner's cookie, or `device_id`
+demo's own accounts sign in, addresses at `demo.example.com` (inside a domain reserved for
+documentation, RFC 2606), which the README's token example, the demo shop and the e2e tests use;
+any other address, `jane@example.com` included, is refused (403). Without that, anyone could
+sign in as anyone on `make run` and read or lift their opt-out (review s23 C1). The token is
+signed with the documented development key, so the demo and the e2e tests take the same token
+path production does. It binds the browser's device id (the banner's cookie, or `device_id`
 in the body), so the token names only that device, and like every token it makes one request
 (README: "A token makes one request"). Local stack only.
 """
@@ -26,10 +26,10 @@ from optout.token_keys import load_token_keys
 PATH = "/_local/demo/login"
 LIFETIME_SECONDS = 300
 DEVICE_COOKIE = "optout_device_id"
-DEMO_DOMAINS = ("example.com", "example.net", "example.org")
+DEMO_DOMAIN = "demo.example.com"
 NOT_A_DEMO_ACCOUNT = (
-    "the demo login signs in only demo accounts, addresses at example.com, example.net or "
-    "example.org: it checks no password, so it is not authentication"
+    f"the demo login signs in only demo accounts, addresses at {DEMO_DOMAIN}: it checks no "
+    "password, so it is not authentication"
 )
 
 
@@ -58,10 +58,9 @@ def serve(request: Incoming) -> Outgoing:
 
 
 def is_demo_account(email: str) -> bool:
-    """An address at a domain reserved for documentation: no real person's. `email` is
-    normalised (lower case, its domain in ASCII)."""
-    domain = email.rpartition("@")[2]
-    return any(domain == demo or domain.endswith("." + demo) for demo in DEMO_DOMAINS)
+    """An address of the demo's own domain: no real person's, nor one a check of the trust
+    rules would pick for a stranger (`victim@example.com`). `email` is normalised."""
+    return email.rpartition("@")[2] == DEMO_DOMAIN
 
 
 def _cookie(request: Incoming) -> str | None:

@@ -15,7 +15,7 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     });
     if (answer.status === 403) {
       // The demo login signs in only demo accounts: it checks no password (README).
-      status.textContent = "Demo accounts only: use an address at example.com.";
+      status.textContent = "Demo accounts only: use an address at demo.example.com.";
       return;
     }
     if (!answer.ok) throw new Error("login refused");
