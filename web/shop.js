@@ -13,6 +13,11 @@ document.getElementById("login").addEventListener("submit", async (event) => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ email }),
     });
+    if (answer.status === 403) {
+      // The demo login signs in only demo accounts: it checks no password (README).
+      status.textContent = "Demo accounts only: use an address at demo.example.com.";
+      return;
+    }
     if (!answer.ok) throw new Error("login refused");
     const { identity_token } = await answer.json();
     await window.optoutBridge.identify(identity_token);

@@ -49,7 +49,7 @@ def login(stack: Stack, email: str, device: str, timeout: float = 45.0) -> str:
 
 def opted_out_victim(stack: Stack) -> tuple[str, str]:
     """A victim who logged in on their browser and opted out through the webform."""
-    email, device = f"victim-{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex
+    email, device = f"victim-{uuid.uuid4().hex[:10]}@demo.example.com", uuid.uuid4().hex
     login(stack, email, device)
     post(stack, "/v1/opt-out", {"email": email})
     stack.wait_for(lambda: state(stack, device)["opt_out"] == OPTED_OUT)
@@ -78,7 +78,7 @@ def test_a_stranger_cannot_undo_the_victims_opt_out(local_stack: Stack) -> None:
 
 def test_asserted_junk_never_gets_the_victims_real_login_held(local_stack: Stack) -> None:
     # Given more junk browsers than the cluster cap (50) naming the victim's email
-    email = f"victim-{uuid.uuid4().hex[:10]}@example.com"
+    email = f"victim-{uuid.uuid4().hex[:10]}@demo.example.com"
     post(local_stack, "/v1/opt-out", {"email": email})
     for _ in range(55):
         status, _ = local_stack.json(

@@ -30,7 +30,7 @@ from tests.support.systems_subset import DEFAULT_SYSTEMS
 pytestmark = pytest.mark.e2e
 
 RUN = uuid.uuid4().hex[:8]
-EMAIL = f"canary.pii.{RUN}@example.com"
+EMAIL = f"canary.pii.{RUN}@demo.example.com"  # a demo account: it logs in
 PHONE = "+1 415 555 0199"  # a valid US number (555-01xx is reserved for fiction)
 PHONE_FORMS = ("+14155550199", "4155550199", "415 555 0199", "415-555-0199")
 CUSTOMER = f"cust-canary-{RUN}"

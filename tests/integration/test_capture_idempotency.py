@@ -5,6 +5,9 @@ from typing import Any
 
 import pytest
 
+from optout.api_models import OptOutIn
+from optout.events import fingerprint
+from optout.settings import LOCAL_HASH_KEY
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke, load_function
@@ -96,6 +99,47 @@ def test_the_same_key_and_person_with_a_different_body_is_a_conflict(
     assert json_body(answer)["error"]["field"] == "Idempotency-Key"
     assert "jane.doe" not in answer["body"]
     assert aws.items() == before
+
+
+@pytest.mark.parametrize(
+    ("first", "retry"),
+    [
+        ({"email": "jane.doe@example.com"}, {"email": " Jane.Doe@EXAMPLE.com "}),
+        ({"phone": "+14155550132", "jurisdiction": "US-CA"},
+         {"phone": "(415) 555-0132", "jurisdiction": "US-CA"}),
+    ],
+)  # fmt: skip
+def test_a_retry_naming_the_same_identifiers_written_differently_is_the_same_request(
+    aws: Aws, capture: ModuleType, first: dict[str, Any], retry: dict[str, Any]
+) -> None:
+    # Given an opt-out sent with a key
+    original = invoke(capture, _opt_out("typed", first))
+    # When it is sent again with that key, each identifier written another way (review s23 C4)
+    again = invoke(capture, _opt_out("typed", retry))
+    # Then it is a retry, not "a different request": the first answer, nothing more stored
+    assert (original["statusCode"], again["statusCode"]) == (202, 202)
+    assert json_body(again) == json_body(original)
+    assert len(aws.items()) == 1
+
+
+def test_a_retry_of_an_event_stored_with_the_body_as_sent_is_still_a_retry(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given an opt-out stored before 2026-12-02, its fingerprint taken of the body as sent
+    first = json_body(invoke(capture, _opt_out("old-key")))
+    (item,) = aws.items()
+    as_sent = OptOutIn.model_validate(BODY).model_dump(mode="json")
+    legacy = fingerprint(LOCAL_HASH_KEY.encode(), "opt_out", {"body": as_sent, "gpc": False})
+    aws.dynamodb.update_item(
+        TableName=aws.table_name, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
+        UpdateExpression="SET fingerprint = :f", ExpressionAttributeValues={":f": {"S": legacy}},
+    )  # fmt: skip
+    # When the client retries it with the same key and body
+    again = invoke(capture, _opt_out("old-key"))
+    # Then it answers the first answer
+    assert again["statusCode"] == 202
+    assert json_body(again) == first
+    assert len(aws.items()) == 1
 
 
 def test_a_key_someone_else_used_first_is_another_request_not_a_conflict(

@@ -124,7 +124,7 @@ def test_opt_out_clicked_in_the_banner_keeps_the_tag_blocked_after_reload(
 def test_webform_opt_out_in_browser_a_reaches_browser_b_once_it_logs_in(
     new_context: BrowserFactory, stack_url: str
 ) -> None:
-    email = f"shopper-{uuid.uuid4().hex[:10]}@example.com"
+    email = f"shopper-{uuid.uuid4().hex[:10]}@demo.example.com"
 
     # Given browser A submits the webform with an email
     browser_a = new_context().new_page()
@@ -206,7 +206,7 @@ def test_opted_out_elsewhere_first_logged_in_page_of_a_new_browser_runs_nothing_
     new_context: BrowserFactory, stack_url: str
 ) -> None:
     # Given a person who opted out by the webform (or on another browser: the same state)
-    email = f"newphone-{uuid.uuid4().hex[:10]}@example.com"
+    email = f"newphone-{uuid.uuid4().hex[:10]}@demo.example.com"
     _post_json(f"{stack_url}/v1/opt-out", {"email": email})
     # ... and a new browser, a stranger to the graph, whose login backend rendered a token
     # for that person on the first page it opens (the logged-in page has two gated tags)

@@ -308,9 +308,7 @@ class CaptureService:
         request_id = self._request_id(
             draft.event_type, draft.caller, ctx.idempotency_key, token_use
         )
-        digest = fingerprint(
-            self._secret, draft.event_type, {"body": draft.payload, "gpc": draft.gpc}
-        )
+        digest = fingerprint(self._secret, draft.event_type, _as_meant(draft))
         record: dict[str, Any] = evidence(
             ctx,
             jurisdiction=draft.jurisdiction,
@@ -356,7 +354,7 @@ class CaptureService:
             if not busy(error):
                 raise
             stored, created = self._committed_anyway(request_id, ctx, error), True
-        if not created and stored.get("fingerprint") != digest:
+        if not created and not self._same_request(stored.get("fingerprint"), digest, draft):
             if token_use:  # the banner sends the choice again without it (web/banner.js)
                 raise StaleToken("identity_token was already used for another request")
             raise Conflict(
@@ -379,6 +377,15 @@ class CaptureService:
             calendar=str(kept) if kept else None,
             stated=jurisdiction_stated(stored),
         )
+
+    def _same_request(self, stored: object, digest: str, draft: _Draft) -> bool:
+        """Whether the event found under this request id was this request. Events stored
+        before 2026-12-02 hold the fingerprint of the body as sent (identifiers as typed):
+        read only when the new one differs, so their retries are still retries."""
+        if stored == digest:
+            return True
+        as_sent = {"body": draft.payload, "gpc": draft.gpc}
+        return stored == fingerprint(self._secret, draft.event_type, as_sent)
 
     def _committed_anyway(
         self, request_id: str, ctx: RequestContext, error: Exception
@@ -404,6 +411,21 @@ def _written_by(stored: dict[str, Any], ctx: RequestContext) -> bool:
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"
+
+
+# Where the public bodies carry identifiers as typed: the fingerprint reads them normalised.
+_TYPED_IDENTIFIERS = frozenset({"email", "phone", "customer_id", "device_id", "identity"})
+
+
+def _as_meant(draft: _Draft) -> dict[str, Any]:
+    """What tells a retry from another request under one Idempotency-Key: the body with its
+    identifiers as the request keys them (normalised, keyed, with their roles), not as typed,
+    so `Jane@Example.com ` and `jane@example.com` are one request, as they are one identifier
+    and one key scope (`caller`; review s23 C4). The rest of the body and the GPC signal as
+    they were: another purpose, page or signal is still another request."""
+    body = {k: v for k, v in draft.payload.items() if k not in _TYPED_IDENTIFIERS}
+    named = [[i.pk, role] for i, role in zip(draft.identifiers, draft.roles, strict=True)]
+    return {"body": body, "gpc": draft.gpc, "identifiers": named}
 
 
 def _caller(trust: _Trust) -> str:

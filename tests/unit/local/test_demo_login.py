@@ -1,0 +1,46 @@
+"""The local demo login signs in only the demo's own accounts (review s23 C1): it checks no
+password, so an address a real person could hold is refused, never given a verified token."""
+
+import json
+
+import pytest
+
+from local import demo_login
+from local.http_types import Incoming
+
+DEVICE = "c0ffee00-1d2e-4f3a-8b4c-5d6e7f8a9b0c"
+
+
+def login(email: str) -> tuple[int, dict[str, object]]:
+    body = json.dumps({"email": email, "device_id": DEVICE}).encode()
+    answer = demo_login.serve(Incoming("POST", demo_login.PATH, body=body))
+    return answer.status, json.loads(answer.body)
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["jane@demo.example.com", " Lee@Demo.Example.COM ", "victim-1a2b@demo.example.com"],
+)
+def test_the_demo_accounts_the_readme_and_the_tests_use_sign_in(email: str) -> None:
+    status, answer = login(email)
+
+    assert status == 200, answer
+    assert set(answer) == {"identity_token", "expires_in"}
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["victim@gmail.com", "jane@example.com", "jane@shop.demo.example.com",
+     "jane@demo.example.com.evil.org", "jane@notdemo.example.com"],
+)  # fmt: skip
+def test_any_other_address_is_refused_in_the_envelope_without_naming_it(email: str) -> None:
+    status, answer = login(email)
+
+    assert status == 403
+    error = answer["error"]
+    assert isinstance(error, dict)
+    assert error["code"] == "forbidden"
+    assert error["field"] == "email"
+    assert "demo accounts" in error["message"]
+    assert email.split("@")[0] not in json.dumps(answer)  # PII never echoed
+    assert "identity_token" not in answer
