@@ -13,6 +13,7 @@ import botocore.session
 import pytest
 from hypothesis import settings
 from moto import mock_aws
+from moto.core import models as moto_models
 
 from local import moto_transactions
 from local.aws_resources import create_table
@@ -33,6 +34,16 @@ settings.load_profile("optout")
 # loader per data path for the process shares them among the tests' sessions too (the files
 # and what is read from them are unchanged).
 botocore.session.create_loader = cache(botocore.session.create_loader)  # type: ignore[attr-defined]
+
+
+# Each mock_aws start also registers, for the `requests` library, one callback response per
+# AWS URL pattern and method (about 1,300 objects, ~20 ms a test); they are the same every
+# time (pattern, method, callback) and no test sends `requests` calls, so they are made once.
+# moto still resets its registry and its backends on every start.
+_callback_response = cache(moto_models.CallbackResponse)
+moto_models.CallbackResponse = lambda method, url, callback: _callback_response(  # type: ignore[attr-defined]
+    method=method, url=url, callback=callback
+)
 
 SAMPLE_LINKER_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-LinkerRole-EXAMPLE"
 SAMPLE_OPERATOR_ROLE = "arn:aws:iam::123456789012:role/optout-bridge-OperatorRole-EXAMPLE"
