@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from local.moto_guard import guarded
 from optout.resolver import service as resolver_service
+from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
 from optout.store.codec import deserialize
 from optout.store.table import Table
@@ -164,10 +165,6 @@ def test_a_denial_after_the_resolver_wrote_the_nodes_lets_its_retry_finish(
     # job (a throttle, a timeout)
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     records = pipe.event_records()
-
-    def died(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("injected after the nodes")
-
     with monkeypatch.context() as patch:
         patch.setattr(Resolver, "_link", died)
         assert pipe.resolve(records)["batchItemFailures"]
@@ -250,3 +247,39 @@ def test_a_request_resolved_then_denied_asks_nothing_new_when_run_again(pipe: Pi
     assert not [sk for sk in items if sk.startswith("JOB#")]
     assert queued(pipe) == set()
     assert "denied" not in items["RESOLUTION"]
+
+
+def test_jobs_made_after_deriving_again_are_never_owned_by_a_denied_request(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one stream batch: a request denied before it was resolved, then another person's
+    # opt-out, both run and not yet flushed
+    denied = pipe.post("/v1/opt-out", {"email": OTHER})["request_id"]
+    ok(deny(pipe, denied))
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    limit = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["limit_sensitive"]})
+    images = (r["dynamodb"]["NewImage"] for r in pipe.event_records())
+    events = {e["request_id"]: e for e in map(deserialize, images)}
+    resolver = pipe.resolver.resolver()
+    batch = Outbox()
+    resolver.process(dict(events[denied]), batch)
+    resolver.process(dict(events[request_id]), batch)
+    # ... and another invocation's run (the person's request to limit) that wrote the
+    # email's node and died before its jobs
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="injected"):
+        patch.setattr(Resolver, "_link", died)
+        resolver.process(dict(events[limit["request_id"]]), Outbox())
+    # When the batch is flushed: its check sees the node moved, derives again and makes the
+    # job the state now calls for (limit_sensitive, to the webhook)
+    resolver.flush(batch)
+    # Then that job is owned by the request that was carried out, not by the denied one
+    # (review s22 diff C3/D6: the denied request's record would name a job made "by" it)
+    made = [sk for sk in own_items(pipe, request_id) if sk.startswith("REDERIVED#")]
+    assert len(made) == 1 and made[0].startswith(f"REDERIVED#{request_id}~")
+    assert set(own_items(pipe, denied)) == {"EVENT", "DENIAL", "RESOLUTION"}
+    assert_denied_without_systems(pipe, denied)
+    assert queued(pipe) == {request_id, made[0].removeprefix("REDERIVED#")}
+
+
+def died(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("injected after the nodes")
