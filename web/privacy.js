@@ -155,7 +155,9 @@ const showResult = (answer, purposes) => {
 // stranger which vendors hold the person): while processing, or denied with jobs in flight,
 // its 0 done is no count, so say how many systems are to confirm it, as the status page does
 // (optout/webform_pages.py). Its total may hold systems this request never asked, so not
-// "asked" (review s22 diff B5). No systems yet, or none needed: no count.
+// "asked" (review s22 diff B5). No systems yet, none needed, or all retired: no count, and no
+// words, since the JSON does not tell the last two apart (the status page is told, review s22
+// diff B7): "Status: completed." is true of both.
 const statusText = (status) => {
   const { systems_total: total, systems_done: done, systems_failed: failed } = status;
   const denied = status.status === "denied";
