@@ -986,7 +986,10 @@ class Resolver:
                 break
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
-            already = key in batch_get(self._table, [key], consistent=True)
+            record = batch_get(self._table, [key], consistent=True).get(key)
+            # A `denied` record does not end it: the sweep names one only beside jobs (review
+            # s22 diff D4), and a run of a denied event stops by itself when none was begun.
+            already = record is not None and not record.get("denied")
             if event is None or already or event.get("event_type") == "redrive":
                 continue
             self.process(event, pending, deadline)
