@@ -22,6 +22,24 @@ all.addEventListener("change", () => {
 });
 for (const box of optOuts) box.addEventListener("change", syncAll);
 syncAll();
+
+// The submit button names what the ticked boxes ask: a request only to limit the use of
+// sensitive data (§7027) is no opt-out. The same rule as the confirmation's heading
+// (`showResult`) and the no-JavaScript page's (functions/capture_api/app.py); the static
+// button is neutral for a browser without this script.
+const limitBox = form.querySelector("input[name=purposes][value=limit_sensitive]");
+const submitButton = form.querySelector("button[type=submit]");
+const buttonLabel = () => {
+  const optingOut = optOuts.some((box) => box.checked);
+  if (optingOut && limitBox.checked) return "Submit opt-out and limit request";
+  if (optingOut) return "Submit opt-out request";
+  return limitBox.checked ? "Submit request to limit use of sensitive information" : "Submit request";
+};
+const syncButton = () => {
+  submitButton.textContent = buttonLabel();
+};
+form.addEventListener("change", syncButton); // after "Opt out of all" has set the boxes
+syncButton();
 document.getElementById("optout-all-choice").hidden = false;
 
 const element = (name, content = [], attributes = {}) => {
@@ -85,8 +103,7 @@ form.addEventListener("submit", async (event) => {
   for (const name of fields) if (form.elements[name].value.trim()) body[name] = form.elements[name].value.trim();
   if (deviceId()) body.device_id = deviceId(); // links this browser to the identifiers given
   body.page_url = location.origin + location.pathname;
-  const button = form.querySelector("button[type=submit]");
-  button.disabled = true;
+  submitButton.disabled = true;
   const json = JSON.stringify(body);
   if (json !== sent.body) sent = { body: json, key: crypto.getRandomValues(new Uint32Array(4)).join("-") };
   // A hanging request must not leave the button dead: given up after 20 s.
@@ -121,7 +138,7 @@ form.addEventListener("submit", async (event) => {
     );
   } finally {
     clearTimeout(timer);
-    button.disabled = false;
+    submitButton.disabled = false;
   }
 });
 
@@ -155,7 +172,9 @@ const showResult = (answer, purposes) => {
 // stranger which vendors hold the person): while processing, or denied with jobs in flight,
 // its 0 done is no count, so say how many systems are to confirm it, as the status page does
 // (optout/webform_pages.py). Its total may hold systems this request never asked, so not
-// "asked" (review s22 diff B5). No systems yet, or none needed: no count.
+// "asked" (review s22 diff B5). No systems yet, none needed, or all retired: no count, and no
+// words, since the JSON does not tell the last two apart (the status page is told, review s22
+// diff B7): "Status: completed." is true of both.
 const statusText = (status) => {
   const { systems_total: total, systems_done: done, systems_failed: failed } = status;
   const denied = status.status === "denied";

@@ -228,7 +228,7 @@ def resolver() -> "APIGatewayHttpResolver":
         status = services().queries.request_status(request_id)
         if HTML_PAGES.get():
             return _page(
-                200, status_page(status.model_dump() | status.page_calendar(), _privacy_page())
+                200, status_page(status.model_dump() | status.page_fields(), _privacy_page())
             )
         return Response(200, JSON, status)
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from local.moto_guard import guarded
 from optout.resolver import service as resolver_service
+from optout.resolver.outbox import Outbox
 from optout.resolver.service import Resolver
 from optout.store.codec import deserialize
 from optout.store.table import Table
@@ -164,10 +165,6 @@ def test_a_denial_after_the_resolver_wrote_the_nodes_lets_its_retry_finish(
     # job (a throttle, a timeout)
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     records = pipe.event_records()
-
-    def died(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("injected after the nodes")
-
     with monkeypatch.context() as patch:
         patch.setattr(Resolver, "_link", died)
         assert pipe.resolve(records)["batchItemFailures"]
@@ -250,3 +247,97 @@ def test_a_request_resolved_then_denied_asks_nothing_new_when_run_again(pipe: Pi
     assert not [sk for sk in items if sk.startswith("JOB#")]
     assert queued(pipe) == set()
     assert "denied" not in items["RESOLUTION"]
+
+
+def test_jobs_made_after_deriving_again_are_never_owned_by_a_denied_request(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given one stream batch: a request denied before it was resolved, then another person's
+    # opt-out, both run and not yet flushed
+    denied = pipe.post("/v1/opt-out", {"email": OTHER})["request_id"]
+    ok(deny(pipe, denied))
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    limit = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["limit_sensitive"]})
+    images = (r["dynamodb"]["NewImage"] for r in pipe.event_records())
+    events = {e["request_id"]: e for e in map(deserialize, images)}
+    resolver = pipe.resolver.resolver()
+    batch = Outbox()
+    resolver.process(dict(events[denied]), batch)
+    resolver.process(dict(events[request_id]), batch)
+    # ... and another invocation's run (the person's request to limit) that wrote the
+    # email's node and died before its jobs
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="injected"):
+        patch.setattr(Resolver, "_link", died)
+        resolver.process(dict(events[limit["request_id"]]), Outbox())
+    # When the batch is flushed: its check sees the node moved, derives again and makes the
+    # job the state now calls for (limit_sensitive, to the webhook)
+    resolver.flush(batch)
+    # Then that job is owned by the request that was carried out, not by the denied one
+    # (review s22 diff C3/D6: the denied request's record would name a job made "by" it)
+    made = [sk for sk in own_items(pipe, request_id) if sk.startswith("REDERIVED#")]
+    assert len(made) == 1 and made[0].startswith(f"REDERIVED#{request_id}~")
+    assert set(own_items(pipe, denied)) == {"EVENT", "DENIAL", "RESOLUTION"}
+    assert_denied_without_systems(pipe, denied)
+    assert queued(pipe) == {request_id, made[0].removeprefix("REDERIVED#")}
+
+
+def died(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("injected after the nodes")
+
+
+def test_a_denied_record_that_landed_beside_jobs_is_replaced_when_the_sweep_redrives_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an email linked to a customer number (segment takes only the number), then an
+    # opt-out naming the email, resolved twice at once: the run that began reads no denial;
+    # the operator denies; the second run records "denied, no jobs" first; the first run's
+    # jobs go out, and its flush then fails for good before its record (the stream gives up)
+    links = {"links": [{"a": {"type": "customer_id", "value": "cust-deny-d4"},
+                        "b": {"type": "email", "value": EMAIL}}]}  # fmt: skip
+    pipe.post("/v1/identity-links", links, iam=True)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    records = pipe.event_records()
+    event = deserialize(records[0]["dynamodb"]["NewImage"])
+    original = resolver_service.put_versioned
+    fired: list[bool] = []
+
+    def second_run_denied(*args: Any, **kwargs: Any) -> Any:
+        if not fired:
+            fired.append(True)
+            ok(deny(pipe, request_id))
+            assert pipe.resolver.resolver().process(dict(event)).jobs == []
+        return original(*args, **kwargs)
+
+    recorded = Resolver._resolved
+
+    def flush_failed(resolver: Resolver, outbox: Outbox) -> None:
+        if not all(r.get("denied") for r in outbox.resolutions):  # the run that made jobs
+            raise RuntimeError("injected: the flush fails before the record")
+        recorded(resolver, outbox)
+
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="injected"):
+        patch.setattr(resolver_service, "put_versioned", second_run_denied)
+        patch.setattr(Resolver, "_resolved", flush_failed)
+        pipe.resolve(records)
+    pipe.resolver.resolver.cache_clear()
+    items = own_items(pipe, request_id)
+    jobs = sorted(sk for sk in items if sk.startswith("JOB#"))
+    assert "JOB#segment" in jobs and items["RESOLUTION"]["denied"] is True
+    queued(pipe)
+    # When the sweep checks the request at its 2 h 15 min checkpoint, and the resolver takes
+    # what it found
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=16)
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then it was redriven as not resolved: "denied, no systems" beside jobs is no record of
+    # what was done (review s22 diff D4), and the record is now the run's that made the jobs,
+    # with the system reached only through the link left out of the public count
+    assert request_id in report.unresolved
+    items = own_items(pipe, request_id)
+    assert "denied" not in items["RESOLUTION"]
+    assert items["RESOLUTION"]["linked_only"] == ["segment"]
+    assert sorted(sk for sk in items if sk.startswith("JOB#")) == jobs
+    status = pipe.get(f"/v1/requests/{request_id}", request_id=request_id)
+    assert (status["status"], status["systems_total"]) == ("denied", len(jobs) - 1)

@@ -16,7 +16,7 @@ listing, and its `JobsFailed` count, to the worker."""
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -325,3 +325,35 @@ def test_a_job_that_fails_again_between_the_replays_read_and_its_reset_counts_no
     assert resolution(pipe, replay_id)["not_replayed"] == 1
     assert the_job(pipe, request_id)["status"] == "failed"
     assert len(listing(pipe)) == 1 and pipe.drain(SYSTEM) == []
+
+
+@pytest.mark.parametrize(("days", "replayed"), [(15, True), (13, False)], ids=["expired", "kept"])
+def test_a_failure_never_listed_whose_dead_letter_expired_is_replayed(
+    pipe: Pipeline, days: int, replayed: bool
+) -> None:
+    # Given a salesforce job whose listing names an earlier failure, and which failed again
+    # `days` ago without its worker listing that (its listing write failed, and its message
+    # went to the DLQ, which keeps it 14 days from its first enqueue)
+    request_id = refused_for_good(pipe)
+    (listed,) = listing(pipe)
+    failed = datetime.now(UTC) - timedelta(days=days)
+    job = the_job(pipe, request_id) | {"completed_at": iso(failed)}
+    listed["failed_at"] = iso(failed - timedelta(hours=1))
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(job))
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(listed))
+    # When the operator replays the system
+    replay_id = replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then a failure whose letter has expired, which no worker will ever list, is replayed
+    # (review s22 diff C6: it was `not_replayed` on every replay, and `optout replay` exited 1
+    # for good); one whose letter may still be redriven is left to its worker, as before
+    record = resolution(pipe, replay_id)
+    if replayed:
+        assert (record["replayed"], record.get("not_replayed")) == (1, None)
+        assert the_job(pipe, request_id)["status"] == "pending" and listing(pipe) == []
+        assert in_flight(pipe) == [{"sale"}]
+        assert work(pipe, Vendor()) == 1
+        assert the_job(pipe, request_id)["status"] == "done"
+    else:
+        assert (record["replayed"], record["not_replayed"]) == (0, 1)
+        assert the_job(pipe, request_id)["status"] == "failed" and len(listing(pipe)) == 1

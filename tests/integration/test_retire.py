@@ -4,7 +4,9 @@ Stores are built under local/systems.json, then the stack is "redeployed" withou
 resolver and admin containers made again with another SYSTEMS_CONFIG), as the review's probe
 did. Braze's job is left pending (its queue gone with the redeploy) or failed for good."""
 
+import html
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from optout.systems import load_systems
+from optout.webform_pages import ALL_RETIRED
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor
 from tests.support import iam
@@ -481,3 +484,41 @@ def test_a_retired_name_added_back_with_fewer_purposes_leaves_no_retired_job_on_
         "job_share": f"{second}:braze",
         "job_targeted_advertising": f"{second}:braze",
     }
+
+
+def page(pipe: Pipeline, request_id: str) -> str:
+    """The status page a browser gets, tags dropped."""
+    path = f"/v1/requests/{request_id}"
+    event = http_event("GET", path, path_parameters={"request_id": request_id},
+                       headers={"accept": "text/html"})  # fmt: skip
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", invoke(pipe.capture, event)["body"]))
+
+
+def test_a_request_whose_systems_were_all_retired_does_not_read_none_needed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given an opt-out for a customer number (webhook, segment and braze take it) that none of
+    # them confirmed, and then all three removed from the config and retired
+    body = {"customer_id": "cust-retired-all"}
+    request_id = str(pipe.post("/v1/opt-out", body)["request_id"])
+    pipe.resolve()
+    pipe.drain_all()
+    config = json.loads(Path(FULL).read_text())
+    gone = {"webhook", "segment", "braze"}
+    config["systems"] = [s for s in config["systems"] if s["name"] not in gone]
+    (tmp_path / "kept.json").write_text(json.dumps(config))
+    redeploy(pipe, monkeypatch, str(tmp_path / "kept.json"))
+    watch(pipe, 0)
+    for system in sorted(gone):
+        assert retire(pipe, system)["statusCode"] == 200
+    pipe.resolve()
+    # When the person opens the status link
+    status = public(pipe, request_id)
+    text = page(pipe, request_id)
+    # Then the JSON keeps its fields (completed, no system counted) and the page says the
+    # systems were retired, not that none needed to act (review s22 diff B7)
+    assert (status["status"], status["systems_total"]) == ("completed", 0)
+    assert set(status) == {"request_id", "status", "received_at", "deadline", "completed_at",
+                           "systems_total", "systems_done", "systems_failed"}  # fmt: skip
+    assert ALL_RETIRED in html.unescape(text) and "Systems 3 no longer in use" in text
+    assert "needed" not in text and "Your privacy choice" not in text

@@ -209,6 +209,29 @@ def test_a_linked_only_systems_retirement_does_not_date_the_public_completion() 
     assert operator is not None and operator.completed_at == RETIRED_AT
 
 
+def test_a_request_whose_systems_were_all_retired_tells_the_page_so() -> None:
+    # Given a request whose two systems' jobs were retired before they answered, one of them
+    # reached only through a linked identifier
+    items = [EVENT, RESOLUTION | {"linked_only": ["cdp"]},
+             _made(_job("ads", "pending"), "2026-11-29T03:12:01.000Z"),
+             _made(_job("cdp", "failed"), "2026-11-29T03:12:01.000Z")]  # fmt: skip
+    covering = _retirement("ads") | _retirement("cdp")
+    # Then both views read completed with no system counted, as a request that needed none,
+    # and the page is told how many were retired: the public view's only (review s22 diff B7)
+    public = aggregate(RID, items, covering, public=True)
+    operator = aggregate(RID, items, covering)
+    assert public is not None and operator is not None
+    assert (public.status, public.systems_total) == (operator.status, operator.systems_total)
+    assert (public.status, public.systems_total) == ("completed", 0)
+    assert (public.page_fields()["systems_retired"], operator.page_fields()["systems_retired"]) == (
+        1, 2,
+    )  # fmt: skip
+    assert "systems_retired" not in public.model_dump()
+    # ... and a request not resolved yet counts none in the public view
+    received = aggregate(RID, [EVENT, items[2]], covering, public=True)
+    assert received is not None and received.page_fields()["systems_retired"] == 0
+
+
 def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
     items = [EVENT, RESOLUTION, _made(_job("ads", "pending"), "2026-11-30T11:00:00.000Z"),
              _made(_job("cdp", "done", "2026-11-29T04:00:00.000Z"),

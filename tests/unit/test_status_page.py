@@ -10,6 +10,7 @@ import pytest
 from optout.api_models import DenialCode
 from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
 from optout.webform_pages import (
+    ALL_RETIRED,
     DENIAL_REASONS,
     RELOAD,
     back_link,
@@ -156,6 +157,21 @@ def test_a_request_no_system_needed_to_act_on_does_not_claim_every_system_proces
     # ... is not called an opt-out request, and has no deadline to meet
     assert "Your privacy choice" in page and "opt-out request" not in page
     assert "To be completed by" not in page
+
+
+@pytest.mark.parametrize("state", ["completed", "denied"])
+def test_a_request_whose_systems_were_all_retired_does_not_say_none_was_needed(state: str) -> None:
+    # Given a settled request none of whose systems confirmed before an operator retired them
+    # (no longer used): the answer counts none of them, as for a request that needed none
+    retired = {**denied(0, 0), "status": state, "systems_retired": 2}
+    # When its status page is rendered
+    page = status_page(retired)
+    # Then it says they are no longer in use, not that none needed to act (review s22 diff B7)
+    assert "<dt>Systems</dt><dd>2 no longer in use</dd>" in page
+    assert "needed" not in page and "Your privacy choice" not in page
+    assert (ALL_RETIRED in page) is (state == "completed")
+    # ... while one still to be resolved reads none yet
+    assert "<dd>none yet</dd>" in status_page({**retired, "status": "received"})
 
 
 def test_a_completed_request_claims_only_the_systems_that_use_the_details_given() -> None:

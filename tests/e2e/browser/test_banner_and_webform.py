@@ -176,7 +176,7 @@ def test_webform_limit_choice_is_unticked_by_default_and_sent_when_ticked(
     # When the visitor gives an email, ticks the limit too and submits
     page.get_by_label("Email address").fill("jane@example.com")
     limit.get_by_role("checkbox").check()
-    page.get_by_role("button", name="Submit opt-out request").click()
+    page.get_by_role("button", name="Submit opt-out and limit request").click()
 
     # Then the request lists the limit beside the four, and this browser applies it at once
     expect(page.locator("#result")).to_be_visible()

@@ -114,6 +114,33 @@ def test_check_now_shows_no_progress_while_processing(
     expect(page.locator("[data-status-text]")).to_have_text(expected)
 
 
+LIMIT_BUTTON = "Submit request to limit use of sensitive information"
+
+
+def test_the_submit_button_names_what_the_ticked_boxes_ask(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the webform as it opens: the four opt-outs ticked, the limit not
+    page = new_context().new_page()
+    page.goto(f"{static_site}/privacy.html")
+    button = page.locator("#optout-form button[type=submit]")
+    expect(button).to_have_text("Submit opt-out request")
+    # When the limit is ticked too, then the opt-outs unticked, then the limit unticked
+    page.locator("input[value=limit_sensitive]").check()
+    expect(button).to_have_text("Submit opt-out and limit request")
+    page.locator("#optout-all").uncheck()  # unticks the four opt-outs
+    # Then a request only to limit is not called an opt-out (CCPA §7027)
+    expect(button).to_have_text(LIMIT_BUTTON)
+    page.locator("input[value=limit_sensitive]").uncheck()
+    expect(button).to_have_text("Submit request")
+    page.get_by_label("Profiling", exact=True).check()
+    expect(button).to_have_text("Submit opt-out request")
+    # ... and without JavaScript, which cannot follow the boxes, the button is neutral
+    plain = new_context(javascript=False).new_page()
+    plain.goto(f"{static_site}/privacy.html")
+    expect(plain.locator("#optout-form button[type=submit]")).to_have_text("Submit request")
+
+
 def test_the_confirmation_heading_names_what_was_asked(
     new_context: BrowserFactory, static_site: str
 ) -> None:
@@ -126,7 +153,7 @@ def test_the_confirmation_heading_names_what_was_asked(
     page.get_by_label("Email").fill("jane@example.com")
     page.locator("#optout-all").uncheck()  # unticks the four opt-outs
     page.locator("input[value=limit_sensitive]").check()
-    page.get_by_role("button", name="Submit opt-out request").click()
+    page.get_by_role("button", name=LIMIT_BUTTON).click()
     expect(page.locator("#result-title")).to_have_text(
         "We received your request to limit the use of your sensitive personal information"
     )
@@ -147,7 +174,7 @@ def test_a_limit_only_request_with_gpc_honored_says_it_is_also_an_opt_out(
     page.get_by_label("Email").fill("jane@example.com")
     page.locator("#optout-all").uncheck()
     page.locator("input[value=limit_sensitive]").check()
-    page.get_by_role("button", name="Submit opt-out request").click()
+    page.get_by_role("button", name=LIMIT_BUTTON).click()
     # Then the result says it is also an opt-out, as the no-JavaScript page does: the
     # limit-only heading hid it (review s22 diff B4)
     expect(page.locator("#result-title")).to_have_text(

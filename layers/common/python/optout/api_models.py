@@ -219,15 +219,28 @@ class RequestStatusOut(ApiModel):
     # given it outside the dump (`page_calendar`) and names a zone only when it was stated.
     _calendar: str | None = PrivateAttr(default=None)
     _stated: bool = PrivateAttr(default=False)
+    # The systems this view shows as retired (no longer used, before they confirmed): not in
+    # the contract's counts, so a request they all were reads total 0, as one that needed no
+    # system does. The page tells the two apart (review s22 diff B7); the JSON keeps its fields.
+    _retired: int = PrivateAttr(default=0)
 
     def with_calendar(self, calendar: str | None, stated: bool) -> "RequestStatusOut":
         """This status holding the calendar stored with its request (None before 2026-12-01)."""
         self._calendar, self._stated = calendar, stated
         return self
 
+    def with_retired(self, systems: int) -> "RequestStatusOut":
+        """This status with the number of systems it shows as retired."""
+        self._retired = systems
+        return self
+
     def page_calendar(self) -> dict[str, Any]:
-        """What the HTML status page reads beside the dump (webform_pages.status_page)."""
+        """The calendar the HTML status page reads beside the dump."""
         return {"deadline_jurisdiction": self._calendar, "jurisdiction_stated": self._stated}
+
+    def page_fields(self) -> dict[str, Any]:
+        """What the HTML status page reads beside the dump (webform_pages.status_page)."""
+        return self.page_calendar() | {"systems_retired": self._retired}
 
 
 # Where the call states no country (a backend's links, an operator's reads), a phone is E.164:

@@ -357,6 +357,11 @@ def aggregate(
         hidden = set(resolution.get("linked_only") or ())
         systems = [s for s in systems if s.system not in hidden]
         quiet -= hidden
+    # Retired systems are counted neither done nor failed: the page says they were retired, not
+    # "none needed" (review s22 diff B7); the public view names none before it knows which are
+    # linked-only, as it counts none.
+    shown = [] if public and resolution is None else every
+    retired = sum(1 for s in shown if s.retired and s.system not in hidden)
     # The quiet systems are in the total as they are in `done`: else each would hide one
     # system still processing (review s16 claims F1). The public answer shows no count until
     # every system has answered (below), so they never show before the end.
@@ -396,7 +401,7 @@ def aggregate(
         # person's reads 5 of 6) tells a stranger which (review s20 diff C1, D1); nor while
         # an earlier answer is replayed. Operators see each system.
         done = failed = 0
-    return RequestStatusOut(
+    answer = RequestStatusOut(
         request_id=request_id,
         status=status,
         received_at=event["received_at"],
@@ -407,7 +412,9 @@ def aggregate(
         systems_failed=failed,
         denied_at=denial.get("denied_at") if denial else None,
         denial_reason=denial.get("reason_code") if denial else None,
-    ).with_calendar(stored_calendar(event), jurisdiction_stated(event))
+    )
+    answer.with_calendar(stored_calendar(event), jurisdiction_stated(event))
+    return answer.with_retired(retired)
 
 
 def stored_calendar(event: Item) -> str | None:

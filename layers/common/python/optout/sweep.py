@@ -497,7 +497,7 @@ class Sweeper:
         due to be retried after it, a request the watch has not folded?, request ids of jobs
         the resolver made again for it (`REDERIVED#`)?, a system left with only cited jobs
         that proved nothing for it (`SystemProof.reopen`)?)."""
-        resolved = False
+        resolved = denied = jobs = False
         proof_items: list[Item] = []  # what status.proofs reads: event, resolution, own jobs
         stuck: list[str] = []
         rederived: list[str] = []
@@ -507,7 +507,7 @@ class Sweeper:
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
-            " #cov, #ids, not_asked, not_planned, proof_rule, created_at",
+            " #cov, #ids, not_asked, not_planned, proof_rule, created_at, denied",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
@@ -525,11 +525,12 @@ class Sweeper:
                 elif item["sk"] == ops_keys.FOLDED_SK:
                     folded = True
                 elif item["sk"] == keys.RESOLUTION_SK:
-                    resolved = True
+                    resolved, denied = True, bool(item.get("denied"))
                     proof_items.append(item)
                 elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
                     rederived.append(str(item["sk"]).removeprefix(keys.REDERIVED_PREFIX))
                 elif str(item["sk"]).startswith(keys.job_sk("")):
+                    jobs = True
                     proof_items.append(item)
                     if (
                         item.get("status") == "pending"
@@ -539,6 +540,12 @@ class Sweeper:
                     ):
                         stuck.append(str(item["system"]))
             if "LastEvaluatedKey" not in page:
+                # "Denied, no jobs" beside jobs: the record of a run that stopped at the
+                # denial landed before the record of a run of the same event that made them,
+                # and that run's flush failed for good (review s22 diff D4). Unresolved: its
+                # redrive runs the event again, which carries on (it has jobs) and replaces
+                # that record (`put_resolution`), with its jobs and linked-only systems.
+                resolved = resolved and not (denied and jobs)
                 reopen = resolved and self._reopen(proof_items)
                 return resolved, stuck, request and not folded, rederived, reopen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

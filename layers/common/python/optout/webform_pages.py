@@ -66,6 +66,14 @@ NOTHING_TO_DO: Final = (
     "Completed: we recorded your choice. No system that uses the details you gave us needed "
     "to act on it."
 )
+# A request every system of which was retired (`optout retire`: no longer used) before it
+# confirmed: those systems did need to act, so not NOTHING_TO_DO (review s22 diff B7). The JSON
+# answer reads as a request that needed none (total 0); the page is told apart
+# (RequestStatusOut.page_fields).
+ALL_RETIRED: Final = (
+    "Completed as far as we can: we stopped using the systems that held the details you gave "
+    "us before they confirmed your request, so none is left to ask."
+)
 # A denied request some systems processed opts no one back in: saying "we could not act"
 # would be false for those systems. A deny is refused once any system confirmed, so they
 # mostly processed it after the denial (jobs already sent complete): "had already processed
@@ -194,9 +202,10 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         systems = f"{total} to confirm"
     else:
         systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
+    retired = int(status.get("systems_retired") or 0)
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
-    # is a recorded choice, with no deadline to meet.
-    choice_only = state == "completed" and not total
+    # is a recorded choice, with no deadline to meet; one whose systems were all retired is not.
+    choice_only = state == "completed" and not total and not retired
     # A denied request will not be completed: no date it is "to be completed by"
     dated = not choice_only and state != "denied"
     rows = [
@@ -204,7 +213,7 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         ("Status", escape(state)),
         ("Received", escape(_received(status))),
         *([("To be completed by", escape(_deadline(status)))] if dated else []),
-        ("Systems", escape(systems) if total else _no_systems(state, choice_only)),
+        ("Systems", escape(systems) if total else _no_systems(state, choice_only, retired)),
     ]
     if status.get("completed_at"):
         rows.append(("Completed", escape(_when(status["completed_at"]))))
@@ -214,6 +223,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     details = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     if choice_only:
         text = NOTHING_TO_DO
+    elif state == "completed" and not total:
+        text = ALL_RETIRED
     else:
         # Denied with systems still to answer: jobs already sent may yet act on it, so not
         # "we could not act".
@@ -235,11 +246,14 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     )
 
 
-def _no_systems(state: str, choice_only: bool) -> str:
+def _no_systems(state: str, choice_only: bool, retired: int) -> str:
     """The Systems row of a request that counts none: a denial found before the resolution
-    asks none for good (the resolver honours it, review s22 diff B1), not "yet"."""
+    asks none for good (the resolver honours it, review s22 diff B1), not "yet"; a settled
+    request whose systems were all retired names them (review s22 diff B7)."""
     if choice_only:
         return "none needed"
+    if retired and state in ("completed", "denied"):
+        return f"{retired} no longer in use"
     return "none" if state == "denied" else "none yet"
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from time import monotonic
-from typing import Any
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -758,7 +758,13 @@ class Resolver:
         listed_at = marker.get("failed_at")
         listed = str(listed_at) if listed_at else None
         if listed is not None and _failed_since(job, listed):
-            return _left_to_its_worker(system, marker)
+            if not _letter_expired(job, self._clock()):
+                return _left_to_its_worker(system, marker)
+            # No letter is left to list that failure: this listing stands for it (the reset
+            # is still refused if the job fails again meanwhile)
+            listed = str(job["completed_at"])
+            logger.info("failed job replayed: its dead letter has expired, its failure was "
+                        "never listed", system=system, job_id=str(marker["sk"]))  # fmt: skip
         flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
                                             listed)  # fmt: skip
         if flights is None:  # replayed meanwhile (that replay sends it), or failed again
@@ -986,7 +992,10 @@ class Resolver:
                 break
             event = get_event(self._table, lost)
             key = (keys.request_pk(lost), keys.RESOLUTION_SK)
-            already = key in batch_get(self._table, [key], consistent=True)
+            record = batch_get(self._table, [key], consistent=True).get(key)
+            # A `denied` record does not end it: the sweep names one only beside jobs (review
+            # s22 diff D4), and a run of a denied event stops by itself when none was begun.
+            already = record is not None and not record.get("denied")
             if event is None or already or event.get("event_type") == "redrive":
                 continue
             self.process(event, pending, deadline)
@@ -1169,6 +1178,19 @@ def _failed_since(job: Item, listed: str) -> bool:
     after-steps last ran, at or after the job's end (review s22 diff A1)."""
     completed = job.get("completed_at")
     return completed is None or str(completed) > listed
+
+
+# The longest SQS keeps a message (the DLQs' MessageRetentionPeriod in template.yaml, SQS's
+# maximum), counted from its first enqueue, which a move to the DLQ keeps.
+DEAD_LETTER_KEPT: Final = timedelta(days=14)
+
+
+def _letter_expired(job: Item, now: datetime) -> bool:
+    """The job's last failure is older than any message of it can be: its dead letter, if it
+    had one, has expired, and no worker will ever list that failure (review s22 diff C6: a job
+    left to its worker for that failure stayed `not_replayed` on every replay, for good)."""
+    completed = job.get("completed_at")
+    return completed is not None and str(completed) < iso(now - DEAD_LETTER_KEPT)
 
 
 def _left_to_its_worker(system: str, marker: Item) -> str:
