@@ -1038,10 +1038,12 @@ class Resolver:
         # The unproving jobs' marks freed again first (idempotent; only marks that still name
         # them): a worker may have died before its free, and marks stored before a job's
         # answer freed them (no_record before 2026-11-30) would otherwise be cited once more.
+        # Not a failure's listing: that is its worker's, whose run that lists it counts it
+        # `JobsFailed` (review s22 diff C5, as A5 for the replay).
         now = iso(self._clock())
         for proof in reopen:
             for job in proof.covering:
-                delivery.record_delivered(self._table, job, job["status"], now, job.get("receipt"))
+                delivery.free_ended(self._table, job, job["status"], now, job.get("receipt"))
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
