@@ -325,3 +325,34 @@ def test_a_job_that_fails_again_between_the_replays_read_and_its_reset_counts_no
     assert resolution(pipe, replay_id)["not_replayed"] == 1
     assert the_job(pipe, request_id)["status"] == "failed"
     assert len(listing(pipe)) == 1 and pipe.drain(SYSTEM) == []
+
+
+def test_a_failures_late_first_after_steps_leave_a_replay_that_came_between_in_flight(
+    pipe: Pipeline,
+) -> None:
+    # review s22 diff A6: a salesforce job refused for good, whose worker is slow between its
+    # `failed` write and its after-steps; meanwhile a duplicate of its message runs them (and
+    # lists the failure), and the operator replays it (the job pending again, marked in flight)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    held = pipe.drain(SYSTEM)
+    pipe.drain_all()
+
+    def duplicate_then_replay() -> None:
+        assert work(pipe, Vendor(refuse=True), bodies=held) == 1
+        assert len(listing(pipe)) == 1
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        assert the_job(pipe, request_id)["status"] == "pending"
+
+    # When the first worker's after-steps run late (its frees take the replay's marks)
+    assert work(pipe, Vendor(refuse=True), duplicate_then_replay, held) == 1
+    # Then it reads the job again and marks the replayed round in flight again (before: only
+    # a message of a job read failed did: the new round named no purpose in flight, and the
+    # person's next opt-out made a second job beside it)
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    # ... and the replayed round, sent, ends done in flight
+    assert work(pipe, Vendor()) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    assert in_flight(pipe) == [{"sale"}]

@@ -718,7 +718,7 @@ def mark_again(table: Table, job: Item, now: str) -> None:
     """A job in flight (pending or submitted) marked in flight again for its `flights`, each
     write conditional as `mark_flight`'s (a purpose another job took since keeps that job's
     name): after an earlier round's after-steps, run late, freed its marks (the worker's
-    `_after_final_again`, review s22 race R4). Writes only marks, never the job."""
+    `_after_final`, review s22 race R4). Writes only marks, never the job."""
     for flight in flights_of(job):
         purposes = [str(p) for p in flight.get("purposes") or ()]
         if not purposes or _mark_replayed(table, job, flight["pk"], purposes, now):
