@@ -220,3 +220,40 @@ def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
     jobs = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
     assert [(j["status"], j["receipt"]["http_status"]) for j in jobs] == [("done", 200)]
     assert pipe.drain("braze") == []
+
+
+def test_a_two_purpose_job_ended_in_the_race_is_refused_when_one_purpose_was_taken_since(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A11: a job of two purposes, failed and freed by its worker before the
+    # late resolver marks it; then an older job's replayed round (its expiry before this
+    # request's record: takeable) took one of them. The freed one alone must refuse the mark
+    body = {"email": EMAIL, "purposes": ["sale", "share"]}
+    first: str = pipe.post("/v1/opt-out", body)["request_id"]
+    records = pipe.event_records()
+    original = delivery.mark_flight
+    older = "5f1d2c3b-0000-4000-8000-00000000000b:braze"
+    paused: list[str] = []
+
+    def ended_then_share_taken(table: Any, system: str, *args: Any, **kwargs: Any) -> bool:
+        if system == "braze" and not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            outside = iam.current_function.set(None)
+            deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+            iam.current_function.reset(outside)
+            (job,) = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
+            (email,) = job["identifiers"]
+            flight = {"pk": keys.identity_pk("email", email["key"]), "purposes": ["share"]}
+            soon = int(datetime.now(UTC).timestamp()) + DAY
+            assert original(table, "braze", flight, job["created_at"], None, older, until=soon)
+        return bool(original(table, system, *args, **kwargs))
+
+    monkeypatch.setattr(delivery, "mark_flight", ended_then_share_taken)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    assert paused
+    # Then the failed job is not marked in flight for either purpose: share stays the older
+    # job's, sale free (an `AND` of the two purposes' "ended here" let the write through)
+    mark = braze_mark(pipe)
+    assert (mark["job_sale"], mark["job_share"]) == (f"{first}:braze", older)
+    assert set(mark["inflight"]) == {"share"}
