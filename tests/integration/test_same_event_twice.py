@@ -18,6 +18,7 @@ from optout.store import delivery, keys
 from optout.store.codec import serialize
 from optout.timestamps import iso
 from tests.conftest import Aws
+from tests.integration.test_backfill import backfill
 from tests.integration.test_resolver_delivery import Vendor, deliver
 from tests.support import iam
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -257,3 +258,39 @@ def test_a_two_purpose_job_ended_in_the_race_is_refused_when_one_purpose_was_tak
     mark = braze_mark(pipe)
     assert (mark["job_sale"], mark["job_share"]) == (f"{first}:braze", older)
     assert set(mark["inflight"]) == {"share"}
+
+
+def test_a_resend_backfill_job_ended_in_the_race_does_not_keep_the_marks_it_took(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A3 (c): a --resend backfill step resolved twice at once; the second run
+    # sends its job, which Meta refuses for good, before the first takes the person's marks.
+    # The worker's free wrote nothing (the marks named the person's earlier Meta job)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    deliver(pipe, pipe.drain("meta"), Vendor())
+    pipe.drain_all()
+    backfill(pipe, "meta", resend=True)
+    records = pipe.event_records()
+    original = delivery.take_flight
+    paused: list[str] = []
+
+    def second_run_and_worker_first(table: Any, system: str, *args: Any, **kwargs: Any) -> bool:
+        if not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            outside = iam.current_function.set(None)
+            deliver(pipe, pipe.drain("meta"), Vendor(refuse=True))
+            iam.current_function.reset(outside)
+        return bool(original(table, system, *args, **kwargs))
+
+    monkeypatch.setattr(delivery, "take_flight", second_run_and_worker_first)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    assert paused == ["meta"]
+    # Then the marks it took name the failed job for its purposes, none in flight (before:
+    # in flight for good, so the person's next opt-out cited a failed job)
+    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#meta"]
+    named = {str(v) for k, v in mark.items() if k.startswith("job_")}
+    (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#meta" and i["job_id"] in named]
+    assert job["status"] == "failed"
+    assert not mark.get("inflight")
