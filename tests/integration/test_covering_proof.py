@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from optout.connectors.base import Job, Outcome
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.status import REPLAY_CAP
+from optout.store import keys
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepReport, SweepSettings
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, ok
-from tests.integration.test_resolver_delivery import Vendor, deliver, work
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.integration.test_watch import MinutesLeft
 from tests.support.lambdas import FakeLambdaContext, load_function
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -493,3 +497,59 @@ def test_a_request_resolved_before_the_cited_proof_rule_keeps_its_answer(pipe: P
                                   UpdateExpression="SET proof_rule = :two",
                                   ExpressionAttributeValues={":two": {"N": "2"}})  # fmt: skip
     assert status(pipe, request_id) == "processing"
+
+
+class FreeThrottled:
+    """A DynamoDB client whose first write freeing a mark is throttled (past botocore's
+    retries): the worker's after-steps fail, and its message comes back."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self.throttled = client, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **kwargs: Any) -> Any:
+        if not self.throttled and "DELETE inflight" in kwargs.get("UpdateExpression", ""):
+            self.throttled = True
+            error = {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}
+            raise ClientError({"Error": error}, "UpdateItem")
+        return self._client.update_item(**kwargs)
+
+
+def worker_counts(pipe: Pipeline, client: Any, message: dict[str, Any], vendor: Vendor) -> Any:
+    """One worker invocation over `message` through `client`: its counts."""
+    service = DeliveryService(
+        Table(client, pipe.aws.table_name), SYSTEMS,
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    report = service.deliver([Received("m0", json.dumps(message), 1)], lambda _m, _d: None)
+    return report.counts
+
+
+def test_a_cited_failure_reopened_before_its_worker_listed_it_is_counted_by_that_worker(
+    pipe: Pipeline,
+) -> None:
+    # Given a request citing a Braze job made before Braze was retired (and configured again:
+    # the job is no proof for a request resolved after that), which Braze refuses for good,
+    # and whose worker's after-steps are throttled (its message comes back, not listed yet)
+    (braze,), request_id = citing_jobs_in_flight(pipe, ("braze",))
+    job = next(i for i in pipe.partition(f"REQ#{braze['request_id']}") if i["sk"] == "JOB#braze")
+    retired_at = str(job["created_at"])  # the job made at or before it
+    resolved = next(i for i in pipe.partition(f"REQ#{request_id}") if i["sk"] == "RESOLUTION")
+    assert retired_at < resolved["resolved_at"]
+    retirement = {"pk": keys.RETIRED_PK, "sk": "braze", "kind": "retirement", "system": "braze",
+                  "retired_at": retired_at, "retired_by": "test", "reason": "contract ended",
+                  "event_id": "retire-1"}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(retirement))
+    client = FreeThrottled(pipe.aws.dynamodb)
+    counts = worker_counts(pipe, client, braze, Vendor(refuse=True))
+    assert client.throttled and counts["JobWritesFailed"] == 1 and counts["JobsFailed"] == 0
+    # When the deadline watch re-opens the citing request first (its cited job is no proof)
+    assert watch_at(pipe, timedelta(days=2)).reopened == [request_id]
+    # Then the worker's run of the message that comes back lists the failure and counts it
+    # (review s22 diff C5: the re-open listed it first, and JobsFailed, which JobsFailedAlarm
+    # reads, was never counted)
+    counts = worker_counts(pipe, pipe.aws.dynamodb, braze, Vendor(refuse=True))
+    assert counts["JobsFailed"] == 1
+    assert [i["job_id"] for i in pipe.partition(keys.failed_pk("braze"))] == [braze["job_id"]]

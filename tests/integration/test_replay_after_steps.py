@@ -16,11 +16,13 @@ listing, and its `JobsFailed` count, to the worker."""
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from optout.connectors.base import Job, Outcome
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.store import delivery, keys
@@ -30,6 +32,8 @@ from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor
 from tests.integration.test_resolver_replay import SYSTEM, replay, resolution
+from tests.support.http_events import http_event
+from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "replay-steps@example.com"
@@ -357,3 +361,78 @@ def test_a_failure_never_listed_whose_dead_letter_expired_is_replayed(
     else:
         assert (record["replayed"], record["not_replayed"]) == (0, 1)
         assert the_job(pipe, request_id)["status"] == "failed" and len(listing(pipe)) == 1
+
+
+def test_a_failures_late_first_after_steps_leave_a_replay_that_came_between_in_flight(
+    pipe: Pipeline,
+) -> None:
+    # review s22 diff A6: a salesforce job refused for good, whose worker is slow between its
+    # `failed` write and its after-steps; meanwhile a duplicate of its message runs them (and
+    # lists the failure), and the operator replays it (the job pending again, marked in flight)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    held = pipe.drain(SYSTEM)
+    pipe.drain_all()
+
+    def duplicate_then_replay() -> None:
+        assert work(pipe, Vendor(refuse=True), bodies=held) == 1
+        assert len(listing(pipe)) == 1
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        assert the_job(pipe, request_id)["status"] == "pending"
+
+    # When the first worker's after-steps run late (its frees take the replay's marks)
+    assert work(pipe, Vendor(refuse=True), duplicate_then_replay, held) == 1
+    # Then it reads the job again and marks the replayed round in flight again (before: only
+    # a message of a job read failed did: the new round named no purpose in flight, and the
+    # person's next opt-out made a second job beside it)
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert in_flight(pipe) == [{"sale"}]
+    # ... and the replayed round, sent, ends done in flight
+    assert work(pipe, Vendor()) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    assert in_flight(pipe) == [{"sale"}]
+
+
+@dataclass
+class Segment:
+    """A stand-in asynchronous vendor (Segment's regulations): refuses every job for good, or
+    answers each `submitted` (its regulation running)."""
+
+    refuse: bool = False
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        if self.refuse:
+            return Vendor(refuse=True).deliver(jobs)
+        return [Outcome(j.job_id, "submitted", http_status=200, vendor_ref="regulation-1",
+                        identifier_types_sent=("customer_id",)) for j in jobs]  # fmt: skip
+
+
+def test_a_redriven_message_of_a_failed_job_leaves_its_replay_submitted_in_flight(
+    pipe: Pipeline,
+) -> None:
+    # review s22 diff A11 (R4 with an asynchronous vendor): a Segment job refused for good, its
+    # message back from the DLQ; the replay resets, marks and sends it, and Segment answers
+    # `submitted`, all before that message's worker frees the marks
+    body = {"customer_id": "cust-replay-1", "purposes": ["sale"]}
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain("segment")
+    pipe.drain_all()
+    assert work(pipe, Segment(refuse=True), bodies=[message]) == 1
+
+    def replayed_and_submitted() -> None:
+        path = "/v1/admin/systems/segment/replay"
+        event = http_event("POST", path, path_parameters={"system": "segment"}, iam=True)
+        answer = invoke(pipe.admin, event)
+        assert answer["statusCode"] == 202, answer["body"]
+        assert pipe.resolve() == {"batchItemFailures": []}
+        assert work(pipe, Segment(), bodies=pipe.drain("segment")) == 1
+
+    assert work(pipe, Segment(), replayed_and_submitted, bodies=[message]) == 1
+    # Then the submitted round is in flight again (mark_again for a job read submitted, not
+    # only pending)
+    (job,) = [i for i in pipe.partition(keys.request_pk(request_id)) if i["sk"] == "JOB#segment"]
+    assert job["status"] == "submitted"
+    marks = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#segment"]
+    assert [set(m.get("inflight", ())) for m in marks] == [{"sale"}]

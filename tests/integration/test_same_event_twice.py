@@ -8,12 +8,17 @@ first has not written yet. The first then marks the person in flight for a job t
 and its write removes the quiet period's stamp."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from optout.store import delivery
+from optout.resolver.service import DAY, Resolver
+from optout.store import delivery, keys
+from optout.store.codec import serialize
+from optout.timestamps import iso
 from tests.conftest import Aws
+from tests.integration.test_backfill import backfill
 from tests.integration.test_resolver_delivery import Vendor, deliver
 from tests.support import iam
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -103,3 +108,189 @@ def test_a_done_job_found_in_the_race_keeps_the_marks_of_the_types_it_proved(
     pipe.resolve()
     assert pipe.drain("braze") == []
     assert resolution_of(pipe, second)["covered"]["braze"] == [f"{first}:braze"]
+
+
+def braze_mark(pipe: Pipeline) -> dict[str, Any]:
+    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#braze"]
+    return mark
+
+
+def an_older_job_in_flight(pipe: Pipeline) -> dict[str, Any]:
+    """An earlier opt-out of sale by EMAIL, every job still in flight: the Braze mark."""
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    assert pipe.resolve() == {"batchItemFailures": []}
+    pipe.drain_all()
+    return braze_mark(pipe)
+
+
+def test_a_job_ended_in_the_race_does_not_keep_a_legacy_mark_it_took(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A3 (b): the Braze mark names an older job in flight with no expiry (a
+    # mark written before `until_` was kept), so the late resolver may take it; the worker's
+    # free of the ended job could not name it (the mark named the older job) and wrote nothing
+    mark = an_older_job_in_flight(pipe)
+    key = {"pk": {"S": mark["pk"]}, "sk": {"S": "DELIVERY#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
+    )
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    first = resolve_twice_at_once(pipe, monkeypatch, Vendor(status="no_record"), body)
+    pipe.drain_all()
+    # Then the taken mark does not name the ended job in flight, and carries its answer
+    mark = braze_mark(pipe)
+    assert "sale" not in mark.get("inflight", set())
+    assert mark["no_record_job"] == f"{first}:braze"
+    # ... so the person's next opt-out within the quiet period is not asked (before: it cited
+    # the ended job as its proof and read processing)
+    second = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    resolution = resolution_of(pipe, second)
+    assert "braze" not in (resolution.get("covered") or {})
+    assert [q["job_id"] for q in resolution["not_asked"]["braze"]] == [f"{first}:braze"]
+
+
+def test_a_job_ended_in_the_race_does_not_keep_a_retired_mark_it_replaced(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A3 (a): Braze retired after the person's mark was written, and configured
+    # again; the late resolver replaces the stale mark (`_replace_retired`) after the worker's
+    # free of the failed job wrote nothing (the mark named the retired contract's job)
+    mark = an_older_job_in_flight(pipe)
+    retired_at = iso(datetime.now(UTC))
+    assert str(mark["updated_at"]) < retired_at
+    retirement = {"pk": keys.RETIRED_PK, "sk": "braze", "kind": "retirement", "system": "braze",
+                  "retired_at": retired_at, "retired_by": "test", "reason": "contract ended",
+                  "event_id": "retire-1"}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(retirement))
+    pipe.resolver.resolver.cache_clear()  # new containers: they read the retirement
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    first = resolve_twice_at_once(pipe, monkeypatch, Vendor(refuse=True), body)
+    pipe.drain_all()
+    # Then the replaced mark does not name the failed job in flight
+    mark = braze_mark(pipe)
+    assert mark["job_sale"] == f"{first}:braze"
+    assert "sale" not in mark.get("inflight", set())
+    # ... so the person's next opt-out asks Braze again, with a job of its own
+    second = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    assert [b["request_id"] for b in pipe.drain("braze")] == [second]
+    assert "braze" not in (resolution_of(pipe, second).get("covered") or {})
+
+
+@pytest.mark.parametrize("identifiers", [["email"], ["customer_id", "email"]])
+def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, identifiers: list[str]
+) -> None:
+    # review s22 diff A7: the late resolver's email mark is refused by a third job's (made
+    # meanwhile), and Braze answers the job, sent by the sweep's redrive, while it plans
+    # again. Before, its next round wrote the job afresh (pending, no receipt: sent again)
+    # or, with nothing left to carry, deleted it with its receipt
+    body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
+    body = {k: v for k, v in body.items() if k in [*identifiers, "purposes"]}
+    first: str = pipe.post("/v1/opt-out", body)["request_id"]
+    records = pipe.event_records()
+    original_mark, original_replan = delivery.mark_flight, Resolver._replan
+    paused: list[str] = []
+
+    def redrive_and_a_third_job_first(table: Any, system: str, *args: Any, **kwargs: Any) -> bool:
+        if system == "braze" and not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            (job,) = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
+            (email,) = [i for i in job["identifiers"] if i["type"] == "email"]
+            flight = {"pk": keys.identity_pk("email", email["key"]), "purposes": ["sale"]}
+            third = "5f1d2c3b-0000-4000-8000-00000000000a:braze"
+            assert original_mark(table, "braze", flight, job["created_at"], None, third,
+                                 until=int(job["expires_at"]) + DAY)  # fmt: skip
+        return bool(original_mark(table, system, *args, **kwargs))
+
+    def answered_first(resolver: Resolver, plan: Any, pks: list[str]) -> None:
+        if plan.system.name == "braze" and len(paused) == 1:
+            paused.append("replan")
+            outside = iam.current_function.set(None)
+            deliver(pipe, pipe.drain("braze"), Vendor())
+            iam.current_function.reset(outside)
+        original_replan(resolver, plan, pks)
+
+    monkeypatch.setattr(delivery, "mark_flight", redrive_and_a_third_job_first)
+    monkeypatch.setattr(Resolver, "_replan", answered_first)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    assert paused == ["braze", "replan"]
+    # Then the job keeps its answer and receipt, and is not sent again
+    jobs = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
+    assert [(j["status"], j["receipt"]["http_status"]) for j in jobs] == [("done", 200)]
+    assert pipe.drain("braze") == []
+
+
+def test_a_two_purpose_job_ended_in_the_race_is_refused_when_one_purpose_was_taken_since(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A11: a job of two purposes, failed and freed by its worker before the
+    # late resolver marks it; then an older job's replayed round (its expiry before this
+    # request's record: takeable) took one of them. The freed one alone must refuse the mark
+    body = {"email": EMAIL, "purposes": ["sale", "share"]}
+    first: str = pipe.post("/v1/opt-out", body)["request_id"]
+    records = pipe.event_records()
+    original = delivery.mark_flight
+    older = "5f1d2c3b-0000-4000-8000-00000000000b:braze"
+    paused: list[str] = []
+
+    def ended_then_share_taken(table: Any, system: str, *args: Any, **kwargs: Any) -> bool:
+        if system == "braze" and not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            outside = iam.current_function.set(None)
+            deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+            iam.current_function.reset(outside)
+            (job,) = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
+            (email,) = job["identifiers"]
+            flight = {"pk": keys.identity_pk("email", email["key"]), "purposes": ["share"]}
+            soon = int(datetime.now(UTC).timestamp()) + DAY
+            assert original(table, "braze", flight, job["created_at"], None, older, until=soon)
+        return bool(original(table, system, *args, **kwargs))
+
+    monkeypatch.setattr(delivery, "mark_flight", ended_then_share_taken)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    assert paused
+    # Then the failed job is not marked in flight for either purpose: share stays the older
+    # job's, sale free (an `AND` of the two purposes' "ended here" let the write through)
+    mark = braze_mark(pipe)
+    assert (mark["job_sale"], mark["job_share"]) == (f"{first}:braze", older)
+    assert set(mark["inflight"]) == {"share"}
+
+
+def test_a_resend_backfill_job_ended_in_the_race_does_not_keep_the_marks_it_took(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s22 diff A3 (c): a --resend backfill step resolved twice at once; the second run
+    # sends its job, which Meta refuses for good, before the first takes the person's marks.
+    # The worker's free wrote nothing (the marks named the person's earlier Meta job)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    deliver(pipe, pipe.drain("meta"), Vendor())
+    pipe.drain_all()
+    backfill(pipe, "meta", resend=True)
+    records = pipe.event_records()
+    original = delivery.take_flight
+    paused: list[str] = []
+
+    def second_run_and_worker_first(table: Any, system: str, *args: Any, **kwargs: Any) -> bool:
+        if not paused:
+            paused.append(system)
+            assert pipe.resolve(records) == {"batchItemFailures": []}  # the sweep's redrive
+            outside = iam.current_function.set(None)
+            deliver(pipe, pipe.drain("meta"), Vendor(refuse=True))
+            iam.current_function.reset(outside)
+        return bool(original(table, system, *args, **kwargs))
+
+    monkeypatch.setattr(delivery, "take_flight", second_run_and_worker_first)
+    assert pipe.resolve(records) == {"batchItemFailures": []}  # the late stream record
+    assert paused == ["meta"]
+    # Then the marks it took name the failed job for its purposes, none in flight (before:
+    # in flight for good, so the person's next opt-out cited a failed job)
+    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#meta"]
+    named = {str(v) for k, v in mark.items() if k.startswith("job_")}
+    (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#meta" and i["job_id"] in named]
+    assert job["status"] == "failed"
+    assert not mark.get("inflight")

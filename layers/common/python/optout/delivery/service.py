@@ -238,7 +238,7 @@ class DeliveryService:
         failure, whichever of its messages comes first (review s17 diff-worker N4)."""
         now = iso(self.clock())
         report.decisions[message.message_id] = ACK
-        if self._after_final_again(job, "failed", now, report):
+        if self._after_final(job, "failed", now, report):
             return
         if note_message_of_failed(self.table, job, now):
             report.counts["FailedJobsNeedReplay"] += 1
@@ -585,7 +585,7 @@ class DeliveryService:
             # Final already: nothing to confirm. Its after-steps run again (idempotent): a
             # crash or an AWS error between a check's final write and them left them undone,
             # and this message (back after that error, or a fresh one) is all that comes back.
-            self._after_final_again(job, str(job["status"]), iso(self.clock()), report)
+            self._after_final(job, str(job["status"]), iso(self.clock()), report)
         if job is None or job.get("status") != job_store.SUBMITTED:
             report.decisions[message.message_id] = ACK
             return None
@@ -780,21 +780,17 @@ class DeliveryService:
         """A final job's after-steps (record_delivered), idempotent: run by its final write
         and again by any message of it that comes back. A failure is counted `JobsFailed`
         when its listing is written first, whichever run that is: once per failure, also
-        when the run that wrote the status never got that far. True when this run listed it."""
-        if not record_delivered(self.table, job, status, now, job.get("receipt")):
-            return False
-        report.counts["JobsFailed"] += 1
-        return True
+        when the run that wrote the status never got that far. True when this run listed it.
 
-    def _after_final_again(self, job: Item, status: str, now: str, report: BatchReport) -> bool:
-        """`_after_final` run again for a message of a job read final (a DLQ redrive, a
-        duplicate, a status check): the job may have been replayed since it was read, and these
-        frees then took the new round's marks (review s22 race R4: `optout redrive` followed
-        by `optout replay`, as the runbook says). So a failed job is read again afterwards;
-        if it is in flight again, its marks are written again (conditional, as the replay's).
-        Its own first run needs no such read: no replay can reset a failure before its
-        listing, which that run writes after its frees (`reset_for_replay`)."""
-        listed = self._after_final(job, status, now, report)
+        A failed job is read again afterwards (one BatchGetItem; failures are rare): it may
+        have been replayed since it was read, and these frees then took the new round's marks
+        (review s22 race R4: `optout redrive` followed by `optout replay`, as the runbook
+        says). If it is in flight again, its marks are written again (conditional, as the
+        replay's). Also after its final write: a duplicate of its message may have listed the
+        failure first, and a replay reset it, before these frees ran (diff A6)."""
+        listed = record_delivered(self.table, job, status, now, job.get("receipt"))
+        if listed:
+            report.counts["JobsFailed"] += 1
         if status != "failed":
             return listed
         key = (str(job["request_id"]), str(job["system"]))

@@ -39,7 +39,6 @@ from optout.store import delivery, holds, keys, query
 from optout.store.batch import (
     batch_get,
     batch_put,
-    delete_item,
     put,
     put_if_absent,
     put_once,
@@ -526,8 +525,10 @@ class Resolver:
         for round_ in range(MAX_PLAN_RETRIES):
             left = {pk: target for pk, target in plan.needs.items() if pk not in marked}
             if not left and not marked:
-                if round_ > 0:  # our own job, written in an earlier round: nothing to carry
-                    delete_item(self._table, key)
+                # Our own job, written in an earlier round: nothing to carry. Unless it moved
+                # on (sent by another run of the event, then tried: review s22 diff A7).
+                if round_ > 0 and not delivery.delete_pending_job(self._table, key):
+                    return True
                 # This event's own job already carries the rest: a retried batch (its send may
                 # have failed after the job was stored). Send it again; workers know repeats.
                 # Its own job may have answered no_record meanwhile: still its own, not quiet.
@@ -540,30 +541,19 @@ class Resolver:
             # citing it within that window keeps its proof as long as its own record.
             until, cut = self._job_expires(), self._expires()
             targets = [({**marked, **left})[pk] for pk in sorted({*marked, *left})]
-            purposes = plan.sorted_purposes()
-            identifiers = [m.identifier() for m, _ in targets]
-            flights = [{"pk": m.pk, "purposes": need} for m, need in targets]
-            job = {
-                "pk": key[0], "sk": key[1], "kind": "job",
-                "job_id": job_id, "request_id": request_id, "system": name,
-                "system_type": plan.system.type, "purposes": purposes,
-                "identifiers": identifiers,
-                "flights": delivery.stored_flights(identifiers, flights, purposes),
-                "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
-                "expires_at": until,
-                # Only when known (most jobs: one code): an absent list reads as none known.
-                **({"jurisdictions": jurisdictions} if jurisdictions else {}),
-                **({"chosen_at": chosen_at} if chosen_at else {}),
-            }  # fmt: skip
+            job = _job_item(request_id, plan, targets, now, until, jurisdictions, chosen_at)
             if round_ == 0:
                 if not put_once(self._table, job, partial(_this_write, now=now)):
                     # A replayed event: the stored job (and its marks) stand; send it again.
                     pending.add(plan.system.queue_key, message)
                     return True
-            else:
-                put(self._table, job)  # our own job again, with what is left for it
+            elif not delivery.replace_pending_job(self._table, job):
+                # Our own job again, with what is left for it: not once it moved on (sent by
+                # another run of the event, then answered or tried): it stands (diff A7).
+                return True
             taken: list[str] = []
-            ended = ""  # the job's final status, read once a fresh mark was refused
+            ended: Item | None = None  # the job, read once a fresh mark was refused
+            took_over = False  # a mark written over another job's name (round 0)
             for pk in sorted(left):
                 member, need = left[pk]
                 flight = {"pk": pk, "purposes": need}
@@ -572,27 +562,30 @@ class Resolver:
                                                 until=until, take_before=cut,
                                                 retired_at=retired_at,
                                                 fresh=round_ == 0)  # fmt: skip
-                    if not took and round_ == 0 and not ended:
+                    if not took and round_ == 0 and ended is None:
                         ended = self._ended(request_id, name)
-                    if not took and ended:
+                    if not took and ended is not None:
                         # Sent and answered before this resolver marked it (the same event
                         # resolved twice at once, review s22 race R5): the job stands with its
                         # answer, and its worker freed what it carried. A failure or a "no such
                         # person" freed every identity: nothing to mark. Done, it freed only
                         # the types it did not prove: the others are still marked for it
                         # (diff A2: a customer id sorting first left the email unmarked).
-                        if ended != "done":
-                            return True
+                        if ended["status"] != "done":
+                            break
                         continue
                 else:
                     took = delivery.take_flight(self._table, name, flight, now, cut, job_id,
                                                 chain, until=until)  # fmt: skip
                 if took:
+                    took_over |= round_ == 0 and _over_another(member, name, need, job_id, chain)
                     marked[pk] = (member, need)
                     member.mark_in_flight(name, need, job_id, until)
                 else:
                     taken.append(pk)
-            if ended:
+            if took_over:
+                ended = self._free_if_ended(name, job_id, now, ended)
+            if ended is not None:
                 return True  # its answer stands: nothing to send, nothing to plan again
             if not taken:
                 pending.add(plan.system.queue_key, message)
@@ -600,11 +593,20 @@ class Resolver:
             self._replan(plan, taken)
         raise RuntimeError("in-flight marks kept changing under the resolver")
 
-    def _ended(self, request_id: str, system: str) -> str:
-        """The final status this request's job for `system` has reached ("" if none)."""
+    def _free_if_ended(self, system: str, job_id: str, now: str, ended: Item | None) -> Item | None:
+        """After a mark written over another job's name: the worker's free of this job could
+        not name that mark, so a job answered before it would stay in flight there. The job
+        read after the marks (unless `ended`: already read) and, if it ended, its frees run
+        again (rare: a legacy or expiring mark, a `--resend` backfill; review s22 diff A3)."""
+        if ended is None:
+            return delivery.free_if_ended(self._table, system, job_id, now)
+        delivery.free_ended(self._table, ended, str(ended["status"]), now, ended.get("receipt"))
+        return ended
+
+    def _ended(self, request_id: str, system: str) -> Item | None:
+        """This request's job for `system` if it has reached a final status, else None."""
         job = delivery.get_job(self._table, request_id, system)
-        status = str((job or {}).get("status") or "")
-        return status if status in ENDED else ""
+        return job if job is not None and job.get("status") in ENDED else None
 
     def _replan(self, plan: JobPlan, pks: list[str]) -> None:
         """Another resolver marked some of these purposes in flight first: read again."""
@@ -788,10 +790,7 @@ class Resolver:
         failure counts it `JobsFailed` (review s22 diff A5)."""
         try:
             delivery.mark_replayed(self._table, job, flights, now)
-            ended = delivery.get_job(self._table, str(job["request_id"]), str(job["system"]))
-            if ended is not None and ended.get("status") in ENDED:
-                delivery.free_ended(self._table, ended, str(ended["status"]), now,
-                                    ended.get("receipt"))  # fmt: skip
+            delivery.free_if_ended(self._table, str(job["system"]), str(job["job_id"]), now)
         except (ClientError, BotoCoreError) as error:
             logger.warning("replayed job not marked in flight", job_id=job["job_id"],
                            error=error_code(error))  # fmt: skip
@@ -1048,10 +1047,12 @@ class Resolver:
         # The unproving jobs' marks freed again first (idempotent; only marks that still name
         # them): a worker may have died before its free, and marks stored before a job's
         # answer freed them (no_record before 2026-11-30) would otherwise be cited once more.
+        # Not a failure's listing: that is its worker's, whose run that lists it counts it
+        # `JobsFailed` (review s22 diff C5, as A5 for the replay).
         now = iso(self._clock())
         for proof in reopen:
             for job in proof.covering:
-                delivery.record_delivered(self._table, job, job["status"], now, job.get("receipt"))
+                delivery.free_ended(self._table, job, job["status"], now, job.get("receipt"))
         derivation = self._pass()
         derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
@@ -1167,9 +1168,46 @@ def _begun(items: Iterable[Item], request_id: str) -> bool:
 
 # A job's final statuses (delivery/job_store.py FINAL; not imported: the resolver loads no
 # worker code).
-ENDED = ("done", "no_record", "failed")
+ENDED = delivery.ENDED
 # What a replay did with one listed job (`_replay_job`)
 SEND, LEFT, DROPPED = "send", "left", "dropped"
+
+
+def _job_item(
+    request_id: str, plan: JobPlan, targets: list[tuple[Member, list[Purpose]]], now: str,
+    until: int, jurisdictions: list[str] | None, chosen_at: str,
+) -> Item:  # fmt: skip
+    """The job `_make_job` writes for `targets` (each identity, with what it needs)."""
+    name = plan.system.name
+    purposes = plan.sorted_purposes()
+    identifiers = [m.identifier() for m, _ in targets]
+    flights = [{"pk": m.pk, "purposes": need} for m, need in targets]
+    return {
+        "pk": keys.request_pk(request_id), "sk": keys.job_sk(name), "kind": "job",
+        "job_id": f"{request_id}:{name}", "request_id": request_id, "system": name,
+        "system_type": plan.system.type, "purposes": purposes,
+        "identifiers": identifiers,
+        "flights": delivery.stored_flights(identifiers, flights, purposes),
+        "status": "pending", "attempts": 0, "created_at": now, "updated_at": now,
+        "expires_at": until,
+        # Only when known (most jobs: one code): an absent list reads as none known.
+        **({"jurisdictions": jurisdictions} if jurisdictions else {}),
+        **({"chosen_at": chosen_at} if chosen_at else {}),
+    }  # fmt: skip
+
+
+def _over_another(member: Member, system: str, need: list[Purpose], job_id: str,
+                  chain: str | None) -> bool:  # fmt: skip
+    """Whether a mark just written may have taken a purpose another job was named for: a
+    `--resend` backfill's (`take_flight` takes whatever the mark names), or a purpose the mark
+    read had in flight for another job (a legacy mark with no expiry, or one expiring before
+    the request's record: `mark_flight`'s `take_before`). Never on the usual path, where each
+    purpose written was free."""
+    if chain is not None:
+        return True
+    seen = member.deliveries.get(system) or {}
+    inflight = set(seen.get("inflight", ()))
+    return any(p in inflight and seen.get(delivery.job_attribute(p)) != job_id for p in need)
 
 
 def _failed_since(job: Item, listed: str) -> bool:

@@ -33,6 +33,8 @@ from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional, conditional_once
 from optout.store.table import Table
 
+ENDED = ("done", "no_record", "failed")  # a job's final statuses
+
 
 def job_attribute(purpose: str) -> str:
     """The mark's attribute naming the job that carries a purpose: 'job_sale'."""
@@ -128,7 +130,9 @@ def mark_flight(
     worker freed it (`_free`). One event resolved twice at once (the sweep's redrive and its
     late stream record) lets the second resolver send the job before the first marks it; the
     first's mark then named an ended job in flight and removed its no_record stamp, so later
-    requests cited it (review s22 race R5)."""
+    requests cited it (review s22 race R5). A stale mark replaced (`retired_at`) named the
+    retired job, not this one, so the job is read after that write instead, and the mark
+    freed again if it ended (`free_if_ended`): False then, as if refused (diff A3)."""
     purposes: list[str] = flight["purposes"]
     values: Item = {":p": set(purposes), ":now": now, ":kind": "delivery", ":job": job_id}
     update = _in_flight_for(purposes, values, until)
@@ -147,7 +151,12 @@ def mark_flight(
     condition = f"(attribute_not_exists(pk) OR updated_at > :retired) AND ({condition})"
     if _write_mark(table, system, flight, update, condition, values):
         return True
-    return _replace_retired(table, system, flight, now, expires_at, job_id, until, retired_at)
+    if not _replace_retired(table, system, flight, now, expires_at, job_id, until, retired_at):
+        return False
+    # The stale mark named the retired job, so the worker's free of an ended `job_id` wrote
+    # nothing to it, and `fresh` could not refuse: read the job after the write instead
+    # (once per identity after a re-add) and undo the mark if the job ended (diff A3).
+    return not (fresh and free_if_ended(table, system, job_id, now) is not None)
 
 
 def _replace_retired(
@@ -319,6 +328,19 @@ def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | N
         unproven = _unproven_types(job, receipt or {})
         if unproven:
             _free_flights(table, job, now, unproven)
+
+
+def free_if_ended(table: Table, system: str, job_id: str, now: str) -> Item | None:
+    """The job `job_id` (one strongly consistent GetItem), and if it has ended, its frees run
+    again (`free_ended`): for a mark written over another job's name (a stale or takeable mark),
+    which the worker's free of this job could not name, so it wrote nothing there and a job
+    sent and answered before that mark would stay named in flight (review s22 diff A3). The
+    ended job, or None while it is still in flight."""
+    job = get_job(table, job_id.rsplit(":", 1)[0], system)
+    if job is None or job.get("status") not in ENDED:
+        return None
+    free_ended(table, job, str(job["status"]), now, job.get("receipt"))
+    return job
 
 
 def _list_failed(table: Table, job: Item, now: str) -> bool:
@@ -696,7 +718,7 @@ def mark_again(table: Table, job: Item, now: str) -> None:
     """A job in flight (pending or submitted) marked in flight again for its `flights`, each
     write conditional as `mark_flight`'s (a purpose another job took since keeps that job's
     name): after an earlier round's after-steps, run late, freed its marks (the worker's
-    `_after_final_again`, review s22 race R4). Writes only marks, never the job."""
+    `_after_final`, review s22 race R4). Writes only marks, never the job."""
     for flight in flights_of(job):
         purposes = [str(p) for p in flight.get("purposes") or ()]
         if not purposes or _mark_replayed(table, job, flight["pk"], purposes, now):
@@ -712,6 +734,45 @@ def _mark_replayed(table: Table, job: Item, pk: str, purposes: list[str], now: s
     flight = {"pk": pk, "purposes": purposes}
     return mark_flight(table, job["system"], flight, now, expires, job["job_id"],
                        keep_expiry=True, until=expires)  # fmt: skip
+
+
+# A job as its resolver wrote it: no worker has answered or tried it (`attempts` counts the
+# attempts that ended), so the resolver may still write it again or delete it.
+UNTRIED = "#status = :pending AND attempts = :zero"
+
+
+def replace_pending_job(table: Table, job: Item) -> bool:
+    """A resolver's job written again whole (a later round of `_make_job`, with what is left
+    for it), only while it is untried. False when it moved on (another run of the same event
+    sent it, and a worker answered or tried it: review s22 diff A7): it stands as it is. A
+    retry of this write (its answer lost) finds the item it wrote, untried, and writes again."""
+    written = conditional(
+        lambda: table.client.put_item(
+            TableName=table.name,
+            Item=serialize(job),
+            ConditionExpression=UNTRIED,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":pending": "pending", ":zero": 0}),
+        )
+    )
+    return written is not None
+
+
+def delete_pending_job(table: Table, key: tuple[str, str]) -> bool:
+    """A resolver's job deleted (`_make_job`: nothing left for it to carry), only while it is
+    untried; False when it moved on, as `replace_pending_job`. A retry of this delete (its
+    answer lost) finds no item: that is its own delete, True."""
+    return conditional_once(
+        lambda: table.client.delete_item(
+            TableName=table.name,
+            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            ConditionExpression=UNTRIED,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":pending": "pending", ":zero": 0}),
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        ),
+        lambda old: not old,
+    )
 
 
 def get_job(table: Table, request_id: str, system: str) -> Item | None:
