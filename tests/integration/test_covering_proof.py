@@ -553,3 +553,20 @@ def test_a_cited_failure_reopened_before_its_worker_listed_it_is_counted_by_that
     counts = worker_counts(pipe, pipe.aws.dynamodb, braze, Vendor(refuse=True))
     assert counts["JobsFailed"] == 1
     assert [i["job_id"] for i in pipe.partition(keys.failed_pk("braze"))] == [braze["job_id"]]
+
+
+def test_a_request_whose_only_cited_job_is_stale_is_reopened_by_the_sweep(pipe: Pipeline) -> None:
+    # Given a request citing a Braze job still in flight, made before Braze was retired (and
+    # configured again), so no proof for a request resolved after that retirement
+    (braze,), request_id = citing_jobs_in_flight(pipe, ("braze",))
+    job = next(i for i in pipe.partition(f"REQ#{braze['request_id']}") if i["sk"] == "JOB#braze")
+    retirement = {"pk": keys.RETIRED_PK, "sk": "braze", "kind": "retirement", "system": "braze",
+                  "retired_at": str(job["created_at"]), "retired_by": "test",
+                  "reason": "contract ended", "event_id": "retire-1"}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(retirement))
+    # When the sweep's first check runs
+    report = sweep_at(pipe, FIRST_CHECK)
+    # Then it re-opens the request, as the watch would: its read of the request carries the
+    # resolution's time, which tells a stale citation (review s23 race: it left that out, so
+    # only the watch, a day later, re-opened it)
+    assert report.reopened == [request_id]
