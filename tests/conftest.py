@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.session
 import pytest
 from hypothesis import settings
 from moto import mock_aws
 from moto.core import models as moto_models
 
-from local import moto_transactions
+from local import moto_speedups, moto_transactions
 from local.aws_resources import create_table
 from local.environment import LOCAL_IAM_CALLER
 from optout.store.codec import deserialize
-from tests.support import iam
+from tests.support import iam, shared_models
 from tests.support.emf import STACK_NAME
 
 # No property test has a time limit: on a loaded 2-core machine one example took 259 ms
@@ -28,12 +27,7 @@ from tests.support.emf import STACK_NAME
 settings.register_profile("optout", deadline=None)
 settings.load_profile("optout")
 
-# moto's mock_aws starts every test on a new boto3 session, and each new session's loader read
-# and decoded the services' JSON models again (DynamoDB's alone is ~100 ms): a tenth of the
-# suite. botocore already shares one loader's models among all the clients of a session; one
-# loader per data path for the process shares them among the tests' sessions too (the files
-# and what is read from them are unchanged).
-botocore.session.create_loader = cache(botocore.session.create_loader)  # type: ignore[attr-defined]
+shared_models.install()  # botocore's service models read once per process, not per test
 
 
 # Each mock_aws start also registers, for the `requests` library, one callback response per
@@ -105,8 +99,15 @@ def moto_account() -> Iterator[Aws]:
     """A moto account with the table. It uses the local stack's TransactWriteItems
     (local/moto_transactions.py): moto's own copies the whole table on every transaction,
     minutes for the resolver tests that store thousands of items;
-    tests/unit/local/test_moto_transactions.py shows both give the same answers."""
+    tests/unit/local/test_moto_transactions.py shows both give the same answers. And the
+    local stack's two wire-format shortcuts (`moto_speedups.install_wire`: a plain attribute
+    value parsed and written as it is, not walked member by member through botocore's shape
+    model, which was a tenth of the suite's time); tests/unit/local/test_moto_speedups.py
+    shows the answers are the same."""
     moto_transactions.install()
+    ours = not moto_speedups.wire_installed()  # else a stack in this process installed them
+    if ours:
+        moto_speedups.install_wire()
     try:
         with mock_aws(), iam.record_calls() as calls:
             dynamodb = boto3.client("dynamodb", region_name="us-east-1")
@@ -120,6 +121,8 @@ def moto_account() -> Iterator[Aws]:
             )
     finally:
         moto_transactions.uninstall()
+        if ours:
+            moto_speedups.uninstall_wire()
 
 
 @contextmanager
