@@ -190,6 +190,35 @@ def test_the_same_banner_key_and_device_with_another_choice_is_still_a_conflict(
     assert aws.items() == before
 
 
+def _asserting(key: str, email: str) -> dict[str, Any]:
+    device = "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"
+    body = {"device_id": device, "opt_out": {"sale": True}, "identity": {"email": email}}
+    return http_event("POST", "/v1/consent", body, headers={"idempotency-key": key})
+
+
+def test_the_same_banner_key_and_device_asserting_another_person_is_a_conflict(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a device's opt-out asserted for one email, under a key
+    invoke(capture, _asserting("k", "jane.doe@example.com"))
+    before = aws.items()
+    # When the same device and key assert another email (the request id covers only the
+    # device on this route: the fingerprint's identifiers are what tell the two apart)
+    answer = invoke(capture, _asserting("k", "john.roe@example.com"))
+    # Then it is "a different request", and nothing is stored for the second person
+    assert (answer["statusCode"], json_body(answer)["error"]["code"]) == (409, "conflict")
+    assert aws.items() == before
+
+
+def test_the_same_banner_key_and_device_asserting_the_same_email_written_otherwise_is_a_retry(
+    aws: Aws, capture: ModuleType
+) -> None:
+    first = invoke(capture, _asserting("k", "jane.doe@example.com"))
+    again = invoke(capture, _asserting("k", " Jane.Doe@EXAMPLE.com "))
+    assert (first["statusCode"], again["statusCode"]) == (202, 202)
+    assert json_body(again) == json_body(first)
+
+
 def test_different_keys_store_different_events(aws: Aws, capture: ModuleType) -> None:
     first = json_body(invoke(capture, _opt_out("one")))
     second = json_body(invoke(capture, _opt_out("two")))
