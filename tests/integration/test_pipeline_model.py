@@ -952,3 +952,26 @@ def every_kind_of_step(model: PipelineModel) -> None:
     model.vendor_answers(key="segment", answer="refuse")
     model.operator_replay(system="segment")
     model.no_view_claims_an_answer_no_vendor_gave()
+
+
+@pytest.mark.xfail(strict=True, reason="product bug (model23): the quiet period's not_asked")
+def test_a_request_that_asks_nothing_counts_no_quiet_system(tmp_path: Path) -> None:
+    """README (GET /v1/requests): a request that names someone's identifier and opts out of
+    nothing gets no systems, so its status never tells a stranger what that person chose. The
+    resolver lists a vendor's recent "no such person" for that identifier under `not_asked`
+    whatever the request asked (resolver/service.py `_not_asked`), and the public status
+    counts it as done: 1 system where a person meta holds reads 0 (found by the model's search;
+    likewise a stranger's opt-out of `sale` counts meta, which serves no `sale`)."""
+    with model_world(tmp_path) as world:
+        model = PipelineModel(world)
+        try:
+            model.first_opt_out(email=EMAILS[0])
+            model.stream_delivers(order="in order")
+            model.vendor_answers(key="meta", answer="no_record")
+            model.stranger(email=EMAILS[0], opt_out=False, confirm=False)
+            model.stream_delivers(order="in order")
+            asks_nothing = model.captured[-1].request_id
+            later = model.clock.now(UTC) + REPLAY_CAP
+            assert model.public_status(asks_nothing, later)["systems_total"] == 0
+        finally:
+            model.close()
