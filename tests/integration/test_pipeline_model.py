@@ -960,7 +960,6 @@ def every_kind_of_step(model: PipelineModel) -> None:
     model.no_view_claims_an_answer_no_vendor_gave()
 
 
-@pytest.mark.xfail(strict=True, reason="product bug (model23): the quiet period's not_asked")
 def test_a_request_that_asks_nothing_counts_no_quiet_system(tmp_path: Path) -> None:
     """README (GET /v1/requests): a request that names someone's identifier and opts out of
     nothing gets no systems, so its status never tells a stranger what that person chose. The

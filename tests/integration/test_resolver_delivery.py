@@ -280,6 +280,28 @@ def test_repeating_an_opt_out_does_not_show_a_stranger_which_vendors_hold_the_pe
     assert {q["system"] for q in detail["not_asked"]} == nobody
 
 
+def test_a_quiet_system_serving_none_of_what_a_request_asked_is_not_counted_for_it(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out of everything Meta answered "no such person" for (the others done)
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    pipe.resolve()
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor(status="no_record" if key == "meta" else "done"))
+    # When, within the quiet period, anyone opts that email out of sale only (Meta serves none)
+    second = str(pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"])
+    pipe.resolve()
+    # Then Meta is no part of it: not recorded as relied on, not counted in its public status,
+    # which counts the systems that serve sale and take an email, as for any first request
+    # (found by the s23 model search: Meta's "no such person" was counted as done, so the
+    # total told a stranger that Meta holds no one for the email)
+    assert "meta" not in resolution_of(pipe, second).get("not_asked", {})
+    later = datetime.now(UTC) + REPLAY_CAP
+    status = pipe.get_at(later, f"/v1/requests/{second}", request_id=second)
+    serving = {"webhook", "braze", "salesforce", "trade_desk"}  # local/systems.json
+    assert (status["status"], status["systems_total"]) == ("completed", len(serving))
+
+
 def test_a_repeat_the_quiet_period_answers_reads_processing_as_long_as_that_answer_took(
     pipe: Pipeline,
 ) -> None:

@@ -199,11 +199,11 @@ class Resolver:
         jobs, covered = self._fan_out(
             request_id, plans, pending, asked, jurisdictions=where, chosen_at=chosen
         )
-        quiet = _not_asked(request_id, plans)
+        quiet = _not_asked(request_id, plans, asked)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
         size = max(derivation.sizes, default=0)
-        hidden = self._linked_only(event, claims, [*jobs, *covered])
+        hidden = self._linked_only(event, claims, [*jobs, *covered, *quiet])
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "proof_rule": PROOF_RULE,
                                   "links_added": added, "links_held": held,
@@ -1068,8 +1068,8 @@ class Resolver:
         unplanned = {s: now for s in sorted(systems - set(plans))}
         configured = {s.name for s in self._systems.systems}
         removed = {s: now for s in unplanned if s not in configured}
-        cite_more(self._table, resolution, covered, _not_asked(request_id, plans), unplanned,
-                  removed)  # fmt: skip
+        cite_more(self._table, resolution, covered, _not_asked(request_id, plans, asked),
+                  unplanned, removed)  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
                     jobs=made, not_planned=sorted(unplanned),
                     not_configured=sorted(removed))  # fmt: skip
@@ -1251,13 +1251,21 @@ def jurisdictions_of(event: Item) -> list[str]:
     return [str(found)] if found else []
 
 
-def _not_asked(request_id: str, plans: dict[str, JobPlan]) -> dict[str, list[Item]]:
+def _not_asked(
+    request_id: str, plans: dict[str, JobPlan], asked: set[Purpose]
+) -> dict[str, list[Item]]:
     """Per system, other requests' recent no_record jobs for which identities were not asked
     (the quiet period), with when each answered: the request's record of what it relied on.
     Not proof: the status counts no such system. (This request's own job, met again by a
-    retried event, is its own receipt.)"""
+    retried event, is its own receipt.) Only for a system serving a purpose this request asked
+    (`asked`), as earlier jobs are cited: the public view counts these systems as done, so a
+    request that names someone's email and asks nothing, or asks only what the system does
+    not serve, would read from its count whether that vendor holds the person (found by the
+    s23 model search)."""
     found: dict[str, list[Item]] = {}
     for name, plan in sorted(plans.items()):
+        if not plan.purposes & asked:
+            continue
         own = f"{request_id}:{name}"
         heard = sorted((j, at) for j, at in plan.not_asked.items() if j != own)[:MAX_COVERING_JOBS]
         if heard:
