@@ -81,7 +81,10 @@ def session() -> Session:
     stock = made.get_component("data_loader")  # AWS_DATA_PATH and botocore's defaults
     made.register_component(
         "data_loader",
-        FunctionsLoader(extra_search_paths=stock.search_paths, include_default_search_paths=False),
+        # A copy: botocore's Loader keeps the list it is given, and extends it in place
+        FunctionsLoader(
+            extra_search_paths=list(stock.search_paths), include_default_search_paths=False
+        ),
     )
     return made
 
