@@ -12,6 +12,7 @@ from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
 from optout.webform_pages import (
     ALL_RETIRED,
     DENIAL_REASONS,
+    DENIED_AFTER_SYSTEMS,
     RELOAD,
     back_link,
     confirmation_page,
@@ -170,6 +171,8 @@ def test_a_request_whose_systems_were_all_retired_does_not_say_none_was_needed(s
     assert "<dt>Systems</dt><dd>2 no longer in use</dd>" in page
     assert "needed" not in page and "Your privacy choice" not in page
     assert (ALL_RETIRED in page) is (state == "completed")
+    # ... and a denied one does not say nothing was done: its jobs were sent (review s23 B3)
+    assert (DENIED_AFTER_SYSTEMS in page) is (state == "denied")
     # ... while one still to be resolved reads none yet
     assert "<dd>none yet</dd>" in status_page({**retired, "status": "received"})
 

@@ -226,9 +226,9 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     elif state == "completed" and not total:
         text = ALL_RETIRED
     else:
-        # Denied with systems still to answer: jobs already sent may yet act on it, so not
-        # "we could not act".
-        denied_after = state == "denied" and (bool(done) or unsettled)
+        # Denied with systems still to answer, or retired since they were sent it: jobs
+        # already sent may yet act on it, so not "we could not act" (review s23 diff B3).
+        denied_after = state == "denied" and (bool(done) or unsettled or retired > 0)
         text = DENIED_AFTER_SYSTEMS if denied_after else STATUS_TEXT.get(state, state)
     # The public answer does not name the purposes, and a request may only limit the use of
     # sensitive data, which is no opt-out: a neutral title (review s22 diff B3).
