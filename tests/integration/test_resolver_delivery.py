@@ -302,6 +302,37 @@ def test_a_quiet_system_serving_none_of_what_a_request_asked_is_not_counted_for_
     assert (status["status"], status["systems_total"]) == ("completed", len(serving))
 
 
+def test_a_quiet_system_reached_only_through_a_link_is_left_out_of_the_public_count(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out by email Salesforce (it takes emails only) answered "no such person"
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
+    pipe.resolve()
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor(status="no_record" if key == "salesforce" else "done"))
+    # ... and a browser the person logged in on (a token links the device to the email)
+    pipe.post(
+        "/v1/consent",
+        {"device_id": DEVICE, "identity_token": token_for(email=EMAIL, device_id=DEVICE)},
+    )
+    pipe.resolve()
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor(status="done"))
+    # When that browser's banner opts out of sale, within the quiet period
+    banner = pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})
+    request_id = str(banner["request_id"])
+    pipe.resolve()
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor(status="done"))
+    # Then Salesforce, reached only through the link, is linked-only like any such system: the
+    # public count leaves it out (it counted it as done, telling whoever holds the device that
+    # the linked email is unknown to Salesforce; found by the s23 model search)
+    assert "salesforce" in resolution_of(pipe, request_id)["linked_only"]
+    later = datetime.now(UTC) + REPLAY_CAP
+    status = pipe.get_at(later, f"/v1/requests/{request_id}", request_id=request_id)
+    assert (status["status"], status["systems_total"]) == ("completed", 1)  # webhook: devices
+
+
 def test_a_repeat_the_quiet_period_answers_reads_processing_as_long_as_that_answer_took(
     pipe: Pipeline,
 ) -> None:
