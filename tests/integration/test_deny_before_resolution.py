@@ -4,7 +4,7 @@ page and the §7102 figures say denied with no systems. Run through the real han
 the admin route, the stream, the resolver, the sweep's redrive and the workers."""
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,6 +190,25 @@ def test_a_denial_after_the_resolver_wrote_the_nodes_lets_its_retry_finish(
     assert pipe.get(f"/v1/requests/{request_id}", request_id=request_id)["status"] == "denied"
 
 
+def denied_by_a_second_run(
+    pipe: Pipeline, request_id: str, event: dict[str, Any], fired: list[bool]
+) -> Callable[..., Any]:
+    """`put_versioned` for the run that began: before its first node write, the operator denies
+    the request and a second run of the same event reads the denial, finds nothing begun and
+    records "denied, no jobs" (once; `fired` says it happened)."""
+    original = resolver_service.put_versioned
+
+    def put(*args: Any, **kwargs: Any) -> Any:
+        if not fired:
+            fired.append(True)
+            ok(deny(pipe, request_id))
+            assert pipe.resolver.resolver().process(dict(event)).jobs == []
+            assert own_items(pipe, request_id)["RESOLUTION"]["denied"] is True
+        return original(*args, **kwargs)
+
+    return put
+
+
 def test_two_runs_at_once_keep_the_record_of_the_one_that_made_jobs(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,18 +218,10 @@ def test_two_runs_at_once_keep_the_record_of_the_one_that_made_jobs(
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     records = pipe.event_records()
     event = deserialize(records[0]["dynamodb"]["NewImage"])
-    original = resolver_service.put_versioned
     fired: list[bool] = []
-
-    def second_run_denied(*args: Any, **kwargs: Any) -> Any:
-        if not fired:
-            fired.append(True)
-            ok(deny(pipe, request_id))
-            assert pipe.resolver.resolver().process(dict(event)).jobs == []
-            assert own_items(pipe, request_id)["RESOLUTION"]["denied"] is True
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(resolver_service, "put_versioned", second_run_denied)
+    monkeypatch.setattr(
+        resolver_service, "put_versioned", denied_by_a_second_run(pipe, request_id, event, fired)
+    )
     assert pipe.resolve(records) == {"batchItemFailures": []}
     assert fired
     # Then the first run's jobs went out, and the record is theirs, not "denied, no jobs"
@@ -299,16 +310,7 @@ def test_a_denied_record_that_landed_beside_jobs_is_replaced_when_the_sweep_redr
     request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
     records = pipe.event_records()
     event = deserialize(records[0]["dynamodb"]["NewImage"])
-    original = resolver_service.put_versioned
-    fired: list[bool] = []
-
-    def second_run_denied(*args: Any, **kwargs: Any) -> Any:
-        if not fired:
-            fired.append(True)
-            ok(deny(pipe, request_id))
-            assert pipe.resolver.resolver().process(dict(event)).jobs == []
-        return original(*args, **kwargs)
-
+    second_run_denied = denied_by_a_second_run(pipe, request_id, event, [])
     recorded = Resolver._resolved
 
     def flush_failed(resolver: Resolver, outbox: Outbox) -> None:
