@@ -294,3 +294,37 @@ def test_a_resend_backfill_job_ended_in_the_race_does_not_keep_the_marks_it_took
     (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#meta" and i["job_id"] in named]
     assert job["status"] == "failed"
     assert not mark.get("inflight")
+
+
+@pytest.mark.parametrize("answer", ["failed", "no_record"])
+def test_a_job_ended_in_the_race_is_named_on_a_mark_freed_by_an_earlier_job(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # review s23 diff A1: the person's Braze mark names an earlier job that failed (freed, not
+    # in flight), so the worker's free of the ended job was refused and wrote nothing, and the
+    # late resolver marked the ended job in flight: the next opt-out cited it as its proof
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    pipe.post("/v1/opt-out", body)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+    pipe.drain_all()
+    earlier = braze_mark(pipe)
+    assert "sale" not in earlier.get("inflight", set())
+    vendor = Vendor(refuse=True) if answer == "failed" else Vendor(status=answer)
+    first = resolve_twice_at_once(pipe, monkeypatch, vendor, body)
+    pipe.drain_all()
+    # Then the mark names the ended job, not in flight
+    mark = braze_mark(pipe)
+    assert mark["job_sale"] == f"{first}:braze"
+    assert "sale" not in mark.get("inflight", set())
+    # ... and the person's next opt-out does not cite it (a failure: asked again; no such
+    # person: quiet, as in the serial order)
+    second = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    resolution = resolution_of(pipe, second)
+    assert "braze" not in (resolution.get("covered") or {})
+    if answer == "no_record":
+        assert mark["no_record_job"] == f"{first}:braze"
+        assert [q["job_id"] for q in resolution["not_asked"]["braze"]] == [f"{first}:braze"]
+    else:
+        assert [b["request_id"] for b in pipe.drain("braze")] == [second]
