@@ -328,3 +328,24 @@ def test_a_job_ended_in_the_race_is_named_on_a_mark_freed_by_an_earlier_job(
         assert [q["job_id"] for q in resolution["not_asked"]["braze"]] == [f"{first}:braze"]
     else:
         assert [b["request_id"] for b in pipe.drain("braze")] == [second]
+
+
+def test_a_late_free_of_an_earlier_job_leaves_a_mark_naming_a_later_ended_job(
+    pipe: Pipeline,
+) -> None:
+    # the A1 fallback names a job only over an older one: a failed job's message back from
+    # the DLQ after the person's next job also failed leaves that later job named
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    pipe.post("/v1/opt-out", body)
+    pipe.resolve()
+    held = pipe.drain("braze")
+    deliver(pipe, held, Vendor(refuse=True))
+    pipe.drain_all()
+    later = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+    pipe.drain_all()
+    deliver(pipe, held, Vendor(refuse=True))  # the earlier job's after-steps run again
+    mark = braze_mark(pipe)
+    assert mark["job_sale"] == f"{later}:braze"
+    assert "sale" not in mark.get("inflight", set())
