@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from optout.connectors.base import Outcome
+from optout.connectors.errors import DeliveryError
 from optout.resolver.service import DAY, Resolver
 from optout.store import delivery, keys
 from optout.store.codec import serialize
@@ -178,14 +180,27 @@ def test_a_job_ended_in_the_race_does_not_keep_a_retired_mark_it_replaced(
     assert "braze" not in (resolution_of(pipe, second).get("covered") or {})
 
 
-@pytest.mark.parametrize("identifiers", [["email"], ["customer_id", "email"]])
+class Busy:
+    """Answers every job "try again later" (a retryable 503): the job stays pending, tried."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        error = DeliveryError("503 unavailable", retryable=True, http_status=503)
+        return [Outcome(j.job_id, None, http_status=503, error=error) for j in jobs]
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "answer"),
+    [(["email"], "done"), (["customer_id", "email"], "done"), (["email"], "retry"),
+     (["customer_id", "email"], "retry")],
+)  # fmt: skip
 def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, identifiers: list[str]
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, identifiers: list[str], answer: str
 ) -> None:
     # review s22 diff A7: the late resolver's email mark is refused by a third job's (made
     # meanwhile), and Braze answers the job, sent by the sweep's redrive, while it plans
     # again. Before, its next round wrote the job afresh (pending, no receipt: sent again)
-    # or, with nothing left to carry, deleted it with its receipt
+    # or, with nothing left to carry, deleted it with its receipt. Also when Braze said "try
+    # again later": the job, still pending, was tried (`attempts`; review s23 diff A7)
     body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
     body = {k: v for k, v in body.items() if k in [*identifiers, "purposes"]}
     first: str = pipe.post("/v1/opt-out", body)["request_id"]
@@ -209,7 +224,7 @@ def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
         if plan.system.name == "braze" and len(paused) == 1:
             paused.append("replan")
             outside = iam.current_function.set(None)
-            deliver(pipe, pipe.drain("braze"), Vendor())
+            deliver(pipe, pipe.drain("braze"), Vendor() if answer == "done" else Busy())
             iam.current_function.reset(outside)
         original_replan(resolver, plan, pks)
 
@@ -219,7 +234,10 @@ def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
     assert paused == ["braze", "replan"]
     # Then the job keeps its answer and receipt, and is not sent again
     jobs = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
-    assert [(j["status"], j["receipt"]["http_status"]) for j in jobs] == [("done", 200)]
+    status, http = ("done", 200) if answer == "done" else ("pending", 503)
+    assert [(j["status"], j["receipt"]["http_status"], j["attempts"]) for j in jobs] == [
+        (status, http, 1)
+    ]
     assert pipe.drain("braze") == []
 
 
