@@ -367,3 +367,33 @@ def test_a_late_free_of_an_earlier_job_leaves_a_mark_naming_a_later_ended_job(
     mark = braze_mark(pipe)
     assert mark["job_sale"] == f"{later}:braze"
     assert "sale" not in mark.get("inflight", set())
+
+
+@pytest.mark.parametrize("answer", ["failed", "done"])
+def test_a_job_ended_in_the_race_frees_a_legacy_mark_it_took_beside_one_it_was_refused(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # review s23 diff A7 (mutants M15, M18): the person's customer id mark names an older job
+    # in flight with no expiry (takeable), and the job is sent and answered before the late
+    # resolver marks it. Failed: its worker freed the email (the customer id named the older
+    # job), the late resolver takes the customer id, then is refused the email and reads the
+    # job ended. Done with the email proven only: the customer id was never sent, so the job
+    # read after the takeover must free it (a done job is ended too)
+    pipe.post("/v1/opt-out", {"customer_id": "cust-000123", "purposes": ["sale"]})
+    assert pipe.resolve() == {"batchItemFailures": []}
+    pipe.drain_all()
+    (older,) = [i for i in pipe.items("ID#customer_id#") if i["sk"] == "DELIVERY#braze"]
+    key = {"pk": {"S": older["pk"]}, "sk": {"S": "DELIVERY#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
+    )
+    vendor = Vendor(refuse=True) if answer == "failed" else Vendor(sent=("email",))
+    body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
+    first = resolve_twice_at_once(pipe, monkeypatch, vendor, body)
+    pipe.drain_all()
+    # Then the customer id's mark names the job, not in flight: a type it did not prove
+    (mark,) = [i for i in pipe.items("ID#customer_id#") if i["sk"] == "DELIVERY#braze"]
+    assert mark["job_sale"] == f"{first}:braze"
+    assert "sale" not in mark.get("inflight", set())
+    email = braze_mark(pipe)
+    assert ("sale" in email.get("inflight", set())) == (answer == "done")
