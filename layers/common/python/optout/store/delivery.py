@@ -130,7 +130,9 @@ def mark_flight(
     worker freed it (`_free`). One event resolved twice at once (the sweep's redrive and its
     late stream record) lets the second resolver send the job before the first marks it; the
     first's mark then named an ended job in flight and removed its no_record stamp, so later
-    requests cited it (review s22 race R5). A stale mark replaced (`retired_at`) named the
+    requests cited it (review s22 race R5). A freed mark naming an earlier ended job is made
+    to name `job_id` by that free's fallback (`_name_over_older`), so it refuses too (s23
+    diff A1). A stale mark replaced (`retired_at`) named the
     retired job, not this one, so the job is read after that write instead, and the mark
     freed again if it ended (`free_if_ended`): False then, as if refused (diff A3)."""
     purposes: list[str] = flight["purposes"]
@@ -448,6 +450,7 @@ def _free(
     # A mark naming no job for a purpose (none yet: the resolver that made the job has not
     # marked it) is left naming this one, freed: `mark_flight(fresh=True)` then refuses to
     # mark an ended job in flight (review s22 race R5). One that names it already keeps it.
+    # One naming an earlier ended job refuses this write: `_name_over_older` (s23 diff A1).
     update = "SET updated_at = :now" + "".join(
         f", {job_attribute(p)} = if_not_exists({job_attribute(p)}, :job)" for p in purposes
     )
