@@ -354,11 +354,17 @@ def test_a_late_free_of_an_earlier_job_leaves_a_mark_naming_a_later_ended_job(
     # the A1 fallback names a job only over an older one: a failed job's message back from
     # the DLQ after the person's next job also failed leaves that later job named
     body = {"email": EMAIL, "purposes": ["sale"]}
-    pipe.post("/v1/opt-out", body)
+    earlier = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()
     held = pipe.drain("braze")
     deliver(pipe, held, Vendor(refuse=True))
     pipe.drain_all()
+    # made a day earlier (its expiry, in seconds, may else equal the later job's)
+    key = {"pk": {"S": f"REQ#{earlier}"}, "sk": {"S": "JOB#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="ADD expires_at :back",
+        ExpressionAttributeValues={":back": {"N": str(-DAY)}},
+    )  # fmt: skip
     later = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()
     deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
