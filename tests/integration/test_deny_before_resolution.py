@@ -93,6 +93,12 @@ def test_a_request_denied_before_it_is_resolved_asks_no_system(
     assert pipe.resolve(again) == {"batchItemFailures": []}
     assert queued(pipe) == set()
     assert_denied_without_systems(pipe, request_id)
+    # ... and the sweep, at its 2 h 15 min checkpoint, finds it resolved: "denied, no
+    # systems" with no job of its own is the record of what was done (review s23 diff A7:
+    # only a denied record beside jobs is redriven, D4)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=16)
+    assert Sweeper(table, SweepSettings(), clock=lambda: later).sweep().unresolved == []
 
 
 def own_key(pipe: Pipeline, request_id: str) -> str:

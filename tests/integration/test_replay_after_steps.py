@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from optout.connectors.base import Job, Outcome
+from optout.delivery import service as worker_service
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.store import delivery, keys
@@ -392,6 +393,39 @@ def test_a_failures_late_first_after_steps_leave_a_replay_that_came_between_in_f
     assert work(pipe, Vendor()) == 1
     assert the_job(pipe, request_id)["status"] == "done"
     assert in_flight(pipe) == [{"sale"}]
+
+
+def test_a_replayed_round_that_ends_before_it_is_marked_again_is_left_freed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s23 diff A3: as above, but the replayed round's worker fails it and frees its
+    # marks between the late after-steps' re-read (pending) and their `mark_again`
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    held = pipe.drain(SYSTEM)
+    pipe.drain_all()
+    replayed: list[dict[str, Any]] = []
+
+    def duplicate_then_replay() -> None:
+        assert work(pipe, Vendor(refuse=True), bodies=held) == 1
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        replayed.extend(pipe.drain(SYSTEM))
+        assert the_job(pipe, request_id)["status"] == "pending"
+
+    original = worker_service.mark_again
+
+    def round_ends_first(table: Any, job: Any, now: str) -> None:
+        assert work(pipe, Vendor(refuse=True), bodies=replayed) == 1
+        assert the_job(pipe, request_id)["status"] == "failed"
+        original(table, job, now)
+
+    monkeypatch.setattr(worker_service, "mark_again", round_ends_first)
+    assert work(pipe, Vendor(refuse=True), duplicate_then_replay, held) == 1
+    # Then the failed round is named in flight nowhere (before: in flight for good, and the
+    # person's next opt-out cited a failed job)
+    assert the_job(pipe, request_id)["status"] == "failed"
+    assert in_flight(pipe) == [set()]
 
 
 @dataclass

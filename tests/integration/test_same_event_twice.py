@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from optout.connectors.base import Outcome
+from optout.connectors.errors import DeliveryError
 from optout.resolver.service import DAY, Resolver
 from optout.store import delivery, keys
 from optout.store.codec import serialize
@@ -178,14 +180,27 @@ def test_a_job_ended_in_the_race_does_not_keep_a_retired_mark_it_replaced(
     assert "braze" not in (resolution_of(pipe, second).get("covered") or {})
 
 
-@pytest.mark.parametrize("identifiers", [["email"], ["customer_id", "email"]])
+class Busy:
+    """Answers every job "try again later" (a retryable 503): the job stays pending, tried."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        error = DeliveryError("503 unavailable", retryable=True, http_status=503)
+        return [Outcome(j.job_id, None, http_status=503, error=error) for j in jobs]
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "answer"),
+    [(["email"], "done"), (["customer_id", "email"], "done"), (["email"], "retry"),
+     (["customer_id", "email"], "retry")],
+)  # fmt: skip
 def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, identifiers: list[str]
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, identifiers: list[str], answer: str
 ) -> None:
     # review s22 diff A7: the late resolver's email mark is refused by a third job's (made
     # meanwhile), and Braze answers the job, sent by the sweep's redrive, while it plans
     # again. Before, its next round wrote the job afresh (pending, no receipt: sent again)
-    # or, with nothing left to carry, deleted it with its receipt
+    # or, with nothing left to carry, deleted it with its receipt. Also when Braze said "try
+    # again later": the job, still pending, was tried (`attempts`; review s23 diff A7)
     body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
     body = {k: v for k, v in body.items() if k in [*identifiers, "purposes"]}
     first: str = pipe.post("/v1/opt-out", body)["request_id"]
@@ -209,7 +224,7 @@ def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
         if plan.system.name == "braze" and len(paused) == 1:
             paused.append("replan")
             outside = iam.current_function.set(None)
-            deliver(pipe, pipe.drain("braze"), Vendor())
+            deliver(pipe, pipe.drain("braze"), Vendor() if answer == "done" else Busy())
             iam.current_function.reset(outside)
         original_replan(resolver, plan, pks)
 
@@ -219,7 +234,10 @@ def test_a_job_answered_while_its_resolver_plans_again_keeps_its_answer(
     assert paused == ["braze", "replan"]
     # Then the job keeps its answer and receipt, and is not sent again
     jobs = [i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze"]
-    assert [(j["status"], j["receipt"]["http_status"]) for j in jobs] == [("done", 200)]
+    status, http = ("done", 200) if answer == "done" else ("pending", 503)
+    assert [(j["status"], j["receipt"]["http_status"], j["attempts"]) for j in jobs] == [
+        (status, http, 1)
+    ]
     assert pipe.drain("braze") == []
 
 
@@ -294,3 +312,94 @@ def test_a_resend_backfill_job_ended_in_the_race_does_not_keep_the_marks_it_took
     (job,) = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#meta" and i["job_id"] in named]
     assert job["status"] == "failed"
     assert not mark.get("inflight")
+
+
+@pytest.mark.parametrize("answer", ["failed", "no_record"])
+def test_a_job_ended_in_the_race_is_named_on_a_mark_freed_by_an_earlier_job(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # review s23 diff A1: the person's Braze mark names an earlier job that failed (freed, not
+    # in flight), so the worker's free of the ended job was refused and wrote nothing, and the
+    # late resolver marked the ended job in flight: the next opt-out cited it as its proof
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    pipe.post("/v1/opt-out", body)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+    pipe.drain_all()
+    earlier = braze_mark(pipe)
+    assert "sale" not in earlier.get("inflight", set())
+    vendor = Vendor(refuse=True) if answer == "failed" else Vendor(status=answer)
+    first = resolve_twice_at_once(pipe, monkeypatch, vendor, body)
+    pipe.drain_all()
+    # Then the mark names the ended job, not in flight
+    mark = braze_mark(pipe)
+    assert mark["job_sale"] == f"{first}:braze"
+    assert "sale" not in mark.get("inflight", set())
+    # ... and the person's next opt-out does not cite it (a failure: asked again; no such
+    # person: quiet, as in the serial order)
+    second = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    resolution = resolution_of(pipe, second)
+    assert "braze" not in (resolution.get("covered") or {})
+    if answer == "no_record":
+        assert mark["no_record_job"] == f"{first}:braze"
+        assert [q["job_id"] for q in resolution["not_asked"]["braze"]] == [f"{first}:braze"]
+    else:
+        assert [b["request_id"] for b in pipe.drain("braze")] == [second]
+
+
+def test_a_late_free_of_an_earlier_job_leaves_a_mark_naming_a_later_ended_job(
+    pipe: Pipeline,
+) -> None:
+    # the A1 fallback names a job only over an older one: a failed job's message back from
+    # the DLQ after the person's next job also failed leaves that later job named
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    earlier = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    held = pipe.drain("braze")
+    deliver(pipe, held, Vendor(refuse=True))
+    pipe.drain_all()
+    # made a day earlier (its expiry, in seconds, may else equal the later job's)
+    key = {"pk": {"S": f"REQ#{earlier}"}, "sk": {"S": "JOB#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="ADD expires_at :back",
+        ExpressionAttributeValues={":back": {"N": str(-DAY)}},
+    )  # fmt: skip
+    later = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    deliver(pipe, pipe.drain("braze"), Vendor(refuse=True))
+    pipe.drain_all()
+    deliver(pipe, held, Vendor(refuse=True))  # the earlier job's after-steps run again
+    mark = braze_mark(pipe)
+    assert mark["job_sale"] == f"{later}:braze"
+    assert "sale" not in mark.get("inflight", set())
+
+
+@pytest.mark.parametrize("answer", ["failed", "done"])
+def test_a_job_ended_in_the_race_frees_a_legacy_mark_it_took_beside_one_it_was_refused(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    # review s23 diff A7 (mutants M15, M18): the person's customer id mark names an older job
+    # in flight with no expiry (takeable), and the job is sent and answered before the late
+    # resolver marks it. Failed: its worker freed the email (the customer id named the older
+    # job), the late resolver takes the customer id, then is refused the email and reads the
+    # job ended. Done with the email proven only: the customer id was never sent, so the job
+    # read after the takeover must free it (a done job is ended too)
+    pipe.post("/v1/opt-out", {"customer_id": "cust-000123", "purposes": ["sale"]})
+    assert pipe.resolve() == {"batchItemFailures": []}
+    pipe.drain_all()
+    (older,) = [i for i in pipe.items("ID#customer_id#") if i["sk"] == "DELIVERY#braze"]
+    key = {"pk": {"S": older["pk"]}, "sk": {"S": "DELIVERY#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
+    )
+    vendor = Vendor(refuse=True) if answer == "failed" else Vendor(sent=("email",))
+    body = {"email": EMAIL, "customer_id": "cust-000123", "purposes": ["sale"]}
+    first = resolve_twice_at_once(pipe, monkeypatch, vendor, body)
+    pipe.drain_all()
+    # Then the customer id's mark names the job, not in flight: a type it did not prove
+    (mark,) = [i for i in pipe.items("ID#customer_id#") if i["sk"] == "DELIVERY#braze"]
+    assert mark["job_sale"] == f"{first}:braze"
+    assert "sale" not in mark.get("inflight", set())
+    email = braze_mark(pipe)
+    assert ("sale" in email.get("inflight", set())) == (answer == "done")

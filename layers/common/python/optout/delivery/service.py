@@ -45,7 +45,12 @@ from optout.identifiers import Identifier
 from optout.observability import logger
 from optout.store.busy import busy, error_code
 from optout.store.codec import Item
-from optout.store.delivery import mark_again, note_message_of_failed, record_delivered
+from optout.store.delivery import (
+    free_ended,
+    mark_again,
+    note_message_of_failed,
+    record_delivered,
+)
 from optout.store.table import Table
 from optout.systems import SystemConfig, SystemsConfig
 from optout.time_budget import TimeBudget
@@ -798,7 +803,17 @@ class DeliveryService:
         if again is not None and again.get("status") in (job_store.PENDING, job_store.SUBMITTED):
             mark_again(self.table, again, now)
             logger.info("replayed job marked in flight again", job_id=job["job_id"])
+            self._free_if_ended_since(key, str(job["job_id"]), now)
         return listed
+
+    def _free_if_ended_since(self, key: tuple[str, str], job_id: str, now: str) -> None:
+        """After `mark_again`: the job read once more (one BatchGetItem, only on this replayed
+        path), and its frees run again if the replayed round ended between the re-read and
+        those marks: its worker freed them first, so they named an ended round in flight
+        (review s23 diff A3). The listing stays that round's worker's (`free_ended`)."""
+        after = job_store.load_jobs(self.table, [key]).get(job_id)
+        if after is not None and after.get("status") in job_store.FINAL:
+            free_ended(self.table, after, str(after["status"]), now, after.get("receipt"))
 
     def _write_failed(
         self, entry: Entry, error: Exception, report: BatchReport, schedule: ConfirmScheduler

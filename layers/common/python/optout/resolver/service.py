@@ -597,7 +597,8 @@ class Resolver:
         """After a mark written over another job's name: the worker's free of this job could
         not name that mark, so a job answered before it would stay in flight there. The job
         read after the marks (unless `ended`: already read) and, if it ended, its frees run
-        again (rare: a legacy or expiring mark, a `--resend` backfill; review s22 diff A3)."""
+        again (a legacy or expiring mark, which includes each 30-day renewal, or a `--resend`
+        backfill; review s22 diff A3, s23 diff A2)."""
         if ended is None:
             return delivery.free_if_ended(self._table, system, job_id, now)
         delivery.free_ended(self._table, ended, str(ended["status"]), now, ended.get("receipt"))
@@ -1201,8 +1202,10 @@ def _over_another(member: Member, system: str, need: list[Purpose], job_id: str,
     """Whether a mark just written may have taken a purpose another job was named for: a
     `--resend` backfill's (`take_flight` takes whatever the mark names), or a purpose the mark
     read had in flight for another job (a legacy mark with no expiry, or one expiring before
-    the request's record: `mark_flight`'s `take_before`). Never on the usual path, where each
-    purpose written was free."""
+    the request's record: `mark_flight`'s `take_before`). Not on a first request's path, where
+    each purpose written was free; but on every 30-day renewal, whose marks name the earlier,
+    done job in flight: one GetItem per renewal job (review s23 diff A2; a done job's marks
+    cannot tell the race apart without reading the new job)."""
     if chain is not None:
         return True
     seen = member.deliveries.get(system) or {}
@@ -1219,7 +1222,9 @@ def _failed_since(job: Item, listed: str) -> bool:
 
 
 # The longest SQS keeps a message (the DLQs' MessageRetentionPeriod in template.yaml, SQS's
-# maximum), counted from its first enqueue, which a move to the DLQ keeps.
+# maximum), counted from its last send to the jobs queue, which a move to the DLQ keeps. A
+# redrive (`ops/redrive.py`, run first by `optout replay`) sends a letter again as a new
+# message, so its 14 days start again: harmless, the worker reads the job (review s23 diff A4).
 DEAD_LETTER_KEPT: Final = timedelta(days=14)
 
 

@@ -130,7 +130,9 @@ def mark_flight(
     worker freed it (`_free`). One event resolved twice at once (the sweep's redrive and its
     late stream record) lets the second resolver send the job before the first marks it; the
     first's mark then named an ended job in flight and removed its no_record stamp, so later
-    requests cited it (review s22 race R5). A stale mark replaced (`retired_at`) named the
+    requests cited it (review s22 race R5). A freed mark naming an earlier ended job is made
+    to name `job_id` by that free's fallback (`_name_over_older`), so it refuses too (s23
+    diff A1). A stale mark replaced (`retired_at`) named the
     retired job, not this one, so the job is read after that write instead, and the mark
     freed again if it ended (`free_if_ended`): False then, as if refused (diff A3)."""
     purposes: list[str] = flight["purposes"]
@@ -421,7 +423,9 @@ def _free_flights(
         key = (flight["pk"], keys.delivery_sk(system))
         if not _free(table, key, purposes, job["job_id"], now, expires_at, no_record_at):
             for purpose in purposes:  # some were taken by a later job: free the others alone
-                _free(table, key, [purpose], job["job_id"], now, expires_at, no_record_at)
+                if not _free(table, key, [purpose], job["job_id"], now, expires_at, no_record_at):
+                    _name_over_older(table, key, purpose, job["job_id"], now, expires_at,
+                                     no_record_at)  # fmt: skip
 
 
 def _free(
@@ -446,6 +450,7 @@ def _free(
     # A mark naming no job for a purpose (none yet: the resolver that made the job has not
     # marked it) is left naming this one, freed: `mark_flight(fresh=True)` then refuses to
     # mark an ended job in flight (review s22 race R5). One that names it already keeps it.
+    # One naming an earlier ended job refuses this write: `_name_over_older` (s23 diff A1).
     update = "SET updated_at = :now" + "".join(
         f", {job_attribute(p)} = if_not_exists({job_attribute(p)}, :job)" for p in purposes
     )
@@ -466,6 +471,42 @@ def _free(
         if not guard:
             return False
     return _update_mark(table, key, update, condition, values)
+
+
+def _name_over_older(
+    table: Table,
+    key: tuple[str, str],
+    purpose: str,
+    job_id: str,
+    now: str,
+    expires_at: int | None,
+    no_record_at: int = 0,
+) -> bool:
+    """A free refused (the mark names another job for `purpose`): the mark names `job_id`
+    instead, freed, when the job it names is older (expires no later: `until_<purpose>`) and
+    not in flight, i.e. an earlier job of the person that ended. Else the resolver that made
+    `job_id` and has not marked it yet (the same event resolved twice at once) would mark it
+    in flight after its end: `mark_flight(fresh=True)` refuses only a freed mark naming it,
+    and the person's next opt-out cited the ended job (review s23 diff A1, race R5). Only on
+    this refused path, so the usual free's condition stays as it was. With `no_record_at`
+    the stamp is written too, unless the mark names a newer job (`_no_newer_job`, as `_free`).
+    False when nothing was written."""
+    if not expires_at:
+        return False  # its age is unknown: nothing to compare
+    job_name, until = job_attribute(purpose), until_attribute(purpose)
+    values: Item = {":now": now, ":flown": {purpose}, ":job": job_id, ":exp": expires_at}
+    update = f"SET updated_at = :now, {job_name} = :job, {until} = :own, expires_at = :exp"
+    freed = f"attribute_exists({job_name}) AND NOT contains(inflight, :p)"
+    values[":p"] = purpose
+    if no_record_at:
+        stamped = {**values, ":heard": no_record_at}
+        guard = _no_newer_job(stamped, expires_at)  # includes this purpose's own `until`
+        stamp = ", no_record_at = :heard, no_record_job = :job"
+        if _update_mark(table, key, update + stamp, freed + guard, stamped):
+            return True
+    values[":own"] = expires_at
+    older = f" AND (attribute_not_exists({until}) OR {until} <= :own)"
+    return _update_mark(table, key, update, freed + older, values)
 
 
 def _no_newer_job(values: Item, expires_at: int | None) -> str:
