@@ -112,6 +112,12 @@ def test_a_done_job_found_in_the_race_keeps_the_marks_of_the_types_it_proved(
     assert resolution_of(pipe, second)["covered"]["braze"] == [f"{first}:braze"]
 
 
+def assert_names_ended(mark: dict[str, Any], request_id: str) -> None:
+    """The mark names `request_id`'s Braze job for sale, and not in flight (it ended)."""
+    assert mark["job_sale"] == f"{request_id}:braze"
+    assert "sale" not in mark.get("inflight", set())
+
+
 def braze_mark(pipe: Pipeline) -> dict[str, Any]:
     (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#braze"]
     return mark
@@ -171,8 +177,7 @@ def test_a_job_ended_in_the_race_does_not_keep_a_retired_mark_it_replaced(
     pipe.drain_all()
     # Then the replaced mark does not name the failed job in flight
     mark = braze_mark(pipe)
-    assert mark["job_sale"] == f"{first}:braze"
-    assert "sale" not in mark.get("inflight", set())
+    assert_names_ended(mark, first)
     # ... so the person's next opt-out asks Braze again, with a job of its own
     second = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()
@@ -333,8 +338,7 @@ def test_a_job_ended_in_the_race_is_named_on_a_mark_freed_by_an_earlier_job(
     pipe.drain_all()
     # Then the mark names the ended job, not in flight
     mark = braze_mark(pipe)
-    assert mark["job_sale"] == f"{first}:braze"
-    assert "sale" not in mark.get("inflight", set())
+    assert_names_ended(mark, first)
     # ... and the person's next opt-out does not cite it (a failure: asked again; no such
     # person: quiet, as in the serial order)
     second = pipe.post("/v1/opt-out", body)["request_id"]
@@ -399,7 +403,6 @@ def test_a_job_ended_in_the_race_frees_a_legacy_mark_it_took_beside_one_it_was_r
     pipe.drain_all()
     # Then the customer id's mark names the job, not in flight: a type it did not prove
     (mark,) = [i for i in pipe.items("ID#customer_id#") if i["sk"] == "DELIVERY#braze"]
-    assert mark["job_sale"] == f"{first}:braze"
-    assert "sale" not in mark.get("inflight", set())
+    assert_names_ended(mark, first)
     email = braze_mark(pipe)
     assert ("sale" in email.get("inflight", set())) == (answer == "done")
