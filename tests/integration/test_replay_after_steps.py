@@ -15,6 +15,7 @@ after-steps last ran) is replayed, and a replay's re-run of an ended job's frees
 listing, and its `JobsFailed` count, to the worker."""
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,9 +68,10 @@ def work(
     vendor: Vendor,
     meanwhile: Callable[[], object] | None = None,
     bodies: list[dict[str, Any]] | None = None,
+    counts: Counter[str] | None = None,
 ) -> int:
     """One worker invocation over salesforce's queue (or the messages `bodies`, held);
-    `meanwhile` runs before its first free of a mark."""
+    `meanwhile` runs before its first free of a mark; its metric counts added to `counts`."""
     bodies = pipe.drain(SYSTEM) if bodies is None else bodies
     client: Any = pipe.aws.dynamodb
     if meanwhile is not None:
@@ -79,7 +81,9 @@ def work(
         WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
     )  # fmt: skip
     received = [Received(f"m{n}", json.dumps(b), 1) for n, b in enumerate(bodies)]
-    service.deliver(received, lambda _message, _delay: None)
+    report = service.deliver(received, lambda _message, _delay: None)
+    if counts is not None:
+        counts.update(report.counts)
     return len(bodies)
 
 
@@ -395,6 +399,39 @@ def test_a_failures_late_first_after_steps_leave_a_replay_that_came_between_in_f
     assert in_flight(pipe) == [{"sale"}]
 
 
+def test_a_failures_late_first_after_steps_count_it_once(
+    pipe: Pipeline,
+) -> None:
+    # race24 (the A6 leftover): as above; the duplicate lists the failure and counts it, the
+    # replay resets the job and drops that listing, then the late after-steps run
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    held = pipe.drain(SYSTEM)
+    pipe.drain_all()
+    counts: Counter[str] = Counter()
+
+    def duplicate_then_replay() -> None:
+        assert work(pipe, Vendor(refuse=True), bodies=held, counts=counts) == 1
+        assert counts["JobsFailed"] == 1
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        assert the_job(pipe, request_id)["status"] == "pending" and listing(pipe) == []
+
+    assert work(pipe, Vendor(refuse=True), duplicate_then_replay, held, counts) == 1
+    # Then the one failure is counted once (before: the late run listed it again and counted
+    # it a second time, for JobsFailedAlarm)
+    assert the_job(pipe, request_id)["status"] == "pending"
+    assert counts["JobsFailed"] == 1
+    # ... its late listing stays (a worker may not delete one: docs/decisions.md), and the
+    # round, sent and done, is dropped from it by the next replay, which sends nothing
+    (late,) = listing(pipe)
+    assert work(pipe, Vendor()) == 1
+    assert the_job(pipe, request_id)["status"] == "done"
+    replay(pipe)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert listing(pipe) == [] and pipe.drain(SYSTEM) == [] and late["listed_by"]
+
+
 def test_a_replayed_round_that_ends_before_it_is_marked_again_is_left_freed(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -470,3 +507,17 @@ def test_a_redriven_message_of_a_failed_job_leaves_its_replay_submitted_in_fligh
     assert job["status"] == "submitted"
     marks = [i for i in pipe.items("ID#") if i["sk"] == "DELIVERY#segment"]
     assert [set(m.get("inflight", ())) for m in marks] == [{"sale"}]
+
+
+def test_a_late_listing_is_told_apart_only_by_the_replays_own_failure_and_token() -> None:
+    # race24: the re-read job says whether a replay reset it from this failure having read
+    # another run's listing (pure: no AWS)
+    at, later = "2026-12-02T10:00:00+00:00", "2026-12-02T11:00:00+00:00"
+    replayed = {"status": "pending", "failures": [{"failed_at": at}], "replayed_listing": "dup"}
+    assert delivery.listed_again_after_replay(replayed, at, "mine")
+    # the replay read this run's own listing: this run listed it first, and counts it
+    assert not delivery.listed_again_after_replay(replayed, at, "dup")
+    # reset from another failure, or kept no token (a replay of a failure never listed)
+    assert not delivery.listed_again_after_replay(replayed, later, "mine")
+    assert not delivery.listed_again_after_replay({**replayed, "replayed_listing": None}, at, "x")
+    assert not delivery.listed_again_after_replay({"status": "failed"}, at, "mine")

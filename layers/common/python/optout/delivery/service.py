@@ -21,6 +21,7 @@ call cut short is an attempt with its receipt (docs/reliability.md, "Time left")
 import math
 import random
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -47,6 +48,7 @@ from optout.store.busy import busy, error_code
 from optout.store.codec import Item
 from optout.store.delivery import (
     free_ended,
+    listed_again_after_replay,
     mark_again,
     note_message_of_failed,
     record_delivered,
@@ -792,14 +794,29 @@ class DeliveryService:
         (review s22 race R4: `optout redrive` followed by `optout replay`, as the runbook
         says). If it is in flight again, its marks are written again (conditional, as the
         replay's). Also after its final write: a duplicate of its message may have listed the
-        failure first, and a replay reset it, before these frees ran (diff A6)."""
-        listed = record_delivered(self.table, job, status, now, job.get("receipt"))
-        if listed:
-            report.counts["JobsFailed"] += 1
+        failure first, and a replay reset it, before these frees ran (diff A6). That replay
+        dropped the duplicate's listing, so this run listed the failure again: not counted
+        again when the re-read job says the replay read another run's listing (race24;
+        `listed_again_after_replay`). That late listing stays (a worker may not delete one):
+        the next replay sends the round again if still pending, or drops it."""
+        token = uuid.uuid4().hex
+        listed = record_delivered(self.table, job, status, now, job.get("receipt"), token)
         if status != "failed":
             return listed
         key = (str(job["request_id"]), str(job["system"]))
-        again = job_store.load_jobs(self.table, [key]).get(str(job["job_id"]))
+        try:
+            again = job_store.load_jobs(self.table, [key]).get(str(job["job_id"]))
+        except (ClientError, BotoCoreError):
+            if listed:  # counted as before: a message back finds it listed and counts nothing
+                report.counts["JobsFailed"] += 1
+            raise
+        failed_at = str(job.get("completed_at") or now)
+        if listed and again is not None and listed_again_after_replay(again, failed_at, token):
+            listed = False
+            logger.info("failure listed again after its replay: counted once, before",
+                        job_id=job["job_id"])  # fmt: skip
+        if listed:
+            report.counts["JobsFailed"] += 1
         if again is not None and again.get("status") in (job_store.PENDING, job_store.SUBMITTED):
             mark_again(self.table, again, now)
             logger.info("replayed job marked in flight again", job_id=job["job_id"])

@@ -760,16 +760,17 @@ class Resolver:
             return DROPPED
         listed_at = marker.get("failed_at")
         listed = str(listed_at) if listed_at else None
+        listed_by = str(marker.get("listed_by") or "") or None  # the listing read (race24)
         if listed is not None and _failed_since(job, listed):
             if not _letter_expired(job, self._clock()):
                 return _left_to_its_worker(system, marker)
             # No letter is left to list that failure: this listing stands for it (the reset
             # is still refused if the job fails again meanwhile)
-            listed = str(job["completed_at"])
+            listed, listed_by = str(job["completed_at"]), None  # not that failure's listing
             logger.info("failed job replayed: its dead letter has expired, its failure was "
                         "never listed", system=system, job_id=str(marker["sk"]))  # fmt: skip
         flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
-                                            listed)  # fmt: skip
+                                            listed, listed_by)  # fmt: skip
         if flights is None:  # replayed meanwhile (that replay sends it), or failed again
             again = delivery.get_job(self._table, str(marker["request_id"]), system)
             failed = again is not None and again.get("status") == "failed"

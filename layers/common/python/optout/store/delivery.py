@@ -284,7 +284,12 @@ def _name_job(purposes: list[str]) -> str:
 
 
 def record_delivered(
-    table: Table, job: Item, status: str, now: str, receipt: Item | None = None
+    table: Table,
+    job: Item,
+    status: str,
+    now: str,
+    receipt: Item | None = None,
+    token: str | None = None,
 ) -> bool:
     """The marks' part of a job reaching a final status (the worker's `_finish`).
 
@@ -310,9 +315,11 @@ def record_delivered(
     `JobsFailed` then, once per failure however often these steps run (a message back after a
     crash between the job's write and these steps runs them again). A retry of the listing's
     own write (its answer lost) finds its own `listed_by` and is still the one that listed it.
+    `token`: the listing's `listed_by` (a fresh one if not given), for the caller to tell its
+    own listing afterwards (`listed_again_after_replay`).
     """
     free_ended(table, job, status, now, receipt)
-    return _list_failed(table, job, now) if status == "failed" else False
+    return _list_failed(table, job, now, token) if status == "failed" else False
 
 
 def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | None = None) -> None:
@@ -345,7 +352,7 @@ def free_if_ended(table: Table, system: str, job_id: str, now: str) -> Item | No
     return job
 
 
-def _list_failed(table: Table, job: Item, now: str) -> bool:
+def _list_failed(table: Table, job: Item, now: str, token: str | None = None) -> bool:
     """The job under `FAILED#<system>` (see record_delivered); True when newly listed.
 
     Written only if this failure is not listed yet (another `failed_at`, or none) or listed by
@@ -353,7 +360,7 @@ def _list_failed(table: Table, job: Item, now: str) -> bool:
     failure at once, exactly one is told it listed it, whichever answer was lost (review s17
     N5: both could read the other's token and say no)."""
     failed = str(job.get("completed_at") or now)
-    token = uuid.uuid4().hex  # this write's: two runs in one millisecond are still two
+    token = token or uuid.uuid4().hex  # this write's: two runs in one millisecond are two
     marker: Item = {":job": job["job_id"], ":req": job["request_id"], ":failed": failed,
                     ":by": token, ":kind": "failed_job"}  # fmt: skip
     update = (
@@ -374,6 +381,21 @@ def _list_failed(table: Table, job: Item, now: str) -> bool:
         )
     )
     return answer is not None
+
+
+def listed_again_after_replay(job: Item, failed_at: str, token: str) -> bool:
+    """`job` as read after a run of its after-steps listed its failure at `failed_at` with
+    `token`: True when a replay has reset it from that failure (its last `failures` entry)
+    having read another run's listing (`replayed_listing`). That run listed the failure
+    first and counted it; the replay then dropped its listing, so this run's write found none
+    and listed it again, late (race24, the A6 leftover): not a new failure, not counted again.
+    False when the replay read this run's listing, or when it cannot tell (no token kept: a
+    replay before 2026-12-02, or one of a failure never listed; or replayed again since)."""
+    failures = job.get("failures") or []
+    if not failures or str(failures[-1].get("failed_at") or "") != failed_at:
+        return False
+    replayed = job.get("replayed_listing")
+    return bool(replayed) and replayed != token
 
 
 def note_message_of_failed(table: Table, job: Item, now: str) -> bool:
@@ -653,6 +675,7 @@ def reset_for_replay(
     now: str,
     replay_id: str,
     listed_failed_at: str | None = None,
+    listed_by: str | None = None,
 ) -> list[Item] | None:
     """A failed job back to pending: the first of a replay's writes (docs/decisions.md,
     "A replay writes the job, then its marks, then its message"). One conditional update of
@@ -679,7 +702,12 @@ def reset_for_replay(
     of a round started now and list a pending job (review s22 race R2). Not equality: a listing
     written before 8308004 (2026-12-01) has the time its after-steps ran as `failed_at`, later
     than the job's end when they ran again (a redriven message, a retry), and would never be
-    replayed (review s22 diff A1)."""
+    replayed (review s22 diff A1).
+
+    `listed_by`: the token of the listing the replay read (`_list_failed`), kept on the job
+    (`replayed_listing`; removed when not given), so a worker whose late after-steps list the
+    failure again can tell it was listed, and counted, by another run first
+    (`listed_again_after_replay`)."""
     system: str = job["system"]
     job_id: str = job["job_id"]
     wanted = [f for f in flights_of(job) if f.get("purposes")]
@@ -697,6 +725,9 @@ def reset_for_replay(
                     ":ids": identifiers, ":flights": flights, ":none": [], ":by": replay_id,
                     ":failure": [_failure_of(job, now)]}  # fmt: skip
     condition = "#status = :failed"
+    listing = ", replayed_listing = :listing" if listed_by else ""
+    if listed_by:
+        values[":listing"] = listed_by
     if listed_failed_at is not None:
         values[":listed"] = listed_failed_at
         condition += " AND completed_at <= :listed"
@@ -707,7 +738,9 @@ def reset_for_replay(
             UpdateExpression="SET #status = :pending, updated_at = :now, replayed_at = :now,"
             " replayed_by = :by, identifiers = :ids, flights = :flights,"
             " failures = list_append(if_not_exists(failures, :none), :failure)"
-            " ADD replays :one REMOVE lease_until, completed_at",
+            + listing
+            + " ADD replays :one REMOVE lease_until, completed_at"
+            + ("" if listed_by else ", replayed_listing"),
             ConditionExpression=condition,
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=serialize(values),
