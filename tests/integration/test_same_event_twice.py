@@ -406,3 +406,53 @@ def test_a_job_ended_in_the_race_frees_a_legacy_mark_it_took_beside_one_it_was_r
     assert_names_ended(mark, first)
     email = braze_mark(pipe)
     assert ("sale" in email.get("inflight", set())) == (answer == "done")
+
+
+class NoRecordFirst:
+    """Braze answering the person's earlier job (held) "no such person" first, then refusing
+    the jobs of this call for good: that answer lands between the late resolver's plan and
+    the end of the job it made."""
+
+    def __init__(self, pipe: Pipeline, held: list[dict[str, Any]]) -> None:
+        self.pipe, self.held = pipe, held
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        deliver(self.pipe, self.held, Vendor(status="no_record"))
+        return Vendor(refuse=True).deliver(jobs)
+
+
+@pytest.mark.parametrize("order", ["race", "serial"])
+def test_a_job_failed_in_the_race_over_an_earlier_no_record_does_not_quiet_the_next_request(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, order: str
+) -> None:
+    # race24 (fixd23's leftover): the person's earlier Braze job is in flight on a mark with no
+    # expiry (legacy: takeable), so the same event resolved twice at once makes a job of its
+    # own; the earlier job answers "no such person" (freed, stamped) before that job fails,
+    # and its worker's free names it over the earlier job (the A1 fallback)
+    body = {"email": EMAIL, "purposes": ["sale"]}
+    pipe.post("/v1/opt-out", body)
+    assert pipe.resolve() == {"batchItemFailures": []}
+    held = pipe.drain("braze")
+    pipe.drain_all()
+    key = {"pk": {"S": braze_mark(pipe)["pk"]}, "sk": {"S": "DELIVERY#braze"}}
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
+    )
+    if order == "race":
+        first = resolve_twice_at_once(pipe, monkeypatch, NoRecordFirst(pipe, held), body)
+    else:  # the same answers, the job marked before either
+        first = pipe.post("/v1/opt-out", body)["request_id"]
+        assert pipe.resolve() == {"batchItemFailures": []}
+        deliver(pipe, pipe.drain("braze"), NoRecordFirst(pipe, held))
+    pipe.drain_all()
+    job = next(i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze")
+    assert job["status"] == "failed"
+    assert_names_ended(braze_mark(pipe), first)
+    # When the person opts out again within the earlier answer's quiet period
+    second = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    # Then Braze is asked, as in the serial order (the failed job's mark removes the earlier
+    # stamp; before, the stamp stayed beside the failed job's name and the request was quiet
+    # on the earlier "no such person": not asked, and counted done in its public status)
+    assert "braze" not in (resolution_of(pipe, second).get("not_asked") or {})
+    assert [b["request_id"] for b in pipe.drain("braze")] == [second]

@@ -512,7 +512,12 @@ def _name_over_older(
     and the person's next opt-out cited the ended job (review s23 diff A1, race R5). Only on
     this refused path, so the usual free's condition stays as it was. With `no_record_at`
     the stamp is written too, unless the mark names a newer job (`_no_newer_job`, as `_free`).
-    False when nothing was written."""
+    Without it (a failure, or a done job's unproven types) an earlier no_record stamp goes in
+    the same write, unless the mark names a newer job: as the job's own mark would have
+    removed it (`mark_flight`), had it been written before the job ended. Else it stayed beside
+    the failed job's name, and the person's next request inside the earlier answer's quiet
+    period was not asked, where the serial order asks it (race24). False when nothing was
+    written."""
     if not expires_at:
         return False  # its age is unknown: nothing to compare
     job_name, until = job_attribute(purpose), until_attribute(purpose)
@@ -525,6 +530,12 @@ def _name_over_older(
         guard = _no_newer_job(stamped, expires_at)  # includes this purpose's own `until`
         stamp = ", no_record_at = :heard, no_record_job = :job"
         if _update_mark(table, key, update + stamp, freed + guard, stamped):
+            return True
+    else:
+        unstamped = {**values}
+        guard = _no_newer_job(unstamped, expires_at)  # includes this purpose's own `until`
+        gone = " REMOVE no_record_at, no_record_job"
+        if _update_mark(table, key, update + gone, freed + guard, unstamped):
             return True
     values[":own"] = expires_at
     older = f" AND (attribute_not_exists({until}) OR {until} <= :own)"
