@@ -421,23 +421,41 @@ class NoRecordFirst:
         return Vendor(refuse=True).deliver(jobs)
 
 
-@pytest.mark.parametrize("order", ["race", "serial"])
+@pytest.mark.parametrize(
+    ("purpose", "order"), [("sale", "race"), ("sale", "serial"), ("share", "race"),
+                           ("share", "serial")],
+)  # fmt: skip
 def test_a_job_failed_in_the_race_over_an_earlier_no_record_does_not_quiet_the_next_request(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, order: str
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, purpose: str, order: str
 ) -> None:
-    # race24 (fixd23's leftover): the person's earlier Braze job is in flight on a mark with no
-    # expiry (legacy: takeable), so the same event resolved twice at once makes a job of its
-    # own; the earlier job answers "no such person" (freed, stamped) before that job fails,
-    # and its worker's free names it over the earlier job (the A1 fallback)
-    body = {"email": EMAIL, "purposes": ["sale"]}
-    pipe.post("/v1/opt-out", body)
+    # race24 (fixd23's leftover): the person's earlier Braze job (sale) is in flight, and an
+    # event asking `purpose` is resolved twice at once. Sale: the earlier job's mark has no
+    # expiry (legacy: takeable), so the event makes a job of its own for it. The earlier job
+    # answers "no such person" (freed, stamped) before the event's job fails, whose worker's
+    # free then names it over the earlier job (sale: the A1 fallback) or names it first
+    # (share: the mark named no job for it)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
     assert pipe.resolve() == {"batchItemFailures": []}
     held = pipe.drain("braze")
     pipe.drain_all()
-    key = {"pk": {"S": braze_mark(pipe)["pk"]}, "sk": {"S": "DELIVERY#braze"}}
-    pipe.aws.dynamodb.update_item(
-        TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
-    )
+    mark = braze_mark(pipe)
+    key = {"pk": {"S": mark["pk"]}, "sk": {"S": "DELIVERY#braze"}}
+    if purpose == "sale":
+        pipe.aws.dynamodb.update_item(
+            TableName=pipe.aws.table_name, Key=key, UpdateExpression="REMOVE until_sale"
+        )
+    else:  # made a day earlier (its expiry, in seconds, may else equal the later job's)
+        back = {":back": {"N": str(-DAY)}}
+        job_key = {
+            "pk": {"S": f"REQ#{mark['job_sale'].rsplit(':', 1)[0]}"},
+            "sk": {"S": "JOB#braze"},
+        }
+        for k, attribute in ((key, "until_sale"), (job_key, "expires_at")):
+            pipe.aws.dynamodb.update_item(
+                TableName=pipe.aws.table_name, Key=k, UpdateExpression=f"ADD {attribute} :back",
+                ExpressionAttributeValues=back,
+            )  # fmt: skip
+    body = {"email": EMAIL, "purposes": [purpose]}
     if order == "race":
         first = resolve_twice_at_once(pipe, monkeypatch, NoRecordFirst(pipe, held), body)
     else:  # the same answers, the job marked before either
@@ -447,7 +465,7 @@ def test_a_job_failed_in_the_race_over_an_earlier_no_record_does_not_quiet_the_n
     pipe.drain_all()
     job = next(i for i in pipe.partition(f"REQ#{first}") if i["sk"] == "JOB#braze")
     assert job["status"] == "failed"
-    assert_names_ended(braze_mark(pipe), first)
+    assert braze_mark(pipe)[f"job_{purpose}"] == f"{first}:braze"
     # When the person opts out again within the earlier answer's quiet period
     second = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()

@@ -492,7 +492,39 @@ def _free(
             return True
         if not guard:
             return False
-    return _update_mark(table, key, update, condition, values)
+        return _update_mark(table, key, update, condition, values)
+    # A failure's free, or a done job's unproven types': the mark as it was comes back, so
+    # one that named no job for a purpose (this job's resolver never marked it) shows an
+    # earlier no_record stamp its mark would have removed (race24)
+    old = _update_mark_old(table, key, update, condition, values)
+    if old is None:
+        return False
+    if "no_record_at" in old and any(job_attribute(p) not in old for p in purposes):
+        _drop_older_stamp(table, key, expires_at)
+    return True
+
+
+def _drop_older_stamp(table: Table, key: tuple[str, str], expires_at: int | None) -> None:
+    """An earlier no_record stamp removed from a mark a failed (or unproven) job was first
+    named on by its own free: the job's own mark, had its resolver written it before the job
+    ended, would have removed it (`mark_flight`), and the person's next request inside that
+    answer's quiet period was not asked, where the serial order asks it (race24: the same
+    event resolved twice at once, the earlier job answering "no such person" in between).
+    Not when the mark names a job made after this one (`_no_newer_job`): its stamp, if it is
+    that job's, is the newer word. One conditional write, on that path only."""
+    values: Item = {}
+    guard = _no_newer_job(values, expires_at)
+    if not guard:
+        return  # this job's age is unknown: nothing to compare
+    conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            UpdateExpression="REMOVE no_record_at, no_record_job",
+            ConditionExpression="attribute_exists(no_record_at)" + guard,
+            ExpressionAttributeValues=serialize(values),
+        )
+    )
 
 
 def _name_over_older(
@@ -569,6 +601,24 @@ def _update_mark(
         )
     )
     return written is not None
+
+
+def _update_mark_old(
+    table: Table, key: tuple[str, str], update: str, condition: str, values: Item
+) -> Item | None:
+    """`_update_mark`, answering the mark as it was before the write ({} when there was
+    none), or None if the condition failed."""
+    written = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+            UpdateExpression=update + " DELETE inflight :flown",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=serialize(values),
+            ReturnValues="ALL_OLD",
+        )
+    )
+    return None if written is None else deserialize(written.get("Attributes") or {})
 
 
 def marks_of(items: Iterable[Item]) -> dict[str, Item]:
