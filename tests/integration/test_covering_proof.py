@@ -570,3 +570,47 @@ def test_a_request_whose_only_cited_job_is_stale_is_reopened_by_the_sweep(pipe: 
     # resolution's time, which tells a stale citation (review s23 race: it left that out, so
     # only the watch, a day later, re-opened it)
     assert report.reopened == [request_id]
+
+
+@pytest.mark.parametrize("denied", ["before the sweep", "before its redrive"])
+def test_a_request_denied_after_its_resolution_is_not_reopened_with_a_job_of_its_own(
+    pipe: Pipeline, denied: str
+) -> None:
+    # race24 (carried from review s22's deny reviews): an agent's opt-out naming a customer id
+    # alone cites the Braze job of an earlier one naming it with an email, which Braze answers
+    # done for the email only (no proof for the customer id); the other systems' jobs are
+    # still in flight, so nothing is confirmed, and an operator denies it
+    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
+    second = {"customer_id": CUSTOMER, "purposes": ["sale"], **BY_AGENT}
+    pipe.post("/v1/opt-out", first)
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    pipe.drain_all()
+    later: list[str] = []
+
+    def second_request() -> None:
+        later.append(pipe.post("/v1/opt-out", second)["request_id"])
+        pipe.resolve()
+
+    deliver(pipe, [message], DuringCall(second_request, sent=("email",)))
+    (request_id,) = later
+    assert pipe.drain_all() == {key: [] for key in pipe.queue_urls}  # it made no job
+    path = f"/v1/admin/requests/{request_id}/deny"
+    body = {"reason_code": "suspected_fraud", "reason": "a burst of 400 requests from one IP"}
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    sweep = Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + FIRST_CHECK)
+    # When it is denied, and the sweep's first check runs and the resolver carries out its
+    # redrive (or the sweep names it first, and the denial lands before the redrive runs)
+    if denied == "before the sweep":
+        ok(call(pipe, "POST", path, body, params={"request_id": request_id}))
+        report = sweep.sweep()
+        assert (report.reopened, report.redrive_events) == ([], [])  # not named, not counted
+    else:
+        assert sweep.sweep().reopened == [request_id]
+        ok(call(pipe, "POST", path, body, params={"request_id": request_id}))
+        pipe.resolve()  # the redrive
+    # Then no job of its own is made or sent: Braze never gets the customer id for it (before:
+    # the re-open made its Braze job and queued it after the denial)
+    assert "JOB#braze" not in {i["sk"] for i in pipe.partition(f"REQ#{request_id}")}
+    assert pipe.drain_all() == {key: [] for key in pipe.queue_urls}
+    assert pipe.get(f"/v1/requests/{request_id}")["status"] == "denied"

@@ -497,7 +497,7 @@ class Sweeper:
         due to be retried after it, a request the watch has not folded?, request ids of jobs
         the resolver made again for it (`REDERIVED#`)?, a system left with only cited jobs
         that proved nothing for it (`SystemProof.reopen`)?)."""
-        resolved = denied = jobs = False
+        resolved = denied = jobs = denial = False
         proof_items: list[Item] = []  # what status.proofs reads: event, resolution, own jobs
         stuck: list[str] = []
         rederived: list[str] = []
@@ -525,6 +525,8 @@ class Sweeper:
                     proof_items.append(item)
                 elif item["sk"] == ops_keys.FOLDED_SK:
                     folded = True
+                elif item["sk"] == ops_keys.DENIAL_SK:
+                    denial = True  # an operator's denial: nothing new is asked for it
                 elif item["sk"] == keys.RESOLUTION_SK:
                     resolved, denied = True, bool(item.get("denied"))
                     proof_items.append(item)
@@ -547,7 +549,9 @@ class Sweeper:
                 # redrive runs the event again, which carries on (it has jobs) and replaces
                 # that record (`put_resolution`), with its jobs and linked-only systems.
                 resolved = resolved and not (denied and jobs)
-                reopen = resolved and self._reopen(proof_items)
+                # A request denied after its resolution is not re-opened: a job of its own
+                # would send its opt-out after the denial (race24)
+                reopen = resolved and not denial and self._reopen(proof_items)
                 return resolved, stuck, request and not folded, rederived, reopen
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 

@@ -1036,11 +1036,18 @@ class Resolver:
         makes the request's own job `<request_id>:<system>` (absent: the system has none), or,
         if another job took the marks meanwhile, cites that one: added to the RESOLUTION's
         `covered`, where the jobs cited first stay as history. Safe to repeat: a system whose
-        request has a job that can prove it is not planned again. Returns the systems planned."""
+        request has a job that can prove it is not planned again. A request denied since
+        (its DENIAL, read with the rest) gets nothing new. Returns the systems planned."""
         from optout.status import proofs  # noqa: PLC0415 - pydantic: only here
         from optout.store.proof import load_with_proof  # noqa: PLC0415 - imports optout.status
 
         items, covering = load_with_proof(self._table, request_id, consistent=True)
+        if any(i["sk"] == DENIAL_SK for i in items):
+            # Denied since the sweep named it (it names no denied request): no new job is
+            # made for a request an operator decided not to act on (race24; as a re-run of a
+            # request resolved before its denial asks nothing new, review s22 diff D2)
+            logger.info("denied request not re-opened", request_id=request_id)
+            return 0
         reopen = [p for p in proofs(items, covering) if p.reopen]
         systems = {p.system for p in reopen}
         event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
