@@ -798,7 +798,7 @@ class DeliveryService:
         dropped the duplicate's listing, so this run listed the failure again: not counted
         again when the re-read job says the replay read another run's listing (race24;
         `listed_again_after_replay`). That late listing stays (a worker may not delete one):
-        the next replay sends the round again if still pending, or drops it."""
+        the next replay drops it, and sends nothing for it."""
         token = uuid.uuid4().hex
         listed = record_delivered(self.table, job, status, now, job.get("receipt"), token)
         if status != "failed":

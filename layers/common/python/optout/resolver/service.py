@@ -745,10 +745,19 @@ class Resolver:
         be sent, LEFT when it stays failed and listed for the next replay, else DROPPED. A
         listed job already pending was made so by a replay whose message may never have gone
         out (a run that died): its marks are made again (idempotent) and it is sent again (a
-        worker knows a repeated message)."""
+        worker knows a repeated message). Unless the listing is not the one that replay read
+        but a late one of the same failure (`listed_again_after_replay`: that replay sent its
+        message before it dropped the listing it read): dropped (race24)."""
         job = delivery.get_job(self._table, str(marker["request_id"]), system)
         status = job.get("status") if job is not None else None
         if job is not None and status == "pending" and job.get("replayed_at"):
+            token = str(marker.get("listed_by") or "")
+            if token and delivery.listed_again_after_replay(job, str(marker.get("failed_at")),
+                                                            token):  # fmt: skip
+                # Not a replay's leftover: the failure's late after-steps listed it again after
+                # this round was sent (race24); that round is in flight, nothing to send
+                delivery.forget_failed(self._table, marker)
+                return DROPPED
             self._mark_replayed(job, delivery.flights_of(job), now)
             return SEND
         identifiers = self._identifier_values(job) if job is not None and status == "failed" else []

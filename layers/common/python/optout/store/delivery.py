@@ -390,7 +390,7 @@ def listed_again_after_replay(job: Item, failed_at: str, token: str) -> bool:
     first and counted it; the replay then dropped its listing, so this run's write found none
     and listed it again, late (race24, the A6 leftover): not a new failure, not counted again.
     False when the replay read this run's listing, or when it cannot tell (no token kept: a
-    replay before 2026-12-02, or one of a failure never listed; or replayed again since)."""
+    replay from before session 24, or one of a failure never listed; or replayed again since)."""
     failures = job.get("failures") or []
     if not failures or str(failures[-1].get("failed_at") or "") != failed_at:
         return False
