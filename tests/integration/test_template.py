@@ -1137,13 +1137,19 @@ def test_the_waf_limits_posts_and_gets_per_ip_and_runs_the_aws_common_rules(
 ) -> None:
     acl = sam.effective(translated, EDGE_ON)["Resources"]["EdgeWebAcl"]["Properties"]
     rules = {rule["Name"]: rule["Statement"] for rule in acl["Rules"]}
-    # reads too (review s16 amplify A5: one IP could spend the GET throttle and the capture
-    # function's reserved concurrency, which the opt-out POSTs share)
-    for name, verb in (("post-rate-per-ip", "POST"), ("get-rate-per-ip", "GET")):
+    # every other method too (review s16 amplify A5: one IP could spend the GET throttle and
+    # the capture function's reserved concurrency, which the opt-out POSTs share; review s24
+    # stranger E1: HEAD, PUT, PATCH and DELETE reach the capture function through $default)
+    scopes: dict[str, Any] = {}
+    for name in ("post-rate-per-ip", "get-rate-per-ip"):
         rate = rules[name]["RateBasedStatement"]
         assert rate["AggregateKeyType"] == "IP" and rate["EvaluationWindowSec"] == 300
-        method = rate["ScopeDownStatement"]["ByteMatchStatement"]
-        assert (method["FieldToMatch"], method["SearchString"]) == ({"Method": {}}, verb)
+        scopes[name] = rate["ScopeDownStatement"]
+    method = scopes["post-rate-per-ip"]["ByteMatchStatement"]
+    assert (method["FieldToMatch"], method["SearchString"]) == ({"Method": {}}, "POST")
+    assert method["PositionalConstraint"] == "EXACTLY"
+    # the other rule counts exactly what the POST rule does not
+    assert scopes["get-rate-per-ip"] == {"NotStatement": {"Statement": scopes["post-rate-per-ip"]}}
     priorities = [rule["Priority"] for rule in acl["Rules"]]
     assert len(set(priorities)) == len(priorities)
     managed = {s["ManagedRuleGroupStatement"]["Name"] for s in rules.values()
