@@ -886,9 +886,11 @@ def queue_key_of(system: str) -> str:
 
 def assert_public_never_leads(public: dict[str, Any], detail: dict[str, Any]) -> None:
     """The public status counts the systems the request named an identifier of (not those
-    it reached only through a link), and may read processing while the operator's view is
-    final (the replay hold), never final before it on those systems."""
-    hidden = set(detail["resolution"].get("linked_only") or ())
+    it reached only through a link, nor only for purposes it did not ask), and may read
+    processing while the operator's view is final (the replay hold), never final before it on
+    those systems."""
+    resolution = detail["resolution"]
+    hidden = set(resolution.get("linked_only") or ()) | set(resolution.get("carried_only") or ())
     counted = [s for s in detail["systems"] if s["system"] not in hidden]
     states = {s["satisfied"] for s in counted}
     if public["status"] == "completed":

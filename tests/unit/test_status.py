@@ -419,6 +419,23 @@ def test_a_request_resolved_at_the_instant_of_the_retirement_keeps_the_old_rule(
     assert not crm.stale(cited) and crm.state == "retired"
 
 
+def test_a_system_reached_only_for_carried_purposes_is_left_out_of_the_public_view() -> None:
+    # review s24 stranger Q1, Q2: the jobs made only for purposes carried to a named email
+    # (`carried_only`) would count what the person chose and whether a vendor holds them. The
+    # public view counts the rest, with the linked-only ones left out too; the operator's, all.
+    jobs = [_job("crm", "done", "2026-11-29T03:12:05.000Z"), _job("ads", "failed"),
+            _job("cdp", "pending")]  # fmt: skip
+    resolution = RESOLUTION | {"carried_only": ["ads"], "linked_only": ["cdp"]}
+    public = aggregate(RID, [EVENT, resolution, *jobs], public=True)
+    assert public is not None
+    assert (public.status, public.systems_total, public.systems_done) == ("completed", 1, 1)
+    assert public.completed_at == "2026-11-29T03:12:05.000Z"
+    operator = aggregate(RID, [EVENT, resolution, *jobs])
+    assert operator is not None
+    counts = (operator.status, operator.systems_total, operator.systems_failed)
+    assert counts == ("processing", 3, 1)
+
+
 def test_a_quiet_system_with_no_job_nor_citation_is_done_publicly_unless_linked_only() -> None:
     entry = {"job_id": f"{EARLIER}:ads", "answered_at": ANSWERED_AT}
     resolution = RESOLUTION | {"not_asked": {"ads": [entry]}}

@@ -332,7 +332,11 @@ def aggregate(
 ) -> RequestStatusOut | None:
     """`public`: the consumer's view, without the systems the request reached only through
     identifiers linked to the ones it named (`RESOLUTION.linked_only`): the business's
-    knowledge of who is linked to whom is not the requester's to read; and with the systems
+    knowledge of who is linked to whom is not the requester's to read; nor those it reached
+    only for purposes carried to the identities it named, none it asked itself
+    (`RESOLUTION.carried_only`): earlier receipts and the quiet period are recorded for asked
+    purposes only, so such a count would show what the person chose before and whether a
+    vendor holds them (review s24 stranger Q1, Q2); and with the systems
     the quiet period settled counted as done (`quiet_systems`): whether a vendor holds the
     person is not the requester's to read either; and `processing`, with no count, until the
     earlier answers it relies on are replayed (`replayed_until`; `now` defaults to the clock):
@@ -346,7 +350,8 @@ def aggregate(
     every = proofs(items, covering or {})
     systems = [s for s in every if s.counted]
     quiet: set[str] = set()  # settled by the quiet period: read as done in the public view
-    hidden: set[str] = set()  # reached only through linked identifiers: not in the public view
+    # reached only through linked identifiers, or only for purposes it did not ask: not public
+    hidden: set[str] = set()
     if public and resolution is None:
         # Which systems are linked-only is in the RESOLUTION, written after the jobs: until it
         # exists the public view counts none (review s17 contract F1: a linked customer id's
@@ -354,7 +359,9 @@ def aggregate(
         systems = []
     elif public and resolution is not None:
         quiet = quiet_systems(resolution, every)
-        hidden = set(resolution.get("linked_only") or ())
+        hidden = set(resolution.get("linked_only") or ()) | set(
+            resolution.get("carried_only") or ()
+        )
         systems = [s for s in systems if s.system not in hidden]
         quiet -= hidden
     # Retired systems are counted neither done nor failed: the page says they were retired, not

@@ -204,6 +204,7 @@ class Resolver:
         renewed = [name for name in jobs if plans[name].renewal]
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered, *quiet])
+        carried = _carried_only(event, plans, jobs, asked, hidden)
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
                                   "proof_rule": PROOF_RULE,
                                   "links_added": added, "links_held": held,
@@ -211,7 +212,8 @@ class Resolver:
                                   **({"covered": covered} if covered else {}),
                                   **({"not_asked": quiet} if quiet else {}),
                                   **({"renewed": renewed} if renewed else {}),
-                                  **({"linked_only": hidden} if hidden else {})})  # fmt: skip
+                                  **({"linked_only": hidden} if hidden else {}),
+                                  **({"carried_only": carried} if carried else {})})  # fmt: skip
         return Resolution(request_id, size, jobs, added, held, assertions)
 
     def _linked_only(self, event: Item, claims: list[_Claim], reached: list[str]) -> list[str]:
@@ -1294,6 +1296,23 @@ def _not_asked(
             found[name] = [{"job_id": job, "answered_at": iso(datetime.fromtimestamp(at, UTC))}
                            for job, at in heard]  # fmt: skip
     return found
+
+
+def _carried_only(
+    event: Item, plans: dict[str, JobPlan], jobs: list[str], asked: set[Purpose],
+    linked: list[str],
+) -> list[str]:  # fmt: skip
+    """Systems this consumer request made a job for only because of purposes carried to the
+    identities it named (a browser's own opt-outs carried to an email it names without a
+    token), none it asked itself (`asked`), and not already linked-only: its public status
+    leaves them out. Earlier receipts and the quiet period's "no such person" are recorded only
+    for asked purposes (`_fan_out`, `_not_asked`), so counting these jobs would show a stranger
+    whether the vendors hold the person and what the person chose before (review s24 stranger
+    Q1, Q2). A system that serves an asked purpose is counted, whatever else its job carries."""
+    if event.get("event_type") not in ("consent", "opt_out"):
+        return []
+    return sorted(name for name in jobs
+                  if name not in linked and not plans[name].purposes & asked)  # fmt: skip
 
 
 def _cursor(after: str) -> dict[str, str] | None:
