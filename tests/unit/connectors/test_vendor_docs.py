@@ -1,7 +1,7 @@
 """What the vendors' own documentation says that the connectors do otherwise (review s24
 vendor): answers documented as "not done" read as done or as "no such person", and a request
-past a documented limit. Each test is a strict xfail until the connector is fixed; each cites
-its source."""
+past a documented limit. Each cites its source; the first three were strict xfails (review s24
+vendor V1-V3) until the connectors were fixed (vendorfix24); V3 is one still."""
 
 import json
 from typing import Any
@@ -25,7 +25,6 @@ def braze_answering(server: Any, path: str, status: int, body: dict[str, Any]) -
     server.sandboxes["braze"].vendor.handle = handle
 
 
-@pytest.mark.xfail(strict=True, reason="review s24 vendor V1: export `message` not read")
 def test_braze_export_that_did_not_complete_is_not_no_such_person(server):
     # Given Braze's export answering 2xx with an empty `users` list and a `message` other than
     # "success". Braze documents `message` as required: "the status of the export, returns
@@ -41,7 +40,6 @@ def test_braze_export_that_did_not_complete_is_not_no_such_person(server):
     assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
 
 
-@pytest.mark.xfail(strict=True, reason="review s24 vendor V2: track `message` not read")
 def test_braze_track_answer_with_a_fatal_error_message_is_not_done(server):
     # Given /users/track answering 2xx with Braze's "message with fatal errors" shape: a
     # `message` other than "success" and errors naming no object (braze-inc/braze-docs,
@@ -81,3 +79,42 @@ def test_google_removal_never_names_more_than_ten_destinations(server):
                 if c["path"] == "/v1/audienceMembers:remove"]  # fmt: skip
     assert all(len(r["destinations"]) <= 10 for r in removals)
     assert {d["productDestinationId"] for r in removals for d in r["destinations"]} == set(lists)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [(201, {"message": "Invalid attributes", "errors": []}, ("fatal error", False)),
+     (201, {"errors": [{"type": "x", "index": 0}]}, ("malformed answer", True)),
+     (200, [], ("malformed answer", True)),
+     (202, {"message": "queued"}, None)],
+)  # fmt: skip
+def test_braze_track_answer_is_done_only_on_success_or_queued(server, status, body, expected):
+    # Braze's `message`: "success", "queued" (a 202 in maintenance: received, processed later)
+    # or a fatal error's message, "no messages will be sent" (braze-inc/braze-docs,
+    # _docs/_api/errors.md, "Server Responses", "Queued Responses", "Fatal Errors")
+    braze_answering(server, "/users/track", status, body)
+    job = make_job(("customer_id", "c1"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    if expected is None:
+        assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
+    else:
+        reason, retryable = expected
+        assert outcome.status is None
+        assert (outcome.error.reason, outcome.error.retryable) == (
+            f"braze users/track: {reason}", retryable,
+        )  # fmt: skip
+        assert outcome.identifier_types_sent == ()
+
+
+def test_braze_export_not_completed_is_retried_with_its_own_reason(server):
+    braze_answering(server, "/users/export/ids", 201, {"users": []})  # no `message` at all
+    job = make_job(("customer_id", "c1"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "braze users/export/ids: export not completed", True,
+    )  # fmt: skip
