@@ -1,7 +1,7 @@
 """What the vendors' own documentation says that the connectors do otherwise (review s24
 vendor): answers documented as "not done" read as done or as "no such person", and a request
 past a documented limit. Each cites its source; the first three were strict xfails (review s24
-vendor V1-V3) until the connectors were fixed (vendorfix24); V3 is one still."""
+vendor V1-V3) until the connectors were fixed (vendorfix24)."""
 
 import json
 from typing import Any
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from local.sandbox.wire import json_response
+from optout.connectors.base import REF_SEPARATOR, Submitted
 from optout.connectors.errors import ConfigError
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
@@ -62,7 +63,6 @@ def test_braze_track_answer_with_a_fatal_error_message_is_not_done(server):
                      "_update_existing_only": True}]  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="review s24 vendor V3: >10 destinations in one removal")
 def test_google_removal_never_names_more_than_ten_destinations(server):
     # Google's Data Manager API takes at most 10 Destination resources in the `destinations`
     # list of a RemoveAudienceMembersRequest ("Limits and quotas", "Request limits",
@@ -118,3 +118,38 @@ def test_braze_export_not_completed_is_retried_with_its_own_reason(server):
     assert (outcome.error.reason, outcome.error.retryable) == (
         "braze users/export/ids: export not completed", True,
     )  # fmt: skip
+
+
+def eleven_lists_submitted(server: Any) -> tuple[Any, list[Submitted], list[str]]:
+    lists = [str(500 + n) for n in range(11)]
+    connector = make_connector(server, "google_ads", options={"user_list_ids": lists})
+    (outcome,) = connector.deliver([make_job(("email", "u1@example.com"), system="google_ads")])
+    refs = (outcome.vendor_ref or "").split(REF_SEPARATOR)
+    return connector, [Submitted(outcome.job_id, outcome.vendor_ref or "", ("email",))], refs
+
+
+def test_google_removal_split_by_ten_lists_is_done_only_when_every_request_is(server):
+    connector, pending, refs = eleven_lists_submitted(server)
+    removals = [json.loads(c["body"]) for c in calls(server, "google_ads")
+                if c["path"] == "/v1/audienceMembers:remove"]  # fmt: skip
+
+    # one request per 10 lists, the same members in each, one requestId each on the receipt
+    assert [len(r["destinations"]) for r in removals] == [10, 1]
+    assert removals[0]["audienceMembers"] == removals[1]["audienceMembers"]
+    assert len(refs) == 2 and set(refs) == set(server.sandboxes["google_ads"].vendor.requests)
+    # the sandbox says SUCCESS on a request's 2nd status read: the 2nd request read once more
+    connector.confirm([Submitted(pending[0].job_id, refs[0], ("email",))])
+    first, second = connector.confirm(pending)[0], connector.confirm(pending)[0]
+    assert (first.status, second.status) == ("submitted", "done")
+    assert second.vendor_ref == pending[0].vendor_ref
+
+
+def test_google_removal_split_fails_when_one_request_fails(server):
+    connector, pending, refs = eleven_lists_submitted(server)
+    server.sandboxes["google_ads"].vendor.requests[refs[1]]["failed"] = True
+
+    connector.confirm(pending)
+    (verdict,) = connector.confirm(pending)
+
+    assert verdict.status is None and verdict.error.retryable is False
+    assert verdict.error.reason.startswith("google_ads remove: FAILED (PROCESSING_ERROR_REASON_")
