@@ -392,7 +392,8 @@ def test_braze_export_user_without_a_braze_id_is_no_profile(server):
 
     def handle(request: Any) -> Any:
         if "email_address" in json.loads(request.body):
-            return json_response(201, {"users": [{"external_id": "x"}, {"braze_id": ""}]})
+            users = [{"external_id": "x"}, {"braze_id": ""}]
+            return json_response(201, {"message": "success", "users": users})
         return original(request)
 
     server.sandboxes["braze"].vendor.handle = handle

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from local.sandbox.wire import SandboxResponse
 from optout.connectors.http import HttpClient, HttpResponse, asked_wait
 from optout.connectors.meta import regain_access_seconds
 from optout.connectors.salesforce import DAILY_LIMIT_WAIT_SECONDS, limit_error
-from tests.unit.connectors.conftest import EMAIL_NORMALISED, make_connector, make_job
+from tests.unit.connectors.conftest import EMAIL_NORMALISED, calls, make_connector, make_job
 
 JOB = make_job(("email", EMAIL_NORMALISED), ("phone", "+14155550123"),
                ("customer_id", "cust-42"))  # fmt: skip
@@ -218,6 +219,49 @@ EPOCH_NOW = int(NOW.timestamp())
 )  # fmt: skip
 def test_the_wait_asked_reads_rate_limit_headers_only_on_a_429(status, headers, wait):
     assert asked_wait(HttpResponse(status, headers, b""), NOW) == wait
+
+
+def quota(remaining: str | None, reset: str) -> dict[str, str]:
+    headers = {"x-regulation-ratelimit-quota-reset": reset}
+    if remaining is not None:
+        headers["x-regulation-ratelimit-remaining"] = remaining
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "wait"),
+    [(429, quota("0", "2026-12-01T13:00:00.000Z"), 3600.0),  # Segment's example form
+     (429, quota("0", "2026-12-01T12:00:30+00:00"), 30.0),
+     (429, quota("0", "2026-12-01T12:00:30"), 30.0),  # no zone: UTC
+     (429, quota("0", "2026-12-01T11:00:00Z"), 0.0),  # already reset
+     (429, quota("0", "tomorrow"), None),
+     (429, quota("3", "2026-12-01T13:00:00Z"), None),  # quota left: another limit's 429
+     (429, quota(None, "2026-12-01T13:00:00Z"), None),
+     (429, {**quota("0", "2026-12-01T13:00:00Z"), "retry-after": "5"}, 5.0),
+     (503, quota("0", "2026-12-01T13:00:00Z"), None)],
+)  # fmt: skip
+def test_a_spent_segment_regulation_quota_is_waited_until_its_reset(status, headers, wait):
+    # Segment Public API, createWorkspaceRegulation, "Rate limit headers":
+    # X-Regulation-RateLimit-Remaining and -Quota-Reset, "ISO 8601 timestamp for when the
+    # quota resets (e.g., 2024-12-31T23:59:59.000Z)"; the queue bounds the wait (retry_delay)
+    assert asked_wait(HttpResponse(status, headers, b""), NOW) == wait
+
+
+def test_segment_regulation_429_with_its_quota_spent_waits_until_the_reset(server):
+    # Given Segment's /regulations answering 429 with its quota spent, resetting in 3 hours
+    reset = datetime.fromtimestamp(datetime.now(UTC).timestamp() + 3 * 3600, UTC)
+    headers = quota("0", reset.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    server.sandboxes["segment"].vendor.handle = lambda request: SandboxResponse(
+        429, {"content-type": "application/json", **headers}, b'{"errors": []}'
+    )
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+
+    # Then the job is retried at the reset, not on the queue's back-off, with no in-call wait
+    assert (outcome.error.http_status, outcome.error.retryable) == (429, True)
+    assert 3 * 3600 - 60 < outcome.error.retry_after <= 3 * 3600
+    assert len(calls(server, "segment")) == 1
 
 
 # -- Meta's version upgrade notice (not a throttle, read from the same answers) -----------

@@ -35,8 +35,9 @@ from optout.systems import PLACEHOLDER, SystemConfig, placeholders
 
 OutcomeStatus = Literal["done", "no_record", "submitted"]
 S = TypeVar("S", bound=Model)
-# Joins the vendor references of a job sent in parts (Segment regulateIds and Google
-# requestIds hold no comma); confirm() splits a submitted job's reference on it again.
+# Joins the vendor references of a job sent in parts, or in one request per 10 user lists
+# (Google: google_ads.DESTINATIONS_PER_REQUEST); Segment regulateIds and Google requestIds
+# hold no comma. confirm() splits a submitted job's reference on it again.
 REF_SEPARATOR = ","
 
 

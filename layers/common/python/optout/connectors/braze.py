@@ -9,12 +9,16 @@
    `"_update_existing_only": true` (without it Braze *creates* a profile for an unknown
    identifier: an opt-out must never add personal data to a vendor), 50 objects per call.
 A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt; an
-export answer without its `users` list is not understood and is retried, never no_record.
+export answer without its `users` list, or whose `message` is not "success" (Braze: "returns
+'success' when completed without errors"), is not understood and is retried, never no_record.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
 every object was rejected fails, and in a job that is done a type with a rejected object is
-listed as rejected, not as sent (base.item_outcomes). /users/track is processed asynchronously
-and has no status to poll, so "done" means Braze accepted an update-only write for profiles
-it holds.
+listed as rejected, not as sent (base.item_outcomes). A /users/track answer whose `message`
+is neither "success" nor "queued" (the 202 of Braze's maintenance: received, processed later)
+is Braze's "message with fatal errors": nothing was processed, the batch fails (not retried,
+as Braze's fatal 4xx; no `message` at all: not understood, retried). /users/track is processed
+asynchronously and has no status to poll, so "done" means Braze accepted an update-only write
+for profiles it holds.
 """
 
 from collections.abc import Sequence
@@ -28,6 +32,10 @@ from optout.connectors.models import Model, parse_config
 from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
+# The `message` of Braze's answers (braze-docs _docs/_api/errors.md, "Server Responses", "Queued
+# Responses"): "success", or "queued" (a 202 in maintenance: received, processed later);
+# any other is a fatal error's message.
+SUCCESS, QUEUED = "success", "queued"
 EXPORT_IDS_PER_CALL = 50  # Braze: up to 50 external_ids per /users/export/ids request
 # Braze: 75 objects per /users/track call, 50 on "Monthly Active Users CY 24-25" contracts;
 # 50 fits both. One email may hold several profiles, so a batch can need more than one call.
@@ -98,7 +106,9 @@ class BrazeConnector(Connector[BrazeSecret]):
             answer = self._post("/users/track", {"attributes": chunk}, "braze users/track")
             status = answer.status
             payload = answer.json()
-            errors = payload.get("errors", []) if isinstance(payload, dict) else []
+            _accepted(payload)
+            errors = payload.get("errors")
+            errors = errors if isinstance(errors, list) else []
             for error in errors:  # Braze's error text is not kept: it may quote the object
                 index = error.get("index") if isinstance(error, dict) else None
                 if isinstance(index, int) and 0 <= index < len(chunk):
@@ -139,6 +149,10 @@ class BrazeConnector(Connector[BrazeSecret]):
         if not isinstance(users, list):
             # Not Braze's export answer: read as no profiles it would be "no such person"
             raise DeliveryError("braze users/export/ids: malformed answer", retryable=True)
+        if payload.get("message") != SUCCESS:
+            # Braze: "success" when the export completed without errors; an empty `users`
+            # from any other would be read as "no such person"
+            raise DeliveryError("braze users/export/ids: export not completed", retryable=True)
         return [u for u in users if isinstance(u, dict)]
 
     def _post(self, path: str, payload: dict[str, Any], step: str) -> HttpResponse:
@@ -152,3 +166,13 @@ class BrazeConnector(Connector[BrazeSecret]):
             },
             body=json_body(payload),
         )
+
+
+def _accepted(payload: Any) -> None:
+    """Raise unless a /users/track 2xx says Braze accepted the call (Braze's "message" only
+    names the outcome; its text is not kept: a fatal message may quote an object)."""
+    message = payload.get("message") if isinstance(payload, dict) else None
+    if not isinstance(message, str):
+        raise DeliveryError("braze users/track: malformed answer", retryable=True)
+    if message not in (SUCCESS, QUEUED):
+        raise DeliveryError("braze users/track: fatal error", retryable=False)

@@ -3,7 +3,9 @@
 Customer Match through the Google Ads API takes no new adopters since 2026-04-01 and its
 v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendors.md).
 
-POST {base_url}/v1/audienceMembers:remove with every configured user list as a destination
+POST {base_url}/v1/audienceMembers:remove with the configured user lists as destinations, at
+most 10 a request (Google's limit; more lists: the same members in one request per 10, each
+request's `requestId` kept on the receipt, joined by base.REF_SEPARATOR)
 (`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
 optional `loginAccount` for a manager account: `login_account_type`, by default the operating
 account's family, GOOGLE_ADS for Google Ads and DISPLAY_VIDEO_PARTNER for DV360), audience
@@ -16,8 +18,9 @@ one per 10 of a person's identifiers (Google takes at most 10 userIdentifiers a 
 OAuth 2.0 refresh-token grant for a user or service that granted the
 `https://www.googleapis.com/auth/datamanager` scope; no developer token. Google answers with a
 `requestId` and processes the removal asynchronously, so the job is `submitted`; confirm() reads GET
-{base_url}/v1/requestStatus:retrieve?requestId=...: every destination SUCCESS is done, any
-FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still running.
+{base_url}/v1/requestStatus:retrieve?requestId=... for each request: every destination SUCCESS
+is done, any FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still
+running; a job sent in several requests is done only when each of them is (base.merged).
 """
 
 import math
@@ -26,7 +29,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_code, reference
+from optout.connectors.base import (
+    REF_SEPARATOR,
+    Connector,
+    Job,
+    Outcome,
+    Submitted,
+    reason_code,
+    reference,
+)
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import (
     google_email_sha256,
@@ -44,6 +55,9 @@ SCOPE = "https://www.googleapis.com/auth/datamanager"
 AccountType = Literal["GOOGLE_ADS", "DISPLAY_VIDEO_ADVERTISER", "DISPLAY_VIDEO_PARTNER"]
 DONE, RUNNING = "SUCCESS", frozenset({"PROCESSING", "REQUEST_STATUS_UNKNOWN"})
 IDENTIFIERS_PER_MEMBER = 10  # Google: at most 10 userIdentifiers in one AudienceMember
+# Google: at most 10 Destination resources in one request's `destinations` ("Limits and
+# quotas", "Request limits", developers.google.com/data-manager/api/devguides/limits)
+DESTINATIONS_PER_REQUEST = 10
 # The login account's default type, by the operating account's: a Google Ads customer is
 # reached through a Google Ads manager account, a DV360 advertiser or partner through its
 # DV360 partner (the account that holds advertisers).
@@ -125,7 +139,8 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         return max(1, math.ceil(len(self.identifiers(job)) / IDENTIFIERS_PER_MEMBER))
 
     def calls_per_batch(self, jobs: int) -> int:
-        return 2  # an access token (cached about an hour), then the removal
+        # an access token (cached about an hour), then one removal per 10 user lists
+        return 1 + max(1, math.ceil(len(self.opts.user_list_ids) / DESTINATIONS_PER_REQUEST))
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         members = []
@@ -134,26 +149,37 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             for start in range(0, len(identifiers), IDENTIFIERS_PER_MEMBER):
                 chunk = identifiers[start : start + IDENTIFIERS_PER_MEMBER]
                 members.append({"userData": {"userIdentifiers": chunk}})
-        body = {
-            "destinations": self.destinations(),
-            "audienceMembers": members,
-            "encoding": "HEX",
-        }
-        answer = self.session.send(
-            "POST",
-            f"{self.root}/audienceMembers:remove",
-            step="google_ads audienceMembers:remove",
-            headers={"Content-Type": "application/json"},
-            body=json_body(body),
-        )
-        payload = answer.json()
-        # The id goes into the status call's query and onto the receipt: only an id-shaped one
-        ref = reference(payload.get("requestId") if isinstance(payload, dict) else None,
-                        [i for job in jobs for i in job.identifiers])  # fmt: skip
-        if ref is None:
-            raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
+        destinations = self.destinations()
+        groups = [
+            destinations[start : start + DESTINATIONS_PER_REQUEST]
+            for start in range(0, len(destinations), DESTINATIONS_PER_REQUEST)
+        ] or [[]]  # no user list: one request, which Google refuses (as before)
+        refs = []
+        for group in groups:
+            body = {
+                "destinations": group,
+                "audienceMembers": members,
+                "encoding": "HEX",
+            }
+            answer = self.session.send(
+                "POST",
+                f"{self.root}/audienceMembers:remove",
+                step="google_ads audienceMembers:remove",
+                headers={"Content-Type": "application/json"},
+                body=json_body(body),
+            )
+            payload = answer.json()
+            # The id goes into the status call's query and onto the receipt: only an id-shaped
+            # one. A request after the first that fails fails the batch: a retry sends every
+            # request again (removing a removed member again changes nothing).
+            ref = reference(payload.get("requestId") if isinstance(payload, dict) else None,
+                            [i for job in jobs for i in job.identifiers])  # fmt: skip
+            if ref is None:
+                raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
+            refs.append(ref)
+        joined = REF_SEPARATOR.join(refs)
         return [
-            Outcome(j.job_id, "submitted", answer.status, ref, self.types_sent(j)) for j in jobs
+            Outcome(j.job_id, "submitted", answer.status, joined, self.types_sent(j)) for j in jobs
         ]
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:

@@ -4,7 +4,8 @@ Every non-2xx answer becomes a DeliveryError classified once, here: 429 (with Re
 408 and 5xx and transport failures are retryable; every other 4xx is permanent (a connector
 whose vendor throttles with another status reads the answer itself: Salesforce's 403
 REQUEST_LIMIT_EXCEEDED, Meta's 400 codes). A 429 without Retry-After may carry the wait as
-`X-RateLimit-Retry-After` or `X-RateLimit-Reset` instead (Braze): `asked_wait`.
+`X-RateLimit-Retry-After` or `X-RateLimit-Reset` instead (Braze), or a spent quota's reset
+time (Segment's regulations): `asked_wait`.
 
 A call may be tried again at once, a bounded number of times (`RetryPolicy`; the worker
 tries each call up to three times): a delivery often takes several calls (Braze looks each
@@ -303,8 +304,13 @@ def status_error(step: str, response: HttpResponse) -> DeliveryError:
 def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | None:
     """Seconds the vendor asked us to wait: Retry-After, else on a 429 the rate-limit headers
     Braze sends instead (braze.com/docs/api/messaging_api/rate_limits, checked 2026-12-01):
-    `X-RateLimit-Retry-After` (seconds), then `X-RateLimit-Reset` (when the window resets).
-    Only a 429 reads them: on a 5xx a window's reset says nothing about the outage."""
+    `X-RateLimit-Retry-After` (seconds), then `X-RateLimit-Reset` (when the window resets);
+    then Segment's regulation quota: `X-Regulation-RateLimit-Quota-Reset`, "ISO 8601
+    timestamp for when the quota resets", read only when `X-Regulation-RateLimit-Remaining`
+    says 0 requests are left (a 429 with some left is another limit's: Segment Public API,
+    createWorkspaceRegulation, "Rate limit headers"). Only a 429 reads them: on a 5xx a
+    window's reset says nothing about the outage. The caller bounds the wait (the in-call
+    retry's `max_wait_seconds`, the queue's visibility: delivery.retry)."""
     headers = response.headers
     asked = parse_retry_after(headers.get("retry-after"), now)
     if asked is not None or response.status != 429:
@@ -312,7 +318,12 @@ def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | N
     asked = parse_retry_after(headers.get("x-ratelimit-retry-after"), now)
     if asked is not None:
         return asked
-    return parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now)
+    asked = parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now)
+    if asked is not None:
+        return asked
+    if whole_number(headers.get("x-regulation-ratelimit-remaining") or "") != 0:
+        return None
+    return parse_iso_reset(headers.get("x-regulation-ratelimit-quota-reset"), now)
 
 
 # Below this an X-RateLimit-Reset is seconds from now, at or above it epoch seconds (2001-09-09):
@@ -339,6 +350,20 @@ def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> fl
     if reset < EPOCH_SECONDS_FROM:
         return float(reset)
     return max(0.0, reset - (now or datetime.now(UTC)).timestamp())
+
+
+def parse_iso_reset(value: str | None, now: datetime | None = None) -> float | None:
+    """An ISO 8601 time (`2024-12-31T23:59:59.000Z`) as seconds from now, 0 if past; a time
+    without a zone is read as UTC; None when it is not one."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

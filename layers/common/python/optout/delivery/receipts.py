@@ -35,7 +35,8 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
 def bounded_ref(refs: str | None, status: str | None) -> str | None:
     """A job's vendor references, whole ones only, at most VENDOR_REF_MAX characters. A
     submitted job's are kept whole: confirm() asks about each (Segment's and Google's, the
-    asynchronous ones, send a job of at most 99 identifiers in one call: one reference)."""
+    asynchronous ones, send a job of at most 99 identifiers in one call: one reference, and
+    Google one per 10 user lists)."""
     if refs is None or len(refs) <= VENDOR_REF_MAX or status == "submitted":
         return refs
     kept = refs[: VENDOR_REF_MAX - 2].rpartition(REF_SEPARATOR)[0]
