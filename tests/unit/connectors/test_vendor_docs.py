@@ -153,3 +153,23 @@ def test_google_removal_split_fails_when_one_request_fails(server):
 
     assert verdict.status is None and verdict.error.retryable is False
     assert verdict.error.reason.startswith("google_ads remove: FAILED (PROCESSING_ERROR_REASON_")
+
+
+@pytest.mark.parametrize("lists", [10, 11, 21])
+def test_google_calls_counted_for_the_pace_are_the_calls_a_batch_makes(server, lists):
+    # Review s24 diff B (diff24-B F1): the split's extra requests must be counted where the
+    # pace is checked (make template's check_pace reads calls_per_batch; the worker's
+    # one-invocation check reads calls_per_job). No other test read either for Google, so
+    # calls_per_batch left at the old `return 2` passed every test.
+    connector = make_connector(
+        server, "google_ads", options={"user_list_ids": [str(500 + n) for n in range(lists)]}
+    )
+    jobs = [make_job(("email", f"u{n}@example.com"), request_id=f"r{n}", system="google_ads")
+            for n in range(3)]  # fmt: skip
+
+    connector.deliver(jobs)
+
+    made = len(calls(server, "google_ads"))  # the token, then one removal per 10 lists
+    assert made == 1 + -(-lists // 10)
+    assert connector.calls_per_batch(len(jobs)) == made
+    assert connector.calls_per_job(jobs[0]) == made
