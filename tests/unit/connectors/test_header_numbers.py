@@ -34,14 +34,15 @@ def test_ascii_digits_and_http_dates_are_still_read() -> None:
 
 
 def test_a_reset_from_1_000_000_000_on_is_a_time_not_a_delta() -> None:
-    # 1_000_000_000 is 2001-09-09 (long past: no wait); one less is a delta of ~31.7 years
-    assert parse_rate_limit_reset("1000000000", NOW) == 0.0
+    # 1_000_000_000 is 2001-09-09 (long past: no wait asked, the back-off applies); one less
+    # is a delta of ~31.7 years
+    assert parse_rate_limit_reset("1000000000", NOW) is None
     assert parse_rate_limit_reset("999999999", NOW) == 999_999_999.0
 
 
 @pytest.mark.parametrize(
     ("value", "wait"),
-    [("Tue, 01 Dec 2026 11:59:00 GMT", 0.0),  # already past: no wait
+    [("Tue, 01 Dec 2026 11:59:00 GMT", None),  # already past: no wait asked (back-off)
      ("Tue, 01 Dec 2026 12:02:00 -0000", 120.0),  # a date without a zone is read as UTC
      ("Tue, 01 Dec 2026 13:02:00 +0100", 120.0)],  # another zone is converted
 )  # fmt: skip

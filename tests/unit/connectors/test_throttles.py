@@ -212,7 +212,7 @@ EPOCH_NOW = int(NOW.timestamp())
      (429, {"x-ratelimit-retry-after": "60", "x-ratelimit-reset": str(EPOCH_NOW + 9)}, 60.0),
      (429, {"x-ratelimit-reset": str(EPOCH_NOW + 90)}, 90.0),  # epoch seconds
      (429, {"x-ratelimit-reset": "30"}, 30.0),  # seconds from now
-     (429, {"x-ratelimit-reset": str(EPOCH_NOW - 5)}, 0.0),  # already reset
+     (429, {"x-ratelimit-reset": str(EPOCH_NOW - 5)}, None),  # past: no wait asked (F3)
      (429, {"x-ratelimit-reset": "soon"}, None),
      (503, {"x-ratelimit-reset": str(EPOCH_NOW + 90)}, None),  # an outage, not a rate limit
      (503, {"retry-after": "7"}, 7.0)],
@@ -233,7 +233,8 @@ def quota(remaining: str | None, reset: str) -> dict[str, str]:
     [(429, quota("0", "2026-12-01T13:00:00.000Z"), 3600.0),  # Segment's example form
      (429, quota("0", "2026-12-01T12:00:30+00:00"), 30.0),
      (429, quota("0", "2026-12-01T12:00:30"), 30.0),  # no zone: UTC
-     (429, quota("0", "2026-12-01T11:00:00Z"), 0.0),  # already reset
+     (429, quota("0", "2026-12-01T11:00:00Z"), None),  # past: no wait asked (F3)
+     (429, quota("0", "2026-12-01T12:00:00Z"), None),  # not ahead: no wait asked
      (429, quota("0", "tomorrow"), None),
      (429, quota("3", "2026-12-01T13:00:00Z"), None),  # quota left: another limit's 429
      (429, quota(None, "2026-12-01T13:00:00Z"), None),
@@ -262,6 +263,25 @@ def test_segment_regulation_429_with_its_quota_spent_waits_until_the_reset(serve
     assert (outcome.error.http_status, outcome.error.retryable) == (429, True)
     assert 3 * 3600 - 60 < outcome.error.retry_after <= 3 * 3600
     assert len(calls(server, "segment")) == 1
+
+
+def test_segment_regulation_429_whose_reset_is_past_gets_the_back_off_not_an_instant_retry(
+    server,
+):
+    # Given Segment's /regulations answering 429, quota spent, with a reset time already past
+    # (a stale header or another clock: review s24 diff B F3)
+    headers = quota("0", "2020-01-01T00:00:00Z")
+    server.sandboxes["segment"].vendor.handle = lambda request: SandboxResponse(
+        429, {"content-type": "application/json", **headers}, b'{"errors": []}'
+    )
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+
+    # Then no wait was asked (0 s made every in-call and queue retry at once, ~24 calls to
+    # retries_exhausted in under a minute): the queue's back-off applies
+    assert (outcome.error.http_status, outcome.error.retryable) == (429, True)
+    assert outcome.error.retry_after is None
 
 
 # -- Meta's version upgrade notice (not a throttle, read from the same answers) -----------

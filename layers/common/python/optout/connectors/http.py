@@ -309,8 +309,9 @@ def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | N
     timestamp for when the quota resets", read only when `X-Regulation-RateLimit-Remaining`
     says 0 requests are left (a 429 with some left is another limit's: Segment Public API,
     createWorkspaceRegulation, "Rate limit headers"). Only a 429 reads them: on a 5xx a
-    window's reset says nothing about the outage. The caller bounds the wait (the in-call
-    retry's `max_wait_seconds`, the queue's visibility: delivery.retry)."""
+    window's reset says nothing about the outage. A reset time not ahead of now asks no wait
+    (None: the back-off applies). The caller bounds the wait (the in-call retry's
+    `max_wait_seconds`, the queue's visibility: delivery.retry)."""
     headers = response.headers
     asked = parse_retry_after(headers.get("retry-after"), now)
     if asked is not None or response.status != 429:
@@ -349,12 +350,20 @@ def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> fl
         return None
     if reset < EPOCH_SECONDS_FROM:
         return float(reset)
-    return max(0.0, reset - (now or datetime.now(UTC)).timestamp())
+    return _ahead(reset - (now or datetime.now(UTC)).timestamp())
+
+
+def _ahead(seconds: float) -> float | None:
+    """Seconds until a reset time the vendor sent, or None when that time is not ahead: a
+    stale header or another clock asks for no wait, so the usual back-off applies, never an
+    immediate retry (review s24 diff B F3: a quota reset in the past read as 0 s made every
+    retry at once, the job spent in a minute). A delta (`Retry-After: 0`) is not a time."""
+    return seconds if seconds > 0 else None
 
 
 def parse_iso_reset(value: str | None, now: datetime | None = None) -> float | None:
-    """An ISO 8601 time (`2024-12-31T23:59:59.000Z`) as seconds from now, 0 if past; a time
-    without a zone is read as UTC; None when it is not one."""
+    """An ISO 8601 time (`2024-12-31T23:59:59.000Z`) as seconds from now; a time without a
+    zone is read as UTC; None when it is not one or not ahead (`_ahead`)."""
     if not value:
         return None
     try:
@@ -363,11 +372,12 @@ def parse_iso_reset(value: str | None, now: datetime | None = None) -> float | N
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return _ahead((when - (now or datetime.now(UTC))).total_seconds())
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    """Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3); a date not
+    ahead is no wait asked (`_ahead`)."""
     if not value:
         return None
     value = value.strip()
@@ -380,7 +390,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return _ahead((when - (now or datetime.now(UTC))).total_seconds())
 
 
 def json_body(payload: Any) -> bytes:
