@@ -11,6 +11,7 @@ import pytest
 from local.sandbox.wire import json_response
 from optout.connectors.base import REF_SEPARATOR, Submitted
 from optout.connectors.errors import ConfigError
+from optout.connectors.http import OutOfTime
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
 
@@ -142,6 +143,8 @@ def test_google_removal_split_by_ten_lists_is_done_only_when_every_request_is(se
     first, second = connector.confirm(pending)[0], connector.confirm(pending)[0]
     assert (first.status, second.status) == ("submitted", "done")
     assert second.vendor_ref == pending[0].vendor_ref
+    # requests of up to 10 lists, each carrying every identifier: not "parts" (diff B F4)
+    assert second.note == "sent as 2 requests of at most 10 user lists"
 
 
 def test_google_removal_split_fails_when_one_request_fails(server):
@@ -153,6 +156,7 @@ def test_google_removal_split_fails_when_one_request_fails(server):
 
     assert verdict.status is None and verdict.error.retryable is False
     assert verdict.error.reason.startswith("google_ads remove: FAILED (PROCESSING_ERROR_REASON_")
+    assert verdict.note == "sent as 2 requests of at most 10 user lists; request 2 failed"
 
 
 @pytest.mark.parametrize("lists", [10, 11, 21])
@@ -175,11 +179,6 @@ def test_google_calls_counted_for_the_pace_are_the_calls_a_batch_makes(server, l
     assert connector.calls_per_job(jobs[0]) == made
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s24 diff B F2: a Google split whose later request fails drops the requestId "
-    "of the request Google accepted; the receipt says nothing went",
-)
 def test_google_split_failing_after_its_first_request_keeps_what_google_accepted(server):
     # Given 11 user lists (two requests) and Google refusing the second request for good
     vendor = server.sandboxes["google_ads"].vendor
@@ -202,6 +201,36 @@ def test_google_split_failing_after_its_first_request_keeps_what_google_accepted
     assert outcome.status is None and outcome.error.retryable is False
     # and its receipt still names the removal Google took for the first 10 lists, as a job
     # sent in parts keeps the references of the parts that went (base.merged: "sent 1 of 2
-    # parts; part 2 failed"); today it keeps no reference and lists email as only attempted
+    # parts; part 2 failed"); it kept no reference and listed email as only attempted
+    # (review s24 diff B F2, a strict xfail until vfix24b)
     (accepted,) = vendor.requests
     assert outcome.vendor_ref == accepted
+    # and the types Google took for those lists, in a note that names requests, not parts (F4)
+    assert (outcome.identifier_types_sent, outcome.identifier_types_attempted) == (("email",), ())
+    assert outcome.note == "sent as 2 requests of at most 10 user lists; request 2 failed"
+
+
+def test_google_split_out_of_time_before_its_second_request_keeps_the_first(server):
+    # Given 11 user lists and the invocation's time running out before the second request
+    lists = [str(500 + n) for n in range(11)]
+    connector = make_connector(server, "google_ads", options={"user_list_ids": lists})
+    remove, made = connector._remove, []
+
+    def out_of_time_second(*args: Any) -> tuple[int, str]:
+        made.append(1)
+        if len(made) == 2:
+            raise OutOfTime("google_ads audienceMembers:remove")
+        return remove(*args)
+
+    connector._remove = out_of_time_second
+
+    (outcome,) = connector.deliver([make_job(("email", "u1@example.com"), system="google_ads")])
+
+    # Then the job is retried, with the first requestId, and the note says the second request
+    # never went (not that it failed)
+    (accepted,) = server.sandboxes["google_ads"].vendor.requests
+    assert (outcome.status, outcome.error.retryable, outcome.not_started) == (None, True, False)
+    assert (outcome.vendor_ref, outcome.identifier_types_sent) == (accepted, ("email",))
+    assert outcome.note == (
+        "sent 1 of 2 requests of at most 10 user lists; request 2 not sent (out of time)"
+    )

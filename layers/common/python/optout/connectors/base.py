@@ -42,6 +42,21 @@ REF_SEPARATOR = ","
 
 
 @dataclass(frozen=True)
+class Calls:
+    """How a receipt's note names the calls one job went in (`merged`): identifier slices are
+    `parts` ("sent in 2 parts; part 2 failed"); Google's one request per 10 user lists carries
+    every identifier each time, so it is named apart ("sent as 2 requests of at most 10 user
+    lists; request 2 failed"), never "parts" (review s24 diff B F4)."""
+
+    one: str = "part"
+    many: str = "parts"
+    verb: str = "sent in"
+
+
+PARTS = Calls()
+
+
+@dataclass(frozen=True)
 class Job:
     job_id: str
     request_id: str
@@ -115,6 +130,9 @@ class Connector(ABC, Generic[S]):
     parallel_calls: ClassVar[int] = 1
     accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone", "customer_id", "device_id")
     asynchronous: ClassVar[bool] = False  # True: send() may answer "submitted"
+    # What a submitted job's several references are, for confirm()'s note: parts, unless one
+    # call of the connector makes several requests (Google: one per 10 user lists)
+    references_are: ClassVar[Calls] = PARTS
 
     def __post_init__(self) -> None:
         unedited = placeholders(self.system.options)
@@ -255,7 +273,7 @@ class Connector(ABC, Generic[S]):
                 outcomes.append(mine[0])
             else:
                 types = item.identifier_types_sent
-                outcome = merged(item.job_id, mine, len(mine), types)
+                outcome = merged(item.job_id, mine, len(mine), types, self.references_are)
                 outcomes.append(  # the submit did send these types, as in _failed(sent=True)
                     replace(outcome, vendor_ref=item.vendor_ref, identifier_types_sent=types,
                             identifier_types_attempted=())
@@ -558,8 +576,15 @@ def _echo_forms(identifiers: Iterable[Identifier]) -> set[str]:
     return forms
 
 
-def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str, ...]) -> Outcome:
-    """One receipt for a job sent in `parts` calls, from the answers of the parts made.
+def merged(
+    job_id: str,
+    answers: Sequence[Outcome],
+    parts: int,
+    types: tuple[str, ...],
+    calls: Calls = PARTS,
+) -> Outcome:
+    """One receipt for a job sent in `parts` calls, from the answers of the parts made (the
+    note names them as `calls` says).
 
     A failure of any part is the job's failure (the first one: on a send, later parts were
     not sent, and the note counts the parts that went),
@@ -583,11 +608,12 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
         # ran out of time before its call (review s22 proof P5: "sent in 2 parts; part 1
         # failed" said a part went that never did). A status check asks every part.
         sent_parts = sum(1 for a in answers if not a.not_started)
-        went = f"in {parts} parts" if sent_parts == parts else f"{sent_parts} of {parts} parts"
+        went = (f"{calls.verb} {parts} {calls.many}" if sent_parts == parts
+                else f"sent {sent_parts} of {parts} {calls.many}")  # fmt: skip
         # A part that ran out of time before its call never went: it did not "fail" at the
         # vendor (review s22 diff B11)
         what = "not sent (out of time)" if first.not_started else "failed"
-        note = f"sent {went}; part {answers.index(first) + 1} {what}"
+        note = f"{went}; {calls.one} {answers.index(first) + 1} {what}"
         return Outcome(job_id, None, first.http_status, refs or None, error=first.error,
                        note=note, records_changed=records,
                        identifier_types_attempted=types)  # fmt: skip
@@ -596,7 +622,7 @@ def merged(job_id: str, answers: Sequence[Outcome], parts: int, types: tuple[str
         "submitted" if "submitted" in statuses else "done" if "done" in statuses else "no_record"
     )
     notes = dict.fromkeys(a.note for a in answers if a.status == status and a.note)
-    note = "; ".join([f"sent in {parts} parts", *notes])
+    note = "; ".join([f"{calls.verb} {parts} {calls.many}", *notes])
     rejected = tuple(sorted({t for a in answers for t in a.identifier_types_rejected}))
     sent = tuple(sorted({t for a in answers for t in a.identifier_types_sent} - set(rejected)))
     return Outcome(job_id, status, answers[-1].http_status, refs or None, sent, note=note,

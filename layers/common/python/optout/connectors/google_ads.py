@@ -5,7 +5,9 @@ v21 was sunset on 2026-08-05; the Data Manager API is Google's path (docs/vendor
 
 POST {base_url}/v1/audienceMembers:remove with the configured user lists as destinations, at
 most 10 a request (Google's limit; more lists: the same members in one request per 10, each
-request's `requestId` kept on the receipt, joined by base.REF_SEPARATOR)
+request's `requestId` kept on the receipt, joined by base.REF_SEPARATOR; a later request that
+fails fails the batch, each receipt keeping the requestIds Google took before it:
+`_partly_sent`)
 (`operatingAccount` = the Google Ads customer, `productDestinationId` = the user list id,
 optional `loginAccount` for a manager account: `login_account_type`, by default the operating
 account's family, GOOGLE_ADS for Google Ads and DISPLAY_VIDEO_PARTNER for DV360), audience
@@ -26,15 +28,17 @@ running; a job sent in several requests is done only when each of them is (base.
 import math
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from optout.connectors.base import (
     REF_SEPARATOR,
+    Calls,
     Connector,
     Job,
     Outcome,
     Submitted,
+    merged,
     reason_code,
     reference,
 )
@@ -44,7 +48,7 @@ from optout.connectors.hashing import (
     google_matchable,
     google_phone_sha256,
 )
-from optout.connectors.http import json_body
+from optout.connectors.http import OutOfTime, json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.oauth import BearerSession
 from optout.identifiers import Identifier, IdType
@@ -93,6 +97,9 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["google_ads"]
     secret_model = GoogleAdsSecret
     asynchronous = True
+    # several requestIds on one receipt are requests of up to 10 lists, not identifier parts
+    references_are = Calls("request", f"requests of at most {DESTINATIONS_PER_REQUEST} user lists",
+                           "sent as")  # fmt: skip
 
     def configure(self) -> None:
         self.opts = parse_config(GoogleAdsOptions, self.system.options, "options", self.system.name)
@@ -154,33 +161,61 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             destinations[start : start + DESTINATIONS_PER_REQUEST]
             for start in range(0, len(destinations), DESTINATIONS_PER_REQUEST)
         ] or [[]]  # no user list: one request, which Google refuses (as before)
-        refs = []
+        refs: list[str] = []
         for group in groups:
-            body = {
-                "destinations": group,
-                "audienceMembers": members,
-                "encoding": "HEX",
-            }
-            answer = self.session.send(
-                "POST",
-                f"{self.root}/audienceMembers:remove",
-                step="google_ads audienceMembers:remove",
-                headers={"Content-Type": "application/json"},
-                body=json_body(body),
-            )
-            payload = answer.json()
-            # The id goes into the status call's query and onto the receipt: only an id-shaped
-            # one. A request after the first that fails fails the batch: a retry sends every
-            # request again (removing a removed member again changes nothing).
-            ref = reference(payload.get("requestId") if isinstance(payload, dict) else None,
-                            [i for job in jobs for i in job.identifiers])  # fmt: skip
-            if ref is None:
-                raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
+            tries_before = self.http.tries_started()
+            try:
+                status, ref = self._remove(group, members, jobs)
+            except DeliveryError as error:
+                # A request after the first that fails fails the batch: a retry sends every
+                # request again (removing a removed member again changes nothing). Refused
+                # credentials go to deliver()'s one fresh read and resend of every request.
+                if not refs or error.auth:
+                    raise
+                went = not (isinstance(error, OutOfTime)
+                            and self.http.tries_started() == tries_before)  # fmt: skip
+                return self._partly_sent(jobs, refs, error, len(groups), went)
             refs.append(ref)
         joined = REF_SEPARATOR.join(refs)
-        return [
-            Outcome(j.job_id, "submitted", answer.status, joined, self.types_sent(j)) for j in jobs
-        ]
+        return [Outcome(j.job_id, "submitted", status, joined, self.types_sent(j)) for j in jobs]
+
+    def _remove(
+        self, group: list[dict[str, Any]], members: list[dict[str, Any]], jobs: Sequence[Job]
+    ) -> tuple[int, str]:
+        """One `audienceMembers:remove` for `group`'s lists: its HTTP status and requestId."""
+        body = {"destinations": group, "audienceMembers": members, "encoding": "HEX"}
+        answer = self.session.send(
+            "POST",
+            f"{self.root}/audienceMembers:remove",
+            step="google_ads audienceMembers:remove",
+            headers={"Content-Type": "application/json"},
+            body=json_body(body),
+        )
+        payload = answer.json()
+        # The id goes into the status call's query and onto the receipt: only an id-shaped one.
+        ref = reference(payload.get("requestId") if isinstance(payload, dict) else None,
+                        [i for job in jobs for i in job.identifiers])  # fmt: skip
+        if ref is None:
+            raise DeliveryError("google_ads remove: answer without requestId", retryable=True)
+        return answer.status, ref
+
+    def _partly_sent(
+        self, jobs: Sequence[Job], refs: list[str], error: DeliveryError, requests: int, went: bool
+    ) -> list[Outcome]:
+        """The batch's failure after Google accepted its first `refs` requests: each receipt
+        keeps their requestIds and lists the job's types as sent (Google took them for those
+        lists), the note saying which request failed (base.merged; review s24 diff B F2). The
+        job fails as that request did, and its retry or replay sends every request again."""
+        outcomes = []
+        for job in jobs:
+            types = self.types_sent(job)
+            accepted = [Outcome(job.job_id, "submitted", None, ref, types) for ref in refs]
+            last = Outcome(job.job_id, None, error.http_status, error=error, not_started=not went)
+            outcome = merged(job.job_id, [*accepted, last], requests, types, self.references_are)
+            outcomes.append(
+                replace(outcome, identifier_types_sent=types, identifier_types_attempted=())
+            )
+        return outcomes
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         verdicts: dict[str, tuple[str | None, str | None, int]] = {}
