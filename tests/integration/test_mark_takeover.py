@@ -190,3 +190,27 @@ def test_a_new_purpose_after_the_cite_window_is_a_request(aws: Aws, table: Table
     assert sharing and not sharing & set(resolution.get("renewed", ()))
     counters = contribution(aws, second).counters()
     assert counters["n.banner.received"] == 1 and "n.banner.repeat" not in counters
+
+
+@pytest.mark.parametrize(("until_sale", "stamp_kept"), [(CUT + 1, True), (CUT, False)],
+                         ids=["newer-job-named", "no-newer-job"])  # fmt: skip
+def test_a_failed_jobs_free_keeps_a_newer_jobs_no_record_stamp(
+    table: Table, until_sale: int, stamp_kept: bool
+) -> None:
+    """A failed `share` job the mark never named (its resolver had not marked it: race24): its
+    free drops an earlier "no such person" stamp (`_drop_older_stamp`), but not one beside a
+    job made after it, here named for `sale` (`until_sale` past the failed job's expiry): that
+    stamp is the vendor's newer word (review s24 diff A D2). One expiring with it is not newer."""
+    heard = 1_900_000_000
+    put_mark(table, inflight={"sale"}, job_sale="b:crm", until_sale=until_sale,
+             no_record_at=heard, no_record_job="b:crm")  # fmt: skip
+    failed = {"job_id": "a:crm", "system": SYSTEM, "expires_at": CUT,
+              "flights": [{"pk": PK, "purposes": ["share"]}]}  # fmt: skip
+    delivery.free_ended(table, failed, "failed", NOW)
+    found = mark(table)
+    assert found["job_share"] == "a:crm"  # named by its own free, freed
+    assert found["inflight"] == {"sale"}
+    if stamp_kept:
+        assert (found["no_record_at"], found["no_record_job"]) == (heard, "b:crm")
+    else:
+        assert "no_record_at" not in found and "no_record_job" not in found
