@@ -522,3 +522,34 @@ def test_a_late_listing_is_told_apart_only_by_the_replays_own_failure_and_token(
     assert not delivery.listed_again_after_replay(replayed, later, "mine")
     assert not delivery.listed_again_after_replay({**replayed, "replayed_listing": None}, at, "x")
     assert not delivery.listed_again_after_replay({"status": "failed"}, at, "mine")
+
+
+def test_a_failure_replayed_from_its_own_runs_listing_before_that_run_reads_it_again_is_counted(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Review s24 diff A D3: the worker's token reaches its listing (`record_delivered`). A
+    # salesforce job refused for good; its worker lists the failure, and before its re-read
+    # of the job an operator replays it, reading this run's own listing.
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    held = pipe.drain(SYSTEM)
+    pipe.drain_all()
+    original = worker_service.record_delivered
+    replayed: list[str] = []
+
+    def listed_then_replayed(*args: Any, **kwargs: Any) -> bool:
+        listed = original(*args, **kwargs)
+        (own,) = listing(pipe)
+        replay(pipe)
+        assert pipe.resolve() == {"batchItemFailures": []}
+        replayed.append(str(the_job(pipe, request_id)["replayed_listing"]))
+        assert replayed == [own["listed_by"]] and listing(pipe) == []
+        return listed
+
+    monkeypatch.setattr(worker_service, "record_delivered", listed_then_replayed)
+    counts: Counter[str] = Counter()
+    assert work(pipe, Vendor(refuse=True), bodies=held, counts=counts) == 1
+    # Then the failure is counted once, by the run that listed it: the replay read that run's
+    # own listing, not another's (a run whose token did not reach its listing counted 0)
+    assert replayed and counts["JobsFailed"] == 1
+    assert the_job(pipe, request_id)["status"] == "pending"
