@@ -29,9 +29,10 @@ def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="review s24 diff-A D1: a denial landing while the resolver's re-open runs (after "
-    "its read of the request's items) still gets the request its own job, queued after the "
-    "denial; README's deny row says no new one is made for it",
+    reason="review s24 diff-A D1, left open and documented (README's deny row and re-open "
+    "sentence; docs/decisions.md 'A request every system confirmed cannot be denied', its "
+    "race24 part): a denial landing while the resolver's re-open runs, after its read of the "
+    "request's items, still gets the request its own job, queued after the denial",
 )
 def test_a_denial_landing_during_the_reopen_gets_no_job_of_its_own(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
