@@ -534,7 +534,7 @@ def test_a_failure_replayed_from_its_own_runs_listing_before_that_run_reads_it_a
     pipe.resolve()
     held = pipe.drain(SYSTEM)
     pipe.drain_all()
-    original = worker_service.record_delivered
+    original = delivery.record_delivered  # the worker's own name for it is patched below
     replayed: list[str] = []
 
     def listed_then_replayed(*args: Any, **kwargs: Any) -> bool:
