@@ -3,17 +3,20 @@ does (webform, banner and GPC opt-outs and requests to limit, emails, phones, cu
 devices, identity links and tokens, strangers' assertions and opt-ins, vendors answering done /
 no_record / retry / refuse, stream records late, twice, out of order or lost, queue messages
 lost or twice, the clock moved on with the sweep and the deadline watch running, an operator's
-replay, denial before or after the resolution, and retirement of a system removed from the
-config), checked against what counsel relies on after every step and once everything has
-drained:
+replay, denial before or after the resolution, retirement of a system removed from the config
+(answered 404 or 200 as README's on-record rule says, where the model can tell), and a system
+added after the first deploy, or a retired one added back, then backfilled), checked against
+what counsel relies on after every step and once everything has drained:
 
-- nothing lost: every request is final, and every identifier a system takes for a purpose it
-  is opted out of has that system's receipt, or a visible failure;
+- nothing lost: every request and backfill is final, and every identifier a system takes for a
+  purpose it is opted out of has that system's receipt, or a visible failure (a system out of
+  the config is owed nothing until it is added and backfilled, then all of it);
 - no false proof: no view says done/delivered for a system that never answered for it;
 - the views agree (the public status may lag the operator's, never lead it), and once final
   the public status says what README's contract derives from the request: `denied` (no system
   when denied before its resolution), else `failed` or `completed`, counting each system that
-  takes an identifier type the request named and serves a purpose it asked, less a retired one;
+  takes an identifier type the request named and serves a purpose it asked, less one out of the
+  config (retired, or not added yet) with no job of its own there or its job retired;
 - an opt-out is sticky and stays with its person: a state never shows an opt-out no captured
   event could have reached it with, and never loses one an event that named it made;
 - each accepted capture is one AWS call.
@@ -1058,9 +1061,6 @@ def every_kind_of_step(model: PipelineModel) -> None:
     model.stream_delivers(order="in order")
     model.vendor_answers(key="webhook", answer="retry")
     assert model.deny(profiling) == 200 and not profiling.void  # resolved, nothing confirmed
-    model.add_and_backfill("google_ads", resend=False)  # everyone opted out so far
-    model.stream_delivers(order="in order")
-    model.vendor_answers(key="google_ads", answer="refuse")  # the backfill's job fails
     model.feed([model.record_of(model.captured[0])])  # a record delivered again
     model.states_show_only_what_was_captured_and_keep_what_they_showed()
     model.lose_message(key="braze")
@@ -1073,9 +1073,13 @@ def every_kind_of_step(model: PipelineModel) -> None:
     model.stream_delivers(order="newest only")
     model.vendor_answers(key="segment", answer="refuse")
     model.operator_replay(system="segment")
-    model.operator_replay(system="google_ads")  # the backfill's failed job sent again
+    model.stream_delivers(order="in order")  # the late records
+    # No event follows: only the backfills reach the earlier opt-outs
+    model.add_and_backfill("google_ads", resend=False)
     model.add_and_backfill("braze", resend=False)  # a retired name back: runs as a resend
     model.stream_delivers(order="in order")
+    model.vendor_answers(key="google_ads", answer="refuse")  # the backfill's job fails
+    model.operator_replay(system="google_ads")  # and is sent again
     model.no_view_claims_an_answer_no_vendor_gave()
 
 
