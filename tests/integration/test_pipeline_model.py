@@ -1132,11 +1132,12 @@ def test_a_backfill_job_its_system_retired_is_not_open_for_good(tmp_path: Path) 
             model.first_opt_out(email=EMAILS[0])
             model.stream_delivers(order="in order")
             model.add_and_backfill("meta", resend=False)  # its job carries ann
-            model.first_opt_out(email=EMAILS[1])  # bob's request puts meta on record
+            model.first_opt_out(email=EMAILS[1])
             model.stream_delivers(order="in order")
-            model.time_passes(minutes=10)  # the watch folds it
-            model.operator_retires(system="meta")  # before meta answered either job
-            assert model.retired == "meta"
+            model.lose_message(key="meta")  # the backfill's (sent first)
+            model.vendor_answers(key="meta", answer="refuse")  # bob's: failed, on record
+            model.operator_retires(system="meta")  # before meta answered the backfill's job
+            assert (model.retire_expectation, model.retired) == (200, "meta")
             backfill = model.admin_status(model.backfills[0])
             assert [job["status"] for job in backfill["jobs"]] == ["pending"]  # as left
             assert backfill["status"] in FINAL, backfill["status"]
