@@ -22,9 +22,9 @@ the sets.
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from optout.purposes import ALL_PURPOSES
 from optout.store import keys, query
@@ -591,16 +591,7 @@ def _update_mark(
     table: Table, key: tuple[str, str], update: str, condition: str, values: Item
 ) -> bool:
     """One conditional update of a mark that frees `:flown`; False if the condition failed."""
-    written = conditional(
-        lambda: table.client.update_item(
-            TableName=table.name,
-            Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-            UpdateExpression=update + " DELETE inflight :flown",
-            ConditionExpression=condition,
-            ExpressionAttributeValues=serialize(values),
-        )
-    )
-    return written is not None
+    return _mark_update(table, key, update, condition, values) is not None
 
 
 def _update_mark_old(
@@ -608,17 +599,29 @@ def _update_mark_old(
 ) -> Item | None:
     """`_update_mark`, answering the mark as it was before the write ({} when there was
     none), or None if the condition failed."""
-    written = conditional(
+    written = _mark_update(table, key, update, condition, values, "ALL_OLD")
+    return None if written is None else deserialize(written.get("Attributes") or {})
+
+
+def _mark_update(
+    table: Table,
+    key: tuple[str, str],
+    update: str,
+    condition: str,
+    values: Item,
+    returning: Literal["NONE", "ALL_OLD"] = "NONE",
+) -> Mapping[str, Any] | None:
+    """The update both of the above make; None if the condition failed."""
+    return conditional(
         lambda: table.client.update_item(
             TableName=table.name,
             Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
             UpdateExpression=update + " DELETE inflight :flown",
             ConditionExpression=condition,
             ExpressionAttributeValues=serialize(values),
-            ReturnValues="ALL_OLD",
+            ReturnValues=returning,
         )
     )
-    return None if written is None else deserialize(written.get("Attributes") or {})
 
 
 def marks_of(items: Iterable[Item]) -> dict[str, Item]:
