@@ -11,14 +11,10 @@ from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
 from tests.integration.test_covering_proof import (
-    BY_AGENT,
-    CUSTOMER,
-    EMAIL,
     FIRST_CHECK,
-    DuringCall,
+    cites_an_email_only_proof,
 )
 from tests.integration.test_operator_routes import call, ok
-from tests.integration.test_resolver_delivery import deliver
 from tests.support.pipeline import Pipeline, build_pipeline
 
 
@@ -39,20 +35,7 @@ def test_a_denial_landing_during_the_reopen_gets_no_job_of_its_own(
 ) -> None:
     # As test_covering_proof's denied re-open: an agent's request naming a customer id cites
     # an earlier job done for the email only (no proof for the customer id); the sweep names it
-    first = {"customer_id": CUSTOMER, "email": EMAIL, "purposes": ["sale"], **BY_AGENT}
-    second = {"customer_id": CUSTOMER, "purposes": ["sale"], **BY_AGENT}
-    pipe.post("/v1/opt-out", first)
-    pipe.resolve()
-    (message,) = pipe.drain("braze")
-    pipe.drain_all()
-    later: list[str] = []
-
-    def second_request() -> None:
-        later.append(pipe.post("/v1/opt-out", second)["request_id"])
-        pipe.resolve()
-
-    deliver(pipe, [message], DuringCall(second_request, sent=("email",)))
-    (request_id,) = later
+    request_id = cites_an_email_only_proof(pipe)
     pipe.drain_all()
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     sweep = Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + FIRST_CHECK)
