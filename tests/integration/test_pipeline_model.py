@@ -1116,8 +1116,6 @@ def test_a_request_that_asks_nothing_counts_no_quiet_system(tmp_path: Path) -> N
             model.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a backfill's job its system's retirement left open "
-                   "reads open for good (model24 report)")  # fmt: skip
 def test_a_backfill_job_its_system_retired_is_not_open_for_good(tmp_path: Path) -> None:
     """README (the retire route): a retired system's open jobs are no longer owed, and the
     views count them neither done nor failed. A backfill's job is left out: the model's new
