@@ -489,11 +489,11 @@ def test_a_backfill_job_left_open_by_its_systems_retirement_is_no_longer_owed(
     (step,) = [r for r in json_body(export)["records"]
                if r["record"] == "request" and r["request_id"] == request_id]  # fmt: skip
     # Then both read the step completed, its job retired and counted in neither count
+    for found in (shown, step):
+        assert (found["status"], found["systems_total"], found.get("systems_retired")) == (
+            "completed", 0, 1)  # fmt: skip
     (job,) = shown["jobs"]
     assert (job["status"], job["retired"]["reason"]) == ("pending", "ended")
-    for found in (shown, step):
-        assert (found["status"], found["systems_total"], found["systems_retired"]) == (
-            "completed", 0, 1)  # fmt: skip
 
 
 def identity_export(pipe: Pipeline, email: str) -> list[dict[str, Any]]:
@@ -652,9 +652,9 @@ def test_a_backfill_job_its_system_retired_is_counted_neither_open_nor_failed(
     earlier = open_earlier(table, "meta", 2026, "b-third")
     # Then the jobs the retirement left open are counted apart, in neither open nor failed,
     # the done one stays done, and the later backfill's job (the name added back) is open
-    assert {k: row[k] for k in ("jobs_done", "jobs_failed", "jobs_open", "jobs_retired")} == {
-        "jobs_done": 1, "jobs_failed": 0, "jobs_open": 1, "jobs_retired": 2}  # fmt: skip
     assert earlier == ["b-new"]
+    assert {k: row.get(k) for k in ("jobs_done", "jobs_failed", "jobs_open", "jobs_retired")} == {
+        "jobs_done": 1, "jobs_failed": 0, "jobs_open": 1, "jobs_retired": 2}  # fmt: skip
     # ... and `optout status` on a retired job reads it no longer owed, the later one open
     admin = AdminService(table, b"k" * 32)
     old = admin.request_detail("b-old~a1")
