@@ -23,7 +23,6 @@ the RETIRED partition) only when a job is not done.
 
 from collections import Counter
 
-from optout.status import retired_job
 from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, serialize
@@ -94,17 +93,17 @@ def job_statuses(table: Table, records: list[Item]) -> dict[Key, str]:
     is not done)."""
     wanted = {key: str(record["system"]) for record in records for key in _jobs(record)}
     found = batch_get(table, wanted, fields=("status", "created_at")) if wanted else {}
-    unanswered = any(item.get("status") not in DONE for item in found.values())
-    retired = _retirements(table) if unanswered else {}
+    if all(item.get("status") in DONE for item in found.values()):
+        return {key: str(item.get("status")) for key, item in found.items()}
+    # Here, not at the top: optout.status imports pydantic, which the resolver (it imports
+    # this module) keeps off its cold path; optout.retire imports optout.review, which
+    # imports this module.
+    from optout.retire import retirements  # noqa: PLC0415
+    from optout.status import retired_job  # noqa: PLC0415
+
+    retired = retirements(table)
     return {key: RETIRED if retired_job(item, retired.get(wanted[key])) else str(item.get("status"))
             for key, item in found.items()}  # fmt: skip
-
-
-def _retirements(table: Table) -> dict[str, Item]:
-    # optout.retire imports optout.review, which imports this module
-    from optout.retire import retirements  # noqa: PLC0415
-
-    return retirements(table)
 
 
 def open_earlier(table: Table, system: str, year: int, backfill_id: str) -> list[str]:
