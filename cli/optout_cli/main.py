@@ -168,9 +168,14 @@ def _jobs(record: dict[str, Any]) -> None:
     for job in record.get("jobs", []):
         receipt = job.get("receipt") or {}
         when = f"  {job['completed_at']}" if job.get("completed_at") else ""
-        out.print(f"[bold]{job['system']}[/]  {job.get('status')}{_history(job)}{when}",
+        retired = job.get("retired")  # left open by its system's retirement: no longer owed
+        state = f"retired ({job.get('status')})" if retired else str(job.get("status"))
+        out.print(f"[bold]{job['system']}[/]  {state}{_history(job)}{when}",
                   soft_wrap=True)  # fmt: skip
         out.print(f"  job {job['job_id']}", soft_wrap=True, markup=False)
+        if retired:
+            out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
+                      f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
         reference = receipt.get("vendor_ref") or receipt.get("error")
         if reference:
             out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
@@ -192,9 +197,11 @@ def _header(record: dict[str, Any]) -> None:
         out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
                   f"{record['received_at']}, deadline {record['deadline']}{completed}",
                   soft_wrap=True)  # fmt: skip
-    if record["systems_total"] or not by_operator:  # a backfill's jobs count; "0 of 0" not
+    # A backfill's jobs count ("0 of 0" not), and those its system's retirement left open
+    retired = f", {record['systems_retired']} retired" if record.get("systems_retired") else ""
+    if record["systems_total"] or retired or not by_operator:
         out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
-                  f"{record['systems_failed']} failed", soft_wrap=True)  # fmt: skip
+                  f"{record['systems_failed']} failed{retired}", soft_wrap=True)  # fmt: skip
 
 
 def _system_block(system: dict[str, Any]) -> None:

@@ -16,13 +16,17 @@ from typing import Any
 
 import pytest
 
+from optout.admin import AdminService
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.ops.backfills import open_earlier, year_figures
 from optout.resolver import service
 from optout.store import keys
+from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from optout.systems import load_systems
+from optout.timestamps import iso
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor
 from tests.support.http_events import http_event, json_body
@@ -463,6 +467,35 @@ def test_a_refused_backfill_job_shows_in_its_status_its_job_request_and_the_rang
     assert (step["status"], step["systems_total"], step["systems_failed"]) == ("failed", 1, 1)
 
 
+def test_a_backfill_job_left_open_by_its_systems_retirement_is_no_longer_owed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given meta added after a person opted out, backfilled, and retired (its item as the
+    # retire route writes it) before it answered the backfill's job
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
+    request_id = backfill(pipe, "meta")["request_id"]
+    run_chain(pipe, request_id)
+    retirement = {"pk": keys.RETIRED_PK, "sk": "meta", "kind": "retirement", "system": "meta",
+                  "retired_at": iso(datetime.now(UTC)), "retired_by": "op", "reason": "ended",
+                  "event_id": "e"}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=serialize(retirement))
+    # When the operator reads the backfill's status and the day's range export
+    event = http_event("GET", f"/v1/admin/requests/{request_id}", iam=True,
+                       path_parameters={"request_id": request_id})  # fmt: skip
+    shown = json_body(invoke(pipe.admin, event))
+    day = shown["received_at"][:10]
+    export = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/range",
+                                           {"from": day, "to": day}, iam=True))  # fmt: skip
+    (step,) = [r for r in json_body(export)["records"]
+               if r["record"] == "request" and r["request_id"] == request_id]  # fmt: skip
+    # Then both read the step completed, its job retired and counted in neither count
+    for found in (shown, step):
+        assert (found["status"], found["systems_total"], found.get("systems_retired")) == (
+            "completed", 0, 1)  # fmt: skip
+    (job,) = shown["jobs"]
+    assert (job["status"], job["retired"]["reason"]) == ("pending", "ended")
+
+
 def identity_export(pipe: Pipeline, email: str) -> list[dict[str, Any]]:
     event = http_event("POST", "/v1/admin/exports/identity", {"type": "email", "value": email},
                        iam=True)  # fmt: skip
@@ -535,7 +568,7 @@ def test_the_years_figures_count_each_backfill_its_identities_and_its_jobs_outco
     # Then meta has one backfill, the two identities it sent, one job done and one failed
     assert found["backfills"] == {"meta": {
         "backfills": 1, "resends": 0, "unfinished": 0, "identities": 2, "in_flight_earlier": 0,
-        "jobs_done": 1, "jobs_failed": 1, "jobs_open": 0}}  # fmt: skip
+        "jobs_done": 1, "jobs_failed": 1, "jobs_open": 0, "jobs_retired": 0}}  # fmt: skip
     # ... from the backfill's record, which names each step and says it finished
     (record,) = [i for i in pipe.items("BACKFILL")]
     assert record["backfill_id"] == request_id and record["sk"] == f"{year}#{request_id}"
@@ -575,3 +608,59 @@ def test_a_second_backfill_while_the_first_ones_job_is_open_counts_and_names_it(
     assert last["open_backfills"] is None
     (quiet,) = run_chain(pipe, last["request_id"])
     assert "in_flight_earlier" not in quiet and "earlier_backfills" not in quiet
+
+
+def put_backfill(table: Table, backfill_id: str, jobs: dict[str, tuple[str, str]]) -> None:
+    """A finished backfill of meta (its record), and its step jobs: step -> (status, made)."""
+    steps = {step: {"job_request_id": f"{backfill_id}~{step}", "identities": 1}
+             for step in jobs}  # fmt: skip
+    items = [
+        {
+            "pk": keys.BACKFILL_PK,
+            "sk": f"2026#{backfill_id}",
+            "kind": "backfill",
+            "backfill_id": backfill_id,
+            "system": "meta",
+            "resend": 0,
+            "steps": steps,
+            "started_at": "2026-11-01T00:00:00Z",
+            "finished_at": "2026-11-01T00:01:00Z",
+        }
+    ]
+    items += [{"pk": keys.request_pk(f"{backfill_id}~{step}"), "sk": keys.job_sk("meta"),
+               "system": "meta", "status": status, "created_at": made}
+              for step, (status, made) in jobs.items()]  # fmt: skip
+    for item in items:
+        table.client.put_item(TableName=table.name, Item=serialize(item))
+
+
+def test_a_backfill_job_its_system_retired_is_counted_neither_open_nor_failed(
+    table: Table,
+) -> None:
+    # Given meta retired on 1 November at noon, with an earlier backfill's jobs made before it
+    # (one pending, one failed, one done) and a later backfill's job made once the name was
+    # added back (pending)
+    table.client.put_item(TableName=table.name, Item=serialize({
+        "pk": keys.RETIRED_PK, "sk": "meta", "system": "meta",
+        "retired_at": "2026-11-01T12:00:00Z"}))  # fmt: skip
+    before, after = "2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z"
+    put_backfill(table, "b-old", {"a1": ("pending", before), "a2": ("failed", before),
+                                  "a3": ("done", before)})  # fmt: skip
+    put_backfill(table, "b-new", {"c1": ("pending", after)})
+    # When the year's figures are read, and a third backfill asks which are still open
+    row = year_figures(table, 2026)["meta"]
+    earlier = open_earlier(table, "meta", 2026, "b-third")
+    # Then the jobs the retirement left open are counted apart, in neither open nor failed,
+    # the done one stays done, and the later backfill's job (the name added back) is open
+    assert earlier == ["b-new"]
+    assert {k: row.get(k) for k in ("jobs_done", "jobs_failed", "jobs_open", "jobs_retired")} == {
+        "jobs_done": 1, "jobs_failed": 0, "jobs_open": 1, "jobs_retired": 2}  # fmt: skip
+    # ... and `optout status` on a retired job reads it no longer owed, the later one open
+    admin = AdminService(table, b"k" * 32)
+    old = admin.request_detail("b-old~a1")
+    assert (old["status"], old["systems_total"], old["systems_retired"]) == ("completed", 0, 1)
+    assert old["jobs"][0]["status"] == "pending"  # as stored
+    assert old["jobs"][0]["retired"]["retired_at"] == "2026-11-01T12:00:00Z"
+    new = admin.request_detail("b-new~c1")
+    assert (new["status"], new["systems_total"], "retired" in new["jobs"][0]) == (
+        "processing", 1, False)  # fmt: skip

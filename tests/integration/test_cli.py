@@ -1025,6 +1025,17 @@ def test_status_of_a_backfill_lists_its_jobs_and_a_job_request_id_opens(
         opened = cli("status", asked)
         assert opened.code == 0, opened.err
         assert f"jobs made by {backfill_id}" in opened.out and "pending" in opened.out
+    # ... and once meta is retired (its item as the retire route writes it), before it
+    # answered, the backfill is completed, its job retired (no longer owed) with who and why
+    retirement = {"pk": {"S": keys.RETIRED_PK}, "sk": {"S": "meta"}, "system": {"S": "meta"},
+                  "retired_at": {"S": iso(datetime.now(UTC))}, "retired_by": {"S": "op"},
+                  "reason": {"S": "contract ended"}}  # fmt: skip
+    pipe.aws.dynamodb.put_item(TableName=pipe.aws.table_name, Item=retirement)
+    shown = cli("status", backfill_id)
+    assert shown.code == 0, shown.err
+    assert f"{backfill_id} completed" in shown.out
+    assert "0 of 0 done, 0 failed, 1 retired" in shown.out
+    assert "retired (pending)" in shown.out and "by op: contract ended" in shown.out
 
 
 def test_a_second_resend_while_the_first_is_open_warns_naming_it_and_the_report_counts_both(
@@ -1053,7 +1064,7 @@ def test_a_second_resend_while_the_first_is_open_warns_naming_it_and_the_report_
     markdown = cli("report", "--year", year, "--format", "md")
     assert markdown.code == 0, markdown.err
     assert "## Backfills (operator actions, not requests)" in markdown.out
-    assert "| meta | 2 | 2 | 0 | 2 | 1 | 0 | 0 | 2 |" in markdown.out
+    assert "| meta | 2 | 2 | 0 | 2 | 1 | 0 | 0 | 2 | 0 |" in markdown.out
     assert "in none of the §7102 figures above" in markdown.out
     rows = list(csv.DictReader(cli("report", "--year", year, "--format", "csv").out.splitlines()))
     found = {r["measure"]: r["value"] for r in rows

@@ -72,7 +72,7 @@ BACKFILL_COLUMNS = (("backfills", "backfills"), ("resends", "of them --resend"),
                     ("unfinished", "steps still to run"), ("identities", "identities sent"),
                     ("in_flight_earlier", "in flight for an earlier backfill"),
                     ("jobs_done", "jobs done"), ("jobs_failed", "jobs failed"),
-                    ("jobs_open", "jobs open"))  # fmt: skip
+                    ("jobs_open", "jobs open"), ("jobs_retired", "jobs retired"))  # fmt: skip
 
 
 def backfills_note(year: object) -> str:
@@ -83,7 +83,8 @@ def backfills_note(year: object) -> str:
         " those its jobs carry (a --resend sends them again); in flight for an earlier"
         " backfill: identities whose delivery was still waiting on an earlier backfill's job,"
         " counted apart (a plain backfill does not send them, a --resend does). Jobs open:"
-        " no answer from the system yet."
+        " no answer from the system yet. Jobs retired: left without an answer by the system's"
+        " retirement (`optout retire`), no longer owed."
     )
 
 

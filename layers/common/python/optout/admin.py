@@ -4,6 +4,7 @@ Answers carry identifier *types* and keyed hashes, never identifier values: an o
 looks someone up already has the value, and the answer may end up in a ticket.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from optout import identifiers as ids
@@ -11,7 +12,15 @@ from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
-from optout.status import SystemProof, aggregate, not_asked, proofs, stored_calendar
+from optout.status import (
+    DONE,
+    SystemProof,
+    aggregate,
+    not_asked,
+    proofs,
+    retired_job,
+    stored_calendar,
+)
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import marks_of, settled
@@ -69,23 +78,42 @@ class AdminService:
         request id of their own), each with its status and receipt, and the step's counts
         and status from them: the step itself plans for no system, so without this it read
         "completed, 0 of 0" even when the vendor refused its job (review s14 operator 1)."""
-        jobs = [_marked_view(r, s, job) for r, s, job in
-                marked_jobs(self._table, items, consistent=True)]  # fmt: skip
-        if not jobs:
+        marked = marked_jobs(self._table, items, consistent=True)
+        if not marked:
             return {"jobs": []}
-        return {"jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])
+        return self._outcome([(r, s, job) for r, s, job in marked])
+
+    def _outcome(self, jobs: Sequence[tuple[str, str, Item | None]]) -> dict[str, Any]:
+        """Jobs under a request id of their own, each viewed, and their status and counts: a
+        job its system's retirement left open is `retired`, no longer owed, counted neither
+        open nor failed (status.retired_job; the retirements are read only when a job is open,
+        one Query)."""
+        open_ = any(job is not None and job.get("status") not in DONE for _, _, job in jobs)
+        found = retirements(self._table) if open_ else {}
+        views, statuses = [], []
+        for job_request, system, job in jobs:
+            view = _marked_view(job_request, system, job)
+            retirement = found.get(system)
+            if job is not None and retirement is not None and retired_job(job, retirement):
+                view["retired"] = retirement_view(retirement)
+                statuses.append("retired")
+            else:
+                statuses.append(str(view.get("status")))
+            views.append(view)
+        return {"jobs": views} | jobs_outcome(statuses)
 
     def job_request_detail(self, job_request: str) -> dict[str, Any]:
         """Jobs made under a request id of their own (`<request id>~<hex>`: a backfill step's,
         or the resolver's rederived jobs), which have no event: each job with its status and
         receipt, and the request that made them (`made_by`, for `optout status`)."""
         items = load_request(self._table, job_request, consistent=True)
-        jobs = [_marked_view(job_request, str(i["system"]), i) for i in items
+        jobs = [(job_request, str(i["system"]), i) for i in items
                 if str(i["sk"]).startswith(keys.JOB_PREFIX)]  # fmt: skip
         if not jobs:
             raise NotFound("no request with this request_id", field="request_id")
-        return {"request_id": job_request, "made_by": keys.made_by(job_request),
-                "jobs": jobs} | jobs_outcome([str(j.get("status")) for j in jobs])  # fmt: skip
+        return {"request_id": job_request, "made_by": keys.made_by(job_request)} | self._outcome(
+            jobs
+        )
 
     def lookup(self, id_type: ids.IdType, value: str) -> dict[str, Any]:
         """One identity: its own choices (with the requests that made them), its effective

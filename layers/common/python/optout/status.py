@@ -74,6 +74,21 @@ def proven_types(job: Item) -> set[str]:
     return (carried & sent if sent else carried) - rejected
 
 
+def made_before(job: Item, retirement: Item | None) -> bool:
+    """A job made at or before its system's retirement (`retired_at`); a job made after the
+    name was configured again is not."""
+    if retirement is None:
+        return False
+    return str(job.get("created_at") or "") <= str(retirement.get("retired_at"))
+
+
+def retired_job(job: Item, retirement: Item | None) -> bool:
+    """A job no request's status reads (a backfill step's, under a request id of its own) that
+    its system's retirement left open: not done and made before it, so no longer owed. The
+    rule of a request's own job (`SystemProof.retired_job`; a request's cited job has more)."""
+    return job.get("status") not in DONE and made_before(job, retirement)
+
+
 @dataclass(frozen=True)
 class SystemProof:
     """What satisfies one system for one request: its own job and/or earlier requests' jobs.
@@ -102,9 +117,7 @@ class SystemProof:
     resolved_at: str = ""
 
     def _before_retirement(self, job: Item) -> bool:
-        if self.retirement is None:
-            return False
-        return str(job.get("created_at") or "") <= str(self.retirement.get("retired_at"))
+        return made_before(job, self.retirement)
 
     def retired_job(self, job: Item) -> bool:
         """A job not done and made before the system was retired, of a request resolved by

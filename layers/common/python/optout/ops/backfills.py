@@ -12,8 +12,13 @@ job), the identities that job carries, and the identities whose marks name a sti
 an earlier backfill (`in_flight_earlier`, with those backfills' ids). The step that names no
 follow-up sets `finished_at`.
 
-A year's figures are one Query of its records and one BatchGetItem (status only) of their
-jobs. Backfills answer no consumer's request: they are not in the §7102 figures.
+A year's figures are one Query of its records and one BatchGetItem (status and creation time)
+of their jobs. Backfills answer no consumer's request: they are not in the §7102 figures.
+
+A job its system's retirement left open (not done, made before `retired_at`: status.py
+`retired_job`, the rule of a request's own job) is no longer owed: `retired`, counted neither
+open nor failed, here and in `optout status` (admin.py). The retirements are read (one Query of
+the RETIRED partition) only when a job is not done.
 """
 
 from collections import Counter
@@ -27,8 +32,9 @@ from optout.store.table import Table
 Key = tuple[str, str]
 OPEN = ("pending", "submitted")  # a job still owed an answer
 DONE = ("done", "no_record")  # answered (store/proof.py `jobs_outcome` counts them alike)
+RETIRED = "retired"  # a job its system's retirement left open: no longer owed
 FIGURES = ("backfills", "resends", "unfinished", "identities", "in_flight_earlier",
-           "jobs_done", "jobs_failed", "jobs_open")  # fmt: skip
+           "jobs_done", "jobs_failed", "jobs_open", "jobs_retired")  # fmt: skip
 
 
 def record_item(
@@ -82,10 +88,22 @@ def _jobs(record: Item) -> list[Key]:
 
 
 def job_statuses(table: Table, records: list[Item]) -> dict[Key, str]:
-    """The status of every step job of `records` (one BatchGetItem, 100 keys a call)."""
-    wanted = [key for record in records for key in _jobs(record)]
-    found = batch_get(table, wanted, fields=("status",)) if wanted else {}
-    return {key: str(item.get("status")) for key, item in found.items()}
+    """The status of every step job of `records` (one BatchGetItem, 100 keys a call),
+    `retired` for one its system's retirement left open (the retirements read only when a job
+    is not done)."""
+    wanted = {key: str(record["system"]) for record in records for key in _jobs(record)}
+    found = batch_get(table, wanted, fields=("status", "created_at")) if wanted else {}
+    if all(item.get("status") in DONE for item in found.values()):
+        return {key: str(item.get("status")) for key, item in found.items()}
+    # Here, not at the top: optout.status imports pydantic, which the resolver (it imports
+    # this module) keeps off its cold path; optout.retire imports optout.review, which
+    # imports this module.
+    from optout.retire import retirements  # noqa: PLC0415
+    from optout.status import retired_job  # noqa: PLC0415
+
+    retired = retirements(table)
+    return {key: RETIRED if retired_job(item, retired.get(wanted[key])) else str(item.get("status"))
+            for key, item in found.items()}  # fmt: skip
 
 
 def open_earlier(table: Table, system: str, year: int, backfill_id: str) -> list[str]:
@@ -104,7 +122,8 @@ def open_earlier(table: Table, system: str, year: int, backfill_id: str) -> list
 def year_figures(table: Table, year: int) -> dict[str, dict[str, int]]:
     """Per system, the backfills started in `year` (UTC): how many (of them resends, and not
     finished yet), the identities their jobs carry, the identities already in flight for an
-    earlier backfill's open job, and their jobs by outcome."""
+    earlier backfill's open job, and their jobs by outcome (`jobs_retired`: left open by the
+    system's retirement, no longer owed)."""
     records = records_since(table, year)
     return figures(records, job_statuses(table, records))
 
@@ -123,6 +142,7 @@ def figures(records: list[Item], statuses: dict[Key, str]) -> dict[str, dict[str
         for key in _jobs(record):
             status = statuses.get(key)
             if status is not None:  # a job deleted when it had nothing left to carry
-                bucket = "done" if status in DONE else "open" if status in OPEN else "failed"
+                bucket = ("done" if status in DONE else "open" if status in OPEN
+                          else "retired" if status == RETIRED else "failed")  # fmt: skip
                 row[f"jobs_{bucket}"] += 1
     return {name: {f: row.get(f, 0) for f in FIGURES} for name, row in sorted(by_system.items())}

@@ -32,7 +32,7 @@ from optout.ops.contribution import deadline_calendar, imported_answer, ledger_d
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view, retirements
-from optout.status import aggregate, not_asked, proofs, stored_calendar
+from optout.status import DONE, aggregate, not_asked, proofs, retired_job, stored_calendar
 from optout.store import holds, keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
@@ -416,8 +416,14 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
     marked = marked_jobs(table, items)
     if not marked:
         return []
-    request.update(jobs_outcome([str((job or {}).get("status") or "pending")
-                                 for _, _, job in marked]))  # fmt: skip
+    # A job its system's retirement left open is no longer owed (status.retired_job), as in
+    # `optout status`: the retirements read only when a job is open.
+    unanswered = any(job is not None and job.get("status") not in DONE for _, _, job in marked)
+    retired = retirements(table) if unanswered else {}
+    request.update(jobs_outcome([
+        "retired" if job is not None and retired_job(job, retired.get(system))
+        else str((job or {}).get("status") or "pending")
+        for _, system, job in marked]))  # fmt: skip
     return [_job_record(job_request, job) | {"made_by": request_id}
             for job_request, _, job in marked if job is not None]  # fmt: skip
 

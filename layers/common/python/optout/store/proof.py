@@ -44,9 +44,13 @@ def marked_jobs(
 
 def jobs_outcome(statuses: list[str]) -> dict[str, Any]:
     """A backfill step's (or a job request's) status and counts from its jobs' statuses:
-    `processing` until each has an answer, `failed` if one failed for good."""
-    done = sum(1 for s in statuses if s in ("done", "no_record"))
-    failed = sum(1 for s in statuses if s == "failed")
-    status = "failed" if failed else ("processing" if done < len(statuses) else "completed")
-    return {"status": status, "systems_total": len(statuses), "systems_done": done,
-            "systems_failed": failed}  # fmt: skip
+    `processing` until each has an answer, `failed` if one failed for good. A job its system's
+    retirement left open (`retired`, status.retired_job) is counted in none, as a request's
+    retired system is (`systems_retired` says how many, when any)."""
+    retired = statuses.count("retired")
+    owed = [s for s in statuses if s != "retired"]
+    done = sum(1 for s in owed if s in ("done", "no_record"))
+    failed = sum(1 for s in owed if s == "failed")
+    status = "failed" if failed else ("processing" if done < len(owed) else "completed")
+    counts = {"systems_total": len(owed), "systems_done": done, "systems_failed": failed}
+    return {"status": status} | counts | ({"systems_retired": retired} if retired else {})
