@@ -83,8 +83,8 @@ def backfills_note(year: object) -> str:
         " those its jobs carry (a --resend sends them again); in flight for an earlier"
         " backfill: identities whose delivery was still waiting on an earlier backfill's job,"
         " counted apart (a plain backfill does not send them, a --resend does). Jobs open:"
-        " no answer from the system yet. Jobs retired: left without an answer by the system's"
-        " retirement (`optout retire`), no longer owed."
+        " no answer from the system yet. Jobs retired: pending or failed when the system was"
+        " retired (`optout retire`), no longer owed."
     )
 
 
