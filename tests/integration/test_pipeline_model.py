@@ -691,13 +691,7 @@ class PipelineModel(RuleBasedStateMachine):
             return 404
         if any(v.get("status") == "failed" for v in views):
             return 200
-        year = str(self.clock.now(UTC).year)
-        event = http_event("GET", "/v1/admin/metrics", iam=True)
-        event["queryStringParameters"] = {"year": year}
-        event["rawQueryString"] = f"year={year}"
-        answer = invoke(self.pipe.admin, event)
-        assert answer["statusCode"] == 200, answer["body"]
-        return 200 if system in json_body(answer)["systems"] else None
+        return 200 if system in self.metrics()["systems"] else None
 
     @precondition(lambda self: bool(self.absent))
     @rule(data=st.data(), resend=st.booleans())
@@ -942,19 +936,24 @@ class PipelineModel(RuleBasedStateMachine):
                 effective = {p for p, v in record["effective"].items() if v}
                 assert effective == self.effective(ident), (ident, record)
 
-    def check_figures(self) -> None:
-        """The year's §7102 figures count each opt-out request once (received, or a repeat)
-        and none is still open."""
+    def metrics(self) -> dict[str, Any]:
+        """The admin metrics route's answer for the model clock's year."""
         year = str(self.clock.now(UTC).year)
         event = http_event("GET", "/v1/admin/metrics", iam=True)
         event["queryStringParameters"] = {"year": year}
         event["rawQueryString"] = f"year={year}"
         answer = invoke(self.pipe.admin, event)
         assert answer["statusCode"] == 200, answer["body"]
-        figures = json_body(answer)["requests"]
+        return dict(json_body(answer))
+
+    def check_figures(self) -> None:
+        """The year's §7102 figures count each opt-out request once (received, or a repeat)
+        and none is still open."""
+        answer = self.metrics()
+        figures = answer["requests"]
         opt_outs = [c for c in self.captured if c.opts_out]
         assert figures["received"] + figures["repeats"] == len(opt_outs), figures
-        limits = json_body(answer)["limit_requests"]
+        limits = answer["limit_requests"]
         asked = sum(1 for c in self.captured if c.limits)
         assert limits["received"] + limits["repeats"] == asked, limits
         assert figures["open"] == 0, figures
