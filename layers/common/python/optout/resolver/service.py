@@ -752,10 +752,11 @@ class Resolver:
         message before it dropped the listing it read): dropped (race24)."""
         job = delivery.get_job(self._table, str(marker["request_id"]), system)
         status = job.get("status") if job is not None else None
+        listed_by = str(marker.get("listed_by") or "") or None  # the listing read (race24)
         if job is not None and status == "pending" and job.get("replayed_at"):
-            token = str(marker.get("listed_by") or "")
-            if token and delivery.listed_again_after_replay(job, str(marker.get("failed_at")),
-                                                            token):  # fmt: skip
+            if listed_by and delivery.listed_again_after_replay(
+                job, str(marker.get("failed_at")), listed_by
+            ):
                 # Not a replay's leftover: the failure's late after-steps listed it again after
                 # this round was sent (race24); that round is in flight, nothing to send
                 delivery.forget_failed(self._table, marker)
@@ -771,7 +772,6 @@ class Resolver:
             return DROPPED
         listed_at = marker.get("failed_at")
         listed = str(listed_at) if listed_at else None
-        listed_by = str(marker.get("listed_by") or "") or None  # the listing read (race24)
         if listed is not None and _failed_since(job, listed):
             if not _letter_expired(job, self._clock()):
                 return _left_to_its_worker(system, marker)
