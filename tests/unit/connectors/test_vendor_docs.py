@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 
 from local.sandbox.wire import json_response
 from optout.connectors.base import REF_SEPARATOR, Submitted
@@ -76,8 +77,13 @@ def test_google_removal_never_names_more_than_ten_destinations(server):
         return  # refused at start: the operator learns it before any opt-out
     connector.deliver([make_job(("email", "u1@example.com"), system="google_ads")])
 
-    removals = [json.loads(c["body"]) for c in calls(server, "google_ads")
-                if c["path"] == "/v1/audienceMembers:remove"]  # fmt: skip
+    bodies = [c["body"] for c in calls(server, "google_ads")
+              if c["path"] == "/v1/audienceMembers:remove"]  # fmt: skip
+    # Each split request is one Google's own client library reads, no field unknown to it
+    parsed = [RemoveAudienceMembersRequest.from_json(b, ignore_unknown_fields=False)
+              for b in bodies]  # fmt: skip
+    assert [len(p.destinations) for p in parsed] == [10, 1]
+    removals = [json.loads(b) for b in bodies]
     assert all(len(r["destinations"]) <= 10 for r in removals)
     assert {d["productDestinationId"] for r in removals for d in r["destinations"]} == set(lists)
 
