@@ -5,6 +5,7 @@ gives; every other refusal of theirs stays final."""
 
 import json
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -282,6 +283,46 @@ def test_segment_regulation_429_whose_reset_is_past_gets_the_back_off_not_an_ins
     # retries_exhausted in under a minute): the queue's back-off applies
     assert (outcome.error.http_status, outcome.error.retryable) == (429, True)
     assert outcome.error.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [({"x-ratelimit-reset": "Tue, 01 Dec 2026 12:01:00 GMT"}, 60.0),  # RFC 5322, zone GMT
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 13:00:30 +0100"}, 30.0),  # a numeric zone
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 12:00:45 -0000"}, 45.0),  # no zone: UTC
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 11:59:00 GMT"}, None),  # past: no wait asked
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 12:00:00 GMT"}, None),  # not ahead
+     # both limits spent: the later reset (a retry at the window's meets the quota again)
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 12:01:00 GMT",
+       **quota("0", "2026-12-01T13:00:00Z")}, 3600.0),
+     ({"x-ratelimit-reset": "Tue, 01 Dec 2026 12:01:00 GMT",
+       **quota("5", "2026-12-01T13:00:00Z")}, 60.0)],  # quota left: the window's
+)  # fmt: skip
+def test_segment_public_api_window_reset_is_an_rfc_5322_date_waited_until(headers, wait):
+    # Segment Public API "Rate Limits" (https://docs.segmentapis.com/tag/Rate-Limits, read
+    # 2026-12-02): X-RateLimit-Reset is "a timestamp, in RFC 5322 format" for when a new window
+    # begins; read as the regulation quota's reset is (a time not ahead asks no wait)
+    assert asked_wait(HttpResponse(429, headers, b""), NOW) == wait
+
+
+def test_segment_regulation_429_over_the_public_api_window_waits_until_its_reset(server):
+    # Given Segment's /regulations answering 429 over the general Public API window, its reset
+    # an RFC 5322 date 40 minutes ahead (past the in-call wait), the regulation quota not spent
+    reset = format_datetime(datetime.fromtimestamp(datetime.now(UTC).timestamp() + 2400, UTC),
+                            usegmt=True)  # fmt: skip
+    headers = {"x-ratelimit-reset": reset, "x-ratelimit-remaining": "0",
+               **quota("12", "2026-12-31T00:00:00Z")}  # fmt: skip
+    server.sandboxes["segment"].vendor.handle = lambda request: SandboxResponse(
+        429, {"content-type": "application/json", **headers}, b'{"errors": []}'
+    )
+    connector = make_connector(server, "segment", options={"mode": "regulation"})
+
+    (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
+
+    # Then the job is retried at the window's reset, not on the queue's back-off
+    assert (outcome.error.http_status, outcome.error.retryable) == (429, True)
+    assert 2400 - 60 < outcome.error.retry_after <= 2400
+    assert len(calls(server, "segment")) == 1
 
 
 # -- Meta's version upgrade notice (not a throttle, read from the same answers) -----------

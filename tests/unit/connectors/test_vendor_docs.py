@@ -7,7 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
+from google.ads.datamanager_v1.types import (
+    RemoveAudienceMembersRequest,
+    RetrieveRequestStatusResponse,
+)
 
 from local.sandbox.wire import json_response
 from optout.connectors.base import REF_SEPARATOR, Submitted
@@ -239,4 +242,79 @@ def test_google_split_out_of_time_before_its_second_request_keeps_the_first(serv
     assert (outcome.vendor_ref, outcome.identifier_types_sent) == (accepted, ("email",))
     assert outcome.note == (
         "sent 1 of 2 requests of at most 10 user lists; request 2 not sent (out of time)"
+    )
+
+
+def google_status_answering(server: Any, shape: Any) -> list[RetrieveRequestStatusResponse]:
+    """Google's sandbox answers each status read as before, then `shape` (its entries) changes
+    it; each answer is one Google's own client library reads (no field unknown to it)."""
+    vendor = server.sandboxes["google_ads"].vendor
+    original, answers = vendor.handle, []
+
+    def handle(request: Any) -> Any:
+        answer = original(request)
+        if not request.path.startswith("/v1/requestStatus:retrieve"):
+            return answer
+        body = json.loads(answer.body)
+        body["requestStatusPerDestination"] = shape(body["requestStatusPerDestination"])
+        read = RetrieveRequestStatusResponse.from_json(
+            json.dumps(body), ignore_unknown_fields=False
+        )
+        answers.append(read)
+        return json_response(200, body)
+
+    vendor.handle = handle
+    return answers
+
+
+def google_removal_confirmed(server: Any, lists: int) -> Any:
+    connector = make_connector(
+        server, "google_ads", options={"user_list_ids": [str(500 + n) for n in range(lists)]}
+    )
+    (outcome,) = connector.deliver([make_job(("email", "u1@example.com"), system="google_ads")])
+    pending = [Submitted(outcome.job_id, outcome.vendor_ref or "", ("email",))]
+    connector.confirm(pending)  # the sandbox's first status read: PROCESSING
+    return connector.confirm(pending)[0]
+
+
+@pytest.mark.parametrize(("lists", "listed"), [(2, [1]), (11, [1, 9])])
+def test_google_status_listing_fewer_destinations_than_sent_is_not_done(server, lists, listed):
+    # Google: RetrieveRequestStatusResponse.requestStatusPerDestination is "a list of request
+    # statuses per destination. The order of the statuses matches the order of the
+    # destinations in the original request" (developers.google.com/data-manager/api/reference/
+    # rest/v1/requestStatus/retrieve; google-ads-datamanager 0.9.4). Given answers that leave
+    # out a request's last destination (a request of one list: all there), each listed SUCCESS
+    answers = google_status_answering(server, lambda entries: entries[:-1] or entries)
+
+    verdict = google_removal_confirmed(server, lists)
+
+    # Then no "done" for a list Google gave no status for: still asked about (submitted)
+    last = answers[-len(listed) :]  # the last confirm: one read per request
+    assert sorted(len(a.request_status_per_destination) for a in last) == listed  # by requestId
+    assert all(e.request_status.name == "SUCCESS" for a in last
+               for e in a.request_status_per_destination)  # fmt: skip
+    assert verdict.status == "submitted"
+
+
+def test_google_status_failed_for_one_destination_of_a_2xx_is_not_done(server):
+    # Google answers the status read 200 with a status per destination: one list SUCCESS and
+    # one PARTIAL_SUCCESS ("failed with errors for other records") or FAILED. The job is not
+    # done for any list: it fails with Google's reason, for an operator to replay.
+    def second_failed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if entries[0]["requestStatus"] != "SUCCESS":
+            return entries
+        reason = "PROCESSING_ERROR_REASON_KEK_PERMISSION_DENIED"
+        errors = {"errorCounts": [{"recordCount": "1", "reason": reason}]}
+        return [entries[0], {**entries[1], "requestStatus": "PARTIAL_SUCCESS", "errorInfo": errors}]
+
+    answers = google_status_answering(server, second_failed)
+
+    verdict = google_removal_confirmed(server, 2)
+
+    assert [e.request_status.name for e in answers[-1].request_status_per_destination] == [
+        "SUCCESS", "PARTIAL_SUCCESS",
+    ]  # fmt: skip
+    assert (verdict.status, verdict.error.retryable) == (None, False)
+    assert verdict.error.reason == (
+        "google_ads remove: PARTIAL_SUCCESS (PROCESSING_ERROR_REASON_KEK_PERMISSION_DENIED)"
     )

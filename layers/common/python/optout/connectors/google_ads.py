@@ -23,6 +23,8 @@ OAuth 2.0 refresh-token grant for a user or service that granted the
 {base_url}/v1/requestStatus:retrieve?requestId=... for each request: every destination SUCCESS
 is done, any FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCESSING is still
 running; a job sent in several requests is done only when each of them is (base.merged).
+Google answers one status per destination of the request, in its order: an answer listing
+fewer than the request's lists is read as still running for the missing ones (`confirm`).
 """
 
 import math
@@ -105,6 +107,7 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         self.opts = parse_config(GoogleAdsOptions, self.system.options, "options", self.system.name)
         self.root = f"{self.opts.base_url.rstrip('/')}/{self.opts.api_version}"
         self._session: tuple[GoogleAdsSecret, BearerSession] | None = None
+        self._destinations_sent: dict[str, int] = {}  # requestId -> its lists (confirm)
 
     def unformed(self, identifier: Identifier) -> str | None:
         """An email with no Google form (`+tag@gmail.com`): its hash would name no one."""
@@ -217,6 +220,22 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
             )
         return outcomes
 
+    def confirm(self, submitted: Sequence[Submitted]) -> list[Outcome]:
+        """As Connector.confirm, knowing how many lists each requestId named: Google answers
+        "a list of request statuses per destination", in "the order of the destinations in the
+        original request" (RetrieveRequestStatusResponse), and a job's k-th requestId named
+        the k-th 10 of the configured lists (send). A job whose count of requestIds is not
+        the configuration's (its lists changed since) is not counted, as before."""
+        n = len(self.opts.user_list_ids)
+        sizes = [min(DESTINATIONS_PER_REQUEST, n - start)
+                 for start in range(0, n, DESTINATIONS_PER_REQUEST)]  # fmt: skip
+        self._destinations_sent = {}
+        for item in submitted:
+            refs = item.vendor_ref.split(REF_SEPARATOR)
+            if len(refs) == len(sizes):
+                self._destinations_sent.update(zip(refs, sizes, strict=True))
+        return super().confirm(submitted)
+
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         verdicts: dict[str, tuple[str | None, str | None, int]] = {}
         for ref in sorted({s.vendor_ref for s in submitted}):
@@ -226,7 +245,8 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
                 f"{self.root}/requestStatus:retrieve?{query}",
                 step="google_ads requestStatus:retrieve",
             )
-            verdicts[ref] = (*_verdict(answer.json()), answer.status)
+            sent = self._destinations_sent.get(ref)
+            verdicts[ref] = (*_verdict(answer.json(), sent), answer.status)
         outcomes = []
         for item in submitted:
             status, reason, http_status = verdicts[item.vendor_ref]
@@ -252,14 +272,17 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         return identifiers
 
 
-def _verdict(payload: Any) -> tuple[str | None, str | None]:
-    """("done" | "submitted", None) or (None, a failure reason): a RetrieveRequestStatus answer."""
+def _verdict(payload: Any, sent: int | None = None) -> tuple[str | None, str | None]:
+    """("done" | "submitted", None) or (None, a failure reason): a RetrieveRequestStatus answer
+    for a request that named `sent` lists (None: not known). A list without its status entry
+    is read as one without a status: still running, never done (vendor25, review s24 V6)."""
     per_destination = (
         payload.get("requestStatusPerDestination") if isinstance(payload, dict) else None
     )
     if not isinstance(per_destination, list) or not per_destination:
         raise DeliveryError("google_ads requestStatus: malformed answer", retryable=True)
     statuses = [d.get("requestStatus") if isinstance(d, dict) else None for d in per_destination]
+    statuses += [None] * ((sent or 0) - len(statuses))
     if any(s in RUNNING or s is None for s in statuses):
         return "submitted", None
     if all(s == DONE for s in statuses):

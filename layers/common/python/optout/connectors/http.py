@@ -304,14 +304,16 @@ def status_error(step: str, response: HttpResponse) -> DeliveryError:
 def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | None:
     """Seconds the vendor asked us to wait: Retry-After, else on a 429 the rate-limit headers
     Braze sends instead (braze.com/docs/api/messaging_api/rate_limits, checked 2026-12-01):
-    `X-RateLimit-Retry-After` (seconds), then `X-RateLimit-Reset` (when the window resets);
-    then Segment's regulation quota: `X-Regulation-RateLimit-Quota-Reset`, "ISO 8601
-    timestamp for when the quota resets", read only when `X-Regulation-RateLimit-Remaining`
-    says 0 requests are left (a 429 with some left is another limit's: Segment Public API,
-    createWorkspaceRegulation, "Rate limit headers"). Only a 429 reads them: on a 5xx a
-    window's reset says nothing about the outage. A reset time not ahead of now asks no wait
-    (None: the back-off applies). The caller bounds the wait (the in-call retry's
-    `max_wait_seconds`, the queue's visibility: delivery.retry)."""
+    `X-RateLimit-Retry-After` (seconds), else the later of two resets: `X-RateLimit-Reset`
+    (when the window resets: Braze's epoch seconds, or Segment's Public API window as an
+    RFC 5322 date, docs.segmentapis.com/tag/Rate-Limits, read 2026-12-02) and Segment's
+    regulation quota, `X-Regulation-RateLimit-Quota-Reset`, "ISO 8601 timestamp for when the
+    quota resets", read only when `X-Regulation-RateLimit-Remaining` says 0 requests are left
+    (a 429 with some left is another limit's: Segment Public API, createWorkspaceRegulation,
+    "Rate limit headers"); a retry before the later reset meets the other limit again. Only a
+    429 reads them: on a 5xx a window's reset says nothing about the outage. A reset time not
+    ahead of now asks no wait (None: the back-off applies). The caller bounds the wait (the
+    in-call retry's `max_wait_seconds`, the queue's visibility: delivery.retry)."""
     headers = response.headers
     asked = parse_retry_after(headers.get("retry-after"), now)
     if asked is not None or response.status != 429:
@@ -319,12 +321,11 @@ def asked_wait(response: HttpResponse, now: datetime | None = None) -> float | N
     asked = parse_retry_after(headers.get("x-ratelimit-retry-after"), now)
     if asked is not None:
         return asked
-    asked = parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now)
-    if asked is not None:
-        return asked
-    if whole_number(headers.get("x-regulation-ratelimit-remaining") or "") != 0:
-        return None
-    return parse_iso_reset(headers.get("x-regulation-ratelimit-quota-reset"), now)
+    quota = None
+    if whole_number(headers.get("x-regulation-ratelimit-remaining") or "") == 0:
+        quota = parse_iso_reset(headers.get("x-regulation-ratelimit-quota-reset"), now)
+    resets = (parse_rate_limit_reset(headers.get("x-ratelimit-reset"), now), quota)
+    return max((r for r in resets if r is not None), default=None)
 
 
 # Below this an X-RateLimit-Reset is seconds from now, at or above it epoch seconds (2001-09-09):
@@ -344,10 +345,12 @@ def whole_number(value: str) -> int | None:
 
 
 def parse_rate_limit_reset(value: str | None, now: datetime | None = None) -> float | None:
-    """X-RateLimit-Reset as seconds to wait: a whole number, epoch seconds or a delta."""
+    """X-RateLimit-Reset as seconds to wait: a whole number, epoch seconds or a delta, or a
+    date (Segment's Public API: "a timestamp, in RFC 5322 format"), read as a Retry-After date;
+    a time not ahead asks no wait (`_ahead`)."""
     reset = whole_number(value) if value else None
     if reset is None:
-        return None
+        return _date_ahead(value, now)
     if reset < EPOCH_SECONDS_FROM:
         return float(reset)
     return _ahead(reset - (now or datetime.now(UTC)).timestamp())
@@ -384,8 +387,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     seconds = whole_number(value)
     if seconds is not None:
         return float(seconds)
+    return _date_ahead(value, now)
+
+
+def _date_ahead(value: str | None, now: datetime | None = None) -> float | None:
+    """An RFC 5322 / HTTP date as seconds from now (a date without a zone, `-0000`, read as
+    UTC); None when it is not one or not ahead (`_ahead`)."""
+    if not value:
+        return None
     try:
-        when = parsedate_to_datetime(value)
+        when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
