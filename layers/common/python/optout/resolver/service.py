@@ -39,6 +39,7 @@ from optout.store import delivery, holds, keys, query
 from optout.store.batch import (
     batch_get,
     batch_put,
+    get_item,
     put,
     put_if_absent,
     put_once,
@@ -104,6 +105,10 @@ class _Claim:
     identifier: KeyedIdentifier
     choices: OptOutMap
     gpc: bool
+
+
+class _DeniedMeanwhile(Exception):
+    """A re-open found its request denied after it stored a job (`Resolver._unless_denied`)."""
 
 
 class Resolver:
@@ -483,6 +488,7 @@ class Resolver:
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
         chain: str | None = None, jurisdictions: list[str] | None = None, chosen_at: str = "",
+        unless_denied: bool = False,
     ) -> tuple[list[str], dict[str, list[str]]]:  # fmt: skip
         """Jobs made (system names), and per system the other requests' jobs that already
         carry what this one asked of it (`asked`): its proof where it needs no job of its own.
@@ -490,11 +496,13 @@ class Resolver:
         the jobs are made for came from (sorted; none known: empty), kept on each job.
         `chosen_at`: when the consumer made the choice the jobs carry (the request's
         `received_at`; a job made for several requests: the latest), kept on each job so a
-        vendor can be told when the choice was made, not when it was delivered."""
+        vendor can be told when the choice was made, not when it was delivered.
+        `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`)."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         for name, plan in sorted(plans.items()):
-            if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at):
+            if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at,
+                              unless_denied):  # fmt: skip
                 made.append(name)
             others = sorted(plan.covered - {f"{request_id}:{name}"})
             if others and plan.purposes & asked:
@@ -503,7 +511,7 @@ class Resolver:
 
     def _make_job(
         self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None,
-        jurisdictions: list[str] | None = None, chosen_at: str = "",
+        jurisdictions: list[str] | None = None, chosen_at: str = "", unless_denied: bool = False,
     ) -> bool:  # fmt: skip
         """The job item first (conditional: absent), then each identity's in-flight mark
         (conditional: no other job carries its purposes), as plain writes: a transaction
@@ -517,7 +525,10 @@ class Resolver:
 
         `chain` (a `--resend` backfill, whose job ids start with it): the marks are taken from
         whatever job they name outside that backfill (`delivery.take_flight`), not only when
-        free; one taken meanwhile by another of its jobs is read again as usual."""
+        free; one taken meanwhile by another of its jobs is read again as usual.
+
+        `unless_denied` (a re-open, `_reopen`): the request's `DENIAL` is read once the job is
+        stored, before any mark or message (`_unless_denied`)."""
         name = plan.system.name
         job_id = f"{request_id}:{name}"
         message = {"job_id": job_id, "request_id": request_id, "system": name}
@@ -547,8 +558,10 @@ class Resolver:
             if round_ == 0:
                 if not put_once(self._table, job, partial(_this_write, now=now)):
                     # A replayed event: the stored job (and its marks) stand; send it again.
+                    self._unless_denied(unless_denied, request_id, None)
                     pending.add(plan.system.queue_key, message)
                     return True
+                self._unless_denied(unless_denied, request_id, key)
             elif not delivery.replace_pending_job(self._table, job):
                 # Our own job again, with what is left for it: not once it moved on (sent by
                 # another run of the event, then answered or tried): it stands (diff A7).
@@ -594,6 +607,22 @@ class Resolver:
                 return True
             self._replan(plan, taken)
         raise RuntimeError("in-flight marks kept changing under the resolver")
+
+    def _unless_denied(self, check: bool, request_id: str, stored: tuple[str, str] | None) -> None:
+        """A re-open's check (`check`; else nothing is read) once its job is stored (review
+        s24 diff A D1): the request's `DENIAL`, read strongly consistent (one GetItem, on the
+        re-open path only). Found: the job this run `stored` is deleted while untried (no mark
+        names it and no message is queued yet) and the re-open stops (`_DeniedMeanwhile`); a
+        job it found already stored (`None`) is neither sent nor deleted by this run. Not
+        found: a denial, if any, lands after the job was stored, as one landing after a first
+        resolution, and the job goes on. So a re-open sends no job stored after the denial."""
+        if not check or get_item(self._table, (keys.request_pk(request_id), DENIAL_SK)) is None:
+            return
+        if stored is not None and not delivery.delete_pending_job(self._table, stored):
+            # Moved on: sent by another run of this re-open, which read no denial after the job
+            # was stored (so before the denial); it stands, as any job made before one
+            logger.info("re-open's job stands: sent before the denial", request_id=request_id)
+        raise _DeniedMeanwhile(request_id)
 
     def _free_if_ended(self, system: str, job_id: str, now: str, ended: Item | None) -> Item | None:
         """After a mark written over another job's name: the worker's free of this job could
@@ -1077,9 +1106,18 @@ class Resolver:
         derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
-        made, covered = self._fan_out(request_id, plans, pending, asked,
-                                      jurisdictions=jurisdictions_of(event),
-                                      chosen_at=str(event["received_at"]))  # fmt: skip
+        try:
+            made, covered = self._fan_out(request_id, plans, pending, asked,
+                                          jurisdictions=jurisdictions_of(event),
+                                          chosen_at=str(event["received_at"]),
+                                          unless_denied=True)  # fmt: skip
+        except _DeniedMeanwhile:
+            # Denied after the read above (review s24 diff A D1): the job stored since is
+            # withdrawn unsent, and the re-open ends as if it had seen the denial there. Jobs
+            # of other systems it made before the denial landed stand, as any made before one.
+            logger.info("denied request not re-opened: denied during the re-open",
+                        request_id=request_id)  # fmt: skip
+            return 0
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
