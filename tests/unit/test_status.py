@@ -245,6 +245,26 @@ def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
     }  # fmt: skip
 
 
+def test_a_job_made_once_a_retired_name_was_added_back_is_retired_by_its_second_retire() -> None:
+    # Given ads retired on 30 November, added back, a request resolved on 1 December (its job
+    # made then, left pending), and ads retired again on 2 December (review s24 diff C C1)
+    later = "2026-12-02T10:00:00.000Z"
+    covering = _retirement("ads")
+    covering[("RETIRED", "ads")]["retired_again"] = [{"retired_at": later, "event_id": "r2"}]
+    resolved = RESOLUTION | {"resolved_at": "2026-12-01T09:00:00.000Z"}
+    items = [EVENT, resolved, _job("crm", "done", "2026-12-01T10:00:00.000Z"),
+             _made(_job("ads", "pending"), "2026-12-01T09:00:00.000Z")]  # fmt: skip
+    # Then the job is no longer owed, and the request was settled by the second retirement
+    status = aggregate(RID, items, covering)
+    assert status is not None
+    assert (status.status, status.systems_total, status.completed_at) == ("completed", 1, later)
+    # ... while one made before the first is settled by the first, as it was
+    items[1], items[3] = RESOLUTION, _made(_job("ads", "pending"), "2026-11-29T03:12:01.000Z")
+    items[2] = _job("crm", "done", "2026-11-29T04:00:00.000Z")
+    first = aggregate(RID, items, covering)
+    assert first is not None and (first.status, first.completed_at) == ("completed", RETIRED_AT)
+
+
 def test_a_job_made_before_the_retirement_is_no_proof_for_a_request_resolved_after_it() -> None:
     # Given crm retired, configured again, and a request resolved after that which cites a
     # pre-retirement crm job (a mark merged before review s18 diff B1's fix) and has its own
