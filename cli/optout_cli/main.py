@@ -643,7 +643,8 @@ def retire(
     found = api(ctx).post(f"/v1/admin/systems/{system}/retire", {"reason": reason})
     if found.get("already_retired"):  # the first retirement stands; this attempt is recorded
         out.print(f"{found['system']}: already retired at {found['retired_at']} "
-                  f"({found['retirement_id']}); this attempt recorded as {found['request_id']}",
+                  f"({found['retirement_id']}), kept; retired again as {found['request_id']} "
+                  "(it retires the jobs made since the last retirement, if any)",
                   soft_wrap=True)  # fmt: skip
         return
     out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")

@@ -17,10 +17,14 @@ Only a system no longer in the deployed config can be retired: a configured one 
 not be complying, and a retirement made before the deploy would not cover the jobs planned
 between the two. Remove it from systems.json, deploy, then retire.
 
-A retirement is written once. A second retire of the same system changes nothing: it answers
-200 with the retirement in force (`already_retired`) and records the attempt as its own
-operator event. `retired_at` settles requests (their completion time, `late`, days to
-respond), so moving it would rewrite requests already answered (review s14 operator 5).
+The first retirement is written once. A second retire of the same system answers 200 with it
+(`already_retired`), records the attempt as its own operator event and adds it to the item
+after the first (`retired_again`: who, when, why, that event). `retired_at` settles requests
+(their completion time, `late`, days to respond), so moving it would rewrite requests already
+answered (review s14 operator 5); a later retirement closes only the jobs made after the one
+before it (store/retired.py `retired_at_for`): a name added back and removed again (review s24
+diff C C1). The retire cannot tell, without a scan, whether the name came back meanwhile: when
+it did not, the later retirement finds no job to close.
 
 The reason is evidence (§7101), checked like a denial's: one line, no email address or phone
 number. A name is refused (404) unless it is already retired, has failed jobs
