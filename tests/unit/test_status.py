@@ -14,6 +14,7 @@ from optout.status import (
     quiet_keys,
 )
 from optout.store.keys import retired_key
+from optout.store.retired import last_retired_at, retired_at_for
 from optout.timestamps import iso
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -263,6 +264,23 @@ def test_a_job_made_once_a_retired_name_was_added_back_is_retired_by_its_second_
     items[2] = _job("crm", "done", "2026-11-29T04:00:00.000Z")
     first = aggregate(RID, items, covering)
     assert first is not None and (first.status, first.completed_at) == ("completed", RETIRED_AT)
+
+
+def test_a_job_is_closed_by_the_first_retirement_at_or_after_it_was_made() -> None:
+    later = "2026-12-02T10:00:00.000Z"
+    once = _retirement("ads")[("RETIRED", "ads")]
+    twice = once | {"retired_again": [{"retired_at": later, "event_id": "r2"}]}
+    assert (last_retired_at(once), last_retired_at(twice)) == (RETIRED_AT, later)
+    for made, by_once, by_twice in (
+        ("2026-11-29T03:12:01.000Z", RETIRED_AT, RETIRED_AT),
+        (RETIRED_AT, RETIRED_AT, RETIRED_AT),
+        ("2026-12-01T09:00:00.000Z", None, later),
+        (later, None, later),
+        ("2026-12-03T00:00:00.000Z", None, None),
+    ):
+        job = {"created_at": made}
+        assert (retired_at_for(job, once), retired_at_for(job, twice)) == (by_once, by_twice), made
+    assert retired_at_for({"created_at": RETIRED_AT}, None) is None
 
 
 def test_a_job_made_before_the_retirement_is_no_proof_for_a_request_resolved_after_it() -> None:
