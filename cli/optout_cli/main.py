@@ -174,8 +174,7 @@ def _jobs(record: dict[str, Any]) -> None:
                   soft_wrap=True)  # fmt: skip
         out.print(f"  job {job['job_id']}", soft_wrap=True, markup=False)
         if retired:
-            out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
-                      f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
+            _print_retirement(retired)
         reference = receipt.get("vendor_ref") or receipt.get("error")
         if reference:
             out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
@@ -234,8 +233,7 @@ def _system_block(system: dict[str, Any]) -> None:
         out.print("  and its own job", soft_wrap=True)
     retired = system.get("retired")
     if retired:  # an operator retired the system: its open jobs are no longer owed
-        out.print(f"  retired {retired.get('retired_at')} by {retired.get('retired_by')}: "
-                  f"{retired.get('reason')}", soft_wrap=True, markup=False)  # fmt: skip
+        _print_retirement(retired)
     if system.get("not_planned_reason") == "system_removed":
         out.print("  not planned: the system was no longer configured", soft_wrap=True)
 
@@ -281,6 +279,15 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         did += f"; continued by {resolution['continued_by']}"
     what = f"{system}, {did}" if system else did
     out.print(f"by {evidence.get('acted_by') or '-'}: {what}", soft_wrap=True, markup=False)
+
+
+def _print_retirement(retired: dict[str, Any]) -> None:
+    """Who retired the system, when and why; then each later retire (the name added back and
+    removed again: it retires the jobs made since the one before it)."""
+    for i, r in enumerate([retired, *(retired.get("retired_again") or ())]):
+        word = "retired again" if i else "retired"
+        out.print(f"  {word} {r.get('retired_at')} by {r.get('retired_by')}: {r.get('reason')}",
+                  soft_wrap=True, markup=False)  # fmt: skip
 
 
 def _history(job: dict[str, Any]) -> str:
@@ -643,7 +650,8 @@ def retire(
     found = api(ctx).post(f"/v1/admin/systems/{system}/retire", {"reason": reason})
     if found.get("already_retired"):  # the first retirement stands; this attempt is recorded
         out.print(f"{found['system']}: already retired at {found['retired_at']} "
-                  f"({found['retirement_id']}); this attempt recorded as {found['request_id']}",
+                  f"({found['retirement_id']}), kept; retired again as {found['request_id']} "
+                  "(it retires the jobs made since the last retirement, if any)",
                   soft_wrap=True)  # fmt: skip
         return
     out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")

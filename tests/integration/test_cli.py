@@ -474,7 +474,11 @@ def test_retire_settles_a_failed_system_and_status_shows_who_when_and_why(
     # ... a second retire says the first stands
     again = run("retire", "braze", "--reason", "Braze retired again to be sure of it")
     assert again.code == 0, again.err
-    assert "braze: already retired at " in again.out and "this attempt recorded as" in again.out
+    assert "braze: already retired at " in again.out and "retired again as" in again.out
+    # ... and the status prints it after the first (review s24 diff C C1)
+    shown = run("status", request_id).out
+    assert "Braze contract ended; removed from the config" in shown
+    assert "retired again " in shown and "Braze retired again to be sure of it" in shown
     # ... and an unknown name fails in one line
     failure = one_line_failure(run("retire", "nosuch", "--reason", "no such system at all"))
     assert failure.startswith("optout: not_found: no system with this name")

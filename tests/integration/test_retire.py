@@ -285,7 +285,7 @@ def test_without_a_retirement_the_removed_systems_request_stays_open_and_overdue
     assert watch(pipe, 40).overdue.request_ids == [request_id]
 
 
-def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_moves_nothing(
+def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_keeps_the_first(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Given braze failed for good, then removed (its failure listed for a replay that no
@@ -313,13 +313,18 @@ def test_a_failed_job_at_a_removed_system_is_retired_and_a_second_retire_moves_n
         first["request_id"],
     )
     assert second["request_id"] != first["request_id"]
-    # ... the settled request keeps its completion time and the first reason
+    # ... the settled request keeps its completion time and the first reason; the second
+    # retirement is kept after it (review s24 diff C C1: it retires only jobs made since)
     again = public(pipe, request_id)
     assert (again["status"], again["completed_at"]) == ("completed", after["completed_at"])
     (braze,) = [s for s in admin(pipe, request_id)["systems"] if s["system"] == "braze"]
+    by = braze["retired"]["retired_by"]
     assert braze["retired"] == {
-        "retired_at": first["retired_at"], "retired_by": braze["retired"]["retired_by"],
-        "reason": REASON, "event_id": first["request_id"],
+        "retired_at": first["retired_at"], "retired_by": by, "reason": REASON,
+        "event_id": first["request_id"], "retired_again": [{
+            "retired_at": braze["retired"]["retired_again"][0]["retired_at"], "retired_by": by,
+            "reason": "Braze retired again after a second review of the contract",
+            "event_id": second["request_id"]}],
     }  # fmt: skip
     (item,) = pipe.items(keys.RETIRED_PK)
     assert (item["retired_at"], item["reason"]) == (first["retired_at"], REASON)

@@ -14,6 +14,7 @@ from optout.status import (
     quiet_keys,
 )
 from optout.store.keys import retired_key
+from optout.store.retired import last_retired_at, retired_at_for
 from optout.timestamps import iso
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -243,6 +244,43 @@ def test_a_job_made_after_the_retirement_or_done_is_not_retired() -> None:
     assert {p.system: p.state for p in proofs(items, covering)} == {
         "ads": "processing", "cdp": "done"
     }  # fmt: skip
+
+
+def test_a_job_made_once_a_retired_name_was_added_back_is_retired_by_its_second_retire() -> None:
+    # Given ads retired on 30 November, added back, a request resolved on 1 December (its job
+    # made then, left pending), and ads retired again on 2 December (review s24 diff C C1)
+    later = "2026-12-02T10:00:00.000Z"
+    covering = _retirement("ads")
+    covering[("RETIRED", "ads")]["retired_again"] = [{"retired_at": later, "event_id": "r2"}]
+    resolved = RESOLUTION | {"resolved_at": "2026-12-01T09:00:00.000Z"}
+    items = [EVENT, resolved, _job("crm", "done", "2026-12-01T10:00:00.000Z"),
+             _made(_job("ads", "pending"), "2026-12-01T09:00:00.000Z")]  # fmt: skip
+    # Then the job is no longer owed, and the request was settled by the second retirement
+    status = aggregate(RID, items, covering)
+    assert status is not None
+    assert (status.status, status.systems_total, status.completed_at) == ("completed", 1, later)
+    # ... while one made before the first is settled by the first, as it was
+    items[1], items[3] = RESOLUTION, _made(_job("ads", "pending"), "2026-11-29T03:12:01.000Z")
+    items[2] = _job("crm", "done", "2026-11-29T04:00:00.000Z")
+    first = aggregate(RID, items, covering)
+    assert first is not None and (first.status, first.completed_at) == ("completed", RETIRED_AT)
+
+
+def test_a_job_is_closed_by_the_first_retirement_at_or_after_it_was_made() -> None:
+    later = "2026-12-02T10:00:00.000Z"
+    once = _retirement("ads")[("RETIRED", "ads")]
+    twice = once | {"retired_again": [{"retired_at": later, "event_id": "r2"}]}
+    assert (last_retired_at(once), last_retired_at(twice)) == (RETIRED_AT, later)
+    for made, by_once, by_twice in (
+        ("2026-11-29T03:12:01.000Z", RETIRED_AT, RETIRED_AT),
+        (RETIRED_AT, RETIRED_AT, RETIRED_AT),
+        ("2026-12-01T09:00:00.000Z", None, later),
+        (later, None, later),
+        ("2026-12-03T00:00:00.000Z", None, None),
+    ):
+        job = {"created_at": made}
+        assert (retired_at_for(job, once), retired_at_for(job, twice)) == (by_once, by_twice), made
+    assert retired_at_for({"created_at": RETIRED_AT}, None) is None
 
 
 def test_a_job_made_before_the_retirement_is_no_proof_for_a_request_resolved_after_it() -> None:

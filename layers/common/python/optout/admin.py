@@ -11,14 +11,13 @@ from optout import identifiers as ids
 from optout.errors import NotFound
 from optout.ops.keys import DENIAL_SK
 from optout.resolver.policy import OwnState
-from optout.retire import retirement_view, retirements
+from optout.retire import retirement_view
 from optout.status import (
-    DONE,
     SystemProof,
     aggregate,
+    job_retirements,
     not_asked,
     proofs,
-    retired_job,
     stored_calendar,
 )
 from optout.store import keys
@@ -27,6 +26,7 @@ from optout.store.delivery import marks_of, settled
 from optout.store.identity import graph_items
 from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
 from optout.store.requests import load_request
+from optout.store.retired import last_retired_at, retirements
 from optout.store.table import Table
 
 EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "gpc", "evidence",
@@ -88,13 +88,11 @@ class AdminService:
         job its system's retirement left open is `retired`, no longer owed, counted neither
         open nor failed (status.retired_job; the retirements are read only when a job is open,
         one Query)."""
-        open_ = any(job is not None and job.get("status") not in DONE for _, _, job in jobs)
-        found = retirements(self._table) if open_ else {}
+        found = job_retirements(self._table, [(system, job) for _, system, job in jobs])
         views, statuses = [], []
-        for job_request, system, job in jobs:
+        for (job_request, system, job), retirement in zip(jobs, found, strict=True):
             view = _marked_view(job_request, system, job)
-            retirement = found.get(system)
-            if job is not None and retirement is not None and retired_job(job, retirement):
+            if retirement is not None:
                 view["retired"] = retirement_view(retirement)
                 statuses.append("retired")
             else:
@@ -130,7 +128,7 @@ class AdminService:
             raise NotFound("no record of this identifier", field="value")
         own = OwnState.from_item(node or {})
         found = retirements(self._table) if marks_of(items.values()) else {}
-        retired = {system: str(r["retired_at"]) for system, r in found.items()}
+        retired = {system: last_retired_at(r) for system, r in found.items()}
         deliveries = settled(self._table, marks_of(items.values()), retired=retired)
         return {
             "type": id_type,

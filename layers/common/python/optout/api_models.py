@@ -358,9 +358,9 @@ class RetireOut(ApiModel):
     request_id: str  # the operator event this call recorded
     system: str
     status: Literal["retired"]
-    retired_at: str  # of the retirement in force (the first: a second retire moves nothing)
-    retirement_id: str  # the event that recorded the retirement in force
-    already_retired: bool  # True: an earlier retire stands; this call only recorded the attempt
+    retired_at: str  # of the first retirement (a later retire is kept after it: retired_again)
+    retirement_id: str  # the event that recorded the first retirement
+    already_retired: bool  # True: the first retire stands; this call is kept after it
 
 
 class DenialOut(ApiModel):

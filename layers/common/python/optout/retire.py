@@ -17,10 +17,14 @@ Only a system no longer in the deployed config can be retired: a configured one 
 not be complying, and a retirement made before the deploy would not cover the jobs planned
 between the two. Remove it from systems.json, deploy, then retire.
 
-A retirement is written once. A second retire of the same system changes nothing: it answers
-200 with the retirement in force (`already_retired`) and records the attempt as its own
-operator event. `retired_at` settles requests (their completion time, `late`, days to
-respond), so moving it would rewrite requests already answered (review s14 operator 5).
+The first retirement is written once. A second retire of the same system answers 200 with it
+(`already_retired`), records the attempt as its own operator event and adds it to the item
+after the first (`retired_again`: who, when, why, that event). `retired_at` settles requests
+(their completion time, `late`, days to respond), so moving it would rewrite requests already
+answered (review s14 operator 5); a later retirement closes only the jobs made after the one
+before it (store/retired.py `retired_at_for`): a name added back and removed again (review s24
+diff C C1). The retire cannot tell, without a scan, whether the name came back meanwhile: when
+it did not, the later retirement finds no job to close.
 
 The reason is evidence (§7101), checked like a denial's: one line, no email address or phone
 number. A name is refused (404) unless it is already retired, has failed jobs
@@ -50,9 +54,10 @@ from optout.ops.denial import check_reason
 from optout.ops.ledger import year_ledgers
 from optout.review import near_names
 from optout.status import proofs
-from optout.store import keys, query, transact
+from optout.store import keys, transact
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
+from optout.store.retired import retirements
 from optout.store.table import Table
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
@@ -61,13 +66,11 @@ RETIREMENT_FIELDS = ("retired_at", "retired_by", "reason", "event_id")
 
 
 def retirement_view(retirement: Item) -> dict[str, Any]:
-    """A system's retirement as the operator views and exports give it (§7101 evidence)."""
-    return {name: retirement.get(name) for name in RETIREMENT_FIELDS}
-
-
-def retirements(table: Table) -> dict[str, Item]:
-    """Every retirement, by system (one Query of a partition of one item per retired system)."""
-    return {str(item["sk"]): item for item in query.partition(table, keys.RETIRED_PK)}
+    """A system's retirement as the operator views and exports give it (§7101 evidence): the
+    first, and the later ones (`retired_again`) when the name was retired again."""
+    view = {name: retirement.get(name) for name in RETIREMENT_FIELDS}
+    later = retirement.get("retired_again")
+    return view | ({"retired_again": [retirement_view(r) for r in later]} if later else {})
 
 
 class RetireService:
@@ -122,14 +125,35 @@ class RetireService:
         self, existing: Item, request_id: str, operation: dict[str, Any],
         evidence: dict[str, Any], now: datetime,
     ) -> RetireOut:  # fmt: skip
-        """A retire of a system already retired: the first retirement stays; the attempt is
-        recorded as its own event, naming the retirement in force."""
+        """A retire of a system already retired: the first retirement stays as written (it
+        settled requests; counsel's evidence) and this one is added after it (`retired_again`:
+        who, when, why, its event), so a job made since the first (the name added back) is
+        retired by it (status.py `retired_at_for`). The attempt is its own event, naming the
+        first retirement; both written in one transaction (review s24 diff C C1)."""
         evidence = evidence | {"already_retired": str(existing["event_id"])}
         event = CapturedEvent.by_operator(request_id, "retire", operation, evidence, now)
-        self._table.client.put_item(
-            TableName=self._table.name, Item=serialize(event.to_item(self._retention)),
-            ConditionExpression="attribute_not_exists(pk)",
-        )  # fmt: skip
+        later = list(existing.get("retired_again") or ())
+        again = {"retired_at": iso(now), "retired_by": evidence["acted_by"],
+                 "reason": evidence["reason"], "event_id": request_id}  # fmt: skip
+        put = transact.put(self._table, existing | {"retired_again": [*later, again]},
+                           "event_id = :first AND " + (
+                               "size(retired_again) = :n" if later
+                               else "attribute_not_exists(retired_again)"))  # fmt: skip
+        put["Put"]["ExpressionAttributeValues"] = serialize(
+            {":first": existing["event_id"]} | ({":n": len(later)} if later else {})
+        )
+        try:
+            transact.write(self._table, [
+                transact.put(self._table, event.to_item(self._retention),
+                             "attribute_not_exists(pk)"),
+                put,
+            ])  # fmt: skip
+        except transact.Cancelled:  # another retire of the system was added first: try again
+            found = self._get(keys.retired_key(str(existing["system"])))
+            if found is None or found == existing:
+                raise Conflict("the retirement was not recorded; try again",
+                               field="system") from None  # fmt: skip
+            return self._again(found, request_id, operation, evidence, now)
         return RetireOut(request_id=request_id, system=str(existing["system"]), status="retired",
                          retired_at=str(existing["retired_at"]),
                          retirement_id=str(existing["event_id"]), already_retired=True)  # fmt: skip

@@ -33,6 +33,7 @@ jobs were never sent, or sent under it, and the resolver sends their purposes ag
 re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -43,6 +44,8 @@ from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.requests import PROOF_RULE
+from optout.store.retired import retired_at_for, retirements
+from optout.store.table import Table
 from optout.timestamps import iso
 
 DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not an error
@@ -75,11 +78,9 @@ def proven_types(job: Item) -> set[str]:
 
 
 def made_before(job: Item, retirement: Item | None) -> bool:
-    """A job made at or before its system's retirement (`retired_at`); a job made after the
-    name was configured again is not."""
-    if retirement is None:
-        return False
-    return str(job.get("created_at") or "") <= str(retirement.get("retired_at"))
+    """A job made at or before one of its system's retirements; a job made after the name was
+    last configured again is not."""
+    return retired_at_for(job, retirement) is not None
 
 
 def retired_job(job: Item, retirement: Item | None) -> bool:
@@ -87,6 +88,17 @@ def retired_job(job: Item, retirement: Item | None) -> bool:
     its system's retirement left open: not done and made before it, so no longer owed. The
     rule of a request's own job (`SystemProof.retired_job`; a request's cited job has more)."""
     return job.get("status") not in DONE and made_before(job, retirement)
+
+
+def job_retirements(table: Table, jobs: Sequence[tuple[str, Item | None]]) -> list[Item | None]:
+    """For each (system, job) of jobs under a request id of their own (a backfill step's, read
+    by `optout status`, the range export and the report): the retirement that left it open
+    (`retired_job`: it reads `retired`), else None (a job not written yet too). The
+    retirements are read (one Query of the RETIRED partition) only when a job is not done."""
+    unanswered = any(job is not None and job.get("status") not in DONE for _, job in jobs)
+    found = retirements(table) if unanswered else {}
+    return [found.get(system) if job is not None and retired_job(job, found.get(system)) else None
+            for system, job in jobs]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,16 +139,22 @@ class SystemProof:
         )
 
     def stale(self, job: Item) -> bool:
-        """A cited job made before the system's retirement, for a request resolved after it
+        """A cited job made before a retirement of the system, for a request resolved after it
         (the name configured again): never proof, whatever its status."""
         if job is self.own or self.retirement is None or not self._before_retirement(job):
             return False
-        return self.resolved_at > str(self.retirement.get("retired_at"))
+        return self.resolved_at > str(retired_at_for(job, self.retirement))
 
     @property
     def retired(self) -> bool:
         """Every job that could prove the system is retired: nothing is owed here."""
         return bool(self.jobs) and all(self.retired_job(j) for j in self.jobs)
+
+    @property
+    def retired_when(self) -> str:
+        """When a retired system was retired for this request: the latest retirement that
+        closed one of its jobs (the first, unless the name was added back and removed again)."""
+        return max(str(retired_at_for(j, self.retirement)) for j in self.jobs)
 
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
@@ -409,7 +427,7 @@ def aggregate(
         # A retired system settled the request when it was retired; one the public view
         # leaves out (linked-only) settles nothing it shows: its retirement would date the
         # public completion after every system shown had answered (review s22 proof P6).
-        stamps += [str(s.retirement["retired_at"]) for s in every
+        stamps += [s.retired_when for s in every
                    if s.retired and s.retirement and s.system not in hidden]  # fmt: skip
         # Satisfied by earlier receipts only: complete when the resolver found them.
         stamps += [shown_at] if shown_at else []

@@ -212,10 +212,10 @@ class Sweeper:
         made again (review s17 F8)."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
-        from optout.retire import retirements  # noqa: PLC0415 - pydantic: only here
+        from optout.store.retired import last_retired_at, retirements  # noqa: PLC0415
 
         # A retired system's jobs made before its retirement are not owed: not re-driven.
-        self._retired = {s: str(r["retired_at"]) for s, r in retirements(self._table).items()}
+        self._retired = {s: last_retired_at(r) for s, r in retirements(self._table).items()}
         report = SweepReport()
         carry = self._read_carry(report)
         seen: set[str] = set()

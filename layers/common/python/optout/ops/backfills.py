@@ -96,14 +96,12 @@ def job_statuses(table: Table, records: list[Item]) -> dict[Key, str]:
     if all(item.get("status") in DONE for item in found.values()):
         return {key: str(item.get("status")) for key, item in found.items()}
     # Here, not at the top: optout.status imports pydantic, which the resolver (it imports
-    # this module) keeps off its cold path; optout.retire imports optout.review, which
-    # imports this module.
-    from optout.retire import retirements  # noqa: PLC0415
-    from optout.status import retired_job  # noqa: PLC0415
+    # this module) keeps off its cold path.
+    from optout.status import job_retirements  # noqa: PLC0415
 
-    retired = retirements(table)
-    return {key: RETIRED if retired_job(item, retired.get(wanted[key])) else str(item.get("status"))
-            for key, item in found.items()}  # fmt: skip
+    retired = job_retirements(table, [(wanted[key], item) for key, item in found.items()])
+    return {key: RETIRED if retirement is not None else str(item.get("status"))
+            for (key, item), retirement in zip(found.items(), retired, strict=True)}  # fmt: skip
 
 
 def open_earlier(table: Table, system: str, year: int, backfill_id: str) -> list[str]:

@@ -31,8 +31,8 @@ from optout.ops import keys as ops_keys
 from optout.ops.contribution import deadline_calendar, imported_answer, ledger_day
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
-from optout.retire import retirement_view, retirements
-from optout.status import DONE, aggregate, not_asked, proofs, retired_job, stored_calendar
+from optout.retire import retirement_view
+from optout.status import aggregate, job_retirements, not_asked, proofs, stored_calendar
 from optout.store import holds, keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
@@ -47,6 +47,7 @@ from optout.store.delivery import (
 from optout.store.identity import graph_items
 from optout.store.proof import jobs_outcome, load_with_proof, marked_jobs
 from optout.store.query import items as query_items
+from optout.store.retired import last_retired_at, retirements
 from optout.store.table import Table
 from optout.sweep import SweepSettings
 from optout.timestamps import iso
@@ -146,7 +147,7 @@ class ExportService:
         listed = _requests_of([*items, *self._references(pk, ops_keys.REF_PREFIX)])
         marks = marks_of(items)
         retired = retirements(self._table) if marks else {}
-        at = {system: str(r["retired_at"]) for system, r in retired.items()}
+        at = {system: last_retired_at(r) for system, r in retired.items()}
         jobs = named_job_items(self._table, marks)  # read once, for both below
         deliveries = settled(self._table, marks, retired=at, jobs=jobs)
         records = _identity_records(id_type, value, key, items, marks, deliveries, retired)
@@ -418,12 +419,10 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
         return []
     # A job its system's retirement left open is no longer owed (status.retired_job), as in
     # `optout status`: the retirements read only when a job is open.
-    unanswered = any(job is not None and job.get("status") not in DONE for _, _, job in marked)
-    retired = retirements(table) if unanswered else {}
+    retired = job_retirements(table, [(system, job) for _, system, job in marked])
     request.update(jobs_outcome([
-        "retired" if job is not None and retired_job(job, retired.get(system))
-        else str((job or {}).get("status") or "pending")
-        for _, system, job in marked]))  # fmt: skip
+        "retired" if retirement is not None else str((job or {}).get("status") or "pending")
+        for (_, _, job), retirement in zip(marked, retired, strict=True)]))  # fmt: skip
     return [_job_record(job_request, job) | {"made_by": request_id}
             for job_request, _, job in marked if job is not None]  # fmt: skip
 

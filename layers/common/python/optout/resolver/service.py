@@ -50,6 +50,7 @@ from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
 from optout.store.requests import PROOF_RULE, cite_more, put_resolution
+from optout.store.retired import last_retired_at
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs
 from optout.systems import SystemsConfig
@@ -690,7 +691,7 @@ class Resolver:
             return Resolution(request_id, 0, [], 0, 0)
         now = iso(self._clock())
         retired = batch_get(self._table, [keys.retired_key(system)], consistent=True)
-        retired_at = str(retired[keys.retired_key(system)]["retired_at"]) if retired else None
+        retired_at = last_retired_at(retired[keys.retired_key(system)]) if retired else None
         cursor = str(operation.get("after", ""))
         chunk: list[Item] = []  # the listings of the jobs whose messages go out next
         replayed = not_replayed = 0
@@ -1162,15 +1163,17 @@ class Resolver:
                     added_back=self._retired_added_back())  # fmt: skip
 
     def _retired_added_back(self) -> dict[str, str]:
-        """The configured systems an operator retired before (system -> `retired_at`): a mark
+        """The configured systems an operator retired before (system -> the last `retired_at`,
+        store/retired.py): a mark
         last written by then names only jobs of the retired contract, never sent or sent to
         a contract since ended, so it counts for nothing (review s18 operator M2). One
         BatchGetItem per container: a configured system cannot be retired (optout/retire.py),
         so only a deploy, which starts new containers, changes this."""
         if self._added_back is None:
             wanted = [keys.retired_key(s.name) for s in self._systems.systems]
-            found = batch_get(self._table, wanted, consistent=True, fields=("retired_at",))
-            self._added_back = {sk: str(item["retired_at"]) for (_, sk), item in found.items()}
+            found = batch_get(self._table, wanted, consistent=True,
+                              fields=("retired_at", "retired_again"))  # fmt: skip
+            self._added_back = {sk: last_retired_at(item) for (_, sk), item in found.items()}
         return self._added_back
 
     def _quiet_since(self) -> int | None:
