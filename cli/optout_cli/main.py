@@ -333,7 +333,7 @@ def report(
         sys.stdout.write(text)
         return
     _write(output, text)
-    err.print(f"wrote {output}")
+    err.print(f"wrote {output}", soft_wrap=True, markup=False)  # one line, a long path too
 
 
 # -- import ------------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ def import_csv(
     if state.resumed_from:  # the state file's totals count every run on this file
         out.print(f"resumed after line {state.resumed_from}; totals over every run on this file:")
     out.print(f"stored {state.stored}, skipped {state.duplicates} duplicates, "
-              f"rejected {state.rejected_rows} rows")  # fmt: skip
+              f"rejected {state.rejected_rows} rows", soft_wrap=True)  # fmt: skip
     ids = csv_import.request_ids_path(file)
     if ids.is_file():  # external_id -> request id, for `optout status` (no identifier values)
         out.print(f"request id of each row (line, external_id, request_id): {ids}", soft_wrap=True)
@@ -365,7 +365,8 @@ def import_csv(
         for row in csv_import.first_rejected(file, 20):  # the file is in line order
             table.add_row(str(row.get("line")), str(row.get("field")), str(row.get("reason")))
         out.print(table)
-        out.print(f"every rejected row: {csv_import.rejected_path(file)}")
+        out.print(f"every rejected row: {csv_import.rejected_path(file)}", soft_wrap=True,
+                  markup=False)  # fmt: skip
 
 
 # -- replay, holds, deny -------------------------------------------------------------------------
@@ -646,7 +647,8 @@ def retire(
                   f"({found['retirement_id']}); this attempt recorded as {found['request_id']}",
                   soft_wrap=True)  # fmt: skip
         return
-    out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})")
+    out.print(f"{found['system']}: retired at {found['retired_at']} ({found['request_id']})",
+              soft_wrap=True)  # fmt: skip
 
 
 # -- export ------------------------------------------------------------------------------------

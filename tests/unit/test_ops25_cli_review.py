@@ -1,4 +1,5 @@
-"""Review s25 ops (an operator following docs/operations.md): CLI output, strict xfail."""
+"""Review s25 ops (an operator following docs/operations.md): CLI output (O2: one line
+when piped, fixed)."""
 
 import httpx
 import pytest
@@ -14,12 +15,6 @@ def answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json=RETIRED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review s25 ops O2: `optout retire` prints its one line without soft_wrap, so at "
-    "80 columns (a pipe, a runbook transcript) the retire event's id goes to a line of its "
-    "own; every other line the CLI prints with an id is kept whole",
-)
 def test_retire_prints_the_time_and_the_event_id_on_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
