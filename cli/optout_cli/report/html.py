@@ -19,6 +19,7 @@ from optout_cli.report.model import (
     REGION_LABELS,
     ROWS,
     SOURCE_NAMES,
+    SYSTEMS_DONE_NOTE,
     backfills_note,
     days,
     not_backfilled_note,
@@ -75,8 +76,10 @@ def render(figures: dict[str, Any]) -> str:
                 f"{days(total['days_to_respond']['mean'])} days."),
         "<h2>Systems</h2>",
         _figure(charts.systems(figures["systems"]),
-                "Share of each system's final jobs that it confirmed, and the overdue requests "
-                f"received in {year} it has not confirmed (from the deadline watch's last run)."),
+                "Share of each system's final jobs that are done (confirmed applied, or the "
+                "vendor holds no such person: no_record), and the overdue requests received in "
+                f"{year} it has not confirmed (from the deadline watch's last run)."),
+        f"<p>{escape(SYSTEMS_DONE_NOTE)}</p>",
         _systems_table(figures["systems"]),
         *_backfills_section(figures.get("backfills"), year),
     ]  # fmt: skip

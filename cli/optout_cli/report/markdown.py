@@ -15,6 +15,7 @@ from optout_cli.report.model import (
     REGION_LABELS,
     ROWS,
     SOURCE_NAMES,
+    SYSTEMS_DONE_NOTE,
     backfills_note,
     days,
     not_backfilled_note,
@@ -94,7 +95,7 @@ def render(figures: dict[str, Any]) -> str:
     lines += ["", "## Systems (requests per system, as they stand, after replays)", "",
               "Retired: requests closed by retiring the system once it was removed from the "
               "config (nothing more owed there; such a request counts as complied with in "
-              "whole).", "",
+              "whole).", "", SYSTEMS_DONE_NOTE, "",
               "| system | done | failed | in progress | retired | done of final | overdue |",
               "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, found in figures["systems"].items():

@@ -30,6 +30,13 @@ CALIFORNIA_NOTE = (
     " sharing). Not in it: opt-outs of profiling only, and requests from another or an unknown"
     " jurisdiction (table: by jurisdiction and purpose)."
 )
+# What a system's "done" counts (review s25 ops O3): a vendor's "no such person" is an answer
+# to the request, not a write, so counsel comparing "done" with a vendor's own count of what it
+# applied finds fewer there
+SYSTEMS_DONE_NOTE = (
+    "Done: confirmed applied, or the vendor holds no such person (no_record); so a vendor's "
+    "own count of what it applied can be lower."
+)
 ALL_TITLE = "All opt-out requests: all individuals, every jurisdiction, every opt-out purpose"
 ALL_NOTE = (
     "Requests to opt out of sale, sharing, targeted advertising or profiling, from anyone,"

@@ -1,0 +1,79 @@
+"""Review s25 ops (an operator following docs/operations.md): CLI output (O2: one line
+when piped, fixed)."""
+
+import httpx
+import pytest
+
+from tests.support.cli import optout
+
+RETIRED = {"system": "braze", "retired_at": "2026-12-02T14:48:32.154Z",
+           "request_id": "36597a04-5ee6-4f35-8f70-d3ba5dbe65fa"}  # fmt: skip
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    assert request.url.path == "/v1/admin/systems/braze/retire"
+    return httpx.Response(200, json=RETIRED)
+
+
+def test_retire_prints_the_time_and_the_event_id_on_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("optout_cli.main.out.width", 80)  # what a pipe gets
+    reason = "contract ended; braze removed from the config"
+    transport = httpx.MockTransport(answer)
+    ran = optout(capsys, transport, "--base-url", "http://127.0.0.1:3000", "retire", "braze",
+                 "--reason", reason)  # fmt: skip
+    assert ran.code == 0, ran.err
+    # docs/operations.md: "Prints the time and the `retire` event's id"
+    line = f"braze: retired at {RETIRED['retired_at']} ({RETIRED['request_id']})"
+    assert line in ran.out.splitlines()
+
+
+REPLAY_ID = "5b0f6c0e-3c1a-4d5e-9a7b-2f8e1d4c6b3a"
+DENIED_ID = "9d2e4f6a-1b3c-4d5e-8f7a-6b5c4d3e2f1a"
+
+
+def replay_answer(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    if path == "/v1/admin/systems/braze/redrive":
+        return httpx.Response(200, json={"moved": 2, "remaining": 0, "request_id": None})
+    if path == "/v1/admin/systems/braze/replay":
+        return httpx.Response(202, json={"request_id": REPLAY_ID})
+    assert path == f"/v1/admin/requests/{REPLAY_ID}"
+    resolution = {"replayed": 1, "skipped_denied": 1, "denied_requests": [DENIED_ID]}
+    return httpx.Response(200, json={"resolution": resolution})
+
+
+def test_replay_says_which_denied_requests_it_left_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review s25 ops O4: a denied request's failed job is not re-sent, and the output says so
+    monkeypatch.setattr("optout_cli.main.out.width", 80)
+    transport = httpx.MockTransport(replay_answer)
+    ran = optout(capsys, transport, "--base-url", "http://127.0.0.1:3000", "replay", "braze")
+    assert ran.code == 0, ran.err
+    line = ("skipped (denied): 1 failed job of denied requests not re-sent, taken off the "
+            f"failed list: {DENIED_ID}")  # fmt: skip
+    assert line in ran.out.splitlines()
+    assert "1 failed job re-sent to braze" in ran.out
+
+
+def test_status_of_a_replay_counts_the_denied_requests_it_left_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = {"event_type": "replay", "operation": {"system": "braze"},
+             "evidence": {"acted_by": "arn:aws:iam::123456789012:user/oncall"}}  # fmt: skip
+    resolution = {"replayed": 1, "skipped_denied": 2, "denied_requests": [DENIED_ID]}
+    record = {"request_id": REPLAY_ID, "status": "completed", "event": event, "systems": [],
+              "systems_total": 0, "systems_done": 0, "systems_failed": 0,
+              "received_at": "2026-12-02T15:13:41.000Z", "resolution": resolution}  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == f"/v1/admin/requests/{REPLAY_ID}"
+        return httpx.Response(200, json=record)
+
+    ran = optout(capsys, httpx.MockTransport(answer), "--base-url", "http://127.0.0.1:3000",
+                 "status", REPLAY_ID)  # fmt: skip
+    assert ran.code == 0, ran.err
+    did = "braze, replayed 1 failed job, 2 failed jobs of denied requests skipped (not re-sent)"
+    assert did in ran.out
