@@ -271,8 +271,7 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         if resolution.get("not_replayed"):
             did += f", {int(resolution['not_replayed'])} not replayed"
         if resolution.get("skipped_denied"):
-            skipped = _count(int(resolution["skipped_denied"]), "failed job")
-            did += f", {skipped} of denied requests skipped (not re-sent)"
+            did += f", {int(resolution['skipped_denied'])} of denied requests skipped"
     elif kind == "backfill" and "scanned" in resolution:
         did = (f"{'resend: ' if int(operation.get('resend') or 0) else ''}read "
                f"{int(resolution['scanned'])} states, {int(resolution.get('planned') or 0)} "

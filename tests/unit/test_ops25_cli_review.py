@@ -75,5 +75,4 @@ def test_status_of_a_replay_counts_the_denied_requests_it_left_out(
     ran = optout(capsys, httpx.MockTransport(answer), "--base-url", "http://127.0.0.1:3000",
                  "status", REPLAY_ID)  # fmt: skip
     assert ran.code == 0, ran.err
-    did = "braze, replayed 1 failed job, 2 failed jobs of denied requests skipped (not re-sent)"
-    assert did in ran.out
+    assert "braze, replayed 1 failed job, 2 of denied requests skipped" in ran.out
