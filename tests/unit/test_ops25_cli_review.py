@@ -56,23 +56,3 @@ def test_replay_says_which_denied_requests_it_left_out(
             f"failed list: {DENIED_ID}")  # fmt: skip
     assert line in ran.out.splitlines()
     assert "1 failed job re-sent to braze" in ran.out
-
-
-def test_status_of_a_replay_counts_the_denied_requests_it_left_out(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    event = {"event_type": "replay", "operation": {"system": "braze"},
-             "evidence": {"acted_by": "arn:aws:iam::123456789012:user/oncall"}}  # fmt: skip
-    resolution = {"replayed": 1, "skipped_denied": 2, "denied_requests": [DENIED_ID]}
-    record = {"request_id": REPLAY_ID, "status": "completed", "event": event, "systems": [],
-              "systems_total": 0, "systems_done": 0, "systems_failed": 0,
-              "received_at": "2026-12-02T15:13:41.000Z", "resolution": resolution}  # fmt: skip
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == f"/v1/admin/requests/{REPLAY_ID}"
-        return httpx.Response(200, json=record)
-
-    ran = optout(capsys, httpx.MockTransport(answer), "--base-url", "http://127.0.0.1:3000",
-                 "status", REPLAY_ID)  # fmt: skip
-    assert ran.code == 0, ran.err
-    assert "braze, replayed 1 failed job, 2 of denied requests skipped" in ran.out
