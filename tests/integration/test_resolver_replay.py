@@ -20,8 +20,7 @@ from optout.resolver import service
 from optout.store import keys
 from optout.store.codec import serialize
 from tests.conftest import Aws
-from tests.integration.test_operator_routes import deny, ok
-from tests.integration.test_resolver_delivery import Vendor, deliver, emails_sent, work
+from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import FakeLambdaContext, invoke
@@ -382,34 +381,3 @@ def test_a_replay_out_of_time_starts_no_job_and_its_follow_up_replays_them(
     assert pipe.resolve() == {"batchItemFailures": []}
     assert resolution(pipe, follow_up)["replayed"] == 2
     assert {m["job_id"] for m in pipe.drain(SYSTEM)} == {j["job_id"] for j in jobs}
-
-
-# -- a denied request's failed jobs (review s25 ops O4) -----------------------------------------
-
-
-def test_a_replay_leaves_out_a_denied_requests_failed_job_and_clears_its_listing(
-    pipe: Pipeline,
-) -> None:
-    # Given two opt-outs salesforce refused for good, and the first denied as fraudulent
-    denied = failed_job(pipe, "denied-bot@example.com")
-    kept = failed_job(pipe, "kept@example.com")
-    ok(deny(pipe, denied["request_id"]))
-    # When an operator replays salesforce (the only documented way to clear its alarms)
-    request_id = replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    vendor = Vendor()
-    work(pipe, SYSTEM, vendor)
-    # Then only the other request is sent again; the denied one's job stays failed, is off
-    # the failed list, and the replay's record counts and names it
-    assert emails_sent(vendor) == ["kept@example.com"]
-    assert job_of(pipe, kept)["status"] == "done" and job_of(pipe, denied)["status"] == "failed"
-    assert listed(pipe) == set()
-    record = resolution(pipe, request_id)
-    assert (record["replayed"], record["skipped_denied"]) == (1, 1)
-    assert record["denied_requests"] == [denied["request_id"]]
-    # ... and a dead letter of its failure taken afterwards (a redrive's) is acknowledged
-    # without listing it again: the next replay has nothing to leave out or send
-    letter = {"job_id": denied["job_id"], "request_id": denied["request_id"], "system": SYSTEM}
-    deliver(pipe, [letter], vendor)
-    assert listed(pipe) == set() and emails_sent(vendor) == ["kept@example.com"]
-    assert job_of(pipe, denied)["status"] == "failed"

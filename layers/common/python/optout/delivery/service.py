@@ -245,12 +245,6 @@ class DeliveryService:
         failure, whichever of its messages comes first (review s17 diff-worker N4)."""
         now = iso(self.clock())
         report.decisions[message.message_id] = ACK
-        if job.get("denied_failure") and job.get("denied_failure") == job.get("completed_at"):
-            # A replay left this failure out, its request denied (review s25 ops O4): its
-            # after-steps ran (it was listed), and it is not to be listed again
-            logger.info("failed job of a denied request: message acknowledged",
-                        system=job["system"], job_id=job["job_id"])  # fmt: skip
-            return
         if self._after_final(job, "failed", now, report):
             return
         if note_message_of_failed(self.table, job, now):

@@ -695,7 +695,6 @@ class Resolver:
         cursor = str(operation.get("after", ""))
         chunk: list[Item] = []  # the listings of the jobs whose messages go out next
         replayed = not_replayed = 0
-        denied: list[str] = []  # requests whose failed jobs were left out (review s25 ops O4)
         more = False
         for walked, marker in enumerate(delivery.failed_jobs(self._table, system, cursor)):
             if walked >= MAX_REPLAY_JOBS or (deadline is not None and monotonic() >= deadline):
@@ -706,8 +705,6 @@ class Resolver:
                 done = self._replay_job(marker, system, now, request_id, retired_at)
                 if done == SEND:
                     chunk.append(marker)
-                elif done == DENIED:
-                    denied.append(str(marker["request_id"]))
                 elif done == LEFT:  # stays listed for the next replay: counted, as an error is
                     not_replayed += 1
             except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
@@ -721,9 +718,6 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "replayed": replayed, "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
-        if denied:  # not re-sent, off the failed list: named for `optout replay` to say so
-            outcome["skipped_denied"] = len(denied)
-            outcome["denied_requests"] = sorted(set(denied))
         if more:
             outcome["continued_by"] = self._continue_replay(event, cursor)
             logger.info("replay continues", system=system, replayed=replayed,
@@ -780,21 +774,12 @@ class Resolver:
         self, marker: Item, system: str, now: str, replay_id: str, retired_at: str | None = None
     ) -> str:
         """One listed job made pending and marked in flight again: SEND when its message is to
-        be sent, LEFT when it stays failed and listed for the next replay, DENIED when its
-        request was denied (below), else DROPPED. A listed job already pending was made so by
-        a replay whose message may never have gone out (a run that died): its marks are made
-        again (idempotent) and it is sent again (a worker knows a repeated message). Unless the
-        listing is not the one that replay read but a late one of the same failure
-        (`listed_again_after_replay`: that replay sent its message before it dropped the
-        listing it read): dropped (race24).
-
-        A failed job of a denied request is not re-sent: its listing goes (so the replay
-        clears it as it clears a sent one, and its system's dead letters, which a worker only
-        acknowledges for a failed job, leave the alarm) and the job stays failed (review s25
-        ops O4). One strongly consistent read of the request's DENIAL per job about to be
-        reset: an operator path, nothing on an opt-out's own. A job an earlier replay already
-        made pending (the first branch) was re-opened before this run and goes on as any job
-        already made after a denial does."""
+        be sent, LEFT when it stays failed and listed for the next replay, else DROPPED. A
+        listed job already pending was made so by a replay whose message may never have gone
+        out (a run that died): its marks are made again (idempotent) and it is sent again (a
+        worker knows a repeated message). Unless the listing is not the one that replay read
+        but a late one of the same failure (`listed_again_after_replay`: that replay sent its
+        message before it dropped the listing it read): dropped (race24)."""
         job = delivery.get_job(self._table, str(marker["request_id"]), system)
         status = job.get("status") if job is not None else None
         listed_by = str(marker.get("listed_by") or "") or None  # the listing read (race24)
@@ -815,13 +800,6 @@ class Resolver:
         if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
             delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
             return DROPPED
-        denial = (keys.request_pk(str(job["request_id"])), DENIAL_SK)
-        if batch_get(self._table, [denial], consistent=True):
-            delivery.note_denied_failure(self._table, job, replay_id)  # its letters: no listing
-            delivery.forget_failed(self._table, marker)  # denied: never sent again
-            logger.info("failed job of a denied request not replayed", system=system,
-                        job_id=str(marker["sk"]))  # fmt: skip
-            return DENIED
         listed_at = marker.get("failed_at")
         listed = str(listed_at) if listed_at else None
         if listed is not None and _failed_since(job, listed):
@@ -1253,7 +1231,7 @@ def _begun(items: Iterable[Item], request_id: str) -> bool:
 # worker code).
 ENDED = delivery.ENDED
 # What a replay did with one listed job (`_replay_job`)
-SEND, LEFT, DROPPED, DENIED = "send", "left", "dropped", "denied"
+SEND, LEFT, DROPPED = "send", "left", "dropped"
 
 
 def _job_item(

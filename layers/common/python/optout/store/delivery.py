@@ -923,28 +923,6 @@ def get_job(table: Table, request_id: str, system: str) -> Item | None:
     return deserialize(raw) if raw else None
 
 
-def note_denied_failure(table: Table, job: Item, replay_id: str) -> None:
-    """A denied request's failed job that a replay leaves out (review s25 ops O4): the job
-    keeps which failure was left out (`denied_failure`: its `completed_at`) and by which
-    replay, before its listing goes. A dead letter of that failure that a worker takes later
-    is then acknowledged without its after-steps listing it again (which would count
-    `JobsFailed` a second time and have the next replay leave it out again). Conditional on
-    the job still being that failure: a new one is listed as any (no-op otherwise)."""
-    values: Item = {":failed": "failed", ":at": str(job.get("completed_at") or ""),
-                    ":by": replay_id}  # fmt: skip
-    key = {"pk": {"S": keys.request_pk(job["request_id"])}, "sk": {"S": keys.job_sk(job["system"])}}
-    conditional(
-        lambda: table.client.update_item(
-            TableName=table.name,
-            Key=key,
-            UpdateExpression="SET denied_failure = :at, denied_skipped_by = :by",
-            ConditionExpression="#status = :failed AND completed_at = :at",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(values),
-        )
-    )
-
-
 def forget_failed(table: Table, marker: Item) -> None:
     """A listed job that needs no replay any more (finished, sent again, or nothing left to
     send): drop it from the list, unless it failed again since `marker` was read (the worker
