@@ -57,7 +57,7 @@ from optout.status import proofs
 from optout.store import keys, transact
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
-from optout.store.retired import retirements
+from optout.store.retired import last_retired_at, retirements
 from optout.store.table import Table
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
@@ -133,7 +133,10 @@ class RetireService:
         evidence = evidence | {"already_retired": str(existing["event_id"])}
         event = CapturedEvent.by_operator(request_id, "retire", operation, evidence, now)
         later = list(existing.get("retired_again") or ())
-        again = {"retired_at": iso(now), "retired_by": evidence["acted_by"],
+        # Never before the latest retirement: the loser of two first retires at once read its
+        # time before the winner's, and the earliest closes the jobs (review s25 diff F2)
+        at = max(iso(now), last_retired_at(existing))
+        again = {"retired_at": at, "retired_by": evidence["acted_by"],
                  "reason": evidence["reason"], "event_id": request_id}  # fmt: skip
         put = transact.put(self._table, existing | {"retired_again": [*later, again]},
                            "event_id = :first AND " + (

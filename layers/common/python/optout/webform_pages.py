@@ -191,8 +191,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     state = str(status["status"])
     done, total = int(status["systems_done"]), int(status["systems_total"])
     failed = int(status["systems_failed"])
-    # A denied request's failed systems are not retried (a replay leaves its failed jobs out
-    # since review s25 ops O4; jobs still pending may yet complete): "not done", not "not yet".
+    # A denied request is not acted on further (an operator's replay may still re-send its
+    # failed jobs, which other requests may rely on): "not done", not "not yet".
     left = "not done" if state == "denied" else "not yet"
     # Systems still to answer: the public answer counts none of them (status.aggregate). Its
     # total may hold systems this request never asked (quiet ones, or ones held by an earlier
