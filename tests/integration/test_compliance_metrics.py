@@ -15,7 +15,8 @@ from optout.store.table import Table
 from tests.support.seed import request_id_for, seed_request
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
-SETTINGS = WatchSettings(backfill_days=40, lag_seconds=120)
+# A first run reads back 20 days (16 Queries a day), to 31 Dec 2025: the oldest seeded day
+SETTINGS = WatchSettings(backfill_days=20, lag_seconds=120)
 
 
 def day(text: str, hour: int = 9) -> datetime:
@@ -168,8 +169,8 @@ def test_a_years_figures_show_only_that_years_overdue_requests(table: Table) -> 
     # Given a 2025 request past its deadline and still processing, and 2026's requests
     seed_year(table)
     seed_request(table, 13, day("2025-12-20"), "processing", deadline=date(2026, 1, 12))
-    # When the watch runs in January 2026 and each year's figures are read
-    Watch(table, SETTINGS, clock=lambda: NOW).run()
+    # When the watch runs in January 2026 (reading back to 20 Dec) and each year's figures are read
+    Watch(table, SETTINGS.model_copy(update={"backfill_days": 31}), clock=lambda: NOW).run()
     this_year, last_year = year_figures(table, 2026), year_figures(table, 2025)
     # Then the overdue request is 2025's: 2026's report shows none as its own
     assert this_year["watch"]["overdue"] == 1  # the watch's count, every year's

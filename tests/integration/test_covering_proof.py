@@ -37,6 +37,13 @@ EMAIL = "covering@example.com"
 CUSTOMER = "cust-covering-1"
 BY_AGENT = {"agent": {"name": "Agent"}}
 FIRST_CHECK = timedelta(minutes=16)  # the sweep's first checkpoint (15 min) has passed
+# The sweep reads each checkpoint's window in one slice (by default six of 2 minutes, each a
+# Query per shard): the same events, in 16 Queries a window, not 96; how a window is sliced
+# (a run cut short in one) is tests/integration/test_sweeper.py's.
+SWEEP = SweepSettings(slice=SweepSettings().window)
+# The requests arrive now and the watch runs at most 3 days on: its first run reads back 4
+# days, not the default 31 (16 Queries a day).
+WATCH = WatchSettings(backfill_days=4)
 
 
 @pytest.fixture
@@ -104,7 +111,7 @@ def sweep_at(pipe: Pipeline, offset: timedelta) -> SweepReport:
     """A sweep run `offset` from now, and the resolver carrying out the redrive it wrote."""
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     later = datetime.now(UTC) + offset
-    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    report = Sweeper(table, SWEEP, clock=lambda: later).sweep()
     if report.redrive_events:
         pipe.resolve()  # the redrive event
     return report
@@ -114,7 +121,7 @@ def watch_at(pipe: Pipeline, offset: timedelta) -> WatchReport:
     """A deadline watch run `offset` from now, and the resolver carrying out what it wrote."""
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     later = datetime.now(UTC) + offset
-    report = Watch(table, WatchSettings(), clock=lambda: later).run()
+    report = Watch(table, WATCH, clock=lambda: later).run()
     if report.redrive_events:
         pipe.resolve()
     return report
@@ -606,7 +613,7 @@ def test_a_request_denied_after_its_resolution_is_not_reopened_with_a_job_of_its
     path = f"/v1/admin/requests/{request_id}/deny"
     body = {"reason_code": "suspected_fraud", "reason": "a burst of 400 requests from one IP"}
     table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
-    sweep = Sweeper(table, SweepSettings(), clock=lambda: datetime.now(UTC) + FIRST_CHECK)
+    sweep = Sweeper(table, SWEEP, clock=lambda: datetime.now(UTC) + FIRST_CHECK)
     # When it is denied, and the sweep's first check runs and the resolver carries out its
     # redrive (or the sweep names it first, and the denial lands before the redrive runs)
     if denied == "before the sweep":

@@ -135,13 +135,21 @@ def delivery_record(pipe: Pipeline, system: str) -> dict[str, Any]:
 
 
 def watch(pipe: Pipeline, days: float) -> Any:
+    """A watch run `days` on. The requests arrive now: a first run reads back to today (16
+    Queries a day; the default 31 days were read empty); later runs go on from its cursor."""
     later = datetime.now(UTC) + timedelta(days=days, minutes=5)
-    return Watch(table(pipe), WatchSettings(lag_seconds=0), clock=lambda: later).run()
+    settings = WatchSettings(lag_seconds=0, backfill_days=int(days) + 1)
+    return Watch(table(pipe), settings, clock=lambda: later).run()
+
+
+# Each checkpoint's window read in one slice (by default six of 2 minutes, each a Query per
+# shard): the same events; how a window is sliced is tests/integration/test_sweeper.py's.
+SWEEP = SweepSettings(slice=SweepSettings().window)
 
 
 def sweep(pipe: Pipeline, hours: float) -> Any:
     later = datetime.now(UTC) + timedelta(hours=hours)
-    return Sweeper(table(pipe), SweepSettings(), clock=lambda: later).sweep()
+    return Sweeper(table(pipe), SWEEP, clock=lambda: later).sweep()
 
 
 def test_a_request_stuck_on_a_removed_system_completes_once_it_is_retired(

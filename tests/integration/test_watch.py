@@ -34,8 +34,15 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = WatchSettings(near_days=3, lag_seconds=120, backfill_days=60)
 
 
-def watch(table: Table, at: datetime = NOW) -> Watch:
-    return Watch(table, SETTINGS, clock=lambda: at)
+def watch(table: Table, at: datetime = NOW, backfill_days: int = 60) -> Watch:
+    """A watch at `at` whose first run reads back `backfill_days` (16 Queries a day, the bulk
+    of a first run's cost): a test passes the fewest days that still reach its oldest request
+    (the cursor it saves decides every later run)."""
+    return Watch(table, settings(backfill_days), clock=lambda: at)
+
+
+def settings(backfill_days: int) -> WatchSettings:
+    return SETTINGS.model_copy(update={"backfill_days": backfill_days})
 
 
 def at(day: str, hour: int = 10) -> datetime:
@@ -93,17 +100,17 @@ def test_a_guam_request_is_overdue_once_its_deadline_day_has_ended_in_guam(table
                         evidence=stated | {"jurisdiction": "US-GU"})  # fmt: skip
     california = seed_request(table, 2, at("2026-11-08"), "processing", deadline=date(2026, 11, 29),
                               evidence=stated | {"jurisdiction": "US-CA"})  # fmt: skip
-    report = watch(table, datetime(2026, 11, 29, 15, 0, tzinfo=UTC)).run()
+    report = watch(table, datetime(2026, 11, 29, 15, 0, tzinfo=UTC), backfill_days=21).run()
     assert report.overdue.request_ids == [guam.request_id]
     assert report.due_soon.request_ids == [california.request_id]
 
 
 def test_a_completed_request_leaves_the_watch_for_good(table: Table) -> None:
     # Given an overdue request
-    late = seed_request(table, 1, at("2026-10-01"), "processing")
-    assert watch(table).run().overdue.request_ids == [late.request_id]
+    late = seed_request(table, 1, at("2026-11-01"), "processing")
+    assert watch(table, backfill_days=28).run().overdue.request_ids == [late.request_id]
     # When its jobs complete
-    seed_request(table, 1, at("2026-10-01"), "completed")
+    seed_request(table, 1, at("2026-11-01"), "completed")
     # Then its next check (hourly, past its deadline) no longer counts it, and nothing is
     # left to remind
     later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
@@ -116,7 +123,7 @@ def test_a_check_reads_the_request_strongly_consistent(table: Table) -> None:
     # still failed, DynamoDB's default read) was dropped as settled, and the replayed job's
     # end never reached the §7102 figures. moto always reads its latest write, so the flag on
     # every read of a request (and of the jobs it cites) is what can be checked here.
-    late = seed_request(table, 1, at("2026-10-01"), "processing")
+    late = seed_request(table, 1, at("2026-11-01"), "processing")
     reads: list[tuple[str, Any]] = []
 
     def note(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -128,7 +135,7 @@ def test_a_check_reads_the_request_strongly_consistent(table: Table) -> None:
             )
 
     table.client.meta.events.register("before-parameter-build.dynamodb", note)
-    assert watch(table).run().overdue.request_ids == [late.request_id]
+    assert watch(table, backfill_days=28).run().overdue.request_ids == [late.request_id]
     assert ("Query", True) in reads
     assert all(consistent for _, consistent in reads)
 
@@ -139,9 +146,9 @@ def test_a_later_run_reads_only_the_requests_that_are_due(
     # Given 20 settled requests, two overdue ones and one due soon, enrolled by a first run
     for n in range(20):
         seed_request(table, 100 + n, at("2026-11-02") + timedelta(minutes=n), "completed")
-    late = [seed_request(table, n, at("2026-10-01"), "processing") for n in (1, 2)]
+    late = [seed_request(table, n, at("2026-11-01"), "processing") for n in (1, 2)]
     soon = seed_request(table, 3, at("2026-11-06"), "processing", deadline=date(2026, 12, 1))
-    watch(table).run()
+    watch(table, backfill_days=28).run()
     # When the watch runs again with nothing new, 5 minutes on
     reads = request_reads(aws)
     second = watch(table, NOW + timedelta(minutes=5)).run()
@@ -159,11 +166,11 @@ def test_a_later_run_reads_only_the_requests_that_are_due(
 def test_a_request_near_its_deadline_is_checked_hourly(table: Table) -> None:
     # Given a request failed at a vendor, two days before its deadline (review s19 diff B5: it
     # was re-read at every 5-minute run for its last 3 days)
-    seed_request(table, 1, at("2026-10-17"), "partial", deadline=date(2026, 12, 1))
+    seed_request(table, 1, at("2026-11-17"), "partial", deadline=date(2026, 12, 1))
     # When the watch checks it as each reminder comes due
     checks, when = [], NOW
     for _ in range(5):
-        report = watch(table, when).run()
+        report = watch(table, when, backfill_days=12).run()
         (reminder,) = reminders(table)
         checks.append((report.checked, due_at(reminder) - when))
         when = due_at(reminder)
@@ -179,7 +186,7 @@ def test_a_request_near_its_deadline_is_checked_hourly(table: Table) -> None:
 def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) -> None:
     # Given a request received an hour ago, still in flight
     seed_request(table, 1, NOW - timedelta(hours=1), "processing")
-    watch(table).run()
+    watch(table, backfill_days=1).run()
     first = reminders(table)
     # When the reminder comes due and the request is still in flight
     watch(table, NOW + timedelta(minutes=6)).run()
@@ -192,8 +199,8 @@ def test_a_young_request_is_checked_again_with_a_growing_interval(table: Table) 
 
 def test_a_request_checked_on_every_run_for_days_still_gets_a_next_check(table: Table) -> None:
     # Given an overdue request the watch has already checked a thousand times
-    late = seed_request(table, 1, at("2026-10-01"), "processing")
-    watch(table).run()
+    late = seed_request(table, 1, at("2026-11-01"), "processing")
+    watch(table, backfill_days=28).run()
     (reminder,) = reminders(table)
     batch_put(table, [reminder | {"attempt": 1000}])
     # When the watch runs again at the reminder's time
@@ -303,7 +310,7 @@ def test_a_request_to_limit_sensitive_data_past_its_deadline_is_overdue(table: T
     soon = seed_request(table, 2, at("2026-11-06"), "processing", deadline=date(2026, 12, 1),
                         opt_out=limit)  # fmt: skip
     # When the watch runs
-    report = watch(table).run()
+    report = watch(table, backfill_days=24).run()
     # Then the first is overdue (the alarm's figure) and the second due soon, both reminded
     assert report.overdue.request_ids == [late.request_id]
     assert report.due_soon.request_ids == [soon.request_id]
@@ -321,8 +328,9 @@ def test_an_import_the_other_tool_answered_on_time_is_owed_here_not_overdue(tabl
     ])  # fmt: skip
     for request_id in imported.values():
         carry_out(table, request_id)
-    # When the watch runs (the import's reminders bring them in) and the figures are read
-    report = watch(table).run()
+    # When the watch runs (the import's reminders bring them in: no backfill reaches March)
+    # and the figures are read
+    report = watch(table, backfill_days=1).run()
     year = MetricsService(table).year(2026, "as of the test")
     # Then the one answered on time is neither overdue nor due soon, as its export says it
     # was not late; it is still owed at braze, and reminded for that
@@ -351,7 +359,7 @@ def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confi
     # Given an import the other tool answered on time, still owed at braze
     imported = import_rows(table, [{"external_id": "on-time", "completed_at": "2026-03-09"}])
     carry_out(table, imported["on-time"])
-    assert len(watch(table).run().imported_owed) == 1
+    assert len(watch(table, backfill_days=1).run().imported_owed) == 1  # its reminder
     # When braze confirms it (a replay), and its next check comes (hourly: past its deadline)
     carry_out(table, imported["on-time"], braze="done")
     later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
@@ -374,8 +382,9 @@ def test_an_import_of_an_old_row_keeps_its_records_the_whole_retention_from_its_
     assert service.import_rows(rows, NOW, "arn:aws:iam::123456789012:user/op").stored == 2
     for request_id in imported_ids(table):
         carry_out(table, request_id)
-    # When the watch folds them (its REQREF, FOLDED and reminder take the record's expiry)
-    watch(table).run()
+    # When the watch folds them (its REQREF, FOLDED and reminder take the record's expiry;
+    # their reminders bring them in, received too long ago for any backfill)
+    watch(table, backfill_days=1).run()
     # Then each item written for them expires 731 days from the import, not from the receipt
     written = [item for item in scan(table) if item.get("kind") in KINDS_FOR_AN_IMPORT]
     assert sorted({str(item["kind"]) for item in written}) == sorted(KINDS_FOR_AN_IMPORT)
@@ -446,6 +455,7 @@ def test_a_changed_hmac_key_is_reported_by_every_later_run_without_the_key(
 ) -> None:
     # Given a production watch whose first run recorded the HMAC key's fingerprint
     production_secrets(monkeypatch)
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "1")  # no request to reach: a short first run
     monkeypatch.setenv("SYSTEMS_CONFIG", "layers/common/config/systems.json")
     app = load_function("watch")
     first = app.handler({"detail-type": "Scheduled Event"}, MinutesLeft())
@@ -491,7 +501,7 @@ def test_a_system_added_after_the_first_run_is_named_until_a_backfill_of_it_star
 ) -> None:
     # Given a first run with two systems (the stack as it was: not judged)
     def run(at_: datetime, systems: list[str]) -> list[str]:
-        report = Watch(table, SETTINGS, clock=lambda: at_, systems=systems).run()
+        report = Watch(table, settings(1), clock=lambda: at_, systems=systems).run()  # no request
         return report.systems_not_backfilled
 
     t0 = NOW

@@ -26,8 +26,16 @@ SETTINGS = WatchSettings(near_days=3, lag_seconds=120, backfill_days=30)
 HOUR = watch_module.OVERDUE_CHECK_GAP
 
 
-def watch(table: Table, at: datetime) -> Watch:
-    return Watch(table, SETTINGS, clock=lambda: at)
+def watch(table: Table, at: datetime, backfill_days: int = 30) -> Watch:
+    """A watch at `at`; its first run reads back `backfill_days` (16 Queries a day): a test's
+    first run passes the fewest that still reach its oldest request's day (its cursor decides
+    every later run)."""
+    return Watch(table, SETTINGS.model_copy(update={"backfill_days": backfill_days}),
+                 clock=lambda: at)  # fmt: skip
+
+
+# A first run that still reads the day a lost import's row was received (10 days ago)
+LOST_IMPORT_DAYS = 11
 
 
 def lost_import(
@@ -60,7 +68,7 @@ def test_an_import_whose_stream_record_was_lost_is_redriven_and_resolved(
     # When the watch checks it soon, then just before its record could no longer arrive
     # (24 h record age + the margin), at its next reminder past that (a day on), then 3 h on
     after = watch_module.REDRIVE_UNRESOLVED_AFTER
-    early = watch(table, now + timedelta(minutes=5)).run()
+    early = watch(table, now + timedelta(minutes=5), LOST_IMPORT_DAYS).run()
     before = watch(table, now + after - timedelta(minutes=5)).run()
     late = watch(table, now + after + timedelta(days=1)).run()
     again = watch(table, now + after + timedelta(days=1, hours=3)).run()
@@ -99,7 +107,8 @@ def test_an_import_queued_behind_a_backlog_is_resolved_once(
     held = pipeline.event_records()
     # When the watch checks it at 1 h 05 and at 23 h 55 while the record waits
     waiting = [
-        watch(table, now + timedelta(hours=h, minutes=m)).run() for h, m in ((1, 5), (23, 55))
+        watch(table, now + timedelta(hours=h, minutes=m), LOST_IMPORT_DAYS).run()
+        for h, m in ((1, 5), (23, 55))
     ]
     # Then it re-drives nothing
     assert [(r.unresolved, r.redrive_events) for r in waiting] == [([], []), ([], [])]
@@ -127,7 +136,7 @@ def test_a_request_the_sweep_still_watches_is_left_to_the_sweep(table: Table) ->
     # 23 h checks are still ahead of it
     seed_request(table, 1, NOW - timedelta(hours=2), "received")
     # When the watch checks it
-    report = watch(table, NOW).run()
+    report = watch(table, NOW, backfill_days=1).run()
     # Then the watch re-drives nothing: one redrive at a time, the sweep's
     assert (report.unresolved, report.redrive_events) == ([], [])
 
@@ -139,6 +148,9 @@ def overdue_backlog(table: Table, count: int) -> list[str]:
                      deadline=date(2026, 11, 20)).request_id
         for n in range(1, count + 1)
     ]  # fmt: skip
+
+
+BACKLOG_DAYS = 25  # a first run that reads back to the backlog's day (25 days ago)
 
 
 def time_for(checks: int) -> Any:
@@ -158,7 +170,7 @@ def test_a_run_after_a_run_with_nothing_changed_does_not_reread_the_overdue_back
 ) -> None:
     # Given 12 overdue requests, enrolled and checked by a first run
     late = overdue_backlog(table, 12)
-    watch(table, NOW).run()
+    watch(table, NOW, BACKLOG_DAYS).run()
     # When the watch runs every 5 minutes for the next 55 minutes, nothing changed
     reads: list[str] = []
 
@@ -182,7 +194,7 @@ def test_the_overdue_figure_with_a_backlog_bigger_than_a_run_is_the_whole_backlo
 ) -> None:
     # Given 30 overdue requests checked once, an hour ago
     overdue_backlog(table, 30)
-    watch(table, NOW).run()
+    watch(table, NOW, BACKLOG_DAYS).run()
     # When a run, due to check all 30, has time for only 10 (about 3 calls to time_left each)
     report = watch(table, NOW + HOUR).run(time_for(10))
     # Then it stops early, but its figure and WATCH/STATUS still count all 30 (the others
@@ -205,7 +217,8 @@ def test_due_reminders_no_run_has_checked_mark_the_figures_partial(table: Table)
              "received_at": "2026-03-02T10:00:00Z"} for n in range(20)]  # fmt: skip
     assert service.import_rows(rows, NOW, "arn:op").stored == 20
     # When the first run after the import has time for only some of them
-    report = watch(table, NOW + timedelta(minutes=5)).run(time_for(10))
+    # (their reminders bring them in: received in March, past any backfill)
+    report = watch(table, NOW + timedelta(minutes=5), backfill_days=1).run(time_for(10))
     # Then the figures say they are partial, and how many requests they leave out
     assert report.finished is False and 0 < report.checked < 20
     assert report.figures_partial is True
@@ -222,7 +235,7 @@ def test_a_replays_reminder_does_not_bring_a_redrive_sooner(
     # Given an import whose stream record was lost, re-driven by the watch, still unresolved
     # (the resolver is out)
     _, table, now, request_id = lost_import(aws, monkeypatch, "T-3001")
-    watch(table, now + timedelta(minutes=5)).run()
+    watch(table, now + timedelta(minutes=5), LOST_IMPORT_DAYS).run()
     redriven_at = now + watch_module.REDRIVE_UNRESOLVED_AFTER + timedelta(days=1)
     assert watch(table, redriven_at).run().unresolved == [request_id]
     # When a replay (or a denial) leaves its reminder, due now, 10 minutes later (review s19
@@ -244,7 +257,7 @@ def test_a_request_reminded_twice_is_counted_once(table: Table) -> None:
     # watch's own 10 minutes later: its check writes a second reminder with a snapshot
     # (review s19 diff C1; the figures counted such a request twice)
     late = seed_request(table, 1, datetime(2026, 11, 4, 10, tzinfo=UTC), "processing")
-    assert len(watch(table, NOW).run().overdue) == 1
+    assert len(watch(table, NOW, backfill_days=25).run().overdue) == 1  # to 4 Nov
     replay_at = NOW + timedelta(minutes=10)
     expires = int(replay_at.timestamp()) + 86_400
     batch_put(table, [remind_now(late.request_id, None, replay_at, expires)])
@@ -263,7 +276,7 @@ def test_a_count_that_fails_does_not_lose_the_runs_redrives(
 ) -> None:
     # Given an import lost on the stream, past the age its record could arrive at
     pipeline, table, now, request_id = lost_import(aws, monkeypatch, "T-4001")
-    watch(table, now + timedelta(minutes=5)).run()
+    watch(table, now + timedelta(minutes=5), LOST_IMPORT_DAYS).run()
 
     # When the run that re-drives it fails in its count (review s19 diff B4: out of memory)
     def failing_count(*_: Any) -> None:
