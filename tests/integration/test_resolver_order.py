@@ -20,7 +20,7 @@ from optout.resolver.service import Resolver
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import deserialize
 from optout.store.table import Table
-from optout.systems import load_systems
+from optout.systems import SystemsConfig, load_systems
 from tests.conftest import Aws
 
 SECRET = LOCAL_HASH_KEY.encode()
@@ -96,6 +96,16 @@ def expected_states(
     }
 
 
+@pytest.fixture
+def sinks(aws: Aws) -> tuple[SystemsConfig, str]:
+    """The systems and the jobs queues (URL template), made once for all of a test's examples:
+    the resolver only sends to the queues, and the test reads the table (each example's own)."""
+    queues, _, _ = create_queues(aws.sqs, ["webhook", "segment", "braze", "salesforce",
+                                           "googleads", "meta", "tradedesk"], "order")  # fmt: skip
+    template = queues["webhook"].replace("-webhook-jobs", "-{queue_key}-jobs")
+    return load_systems("layers/common/config/systems.json"), template
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -107,7 +117,12 @@ def expected_states(
     data=st.data(),
 )
 def test_any_arrival_order_gives_the_same_final_state(
-    aws: Aws, own: list[Any], links: list[Any], asserts: list[Any], data: st.DataObject
+    aws: Aws,
+    sinks: tuple[SystemsConfig, str],
+    own: list[Any],
+    links: list[Any],
+    asserts: list[Any],
+    data: st.DataObject,
 ) -> None:
     # Given events and links with fixed capture times
     items = [
@@ -126,14 +141,9 @@ def test_any_arrival_order_gives_the_same_final_state(
     items = data.draw(st.permutations(items), label="arrival order")
     name = f"order-{next(_tables)}"
     create_table(aws.dynamodb, name)
-    queues, _, _ = create_queues(aws.sqs, ["webhook", "segment", "braze", "salesforce",
-                                           "googleads", "meta", "tradedesk"], name)  # fmt: skip
-    template = queues["webhook"].replace("-webhook-jobs", "-{queue_key}-jobs")
+    systems, template = sinks
     table = Table(aws.dynamodb, name)
-    resolver = Resolver(
-        table, load_systems("layers/common/config/systems.json"),
-        JobQueue(aws.sqs, template), Caps(max_size=50),
-    )  # fmt: skip
+    resolver = Resolver(table, systems, JobQueue(aws.sqs, template), Caps(max_size=50))
     for item in items:
         resolver.process(item)
     # Then every identity's state is what the order-free model says

@@ -5,7 +5,7 @@ lists and objects where the model has them), the two accept and refuse alike."""
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from optout.purposes import ALL_PURPOSES
@@ -62,7 +62,6 @@ def _any_bodies(route: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-@settings(max_examples=400)
 @given(st.sampled_from(sorted(CHECKS)).flatmap(lambda r: st.tuples(st.just(r), _any_bodies(r))))
 def test_a_check_accepts_nothing_its_model_refuses(case: tuple[str, dict[str, Any]]) -> None:
     route, body = case
@@ -71,7 +70,6 @@ def test_a_check_accepts_nothing_its_model_refuses(case: tuple[str, dict[str, An
     assert checked is None or checked == model_dump(model, body)
 
 
-@settings(max_examples=600)
 @given(st.sampled_from(sorted(CHECKS)).flatmap(lambda r: st.tuples(st.just(r), _typed_bodies(r))))
 def test_on_json_typed_bodies_a_check_and_its_model_agree(case: tuple[str, dict[str, Any]]) -> None:
     route, body = case

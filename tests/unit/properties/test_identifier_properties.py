@@ -5,7 +5,7 @@ reach the same value and so the same lookup key."""
 
 import phonenumbers
 import pytest
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from optout import identifiers as ids
@@ -53,7 +53,6 @@ def _normalised_or_refused(id_type: ids.IdType, raw: str) -> str | None:
         return None
 
 
-@settings(max_examples=300)
 @given(id_type=st.sampled_from(ids.ID_TYPES), raw=ANY_TEXT)
 @example(id_type="email", raw="\x00@example.com")
 @example(id_type="phone", raw="+" + "9" * 250)
@@ -73,7 +72,6 @@ def test_a_refusal_never_echoes_what_was_typed(
     assert "canary" not in refused.value.message
 
 
-@settings(max_examples=200)
 @given(data=st.data(), id_type=st.sampled_from(ids.ID_TYPES))
 def test_normalising_a_normalised_value_changes_nothing(
     data: st.DataObject, id_type: ids.IdType

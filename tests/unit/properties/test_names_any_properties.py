@@ -5,7 +5,7 @@ in a reason, or used as the other tool's id, is refused)."""
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from optout.identifier_text import names_any, plain
@@ -29,7 +29,6 @@ def oracle(text: str, values: list[str], shortest: int) -> bool:
     )
 
 
-@settings(max_examples=600)
 @given(TEXTS, VALUES, st.integers(0, 4))
 def test_names_any_agrees_with_the_word_regex(text: str, values: list[str], shortest: int) -> None:
     assert names_any(text, values, shortest) == oracle(text, values, shortest)

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from optout.http.answers import Refused
@@ -38,7 +38,6 @@ def _event(body: bytes, content_type: str = "application/json") -> dict[str, Any
             "body": base64.b64encode(body).decode(), "isBase64Encoded": True}  # fmt: skip
 
 
-@settings(max_examples=400)
 @given(
     body=st.binary(max_size=2048),
     content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded"]),

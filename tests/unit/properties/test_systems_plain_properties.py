@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from optout.identifiers import ID_TYPES
@@ -166,7 +166,6 @@ def _models_make(data: Any, environ: dict[str, str]) -> SystemsConfig | str:
         return "refused"
 
 
-@settings(max_examples=1000, deadline=None)
 @given(FILES, ENVIRON)
 @example({"systems": [{"name": "crm", "type": "webhook", "identifier_types": ["email"],
                        "purposes": ["sale"], "rate_limit_per_second": 5}]}, {})  # fmt: skip
@@ -185,7 +184,6 @@ def test_where_the_plain_reader_answers_the_models_make_the_same(
 
 
 @pytest.mark.parametrize("field", sorted(FIELDS))
-@settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_one_field_of_any_value_on_a_valid_system_is_read_as_the_models_read_it(
     field: str, data: st.DataObject
@@ -201,7 +199,6 @@ def test_one_field_of_any_value_on_a_valid_system_is_read_as_the_models_read_it(
         assert isinstance(made, SystemsConfig) and _shape(plain) == _shape(made)
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["crm", "cdp", "braze"]), min_size=1, max_size=4), ENVIRON)
 def test_the_plain_reader_accepts_valid_files_as_the_models_do(
     names: list[str], environ: dict[str, str]

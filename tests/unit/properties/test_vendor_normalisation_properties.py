@@ -7,7 +7,7 @@ by hand, docs/vendors.md.)"""
 import phonenumbers
 import pytest
 from facebook_business.adobjects.serverside.normalize import Normalize
-from hypothesis import assume, example, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from uid2_client.input_util import (
     get_base64_encoded_hash,
@@ -40,7 +40,6 @@ def _ours(typed: str) -> str | None:
         return None
 
 
-@settings(max_examples=300)
 @given(typed=TYPED_EMAIL)
 @example(typed=" Jane.Doe+Ads@GMAIL.com ")
 @example(typed="+news@gmail.com")
@@ -56,7 +55,6 @@ def test_uid2_email_form_is_uid2_clients_of_what_was_typed(typed: str) -> None:
         assert theirs is None
 
 
-@settings(max_examples=300)
 @given(typed=TYPED_EMAIL)
 def test_meta_email_hash_is_facebook_business_normalize_of_what_was_typed(typed: str) -> None:
     email = _ours(typed)
@@ -89,7 +87,6 @@ NUMBERS = st.builds(
 ).filter(lambda n: n is not None)
 
 
-@settings(max_examples=300)
 @given(number=NUMBERS)
 def test_phone_hashes_are_the_vendor_sdks_of_every_countrys_numbers(
     number: phonenumbers.PhoneNumber,
