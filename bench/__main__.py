@@ -16,7 +16,7 @@ from typing import Any
 from bench import environment, report
 from bench.progress import Progress
 
-STAGES = ("calls", "latency", "cold", "e2e", "scale", "cost")
+STAGES = ("calls", "latency", "cold", "e2e", "scale", "import", "cost")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -92,6 +92,10 @@ def _run(
 
         sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
         return {"scale": scale.run(sizes, 20 if quick else 100, progress)}
+    if stage == "import":
+        from bench import imports  # noqa: PLC0415
+
+        return {"import": imports.run(imports.QUICK_SIZES if quick else imports.SIZES, progress)}
     from bench import cost  # noqa: PLC0415
 
     if "calls" not in done:

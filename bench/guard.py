@@ -8,6 +8,11 @@ Two counts per run of the calls stage, checked against `bench/guard.json`:
 Both come from the seeded workload, not the clock: the same code gives the same counts on
 any machine, however busy (WRU to within a fraction of a percent: receipts carry vendor
 references of varying length).
+
+When the `import` stage ran (`--only ...,import`; `make bench-quick` does not run it), two
+counts per size as well: AWS calls per imported row (one BatchGetItem and the BatchWriteItems
+of each batch of up to 100 rows: about 0.107) and estimated WRU per row, each under its
+ceiling in `bench/guard.json`. Its time ratio is never judged.
 """
 
 import json
@@ -47,7 +52,25 @@ def check(results: dict[str, Any]) -> dict[str, Any]:
             "limit": ceiling if ceiling is not None else f"none for {calls['requests']} requests",
         },
     ]
+    if imported := results.get("import"):  # only when the stage ran (not in make bench-quick)
+        checks += _import_checks(imported, ceilings)
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+def _import_checks(imported: dict[str, Any], ceilings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per row, at every size: AWS calls (a call per row instead of per batch is about x10)
+    and estimated write units. Never the time ratio: that moves with the machine."""
+    calls_max, wru_max = ceilings["import_calls_per_row_max"], ceilings["import_wru_per_row_max"]
+    checks = []
+    for size in imported["sizes"]:
+        rows = f"{size['rows']:,} rows"
+        checks.append({"name": f"import: AWS calls per row, {rows}",
+                       "passed": size["aws_calls_per_row"] <= calls_max,
+                       "value": size["aws_calls_per_row"], "limit": calls_max})  # fmt: skip
+        checks.append({"name": f"import: DynamoDB WRU per row, {rows}",
+                       "passed": size["wru_per_row"] <= wru_max,
+                       "value": size["wru_per_row"], "limit": wru_max})  # fmt: skip
+    return checks
 
 
 def describe(outcome: dict[str, Any]) -> str:

@@ -112,6 +112,18 @@ def rows(results: dict[str, Any]) -> list[Row]:
                           f"graph, median of {s['events']} pairs (medians "
                           f"{s['baseline_ms_per_event_median']:.1f} ms, "
                           f"x{of_medians:.2f})"))  # fmt: skip
+    if imported := results.get("import"):
+        for s in imported["sizes"]:
+            found.append((f"import: `optout import` of {s['rows']:,} rows, CLI -> admin -> moto",
+                          f"{s['rows_per_second']:.0f} rows/s, {s['cpu_us_per_row'] / 1000:.2f} ms "
+                          "CPU per row outside moto",
+                          f"{s['aws_calls_per_row']:.3f} AWS calls, {s['wru_per_row']:.2f} WRU per "
+                          f"row; {s['batches']} batches, {s['rejected']} rejected"))  # fmt: skip
+        r, first, last = imported["ratio"], imported["sizes"][0], imported["sizes"][-1]
+        found.append((f"import: per-row time, {last['rows']:,} vs {first['rows']:,} rows",
+                      f"x{r['cpu_per_row']:.2f} CPU outside moto",
+                      f"x{r['wall_per_row']:.2f} wall (moto included); linear reads x1.0, "
+                      "quadratic about x10"))  # fmt: skip
     if cost := results.get("cost"):
         d = cost["dollars_per_million_opt_outs"]
         biggest = ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:3])
