@@ -247,11 +247,18 @@ class CallCounter:
 
 
 _EMULATED = [0.0]  # seconds moto has spent answering calls, since the first counter
+_EMULATED_CPU = [0.0]  # the same answers' thread CPU seconds
 
 
 def emulator_seconds() -> float:
     """Seconds moto has spent answering calls in this process (0 before a counter exists)."""
     return _EMULATED[0]
+
+
+def emulator_cpu_seconds() -> float:
+    """CPU seconds moto's answers took on the calling threads (bench/imports.py), beside the
+    wall time above; the capacity estimate's time is in neither."""
+    return _EMULATED_CPU[0]
 
 
 def _time_the_emulator() -> None:
@@ -266,11 +273,12 @@ def _time_the_emulator() -> None:
         return
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return original(self, *args, **kwargs)
         finally:
             _EMULATED[0] += time.perf_counter() - started
+            _EMULATED_CPU[0] += time.thread_time() - cpu
 
     timed.bench_timed = True  # type: ignore[attr-defined]
     BotocoreStubber.__call__ = timed  # type: ignore[method-assign]

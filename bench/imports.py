@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.counting import CallCounter, Tally
+from bench.counting import CallCounter, Tally, emulator_cpu_seconds
 from bench.progress import Progress
 from bench.stats import ratio
 
@@ -155,15 +155,17 @@ def _measure(source: Path, size: int, progress: Progress) -> dict[str, Any]:
             done[0] += rows
             progress.tick(f"importing {size:,} rows", done[0], size)
 
-        with _moto_cpu() as moto, counter.stage(STAGE) as tally:
+        with counter.stage(STAGE) as tally:
+            moto = emulator_cpu_seconds()
             wall, cpu = time.perf_counter(), time.thread_time()
             total = csv_import.count_rows(source)
             state = csv_import.run_import(api, source, False, advanced)
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+            moto = emulator_cpu_seconds() - moto
         answered = {"stored": state.stored, "duplicates": state.duplicates,
                     "rejected": state.rejected_rows, "batches": api.posts}  # fmt: skip
         assert total == size and state.stored + state.rejected_rows == size, (total, answered)
-        return figures(size, wall, cpu, moto[0], counter.cpu_s, tally, answered)
+        return figures(size, wall, cpu, moto, counter.cpu_s, tally, answered)
     finally:
         pipeline.stop()
 
@@ -188,28 +190,6 @@ def _without_stream() -> Iterator[None]:
         yield
     finally:
         resources.create_table = original
-
-
-@contextmanager
-def _moto_cpu() -> Iterator[list[float]]:
-    """This thread's CPU inside moto's answers while the block runs: [seconds]."""
-    from moto.core.botocore_stubber import BotocoreStubber  # noqa: PLC0415
-
-    original = BotocoreStubber.__call__
-    spent = [0.0]
-
-    def timed(stubber: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return original(stubber, *args, **kwargs)
-        finally:
-            spent[0] += time.thread_time() - started
-
-    BotocoreStubber.__call__ = timed  # type: ignore[method-assign,assignment]
-    try:
-        yield spent
-    finally:
-        BotocoreStubber.__call__ = original  # type: ignore[method-assign]
 
 
 def _api(admin: Any) -> Any:
