@@ -81,7 +81,7 @@ class AdminService:
         marked = marked_jobs(self._table, items, consistent=True)
         if not marked:
             return {"jobs": []}
-        return self._outcome([(r, s, job) for r, s, job in marked])
+        return self._outcome(marked)
 
     def _outcome(self, jobs: Sequence[tuple[str, str, Item | None]]) -> dict[str, Any]:
         """Jobs under a request id of their own, each viewed, and their status and counts: a
