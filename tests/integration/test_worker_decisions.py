@@ -321,3 +321,28 @@ def test_a_write_error_while_reading_one_message_brings_back_that_message_alone(
     assert report.counts["JobWritesFailed"] == 1
     assert [j.job_id for j in vendor.sent] == ["r2:webhook"]
     assert stored(aws, "r2")["status"] == "done"
+
+
+def test_a_message_whose_job_is_gone_is_retried_once_then_acknowledged_and_counted(
+    aws: Aws,
+) -> None:
+    # review s25 F4: two runs of one re-open, one queued the job's message, the other withdrew
+    # the job (its request denied meanwhile): retried to its last receive, the message went to
+    # the DLQ, a dead-letter alarm with nothing to replay. No job item is stored here.
+    request_id = "0b6a4c2e-1f3d-4e5a-9b7c-8d6e5f4a3b2c"
+    vendor = Scripted()
+    # When its message comes a first time: retried, as a message beating its job's write would be
+    first, _ = deliver(aws, [message(request_id, message_id="m1")], vendor)
+    assert not acknowledged(first, "m1") and first.counts["JobMessagesWithoutJob"] == 0
+    # When it comes back: acknowledged (no DLQ), counted and logged, no vendor call
+    with logged_lines() as lines:
+        again, _ = deliver(aws, [message(request_id, receives=2, message_id="m2")], vendor)
+    assert acknowledged(again, "m2") and vendor.sent == []
+    assert again.counts["JobMessagesWithoutJob"] == 1
+    gone = [line for line in lines if line["message"].startswith("job not found again")]
+    assert [(line["request_id"], line["system"]) for line in gone] == [(request_id, "webhook")]
+    # ... a body whose request id is not one is acknowledged without logging it
+    with logged_lines() as lines:
+        stray, _ = deliver(aws, [message("pat@example.com", receives=8, message_id="m3")], vendor)
+    assert acknowledged(stray, "m3")
+    assert not any("pat@example.com" in json.dumps(line) for line in lines)

@@ -63,6 +63,11 @@ ConnectorFactory = Callable[[SystemConfig], Connector[Any]]
 # `delivery attempts` line (its receipt holds the rest: optout status); any other outcome (a
 # retry, a failure, a lost write) keeps its own `delivery attempt` line with its reason.
 CLEAN_STATUSES = ("done", "no_record", "submitted")
+# A request id (a UUID), or a job request's (`<request id>~<12 hex>`): what may be logged of a
+# message whose job is not found (`_no_job`)
+_REQUEST_ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(~[0-9a-f]{12})?"
+)
 UNUSABLE = (ConfigError,)  # a secret that cannot be read is one too (connectors.credentials)
 
 
@@ -203,8 +208,14 @@ class DeliveryService:
         """One message as its job reads: an entry to send or check, or decided here."""
         if parsed.confirm is not None:
             return self._confirmable(message, parsed, job, report)
-        if job is None:  # not written yet, or a stray reference: let redrive keep it
-            self._retry(report, message, message.receive_count, "job not found")
+        if job is None:
+            self._no_job(parsed, message, report)
+        elif job.get("status") == job_store.WITHDRAWN:
+            # A denied request's failed job an operator replay withdrew (review s25 ops O4):
+            # never sent again, nothing left to list or free; its letter is consumed here
+            report.decisions[message.message_id] = ACK
+            report.counts["JobsSkippedWithdrawn"] += 1
+            logger.info("job withdrawn: not sent", job_id=job["job_id"], system=job["system"])
         elif job.get("status") in job_store.FINISHED:
             self._skip_finished(job, message, report)
         elif job.get("status") == "failed":
@@ -234,6 +245,29 @@ class DeliveryService:
             taken.add(parsed.job_id)
             return Entry(message, parsed, job, int(job.get("attempts", 0)) + 1)
         return None
+
+    def _no_job(self, parsed: JobMessage, message: Received, report: BatchReport) -> None:
+        """A send message whose job the strongly consistent read did not find. Every sender
+        queues a job's message only once the job's write succeeded (the resolver's put, a
+        replay or redrive of a job it read), so the job was removed since: the resolver
+        withdrew it untried (`delete_pending_job`: two runs of one re-open, one queued its
+        message, the other withdrew it, as the request was denied meanwhile or nothing was
+        left for it to carry; a run that stores it again queues its own message), or its TTL
+        expired. On its first receive it is still retried once, as before (a message that beat
+        its job's write, which no sender does today, then finds it); from the second on it is
+        acknowledged and counted `JobMessagesWithoutJob` (review s25 F4): retried to the last
+        receive it went to the DLQ, a `<system>DeadLetterAlarm` with nothing to replay. No
+        read is added: the batch's read already answered."""
+        if message.receive_count < 2:
+            self._retry(report, message, message.receive_count, "job not found")
+            return
+        report.decisions[message.message_id] = ACK
+        report.counts["JobMessagesWithoutJob"] += 1
+        # The request id only when it has a request id's shape: a stray body's text could be
+        # anything, a value included
+        named = parsed.request_id if _REQUEST_ID.fullmatch(parsed.request_id) else None
+        logger.warning("job not found again: message acknowledged", request_id=named,
+                       system=parsed.system, receives=message.receive_count)  # fmt: skip
 
     def _message_of_failed(self, job: Item, message: Received, report: BatchReport) -> None:
         """Only an operator replay re-opens a failed job, whose attempt writes would not apply
