@@ -50,7 +50,6 @@ JOB_REQUEST_ID = re.compile(REQUEST_ID.pattern.removesuffix("$") + r"~[0-9a-f]{1
 HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9]{3}$")
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
-WITHDRAWN_SHOWN = 10  # denied requests a replay names on its line (the rest: its --json)
 # Events an operator makes: no consumer and no deadline (`optout status` says who, and what)
 OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release")
 
@@ -270,8 +269,6 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         did = f"replayed {_count(int(resolution['replayed']), 'failed job')}"
         if resolution.get("not_replayed"):
             did += f", {int(resolution['not_replayed'])} not replayed"
-        if resolution.get("withdrawn_denied"):
-            did += f", {int(resolution['withdrawn_denied'])} of denied requests withdrawn"
     elif kind == "backfill" and "scanned" in resolution:
         did = (f"{'resend: ' if int(operation.get('resend') or 0) else ''}read "
                f"{int(resolution['scanned'])} states, {int(resolution.get('planned') or 0)} "
@@ -435,8 +432,7 @@ def _wait_for_replay(client: Api, system: str, replay_id: str) -> bool:
     """Until the replay has run. A large one goes on in follow-up events (its resolution's
     `continued_by`), each bounded: the counts are summed along the chain, and the wait starts
     again at each one (it made progress). True when it left failed jobs it could not re-send."""
-    totals = {"replayed": 0, "not_replayed": 0, "withdrawn_denied": 0}
-    withdrawn: list[str] = []  # the denied requests whose failed jobs it withdrew
+    totals = {"replayed": 0, "not_replayed": 0}
     current = replay_id
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -445,9 +441,8 @@ def _wait_for_replay(client: Api, system: str, replay_id: str) -> bool:
         if "replayed" in resolution:
             for name in totals:
                 totals[name] += int(resolution.get(name) or 0)
-            withdrawn += [str(r) for r in resolution.get("withdrawn_requests") or ()]
             if not resolution.get("continued_by"):
-                return _replayed(system, replay_id, totals, withdrawn)
+                return _replayed(system, replay_id, totals)
             current = str(resolution["continued_by"])
             deadline = time.monotonic() + REPLAY_WAIT_SECONDS
             continue
@@ -461,13 +456,10 @@ def _wait_for_replay(client: Api, system: str, replay_id: str) -> bool:
     return False
 
 
-def _replayed(
-    system: str, replay_id: str, resolution: dict[str, int], withdrawn: list[str] | None = None
-) -> bool:
+def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> bool:
     """What the replay did, and no more: its jobs are sent, not yet delivered (a job that
-    fails again, because the cause is not fixed, is listed for the next replay); a denied
-    request's failed job is withdrawn, not sent (review s25 ops O4). True when some failed job
-    could not be re-sent."""
+    fails again, because the cause is not fixed, is listed for the next replay). True when
+    some failed job could not be re-sent."""
     sent = resolution["replayed"]
     if sent:
         out.print(f"{_count(sent, 'failed job')} re-sent to {system}: sent, not yet delivered. If "
@@ -480,15 +472,6 @@ def _replayed(
                   soft_wrap=True)  # fmt: skip
     else:
         out.print(f"no failed jobs of {system} to re-send")
-    if resolution.get("withdrawn_denied"):
-        named = sorted(set(withdrawn or ()))
-        shown = ", ".join(named[:WITHDRAWN_SHOWN])
-        if len(named) > WITHDRAWN_SHOWN:
-            shown += (f" and {len(named) - WITHDRAWN_SHOWN} more (`optout status {replay_id} "
-                      "--json`: `withdrawn_requests`, per part)")  # fmt: skip
-        out.print(f"withdrawn (denied): {_count(resolution['withdrawn_denied'], 'failed job')} "
-                  f"of denied requests not re-sent, ended for good: {shown}",
-                  soft_wrap=True, markup=False)  # fmt: skip
     if resolution.get("not_replayed"):
         out.print(f"{_count(resolution['not_replayed'], 'failed job')} could not be re-sent (see "
                   f"the log: `failed job not replayed`); `optout status {replay_id} --json` counts "

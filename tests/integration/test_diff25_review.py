@@ -7,9 +7,7 @@ retirement is never recorded before the latest one.
 
 F3 (opsfix25, review s25 ops O4): a replay that left out a denied request's failed job left a
 genuine request citing that job failed for good. The change was withdrawn; this test keeps it
-so (docs/decisions.md, "A denial opts no one back in"). Since session 26 (o4fix26) the replay
-withdraws such a job instead of re-sending it, and the citing request is re-opened and gets a
-job of its own: the test follows it to the end."""
+so (docs/decisions.md, "A denial opts no one back in")."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,10 +22,9 @@ from optout.store.retired import retired_at_for
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_admin import admin_get
-from tests.integration.test_covering_proof import FIRST_CHECK, sweep_at
 from tests.integration.test_operator_routes import deny, ok
 from tests.integration.test_resolver_delivery import Vendor, work
-from tests.integration.test_resolver_replay import SYSTEM, replay, resolution
+from tests.integration.test_resolver_replay import SYSTEM, replay
 from tests.support.http_events import json_body
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -100,23 +97,9 @@ def test_a_request_citing_a_denied_requests_failed_job_is_not_left_failed_by_the
     work(pipe, SYSTEM, Vendor(refuse=True))
     ok(deny(pipe, bot["request_id"]))
     # When salesforce is fixed and the operator replays it (the documented remedy)
-    replay_id = replay(pipe)
+    replay(pipe)
     assert pipe.resolve() == {"batchItemFailures": []}
-    vendor = Vendor()
-    work(pipe, SYSTEM, vendor)
-    # Then the denied request's job is withdrawn, not sent (review s25 ops O4, session 26) ...
-    assert vendor.received == []
-    assert resolution(pipe, replay_id)["withdrawn_denied"] == 1
-    # ... the person's request no longer waits on it (processing, not failed for good), and
-    # the sweep's next checkpoint (the watch's check, past the last one) re-opens it: the
-    # resolver gives it a salesforce job of its own, which the vendor takes
-    between = json_body(admin_get(pipe, person["request_id"]))
-    (system,) = [s for s in between["systems"] if s["system"] == SYSTEM]
-    assert system["status"] == "processing"
-    assert system["satisfied_by"][0]["no_proof"] is True
-    assert sweep_at(pipe, FIRST_CHECK).reopened == [person["request_id"]]
-    (sent,) = work(pipe, SYSTEM, vendor)
-    assert sent["job_id"] == f"{person['request_id']}:{SYSTEM}"
+    work(pipe, SYSTEM, Vendor())
     # Then the person's own request is not left failed at salesforce for good
     after = json_body(admin_get(pipe, person["request_id"]))
     (system,) = [s for s in after["systems"] if s["system"] == SYSTEM]

@@ -17,13 +17,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from optout.resolver import service
-from optout.store import delivery, keys
+from optout.store import keys
 from optout.store.codec import serialize
-from optout.store.table import Table
 from tests.conftest import Aws
-from tests.integration.test_admin import admin_get as admin
-from tests.integration.test_operator_routes import call, deny, ok
-from tests.integration.test_resolver_delivery import Vendor, deliver, emails_sent, work
+from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.support.aws_hooks import lose_answer, session_hooks
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import FakeLambdaContext, invoke
@@ -384,64 +381,3 @@ def test_a_replay_out_of_time_starts_no_job_and_its_follow_up_replays_them(
     assert pipe.resolve() == {"batchItemFailures": []}
     assert resolution(pipe, follow_up)["replayed"] == 2
     assert {m["job_id"] for m in pipe.drain(SYSTEM)} == {j["job_id"] for j in jobs}
-
-
-# -- a denied request's failed jobs (review s25 ops O4, session 26) -------------------------------
-
-
-def test_a_replay_withdraws_a_denied_requests_failed_job_once_and_its_letters_are_consumed(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given two opt-outs salesforce refused for good, and the first denied as fraudulent
-    denied = failed_job(pipe, "denied-bot@example.com")
-    kept = failed_job(pipe, "kept@example.com")
-    ok(deny(pipe, denied["request_id"]))
-    stale = [i for i in pipe.items(keys.failed_pk(SYSTEM)) if i["sk"] == denied["job_id"]]
-    # When an operator replays salesforce
-    first = replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    vendor = Vendor()
-    work(pipe, SYSTEM, vendor)
-    # Then only the other request is sent again; the denied one's job is withdrawn (ended for
-    # good, with when, by which replay and why), off the failed list, counted and named
-    assert emails_sent(vendor) == ["kept@example.com"]
-    assert job_of(pipe, kept)["status"] == "done"
-    job = job_of(pipe, denied)
-    assert (job["status"], job["withdrawn_by"]) == ("withdrawn", first)
-    assert job["withdrawn_reason"] == delivery.WITHDRAWN_REASON and "chosen_at" not in job
-    assert listed(pipe) == set()
-    record = resolution(pipe, first)
-    assert (record["replayed"], record["withdrawn_denied"]) == (1, 1)
-    assert record["withdrawn_requests"] == [denied["request_id"]]
-    # ... the denied request stays denied, its salesforce counted neither done nor failed, the
-    # operator view and the export say why it was not sent
-    public = pipe.get(f"/v1/requests/{denied['request_id']}", request_id=denied["request_id"])
-    assert (public["status"], public["systems_failed"]) == ("denied", 0)
-    detail = ok(admin(pipe, denied["request_id"]))
-    (system,) = [s for s in detail["systems"] if s["system"] == SYSTEM]
-    assert (system["satisfied"], system["withdrawn_by"]) == ("withdrawn", first)
-    assert detail["systems_failed"] == 0
-    day = detail["received_at"][:10]
-    export = ok(call(pipe, "POST", "/v1/admin/exports/range", {"from": day, "to": day}))
-    (row,) = [r for r in export["records"] if r["record"] == "job" and r["job_id"] == job["job_id"]]
-    assert (row["status"], row["withdrawn_reason"]) == ("withdrawn", delivery.WITHDRAWN_REASON)
-    # ... and a dead letter of its failure taken afterwards (a redrive's) is acknowledged
-    # without a vendor call or a listing: nothing left for the alarm or the next replay
-    letter = {"job_id": denied["job_id"], "request_id": denied["request_id"], "system": SYSTEM}
-    deliver(pipe, [letter], vendor)
-    assert listed(pipe) == set() and emails_sent(vendor) == ["kept@example.com"]
-    # When a second replay runs, and one that read the listing before the first dropped it
-    # (two replays at once)
-    second = replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    monkeypatch.setattr(delivery, "failed_jobs", lambda *_args: iter(stale))
-    racing = replay(pipe)
-    assert pipe.resolve() == {"batchItemFailures": []}
-    # ... and one that read the job failed too, its write after the first's: refused
-    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
-    assert not delivery.withdraw_denied(table, denied, racing, "2026-12-02T00:00:00.000Z")
-    # Then neither sends, withdraws or counts it again
-    for request_id in (second, racing):
-        assert resolution(pipe, request_id)["replayed"] == 0
-        assert "withdrawn_denied" not in resolution(pipe, request_id)
-    assert pipe.drain(SYSTEM) == [] and job_of(pipe, denied) == job

@@ -34,8 +34,6 @@ EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "g
 DENIAL_FIELDS = ("denied_at", "denied_by", "reason_code", "reason")
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
-# A job a replay withdrew, its request denied (review s25 ops O4): when, by which replay, why
-WITHDRAWN_FIELDS = ("withdrawn_at", "withdrawn_by", "withdrawn_reason")
 
 
 class AdminService:
@@ -181,8 +179,6 @@ def _job_view(job: Item) -> dict[str, Any]:
     view.update(identifier_types=_types(job), receipt=job.get("receipt", {}))
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
         view["failures"] = job["failures"]
-    if job.get("withdrawn_at"):
-        view.update({name: job.get(name) for name in WITHDRAWN_FIELDS})
     return view
 
 
@@ -201,8 +197,6 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
     if proof.retired:  # an operator retired the system: its open jobs are no longer owed
         view["satisfied"] = "retired"
         view["retired"] = retirement_view(proof.retirement or {})
-    elif proof.withdrawn:  # the request denied, its failed job withdrawn by a replay: why
-        pass  # the job's own fields say (`withdrawn_at`, `withdrawn_by`, `withdrawn_reason`)
     elif not proof.counted:  # settled with no job: why it is not counted (status.SystemProof)
         view["satisfied"] = view["status"] = "not_planned" if proof.unplanned else "not_asked"
         if proof.unplanned:

@@ -50,9 +50,6 @@ from optout.timestamps import iso
 
 DONE: Final = frozenset({"done", "no_record"})  # "no record" is a receipt, not an error
 FAILED: Final = "failed"
-# A denied request's failed job an operator replay ended instead of re-sending it (review s25
-# ops O4; store.delivery.withdraw_denied): never sent again, proof of nothing.
-WITHDRAWN: Final = "withdrawn"
 # The longest an earlier answer's time is replayed for a request it satisfies (`replayed_until`):
 # past it a first request's own wait could tell them apart again, but a replayed wait of days
 # (a job failed, then replayed by an operator) would leave a consumer's repeat "processing"
@@ -170,18 +167,8 @@ class SystemProof:
         return bool(relied & proven_types(cited))
 
     def no_proof(self, cited: Item) -> bool:
-        """A cited job that ended (done, no_record) as no proof for this request; or one an
-        operator's replay withdrew, its own request denied (whatever the proof rule: it will
-        never be sent)."""
-        if cited.get("status") == WITHDRAWN:
-            return True
+        """A cited job that ended (done, no_record) as no proof for this request."""
         return self.strict and cited.get("status") in DONE and not self.proves(cited)
-
-    @property
-    def withdrawn(self) -> bool:
-        """The request's own job was withdrawn (its request denied, review s25 ops O4): the
-        system is counted neither done nor failed, as a retired one."""
-        return self.own is not None and self.own.get("status") == WITHDRAWN
 
     @property
     def jobs(self) -> tuple[Item, ...]:
@@ -215,15 +202,13 @@ class SystemProof:
     @property
     def counted(self) -> bool:
         """Whether the status counts this system: not once it is settled with no job, nor
-        once it is retired, nor once its own job was withdrawn."""
-        return not self.settled and not self.retired and not self.withdrawn
+        once it is retired."""
+        return not self.settled and not self.retired
 
     @property
     def state(self) -> str:
         if self.retired:
             return "retired"
-        if self.withdrawn:
-            return WITHDRAWN
         statuses = [job.get("status") for job in self.jobs if not self.retired_job(job)]
         if any(s == FAILED for s in statuses):
             return FAILED

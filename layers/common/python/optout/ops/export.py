@@ -63,7 +63,6 @@ EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "g
                 "confirm_opt_in", "operation")  # fmt: skip
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
-WITHDRAWN_FIELDS = ("withdrawn_at", "withdrawn_by", "withdrawn_reason")
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
 EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
 Listed = tuple[str, str, bool]  # an identity's request: (when, request id, from a reference)
@@ -462,8 +461,6 @@ def _job_record(request_id: str, job: Item) -> Item:
         | {name: job.get(name) for name in JOB_FIELDS}
         | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
            "receipt": job.get("receipt") or {}, "failures": job.get("failures") or []}
-        # withdrawn by a replay, its request denied (review s25 ops O4): why it was not sent
-        | ({name: job.get(name) for name in WITHDRAWN_FIELDS} if job.get("withdrawn_at") else {})
     )  # fmt: skip
 
 

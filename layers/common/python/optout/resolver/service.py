@@ -695,7 +695,6 @@ class Resolver:
         cursor = str(operation.get("after", ""))
         chunk: list[Item] = []  # the listings of the jobs whose messages go out next
         replayed = not_replayed = 0
-        withdrawn: list[Item] = []  # denied requests' failed jobs withdrawn (review s25 ops O4)
         more = False
         for walked, marker in enumerate(delivery.failed_jobs(self._table, system, cursor)):
             if walked >= MAX_REPLAY_JOBS or (deadline is not None and monotonic() >= deadline):
@@ -706,8 +705,6 @@ class Resolver:
                 done = self._replay_job(marker, system, now, request_id, retired_at)
                 if done == SEND:
                     chunk.append(marker)
-                elif done == WITHDRAWN:
-                    withdrawn.append(marker)
                 elif done == LEFT:  # stays listed for the next replay: counted, as an error is
                     not_replayed += 1
             except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
@@ -721,12 +718,6 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "replayed": replayed, "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
-        if withdrawn:  # not re-sent, ended for good: counted and named for `optout replay`
-            outcome["withdrawn_denied"] = len(withdrawn)
-            outcome["withdrawn_requests"] = sorted({str(m["request_id"]) for m in withdrawn})
-            # Their requests' figures: a denied request is settled, so the watch reads it again
-            # only if reminded (its system leaves the per-system `failed` count)
-            self._remind_watch(withdrawn, self._clock())
         if more:
             outcome["continued_by"] = self._continue_replay(event, cursor)
             logger.info("replay continues", system=system, replayed=replayed,
@@ -783,13 +774,12 @@ class Resolver:
         self, marker: Item, system: str, now: str, replay_id: str, retired_at: str | None = None
     ) -> str:
         """One listed job made pending and marked in flight again: SEND when its message is to
-        be sent, LEFT when it stays failed and listed for the next replay, WITHDRAWN when its
-        request was denied (`_withdraw`), else DROPPED. A listed job already pending was made
-        so by a replay whose message may never have gone out (a run that died): its marks are
-        made again (idempotent) and it is sent again (a worker knows a repeated message).
-        Unless the listing is not the one that replay read but a late one of the same failure
-        (`listed_again_after_replay`: that replay sent its message before it dropped the
-        listing it read): dropped (race24)."""
+        be sent, LEFT when it stays failed and listed for the next replay, else DROPPED. A
+        listed job already pending was made so by a replay whose message may never have gone
+        out (a run that died): its marks are made again (idempotent) and it is sent again (a
+        worker knows a repeated message). Unless the listing is not the one that replay read
+        but a late one of the same failure (`listed_again_after_replay`: that replay sent its
+        message before it dropped the listing it read): dropped (race24)."""
         job = delivery.get_job(self._table, str(marker["request_id"]), system)
         status = job.get("status") if job is not None else None
         listed_by = str(marker.get("listed_by") or "") or None  # the listing read (race24)
@@ -820,9 +810,6 @@ class Resolver:
             listed, listed_by = str(job["completed_at"]), None  # not that failure's listing
             logger.info("failed job replayed: its dead letter has expired, its failure was "
                         "never listed", system=system, job_id=str(marker["sk"]))  # fmt: skip
-        denial = (keys.request_pk(str(job["request_id"])), DENIAL_SK)
-        if get_item(self._table, denial) is not None:  # strongly consistent, this path only
-            return self._withdraw(job, marker, system, now, replay_id)
         flights = delivery.reset_for_replay(self._table, job, identifiers, now, replay_id,
                                             listed, listed_by)  # fmt: skip
         if flights is None:  # replayed meanwhile (that replay sends it), or failed again
@@ -831,33 +818,6 @@ class Resolver:
             return _left_to_its_worker(system, marker) if failed else DROPPED
         self._mark_replayed(job, flights, now)
         return SEND
-
-    def _withdraw(self, job: Item, marker: Item, system: str, now: str, replay_id: str) -> str:
-        """A denied request's failed job is not re-sent: it is ended for good (`withdrawn`,
-        `delivery.withdraw_denied`) and its listing goes (review s25 ops O4). Its letters,
-        which the redrive `optout replay` runs first moved back, are acknowledged by the worker
-        without a vendor call, so `<system>DeadLetterAlarm` clears without an opt-out sent for a
-        request the business denied. A genuine request that cited the job (the resolver made
-        it no job of its own for what the job carried) is left with a cited job that proves
-        nothing (`status.SystemProof.no_proof`): the sweep or the deadline watch re-opens it
-        and the resolver makes it a job of its own (`_reopen`), as for a cited no_record.
-
-        The failure's frees run first (idempotent; they ran when it was listed, unless its
-        letter expired before its worker listed it): a mark left naming a withdrawn job would
-        have later requests cite it. WITHDRAWN once this run's write ends it; a job another
-        replay withdrew or replayed first is DROPPED (counted by that one), one failed again
-        since is left to its worker, which lists that failure for the next replay."""
-        delivery.free_ended(self._table, job, "failed", now)
-        if delivery.withdraw_denied(self._table, job, replay_id, now):
-            delivery.forget_failed(self._table, marker)
-            logger.info("failed job of a denied request withdrawn, not replayed", system=system,
-                        job_id=str(job["job_id"]))  # fmt: skip
-            return WITHDRAWN
-        again = delivery.get_job(self._table, str(job["request_id"]), system)
-        if again is not None and again.get("status") == "failed":
-            return _left_to_its_worker(system, marker)
-        delivery.forget_failed(self._table, marker)
-        return DROPPED
 
     def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
         """The job is pending now and will be sent whatever happens here: a mark not written
@@ -1271,7 +1231,7 @@ def _begun(items: Iterable[Item], request_id: str) -> bool:
 # worker code).
 ENDED = delivery.ENDED
 # What a replay did with one listed job (`_replay_job`)
-SEND, LEFT, DROPPED, WITHDRAWN = "send", "left", "dropped", "withdrawn"
+SEND, LEFT, DROPPED = "send", "left", "dropped"
 
 
 def _job_item(

@@ -923,41 +923,6 @@ def get_job(table: Table, request_id: str, system: str) -> Item | None:
     return deserialize(raw) if raw else None
 
 
-WITHDRAWN = "withdrawn"  # = delivery.job_store.WITHDRAWN (the worker's name for it)
-WITHDRAWN_REASON = "request denied: its failed job is not sent again"
-
-
-def withdraw_denied(table: Table, job: Item, replay_id: str, now: str) -> bool:
-    """A denied request's failed job ended for good instead of replayed (review s25 ops O4):
-    `failed` -> `withdrawn`, conditional on the job still being the failure the replay read
-    (`failed`, same `completed_at`). Its failed receipt stays; `withdrawn_at`, `withdrawn_by`
-    (the replay's request id) and `withdrawn_reason` say when, by which replay and why it was
-    not sent; `chosen_at` goes (only a send needed it). A withdrawn job is final and proves
-    nothing: the worker acknowledges its messages (its DLQ letters included) without a vendor
-    call, and a request citing it is re-opened (`status.SystemProof.no_proof`). False when
-    another replay withdrew or replayed it first, or it failed again since (nothing written);
-    True also for a retry of this very write whose first answer was lost."""
-    failed_at = str(job.get("completed_at") or "")
-    values: Item = {":withdrawn": WITHDRAWN, ":failed": "failed", ":now": now, ":by": replay_id,
-                    ":why": WITHDRAWN_REASON, ":at": failed_at}  # fmt: skip
-    key = {"pk": {"S": keys.request_pk(job["request_id"])}, "sk": {"S": keys.job_sk(job["system"])}}
-    return conditional_once(
-        lambda: table.client.update_item(
-            TableName=table.name,
-            Key=key,
-            UpdateExpression="SET #status = :withdrawn, withdrawn_at = :now, withdrawn_by = :by,"
-            " withdrawn_reason = :why, updated_at = :now REMOVE chosen_at",
-            ConditionExpression="#status = :failed AND completed_at = :at",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(values),
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        ),
-        lambda old: old.get("status") == WITHDRAWN
-        and old.get("withdrawn_by") == replay_id
-        and old.get("withdrawn_at") == now,
-    )
-
-
 def forget_failed(table: Table, marker: Item) -> None:
     """A listed job that needs no replay any more (finished, sent again, or nothing left to
     send): drop it from the list, unless it failed again since `marker` was read (the worker
