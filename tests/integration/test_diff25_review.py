@@ -104,3 +104,31 @@ def test_a_request_citing_a_denied_requests_failed_job_is_not_left_failed_by_the
     after = json_body(admin_get(pipe, person["request_id"]))
     (system,) = [s for s in after["systems"] if s["system"] == SYSTEM]
     assert system["status"] == "done"
+
+
+def test_a_request_with_its_own_job_and_a_denied_requests_cited_job_gets_every_identifier_sent(
+    pipe: Pipeline,
+) -> None:
+    # Review s26 diff A R1: session 26's withdrawn replay lost this case for good. A scripted
+    # opt-out names someone's email (its meta job not sent yet); that person's own opt-out
+    # names the email and a phone: its own meta job carries the phone, the email is cited
+    bot = pipe.post("/v1/opt-out", {"email": "real.person@example.com", "purposes": ["share"]})
+    pipe.resolve()
+    person = pipe.post("/v1/opt-out", {"email": "real.person@example.com",
+                                       "phone": "+14155550199", "purposes": ["share"]})  # fmt: skip
+    pipe.resolve()
+    (own,) = [i for i in pipe.items(keys.request_pk(person["request_id"])) if i["sk"] == "JOB#meta"]
+    assert [i["type"] for i in own["identifiers"]] == ["phone"]
+    # ... meta refuses both jobs for good, and the operator denies the scripted request
+    work(pipe, "meta", Vendor(refuse=True))
+    ok(deny(pipe, bot["request_id"]))
+    # When meta is fixed and the operator replays it
+    replay(pipe, "meta")
+    assert pipe.resolve() == {"batchItemFailures": []}
+    fixed = Vendor()
+    work(pipe, "meta", fixed)
+    # Then meta took the person's email too, and the request is done there
+    sent = {i.type for job in fixed.received for i in job.identifiers}
+    assert sent == {"email", "phone"}
+    after = json_body(admin_get(pipe, person["request_id"]))
+    assert [s["status"] for s in after["systems"] if s["system"] == "meta"] == ["done"]

@@ -74,9 +74,9 @@ def _carries(job: dict[str, Any], email: str) -> bool:
     return any(i.get("value") == email for i in job["identifiers"])
 
 
-def replay(pipe: Pipeline) -> str:
-    event = http_event("POST", f"/v1/admin/systems/{SYSTEM}/replay",
-                       path_parameters={"system": SYSTEM}, iam=True)  # fmt: skip
+def replay(pipe: Pipeline, system: str = SYSTEM) -> str:
+    event = http_event("POST", f"/v1/admin/systems/{system}/replay",
+                       path_parameters={"system": system}, iam=True)  # fmt: skip
     answer = invoke(pipe.admin, event)
     assert answer["statusCode"] == 202, answer["body"]
     return str(json_body(answer)["request_id"])

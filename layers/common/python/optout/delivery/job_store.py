@@ -25,9 +25,6 @@ from optout.store.table import Table
 
 FINISHED = ("done", "no_record")
 FINAL = ("done", "no_record", "failed")
-# A denied request's failed job an operator replay ended instead of re-sending it (review s25
-# ops O4, store.delivery.withdraw_denied): final, never sent, listed or freed again.
-WITHDRAWN = "withdrawn"
 PENDING = "pending"
 SUBMITTED = "submitted"
 

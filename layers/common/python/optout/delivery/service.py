@@ -210,12 +210,6 @@ class DeliveryService:
             return self._confirmable(message, parsed, job, report)
         if job is None:
             self._no_job(parsed, message, report)
-        elif job.get("status") == job_store.WITHDRAWN:
-            # A denied request's failed job an operator replay withdrew (review s25 ops O4):
-            # never sent again, nothing left to list or free; its letter is consumed here
-            report.decisions[message.message_id] = ACK
-            report.counts["JobsSkippedWithdrawn"] += 1
-            logger.info("job withdrawn: not sent", job_id=job["job_id"], system=job["system"])
         elif job.get("status") in job_store.FINISHED:
             self._skip_finished(job, message, report)
         elif job.get("status") == "failed":
