@@ -221,6 +221,8 @@ def test_status_prints_per_system_the_types_sent_and_refused_purposes_and_http_s
     assert ran.code == 0, ran.err
     purposes = ", ".join(job["purposes"])
     assert f"  sent: email; refused: customer_id; purposes: {purposes}; HTTP 200" in ran.out
+    # ... and that the request is complied with in part there (review s26 counsel F3)
+    assert "braze  not taken: customer_id (the request is complied with in part)" in ran.out
     # ... and never an identifier's value
     assert EMAIL not in ran.out and "CUST-55501" not in ran.out
 
