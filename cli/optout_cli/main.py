@@ -158,9 +158,14 @@ def status(
     for system in record.get("systems", []):
         _system_block(system)
     _jobs(record)
-    # Not counted above: no job, no proof (the vendor recently answered "no such person").
+    # Not counted above: no job, no proof (a recent no_record there: what that job recorded).
     for quiet in record.get("not_asked", []):
-        out.print(f"[bold]{quiet['system']}[/]  {quiet['note']}", soft_wrap=True)
+        out.print(f"[bold]{quiet['system']}[/]  {escape(quiet['note'])}", soft_wrap=True)
+    # Done, but a type the request named was refused there or never sent (§7102: in part)
+    for part in record.get("not_taken", []):
+        types = ", ".join(part["identifier_types"])
+        out.print(f"[bold]{part['system']}[/]  not taken: {types} (the request is complied "
+                  "with in part)", soft_wrap=True)  # fmt: skip
 
 
 def _jobs(record: dict[str, Any]) -> None:

@@ -959,9 +959,15 @@ class PipelineModel(RuleBasedStateMachine):
         assert figures["open"] == 0, figures
         outcomes = ("complied_whole", "complied_part", "denied", "failed")
         assert sum(figures[o] for o in outcomes) == figures["received"], figures
-        statuses = [self.admin_status(c.request_id)["status"] for c in opt_outs]
-        assert figures["complied_whole"] <= statuses.count("completed"), (figures, statuses)
-        assert figures["complied_part"] + figures["failed"] <= statuses.count("failed"), figures
+        details = [self.admin_status(c.request_id) for c in opt_outs]
+        statuses = [d["status"] for d in details]
+        # a completed request a system did not take a named type of is complied with in part
+        # (`not_taken`: a partial receipt; review s26 counsel F3)
+        part = sum(1 for d in details if d["status"] == "completed" and d.get("not_taken"))
+        whole = statuses.count("completed") - part
+        assert figures["complied_whole"] <= whole, (figures, statuses, part)
+        assert figures["complied_part"] + figures["failed"] <= statuses.count("failed") + part, (
+            figures, statuses, part)  # fmt: skip
 
     def assert_answered_or_failed(
         self, ident: Ident, system: str, owed: set[str], found: dict[str, Any]

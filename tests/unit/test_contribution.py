@@ -211,3 +211,28 @@ def test_an_iso_week_spanning_new_year_is_marked_partial_in_both_years() -> None
     ]  # fmt: skip
     # 2026-W01 starts Mon 29 Dec 2025: partial in 2025's report and in 2026's
     assert figures(2025, [_webform_day("2025-12-31")], {}, "x")["weekly"][0]["partial"] is True
+
+
+def test_a_request_done_everywhere_but_with_a_type_refused_is_complied_with_in_part() -> None:
+    # Given a request naming an email and a customer id, whose one system (Braze) took the
+    # customer id and refused the email (review s26 counsel F3): its job is done
+    named = [{"type": "email", "key": "e1", "value": "x"},
+             {"type": "customer_id", "key": "c1", "value": "y"}]  # fmt: skip
+    event = {**EVENT, "identifiers": named}
+    resolution = {**RESOLUTION, "covered": {}}
+    braze = _job(RID, "braze", "done", "2026-11-30T15:44:48.000Z") | {
+        "identifiers": [{"type": "email", "key": "e1"}, {"type": "customer_id", "key": "c1"}],
+        "receipt": {"identifier_types_sent": ["customer_id"],
+                    "identifier_types_rejected": ["email"], "note": "email rejected"}}  # fmt: skip
+    # When its contribution is computed
+    found = contribution_of([event, resolution, braze], {})
+    # Then it is complied with in part (that email alone makes the request fail), answered at
+    # its completion, and settled: no job is left to replay, the watch owes it nothing
+    assert found is not None and found.status == "completed"
+    answer = (found.outcome, found.hours, found.responded_at)
+    assert answer == ("complied_part", 1, "2026-11-30T15:44:48.000Z")
+    assert found.settled
+    # ... while a receipt that took both is complied with in whole
+    braze["receipt"] = {"identifier_types_sent": ["customer_id", "email"]}
+    whole = contribution_of([event, resolution, braze], {})
+    assert whole is not None and (whole.outcome, whole.settled) == ("complied_whole", True)

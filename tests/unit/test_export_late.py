@@ -202,3 +202,60 @@ def test_an_exported_request_names_the_day_its_years_figures_count_it_under() ->
         "2027-01-01T07:30:00.000Z",
         "2026-12-31",
     )
+
+
+def test_a_partly_complied_request_exports_answered_as_the_figures_count_it() -> None:
+    # Given a request whose Salesforce job failed for good and whose Braze job was done (the
+    # §7102 figures: complied_part, responded at Braze's receipt; review s26 counsel F4)
+    rid = "e58c4f69-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+    pk = f"REQ#{rid}"
+    event = {"pk": pk, "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2026-12-02T18:00:00.000Z",
+             "deadline": "2026-12-23", "opt_out": {"sale": True, "share": True},
+             "identifiers": [{"type": "email", "key": "e1", "value": "x"}],
+             "evidence": {"jurisdiction": "US-CA"}}  # fmt: skip
+    resolution = {"pk": pk, "sk": "RESOLUTION", "jobs_total": 2, "proof_rule": 2,
+                  "resolved_at": "2026-12-02T18:00:01.000Z"}  # fmt: skip
+    braze = {"pk": pk, "sk": "JOB#braze", "job_id": f"{rid}:braze", "request_id": rid,
+             "system": "braze", "status": "done", "completed_at": "2026-12-02T18:00:02.000Z",
+             "identifiers": [{"type": "email", "key": "e1"}],
+             "receipt": {"identifier_types_sent": ["email"]}}  # fmt: skip
+    salesforce = {"pk": pk, "sk": "JOB#salesforce", "job_id": f"{rid}:salesforce",
+                  "request_id": rid, "system": "salesforce", "status": "failed",
+                  "completed_at": "2026-12-02T18:59:00.000Z"}  # fmt: skip
+    # When it is exported after its deadline
+    now = datetime(2027, 1, 5, 12, tzinfo=UTC)
+    request = request_records(rid, [event, resolution, braze, salesforce], {}, now)[0]
+    # Then it reads answered when the figures count its response, and not late
+    assert (request["status"], request["outcome"]) == ("failed", "complied_part")
+    assert request["answered_at"] == "2026-12-02T18:00:02.000Z"
+    assert request["late"] is False
+    # ... and with no system done, it is not answered, and late past its deadline
+    braze["status"] = "failed"
+    request = request_records(rid, [event, resolution, braze, salesforce], {}, now)[0]
+    assert (request["outcome"], request["answered_at"], request["late"]) == ("failed", None, True)
+
+
+def test_an_export_names_the_systems_that_did_not_take_a_type_the_request_named() -> None:
+    # Given a request whose Braze job took the customer id and refused the email (review s26
+    # counsel F3)
+    rid = "42ea7a15-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+    pk = f"REQ#{rid}"
+    named = [{"type": "email", "key": "e1"}, {"type": "customer_id", "key": "c1"}]
+    event = {"pk": pk, "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
+             "source": "webform", "received_at": "2026-12-02T18:00:00.000Z",
+             "deadline": "2026-12-23", "opt_out": {"sale": True, "share": True},
+             "identifiers": named}  # fmt: skip
+    resolution = {"pk": pk, "sk": "RESOLUTION", "jobs_total": 1, "proof_rule": 2,
+                  "resolved_at": "2026-12-02T18:00:01.000Z"}  # fmt: skip
+    braze = {"pk": pk, "sk": "JOB#braze", "job_id": f"{rid}:braze", "request_id": rid,
+             "system": "braze", "status": "done", "completed_at": "2026-12-02T18:00:02.000Z",
+             "identifiers": named,
+             "receipt": {"identifier_types_sent": ["customer_id"],
+                         "identifier_types_rejected": ["email"]}}  # fmt: skip
+    # When it is exported
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    request = request_records(rid, [event, resolution, braze], {}, now)[0]
+    # Then it is completed, complied with in part, and names Braze and the type (no value)
+    assert (request["status"], request["outcome"]) == ("completed", "complied_part")
+    assert request["not_taken"] == [{"system": "braze", "identifier_types": ["email"]}]

@@ -13,6 +13,7 @@ from optout.status import (
     proofs,
     quiet_keys,
 )
+from optout.store import delivery
 from optout.store.keys import retired_key
 from optout.store.retired import last_retired_at, retired_at_for
 from optout.timestamps import iso
@@ -366,11 +367,11 @@ def test_a_system_the_quiet_period_settled_is_done_publicly_and_uncounted_for_op
     assert operator is not None and public is not None
     assert (operator.status, operator.systems_total) == ("completed", 0)
     assert (public.status, public.systems_total, public.systems_done) == ("completed", 1, 1)
-    # ... and the operator views say why crm was not asked
-    assert not_asked(items) == [{
+    # ... and the operator views say why crm was not asked (the job, its receipt gone)
+    assert not_asked(items, {}) == [{
         "system": "crm", "job_id": f"{EARLIER}:crm", "answered_at": ANSWERED_AT,
-        "note": f"not asked: the vendor answered no such person at {ANSWERED_AT} "
-                f"(job {EARLIER}:crm)",
+        "note": f"not asked: job {EARLIER}:crm ended no_record at {ANSWERED_AT} "
+                "(its receipt is no longer kept)",
     }]  # fmt: skip
 
 
@@ -713,3 +714,120 @@ def test_the_public_read_asks_for_something_whatever_the_request_relied_on() -> 
     items, _ = _first_request(RESOLVED + timedelta(hours=1))
     assert covering_keys(items) == []
     assert own_retirement_keys(items) == [retired_key("crm"), retired_key("email")]
+
+
+# -- what a quiet period's no_record recorded, and a system done with part (review s26 counsel) -
+
+GMAIL = {"type": "email", "key": "g1", "value": "+news@gmail.com"}
+NO_FORM = {  # Google's gmail rule leaves "+news@gmail.com" no local part: never sent
+    "http_status": None, "identifier_types_sent": [], "identifier_types_rejected": ["email"],
+    "note": "email not sent: no Google form",
+}  # fmt: skip
+
+
+def _google_job(request_id: str, receipt: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"pk": f"REQ#{request_id}", "sk": "JOB#google_ads", "job_id": f"{request_id}:google_ads",
+            "request_id": request_id, "system": "google_ads", "status": "no_record",
+            "created_at": "2026-12-02T18:43:42.900Z", "completed_at": "2026-12-02T18:43:43.743Z",
+            "identifiers": [GMAIL], "receipt": receipt} | extra  # fmt: skip
+
+
+def _quiet_google() -> list[dict[str, Any]]:
+    """A repeat naming the email, not asked at Google (the quiet period) for the earlier
+    request's job, whose answer the resolution stored cut to the second (before F9)."""
+    entry = {"job_id": f"{EARLIER}:google_ads", "answered_at": "2026-12-02T18:43:43.000Z"}
+    return [EVENT | {"identifiers": [GMAIL]}, RESOLUTION | {"not_asked": {"google_ads": [entry]}}]
+
+
+def test_a_quiet_period_note_says_the_vendor_answered_only_when_it_was_asked() -> None:
+    # Given a repeat not asked at Google for an earlier no_record job
+    items = _quiet_google()
+    key = (f"REQ#{EARLIER}", "JOB#google_ads")
+    # When the job sent nothing (no form of the email): its note says so, never "the vendor
+    # answered no such person" (review s26 counsel F2), and its time is the job's own, to the
+    # millisecond: never before it ended (F9: it read 18:43:43.000 for an end at .743)
+    (quiet,) = not_asked(items, {key: _google_job(EARLIER, NO_FORM)})
+    assert quiet["note"] == (
+        f"not asked: job {EARLIER}:google_ads sent the vendor nothing at 2026-12-02T18:43:43.743Z"
+        " (email not sent: no Google form)"
+    )
+    assert "answered" not in quiet["note"] and quiet["answered_at"] == "2026-12-02T18:43:43.743Z"
+    # When the vendor was asked and held no such person: that is what it says
+    asked = {"identifier_types_sent": ["email"], "note": "no such person"}
+    (quiet,) = not_asked(items, {key: _google_job(EARLIER, asked)})
+    assert quiet["note"] == (
+        "not asked: the vendor answered no such person at 2026-12-02T18:43:43.743Z "
+        f"(job {EARLIER}:google_ads)"
+    )
+
+
+def test_a_no_record_answer_is_stamped_for_the_quiet_period_never_before_it(
+    monkeypatch: Any,
+) -> None:
+    # Given a no_record job that ended at .743 of a second (review s26 counsel F9)
+    stamped: list[int] = []
+    monkeypatch.setattr(delivery, "_free_flights",
+                        lambda *_, no_record_at=0, **__: stamped.append(no_record_at))  # fmt: skip
+    # When the worker frees its marks, stamping when the vendor answered
+    delivery.free_ended(None, _google_job(RID, NO_FORM), "no_record", "2026-12-02T18:44:00Z")  # type: ignore[arg-type]
+    # Then the stamp (whole seconds: the resolution's `answered_at`) is not before the answer
+    (at,) = stamped
+    assert iso(datetime.fromtimestamp(at, UTC)) == "2026-12-02T18:43:44.000Z"
+
+
+def _braze(receipt: dict[str, Any], status: str = "done") -> dict[str, Any]:
+    """The request's own Braze job for an email and a customer id."""
+    return {"pk": f"REQ#{RID}", "sk": "JOB#braze", "job_id": f"{RID}:braze", "system": "braze",
+            "status": status, "completed_at": "2026-11-29T03:12:05.000Z",
+            "identifiers": [{"type": "email", "key": "e1"}, {"type": "customer_id", "key": "c1"}],
+            "receipt": receipt}  # fmt: skip
+
+
+def test_a_system_done_without_a_type_the_request_named_is_done_in_part() -> None:
+    named = [{"type": "email", "key": "e1", "value": "x"},
+             {"type": "customer_id", "key": "c1", "value": "y"}]  # fmt: skip
+    event = EVENT | {"identifiers": named}
+    both = {"identifier_types_sent": ["customer_id", "email"]}
+    refused = {"identifier_types_sent": ["customer_id"], "identifier_types_rejected": ["email"],
+               "note": "email rejected"}  # fmt: skip
+    nothing = NO_FORM | {"identifier_types_rejected": ["email", "customer_id"]}
+    cases = {
+        # Braze took the customer id and refused the email (review s26 counsel F3)
+        "refused": (_braze(refused), {"email"}),
+        # a job with nothing the vendor can match ended no_record without a call (F2)
+        "not sent": (_braze(nothing, "no_record"), {"email", "customer_id"}),
+        # the vendor took both, or answered "no such person": whole
+        "taken": (_braze(both), set()),
+        "no such person": (_braze(both, "no_record"), set()),
+    }
+    for case, (job, left) in cases.items():
+        items = [event, RESOLUTION, job]
+        (braze,) = proofs(items, {})
+        assert (braze.state, set(braze.not_taken)) == ("done", left), case
+        # Then the counts stay (done), and the page is told how many systems are in part
+        for public in (False, True):
+            status = aggregate(RID, items, {}, public=public, now=datetime(2027, 1, 1, tzinfo=UTC))
+            assert status is not None and status.status == "completed", case
+            assert status.systems_done == 1
+            assert status.page_fields()["systems_in_part"] == (1 if left else 0), case
+    # A type the request did not name (a linked identity's) is not the request's part
+    linked = [EVENT | {"identifiers": [{"type": "customer_id", "key": "c1", "value": "y"}]},
+              RESOLUTION, cases["refused"][0]]  # fmt: skip
+    (braze,) = proofs(linked, {})
+    assert not braze.not_taken
+
+
+def test_a_repeat_not_asked_after_a_job_that_sent_nothing_reads_in_part_as_the_first() -> None:
+    # Given a first request whose Google job sent nothing (no form of the email), and a repeat
+    # not asked at Google for it (the quiet period)
+    first = [EVENT | {"identifiers": [GMAIL]}, RESOLUTION, _google_job(RID, NO_FORM)]
+    key = (f"REQ#{EARLIER}", "JOB#google_ads")
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    # When the public reads both
+    one = aggregate(RID, first, {}, public=True, now=later)
+    two = aggregate(RID, _quiet_google(), {key: _google_job(EARLIER, NO_FORM)}, public=True,
+                    now=later)  # fmt: skip
+    # Then both read completed in part, so the page does not tell a repeat from a first request
+    assert one is not None and two is not None
+    assert (one.status, one.page_fields()["systems_in_part"]) == ("completed", 1)
+    assert (two.status, two.page_fields()["systems_in_part"]) == ("completed", 1)

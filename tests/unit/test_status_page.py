@@ -11,6 +11,7 @@ from optout.api_models import DenialCode
 from optout.deadlines import PLACE_NAMES, STANDARD_OFFSET_HOURS, STATE_NAMES
 from optout.webform_pages import (
     ALL_RETIRED,
+    COMPLETED_IN_PART,
     DENIAL_REASONS,
     DENIED_AFTER_SYSTEMS,
     RELOAD,
@@ -181,6 +182,20 @@ def test_a_completed_request_claims_only_the_systems_that_use_the_details_given(
     # The public status leaves out systems reached only through linked details
     done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
     assert "every system that uses the details you gave us" in status_page(done)
+
+
+def test_a_completed_request_a_system_did_not_take_a_detail_of_does_not_say_every_one_did() -> None:
+    # Given a completed request one of whose systems refused a detail given, or could not
+    # match it so it was never sent (review s26 counsel F2, F3)
+    done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
+    # When its page is rendered
+    page = status_page(done | {"systems_in_part": 1})
+    # Then it says in part, and not that every system has processed the request
+    assert escape(COMPLETED_IN_PART) in page
+    assert "every system that uses the details you gave us has processed" not in page
+    assert "4 of 4 done" in page  # the counts stay: each system is done with what it took
+    # ... while a request every system took every detail of reads as before
+    assert escape(COMPLETED_IN_PART) not in status_page(done | {"systems_in_part": 0})
 
 
 def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:

@@ -10,6 +10,8 @@ import hashlib
 import pytest
 
 from optout.connectors import hashing
+from optout.delivery.receipts import receipt_of
+from optout.status import vendor_answered
 from tests.unit.connectors.conftest import PHONE, calls, make_connector, make_job
 
 NO_LOCAL_PART = "+news@gmail.com"
@@ -52,6 +54,8 @@ def test_google_job_with_only_an_empty_gmail_address_is_a_no_record_receipt(serv
     # Its note says why nothing was sent, not that the system takes no email (diff A2)
     assert outcome.note == "email not sent: no Google form"
     assert outcome.identifier_types_rejected == ("email",) and outcome.identifier_types_sent == ()
+    # and its receipt reads as no answer from the vendor (review s26 counsel F2)
+    assert not vendor_answered({"receipt": receipt_of(outcome)})
 
 
 def test_trade_desk_maps_no_uid2_for_an_empty_gmail_address(server):
@@ -63,6 +67,7 @@ def test_trade_desk_maps_no_uid2_for_an_empty_gmail_address(server):
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
     assert outcome.note == "email not sent: no UID2 form"
     assert outcome.identifier_types_rejected == ("email",)
+    assert not vendor_answered({"receipt": receipt_of(outcome)})
 
 
 FAROE = "+298211234"  # a valid Faroese mobile: 9 digits in all

@@ -17,6 +17,7 @@ from optout.status import (
     aggregate,
     job_retirements,
     not_asked,
+    not_taken,
     proofs,
     stored_calendar,
 )
@@ -46,7 +47,7 @@ class AdminService:
         receipt that satisfies it: its own, or an earlier request's (date and request id)."""
         if keys.made_by(request_id) is not None:  # jobs under a request id of their own
             return self.job_request_detail(request_id)
-        items, covering = load_with_proof(self._table, request_id, consistent=True)
+        items, covering = load_with_proof(self._table, request_id, consistent=True, quiet=True)
         status = aggregate(request_id, items, covering)
         if status is None:
             raise NotFound("no request with this request_id", field="request_id")
@@ -54,6 +55,7 @@ class AdminService:
         event = by_sk[keys.EVENT_SK]
         resolution = by_sk.get(keys.RESOLUTION_SK, {})
         denial = by_sk.get(DENIAL_SK)
+        every = proofs(items, covering)
         detail = {
             **status.model_dump(),
             # the calendar stored with the answer (absent before 2026-12-01): not in the public
@@ -62,11 +64,14 @@ class AdminService:
             "event": {name: event.get(name) for name in EVENT_FIELDS}
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
-            "systems": [_proof_view(proof) for proof in proofs(items, covering)],
+            "systems": [_proof_view(proof) for proof in every],
         }
+        part = not_taken(every)
+        if part:  # done, but a type the request named not taken there: complied with in part
+            detail["not_taken"] = part
         if event.get("event_type") == "backfill":
             detail.update(self._backfill_jobs(items))
-        quiet = not_asked(items)
+        quiet = not_asked(items, covering)
         if quiet:  # systems with no job and no proof: why (not counted in the status)
             detail["not_asked"] = quiet
         if denial is not None:

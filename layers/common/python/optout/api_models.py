@@ -223,6 +223,10 @@ class RequestStatusOut(ApiModel):
     # the contract's counts, so a request they all were reads total 0, as one that needed no
     # system does. The page tells the two apart (review s22 diff B7); the JSON keeps its fields.
     _retired: int = PrivateAttr(default=0)
+    # The systems done with part of the request: a type it named refused, or never sent (no
+    # form of it the vendor can match; status.SystemProof.not_taken). Not in the contract's
+    # counts (each is done); the page says "in part" (review s26 counsel F2, F3).
+    _in_part: int = PrivateAttr(default=0)
 
     def with_calendar(self, calendar: str | None, stated: bool) -> "RequestStatusOut":
         """This status holding the calendar stored with its request (None before 2026-12-01)."""
@@ -234,13 +238,21 @@ class RequestStatusOut(ApiModel):
         self._retired = systems
         return self
 
+    def with_in_part(self, systems: int) -> "RequestStatusOut":
+        """This status with the number of systems done with part of the request."""
+        self._in_part = systems
+        return self
+
     def page_calendar(self) -> dict[str, Any]:
         """The calendar the HTML status page reads beside the dump."""
         return {"deadline_jurisdiction": self._calendar, "jurisdiction_stated": self._stated}
 
     def page_fields(self) -> dict[str, Any]:
         """What the HTML status page reads beside the dump (webform_pages.status_page)."""
-        return self.page_calendar() | {"systems_retired": self._retired}
+        return self.page_calendar() | {
+            "systems_retired": self._retired,
+            "systems_in_part": self._in_part,
+        }
 
 
 # Where the call states no country (a backend's links, an operator's reads), a phone is E.164:

@@ -194,6 +194,24 @@ class SystemProof:
         return bool(self.quiet) and not unexplained
 
     @property
+    def not_taken(self) -> frozenset[str]:
+        """The identifier types the request named that this system's proof did not take: a job
+        of it ended (done or no_record) with the type under `identifier_types_rejected` (the
+        vendor refused it inside an accepted call, or it was never sent: no form of it the
+        vendor can match, `Connector.unformed`), and no job of it took the type (`proven_types`).
+        Such a system is done, but with part of the request (review s26 counsel F2, F3):
+        the §7102 outcome is `complied_part` and no page says every detail was processed."""
+        named = {t for t, _ in self.named}
+        refused = {
+            str(t)
+            for job in self.jobs
+            if job.get("status") in DONE
+            for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()
+        }
+        taken = {t for job in self.jobs for t in proven_types(job)}
+        return frozenset((refused & named) - taken)
+
+    @property
     def reopen(self) -> bool:
         """Left with only cited jobs that ended as no proof, and not settled: the request
         needs a job of its own."""
@@ -256,17 +274,43 @@ def _job_key(system: str, job_id: str) -> tuple[str, str]:
     return keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system)
 
 
-def not_asked(items: list[Item]) -> list[Item]:
+def vendor_answered(job: Item) -> bool:
+    """A no_record job whose vendor was asked and answered "no such person": its receipt lists
+    the types it sent, or the vendor's HTTP status. One that sent nothing (no form of the
+    identifier the vendor can match, `Connector.unformed`, or no type it takes) ended no_record
+    without a call (`Connector.deliver`): neither, and no answer."""
+    receipt = job.get("receipt") or {}
+    return bool(receipt.get("identifier_types_sent")) or receipt.get("http_status") is not None
+
+
+def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Item]:
     """Per system, each recent no_record job the resolver relied on not to ask its vendor
-    again, with when the vendor answered and the line the operator views print."""
+    again, with when it ended and the line the operator views print, which says what that job
+    recorded (review s26 counsel F2): "the vendor answered no such person" only when it asked
+    the vendor (`vendor_answered`), else that it sent nothing, and why (its receipt's note).
+    `covering`: what `store.proof.load_with_proof` read with `quiet` (`quiet_keys`); a job
+    no longer kept is named as such. `answered_at` is the job's own `completed_at`
+    (milliseconds), else the time the resolution stored (whole seconds, rounded up since
+    2026-12-02: review s26 counsel F9; cut before)."""
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
-    return [
-        {"system": system, "job_id": entry["job_id"], "answered_at": entry["answered_at"],
-         "note": f"not asked: the vendor answered no such person at {entry['answered_at']} "
-                 f"(job {entry['job_id']})"}
-        for system, entries in sorted((resolution.get("not_asked") or {}).items())
-        for entry in entries
-    ]  # fmt: skip
+    found: list[Item] = []
+    for system, entries in sorted((resolution.get("not_asked") or {}).items()):
+        for entry in entries:
+            job_id = str(entry["job_id"])
+            job = covering.get(_job_key(system, job_id))
+            at = str((job or {}).get("completed_at") or entry["answered_at"])
+            found.append({"system": system, "job_id": entry["job_id"], "answered_at": at,
+                          "note": _quiet_note(job, job_id, at)})  # fmt: skip
+    return found
+
+
+def _quiet_note(job: Item | None, job_id: str, at: str) -> str:
+    if job is None:
+        return f"not asked: job {job_id} ended no_record at {at} (its receipt is no longer kept)"
+    if vendor_answered(job):
+        return f"not asked: the vendor answered no such person at {at} (job {job_id})"
+    why = (job.get("receipt") or {}).get("note") or "no identifier it can use"
+    return f"not asked: job {job_id} sent the vendor nothing at {at} ({why})"
 
 
 def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[SystemProof]:
@@ -452,7 +496,39 @@ def aggregate(
         denial_reason=denial.get("reason_code") if denial else None,
     )
     answer.with_calendar(stored_calendar(event), jurisdiction_stated(event))
-    return answer.with_retired(retired)
+    part = {s.system for s in systems if s.state == "done" and s.not_taken}
+    part |= _quiet_not_taken(resolution or {}, quiet, covering or {}, named_types(event))
+    return answer.with_retired(retired).with_in_part(len(part))
+
+
+def named_types(event: Item) -> set[str]:
+    """The identifier types a request's event names."""
+    return {t for t, _ in _identities(event)}
+
+
+def not_taken(every: list[SystemProof]) -> list[Item]:
+    """The systems done with part of the request (`SystemProof.not_taken`), each with the
+    identifier types it did not take (types only, never values): what the operator views and
+    the exports list (review s26 counsel F3)."""
+    return [{"system": s.system, "identifier_types": sorted(s.not_taken)}
+            for s in every if s.counted and s.state == "done" and s.not_taken]  # fmt: skip
+
+
+def _quiet_not_taken(
+    resolution: Item, quiet: set[str], covering: dict[tuple[str, str], Item], named: set[str]
+) -> set[str]:
+    """The quiet systems (public view) whose no_record job, read with the request, did not
+    take a type this request named (sent nothing: no form of it, `SystemProof.not_taken`): a
+    repeat reads "in part" as the first request did, so the page does not tell them apart."""
+    heard = resolution.get("not_asked") or {}
+    found: set[str] = set()
+    for name in quiet:
+        for entry in heard.get(name, ()):
+            job = covering.get(_job_key(name, str(entry["job_id"]))) or {}
+            rejected = (job.get("receipt") or {}).get("identifier_types_rejected") or ()
+            if named & {str(t) for t in rejected}:
+                found.add(name)
+    return found
 
 
 def stored_calendar(event: Item) -> str | None:

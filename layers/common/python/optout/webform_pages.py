@@ -59,6 +59,17 @@ STATUS_TEXT: Final[dict[str, str]] = {
     # diff B1); one that lands after some were asked reads DENIED_AFTER_SYSTEMS.
     "denied": "Denied: we could not act on this request, for the reason shown below.",
 }
+# A request done everywhere, where at least one system did not take one of the details given:
+# its vendor refused it (Braze refusing the email it took the customer number with) or there
+# is no form of it the vendor can match (a Gmail address of "+news" alone for Google), so it was
+# never sent. "Every system ... has processed your request" was untrue there (review s26
+# counsel F2, F3). Names no detail, and says nothing a failure with that detail alone does not.
+COMPLETED_IN_PART: Final = (
+    "Completed in part: we have finished with your request, but at least one system that uses "
+    "the details you gave us could not take one of them (it refused it, or has no way to match "
+    "it), so your opt-out does not reach that system through that detail. Every other system "
+    "has processed your request. We keep a record of which."
+)
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
 # "every system has processed it" would claim work that was never asked of any.
 # (Like every public status, it speaks for the systems that use the details given.)
@@ -226,6 +237,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         text = NOTHING_TO_DO
     elif state == "completed" and not total:
         text = ALL_RETIRED
+    elif state == "completed" and int(status.get("systems_in_part") or 0):
+        text = COMPLETED_IN_PART
     else:
         # Denied with systems still to answer, or retired since they were sent it: jobs
         # already sent may yet act on it, so not "we could not act" (review s23 diff B3).

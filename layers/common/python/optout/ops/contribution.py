@@ -33,7 +33,12 @@ the difference as requests not split, never guesses their group. Its outcome:
 - `complied_whole`: every system holds the opt-out (status completed), or the systems that do
   not are retired: removed from the config (`optout retire`, only once no longer deployed), so
   the business no longer sells or shares to them and nothing more is owed there;
-- `complied_part`: a system failed for good but at least one holds it (status failed);
+- `complied_part`: a system failed for good but at least one holds it (status failed); or
+  every system is done but one did not take an identifier type the request named: its vendor
+  refused it inside an accepted call, or it was never sent, there being no form of it the
+  vendor can match (`SystemProof.not_taken`: the receipt's `identifier_types_rejected`, no
+  other job taking it; review s26 counsel F2, F3). That type alone makes the request fail;
+  with another that the vendor took it is "in part", never "in whole";
 - `denied`: an operator denied it (§7026(e));
 - `failed`: no system holds it and one failed for good;
 - `open`: still being worked on (received / processing).
@@ -111,6 +116,9 @@ class Contribution:
     # The calendar its deadline was counted in (`deadline_calendar`): the watch judges it
     # overdue by the latest date there, never the UTC date alone (Guam is ahead of UTC).
     calendar: str | None = None
+    # When it was responded to (the end of `hours`; None while there is none): the export's
+    # `answered_at` for a request that is not an import (review s26 counsel F4).
+    responded_at: str | None = None
 
     @property
     def day(self) -> str:
@@ -123,8 +131,10 @@ class Contribution:
 
     @property
     def settled(self) -> bool:
-        """Nothing but an operator's denial changes it any more (a failure can be replayed)."""
-        return self.outcome in SETTLED
+        """Nothing but an operator's denial changes it any more (a failure can be replayed);
+        a completed request in part (a type not taken) is settled too: no job is left to
+        replay, and it owes the watch nothing (it is not overdue)."""
+        return self.outcome in SETTLED or self.status == "completed"
 
     def counters(self) -> dict[str, int]:
         """Flat counters, summed per day into the ledger: n.<source>.<outcome>,
@@ -188,6 +198,7 @@ def contribution_of(
         sale_share=_sale_share(event, _region(_jurisdiction(event))),
         imported_late=_imported_late(event),
         calendar=deadline_calendar(event),
+        responded_at=responded_at,
     )
 
 
@@ -271,7 +282,14 @@ def _outcome(
     if status.status == "denied":
         return "denied", status.denied_at
     if status.status == "completed":
-        return "complied_whole", imported.get("completed_at") or status.completed_at
+        # Done everywhere, but a system did not take a type the request named (refused it, or
+        # it was never sent: no form the vendor can match): in part (review s26 counsel F2,
+        # F3), as that type alone makes the request fail.
+        whole = not any(s.state == "done" and s.not_taken for s in systems)
+        return (
+            "complied_whole" if whole else "complied_part",
+            imported.get("completed_at") or status.completed_at,
+        )
     if status.status == "failed":
         if imported.get("completed_at"):
             # The other tool responded then; a system here failing since changes this

@@ -28,11 +28,23 @@ from optout.api_models import RequestStatusOut
 from optout.deadlines import answered_late, latest_date
 from optout.errors import InvalidInput, NotFound
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import deadline_calendar, imported_answer, ledger_day
+from optout.ops.contribution import (
+    contribution_of,
+    deadline_calendar,
+    imported_answer,
+    ledger_day,
+)
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view
-from optout.status import aggregate, job_retirements, not_asked, proofs, stored_calendar
+from optout.status import (
+    aggregate,
+    job_retirements,
+    not_asked,
+    not_taken,
+    proofs,
+    stored_calendar,
+)
 from optout.store import holds, keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize
@@ -308,7 +320,7 @@ class ExportService:
     # -- one request ---------------------------------------------------------------------------
 
     def _request_records(self, request_id: str) -> list[Item]:
-        items, covering = load_with_proof(self._table, request_id)
+        items, covering = load_with_proof(self._table, request_id, quiet=True)
         records = request_records(request_id, items, covering, self._clock())
         if records and records[0].get("event_type") == "backfill":
             records += _backfill_jobs(self._table, request_id, items, records[0])
@@ -320,6 +332,7 @@ def is_late(
     today: date,
     imported_at: str | None = None,
     jurisdiction: str | None = None,
+    responded: str | None = None,
 ) -> bool:
     """Answered (completed, or denied) after its deadline's day, or not answered and that day
     has passed (`today`: the latest date now in the same calendar). Days are dates in the
@@ -329,10 +342,13 @@ def is_late(
     time; one at 00:40 PDT the day after is late. An imported request was answered
     by the other tool at `imported_at` (its `completed_at`), as the §7102 figures count it:
     this deployment's own completion of it comes months later and says nothing of that
-    answer."""
+    answer. `responded`: when the §7102 figures count it responded to (`Contribution.
+    responded_at`): a partial compliance (failed, a system done) is answered at its last receipt
+    (review s26 counsel F4)."""
     deadline = date.fromisoformat(status.deadline)
     answered = {"completed": status.completed_at, "denied": status.denied_at}
     at = imported_at if imported_at and status.status != "denied" else answered.get(status.status)
+    at = at or responded
     if at is not None:
         return answered_late(at, deadline, jurisdiction)
     if status.status in answered:
@@ -340,12 +356,17 @@ def is_late(
     return today > deadline  # received, processing or failed: not complied with yet
 
 
-def answered_at(status: RequestStatusOut, imported_at: str | None) -> str | None:
+def answered_at(
+    status: RequestStatusOut, imported_at: str | None, responded: str | None = None
+) -> str | None:
     """When the consumer's request was answered: the other tool's `completed_at` for an
-    import, else this deployment's completion or denial (None while open or failed)."""
+    import, else this deployment's completion or denial, or for a partial compliance (failed,
+    a system done) when the §7102 figures count it responded to, `responded` (its last receipt:
+    review s26 counsel F4); None while open, or failed with no system done."""
     if imported_at and status.status != "denied":
         return imported_at
-    return {"completed": status.completed_at, "denied": status.denied_at}.get(status.status)
+    found = {"completed": status.completed_at, "denied": status.denied_at}.get(status.status)
+    return found or responded
 
 
 def request_records(
@@ -378,10 +399,17 @@ def request_records(
     if calendar:
         request["deadline_jurisdiction"] = calendar
     imported_at = imported_answer(event)
-    request["answered_at"] = answered_at(status, imported_at)
+    # the §7102 figures' outcome and response, which `answered_at` and `late` follow
+    counted = contribution_of(items, covering)
+    responded = counted.responded_at if counted else None
+    outcome = None if counted is None else ("repeat" if counted.repeat else counted.outcome)
+    request["outcome"] = outcome
+    request["answered_at"] = answered_at(status, imported_at, responded)
     where = deadline_calendar(event)
     today = latest_date(now or datetime.now(UTC), where)
-    request["late"] = is_late(status, today, imported_at, where)
+    request["late"] = is_late(status, today, imported_at, where, responded)
+    # the systems done with part of it: a type named that one did not take (types only)
+    request["not_taken"] = not_taken(proofs(items, covering))
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:
@@ -399,7 +427,8 @@ def request_records(
         if proof.retired and proof.retirement:  # its open jobs no longer owed: who, when, why
             retired = {"record": "retirement", "request_id": request_id, "system": proof.system}
             records.append(retired | retirement_view(proof.retirement))
-    for quiet in not_asked(items):  # a system not asked: the vendor's recent "no such person"
+    # a system not asked: a recent no_record there (what that job recorded: status.not_asked)
+    for quiet in not_asked(items, covering):
         records.append({"record": "not_asked", "request_id": request_id} | quiet)
     denial = by_sk.get(ops_keys.DENIAL_SK)
     if denial:

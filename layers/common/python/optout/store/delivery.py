@@ -20,6 +20,7 @@ idempotent: concurrent jobs of one identity, and a worker that records twice, ca
 the sets.
 """
 
+import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -328,9 +329,12 @@ def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | N
     worker lists the failure, and only the run that lists it counts `JobsFailed`: a replay
     listing it first left the failure uncounted by the failed-jobs alarm (review s22 diff A5)."""
     if status == "no_record":
-        # A repeated message frees again: the stamp is still the answer's time, not this call's.
+        # A repeated message frees again: the stamp is still the answer's time, not this call's,
+        # rounded up to the second: the quiet period's `answered_at` (resolver `_not_asked`)
+        # is read from it, and a proof's time must never precede the answer (review s26
+        # counsel F9: cut, it read up to a second before it).
         answered = datetime.fromisoformat(str(job.get("completed_at") or now))
-        _free_flights(table, job, now, no_record_at=int(answered.timestamp()))
+        _free_flights(table, job, now, no_record_at=math.ceil(answered.timestamp()))
     elif status == "failed":
         _free_flights(table, job, now)
     else:

@@ -13,16 +13,23 @@ Covering = dict[tuple[str, str], Item]
 
 
 def load_with_proof(
-    table: Table, request_id: str, *, consistent: bool = False, public: bool = False
+    table: Table,
+    request_id: str,
+    *,
+    consistent: bool = False,
+    public: bool = False,
+    quiet: bool = False,
 ) -> tuple[list[Item], Covering]:
     """One Query for the request, and (only when it cites any) one BatchGetItem. `consistent`
     for a read that must see a write just acknowledged (a status asked for right after its
     202, a decision taken on it): DynamoDB's default reads may not yet. `public`: also the
     no_record jobs the quiet period relied on, whose answer times the public view replays
     (`status.replayed_until`), and with nothing else to read, the own jobs' systems'
-    retirements: one BatchGetItem for every request with jobs, cited or its own."""
+    retirements: one BatchGetItem for every request with jobs, cited or its own. `quiet`: the
+    quiet period's jobs too, without the rest (the operator views: `status.not_asked` says what
+    each recorded, in the same BatchGetItem)."""
     items = load_request(table, request_id, consistent=consistent)
-    cited = covering_keys(items) + (quiet_keys(items) if public else [])
+    cited = covering_keys(items) + (quiet_keys(items) if public or quiet else [])
     if public and not cited:  # the same round trips whatever the request relied on
         cited = own_retirement_keys(items)
     return items, (batch_get(table, cited, consistent=consistent) if cited else {})
