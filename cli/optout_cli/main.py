@@ -1,5 +1,5 @@
-"""`optout`: status, lookup, report, import, replay, backfill, holds, deny, retire and export for
-operators.
+"""`optout`: status, lookup, report, import, replay, backfill, holds, deny, retire, export and
+verify-export for operators.
 
 Every command talks to the stack's operator routes (IAM, SigV4): the local stack with
 `--base-url http://127.0.0.1:3000`, a deployed one with `--stack-name NAME --region R`. Bad input,
@@ -35,7 +35,7 @@ from optout_cli.target import resolve
 app = typer.Typer(
     name="optout",
     help="Operate optout-bridge: request status, lookups, §7102 reports, imports, replays, "
-    "backfills, held links, denials, retiring a system and audit exports.",
+    "backfills, held links, denials, retiring a system, audit exports and their verification.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -706,9 +706,25 @@ def export_records(
             bar.update(task, total=progress.get("total"), completed=progress.get("done", 0))
 
         done = export_out.export(client, route, body, output, fmt.value, on_page)
-    out.print(f"wrote {done.records} records to {output}")
+    sealed = f"{export_out.seal_path(output)}" if fmt == ExportFormat.csv else "its last line"
+    out.print(
+        f"wrote {done.records} records to {output}, sha256 {done.sha256} (sealed: "
+        f"{sealed}; `optout verify-export {output}` checks it)",
+        soft_wrap=True,
+    )
     if named:  # an identity's requests are listed once the deadline watch has enrolled them
         err.print(_export_gap(done.complete_through), soft_wrap=True)  # one line for grep
+
+
+@app.command("verify-export")
+def verify_export(
+    file: Annotated[Path, typer.Argument(help="An export's file (a CSV's seal beside it)")],
+) -> None:
+    """Whether an export's file is the one `optout export` wrote: its seal, the records of
+    each kind and its digests. Exit 1 naming what does not match; never prints a record."""
+    found = export_out.verify(file)
+    out.print(f"ok: {found.records} records, sha256 {found.sha256}, records_sha256 "
+              f"{found.records_sha256}", soft_wrap=True)  # fmt: skip
 
 
 # -- helpers -------------------------------------------------------------------------------------

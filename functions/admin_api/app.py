@@ -268,14 +268,26 @@ def get_metrics(year: Annotated[int, Query(ge=2020, le=2100)]) -> dict[str, Any]
           responses=_page(ExportIdentityPageOut))  # fmt: skip
 def post_export_identity(body: ExportIdentityIn) -> dict[str, Any]:
     _identity_read(body.type, body.value)  # every page: each is a read
-    return services().export.identity(body.type, body.value, body.cursor)
+    return _sealed(services().export.identity(body.type, body.value, body.cursor))
 
 
 @app.post("/v1/admin/exports/range", summary="Operators: the records of a date range (paged)",
           responses=_page(ExportRangePageOut))  # fmt: skip
 def post_export_range(body: ExportRangeIn) -> dict[str, Any]:
     _operator_read(**{"from": body.from_.isoformat(), "to": body.to.isoformat()})
-    return services().export.range(body.from_, body.to, body.cursor, _seconds_left)
+    return _sealed(services().export.range(body.from_, body.to, body.cursor, _seconds_left))
+
+
+def _sealed(page: dict[str, Any]) -> dict[str, Any]:
+    """The last page's seal into the audit log, beside the `operator read` line (same
+    `correlation_id`): the digest of what the export gave is then in the account's own log,
+    so a file altered later no longer matches it (docs/evidence-integrity.md, "Exports").
+    Types, keyed hashes, days, counts and the digest only: never an identifier value."""
+    seal = page.get("seal")
+    if seal:
+        logger.info("export sealed", extra={"route": app.current_event.route_key,
+                                            "caller": _caller(), **seal})  # fmt: skip
+    return page
 
 
 @app.post("/v1/admin/imports", summary="Operators: a batch of historical opt-outs")

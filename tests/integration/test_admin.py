@@ -491,6 +491,15 @@ def test_every_operator_read_logs_who_read_which_records_by_type_and_keyed_hash_
     assert keys[2][0] == "email" and len(str(keys[2][1])) == len(str(keys[1][1]))
     assert keys[4][0] == "phone" and pipe.partition(f"ID#phone#{keys[4][1]}")
     assert keys[5][0] == "customer_id" and pipe.partition(f"ID#customer_id#{keys[5][1]}")
+    # And each export's last page logged its seal beside its read (review s26 counsel F1):
+    # the same API request id, the digest and count the answer gave, the identity by key
+    sealed = [line for line in lines if line["message"] == "export sealed"]
+    assert [(s["correlation_id"], s["records_sha256"], s["records"]) for s in sealed] == [
+        (e["requestContext"]["requestId"], json_body(a)["seal"]["records_sha256"],
+         len(json_body(a)["records"])) for e, a in zip(reads[4:], answers[4:], strict=True)
+    ]  # fmt: skip
+    assert sealed[0]["export"] == {"identifier_type": "phone", "identifier_key": keys[4][1]}
+    assert sealed[2]["export"] == {"from": day, "to": day}
     # never by a value, in any line
     logged = json.dumps(lines).lower()
     for value in (EMAIL.lower(), "jane.doe", "nobody@", PHONE_E164, "4155550142", CUSTOMER.lower()):

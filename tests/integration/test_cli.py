@@ -2,6 +2,7 @@
 serves it): what it prints, what it sends, and one line and a non-zero exit on bad input."""
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, emails_sent, work
 from tests.integration.test_retire import redeploy, without
 from tests.support.cli import LOCAL_URL, AdminTransport, Ran, optout
+from tests.support.log_lines import logged_lines
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
 
@@ -561,6 +563,86 @@ def test_an_identity_export_says_up_to_when_its_requests_are_listed(
     assert first["received_at"] <= iso(cursor) < second["received_at"]
 
 
+def verified(cli: "Cli", path: Path) -> str:
+    """`optout verify-export`'s one line, its exit 0 or 1 asserted; never a record's content."""
+    ran = cli("verify-export", str(path))
+    line = ran.out.strip() if ran.code == 0 else one_line_failure(ran)
+    assert ran.code in (0, 1) and "\n" not in line
+    assert EMAIL not in line and "cli-person" not in line and "completed" not in line
+    return line
+
+
+def test_a_jsonl_export_ends_with_a_seal_that_verify_export_checks_and_the_log_holds(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given two opt-outs of the email, resolved (review s26 counsel F1)
+    for purposes in (["sale"], ["share"]):
+        pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": purposes})
+    pipe.resolve()
+    today = datetime.now(UTC).date().isoformat()
+    # When the operator exports the day, with the admin function's log captured
+    out = tmp_path / "day.jsonl"
+    with logged_lines() as logged:
+        ran = cli[1]("export", "--from", today, "--to", today, "-o", str(out))
+    assert ran.code == 0, ran.err
+    # Then the last line is the seal: what was asked, when, how many of each kind, both digests
+    lines = out.read_bytes().splitlines(keepends=True)
+    records = [json.loads(line) for line in lines[:-1]]
+    seal = json.loads(lines[-1])
+    kinds = Counter(r["record"] for r in records)
+    assert seal["record"] == "export_seal" and kinds["request"] == 2
+    assert (seal["export"], seal["records"], seal["by_record"]) == (
+        {"from": today, "to": today},
+        len(records),
+        dict(kinds),
+    )
+    assert seal["exported_at"][:10] == today and seal["version"].startswith("optout-bridge ")
+    assert seal["sha256"] == hashlib.sha256(b"".join(lines[:-1])).hexdigest()
+    assert f"sha256 {seal['sha256']}" in ran.out and seal["record"] not in kinds
+    # and the admin function logged the same digest for the account's own record
+    (logged_seal,) = [line for line in logged if line["message"] == "export sealed"]
+    assert (logged_seal["records_sha256"], logged_seal["records"]) == (
+        seal["records_sha256"],
+        seal["records"],
+    )
+    assert logged_seal["export"] == {"from": today, "to": today}
+    # And verify-export says ok, with the count and the digests
+    assert verified(cli[1], out) == (f"ok: {len(records)} records, sha256 {seal['sha256']}, "
+                                     f"records_sha256 {seal['records_sha256']}")  # fmt: skip
+    # When the file is altered: a request turned completed, a line removed, two swapped,
+    # cut short, its seal dropped, a line after its seal, or a seal recomputed but for the
+    # chain (the server's log keeps the true one)
+    request_line = next(n for n, r in enumerate(records) if r["record"] == "request")
+    turned = dict(records[request_line], status="completed", late=True)
+    edited = (json.dumps(turned, sort_keys=True) + "\n").encode()
+    altered = {
+        "edited": [*lines[:request_line], edited, *lines[request_line + 1 :]],
+        "removed": lines[:request_line] + lines[request_line + 1 :],
+        "swapped": [lines[1], lines[0], *lines[2:]],
+        "cut": lines[:-2],
+        "unsealed": lines[:-1],
+        "appended": [*lines, lines[0]],
+        "seal twice": [*lines[:-1], lines[-1], lines[-1]],
+    }
+    # Then each fails, naming what does not match, never a record's content
+    failures = {name: verified(cli[1], write(tmp_path / f"{n}.jsonl", body))
+                for n, (name, body) in enumerate(altered.items())}  # fmt: skip
+    assert all(not line.startswith("ok") for line in failures.values()), failures
+    assert "1 request records where the seal says 2" in failures["removed"]
+    assert "sha256" in failures["edited"] and "records' chain" in failures["swapped"]
+    for name in ("cut", "unsealed", "appended"):
+        assert "no seal as its last line" in failures[name]
+    assert "seal before the last line" in failures["seal twice"]
+    forged = dict(seal, sha256=hashlib.sha256(b"".join(altered["edited"][:-1])).hexdigest())
+    resealed = [*altered["edited"][:-1], (json.dumps(forged) + "\n").encode()]
+    assert "records' chain" in verified(cli[1], write(tmp_path / "resealed.jsonl", resealed))
+
+
+def write(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(lines))
+    return path
+
+
 def test_an_identity_export_before_the_watch_ever_ran_says_requests_may_be_missing(
     pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
 ) -> None:
@@ -589,6 +671,17 @@ def test_a_csv_export_has_a_late_column_for_requests(
     assert (request["request_id"], request["late"]) == (made, "false")
     assert "late" not in json.loads(request["detail"])
     assert {r["late"] for r in rows if r["record"] != "request"} == {""}
+    # And its seal is the file beside it (every row stays a record), which verify-export
+    # checks against the file (review s26 counsel F1)
+    seal = json.loads((tmp_path / "today.csv.seal.json").read_text())
+    assert (seal["format"], seal["records"]) == ("csv", len(rows))
+    assert seal["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert verified(cli[1], out).startswith(f"ok: {len(rows)} records, sha256 {seal['sha256']}")
+    # and fails once a row says otherwise, or without the seal
+    out.write_bytes(out.read_bytes().replace(b",false,", b",true,"))
+    assert "does not match its seal" in verified(cli[1], out)
+    (tmp_path / "today.csv.seal.json").unlink()
+    assert "no seal (today.csv.seal.json is missing)" in verified(cli[1], out)
 
 
 def test_an_export_file_is_readable_by_its_owner_only(

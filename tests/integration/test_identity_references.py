@@ -25,6 +25,7 @@ from optout.store.batch import batch_put, batch_write
 from optout.store.identity import read_partition
 from optout.store.table import Table
 from optout.timestamps import iso
+from optout_cli import export_out
 from tests.conftest import Aws
 from tests.support.seed import SECRET, seed_request
 
@@ -240,6 +241,15 @@ def test_requests_named_by_edges_come_once_each_in_order_across_pages(aws: Aws) 
     exported = [r["request_id"] for r in records if r["record"] == "request"]
     assert exported == [rid for _, rid in sorted(listed)]
     assert [a["progress"]["done"] for a in answers] == [25, 48]
+    # And the last page's seal is the chain over every page's records, in order (review s26
+    # counsel F1), as the CLI computes it again; no earlier page has one
+    chain = export_out.CHAIN_START
+    for record in records:
+        chain = export_out._link(chain, record)
+    assert answers[-1]["seal"] == {"export": {"identifier_type": "email", "identifier_key": KEY},
+                                   "exported_at": iso(NOW), "records": len(records),
+                                   "records_sha256": chain.hex()}  # fmt: skip
+    assert all("seal" not in answer for answer in answers[:-1])
 
 
 def test_a_cursor_cannot_name_a_request_for_the_export_to_read(aws: Aws) -> None:
@@ -260,5 +270,19 @@ def test_a_cursor_cannot_name_a_request_for_the_export_to_read(aws: Aws) -> None
         got = {r["request_id"] for r in records if "request_id" in r}
         assert other.request_id not in got
         assert got <= {rid for _, rid in listed}
-    # And the cursors it gives stay short, whatever the email's requests
-    assert len(exports.identity("email", EMAIL, None)["cursor"]) < 300
+    # And a cursor whose chain was changed, or made for another export, is refused: the last
+    # page's seal (and the log line of it) is only ever the chain the server made
+    seal = cursor["seal"]
+    for forged_seal in (
+        [seal[0], seal[1] - 1, *seal[2:]],
+        [seal[0], seal[1], seal[3][:22] + seal[2][22:], seal[3]],
+    ):
+        forged = json.dumps(cursor | {"seal": forged_seal}).encode()
+        with pytest.raises(InvalidInput):
+            exports.identity("email", EMAIL, base64.urlsafe_b64encode(forged).decode())
+    (real,) = [c for c in [exports.identity("email", EMAIL, None)["cursor"]] if c]
+    with pytest.raises(InvalidInput):
+        exports.identity("email", "someone.else@example.com", real)
+    # And the cursors it gives stay short, whatever the email's requests (the export's seal,
+    # its chain so far, adds a fixed ~130 characters: review s26 counsel F1)
+    assert len(exports.identity("email", EMAIL, None)["cursor"]) < 400

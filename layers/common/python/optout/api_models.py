@@ -450,6 +450,17 @@ class ExportProgressOut(ApiModel):
     unit: Literal["requests", "days"]
 
 
+class ExportSealOut(ApiModel):
+    """The last page's seal (docs/evidence-integrity.md, "Exports"): what was asked (an
+    identity by type and keyed hash, or the range's days), the first page's server time, how
+    many records the pages held and the last link of the SHA-256 chain over them."""
+
+    export: dict[str, str]
+    exported_at: str
+    records: int
+    records_sha256: str
+
+
 class ExportRangePageOut(ApiModel):
     """One page of an export, as the route answers it (documented only: the route returns the
     service's dict). Each record is an object with a `record` kind (README, docs/operations.md);
@@ -458,6 +469,9 @@ class ExportRangePageOut(ApiModel):
     records: list[dict[str, Any]]
     cursor: str | None
     progress: ExportProgressOut
+    seal: ExportSealOut | None = Field(
+        default=None, description="On the last page only: the export's digest, logged too."
+    )
 
 
 class ExportIdentityPageOut(ExportRangePageOut):

@@ -34,6 +34,7 @@ from optout.ops.contribution import (
     imported_answer,
     ledger_day,
 )
+from optout.ops.export_seal import Seal, plain, seal_key
 from optout.ops.watch import enrolled_through
 from optout.resolver.policy import OwnState
 from optout.retire import retirement_view
@@ -104,11 +105,48 @@ class ExportService:
     ) -> None:
         self._table = table
         self._secret = hash_key
+        self._seal_key = seal_key(hash_key)
         self._clock = clock  # "today", for whether an open request is already late
+
+    # -- the seal ------------------------------------------------------------------------------
+
+    def _sealed(
+        self,
+        scope: dict[str, str],
+        cursor: str | None,
+        page_of: Callable[[str | None], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """`page_of`'s page, its records folded into the export's chain (export_seal): the
+        chain goes on in the next cursor, or, on the last page, ends in its `seal`. The
+        first page's time is the export's."""
+        name = json.dumps(scope, sort_keys=True)
+        if cursor:
+            position = _decode(cursor)
+            seal = Seal.read(self._seal_key, name, position.pop("seal", None))
+            cursor = _encode(position)
+        else:
+            seal = Seal(iso(self._clock()))
+        page = page_of(cursor)
+        page["records"] = [plain(record) for record in page["records"]]
+        seal.fold(page["records"])
+        if page["cursor"]:
+            page["cursor"] = _encode(
+                _decode(page["cursor"]) | {"seal": seal.token(self._seal_key, name)}
+            )
+        else:
+            page["seal"] = seal.view(scope)
+        return page
 
     # -- one identity ------------------------------------------------------------------------
 
     def identity(self, id_type: ids.IdType, value: str, cursor: str | None) -> dict[str, Any]:
+        """One page of the identity's export, sealed (`_sealed`): the export names it by its
+        type and keyed hash, as the audit log does."""
+        key = ids.lookup_key(self._secret, ids.normalise(id_type, value))
+        scope = {"identifier_type": id_type, "identifier_key": key}
+        return self._sealed(scope, cursor, lambda at: self._identity(id_type, value, at))
+
+    def _identity(self, id_type: ids.IdType, value: str, cursor: str | None) -> dict[str, Any]:
         """One page: the identity's own records and its first PAGE_REQUESTS requests, or (with
         a cursor) its next PAGE_REQUESTS requests, oldest first."""
         identifier = ids.normalise(id_type, value)
@@ -259,6 +297,17 @@ class ExportService:
     # -- a date range ------------------------------------------------------------------------
 
     def range(
+        self,
+        first: date,
+        last: date,
+        cursor: str | None,
+        seconds_left: Callable[[], float] | None = None,
+    ) -> dict[str, Any]:
+        """One page of the range's export, sealed (`_sealed`)."""
+        scope = {"from": first.isoformat(), "to": last.isoformat()}
+        return self._sealed(scope, cursor, lambda at: self._range(first, last, at, seconds_left))
+
+    def _range(
         self,
         first: date,
         last: date,
