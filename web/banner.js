@@ -623,6 +623,7 @@
       state.failed = false;
       state.server = answer.opt_out;
       state.updatedAt = answer.updated_at;
+      state.at = Date.now(); // when this state was read
       // The API answered gpc_honored to this session's post, or its state already says so.
       const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
@@ -674,10 +675,11 @@
     if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
     else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
     if (optedOut(LIMIT)) parts.push("Sensitive data use limited");
-    // An opt-in not in the API's state a minute after it was saved: a person linked to this
-    // browser (an account, an email they gave) holds the opt-out, and it wins.
+    // An opt-in not in a state read a minute after it was saved: a person linked to this
+    // browser (an account, an email they gave) holds the opt-out, and it wins. (Not the time
+    // now: the page the opt-in was made on has not read the state since.)
     if (unapplied())
-      parts.push(pending.r > 1 || Date.now() - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet");
+      parts.push(pending.r > 1 || state.at - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet");
     return parts.join(" · ");
   };
 
