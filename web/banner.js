@@ -200,12 +200,12 @@
   const carried = (readCookie(UNSAVED) || "").split(".").filter((p) => LABELS[p]);
   if (carried[0]) outbox.push({ k: random(), o: Object.fromEntries(carried.map((p) => [p, true])) });
 
-  const optedOut = (p) => {
-    if (state.gpc && ADS.includes(p)) return true;
-    if (pending && p in pending.choices) return pending.choices[p];
-    return !!state.server[p];
-  };
-  // Opt-outs apply here at once; an opt-in only once the API acknowledged it (its answer).
+  // The most restrictive of GPC, the API's state and the choices made here: an opt-out made
+  // here applies at once, an opt-in only once the API's state has it (a linked person's
+  // opt-out may keep it from applying: README, "Effective state").
+  const optedOut = (p) => (state.gpc && ADS.includes(p)) || !!state.server[p] || !!pending?.choices[p];
+  // The opt-ins the API acknowledged that its state does not have (yet).
+  const unapplied = () => state.known && PURPOSES.some((p) => pending?.choices[p] === false && state.server[p]);
   const apply = (choices, all) => {
     pending = pending || { choices: {} };
     for (const p in choices) if (all || choices[p]) pending.choices[p] = choices[p];
@@ -236,9 +236,10 @@
   // The usnat core segment (section 7, version 2), fields in the order the spec encodes them.
   const core = () => {
     // An opt-out is "0 Not Applicable" unless its notice was given (usnat SaleOptOut etc.).
-    const choice = (p, notice) => (usnat[notice] === 1 ? (optedOut(p) ? 1 : 2) : 0);
+    // Until the state is known each opt-out is 1 and the limit on (fail closed, as adsOut()).
+    const choice = (p, notice) => (usnat[notice] === 1 ? (optedOut(p) || !state.known ? 1 : 2) : 0);
     // A limit withdraws consent for every sensitive category the business processes.
-    const limited = optedOut(LIMIT);
+    const limited = optedOut(LIMIT) || !state.known;
     return Object.assign(JSON.parse(JSON.stringify(usnat)), {
       SaleOptOut: choice("sale", "SaleOptOutNotice"),
       SharingOptOut: choice("share", "SharingOptOutNotice"),
@@ -301,7 +302,9 @@
     }
     if (command === "removeEventListener") {
       // The spec's stub and the reference implementation answer an EventListener object.
-      const removed = listeners.delete(parameter);
+      // A frame (postMessage: the callback carries its source) removes only the listeners it
+      // registered, the page only its own: no frame can silence another party's listener.
+      const removed = listeners.get(parameter)?.s === callback?.s && listeners.delete(parameter);
       return answer({ eventName: "listenerRemoved", listenerId: parameter, data: removed, pingData: ping() });
     }
     if (command === "hasSection") return answer(parameter ? parameter === "usnat" : null);
@@ -346,9 +349,26 @@
       const reply = { [key]: { returnValue, success, callId: call.callId } };
       if (event.source) event.source.postMessage(text ? JSON.stringify(reply) : reply, "*");
     };
-    if (gppCall) gpp(gppCall.command, back("__gppReturn", gppCall), gppCall.parameter);
+    const reply = back("__gppReturn", gppCall);
+    reply.s = event.source; // whose listener it registers or may remove (null: never the page's)
+    if (gppCall) gpp(gppCall.command, reply, gppCall.parameter);
     if (uspCall) w.__uspapi(uspCall.command, uspCall.version, back("__uspapiReturn", uspCall));
   });
+
+  // The locator frames, as soon as <body> exists (as the CMP API spec's stub does: every 10 ms
+  // until then), so a frame that looks for them once at its load finds them.
+  const locate = () =>
+    d.body
+      ? ["__gppLocator", "__uspapiLocator"].forEach((name) => {
+          if (w.frames[name]) return; // an IAB stub already made it
+          const frame = d.createElement("iframe");
+          frame.name = name;
+          frame.hidden = true;
+          frame.title = name;
+          d.body.append(frame);
+        })
+      : setTimeout(locate, 10);
+  locate();
 
   // -- Google Consent Mode v2 and Meta Limited Data Use -----------------------------------
   // Google's documented gtag shim: commands are pushed as `arguments` objects.
@@ -597,10 +617,13 @@
       return changed(() => (state.failed = true));
     }
     changed(() => {
+      // The read carried Sec-GPC: 1 (a proxy or extension without the property): GPC as well.
+      state.gpc ||= answer.gpc_signal === true;
       state.known = !linking;
       state.failed = false;
       state.server = answer.opt_out;
       state.updatedAt = answer.updated_at;
+      state.at = Date.now(); // when this state was read
       // The API answered gpc_honored to this session's post, or its state already says so.
       const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
@@ -611,9 +634,15 @@
       // A choice still in the outbox never expires: an unsaved opt-out stays applied.
       // A choice the API refused for good has no time limit: its opt-outs apply until the
       // API's state has them or the person chooses again.
+      // An acknowledged opt-in the state still refuses after them is kept (`r: 2`), with no time
+      // limit, to say so on every page until the state has it or the person chooses again.
       if (pending && !outbox.length) {
-        const caughtUp = Object.keys(pending.choices).every((p) => !pending.choices[p] === !state.server[p]);
-        if (caughtUp || !(pending.r || Math.abs(Date.now() - pending.at) < PENDING_MS)) savePending((pending = null));
+        const c = pending.choices;
+        const caughtUp = Object.keys(c).every((p) => !c[p] === !state.server[p]);
+        if (caughtUp || !(pending.r || Math.abs(Date.now() - pending.at) < PENDING_MS)) {
+          for (const p in c) if (c[p] || !state.server[p]) delete c[p];
+          savePending((pending = unapplied() ? { choices: c, r: 2 } : null));
+        }
       }
     });
     flush();
@@ -642,10 +671,15 @@
     const parts = [];
     // Until the API acknowledged a choice, the person is told it is not saved yet.
     if (outbox.length) return state.unsaved ? "Not saved yet, retrying" : "Saving…";
-    if (pending?.r) return "Your choice could not be saved";
+    if (pending?.r == 1) return "Your choice could not be saved";
     if (state.gpc && state.gpcHonored) parts.push("Opt-Out Request Honored");
     else if (out.length) parts.push(out.length === 4 ? "Opted out" : `Opted out of ${out.map((p) => SHORT[p]).join(", ")}`);
     if (optedOut(LIMIT)) parts.push("Sensitive data use limited");
+    // An opt-in not in a state read a minute after it was saved: a person linked to this
+    // browser (an account, an email they gave) holds the opt-out, and it wins. (Not the time
+    // now: the page the opt-in was made on has not read the state since.)
+    if (unapplied())
+      parts.push(pending.r > 1 || state.at - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet");
     return parts.join(" · ");
   };
 
@@ -722,14 +756,6 @@
     // render() replaces root's children: keep the markup in its own element.
     root = root.appendChild(d.createElement("div"));
     d.body.append(host);
-    for (const name of ["__gppLocator", "__uspapiLocator"]) {
-      if (w.frames[name]) continue; // an IAB stub already made it
-      const frame = d.createElement("iframe");
-      frame.name = name;
-      frame.hidden = true;
-      frame.title = name;
-      d.body.append(frame);
-    }
     render();
   };
 

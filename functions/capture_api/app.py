@@ -34,7 +34,7 @@ from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
 from optout.http import answers, hot_bodies, raw_body
 from optout.http.answers import Refused
-from optout.http.context import request_context
+from optout.http.context import gpc_header, request_context
 from optout.http.cors import Cors
 from optout.identity_token import TokenVerifier
 from optout.observability import log_context, logger, metrics
@@ -200,8 +200,11 @@ def resolver() -> "APIGatewayHttpResolver":
     @app.get("/v1/consent/<device_id>", summary="Effective state of a device after resolution")
     def get_consent(
         device_id: Annotated[str, Path(pattern=DEVICE_ID_PATTERN)],
-    ) -> ConsentStateOut:
-        return services().queries.consent_state(device_id)
+    ) -> Response[ConsentStateOut]:
+        # The read answers whether it carried Sec-GPC: 1 (gpc_signal), so the answer varies with it
+        gpc = gpc_header({str(k).lower(): v for k, v in app.current_event.headers.items()})
+        state = services().queries.consent_state(device_id, gpc_signal=gpc)
+        return Response(200, JSON, state, headers={"Vary": "Sec-GPC"})
 
     @app.post(
         "/v1/opt-out",

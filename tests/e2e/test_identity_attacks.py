@@ -62,7 +62,8 @@ def test_a_stranger_naming_the_victims_email_learns_nothing(local_stack: Stack) 
     post(local_stack, "/v1/consent", {"device_id": stranger, "identity": {"email": email}})
     assert state(local_stack, stranger) == {"device_id": stranger,
                                             "opt_out": NOTHING,
-                                            "gpc_honored": False, "updated_at": None}  # fmt: skip
+                                            "gpc_honored": False, "updated_at": None,
+                                            "gpc_signal": False}  # fmt: skip
 
 
 def test_a_stranger_cannot_undo_the_victims_opt_out(local_stack: Stack) -> None:

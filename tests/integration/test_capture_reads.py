@@ -52,6 +52,7 @@ def test_a_device_without_state_is_not_opted_out_in_one_read(
                     "profiling": False, "limit_sensitive": False},
         "gpc_honored": False,
         "updated_at": None,
+        "gpc_signal": False,
     }  # fmt: skip
     assert dynamodb_calls == ["GetItem"]
 
@@ -77,6 +78,7 @@ def test_a_device_answers_its_state_item_in_one_read(
                     "profiling": False, "limit_sensitive": False},
         "gpc_honored": True,
         "updated_at": "2026-11-29T03:12:00.000Z",
+        "gpc_signal": False,
     }  # fmt: skip
     assert "jane" not in answer["body"]
     assert dynamodb_calls == ["GetItem"]
@@ -95,6 +97,15 @@ def test_a_read_carrying_gpc_records_nothing_and_answers_the_stored_state(
     assert body["gpc_honored"] is False
     assert body["opt_out"]["sale"] is False
     assert dynamodb_calls == ["GetItem"]
+    # ... but says the read carried the signal (not stored), so a browser that sends the
+    # header without navigator.globalPrivacyControl is honoured by the banner (review s26 F1)
+    assert body["gpc_signal"] is True
+    assert answer["headers"]["Vary"] == "Sec-GPC"
+    for value in ("0", "", "1, 1"):
+        event["headers"]["sec-gpc"] = value
+        assert json_body(invoke(capture, event))["gpc_signal"] is False, value
+    del event["headers"]["sec-gpc"]
+    assert json_body(invoke(capture, event))["gpc_signal"] is False
 
 
 def test_per_person_answers_are_never_cached(aws: Aws, capture: ModuleType) -> None:

@@ -47,7 +47,8 @@ def test_naming_someone_elses_email_shows_none_of_their_state(pipe: Pipeline) ->
     pipe.resolve()
     # Then the stranger's device reads as a stranger: no opt-outs, no sign the email is known
     assert state(pipe, STRANGER) == {"device_id": STRANGER, "opt_out": ALL_IN,
-                                     "gpc_honored": False, "updated_at": None}  # fmt: skip
+                                     "gpc_honored": False, "updated_at": None,
+                                     "gpc_signal": False}  # fmt: skip
 
 
 def test_a_stranger_cannot_undo_someone_elses_opt_out(pipe: Pipeline) -> None:

@@ -81,12 +81,18 @@ def new_context(browser: Browser) -> Iterator[BrowserFactory]:
     opened: list[BrowserContext] = []
 
     def make(
-        *, gpc: bool = False, javascript: bool = True, bypass_csp: bool = False
+        *,
+        gpc: bool = False,
+        javascript: bool = True,
+        bypass_csp: bool = False,
+        gpc_header_only: bool = False,
     ) -> BrowserContext:
+        """`gpc_header_only`: `Sec-GPC: 1` on every request, no navigator property (a privacy
+        proxy, an enterprise gateway or a header-only extension)."""
         context = browser.new_context(
             bypass_csp=bypass_csp,
             java_script_enabled=javascript,
-            extra_http_headers={"Sec-GPC": "1"} if gpc else {},
+            extra_http_headers={"Sec-GPC": "1"} if gpc or gpc_header_only else {},
             viewport={"width": 1100, "height": 760},
         )
         context.set_default_timeout(10_000)
@@ -187,6 +193,7 @@ class FakeConsentApi:
             "gpc_honored": self.gpc_honored,
             "updated_at": self.updated_at
             or ("2025-11-29T10:00:00Z" if any(self.opt_out.values()) else None),
+            "gpc_signal": route.request.headers.get("sec-gpc") == "1",  # this read carried it
         }
         route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 

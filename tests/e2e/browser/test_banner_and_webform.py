@@ -212,9 +212,40 @@ def test_opting_back_in_takes_a_second_confirming_step(
         banner.get_by_role("button", name="Save choices").click()
 
     # Then the opt-in is recorded, and the API is told it was confirmed
-    page.wait_for_function("() => !window.optoutBridge.state().optOut.sale")
     assert api.posts[-1]["opt_out"]["sale"] is False
     assert api.posts[-1]["confirm_opt_in"] is True
+    # ... but it waits for the API's state: never less opted out than the state (review s26
+    # F3), the person told so; the sale/share pixel stays off
+    status = banner.locator("[data-optout-status]")
+    expect(status).to_have_text("Opted out of sale · Opt-in saved, not applied yet")
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not partner_pixel_ran(page)
+
+    # When the state still says opted out a minute later, and past the 10 minutes the banner
+    # keeps an acknowledged choice (a verified, linked person's opt-out holds it: sticky)
+    for minutes in (2, 11):
+        page.evaluate(
+            "(ms) => { const local = JSON.parse(localStorage.getItem('optout_local'));"
+            " local.at = Date.now() - ms; localStorage.setItem('optout_local',"
+            " JSON.stringify(local)); }",
+            minutes * 60_000,
+        )
+        page.reload()
+        wait_until_ready(page)
+        # Then nothing sells or shares, and the person is told why their opt-in did not apply
+        expect(status).to_have_text("Opted out of sale · Opt-in not applied: a linked account opted out")
+        assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+        assert not partner_pixel_ran(page)
+
+    # When the state has the opt-in (an unlinked device's: the resolver ran), the next page
+    # applies it and says nothing more
+    api.opt_out = {}
+    page.reload()
+    wait_until_ready(page)
+    expect(status).to_have_text("")
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is False
+    assert partner_pixel_ran(page)
+    assert page.evaluate("() => localStorage.getItem('optout_local')") is None
 
 
 def test_device_cookie_is_first_party_random_lax_and_lasts_13_months(

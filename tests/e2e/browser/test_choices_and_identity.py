@@ -119,10 +119,21 @@ def test_un_limiting_takes_a_second_confirming_step(
         banner.get_by_role("button", name="Save choices").click()
 
     # Then they were asked about the use of sensitive data, and the API is told they confirmed
-    page.wait_for_function("() => !window.optoutBridge.state().optOut.limit_sensitive")
     assert "use of sensitive data" in questions[0]
     assert api.posts[-1]["opt_out"]["limit_sensitive"] is False
     assert api.posts[-1]["confirm_opt_in"] is True
+    # ... and the limit stays until the API's state has the opt-in (review s26 F3)
+    status = banner.locator("[data-optout-status]")
+    expect(status).to_have_text("Sensitive data use limited · Opt-in saved, not applied yet")
+    assert page.evaluate("() => window.optoutBridge.state().optOut.limit_sensitive") is True
+
+    # When the resolver has recorded it (a device not linked to anyone else), the next page
+    # applies it
+    api.opt_out = {}
+    page.reload()
+    wait_until_ready(page)
+    assert page.evaluate("() => window.optoutBridge.state().optOut.limit_sensitive") is False
+    expect(status).to_have_text("")
 
 
 def _storage_and_cookies(context: BrowserContext, page: Page) -> str:
@@ -339,3 +350,33 @@ def test_the_gpc_note_says_not_yet_processed_until_the_api_confirms_it(
     expect(banner.locator("[data-optout-status]")).to_have_text("Opt-Out Request Honored")
     banner.get_by_role("button", name="Your Privacy Choices").click()
     expect(note).to_have_text("Opt-Out Request Honored")
+
+
+def test_a_gpc_header_without_the_navigator_property_is_honoured(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser whose requests carry Sec-GPC: 1 (a privacy proxy, a gateway, a
+    # header-only extension) but with no navigator.globalPrivacyControl (review s26 F1)
+    context = new_context(gpc_header_only=True)
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+
+    # When the shop loads
+    with consent_posted(page):
+        page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # Then the state read said so, and the banner did as with the property: the signal posted
+    # once, honoured, no sale/share/targeted tag, every signal opted out, GPC in the string
+    assert page.evaluate("() => navigator.globalPrivacyControl") is None
+    assert [post.get("gpc") for post in api.posts] == [True]
+    expect(page.locator("#optout-bridge [data-optout-status]")).to_have_text(
+        "Opt-Out Request Honored"
+    )
+    assert page.evaluate("() => window.optoutBridge.state().gpc") is True
+    assert page.locator('script[type="text/plain"][data-purpose]').count() == 2
+    assert _google_ads(page) == "denied"
+    usnat = decode_gpp(gpp_ping(page)["gppString"])["usnat"]
+    assert (usnat["SaleOptOut"], usnat["SharingOptOut"], usnat["Gpc"]) == (1, 1, True)
+    assert page.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"

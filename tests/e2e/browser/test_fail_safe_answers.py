@@ -20,6 +20,9 @@ from .conftest import (
     BrowserFactory,
     FakeConsentApi,
     ad_tag_ran,
+    decode_gpp,
+    gpp_call,
+    gpp_ping,
     partner_pixel_ran,
     serve_logged_in_page,
     wait_until_ready,
@@ -431,3 +434,14 @@ def test_the_state_says_no_us_privacy_string_while_the_state_is_unknown(
     # Then state() gives no US Privacy string, as __uspapi gives none (never "1YNN")
     state = page.evaluate("() => window.optoutBridge.state()")
     assert (state["known"], state["uspString"]) == (False, None)
+    # ... and __gpp, "not ready", never says "Did Not Opt Out" (2): its string, getField and
+    # getSection say opted out (1), the limit on, as IAB's decoder reads them (review s26 F2)
+    ping = gpp_ping(page)
+    assert ping["signalStatus"] == "not ready"
+    usnat = decode_gpp(ping["gppString"])["usnat"]
+    opt_outs = ("SaleOptOut", "SharingOptOut", "TargetedAdvertisingOptOut")
+    assert [usnat[name] for name in opt_outs] == [1, 1, 1]
+    assert set(usnat["SensitiveDataProcessing"]) == {1}
+    assert state["gppString"] == ping["gppString"]
+    assert gpp_call(page, "getField", "usnat.SaleOptOut") == [1, True]
+    assert gpp_call(page, "getSection", "usnat")[0][0]["SharingOptOut"] == 1

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from .conftest import (
     SALE_SHARE,
@@ -237,6 +237,70 @@ def test_a_frame_gets_one_answer_in_the_shape_it_asked_in(
     assert first["__gppReturn"]["callId"] == "first"
     assert first["__gppReturn"]["returnValue"]["cmpStatus"] == "loaded"
     assert replies[1]["__gppReturn"]["callId"] == "second"
+
+    # When the page registers a listener, and the frame asks to remove it, then registers its
+    # own and removes that
+    page_listener = page.evaluate(
+        "() => { let id; window.__gpp('addEventListener', (e) => { id = id || e.listenerId; });"
+        " return id; }"
+    )
+    removals = ad_frame.evaluate(
+        """(pageListener) => new Promise((resolve) => {
+          const got = {};
+          const call = (command, callId, parameter) =>
+            window.parent.postMessage({ __gppCall: { command, callId, parameter } }, "*");
+          window.addEventListener("message", ({ data }) => {
+            const answer = data.__gppReturn;
+            if (!answer) return;
+            if (answer.callId === "add") {
+              if (answer.returnValue.eventName === "listenerRegistered")
+                call("removeEventListener", "own", answer.returnValue.listenerId);
+              return;
+            }
+            got[answer.callId] = answer.returnValue.data;
+            if (answer.callId === "own") resolve(got);
+          });
+          call("removeEventListener", "theirs", pageListener);
+          call("addEventListener", "add");
+        })""",
+        page_listener,
+    )
+    # Then a frame removes only its own listener (review s26 F4): the page's is still there
+    assert removals == {"theirs": False, "own": True}
+    assert gpp_call(page, "removeEventListener", page_listener)[0]["data"] is True
+
+
+def test_the_locator_frame_is_there_as_soon_as_the_body_is(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page with the banner in <head>, then a body whose parsing a slow script holds
+    context = new_context()
+    FakeConsentApi().install(context)
+    html = (
+        '<!doctype html><html lang="en"><head><title>early</title>'
+        '<script src="/dist/banner.min.js"></script></head><body><main><h1>Shop</h1></main>'
+        '<script src="/slow.js"></script><p>after</p></body></html>'
+    )
+    serve_page(context, f"{static_site}/early.html", html)
+    held: list[Route] = []
+    context.route(f"{static_site}/slow.js", lambda route: held.append(route))
+    page = context.new_page()
+
+    # When the document is still loading (the slow script not answered)
+    page.goto(f"{static_site}/early.html", wait_until="commit")
+
+    # Then the locator frames are already there for frames that look once (review s26 F6; the
+    # CMP API specification's stub adds them as soon as document.body exists)
+    page.wait_for_function(
+        "() => document.readyState === 'loading' && !!window.frames.__gppLocator"
+        " && !!window.frames.__uspapiLocator",
+        polling=50,
+        timeout=5_000,
+    )
+    assert held, "the slow script was requested"
+    held[0].fulfill(status=200, content_type="text/javascript", body="window.__slow = 1;")
+    wait_until_ready(page)
+    assert page.locator('iframe[name="__gppLocator"]').count() == 1
 
 
 def _configured(

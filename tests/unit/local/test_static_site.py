@@ -29,6 +29,8 @@ def test_pages_carry_a_policy_that_runs_only_same_origin_scripts_and_is_never_fr
     assert "object-src 'none'" in csp
     assert not any("unsafe-inline" in part for part in csp)
     assert headers["X-Content-Type-Options"] == "nosniff"
+    # ... and a site that opens one cannot read the visitor's choices through its handle
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
 
 def test_the_built_banner_is_served_as_javascript_and_never_sniffed(site: StaticSite) -> None:

@@ -138,6 +138,12 @@ class ConsentStateOut(ApiModel):
     opt_out: dict[Purpose, bool]
     gpc_honored: bool
     updated_at: Timestamp | None
+    gpc_signal: bool = Field(
+        default=False,
+        description="true when this read carried `Sec-GPC: 1` (not stored; `gpc_honored` says "
+        "whether a POST recorded the signal): a browser that sends the header without "
+        "`navigator.globalPrivacyControl` (a proxy, an extension) is honoured by the banner",
+    )
 
 
 class AgentIn(StrictModel):

@@ -18,20 +18,26 @@ class QueryService:
         self._table = table
         self._secret = hash_key
 
-    def consent_state(self, device_id: str) -> ConsentStateOut:
-        """One read: the state item the resolver maintains for every identity in a cluster."""
+    def consent_state(self, device_id: str, gpc_signal: bool = False) -> ConsentStateOut:
+        """One read: the state item the resolver maintains for every identity in a cluster.
+        `gpc_signal`: whether this read carried `Sec-GPC: 1`, answered as it is (not stored)."""
         device = ids.Identifier("device_id", ids.normalise_device_id(device_id))
         with answered_as_unavailable("state store", NOT_SERVED):
             state = get_state(self._table, "device_id", ids.lookup_key(self._secret, device))
         if state is None:
             return ConsentStateOut(
-                device_id=device_id, opt_out=full_map({}), gpc_honored=False, updated_at=None
+                device_id=device_id,
+                opt_out=full_map({}),
+                gpc_honored=False,
+                updated_at=None,
+                gpc_signal=gpc_signal,
             )
         return ConsentStateOut(
             device_id=device_id,
             opt_out=full_map(state.get("opt_out", {})),
             gpc_honored=bool(state.get("gpc", False)),
             updated_at=state.get("updated_at"),
+            gpc_signal=gpc_signal,
         )
 
     def request_status(self, request_id: str) -> RequestStatusOut:

@@ -26,8 +26,7 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
     user_agent = headers.get("user-agent")
     return RequestContext(
         received_at=datetime.now(UTC),
-        # only the value 1 counts, without the whitespace HTTP allows around any field value
-        gpc_header=(headers.get("sec-gpc") or "").strip(" \t") == "1",
+        gpc_header=gpc_header(headers),
         # a space, not nothing: the evidence keeps the UA's product tokens, which a removed
         # CR LF would glue to the next word
         user_agent=_CONTROL.sub(" ", user_agent) if user_agent else None,
@@ -35,6 +34,12 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
         source_ip=event["requestContext"]["http"]["sourceIp"],
         idempotency_key=idempotency_key(headers.get("idempotency-key")),
     )
+
+
+def gpc_header(headers: Mapping[str, Any]) -> bool:
+    """Whether the request carried `Sec-GPC: 1` (`headers`: names in lower case). Only the
+    value 1 counts, without the whitespace HTTP allows around any field value."""
+    return str(headers.get("sec-gpc") or "").strip(" \t") == "1"
 
 
 def idempotency_key(raw: str | None) -> str | None:
