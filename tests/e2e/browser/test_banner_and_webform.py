@@ -233,7 +233,9 @@ def test_opting_back_in_takes_a_second_confirming_step(
         page.reload()
         wait_until_ready(page)
         # Then nothing sells or shares, and the person is told why their opt-in did not apply
-        expect(status).to_have_text("Opted out of sale · Opt-in not applied: a linked account opted out")
+        expect(status).to_have_text(
+            "Opted out of sale · Opt-in not applied: a linked account opted out"
+        )
         assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
         assert not partner_pixel_ran(page)
 
