@@ -41,6 +41,8 @@ def test_a_denied_request_its_systems_then_processed_does_not_say_nothing_was_do
     assert "Systems that processed it keep your opt-out." in page
     assert "already" not in page and "had " not in page
     assert "6 of 6 done" in page
+    # ... nor that nothing more will be done: a replay re-sends its failed jobs (s26 counsel F6)
+    assert "further" not in page
 
 
 def test_a_denial_no_system_acted_on_says_we_could_not_act() -> None:

@@ -88,9 +88,11 @@ ALL_RETIRED: Final = (
 # A denied request some systems processed opts no one back in: saying "we could not act"
 # would be false for those systems. A deny is refused once any system confirmed, so they
 # mostly processed it after the denial (jobs already sent complete): "had already processed
-# it" would be false in time, so the text names no order (review s16 drill F11).
+# it" would be false in time, so the text names no order (review s16 drill F11). Nor does it
+# promise no further action: a replay re-sends a denied request's failed jobs (docs/decisions.md,
+# review s26 counsel F6: "decided not to act further", then the replay acted).
 DENIED_AFTER_SYSTEMS: Final = (
-    "Denied: we decided not to act further on this request, for the reason shown below. "
+    "Denied: we declined this request, for the reason shown below. "
     "Systems that processed it keep your opt-out."
 )
 # A denial's reason code (api_models.DenialCode), in words: the page shows it, as the JSON
