@@ -265,8 +265,13 @@ def test_a_cursor_cannot_name_a_request_for_the_export_to_read(aws: Aws) -> None
         forged = cursor | {"after": position, "alone": [["z", other.request_id]],
                            "unreferenced": True}  # fmt: skip
         token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
-        records = exports.identity("email", EMAIL, token)["records"]
-        # Then the page holds only the email's own requests, never the other one
+        # Then it is refused (its seal was made for another position: review s26 diff B F1),
+        # and were it not, the page would hold only the email's own requests
+        with pytest.raises(InvalidInput):
+            exports.identity("email", EMAIL, token)
+        unsealed = {k: v for k, v in forged.items() if k != "seal"}  # the page's own rule
+        bare = base64.urlsafe_b64encode(json.dumps(unsealed).encode()).decode()
+        records = exports._identity("email", EMAIL, bare)["records"]
         got = {r["request_id"] for r in records if "request_id" in r}
         assert other.request_id not in got
         assert got <= {rid for _, rid in listed}

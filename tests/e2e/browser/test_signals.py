@@ -55,6 +55,7 @@ window.__gpp_msghandler = (event) => {
 };
 window.addEventListener("message", window.__gpp_msghandler);
 document.addEventListener("DOMContentLoaded", () => {
+  if (window.frames["__gppLocator"]) return; // as the spec's stub checks
   const frame = document.createElement("iframe");
   frame.name = "__gppLocator";
   frame.style.display = "none";

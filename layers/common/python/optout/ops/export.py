@@ -120,9 +120,12 @@ class ExportService:
         chain goes on in the next cursor, or, on the last page, ends in its `seal`. The
         first page's time is the export's."""
         name = json.dumps(scope, sort_keys=True)
+        # The tag binds the chain to the position it was made for, too: a seal moved onto a
+        # later position would skip pages and still be sealed (review s26 diff B F1)
         if cursor:
             position = _decode(cursor)
-            seal = Seal.read(self._seal_key, name, position.pop("seal", None))
+            token = position.pop("seal", None)
+            seal = Seal.read(self._seal_key, name + json.dumps(position, sort_keys=True), token)
             cursor = _encode(position)
         else:
             seal = Seal(iso(self._clock()))
@@ -130,9 +133,9 @@ class ExportService:
         page["records"] = [plain(record) for record in page["records"]]
         seal.fold(page["records"])
         if page["cursor"]:
-            page["cursor"] = _encode(
-                _decode(page["cursor"]) | {"seal": seal.token(self._seal_key, name)}
-            )
+            following = _decode(page["cursor"])
+            bound = name + json.dumps(following, sort_keys=True)
+            page["cursor"] = _encode(following | {"seal": seal.token(self._seal_key, bound)})
         else:
             page["seal"] = seal.view(scope)
         return page
