@@ -461,14 +461,15 @@ def request_records(
     today = latest_date(now or datetime.now(UTC), where)
     request["late"] = is_late(status, today, imported_at, where, responded)
     # the systems done with part of it: a type named that one did not take (types only)
-    request["not_taken"] = not_taken(proofs(items, covering))
+    every = proofs(items, covering)
+    request["not_taken"] = not_taken(every)
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:
         records.append({"record": "resolution", "request_id": request_id}
                        | {k: v for k, v in resolution.items()
                           if k not in ("pk", "sk", "kind", "expires_at")})  # fmt: skip
-    for proof in proofs(items, covering):
+    for proof in every:
         if proof.own:
             records.append(_job_record(request_id, proof.own))
         for earlier in proof.covering:
