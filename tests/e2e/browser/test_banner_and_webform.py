@@ -298,11 +298,20 @@ def test_an_acknowledged_opt_in_the_state_lacks_shows_unticked_and_is_not_revers
     assert api.posts[-1]["opt_out"]["profiling"] is True
     assert api.posts[-1]["opt_out"].get("sale") is not True
     assert "confirm_opt_in" not in api.posts[-1]
-    # ... and on the next page (the state still opted out) the panel still shows the opt-in
+    # ... and on a page read two minutes later (the state still opted out: a linked account's
+    # opt-out holds it) the panel still shows the opt-in, with that reason
+    page.evaluate(
+        "() => { const local = JSON.parse(localStorage.getItem('optout_local'));"
+        " local.at = Date.now() - 120000; localStorage.setItem('optout_local',"
+        " JSON.stringify(local)); }"
+    )
     page.reload()
     wait_until_ready(page)
     banner.get_by_role("button", name="Your Privacy Choices").click()
     expect(sale).not_to_be_checked()
+    expect(banner.get_by_role("dialog")).to_contain_text(
+        "Opt-in not applied: a linked account opted out"
+    )
     expect(banner.get_by_label("Opt out: Profiling")).to_be_checked()
     assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
 
