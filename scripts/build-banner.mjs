@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds what a site embeds: web/dist/banner.min.js (terser) and, beside it,
 // banner.min.js.sri with its Subresource Integrity hash (sha384). Prints the sizes and fails
-// when the minified file gzipped exceeds the budget (7600 bytes; BUDGET=... to change it).
+// when the minified file gzipped exceeds the budget (7700 bytes; BUDGET=... to change it).
 // Run by `make banner` (and so by `make run` and `make test`); terser comes from
 // web/tests/package.json (`npm ci`), so the build is the same on every machine.
 import { createHash } from "node:crypto";
@@ -19,7 +19,7 @@ try {
   process.exit(2);
 }
 
-const budget = Number(process.env.BUDGET || 7600);
+const budget = Number(process.env.BUDGET || 7700);
 const source = readFileSync(new URL("web/banner.js", root), "utf8");
 const { code } = await terser.minify(source, {
   ecma: 2020,

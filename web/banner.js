@@ -204,8 +204,17 @@
   // here applies at once, an opt-in only once the API's state has it (a linked person's
   // opt-out may keep it from applying: README, "Effective state").
   const optedOut = (p) => (state.gpc && ADS.includes(p)) || !!state.server[p] || !!pending?.choices[p];
-  // The opt-ins the API acknowledged that its state does not have (yet).
-  const unapplied = () => state.known && PURPOSES.some((p) => pending?.choices[p] === false && state.server[p]);
+  // An opt-in the API acknowledged that its state does not have (yet).
+  const held = (p) => state.known && pending?.choices[p] === false && state.server[p];
+  const unapplied = () => PURPOSES.some(held);
+  // The person's own choice (what the panel shows and a save posts), not what the page
+  // enforces: their latest choice, queued or acknowledged (an opt-in counts once confirmed),
+  // else what applies. A save of another purpose must not re-post an opt-out they withdrew.
+  const chosen = (p) => {
+    let c = pending?.choices[p];
+    for (const q of outbox) if (q.o[p] || (q.c && q.o[p] === false)) c = q.o[p];
+    return (state.gpc && ADS.includes(p)) || (c ?? optedOut(p));
+  };
   const apply = (choices, all) => {
     pending = pending || { choices: {} };
     for (const p in choices) if (all || choices[p]) pending.choices[p] = choices[p];
@@ -290,15 +299,22 @@
   // CMP API spec, "How does the CMP provide the API?": __gpp is always a function, answers
   // every generic command at once, and never returns a value.
   const gpp = (command, callback, parameter) => {
-    const answer = (value) => callback && callback(value, value !== null);
+    const answer = (value, ok = value !== null) => callback && callback(value, ok);
     if (typeof command !== "string") return answer(null);
     if (command === "ping") return answer(ping());
     if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
     if (command === "addEventListener") {
-      while (listeners.has(nextListener)) nextListener++;
-      const listenerId = nextListener++;
-      listeners.set(listenerId, callback);
-      return answer({ eventName: "listenerRegistered", listenerId, data: true, pingData: ping() });
+      // A frame (postMessage: the callback carries its source) keeps 50 listeners at most, or a
+      // hostile one could add millions. Refused as the spec says (addEventListener, EventListener
+      // listenerRegistered): data false, listenerId 0, success false.
+      const from = callback?.s;
+      const data = from === undefined || [...listeners.values()].filter((cb) => cb.s === from).length < 50;
+      let listenerId = 0;
+      if (data) {
+        while (listeners.has(nextListener)) nextListener++;
+        listeners.set((listenerId = nextListener++), callback);
+      }
+      return answer({ eventName: "listenerRegistered", listenerId, data, pingData: ping() }, data);
     }
     if (command === "removeEventListener") {
       // The spec's stub and the reference implementation answer an EventListener object.
@@ -562,15 +578,16 @@
   // A page back from the back-forward cache heard none of them while it was frozen. A local
   // copy another tab removed (its newer read of the API's state has it) is kept here: this
   // page's read may be older.
-  const follow = () => {
-    pending = store("localStorage", PENDING) || pending;
-    reread();
+  // Read inside changed(): listeners hear sectionChange when the other tab's change moves the
+  // string (a webform opt-out there).
+  const follow = () =>
     changed(() => {
+      pending = store("localStorage", PENDING) || pending;
+      reread();
       applyOutbox();
       state.decided ||= !!store("localStorage", "optout_decided"); // no first-visit banner left
       state.unsaved &&= !!outbox.length;
     });
-  };
   w.addEventListener("storage", ({ key }) => (key === OUTBOX || key === PENDING) && follow());
   w.addEventListener("pageshow", (event) => event.persisted && follow());
 
@@ -678,10 +695,11 @@
     // An opt-in not in a state read a minute after it was saved: a person linked to this
     // browser (an account, an email they gave) holds the opt-out, and it wins. (Not the time
     // now: the page the opt-in was made on has not read the state since.)
-    if (unapplied())
-      parts.push(pending.r > 1 || state.at - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet");
+    if (unapplied()) parts.push(heldNote());
     return parts.join(" · ");
   };
+  const heldNote = () =>
+    pending.r > 1 || state.at - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet";
 
   const render = () => {
     if (!root || !(state.known || state.failed || linking)) return; // no flash of UI before the state
@@ -698,7 +716,7 @@
     // The boxes then show only what this browser knows; an unticked box lifts nothing.
     const failedNote = state.failed ? "<p>We could not load your saved choices. Unticked boxes change none of them.</p>" : "";
     const toggle = (p) =>
-      `<label><input type="checkbox" name="${p}"${optedOut(p) ? " checked" : ""}${state.gpc && ADS.includes(p) ? " disabled" : ""}> ${LABELS[p]}</label>`;
+      `<label><input type="checkbox" name="${p}"${chosen(p) ? " checked" : ""}${state.gpc && ADS.includes(p) ? " disabled" : ""}> ${LABELS[p]}${held(p) ? ` <small>(${heldNote()})</small>` : ""}</label>`;
     let html;
     if (view === "ask") {
       html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2><p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p><div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
@@ -732,7 +750,7 @@
     for (const box of event.target.querySelectorAll("input:not([disabled])")) choices[box.name] = box.checked;
     // Opting back in (to sale/sharing, or to the use of sensitive data) takes a second,
     // explicit step (CCPA regulations §7028); the API is told it was confirmed.
-    const optingIn = PURPOSES.filter((p) => optedOut(p) && choices[p] === false);
+    const optingIn = PURPOSES.filter((p) => chosen(p) && choices[p] === false);
     const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell, share or use your personal information for it.`;
     if (optingIn.length && !w.confirm(question)) return;
     choose(choices, optingIn.length > 0);

@@ -250,6 +250,72 @@ def test_opting_back_in_takes_a_second_confirming_step(
     assert page.evaluate("() => localStorage.getItem('optout_local')") is None
 
 
+def test_an_acknowledged_opt_in_the_state_lacks_shows_unticked_and_is_not_reversed(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor who opted out of sale in the panel, and the API's state has it
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Choose").click()
+    banner.get_by_label("Opt out: Sale of my personal information").check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    api.opt_out = {"sale": True}
+    page.reload()
+    wait_until_ready(page)
+
+    # When they opt back in (confirmed, acknowledged) while the state still says opted out
+    # (the state read not refreshed yet, or a linked email's opt-out holding it)
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    banner.get_by_label("Opt out: Sale of my personal information").uncheck()
+    page.once("dialog", lambda dialog: dialog.accept())
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    status = banner.locator("[data-optout-status]")
+    expect(status).to_have_text("Opted out of sale · Opt-in saved, not applied yet")
+
+    # Then the panel, reopened, shows their choice: sale not ticked, with the note
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    sale = banner.get_by_label("Opt out: Sale of my personal information")
+    expect(sale).not_to_be_checked()
+    expect(banner.get_by_role("dialog")).to_contain_text("Opt-in saved, not applied yet")
+    # ... while the page still enforces the state's opt-out (fail closed)
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    assert not partner_pixel_ran(page)
+
+    # When they change another purpose and save (no opt-in: no confirmation is asked; a
+    # dialog would be dismissed and nothing posted)
+    banner.get_by_label("Opt out: Profiling").check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then the post opts out of profiling and does not opt out of sale again (review s27 R1)
+    assert api.posts[-1]["opt_out"]["profiling"] is True
+    assert api.posts[-1]["opt_out"].get("sale") is not True
+    assert "confirm_opt_in" not in api.posts[-1]
+    # ... and on a page read two minutes later (the state still opted out: a linked account's
+    # opt-out holds it) the panel still shows the opt-in, with that reason
+    page.evaluate(
+        "() => { const local = JSON.parse(localStorage.getItem('optout_local'));"
+        " local.at = Date.now() - 120000; localStorage.setItem('optout_local',"
+        " JSON.stringify(local)); }"
+    )
+    page.reload()
+    wait_until_ready(page)
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(sale).not_to_be_checked()
+    expect(banner.get_by_role("dialog")).to_contain_text(
+        "Opt-in not applied: a linked account opted out"
+    )
+    expect(banner.get_by_label("Opt out: Profiling")).to_be_checked()
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+
 def test_device_cookie_is_first_party_random_lax_and_lasts_13_months(
     new_context: BrowserFactory, static_site: str
 ) -> None:

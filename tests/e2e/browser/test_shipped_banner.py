@@ -13,7 +13,7 @@ from .conftest import ROOT, SHIPPED, WEB, BrowserFactory, FakeConsentApi, serve_
 
 pytestmark = pytest.mark.browser
 
-BUDGET = 7600  # bytes, minified and gzipped (scripts/build-banner.mjs)
+BUDGET = 7700  # bytes, minified and gzipped (scripts/build-banner.mjs)
 SRI = SHIPPED.with_name("banner.min.js.sri")
 
 

@@ -388,3 +388,102 @@ def test_a_site_without_sensitive_data_can_say_so_when_it_offers_no_limit_choice
     banner.get_by_role("button", name="Your Privacy Choices").click()
     expect(banner.get_by_label("Opt out: Profiling")).to_be_visible()
     assert banner.get_by_label("Limit the use of my sensitive personal information").count() == 0
+
+
+def test_another_tabs_webform_opt_out_is_announced_as_a_section_change(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the shop in one tab, not opted out, with a vendor's __gpp listener
+    context = new_context()
+    FakeConsentApi().install(context)
+    answer = {"request_id": "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f", "status": "received",
+              "received_at": "2026-12-03T03:20:00.123Z", "deadline": "2026-12-22"}  # fmt: skip
+    context.route(
+        "**/v1/opt-out",
+        lambda route: route.fulfill(
+            status=202, content_type="application/json", body=json.dumps(answer)
+        ),
+    )
+    shop = context.new_page()
+    shop.goto(f"{static_site}/index.html")
+    wait_until_ready(shop)
+    shop.evaluate(
+        "() => { window.__events = []; window.__gpp('addEventListener', (e) =>"
+        " window.__events.push([e.eventName, e.data, e.pingData.gppString])); }"
+    )
+    assert decode_gpp(gpp_ping(shop)["gppString"])["usnat"]["SaleOptOut"] == 2
+
+    # When the visitor opts out through the webform in another tab
+    form = context.new_page()
+    form.goto(f"{static_site}/privacy.html")
+    wait_until_ready(form)
+    form.get_by_label("Email address").fill("jane@example.com")
+    form.get_by_role("button", name="Submit opt-out request").click()
+    expect(form.locator("#result")).to_be_visible()
+
+    # Then the shop tab's listener hears sectionChange (review s27 R3: the other tab's copy was
+    # read before the change's snapshot, so nothing moved), with the opted-out string
+    shop.wait_for_function("() => window.__events.some((e) => e[0] === 'sectionChange')")
+    events = shop.evaluate("() => window.__events")
+    change = next(e for e in events if e[0] == "sectionChange")
+    assert change[1] == "usnat"
+    assert decode_gpp(change[2])["usnat"]["SaleOptOut"] == 1
+    assert [e[:2] for e in events][-1] == ["signalStatus", "ready"]
+    assert shop.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+
+def test_a_frame_keeps_50_listeners_at_most_and_the_51st_is_refused(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the shop with an ad frame
+    context = new_context()
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          const frame = document.createElement("iframe");
+          Object.assign(frame, { name: "ad", srcdoc: "ad" });
+          frame.onload = resolve;
+          document.body.append(frame);
+        })"""
+    )
+    ad_frame = page.frame(name="ad")
+    assert ad_frame is not None
+
+    # When the frame registers 55 listeners by postMessage, removes one, and registers again
+    answers = ad_frame.evaluate(
+        """() => new Promise((resolve) => {
+          const got = {};
+          const call = (command, callId, parameter) =>
+            window.parent.postMessage({ __gppCall: { command, callId, parameter } }, "*");
+          window.addEventListener("message", ({ data }) => {
+            const answer = data.__gppReturn;
+            if (!answer || answer.callId in got) return; // later events to a listener
+            const value = answer.returnValue;
+            got[answer.callId] = [value.eventName, value.listenerId, value.data, answer.success];
+            if (answer.callId === "add54") call("removeEventListener", "remove", got.add0[1]);
+            if (answer.callId === "remove") call("addEventListener", "again");
+            if (answer.callId === "again") resolve(got);
+          });
+          for (let i = 0; i < 55; i++) call("addEventListener", `add${i}`);
+        })"""
+    )
+
+    # Then 50 are registered; the others are refused in the spec's shape (listenerRegistered,
+    # data false, listenerId 0, success false); once one is removed, one more is taken
+    registered = [answers[f"add{i}"] for i in range(55)]
+    assert all(
+        a[0] == "listenerRegistered" and a[2] is True and a[3] is True for a in registered[:50]
+    )
+    assert len({a[1] for a in registered[:50]}) == 50
+    assert registered[50:] == [["listenerRegistered", 0, False, False]] * 5
+    assert answers["remove"][2] is True
+    assert answers["again"][2:] == [True, True]
+    # ... and the page itself is not limited
+    page_ids = page.evaluate(
+        "() => Array.from({ length: 60 }, () => { let id;"
+        " window.__gpp('addEventListener', (e) => { id = id ?? e.listenerId; }); return id; })"
+    )
+    assert all(page_ids) and len(set(page_ids)) == 60
