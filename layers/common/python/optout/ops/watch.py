@@ -76,7 +76,7 @@ from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
 from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
-from optout.status import covering_keys, needs_reopen
+from optout.status import covering_keys, needs_reopen, quiet_keys
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put, get_item
 from optout.store.codec import Item, serialize
@@ -419,7 +419,10 @@ class Watch:
         # reset shows, and a stale read (the job still failed) would drop it as settled, so
         # the replayed job's end never reached the §7102 figures (review s22 race R6).
         items = load_request(self._table, request_id, consistent=True)
-        cited = covering_keys(items)
+        # The quiet period's jobs too, in the same BatchGetItem: what they did not take makes
+        # the §7102 outcome `complied_part`, as the page and the export read it (review s26
+        # diff B F2; a request the quiet period relied on for nothing reads no more).
+        cited = covering_keys(items) + quiet_keys(items)
         covering = batch_get(self._table, cited, consistent=True) if cited else {}
         by_sk = {item["sk"]: item for item in items}
         event = by_sk.get(keys.EVENT_SK)
