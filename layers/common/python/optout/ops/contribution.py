@@ -122,6 +122,10 @@ class Contribution:
     # When it was responded to (the end of `hours`; None while there is none): the export's
     # `answered_at` for a request that is not an import (review s26 counsel F4).
     responded_at: str | None = None
+    # An import: when it was written here (`evidence.imported.imported_at`): the deadline
+    # watch does not count it overdue while its systems here first carry it out (ops/watch.py
+    # `in_first_run`); None for any other request.
+    imported_at: str | None = None
 
     @property
     def day(self) -> str:
@@ -211,6 +215,7 @@ def contribution_of(
         imported_late=_imported_late(event),
         calendar=deadline_calendar(event),
         responded_at=responded_at,
+        imported_at=_imported_at(event),
     )
 
 
@@ -238,6 +243,11 @@ def deadline_calendar(event: Item) -> str | None:
     ):
         return counted_in(_parse(str(event["received_at"])), where)
     return where
+
+
+def _imported_at(event: Item) -> str | None:
+    imported = (event.get("evidence") or {}).get("imported") or {}
+    return str(imported["imported_at"]) if imported.get("imported_at") else None
 
 
 def _imported_late(event: Item) -> bool | None:
