@@ -12,6 +12,7 @@ import pytest
 
 from local.moto_guard import guarded
 from optout.connectors.base import Job, Outcome
+from optout.ops.metrics import MetricsService
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -58,8 +59,11 @@ def _page(pipe: Pipeline, request_id: str, at: datetime) -> str:
     return str(answer["body"])
 
 
-def _views(pipe: Pipeline, cli: Cli, request_id: str, later: datetime) -> dict[str, Any]:
-    """What each view says of one request: whether it reads in part, and what was not taken."""
+def _views(
+    pipe: Pipeline, cli: Cli, request_id: str, later: datetime, days: set[str]
+) -> dict[str, Any]:
+    """What each view says of one request: whether it reads in part, and what was not taken
+    (`days`: gets the day its §7102 figures count it under)."""
     page = _page(pipe, request_id, later)
     path = f"/v1/admin/requests/{request_id}"
     detail = json_body(invoke(pipe.admin, http_event(
@@ -76,6 +80,7 @@ def _views(pipe: Pipeline, cli: Cli, request_id: str, later: datetime) -> dict[s
     assert folded is not None
     ran = cli("status", request_id)
     assert ran.code == 0, ran.err
+    days.add(folded.day)
     return {
         "page": COMPLETED_IN_PART in page,
         "ledger": folded.outcome,
@@ -106,8 +111,9 @@ def test_a_repeat_not_asked_after_a_job_that_sent_nothing_is_in_part_in_every_vi
     later = datetime.now(UTC) + timedelta(days=2)
     part = [{"system": "google_ads", "identifier_types": ["email"]}]
     # When each view reads them
+    days: set[str] = set()
     for request_id in (first, second):
-        views = _views(pipe, cli, request_id, later)
+        views = _views(pipe, cli, request_id, later, days)
         # Then every view says complied with in part, Google not having taken the email: the
         # page, the figures, the export and the operator record agree (review s26 diff B F2:
         # the repeat's page said in part while the rest said in whole)
@@ -115,3 +121,8 @@ def test_a_repeat_not_asked_after_a_job_that_sent_nothing_is_in_part_in_every_vi
             "page": True, "ledger": "complied_part", "export": "complied_part",
             "export_not_taken": part, "operator": ("completed", part), "cli": True,
         }, request_id  # fmt: skip
+    # And the §7102 figures the report reads (the ledger the watch folded) count both so
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    (day,) = days
+    requests = MetricsService(table).year(int(day[:4]), "now")["requests"]
+    assert (requests["complied_part"], requests["complied_whole"]) == (2, 0)
