@@ -367,6 +367,51 @@ def test_an_import_answered_on_time_leaves_the_watch_once_its_systems_here_confi
     assert (len(later.overdue), len(later.imported_owed), reminders(table)) == (0, 0, [])
 
 
+def test_an_import_done_here_is_never_counted_overdue_while_its_next_check_is_an_hour_off(
+    table: Table,
+) -> None:
+    # Given two March imports (past their deadline from the start): one the other tool
+    # answered late, one with no answer given (review s26 counsel F8)
+    imported = import_rows(table, [
+        {"external_id": "late", "completed_at": "2026-03-30T10:00:00Z"},
+        {"external_id": "unanswered"},
+    ])  # fmt: skip
+    # When the watch checks them before the resolver and the systems here have answered
+    first = watch(table, backfill_days=1).run()
+    # Then neither is overdue while its systems here first carry it out: owed here
+    assert len(first.overdue) == 0
+    assert first.imported_owed.request_ids == sorted(imported.values())
+    # When every system here confirms them, and the watch runs (every 5 minutes) before their
+    # next check, which is hourly past a deadline
+    for request_id in imported.values():
+        carry_out(table, request_id, braze="done")
+    for minutes in (5, 30, 55):
+        later = watch(table, NOW + timedelta(minutes=minutes)).run()
+        # Then no run counts a done import overdue (each read it overdue for that hour, so
+        # OverdueRequestsAlarm fired for a bulk import every system had done)
+        assert (len(later.overdue), len(later.due_soon)) == (0, 0), minutes
+    # And their next check drops them
+    watch(table, NOW + watch_module.OVERDUE_CHECK_GAP).run()
+    assert reminders(table) == []
+
+
+def test_an_import_not_carried_out_here_in_its_first_run_is_overdue(table: Table) -> None:
+    # Given a March import with no answer given, and one a system here refused for good
+    imported = import_rows(table, [{"external_id": "stuck"}, {"external_id": "refused"}])
+    carry_out(table, imported["refused"])  # braze failed
+    # When the watch checks them
+    first = watch(table, backfill_days=1).run()
+    # Then the refused one is overdue at once (the operator's to replay), the other owed
+    assert (first.overdue.request_ids, first.imported_owed.request_ids) == (
+        [imported["refused"]], [imported["stuck"]],
+    )  # fmt: skip
+    # And once its first run is over (never resolved: the watch re-drives it as lost), the
+    # one still not carried out is overdue too
+    late = watch(table, NOW + watch_module.IMPORT_FIRST_RUN + timedelta(hours=1)).run()
+    assert set(late.overdue.request_ids) == set(imported.values())
+    assert len(late.imported_owed) == 0
+
+
 def test_an_import_of_an_old_row_keeps_its_records_the_whole_retention_from_its_import(
     table: Table,
 ) -> None:

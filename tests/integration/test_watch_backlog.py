@@ -223,10 +223,12 @@ def test_due_reminders_no_run_has_checked_mark_the_figures_partial(table: Table)
     assert report.finished is False and 0 < report.checked < 20
     assert report.figures_partial is True
     assert report.not_yet_checked == 20 - report.checked
-    assert len(report.overdue) == report.checked
+    # (owed here, not overdue, while their systems here first carry them out: counsel F8)
+    assert (len(report.imported_owed), len(report.overdue)) == (report.checked, 0)
     # and a run with time enough counts them all, whole
     whole = watch(table, NOW + timedelta(minutes=10)).run()
-    assert (len(whole.overdue), whole.figures_partial, whole.not_yet_checked) == (20, False, 0)
+    counted = (len(whole.imported_owed), whole.figures_partial, whole.not_yet_checked)
+    assert counted == (20, False, 0)
 
 
 def test_a_replays_reminder_does_not_bring_a_redrive_sooner(

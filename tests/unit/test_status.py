@@ -831,3 +831,41 @@ def test_a_repeat_not_asked_after_a_job_that_sent_nothing_reads_in_part_as_the_f
     assert one is not None and two is not None
     assert (one.status, one.page_fields()["systems_in_part"]) == ("completed", 1)
     assert (two.status, two.page_fields()["systems_in_part"]) == ("completed", 1)
+
+
+def test_a_quiet_period_job_counts_for_the_identities_the_request_named_that_it_carried() -> None:
+    # Given a repeat naming the gmail address and a phone, not asked at Google for the email
+    # (the earlier job sent nothing), with a job of its own for the phone that Google took
+    phone = {"type": "phone", "key": "p1", "value": "+14155550100"}
+    entry = {"job_id": f"{EARLIER}:google_ads", "answered_at": "2026-12-02T18:43:44.000Z"}
+    own = _google_job(RID, {"identifier_types_sent": ["phone"]}, status="done",
+                      identifiers=[phone])  # fmt: skip
+    items = [EVENT | {"identifiers": [GMAIL, phone]},
+             RESOLUTION | {"not_asked": {"google_ads": [entry]}}, own]  # fmt: skip
+    key = (f"REQ#{EARLIER}", "JOB#google_ads")
+    # Then the email reached Google through neither job: in part, in the status and the list
+    (google,) = proofs(items, {key: _google_job(EARLIER, NO_FORM)})
+    assert (google.state, set(google.not_taken), google.in_part) == ("done", {"email"}, True)
+    status = aggregate(RID, items, {key: _google_job(EARLIER, NO_FORM)})
+    assert status is not None and status.page_fields()["systems_in_part"] == 1
+    # But a quiet job that refused another person's email (not the one this request named) is
+    # not this request's part
+    stranger = {"type": "email", "key": "g2", "value": "other@gmail.com"}
+    (google,) = proofs(items, {key: _google_job(EARLIER, NO_FORM, identifiers=[stranger])})
+    assert not google.not_taken and not google.in_part
+    # And a vendor that was asked and answered "no such person" took nothing away
+    asked = {"identifier_types_sent": ["email"], "http_status": 200}
+    (google,) = proofs(items, {key: _google_job(EARLIER, asked)})
+    assert not google.in_part
+
+
+def test_a_system_the_quiet_period_did_not_ask_is_in_the_proofs_and_nowhere_counted() -> None:
+    # Given a repeat whose only word on Google is the quiet period (no job, no citation)
+    key = (f"REQ#{EARLIER}", "JOB#google_ads")
+    (google,) = proofs(_quiet_google(), {key: _google_job(EARLIER, NO_FORM)})
+    # Then it is quiet_only: settled, not counted, nothing to re-open, and in part
+    assert google.quiet_only and google.settled and not google.counted and not google.reopen
+    assert google.in_part
+    # And without its job read, nothing says what it did not take
+    (google,) = proofs(_quiet_google(), {})
+    assert google.quiet_only and not google.in_part

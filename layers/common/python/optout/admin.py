@@ -64,7 +64,8 @@ class AdminService:
             "event": {name: event.get(name) for name in EVENT_FIELDS}
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
-            "systems": [_proof_view(proof) for proof in every],
+            # a system the quiet period did not ask is under `not_asked` below, not here
+            "systems": [_proof_view(proof) for proof in every if not proof.quiet_only],
         }
         part = not_taken(every)
         if part:  # done, but a type the request named not taken there: complied with in part

@@ -19,7 +19,10 @@ A system the resolver did not ask because its vendor recently answered "no such 
 these identities (`RESOLUTION.not_asked`, the quiet period) has no job and no proof: the
 operator views do not count it, and say why (`not_asked`). The public view counts it as done,
 as it counts that answer on the request's own job (no_record): otherwise two opt-outs for the
-same email would show a stranger whether the vendors hold that person.
+same email would show a stranger whether the vendors hold that person. Such a system has a
+`SystemProof` (`quiet_only`) holding the quiet period's jobs as read (`quiet_jobs`): one that
+sent nothing for an identity the request named makes the request "in part" (`in_part`) in
+every view, as it made the first request.
 
 A system an operator retired (`optout retire`, optout/retire.py; the `RETIRED` item, read with
 the cited jobs) owes nothing more for the jobs made before its retirement that were not done:
@@ -77,6 +80,11 @@ def proven_types(job: Item) -> set[str]:
     return (carried & sent if sent else carried) - rejected
 
 
+def _rejected(job: Item) -> set[str]:
+    """The types a job's receipt lists as refused or never sent (`identifier_types_rejected`)."""
+    return {str(t) for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()}
+
+
 def made_before(job: Item, retirement: Item | None) -> bool:
     """A job made at or before one of its system's retirements; a job made after the name was
     last configured again is not."""
@@ -127,6 +135,9 @@ class SystemProof:
     # When the request was resolved (`RESOLUTION.resolved_at`): whether it came after the
     # system's retirement (`stale`).
     resolved_at: str = ""
+    # The jobs of `quiet` read with the request (`quiet_keys`): what they did not take is not
+    # taken for this request either (`not_taken`). Read by every view that says "in part".
+    quiet_jobs: tuple[Item, ...] = ()
 
     def _before_retirement(self, job: Item) -> bool:
         return made_before(job, self.retirement)
@@ -194,22 +205,40 @@ class SystemProof:
         return bool(self.quiet) and not unexplained
 
     @property
+    def quiet_only(self) -> bool:
+        """In the proofs only because the quiet period did not ask it (`not_asked`): no job of
+        its own, none cited. The operator record lists no system block for it."""
+        return self.own is None and not self.covering
+
+    @property
     def not_taken(self) -> frozenset[str]:
         """The identifier types the request named that this system's proof did not take: a job
         of it ended (done or no_record) with the type under `identifier_types_rejected` (the
         vendor refused it inside an accepted call, or it was never sent: no form of it the
         vendor can match, `Connector.unformed`), and no job of it took the type (`proven_types`).
         Such a system is done, but with part of the request (review s26 counsel F2, F3):
-        the §7102 outcome is `complied_part` and no page says every detail was processed."""
+        the §7102 outcome is `complied_part` and no page says every detail was processed.
+        A quiet period's job (`quiet_jobs`) counts for the identities the request named that
+        it carried: a repeat not asked after a job that sent nothing is in part as the first
+        was, in every view (review s26 diff B F2: only the page said so)."""
         named = {t for t, _ in self.named}
-        refused = {
-            str(t)
-            for job in self.jobs
-            if job.get("status") in DONE
-            for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()
-        }
+        refused = {t for job in self.jobs if job.get("status") in DONE for t in _rejected(job)}
+        for job in self.quiet_jobs:
+            carried = _identities(job)
+            relied = {t for t, _ in carried & self.named} if carried else named
+            refused |= relied & _rejected(job)
         taken = {t for job in self.jobs for t in proven_types(job)}
         return frozenset((refused & named) - taken)
+
+    @property
+    def in_part(self) -> bool:
+        """Done with part of the request (`not_taken`): counted and done, or settled by the
+        quiet period alone (the public view counts such a system done: `quiet_systems`)."""
+        if not self.not_taken:
+            return False
+        if self.counted:
+            return self.state == "done"
+        return self.settled and bool(self.quiet) and not self.unplanned
 
     @property
     def reopen(self) -> bool:
@@ -324,17 +353,22 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
             key = _job_key(system, str(job_id))
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
-    names = sorted(set(own) | set(cited))
     resolution = by_sk.get(keys.RESOLUTION_SK, {})
     heard = {s: frozenset(str(e["job_id"]) for e in entries)
-             for s, entries in (resolution.get("not_asked") or {}).items()}  # fmt: skip
+             for s, entries in (resolution.get("not_asked") or {}).items() if entries}  # fmt: skip
+    # A system the quiet period did not ask is here too (`quiet_only`), with the jobs it relied
+    # on as read (`quiet_keys`): what they did not take decides "in part" (`not_taken`).
+    names = sorted(set(own) | set(cited) | set(heard))
+    quiet_jobs = {s: tuple(covering[k] for k in (_job_key(s, j) for j in sorted(ids))
+                           if k in covering)
+                  for s, ids in heard.items()}  # fmt: skip
     unplanned = set(resolution.get("not_planned") or ())
     strict = int(resolution.get("proof_rule") or 1) >= PROOF_RULE
     removed = set(resolution.get("not_configured") or ())
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
                         strict, covering.get(keys.retired_key(s)),
-                        str(resolution.get("resolved_at") or ""))
+                        str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()))
             for s in names]  # fmt: skip
 
 
@@ -354,8 +388,8 @@ def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
     done sooner, would show anyone who repeats an opt-out for an email whether the business's
     vendors hold that person (6 systems, then 4; review s13 blackbox 1; 2 of 6 done against
     0 of 6, review s20 outside O1)."""
-    named = {s.system for s in every}
-    heard = set(resolution.get("not_asked") or ()) - named  # no job, no citation: not in proofs
+    heard = {s.system for s in every if s.quiet_only}  # no job, no citation
+    heard |= set(resolution.get("not_asked") or ()) - {s.system for s in every}
     return heard | {s.system for s in every if s.settled and s.quiet and not s.unplanned}
 
 
@@ -404,6 +438,8 @@ def aggregate(
     covering: dict[tuple[str, str], Item] | None = None,
     public: bool = False,
     now: datetime | None = None,
+    *,
+    every: list[SystemProof] | None = None,
 ) -> RequestStatusOut | None:
     """`public`: the consumer's view, without the systems the request reached only through
     identifiers linked to the ones it named (`RESOLUTION.linked_only`): the business's
@@ -416,13 +452,15 @@ def aggregate(
     person is not the requester's to read either; and `processing`, with no count, until the
     earlier answers it relies on are replayed (`replayed_until`; `now` defaults to the clock):
     whether the person had opted out before is not the requester's to read. Operators see all,
-    and those systems under `not_asked`, uncounted."""
+    and those systems under `not_asked`, uncounted. `every`: `proofs(items, covering)`, when
+    the caller has built them already (the export: review s26 diff B F3)."""
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
     if event is None:
         return None
     resolution = by_sk.get(keys.RESOLUTION_SK)
-    every = proofs(items, covering or {})
+    if every is None:
+        every = proofs(items, covering or {})
     systems = [s for s in every if s.counted]
     quiet: set[str] = set()  # settled by the quiet period: read as done in the public view
     # reached only through linked identifiers, or only for purposes it did not ask: not public
@@ -496,39 +534,20 @@ def aggregate(
         denial_reason=denial.get("reason_code") if denial else None,
     )
     answer.with_calendar(stored_calendar(event), jurisdiction_stated(event))
-    part = {s.system for s in systems if s.state == "done" and s.not_taken}
-    part |= _quiet_not_taken(resolution or {}, quiet, covering or {}, named_types(event))
+    # One rule with the §7102 outcome, the operator record and the export (`SystemProof.
+    # in_part`); the public view names none it hides, nor any before it is resolved.
+    part = {s.system for s in every if s.in_part and s.system not in hidden}
+    if public and resolution is None:
+        part = set()
     return answer.with_retired(retired).with_in_part(len(part))
 
 
-def named_types(event: Item) -> set[str]:
-    """The identifier types a request's event names."""
-    return {t for t, _ in _identities(event)}
-
-
 def not_taken(every: list[SystemProof]) -> list[Item]:
-    """The systems done with part of the request (`SystemProof.not_taken`), each with the
+    """The systems done with part of the request (`SystemProof.in_part`), each with the
     identifier types it did not take (types only, never values): what the operator views and
-    the exports list (review s26 counsel F3)."""
+    the exports list (review s26 counsel F3), by the rule the page and the §7102 outcome read."""
     return [{"system": s.system, "identifier_types": sorted(s.not_taken)}
-            for s in every if s.counted and s.state == "done" and s.not_taken]  # fmt: skip
-
-
-def _quiet_not_taken(
-    resolution: Item, quiet: set[str], covering: dict[tuple[str, str], Item], named: set[str]
-) -> set[str]:
-    """The quiet systems (public view) whose no_record job, read with the request, did not
-    take a type this request named (sent nothing: no form of it, `SystemProof.not_taken`): a
-    repeat reads "in part" as the first request did, so the page does not tell them apart."""
-    heard = resolution.get("not_asked") or {}
-    found: set[str] = set()
-    for name in quiet:
-        for entry in heard.get(name, ()):
-            job = covering.get(_job_key(name, str(entry["job_id"]))) or {}
-            rejected = (job.get("receipt") or {}).get("identifier_types_rejected") or ()
-            if named & {str(t) for t in rejected}:
-                found.add(name)
-    return found
+            for s in every if s.in_part]  # fmt: skip
 
 
 def stored_calendar(event: Item) -> str | None:

@@ -38,7 +38,10 @@ the difference as requests not split, never guesses their group. Its outcome:
   refused it inside an accepted call, or it was never sent, there being no form of it the
   vendor can match (`SystemProof.not_taken`: the receipt's `identifier_types_rejected`, no
   other job taking it; review s26 counsel F2, F3). That type alone makes the request fail;
-  with another that the vendor took it is "in part", never "in whole";
+  with another that the vendor took it is "in part", never "in whole". A system the quiet
+  period did not ask after a job that sent nothing for an identity the request named is in
+  part the same way (`SystemProof.in_part`: the status page, the operator record and the
+  export read the same rule; review s26 diff B F2);
 - `denied`: an operator denied it (§7026(e));
 - `failed`: no system holds it and one failed for good;
 - `open`: still being worked on (received / processing).
@@ -119,6 +122,10 @@ class Contribution:
     # When it was responded to (the end of `hours`; None while there is none): the export's
     # `answered_at` for a request that is not an import (review s26 counsel F4).
     responded_at: str | None = None
+    # An import: when it was written here (`evidence.imported.imported_at`): the deadline
+    # watch does not count it overdue while its systems here first carry it out (ops/watch.py
+    # `in_first_run`); None for any other request.
+    imported_at: str | None = None
 
     @property
     def day(self) -> str:
@@ -162,22 +169,31 @@ class Contribution:
 
 
 def contribution_of(
-    items: list[Item], covering: dict[tuple[str, str], Item]
+    items: list[Item],
+    covering: dict[tuple[str, str], Item],
+    status: RequestStatusOut | None = None,
+    every: list[SystemProof] | None = None,
 ) -> Contribution | None:
     """None for anything that is not a request to opt out or to limit (links, replays,
-    opt-ins)."""
+    opt-ins). `covering` holds the quiet period's jobs too (`status.quiet_keys`: what they did
+    not take makes the request in part). `status` and `every`: the operator's (not public)
+    `aggregate` and the `proofs` of these same items, when the caller has them (the export):
+    computed here otherwise."""
     event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
     if event is None or not is_request(event):
         return None
     request_id = str(event["request_id"])
-    status = aggregate(request_id, items, covering)
+    if every is None:
+        every = proofs(items, covering)
+    if status is None:
+        status = aggregate(request_id, items, covering, every=every)
     assert status is not None  # the event exists
-    every = proofs(items, covering)
     systems = [s for s in every if s.counted]  # as the status counts them
     # A retired system is in the per-system figures (`retired`), not in the outcome.
     per_system = [s for s in every if s.counted or s.retired]
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
-    outcome, responded_at = _outcome(status, systems, event, resolution)
+    in_part = any(s.in_part for s in every)
+    outcome, responded_at = _outcome(status, systems, event, resolution, in_part)
     received = str(event["received_at"])
     source = str(event.get("source", "webform"))
     return Contribution(
@@ -199,6 +215,7 @@ def contribution_of(
         imported_late=_imported_late(event),
         calendar=deadline_calendar(event),
         responded_at=responded_at,
+        imported_at=_imported_at(event),
     )
 
 
@@ -226,6 +243,11 @@ def deadline_calendar(event: Item) -> str | None:
     ):
         return counted_in(_parse(str(event["received_at"])), where)
     return where
+
+
+def _imported_at(event: Item) -> str | None:
+    imported = (event.get("evidence") or {}).get("imported") or {}
+    return str(imported["imported_at"]) if imported.get("imported_at") else None
 
 
 def _imported_late(event: Item) -> bool | None:
@@ -272,7 +294,11 @@ def _renewed(resolution: Item) -> set[str]:
 
 
 def _outcome(
-    status: RequestStatusOut, systems: list[SystemProof], event: Item, resolution: Item
+    status: RequestStatusOut,
+    systems: list[SystemProof],
+    event: Item,
+    resolution: Item,
+    in_part: bool = False,
 ) -> tuple[Outcome, str | None]:
     """The outcome, and when the response was given (None while there is none). A partial
     compliance responds at its last receipt, or when the resolver found the earlier
@@ -283,11 +309,11 @@ def _outcome(
         return "denied", status.denied_at
     if status.status == "completed":
         # Done everywhere, but a system did not take a type the request named (refused it, or
-        # it was never sent: no form the vendor can match): in part (review s26 counsel F2,
-        # F3), as that type alone makes the request fail.
-        whole = not any(s.state == "done" and s.not_taken for s in systems)
+        # it was never sent: no form the vendor can match; a quiet period's job that sent
+        # nothing counts too): in part (review s26 counsel F2, F3; diff B F2), as that type
+        # alone makes the request fail. `in_part`: `SystemProof.in_part`, the page's rule.
         return (
-            "complied_whole" if whole else "complied_part",
+            "complied_part" if in_part else "complied_whole",
             imported.get("completed_at") or status.completed_at,
         )
     if status.status == "failed":

@@ -430,8 +430,11 @@ def request_records(
     """A request's records: the request (with its status and whether it is `late`), its
     resolution, one per system (its own job and receipt, or the earlier receipts that satisfy
     it) and a denial. `now` (timezone-aware; the clock if None) decides whether an open
-    request is late, by its date in the request's jurisdiction (`is_late`)."""
-    status = aggregate(request_id, items, covering)
+    request is late, by its date in the request's jurisdiction (`is_late`). The systems'
+    proofs and the status are built once, for the records and the §7102 outcome alike
+    (review s26 diff B F3: `contribution_of` built both again, ~3x the CPU)."""
+    every = proofs(items, covering)
+    status = aggregate(request_id, items, covering, every=every)
     by_sk = {item["sk"]: item for item in items}
     event = by_sk.get(keys.EVENT_SK)
     if status is None or event is None:
@@ -452,7 +455,7 @@ def request_records(
         request["deadline_jurisdiction"] = calendar
     imported_at = imported_answer(event)
     # the §7102 figures' outcome and response, which `answered_at` and `late` follow
-    counted = contribution_of(items, covering)
+    counted = contribution_of(items, covering, status, every)
     responded = counted.responded_at if counted else None
     outcome = None if counted is None else ("repeat" if counted.repeat else counted.outcome)
     request["outcome"] = outcome
@@ -461,7 +464,6 @@ def request_records(
     today = latest_date(now or datetime.now(UTC), where)
     request["late"] = is_late(status, today, imported_at, where, responded)
     # the systems done with part of it: a type named that one did not take (types only)
-    every = proofs(items, covering)
     request["not_taken"] = not_taken(every)
     records: list[Item] = [request]
     resolution = by_sk.get(keys.RESOLUTION_SK)

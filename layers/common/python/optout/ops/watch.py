@@ -26,7 +26,9 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    An import the other tool answered (`evidence.imported.completed_at`) is judged by that
    answer, as its export's `late` and the §7102 days to respond are: answered on time, it is
    neither overdue nor due soon, only still owed here (`imported_owed`) until every system
-   here confirms it, and reminded meanwhile; answered late, it is overdue.
+   here confirms it, and reminded meanwhile; answered late, it is overdue. Any import is
+   owed, not overdue, while its systems here first carry it out (`in_first_run`: its first
+   check comes before they answer, and its next an hour later).
 
 A request checked after the sweep's last look at it (`REOPEN_AFTER`) that is left, for some
 system, with only cited jobs that ended as no proof for it (`status.needs_reopen`: one ended
@@ -76,7 +78,7 @@ from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
 from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
-from optout.status import covering_keys, needs_reopen
+from optout.status import covering_keys, needs_reopen, quiet_keys
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put, get_item
 from optout.store.codec import Item, serialize
@@ -118,6 +120,14 @@ STREAM_RECORD_MARGIN = timedelta(hours=1)
 # redrives a request a day, not one per check.
 REDRIVE_UNRESOLVED_AFTER = STREAM_RECORD_MAX_AGE + STREAM_RECORD_MARGIN
 REDRIVE_UNRESOLVED_EVERY = timedelta(hours=6)
+# An import is past its deadline from the start (its `received_at` is historical), and past
+# its deadline a request is checked hourly: its first check, before the resolver or its
+# systems here had answered, read it overdue, and it stayed so on that snapshot for up to an
+# hour after every system here had confirmed it, so OverdueRequestsAlarm fired for a done
+# bulk import (review s26 counsel F8). While its systems here first carry it out (no system
+# failed, and read within this long of its import: an import not resolved by then is
+# re-driven as lost) it is counted owed here (`imported_owed`), not overdue (`in_first_run`).
+IMPORT_FIRST_RUN = REDRIVE_UNRESOLVED_AFTER
 # Within `near_days` of its deadline, a request is checked hourly too, or sooner while its
 # growing interval is shorter (review s19 diff B5: at every run, a vendor out for weeks sent its
 # 1-2k failures a day through 3 days of re-reads every 5 minutes, a run's whole capacity). A
@@ -419,7 +429,10 @@ class Watch:
         # reset shows, and a stale read (the job still failed) would drop it as settled, so
         # the replayed job's end never reached the §7102 figures (review s22 race R6).
         items = load_request(self._table, request_id, consistent=True)
-        cited = covering_keys(items)
+        # The quiet period's jobs too, in the same BatchGetItem: what they did not take makes
+        # the §7102 outcome `complied_part`, as the page and the export read it (review s26
+        # diff B F2; a request the quiet period relied on for nothing reads no more).
+        cited = covering_keys(items) + quiet_keys(items)
         covering = batch_get(self._table, cited, consistent=True) if cited else {}
         by_sk = {item["sk"]: item for item in items}
         event = by_sk.get(keys.EVENT_SK)
@@ -453,7 +466,7 @@ class Watch:
                 report.unresolved.append(request_id)  # re-driven at the end of the run
                 logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
             ops += self._remind(contribution, reminder, now, expires, redriven, report)
-            self._count_if_late(contribution, now, report)
+            self._count_if_late(contribution, now, report, now)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
                 report.reopened.append(request_id)  # re-opened at the end of the run
         if not self._write(ops):
@@ -528,15 +541,19 @@ class Watch:
         start = date.fromisoformat(deadline) - timedelta(days=self._settings.near_days)
         return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
-    def _count_if_late(self, found: Contribution, now: datetime, report: WatchReport) -> None:
+    def _count_if_late(
+        self, found: Contribution, now: datetime, report: WatchReport, read_at: datetime
+    ) -> None:
+        """`read_at`: when `found` was read (this check, or the snapshot's `at`)."""
         contribution = found
+        first_run = in_first_run(contribution, read_at)  # an import being carried out here
         if contribution.imported_late is not None:  # answered by the other tool, as exported
-            late = contribution.imported_late
+            late = contribution.imported_late and not first_run
             (report.overdue if late else report.imported_owed).append(contribution)
             return
         deadline = date.fromisoformat(contribution.deadline)
         if self._past_deadline(contribution, now):
-            report.overdue.append(contribution)
+            (report.imported_owed if first_run else report.overdue).append(contribution)
         elif (deadline - _today(contribution, now)).days <= self._settings.near_days:
             report.due_soon.append(contribution)
 
@@ -585,7 +602,8 @@ class Watch:
                 if request_id in counted:
                     continue
                 counted.add(request_id)
-                self._count_if_late(_from_snapshot(request_id, found), now, report)
+                read_at = datetime.fromisoformat(str(found["at"]))
+                self._count_if_late(_from_snapshot(request_id, found), now, report, read_at)
         never_checked -= snapshot_seen
         report.not_yet_checked = len(never_checked)
         report.figures_partial |= bool(never_checked)
@@ -618,6 +636,19 @@ def _today(contribution: Contribution, now: datetime) -> date:
     return max(now.date(), latest_date(now, contribution.calendar))
 
 
+def in_first_run(found: Contribution, read_at: datetime) -> bool:
+    """An import its systems here were still carrying out for the first time when it was read
+    at `read_at`: not answered here (received or processing), no system failed, and read within
+    `IMPORT_FIRST_RUN` of its import. Judged as read, not at the count: a snapshot read so
+    stays so until its next check (hourly), which drops the request once done (review s26
+    counsel F8: a done import was counted overdue for that hour)."""
+    if found.imported_at is None or found.status not in ("received", "processing"):
+        return False
+    if any(state == "failed" for state in found.systems.values()):
+        return False  # a system refused it: overdue, and the operator's to replay
+    return read_at < datetime.fromisoformat(found.imported_at) + IMPORT_FIRST_RUN
+
+
 def _add(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
@@ -636,6 +667,8 @@ def _snapshot(contribution: Contribution, now: datetime) -> Item:
         found["calendar"] = contribution.calendar
     if contribution.imported_late is not None:
         found["imported_late"] = contribution.imported_late
+    if contribution.imported_at:
+        found["imported_at"] = contribution.imported_at
     return found
 
 
@@ -648,6 +681,7 @@ def _from_snapshot(request_id: str, found: Item) -> Contribution:
         systems={str(k): str(v) for k, v in (found.get("systems") or {}).items()},
         received_on=str(found["day"]), imported_late=None if late is None else bool(late),
         calendar=str(found["calendar"]) if found.get("calendar") else None,
+        imported_at=str(found["imported_at"]) if found.get("imported_at") else None,
     )  # fmt: skip
 
 
