@@ -26,7 +26,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Frame,
+    Page,
+    Playwright,
+    Route,
+    sync_playwright,
+)
 
 from local.static_site import StaticSite
 
@@ -327,6 +335,21 @@ def usp_data(page: Page) -> dict[str, Any]:
         " window.__uspapi('getUSPData', 1, (data, ok) => resolve({...data, ok})))"
     )
     return data
+
+
+def add_ad_frame(page: Page) -> Frame:
+    """A same-origin child frame named "ad", loaded: a stand-in for an ad tag's frame."""
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          const frame = document.createElement("iframe");
+          Object.assign(frame, { name: "ad", srcdoc: "ad" });
+          frame.onload = resolve;
+          document.body.append(frame);
+        })"""
+    )
+    frame = page.frame(name="ad")
+    assert frame is not None
+    return frame
 
 
 def wait_until_ready(page: Page) -> None:

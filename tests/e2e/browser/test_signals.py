@@ -16,6 +16,7 @@ from .conftest import (
     SALE_SHARE,
     BrowserFactory,
     FakeConsentApi,
+    add_ad_frame,
     decode_gpp,
     gpp_call,
     gpp_ping,
@@ -208,16 +209,7 @@ def test_a_frame_gets_one_answer_in_the_shape_it_asked_in(
     wait_until_ready(page)
 
     # When an ad frame calls __gpp through postMessage, once as a string and once as an object
-    page.evaluate(
-        """() => new Promise((resolve) => {
-          const frame = document.createElement("iframe");
-          Object.assign(frame, { name: "ad", srcdoc: "ad" });
-          frame.onload = resolve;
-          document.body.append(frame);
-        })"""
-    )
-    ad_frame = page.frame(name="ad")
-    assert ad_frame is not None
+    ad_frame = add_ad_frame(page)
     replies = ad_frame.evaluate(
         """() => new Promise((resolve) => {
           const got = [];
@@ -441,16 +433,7 @@ def test_a_frame_keeps_50_listeners_at_most_and_the_51st_is_refused(
     page = context.new_page()
     page.goto(f"{static_site}/index.html")
     wait_until_ready(page)
-    page.evaluate(
-        """() => new Promise((resolve) => {
-          const frame = document.createElement("iframe");
-          Object.assign(frame, { name: "ad", srcdoc: "ad" });
-          frame.onload = resolve;
-          document.body.append(frame);
-        })"""
-    )
-    ad_frame = page.frame(name="ad")
-    assert ad_frame is not None
+    ad_frame = add_ad_frame(page)
 
     # When the frame registers 55 listeners by postMessage, removes one, and registers again
     answers = ad_frame.evaluate(

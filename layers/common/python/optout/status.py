@@ -388,8 +388,8 @@ def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
     done sooner, would show anyone who repeats an opt-out for an email whether the business's
     vendors hold that person (6 systems, then 4; review s13 blackbox 1; 2 of 6 done against
     0 of 6, review s20 outside O1)."""
-    heard = {s.system for s in every if s.quiet_only}  # no job, no citation
-    heard |= set(resolution.get("not_asked") or ()) - {s.system for s in every}
+    # no job, no citation: in the proofs as `quiet_only`, or not at all (no entries)
+    heard = set(resolution.get("not_asked") or ()) - {s.system for s in every if not s.quiet_only}
     return heard | {s.system for s in every if s.settled and s.quiet and not s.unplanned}
 
 
