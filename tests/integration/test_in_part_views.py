@@ -29,11 +29,22 @@ NO_FORM_EMAIL = "+news@gmail.com"  # Google's gmail rule leaves it no local part
 OTHER_QUEUES = ("webhook", "segment", "braze", "salesforce", "meta", "tradedesk")
 
 
+class Uid2OptedOut:
+    """The Trade Desk's connector where the UID2 operator answers that the email opted out of
+    UID2 (the vendor's data) and TTD takes the phone's UID2: done, the email refused."""
+
+    def deliver(self, jobs: list[Job]) -> list[Outcome]:
+        return [Outcome(j.job_id, "done", 200, None, ("phone",),
+                        identifier_types_rejected=("email",),
+                        note="email not sent: UID2 operator optout") for j in jobs]  # fmt: skip
+
+
 class NoForm:
     """Google's connector for an email it has no form of: no call, no_record, not sent."""
 
     def deliver(self, jobs: list[Job]) -> list[Outcome]:
         return [Outcome(j.job_id, "no_record", identifier_types_rejected=("email",),
+                        identifier_types_unformed=("email",),
                         note="email not sent: no Google form") for j in jobs]  # fmt: skip
 
 
@@ -60,8 +71,9 @@ def _page(pipe: Pipeline, request_id: str, at: datetime) -> str:
 
 
 def _views(
-    pipe: Pipeline, cli: Cli, request_id: str, later: datetime, days: set[str]
-) -> dict[str, Any]:
+    pipe: Pipeline, cli: Cli, request_id: str, later: datetime, days: set[str],
+    system: str = "google_ads",
+) -> dict[str, Any]:  # fmt: skip
     """What each view says of one request: whether it reads in part, and what was not taken
     (`days`: gets the day its §7102 figures count it under)."""
     page = _page(pipe, request_id, later)
@@ -87,7 +99,7 @@ def _views(
         "export": record["outcome"],
         "export_not_taken": record["not_taken"],
         "operator": (detail["status"], detail.get("not_taken", [])),
-        "cli": "google_ads  not taken: email" in ran.out,
+        "cli": f"{system}  not taken: email" in ran.out,
     }
 
 
@@ -126,3 +138,28 @@ def test_a_repeat_not_asked_after_a_job_that_sent_nothing_is_in_part_in_every_vi
     (day,) = days
     requests = MetricsService(table).year(int(day[:4]), "now")["requests"]
     assert (requests["complied_part"], requests["complied_whole"]) == (2, 0)
+
+
+def test_a_detail_a_vendor_refused_is_in_part_for_operators_and_not_on_the_public_page(
+    pipe: Pipeline, cli: Cli
+) -> None:
+    # Given an opt-out naming someone's email beside the requester's own phone, whose email
+    # the UID2 operator answers is opted out of UID2 (review s27 stranger F2)
+    request_id = pipe.post("/v1/opt-out", {"email": "someone@example.com",
+                                           "phone": "+14155550123"})["request_id"]  # fmt: skip
+    pipe.resolve()
+    assert len(work(pipe, "tradedesk", Uid2OptedOut())) == 1
+    for queue in ("webhook", "segment", "braze", "salesforce", "meta", "googleads"):
+        work(pipe, queue, Vendor())
+    later = datetime.now(UTC) + timedelta(days=2)
+    # When each view reads it
+    views = _views(pipe, cli, request_id, later, set(), system="trade_desk")
+    # Then the operators' views, the export and the §7102 outcome say complied with in part,
+    # and the public page does not: the vendor's answer is not the requester's to read
+    part = [{"system": "trade_desk", "identifier_types": ["email"]}]
+    assert views == {
+        "page": False, "ledger": "complied_part", "export": "complied_part",
+        "export_not_taken": part, "operator": ("completed", part), "cli": True,
+    }  # fmt: skip
+    page = _page(pipe, request_id, later)
+    assert "Completed: we have finished with your request" in page

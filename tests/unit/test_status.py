@@ -804,12 +804,15 @@ def test_a_system_done_without_a_type_the_request_named_is_done_in_part() -> Non
         items = [event, RESOLUTION, job]
         (braze,) = proofs(items, {})
         assert (braze.state, set(braze.not_taken)) == ("done", left), case
-        # Then the counts stay (done), and the page is told how many systems are in part
+        # Then the counts stay (done), and the page is told how many systems are in part: the
+        # public one only of a type never sent (Braze's refusal tells of its data: review s27
+        # stranger F2)
         for public in (False, True):
             status = aggregate(RID, items, {}, public=public, now=datetime(2027, 1, 1, tzinfo=UTC))
             assert status is not None and status.status == "completed", case
             assert status.systems_done == 1
-            assert status.page_fields()["systems_in_part"] == (1 if left else 0), case
+            shown = left and (not public or case == "not sent")
+            assert status.page_fields()["systems_in_part"] == (1 if shown else 0), case
     # A type the request did not name (a linked identity's) is not the request's part
     linked = [EVENT | {"identifiers": [{"type": "customer_id", "key": "c1", "value": "y"}]},
               RESOLUTION, cases["refused"][0]]  # fmt: skip
@@ -869,3 +872,57 @@ def test_a_system_the_quiet_period_did_not_ask_is_in_the_proofs_and_nowhere_coun
     # And without its job read, nothing says what it did not take
     (google,) = proofs(_quiet_google(), {})
     assert google.quiet_only and not google.in_part
+
+
+def _trade_desk(receipt: dict[str, Any], status: str = "done") -> dict[str, Any]:
+    """The request's own Trade Desk job for an email and a phone."""
+    return {"pk": f"REQ#{RID}", "sk": "JOB#trade_desk", "job_id": f"{RID}:trade_desk",
+            "system": "trade_desk", "status": status, "created_at": "2026-11-29T03:12:04.000Z",
+            "completed_at": "2026-11-29T03:12:05.000Z",
+            "identifiers": [{"type": "email", "key": "e1"}, {"type": "phone", "key": "p1"}],
+            "receipt": receipt}  # fmt: skip
+
+
+def test_the_public_view_says_in_part_only_for_a_type_never_sent_for_lack_of_a_form() -> None:
+    # Given a request naming someone's email beside the requester's own phone (anyone may file
+    # one, and its status is public by its id: review s27 stranger F2)
+    named = [{"type": "email", "key": "e1", "value": "x"},
+             {"type": "phone", "key": "p1", "value": "y"}]  # fmt: skip
+    event = EVENT | {"identifiers": named}
+    opted = {"http_status": 200, "identifier_types_sent": ["phone"],
+             "identifier_types_rejected": ["email"],
+             "note": "email not sent: UID2 operator optout"}  # fmt: skip
+    cases = {
+        # The Trade Desk took the phone; the UID2 operator answered the email opted out of UID2
+        # (what the vendor holds): the operators' views say in part, the public page must not
+        "refused by the vendor": (_trade_desk(opted | {"identifier_types_unformed": []}), 0),
+        # the email has no UID2 form ("+news@gmail.com"): decided by the text the requester gave
+        "no form": (_trade_desk(opted | {"identifier_types_unformed": ["email"],
+                                         "note": "email not sent: no UID2 form"}), 1),
+        # a receipt written before the field: its refused types read as the vendor's answer...
+        "refused before the field": (_trade_desk(opted), 0),
+        # ... unless no vendor was called at all (no_record, nothing sent, no HTTP status)
+        "no call before the field": (_trade_desk(NO_FORM | {
+            "identifier_types_rejected": ["email", "phone"]}, "no_record"), 1),
+        # both taken: whole everywhere
+        "taken": (_trade_desk({"http_status": 200, "identifier_types_sent": ["email", "phone"]}),
+                  0),
+    }  # fmt: skip
+    later = datetime(2027, 1, 1, tzinfo=UTC)
+    answers = {}
+    for case, (job, public_part) in cases.items():
+        items = [event, RESOLUTION, job]
+        (ttd,) = proofs(items, {})
+        operator = aggregate(RID, items, {}, now=later)
+        public = aggregate(RID, items, {}, public=True, now=later)
+        assert operator is not None and public is not None
+        # Then operators (and the §7102 outcome, the exports: `in_part`) read the full rule
+        assert operator.page_fields()["systems_in_part"] == int(ttd.in_part), case
+        assert ttd.in_part == (case != "taken"), case
+        # and the public page counts only a type never sent for lack of a form
+        assert public.page_fields()["systems_in_part"] == public_part, case
+        assert ttd.in_part_publicly == bool(public_part) and ttd.unformed <= ttd.not_taken, case
+        answers[case] = public.model_dump()
+    # And the public JSON is the same whatever the vendor answered: status, counts, times
+    assert answers["refused by the vendor"] == answers["taken"]
+    assert answers["refused by the vendor"]["status"] == "completed"

@@ -183,7 +183,7 @@ def test_a_request_whose_systems_were_all_retired_does_not_say_none_was_needed(s
 def test_a_completed_request_claims_only_the_systems_that_use_the_details_given() -> None:
     # The public status leaves out systems reached only through linked details
     done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
-    assert "every system that uses the details you gave us" in status_page(done)
+    assert "Every system that uses the details you gave us" in status_page(done)
 
 
 def test_a_completed_request_a_system_did_not_take_a_detail_of_does_not_say_every_one_did() -> None:
@@ -198,6 +198,20 @@ def test_a_completed_request_a_system_did_not_take_a_detail_of_does_not_say_ever
     assert "4 of 4 done" in page  # the counts stay: each system is done with what it took
     # ... while a request every system took every detail of reads as before
     assert escape(COMPLETED_IN_PART) not in status_page(done | {"systems_in_part": 0})
+
+
+def test_a_completed_page_claims_no_detail_was_processed_nor_that_a_vendor_refused_one() -> None:
+    # Given a completed request: the public page says "in part" only for a detail never sent
+    # for lack of a form, so a plain "Completed" may be one a vendor refused a detail of (the
+    # UID2 operator's "opted out"), which the page must not tell (review s27 stranger F2)
+    done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
+    whole, part = status_page(done), status_page(done | {"systems_in_part": 1})
+    # Then neither says every system processed the request (counsel: no page may claim every
+    # detail was processed when it was not), and "in part" names no refusal
+    for page in (whole, part):
+        assert "processed your request" not in page and "processed it" not in page
+    assert "has answered it" in whole and "refused" not in part
+    assert "has no way to match one of them" in part
 
 
 def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:

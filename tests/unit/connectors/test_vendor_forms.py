@@ -117,3 +117,36 @@ def test_trade_desk_keeps_a_phone_sent_beside_one_with_no_uid2_as_sent(server):
     assert outcome.status == "done" and outcome.identifier_types_sent == ("phone",)
     assert outcome.identifier_types_rejected == ()
     assert outcome.note is not None and "phone (some values) not sent: no UID2 form" in outcome.note
+
+
+def test_a_receipt_tells_a_type_never_sent_for_lack_of_a_form_from_one_a_vendor_refused(server):
+    # Given jobs whose email has no form the vendor can match (the text decides), and one whose
+    # email the UID2 operator answers is opted out of UID2 (the vendor's data decides; the
+    # sandbox operator's documented example), each beside a phone the vendor takes
+    google = make_job(("email", NO_LOCAL_PART), ("phone", PHONE), system="google_ads")
+    alone = make_job(("email", NO_LOCAL_PART), system="google_ads")
+    faroe = make_job(("email", "jane@example.com"), ("phone", FAROE), system="trade_desk")
+    opted = make_job(("email", "optout@example.com"), ("phone", PHONE), system="trade_desk")
+
+    # When they are delivered and their receipts written
+    receipts = {
+        name: receipt_of(outcome)
+        for name, outcome in [
+            ("google", *make_connector(server, "google_ads").deliver([google])),
+            ("alone", *make_connector(server, "google_ads").deliver([alone])),
+            ("faroe", *make_connector(server, "trade_desk").deliver([faroe])),
+            ("opted", *make_connector(server, "trade_desk").deliver([opted])),
+        ]
+    }
+
+    # Then each refused type is listed, and the receipt says which were never sent for lack
+    # of a form: the public page says "in part" for those only (review s27 stranger F2)
+    read = {n: (r["identifier_types_rejected"], r["identifier_types_unformed"])
+            for n, r in receipts.items()}  # fmt: skip
+    assert read == {
+        "google": (["email"], ["email"]),
+        "alone": (["email"], ["email"]),
+        "faroe": (["phone"], ["phone"]),
+        "opted": (["email"], []),  # the operator's "opted out": the vendor's answer
+    }
+    assert receipts["opted"]["identifier_types_sent"] == ["phone"]

@@ -36,7 +36,7 @@ jobs were never sent, or sent under it, and the resolver sends their purposes ag
 re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -83,6 +83,21 @@ def proven_types(job: Item) -> set[str]:
 def _rejected(job: Item) -> set[str]:
     """The types a job's receipt lists as refused or never sent (`identifier_types_rejected`)."""
     return {str(t) for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()}
+
+
+def _unformed(job: Item) -> set[str]:
+    """Of `_rejected`, the types never sent for lack of a form the vendor can match
+    (`identifier_types_unformed`, `Connector.unformed`): known from the identifiers' text, never
+    from a vendor's answer. A receipt written before that field (2026-12-03) cannot tell the two
+    apart: its refused types read as the vendor's answer (not public), unless the job called no
+    vendor at all (a no_record with nothing sent and no HTTP status, `vendor_answered`), where
+    every one was never sent for lack of a form (`Connector.deliver`)."""
+    receipt = job.get("receipt") or {}
+    if "identifier_types_unformed" in receipt:
+        return _rejected(job) & {str(t) for t in receipt["identifier_types_unformed"] or ()}
+    if job.get("status") == "no_record" and not vendor_answered(job):
+        return _rejected(job)
+    return set()
 
 
 def made_before(job: Item, retirement: Item | None) -> bool:
@@ -221,12 +236,26 @@ class SystemProof:
         A quiet period's job (`quiet_jobs`) counts for the identities the request named that
         it carried: a repeat not asked after a job that sent nothing is in part as the first
         was, in every view (review s26 diff B F2: only the page said so)."""
+        return self._left_out(_rejected)
+
+    @property
+    def unformed(self) -> frozenset[str]:
+        """Of `not_taken`, the types not taken only because no job sent them, for lack of a
+        form the vendor can match (`_unformed`): what the requester's own text decides. A type
+        a vendor refused (The Trade Desk's UID2 operator answering "opted out", Braze refusing
+        a profile) is left out: it tells of data the vendor holds, and anyone may file a
+        request naming a stranger's email beside their own phone (review s27 stranger F2)."""
+        return self._left_out(_unformed)
+
+    def _left_out(self, read: Callable[[Item], set[str]]) -> frozenset[str]:
+        """The types the request named that `read` finds on a job of the proof that ended
+        (done or no_record) or on a quiet period's job that carried them, and no job took."""
         named = {t for t, _ in self.named}
-        refused = {t for job in self.jobs if job.get("status") in DONE for t in _rejected(job)}
+        refused = {t for job in self.jobs if job.get("status") in DONE for t in read(job)}
         for job in self.quiet_jobs:
             carried = _identities(job)
             relied = {t for t, _ in carried & self.named} if carried else named
-            refused |= relied & _rejected(job)
+            refused |= relied & read(job)
         taken = {t for job in self.jobs for t in proven_types(job)}
         return frozenset((refused & named) - taken)
 
@@ -239,6 +268,13 @@ class SystemProof:
         if self.counted:
             return self.state == "done"
         return self.settled and bool(self.quiet) and not self.unplanned
+
+    @property
+    def in_part_publicly(self) -> bool:
+        """In part (`in_part`, the one rule) for a type never sent for lack of a form
+        (`unformed`): what the public view counts. Operators, the exports, the §7102 outcome
+        and the CLI read `in_part`."""
+        return self.in_part and bool(self.unformed)
 
     @property
     def reopen(self) -> bool:
@@ -535,8 +571,14 @@ def aggregate(
     )
     answer.with_calendar(stored_calendar(event), jurisdiction_stated(event))
     # One rule with the §7102 outcome, the operator record and the export (`SystemProof.
-    # in_part`); the public view names none it hides, nor any before it is resolved.
-    part = {s.system for s in every if s.in_part and s.system not in hidden}
+    # in_part`), restricted in the public view to types never sent for lack of a form
+    # (`in_part_publicly`: a vendor's refusal is not the requester's to read); the public view
+    # names none it hides, nor any before it is resolved.
+    part = {
+        s.system
+        for s in every
+        if (s.in_part_publicly if public else s.in_part) and s.system not in hidden
+    }
     if public and resolution is None:
         part = set()
     return answer.with_retired(retired).with_in_part(len(part))

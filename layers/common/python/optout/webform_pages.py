@@ -47,9 +47,12 @@ STATUS_TEXT: Final[dict[str, str]] = {
     # s22 proof R1); the two must read alike.
     "processing": "In progress: we are making sure every system that holds your data has it.",
     # The public status leaves out systems reached only through details linked to the ones
-    # given (status.aggregate): the sentence claims no more than it covers.
+    # given (status.aggregate): the sentence claims no more than it covers. Nor does it say
+    # each detail was processed: a vendor may have refused one (a UID2 opt-out), which the
+    # public page must not tell (status.SystemProof.unformed; review s27 stranger F2).
     "completed": (
-        "Completed: every system that uses the details you gave us has processed your request."
+        "Completed: we have finished with your request. Every system that uses the details "
+        "you gave us has answered it, and we keep a record of each answer."
     ),
     "failed": (
         "Not complete: at least one system could not process your request yet. We keep a "
@@ -59,16 +62,18 @@ STATUS_TEXT: Final[dict[str, str]] = {
     # diff B1); one that lands after some were asked reads DENIED_AFTER_SYSTEMS.
     "denied": "Denied: we could not act on this request, for the reason shown below.",
 }
-# A request done everywhere, where at least one system did not take one of the details given:
-# its vendor refused it (Braze refusing the email it took the customer number with) or there
-# is no form of it the vendor can match (a Gmail address of "+news" alone for Google), so it was
-# never sent. "Every system ... has processed your request" was untrue there (review s26
-# counsel F2, F3). Names no detail, and says nothing a failure with that detail alone does not.
+# A request done everywhere, where at least one system has no form of one of the details given
+# it can match (a Gmail address of "+news" alone for Google), so it was never sent (review s26
+# counsel F2, F3): what the details' text alone decides. A detail a vendor refused (Braze
+# refusing the email it took the customer number with, the UID2 operator answering that an
+# email opted out of UID2) reads plain "Completed": the vendor's answer tells of data it holds,
+# and anyone may file a request naming someone's email beside their own phone (review s27
+# stranger F2). Operators, the exports and the §7102 figures count both. Names no detail.
 COMPLETED_IN_PART: Final = (
     "Completed in part: we have finished with your request, but at least one system that uses "
-    "the details you gave us could not take one of them (it refused it, or has no way to match "
-    "it), so your opt-out does not reach that system through that detail. Every other system "
-    "has processed your request. We keep a record of which."
+    "the details you gave us has no way to match one of them, so it was never sent there and "
+    "your opt-out does not reach that system through that detail. Every other system has "
+    "answered your request. We keep a record of which."
 )
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
 # "every system has processed it" would claim work that was never asked of any.

@@ -103,6 +103,11 @@ class Outcome:
     # dropped before the call (e.g. no UID2 to send): never also listed as sent. The note says
     # which, with the vendor's reason code only.
     identifier_types_rejected: tuple[str, ...] = ()
+    # Of those, the types never sent because no value of them has a form the vendor can match
+    # (`unformed`): known from the identifiers' text alone, never from a vendor's answer. The
+    # public status page says "in part" for these only (status.SystemProof.unformed): a
+    # vendor's refusal tells of data it holds (a UID2 opt-out), not the requester's to read.
+    identifier_types_unformed: tuple[str, ...] = ()
     # The invocation ran out of time before any call for this job went out (`error` is the
     # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
     not_started: bool = False
@@ -183,9 +188,9 @@ class Connector(ABC, Generic[S]):
                 unformed = self.left_out(job)
                 note = _not_sent(unformed) or "no identifier this system accepts"
                 rejected = tuple(sorted(unformed))
-                outcomes.append(
-                    Outcome(job.job_id, "no_record", note=note, identifier_types_rejected=rejected)
-                )
+                outcomes.append(Outcome(job.job_id, "no_record", note=note,
+                                        identifier_types_rejected=rejected,
+                                        identifier_types_unformed=rejected))  # fmt: skip
         return outcomes + [self._naming_left_out(o, sendable) for o in self._sent(sendable)]
 
     def _sent(self, sendable: list[Job]) -> list[Outcome]:
@@ -219,7 +224,9 @@ class Connector(ABC, Generic[S]):
         none_sent = set(unformed) - some_sent
         rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
         kept = tuple(t for t in outcome.identifier_types_sent if t not in none_sent)
-        marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected)
+        unsent = tuple(sorted(set(outcome.identifier_types_unformed) | none_sent))
+        marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected,
+                         identifier_types_unformed=unsent)  # fmt: skip
         partly = {kind: why for kind, why in unformed.items() if kind in some_sent}
         return noted(marked, outcome.note, _not_sent(unformed, partly))
 
@@ -625,5 +632,7 @@ def merged(
     note = "; ".join([f"{calls.verb} {parts} {calls.many}", *notes])
     rejected = tuple(sorted({t for a in answers for t in a.identifier_types_rejected}))
     sent = tuple(sorted({t for a in answers for t in a.identifier_types_sent} - set(rejected)))
+    unformed = tuple(sorted({t for a in answers for t in a.identifier_types_unformed}))
     return Outcome(job_id, status, answers[-1].http_status, refs or None, sent, note=note,
-                   records_changed=records, identifier_types_rejected=rejected)  # fmt: skip
+                   records_changed=records, identifier_types_rejected=rejected,
+                   identifier_types_unformed=unformed)  # fmt: skip

@@ -27,6 +27,10 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
         receipt["identifier_types_attempted"] = list(outcome.identifier_types_attempted)
     if outcome.identifier_types_rejected:
         receipt["identifier_types_rejected"] = list(outcome.identifier_types_rejected)
+        # Always beside it (an empty list too): a receipt written before 2026-12-03 has no
+        # such field, and the public view reads its refused types as the vendor's answer
+        # (status.SystemProof.unformed).
+        receipt["identifier_types_unformed"] = list(outcome.identifier_types_unformed)
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt
