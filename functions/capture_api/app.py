@@ -366,14 +366,23 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     fields = raw_body.admit(event, BODY_ROUTES, max_bytes)
     if fields is None:
         return None
-    if form:
+    if form and "device_id" not in fields and _from_our_pages(event):
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
         device = _cookie(event, DEVICE_COOKIE)
-        if "device_id" not in fields and device and DEVICE_ID.fullmatch(device):
+        if device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
     raw_body.rewrite(event, fields)
     return fields
+
+
+def _from_our_pages(event: dict[str, Any]) -> bool:
+    """Whether a form post came from one of our own pages (its Origin is an allowed origin).
+    The cookie is SameSite=Lax: a same-site page (a user-content subdomain) could post the form
+    with the visitor's cookie and its own identity token, linking that browser to its account
+    (review s27 stranger F1). Browsers send Origin on every POST; none, "null" or another
+    origin: the opt-out is still taken, without the cookie's device (fail closed for the link)."""
+    return cors.trusts((event.get("headers") or {}).get("origin"))
 
 
 def _cookie(event: dict[str, Any], name: str) -> str | None:
