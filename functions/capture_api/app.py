@@ -402,7 +402,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A device's state and a request's status are per person: no browser or proxy may keep
     # them (the HTML pages already say so; review s17 contract U2).
     headers.setdefault("Cache-Control", "no-store")
+    if event.get("routeKey") == STATUS_ROUTE:  # JSON or a page by Accept, refusals too
+        add_vary(headers, "Accept")
     return answer
+
+
+def add_vary(headers: dict[str, Any], name: str) -> None:
+    """Name `name` in the answer's Vary, keeping what it already names (CORS's Origin)."""
+    key = next((k for k in headers if k.lower() == "vary"), "Vary")
+    named = [v.strip() for v in str(headers.get(key) or "").split(",") if v.strip()]
+    if name.lower() not in (v.lower() for v in named):
+        headers[key] = ", ".join([*named, name])
 
 
 def _refused_answer(
