@@ -371,3 +371,15 @@ def test_a_national_phone_not_valid_in_the_requests_country_is_refused(
     assert answer["statusCode"] == 422
     assert json_body(answer)["error"]["field"] == "phone"
     assert not aws.items()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8", "us-ascii"])
+@pytest.mark.parametrize("media_type", [FORM, "application/json"])
+def test_a_utf8_charset_is_accepted_on_a_form_or_json(
+    aws: Aws, capture: ModuleType, charset: str, media_type: str
+) -> None:
+    # (Any other charset is a 415: test_capture_bad_input.py)
+    raw = "email=pat%40example.org" if media_type == FORM else '{"email":"pat@example.org"}'
+    headers = {"content-type": f"{media_type}; charset={charset}", "accept": "application/json"}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", raw_body=raw, headers=headers))
+    assert answer["statusCode"] == 202
