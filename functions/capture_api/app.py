@@ -259,6 +259,7 @@ def _answer_or_page(model: type[Any], description: str) -> "OpenAPIResponse":
 OPENAPI_HEADERS = {
     "POST /v1/consent": ("Idempotency-Key", "Sec-GPC"),
     "POST /v1/opt-out": ("Idempotency-Key", "Sec-GPC"),
+    "GET /v1/consent/{device_id}": ("Sec-GPC on a read",),
 }
 OPENAPI_FORMS = {"POST /v1/opt-out": "OptOutIn"}
 OPENAPI_PAGES = ("POST /v1/opt-out", "GET /v1/requests/{request_id}")

@@ -366,6 +366,22 @@ def test_the_idempotency_key_and_sec_gpc_headers_are_documented(
         assert not any(p["required"] for p in headers.values())
 
 
+def test_the_state_read_documents_sec_gpc_and_the_gpc_fields_it_always_answers(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given the document, When the device state read is looked up
+    spec = _openapi(capture)
+    read = spec["paths"]["/v1/consent/{device_id}"]["get"]
+    # Then it lists the Sec-GPC header it answers as gpc_signal (a read records nothing) ...
+    (gpc,) = [p for p in read["parameters"] if p["in"] == "header"]
+    assert (gpc["name"], gpc["required"]) == ("Sec-GPC", False)
+    assert "gpc_signal" in gpc["description"] and "records nothing" in gpc["description"]
+    # ... and both GPC fields, which every answer carries, are required and described
+    state = _component(spec, read["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"gpc_signal", "gpc_honored"} <= set(state["required"])
+    assert all(state["properties"][f]["description"] for f in ("gpc_signal", "gpc_honored"))
+
+
 def test_the_documents_server_carries_the_execute_api_stage(aws: Aws, capture: ModuleType) -> None:
     # Given the document asked for on an execute-api URL's named stage (rawPath has the stage)
     event = load_event("openapi_get.json")
