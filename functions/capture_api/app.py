@@ -307,8 +307,7 @@ def _refusal_page(refused: Refused, event: dict[str, Any], privacy_page: str) ->
 
 
 def _context() -> RequestContext:
-    # A page answer on a capture route: a browser's plain form post (its reload posts again)
-    return request_context(_EVENT.get(), browser_form=HTML_PAGES.get())
+    return request_context(_EVENT.get())
 
 
 def _accepted(captured: Captured) -> "Response[Any]":

@@ -1,8 +1,6 @@
 """The no-JavaScript webform: form-encoded POST /v1/opt-out, HTML answer, device cookie."""
 
 import re
-from dataclasses import replace
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -385,67 +383,3 @@ def test_a_utf8_charset_is_accepted_on_a_form_or_json(
     headers = {"content-type": f"{media_type}; charset={charset}", "accept": "application/json"}
     answer = invoke(capture, http_event("POST", "/v1/opt-out", raw_body=raw, headers=headers))
     assert answer["statusCode"] == 202
-
-
-def _request_id_on_page(answer: dict[str, Any]) -> str:
-    found = re.search(r"Request ID: <strong>([^<]+)</strong>", answer["body"])
-    assert found is not None, answer["body"]
-    return found[1]
-
-
-def test_reloading_the_confirmation_page_posts_the_same_request_again(
-    aws: Aws, capture: ModuleType
-) -> None:
-    # Given a person's no-JS opt-out, answered with the confirmation page
-    fields = [("email", "reload@example.org"), ("purposes", "sale")]
-    first = invoke(capture, _form_post(fields))
-    # When the browser reloads that page (it posts the same form again)
-    again = invoke(capture, _form_post(fields))
-    # Then it shows the same request, and one request is stored (review s27 stranger L4)
-    assert (first["statusCode"], again["statusCode"]) == (202, 202)
-    assert _request_id_on_page(again) == _request_id_on_page(first)
-    assert len(aws.items()) == 1
-
-
-@pytest.mark.parametrize(
-    "second",
-    [
-        [("email", "reload@example.org"), ("purposes", "share")],  # another choice
-        [("email", "other@example.org"), ("purposes", "sale")],  # another person
-    ],
-)
-def test_another_form_is_another_request(
-    aws: Aws, capture: ModuleType, second: list[tuple[str, str]]
-) -> None:
-    invoke(capture, _form_post([("email", "reload@example.org"), ("purposes", "sale")]))
-    assert invoke(capture, _form_post(second))["statusCode"] == 202
-    assert len(aws.items()) == 2
-
-
-def test_the_same_form_after_the_resend_window_is_a_new_request(
-    aws: Aws, capture: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the form posted at the end of one 10-minute window, and again in the next (a
-    # person who opted in meanwhile and opts out again must be recorded)
-    fields = [("email", "later@example.org")]
-    context = capture.request_context
-    for at in (1_800_000_000 + 599, 1_800_000_000 + 600):
-        moment = datetime.fromtimestamp(at, UTC)
-        monkeypatch.setattr(
-            capture, "request_context",
-            lambda event, browser_form, m=moment: replace(context(event, browser_form),
-                                                          received_at=m),
-        )  # fmt: skip
-        assert invoke(capture, _form_post(fields))["statusCode"] == 202
-    assert len(aws.items()) == 2
-
-
-def test_a_script_posting_the_form_twice_without_a_key_makes_two_requests(
-    aws: Aws, capture: ModuleType
-) -> None:
-    # JSON answers keep the contract: without an Idempotency-Key each post is a request
-    fields = [("email", "script@example.org")]
-    first = invoke(capture, _form_post(fields, accept="application/json"))
-    again = invoke(capture, _form_post(fields, accept="application/json"))
-    assert json_body(first)["request_id"] != json_body(again)["request_id"]
-    assert len(aws.items()) == 2

@@ -290,31 +290,25 @@ class CaptureService:
         return found
 
     def _request_id(
-        self, draft: _Draft, ctx: RequestContext, token_use: str | None, body_print: str
+        self, route: str, caller: str, idempotency_key: str | None, token_use: str | None
     ) -> str:
-        route, caller = draft.event_type, draft.caller
         if token_use:
             # One token, one request, on any route: a second use finds this id taken.
             named = f"token:{token_use}"
-        elif ctx.idempotency_key is not None:
-            # Same key, route and caller -> same request id -> the conditional put dedupes it.
-            named = f"idem:{route}:{caller}:{ctx.idempotency_key}"
-        elif ctx.browser_form:
-            # Reloading the no-JS form's answer posts the form again (review s27 stranger L4):
-            # the same form (`body_print`: the body as meant, GPC) from the same caller in the
-            # same window is one request, as the JS webform's one key per submission makes
-            # it. No extra call: the conditional put dedupes it like a key.
-            window = int(ctx.received_at.timestamp()) // FORM_RESEND_WINDOW_SECONDS
-            named = f"form:{route}:{caller}:{window}:{body_print}"
-        else:
+        elif idempotency_key is None:
             return str(uuid.uuid4())
+        else:
+            # Same key, route and caller -> same request id -> the conditional put dedupes it.
+            named = f"idem:{route}:{caller}:{idempotency_key}"
         digest = hmac.new(self._secret, named.encode(), hashlib.sha256)
         return str(uuid.UUID(bytes=digest.digest()[:16], version=4))
 
     def _store(self, draft: _Draft, ctx: RequestContext) -> Captured:
         token_use = draft.token.use_key if draft.token is not None else None
+        request_id = self._request_id(
+            draft.event_type, draft.caller, ctx.idempotency_key, token_use
+        )
         digest = fingerprint(self._secret, draft.event_type, _as_meant(draft))
-        request_id = self._request_id(draft, ctx, token_use, digest)
         record: dict[str, Any] = evidence(
             ctx,
             jurisdiction=draft.jurisdiction,
@@ -417,10 +411,6 @@ def _written_by(stored: dict[str, Any], ctx: RequestContext) -> bool:
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"
-# A no-JS form posted again within the same 10 minutes (UTC, from the epoch) is one request:
-# long enough for a reload, short enough that a person who opted in since and posts the same
-# form later records a new opt-out.
-FORM_RESEND_WINDOW_SECONDS = 600
 
 
 # Where the public bodies carry identifiers as typed: the fingerprint reads them normalised.

@@ -36,8 +36,6 @@ class RequestContext:
     edge_jurisdiction: str | None = None
     source_ip: str | None = None
     idempotency_key: str | None = None
-    # A browser's plain form post answered with a page: its reload posts it again
-    browser_form: bool = False
 
 
 def split_url(url: str) -> SplitResult | None:

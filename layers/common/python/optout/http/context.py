@@ -13,10 +13,9 @@ _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def request_context(event: Mapping[str, Any], browser_form: bool = False) -> RequestContext:
+def request_context(event: Mapping[str, Any]) -> RequestContext:
     """`event`: the API Gateway HTTP API (payload 2.0) event as Lambda hands it over (no
-    Powertools data class: the capture function's hot routes never import them).
-    `browser_form`: the caller decided it is a plain form post answered with a page."""
+    Powertools data class: the capture function's hot routes never import them)."""
     # API Gateway sends names in lower case; read them as Powertools' headers would (any case).
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     # Set by CloudFront (and forwarded) when the edge is on; without it anyone can send them,
@@ -34,7 +33,6 @@ def request_context(event: Mapping[str, Any], browser_form: bool = False) -> Req
         edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
         source_ip=event["requestContext"]["http"]["sourceIp"],
         idempotency_key=idempotency_key(headers.get("idempotency-key")),
-        browser_form=browser_form,
     )
 
 
