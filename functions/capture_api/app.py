@@ -259,6 +259,7 @@ def _answer_or_page(model: type[Any], description: str) -> "OpenAPIResponse":
 OPENAPI_HEADERS = {
     "POST /v1/consent": ("Idempotency-Key", "Sec-GPC"),
     "POST /v1/opt-out": ("Idempotency-Key", "Sec-GPC"),
+    "GET /v1/consent/{device_id}": ("Sec-GPC on a read",),
 }
 OPENAPI_FORMS = {"POST /v1/opt-out": "OptOutIn"}
 OPENAPI_PAGES = ("POST /v1/opt-out", "GET /v1/requests/{request_id}")
@@ -366,14 +367,23 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     fields = raw_body.admit(event, BODY_ROUTES, max_bytes)
     if fields is None:
         return None
-    if form:
+    if form and "device_id" not in fields and _from_our_pages(event):
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
         device = _cookie(event, DEVICE_COOKIE)
-        if "device_id" not in fields and device and DEVICE_ID.fullmatch(device):
+        if device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
     raw_body.rewrite(event, fields)
     return fields
+
+
+def _from_our_pages(event: dict[str, Any]) -> bool:
+    """Whether a form post came from one of our own pages (its Origin is an allowed origin).
+    The cookie is SameSite=Lax: a same-site page (a user-content subdomain) could post the form
+    with the visitor's cookie and its own identity token, linking that browser to its account
+    (review s27 stranger F1). Browsers send Origin on every POST; none, "null" or another
+    origin: the opt-out is still taken, without the cookie's device (fail closed for the link)."""
+    return cors.trusts((event.get("headers") or {}).get("origin"))
 
 
 def _cookie(event: dict[str, Any], name: str) -> str | None:
@@ -393,7 +403,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A device's state and a request's status are per person: no browser or proxy may keep
     # them (the HTML pages already say so; review s17 contract U2).
     headers.setdefault("Cache-Control", "no-store")
+    if event.get("routeKey") == STATUS_ROUTE:  # JSON or a page by Accept, refusals too
+        add_vary(headers, "Accept")
     return answer
+
+
+def add_vary(headers: dict[str, Any], name: str) -> None:
+    """Name `name` in the answer's Vary, keeping what it already names (CORS's Origin)."""
+    key = next((k for k in headers if k.lower() == "vary"), "Vary")
+    named = [v.strip() for v in str(headers.get(key) or "").split(",") if v.strip()]
+    if name.lower() not in (v.lower() for v in named):
+        headers[key] = ", ".join([*named, name])
 
 
 def _refused_answer(

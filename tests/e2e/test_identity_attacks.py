@@ -1,8 +1,10 @@
 """Issue 10's three attacks, tried as a stranger would, with plain HTTP against the local
 stack; and the identity-token path the demo shop's login uses (`/_local/demo/login`)."""
 
+import json
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -105,3 +107,48 @@ def test_a_forged_identity_token_is_refused_over_http(local_stack: Stack) -> Non
     assert status == 422
     assert (body["error"]["code"], body["error"]["field"]) == ("invalid_token", "identity_token")
     assert "someone" not in str(body)
+
+
+def form_post(stack: Stack, fields: list[tuple[str, str]], device: str, origin: str) -> str:
+    """The no-JS webform posted by a browser that carries `device`'s cookie, from `origin`."""
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json",
+               "cookie": f"optout_device_id={device}", "origin": origin}  # fmt: skip
+    status, _, answer = stack.request("POST", "/v1/opt-out", raw=urlencode(fields).encode(),
+                                      headers=headers)  # fmt: skip
+    assert status == 202, answer
+    request_id: str = json.loads(answer)["request_id"]
+    stack.wait_for(lambda: resolved(stack, request_id))
+    return request_id
+
+
+def test_a_same_site_page_cannot_link_a_visitors_browser_to_its_account(
+    local_stack: Stack,
+) -> None:
+    # Given a victim's browser that opted out of sale and sharing on the banner
+    victim = uuid.uuid4().hex
+    banner = {"device_id": victim, "opt_out": {"sale": True, "share": True}}
+    post(local_stack, "/v1/consent", banner)
+    # ... and an attacker with a login of his own (a token that names no device)
+    attacker = f"attacker-{uuid.uuid4().hex[:10]}@demo.example.com"
+    status, answer = local_stack.json("POST", "/_local/demo/login", {"email": attacker})
+    assert status == 200, answer
+    # When a same-site page of his (user content on a subdomain) makes the victim's browser
+    # post the webform with his token: SameSite=Lax sends the victim's device cookie
+    fields = [("purposes", "limit_sensitive"), ("identity_token", answer["identity_token"])]
+    form_post(local_stack, fields, victim, "https://ugc.shop.example")
+    # ... and he then logs in on his own browser
+    his_device = uuid.uuid4().hex
+    login(local_stack, attacker, his_device)
+    # Then his browser learns nothing of the victim's choices, nor the victim's of his
+    assert state(local_stack, his_device)["opt_out"] == {**NOTHING, "limit_sensitive": True}
+    assert state(local_stack, victim)["opt_out"] == {**NOTHING, "sale": True, "share": True}
+
+
+def test_the_webform_posted_from_our_own_page_still_links_the_browser(local_stack: Stack) -> None:
+    # Given a browser with a device cookie, on the shop's own webform (the stack serves it)
+    device = uuid.uuid4().hex
+    # When it posts the no-JS form without a device_id field
+    email = f"own-{uuid.uuid4().hex[:10]}@demo.example.com"
+    form_post(local_stack, [("email", email), ("purposes", "profiling")], device, local_stack.url)
+    # Then the cookie's device carries the opt-out
+    local_stack.wait_for(lambda: state(local_stack, device)["opt_out"]["profiling"])

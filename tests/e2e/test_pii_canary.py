@@ -97,7 +97,7 @@ def _flow(seen: Seen) -> tuple[list[str], str]:
     form = f"email={EMAIL.replace('@', '%40')}&phone=%2B14155550199&purposes=sale&purposes=share"
     status, page = seen.call("POST", "/v1/opt-out", form.encode(), **{
         "content-type": "application/x-www-form-urlencoded", "accept": "text/html",
-        "cookie": f"optout_device_id={device}"})  # fmt: skip
+        "cookie": f"optout_device_id={device}", "origin": seen.stack.url})  # fmt: skip
     assert status == 202 and b"<html" in page.lower()
     device_ref = {"type": "device_id", "value": device}
     links_body = {"links": [

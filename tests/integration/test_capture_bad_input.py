@@ -152,6 +152,26 @@ def test_wrong_content_type(aws: Aws, capture: ModuleType, content_type: str) ->
     assert error["code"] == "unsupported_media_type"
 
 
+@pytest.mark.parametrize(
+    ("route", "content_type", "raw"),
+    [
+        ("/v1/consent", "application/json; charset=latin-1", f'{{"device_id":"{DEVICE}"}}'),
+        ("/v1/opt-out", "application/json; charset=ISO-8859-1", '{"email":"caf\xe9@example.com"}'),
+        ("/v1/opt-out", 'application/json; charset="utf-16"', '{"email":"pat@example.com"}'),
+        ("/v1/opt-out", "application/x-www-form-urlencoded; charset=windows-1252",
+         "email=pat%40example.com"),
+    ],
+)  # fmt: skip
+def test_a_charset_other_than_utf8_is_an_unsupported_media_type(
+    aws: Aws, capture: ModuleType, route: str, content_type: str, raw: str
+) -> None:
+    headers = {"content-type": content_type, "accept": "application/json"}
+    event = http_event("POST", route, raw_body=raw.encode("latin-1"), headers=headers)
+    error = _refused(aws, capture, event, 415)
+    assert error["code"] == "unsupported_media_type"
+    assert "UTF-8" in error["message"]
+
+
 def test_form_encoding_is_refused_where_only_json_is_accepted(
     aws: Aws, capture: ModuleType
 ) -> None:

@@ -195,6 +195,40 @@ def test_an_unknown_request_is_404(aws: Aws, capture: ModuleType) -> None:
     }
 
 
+@pytest.mark.parametrize("accept", ["application/json", "text/html", "*/*"])
+@pytest.mark.parametrize("known", [True, False])
+def test_a_status_answer_varies_with_accept_page_json_or_refusal(
+    aws: Aws, capture: ModuleType, accept: str, known: bool
+) -> None:
+    # Given a request that exists (200) or not (404), read as JSON or as a page
+    request_id = UNKNOWN_REQUEST
+    if known:
+        created = invoke(capture, http_event("POST", "/v1/opt-out", {"email": "v@example.org"}))
+        request_id = json_body(created)["request_id"]
+    event = http_event(
+        "GET", f"/v1/requests/{request_id}", path_parameters={"request_id": request_id},
+        headers={"accept": accept, "origin": "https://shop.example.com"},
+    )  # fmt: skip
+    # When it is read
+    answer = invoke(capture, event)
+    # Then a cache is told the answer depends on Accept (one URL, two kinds of answer)
+    assert answer["statusCode"] == (200 if known else 404)
+    assert answer["headers"]["Vary"] == "Accept"
+
+
+def test_vary_keeps_what_it_already_names(capture: ModuleType) -> None:
+    headers: dict[str, Any] = {"vary": "Origin"}
+    capture.add_vary(headers, "Accept")
+    assert headers == {"vary": "Origin, Accept"}
+    capture.add_vary(headers, "accept")
+    assert headers == {"vary": "Origin, Accept"}
+
+
+def test_a_devices_state_varies_with_sec_gpc_only(aws: Aws, capture: ModuleType) -> None:
+    answer = invoke(capture, _get_consent())
+    assert answer["headers"]["Vary"] == "Sec-GPC"
+
+
 # -- GET /v1/openapi.json ----------------------------------------------------------------
 
 
@@ -330,6 +364,22 @@ def test_the_idempotency_key_and_sec_gpc_headers_are_documented(
         assert set(headers) == {"Idempotency-Key", "Sec-GPC"}
         assert headers["Idempotency-Key"]["schema"]["maxLength"] == 255
         assert not any(p["required"] for p in headers.values())
+
+
+def test_the_state_read_documents_sec_gpc_and_the_gpc_fields_it_always_answers(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given the document, When the device state read is looked up
+    spec = _openapi(capture)
+    read = spec["paths"]["/v1/consent/{device_id}"]["get"]
+    # Then it lists the Sec-GPC header it answers as gpc_signal (a read records nothing) ...
+    (gpc,) = [p for p in read["parameters"] if p["in"] == "header"]
+    assert (gpc["name"], gpc["required"]) == ("Sec-GPC", False)
+    assert "gpc_signal" in gpc["description"] and "records nothing" in gpc["description"]
+    # ... and both GPC fields, which every answer carries, are required and described
+    state = _component(spec, read["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"gpc_signal", "gpc_honored"} <= set(state["required"])
+    assert all(state["properties"][f]["description"] for f in ("gpc_signal", "gpc_honored"))
 
 
 def test_the_documents_server_carries_the_execute_api_stage(aws: Aws, capture: ModuleType) -> None:

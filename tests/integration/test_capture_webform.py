@@ -13,6 +13,7 @@ from tests.support.lambdas import invoke, load_event, load_function
 
 FORM = "application/x-www-form-urlencoded"
 COOKIE_DEVICE = "c00k1e-dev1ce-0123456789"
+SHOP = "https://shop.example.com"  # tests/conftest.py: ALLOWED_ORIGINS
 
 
 @pytest.fixture
@@ -21,12 +22,16 @@ def capture(aws: Aws) -> ModuleType:
 
 
 def _form_post(
-    fields: list[tuple[str, str]], *, accept: str = "text/html", cookies: list[str] | None = None
+    fields: list[tuple[str, str]],
+    *,
+    accept: str = "text/html",
+    cookies: list[str] | None = None,
+    origin: str | None = SHOP,
 ) -> dict[str, Any]:
-    event = http_event(
-        "POST", "/v1/opt-out", raw_body=urlencode(fields),
-        headers={"content-type": FORM, "accept": accept},
-    )  # fmt: skip
+    headers = {"content-type": FORM, "accept": accept}
+    if origin is not None:  # a browser sends Origin with every POST
+        headers["origin"] = origin
+    event = http_event("POST", "/v1/opt-out", raw_body=urlencode(fields), headers=headers)
     if cookies is not None:
         event["cookies"] = cookies
     return event
@@ -157,6 +162,43 @@ def test_the_device_cookie_becomes_the_device_id_when_the_form_has_none(
     assert item["links"] == []
     (edge,) = item["asserts"]
     assert (edge["from"]["value"], edge["to"]["value"]) == (COOKIE_DEVICE, "pat@example.org")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://ugc.shop.example.com",  # same site, not ours: SameSite=Lax sends the cookie
+        "https://shop.example.com.evil.example",
+        "null",  # a sandboxed frame, or a page with Referrer-Policy: no-referrer
+        None,  # no Origin at all
+    ],
+)
+def test_a_form_post_from_another_origin_is_taken_without_the_device_cookie(
+    aws: Aws, capture: ModuleType, origin: str | None
+) -> None:
+    # Given a page that is not one of ours posting the form with a visitor's device cookie and
+    # its own identity (review s27 stranger F1: the attacker's token would link that browser)
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    fields = [("email", "pat@example.org"), ("purposes", "limit_sensitive")]
+    # When it is captured
+    answer = invoke(capture, _form_post(fields, cookies=cookies, origin=origin))
+    # Then the opt-out is kept, but the browser is not linked to anything
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["asserts"] == [] and item["links"] == []
+
+
+def test_a_star_origin_widens_cors_but_never_the_cookie_link(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_ORIGINS", "*")
+    capture = load_function("capture_api")
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
 
 
 def test_a_device_id_field_wins_over_the_cookie(aws: Aws, capture: ModuleType) -> None:
@@ -329,3 +371,15 @@ def test_a_national_phone_not_valid_in_the_requests_country_is_refused(
     assert answer["statusCode"] == 422
     assert json_body(answer)["error"]["field"] == "phone"
     assert not aws.items()
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8", "us-ascii"])
+@pytest.mark.parametrize("media_type", [FORM, "application/json"])
+def test_a_utf8_charset_is_accepted_on_a_form_or_json(
+    aws: Aws, capture: ModuleType, charset: str, media_type: str
+) -> None:
+    # (Any other charset is a 415: test_capture_bad_input.py)
+    raw = "email=pat%40example.org" if media_type == FORM else '{"email":"pat@example.org"}'
+    headers = {"content-type": f"{media_type}; charset={charset}", "accept": "application/json"}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", raw_body=raw, headers=headers))
+    assert answer["statusCode"] == 202

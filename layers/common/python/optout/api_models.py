@@ -136,10 +136,12 @@ class ConsentOut(ApiModel):
 class ConsentStateOut(ApiModel):
     device_id: str
     opt_out: dict[Purpose, bool]
-    gpc_honored: bool
+    gpc_honored: bool = Field(
+        description="true when the bridge holds this device's GPC signal (a POST carried "
+        "`Sec-GPC: 1`); a read never sets it"
+    )
     updated_at: Timestamp | None
-    gpc_signal: bool = Field(
-        default=False,
+    gpc_signal: bool = Field(  # always answered: required in the schema, not defaulted
         description="true when this read carried `Sec-GPC: 1` (not stored; `gpc_honored` says "
         "whether a POST recorded the signal): a browser that sends the header without "
         "`navigator.globalPrivacyControl` (a proxy, an extension) is honoured by the banner",

@@ -48,6 +48,11 @@ class Cors(NamedTuple):  # not a dataclass: cheaper to define at a cold start
             "Access-Control-Max-Age": str(self.max_age),
         }
 
+    def trusts(self, origin: str | None) -> bool:
+        """Whether a request came from a page of one of our own sites: its Origin is listed
+        exactly. A "*" entry trusts no one here (it widens CORS, never the cookie link)."""
+        return bool(origin) and origin != "*" and origin in self.origins
+
     def powertools(self) -> "CORSConfig":
         from aws_lambda_powertools.event_handler import CORSConfig  # noqa: PLC0415
 

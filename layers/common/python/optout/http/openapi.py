@@ -44,6 +44,14 @@ HEADERS: dict[str, dict[str, Any]] = {
         "gpc_honored: true; any other value is ignored.",
         "schema": {"type": "string", "examples": ["1"]},
     },
+    # The same header on a read: answered, never recorded (a GET writes nothing)
+    "Sec-GPC on a read": {
+        "name": "Sec-GPC",
+        "description": "Global Privacy Control. `1` is answered as gpc_signal: true (the "
+        "answer says `Vary: Sec-GPC`); the read records nothing, so gpc_honored still says "
+        "only whether a POST carried the signal.",
+        "schema": {"type": "string", "examples": ["1"]},
+    },
 }
 
 
@@ -80,7 +88,7 @@ def document(
     unavailable: Collection[str] = (),
     **info: Any,
 ) -> str:
-    """`headers`: per operation ("POST /v1/consent"), the names of HEADERS it reads; `forms`:
+    """`headers`: per operation ("POST /v1/consent"), the keys of HEADERS it reads; `forms`:
     per operation, the model its plain form post stands for; `pages`: the operations that
     answer a person's refusal with an HTML page; `unavailable`: the operations that answer 503
     (same envelope, and page) when their table (or Secrets Manager) throttled or failed.
