@@ -71,7 +71,7 @@
   // The signed identity token of a logged-in page: sent with this page's posts, kept in
   // memory only (never a cookie, storage or URL), and taken out of the DOM.
   let token = data.identityToken || null;
-  if (tag.removeAttribute) tag.removeAttribute("data-identity-token");
+  tag.removeAttribute?.("data-identity-token");
   // The first link of this device to a person (the API answered a post with a token). Until
   // the state read after it has the person's opt-outs made elsewhere, `linking` keeps every
   // signal as if the state were unknown: no gated tag, Google and Meta denied, __uspapi and
@@ -216,7 +216,7 @@
     return (state.gpc && ADS.includes(p)) || (c ?? optedOut(p));
   };
   const apply = (choices, all) => {
-    pending = pending || { choices: {} };
+    pending ||= { choices: {} };
     for (const p in choices) if (all || choices[p]) pending.choices[p] = choices[p];
   };
   // The local copy is written only when this page changed it: a stale tab must not remove
@@ -304,17 +304,15 @@
     if (command === "ping") return answer(ping());
     if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
     if (command === "addEventListener") {
-      // A frame (postMessage: the callback carries its source) keeps 50 listeners at most, or a
-      // hostile one could add millions. Refused as the spec says (addEventListener, EventListener
-      // listenerRegistered): data false, listenerId 0, success false.
-      const from = callback?.s;
-      const data = from === undefined || [...listeners.values()].filter((cb) => cb.s === from).length < 50;
-      let listenerId = 0;
-      if (data) {
-        while (listeners.has(nextListener)) nextListener++;
-        listeners.set((listenerId = nextListener++), callback);
-      }
-      return answer({ eventName: "listenerRegistered", listenerId, data, pingData: ping() }, data);
+      // Calls by postMessage through one frame of this page (its nested frames included: the
+      // callback carries it as `t`) keep 50 listeners at most, or an ad could add millions. The
+      // 51st replaces their oldest, never refused: a frame outlives its documents (an ad slot's
+      // next creative), and a document that has gone can never remove its own.
+      const mine = [...listeners].filter(([, cb]) => callback?.t !== undefined && cb.t === callback.t);
+      if (mine[49]) listeners.delete(mine[0][0]);
+      while (listeners.has(nextListener)) nextListener++;
+      listeners.set(nextListener, callback);
+      return answer({ eventName: "listenerRegistered", listenerId: nextListener++, data: true, pingData: ping() });
     }
     if (command === "removeEventListener") {
       // The spec's stub and the reference implementation answer an EventListener object.
@@ -359,14 +357,17 @@
     } catch {
       return;
     }
-    const gppCall = msg && msg.__gppCall;
-    const uspCall = msg && msg.__uspapiCall;
+    const gppCall = msg?.__gppCall;
+    const uspCall = msg?.__uspapiCall;
     const back = (key, call) => (returnValue, success) => {
       const reply = { [key]: { returnValue, success, callId: call.callId } };
-      if (event.source) event.source.postMessage(text ? JSON.stringify(reply) : reply, "*");
+      event.source?.postMessage(text ? JSON.stringify(reply) : reply, "*");
     };
     const reply = back("__gppReturn", gppCall);
     reply.s = event.source; // whose listener it registers or may remove (null: never the page's)
+    // The frame of this page it came through (`parent` is readable across origins); a window
+    // that is no frame of this page (an opener) counts as its own top, null as null.
+    for (reply.t = event.source; reply.t?.parent != w && reply.t != reply.t?.top; ) reply.t = reply.t.parent;
     if (gppCall) gpp(gppCall.command, reply, gppCall.parameter);
     if (uspCall) w.__uspapi(uspCall.command, uspCall.version, back("__uspapiReturn", uspCall));
   });
@@ -389,7 +390,7 @@
   // -- Google Consent Mode v2 and Meta Limited Data Use -----------------------------------
   // Google's documented gtag shim: commands are pushed as `arguments` objects.
   function gtag() {
-    (w.dataLayer = w.dataLayer || []).push(arguments);
+    (w.dataLayer ||= []).push(arguments);
   }
   const args = (...list) => (function () { return arguments; })(...list); // prettier-ignore
   const googleConsent = () => {
@@ -562,7 +563,10 @@
       // earlier try that was stored) keeps the choice's opt-outs, with no time limit.
       apply(answer.opt_out, true);
       applyOutbox();
+      // `i`: when an opt-in was last acknowledged, what the held note is judged on (an
+      // acknowledged opt-out of another purpose leaves it: the note keeps its reason).
       pending.at = Date.now();
+      if (entry.c) pending.i = pending.at;
       pending.r = retry === false && code !== 409;
       savePending();
       state.unsaved = false;
@@ -644,7 +648,7 @@
       // The API answered gpc_honored to this session's post, or its state already says so.
       const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
-      state.decided = state.decided || !!answer.updated_at || !!pending || state.gpc;
+      state.decided ||= !!answer.updated_at || !!pending || state.gpc;
       // Choices made here win until the API's state has them (the resolver works
       // asynchronously, so a reload right after a click may still read the old state), or for
       // 10 minutes after the API acknowledged the last of them (this browser's clock alone).
@@ -658,7 +662,7 @@
         const caughtUp = Object.keys(c).every((p) => !c[p] === !state.server[p]);
         if (caughtUp || !(pending.r || Math.abs(Date.now() - pending.at) < PENDING_MS)) {
           for (const p in c) if (c[p] || !state.server[p]) delete c[p];
-          savePending((pending = unapplied() ? { choices: c, r: 2 } : null));
+          savePending((pending = unapplied() ? { choices: c, r: 2, i: 0 } : null)); // i: long ago
         }
       }
     });
@@ -699,7 +703,7 @@
     return parts.join(" · ");
   };
   const heldNote = () =>
-    pending.r > 1 || state.at - pending.at > 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet";
+    pending.r > 1 || pending.i < state.at - 6e4 ? "Opt-in not applied: a linked account opted out" : "Opt-in saved, not applied yet";
 
   const render = () => {
     if (!root || !(state.known || state.failed || linking)) return; // no flash of UI before the state
@@ -736,7 +740,7 @@
   };
 
   const onClick = (event) => {
-    const act = event.target.closest && event.target.closest("[data-act]");
+    const act = event.target.closest?.("[data-act]");
     if (!act) return;
     const all = (value) => Object.fromEntries(SALE_SHARE.map((p) => [p, value]));
     const action = act.dataset.act;
@@ -746,14 +750,19 @@
   };
   const onSubmit = (event) => {
     event.preventDefault();
-    const choices = {};
-    for (const box of event.target.querySelectorAll("input:not([disabled])")) choices[box.name] = box.checked;
     // Opting back in (to sale/sharing, or to the use of sensitive data) takes a second,
-    // explicit step (CCPA regulations §7028); the API is told it was confirmed.
-    const optingIn = PURPOSES.filter((p) => chosen(p) && choices[p] === false);
+    // explicit step (CCPA regulations §7028); the API is told it was confirmed. A confirmed
+    // post carries `false` only for what the question named: a box already unticked (an
+    // opt-in the state lacks, held) is left out (`kept`), or it would lift a newer opt-out of
+    // that purpose (another channel's) unasked. An unconfirmed post carries every box.
+    const choices = {};
+    const kept = {};
+    for (const box of event.target.querySelectorAll("input:not([disabled])"))
+      (box.checked || chosen(box.name) ? choices : kept)[box.name] = box.checked;
+    const optingIn = PURPOSES.filter((p) => choices[p] === false);
     const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell, share or use your personal information for it.`;
-    if (optingIn.length && !w.confirm(question)) return;
-    choose(choices, optingIn.length > 0);
+    if (optingIn[0] && !w.confirm(question)) return;
+    choose(optingIn[0] ? choices : { ...choices, ...kept }, !!optingIn[0]);
   };
 
   const mount = () => {

@@ -337,17 +337,18 @@ def usp_data(page: Page) -> dict[str, Any]:
     return data
 
 
-def add_ad_frame(page: Page) -> Frame:
-    """A same-origin child frame named "ad", loaded: a stand-in for an ad tag's frame."""
+def add_ad_frame(page: Page, name: str = "ad") -> Frame:
+    """A same-origin child frame (named "ad"), loaded: a stand-in for an ad tag's frame."""
     page.evaluate(
-        """() => new Promise((resolve) => {
+        """(name) => new Promise((resolve) => {
           const frame = document.createElement("iframe");
-          Object.assign(frame, { name: "ad", srcdoc: "ad" });
+          Object.assign(frame, { name, srcdoc: "ad" });
           frame.onload = resolve;
           document.body.append(frame);
-        })"""
+        })""",
+        name,
     )
-    frame = page.frame(name="ad")
+    frame = page.frame(name=name)
     assert frame is not None
     return frame
 

@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Route, expect
+from playwright.sync_api import Dialog, Page, Route, expect
 
 from .conftest import (
     SALE_SHARE,
@@ -19,6 +19,10 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.browser
+
+SALE = "Opt out: Sale of my personal information"
+LIMIT = "Limit the use of my sensitive personal information"
+LABEL_PURPOSE = {SALE: "sale", LIMIT: "limit_sensitive"}
 
 
 def test_gated_tags_stay_off_when_the_effective_state_is_unknown(
@@ -224,12 +228,7 @@ def test_opting_back_in_takes_a_second_confirming_step(
     # When the state still says opted out a minute later, and past the 10 minutes the banner
     # keeps an acknowledged choice (a verified, linked person's opt-out holds it: sticky)
     for minutes in (2, 11):
-        page.evaluate(
-            "(ms) => { const local = JSON.parse(localStorage.getItem('optout_local'));"
-            " local.at = Date.now() - ms; localStorage.setItem('optout_local',"
-            " JSON.stringify(local)); }",
-            minutes * 60_000,
-        )
+        _acknowledged_ago(page, minutes * 60_000)
         page.reload()
         wait_until_ready(page)
         # Then nothing sells or shares, and the person is told why their opt-in did not apply
@@ -298,13 +297,15 @@ def test_an_acknowledged_opt_in_the_state_lacks_shows_unticked_and_is_not_revers
     assert api.posts[-1]["opt_out"]["profiling"] is True
     assert api.posts[-1]["opt_out"].get("sale") is not True
     assert "confirm_opt_in" not in api.posts[-1]
+    # ... an unconfirmed post carries every box (the API leaves its `false`s out)
+    assert api.posts[-1]["opt_out"] == {
+        **dict.fromkeys(SALE_SHARE, False),
+        "profiling": True,
+        "limit_sensitive": False,
+    }
     # ... and on a page read two minutes later (the state still opted out: a linked account's
     # opt-out holds it) the panel still shows the opt-in, with that reason
-    page.evaluate(
-        "() => { const local = JSON.parse(localStorage.getItem('optout_local'));"
-        " local.at = Date.now() - 120000; localStorage.setItem('optout_local',"
-        " JSON.stringify(local)); }"
-    )
+    _acknowledged_ago(page, 120_000)
     page.reload()
     wait_until_ready(page)
     banner.get_by_role("button", name="Your Privacy Choices").click()
@@ -313,6 +314,117 @@ def test_an_acknowledged_opt_in_the_state_lacks_shows_unticked_and_is_not_revers
         "Opt-in not applied: a linked account opted out"
     )
     expect(banner.get_by_label("Opt out: Profiling")).to_be_checked()
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+
+def _acknowledged_ago(page: Page, ms: int) -> None:
+    """As if the choices kept here were acknowledged `ms` ago (their opt-in's time too)."""
+    page.evaluate(
+        "(ms) => { const local = JSON.parse(localStorage.getItem('optout_local'));"
+        " local.at = Date.now() - ms; if ('i' in local) local.i = local.at;"
+        " localStorage.setItem('optout_local', JSON.stringify(local)); }",
+        ms,
+    )
+
+
+def _held_opt_in_of_sale(page: Page, api: FakeConsentApi, extra: tuple[str, ...] = ()) -> None:
+    """The shop opted out of sale (and `extra`) in the panel, the state has it, then opted back
+    in to sale (confirmed, acknowledged) while the state still says opted out: held."""
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Choose").click()
+    for label in (SALE, *extra):
+        banner.get_by_label(label).check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    api.opt_out = {"sale": True, **{LABEL_PURPOSE[label]: True for label in extra}}
+    page.reload()
+    wait_until_ready(page)
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    banner.get_by_label(SALE).uncheck()
+    page.once("dialog", lambda dialog: dialog.accept())
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    assert api.posts[-1]["opt_out"]["sale"] is False
+    assert api.posts[-1]["confirm_opt_in"] is True
+
+
+def test_a_confirmed_save_of_another_purpose_leaves_a_held_opt_in_out_of_its_post(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor opted out of sale and limited sensitive data, who opted back in to sale
+    # (held: the state still says opted out, e.g. the no-JS webform on this browser opted this
+    # device out of sale again since, or a linked account's opt-out holds it)
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    _held_opt_in_of_sale(page, api, extra=(LIMIT,))
+    page.reload()
+    wait_until_ready(page)
+
+    # When they reopen the panel (sale unticked, held) and lift only the limit, confirmed
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_label(SALE)).not_to_be_checked()
+    banner.get_by_label(LIMIT).uncheck()
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then the question named only the sensitive data, and the confirmed post carries only
+    # that opt-in: no confirmed `false` for sale, which would lift a newer opt-out of sale
+    # without asking (review s28 F1: every unticked box was posted `false` with it)
+    assert len(asked) == 1 and "use of sensitive data" in asked[0] and "sale" not in asked[0]
+    sent = api.posts[-1]
+    assert sent["confirm_opt_in"] is True
+    assert sent["opt_out"] == {"limit_sensitive": False}, json.dumps(sent)
+    # ... and the sale opt-in is still held (shown unticked, enforced as opted out)
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_label(SALE)).not_to_be_checked()
+
+
+@pytest.mark.parametrize("minutes", [2, 11])
+def test_a_save_of_another_purpose_keeps_the_reason_a_held_opt_in_is_not_applied(
+    new_context: BrowserFactory, static_site: str, minutes: int
+) -> None:
+    # Given an opt-in of sale acknowledged `minutes` ago that the state still lacks (a linked
+    # account's opt-out holds it), said as such
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    _held_opt_in_of_sale(page, api)
+    _acknowledged_ago(page, minutes * 60_000)
+    page.reload()
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    status = banner.locator("[data-optout-status]")
+    held = "Opt-in not applied: a linked account opted out"
+    expect(status).to_contain_text(held)
+
+    # When the person opts out of profiling (nothing about sale changed), acknowledged
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    banner.get_by_label("Opt out: Profiling").check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    page.reload()
+    wait_until_ready(page)
+
+    # Then the status and the box's note still give the reason (review s28 F4: any
+    # acknowledged save said "Opt-in saved, not applied yet" again for 10 minutes)
+    expect(status).to_have_text(f"Opted out of sale, profiling · {held}")
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_role("dialog")).to_contain_text(held)
     assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
 
 

@@ -3,9 +3,12 @@ budget, with a Subresource Integrity hash beside it that browsers accept, embedd
 README says."""
 
 import base64
-import gzip
 import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -13,13 +16,22 @@ from .conftest import ROOT, SHIPPED, WEB, BrowserFactory, FakeConsentApi, serve_
 
 pytestmark = pytest.mark.browser
 
-BUDGET = 7700  # bytes, minified and gzipped (scripts/build-banner.mjs)
+BUDGET = 7750  # bytes, minified and gzipped: the build's figure (scripts/build-banner.mjs)
 SRI = SHIPPED.with_name("banner.min.js.sri")
 
 
 def test_the_shipped_banner_fits_the_size_budget_gzipped() -> None:
+    # Measured by the build script itself (node's zlib): Python's gzip makes a smaller file of
+    # the same input (41 B in session 28), so it would pass a file the build refuses.
+    node = shutil.which("node")
+    assert node is not None, "node missing: run `make e2e-deps`"
+    env = {k: v for k, v in os.environ.items() if k != "BUDGET"}
+    check = [node, str(ROOT / "scripts" / "build-banner.mjs"), "--check"]
+    run = subprocess.run(check, capture_output=True, text=True, env=env, timeout=60, check=False)
+    measured = json.loads(run.stdout)
+    assert measured["budget"] == BUDGET  # one budget: the build's
+    assert measured["gzipped"] <= BUDGET and run.returncode == 0, measured
     shipped = SHIPPED.read_bytes()
-    assert len(gzip.compress(shipped, compresslevel=9)) <= BUDGET
     assert len(shipped) < len((WEB / "banner.js").read_bytes())  # it is the minified build
 
 
