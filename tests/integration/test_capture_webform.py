@@ -189,6 +189,74 @@ def test_a_form_post_from_another_origin_is_taken_without_the_device_cookie(
     assert item["asserts"] == [] and item["links"] == []
 
 
+@pytest.mark.parametrize(
+    ("privacy_page", "origin"),
+    [
+        # The webform's page, served from an origin never listed for CORS (review s28 L2)
+        ("https://www.shop.example.org/privacy?x=1", "https://www.shop.example.org"),
+        ("https://Pages.Example.net:8443/choices", "https://pages.example.net:8443"),
+        ("", "https://api.example.com"),  # the API's own origin (the event's domainName)
+    ],
+)
+def test_a_form_post_from_the_privacy_pages_or_the_apis_own_origin_takes_the_cookie(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, privacy_page: str, origin: str
+) -> None:
+    # Given a site whose webform is not on an AllowedOrigins origin (it needs no CORS)
+    monkeypatch.setenv("PRIVACY_PAGE_URL", privacy_page)
+    capture = load_function("capture_api")
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    # When its form is posted from that page
+    event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin)
+    assert event["requestContext"]["domainName"] == "api.example.com"
+    answer = invoke(capture, event)
+    # Then the browser is linked as from a listed origin
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://ugc.shop.example.org",  # a sibling of the privacy page's host
+        "http://www.shop.example.org",  # another scheme
+        "https://www.shop.example.org:8443",  # another port
+        "http://api.example.com",  # the API's host, not over https
+    ],
+)
+def test_the_privacy_page_and_api_origins_are_trusted_exactly(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, origin: str
+) -> None:
+    monkeypatch.setenv("PRIVACY_PAGE_URL", "https://www.shop.example.org/privacy")
+    capture = load_function("capture_api")
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin))
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+
+
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        # A sibling subdomain's planted cookie (Domain=<parent>, longer Path) is listed first
+        [f"optout_device_id={'a77ac4e7' * 4}", f"optout_device_id={COOKIE_DEVICE}"],
+        [f"optout_device_id={COOKIE_DEVICE}", "theme=dark", f"optout_device_id={'a77ac4e7' * 4}"],
+        [f"optout_device_id={COOKIE_DEVICE}", f"optout_device_id={COOKIE_DEVICE}"],
+    ],
+)
+def test_a_device_cookie_named_twice_links_no_device(
+    aws: Aws, capture: ModuleType, cookies: list[str]
+) -> None:
+    # Given a form post from our own page whose Cookie header names the device cookie twice
+    # (review s28 M1, "cookie tossing": which one is the browser's own cannot be told)
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    # Then the opt-out is taken, without any device
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["asserts"] == [] and item["links"] == []
+
+
 def test_a_star_origin_widens_cors_but_never_the_cookie_link(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
