@@ -80,6 +80,22 @@ def proven_types(job: Item) -> set[str]:
     return (carried & sent if sent else carried) - rejected
 
 
+def unsent(job: Item) -> set[Identity]:
+    """The identities a job never sent for lack of a form the vendor can match, whatever other
+    value of their type it sent (its receipt's `identities_unformed`, keyed; review s28 P1: a
+    backfill step's job carries several people, and the type one's email was sent under is
+    no proof for another's). A receipt written before 2026-12-03 lists none."""
+    found = (job.get("receipt") or {}).get("identities_unformed") or ()
+    return {keys.split_identity_pk(str(pk)) for pk in found}
+
+
+def _taken(job: Item) -> set[Identity]:
+    """The identities a job is proof for: those it carried of its `proven_types`, less those
+    it never sent (`unsent`)."""
+    proven = proven_types(job)
+    return {i for i in _identities(job) if i[0] in proven} - unsent(job)
+
+
 def _rejected(job: Item) -> set[str]:
     """The types a job's receipt lists as refused or never sent (`identifier_types_rejected`)."""
     return {str(t) for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()}
@@ -189,8 +205,8 @@ class SystemProof:
         carried = _identities(cited)
         if not carried:  # a job that names no identifiers (none is written so): its status
             return cited.get("status") == "done"
-        relied = {t for t, _ in carried & self.named} or {t for t, _ in carried}
-        return bool(relied & proven_types(cited))
+        relied = (carried & self.named) or carried
+        return bool(relied & _taken(cited))
 
     def no_proof(self, cited: Item) -> bool:
         """A cited job that ended (done, no_record) as no proof for this request."""
@@ -252,11 +268,13 @@ class SystemProof:
         (done or no_record) or on a quiet period's job that carried them, and no job took."""
         named = {t for t, _ in self.named}
         refused = {t for job in self.jobs if job.get("status") in DONE for t in read(job)}
+        # a named identity a job never sent, another value of its type sent (review s28 P1)
+        refused |= {t for job in self.jobs for t, _ in unsent(job) & self.named}
         for job in self.quiet_jobs:
             carried = _identities(job)
             relied = {t for t, _ in carried & self.named} if carried else named
             refused |= relied & read(job)
-        taken = {t for job in self.jobs for t in proven_types(job)}
+        taken = {t for job in self.jobs for t, _ in _taken(job)}
         return frozenset((refused & named) - taken)
 
     @property

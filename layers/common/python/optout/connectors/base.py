@@ -108,6 +108,12 @@ class Outcome:
     # public status page says "in part" for these only (status.SystemProof.unformed): a
     # vendor's refusal tells of data it holds (a UID2 opt-out), not the requester's to read.
     identifier_types_unformed: tuple[str, ...] = ()
+    # A job sent otherwise: the positions in `Job.identifiers` of the values never sent for
+    # lack of a form (`unformed`), whatever other value of their type was sent. A job carries
+    # several people's identities (a backfill step's): a type sent for one is not sent for
+    # another (review s28 P1). Positions, never values: the worker stores their keyed
+    # identities on the receipt (`identities_unformed`, delivery/receipts.py).
+    unformed_at: tuple[int, ...] = ()
     # The invocation ran out of time before any call for this job went out (`error` is the
     # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
     not_started: bool = False
@@ -220,13 +226,16 @@ class Connector(ABC, Generic[S]):
         unformed = self.left_out(job)
         if not unformed:
             return outcome
+        typed = self._typed(job)
+        at = tuple(n for n, i in enumerate(job.identifiers)
+                   if i in typed and self.unformed(i) is not None)  # fmt: skip
         some_sent = set(self.types_sent(job))
         none_sent = set(unformed) - some_sent
         rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
         kept = tuple(t for t in outcome.identifier_types_sent if t not in none_sent)
         unsent = tuple(sorted(set(outcome.identifier_types_unformed) | none_sent))
         marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected,
-                         identifier_types_unformed=unsent)  # fmt: skip
+                         identifier_types_unformed=unsent, unformed_at=at)  # fmt: skip
         partly = {kind: why for kind, why in unformed.items() if kind in some_sent}
         return noted(marked, outcome.note, _not_sent(unformed, partly))
 
