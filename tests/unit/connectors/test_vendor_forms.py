@@ -132,6 +132,29 @@ def test_a_receipt_names_by_keyed_hash_the_identity_never_sent_beside_one_sent(
     assert NO_LOCAL_PART not in str(receipt)
 
 
+@pytest.mark.parametrize(
+    ("vendor", "unanswered"),
+    [("trade_desk", "optout@example.com"),  # the UID2 operator maps no UID2 (opted out)
+     ("braze", "unknown-a@example.com")],  # Braze holds no profile of it
+)  # fmt: skip
+def test_a_receipt_names_the_identity_a_vendors_answer_left_unsent_beside_one_sent(
+    server: SandboxServer, vendor: str, unanswered: str
+) -> None:
+    # Given a job carrying two people's emails, one the vendor's answer leaves unsent
+    job = make_job(("email", "u1@example.com"), ("email", unanswered), system=vendor)
+    item = {"identifiers": [{"type": "email", "key": "k-u1", "value": "u1@example.com"},
+                            {"type": "email", "key": "k-other", "value": unanswered}]}  # fmt: skip
+    # When it is delivered
+    (outcome,) = make_connector(server, vendor).deliver([job])
+    receipt = receipt_of(outcome, job=item)
+    # Then the email reads sent, and the receipt names the identity not sent (review s28 P1),
+    # apart from those never sent for lack of a form (the public page does not read it)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert (outcome.not_sent_at, outcome.unformed_at) == ((1,), ())
+    assert receipt["identities_not_sent"] == ["ID#email#k-other"]
+    assert "identities_unformed" not in receipt and unanswered not in str(receipt)
+
+
 def test_trade_desk_keeps_a_phone_sent_beside_one_with_no_uid2_as_sent(server):
     job = make_job(("phone", FAROE), ("phone", PHONE), system="trade_desk")
 

@@ -114,6 +114,9 @@ class Outcome:
     # another (review s28 P1). Positions, never values: the worker stores their keyed
     # identities on the receipt (`identities_unformed`, delivery/receipts.py).
     unformed_at: tuple[int, ...] = ()
+    # Likewise, the values the vendor's answer left unsent or unanswered (no UID2 mapped, no
+    # Braze profile, a part of the job that found no such person): `identities_not_sent`.
+    not_sent_at: tuple[int, ...] = ()
     # The invocation ran out of time before any call for this job went out (`error` is the
     # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
     not_started: bool = False
@@ -226,9 +229,7 @@ class Connector(ABC, Generic[S]):
         unformed = self.left_out(job)
         if not unformed:
             return outcome
-        typed = self._typed(job)
-        at = tuple(n for n, i in enumerate(job.identifiers)
-                   if i in typed and self.unformed(i) is not None)  # fmt: skip
+        at = positions(job, [i for i in self._typed(job) if self.unformed(i) is not None])
         some_sent = set(self.types_sent(job))
         none_sent = set(unformed) - some_sent
         rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
@@ -254,12 +255,18 @@ class Connector(ABC, Generic[S]):
         re-sending a part the vendor already accepted repeats an idempotent opt-out."""
         parts = self.parts(job)
         answers: list[Outcome] = []
+        lost: list[Identifier] = []  # values no part sent: one that found no such person too
         for part in parts:
             (answer,) = self._guarded([part], self.send, self.types_sent, sent=False)
             answers.append(answer)
             if not answer.ok:
                 break
-        return merged(job.job_id, answers, len(parts), self.types_sent(job))
+            if answer.status == "no_record":
+                lost += part.identifiers
+            else:
+                lost += [part.identifiers[n] for n in answer.not_sent_at]
+        outcome = merged(job.job_id, answers, len(parts), self.types_sent(job))
+        return replace(outcome, not_sent_at=positions(job, lost)) if outcome.ok else outcome
 
     def _together(self, chunks: list[list[Job]]) -> list[Outcome]:
         """The chunks' calls at once, up to `parallel_calls`; outcomes in the chunks' order."""
@@ -487,6 +494,12 @@ class Connector(ABC, Generic[S]):
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
+
+
+def positions(job: Job, chosen: Iterable[Identifier]) -> tuple[int, ...]:
+    """Where these identifiers are in `job.identifiers` (an `Outcome`'s `*_at`)."""
+    wanted = set(chosen)
+    return tuple(n for n, i in enumerate(job.identifiers) if i in wanted)
 
 
 def _not_sent(unformed: dict[str, str], partly: dict[str, str] | None = None) -> str:

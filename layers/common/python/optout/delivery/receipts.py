@@ -18,7 +18,7 @@ VENDOR_REF_MAX = 512
 
 def receipt_of(outcome: Outcome, keep_types: bool = False, job: Item | None = None) -> Item:
     """`job`: the job item sent (its identifiers, as `service.to_job` read them): the keyed
-    identities of `outcome.unformed_at`, never their values."""
+    identities of `outcome.unformed_at` and `not_sent_at`, never their values."""
     receipt: Item = {
         "http_status": outcome.http_status,
         "vendor_ref": bounded_ref(outcome.vendor_ref, outcome.status),
@@ -34,13 +34,14 @@ def receipt_of(outcome: Outcome, keep_types: bool = False, job: Item | None = No
         # such field, and the public view reads its refused types as the vendor's answer
         # (status.SystemProof.unformed).
         receipt["identifier_types_unformed"] = list(outcome.identifier_types_unformed)
-    if outcome.unformed_at and job is not None:
-        # Which identities were never sent, not only which types (review s28 P1): a job of
-        # several people sent one's email and not another's. Keyed hashes, as on the job.
-        valued = [i for i in job.get("identifiers") or () if i.get("value")]
-        receipt["identities_unformed"] = sorted(
-            {identity_pk(valued[n]["type"], valued[n]["key"]) for n in outcome.unformed_at
-             if n < len(valued)})  # fmt: skip
+    # Which identities were never sent, not only which types (review s28 P1): a job of
+    # several people sent one's email and not another's. Keyed hashes, as on the job.
+    valued = [i for i in (job or {}).get("identifiers") or () if i.get("value")]
+    for name, at in (("identities_unformed", outcome.unformed_at),
+                     ("identities_not_sent", outcome.not_sent_at)):  # fmt: skip
+        found = {identity_pk(valued[n]["type"], valued[n]["key"]) for n in at if n < len(valued)}
+        if found:
+            receipt[name] = sorted(found)
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt

@@ -301,9 +301,10 @@ def record_delivered(
     a type not sent at all (not in its `identifier_types_sent`: the vendor held no record of
     it): they are freed as a failure's are, so no later request cites this job as their proof
     and the next event names them again (every identity of such a type: a partly refused type is
-    sent again whole, which the vendor takes as a repeat). So are the identities never sent for
-    lack of a form while another value of their type was (the receipt's `identities_unformed`:
-    a backfill step's job carries several people; review s28 P1). no_record: every purpose is
+    sent again whole, which the vendor takes as a repeat). So are the identities never sent
+    while another value of their type was (the receipt's `identities_unformed`, for lack of a
+    form, and `identities_not_sent`, by the vendor's answer: a backfill step's job carries
+    several people; review s28 P1). no_record: every purpose is
     freed, as a failure's, but the job is not listed for replay: the vendor answered this
     request, and held no such person then; a later request must ask it again (the person may
     have become its customer), so none cites this job as its proof. Each freed mark is
@@ -344,9 +345,10 @@ def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | N
         unproven = _unproven_types(job, receipt or {})
         # and the identities never sent, whatever other value of their type was (a job of
         # several people's: review s28 P1)
-        unformed = {str(pk) for pk in (receipt or {}).get("identities_unformed") or ()}
-        if unproven or unformed:
-            _free_flights(table, job, now, unproven, pks=unformed)
+        unsent = {str(pk) for name in ("identities_unformed", "identities_not_sent")
+                  for pk in (receipt or {}).get(name) or ()}  # fmt: skip
+        if unproven or unsent:
+            _free_flights(table, job, now, unproven, pks=unsent)
 
 
 def free_if_ended(table: Table, system: str, job_id: str, now: str) -> Item | None:
