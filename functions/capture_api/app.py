@@ -35,7 +35,7 @@ from optout.hash_key import load_hash_key
 from optout.http import answers, hot_bodies, raw_body
 from optout.http.answers import Refused
 from optout.http.context import gpc_header, request_context
-from optout.http.cors import Cors
+from optout.http.cors import Cors, origin_of
 from optout.identity_token import TokenVerifier
 from optout.observability import log_context, logger, metrics
 from optout.settings import Settings
@@ -367,7 +367,7 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     fields = raw_body.admit(event, BODY_ROUTES, max_bytes)
     if fields is None:
         return None
-    if form and "device_id" not in fields and _from_our_pages(event):
+    if form and "device_id" not in fields and _from_our_pages(event, _privacy_page()):
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person.
         device = _cookie(event, DEVICE_COOKIE)
@@ -377,21 +377,30 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     return fields
 
 
-def _from_our_pages(event: dict[str, Any]) -> bool:
-    """Whether a form post came from one of our own pages (its Origin is an allowed origin).
+def _from_our_pages(event: dict[str, Any], privacy_page: str) -> bool:
+    """Whether a form post came from one of our own pages: its Origin is an allowed origin,
+    the privacy page's (the webform, by definition ours) or the API's own (API Gateway's
+    `domainName`, the domain the request reached: one of this API's; review s28 L2: a site
+    serving the webform from the API's origin never needed CORS, so never listed it).
     The cookie is SameSite=Lax: a same-site page (a user-content subdomain) could post the form
     with the visitor's cookie and its own identity token, linking that browser to its account
     (review s27 stranger F1). Browsers send Origin on every POST; none, "null" or another
     origin: the opt-out is still taken, without the cookie's device (fail closed for the link)."""
-    return cors.trusts((event.get("headers") or {}).get("origin"))
+    domain = (event.get("requestContext") or {}).get("domainName")
+    api = f"https://{domain}" if domain else None
+    return cors.trusts((event.get("headers") or {}).get("origin"), origin_of(privacy_page), api)
 
 
 def _cookie(event: dict[str, Any], name: str) -> str | None:
-    for cookie in event.get("cookies") or []:
-        key, _, value = cookie.strip().partition("=")
-        if key == name:
-            return str(value)
-    return None
+    """The cookie's value; None when the request names it more than once: a sibling subdomain
+    can plant a second one (Domain=<parent>, a longer Path, listed first), and which is the
+    browser's own cannot be told (review s28 M1, "cookie tossing")."""
+    values = [
+        value
+        for key, _, value in (c.strip().partition("=") for c in event.get("cookies") or [])
+        if key == name
+    ]
+    return str(values[0]) if len(values) == 1 else None
 
 
 @log_context(correlation_paths.API_GATEWAY_HTTP)

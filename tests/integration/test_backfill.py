@@ -9,7 +9,7 @@ stand-in vendor."""
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from optout.admin import AdminService
+from optout.connectors.base import Outcome
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.ops.backfills import open_earlier, year_figures
@@ -664,3 +665,64 @@ def test_a_backfill_job_its_system_retired_is_counted_neither_open_nor_failed(
     new = admin.request_detail("b-new~c1")
     assert (new["status"], new["systems_total"], "retired" in new["jobs"][0]) == (
         "processing", 1, False)  # fmt: skip
+
+
+NO_FORM = "+news@gmail.com"  # Google's gmail rule leaves it no local part: never sent
+
+
+@dataclass
+class NoFormBeside:
+    """Google's connector on a job of several people's emails (`Connector._naming_left_out`):
+    the address it has no form of is not sent, the others are; the email type reads sent."""
+
+    received: list[Any] = field(default_factory=list)
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        self.received.extend(jobs)
+        return [Outcome(j.job_id, "done", 200, None, ("email",), note="email (some values) "
+                        "not sent: no Google form",
+                        unformed_at=tuple(n for n, i in enumerate(j.identifiers)
+                                          if i.value == NO_FORM)) for j in jobs]  # fmt: skip
+
+
+def test_a_backfill_job_that_sent_another_persons_email_is_no_proof_for_this_one(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given two people opted out before google_ads was added: one by an email Google has no
+    # form of, one by an email it takes; a backfill's one job carries both
+    opted_out_before(pipe, monkeypatch, tmp_path, "google_ads", (NO_FORM, EMAIL), True)
+    started = backfill(pipe, "google_ads")
+    (record,) = run_chain(pipe, started["request_id"])
+    (message,) = pipe.drain("googleads")
+    (job,) = [i for i in pipe.items(keys.request_pk(record["job_request_id"]))
+              if i["sk"] == "JOB#google_ads"]  # fmt: skip
+    assert sorted(i["value"] for i in job["identifiers"]) == sorted([NO_FORM, EMAIL])
+    # When Google takes the job, sending the one email and not the other (review s28 P1)
+    vendor = NoFormBeside()
+    delivery = DeliveryService(
+        Table(pipe.aws.dynamodb, pipe.aws.table_name), load_systems(FULL),
+        WorkerSettings(table_name=pipe.aws.table_name), lambda _system: vendor,  # type: ignore[arg-type,return-value]
+    )  # fmt: skip
+    delivery.deliver([Received("m0", json.dumps(message), 1)], lambda message, delay: None)
+    # Then the receipt names the identity never sent, by its keyed hash, never its value
+    (done,) = [i for i in pipe.items(keys.request_pk(record["job_request_id"]))
+               if i["sk"] == "JOB#google_ads"]  # fmt: skip
+    unsent = keys.identity_pk("email", _key_of(job, NO_FORM))
+    assert done["status"] == "done" and done["receipt"]["identities_unformed"] == [unsent]
+    assert NO_FORM not in json.dumps(done["receipt"])
+    # ... its mark no longer names that job, the other person's still does
+    marks = {i["pk"]: i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#google_ads"}
+    assert not marks[unsent].get("inflight")
+    (sent_pk,) = set(marks) - {unsent}
+    assert marks[sent_pk]["inflight"] and marks[sent_pk]["job_share"] == job["job_id"]
+    # And when that person opts out again, Google gets a job of this request's own: the
+    # backfill's job is no proof Google ever had that email (before, it was cited as done)
+    again = pipe.post("/v1/opt-out", {"email": NO_FORM})["request_id"]
+    pipe.resolve()
+    (later,) = pipe.drain("googleads")
+    assert later["request_id"] == again
+    assert "google_ads" not in (resolution(pipe, again).get("covered") or {})
+
+
+def _key_of(job: dict[str, Any], value: str) -> str:
+    return next(str(i["key"]) for i in job["identifiers"] if i.get("value") == value)

@@ -155,11 +155,14 @@ def test_wrong_content_type(aws: Aws, capture: ModuleType, content_type: str) ->
 @pytest.mark.parametrize(
     ("route", "content_type", "raw"),
     [
-        ("/v1/consent", "application/json; charset=latin-1", f'{{"device_id":"{DEVICE}"}}'),
+        ("/v1/consent", "application/json; charset=latin-1",
+         f'{{"device_id":"{DEVICE}","opt_out":{{"sale":true}},"x":"\xe9"}}'),
         ("/v1/opt-out", "application/json; charset=ISO-8859-1", '{"email":"caf\xe9@example.com"}'),
+        # ASCII bytes, but UTF-16 is not ASCII-based: it reads them as other text
         ("/v1/opt-out", 'application/json; charset="utf-16"', '{"email":"pat@example.com"}'),
+        # An ASCII form whose %E9 the declared charset decodes (é in windows-1252)
         ("/v1/opt-out", "application/x-www-form-urlencoded; charset=windows-1252",
-         "email=pat%40example.com"),
+         "email=caf%E9%40example.com"),
     ],
 )  # fmt: skip
 def test_a_charset_other_than_utf8_is_an_unsupported_media_type(

@@ -189,6 +189,74 @@ def test_a_form_post_from_another_origin_is_taken_without_the_device_cookie(
     assert item["asserts"] == [] and item["links"] == []
 
 
+@pytest.mark.parametrize(
+    ("privacy_page", "origin"),
+    [
+        # The webform's page, served from an origin never listed for CORS (review s28 L2)
+        ("https://www.shop.example.org/privacy?x=1", "https://www.shop.example.org"),
+        ("https://Pages.Example.net:8443/choices", "https://pages.example.net:8443"),
+        ("", "https://api.example.com"),  # the API's own origin (the event's domainName)
+    ],
+)
+def test_a_form_post_from_the_privacy_pages_or_the_apis_own_origin_takes_the_cookie(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, privacy_page: str, origin: str
+) -> None:
+    # Given a site whose webform is not on an AllowedOrigins origin (it needs no CORS)
+    monkeypatch.setenv("PRIVACY_PAGE_URL", privacy_page)
+    capture = load_function("capture_api")
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    # When its form is posted from that page
+    event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin)
+    assert event["requestContext"]["domainName"] == "api.example.com"
+    answer = invoke(capture, event)
+    # Then the browser is linked as from a listed origin
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://ugc.shop.example.org",  # a sibling of the privacy page's host
+        "http://www.shop.example.org",  # another scheme
+        "https://www.shop.example.org:8443",  # another port
+        "http://api.example.com",  # the API's host, not over https
+    ],
+)
+def test_the_privacy_page_and_api_origins_are_trusted_exactly(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, origin: str
+) -> None:
+    monkeypatch.setenv("PRIVACY_PAGE_URL", "https://www.shop.example.org/privacy")
+    capture = load_function("capture_api")
+    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin))
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+
+
+@pytest.mark.parametrize(
+    "cookies",
+    [
+        # A sibling subdomain's planted cookie (Domain=<parent>, longer Path) is listed first
+        [f"optout_device_id={'a77ac4e7' * 4}", f"optout_device_id={COOKIE_DEVICE}"],
+        [f"optout_device_id={COOKIE_DEVICE}", "theme=dark", f"optout_device_id={'a77ac4e7' * 4}"],
+        [f"optout_device_id={COOKIE_DEVICE}", f"optout_device_id={COOKIE_DEVICE}"],
+    ],
+)
+def test_a_device_cookie_named_twice_links_no_device(
+    aws: Aws, capture: ModuleType, cookies: list[str]
+) -> None:
+    # Given a form post from our own page whose Cookie header names the device cookie twice
+    # (review s28 M1, "cookie tossing": which one is the browser's own cannot be told)
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    # Then the opt-out is taken, without any device
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["asserts"] == [] and item["links"] == []
+
+
 def test_a_star_origin_widens_cors_but_never_the_cookie_link(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,8 +446,33 @@ def test_a_national_phone_not_valid_in_the_requests_country_is_refused(
 def test_a_utf8_charset_is_accepted_on_a_form_or_json(
     aws: Aws, capture: ModuleType, charset: str, media_type: str
 ) -> None:
-    # (Any other charset is a 415: test_capture_bad_input.py)
+    # (Another charset is a 415 for a body it reads otherwise: test_capture_bad_input.py)
     raw = "email=pat%40example.org" if media_type == FORM else '{"email":"pat@example.org"}'
     headers = {"content-type": f"{media_type}; charset={charset}", "accept": "application/json"}
     answer = invoke(capture, http_event("POST", "/v1/opt-out", raw_body=raw, headers=headers))
     assert answer["statusCode"] == 202
+
+
+@pytest.mark.parametrize(
+    ("media_type", "charset"),
+    [
+        # JSON has no charset parameter (RFC 8259 §11: adding one has no effect)
+        ("application/json", "ISO-8859-1"),
+        ("application/json", "ascii"),
+        ("application/json", ""),
+        ("application/json", "unicode-1-1-utf-8"),  # a WHATWG label Python does not know
+        # Older HTTP clients label form posts so; a urlencoded ASCII body reads the same
+        (FORM, "ISO-8859-1"),
+        (FORM, '"windows-1252"'),
+    ],
+)  # fmt: skip
+def test_a_plain_ascii_body_is_accepted_whatever_ascii_based_charset_it_names(
+    aws: Aws, capture: ModuleType, media_type: str, charset: str
+) -> None:
+    # Review s28 L1: these were 202 before the 415 for other charsets (2026-12-03), then 415
+    raw = "email=pat%40example.org" if media_type == FORM else '{"email":"pat@example.org"}'
+    headers = {"content-type": f"{media_type}; charset={charset}", "accept": "application/json"}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", raw_body=raw, headers=headers))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]

@@ -412,6 +412,63 @@ def test_an_import_not_carried_out_here_in_its_first_run_is_overdue(table: Table
     assert len(late.imported_owed) == 0
 
 
+def test_a_stuck_import_is_overdue_25_hours_after_its_import_whenever_it_was_last_read(
+    table: Table,
+) -> None:
+    # Given a March import resolved here whose braze job's message was lost (pending for
+    # good), last checked 24h30 after its import: still in its first run, owed here
+    imported = import_rows(table, [{"external_id": "stuck"}])
+    carry_out(table, imported["stuck"], braze="pending")
+    first = watch(table, NOW + timedelta(hours=24, minutes=30), backfill_days=1).run()
+    assert first.imported_owed.request_ids == [imported["stuck"]]
+    # When a run 25h10 after the import counts it from that snapshot (its next check is due
+    # at 25h30)
+    later = watch(table, NOW + timedelta(hours=25, minutes=10)).run()
+    # Then it is overdue, as docs/reliability.md says: 25 hours after its import at the
+    # latest (review s28 R2: the snapshot read at 24h30 kept it owed until its next check)
+    assert (later.overdue.request_ids, len(later.imported_owed)) == ([imported["stuck"]], 0)
+
+
+def test_a_stuck_import_the_watch_has_fallen_behind_on_is_overdue_after_25_hours(
+    table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stuck import last checked 24h30 after its import (owed)
+    imported = import_rows(table, [{"external_id": "stuck"}])
+    carry_out(table, imported["stuck"], braze="pending")
+    watch(table, NOW + timedelta(hours=24, minutes=30), backfill_days=1).run()
+    # When the watch falls behind (its runs stop for time before the due reminders: a large
+    # import) and a run 30 hours after the import counts from the snapshots alone
+    monkeypatch.setattr(watch_module.Watch, "_check_due", lambda *_: False)
+    lagging = watch(table, NOW + timedelta(hours=30)).run()
+    # Then it is overdue, not owed for as long as the watch lags (review s28 R2)
+    assert (lagging.overdue.request_ids, len(lagging.imported_owed)) == ([imported["stuck"]], 0)
+
+
+def test_a_failed_import_replayed_within_its_first_run_stays_overdue(table: Table) -> None:
+    # Given a March import a system here refused for good: overdue at once
+    imported = import_rows(table, [{"external_id": "refused"}])
+    request_id = imported["refused"]
+    carry_out(table, request_id)  # braze failed
+    first = watch(table, NOW + timedelta(minutes=5), backfill_days=1).run()
+    assert first.overdue.request_ids == [request_id]
+    # When an operator replays braze (as `reset_for_replay` leaves it: pending again, the
+    # failure kept) and the next check reads it, within 25 hours of the import
+    job = next(i for i in load_request(table, request_id) if i["sk"] == "JOB#braze")
+    replayed_at = iso(NOW + timedelta(minutes=30))
+    failure = {"receipt": job["receipt"], "failed_at": job["completed_at"], "attempts": 0,
+               "replayed_at": replayed_at}  # fmt: skip
+    reset = {k: v for k, v in job.items() if k != "completed_at"}
+    batch_put(table, [reset | {"status": "pending", "replayed_at": replayed_at, "replays": 1,
+                               "failures": [failure], "updated_at": replayed_at}])  # fmt: skip
+    later = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP + timedelta(minutes=5)).run()
+    # Then it is still overdue: past its deadline and failed here once, it does not go back
+    # to owed while the replay runs (review s28 R3)
+    assert (later.overdue.request_ids, len(later.imported_owed)) == ([request_id], 0)
+    # And a run that counts it from that check's snapshot says the same
+    counted = watch(table, NOW + watch_module.OVERDUE_CHECK_GAP + timedelta(minutes=10)).run()
+    assert (counted.overdue.request_ids, len(counted.imported_owed)) == ([request_id], 0)
+
+
 def test_an_import_of_an_old_row_keeps_its_records_the_whole_retention_from_its_import(
     table: Table,
 ) -> None:

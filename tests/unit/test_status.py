@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from optout.status import (
     REPLAY_CAP,
     aggregate,
@@ -160,6 +162,32 @@ def test_a_cited_job_that_proved_nothing_leaves_the_requests_own_job_to_decide()
         assert status is not None and status.status == expected
         (crm,) = proofs(items, {CITED: _cited("no_record")})
         assert not crm.reopen
+
+
+@pytest.mark.parametrize("named", ["identities_unformed", "identities_not_sent"])
+def test_a_shared_job_that_never_sent_this_persons_email_is_no_proof_of_it(named: str) -> None:
+    # Given a request naming an email, that cited a backfill step's job carrying it and another
+    # person's email (review s28 P1); the job sent the other one (no form of this one, or the
+    # vendor's answer left it out): the email type reads sent, and the receipt names the
+    # identity never sent, by its keyed hash
+    event = {**EVENT, "identifiers": [{"type": "email", "key": "e1", "value": "x"}]}
+    resolution = {**RESOLUTION, "covered": {"crm": [f"{EARLIER}:crm"]}}
+    shared = {
+        **_cited("done", ("email",)),
+        "identifiers": [{"type": "email", "key": "e1"}, {"type": "email", "key": "e2"}],
+    }
+    unsent = {**shared, "receipt": {**shared["receipt"], named: ["ID#email#e1"]}}
+    # When its status is read
+    (proof,) = proofs([event, resolution], {CITED: shared})
+    (fixed,) = proofs([event, resolution], {CITED: unsent})
+    # Then a receipt that does not name it (written before) is proof, as before; one that
+    # does is none: the system needs a job of this request's own (re-opened)
+    assert (proof.state, proof.reopen) == ("done", False)
+    assert (fixed.state, fixed.reopen, fixed.not_taken) == ("processing", True, frozenset())
+    # And a request naming the email that was sent still reads that job as its proof
+    other = {**event, "identifiers": [{"type": "email", "key": "e2", "value": "y"}]}
+    (sent,) = proofs([other, resolution], {CITED: unsent})
+    assert (sent.state, sent.reopen, sent.not_taken) == ("done", False, frozenset())
 
 
 # -- a retired system (optout retire; review s13 config 3) -----------------------------------

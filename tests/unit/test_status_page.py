@@ -210,8 +210,28 @@ def test_a_completed_page_claims_no_detail_was_processed_nor_that_a_vendor_refus
     # detail was processed when it was not), and "in part" names no refusal
     for page in (whole, part):
         assert "processed your request" not in page and "processed it" not in page
-    assert "has answered it" in whole and "refused" not in part
+    assert "has answered, for this request or an earlier one" in whole and "refused" not in part
     assert "has no way to match one of them" in part
+
+
+def test_every_completed_page_says_a_system_may_not_take_every_detail() -> None:
+    # Given completed requests, in whole and in part (review s28 L3): a system the quiet period
+    # or an earlier request's receipt settled was not asked this time, and a vendor may have
+    # refused a detail (which the page must not tell: review s27 stranger F2)
+    done = {**denied(4, 4), "status": "completed", "completed_at": "2026-11-30T09:00:01Z"}
+    whole, part = status_page(done), status_page(done | {"systems_in_part": 1})
+    note = (
+        "A system may not hold, or may not accept, every detail you gave us; we keep a record "
+        "of what each one did."
+    )
+    # Then both carry the same general sentence, and neither says every system answered it
+    for page in (whole, part):
+        assert escape(note) in page
+        assert "has answered it" not in page and "answered your request" not in page
+        assert "for this request or an earlier one" in page
+    # ... which pages that are not completed do not carry
+    for state in ("received", "processing", "failed"):
+        assert escape(note) not in status_page({**done, "status": state, "completed_at": None})
 
 
 def test_a_denied_requests_failed_system_is_not_done_not_not_yet() -> None:

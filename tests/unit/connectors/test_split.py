@@ -7,6 +7,7 @@ import json
 from google.ads.datamanager_v1.types import RemoveAudienceMembersRequest
 
 from local.sandbox.braze import MAX_OBJECTS
+from local.sandbox.server import SandboxServer
 from optout.connectors.base import Outcome, Submitted, merged
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import OutOfTime
@@ -42,6 +43,21 @@ def test_braze_job_over_the_per_call_limit_goes_in_calls_within_it_and_is_one_do
     assert (outcome.job_id, outcome.status) == (job.job_id, "done")
     assert outcome.identifier_types_sent == ("customer_id",)
     assert outcome.note == "sent in 2 parts"
+
+
+def test_a_part_of_a_job_that_found_no_such_person_names_its_identities_as_not_sent(
+    server: SandboxServer,
+) -> None:
+    # Given one job carrying 80 people's customer ids (a backfill step's), the last 5 of
+    # which Braze holds no profile of: the second part (75 objects per call) finds no one
+    known = [("customer_id", f"c{n}") for n in range(75)]
+    job = make_job(*known, *[("customer_id", f"unknown-{n}") for n in range(5)], system="braze")
+    # When it is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+    # Then the job is done, and the outcome says which identities were not sent: those of
+    # the part that found no one are no proof (review s28 P1)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("customer_id",))
+    assert outcome.not_sent_at == tuple(range(75, 80))
 
 
 def test_braze_job_within_the_limit_is_still_one_call(server):

@@ -9,6 +9,7 @@ import hashlib
 
 import pytest
 
+from local.sandbox.server import SandboxServer
 from optout.connectors import hashing
 from optout.delivery.receipts import receipt_of
 from optout.status import vendor_answered
@@ -107,6 +108,51 @@ def test_google_keeps_an_email_sent_beside_one_with_no_google_form_as_sent(serve
     assert (
         outcome.note is not None and "email (some values) not sent: no Google form" in outcome.note
     )
+
+
+def test_a_receipt_names_by_keyed_hash_the_identity_never_sent_beside_one_sent(
+    server: SandboxServer,
+) -> None:
+    # Given a job carrying two people's emails (a backfill step's), one Google has no form of
+    job = make_job(("email", "jane@example.com"), ("email", NO_LOCAL_PART), system="google_ads")
+    item = {
+        "identifiers": [
+            {"type": "email", "key": "k-jane", "value": "jane@example.com"},
+            {"type": "email", "key": "k-news", "value": NO_LOCAL_PART},
+        ]
+    }
+    # When Google is sent it
+    (outcome,) = make_connector(server, "google_ads").deliver([job])
+    receipt = receipt_of(outcome, job=item)
+    # Then the email type reads sent, and the receipt names the one identity never sent, by
+    # its keyed identity, never its value (review s28 P1: no proof for that person's email)
+    assert outcome.unformed_at == (1,)
+    assert receipt["identifier_types_sent"] == ["email"]
+    assert receipt["identities_unformed"] == ["ID#email#k-news"]
+    assert NO_LOCAL_PART not in str(receipt)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "unanswered"),
+    [("trade_desk", "optout@example.com"),  # the UID2 operator maps no UID2 (opted out)
+     ("braze", "unknown-a@example.com")],  # Braze holds no profile of it
+)  # fmt: skip
+def test_a_receipt_names_the_identity_a_vendors_answer_left_unsent_beside_one_sent(
+    server: SandboxServer, vendor: str, unanswered: str
+) -> None:
+    # Given a job carrying two people's emails, one the vendor's answer leaves unsent
+    job = make_job(("email", "u1@example.com"), ("email", unanswered), system=vendor)
+    item = {"identifiers": [{"type": "email", "key": "k-u1", "value": "u1@example.com"},
+                            {"type": "email", "key": "k-other", "value": unanswered}]}  # fmt: skip
+    # When it is delivered
+    (outcome,) = make_connector(server, vendor).deliver([job])
+    receipt = receipt_of(outcome, job=item)
+    # Then the email reads sent, and the receipt names the identity not sent (review s28 P1),
+    # apart from those never sent for lack of a form (the public page does not read it)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert (outcome.not_sent_at, outcome.unformed_at) == ((1,), ())
+    assert receipt["identities_not_sent"] == ["ID#email#k-other"]
+    assert "identities_unformed" not in receipt and unanswered not in str(receipt)
 
 
 def test_trade_desk_keeps_a_phone_sent_beside_one_with_no_uid2_as_sent(server):

@@ -80,6 +80,29 @@ def proven_types(job: Item) -> set[str]:
     return (carried & sent if sent else carried) - rejected
 
 
+def unsent(job: Item, names: tuple[str, ...] = ("identities_unformed", "identities_not_sent"),
+           ) -> set[Identity]:  # fmt: skip
+    """The identities a job never sent, whatever other value of their type it sent (its
+    receipt's `identities_unformed`: no form the vendor can match; `identities_not_sent`: the
+    vendor's answer, no UID2 or no profile; keyed; review s28 P1: a backfill step's job carries
+    several people, and the type one's email was sent under is no proof for another's). A
+    receipt written before 2026-12-03 (session 28) lists none."""
+    receipt = job.get("receipt") or {}
+    return {keys.split_identity_pk(str(pk)) for name in names for pk in receipt.get(name) or ()}
+
+
+def _unformed_identities(job: Item) -> set[Identity]:
+    """Of `unsent`, those never sent for lack of a form: what the public view reads."""
+    return unsent(job, ("identities_unformed",))
+
+
+def _taken(job: Item) -> set[Identity]:
+    """The identities a job is proof for: those it carried of its `proven_types`, less those
+    it never sent (`unsent`)."""
+    proven = proven_types(job)
+    return {i for i in _identities(job) if i[0] in proven} - unsent(job)
+
+
 def _rejected(job: Item) -> set[str]:
     """The types a job's receipt lists as refused or never sent (`identifier_types_rejected`)."""
     return {str(t) for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()}
@@ -189,8 +212,8 @@ class SystemProof:
         carried = _identities(cited)
         if not carried:  # a job that names no identifiers (none is written so): its status
             return cited.get("status") == "done"
-        relied = {t for t, _ in carried & self.named} or {t for t, _ in carried}
-        return bool(relied & proven_types(cited))
+        relied = (carried & self.named) or carried
+        return bool(relied & _taken(cited))
 
     def no_proof(self, cited: Item) -> bool:
         """A cited job that ended (done, no_record) as no proof for this request."""
@@ -236,7 +259,7 @@ class SystemProof:
         A quiet period's job (`quiet_jobs`) counts for the identities the request named that
         it carried: a repeat not asked after a job that sent nothing is in part as the first
         was, in every view (review s26 diff B F2: only the page said so)."""
-        return self._left_out(_rejected)
+        return self._left_out(_rejected, unsent)
 
     @property
     def unformed(self) -> frozenset[str]:
@@ -245,18 +268,22 @@ class SystemProof:
         a vendor refused (The Trade Desk's UID2 operator answering "opted out", Braze refusing
         a profile) is left out: it tells of data the vendor holds, and anyone may file a
         request naming a stranger's email beside their own phone (review s27 stranger F2)."""
-        return self._left_out(_unformed)
+        return self._left_out(_unformed, _unformed_identities)
 
-    def _left_out(self, read: Callable[[Item], set[str]]) -> frozenset[str]:
+    def _left_out(
+        self, read: Callable[[Item], set[str]], left: Callable[[Item], set[Identity]]
+    ) -> frozenset[str]:
         """The types the request named that `read` finds on a job of the proof that ended
         (done or no_record) or on a quiet period's job that carried them, and no job took."""
         named = {t for t, _ in self.named}
         refused = {t for job in self.jobs if job.get("status") in DONE for t in read(job)}
+        # a named identity a job never sent, another value of its type sent (review s28 P1)
+        refused |= {t for job in self.jobs for t, _ in left(job) & self.named}
         for job in self.quiet_jobs:
             carried = _identities(job)
             relied = {t for t, _ in carried & self.named} if carried else named
             refused |= relied & read(job)
-        taken = {t for job in self.jobs for t in proven_types(job)}
+        taken = {t for job in self.jobs for t, _ in _taken(job)}
         return frozenset((refused & named) - taken)
 
     @property

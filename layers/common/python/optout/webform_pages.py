@@ -39,6 +39,13 @@ HTML_HEADERS: Final[dict[str, str]] = {
 }
 
 
+# On every completed page, whatever happened, so it tells nothing about the details given: a
+# vendor may hold no record of a detail or refuse it, and a plain "Completed" may be such a
+# request (review s28 L3; the public page must not say which: review s27 stranger F2).
+DETAILS_NOTE: Final = (
+    "A system may not hold, or may not accept, every detail you gave us; we keep a record of "
+    "what each one did."
+)
 # What each request status means to the person who made the request.
 STATUS_TEXT: Final[dict[str, str]] = {
     "received": "Received: we have your request and are starting on it.",
@@ -49,10 +56,12 @@ STATUS_TEXT: Final[dict[str, str]] = {
     # The public status leaves out systems reached only through details linked to the ones
     # given (status.aggregate): the sentence claims no more than it covers. Nor does it say
     # each detail was processed: a vendor may have refused one (a UID2 opt-out), which the
-    # public page must not tell (status.SystemProof.unformed; review s27 stranger F2).
+    # public page must not tell (status.SystemProof.unformed; review s27 stranger F2). "Or an
+    # earlier one": a system the quiet period or an earlier request's receipt settles was not
+    # asked again (review s28 L3). The last sentence is on every completed page alike.
     "completed": (
         "Completed: we have finished with your request. Every system that uses the details "
-        "you gave us has answered it, and we keep a record of each answer."
+        "you gave us has answered, for this request or an earlier one. " + DETAILS_NOTE
     ),
     "failed": (
         "Not complete: at least one system could not process your request yet. We keep a "
@@ -73,7 +82,7 @@ COMPLETED_IN_PART: Final = (
     "Completed in part: we have finished with your request, but at least one system that uses "
     "the details you gave us has no way to match one of them, so it was never sent there and "
     "your opt-out does not reach that system through that detail. Every other system has "
-    "answered your request. We keep a record of which."
+    "answered, for this request or an earlier one. " + DETAILS_NOTE
 )
 # A request that needed no system (a choice that opts out of nothing, such as an opt-in):
 # "every system has processed it" would claim work that was never asked of any.

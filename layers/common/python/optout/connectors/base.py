@@ -108,6 +108,15 @@ class Outcome:
     # public status page says "in part" for these only (status.SystemProof.unformed): a
     # vendor's refusal tells of data it holds (a UID2 opt-out), not the requester's to read.
     identifier_types_unformed: tuple[str, ...] = ()
+    # A job sent otherwise: the positions in `Job.identifiers` of the values never sent for
+    # lack of a form (`unformed`), whatever other value of their type was sent. A job carries
+    # several people's identities (a backfill step's): a type sent for one is not sent for
+    # another (review s28 P1). Positions, never values: the worker stores their keyed
+    # identities on the receipt (`identities_unformed`, delivery/receipts.py).
+    unformed_at: tuple[int, ...] = ()
+    # Likewise, the values the vendor's answer left unsent or unanswered (no UID2 mapped, no
+    # Braze profile, a part of the job that found no such person): `identities_not_sent`.
+    not_sent_at: tuple[int, ...] = ()
     # The invocation ran out of time before any call for this job went out (`error` is the
     # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
     not_started: bool = False
@@ -220,13 +229,14 @@ class Connector(ABC, Generic[S]):
         unformed = self.left_out(job)
         if not unformed:
             return outcome
+        at = positions(job, [i for i in self._typed(job) if self.unformed(i) is not None])
         some_sent = set(self.types_sent(job))
         none_sent = set(unformed) - some_sent
         rejected = tuple(sorted(set(outcome.identifier_types_rejected) | none_sent))
         kept = tuple(t for t in outcome.identifier_types_sent if t not in none_sent)
         unsent = tuple(sorted(set(outcome.identifier_types_unformed) | none_sent))
         marked = replace(outcome, identifier_types_sent=kept, identifier_types_rejected=rejected,
-                         identifier_types_unformed=unsent)  # fmt: skip
+                         identifier_types_unformed=unsent, unformed_at=at)  # fmt: skip
         partly = {kind: why for kind, why in unformed.items() if kind in some_sent}
         return noted(marked, outcome.note, _not_sent(unformed, partly))
 
@@ -245,12 +255,18 @@ class Connector(ABC, Generic[S]):
         re-sending a part the vendor already accepted repeats an idempotent opt-out."""
         parts = self.parts(job)
         answers: list[Outcome] = []
+        lost: list[Identifier] = []  # values no part sent: one that found no such person too
         for part in parts:
             (answer,) = self._guarded([part], self.send, self.types_sent, sent=False)
             answers.append(answer)
             if not answer.ok:
                 break
-        return merged(job.job_id, answers, len(parts), self.types_sent(job))
+            if answer.status == "no_record":
+                lost += part.identifiers
+            else:
+                lost += [part.identifiers[n] for n in answer.not_sent_at]
+        outcome = merged(job.job_id, answers, len(parts), self.types_sent(job))
+        return replace(outcome, not_sent_at=positions(job, lost)) if outcome.ok else outcome
 
     def _together(self, chunks: list[list[Job]]) -> list[Outcome]:
         """The chunks' calls at once, up to `parallel_calls`; outcomes in the chunks' order."""
@@ -478,6 +494,12 @@ class Connector(ABC, Generic[S]):
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
         """Asynchronous vendors: the current state of submitted jobs (see confirm)."""
         raise ConfigError(f"system {self.system.name}: {self.system.type} has no status check")
+
+
+def positions(job: Job, chosen: Iterable[Identifier]) -> tuple[int, ...]:
+    """Where these identifiers are in `job.identifiers` (an `Outcome`'s `*_at`)."""
+    wanted = set(chosen)
+    return tuple(n for n, i in enumerate(job.identifiers) if i in wanted)
 
 
 def _not_sent(unformed: dict[str, str], partly: dict[str, str] | None = None) -> str:

@@ -22,10 +22,10 @@ for profiles it holds.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome, noted
+from optout.connectors.base import Connector, Job, Outcome, noted, positions
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpResponse, json_body
 from optout.connectors.models import Model, parse_config
@@ -83,9 +83,12 @@ class BrazeConnector(Connector[BrazeSecret]):
         owner: list[tuple[str, str]] = []  # attributes index -> (job id, identifier type)
         outcomes: dict[str, Outcome] = {}
         notes: dict[str, str] = {}
+        unsent: dict[str, tuple[int, ...]] = {}  # job id -> where its values with no profile are
         for job in jobs:
             found = [(i, profiles[(i.type, i.value)]) for i in self.identifiers(job)
                      if profiles.get((i.type, i.value))]  # fmt: skip
+            none = [i for i in self.identifiers(job) if not profiles.get((i.type, i.value))]
+            unsent[job.job_id] = positions(job, none)
             if not found:
                 outcomes[job.job_id] = Outcome(
                     job.job_id, "no_record", 200, None, self.types_sent(job), note="no such person"
@@ -118,7 +121,8 @@ class BrazeConnector(Connector[BrazeSecret]):
             for outcome in self.item_outcomes(
                 tracked, owner, rejected, status, "braze users/track: object rejected"
             ):
-                outcomes[outcome.job_id] = noted(outcome, notes.get(outcome.job_id), outcome.note)
+                found_out = replace(outcome, not_sent_at=unsent.get(outcome.job_id, ()))
+                outcomes[outcome.job_id] = noted(found_out, notes.get(outcome.job_id), outcome.note)
         return [outcomes[job.job_id] for job in jobs]
 
     def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:

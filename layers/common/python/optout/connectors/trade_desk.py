@@ -20,10 +20,10 @@ retried, never "done".
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from optout.connectors.base import Connector, Job, Outcome, noted, reason_code
+from optout.connectors.base import Connector, Job, Outcome, noted, positions, reason_code
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import (
     uid2_email_hash,
@@ -83,6 +83,7 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         position: dict[int, int] = {}  # item index -> its index in `current`
         previous: dict[int, tuple[str, str]] = {}  # item index -> (job id, type)
         dropped: dict[str, dict[str, str]] = {}  # job id -> {type: why it has no UID2}
+        unsent: dict[str, tuple[int, ...]] = {}  # job id -> where its values with no UID2 are
         outcomes: dict[str, Outcome] = {}
         for job in jobs:
             found = [(i.type, mapped[(i.type, i.value)]) for i in self.identifiers(job)]
@@ -105,6 +106,8 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 if m.previous:
                     previous[len(items)] = (job.job_id, kind)
                     items.append({"UID2": m.previous})
+            none = [i for i in self.identifiers(job) if not mapped[(i.type, i.value)].uid2]
+            unsent[job.job_id] = positions(job, none)
             if unmapped:
                 dropped[job.job_id] = {
                     kind: "UID2 operator " + ", ".join(sorted(why))
@@ -138,7 +141,8 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             notes = _previous_refused({previous[i]: code for i, code in failed.items()
                                        if i in previous})  # fmt: skip
             for outcome in judged:  # base.item_outcomes already fails a job with no type sent
-                outcomes[outcome.job_id] = noted(outcome, outcome.note, notes.get(outcome.job_id))
+                found_out = replace(outcome, not_sent_at=unsent.get(outcome.job_id, ()))
+                outcomes[outcome.job_id] = noted(found_out, outcome.note, notes.get(outcome.job_id))
         return [outcomes[job.job_id] for job in jobs]
 
     def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:

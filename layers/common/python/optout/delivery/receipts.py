@@ -5,6 +5,7 @@ import math
 from optout.connectors.base import REF_SEPARATOR, Outcome
 from optout.connectors.errors import clipped
 from optout.store.codec import Item
+from optout.store.keys import identity_pk
 
 COUNTER = {"done": "JobsDone", "no_record": "JobsNoRecord", "failed": "JobsFailed"}
 # Bounds on the vendor text a receipt keeps (errors: REASON_MAX, 200), so that a vendor's
@@ -15,7 +16,9 @@ NOTE_MAX = 200
 VENDOR_REF_MAX = 512
 
 
-def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
+def receipt_of(outcome: Outcome, keep_types: bool = False, job: Item | None = None) -> Item:
+    """`job`: the job item sent (its identifiers, as `service.to_job` read them): the keyed
+    identities of `outcome.unformed_at` and `not_sent_at`, never their values."""
     receipt: Item = {
         "http_status": outcome.http_status,
         "vendor_ref": bounded_ref(outcome.vendor_ref, outcome.status),
@@ -31,6 +34,14 @@ def receipt_of(outcome: Outcome, keep_types: bool = False) -> Item:
         # such field, and the public view reads its refused types as the vendor's answer
         # (status.SystemProof.unformed).
         receipt["identifier_types_unformed"] = list(outcome.identifier_types_unformed)
+    # Which identities were never sent, not only which types (review s28 P1): a job of
+    # several people sent one's email and not another's. Keyed hashes, as on the job.
+    valued = [i for i in (job or {}).get("identifiers") or () if i.get("value")]
+    for name, at in (("identities_unformed", outcome.unformed_at),
+                     ("identities_not_sent", outcome.not_sent_at)):  # fmt: skip
+        found = {identity_pk(valued[n]["type"], valued[n]["key"]) for n in at if n < len(valued)}
+        if found:
+            receipt[name] = sorted(found)
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt

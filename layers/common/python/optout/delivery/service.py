@@ -541,7 +541,7 @@ class DeliveryService:
             return
         moment = self.clock()
         now = iso(moment)
-        receipt = receipt_of(outcome)
+        receipt = receipt_of(outcome, job=job)
         error = outcome.error
         decision = ACK
         written = True

@@ -10,6 +10,7 @@ names and values, Powertools' always-allowed request headers included
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import CORSConfig
@@ -48,10 +49,14 @@ class Cors(NamedTuple):  # not a dataclass: cheaper to define at a cold start
             "Access-Control-Max-Age": str(self.max_age),
         }
 
-    def trusts(self, origin: str | None) -> bool:
+    def trusts(self, origin: str | None, *own: str | None) -> bool:
         """Whether a request came from a page of one of our own sites: its Origin is listed
-        exactly. A "*" entry trusts no one here (it widens CORS, never the cookie link)."""
-        return bool(origin) and origin != "*" and origin in self.origins
+        exactly, or is one of `own` (origins we serve pages from that need no CORS: the
+        privacy page's, the API's own). A "*" entry trusts no one here (it widens CORS, never
+        the cookie link)."""
+        if not origin or origin == "*":
+            return False
+        return origin in self.origins or origin in own
 
     def powertools(self) -> "CORSConfig":
         from aws_lambda_powertools.event_handler import CORSConfig  # noqa: PLC0415
@@ -63,3 +68,22 @@ class Cors(NamedTuple):  # not a dataclass: cheaper to define at a cold start
             allow_credentials=False,
             max_age=self.max_age,
         )
+
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def origin_of(url: str) -> str | None:
+    """A URL's origin as a browser serialises it in `Origin` (scheme://host[:port], lower
+    case, no default port), or None for a URL without one (empty, relative, not http(s))."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, DEFAULT_PORTS[scheme]) else f":{port}")

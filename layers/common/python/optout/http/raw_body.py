@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from optout.http.answers import NO_ROUTE, Refused, field_name, field_path
 from optout.plain_text import DuplicateKey, unique_keys
@@ -69,9 +69,13 @@ def admit(
     sent = media_type(event)
     if sent not in rule.media_types:
         raise Refused(415, "unsupported_media_type", f"send {' or '.join(rule.media_types)}")
-    if charset(event) not in UTF8_NAMES:
-        # Bodies are read as UTF-8 only: another charset is a media type we do not take, not
-        # malformed text (review s27 stranger L5: was 400 malformed_json)
+    declared = charset(event)
+    if declared not in UTF8_NAMES and not reads_as_utf8(raw, sent == FORM, declared or ""):
+        # Bodies are read as UTF-8 only: text another charset would read otherwise is a media
+        # type we do not take, not malformed text (review s27 stranger L5: was 400
+        # malformed_json). Plain ASCII an ASCII-based charset reads alike is accepted: JSON
+        # has no charset parameter (RFC 8259 §11), and older clients label ASCII form posts
+        # ISO-8859-1 (review s28 L1: all 202 before that change).
         raise Refused(415, "unsupported_media_type", "send the body as UTF-8 (charset=utf-8)")
     if sent == FORM:
         return form_fields(raw, rule.list_fields)
@@ -160,6 +164,25 @@ def _text(raw: bytes, code: str = "malformed_json") -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, code, "the body is not valid UTF-8 text") from None
+
+
+def reads_as_utf8(raw: bytes, form: bool, declared: str) -> bool:
+    """Whether the body, declared in charset `declared`, reads the same as UTF-8: plain ASCII
+    (for a form, its `%XX` escapes too: the charset is what decodes them) that the charset
+    reads as ASCII. A charset that is not ASCII-based (UTF-16, say) reads those bytes as other
+    text; a name Python does not know is taken as the label it likely is (an empty one,
+    "unicode-1-1-utf-8")."""
+    for text in (raw, unquote_to_bytes(raw)) if form else (raw,):
+        if not text.isascii():
+            return False
+        try:
+            if text.decode(declared) != text.decode("ascii"):
+                return False
+        except LookupError:  # an unknown name, or a codec that is not a text encoding
+            continue
+        except ValueError:  # UnicodeDecodeError: an odd length in UTF-16, say
+            return False
+    return True
 
 
 def charset(event: dict[str, Any]) -> str | None:

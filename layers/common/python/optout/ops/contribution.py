@@ -126,6 +126,9 @@ class Contribution:
     # watch does not count it overdue while its systems here first carry it out (ops/watch.py
     # `in_first_run`); None for any other request.
     imported_at: str | None = None
+    # A job of its own failed here once (an operator replayed it: its `failures`): an import
+    # so is past its first run for good, a replay does not make it owed again (review s28 R3).
+    failed_once: bool = False
 
     @property
     def day(self) -> str:
@@ -216,6 +219,7 @@ def contribution_of(
         calendar=deadline_calendar(event),
         responded_at=responded_at,
         imported_at=_imported_at(event),
+        failed_once=any(_failed_once(s.own) for s in every if s.own is not None),
     )
 
 
@@ -243,6 +247,12 @@ def deadline_calendar(event: Item) -> str | None:
     ):
         return counted_in(_parse(str(event["received_at"])), where)
     return where
+
+
+def _failed_once(job: Item) -> bool:
+    """A replay resets a failed job to pending and keeps the failure (`failures`,
+    `store.delivery.reset_for_replay`): its status alone no longer tells."""
+    return bool(job.get("failures") or job.get("replayed_at"))
 
 
 def _imported_at(event: Item) -> str | None:
@@ -275,6 +285,20 @@ def _jurisdiction(event: Item) -> str | None:
     """As capture and import gave it to the deadline (both keep it in the evidence)."""
     found = (event.get("evidence") or {}).get("jurisdiction")
     return str(found) if found else None
+
+
+def a_repeat(items: list[Item]) -> bool:
+    """A §7102 repeat (or a denied one), told from the request's own records before any
+    earlier job is read: its resolution made no job but renewals and relied only on earlier
+    answers (`_repeat`), and it has no job of its own for any other system (a re-open's). Its
+    counters are the repeat row alone (a denial: `denied`), so no figure reads whether it was
+    complied with in whole or in part: the deadline watch does not read the quiet period's
+    jobs for it (review s28 R1). `contribution_of` may find a repeat this does not (an own job
+    no longer counted), never the reverse."""
+    resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+    own = {str(i["sk"])[len(keys.JOB_PREFIX) :] for i in items
+           if str(i["sk"]).startswith(keys.JOB_PREFIX)}  # fmt: skip
+    return _repeat(resolution, "open") and not own - _renewed(resolution)
 
 
 def _repeat(resolution: Item, outcome: Outcome) -> bool:

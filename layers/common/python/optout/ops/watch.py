@@ -28,7 +28,8 @@ It never scans and never re-reads history (docs/decisions.md, "The deadline watc
    neither overdue nor due soon, only still owed here (`imported_owed`) until every system
    here confirms it, and reminded meanwhile; answered late, it is overdue. Any import is
    owed, not overdue, while its systems here first carry it out (`in_first_run`: its first
-   check comes before they answer, and its next an hour later).
+   check comes before they answer, and its next an hour later): for 25 hours after its
+   import at most, judged at the count, and not once a system here has failed it.
 
 A request checked after the sweep's last look at it (`REOPEN_AFTER`) that is left, for some
 system, with only cited jobs that ended as no proof for it (`status.needs_reopen`: one ended
@@ -72,7 +73,7 @@ from optout.deadlines import latest_date
 from optout.events import is_request
 from optout.observability import logger
 from optout.ops import keys as ops_keys
-from optout.ops.contribution import Contribution, contribution_of
+from optout.ops.contribution import Contribution, a_repeat, contribution_of
 from optout.ops.key_check import Outcome, check_hash_key
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
@@ -431,8 +432,11 @@ class Watch:
         items = load_request(self._table, request_id, consistent=True)
         # The quiet period's jobs too, in the same BatchGetItem: what they did not take makes
         # the §7102 outcome `complied_part`, as the page and the export read it (review s26
-        # diff B F2; a request the quiet period relied on for nothing reads no more).
-        cited = covering_keys(items) + quiet_keys(items)
+        # diff B F2; a request the quiet period relied on for nothing reads no more). Not for
+        # a repeat: counted on the repeat row alone, its whole or part is read by no figure,
+        # and a banner page view's repeat would pay a BatchGetItem per check (review s28 R1).
+        quiet = [] if a_repeat(items) else quiet_keys(items)
+        cited = covering_keys(items) + quiet
         covering = batch_get(self._table, cited, consistent=True) if cited else {}
         by_sk = {item["sk"]: item for item in items}
         event = by_sk.get(keys.EVENT_SK)
@@ -466,7 +470,7 @@ class Watch:
                 report.unresolved.append(request_id)  # re-driven at the end of the run
                 logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
             ops += self._remind(contribution, reminder, now, expires, redriven, report)
-            self._count_if_late(contribution, now, report, now)
+            self._count_if_late(contribution, now, report)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
                 report.reopened.append(request_id)  # re-opened at the end of the run
         if not self._write(ops):
@@ -542,11 +546,10 @@ class Watch:
         return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
     def _count_if_late(
-        self, found: Contribution, now: datetime, report: WatchReport, read_at: datetime
+        self, contribution: Contribution, now: datetime, report: WatchReport
     ) -> None:
-        """`read_at`: when `found` was read (this check, or the snapshot's `at`)."""
-        contribution = found
-        first_run = in_first_run(contribution, read_at)  # an import being carried out here
+        """`contribution`: as this check found it, or as its last snapshot did."""
+        first_run = in_first_run(contribution, now)  # an import being carried out here
         if contribution.imported_late is not None:  # answered by the other tool, as exported
             late = contribution.imported_late and not first_run
             (report.overdue if late else report.imported_owed).append(contribution)
@@ -602,8 +605,7 @@ class Watch:
                 if request_id in counted:
                     continue
                 counted.add(request_id)
-                read_at = datetime.fromisoformat(str(found["at"]))
-                self._count_if_late(_from_snapshot(request_id, found), now, report, read_at)
+                self._count_if_late(_from_snapshot(request_id, found), now, report)
         never_checked -= snapshot_seen
         report.not_yet_checked = len(never_checked)
         report.figures_partial |= bool(never_checked)
@@ -636,17 +638,19 @@ def _today(contribution: Contribution, now: datetime) -> date:
     return max(now.date(), latest_date(now, contribution.calendar))
 
 
-def in_first_run(found: Contribution, read_at: datetime) -> bool:
-    """An import its systems here were still carrying out for the first time when it was read
-    at `read_at`: not answered here (received or processing), no system failed, and read within
-    `IMPORT_FIRST_RUN` of its import. Judged as read, not at the count: a snapshot read so
-    stays so until its next check (hourly), which drops the request once done (review s26
-    counsel F8: a done import was counted overdue for that hour)."""
+def in_first_run(found: Contribution, now: datetime) -> bool:
+    """An import its systems here are still carrying out for the first time: not answered here
+    (received or processing) when last read, no system failed nor ever did (`failed_once`: a
+    replay resets the job, review s28 R3), and `now` within `IMPORT_FIRST_RUN` of its import.
+    The status is as read (a snapshot's stays until its next check, hourly, which drops the
+    request once done: review s26 counsel F8, a done import was counted overdue for that hour);
+    the 25 h end at the count, so a stuck import is overdue 25 h after its import whenever
+    its snapshot was read, and however far behind the watch's checks are (review s28 R2)."""
     if found.imported_at is None or found.status not in ("received", "processing"):
         return False
-    if any(state == "failed" for state in found.systems.values()):
+    if found.failed_once or any(state == "failed" for state in found.systems.values()):
         return False  # a system refused it: overdue, and the operator's to replay
-    return read_at < datetime.fromisoformat(found.imported_at) + IMPORT_FIRST_RUN
+    return now < datetime.fromisoformat(found.imported_at) + IMPORT_FIRST_RUN
 
 
 def _add(counts: dict[str, int], key: str) -> None:
@@ -669,6 +673,8 @@ def _snapshot(contribution: Contribution, now: datetime) -> Item:
         found["imported_late"] = contribution.imported_late
     if contribution.imported_at:
         found["imported_at"] = contribution.imported_at
+    if contribution.failed_once:
+        found["failed_once"] = True
     return found
 
 
@@ -682,6 +688,7 @@ def _from_snapshot(request_id: str, found: Item) -> Contribution:
         received_on=str(found["day"]), imported_late=None if late is None else bool(late),
         calendar=str(found["calendar"]) if found.get("calendar") else None,
         imported_at=str(found["imported_at"]) if found.get("imported_at") else None,
+        failed_once=bool(found.get("failed_once")),
     )  # fmt: skip
 
 

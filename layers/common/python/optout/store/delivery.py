@@ -301,12 +301,16 @@ def record_delivered(
     a type not sent at all (not in its `identifier_types_sent`: the vendor held no record of
     it): they are freed as a failure's are, so no later request cites this job as their proof
     and the next event names them again (every identity of such a type: a partly refused type is
-    sent again whole, which the vendor takes as a repeat). no_record: every purpose is freed, as
-    a failure's, but the job is not listed for replay: the vendor answered this request, and
-    held no such person then; a later request must ask it again (the person may have become its
-    customer), so none cites this job as its proof. Each freed mark is stamped, in the same
-    write, with when the vendor answered (the job's `completed_at`, epoch seconds) and the job:
-    the resolver's quiet period reads it (`fanout.Member.heard_no_record`). failed: the
+    sent again whole, which the vendor takes as a repeat). So are the identities never sent
+    while another value of their type was (the receipt's `identities_unformed`, for lack of a
+    form, and `identities_not_sent`, by the vendor's answer: a backfill step's job carries
+    several people; review s28 P1). no_record: every purpose is
+    freed, as a failure's, but the job is not listed for replay: the vendor answered this
+    request, and held no such person then; a later request must ask it again (the person may
+    have become its customer), so none cites this job as its proof. Each freed mark is
+    stamped, in the same write, with when the vendor answered (the job's `completed_at`, epoch
+    seconds) and the job: the resolver's quiet period reads it
+    (`fanout.Member.heard_no_record`). failed: the
     purposes are freed from `inflight` (the next event sends them again), except those a later
     job took meanwhile (`_free`), and the job is listed for an operator's replay, last. Idempotent:
     a second call for the same failure changes nothing.
@@ -339,8 +343,12 @@ def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | N
         _free_flights(table, job, now)
     else:
         unproven = _unproven_types(job, receipt or {})
-        if unproven:
-            _free_flights(table, job, now, unproven)
+        # and the identities never sent, whatever other value of their type was (a job of
+        # several people's: review s28 P1)
+        unsent = {str(pk) for name in ("identities_unformed", "identities_not_sent")
+                  for pk in (receipt or {}).get(name) or ()}  # fmt: skip
+        if unproven or unsent:
+            _free_flights(table, job, now, unproven, pks=unsent)
 
 
 def free_if_ended(table: Table, system: str, job_id: str, now: str) -> Item | None:
@@ -436,15 +444,23 @@ def _unproven_types(job: Item, receipt: Item) -> set[str]:
 
 
 def _free_flights(
-    table: Table, job: Item, now: str, types: set[str] | None = None, no_record_at: int = 0
+    table: Table,
+    job: Item,
+    now: str,
+    types: set[str] | None = None,
+    no_record_at: int = 0,
+    pks: set[str] | None = None,
 ) -> None:
-    """The job's purposes out of its identities' `inflight` (those of `types` only, if given);
-    `no_record_at`: the vendor's "no such person" answered then (epoch seconds), stamped."""
+    """The job's purposes out of its identities' `inflight` (those of `types` only, and of the
+    identities `pks`, if given); `no_record_at`: the vendor's "no such person" answered then
+    (epoch seconds), stamped."""
     system: str = job["system"]
     expires_at = job.get("expires_at")
     for flight in flights_of(job):
         purposes: list[str] = flight.get("purposes") or []
-        if not purposes or (types is not None and flight["pk"].split("#")[1] not in types):
+        wanted = (types is None or flight["pk"].split("#")[1] in types
+                  or flight["pk"] in (pks or ()))  # fmt: skip
+        if not purposes or not wanted:
             continue
         key = (flight["pk"], keys.delivery_sk(system))
         if not _free(table, key, purposes, job["job_id"], now, expires_at, no_record_at):
