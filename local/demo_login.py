@@ -64,8 +64,14 @@ def is_demo_account(email: str) -> bool:
 
 
 def _cookie(request: Incoming) -> str | None:
-    for part in (request.header("cookie") or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == DEVICE_COOKIE and value:
-            return value
-    return None
+    """The banner's device cookie (http: the plain name); none when it is named twice, as a
+    sibling subdomain can plant a second one (review s28 diff M1): a real shop's backend reads
+    `__Host-optout_device_id` on https the same way (README, "Identity tokens")."""
+    values = [
+        value
+        for name, _, value in (
+            p.strip().partition("=") for p in (request.header("cookie") or "").split(";")
+        )
+        if name == DEVICE_COOKIE and value
+    ]
+    return values[0] if len(values) == 1 else None

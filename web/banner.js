@@ -11,7 +11,8 @@
  *     "not ready" instead of nothing;
  *  2. tells Google tags (Consent Mode v2: denied until the state is known) and the Meta pixel
  *     (Limited Data Use) before they run;
- *  3. gives the browser a first-party random device id (cookie optout_device_id);
+ *  3. gives the browser a first-party random device id (cookie __Host-optout_device_id;
+ *     optout_device_id on http);
  *  4. reads the effective state of that device (GET /v1/consent/{id}), which includes opt-outs
  *     made on other browsers or through the webform once identity resolution linked them;
  *  5. only then activates gated tags (<script type="text/plain" data-purpose="...">) whose
@@ -51,7 +52,7 @@
     profiling: "profiling",
     limit_sensitive: "use of sensitive data",
   };
-  const COOKIE = "optout_device_id";
+  const COOKIE = "optout_device_id"; // also the localStorage key of the same id
   // localStorage: the opt-outs made here (applied at once) and the opt-ins the API
   // acknowledged, over the API's state until it has them; and the outbox of choices the API
   // has not acknowledged yet, oldest first, each with its own Idempotency-Key.
@@ -82,6 +83,7 @@
   const esc = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const linkText = esc(data.linkText || "Your Privacy Choices");
   const secure = location.protocol === "https:";
+  const NAME = (secure ? "__Host-" : "") + COOKIE; // the device cookie's name here (see deviceId)
   const warn = (message) => console.warn("optout-bridge:", message);
 
   // -- usnat configuration: the business's own statements, checked before any is made ----
@@ -169,14 +171,28 @@
   };
   const setCookie = (name, value) =>
     cookie(`${name}=${value}; Path=/; Max-Age=${YEAR_AND_A_MONTH}; SameSite=Lax${secure ? "; Secure" : ""}`);
-  const readCookie = (name) => (cookie().match(`(?:^|; )${name}=([^;]*)`) || [])[1];
+  // A page on a sibling subdomain can add a cookie of the same name (Domain=the parent, a
+  // longer Path: listed first), "cookie tossing": a name present twice is read as absent.
+  const readCookie = (name, [, one, two] = `; ${cookie()}`.split(`; ${name}=`)) => two == null && one?.split(";")[0];
 
   // 128 random bits, as 32 hex characters
   const random = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
+  const valid = (id) => /^[\w-]{16,64}$/.test(id) && id;
+  // On https the id lives in __Host-optout_device_id (Secure, Path=/, no Domain): no other
+  // host can set or shadow it. On http (local development) in optout_device_id. A copy in
+  // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
+  // The plain cookie of an earlier banner is taken over on https only by a browser this
+  // banner already knew (a choice or a link stored here): a sibling's cookie planted in a new
+  // browser, or beside the real one, is never adopted.
   const deviceId = (() => {
-    let id = readCookie(COOKIE);
-    if (!/^[\w-]{16,64}$/.test(id || "")) id = random();
-    setCookie(COOKIE, id); // re-set on every visit: the 13 months run from the last visit
+    const id =
+      valid(readCookie(NAME)) ||
+      valid(store("localStorage", COOKIE)) ||
+      ((store("localStorage", "optout_decided") || store("localStorage", LINKED)) && valid(readCookie(COOKIE))) ||
+      random();
+    if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`); // ours, host-only at Path=/: taken over
+    setCookie(NAME, id); // re-set on every visit: the 13 months run from the last visit
+    store("localStorage", COOKIE, id);
     return id;
   })();
 
@@ -291,7 +307,12 @@
   const fire = (eventName, value, pingData) => {
     // A CMP in error tells its status and the error, nothing else (PingReturn, 'error').
     if (!configError || eventName === "error" || eventName === "cmpStatus")
-      listeners.forEach((cb, listenerId) => cb({ eventName, listenerId, data: value, pingData: pingData || ping() }, true));
+      listeners.forEach((cb, listenerId) => {
+        // One listener's error (or none given) must not cost the others, nor this page's flow.
+        try {
+          cb({ eventName, listenerId, data: value, pingData: pingData || ping() }, true);
+        } catch {}
+      });
   };
   // Every status change is announced to listeners (CMP API spec, EventListener events).
   const set = (name, value) => st[name] !== value && fire(name, (st[name] = value));

@@ -53,10 +53,9 @@ const showError = (name, message) => {
   const input = name === "purposes" ? null : form.elements[name];
   if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
 };
-const deviceId = () => {
-  const match = document.cookie.match(/(?:^|; )optout_device_id=([\w-]{16,64})(?:;|$)/);
-  return match ? match[1] : undefined;
-};
+// The banner's device (its cookie's name depends on the scheme, and it refuses a cookie a
+// sibling subdomain planted beside its own): no banner, no device link.
+const deviceId = () => window.optoutBridge?.state().deviceId;
 
 const validate = () => {
   const errors = [];

@@ -64,7 +64,11 @@ BODY_ROUTES = {
     "POST /v1/consent": raw_body.BodyRule((raw_body.JSON,)),
     "POST /v1/opt-out": raw_body.BodyRule((raw_body.JSON, raw_body.FORM), frozenset({"purposes"})),
 }
-DEVICE_COOKIE = "optout_device_id"  # set by web/banner.js
+# The banner's device cookie (web/banner.js): on https pages `__Host-` (Secure, Path=/, no
+# Domain: no sibling subdomain can set or shadow it, review s28 diff M1); on plain http pages
+# (local development) the plain name, as a __Host- cookie needs a Secure page.
+DEVICE_COOKIE = "__Host-optout_device_id"
+HTTP_DEVICE_COOKIE = "optout_device_id"
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 STATUS_ROUTE = "GET /v1/requests/{request_id}"
 # Whether this invocation answers a person with HTML pages (a no-JavaScript form post, or a
@@ -369,8 +373,11 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
         return None
     if form and "device_id" not in fields and _from_our_pages(event, _privacy_page()):
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
-        # (same-origin deployments) so the browser is still linked to the person.
-        device = _cookie(event, DEVICE_COOKIE)
+        # (same-origin deployments) so the browser is still linked to the person. The plain
+        # name only from an http page: on https any subdomain of the site can set it.
+        page = str((event.get("headers") or {}).get("origin"))
+        name = HTTP_DEVICE_COOKIE if page.startswith("http://") else DEVICE_COOKIE
+        device = _cookie(event, name)
         if device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
     raw_body.rewrite(event, fields)

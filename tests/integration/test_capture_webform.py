@@ -13,6 +13,8 @@ from tests.support.lambdas import invoke, load_event, load_function
 
 FORM = "application/x-www-form-urlencoded"
 COOKIE_DEVICE = "c00k1e-dev1ce-0123456789"
+HOST = "__Host-optout_device_id"  # the banner's device cookie on https pages
+PLAIN = "optout_device_id"  # its name on http pages (local development)
 SHOP = "https://shop.example.com"  # tests/conftest.py: ALLOWED_ORIGINS
 
 
@@ -154,7 +156,7 @@ def test_a_form_post_that_accepts_json_gets_json(aws: Aws, capture: ModuleType) 
 def test_the_device_cookie_becomes_the_device_id_when_the_form_has_none(
     aws: Aws, capture: ModuleType
 ) -> None:
-    cookies = ["theme=dark", f"optout_device_id={COOKIE_DEVICE}"]
+    cookies = ["theme=dark", f"{HOST}={COOKIE_DEVICE}"]
     invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
     (item,) = aws.items()
     assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
@@ -178,7 +180,7 @@ def test_a_form_post_from_another_origin_is_taken_without_the_device_cookie(
 ) -> None:
     # Given a page that is not one of ours posting the form with a visitor's device cookie and
     # its own identity (review s27 stranger F1: the attacker's token would link that browser)
-    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    cookies = [f"{HOST}={COOKIE_DEVICE}"]
     fields = [("email", "pat@example.org"), ("purposes", "limit_sensitive")]
     # When it is captured
     answer = invoke(capture, _form_post(fields, cookies=cookies, origin=origin))
@@ -204,7 +206,7 @@ def test_a_form_post_from_the_privacy_pages_or_the_apis_own_origin_takes_the_coo
     # Given a site whose webform is not on an AllowedOrigins origin (it needs no CORS)
     monkeypatch.setenv("PRIVACY_PAGE_URL", privacy_page)
     capture = load_function("capture_api")
-    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    cookies = [f"{HOST}={COOKIE_DEVICE}"]
     # When its form is posted from that page
     event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin)
     assert event["requestContext"]["domainName"] == "api.example.com"
@@ -229,7 +231,7 @@ def test_the_privacy_page_and_api_origins_are_trusted_exactly(
 ) -> None:
     monkeypatch.setenv("PRIVACY_PAGE_URL", "https://www.shop.example.org/privacy")
     capture = load_function("capture_api")
-    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    cookies = [f"{HOST}={COOKIE_DEVICE}", f"{PLAIN}={COOKIE_DEVICE}"]
     invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin))
     (item,) = aws.items()
     assert _identifiers(item) == [("email", "pat@example.org")]
@@ -239,9 +241,9 @@ def test_the_privacy_page_and_api_origins_are_trusted_exactly(
     "cookies",
     [
         # A sibling subdomain's planted cookie (Domain=<parent>, longer Path) is listed first
-        [f"optout_device_id={'a77ac4e7' * 4}", f"optout_device_id={COOKIE_DEVICE}"],
-        [f"optout_device_id={COOKIE_DEVICE}", "theme=dark", f"optout_device_id={'a77ac4e7' * 4}"],
-        [f"optout_device_id={COOKIE_DEVICE}", f"optout_device_id={COOKIE_DEVICE}"],
+        [f"{HOST}={'a77ac4e7' * 4}", f"{HOST}={COOKIE_DEVICE}"],
+        [f"{HOST}={COOKIE_DEVICE}", "theme=dark", f"{HOST}={'a77ac4e7' * 4}"],
+        [f"{HOST}={COOKIE_DEVICE}", f"{HOST}={COOKIE_DEVICE}"],
     ],
 )
 def test_a_device_cookie_named_twice_links_no_device(
@@ -257,12 +259,62 @@ def test_a_device_cookie_named_twice_links_no_device(
     assert item["asserts"] == [] and item["links"] == []
 
 
+def test_an_https_page_links_the_host_cookie_never_the_plain_one(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a form post from our https page carrying the banner's __Host- cookie and a plain
+    # one a sibling subdomain planted (Domain=<parent>: listed first; review s28 diff M1)
+    planted = "a77ac4e7" * 4
+    cookies = [f"{PLAIN}={planted}", f"{HOST}={COOKIE_DEVICE}"]
+    # When it is captured
+    invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    # Then the browser's own device is linked, never the planted one
+    (item,) = aws.items()
+    assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org")]
+
+
+def test_an_https_page_with_only_the_plain_cookie_links_no_device(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # On https any subdomain can set the plain name: it is no proof of the browser's own device
+    invoke(
+        capture, _form_post([("email", "pat@example.org")], cookies=[f"{PLAIN}={COOKIE_DEVICE}"])
+    )
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["asserts"] == [] and item["links"] == []
+
+
+@pytest.mark.parametrize(
+    ("cookies", "linked"),
+    [
+        ([f"{PLAIN}={COOKIE_DEVICE}"], True),  # the banner's name on an http page
+        ([f"{HOST}={COOKIE_DEVICE}"], False),  # not the banner's there
+        ([f"{PLAIN}={'a77ac4e7' * 4}", f"{PLAIN}={COOKIE_DEVICE}"], False),  # named twice
+    ],
+)
+def test_a_local_http_page_links_the_plain_cookie(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, cookies: list[str], linked: bool
+) -> None:
+    # Given local development: the webform served over http from an allowed origin
+    local = "http://127.0.0.1:3288"
+    monkeypatch.setenv("ALLOWED_ORIGINS", local)
+    capture = load_function("capture_api")
+    # When its form is posted with the banner's plain cookie
+    event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=local)
+    assert invoke(capture, event)["statusCode"] == 202
+    # Then that device is linked (and no other way)
+    (item,) = aws.items()
+    device = [("device_id", COOKIE_DEVICE)] if linked else []
+    assert _identifiers(item) == [*device, ("email", "pat@example.org")]
+
+
 def test_a_star_origin_widens_cors_but_never_the_cookie_link(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALLOWED_ORIGINS", "*")
     capture = load_function("capture_api")
-    cookies = [f"optout_device_id={COOKIE_DEVICE}"]
+    cookies = [f"{HOST}={COOKIE_DEVICE}"]
     answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
     assert answer["statusCode"] == 202
     (item,) = aws.items()
@@ -272,15 +324,13 @@ def test_a_star_origin_widens_cors_but_never_the_cookie_link(
 def test_a_device_id_field_wins_over_the_cookie(aws: Aws, capture: ModuleType) -> None:
     field_device = "f1eld-dev1ce-0123456789"
     fields = [("email", "pat@example.org"), ("device_id", field_device)]
-    invoke(capture, _form_post(fields, cookies=[f"optout_device_id={COOKIE_DEVICE}"]))
+    invoke(capture, _form_post(fields, cookies=[f"{HOST}={COOKIE_DEVICE}"]))
     (item,) = aws.items()
     assert ("device_id", field_device) in _identifiers(item)
     assert ("device_id", COOKIE_DEVICE) not in _identifiers(item)
 
 
-@pytest.mark.parametrize(
-    "cookie", ["optout_device_id=short", "optout_device_id=a b c d e f g h i j"]
-)
+@pytest.mark.parametrize("cookie", [f"{HOST}=short", f"{HOST}=a b c d e f g h i j"])
 def test_a_malformed_device_cookie_is_ignored(aws: Aws, capture: ModuleType, cookie: str) -> None:
     answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=[cookie]))
     assert answer["statusCode"] == 202

@@ -1,6 +1,7 @@
 """The local demo login signs in only the demo's own accounts (review s23 C1): it checks no
 password, so an address a real person could hold is refused, never given a verified token."""
 
+import base64
 import json
 
 import pytest
@@ -44,3 +45,20 @@ def test_any_other_address_is_refused_in_the_envelope_without_naming_it(email: s
     assert "demo accounts" in error["message"]
     assert email.split("@")[0] not in json.dumps(answer)  # PII never echoed
     assert "identity_token" not in answer
+
+
+def _device_claim(cookie: str) -> object:
+    body = json.dumps({"email": "jane@demo.example.com"}).encode()
+    request = Incoming("POST", demo_login.PATH, [("Cookie", cookie)], body)
+    token = json.loads(demo_login.serve(request).body)["identity_token"]
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get(
+        "device_id"
+    )
+
+
+def test_the_token_binds_the_device_cookie_only_when_it_is_named_once() -> None:
+    # The banner's cookie binds the token to that device; a second copy (a sibling subdomain's,
+    # listed first: review s28 diff M1) binds none, as the banner then uses neither
+    assert _device_claim(f"theme=dark; optout_device_id={DEVICE}") == DEVICE
+    assert _device_claim(f"optout_device_id={'a77ac4e7' * 4}; optout_device_id={DEVICE}") is None

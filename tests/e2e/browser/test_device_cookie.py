@@ -1,0 +1,295 @@
+"""The device cookie against "cookie tossing" (review s28 diff M1): a script on a sibling
+subdomain (ugc.shop.example) sets `optout_device_id` with `Domain=shop.example` and a longer
+Path, which the browser lists first. The banner must never take such a cookie as its device:
+the victim's choices would land on the attacker's device, and a logged-in victim's token would
+link the attacker's device to the victim's account.
+
+The https pages are served by Playwright routing at https://www.shop.example (Chromium treats
+them as https: a secure context, Secure cookies kept), the sibling at https://ugc.shop.example
+plants its cookie with `document.cookie` as a real page would. The API is FakeConsentApi."""
+
+import uuid
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Request, Route
+
+from .conftest import SHIPPED, BrowserFactory, FakeConsentApi, wait_until_ready
+
+pytestmark = pytest.mark.browser
+
+SHOP = "https://www.shop.example"
+SIBLING = "https://ugc.shop.example"
+PLAIN = "optout_device_id"
+HOST = "__Host-optout_device_id"
+PAGE = (
+    '<!doctype html><html lang="en"><head><title>Shop</title>'
+    '<script src="/dist/banner.min.js"></script></head><body><main><h1>Shop</h1></main></body>'
+    "</html>"
+)
+
+
+def _serve_sites(context: BrowserContext) -> None:
+    """Both hosts answer the banner and a page with it on every other path; the fake consent
+    API (installed after, so it is asked first) answers /v1/consent on either."""
+
+    def answer(route: Route) -> None:
+        if route.request.url.endswith("/dist/banner.min.js"):
+            route.fulfill(status=200, content_type="text/javascript", body=SHIPPED.read_bytes())
+        else:
+            route.fulfill(status=200, content_type="text/html", body=PAGE)
+
+    context.route(f"{SHOP}/**", answer)
+    context.route(f"{SIBLING}/**", answer)
+    FakeConsentApi().install(context)
+
+
+def _device(page: Page) -> str:
+    wait_until_ready(page)
+    device: str = page.evaluate("() => window.optoutBridge.state().deviceId")
+    return device
+
+
+def _reads(page: Page) -> list[str]:
+    """The device ids the banner reads the state of (GET /v1/consent/{id})."""
+    seen: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.method == "GET" and "/v1/consent/" in request.url:
+            seen.append(request.url.split("/")[-1])
+
+    page.on("request", record)
+    return seen
+
+
+def _plant(context: BrowserContext, value: str, path: str = "/index.html") -> None:
+    """The sibling subdomain's script sets its device cookie for the whole site."""
+    sibling = context.new_page()
+    sibling.goto(f"{SIBLING}/post/1")
+    sibling.evaluate(
+        "([name, value, path]) => { document.cookie ="
+        " `${name}=${value}; Domain=shop.example; Path=${path}; Secure; SameSite=Lax`; }",
+        [PLAIN, value, path],
+    )
+    sibling.close()
+
+
+def _cookies(context: BrowserContext, name: str) -> list[str]:
+    return [c["value"] for c in context.cookies(SHOP) if c["name"] == name]
+
+
+def _attacker() -> str:
+    return "a" + uuid.uuid4().hex
+
+
+def test_a_sibling_subdomains_cookie_never_becomes_the_device_on_https(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a visitor whose banner gave him a device on the shop
+    context = new_context()
+    _serve_sites(context)
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    victim = _device(page)
+    # ... kept in a __Host- cookie: Secure, Path=/, host-only (no sibling can set or shadow it)
+    jar = [c for c in context.cookies(SHOP) if c["name"] == HOST]
+    assert [(c["value"], c["path"], c["secure"], c["domain"]) for c in jar] == [
+        (victim, "/", True, "www.shop.example")
+    ]
+
+    # When a sibling subdomain plants its own device cookie with a longer path
+    attacker = _attacker()
+    _plant(context, attacker)
+    page = context.new_page()
+    reads = _reads(page)
+    page.goto(f"{SHOP}/index.html")
+
+    # Then the banner keeps the victim's device, reads its state, and never the attacker's
+    assert _device(page) == victim
+    assert reads and set(reads) == {victim}
+    # ... and the victim's cookie is untouched on every page
+    other = context.new_page()
+    other.goto(f"{SHOP}/privacy.html")
+    assert _device(other) == victim
+    assert _cookies(context, HOST) == [victim]
+
+
+def test_a_cookie_planted_before_the_first_visit_is_not_adopted(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a new browser, in which a sibling subdomain planted a device cookie (Path=/)
+    context = new_context()
+    _serve_sites(context)
+    attacker = _attacker()
+    _plant(context, attacker, "/")
+
+    # When the visitor opens the shop for the first time
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+
+    # Then the banner makes a device of its own (a browser it never knew has no old cookie)
+    device = _device(page)
+    assert device != attacker
+    assert _cookies(context, HOST) == [device]
+
+
+def test_a_returning_browsers_plain_cookie_moves_to_the_host_cookie(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew: its plain cookie, host-only at Path=/, and the
+    # choice it stored
+    context = new_context()
+    _serve_sites(context)
+    old = uuid.uuid4().hex
+    page = context.new_page()
+    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    page.goto(f"{SHOP}/")
+    page.evaluate(
+        "(old) => { document.cookie = `optout_device_id=${old}; Path=/; Secure; SameSite=Lax`;"
+        " localStorage.setItem('optout_decided', '1'); }",
+        old,
+    )
+    page.close()
+
+    # When the new banner loads
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then it keeps that device, now in the __Host- cookie, and the plain one is gone
+    assert _device(page) == old
+    assert _cookies(context, HOST) == [old]
+    assert _cookies(context, PLAIN) == []
+
+
+def test_a_plain_cookie_present_twice_is_adopted_in_neither_copy(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew, with its plain cookie, and a sibling's beside it
+    context = new_context()
+    _serve_sites(context)
+    old = uuid.uuid4().hex
+    page = context.new_page()
+    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    page.goto(f"{SHOP}/")
+    page.evaluate(
+        "(old) => { document.cookie = `optout_device_id=${old}; Path=/; Secure; SameSite=Lax`;"
+        " localStorage.setItem('optout_decided', '1'); }",
+        old,
+    )
+    page.close()
+    attacker = _attacker()
+    _plant(context, attacker)
+
+    # When the new banner loads on the page both cookies apply to
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then neither is taken: which is the visitor's cannot be told
+    device = _device(page)
+    assert device not in (old, attacker)
+    assert _cookies(context, HOST) == [device]
+
+
+def test_a_device_whose_cookie_was_pushed_out_comes_back_from_storage(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a visitor with a device (the sibling can evict cookies by flooding the jar: here
+    # the __Host- cookie is removed as that would) and a planted plain cookie in its place
+    context = new_context()
+    _serve_sites(context)
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    victim = _device(page)
+    page.close()
+    context.clear_cookies(name=HOST)
+    attacker = _attacker()
+    _plant(context, attacker, "/")
+
+    # When the banner loads again
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then it takes the device back from this origin's own storage, not the planted one
+    assert _device(page) == victim
+    assert _cookies(context, HOST) == [victim]
+
+
+def test_on_plain_http_a_duplicated_device_cookie_is_not_adopted(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given local development over http: the plain cookie name (a __Host- cookie needs a
+    # secure page), and a second copy of it with a longer path
+    context = new_context()
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/")
+    victim = _device(page)
+    assert [c["value"] for c in context.cookies() if c["name"] == PLAIN] == [victim]
+    assert not [c for c in context.cookies() if c["name"] == HOST]
+    attacker = _attacker()
+    context.add_cookies(
+        [{"name": PLAIN, "value": attacker, "domain": "127.0.0.1", "path": "/index.html"}]
+    )
+
+    # When a page both apply to loads
+    page = context.new_page()
+    reads = _reads(page)
+    page.goto(f"{static_site}/index.html")
+
+    # Then the planted id is never used (the banner's own copy in storage is)
+    assert _device(page) == victim
+    assert attacker not in reads
+
+
+def test_the_webform_sends_the_banners_device_not_a_planted_cookie(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor with a device, and a second device cookie planted for the webform's path
+    context = new_context()
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/")
+    victim = _device(page)
+    attacker = _attacker()
+    context.add_cookies(
+        [{"name": PLAIN, "value": attacker, "domain": "127.0.0.1", "path": "/privacy.html"}]
+    )
+    context.route(
+        "**/v1/opt-out", lambda r: r.fulfill(status=503, content_type="application/json", body="{}")
+    )
+
+    # When the visitor sends the webform
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+    wait_until_ready(page)
+    page.get_by_label("Email").fill("jane@example.com")
+    with page.expect_request("**/v1/opt-out") as posted:
+        page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then its post carries the banner's device, never the planted one
+    body = posted.value.post_data_json
+    assert body is not None and body["device_id"] == victim
+
+
+def test_a_listener_without_a_callback_or_one_that_throws_costs_no_other_listener(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page where one tag registered a listener with no callback and another one whose
+    # callback throws, before a well-behaved listener
+    context = new_context()
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.evaluate(
+        "() => { window.__heard = []; window.__gpp('addEventListener');"
+        " window.__gpp('addEventListener', (event) => {"
+        "   if (event.eventName !== 'listenerRegistered') throw new Error('a tag bug'); });"
+        " window.__gpp('addEventListener', (event) => window.__heard.push(event.eventName)); }"
+    )
+
+    # When the visitor opts out of sale
+    page.evaluate("() => window.optoutBridge.choose({ sale: true })")
+
+    # Then the well-behaved listener hears the change, and the page's flow went on
+    page.wait_for_function("() => window.__heard.includes('sectionChange')")
+    assert page.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
