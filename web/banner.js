@@ -304,15 +304,22 @@
     if (command === "ping") return answer(ping());
     if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
     if (command === "addEventListener") {
+      // A window gone (a removed frame, a closed popup) hears nothing again: its listeners go.
+      listeners.forEach((cb, id) => cb.s?.closed && listeners.delete(id));
       // Calls by postMessage through one frame of this page (its nested frames included: the
-      // callback carries it as `t`) keep 50 listeners at most, or an ad could add millions. The
-      // 51st replaces their oldest, never refused: a frame outlives its documents (an ad slot's
-      // next creative), and a document that has gone can never remove its own.
+      // callback carries it as `t`) keep 50 listeners at most, or an ad could add millions. At
+      // 50 the caller's window replaces its own oldest (a frame outlives its documents: an ad
+      // slot's next creative, which can never remove the old one's); another window's live
+      // listener (the slot's vendor) is never dropped unheard: the caller is refused instead.
       const mine = [...listeners].filter(([, cb]) => callback?.t !== undefined && cb.t === callback.t);
-      if (mine[49]) listeners.delete(mine[0][0]);
-      while (listeners.has(nextListener)) nextListener++;
-      listeners.set(nextListener, callback);
-      return answer({ eventName: "listenerRegistered", listenerId: nextListener++, data: true, pingData: ping() });
+      const old = mine[49] && mine.find(([, cb]) => cb.s === callback.s);
+      const full = mine[49] && !old;
+      if (!full) {
+        if (old) listeners.delete(old[0]);
+        while (listeners.has(nextListener)) nextListener++;
+        listeners.set(nextListener, callback);
+      }
+      return answer({ eventName: "listenerRegistered", listenerId: full ? 0 : nextListener++, data: !full, pingData: ping() }, !full);
     }
     if (command === "removeEventListener") {
       // The spec's stub and the reference implementation answer an EventListener object.
