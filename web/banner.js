@@ -759,13 +759,14 @@
     event.preventDefault();
     // Opting back in (to sale/sharing, or to the use of sensitive data) takes a second,
     // explicit step (CCPA regulations §7028); the API is told it was confirmed. A confirmed
-    // post carries `false` only for what the question named: a box already unticked (an
-    // opt-in the state lacks, held) is left out (`kept`), or it would lift a newer opt-out of
-    // that purpose (another channel's) unasked. An unconfirmed post carries every box.
+    // post carries `false` only for what the question named: a box the person unticked. A box
+    // the panel showed unticked (`defaultChecked`: an opt-in held, or an opt-out that arrived
+    // after the panel opened, another tab's) is left out (`kept`), or it would lift a newer
+    // opt-out of that purpose unasked. An unconfirmed post carries every box.
     const choices = {};
     const kept = {};
     for (const box of event.target.querySelectorAll("input:not([disabled])"))
-      (box.checked || chosen(box.name) ? choices : kept)[box.name] = box.checked;
+      (box.checked || box.defaultChecked ? choices : kept)[box.name] = box.checked;
     const optingIn = PURPOSES.filter((p) => choices[p] === false);
     const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell, share or use your personal information for it.`;
     if (optingIn[0] && !w.confirm(question)) return;
