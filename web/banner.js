@@ -303,7 +303,9 @@
     if (typeof command !== "string") return answer(null);
     if (command === "ping") return answer(ping());
     if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
-    if (command === "addEventListener") {
+    // Without a callback nothing is registered: fire() would throw at it, and every change
+    // after (the usprivacy cookie, Google's and Meta's signals, the tags) would stop there.
+    if (command === "addEventListener" && callback) {
       // A window gone (a removed frame, a closed popup) hears nothing again: its listeners go.
       listeners.forEach((cb, id) => cb.s?.closed && listeners.delete(id));
       // Calls by postMessage through one frame of this page (its nested frames included: the

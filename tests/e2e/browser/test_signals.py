@@ -425,6 +425,38 @@ def test_another_tabs_webform_opt_out_is_announced_as_a_section_change(
     assert shop.evaluate("() => window.optoutBridge.state().optOut.sale") is True
 
 
+def test_an_add_event_listener_without_a_callback_breaks_no_listener_and_no_signal(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the shop, not opted out, where a script called addEventListener without a
+    # callback (a mistake: the specification requires one), and a vendor then registered one
+    context = new_context()
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.evaluate(
+        "() => { window.__gpp('addEventListener'); window.__events = [];"
+        " window.__gpp('addEventListener', (e) => window.__events.push(e.eventName)); }"
+    )
+
+    # When the person opts out of sale (everything the page does for it is synchronous)
+    after = page.evaluate(
+        """() => {
+          let threw = null;
+          try { window.optoutBridge.choose({ sale: true }); } catch (e) { threw = String(e); }
+          return { threw, events: window.__events, cookie: document.cookie };
+        }"""
+    )
+
+    # Then the vendor's listener hears the change and the usprivacy cookie says opted out
+    # (the callback-less listener was registered: every fire() threw at it, before the
+    # cookie, the ad platforms' signals and the tags were updated)
+    assert after["threw"] is None
+    assert "sectionChange" in after["events"]
+    assert "usprivacy=1YYN" in after["cookie"]
+
+
 # In a frame: registers `n` __gpp listeners with the top page by postMessage (call ids
 # `${tag}${i}`), keeps every answer and event they hear in window.__heard, and resolves with
 # the registrations' answers [eventName, listenerId, data, success] once all are in.
