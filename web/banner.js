@@ -324,16 +324,25 @@
     if (typeof command !== "string") return answer(null);
     if (command === "ping") return answer(ping());
     if (configError) return answer(null); // spec: an 'error' CMP answers nothing else
-    if (command === "addEventListener") {
+    // Without a callback nothing is registered: fire() would throw at it, and every change
+    // after (the usprivacy cookie, Google's and Meta's signals, the tags) would stop there.
+    if (command === "addEventListener" && callback) {
+      // A window gone (a removed frame, a closed popup) hears nothing again: its listeners go.
+      listeners.forEach((cb, id) => cb.s?.closed && listeners.delete(id));
       // Calls by postMessage through one frame of this page (its nested frames included: the
-      // callback carries it as `t`) keep 50 listeners at most, or an ad could add millions. The
-      // 51st replaces their oldest, never refused: a frame outlives its documents (an ad slot's
-      // next creative), and a document that has gone can never remove its own.
+      // callback carries it as `t`) keep 50 listeners at most, or an ad could add millions. At
+      // 50 the caller's window replaces its own oldest (a frame outlives its documents: an ad
+      // slot's next creative, which can never remove the old one's); another window's live
+      // listener (the slot's vendor) is never dropped unheard: the caller is refused instead.
       const mine = [...listeners].filter(([, cb]) => callback?.t !== undefined && cb.t === callback.t);
-      if (mine[49]) listeners.delete(mine[0][0]);
-      while (listeners.has(nextListener)) nextListener++;
-      listeners.set(nextListener, callback);
-      return answer({ eventName: "listenerRegistered", listenerId: nextListener++, data: true, pingData: ping() });
+      const old = mine[49] && mine.find(([, cb]) => cb.s === callback.s);
+      const full = mine[49] && !old;
+      if (!full) {
+        if (old) listeners.delete(old[0]);
+        while (listeners.has(nextListener)) nextListener++;
+        listeners.set(nextListener, callback);
+      }
+      return answer({ eventName: "listenerRegistered", listenerId: full ? 0 : nextListener++, data: !full, pingData: ping() }, !full);
     }
     if (command === "removeEventListener") {
       // The spec's stub and the reference implementation answer an EventListener object.
@@ -773,13 +782,14 @@
     event.preventDefault();
     // Opting back in (to sale/sharing, or to the use of sensitive data) takes a second,
     // explicit step (CCPA regulations §7028); the API is told it was confirmed. A confirmed
-    // post carries `false` only for what the question named: a box already unticked (an
-    // opt-in the state lacks, held) is left out (`kept`), or it would lift a newer opt-out of
-    // that purpose (another channel's) unasked. An unconfirmed post carries every box.
+    // post carries `false` only for what the question named: a box the person unticked. A box
+    // the panel showed unticked (`defaultChecked`: an opt-in held, or an opt-out that arrived
+    // after the panel opened, another tab's) is left out (`kept`), or it would lift a newer
+    // opt-out of that purpose unasked. An unconfirmed post carries every box.
     const choices = {};
     const kept = {};
     for (const box of event.target.querySelectorAll("input:not([disabled])"))
-      (box.checked || chosen(box.name) ? choices : kept)[box.name] = box.checked;
+      (box.checked || box.defaultChecked ? choices : kept)[box.name] = box.checked;
     const optingIn = PURPOSES.filter((p) => choices[p] === false);
     const question = `Opt back in to ${optingIn.map((p) => SHORT[p]).join(", ")}? We may then sell, share or use your personal information for it.`;
     if (optingIn[0] && !w.confirm(question)) return;

@@ -392,6 +392,60 @@ def test_a_confirmed_save_of_another_purpose_leaves_a_held_opt_in_out_of_its_pos
     expect(banner.get_by_label(SALE)).not_to_be_checked()
 
 
+def test_a_box_the_panel_showed_unticked_is_not_opted_in_when_another_tab_opted_out_meanwhile(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a visitor who limited sensitive data, with the panel open (sale unticked: not
+    # opted out)
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Choose").click()
+    banner.get_by_label(LIMIT).check()
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+    api.opt_out = {"limit_sensitive": True}
+    page.reload()
+    wait_until_ready(page)
+    banner.get_by_role("button", name="Your Privacy Choices").click()
+    expect(banner.get_by_label(SALE)).not_to_be_checked()
+
+    # When another tab opts out of sale meanwhile (applied here; the open panel is not
+    # redrawn under the person's hands), and the person lifts only the limit, confirmed
+    other = context.new_page()
+    other.goto(f"{static_site}/index.html")
+    wait_until_ready(other)
+    with consent_posted(other):
+        other.evaluate("() => window.optoutBridge.choose({ sale: true })")
+    page.wait_for_function("() => window.optoutBridge.state().optOut.sale")
+    expect(banner.get_by_label(SALE)).not_to_be_checked()
+    banner.get_by_label(LIMIT).uncheck()
+    asked: list[str] = []
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", confirm)
+    with consent_posted(page):
+        banner.get_by_role("button", name="Save choices").click()
+
+    # Then the question names only the sensitive data, and the confirmed post lifts only the
+    # limit: not the other tab's opt-out of sale, a box this panel showed unticked and the
+    # person never touched (review s28 banner2 R2: the question named sale too, and the post
+    # carried sale `false` with `confirm_opt_in`)
+    assert len(asked) == 1 and "use of sensitive data" in asked[0] and "sale" not in asked[0]
+    sent = api.posts[-1]
+    assert sent["confirm_opt_in"] is True
+    assert sent["opt_out"] == {"limit_sensitive": False}, json.dumps(sent)
+    # ... and the other tab's opt-out of sale still applies here
+    assert page.evaluate("() => window.optoutBridge.state().optOut.sale") is True
+
+
 @pytest.mark.parametrize("minutes", [2, 11])
 def test_a_save_of_another_purpose_keeps_the_reason_a_held_opt_in_is_not_applied(
     new_context: BrowserFactory, static_site: str, minutes: int
