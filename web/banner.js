@@ -173,7 +173,8 @@
     cookie(`${name}=${value}; Path=/; Max-Age=${YEAR_AND_A_MONTH}; SameSite=Lax${secure ? "; Secure" : ""}`);
   // A page on a sibling subdomain can add a cookie of the same name (Domain=the parent, a
   // longer Path: listed first), "cookie tossing": a name present twice is read as absent.
-  const readCookie = (name, [, one, two] = `; ${cookie()}`.split(`; ${name}=`)) => two == null && one?.split(";")[0];
+  const cookies = (name) => `; ${cookie()}`.split(`; ${name}=`).slice(1).map((v) => v.split(";")[0]);
+  const readCookie = (name, [one, two] = cookies(name)) => two == null && one;
 
   // 128 random bits, as 32 hex characters
   const random = () => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => (b + 256).toString(16).slice(1)).join("");
@@ -181,14 +182,16 @@
   // On https the id lives in __Host-optout_device_id (Secure, Path=/, no Domain): no other
   // host can set or shadow it. On http (local development) in optout_device_id. A copy in
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
-  // The plain cookie of an earlier banner is taken over on https only by a browser this
-  // banner already knew (a choice or a link stored here): a sibling's cookie planted in a new
-  // browser, or beside the real one, is never adopted.
+  // Migrating from an earlier banner: the id it linked (stored here, out of a sibling's reach)
+  // comes first; else its plain cookie, on https only in a browser that made a choice here (a
+  // cookie planted in a new browser, or beside the real one, is never adopted; one planted
+  // after a flood evicted the real one is: see docs/browser.md).
   const deviceId = (() => {
     const id =
       valid(readCookie(NAME)) ||
       valid(store("localStorage", COOKIE)) ||
-      ((store("localStorage", "optout_decided") || store("localStorage", LINKED)) && valid(readCookie(COOKIE))) ||
+      valid(store("localStorage", LINKED)) ||
+      (store("localStorage", "optout_decided") && valid(readCookie(COOKIE))) ||
       random();
     if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`); // ours, host-only at Path=/: taken over
     setCookie(NAME, id); // re-set on every visit: the 13 months run from the last visit
@@ -212,8 +215,8 @@
   let pending = store("localStorage", PENDING);
   let outbox = store("localStorage", OUTBOX) || [];
   // Opt-outs an earlier page kept in a cookie (storage blocked or full) are queued again, as
-  // a new entry (its page is not known).
-  const carried = (readCookie(UNSAVED) || "").split(".").filter((p) => LABELS[p]);
+  // a new entry (its page is not known). Every copy counts (a sibling's too): opt-outs only add.
+  const carried = cookies(UNSAVED).join(".").split(".").filter((p) => LABELS[p]);
   if (carried[0]) outbox.push({ k: random(), o: Object.fromEntries(carried.map((p) => [p, true])) });
 
   // The most restrictive of GPC, the API's state and the choices made here: an opt-out made

@@ -213,6 +213,90 @@ def test_a_device_whose_cookie_was_pushed_out_comes_back_from_storage(
     assert _cookies(context, HOST) == [victim]
 
 
+def _flood_and_plant(context: BrowserContext, value: str) -> None:
+    """The sibling's script floods the jar as a real page can: 200 Secure cookies for the
+    parent domain (Chromium keeps 180 per site, dropping the least recently used, so www's own
+    cookies go), removes its flood, then plants one plain device cookie at Path=/."""
+    sibling = context.new_page()
+    sibling.goto(f"{SIBLING}/post/1")
+    sibling.evaluate(
+        "() => { for (let i = 0; i < 200; i++)"
+        " document.cookie = `f${i}=1; Domain=shop.example; Path=/; Secure; SameSite=Lax`; }"
+    )
+    sibling.evaluate(
+        "(value) => { for (let i = 0; i < 200; i++)"
+        " document.cookie = `f${i}=; Domain=shop.example; Path=/; Secure; Max-Age=0`;"
+        " document.cookie = `optout_device_id=${value}; Domain=shop.example; Path=/; Secure`;"
+        " return document.cookie.length; }",
+        value,
+    )
+    sibling.close()
+
+
+def test_at_migration_a_linked_id_in_storage_wins_over_a_planted_plain_cookie(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner linked to a person (the id in optout_linked, this
+    # origin's storage) beside its plain cookie, not yet visited since the upgrade
+    context = new_context()
+    _serve_sites(context)
+    old = uuid.uuid4().hex
+    page = context.new_page()
+    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    page.goto(f"{SHOP}/")
+    page.evaluate(
+        "(old) => { document.cookie = `optout_device_id=${old}; Path=/; Secure; SameSite=Lax`;"
+        " localStorage.setItem('optout_decided', '1');"
+        " localStorage.setItem('optout_linked', JSON.stringify(old)); }",
+        old,
+    )
+    page.close()
+    # When a sibling floods its plain cookie out of the jar and plants one of its own
+    attacker = _attacker()
+    _flood_and_plant(context, attacker)
+    assert _cookies(context, PLAIN) == [attacker]  # a real flood: the browser's own is gone
+    page = context.new_page()
+    reads = _reads(page)
+    page.goto(f"{SHOP}/index.html")
+
+    # Then the new banner keeps the linked device, and never reads the planted one
+    assert _device(page) == old
+    assert _cookies(context, HOST) == [old]
+    assert attacker not in reads
+
+
+def test_every_copy_of_the_unsaved_opt_outs_cookie_counts(new_context: BrowserFactory) -> None:
+    # Given a browser whose storage is blocked and whose opt-out of sale could not be sent: it
+    # is kept only in the optout_unsaved cookie
+    context = new_context()
+    context.add_init_script(
+        "Object.defineProperty(window, 'localStorage', { get() { throw new Error('blocked'); } });"
+    )
+    _serve_sites(context)
+    FakeConsentApi(post_status=0).install(context)  # the network fails: the choice stays queued
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    _device(page)
+    page.evaluate("() => window.optoutBridge.choose({ sale: true })")
+    assert _cookies(context, "optout_unsaved") == ["sale"]
+    page.close()
+    # When a sibling plants a second optout_unsaved (listed first) naming another purpose
+    sibling = context.new_page()
+    sibling.goto(f"{SIBLING}/post/1")
+    sibling.evaluate(
+        "() => { document.cookie ="
+        " 'optout_unsaved=share; Domain=shop.example; Path=/index.html; Secure'; }"
+    )
+    sibling.close()
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+    _device(page)
+
+    # Then both copies' opt-outs apply (a plant can only add opt-outs: fail closed)
+    opt_out = page.evaluate("() => window.optoutBridge.state().optOut")
+    assert (opt_out["sale"], opt_out["share"]) == (True, True)
+
+
 def test_on_plain_http_a_duplicated_device_cookie_is_not_adopted(
     new_context: BrowserFactory, static_site: str
 ) -> None:
