@@ -9,11 +9,14 @@ from optout.status import (
     REPLAY_CAP,
     aggregate,
     covering_keys,
+    failures_for,
     needs_reopen,
     not_asked,
+    own_identities,
     own_retirement_keys,
     proofs,
     quiet_keys,
+    receipt_for,
 )
 from optout.store import delivery
 from optout.store.keys import retired_key
@@ -188,6 +191,45 @@ def test_a_shared_job_that_never_sent_this_persons_email_is_no_proof_of_it(named
     other = {**event, "identifiers": [{"type": "email", "key": "e2", "value": "y"}]}
     (sent,) = proofs([other, resolution], {CITED: unsent})
     assert (sent.state, sent.reopen, sent.not_taken) == ("done", False, frozenset())
+
+
+@pytest.mark.parametrize("named", ["identities_unformed", "identities_not_sent"])
+def test_a_shared_job_reached_through_a_link_that_left_one_unsent_is_no_proof(named: str) -> None:
+    # Given a request naming a phone only, whose person's email (linked) a backfill step's job
+    # carried beside a stranger's email; the job sent one of the two (review s28 p1 F1)
+    event = {**EVENT, "identifiers": [{"type": "phone", "key": "p1", "value": "x"}]}
+    resolution = {**RESOLUTION, "covered": {"crm": [f"{EARLIER}:crm"]}}
+    shared = {
+        **_cited("done", ("email",)),
+        "identifiers": [{"type": "email", "key": "e1"}, {"type": "email", "key": "e2"}],
+    }
+    unsent = {**shared, "receipt": {**shared["receipt"], named: ["ID#email#e1"]}}
+    # When its status is read
+    (proof,) = proofs([event, resolution], {CITED: unsent})
+    (whole,) = proofs([event, resolution], {CITED: shared})
+    # Then which email was this person's is not known: the job is no proof, and the request
+    # is re-opened for a job of its own; a job that sent every identity it carried still is
+    assert (proof.state, proof.reopen) == ("processing", True)
+    assert (whole.state, whole.reopen) == ("done", False)
+
+
+def test_a_receipt_shown_for_one_request_lists_only_its_own_identities() -> None:
+    # Given a backfill step's receipt naming three people's emails never sent (review s28 p1 F2)
+    receipt = {"http_status": 200, "identifier_types_sent": ["email"],
+               "identities_unformed": ["ID#email#e1", "ID#email#e2"],
+               "identities_not_sent": ["ID#email#e3"]}  # fmt: skip
+    job = {**_cited("done", ("email",)), "receipt": receipt,
+           "failures": [{"receipt": receipt, "failed_at": "2026-11-29T03:00:00.000Z"}]}  # fmt: skip
+    event = {**EVENT, "identifiers": [{"type": "email", "key": "e2", "value": "x"}]}
+    own = own_identities([event, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z")])
+    # When a view of the request whose event named e2 shows it
+    shown = receipt_for(receipt, own)
+    # Then it keeps e2's entry alone, and leaves out a list with none of its own
+    assert shown == {"http_status": 200, "identifier_types_sent": ["email"],
+                     "identities_unformed": ["ID#email#e2"]}  # fmt: skip
+    assert failures_for(job, own)[0]["receipt"] == shown
+    assert receipt_for(receipt, set()) == {"http_status": 200, "identifier_types_sent": ["email"]}
+    assert receipt_for({"http_status": 200}, own) == {"http_status": 200}
 
 
 # -- a retired system (optout retire; review s13 config 3) -----------------------------------
