@@ -193,26 +193,6 @@ def test_a_shared_job_that_never_sent_this_persons_email_is_no_proof_of_it(named
     assert (sent.state, sent.reopen, sent.not_taken) == ("done", False, frozenset())
 
 
-@pytest.mark.parametrize("named", ["identities_unformed", "identities_not_sent"])
-def test_a_shared_job_reached_through_a_link_that_left_one_unsent_is_no_proof(named: str) -> None:
-    # Given a request naming a phone only, whose person's email (linked) a backfill step's job
-    # carried beside a stranger's email; the job sent one of the two (review s28 p1 F1)
-    event = {**EVENT, "identifiers": [{"type": "phone", "key": "p1", "value": "x"}]}
-    resolution = {**RESOLUTION, "covered": {"crm": [f"{EARLIER}:crm"]}}
-    shared = {
-        **_cited("done", ("email",)),
-        "identifiers": [{"type": "email", "key": "e1"}, {"type": "email", "key": "e2"}],
-    }
-    unsent = {**shared, "receipt": {**shared["receipt"], named: ["ID#email#e1"]}}
-    # When its status is read
-    (proof,) = proofs([event, resolution], {CITED: unsent})
-    (whole,) = proofs([event, resolution], {CITED: shared})
-    # Then which email was this person's is not known: the job is no proof, and the request
-    # is re-opened for a job of its own; a job that sent every identity it carried still is
-    assert (proof.state, proof.reopen) == ("processing", True)
-    assert (whole.state, whole.reopen) == ("done", False)
-
-
 def test_a_receipt_shown_for_one_request_lists_only_its_own_identities() -> None:
     # Given a backfill step's receipt naming three people's emails never sent (review s28 p1 F2)
     receipt = {"http_status": 200, "identifier_types_sent": ["email"],

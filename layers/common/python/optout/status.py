@@ -241,20 +241,12 @@ class SystemProof:
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
         type of the identities the request named that the job carried (or, for a request
-        that reached the job's identities only through links, of any of them, if it left none
-        of them unsent)."""
+        that reached the job's identities only through links, of any of them: which one a
+        citation relied on is not recorded, docs/decisions.md, review s28 p1 F1)."""
         carried = _identities(cited)
         if not carried:  # a job that names no identifiers (none is written so): its status
             return cited.get("status") == "done"
-        relied = carried & self.named
-        if not relied:
-            # Reached through a link only: which of the job's identities is this person's is
-            # not recorded, so a job that left any of them unsent is no proof here (another
-            # person's value may be what it sent; review s28 p1 F1, interim: the request is
-            # re-opened once and gets its own job). One that sent all of them proves it.
-            if unsent(cited):
-                return False
-            relied = carried
+        relied = (carried & self.named) or carried
         return bool(relied & _taken(cited))
 
     def no_proof(self, cited: Item) -> bool:
