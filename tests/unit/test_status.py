@@ -9,11 +9,14 @@ from optout.status import (
     REPLAY_CAP,
     aggregate,
     covering_keys,
+    failures_for,
     needs_reopen,
     not_asked,
+    own_identities,
     own_retirement_keys,
     proofs,
     quiet_keys,
+    receipt_for,
 )
 from optout.store import delivery
 from optout.store.keys import retired_key
@@ -188,6 +191,25 @@ def test_a_shared_job_that_never_sent_this_persons_email_is_no_proof_of_it(named
     other = {**event, "identifiers": [{"type": "email", "key": "e2", "value": "y"}]}
     (sent,) = proofs([other, resolution], {CITED: unsent})
     assert (sent.state, sent.reopen, sent.not_taken) == ("done", False, frozenset())
+
+
+def test_a_receipt_shown_for_one_request_lists_only_its_own_identities() -> None:
+    # Given a backfill step's receipt naming three people's emails never sent (review s28 p1 F2)
+    receipt = {"http_status": 200, "identifier_types_sent": ["email"],
+               "identities_unformed": ["ID#email#e1", "ID#email#e2"],
+               "identities_not_sent": ["ID#email#e3"]}  # fmt: skip
+    job = {**_cited("done", ("email",)), "receipt": receipt,
+           "failures": [{"receipt": receipt, "failed_at": "2026-11-29T03:00:00.000Z"}]}  # fmt: skip
+    event = {**EVENT, "identifiers": [{"type": "email", "key": "e2", "value": "x"}]}
+    own = own_identities([event, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z")])
+    # When a view of the request whose event named e2 shows it
+    shown = receipt_for(receipt, own)
+    # Then it keeps e2's entry alone, and leaves out a list with none of its own
+    assert shown == {"http_status": 200, "identifier_types_sent": ["email"],
+                     "identities_unformed": ["ID#email#e2"]}  # fmt: skip
+    assert failures_for(job, own)[0]["receipt"] == shown
+    assert receipt_for(receipt, set()) == {"http_status": 200, "identifier_types_sent": ["email"]}
+    assert receipt_for({"http_status": 200}, own) == {"http_status": 200}
 
 
 # -- a retired system (optout retire; review s13 config 3) -----------------------------------

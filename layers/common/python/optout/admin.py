@@ -15,10 +15,13 @@ from optout.retire import retirement_view
 from optout.status import (
     SystemProof,
     aggregate,
+    failures_for,
     job_retirements,
     not_asked,
     not_taken,
+    own_identities,
     proofs,
+    receipt_for,
     stored_calendar,
 )
 from optout.store import keys
@@ -56,6 +59,7 @@ class AdminService:
         resolution = by_sk.get(keys.RESOLUTION_SK, {})
         denial = by_sk.get(DENIAL_SK)
         every = proofs(items, covering)
+        own = own_identities(items)  # a cited job's receipt lists no other person's (F2)
         detail = {
             **status.model_dump(),
             # the calendar stored with the answer (absent before 2026-12-01): not in the public
@@ -65,7 +69,7 @@ class AdminService:
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
             "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
             # a system the quiet period did not ask is under `not_asked` below, not here
-            "systems": [_proof_view(proof) for proof in every if not proof.quiet_only],
+            "systems": [_proof_view(proof, own) for proof in every if not proof.quiet_only],
         }
         part = not_taken(every)
         if part:  # done, but a type the request named not taken there: complied with in part
@@ -179,12 +183,16 @@ def _types(item: Item) -> list[str]:
     return sorted({i["type"] for i in item.get("identifiers", [])})
 
 
-def _job_view(job: Item) -> dict[str, Any]:
+def _job_view(job: Item, own: set[str] | None = None) -> dict[str, Any]:
+    """`own`: the keyed identities its receipts' identity lists keep (`status.receipt_for`:
+    a view of one request); None: all (a backfill step's jobs)."""
     view: dict[str, Any] = {"system": job["system"], "type": job.get("system_type")}
     view.update({name: job.get(name) for name in JOB_FIELDS})
-    view.update(identifier_types=_types(job), receipt=job.get("receipt", {}))
+    receipt = job.get("receipt", {})
+    view.update(identifier_types=_types(job),
+                receipt=receipt if own is None else receipt_for(receipt, own))  # fmt: skip
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
-        view["failures"] = job["failures"]
+        view["failures"] = job["failures"] if own is None else failures_for(job, own)
     return view
 
 
@@ -195,9 +203,11 @@ def _marked_view(job_request: str, system: str, job: Item | None) -> dict[str, A
     return view | {"request_id": job_request, "job_id": f"{job_request}:{system}"}
 
 
-def _proof_view(proof: SystemProof) -> dict[str, Any]:
-    """A system's own job (if any) and the earlier receipts that also satisfy it."""
-    view = _job_view(proof.own) if proof.own else {"system": proof.system, "status": proof.state}
+def _proof_view(proof: SystemProof, own: set[str]) -> dict[str, Any]:
+    """A system's own job (if any) and the earlier receipts that also satisfy it; `own`: the
+    request's keyed identities, the only ones their receipts list (review s28 p1 F2)."""
+    view = (_job_view(proof.own, own) if proof.own
+            else {"system": proof.system, "status": proof.state})  # fmt: skip
     view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
     view["satisfied"] = proof.state
     if proof.retired:  # an operator retired the system: its open jobs are no longer owed
@@ -209,23 +219,23 @@ def _proof_view(proof: SystemProof) -> dict[str, Any]:
             view["not_planned_reason"] = proof.unplanned_why
     if proof.covering:
         view["satisfied_by"] = [
-            _covering_view(job) | ({"no_proof": True} if proof.no_proof(job) else {})
+            _covering_view(job, own) | ({"no_proof": True} if proof.no_proof(job) else {})
             for job in proof.covering
         ]
     return view
 
 
-def _covering_view(job: Item) -> dict[str, Any]:
+def _covering_view(job: Item, own: set[str]) -> dict[str, Any]:
     """An earlier request's job, with its history as the exports give it: a covering job
     that failed and was replayed must not read as a clean delivery."""
     view = {"request_id": job["request_id"], "job_id": job["job_id"],
             "status": job.get("status"), "completed_at": job.get("completed_at"),
-            "purposes": job.get("purposes"), "receipt": job.get("receipt", {}),
+            "purposes": job.get("purposes"), "receipt": receipt_for(job.get("receipt", {}), own),
             "attempts": job.get("attempts"), "replays": job.get("replays"),
             "replayed_at": job.get("replayed_at"),
             "replayed_by": job.get("replayed_by")}  # fmt: skip
     if job.get("failures"):
-        view["failures"] = job["failures"]
+        view["failures"] = failures_for(job, own)
     return view
 
 

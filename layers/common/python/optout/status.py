@@ -91,6 +91,39 @@ def unsent(job: Item, names: tuple[str, ...] = ("identities_unformed", "identiti
     return {keys.split_identity_pk(str(pk)) for name in names for pk in receipt.get(name) or ()}
 
 
+UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
+
+
+def own_identities(items: Sequence[Item]) -> set[str]:
+    """A request's own keyed identities (`ID#<type>#<key>`): those its event named and those
+    its own jobs carried (a linked identity of its person's), what a view of it may list."""
+    own = [i for i in items if i.get("sk") == keys.EVENT_SK
+           or str(i.get("sk", "")).startswith(keys.JOB_PREFIX)]  # fmt: skip
+    return {keys.identity_pk(t, k) for item in own for t, k in _identities(item)}
+
+
+def receipt_for(receipt: Item, own: set[str]) -> Item:
+    """A receipt as a view of one request or identity shows it: its `identities_unformed`
+    and `identities_not_sent` keep only the `own` entries (a field with none is left out). A
+    backfill step's job carries other people, whose keyed identities these lists name: a job
+    record gives its types only, never its keys (review s28 p1 F2). The status and the frees
+    read the stored receipt, never this."""
+    if not any(name in receipt for name in UNSENT_LISTS):
+        return receipt
+    shown = {k: v for k, v in receipt.items() if k not in UNSENT_LISTS}
+    for name in UNSENT_LISTS:
+        mine = [pk for pk in receipt.get(name) or () if pk in own]
+        if mine:
+            shown[name] = mine
+    return shown
+
+
+def failures_for(job: Item, own: set[str]) -> list[Item]:
+    """A replayed job's failed attempts (`failures`), each receipt as `receipt_for` shows it."""
+    return [f | {"receipt": receipt_for(f.get("receipt") or {}, own)} if "receipt" in f else f
+            for f in job.get("failures") or ()]  # fmt: skip
+
+
 def _unformed_identities(job: Item) -> set[Identity]:
     """Of `unsent`, those never sent for lack of a form: what the public view reads."""
     return unsent(job, ("identities_unformed",))
@@ -208,7 +241,8 @@ class SystemProof:
     def proves(self, cited: Item) -> bool:
         """A cited job proves this system for the request when its receipt is proof for a
         type of the identities the request named that the job carried (or, for a request
-        that reached the job's identities only through links, of any of them)."""
+        that reached the job's identities only through links, of any of them: which one a
+        citation relied on is not recorded, docs/decisions.md, review s28 p1 F1)."""
         carried = _identities(cited)
         if not carried:  # a job that names no identifiers (none is written so): its status
             return cited.get("status") == "done"

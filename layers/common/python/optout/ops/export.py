@@ -40,10 +40,13 @@ from optout.resolver.policy import OwnState
 from optout.retire import retirement_view
 from optout.status import (
     aggregate,
+    failures_for,
     job_retirements,
     not_asked,
     not_taken,
+    own_identities,
     proofs,
+    receipt_for,
     stored_calendar,
 )
 from optout.store import holds, keys
@@ -204,7 +207,7 @@ class ExportService:
         jobs = named_job_items(self._table, marks)  # read once, for both below
         deliveries = settled(self._table, marks, retired=at, jobs=jobs)
         records = _identity_records(id_type, value, key, items, marks, deliveries, retired)
-        records += _delivery_jobs(marks, jobs, {rid for _, rid, _ in listed})
+        records += _delivery_jobs(marks, jobs, {rid for _, rid, _ in listed}, {pk})
         records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
         legacy = any(str(i["sk"]).startswith(ops_keys.LEGACY_REF_PREFIX) for i in items)
         return records, listed, legacy
@@ -466,6 +469,7 @@ def request_records(
     # the systems done with part of it: a type named that one did not take (types only)
     request["not_taken"] = not_taken(every)
     records: list[Item] = [request]
+    own = own_identities(items)  # a cited job's receipt lists no other person's (F2)
     resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:
         records.append({"record": "resolution", "request_id": request_id}
@@ -473,9 +477,9 @@ def request_records(
                           if k not in ("pk", "sk", "kind", "expires_at")})  # fmt: skip
     for proof in every:
         if proof.own:
-            records.append(_job_record(request_id, proof.own))
+            records.append(_job_record(request_id, proof.own, own))
         for earlier in proof.covering:
-            record = _job_record(request_id, earlier) | {"record": "earlier_receipt"}
+            record = _job_record(request_id, earlier, own) | {"record": "earlier_receipt"}
             if proof.no_proof(earlier):  # cited in flight, then ended as no proof for this one
                 record["no_proof"] = True
             records.append(record)
@@ -511,14 +515,17 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
             for job_request, _, job in marked if job is not None]  # fmt: skip
 
 
-def _delivery_jobs(marks: dict[str, Item], jobs: dict[str, Item], listed: set[str]) -> list[Item]:
+def _delivery_jobs(
+    marks: dict[str, Item], jobs: dict[str, Item], listed: set[str], own: set[str]
+) -> list[Item]:
     """The `job` record of each job the identity's delivery marks name (`job_<purpose>`: the
     job carrying that purpose now, or the last one that did, failed ones included) whose
     request is not among the export's requests: a backfill's or rederived job (request id
     `<id>~<hex>`, `made_by` the request that made it; it has no event and no reference under
     the identity) or a job of a linked identity's request. Without this the `delivery`
     record named a backfill's job the file did not hold (review s14 operator 1). `jobs`: the
-    jobs the marks name, by id, as `named_job_items` read them (no read of its own)."""
+    jobs the marks name, by id, as `named_job_items` read them (no read of its own). `own`:
+    the exported identity's pk, the only entry their receipts' identity lists keep (F2)."""
     named: dict[str, str] = {}  # job id -> its request id
     for _, mark in sorted(marks.items()):
         for _, job_id in sorted(named_jobs(mark).items()):
@@ -530,7 +537,7 @@ def _delivery_jobs(marks: dict[str, Item], jobs: dict[str, Item], listed: set[st
         job = jobs.get(job_id)
         if job is None:
             continue  # past its retention (the mark outlives it): nothing left to give
-        record = _job_record(job_request, job)
+        record = _job_record(job_request, job, own)
         owner = keys.made_by(job_request)
         if owner is not None:
             record["made_by"] = owner
@@ -538,13 +545,18 @@ def _delivery_jobs(marks: dict[str, Item], jobs: dict[str, Item], listed: set[st
     return records
 
 
-def _job_record(request_id: str, job: Item) -> Item:
+def _job_record(request_id: str, job: Item, own: set[str] | None = None) -> Item:
+    """`own`: the keyed identities whose entries its receipts' identity lists keep (a record
+    of one request or identity, `status.receipt_for`); None: all (a backfill step's own)."""
+    receipt, failures = job.get("receipt") or {}, job.get("failures") or []
+    if own is not None:
+        receipt, failures = receipt_for(receipt, own), failures_for(job, own)
     return (
         {"record": "job", "request_id": request_id, "system": job.get("system"),
          "job_id": job.get("job_id")}
         | {name: job.get(name) for name in JOB_FIELDS}
         | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
-           "receipt": job.get("receipt") or {}, "failures": job.get("failures") or []}
+           "receipt": receipt, "failures": failures}
     )  # fmt: skip
 
 

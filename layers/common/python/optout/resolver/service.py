@@ -1099,12 +1099,20 @@ class Resolver:
         # answer freed them (no_record before 2026-11-30) would otherwise be cited once more.
         # Not a failure's listing: that is its worker's, whose run that lists it counts it
         # `JobsFailed` (review s22 diff C5, as A5 for the replay).
+        # Only this request's named identities' marks, if the job carried any: a backfill
+        # step's job carries up to ~300 people, whose frees are their own (review s28 p1 F3:
+        # every re-open wrote them all again). A request that reached the job only through a
+        # link frees all of its marks, as before (which of them is its person's is not known).
         now = iso(self._clock())
+        named = list(dict.fromkeys(c.identifier.pk for c in self._claims(event)))
         for proof in reopen:
             for job in proof.covering:
-                delivery.free_ended(self._table, job, job["status"], now, job.get("receipt"))
+                carried = {str(f["pk"]) for f in delivery.flights_of(job)}
+                mine = carried.intersection(named) or None
+                delivery.free_ended(self._table, job, job["status"], now, job.get("receipt"),
+                                    only=mine)  # fmt: skip
         derivation = self._pass()
-        derivation.run(list(dict.fromkeys(c.identifier.pk for c in self._claims(event))), pending)
+        derivation.run(named, pending)
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         try:

@@ -327,11 +327,22 @@ def record_delivered(
     return _list_failed(table, job, now, token) if status == "failed" else False
 
 
-def free_ended(table: Table, job: Item, status: str, now: str, receipt: Item | None = None) -> None:
+def free_ended(
+    table: Table,
+    job: Item,
+    status: str,
+    now: str,
+    receipt: Item | None = None,
+    only: set[str] | None = None,
+) -> None:
     """The frees of `record_delivered` alone, never the listing: for a replay that finds the
     job it just marked ended meanwhile (resolver `_mark_replayed`, review s22 race R3). Its
     worker lists the failure, and only the run that lists it counts `JobsFailed`: a replay
-    listing it first left the failure uncounted by the failed-jobs alarm (review s22 diff A5)."""
+    listing it first left the failure uncounted by the failed-jobs alarm (review s22 diff A5).
+    `only`: the identity pks whose marks may be written (None: all the job's), for a re-open
+    freeing a shared job again for one request (review s28 p1 F3)."""
+    if only is not None:
+        job = {**job, "flights": [f for f in flights_of(job) if f["pk"] in only]}
     if status == "no_record":
         # A repeated message frees again: the stamp is still the answer's time, not this call's,
         # rounded up to the second: the quiet period's `answered_at` (resolver `_not_asked`)
