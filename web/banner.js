@@ -182,16 +182,16 @@
   // On https the id lives in __Host-optout_device_id (Secure, Path=/, no Domain): no other
   // host can set or shadow it. On http (local development) in optout_device_id. A copy in
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
-  // Migrating from an earlier banner: the id it linked (stored here, out of a sibling's reach)
-  // comes first; else its plain cookie, on https only in a browser that made a choice here (a
-  // cookie planted in a new browser, or beside the real one, is never adopted; one planted
-  // after a flood evicted the real one is: see docs/browser.md).
+  // Migrating from an earlier banner: its plain cookie, on https only in a browser that made a
+  // choice here (a cookie planted in a new browser, or beside the real one, is never adopted;
+  // one planted after a flood evicted the real one is: see docs/browser.md), else the id it
+  // linked. The cookie first: it may be newer than the link, with opt-outs of its own.
   const deviceId = (() => {
     const id =
       valid(readCookie(NAME)) ||
       valid(store("localStorage", COOKIE)) ||
-      valid(store("localStorage", LINKED)) ||
       (store("localStorage", "optout_decided") && valid(readCookie(COOKIE))) ||
+      valid(store("localStorage", LINKED)) ||
       random();
     if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`); // ours, host-only at Path=/: taken over
     setCookie(NAME, id); // re-set on every visit: the 13 months run from the last visit
@@ -216,7 +216,7 @@
   let outbox = store("localStorage", OUTBOX) || [];
   // Opt-outs an earlier page kept in a cookie (storage blocked or full) are queued again, as
   // a new entry (its page is not known). Every copy counts (a sibling's too): opt-outs only add.
-  const carried = cookies(UNSAVED).join(".").split(".").filter((p) => LABELS[p]);
+  const carried = cookies(UNSAVED).join(".").split(".").filter((p) => PURPOSES.includes(p));
   if (carried[0]) outbox.push({ k: random(), o: Object.fromEntries(carried.map((p) => [p, true])) });
 
   // The most restrictive of GPC, the API's state and the choices made here: an opt-out made
