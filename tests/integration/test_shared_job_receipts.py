@@ -26,17 +26,21 @@ from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
 from tests.integration.test_backfill import (
+    DEVICE,
     EMAIL,
     FULL,
     NO_FORM,
     NoFormBeside,
     backfill,
+    deploy,
+    left_out,
     opted_out_before,
     resolution,
     run_chain,
 )
 from tests.integration.test_covering_proof import sweep_and_resolve
 from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.tokens import token_for
 
 
 @pytest.fixture
@@ -118,6 +122,7 @@ def test_a_request_citing_the_backfill_job_shows_no_other_persons_keyed_identity
     assert "earlier_receipt" in exported and "satisfied_by" in detail
     for view in (exported, detail, identity):
         assert stranger not in view
+    assert '"identities_not_shown": 1' in exported  # counted, not named
     # ... while the backfill step's own record keeps the whole list
     step = AdminService(table, secret).request_detail(record["job_request_id"])
     assert stranger in json.dumps(step, default=str)
@@ -174,3 +179,37 @@ def test_a_reopen_citing_a_backfill_job_frees_only_this_persons_marks(
     (email,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == keys.EVENT_SK]
     assert set(calls) <= {keys.identity_pk("email", email["identifiers"][0]["key"])}, calls
     assert any(i["sk"] == "JOB#google_ads" for i in pipe.items(keys.request_pk(request_id)))
+
+
+def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a device linked to an email Google has no form of, and a backfill job carrying that
+    # email beside another person's, which a banner request of the device cites through the link
+    left_out(pipe, monkeypatch, tmp_path, "google_ads")
+    pipe.post("/v1/opt-out", {"email": NO_FORM})
+    pipe.post("/v1/opt-out", {"email": EMAIL})
+    linked = token_for(email=NO_FORM, device_id=DEVICE)
+    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": linked})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    (record,) = run_chain(pipe, backfill(pipe, "google_ads")["request_id"])
+    (message,) = pipe.drain("googleads")
+    opt_out = {"sale": True, "share": True, "targeted_advertising": True}
+    again = str(pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": opt_out})["request_id"])
+    pipe.resolve()
+    pipe.drain_all()
+    assert (resolution(pipe, again).get("covered") or {}).get("google_ads")
+    # When Google sends the other person's email only
+    send(pipe, GoogleLike(), [message])
+    assert len(google_job(pipe, record["job_request_id"])["receipt"]["identities_unformed"]) == 1
+    # Then the request's export and operator record still say a value went unsent (review s28
+    # last L1: the person's own, reached through a link, was hidden with the others'), by count
+    items, covering = loaded(pipe, again)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    exported = json.dumps(request_records(again, items, covering), default=str)
+    detail = json.dumps(AdminService(table, LOCAL_HASH_KEY.encode()).request_detail(again),
+                        default=str)  # fmt: skip
+    assert '"identities_not_shown": 1' in exported
+    assert '"identities_not_shown": 1' in detail

@@ -107,14 +107,21 @@ def receipt_for(receipt: Item, own: set[str]) -> Item:
     and `identities_not_sent` keep only the `own` entries (a field with none is left out). A
     backfill step's job carries other people, whose keyed identities these lists name: a job
     record gives its types only, never its keys (review s28 p1 F2). The status and the frees
-    read the stored receipt, never this."""
+    read the stored receipt, never this. The entries left out are counted
+    (`identities_not_shown`): a request that reached the job only through a link (its person's
+    identity is not among `own`, review s28 last L1) still sees that values went unsent."""
     if not any(name in receipt for name in UNSENT_LISTS):
         return receipt
     shown = {k: v for k, v in receipt.items() if k not in UNSENT_LISTS}
+    hidden = 0
     for name in UNSENT_LISTS:
-        mine = [pk for pk in receipt.get(name) or () if pk in own]
+        listed = [str(pk) for pk in receipt.get(name) or ()]
+        mine = [pk for pk in listed if pk in own]
+        hidden += len(listed) - len(mine)
         if mine:
             shown[name] = mine
+    if hidden:
+        shown["identities_not_shown"] = hidden
     return shown
 
 
