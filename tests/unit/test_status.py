@@ -204,11 +204,13 @@ def test_a_receipt_shown_for_one_request_lists_only_its_own_identities() -> None
     own = own_identities([event, RESOLUTION, _job("crm", "done", "2026-11-29T04:00:00.000Z")])
     # When a view of the request whose event named e2 shows it
     shown = receipt_for(receipt, own)
-    # Then it keeps e2's entry alone, and leaves out a list with none of its own
+    # Then it keeps e2's entry alone, leaves out a list with none of its own, and counts the
+    # entries it left out (review s28 last L1)
     assert shown == {"http_status": 200, "identifier_types_sent": ["email"],
-                     "identities_unformed": ["ID#email#e2"]}  # fmt: skip
+                     "identities_unformed": ["ID#email#e2"], "identities_not_shown": 2}  # fmt: skip
     assert failures_for(job, own)[0]["receipt"] == shown
-    assert receipt_for(receipt, set()) == {"http_status": 200, "identifier_types_sent": ["email"]}
+    assert receipt_for(receipt, set()) == {"http_status": 200, "identifier_types_sent": ["email"],
+                                           "identities_not_shown": 3}  # fmt: skip
     assert receipt_for({"http_status": 200}, own) == {"http_status": 200}
 
 
