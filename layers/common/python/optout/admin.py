@@ -188,11 +188,9 @@ def _job_view(job: Item, own: set[str] | None = None) -> dict[str, Any]:
     a view of one request); None: all (a backfill step's jobs)."""
     view: dict[str, Any] = {"system": job["system"], "type": job.get("system_type")}
     view.update({name: job.get(name) for name in JOB_FIELDS})
-    receipt = job.get("receipt", {})
-    view.update(identifier_types=_types(job),
-                receipt=receipt if own is None else receipt_for(receipt, own))  # fmt: skip
+    view.update(identifier_types=_types(job), receipt=receipt_for(job.get("receipt", {}), own))
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
-        view["failures"] = job["failures"] if own is None else failures_for(job, own)
+        view["failures"] = failures_for(job, own)
     return view
 
 

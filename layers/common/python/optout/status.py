@@ -80,8 +80,7 @@ def proven_types(job: Item) -> set[str]:
     return (carried & sent if sent else carried) - rejected
 
 
-def unsent(job: Item, names: tuple[str, ...] = ("identities_unformed", "identities_not_sent"),
-           ) -> set[Identity]:  # fmt: skip
+def unsent(job: Item, names: tuple[str, ...] = keys.UNSENT_LISTS) -> set[Identity]:
     """The identities a job never sent, whatever other value of their type it sent (its
     receipt's `identities_unformed`: no form the vendor can match; `identities_not_sent`: the
     vendor's answer, no UID2 or no profile; keyed; review s28 P1: a backfill step's job carries
@@ -89,9 +88,6 @@ def unsent(job: Item, names: tuple[str, ...] = ("identities_unformed", "identiti
     receipt written before 2026-12-03 (session 28) lists none."""
     receipt = job.get("receipt") or {}
     return {keys.split_identity_pk(str(pk)) for name in names for pk in receipt.get(name) or ()}
-
-
-UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
 
 
 def own_identities(items: Sequence[Item]) -> set[str]:
@@ -102,19 +98,20 @@ def own_identities(items: Sequence[Item]) -> set[str]:
     return {keys.identity_pk(t, k) for item in own for t, k in _identities(item)}
 
 
-def receipt_for(receipt: Item, own: set[str]) -> Item:
+def receipt_for(receipt: Item, own: set[str] | None) -> Item:
     """A receipt as a view of one request or identity shows it: its `identities_unformed`
     and `identities_not_sent` keep only the `own` entries (a field with none is left out). A
     backfill step's job carries other people, whose keyed identities these lists name: a job
     record gives its types only, never its keys (review s28 p1 F2). The status and the frees
     read the stored receipt, never this. The entries left out are counted
     (`identities_not_shown`): a request that reached the job only through a link (its person's
-    identity is not among `own`, review s28 last L1) still sees that values went unsent."""
-    if not any(name in receipt for name in UNSENT_LISTS):
+    identity is not among `own`, review s28 last L1) still sees that values went unsent.
+    `own` None: the whole receipt (a backfill step's own job, which carries those people)."""
+    if own is None or not any(name in receipt for name in keys.UNSENT_LISTS):
         return receipt
-    shown = {k: v for k, v in receipt.items() if k not in UNSENT_LISTS}
+    shown = {k: v for k, v in receipt.items() if k not in keys.UNSENT_LISTS}
     hidden = 0
-    for name in UNSENT_LISTS:
+    for name in keys.UNSENT_LISTS:
         listed = [str(pk) for pk in receipt.get(name) or ()]
         mine = [pk for pk in listed if pk in own]
         hidden += len(listed) - len(mine)
@@ -125,7 +122,7 @@ def receipt_for(receipt: Item, own: set[str]) -> Item:
     return shown
 
 
-def failures_for(job: Item, own: set[str]) -> list[Item]:
+def failures_for(job: Item, own: set[str] | None) -> list[Item]:
     """A replayed job's failed attempts (`failures`), each receipt as `receipt_for` shows it."""
     return [f | {"receipt": receipt_for(f.get("receipt") or {}, own)} if "receipt" in f else f
             for f in job.get("failures") or ()]  # fmt: skip

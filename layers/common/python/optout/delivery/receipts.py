@@ -5,7 +5,7 @@ import math
 from optout.connectors.base import REF_SEPARATOR, Outcome
 from optout.connectors.errors import clipped
 from optout.store.codec import Item
-from optout.store.keys import identity_pk
+from optout.store.keys import UNSENT_LISTS, identity_pk
 
 COUNTER = {"done": "JobsDone", "no_record": "JobsNoRecord", "failed": "JobsFailed"}
 # Bounds on the vendor text a receipt keeps (errors: REASON_MAX, 200), so that a vendor's
@@ -37,8 +37,7 @@ def receipt_of(outcome: Outcome, keep_types: bool = False, job: Item | None = No
     # Which identities were never sent, not only which types (review s28 P1): a job of
     # several people sent one's email and not another's. Keyed hashes, as on the job.
     valued = [i for i in (job or {}).get("identifiers") or () if i.get("value")]
-    for name, at in (("identities_unformed", outcome.unformed_at),
-                     ("identities_not_sent", outcome.not_sent_at)):  # fmt: skip
+    for name, at in zip(UNSENT_LISTS, (outcome.unformed_at, outcome.not_sent_at), strict=True):
         found = {identity_pk(valued[n]["type"], valued[n]["key"]) for n in at if n < len(valued)}
         if found:
             receipt[name] = sorted(found)

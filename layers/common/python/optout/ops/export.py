@@ -548,15 +548,13 @@ def _delivery_jobs(
 def _job_record(request_id: str, job: Item, own: set[str] | None = None) -> Item:
     """`own`: the keyed identities whose entries its receipts' identity lists keep (a record
     of one request or identity, `status.receipt_for`); None: all (a backfill step's own)."""
-    receipt, failures = job.get("receipt") or {}, job.get("failures") or []
-    if own is not None:
-        receipt, failures = receipt_for(receipt, own), failures_for(job, own)
     return (
         {"record": "job", "request_id": request_id, "system": job.get("system"),
          "job_id": job.get("job_id")}
         | {name: job.get(name) for name in JOB_FIELDS}
         | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
-           "receipt": receipt, "failures": failures}
+           "receipt": receipt_for(job.get("receipt") or {}, own),
+           "failures": failures_for(job, own)}
     )  # fmt: skip
 
 

@@ -356,8 +356,7 @@ def free_ended(
         unproven = _unproven_types(job, receipt or {})
         # and the identities never sent, whatever other value of their type was (a job of
         # several people's: review s28 P1)
-        unsent = {str(pk) for name in ("identities_unformed", "identities_not_sent")
-                  for pk in (receipt or {}).get(name) or ()}  # fmt: skip
+        unsent = {str(pk) for name in keys.UNSENT_LISTS for pk in (receipt or {}).get(name) or ()}
         if unproven or unsent:
             _free_flights(table, job, now, unproven, pks=unsent)
 

@@ -145,3 +145,9 @@ DAY_SHARDS = "0123456789abcdef"  # request ids are UUIDs: their first digit spre
 def day_pk(day: str, request_id: str) -> str:
     """'2026-11-29', 'b3…' -> 'RCV#2026-11-29#b' (the ByDay index's partition)."""
     return f"RCV#{day}#{request_id[0]}"
+
+
+# The receipt's lists of keyed identities (`identity_pk`) a job never sent: for lack of a form
+# the vendor can match, and by the vendor's answer (delivery/receipts.py writes them, review
+# s28 P1); read by the frees (store/delivery.py) and the proofs (status.py).
+UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
