@@ -337,7 +337,7 @@
       // 50 the caller's window replaces its own oldest (a frame outlives its documents: an ad
       // slot's next creative, which can never remove the old one's); another window's live
       // listener (the slot's vendor) is never dropped unheard: the caller is refused instead.
-      const mine = [...listeners].filter(([, cb]) => callback?.t !== undefined && cb.t === callback.t);
+      const mine = [...listeners].filter(([, cb]) => callback.t !== undefined && cb.t === callback.t);
       const old = mine[49] && mine.find(([, cb]) => cb.s === callback.s);
       const full = mine[49] && !old;
       if (!full) {
