@@ -77,6 +77,24 @@ def _cookies(context: BrowserContext, name: str) -> list[str]:
     return [c["value"] for c in context.cookies(SHOP) if c["name"] == name]
 
 
+def _known_to_the_old_banner(
+    context: BrowserContext, plain: str, linked: str | None = None
+) -> None:
+    """A browser the earlier banner knew, not visited since the upgrade: its plain cookie
+    (host-only, Path=/), the choice it stored and, if given, the id it linked."""
+    page = context.new_page()
+    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    page.goto(f"{SHOP}/")
+    page.evaluate(
+        "([plain, linked]) => {"
+        " document.cookie = `optout_device_id=${plain}; Path=/; Secure; SameSite=Lax`;"
+        " localStorage.setItem('optout_decided', '1');"
+        " if (linked) localStorage.setItem('optout_linked', JSON.stringify(linked)); }",
+        [plain, linked],
+    )
+    page.close()
+
+
 def _attacker() -> str:
     return "a" + uuid.uuid4().hex
 
@@ -140,15 +158,7 @@ def test_a_returning_browsers_plain_cookie_moves_to_the_host_cookie(
     context = new_context()
     _serve_sites(context)
     old = uuid.uuid4().hex
-    page = context.new_page()
-    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
-    page.goto(f"{SHOP}/")
-    page.evaluate(
-        "(old) => { document.cookie = `optout_device_id=${old}; Path=/; Secure; SameSite=Lax`;"
-        " localStorage.setItem('optout_decided', '1'); }",
-        old,
-    )
-    page.close()
+    _known_to_the_old_banner(context, old)
 
     # When the new banner loads
     page = context.new_page()
@@ -167,15 +177,7 @@ def test_a_plain_cookie_present_twice_is_adopted_in_neither_copy(
     context = new_context()
     _serve_sites(context)
     old = uuid.uuid4().hex
-    page = context.new_page()
-    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
-    page.goto(f"{SHOP}/")
-    page.evaluate(
-        "(old) => { document.cookie = `optout_device_id=${old}; Path=/; Secure; SameSite=Lax`;"
-        " localStorage.setItem('optout_decided', '1'); }",
-        old,
-    )
-    page.close()
+    _known_to_the_old_banner(context, old)
     attacker = _attacker()
     _plant(context, attacker)
 
@@ -242,17 +244,7 @@ def test_at_migration_the_current_plain_cookie_wins_over_an_older_linked_id(
     context = new_context()
     _serve_sites(context)
     linked, current = uuid.uuid4().hex, uuid.uuid4().hex
-    page = context.new_page()
-    page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
-    page.goto(f"{SHOP}/")
-    page.evaluate(
-        "([linked, current]) => {"
-        " document.cookie = `optout_device_id=${current}; Path=/; Secure; SameSite=Lax`;"
-        " localStorage.setItem('optout_decided', '1');"
-        " localStorage.setItem('optout_linked', JSON.stringify(linked)); }",
-        [linked, current],
-    )
-    page.close()
+    _known_to_the_old_banner(context, current, linked=linked)
     page = context.new_page()
     page.goto(f"{SHOP}/index.html")
 
