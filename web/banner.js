@@ -61,6 +61,7 @@
   const UNSAVED = "optout_unsaved"; // cookie: the opt-outs of an outbox storage could not keep
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
   const LINKED = "optout_linked"; // localStorage: the device id an identity token was linked to
+  const MIGRATED = "optout_migrated"; // localStorage: the earlier banner's plain cookie was read
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
   const PENDING_MS = 6e5; // an acknowledged choice overrides the API's state for 10 min at most
 
@@ -182,22 +183,16 @@
   // On https the id lives in __Host-optout_device_id (Secure, Path=/, no Domain): no other
   // host can set or shadow it. On http (local development) in optout_device_id. A copy in
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
-  // Migrating from an earlier banner: its plain cookie, on https only in a browser that made a
-  // choice here (a cookie planted in a new browser, or beside the real one, is never adopted;
-  // one planted after a flood evicted the real one is: see docs/browser.md), else the id it
-  // linked. The cookie first: it may be newer than the link, with opt-outs of its own.
-  const deviceId = (() => {
-    const id =
-      valid(readCookie(NAME)) ||
-      valid(store("localStorage", COOKIE)) ||
-      (store("localStorage", "optout_decided") && valid(readCookie(COOKIE))) ||
-      valid(store("localStorage", LINKED)) ||
-      random();
-    if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`); // ours, host-only at Path=/: taken over
-    setCookie(NAME, id); // re-set on every visit: the 13 months run from the last visit
-    store("localStorage", COOKIE, id);
-    return id;
-  })();
+  // Else the id an earlier banner linked to a person (this origin's storage too), else a new one.
+  const deviceId =
+    valid(readCookie(NAME)) || valid(store("localStorage", COOKIE)) || valid(store("localStorage", LINKED)) || random();
+  setCookie(NAME, deviceId); // re-set on every visit: the 13 months run from the last visit
+  store("localStorage", COOKIE, deviceId);
+  // Migrating from an earlier banner (https): a plain optout_device_id is never taken as the
+  // device (a sibling can flood the browser's own out of the jar and plant one), but every
+  // value present is read once with the first state and what it opted out of is queued here
+  // (load): a planted one can only add opt-outs. Expired (ours: host-only, Path=/) once read.
+  let olds = secure && !store("localStorage", MIGRATED) ? cookies(COOKIE).filter((id) => valid(id) && id != deviceId) : [];
 
   // -- state ------------------------------------------------------------------------------
   const state = {
@@ -214,10 +209,13 @@
   // hidden, on every page until a choice is acknowledged; its opt-outs keep applying.
   let pending = store("localStorage", PENDING);
   let outbox = store("localStorage", OUTBOX) || [];
+  // Opt-outs that reach the outbox from elsewhere (this cookie, the earlier banner's ids: see
+  // load) are one new entry of their own, unconfirmed: they only add opt-outs.
+  const queue = (out) => out[0] && outbox.push({ k: random(), o: Object.fromEntries(out.map((p) => [p, true])) });
   // Opt-outs an earlier page kept in a cookie (storage blocked or full) are queued again, as
   // a new entry (its page is not known). Every copy counts (a sibling's too): opt-outs only add.
   const carried = cookies(UNSAVED).join(".").split(".").filter((p) => PURPOSES.includes(p));
-  if (carried[0]) outbox.push({ k: random(), o: Object.fromEntries(carried.map((p) => [p, true])) });
+  queue(carried);
 
   // The most restrictive of GPC, the API's state and the choices made here: an opt-out made
   // here applies at once, an opt-in only once the API's state has it (a linked person's
@@ -655,22 +653,39 @@
     return flush();
   };
 
-  const load = async () => {
-    let answer = null;
+  const read = async (id) => {
     try {
-      const res = await fetch(`${API}/v1/consent/${deviceId}`, { signal: AbortSignal.timeout(8e3) });
-      if (res.ok) answer = await res.json();
+      const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3) });
+      const answer = res.ok && (await res.json());
       // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
       // stub, a gateway's or an older API's JSON) is no state, and fails closed.
-      if (!PURPOSES.every((p) => typeof answer?.opt_out?.[p] == "boolean")) answer = null;
+      return PURPOSES.every((p) => typeof answer?.opt_out?.[p] == "boolean") && answer;
     } catch {
-      // fall through: with no answer, gated tags stay off (fail closed)
+      // no answer: gated tags stay off (fail closed)
     }
-    if (!answer) {
+  };
+  const load = async () => {
+    // The earlier banner's ids are read with this device's state: until both answered the
+    // browser's old opt-outs are unknown, and the page fails closed as without an answer.
+    const answers = await Promise.all([deviceId, ...olds].map(read));
+    const [answer, ...old] = answers;
+    if (!answers.every(Boolean)) {
       warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
     changed(() => {
+      // Their opt-outs this device's state lacks: one new entry, unconfirmed (never an
+      // opt-in), sent as any choice is. The plain cookie then goes, and from the first state
+      // read on no plain cookie is read again in this browser (a sibling's later plant).
+      if (olds[0]) {
+        reread();
+        queue(PURPOSES.filter((p) => !answer.opt_out[p] && old.some((o) => o.opt_out[p])));
+        saveOutbox();
+        applyOutbox();
+      }
+      olds = [];
+      store("localStorage", MIGRATED, 1);
+      if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`);
       // The read carried Sec-GPC: 1 (a proxy or extension without the property): GPC as well.
       state.gpc ||= answer.gpc_signal === true;
       state.known = !linking;

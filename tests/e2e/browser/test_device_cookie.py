@@ -4,16 +4,21 @@ Path, which the browser lists first. The banner must never take such a cookie as
 the victim's choices would land on the attacker's device, and a logged-in victim's token would
 link the attacker's device to the victim's account.
 
+At the migration from the earlier banner (its plain cookie on https) the plain cookie's id is
+never taken: its opt-outs are read once and carried to the browser's device (review s28 cookie
+C1, C3).
+
 The https pages are served by Playwright routing at https://www.shop.example (Chromium treats
 them as https: a secure context, Secure cookies kept), the sibling at https://ugc.shop.example
 plants its cookie with `document.cookie` as a real page would. The API is FakeConsentApi."""
 
+import json
 import uuid
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route
 
-from .conftest import SHIPPED, BrowserFactory, FakeConsentApi, wait_until_ready
+from .conftest import PURPOSES, SHIPPED, BrowserFactory, FakeConsentApi, wait_until_ready
 
 pytestmark = pytest.mark.browser
 
@@ -78,21 +83,68 @@ def _cookies(context: BrowserContext, name: str) -> list[str]:
 
 
 def _known_to_the_old_banner(
-    context: BrowserContext, plain: str, linked: str | None = None
+    context: BrowserContext, plain: str, linked: str | None = None, decided: bool = True
 ) -> None:
     """A browser the earlier banner knew, not visited since the upgrade: its plain cookie
-    (host-only, Path=/), the choice it stored and, if given, the id it linked."""
+    (host-only, Path=/), the choice it stored (unless `decided` is False: its opt-outs came
+    from the no-JavaScript form) and, if given, the id it linked."""
     page = context.new_page()
     page.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
     page.goto(f"{SHOP}/")
     page.evaluate(
-        "([plain, linked]) => {"
+        "([plain, linked, decided]) => {"
         " document.cookie = `optout_device_id=${plain}; Path=/; Secure; SameSite=Lax`;"
-        " localStorage.setItem('optout_decided', '1');"
+        " if (decided) localStorage.setItem('optout_decided', '1');"
         " if (linked) localStorage.setItem('optout_linked', JSON.stringify(linked)); }",
-        [plain, linked],
+        [plain, linked, decided],
     )
     page.close()
+
+
+def _states(
+    context: BrowserContext, out: dict[str, tuple[str, ...]], failing: set[str] | None = None
+) -> list[str]:
+    """GET /v1/consent/{id} answers as the API would, each id opted out of its purposes in
+    `out` (none for any other id), or 503 while the id is in `failing`. Returns the ids read,
+    in order. (Installed after FakeConsentApi: asked first; posts still go to the fake.)"""
+    reads: list[str] = []
+
+    def answer(route: Route) -> None:
+        device = route.request.url.rsplit("/", 1)[1]
+        reads.append(device)
+        if failing and device in failing:
+            route.fulfill(status=503, content_type="application/json", body='{"message":"down"}')
+            return
+        opted = out.get(device, ())
+        body = {
+            "device_id": device,
+            "opt_out": {p: p in opted for p in PURPOSES},
+            "gpc_honored": False,
+            "updated_at": "2025-11-29T10:00:00Z" if opted else None,
+            "gpc_signal": False,
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    context.route("**/v1/consent/*", answer)
+    return reads
+
+
+def _posts_api(context: BrowserContext) -> FakeConsentApi:
+    """A fake consent API whose posts the test reads (installed last: asked first)."""
+    api = FakeConsentApi()
+    api.install(context)
+    return api
+
+
+def _sent(page: Page, api: FakeConsentApi) -> list[dict[str, object]]:
+    """The posts, once the page's outbox is empty (every queued choice acknowledged)."""
+    page.wait_for_function("() => (JSON.parse(localStorage.optout_outbox || '[]')).length === 0")
+    return api.posts
+
+
+def _opted_out(page: Page) -> set[str]:
+    opt_out: dict[str, bool] = page.evaluate("() => window.optoutBridge.state().optOut")
+    return {p for p, out in opt_out.items() if out}
 
 
 def _attacker() -> str:
@@ -150,24 +202,72 @@ def test_a_cookie_planted_before_the_first_visit_is_not_adopted(
     assert _cookies(context, HOST) == [device]
 
 
-def test_a_returning_browsers_plain_cookie_moves_to_the_host_cookie(
-    new_context: BrowserFactory,
+@pytest.mark.parametrize("decided", [True, False], ids=["chose_on_the_banner", "no_js_form_only"])
+def test_a_returning_browsers_plain_cookie_is_not_adopted_its_opt_outs_are_carried(
+    new_context: BrowserFactory, decided: bool
 ) -> None:
-    # Given a browser the earlier banner knew: its plain cookie, host-only at Path=/, and the
-    # choice it stored
+    # Given a browser the earlier banner knew (a choice stored, or none: its opt-outs came
+    # from the no-JavaScript form), whose old device opted out of sale and sharing
     context = new_context()
     _serve_sites(context)
+    api = _posts_api(context)
     old = uuid.uuid4().hex
-    _known_to_the_old_banner(context, old)
+    reads = _states(context, {old: ("sale", "share")})
+    _known_to_the_old_banner(context, old, decided=decided)
 
     # When the new banner loads
     page = context.new_page()
     page.goto(f"{SHOP}/index.html")
 
-    # Then it keeps that device, now in the __Host- cookie, and the plain one is gone
-    assert _device(page) == old
-    assert _cookies(context, HOST) == [old]
+    # Then the device is a new one, in the __Host- cookie (a plain cookie is never adopted:
+    # a sibling can plant one), and the old device's opt-outs apply here at once
+    device = _device(page)
+    assert device != old
+    assert _cookies(context, HOST) == [device]
+    assert _opted_out(page) == {"sale", "share"}
+    # ... read once, carried to the new device as one unconfirmed entry (never an opt-in),
+    # and the plain cookie is gone
+    assert sorted(reads) == sorted([device, old])
+    assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [
+        (device, {"sale": True, "share": True})
+    ]
+    assert "confirm_opt_in" not in api.posts[0]
     assert _cookies(context, PLAIN) == []
+
+    # ... and the next page reads this device alone
+    reads.clear()
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    assert _device(page) == device
+    assert reads == [device]
+
+
+def test_a_known_browsers_opt_outs_survive_a_second_plain_cookie_planted_beside_its_own(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser that opted out of sale on the earlier banner, and a sibling's plain
+    # cookie planted beside its own before its first visit since the upgrade (review s28
+    # cookie C3: the browser became a new device and its opt-out stopped applying)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    reads = _states(context, {old: ("sale",)})
+    _known_to_the_old_banner(context, old)
+    attacker = _attacker()
+    _plant(context, attacker)
+    reads.clear()  # the sibling's own page ran the banner too
+
+    # When the new banner loads on the page both cookies apply to
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then neither id is the device, both are read, and the browser's opt-out still applies
+    device = _device(page)
+    assert device not in (old, attacker)
+    assert _opted_out(page) == {"sale"}
+    assert sorted(reads) == sorted([device, old, attacker])
+    assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [(device, {"sale": True})]
 
 
 def test_a_plain_cookie_present_twice_is_adopted_in_neither_copy(
@@ -235,24 +335,130 @@ def _flood_and_plant(context: BrowserContext, value: str) -> None:
     sibling.close()
 
 
-def test_at_migration_the_current_plain_cookie_wins_over_an_older_linked_id(
+def test_at_migration_a_linked_browser_keeps_its_linked_id_and_its_plain_cookies_opt_outs(
     new_context: BrowserFactory,
 ) -> None:
     # Given a browser the earlier banner linked to a person (its id then in optout_linked),
     # whose plain cookie changed since (evicted, expired, cleared) and under whose new id the
-    # person opted out while logged out; not yet visited since the upgrade
+    # person opted out of profiling while logged out; not yet visited since the upgrade
     context = new_context()
     _serve_sites(context)
+    api = _posts_api(context)
     linked, current = uuid.uuid4().hex, uuid.uuid4().hex
+    _states(context, {current: ("profiling",)})
     _known_to_the_old_banner(context, current, linked=linked)
     page = context.new_page()
     page.goto(f"{SHOP}/index.html")
 
-    # Then the new banner keeps the current cookie's device, whose state holds that opt-out
-    # (review s28 last L2: preferring the older linked id dropped it on this browser); the
-    # sibling's flood-and-plant against such a browser stays open (docs/browser.md)
-    assert _device(page) == current
-    assert _cookies(context, HOST) == [current]
+    # Then the device is the linked id (this origin's storage: no sibling writes it), and the
+    # opt-out made logged out still applies, carried to it (review s28 last L2)
+    assert _device(page) == linked
+    assert _cookies(context, HOST) == [linked]
+    assert _opted_out(page) == {"profiling"}
+    assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [
+        (linked, {"profiling": True})
+    ]
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["chose", "linked"])
+def test_at_migration_a_flood_and_one_planted_cookie_never_become_the_device(
+    new_context: BrowserFactory, linked: bool
+) -> None:
+    # Given a browser the earlier banner knew (linked to a person or not), not yet visited
+    # since the upgrade; a sibling floods its own plain cookie out of the jar and plants one
+    # whose device opted out of sale and targeted ads (review s28 cookie C1)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old, link = uuid.uuid4().hex, uuid.uuid4().hex if linked else None
+    attacker = _attacker()
+    reads = _states(context, {attacker: ("sale", "targeted_advertising")})
+    _known_to_the_old_banner(context, old, linked=link)
+    _flood_and_plant(context, attacker)
+    assert _cookies(context, PLAIN) == [attacker]  # a real flood: the browser's own is gone
+
+    # When the new banner loads
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then the device is the browser's own (its linked id, else a new one), never the planted
+    device = _device(page)
+    assert device != attacker
+    assert device == link if link else device != old
+    assert _cookies(context, HOST) == [device]
+    assert page.evaluate("() => JSON.parse(localStorage.optout_device_id)") == device
+    # ... and the planted device could only add opt-outs: one unconfirmed entry of its true
+    # purposes, posted for the browser's own device; nothing is ever posted for the attacker's
+    assert attacker in reads
+    assert _opted_out(page) == {"sale", "targeted_advertising"}
+    posts = _sent(page, api)
+    assert [(p["device_id"], p["opt_out"]) for p in posts] == [
+        (device, {"sale": True, "targeted_advertising": True})
+    ]
+    assert "confirm_opt_in" not in posts[0]
+
+
+def test_a_failed_read_of_the_old_device_keeps_its_plain_cookie_for_a_later_page(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew, whose old device opted out of sale, and an API
+    # that answers this visit's read of the old device with a 503
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    failing = {old}
+    _states(context, {old: ("sale",)}, failing)
+    _known_to_the_old_banner(context, old)
+
+    # When the new banner loads
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the state is not known (the old opt-outs are not: gated tags stay off) and the
+    # plain cookie is kept
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert state["known"] is False
+    assert _cookies(context, PLAIN) == [old]
+    device = state["deviceId"]
+    assert device != old
+
+    # When the API answers again and the next page loads
+    failing.clear()
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+
+    # Then the old opt-out applies, is carried to the same device, and the plain cookie goes
+    assert _device(page) == device
+    assert _opted_out(page) == {"sale"}
+    assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [(device, {"sale": True})]
+    assert _cookies(context, PLAIN) == []
+
+
+def test_a_browser_without_a_plain_cookie_reads_only_its_own_device(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a new browser on the shop (a guard: the migration adds no request to it)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    reads = _states(context, {})
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    device = _device(page)
+    assert reads == [device]
+
+    # When a sibling plants a plain cookie after that first visit
+    _plant(context, _attacker(), "/")
+    reads.clear()
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then the next page reads its own device alone too, and posts nothing
+    assert _device(page) == device
+    assert reads == [device]
+    assert api.received == []
 
 
 def test_every_copy_of_the_unsaved_opt_outs_cookie_counts(new_context: BrowserFactory) -> None:
