@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from local.environment import LOCAL_IAM_CALLER
 from local.http_types import Incoming, Outgoing
 from local.template_config import Route
+from optout.http.cookies import split_header
 
 ACCOUNT_ID = "123456789012"
 API_ID = "local"
@@ -40,7 +41,9 @@ def to_event(request: Incoming, route: Route, path_parameters: dict[str, str]) -
     for name, value in request.headers:
         key = name.lower()
         if key == "cookie":
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            # Trimmed of SP and HTAB only: a Unicode space before a name is part of it
+            # (RFC 6265 §5.2; optout/http/cookies.py, review s29 stranger S1)
+            cookies.extend(split_header(value))
             continue
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     now = datetime.now(UTC)

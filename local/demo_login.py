@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from local.http_types import Incoming, Outgoing, error_answer, json_answer
 from optout import identifiers as ids
 from optout.errors import InvalidInput
+from optout.http.cookies import only_value, split_header
 from optout.identity_token import mint
 from optout.settings import Settings
 from optout.token_keys import load_token_keys
@@ -66,12 +67,6 @@ def is_demo_account(email: str) -> bool:
 def _cookie(request: Incoming) -> str | None:
     """The banner's device cookie (http: the plain name); none when it is named twice, as a
     sibling subdomain can plant a second one (review s28 diff M1): a real shop's backend reads
-    `__Host-optout_device_id` on https the same way (README, "Identity tokens")."""
-    values = [
-        value
-        for name, _, value in (
-            p.strip().partition("=") for p in (request.header("cookie") or "").split(";")
-        )
-        if name == DEVICE_COOKIE and value
-    ]
-    return values[0] if len(values) == 1 else None
+    `__Host-optout_device_id` on https the same way, its name matched exactly (README,
+    "Identity tokens"; optout/http/cookies.py)."""
+    return only_value(split_header(request.header("cookie") or ""), DEVICE_COOKIE) or None

@@ -32,7 +32,7 @@ from optout.edge import EdgeGuard
 from optout.errors import DomainError, Unavailable
 from optout.evidence import RequestContext
 from optout.hash_key import load_hash_key
-from optout.http import answers, hot_bodies, raw_body
+from optout.http import answers, cookies, hot_bodies, raw_body
 from optout.http.answers import Refused
 from optout.http.context import gpc_header, request_context
 from optout.http.cors import Cors, origin_of
@@ -60,13 +60,20 @@ if TYPE_CHECKING:
 JSON = raw_body.JSON
 TEXT_HTML = "text/html"  # Powertools' content_types.TEXT_HTML
 # Routes that take a body, by API Gateway route key; every other POST must send none.
+# The free texts kept as evidence that an operator reads (the agent's in `optout status`):
+# no format characters there (raw_body.BodyRule; review s29 stranger N2).
+SHOWN_TEXT = frozenset({("page_url",), ("policy_version",)})
+AGENT_TEXT = frozenset({("agent", "name"), ("agent", "agent_id")})
 BODY_ROUTES = {
-    "POST /v1/consent": raw_body.BodyRule((raw_body.JSON,)),
-    "POST /v1/opt-out": raw_body.BodyRule((raw_body.JSON, raw_body.FORM), frozenset({"purposes"})),
+    "POST /v1/consent": raw_body.BodyRule((raw_body.JSON,), shown_text=SHOWN_TEXT),
+    "POST /v1/opt-out": raw_body.BodyRule(
+        (raw_body.JSON, raw_body.FORM), frozenset({"purposes"}), SHOWN_TEXT | AGENT_TEXT
+    ),
 }
 # The banner's device cookie (web/banner.js): on https pages `__Host-` (Secure, Path=/, no
 # Domain: no sibling subdomain can set or shadow it, review s28 diff M1); on plain http pages
-# (local development) the plain name, as a __Host- cookie needs a Secure page.
+# (local development) the plain name, as a __Host- cookie needs a Secure page: read only from
+# a loopback page (http/cookies.py).
 DEVICE_COOKIE = "__Host-optout_device_id"
 HTTP_DEVICE_COOKIE = "optout_device_id"
 DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -374,10 +381,15 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     if form and "device_id" not in fields and _from_our_pages(event, _privacy_page()):
         # A no-JavaScript webform cannot copy the banner's cookie into a field: read it here
         # (same-origin deployments) so the browser is still linked to the person. The plain
-        # name only from an http page: on https any subdomain of the site can set it.
+        # name only from an http page on this machine (local development): on https any
+        # subdomain of the site can set it, and from another http host none: there the
+        # network path can set it too (review s29 stranger S3: an http:// entry in
+        # AllowedOrigins brought cookie tossing back), and no __Host- cookie is the page's.
         page = str((event.get("headers") or {}).get("origin"))
-        name = HTTP_DEVICE_COOKIE if page.startswith("http://") else DEVICE_COOKIE
-        device = _cookie(event, name)
+        if cookies.loopback_http(page):
+            device = _cookie(event, HTTP_DEVICE_COOKIE)
+        else:
+            device = _cookie(event, DEVICE_COOKIE) if page.startswith("https://") else None
         if device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
     raw_body.rewrite(event, fields)
@@ -401,13 +413,9 @@ def _from_our_pages(event: dict[str, Any], privacy_page: str) -> bool:
 def _cookie(event: dict[str, Any], name: str) -> str | None:
     """The cookie's value; None when the request names it more than once: a sibling subdomain
     can plant a second one (Domain=<parent>, a longer Path, listed first), and which is the
-    browser's own cannot be told (review s28 M1, "cookie tossing")."""
-    values = [
-        value
-        for key, _, value in (c.strip().partition("=") for c in event.get("cookies") or [])
-        if key == name
-    ]
-    return str(values[0]) if len(values) == 1 else None
+    browser's own cannot be told (review s28 M1, "cookie tossing"). Names match exactly: a
+    Unicode space before one is a name no prefix rule guards (http/cookies.py, review s29 S1)."""
+    return cookies.only_value((str(c) for c in event.get("cookies") or []), name)
 
 
 @log_context(correlation_paths.API_GATEWAY_HTTP)

@@ -40,13 +40,27 @@ def test_sec_gpc_1_opts_out_of_sale_share_and_targeting_whatever_the_body_says(
     assert (item["source"], item["gpc"], item["opt_out"]) == ("gpc", True, opted)
 
 
-@pytest.mark.parametrize("value", ["0", "true", "yes", "2", "", " 1x", "1,1", "\u00a01"])
+@pytest.mark.parametrize(
+    "value", ["0", "true", "yes", "2", "", " 1x", "\u00a01", "1,0", "0, 1", "1,", ",1", "1;1"]
+)
 def test_other_sec_gpc_values_are_ignored(aws: Aws, capture: ModuleType, value: str) -> None:
     answer = invoke(capture, _consent(value, {"opt_out": {"sale": False}}))
     assert answer["statusCode"] == 202
     assert json_body(answer)["gpc_honored"] is False
     (item,) = aws.items()
     assert (item["source"], item["gpc"], item["opt_out"]) == ("banner", False, {"sale": False})
+
+
+@pytest.mark.parametrize("value", ["1,1", "1, 1", " 1 ,\t1 ", "1,1,1"])
+def test_sec_gpc_1_sent_twice_is_honoured(aws: Aws, capture: ModuleType, value: str) -> None:
+    # Given a banner post whose Sec-GPC: 1 line a proxy repeated (the lines arrive joined by
+    # commas; review s29 stranger N1: was not honoured, fail open)
+    answer = invoke(capture, _consent(value, {"opt_out": {"sale": False}}))
+    # Then it is the signal: every item says 1 (one 0 or empty item and it is not)
+    assert answer["statusCode"] == 202
+    assert json_body(answer)["gpc_honored"] is True
+    (item,) = aws.items()
+    assert (item["source"], item["gpc"]) == ("gpc", True)
 
 
 def test_sec_gpc_1_on_the_webform_adds_the_gpc_purposes_and_records_gpc_as_source(

@@ -101,9 +101,12 @@ def test_a_read_carrying_gpc_records_nothing_and_answers_the_stored_state(
     # header without navigator.globalPrivacyControl is honoured by the banner (review s26 F1)
     assert body["gpc_signal"] is True
     assert answer["headers"]["Vary"] == "Sec-GPC"
-    for value in ("0", "", "1, 1"):
+    for value in ("0", "", "1, 0", "1,"):
         event["headers"]["sec-gpc"] = value
         assert json_body(invoke(capture, event))["gpc_signal"] is False, value
+    # Sec-GPC: 1 twice (a proxy repeating it; joined by commas) is the signal (review s29 N1)
+    event["headers"]["sec-gpc"] = "1, 1"
+    assert json_body(invoke(capture, event))["gpc_signal"] is True
     del event["headers"]["sec-gpc"]
     assert json_body(invoke(capture, event))["gpc_signal"] is False
 

@@ -259,6 +259,26 @@ def test_a_device_cookie_named_twice_links_no_device(
     assert item["asserts"] == [] and item["links"] == []
 
 
+@pytest.mark.parametrize("space", ["\u2000", "\u00a0", "\u3000", "\u0085", "\u2028"])
+@pytest.mark.parametrize("with_own", [False, True])
+def test_a_unicode_spaced_host_name_links_no_device(
+    aws: Aws, capture: ModuleType, space: str, with_own: bool
+) -> None:
+    # Given a form post from our own page carrying a cookie named "<Unicode space>__Host-…":
+    # no prefix rule guards that name, so a sibling subdomain can set it (review s29 S1),
+    # alone (a no-JS visitor without the banner's cookie) or beside the browser's own
+    planted = f"{space}{HOST}={'a77ac4e7' * 4}"
+    cookies = [planted, f"{HOST}={COOKIE_DEVICE}"] if with_own else [planted]
+    # When it is captured
+    answer = invoke(capture, _form_post([("email", "pat@example.org")], cookies=cookies))
+    # Then the opt-out is taken without any device: never the planted one, and beside the
+    # browser's own it is a second copy (which is which cannot be told)
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert _identifiers(item) == [("email", "pat@example.org")]
+    assert item["asserts"] == [] and item["links"] == []
+
+
 def test_an_https_page_links_the_host_cookie_never_the_plain_one(
     aws: Aws, capture: ModuleType
 ) -> None:
@@ -304,6 +324,32 @@ def test_a_local_http_page_links_the_plain_cookie(
     event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=local)
     assert invoke(capture, event)["statusCode"] == 202
     # Then that device is linked (and no other way)
+    (item,) = aws.items()
+    device = [("device_id", COOKIE_DEVICE)] if linked else []
+    assert _identifiers(item) == [*device, ("email", "pat@example.org")]
+
+
+@pytest.mark.parametrize(
+    ("origin", "linked"),
+    [
+        ("http://localhost:3288", True),
+        ("http://[::1]:3288", True),
+        ("http://shop.example.com", False),  # an http:// entry in AllowedOrigins
+        ("http://192.168.1.5:8741", False),  # the local stack reached over a network
+    ],
+)
+def test_the_plain_cookie_is_read_only_from_an_http_page_on_this_machine(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, origin: str, linked: bool
+) -> None:
+    # Given an allowed http origin: on a host other than this machine's any sibling subdomain,
+    # or anyone on the network path, can set the plain name (review s29 stranger S3)
+    monkeypatch.setenv("ALLOWED_ORIGINS", origin)
+    capture = load_function("capture_api")
+    # When its form is posted with the plain cookie (and a __Host- one, which http never has)
+    cookies = [f"{PLAIN}={COOKIE_DEVICE}", f"{HOST}={'a77ac4e7' * 4}"]
+    event = _form_post([("email", "pat@example.org")], cookies=cookies, origin=origin)
+    assert invoke(capture, event)["statusCode"] == 202
+    # Then that device is linked only from a loopback page; elsewhere no device at all
     (item,) = aws.items()
     device = [("device_id", COOKIE_DEVICE)] if linked else []
     assert _identifiers(item) == [*device, ("email", "pat@example.org")]
@@ -526,3 +572,12 @@ def test_a_plain_ascii_body_is_accepted_whatever_ascii_based_charset_it_names(
     assert answer["statusCode"] == 202
     (item,) = aws.items()
     assert _identifiers(item) == [("email", "pat@example.org")]
+
+
+def test_format_characters_are_refused_only_in_texts_an_operator_reads(aws: Aws) -> None:
+    # A zero-width space inside an email's domain is dropped (UTS 46: the same identifier):
+    # the opt-out is taken. Only the texts kept as evidence are held to the rule (s29 N2)
+    capture = load_function("capture_api")
+    body = {"email": "pat@exa\u200bmple.org", "agent": {"name": "Acme Agents"}}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
+    assert answer["statusCode"] == 202

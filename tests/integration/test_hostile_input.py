@@ -271,6 +271,55 @@ def test_nul_and_control_characters_are_refused_naming_the_field(
     assert "control characters" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/opt-out", {"agent": {"name": "Acme \u202eAgents"}}, "agent.name"),
+        ("/v1/opt-out", {"agent": {"name": "Acme", "agent_id": "A\u200b1"}}, "agent.agent_id"),
+        ("/v1/opt-out", {"policy_version": "2026\u2066-01-01"}, "policy_version"),
+        ("/v1/opt-out", {"page_url": "https://shop.example.com/\ufeffprivacy"}, "page_url"),
+        ("/v1/consent", {"device_id": DEVICE, "policy_version": "v\u200e1"}, "policy_version"),
+    ],
+)
+def test_format_characters_in_text_an_operator_reads_are_refused(
+    refused: Send, path: str, body: dict[str, Any], field: str
+) -> None:
+    # Kept as evidence and shown by `optout status` and the exports: a bidi override there
+    # could make an agent's name read otherwise on a terminal or in a CSV (review s29 N2)
+    body = {"email": CANARY, **body} if path == "/v1/opt-out" else body
+    error = refused("capture_api", _event("POST", path, {}, json.dumps(body), JSON_CT))
+    assert (error["status"], error["code"], error["field"]) == (422, "invalid_field", field)
+    assert error["message"] == (
+        f"{field} must not contain invisible format characters (bidi controls, zero-width)"
+    )
+
+
+def test_a_format_character_in_a_form_posts_page_url_is_refused(refused: Send) -> None:
+    page = quote("https://shop.example.com/\u202e")
+    raw = f"email={quote(CANARY)}&page_url={page}"
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, FORM_CT))
+    assert (error["status"], error["field"]) == (422, "page_url")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"email": "\\ud800' + CANARY + '"}', "email"),
+        ('{"email": "' + CANARY + '", "agent": {"name": "\\udfffA"}}', "agent.name"),
+    ],
+)
+def test_an_unpaired_surrogate_is_refused_in_words_that_say_so(
+    refused: Send, body: str, field: str
+) -> None:
+    # Was "must not contain NUL or other control characters" (review s29 stranger N3); the
+    # address is never repeated back (the fixture checks the canary)
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, body, JSON_CT))
+    assert (error["status"], error["field"]) == (422, field)
+    assert error["message"] == (
+        f"{field} must not contain unpaired surrogates (a \\ud800-\\udfff escape alone)"
+    )
+
+
 def test_a_nul_in_an_identity_link_value_is_refused_naming_the_field(refused: Send) -> None:
     body = {"links": [{"a": {"type": "customer_id", "value": "c\u00001"},
                        "b": {"type": "device_id", "value": DEVICE}}]}  # fmt: skip

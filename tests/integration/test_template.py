@@ -1026,6 +1026,22 @@ def test_arn_parameters_refuse_what_would_fail_mid_create(parameter: str) -> Non
     assert pattern.fullmatch(str(declared["Default"]))
 
 
+def test_allowed_origins_take_https_origins_and_http_only_on_this_machine() -> None:
+    # CloudFormation matches a CommaDelimitedList's pattern against each item. An http:// entry
+    # elsewhere would let a sibling subdomain or the network path set the cookies the webform's
+    # post is read with (review s29 stranger S3); a path or trailing slash never equals Origin
+    declared = sam.load()["Parameters"]["AllowedOrigins"]
+    pattern = re.compile(declared["AllowedPattern"])
+    good = ["https://www.example.com", "https://shop.example.com:8443", "*",
+            "http://127.0.0.1:8741", "http://[::1]:3288", "http://localhost"]  # fmt: skip
+    bad = ["http://shop.example.com", "http://192.168.1.5:8741", "https://www.example.com/",
+           "https://Www.example.com", "https://a.example/privacy", "http://localhost.evil.example",
+           "http://127.0.0.1.evil.example", ""]  # fmt: skip
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
+    assert pattern.fullmatch(str(declared["Default"]))
+
+
 @pytest.mark.parametrize(
     "parameter",
     [

@@ -40,6 +40,16 @@ def test_event_carries_route_path_query_headers_cookies_and_context() -> None:
     assert "body" not in event
 
 
+def test_cookies_are_trimmed_of_sp_and_htab_only() -> None:
+    # As RFC 6265 §5.2 reads them: a Unicode space (Latin-1's NBSP, NEL on this front) before
+    # a name is part of the name, never dropped into the __Host- one (review s29 stranger S1)
+    cookie = "\ta=1 ;\u00a0__Host-optout_device_id=x; \u0085optout_device_id=y;;"
+    request = Incoming("GET", "/v1/x", [("Cookie", cookie)], client_ip="127.0.0.1")
+    event = to_event(request, route("GET", "/v1/x"), {})
+    kept = ["a=1", "\u00a0__Host-optout_device_id=x", "\u0085optout_device_id=y"]
+    assert event["cookies"] == kept
+
+
 def test_text_bodies_pass_as_text_and_binary_as_base64() -> None:
     text = Incoming("POST", "/v1/consent", [("Content-Type", "application/json")], b'{"a":1}')
     event = to_event(text, route("POST", "/v1/consent"), {})

@@ -62,3 +62,16 @@ def test_the_token_binds_the_device_cookie_only_when_it_is_named_once() -> None:
     # listed first: review s28 diff M1) binds none, as the banner then uses neither
     assert _device_claim(f"theme=dark; optout_device_id={DEVICE}") == DEVICE
     assert _device_claim(f"optout_device_id={'a77ac4e7' * 4}; optout_device_id={DEVICE}") is None
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u0085", "\u2000"])
+def test_a_unicode_spaced_cookie_name_is_not_the_device_cookie(space: str) -> None:
+    # Matched exactly (review s29 stranger S1): alone it is another cookie; beside the
+    # banner's own it is a second copy, and the token binds no device
+    def cookie(header: str) -> str | None:
+        return demo_login._cookie(Incoming("POST", demo_login.PATH, [("Cookie", header)]))
+
+    planted = f"{space}optout_device_id={'a77ac4e7' * 4}"
+    assert cookie(planted) is None
+    assert cookie(f"{planted}; optout_device_id={DEVICE}") is None
+    assert cookie(f"theme=dark; optout_device_id={DEVICE}") == DEVICE

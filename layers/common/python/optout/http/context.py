@@ -38,8 +38,11 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
 
 def gpc_header(headers: Mapping[str, Any]) -> bool:
     """Whether the request carried `Sec-GPC: 1` (`headers`: names in lower case). Only the
-    value 1 counts, without the whitespace HTTP allows around any field value."""
-    return str(headers.get("sec-gpc") or "").strip(" \t") == "1"
+    value 1 counts, without the whitespace HTTP allows around any field value. A header line
+    repeated (a proxy adding its own) arrives joined by commas: it counts when every item is
+    1 (review s29 stranger N1); `1, 0` or an empty item stays unsaid, as any other value."""
+    items = str(headers.get("sec-gpc") or "").split(",")
+    return all(item.strip(" \t") == "1" for item in items)
 
 
 def idempotency_key(raw: str | None) -> str | None:

@@ -30,15 +30,20 @@ UTF8_NAMES = frozenset({None, "utf-8", "utf8", "us-ascii"})
 # JSON text may escape any code point; none of these has a place in an opt-out, and NUL and
 # unpaired surrogates break storage and hashing further on.
 _FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _STRUCTURE = re.compile(r'["\\\[\]{}]')
 
 
 class BodyRule(NamedTuple):  # not a dataclass: cheaper to define at a cold start
-    """A route that takes a body: the media types it accepts and, for forms, which fields
-    may repeat (they become lists)."""
+    """A route that takes a body: the media types it accepts, for forms which fields may
+    repeat (they become lists), and the free texts an operator reads (evidence shown by
+    `optout status` and the exports), as paths: there a format character (Unicode Cf: bidi
+    controls such as U+202E, zero-width characters) is refused too, as it could make the
+    text read otherwise on a terminal or in a spreadsheet (review s29 stranger N2)."""
 
     media_types: tuple[str, ...] = (JSON,)
     list_fields: frozenset[str] = frozenset()
+    shown_text: frozenset[tuple[str, ...]] = frozenset()
 
 
 def admit(
@@ -78,8 +83,8 @@ def admit(
         # ISO-8859-1 (review s28 L1: all 202 before that change).
         raise Refused(415, "unsupported_media_type", "send the body as UTF-8 (charset=utf-8)")
     if sent == FORM:
-        return form_fields(raw, rule.list_fields)
-    return json_object(raw)
+        return form_fields(raw, rule.list_fields, rule.shown_text)
+    return json_object(raw, rule.shown_text)
 
 
 def rewrite(event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -89,7 +94,7 @@ def rewrite(event: dict[str, Any], body: dict[str, Any]) -> None:
     event.setdefault("headers", {})["content-type"] = JSON
 
 
-def json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes, shown: frozenset[tuple[str, ...]] = frozenset()) -> dict[str, Any]:
     text = _text(raw)
     if not text.strip():
         raise Refused(422, "invalid_field", "the body must be a JSON object; it is empty")
@@ -104,11 +109,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
         raise Refused(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Refused(422, "invalid_field", "the body must be a JSON object, not an array or value")
-    _check_text(value, ())
+    _check_text(value, (), shown)
     return value
 
 
-def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
+def form_fields(
+    raw: bytes, list_fields: frozenset[str], shown: frozenset[tuple[str, ...]] = frozenset()
+) -> dict[str, Any]:
     """A form post's fields; blank ones dropped, a field repeated only if it is a list."""
     if raw.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"{", b"["):  # a BOM before it too
         # JSON posted without its Content-Type (curl's -d sends a form): read as a form it was
@@ -133,7 +140,7 @@ def form_fields(raw: bytes, list_fields: frozenset[str]) -> dict[str, Any]:
             raise Refused(422, "invalid_field", "send this field once", field_name(name))
         else:
             fields[name] = value
-    _check_text(fields, ())
+    _check_text(fields, (), shown)
     return fields
 
 
@@ -227,19 +234,34 @@ def _nests_deeper_than(text: str, limit: int) -> bool:
     return False
 
 
-def _check_text(value: Any, path: tuple[str | int, ...]) -> None:
-    """No NUL or other control characters, no unpaired surrogates, in any key or string.
-    Depth is already bounded, so this recursion is too."""
+def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[str, ...]]) -> None:
+    """No NUL or other control characters, no unpaired surrogates, in any key or string; no
+    format character in a text at a `shown` path. Depth is already bounded, so this
+    recursion is too. The message names the kind of character, never the text (PII)."""
     if isinstance(value, str):
-        if _FORBIDDEN_TEXT.search(value):
+        found = _FORBIDDEN_TEXT.search(value)
+        if found or (path in shown and _has_format_character(value)):
             field = field_path(path)
             label = "the body" if field == "body" else field
-            message = f"{label} must not contain NUL or other control characters"
-            raise Refused(422, "invalid_field", message, field)
+            if found is None:
+                rule = "must not contain invisible format characters (bidi controls, zero-width)"
+            elif _SURROGATE.search(value):  # a JSON \ud800 escape without its pair
+                rule = "must not contain unpaired surrogates (a \\ud800-\\udfff escape alone)"
+            else:
+                rule = "must not contain NUL or other control characters"
+            raise Refused(422, "invalid_field", f"{label} {rule}", field)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, path)  # a bad key is reported at its parent
-            _check_text(item, (*path, key))
+            _check_text(key, path, frozenset())  # a bad key is reported at its parent
+            _check_text(item, (*path, key), shown)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_text(item, (*path, index))
+            _check_text(item, (*path, index), shown)
+
+
+def _has_format_character(text: str) -> bool:
+    if text.isascii():  # no ASCII character is Cf
+        return False
+    import unicodedata  # noqa: PLC0415 - only for non-ASCII text (already loaded by evidence)
+
+    return any(unicodedata.category(char) == "Cf" for char in text)
