@@ -9,8 +9,9 @@ any other address, `jane@example.com` included, is refused (403). Without that, 
 sign in as anyone on `make run` and read or lift their opt-out (review s23 C1). The token is
 signed with the documented development key, so the demo and the e2e tests take the same token
 path production does. It binds the browser's device id (the banner's cookie, or `device_id`
-in the body), so the token names only that device, and like every token it makes one request
-(README: "A token makes one request"). Local stack only.
+in the body) by its hash (`device_sha256`: the id is the browser's credential, and a token is
+readable by whoever sees it), so the token names only that device, and like every token it
+makes one request (README: "A token makes one request"). Local stack only.
 """
 
 import json

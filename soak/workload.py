@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from optout.identity_token import device_sha256
 from optout.settings import LOCAL_TOKEN_KEY, LOCAL_TOKEN_KID
 
 KINDS = ("webform", "banner", "token", "gpc", "link", "mixed")
@@ -77,7 +78,8 @@ def opt_out(n: int, kind: str) -> OptOut:
     if kind == "banner":
         return OptOut(n, kind, {"device_id": device}, [banner])
     if kind == "token":
-        signed = token({"email": email, "customer_id": customer, "device_id": device})
+        signed = token({"email": email, "customer_id": customer,
+                        "device_sha256": device_sha256(device)})  # fmt: skip
         body = {"device_id": device, "opt_out": ALL_PURPOSES, "identity_token": signed}
         return OptOut(n, kind, {"device_id": device, "email": email, "customer_id": customer},
                       [Call("POST", "/v1/consent", body)])  # fmt: skip

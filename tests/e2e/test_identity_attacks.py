@@ -1,6 +1,7 @@
 """Issue 10's three attacks, tried as a stranger would, with plain HTTP against the local
 stack; and the identity-token path the demo shop's login uses (`/_local/demo/login`)."""
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -107,6 +108,28 @@ def test_a_forged_identity_token_is_refused_over_http(local_stack: Stack) -> Non
     assert status == 422
     assert (body["error"]["code"], body["error"]["field"]) == ("invalid_token", "identity_token")
     assert "someone" not in str(body)
+
+
+def test_a_login_token_names_its_browser_by_a_hash_and_serves_that_browser_only(
+    local_stack: Stack,
+) -> None:
+    # A copy of the token (a log line, a cached page) is readable: it must not show the device
+    # id, that browser's credential (review s29 stranger S2)
+    email, device = f"copy-{uuid.uuid4().hex[:10]}@demo.example.com", uuid.uuid4().hex
+    status, answer = local_stack.json(
+        "POST", "/_local/demo/login", {"email": email, "device_id": device}
+    )
+    assert status == 200, answer
+    token = answer["identity_token"]
+    readable = b"".join(base64.urlsafe_b64decode(p + "==") for p in token.split(".")[:2])
+    assert device.encode() not in readable and b"device_sha256" in readable
+
+    opt_out = {"opt_out": {"sale": True}, "identity_token": token}
+    status, body = local_stack.json("POST", "/v1/consent", {"device_id": device[::-1], **opt_out})
+    assert status == 422
+    assert body["error"]["message"] == "identity_token was issued for another device"
+    status, body = local_stack.json("POST", "/v1/consent", {"device_id": device, **opt_out})
+    assert (status, body["device_id"]) == (202, device)
 
 
 def form_post(stack: Stack, fields: list[tuple[str, str]], device: str, origin: str) -> str:

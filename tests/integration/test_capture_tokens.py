@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from optout.identity_token import device_sha256
 from optout.token_keys import MissingTokenKey
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
@@ -39,10 +40,15 @@ def unsigned(header: dict[str, Any], claims: dict[str, Any]) -> str:
     return f"{part(header)}.{part(claims)}."
 
 
+@pytest.mark.parametrize(
+    "bound",
+    [{"device_sha256": device_sha256(DEVICE)}, {"device_id": DEVICE},  # the hash; in clear
+     {"device_sha256": device_sha256(DEVICE), "device_id": DEVICE}],  # both, agreeing
+)  # fmt: skip
 def test_a_valid_token_makes_its_identifiers_verified_and_links_them_to_the_device(
-    aws: Aws, capture: ModuleType
+    aws: Aws, capture: ModuleType, bound: dict[str, Any]
 ) -> None:
-    answer = consent(capture, token_for(email=EMAIL.upper(), device_id=DEVICE))
+    answer = consent(capture, token_for(email=EMAIL.upper(), **bound))
     assert answer["statusCode"] == 202, answer["body"]
     (event,) = aws.items()
     roles = [(i["type"], i["role"]) for i in event["identifiers"]]
@@ -67,6 +73,12 @@ REFUSED = {
     "invalid email claim": token_for(email="not-an-email"),
     "not a jwt": "definitely.not.a-jwt",
     "replayed for another device": token_for(email=EMAIL, device_id="dev-other-bbbbbbbbbbbb"),
+    "hashed for another device": token_for(
+        email=EMAIL, device_sha256=device_sha256("dev-other-bbbbbbbbbbbb")
+    ),
+    "device claims disagree": token_for(
+        email=EMAIL, device_id=DEVICE, device_sha256=device_sha256("dev-other-bbbbbbbbbbbb")
+    ),
     # read with the body's jurisdiction, a national number is another country's person
     "phone without its country code": token_for(phone="(240) 312-3852"),
 }

@@ -10,7 +10,7 @@ import pytest
 
 from optout.capture import CaptureService
 from optout.evidence import RequestContext
-from optout.identity_token import InvalidToken, TokenKeys, TokenVerifier
+from optout.identity_token import InvalidToken, TokenKeys, TokenVerifier, device_sha256
 from optout.settings import Settings
 from tests.support.tokens import token_for
 
@@ -58,12 +58,14 @@ def test_a_service_without_a_verifier_refuses_a_token_rather_than_ignore_it(rout
     assert refused.value.field == "identity_token"
 
 
+@pytest.mark.parametrize("claim", ["device_sha256", "device_id"])  # the hash; older minters'
 @pytest.mark.parametrize("route", ["consent", "opt_out"])
-def test_a_token_bound_to_one_device_is_refused_for_another(route: str) -> None:
-    token = token_for(email="a@example.com", device_id=DEVICE, kid="k1", key=KEY)
+def test_a_token_bound_to_one_device_is_refused_for_another(route: str, claim: str) -> None:
+    bound: dict[str, Any] = {claim: device_sha256(DEVICE) if claim == "device_sha256" else DEVICE}
+    token = token_for(email="a@example.com", kid="k1", key=KEY, **bound)
     other = "dev-other-bbbbbbbbbbbb"
     capture = service(verifier())
-    with pytest.raises(InvalidToken, match="another device"):
+    with pytest.raises(InvalidToken, match=r"^identity_token was issued for another device$"):
         if route == "consent":
             capture.record_consent(CONSENT | {"device_id": other, "identity_token": token}, ctx())
         else:

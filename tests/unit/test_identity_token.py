@@ -1,5 +1,7 @@
 """Identity-token verification rules that need no AWS: rotation, claims, normalisation."""
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -10,6 +12,7 @@ from optout.identity_token import (
     StaleToken,
     TokenUnverifiable,
     TokenVerifier,
+    device_sha256,
     mint,
 )
 from optout.settings import Settings
@@ -112,6 +115,8 @@ def test_a_tokens_times_are_judged_at_the_now_given_not_the_wall_clock() -> None
 NEW_KEY = "new-key-" + "n" * 40
 T = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # whole seconds: iat is exactly T
 IAT = int(T.timestamp())
+DEVICE = "dev-token-aaaaaaaaaaaa"
+DIGEST = device_sha256(DEVICE)
 
 
 def signed(claims: dict[str, object], alg: str = "HS256", kid: str = "k2") -> str:
@@ -167,6 +172,16 @@ def test_a_not_before_claim_is_a_number_at_most_30_seconds_ahead(nbf: object, ta
         (signed({"email": None}), "binds no email, phone or customer_id"),
         (signed({"device_id": "short"}), "device_id is not valid"),
         (signed({"device_id": 1234567890123456}), "device_id is not valid"),
+        # padded, hex, the standard alphabet, stray low bits in the last character, a number
+        (signed({"device_sha256": DIGEST + "="}), "device_sha256 is not valid"),
+        (signed({"device_sha256": hashlib.sha256(DEVICE.encode()).hexdigest()}), "not valid"),
+        (signed({"device_sha256": DIGEST.replace("_", "/")}), "device_sha256 is not valid"),
+        (signed({"device_sha256": DIGEST[:42] + "B"}), "device_sha256 is not valid"),
+        (signed({"device_sha256": 12345}), "device_sha256 is not valid"),
+        (
+            signed({"device_sha256": device_sha256("dev-other-bbbbbbbbbbbb"), "device_id": DEVICE}),
+            "device_id and device_sha256 disagree",
+        ),
     ],
 )
 def test_each_refusal_names_the_field_and_why_never_a_value(token: str, why: str) -> None:
@@ -180,18 +195,42 @@ def test_a_token_lives_exactly_its_maximum_lifetime() -> None:
     assert identity.expires_at - identity.issued_at == 600
 
 
-def test_a_device_claim_binds_the_token_to_that_device() -> None:
-    device = "dev-token-aaaaaaaaaaaa"
-    assert verifier().verify(signed({"device_id": device}), T).device_id == device
-    assert verifier().verify(signed({}), T).device_id is None
+def test_the_device_digest_claim_is_unpadded_base64url_sha256_of_the_ids_bytes() -> None:
+    # The README's vector, for a shop backend in any language (openssl dgst -sha256 -binary |
+    # basenc --base64url, '=' dropped)
+    assert device_sha256("3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f") == (
+        "b4Ms3j0LUBI0ebx8AQE5hCMD_izEnKY2jFmM4vaPOJA"
+    )
+    assert DIGEST == "QOCBHbH6FKccja0doJ2xsPY44qyOylYRutNputc_0JY"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"device_sha256": DIGEST}, {"device_id": DEVICE},  # the new claim; the old, in clear
+     {"device_sha256": DIGEST, "device_id": DEVICE}],  # both, agreeing
+)  # fmt: skip
+def test_a_device_claim_binds_the_token_to_that_device_only(claims: dict[str, object]) -> None:
+    identity = verifier().verify(signed(claims), T)
+    assert identity.binds_device(DEVICE)
+    assert not identity.binds_device("dev-other-bbbbbbbbbbbb")
+    assert not identity.binds_device(DEVICE.upper())  # an id is exact, case included
+    assert DEVICE not in repr(identity)
+
+
+def test_a_token_naming_no_device_binds_any() -> None:
+    assert verifier().verify(signed({}), T).binds_device("dev-other-bbbbbbbbbbbb")
 
 
 def test_mint_signs_for_300_seconds_and_names_a_device_only_when_given_one() -> None:
     bare = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, T)
     claims = jwt.decode(bare, options={"verify_signature": False})
-    assert (claims["exp"] - claims["iat"], "device_id" in claims) == (300, False)
-    bound = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, T, device_id="dev-x" * 4)
-    assert verifier().verify(bound, T).device_id == "dev-x" * 4
+    assert (claims["exp"] - claims["iat"], "device_sha256" in claims) == (300, False)
+    bound = mint(ROTATED, "optout-bridge", {"email": "a@example.com"}, T, device_id=DEVICE)
+    assert verifier().verify(bound, T).binds_device(DEVICE)
+    # by its hash only: whoever sees the token cannot read the browser's id from it
+    claims = jwt.decode(bound, options={"verify_signature": False})
+    assert (claims["device_sha256"], "device_id" in claims) == (DIGEST, False)
+    assert DEVICE not in json.dumps(claims)
 
 
 def test_mint_signs_only_the_identifiers_given_a_value() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from local import demo_login
 from local.http_types import Incoming
+from optout.identity_token import device_sha256
 
 DEVICE = "c0ffee00-1d2e-4f3a-8b4c-5d6e7f8a9b0c"
 
@@ -47,14 +48,31 @@ def test_any_other_address_is_refused_in_the_envelope_without_naming_it(email: s
     assert "identity_token" not in answer
 
 
+def _readable(token: str) -> list[dict[str, object]]:
+    """All a holder of the token reads without the key: its header and its claims."""
+    parts = token.split(".")[:2]
+    return [json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts]
+
+
+@pytest.mark.parametrize("by_cookie", [False, True])
+def test_the_token_binds_the_device_by_its_hash_and_never_shows_the_id(by_cookie: bool) -> None:
+    # The device id is the browser's credential: a copy of a used token (a log line, a cached
+    # page, a screenshot) must not give it away (review s29 stranger S2)
+    body = {"email": "jane@demo.example.com"} | ({} if by_cookie else {"device_id": DEVICE})
+    headers = [("Cookie", f"optout_device_id={DEVICE}")] if by_cookie else []
+    request = Incoming("POST", demo_login.PATH, headers, json.dumps(body).encode())
+    header, claims = _readable(json.loads(demo_login.serve(request).body)["identity_token"])
+    assert DEVICE not in json.dumps([header, claims])
+    assert (claims["device_sha256"], "device_id" in claims) == (device_sha256(DEVICE), False)
+
+
 def _device_claim(cookie: str) -> object:
+    """The cookie value the token binds: the one its `device_sha256` claim is the hash of."""
     body = json.dumps({"email": "jane@demo.example.com"}).encode()
     request = Incoming("POST", demo_login.PATH, [("Cookie", cookie)], body)
-    token = json.loads(demo_login.serve(request).body)["identity_token"]
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get(
-        "device_id"
-    )
+    _, claims = _readable(json.loads(demo_login.serve(request).body)["identity_token"])
+    offered = [part.strip().partition("=")[2] for part in cookie.split(";")]
+    return next((v for v in offered if device_sha256(v) == claims.get("device_sha256")), None)
 
 
 def test_the_token_binds_the_device_cookie_only_when_it_is_named_once() -> None:

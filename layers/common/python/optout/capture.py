@@ -245,12 +245,7 @@ class CaptureService:
         if self._tokens is None:
             raise InvalidToken("identity_token is not accepted on this route")
         verified = self._tokens.verify(token, ctx.received_at)
-        bound = verified.device_id
-        if (
-            bound is not None
-            and device_id is not None
-            and not hmac.compare_digest(bound, device_id)
-        ):
+        if device_id is not None and not verified.binds_device(device_id):
             raise InvalidToken("identity_token was issued for another device")
         return verified
 

@@ -2,14 +2,20 @@
 
 A token is a JWT (RFC 7519) signed with HMAC-SHA256 by the site's backend with a key it shares
 with the bridge (Secrets Manager). It binds the identifiers of the logged-in person (`email`,
-`phone`, `customer_id`), optionally the browser (`device_id`), to one audience, for a short
-time. Only HS256 is accepted (no `alg: none`, no algorithm confusion); the `kid` header picks
-the key, so a key can rotate with the previous one still accepted (docs/decisions.md).
+`phone`, `customer_id`), optionally the browser, to one audience, for a short time. The
+browser is named by `device_sha256`, a hash of its device id, so that a copy of a token seen
+in a log or a screenshot does not give the id away (the id is that browser's credential,
+review s29 stranger S2); `device_id` in clear is still taken from older minters. Only HS256 is
+accepted (no `alg: none`, no algorithm confusion); the `kid` header picks the key, so a key
+can rotate with the previous one still accepted (docs/decisions.md).
 
 PyJWT is imported on first use: most requests carry no token, and a cold start is imports.
 """
 
+import base64
 import hashlib
+import hmac
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +29,8 @@ ALGORITHM = "HS256"
 FIELD = "identity_token"
 BOUND_TYPES: tuple[ids.IdType, ...] = ("email", "phone", "customer_id")
 LEEWAY_SECONDS = 30  # clock skew between the site's backend and the bridge
+DEVICE_DIGEST_CLAIM = "device_sha256"
+_DIGEST_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class InvalidToken(InvalidInput):
@@ -65,10 +73,11 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True)
 class VerifiedIdentity:
-    """What a valid token binds: normalised identifiers, and the device if it names one."""
+    """What a valid token binds: normalised identifiers, and the SHA-256 of the device id if
+    it names one (from either device claim: the id itself is never kept)."""
 
     identifiers: tuple[ids.Identifier, ...]
-    device_id: str | None
+    device_digest: bytes | None = field(repr=False)
     kid: str
     issued_at: int
     expires_at: int
@@ -76,10 +85,56 @@ class VerifiedIdentity:
     # someone saw in a log, a cached page or a screenshot cannot make a second request.
     use_key: str = ""
 
+    def binds_device(self, device_id: str) -> bool:
+        """Whether `device_id` may use this token: any device when it names none."""
+        if self.device_digest is None:
+            return True
+        return hmac.compare_digest(_device_digest(device_id), self.device_digest)
+
     def evidence(self) -> dict[str, Any]:
         """For the request record: which key and when, never the identifiers."""
         return {"kid": self.kid, "iat": self.issued_at, "exp": self.expires_at,
                 "types": sorted(i.type for i in self.identifiers)}  # fmt: skip
+
+
+def _device_digest(device_id: str) -> bytes:
+    return hashlib.sha256(device_id.encode()).digest()
+
+
+def _base64url(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def device_sha256(device_id: str) -> str:
+    """The `device_sha256` claim for a device id: SHA-256 of the id's bytes (ASCII, exactly as
+    the cookie holds it), base64url without padding (RFC 7515 §2): 43 characters."""
+    return _base64url(_device_digest(device_id))
+
+
+_BAD_DIGEST = (
+    "identity_token claim device_sha256 is not valid: the base64url SHA-256 of the device id, "
+    "43 characters, no padding"
+)
+
+
+def _claimed_digest(claims: dict[str, Any]) -> bytes | None:
+    """The device a token names, as a digest: `device_sha256`, or `device_id` (older minters:
+    readable by anyone who sees the token); a token with both must name one device."""
+    device, hashed = claims.get("device_id"), claims.get(DEVICE_DIGEST_CLAIM)
+    if device is not None and not (isinstance(device, str) and ids.DEVICE_ID_RE.fullmatch(device)):
+        raise InvalidToken("identity_token claim device_id is not valid")
+    digest = None
+    if hashed is not None:
+        if not (isinstance(hashed, str) and _DIGEST_RE.fullmatch(hashed)):
+            raise InvalidToken(_BAD_DIGEST)
+        digest = base64.urlsafe_b64decode(hashed + "=")
+        if _base64url(digest) != hashed:  # stray bits in the last character: not canonical
+            raise InvalidToken(_BAD_DIGEST)
+    if device is None:
+        return digest
+    if digest is not None and not hmac.compare_digest(digest, _device_digest(device)):
+        raise InvalidToken("identity_token claims device_id and device_sha256 disagree")
+    return _device_digest(device)
 
 
 def _check_times(issued: int, expires: int, not_before: object, at: float) -> None:
@@ -163,10 +218,7 @@ class TokenVerifier:
                 raise InvalidToken(f"identity_token claim {id_type} is not valid") from None
         if not found:
             raise InvalidToken("identity_token binds no email, phone or customer_id")
-        device = claims.get("device_id")
-        valid = isinstance(device, str) and ids.DEVICE_ID_RE.fullmatch(device)
-        if device is not None and not valid:
-            raise InvalidToken("identity_token claim device_id is not valid")
+        device = _claimed_digest(claims)
         return VerifiedIdentity(tuple(found), device, kid, issued, expires, use_key)
 
 
@@ -178,7 +230,8 @@ def mint(
     lifetime_seconds: int = 300,
     device_id: str | None = None,
 ) -> str:
-    """Sign a token the way a site's backend does (README); used by the local demo login."""
+    """Sign a token the way a site's backend does (README); used by the local demo login. The
+    device is named by its hash (`device_sha256`), never in clear."""
     import jwt  # noqa: PLC0415
 
     issued = int(now.timestamp())
@@ -187,6 +240,6 @@ def mint(
                               "jti": uuid.uuid4().hex}  # fmt: skip
     claims.update({k: v for k, v in identity.items() if k in BOUND_TYPES and v})
     if device_id:
-        claims["device_id"] = device_id
+        claims[DEVICE_DIGEST_CLAIM] = device_sha256(device_id)
     kid = keys.current_kid
     return jwt.encode(claims, keys.keys[kid], algorithm=ALGORITHM, headers={"kid": kid})
