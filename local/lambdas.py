@@ -74,6 +74,24 @@ class LocalFunction:
                 return self._handler(event, LambdaContext(self.name, self._timeout))
             finally:
                 current.name = current.logical_id = None
+                drop_unpublished_metrics()
+
+
+def drop_unpublished_metrics() -> None:
+    """With metrics disabled (the local stack's default), forget this invocation's values.
+
+    Powertools keeps one metric set per process, shared by every Metrics instance, and its
+    flush neither prints nor clears it while disabled; add_metric still prints the whole set
+    as EMF once a metric reaches 100 values (Powertools 3.37). Every function runs in this
+    one process, so without this a ~10 KB JSON line reached the console every ~100 values.
+    On Lambda each invocation's log_metrics flushes and clears; with metrics on this does
+    nothing, so the EMF tests still read what the handlers publish.
+    """
+    from aws_lambda_powertools.metrics import Metrics  # noqa: PLC0415 - loaded with the handlers
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: PLC0415
+
+    if is_metrics_disabled():
+        Metrics().clear_metrics()
 
 
 def ensure_layer_on_path() -> None:
