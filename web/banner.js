@@ -361,10 +361,11 @@
     answer(null);
   };
   // Take over from an IAB stub: its listeners (__gpp.events) keep their ids and hear that
-  // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made.
+  // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made. One kept
+  // with no callback (the stub stores it before calling it) is dropped, as gpp() refuses one.
   const stub = w.__gpp || {};
   w.__gpp = gpp;
-  for (const item of stub.events || []) listeners.set(item.id, item.callback);
+  for (const item of stub.events || []) item.callback && listeners.set(item.id, item.callback);
   fire("cmpStatus", st.cmpStatus);
   if (configError) fire("error", configError);
   for (const args of stub.queue || []) gpp(...args);

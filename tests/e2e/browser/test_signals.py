@@ -163,6 +163,38 @@ def test_an_iab_stubs_listeners_and_queue_are_taken_over(
     assert page.locator('iframe[name="__gppLocator"]').count() == 1
 
 
+def test_a_stub_listener_without_a_callback_breaks_no_later_listener(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page whose IAB stub kept a listener with no callback (a script called
+    # addEventListener on the stub without one: the stub stores it, then throws calling it)
+    context = new_context()
+    FakeConsentApi().install(context)
+    context.add_init_script(SPEC_STUB + "try { window.__gpp('addEventListener'); } catch (e) {}")
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+
+    # When a vendor registers after the banner took over, and the person opts out of sale
+    after = page.evaluate(
+        """() => {
+          window.__events = [];
+          let threw = null;
+          try {
+            window.__gpp('addEventListener', (e) => window.__events.push(e.eventName));
+            window.optoutBridge.choose({ sale: true });
+          } catch (e) { threw = String(e); }
+          return { threw, events: window.__events };
+        }"""
+    )
+
+    # Then the registration worked and the vendor hears the change (the stub's callback-less
+    # entry, taken over as a listener, made every later addEventListener throw: review s29 M3)
+    assert after["threw"] is None
+    assert after["events"][0] == "listenerRegistered"
+    assert "sectionChange" in after["events"]
+
+
 def test_a_stub_that_queued_everything_gets_its_listener_registered_on_load(
     new_context: BrowserFactory, static_site: str
 ) -> None:
