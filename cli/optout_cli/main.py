@@ -243,15 +243,25 @@ def _system_block(system: dict[str, Any]) -> None:
         out.print("  not planned: the system was no longer configured", soft_wrap=True)
 
 
+# A receipt's lists of identities left unsent (the layer's keys.UNSENT_LISTS: the CLI is
+# installed without the layer, a test keeps the two equal).
+UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
+
+
 def _what_was_sent(job: dict[str, Any], receipt: dict[str, Any]) -> str:
-    """Identifier types sent and refused, purposes and the vendor's HTTP status: what counsel
-    asks of a receipt (types only, never a value)."""
+    """Identifier types sent and refused, identities left unsent (counted: this view's own,
+    then the job's others, `identities_not_shown`), purposes and the vendor's HTTP status: what
+    counsel asks of a receipt (types and counts only, never a value)."""
     sent = receipt.get("identifier_types_sent")
     tried = receipt.get("identifier_types_attempted")
+    unsent = sum(len(receipt.get(name) or ()) for name in UNSENT_LISTS)
+    others = int(receipt.get("identities_not_shown") or 0)
     parts = [f"sent: {', '.join(sent)}" if sent else "",
              f"tried: {', '.join(tried)}" if tried and not sent else "",
              f"refused: {', '.join(receipt.get('identifier_types_rejected') or ())}"
              if receipt.get("identifier_types_rejected") else "",
+             f"not sent: {unsent} of this request's identities" if unsent else "",
+             f"not sent: {others} other identities the job carried" if others else "",
              f"purposes: {', '.join(job.get('purposes') or ())}" if job.get("purposes") else "",
              f"HTTP {receipt['http_status']}" if receipt.get("http_status") else ""]  # fmt: skip
     return "; ".join(p for p in parts if p)

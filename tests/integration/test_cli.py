@@ -164,6 +164,26 @@ def test_status_prints_what_an_earlier_requests_job_sent_when_it_satisfies_the_r
     assert EMAIL not in ran.out
 
 
+def test_status_line_counts_identities_a_job_left_unsent_its_own_and_others() -> None:
+    # Given a receipt as a request's view shows it: one of its own identities left unsent, two
+    # other people's carried by the same job counted, never listed (review s29 mends M4)
+    receipt = {
+        "identifier_types_sent": ["email"],
+        "identities_not_sent": ["email#k1"],
+        "identities_not_shown": 2,
+        "http_status": 200,
+    }
+    # When the status line is written
+    line = cli_main._what_was_sent({"purposes": ["sale"]}, receipt)
+    # Then both counts are there, and no keyed identity
+    assert line == (
+        "sent: email; not sent: 1 of this request's identities; "
+        "not sent: 2 other identities the job carried; purposes: sale; HTTP 200"
+    )
+    assert "k1" not in line
+    assert cli_main.UNSENT_LISTS == keys.UNSENT_LISTS
+
+
 class NoSuchPerson(Vendor):
     """Answers every job "no such person", as Braze does for an email it holds no profile of."""
 
