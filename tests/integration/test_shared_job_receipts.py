@@ -177,10 +177,12 @@ def test_a_reopen_citing_a_backfill_job_frees_only_this_persons_marks(
     monkeypatch.setattr(BaseClient, "_make_api_call", counted)
     assert sweep_and_resolve(pipe).reopened == [request_id]
     # Then it writes this person's mark only, not the 19 others' again (review s28 p1 F3:
-    # their worker freed them), and the request gets a job of its own
+    # their worker freed them), and the request relies on the backfill job's answer for it
+    # (the quiet period, review s28 p1 F4: a job of its own could only answer the same)
     (email,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == keys.EVENT_SK]
     assert set(calls) <= {keys.identity_pk("email", email["identifiers"][0]["key"])}, calls
-    assert any(i["sk"] == "JOB#google_ads" for i in pipe.items(keys.request_pk(request_id)))
+    assert (resolution(pipe, request_id).get("not_asked") or {}).get("google_ads")
+    assert google_proof(pipe, request_id).settled
 
 
 def banner_citing_through_a_link(
@@ -239,13 +241,14 @@ def test_a_banner_request_reaching_the_job_through_a_link_is_not_proven_by_the_s
     send(pipe, GoogleLike(), [message])
     # Then the job is no proof for this request (review s28 p1 F1: it read Google done, and
     # §7102 and the export counted it complied with): Google reads processing until the
-    # sweep re-opens the request, which gets a job of its own for the visitor's email
+    # sweep re-opens the request, which then relies on that job's answer for the visitor's
+    # email, never sent (the quiet period: review s28 p1 F4), as the operator views say
     google = google_proof(pipe, again)
     assert (google.state, google.reopen) == ("processing", True)
     assert sweep_and_resolve(pipe).reopened == [again]
-    assert key_of(pipe, again, NO_FORM) == visitor
-    send(pipe, GoogleLike(), pipe.drain("googleads"))
-    assert google_proof(pipe, again).state == "done"  # its own answer (no_record)
+    (quiet,) = resolution(pipe, again)["not_asked"]["google_ads"]
+    assert quiet["job_id"] == f"{record['job_request_id']}:google_ads"
+    assert google_proof(pipe, again).settled
     assert sweep_and_resolve(pipe).reopened == []
     # And no view of the request shows the recorded identities (a derivation can reach the
     # identities of someone the requester named)
@@ -302,12 +305,14 @@ def test_a_reopen_frees_the_mark_of_a_linked_identity_the_citation_relied_on(
     named_pk, linked_pk = (email_pk(first), email_pk(second))
     assert linked_pk in resolution(pipe, again)["cited_linked"]
     assert sweep_and_resolve(pipe).reopened == [again]
-    # Then the re-open freed the linked email's mark as well (review s28 last L4: it kept
-    # naming the job, was cited again and never re-sent): the request's own job carries both
-    own = google_job(pipe, again)["identifiers"]
-    assert {keys.identity_pk(i["type"], i["key"]) for i in own} == {named_pk, linked_pk}
-    (mark,) = [i for i in pipe.items(linked_pk) if i["sk"] == "DELIVERY#google_ads"]
-    assert job_id not in json.dumps(mark, default=str)
+    # Then the re-open freed the linked email's mark as well as the named one's (review s28
+    # last L4: it kept naming the job in flight, was cited again and never re-sent), each
+    # stamped with that job's answer (review s28 p1 F4), which the request now relies on
+    for pk in (named_pk, linked_pk):
+        (mark,) = [i for i in pipe.items(pk) if i["sk"] == "DELIVERY#google_ads"]
+        assert not mark.get("inflight") and mark["no_record_job"] == job_id, pk
+    assert [e["job_id"] for e in resolution(pipe, again)["not_asked"]["google_ads"]] == [job_id]
+    assert google_proof(pipe, again).settled
 
 
 def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(

@@ -330,6 +330,8 @@ class SystemProof:
             carried = _identities(job)
             relied = {t for t, _ in carried & self.named} if carried else named
             refused |= relied & read(job)
+            # a done job that never sent a named identity quiets it too (review s28 p1 F4)
+            refused |= {t for t, _ in left(job) & self.named}
         taken = {t for job in self.jobs for t, _ in _taken(job)}
         return frozenset((refused & named) - taken)
 
@@ -446,6 +448,9 @@ def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[
 def _quiet_note(job: Item | None, job_id: str, at: str) -> str:
     if job is None:
         return f"not asked: job {job_id} ended no_record at {at} (its receipt is no longer kept)"
+    if job.get("status") == "done":  # it left this identity unsent (`unsent`; review s28 p1 F4)
+        why = (job.get("receipt") or {}).get("note") or "the vendor's answer"
+        return f"not asked: job {job_id} did not send this identifier at {at} ({why})"
     if vendor_answered(job):
         return f"not asked: the vendor answered no such person at {at} (job {job_id})"
     why = (job.get("receipt") or {}).get("note") or "no identifier it can use"
