@@ -24,6 +24,7 @@ from optout.settings import LOCAL_HASH_KEY
 from optout.status import covering_keys, proofs, quiet_keys
 from optout.store import keys
 from optout.store.batch import batch_get
+from optout.store.requests import cite_more, put_resolution
 from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
@@ -334,3 +335,24 @@ def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
                         default=str)  # fmt: skip
     assert '"identities_not_shown": 1' in exported
     assert '"identities_not_shown": 1' in detail
+
+
+def test_a_reopen_adds_the_linked_identities_of_its_new_citations_only(aws: Aws) -> None:
+    # Given a RESOLUTION that cited one job through a linked identity
+    table = Table(aws.dynamodb, aws.table_name)
+    first = {"pk": "REQ#r1", "sk": keys.RESOLUTION_SK, "proof_rule": 3,
+             "covered": {"crm": ["e1:crm"]}, "cited_linked": ["ID#email#a"]}  # fmt: skip
+    put_resolution(table, first)
+
+    def stored() -> dict[str, Any]:
+        (found,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
+        return found
+
+    # When a re-open cites nothing new, the identities it reached are not written
+    cite_more(table, first, {"crm": ["e1:crm"]}, linked={"ID#email#b"})
+    assert stored()["cited_linked"] == ["ID#email#a"]
+    # When it cites a new job, through another linked identity: appended, the first kept
+    cite_more(table, first, {"crm": ["e2:crm"]}, linked={"ID#email#a", "ID#email#b"})
+    assert stored()["covered"]["crm"] == ["e1:crm", "e2:crm"]
+    assert stored()["cited_linked"] == ["ID#email#a", "ID#email#b"]
+    assert stored()["proof_rule"] == 3  # never raised or lowered by a re-open
