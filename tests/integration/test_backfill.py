@@ -22,7 +22,9 @@ from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.ops.backfills import open_earlier, year_figures
 from optout.resolver import service
+from optout.status import covering_keys, not_asked, proofs, quiet_keys
 from optout.store import keys
+from optout.store.batch import batch_get
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -715,13 +717,26 @@ def test_a_backfill_job_that_sent_another_persons_email_is_no_proof_for_this_one
     assert not marks[unsent].get("inflight")
     (sent_pk,) = set(marks) - {unsent}
     assert marks[sent_pk]["inflight"] and marks[sent_pk]["job_share"] == job["job_id"]
-    # And when that person opts out again, Google gets a job of this request's own: the
-    # backfill's job is no proof Google ever had that email (before, it was cited as done)
+    # ... and stamped as a "no such person" answer, in that same write (review s28 p1 F4)
+    assert marks[unsent]["no_record_job"] == job["job_id"] and marks[unsent]["no_record_at"]
+    assert "no_record_at" not in marks[sent_pk]
+    # And when that person opts out again, the backfill's job is no proof Google ever had that
+    # email (before P1, it was cited as done), and Google is not asked again within the quiet
+    # period (before F4, a job of this request's own that could only answer the same): the
+    # request records that answer, and reads in part for Google, as its own job's would
     again = pipe.post("/v1/opt-out", {"email": NO_FORM})["request_id"]
     pipe.resolve()
-    (later,) = pipe.drain("googleads")
-    assert later["request_id"] == again
-    assert "google_ads" not in (resolution(pipe, again).get("covered") or {})
+    assert pipe.drain("googleads") == []
+    record = resolution(pipe, again)
+    assert "google_ads" not in (record.get("covered") or {})
+    assert [e["job_id"] for e in record["not_asked"]["google_ads"]] == [job["job_id"]]
+    items = pipe.items(keys.request_pk(again))
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    covering = batch_get(table, covering_keys(items) + quiet_keys(items), consistent=True)
+    google = next(p for p in proofs(items, covering) if p.system == "google_ads")
+    assert (google.settled, google.in_part, google.in_part_publicly) == (True, True, True)
+    (note,) = [q["note"] for q in not_asked(items, covering) if q["system"] == "google_ads"]
+    assert note.startswith(f"not asked: job {job['job_id']} did not send this identifier")
 
 
 def _key_of(job: dict[str, Any], value: str) -> str:

@@ -1,7 +1,8 @@
 """A backfill step's job carrying several people, one left unsent (review s28 p1, after the
 P1 merge): the views of one request list no other person's keyed identity (F2), a re-open
-frees only its own person's marks again (F3). F1 (a request reaching the job through a link
-only) is documented, not fixed: docs/decisions.md. End to end on test_backfill.py's
+frees only its own person's marks again (F3), a request reaching the job only through a link
+is proven by its own person's identity alone (F1: `RESOLUTION.cited_linked`), and its re-open
+frees the linked identity's mark too (review s28 last L4). End to end on test_backfill.py's
 pipeline and stand-in vendor (`NoFormBeside`: Google sends EMAIL, has no form of NO_FORM)."""
 
 import json
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
+from optout import identifiers as ids
 from optout.admin import AdminService
 from optout.connectors.base import Outcome
 from optout.delivery import service as worker_module
@@ -19,9 +21,10 @@ from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
 from optout.ops.export import ExportService, request_records
 from optout.settings import LOCAL_HASH_KEY
-from optout.status import covering_keys, quiet_keys
+from optout.status import covering_keys, proofs, quiet_keys
 from optout.store import keys
 from optout.store.batch import batch_get
+from optout.store.requests import cite_more, put_resolution
 from optout.store.table import Table
 from optout.systems import load_systems
 from tests.conftest import Aws
@@ -175,21 +178,24 @@ def test_a_reopen_citing_a_backfill_job_frees_only_this_persons_marks(
     monkeypatch.setattr(BaseClient, "_make_api_call", counted)
     assert sweep_and_resolve(pipe).reopened == [request_id]
     # Then it writes this person's mark only, not the 19 others' again (review s28 p1 F3:
-    # their worker freed them), and the request gets a job of its own
+    # their worker freed them), and the request relies on the backfill job's answer for it
+    # (the quiet period, review s28 p1 F4: a job of its own could only answer the same)
     (email,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == keys.EVENT_SK]
     assert set(calls) <= {keys.identity_pk("email", email["identifiers"][0]["key"])}, calls
-    assert any(i["sk"] == "JOB#google_ads" for i in pipe.items(keys.request_pk(request_id)))
+    assert (resolution(pipe, request_id).get("not_asked") or {}).get("google_ads")
+    assert google_proof(pipe, request_id).settled
 
 
-def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
-    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # Given a device linked to an email Google has no form of, and a backfill job carrying that
-    # email beside another person's, which a banner request of the device cites through the link
+def banner_citing_through_a_link(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mine: str, other: str
+) -> tuple[Any, Any, str]:
+    """A device linked to the email `mine` (a logged-in visitor), a backfill Google job carrying
+    `mine` and another person's `other`, and, while that job is in flight, a banner request of
+    the device citing it through the link: (the backfill's record, its message, request id)."""
     left_out(pipe, monkeypatch, tmp_path, "google_ads")
-    pipe.post("/v1/opt-out", {"email": NO_FORM})
-    pipe.post("/v1/opt-out", {"email": EMAIL})
-    linked = token_for(email=NO_FORM, device_id=DEVICE)
+    pipe.post("/v1/opt-out", {"email": mine})
+    pipe.post("/v1/opt-out", {"email": other})
+    linked = token_for(email=mine, device_id=DEVICE)
     pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": linked})
     pipe.resolve()
     pipe.drain_all()
@@ -201,6 +207,122 @@ def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
     pipe.resolve()
     pipe.drain_all()
     assert (resolution(pipe, again).get("covered") or {}).get("google_ads")
+    return record, message, again
+
+
+def key_of(pipe: Pipeline, request_id: str, value: str) -> str:
+    """The keyed identity (`ID#email#<key>`) a request's Google job carries for `value`."""
+    (key,) = [str(i["key"]) for i in google_job(pipe, request_id)["identifiers"]
+              if i.get("value") == value]  # fmt: skip
+    return keys.identity_pk("email", key)
+
+
+def email_pk(value: str) -> str:
+    """The keyed identity of an email (a job's values are gone once it is answered)."""
+    key = ids.lookup_key(LOCAL_HASH_KEY.encode(), ids.normalise("email", value))
+    return keys.identity_pk("email", key)
+
+
+def google_proof(pipe: Pipeline, request_id: str) -> Any:
+    items, covering = loaded(pipe, request_id)
+    return next(p for p in proofs(items, covering) if p.system == "google_ads")
+
+
+def test_a_banner_request_reaching_the_job_through_a_link_is_not_proven_by_the_strangers_email(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a logged-in visitor's banner request citing a backfill Google job through the link
+    # to the visitor's email (which Google has no form of); the job also carries a stranger's
+    record, message, again = banner_citing_through_a_link(pipe, monkeypatch, tmp_path,
+                                                          NO_FORM, EMAIL)  # fmt: skip
+    visitor = key_of(pipe, record["job_request_id"], NO_FORM)
+    # (the RESOLUTION records which identity the citation relied on, in its one write)
+    assert resolution(pipe, again)["cited_linked"] == [visitor]
+    # When Google sends the stranger's email and not the visitor's
+    send(pipe, GoogleLike(), [message])
+    # Then the job is no proof for this request (review s28 p1 F1: it read Google done, and
+    # §7102 and the export counted it complied with): Google reads processing until the
+    # sweep re-opens the request, which then relies on that job's answer for the visitor's
+    # email, never sent (the quiet period: review s28 p1 F4), as the operator views say
+    google = google_proof(pipe, again)
+    assert (google.state, google.reopen) == ("processing", True)
+    assert sweep_and_resolve(pipe).reopened == [again]
+    (quiet,) = resolution(pipe, again)["not_asked"]["google_ads"]
+    assert quiet["job_id"] == f"{record['job_request_id']}:google_ads"
+    assert google_proof(pipe, again).settled
+    assert sweep_and_resolve(pipe).reopened == []
+    # And no view of the request shows the recorded identities (a derivation can reach the
+    # identities of someone the requester named)
+    items, covering = loaded(pipe, again)
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    detail = AdminService(table, LOCAL_HASH_KEY.encode()).request_detail(again)
+    (exported,) = [r for r in request_records(again, items, covering)
+                   if r["record"] == "resolution"]  # fmt: skip
+    for view in (detail["resolution"], exported):
+        assert "cited_linked" not in view and visitor not in json.dumps(view, default=str)
+
+
+def test_a_banner_request_reaching_the_job_through_a_link_is_proven_by_its_persons_email(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given the same, the visitor's email one Google takes and the stranger's one it has not
+    _, message, again = banner_citing_through_a_link(pipe, monkeypatch, tmp_path, EMAIL, NO_FORM)
+    # When Google sends the visitor's email and not the stranger's
+    send(pipe, GoogleLike(), [message])
+    # Then the job is this request's proof: done, never re-opened (p1fix28's interim rule, "no
+    # proof when anything was left unsent", held such requests processing for good)
+    google = google_proof(pipe, again)
+    assert (google.state, google.reopen) == ("done", False)
+    assert sweep_and_resolve(pipe).reopened == []
+
+
+def test_a_reopen_frees_the_mark_of_a_linked_identity_the_citation_relied_on(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given one person with two emails Google has no form of (a device linked to both), and a
+    # stranger; a backfill Google job carried all three and sent the stranger's only
+    first, second = "+l4first@gmail.com", "+l4second@gmail.com"
+    left_out(pipe, monkeypatch, tmp_path, "google_ads")
+    for email in (first, second, EMAIL):
+        pipe.post("/v1/opt-out", {"email": email})
+    for email in (first, second):
+        linked = token_for(email=email, device_id=DEVICE)
+        pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": linked})
+    pipe.resolve()
+    pipe.drain_all()
+    deploy(pipe, monkeypatch, FULL)
+    (record,) = run_chain(pipe, backfill(pipe, "google_ads")["request_id"])
+    (message,) = pipe.drain("googleads")
+    job_id = f"{record['job_request_id']}:google_ads"
+    # ... and its worker's frees never ran (it died after the receipt)
+    original = worker_module.record_delivered  # type: ignore[attr-defined]
+    monkeypatch.setattr(worker_module, "record_delivered", lambda *args, **kw: False)
+    send(pipe, ManyUnformed(), [message])
+    monkeypatch.setattr(worker_module, "record_delivered", original)
+    # When the person opts out naming the first email: the request cites that job for both
+    again = str(pipe.post("/v1/opt-out", {"email": first})["request_id"])
+    pipe.resolve()
+    pipe.drain_all()
+    named_pk, linked_pk = (email_pk(first), email_pk(second))
+    assert linked_pk in resolution(pipe, again)["cited_linked"]
+    assert sweep_and_resolve(pipe).reopened == [again]
+    # Then the re-open freed the linked email's mark as well as the named one's (review s28
+    # last L4: it kept naming the job in flight, was cited again and never re-sent), each
+    # stamped with that job's answer (review s28 p1 F4), which the request now relies on
+    for pk in (named_pk, linked_pk):
+        (mark,) = [i for i in pipe.items(pk) if i["sk"] == "DELIVERY#google_ads"]
+        assert not mark.get("inflight") and mark["no_record_job"] == job_id, pk
+    assert [e["job_id"] for e in resolution(pipe, again)["not_asked"]["google_ads"]] == [job_id]
+    assert google_proof(pipe, again).settled
+
+
+def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a device linked to an email Google has no form of, and a backfill job carrying that
+    # email beside another person's, which a banner request of the device cites through the link
+    record, message, again = banner_citing_through_a_link(pipe, monkeypatch, tmp_path,
+                                                          NO_FORM, EMAIL)  # fmt: skip
     # When Google sends the other person's email only
     send(pipe, GoogleLike(), [message])
     assert len(google_job(pipe, record["job_request_id"])["receipt"]["identities_unformed"]) == 1
@@ -213,3 +335,24 @@ def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
                         default=str)  # fmt: skip
     assert '"identities_not_shown": 1' in exported
     assert '"identities_not_shown": 1' in detail
+
+
+def test_a_reopen_adds_the_linked_identities_of_its_new_citations_only(aws: Aws) -> None:
+    # Given a RESOLUTION that cited one job through a linked identity
+    table = Table(aws.dynamodb, aws.table_name)
+    first = {"pk": "REQ#r1", "sk": keys.RESOLUTION_SK, "proof_rule": 3,
+             "covered": {"crm": ["e1:crm"]}, "cited_linked": ["ID#email#a"]}  # fmt: skip
+    put_resolution(table, first)
+
+    def stored() -> dict[str, Any]:
+        (found,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
+        return found
+
+    # When a re-open cites nothing new, the identities it reached are not written
+    cite_more(table, first, {"crm": ["e1:crm"]}, linked={"ID#email#b"})
+    assert stored()["cited_linked"] == ["ID#email#a"]
+    # When it cites a new job, through another linked identity: appended, the first kept
+    cite_more(table, first, {"crm": ["e2:crm"]}, linked={"ID#email#a", "ID#email#b"})
+    assert stored()["covered"]["crm"] == ["e1:crm", "e2:crm"]
+    assert stored()["cited_linked"] == ["ID#email#a", "ID#email#b"]
+    assert stored()["proof_rule"] == 3  # never raised or lowered by a re-open

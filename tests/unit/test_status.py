@@ -193,6 +193,40 @@ def test_a_shared_job_that_never_sent_this_persons_email_is_no_proof_of_it(named
     assert (sent.state, sent.reopen, sent.not_taken) == ("done", False, frozenset())
 
 
+@pytest.mark.parametrize("named", ["identities_unformed", "identities_not_sent"])
+def test_a_request_reaching_a_shared_job_through_a_link_is_proven_by_its_persons_identity_only(
+    named: str,
+) -> None:
+    # Given a request naming a phone (a type the CRM does not take), linked to its person's
+    # email e1; a backfill step's CRM job carried e1 and a stranger's e2, and the request cited
+    # it through e1's mark (`cited_linked`, proof rule 3; review s28 p1 F1)
+    event = {**EVENT, "identifiers": [{"type": "phone", "key": "p1", "value": "x"}]}
+    resolution = {**RESOLUTION, "covered": {"crm": [f"{EARLIER}:crm"]}, "proof_rule": 3,
+                  "cited_linked": ["ID#email#e1"]}  # fmt: skip
+    both = [{"type": "email", "key": "e1"}, {"type": "email", "key": "e2"}]
+    shared = {**_cited("done", ("email",)), "identifiers": both}
+
+    def left(pk: str) -> dict[str, Any]:
+        return {**shared, "receipt": {**shared["receipt"], named: [pk]}}
+
+    # When the vendor left the person's e1 unsent and sent the stranger's e2
+    (proof,) = proofs([event, resolution], {CITED: left("ID#email#e1")})
+    # Then the job proves nothing for this person: the request needs a job of its own
+    assert (proof.state, proof.reopen) == ("processing", True)
+    # And when it sent e1 and left the stranger's e2 unsent, it is this person's proof (not
+    # held open for another person's answer: the interim rule of p1fix28, reverted)
+    (sent,) = proofs([event, resolution], {CITED: left("ID#email#e2")})
+    assert (sent.state, sent.reopen) == ("done", False)
+    # And a RESOLUTION made before the field (proof rule 2) reads as it was answered: any
+    # identity the job carried proves it (docs/decisions.md)
+    before = {k: v for k, v in resolution.items() if k != "cited_linked"} | {"proof_rule": 2}
+    (old,) = proofs([event, before], {CITED: left("ID#email#e1")})
+    assert (old.state, old.reopen) == ("done", False)
+    # And under rule 3 a job carrying none of the identities relied on proves nothing
+    (none,) = proofs([event, {**resolution, "cited_linked": ["ID#email#e9"]}], {CITED: shared})
+    assert (none.state, none.reopen) == ("processing", True)
+
+
 def test_a_receipt_shown_for_one_request_lists_only_its_own_identities() -> None:
     # Given a backfill step's receipt naming three people's emails never sent (review s28 p1 F2)
     receipt = {"http_status": 200, "identifier_types_sent": ["email"],

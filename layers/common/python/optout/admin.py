@@ -67,7 +67,11 @@ class AdminService:
             **_calendar(event),
             "event": {name: event.get(name) for name in EVENT_FIELDS}
             | {"identifier_types": _types(event), "links": len(event.get("links", []))},
-            "resolution": {k: v for k, v in resolution.items() if k not in ("pk", "sk", "kind")},
+            "resolution": {
+                k: v
+                for k, v in resolution.items()
+                if k not in ("pk", "sk", "kind", *keys.RESOLUTION_KEYED)
+            },
             # a system the quiet period did not ask is under `not_asked` below, not here
             "systems": [_proof_view(proof, own) for proof in every if not proof.quiet_only],
         }

@@ -46,7 +46,7 @@ from optout.evidence import jurisdiction_stated
 from optout.ops.keys import DENIAL_SK
 from optout.store import keys
 from optout.store.codec import Item
-from optout.store.requests import PROOF_RULE
+from optout.store.requests import CITED_RULE, STRICT_RULE
 from optout.store.retired import retired_at_for, retirements
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -187,7 +187,7 @@ def job_retirements(table: Table, jobs: Sequence[tuple[str, Item | None]]) -> li
 @dataclass(frozen=True)
 class SystemProof:
     """What satisfies one system for one request: its own job and/or earlier requests' jobs.
-    `named`: the identities the request's event names (what it relied on a cited job for)."""
+    `named`: the identities the request's event names."""
 
     system: str
     own: Item | None
@@ -213,6 +213,10 @@ class SystemProof:
     # The jobs of `quiet` read with the request (`quiet_keys`): what they did not take is not
     # taken for this request either (`not_taken`). Read by every view that says "in part".
     quiet_jobs: tuple[Item, ...] = ()
+    # The identities the request's citations relied on: `named` and those reached through a
+    # link whose marks named a cited job (`RESOLUTION.cited_linked`, `proof_rule` 3). None: a
+    # RESOLUTION made before it was recorded (2026-12-03), read as it was answered (`proves`).
+    relied: frozenset[Identity] | None = None
 
     def _before_retirement(self, job: Item) -> bool:
         return made_before(job, self.retirement)
@@ -243,14 +247,19 @@ class SystemProof:
         return max(str(retired_at_for(j, self.retirement)) for j in self.jobs)
 
     def proves(self, cited: Item) -> bool:
-        """A cited job proves this system for the request when its receipt is proof for a
-        type of the identities the request named that the job carried (or, for a request
-        that reached the job's identities only through links, of any of them: which one a
-        citation relied on is not recorded, docs/decisions.md, review s28 p1 F1)."""
+        """A cited job proves this system for the request when its receipt is proof for one
+        of the identities the request relied on it for (`relied`) that the job carried: a
+        backfill step's job carries other people, whose sent values prove nothing for this
+        person (review s28 p1 F1). A RESOLUTION that did not record them (`relied` None): the
+        named ones the job carried, or, when it carried none (the request reached it only
+        through a link), any of them, as it was answered (docs/decisions.md)."""
         carried = _identities(cited)
         if not carried:  # a job that names no identifiers (none is written so): its status
             return cited.get("status") == "done"
-        relied = (carried & self.named) or carried
+        if self.relied is not None:
+            relied = carried & self.relied
+        else:
+            relied = (carried & self.named) or carried
         return bool(relied & _taken(cited))
 
     def no_proof(self, cited: Item) -> bool:
@@ -321,6 +330,8 @@ class SystemProof:
             carried = _identities(job)
             relied = {t for t, _ in carried & self.named} if carried else named
             refused |= relied & read(job)
+            # a done job that never sent a named identity quiets it too (review s28 p1 F4)
+            refused |= {t for t, _ in left(job) & self.named}
         taken = {t for job in self.jobs for t, _ in _taken(job)}
         return frozenset((refused & named) - taken)
 
@@ -437,6 +448,9 @@ def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[
 def _quiet_note(job: Item | None, job_id: str, at: str) -> str:
     if job is None:
         return f"not asked: job {job_id} ended no_record at {at} (its receipt is no longer kept)"
+    if job.get("status") == "done":  # it left this identity unsent (`unsent`; review s28 p1 F4)
+        why = (job.get("receipt") or {}).get("note") or "the vendor's answer"
+        return f"not asked: job {job_id} did not send this identifier at {at} ({why})"
     if vendor_answered(job):
         return f"not asked: the vendor answered no such person at {at} (job {job_id})"
     why = (job.get("receipt") or {}).get("note") or "no identifier it can use"
@@ -464,12 +478,15 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
                            if k in covering)
                   for s, ids in heard.items()}  # fmt: skip
     unplanned = set(resolution.get("not_planned") or ())
-    strict = int(resolution.get("proof_rule") or 1) >= PROOF_RULE
+    rule = int(resolution.get("proof_rule") or 1)
+    strict = rule >= STRICT_RULE
+    linked = {keys.split_identity_pk(str(pk)) for pk in resolution.get("cited_linked") or ()}
+    relied = named | linked if rule >= CITED_RULE else None
     removed = set(resolution.get("not_configured") or ())
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
                         strict, covering.get(keys.retired_key(s)),
-                        str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()))
+                        str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()), relied)
             for s in names]  # fmt: skip
 
 

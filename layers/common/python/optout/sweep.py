@@ -508,13 +508,13 @@ class Sweeper:
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
             " #cov, #ids, not_asked, not_planned, not_configured, proof_rule, created_at, denied,"
-            " resolved_at",
+            " resolved_at, cited_linked",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
                 "#cov": "covered",
                 "#ids": "identifiers",
-            },  # not_asked … resolved_at: what status.SystemProof.reopen reads (and `stale`)
+            },  # not_asked … cited_linked: what status.SystemProof.reopen reads (and `stale`)
         }  # eventually consistent: a resolution written a moment ago, missed, costs one redrive
         while True:
             page = self._table.client.query(**kwargs)

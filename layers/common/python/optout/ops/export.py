@@ -474,7 +474,8 @@ def request_records(
     if resolution:
         records.append({"record": "resolution", "request_id": request_id}
                        | {k: v for k, v in resolution.items()
-                          if k not in ("pk", "sk", "kind", "expires_at")})  # fmt: skip
+                          if k not in ("pk", "sk", "kind", "expires_at",
+                                       *keys.RESOLUTION_KEYED)})  # fmt: skip
     for proof in every:
         if proof.own:
             records.append(_job_record(request_id, proof.own, own))

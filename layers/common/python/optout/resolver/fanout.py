@@ -118,6 +118,9 @@ class JobPlan:
     # Every purpose needed is one an earlier job carries but which ends before the citing
     # request's record: the job only renews a proof (ops/contribution.py: a §7102 repeat).
     renewal: bool = False
+    # Per job of `covered`, the identities whose marks named it: what a citation of it relied
+    # on (the RESOLUTION's `cited_linked` keeps those the request did not name; review s28 p1 F1).
+    relied: dict[str, set[str]] = field(default_factory=dict)
 
     def absorb(self, other: "JobPlan") -> None:
         """Two clusters in one event: one job per system, with every purpose of both."""
@@ -125,7 +128,15 @@ class JobPlan:
         self.purposes |= other.purposes
         self.needs.update(other.needs)
         self.covered |= other.covered
+        for job, pks in other.relied.items():
+            self.relied.setdefault(job, set()).update(pks)
         self.not_asked.update(other.not_asked)
+
+    def cite(self, member: Member, jobs: set[str]) -> None:
+        """`member`'s marks name `jobs` for what it needs no new job for: each is cited."""
+        self.covered |= jobs
+        for job in jobs:
+            self.relied.setdefault(job, set()).add(member.pk)
 
     def sorted_purposes(self) -> list[Purpose]:
         return [p for p in ALL_PURPOSES if p in self.purposes]
@@ -156,11 +167,12 @@ def plan_jobs(
                 needs[member.pk] = (member, need)
             elif heard:
                 not_asked[heard[0]] = heard[1]
-        covered = {job for m in accepted
-                   for job in m.covering_jobs(system.name, wanted, cite_until)}  # fmt: skip
-        renewal = bool(needs) and not any(
+        plan = JobPlan(system, set(wanted), needs, not_asked=not_asked)
+        for m in accepted:
+            plan.cite(m, m.covering_jobs(system.name, wanted, cite_until))
+        plan.renewal = bool(needs) and not any(
             m.still_needs(system.name, need) for m, need in needs.values()
         )
-        if needs or covered or not_asked:
-            plans.append(JobPlan(system, set(wanted), needs, covered, not_asked, renewal))
+        if needs or plan.covered or not_asked:
+            plans.append(plan)
     return plans

@@ -202,9 +202,13 @@ class Resolver:
         pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
         chosen = str(event["received_at"])
         pending.note_choice(chosen)
-        jobs, covered = self._fan_out(
+        jobs, covered, relied = self._fan_out(
             request_id, plans, pending, asked, jurisdictions=where, chosen_at=chosen
         )
+        # The identities not named whose marks the citations came from (the person's, reached
+        # through a link): a cited job is proof only for those and the named ones (status.py
+        # `SystemProof.proves`, review s28 p1 F1). Kept in this write; usually none or one.
+        through = sorted(relied - {c.identifier.pk for c in claims})
         quiet = _not_asked(request_id, plans, asked)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
@@ -216,6 +220,7 @@ class Resolver:
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
+                                  **({"cited_linked": through} if through else {}),
                                   **({"not_asked": quiet} if quiet else {}),
                                   **({"renewed": renewed} if renewed else {}),
                                   **({"linked_only": hidden} if hidden else {}),
@@ -288,7 +293,7 @@ class Resolver:
         # Made for the batch's requests together: each of their jurisdictions (a superset of
         # this cluster's when the batch holds other people's requests too).
         where = sorted(outbox.jurisdictions)
-        made, _ = self._fan_out(
+        made, _, _ = self._fan_out(
             request_id, plans, again, set(), jurisdictions=where, chosen_at=outbox.chosen_at
         )
         try:
@@ -490,9 +495,10 @@ class Resolver:
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
         chain: str | None = None, jurisdictions: list[str] | None = None, chosen_at: str = "",
         unless_denied: bool = False,
-    ) -> tuple[list[str], dict[str, list[str]]]:  # fmt: skip
-        """Jobs made (system names), and per system the other requests' jobs that already
-        carry what this one asked of it (`asked`): its proof where it needs no job of its own.
+    ) -> tuple[list[str], dict[str, list[str]], set[str]]:  # fmt: skip
+        """Jobs made (system names), per system the other requests' jobs that already carry
+        what this one asked of it (`asked`): its proof where it needs no job of its own, and
+        the identities whose marks named those jobs (`JobPlan.relied`: what they are proof for).
         `chain`: a `--resend` backfill's (`_make_job`). `jurisdictions`: where the request(s)
         the jobs are made for came from (sorted; none known: empty), kept on each job.
         `chosen_at`: when the consumer made the choice the jobs carry (the request's
@@ -501,6 +507,7 @@ class Resolver:
         `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`)."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
+        relied: set[str] = set()
         for name, plan in sorted(plans.items()):
             if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at,
                               unless_denied):  # fmt: skip
@@ -508,7 +515,8 @@ class Resolver:
             others = sorted(plan.covered - {f"{request_id}:{name}"})
             if others and plan.purposes & asked:
                 covered[name] = others[:MAX_COVERING_JOBS]
-        return made, covered
+                relied.update(pk for job in covered[name] for pk in plan.relied.get(job, ()))
+        return made, covered, relied
 
     def _make_job(
         self, request_id: str, plan: JobPlan, pending: Outbox, chain: str | None = None,
@@ -653,7 +661,7 @@ class Resolver:
             member, _ = plan.needs[pk]
             mark = found.get((pk, keys.delivery_sk(name)), {})
             member.deliveries[name] = {} if before_retirement(mark, retired_at) else mark
-            plan.covered |= member.covering_jobs(name, wanted, cut)
+            plan.cite(member, member.covering_jobs(name, wanted, cut))
             need, heard = member.needs_now(name, wanted, quiet_since, cut)
             if heard:
                 plan.not_asked[heard[0]] = heard[1]
@@ -931,7 +939,7 @@ class Resolver:
                           "sk": keys.rederived_sk(job_request), "kind": "rederived",
                           "request_id": job_request, "systems": [system],
                           "expires_at": self._expires()})  # fmt: skip
-        made, _ = self._fan_out(job_request, {system: plan}, pending, set(), chain)
+        made, _, _ = self._fan_out(job_request, {system: plan}, pending, set(), chain)
         if made:
             outcome["job_request_id"] = job_request
             # What the job carries: on a retry of this event its own marks already name the
@@ -1099,16 +1107,21 @@ class Resolver:
         # answer freed them (no_record before 2026-11-30) would otherwise be cited once more.
         # Not a failure's listing: that is its worker's, whose run that lists it counts it
         # `JobsFailed` (review s22 diff C5, as A5 for the replay).
-        # Only this request's named identities' marks, if the job carried any: a backfill
-        # step's job carries up to ~300 people, whose frees are their own (review s28 p1 F3:
-        # every re-open wrote them all again). A request that reached the job only through a
-        # link frees all of its marks, as before (which of them is its person's is not known).
+        # Only this request's identities' marks: a backfill step's job carries up to ~300
+        # people, whose frees are their own (review s28 p1 F3: every re-open wrote them all
+        # again). Those the citations relied on (`SystemProof.relied`: named, and reached
+        # through a link, review s28 last L4: a linked identity's mark left naming the job
+        # would be cited again and never re-sent). A RESOLUTION before `cited_linked`: the
+        # named ones the job carried, else (reached only through a link) all, as before.
         now = iso(self._clock())
         named = list(dict.fromkeys(c.identifier.pk for c in self._claims(event)))
         for proof in reopen:
             for job in proof.covering:
                 carried = {str(f["pk"]) for f in delivery.flights_of(job)}
-                mine = carried.intersection(named) or None
+                if proof.relied is not None:
+                    mine: set[str] | None = carried & {keys.identity_pk(*i) for i in proof.relied}
+                else:
+                    mine = carried.intersection(named) or None
                 delivery.free_ended(self._table, job, job["status"], now, job.get("receipt"),
                                     only=mine)  # fmt: skip
         derivation = self._pass()
@@ -1116,7 +1129,7 @@ class Resolver:
         plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         try:
-            made, covered = self._fan_out(request_id, plans, pending, asked,
+            made, covered, relied = self._fan_out(request_id, plans, pending, asked,
                                           jurisdictions=jurisdictions_of(event),
                                           chosen_at=str(event["received_at"]),
                                           unless_denied=True)  # fmt: skip
@@ -1136,7 +1149,7 @@ class Resolver:
         configured = {s.name for s in self._systems.systems}
         removed = {s: now for s in unplanned if s not in configured}
         cite_more(self._table, resolution, covered, _not_asked(request_id, plans, asked),
-                  unplanned, removed)  # fmt: skip
+                  unplanned, removed, relied - set(named))  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
                     jobs=made, not_planned=sorted(unplanned),
                     not_configured=sorted(removed))  # fmt: skip

@@ -355,10 +355,17 @@ def free_ended(
     else:
         unproven = _unproven_types(job, receipt or {})
         # and the identities never sent, whatever other value of their type was (a job of
-        # several people's: review s28 P1)
+        # several people's: review s28 P1), stamped in the same write as a "no such person"
+        # answer is (review s28 p1 F4: else the person's next request made a job that only
+        # answered so, then the quiet period began): a job for that value alone would have
+        # answered no_record (no form: no call; no UID2, no profile: the vendor's answer)
         unsent = {str(pk) for name in keys.UNSENT_LISTS for pk in (receipt or {}).get(name) or ()}
-        if unproven or unsent:
-            _free_flights(table, job, now, unproven, pks=unsent)
+        if unsent:
+            answered = datetime.fromisoformat(str(job.get("completed_at") or now))
+            _free_flights(table, job, now, set(), math.ceil(answered.timestamp()), pks=unsent)
+        if unproven:
+            rest = [f for f in flights_of(job) if f["pk"] not in unsent]
+            _free_flights(table, {**job, "flights": rest}, now, unproven)
 
 
 def free_if_ended(table: Table, system: str, job_id: str, now: str) -> Item | None:

@@ -151,3 +151,9 @@ def day_pk(day: str, request_id: str) -> str:
 # the vendor can match, and by the vendor's answer (delivery/receipts.py writes them, review
 # s28 P1); read by the frees (store/delivery.py) and the proofs (status.py).
 UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
+
+# The RESOLUTION's fields that name keyed identities (`identity_pk`): the identities not named
+# whose marks its citations came from (resolver `_resolve`, read by status.py `proofs`). No
+# view of a request shows them (admin `request_detail`, the export's resolution record): a
+# derivation can reach identities of someone the requester named (review s28 p1 F1, F2).
+RESOLUTION_KEYED = ("cited_linked",)

@@ -7,9 +7,14 @@ from optout.store.codec import Item, serialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
 
-# The RESOLUTION's `proof_rule` since a cited job must prove what it was cited for
-# (docs/decisions.md): a resolution without it keeps the meaning it was answered with.
-PROOF_RULE = 2
+# The RESOLUTION's `proof_rule`, what its citations mean (docs/decisions.md); a resolution
+# keeps the meaning it was answered with. 2 (2026-11-30): a cited job must prove what it was
+# cited for. 3 (2026-12-03): and only by the identities the request named or its citations
+# came from (`cited_linked`, review s28 p1 F1); before it, a request reaching the job only
+# through a link was proven by any identity the job carried. The resolver writes the latest.
+STRICT_RULE = 2
+CITED_RULE = 3
+PROOF_RULE = CITED_RULE
 
 
 def load_request(table: Table, request_id: str, *, consistent: bool = False) -> list[Item]:
@@ -28,6 +33,7 @@ def cite_more(
     not_asked: dict[str, list[Item]] | None = None,
     not_planned: dict[str, str] | None = None,
     not_configured: dict[str, str] | None = None,
+    linked: set[str] | None = None,
 ) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
@@ -35,8 +41,9 @@ def cite_more(
     quiet period: `not_asked`, merged whole: the first resolution's map may not exist), and
     the systems it found nothing to plan for (`not_planned`: {system: when}, the person no
     longer opted out of their purposes; `not_configured`: those of them no longer in the
-    systems config, so the record does not say the person opted back in). Nothing else ever
-    rewrites a RESOLUTION."""
+    systems config, so the record does not say the person opted back in), and the identities
+    not named whose marks the new citations came from (`linked`, added to `cited_linked`).
+    Nothing else ever rewrites a RESOLUTION."""
     first = resolution.get("covered") or {}
     lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
              for s, ids in sorted(covered.items())}  # fmt: skip
@@ -47,6 +54,8 @@ def cite_more(
         heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
     unplanned = {**(not_planned or {}), **(resolution.get("not_planned") or {})}
     removed = {**(not_configured or {}), **(resolution.get("not_configured") or {})}
+    before = [str(pk) for pk in resolution.get("cited_linked") or ()]
+    reached = [*before, *sorted(set(linked or ()) - set(before))] if lists else before
     if (not lists and heard == (resolution.get("not_asked") or {})
             and unplanned == (resolution.get("not_planned") or {})
             and removed == (resolution.get("not_configured") or {})):  # fmt: skip
@@ -63,6 +72,9 @@ def cite_more(
     if removed != (resolution.get("not_configured") or {}):
         values[":removed"] = removed
         sets.append("not_configured = :removed")
+    if reached != before:
+        values[":linked"] = reached
+        sets.append("cited_linked = :linked")
     key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
     update = "SET " + ", ".join(sets)
     if names:
