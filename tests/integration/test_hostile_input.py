@@ -275,9 +275,10 @@ def test_nul_and_control_characters_are_refused_naming_the_field(
     ("path", "body", "field"),
     [
         ("/v1/opt-out", {"agent": {"name": "Acme \u202eAgents"}}, "agent.name"),
-        ("/v1/opt-out", {"agent": {"name": "Acme", "agent_id": "A\u200b1"}}, "agent.agent_id"),
+        ("/v1/opt-out", {"agent": {"name": "Acme", "agent_id": "A\u202d1"}}, "agent.agent_id"),
         ("/v1/opt-out", {"policy_version": "2026\u2066-01-01"}, "policy_version"),
-        ("/v1/opt-out", {"page_url": "https://shop.example.com/\ufeffprivacy"}, "page_url"),
+        ("/v1/opt-out", {"page_url": "https://shop.example.com/\u2067privacy"}, "page_url"),
+        ("/v1/opt-out", {"agent": {"name": "Acme \u061cAgents"}}, "agent.name"),
         ("/v1/consent", {"device_id": DEVICE, "policy_version": "v\u200e1"}, "policy_version"),
     ],
 )
@@ -290,8 +291,26 @@ def test_format_characters_in_text_an_operator_reads_are_refused(
     error = refused("capture_api", _event("POST", path, {}, json.dumps(body), JSON_CT))
     assert (error["status"], error["code"], error["field"]) == (422, "invalid_field", field)
     assert error["message"] == (
-        f"{field} must not contain invisible format characters (bidi controls, zero-width)"
+        f"{field} must not contain bidirectional control characters (such as U+202E)"
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 Agents",  # Persian: ZWNJ in its spelling
+        "Family \U0001f468\u200d\U0001f469\u200d\U0001f467 Agents",  # an emoji ZWJ sequence
+        "Privacy\u00adAgents",  # a soft hyphen
+    ],
+)
+def test_format_characters_that_are_not_bidi_controls_are_accepted_in_an_agents_name(
+    functions: dict[str, ModuleType], name: str
+) -> None:
+    # Only the bidirectional controls make a shown text read otherwise; refusing every format
+    # character refused ordinary Persian names and emoji (review s29 diff D6)
+    body = {"email": "persian-agent@example.com", "agent": {"name": name}}
+    event = _event("POST", "/v1/opt-out", {}, json.dumps(body), JSON_CT)
+    assert invoke(functions["capture_api"], event)["statusCode"] == 202
 
 
 def test_a_format_character_in_a_form_posts_page_url_is_refused(refused: Send) -> None:

@@ -236,7 +236,7 @@ def _nests_deeper_than(text: str, limit: int) -> bool:
 
 def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[str, ...]]) -> None:
     """No NUL or other control characters, no unpaired surrogates, in any key or string; no
-    format character in a text at a `shown` path. Depth is already bounded, so this
+    bidirectional control in a text at a `shown` path. Depth is already bounded, so this
     recursion is too. The message names the kind of character, never the text (PII)."""
     if isinstance(value, str):
         found = _FORBIDDEN_TEXT.search(value)
@@ -244,7 +244,7 @@ def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[
             field = field_path(path)
             label = "the body" if field == "body" else field
             if found is None:
-                rule = "must not contain invisible format characters (bidi controls, zero-width)"
+                rule = "must not contain bidirectional control characters (such as U+202E)"
             elif _SURROGATE.search(value):  # a JSON \ud800 escape without its pair
                 rule = "must not contain unpaired surrogates (a \\ud800-\\udfff escape alone)"
             else:
@@ -259,9 +259,13 @@ def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[
             _check_text(item, (*path, index), shown)
 
 
-def _has_format_character(text: str) -> bool:
-    if text.isascii():  # no ASCII character is Cf
-        return False
-    import unicodedata  # noqa: PLC0415 - only for non-ASCII text (already loaded by evidence)
+# The bidirectional controls (Unicode's Bidi_Control property: ALM, LRM, RLM, the embeddings
+# and overrides, the isolates): what makes a shown text read otherwise ("Trojan Source"). Other
+# format characters stay allowed: ZWNJ is part of Persian spelling, ZWJ of emoji sequences.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
-    return any(unicodedata.category(char) == "Cf" for char in text)
+
+def _has_format_character(text: str) -> bool:
+    return not text.isascii() and not _BIDI_CONTROLS.isdisjoint(text)
