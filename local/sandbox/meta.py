@@ -7,6 +7,14 @@ AdAccount.opt_out_user_from_targeting / CustomAudience.remove_users to make the 
 would send. Meta reads parameters from the query string or the form body alike; ours are in
 the body (hashes stay out of URLs), the SDK's in the query string: both are accepted.
 
+The ad account: GET /{v}/act_{id}?fields=... answers the fields asked for (each must be one of
+the SDK's AdAccount fields) from a modelled account: `business` ({id, name}) while a business
+portfolio owns it (`business_owned`) and `tos_accepted` ({"custom_audience_tos": 1, ...}, the
+SDK's map<string, int>) while its Custom Audience Terms are accepted (`terms_accepted`); the
+Graph API leaves an unset field out. On such an unusable account `usersofanyaudience` answers as
+usual and removes nothing: Meta documents that the call may then process nothing, not its
+answer, so the sandbox models the worst case (a 2xx that looks like any other).
+
 Versions: a version past its end of life (optout.connectors.versions, from Meta's version
 history) is answered as Meta answers it, HTTP 400 with error code 2635 ("You are calling a
 deprecated version of the Ads API"); a version Meta has not released is an unknown path.
@@ -28,6 +36,11 @@ from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_res
 from optout.connectors.versions import KNOWN, expired
 
 PATH = re.compile(r"^/(v\d+\.\d+)/(act_\d+/usersofanyaudience|\d+/users)$")
+ACCOUNT_PATH = re.compile(r"^/(v\d+\.\d+)/(act_\d+)$")
+ACCOUNT_FIELDS = frozenset(
+    value for name, value in vars(AdAccount.Field).items() if not name.startswith("_")
+)
+BUSINESS = {"id": "900000000000001", "name": "Sandbox business portfolio"}
 SCHEMAS = {CustomAudience.Schema.email_hash, CustomAudience.Schema.phone_hash}
 MAX_ENTRIES = 10_000
 
@@ -86,13 +99,21 @@ class Meta:
         # reports what it took in these counts: the connector must read them).
         self.invalid: set[str] = set()
         self.receive_at_most: int | None = None
+        # The ad account (every act_ id is this one): tests unset either to model an account
+        # on which usersofanyaudience processes nothing.
+        self.business_owned = True
+        self.terms_accepted = True
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         parts = urllib.parse.urlsplit(request.path)
         match = PATH.match(parts.path)
-        if request.method != "DELETE" or not match:
+        account = ACCOUNT_PATH.match(parts.path)
+        if request.method == "GET" and account:
+            version = account.group(1)
+        elif request.method == "DELETE" and match:
+            version = match.group(1)
+        else:
             return graph_error(404, 803, "Unknown path components", "GraphMethodException")
-        version, node = match.groups()
         if ("meta", version) not in KNOWN:
             return graph_error(400, 2635, f"(#2635) Unknown version {version}.")
         if expired("meta", version, datetime.now(UTC).date()):
@@ -105,6 +126,10 @@ class Meta:
             )
         if not self.access_token or bearer(request) != self.access_token:
             return graph_error(401, 190, "Invalid OAuth access token.")
+        if account:
+            return self._account(account.group(2), urllib.parse.parse_qs(parts.query))
+        assert match is not None  # a DELETE of a removal path, as checked above
+        node = match.group(2)
         if node.split("/")[0] in self.flagged:
             return graph_error(
                 400, 100, "Invalid parameter", error_subcode=1713230,
@@ -134,7 +159,9 @@ class Meta:
         invalid = [d for d in data
                    if not re.fullmatch(r"[0-9a-f]{64}", str(d)) or d in self.invalid]  # fmt: skip
         self.sessions += 1
-        self.removed.extend(str(d) for d in data if d not in invalid)
+        # an unusable account: a 2xx, and nothing processed (see the module's docstring)
+        if self.usable() or not node.endswith("/usersofanyaudience"):
+            self.removed.extend(str(d) for d in data if d not in invalid)
         return json_response(
             200,
             {
@@ -144,6 +171,24 @@ class Meta:
                 "invalid_entry_samples": {},
             },
         )
+
+    def usable(self) -> bool:
+        return self.business_owned and self.terms_accepted
+
+    def _account(self, node: str, query: dict[str, list[str]]) -> SandboxResponse:
+        fields = [f for f in ",".join(query.get("fields", [])).split(",") if f]
+        unknown = sorted(set(fields) - ACCOUNT_FIELDS)
+        if unknown:
+            return graph_error(
+                400, 100, f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node "
+                "type (AdAccount)", "GraphMethodException",
+            )  # fmt: skip
+        known: dict[str, Any] = {"account_id": node.removeprefix("act_")}
+        if self.business_owned:
+            known["business"] = dict(BUSINESS)
+        if self.terms_accepted:
+            known["tos_accepted"] = {"custom_audience_tos": 1, "web_custom_audience_tos": 1}
+        return json_response(200, {**{f: known[f] for f in fields if f in known}, "id": node})
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -9,6 +9,10 @@ item must carry exactly one identifier. Failed items are reported as TTD does, i
 A `UID2` must be a raw UID2: this sandbox knows the ones its UID2 operator sandbox issued
 (local/sandbox/uid2.py ISSUED); anything else, such as a hashed email, matches nobody at TTD
 and is reported here as an `InvalidUserId` failed line, so the mistake cannot pass unseen.
+
+Size: TTD answers 413 "Request size exceeds the allowed limit" and documents no figure (its
+OpenAPI for the endpoint): tests set `max_items` (a request with more items is refused) or
+`oversized` (raw UID2s that make any request holding one too large, even alone).
 """
 
 from typing import Any
@@ -25,6 +29,8 @@ class TradeDesk:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.auth_token = secrets.get("auth_token")
         self.opted_out: list[str] = []  # raw UID2s opted out (tests look here)
+        self.max_items: int | None = None
+        self.oversized: set[str] = set()
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path != "/data/deletion-optout/advertiser":
@@ -46,6 +52,9 @@ class TradeDesk:
             or not items
         ):
             return _bad("Invalid request")
+        values = {str(v) for item in items if isinstance(item, dict) for v in item.values()}
+        if (self.max_items is not None and len(items) > self.max_items) or values & self.oversized:
+            return json_response(413, "Request size exceeds the allowed limit")
         failed = []
         for number, item in enumerate(items, start=1):
             if not isinstance(item, dict) or len(item) != 1:

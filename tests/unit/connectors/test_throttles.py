@@ -109,8 +109,16 @@ class Answering(HttpClient):
         return self.answer
 
 
-def meta_answering(server: Any, status: int, error: dict[str, Any]) -> Any:
+def meta_checked(server: Any) -> Any:
+    """A Meta connector whose ad account the sandbox has already answered as usable (its
+    check_account is kept an hour), so a stub's answer reaches the removals only."""
     connector = make_connector(server, "meta")
+    assert connector.check_account() is None
+    return connector
+
+
+def meta_answering(server: Any, status: int, error: dict[str, Any]) -> Any:
+    connector = meta_checked(server)
     connector.http = Answering(status, {"error": {"message": "m", "type": "T", **error}})
     return connector
 
@@ -155,7 +163,7 @@ def test_meta_s_error_without_numbers_adds_none_to_the_reason(server):
 
 
 def test_meta_s_300_is_not_an_accepted_removal(server):
-    connector = make_connector(server, "meta")
+    connector = meta_checked(server)
     connector.http = Answering(300, {"session_id": 1})
 
     (outcome,) = connector.deliver([JOB])
@@ -165,7 +173,7 @@ def test_meta_s_300_is_not_an_accepted_removal(server):
 
 def test_meta_answer_without_a_session_id_is_done_with_no_reference(server):
     # Meta counted each call's one hash as received, and named no session
-    connector = make_connector(server, "meta")
+    connector = meta_checked(server)
     connector.http = Answering(202, {"num_received": 1, "num_invalid_entries": 0})
 
     (outcome,) = connector.deliver([JOB])
@@ -330,7 +338,7 @@ def test_segment_regulation_429_over_the_public_api_window_waits_until_its_reset
 
 def test_meta_s_version_warning_is_logged_once_a_batch_without_its_text(server, caplog):
     # Given Meta running two calls (email, phone) on a newer version than the one configured
-    connector = make_connector(server, "meta")
+    connector = meta_checked(server)
     notice = "The call has been auto-upgraded to v27.0 as v25.0 has been deprecated."
     connector.http = Answering(200, {"session_id": 1}, {"x-ad-api-version-warning": notice})
     # When a batch is delivered
@@ -345,7 +353,7 @@ def test_meta_s_version_warning_is_logged_once_a_batch_without_its_text(server, 
 
 
 def test_meta_without_a_version_warning_logs_nothing(server, caplog):
-    connector = make_connector(server, "meta")
+    connector = meta_checked(server)
     connector.http = Answering(200, {"session_id": 1})
     with caplog.at_level("WARNING", logger="optout.connectors.meta"):
         connector.deliver([JOB])

@@ -127,6 +127,25 @@ class Outcome:
 
 
 Item = TypeVar("Item", Job, Submitted)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A vendor reference whose status read failed (`Connector.read_each`): it answers for
+    the jobs holding that reference only (review s29 F2)."""
+
+    error: DeliveryError
+    started: bool  # False: out of time before its call went out
+
+    def outcome(self, item: Submitted) -> Outcome:
+        """The job's outcome: the vendor's verdict when final, asked again later when
+        retryable, not started when no call went; the reference and the types the submit
+        sent stay on it (they reached the vendor)."""
+        if not self.started:
+            return Outcome(item.job_id, None, error=self.error, not_started=True)
+        return Outcome(item.job_id, None, self.error.http_status, item.vendor_ref,
+                       item.identifier_types_sent, error=self.error)  # fmt: skip
 
 
 @dataclass
@@ -327,6 +346,22 @@ class Connector(ABC, Generic[S]):
             if self._never_started(error, before):
                 return self._not_started(items, error)
             return self._failed(items, error, types, sent)
+
+    def read_each(self, refs: Iterable[str], read: Callable[[str], V]) -> dict[str, V | Unread]:
+        """`read` of each reference on its own, for `check`: one refused or failed read (a
+        request id the vendor no longer keeps) is that reference's `Unread`, and the others'
+        answers stand, so the jobs the vendor finished are done (review s29 F2). Refused
+        credentials still raise: confirm's `_guarded` re-reads them and asks again."""
+        found: dict[str, V | Unread] = {}
+        for ref in refs:
+            before = self.http.tries_started()
+            try:
+                found[ref] = read(ref)
+            except DeliveryError as error:
+                if error.auth:
+                    raise
+                found[ref] = Unread(error, started=not self._never_started(error, before))
+        return found
 
     def _never_started(self, error: DeliveryError, tries_before: int) -> bool:
         """Out of time before this call made a single try (a lookup or token call made

@@ -25,6 +25,8 @@ is done, any FAILED or PARTIAL_SUCCESS fails with Google's error reasons, PROCES
 running; a job sent in several requests is done only when each of them is (base.merged).
 Google answers one status per destination of the request, in its order: an answer listing
 fewer than the request's lists is read as still running for the missing ones (`confirm`).
+Each requestId is read on its own: a status read Google refuses fails only the jobs holding
+that id (a retryable failure asks them again later), never the batch's other jobs.
 """
 
 import math
@@ -40,6 +42,7 @@ from optout.connectors.base import (
     Job,
     Outcome,
     Submitted,
+    Unread,
     merged,
     reason_code,
     reference,
@@ -237,19 +240,17 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
         return super().confirm(submitted)
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
-        verdicts: dict[str, tuple[str | None, str | None, int]] = {}
-        for ref in sorted({s.vendor_ref for s in submitted}):
-            query = urllib.parse.urlencode({"requestId": ref})
-            answer = self.session.send(
-                "GET",
-                f"{self.root}/requestStatus:retrieve?{query}",
-                step="google_ads requestStatus:retrieve",
-            )
-            sent = self._destinations_sent.get(ref)
-            verdicts[ref] = (*_verdict(answer.json(), sent), answer.status)
+        """Each requestId's status, read on its own (`read_each`): a read Google refuses (a
+        requestId it no longer keeps) fails only the jobs holding that id, a retryable one
+        asks them again later, and the other jobs keep Google's answer (review s29 F2)."""
+        verdicts = self.read_each(sorted({s.vendor_ref for s in submitted}), self._status)
         outcomes = []
         for item in submitted:
-            status, reason, http_status = verdicts[item.vendor_ref]
+            verdict = verdicts[item.vendor_ref]
+            if isinstance(verdict, Unread):
+                outcomes.append(verdict.outcome(item))
+                continue
+            status, reason, http_status = verdict
             types = item.identifier_types_sent
             if status is not None:
                 outcomes.append(Outcome(item.job_id, status, http_status, item.vendor_ref, types))  # type: ignore[arg-type]  # "done" | "submitted"
@@ -261,6 +262,17 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
                     Outcome(item.job_id, None, http_status, item.vendor_ref, types, error=error)
                 )
         return outcomes
+
+    def _status(self, ref: str) -> tuple[str | None, str | None, int]:
+        """One requestStatus:retrieve: (status, failure reason, HTTP status); raises
+        DeliveryError for a refused call or a malformed answer."""
+        query = urllib.parse.urlencode({"requestId": ref})
+        answer = self.session.send(
+            "GET",
+            f"{self.root}/requestStatus:retrieve?{query}",
+            step="google_ads requestStatus:retrieve",
+        )
+        return (*_verdict(answer.json(), self._destinations_sent.get(ref)), answer.status)
 
     def _user_identifiers(self, job: Job) -> list[dict[str, str]]:
         identifiers = []

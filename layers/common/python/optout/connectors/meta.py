@@ -13,14 +13,20 @@ Meta reports throttling as HTTP 400 with codes 4/17/32/613 or a Business Use Cas
 `X-Business-Use-Case-Usage` header when it gives one; an expired API version (code 2635) is
 final and says so. A version Meta no longer serves may instead be upgraded, the answer carrying
 `X-Ad-Api-Version-Warning`: logged once a batch, so the operator updates `api_version`.
-"Done" means Meta accepted the removal (it applies it within about 24 hours and offers no
-status to poll); `vendor_ref` holds Meta's session ids. Meta's answer counts what it took:
-`num_received` below the hashes sent, or any `num_invalid_entries`, fails every job of the
-batch for good, with those counts only.
+"Done" means Meta accepted the removal (Meta: changes "usually take up to 24 hours", longer for
+more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
+answer counts what it took: `num_received` below the hashes sent fails every job of the batch
+for good, with those counts only; `num_invalid_entries` above 0 (Meta: "not an exact number",
+a range of non-matches) fails them retryably, never done.
+usersofanyaudience answers 2xx and may process nothing when no business portfolio owns the ad
+account or its Custom Audience Terms are not accepted (Meta's guide): before its first removal,
+and again after an hour, the connector reads GET act_{id}?fields=tos_accepted,business once
+(`check_account`) and fails the batch retryably, without a removal, while either is missing.
 """
 
 import json
 import logging
+import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +51,12 @@ DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
 # Meta's notice that it ran the call on a newer version than the one asked for (its 2024-04-16
 # post on Marketing API version deprecation; checked 2026-12-01)
 VERSION_WARNING = "x-ad-api-version-warning"
+# The ad account's fields check_account reads, and the key of `tos_accepted` (facebook-business
+# AdAccount: `map<string, int>`) that says the Custom Audience Terms are accepted
+ACCOUNT_FIELDS = "tos_accepted,business"
+CUSTOM_AUDIENCE_TERMS = "custom_audience_tos"
+ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
+INVALID_IS_APPROXIMATE = "Meta: an approximate range of entries that did not match; retried"
 log = logging.getLogger(__name__)
 
 
@@ -77,17 +89,66 @@ class MetaConnector(Connector[MetaSecret]):
         self.urls = ([f"{root}/act_{account}/usersofanyaudience"] if account else []) + [
             f"{root}/{a}/users" for a in self.opts.audience_ids
         ]
+        self.account_url = f"{root}/act_{account}" if account else None
+        self._account_usable_at: float | None = None  # clock() of the last usable read
+        self.clock = time.monotonic
 
     def weight(self, job: Job) -> int:
         sent = self.identifiers(job)
         return max(sum(i.type == "email" for i in sent), sum(i.type == "phone" for i in sent), 1)
 
     def calls_per_batch(self, jobs: int) -> int:
-        # one removal per audience and hash schema (a batch's emails and phones fit one each)
+        # one removal per audience and hash schema (a batch's emails and phones fit one each),
+        # and the ad account's read (check_account: once a container an hour, counted as
+        # Google's cached token is, so the pace fits a cold container's first batch)
         schemas = {"email", "phone"} & set(self.system.identifier_types)
-        return len(self.urls) * max(1, len(schemas))
+        return len(self.urls) * max(1, len(schemas)) + (1 if self.account_url else 0)
+
+    def check_account(self) -> str | None:
+        """Why the ad account cannot act on a `usersofanyaudience` removal, or None when it
+        can: Meta answers that call 2xx and may process nothing "if the ad account is not owned
+        by a business portfolio, you have not yet accepted the Custom Audience Terms" (Meta,
+        "Customer File Custom Audiences", Remove Members; docs/vendors.md). One GET
+        act_{id}?fields=tos_accepted,business; a usable answer is kept ACCOUNT_CHECK_SECONDS
+        (this container's connector, off each opt-out's path), an unusable one is read again
+        next batch, so a fix is seen at once. A refused read raises (as a removal's would)."""
+        if self.account_url is None:
+            return None
+        now, usable_at = self.clock(), self._account_usable_at
+        if usable_at is not None and now - usable_at < ACCOUNT_CHECK_SECONDS:
+            return None
+        answer = self.http.send(
+            "GET",
+            f"{self.account_url}?fields={ACCOUNT_FIELDS}",
+            step="meta ad account",
+            headers={"Authorization": f"Bearer {self.creds.access_token}"},
+            raise_for_status=False,
+        )
+        if not 200 <= answer.status < 300:
+            raise self._refusal("meta ad account", answer)
+        payload = answer.json()
+        if not isinstance(payload, dict):
+            raise DeliveryError("meta ad account: malformed answer", retryable=True)
+        problems = []
+        business = payload.get("business")
+        if not (isinstance(business, dict) and business.get("id")):  # absent: none owns it
+            problems.append("no business portfolio owns it")
+        terms = payload.get("tos_accepted")  # map<string, int> (facebook-business AdAccount)
+        if not (isinstance(terms, dict) and terms.get(CUSTOM_AUDIENCE_TERMS) in (1, "1")):
+            problems.append("Custom Audience Terms not accepted")
+        if problems:
+            return "meta ad account cannot remove from its audiences: " + "; ".join(problems)
+        self._account_usable_at = now
+        return None
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
+        unusable = self.check_account()
+        if unusable:
+            # A removal would answer 2xx and do nothing: no call, no "done". Retried, so a
+            # fixed account (terms accepted, claimed by a business) takes the jobs on their
+            # next try; the last receive fails them for good (review s29 F1).
+            error = DeliveryError(f"configuration: {unusable}", retryable=True)
+            return [Outcome(j.job_id, None, error=error) for j in jobs]
         sent = [i for j in jobs for i in self.identifiers(j)]
         batches = {
             "EMAIL_SHA256": sorted({email_sha256(i.value) for i in sent if i.type == "email"}),
@@ -96,6 +157,7 @@ class MetaConnector(Connector[MetaSecret]):
         refs: list[str] = []
         dropped = False  # a session id that did not look like one (base.reference)
         short: list[str] = []  # calls whose answer counts fewer entries taken than sent
+        invalid: list[str] = []  # calls whose answer counts invalid entries (approximate)
         status = 200
         upgraded = False  # an answer carried Meta's version warning
         for url in self.urls:
@@ -110,9 +172,9 @@ class MetaConnector(Connector[MetaSecret]):
                     ref = reference(payload["session_id"], sent)
                     dropped = dropped or ref is None
                     refs.extend([ref] if ref else [])
-                problem = _shortfall(payload, len(data))
-                if problem:
-                    short.append(f"{schema} {problem}")
+                received, unmatched = _shortfall(payload, len(data))
+                short.extend([f"{schema} {received}"] if received else [])
+                invalid.extend([f"{schema} {unmatched}"] if unmatched else [])
         if upgraded:  # the header's text is not logged: only Meta's, but not ours to vouch for
             log.warning(
                 "meta system %s: Meta answered API version %s with %s (the version is "
@@ -123,11 +185,16 @@ class MetaConnector(Connector[MetaSecret]):
             )
         ref = ",".join(refs) or None
         ref_note = DROPPED_REFERENCE if dropped else None
-        if short:
+        if short or invalid:
             # Which hash Meta did not take is not known (its samples would be values): every
-            # job of the batch fails for good, with counts only; a replay re-sends them all.
-            note = "meta removal incomplete: " + "; ".join(short)
-            error = DeliveryError(note, retryable=False, http_status=status)
+            # job of the batch fails, with counts only. Fewer received than sent is final (a
+            # replay re-sends them all); invalid entries alone are retried, never done: Meta
+            # calls that count "not an exact number" but a range of non-matches (review s29
+            # F3), and the last receive fails them for good.
+            note = "meta removal incomplete: " + "; ".join(short + invalid)
+            if not short:
+                note += f" ({INVALID_IS_APPROXIMATE})"
+            error = DeliveryError(note, retryable=not short, http_status=status)
             return [Outcome(j.job_id, None, status, ref, error=error, note=note,
                             identifier_types_attempted=self.types_sent(j))
                     for j in jobs]  # fmt: skip
@@ -151,30 +218,34 @@ class MetaConnector(Connector[MetaSecret]):
         )
         if 200 <= answer.status < 300:
             return answer
+        raise self._refusal(f"meta remove {schema}", answer)
+
+    def _refusal(self, step: str, answer: HttpResponse) -> DeliveryError:
+        """A non-2xx Graph API answer, classified by Meta's error code."""
         payload = answer.json()
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
         if _throttled(answer.status, error):
-            raise DeliveryError(
-                f"meta remove {schema}: throttled (code {code})",
+            return DeliveryError(
+                f"{step}: throttled (code {code})",
                 retryable=True,
                 http_status=answer.status,
                 retry_after=regain_access_seconds(answer.headers),
             )
         if code == INVALID_TOKEN_CODE:
-            raise DeliveryError(
-                f"meta remove {schema}: access token refused (code {code})",
+            return DeliveryError(
+                f"{step}: access token refused (code {code})",
                 retryable=False,
                 http_status=answer.status,
                 auth=True,
             )
         if code == DEPRECATED_VERSION_CODE:
-            raise DeliveryError(
-                f"meta remove {schema}: API version {self.opts.api_version} expired (code {code})",
+            return DeliveryError(
+                f"{step}: API version {self.opts.api_version} expired (code {code})",
                 retryable=False,
                 http_status=answer.status,
             )
-        failure = status_error(f"meta remove {schema}", answer)
+        failure = status_error(step, answer)
         codes = _codes(error)
         if codes:  # Meta's numbers tell "fix the audience" from "our request is wrong"
             failure = DeliveryError(
@@ -184,7 +255,7 @@ class MetaConnector(Connector[MetaSecret]):
                 retry_after=failure.retry_after,
                 auth=failure.auth,
             )
-        raise failure
+        return failure
 
 
 def _throttled(status: int, error: object) -> bool:
@@ -225,16 +296,14 @@ def _codes(error: object) -> str:
                      if type(value) is int)  # fmt: skip
 
 
-def _shortfall(payload: object, sent: int) -> str:
-    """What Meta's answer says it did not take: fewer `num_received` than sent, or any
-    `num_invalid_entries` (counts only, never `invalid_entry_samples`). "" when the answer
-    carries no counts: a 2xx is then all there is to judge."""
+def _shortfall(payload: object, sent: int) -> tuple[str, str]:
+    """What Meta's answer says it did not take: fewer `num_received` than sent, and any
+    `num_invalid_entries` (counts only, never `invalid_entry_samples`), each "" when none.
+    Both "" when the answer carries no counts: a 2xx is then all there is to judge."""
     if not isinstance(payload, dict):
-        return ""
+        return "", ""
     received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
-    problems = []
-    if type(received) is int and received < sent:
-        problems.append(f"{received} of {sent} received")
-    if type(invalid) is int and invalid > 0:
-        problems.append(f"{invalid} invalid")
-    return ", ".join(problems)
+    return (
+        f"{received} of {sent} received" if type(received) is int and received < sent else "",
+        f"{invalid} invalid" if type(invalid) is int and invalid > 0 else "",
+    )

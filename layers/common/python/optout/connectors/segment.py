@@ -190,8 +190,9 @@ class SegmentConnector(Connector[SegmentSecret]):
         ]
 
     def check(self, submitted: Sequence[Submitted]) -> list[Outcome]:
-        verdicts: dict[str, tuple[str, int]] = {}
-        for ref in sorted({s.vendor_ref for s in submitted}):
+        # Each regulation read on its own (base.read_each): one Segment refuses fails only
+        # the jobs holding that regulateId, never the batch's others (review s29 F2).
+        def read(ref: str) -> tuple[str, int]:
             answer = self.http.send(
                 "GET",
                 f"{self.root}/regulations/{ref}",
@@ -204,10 +205,16 @@ class SegmentConnector(Connector[SegmentSecret]):
             status = regulation.get("overallStatus") if isinstance(regulation, dict) else None
             if not isinstance(status, str):
                 raise DeliveryError("segment regulation status: malformed answer", retryable=True)
-            verdicts[ref] = (status, answer.status)
+            return status, answer.status
+
+        verdicts = self.read_each(sorted({s.vendor_ref for s in submitted}), read)
         outcomes = []
         for item in submitted:
-            status, http_status = verdicts[item.vendor_ref]
+            verdict = verdicts[item.vendor_ref]
+            if not isinstance(verdict, tuple):  # base.Unread: this regulation's read failed
+                outcomes.append(verdict.outcome(item))
+                continue
+            status, http_status = verdict
             types = item.identifier_types_sent
             if status == FINISHED:
                 outcomes.append(Outcome(item.job_id, "done", http_status, item.vendor_ref, types))

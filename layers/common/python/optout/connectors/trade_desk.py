@@ -16,7 +16,8 @@ receipt lists as sent only the types whose every current UID2 TTD accepted, and 
 failed line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rejected, with a
 note. A job with no type sent fails, even when some of its items went through. A 2xx whose
 body is not a JSON object (with `FailedLines`, when present, a list) is not understood:
-retried, never "done".
+retried, never "done". A 413 (request too large; TTD gives no figure) sends the items again in
+halves, down to one item; a job with an item refused alone fails for good.
 """
 
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from optout.identifiers import Identifier, IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
 UID2_PRODUCTION = "https://prod.uidapi.com"
+STEP = "trade_desk deletion-optout"
+TOO_LARGE = 413
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,27 +117,13 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                     for kind, why in unmapped.items()
                 }
         if items:
-            creds = self.creds
-            answer = self.http.send(
-                "POST",
-                self.opts.base_url.rstrip("/") + "/data/deletion-optout/advertiser",
-                step="trade_desk deletion-optout",
-                headers={"Content-Type": "application/json", "TTD-Auth": creds.auth_token},
-                body=json_body(
-                    {
-                        "AdvertiserId": self.opts.advertiser_id,
-                        "Items": items,
-                        "RequestType": "OptOut",
-                    }
-                ),
-            )
-            failed = _failed_items(answer.json(), len(items))
+            status, failed, too_large = self._opt_out(items)
             sent = [job for job in jobs if job.job_id not in outcomes]
             judged = self.item_outcomes(
                 sent,
                 current,
                 {position[i]: code for i, code in failed.items() if i in position},
-                answer.status,
+                status,
                 "trade_desk: every current UID2 rejected",
                 dropped,
             )
@@ -143,7 +132,50 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             for outcome in judged:  # base.item_outcomes already fails a job with no type sent
                 found_out = replace(outcome, not_sent_at=unsent.get(outcome.job_id, ()))
                 outcomes[outcome.job_id] = noted(found_out, outcome.note, notes.get(outcome.job_id))
+            # A job with an item TTD refused as too large on its own: failed for good (its
+            # other items may have gone; a replay sends them all again)
+            owners = {current[n][0] for i, n in position.items() if i in too_large}
+            owners |= {previous[i][0] for i in too_large if i in previous}
+            alone = DeliveryError(
+                f"{STEP}: HTTP 413 for a single item", retryable=False, http_status=TOO_LARGE
+            )
+            for job in (j for j in jobs if j.job_id in owners):
+                types = self.types_sent(job)
+                outcomes[job.job_id] = Outcome(
+                    job.job_id, None, TOO_LARGE, error=alone, identifier_types_attempted=types
+                )
         return [outcomes[job.job_id] for job in jobs]
+
+    def _opt_out(self, items: list[dict[str, str]]) -> tuple[int, dict[int, str], set[int]]:
+        """POST the items: (the last HTTP status, failed item index -> TTD's ErrorCode, indexes
+        of items refused as too large alone). TTD answers 413 "Request size exceeds the allowed
+        limit" with no figure (its OpenAPI for the endpoint): the items are sent again in two
+        halves, each halved again on its own 413, down to one item (review s29 F5)."""
+        try:
+            answer = self.http.send(
+                "POST",
+                self.opts.base_url.rstrip("/") + "/data/deletion-optout/advertiser",
+                step=STEP,
+                headers={"Content-Type": "application/json", "TTD-Auth": self.creds.auth_token},
+                body=json_body(
+                    {
+                        "AdvertiserId": self.opts.advertiser_id,
+                        "Items": items,
+                        "RequestType": "OptOut",
+                    }
+                ),
+            )
+        except DeliveryError as error:
+            if error.http_status != TOO_LARGE:
+                raise
+            if len(items) == 1:
+                return TOO_LARGE, {}, {0}
+            half = len(items) // 2
+            _, first, first_large = self._opt_out(items[:half])
+            status, second, second_large = self._opt_out(items[half:])
+            failed = {**first, **{i + half: code for i, code in second.items()}}
+            return status, failed, first_large | {i + half for i in second_large}
+        return answer.status, _failed_items(answer.json(), len(items)), set()
 
     def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:
         creds = self.creds

@@ -1,0 +1,142 @@
+"""Meta's `usersofanyaudience` answers 2xx and may process nothing when no business portfolio
+owns the ad account or its Custom Audience Terms are not accepted (Meta, "Customer File Custom
+Audiences", Remove Members): the connector reads the account once (check_account) and never
+writes `done` for such an account (review s29 F1)."""
+
+import json
+import urllib.parse
+from typing import Any
+
+import pytest
+from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
+from facebook_business.typechecker import TypeChecker  # type: ignore[import-untyped]
+
+from local.sandbox.wire import SandboxRequest
+from optout.connectors import meta
+from tests.unit.connectors.conftest import (
+    EMAIL_NORMALISED,
+    PHONE,
+    calls,
+    make_connector,
+    make_job,
+    secret_for,
+)
+
+JOB = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), system="meta")
+ACCOUNT_READ = ("GET", "/v27.0/act_1001?fields=tos_accepted,business")
+
+
+def _methods(server: Any) -> list[tuple[str, str]]:
+    return [(c["method"], c["path"]) for c in calls(server, "meta")]
+
+
+@pytest.mark.parametrize(
+    ("unset", "why"),
+    [("terms_accepted", "Custom Audience Terms not accepted"),
+     ("business_owned", "no business portfolio owns it")],
+)  # fmt: skip
+def test_meta_account_usersofanyaudience_would_ignore_is_never_a_done_receipt(server, unset, why):
+    # Given an ad account whose removals Meta answers 2xx and does not process
+    vendor = server.sandboxes["meta"].vendor
+    setattr(vendor, unset, False)
+    # When a job is delivered to a system set up with only ad_account_id
+    (outcome,) = make_connector(server, "meta").deliver([JOB])
+    # Then it is not done: a retryable failure (the operator fixes the account, the next try
+    # goes through) with a reason naming the problem, no identifier, and no removal was sent
+    assert outcome.status is None and outcome.error.retryable
+    assert outcome.error.reason == (
+        f"configuration: meta ad account cannot remove from its audiences: {why}"
+    )
+    assert EMAIL_NORMALISED not in repr(outcome) and PHONE not in repr(outcome)
+    assert outcome.identifier_types_sent == () and outcome.identifier_types_attempted == ()
+    assert _methods(server) == [ACCOUNT_READ]
+    assert vendor.removed == []
+
+
+def test_meta_sandbox_removal_on_an_unusable_account_answers_2xx_and_removes_nothing(server):
+    # The sandbox models Meta's documented case (the connector before check_account read
+    # this answer as done)
+    vendor = server.sandboxes["meta"].vendor
+    vendor.terms_accepted = False
+    connector = make_connector(server, "meta")
+    answer = connector._delete(connector.urls[0], "EMAIL_SHA256", ["a" * 64])
+    assert answer.status == 200 and vendor.removed == []
+
+
+def test_meta_account_is_read_once_a_container_and_a_fixed_account_is_seen_at_once(server):
+    # Given an account whose terms are not accepted yet
+    vendor = server.sandboxes["meta"].vendor
+    vendor.terms_accepted = False
+    connector = make_connector(server, "meta")
+    (refused,) = connector.deliver([JOB])
+    # When the terms are accepted, and two more batches are delivered
+    vendor.terms_accepted = True
+    (first,) = connector.deliver([JOB])
+    (second,) = connector.deliver([make_job(("email", "p2@example.com"), system="meta")])
+    # Then the refused read was not kept: the next batch read the account again and went
+    # through; the batch after it read nothing (a usable account is kept an hour)
+    assert refused.status is None and (first.status, second.status) == ("done", "done")
+    reads = [m for m in _methods(server) if m[0] == "GET"]
+    assert reads == [ACCOUNT_READ, ACCOUNT_READ]
+    assert len(_methods(server)) == 2 + 2 + 1  # two reads, two schemas, then one schema
+
+
+def test_meta_usable_account_is_read_again_after_an_hour(server):
+    clock = [1000.0]
+    connector = make_connector(server, "meta")
+    connector.clock = lambda: clock[0]
+    connector.deliver([JOB])
+    clock[0] += meta.ACCOUNT_CHECK_SECONDS - 1
+    connector.deliver([JOB])
+    clock[0] += 1
+    connector.deliver([JOB])
+    assert [m for m in _methods(server) if m[0] == "GET"] == [ACCOUNT_READ, ACCOUNT_READ]
+
+
+def test_meta_audiences_alone_read_no_account(server):
+    connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                       "audience_ids": ["2002"]})  # fmt: skip
+    (outcome,) = connector.deliver([JOB])
+    assert outcome.status == "done"
+    assert all(method == "DELETE" for method, _ in _methods(server))
+    assert connector.calls_per_batch(10) == 2  # and the pace counts no read
+
+
+def test_meta_calls_counted_for_the_pace_include_the_account_read(server):
+    connector = make_connector(server, "meta")
+    connector.deliver([JOB])
+    assert connector.calls_per_batch(1) == len(calls(server, "meta")) == 3
+
+
+def test_meta_account_read_refusing_the_token_is_a_credential_failure(server):
+    # The account read is classified as a removal's answer: code 190 reloads the secret
+    connector = make_connector(server, "meta", secret={"access_token": "rotated-away"})
+    (outcome,) = connector.deliver([JOB])
+    assert (outcome.error.auth, outcome.error.retryable) == (True, False)
+    assert outcome.error.reason == "meta ad account: access token refused (code 190)"
+
+
+@pytest.mark.parametrize(("business", "terms"), [(True, True), (False, False)])
+def test_meta_sandbox_account_answer_has_the_shape_of_the_sdks_ad_account(server, business, terms):
+    # facebook-business 26.0.3 AdAccount: tos_accepted is `map<string, int>`, business a
+    # Business node; an unset field is left out, as the Graph API leaves it out
+    vendor = server.sandboxes["meta"].vendor
+    vendor.business_owned, vendor.terms_accepted = business, terms
+    connector = make_connector(server, "meta")
+    assert (connector.check_account() is None) is (business and terms)
+    (read,) = [c for c in calls(server, "meta") if c["method"] == "GET"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(read["path"]).query)
+    fields = query["fields"][0].split(",")
+    assert set(fields) <= {v for k, v in vars(AdAccount.Field).items() if not k.startswith("_")}
+    answer = vendor.handle(_get(read["path"]))
+    body = json.loads(answer.body)
+    checker = TypeChecker(AdAccount._field_types, AdAccount._get_field_enum_info())
+    assert all(checker.is_valid_pair(k, v) for k, v in body.items())
+    assert ("tos_accepted" in body, "business" in body) == (terms, business)
+    if terms:
+        assert body["tos_accepted"]["custom_audience_tos"] == 1
+
+
+def _get(path: str) -> SandboxRequest:
+    token = secret_for("meta")["access_token"]
+    return SandboxRequest("GET", path, {"authorization": f"Bearer {token}"}, b"")

@@ -1,0 +1,62 @@
+"""The Trade Desk answers 413 "Request size exceeds the allowed limit" and documents no figure:
+the connector sends the items again in halves, down to one item, and only a job with an item
+refused on its own fails (review s29 F5)."""
+
+import json
+
+from local.sandbox import uid2 as uid2_sandbox
+from optout.connectors.hashing import uid2_email_hash
+from tests.unit.connectors.conftest import calls, make_connector, make_job
+
+
+def _jobs(count: int) -> list:
+    return [make_job(("email", f"user{n}@example.com"), ("phone", f"+1415555{n:04d}"),
+                     request_id=f"r{n}", system="trade_desk") for n in range(count)]  # fmt: skip
+
+
+def _posts(server) -> list[tuple[int, int]]:
+    """(items, HTTP status) of each opt-out call, in order."""
+    return [(len(json.loads(c["body"])["Items"]), c["status"]) for c in calls(server, "trade_desk")]
+
+
+def test_trade_desk_413_sends_the_batch_again_in_halves_and_every_job_is_done(server):
+    # Given TTD refusing as too large any request of more than 3 items
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.max_items = 3
+    jobs = _jobs(5)  # 10 items: an email's and a phone's UID2 each
+    # When the batch is delivered
+    outcomes = make_connector(server, "trade_desk").deliver(jobs)
+    # Then every job is done (not failed for good on the first 413), every UID2 was opted out
+    # once, and the halves went down only as far as TTD took them
+    assert [o.status for o in outcomes] == ["done"] * 5
+    assert all(o.identifier_types_sent == ("email", "phone") for o in outcomes)
+    assert len(vendor.opted_out) == len(set(vendor.opted_out)) == 10
+    assert _posts(server) == [(10, 413), (5, 413), (2, 200), (3, 200), (5, 413), (2, 200),
+                              (3, 200)]  # fmt: skip
+
+
+def test_trade_desk_item_too_large_on_its_own_fails_only_its_job_for_good(server):
+    # Given TTD refusing as too large any request holding job r1's email UID2, even alone
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.oversized = {uid2_sandbox.raw_uid2(uid2_email_hash("user1@example.com"))}
+    jobs = _jobs(3)
+    # When the batch is delivered
+    outcomes = make_connector(server, "trade_desk").deliver(jobs)
+    # Then r1 fails for good with a 413 and no identifier in its reason; the others are done
+    assert [o.status for o in outcomes] == ["done", None, "done"]
+    failed = outcomes[1]
+    assert (failed.error.retryable, failed.error.http_status) == (False, 413)
+    assert failed.error.reason == "trade_desk deletion-optout: HTTP 413 for a single item"
+    assert failed.identifier_types_attempted == ("email", "phone")
+    assert "user1" not in repr(failed)
+    assert (1, 413) in _posts(server)
+
+
+def test_trade_desk_batch_of_one_item_too_large_fails_without_a_split(server):
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.max_items = 0
+    (outcome,) = make_connector(server, "trade_desk").deliver(
+        [make_job(("email", "solo@example.com"), system="trade_desk")]
+    )
+    assert outcome.status is None and outcome.error.http_status == 413
+    assert _posts(server) == [(1, 413)]
