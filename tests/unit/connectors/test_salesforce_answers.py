@@ -261,9 +261,9 @@ def test_a_create_answered_503_after_salesforce_committed_it_makes_one_individua
     (first,) = connector.deliver([job])
     (second,) = connector.deliver([job])
 
+    assert len(sandbox.vendor.individuals) == before + 1
     assert first.status is None and first.error.retryable
     assert (second.status, second.note) == ("done", None)
-    assert len(sandbox.vendor.individuals) == before + 1
     (record,) = [r for r in sandbox.vendor.records.values()
                  if r["email"] == "noindividual@example.com"]  # fmt: skip
     assert second.vendor_ref == record["IndividualId"]
