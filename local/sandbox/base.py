@@ -62,6 +62,8 @@ class Sandbox:
     def _answer(
         self, request: SandboxRequest, fault: FaultStatus | None, plan: FaultPlan
     ) -> SandboxResponse:
+        if fault is not None and plan.applied:
+            self.vendor.handle(request)  # committed, its answer lost to the fault below
         if fault == "timeout":
             time.sleep(plan.hold_seconds)
             return json_response(504, {"message": "sandbox timeout fault"})

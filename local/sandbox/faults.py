@@ -8,6 +8,8 @@ Without a `seed` the failing calls are chosen by a counter (rate r fails call n 
 floor((n+1)*r) > floor(n*r): rate 0.5 fails every second call, so a test knows which) and a
 mix is taken in turn; with a `seed` each call draws from its own random generator, so a soak
 meets faults spread as an outage spreads them, and the same seed replays the same draws.
+With `applied` a failing call is carried out first, then answered with its fault: a vendor
+that committed a write and lost its answer (a 5xx or timeout after the commit).
 """
 
 import math
@@ -48,6 +50,7 @@ class FaultPlan:
     retry_after: int | None = 2  # seconds a throttle asks the caller to wait (None: no wait)
     hold_seconds: float = 30.0  # a "timeout" answers only after this long
     seed: int | None = None
+    applied: bool = False  # the failing call is carried out before its fault is answered
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
@@ -67,7 +70,8 @@ class FaultPlan:
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> "FaultPlan":
         """The body of POST /_sandbox/{system}/faults. Raises InvalidFaults naming the field."""
-        unknown = set(spec) - {"rate", "status", "statuses", "retry_after", "hold_seconds", "seed"}
+        known = {"rate", "status", "statuses", "retry_after", "hold_seconds", "seed", "applied"}
+        unknown = set(spec) - known
         if unknown:
             raise InvalidFaults(f"unknown field {sorted(unknown)[0]}")
         if "status" in spec and "statuses" in spec:
@@ -75,12 +79,15 @@ class FaultPlan:
         statuses = spec.get("statuses", [spec.get("status", 500)])
         if not isinstance(statuses, list):
             raise InvalidFaults("statuses must be a list")
+        if not isinstance(spec.get("applied", False), bool):
+            raise InvalidFaults("applied must be true or false")
         return cls(
             rate=_number(spec, "rate", 0.0),
             statuses=tuple(statuses),
             retry_after=_whole(spec, "retry_after", 2),
             hold_seconds=_number(spec, "hold_seconds", 30.0),
             seed=_whole(spec, "seed", None),
+            applied=spec.get("applied", False),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +97,7 @@ class FaultPlan:
             "retry_after": self.retry_after,
             "hold_seconds": self.hold_seconds,
             "seed": self.seed,
+            "applied": self.applied,
         }
 
 

@@ -16,8 +16,13 @@ as Salesforce pages one. State is kept: an Individual created and linked is foun
 query, and every field set is in `individuals` / `records` for tests to read. A retired API
 version (past its end of life in optout.connectors.versions) answers 410 Gone, as
 Salesforce's REST API does.
+POST /composite/graph runs each graph all or nothing, as Salesforce does: its nodes (sObject
+POST and PATCH, `@{referenceId.id}` resolved from an earlier node) run in order, and a node
+refused rolls the whole graph back (the other nodes answer PROCESSING_HALTED); after 14 failed
+graphs the rest are not run (PROCESSING_HALTED). Limits: 75 graphs, 500 nodes a payload.
 """
 
+import copy
 import hashlib
 import re
 import urllib.parse
@@ -47,6 +52,12 @@ LINK_FIELD = {"Contact": "IndividualId", "Lead": "IndividualId", "Account": "Per
 PREFIX = {"Contact": "003", "Lead": "00Q", "Account": "001", "Individual": "0PK"}
 TOKEN = "00Dsandbox!fake-session-token"  # noqa: S105 - fake, sandbox only
 COLLECTION_SIZE = 200
+MAX_GRAPHS, MAX_NODES, MAX_GRAPH_FAILURES = 75, 500, 14  # "Composite Graph Limits"
+REFERENCE = re.compile(r"^@\{([A-Za-z0-9_]+)\.id\}$")
+SOBJECT_URL = re.compile(r"^/services/data/v\d+\.0/sobjects/([A-Za-z]+)(?:/([^/]+))?$")
+HALTED_BODY = [{"errorCode": "PROCESSING_HALTED",
+                "message": "The transaction was rolled back since another operation in the "
+                           "same transaction failed."}]  # fmt: skip
 
 
 def record_id(sobject: str, key: str) -> str:
@@ -83,6 +94,8 @@ class Salesforce:
         body = parse_json(request)
         if request.method == "POST" and path == "/composite":
             return self._composite(body)
+        if request.method == "POST" and path == "/composite/graph":
+            return self._graphs(body)
         if request.method == "GET" and path.startswith("/query/"):
             return self._more(version, path.removeprefix("/query/"))
         if path == "/composite/sobjects" and request.method in ("POST", "PATCH"):
@@ -208,6 +221,83 @@ class Salesforce:
             self.records[rid] = record
         return self.records[rid]
 
+    # -- composite graph: each graph all or nothing ------------------------------------------
+
+    def _graphs(self, body: Any) -> SandboxResponse:
+        given = body.get("graphs") if isinstance(body, dict) else None
+        graphs: list[dict[str, Any]] = [
+            g
+            for g in given or ()
+            if isinstance(g, dict) and isinstance(g.get("compositeRequest"), list)
+        ]
+        nodes_sent = sum(len(g["compositeRequest"]) for g in graphs)
+        ok = (
+            isinstance(given, list)
+            and len(graphs) == len(given)
+            and 0 < len(graphs) <= MAX_GRAPHS
+            and len({g.get("graphId") for g in graphs}) == len(graphs)
+            and nodes_sent <= MAX_NODES
+        )
+        if not ok:
+            return sf_error(400, "INVALID_GRAPH", "graphs: 1 to 75 graphs, 500 nodes")
+        answered: list[dict[str, Any]] = []
+        failures = 0
+        for graph in graphs:
+            if failures > MAX_GRAPH_FAILURES:
+                nodes = [_node(n.get("referenceId"), 400, HALTED_BODY)
+                         for n in graph["compositeRequest"]]  # fmt: skip
+                result = False
+            else:
+                result, nodes = self._graph(graph["compositeRequest"])
+                failures += not result
+            answered.append({"graphId": graph["graphId"], "isSuccessful": result,
+                             "graphResponse": {"compositeResponse": nodes}})  # fmt: skip
+        return json_response(200, {"graphs": answered})
+
+    def _graph(self, requests: list[Any]) -> tuple[bool, list[dict[str, Any]]]:
+        """One graph's nodes in order; the first refused rolls every write of it back."""
+        saved = copy.deepcopy((self.individuals, self.records))
+        ids: dict[str, str] = {}
+        nodes: list[dict[str, Any]] = []
+        for request in requests:
+            reference = request.get("referenceId") if isinstance(request, dict) else None
+            result = self._node(request, ids)
+            if not result.get("success"):
+                self.individuals, self.records = saved
+                body = [{"errorCode": result["errors"][0]["statusCode"],
+                         "message": result["errors"][0]["message"]}]  # fmt: skip
+                return False, [
+                    _node(reference, 400, body) if n is request
+                    else _node(n.get("referenceId") if isinstance(n, dict) else None, 400,
+                               HALTED_BODY)
+                    for n in requests
+                ]  # fmt: skip
+            if isinstance(reference, str):
+                ids[reference] = result["id"]
+            created = isinstance(request, dict) and request.get("method") == "POST"
+            nodes.append(_node(reference, 201, result) if created else _node(reference, 204, None))
+        return True, nodes
+
+    def _node(self, request: Any, ids: dict[str, str]) -> dict[str, Any]:
+        if not isinstance(request, dict) or not isinstance(request.get("body"), dict):
+            return _failed("JSON_PARSER_ERROR", "a node needs a method, url and body")
+        match = SOBJECT_URL.match(str(request.get("url", "")))
+        fields = {}
+        for name, value in request["body"].items():
+            ref = REFERENCE.match(value) if isinstance(value, str) else None
+            if ref is not None and ref.group(1) not in ids:
+                return _failed("INVALID_REFERENCE", f"no earlier node {ref.group(1)}")
+            fields[name] = ids[ref.group(1)] if ref is not None else value
+        if match is None:
+            return _failed("NOT_FOUND", "graphs take sObject rows only")
+        sobject, row = match.groups()
+        if request.get("method") == "POST" and row is None:
+            return self._create({"attributes": {"type": sobject}, **fields})
+        if request.get("method") == "PATCH" and row is not None:
+            return self._update({"attributes": {"type": sobject},
+                                 "id": urllib.parse.unquote(row), **fields})  # fmt: skip
+        return _failed("METHOD_NOT_ALLOWED", "POST an sObject or PATCH a row")
+
     # -- writes (sObject Collections, allOrNone false) ----------------------------------------
 
     def _create(self, record: Any) -> dict[str, Any]:
@@ -249,6 +339,10 @@ class Salesforce:
                 return _failed("INVALID_FIELD", f"No such column '{name}' on entity '{kind}'")
         target.update(fields)
         return {"id": record["id"], "success": True, "errors": []}
+
+
+def _node(reference: Any, status: int, body: Any) -> dict[str, Any]:
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": reference}
 
 
 def _failed(code: str, message: str) -> dict[str, Any]:

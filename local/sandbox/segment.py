@@ -8,7 +8,11 @@ counted in `dropped`: a test can show that a 200 proves nothing about the key.
 Regulations: `regulationType` is Segment's enum (there is no SUPPRESS_AND_DELETE); a
 regulation starts INITIALIZED and reads RUNNING, then FINISHED on successive
 GET /regulations/{id} (`fail_next` makes the next one FAILED), as Segment runs them
-asynchronously.
+asynchronously. A suppressing regulation adds its subjects to `suppressed` when accepted.
+`unsupported_destination` is a workspace with a destination that cannot delete: as Segment
+documents, a regulation forwarded to destinations (SUPPRESS_WITH_DELETE, DELETE_ONLY) then
+ends FAILED overall, its `streamStatus[].destinationStatus[]` saying NOT_SUPPORTED, though
+the suppression is in place; a Segment-only type (SUPPRESS_ONLY, ...) is not forwarded.
 """
 
 from typing import Any
@@ -34,6 +38,9 @@ REGULATION_TYPES = {
 }
 CATEGORIES = {"C0001", "C0002", "C0003", "C0004", "C0005"}
 LIFECYCLE = ("INITIALIZED", "RUNNING", "FINISHED")
+# "Segment & Destination regulations" (segment.com/docs/privacy/user-deletion-and-suppression/)
+FORWARDED = {"SUPPRESS_WITH_DELETE", "DELETE_ONLY"}
+SUPPRESSING = {"SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"}
 MAX_SUBJECTS = 5000
 PUBLIC_API_JSON = "application/vnd.segment.v1+json"
 
@@ -44,6 +51,8 @@ class Segment:
         self.token = secrets.get("token")
         self.regulations: dict[str, dict[str, Any]] = {}
         self.fail_next = False
+        self.unsupported_destination = False
+        self.suppressed: set[str] = set()  # userIds on the workspace's suppression list
         self.dropped = 0  # batches answered 200 for an unknown write key, then dropped
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
@@ -86,7 +95,11 @@ class Segment:
                 400, {"errors": [{"type": "validation", "message": "Bad Request"}]}
             )
         regulate_id = f"reg_{len(self.regulations) + 1}"
-        self.regulations[regulate_id] = {"reads": 0, "failed": self.fail_next, "body": body}
+        unsupported = self.unsupported_destination and body["regulationType"] in FORWARDED
+        self.regulations[regulate_id] = {"reads": 0, "failed": self.fail_next, "body": body,
+                                         "unsupported": unsupported}  # fmt: skip
+        if body["regulationType"] in SUPPRESSING:
+            self.suppressed.update(body["subjectIds"])
         self.fail_next = False
         return json_response(200, {"data": {"regulateId": regulate_id}})
 
@@ -96,8 +109,17 @@ class Segment:
             return json_response(404, {"errors": [{"type": "not-found", "message": "Not Found"}]})
         status = LIFECYCLE[min(regulation["reads"], len(LIFECYCLE) - 1)]
         regulation["reads"] += 1
+        destination = "FINISHED" if status == "FINISHED" else "RUNNING"
+        if status == "FINISHED" and regulation["unsupported"]:
+            status, destination = "FAILED", "NOT_SUPPORTED"
         if status == "FINISHED" and regulation["failed"]:
             status = "FAILED"
+        streams = []
+        if regulation["body"]["regulationType"] in FORWARDED:
+            dest = {"id": "dest_1", "name": "Sandbox Destination", "status": destination,
+                    "errString": ""}  # fmt: skip
+            streams = [{"id": "stream_1", "name": "sandbox source", "status": status,
+                        "destinationStatus": [dest]}]  # fmt: skip
         return json_response(
             200,
             {
@@ -107,6 +129,7 @@ class Segment:
                         "workspaceId": "sandbox",
                         "overallStatus": status,
                         "createdAt": "2026-11-29T00:00:00Z",
+                        "streamStatus": streams,
                     }
                 }
             },

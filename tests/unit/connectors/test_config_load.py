@@ -254,9 +254,28 @@ def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
     with pytest.raises(ConfigError, match=rf"system cdp: options.regulation_type {kind} does not "
                                           r"suppress new data"):  # fmt: skip
         CONNECTORS["segment"](loaded, fixed({"token": "t"}), HttpClient(1))
-    for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"):
+    for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE_INTERNAL"):
         edited = {**loaded.options, "regulation_type": suppressing}
         CONNECTORS["segment"](dataclasses.replace(loaded, options=edited), fixed({}), HttpClient(1))
+
+
+def test_segment_suppress_with_delete_is_refused_its_failed_hides_a_suppression_in_place():
+    # Review s29 V1: SUPPRESS_WITH_DELETE forwards a deletion to destinations and Segment
+    # "might return a FAILED status because of a failure on an unsupported destination" with
+    # the suppression (the opt-out) in place: such a receipt would be "failed" for good, and
+    # a replay would spend more of the 110,000-a-month quota failing the same way.
+    options = {"base_url": "https://api.segmentapis.com", "mode": "regulation",
+               "regulation_type": "SUPPRESS_WITH_DELETE"}  # fmt: skip
+    given = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+             "purposes": ["sale"], "options": options}  # fmt: skip
+    system = SystemModel.model_validate(given).config()
+
+    with pytest.raises(ConfigError) as refused:
+        CONNECTORS["segment"](system, fixed({"token": "t"}), HttpClient(1))
+
+    message = str(refused.value)
+    assert message.startswith("system cdp: options.regulation_type SUPPRESS_WITH_DELETE ")
+    assert "SUPPRESS_WITH_DELETE_INTERNAL" in message and "SUPPRESS_ONLY" in message
 
 
 def test_a_segment_regulation_waits_segments_30_days_before_giving_up():

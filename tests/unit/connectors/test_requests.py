@@ -656,7 +656,8 @@ def test_salesforce_creates_and_links_an_individual_for_a_contact_without_one(se
     (outcome,) = make_connector(server, "salesforce").deliver([job])
 
     methods = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in calls(server, "salesforce")]
-    assert methods[2:] == [("POST", "sobjects"), ("PATCH", "sobjects"), ("PATCH", "sobjects")]
+    # created and linked in one all-or-nothing graph, then the opt-out written
+    assert methods[2:] == [("POST", "graph"), ("PATCH", "sobjects")]
     sandbox = server.sandboxes["salesforce"].vendor
     (contact,) = sandbox.records.values()
     assert contact["type"] == "Contact" and contact["IndividualId"] == outcome.vendor_ref

@@ -6,12 +6,15 @@ written. Answer shapes: REST API Developer Guide, Composite and sObject Collecti
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from local.sandbox.faults import FaultPlan
 from local.sandbox.wire import SandboxRequest, SandboxResponse, json_response
 from optout.connectors.base import DROPPED_REFERENCE
+from optout.connectors.http import HttpClient, RetryPolicy
 from optout.connectors.salesforce import Person
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
@@ -182,12 +185,26 @@ def test_a_record_that_is_not_an_object_or_has_no_email_is_no_person(server):
 # -- Individuals made where missing -------------------------------------------------------
 
 
-def refused(code: str) -> Callable[[Any], Any]:
-    return lambda body: [{"success": False, "errors": [{"statusCode": code}]} for _ in body]
+def refuse_writes(server: Any, sobject: str, code: str) -> None:
+    """The sandbox refuses every create or update of `sobject`, as an org's validation rule
+    or duplicate rule would, inside a graph too (so the graph rolls back)."""
+    vendor = server.sandboxes["salesforce"].vendor
+    create, update = vendor._create, vendor._update
+
+    def refuse(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def write(record: Any) -> Any:
+            if (record.get("attributes") or {}).get("type") == sobject:
+                error = {"statusCode": code, "message": "refused", "fields": []}
+                return {"success": False, "errors": [error]}
+            return original(record)
+
+        return write
+
+    vendor._create, vendor._update = refuse(create), refuse(update)  # type: ignore[method-assign]
 
 
 def test_an_individual_salesforce_refused_to_create_fails_the_job(server):
-    answering(server, writes("POST", 0, refused("DUPLICATES_DETECTED")))
+    refuse_writes(server, "Individual", "DUPLICATES_DETECTED")
 
     (outcome,) = deliver(server, "noindividual@example.com")
 
@@ -197,23 +214,140 @@ def test_an_individual_salesforce_refused_to_create_fails_the_job(server):
     assert [c["method"] for c in calls(server, "salesforce")] == ["POST", "POST", "POST"]
 
 
-def test_a_record_salesforce_refused_to_link_to_its_new_individual_fails_the_job(server):
-    answering(server, writes("PATCH", 0, refused("INVALID_CROSS_REFERENCE_KEY")))
+def test_a_record_salesforce_refused_to_link_leaves_no_individual_behind(server):
+    # Review s29 V2: the link refused used to leave the new Individual (the person's last
+    # name) linked to nothing; the graph now rolls its creation back with the link
+    sandbox = server.sandboxes["salesforce"].vendor
+    deliver(server, EMAIL)  # an ordinary person: the sandbox's state holds their Individual
+    before = dict(sandbox.individuals)
+    refuse_writes(server, "Contact", "INVALID_CROSS_REFERENCE_KEY")
 
     (outcome,) = deliver(server, "noindividual@example.com")
 
     assert outcome.status is None
     assert outcome.error.reason == "salesforce update: Contact INVALID_CROSS_REFERENCE_KEY"
+    assert sandbox.individuals == before
 
 
-def test_a_new_individual_is_named_after_its_record_and_listed_as_changed(server):
+def test_a_new_individual_is_named_after_its_record_linked_in_one_graph_and_listed(server):
     (outcome,) = deliver(server, "noindividual@example.com")
 
-    create = next(c for c in calls(server, "salesforce") if c["path"].endswith("/sobjects"))
-    assert json.loads(create["body"])["allOrNone"] is False
-    assert [r["LastName"] for r in json.loads(create["body"])["records"]] == ["Sandbox"]
+    (graph_call,) = [c for c in calls(server, "salesforce") if c["path"].endswith("/graph")]
+    (graph,) = json.loads(graph_call["body"])["graphs"]
+    create, link = graph["compositeRequest"]
+    assert (create["method"], create["body"]) == ("POST", {"LastName": "Sandbox"})
+    assert create["url"].endswith("/sobjects/Individual")
+    assert (link["method"], link["body"]) == ("PATCH", {"IndividualId": "@{individual.id}"})
     assert f"Individual/{outcome.vendor_ref}" in outcome.records_changed
+    assert any(c.startswith("Contact/003") for c in outcome.records_changed)
     assert (outcome.status, outcome.http_status, outcome.note) == ("done", 200, None)
+    assert not any(c["path"].endswith("/composite/sobjects") and c["method"] == "POST"
+                   for c in calls(server, "salesforce"))  # fmt: skip
+
+
+def test_a_create_answered_503_after_salesforce_committed_it_makes_one_individual(server):
+    # Review s29 V2: Salesforce applies the create-and-link, then its answer is lost (503).
+    # With the worker's in-call retries a resend made a second Individual; a redelivery did
+    # too, the record still unlinked. Now the call is tried once and the redelivery's lookup
+    # finds the link: Individuals grow by 1, not 2.
+    sandbox = server.sandboxes["salesforce"]
+    connector = make_connector(server, "salesforce")
+    connector.http = HttpClient(2.0, RetryPolicy(attempts=3), sleep=lambda _: None)
+    job = make_job(("email", "noindividual@example.com"), system="salesforce")
+    before = len(sandbox.vendor.individuals)
+    # every third call fails, carried out first: the token, the lookup, then the graph
+    sandbox.configure_faults(FaultPlan(rate=1 / 3, statuses=(503,), applied=True))
+
+    (first,) = connector.deliver([job])
+    (second,) = connector.deliver([job])
+
+    assert len(sandbox.vendor.individuals) == before + 1
+    assert first.status is None and first.error.retryable
+    assert (second.status, second.note) == ("done", None)
+    (record,) = [r for r in sandbox.vendor.records.values()
+                 if r["email"] == "noindividual@example.com"]  # fmt: skip
+    assert second.vendor_ref == record["IndividualId"]
+    assert sandbox.faults()["injected"] == {"503": 1}
+
+
+def graph_answer(graphs: list[dict[str, Any]]) -> Change:
+    def changed(request: SandboxRequest, body: Any) -> Any:
+        return {"graphs": graphs} if request.path.endswith("/composite/graph") else body
+
+    return changed
+
+
+HALTED_GRAPH = {"graphId": "g0", "isSuccessful": False, "graphResponse": {"compositeResponse": [
+    {"referenceId": r, "httpStatusCode": 400, "body": [{"errorCode": "PROCESSING_HALTED"}]}
+    for r in ("individual", "link")]}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "graphs", [[], [{"graphId": "g0", "isSuccessful": True}], [{"graphId": "g0"}],
+               [{"graphId": "g0", "isSuccessful": True, "graphResponse": {"compositeResponse": [
+                   {"referenceId": "individual", "body": {"success": True}}]}}]],
+)  # fmt: skip
+def test_a_graph_answer_not_understood_is_retried_never_created_again_in_the_call(server, graphs):
+    answering(server, graph_answer(graphs))
+
+    (outcome,) = deliver(server, "noindividual@example.com")
+
+    assert outcome.status is None and outcome.error.retryable is True
+    assert outcome.error.reason == "salesforce create Individual: malformed answer"
+    assert len([c for c in calls(server, "salesforce") if c["path"].endswith("/graph")]) == 1
+
+
+def test_graphs_salesforce_halted_unprocessed_are_sent_again(server):
+    # Given Salesforce running the first graph of the first call and halting the second
+    vendor = server.sandboxes["salesforce"].vendor
+    original, bodies = vendor.handle, []
+
+    def handle(request: SandboxRequest) -> SandboxResponse:
+        if not request.path.endswith("/composite/graph"):
+            return original(request)
+        bodies.append(json.loads(request.body))
+        if len(bodies) > 1:
+            return original(request)
+        first, second = bodies[0]["graphs"]
+        ran = json.loads(
+            original(replace(request, body=json.dumps({"graphs": [first]}).encode())).body
+        )
+        halted = {**HALTED_GRAPH, "graphId": second["graphId"]}
+        return json_response(200, {"graphs": [*ran["graphs"], halted]})
+
+    vendor.handle = handle  # type: ignore[method-assign]
+    before = len(vendor.individuals)
+
+    outcomes = deliver(server, "noindividual1@example.com", "noindividual2@example.com")
+
+    # Then the halted one is sent again, alone, and each record has one Individual
+    assert [len(b["graphs"]) for b in bodies] == [2, 1]
+    assert [o.status for o in outcomes] == ["done", "done"]
+    assert len(vendor.individuals) == before + 2
+
+
+def test_a_graph_halted_every_time_is_retried_later_not_sent_without_end(server):
+    answering(server, graph_answer([HALTED_GRAPH]))
+
+    (outcome,) = deliver(server, "noindividual@example.com")
+
+    assert outcome.status is None and outcome.error.retryable is True
+    assert "PROCESSING_HALTED" in outcome.error.reason
+
+
+def test_the_sandbox_halts_graphs_after_14_failed_ones(server):
+    # Salesforce: "if the number of graph failures exceeds the maximum limit of 14,
+    # processing is halted for the remaining graphs" (Composite Graph Limits)
+    refuse_writes(server, "Individual", "DUPLICATES_DETECTED")
+    emails = [f"noindividual{n}@example.com" for n in range(16)]
+
+    outcomes = deliver(server, *emails)
+
+    graph_calls = [c for c in calls(server, "salesforce") if c["path"].endswith("/graph")]
+    assert [len(json.loads(c["body"])["graphs"]) for c in graph_calls] == [16, 1]
+    assert {o.error.reason for o in outcomes} == {
+        "salesforce update: Individual DUPLICATES_DETECTED"
+    }
 
 
 # -- the opt-out write --------------------------------------------------------------------

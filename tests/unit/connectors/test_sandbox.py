@@ -32,6 +32,17 @@ def test_fault_rate_one_half_fails_every_second_call():
     assert len(sandbox.recorded()) == 4
 
 
+def test_an_applied_fault_carries_the_call_out_then_answers_the_fault():
+    # A commit whose answer was lost: Braze's profile flag is written, the caller sees a 503
+    sandbox = Sandbox("braze", "braze", secret_for("braze"))
+    report = sandbox.set_fault_spec({"rate": 1, "status": 503, "applied": True})
+
+    answer = braze_call(sandbox)
+
+    assert (answer.status, report["applied"]) == (503, True)
+    assert sandbox.vendor.updated == {"external_id:c1": {"flag": True}}
+
+
 def test_fault_status_must_be_an_error_or_timeout():
     with pytest.raises(ValueError):
         Sandbox("braze", "braze", {}).set_faults(0.5, 200)
@@ -113,7 +124,8 @@ def test_the_recorded_calls_say_what_the_sandbox_answered():
 @pytest.mark.parametrize(
     "spec",
     [{"rate": 2}, {"rate": "x"}, {"statuses": []}, {"status": 200}, {"rate": 0.1, "colour": 1},
-     {"status": 503, "statuses": [503]}, {"hold_seconds": 0}, {"retry_after": True}],
+     {"status": 503, "statuses": [503]}, {"hold_seconds": 0}, {"retry_after": True},
+     {"status": 503, "applied": "yes"}],
 )  # fmt: skip
 def test_a_malformed_fault_plan_is_refused_naming_the_field(spec):
     with pytest.raises(ValueError):

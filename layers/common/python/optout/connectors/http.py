@@ -3,9 +3,10 @@
 Every non-2xx answer becomes a DeliveryError classified once, here: 429 (with Retry-After),
 408 and 5xx and transport failures are retryable; every other 4xx is permanent (a connector
 whose vendor throttles with another status reads the answer itself: Salesforce's 403
-REQUEST_LIMIT_EXCEEDED, Meta's 400 codes). A 429 without Retry-After may carry the wait as
-`X-RateLimit-Retry-After` or `X-RateLimit-Reset` instead (Braze), or a spent quota's reset
-time (Segment's regulations): `asked_wait`.
+REQUEST_LIMIT_EXCEEDED, Meta's 400 codes), unless the call names it in `also_retryable`
+(Segment's Tracking API 460, which Segment's own library retries). A 429 without
+Retry-After may carry the wait as `X-RateLimit-Retry-After` or `X-RateLimit-Reset` instead
+(Braze), or a spent quota's reset time (Segment's regulations): `asked_wait`.
 
 A call may be tried again at once, a bounded number of times (`RetryPolicy`; the worker
 tries each call up to three times): a delivery often takes several calls (Braze looks each
@@ -72,8 +73,9 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)
 
 
-def retryable_status(status: int) -> bool:
-    return status in RETRYABLE_4XX or status >= 500
+def retryable_status(status: int, also: frozenset[int] = frozenset()) -> bool:
+    """`also`: a call's own retryable 4xx, for one vendor's API only (never the global set)."""
+    return status in RETRYABLE_4XX or status in also or status >= 500
 
 
 class TimedOut(DeliveryError):
@@ -181,9 +183,15 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         raise_for_status: bool = True,
+        also_retryable: frozenset[int] = frozenset(),
+        once: bool = False,
     ) -> HttpResponse:
         """One call, tried as `retry` allows; raises DeliveryError for a non-2xx unless told
-        not to (the caller then classifies the answer itself). `step` names it in errors."""
+        not to (the caller then classifies the answer itself). `step` names it in errors;
+        `also_retryable`: 4xx statuses this vendor's API means as "try again". `once`: one
+        try whatever the policy, for a call that is not idempotent (a 5xx or a timeout may
+        come after the vendor applied it, and a resend would apply it twice): its failure
+        goes to the caller, which can look before trying again."""
         if not url.startswith(("https://", "http://")):
             raise DeliveryError(f"{step}: base_url must be http(s)", retryable=False)
         timed_out = 0
@@ -207,14 +215,20 @@ class HttpClient:
             except DeliveryError as error:
                 failure = error
                 timed_out += isinstance(error, TimedOut)
-                last = attempt >= self.retry.attempts or timed_out >= self.retry.timed_out_tries
+                last = (
+                    once
+                    or attempt >= self.retry.attempts
+                    or timed_out >= self.retry.timed_out_tries
+                )
                 if last:
                     raise
                 wait = self.retry.backoff(attempt, self._rng)
                 if not budget.allows(wait + MIN_TRY_SECONDS):
                     raise  # no time for another try: the queue's back-off tries it later
             else:
-                answered_wait = self._wait_before_retry(response, attempt)
+                answered_wait = (
+                    None if once else self._wait_before_retry(response, attempt, also_retryable)
+                )
                 if answered_wait is None or not budget.allows(answered_wait + MIN_TRY_SECONDS):
                     break  # no time for another try: its failure goes to the queue's back-off
                 wait = answered_wait
@@ -225,7 +239,7 @@ class HttpClient:
             attempt += 1
         if 200 <= response.status < 300 or not raise_for_status:
             return response
-        raise status_error(step, response)
+        raise status_error(step, response, also_retryable)
 
     def _take_turn(self, budget: TimeBudget, step: str) -> float:
         """Seconds left for a try once its pace allows it to start; OutOfTime (nothing sent,
@@ -243,9 +257,11 @@ class HttpClient:
             raise OutOfTime(step)
         return left
 
-    def _wait_before_retry(self, response: HttpResponse, attempt: int) -> float | None:
+    def _wait_before_retry(
+        self, response: HttpResponse, attempt: int, also: frozenset[int] = frozenset()
+    ) -> float | None:
         """Seconds to wait before trying a failed answer again, or None to return it now."""
-        if not retryable_status(response.status) or attempt >= self.retry.attempts:
+        if not retryable_status(response.status, also) or attempt >= self.retry.attempts:
             return None
         asked = asked_wait(response)
         if asked is None:
@@ -288,9 +304,11 @@ def _bounded(answer: Any, step: str) -> bytes:
     return body
 
 
-def status_error(step: str, response: HttpResponse) -> DeliveryError:
+def status_error(
+    step: str, response: HttpResponse, also_retryable: frozenset[int] = frozenset()
+) -> DeliveryError:
     status = response.status
-    retryable = retryable_status(status)
+    retryable = retryable_status(status, also_retryable)
     retry_after = asked_wait(response) if retryable else None
     return DeliveryError(
         f"{step}: HTTP {status}",

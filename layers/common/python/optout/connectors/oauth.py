@@ -67,26 +67,34 @@ class BearerSession:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         raise_for_status: bool = True,
+        once: bool = False,
     ) -> HttpResponse:
         """One API call with a bearer token; raises DeliveryError for a non-2xx unless told not
-        to (the caller then classifies the answer itself: a 401 is still retried here)."""
+        to (the caller then classifies the answer itself: a 401 is still retried here, it
+        applied nothing). `once`: no other retry (HttpClient.send)."""
         try:
-            answer = self._send_once(method, url, step, headers, body)
+            answer = self._send_once(method, url, step, headers, body, once)
         except DeliveryError as error:  # the token endpoint's own refusal
             if error.http_status != 401:
                 raise
             answer = None
         if answer is None or answer.status == 401:
             self._token = None  # revoked or expired early: one fresh token, one more try
-            answer = self._send_once(method, url, step, headers, body)
+            answer = self._send_once(method, url, step, headers, body, once)
         if raise_for_status and not 200 <= answer.status < 300:
             raise status_error(step, answer)
         return answer
 
     def _send_once(
-        self, method: str, url: str, step: str, headers: dict[str, str] | None, body: bytes | None
+        self,
+        method: str,
+        url: str,
+        step: str,
+        headers: dict[str, str] | None,
+        body: bytes | None,
+        once: bool = False,
     ) -> HttpResponse:
         auth = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
         return self.http.send(
-            method, url, step=step, headers=auth, body=body, raise_for_status=False
+            method, url, step=step, headers=auth, body=body, raise_for_status=False, once=once
         )

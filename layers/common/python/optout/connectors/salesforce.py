@@ -9,9 +9,12 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    contact" is the same person: Salesforce's guidance is to work through the Account).
    Each record's Individual is IndividualId (PersonIndividualId). A
    result in pages (`done: false`) is read to its end through each `nextRecordsUrl`.
-3. A record without an Individual gets one: POST .../composite/sobjects (sObject Collections,
-   200 records a call) creating Individuals (LastName is required: the record's own), then
-   PATCH .../composite/sobjects linking each record to its new Individual.
+3. A record without an Individual gets one: POST .../composite/graph, one graph per record
+   creating its Individual (LastName is required: the record's own) and linking the record to
+   it (`@{individual.id}`). Salesforce runs each graph all or nothing, so no Individual is
+   left unlinked by a refused link; the call is tried once (a 5xx or timeout may follow a
+   commit), and its failure goes to the queue's back-off, whose next delivery looks the
+   records up again and finds the ones linked: a resend never makes a second Individual.
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default) and, with `record_field`,
    an org's own checkbox (e.g. a custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself.
@@ -57,6 +60,12 @@ DEFAULT_FIELDS: dict[Purpose, str] = {
     "profiling": "HasOptedOutProfiling",
 }
 COLLECTION_SIZE = 200  # records per sObject Collections call
+# Composite Graph ("Composite Graph Limits", REST API Developer Guide, developer.salesforce.com,
+# read 2026-12-03): at most 75 graphs and 500 nodes a payload (ours: 2 nodes a graph), 15
+# different nodes (ours: 4); after 14 failed graphs the rest answer PROCESSING_HALTED,
+# unprocessed: sent again in the next call.
+GRAPHS_PER_CALL = 75
+HALTED = "PROCESSING_HALTED"
 # A query answers at most 2,000 rows a page; 100 emails needing more than 50 pages (100,000
 # records) is not a person but a shared address: refused rather than read without end.
 MAX_QUERY_PAGES = 50
@@ -153,8 +162,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         return len(self.identifiers(job))
 
     def calls_per_batch(self, jobs: int) -> int:
-        # a token (cached), the lookup, Individuals created, linked, the opt-outs written
-        return 5
+        # a token (cached), the lookup, Individuals created and linked (one graph call for
+        # up to GRAPHS_PER_CALL records), the opt-outs written
+        return 4
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         unmapped = {job.job_id: self._unmapped(job) for job in jobs}
@@ -220,10 +230,11 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         step: str,
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
+        once: bool = False,
     ) -> HttpResponse:
         """One REST call; a non-2xx raises, an API limit's 403 as retryable (limit_error)."""
         answer = self.session.send(
-            method, url, step=step, headers=headers, body=body, raise_for_status=False
+            method, url, step=step, headers=headers, body=body, raise_for_status=False, once=once
         )
         if 200 <= answer.status < 300:
             return answer
@@ -303,38 +314,75 @@ class SalesforceConnector(Connector[SalesforceSecret]):
     # -- 3. Individuals where missing --------------------------------------------------
 
     def _link_individuals(self, missing: list[Person]) -> None:
-        if not missing:
-            return
-        created = self._collections(
+        pending = list(missing)
+        while pending:
+            chunk, pending = pending[:GRAPHS_PER_CALL], pending[GRAPHS_PER_CALL:]
+            halted = self._create_and_link(chunk)
+            if len(halted) == len(chunk):  # nothing processed: no progress to be made now
+                raise DeliveryError(
+                    f"salesforce create Individual: {HALTED} for every record", retryable=True
+                )
+            pending = halted + pending
+
+    def _create_and_link(self, chunk: list[Person]) -> list[Person]:
+        """One composite graph call, a graph per record: create its Individual and link the
+        record to it, all or nothing. Returns the records Salesforce did not process."""
+        path = f"/services/data/{self.opts.api_version}/sobjects"
+        graphs = [
+            {
+                "graphId": f"g{n}",
+                "compositeRequest": [
+                    {
+                        "method": "POST",
+                        "url": f"{path}/Individual",
+                        "referenceId": "individual",
+                        "body": {"LastName": person.last_name},
+                    },
+                    {
+                        "method": "PATCH",
+                        "url": f"{path}/{person.sobject}/"
+                        + urllib.parse.quote(person.record_id, safe=""),
+                        "referenceId": "link",
+                        "body": {LOOKUPS[person.sobject][1]: "@{individual.id}"},
+                    },
+                ],
+            }
+            for n, person in enumerate(chunk)
+        ]
+        step = "salesforce create Individual"
+        answer = self._send(
             "POST",
-            [{"attributes": {"type": "Individual"}, "LastName": p.last_name} for p in missing],
-            "salesforce create Individual",
+            f"{self.data}/composite/graph",
+            step=step,
+            headers={"Content-Type": "application/json"},
+            body=json_body({"graphs": graphs}),
+            once=True,
         )
-        linked: list[Person] = []
-        for person, result in zip(missing, created, strict=True):
-            if result[0] is None:
-                person.error = f"Individual {result[1]}"
-            else:
-                person.individual_id = result[0]
-                person.changed.append(f"Individual/{result[0]}")
-                linked.append(person)
-        results = self._collections(
-            "PATCH",
-            [
-                {
-                    "attributes": {"type": p.sobject},
-                    "id": p.record_id,
-                    LOOKUPS[p.sobject][1]: p.individual_id,
-                }
-                for p in linked
-            ],
-            "salesforce link Individual",
-        )
-        for person, result in zip(linked, results, strict=True):
-            if result[0] is None:
-                person.error = f"{person.sobject} {result[1]}"
-            else:
-                person.changed.append(f"{person.sobject}/{person.record_id}")
+        payload = answer.json()
+        answered = payload.get("graphs") if isinstance(payload, dict) else None
+        by_id = {g.get("graphId"): g for g in answered or () if isinstance(g, dict)}
+        halted: list[Person] = []
+        for n, person in enumerate(chunk):
+            # A graph missing from the answer may have been applied: retried, and the next
+            # delivery's lookup finds its link (never created twice)
+            graph = by_id.get(f"g{n}")
+            nodes = _graph_nodes(graph, step)
+            if isinstance(graph, dict) and graph.get("isSuccessful") is True:
+                created = nodes.get("individual", {}).get("body")
+                new_id = created.get("id") if isinstance(created, dict) else None
+                if not isinstance(new_id, str) or not new_id:
+                    raise DeliveryError(f"{step}: malformed answer", retryable=True)
+                person.individual_id = new_id
+                person.changed += [f"Individual/{new_id}", f"{person.sobject}/{person.record_id}"]
+                continue
+            codes = {ref: _error_code(node.get("body")) for ref, node in nodes.items()}
+            refused = [(ref, code) for ref, code in codes.items() if code != HALTED]
+            if not refused:  # rolled back or never run: nothing of it was applied
+                halted.append(person)
+                continue
+            ref, code = refused[0]
+            person.error = f"{'Individual' if ref == 'individual' else person.sobject} {code}"
+        return halted
 
     # -- 4. the opt-out ----------------------------------------------------------------
 
@@ -411,6 +459,24 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                         code = "UNKNOWN_ERROR"  # not a code: it could be any text
                     results.append((None, code))
         return results
+
+
+def _graph_nodes(graph: object, step: str) -> dict[str, dict[str, Any]]:
+    """A graph's node results by referenceId; an answer without them is not understood
+    (retried: whether the graph was applied is unknown, and the next lookup tells)."""
+    response = graph.get("graphResponse") if isinstance(graph, dict) else None
+    nodes = response.get("compositeResponse") if isinstance(response, dict) else None
+    if not isinstance(nodes, list) or not all(isinstance(node, dict) for node in nodes):
+        raise DeliveryError(f"{step}: malformed answer", retryable=True)
+    return {str(node.get("referenceId")): node for node in nodes}
+
+
+def _error_code(body: object) -> str:
+    """The first errorCode of a node's error body, or UNKNOWN_ERROR when it has none that is
+    a code (it could be any text)."""
+    first = body[0] if isinstance(body, list) and body else {}
+    code = first.get("errorCode") if isinstance(first, dict) else None
+    return code if isinstance(code, str) and reason_code(code) else "UNKNOWN_ERROR"
 
 
 def _subresponses(payload: object) -> list[dict[str, Any]]:

@@ -13,9 +13,11 @@ key and events it later drops included, so the receipt's note says so (CONSENT_N
 
 mode "regulation" (base_url the Public API, https://api.segmentapis.com): POST
 {base_url}/regulations (Bearer token) with `regulation_type` (SUPPRESS_ONLY by default; only
-the SUPPRESS_* types are accepted: a DELETE_* type stops no new data), subjectType USER_ID
-and the customer ids. Segment cannot suppress what device-mode destinations receive
-directly from the browser or app, so a FINISHED regulation covers cloud-mode data only.
+the Segment-only suppressing types are accepted: a DELETE_* type stops no new data, and
+SUPPRESS_WITH_DELETE's status is FAILED when any destination cannot delete, suppression done
+or not), subjectType USER_ID and the customer ids. Segment cannot suppress what device-mode
+destinations receive directly from the browser or app, so a FINISHED regulation covers
+cloud-mode data only.
 Regulations run asynchronously: the job is `submitted` with the regulateId, and confirm()
 reads GET {base_url}/regulations/{id}: FINISHED is done; FAILED, INVALID, NOT_SUPPORTED and
 PARTIAL_SUCCESS fail with that status; INITIALIZED and RUNNING are still processing.
@@ -51,13 +53,24 @@ RegulationType = Literal[
 ]
 # Segment: DELETE_ONLY deletes "existing data without suppressing any new data"; the
 # DELETE_* types never stop new events reaching destinations, so an opt-out cannot use them.
-SUPPRESSING = frozenset({"SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE", "SUPPRESS_WITH_DELETE_INTERNAL"})
+# SUPPRESS_WITH_DELETE (a "Segment & Destination" regulation) also forwards a deletion to
+# destinations, and its overall status "might return a FAILED status because of a failure on
+# an unsupported destination" (segment.com/docs/privacy/user-deletion-and-suppression/, read
+# 2026-12-03) with the suppression, the opt-out itself, in place: a receipt that cannot tell
+# the two apart. The Segment-only types suppress the same way.
+SUPPRESSING = frozenset({"SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE_INTERNAL"})
+FORWARDS_DELETION = "SUPPRESS_WITH_DELETE"
 FINISHED = "FINISHED"
 STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
 # Segment: a suppression "can take up to 30 days to process", and deletions have a 30-day
 # SLA; a regulation still RUNNING before then is not a failure.
 REGULATION_GIVE_UP_SECONDS = 30 * 24 * 3600
+# Segment's Tracking API: 460 is a retry, as Segment's own library reads it
+# (segment-analytics-python 2.4.0, consumer.py: "Retryable 4xx: 408, 429, 460"; read
+# 2026-12-03); no Segment page names it. 410, which that library retries only "for parity with
+# the Node.js SDK" ("the server will keep returning 410"), stays final here.
+TRACKING_RETRYABLE = frozenset({460})
 # Segment's Tracking API answers 200 to an unknown write key and to events it drops later: a
 # consent receipt can prove delivery, not effect (docs/vendors.md, "Segment").
 CONSENT_NOTE = (
@@ -93,6 +106,14 @@ class SegmentConnector(Connector[SegmentSecret]):
     def configure(self) -> None:
         self.opts = parse_config(SegmentOptions, self.system.options, "options", self.system.name)
         self.root = self.opts.base_url.rstrip("/")
+        if self.opts.regulation_type == FORWARDS_DELETION:
+            raise ConfigError(
+                f"system {self.system.name}: options.regulation_type {FORWARDS_DELETION} "
+                f"forwards a deletion to every destination, and Segment reports FAILED when "
+                f"one of them cannot delete even though the suppression is in place: use "
+                f"SUPPRESS_WITH_DELETE_INTERNAL (suppress, and delete inside Segment) or "
+                f"SUPPRESS_ONLY"
+            )
         if self.opts.regulation_type not in SUPPRESSING:
             raise ConfigError(
                 f"system {self.system.name}: options.regulation_type "
@@ -152,6 +173,7 @@ class SegmentConnector(Connector[SegmentSecret]):
             step="segment batch",
             headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
             body=json_body({"batch": events}),
+            also_retryable=TRACKING_RETRYABLE,
         )
         return [Outcome(j.job_id, "done", answer.status, None, self.types_sent(j),
                         note=CONSENT_NOTE) for j in jobs]  # fmt: skip
