@@ -184,15 +184,16 @@
   // host can set or shadow it. On http (local development) in optout_device_id. A copy in
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
   // Else the id an earlier banner linked to a person (this origin's storage too), else a new one.
-  const deviceId =
-    valid(readCookie(NAME)) || valid(store("localStorage", COOKIE)) || valid(store("localStorage", LINKED)) || random();
+  const mine = () => valid(readCookie(NAME)) || valid(store("localStorage", COOKIE));
+  let deviceId = mine() || valid(store("localStorage", LINKED)) || random();
   setCookie(NAME, deviceId); // re-set on every visit: the 13 months run from the last visit
   store("localStorage", COOKIE, deviceId);
   // Migrating from an earlier banner (https): a plain optout_device_id is never taken as the
   // device (a sibling can flood the browser's own out of the jar and plant one), but every
-  // value present is read once with the first state and what it opted out of is queued here
-  // (load): a planted one can only add opt-outs. Expired (ours: host-only, Path=/) once read.
-  let olds = secure && !store("localStorage", MIGRATED) ? cookies(COOKIE).filter((id) => valid(id) && id != deviceId) : [];
+  // value present is read once (each distinct value: a sibling can set one per path) with the
+  // first state and what it opted out of is queued here (load): a planted one can only add
+  // opt-outs. Ours (host-only, Path=/) then names this device, for an earlier banner's page.
+  let olds = secure && !store("localStorage", MIGRATED) ? [...new Set(cookies(COOKIE))].filter((id) => valid(id) && id != deviceId) : [];
 
   // -- state ------------------------------------------------------------------------------
   const state = {
@@ -654,9 +655,14 @@
     return flush();
   };
 
-  const read = async (id) => {
+  // `old`: an earlier banner's id (its index in load's list). A final 4xx for it (a firewall,
+  // CDN or the API refusing that id for good) is nothing to carry, else the migration never
+  // settles and every page fails closed (review s29 D5). Not final: 408, 429, and 403 (the
+  // edge's origin secret while it rotates, as for posts). The device's own read fails closed.
+  const read = async (id, old) => {
     try {
       const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3) });
+      if (old && /^4(?!0[38]|29)/.test(res.status)) return { opt_out: {} };
       const answer = res.ok && (await res.json());
       // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
       // stub, a gateway's or an older API's JSON) is no state, and fails closed.
@@ -669,6 +675,10 @@
     // The earlier banner's ids are read with this device's state: until both answered the
     // browser's old opt-outs are unknown, and the page fails closed as without an answer.
     const answers = await Promise.all([deviceId, ...olds].map(read));
+    // Another tab that started with this one (a session restore) made its own device and wrote
+    // it last: this page takes the one the next page will, and reads again (review s29 D3).
+    const id = mine();
+    if (id && id != deviceId) return store("localStorage", COOKIE, (deviceId = id)), load();
     const [answer, ...old] = answers;
     if (!answers.every(Boolean)) {
       warn("no consent state; gated tags stay off");
@@ -676,8 +686,9 @@
     }
     changed(() => {
       // Their opt-outs this device's state lacks: one new entry, unconfirmed (never an
-      // opt-in), sent as any choice is. The plain cookie then goes, and from the first state
-      // read on no plain cookie is read again in this browser (a sibling's later plant).
+      // opt-in), sent as any choice is. From the first state read on no plain cookie is read
+      // again in this browser (a sibling's later plant): ours names the device from then on, so
+      // a page on an earlier banner (a rollout, a rollback) keeps it (review s29 D2).
       if (olds[0]) {
         reread();
         queue(PURPOSES.filter((p) => !answer.opt_out[p] && old.some((o) => o.opt_out[p])));
@@ -686,7 +697,7 @@
       }
       olds = [];
       store("localStorage", MIGRATED, 1);
-      if (secure) cookie(`${COOKIE}=; Path=/; Max-Age=0`);
+      if (secure) setCookie(COOKIE, deviceId);
       // The read carried Sec-GPC: 1 (a proxy or extension without the property): GPC as well.
       state.gpc ||= answer.gpc_signal === true;
       state.known = !linking;

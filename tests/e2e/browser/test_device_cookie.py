@@ -6,7 +6,8 @@ link the attacker's device to the victim's account.
 
 At the migration from the earlier banner (its plain cookie on https) the plain cookie's id is
 never taken: its opt-outs are read once and carried to the browser's device (review s28 cookie
-C1, C3).
+C1, C3). Its own plain cookie is then kept, naming the device, for an earlier banner's page
+(review s29 diff D2).
 
 The https pages are served by Playwright routing at https://www.shop.example (Chromium treats
 them as https: a secure context, Secure cookies kept), the sibling at https://ugc.shop.example
@@ -102,18 +103,21 @@ def _known_to_the_old_banner(
 
 
 def _states(
-    context: BrowserContext, out: dict[str, tuple[str, ...]], failing: set[str] | None = None
+    context: BrowserContext,
+    out: dict[str, tuple[str, ...]],
+    failing: set[str] | None = None,
+    status: int = 503,
 ) -> list[str]:
     """GET /v1/consent/{id} answers as the API would, each id opted out of its purposes in
-    `out` (none for any other id), or 503 while the id is in `failing`. Returns the ids read,
-    in order. (Installed after FakeConsentApi: asked first; posts still go to the fake.)"""
+    `out` (none for any other id), or `status` while the id is in `failing`. Returns the ids
+    read, in order. (Installed after FakeConsentApi: asked first; posts still go to the fake.)"""
     reads: list[str] = []
 
     def answer(route: Route) -> None:
         device = route.request.url.rsplit("/", 1)[1]
         reads.append(device)
         if failing and device in failing:
-            route.fulfill(status=503, content_type="application/json", body='{"message":"down"}')
+            route.fulfill(status=status, content_type="text/html", body="<h1>Refused</h1>")
             return
         opted = out.get(device, ())
         body = {
@@ -226,13 +230,13 @@ def test_a_returning_browsers_plain_cookie_is_not_adopted_its_opt_outs_are_carri
     assert _cookies(context, HOST) == [device]
     assert _opted_out(page) == {"sale", "share"}
     # ... read once, carried to the new device as one unconfirmed entry (never an opt-in),
-    # and the plain cookie is gone
+    # and the plain cookie now names the device
     assert sorted(reads) == sorted([device, old])
     assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [
         (device, {"sale": True, "share": True})
     ]
     assert "confirm_opt_in" not in api.posts[0]
-    assert _cookies(context, PLAIN) == []
+    assert _cookies(context, PLAIN) == [device]
 
     # ... and the next page reads this device alone
     reads.clear()
@@ -429,11 +433,200 @@ def test_a_failed_read_of_the_old_device_keeps_its_plain_cookie_for_a_later_page
     page = context.new_page()
     page.goto(f"{SHOP}/")
 
-    # Then the old opt-out applies, is carried to the same device, and the plain cookie goes
+    # Then the old opt-out applies, is carried to the same device, which the plain cookie
+    # names from then on
     assert _device(page) == device
     assert _opted_out(page) == {"sale"}
     assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [(device, {"sale": True})]
-    assert _cookies(context, PLAIN) == []
+    assert _cookies(context, PLAIN) == [device]
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 422])
+def test_an_old_device_refused_for_good_is_nothing_to_carry(
+    new_context: BrowserFactory, status: int
+) -> None:
+    # Given a browser the earlier banner knew, and something in front of the API (a firewall
+    # rule, a CDN) or the API itself refusing its old id for good, while the device's own
+    # read answers (review s29 diff D5: every page failed closed, the migration never settled)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    reads = _states(context, {old: ("sale",)}, {old}, status)
+    _known_to_the_old_banner(context, old)
+
+    # When the new banner loads
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+
+    # Then the state is known (that id has nothing to carry), the migration is settled and
+    # nothing is posted; the next page reads its own device alone
+    device = _device(page)
+    assert page.evaluate("() => localStorage.optout_migrated") == "1"
+    assert _cookies(context, PLAIN) == [device]
+    assert _sent(page, api) == []
+    reads.clear()
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    assert _device(page) == device
+    assert reads == [device]
+
+
+@pytest.mark.parametrize("status", [403, 408, 429, 503])
+def test_an_old_device_refused_for_now_keeps_the_page_fail_closed(
+    new_context: BrowserFactory, status: int
+) -> None:
+    # Given a browser the earlier banner knew, and its old id's read answered "try again" (a
+    # guard beside the test above: these statuses are not final; 403 is the API's own answer
+    # while the edge's origin secret rotates)
+    context = new_context()
+    _serve_sites(context)
+    old = uuid.uuid4().hex
+    _states(context, {old: ("sale",)}, {old}, status)
+    _known_to_the_old_banner(context, old)
+
+    # When the new banner loads
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the page fails closed and the plain cookie stays for a later page to read
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert page.evaluate("() => localStorage.optout_migrated") is None
+    assert _cookies(context, PLAIN) == [old]
+
+
+def test_each_plain_value_is_read_once_however_many_copies_a_sibling_sets(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew (sale opted out), on a deep page for each of
+    # whose path prefixes a sibling set two values of its own, one of them partitioned
+    # (review s29 diff D1: every copy was read, 18 reads for 4 ids)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old, attacker, other = uuid.uuid4().hex, _attacker(), _attacker()
+    reads = _states(context, {old: ("sale",), attacker: ("share",), other: ("profiling",)})
+    _known_to_the_old_banner(context, old)
+    paths = ["/", "/a", "/a/", "/a/b", "/a/b/", "/a/b/c", "/a/b/c/", "/a/b/c/d"]
+    sibling = context.new_page()
+    sibling.goto(f"{SIBLING}/post/1")
+    sibling.evaluate(
+        "([paths, values]) => { for (const [value, part] of values) for (const p of paths)"
+        " document.cookie = `optout_device_id=${value}; Domain=shop.example; Path=${p};"
+        " Secure; SameSite=Lax${part}`; }",
+        [paths, [[attacker, ""], [other, "; Partitioned"]]],
+    )
+    sibling.close()
+    reads.clear()
+
+    # When the new banner loads on the deepest page
+    page = context.new_page()
+    page.goto(f"{SHOP}/a/b/c/d")
+    copies = page.evaluate("() => document.cookie.split('; optout_device_id=').length - 1")
+    assert copies > 4
+
+    # Then each distinct id is read once, the browser's own among them, and every opt-out is
+    # carried to the device in one entry
+    device = _device(page)
+    assert sorted(reads) == sorted([device, old, attacker, other])
+    assert [(p["device_id"], p["opt_out"]) for p in _sent(page, api)] == [
+        (device, {"sale": True, "share": True, "profiling": True})
+    ]
+
+
+# The pre-session-28 banner's whole identity rule: the first optout_device_id listed, else a
+# new id (it then re-set that cookie, host-only at Path=/).
+EARLIER_BANNERS_DEVICE = (
+    "() => (document.cookie.match('(?:^|; )optout_device_id=([^;]*)') || [])[1]"
+)
+
+
+def test_after_the_migration_an_earlier_banners_page_takes_the_same_device(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the new banner migrated (its old device opted out of sale)
+    context = new_context()
+    _serve_sites(context)
+    old = uuid.uuid4().hex
+    reads = _states(context, {old: ("sale",)})
+    _known_to_the_old_banner(context, old)
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    device = _device(page)
+
+    # Then its plain cookie is kept, host-only at Path=/, and names the device: a page still
+    # on the earlier banner (a mixed rollout, an open tab, a rollback) takes the same device
+    # rather than a new one whose opt-outs nothing carries (review s29 diff D2, s28 C5)
+    jar = [c for c in context.cookies(SHOP) if c["name"] == PLAIN]
+    assert [(c["value"], c["path"], c["secure"], c["domain"]) for c in jar] == [
+        (device, "/", True, "www.shop.example")
+    ]
+    assert page.evaluate(EARLIER_BANNERS_DEVICE) == device
+
+    # ... and the new banner never reads a plain cookie again, a sibling's plant beside it
+    # either (the device stays its own)
+    _plant(context, _attacker(), "/")
+    reads.clear()
+    page = context.new_page()
+    page.goto(f"{SHOP}/index.html")
+    assert _device(page) == device
+    assert reads == [device]
+    assert _opted_out(page) == {"sale"}
+
+
+def test_two_tabs_migrating_at_once_post_under_the_device_that_survives(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew (sale opted out), restoring two tabs at once
+    # (review s29 diff D3): the first tab made its device, its state reads still on the way
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    _states(context, {old: ("sale",)})
+    _known_to_the_old_banner(context, old)
+    first = context.new_page()
+    held: list[Route] = []
+    holding = True
+
+    def hold(route: Route) -> None:
+        if holding and route.request.frame.page == first:
+            held.append(route)
+        else:
+            route.fallback()
+
+    context.route("**/v1/consent/*", hold)
+    first.goto(f"{SHOP}/")
+    first.wait_for_function("() => !!window.optoutBridge")
+    lost = first.evaluate("() => window.optoutBridge.state().deviceId")
+    while len(held) < 2:  # the device's read and the old id's
+        first.wait_for_timeout(20)
+
+    # ... and the second tab's banner ran beside it, before the first's writes showed (as
+    # here: they are undone), made its own device, wrote it last and migrated
+    context.clear_cookies(name=HOST)
+    first.evaluate("() => localStorage.removeItem('optout_device_id')")
+    second = context.new_page()
+    second.goto(f"{SHOP}/index.html")
+    device = _device(second)
+    assert device != lost
+    _sent(second, api)
+
+    # When the first tab's reads answer
+    holding = False
+    for route in held:
+        route.fallback()
+
+    # Then it takes the device that survived, and every opt-out carried is posted for that
+    # device (none for one the browser no longer has)
+    assert _device(first) == device
+    assert _opted_out(first) == {"sale"}
+    assert _cookies(context, HOST) == [device]
+    assert first.evaluate("() => JSON.parse(localStorage.optout_device_id)") == device
+    posts = _sent(first, api)
+    assert posts and {p["device_id"] for p in posts} == {device}
+    assert all(p["opt_out"] == {"sale": True} for p in posts)
 
 
 def test_a_browser_without_a_plain_cookie_reads_only_its_own_device(
