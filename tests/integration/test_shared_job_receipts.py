@@ -337,22 +337,33 @@ def test_a_link_only_request_still_sees_that_the_cited_job_left_values_unsent(
     assert '"identities_not_shown": 1' in detail
 
 
-def test_a_reopen_adds_the_linked_identities_of_its_new_citations_only(aws: Aws) -> None:
+def test_a_reopen_adds_the_linked_identities_its_citations_relied_on(aws: Aws) -> None:
     # Given a RESOLUTION that cited one job through a linked identity
     table = Table(aws.dynamodb, aws.table_name)
     first = {"pk": "REQ#r1", "sk": keys.RESOLUTION_SK, "proof_rule": 3,
              "covered": {"crm": ["e1:crm"]}, "cited_linked": ["ID#email#a"]}  # fmt: skip
     put_resolution(table, first)
+    writes: list[str] = []
 
     def stored() -> dict[str, Any]:
         (found,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
         return found
 
-    # When a re-open cites nothing new, the identities it reached are not written
-    cite_more(table, first, {"crm": ["e1:crm"]}, linked={"ID#email#b"})
-    assert stored()["cited_linked"] == ["ID#email#a"]
-    # When it cites a new job, through another linked identity: appended, the first kept
-    cite_more(table, first, {"crm": ["e2:crm"]}, linked={"ID#email#a", "ID#email#b"})
+    def cite(covered: dict[str, list[str]], linked: set[str]) -> None:
+        before = stored()
+        cite_more(table, before, covered, linked=linked)
+        writes.append("same" if stored() == before else "written")
+
+    # When a re-open cites nothing new and reaches nothing new: nothing is written
+    cite({"crm": ["e1:crm"]}, {"ID#email#a"})
+    # When it cites the same job again through an identity the first write missed: appended
+    # (review s29 cite R1: else the request is re-opened at every checkpoint for good)
+    cite({"crm": ["e1:crm"]}, {"ID#email#a", "ID#email#b"})
+    assert (stored()["covered"]["crm"], stored()["cited_linked"]) == (
+        ["e1:crm"], ["ID#email#a", "ID#email#b"])  # fmt: skip
+    # When it cites a new job through another one: appended, the first ones kept
+    cite({"crm": ["e2:crm"]}, {"ID#email#a", "ID#email#c"})
     assert stored()["covered"]["crm"] == ["e1:crm", "e2:crm"]
-    assert stored()["cited_linked"] == ["ID#email#a", "ID#email#b"]
+    assert stored()["cited_linked"] == ["ID#email#a", "ID#email#b", "ID#email#c"]
+    assert writes == ["same", "written", "written"]
     assert stored()["proof_rule"] == 3  # never raised or lowered by a re-open

@@ -42,8 +42,9 @@ def cite_more(
     the systems it found nothing to plan for (`not_planned`: {system: when}, the person no
     longer opted out of their purposes; `not_configured`: those of them no longer in the
     systems config, so the record does not say the person opted back in), and the identities
-    not named whose marks the new citations came from (`linked`, added to `cited_linked`).
-    Nothing else ever rewrites a RESOLUTION."""
+    not named whose marks its citations came from (`linked`: those `cited_linked` lacks are
+    appended, a job cited again included, so one missed there is repaired; review s29 cite
+    R1). Nothing else ever rewrites a RESOLUTION."""
     first = resolution.get("covered") or {}
     lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
              for s, ids in sorted(covered.items())}  # fmt: skip
@@ -54,9 +55,8 @@ def cite_more(
         heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
     unplanned = {**(not_planned or {}), **(resolution.get("not_planned") or {})}
     removed = {**(not_configured or {}), **(resolution.get("not_configured") or {})}
-    before = [str(pk) for pk in resolution.get("cited_linked") or ()]
-    reached = [*before, *sorted(set(linked or ()) - set(before))] if lists else before
-    if (not lists and heard == (resolution.get("not_asked") or {})
+    reached = sorted(set(linked or ()) - {str(pk) for pk in resolution.get("cited_linked") or ()})
+    if (not lists and not reached and heard == (resolution.get("not_asked") or {})
             and unplanned == (resolution.get("not_planned") or {})
             and removed == (resolution.get("not_configured") or {})):  # fmt: skip
         return
@@ -72,9 +72,11 @@ def cite_more(
     if removed != (resolution.get("not_configured") or {}):
         values[":removed"] = removed
         sets.append("not_configured = :removed")
-    if reached != before:
-        values[":linked"] = reached
-        sets.append("cited_linked = :linked")
+    if reached:
+        # Appended, not SET from what was read: two re-opens of one request at once each keep
+        # theirs (review s29 cite R2). Readers take it as a set, so a repeat is harmless.
+        values.update({":linked": reached, ":none": []})
+        sets.append("cited_linked = list_append(if_not_exists(cited_linked, :none), :linked)")
     key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
     update = "SET " + ", ".join(sets)
     if names:
