@@ -174,3 +174,19 @@ def test_two_reopens_at_once_each_keep_the_linked_identities_they_add(aws: Aws) 
     (stored,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
     # Then the list holds both (the second no longer overwrote the first's)
     assert set(stored["cited_linked"]) == {"ID#email#a", "ID#email#b", "ID#email#c"}
+
+
+def test_a_reopen_citing_jobs_for_a_request_whose_first_resolution_cited_none(aws: Aws) -> None:
+    """A first resolution that cited no job stores no `covered` map; `SET covered.#s` on a
+    missing map is refused by DynamoDB ("document path invalid"), as by moto: a re-open
+    (after a quiet period's `not_asked`, say) citing jobs now must still write them."""
+    table = Table(aws.dynamodb, aws.table_name)
+    quiet = {"crm": [{"job_id": "q:crm", "at": "2026-12-03T00:00:00.000Z"}]}
+    first = {"pk": "REQ#r3", "sk": keys.RESOLUTION_SK, "proof_rule": 3, "not_asked": quiet}
+    put_resolution(table, first)
+    # When its re-open cites a job through a linked email
+    cite_more(table, first, {"crm": ["e1:crm"]}, linked={"ID#email#a"})
+    # Then the citation and what it relied on are stored
+    (stored,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
+    assert stored["covered"] == {"crm": ["e1:crm"]}
+    assert stored["cited_linked"] == ["ID#email#a"]

@@ -60,9 +60,13 @@ def cite_more(
             and unplanned == (resolution.get("not_planned") or {})
             and removed == (resolution.get("not_configured") or {})):  # fmt: skip
         return
-    names = {f"#s{n}": system for n, system in enumerate(lists)}
-    values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
-    sets = [f"covered.#s{n} = :s{n}" for n in range(len(lists))]
+    if "covered" in resolution:  # one path per system: a concurrent re-open's others stay
+        names = {f"#s{n}": system for n, system in enumerate(lists)}
+        values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
+        sets = [f"covered.#s{n} = :s{n}" for n in range(len(lists))]
+    else:  # a first resolution that cited nothing stored no map: a path into it is refused
+        names, values = {}, ({":covered": lists} if lists else {})
+        sets = ["covered = :covered"] if lists else []
     if heard != (resolution.get("not_asked") or {}):
         values[":quiet"] = heard
         sets.append("not_asked = :quiet")
