@@ -85,6 +85,7 @@ def test_google_a_throttled_status_read_is_the_last_call_of_the_check(server):
 
 
 def test_google_status_read_refusing_the_token_still_rereads_the_credentials(server):
+    # Guard (passes on the code before review s29 too): read_each must re-raise an auth error.
     # Given job A finished at Google, and Google refusing the status read's token twice (the
     # session's own fresh token included: oauth.BearerSession), then taking it
     connector, done = _google_submitted(server)

@@ -61,6 +61,11 @@ def test_trade_desk_batch_of_one_item_too_large_fails_without_a_split(server):
     )
     assert outcome.status is None and outcome.error.http_status == 413
     assert _posts(server) == [(1, 413)]
+    # the single-item reason, final, with the types attempted (before review s29 F5 a 413 was
+    # the generic final 4xx, `trade_desk deletion-optout: HTTP 413`)
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "trade_desk deletion-optout: HTTP 413 for a single item", False)  # fmt: skip
+    assert outcome.identifier_types_attempted == ("email",)
 
 
 def test_trade_desk_previous_uid2_too_large_on_its_own_is_only_a_note(server):
