@@ -33,7 +33,8 @@ def _methods(server: Any) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("unset", "why"),
     [("terms_accepted", "Custom Audience Terms not accepted"),
-     ("business_owned", meta.NO_BUSINESS)],
+     ("business_owned",
+      "business absent (no business portfolio owns it, or the token may not read it)")],
 )  # fmt: skip
 def test_meta_account_usersofanyaudience_would_ignore_is_never_a_done_receipt(server, unset, why):
     # Given an ad account whose removals Meta answers 2xx and does not process
