@@ -103,6 +103,9 @@ class Meta:
         # on which usersofanyaudience processes nothing.
         self.business_owned = True
         self.terms_accepted = True
+        # Tests: (HTTP status, Graph error code) the account's read is refused with, e.g. (403,
+        # 200) for a token that may not read it (a guess: unconfirmed); removals answer as usual
+        self.account_refused: tuple[int, int] | None = None
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         parts = urllib.parse.urlsplit(request.path)
@@ -126,6 +129,9 @@ class Meta:
             )
         if not self.access_token or bearer(request) != self.access_token:
             return graph_error(401, 190, "Invalid OAuth access token.")
+        if account and self.account_refused is not None:
+            status, code = self.account_refused
+            return graph_error(status, code, f"(#{code}) refused")
         if account:
             return self._account(account.group(2), urllib.parse.parse_qs(parts.query))
         assert match is not None  # a DELETE of a removal path, as checked above

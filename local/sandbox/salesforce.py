@@ -19,7 +19,8 @@ Salesforce's REST API does.
 POST /composite/graph runs each graph all or nothing, as Salesforce does: its nodes (sObject
 POST and PATCH, `@{referenceId.id}` resolved from an earlier node) run in order, and a node
 refused rolls the whole graph back (the other nodes answer PROCESSING_HALTED); after 14 failed
-graphs the rest are not run (PROCESSING_HALTED). Limits: 75 graphs, 500 nodes a payload.
+graphs the rest are not run (PROCESSING_HALTED). Limits: 75 graphs, 500 nodes a payload; a
+referenceId repeated anywhere in the payload is refused (undocumented: the strict reading).
 """
 
 import copy
@@ -231,15 +232,22 @@ class Salesforce:
             if isinstance(g, dict) and isinstance(g.get("compositeRequest"), list)
         ]
         nodes_sent = sum(len(g["compositeRequest"]) for g in graphs)
+        # Salesforce does not say whether a referenceId may repeat in another graph of the
+        # payload (its examples never do): the sandbox takes the strict reading and refuses it
+        references = [n.get("referenceId") if isinstance(n, dict) else None
+                      for g in graphs for n in g["compositeRequest"]]  # fmt: skip
         ok = (
             isinstance(given, list)
             and len(graphs) == len(given)
             and 0 < len(graphs) <= MAX_GRAPHS
             and len({g.get("graphId") for g in graphs}) == len(graphs)
             and nodes_sent <= MAX_NODES
+            and len(set(references)) == len(references)
         )
         if not ok:
-            return sf_error(400, "INVALID_GRAPH", "graphs: 1 to 75 graphs, 500 nodes")
+            return sf_error(
+                400, "INVALID_GRAPH", "graphs: 1 to 75 graphs, 500 nodes, unique referenceIds"
+            )
         answered: list[dict[str, Any]] = []
         failures = 0
         for graph in graphs:

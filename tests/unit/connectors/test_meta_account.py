@@ -33,7 +33,8 @@ def _methods(server: Any) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("unset", "why"),
     [("terms_accepted", "Custom Audience Terms not accepted"),
-     ("business_owned", "no business portfolio owns it")],
+     ("business_owned",
+      "business absent (no business portfolio owns it, or the token may not read it)")],
 )  # fmt: skip
 def test_meta_account_usersofanyaudience_would_ignore_is_never_a_done_receipt(server, unset, why):
     # Given an ad account whose removals Meta answers 2xx and does not process
@@ -123,7 +124,7 @@ def test_meta_sandbox_account_answer_has_the_shape_of_the_sdks_ad_account(server
     vendor = server.sandboxes["meta"].vendor
     vendor.business_owned, vendor.terms_accepted = business, terms
     connector = make_connector(server, "meta")
-    assert (connector.check_account() is None) is (business and terms)
+    assert (connector.check_account() == meta.AccountCheck()) is (business and terms)
     (read,) = [c for c in calls(server, "meta") if c["method"] == "GET"]
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(read["path"]).query)
     fields = query["fields"][0].split(",")
@@ -135,6 +136,51 @@ def test_meta_sandbox_account_answer_has_the_shape_of_the_sdks_ad_account(server
     assert ("tos_accepted" in body, "business" in body) == (terms, business)
     if terms:
         assert body["tos_accepted"]["custom_audience_tos"] == 1
+
+
+def test_meta_unusable_account_still_sends_the_audience_ids_removals(server):
+    # Given an account whose terms are not accepted, on a system that also names an audience
+    vendor = server.sandboxes["meta"].vendor
+    vendor.terms_accepted = False
+    connector = make_connector(server, "meta", options={"audience_ids": ["2002"]})
+    # When a job is delivered
+    (outcome,) = connector.deliver([JOB])
+    # Then the audience's removals went (they answer with counts, and removed the hashes);
+    # usersofanyaudience was not called; the batch is still retried for the account
+    assert [m for m in _methods(server) if m[0] == "DELETE"] == [
+        ("DELETE", "/v27.0/2002/users"), ("DELETE", "/v27.0/2002/users")]  # fmt: skip
+    assert len(vendor.removed) == 2
+    assert outcome.status is None and outcome.error.retryable
+    assert outcome.error.reason.startswith("configuration: meta ad account cannot remove")
+    assert outcome.identifier_types_attempted == ("email", "phone")
+
+
+def test_meta_account_read_refused_for_a_permission_sends_the_removal_with_a_note(server, caplog):
+    # Given a token Meta refuses to read the ad account with (code 200, a permission error)
+    vendor = server.sandboxes["meta"].vendor
+    vendor.account_refused = (403, 200)
+    connector = make_connector(server, "meta")
+    # When two batches are delivered
+    (first,) = connector.deliver([JOB])
+    (second,) = connector.deliver([JOB])
+    # Then each removal was sent as before the check existed, and is done with a note saying
+    # the account could not be checked (Meta's numbers only); the read is tried each batch
+    note = ("meta ad account not checked: meta ad account: HTTP 403 (code 200); removal sent "
+            "unchecked")  # fmt: skip
+    assert (first.status, first.note) == ("done", note) and second.status == "done"
+    assert [m[0] for m in _methods(server)] == ["GET", "DELETE", "DELETE"] * 2
+    assert EMAIL_NORMALISED not in caplog.text and "not checked" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("refusal", "retryable"), [((401, 190), False), ((400, 2635), False), ((400, 17), True)]
+)
+def test_meta_account_read_refused_otherwise_still_stops_the_batch(server, refusal, retryable):
+    # A refused token, an expired version or a throttle would refuse the removal too (guard)
+    server.sandboxes["meta"].vendor.account_refused = refusal
+    (outcome,) = make_connector(server, "meta").deliver([JOB])
+    assert outcome.status is None and outcome.error.retryable is retryable
+    assert _methods(server)[-1][0] == "GET" and server.sandboxes["meta"].vendor.removed == []
 
 
 def _get(path: str) -> SandboxRequest:

@@ -23,6 +23,7 @@ from local.sandbox import uid2 as uid2_sandbox
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
+from optout.connectors.hashing import email_sha256
 from optout.connectors.http import HttpResponse
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import STATE_RULE, notice
@@ -851,25 +852,39 @@ def test_meta_sends_what_the_facebook_business_sdk_sends_to_every_configured_aud
     assert (outcome.status, outcome.vendor_ref) == ("done", "1,2,3,4")
 
 
-def test_meta_answer_counting_an_invalid_entry_fails_the_batch_retryably_with_counts_only(server):
-    # Given Meta counts one of the hashes sent as invalid
-    server.sandboxes["meta"].vendor.invalid = {EMAIL_HEX}
+def test_meta_answer_counting_an_unmatched_entry_is_done_with_counts_only(server):
+    # Given Meta counts one of the hashes sent as invalid (ours are always 64 lowercase hex:
+    # Meta's "a range of users that did not match")
+    vendor = server.sandboxes["meta"].vendor
+    vendor.invalid = {EMAIL_HEX}
     jobs = [make_job(("email", EMAIL_NORMALISED), system="meta"),
             make_job(("email", "p2@example.com"), request_id="req-2", system="meta")]  # fmt: skip
+    connector = make_connector(server, "meta")
 
-    # When the removal is sent
-    outcomes = make_connector(server, "meta").deliver(jobs)
+    # When the removal is sent twice (a redelivery)
+    outcomes = [connector.deliver(jobs) for _ in range(2)]
 
-    # Then no job is done (the old connector read only session_id), and the note has counts;
-    # Meta calls the count approximate, a range of non-matches, so the batch is retried, not
-    # failed for good (review s29 F3)
-    assert [o.status for o in outcomes] == [None, None]
-    note = ("meta removal incomplete: EMAIL_SHA256 1 invalid (Meta: an approximate range of "
-            "entries that did not match; retried)")  # fmt: skip
-    assert all((o.note, o.error.reason, o.error.retryable) == (note, note, True)
-               for o in outcomes)  # fmt: skip
-    assert all(o.identifier_types_attempted == ("email",) for o in outcomes)
+    # Then every job is done each time, the batchmate Meta matched included, with a note of
+    # counts only: it converges instead of holding the batch until "retries exhausted"
+    # (review s29 vendorfix M1; before, every try failed every job retryably)
+    note = ("meta: EMAIL_SHA256 1 of 2 unmatched or invalid (Meta: an approximate range of "
+            "users that did not match; not in an audience, nothing to remove)")  # fmt: skip
+    assert all((o.status, o.note, o.error) == ("done", note, None)
+               for out in outcomes for o in out)  # fmt: skip
+    assert all(o.identifier_types_sent == ("email",) for o in outcomes[0])
     assert EMAIL_HEX not in repr(outcomes)
+    assert email_sha256("p2@example.com") in vendor.removed
+
+
+def test_meta_unmatched_entries_are_never_done_while_fewer_were_received(server):
+    vendor = server.sandboxes["meta"].vendor
+    vendor.invalid, vendor.receive_at_most = {EMAIL_HEX}, 1
+    jobs = [make_job(("email", EMAIL_NORMALISED), ("email", "p2@example.com"), system="meta")]
+
+    (outcome,) = make_connector(server, "meta").deliver(jobs)
+
+    assert outcome.status is None and outcome.error.retryable is False
+    assert outcome.note.startswith("meta removal incomplete: EMAIL_SHA256 1 of 2 received")
 
 
 def test_meta_answer_receiving_fewer_entries_than_sent_is_not_done(server):

@@ -237,12 +237,30 @@ def test_a_new_individual_is_named_after_its_record_linked_in_one_graph_and_list
     create, link = graph["compositeRequest"]
     assert (create["method"], create["body"]) == ("POST", {"LastName": "Sandbox"})
     assert create["url"].endswith("/sobjects/Individual")
-    assert (link["method"], link["body"]) == ("PATCH", {"IndividualId": "@{individual.id}"})
+    assert (link["method"], link["body"]) == ("PATCH", {"IndividualId": "@{individual0.id}"})
     assert f"Individual/{outcome.vendor_ref}" in outcome.records_changed
     assert any(c.startswith("Contact/003") for c in outcome.records_changed)
     assert (outcome.status, outcome.http_status, outcome.note) == ("done", 200, None)
     assert not any(c["path"].endswith("/composite/sobjects") and c["method"] == "POST"
                    for c in calls(server, "salesforce"))  # fmt: skip
+
+
+def test_graph_reference_ids_are_unique_across_the_payload(server):
+    # Salesforce's graph pages leave open whether a referenceId may repeat in another graph;
+    # the sandbox refuses a repeat (the strict reading), and the connector never sends one
+    # (vendorfix L3; before, every graph used `individual` and `link`)
+    vendor = server.sandboxes["salesforce"].vendor
+    before = len(vendor.individuals)
+
+    outcomes = deliver(server, "noindividual1@example.com", "noindividual2@example.com")
+
+    (graph_call,) = [c for c in calls(server, "salesforce") if c["path"].endswith("/graph")]
+    graphs = json.loads(graph_call["body"])["graphs"]
+    refs = [[r["referenceId"] for r in g["compositeRequest"]] for g in graphs]
+    assert refs == [["individual0", "link0"], ["individual1", "link1"]]
+    assert graphs[1]["compositeRequest"][1]["body"] == {"IndividualId": "@{individual1.id}"}
+    assert [o.status for o in outcomes] == ["done", "done"]
+    assert len(vendor.individuals) == before + 2
 
 
 def test_a_create_answered_503_after_salesforce_committed_it_makes_one_individual(server):
@@ -279,13 +297,13 @@ def graph_answer(graphs: list[dict[str, Any]]) -> Change:
 
 HALTED_GRAPH = {"graphId": "g0", "isSuccessful": False, "graphResponse": {"compositeResponse": [
     {"referenceId": r, "httpStatusCode": 400, "body": [{"errorCode": "PROCESSING_HALTED"}]}
-    for r in ("individual", "link")]}}  # fmt: skip
+    for r in ("individual0", "link0")]}}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "graphs", [[], [{"graphId": "g0", "isSuccessful": True}], [{"graphId": "g0"}],
                [{"graphId": "g0", "isSuccessful": True, "graphResponse": {"compositeResponse": [
-                   {"referenceId": "individual", "body": {"success": True}}]}}]],
+                   {"referenceId": "individual0", "body": {"success": True}}]}}]],
 )  # fmt: skip
 def test_a_graph_answer_not_understood_is_retried_never_created_again_in_the_call(server, graphs):
     answering(server, graph_answer(graphs))

@@ -20,7 +20,8 @@ from tests.unit.connectors.conftest import (
 def test_segment_sandbox_fails_a_forwarded_regulation_an_unsupported_destination_could_not_run(
     server,
 ):
-    # The sandbox as Segment documents it: with a destination that cannot delete,
+    # Guard (the sandbox only: passes with the connectors before review s29 too). The sandbox
+    # as Segment documents it: with a destination that cannot delete,
     # SUPPRESS_WITH_DELETE ends FAILED overall, the user suppressed all the same (which is why
     # the connector refuses that type); a Segment-only type finishes.
     sandbox = server.sandboxes["segment"]
@@ -50,7 +51,9 @@ def test_segment_sandbox_fails_a_forwarded_regulation_an_unsupported_destination
 
 
 def test_segment_suppress_only_is_done_with_a_destination_that_cannot_delete(server):
-    # The default type is not forwarded to destinations: an unsupported one does not fail it
+    # Guard (passes on the code before review s29 too): the default type is not forwarded to
+    # destinations, so an unsupported one does not fail it; refusing SUPPRESS_WITH_DELETE
+    # relies on this
     server.sandboxes["segment"].vendor.unsupported_destination = True
     connector = make_connector(server, "segment", options={"mode": "regulation"})
     (outcome,) = connector.deliver([make_job(("customer_id", "c1"), system="segment")])
@@ -92,7 +95,8 @@ def test_segment_tracking_460_on_the_last_try_is_retried_later_not_failed_for_go
 
 
 def test_a_460_from_any_other_vendor_or_segments_public_api_stays_final(server):
-    # The override is the Tracking API call's own: the global reading of a 4xx is unchanged
+    # Guard (passes on the code before review s29 too): the override is the Tracking API
+    # call's own, the global reading of a 4xx is unchanged
     server.sandboxes["webhook"].set_faults(1.0, 460)
     server.sandboxes["segment"].set_faults(1.0, 460)
     webhook = make_connector(server, "webhook")

@@ -28,31 +28,64 @@ def test_google_one_refused_status_read_fails_only_the_job_holding_that_request(
     assert (first.job_id, first.status, first.vendor_ref) == (done.job_id, "done", done.vendor_ref)
     assert (second.job_id, second.status) == ("other-job", None)
     assert second.error.retryable is False and second.error.http_status == 404
+    # worded as what happened: the read was refused, Google gave no verdict (vendorfix L5)
+    assert second.error.reason.startswith("status could not be read: google_ads requestStatus")
     assert second.vendor_ref == UNKNOWN_REQUEST
     assert (second.identifier_types_sent, second.identifier_types_attempted) == (("email",), ())
 
 
-def test_google_one_status_read_failing_for_now_asks_that_job_again_later(server):
-    # Given job A finished at Google, and job B whose status read answers 503
-    connector, done = _google_submitted(server)
+def _throttling(server: Any, status: int, only: str | None = None) -> list[str]:
+    """Google answering status reads (those naming `only`, or all) with `status`; the paths
+    of every status read, in order."""
     vendor = server.sandboxes["google_ads"].vendor
-    original = vendor.handle
+    original, reads = vendor.handle, []
 
     def handle(request: Any) -> Any:
-        if UNKNOWN_REQUEST in request.path:
-            return json_response(503, {"error": {"code": 503, "status": "UNAVAILABLE"}})
+        if request.path.startswith("/v1/requestStatus"):
+            reads.append(request.path)
+            if only is None or only in request.path:
+                return json_response(status, {"error": {"code": status, "status": "BUSY"}})
         return original(request)
 
     vendor.handle = handle
+    return reads
+
+
+def test_google_a_503_status_read_stops_the_reads_and_asks_every_job_again_later(server):
+    # Given job A finished at Google, and job B (read first: references are read in order)
+    # whose status read answers 503
+    connector, done = _google_submitted(server)
+    reads = _throttling(server, 503, only=UNKNOWN_REQUEST)
     # When both are confirmed
-    first, second = connector.confirm([done, Submitted("other-job", UNKNOWN_REQUEST, ("email",))])
-    # Then A is done, and B is a retryable failure (still submitted: asked again later)
-    assert first.status == "done"
+    second, first = connector.confirm([Submitted("other-job", UNKNOWN_REQUEST, ("email",)), done])
+    # Then B is a retryable failure (still submitted: asked again later), and A was not
+    # asked at all: after an outage the reads stop, and A is asked next time, keeping its ref
+    # (vendorfix L2; before, every reference was called through the outage)
     assert second.status is None and second.error.retryable
     assert second.vendor_ref == UNKNOWN_REQUEST
+    assert first.status is None and first.error.retryable and first.error.http_status == 503
+    assert first.vendor_ref == done.vendor_ref and not first.not_started
+    assert all(UNKNOWN_REQUEST in path for path in reads)
+    assert len(reads) == connector.http.retry.attempts
+
+
+def test_google_a_throttled_status_read_is_the_last_call_of_the_check(server):
+    # Given five submitted jobs and Google answering every status read 429
+    connector = make_connector(server, "google_ads")
+    reads = _throttling(server, 429)
+    subs = [Submitted(f"j{n}", f"req{n:04d}abcdef", ("email",)) for n in range(5)]
+    # When they are confirmed
+    outcomes = connector.confirm(subs)
+    # Then each is asked again later, and only the first reference was called (with the
+    # call's own retries): not 5 x attempts calls into a throttled API (vendorfix L2)
+    assert all(o.status is None and o.error.retryable for o in outcomes)
+    assert [o.vendor_ref for o in outcomes] == [s.vendor_ref for s in subs]
+    assert len(reads) == connector.http.retry.attempts
+    assert all("req0000abcdef" in path for path in reads)
 
 
 def test_google_status_read_refusing_the_token_still_rereads_the_credentials(server):
+    # Guard (passes on the code before review s29 too): read_each must re-raise an auth error.
     # Given job A finished at Google, and Google refusing the status read's token twice (the
     # session's own fresh token included: oauth.BearerSession), then taking it
     connector, done = _google_submitted(server)
@@ -88,4 +121,7 @@ def test_segment_one_refused_regulation_read_fails_only_its_jobs(server):
     # Then the known one goes submitted, submitted, done; only the unknown one fails
     assert [a[0].status for a in answers] == ["submitted", "submitted", "done"]
     assert all(a[1].status is None and a[1].error.retryable is False for a in answers)
+    assert answers[-1][1].error.reason == (
+        "status could not be read: segment regulation status: HTTP 404"
+    )
     assert answers[-1][1].vendor_ref == "reg_404"

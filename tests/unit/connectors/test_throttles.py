@@ -12,7 +12,7 @@ import pytest
 
 from local.sandbox.wire import SandboxResponse
 from optout.connectors.http import HttpClient, HttpResponse, asked_wait
-from optout.connectors.meta import regain_access_seconds
+from optout.connectors.meta import AccountCheck, regain_access_seconds
 from optout.connectors.salesforce import DAILY_LIMIT_WAIT_SECONDS, limit_error
 from tests.unit.connectors.conftest import EMAIL_NORMALISED, calls, make_connector, make_job
 
@@ -113,7 +113,7 @@ def meta_checked(server: Any) -> Any:
     """A Meta connector whose ad account the sandbox has already answered as usable (its
     check_account is kept an hour), so a stub's answer reaches the removals only."""
     connector = make_connector(server, "meta")
-    assert connector.check_account() is None
+    assert connector.check_account() == AccountCheck()
     return connector
 
 

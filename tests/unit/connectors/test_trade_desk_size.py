@@ -5,6 +5,7 @@ refused on its own fails (review s29 F5)."""
 import json
 
 from local.sandbox import uid2 as uid2_sandbox
+from local.sandbox.uid2 import ROTATED_EMAIL
 from optout.connectors.hashing import uid2_email_hash
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
@@ -60,3 +61,22 @@ def test_trade_desk_batch_of_one_item_too_large_fails_without_a_split(server):
     )
     assert outcome.status is None and outcome.error.http_status == 413
     assert _posts(server) == [(1, 413)]
+    # the single-item reason, final, with the types attempted (before review s29 F5 a 413 was
+    # the generic final 4xx, `trade_desk deletion-optout: HTTP 413`)
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "trade_desk deletion-optout: HTTP 413 for a single item", False)  # fmt: skip
+    assert outcome.identifier_types_attempted == ("email",)
+
+
+def test_trade_desk_previous_uid2_too_large_on_its_own_is_only_a_note(server):
+    # Given a rotated identity whose previous UID2 TTD refuses as too large, even alone
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.oversized = {uid2_sandbox.previous_uid2(uid2_sandbox.email_hash(ROTATED_EMAIL))}
+    job = make_job(("email", ROTATED_EMAIL), system="trade_desk")
+    # When it is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+    # Then it is done on its current UID2, with a note, as any refused previous UID2 (it
+    # failed for good before: vendorfix L4)
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert outcome.note == "email previous UID2 rejected: HTTP_413"
+    assert _posts(server) == [(2, 413), (1, 200), (1, 413)]

@@ -139,13 +139,18 @@ class Unread:
     started: bool  # False: out of time before its call went out
 
     def outcome(self, item: Submitted) -> Outcome:
-        """The job's outcome: the vendor's verdict when final, asked again later when
-        retryable, not started when no call went; the reference and the types the submit
-        sent stay on it (they reached the vendor)."""
+        """The job's outcome: failed for good when final (worded "status could not be read":
+        the vendor refused the read, it did not say the removal failed), asked again later
+        when retryable, not started when no call went; the reference and the types the
+        submit sent stay on it (they reached the vendor)."""
         if not self.started:
             return Outcome(item.job_id, None, error=self.error, not_started=True)
-        return Outcome(item.job_id, None, self.error.http_status, item.vendor_ref,
-                       item.identifier_types_sent, error=self.error)  # fmt: skip
+        error = self.error
+        if not error.retryable:  # a 404/403 on the read: no verdict on the removal itself
+            error = DeliveryError(f"status could not be read: {error.reason}", retryable=False,
+                                  http_status=error.http_status)  # fmt: skip
+        return Outcome(item.job_id, None, error.http_status, item.vendor_ref,
+                       item.identifier_types_sent, error=error)  # fmt: skip
 
 
 @dataclass
@@ -351,16 +356,27 @@ class Connector(ABC, Generic[S]):
         """`read` of each reference on its own, for `check`: one refused or failed read (a
         request id the vendor no longer keeps) is that reference's `Unread`, and the others'
         answers stand, so the jobs the vendor finished are done (review s29 F2). Refused
-        credentials still raise: confirm's `_guarded` re-reads them and asks again."""
+        credentials still raise: confirm's `_guarded` re-reads them and asks again. A throttle
+        or an outage (429, 503, a wait asked) or the end of the invocation's time stops the
+        reads: the references after it are not called, each with that `Unread` (vendorfix L2)."""
         found: dict[str, V | Unread] = {}
+        stopped: Unread | None = None
         for ref in refs:
+            if stopped is not None:
+                found[ref] = stopped
+                continue
             before = self.http.tries_started()
             try:
                 found[ref] = read(ref)
             except DeliveryError as error:
                 if error.auth:
                     raise
-                found[ref] = Unread(error, started=not self._never_started(error, before))
+                unread = Unread(error, started=not self._never_started(error, before))
+                found[ref] = unread
+                if isinstance(error, OutOfTime):  # the rest: no call went, the lease goes back
+                    stopped = Unread(error, started=False)
+                elif _throttled(error):  # the rest stay submitted, asked next time
+                    stopped = unread
         return found
 
     def _never_started(self, error: DeliveryError, tries_before: int) -> bool:
@@ -542,6 +558,12 @@ def _not_sent(unformed: dict[str, str], partly: dict[str, str] | None = None) ->
     values) not sent: ...`."""
     return "; ".join(f"{kind}{' (some values)' if kind in (partly or {}) else ''} not sent: {why}"
                      for kind, why in sorted(unformed.items()))  # fmt: skip
+
+
+def _throttled(error: DeliveryError) -> bool:
+    """A retryable failure that says "not now" for every call to this vendor, not for one
+    reference: a 429, a 503, or a wait the vendor asked for."""
+    return error.retryable and (error.http_status in (429, 503) or error.retry_after is not None)
 
 
 def noted(outcome: Outcome, *notes: str | None) -> Outcome:

@@ -16,12 +16,15 @@ final and says so. A version Meta no longer serves may instead be upgraded, the 
 "Done" means Meta accepted the removal (Meta: changes "usually take up to 24 hours", longer for
 more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
 answer counts what it took: `num_received` below the hashes sent fails every job of the batch
-for good, with those counts only; `num_invalid_entries` above 0 (Meta: "not an exact number",
-a range of non-matches) fails them retryably, never done.
+for good, with those counts only; `num_invalid_entries` above 0 alone is `done` with a
+counts-only note (Meta: "a range of users that did not match": such a person is in no audience,
+so there is nothing to remove; retrying re-sent the whole batch to the same count).
 usersofanyaudience answers 2xx and may process nothing when no business portfolio owns the ad
 account or its Custom Audience Terms are not accepted (Meta's guide): before its first removal,
 and again after an hour, the connector reads GET act_{id}?fields=tos_accepted,business once
-(`check_account`) and fails the batch retryably, without a removal, while either is missing.
+(`check_account`) and, while either is missing, sends the `audience_ids` removals only and fails
+the batch retryably. A read Meta refuses (e.g. code 200, a token without the permission to read
+the account) leaves the account unchecked: the removals go as before, the receipt says so.
 """
 
 import json
@@ -30,9 +33,9 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
-from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
+from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, noted, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
 from optout.connectors.http import HttpResponse, status_error
@@ -55,8 +58,13 @@ VERSION_WARNING = "x-ad-api-version-warning"
 # AdAccount: `map<string, int>`) that says the Custom Audience Terms are accepted
 ACCOUNT_FIELDS = "tos_accepted,business"
 CUSTOM_AUDIENCE_TERMS = "custom_audience_tos"
+NO_BUSINESS = "business absent (no business portfolio owns it, or the token may not read it)"
 ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
-INVALID_IS_APPROXIMATE = "Meta: an approximate range of entries that did not match; retried"
+# Meta's own gloss on `num_invalid_entries` (its guide, "Response"): our hashes are always 64
+# lowercase hex, so the count can only be people who did not match, whom no audience holds
+UNMATCHED_IS_NOTHING_TO_REMOVE = (
+    "Meta: an approximate range of users that did not match; not in an audience, nothing to remove"
+)
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +79,15 @@ class MetaOptions(Model):
 @dataclass(frozen=True, kw_only=True)
 class MetaSecret(Model):
     access_token: str
+
+
+class AccountCheck(NamedTuple):
+    """`check_account`'s answer: `unusable` why a usersofanyaudience removal would do nothing
+    (None: it can act), `unread` why the account could not be read (None: it was, or there is
+    none to read); an unread account is unchecked, not unusable."""
+
+    unusable: str | None = None
+    unread: str | None = None
 
 
 class MetaConnector(Connector[MetaSecret]):
@@ -104,19 +121,21 @@ class MetaConnector(Connector[MetaSecret]):
         schemas = {"email", "phone"} & set(self.system.identifier_types)
         return len(self.urls) * max(1, len(schemas)) + (1 if self.account_url else 0)
 
-    def check_account(self) -> str | None:
-        """Why the ad account cannot act on a `usersofanyaudience` removal, or None when it
-        can: Meta answers that call 2xx and may process nothing "if the ad account is not owned
-        by a business portfolio, you have not yet accepted the Custom Audience Terms" (Meta,
-        "Customer File Custom Audiences", Remove Members; docs/vendors.md). One GET
+    def check_account(self) -> AccountCheck:
+        """Whether the ad account can act on a `usersofanyaudience` removal: Meta answers that
+        call 2xx and may process nothing "if the ad account is not owned by a business
+        portfolio, you have not yet accepted the Custom Audience Terms" (Meta, "Customer File
+        Custom Audiences", Remove Members; docs/vendors.md). One GET
         act_{id}?fields=tos_accepted,business; a usable answer is kept ACCOUNT_CHECK_SECONDS
-        (this container's connector, off each opt-out's path), an unusable one is read again
-        next batch, so a fix is seen at once. A refused read raises (as a removal's would)."""
+        (this container's connector, off each opt-out's path), any other is read again next
+        batch, so a fix is seen at once. A throttle, a refused token (190) or an expired version
+        (2635) raises, as a removal's would; any other refusal (e.g. code 200, a token that may
+        not read the account) is `unread`: the removal itself may well work, so it is sent."""
         if self.account_url is None:
-            return None
+            return AccountCheck()
         now, usable_at = self.clock(), self._account_usable_at
         if usable_at is not None and now - usable_at < ACCOUNT_CHECK_SECONDS:
-            return None
+            return AccountCheck()
         answer = self.http.send(
             "GET",
             f"{self.account_url}?fields={ACCOUNT_FIELDS}",
@@ -125,30 +144,41 @@ class MetaConnector(Connector[MetaSecret]):
             raise_for_status=False,
         )
         if not 200 <= answer.status < 300:
-            raise self._refusal("meta ad account", answer)
+            refusal = self._refusal("meta ad account", answer)
+            if refusal.auth or refusal.retryable or _code(answer) == DEPRECATED_VERSION_CODE:
+                raise refusal
+            return AccountCheck(unread=f"meta ad account not checked: {refusal.reason}")
         payload = answer.json()
         if not isinstance(payload, dict):
             raise DeliveryError("meta ad account: malformed answer", retryable=True)
         problems = []
         business = payload.get("business")
-        if not (isinstance(business, dict) and business.get("id")):  # absent: none owns it
-            problems.append("no business portfolio owns it")
+        if not (isinstance(business, dict) and business.get("id")):
+            # Meta leaves an unset field out; one the token may not read may be left out too
+            problems.append(NO_BUSINESS)
         terms = payload.get("tos_accepted")  # map<string, int> (facebook-business AdAccount)
         if not (isinstance(terms, dict) and terms.get(CUSTOM_AUDIENCE_TERMS) in (1, "1")):
             problems.append("Custom Audience Terms not accepted")
         if problems:
-            return "meta ad account cannot remove from its audiences: " + "; ".join(problems)
+            return AccountCheck(
+                unusable="meta ad account cannot remove from its audiences: " + "; ".join(problems)
+            )
         self._account_usable_at = now
-        return None
+        return AccountCheck()
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        unusable = self.check_account()
-        if unusable:
-            # A removal would answer 2xx and do nothing: no call, no "done". Retried, so a
-            # fixed account (terms accepted, claimed by a business) takes the jobs on their
-            # next try; the last receive fails them for good (review s29 F1).
-            error = DeliveryError(f"configuration: {unusable}", retryable=True)
-            return [Outcome(j.job_id, None, error=error) for j in jobs]
+        account = self.check_account()
+        urls = self.urls
+        if account.unusable:
+            # usersofanyaudience would answer 2xx and do nothing: not called, never "done".
+            # The `audience_ids` removals answer with counts, so they still go (idempotent:
+            # re-sent on the retry). Retried, so a fixed account (terms accepted, claimed by a
+            # business) takes the jobs on their next try; the last receive fails them for good
+            # (review s29 F1, vendorfix L1).
+            urls = [u for u in urls if not u.endswith("/usersofanyaudience")]
+        if account.unread:  # value-free: Meta's status and code numbers only
+            log.warning("meta system %s: %s; removals sent unchecked", self.system.name,
+                        account.unread)  # fmt: skip
         sent = [i for j in jobs for i in self.identifiers(j)]
         batches = {
             "EMAIL_SHA256": sorted({email_sha256(i.value) for i in sent if i.type == "email"}),
@@ -157,10 +187,10 @@ class MetaConnector(Connector[MetaSecret]):
         refs: list[str] = []
         dropped = False  # a session id that did not look like one (base.reference)
         short: list[str] = []  # calls whose answer counts fewer entries taken than sent
-        invalid: list[str] = []  # calls whose answer counts invalid entries (approximate)
-        status = 200
+        unmatched: list[str] = []  # calls whose answer counts invalid entries (approximate)
+        status: int | None = None
         upgraded = False  # an answer carried Meta's version warning
-        for url in self.urls:
+        for url in urls:
             for schema, data in batches.items():
                 if not data:
                     continue
@@ -172,9 +202,9 @@ class MetaConnector(Connector[MetaSecret]):
                     ref = reference(payload["session_id"], sent)
                     dropped = dropped or ref is None
                     refs.extend([ref] if ref else [])
-                received, unmatched = _shortfall(payload, len(data))
+                received, invalid = _shortfall(payload, len(data))
                 short.extend([f"{schema} {received}"] if received else [])
-                invalid.extend([f"{schema} {unmatched}"] if unmatched else [])
+                unmatched.extend([f"{schema} {invalid}"] if invalid else [])
         if upgraded:  # the header's text is not logged: only Meta's, but not ours to vouch for
             log.warning(
                 "meta system %s: Meta answered API version %s with %s (the version is "
@@ -184,21 +214,31 @@ class MetaConnector(Connector[MetaSecret]):
                 VERSION_WARNING,
             )
         ref = ",".join(refs) or None
-        ref_note = DROPPED_REFERENCE if dropped else None
-        if short or invalid:
+        notes = [
+            DROPPED_REFERENCE if dropped else None,
+            account.unread and f"{account.unread}; removal sent unchecked",
+        ]
+        if short:
             # Which hash Meta did not take is not known (its samples would be values): every
-            # job of the batch fails, with counts only. Fewer received than sent is final (a
-            # replay re-sends them all); invalid entries alone are retried, never done: Meta
-            # calls that count "not an exact number" but a range of non-matches (review s29
-            # F3), and the last receive fails them for good.
-            note = "meta removal incomplete: " + "; ".join(short + invalid)
-            if not short:
-                note += f" ({INVALID_IS_APPROXIMATE})"
-            error = DeliveryError(note, retryable=not short, http_status=status)
+            # job of the batch fails for good, with counts only (a replay re-sends them all)
+            note = "meta removal incomplete: " + "; ".join(short + unmatched)
+            error = DeliveryError(note, retryable=False, http_status=status)
             return [Outcome(j.job_id, None, status, ref, error=error, note=note,
                             identifier_types_attempted=self.types_sent(j))
                     for j in jobs]  # fmt: skip
-        return [Outcome(j.job_id, "done", status, ref, self.types_sent(j), note=ref_note)
+        if unmatched:
+            # Meta received every hash; it counts some as not matching anyone, a count it calls
+            # approximate. A person no audience holds has nothing to remove, and a retry re-sent
+            # the whole batch to the same count until "retries exhausted" (vendorfix M1): done,
+            # for every job (which hash is not known), with the counts only.
+            notes.append("meta: " + "; ".join(unmatched) + f" ({UNMATCHED_IS_NOTHING_TO_REMOVE})")
+        if account.unusable:
+            error = DeliveryError(f"configuration: {account.unusable}", retryable=True)
+            return [Outcome(j.job_id, None, status, ref, error=error,
+                            identifier_types_attempted=self.types_sent(j) if urls else (),
+                            note="; ".join(n for n in notes if n) or None)
+                    for j in jobs]  # fmt: skip
+        return [noted(Outcome(j.job_id, "done", status, ref, self.types_sent(j)), *notes)
                 for j in jobs]  # fmt: skip
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
@@ -296,14 +336,23 @@ def _codes(error: object) -> str:
                      if type(value) is int)  # fmt: skip
 
 
+def _code(answer: HttpResponse) -> object:
+    payload = answer.json()
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
 def _shortfall(payload: object, sent: int) -> tuple[str, str]:
     """What Meta's answer says it did not take: fewer `num_received` than sent, and any
     `num_invalid_entries` (counts only, never `invalid_entry_samples`), each "" when none.
-    Both "" when the answer carries no counts: a 2xx is then all there is to judge."""
+    Both "" when the answer carries no counts: a 2xx is then all there is to judge. Invalid
+    entries counted without `num_received` are a shortfall: `done` needs every hash received."""
     if not isinstance(payload, dict):
         return "", ""
     received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
-    return (
-        f"{received} of {sent} received" if type(received) is int and received < sent else "",
-        f"{invalid} invalid" if type(invalid) is int and invalid > 0 else "",
+    unmatched = (
+        f"{invalid} of {sent} unmatched or invalid" if type(invalid) is int and invalid > 0 else ""
     )
+    if type(received) is not int:
+        return ("received not counted" if unmatched else ""), unmatched
+    return (f"{received} of {sent} received" if received < sent else ""), unmatched

@@ -11,7 +11,7 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    result in pages (`done: false`) is read to its end through each `nextRecordsUrl`.
 3. A record without an Individual gets one: POST .../composite/graph, one graph per record
    creating its Individual (LastName is required: the record's own) and linking the record to
-   it (`@{individual.id}`). Salesforce runs each graph all or nothing, so no Individual is
+   it (`@{individual0.id}`). Salesforce runs each graph all or nothing, so no Individual is
    left unlinked by a refused link; the call is tried once (a 5xx or timeout may follow a
    commit), and its failure goes to the queue's back-off, whose next delivery looks the
    records up again and finds the ones linked: a resend never makes a second Individual.
@@ -328,6 +328,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         """One composite graph call, a graph per record: create its Individual and link the
         record to it, all or nothing. Returns the records Salesforce did not process."""
         path = f"/services/data/{self.opts.api_version}/sobjects"
+        # referenceIds unique across the payload (`individual0`, `link0`, ...): Salesforce's
+        # graph pages do not say whether a repeat in another graph is allowed, and every
+        # example of theirs avoids one (vendorfix L3)
         graphs = [
             {
                 "graphId": f"g{n}",
@@ -335,15 +338,15 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     {
                         "method": "POST",
                         "url": f"{path}/Individual",
-                        "referenceId": "individual",
+                        "referenceId": f"individual{n}",
                         "body": {"LastName": person.last_name},
                     },
                     {
                         "method": "PATCH",
                         "url": f"{path}/{person.sobject}/"
                         + urllib.parse.quote(person.record_id, safe=""),
-                        "referenceId": "link",
-                        "body": {LOOKUPS[person.sobject][1]: "@{individual.id}"},
+                        "referenceId": f"link{n}",
+                        "body": {LOOKUPS[person.sobject][1]: f"@{{individual{n}.id}}"},
                     },
                 ],
             }
@@ -368,7 +371,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             graph = by_id.get(f"g{n}")
             nodes = _graph_nodes(graph, step)
             if isinstance(graph, dict) and graph.get("isSuccessful") is True:
-                created = nodes.get("individual", {}).get("body")
+                created = nodes.get(f"individual{n}", {}).get("body")
                 new_id = created.get("id") if isinstance(created, dict) else None
                 if not isinstance(new_id, str) or not new_id:
                     raise DeliveryError(f"{step}: malformed answer", retryable=True)
@@ -381,7 +384,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                 halted.append(person)
                 continue
             ref, code = refused[0]
-            person.error = f"{'Individual' if ref == 'individual' else person.sobject} {code}"
+            person.error = f"{'Individual' if ref == f'individual{n}' else person.sobject} {code}"
         return halted
 
     # -- 4. the opt-out ----------------------------------------------------------------

@@ -17,7 +17,8 @@ failed line (TTD's `ErrorCode`) or without a UID2 (the operator's reason) as rej
 note. A job with no type sent fails, even when some of its items went through. A 2xx whose
 body is not a JSON object (with `FailedLines`, when present, a list) is not understood:
 retried, never "done". A 413 (request too large; TTD gives no figure) sends the items again in
-halves, down to one item; a job with an item refused alone fails for good.
+halves, down to one item; a job whose current UID2 is refused alone fails for good (a
+previous UID2 so refused is a note).
 """
 
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from optout.systems import CONNECTOR_ID_TYPES
 UID2_PRODUCTION = "https://prod.uidapi.com"
 STEP = "trade_desk deletion-optout"
 TOO_LARGE = 413
+TOO_LARGE_CODE = "HTTP_413"  # a previous UID2's note: `email previous UID2 rejected: HTTP_413`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,15 +129,17 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 "trade_desk: every current UID2 rejected",
                 dropped,
             )
-            notes = _previous_refused({previous[i]: code for i, code in failed.items()
+            # a previous UID2 refused as too large, even alone, is refused like any other
+            # previous UID2: a note, the job judged by its current UID2s (vendorfix L4)
+            refused = {**failed, **{i: TOO_LARGE_CODE for i in too_large}}
+            notes = _previous_refused({previous[i]: code for i, code in refused.items()
                                        if i in previous})  # fmt: skip
             for outcome in judged:  # base.item_outcomes already fails a job with no type sent
                 found_out = replace(outcome, not_sent_at=unsent.get(outcome.job_id, ()))
                 outcomes[outcome.job_id] = noted(found_out, outcome.note, notes.get(outcome.job_id))
-            # A job with an item TTD refused as too large on its own: failed for good (its
-            # other items may have gone; a replay sends them all again)
+            # A job with a current UID2 TTD refused as too large on its own: failed for good
+            # (its other items may have gone; a replay sends them all again)
             owners = {current[n][0] for i, n in position.items() if i in too_large}
-            owners |= {previous[i][0] for i in too_large if i in previous}
             alone = DeliveryError(
                 f"{STEP}: HTTP 413 for a single item", retryable=False, http_status=TOO_LARGE
             )
