@@ -772,7 +772,7 @@ def test_two_tabs_restored_at_once_send_an_earlier_pages_unsent_choice_for_the_s
     assert _device(first) == device
     posts = [(p["device_id"], p["opt_out"]) for p in _sent(first, api)]
     assert {d for d, _ in posts} == {device}, posts
-    assert any(o.get("share") for _, o in posts), posts
+    assert any(o == {"share": True} for _, o in posts), posts
 
 
 def test_a_browser_without_a_plain_cookie_reads_only_its_own_device(
