@@ -61,7 +61,7 @@
   const UNSAVED = "optout_unsaved"; // cookie: the opt-outs of an outbox storage could not keep
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
   const LINKED = "optout_linked"; // localStorage: the device id an identity token was linked to
-  const MIGRATED = "optout_migrated"; // localStorage: the earlier banner's plain cookie was read
+  const MIGRATED = "optout_migrated"; // localStorage: 1 once the earlier banner's ids were read (load)
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
   const PENDING_MS = 6e5; // an acknowledged choice overrides the API's state for 10 min at most
 
@@ -185,6 +185,9 @@
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
   // Else the id an earlier banner linked to a person (this origin's storage too), else a new one.
   const mine = () => valid(readCookie(NAME)) || valid(store("localStorage", COOKIE));
+  // A device made on this page: another tab restored with it may make its own, which this page
+  // takes after its reads (load). Choices an earlier page left unsent wait for that (review s29 banner F2).
+  const fresh = !mine();
   let deviceId = mine() || valid(store("localStorage", LINKED)) || random();
   setCookie(NAME, deviceId); // re-set on every visit: the 13 months run from the last visit
   store("localStorage", COOKIE, deviceId);
@@ -193,7 +196,7 @@
   // value present is read once (each distinct value: a sibling can set one per path) with the
   // first state and what it opted out of is queued here (load): a planted one can only add
   // opt-outs. Ours (host-only, Path=/) then names this device, for an earlier banner's page.
-  let olds = secure && !store("localStorage", MIGRATED) ? [...new Set(cookies(COOKIE))].filter((id) => valid(id) && id != deviceId) : [];
+  let olds = secure && store("localStorage", MIGRATED) != 1 ? [...new Set(cookies(COOKIE))].filter((id) => valid(id) && id != deviceId) : [];
 
   // -- state ------------------------------------------------------------------------------
   const state = {
@@ -655,14 +658,9 @@
     return flush();
   };
 
-  // `old`: an earlier banner's id (its index in load's list). A final 4xx for it (a firewall,
-  // CDN or the API refusing that id for good) is nothing to carry, else the migration never
-  // settles and every page fails closed (review s29 D5). Not final: 408, 429, and 403 (the
-  // edge's origin secret while it rotates, as for posts). The device's own read fails closed.
-  const read = async (id, old) => {
+  const read = async (id) => {
     try {
       const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3) });
-      if (old && /^4(?!0[38]|29)/.test(res.status)) return { opt_out: {} };
       const answer = res.ok && (await res.json());
       // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
       // stub, a gateway's or an older API's JSON) is no state, and fails closed.
@@ -680,7 +678,15 @@
     const id = mine();
     if (id && id != deviceId) return store("localStorage", COOKIE, (deviceId = id)), load();
     const [answer, ...old] = answers;
-    if (!answers.every(Boolean)) {
+    // An earlier banner's id whose read fails while the device's answers (any refusal: a
+    // firewall's rule on that id, one without CORS headers, a proxy node's 404; a sibling can
+    // plant an id the edge refuses) starts a clock: optout_migrated holds minus that time. Until
+    // a day later every page fails closed and tries again, so a passing refusal never drops
+    // the browser's own old opt-outs; from then on an id still failing is given up, nothing to
+    // carry, and the migration settles (review s29 banner F1, F3). The device's own read never.
+    const since = store("localStorage", MIGRATED) || -Date.now();
+    if (!answers.every(Boolean) && !(answer && Date.now() + since > 864e5)) {
+      answer && store("localStorage", MIGRATED, since);
       warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
@@ -691,7 +697,7 @@
       // a page on an earlier banner (a rollout, a rollback) keeps it (review s29 D2).
       if (olds[0]) {
         reread();
-        queue(PURPOSES.filter((p) => !answer.opt_out[p] && old.some((o) => o.opt_out[p])));
+        queue(PURPOSES.filter((p) => !answer.opt_out[p] && old.some((o) => o?.opt_out?.[p])));
         saveOutbox();
         applyOutbox();
       }
@@ -942,6 +948,6 @@
   // The carried opt-outs are stored again: in the outbox if storage works now, else the cookie.
   if (carried[0]) setCookie(UNSAVED, ""), saveOutbox();
   writeUsp();
-  flush(); // choices an earlier page could not save
+  fresh || flush(); // choices an earlier page could not save (a new device: after its reads)
   d.readyState === "loading" ? d.addEventListener("DOMContentLoaded", mount) : mount();
 })();
