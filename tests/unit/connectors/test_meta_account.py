@@ -166,7 +166,8 @@ def test_meta_account_read_refused_for_a_permission_sends_the_removal_with_a_not
     # Then each removal was sent as before the check existed, and is done with a note saying
     # the account could not be checked (Meta's numbers only); the read is tried each batch
     note = ("meta ad account not checked: meta ad account: HTTP 403 (code 200); removal sent "
-            "unchecked")  # fmt: skip
+            "unchecked (Meta processes none for an account without a business portfolio or its "
+            "Terms)")  # fmt: skip
     assert (first.status, first.note) == ("done", note) and second.status == "done"
     assert [m[0] for m in _methods(server)] == ["GET", "DELETE", "DELETE"] * 2
     assert EMAIL_NORMALISED not in caplog.text and "not checked" in caplog.text

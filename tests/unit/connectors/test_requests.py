@@ -867,8 +867,8 @@ def test_meta_answer_counting_an_unmatched_entry_is_done_with_counts_only(server
     # Then every job is done each time, the batchmate Meta matched included, with a note of
     # counts only: it converges instead of holding the batch until "retries exhausted"
     # (review s29 vendorfix M1; before, every try failed every job retryably)
-    note = ("meta: EMAIL_SHA256 1 of 2 unmatched or invalid (Meta: an approximate range of "
-            "users that did not match; not in an audience, nothing to remove)")  # fmt: skip
+    note = ("meta: EMAIL_SHA256 1 of 2 unmatched or invalid (Meta: an approximate count of "
+            "hashes that matched no Meta user; nothing to remove for those)")  # fmt: skip
     assert all((o.status, o.note, o.error) == ("done", note, None)
                for out in outcomes for o in out)  # fmt: skip
     assert all(o.identifier_types_sent == ("email",) for o in outcomes[0])

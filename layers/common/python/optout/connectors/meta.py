@@ -63,8 +63,10 @@ ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
 # Meta's own gloss on `num_invalid_entries` (its guide, "Response"): our hashes are always 64
 # lowercase hex, so the count can only be people who did not match, whom no audience holds
 UNMATCHED_IS_NOTHING_TO_REMOVE = (
-    "Meta: an approximate range of users that did not match; not in an audience, nothing to remove"
+    "Meta: an approximate count of hashes that matched no Meta user; nothing to remove for those"
 )
+# What an unchecked removal's "done" cannot rule out (review s29 vendorfix2 R1)
+UNCHECKED_RISK = " (Meta processes none for an account without a business portfolio or its Terms)"
 log = logging.getLogger(__name__)
 
 
@@ -216,7 +218,7 @@ class MetaConnector(Connector[MetaSecret]):
         ref = ",".join(refs) or None
         notes = [
             DROPPED_REFERENCE if dropped else None,
-            account.unread and f"{account.unread}; removal sent unchecked",
+            account.unread and f"{account.unread}; removal sent unchecked{UNCHECKED_RISK}",
         ]
         if short:
             # Which hash Meta did not take is not known (its samples would be values): every
