@@ -661,17 +661,12 @@ def test_after_the_migration_an_earlier_banners_page_takes_the_same_device(
     assert _opted_out(page) == {"sale"}
 
 
-def test_two_tabs_migrating_at_once_post_under_the_device_that_survives(
-    new_context: BrowserFactory,
-) -> None:
-    # Given a browser the earlier banner knew (sale opted out), restoring two tabs at once
-    # (review s29 diff D3): the first tab made its device, its state reads still on the way
-    context = new_context()
-    _serve_sites(context)
-    api = _posts_api(context)
-    old = uuid.uuid4().hex
-    _states(context, {old: ("sale",)})
-    _known_to_the_old_banner(context, old)
+def _two_tabs_at_once(context: BrowserContext, api: FakeConsentApi) -> tuple[Page, str]:
+    """Two tabs restored at once after the upgrade: the first tab's banner makes its device
+    and its state reads (the device's and the old id's) are held; the second tab's banner runs
+    beside it, before the first's writes show (here: they are undone), makes its own device,
+    writes it last and migrates; then the first tab's reads answer. The first tab and the
+    device that survived."""
     first = context.new_page()
     held: list[Route] = []
     holding = True
@@ -688,9 +683,6 @@ def test_two_tabs_migrating_at_once_post_under_the_device_that_survives(
     lost = first.evaluate("() => window.optoutBridge.state().deviceId")
     while len(held) < 2:  # the device's read and the old id's
         first.wait_for_timeout(20)
-
-    # ... and the second tab's banner ran beside it, before the first's writes showed (as
-    # here: they are undone), made its own device, wrote it last and migrated
     context.clear_cookies(name=HOST)
     first.evaluate("() => localStorage.removeItem('optout_device_id')")
     second = context.new_page()
@@ -698,11 +690,26 @@ def test_two_tabs_migrating_at_once_post_under_the_device_that_survives(
     device = _device(second)
     assert device != lost
     _sent(second, api)
-
-    # When the first tab's reads answer
     holding = False
     for route in held:
         route.fallback()
+    return first, device
+
+
+def test_two_tabs_migrating_at_once_post_under_the_device_that_survives(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew (sale opted out), restoring two tabs at once
+    # (review s29 diff D3): the first tab made its device, its state reads still on the way
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    _states(context, {old: ("sale",)})
+    _known_to_the_old_banner(context, old)
+    # When a second tab's banner runs beside the first, makes its own device, writes it last
+    # and migrates, and then the first tab's reads answer
+    first, device = _two_tabs_at_once(context, api)
 
     # Then it takes the device that survived, and every opt-out carried is posted for that
     # device (none for one the browser no longer has)
@@ -736,36 +743,9 @@ def test_two_tabs_restored_at_once_send_an_earlier_pages_unsent_choice_for_the_s
         f"{SHOP}/",
     )
     seed.close()
-    first = context.new_page()
-    held: list[Route] = []
-    holding = True
-
-    def hold(route: Route) -> None:
-        if holding and route.request.frame.page == first:
-            held.append(route)
-        else:
-            route.fallback()
-
-    context.route("**/v1/consent/*", hold)
-    first.goto(f"{SHOP}/")
-    first.wait_for_function("() => !!window.optoutBridge")
-    lost = first.evaluate("() => window.optoutBridge.state().deviceId")
-    while len(held) < 2:  # the device's read and the old id's
-        first.wait_for_timeout(20)
-    # ... the second tab's banner ran beside it and wrote its own device last (as in the test
-    # above)
-    context.clear_cookies(name=HOST)
-    first.evaluate("() => localStorage.removeItem('optout_device_id')")
-    second = context.new_page()
-    second.goto(f"{SHOP}/index.html")
-    device = _device(second)
-    assert device != lost
-    _sent(second, api)
-
-    # When the first tab's reads answer
-    holding = False
-    for route in held:
-        route.fallback()
+    # When a second tab's banner runs beside the first and writes its own device last, and
+    # then the first tab's reads answer
+    first, device = _two_tabs_at_once(context, api)
 
     # Then the earlier banner's opt-out is posted for the device that survives, and nothing
     # for the one the browser no longer has
