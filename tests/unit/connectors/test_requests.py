@@ -877,6 +877,8 @@ def test_meta_answer_counting_an_unmatched_entry_is_done_with_counts_only(server
 
 
 def test_meta_unmatched_entries_are_never_done_while_fewer_were_received(server):
+    # Guard (passes on the code before review s29 vendorfix too: the old note also began
+    # "... 1 of 2 received"): a short count stays final when some entries are also unmatched.
     vendor = server.sandboxes["meta"].vendor
     vendor.invalid, vendor.receive_at_most = {EMAIL_HEX}, 1
     jobs = [make_job(("email", EMAIL_NORMALISED), ("email", "p2@example.com"), system="meta")]
@@ -885,6 +887,37 @@ def test_meta_unmatched_entries_are_never_done_while_fewer_were_received(server)
 
     assert outcome.status is None and outcome.error.retryable is False
     assert outcome.note.startswith("meta removal incomplete: EMAIL_SHA256 1 of 2 received")
+
+
+def test_meta_invalid_entries_without_a_received_count_are_a_final_failure(server: Any) -> None:
+    # Given Meta counts one of two hashes invalid in an answer without `num_received`
+    vendor = server.sandboxes["meta"].vendor
+    vendor.invalid = {EMAIL_HEX}
+    original = vendor.handle
+
+    def handle(request: Any) -> Any:
+        answer = original(request)
+        if request.method != "DELETE":
+            return answer
+        counts = json.loads(answer.body)
+        del counts["num_received"]
+        return json_response(answer.status, counts)
+
+    vendor.handle = handle
+    jobs = [make_job(("email", EMAIL_NORMALISED), system="meta"),
+            make_job(("email", "p2@example.com"), request_id="req-2", system="meta")]  # fmt: skip
+
+    # When the removal is sent
+    outcomes = make_connector(server, "meta").deliver(jobs)
+
+    # Then no job is done: nothing says every hash was received, so "unmatched" cannot be read
+    # as "nothing to remove" (vendorfix29b's `_shortfall`: review s29 vendorfix2 R4a); every job
+    # of the batch fails for good, with counts only
+    note = ("meta removal incomplete: EMAIL_SHA256 received not counted; EMAIL_SHA256 1 of 2 "
+            "unmatched or invalid")  # fmt: skip
+    assert [o.status for o in outcomes] == [None, None]
+    assert all(o.error and (o.error.retryable, o.note) == (False, note) for o in outcomes)
+    assert EMAIL_HEX not in repr(outcomes)
 
 
 def test_meta_answer_receiving_fewer_entries_than_sent_is_not_done(server):

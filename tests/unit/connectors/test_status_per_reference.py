@@ -7,6 +7,7 @@ import pytest
 
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
+from optout.time_budget import TimeBudget
 from tests.unit.connectors.conftest import make_connector, make_job
 
 UNKNOWN_REQUEST = "0000unknownrequest"  # a requestId Google does not know: 404 NOT_FOUND
@@ -45,9 +46,11 @@ def test_google_one_refused_status_read_fails_only_the_job_holding_that_request(
     assert (second.identifier_types_sent, second.identifier_types_attempted) == (("email",), ())
 
 
-def _throttling(server: Any, status: int, only: str | None = None) -> list[str]:
-    """Google answering status reads (those naming `only`, or all) with `status`; the paths
-    of every status read, in order."""
+def _throttling(
+    server: Any, status: int, only: str | None = None, headers: dict[str, str] | None = None
+) -> list[str]:
+    """Google answering status reads (those naming `only`, or all) with `status` (and these
+    `headers`); the paths of every status read, in order."""
     vendor = server.sandboxes["google_ads"].vendor
     original, reads = vendor.handle, []
 
@@ -55,7 +58,8 @@ def _throttling(server: Any, status: int, only: str | None = None) -> list[str]:
         if request.path.startswith("/v1/requestStatus"):
             reads.append(request.path)
             if only is None or only in request.path:
-                return json_response(status, {"error": {"code": status, "status": "BUSY"}})
+                body = {"error": {"code": status, "status": "BUSY"}}
+                return json_response(status, body, headers)
         return original(request)
 
     vendor.handle = handle
@@ -112,6 +116,62 @@ def test_a_reference_throttled_at_every_check_does_not_keep_the_others_from_bein
     # read in order, so A would wait behind B until its give-up: review s29 vendorfix2 R3)
     assert (first.status, first.vendor_ref) == ("done", done.vendor_ref)
     assert second.status is None and second.error.retryable
+
+
+@pytest.mark.parametrize(("headers", "stops"), [({"Retry-After": "120"}, True), ({}, False)])
+def test_a_wait_google_asks_for_stops_the_reads_whatever_the_status(
+    server: Any, first_read: list[int], headers: dict[str, str], stops: bool
+) -> None:
+    # Given job B (read first) whose status read answers 502, with or without a Retry-After,
+    # and job A, finished at Google
+    connector, done = _google_submitted(server)
+    reads = _throttling(server, 502, only=UNKNOWN_REQUEST, headers=headers)
+    # When both are confirmed
+    second, first = connector.confirm([Submitted("other-job", UNKNOWN_REQUEST, ("email",)), done])
+    # Then B is asked again later either way; with a wait asked, the reads stop there as on a
+    # 429/503 (A is asked next time, keeping its ref: vendorfix L2, review s29 vendorfix2 R4c),
+    # and without one a 5xx is that reference's failure only: A is read and done
+    assert second.status is None and second.error.retryable
+    assert second.error.retry_after == (120 if stops else None)
+    if stops:
+        assert first.status is None and first.error.http_status == 502
+        assert first.error.retryable and not first.not_started
+        assert first.vendor_ref == done.vendor_ref
+        assert len(reads) == 1  # a wait over max_wait_seconds is not waited in the call
+    else:
+        assert (first.status, first.vendor_ref) == ("done", done.vendor_ref)
+    assert sum(UNKNOWN_REQUEST not in path for path in reads) == (0 if stops else 1)
+
+
+def test_status_reads_stop_at_the_invocation_s_end_and_give_the_rest_back(
+    server: Any, first_read: list[int]
+) -> None:
+    # Given job A finished at Google and two more submitted jobs, read from A on, and an
+    # invocation whose time runs out once A's status is read
+    connector, done = _google_submitted(server)
+    subs = [done, *(Submitted(f"j{n}", f"req{n:04d}abcdef", ("email",)) for n in (1, 2))]
+    order = sorted(s.vendor_ref for s in subs)
+    first_read[0] = order.index(done.vendor_ref)
+    order = order[first_read[0] :] + order[: first_read[0]]
+    asked: list[str] = []
+    status = connector._status
+
+    def recorded(ref: str) -> Any:
+        asked.append(ref)
+        return status(ref)
+
+    connector._status = recorded
+    # When they are confirmed
+    with connector.http.bounded_by(TimeBudget(lambda: 30.0 if len(asked) <= 1 else 0.0)):
+        outcomes = {o.job_id: o for o in connector.confirm(subs)}
+    # Then A is done; the read that ran out of time and every one after it are not started
+    # (the worker gives their leases back), and no read was begun after the first out of time
+    # (vendorfix L2: each would only run out of time again; review s29 vendorfix2 R4b)
+    assert outcomes[done.job_id].status == "done"
+    rest = [outcomes["j1"], outcomes["j2"]]
+    assert all(o.status is None and o.not_started and o.error.retryable for o in rest)
+    assert all(o.error.reason.endswith("out of time") for o in rest)
+    assert asked == order[:2]
 
 
 def test_google_status_read_refusing_the_token_still_rereads_the_credentials(server):
