@@ -685,22 +685,25 @@
     // the browser's own old opt-outs; from then on an id still failing is given up, nothing to
     // carry, and the migration settles (review s29 banner F1, F3). The device's own read never.
     const since = store("localStorage", MIGRATED) || -Date.now();
+    // The opt-outs of the old ids that answered, which this device's state and the person's
+    // choices here lack: one new entry, unconfirmed (never an opt-in), sent as any choice is;
+    // at once, also on a page that fails closed for another id's read, so the give-up a day
+    // later drops only ids that never answered (review s29 final F1).
+    if (answer && olds[0]) {
+      reread();
+      queue(PURPOSES.filter((p) => !answer.opt_out[p] && !chosen(p) && old.some((o) => o?.opt_out?.[p])));
+      saveOutbox();
+      applyOutbox();
+    }
     if (!answers.every(Boolean) && !(answer && Date.now() + since > 864e5)) {
       answer && store("localStorage", MIGRATED, since);
       warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
     changed(() => {
-      // Their opt-outs this device's state lacks: one new entry, unconfirmed (never an
-      // opt-in), sent as any choice is. From the first state read on no plain cookie is read
-      // again in this browser (a sibling's later plant): ours names the device from then on, so
-      // a page on an earlier banner (a rollout, a rollback) keeps it (review s29 D2).
-      if (olds[0]) {
-        reread();
-        queue(PURPOSES.filter((p) => !answer.opt_out[p] && old.some((o) => o?.opt_out?.[p])));
-        saveOutbox();
-        applyOutbox();
-      }
+      // From the first state read on no plain cookie is read again in this browser (a
+      // sibling's later plant): ours names the device from then on, so a page on an earlier
+      // banner (a rollout, a rollback) keeps it (review s29 D2).
       olds = [];
       store("localStorage", MIGRATED, 1);
       if (secure) setCookie(COOKIE, deviceId);
