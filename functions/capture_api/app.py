@@ -61,7 +61,7 @@ JSON = raw_body.JSON
 TEXT_HTML = "text/html"  # Powertools' content_types.TEXT_HTML
 # Routes that take a body, by API Gateway route key; every other POST must send none.
 # The free texts kept as evidence that an operator reads (the agent's in `optout status`):
-# no format characters there (raw_body.BodyRule; review s29 stranger N2).
+# no bidirectional controls there (raw_body.BodyRule; review s29 stranger N2).
 SHOWN_TEXT = frozenset({("page_url",), ("policy_version",)})
 AGENT_TEXT = frozenset({("agent", "name"), ("agent", "agent_id")})
 BODY_ROUTES = {

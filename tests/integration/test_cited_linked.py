@@ -190,3 +190,19 @@ def test_a_reopen_citing_jobs_for_a_request_whose_first_resolution_cited_none(aw
     (stored,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
     assert stored["covered"] == {"crm": ["e1:crm"]}
     assert stored["cited_linked"] == ["ID#email#a"]
+
+
+def test_two_reopens_both_writing_a_missing_covered_map_keep_each_others_systems(aws: Aws) -> None:
+    """Two re-opens of one request read a RESOLUTION with no `covered` map; the first writes
+    it whole, the second must not replace it (review s29 final F2): its write is conditional on
+    the map's absence and, refused, goes by path into the map the first wrote."""
+    table = Table(aws.dynamodb, aws.table_name)
+    quiet = {"crm": [{"job_id": "q:crm", "at": "2026-12-03T00:00:00.000Z"}]}
+    first = {"pk": "REQ#r4", "sk": keys.RESOLUTION_SK, "proof_rule": 3, "not_asked": quiet}
+    put_resolution(table, first)
+    # When both write what they cite, from the same read
+    cite_more(table, first, {"crm": ["e1:crm"]})
+    cite_more(table, first, {"braze": ["e2:braze"]})
+    # Then the stored map holds both systems' citations
+    (stored,) = [i for i in aws.items() if i["sk"] == keys.RESOLUTION_SK]
+    assert stored["covered"] == {"crm": ["e1:crm"], "braze": ["e2:braze"]}

@@ -37,9 +37,10 @@ _STRUCTURE = re.compile(r'["\\\[\]{}]')
 class BodyRule(NamedTuple):  # not a dataclass: cheaper to define at a cold start
     """A route that takes a body: the media types it accepts, for forms which fields may
     repeat (they become lists), and the free texts an operator reads (evidence shown by
-    `optout status` and the exports), as paths: there a format character (Unicode Cf: bidi
-    controls such as U+202E, zero-width characters) is refused too, as it could make the
-    text read otherwise on a terminal or in a spreadsheet (review s29 stranger N2)."""
+    `optout status` and the exports), as paths: there a bidirectional control (Unicode's
+    Bidi_Control, such as U+202E) is refused too, as it could make the text read otherwise
+    on a terminal or in a spreadsheet (review s29 stranger N2); other invisible characters
+    (zero-width ones, ZWNJ in Persian, ZWJ in emoji) are text (review s29 diff D6)."""
 
     media_types: tuple[str, ...] = (JSON,)
     list_fields: frozenset[str] = frozenset()
@@ -240,7 +241,7 @@ def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[
     recursion is too. The message names the kind of character, never the text (PII)."""
     if isinstance(value, str):
         found = _FORBIDDEN_TEXT.search(value)
-        if found or (path in shown and _has_format_character(value)):
+        if found or (path in shown and _has_bidi_control(value)):
             field = field_path(path)
             label = "the body" if field == "body" else field
             if found is None:
@@ -267,5 +268,5 @@ _BIDI_CONTROLS = frozenset(
 )
 
 
-def _has_format_character(text: str) -> bool:
+def _has_bidi_control(text: str) -> bool:
     return not text.isascii() and not _BIDI_CONTROLS.isdisjoint(text)

@@ -1,9 +1,13 @@
 """One partition in one query: a request (event, resolution, jobs) or an identity; the
 writes of a request's resolution (its first, and a re-open's cited jobs)."""
 
+from typing import Any
+
+from botocore.exceptions import ClientError
+
 from optout.store import keys, query
 from optout.store.batch import put_if_absent
-from optout.store.codec import Item, serialize
+from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
 
@@ -60,13 +64,13 @@ def cite_more(
             and unplanned == (resolution.get("not_planned") or {})
             and removed == (resolution.get("not_configured") or {})):  # fmt: skip
         return
-    if "covered" in resolution:  # one path per system: a concurrent re-open's others stay
+    whole = bool(lists) and "covered" not in resolution
+    if not whole:  # one path per system: a concurrent re-open's others stay
         names = {f"#s{n}": system for n, system in enumerate(lists)}
         values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
         sets = [f"covered.#s{n} = :s{n}" for n in range(len(lists))]
     else:  # a first resolution that cited nothing stored no map: a path into it is refused
-        names, values = {}, ({":covered": lists} if lists else {})
-        sets = ["covered = :covered"] if lists else []
+        names, values, sets = {}, {":covered": lists}, ["covered = :covered"]
     if heard != (resolution.get("not_asked") or {}):
         values[":quiet"] = heard
         sets.append("not_asked = :quiet")
@@ -82,14 +86,22 @@ def cite_more(
         values.update({":linked": reached, ":none": []})
         sets.append("cited_linked = list_append(if_not_exists(cited_linked, :none), :linked)")
     key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
-    update = "SET " + ", ".join(sets)
-    if names:
-        table.client.update_item(TableName=table.name, Key=key, UpdateExpression=update,
-                                 ExpressionAttributeNames=names,
-                                 ExpressionAttributeValues=serialize(values))  # fmt: skip
-    else:  # DynamoDB refuses an empty ExpressionAttributeNames
-        table.client.update_item(TableName=table.name, Key=key, UpdateExpression=update,
-                                 ExpressionAttributeValues=serialize(values))  # fmt: skip
+    write: dict[str, Any] = {"TableName": table.name, "Key": key,
+                             "UpdateExpression": "SET " + ", ".join(sets),
+                             "ExpressionAttributeValues": serialize(values)}  # fmt: skip
+    if names:  # DynamoDB refuses an empty ExpressionAttributeNames
+        write["ExpressionAttributeNames"] = names
+    if whole:  # another re-open may write the map first: then ours go by path into it
+        write |= {"ConditionExpression": "attribute_not_exists(covered)",
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}  # fmt: skip
+    try:
+        table.client.update_item(**write)
+    except ClientError as error:
+        if not whole or error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        found = error.response.get("Item")  # what the other re-open wrote (review s29 final F2)
+        now = deserialize(found) if isinstance(found, dict) else {**resolution, "covered": {}}
+        cite_more(table, now, covered, not_asked, not_planned, not_configured, linked)
 
 
 def put_resolution(table: Table, item: Item) -> bool:
