@@ -625,6 +625,41 @@ def test_an_old_id_that_answered_once_is_carried_though_refused_after_the_day(
     assert posts == [(device, {"sale": True})]
 
 
+def test_an_opt_in_confirmed_while_the_migration_waits_is_not_undone_by_the_carry(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew (sale opted out under its own old id), a sibling's
+    # plant the edge refuses (pages fail closed for a day), the old opt-out carried on the
+    # first page and posted on the second
+    context = new_context()
+    context.clock.set_fixed_time(START)
+    _serve_sites(context)
+    api = _posts_api(context)
+    old, planted = uuid.uuid4().hex, "WEB-INF-" + uuid.uuid4().hex[:12]
+    _states(context, {old: ("sale",)})
+    _edge_refuses(context, planted, "403")
+    _known_to_the_old_banner(context, old)
+    _plant(context, planted, "/")
+    device = _visit(context)["deviceId"]
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # When the person then confirms an opt-in of sale there, and browses on that day
+    page.evaluate("() => window.optoutBridge.choose({ sale: false }, true)")
+    _sent(page, api)
+    context.clock.set_fixed_time(START + datetime.timedelta(hours=1))
+    later = context.new_page()
+    later.goto(f"{SHOP}/")
+    later.evaluate("() => window.optoutBridge.ready")
+
+    # Then the old opt-out was posted once, before the opt-in, and never queued again (the
+    # carry ran on every fail-closed page and undid the person's newer choice each time:
+    # review s29 lead L1)
+    posts = [(p["device_id"], p["opt_out"]) for p in _sent(later, api)]
+    assert posts == [(device, {"sale": True}), (device, {"sale": False})]
+
+
 def test_each_plain_value_is_read_once_however_many_copies_a_sibling_sets(
     new_context: BrowserFactory,
 ) -> None:
