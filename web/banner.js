@@ -686,13 +686,14 @@
     // carry, and the migration settles (review s29 banner F1, F3). The device's own read never.
     const since = store("localStorage", MIGRATED) || -Date.now();
     // The opt-outs of the old ids that answered, for purposes this device's state lacks and the
-    // person made no choice of here (queued, acknowledged or confirmed: a newer opt-in stands):
+    // person made no choice of here that can change them (an opt-out queued or acknowledged, an
+    // opt-in confirmed: a newer opt-in stands; an unconfirmed "allow" lifts nothing):
     // one new entry, unconfirmed (never an opt-in), sent as any choice is; at once, also on a
     // page that fails closed for another id's read, so the give-up a day later drops only ids
     // that never answered (review s29 final F1), and once (review s29 lead L1).
     if (answer && olds[0]) {
       reread();
-      queue(PURPOSES.filter((p) => !answer.opt_out[p] && pending?.choices[p] == null && !outbox.some((q) => q.o[p] != null) && old.some((o) => o?.opt_out?.[p])));
+      queue(PURPOSES.filter((p) => !answer.opt_out[p] && pending?.choices[p] == null && !outbox.some((q) => (q.c ? q.o[p] != null : q.o[p])) && old.some((o) => o?.opt_out?.[p])));
       saveOutbox();
       applyOutbox();
     }

@@ -660,6 +660,39 @@ def test_an_opt_in_confirmed_while_the_migration_waits_is_not_undone_by_the_carr
     assert posts == [(device, {"sale": True}), (device, {"sale": False})]
 
 
+def test_an_unconfirmed_allow_left_unsent_does_not_keep_an_old_opt_out_from_being_carried(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser the earlier banner knew (sale opted out under its old id), whose outbox
+    # still holds an unconfirmed "allow" that banner could not send (a first-visit banner's
+    # click: it lifts nothing, as the API reads it)
+    context = new_context()
+    _serve_sites(context)
+    api = _posts_api(context)
+    old = uuid.uuid4().hex
+    _states(context, {old: ("sale",)})
+    _known_to_the_old_banner(context, old)
+    seed = context.new_page()
+    seed.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    seed.goto(f"{SHOP}/")
+    seed.evaluate(
+        "(u) => localStorage.setItem('optout_outbox', JSON.stringify("
+        "[{k: 'k' + Math.random(), o: {sale: false, share: false}, c: false, u}]))",
+        f"{SHOP}/",
+    )
+    seed.close()
+
+    # When the new banner migrates the browser
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    device = _device(page)
+
+    # Then the old opt-out of sale is carried all the same and applies: only a choice that
+    # can change the purpose (an opt-out, or a confirmed opt-in) keeps it from being carried
+    assert _opted_out(page) == {"sale"}
+    assert (device, {"sale": True}) in [(p["device_id"], p["opt_out"]) for p in _sent(page, api)]
+
+
 def test_each_plain_value_is_read_once_however_many_copies_a_sibling_sets(
     new_context: BrowserFactory,
 ) -> None:
