@@ -672,15 +672,7 @@ def test_an_unconfirmed_allow_left_unsent_does_not_keep_an_old_opt_out_from_bein
     old = uuid.uuid4().hex
     _states(context, {old: ("sale",)})
     _known_to_the_old_banner(context, old)
-    seed = context.new_page()
-    seed.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
-    seed.goto(f"{SHOP}/")
-    seed.evaluate(
-        "(u) => localStorage.setItem('optout_outbox', JSON.stringify("
-        "[{k: 'k' + Math.random(), o: {sale: false, share: false}, c: false, u}]))",
-        f"{SHOP}/",
-    )
-    seed.close()
+    _unsent(context, {"sale": False, "share": False})
 
     # When the new banner migrates the browser
     page = context.new_page()
@@ -772,6 +764,19 @@ def test_after_the_migration_an_earlier_banners_page_takes_the_same_device(
     assert _opted_out(page) == {"sale"}
 
 
+def _unsent(context: BrowserContext, choice: dict[str, bool]) -> None:
+    """An unconfirmed choice an earlier banner left in the shop's outbox, never sent."""
+    seed = context.new_page()
+    seed.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
+    seed.goto(f"{SHOP}/")
+    seed.evaluate(
+        "([o, u]) => localStorage.setItem('optout_outbox', JSON.stringify("
+        "[{k: 'k' + Math.random(), o, c: false, u}]))",
+        [choice, f"{SHOP}/"],
+    )
+    seed.close()
+
+
 def _two_tabs_at_once(context: BrowserContext, api: FakeConsentApi) -> tuple[Page, str]:
     """Two tabs restored at once after the upgrade: the first tab's banner makes its device
     and its state reads (the device's and the old id's) are held; the second tab's banner runs
@@ -845,15 +850,7 @@ def test_two_tabs_restored_at_once_send_an_earlier_pages_unsent_choice_for_the_s
     old = uuid.uuid4().hex
     _states(context, {})
     _known_to_the_old_banner(context, old)
-    seed = context.new_page()
-    seed.route(f"{SHOP}/", lambda r: r.fulfill(status=200, content_type="text/html", body=""))
-    seed.goto(f"{SHOP}/")
-    seed.evaluate(
-        "(u) => localStorage.setItem('optout_outbox', JSON.stringify("
-        "[{k: 'k' + Math.random(), o: {share: true}, c: false, u}]))",
-        f"{SHOP}/",
-    )
-    seed.close()
+    _unsent(context, {"share": True})
     # When a second tab's banner runs beside the first and writes its own device last, and
     # then the first tab's reads answer
     first, device = _two_tabs_at_once(context, api)
