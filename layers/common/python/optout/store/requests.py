@@ -6,7 +6,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from optout.store import keys, query
-from optout.store.batch import put_if_absent
+from optout.store.batch import get_item, put_if_absent
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
@@ -30,6 +30,14 @@ def load_partition(table: Table, pk: str, *, consistent: bool = False) -> list[I
     return query.partition(table, pk, consistent=consistent)
 
 
+# Two re-opens of one request at once (the sweep's and a retried redrive's, say) each read the
+# RESOLUTION, then write what they add: a write is conditional on the attributes it rewrites
+# being as read, and a refused one merges again from the item the refusal returns. Bounded:
+# each refusal means another re-open wrote in between; past this, the redrive event is retried.
+CITE_ATTEMPTS = 4
+_MERGED = ("covered", "not_asked", "not_planned", "not_configured")
+
+
 def cite_more(
     table: Table,
     resolution: Item,
@@ -42,66 +50,84 @@ def cite_more(
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
     nothing), and the recent no_record answers it relied on not to ask a system again (the
-    quiet period: `not_asked`, merged whole: the first resolution's map may not exist), and
-    the systems it found nothing to plan for (`not_planned`: {system: when}, the person no
-    longer opted out of their purposes; `not_configured`: those of them no longer in the
-    systems config, so the record does not say the person opted back in), and the identities
-    not named whose marks its citations came from (`linked`: those `cited_linked` lacks are
-    appended, a job cited again included, so one missed there is repaired; review s29 cite
-    R1). Nothing else ever rewrites a RESOLUTION."""
+    quiet period: `not_asked`), and the systems it found nothing to plan for (`not_planned`:
+    {system: when}, the person no longer opted out of their purposes; `not_configured`: those
+    of them no longer in the systems config, so the record does not say the person opted back
+    in), and the identities not named whose marks its citations came from (`linked`: those
+    `cited_linked` lacks are appended, a job cited again included, so one missed there is
+    repaired; review s29 cite R1). Each is merged into what is stored, never replaces it: a
+    concurrent re-open's additions stay (review s29 lead I3, I4). Nothing else ever rewrites
+    a RESOLUTION."""
+    at = (str(resolution["pk"]), keys.RESOLUTION_SK)
+    key = {"pk": {"S": at[0]}, "sk": {"S": at[1]}}
+    for attempt in range(1, CITE_ATTEMPTS + 1):
+        write = _cite_write(resolution, covered, not_asked, not_planned, not_configured, linked)
+        if write is None:
+            return
+        try:
+            table.client.update_item(TableName=table.name, Key=key, **write)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code != "ConditionalCheckFailedException" or attempt == CITE_ATTEMPTS:
+                raise
+            found = error.response.get("Item")  # the item as the refused write found it
+        else:
+            return
+        # DynamoDB returns the item under ALL_OLD; without it, merging into the stale read
+        # would drop what the other re-open wrote (review s29 lead I3): read it, consistent
+        fresh = deserialize(found) if isinstance(found, dict) else get_item(table, at)
+        if fresh is None:
+            return  # no RESOLUTION any more (expired): nothing to add to
+        resolution = fresh
+
+
+def _cite_write(
+    resolution: Item,
+    covered: dict[str, list[str]],
+    not_asked: dict[str, list[Item]] | None,
+    not_planned: dict[str, str] | None,
+    not_configured: dict[str, str] | None,
+    linked: set[str] | None,
+) -> dict[str, Any] | None:
+    """The UpdateItem merging a re-open's additions into `resolution` as read, or None when
+    it adds nothing. Each merged attribute is written whole (a path into a map the first
+    resolution did not store is refused), on the condition that it is still as read."""
     first = resolution.get("covered") or {}
-    lists = {s: [*first.get(s, []), *[j for j in ids if j not in first.get(s, [])]]
-             for s, ids in sorted(covered.items())}  # fmt: skip
-    lists = {s: ids for s, ids in lists.items() if ids != first.get(s)}
+    lists: dict[str, list[str]] = {}
+    for system, ids in sorted(covered.items()):
+        if new := [j for j in ids if j not in first.get(system, [])]:
+            lists[system] = [*first.get(system, []), *dict.fromkeys(new)]
     heard = dict(resolution.get("not_asked") or {})
     for system, entries in sorted((not_asked or {}).items()):
         known = {e["job_id"] for e in heard.get(system, [])}
-        heard[system] = [*heard.get(system, []), *[e for e in entries if e["job_id"] not in known]]
-    unplanned = {**(not_planned or {}), **(resolution.get("not_planned") or {})}
-    removed = {**(not_configured or {}), **(resolution.get("not_configured") or {})}
+        if new_entries := [e for e in entries if e["job_id"] not in known]:
+            heard[system] = [*heard.get(system, []), *new_entries]
+    merged = {"covered": {**first, **lists}, "not_asked": heard,
+              "not_planned": {**(not_planned or {}), **(resolution.get("not_planned") or {})},
+              "not_configured": {**(not_configured or {}),
+                                 **(resolution.get("not_configured") or {})}}  # fmt: skip
+    changed = [a for a in _MERGED if merged[a] != (resolution.get(a) or {})]
     reached = sorted(set(linked or ()) - {str(pk) for pk in resolution.get("cited_linked") or ()})
-    if (not lists and not reached and heard == (resolution.get("not_asked") or {})
-            and unplanned == (resolution.get("not_planned") or {})
-            and removed == (resolution.get("not_configured") or {})):  # fmt: skip
-        return
-    whole = bool(lists) and "covered" not in resolution
-    if not whole:  # one path per system: a concurrent re-open's others stay
-        names = {f"#s{n}": system for n, system in enumerate(lists)}
-        values: Item = {f":s{n}": ids for n, ids in enumerate(lists.values())}
-        sets = [f"covered.#s{n} = :s{n}" for n in range(len(lists))]
-    else:  # a first resolution that cited nothing stored no map: a path into it is refused
-        names, values, sets = {}, {":covered": lists}, ["covered = :covered"]
-    if heard != (resolution.get("not_asked") or {}):
-        values[":quiet"] = heard
-        sets.append("not_asked = :quiet")
-    if unplanned != (resolution.get("not_planned") or {}):
-        values[":unplanned"] = unplanned
-        sets.append("not_planned = :unplanned")
-    if removed != (resolution.get("not_configured") or {}):
-        values[":removed"] = removed
-        sets.append("not_configured = :removed")
+    if not changed and not reached:
+        return None
+    values: Item = {f":{a}": merged[a] for a in changed}
+    sets = [f"{a} = :{a}" for a in changed]
+    conditions = ["attribute_exists(pk)"]
+    for a in changed:
+        if a in resolution:
+            values[f":was_{a}"] = resolution[a]
+            conditions.append(f"{a} = :was_{a}")
+        else:
+            conditions.append(f"attribute_not_exists({a})")
     if reached:
-        # Appended, not SET from what was read: two re-opens of one request at once each keep
-        # theirs (review s29 cite R2). Readers take it as a set, so a repeat is harmless.
+        # Appended, not SET from what was read (review s29 cite R2). Readers take it as a set,
+        # so a repeat is harmless.
         values.update({":linked": reached, ":none": []})
         sets.append("cited_linked = list_append(if_not_exists(cited_linked, :none), :linked)")
-    key = {"pk": {"S": str(resolution["pk"])}, "sk": {"S": keys.RESOLUTION_SK}}
-    write: dict[str, Any] = {"TableName": table.name, "Key": key,
-                             "UpdateExpression": "SET " + ", ".join(sets),
-                             "ExpressionAttributeValues": serialize(values)}  # fmt: skip
-    if names:  # DynamoDB refuses an empty ExpressionAttributeNames
-        write["ExpressionAttributeNames"] = names
-    if whole:  # another re-open may write the map first: then ours go by path into it
-        write |= {"ConditionExpression": "attribute_not_exists(covered)",
-                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}  # fmt: skip
-    try:
-        table.client.update_item(**write)
-    except ClientError as error:
-        if not whole or error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        found = error.response.get("Item")  # what the other re-open wrote (review s29 final F2)
-        now = deserialize(found) if isinstance(found, dict) else {**resolution, "covered": {}}
-        cite_more(table, now, covered, not_asked, not_planned, not_configured, linked)
+    return {"UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}  # fmt: skip
 
 
 def put_resolution(table: Table, item: Item) -> bool:
