@@ -359,7 +359,8 @@ class Connector(ABC, Generic[S]):
         answers stand, so the jobs the vendor finished are done (review s29 F2). Refused
         credentials still raise: confirm's `_guarded` re-reads them and asks again. A throttle
         or an outage (429, 503, a wait asked) or the end of the invocation's time stops the
-        reads: the references after it are not called, each with that `Unread` (vendorfix L2).
+        reads: the references after it are not called (vendorfix L2), each an `Unread` that
+        says so (`_skipped`: not the other reference's failure as its own, review s29 lead I5).
         The reads start at a random reference, so one that is throttled at every check does
         not keep the others from ever being asked (review s29 vendorfix2 R3)."""
         found: dict[str, V | Unread] = {}
@@ -381,7 +382,7 @@ class Connector(ABC, Generic[S]):
                 if isinstance(error, OutOfTime):  # the rest: no call went, the lease goes back
                     stopped = Unread(error, started=False)
                 elif _throttled(error):  # the rest stay submitted, asked next time
-                    stopped = unread
+                    stopped = Unread(_skipped(error), started=True)
         return found
 
     def _never_started(self, error: DeliveryError, tries_before: int) -> bool:
@@ -569,6 +570,15 @@ def _throttled(error: DeliveryError) -> bool:
     """A retryable failure that says "not now" for every call to this vendor, not for one
     reference: a 429, a 503, or a wait the vendor asked for."""
     return error.retryable and (error.http_status in (429, 503) or error.retry_after is not None)
+
+
+def _skipped(error: DeliveryError) -> DeliveryError:
+    """The error of a reference whose status was not read because the reads stopped at
+    another's throttle or outage: no HTTP status of its own (no call went for it), the other's
+    answer named as the cause, and retryable with the vendor's wait."""
+    return DeliveryError(f"status not read: the reads stopped at another reference's answer "
+                         f"({error.reason})", retryable=True,
+                         retry_after=error.retry_after)  # fmt: skip
 
 
 def noted(outcome: Outcome, *notes: str | None) -> Outcome:
