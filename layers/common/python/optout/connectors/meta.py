@@ -17,9 +17,9 @@ final and says so. A version Meta no longer serves may instead be upgraded, the 
 more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
 answer counts what it took: `num_received` below the hashes sent fails every job of the batch
 for good, with those counts only; `num_invalid_entries` above 0 alone is `done` with a
-counts-only note (Meta: "a range of users that did not match": a hash matching no Meta user
-can be in no audience, which holds matched users, so there is nothing to remove; retrying
-re-sent the whole batch to the same count).
+counts-only note (Meta: "a range of users that did not match": nothing Meta could remove for
+those hashes, though the person may be in an audience under another hash; retrying re-sent the
+whole batch to the same count).
 usersofanyaudience answers 2xx and may process nothing when no business portfolio owns the ad
 account or its Custom Audience Terms are not accepted (Meta's guide): before its first removal,
 and again after an hour, the connector reads GET act_{id}?fields=tos_accepted,business once
@@ -62,7 +62,8 @@ CUSTOM_AUDIENCE_TERMS = "custom_audience_tos"
 NO_BUSINESS = "business absent (no business portfolio owns it, or the token may not read it)"
 ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
 # Meta's own gloss on `num_invalid_entries` (its guide, "Response"): our hashes are always 64
-# lowercase hex, so the count can only be hashes that matched no user, which no audience holds
+# lowercase hex, so the count can only be hashes that matched no user: nothing Meta could
+# remove for them (it does not say the person is in no audience: review s29 lead D1)
 UNMATCHED_IS_NOTHING_TO_REMOVE = (
     "Meta: an approximate count of hashes that matched no Meta user; nothing to remove for those"
 )
@@ -231,7 +232,7 @@ class MetaConnector(Connector[MetaSecret]):
                     for j in jobs]  # fmt: skip
         if unmatched:
             # Meta received every hash; it counts some as not matching anyone, a count it calls
-            # approximate. A person no audience holds has nothing to remove, and a retry re-sent
+            # approximate. Meta could remove nothing for those hashes, and a retry re-sent
             # the whole batch to the same count until "retries exhausted" (vendorfix M1): done,
             # for every job (which hash is not known), with the counts only.
             notes.append("meta: " + "; ".join(unmatched) + f" ({UNMATCHED_IS_NOTHING_TO_REMOVE})")
