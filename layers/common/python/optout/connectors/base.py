@@ -21,6 +21,7 @@ import re
 import secrets
 import string
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -161,6 +162,10 @@ class Connector(ABC, Generic[S]):
     http: HttpClient
     _raw_secret: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _secret: S | None = field(default=None, init=False, repr=False)
+    # What the vendor's answers showed that no receipt field counts (Meta: removals sent with
+    # the ad account unchecked): metric name -> count, names and numbers only, never a value.
+    # The worker takes them after each batch (`take_counts`) and publishes them.
+    counts: Counter[str] = field(default_factory=Counter, init=False, repr=False)
 
     secret_model: ClassVar[type[Model]] = NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
@@ -196,6 +201,11 @@ class Connector(ABC, Generic[S]):
             self._accept_secret(raw)
         assert self._secret is not None
         return self._secret
+
+    def take_counts(self) -> Counter[str]:
+        """The counts added since the last take, and a fresh start."""
+        taken, self.counts = self.counts, Counter()
+        return taken
 
     def reload_credentials(self) -> None:
         self._accept_secret(self.credentials(refresh=True))
