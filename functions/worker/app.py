@@ -3,6 +3,7 @@ system; in production one function per system (SYSTEM_NAME set), locally all in 
 """
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,14 @@ class Services:
         for pacer in self._pacers.values():
             pacer.begin(self._invocation_started)
 
+    def connector_counts(self) -> Counter[str]:
+        """What this container's connectors counted since the last call (Connector.counts:
+        e.g. Meta's removals sent with the ad account unchecked), for the batch's metrics."""
+        taken: Counter[str] = Counter()
+        for connector in self._connectors.values():
+            taken.update(connector.take_counts())
+        return taken
+
     def paced_seconds(self) -> float:
         """Seconds vendor calls have waited for their pace in this container (a metric)."""
         return sum(pacer.waited for pacer in self._pacers.values())
@@ -184,6 +193,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     with services().http.bounded_by(budget):
         report = services().delivery.deliver(received, services().scheduler(queue_url), budget)
     report.counts["VendorCallsRetried"] += services().http.retried - retried_before
+    report.counts.update(services().connector_counts())
     for name, count in report.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
     paced = services().paced_seconds() - paced_before

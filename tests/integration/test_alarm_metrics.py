@@ -251,6 +251,28 @@ def test_a_throttled_job_write_feeds_job_writes_failed(
     )
 
 
+def test_a_meta_removal_sent_with_the_account_unchecked_feeds_its_alarm(
+    stack: Stack,  # noqa: F811 - the fixture imported above
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given a Meta job, and a token Meta refuses to read the ad account with (code 200)
+    stack.put_request("r1", ["meta"], EMAIL)
+    stack.send("meta", "r1")
+    stack.server.sandboxes["meta"].vendor.account_refused = (403, 200)
+    # When the worker delivers it: done, the receipt noted "not checked"
+    stack.run("meta")
+    job = stack.job("r1", "meta")
+    assert job["status"] == "done" and "not checked" in job["receipt"]["note"]
+    # Then MetaRemovalsUncheckedAlarm's metric is published (before, only a WARNING log said
+    # so: review s29 lead D1)
+    assert_alarms_read_what_was_published(
+        translated,
+        emitted_metrics,
+        test_a_meta_removal_sent_with_the_account_unchecked_feeds_its_alarm,
+    )
+
+
 # -- deadline watch -------------------------------------------------------------------------
 
 
@@ -484,6 +506,9 @@ PROVED: dict[str, Callable[..., None]] = {
     "CaptureErrorsAlarm": test_a_store_that_refuses_the_capture_feeds_capture_errors,
     "TokenKeysUnusableAlarm": test_a_token_secret_of_the_wrong_shape_feeds_token_keys_unusable,
     "JobWritesFailedAlarm": test_a_throttled_job_write_feeds_job_writes_failed,
+    "MetaRemovalsUncheckedAlarm": (
+        test_a_meta_removal_sent_with_the_account_unchecked_feeds_its_alarm
+    ),
     "SweeperErrorsAlarm": test_a_sweep_whose_read_failed_feeds_the_sweepers_errors,
     "HashKeyChangedAlarm": KEY_OR_SYSTEMS,
     "SystemsNotBackfilledAlarm": KEY_OR_SYSTEMS,

@@ -304,6 +304,16 @@ def test_a_worker_write_that_fails_has_an_alarm(translated: dict[str, Any]) -> N
     assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
 
 
+def test_a_meta_removal_sent_unchecked_has_an_hourly_alarm(translated: dict[str, Any]) -> None:
+    # A `done` Meta may not have acted on (the ad account's read refused): counted by the
+    # worker (tests/integration/test_alarm_metrics.py); an hour, as the cause lasts until fixed.
+    alarm = translated["Resources"]["MetaRemovalsUncheckedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("OptOutBridge", "MetaRemovalsUnchecked")
+    assert alarm["Dimensions"] == STACK_DIMENSION
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 3600, 0)
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
 def test_a_resolver_record_that_fails_has_an_alarm(translated: dict[str, Any]) -> None:
     # A failed record beside good ones raises no Lambda error (partial batch response): the
     # resolver counts it as EventsFailed (tests/integration/test_resolver.py).

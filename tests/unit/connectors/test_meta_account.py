@@ -173,6 +173,28 @@ def test_meta_account_read_refused_for_a_permission_sends_the_removal_with_a_not
     assert EMAIL_NORMALISED not in caplog.text and "not checked" in caplog.text
 
 
+def test_meta_removals_sent_unchecked_are_counted_for_the_worker_s_metrics(server):
+    # Given a token Meta refuses to read the ad account with, and two jobs of one batch
+    vendor = server.sandboxes["meta"].vendor
+    vendor.account_refused = (403, 200)
+    connector = make_connector(server, "meta")
+    other = make_job(("email", "p2@example.com"), request_id="req-2", system="meta")
+    # When the batch is delivered
+    outcomes = connector.deliver([JOB, other])
+    # Then both are done, and the connector counts both as sent unchecked, with the hashes its
+    # calls sent (2 emails, 1 phone) and none unmatched: names and numbers only, taken once.
+    # Before, only a WARNING log said so: no metric (review s29 lead D1, vendorfix2 R1)
+    assert [o.status for o in outcomes] == ["done", "done"]
+    assert connector.take_counts() == {
+        meta.REMOVALS_UNCHECKED: 2, meta.HASHES_SENT: 3, meta.HASHES_UNMATCHED: 0}  # fmt: skip
+    assert connector.take_counts() == {}
+    # And once the account can be read, a batch counts no unchecked removal
+    vendor.account_refused = None
+    (checked,) = connector.deliver([JOB])
+    assert checked.status == "done" and checked.note is None
+    assert meta.REMOVALS_UNCHECKED not in connector.take_counts()
+
+
 @pytest.mark.parametrize(
     ("refusal", "retryable"), [((401, 190), False), ((400, 2635), False), ((400, 17), True)]
 )

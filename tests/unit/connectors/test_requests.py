@@ -874,6 +874,9 @@ def test_meta_answer_counting_an_unmatched_entry_is_done_with_counts_only(server
     assert all(o.identifier_types_sent == ("email",) for o in outcomes[0])
     assert EMAIL_HEX not in repr(outcomes)
     assert email_sha256("p2@example.com") in vendor.removed
+    # and each call's counts are the worker's metrics, so a jump in the share Meta does not
+    # match shows (review s29 vendorfix2 R2): 2 sent, 1 unmatched, twice
+    assert connector.take_counts() == {"MetaHashesSent": 4, "MetaHashesUnmatched": 2}
 
 
 def test_meta_unmatched_entries_are_never_done_while_fewer_were_received(server):

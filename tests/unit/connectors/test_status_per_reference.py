@@ -80,10 +80,26 @@ def test_google_a_503_status_read_stops_the_reads_and_asks_every_job_again_later
     # (vendorfix L2; before, every reference was called through the outage)
     assert second.status is None and second.error.retryable
     assert second.vendor_ref == UNKNOWN_REQUEST
-    assert first.status is None and first.error.retryable and first.error.http_status == 503
+    assert first.status is None and first.error.retryable
     assert first.vendor_ref == done.vendor_ref and not first.not_started
     assert all(UNKNOWN_REQUEST in path for path in reads)
     assert len(reads) == connector.http.retry.attempts
+
+
+def test_a_reference_the_reads_stopped_before_says_so_not_another_s_failure(server, first_read):
+    # Given job B (read first) whose status read answers 503, and job A finished at Google
+    connector, done = _google_submitted(server)
+    _throttling(server, 503, only=UNKNOWN_REQUEST)
+    # When both are confirmed
+    second, first = connector.confirm([Submitted("other-job", UNKNOWN_REQUEST, ("email",)), done])
+    # Then B's error is its own 503, and A's says its status was not read because the reads
+    # stopped, naming B's answer as the cause, with no HTTP status of its own: no call went
+    # for it (before, A carried B's "HTTP 503" as if its own read had failed: review s29 lead I5)
+    assert second.error.http_status == 503 and second.http_status == 503
+    assert (first.error.reason, first.error.http_status, first.http_status) == (
+        f"status not read: the reads stopped at another reference's answer "
+        f"({second.error.reason})", None, None)  # fmt: skip
+    assert first.error.retryable and not first.not_started
 
 
 def test_google_a_throttled_status_read_is_the_last_call_of_the_check(server, first_read):
@@ -134,8 +150,10 @@ def test_a_wait_google_asks_for_stops_the_reads_whatever_the_status(
     assert second.status is None and second.error.retryable
     assert second.error.retry_after == (120 if stops else None)
     if stops:
-        assert first.status is None and first.error.http_status == 502
+        assert first.status is None and first.error.http_status is None
+        assert first.error.reason.endswith(f"({second.error.reason})")
         assert first.error.retryable and not first.not_started
+        assert first.error.retry_after == 120  # the vendor's wait holds for every reference
         assert first.vendor_ref == done.vendor_ref
         assert len(reads) == 1  # a wait over max_wait_seconds is not waited in the call
     else:

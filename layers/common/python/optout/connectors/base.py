@@ -21,6 +21,7 @@ import re
 import secrets
 import string
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -161,6 +162,10 @@ class Connector(ABC, Generic[S]):
     http: HttpClient
     _raw_secret: dict[str, Any] | None = field(default=None, init=False, repr=False)
     _secret: S | None = field(default=None, init=False, repr=False)
+    # What the vendor's answers showed that no receipt field counts (Meta: removals sent with
+    # the ad account unchecked): metric name -> count, names and numbers only, never a value.
+    # The worker takes them after each batch (`take_counts`) and publishes them.
+    counts: Counter[str] = field(default_factory=Counter, init=False, repr=False)
 
     secret_model: ClassVar[type[Model]] = NoSecret
     max_batch: ClassVar[int] = 1  # vendor objects per call (see weight)
@@ -196,6 +201,11 @@ class Connector(ABC, Generic[S]):
             self._accept_secret(raw)
         assert self._secret is not None
         return self._secret
+
+    def take_counts(self) -> Counter[str]:
+        """The counts added since the last take, and a fresh start."""
+        taken, self.counts = self.counts, Counter()
+        return taken
 
     def reload_credentials(self) -> None:
         self._accept_secret(self.credentials(refresh=True))
@@ -359,7 +369,8 @@ class Connector(ABC, Generic[S]):
         answers stand, so the jobs the vendor finished are done (review s29 F2). Refused
         credentials still raise: confirm's `_guarded` re-reads them and asks again. A throttle
         or an outage (429, 503, a wait asked) or the end of the invocation's time stops the
-        reads: the references after it are not called, each with that `Unread` (vendorfix L2).
+        reads: the references after it are not called (vendorfix L2), each an `Unread` that
+        says so (`_skipped`: not the other reference's failure as its own, review s29 lead I5).
         The reads start at a random reference, so one that is throttled at every check does
         not keep the others from ever being asked (review s29 vendorfix2 R3)."""
         found: dict[str, V | Unread] = {}
@@ -381,7 +392,7 @@ class Connector(ABC, Generic[S]):
                 if isinstance(error, OutOfTime):  # the rest: no call went, the lease goes back
                     stopped = Unread(error, started=False)
                 elif _throttled(error):  # the rest stay submitted, asked next time
-                    stopped = unread
+                    stopped = Unread(_skipped(error), started=True)
         return found
 
     def _never_started(self, error: DeliveryError, tries_before: int) -> bool:
@@ -569,6 +580,15 @@ def _throttled(error: DeliveryError) -> bool:
     """A retryable failure that says "not now" for every call to this vendor, not for one
     reference: a 429, a 503, or a wait the vendor asked for."""
     return error.retryable and (error.http_status in (429, 503) or error.retry_after is not None)
+
+
+def _skipped(error: DeliveryError) -> DeliveryError:
+    """The error of a reference whose status was not read because the reads stopped at
+    another's throttle or outage: no HTTP status of its own (no call went for it), the other's
+    answer named as the cause, and retryable with the vendor's wait."""
+    return DeliveryError(f"status not read: the reads stopped at another reference's answer "
+                         f"({error.reason})", retryable=True,
+                         retry_after=error.retry_after)  # fmt: skip
 
 
 def noted(outcome: Outcome, *notes: str | None) -> Outcome:

@@ -17,15 +17,19 @@ final and says so. A version Meta no longer serves may instead be upgraded, the 
 more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
 answer counts what it took: `num_received` below the hashes sent fails every job of the batch
 for good, with those counts only; `num_invalid_entries` above 0 alone is `done` with a
-counts-only note (Meta: "a range of users that did not match": a hash matching no Meta user
-can be in no audience, which holds matched users, so there is nothing to remove; retrying
-re-sent the whole batch to the same count).
+counts-only note (Meta: "a range of users that did not match": nothing Meta could remove for
+those hashes, though the person may be in an audience under another hash; retrying re-sent the
+whole batch to the same count).
 usersofanyaudience answers 2xx and may process nothing when no business portfolio owns the ad
 account or its Custom Audience Terms are not accepted (Meta's guide): before its first removal,
 and again after an hour, the connector reads GET act_{id}?fields=tos_accepted,business once
 (`check_account`) and, while either is missing, sends the `audience_ids` removals only and fails
 the batch retryably. A read Meta refuses (e.g. code 200, a token without the permission to read
-the account) leaves the account unchecked: the removals go as before, the receipt says so.
+the account) leaves the account unchecked: the removals go as before, the receipt says so,
+and the jobs are counted (metric MetaRemovalsUnchecked: `done` receipts Meta may not have
+acted on). Each removal call also counts the hashes it sent and those Meta counted invalid
+(MetaHashesSent, MetaHashesUnmatched): a jump in their ratio is a hashing or normalisation
+change, which the receipts would only show as `done` notes.
 """
 
 import json
@@ -62,12 +66,18 @@ CUSTOM_AUDIENCE_TERMS = "custom_audience_tos"
 NO_BUSINESS = "business absent (no business portfolio owns it, or the token may not read it)"
 ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
 # Meta's own gloss on `num_invalid_entries` (its guide, "Response"): our hashes are always 64
-# lowercase hex, so the count can only be hashes that matched no user, which no audience holds
+# lowercase hex, so the count can only be hashes that matched no user: nothing Meta could
+# remove for them (it does not say the person is in no audience: review s29 lead D1)
 UNMATCHED_IS_NOTHING_TO_REMOVE = (
     "Meta: an approximate count of hashes that matched no Meta user; nothing to remove for those"
 )
 # What an unchecked removal's "done" cannot rule out (review s29 vendorfix2 R1)
 UNCHECKED_RISK = " (Meta processes none for an account without a business portfolio or its Terms)"
+# Worker metrics (Connector.counts; review s29 lead D1, vendorfix2 R1 and R2): jobs `done` with
+# the account unchecked; hashes sent per removal call, and those Meta counted invalid
+REMOVALS_UNCHECKED = "MetaRemovalsUnchecked"
+HASHES_SENT = "MetaHashesSent"
+HASHES_UNMATCHED = "MetaHashesUnmatched"
 log = logging.getLogger(__name__)
 
 
@@ -206,6 +216,8 @@ class MetaConnector(Connector[MetaSecret]):
                     dropped = dropped or ref is None
                     refs.extend([ref] if ref else [])
                 received, invalid = _shortfall(payload, len(data))
+                self.counts[HASHES_SENT] += len(data)
+                self.counts[HASHES_UNMATCHED] += _invalid_count(payload)
                 short.extend([f"{schema} {received}"] if received else [])
                 unmatched.extend([f"{schema} {invalid}"] if invalid else [])
         if upgraded:  # the header's text is not logged: only Meta's, but not ours to vouch for
@@ -231,7 +243,7 @@ class MetaConnector(Connector[MetaSecret]):
                     for j in jobs]  # fmt: skip
         if unmatched:
             # Meta received every hash; it counts some as not matching anyone, a count it calls
-            # approximate. A person no audience holds has nothing to remove, and a retry re-sent
+            # approximate. Meta could remove nothing for those hashes, and a retry re-sent
             # the whole batch to the same count until "retries exhausted" (vendorfix M1): done,
             # for every job (which hash is not known), with the counts only.
             notes.append("meta: " + "; ".join(unmatched) + f" ({UNMATCHED_IS_NOTHING_TO_REMOVE})")
@@ -241,6 +253,8 @@ class MetaConnector(Connector[MetaSecret]):
                             identifier_types_attempted=self.types_sent(j) if urls else (),
                             note="; ".join(n for n in notes if n) or None)
                     for j in jobs]  # fmt: skip
+        if account.unread:
+            self.counts[REMOVALS_UNCHECKED] += len(jobs)
         return [noted(Outcome(j.job_id, "done", status, ref, self.types_sent(j)), *notes)
                 for j in jobs]  # fmt: skip
 
@@ -343,6 +357,12 @@ def _code(answer: HttpResponse) -> object:
     payload = answer.json()
     error = payload.get("error") if isinstance(payload, dict) else None
     return error.get("code") if isinstance(error, dict) else None
+
+
+def _invalid_count(payload: object) -> int:
+    """Meta's `num_invalid_entries` (0 when absent or not a count)."""
+    invalid = payload.get("num_invalid_entries") if isinstance(payload, dict) else None
+    return invalid if type(invalid) is int and invalid > 0 else 0
 
 
 def _shortfall(payload: object, sent: int) -> tuple[str, str]:
