@@ -1269,6 +1269,15 @@ def test_the_shipped_deploy_commands_pass_that_rule() -> None:
             assert re.search(rf"{parameter}=\S", text), (parameter, text)
 
 
+def test_an_unchanged_stack_deploys_with_exit_0() -> None:
+    """SAM CLI's --fail-on-empty-changeset is on by default: `make deploy` of an unchanged
+    stack exited non-zero ("No changes to deploy") and stopped a chain of `&&` upgrade steps
+    (review s30 deploy F6). samconfig.toml's key is the option's name (`sam deploy --help`,
+    SAM CLI 1.170.0: --fail-on-empty-changeset/--no-fail-on-empty-changeset)."""
+    config = tomllib.loads((sam.ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["default"]["deploy"]["parameters"]["fail_on_empty_changeset"] is False
+
+
 @pytest.mark.parametrize("value", ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy"])
 def test_the_invoker_roles_trust_the_named_principal_or_the_account_when_told(
     translated: dict[str, Any], value: str
