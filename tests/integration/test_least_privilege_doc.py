@@ -123,3 +123,19 @@ def test_an_attribute_limited_grant_names_its_attributes_in_its_row(
                       and names & set(re.findall(r"\b[A-Z][A-Za-z]+\b", r[1]))]  # fmt: skip
             missing = [a for a in limited if f"`{a}`" not in row[1]]
             assert missing == [], (role, missing)
+
+
+def test_every_operator_iam_list_for_the_table_names_the_keys_decrypt() -> None:
+    # The table is encrypted with DataKey, whose policy delegates its use to IAM: DynamoDB
+    # decrypts the table key on the caller's behalf, for writes as for reads (review s30
+    # deploy F3). A list of DynamoDB actions for an operator's credentials without it would
+    # be refused on AWS only.
+    docs = dict.fromkeys([sam.ROOT / "README.md", *sorted((sam.ROOT / "docs").glob("*.md"))])
+    lists = [
+        line
+        for path in docs
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "credentials allowed `dynamodb:" in line
+    ]
+    assert len(lists) >= 2, "the upgrade scripts' IAM lists are no longer found"
+    assert [line[:120] for line in lists if "`kms:Decrypt` on the table's key" not in line] == []
