@@ -163,7 +163,8 @@ def aws(args: Sequence[str], options: Mapping[str, Any]) -> Any:
             f"is not on PATH: install it, or skip the check with {SKIP}"
         ) from None
     if done.returncode != 0:
-        raise Refusal(done.stderr.strip() or f"aws {' '.join(args)} exited {done.returncode}")
+        failed = done.stderr.strip() or f"exited {done.returncode}"
+        raise Refusal(f"aws {' '.join(args)}: {failed} ({SKIP} skips this check)")
     return json.loads(done.stdout or "{}")
 
 

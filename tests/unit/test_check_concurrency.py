@@ -156,3 +156,12 @@ def test_make_deploy_runs_the_check_before_sam_deploy_unless_skipped(skip: bool)
     else:
         assert checks and checks[0] < deploy
         assert lines[checks[0]].endswith("check_concurrency.py --region eu-west-1")
+
+
+def test_a_failing_aws_call_is_a_refusal_naming_the_call_and_the_skip(tmp_path: Path) -> None:
+    env = _fake_aws(tmp_path, {})  # every call fails (no credentials, say)
+    done = _check(env)
+    assert done.returncode == 1
+    assert "aws lambda get-account-settings: An error occurred" in done.stderr
+    assert "SKIP_CONCURRENCY_CHECK=1 skips this check" in done.stderr
+    assert "Traceback" not in done.stderr
