@@ -118,8 +118,13 @@ build: venv sam-venv
 #   EnableEdge=true ApiDomainName=... ApiCertificateArn=...' (the list replaces samconfig.toml's)
 # It refuses a systems file still holding EDIT-ME placeholders (every job would fail after
 # its retries); ALLOW_EDIT_ME=1 deploys one anyway, for a demo stack that sends nowhere.
+# It then asks the AWS CLI whether the account leaves Lambda's 100 unreserved executions beside
+# the stack's reservations (scripts/check_concurrency.py): short of them, a first deploy rolls
+# back after the table, key and secrets exist. SKIP_CONCURRENCY_CHECK=1 skips that look.
 ALLOW_EDIT_ME ?=
+SKIP_CONCURRENCY_CHECK ?=
 deploy: deploy-check build
+	$(if $(SKIP_CONCURRENCY_CHECK),,$(PY) scripts/check_concurrency.py $(ARGS))
 	$(SAM) deploy $(ARGS)
 
 deploy-check: venv

@@ -1036,6 +1036,24 @@ def test_arn_parameters_refuse_what_would_fail_mid_create(parameter: str) -> Non
     assert pattern.fullmatch(str(declared["Default"]))
 
 
+@pytest.mark.parametrize("parameter", ["ApiDomainName", "EdgeDomainName"])
+def test_domain_parameters_take_a_bare_lower_case_host_name(parameter: str) -> None:
+    # A URL or a path fails at ApiDomain or CloudFront mid-create, after the retained table
+    # exists (review s30 deploy F5); empty stays allowed (the edge off, or no alias).
+    declared = sam.load()["Parameters"][parameter]
+    pattern = re.compile(declared["AllowedPattern"])
+    good = ["", "privacy.example.com", "api-origin.privacy.example.com", "a.b-c.example",
+            "x1.example.xn--p1ai"]  # fmt: skip
+    bad = ["https://api.example.com", "api.example.com/", "api.example.com:443",
+           "API.example.com", "api.example.com.", "localhost", "-api.example.com",
+           "api..example.com", "*.example.com", "api.example.com,edge.example.com",
+           " api.example.com"]  # fmt: skip
+    assert [v for v in good if not pattern.fullmatch(v)] == []
+    assert [v for v in bad if pattern.fullmatch(v)] == []
+    assert pattern.fullmatch(str(declared["Default"]))
+    assert "host name" in declared["ConstraintDescription"]
+
+
 def test_allowed_origins_take_https_origins_and_http_only_on_this_machine() -> None:
     # CloudFormation matches a CommaDelimitedList's pattern against each item. An http:// entry
     # elsewhere would let a sibling subdomain or the network path set the cookies the webform's
@@ -1259,6 +1277,15 @@ def test_the_shipped_deploy_commands_pass_that_rule() -> None:
     for text in (overrides, command):
         for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
             assert re.search(rf"{parameter}=\S", text), (parameter, text)
+
+
+def test_an_unchanged_stack_deploys_with_exit_0() -> None:
+    """SAM CLI's --fail-on-empty-changeset is on by default: `make deploy` of an unchanged
+    stack exited non-zero ("No changes to deploy") and stopped a chain of `&&` upgrade steps
+    (review s30 deploy F6). samconfig.toml's key is the option's name (`sam deploy --help`,
+    SAM CLI 1.170.0: --fail-on-empty-changeset/--no-fail-on-empty-changeset)."""
+    config = tomllib.loads((sam.ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["default"]["deploy"]["parameters"]["fail_on_empty_changeset"] is False
 
 
 @pytest.mark.parametrize("value", ["ACCOUNT", "arn:aws:iam::123456789012:role/privacy"])
