@@ -4,7 +4,9 @@
 It answers as docs/connectors.md tells receivers to: 200 with a `reference` once applied;
 200 `{"result": "no_record"}` when it holds none of the identifiers (`unknown`: the values,
 as sent, it holds nothing for; tests set it); and, when `queue_only` is set (tests), 202
-Accepted: a receiver that only queued the request."""
+Accepted: a receiver that only queued the request. Tests may also make it answer as a
+receiver outside the contract does: `answer_result` (200 `{"result": <it>}`, say "error")
+or `answer_html` (200 with an HTML page: a catch-all or parked host)."""
 
 import re
 import time
@@ -18,6 +20,7 @@ ID_TYPES = {"email", "phone", "customer_id", "device_id"}
 PURPOSES = {"sale", "share", "targeted_advertising", "profiling", "limit_sensitive"}
 FORWARDED = {"sale", "share", "limit_sensitive"}
 NOTICE_KEYS = {"regulation", "instruction", "forward_to_third_parties"}
+HTML_PAGE = b"<!doctype html><html><body>Welcome</body></html>"
 JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
@@ -27,6 +30,8 @@ class Webhook:
         self.count = 0
         self.unknown: set[str] = set()
         self.queue_only = False
+        self.answer_result: str | None = None
+        self.answer_html = False
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("", "/"):
@@ -39,6 +44,11 @@ class Webhook:
         if request.headers.get("content-type") != "application/json" or not valid(body):
             return json_response(400, {"error": "malformed"})
         self.count += 1
+        if self.answer_html:
+            return SandboxResponse(200, {"content-type": "text/html"}, HTML_PAGE)
+        if self.answer_result is not None:
+            answer = {"result": self.answer_result, "reference": f"wh_{self.count}"}
+            return json_response(200, answer)
         if self.queue_only:
             return json_response(202, {"reference": f"wh_{self.count}"})
         if all(i["value"] in self.unknown for i in body["identifiers"]):

@@ -92,6 +92,48 @@ def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
     assert outcome.note == "no such person (receiver)"
 
 
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [("error", "error"), ("NO_RECORD", "NO_RECORD"), ("jane@example.com", "unrecognised"),
+     (["applied"], "unrecognised")],
+)  # fmt: skip
+def test_webhook_2xx_with_a_result_outside_the_contract_fails_for_good(server, result, shown):
+    # Given a receiver answering 200 with a result it names itself ("200 with errors"; the
+    # contract's values are lower-case, so NO_RECORD is another value)
+    server.sandboxes["webhook"].vendor.answer_result = result
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the job is not done: failed for good, the value kept only as a short code
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        f"webhook: receiver result: {shown}", False,
+    )  # fmt: skip
+
+
+def test_webhook_2xx_that_is_not_a_json_object_is_retried_never_done(server):
+    # Given a catch-all host answering 200 with an HTML page
+    server.sandboxes["webhook"].vendor.answer_html = True
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "webhook: answer not understood (not a JSON object)", True,
+    )  # fmt: skip
+
+
+def test_webhook_result_applied_is_done(server):
+    server.sandboxes["webhook"].vendor.answer_result = "applied"
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.error) == ("done", "wh_1", None)
+
+
 def test_webhook_202_accepted_is_not_done_and_is_retried(server):
     # Given a receiver that only queues the request (202 Accepted: processing not completed)
     server.sandboxes["webhook"].vendor.queue_only = True

@@ -14,21 +14,33 @@ disclosed sensitive personal information to; the states' targeted-ads and profil
 are named as such. A request from another state cites that state's law by name, and one from
 nowhere known "U.S. state consumer privacy laws": never a California rule.
 One job per call: receivers treat each call as one request. What the answer means (the
-contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "done"; a 2xx with
-JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
+contract in docs/connectors.md): a 2xx with an empty body or a JSON object without `result` or
+with `"result": "applied"` says the opt-out was applied, and is "done"; `"result":
+"no_record"` says the receiver holds no such person ("no_record"); any other `result` (the
+values are lower-case: `NO_RECORD` is another value) is the receiver's failure, final, with
+the value as a short code ("200 with errors" is not done); a non-empty body that is not a JSON
+object (a catch-all HTML page, a parked host) is not understood: retried, never done. 202
 Accepted says it was only queued, which is not done: retried like a 5xx, and the receiver,
 which knows the job_id, answers 200 once applied. `reference` (or X-Request-Id) becomes the
 receipt's vendor reference when it looks like one (base.reference: short, `[A-Za-z0-9._:-]`,
 no identifier value of the job in it); otherwise it is dropped and the note says so.
 """
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
+from optout.connectors.base import (
+    DROPPED_REFERENCE,
+    Connector,
+    Job,
+    Outcome,
+    reason_code,
+    reference,
+)
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import json_body
@@ -39,6 +51,10 @@ from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
 NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such person
+APPLIED = "applied"  # {"result": "applied"}: the same as no `result`
+# A `result` outside the contract goes onto the receipt and the log as a code only: partner
+# text, so ASCII code characters, bounded, and no identifier shape (base.reason_code).
+_RESULT_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 # What each right asks of the receiver, paraphrasing the rule it comes from. A job names the
 # purposes the consumer opted out of (or limited); the notice states those rights and no other,
@@ -217,6 +233,19 @@ class WebhookConnector(Connector[WebhookSecret]):
                 "webhook: 202 Accepted (queued, not applied)", retryable=True, http_status=ACCEPTED
             )
         payload = answer.json()
+        if answer.body.strip() and not isinstance(payload, dict):
+            raise DeliveryError(
+                "webhook: answer not understood (not a JSON object)",
+                retryable=True,
+                http_status=answer.status,
+            )
+        result = payload.get("result", APPLIED) if isinstance(payload, dict) else APPLIED
+        if result not in (APPLIED, NO_RECORD):
+            raise DeliveryError(
+                f"webhook: receiver result: {result_code(result, job)}",
+                retryable=False,
+                http_status=answer.status,
+            )
         given = payload.get("reference") if isinstance(payload, dict) else None
         given = given or answer.headers.get("x-request-id")
         # The receiver chooses its reference: one that echoes what it was sent (an email, a
@@ -224,7 +253,14 @@ class WebhookConnector(Connector[WebhookSecret]):
         ref = reference(given, job.identifiers)
         dropped = DROPPED_REFERENCE if given and ref is None else None
         types = self.types_sent(job)
-        if isinstance(payload, dict) and payload.get("result") == NO_RECORD:
+        if result == NO_RECORD:
             note = "; ".join(n for n in ("no such person (receiver)", dropped) if n)
             return [Outcome(job.job_id, "no_record", answer.status, ref, types, note=note)]
         return [Outcome(job.job_id, "done", answer.status, ref, types, note=dropped)]
+
+
+def result_code(result: object, job: Job) -> str:
+    """A receiver's unknown `result` as a receipt may show it, else "unrecognised"."""
+    if not isinstance(result, str) or not _RESULT_CODE.fullmatch(result):
+        return "unrecognised"
+    return result if reason_code(result, job.identifiers) else "unrecognised"
