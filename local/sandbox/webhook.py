@@ -4,7 +4,8 @@
 It answers as docs/connectors.md tells receivers to: 200 with a `reference` once applied;
 200 `{"result": "no_record"}` when it holds none of the identifiers (`unknown`: the values,
 as sent, it holds nothing for; tests set it); and, when `queue_only` is set (tests), 202
-Accepted: a receiver that only queued the request. Tests may also make it answer as a
+Accepted: a receiver that only queued the request, with `Retry-After: <queue_retry_after>`
+when that is set. Tests may also make it answer as a
 receiver outside the contract does: `answer_result` (200 `{"result": <it>}`, say "error")
 or `answer_html` (200 with an HTML page: a catch-all or parked host)."""
 
@@ -30,6 +31,7 @@ class Webhook:
         self.count = 0
         self.unknown: set[str] = set()
         self.queue_only = False
+        self.queue_retry_after: int | None = None
         self.answer_result: str | None = None
         self.answer_html = False
 
@@ -50,7 +52,9 @@ class Webhook:
             answer = {"result": self.answer_result, "reference": f"wh_{self.count}"}
             return json_response(200, answer)
         if self.queue_only:
-            return json_response(202, {"reference": f"wh_{self.count}"})
+            wait = self.queue_retry_after
+            headers = {} if wait is None else {"retry-after": str(wait)}
+            return json_response(202, {"reference": f"wh_{self.count}"}, headers)
         if all(i["value"] in self.unknown for i in body["identifiers"]):
             return json_response(200, {"result": "no_record", "reference": f"wh_{self.count}"})
         return json_response(200, {"reference": f"wh_{self.count}"})

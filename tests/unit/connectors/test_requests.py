@@ -148,6 +148,19 @@ def test_webhook_202_accepted_is_not_done_and_is_retried(server):
     assert outcome.identifier_types_attempted == ("email",)
 
 
+def test_webhook_202_with_retry_after_is_retried_after_the_receivers_wait(server):
+    # Given a receiver that queued the request and says when to ask again (an hour)
+    server.sandboxes["webhook"].vendor.queue_only = True
+    server.sandboxes["webhook"].vendor.queue_retry_after = 3600
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the retry waits that long (delivery.retry), not the 5xx back-off
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert outcome.error.retry_after == 3600
+
+
 def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
     # Given a batch of three webhook jobs, and calls that are answered only once every call
     # of the batch is under way (sent one after another, the first would never be answered)

@@ -20,10 +20,12 @@ with `"result": "applied"` says the opt-out was applied, and is "done"; `"result
 values are lower-case: `NO_RECORD` is another value) is the receiver's failure, final, with
 the value as a short code ("200 with errors" is not done); a non-empty body that is not a JSON
 object (a catch-all HTML page, a parked host) is not understood: retried, never done. 202
-Accepted says it was only queued, which is not done: retried like a 5xx, and the receiver,
-which knows the job_id, answers 200 once applied. `reference` (or X-Request-Id) becomes the
-receipt's vendor reference when it looks like one (base.reference: short, `[A-Za-z0-9._:-]`,
-no identifier value of the job in it); otherwise it is dropped and the note says so.
+Accepted says it was only queued, which is not done: retried like a 5xx, after its
+Retry-After when it sends one (the worker's retry honours long waits: delivery/retry.py), and
+the receiver, which knows the job_id, answers 200 once applied. `reference` (or
+X-Request-Id) becomes the receipt's vendor reference when it looks like one (base.reference:
+short, `[A-Za-z0-9._:-]`, no identifier value of the job in it); otherwise it is dropped and
+the note says so.
 """
 
 import re
@@ -43,7 +45,7 @@ from optout.connectors.base import (
 )
 from optout.connectors.errors import DeliveryError
 from optout.connectors.hashing import sha256_hex
-from optout.connectors.http import json_body
+from optout.connectors.http import asked_wait, json_body
 from optout.connectors.models import Model, parse_config
 from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from optout.deadlines import STATE_NAMES, STATE_OPT_OUTS, law_in_force, received_on
@@ -230,7 +232,10 @@ class WebhookConnector(Connector[WebhookSecret]):
         answer = self.http.send("POST", url, step="webhook", headers=headers, body=body)
         if answer.status == ACCEPTED:
             raise DeliveryError(
-                "webhook: 202 Accepted (queued, not applied)", retryable=True, http_status=ACCEPTED
+                "webhook: 202 Accepted (queued, not applied)",
+                retryable=True,
+                http_status=ACCEPTED,
+                retry_after=asked_wait(answer),  # when the receiver expects to be done
             )
         payload = answer.json()
         if answer.body.strip() and not isinstance(payload, dict):
