@@ -20,11 +20,12 @@ from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 from local.sandbox import braze as braze_sandbox
 from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
+from local.sandbox.base import FaultPlan
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
 from optout.connectors.hashing import email_sha256
-from optout.connectors.http import HttpResponse
+from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import STATE_RULE, notice
 from optout.purposes import Purpose
@@ -159,6 +160,25 @@ def test_webhook_202_with_retry_after_is_retried_after_the_receivers_wait(server
     # Then the retry waits that long (delivery.retry), not the 5xx back-off
     assert (outcome.status, outcome.error.retryable) == (None, True)
     assert outcome.error.retry_after == 3600
+
+
+def test_webhook_resent_after_a_lost_answer_is_done_with_the_first_reference(server):
+    # Given a receiver that applies the opt-out but whose answer is lost (a timeout), and
+    # answers a repeated job_id exactly as the first time (docs/connectors.md; never a 409)
+    sandbox = server.sandboxes["webhook"]
+    sandbox.configure_faults(FaultPlan(rate=1, statuses=("timeout",), applied=True,
+                                       hold_seconds=1.0))  # fmt: skip
+    connector = make_connector(server, "webhook")
+    connector.http = HttpClient(0.3, RetryPolicy(attempts=1), sleep=lambda _: None)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    (lost,) = connector.deliver([job])
+    assert lost.status is None and lost.error.retryable
+    # When the worker sends the job again
+    sandbox.configure_faults(FaultPlan())
+    (again,) = connector.deliver([job])
+    # Then it is done, with the reference of the call that applied it
+    assert (again.status, again.vendor_ref) == ("done", "wh_1")
+    assert sandbox.vendor.count == 1
 
 
 def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
