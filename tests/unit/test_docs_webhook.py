@@ -3,8 +3,10 @@
 import re
 from pathlib import Path
 
+from optout.connectors.hashing import sha256_hex
 from optout.delivery.retry import longest_visibility
 from optout.delivery.settings import WorkerSettings
+from optout.identifiers import normalise
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTORS = (ROOT / "docs" / "connectors.md").read_text()
@@ -14,7 +16,7 @@ def words(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def test_how_long_a_202_receiver_is_asked_matches_the_worker_defaults():
+def test_how_long_a_202_receiver_is_asked_matches_the_worker_defaults() -> None:
     settings = WorkerSettings(table_name="t")
     waits = settings.max_receive_count - 1
     ceilings = [min(settings.retry_max_seconds, settings.retry_base_seconds * 2 ** (n - 1))
@@ -33,3 +35,14 @@ def test_how_long_a_202_receiver_is_asked_matches_the_worker_defaults():
     times = "\N{MULTIPLICATION SIGN}"
     assert f"never more than {waits} {times} {leg:,} s = {waits * leg:,} s" in doc
     assert f"(about {round(waits * leg / 3600)} h, {waits * leg / 86400:.1f} days)" in doc
+
+
+def test_the_webhook_hash_vectors_are_what_the_connector_sends() -> None:
+    vectors = re.findall(
+        r"- (email|phone) `\"([^\"]*)\"` → `([^`]+)` →\s+`([0-9a-f]{64})`", CONNECTORS
+    )
+    assert [kind for kind, *_ in vectors] == ["email", "phone"]
+    for kind, raw, normalised, digest in vectors:
+        identifier = normalise(kind, raw)
+        assert identifier.value == normalised
+        assert sha256_hex(identifier.value) == digest
