@@ -24,6 +24,7 @@ from local.sandbox.base import FaultPlan
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
+from optout.connectors.errors import ConfigError
 from optout.connectors.hashing import email_sha256
 from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy
 from optout.connectors.segment import CONSENT_NOTE
@@ -78,6 +79,45 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     )
     assert (outcome.status, outcome.vendor_ref) == ("done", "wh_1")
     assert outcome.identifier_types_sent == ("email", "phone")
+
+
+SHORT_SECRET = "thirty-one-characters-secret-xx"  # 31
+BAD_KEY_ID = "key_id must be 1-64 characters of A-Z a-z 0-9 . _ -"
+
+
+@pytest.mark.parametrize(
+    ("secret", "refused"),
+    [({"signing_secret": "s" * 32, "key_id": "2026 rotation"}, BAD_KEY_ID),
+     ({"signing_secret": "s" * 32, "key_id": "k" * 65}, BAD_KEY_ID),
+     ({"signing_secret": "", "key_id": "1"}, "signing_secret is shorter than 32 characters"),
+     ({"signing_secret": SHORT_SECRET}, "signing_secret is shorter than 32 characters")],
+)  # fmt: skip
+def test_webhook_refuses_a_secret_its_receiver_cannot_verify_or_anyone_could_forge(
+    server, secret, refused
+):
+    # Given a key id the reference receiver's signature header refuses (a 401 on every
+    # call), or a signing secret short enough to guess
+    connector = make_connector(server, "webhook", secret=secret)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    # When a job is sent with it
+    with pytest.raises(ConfigError) as error:
+        connector.deliver([job])
+    # Then nothing is signed with it, and the message names the rule, never the secret
+    assert str(error.value) == f"system webhook: credentials {refused}" + (
+        " (the receiver's signature header allows no other)" if "key_id" in refused else ""
+    )
+    assert SHORT_SECRET not in str(error.value)
+    assert calls(server, "webhook") == []
+
+
+def test_webhook_signs_with_the_shortest_secret_and_longest_key_id_allowed(server):
+    secret = {"signing_secret": "s" * 32, "key_id": "K-1._" + "k" * 59}
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    server.sandboxes["webhook"].vendor.keys = {secret["key_id"]: secret["signing_secret"]}
+
+    (outcome,) = make_connector(server, "webhook", secret=secret).deliver([job])
+
+    assert outcome.status == "done"
 
 
 def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):

@@ -202,7 +202,12 @@ class Connector(ABC, Generic[S]):
 
     def _accept_secret(self, raw: dict[str, Any]) -> None:
         parsed = parse_config(self.secret_model, raw, "credentials", self.system.name)
+        self.check_secret(parsed)  # before it is kept: a refused secret is never used
         self._raw_secret, self._secret = raw, parsed  # type: ignore[assignment]  # S is secret_model
+
+    def check_secret(self, secret: Any) -> None:
+        """Refuse a well-formed secret the connector still cannot use (ConfigError, naming
+        no value). Nothing to check by default."""
 
     # -- delivery -----------------------------------------------------------------------
 

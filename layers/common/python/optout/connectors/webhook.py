@@ -43,11 +43,11 @@ from optout.connectors.base import (
     reason_code,
     reference,
 )
-from optout.connectors.errors import DeliveryError
+from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import asked_wait, json_body
 from optout.connectors.models import Model, parse_config
-from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from optout.connectors.webhook_signature import KEY_ID, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from optout.deadlines import STATE_NAMES, STATE_OPT_OUTS, law_in_force, received_on
 from optout.purposes import Purpose
 
@@ -178,8 +178,17 @@ class WebhookOptions(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookSecret(Model):
+    """Refused (`check_secret`) unless `key_id` is 1-64 of `A-Za-z0-9._-` (what the reference
+    receiver reads from the signature header: any other is a 401 on every call) and the
+    signing secret has at least MIN_SECRET_CHARS characters (an empty or short one lets
+    anyone forge the HMAC)."""
+
     signing_secret: str
     key_id: str = "1"  # names the secret in the signature header, so it can rotate
+
+
+MIN_SECRET_CHARS = 32
+_KEY_ID = re.compile(KEY_ID)
 
 
 class WebhookConnector(Connector[WebhookSecret]):
@@ -192,6 +201,19 @@ class WebhookConnector(Connector[WebhookSecret]):
 
     def configure(self) -> None:
         self.opts = parse_config(WebhookOptions, self.system.options, "options", self.system.name)
+
+    def check_secret(self, secret: WebhookSecret) -> None:
+        name = self.system.name
+        if not _KEY_ID.fullmatch(secret.key_id):
+            raise ConfigError(
+                f"system {name}: credentials key_id must be 1-64 characters of A-Z a-z 0-9 . _ - "
+                f"(the receiver's signature header allows no other)"
+            )
+        if len(secret.signing_secret) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"system {name}: credentials signing_secret is shorter than "
+                f"{MIN_SECRET_CHARS} characters"
+            )
 
     def chosen(self, job: Job) -> datetime:
         """When the consumer chose (a job stored before it was kept: now)."""

@@ -22,7 +22,10 @@ DEFAULT_WINDOW_SECONDS = 300
 # Epoch seconds in ASCII digits, bounded: str.isdigit() also takes '²', which int() refuses,
 # and int() refuses over 4300 digits; either raised ValueError (a 500) instead of a 401.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"^keyid=([A-Za-z0-9._-]{1,64});sha256=([0-9a-f]{64})$")
+# A key id as the signature header carries it: the sender refuses to sign with any other
+# (webhook.WebhookSecret), so no secret signs calls its receiver could never verify.
+KEY_ID = r"[A-Za-z0-9._-]{1,64}"
+_SIGNATURE = re.compile(rf"^keyid=({KEY_ID});sha256=([0-9a-f]{{64}})$")
 
 
 class SignatureError(Exception):
