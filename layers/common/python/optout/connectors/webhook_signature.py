@@ -6,9 +6,12 @@ Headers on every call:
 
 The key id names which shared secret signed the call, so a secret can rotate without a gap:
 the receiver adds the new key id and secret, the sender switches to it, the receiver drops the
-old one. A receiver must reject a timestamp outside its window (replay protection), an unknown
-key id, and a signature that does not match the raw body (compared in constant time).
-`verify()` does all three; partners may copy this module as it is.
+old one. A receiver must reject a timestamp outside its window, an unknown key id, and a
+signature that does not match the raw body (compared in constant time). `verify()` does all
+three; partners may copy this module as it is. The window is a freshness check, not replay
+protection: inside it the same call verifies again (the MAC covers timestamp and body, not
+method or URL), so a receiver also de-duplicates on `job_id` (answering a repeat as the first
+time) and holds a secret of its own, shared with no other receiver.
 """
 
 import hashlib
