@@ -1245,6 +1245,24 @@ def test_trade_desk_refuses_a_uid2_secret_key_with_a_character_outside_base64(se
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
 
 
+@pytest.mark.parametrize("size", [16, 20, 31])
+def test_trade_desk_refuses_a_uid2_secret_key_that_is_not_32_bytes(server, size):
+    # Given a base64 key of another length (a truncated paste; AES-GCM itself would refuse
+    # 20 bytes with a ValueError, which the worker reads as a connector bug and retries)
+    secret = secret_for("trade_desk")
+    secret["uid2_secret_key"] = base64.b64encode(bytes(range(size))).decode()
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
+
+    # Then it is a clear configuration error, final, and no call goes out
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2: secret key is not a 32-byte key", False,
+    )  # fmt: skip
+    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+
+
 def sealing(monkeypatch: Any, change: Any) -> None:
     """The UID2 operator sandbox seals `change(plain)` instead of its answer's plaintext
     (8-byte time, the request's 8-byte nonce, then the JSON)."""
