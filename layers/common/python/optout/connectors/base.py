@@ -169,6 +169,9 @@ class Connector(ABC, Generic[S]):
     parallel_calls: ClassVar[int] = 1
     accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone", "customer_id", "device_id")
     asynchronous: ClassVar[bool] = False  # True: send() may answer "submitted"
+    # Seconds from submission to the first status check, when the vendor documents when to
+    # start asking (Google: 30 minutes); None: the worker's `confirm_delay_seconds`.
+    first_confirm_seconds: ClassVar[float | None] = None
     # What a submitted job's several references are, for confirm()'s note: parts, unless one
     # call of the connector makes several requests (Google: one per 10 user lists)
     references_are: ClassVar[Calls] = PARTS
