@@ -45,6 +45,9 @@ RETRY_MAX_SECONDS = "3"
 # the backlog, although the sandbox would have confirmed each at its next check.
 CONFIRM_DELAY_SECONDS = "1"
 CONFIRM_MAX_DELAY_SECONDS = "2"
+# Google Ads' own first check (30 minutes after the removal, as Google asks) scaled to ~2 s,
+# so a local run or the soak waits no real half hour for the sandbox's answer.
+FIRST_CONFIRM_SCALE = "0.001"
 CONFIRM_GIVE_UP_SECONDS = "1800"
 # A vendor call times out after 1 s instead of 10 (a sandbox's "timeout" fault holds its
 # answer longer), so a soak with timeouts among its faults does not wait minutes on them.
@@ -97,6 +100,7 @@ def stack_environment(
             "RETRY_MAX_SECONDS": RETRY_MAX_SECONDS,
             "CONFIRM_DELAY_SECONDS": CONFIRM_DELAY_SECONDS,
             "CONFIRM_MAX_DELAY_SECONDS": CONFIRM_MAX_DELAY_SECONDS,
+            "FIRST_CONFIRM_SCALE": FIRST_CONFIRM_SCALE,
             "CONFIRM_GIVE_UP_SECONDS": CONFIRM_GIVE_UP_SECONDS,
             "HTTP_TIMEOUT_SECONDS": HTTP_TIMEOUT_SECONDS,
             "MAX_CONCURRENCY": MAX_CONCURRENCY,

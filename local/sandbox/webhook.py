@@ -3,8 +3,13 @@
 
 It answers as docs/connectors.md tells receivers to: 200 with a `reference` once applied;
 200 `{"result": "no_record"}` when it holds none of the identifiers (`unknown`: the values,
-as sent, it holds nothing for; tests set it); and, when `queue_only` is set (tests), 202
-Accepted: a receiver that only queued the request."""
+as sent, it holds nothing for; tests set it); a repeated `job_id` exactly as the first time
+(it remembers its 200 answers: a resend after a lost answer is `done` with the same
+`reference`, never a 409 that would fail an applied opt-out); and, when `queue_only` is set
+(tests), 202 Accepted: a receiver that only queued the request, with `Retry-After:
+<queue_retry_after>` when that is set. Tests may also make it answer as a receiver outside
+the contract does: `answer_result` (200 `{"result": <it>}`, say "error")
+or `answer_html` (200 with an HTML page: a catch-all or parked host)."""
 
 import re
 import time
@@ -18,6 +23,7 @@ ID_TYPES = {"email", "phone", "customer_id", "device_id"}
 PURPOSES = {"sale", "share", "targeted_advertising", "profiling", "limit_sensitive"}
 FORWARDED = {"sale", "share", "limit_sensitive"}
 NOTICE_KEYS = {"regulation", "instruction", "forward_to_third_parties"}
+HTML_PAGE = b"<!doctype html><html><body>Welcome</body></html>"
 JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
@@ -27,6 +33,10 @@ class Webhook:
         self.count = 0
         self.unknown: set[str] = set()
         self.queue_only = False
+        self.answered: dict[str, SandboxResponse] = {}  # job_id -> its first 200 answer
+        self.queue_retry_after: int | None = None
+        self.answer_result: str | None = None
+        self.answer_html = False
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("", "/"):
@@ -38,12 +48,25 @@ class Webhook:
         body = parse_json(request)
         if request.headers.get("content-type") != "application/json" or not valid(body):
             return json_response(400, {"error": "malformed"})
+        if self.answer_html:
+            return SandboxResponse(200, {"content-type": "text/html"}, HTML_PAGE)
+        first = self.answered.get(body["job_id"])
+        if first is not None:
+            return first
         self.count += 1
+        if self.answer_result is not None:
+            answer = {"result": self.answer_result, "reference": f"wh_{self.count}"}
+            return json_response(200, answer)
         if self.queue_only:
-            return json_response(202, {"reference": f"wh_{self.count}"})
+            wait = self.queue_retry_after
+            headers = {} if wait is None else {"retry-after": str(wait)}
+            return json_response(202, {"reference": f"wh_{self.count}"}, headers)
         if all(i["value"] in self.unknown for i in body["identifiers"]):
-            return json_response(200, {"result": "no_record", "reference": f"wh_{self.count}"})
-        return json_response(200, {"reference": f"wh_{self.count}"})
+            answer = json_response(200, {"result": "no_record", "reference": f"wh_{self.count}"})
+        else:
+            answer = json_response(200, {"reference": f"wh_{self.count}"})
+        self.answered[body["job_id"]] = answer
+        return answer
 
 
 def valid(body: Any) -> bool:

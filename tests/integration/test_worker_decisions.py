@@ -152,6 +152,30 @@ def test_a_send_message_back_for_a_submitted_job_schedules_a_check_that_is_then_
     assert stored(aws, "r1", "segment")["status"] == "done"
 
 
+def test_google_ads_first_status_check_waits_googles_30_minutes_others_a_minute(
+    aws: Aws,
+) -> None:
+    # Given Google Ads and Segment regulation jobs the vendors accept as submitted
+    put_job(aws, "r1", "google_ads")
+    put_job(aws, "r2", "segment")
+    vendor = Scripted(answer=lambda job: Outcome(job.job_id, "submitted", 200, "ref-1"))
+    # When the worker sends them
+    _, scheduled = deliver(aws, [message("r1", "google_ads"), message("r2", "segment")], vendor)
+    # Then Segment's first check follows in a minute, as before; Google's waits SQS's
+    # longest delay (15 minutes), the first leg of the 30 minutes Google asks for
+    delays = {m.system: (m.confirm, delay) for m, delay in scheduled}
+    assert delays == {"segment": (1, 60), "google_ads": (1, 900)}
+    (check,) = [m for m, _ in scheduled if m.system == "google_ads"]
+    # And that check, back after 15 minutes, asks Google nothing and waits the rest
+    report, _ = deliver(aws, [Received("c1", check.to_json(), 1)], vendor, at=after(900))
+    assert vendor.asked == []
+    assert report.decisions["c1"].retry_in == 900
+    assert stored(aws, "r1", "google_ads")["status"] == "submitted"
+    # And back at 30 minutes, it reads Google's status
+    deliver(aws, [Received("c1", check.to_json(), 2)], vendor, at=after(1800))
+    assert [s.vendor_ref for s in vendor.asked] == ["ref-1"]
+
+
 def test_a_message_back_long_before_its_retry_time_waits_and_is_counted_once(aws: Aws) -> None:
     # Given a pending job whose last attempt set its retry an hour from now
     put_job(aws, "r1", retry_at=after(3600).isoformat(), attempts=1)

@@ -37,6 +37,7 @@ class Reference(BaseModel):
     lease_seconds: Annotated[int, Field(ge=1)] = 60
     local_secrets_file: str | None = None
     confirm_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 60
+    first_confirm_scale: Annotated[float, Field(gt=0, le=1)] = 1
     confirm_max_delay_seconds: Annotated[float, Field(gt=0, le=SQS_MAX_DELAY_SECONDS)] = 900
     confirm_give_up_seconds: Annotated[float, Field(gt=0)] = 7 * 24 * 3600
 

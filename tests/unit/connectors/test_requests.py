@@ -20,11 +20,13 @@ from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 from local.sandbox import braze as braze_sandbox
 from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
+from local.sandbox.base import FaultPlan
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
+from optout.connectors.errors import ConfigError
 from optout.connectors.hashing import email_sha256
-from optout.connectors.http import HttpResponse
+from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy
 from optout.connectors.segment import CONSENT_NOTE
 from optout.connectors.webhook import STATE_RULE, notice
 from optout.purposes import Purpose
@@ -79,6 +81,45 @@ def test_webhook_signs_the_body_with_a_key_id_and_hashes_identifiers(server):
     assert outcome.identifier_types_sent == ("email", "phone")
 
 
+SHORT_SECRET = "thirty-one-characters-secret-xx"  # 31
+BAD_KEY_ID = "key_id must be 1-64 characters of A-Z a-z 0-9 . _ -"
+
+
+@pytest.mark.parametrize(
+    ("secret", "refused"),
+    [({"signing_secret": "s" * 32, "key_id": "2026 rotation"}, BAD_KEY_ID),
+     ({"signing_secret": "s" * 32, "key_id": "k" * 65}, BAD_KEY_ID),
+     ({"signing_secret": "", "key_id": "1"}, "signing_secret is shorter than 32 characters"),
+     ({"signing_secret": SHORT_SECRET}, "signing_secret is shorter than 32 characters")],
+)  # fmt: skip
+def test_webhook_refuses_a_secret_its_receiver_cannot_verify_or_anyone_could_forge(
+    server, secret, refused
+):
+    # Given a key id the reference receiver's signature header refuses (a 401 on every
+    # call), or a signing secret short enough to guess
+    connector = make_connector(server, "webhook", secret=secret)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    # When a job is sent with it
+    with pytest.raises(ConfigError) as error:
+        connector.deliver([job])
+    # Then nothing is signed with it, and the message names the rule, never the secret
+    assert str(error.value) == f"system webhook: credentials {refused}" + (
+        " (the receiver's signature header allows no other)" if "key_id" in refused else ""
+    )
+    assert SHORT_SECRET not in str(error.value)
+    assert calls(server, "webhook") == []
+
+
+def test_webhook_signs_with_the_shortest_secret_and_longest_key_id_allowed(server):
+    secret = {"signing_secret": "s" * 32, "key_id": "K-1._" + "k" * 59}
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    server.sandboxes["webhook"].vendor.keys = {secret["key_id"]: secret["signing_secret"]}
+
+    (outcome,) = make_connector(server, "webhook", secret=secret).deliver([job])
+
+    assert outcome.status == "done"
+
+
 def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
     # Given a receiver that holds nobody with this email (docs/connectors.md: it answers
     # 200 {"result": "no_record"})
@@ -90,6 +131,48 @@ def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
     # Then the receipt says no such person (the old connector answered done for any 2xx)
     assert (outcome.status, outcome.vendor_ref) == ("no_record", "wh_1")
     assert outcome.note == "no such person (receiver)"
+
+
+@pytest.mark.parametrize(
+    ("result", "shown"),
+    [("error", "error"), ("NO_RECORD", "NO_RECORD"), ("jane@example.com", "unrecognised"),
+     (["applied"], "unrecognised")],
+)  # fmt: skip
+def test_webhook_2xx_with_a_result_outside_the_contract_fails_for_good(server, result, shown):
+    # Given a receiver answering 200 with a result it names itself ("200 with errors"; the
+    # contract's values are lower-case, so NO_RECORD is another value)
+    server.sandboxes["webhook"].vendor.answer_result = result
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the job is not done: failed for good, the value kept only as a short code
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        f"webhook: receiver result: {shown}", False,
+    )  # fmt: skip
+
+
+def test_webhook_2xx_that_is_not_a_json_object_is_retried_never_done(server):
+    # Given a catch-all host answering 200 with an HTML page
+    server.sandboxes["webhook"].vendor.answer_html = True
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "webhook: answer not understood (not a JSON object)", True,
+    )  # fmt: skip
+
+
+def test_webhook_result_applied_is_done(server):
+    server.sandboxes["webhook"].vendor.answer_result = "applied"
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.error) == ("done", "wh_1", None)
 
 
 def test_webhook_202_accepted_is_not_done_and_is_retried(server):
@@ -104,6 +187,38 @@ def test_webhook_202_accepted_is_not_done_and_is_retried(server):
         "webhook: 202 Accepted (queued, not applied)", 202, True,
     )  # fmt: skip
     assert outcome.identifier_types_attempted == ("email",)
+
+
+def test_webhook_202_with_retry_after_is_retried_after_the_receivers_wait(server):
+    # Given a receiver that queued the request and says when to ask again (an hour)
+    server.sandboxes["webhook"].vendor.queue_only = True
+    server.sandboxes["webhook"].vendor.queue_retry_after = 3600
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the retry waits that long (delivery.retry), not the 5xx back-off
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert outcome.error.retry_after == 3600
+
+
+def test_webhook_resent_after_a_lost_answer_is_done_with_the_first_reference(server):
+    # Given a receiver that applies the opt-out but whose answer is lost (a timeout), and
+    # answers a repeated job_id exactly as the first time (docs/connectors.md; never a 409)
+    sandbox = server.sandboxes["webhook"]
+    sandbox.configure_faults(FaultPlan(rate=1, statuses=("timeout",), applied=True,
+                                       hold_seconds=1.0))  # fmt: skip
+    connector = make_connector(server, "webhook")
+    connector.http = HttpClient(0.3, RetryPolicy(attempts=1), sleep=lambda _: None)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+    (lost,) = connector.deliver([job])
+    assert lost.status is None and lost.error.retryable
+    # When the worker sends the job again
+    sandbox.configure_faults(FaultPlan())
+    (again,) = connector.deliver([job])
+    # Then it is done, with the reference of the call that applied it
+    assert (again.status, again.vendor_ref) == ("done", "wh_1")
+    assert sandbox.vendor.count == 1
 
 
 def test_webhook_sends_a_batchs_jobs_at_once_and_answers_in_their_order(server):
@@ -1129,6 +1244,24 @@ def test_trade_desk_refuses_a_uid2_secret_key_with_a_character_outside_base64(se
     assert outcome.status is None
     assert (outcome.error.reason, outcome.error.retryable) == (
         "uid2: secret key is not base64", False,
+    )  # fmt: skip
+    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+
+
+@pytest.mark.parametrize("size", [16, 20, 31])
+def test_trade_desk_refuses_a_uid2_secret_key_that_is_not_32_bytes(server, size):
+    # Given a base64 key of another length (a truncated paste; AES-GCM itself would refuse
+    # 20 bytes with a ValueError, which the worker reads as a connector bug and retries)
+    secret = secret_for("trade_desk")
+    secret["uid2_secret_key"] = base64.b64encode(bytes(range(size))).decode()
+    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
+
+    # Then it is a clear configuration error, final, and no call goes out
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "uid2: secret key is not a 32-byte key", False,
     )  # fmt: skip
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
 

@@ -174,6 +174,9 @@ class Connector(ABC, Generic[S]):
     parallel_calls: ClassVar[int] = 1
     accepted_types: ClassVar[tuple[IdType, ...]] = ("email", "phone", "customer_id", "device_id")
     asynchronous: ClassVar[bool] = False  # True: send() may answer "submitted"
+    # Seconds from submission to the first status check, when the vendor documents when to
+    # start asking (Google: 30 minutes); None: the worker's `confirm_delay_seconds`.
+    first_confirm_seconds: ClassVar[float | None] = None
     # What a submitted job's several references are, for confirm()'s note: parts, unless one
     # call of the connector makes several requests (Google: one per 10 user lists)
     references_are: ClassVar[Calls] = PARTS
@@ -212,7 +215,12 @@ class Connector(ABC, Generic[S]):
 
     def _accept_secret(self, raw: dict[str, Any]) -> None:
         parsed = parse_config(self.secret_model, raw, "credentials", self.system.name)
+        self.check_secret(parsed)  # before it is kept: a refused secret is never used
         self._raw_secret, self._secret = raw, parsed  # type: ignore[assignment]  # S is secret_model
+
+    def check_secret(self, secret: Any) -> None:
+        """Refuse a well-formed secret the connector still cannot use (ConfigError, naming
+        no value). Nothing to check by default."""
 
     # -- delivery -----------------------------------------------------------------------
 

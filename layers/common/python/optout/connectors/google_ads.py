@@ -102,6 +102,10 @@ class GoogleAdsConnector(Connector[GoogleAdsSecret]):
     accepted_types: ClassVar[tuple[IdType, ...]] = CONNECTOR_ID_TYPES["google_ads"]
     secret_model = GoogleAdsSecret
     asynchronous = True
+    # Google's "Diagnostics" page: "Wait for 30 minutes, then send a RetrieveRequestStatus
+    # request", then repeat with exponential backoff (docs/vendors.md, read 2026-12-03):
+    # earlier reads only spend the read quota and a pace slot each.
+    first_confirm_seconds = 1800.0
     # several requestIds on one receipt are requests of up to 10 lists, not identifier parts
     references_are = Calls("request", f"requests of at most {DESTINATIONS_PER_REQUEST} user lists",
                            "sent as")  # fmt: skip

@@ -32,6 +32,7 @@ from optout.connectors.http import HttpClient
 MAP_PATH = "/v3/identity/map"
 ENVELOPE_VERSION = 1
 MAX_ITEMS = 5000  # per identity/map request (UID2 docs)
+SECRET_KEY_BYTES = 32  # AES-256-GCM: the UID2 portal issues 32-byte client secrets
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Uid2Client:
             self.key = base64.b64decode(secret_key, validate=True)
         except (binascii.Error, ValueError):
             raise DeliveryError("uid2: secret key is not base64", retryable=False) from None
+        if len(self.key) != SECRET_KEY_BYTES:  # else AESGCM's ValueError, read as our bug
+            raise DeliveryError("uid2: secret key is not a 32-byte key", retryable=False)
         self.clock = clock
         self.random_bytes = random_bytes
 

@@ -14,31 +14,49 @@ disclosed sensitive personal information to; the states' targeted-ads and profil
 are named as such. A request from another state cites that state's law by name, and one from
 nowhere known "U.S. state consumer privacy laws": never a California rule.
 One job per call: receivers treat each call as one request. What the answer means (the
-contract in docs/connectors.md): a 2xx says the opt-out was applied, and is "done"; a 2xx with
-JSON `{"result": "no_record"}` says the receiver holds no such person ("no_record"); 202
-Accepted says it was only queued, which is not done: retried like a 5xx, and the receiver,
-which knows the job_id, answers 200 once applied. `reference` (or X-Request-Id) becomes the
-receipt's vendor reference when it looks like one (base.reference: short, `[A-Za-z0-9._:-]`,
-no identifier value of the job in it); otherwise it is dropped and the note says so.
+contract in docs/connectors.md): a 2xx with an empty body or a JSON object without `result` or
+with `"result": "applied"` says the opt-out was applied, and is "done"; `"result":
+"no_record"` says the receiver holds no such person ("no_record"); any other `result` (the
+values are lower-case: `NO_RECORD` is another value) is the receiver's failure, final, with
+the value as a short code ("200 with errors" is not done); a non-empty body that is not a JSON
+object (a catch-all HTML page, a parked host) is not understood: retried, never done. 202
+Accepted says it was only queued, which is not done: retried like a 5xx, after its
+Retry-After when it sends one (the worker's retry honours long waits: delivery/retry.py), and
+the receiver, which knows the job_id, answers 200 once applied. `reference` (or
+X-Request-Id) becomes the receipt's vendor reference when it looks like one (base.reference:
+short, `[A-Za-z0-9._:-]`, no identifier value of the job in it); otherwise it is dropped and
+the note says so.
 """
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, reference
-from optout.connectors.errors import DeliveryError
+from optout.connectors.base import (
+    DROPPED_REFERENCE,
+    Connector,
+    Job,
+    Outcome,
+    reason_code,
+    reference,
+)
+from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import sha256_hex
-from optout.connectors.http import json_body
+from optout.connectors.http import asked_wait, json_body
 from optout.connectors.models import Model, parse_config
-from optout.connectors.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from optout.connectors.webhook_signature import KEY_ID, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from optout.deadlines import STATE_NAMES, STATE_OPT_OUTS, law_in_force, received_on
 from optout.purposes import Purpose
 
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
 NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such person
+APPLIED = "applied"  # {"result": "applied"}: the same as no `result`
+# A `result` outside the contract goes onto the receipt and the log as a code only: partner
+# text, so ASCII code characters, bounded, and no identifier shape (base.reason_code).
+_RESULT_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 # What each right asks of the receiver, paraphrasing the rule it comes from. A job names the
 # purposes the consumer opted out of (or limited); the notice states those rights and no other,
@@ -160,8 +178,17 @@ class WebhookOptions(Model):
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookSecret(Model):
+    """Refused (`check_secret`) unless `key_id` is 1-64 of `A-Za-z0-9._-` (what the reference
+    receiver reads from the signature header: any other is a 401 on every call) and the
+    signing secret has at least MIN_SECRET_CHARS characters (an empty or short one lets
+    anyone forge the HMAC)."""
+
     signing_secret: str
     key_id: str = "1"  # names the secret in the signature header, so it can rotate
+
+
+MIN_SECRET_CHARS = 32
+_KEY_ID = re.compile(KEY_ID)
 
 
 class WebhookConnector(Connector[WebhookSecret]):
@@ -174,6 +201,19 @@ class WebhookConnector(Connector[WebhookSecret]):
 
     def configure(self) -> None:
         self.opts = parse_config(WebhookOptions, self.system.options, "options", self.system.name)
+
+    def check_secret(self, secret: WebhookSecret) -> None:
+        name = self.system.name
+        if not _KEY_ID.fullmatch(secret.key_id):
+            raise ConfigError(
+                f"system {name}: credentials key_id must be 1-64 characters of A-Z a-z 0-9 . _ - "
+                f"(the receiver's signature header allows no other)"
+            )
+        if len(secret.signing_secret) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"system {name}: credentials signing_secret is shorter than "
+                f"{MIN_SECRET_CHARS} characters"
+            )
 
     def chosen(self, job: Job) -> datetime:
         """When the consumer chose (a job stored before it was kept: now)."""
@@ -214,9 +254,25 @@ class WebhookConnector(Connector[WebhookSecret]):
         answer = self.http.send("POST", url, step="webhook", headers=headers, body=body)
         if answer.status == ACCEPTED:
             raise DeliveryError(
-                "webhook: 202 Accepted (queued, not applied)", retryable=True, http_status=ACCEPTED
+                "webhook: 202 Accepted (queued, not applied)",
+                retryable=True,
+                http_status=ACCEPTED,
+                retry_after=asked_wait(answer),  # when the receiver expects to be done
             )
         payload = answer.json()
+        if answer.body.strip() and not isinstance(payload, dict):
+            raise DeliveryError(
+                "webhook: answer not understood (not a JSON object)",
+                retryable=True,
+                http_status=answer.status,
+            )
+        result = payload.get("result", APPLIED) if isinstance(payload, dict) else APPLIED
+        if result not in (APPLIED, NO_RECORD):
+            raise DeliveryError(
+                f"webhook: receiver result: {result_code(result, job)}",
+                retryable=False,
+                http_status=answer.status,
+            )
         given = payload.get("reference") if isinstance(payload, dict) else None
         given = given or answer.headers.get("x-request-id")
         # The receiver chooses its reference: one that echoes what it was sent (an email, a
@@ -224,7 +280,14 @@ class WebhookConnector(Connector[WebhookSecret]):
         ref = reference(given, job.identifiers)
         dropped = DROPPED_REFERENCE if given and ref is None else None
         types = self.types_sent(job)
-        if isinstance(payload, dict) and payload.get("result") == NO_RECORD:
+        if result == NO_RECORD:
             note = "; ".join(n for n in ("no such person (receiver)", dropped) if n)
             return [Outcome(job.job_id, "no_record", answer.status, ref, types, note=note)]
         return [Outcome(job.job_id, "done", answer.status, ref, types, note=dropped)]
+
+
+def result_code(result: object, job: Job) -> str:
+    """A receiver's unknown `result` as a receipt may show it, else "unrecognised"."""
+    if not isinstance(result, str) or not _RESULT_CODE.fullmatch(result):
+        return "unrecognised"
+    return result if reason_code(result, job.identifiers) else "unrecognised"

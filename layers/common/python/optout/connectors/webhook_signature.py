@@ -6,9 +6,12 @@ Headers on every call:
 
 The key id names which shared secret signed the call, so a secret can rotate without a gap:
 the receiver adds the new key id and secret, the sender switches to it, the receiver drops the
-old one. A receiver must reject a timestamp outside its window (replay protection), an unknown
-key id, and a signature that does not match the raw body (compared in constant time).
-`verify()` does all three; partners may copy this module as it is.
+old one. A receiver must reject a timestamp outside its window, an unknown key id, and a
+signature that does not match the raw body (compared in constant time). `verify()` does all
+three; partners may copy this module as it is. The window is a freshness check, not replay
+protection: inside it the same call verifies again (the MAC covers timestamp and body, not
+method or URL), so a receiver also de-duplicates on `job_id` (answering a repeat as the first
+time) and holds a secret of its own, shared with no other receiver.
 """
 
 import hashlib
@@ -22,7 +25,10 @@ DEFAULT_WINDOW_SECONDS = 300
 # Epoch seconds in ASCII digits, bounded: str.isdigit() also takes '²', which int() refuses,
 # and int() refuses over 4300 digits; either raised ValueError (a 500) instead of a 401.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"^keyid=([A-Za-z0-9._-]{1,64});sha256=([0-9a-f]{64})$")
+# A key id as the signature header carries it: the sender refuses to sign with any other
+# (webhook.WebhookSecret), so no secret signs calls its receiver could never verify.
+KEY_ID = r"[A-Za-z0-9._-]{1,64}"
+_SIGNATURE = re.compile(rf"^keyid=({KEY_ID});sha256=([0-9a-f]{{64}})$")
 
 
 class SignatureError(Exception):

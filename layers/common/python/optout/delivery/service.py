@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from optout.connectors import CONNECTORS
 from optout.connectors.base import Connector, Job, Outcome, Submitted
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import MIN_TRY_SECONDS, paced_start_seconds
@@ -628,6 +629,19 @@ class DeliveryService:
             report.decisions[message.message_id] = ACK  # a newer check of this job exists
             report.counts["ChecksSuperseded"] += 1
             return None
+        first = self._first_check_seconds(str(job["system"])) if check <= 1 else 0.0
+        left = first - self._age(job, self.clock())
+        if (
+            first > SQS_MAX_DELAY_SECONDS
+            and left > WAIT_AGAIN_AFTER_SECONDS
+            and message.receive_count < self.settings.max_receive_count
+        ):
+            # A first check later than SQS's longest delay (Google's 30 minutes) came back
+            # after that delay: hidden for the rest, with no vendor call and no write.
+            report.decisions[message.message_id] = Decision(
+                math.ceil(left), "first check not yet due"
+            )
+            return None
         return Entry(message, parsed, job)
 
     def _claim(self, entry: Entry, report: BatchReport, schedule: ConfirmScheduler) -> bool:
@@ -736,8 +750,21 @@ class DeliveryService:
         message = JobMessage(
             job_id=job["job_id"], request_id=job["request_id"], system=job["system"], confirm=check
         )
-        seconds = math.ceil(delay) if delay else math.ceil(self._check_delay(check))
+        if delay:
+            seconds = math.ceil(delay)
+        elif check <= 1:
+            seconds = math.ceil(self._first_check_seconds(str(job["system"])))
+        else:
+            seconds = math.ceil(self._check_delay(check))
         schedule(message, min(SQS_MAX_DELAY_SECONDS, max(0, seconds)))
+
+    def _first_check_seconds(self, system: str) -> float:
+        """Seconds from a job's submission to its first status check: the connector's own
+        (`first_confirm_seconds` times `first_confirm_scale`, at least the setting below),
+        else `confirm_delay_seconds`."""
+        own = CONNECTORS[self.systems.get(system).type].first_confirm_seconds
+        first = self.settings.confirm_delay_seconds
+        return first if own is None else max(first, own * self.settings.first_confirm_scale)
 
     def _check_delay(self, check: int) -> float:
         return float(

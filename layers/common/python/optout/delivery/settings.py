@@ -54,6 +54,9 @@ class WorkerSettings:
     # to the cap (a delayed SQS message each time, never a sleeping Lambda); a job still not
     # final after confirm_give_up_seconds fails ("vendor did not confirm within ...").
     confirm_delay_seconds: float = 60
+    # Multiplies a connector's own first check delay (`first_confirm_seconds`, Google's 30
+    # minutes): 1 on AWS; the local stack shortens it as it does the other schedules.
+    first_confirm_scale: float = 1
     confirm_max_delay_seconds: float = 900
     confirm_give_up_seconds: float = 7 * 24 * 3600
 
@@ -77,6 +80,7 @@ _BOUNDS: Bounds = {
     "max_concurrency": (1, False, 1000),  # Lambda's own bounds are 2..1000
     "lease_seconds": (1, False, None),
     "confirm_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
+    "first_confirm_scale": (0, True, 1),
     "confirm_max_delay_seconds": (0, True, SQS_MAX_DELAY_SECONDS),
     "confirm_give_up_seconds": (0, True, None),
 }
