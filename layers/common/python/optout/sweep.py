@@ -47,6 +47,7 @@ from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional
 from optout.store.events import put_event
 from optout.store.query import items as query_items
+from optout.store.requests import marked_requests
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -508,7 +509,7 @@ class Sweeper:
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
             " #cov, #ids, not_asked, not_planned, not_configured, proof_rule, created_at, denied,"
-            " resolved_at, cited_linked",
+            " resolved_at, cited_linked, request_ids",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
@@ -531,7 +532,7 @@ class Sweeper:
                     resolved, denied = True, bool(item.get("denied"))
                     proof_items.append(item)
                 elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
-                    rederived.append(str(item["sk"]).removeprefix(keys.REDERIVED_PREFIX))
+                    rederived += marked_requests(item)
                 elif str(item["sk"]).startswith(keys.job_sk("")):
                     jobs = True
                     proof_items.append(item)

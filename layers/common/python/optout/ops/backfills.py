@@ -2,13 +2,15 @@
 operator 1 and 6).
 
 `optout backfill SYSTEM` runs as a chain of events (resolver/service.py `_backfill`), each step
-making at most one job under a request id of its own (`<backfill id>~<hex>`). Nothing else
+making jobs under request ids of their own (`<backfill id>~<hex>`), one per purpose set: each
+person is sent their own purposes (review s30 operator F1). Nothing else
 lists a year's backfills (the by-day index holds every event of every day), so the admin route
 writes, with the backfill's event (one transaction), `BACKFILL / <yyyy>#<backfill id>`: the
 system, whether it resends, when it started, who started it, and an empty `steps` map. Each
 step sets `steps.<hex>` once (`if_not_exists`: a step the stream retries keeps its first
 record, taken before its own marks could hide anything): its job request id (if it made a
-job), the identities that job carries, and the identities whose marks name a still open job of
+job; `job_request_ids` lists them all when it made more than one), the identities its jobs
+carry, and the identities whose marks name a still open job of
 an earlier backfill (`in_flight_earlier`, with those backfills' ids). The step that names no
 follow-up sets `finished_at`.
 
@@ -82,9 +84,18 @@ def records_since(table: Table, year: int, until: int | None = None) -> list[Ite
 
 def _jobs(record: Item) -> list[Key]:
     system = str(record["system"])
-    return [(keys.request_pk(str(step["job_request_id"])), keys.job_sk(system))
+    return [(keys.request_pk(str(job_request)), keys.job_sk(system))
             for step in (record.get("steps") or {}).values()
-            if step.get("job_request_id")]  # fmt: skip
+            for job_request in step_jobs(step)]  # fmt: skip
+
+
+def step_jobs(step: Item) -> list[str]:
+    """The request ids of a step's jobs: one per purpose set (`job_request_ids` when more than
+    one, review s30 operator F1), else its one `job_request_id` (none: it made no job)."""
+    many = step.get("job_request_ids")
+    if many:
+        return [str(r) for r in many]
+    return [str(step["job_request_id"])] if step.get("job_request_id") else []
 
 
 def job_statuses(table: Table, records: list[Item]) -> dict[Key, str]:

@@ -210,6 +210,9 @@ class Pass:
                                **expires, **after}  # fmt: skip
 
     def merged_plans(self) -> dict[str, JobPlan]:
+        """One plan per system for every cluster of the pass: its purposes are the union of
+        the clusters' (`JobPlan.absorb`). For a request's own job (one per system); jobs
+        made for several people use `plans_by_purposes` (review s30 operator F1)."""
         by_system: dict[str, JobPlan] = {}
         for plans in self.plans.values():
             for plan in plans:
@@ -218,6 +221,20 @@ class Pass:
                 else:
                     by_system[plan.system.name] = plan
         return by_system
+
+    def plans_by_purposes(self) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
+        """Per purpose set, one plan per system for the clusters with exactly that set there:
+        a job made from one carries each of its identities' own purposes, never another
+        person's (a backfill step's jobs; review s30 operator F1)."""
+        groups: dict[tuple[Purpose, ...], dict[str, JobPlan]] = {}
+        for plans in self.plans.values():
+            for plan in plans:
+                by_system = groups.setdefault(tuple(plan.sorted_purposes()), {})
+                if plan.system.name in by_system:
+                    by_system[plan.system.name].absorb(plan)
+                else:
+                    by_system[plan.system.name] = plan
+        return groups
 
 
 # Seconds: how much sooner than its cluster's longest-lived node an item may expire.

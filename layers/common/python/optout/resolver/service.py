@@ -49,7 +49,7 @@ from optout.store.busy import error_code
 from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
 from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
-from optout.store.requests import PROOF_RULE, cite_more, put_resolution
+from optout.store.requests import PROOF_RULE, cite_more, mark_rederived, put_resolution
 from optout.store.retired import last_retired_at
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs
@@ -911,11 +911,11 @@ class Resolver:
                 if others:
                     named[pk] = others
         made: list[str] = []
-        plan = derivation.merged_plans().get(system)
-        job_request = keys.own_request_id(first, step.hex[:12])
-        if plan is not None and (plan.needs or f"{job_request}:{system}" in plan.covered):
-            made = self._backfill_job(request_id, job_request, plan, pending,
-                                      chain if resend else None, outcome)  # fmt: skip
+        jobs = _step_plans(derivation, system, request_id, first)
+        if jobs:
+            made = self._backfill_jobs(request_id, keys.own_request_id(first, step.hex[:12]),
+                                       jobs, pending, chain if resend else None,
+                                       outcome)  # fmt: skip
         outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
         outcome.update(self._in_flight_earlier(named))
         if more:
@@ -926,27 +926,35 @@ class Resolver:
         self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, made, 0, 0)
 
-    def _backfill_job(
-        self, request_id: str, job_request: str, plan: JobPlan, pending: Outbox,
+    def _backfill_jobs(
+        self, request_id: str, step_request: str, jobs: dict[str, JobPlan], pending: Outbox,
         chain: str | None, outcome: Item,
     ) -> list[str]:  # fmt: skip
-        """A backfill step's one job (`chain`: a `--resend`'s), and in `outcome` its request
-        id and the identities it carries."""
-        system = plan.system.name
-        # The marker before the job: a resolver dying between them leaves nothing the sweep
-        # cannot see (as `_rederived_jobs`).
-        put(self._table, {"pk": keys.request_pk(request_id),
-                          "sk": keys.rederived_sk(job_request), "kind": "rederived",
-                          "request_id": job_request, "systems": [system],
-                          "expires_at": self._expires()})  # fmt: skip
-        made, _, _ = self._fan_out(job_request, {system: plan}, pending, set(), chain)
-        if made:
-            outcome["job_request_id"] = job_request
+        """A backfill step's jobs (job request id -> its plan, one per purpose set; `chain`: a
+        `--resend`'s), and in `outcome` their request ids and the identities they carry."""
+        # One marker before the jobs, naming them all: a resolver dying between them leaves
+        # nothing the sweep cannot see (as `_rederived_jobs`), for one write whatever the jobs.
+        system = next(iter(jobs.values())).system.name
+        mark_rederived(self._table, request_id, step_request, set(jobs), [system],
+                       self._expires())  # fmt: skip
+        made: list[str] = []
+        carried: list[str] = []
+        identities = 0
+        for job_request, plan in sorted(jobs.items()):
+            if not self._fan_out(job_request, {system: plan}, pending, set(), chain)[0]:
+                continue
+            made.append(system)
+            carried.append(job_request)
             # What the job carries: on a retry of this event its own marks already name the
-            # job, so `plan.needs` is empty while the job holds everyone.
+            # job, so `plan.needs` is empty while the job holds its identities.
             job = delivery.get_job(self._table, job_request, system)
             held = len(job.get("identifiers", [])) if job else 0
-            outcome["identities"] = max(held, len(plan.needs))
+            identities += max(held, len(plan.needs))
+        if carried:
+            outcome["job_request_id"] = carried[0]
+            if len(carried) > 1:
+                outcome["job_request_ids"] = carried
+            outcome["identities"] = identities
         return made
 
     def _record_step(self, record: str, step: str, outcome: Item, finished: bool) -> None:
@@ -954,8 +962,9 @@ class Resolver:
         started before records were kept); the chain's last step marks it finished."""
         if not record:
             return
-        line = {k: outcome[k] for k in ("job_request_id", "identities", "in_flight_earlier",
-                                        "earlier_backfills") if k in outcome}  # fmt: skip
+        line = {k: outcome[k] for k in ("job_request_id", "job_request_ids", "identities",
+                                        "in_flight_earlier", "earlier_backfills")
+                if k in outcome}  # fmt: skip
         line.setdefault("identities", 0)
         at = iso(self._clock()) if finished else None
         backfills.record_step(self._table, record, step, line, at)
@@ -1253,6 +1262,21 @@ def _begun(items: Iterable[Item], request_id: str) -> bool:
 ENDED = delivery.ENDED
 # What a replay did with one listed job (`_replay_job`)
 SEND, LEFT, DROPPED = "send", "left", "dropped"
+
+
+def _step_plans(derivation: Pass, system: str, request_id: str, first: str) -> dict[str, JobPlan]:
+    """A backfill step's jobs (job request id -> plan): one per purpose set, so each identity
+    is sent its own cluster's purposes, never the union of the step's (review s30 operator
+    F1). Each id comes from the step's event id and the purposes: a retry of the event finds
+    its jobs (their marks name them: `covered`) and sends them again."""
+    jobs: dict[str, JobPlan] = {}
+    for purposes, by_system in sorted(derivation.plans_by_purposes().items()):
+        plan = by_system.get(system)
+        token = uuid.uuid5(BACKFILL_NAMESPACE, f"{request_id}:job:{'+'.join(purposes)}")
+        job_request = keys.own_request_id(first, token.hex[:12])
+        if plan is not None and (plan.needs or f"{job_request}:{system}" in plan.covered):
+            jobs[job_request] = plan
+    return jobs
 
 
 def _job_item(

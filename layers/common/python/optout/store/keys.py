@@ -7,6 +7,8 @@ REQ#<request_id>        JOB#<system>            one downstream job and its recei
 REQ#<request_id>        REDERIVED#<request_id>  jobs the resolver's flush (or a backfill step)
                                                 made under a request id of their own (no
                                                 EVENT): the sweep checks them with this request
+                                                (a backfill step's: the step's id, its jobs'
+                                                ids in `request_ids`, one per purpose set)
 ID#<type>#<hash>        NODE                    own choices, GPC, value; `version` counts every
                                                 change a derived state reads (choices, links,
                                                 opt-outs carried in)

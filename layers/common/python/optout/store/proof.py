@@ -6,7 +6,7 @@ from optout.status import covering_keys, own_retirement_keys, quiet_keys
 from optout.store import keys
 from optout.store.batch import batch_get
 from optout.store.codec import Item
-from optout.store.requests import load_request
+from optout.store.requests import load_request, marked_requests
 from optout.store.table import Table
 
 Covering = dict[tuple[str, str], Item]
@@ -38,12 +38,12 @@ def load_with_proof(
 def marked_jobs(
     table: Table, items: list[Item], *, consistent: bool = False
 ) -> list[tuple[str, str, Item | None]]:
-    """The jobs a request's `REDERIVED#` markers name (a backfill step's job, the flush's
+    """The jobs a request's `REDERIVED#` markers name (a backfill step's jobs, the flush's
     rederived jobs), which live under a request id of their own, `<id>~<hex>`: (that id, the
     system, the job or None if not written yet), read in one BatchGetItem."""
-    named = [(str(m["request_id"]), str(system)) for m in items
+    named = [(r, str(system)) for m in items
              if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
-             for system in m.get("systems", [])]  # fmt: skip
+             for r in marked_requests(m) for system in m.get("systems", [])]  # fmt: skip
     wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named]
     found = batch_get(table, wanted, consistent=consistent) if wanted else {}
     return [(r, s, found.get((keys.request_pk(r), keys.job_sk(s)))) for r, s in named]

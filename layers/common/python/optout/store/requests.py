@@ -146,3 +146,30 @@ def put_resolution(table: Table, item: Item) -> bool:
         )
     )  # fmt: skip
     return written is not None
+
+
+def mark_rederived(
+    table: Table, owner: str, marker: str, job_requests: set[str], systems: list[str],
+    expires_at: int,
+) -> None:  # fmt: skip
+    """The `REDERIVED#<marker>` item in `owner`'s partition naming jobs made under request
+    ids of their own (`request_ids`; a backfill step's, one per purpose set), written before
+    them. The ids are added to a set: a retry naming others keeps the first run's too."""
+    table.client.update_item(
+        TableName=table.name,
+        Key=serialize({"pk": keys.request_pk(owner), "sk": keys.rederived_sk(marker)}),
+        UpdateExpression="SET kind = :kind, request_id = :marker, systems = :systems, "
+                         "expires_at = :exp ADD request_ids :ids",
+        ExpressionAttributeValues=serialize({":kind": "rederived", ":marker": marker,
+                                             ":systems": systems, ":exp": expires_at,
+                                             ":ids": set(job_requests)}),
+    )  # fmt: skip
+
+
+def marked_requests(marker: Item) -> list[str]:
+    """The request ids a `REDERIVED#` marker names: its `request_ids`, or (a marker naming one,
+    as the flush's and, before 2026-12-03, a backfill step's) the id in its sort key."""
+    named = marker.get("request_ids")
+    if named:
+        return sorted(str(r) for r in named)
+    return [str(marker["sk"]).removeprefix(keys.REDERIVED_PREFIX)]
