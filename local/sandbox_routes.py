@@ -1,7 +1,7 @@
 """Mount the sandbox downstream systems (local/sandbox/) under /_sandbox/{system}/.
 
 `GET  /_sandbox/{system}/requests`  the calls that system received (and what it answered)
-`POST /_sandbox/{system}/faults`    {rate: 0..1, status: 429|500|503|"timeout"} or a mix:
+`POST /_sandbox/{system}/faults`    {rate: 0..1, status: any 4xx/5xx|"timeout"} or a mix:
                                     {rate, statuses: [429, 503, "timeout"], retry_after: s,
                                      hold_seconds: s, seed: n} (local/sandbox/faults.py)
 `GET  /_sandbox/{system}/faults`    the plan in force, calls seen and faults injected

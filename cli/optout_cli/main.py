@@ -180,9 +180,7 @@ def _jobs(record: dict[str, Any]) -> None:
         out.print(f"  job {job['job_id']}", soft_wrap=True, markup=False)
         if retired:
             _print_retirement(retired)
-        reference = receipt.get("vendor_ref") or receipt.get("error")
-        if reference:
-            out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+        _receipt_line(receipt)
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -217,9 +215,7 @@ def _system_block(system: dict[str, Any]) -> None:
     state += (f" ({own})" if own and own != state else "") + _history(system)
     when = f"  {system['completed_at']}" if system.get("completed_at") else ""
     out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
-    reference = receipt.get("vendor_ref") or receipt.get("error")
-    if reference:
-        out.print(f"  receipt: {reference}", soft_wrap=True, markup=False)
+    _receipt_line(receipt)
     sent = _what_was_sent(system, receipt)
     if sent:
         out.print(f"  {sent}", soft_wrap=True, markup=False)
@@ -241,6 +237,16 @@ def _system_block(system: dict[str, Any]) -> None:
         _print_retirement(retired)
     if system.get("not_planned_reason") == "system_removed":
         out.print("  not planned: the system was no longer configured", soft_wrap=True)
+
+
+def _receipt_line(receipt: dict[str, Any]) -> None:
+    """The vendor's reference or the error, and a failure's reason class (a fixed word:
+    `credentials_rejected` says what the worker's log said, for an operator who cannot read
+    it; review s30 operator F4). A receipt failed before 2026-12-03 (session 30) has none."""
+    reference = receipt.get("vendor_ref") or receipt.get("error")
+    reason = f" (reason: {receipt['reason_class']})" if receipt.get("reason_class") else ""
+    if reference or reason:
+        out.print(f"  receipt: {reference or '-'}{reason}", soft_wrap=True, markup=False)
 
 
 # A receipt's lists of identities left unsent (the layer's keys.UNSENT_LISTS: the CLI is
@@ -306,10 +312,16 @@ def _print_retirement(retired: dict[str, Any]) -> None:
 
 
 def _history(job: dict[str, Any]) -> str:
-    """A job's failures and replays, so a re-sent delivery never reads as a clean one."""
+    """A job's failures and replays, so a re-sent delivery never reads as a clean one. A job
+    failed now counts that failure too (`failures` keeps only those a replay started over
+    from): failed again after one replay reads `failed; failed 2x; replayed 1x` (review s30
+    operator F7: it read `failed 1x`); a first failure reads `failed` alone."""
     failures, replays = len(job.get("failures") or []), int(job.get("replays") or 0)
+    failed_now = job.get("status") == "failed"
+    failures += failed_now
     attempts = int(job.get("attempts") or 0)
-    parts = [f"failed {failures}x" if failures else "", f"replayed {replays}x" if replays else "",
+    counted = failures > 1 or (failures and not failed_now)
+    parts = [f"failed {failures}x" if counted else "", f"replayed {replays}x" if replays else "",
              f"{attempts} attempts" if attempts > 1 else ""]  # fmt: skip
     return "".join(f"; {p}" for p in parts if p)
 

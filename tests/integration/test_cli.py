@@ -23,6 +23,7 @@ from moto.dynamodb.models import dynamodb_backends
 from local.moto_guard import guarded
 from local.spawn import free_port
 from optout.connectors.base import Outcome
+from optout.connectors.errors import DeliveryError
 from optout.ops.export import LATE_INDEX_MARGIN
 from optout.ops.watch import Watch, WatchSettings
 from optout.resolver import service as resolver_service
@@ -340,6 +341,63 @@ def test_status_shows_that_a_covering_job_failed_and_was_replayed(
     # Then braze's line says the covering job failed once and was replayed once
     assert ran.code == 0, ran.err
     assert "failed 1x; replayed 1x" in ran.out
+
+
+class KeyRevoked(Vendor):
+    """Refuses every job with a 401 (`auth`: the connector re-read the secret once, as a
+    real one does, and was refused again)."""
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        error = DeliveryError("braze users/export/ids: HTTP 401", retryable=False,
+                              http_status=401, auth=True)  # fmt: skip
+        return [Outcome(j.job_id, None, http_status=401, error=error) for j in jobs]
+
+
+def test_status_names_a_failures_reason_class(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given braze refusing our key (a credential changed), the opt-out's job failed at it
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", KeyRevoked())
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then the receipt line names the reason class the worker's log had (review s30 operator
+    # F4: only in a log OperatorRole cannot read)
+    assert ran.code == 0, ran.err
+    assert "receipt: braze users/export/ids: HTTP 401 (reason: credentials_rejected)" in ran.out
+    # ... and once replayed and delivered, a done receipt names none
+    assert cli[1]("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    assert "reason:" not in cli[1]("status", request_id).out
+
+
+def test_status_counts_the_failure_a_job_is_in(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    run = cli[1]
+
+    def braze_line() -> str:
+        (line,) = [x for x in run("status", request_id).out.splitlines() if x.startswith("braze")]
+        return line
+
+    # Given an opt-out braze refused for good: a first failure counts no history
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    assert braze_line().startswith("braze  failed  ")
+    # When it is replayed with braze still refusing, and fails again
+    assert run("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor(refuse=True))
+    # Then its line counts this failure too (review s30 operator F7: it read `failed 1x`)
+    assert braze_line().startswith("braze  failed; failed 2x; replayed 1x")
+    # ... and once replayed and delivered, the same count
+    assert run("replay", "braze", "--no-wait").code == 0
+    pipe.resolve()
+    work(pipe, "braze", Vendor())
+    assert braze_line().startswith("braze  done; failed 2x; replayed 2x")
 
 
 def test_an_unknown_request_is_one_line_and_a_non_zero_exit(

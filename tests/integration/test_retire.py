@@ -372,6 +372,38 @@ def test_an_unknown_name_close_to_a_removed_system_on_record_is_answered_with_it
     assert "did you mean" not in retire(pipe, "nosuchsystem")["error"]["message"]
 
 
+def operate(pipe: Pipeline, system: str, action: str) -> dict[str, Any]:
+    """POST /v1/admin/systems/{system}/{action} (replay, redrive, backfill)."""
+    path = f"/v1/admin/systems/{system}/{action}"
+    event = http_event("POST", path, path_parameters={"system": system}, iam=True)
+    answer = invoke(pipe.admin, event)
+    return {"statusCode": answer["statusCode"], **json_body(answer)}
+
+
+def test_a_replay_of_a_removed_system_with_failed_jobs_points_to_the_retire(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze failed for good, then removed from the config, not retired (review s30
+    # operator F5: the 404 read as a typo, naming only the configured systems)
+    removed_braze(pipe, monkeypatch, tmp_path, Vendor(refuse=True))
+    # When the operator replays it (the CLI's redrive, then replay), or backfills it
+    for action in ("redrive", "replay", "backfill"):
+        answer = operate(pipe, "braze", action)
+        # Then 404 saying it is no longer configured, on record, and naming the retire
+        message = answer["error"]["message"]
+        assert (answer["statusCode"], answer["error"]["field"]) == (404, "system"), action
+        assert "braze is no longer configured and is on record" in message, action
+        assert "`optout retire braze --reason TEXT`" in message, action
+    # ... a name on no record is still answered as a typo, with no retire named
+    answer = operate(pipe, "braz", "replay")
+    assert answer["statusCode"] == 404
+    assert "optout retire" not in answer["error"]["message"]
+    assert "did you mean" not in answer["error"]["message"]  # braze is configured no more
+    # ... and once retired, as retired
+    assert retire(pipe, "braze")["statusCode"] == 200
+    assert "braze was retired at" in operate(pipe, "braze", "replay")["error"]["message"]
+
+
 def test_a_system_still_configured_is_not_retired(pipe: Pipeline) -> None:
     # Given braze failed for good, still configured: its vendor still receives data, so its
     # open jobs are still owed (review s14 counsel 1, operator 4 and 9)

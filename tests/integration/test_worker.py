@@ -599,6 +599,8 @@ def test_a_rotated_secret_is_re_read_after_a_401_and_the_job_completes(stack):
 
     # Then the worker re-read the secret once and delivered
     assert stack.job("r0", "braze")["status"] == "failed"
+    # ... the first failure's receipt names its class, for `optout status` (review s30 F4)
+    assert stack.job("r0", "braze")["receipt"]["reason_class"] == "credentials_rejected"
     assert stack.job("r1", "braze")["status"] == "done"
 
 

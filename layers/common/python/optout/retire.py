@@ -49,9 +49,8 @@ from optout.api_models import RetireOut
 from optout.delivery.job_store import has_values, without_values
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent
-from optout.ops import keys as ops_keys
+from optout.on_record import failed_listed, names_on_record
 from optout.ops.denial import check_reason
-from optout.ops.ledger import year_ledgers
 from optout.review import near_names
 from optout.status import proofs
 from optout.store import keys, transact
@@ -85,13 +84,13 @@ class RetireService:
             raise Conflict("the system is still configured: remove it from systems.json and "
                            "deploy first", field="system")  # fmt: skip
         existing = self._get(keys.retired_key(system))
-        if existing is None and not self._failed_listed(system):
-            on_record = self._names_on_record(now.year)
-            if system not in on_record:
+        if existing is None and not failed_listed(self._table, system):
+            recorded = names_on_record(self._table, now.year)
+            if system not in recorded:
                 # The close names among those on record, retired or configured (review s14
                 # operator 10: `retire braz` named none)
                 configured = {s.name for s in self._systems.systems} if self._systems else set()
-                known = on_record | set(retirements(self._table)) | configured
+                known = recorded | set(retirements(self._table)) | configured
                 raise NotFound("no system with this name, configured or on record"
                                + near_names(system, known), field="system")  # fmt: skip
         request_id = str(uuid.uuid4())
@@ -160,26 +159,6 @@ class RetireService:
         return RetireOut(request_id=request_id, system=str(existing["system"]), status="retired",
                          retired_at=str(existing["retired_at"]),
                          retirement_id=str(existing["event_id"]), already_retired=True)  # fmt: skip
-
-    def _failed_listed(self, system: str) -> bool:
-        """Failed jobs of the system listed for replay (one Query of at most one item)."""
-        listed = self._table.client.query(
-            TableName=self._table.name, KeyConditionExpression="pk = :pk", Limit=1,
-            ExpressionAttributeValues={":pk": {"S": keys.failed_pk(system)}},
-        )  # fmt: skip
-        return bool(listed.get("Items"))
-
-    def _names_on_record(self, year: int) -> set[str]:
-        """The systems overdue at the watch's last run, or counted in the §7102 ledgers of
-        this year or the last (every request the watch has enrolled, within minutes of its
-        arrival, adds its systems' `s.<system>.<state>`): the reads the metrics route makes,
-        never a scan of the jobs."""
-        watch = self._get((ops_keys.WATCH_PK, ops_keys.STATUS_SK)) or {}
-        names = {str(name) for name in (watch.get("overdue_by_system") or {})}
-        for y in (year, year - 1):
-            for ledger in year_ledgers(self._table, y):
-                names.update(str(n).split(".")[1] for n in ledger if str(n).startswith("s."))
-        return names
 
     def _get(self, key: tuple[str, str]) -> Item | None:
         found = self._table.client.get_item(

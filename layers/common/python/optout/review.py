@@ -20,6 +20,7 @@ from difflib import get_close_matches
 from optout.api_models import HoldOut, HoldsOut, IdentityKeyOut, OperatorActionOut
 from optout.errors import Conflict, NotFound
 from optout.events import CapturedEvent, EventType
+from optout.on_record import on_record
 from optout.ops import backfills
 from optout.store import holds, keys, transact
 from optout.store.batch import batch_get
@@ -104,9 +105,10 @@ class ReviewService:
 
     def configured(self, system: str) -> None:
         """A 404 for a name not in the systems config: a retired one named as retired (when,
-        and its event), else the configured names close to it (system names are
-        configuration, not personal data): `tradedesk` -> `trade_desk`. The replay, redrive
-        and backfill routes check this first."""
+        and its event), one removed but on record (the retire's test) pointed to the retire,
+        else the configured names close to it (system names are configuration, not personal
+        data): `tradedesk` -> `trade_desk`. The replay, redrive and backfill routes check this
+        first."""
         names = [s.name for s in self._systems.systems] if self._systems else []
         if system in names:
             return
@@ -116,6 +118,11 @@ class ReviewService:
                            f"{retired.get('retired_at')} (`optout status "
                            f"{retired.get('event_id')}`): its jobs are no longer owed",
                            field="system")  # fmt: skip
+        if on_record(self._table, system, datetime.now(UTC).year):  # review s30 operator F5
+            raise NotFound(f"no system with this name: {system} is no longer configured and is "
+                           "on record (failed jobs listed, or requests counted at it): its open "
+                           f"jobs stay owed until `optout retire {system} --reason TEXT` (once "
+                           "its contract ended)", field="system")  # fmt: skip
         hint = near_names(system, names)
         listed = f" (configured: {', '.join(sorted(names))})" if names else ""
         raise NotFound(f"no system with this name{hint}{listed}", field="system")

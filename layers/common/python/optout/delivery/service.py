@@ -810,12 +810,17 @@ class DeliveryService:
           and a message of a final job, send or status check, runs the after-steps again
           (`_after_final`), as it does after a crash in between.
         - Failures are logged at WARNING with the system, a value-free reason class and the
-          request id (never identifiers), so an operator can find and replay them.
+          request id (never identifiers), so an operator can find and replay them; the
+          reason class is also on the failed receipt (`reason_class`), in the same write.
         - The write applies only to the job as it was read (pending, or submitted for a status
           check: job_store.finish). One that loses to another copy's write changes nothing:
           no marks freed, no listing, not counted as done or failed (`_lost`).
         """
         receipt["completed_at"] = now
+        if status == "failed":
+            # On the receipt too, in this same write: `optout status` shows it to an operator
+            # who cannot read the worker's log (review s30 operator F4). A fixed word, no value.
+            receipt["reason_class"] = reason_class or (error.reason_class if error else "unknown")
         written = job_store.finish(self.table, job, status, receipt, now, attempted)
         if not written:
             self._lost(job, status, receipt, report)
@@ -825,7 +830,7 @@ class DeliveryService:
                 "job failed",
                 system=job["system"],
                 request_id=job["request_id"],
-                reason_class=reason_class or (error.reason_class if error else "unknown"),
+                reason_class=receipt["reason_class"],
                 http_status=receipt.get("http_status"),
             )
         else:  # counted here, once: a message back for it re-runs only the after-steps
