@@ -166,6 +166,25 @@ def status(
         types = ", ".join(part["identifier_types"])
         out.print(f"[bold]{part['system']}[/]  not taken: {types} (the request is complied "
                   "with in part)", soft_wrap=True)  # fmt: skip
+    _scope(record)
+
+
+def _scope(record: dict[str, Any]) -> None:
+    """Every other system configured when the request was resolved, with why it got no job,
+    and the fingerprint of the systems file then in force (docs/operations.md, "A request's
+    record"); "not recorded" for a request resolved before they were kept (2026-12-03)."""
+    resolution = record.get("resolution") or {}
+    skipped = record.get("systems_skipped")
+    if skipped is None:
+        by_operator = (record.get("event") or {}).get("event_type") in OPERATOR_EVENTS
+        if resolution and not resolution.get("denied") and not by_operator:
+            out.print("systems not planned: not recorded (resolved before 2026-12-03)",
+                      soft_wrap=True)  # fmt: skip
+        return
+    for system in skipped:
+        out.print(f"[bold]{system['system']}[/]  {escape(system['note'])}", soft_wrap=True)
+    config = record.get("systems_config") or "not recorded"
+    out.print(f"systems config at resolution: {config}", soft_wrap=True, markup=False)
 
 
 def _jobs(record: dict[str, Any]) -> None:
@@ -199,8 +218,16 @@ def _header(record: dict[str, Any]) -> None:
         out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  received "
                   f"{record['received_at']}, deadline {record['deadline']}{completed}",
                   soft_wrap=True)  # fmt: skip
-    # A backfill's jobs count ("0 of 0" not), and those its system's retirement left open
-    retired = f", {record['systems_retired']} retired" if record.get("systems_retired") else ""
+    # A backfill's jobs count ("0 of 0" not), and those its system's retirement left open; a
+    # request's retired systems by name, with their jobs' own status: a refusal before the
+    # retirement shows on a request that reads completed (review s30 operator F3)
+    named = record.get("retired") or []
+    count = int(record.get("systems_retired") or len(named))
+    retired = f", {count} retired" if count else ""
+    states = {s["system"]: s.get("status") for s in record.get("systems", [])}
+    if named:
+        retired += ": " + ", ".join(f"{name} ({states[name]})" if states.get(name) else name
+                                    for name in named)  # fmt: skip
     if record["systems_total"] or retired or not by_operator:
         out.print(f"systems: {record['systems_done']} of {record['systems_total']} done, "
                   f"{record['systems_failed']} failed{retired}", soft_wrap=True)  # fmt: skip

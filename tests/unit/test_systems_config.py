@@ -1,6 +1,8 @@
 """The downstream systems config (optout.systems)."""
 
 import json
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from optout.systems import (
     CONNECTOR_HASHING,
     CONNECTOR_ID_TYPES,
     SystemsConfigError,
+    fingerprint,
     load_systems,
     read_plain,
 )
@@ -171,3 +174,39 @@ def test_a_type_of_the_wrong_kind_is_refused_in_one_line_not_a_traceback(
     path.write_text(json.dumps({"systems": [raw]}))
     with pytest.raises(SystemsConfigError, match="type"):
         load_systems(path)
+
+
+def _recompute_command() -> str:
+    """The shell function docs/operations.md gives operators to recompute a fingerprint."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("fp() { python3 -c")]
+    return line
+
+
+def test_the_fingerprint_is_the_files_canonical_form_as_operations_md_recomputes_it(
+    tmp_path: Path,
+) -> None:
+    # Given the shipped file, and a copy with another indentation and key order
+    data = json.loads(SYSTEMS_JSON.read_text(encoding="utf-8"))
+    shuffled = tmp_path / "shuffled.json"
+    shuffled.write_text(json.dumps({k: data[k] for k in reversed(list(data))}, indent=4))
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**data, "systems": data["systems"][1:]}))
+    # When each is loaded, and recomputed by the documented command
+    found = {p.name: load_systems(p).fingerprint for p in (SYSTEMS_JSON, shuffled, changed)}
+    command = f"{_recompute_command()}\nfp '{SYSTEMS_JSON}'"
+    recomputed = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                                check=True).stdout.strip()  # fmt: skip
+    # Then layout does not change it, a value does, and the operator's command agrees
+    assert re.fullmatch(r"[0-9a-f]{16}", found["systems.json"])
+    assert found["shuffled.json"] == found["systems.json"] == recomputed
+    assert found["changed.json"] != found["systems.json"]
+
+
+def test_a_file_the_models_read_has_its_fingerprint_too(tmp_path: Path) -> None:
+    # Given a file the plain reader leaves to the models (an int rate beyond 2**53)
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps({"systems": [_system(rate_limit_per_second=2**60)]}))
+    assert read_plain(json.loads(path.read_text()), {}) is None
+    # Then it is loaded with the same fingerprint rule
+    assert load_systems(path).fingerprint == fingerprint(json.loads(path.read_text()))

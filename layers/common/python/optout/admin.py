@@ -22,6 +22,8 @@ from optout.status import (
     own_identities,
     proofs,
     receipt_for,
+    retired_systems,
+    skipped_systems,
     stored_calendar,
 )
 from optout.store import keys
@@ -74,6 +76,11 @@ class AdminService:
             },
             # a system the quiet period did not ask is under `not_asked` below, not here
             "systems": [_proof_view(proof, own) for proof in every if not proof.quiet_only],
+            # every other configured system, with why it got no job (None: not recorded), the
+            # systems file in force (its fingerprint), and the systems retired for it by name
+            "systems_skipped": skipped_systems(resolution),
+            "systems_config": resolution.get("systems_sha256"),
+            "retired": retired_systems(every),
         }
         part = not_taken(every)
         if part:  # done, but a type the request named not taken there: complied with in part

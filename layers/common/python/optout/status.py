@@ -674,6 +674,37 @@ def not_taken(every: list[SystemProof]) -> list[Item]:
             for s in every if s.in_part]  # fmt: skip
 
 
+# Why a configured system got no job, no citation and no quiet-period entry at the request's
+# resolution (`RESOLUTION.systems_skipped`, resolver/derive.py `Pass.unplanned_why`).
+SKIPPED_NOTES: Final = {
+    "no_identifier": "not planned: takes none of the identifier types known for this person",
+    "not_opted_out": "not planned: the person is opted out of none of the purposes it serves",
+    "nothing_new": "not planned: earlier jobs already carry what the person needs there, "
+    "and this request asked none of its purposes",
+}
+
+
+def skipped_systems(resolution: Item) -> list[Item] | None:
+    """The systems configured at the resolution that got no job, no citation and no quiet
+    period entry (`RESOLUTION.skipped`, {reason: [system]}), by name, each with its reason and
+    the line the operator views print; None for a RESOLUTION written before they were recorded
+    (2026-12-03), or none yet: "not recorded"."""
+    skipped = resolution.get("skipped")
+    if skipped is None:
+        return None
+    found = [{"system": str(system), "reason": str(why),
+              "note": SKIPPED_NOTES.get(str(why), f"not planned: {why}")}
+             for why, systems in skipped.items() for system in systems]  # fmt: skip
+    return sorted(found, key=lambda s: s["system"])
+
+
+def retired_systems(every: list[SystemProof]) -> list[str]:
+    """The systems retired for this request (`SystemProof.retired`: a job of it open or refused
+    when an operator retired it, none of them done), by name: a request "complied with in
+    whole" names them (review s30 operator F3; docs/decisions.md, "Retiring a system")."""
+    return [s.system for s in every if s.retired]
+
+
 def stored_calendar(event: Item) -> str | None:
     """The jurisdiction whose calendar the request's deadline was counted in, as its answer
     recorded it when it was received; None for a request stored before 2026-12-01 (counted

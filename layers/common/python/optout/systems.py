@@ -27,6 +27,7 @@ and word every refusal (docs/decisions.md, "The systems configuration without py
 tests/unit/test_systems_plain.py holds the plain reader to them).
 """
 
+import hashlib
 import ipaddress
 import json
 import math
@@ -35,7 +36,7 @@ import re
 import socket
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -106,6 +107,8 @@ class SystemsConfig:
     # What the file declares no system serves, on purpose: word -> the operator's reason.
     unserved_purposes: dict[Purpose, str] = field(default_factory=dict, hash=False)
     unserved_identifier_types: dict[IdType, str] = field(default_factory=dict, hash=False)
+    # `fingerprint` of the file it was loaded from (`load_systems`); "" when built in code.
+    fingerprint: str = field(default="", compare=False)
 
     def get(self, name: str) -> SystemConfig:
         for system in self.systems:
@@ -121,15 +124,30 @@ class SystemsConfigError(ValueError):
 def load_systems(path: str | Path, environ: Mapping[str, str] | None = None) -> SystemsConfig:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     env = dict(os.environ if environ is None else environ)
-    plain = read_plain(data, env)
-    if plain is not None:
-        return plain
+    config = read_plain(data, env)
+    return replace(config or _validated(path, data, env), fingerprint=fingerprint(data))
+
+
+def _validated(path: str | Path, data: Any, env: Mapping[str, str]) -> SystemsConfig:
     from optout.systems_models import validate  # noqa: PLC0415 - pydantic only off the plain path
 
     try:
         return validate(data, env)
     except SystemsConfigError as error:
         raise SystemsConfigError(f"{path}: {error}") from None
+
+
+FINGERPRINT_DIGITS: Final = 16
+
+
+def fingerprint(data: Any) -> str:
+    """The systems file's fingerprint, which a request's RESOLUTION keeps (`systems_sha256`):
+    the first 16 hex digits of the SHA-256 of its canonical form, the JSON as parsed with keys
+    sorted, no whitespace, UTF-8, `${VAR}`s as written (not expanded). An operator recomputes
+    it from any copy of the file (docs/operations.md, "A request's record"): indentation and
+    key order do not change it, any value does."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
 
 
 # -- the plain reader -------------------------------------------------------------------------

@@ -47,6 +47,8 @@ from optout.status import (
     own_identities,
     proofs,
     receipt_for,
+    retired_systems,
+    skipped_systems,
     stored_calendar,
 )
 from optout.store import holds, keys
@@ -468,9 +470,14 @@ def request_records(
     request["late"] = is_late(status, today, imported_at, where, responded)
     # the systems done with part of it: a type named that one did not take (types only)
     request["not_taken"] = not_taken(every)
+    # retired for it (open or refused when retired), which "complied_whole" does not show
+    request["retired"] = retired_systems(every)
+    resolution = by_sk.get(keys.RESOLUTION_SK)
+    # every configured system not planned, and why (None: not recorded), and the config's hash
+    request["systems_skipped"] = skipped_systems(resolution or {})
+    request["systems_config"] = (resolution or {}).get("systems_sha256")
     records: list[Item] = [request]
     own = own_identities(items)  # a cited job's receipt lists no other person's (F2)
-    resolution = by_sk.get(keys.RESOLUTION_SK)
     if resolution:
         records.append({"record": "resolution", "request_id": request_id}
                        | {k: v for k, v in resolution.items()

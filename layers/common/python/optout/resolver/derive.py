@@ -18,7 +18,7 @@ from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import job_attribute
 from optout.store.identity import Partition, refresh_expiry, write_carried
-from optout.systems import SystemsConfig
+from optout.systems import SystemConfig, SystemsConfig
 
 
 @dataclass
@@ -49,6 +49,9 @@ class Pass:
     # Configured systems retired before (system -> retired_at): their marks written by then
     # count for nothing (`before_retirement`).
     added_back: dict[str, str] = field(default_factory=dict)
+    # Per cluster derived: what it is opted out of and its members' identifier types, for
+    # why a configured system got no job (`unplanned_why`).
+    reach: list[tuple[frozenset[str], frozenset[str]]] = field(default_factory=list)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -92,6 +95,7 @@ class Pass:
                     told.update(edge.get("carried", ()))
         effective = own | told
         self.sizes.append(len(members))
+        self.reach.append((frozenset(effective), frozenset(m.id_type for m in members)))
         # A job expiring before this pass's records (`expires_at`) is not cited: planned again.
         # A backfill cites nothing (it answers no request): it plans only what no job carries.
         cite_until = None if self.plan_only else self.expires_at
@@ -208,6 +212,20 @@ class Pass:
         out.states[part.pk] = {"pk": part.pk, "sk": keys.STATE_SK, "kind": "state",
                                "id_type": member.id_type, "updated_at": self.now,
                                **expires, **after}  # fmt: skip
+
+    def unplanned_why(self, system: SystemConfig) -> str:
+        """Why a configured system got no job, no citation and no quiet-period entry from this
+        pass (the RESOLUTION's `skipped`): `not_opted_out`, no cluster derived is opted
+        out of a purpose it serves (the word a re-open's `not_planned` uses); `no_identifier`,
+        none of those that are has an identifier type it takes; else `nothing_new`, what they
+        need from it earlier jobs carry (or its vendor answered "no such person" within the
+        quiet period), and the request asked none of its purposes, so none is cited."""
+        served = [types for opted, types in self.reach if opted & set(system.purposes)]
+        if not served:
+            return "not_opted_out"
+        if not any(system.accepts(t) for types in served for t in types):
+            return "no_identifier"
+        return "nothing_new"
 
     def merged_plans(self) -> dict[str, JobPlan]:
         """One plan per system for every cluster of the pass: its purposes are the union of

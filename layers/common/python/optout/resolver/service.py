@@ -215,7 +215,20 @@ class Resolver:
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered, *quiet])
         carried = _carried_only(event, plans, jobs, asked, hidden)
+        # Every configured system is in one of: its own job, `covered`, `not_asked`, or this,
+        # by why ({reason: [system]}, compact: a RESOLUTION over 1 KB bills a second write
+        # unit), with the systems file's fingerprint (review s30 operator F2: counsel shows a
+        # request reached every system that holds the person's data). Written even when
+        # empty: absent means "not recorded" (before 2026-12-03).
+        skipped: dict[str, list[str]] = {}
+        for system in self._systems.systems:
+            if system.name not in {*jobs, *covered, *quiet}:
+                skipped.setdefault(derivation.unplanned_why(system), []).append(system.name)
+        config = self._systems.fingerprint
         self._record(pending, request_id, {"jobs_total": len(jobs), "cluster_size": size,
+                                  "skipped": {why: sorted(names)
+                                              for why, names in sorted(skipped.items())},
+                                  **({"systems_sha256": config} if config else {}),
                                   "proof_rule": PROOF_RULE,
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
