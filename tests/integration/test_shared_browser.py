@@ -137,6 +137,19 @@ def test_a_released_hold_merges_and_a_rejected_one_stays_apart_at_later_logins(
     assert json_body(found)["effective"]["limit_sensitive"] is True
 
 
+def test_an_export_of_the_second_account_shows_its_held_login_and_why(pipe: Pipeline) -> None:
+    two_accounts(pipe)
+    login(pipe, SHARED, email=ANNA)
+    login(pipe, SHARED, email=BEN)
+    body = {"type": "email", "value": BEN}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    assert answer["statusCode"] == 200, answer["body"]
+    (held,) = [r for r in json_body(answer)["records"] if r["record"] == "hold"]
+    assert (held["status"], held["reason"], held["other"]["type"]) == (
+        "held", "second_account", "device_id",
+    )  # fmt: skip
+
+
 def test_the_same_account_logging_in_again_with_more_identifiers_links_them(
     pipe: Pipeline,
 ) -> None:
