@@ -647,7 +647,9 @@ def holds_list(
         sides = " + ".join(f"{hold[s]['type']}:{hold[s]['key'][:12]}… ({hold['cluster_' + s]})"
                            for s in ("a", "b"))  # fmt: skip
         out.print(f"{hold['hold_id']}  [bold]{hold['status']}[/]", soft_wrap=True)
-        out.print(f"  held {hold['held_at']} at cap {hold['cap']}: {sides}", soft_wrap=True)
+        why = ("a second account on one browser" if hold.get("reason") == "second_account"
+               else f"at cap {hold['cap']}")  # fmt: skip
+        out.print(f"  held {hold['held_at']} {why}: {sides}", soft_wrap=True)
         if hold.get("decided_at"):
             by = f" by {hold['decided_by']}" if hold.get("decided_by") else ""
             out.print(f"  decided {hold['decided_at']}{by}", soft_wrap=True)

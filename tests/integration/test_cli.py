@@ -604,6 +604,25 @@ def test_holds_list_prints_each_hold_id_whole_for_release_or_reject(
         hold_id = re.search(r"[0-9a-f-]{36}\.[0-9]{3}", listed.out)
         assert hold_id is not None, listed.out
         assert run("holds", "release", hold_id.group(0)).code == 0
+        assert "at cap 2" in listed.out
+
+
+def test_holds_list_names_a_second_account_on_one_browser(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a browser logged in to one account, then a second account's login there (held)
+    with guarded():
+        pipe = build_pipeline(aws, monkeypatch)
+        device = "dev-cli-shared-cccccccc"
+        for email in (EMAIL, "other.account@example.com"):
+            token = token_for(email=email, device_id=device)
+            pipe.post("/v1/consent", {"device_id": device, "identity_token": token})
+            pipe.resolve()
+        run = Cli(capsys, AdminTransport(pipe.admin))
+        # When the operator lists the holds, Then it says why this one is held, not a cap
+        listed = run("holds", "list")
+        assert listed.code == 0, listed.err
+        assert "a second account on one browser" in listed.out and "at cap" not in listed.out
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -329,6 +329,9 @@ class HoldOut(ApiModel):
     cluster_a: int
     cluster_b: int
     cap: int
+    # cluster_cap: past the cap; second_account: a login joining a browser linked to one
+    # account to another (a release links them; reject if they are two people).
+    reason: Literal["cluster_cap", "second_account"] = "cluster_cap"
     decided_at: str | None = None
     decided_by: str | None = None  # the operator's ARN (holds decided before 1.2: none)
     release_request_id: str | None = None  # the hold_release event, for `optout status`

@@ -165,6 +165,7 @@ def _view(hold: Item) -> HoldOut:
         hold_id=keys.hold_id(hold["sk"]), status=hold.get("status", "held"),
         held_at=hold["held_at"], request_id=hold["request_id"], a=side(hold["a"]),
         b=side(hold["b"]), cluster_a=hold["cluster_a"], cluster_b=hold["cluster_b"],
-        cap=hold["cap"], decided_at=hold.get("decided_at"), decided_by=hold.get("decided_by"),
+        cap=hold["cap"], reason=hold.get("reason", holds.CLUSTER_CAP),
+        decided_at=hold.get("decided_at"), decided_by=hold.get("decided_by"),
         release_request_id=hold.get("release_request_id"),
     )  # fmt: skip

@@ -618,6 +618,7 @@ def _hold_records(id_type: str, key: str, held: list[Item]) -> list[Item]:
          "request_id": hold.get("request_id"), "status": hold.get("status"),
          "held_at": hold.get("held_at"),
          "other": {"type": other["type"], "key": other["key"]}, "cap": hold.get("cap"),
+         "reason": hold.get("reason", "cluster_cap"),
          "decided_at": hold.get("decided_at"), "decided_by": hold.get("decided_by"),
          "release_request_id": hold.get("release_request_id")}
         for hold in held

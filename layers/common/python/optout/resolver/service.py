@@ -86,6 +86,7 @@ BACKFILL_CLUSTERS = 1000
 BACKFILL_IDENTITIES = 200
 STATE_SCAN = ("pk", "sk", "opt_out")  # the attributes a backfill's Scan reads (and may read)
 BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
+ACCOUNT_HOLD_NAMESPACE = uuid.UUID("3e7a9c15-4b2f-4d68-a0e1-8f5c2b7d9a43")  # a pair's hold id
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,9 @@ class Resolver:
         if not self._update_nodes(claims, ends, stamp, denial):
             return self._denied(request_id, pending)
         graph = Graph(self._table, self._caps)
-        linked, added, held = self._link(graph, pairs, request_id, at, forced=hold is not None)
+        login = event.get("event_type") in ("consent", "opt_out")  # links from a browser token
+        linked, added, held = self._link(graph, pairs, request_id, at, forced=hold is not None,
+                                         login=login)  # fmt: skip
         if hold is not None:
             holds.decide(self._table, hold, "released", at)
         assertions = self._assert(graph, asserts, request_id, at)
@@ -436,12 +439,20 @@ class Resolver:
         request_id: str,
         at: str,
         forced: bool = False,
+        login: bool = False,
     ) -> tuple[list[KeyedIdentifier], int, int]:
         """Verified links, unless one would grow a cluster past the cap (then it is held).
-        A released hold is `forced`: an operator decided it is one person."""
+        A released hold is `forced`: an operator decided it is one person. A `login` (a
+        browser's token) that would join its device to a second account is held too."""
         held: list[Item] = []
         accepted: list[KeyedIdentifier] = []
         added = 0
+        if login and not forced and self._second_account(graph, pairs):
+            # One hold (the device and the token's first identifier): a release joins them,
+            # and the token's other identifiers, the account's own, are still linked to it.
+            (device, first), rest = pairs[0], pairs[1:]
+            held.append(self._account_hold(graph, device, first, request_id, at))
+            pairs = [(first, other) for _, other in rest]
         for n, (a, b) in enumerate(pairs):
             if a.pk == b.pk:
                 continue
@@ -472,6 +483,36 @@ class Resolver:
         if new:
             metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
         return accepted, added, len(held)
+
+    def _second_account(
+        self, graph: Graph, pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]]
+    ) -> bool:
+        """Whether a login's links would join its device to a second account: the device's
+        cluster already holds an identifier that is not a device (someone logged in there, or
+        the backend linked it) and none of the identifiers this token binds. Two people on one
+        browser (a family computer, a kiosk, a friend's laptop) would otherwise merge for good,
+        each reading the other's choices (docs/decisions.md, "A second account on one browser
+        is held"). The walk is the one `_link` makes anyway: no read on a first login."""
+        devices = {a.pk for a, _ in pairs}
+        if len(devices) != 1 or next(iter(pairs))[0].type != "device_id":
+            return False  # no device (a token on a webform without one): one account's links
+        cluster = set(graph.component(next(iter(devices))))
+        if any(b.pk in cluster for _, b in pairs):
+            return False  # this account is already the device's (a later login, a retry)
+        device_pk = keys.identity_pk("device_id", "")
+        return any(not pk.startswith(device_pk) for pk in cluster)
+
+    def _account_hold(
+        self, graph: Graph, device: KeyedIdentifier, account: KeyedIdentifier, request_id: str,
+        at: str,
+    ) -> Item:  # fmt: skip
+        """One hold per device and account, whatever the number of logins: its id is made
+        from the pair, so each later login finds it (and a decided one stays decided)."""
+        pair_id = str(uuid.uuid5(ACCOUNT_HOLD_NAMESPACE, f"{device.pk}|{account.pk}"))
+        sizes = (len(graph.component(device.pk)), len(graph.component(account.pk)))
+        item = holds.hold_item(pair_id, 0, _ref(device), _ref(account), sizes,
+                               self._caps.max_size, at, self._expires())  # fmt: skip
+        return item | {"request_id": request_id, "reason": holds.SECOND_ACCOUNT}
 
     def _assert(
         self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],

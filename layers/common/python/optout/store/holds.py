@@ -17,6 +17,11 @@ from optout.store.codec import Item, deserialize
 from optout.store.conditional import conditional
 from optout.store.table import Table
 
+# Why a link is held: absent (holds made before 2026-12-03) or CLUSTER_CAP, the cluster cap;
+# SECOND_ACCOUNT, a login that would join a browser already linked to one account to another.
+CLUSTER_CAP = "cluster_cap"
+SECOND_ACCOUNT = "second_account"
+
 
 def hold_item(
     request_id: str, n: int, a: Item, b: Item, sizes: tuple[int, int], cap: int, at: str,
