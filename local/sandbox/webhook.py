@@ -55,8 +55,8 @@ class Webhook:
             return first
         self.count += 1
         if self.answer_result is not None:
-            answer = {"result": self.answer_result, "reference": f"wh_{self.count}"}
-            return json_response(200, answer)
+            result = {"result": self.answer_result, "reference": f"wh_{self.count}"}
+            return json_response(200, result)
         if self.queue_only:
             wait = self.queue_retry_after
             headers = {} if wait is None else {"retry-after": str(wait)}
