@@ -16,11 +16,13 @@ import pytest
 from local.moto_guard import guarded
 from optout.connectors.base import Job, Outcome
 from optout.delivery import job_store
+from optout.resolver.service import Resolver
 from optout.status import REPLAY_CAP
 from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
-from tests.integration.test_resolver_delivery import Vendor, deliver
+from tests.integration import test_backfill as tb
+from tests.integration.test_resolver_delivery import Vendor, deliver, work
 from tests.support.cli import LOCAL_URL, AdminTransport, optout
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -164,3 +166,111 @@ def test_keeping_a_lost_answer_is_written_once_and_bounded(pipe: Pipeline) -> No
     # And nothing is kept on a job no longer holding the answer it was read with
     moved = stored | {"completed_at": "2020-01-01T00:00:00.000Z"}
     assert not job_store.keep_lost_answer(table, moved, answer | {"http_status": 202})
+
+
+# -- R2, R3: an opt-out and a newer confirmed opt-in of one device, on two shards ------------
+
+
+def consent_pair(pipe: Pipeline) -> tuple[str, str]:
+    """A: an opt-out of sale (t1); B: a confirmed opt-in of the same device (t2 > t1)."""
+    a = pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}})["request_id"]
+    b = pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": False},
+                                  "confirm_opt_in": True})["request_id"]  # fmt: skip
+    return a, b
+
+
+@pytest.mark.parametrize(("order", "systems"), [("out-first", 1), ("in-first", 0)])
+def test_an_opt_out_and_a_newer_confirmed_opt_in_on_two_shards_end_opted_in_either_order(
+    pipe: Pipeline, order: str, systems: int
+) -> None:
+    # Given the pair, on two shards whose resolvers run in no fixed order
+    a, _b = consent_pair(pipe)
+    records = pipe.event_records()
+    assert len(records) == 2
+    if order == "in-first":
+        records = records[::-1]
+    # When each shard's resolver runs its record, and the workers deliver what was sent
+    for record in records:
+        assert pipe.resolve([record]) == {"batchItemFailures": []}
+    for key in pipe.queue_urls:
+        work(pipe, key, Vendor(status="done"))
+    # Then the final state is the same: not opted out (last writer wins on received_at)
+    state = pipe.get(f"/v1/consent/{DEVICE}", device_id=DEVICE)
+    assert state["opt_out"]["sale"] is False
+    # And the opt-out completes either way: sent to the webhook when it resolved first, to
+    # nobody when the opt-in had already landed (its register older: no job)
+    shown = status_later(pipe, a)
+    assert (shown["status"], shown["systems_total"], shown["systems_done"]) == (
+        "completed", systems, systems)  # fmt: skip
+
+
+def test_an_opt_in_resolved_while_the_older_opt_out_plans_still_lets_the_opt_out_be_sent(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the pair, and B resolved whole while A's resolver is inside its planning (after
+    # A's derivation read the device's node)
+    a, b = consent_pair(pipe)
+    records = pipe.event_records()
+    rec_a = next(r for r in records if r["dynamodb"]["NewImage"]["request_id"]["S"] == a)
+    b_event = next(i for i in pipe.partition(keys.request_pk(b)) if i["sk"] == "EVENT")
+    original = Resolver._fan_out
+    ran: list[str] = []
+
+    def fan_out(self: Any, request_id: str, *args: Any, **kw: Any) -> Any:
+        if request_id == a and not ran:
+            ran.append(request_id)
+            self.process(b_event)  # the other shard's resolver
+        return original(self, request_id, *args, **kw)
+
+    monkeypatch.setattr(Resolver, "_fan_out", fan_out)
+    # When A's resolver finishes
+    assert pipe.resolve([rec_a]) == {"batchItemFailures": []}
+    assert ran == [a]
+    # Then A's job is made and sent (over-honouring: the vendor only ever gets an opt-out),
+    # and the flush, seeing its basis move, writes the right state: not opted out
+    sent = [m for key in pipe.queue_urls for m in pipe.drain(key)]
+    assert [m["job_id"] for m in sent] == [f"{a}:webhook"]
+    state = pipe.get(f"/v1/consent/{DEVICE}", device_id=DEVICE)
+    assert state["opt_out"]["sale"] is False
+    assert (status_later(pipe, a)["status"], status_later(pipe, a)["systems_total"]) == (
+        "processing", 1)  # fmt: skip
+
+
+# -- a backfill planning while a new opt-out of the same person resolves ----------------------
+
+
+def test_a_backfill_planning_while_a_new_opt_out_of_the_same_person_resolves_leaves_one_job(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given braze added after a person opted out, its backfill asked, and a new opt-out of
+    # the same person captured on another shard
+    tb.opted_out_before(pipe, monkeypatch, tmp_path, "braze")
+    first = tb.backfill(pipe, "braze")["request_id"]
+    records = pipe.event_records()
+    new = pipe.post("/v1/opt-out", {"email": tb.EMAIL, "purposes": ["sale"]})["request_id"]
+    new_records = pipe.event_records()
+    original = Resolver._fan_out
+    ran: list[str] = []
+
+    def fan_out(self: Any, request_id: str, *args: Any, **kw: Any) -> Any:
+        if "~" in request_id and not ran:  # the backfill step's job request, planning
+            ran.append(request_id)
+            event = next(i for i in pipe.partition(keys.request_pk(new)) if i["sk"] == "EVENT")
+            pipe.resolver.resolver().process(event)  # the other shard's resolver, whole
+        return original(self, request_id, *args, **kw)
+
+    monkeypatch.setattr(Resolver, "_fan_out", fan_out)
+    # When the backfill resolves with the new opt-out resolved inside its planning, and the
+    # new opt-out's stream record comes late (a repeat)
+    assert pipe.resolve(records) == {"batchItemFailures": []}
+    assert len(ran) == 1
+    monkeypatch.setattr(Resolver, "_fan_out", original)
+    assert pipe.resolve(new_records) == {"batchItemFailures": []}
+    # Then the person has one braze job, the new opt-out's, and every message names it
+    jobs = [i for i in pipe.items("REQ#") if i["sk"] == "JOB#braze"]
+    assert [j["job_id"] for j in jobs] == [f"{new}:braze"]
+    assert {m["job_id"] for m in pipe.drain("braze")} == {f"{new}:braze"}
+    # ... the backfill planned the person and made no job for them (the mark was taken)
+    step = tb.resolution(pipe, first)
+    assert (step["planned"], step["jobs_total"]) == (1, 0)
+    assert tb.resolution(pipe, new)["jobs_total"] == 1
