@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.moto_guard import guarded
 from optout.connectors.base import Job, Outcome
@@ -23,6 +24,8 @@ from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration import test_backfill as tb
 from tests.integration.test_resolver_delivery import Vendor, deliver, work
+from tests.integration.test_worker_duplicates import Answers
+from tests.integration.test_worker_duplicates import deliver as deliver_copy
 from tests.support.cli import LOCAL_URL, AdminTransport, optout
 from tests.support.pipeline import Pipeline, build_pipeline
 
@@ -166,6 +169,34 @@ def test_keeping_a_lost_answer_is_written_once_and_bounded(pipe: Pipeline) -> No
     # And nothing is kept on a job no longer holding the answer it was read with
     moved = stored | {"completed_at": "2020-01-01T00:00:00.000Z"}
     assert not job_store.keep_lost_answer(table, moved, answer | {"http_status": 202})
+
+
+def test_a_lost_answer_that_cannot_be_kept_leaves_the_job_and_the_message_as_before(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the race above, and the keeping write refused by DynamoDB (throttled past
+    # botocore's retries)
+    request_id, message = opted_out(pipe)
+
+    refused: list[int] = []
+
+    def throttled(*_args: Any) -> bool:
+        refused.append(1)
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "-"}}
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(job_store, "keep_lost_answer", throttled)
+    first = Deleting(pipe, message)
+    first.calls = 1  # this copy is the later one: it finds no one
+    first.held = False
+    # When copy A (answered done) writes after copy B's no_record
+    report = deliver_copy(pipe, message, Answers(
+        lambda job: Outcome(job.job_id, "done", 200),
+        lambda: deliver(pipe, [message], first)))  # fmt: skip
+    # Then B's answer stands, nothing is kept, and A's message is acknowledged all the same
+    job = the_job(pipe, request_id, "webhook")
+    assert refused and job["status"] == "no_record" and "lost_answers" not in job
+    assert report.counts["JobWritesLost"] == 1 and report.decisions["m-copy"].retry_in is None
 
 
 # -- R2, R3: an opt-out and a newer confirmed opt-in of one device, on two shards ------------

@@ -910,7 +910,8 @@ class DeliveryService:
         job keeps this answer beside its receipt (`lost_answers`, shown wherever operators see
         the receipt). The first answer still stands: status, marks and listing are untouched
         (docs/decisions.md, "A read, not a claim"). One write, only on this race path; if it
-        fails, the answer is still in `_lost`'s log line."""
+        fails or there is no time left for it, the answer is still in `_lost`'s log line, and
+        the message keeps its decision (acknowledged: nothing of the job is left to do)."""
         if stored.get("status") not in ("no_record", "failed"):
             return
         if stored.get("replayed_at") != job.get("replayed_at"):
@@ -920,7 +921,7 @@ class DeliveryService:
         answer = {k: v for k, v in answer.items() if v is not None}
         try:
             kept = job_store.keep_lost_answer(self.table, stored, answer)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, OutOfTimeForWrites) as error:
             logger.warning("lost answer not kept", job_id=job["job_id"], error=aws_error(error))
             return
         if kept:
