@@ -200,6 +200,7 @@ def _jobs(record: dict[str, Any]) -> None:
         if retired:
             _print_retirement(retired)
         _receipt_line(receipt)
+        _lost_answers(job, "  ")
 
 
 def _header(record: dict[str, Any]) -> None:
@@ -243,6 +244,7 @@ def _system_block(system: dict[str, Any]) -> None:
     when = f"  {system['completed_at']}" if system.get("completed_at") else ""
     out.print(f"[bold]{system['system']}[/]  {state}{when}", soft_wrap=True)
     _receipt_line(receipt)
+    _lost_answers(system, "  ")
     sent = _what_was_sent(system, receipt)
     if sent:
         out.print(f"  {sent}", soft_wrap=True, markup=False)
@@ -257,6 +259,7 @@ def _system_block(system: dict[str, Any]) -> None:
         cited = _what_was_sent(c, c.get("receipt") or {})
         if cited:  # what that job sent, as for the request's own (review s16 drill F5)
             out.print(f"    {cited}", soft_wrap=True, markup=False)
+        _lost_answers(c, "    ")
     if system.get("proof") == "both":
         out.print("  and its own job", soft_wrap=True)
     retired = system.get("retired")
@@ -336,6 +339,18 @@ def _print_retirement(retired: dict[str, Any]) -> None:
         word = "retired again" if i else "retired"
         out.print(f"  {word} {r.get('retired_at')} by {r.get('retired_by')}: {r.get('reason')}",
                   soft_wrap=True, markup=False)  # fmt: skip
+
+
+def _lost_answers(job: dict[str, Any], indent: str) -> None:
+    """A `done` another copy of the send got while the receipt above was written first (a
+    no_record or failure that stands): the vendor applied the opt-out, so "no such person"
+    is never shown without it."""
+    for lost in job.get("lost_answers") or []:
+        details = "; ".join(p for p in (f"HTTP {lost['http_status']}" if lost.get("http_status")
+                                        else "", lost.get("vendor_ref") or "") if p)  # fmt: skip
+        out.print(f"{indent}also answered {lost.get('status')} at {lost.get('at')}"
+                  f"{f' ({details})' if details else ''}, by a second copy of the send whose "
+                  "write came after the receipt above", soft_wrap=True, markup=False)  # fmt: skip
 
 
 def _history(job: dict[str, Any]) -> str:

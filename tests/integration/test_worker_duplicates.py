@@ -229,7 +229,7 @@ def test_a_duplicates_final_failure_does_not_overwrite_a_job_the_vendor_accepted
     assert (confirmed["status"], confirmed["receipt"]["vendor_ref"]) == ("done", "ref-1")
 
 
-def test_a_duplicates_done_written_after_a_final_failure_changes_nothing(
+def test_a_duplicates_done_written_after_a_final_failure_changes_nothing_but_is_kept_beside_it(
     pipe: Pipeline,
 ) -> None:
     # Given a pending Braze job and two copies of its message: B's delivery ends for good (a
@@ -238,12 +238,16 @@ def test_a_duplicates_done_written_after_a_final_failure_changes_nothing(
     # When A writes its done
     report = deliver(pipe, message, Answers(done, lambda: deliver(pipe, message, Answers(refused))))
     # Then the job is as B left it, and all of it agrees: failed with B's receipt, listed for
-    # the replay, its marks freed (the next event sends it again); A's answer is only logged
+    # the replay, its marks freed (the next event sends it again)
     failed = job(pipe, request_id, "braze")
     assert (failed["status"], failed["receipt"]["error"]) == ("failed", "400 bad request")
     assert listed(pipe, "braze") == {f"{request_id}:braze"}
     assert in_flight(pipe, "braze") == [set()]
     assert (report.counts["JobWritesLost"], report.counts["JobsDone"]) == (1, 0)
+    # ... and A's answer is kept beside B's receipt, for the operator (review s30 races R1)
+    (lost,) = failed["lost_answers"]
+    assert (lost["status"], lost["http_status"]) == ("done", 200)
+    assert lost["at"] >= failed["completed_at"]
 
 
 def test_a_stale_copys_failure_does_not_end_a_job_an_operator_replayed(

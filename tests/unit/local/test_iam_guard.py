@@ -150,3 +150,24 @@ def test_a_worker_may_write_its_jobs_attributes_but_not_an_events_expiry(
     items = {i["sk"]: i for i in aws.items()}
     assert "expires_at" not in items["EVENT"] and "receipt" not in items["EVENT"]
     assert items["JOB#segment"]["status"] == "done"
+
+
+def test_a_worker_may_keep_a_lost_answer_beside_its_jobs_receipt(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review s30 races R1: a copy's `done` that lost to another copy's `no_record`
+    from optout.delivery import job_store  # noqa: PLC0415 - the layer's, as deployed
+    from optout.store.table import Table  # noqa: PLC0415
+
+    aws, running = guarded
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    stored = {"request_id": "r1", "system": "segment", "job_id": "r1:segment",
+              "status": "no_record", "completed_at": "2026-12-01T02:00:00Z"}  # fmt: skip
+    client.put_item(TableName=aws.table_name, Item={
+        "pk": {"S": "REQ#r1"}, "sk": {"S": "JOB#segment"}, "status": {"S": "no_record"},
+        "completed_at": {"S": stored["completed_at"]}})  # fmt: skip
+    running[0] = "segmentWorker"
+    answer = {"status": "done", "http_status": 200, "at": "2026-12-01T02:00:01Z"}
+    assert job_store.keep_lost_answer(Table(client, aws.table_name), stored, answer)
+    running[0] = None
+    assert {i["sk"]: i for i in aws.items()}["JOB#segment"]["lost_answers"] == [answer]

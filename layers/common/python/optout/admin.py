@@ -202,6 +202,8 @@ def _job_view(job: Item, own: set[str] | None = None) -> dict[str, Any]:
     view.update(identifier_types=_types(job), receipt=receipt_for(job.get("receipt", {}), own))
     if job.get("failures"):  # a replayed job: the failed receipts it started over from
         view["failures"] = failures_for(job, own)
+    if job.get("lost_answers"):  # a copy's `done` that lost to this receipt (a race)
+        view["lost_answers"] = job["lost_answers"]
     return view
 
 
@@ -245,6 +247,8 @@ def _covering_view(job: Item, own: set[str]) -> dict[str, Any]:
             "replayed_by": job.get("replayed_by")}  # fmt: skip
     if job.get("failures"):
         view["failures"] = failures_for(job, own)
+    if job.get("lost_answers"):
+        view["lost_answers"] = job["lost_answers"]
     return view
 
 

@@ -195,7 +195,13 @@ def without_values(job: Item) -> list[Item]:
 
 
 def finish(
-    table: Table, job: Item, status: str, receipt: Item, now: str, attempted: bool = False
+    table: Table,
+    job: Item,
+    status: str,
+    receipt: Item,
+    now: str,
+    attempted: bool = False,
+    found: Item | None = None,
 ) -> bool:
     """The only write of a final status (called by DeliveryService._finish only).
 
@@ -212,7 +218,8 @@ def finish(
     written, when another copy of the message (or a check, or a replay) moved it first: its
     write stands. True also when a retry of this very write (the first committed, its answer
     was lost) finds the job in this status, completed at `now`: the caller's marks and
-    listing must still follow."""
+    listing must still follow. `found`, if given, is filled with the job as a refused write
+    found it (the answer that stands: `keep_lost_answer`)."""
     if status not in FINAL:
         raise ValueError(f"not a final status: {status}")
     kept = without_values(job)
@@ -222,6 +229,12 @@ def finish(
     if attempted:
         values[":one"] = 1
         counted = " ADD attempts :one"
+
+    def ours(old: Item) -> bool:
+        if found is not None:
+            found.update(old)
+        return old.get("status") == status and old.get("completed_at") == now
+
     return _update(
         table,
         job,
@@ -229,5 +242,41 @@ def finish(
         " identifiers = :kept" + counted + " REMOVE lease_until" + dropped,
         as_read(job, values),
         values,
-        ours=lambda old: old.get("status") == status and old.get("completed_at") == now,
+        ours=ours,
+    )
+
+
+# The losing answers one job keeps: two copies of one message is the race, so the first entry
+# is the one that matters; a bound keeps a redelivery storm from growing the item.
+LOST_ANSWERS_KEPT = 3
+
+
+def keep_lost_answer(table: Table, stored: Item, answer: Item) -> bool:
+    """Append `answer` ({status, http_status, vendor_ref, at}: no identifier) to the job's
+    `lost_answers`: a copy's `done` whose write lost to another copy's `no_record` or `failed`
+    (DeliveryService._keep_lost_answer, only on that path). `stored` is the job as the refused
+    write found it; written only while the job still holds that answer (the same status and
+    `completed_at`) and the list is as read, so a retry of this very write (its answer lost)
+    is recognised, not appended twice. False when the list is full or the job moved on."""
+    kept = list(stored.get("lost_answers") or [])
+    if len(kept) >= LOST_ANSWERS_KEPT or not isinstance(stored.get("completed_at"), str):
+        return False
+    values: Item = {":stored": stored["status"], ":completed": stored["completed_at"],
+                    ":answer": [answer]}  # fmt: skip
+    condition = "#status = :stored AND completed_at = :completed AND "
+    expression = "SET lost_answers = :answer"
+    if kept:
+        values[":n"] = len(kept)
+        expression = "SET lost_answers = list_append(lost_answers, :answer)"
+        condition += "size(lost_answers) = :n"
+    else:
+        condition += "attribute_not_exists(lost_answers)"
+    at = len(kept)  # where this answer goes: a retry of this write finds it there
+    return _update(
+        table,
+        stored,
+        expression,
+        condition,
+        values,
+        ours=lambda old: list(old.get("lost_answers") or [])[at : at + 1] == [answer],
     )

@@ -814,16 +814,20 @@ class DeliveryService:
           reason class is also on the failed receipt (`reason_class`), in the same write.
         - The write applies only to the job as it was read (pending, or submitted for a status
           check: job_store.finish). One that loses to another copy's write changes nothing:
-          no marks freed, no listing, not counted as done or failed (`_lost`).
+          no marks freed, no listing, not counted as done or failed (`_lost`); a `done` that
+          lost to a `no_record` or `failed` is only kept beside it (`_keep_lost_answer`).
         """
         receipt["completed_at"] = now
         if status == "failed":
             # On the receipt too, in this same write: `optout status` shows it to an operator
             # who cannot read the worker's log (review s30 operator F4). A fixed word, no value.
             receipt["reason_class"] = reason_class or (error.reason_class if error else "unknown")
-        written = job_store.finish(self.table, job, status, receipt, now, attempted)
+        found: Item = {}
+        written = job_store.finish(self.table, job, status, receipt, now, attempted, found)
         if not written:
             self._lost(job, status, receipt, report)
+            if status == "done":
+                self._keep_lost_answer(job, found, receipt, now)
             return False
         if status == "failed":
             logger.warning(
@@ -930,6 +934,30 @@ class DeliveryService:
         except (ClientError, BotoCoreError, OutOfTimeForWrites):
             return  # to the DLQ (<system>DeadLetterAlarm)
         report.decisions[message.message_id] = ACK
+
+    def _keep_lost_answer(self, job: Item, stored: Item, receipt: Item, now: str) -> None:
+        """This copy's `done` lost to another copy's `no_record` or `failed` in the same replay
+        round: the vendor applied the opt-out (the other copy's answer may be shaped by this
+        one's effect: a receiver that deleted the person finds no one the second time), so the
+        job keeps this answer beside its receipt (`lost_answers`, shown wherever operators see
+        the receipt). The first answer still stands: status, marks and listing are untouched
+        (docs/decisions.md, "A read, not a claim"). One write, only on this race path; if it
+        fails or there is no time left for it, the answer is still in `_lost`'s log line, and
+        the message keeps its decision (acknowledged: nothing of the job is left to do)."""
+        if stored.get("status") not in ("no_record", "failed"):
+            return
+        if stored.get("replayed_at") != job.get("replayed_at"):
+            return  # another round's answer: this one is not beside it
+        answer = {"status": "done", "http_status": receipt.get("http_status"),
+                  "vendor_ref": receipt.get("vendor_ref"), "at": now}  # fmt: skip
+        answer = {k: v for k, v in answer.items() if v is not None}
+        try:
+            kept = job_store.keep_lost_answer(self.table, stored, answer)
+        except (ClientError, BotoCoreError, OutOfTimeForWrites) as error:
+            logger.warning("lost answer not kept", job_id=job["job_id"], error=aws_error(error))
+            return
+        if kept:
+            logger.info("lost answer kept on the job", job_id=job["job_id"], system=job["system"])
 
     @staticmethod
     def _lost(job: Item, status: str, receipt: Item, report: BatchReport) -> None:

@@ -563,6 +563,8 @@ def _job_record(request_id: str, job: Item, own: set[str] | None = None) -> Item
         | {"identifier_types": sorted({i["type"] for i in job.get("identifiers", [])}),
            "receipt": receipt_for(job.get("receipt") or {}, own),
            "failures": failures_for(job, own)}
+        # a copy's `done` that lost to this receipt (a race), beside it
+        | ({"lost_answers": job["lost_answers"]} if job.get("lost_answers") else {})
     )  # fmt: skip
 
 
