@@ -313,7 +313,10 @@ def _refusal_page(refused: Refused, event: dict[str, Any], privacy_page: str) ->
         return status_error_page(refused.message, privacy_page, refused.status == 503)
     referer = (event.get("headers") or {}).get("referer")
     return error_page(
-        refused.message, refused.field, back_link(referer, cors.origins, privacy_page)
+        refused.message,
+        refused.field,
+        back_link(referer, cors.origins, privacy_page),
+        repeated=refused.message == raw_body.SEND_ONCE,
     )
 
 

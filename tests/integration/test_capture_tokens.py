@@ -109,7 +109,8 @@ def test_a_token_lives_at_most_its_lifetime_with_a_leeway_for_clock_skew(
     aws: Aws, capture: ModuleType, lifetime: int, issued_ago: int, status: int
 ) -> None:
     issued = datetime.now(UTC) - timedelta(seconds=issued_ago)
-    token = token_for(email=EMAIL, issued=issued, lifetime=timedelta(seconds=lifetime))
+    token = token_for(email=EMAIL, device_sha256=device_sha256(DEVICE), issued=issued,
+                      lifetime=timedelta(seconds=lifetime))  # fmt: skip
     assert consent(capture, token)["statusCode"] == status
 
 
@@ -117,7 +118,7 @@ def test_a_tokens_phone_binds_the_same_number_whatever_jurisdiction_the_body_nam
     aws: Aws, capture: ModuleType
 ) -> None:
     for jurisdiction in ("GB", "US-MD"):
-        token = token_for(phone="+1 240 312 3852")
+        token = token_for(phone="+1 240 312 3852", device_sha256=device_sha256(DEVICE))
         body = {"device_id": DEVICE, "opt_out": {}, "identity_token": token,
                 "jurisdiction": jurisdiction}  # fmt: skip
         assert invoke(capture, http_event("POST", "/v1/consent", body))["statusCode"] == 202
@@ -145,6 +146,26 @@ def test_outside_local_mode_a_missing_token_key_stops_the_function(
     monkeypatch.delenv("IDENTITY_TOKEN_SECRET_NAME", raising=False)
     with pytest.raises(MissingTokenKey):
         capture.Services()
+
+
+def test_a_token_naming_no_device_is_refused_on_the_banner_route_and_taken_on_the_webform(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # review s30 stranger L1: posted on POST /v1/consent by whichever browser got it first, it
+    # linked that browser to the person for good (the browser then read their choices)
+    token = token_for(email=EMAIL)
+    refused = consent(capture, token)
+    assert refused["statusCode"] == 422, refused["body"]
+    error = json_body(refused)["error"]
+    assert (error["code"], error["field"]) == ("invalid_token", "identity_token")
+    assert "names no device" in error["message"] and "device_sha256" in error["message"]
+    assert aws.items() == []
+    # ... while POST /v1/opt-out takes it as before (the token was not used: nothing stored)
+    webform = {"email": EMAIL, "device_id": DEVICE, "identity_token": token}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", webform))
+    assert answer["statusCode"] == 202, answer["body"]
+    (event,) = aws.items()
+    assert ("email", "verified") in [(i["type"], i["role"]) for i in event["identifiers"]]
 
 
 def test_a_token_makes_one_request_a_copy_with_another_body_is_refused(
@@ -185,11 +206,8 @@ def test_the_webform_takes_an_opt_out_whose_token_went_stale_and_refuses_it_with
 ) -> None:
     # Given a webform page whose token the page's banner already used, or that was left open
     # past the token's lifetime
-    token = (
-        token_for(email=EMAIL, issued=NOW - timedelta(hours=1))
-        if stale == "expired"
-        else token_for(email=EMAIL)
-    )
+    issued = NOW - timedelta(hours=1) if stale == "expired" else None
+    token = token_for(email=EMAIL, device_sha256=device_sha256(DEVICE), issued=issued)
     if stale == "used":
         assert consent(capture, token)["statusCode"] == 202
     before = len(aws.items())

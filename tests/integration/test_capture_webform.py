@@ -54,6 +54,23 @@ def test_blank_fields_are_dropped_and_repeated_purposes_kept(aws: Aws, capture: 
     assert item["source"] == "webform"
 
 
+def test_an_email_sent_twice_is_refused_with_advice_for_a_repeated_field(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # review s30 stranger N1: the page advised "Give at least one of: email address…", which
+    # the person did
+    fields = [("email", "pat@example.org"), ("email", "pat@example.org")]
+    answer = invoke(capture, _form_post(fields))
+    assert answer["statusCode"] == 422
+    assert "send this field once (field: email)" in answer["body"]
+    assert "Fill in that field once" in answer["body"]
+    assert "Give at least one of" not in answer["body"]
+    assert aws.items() == []
+    # ... while a form naming no one still gets the advice to name someone
+    answer = invoke(capture, _form_post([("purposes", "sale")]))
+    assert answer["statusCode"] == 422 and "Give at least one of" in answer["body"]
+
+
 def test_an_empty_identifier_in_json_is_absent_as_a_blank_form_field_is(
     aws: Aws, capture: ModuleType
 ) -> None:

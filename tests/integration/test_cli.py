@@ -107,7 +107,7 @@ def test_status_says_why_an_identity_token_was_left_out(
     pipe: Pipeline, cli: tuple[AdminTransport, Cli]
 ) -> None:
     # Given a webform opt-out naming the person, whose token the page's banner already used
-    token = token_for(email=EMAIL, jti="cli-left-out-1")
+    token = token_for(email=EMAIL, device_id="dev-cli-token-aaaa", jti="cli-left-out-1")
     pipe.post("/v1/consent", {"device_id": "dev-cli-token-aaaa", "identity_token": token,
                               "opt_out": {"sale": True}})  # fmt: skip
     form = {"email": EMAIL, "identity_token": token}

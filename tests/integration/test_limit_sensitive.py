@@ -75,7 +75,10 @@ def test_a_webform_limit_by_email_reaches_a_device_linked_later(pipe: Pipeline) 
     pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["limit_sensitive"]})
     pipe.resolve()
     # When a log-in links a browser to that email (a signed identity token: verified)
-    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": token_for(email=EMAIL)})
+    pipe.post(
+        "/v1/consent",
+        {"device_id": DEVICE, "identity_token": token_for(email=EMAIL, device_id=DEVICE)},
+    )
     pipe.resolve()
     # Then the browser reads the limit, and nothing else
     opt_out = pipe.get(f"/v1/consent/{DEVICE}", device_id=DEVICE)["opt_out"]

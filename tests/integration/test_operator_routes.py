@@ -315,14 +315,15 @@ def test_page_views_of_a_person_no_vendor_holds_count_as_repeats_and_ask_no_vend
     # Given a logged-in visitor's GPC signal that every system answered "no such person"
     device = "dev-gpc-nobody-000000001"
     page = {"device_id": device, "opt_out": {}, "gpc": True,
-            "identity_token": token_for(email=EMAIL)}  # fmt: skip
+            "identity_token": token_for(email=EMAIL, device_id=device)}  # fmt: skip
     pipe.post("/v1/consent", page)
     pipe.resolve()
     for queue_key in QUEUE_KEYS:
         work(pipe, queue_key, Vendor(status="no_record"))
     # When the banner posts it again on the next pages, within the quiet period
     for _ in range(3):
-        pipe.post("/v1/consent", {**page, "identity_token": token_for(email=EMAIL)})
+        login = token_for(email=EMAIL, device_id=device)
+        pipe.post("/v1/consent", {**page, "identity_token": login})
         pipe.resolve()
     # Then no vendor is asked again (each call costs money and rate limit)
     assert pipe.drain_all() == {key: [] for key in QUEUE_KEYS}

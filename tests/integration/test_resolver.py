@@ -102,7 +102,10 @@ def test_gpc_on_a_device_linked_to_an_email_gives_jobs_for_the_email_systems(
     pipe: Pipeline,
 ) -> None:
     # Given a device already linked to an email at login, nobody opted out yet
-    pipe.post("/v1/consent", {"device_id": DEVICE_A, "identity_token": token_for(email=EMAIL)})
+    pipe.post(
+        "/v1/consent",
+        {"device_id": DEVICE_A, "identity_token": token_for(email=EMAIL, device_id=DEVICE_A)},
+    )
     pipe.resolve()
     assert pipe.items("REQ#") and not any(i["sk"].startswith("JOB#") for i in pipe.items())
     # When that browser sends a request with Global Privacy Control on
@@ -303,7 +306,7 @@ def test_a_stream_batch_shares_send_calls_and_later_events_see_earlier_ones(
     # all in one stream batch
     for n in range(12):
         pipe.post("/v1/opt-out", {"email": f"person{n}@example.com"})
-    login = token_for(email="person0@example.com")
+    login = token_for(email="person0@example.com", device_id=DEVICE_B)
     pipe.post("/v1/consent", {"device_id": DEVICE_B, "identity_token": login})
     # When the resolver processes the batch
     assert pipe.resolve() == {"batchItemFailures": []}

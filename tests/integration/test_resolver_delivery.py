@@ -687,7 +687,10 @@ def test_replay_needs_iam_and_a_known_system(pipe: Pipeline) -> None:
 
 def test_every_item_a_full_flow_writes_expires(pipe: Pipeline) -> None:
     # Given every kind of write: a login, a webform, an assertion, a held link, receipts
-    pipe.post("/v1/consent", {"device_id": DEVICE, "identity_token": token_for(email=EMAIL)})
+    pipe.post(
+        "/v1/consent",
+        {"device_id": DEVICE, "identity_token": token_for(email=EMAIL, device_id=DEVICE)},
+    )
     pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": "dev-typed-aaaaaaaaaaaaa",
                               "phone": "+1 415 555 0132"})  # fmt: skip
     pipe.post("/v1/consent", {"device_id": "dev-gpc-aaaaaaaaaaaaaaa"}, headers={"sec-gpc": "1"})

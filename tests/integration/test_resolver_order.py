@@ -1,6 +1,7 @@
 """Property: the effective state does not depend on the order events, links and assertions
 arrive in. Own events here are confirmed and verified (the unrestricted register model);
-assertions (a device typing an email) carry the device cluster's own opt-outs one way."""
+assertions (a device typing an email) carry the device cluster's own opt-outs one way, each
+unless the email's own confirmed opt-in of that purpose is newer."""
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
@@ -63,12 +64,13 @@ def expected_states(
     asserts: list[tuple[int, int]] = (),  # type: ignore[assignment]
 ):
     """Reference model, written independently of optout.resolver.policy."""
-    latest: dict[int, dict[str, bool]] = {i: {} for i in range(len(IDENTITIES))}
+    latest: dict[int, dict[str, tuple[bool, int]]] = {i: {} for i in range(len(IDENTITIES))}
     gpc_on: dict[int, bool] = dict.fromkeys(range(len(IDENTITIES)), False)
-    for who, choices, gpc in own:  # in time order
-        latest[who].update(choices)
+    gpc_at: dict[int, int] = {}
+    for n, (who, choices, gpc) in enumerate(own):  # in time order: event n at minute n
+        latest[who].update({p: (v, n) for p, v in choices.items()})
         if gpc or False in choices.values():
-            gpc_on[who] = gpc
+            gpc_on[who], gpc_at[who] = gpc, n
     parent = list(range(len(IDENTITIES)))
 
     def find(x: int) -> int:
@@ -79,14 +81,24 @@ def expected_states(
     for d, e in links:
         parent[find(d)] = find(len(DEVICES) + e)
     opted: dict[int, set[str]] = {}
+    since: dict[int, dict[str, int]] = {}  # cluster -> purpose -> its members' latest opt-out
     for i in range(len(IDENTITIES)):
-        mine = {p for p, v in latest[i].items() if v} | (set(GPC_PURPOSES) if gpc_on[i] else set())
+        mine = {p: n for p, (v, n) in latest[i].items() if v}
+        if gpc_on[i]:
+            mine.update({p: max(mine.get(p, -1), gpc_at[i]) for p in GPC_PURPOSES})
         opted.setdefault(find(i), set()).update(mine)
+        for p, n in mine.items():
+            since.setdefault(find(i), {})[p] = max(since.get(find(i), {}).get(p, -1), n)
     told: dict[int, set[str]] = {}
-    for d, e in asserts:  # one way, one hop: the device cluster's own opt-outs
-        source, target = find(d), find(len(DEVICES) + e)
-        if source != target:
-            told.setdefault(target, set()).update(opted.get(source, set()))
+    for d, e in asserts:  # one way, one hop: the device cluster's own opt-outs...
+        email = len(DEVICES) + e
+        source, target = find(d), find(email)
+        if source == target:
+            continue
+        for p, n in since.get(source, {}).items():
+            register = latest[email].get(p)  # ...unless the email's own opt-in is newer
+            if register is None or register[0] or register[1] <= n:
+                told.setdefault(target, set()).add(p)
     return {
         IDENTITIES[i].pk: (
             {p: p in opted[find(i)] | told.get(find(i), set()) for p in ALL_PURPOSES},
@@ -139,6 +151,14 @@ def test_any_arrival_order_gives_the_same_final_state(
     expected = expected_states(own, links, asserts)
     # When the resolver receives them in a shuffled order, on a fresh table
     items = data.draw(st.permutations(items), label="arrival order")
+    # Then every identity's state is what the order-free model says
+    assert resolved_states(aws, sinks, items) == expected
+
+
+def resolved_states(
+    aws: Aws, sinks: tuple[SystemsConfig, str], items: list[dict[str, Any]]
+) -> dict[str, tuple[dict[str, bool], bool]]:
+    """Each identity's (opt_out, gpc) once a resolver took `items` in this order (fresh table)."""
     name = f"order-{next(_tables)}"
     create_table(aws.dynamodb, name)
     systems, template = sinks
@@ -146,9 +166,31 @@ def test_any_arrival_order_gives_the_same_final_state(
     resolver = Resolver(table, systems, JobQueue(aws.sqs, template), Caps(max_size=50))
     for item in items:
         resolver.process(item)
-    # Then every identity's state is what the order-free model says
     raw = aws.dynamodb.scan(TableName=name)["Items"]
     states = {i["pk"]: i for i in map(deserialize, raw) if i["sk"] == "STATE"}
-    for pk, (opt_out, gpc) in expected.items():
-        state = states.get(pk, {"opt_out": dict.fromkeys(ALL_PURPOSES, False), "gpc": False})
-        assert (state["opt_out"], state["gpc"]) == (opt_out, gpc)
+    none = {"opt_out": dict.fromkeys(ALL_PURPOSES, False), "gpc": False}
+    return {
+        i.pk: (states.get(i.pk, none)["opt_out"], states.get(i.pk, none)["gpc"]) for i in IDENTITIES
+    }
+
+
+@pytest.mark.parametrize("again", [False, True], ids=["opt-in newest", "stranger again after"])
+def test_a_carried_opt_out_and_the_emails_newer_opt_in_in_every_order(
+    aws: Aws, sinks: tuple[SystemsConfig, str], again: bool
+) -> None:
+    """Review s30 stranger F1: device 0 (a stranger) opts out of sale naming email 0 (an
+    assertion), whose person (device 1, linked) then confirms an opt-in of sale by the email;
+    with `again` the stranger opts out of sale once more after that, on his own device."""
+    device, person, email = IDENTITIES[0], IDENTITIES[1], IDENTITIES[2]
+    own = [(0, {"sale": True}, False), (2, {"sale": False}, False)]
+    own += [(0, {"sale": True}, False)] if again else []
+    items = [
+        event_item(n, "consent", opt_out=c, gpc=g, identifiers=(IDENTITIES[who],),
+                   asserts=((device, email),) if n == 0 else ())
+        for n, (who, c, g) in enumerate(own)
+    ] + [event_item(10, "links", links=((person, email),))]  # fmt: skip
+    expected = expected_states(own, [(1, 0)], [(0, 0)])
+    assert expected[person.pk][0]["sale"] is again  # the model says what the review asks
+    for order in itertools.permutations(items):
+        arrival = [i["request_id"][-2:] for i in order]
+        assert resolved_states(aws, sinks, list(order)) == expected, arrival

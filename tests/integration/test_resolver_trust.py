@@ -160,6 +160,42 @@ def test_a_confirmed_opt_in_with_a_token_lifts_the_bound_email_too(pipe: Pipelin
     assert state(pipe, VICTIM_DEVICE)["opt_out"]["profiling"] is True
 
 
+def test_a_strangers_carried_opt_out_never_outranks_the_persons_newer_confirmed_opt_in(
+    pipe: Pipeline,
+) -> None:
+    """Review s30 stranger F1: a stranger's browser that named the email kept the person opted
+    out after their own confirmed, token-bound opt-in (its edge's `carried` counted whatever the
+    email's own registers said)."""
+
+    def opt_in() -> dict[str, Any]:  # logged in: a token of its own each time
+        login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+        return {"device_id": VICTIM_DEVICE, "opt_out": {"sale": False, "profiling": False},
+                "confirm_opt_in": True, "identity_token": login}  # fmt: skip
+
+    # Given the person logged in on their browser, and a stranger who, on his own browser,
+    # opted out naming their email
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.post("/v1/opt-out", {"email": VICTIM, "device_id": STRANGER,
+                              "purposes": ["sale", "profiling"]})  # fmt: skip
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is True
+    # When the person, logged in, confirms opting back in
+    pipe.post("/v1/consent", opt_in())
+    pipe.resolve()
+    # Then the stranger's older opt-out no longer holds them (his own browser stays opted out)
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+    assert state(pipe, STRANGER)["opt_out"]["sale"] is True
+    # When the stranger opts out again later (an opt-out needs no verification), it applies
+    pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"sale": True}})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == {**ALL_IN, "sale": True}
+    # And the person can opt back in again
+    pipe.post("/v1/consent", opt_in())
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+
+
 def test_at_the_asserter_cap_a_request_that_names_the_email_still_opts_it_out(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:

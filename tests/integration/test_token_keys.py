@@ -52,7 +52,8 @@ def write_token_secret(value: Any) -> None:
 def consent(capture: ModuleType, kid: str | None = None, key: str = K1) -> dict[str, Any]:
     body: dict[str, Any] = {"device_id": DEVICE, "opt_out": {"sale": True}}
     if kid is not None:
-        body["identity_token"] = token_for(key=key, kid=kid, email="p@example.com")
+        body["identity_token"] = token_for(key=key, kid=kid, email="p@example.com",
+                                           device_id=DEVICE)  # fmt: skip
     answer: dict[str, Any] = invoke(capture, http_event("POST", "/v1/consent", body))
     return answer
 

@@ -20,6 +20,7 @@ from optout.store.graph import assertion_items, link_items
 from optout.store.table import Table
 
 TABLE = Table(cast(Any, None), "fake")  # never called: the store functions are replaced
+AT = "2026-01-01T00:00:00Z"  # registers' and carried opt-outs' capture time unless told
 
 
 def pk_of(id_type: str, key: str) -> str:
@@ -65,10 +66,14 @@ class FakeGraph:
 
     def assertion(
         self, asserter: str, asserted: str, carried: list[str] | None = None, *,
-        expires_at: int | None = None,
+        expires_at: int | None = None, at: str | None = AT,
     ) -> None:  # fmt: skip
+        """`at`: each carried purpose's time (`own`'s default); None: an edge written before
+        `carried_at` (session 30)."""
         out_item, in_item = assertion_items(asserter, asserted, "req-a", "2026-01-01", 0)
         in_item["carried"] = list(carried or [])
+        if at is not None:
+            in_item["carried_at"] = dict.fromkeys(carried or [], at)
         for item in (out_item, in_item):
             self.put({**_no_expiry(item), **_expiry(expires_at)})
 
@@ -97,14 +102,14 @@ class FakeGraph:
         return found
 
     def write_carried(
-        self, table: Table, asserter: str, asserted: str, carried: list[str], expires_at: int
+        self, table: Table, asserter: str, asserted: str, carried: dict[str, str], expires_at: int
     ) -> bool:
         edge = self.get(asserted, keys.edge_sk(keys.ASSERTED_PREFIX, asserter))
         node = self.get(asserted, keys.NODE_SK)
         if edge is None or node is None:
             return False
-        self.carried.append((asserter, asserted, list(carried)))
-        edge.update(carried=list(carried), expires_at=expires_at)
+        self.carried.append((asserter, asserted, sorted(carried)))
+        edge.update(carried=sorted(carried), carried_at=dict(carried), expires_at=expires_at)
         node.update(version=int(node.get("version", 0)) + 1, expires_at=expires_at)
         return True
 
@@ -125,7 +130,7 @@ def _no_expiry(item: Item) -> Item:
     return {k: v for k, v in item.items() if k != "expires_at"}
 
 
-def own(*purposes: str, at: str = "2026-01-01T00:00:00Z", gpc: bool | None = None) -> OwnState:
+def own(*purposes: str, at: str = AT, gpc: bool | None = None) -> OwnState:
     """An identity's own registers: opted out of `purposes`; `gpc` on/off when not None."""
     choices = {cast(Any, p): Register(True, at, "req") for p in purposes}
     return OwnState(choices, None if gpc is None else Register(gpc, at, "req"))

@@ -370,6 +370,61 @@ def test_an_opt_in_of_the_asserter_withdraws_what_it_told(fake: FakeGraph) -> No
     assert fake.refreshed == []  # an edge carrying nothing is not kept alive
 
 
+def test_the_asserted_identitys_newer_confirmed_opt_in_outranks_a_carried_opt_out(
+    fake: FakeGraph,
+) -> None:
+    # A stranger's device E2 opted out of sale and profiling in January, naming D (review s30
+    # stranger F1); D's person confirmed an opt-in of sale in June
+    fake.node(E2, own("sale", "profiling"))
+    fake.node(D, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
+    fake.node(E)
+    fake.link(D, E)
+    fake.assertion(E2, D, ["profiling", "sale"])
+    _, out = derive([D])
+    assert opt_outs(out, D) == opt_outs(out, E) == {"profiling"}  # no opt-in of profiling
+
+
+def test_a_carried_opt_out_newer_than_the_opt_in_counts_and_ties_go_to_the_opt_out(
+    fake: FakeGraph,
+) -> None:
+    fake.node(E2, own("sale", "share", at="2026-07-01T00:00:00Z"))
+    june, july = "2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z"
+    fake.node(D, OwnState({"sale": Register(False, june, "r2"),
+                           "share": Register(False, july, "r3")}, None))  # fmt: skip
+    fake.assertion(E2, D, ["sale", "share"], at="2026-07-01T00:00:00Z")
+    _, out = derive([D])
+    assert opt_outs(out, D) == {"sale", "share"}
+
+
+def test_an_edge_without_times_is_older_than_any_opt_in_until_its_asserter_writes_them(
+    fake: FakeGraph,
+) -> None:
+    # An edge written before `carried_at` (session 30)
+    fake.node(E2, own("sale", at="2026-07-01T00:00:00Z"))
+    fake.node(D, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
+    fake.assertion(E2, D, ["sale"], at=None)
+    _, out = derive([D])
+    assert D not in out.states  # not opted out: no state to write
+    assert fake.carried == []  # the asserted side never writes the edge
+    # The asserter's next derivation writes its times: July's opt-out is newer than June's opt-in
+    _, out = derive([E2])
+    assert fake.carried == [(E2, D, ["sale"])]
+    edge = fake.get(D, keys.edge_sk(keys.ASSERTED_PREFIX, E2))
+    assert edge is not None and edge["carried_at"] == {"sale": "2026-07-01T00:00:00Z"}
+    assert opt_outs(out, D) == {"sale"}
+
+
+def test_a_repeated_opt_out_of_the_asserter_moves_the_carried_time(fake: FakeGraph) -> None:
+    fake.node(E2, own("sale", at="2026-08-01T00:00:00Z", gpc=True))
+    fake.node(D, OwnState({"sale": Register(False, "2026-07-01T00:00:00Z", "r2")}, None))
+    fake.assertion(E2, D, ["sale", "share", "targeted_advertising"], at="2026-06-01T00:00:00Z")
+    _, out = derive([E2])
+    edge = fake.get(D, keys.edge_sk(keys.ASSERTED_PREFIX, E2))
+    assert edge is not None
+    assert edge["carried_at"] == dict.fromkeys(GPC_PURPOSES, "2026-08-01T00:00:00Z")
+    assert opt_outs(out, D) == set(GPC_PURPOSES)
+
+
 # -- items near expiry: what makes up an opt-out is kept alive ---------------------------------
 
 

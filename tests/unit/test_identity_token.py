@@ -147,7 +147,9 @@ def test_a_token_issued_up_to_30_seconds_ahead_of_now_is_taken_and_no_further() 
     assert not isinstance(ahead, StaleToken) and "future" in ahead.message
 
 
-@pytest.mark.parametrize(("nbf", "taken"), [(IAT + 30, True), (IAT + 31, False), ("soon", False)])
+@pytest.mark.parametrize(
+    ("nbf", "taken"), [(IAT + 30, True), (IAT + 31, False), ("soon", False), (True, False)]
+)  # JSON's true is no time (review s30 stranger N2), though Python's bool is an int
 def test_a_not_before_claim_is_a_number_at_most_30_seconds_ahead(nbf: object, taken: bool) -> None:
     token = signed({"nbf": nbf})
     if taken:
@@ -168,6 +170,10 @@ def test_a_not_before_claim_is_a_number_at_most_30_seconds_ahead(nbf: object, ta
         (signed({"iat": IAT + 0.5}), "whole seconds"),
         (signed({"exp": IAT + 60.5}), "whole seconds"),
         (signed({"exp": IAT + 601}), "at most 600 seconds"),
+        # a bool is no number (review s30 stranger N2: `iat: true` read as 1 was refused as
+        # living too long, `exp: true` as expired)
+        (signed({"iat": True}), "whole seconds"),
+        (signed({"exp": True}), "whole seconds"),
         (signed({"email": 12345}), "email must be a string"),
         (signed({"email": None}), "binds no email, phone or customer_id"),
         (signed({"device_id": "short"}), "device_id is not valid"),

@@ -116,7 +116,14 @@ class ConsentIn(StrictModel):
         description="Without a valid identity_token these identifiers are only *asserted*: "
         "they receive this device's opt-outs, nothing flows back.",
     )
-    identity_token: Annotated[IdentityToken | None, *_BLANK] = None
+    identity_token: Annotated[
+        IdentityToken | None,
+        *_BLANK,
+        Field(
+            description="Here it must name the posting browser (claim `device_sha256`), or "
+            "it is refused: a token naming no device would link whichever browser posts it."
+        ),
+    ] = None
     confirm_opt_in: StrictBool | None = Field(
         default=None,
         description="true: the person confirmed opting back in (CCPA §7028). Without it a "

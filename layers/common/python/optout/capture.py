@@ -111,6 +111,10 @@ class CaptureService:
         device_id: str = body["device_id"]
         device = self._key(ids.Identifier("device_id", ids.normalise_device_id(device_id)))
         token = self._verify(body["identity_token"], ctx, device_id)
+        if token is not None and token.device_digest is None:
+            # A token naming no browser would link whichever browser posts it first to the
+            # person for good, who could then read their choices (review s30 stranger L1).
+            raise InvalidToken(NAMES_NO_DEVICE)
         typed = self._identity(body["identity"] or {}, region, "identity.")
         trust = self._trust(device, token, typed)
         source: Source = "gpc" if gpc else "banner"
@@ -406,6 +410,10 @@ def _written_by(stored: dict[str, Any], ctx: RequestContext) -> bool:
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"
+NAMES_NO_DEVICE = (
+    "identity_token names no device: on POST /v1/consent a token must carry the claim "
+    "device_sha256 (or device_id) of the browser that posts it"
+)
 
 
 # Where the public bodies carry identifiers as typed: the fingerprint reads them normalised.

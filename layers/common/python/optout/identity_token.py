@@ -137,6 +137,12 @@ def _claimed_digest(claims: dict[str, Any]) -> bytes | None:
     return _device_digest(device)
 
 
+def _whole(value: object) -> bool:
+    """Whole seconds: an int, never a bool (JSON's `true` is no time, though Python's bool is an
+    int: `iat: true` read as 1 was refused for its lifetime, the wrong reason: review s30 N2)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_times(issued: int, expires: int, not_before: object, at: float) -> None:
     """exp, iat and nbf against `at` (the request's arrival), with LEEWAY_SECONDS each way."""
     if expires <= at - LEEWAY_SECONDS:
@@ -144,7 +150,9 @@ def _check_times(issued: int, expires: int, not_before: object, at: float) -> No
     if issued > at + LEEWAY_SECONDS:
         raise InvalidToken("identity_token is issued in the future")
     if not_before is not None and (
-        not isinstance(not_before, int | float) or not_before > at + LEEWAY_SECONDS
+        isinstance(not_before, bool)
+        or not isinstance(not_before, int | float)
+        or not_before > at + LEEWAY_SECONDS
     ):
         raise InvalidToken("identity_token is malformed or not yet valid")
 
@@ -196,7 +204,7 @@ class TokenVerifier:
         self, claims: dict[str, Any], kid: str, now: datetime, use_key: str
     ) -> VerifiedIdentity:
         issued, expires = claims["iat"], claims["exp"]
-        if not isinstance(issued, int) or not isinstance(expires, int):
+        if not (_whole(issued) and _whole(expires)):
             raise InvalidToken("identity_token iat and exp must be whole seconds")
         if expires - issued > self._max_lifetime:
             raise InvalidToken(f"identity_token may live at most {self._max_lifetime} seconds")

@@ -166,6 +166,11 @@ NAME_SOMEONE: Final = (
     "Give at least one of: email address, phone number (with country code) or customer number."
 )
 RELOAD: Final = "Reload the page you came from and send the form again."
+# A field sent twice (a form repeating `email`, say): the person did give it; an empty copy is
+# not counted (review s30 stranger N1: NAME_SOMEONE was the advice).
+ONCE: Final = (
+    "Fill in that field once, leaving any second copy of it empty, and send the form again."
+)
 # The refusals NAME_SOMEONE answers: an identifier the form asks for, wrong or missing (a
 # request naming no one is refused on `email`). Any other (a busy store's 503, a reused
 # Idempotency-Key, a body too large, a purpose the form never offers) named the person: telling
@@ -198,16 +203,17 @@ def _links(*links: tuple[str, str]) -> str:
     return f"<p>{' · '.join(shown)}</p>" if shown else ""
 
 
-def error_page(message: str, field: str | None, back: str) -> str:
-    """`back`: back_link's answer. Neutral words: the refused form may have asked only to
-    limit the use of sensitive data, which is no opt-out (review s22 diff B3)."""
+def error_page(message: str, field: str | None, back: str, *, repeated: bool = False) -> str:
+    """`back`: back_link's answer; `repeated`: the refusal is of a field sent twice. Neutral
+    words: the refused form may have asked only to limit the use of sensitive data, which is
+    no opt-out (review s22 diff B3)."""
     where = f" (field: {escape(field)})" if field and field != "body" else ""
+    advice = ONCE if repeated else NAME_SOMEONE if field in IDENTIFIER_FIELDS else RELOAD
     return _page(
         "Request not sent",
         "<h1>We could not send your request</h1>"
         f"<p class=error role=alert>{escape(message)}{where}</p>"
-        f"<p>{NAME_SOMEONE if field in IDENTIFIER_FIELDS else RELOAD}</p>"
-        + _links((back, "Go back to the form")),
+        f"<p>{advice}</p>" + _links((back, "Go back to the form")),
     )
 
 

@@ -138,11 +138,15 @@ def form_fields(
         if name in list_fields:
             fields.setdefault(name, []).append(value)
         elif name in fields:
-            raise Refused(422, "invalid_field", "send this field once", field_name(name))
+            raise Refused(422, "invalid_field", SEND_ONCE, field_name(name))
         else:
             fields[name] = value
     _check_text(fields, (), shown)
     return fields
+
+
+# A form field given twice (the webform's page advises otherwise than for a missing one).
+SEND_ONCE = "send this field once"
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -76,9 +76,15 @@ class OwnState:
         return bool(self.gpc and self.gpc.value)
 
     def opted_out(self) -> set[Purpose]:
-        out = {p for p, r in self.choices.items() if r.value}
-        if self.gpc_on:
-            out.update(GPC_PURPOSES)
+        return set(self.opted_out_at())
+
+    def opted_out_at(self) -> dict[Purpose, str]:
+        """Each purpose opted out of, with the capture time of its latest opt-out (the
+        choice's register, or the GPC signal's for the purposes the signal covers)."""
+        out = {p: r.at for p, r in self.choices.items() if r.value}
+        if self.gpc and self.gpc.value:
+            for purpose in GPC_PURPOSES:
+                out[purpose] = max(out.get(purpose, ""), self.gpc.at)
         return out
 
 
@@ -120,10 +126,33 @@ def allowed(role: Role, choices: OptOutMap, gpc: bool, confirmed: bool) -> tuple
 
 
 def cluster_opted_out(members: list[OwnState]) -> set[Purpose]:
-    out: set[Purpose] = set()
+    return set(cluster_opted_out_at(members))
+
+
+def cluster_opted_out_at(members: list[OwnState]) -> dict[Purpose, str]:
+    """What a cluster's members opted out of themselves, each purpose with its latest
+    opt-out's capture time (what an assertion carries: `carried_counts`)."""
+    out: dict[Purpose, str] = {}
     for member in members:
-        out |= member.opted_out()
+        for purpose, at in member.opted_out_at().items():
+            out[purpose] = max(out.get(purpose, ""), at)
     return out
+
+
+def carried_counts(carried: dict[Purpose, str | None], own: OwnState) -> set[Purpose]:
+    """The opt-outs an asserted identity takes from one asserting cluster: each, unless the
+    identity's own confirmed opt-in of that purpose (a `false` register: only confirmed ones
+    are stored) is newer than the carried opt-out. A stranger naming someone's email must not
+    outrank that person's later choice, and a newer opt-out still applies (it needs no
+    verification). A purpose carried without a time (an edge written before session 30) is
+    older than any opt-in (docs/decisions.md, "A carried opt-out never outranks a newer
+    opt-in"). Ties go to the opt-out."""
+    counted: set[Purpose] = set()
+    for purpose, at in carried.items():
+        mine = own.choices.get(purpose)
+        if mine is None or mine.value or (at is not None and at >= mine.at):
+            counted.add(purpose)
+    return counted
 
 
 def as_map(opted: set[Purpose]) -> OptOutMap:

@@ -135,12 +135,13 @@ def write_assertion(
 
 
 def write_carried(
-    table: Table, asserter_pk: str, asserted_pk: str, carried: list[str], expires_at: int
+    table: Table, asserter_pk: str, asserted_pk: str, carried: dict[str, str], expires_at: int
 ) -> bool:
-    """What the asserter's cluster is opted out of, told to the asserted identity. False when
-    the asserted identity's edge or node is gone (TTL): there is nobody left to tell, and an
-    event of the asserter must not fail for it (an edge kept alive by an active asserter can
-    outlive the asserted node: review s15 keep 1)."""
+    """What the asserter's cluster is opted out of, told to the asserted identity: `carried`
+    (the purposes, sorted) and `carried_at` (each one's latest opt-out: its capture time).
+    False when the asserted identity's edge or node is gone (TTL): there is nobody left to
+    tell, and an event of the asserter must not fail for it (an edge kept alive by an active
+    asserter can outlive the asserted node: review s15 keep 1)."""
     try:
         transact.write(
             table,
@@ -148,8 +149,8 @@ def write_carried(
                 transact.update(
                     table,
                     (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
-                    "SET carried = :carried, expires_at = :exp",
-                    {":carried": carried, ":exp": expires_at},
+                    "SET carried = :carried, carried_at = :at, expires_at = :exp",
+                    {":carried": sorted(carried), ":at": carried, ":exp": expires_at},
                     condition="attribute_exists(pk)",
                 ),
                 _bump(table, asserted_pk, expires_at),
