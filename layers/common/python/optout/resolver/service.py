@@ -292,8 +292,12 @@ class Resolver:
         They have no EVENT, so the sweep (which finds requests by their EVENT's day) would not
         look at them: a marker in the owner's partition (`REDERIVED#<request id>`) names them,
         and the sweep checks them whenever it checks the owner."""
-        plans = {name: plan for name, plan in derivation.merged_plans().items() if plan.needs}
-        if not plans:
+        # One job per purpose set: the clusters derived again may be different people's (the
+        # batch's events), and each is sent its own purposes, never the union (as a backfill
+        # step's; review s30 operator F1). One set (the usual case) costs what one job did.
+        groups = [plans for _, by_system in sorted(derivation.plans_by_purposes().items())
+                  if (plans := {n: p for n, p in by_system.items() if p.needs})]  # fmt: skip
+        if not groups:
             return
         # The owner is a request the sweep checks: not a redrive (the sweep skips those).
         # Nor a request denied before it was resolved: its record would show jobs "made by"
@@ -301,17 +305,20 @@ class Resolver:
         owners = [str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions
                   if "redriven_events" not in r and not r.get("denied")]  # fmt: skip
         owner = owners[0] if owners else "rederived"
-        request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
-        if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
-            put(self._table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(request_id),
-                              "kind": "rederived", "request_id": request_id,
-                              "systems": sorted(plans), "expires_at": self._expires()})  # fmt: skip
         # Made for the batch's requests together: each of their jurisdictions (a superset of
         # this cluster's when the batch holds other people's requests too).
         where = sorted(outbox.jurisdictions)
-        made, _, _ = self._fan_out(
-            request_id, plans, again, set(), jurisdictions=where, chosen_at=outbox.chosen_at
-        )
+        refs: list[tuple[str, str]] = []
+        for plans in groups:
+            request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
+            if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
+                put(self._table, {"pk": keys.request_pk(owner),
+                                  "sk": keys.rederived_sk(request_id), "kind": "rederived",
+                                  "request_id": request_id, "systems": sorted(plans),
+                                  "expires_at": self._expires()})  # fmt: skip
+            made, _, _ = self._fan_out(request_id, plans, again, set(), jurisdictions=where,
+                                       chosen_at=outbox.chosen_at)  # fmt: skip
+            refs += [("job", f"{request_id}:{name}") for name in made]
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
@@ -319,11 +326,10 @@ class Resolver:
             # No request of theirs for the sweep to find, and the retried batch may not derive
             # them again: a redrive event names them, and its resolver sends them. BotoCoreError:
             # a timeout or a failed connection after the client's retries is the same refusal.
-            refs = [("job", f"{request_id}:{name}") for name in made]
             redrive(self._table, refs, self._clock(), self._retention)
             raise
-        metrics.add_metric(name="JobsRederived", unit="Count", value=len(made))
-        logger.info("jobs made after a concurrent change", request_id=request_id, jobs=made)
+        metrics.add_metric(name="JobsRederived", unit="Count", value=len(refs))
+        logger.info("jobs made after a concurrent change", jobs=[job for _, job in refs])
 
     # -- inputs ------------------------------------------------------------------------------
 
