@@ -863,7 +863,7 @@ def test_invoker_roles_may_only_invoke_their_own_routes(translated: dict[str, An
         "OperatorRole": ["GET/v1/admin/*", "POST/v1/admin/*"],
     }
     for name, routes in expected.items():
-        (statement,) = _statements(translated["Resources"][name])
+        statement = _statements(translated["Resources"][name])[0]
         assert statement["Action"] == "execute-api:Invoke"
         arns = [r["Fn::Sub"] for r in _as_list(statement["Resource"])]
         assert arns == [
@@ -872,6 +872,22 @@ def test_invoker_roles_may_only_invoke_their_own_routes(translated: dict[str, An
             for route in routes
         ]
         assert translated["Outputs"][f"{name}Arn"]["Value"] == {"Fn::GetAtt": [name, "Arn"]}
+
+
+def test_the_operator_role_may_read_this_stack_alone_and_the_linker_role_nothing_more(
+    translated: dict[str, Any],
+) -> None:
+    # `optout --stack-name` reads IamApiUrl with the credentials it signs with: a profile
+    # assuming OperatorRole must be allowed DescribeStacks, on this stack only (review s30
+    # newcomer F1: the role could only invoke, so the CLI stopped at CloudFormation).
+    (linker,) = _statements(translated["Resources"]["LinkerRole"])
+    assert linker["Action"] == "execute-api:Invoke"
+    _, describe = _statements(translated["Resources"]["OperatorRole"])
+    assert describe == {
+        "Effect": "Allow",
+        "Action": "cloudformation:DescribeStacks",
+        "Resource": {"Ref": "AWS::StackId"},
+    }
 
 
 def test_the_admin_allow_lists_are_the_invoker_roles(translated: dict[str, Any]) -> None:
