@@ -1295,6 +1295,28 @@ def test_the_shipped_deploy_commands_pass_that_rule() -> None:
             assert re.search(rf"{parameter}=\S", text), (parameter, text)
 
 
+def test_the_readmes_first_deploy_command_sets_what_it_says_a_first_deploy_sets() -> None:
+    """README's production command names every parameter its Configuration section says a
+    first deploy sets (review s30 newcomer F4: it left out PrivacyPageUrl and PolicyVersion),
+    and each value written out passes the parameter's AllowedPattern. EdgeWebAclArn is only
+    for a stack outside us-east-1, as the command's is not."""
+    readme = (sam.ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"make deploy ARGS=\"--region[^`]*?\"\n", readme)
+    sentence = readme.split("The ones a first deploy sets:", 1)[1].split("Retention and", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Za-z]+)`", sentence)) - {"EdgeWebAclArn"}
+    parameters = sam.load()["Parameters"]
+    given = {
+        name: value
+        for name, value in re.findall(r"\b([A-Z][A-Za-z]+)=(\S+)", command)
+        if name in parameters
+    }
+    assert named - set(given) == set()
+    for name, value in given.items():
+        pattern = parameters[name].get("AllowedPattern")
+        if pattern and not value.startswith("$"):
+            assert re.fullmatch(pattern, value.rstrip('"')), (name, value)
+
+
 def test_an_unchanged_stack_deploys_with_exit_0() -> None:
     """SAM CLI's --fail-on-empty-changeset is on by default: `make deploy` of an unchanged
     stack exited non-zero ("No changes to deploy") and stopped a chain of `&&` upgrade steps
