@@ -1313,6 +1313,17 @@ def test_the_top_level_help_lists_backfill_and_retire(
     assert "A backfill's status lists its jobs" in " ".join(ran.out.replace("│", "").split())
 
 
+def test_the_help_says_holds_are_also_a_second_account_on_one_browser(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    # Since session 30 a hold is also a second account's login on a browser (review s30
+    # newcomer F8: the help still said "at the cluster cap" only)
+    for argv in (("--help",), ("holds", "--help")):
+        ran = cli[1](*argv)
+        text = " ".join(ran.out.replace("│", "").split())
+        assert "held at the cluster cap or as a second account on one browser" in text, argv
+
+
 def test_backfill_of_an_unknown_system_is_one_line_and_a_non_zero_exit(
     cli: tuple[AdminTransport, Cli],
 ) -> None:

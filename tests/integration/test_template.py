@@ -890,6 +890,22 @@ def test_the_operator_role_may_read_this_stack_alone_and_the_linker_role_nothing
     }
 
 
+def test_deploy_md_names_every_admin_route_in_who_may_call_what() -> None:
+    # Each route's last named segment is in docs/deploy.md's admin row (review s30 newcomer
+    # F8: it left out backfill and retire)
+    deploy = (sam.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = deploy.split("## Who may call what", 1)[1].split("\n## ", 1)[0]
+    (row,) = [line for line in section.splitlines() if "every route under `/v1/admin/`" in line]
+    missing = []
+    for method, path in sorted(_routes("AdminFunction")):
+        if not path.startswith("/v1/admin/"):
+            continue
+        named = [p for p in path.removeprefix("/v1/admin/").split("/") if not p.startswith("{")]
+        if not re.search(rf"[`/ ]{re.escape(named[-1])}[`/]", row):
+            missing.append(f"{method} {path}")
+    assert missing == []
+
+
 def test_the_admin_allow_lists_are_the_invoker_roles(translated: dict[str, Any]) -> None:
     env = translated["Resources"]["AdminFunction"]["Properties"]["Environment"]["Variables"]
     for variable, role in (("LINKER_PRINCIPALS", "LinkerRole"), ("OPERATOR_PRINCIPALS",
