@@ -5,6 +5,11 @@ const form = document.getElementById("optout-form");
 const summary = document.getElementById("form-errors");
 const result = document.getElementById("result");
 const fields = ["email", "phone", "customer_id"];
+// The API's base URL: this script tag's `data-api` when the site serves this page apart from
+// the API (the API must list the site's origin in AllowedOrigins), else this page's origin.
+// Without JavaScript the form posts to its own origin all the same (docs/browser.md,
+// "Hosting the banner and the webform").
+const API = (document.querySelector("script[data-api][src*='privacy.js']")?.dataset.api || "").replace(/\/+$/, "");
 form.noValidate = true; // our messages, tied to the fields, replace the browser's bubbles
 
 // "Opt out of all" ticks or unticks every opt-out box; it shows ticked only when all four
@@ -109,7 +114,7 @@ form.addEventListener("submit", async (event) => {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException("no answer", "TimeoutError")), 20e3);
   try {
-    const res = await fetch("/v1/opt-out", {
+    const res = await fetch(`${API}/v1/opt-out`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": sent.key },
       body: json,
@@ -154,7 +159,7 @@ const showResult = (answer, purposes) => {
   // advertising: say so, as the no-JavaScript page does, or a limit-only heading hides it
   // (review s22 diff B4).
   result.querySelector("[data-gpc-honored]").hidden = answer.gpc_honored !== true;
-  const link = `/v1/requests/${encodeURIComponent(answer.request_id)}`;
+  const link = `${API}/v1/requests/${encodeURIComponent(answer.request_id)}`;
   result.querySelector("[data-request-id]").textContent = answer.request_id;
   const day = /^\d{4}-\d{2}-\d{2}$/.test(answer.deadline) ? new Date(`${answer.deadline}T12:00:00`) : null;
   result.querySelector("[data-deadline]").textContent = day

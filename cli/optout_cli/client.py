@@ -68,7 +68,7 @@ def _explain(answer: httpx.Response, path: str) -> str:
         error = {}
     if answer.status_code == 403:
         return (
-            f"{path}: refused (403): sign as the stack's OperatorRole"
+            f"{path}: refused (403): sign as the stack's OperatorRole (a profile that assumes it)"
             if not error
             else f"refused (403): {error.get('message', 'forbidden')}"
         )

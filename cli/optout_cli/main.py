@@ -40,7 +40,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-holds_app = typer.Typer(help="Links held at the cluster cap: list, release or reject them.")
+holds_app = typer.Typer(
+    help="Links held at the cluster cap or as a second account on one browser: list, "
+    "release or reject them."
+)
 app.add_typer(holds_app, name="holds")
 out = Console()
 err = Console(stderr=True)

@@ -2,7 +2,10 @@
 (`--stack-name`).
 
 A deployed stack's IAM routes live at its `IamApiUrl` output, read with CloudFormation using
-the caller's AWS credentials; every call is signed with SigV4 (service `execute-api`). The
+the caller's AWS credentials; every call is signed with SigV4 (service `execute-api`) with the
+same credentials. Both work as the stack's OperatorRole (a profile whose `role_arn` is the
+`OperatorRoleArn` output), which may describe its own stack and nothing else in CloudFormation;
+a principal that merely may assume the role is refused by the admin routes. The
 local stack accepts any signature (it has no IAM), so on a loopback URL the CLI signs with
 placeholder credentials when the caller has none.
 """
@@ -20,6 +23,12 @@ from optout_cli.errors import CliError
 
 LOCAL_CREDENTIALS = Credentials("local-operator", "local-operator-secret")  # local stack only
 URL_OUTPUT = "IamApiUrl"
+# What works on AWS: sign as the role itself (it may read its own stack's outputs and call the
+# admin routes); the CLI assumes no role, and the admin routes refuse any other principal.
+AS_OPERATOR = (
+    "use a profile that assumes the stack's OperatorRole (AWS_PROFILE or --profile; in "
+    "~/.aws/config, role_arn = the stack's OperatorRoleArn output)"
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +90,7 @@ def _credentials(session: Any, allow_local: bool) -> Credentials:
     if found is None:
         if allow_local:
             return LOCAL_CREDENTIALS
-        raise CliError(
-            "no AWS credentials found: set AWS_PROFILE (or pass --profile), or sign in "
-            "(aws sso login), as a principal allowed to assume the stack's OperatorRole"
-        )
+        raise CliError(f"no AWS credentials found: {AS_OPERATOR}")
     frozen = found.get_frozen_credentials()
     return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
@@ -93,14 +99,15 @@ def _stack_url(session: Any, stack: str) -> str:
     try:
         stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except NoCredentialsError:
-        raise CliError("no AWS credentials found: set AWS_PROFILE or pass --profile") from None
+        raise CliError(f"no AWS credentials found: {AS_OPERATOR}") from None
     except NoRegionError:
         raise CliError("which region is the stack in? pass --region") from None
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "ValidationError":
             raise CliError(f"no stack named {stack!r} in {session.region_name}") from None
-        raise CliError(f"CloudFormation refused: {code or error}") from None
+        hint = f": {AS_OPERATOR}" if "AccessDenied" in code else ""
+        raise CliError(f"CloudFormation refused: {code or error}{hint}") from None
     except BotoCoreError as error:
         raise CliError(f"cannot reach CloudFormation: {error}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}

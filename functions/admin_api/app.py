@@ -190,7 +190,7 @@ def post_lookup(body: AdminLookupIn) -> dict[str, Any]:
     return services().admin.lookup(body.type, body.value)
 
 
-@app.get("/v1/admin/holds", summary="Operators: links held at the cluster cap (no identifiers)")
+@app.get("/v1/admin/holds", summary="Operators: links held (cluster cap, second account)")
 def get_holds(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HoldsOut:
     _operator_read()  # the held links' keyed hashes and request ids
     return services().review.list_holds(limit)

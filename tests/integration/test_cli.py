@@ -475,6 +475,36 @@ def test_a_stack_that_does_not_exist_is_one_line_and_a_non_zero_exit(
     assert "no stack named 'no-such-stack' in us-west-2" in one_line_failure(ran)
 
 
+def test_a_describe_refused_says_to_use_a_profile_assuming_the_operator_role(
+    cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given credentials CloudFormation refuses (a principal that may only assume the role:
+    # signing as it, the admin routes would refuse it too; review s30 newcomer F1)
+    cloudformation.add_client_error("describe_stacks", "AccessDenied", "not authorized")
+    ran = optout(capsys, None, "--stack-name", "optout", "--region", "us-west-2",
+                 "status", UNKNOWN)  # fmt: skip
+    # Then the one line says what works: a profile that assumes OperatorRole, by its output
+    line = one_line_failure(ran)
+    assert "CloudFormation refused: AccessDenied" in line
+    assert "assumes the stack's OperatorRole" in line and "role_arn" in line
+    assert "OperatorRoleArn" in line
+
+
+def test_no_credentials_for_a_deployed_stack_says_to_use_a_profile_assuming_the_role(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    ran = optout(capsys, None, "--stack-name", "optout", "--region", "us-west-2",
+                 "status", UNKNOWN)  # fmt: skip
+    line = one_line_failure(ran)
+    assert "no AWS credentials found" in line
+    assert "assumes the stack's OperatorRole" in line and "OperatorRoleArn" in line
+
+
 def test_a_deployed_stack_is_called_at_its_iam_url_signed_with_the_callers_credentials(
     pipe: Pipeline, cloudformation: Stubber, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -1281,6 +1311,17 @@ def test_the_top_level_help_lists_backfill_and_retire(
     ran = cli[1]("--help")
     assert "backfills" in ran.out and "retiring a system" in ran.out
     assert "A backfill's status lists its jobs" in " ".join(ran.out.replace("│", "").split())
+
+
+def test_the_help_says_holds_are_also_a_second_account_on_one_browser(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    # Since session 30 a hold is also a second account's login on a browser (review s30
+    # newcomer F8: the help still said "at the cluster cap" only)
+    for argv in (("--help",), ("holds", "--help")):
+        ran = cli[1](*argv)
+        text = " ".join(ran.out.replace("│", "").split())
+        assert "held at the cluster cap or as a second account on one browser" in text, argv
 
 
 def test_backfill_of_an_unknown_system_is_one_line_and_a_non_zero_exit(

@@ -863,7 +863,7 @@ def test_invoker_roles_may_only_invoke_their_own_routes(translated: dict[str, An
         "OperatorRole": ["GET/v1/admin/*", "POST/v1/admin/*"],
     }
     for name, routes in expected.items():
-        (statement,) = _statements(translated["Resources"][name])
+        statement = _statements(translated["Resources"][name])[0]
         assert statement["Action"] == "execute-api:Invoke"
         arns = [r["Fn::Sub"] for r in _as_list(statement["Resource"])]
         assert arns == [
@@ -872,6 +872,38 @@ def test_invoker_roles_may_only_invoke_their_own_routes(translated: dict[str, An
             for route in routes
         ]
         assert translated["Outputs"][f"{name}Arn"]["Value"] == {"Fn::GetAtt": [name, "Arn"]}
+
+
+def test_the_operator_role_may_read_this_stack_alone_and_the_linker_role_nothing_more(
+    translated: dict[str, Any],
+) -> None:
+    # `optout --stack-name` reads IamApiUrl with the credentials it signs with: a profile
+    # assuming OperatorRole must be allowed DescribeStacks, on this stack only (review s30
+    # newcomer F1: the role could only invoke, so the CLI stopped at CloudFormation).
+    (linker,) = _statements(translated["Resources"]["LinkerRole"])
+    assert linker["Action"] == "execute-api:Invoke"
+    _, describe = _statements(translated["Resources"]["OperatorRole"])
+    assert describe == {
+        "Effect": "Allow",
+        "Action": "cloudformation:DescribeStacks",
+        "Resource": {"Ref": "AWS::StackId"},
+    }
+
+
+def test_deploy_md_names_every_admin_route_in_who_may_call_what() -> None:
+    # Each route's last named segment is in docs/deploy.md's admin row (review s30 newcomer
+    # F8: it left out backfill and retire)
+    deploy = (sam.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = deploy.split("## Who may call what", 1)[1].split("\n## ", 1)[0]
+    (row,) = [line for line in section.splitlines() if "every route under `/v1/admin/`" in line]
+    missing = []
+    for method, path in sorted(_routes("AdminFunction")):
+        if not path.startswith("/v1/admin/"):
+            continue
+        named = [p for p in path.removeprefix("/v1/admin/").split("/") if not p.startswith("{")]
+        if not re.search(rf"[`/ ]{re.escape(named[-1])}[`/]", row):
+            missing.append(f"{method} {path}")
+    assert missing == []
 
 
 def test_the_admin_allow_lists_are_the_invoker_roles(translated: dict[str, Any]) -> None:
@@ -1277,6 +1309,28 @@ def test_the_shipped_deploy_commands_pass_that_rule() -> None:
     for text in (overrides, command):
         for parameter in ("OperatorTrustedPrincipalArn", "LinkerTrustedPrincipalArn"):
             assert re.search(rf"{parameter}=\S", text), (parameter, text)
+
+
+def test_the_readmes_first_deploy_command_sets_what_it_says_a_first_deploy_sets() -> None:
+    """README's production command names every parameter its Configuration section says a
+    first deploy sets (review s30 newcomer F4: it left out PrivacyPageUrl and PolicyVersion),
+    and each value written out passes the parameter's AllowedPattern. EdgeWebAclArn is only
+    for a stack outside us-east-1, as the command's is not."""
+    readme = (sam.ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = re.findall(r"make deploy ARGS=\"--region[^`]*?\"\n", readme)
+    sentence = readme.split("The ones a first deploy sets:", 1)[1].split("Retention and", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Za-z]+)`", sentence)) - {"EdgeWebAclArn"}
+    parameters = sam.load()["Parameters"]
+    given = {
+        name: value
+        for name, value in re.findall(r"\b([A-Z][A-Za-z]+)=(\S+)", command)
+        if name in parameters
+    }
+    assert named - set(given) == set()
+    for name, value in given.items():
+        pattern = parameters[name].get("AllowedPattern")
+        if pattern and not value.startswith("$"):
+            assert re.fullmatch(pattern, value.rstrip('"')), (name, value)
 
 
 def test_an_unchanged_stack_deploys_with_exit_0() -> None:

@@ -681,3 +681,56 @@ def test_a_gated_tag_a_site_adds_as_html_runs_once_when_allowed(
     assert (
         page.locator('script[type="text/plain"][data-purpose="targeted_advertising"]').count() == 1
     )
+
+
+REQUEST_ID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
+
+
+def test_a_webform_hosted_apart_from_the_api_posts_to_its_data_api(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given privacy.html on a site's own host whose privacy.js tag names the API elsewhere
+    # (review s30 newcomer F2); the site's CSP would list the API in connect-src
+    api = "https://api.example.test"
+    context = new_context(bypass_csp=True)
+    posts: list[dict[str, str]] = []
+
+    def page_with_data_api(route: Route) -> None:
+        html = (
+            route.fetch()
+            .text()
+            .replace(
+                '<script src="/privacy.js" type="module">',
+                f'<script src="/privacy.js" type="module" data-api="{api}/">',
+            )
+        )
+        assert f'data-api="{api}/"' in html
+        route.fulfill(status=200, content_type="text/html", body=html)
+
+    def the_api(route: Route) -> None:
+        cors = {"Access-Control-Allow-Origin": static_site, "Vary": "Origin",
+                "Access-Control-Allow-Headers": "content-type,idempotency-key",
+                "Access-Control-Allow-Methods": "GET,POST"}  # fmt: skip
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=cors)
+            return
+        posts.append({"url": route.request.url, "origin": route.request.headers.get("origin", "")})
+        accepted = {"request_id": REQUEST_ID, "status": "received", "deadline": "2026-12-18",
+                    "received_at": "2026-11-29T03:20:00.123Z"}  # fmt: skip
+        route.fulfill(status=202, headers=cors, content_type="application/json",
+                      body=json.dumps(accepted))  # fmt: skip
+
+    context.route("**/privacy.html", page_with_data_api)
+    context.route(f"{api}/**", the_api)
+    page = context.new_page()
+    page.goto(f"{static_site}/privacy.html")
+
+    # When the visitor submits an email
+    page.get_by_label("Email").fill("jane@example.com")
+    page.get_by_role("button", name="Submit opt-out request").click()
+
+    # Then the opt-out went to the API (from the site's origin), and the status link opens there
+    expect(page.locator("#result-title")).to_have_text("We received your opt-out request")
+    assert posts == [{"url": f"{api}/v1/opt-out", "origin": static_site}]
+    link = page.locator("[data-status-link]")
+    expect(link).to_have_attribute("href", f"{api}/v1/requests/{REQUEST_ID}")
