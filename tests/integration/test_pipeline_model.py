@@ -441,14 +441,16 @@ class PipelineModel(RuleBasedStateMachine):
 
     def unheld(self, captured: Captured) -> Captured:
         """`captured` without its links when its resolution held them (a banner login's one
-        link; backend links are never held here: the model stays below the cluster cap)."""
+        link; backend links are never held here: the model stays below the cluster cap); the
+        held account asserts the browser instead (its opt-outs carried there, one way)."""
         if not captured.links or captured.void:
             return captured
         resolution = self.admin_status(captured.request_id).get("resolution") or {}
         if not resolution.get("links_held"):
             return captured
         assert len(captured.links) == 1 and captured.links[0][0][0] == "device_id", captured
-        return replace(captured, links=[])
+        ((device, account),) = captured.links
+        return replace(captured, links=[], asserts=[*captured.asserts, (account, device)])
 
     def ever(self) -> dict[Ident, set[str]]:
         """The most any state may show: every opt-out ever captured, none ever lifted."""

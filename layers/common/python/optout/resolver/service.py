@@ -187,10 +187,11 @@ class Resolver:
             return self._denied(request_id, pending)
         graph = Graph(self._table, self._caps)
         login = event.get("event_type") in ("consent", "opt_out")  # links from a browser token
-        linked, added, held = self._link(graph, pairs, request_id, at, forced=hold is not None,
-                                         login=login)  # fmt: skip
+        linked, added, held, carry = self._link(graph, pairs, request_id, at,
+                                                forced=hold is not None, login=login)  # fmt: skip
         if hold is not None:
             holds.decide(self._table, hold, "released", at)
+        asserts += carry
         assertions = self._assert(graph, asserts, request_id, at)
         touched = [c.identifier.pk for c in claims] + [i.pk for i in linked]
         touched += [i.pk for pair in asserts for i in pair]
@@ -446,12 +447,15 @@ class Resolver:
         at: str,
         forced: bool = False,
         login: bool = False,
-    ) -> tuple[list[KeyedIdentifier], int, int]:
+    ) -> tuple[list[KeyedIdentifier], int, int, list[tuple[KeyedIdentifier, KeyedIdentifier]]]:
         """Verified links, unless one would grow a cluster past the cap (then it is held).
         A released hold is `forced`: an operator decided it is one person. A `login` (a
-        browser's token) that would join its device to a second account is held too."""
+        browser's token) that would join its device to a second account is held too; then
+        the last item is the one-way edge (account -> device) that carries the held account's
+        opt-outs to that browser, for `_assert`."""
         held: list[Item] = []
         accepted: list[KeyedIdentifier] = []
+        carry: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
         added = 0
         if login and not forced and self._second_account(graph, pairs):
             # One hold (the device and the token's first identifier): a release joins them,
@@ -459,6 +463,12 @@ class Resolver:
             (device, first), rest = pairs[0], pairs[1:]
             held.append(self._account_hold(graph, device, first, request_id, at))
             pairs = [(first, other) for _, other in rest]
+            # The account is logged in there: its opt-outs (never its opt-ins, never a GPC
+            # register) are carried to the browser by an asserted edge, one per browser and
+            # account (a later login finds it), so they are honoured there and its device-
+            # keyed systems are told (review s30 trust F2; the browser's cluster reads them:
+            # docs/decisions.md, "A second account on one browser is held").
+            carry.append((first, device))
         for n, (a, b) in enumerate(pairs):
             if a.pk == b.pk:
                 continue
@@ -488,7 +498,7 @@ class Resolver:
         new = sum(put_if_absent(self._table, item) for item in held)
         if new:
             metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
-        return accepted, added, len(held)
+        return accepted, added, len(held), carry
 
     def _second_account(
         self, graph: Graph, pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]]
