@@ -619,9 +619,11 @@ def _throttled(error: DeliveryError) -> bool:
 def _skipped(error: DeliveryError) -> DeliveryError:
     """The error of a reference whose status was not read because the reads stopped at
     another's throttle or outage: no HTTP status of its own (no call went for it), the other's
-    answer named as the cause, and retryable with the vendor's wait."""
-    return DeliveryError(f"status not read: the reads stopped at another reference's answer "
-                         f"({error.reason})", retryable=True,
+    answer named as the cause in a few words (kept up to 10 times in a job's `check_errors`:
+    the other's full reason there pushed a Google job past 1 KB, review s30 receipts F4), and
+    retryable with the vendor's wait."""
+    cause = f"HTTP {error.http_status}" if error.http_status else error.reason_class
+    return DeliveryError(f"status not read ({cause} at another reference)", retryable=True,
                          retry_after=error.retry_after)  # fmt: skip
 
 
