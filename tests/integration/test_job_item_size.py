@@ -14,6 +14,10 @@ import pytest
 
 from bench.counting import item_size
 from optout.connectors.base import Job, Outcome
+from optout.connectors.base import _skipped as skipped
+from optout.connectors.errors import DeliveryError
+from optout.delivery.receipts import receipt_of
+from optout.delivery.service import _after_check
 from optout.store.codec import serialize
 from tests.conftest import Aws
 from tests.integration.test_request_proof import detail, status
@@ -143,3 +147,33 @@ def test_a_job_stored_in_the_long_form_reads_the_same_and_frees_its_marks_when_i
     pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})
     pipe.resolve()
     assert len(pipe.drain("salesforce")) == 1
+
+
+def test_a_google_job_keeping_ten_skipped_status_reads_fits_one_unit(pipe: Pipeline) -> None:
+    # Given a Google Ads job of a webform opt-out (email and phone), submitted
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "phone": PHONE,
+                                           "jurisdiction": "US-CA"})["request_id"]  # fmt: skip
+    pipe.resolve()
+    raw = pipe.aws.dynamodb.get_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": f"REQ#{request_id}"}, "sk": {"S": "JOB#google_ads"}},
+    )["Item"]
+    outcome = Outcome(f"{request_id}:google_ads", "submitted", 200,
+                      vendor_ref="0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+                      identifier_types_sent=("email", "phone"))  # fmt: skip
+    receipt = {**receipt_of(outcome), "submitted_at": "2026-12-03T12:00:00.000000Z"}
+    # When eleven status checks in a row were skipped: another reference's read was throttled
+    # (a sustained 503 at Google), the worker keeping the last ten in `check_errors`
+    other = DeliveryError("google_ads requestStatus:retrieve: HTTP 503", retryable=True,
+                          http_status=503)  # fmt: skip
+    receipt["error"] = skipped(other).reason  # the first check's
+    for _ in range(10):  # each later check moves the one before into the history
+        receipt = {**_after_check(receipt), "error": skipped(other).reason}
+    # (the same error again is counted on its line, not kept ten times)
+    assert receipt["check_errors"] == ["status not read (HTTP 503 at another reference) (10x)"]
+    written = {"status": "submitted", "receipt": receipt, "attempts": 11,
+               "updated_at": "2026-12-03T14:30:00.000000Z",
+               "retry_at": "2026-12-03T14:45:00.000000Z"}  # fmt: skip
+    stored = {**raw, **serialize(written)}
+    # Then its item still fits one write unit (review s30 receipts F4: 1.1 KB of history alone)
+    assert item_size(stored) <= ONE_KB

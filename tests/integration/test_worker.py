@@ -604,6 +604,27 @@ def test_a_rotated_secret_is_re_read_after_a_401_and_the_job_completes(stack):
     assert stack.job("r1", "braze")["status"] == "done"
 
 
+def test_a_webhook_secret_the_connector_refuses_fails_the_job_at_once_as_configuration(stack):
+    # Given a webhook secret deployed before the check, too short to be safe (review s30
+    # receipts W5: it was retried on every receive, 2-64 minutes, then failed as exhausted)
+    secrets = json.loads(stack.secrets_file.read_text())
+    secrets["optout-bridge/systems/webhook"]["signing_secret"] = "short"
+    stack.secrets_file.write_text(json.dumps(secrets))
+    stack.put_request("r1", ["webhook"], EMAIL)
+    stack.send("webhook", "r1")
+
+    stack.run("webhook")
+
+    # Then nothing was sent, and the job failed on its first receive (for replay), its
+    # receipt naming our configuration (the rule, never the value)
+    assert stack.server.sandboxes["webhook"].recorded() == []
+    job = stack.job("r1", "webhook")
+    assert job["status"] == "failed"
+    assert job["receipt"]["reason_class"] == "config_invalid"
+    assert "shorter than 32 characters" in job["receipt"]["error"]
+    assert "short" not in job["receipt"]["error"].replace("shorter", "")
+
+
 def test_a_failed_job_is_logged_with_system_reason_class_and_request_id_only(stack, caplog):
     stack.put_request("r1", ["meta"], EMAIL)
     stack.send("meta", "r1")

@@ -20,7 +20,7 @@ from ttd_data.models.advertiserdsrrequest import AdvertiserDsrRequest
 from local.sandbox import braze as braze_sandbox
 from local.sandbox import trade_desk as trade_desk_sandbox
 from local.sandbox import uid2 as uid2_sandbox
-from local.sandbox.base import FaultPlan
+from local.sandbox.base import FaultPlan, SandboxResponse
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
@@ -96,18 +96,46 @@ def test_webhook_refuses_a_secret_its_receiver_cannot_verify_or_anyone_could_for
     server, secret, refused
 ):
     # Given a key id the reference receiver's signature header refuses (a 401 on every
-    # call), or a signing secret short enough to guess
-    connector = make_connector(server, "webhook", secret=secret)
+    # call), or a signing secret short enough to guess, still so on a fresh read
+    reads: list[bool] = []
+    connector = make_connector(
+        server, "webhook", secret=lambda refresh=False: reads.append(refresh) or dict(secret)
+    )
     job = make_job(("email", EMAIL_NORMALISED), system="webhook")
     # When a job is sent with it
-    with pytest.raises(ConfigError) as error:
-        connector.deliver([job])
-    # Then nothing is signed with it, and the message names the rule, never the secret
-    assert str(error.value) == f"system webhook: credentials {refused}" + (
-        " (the receiver's signature header allows no other)" if "key_id" in refused else ""
+    (outcome,) = connector.deliver([job])
+    # Then nothing is signed with it: the job fails at once as our configuration (listed for
+    # replay, JobsFailedAlarm now, not after 8 receives), after one fresh read of the secret;
+    # the reason names the rule, never the secret
+    assert outcome.status is None and reads == [False, True]
+    error = outcome.error
+    assert (error.reason, error.retryable, error.reason_class) == (
+        f"system webhook: credentials {refused}"
+        + (" (the receiver's signature header allows no other)" if "key_id" in refused else ""),
+        False,
+        "config_invalid",
     )
-    assert SHORT_SECRET not in str(error.value)
+    assert SHORT_SECRET not in error.reason
     assert calls(server, "webhook") == []
+
+
+def test_webhook_secret_put_right_since_the_cached_read_is_used_on_the_fresh_read(server):
+    # Given a cached short secret, and the right one stored since (the operator fixed it):
+    # a fresh read replaces the cached one, as credentials.SecretSource does
+    good = secret_for("webhook")
+    cached = [{**good, "signing_secret": "short"}]
+
+    def read(refresh: bool = False) -> dict[str, Any]:
+        if refresh:
+            cached[0] = good
+        return dict(cached[0])
+
+    connector = make_connector(server, "webhook", secret=read)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = connector.deliver([job])
+
+    assert (outcome.status, outcome.error) == ("done", None)
 
 
 def test_webhook_signs_with_the_shortest_secret_and_longest_key_id_allowed(server):
@@ -135,12 +163,11 @@ def test_webhook_receiver_answering_no_record_is_a_no_record_receipt(server):
 
 @pytest.mark.parametrize(
     ("result", "shown"),
-    [("error", "error"), ("NO_RECORD", "NO_RECORD"), ("jane@example.com", "unrecognised"),
-     (["applied"], "unrecognised")],
+    [("error", "error"), ("failed", "failed"), ("jane@example.com", "unrecognised"),
+     (["applied"], "unrecognised"), (True, "unrecognised"), ("", "unrecognised")],
 )  # fmt: skip
 def test_webhook_2xx_with_a_result_outside_the_contract_fails_for_good(server, result, shown):
-    # Given a receiver answering 200 with a result it names itself ("200 with errors"; the
-    # contract's values are lower-case, so NO_RECORD is another value)
+    # Given a receiver answering 200 with a result it names itself ("200 with errors")
     server.sandboxes["webhook"].vendor.answer_result = result
     job = make_job(("email", EMAIL_NORMALISED), system="webhook")
 
@@ -162,7 +189,64 @@ def test_webhook_2xx_that_is_not_a_json_object_is_retried_never_done(server):
 
     assert outcome.status is None
     assert (outcome.error.reason, outcome.error.retryable) == (
-        "webhook: answer not understood (not a JSON object)", True,
+        "webhook: answer not understood (an HTML page)", True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [("text/plain", b"OK"), ("text/plain", b"Accepted, thanks\n"), ("application/json", b'"OK"'),
+     ("application/json", b"null"), ("application/json", b'{"result": null, "reference": "r-1"}'),
+     ("application/json", b'{"result": "ok"}'), ("application/json", b'{"result": "Success"}'),
+     ("application/json", b'{"result": "DONE"}'), ("application/json", b'{"result": "Applied"}'),
+     ("application/json", b'{"status": "ok"}'), ("application/json", b"  ")],
+)  # fmt: skip
+def test_webhook_2xx_acknowledgements_partners_sent_before_the_contract_stay_done(
+    server, ctype, body
+):
+    # Given a partner that answered 200 "OK", "OK" as JSON, null, or a success word before the
+    # contract named "applied" (review s30 receipts F1, F2: these were done until 2026-12-03)
+    vendor = server.sandboxes["webhook"].vendor
+    vendor.handle = lambda request: SandboxResponse(200, {"content-type": ctype}, body)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the job is done, not retried until it fails
+    assert (outcome.status, outcome.error) == ("done", None)
+    assert outcome.vendor_ref == ("r-1" if b"r-1" in body else None)
+
+
+@pytest.mark.parametrize("result", ["no_record", "NO_RECORD", "No_Record"])
+def test_webhook_no_record_is_read_in_any_case(server, result):
+    server.sandboxes["webhook"].vendor.answer_result = result
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.error) == ("no_record", "wh_1", None)
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body", "reason"),
+    [("text/html; charset=utf-8", b"Welcome", "an HTML page"),
+     ("text/plain", b"  <!doctype html><html>parked</html>", "an HTML page"),
+     ("text/plain", b"x" * 201, "long text, not JSON"),
+     ("application/json", b"[1]", "not a JSON object"),
+     ("application/json", b"false", "not a JSON object")],
+)  # fmt: skip
+def test_webhook_2xx_page_that_is_no_answer_is_retried(server, ctype, body, reason):
+    # Given a 2xx that is a page (HTML by type or by its first character), long text, or a
+    # JSON value that says nothing: not the receiver's answer
+    vendor = server.sandboxes["webhook"].vendor
+    vendor.handle = lambda request: SandboxResponse(200, {"content-type": ctype}, body)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        f"webhook: answer not understood ({reason})", True,
     )  # fmt: skip
 
 
@@ -1264,6 +1348,8 @@ def test_trade_desk_refuses_a_uid2_secret_key_that_is_not_32_bytes(server, size)
         "uid2: secret key is not a 32-byte key", False,
     )  # fmt: skip
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
+    # labelled as our configuration, not the vendor's refusal (review s30 receipts F5)
+    assert outcome.error.reason_class == "config_invalid"
 
 
 def sealing(monkeypatch: Any, change: Any) -> None:

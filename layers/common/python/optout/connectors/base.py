@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from optout.connectors.credentials import CredentialReader
-from optout.connectors.errors import ConfigError, DeliveryError
+from optout.connectors.errors import ConfigError, DeliveryError, SecretRefused
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import HttpClient, OutOfTime
 from optout.connectors.models import Model, NoSecret, parse_config
@@ -243,7 +243,33 @@ class Connector(ABC, Generic[S]):
                 outcomes.append(Outcome(job.job_id, "no_record", note=note,
                                         identifier_types_rejected=rejected,
                                         identifier_types_unformed=rejected))  # fmt: skip
-        return outcomes + [self._naming_left_out(o, sendable) for o in self._sent(sendable)]
+        refused = self._refused_secret() if sendable else None
+        if refused is not None:  # nothing is sent with a secret our own check refuses
+            sent = self._failed(sendable, refused, self.types_sent, sent=False)
+        else:
+            sent = self._sent(sendable)
+        return outcomes + [self._naming_left_out(o, sendable) for o in sent]
+
+    def _refused_secret(self) -> DeliveryError | None:
+        """The failure for a secret `check_secret` refuses, after one fresh read (it may have
+        been put right since the cached read), as `_guarded` does for a vendor's 401: final,
+        `config_invalid`, so the jobs are listed for replay and JobsFailedAlarm fires at once,
+        not after 8 receives (review s30 receipts W5). Only for connectors with a check: the
+        read is the one `send` makes anyway (cached); a secret that cannot be read at all is
+        still a ConfigError, which the worker retries (`_unusable`)."""
+        if type(self).check_secret is Connector.check_secret:
+            return None
+        try:
+            self.creds  # noqa: B018 - the check runs when the secret is first parsed
+        except SecretRefused:
+            pass
+        else:
+            return None
+        try:
+            self.reload_credentials()
+        except SecretRefused as refused:
+            return DeliveryError(str(refused), retryable=False, config=True)
+        return None
 
     def _sent(self, sendable: list[Job]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -593,9 +619,11 @@ def _throttled(error: DeliveryError) -> bool:
 def _skipped(error: DeliveryError) -> DeliveryError:
     """The error of a reference whose status was not read because the reads stopped at
     another's throttle or outage: no HTTP status of its own (no call went for it), the other's
-    answer named as the cause, and retryable with the vendor's wait."""
-    return DeliveryError(f"status not read: the reads stopped at another reference's answer "
-                         f"({error.reason})", retryable=True,
+    answer named as the cause in a few words (kept up to 10 times in a job's `check_errors`:
+    the other's full reason there pushed a Google job past 1 KB, review s30 receipts F4), and
+    retryable with the vendor's wait."""
+    cause = f"HTTP {error.http_status}" if error.http_status else error.reason_class
+    return DeliveryError(f"status not read ({cause} at another reference)", retryable=True,
                          retry_after=error.retry_after)  # fmt: skip
 
 

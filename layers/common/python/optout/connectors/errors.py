@@ -24,6 +24,7 @@ class DeliveryError(Exception):
         http_status: int | None = None,
         retry_after: float | None = None,
         auth: bool = False,
+        config: bool = False,
     ) -> None:
         reason = clipped(reason, REASON_MAX)
         super().__init__(reason)
@@ -34,10 +35,15 @@ class DeliveryError(Exception):
         # The vendor refused our credentials: the connector re-reads them once and tries again
         # (a rotated secret) before the failure becomes final.
         self.auth = auth
+        # Our own configuration cannot be used (a UID2 key of the wrong length, a webhook
+        # secret check_secret refuses): an operator fixes it, then replays; not the vendor's.
+        self.config = config
 
     @property
     def reason_class(self) -> str:
         """A coarse, value-free label for logs and metrics."""
+        if self.config:
+            return "config_invalid"
         if self.auth:
             return "credentials_rejected"
         if self.http_status is None:
@@ -51,3 +57,9 @@ class DeliveryError(Exception):
 
 class ConfigError(Exception):
     """A system's options or credentials are missing or malformed (an operator must fix it)."""
+
+
+class SecretRefused(ConfigError):
+    """A well-formed secret the connector's own check refuses (`Connector.check_secret`): after
+    one fresh read, the jobs fail at once (`config_invalid`, listed for replay), as a vendor's
+    refusal of our credentials does, rather than waiting out their retries."""

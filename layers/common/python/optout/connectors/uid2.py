@@ -58,9 +58,13 @@ class Uid2Client:
         try:
             self.key = base64.b64decode(secret_key, validate=True)
         except (binascii.Error, ValueError):
-            raise DeliveryError("uid2: secret key is not base64", retryable=False) from None
+            raise DeliveryError(
+                "uid2: secret key is not base64", retryable=False, config=True
+            ) from None
         if len(self.key) != SECRET_KEY_BYTES:  # else AESGCM's ValueError, read as our bug
-            raise DeliveryError("uid2: secret key is not a 32-byte key", retryable=False)
+            raise DeliveryError(
+                "uid2: secret key is not a 32-byte key", retryable=False, config=True
+            )
         self.clock = clock
         self.random_bytes = random_bytes
 

@@ -14,12 +14,13 @@ disclosed sensitive personal information to; the states' targeted-ads and profil
 are named as such. A request from another state cites that state's law by name, and one from
 nowhere known "U.S. state consumer privacy laws": never a California rule.
 One job per call: receivers treat each call as one request. What the answer means (the
-contract in docs/connectors.md): a 2xx with an empty body or a JSON object without `result` or
-with `"result": "applied"` says the opt-out was applied, and is "done"; `"result":
-"no_record"` says the receiver holds no such person ("no_record"); any other `result` (the
-values are lower-case: `NO_RECORD` is another value) is the receiver's failure, final, with
-the value as a short code ("200 with errors" is not done); a non-empty body that is not a JSON
-object (a catch-all HTML page, a parked host) is not understood: retried, never done. 202
+contract in docs/connectors.md; `answer_result`): a 2xx with an empty body, JSON `null`, a JSON
+string or short plain text ("OK"), or a JSON object whose `result` is absent, null or a success
+word (applied, ok, success, done; any case) says the opt-out was applied, and is "done";
+`"result": "no_record"` (any case) says the receiver holds no such person ("no_record"); any
+other `result` is the receiver's failure, final, with the value as a short code ("200 with
+errors" is not done); an HTML page (a catch-all, a parked host), long text or another JSON
+value is not understood: retried, never done. 202
 Accepted says it was only queued, which is not done: retried like a 5xx, after its
 Retry-After when it sends one (the worker's retry honours long waits: delivery/retry.py), and
 the receiver, which knows the job_id, answers 200 once applied. `reference` (or
@@ -28,6 +29,7 @@ short, `[A-Za-z0-9._:-]`, no identifier value of the job in it); otherwise it is
 the note says so.
 """
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -43,7 +45,7 @@ from optout.connectors.base import (
     reason_code,
     reference,
 )
-from optout.connectors.errors import ConfigError, DeliveryError
+from optout.connectors.errors import DeliveryError, SecretRefused
 from optout.connectors.hashing import sha256_hex
 from optout.connectors.http import asked_wait, json_body
 from optout.connectors.models import Model, parse_config
@@ -54,6 +56,12 @@ from optout.purposes import Purpose
 ACCEPTED = 202  # queued by the receiver, not applied: not "done"
 NO_RECORD = "no_record"  # {"result": "no_record"}: the receiver holds no such person
 APPLIED = "applied"  # {"result": "applied"}: the same as no `result`
+# `result` words read as applied, compared lower-cased (as NO_RECORD is): what partners answered
+# before the contract named "applied" (docs/connectors.md "What the receiver's answer means").
+SUCCESS_RESULTS = frozenset({APPLIED, "ok", "success", "done"})
+# A plain-text 2xx up to this long is an acknowledgement ("OK", "Accepted, thanks"); longer
+# text is a page of some kind, not an answer: retried.
+SHORT_TEXT_BYTES = 200
 # A `result` outside the contract goes onto the receipt and the log as a code only: partner
 # text, so ASCII code characters, bounded, and no identifier shape (base.reason_code).
 _RESULT_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -205,12 +213,12 @@ class WebhookConnector(Connector[WebhookSecret]):
     def check_secret(self, secret: WebhookSecret) -> None:
         name = self.system.name
         if not _KEY_ID.fullmatch(secret.key_id):
-            raise ConfigError(
+            raise SecretRefused(
                 f"system {name}: credentials key_id must be 1-64 characters of A-Z a-z 0-9 . _ - "
                 f"(the receiver's signature header allows no other)"
             )
         if len(secret.signing_secret) < MIN_SECRET_CHARS:
-            raise ConfigError(
+            raise SecretRefused(
                 f"system {name}: credentials signing_secret is shorter than "
                 f"{MIN_SECRET_CHARS} characters"
             )
@@ -259,20 +267,7 @@ class WebhookConnector(Connector[WebhookSecret]):
                 http_status=ACCEPTED,
                 retry_after=asked_wait(answer),  # when the receiver expects to be done
             )
-        payload = answer.json()
-        if answer.body.strip() and not isinstance(payload, dict):
-            raise DeliveryError(
-                "webhook: answer not understood (not a JSON object)",
-                retryable=True,
-                http_status=answer.status,
-            )
-        result = payload.get("result", APPLIED) if isinstance(payload, dict) else APPLIED
-        if result not in (APPLIED, NO_RECORD):
-            raise DeliveryError(
-                f"webhook: receiver result: {result_code(result, job)}",
-                retryable=False,
-                http_status=answer.status,
-            )
+        result, payload = answer_result(answer.status, answer.headers, answer.body, job)
         given = payload.get("reference") if isinstance(payload, dict) else None
         given = given or answer.headers.get("x-request-id")
         # The receiver chooses its reference: one that echoes what it was sent (an email, a
@@ -284,6 +279,54 @@ class WebhookConnector(Connector[WebhookSecret]):
             note = "; ".join(n for n in ("no such person (receiver)", dropped) if n)
             return [Outcome(job.job_id, "no_record", answer.status, ref, types, note=note)]
         return [Outcome(job.job_id, "done", answer.status, ref, types, note=dropped)]
+
+
+def answer_result(
+    status: int, headers: dict[str, str], body: bytes, job: Job
+) -> tuple[str, dict[str, Any] | None]:
+    """What a 2xx (not 202) answer says: APPLIED or NO_RECORD, and the JSON object if it is
+    one (for its `reference`). Raises the receiver's explicit failure (final) or an answer
+    that is not one (an HTML page: retried). Partners that answered `OK`, `"OK"`, `null` or
+    `{"result": "success"}` before 2026-12-03 stay done (review s30 receipts F1)."""
+    text = body.strip()
+    if not text:
+        return APPLIED, None
+    html = "text/html" in headers.get("content-type", "").lower() or text.startswith(b"<")
+    if html:  # a catch-all page, a parked host, a login wall: not the receiver's answer
+        raise DeliveryError(
+            "webhook: answer not understood (an HTML page)", retryable=True, http_status=status
+        )
+    try:
+        payload = json.loads(text)
+    except ValueError:  # plain text: short is an acknowledgement ("OK"), long is not an answer
+        if len(text) <= SHORT_TEXT_BYTES:
+            return APPLIED, None
+        raise DeliveryError(
+            "webhook: answer not understood (long text, not JSON)",
+            retryable=True,
+            http_status=status,
+        ) from None
+    if payload is None or isinstance(payload, str):
+        return APPLIED, None
+    if not isinstance(payload, dict):  # a number, a list, true/false: says nothing we know
+        raise DeliveryError(
+            "webhook: answer not understood (not a JSON object)",
+            retryable=True,
+            http_status=status,
+        )
+    result = payload.get("result")
+    if result is None:
+        return APPLIED, payload
+    word = result.lower() if isinstance(result, str) else None
+    if word in SUCCESS_RESULTS:
+        return APPLIED, payload
+    if word == NO_RECORD:
+        return NO_RECORD, payload
+    raise DeliveryError(
+        f"webhook: receiver result: {result_code(result, job)}",
+        retryable=False,
+        http_status=status,
+    )
 
 
 def result_code(result: object, job: Job) -> str:

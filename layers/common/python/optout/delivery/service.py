@@ -987,12 +987,24 @@ MAX_CHECK_ERRORS = 10
 def _after_check(receipt: Item) -> Item:
     """A receipt merged from the previous one and a new status check's answer: the previous
     check's `error` is history (`check_errors`), not this answer's, so a job the vendor then
-    confirms done or no_record carries no error (this check writes its own, if it fails)."""
+    confirms done or no_record carries no error (this check writes its own, if it fails). The
+    same error again as the last entry is counted on it (`<error> (3x)`), not kept again: a
+    sustained throttle keeps one line, and a job item stays within 1 KB (review s30 F4)."""
     previous = receipt.pop("error", None)
     if previous:
-        history = [*(receipt.get("check_errors") or []), previous]
+        history = list(receipt.get("check_errors") or [])
+        last = _REPEATED.fullmatch(history[-1]) if history else None
+        if history and history[-1] == previous:
+            history[-1] = f"{previous} (2x)"
+        elif last is not None and last.group(1) == previous:
+            history[-1] = f"{previous} ({int(last.group(2)) + 1}x)"
+        else:
+            history.append(previous)
         receipt["check_errors"] = history[-MAX_CHECK_ERRORS:]
     return receipt
+
+
+_REPEATED = re.compile(r"(.*) \((\d+)x\)", re.DOTALL)
 
 
 # A transaction cancelled by a conflict or a throttle is AWS being busy too.

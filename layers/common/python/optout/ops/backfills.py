@@ -7,12 +7,15 @@ person is sent their own purposes (review s30 operator F1). Nothing else
 lists a year's backfills (the by-day index holds every event of every day), so the admin route
 writes, with the backfill's event (one transaction), `BACKFILL / <yyyy>#<backfill id>`: the
 system, whether it resends, when it started, who started it, and an empty `steps` map. Each
-step sets `steps.<hex>` once (`if_not_exists`: a step the stream retries keeps its first
-record, taken before its own marks could hide anything): its job request id (if it made a
+step writes its line once, an item of its own beside the record, `<yyyy>#<backfill id>#<hex>`
+(`if_not_exists`: a step the stream retries keeps its first line, taken before its own marks
+could hide anything; one item per step keeps the record small however long the chain, review
+s30 receipts F3): its job request id (if it made a
 job; `job_request_ids` lists them all when it made more than one), the identities its jobs
 carry, and the identities whose marks name a still open job of
 an earlier backfill (`in_flight_earlier`, with those backfills' ids). The step that names no
-follow-up sets `finished_at`.
+follow-up sets `finished_at` on its line. `records_since` reads both and folds the lines into
+the record's `steps` (a record written before 2026-12-03 holds its lines in `steps` itself).
 
 A year's figures are one Query of its records and one BatchGetItem (status and creation time)
 of their jobs. Backfills answer no consumer's request: they are not in the §7102 figures.
@@ -24,17 +27,18 @@ the RETIRED partition) only when a job is not done.
 """
 
 from collections import Counter
+from collections.abc import Iterable
 
 from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, serialize
-from optout.store.conditional import conditional
 from optout.store.table import Table
 
 Key = tuple[str, str]
 OPEN = ("pending", "submitted")  # a job still owed an answer
 DONE = ("done", "no_record")  # answered (store/proof.py `jobs_outcome` counts them alike)
 RETIRED = "retired"  # a job its system's retirement left open: no longer owed
+STEP_KIND = "backfill_step"  # a step's line, an item beside its record
 FIGURES = ("backfills", "resends", "unfinished", "identities", "in_flight_earlier",
            "jobs_done", "jobs_failed", "jobs_open", "jobs_retired")  # fmt: skip
 
@@ -53,33 +57,56 @@ def record_item(
 
 
 def record_step(
-    table: Table, record: str, step: str, fields: Item, finished_at: str | None
-) -> bool:
-    """One step's line (`steps.<step>`), kept if already there; `finished_at` by the last
-    step. False when the record is gone (a backfill started before records were kept, or one
-    past its retention): nothing to add to."""
-    expression = "SET steps.#step = if_not_exists(steps.#step, :step)"
-    values: Item = {":step": fields}
+    table: Table, record: str, step: str, fields: Item, finished_at: str | None, expires_at: int
+) -> None:
+    """One step's line, an item of its own (`<record>#<step>`, kind STEP_KIND) beside the
+    record, kept if already there; `finished_at` by the last step. Not a `steps.<step>` entry
+    of the record: a line each step made the record grow until DynamoDB's 400 KB refused the
+    write (about 1,556 steps of three jobs) and the backfill stalled, each step billed on the
+    whole record (review s30 receipts F3). `records_since` folds the lines back in."""
+    expression = "SET #line = if_not_exists(#line, :line), kind = :kind, expires_at = :exp"
+    values: Item = {":line": fields, ":kind": STEP_KIND, ":exp": expires_at}
     if finished_at is not None:
         expression += ", finished_at = if_not_exists(finished_at, :at)"
         values[":at"] = finished_at
-    written = conditional(lambda: table.client.update_item(
-        TableName=table.name, Key={"pk": {"S": keys.BACKFILL_PK}, "sk": {"S": record}},
-        UpdateExpression=expression, ExpressionAttributeNames={"#step": step},
+    table.client.update_item(
+        TableName=table.name,
+        Key={"pk": {"S": keys.BACKFILL_PK}, "sk": {"S": keys.backfill_step_sk(record, step)}},
+        UpdateExpression=expression,
+        ExpressionAttributeNames={"#line": "line"},
         ExpressionAttributeValues=serialize(values),
-        ConditionExpression="attribute_exists(pk)",
-    ))  # fmt: skip
-    return written is not None
+    )
 
 
 def records_since(table: Table, year: int, until: int | None = None) -> list[Item]:
-    """The records of the backfills started in `year` (through `until`, if given): one Query."""
+    """The records of the backfills started in `year` (through `until`, if given), each with
+    its steps' lines in `steps` and `finished_at` from the last: one Query (the step items
+    sort right after their record)."""
     last = year if until is None else until
-    return list(query.items(
+    return folded(query.items(
         table, KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
         ExpressionAttributeValues={":pk": {"S": keys.BACKFILL_PK}, ":from": {"S": f"{year}#"},
                                    ":to": {"S": f"{last}#~"}},
     ))  # fmt: skip
+
+
+def folded(items: Iterable[Item]) -> list[Item]:
+    """Records with their step items folded in as `steps.<step>` (where a record written
+    before 2026-12-03 keeps its own); a step item whose record is gone (past its retention)
+    is left out."""
+    records: dict[str, Item] = {}
+    for item in items:
+        if item.get("kind") != STEP_KIND:
+            records[str(item["sk"])] = {**item, "steps": dict(item.get("steps") or {})}
+            continue
+        record, _, step = str(item["sk"]).rpartition("#")
+        found = records.get(record)
+        if found is None:
+            continue
+        found["steps"].setdefault(step, item.get("line") or {})
+        if item.get("finished_at") and not found.get("finished_at"):
+            found["finished_at"] = item["finished_at"]
+    return list(records.values())
 
 
 def _jobs(record: Item) -> list[Key]:

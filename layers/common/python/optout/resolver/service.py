@@ -1028,7 +1028,7 @@ class Resolver:
         return made
 
     def _record_step(self, record: str, step: str, outcome: Item, finished: bool) -> None:
-        """The step's line in its backfill's record (ops/backfills.py; none for a backfill
+        """The step's line beside its backfill's record (ops/backfills.py; none for a backfill
         started before records were kept); the chain's last step marks it finished."""
         if not record:
             return
@@ -1037,7 +1037,7 @@ class Resolver:
                 if k in outcome}  # fmt: skip
         line.setdefault("identities", 0)
         at = iso(self._clock()) if finished else None
-        backfills.record_step(self._table, record, step, line, at)
+        backfills.record_step(self._table, record, step, line, at, self._expires())
 
     def _in_flight_earlier(self, named: dict[str, set[str]]) -> Item:
         """Of the identities whose marks name another backfill's job, those whose job has no

@@ -28,9 +28,11 @@ FAILED#<system>         <job_id>                a job that failed for good, for 
 RETIRED                 <system>                an operator's retirement of a system: its
                                                 jobs made before `retired_at` and not done
                                                 are no longer owed (optout/retire.py)
-BACKFILL                <yyyy>#<backfill id>    an operator's backfill: system, resend, when,
-                                                and per step (`steps.<hex>`) its job and the
-                                                identities it carries (optout/ops/backfills.py)
+BACKFILL                <yyyy>#<backfill id>    an operator's backfill: system, resend, when
+                                                (optout/ops/backfills.py)
+BACKFILL                <yyyy>#<backfill id>#<hex>  one step's line: its jobs and the identities
+                                                they carry (before 2026-12-03: `steps.<hex>`
+                                                of the record)
 """
 
 from optout.identifiers import IdType
@@ -117,6 +119,12 @@ def backfill_sk(year: int | str, backfill_id: str) -> str:
     """A backfill's record, under the UTC year it started in: a year's backfills are one
     Query (`begins_with(sk, "<yyyy>#")`)."""
     return f"{year}#{backfill_id}"
+
+
+def backfill_step_sk(record: str, step: str) -> str:
+    """One step's line, right after its record (`record`: its `backfill_sk`) in the year's
+    Query (ops/backfills.py `record_step`)."""
+    return f"{record}#{step}"
 
 
 def hold_sk(request_id: str, n: int) -> str:
