@@ -24,7 +24,6 @@ from local.sandbox.base import FaultPlan, SandboxResponse
 from local.sandbox.meta import sdk_call
 from local.sandbox.wire import json_response
 from optout.connectors.base import Submitted
-from optout.connectors.errors import ConfigError
 from optout.connectors.hashing import email_sha256
 from optout.connectors.http import HttpClient, HttpResponse, RetryPolicy
 from optout.connectors.segment import CONSENT_NOTE
