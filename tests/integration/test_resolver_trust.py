@@ -272,6 +272,32 @@ def test_an_undated_edge_does_not_lift_an_opt_out_newer_than_the_opt_in(pipe: Pi
     assert state(pipe, new)["opt_out"]["sale"] is True
 
 
+def test_a_device_less_token_on_the_webform_links_no_browser(pipe: Pipeline) -> None:
+    """Review s30 trust F3: `POST /v1/opt-out` with a device id and a token naming no device
+    linked that browser to the person for good: it read their choices."""
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.post("/v1/opt-out", {"email": VICTIM, "purposes": ["profiling", "limit_sensitive"]})
+    pipe.resolve()
+    # When a stranger posts a device-less token of the person's with his own browser's id
+    seen = token_for(email=VICTIM)
+    pipe.post("/v1/opt-out", {"device_id": STRANGER, "identity_token": seen,
+                              "purposes": ["share"]})  # fmt: skip
+    pipe.resolve()
+    # Then his browser reads only its own choice; the person gets the opt-out (one way)
+    assert state(pipe, STRANGER)["opt_out"] == {**ALL_IN, "share": True}
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == {**ALL_IN, "share": True, "profiling": True,
+                                                     "limit_sensitive": True}  # fmt: skip
+    # And the person's later opt-outs do not reach him
+    pipe.post("/v1/opt-out", {"email": VICTIM, "purposes": ["sale"]})
+    pipe.resolve()
+    assert state(pipe, STRANGER)["opt_out"] == {**ALL_IN, "share": True}
+    # While his browser's own later opt-out still reaches the person (asserted, one way)
+    pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"targeted_advertising": True}})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["targeted_advertising"] is True
+
+
 def test_at_the_asserter_cap_a_request_that_names_the_email_still_opts_it_out(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
