@@ -743,3 +743,45 @@ def test_a_backfill_job_that_sent_another_persons_email_is_no_proof_for_this_one
 
 def _key_of(job: dict[str, Any], value: str) -> str:
     return next(str(i["key"]) for i in job["identifiers"] if i.get("value") == value)
+
+
+def test_a_backfill_sends_an_undated_carried_opt_out_newer_than_the_persons_opt_in(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Review s30 trust F1 (t2b): an edge written before `named_at`, met by the first backfill
+    after the deploy, counted as older than the person's opt-in: the new system was never told
+    an opt-out newer than it (a backfill runs once). Backfills weigh edges as events do."""
+    victim, device, phone = "victim@example.com", "dev-victim-aaaaaaaaaaa", "dev-victim-phone-cc"
+    left_out(pipe, monkeypatch, tmp_path, "meta")  # meta is added later
+    pipe.post(
+        "/v1/consent",
+        {"device_id": device, "identity_token": token_for(email=victim, device_id=device)},
+    )
+    pipe.resolve()
+    pipe.post(
+        "/v1/consent",
+        {
+            "device_id": device,
+            "opt_out": {"share": False},
+            "confirm_opt_in": True,
+            "identity_token": token_for(email=victim, device_id=device),
+        },
+    )
+    pipe.resolve()
+    # Then, on their phone, they name the email (limiting profiling), and later opt out of share
+    pipe.post("/v1/consent", {"device_id": phone, "identity": {"email": victim},
+                              "opt_out": {"profiling": True}})  # fmt: skip
+    pipe.resolve()
+    pipe.post("/v1/consent", {"device_id": phone, "opt_out": {"share": True}})
+    pipe.resolve()
+    pipe.drain_all()
+    for edge in [i for i in pipe.aws.items() if "carried" in i]:  # as written before session 30
+        pipe.aws.dynamodb.update_item(
+            TableName=pipe.aws.table_name,
+            Key={"pk": {"S": edge["pk"]}, "sk": {"S": edge["sk"]}},
+            UpdateExpression="REMOVE named_at, carried_at",
+        )
+    deploy(pipe, monkeypatch, FULL)
+    run_chain(pipe, backfill(pipe, "meta")["request_id"])
+    jobs = [i for i in pipe.aws.items() if i["sk"] == "JOB#meta"]
+    assert any(victim in json.dumps(job["identifiers"]) for job in jobs)

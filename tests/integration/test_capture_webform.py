@@ -598,3 +598,25 @@ def test_format_characters_are_refused_only_in_texts_an_operator_reads(aws: Aws)
     body = {"email": "pat@exa\u200bmple.org", "agent": {"name": "Acme Agents"}}
     answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
     assert answer["statusCode"] == 202
+
+
+def test_the_device_cookie_beside_a_token_naming_no_device_is_not_linked(
+    aws: Aws, capture: ModuleType
+) -> None:
+    """Review s30 trust F3: the no-JS form's cookie and a token naming no device linked that
+    browser to the token's person for good (it read their choices). Now the browser only
+    asserts the person, one way, as if it had typed the email."""
+    from tests.support.tokens import token_for  # noqa: PLC0415 - this test's only
+
+    cookies = [f"{HOST}={COOKIE_DEVICE}"]
+    fields = [("identity_token", token_for(email="pat@example.org", customer_id="c-1"))]
+    invoke(capture, _form_post(fields, cookies=cookies))
+    (item,) = aws.items()
+    assert _identifiers(item) == [("device_id", COOKIE_DEVICE), ("email", "pat@example.org"),
+                                  ("customer_id", "c-1")]  # fmt: skip
+    assert [i["role"] for i in item["identifiers"]] == ["device", "verified", "verified"]
+    # The token's identities are linked to each other, not to the browser
+    (link,) = item["links"]
+    assert {link["a"]["value"], link["b"]["value"]} == {"pat@example.org", "c-1"}
+    (edge,) = item["asserts"]
+    assert (edge["from"]["value"], edge["to"]["value"]) == (COOKIE_DEVICE, "pat@example.org")

@@ -1,7 +1,8 @@
 """Property: the effective state does not depend on the order events, links and assertions
 arrive in. Own events here are confirmed and verified (the unrestricted register model);
 assertions (a device typing an email) carry the device cluster's own opt-outs one way, each
-unless the email's own confirmed opt-in of that purpose is newer."""
+unless the email's own confirmed opt-in of that purpose is newer than the device's latest
+naming of the email."""
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
@@ -43,13 +44,18 @@ choice = st.fixed_dictionaries(
 )  # a purpose left out is unchanged
 own_event = st.tuples(st.sampled_from(range(len(IDENTITIES))), choice, st.booleans())
 link = st.tuples(st.sampled_from(range(len(DEVICES))), st.sampled_from(range(len(EMAILS))))
-assertion = link  # (device, email): the device asserts the email
+# (device, email, k): the device asserts (names) the email just after own event k
+assertion = st.tuples(
+    st.sampled_from(range(len(DEVICES))), st.sampled_from(range(len(EMAILS))), st.integers(0, 5)
+)
 
 
-def event_item(n: int, kind: str, **fields: Any) -> dict[str, Any]:
+def event_item(n: int, kind: str, at: float | None = None, **fields: Any) -> dict[str, Any]:
+    """Event `n`, captured at minute `at` (default: n)."""
     event = CapturedEvent(
         request_id=f"00000000-0000-4000-8000-{n:012d}", event_type=kind,  # type: ignore[arg-type]
-        source="banner", received_at=T0 + timedelta(minutes=n), deadline=date(2026, 12, 1),
+        source="banner", received_at=T0 + timedelta(minutes=n if at is None else at),
+        deadline=date(2026, 12, 1),
         opt_out=fields.get("opt_out", {}), gpc=fields.get("gpc", False),
         identifiers=fields.get("identifiers", ()), links=fields.get("links", ()),
         evidence={}, fingerprint="x", asserts=fields.get("asserts", ()),
@@ -61,9 +67,10 @@ def event_item(n: int, kind: str, **fields: Any) -> dict[str, Any]:
 def expected_states(
     own: list[tuple[int, dict[str, bool], bool]],
     links: list[tuple[int, int]],
-    asserts: list[tuple[int, int]] = (),  # type: ignore[assignment]
+    asserts: list[tuple[int, int, float]] = (),  # type: ignore[assignment]
 ):
-    """Reference model, written independently of optout.resolver.policy."""
+    """Reference model, written independently of optout.resolver.policy. Own event n is at
+    minute n; an assertion (device, email, minute) names the email at that minute."""
     latest: dict[int, dict[str, tuple[bool, int]]] = {i: {} for i in range(len(IDENTITIES))}
     gpc_on: dict[int, bool] = dict.fromkeys(range(len(IDENTITIES)), False)
     gpc_at: dict[int, int] = {}
@@ -81,23 +88,23 @@ def expected_states(
     for d, e in links:
         parent[find(d)] = find(len(DEVICES) + e)
     opted: dict[int, set[str]] = {}
-    since: dict[int, dict[str, int]] = {}  # cluster -> purpose -> its members' latest opt-out
     for i in range(len(IDENTITIES)):
-        mine = {p: n for p, (v, n) in latest[i].items() if v}
+        mine = {p for p, (v, _) in latest[i].items() if v}
         if gpc_on[i]:
-            mine.update({p: max(mine.get(p, -1), gpc_at[i]) for p in GPC_PURPOSES})
+            mine.update(GPC_PURPOSES)
         opted.setdefault(find(i), set()).update(mine)
-        for p, n in mine.items():
-            since.setdefault(find(i), {})[p] = max(since.get(find(i), {}).get(p, -1), n)
+    named: dict[tuple[int, int], float] = {}  # (device, email) -> the latest naming
+    for d, e, at in asserts:
+        named[(d, e)] = max(named.get((d, e), -1), at)
     told: dict[int, set[str]] = {}
-    for d, e in asserts:  # one way, one hop: the device cluster's own opt-outs...
+    for (d, e), at in named.items():  # one way, one hop: the device cluster's own opt-outs...
         email = len(DEVICES) + e
         source, target = find(d), find(email)
         if source == target:
             continue
-        for p, n in since.get(source, {}).items():
-            register = latest[email].get(p)  # ...unless the email's own opt-in is newer
-            if register is None or register[0] or register[1] <= n:
+        for p in opted.get(source, set()):
+            register = latest[email].get(p)  # ...unless the email's opt-in is newer than at
+            if register is None or register[0] or register[1] <= at:
                 told.setdefault(target, set()).add(p)
     return {
         IDENTITIES[i].pk: (
@@ -144,11 +151,11 @@ def test_any_arrival_order_gives_the_same_final_state(
         event_item(len(own) + n, "links", links=((IDENTITIES[d], IDENTITIES[len(DEVICES) + e]),))
         for n, (d, e) in enumerate(links)
     ] + [
-        event_item(len(own) + len(links) + n, "consent", identifiers=(IDENTITIES[d],),
+        event_item(len(own) + len(links) + n, "consent", at=k + 0.5, identifiers=(IDENTITIES[d],),
                    asserts=((IDENTITIES[d], IDENTITIES[len(DEVICES) + e]),))
-        for n, (d, e) in enumerate(asserts)
+        for n, (d, e, k) in enumerate(asserts)
     ]  # fmt: skip
-    expected = expected_states(own, links, asserts)
+    expected = expected_states(own, links, [(d, e, k + 0.5) for d, e, k in asserts])
     # When the resolver receives them in a shuffled order, on a fresh table
     items = data.draw(st.permutations(items), label="arrival order")
     # Then every identity's state is what the order-free model says
@@ -174,23 +181,37 @@ def resolved_states(
     }
 
 
-@pytest.mark.parametrize("again", [False, True], ids=["opt-in newest", "stranger again after"])
+CASES = {
+    # Review s30 stranger F1: device 0 (a stranger) opts out of sale naming email 0, whose
+    # person (device 1, linked) then confirms an opt-in of sale by the email
+    "opt-in newest": ([(0, {"sale": True}, False), (2, {"sale": False}, False)], [0], False),
+    # ... and then the stranger names the email again (no choice of his own)
+    "named again after": (
+        [(0, {"sale": True}, False), (2, {"sale": False}, False), (0, {}, False)],
+        [0, 2],
+        True,
+    ),
+    # Review s30 trust F4 (t1): his GPC browser named the email; the person opted in; his next
+    # session's GPC post names no one
+    "gpc session after": ([(0, {}, True), (2, {"sale": False}, False), (0, {}, True)], [0], False),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
 def test_a_carried_opt_out_and_the_emails_newer_opt_in_in_every_order(
-    aws: Aws, sinks: tuple[SystemsConfig, str], again: bool
+    aws: Aws, sinks: tuple[SystemsConfig, str], case: str
 ) -> None:
-    """Review s30 stranger F1: device 0 (a stranger) opts out of sale naming email 0 (an
-    assertion), whose person (device 1, linked) then confirms an opt-in of sale by the email;
-    with `again` the stranger opts out of sale once more after that, on his own device."""
+    """Every arrival order of a case: own events at minutes 0, 1, 2 (those listed in `naming`
+    also name email 0 from device 0), and the person's link (device 1, email 0)."""
+    own, naming, sale = CASES[case]
     device, person, email = IDENTITIES[0], IDENTITIES[1], IDENTITIES[2]
-    own = [(0, {"sale": True}, False), (2, {"sale": False}, False)]
-    own += [(0, {"sale": True}, False)] if again else []
     items = [
         event_item(n, "consent", opt_out=c, gpc=g, identifiers=(IDENTITIES[who],),
-                   asserts=((device, email),) if n == 0 else ())
+                   asserts=((device, email),) if n in naming else ())
         for n, (who, c, g) in enumerate(own)
     ] + [event_item(10, "links", links=((person, email),))]  # fmt: skip
-    expected = expected_states(own, [(1, 0)], [(0, 0)])
-    assert expected[person.pk][0]["sale"] is again  # the model says what the review asks
+    expected = expected_states(own, [(1, 0)], [(0, 0, n) for n in naming])
+    assert expected[person.pk][0]["sale"] is sale  # the model says what the reviews ask
     for order in itertools.permutations(items):
         arrival = [i["request_id"][-2:] for i in order]
         assert resolved_states(aws, sinks, list(order)) == expected, arrival

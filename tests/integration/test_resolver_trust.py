@@ -186,14 +186,116 @@ def test_a_strangers_carried_opt_out_never_outranks_the_persons_newer_confirmed_
     # Then the stranger's older opt-out no longer holds them (his own browser stays opted out)
     assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
     assert state(pipe, STRANGER)["opt_out"]["sale"] is True
-    # When the stranger opts out again later (an opt-out needs no verification), it applies
+    # When the stranger opts out again on his browser, naming no one, it stays his (review
+    # s30 trust F4: a repeat is no new act towards the person)
     pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"sale": True}})
     pipe.resolve()
-    assert state(pipe, VICTIM_DEVICE)["opt_out"] == {**ALL_IN, "sale": True}
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+    # When he names the email again (later than the opt-in), what his browser is opted out of
+    # applies again (an opt-out needs no verification)
+    pipe.post("/v1/consent", {"device_id": STRANGER, "identity": {"email": VICTIM}})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == {**ALL_IN, "sale": True, "profiling": True}
     # And the person can opt back in again
     pipe.post("/v1/consent", opt_in())
     pipe.resolve()
     assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+
+
+GPC3 = ("sale", "share", "targeted_advertising")
+
+
+def test_a_strangers_gpc_session_does_not_outrank_the_persons_newer_opt_in(pipe: Pipeline) -> None:
+    """Review s30 trust F4: the banner's GPC post, once per session and naming no one, moved
+    the carried time past the person's opt-in and put the opt-outs back every session."""
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    # Given a GPC browser that named the person's email once
+    pipe.post("/v1/consent", {"device_id": STRANGER, "gpc": True, "identity": {"email": VICTIM}},
+              headers={"sec-gpc": "1"})  # fmt: skip
+    pipe.resolve()
+    assert all(state(pipe, VICTIM_DEVICE)["opt_out"][p] for p in GPC3)
+    # And the person, logged in, confirmed opting back in
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "opt_out": dict.fromkeys(GPC3, False),
+                              "confirm_opt_in": True,
+                              "identity_token": token_for(email=VICTIM,
+                                                          device_id=VICTIM_DEVICE)})  # fmt: skip
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+    pipe.drain_all()
+    # When that browser's next session posts its GPC signal again, naming no one
+    pipe.post("/v1/consent", {"device_id": STRANGER, "gpc": True}, headers={"sec-gpc": "1"})
+    pipe.resolve()
+    # Then the person stays opted in, and no system is asked anything for them
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == ALL_IN
+    assert all(state(pipe, STRANGER)["opt_out"][p] for p in GPC3)
+    assert not any(pipe.drain_all().values())
+
+
+def test_an_undated_edge_does_not_lift_an_opt_out_newer_than_the_opt_in(pipe: Pipeline) -> None:
+    """Review s30 trust F1: an edge written before `named_at` (the deploy) counted as older
+    than any opt-in, lifting a carried opt-out newer than it at the person's next event."""
+    phone = "dev-victims-own-phone-cc"  # the person's own phone, never logged in
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.resolve()
+    # t1: logged in, the person confirms an opt-in of sale
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "opt_out": {"sale": False},
+                              "confirm_opt_in": True,
+                              "identity_token": token_for(email=VICTIM,
+                                                          device_id=VICTIM_DEVICE)})  # fmt: skip
+    pipe.resolve()
+    # t2: on their phone, not logged in, they name their email limiting profiling; t3: later,
+    # there, they opt out of sale (not naming the email again)
+    pipe.post("/v1/consent", {"device_id": phone, "identity": {"email": VICTIM},
+                              "opt_out": {"profiling": True}})  # fmt: skip
+    pipe.resolve()
+    pipe.post("/v1/consent", {"device_id": phone, "opt_out": {"sale": True}})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is True  # named (t2) after t1
+    # The deploy: the edge as the code before session 30 wrote it (no date)
+    edges = [i for i in pipe.aws.items() if "carried" in i]
+    assert len(edges) == 1
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": edges[0]["pk"]}, "sk": {"S": edges[0]["sk"]}},
+        UpdateExpression="REMOVE named_at, carried_at",
+    )
+    # When the person's next event is a login on a new browser
+    new = "dev-victim-new-dddddddd"
+    pipe.post(
+        "/v1/consent", {"device_id": new, "identity_token": token_for(email=VICTIM, device_id=new)}
+    )
+    pipe.resolve()
+    # Then the opt-out of sale (t3, newer than t1) still holds
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["sale"] is True
+    assert state(pipe, new)["opt_out"]["sale"] is True
+
+
+def test_a_device_less_token_on_the_webform_links_no_browser(pipe: Pipeline) -> None:
+    """Review s30 trust F3: `POST /v1/opt-out` with a device id and a token naming no device
+    linked that browser to the person for good: it read their choices."""
+    login = token_for(email=VICTIM, device_id=VICTIM_DEVICE)
+    pipe.post("/v1/consent", {"device_id": VICTIM_DEVICE, "identity_token": login})
+    pipe.post("/v1/opt-out", {"email": VICTIM, "purposes": ["profiling", "limit_sensitive"]})
+    pipe.resolve()
+    # When a stranger posts a device-less token of the person's with his own browser's id
+    seen = token_for(email=VICTIM)
+    pipe.post("/v1/opt-out", {"device_id": STRANGER, "identity_token": seen,
+                              "purposes": ["share"]})  # fmt: skip
+    pipe.resolve()
+    # Then his browser reads only its own choice; the person gets the opt-out (one way)
+    assert state(pipe, STRANGER)["opt_out"] == {**ALL_IN, "share": True}
+    assert state(pipe, VICTIM_DEVICE)["opt_out"] == {**ALL_IN, "share": True, "profiling": True,
+                                                     "limit_sensitive": True}  # fmt: skip
+    # And the person's later opt-outs do not reach him
+    pipe.post("/v1/opt-out", {"email": VICTIM, "purposes": ["sale"]})
+    pipe.resolve()
+    assert state(pipe, STRANGER)["opt_out"] == {**ALL_IN, "share": True}
+    # While his browser's own later opt-out still reaches the person (asserted, one way)
+    pipe.post("/v1/consent", {"device_id": STRANGER, "opt_out": {"targeted_advertising": True}})
+    pipe.resolve()
+    assert state(pipe, VICTIM_DEVICE)["opt_out"]["targeted_advertising"] is True
 
 
 def test_at_the_asserter_cap_a_request_that_names_the_email_still_opts_it_out(
@@ -237,3 +339,24 @@ def test_a_browser_asserts_at_most_max_asserted_identifiers_yet_each_request_sti
     assert len(edges) == 2
     jobs = {i["system"] for i in pipe.items(f"REQ#{third['request_id']}") if i["kind"] == "job"}
     assert "salesforce" in jobs
+
+
+def test_an_edges_named_at_only_moves_forward_even_between_two_resolvers(aws: Aws) -> None:
+    """Two resolvers naming one identity at once: the write of the older naming, landing
+    second, neither lowers `named_at` nor loses the carried set."""
+    from optout.store import keys  # noqa: PLC0415 - this test's only
+    from optout.store.identity import write_assertion, write_carried  # noqa: PLC0415
+    from optout.store.table import Table  # noqa: PLC0415
+
+    table = Table(aws.dynamodb, aws.table_name)
+    device, email = keys.identity_pk("device_id", "k-dev"), keys.identity_pk("email", "k-mail")
+    for pk in (device, email):
+        aws.dynamodb.put_item(TableName=aws.table_name, Item={
+            "pk": {"S": pk}, "sk": {"S": keys.NODE_SK}, "version": {"N": "1"}})  # fmt: skip
+    first, later, older = "2026-12-01T00:00:00.000Z", "2026-12-03T00:00:00.000Z", "2026-12-02"
+    write_assertion(table, device, email, "req-1", first, 2_000_000_000, first)
+    assert write_carried(table, device, email, ["sale"], later, 2_000_000_000)
+    assert not write_carried(table, device, email, ["sale", "share"], older, 2_000_000_000)
+    assert write_carried(table, device, email, ["sale", "share"], None, 2_000_000_000)
+    (edge,) = [i for i in aws.items() if i["sk"].startswith(keys.ASSERTED_PREFIX)]
+    assert (edge["named_at"], edge["carried"]) == (later, ["sale", "share"])

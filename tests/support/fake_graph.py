@@ -20,7 +20,7 @@ from optout.store.graph import assertion_items, link_items
 from optout.store.table import Table
 
 TABLE = Table(cast(Any, None), "fake")  # never called: the store functions are replaced
-AT = "2026-01-01T00:00:00Z"  # registers' and carried opt-outs' capture time unless told
+AT = "2026-01-01T00:00:00Z"  # registers' and namings' capture time unless told
 
 
 def pk_of(id_type: str, key: str) -> str:
@@ -66,14 +66,14 @@ class FakeGraph:
 
     def assertion(
         self, asserter: str, asserted: str, carried: list[str] | None = None, *,
-        expires_at: int | None = None, at: str | None = AT,
+        expires_at: int | None = None, named_at: str | None = AT,
     ) -> None:  # fmt: skip
-        """`at`: each carried purpose's time (`own`'s default); None: an edge written before
-        `carried_at` (session 30)."""
+        """`named_at`: when the asserter last named the identity (`own`'s default time); None:
+        an edge written before `named_at` (session 30)."""
         out_item, in_item = assertion_items(asserter, asserted, "req-a", "2026-01-01", 0)
         in_item["carried"] = list(carried or [])
-        if at is not None:
-            in_item["carried_at"] = dict.fromkeys(carried or [], at)
+        if named_at is not None:
+            in_item["named_at"] = named_at
         for item in (out_item, in_item):
             self.put({**_no_expiry(item), **_expiry(expires_at)})
 
@@ -102,14 +102,20 @@ class FakeGraph:
         return found
 
     def write_carried(
-        self, table: Table, asserter: str, asserted: str, carried: dict[str, str], expires_at: int
-    ) -> bool:
+        self, table: Table, asserter: str, asserted: str, carried: list[str],
+        named_at: str | None, expires_at: int,
+    ) -> bool:  # fmt: skip
         edge = self.get(asserted, keys.edge_sk(keys.ASSERTED_PREFIX, asserter))
         node = self.get(asserted, keys.NODE_SK)
         if edge is None or node is None:
             return False
-        self.carried.append((asserter, asserted, sorted(carried)))
-        edge.update(carried=sorted(carried), carried_at=dict(carried), expires_at=expires_at)
+        if named_at is not None and str(edge.get("named_at") or "") >= named_at:
+            return False  # the store's condition: `named_at` only moves forward
+        self.carried.append((asserter, asserted, list(carried)))
+        edge.update(carried=list(carried), expires_at=expires_at)
+        edge.pop("carried_at", None)
+        if named_at is not None:
+            edge["named_at"] = named_at
         node.update(version=int(node.get("version", 0)) + 1, expires_at=expires_at)
         return True
 

@@ -384,45 +384,63 @@ def test_the_asserted_identitys_newer_confirmed_opt_in_outranks_a_carried_opt_ou
     assert opt_outs(out, D) == opt_outs(out, E) == {"profiling"}  # no opt-in of profiling
 
 
-def test_a_carried_opt_out_newer_than_the_opt_in_counts_and_ties_go_to_the_opt_out(
+def test_a_naming_newer_than_the_opt_in_counts_and_ties_go_to_the_opt_out(
     fake: FakeGraph,
 ) -> None:
-    fake.node(E2, own("sale", "share", at="2026-07-01T00:00:00Z"))
+    fake.node(E2, own("sale", "share", at="2026-05-01T00:00:00Z"))
     june, july = "2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z"
     fake.node(D, OwnState({"sale": Register(False, june, "r2"),
                            "share": Register(False, july, "r3")}, None))  # fmt: skip
-    fake.assertion(E2, D, ["sale", "share"], at="2026-07-01T00:00:00Z")
+    fake.assertion(E2, D, ["sale", "share"], named_at=july)  # named again in July
     _, out = derive([D])
     assert opt_outs(out, D) == {"sale", "share"}
 
 
-def test_an_edge_without_times_is_older_than_any_opt_in_until_its_asserter_writes_them(
+def test_an_undated_edge_counts_until_its_asserter_names_the_identity_again(
     fake: FakeGraph,
 ) -> None:
-    # An edge written before `carried_at` (session 30)
+    # An edge written before `named_at` (session 30): the opt-out wins, as before (review
+    # s30 trust F1: its opt-out may be newer than the opt-in, and nothing dated says not)
     fake.node(E2, own("sale", at="2026-07-01T00:00:00Z"))
     fake.node(D, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
-    fake.assertion(E2, D, ["sale"], at=None)
+    fake.assertion(E2, D, ["sale"], named_at=None)
     _, out = derive([D])
-    assert D not in out.states  # not opted out: no state to write
-    assert fake.carried == []  # the asserted side never writes the edge
-    # The asserter's next derivation writes its times: July's opt-out is newer than June's opt-in
-    _, out = derive([E2])
+    assert opt_outs(out, D) == {"sale"}
+    derive([E2])  # the asserter's own event, not naming D: nothing written
+    assert fake.carried == []
+    # Its next naming of D (May, before D's opt-in) dates the edge: June's opt-in wins
+    _, out = derive([E2], namings={(E2, D): "2026-05-01T00:00:00Z"})
     assert fake.carried == [(E2, D, ["sale"])]
     edge = fake.get(D, keys.edge_sk(keys.ASSERTED_PREFIX, E2))
-    assert edge is not None and edge["carried_at"] == {"sale": "2026-07-01T00:00:00Z"}
-    assert opt_outs(out, D) == {"sale"}
+    assert edge is not None and edge["named_at"] == "2026-05-01T00:00:00Z"
+    assert D not in out.states  # derived again, not opted out: no state to write
 
 
-def test_a_repeated_opt_out_of_the_asserter_moves_the_carried_time(fake: FakeGraph) -> None:
+def test_a_repeated_opt_out_of_the_asserter_writes_nothing_and_outranks_no_newer_opt_in(
+    fake: FakeGraph,
+) -> None:
+    # E2 named D in June, D opted in in July, E2's GPC session post in August (review s30
+    # trust F4, C1): what E2 carries is unchanged, so the edge is not written
+    june = "2026-06-01T00:00:00Z"
     fake.node(E2, own("sale", at="2026-08-01T00:00:00Z", gpc=True))
     fake.node(D, OwnState({"sale": Register(False, "2026-07-01T00:00:00Z", "r2")}, None))
-    fake.assertion(E2, D, ["sale", "share", "targeted_advertising"], at="2026-06-01T00:00:00Z")
-    _, out = derive([E2])
-    edge = fake.get(D, keys.edge_sk(keys.ASSERTED_PREFIX, E2))
-    assert edge is not None
-    assert edge["carried_at"] == dict.fromkeys(GPC_PURPOSES, "2026-08-01T00:00:00Z")
-    assert opt_outs(out, D) == set(GPC_PURPOSES)
+    fake.assertion(E2, D, ["sale", "share", "targeted_advertising"], named_at=june)
+    derive([E2])
+    assert fake.carried == []
+    _, out = derive([D])
+    assert opt_outs(out, D) == {"share", "targeted_advertising"}  # no opt-in of those
+
+
+def test_naming_again_moves_named_at_forward_only(fake: FakeGraph) -> None:
+    june, july, aug = "2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z", "2026-08-01T00:00:00Z"
+    fake.node(E2, own("sale", at=june))
+    fake.node(D, OwnState({"sale": Register(False, july, "r2")}, None))
+    fake.assertion(E2, D, ["sale"], named_at=aug)
+    # A naming older than the edge's (a late or replayed event): nothing written
+    derive([E2], namings={(E2, D): june})
+    assert fake.carried == []
+    _, out = derive([D])
+    assert opt_outs(out, D) == {"sale"}
 
 
 # -- items near expiry: what makes up an opt-out is kept alive ---------------------------------

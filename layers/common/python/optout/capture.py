@@ -261,11 +261,16 @@ class CaptureService:
     ) -> _Trust:
         """Roles and edges: the device and token-bound identifiers are linked both ways
         (verified); typed ones are asserted by the requester (its device, else the first
-        verified identifier), or stand alone when the request has neither."""
+        verified identifier), or stand alone when the request has neither. A token naming no
+        device links none: anyone who saw it could post it with their own browser's id and read
+        the person's choices for good (review s30 trust F3). That device keeps its own
+        choices and asserts the token's identifiers, one way, as if typed."""
         verified = [self._key(i) for i in token.identifiers] if token else []
         bound = {v.pk for v in verified}
         asserted = [t for t in typed if t.pk not in bound]
-        anchor = device or (verified[0] if verified else None)
+        device_bound = token is not None and token.device_digest is not None
+        anchor = device if device and (device_bound or not verified) else None
+        anchor = anchor or (verified[0] if verified else None)
         identifiers: list[KeyedIdentifier] = [device] if device else []
         roles: list[Role] = ["device"] if device else []
         identifiers += verified + asserted
@@ -273,7 +278,9 @@ class CaptureService:
         asserted_roles: list[Role] = ["asserted"] * len(asserted)
         roles += verified_roles + asserted_roles
         links = tuple((anchor, v) for v in verified if anchor is not None and v.pk != anchor.pk)
-        asserts = tuple((anchor, a) for a in asserted) if anchor is not None else ()
+        asserter = device or anchor
+        told = asserted + ([] if asserter is anchor else verified[:1])
+        asserts = tuple((asserter, a) for a in told) if asserter is not None else ()
         return _Trust(tuple(identifiers), tuple(roles), links, asserts)
 
     def _identity(self, given: Body, region: str, path: str = "") -> list[KeyedIdentifier]:

@@ -2,7 +2,7 @@
 clusters: union) plus what asserters carried in (one way, one hop), and the jobs it calls for.
 
 Asserted edges carry opt-outs one way: a cluster that asserted an identity tells it the
-cluster's *own* opt-outs (`carried` on the edge, each with its capture time in `carried_at`);
+cluster's *own* opt-outs (`carried` on the edge; `named_at`: when the asserter last named it);
 the asserted identity's cluster counts those its own newer confirmed opt-in does not outrank
 (policy.carried_counts), and nothing flows back. Carrying only own opt-outs keeps the flow one
 hop, so a pass ends.
@@ -15,7 +15,7 @@ from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Graph
 from optout.resolver.fanout import JobPlan, Member, plan_jobs
 from optout.resolver.outbox import Outbox
-from optout.resolver.policy import OwnState, as_map, carried_counts, cluster_opted_out_at
+from optout.resolver.policy import OwnState, as_map, carried_counts, cluster_opted_out
 from optout.store import keys
 from optout.store.codec import Item
 from optout.store.delivery import job_attribute
@@ -54,6 +54,9 @@ class Pass:
     # Per cluster derived: what it is opted out of and its members' identifier types, for
     # why a configured system got no job (`unplanned_why`).
     reach: list[tuple[frozenset[str], frozenset[str]]] = field(default_factory=list)
+    # The event's namings: (asserter pk, asserted pk) -> its capture time. An edge's
+    # `named_at` moves only with these (`_push`), never when the asserter re-posts its choices.
+    namings: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -89,14 +92,13 @@ class Pass:
                     mark = member.deliveries.get(system.name)
                     if mark is not None:
                         member.deliveries[system.name] = _chain_only(mark, self.resend_chain)
-        own_at = cluster_opted_out_at([m.own for m in members])
-        own = set(own_at)
+        own = cluster_opted_out([m.own for m in members])
         told: set[Purpose] = set()
         for part in parts:
             mine = OwnState.from_item(part.node) if part.node else OwnState.empty()
             for asserter, edge in part.asserted_by.items():
                 if asserter not in cluster:  # an asserter since linked carries nothing extra
-                    told |= carried_counts(carried_of(edge), mine)
+                    told |= carried_counts(edge.get("carried", ()), edge.get("named_at"), mine)
         effective = own | told
         self.sizes.append(len(members))
         self.reach.append((frozenset(effective), frozenset(m.id_type for m in members)))
@@ -111,15 +113,12 @@ class Pass:
         self._keep_edges(cluster, parts)
         for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
             self._state(part, member, as_map(effective), outbox)
-        return self._push(cluster, parts, own_at)
+        return self._push(cluster, parts, own)
 
     def _push(
-        self, cluster: tuple[str, ...], parts: list[Partition], own_at: dict[Purpose, str]
+        self, cluster: tuple[str, ...], parts: list[Partition], own: set[Purpose]
     ) -> list[str]:
-        carried: list[str] = sorted(own_at)
-        # Rewritten when a time moves too (a repeated opt-out): an asserted identity's opt-in
-        # is weighed against the latest (policy.carried_counts), whatever order events arrive in.
-        times = {str(p): at for p, at in own_at.items()}
+        carried: list[str] = sorted(own)
         changed: list[str] = []
         for part in parts:
             for target in sorted(part.asserts):
@@ -128,16 +127,25 @@ class Pass:
                 edge = self.graph.partition(target).asserted_by.get(part.pk)
                 if edge is None:
                     continue  # the asserted side was refused (too many asserters)
-                told_before = (sorted(edge.get("carried", ())), edge.get("carried_at") or {})
-                if told_before == (carried, times):
+                # `named_at` is the latest naming's time, whatever order events arrive in; only
+                # a request naming the identity moves it (no write when the asserter re-posts).
+                named = self.namings.get((part.pk, target))
+                before = edge.get("named_at")
+                if named is not None and before is not None and named <= before:
+                    named = None
+                if sorted(edge.get("carried", ())) == carried and named is None:
                     # The asserter is active: the edge carrying its opt-out does not lapse.
                     if carried and _stale(self.refresh_before, part.asserts[target], edge):
                         self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                     continue
                 if carried and _stale(self.refresh_before, part.asserts[target]):
                     self._refresh_assertion(part.pk, target, part.asserts[target], edge)
-                told = write_carried(self.graph.table, part.pk, target, times,
+                told = write_carried(self.graph.table, part.pk, target, carried, named,
                                      self.expires_at)  # fmt: skip
+                if not told and named is not None and sorted(edge.get("carried", ())) != carried:
+                    # A later naming landed meanwhile (or the edge is gone): the set alone
+                    told = write_carried(self.graph.table, part.pk, target, carried, None,
+                                         self.expires_at)  # fmt: skip
                 self.graph.forget(target)
                 if told:
                     changed.append(target)
@@ -273,13 +281,6 @@ def _stale(refresh_before: int, *items: Item) -> bool:
         item.get("expires_at") is not None and int(item["expires_at"]) < refresh_before
         for item in items
     )
-
-
-def carried_of(edge: Item) -> dict[Purpose, str | None]:
-    """An asserted edge's carried opt-outs and their times (None: an edge written before
-    `carried_at`, session 30)."""
-    times = edge.get("carried_at") or {}
-    return {p: times.get(p) for p in edge.get("carried", ())}
 
 
 def _member(part: Partition) -> Member:

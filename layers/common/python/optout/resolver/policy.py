@@ -6,6 +6,7 @@ identities is opted out of a purpose if any member is (sticky: most restrictive 
 member's own later opt-in lifts its own opt-out, and never a GPC opt-out while its signal is on.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,15 +77,9 @@ class OwnState:
         return bool(self.gpc and self.gpc.value)
 
     def opted_out(self) -> set[Purpose]:
-        return set(self.opted_out_at())
-
-    def opted_out_at(self) -> dict[Purpose, str]:
-        """Each purpose opted out of, with the capture time of its latest opt-out (the
-        choice's register, or the GPC signal's for the purposes the signal covers)."""
-        out = {p: r.at for p, r in self.choices.items() if r.value}
-        if self.gpc and self.gpc.value:
-            for purpose in GPC_PURPOSES:
-                out[purpose] = max(out.get(purpose, ""), self.gpc.at)
+        out = {p for p, r in self.choices.items() if r.value}
+        if self.gpc_on:
+            out.update(GPC_PURPOSES)
         return out
 
 
@@ -126,31 +121,25 @@ def allowed(role: Role, choices: OptOutMap, gpc: bool, confirmed: bool) -> tuple
 
 
 def cluster_opted_out(members: list[OwnState]) -> set[Purpose]:
-    return set(cluster_opted_out_at(members))
-
-
-def cluster_opted_out_at(members: list[OwnState]) -> dict[Purpose, str]:
-    """What a cluster's members opted out of themselves, each purpose with its latest
-    opt-out's capture time (what an assertion carries: `carried_counts`)."""
-    out: dict[Purpose, str] = {}
+    out: set[Purpose] = set()
     for member in members:
-        for purpose, at in member.opted_out_at().items():
-            out[purpose] = max(out.get(purpose, ""), at)
+        out |= member.opted_out()
     return out
 
 
-def carried_counts(carried: dict[Purpose, str | None], own: OwnState) -> set[Purpose]:
+def carried_counts(carried: Iterable[Purpose], named_at: str | None, own: OwnState) -> set[Purpose]:
     """The opt-outs an asserted identity takes from one asserting cluster: each, unless the
     identity's own confirmed opt-in of that purpose (a `false` register: only confirmed ones
-    are stored) is newer than the carried opt-out. A stranger naming someone's email must not
-    outrank that person's later choice, and a newer opt-out still applies (it needs no
-    verification). A purpose carried without a time (an edge written before session 30) is
-    older than any opt-in (docs/decisions.md, "A carried opt-out never outranks a newer
-    opt-in"). Ties go to the opt-out."""
+    are stored) is newer than the asserter's latest naming of it (`named_at`: the capture time
+    of the last request that named the identity). A stranger who once named someone's email
+    must name it again to outrank that person's later choice; a browser re-posting its own
+    choices (a GPC session, a repeated opt-out) does not. An edge with no `named_at` (written
+    before session 30) counts: the opt-out wins, as before (docs/decisions.md, "A carried
+    opt-out never outranks a newer opt-in"). Ties go to the opt-out."""
     counted: set[Purpose] = set()
-    for purpose, at in carried.items():
+    for purpose in carried:
         mine = own.choices.get(purpose)
-        if mine is None or mine.value or (at is not None and at >= mine.at):
+        if mine is None or mine.value or named_at is None or named_at >= mine.at:
             counted.add(purpose)
     return counted
 

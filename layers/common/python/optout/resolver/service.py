@@ -191,11 +191,15 @@ class Resolver:
                                                 forced=hold is not None, login=login)  # fmt: skip
         if hold is not None:
             holds.decide(self._table, hold, "released", at)
+        # The held account's one-way edge is a naming by its login: dated like one, so a
+        # confirmed opt-in made on that browser later outranks it until the account logs in
+        # there again (the browser follows whoever acted on it last; docs/decisions.md).
         asserts += carry
-        assertions = self._assert(graph, asserts, request_id, at)
+        assertions = self._assert(graph, asserts, request_id, at, stamp[0])
         touched = [c.identifier.pk for c in claims] + [i.pk for i in linked]
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
+        derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
         derivation.run(list(dict.fromkeys(touched)), pending)
         # Earlier receipts are cited only for what this request asked itself: a request that
         # names someone else's identifier and asks nothing must not learn, from its own status,
@@ -532,7 +536,7 @@ class Resolver:
 
     def _assert(
         self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
-        request_id: str, at: str,
+        request_id: str, at: str, named_at: str,
     ) -> int:  # fmt: skip
         """One-way edges. They never merge clusters and never count toward the cap; an
         identity takes at most `max_asserters` of them (what strangers can make it cost), and
@@ -549,7 +553,8 @@ class Resolver:
             if edge is None and self._full(graph, source.pk, target.pk):
                 metrics.add_metric(name="AssertionsRefused", unit="Count", value=1)
                 continue
-            write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires())
+            write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires(),
+                            named_at)  # fmt: skip
             graph.forget(source.pk, target.pk)
             added += edge is None
         return added

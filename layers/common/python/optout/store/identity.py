@@ -106,10 +106,13 @@ def write_link(
 
 
 def write_assertion(
-    table: Table, asserter_pk: str, asserted_pk: str, request_id: str, at: str, expires_at: int
-) -> None:
+    table: Table, asserter_pk: str, asserted_pk: str, request_id: str, at: str, expires_at: int,
+    named_at: str,
+) -> None:  # fmt: skip
     """New edges carry nothing yet; only the asserter's version changes (it has someone new
-    to tell). An existing edge keeps what it carries: only its expiry moves."""
+    to tell). An existing edge keeps what it carries: only its expiry moves. `named_at`: the
+    naming request's capture time, set on a new edge or one without (an existing edge's moves
+    in the resolver's pass, which reads it: derive.Pass._push)."""
     out_item, in_item = assertion_items(asserter_pk, asserted_pk, request_id, at, expires_at)
     transact.write(
         table,
@@ -120,11 +123,13 @@ def write_assertion(
                 (in_item["pk"], in_item["sk"]),
                 "SET kind = :kind, request_id = if_not_exists(request_id, :req), "
                 "asserted_at = if_not_exists(asserted_at, :at), "
-                "carried = if_not_exists(carried, :none), expires_at = :exp",
+                "carried = if_not_exists(carried, :none), expires_at = :exp, "
+                "named_at = if_not_exists(named_at, :named)",
                 {
                     ":kind": "asserted",
                     ":req": request_id,
                     ":at": at,
+                    ":named": named_at,
                     ":none": [],
                     ":exp": expires_at,
                 },
@@ -135,13 +140,22 @@ def write_assertion(
 
 
 def write_carried(
-    table: Table, asserter_pk: str, asserted_pk: str, carried: dict[str, str], expires_at: int
-) -> bool:
-    """What the asserter's cluster is opted out of, told to the asserted identity: `carried`
-    (the purposes, sorted) and `carried_at` (each one's latest opt-out: its capture time).
+    table: Table, asserter_pk: str, asserted_pk: str, carried: list[str], named_at: str | None,
+    expires_at: int,
+) -> bool:  # fmt: skip
+    """What the asserter's cluster is opted out of, told to the asserted identity, and, when
+    this event named it, `named_at` (its capture time), only over an older one: two resolvers
+    naming it at once keep the later (a maximum, as in any arrival order).
     False when the asserted identity's edge or node is gone (TTL): there is nobody left to
     tell, and an event of the asserter must not fail for it (an edge kept alive by an active
-    asserter can outlive the asserted node: review s15 keep 1)."""
+    asserter can outlive the asserted node: review s15 keep 1). `carried_at` (per-purpose times a
+    build of 2026-12-03 wrote, no longer read) is dropped."""
+    named = ", named_at = :named" if named_at is not None else ""
+    condition = "attribute_exists(pk)"
+    values: dict[str, Any] = {":carried": carried, ":exp": expires_at}
+    if named_at is not None:
+        values[":named"] = named_at
+        condition += " AND (attribute_not_exists(named_at) OR named_at < :named)"
     try:
         transact.write(
             table,
@@ -149,9 +163,9 @@ def write_carried(
                 transact.update(
                     table,
                     (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
-                    "SET carried = :carried, carried_at = :at, expires_at = :exp",
-                    {":carried": sorted(carried), ":at": carried, ":exp": expires_at},
-                    condition="attribute_exists(pk)",
+                    f"SET carried = :carried, expires_at = :exp{named} REMOVE carried_at",
+                    values,
+                    condition=condition,
                 ),
                 _bump(table, asserted_pk, expires_at),
             ],
