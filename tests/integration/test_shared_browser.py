@@ -330,24 +330,45 @@ def test_a_first_login_writes_what_it_wrote_before(counted: tuple[Pipeline, list
     assert pipe.items("HOLD") == []
 
 
-def test_a_later_held_login_writes_the_carry_no_more(counted: tuple[Pipeline, list[str]]) -> None:
+def test_a_later_held_login_dates_the_carry_and_writes_nothing_else(
+    counted: tuple[Pipeline, list[str]],
+) -> None:
     # Given Ben's login on Anna's browser held once (the hold and the carrying edge written)
     pipe, calls = counted
     two_accounts(pipe)
     login(pipe, SHARED, email=ANNA)
     login(pipe, SHARED, email=BEN)
-    # When he logs in there again, Then it makes the calls it made before the carry: the
-    # edge is found in the walk already read, and written no more
+    # When he logs in there again, Then it makes the calls it made before the carry, plus
+    # one: the edge's naming date moves to this login (one transaction, and the browser's
+    # partition read again), so a choice made on the browser since counts no longer
     calls.clear()
     login(pipe, SHARED, email=BEN)
     assert calls == REPEAT_HELD_LOGIN_CALLS
 
 
-# Measured on main before the carry (6570649): a held account's repeat login on the browser
-# (the event's put, its resolution: the hold's put_if_absent, the resolution record).
+def test_the_shared_browser_follows_whoever_acted_on_it_last(pipe: Pipeline) -> None:
+    # Given Ben's login on Anna's browser held, his sale carried there
+    two_accounts(pipe)
+    login(pipe, SHARED, email=ANNA)
+    login(pipe, SHARED, email=BEN)
+    assert "sale" in opted(pipe, SHARED)
+    # When Anna, logged in there later, confirms opting in to sale on it
+    anna = token_for(email=ANNA, device_id=SHARED)
+    pipe.post("/v1/consent", {"device_id": SHARED, "identity_token": anna,
+                              "confirm_opt_in": True, "opt_out": {"sale": False}})  # fmt: skip
+    pipe.resolve()
+    # Then her newer confirmed choice on the browser outranks Ben's older carried opt-out
+    assert "sale" not in opted(pipe, SHARED)
+    # When Ben logs in on it again, Then his opt-out applies there again (the login dates the
+    # carry anew), and Ben's own devices never read Anna's choice
+    login(pipe, SHARED, email=BEN)
+    assert "sale" in opted(pipe, SHARED)
+    assert opted(pipe, BENS_PHONE) == {"sale"}
+
+
 REPEAT_HELD_LOGIN_CALLS = ["PutItem", "BatchGetItem", "Query", "Query", "Query", "Query", "Query",
-                           "PutItem", "Query", "Query", "Query", "Query", "Query", "BatchGetItem",
-                           "PutItem"]  # fmt: skip
+                           "PutItem", "Query", "Query", "Query", "Query", "Query",
+                           "TransactWriteItems", "Query", "BatchGetItem", "PutItem"]  # fmt: skip
 
 
 # Measured on main before this change (3792663): the DynamoDB calls of a consent post with a
