@@ -264,7 +264,8 @@ class CaptureService:
         verified identifier), or stand alone when the request has neither. A token naming no
         device links none: anyone who saw it could post it with their own browser's id and read
         the person's choices for good (review s30 trust F3). That device keeps its own
-        choices and asserts the token's identifiers, one way, as if typed."""
+        choices, and this request's reach both (their roles); it asserts nothing of the
+        token's identifiers (review s30 final F1)."""
         verified = [self._key(i) for i in token.identifiers] if token else []
         bound = {v.pk for v in verified}
         asserted = [t for t in typed if t.pk not in bound]
@@ -279,7 +280,10 @@ class CaptureService:
         roles += verified_roles + asserted_roles
         links = tuple((anchor, v) for v in verified if anchor is not None and v.pk != anchor.pk)
         asserter = device or anchor
-        told = asserted + ([] if asserter is anchor else verified[:1])
+        # Only what the requester typed: a device-less token's person is not asserted by the
+        # device either, which would carry the browser's cluster's opt-outs (another account's,
+        # on a shared browser) to that person for them to read (review s30 final F1).
+        told = asserted
         asserts = tuple((asserter, a) for a in told) if asserter is not None else ()
         return _Trust(tuple(identifiers), tuple(roles), links, asserts)
 

@@ -14,7 +14,7 @@ Whoever wrote an input derives after writing it, so the last check always sees e
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -191,11 +191,10 @@ class Resolver:
                                                 forced=hold is not None, login=login)  # fmt: skip
         if hold is not None:
             holds.decide(self._table, hold, "released", at)
-        # The held account's one-way edge is a naming by its login: dated like one, so a
-        # confirmed opt-in made on that browser later outranks it until the account logs in
-        # there again (the browser follows whoever acted on it last; docs/decisions.md).
-        asserts += carry
-        assertions = self._assert(graph, asserts, request_id, at, stamp[0])
+        # The held account's one-way edge to its browser is no naming: undated, it yields to
+        # no opt-in made on that browser (over-honouring; docs/decisions.md, "A second account
+        # on one browser is held"), and a later login writes nothing for it.
+        assertions = self._assert(graph, asserts + carry, request_id, at, stamp[0], set(carry))
         touched = [c.identifier.pk for c in claims] + [i.pk for i in linked]
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
@@ -537,6 +536,7 @@ class Resolver:
     def _assert(
         self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
         request_id: str, at: str, named_at: str,
+        undated: Collection[tuple[KeyedIdentifier, KeyedIdentifier]] = (),
     ) -> int:  # fmt: skip
         """One-way edges. They never merge clusters and never count toward the cap; an
         identity takes at most `max_asserters` of them (what strangers can make it cost), and
@@ -554,7 +554,7 @@ class Resolver:
                 metrics.add_metric(name="AssertionsRefused", unit="Count", value=1)
                 continue
             write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires(),
-                            named_at)  # fmt: skip
+                            None if (source, target) in undated else named_at)  # fmt: skip
             graph.forget(source.pk, target.pk)
             added += edge is None
         return added

@@ -107,13 +107,19 @@ def write_link(
 
 def write_assertion(
     table: Table, asserter_pk: str, asserted_pk: str, request_id: str, at: str, expires_at: int,
-    named_at: str,
+    named_at: str | None,
 ) -> None:  # fmt: skip
     """New edges carry nothing yet; only the asserter's version changes (it has someone new
     to tell). An existing edge keeps what it carries: only its expiry moves. `named_at`: the
     naming request's capture time, set on a new edge or one without (an existing edge's moves
-    in the resolver's pass, which reads it: derive.Pass._push)."""
+    in the resolver's pass, which reads it: derive.Pass._push); None for an edge that stays
+    undated (a held account's carry to its browser: it yields to no opt-in there)."""
     out_item, in_item = assertion_items(asserter_pk, asserted_pk, request_id, at, expires_at)
+    named = ", named_at = if_not_exists(named_at, :named)" if named_at is not None else ""
+    values: dict[str, object] = {":kind": "asserted", ":req": request_id, ":at": at,
+                                 ":none": [], ":exp": expires_at}  # fmt: skip
+    if named_at is not None:
+        values[":named"] = named_at
     transact.write(
         table,
         [
@@ -123,16 +129,8 @@ def write_assertion(
                 (in_item["pk"], in_item["sk"]),
                 "SET kind = :kind, request_id = if_not_exists(request_id, :req), "
                 "asserted_at = if_not_exists(asserted_at, :at), "
-                "carried = if_not_exists(carried, :none), expires_at = :exp, "
-                "named_at = if_not_exists(named_at, :named)",
-                {
-                    ":kind": "asserted",
-                    ":req": request_id,
-                    ":at": at,
-                    ":named": named_at,
-                    ":none": [],
-                    ":exp": expires_at,
-                },
+                "carried = if_not_exists(carried, :none), expires_at = :exp" + named,
+                values,
             ),
             _bump(table, asserter_pk, expires_at),
         ],
