@@ -249,6 +249,27 @@ def test_webhook_2xx_page_that_is_no_answer_is_retried(server, ctype, body, reas
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [("text/plain", b"ERROR: invalid signature"), ("text/plain", b"Unauthorized"),
+     ("text/plain", b"Not Found"), ("application/json", b'"error"'),
+     ("application/json", b'"Request failed"')],
+)  # fmt: skip
+def test_webhook_2xx_text_that_says_it_failed_fails(server, ctype, body):
+    # Given a 2xx whose short text says the receiver failed (review s30 final F3: was done)
+    vendor = server.sandboxes["webhook"].vendor
+    vendor.handle = lambda request: SandboxResponse(200, {"content-type": ctype}, body)
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the job is not done: the receiver's failure, final (replayable)
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "webhook: receiver answered a failure in text", False,
+    )  # fmt: skip
+
+
 def test_webhook_result_applied_is_done(server):
     server.sandboxes["webhook"].vendor.answer_result = "applied"
     job = make_job(("email", EMAIL_NORMALISED), system="webhook")

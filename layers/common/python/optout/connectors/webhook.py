@@ -62,6 +62,11 @@ SUCCESS_RESULTS = frozenset({APPLIED, "ok", "success", "done"})
 # A plain-text 2xx up to this long is an acknowledgement ("OK", "Accepted, thanks"); longer
 # text is a page of some kind, not an answer: retried.
 SHORT_TEXT_BYTES = 200
+# ... unless it says it failed ("ERROR: invalid signature", "Unauthorized", "Not Found"): the
+# receiver's own failure in words, final as an unknown `result` is (review s30 final F3).
+_FAILED_TEXT = re.compile(
+    r"error|fail|invalid|unauthori[sz]ed|forbidden|denied|not found|refused|reject", re.I
+)
 # A `result` outside the contract goes onto the receipt and the log as a code only: partner
 # text, so ASCII code characters, bounded, and no identifier shape (base.reason_code).
 _RESULT_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -300,14 +305,16 @@ def answer_result(
         payload = json.loads(text)
     except ValueError:  # plain text: short is an acknowledgement ("OK"), long is not an answer
         if len(text) <= SHORT_TEXT_BYTES:
-            return APPLIED, None
+            return _acknowledged(text.decode("utf-8", "replace"), status)
         raise DeliveryError(
             "webhook: answer not understood (long text, not JSON)",
             retryable=True,
             http_status=status,
         ) from None
-    if payload is None or isinstance(payload, str):
+    if payload is None:
         return APPLIED, None
+    if isinstance(payload, str):
+        return _acknowledged(payload, status)
     if not isinstance(payload, dict):  # a number, a list, true/false: says nothing we know
         raise DeliveryError(
             "webhook: answer not understood (not a JSON object)",
@@ -327,6 +334,16 @@ def answer_result(
         retryable=False,
         http_status=status,
     )
+
+
+def _acknowledged(text: str, status: int) -> tuple[str, None]:
+    """A short text answer ("OK", "Accepted, thanks") is applied; one that says it failed is
+    the receiver's failure, final (its words are not kept: partner text)."""
+    if _FAILED_TEXT.search(text):
+        raise DeliveryError(
+            "webhook: receiver answered a failure in text", retryable=False, http_status=status
+        )
+    return APPLIED, None
 
 
 def result_code(result: object, job: Job) -> str:
