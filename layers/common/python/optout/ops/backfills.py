@@ -18,7 +18,8 @@ follow-up sets `finished_at` on its line. `records_since` reads both and folds t
 the record's `steps` (a record written before 2026-12-03 holds its lines in `steps` itself).
 
 A year's figures are one Query of its records and their step lines (paged) and one
-BatchGetItem (status and creation time) of their jobs. Backfills answer no consumer's request: they are not in the §7102 figures.
+BatchGetItem (status and creation time) of their jobs. Backfills answer no consumer's
+request: they are not in the §7102 figures.
 
 A job its system's retirement left open (not done, made before `retired_at`: status.py
 `retired_job`, the rule of a request's own job) is no longer owed: `retired`, counted neither
