@@ -318,7 +318,13 @@ def test_an_acknowledged_opt_in_the_state_lacks_shows_unticked_and_is_not_revers
 
 
 def _acknowledged_ago(page: Page, ms: int) -> None:
-    """As if the choices kept here were acknowledged `ms` ago (their opt-in's time too)."""
+    """As if the choices kept here were acknowledged `ms` ago (their opt-in's time too). It
+    first waits until the outbox is empty: the banner stores an acknowledgement's time in
+    the task that handles the answer, which can run after the test saw the response (a late
+    one overwrote the time set here, under load in CI)."""
+    page.wait_for_function(
+        "() => !JSON.parse(localStorage.getItem('optout_outbox') || '[]').length"
+    )
     page.evaluate(
         "(ms) => { const local = JSON.parse(localStorage.getItem('optout_local'));"
         " local.at = Date.now() - ms; if ('i' in local) local.i = local.at;"
