@@ -298,29 +298,19 @@ def answer_result(
         return APPLIED, None
     html = "text/html" in headers.get("content-type", "").lower() or text.startswith(b"<")
     if html:  # a catch-all page, a parked host, a login wall: not the receiver's answer
-        raise DeliveryError(
-            "webhook: answer not understood (an HTML page)", retryable=True, http_status=status
-        )
+        raise _not_understood("an HTML page", status)
     try:
         payload = json.loads(text)
     except ValueError:  # plain text: short is an acknowledgement ("OK"), long is not an answer
         if len(text) <= SHORT_TEXT_BYTES:
             return _acknowledged(text.decode("utf-8", "replace"), status)
-        raise DeliveryError(
-            "webhook: answer not understood (long text, not JSON)",
-            retryable=True,
-            http_status=status,
-        ) from None
+        raise _not_understood("long text, not JSON", status) from None
     if payload is None:
         return APPLIED, None
     if isinstance(payload, str):
         return _acknowledged(payload, status)
     if not isinstance(payload, dict):  # a number, a list, true/false: says nothing we know
-        raise DeliveryError(
-            "webhook: answer not understood (not a JSON object)",
-            retryable=True,
-            http_status=status,
-        )
+        raise _not_understood("not a JSON object", status)
     result = payload.get("result")
     if result is None:
         return APPLIED, payload
@@ -334,6 +324,12 @@ def answer_result(
         retryable=False,
         http_status=status,
     )
+
+
+def _not_understood(why: str, status: int) -> DeliveryError:
+    """A 2xx that is no answer of the receiver's: retried like a 5xx, never done."""
+    return DeliveryError(f"webhook: answer not understood ({why})", retryable=True,
+                         http_status=status)  # fmt: skip
 
 
 def _acknowledged(text: str, status: int) -> tuple[str, None]:
