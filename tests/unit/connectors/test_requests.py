@@ -9,6 +9,7 @@ import hmac
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -1337,36 +1338,33 @@ def test_trade_desk_refused_previous_uid2_is_only_a_note(server):
     assert outcome.note == "email previous UID2 rejected: InvalidUserId"
 
 
-def test_trade_desk_refuses_a_uid2_secret_key_with_a_character_outside_base64(server):
-    # A key with a stray character is a misconfiguration, not a key to repair by dropping it
+def _stray_character(key: str) -> str:
+    return key[:4] + "*" + key[4:]
+
+
+def _of_bytes(size: int) -> Callable[[str], str]:
+    return lambda _key: base64.b64encode(bytes(range(size))).decode()
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [(_stray_character, "uid2: secret key is not base64"),
+     *[(_of_bytes(size), "uid2: secret key is not a 32-byte key") for size in (16, 20, 31)]],
+    ids=["stray-character", "16-bytes", "20-bytes", "31-bytes"],
+)  # fmt: skip
+def test_trade_desk_refuses_a_uid2_secret_key_it_cannot_use(server, key, reason):
+    # Given a key with a stray character (a misconfiguration, not a key to repair by dropping
+    # it) or a base64 key of another length (a truncated paste; AES-GCM itself would refuse 20
+    # bytes with a ValueError, which the worker reads as a connector bug and retries)
     secret = secret_for("trade_desk")
-    secret["uid2_secret_key"] = secret["uid2_secret_key"][:4] + "*" + secret["uid2_secret_key"][4:]
-    job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
-
-    (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
-
-    assert outcome.status is None
-    assert (outcome.error.reason, outcome.error.retryable) == (
-        "uid2: secret key is not base64", False,
-    )  # fmt: skip
-    assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
-
-
-@pytest.mark.parametrize("size", [16, 20, 31])
-def test_trade_desk_refuses_a_uid2_secret_key_that_is_not_32_bytes(server, size):
-    # Given a base64 key of another length (a truncated paste; AES-GCM itself would refuse
-    # 20 bytes with a ValueError, which the worker reads as a connector bug and retries)
-    secret = secret_for("trade_desk")
-    secret["uid2_secret_key"] = base64.b64encode(bytes(range(size))).decode()
+    secret["uid2_secret_key"] = key(secret["uid2_secret_key"])
     job = make_job(("email", EMAIL_NORMALISED), system="trade_desk")
 
     (outcome,) = make_connector(server, "trade_desk", secret=secret).deliver([job])
 
     # Then it is a clear configuration error, final, and no call goes out
     assert outcome.status is None
-    assert (outcome.error.reason, outcome.error.retryable) == (
-        "uid2: secret key is not a 32-byte key", False,
-    )  # fmt: skip
+    assert (outcome.error.reason, outcome.error.retryable) == (reason, False)
     assert calls(server, "uid2") == [] and calls(server, "trade_desk") == []
     # labelled as our configuration, not the vendor's refusal (review s30 receipts F5)
     assert outcome.error.reason_class == "config_invalid"
