@@ -9,6 +9,7 @@ hop, so a pass ends.
 """
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from optout.purposes import OptOutMap, Purpose
@@ -247,23 +248,22 @@ class Pass:
         """One plan per system for every cluster of the pass: its purposes are the union of
         the clusters' (`JobPlan.absorb`). For a request's own job (one per system); jobs
         made for several people use `plans_by_purposes` (review s30 operator F1)."""
-        by_system: dict[str, JobPlan] = {}
-        for plans in self.plans.values():
-            for plan in plans:
-                if plan.system.name in by_system:
-                    by_system[plan.system.name].absorb(plan)
-                else:
-                    by_system[plan.system.name] = plan
-        return by_system
+        return self._plans_grouped(lambda plan: ()).get((), {})
 
     def plans_by_purposes(self) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
         """Per purpose set, one plan per system for the clusters with exactly that set there:
         a job made from one carries each of its identities' own purposes, never another
         person's (a backfill step's jobs; review s30 operator F1)."""
+        return self._plans_grouped(lambda plan: tuple(plan.sorted_purposes()))
+
+    def _plans_grouped(
+        self, group: Callable[[JobPlan], tuple[Purpose, ...]]
+    ) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
+        """The pass's plans by `group`, then by system, each system's merged into its first."""
         groups: dict[tuple[Purpose, ...], dict[str, JobPlan]] = {}
         for plans in self.plans.values():
             for plan in plans:
-                by_system = groups.setdefault(tuple(plan.sorted_purposes()), {})
+                by_system = groups.setdefault(group(plan), {})
                 if plan.system.name in by_system:
                     by_system[plan.system.name].absorb(plan)
                 else:
