@@ -250,10 +250,16 @@
   const adsOut = () => !state.known || ADS.some(optedOut);
 
   // -- signals for ad tech: IAB GPP (usnat) and the legacy US Privacy string ----------------
-  const uspString = () => `1Y${optedOut("sale") || optedOut("share") ? "Y" : "N"}N`;
-  // The cookie never says "not opted out" before the state is known: a value from an earlier
-  // page stays until then (the same fail-closed rule as Google's and Meta's signals).
-  const writeUsp = () => (state.known || uspString()[2] === "Y") && setCookie("usprivacy", uspString());
+  // US Privacy String spec: "1---" where US privacy does not apply; the notice character is
+  // the sale opt-out notice's (usnat 0 not applicable, 1 given, 2 not: "-", "Y", "N"); the
+  // opt-out is "Y" until the state is known (fail closed, as adsOut(): the spec has no
+  // "unknown" for it, and __uspapi must answer at once).
+  const saleOut = () => optedOut("sale") || optedOut("share");
+  const uspString = () =>
+    applicable[0] < 0 ? "1---" : `1${"-YN"[usnat.SaleOptOutNotice]}${saleOut() || !state.known ? "Y" : "N"}N`;
+  // The cookie is not written before the state is known unless opted out: a value from an
+  // earlier page stays until then (it outlives this page; the same rule as Google's and Meta's).
+  const writeUsp = () => (state.known || saleOut()) && setCookie("usprivacy", uspString());
 
   const int = (value, width) => value.toString(2).padStart(width, "0");
   // GPP base64url pads the bits to a whole byte, then to a whole sextet: exactly what
@@ -372,15 +378,20 @@
   for (const item of stub.events || []) item.callback && listeners.set(item.id, item.callback);
   fire("cmpStatus", st.cmpStatus);
   if (configError) fire("error", configError);
-  for (const args of stub.queue || []) gpp(...args);
+  // One caller's callback that throws must not cost the others, nor this banner (review s31 F3).
+  for (const args of stub.queue || [])
+    try {
+      gpp(...args);
+    } catch {}
   // The stub's postMessage handler now reaches this __gpp: remove it, or frames get two answers.
   if (w.__gpp_msghandler) w.removeEventListener("message", w.__gpp_msghandler);
 
-  const uspWaiting = []; // US Privacy has no "not ready": hold answers until the state is known
+  // USP API spec: the callback is called "immediately and without any asynchronous logic with
+  // whatever information is available": before the state is known that is the fail-closed
+  // string. Nothing is held, so no caller's callback runs inside this banner's flow.
   w.__uspapi = (command, version, callback) => {
-    if (command !== "getUSPData" || version !== 1) return callback && callback(null, false);
-    const reply = () => callback({ version: 1, uspString: uspString() }, true);
-    state.known ? reply() : uspWaiting.push(reply);
+    const ok = command === "getUSPData" && version === 1;
+    callback?.(ok ? { version: 1, uspString: uspString() } : null, ok);
   };
 
   // Ad tags inside iframes reach the APIs through postMessage and the locator frames; a
@@ -476,7 +487,6 @@
     render();
     if (moved) fire("sectionChange", "usnat");
     if (state.known && !panelOpen) set("signalStatus", "ready");
-    if (state.known) uspWaiting.splice(0).forEach((reply) => reply());
     activateTags();
     signalAdPlatforms();
   };
@@ -940,7 +950,7 @@
       gpcHonored: state.gpcHonored,
       optOut: Object.fromEntries(PURPOSES.map((p) => [p, optedOut(p)])),
       updatedAt: state.updatedAt,
-      uspString: state.known ? uspString() : null, // as __uspapi: nothing before the state
+      uspString: uspString(), // as __uspapi answers
       gppString: gppString(),
     }),
     /** Records choices, e.g. {sale: true}; true = opted out (limit_sensitive: limited). */

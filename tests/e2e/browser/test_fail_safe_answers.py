@@ -25,6 +25,7 @@ from .conftest import (
     gpp_ping,
     partner_pixel_ran,
     serve_logged_in_page,
+    usp_data,
     wait_until_ready,
 )
 
@@ -419,7 +420,7 @@ def test_a_throwing_document_cookie_leaves_every_signal_defined(
     assert default["ad_storage"] == default["ad_user_data"] == "denied"
 
 
-def test_the_state_says_no_us_privacy_string_while_the_state_is_unknown(
+def test_the_state_says_opted_out_in_its_us_privacy_string_while_the_state_is_unknown(
     new_context: BrowserFactory, static_site: str
 ) -> None:
     # Given a person opted out through the webform (only the API knows) and a GET that fails
@@ -431,9 +432,10 @@ def test_the_state_says_no_us_privacy_string_while_the_state_is_unknown(
     page.goto(f"{static_site}/index.html")
     page.evaluate("() => window.optoutBridge.ready")
 
-    # Then state() gives no US Privacy string, as __uspapi gives none (never "1YNN")
+    # Then state() gives the fail-closed US Privacy string, as __uspapi answers (never "1YNN")
     state = page.evaluate("() => window.optoutBridge.state()")
-    assert (state["known"], state["uspString"]) == (False, None)
+    assert (state["known"], state["uspString"]) == (False, "1YYN")
+    assert usp_data(page) == {"version": 1, "uspString": "1YYN", "ok": True}
     # ... and __gpp, "not ready", never says "Did Not Opt Out" (2): its string, getField and
     # getSection say opted out (1), the limit on, as IAB's decoder reads them (review s26 F2)
     ping = gpp_ping(page)
