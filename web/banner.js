@@ -92,9 +92,6 @@
   // (this banner gives them), sensitive-data notices given when the limit choice is offered,
   // every sensitive category "no consent" (the most restrictive statement), not an MSPA
   // covered transaction.
-  const NOTICES = ["SharingNotice", "SaleOptOutNotice", "SharingOptOutNotice",
-    "TargetedAdvertisingOptOutNotice", "SensitiveDataProcessingOptOutNotice",
-    "SensitiveDataLimitUseNotice"]; // prettier-ignore
   const sensitiveNotice = offersLimit ? 1 : 0;
   // In the spec's encoding order; the three choices are the person's, never configured.
   const usnat = {
@@ -143,8 +140,8 @@
     // "0 Not Applicable: the Business does not process / use or disclose Sensitive Data"
     // cannot stand beside a processed category or a limit link on this very page.
     const anySensitive = u.SensitiveDataProcessing.some(Boolean);
-    if ((anySensitive || offersLimit) && !u.SensitiveDataLimitUseNotice) return NOTICES[5];
-    if (anySensitive && !u.SensitiveDataProcessingOptOutNotice) return NOTICES[4];
+    if ((anySensitive || offersLimit) && !u.SensitiveDataLimitUseNotice) return "SensitiveDataLimitUseNotice";
+    if (anySensitive && !u.SensitiveDataProcessingOptOutNotice) return "SensitiveDataProcessingOptOutNotice";
     return "";
   };
   const configError = misconfigured();
@@ -189,6 +186,9 @@
   // takes after its reads (load). Choices an earlier page left unsent wait for that (review s29 banner F2).
   const fresh = !mine();
   let deviceId = mine() || valid(store("localStorage", LINKED)) || random();
+  // The browser's device now: another tab's reset (logout) names a new one, which this tab's
+  // posts then use too, so a later user's choice never reaches the account's device.
+  const current = () => mine() || deviceId;
   setCookie(NAME, deviceId); // re-set on every visit: the 13 months run from the last visit
   store("localStorage", COOKIE, deviceId);
   // Migrating from an earlier banner (https): a plain optout_device_id is never taken as the
@@ -203,8 +203,8 @@
     known: false, // the API answered: until then nothing gated runs
     gpc: navigator.globalPrivacyControl === true,
     gpcHonored: false,
-    failed: false, // the API did not answer: show the choices button, run no gated tag
-    unsaved: false, // the outbox's first choice failed and will be sent again
+    // failed (unset: false): the API did not answer: show the choices button, run no gated tag
+    // unsaved (unset: false): the outbox's first choice failed and will be sent again
     decided: !!store("localStorage", "optout_decided"), // a choice exists: no first-visit banner
     server: {},
     updatedAt: null,
@@ -523,8 +523,8 @@
   // in the outbox, as the API's evidence never keeps it either.
   const page = () =>
     (location.origin + location.pathname.split("/").map((s) => (/@|%40/i.test(s) ? "(redacted)" : s)).join("/")).slice(0, 2048);
-  const post = async (extra, key = random()) => {
-    const body = { device_id: deviceId, opt_out: {}, page_url: page(), ...extra };
+  const post = async (extra, key = random(), id = current()) => {
+    const body = { device_id: id, opt_out: {}, page_url: page(), ...extra };
     if (state.gpc) body.gpc = true;
     if (token) body.identity_token = token;
     const res = await fetch(`${API}/v1/consent`, {
@@ -543,7 +543,7 @@
     if (!(res.ok && typeof answer.request_id == "string" && answer.opt_out?.constructor == Object))
       throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api, after: res.headers.get("Retry-After") });
     // A token makes one request (the API refuses it again): the link is made.
-    if (body.identity_token) store("localStorage", LINKED, deviceId), (token = null), (linked = true);
+    if (body.identity_token) store("localStorage", LINKED, id), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
@@ -578,11 +578,13 @@
     sending = true;
     // Sent once: never merged into nor given a new key (its first try may still land).
     entry.s = 1;
+    // `d`: the device a reset (logout) left it to, the account's: sent there, never here.
+    const id = entry.d || current();
     saveOutbox();
     let retry, code;
     let answer = {};
     try {
-      answer = await post({ opt_out: entry.o, page_url: entry.u, ...(entry.c && { confirm_opt_in: true }) }, entry.k);
+      answer = await post({ opt_out: entry.o, page_url: entry.u, ...(entry.c && { confirm_opt_in: true }) }, entry.k, id);
     } catch ({ message, status, api }) {
       warn(message);
       code = status;
@@ -598,12 +600,13 @@
     changed(() => {
       if (retry) return (state.unsaved = true);
       reread();
-      const mine = !shared || outbox.some((queued) => queued.k === entry.k);
+      const ours = !shared || outbox.some((queued) => queued.k === entry.k);
       outbox = outbox.filter((queued) => queued.k !== entry.k);
       saveOutbox();
       // Another tab completed this entry already and wrote the local copy since (perhaps a
-      // newer choice's refusal): a late answer here must not overwrite it.
-      if (!mine) return (state.unsaved &&= !!outbox.length);
+      // newer choice's refusal): a late answer here must not overwrite it. Nor is an answer
+      // for another device (the account's, after a reset) applied here.
+      if (!ours || id != current()) return (state.unsaved &&= !!outbox.length);
       // What the API recorded (an unconfirmed opt-in is left out of its answer); opt-outs
       // still queued keep applying over it. A refusal (a 409 on our own random key is an
       // earlier try that was stored) keeps the choice's opt-outs, with no time limit.
@@ -944,7 +947,7 @@
     },
     /** The effective state as this page applies it (no personal data). */
     state: () => ({
-      deviceId,
+      deviceId: current(), // the webform posts it
       known: state.known,
       gpc: state.gpc,
       gpcHonored: state.gpcHonored,
@@ -958,6 +961,24 @@
     /** Applies choices already sent to the API another way (the webform), without a post. */
     remember,
     open: () => changed(() => (panelOpen = true)),
+    /**
+     * At logout: this browser becomes a new device, so its next user neither reads the
+     * account's choices nor is linked to it (the old device stays the account's). Choices not
+     * yet sent go to the old device. Resolves when the new device's state was read.
+     */
+    reset: () => {
+      reread();
+      for (const queued of outbox) queued.d ||= current();
+      saveOutbox();
+      for (const key of [LINKED, PENDING, "optout_decided"]) store("localStorage", key, null);
+      deviceId = random();
+      // The plain cookie too: with storage blocked the migration would read it as an old id.
+      setCookie(NAME, deviceId);
+      setCookie(COOKIE, deviceId);
+      store("localStorage", COOKIE, deviceId);
+      linked = token = pending = null;
+      return load();
+    },
   };
 
   // The carried opt-outs are stored again: in the outbox if storage works now, else the cookie.

@@ -23,7 +23,19 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     await window.optoutBridge.identify(identity_token);
     status.textContent = `Signed in as ${email}`;
     status.dataset.loggedIn = "true";
+    document.getElementById("logout").hidden = false;
   } catch {
     status.textContent = "Could not sign in, please try again.";
   }
+});
+
+// Log-out. A real shop ends its session, then tells the banner before the next page: the
+// browser becomes a new device, so whoever uses it next neither reads this account's choices
+// nor is linked to it (README: "Identity tokens", logging out). The account keeps its choices.
+document.getElementById("logout").addEventListener("click", async (event) => {
+  event.target.hidden = true;
+  const status = document.getElementById("login-status");
+  status.textContent = "Signed out";
+  delete status.dataset.loggedIn;
+  await window.optoutBridge.reset();
 });

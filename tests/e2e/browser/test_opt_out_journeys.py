@@ -327,3 +327,67 @@ def test_requests_page_lists_a_request_with_its_systems(
     row = page.locator(f'tr[data-request-id="{request_id}"]')
     expect(row).to_be_visible()
     expect(row.locator(".system").first).to_be_visible(timeout=20_000)
+
+
+def test_logging_out_gives_the_browser_a_new_device_and_the_account_keeps_its_choices(
+    new_context: BrowserFactory, stack_url: str
+) -> None:
+    # Given an account that opted out of sale by the webform (elsewhere: any way is the same)
+    email = f"kiosk-{uuid.uuid4().hex[:10]}@demo.example.com"
+    _post_json(f"{stack_url}/v1/opt-out", {"email": email, "purposes": ["sale"]})
+    # ... which logs in on a shared browser (a kiosk): the shop's login posts its token
+    kiosk = new_context()
+    page = kiosk.new_page()
+    page.goto(f"{stack_url}/")
+    wait_until_ready(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#login-status")).to_have_text(f"Signed in as {email}")
+    account_device = device_id_of(kiosk)
+    eventually(
+        lambda: consent_state(stack_url, account_device)["opt_out"]["sale"],
+        "the login to link the kiosk's device to the account",
+    )
+    # ... and, logged in, limits the use of its sensitive data there
+    page.evaluate("() => window.optoutBridge.choose({ limit_sensitive: true })")
+    eventually(
+        lambda: consent_state(stack_url, account_device)["opt_out"]["limit_sensitive"],
+        "the kiosk's choice to be recorded",
+    )
+
+    # When the account logs out (the shop's button calls optoutBridge.reset())
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator("#login-status")).to_have_text("Signed out")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the next page load, the next user's, is a new device that reads none of the
+    # account's choices (nor when they were made) and was never linked to it
+    page.reload()
+    wait_until_ready(page)
+    next_device = page.evaluate("() => window.optoutBridge.state().deviceId")
+    assert next_device != account_device
+    assert device_id_of(kiosk) == next_device
+    assert page.evaluate("() => localStorage.getItem('optout_device_id')") == f'"{next_device}"'
+    assert page.evaluate("() => localStorage.getItem('optout_linked')") is None
+    state = consent_state(stack_url, next_device)
+    assert not any(state["opt_out"].values())
+    assert state["updated_at"] is None
+    assert not any(page.evaluate("() => window.optoutBridge.state().optOut").values())
+    # ... the first-visit banner asks the next user (the account's choice left no trace)
+    expect(page.locator("#optout-bridge").get_by_role("button", name="Allow")).to_be_visible()
+
+    # ... and the account keeps its opt-outs, the one made at the kiosk while logged in too:
+    # its next login on another browser reads both
+    phone = uuid.uuid4().hex
+    login = _post_json(f"{stack_url}/_local/demo/login", {"email": email, "device_id": phone})
+    _post_json(
+        f"{stack_url}/v1/consent",
+        {"device_id": phone, "opt_out": {}, "identity_token": login["identity_token"]},
+    )
+    on_phone = eventually(
+        lambda: (s := consent_state(stack_url, phone)["opt_out"])["sale"] and s,
+        "the account's other browser to read its opt-outs",
+    )
+    assert on_phone["limit_sensitive"] is True
+    # ... which the kiosk's new device still does not
+    assert not any(consent_state(stack_url, next_device)["opt_out"].values())
