@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from optout.admin import AdminService
+from optout.ops.contribution import contribution_of
 from optout.ops.export import request_records
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
@@ -82,6 +83,10 @@ def test_each_identifier_is_told_its_own_clusters_opt_outs_and_the_status_waits_
     (webhook,) = [s for s in detail["systems"] if s["system"] == "webhook"]
     assert webhook["satisfied"] == "processing"
     assert detail["systems_done"] == detail["systems_total"] - 1
+    # ... nor in the §7102 figures: the webhook is one system, still open, and no repeat
+    figures = contribution_of(*load_with_proof(table, request_id, consistent=True, quiet=True))
+    assert figures is not None and figures.systems["webhook"] == "processing"
+    assert figures.outcome == "open" and not figures.repeat
     second = Vendor()
     deliver(pipe, [m for m in messages if m["job_id"] == further], second)
     told = [(by_type(j), list(j.purposes)) for j in [*first.received, *second.received]]
@@ -96,6 +101,9 @@ def test_each_identifier_is_told_its_own_clusters_opt_outs_and_the_status_waits_
     items, covering = load_with_proof(table, request_id, consistent=True)
     (resolution,) = [i for i in items if i["sk"] == "RESOLUTION"]
     assert resolution["split_jobs"] == {"webhook": [further]}
+    figures = contribution_of(*load_with_proof(table, request_id, consistent=True, quiet=True))
+    assert figures is not None and figures.systems["webhook"] == "done"
+    assert list(figures.systems).count("webhook") == 1
     # The proof names both: the export's job records and the operator's system view
     records = request_records(request_id, items, covering)
     exported = {r["job_id"] for r in records if r.get("record") == "job"}
