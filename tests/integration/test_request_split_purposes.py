@@ -212,3 +212,21 @@ def test_a_reopen_of_such_a_request_sends_each_identifier_its_own_purposes(
     assert pipe.get_at(after, path, request_id=request_id)["status"] == "processing"
     deliver(pipe, [m for m in messages if m["job_id"] == further], Vendor())
     assert pipe.get_at(after, path, request_id=request_id)["status"] == "completed"
+
+
+def test_the_two_ends_of_an_assertion_are_each_told_their_own_opt_outs(pipe: Pipeline) -> None:
+    # Given an email out of share, and a browser out of profiling, never linked
+    device = "dev-split-assert-aaaaaa"
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["share"]})
+    pipe.post("/v1/consent", {"device_id": device, "opt_out": {"profiling": True}})
+    pipe.resolve()
+    pipe.drain_all()
+    # When a form from that browser names the email (the browser asserts it), asking sale
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": device, "purposes": ["sale"]})
+    pipe.resolve()
+    # Then the webhook (it takes both) tells the browser its own opt-outs, never the email's
+    # share (one way: the email's cluster also counts what the browser carried to it)
+    jobs = webhook_jobs(pipe, str(request["request_id"]))
+    assert {by_type_of(j): j["purposes"] for j in jobs.values()} == {
+        "device_id": ["sale", "profiling"], "email": ["sale", "share", "profiling"]
+    }  # fmt: skip
