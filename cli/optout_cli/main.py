@@ -253,6 +253,14 @@ def _system_block(system: dict[str, Any]) -> None:
         out.print(f"  {sent}", soft_wrap=True, markup=False)
     if receipt.get("note"):
         out.print(f"  note: {receipt['note']}", soft_wrap=True, markup=False)
+    for further in system.get("split_jobs", []):
+        # the request's further own job: another person it named, told their own purposes
+        out.print(f"  and its job {further.get('job_id')} ({further.get('status')}"
+                  f"{_history(further)}, {further.get('completed_at') or '-'})",
+                  soft_wrap=True)  # fmt: skip
+        also = _what_was_sent(further, further.get("receipt") or {})
+        if also:
+            out.print(f"    {also}", soft_wrap=True, markup=False)
     for c in system.get("satisfied_by", []):
         # cited while in flight, then ended as no proof for this request: it satisfies
         # nothing (the request gets a job of its own)

@@ -93,6 +93,26 @@ def test_status_prints_a_requests_state_and_its_systems(
     assert EMAIL not in ran.out
 
 
+def test_status_names_a_requests_further_job_for_another_person_it_named(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given a phone out of profiling, then a form naming an email and that phone, asking sale:
+    # the webhook gets the request's own job and a further one (each person's own purposes)
+    phone = "+14155550177"
+    pipe.post("/v1/opt-out", {"phone": phone, "purposes": ["profiling"]})
+    pipe.resolve()
+    pipe.drain_all()
+    body = {"email": EMAIL, "phone": phone, "purposes": ["sale"]}
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    # When the operator asks for its status, Then the webhook's block names the further job
+    ran = cli[1]("status", request_id)
+    assert ran.code == 0, ran.err
+    (line,) = [x for x in ran.out.splitlines() if x.startswith(f"  and its job {request_id}~")]
+    assert line.endswith(":webhook (pending, -)")
+    assert EMAIL not in ran.out and phone not in ran.out
+
+
 def test_status_names_the_agent_who_filed_the_request(
     pipe: Pipeline, cli: tuple[AdminTransport, Cli]
 ) -> None:

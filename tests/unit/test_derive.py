@@ -664,3 +664,52 @@ def test_before_retirement() -> None:
     assert before_retirement({"updated_at": "2026-05-01"}, None) is False
     assert before_retirement(None, RETIRED_AT) is False
     assert before_retirement({}, RETIRED_AT) is False
+
+
+# -- one request, several unlinked people ---------------------------------------------------
+
+
+def test_a_request_naming_two_unlinked_people_plans_each_its_own_purposes(
+    fake: FakeGraph,
+) -> None:
+    # Given one email out of sale and another out of sale and profiling, never linked
+    fake.node(E, own("sale"))
+    fake.node(E2, own("sale", "profiling"))
+    derivation, _ = derive([E, E2])
+    first, more = derivation.request_plans()
+    # Then the request's own job per system carries one person's purposes, and a further one
+    # the other's: nobody is told the other's profiling, nor the union
+    assert {n: (p.purposes, set(p.needs)) for n, p in first.items()} == {"crm": ({"sale"}, {E})}
+    assert {k: {n: (p.purposes, set(p.needs)) for n, p in v.items()} for k, v in more.items()} == {
+        ("sale", "profiling"): {"crm": ({"sale", "profiling"}, {E2})}
+    }
+
+
+def test_a_request_naming_one_person_has_no_further_job(fake: FakeGraph) -> None:
+    fake.node(D, own("sale"))
+    fake.node(E, own("sale", "profiling"))
+    fake.link(D, E)
+    derivation, _ = derive([D])
+    first, more = derivation.request_plans()
+    assert set(first) == {"adtech", "crm"} and more == {}
+    assert first["crm"].purposes == {"sale", "profiling"}  # the cluster's own union: one person
+
+
+def test_two_people_with_the_same_purposes_share_one_job(fake: FakeGraph) -> None:
+    fake.node(D, own("sale"))
+    fake.node(D2, own("sale"))
+    derivation, _ = derive([D, D2])
+    first, more = derivation.request_plans()
+    assert set(first["adtech"].needs) == {D, D2} and more == {}
+
+
+def test_grouping_the_plans_never_changes_the_passs_own(fake: FakeGraph) -> None:
+    fake.node(E, own("sale"))
+    fake.node(E2, own("profiling"))
+    derivation, _ = derive([E, E2])
+    assert derivation.merged_plans()["crm"].purposes == {"sale", "profiling"}
+    # a merge before does not leak into the per-person plans after (nor into the pass's)
+    first, more = derivation.request_plans()
+    assert (first["crm"].purposes, set(first["crm"].needs)) == ({"profiling"}, {E2})
+    assert set(more[("sale",)]["crm"].needs) == {E}
+    assert [set(p.needs) for plans in derivation.plans.values() for p in plans] == [{E}, {E2}]

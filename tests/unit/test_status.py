@@ -1012,3 +1012,42 @@ def test_the_public_view_says_in_part_only_for_a_type_never_sent_for_lack_of_a_f
     # And the public JSON is the same whatever the vendor answered: status, counts, times
     assert answers["refused by the vendor"] == answers["taken"]
     assert answers["refused by the vendor"]["status"] == "completed"
+
+
+# -- a request's further own jobs (several unlinked people named) ----------------------------
+
+
+FURTHER = f"{RID}~0a1b2c3d4e5f"
+
+
+@pytest.mark.parametrize(
+    ("own", "further", "expected"),
+    [("done", "pending", "processing"), ("done", "done", "completed"),
+     ("done", "failed", "failed"), ("pending", "no_record", "processing")],
+)  # fmt: skip
+def test_a_system_with_a_further_own_job_is_one_entry_done_when_each_job_is(
+    own: str, further: str, expected: str
+) -> None:
+    resolution = RESOLUTION | {"proof_rule": 3, "split_jobs": {"crm": [f"{FURTHER}:crm"]}}
+    items = [EVENT, resolution, _job("crm", own, "2026-11-29T03:13:00.000Z")]
+    key = (f"REQ#{FURTHER}", "JOB#crm")
+    # the further job is read with the cited ones (one BatchGetItem), with its retirement key
+    assert covering_keys(items) == [key, retired_key("crm")]
+    job = {
+        "pk": key[0],
+        "sk": key[1],
+        "job_id": f"{FURTHER}:crm",
+        "status": further,
+        "created_at": "2026-11-29T03:12:01.000Z",
+        "completed_at": "2026-11-29T03:14:00.000Z",
+    }
+    (proof,) = proofs(items, {key: job})
+    assert proof.more == (job,) and proof.is_own(job)
+    status = aggregate(RID, items, {key: job})
+    assert status is not None
+    assert (status.status, status.systems_total) == (expected, 1)
+    # an own job: no earlier answer's time is replayed for it in the public view
+    public = aggregate(
+        RID, items, {key: job}, public=True, now=datetime(2026, 11, 29, 4, tzinfo=UTC)
+    )
+    assert public is not None and public.status == expected

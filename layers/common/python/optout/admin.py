@@ -219,7 +219,10 @@ def _proof_view(proof: SystemProof, own: set[str]) -> dict[str, Any]:
     request's keyed identities, the only ones their receipts list (review s28 p1 F2)."""
     view = (_job_view(proof.own, own) if proof.own
             else {"system": proof.system, "status": proof.state})  # fmt: skip
-    view["proof"] = "own" if not proof.covering else ("both" if proof.own else "earlier")
+    view["proof"] = "own" if not proof.covering else ("both" if proof.own_jobs else "earlier")
+    if proof.more:  # further own jobs: the request named several unlinked people
+        view["split_jobs"] = [_job_view(job, own) | {"job_id": job.get("job_id")}
+                              for job in proof.more]  # fmt: skip
     view["satisfied"] = proof.state
     if proof.retired:  # an operator retired the system: its open jobs are no longer owed
         view["satisfied"] = "retired"

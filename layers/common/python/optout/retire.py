@@ -175,11 +175,11 @@ def drop_retired_values(
     and keyed hashes stay, as on a final job); the systems whose job lost them."""
     dropped: list[str] = []
     for proof in proofs(items, covering):
-        job = proof.own
-        if job is None or not proof.retired_job(job) or not has_values(job):
-            continue
-        if _drop_values(table, job, now):
-            dropped.append(proof.system)
+        for job in proof.own_jobs:  # its own job, and further ones (several people named)
+            if not proof.retired_job(job) or not has_values(job):
+                continue
+            if _drop_values(table, job, now) and proof.system not in dropped:
+                dropped.append(proof.system)
     return dropped
 
 

@@ -3,7 +3,9 @@ jobs that already carry what it asked (its proof where it needs no job of its ow
 operator's denial.
 
 Per system, a request is satisfied by its own job, by jobs of earlier requests that carry the
-same purposes for the same identities (`RESOLUTION.covered`), or both. A system counts as done
+same purposes for the same identities (`RESOLUTION.covered`), or both. A request naming several
+unlinked people has a further own job per further purpose set (`RESOLUTION.split_jobs`): each
+counts as its own job does, and the system is still one entry. A system counts as done
 when every one of those jobs is done (or, its own, no_record), failed when one failed for
 good, and processing otherwise. A denial (§7026(e)) decides the status whatever the jobs say.
 
@@ -217,6 +219,18 @@ class SystemProof:
     # link whose marks named a cited job (`RESOLUTION.cited_linked`, `proof_rule` 3). None: a
     # RESOLUTION made before it was recorded (2026-12-03), read as it was answered (`proves`).
     relied: frozenset[Identity] | None = None
+    # The request's further own jobs (`RESOLUTION.split_jobs`, `<request>~<hex>:<system>`):
+    # one per further purpose set when it named several unlinked people. Counted as its own:
+    # the system is done only when each is.
+    more: tuple[Item, ...] = ()
+
+    @property
+    def own_jobs(self) -> tuple[Item, ...]:
+        """The request's own jobs for the system: `<request>:<system>` and the further ones."""
+        return ((self.own,) if self.own else ()) + self.more
+
+    def is_own(self, job: Item) -> bool:
+        return any(job is mine for mine in self.own_jobs)
 
     def _before_retirement(self, job: Item) -> bool:
         return made_before(job, self.retirement)
@@ -231,7 +245,7 @@ class SystemProof:
     def stale(self, job: Item) -> bool:
         """A cited job made before a retirement of the system, for a request resolved after it
         (the name configured again): never proof, whatever its status."""
-        if job is self.own or self.retirement is None or not self._before_retirement(job):
+        if self.is_own(job) or self.retirement is None or not self._before_retirement(job):
             return False
         return self.resolved_at > str(retired_at_for(job, self.retirement))
 
@@ -271,7 +285,7 @@ class SystemProof:
         """The jobs that decide the system's state: its own and the cited ones still able to
         prove it (one that ended as no proof must neither complete nor hold back the request)."""
         kept = tuple(j for j in self.covering if not self.no_proof(j) and not self.stale(j))
-        return ((self.own,) if self.own else ()) + kept
+        return self.own_jobs + kept
 
     @property
     def settled(self) -> bool:
@@ -293,7 +307,7 @@ class SystemProof:
     def quiet_only(self) -> bool:
         """In the proofs only because the quiet period did not ask it (`not_asked`): no job of
         its own, none cited. The operator record lists no system block for it."""
-        return self.own is None and not self.covering
+        return not self.own_jobs and not self.covering
 
     @property
     def not_taken(self) -> frozenset[str]:
@@ -377,13 +391,19 @@ class SystemProof:
 
 
 def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
-    """The (pk, sk) of every earlier job the resolution cites, to read in one batch, and of
+    """The (pk, sk) of every earlier job the resolution cites and of its further own jobs
+    (`split_jobs`), to read in one batch, and of
     the retirement of each system whose own job is not done or whose jobs are cited (absent
     unless an operator retired it): a request whose own jobs are all done reads nothing more."""
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     found: list[tuple[str, str]] = []
     systems: set[str] = set()
     for system, job_ids in sorted((resolution.get("covered") or {}).items()):
+        systems.add(system)
+        found += [_job_key(system, str(job_id)) for job_id in job_ids]
+    # The request's further own jobs (`split_jobs`: several unlinked people named), read with
+    # them: none for a request naming one person.
+    for system, job_ids in sorted((resolution.get("split_jobs") or {}).items()):
         systems.add(system)
         found += [_job_key(system, str(job_id)) for job_id in job_ids]
     for item in items:
@@ -469,11 +489,14 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     resolution = by_sk.get(keys.RESOLUTION_SK, {})
+    more = {system: tuple(covering[k] for k in (_job_key(system, str(j)) for j in job_ids)
+                          if k in covering)
+            for system, job_ids in (resolution.get("split_jobs") or {}).items()}  # fmt: skip
     heard = {s: frozenset(str(e["job_id"]) for e in entries)
              for s, entries in (resolution.get("not_asked") or {}).items() if entries}  # fmt: skip
     # A system the quiet period did not ask is here too (`quiet_only`), with the jobs it relied
     # on as read (`quiet_keys`): what they did not take decides "in part" (`not_taken`).
-    names = sorted(set(own) | set(cited) | set(heard))
+    names = sorted(set(own) | set(cited) | set(heard) | {s for s, jobs in more.items() if jobs})
     quiet_jobs = {s: tuple(covering[k] for k in (_job_key(s, j) for j in sorted(ids))
                            if k in covering)
                   for s, ids in heard.items()}  # fmt: skip
@@ -486,7 +509,8 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
                         strict, covering.get(keys.retired_key(s)),
-                        str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()), relied)
+                        str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()), relied,
+                        more.get(s, ()))
             for s in names]  # fmt: skip
 
 
@@ -542,7 +566,7 @@ def replayed_until(
     if not resolved:
         return None
     heard = resolution.get("not_asked") or {}
-    took = [_took(j) for s in systems for j in s.jobs if j is not s.own]
+    took = [_took(j) for s in systems for j in s.jobs if not s.is_own(j)]
     took += [_took(covering.get(_job_key(name, str(entry["job_id"]))))
              for name in sorted(quiet) for entry in heard.get(name, ())]  # fmt: skip
     if not took:

@@ -496,7 +496,8 @@ class Sweeper:
     ) -> tuple[bool, list[str], bool, list[str], bool]:
         """(resolved?, systems whose job is pending, untouched since `settled_before` and not
         due to be retried after it, a request the watch has not folded?, request ids of jobs
-        the resolver made again for it (`REDERIVED#`)?, a system left with only cited jobs
+        the resolver made again for it (`REDERIVED#`) and of its further own jobs
+        (`RESOLUTION.split_jobs`)?, a system left with only cited jobs
         that proved nothing for it (`SystemProof.reopen`)?)."""
         resolved = denied = jobs = denial = False
         proof_items: list[Item] = []  # what status.proofs reads: event, resolution, own jobs
@@ -509,7 +510,7 @@ class Sweeper:
             "ExpressionAttributeValues": {":pk": {"S": keys.request_pk(request_id)}},
             "ProjectionExpression": "sk, #s, updated_at, retry_at, #sys, event_type, opt_out,"
             " #cov, #ids, not_asked, not_planned, not_configured, proof_rule, created_at, denied,"
-            " resolved_at, cited_linked, request_ids",
+            " resolved_at, cited_linked, request_ids, split_jobs",
             "ExpressionAttributeNames": {
                 "#s": "status",
                 "#sys": "system",
@@ -531,6 +532,9 @@ class Sweeper:
                 elif item["sk"] == keys.RESOLUTION_SK:
                     resolved, denied = True, bool(item.get("denied"))
                     proof_items.append(item)
+                    # its further own jobs (several unlinked people named): checked as the
+                    # flush's are, each under its request id of its own
+                    rederived += split_requests(item)
                 elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
                     rederived += marked_requests(item)
                 elif str(item["sk"]).startswith(keys.job_sk("")):
@@ -572,6 +576,13 @@ class Sweeper:
 
     def _redrive(self, refs: list[tuple[str, str]], now: datetime) -> str:
         return redrive(self._table, refs, now, self._retention)
+
+
+def split_requests(resolution: Item) -> list[str]:
+    """The request ids of a RESOLUTION's further own jobs (`split_jobs`, `<request>~<hex>`)."""
+    found = {str(job).rsplit(":", 1)[0] for jobs in (resolution.get("split_jobs") or {}).values()
+             for job in jobs}  # fmt: skip
+    return sorted(found)
 
 
 def _error_fields(error: Exception) -> dict[str, str]:

@@ -209,7 +209,7 @@ def contribution_of(
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in per_system},
         repeat=_repeat(resolution, outcome)
-        and not any(s.own and s.system not in _renewed(resolution) for s in systems),
+        and not any(s.own_jobs and s.system not in _renewed(resolution) for s in systems),
         received_on=ledger_day(event),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
@@ -219,7 +219,7 @@ def contribution_of(
         calendar=deadline_calendar(event),
         responded_at=responded_at,
         imported_at=_imported_at(event),
-        failed_once=any(_failed_once(s.own) for s in every if s.own is not None),
+        failed_once=any(_failed_once(job) for s in every for job in s.own_jobs),
     )
 
 

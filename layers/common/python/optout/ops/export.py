@@ -484,8 +484,8 @@ def request_records(
                           if k not in ("pk", "sk", "kind", "expires_at",
                                        *keys.RESOLUTION_KEYED)})  # fmt: skip
     for proof in every:
-        if proof.own:
-            records.append(_job_record(request_id, proof.own, own))
+        for mine in proof.own_jobs:  # its own job, and further ones (several people named)
+            records.append(_job_record(request_id, mine, own))
         for earlier in proof.covering:
             record = _job_record(request_id, earlier, own) | {"record": "earlier_receipt"}
             if proof.no_proof(earlier):  # cited in flight, then ended as no proof for this one

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Graph
-from optout.resolver.fanout import JobPlan, Member, plan_jobs
+from optout.resolver.fanout import JobPlan, Member, merged, plan_jobs
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, as_map, carried_counts, cluster_opted_out
 from optout.store import keys
@@ -246,8 +246,8 @@ class Pass:
 
     def merged_plans(self) -> dict[str, JobPlan]:
         """One plan per system for every cluster of the pass: its purposes are the union of
-        the clusters' (`JobPlan.absorb`). For a request's own job (one per system); jobs
-        made for several people use `plans_by_purposes` (review s30 operator F1)."""
+        the clusters'. Never a job's plan when the pass derived several people (review s30
+        operator F1): the resolver makes jobs from `request_plans` or `plans_by_purposes`."""
         return self._plans_grouped(lambda plan: ()).get((), {})
 
     def plans_by_purposes(self) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
@@ -256,19 +256,36 @@ class Pass:
         person's (a backfill step's jobs; review s30 operator F1)."""
         return self._plans_grouped(lambda plan: tuple(plan.sorted_purposes()))
 
+    def request_plans(
+        self,
+    ) -> tuple[dict[str, JobPlan], dict[tuple[Purpose, ...], dict[str, JobPlan]]]:
+        """A request's jobs: per system, the plan of its first purpose set (in sorted order:
+        the same on every run of the event), the request's own job `<request>:<system>`; and
+        per further purpose set, its systems' plans, each a further job of the request's
+        (`<request>~<hex>:<system>`). A request naming one person has one set per system:
+        nothing further. Several unlinked people (two named identifiers, two link pairs, the
+        ends of an assertion) each get their own cluster's purposes, never the union."""
+        first: dict[str, JobPlan] = {}
+        more: dict[tuple[Purpose, ...], dict[str, JobPlan]] = {}
+        for purposes, by_system in sorted(self.plans_by_purposes().items()):
+            for name, plan in sorted(by_system.items()):
+                if name in first:
+                    more.setdefault(purposes, {})[name] = plan
+                else:
+                    first[name] = plan
+        return first, more
+
     def _plans_grouped(
         self, group: Callable[[JobPlan], tuple[Purpose, ...]]
     ) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
-        """The pass's plans by `group`, then by system, each system's merged into its first."""
-        groups: dict[tuple[Purpose, ...], dict[str, JobPlan]] = {}
+        """The pass's plans by `group`, then by system, each system's merged (`fanout.merged`:
+        in new containers, so the pass's own plans are never changed by a grouping)."""
+        found: dict[tuple[Purpose, ...], dict[str, list[JobPlan]]] = {}
         for plans in self.plans.values():
             for plan in plans:
-                by_system = groups.setdefault(group(plan), {})
-                if plan.system.name in by_system:
-                    by_system[plan.system.name].absorb(plan)
-                else:
-                    by_system[plan.system.name] = plan
-        return groups
+                found.setdefault(group(plan), {}).setdefault(plan.system.name, []).append(plan)
+        return {key: {name: merged(plans) for name, plans in by_system.items()}
+                for key, by_system in found.items()}  # fmt: skip
 
 
 # Seconds: how much sooner than its cluster's longest-lived node an item may expire.

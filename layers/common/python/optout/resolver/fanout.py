@@ -142,6 +142,18 @@ class JobPlan:
         return [p for p in ALL_PURPOSES if p in self.purposes]
 
 
+def merged(plans: list[JobPlan]) -> JobPlan:
+    """One system's plans as one (`JobPlan.absorb`), in new containers: the plans given stay
+    as they are (each may still be a job of its own)."""
+    first, *rest = plans
+    out = JobPlan(first.system, set(first.purposes), dict(first.needs), set(first.covered),
+                  dict(first.not_asked), first.renewal,
+                  {job: set(pks) for job, pks in first.relied.items()})  # fmt: skip
+    for plan in rest:
+        out.absorb(plan)
+    return out
+
+
 def plan_jobs(
     members: list[Member],
     opted: set[Purpose],

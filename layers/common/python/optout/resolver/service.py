@@ -32,7 +32,7 @@ from optout.ops.reminders import remind_now
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import Pass, before_retirement
-from optout.resolver.fanout import JobPlan, Member
+from optout.resolver.fanout import JobPlan, Member, merged
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
 from optout.store import delivery, holds, keys, query
@@ -87,6 +87,9 @@ BACKFILL_IDENTITIES = 200
 STATE_SCAN = ("pk", "sk", "opt_out")  # the attributes a backfill's Scan reads (and may read)
 BACKFILL_NAMESPACE = uuid.UUID("9b8d2c41-7e35-4f0a-8c6d-2e1f5a4b3c70")  # follow-ups and job ids
 ACCOUNT_HOLD_NAMESPACE = uuid.UUID("3e7a9c15-4b2f-4d68-a0e1-8f5c2b7d9a43")  # a pair's hold id
+# A request's further jobs (`_request_jobs`): `<request>~<hex>`, the hex from the request id and
+# the purpose set, so every run of the event (a stream retry, the sweep's redrive) finds them.
+SPLIT_NAMESPACE = uuid.UUID("6a1d4e8b-3c7f-4b2a-9e05-d8f1c2a7b364")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,18 @@ class Resolution:
     links_held: int
     assertions_added: int = 0
     replayed: int = 0
+
+
+@dataclass(frozen=True)
+class _OwnJobs:
+    """What `_request_jobs` made and found for one request."""
+
+    systems: list[str]  # the systems given a job of the request's (its own or a further one)
+    split: dict[str, list[str]]  # per system, the further jobs made (`<request>~<hex>:<system>`)
+    covered: dict[str, list[str]]  # per system, other requests' jobs cited as its proof
+    relied: set[str]  # the identities whose marks named those cited jobs
+    plans: dict[str, JobPlan]  # per system, its plans together (what the record reads)
+    ids: set[str]  # every job id the request's plans had (made or not): never cited
 
 
 @dataclass(frozen=True)
@@ -204,19 +219,17 @@ class Resolver:
         # names someone else's identifier and asks nothing must not learn, from its own status,
         # which systems already hold that person's opt-out.
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
-        plans = derivation.merged_plans()
         where = jurisdictions_of(event)
         pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
         chosen = str(event["received_at"])
         pending.note_choice(chosen)
-        jobs, covered, relied = self._fan_out(
-            request_id, plans, pending, asked, jurisdictions=where, chosen_at=chosen
-        )
+        own = self._request_jobs(request_id, derivation, pending, asked, where, chosen)
+        jobs, covered, relied, plans = own.systems, own.covered, own.relied, own.plans
         # The identities not named whose marks the citations came from (the person's, reached
         # through a link): a cited job is proof only for those and the named ones (status.py
         # `SystemProof.proves`, review s28 p1 F1). Kept in this write; usually none or one.
         through = sorted(relied - {c.identifier.pk for c in claims})
-        quiet = _not_asked(request_id, plans, asked)
+        quiet = _not_asked(own.ids, plans, asked)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
         size = max(derivation.sizes, default=0)
@@ -240,6 +253,7 @@ class Resolver:
                                   "links_added": added, "links_held": held,
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
+                                  **({"split_jobs": own.split} if own.split else {}),
                                   **({"cited_linked": through} if through else {}),
                                   **({"not_asked": quiet} if quiet else {}),
                                   **({"renewed": renewed} if renewed else {}),
@@ -566,10 +580,58 @@ class Resolver:
 
     # -- jobs ----------------------------------------------------------------------------------
 
+    def _request_jobs(
+        self, request_id: str, derivation: Pass, pending: Outbox, asked: set[Purpose],
+        jurisdictions: list[str], chosen_at: str, systems: Collection[str] | None = None,
+        unless_denied: bool = False,
+    ) -> _OwnJobs:  # fmt: skip
+        """A request's jobs, each identity sent exactly its own cluster's purposes
+        (`Pass.request_plans`, docs/decisions.md "A request naming several unlinked people"):
+        per system its own job `<request>:<system>` for the first purpose set, and one further
+        job per further set, `<request>~<hex>:<system>` (`split_request_id`), which the
+        RESOLUTION names (`split_jobs`) so its status, proof, re-open and figures count it
+        with the system's own. One person (the usual case): one set, nothing further, no write
+        more. `systems`: only these (a re-open's)."""
+        first, more = derivation.request_plans()
+        by_request = {request_id: first}
+        for purposes, plans in sorted(more.items()):
+            by_request[split_request_id(request_id, purposes)] = plans
+        if systems is not None:
+            by_request = {r: {n: p for n, p in plans.items() if n in systems}
+                          for r, plans in by_request.items()}  # fmt: skip
+        ids = {f"{r}:{name}" for r, plans in by_request.items() for name in plans}
+        made: set[str] = set()
+        split: dict[str, list[str]] = {}
+        cited: dict[str, set[str]] = {}
+        relied: set[str] = set()
+        for job_request, plans in by_request.items():  # the request's own first
+            if not plans:
+                continue
+            jobs, covered, found = self._fan_out(job_request, plans, pending, asked,
+                                                 jurisdictions=jurisdictions, chosen_at=chosen_at,
+                                                 unless_denied=unless_denied,
+                                                 own=ids)  # fmt: skip
+            made.update(jobs)
+            if job_request != request_id:
+                for name in jobs:
+                    split.setdefault(name, []).append(f"{job_request}:{name}")
+            for name, others in covered.items():
+                cited.setdefault(name, set()).update(others)
+            relied |= found
+        together: dict[str, list[JobPlan]] = {}
+        for plans in by_request.values():
+            for name, plan in plans.items():
+                together.setdefault(name, []).append(plan)
+        return _OwnJobs(
+            sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
+            {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
+            relied, {n: merged(p) for n, p in sorted(together.items())}, ids,
+        )  # fmt: skip
+
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
         chain: str | None = None, jurisdictions: list[str] | None = None, chosen_at: str = "",
-        unless_denied: bool = False,
+        unless_denied: bool = False, own: Collection[str] = (),
     ) -> tuple[list[str], dict[str, list[str]], set[str]]:  # fmt: skip
         """Jobs made (system names), per system the other requests' jobs that already carry
         what this one asked of it (`asked`): its proof where it needs no job of its own, and
@@ -579,7 +641,8 @@ class Resolver:
         `chosen_at`: when the consumer made the choice the jobs carry (the request's
         `received_at`; a job made for several requests: the latest), kept on each job so a
         vendor can be told when the choice was made, not when it was delivered.
-        `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`)."""
+        `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`). `own`: the
+        request's other jobs' ids (`_request_jobs`), never cited as its proof."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         relied: set[str] = set()
@@ -587,7 +650,7 @@ class Resolver:
             if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at,
                               unless_denied):  # fmt: skip
                 made.append(name)
-            others = sorted(plan.covered - {f"{request_id}:{name}"})
+            others = sorted(plan.covered - {f"{request_id}:{name}", *own})
             if others and plan.purposes & asked:
                 covered[name] = others[:MAX_COVERING_JOBS]
                 relied.update(pk for job in covered[name] for pk in plan.relied.get(job, ()))
@@ -700,7 +763,8 @@ class Resolver:
         job it found already stored (`None`) is neither sent nor deleted by this run. Not
         found: a denial, if any, lands after the job was stored, as one landing after a first
         resolution, and the job goes on. So a re-open sends no job stored after the denial."""
-        if not check or get_item(self._table, (keys.request_pk(request_id), DENIAL_SK)) is None:
+        owner = keys.made_by(request_id) or request_id  # a further job's: its request's
+        if not check or get_item(self._table, (keys.request_pk(owner), DENIAL_SK)) is None:
             return
         if stored is not None and not delivery.delete_pending_job(self._table, stored):
             # Moved on: sent by another run of this re-open, which read no denial after the job
@@ -1210,13 +1274,12 @@ class Resolver:
                                     only=mine)  # fmt: skip
         derivation = self._pass()
         derivation.run(named, pending)
-        plans = {n: p for n, p in derivation.merged_plans().items() if n in systems}
         asked = {p for p, chosen in (event.get("opt_out") or {}).items() if chosen is True}
         try:
-            made, covered, relied = self._fan_out(request_id, plans, pending, asked,
-                                          jurisdictions=jurisdictions_of(event),
-                                          chosen_at=str(event["received_at"]),
-                                          unless_denied=True)  # fmt: skip
+            # each identity its own purposes, as at the first resolution (`_request_jobs`)
+            own = self._request_jobs(request_id, derivation, pending, asked,
+                                     jurisdictions_of(event), str(event["received_at"]),
+                                     systems=systems, unless_denied=True)  # fmt: skip
         except _DeniedMeanwhile:
             # Denied after the read above (review s24 diff A D1): the job stored since is
             # withdrawn unsent, and the re-open ends as if it had seen the denial there. Jobs
@@ -1229,13 +1292,14 @@ class Resolver:
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
         # One no longer configured is recorded as such (`not_configured`): the record must
         # not say the person opted back in when the operator removed the system.
+        plans = own.plans
         unplanned = {s: now for s in sorted(systems - set(plans))}
         configured = {s.name for s in self._systems.systems}
         removed = {s: now for s in unplanned if s not in configured}
-        cite_more(self._table, resolution, covered, _not_asked(request_id, plans, asked),
-                  unplanned, removed, relied - set(named))  # fmt: skip
+        cite_more(self._table, resolution, own.covered, _not_asked(own.ids, plans, asked),
+                  unplanned, removed, own.relied - set(named), own.split)  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
-                    jobs=made, not_planned=sorted(unplanned),
+                    jobs=own.systems, not_planned=sorted(unplanned),
                     not_configured=sorted(removed))  # fmt: skip
         return len(plans)
 
@@ -1339,6 +1403,12 @@ ENDED = delivery.ENDED
 SEND, LEFT, DROPPED = "send", "left", "dropped"
 
 
+def split_request_id(request_id: str, purposes: tuple[Purpose, ...]) -> str:
+    """The request id of a request's further jobs for one purpose set (`_request_jobs`)."""
+    token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}")
+    return keys.own_request_id(request_id, token.hex[:12])
+
+
 def _step_plans(derivation: Pass, system: str, request_id: str, first: str) -> dict[str, JobPlan]:
     """A backfill step's jobs (job request id -> plan): one per purpose set, so each identity
     is sent its own cluster's purposes, never the union of the step's (review s30 operator
@@ -1437,22 +1507,22 @@ def jurisdictions_of(event: Item) -> list[str]:
 
 
 def _not_asked(
-    request_id: str, plans: dict[str, JobPlan], asked: set[Purpose]
+    own: Collection[str], plans: dict[str, JobPlan], asked: set[Purpose]
 ) -> dict[str, list[Item]]:
     """Per system, other requests' recent no_record jobs for which identities were not asked
     (the quiet period), with when each answered: the request's record of what it relied on.
-    Not proof: the status counts no such system. (This request's own job, met again by a
-    retried event, is its own receipt.) Only for a system serving a purpose this request asked
-    (`asked`), as earlier jobs are cited: the public view counts these systems as done, so a
-    request that names someone's email and asks nothing, or asks only what the system does
-    not serve, would read from its count whether that vendor holds the person (found by the
-    s23 model search)."""
+    Not proof: the status counts no such system. (This request's own jobs (`own`: their ids),
+    met again by a retried event, are its own receipts.) Only for a system serving a purpose
+    this request asked (`asked`), as earlier jobs are cited: the public view counts these
+    systems as done, so a request that names someone's email and asks nothing, or asks only
+    what the system does not serve, would read from its count whether that vendor holds the
+    person (found by the s23 model search)."""
     found: dict[str, list[Item]] = {}
     for name, plan in sorted(plans.items()):
         if not plan.purposes & asked:
             continue
-        own = f"{request_id}:{name}"
-        heard = sorted((j, at) for j, at in plan.not_asked.items() if j != own)[:MAX_COVERING_JOBS]
+        heard = sorted((j, at) for j, at in plan.not_asked.items() if j not in own)
+        heard = heard[:MAX_COVERING_JOBS]
         if heard:
             found[name] = [{"job_id": job, "answered_at": iso(datetime.fromtimestamp(at, UTC))}
                            for job, at in heard]  # fmt: skip

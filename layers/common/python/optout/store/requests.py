@@ -35,7 +35,7 @@ def load_partition(table: Table, pk: str, *, consistent: bool = False) -> list[I
 # being as read, and a refused one merges again from the item the refusal returns. Bounded:
 # each refusal means another re-open wrote in between; past this, the redrive event is retried.
 CITE_ATTEMPTS = 4
-_MERGED = ("covered", "not_asked", "not_planned", "not_configured")
+_MERGED = ("covered", "not_asked", "not_planned", "not_configured", "split_jobs")
 
 
 def cite_more(
@@ -46,6 +46,7 @@ def cite_more(
     not_planned: dict[str, str] | None = None,
     not_configured: dict[str, str] | None = None,
     linked: set[str] | None = None,
+    split: dict[str, list[str]] | None = None,
 ) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
@@ -55,13 +56,15 @@ def cite_more(
     of them no longer in the systems config, so the record does not say the person opted back
     in), and the identities not named whose marks its citations came from (`linked`: those
     `cited_linked` lacks are appended, a job cited again included, so one missed there is
-    repaired; review s29 cite R1). Each is merged into what is stored, never replaces it: a
-    concurrent re-open's additions stay (review s29 lead I3, I4). Nothing else ever rewrites
-    a RESOLUTION."""
+    repaired; review s29 cite R1), and its further jobs (`split`, the RESOLUTION's
+    `split_jobs`: one per further purpose set, resolver `_request_jobs`). Each is merged into
+    what is stored, never replaces it: a concurrent re-open's additions stay (review s29 lead
+    I3, I4). Nothing else ever rewrites a RESOLUTION."""
     at = (str(resolution["pk"]), keys.RESOLUTION_SK)
     key = {"pk": {"S": at[0]}, "sk": {"S": at[1]}}
     for attempt in range(1, CITE_ATTEMPTS + 1):
-        write = _cite_write(resolution, covered, not_asked, not_planned, not_configured, linked)
+        write = _cite_write(resolution, covered, not_asked, not_planned, not_configured, linked,
+                            split)  # fmt: skip
         if write is None:
             return
         try:
@@ -88,15 +91,15 @@ def _cite_write(
     not_planned: dict[str, str] | None,
     not_configured: dict[str, str] | None,
     linked: set[str] | None,
+    split: dict[str, list[str]] | None = None,
 ) -> dict[str, Any] | None:
     """The UpdateItem merging a re-open's additions into `resolution` as read, or None when
     it adds nothing. Each merged attribute is written whole (a path into a map the first
     resolution did not store is refused), on the condition that it is still as read."""
     first = resolution.get("covered") or {}
-    lists: dict[str, list[str]] = {}
-    for system, ids in sorted(covered.items()):
-        if new := [j for j in ids if j not in first.get(system, [])]:
-            lists[system] = [*first.get(system, []), *dict.fromkeys(new)]
+    lists = _appended(first, covered)
+    split_first = resolution.get("split_jobs") or {}
+    split_lists = _appended(split_first, split or {})
     heard = dict(resolution.get("not_asked") or {})
     for system, entries in sorted((not_asked or {}).items()):
         known = {e["job_id"] for e in heard.get(system, [])}
@@ -105,7 +108,8 @@ def _cite_write(
     merged = {"covered": {**first, **lists}, "not_asked": heard,
               "not_planned": {**(not_planned or {}), **(resolution.get("not_planned") or {})},
               "not_configured": {**(not_configured or {}),
-                                 **(resolution.get("not_configured") or {})}}  # fmt: skip
+                                 **(resolution.get("not_configured") or {})},
+              "split_jobs": {**split_first, **split_lists}}  # fmt: skip
     changed = [a for a in _MERGED if merged[a] != (resolution.get(a) or {})]
     reached = sorted(set(linked or ()) - {str(pk) for pk in resolution.get("cited_linked") or ()})
     if not changed and not reached:
@@ -128,6 +132,16 @@ def _cite_write(
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeValues": serialize(values),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}  # fmt: skip
+
+
+def _appended(first: Item, added: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per system, the ids of `first` followed by those of `added` it lacks (only systems with
+    one new)."""
+    lists: dict[str, list[str]] = {}
+    for system, ids in sorted(added.items()):
+        if new := [j for j in ids if j not in first.get(system, [])]:
+            lists[system] = [*first.get(system, []), *dict.fromkeys(new)]
+    return lists
 
 
 def put_resolution(table: Table, item: Item) -> bool:
