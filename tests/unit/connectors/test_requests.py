@@ -784,6 +784,72 @@ def test_braze_type_with_no_profile_is_not_counted_as_sent(server):
     assert outcome.identifier_types_rejected == ("email",)
 
 
+def test_braze_finds_a_phone_only_person_by_phone_and_updates_each_profile(server):
+    # Given a person known by phone alone, a number two Braze profiles hold (review s31
+    # vendors V31-1: a phone-only opt-out never reached Braze)
+    shared = "+14155552222"
+    job = make_job(("phone", shared), system="braze")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then Braze is asked by phone, in E.164 as held, one number per export...
+    recorded = calls(server, "braze")
+    assert [c["path"] for c in recorded] == ["/users/export/ids", "/users/track"]
+    assert json.loads(recorded[0]["body"]) == {"phone": shared, "fields_to_export": ["braze_id"]}
+    # ... and each profile it found is updated by its braze_id, update-only
+    first, second = braze_sandbox.braze_ids(shared)
+    assert json.loads(recorded[1]["body"])["attributes"] == [
+        {"braze_id": first, "do_not_sell_or_share": True, "_update_existing_only": True},
+        {"braze_id": second, "do_not_sell_or_share": True, "_update_existing_only": True},
+    ]
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.note == "phone matched 2 Braze profiles, an update sent to each"
+    assert "4155552222" not in repr(outcome)
+
+
+def test_braze_unknown_phone_is_no_such_person_and_creates_no_profile(server):
+    job = make_job(("phone", "+14155550000"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
+    assert server.sandboxes["braze"].vendor.created == []
+
+
+def test_braze_pace_counts_one_export_per_phone(server):
+    # Given a person with a customer id, two emails and two phones
+    job = make_job(("customer_id", "c1"), ("email", "p1@example.com"), ("email", "p2@example.com"),
+                   ("phone", PHONE), ("phone", "+14155550124"), system="braze")  # fmt: skip
+    connector = make_connector(server, "braze")
+
+    # When it is delivered
+    (outcome,) = connector.deliver([job])
+
+    # Then the calls the pace reserves are the calls made: one export of the external ids, one
+    # per email, one per phone, one track
+    assert outcome.status == "done"
+    assert len(calls(server, "braze")) == connector.calls_per_job(job) == 6
+    # ... and a batch of jobs each with one identifier of every type counts each phone too
+    assert connector.calls_per_batch(3) == 1 + 3 + 3 + 1
+
+
+def test_braze_system_without_phone_in_its_types_sends_no_phone(server):
+    # Given a Braze system configured before session 31: customer_id and email only
+    connector = make_connector(server, "braze", identifier_types=("customer_id", "email"))
+    job = make_job(("email", "p1@example.com"), ("phone", PHONE), system="braze")
+
+    (outcome,) = connector.deliver([job])
+
+    # Then it works as before: the email is looked up and updated, the phone never sent
+    bodies = [json.loads(c["body"]) for c in calls(server, "braze")]
+    assert [sorted(b) for b in bodies[:-1]] == [["email_address", "fields_to_export"]]
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert connector.calls_per_job(job) == 2 and connector.calls_per_batch(3) == 1 + 3 + 1
+
+
 def test_trade_desk_is_done_when_one_email_has_no_uid2_and_the_other_was_taken(server):
     # Given a person with two emails, one opted out of UID2 (no UID2 to send), the other mapped
     job = make_job(("email", "optout@example.com"), ("email", "p2@example.com"),
