@@ -265,6 +265,19 @@ def test_salesforce_needs_a_field_for_every_purpose(tmp_path):
     )
 
 
+@pytest.mark.parametrize("options", [{"person_accounts": True}, {"record_field": "X__c"}])
+def test_salesforce_person_account_record_field_alone_is_refused(options):
+    # It names the Person Account side of record_field: without both it would write nothing
+    system = SystemModel.model_validate(
+        {"name": "crm", "type": "salesforce", "identifier_types": ["email"], "purposes": ["sale"],
+         "options": {"base_url": "https://org.my.salesforce.com", **options,
+                     "person_account_record_field": "X__pc"}}
+    ).config()  # fmt: skip
+
+    with pytest.raises(ConfigError, match="person_account_record_field needs record_field and"):
+        CONNECTORS["salesforce"](system, fixed({}), HttpClient(1))
+
+
 @pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "DELETE_ARCHIVE_ONLY"])
 def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
     # DELETE_ONLY: "Delete existing data without suppressing any new data" (Segment)

@@ -962,9 +962,37 @@ def test_salesforce_finds_leads_and_person_accounts_and_sets_a_custom_field(serv
 
     outcomes = connector.deliver(jobs)
 
+    # The Lead under the field's name, the Person Account under its `__pc` name (review s31
+    # vendors V31-2: Salesforce refuses a Contact field's `__c` name on a Person Account)
     records = server.sandboxes["salesforce"].vendor.records.values()
-    assert {r["type"]: r.get("Do_Not_Sell__c") for r in records} == {"Lead": True, "Account": True}
+    flags = {r["type"]: (r.get("Do_Not_Sell__c"), r.get("Do_Not_Sell__pc")) for r in records}
+    assert flags == {"Lead": (True, None), "Account": (None, True)}
     assert [o.status for o in outcomes] == ["done", "done"]
+
+
+def test_salesforce_person_account_takes_an_explicit_record_field_name(server):
+    # Given an org whose checkbox on Person Accounts is named otherwise (set explicitly)
+    job = make_job(("email", "person.two@example.com"), system="salesforce")
+    options = {"person_accounts": True, "record_field": "Do_Not_Sell__c",
+               "person_account_record_field": "Privacy_Do_Not_Sell__pc"}  # fmt: skip
+
+    (outcome,) = make_connector(server, "salesforce", options=options).deliver([job])
+
+    (account,) = server.sandboxes["salesforce"].vendor.records.values()
+    assert account["Privacy_Do_Not_Sell__pc"] is True and "Do_Not_Sell__pc" not in account
+    assert outcome.status == "done"
+
+
+def test_salesforce_sandbox_refuses_a_contact_field_under_its_contact_name_on_an_account(server):
+    # Salesforce: a Contact custom field is `__pc` on a Person Account; `__c` is INVALID_FIELD
+    options = {"person_accounts": True, "record_field": "Do_Not_Sell__c",
+               "person_account_record_field": "Do_Not_Sell__c"}  # fmt: skip
+    job = make_job(("email", "person.two@example.com"), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce", options=options).deliver([job])
+
+    assert outcome.status is None and outcome.error.retryable is False
+    assert outcome.error.reason == "salesforce update: Account INVALID_FIELD"
 
 
 def test_salesforce_finds_a_person_account_once_not_again_through_its_person_contact(server):
@@ -985,7 +1013,7 @@ def test_salesforce_finds_a_person_account_once_not_again_through_its_person_con
     (account,) = sandbox.records.values()
     ((individual_id, fields),) = sandbox.individuals.items()
     assert account["PersonIndividualId"] == individual_id == outcome.vendor_ref
-    assert account["Do_Not_Sell__c"] is True and fields["HasOptedOutTracking"] is True
+    assert account["Do_Not_Sell__pc"] is True and fields["HasOptedOutTracking"] is True
     assert outcome.status == "done"
     assert outcome.records_changed == (f"Account/{account['Id']}", f"Individual/{individual_id}")
     lookup = calls(server, "salesforce")[1]
