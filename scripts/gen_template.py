@@ -46,6 +46,7 @@ from optout.identifiers import ID_TYPES, Identifier, IdType  # noqa: E402
 from optout.purposes import ALL_PURPOSES  # noqa: E402
 from optout.systems import (  # noqa: E402
     CONNECTOR_HASHING,
+    CONNECTOR_ID_TYPES,
     PLACEHOLDER,
     VARIABLE,
     SystemConfig,
@@ -227,6 +228,24 @@ def job_pace_warnings(template: dict[str, Any], systems: Sequence[SystemConfig])
     return found
 
 
+def narrow_type_warnings(systems: Sequence[SystemConfig]) -> list[str]:
+    """One line per system that leaves out identifier types its connector can send: a person
+    known only by those is never sent to it (resolver: `no_identifier`), although the vendor
+    could find them. A warning, as leaving one out can be meant (review s31 vendors V31-1:
+    Braze took phones from session 31, and an existing file lists only customer_id and email)."""
+    found: list[str] = []
+    for system in systems:
+        missing = [t for t in CONNECTOR_ID_TYPES[system.type] if not system.accepts(t)]
+        if missing:
+            found.append(
+                f"{system.name}: its {system.type} connector can also send {', '.join(missing)}, "
+                "which identifier_types leaves out: an opt-out known only by "
+                f"{' or '.join(missing)} does not reach it; add {' and '.join(missing)} "
+                "unless that is meant"
+            )
+    return found
+
+
 def _worker_limits(
     template: dict[str, Any], system: SystemConfig
 ) -> tuple[int, dict[str, Any], float]:
@@ -397,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         template = render(TEMPLATE.read_text(encoding="utf-8"), generated)
         config = load_systems(args.systems, PRODUCTION_ENVIRON)
         check_config(loads_template(template), config)
-        for warning in job_pace_warnings(loads_template(template), config.systems):
+        warnings = job_pace_warnings(loads_template(template), config.systems)
+        for warning in warnings + narrow_type_warnings(config.systems):
             print(f"make template: warning: {warning}", file=sys.stderr)
     except ValueError as error:  # a config the stack could not run: say which, no traceback
         print(f"make template: {error}", file=sys.stderr)

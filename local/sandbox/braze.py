@@ -1,17 +1,25 @@
 """Braze REST API: POST /users/export/ids and POST /users/track (attributes).
 
 Profiles are synthetic: every email and external id is a known user except those whose local
-part (or id) starts with "unknown". An email whose local part starts with "shared" is held by
-two profiles (two `braze_id`s), as duplicates by email are at Braze; one starting with "locked"
+part (or id) starts with "unknown", and every E.164 phone except those ending in 0000. An email
+whose local part starts with "shared" (a phone ending in 2222) is held by two profiles (two
+`braze_id`s), as duplicates by email or phone are at Braze; an email starting with "locked"
 is held by a profile whose /users/track objects the sandbox rejects (a "minor error" by index,
 to show partial rejections). As at Braze, a /users/track object for an unknown user *creates* a
 profile unless it says `"_update_existing_only": true`; such creations are recorded in
 `created`, so a test can show that an opt-out added no one. `updated` maps each profile
 (`braze_id:<id>` or `external_id:<id>`) to the attributes written on it; an object by `email`
 updates only one profile of several, as Braze's /users/track FAQ says.
+
+/users/export/ids takes up to 50 `external_ids`, or exactly one `email_address` or `phone`
+(Braze: "only one of these identifiers per request"); anything else is a 400. A `phone` must
+be the documented "String in E.164 format" (+ and up to 15 digits): the sandbox refuses any
+other form with a 400, stricter than Braze is known to be, so a connector sending another
+form fails here instead of finding no one.
 """
 
 import hashlib
+import re
 from typing import Any
 
 from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_response, parse_json
@@ -19,18 +27,24 @@ from local.sandbox.wire import SandboxRequest, SandboxResponse, bearer, json_res
 MAX_OBJECTS = 75
 MAX_EXTERNAL_IDS = 50
 IDENTIFIERS = ("external_id", "user_alias", "braze_id", "email", "phone")
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+ONE_PER_REQUEST = ("email_address", "phone")  # with external_ids: one of them per request
 
 
 def known(value: str) -> bool:
+    if E164.fullmatch(value):
+        return not value.endswith("0000")
     return not value.split("@")[0].startswith("unknown")
 
 
-def braze_ids(email: str) -> list[str]:
-    """The braze_id of every profile the sandbox holds for an email (none if unknown)."""
-    if not known(email):
+def braze_ids(value: str) -> list[str]:
+    """The braze_id of every profile the sandbox holds for an email or phone (none if
+    unknown)."""
+    if not known(value):
         return []
-    base = "sandbox-" + hashlib.sha256(email.encode()).hexdigest()[:12]
-    return [base + "-1", base + "-2"] if email.startswith("shared") else [base]
+    base = "sandbox-" + hashlib.sha256(value.encode()).hexdigest()[:12]
+    shared = value.startswith("shared") or (E164.fullmatch(value) and value.endswith("2222"))
+    return [base + "-1", base + "-2"] if shared else [base]
 
 
 class Braze:
@@ -38,7 +52,7 @@ class Braze:
         self.api_key = secrets.get("api_key")
         self.created: list[str] = []  # identifier kinds of profiles an update created
         self.updated: dict[str, dict[str, Any]] = {}
-        self.issued: dict[str, str] = {}  # braze_id -> its profile's email
+        self.issued: dict[str, str] = {}  # braze_id -> its profile's email or phone
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("/users/track", "/users/export/ids"):
@@ -54,13 +68,16 @@ class Braze:
         if not isinstance(body, dict):
             return json_response(400, {"message": "Invalid request"})
         external = body.get("external_ids") or []
-        email = body.get("email_address")
-        if len(external) > MAX_EXTERNAL_IDS or (external and email) or not (external or email):
+        singles = [body[k] for k in ONE_PER_REQUEST if body.get(k)]
+        if len(external) > MAX_EXTERNAL_IDS or len(singles) + bool(external) != 1:
             return json_response(400, {"message": "Invalid identifiers"})
+        phone = body.get("phone")
+        if phone and not (isinstance(phone, str) and E164.fullmatch(phone)):
+            return json_response(400, {"message": "Invalid phone"})
         users = [{"external_id": e} for e in external if isinstance(e, str) and known(e)]
-        if isinstance(email, str):
-            for braze_id in braze_ids(email):
-                self.issued[braze_id] = email
+        for value in singles:
+            for braze_id in braze_ids(value) if isinstance(value, str) else []:
+                self.issued[braze_id] = value
                 users.append({"braze_id": braze_id})
         missing = [e for e in external if not (isinstance(e, str) and known(e))]
         answer: dict[str, Any] = {"message": "success", "users": users}

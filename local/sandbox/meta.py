@@ -15,11 +15,19 @@ Graph API leaves an unset field out. On such an unusable account `usersofanyaudi
 usual and removes nothing: Meta documents that the call may then process nothing, not its
 answer, so the sandbox models the worst case (a 2xx that looks like any other).
 
+The app: with an `app_secret` in the sandbox's secret, the app is set to "Require App Secret"
+(Meta, "Secure Graph API Calls"): every call must carry `appsecret_proof`, the HMAC-SHA256
+hex of the access token keyed with the app secret, in the form body or the query string;
+one without it, or with another value, is refused with HTTP 400 and code 100 (the message
+third-party reports quote; Meta's exact code is unconfirmed).
+
 Versions: a version past its end of life (optout.connectors.versions, from Meta's version
 history) is answered as Meta answers it, HTTP 400 with error code 2635 ("You are calling a
 deprecated version of the Ads API"); a version Meta has not released is an unknown path.
 """
 
+import hashlib
+import hmac
 import json
 import re
 import urllib.parse
@@ -90,6 +98,7 @@ def sdk_call(version: str, node: str, schema: str, data: list[str]) -> tuple[str
 class Meta:
     def __init__(self, secrets: dict[str, Any]) -> None:
         self.access_token = secrets.get("access_token")
+        self.app_secret = secrets.get("app_secret")  # set: the app requires appsecret_proof
         self.sessions = 0
         self.removed: list[str] = []  # hashes removed, in order (tests look here)
         # Audience ids Meta has flagged (its `operation_status` 471): a removal is refused with
@@ -129,6 +138,9 @@ class Meta:
             )
         if not self.access_token or bearer(request) != self.access_token:
             return graph_error(401, 190, "Invalid OAuth access token.")
+        refused = self._unproven(request, parts.query)
+        if refused is not None:
+            return refused
         if account and self.account_refused is not None:
             status, code = self.account_refused
             return graph_error(status, code, f"(#{code}) refused")
@@ -177,6 +189,23 @@ class Meta:
                 "invalid_entry_samples": {},
             },
         )
+
+    def _unproven(self, request: SandboxRequest, query: str) -> SandboxResponse | None:
+        """The refusal of a call without the right appsecret_proof, when the app requires one."""
+        if not self.app_secret:
+            return None
+        params = dict(urllib.parse.parse_qsl(request.body.decode()))
+        params.update(urllib.parse.parse_qsl(query))
+        given = params.get("appsecret_proof")
+        if given is None:
+            return graph_error(400, 100, "API calls from the server require an appsecret_proof "
+                               "argument", "GraphMethodException")  # fmt: skip
+        token = str(self.access_token).encode()
+        wanted = hmac.new(str(self.app_secret).encode(), token, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given, wanted):
+            return graph_error(400, 100, "Invalid appsecret_proof provided in the API argument",
+                               "GraphMethodException")  # fmt: skip
+        return None
 
     def usable(self) -> bool:
         return self.business_owned and self.terms_accepted

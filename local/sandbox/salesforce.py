@@ -21,6 +21,11 @@ POST and PATCH, `@{referenceId.id}` resolved from an earlier node) run in order,
 refused rolls the whole graph back (the other nodes answer PROCESSING_HALTED); after 14 failed
 graphs the rest are not run (PROCESSING_HALTED). Limits: 75 graphs, 500 nodes a payload; a
 referenceId repeated anywhere in the payload is refused (undocumented: the strict reading).
+The org's custom checkboxes (any `*__c` boolean) are Individual, Contact and Lead fields (the
+person-level ones created on Contact, as Salesforce advises). On a Person Account a Contact
+field is named with `__pc` ("Creating and Undeleting a Person Account", Change Data Capture
+Developer Guide), so an Account write takes `*__pc` and refuses `*__c` with INVALID_FIELD for
+that record; a Contact or Lead refuses `*__pc`.
 """
 
 import copy
@@ -339,8 +344,9 @@ class Salesforce:
             allowed = {LINK_FIELD.get(str(kind), "")}
         if target is None:
             return _failed("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        suffix = "__pc" if kind == "Account" else "__c"  # see the module's docstring
         for name, value in fields.items():
-            custom = name.endswith("__c") and isinstance(value, bool)
+            custom = name.endswith(suffix) and isinstance(value, bool)
             linking = name in allowed and kind != "Individual" and value in self.individuals
             flag = name in allowed and kind == "Individual" and isinstance(value, bool)
             if not (custom or linking or flag):

@@ -152,3 +152,14 @@ def test_a_system_retired_after_it_refused_is_named_on_a_request_complied_with_i
     assert header == "systems: 5 of 5 done, 0 failed, 1 retired: braze (failed)"
     record = request_record(pipe, request_id)
     assert (record["outcome"], record["retired"]) == ("complied_whole", ["braze"])
+
+
+def test_a_phone_only_opt_out_is_planned_for_braze(pipe: Pipeline) -> None:
+    # Given an opt-out by phone alone under local/systems.json (review s31 vendors V31-1:
+    # Braze, which can find people by phone, was skipped as `no_identifier`)
+    request_id = str(pipe.post("/v1/opt-out", {"phone": "+1 415 555 0177"})["request_id"])
+    # When the resolver resolves it
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then only the systems that take no phone are skipped, and Braze has its job
+    assert resolution(pipe, request_id)["skipped"] == {"no_identifier": ["salesforce", "segment"]}
+    assert len(pipe.drain("braze")) == 1

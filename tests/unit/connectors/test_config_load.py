@@ -55,6 +55,31 @@ def test_both_files_declare_the_same_systems():
     ]
 
 
+def test_braze_takes_phones_and_a_file_written_before_still_loads_and_is_warned(tmp_path):
+    # Given a Braze system with phone (review s31 vendors V31-1), and one as written before
+    # session 31, customer_id and email only
+    production = json.loads(PRODUCTION.read_text())
+    (braze,) = [s for s in production["systems"] if s["type"] == "braze"]
+    assert "phone" in braze["identifier_types"]
+    before = {**braze, "identifier_types": ["customer_id", "email"]}
+    for system, path in ((braze, tmp_path / "now.json"), (before, tmp_path / "before.json")):
+        path.write_text(json.dumps({"systems": [system]}))
+        # When each is loaded, by the plain reader and by the models
+        loaded = load_systems(path, environ={}).systems[0]
+        modelled = SystemModel.model_validate(system).config()
+        # Then both load as written
+        assert (
+            loaded.identifier_types
+            == modelled.identifier_types
+            == tuple(system["identifier_types"])
+        )
+    # ... and `make template` warns of the earlier file that a phone-only opt-out misses Braze
+    old = load_systems(tmp_path / "before.json", environ={}).systems
+    (warning,) = gen_template.narrow_type_warnings(old)
+    assert warning.startswith("braze: its braze connector can also send phone")
+    assert gen_template.narrow_type_warnings(load_systems(PRODUCTION, environ={}).systems) == []
+
+
 def test_an_unset_variable_is_refused_naming_system_and_field(tmp_path):
     path = write(tmp_path, {"base_url": "${NOT_SET_ANYWHERE}/x"})
 
@@ -238,6 +263,19 @@ def test_salesforce_needs_a_field_for_every_purpose(tmp_path):
         fixed({}),
         HttpClient(1),
     )
+
+
+@pytest.mark.parametrize("options", [{"person_accounts": True}, {"record_field": "X__c"}])
+def test_salesforce_person_account_record_field_alone_is_refused(options):
+    # It names the Person Account side of record_field: without both it would write nothing
+    system = SystemModel.model_validate(
+        {"name": "crm", "type": "salesforce", "identifier_types": ["email"], "purposes": ["sale"],
+         "options": {"base_url": "https://org.my.salesforce.com", **options,
+                     "person_account_record_field": "X__pc"}}
+    ).config()  # fmt: skip
+
+    with pytest.raises(ConfigError, match="person_account_record_field needs record_field and"):
+        CONNECTORS["salesforce"](system, fixed({}), HttpClient(1))
 
 
 @pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "DELETE_ARCHIVE_ONLY"])

@@ -3,6 +3,8 @@ owns the ad account or its Custom Audience Terms are not accepted (Meta, "Custom
 Audiences", Remove Members): the connector reads the account once (check_account) and never
 writes `done` for such an account (review s29 F1)."""
 
+import hashlib
+import hmac
 import json
 import urllib.parse
 from typing import Any
@@ -209,3 +211,48 @@ def test_meta_account_read_refused_otherwise_still_stops_the_batch(server, refus
 def _get(path: str) -> SandboxRequest:
     token = secret_for("meta")["access_token"]
     return SandboxRequest("GET", path, {"authorization": f"Bearer {token}"}, b"")
+
+
+APP_SECRET = "local-fake-meta-app-secret"
+
+
+def test_meta_app_requiring_the_proof_gets_it_on_every_call_never_the_secret(server):
+    # Given a Meta app set to "Require App Secret" (review s31 vendors V31-4)
+    vendor = server.sandboxes["meta"].vendor
+    vendor.app_secret = APP_SECRET
+    token = secret_for("meta")["access_token"]
+    proof = hmac.new(APP_SECRET.encode(), token.encode(), hashlib.sha256).hexdigest()
+    job = make_job(("email", "p1@example.com"), system="meta")
+    secret = {**secret_for("meta"), "app_secret": APP_SECRET}
+    connector = make_connector(server, "meta", options={"audience_ids": ["2002"]}, secret=secret)
+
+    # When a removal is sent with the app secret in Meta's secret
+    (outcome,) = connector.deliver([job])
+
+    # Then the account's read carries the proof in its query (a GET has no body), each removal
+    # in its form body beside the payload and not in its URL, and the secret goes nowhere
+    read, *removals = calls(server, "meta")
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(read["path"]).query)
+    assert query["appsecret_proof"] == [proof]
+    assert len(removals) == 2
+    for call in removals:
+        assert dict(urllib.parse.parse_qsl(call["body"]))["appsecret_proof"] == proof
+        assert "appsecret_proof" not in call["path"]
+    assert not any(APP_SECRET in json.dumps(c) for c in calls(server, "meta"))
+    assert outcome.status == "done" and APP_SECRET not in repr(outcome)
+
+
+def test_meta_app_requiring_the_proof_refuses_a_call_without_it_or_with_another(server):
+    # Given an app requiring the proof, and a secret without the app secret, or a wrong one
+    server.sandboxes["meta"].vendor.app_secret = APP_SECRET
+    job = make_job(("email", "p1@example.com"), system="meta")
+    for secret in (secret_for("meta"), {**secret_for("meta"), "app_secret": "another"}):
+        connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                            "audience_ids": ["2002"]},
+                                   secret=secret)  # fmt: skip
+
+        (outcome,) = connector.deliver([job])
+
+        # Then Meta refuses the removal: the job fails for good, never done
+        assert outcome.status is None and outcome.error.retryable is False
+    assert server.sandboxes["meta"].vendor.removed == []

@@ -784,6 +784,72 @@ def test_braze_type_with_no_profile_is_not_counted_as_sent(server):
     assert outcome.identifier_types_rejected == ("email",)
 
 
+def test_braze_finds_a_phone_only_person_by_phone_and_updates_each_profile(server):
+    # Given a person known by phone alone, a number two Braze profiles hold (review s31
+    # vendors V31-1: a phone-only opt-out never reached Braze)
+    shared = "+14155552222"
+    job = make_job(("phone", shared), system="braze")
+
+    # When the opt-out is delivered
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then Braze is asked by phone, in E.164 as held, one number per export...
+    recorded = calls(server, "braze")
+    assert [c["path"] for c in recorded] == ["/users/export/ids", "/users/track"]
+    assert json.loads(recorded[0]["body"]) == {"phone": shared, "fields_to_export": ["braze_id"]}
+    # ... and each profile it found is updated by its braze_id, update-only
+    first, second = braze_sandbox.braze_ids(shared)
+    assert json.loads(recorded[1]["body"])["attributes"] == [
+        {"braze_id": first, "do_not_sell_or_share": True, "_update_existing_only": True},
+        {"braze_id": second, "do_not_sell_or_share": True, "_update_existing_only": True},
+    ]
+    assert outcome.status == "done"
+    assert outcome.identifier_types_sent == ("phone",)
+    assert outcome.note == "phone matched 2 Braze profiles, an update sent to each"
+    assert "4155552222" not in repr(outcome)
+
+
+def test_braze_unknown_phone_is_no_such_person_and_creates_no_profile(server):
+    job = make_job(("phone", "+14155550000"), system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
+    assert server.sandboxes["braze"].vendor.created == []
+
+
+def test_braze_pace_counts_one_export_per_phone(server):
+    # Given a person with a customer id, two emails and two phones
+    job = make_job(("customer_id", "c1"), ("email", "p1@example.com"), ("email", "p2@example.com"),
+                   ("phone", PHONE), ("phone", "+14155550124"), system="braze")  # fmt: skip
+    connector = make_connector(server, "braze")
+
+    # When it is delivered
+    (outcome,) = connector.deliver([job])
+
+    # Then the calls the pace reserves are the calls made: one export of the external ids, one
+    # per email, one per phone, one track
+    assert outcome.status == "done"
+    assert len(calls(server, "braze")) == connector.calls_per_job(job) == 6
+    # ... and a batch of jobs each with one identifier of every type counts each phone too
+    assert connector.calls_per_batch(3) == 1 + 3 + 3 + 1
+
+
+def test_braze_system_without_phone_in_its_types_sends_no_phone(server):
+    # Given a Braze system configured before session 31: customer_id and email only
+    connector = make_connector(server, "braze", identifier_types=("customer_id", "email"))
+    job = make_job(("email", "p1@example.com"), ("phone", PHONE), system="braze")
+
+    (outcome,) = connector.deliver([job])
+
+    # Then it works as before: the email is looked up and updated, the phone never sent
+    bodies = [json.loads(c["body"]) for c in calls(server, "braze")]
+    assert [sorted(b) for b in bodies[:-1]] == [["email_address", "fields_to_export"]]
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert connector.calls_per_job(job) == 2 and connector.calls_per_batch(3) == 1 + 3 + 1
+
+
 def test_trade_desk_is_done_when_one_email_has_no_uid2_and_the_other_was_taken(server):
     # Given a person with two emails, one opted out of UID2 (no UID2 to send), the other mapped
     job = make_job(("email", "optout@example.com"), ("email", "p2@example.com"),
@@ -896,9 +962,37 @@ def test_salesforce_finds_leads_and_person_accounts_and_sets_a_custom_field(serv
 
     outcomes = connector.deliver(jobs)
 
+    # The Lead under the field's name, the Person Account under its `__pc` name (review s31
+    # vendors V31-2: Salesforce refuses a Contact field's `__c` name on a Person Account)
     records = server.sandboxes["salesforce"].vendor.records.values()
-    assert {r["type"]: r.get("Do_Not_Sell__c") for r in records} == {"Lead": True, "Account": True}
+    flags = {r["type"]: (r.get("Do_Not_Sell__c"), r.get("Do_Not_Sell__pc")) for r in records}
+    assert flags == {"Lead": (True, None), "Account": (None, True)}
     assert [o.status for o in outcomes] == ["done", "done"]
+
+
+def test_salesforce_person_account_takes_an_explicit_record_field_name(server):
+    # Given an org whose checkbox on Person Accounts is named otherwise (set explicitly)
+    job = make_job(("email", "person.two@example.com"), system="salesforce")
+    options = {"person_accounts": True, "record_field": "Do_Not_Sell__c",
+               "person_account_record_field": "Privacy_Do_Not_Sell__pc"}  # fmt: skip
+
+    (outcome,) = make_connector(server, "salesforce", options=options).deliver([job])
+
+    (account,) = server.sandboxes["salesforce"].vendor.records.values()
+    assert account["Privacy_Do_Not_Sell__pc"] is True and "Do_Not_Sell__pc" not in account
+    assert outcome.status == "done"
+
+
+def test_salesforce_sandbox_refuses_a_contact_field_under_its_contact_name_on_an_account(server):
+    # Salesforce: a Contact custom field is `__pc` on a Person Account; `__c` is INVALID_FIELD
+    options = {"person_accounts": True, "record_field": "Do_Not_Sell__c",
+               "person_account_record_field": "Do_Not_Sell__c"}  # fmt: skip
+    job = make_job(("email", "person.two@example.com"), system="salesforce")
+
+    (outcome,) = make_connector(server, "salesforce", options=options).deliver([job])
+
+    assert outcome.status is None and outcome.error.retryable is False
+    assert outcome.error.reason == "salesforce update: Account INVALID_FIELD"
 
 
 def test_salesforce_finds_a_person_account_once_not_again_through_its_person_contact(server):
@@ -919,7 +1013,7 @@ def test_salesforce_finds_a_person_account_once_not_again_through_its_person_con
     (account,) = sandbox.records.values()
     ((individual_id, fields),) = sandbox.individuals.items()
     assert account["PersonIndividualId"] == individual_id == outcome.vendor_ref
-    assert account["Do_Not_Sell__c"] is True and fields["HasOptedOutTracking"] is True
+    assert account["Do_Not_Sell__pc"] is True and fields["HasOptedOutTracking"] is True
     assert outcome.status == "done"
     assert outcome.records_changed == (f"Account/{account['Id']}", f"Individual/{individual_id}")
     lookup = calls(server, "salesforce")[1]

@@ -48,6 +48,24 @@ def test_fault_status_must_be_an_error_or_timeout():
         Sandbox("braze", "braze", {}).set_faults(0.5, 200)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email_address": "p1@example.com", "phone": "+14155550123"},  # two identifiers
+        {"phone": "4155550123"},  # a national number: Braze types phone "String in E.164"
+        {"phone": "+1 415 555 0123"},
+    ],
+)
+def test_braze_export_takes_one_email_or_one_e164_phone_per_request(body):
+    sandbox = Sandbox("braze", "braze", secret_for("braze"))
+    auth = {"authorization": "Bearer " + secret_for("braze")["api_key"]}
+
+    refused = post(sandbox, "/users/export/ids", {**body, "fields_to_export": ["braze_id"]}, auth)
+    taken = post(sandbox, "/users/export/ids", {"phone": "+14155550123"}, auth)
+
+    assert (refused, taken) == (400, 201)
+
+
 def braze_call(sandbox: Sandbox) -> SandboxResponse:
     auth = {"authorization": "Bearer " + secret_for("braze")["api_key"]}
     body = {"attributes": [{"external_id": "c1", "flag": True, "_update_existing_only": True}]}

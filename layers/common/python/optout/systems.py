@@ -57,7 +57,7 @@ CONNECTOR_ID_TYPES: dict[str, tuple[IdType, ...]] = {
     "webhook": ("email", "phone", "customer_id", "device_id"),
     # Segment matches on userId only: our device_id is our cookie, not Segment's anonymousId.
     "segment": ("customer_id",),
-    "braze": ("customer_id", "email"),
+    "braze": ("customer_id", "email", "phone"),
     "salesforce": ("email",),
     "google_ads": ("email", "phone"),
     "meta": ("email", "phone"),

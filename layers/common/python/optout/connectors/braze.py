@@ -1,11 +1,12 @@
 """Braze: find the person's profiles, then set a do-not-sell custom attribute on them only.
 
 1. POST {base_url}/users/export/ids: up to 50 `external_ids` per call, or one
-   `email_address` per call, `fields_to_export` kept minimal. Identifiers Braze does not know
-   come back missing from `users` (external ids also in `invalid_user_ids`).
+   `email_address`, or one `phone` (E.164, as we hold it: docs/vendors.md, "Braze") per call,
+   `fields_to_export` kept minimal. Identifiers Braze does not know come back missing from
+   `users` (external ids also in `invalid_user_ids`).
 2. POST {base_url}/users/track with one attributes object per profile found: by `external_id`
-   for a customer id, and by `braze_id` for *every* profile the export found for an email
-   (addressed by `email`, Braze updates only the most recently updated of several profiles),
+   for a customer id, and by `braze_id` for *every* profile the export found for an email or
+   a phone (addressed by `email`, Braze updates only the most recently updated of several),
    `"_update_existing_only": true` (without it Braze *creates* a profile for an unknown
    identifier: an opt-out must never add personal data to a vendor), 50 objects per call.
 A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt; an
@@ -40,6 +41,9 @@ EXPORT_IDS_PER_CALL = 50  # Braze: up to 50 external_ids per /users/export/ids r
 # Braze: 75 objects per /users/track call, 50 on "Monthly Active Users CY 24-25" contracts;
 # 50 fits both. One email may hold several profiles, so a batch can need more than one call.
 TRACK_OBJECTS_PER_CALL = 50
+# The types /users/export/ids takes one value of per call, and the field naming it. A phone is
+# sent as we hold it, E.164 with its "+" (Braze types the field "String in E.164 format").
+ONE_PER_CALL: dict[IdType, str] = {"email": "email_address", "phone": "phone"}
 Profile = dict[str, str]  # a /users/track identifier: {"external_id": ...} or {"braze_id": ...}
 
 
@@ -67,15 +71,17 @@ class BrazeConnector(Connector[BrazeSecret]):
         return len(self.identifiers(job))
 
     def calls_per_batch(self, jobs: int) -> int:
-        # one export of the external ids, one per email, then /users/track
+        # one export of the external ids, one per email and per phone, then /users/track
         types = self.system.identifier_types
-        return int("customer_id" in types) + (jobs if "email" in types else 0) + 1
+        singles = sum(jobs for t in ONE_PER_CALL if t in types)
+        return int("customer_id" in types) + singles + 1
 
     def calls_per_part(self, part: Job) -> int:
-        # One export of its external ids, one per email (a job carries its cluster's), a track
+        # One export of its external ids, one per email and per phone (a job carries its
+        # cluster's), a track
         sent = self.identifiers(part)
-        emails = sum(i.type == "email" for i in sent)
-        return int(any(i.type == "customer_id" for i in sent)) + emails + 1
+        singles = sum(i.type in ONE_PER_CALL for i in sent)
+        return int(any(i.type == "customer_id" for i in sent)) + singles + 1
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
@@ -93,9 +99,11 @@ class BrazeConnector(Connector[BrazeSecret]):
                 outcomes[job.job_id] = Outcome(
                     job.job_id, "no_record", 200, None, self.types_sent(job), note="no such person"
                 )
-            shared = sum(len(keys) for i, keys in found if i.type == "email")
-            if shared > 1:  # one email, several profiles: each is updated by its braze_id
-                notes[job.job_id] = f"email matched {shared} Braze profiles, an update sent to each"
+            shared = {t: sum(len(keys) for i, keys in found if i.type == t) for t in ONE_PER_CALL}
+            # one email (or phone), several profiles: each is updated by its braze_id
+            many = [f"{t} matched {n} Braze profiles" for t, n in shared.items() if n > 1]
+            if many:
+                notes[job.job_id] = ", ".join(many) + ", an update sent to each"
             for identifier, keys in found:
                 for key in keys:
                     attributes.append(
@@ -127,8 +135,8 @@ class BrazeConnector(Connector[BrazeSecret]):
 
     def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:
         """(type, value) -> the /users/track identifier of each profile Braze holds for it: the
-        external id itself, or the `braze_id` of every profile holding the email (Braze updates
-        only one of several profiles addressed by `email`)."""
+        external id itself, or the `braze_id` of every profile holding the email or phone
+        (Braze updates only one of several profiles addressed by `email`)."""
         profiles: dict[tuple[str, str], list[Profile]] = {}
         external = sorted({i.value for i in identifiers if i.type == "customer_id"})
         for start in range(0, len(external), EXPORT_IDS_PER_CALL):
@@ -136,11 +144,12 @@ class BrazeConnector(Connector[BrazeSecret]):
             for user in users:
                 value = str(user.get("external_id"))
                 profiles[("customer_id", value)] = [{"external_id": value}]
-        for email in sorted({i.value for i in identifiers if i.type == "email"}):
-            ids = sorted({str(u["braze_id"]) for u in self._export({"email_address": email})
-                          if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
-            if ids:
-                profiles[("email", email)] = [{"braze_id": b} for b in ids]
+        for kind, field in ONE_PER_CALL.items():
+            for value in sorted({i.value for i in identifiers if i.type == kind}):
+                ids = sorted({str(u["braze_id"]) for u in self._export({field: value})
+                              if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
+                if ids:
+                    profiles[(kind, value)] = [{"braze_id": b} for b in ids]
         return profiles
 
     def _export(self, query: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,13 @@ audience; form field `payload={"schema": "EMAIL_SHA256"|"PHONE_SHA256", "is_raw"
 call per schema, at most 10,000 hashes per call. Email: SHA-256 hex of trimmed lowercase;
 phone: SHA-256 hex of its digits with country code, no '+'. The token goes in the
 Authorization header and the hashes in the body, never in the URL.
+With an `app_secret` in the secret, every call carries `appsecret_proof`, the HMAC-SHA256 hex
+of the access token keyed with the app secret (Meta, "Secure Graph API Calls",
+developers.facebook.com/docs/graph-api/guides/secure-requests, read 2026-12-03): an app set to
+"Require App Secret" refuses calls without it. A removal sends it as a form field beside
+`payload` (Meta's own example posts it with `-F`); the ad account's GET has no body, so there
+it is a query parameter, as facebook-business sends it on every call (session.py). It is
+neither personal data nor the secret, and proves nothing without the token.
 Meta reports throttling as HTTP 400 with codes 4/17/32/613 or a Business Use Case code
 (80000-80014, e.g. 80004 "too many calls to this ad-account"), or flags an error
 `is_transient`: retried like a 429, after the `estimated_time_to_regain_access` of its
@@ -32,6 +39,8 @@ acted on). Each removal call also counts the hashes it sent and those Meta count
 change, which the receipts would only show as `done` notes.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -92,6 +101,7 @@ class MetaOptions(Model):
 @dataclass(frozen=True, kw_only=True)
 class MetaSecret(Model):
     access_token: str
+    app_secret: str | None = None  # set: every call carries appsecret_proof
 
 
 class AccountCheck(NamedTuple):
@@ -149,9 +159,11 @@ class MetaConnector(Connector[MetaSecret]):
         now, usable_at = self.clock(), self._account_usable_at
         if usable_at is not None and now - usable_at < ACCOUNT_CHECK_SECONDS:
             return AccountCheck()
+        proof = self._proof()
+        extra = urllib.parse.urlencode(proof)
         answer = self.http.send(
             "GET",
-            f"{self.account_url}?fields={ACCOUNT_FIELDS}",
+            f"{self.account_url}?fields={ACCOUNT_FIELDS}" + (f"&{extra}" if extra else ""),
             step="meta ad account",
             headers={"Authorization": f"Bearer {self.creds.access_token}"},
             raise_for_status=False,
@@ -260,7 +272,10 @@ class MetaConnector(Connector[MetaSecret]):
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
         body = urllib.parse.urlencode(
-            {"payload": json.dumps({"schema": schema, "is_raw": False, "data": data})}
+            {
+                "payload": json.dumps({"schema": schema, "is_raw": False, "data": data}),
+                **self._proof(),
+            }
         )
         answer = self.http.send(
             "DELETE",
@@ -276,6 +291,14 @@ class MetaConnector(Connector[MetaSecret]):
         if 200 <= answer.status < 300:
             return answer
         raise self._refusal(f"meta remove {schema}", answer)
+
+    def _proof(self) -> dict[str, str]:
+        """{"appsecret_proof": ...} when the secret has an app secret, else {}."""
+        secret = self.creds.app_secret
+        if not secret:
+            return {}
+        token = self.creds.access_token.encode()
+        return {"appsecret_proof": hmac.new(secret.encode(), token, hashlib.sha256).hexdigest()}
 
     def _refusal(self, step: str, answer: HttpResponse) -> DeliveryError:
         """A non-2xx Graph API answer, classified by Meta's error code."""

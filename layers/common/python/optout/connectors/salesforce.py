@@ -18,6 +18,10 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default) and, with `record_field`,
    an org's own checkbox (e.g. a custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself.
+   A custom Contact field appears on a Person Account with the `__pc` ending
+   (`Do_Not_Sell__c` is `Do_Not_Sell__pc` there; Salesforce refuses the `__c` name with
+   INVALID_FIELD): the Account record is written under that name, or under
+   `person_account_record_field` when the org's field lives on Account itself.
 `fields` must map every purpose of the system (configure() refuses it otherwise): a purpose
 without a field would be a "done" receipt with nothing written; a job for a purpose it does
 not map fails before any call.
@@ -94,6 +98,8 @@ class SalesforceOptions(Model):
     person_accounts: bool = False  # the org has Person Accounts enabled
     fields: dict[Purpose, str] = field(default_factory=lambda: dict(DEFAULT_FIELDS))
     record_field: str | None = None  # a checkbox set on the Contact/Lead/Account too
+    # Its name on a Person Account; None: record_field's Contact name there (`__c` -> `__pc`)
+    person_account_record_field: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +143,13 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             raise ConfigError(
                 f"system {self.system.name}: options.fields must map every purpose to an "
                 f"Individual opt-out field (missing {missing})"
+            )
+        if self.opts.person_account_record_field and not (
+            self.opts.record_field and self.opts.person_accounts
+        ):
+            raise ConfigError(
+                f"system {self.system.name}: options.person_account_record_field needs "
+                "record_field and person_accounts: alone it would write nothing"
             )
         self.root = self.opts.base_url.rstrip("/")
         self.data = f"{self.root}/services/data/{self.opts.api_version}"
@@ -416,7 +429,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     {
                         "attributes": {"type": person.sobject},
                         "id": person.record_id,
-                        self.opts.record_field: True,
+                        self._record_field(person.sobject): True,
                     }
                 )
                 owners.setdefault(f"{person.sobject}/{person.record_id}", []).append(person)
@@ -432,6 +445,18 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     person.changed.append(name)
                 if sobject == "Individual":
                     person.opted_out = True
+
+    def _record_field(self, sobject: str) -> str:
+        """`record_field` as `sobject` names it. Accounts are looked up as Person Accounts
+        only, where a custom Contact field ends in `__pc` ("Creating and Undeleting a Person
+        Account", Change Data Capture Developer Guide, developer.salesforce.com, read
+        2026-12-03; review s31 vendors V31-2)."""
+        name = str(self.opts.record_field)
+        if sobject != "Account":
+            return name
+        if self.opts.person_account_record_field:
+            return self.opts.person_account_record_field
+        return name[: -len("__c")] + "__pc" if name.endswith("__c") else name
 
     def _collections(
         self, method: str, records: list[dict[str, Any]], step: str

@@ -441,9 +441,9 @@ class DeliveryService:
     ) -> dict[str, int]:
         """Job id -> its vendor calls, for each job whose calls at the system's pace cannot
         all start within one invocation's time (`whole`, from its start): one with many
-        identifiers (a Braze job makes one call per email of its cluster). Retried, it would
-        start the same calls on every receive and fail after the last (docs/connectors.md,
-        "Pace")."""
+        identifiers (a Braze job makes one call per email and phone of its cluster). Retried,
+        it would start the same calls on every receive and fail after the last
+        (docs/connectors.md, "Pace")."""
         rate, concurrency = system.rate_limit_per_second, self.settings.max_concurrency
         found: dict[str, int] = {}
         if math.isinf(whole):  # no time limit (a CLI run, a test): every job fits
