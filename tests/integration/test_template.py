@@ -253,6 +253,54 @@ def test_every_production_system_has_its_queue_dlq_worker_and_alarms(
     assert workers == {f"{s.queue_key}Worker" for s in systems}
 
 
+SQS_MAX_RETENTION = 14 * 24 * 3600  # MessageRetentionPeriod's most (1,209,600 s)
+LEG = 12 * 3600  # SQS's longest visibility from a receive: one leg of a long Retry-After
+
+
+def test_each_jobs_queue_keeps_a_message_as_long_as_sqs_allows_and_its_dlq_as_long(
+    translated: dict[str, Any],
+) -> None:
+    # SQS deletes an expired message unread and with no DLQ: a backlog past the old 5 days
+    # lost its jobs silently (review s31 abuse F4). A letter keeps its first send's clock in
+    # the DLQ (standard queues), so the DLQ keeps at least as long.
+    resources = translated["Resources"]
+    for system in load_systems(SYSTEMS_JSON).systems:
+        key = system.queue_key
+        jobs = resources[f"{key}JobsQueue"]["Properties"]["MessageRetentionPeriod"]
+        dlq = resources[f"{key}DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+        assert jobs == SQS_MAX_RETENTION, key
+        assert dlq >= jobs, key
+
+
+def test_each_jobs_queue_has_an_alarm_on_its_oldest_messages_age(
+    translated: dict[str, Any],
+) -> None:
+    # The expiry clock nothing watched (review s31 abuse F4). SQS leaves a message received 3
+    # times or more out of the figure, so a job waiting out a long Retry-After counts at most
+    # two legs: the threshold is above them, and far enough below the retention that a
+    # message received at it still has every leg of its own retries left.
+    resources = translated["Resources"]
+    for system in load_systems(SYSTEMS_JSON).systems:
+        key = system.queue_key
+        alarm = resources[f"{key}BacklogAgeAlarm"]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (
+            "AWS/SQS", "ApproximateAgeOfOldestMessage",
+        )  # fmt: skip
+        assert alarm["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{key}JobsQueue", "QueueName"]}}
+        ]
+        assert (alarm["Statistic"], alarm["ComparisonOperator"]) == (
+            "Maximum", "GreaterThanThreshold",
+        )  # fmt: skip
+        receives = resources[f"{key}JobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        retention = resources[f"{key}JobsQueue"]["Properties"]["MessageRetentionPeriod"]
+        assert 2 * LEG < alarm["Threshold"] <= retention - receives * LEG, key
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+
+
 def test_the_workers_visibility_margin_covers_how_long_a_poller_may_hold_a_batch(
     translated: dict[str, Any],
 ) -> None:
@@ -776,6 +824,45 @@ def test_the_surge_alarms_default_fires_below_a_third_of_one_post_routes_throttl
     assert parameters["CaptureSurgeThreshold"]["MinValue"] <= threshold
 
 
+# WRU of one choice toggled on a browser asserting 20 identifiers (review s31 abuse F1,
+# measured with bench/counting.py), against a plain device's 4.
+TOGGLE_ON_A_20_EDGE_DEVICE_WRU = 106
+
+
+def test_the_tables_write_units_have_an_alarm_whatever_the_post_count(
+    translated: dict[str, Any],
+) -> None:
+    # Posts under CaptureSurgeThreshold that each rewrite 20 edges cost ~19 USD a day with no
+    # alarm (review s31 abuse F1): the table's consumed write units, over CaptureSurgeAlarm's
+    # 5 minutes, against a deployer's threshold.
+    alarm = translated["Resources"]["TableWriteSurgeAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/DynamoDB", "ConsumedWriteCapacityUnits",
+    )  # fmt: skip
+    assert alarm["Dimensions"] == [{"Name": "TableName", "Value": {"Ref": "OptOutTable"}}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert alarm["Threshold"] == {"Ref": "WriteSurgeThreshold"}
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == {
+        "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+    }
+
+
+def test_the_write_alarms_default_passes_a_surge_of_normal_opt_outs_not_a_toggle_loop() -> None:
+    # Above what CaptureSurgeThreshold's worth of the stated mix writes (bench/guard.json's
+    # ceiling per opt-out), so real traffic fires CaptureSurgeAlarm first; below what a third
+    # of that many toggles on a 20-edge browser write, so such a loop fires it at a third of
+    # the posts CaptureSurgeAlarm needs.
+    parameters = sam.load()["Parameters"]
+    threshold = parameters["WriteSurgeThreshold"]["Default"]
+    posts = parameters["CaptureSurgeThreshold"]["Default"]
+    guard = json.loads((sam.ROOT / "bench" / "guard.json").read_text(encoding="utf-8"))
+    normal = max(guard["wru_per_opt_out_max"].values())
+    assert posts * normal < threshold < posts / 3 * TOGGLE_ON_A_20_EDGE_DEVICE_WRU
+    assert parameters["WriteSurgeThreshold"]["MinValue"] <= threshold
+
+
 # -- least privilege ------------------------------------------------------------------------
 
 
@@ -1196,6 +1283,15 @@ def test_with_the_edge_cloudfront_and_waf_front_the_api_and_execute_api_is_off(
     assert origin["DomainName"] == {"Ref": "ApiDomainName"}
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
     assert resources["EdgeWebAcl"]["Properties"]["Scope"] == "CLOUDFRONT"
+
+
+def test_the_edge_answers_ipv4_only_so_its_per_ip_limits_hold(translated: dict[str, Any]) -> None:
+    # The WAF's rate rules count each address apart and one IPv6 client holds a /64 of them;
+    # CloudFormation documents no default for IPV6Enabled, so the stack says it (review s31
+    # abuse F6).
+    resources = sam.effective(translated, EDGE_ON)["Resources"]
+    config = resources["EdgeDistribution"]["Properties"]["DistributionConfig"]
+    assert config["IPV6Enabled"] is False
 
 
 def test_the_edge_forwards_gpc_and_viewer_country_but_not_host(translated: dict[str, Any]) -> None:
