@@ -125,7 +125,8 @@ class Pass:
         # At most `max_cluster_asserted` edges carry, in key order (the same ones each event):
         # browsers that asserted before links joined them pass the cap `_assert` keeps, and one
         # event must not fan out to them all (review s31 stranger F5). The rest keep what they
-        # last carried, refreshed no more: they lapse with their expiry.
+        # last carried (never lifted from here: over-honouring); only their target's events
+        # refresh them (`_keep_edges`), else they lapse.
         room, left = self.graph.caps.max_cluster_asserted, 0
         for part in parts:
             for target in sorted(part.asserts):
