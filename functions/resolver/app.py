@@ -59,6 +59,7 @@ def resolver() -> Resolver:
             max_size=settings.max_cluster_size,
             max_asserters=settings.max_asserters,
             max_asserted=settings.max_asserted,
+            max_cluster_asserted=settings.max_cluster_asserted,
         ),
         retention_days=settings.record_retention_days,
         no_record_quiet_hours=settings.no_record_quiet_hours,

@@ -30,6 +30,7 @@ def chain(fake: FakeGraph, *pks: str) -> None:
 def test_the_walk_limit_is_twice_the_cluster_cap_and_the_edge_caps_default() -> None:
     caps = Caps(max_size=3)
     assert (caps.walk_limit, caps.max_asserters, caps.max_asserted) == (6, 100, 20)
+    assert caps.max_cluster_asserted == 20
 
 
 def test_a_cluster_is_the_same_sorted_tuple_from_every_member(fake: FakeGraph) -> None:
@@ -142,3 +143,22 @@ def test_merged_with_an_identity_without_a_node(fake: FakeGraph) -> None:
     graph.merged(A, B, {"request_id": "r9"})
     assert graph.partition(B).node is None
     assert graph.component(B) == (A, B)
+
+
+def test_a_clusters_asserted_edges_are_counted_from_the_walks_reads_alone(
+    fake: FakeGraph,
+) -> None:
+    # Given a cluster of three whose members assert two outsiders and one of their own
+    chain(fake, A, B, C)
+    fake.node(D)
+    fake.node(E)
+    fake.assertion(A, D)
+    fake.assertion(B, D)
+    fake.assertion(C, E)
+    fake.assertion(C, A)  # named before a link joined them: not an edge out
+    graph = Graph(TABLE, Caps(max_size=50))
+    graph.component(A)
+    reads = len(fake.reads)
+    # When its edges out are counted, Then each outsider edge counts, with no read more
+    assert graph.asserted_out(B) == 3
+    assert len(fake.reads) == reads == 3

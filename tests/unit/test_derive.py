@@ -288,6 +288,24 @@ def test_an_assertion_carries_the_asserters_own_opt_out_to_the_asserted_identity
     assert derivation.sizes == [1, 1]
 
 
+def test_a_cluster_tells_at_most_max_cluster_asserted_of_its_edges_the_same_ones_each_time(
+    fake: FakeGraph,
+) -> None:
+    # Given a cluster of two (linked after each asserted) with three edges out, cap 2
+    fake.node(E, own("sale"))
+    fake.node(E2)
+    fake.link(E, E2)
+    targets = sorted(pk_of("device_id", f"t{n}") for n in range(3))
+    for n, target in enumerate(targets):
+        fake.node(target)
+        fake.assertion(E if n < 2 else E2, target)
+    # When it is derived, twice
+    for _ in range(2):
+        derive([E], caps=Caps(max_size=50, max_cluster_asserted=2))
+    # Then two edges carry its opt-out (the first in key order), written once; the third none
+    assert fake.carried == [(E, t, ["sale"]) for t in targets[:2]]
+
+
 def test_what_an_identity_was_told_reaches_its_linked_members(fake: FakeGraph) -> None:
     fake.node(E, own("sale"))
     fake.node(D)

@@ -53,7 +53,8 @@ def test_numbers_and_texts_are_read_from_their_variables(monkeypatch: pytest.Mon
     ("name", "raw"),
     [("STORE_IP_ADDRESS", "maybe"), ("MAX_BODY_BYTES", "16k"), ("RECORD_RETENTION_DAYS", "730"),
      ("MAX_CLUSTER_SIZE", "1"), ("MAX_CLUSTER_SIZE", "100"), ("MAX_ASSERTERS", "0"),
-     ("MAX_ASSERTED", "0"), ("NO_RECORD_QUIET_HOURS", "-1"), ("NO_RECORD_QUIET_HOURS", "169"),
+     ("MAX_ASSERTED", "0"), ("MAX_CLUSTER_ASSERTED", "0"), ("NO_RECORD_QUIET_HOURS", "-1"),
+     ("NO_RECORD_QUIET_HOURS", "169"),
      ("IDENTITY_TOKEN_MAX_LIFETIME_SECONDS", "3601")],
 )  # fmt: skip
 def test_a_bad_value_stops_the_function_naming_the_variable(

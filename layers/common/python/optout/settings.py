@@ -24,6 +24,7 @@ _BOUNDS: Bounds = {
     "max_cluster_size": (2, False, 99),
     "max_asserters": (1, False, 1000),
     "max_asserted": (1, False, 1000),
+    "max_cluster_asserted": (1, False, 1000),
     "identity_token_max_lifetime_seconds": (30, False, 3600),
     # At most a week: a person who becomes a vendor's customer after its "no such person"
     # must still get the opt-out well inside the 15 business days CCPA allows.
@@ -69,6 +70,11 @@ class Settings:
     # Identifiers one browser (or identity) may assert: bounds what one stranger's device makes
     # each of its later events fan out to.
     max_asserted: int = 20
+    # Identifiers one verified cluster may assert, all its members together (a person's few
+    # browsers naming family or their own unlinked identifiers): what one account logged in
+    # on many browsers can make each event fan out to (docs/decisions.md, "Asserted edges per
+    # cluster").
+    max_cluster_asserted: int = 20
     # After a vendor answers "no such person" for an identity, the resolver asks it nothing
     # more about that identity for this long (0: every event asks again).
     no_record_quiet_hours: int = 24

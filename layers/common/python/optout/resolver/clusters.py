@@ -19,6 +19,7 @@ class Caps:
     max_size: int
     max_asserters: int = 100
     max_asserted: int = 20
+    max_cluster_asserted: int = 20
 
     @property
     def walk_limit(self) -> int:
@@ -54,6 +55,18 @@ class Graph:
             for member in found:
                 self._component[member] = found
         return self._component[pk]
+
+    def asserted_out(self, pk: str) -> int:
+        """Asserted edges from pk's cluster to identities outside it, all members together,
+        from the partitions the walk read (no read of its own; at the walk limit, the members
+        it read)."""
+        cluster = self.component(pk)
+        inside = set(cluster)
+        return sum(
+            sum(1 for target in self._parts[m].asserts if target not in inside)
+            for m in cluster
+            if m in self._parts
+        )
 
     def members(self, pk: str) -> list[Partition]:
         return [self.partition(m) for m in self.component(pk)]

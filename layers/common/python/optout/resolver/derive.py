@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from optout.observability import metrics
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Graph
 from optout.resolver.fanout import JobPlan, Member, merged, plan_jobs
@@ -121,10 +122,20 @@ class Pass:
     ) -> list[str]:
         carried: list[str] = sorted(own)
         changed: list[str] = []
+        # At most `max_cluster_asserted` edges carry, in key order (the same ones each event):
+        # browsers that asserted before links joined them pass the cap `_assert` keeps, and one
+        # event must not fan out to them all (review s31 stranger F5). The rest keep what they
+        # last carried (never lifted from here: over-honouring); only their target's events
+        # refresh them (`_keep_edges`), else they lapse.
+        room, left = self.graph.caps.max_cluster_asserted, 0
         for part in parts:
             for target in sorted(part.asserts):
                 if target in cluster:
                     continue
+                if room == 0:
+                    left += 1
+                    continue
+                room -= 1
                 edge = self.graph.partition(target).asserted_by.get(part.pk)
                 if edge is None:
                     continue  # the asserted side was refused (too many asserters)
@@ -150,6 +161,8 @@ class Pass:
                 self.graph.forget(target)
                 if told:
                     changed.append(target)
+        if left:
+            metrics.add_metric(name="AssertionsRefused", unit="Count", value=left)
         return changed
 
     def _keep_edges(self, cluster: tuple[str, ...], parts: list[Partition]) -> None:

@@ -486,7 +486,7 @@ class Resolver:
             # keyed systems are told (review s30 trust F2; the browser's cluster reads them:
             # docs/decisions.md, "A second account on one browser is held").
             carry.append((first, device))
-        for n, (a, b) in enumerate(pairs):
+        for a, b in pairs:
             if a.pk == b.pk:
                 continue
             ca = graph.component(a.pk)
@@ -502,9 +502,7 @@ class Resolver:
             cb = graph.component(b.pk) if len(ca) < self._caps.max_size else (b.pk,)
             if not forced and len(ca) + len(cb) > self._caps.max_size:
                 # A shared computer must not merge a town: hold the link for a human.
-                held.append(holds.hold_item(request_id, n, _ref(a), _ref(b),
-                                            (len(ca), len(cb)), self._caps.max_size, at,
-                                            self._expires()))  # fmt: skip
+                held.append(self._cap_hold(a, b, (len(ca), len(cb)), request_id, at))
                 continue
             write_link(self._table, a.pk, b.pk, request_id, at, self._expires())
             graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
@@ -547,6 +545,19 @@ class Resolver:
                                self._caps.max_size, at, self._expires())  # fmt: skip
         return item | {"request_id": request_id, "reason": holds.SECOND_ACCOUNT}
 
+    def _cap_hold(
+        self, a: KeyedIdentifier, b: KeyedIdentifier, sizes: tuple[int, int], request_id: str,
+        at: str,
+    ) -> Item:  # fmt: skip
+        """One hold per pair past the cap, whatever the number of requests linking it (each
+        login of one account on one browser, review s31 stranger F6): its id is made from the
+        pair, either way round, so a later one finds it (and a decided one stays decided)."""
+        low, high = sorted((a.pk, b.pk))
+        pair_id = str(uuid.uuid5(ACCOUNT_HOLD_NAMESPACE, f"{holds.CLUSTER_CAP}|{low}|{high}"))
+        item = holds.hold_item(pair_id, 0, _ref(a), _ref(b), sizes, self._caps.max_size, at,
+                               self._expires())  # fmt: skip
+        return item | {"request_id": request_id}
+
     def _assert(
         self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
         request_id: str, at: str, named_at: str,
@@ -555,8 +566,9 @@ class Resolver:
         """One-way edges. They never merge clusters and never count toward the cap; an
         identity takes at most `max_asserters` of them (what strangers can make it cost), and
         one asserts at most `max_asserted` (what one stranger's device can make its own events
-        fan out to). A refused edge only loses the later carrying: this request's own choices
-        still reach the identifier it names (its claims)."""
+        fan out to), its verified cluster at most `max_cluster_asserted` (one account logged in
+        on many browsers: review s31 stranger F5). A refused edge only loses the later
+        carrying: this request's own choices still reach the identifier it names (its claims)."""
         added = 0
         for source, target in asserts:
             if source.pk == target.pk or target.pk in graph.component(source.pk):
@@ -576,6 +588,8 @@ class Resolver:
     def _full(self, graph: Graph, source_pk: str, target_pk: str) -> bool:
         if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
             return True
+        if graph.asserted_out(source_pk) >= self._caps.max_cluster_asserted:
+            return True  # the walk `_assert` made read every member: no read of its own
         return count_asserters(self._table, target_pk) >= self._caps.max_asserters
 
     # -- jobs ----------------------------------------------------------------------------------
