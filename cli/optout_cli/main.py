@@ -54,7 +54,7 @@ HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
 # Events an operator makes: no consumer and no deadline (`optout status` says who, and what)
-OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release")
+OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release", "hold_reject")
 
 
 class ReportFormat(StrEnum):
@@ -319,6 +319,8 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         did = f"retired: {evidence.get('reason') or '-'}"
     elif kind == "hold_release":
         did = f"released hold {operation.get('hold_id')}"
+    elif kind == "hold_reject":
+        did = f"rejected hold {operation.get('hold_id')}: its carry withdrawn"
     elif kind == "replay" and "replayed" in resolution:
         did = f"replayed {_count(int(resolution['replayed']), 'failed job')}"
         if resolution.get("not_replayed"):

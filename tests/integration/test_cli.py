@@ -110,7 +110,7 @@ def test_status_says_why_an_identity_token_was_left_out(
     token = token_for(email=EMAIL, device_id="dev-cli-token-aaaa", jti="cli-left-out-1")
     pipe.post("/v1/consent", {"device_id": "dev-cli-token-aaaa", "identity_token": token,
                               "opt_out": {"sale": True}})  # fmt: skip
-    form = {"email": EMAIL, "identity_token": token}
+    form = {"email": EMAIL, "identity_token": token, "device_id": "dev-cli-token-aaaa"}
     request_id = pipe.post("/v1/opt-out", form)["request_id"]
     # When the operator asks for its status
     ran = cli[1]("status", request_id)
