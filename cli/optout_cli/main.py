@@ -689,10 +689,13 @@ def holds_release(ctx: typer.Context, hold_id: str) -> None:
 
 @holds_app.command("reject")
 def holds_reject(ctx: typer.Context, hold_id: str) -> None:
-    """Never link the pair."""
+    """Never link the pair (a second account's: and withdraw its carry to that browser)."""
     _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
     found = api(ctx).post(f"/v1/admin/holds/{hold_id}/reject", expect=(200,))
-    out.print(f"{hold_id}: {found['status']}")
+    request_id = found.get("request_id")
+    withdrawn = (f" by request {request_id} (`optout status {request_id}` shows when the "
+                 "browser dropped the account's carry)") if request_id else ""  # fmt: skip
+    out.print(f"{hold_id}: {found['status']}{withdrawn}", soft_wrap=True)
 
 
 @app.command()

@@ -653,6 +653,17 @@ def test_holds_list_names_a_second_account_on_one_browser(
         listed = run("holds", "list")
         assert listed.code == 0, listed.err
         assert "a second account on one browser" in listed.out and "at cap" not in listed.out
+        # When the operator rejects it (a stranger), Then the CLI names the event that
+        # withdraws the account's carry, and its status reads what it did once resolved
+        (hold,) = pipe.items("HOLD")
+        ran = run("holds", "reject", keys.hold_id(hold["sk"]))
+        assert ran.code == 0, ran.err
+        found = re.search(r"rejected by request ([0-9a-f-]{36})", ran.out)
+        assert found is not None, ran.out
+        pipe.resolve()
+        status = run("status", found.group(1))
+        assert status.code == 0, status.err
+        assert "its carry withdrawn" in status.out, status.out
 
 
 # -- export -------------------------------------------------------------------------------------
