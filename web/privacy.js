@@ -8,8 +8,14 @@ const fields = ["email", "phone", "customer_id"];
 // The API's base URL: this script tag's `data-api` when the site serves this page apart from
 // the API (the API must list the site's origin in AllowedOrigins), else this page's origin.
 // Without JavaScript the form posts to its own origin all the same (docs/browser.md,
-// "Hosting the banner and the webform").
-const API = (document.querySelector("script[data-api][src*='privacy.js']")?.dataset.api || "").replace(/\/+$/, "");
+// "Hosting the banner and the webform"). This tag is the one whose `src` is this module's own
+// URL (a module has no `currentScript`): another tag naming privacy.js (markup injected into
+// the page, one CSP blocked) never picks where the form's identifiers go; tags of this URL
+// that disagree give none (review s31 stranger N1).
+const bases = new Set(
+  [...document.scripts].filter((tag) => tag.src === import.meta.url).map((tag) => tag.dataset.api || ""),
+);
+const API = (bases.size === 1 ? [...bases][0] : "").replace(/\/+$/, "");
 form.noValidate = true; // our messages, tied to the fields, replace the browser's bubbles
 
 // "Opt out of all" ticks or unticks every opt-out box; it shows ticked only when all four

@@ -54,7 +54,7 @@ HOLD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 SYSTEM = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 REPLAY_WAIT_SECONDS = 60.0
 # Events an operator makes: no consumer and no deadline (`optout status` says who, and what)
-OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release")
+OPERATOR_EVENTS = ("replay", "redrive", "retire", "backfill", "hold_release", "hold_reject")
 
 
 class ReportFormat(StrEnum):
@@ -327,6 +327,8 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         did = f"retired: {evidence.get('reason') or '-'}"
     elif kind == "hold_release":
         did = f"released hold {operation.get('hold_id')}"
+    elif kind == "hold_reject":
+        did = f"rejected hold {operation.get('hold_id')}: its carry withdrawn"
     elif kind == "replay" and "replayed" in resolution:
         did = f"replayed {_count(int(resolution['replayed']), 'failed job')}"
         if resolution.get("not_replayed"):
@@ -695,10 +697,13 @@ def holds_release(ctx: typer.Context, hold_id: str) -> None:
 
 @holds_app.command("reject")
 def holds_reject(ctx: typer.Context, hold_id: str) -> None:
-    """Never link the pair."""
+    """Never link the pair (a second account's: and withdraw its carry to that browser)."""
     _check(HOLD_ID, hold_id, "HOLD_ID looks like <request id>.<n>, as `optout holds list` shows")
     found = api(ctx).post(f"/v1/admin/holds/{hold_id}/reject", expect=(200,))
-    out.print(f"{hold_id}: {found['status']}")
+    request_id = found.get("request_id")
+    withdrawn = (f" by request {request_id} (`optout status {request_id}` shows when the "
+                 "browser dropped the account's carry)") if request_id else ""  # fmt: skip
+    out.print(f"{hold_id}: {found['status']}{withdrawn}", soft_wrap=True)
 
 
 @app.command()

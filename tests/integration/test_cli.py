@@ -130,7 +130,7 @@ def test_status_says_why_an_identity_token_was_left_out(
     token = token_for(email=EMAIL, device_id="dev-cli-token-aaaa", jti="cli-left-out-1")
     pipe.post("/v1/consent", {"device_id": "dev-cli-token-aaaa", "identity_token": token,
                               "opt_out": {"sale": True}})  # fmt: skip
-    form = {"email": EMAIL, "identity_token": token}
+    form = {"email": EMAIL, "identity_token": token, "device_id": "dev-cli-token-aaaa"}
     request_id = pipe.post("/v1/opt-out", form)["request_id"]
     # When the operator asks for its status
     ran = cli[1]("status", request_id)
@@ -673,6 +673,17 @@ def test_holds_list_names_a_second_account_on_one_browser(
         listed = run("holds", "list")
         assert listed.code == 0, listed.err
         assert "a second account on one browser" in listed.out and "at cap" not in listed.out
+        # When the operator rejects it (a stranger), Then the CLI names the event that
+        # withdraws the account's carry, and its status reads what it did once resolved
+        (hold,) = pipe.items("HOLD")
+        ran = run("holds", "reject", keys.hold_id(hold["sk"]))
+        assert ran.code == 0, ran.err
+        found = re.search(r"rejected by request ([0-9a-f-]{36})", ran.out)
+        assert found is not None, ran.out
+        pipe.resolve()
+        status = run("status", found.group(1))
+        assert status.code == 0, status.err
+        assert "its carry withdrawn" in status.out, status.out
 
 
 # -- export -------------------------------------------------------------------------------------

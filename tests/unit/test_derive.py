@@ -307,15 +307,36 @@ def test_a_cluster_tells_at_most_max_cluster_asserted_of_its_edges_the_same_ones
 
 
 def test_what_an_identity_was_told_reaches_its_linked_members(fake: FakeGraph) -> None:
-    fake.node(E, own("sale"))
+    # A browser D2 named the email E, whose person is linked to the browser D
+    fake.node(D2, own("sale"))
+    fake.node(E)
     fake.node(D)
-    fake.node(E2)
-    fake.link(D, E2)
-    fake.assertion(E, D, ["sale"])
-    derivation, out = derive([D])
-    assert opt_outs(out, E2) == {"sale"}
-    assert jobs(derivation) == {"adtech": {D: ["sale"]}, "crm": {E2: ["sale"]}}
+    fake.link(D, E)
+    fake.assertion(D2, E, ["sale"])
+    derivation, out = derive([E])
+    assert opt_outs(out, D) == opt_outs(out, E) == {"sale"}
+    assert jobs(derivation) == {"adtech": {D: ["sale"]}, "crm": {E: ["sale"]}}
     assert fake.carried == []  # already told: nothing written
+
+
+def test_a_held_accounts_carry_counts_for_its_browser_only(fake: FakeGraph) -> None:
+    # Ben's account E2 (sale) is held on Anna's browser D, linked to her email E (review s31
+    # stranger F1): D is opted out of sale and its device-keyed system told; E is not
+    fake.node(E2, own("sale"))
+    fake.node(D)
+    fake.node(E, own("profiling"))
+    fake.link(D, E)
+    fake.assertion(E2, D, ["sale"], named_at=None)
+    derivation, out = derive([E])
+    assert opt_outs(out, D) == {"sale", "profiling"}
+    assert opt_outs(out, E) == {"profiling"}
+    assert jobs(derivation) == {"adtech": {D: ["sale"]}, "crm": {E: ["profiling"]}}
+    # ... and a withdrawn carry (a rejected hold) tells it nothing, and is not pushed to
+    fake.put({**fake.get(D, keys.edge_sk(keys.ASSERTED_PREFIX, E2)), "withdrawn": NOW_ISO})
+    fake.put({**fake.get(E2, keys.edge_sk(keys.ASSERTS_PREFIX, D)), "withdrawn": NOW_ISO})
+    _, out = derive([E2, E])
+    assert opt_outs(out, D) == {"profiling"}
+    assert fake.carried == []
 
 
 def test_what_an_identity_was_told_is_not_passed_on_to_whom_it_asserts(fake: FakeGraph) -> None:
@@ -391,15 +412,31 @@ def test_an_opt_in_of_the_asserter_withdraws_what_it_told(fake: FakeGraph) -> No
 def test_the_asserted_identitys_newer_confirmed_opt_in_outranks_a_carried_opt_out(
     fake: FakeGraph,
 ) -> None:
-    # A stranger's device E2 opted out of sale and profiling in January, naming D (review s30
-    # stranger F1); D's person confirmed an opt-in of sale in June
-    fake.node(E2, own("sale", "profiling"))
-    fake.node(D, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
-    fake.node(E)
+    # A stranger's device D2 opted out of sale and profiling in January, naming E (review s30
+    # stranger F1); E's person confirmed an opt-in of sale in June
+    fake.node(D2, own("sale", "profiling"))
+    fake.node(E, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
+    fake.node(D)
     fake.link(D, E)
-    fake.assertion(E2, D, ["profiling", "sale"])
-    _, out = derive([D])
+    fake.assertion(D2, E, ["profiling", "sale"])
+    _, out = derive([E])
     assert opt_outs(out, D) == opt_outs(out, E) == {"profiling"}  # no opt-in of profiling
+
+
+def test_an_edge_from_before_named_at_is_dated_by_its_first_naming(fake: FakeGraph) -> None:
+    # A browser D2 named the email E in January, before `named_at` was written (session 30):
+    # its first write (`asserted_at`) dates it, so E's own opt-in of June outranks it
+    # (deploy.md's support line; review s31 stranger F4), and one of December does not
+    fake.node(D2, own("sale", "share", at="2026-01-01T00:00:00Z"))
+    fake.node(E, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
+    fake.assertion(D2, E, ["sale", "share"], named_at=None)
+    edge = fake.get(E, keys.edge_sk(keys.ASSERTED_PREFIX, D2))
+    assert edge is not None and edge["asserted_at"] < "2026-06-01" and "named_at" not in edge
+    _, out = derive([E])
+    assert opt_outs(out, E) == {"share"}
+    fake.put({**edge, "asserted_at": "2026-12-01T00:00:00Z"})
+    _, out = derive([E])
+    assert opt_outs(out, E) == {"sale", "share"}
 
 
 def test_a_naming_newer_than_the_opt_in_counts_and_ties_go_to_the_opt_out(
@@ -417,8 +454,8 @@ def test_a_naming_newer_than_the_opt_in_counts_and_ties_go_to_the_opt_out(
 def test_an_undated_edge_counts_until_its_asserter_names_the_identity_again(
     fake: FakeGraph,
 ) -> None:
-    # An edge written before `named_at` (session 30): the opt-out wins, as before (review
-    # s30 trust F1: its opt-out may be newer than the opt-in, and nothing dated says not)
+    # A held account's carry to a browser (undated: no naming) counts, whatever opt-in
+    # was made on that browser (docs/decisions.md, "A second account on one browser is held")
     fake.node(E2, own("sale", at="2026-07-01T00:00:00Z"))
     fake.node(D, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
     fake.assertion(E2, D, ["sale"], named_at=None)

@@ -692,8 +692,9 @@ def test_a_gated_tag_a_site_adds_as_html_runs_once_when_allowed(
 REQUEST_ID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
 
 
+@pytest.mark.parametrize("decoy", [False, True], ids=["alone", "after-an-injected-tag"])
 def test_a_webform_hosted_apart_from_the_api_posts_to_its_data_api(
-    new_context: BrowserFactory, static_site: str
+    new_context: BrowserFactory, static_site: str, decoy: bool
 ) -> None:
     # Given privacy.html on a site's own host whose privacy.js tag names the API elsewhere
     # (review s30 newcomer F2); the site's CSP would list the API in connect-src
@@ -711,6 +712,15 @@ def test_a_webform_hosted_apart_from_the_api_posts_to_its_data_api(
             )
         )
         assert f'data-api="{api}/"' in html
+        if decoy:  # markup injected earlier in the page: a tag naming privacy.js elsewhere,
+            # which never runs (review s31 stranger N1); its API must never be posted to
+            html = html.replace(
+                "<body>",
+                '<body><script type="module" src="/decoy/privacy.js" '
+                'data-api="https://elsewhere.example.test"></script>',
+                1,
+            )
+            assert "elsewhere.example.test" in html
         route.fulfill(status=200, content_type="text/html", body=html)
 
     def the_api(route: Route) -> None:
@@ -728,6 +738,8 @@ def test_a_webform_hosted_apart_from_the_api_posts_to_its_data_api(
 
     context.route("**/privacy.html", page_with_data_api)
     context.route(f"{api}/**", the_api)
+    context.route("https://elsewhere.example.test/**", lambda route: posts.append(
+        {"url": route.request.url, "origin": "elsewhere"}) or route.abort())  # fmt: skip
     page = context.new_page()
     page.goto(f"{static_site}/privacy.html")
 

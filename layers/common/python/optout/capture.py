@@ -18,7 +18,13 @@ from optout.deadlines import DEFAULT_JURISDICTION, deadline_at, strictest_deadli
 from optout.errors import Conflict, InvalidInput
 from optout.events import CapturedEvent, EventType, KeyedIdentifier, Role, Source, fingerprint
 from optout.evidence import RequestContext, evidence, jurisdiction_stated, sanitise_agent
-from optout.identity_token import InvalidToken, StaleToken, TokenVerifier, VerifiedIdentity
+from optout.identity_token import (
+    DeviceNotSent,
+    InvalidToken,
+    StaleToken,
+    TokenVerifier,
+    VerifiedIdentity,
+)
 from optout.purposes import GPC_PURPOSES, SALE_SHARE_PURPOSES, OptOutMap
 from optout.settings import Settings
 from optout.store.busy import AWS_ERRORS, busy, unavailable
@@ -153,7 +159,8 @@ class CaptureService:
         # the page's banner first) is left out rather than costing the person their opt-out,
         # when the form names the person itself: a typed identifier, not the browser alone
         # (the person the token named would reach no system). So is one our own token keys
-        # cannot check (TokenUnverifiable: the secret mistyped). A forged one is still refused.
+        # cannot check (TokenUnverifiable: the secret mistyped), and one naming a device sent
+        # without it (DeviceNotSent). A forged one is still refused.
         stale: str | None = None
         try:
             token = self._verify(body["identity_token"], ctx, device_id)
@@ -249,6 +256,10 @@ class CaptureService:
         if self._tokens is None:
             raise InvalidToken("identity_token is not accepted on this route")
         verified = self._tokens.verify(token, ctx.received_at)
+        if device_id is None and verified.device_digest is not None:
+            # Posted without the browser it names: whoever saw it before its page used it
+            # (review s31 stranger F2). Never used, so the page can still use it.
+            raise DeviceNotSent(SENDS_NO_DEVICE)
         if device_id is not None and not verified.binds_device(device_id):
             raise InvalidToken("identity_token was issued for another device")
         return verified
@@ -260,8 +271,10 @@ class CaptureService:
         typed: list[KeyedIdentifier],
     ) -> _Trust:
         """Roles and edges: the device and token-bound identifiers are linked both ways
-        (verified); typed ones are asserted by the requester (its device, else the first
-        verified identifier), or stand alone when the request has neither. A token naming no
+        (verified); typed ones are asserted by the request's device, or stand alone without
+        one, token or not: a token's person never asserts them, or whoever posted a token seen
+        before its page used it would read that person's opt-outs, with their times, on the
+        email he typed, for good (review s31 stranger F2). A token naming no
         device links none: anyone who saw it could post it with their own browser's id and read
         the person's choices for good (review s30 trust F3). That device keeps its own
         choices, and this request's reach both (their roles); it asserts nothing of the
@@ -279,12 +292,10 @@ class CaptureService:
         asserted_roles: list[Role] = ["asserted"] * len(asserted)
         roles += verified_roles + asserted_roles
         links = tuple((anchor, v) for v in verified if anchor is not None and v.pk != anchor.pk)
-        asserter = device or anchor
         # Only what the requester typed: a device-less token's person is not asserted by the
         # device either, which would carry the browser's cluster's opt-outs (another account's,
         # on a shared browser) to that person for them to read (review s30 final F1).
-        told = asserted
-        asserts = tuple((asserter, a) for a in told) if asserter is not None else ()
+        asserts = tuple((device, a) for a in asserted) if device is not None else ()
         return _Trust(tuple(identifiers), tuple(roles), links, asserts)
 
     def _identity(self, given: Body, region: str, path: str = "") -> list[KeyedIdentifier]:
@@ -421,6 +432,10 @@ def _written_by(stored: dict[str, Any], ctx: RequestContext) -> bool:
 
 
 NOT_RECORDED = "the request could not be recorded just now: send it again"
+SENDS_NO_DEVICE = (
+    "identity_token names a device (claim device_sha256 or device_id): send the device_id it "
+    "names with it"
+)
 NAMES_NO_DEVICE = (
     "identity_token names no device: on POST /v1/consent a token must carry the claim "
     "device_sha256 (or device_id) of the browser that posts it"

@@ -15,8 +15,9 @@ from optout.store.codec import Item
 from optout.timestamps import iso, utc_date
 
 EventType = Literal[
-    "consent", "opt_out", "links", "replay", "hold_release", "redrive", "retire", "backfill"
-]
+    "consent", "opt_out", "links", "replay", "hold_release", "redrive", "retire", "backfill",
+    "hold_reject",
+]  # fmt: skip
 Source = Literal["banner", "webform", "gpc", "agent", "backend", "operator"]
 # How far the bridge trusts an identifier a request names (README "Identity resolution"):
 # the requester's own device, an identifier a valid identity token binds, or one merely typed.
@@ -67,9 +68,9 @@ class CapturedEvent:
     roles: tuple[Role, ...] = ()  # one per identifier; empty: default_role
     asserts: tuple[tuple[KeyedIdentifier, KeyedIdentifier], ...] = ()  # (asserter, asserted)
     confirm_opt_in: bool = False
-    # replay, retire: system; hold_release: hold; redrive: system and dlq_moved (a number), or
-    # (optout/sweep.py) request and job ids; backfill: system, resend (0/1), and in a follow-up
-    # the scan's cursor (`after`) and the first event (`continues`)
+    # replay, retire: system; hold_release, hold_reject: hold; redrive: system and dlq_moved (a
+    # number), or (optout/sweep.py) request and job ids; backfill: system, resend (0/1), and
+    # in a follow-up the scan's cursor (`after`) and the first event (`continues`)
     operation: dict[str, str | int] = field(default_factory=dict)
 
     @classmethod

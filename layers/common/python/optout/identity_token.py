@@ -45,6 +45,13 @@ class StaleToken(InvalidToken):
     takes the opt-out without it (an opt-out needs no token); the banner sends it again."""
 
 
+class DeviceNotSent(StaleToken):
+    """A token naming a device (`device_sha256`/`device_id`), posted without a device: it is
+    never used, so whoever saw it before its page did learns nothing through it, and the page
+    can still use it (review s31 stranger F2). Like a stale one, the webform takes the typed
+    identifiers without it; with nothing else named it is refused."""
+
+
 class TokenUnverifiable(StaleToken):
     """A token the bridge cannot check because its own token keys are unusable (the secret
     mistyped): our fault, not the sender's, so it is treated as a stale one. The webform takes

@@ -6,7 +6,8 @@ owns the graph, the jobs and the queues) carries them out from the stream: the r
 read and one write, and the admin function needs no queue or graph permissions. A release
 writes its event and marks the hold `releasing` in one transaction, so a second release or a
 rejection after it gets a 409 instead of an acknowledgement that will do nothing. A rejection
-only changes the hold.
+only changes the hold, but a second account's (`second_account`) also writes a `hold_reject`
+event with it, whose resolution withdraws that account's carry to the browser.
 
 Every action records who took it: the signer's ARN (the admin function allow-listed it), as
 `evidence.acted_by` on the event and `decided_by` on the hold; never an identifier.
@@ -58,6 +59,21 @@ class ReviewService:
 
     def reject(self, hold_id: str, caller: str) -> OperatorActionOut:
         hold = dict(self._held(hold_id), decided_by=caller)
+        if hold.get("reason") == holds.SECOND_ACCOUNT:
+            # Two people: the held account's carry to that browser is withdrawn, by the
+            # resolver (which owns the graph) from a `hold_reject` event written with the
+            # decision (review s31 stranger F1: else a stranger's account with someone's
+            # browser id pinned its opt-outs there for good).
+            event = self._new_event("hold_reject", {"hold_id": hold_id}, caller)
+            request_id = str(event["request_id"])
+            try:
+                transact.write(self._table, [
+                    transact.put(self._table, event, "attribute_not_exists(pk)"),
+                    holds.rejecting(self._table, hold, request_id, str(event["received_at"])),
+                ])  # fmt: skip
+            except transact.Cancelled:
+                raise Conflict("this hold was decided meanwhile", field="hold_id") from None
+            return OperatorActionOut(request_id=request_id, hold_id=hold_id, status="rejected")
         if not holds.decide(self._table, hold, "rejected", iso(datetime.now(UTC))):
             raise Conflict("this hold was decided meanwhile", field="hold_id")
         return OperatorActionOut(hold_id=hold_id, status="rejected")

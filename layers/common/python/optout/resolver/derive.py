@@ -96,25 +96,41 @@ class Pass:
                         member.deliveries[system.name] = _chain_only(mark, self.resend_chain)
         own = cluster_opted_out([m.own for m in members])
         told: set[Purpose] = set()
+        # A held account's carry counts for its browser's device only (its STATE and the jobs
+        # naming it), never the rest of the cluster: a stranger's account logged in with
+        # someone's browser id must not pin opt-outs on their email (review s31 stranger F1).
+        alone: dict[str, set[Purpose]] = {}
         for part in parts:
             mine = OwnState.from_item(part.node) if part.node else OwnState.empty()
             for asserter, edge in part.asserted_by.items():
-                if asserter not in cluster:  # an asserter since linked carries nothing extra
-                    told |= carried_counts(edge.get("carried", ()), edge.get("named_at"), mine)
+                if asserter in cluster or edge.get("withdrawn"):
+                    continue  # an asserter since linked carries nothing extra; nor a rejected
+                counted = carried_counts(edge.get("carried", ()), _named_at(part.pk, edge), mine)
+                if held_carry(part.pk):
+                    alone.setdefault(part.pk, set()).update(counted)
+                else:
+                    told |= counted
         effective = own | told
         self.sizes.append(len(members))
-        self.reach.append((frozenset(effective), frozenset(m.id_type for m in members)))
+        self.reach.append((frozenset(effective | set().union(*alone.values())),
+                           frozenset(m.id_type for m in members)))  # fmt: skip
         # A job expiring before this pass's records (`expires_at`) is not cited: planned again.
         # A backfill cites nothing (it answers no request): it plans only what no job carries.
         cite_until = None if self.plan_only else self.expires_at
         self.plans[cluster] = plan_jobs(members, effective, self.systems.systems,
                                         self.quiet_since, cite_until)  # fmt: skip
+        for member in members:  # the device's carried purposes: a plan of its own
+            extra = alone.get(member.pk, set()) - effective
+            if extra:
+                self.plans[(member.pk, CARRY)] = plan_jobs(
+                    [member], extra, self.systems.systems, self.quiet_since, cite_until
+                )
         if self.plan_only:
             return []
         outbox.bases[cluster] = {p.pk: p.version for p in parts}
         self._keep_edges(cluster, parts)
         for part, member in zip([p for p in parts if p.node is not None], members, strict=True):
-            self._state(part, member, as_map(effective), outbox)
+            self._state(part, member, as_map(effective | alone.get(part.pk, set())), outbox)
         return self._push(cluster, parts, own)
 
     def _push(
@@ -137,8 +153,8 @@ class Pass:
                     continue
                 room -= 1
                 edge = self.graph.partition(target).asserted_by.get(part.pk)
-                if edge is None:
-                    continue  # the asserted side was refused (too many asserters)
+                if edge is None or edge.get("withdrawn"):
+                    continue  # the asserted side was refused (too many asserters), or rejected
                 # `named_at` is the latest naming's time, whatever order events arrive in; only
                 # a request naming the identity moves it (no write when the asserter re-posts).
                 named = self.namings.get((part.pk, target))
@@ -199,7 +215,7 @@ class Pass:
                     if refresh_expiry(self.graph.table, items, self.expires_at):
                         link["expires_at"] = back["expires_at"] = self.expires_at
             for asserter, edge in part.asserted_by.items():
-                if asserter in cluster or not edge.get("carried"):
+                if asserter in cluster or not edge.get("carried") or edge.get("withdrawn"):
                     continue  # an edge carrying nothing carries no opt-out to keep
                 if _stale(self.refresh_before, edge):
                     self._refresh_assertion(asserter, part.pk, None, edge)
@@ -299,6 +315,28 @@ class Pass:
                 found.setdefault(group(plan), {}).setdefault(plan.system.name, []).append(plan)
         return {key: {name: merged(plans) for name, plans in by_system.items()}
                 for key, by_system in found.items()}  # fmt: skip
+
+
+# The key of a device's plan for what only its held carries tell it (`Pass.plans`).
+CARRY = "carry"
+
+
+def held_carry(asserted_pk: str) -> bool:
+    """Whether edges into this identity are held accounts' carries: only a held login's
+    (resolver/service.py `_link`) asserts a device; a typed naming never does (capture asserts
+    email, phone and customer id only; so does an import)."""
+    return asserted_pk.startswith(keys.identity_pk("device_id", ""))
+
+
+def _named_at(asserted_pk: str, edge: Item) -> str | None:
+    """When the asserter last named the identity. An edge written before session 30 has no
+    `named_at`: its first naming (`asserted_at`, never moved) dates it, so the person's own
+    later confirmed opt-in outranks it as deploy.md says (review s31 stranger F4). A held
+    carry stays undated: no opt-in made on its browser outranks it."""
+    named = edge.get("named_at")
+    if named is None and not held_carry(asserted_pk):
+        named = edge.get("asserted_at")
+    return str(named) if named is not None else None
 
 
 # Seconds: how much sooner than its cluster's longest-lived node an item may expire.

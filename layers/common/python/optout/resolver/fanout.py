@@ -126,7 +126,9 @@ class JobPlan:
         """Two clusters in one event: one job per system, with every purpose of both."""
         self.renewal = (self.renewal or not self.needs) and (other.renewal or not other.needs)
         self.purposes |= other.purposes
-        self.needs.update(other.needs)
+        for pk, (member, need) in other.needs.items():  # one identity in both: all it needs
+            mine = self.needs[pk][1] if pk in self.needs else []
+            self.needs[pk] = (member, [p for p in ALL_PURPOSES if p in mine or p in need])
         self.covered |= other.covered
         for job, pks in other.relied.items():
             self.relied.setdefault(job, set()).update(pks)

@@ -48,7 +48,13 @@ from optout.store.batch import (
 from optout.store.busy import error_code
 from optout.store.codec import Item, deserialize
 from optout.store.events import get_event, put_event
-from optout.store.identity import count_asserters, node_versions, write_assertion, write_link
+from optout.store.identity import (
+    count_asserters,
+    node_versions,
+    withdraw_carry,
+    write_assertion,
+    write_link,
+)
 from optout.store.requests import PROOF_RULE, cite_more, mark_rederived, put_resolution
 from optout.store.retired import last_retired_at
 from optout.store.table import Table
@@ -196,6 +202,8 @@ class Resolver:
                                   consistent=True)  # fmt: skip
             pair = self._held_pair(hold) if hold and _releasable(hold, request_id) else None
             pairs, hold = ([pair], hold) if pair else ([], None)
+        rejected = event.get("event_type") == "hold_reject"
+        withdrawn = self._withdraw(operation, at) if rejected else []
         ends = {i.pk: i for pair in pairs + asserts for i in pair}
         denial = (keys.request_pk(request_id), DENIAL_SK) if is_request(event) else None
         if not self._update_nodes(claims, ends, stamp, denial):
@@ -210,7 +218,7 @@ class Resolver:
         # no opt-in made on that browser (over-honouring; docs/decisions.md, "A second account
         # on one browser is held"), and a later login writes nothing for it.
         assertions = self._assert(graph, asserts + carry, request_id, at, stamp[0], set(carry))
-        touched = [c.identifier.pk for c in claims] + [i.pk for i in linked]
+        touched = [c.identifier.pk for c in claims] + [i.pk for i in linked] + withdrawn
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
         derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
@@ -574,6 +582,8 @@ class Resolver:
             if source.pk == target.pk or target.pk in graph.component(source.pk):
                 continue
             edge = graph.partition(source.pk).asserts.get(target.pk)
+            if edge is not None and edge.get("withdrawn"):
+                continue  # an operator rejected this account on that browser: it stays so
             if edge is not None and int(edge.get("expires_at", 0)) >= self._refresh():
                 continue
             if edge is None and self._full(graph, source.pk, target.pk):
@@ -1326,6 +1336,20 @@ class Resolver:
             for pk in pks
             if (node := nodes.get((pk, keys.NODE_SK))) and node.get("value")
         ]
+
+    def _withdraw(self, operation: dict[str, Any], at: str) -> list[str]:
+        """A rejected second account's carry to the browser, withdrawn (`withdraw_carry`); the
+        device's pk, to derive again (its STATE drops what only the carry told it), or none.
+        A retry of the event finds the edge withdrawn and derives again all the same."""
+        hold = holds.get_hold(self._table, keys.hold_sk_of(str(operation.get("hold_id"))),
+                              consistent=True)  # fmt: skip
+        if hold is None or hold.get("reason") != holds.SECOND_ACCOUNT:
+            return []
+        if hold.get("status") != "rejected":
+            return []
+        device, account = (keys.identity_pk(hold[s]["type"], hold[s]["key"]) for s in ("a", "b"))
+        withdraw_carry(self._table, account, device, at, self._expires())
+        return [device]
 
     def _held_pair(self, hold: Item) -> tuple[KeyedIdentifier, KeyedIdentifier] | None:
         """The held link's two identities, from their nodes (holds keep no identifier values;

@@ -69,6 +69,13 @@ def releasing(table: Table, hold: Item, request_id: str, at: str) -> dict[str, A
     return _step(table, hold, "held", change)
 
 
+def rejecting(table: Table, hold: Item, request_id: str, at: str) -> dict[str, Any]:
+    """The transaction step that marks a held second account `rejected`, with the event
+    `request_id` whose resolution withdraws the account's carry to the browser."""
+    change = {"status": "rejected", "reject_request_id": request_id, "decided_at": at}
+    return _step(table, hold, "held", change)
+
+
 def _step(table: Table, hold: Item, was: str, change: Item) -> dict[str, Any]:
     """The hold with `change`, put only if its status is still `was`."""
     return transact.put(table, dict(hold) | change, "#status = :was", {":was": was},

@@ -173,6 +173,29 @@ def write_carried(
     return True
 
 
+def withdraw_carry(
+    table: Table, account_pk: str, device_pk: str, at: str, expires_at: int
+) -> bool:  # fmt: skip
+    """A rejected held account's carry to its browser (both halves of the edge) is marked
+    `withdrawn`: it carries nothing, is never refreshed or rewritten (a later login of the
+    account there finds it), and lapses by TTL. The device's version moves, so a resolver
+    deriving it meanwhile derives again. False when the edge is gone (or never was)."""
+    mark = {":at": at, ":none": []}
+    try:
+        transact.write(table, [
+            transact.update(table, (account_pk, keys.edge_sk(keys.ASSERTS_PREFIX, device_pk)),
+                            "SET withdrawn = :at", {":at": at},
+                            condition="attribute_exists(pk)"),
+            transact.update(table, (device_pk, keys.edge_sk(keys.ASSERTED_PREFIX, account_pk)),
+                            "SET withdrawn = :at, carried = :none", mark,
+                            condition="attribute_exists(pk)"),
+            _bump(table, device_pk, expires_at),
+        ])  # fmt: skip
+    except transact.Cancelled:
+        return False
+    return True
+
+
 def refresh_expiry(table: Table, items: list[tuple[str, str]], expires_at: int) -> bool:
     """Move the expiry of items together (a link's two, an assertion's out and in, a node),
     only if all still exist: a TTL deletion meanwhile is not undone, and one half of an edge
