@@ -61,6 +61,8 @@
   const UNSAVED = "optout_unsaved"; // cookie: the opt-outs of an outbox storage could not keep
   const GPC_POSTED = "optout_gpc_posted"; // sessionStorage: this session's GPC was honoured
   const LINKED = "optout_linked"; // localStorage: the device id an identity token was linked to
+  // localStorage: the opt-outs this browser made itself before that first link (a logout keeps them)
+  const OWN = "optout_own";
   const MIGRATED = "optout_migrated"; // localStorage: 1 once the earlier banner's ids were read (load)
   const YEAR_AND_A_MONTH = 396 * 864e2; // 13 months in seconds (cookie Max-Age)
   const PENDING_MS = 6e5; // an acknowledged choice overrides the API's state for 10 min at most
@@ -148,7 +150,8 @@
   if (configError) console.error(`optout-bridge: impossible ${configError}`); // __gpp: error
 
   // -- storage helpers (storage may be blocked: the banner must still work) -----------------
-  const store = (area, key, value) => {
+  // localStorage unless another area is named; no value: read, null: remove.
+  const store = (key, value, area = "localStorage") => {
     try {
       const s = w[area];
       if (value === undefined) return JSON.parse(s.getItem(key));
@@ -181,22 +184,22 @@
   // host can set or shadow it. On http (local development) in optout_device_id. A copy in
   // localStorage (this origin's only) outlives a cookie evicted by a sibling's flood of them.
   // Else the id an earlier banner linked to a person (this origin's storage too), else a new one.
-  const mine = () => valid(readCookie(NAME)) || valid(store("localStorage", COOKIE));
+  const mine = () => valid(readCookie(NAME)) || valid(store(COOKIE));
   // A device made on this page: another tab restored with it may make its own, which this page
   // takes after its reads (load). Choices an earlier page left unsent wait for that (review s29 banner F2).
   const fresh = !mine();
-  let deviceId = mine() || valid(store("localStorage", LINKED)) || random();
+  let deviceId = mine() || valid(store(LINKED)) || random();
   // The browser's device now: another tab's reset (logout) names a new one, which this tab's
   // posts then use too, so a later user's choice never reaches the account's device.
   const current = () => mine() || deviceId;
   setCookie(NAME, deviceId); // re-set on every visit: the 13 months run from the last visit
-  store("localStorage", COOKIE, deviceId);
+  store(COOKIE, deviceId);
   // Migrating from an earlier banner (https): a plain optout_device_id is never taken as the
   // device (a sibling can flood the browser's own out of the jar and plant one), but every
   // value present is read once (each distinct value: a sibling can set one per path) with the
   // first state and what it opted out of is queued here (load): a planted one can only add
   // opt-outs. Ours (host-only, Path=/) then names this device, for an earlier banner's page.
-  let olds = secure && store("localStorage", MIGRATED) != 1 ? [...new Set(cookies(COOKIE))].filter((id) => valid(id) && id != deviceId) : [];
+  let olds = secure && store(MIGRATED) != 1 ? [...new Set(cookies(COOKIE))].filter((id) => valid(id) && id != deviceId) : [];
 
   // -- state ------------------------------------------------------------------------------
   const state = {
@@ -205,14 +208,14 @@
     gpcHonored: false,
     // failed (unset: false): the API did not answer: show the choices button, run no gated tag
     // unsaved (unset: false): the outbox's first choice failed and will be sent again
-    decided: !!store("localStorage", "optout_decided"), // a choice exists: no first-visit banner
+    decided: !!store("optout_decided"), // a choice exists: no first-visit banner
     server: {},
     updatedAt: null,
   };
   // `pending.r`: the API refused the last choice for good (its own JSON error): said, not
   // hidden, on every page until a choice is acknowledged; its opt-outs keep applying.
-  let pending = store("localStorage", PENDING);
-  let outbox = store("localStorage", OUTBOX) || [];
+  let pending = store(PENDING);
+  let outbox = store(OUTBOX) || [];
   // Opt-outs that reach the outbox from elsewhere (this cookie, the earlier banner's ids: see
   // load) are one new entry of their own, unconfirmed: they only add opt-outs.
   const queue = (out) => out[0] && outbox.push({ k: random(), o: Object.fromEntries(out.map((p) => [p, true])) });
@@ -224,17 +227,20 @@
   // The most restrictive of GPC, the API's state and the choices made here: an opt-out made
   // here applies at once, an opt-in only once the API's state has it (a linked person's
   // opt-out may keep it from applying: README, "Effective state").
-  const optedOut = (p) => (state.gpc && ADS.includes(p)) || !!state.server[p] || !!pending?.choices[p];
+  const gpcOut = (p) => state.gpc && ADS.includes(p);
+  const optedOut = (p) => gpcOut(p) || !!state.server[p] || !!pending?.choices[p];
   // An opt-in the API acknowledged that its state does not have (yet).
   const held = (p) => state.known && pending?.choices[p] === false && state.server[p];
   const unapplied = () => PURPOSES.some(held);
-  // The person's own choice (what the panel shows and a save posts), not what the page
-  // enforces: their latest choice, queued or acknowledged (an opt-in counts once confirmed),
-  // else what applies. A save of another purpose must not re-post an opt-out they withdrew.
-  const chosen = (p) => {
+  // The person's own choice (what the panel shows, with GPC, and a save posts), not what the
+  // page enforces: their latest choice, queued or acknowledged (an opt-in counts once
+  // confirmed), else the API's state. A save of another purpose must not re-post an opt-out
+  // they withdrew. Without GPC (the browser's setting applies by itself), it is also what a
+  // logout keeps. An entry a logout left to the account's device (`d`) is not this browser's.
+  const own = (p) => {
     let c = pending?.choices[p];
-    for (const q of outbox) if (q.o[p] || (q.c && q.o[p] === false)) c = q.o[p];
-    return (state.gpc && ADS.includes(p)) || (c ?? optedOut(p));
+    for (const q of outbox) if (!q.d && (q.o[p] || (q.c && q.o[p] === false))) c = q.o[p];
+    return c ?? state.server[p];
   };
   const apply = (choices, all) => {
     pending ||= { choices: {} };
@@ -242,9 +248,10 @@
   };
   // The local copy is written only when this page changed it: a stale tab must not remove
   // another tab's opt-out (storage events keep tabs in step; see below).
-  const savePending = () => store("localStorage", PENDING, pending);
-  // Every queued choice's opt-outs apply, page after page, until the API acknowledged it.
-  const applyOutbox = () => outbox.forEach((queued) => apply(queued.o));
+  const savePending = () => store(PENDING, pending);
+  // Every queued choice's opt-outs apply, page after page, until the API acknowledged it;
+  // not the account's that a logout left to its device (`d`).
+  const applyOutbox = () => outbox.forEach((queued) => queued.d || apply(queued.o));
   applyOutbox();
   // Ad platforms are told "opted out" until the state is known (fail closed, like the tags).
   const adsOut = () => !state.known || ADS.some(optedOut);
@@ -378,6 +385,15 @@
   for (const item of stub.events || []) item.callback && listeners.set(item.id, item.callback);
   fire("cmpStatus", st.cmpStatus);
   if (configError) fire("error", configError);
+  // USP API spec: the callback is called "immediately and without any asynchronous logic with
+  // whatever information is available": before the state is known that is the fail-closed
+  // string. Nothing is held, so no caller's callback runs inside this banner's flow. Defined
+  // before the stub's queue is replayed: a queued callback may ask it (review s31 R6).
+  w.__uspapi = (command, version, callback) => {
+    const ok = command === "getUSPData" && version === 1;
+    callback?.(ok ? { version: 1, uspString: uspString() } : null, ok);
+  };
+
   // One caller's callback that throws must not cost the others, nor this banner (review s31 F3).
   for (const args of stub.queue || [])
     try {
@@ -385,14 +401,6 @@
     } catch {}
   // The stub's postMessage handler now reaches this __gpp: remove it, or frames get two answers.
   if (w.__gpp_msghandler) w.removeEventListener("message", w.__gpp_msghandler);
-
-  // USP API spec: the callback is called "immediately and without any asynchronous logic with
-  // whatever information is available": before the state is known that is the fail-closed
-  // string. Nothing is held, so no caller's callback runs inside this banner's flow.
-  w.__uspapi = (command, version, callback) => {
-    const ok = command === "getUSPData" && version === 1;
-    callback?.(ok ? { version: 1, uspString: uspString() } : null, ok);
-  };
 
   // Ad tags inside iframes reach the APIs through postMessage and the locator frames; a
   // string message is answered with a string (CMP API spec, "Using postmessage").
@@ -526,7 +534,9 @@
   const post = async (extra, key = random(), id = current()) => {
     const body = { device_id: id, opt_out: {}, page_url: page(), ...extra };
     if (state.gpc) body.gpc = true;
-    if (token) body.identity_token = token;
+    // The token is bound to this browser's device: never on a post for the device a logout
+    // left (the API would refuse it, and the banner drop it, unlinked: review s31 R2).
+    if (token && id == current()) body.identity_token = token;
     const res = await fetch(`${API}/v1/consent`, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Idempotency-Key": key },
@@ -542,8 +552,11 @@
     // (a CDN's or service worker's fallback, a stub) saved nothing, and is retried like a 5xx.
     if (!(res.ok && typeof answer.request_id == "string" && answer.opt_out?.constructor == Object))
       throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api, after: res.headers.get("Retry-After") });
-    // A token makes one request (the API refuses it again): the link is made.
-    if (body.identity_token) store("localStorage", LINKED, id), (token = null), (linked = true);
+    // A token makes one request (the API refuses it again): the link is made, unless a reset
+    // (logout) named a new device while it was sent. The first link keeps the opt-outs the
+    // browser made itself until then: they stay its own at a logout (review s31 R3).
+    if (body.identity_token && id == current())
+      linked || store(OWN, PURPOSES.filter(own)), store(LINKED, id), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
@@ -557,16 +570,12 @@
   let shared = true;
   const retryable = (status, api) => !api || status === 403 || status === 408 || status === 429 || status > 499;
   const saveOutbox = () => {
-    try {
-      localStorage.setItem(OUTBOX, JSON.stringify(outbox));
-    } catch {
-      shared = false;
-    }
+    shared = store(OUTBOX, outbox) !== null && shared; // null: the write failed
     // Storage blocked or full: the queued opt-outs go on in a cookie, so the next page still
     // applies and sends them (as one new entry).
     if (!shared) setCookie(UNSAVED, PURPOSES.filter((p) => outbox.some((queued) => queued.o[p])).join("."));
   };
-  const reread = () => shared && (outbox = store("localStorage", OUTBOX) || []);
+  const reread = () => shared && (outbox = store(OUTBOX) || []);
   let sending = false;
   let backoff = 1e3;
   let timer;
@@ -635,10 +644,10 @@
   // string (a webform opt-out there).
   const follow = () =>
     changed(() => {
-      pending = store("localStorage", PENDING) || pending;
+      pending = store(PENDING) || pending;
       reread();
       applyOutbox();
-      state.decided ||= !!store("localStorage", "optout_decided"); // no first-visit banner left
+      state.decided ||= !!store("optout_decided"); // no first-visit banner left
       state.unsaved &&= !!outbox.length;
     });
   w.addEventListener("storage", ({ key }) => (key === OUTBOX || key === PENDING) && follow());
@@ -652,7 +661,7 @@
       pending.at = Date.now();
       savePending();
       state.decided = true;
-      store("localStorage", "optout_decided", 1);
+      store("optout_decided", 1);
       panelOpen = false;
     });
   // `confirmed`: the person confirmed an opt-in a second time (CCPA regulations §7028).
@@ -682,14 +691,15 @@
       // no answer: gated tags stay off (fail closed)
     }
   };
-  const load = async () => {
+  const load = async (was = deviceId) => {
     // The earlier banner's ids are read with this device's state: until both answered the
     // browser's old opt-outs are unknown, and the page fails closed as without an answer.
-    const answers = await Promise.all([deviceId, ...olds].map(read));
+    const answers = await Promise.all([was, ...olds].map(read));
     // Another tab that started with this one (a session restore) made its own device and wrote
     // it last: this page takes the one the next page will, and reads again (review s29 D3).
-    const id = mine();
-    if (id && id != deviceId) return store("localStorage", COOKIE, (deviceId = id)), load();
+    // A reset (logout) named a new device while this read was out: its own read applies.
+    const id = mine() || deviceId;
+    if (id != was) return id != deviceId && (store(COOKIE, (deviceId = id)), load());
     const [answer, ...old] = answers;
     // An earlier banner's id whose read fails while the device's answers (any refusal: a
     // firewall's rule on that id, one without CORS headers, a proxy node's 404; a sibling can
@@ -697,7 +707,7 @@
     // a day later every page fails closed and tries again, so a passing refusal never drops
     // the browser's own old opt-outs; from then on an id still failing is given up, nothing to
     // carry, and the migration settles (review s29 banner F1, F3). The device's own read never.
-    const since = store("localStorage", MIGRATED) || -Date.now();
+    const since = store(MIGRATED) || -Date.now();
     // The opt-outs of the old ids that answered, for purposes this device's state lacks and the
     // person made no choice of here that can change them (an opt-out queued or acknowledged, an
     // opt-in confirmed: a newer opt-in stands; an unconfirmed "allow" lifts nothing):
@@ -711,7 +721,7 @@
       applyOutbox();
     }
     if (!answers.every(Boolean) && !(answer && Date.now() + since > 864e5)) {
-      answer && store("localStorage", MIGRATED, since);
+      answer && store(MIGRATED, since);
       warn("no consent state; gated tags stay off");
       return changed(() => (state.failed = true));
     }
@@ -720,7 +730,7 @@
       // sibling's later plant): ours names the device from then on, so a page on an earlier
       // banner (a rollout, a rollback) keeps it (review s29 D2).
       olds = [];
-      store("localStorage", MIGRATED, 1);
+      store(MIGRATED, 1);
       if (secure) setCookie(COOKIE, deviceId);
       // The read carried Sec-GPC: 1 (a proxy or extension without the property): GPC as well.
       state.gpc ||= answer.gpc_signal === true;
@@ -730,7 +740,7 @@
       state.updatedAt = answer.updated_at;
       state.at = Date.now(); // when this state was read
       // The API answered gpc_honored to this session's post, or its state already says so.
-      const postedThisSession = store("sessionStorage", GPC_POSTED) === deviceId;
+      const postedThisSession = store(GPC_POSTED, undefined, "sessionStorage") === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
       state.decided ||= !!answer.updated_at || !!pending || state.gpc;
       // Choices made here win until the API's state has them (the resolver works
@@ -804,7 +814,7 @@
     // The boxes then show only what this browser knows; an unticked box lifts nothing.
     const failedNote = state.failed ? "<p>We could not load your saved choices. Unticked boxes change none of them.</p>" : "";
     const toggle = (p) =>
-      `<label><input type="checkbox" name="${p}"${chosen(p) ? " checked" : ""}${state.gpc && ADS.includes(p) ? " disabled" : ""}> ${LABELS[p]}${held(p) ? ` <small>(${heldNote()})</small>` : ""}</label>`;
+      `<label><input type="checkbox" name="${p}"${gpcOut(p) || own(p) ? " checked" : ""}${gpcOut(p) ? " disabled" : ""}> ${LABELS[p]}${held(p) ? ` <small>(${heldNote()})</small>` : ""}</label>`;
     let html;
     if (view === "ask") {
       html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2><p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p><div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
@@ -897,7 +907,7 @@
   };
 
   // -- public API -------------------------------------------------------------------------
-  linked = store("localStorage", LINKED) === deviceId;
+  linked = store(LINKED) === deviceId;
   linking = token && !linked ? 1 : 0;
   // `ready` settles when the load post has its answer, or failed and waits to be sent again:
   // the state is then known or fail-closed (as in link mode), and the retries go on after it.
@@ -906,7 +916,7 @@
   const loaded = load().then(() => {
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
-    const gpcDue = state.gpc && store("sessionStorage", GPC_POSTED) !== deviceId;
+    const gpcDue = state.gpc && store(GPC_POSTED, undefined, "sessionStorage") !== deviceId;
     // A refused token (expired, used) must not cost the load's GPC signal: sent again without it
     // (a new body: a new Idempotency-Key). A post the API did not refuse (5xx, 429, a network
     // error, a timeout, a 2xx not from the API) is sent again with its key (its first try may
@@ -917,7 +927,7 @@
     let key = random();
     const hello = () =>
       (tries++, post({}, key)).then(
-        (answer) => gpcDue && answer.gpc_honored && store("sessionStorage", GPC_POSTED, deviceId),
+        (answer) => gpcDue && answer.gpc_honored && store(GPC_POSTED, deviceId, "sessionStorage"),
         ({ api, message, status, after }) =>
           api?.field === "identity_token"
             ? tries < 3 && gpcDue && ((key = random()), hello())
@@ -964,19 +974,29 @@
     /**
      * At logout: this browser becomes a new device, so its next user neither reads the
      * account's choices nor is linked to it (the old device stays the account's). Choices not
-     * yet sent go to the old device. Resolves when the new device's state was read.
+     * yet sent go to the old device when it is linked. The browser's own opt-outs go on with
+     * it: all it applies when its device was never linked (a login whose link never landed),
+     * else those it made before the first link. Resolves when the new device's state was read.
      */
     reset: () => {
       reread();
-      for (const queued of outbox) queued.d ||= current();
-      saveOutbox();
-      for (const key of [LINKED, PENDING, "optout_decided"]) store("localStorage", key, null);
+      const was = current();
+      const account = store(LINKED) == was;
+      const kept = (account ? store(OWN) || [] : PURPOSES).filter(own);
+      // Unsent entries: the account's device's when linked; else the browser's, in `kept`
+      // (an earlier logout's stay with their device).
+      outbox = outbox.filter((queued) => (queued.d ||= account && was));
+      for (const key of [LINKED, OWN, PENDING, "optout_decided"]) store(key, null);
       deviceId = random();
-      // The plain cookie too: with storage blocked the migration would read it as an old id.
       setCookie(NAME, deviceId);
-      setCookie(COOKIE, deviceId);
-      store("localStorage", COOKIE, deviceId);
+      // The plain cookie too (with storage blocked the migration would read it as an old id),
+      // unless an earlier banner's id in it is still to be read: then it is, for the new device.
+      olds[0] || setCookie(COOKIE, deviceId);
+      store(COOKIE, deviceId);
       linked = token = pending = null;
+      queue(kept);
+      saveOutbox();
+      applyOutbox();
       return load();
     },
   };

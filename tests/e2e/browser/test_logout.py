@@ -14,9 +14,9 @@ import uuid
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from .conftest import GPC_PURPOSES, PURPOSES, SHIPPED, BrowserFactory, FakeConsentApi
+from .conftest import GPC_PURPOSES, PURPOSES, SALE_SHARE, SHIPPED, BrowserFactory, FakeConsentApi
 
 pytestmark = pytest.mark.browser
 
@@ -155,3 +155,328 @@ def test_a_reset_at_logout_makes_a_new_device_and_leaves_the_account_nothing_to_
 
     # Then it is posted for the browser's new device, not the account's
     assert [sent["device_id"] for sent in api.posts] == [new]
+
+
+# -- review s31 banner R1-R5: the pipeline's device binding, per device ---------------------
+
+TAG = (
+    '<script type="text/plain" data-purpose="targeted_advertising">window.__tagRan = true;</script>'
+)
+
+
+class _Pipeline:
+    """The consent API as the pipeline answers it, per device: a token `tok.<account>.<device>`
+    is bound to its device (capture refuses it for another, 422 with field identity_token, as
+    capture.py's device binding does) and links that device to the account; GET answers the
+    device's own opt-outs, and once linked its account's (made elsewhere, and every linked
+    device's). `hold`: GETs wait in `held` until the test answers them (`answer`)."""
+
+    def __init__(self, context: BrowserContext, accounts: dict[str, set[str]]) -> None:
+        self.accounts = accounts
+        self.links: dict[str, str] = {}  # device -> account
+        self.own: dict[str, set[str]] = {}  # device -> its own opt-outs
+        self.posts: list[tuple[int, dict[str, Any]]] = []  # (status, body) in arrival order
+        self.post_status: int | None = None  # a bare error page, as a CDN's in an outage
+        self.failing_reads: set[str] = set()  # devices whose GET answers 503
+        self.hold = False
+        self.held: list[Route] = []
+        self.pages: dict[str, str] = {}  # path -> the page's token
+        context.route(f"{SHOP}/**", self._site)
+        context.route("**/v1/consent/*", self._get)
+        context.route("**/v1/consent", self._post)
+
+    def _site(self, route: Route) -> None:
+        url = route.request.url
+        if url.endswith("/dist/banner.min.js"):
+            route.fulfill(status=200, content_type="text/javascript", body=SHIPPED.read_bytes())
+            return
+        token = self.pages.get("/" + url.split("/", 3)[3], "")
+        tag = f' data-identity-token="{token}"' if token else ""
+        html = (
+            '<!doctype html><html lang="en"><head><title>Shop</title>'
+            f'<script src="/dist/banner.min.js"{tag}></script>{TAG}</head>'
+            "<body><main><h1>Shop</h1></main></body></html>"
+        )
+        route.fulfill(status=200, content_type="text/html", body=html)
+
+    def state_of(self, device: str) -> set[str]:
+        out = set(self.own.get(device, ()))
+        account = self.links.get(device)
+        if account:
+            out |= self.accounts.get(account, set())
+            for other, linked_to in self.links.items():
+                if linked_to == account:
+                    out |= self.own.get(other, set())
+        return out
+
+    def _get(self, route: Route) -> None:
+        if self.hold:
+            self.held.append(route)
+        else:
+            self.answer(route)
+
+    def answer(self, route: Route) -> None:
+        device = route.request.url.rsplit("/", 1)[1]
+        if device in self.failing_reads:
+            route.fulfill(status=503, content_type="application/json", body='{"message":"x"}')
+            return
+        out = self.state_of(device)
+        body = {
+            "device_id": device,
+            "opt_out": {p: p in out for p in PURPOSES},
+            "gpc_honored": False,
+            # a new time with each accepted post: the resolver's work moves it
+            "updated_at": f"2026-11-29T10:{len(self.posts):02d}:00Z"
+            if out or device in self.links
+            else None,
+            "gpc_signal": False,
+        }
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def read_of(self, page: Page, device: str) -> Route:
+        """The held GET of `device` (waits for it: route handlers run while Playwright waits)."""
+        for _ in range(500):
+            for route in self.held:
+                if route.request.url.endswith(device):
+                    self.held.remove(route)
+                    return route
+            page.wait_for_timeout(20)
+        raise AssertionError(f"no read of {device}")
+
+    def _post(self, route: Route) -> None:
+        sent = json.loads(route.request.post_data or "{}")
+        if self.post_status is not None:
+            self.posts.append((self.post_status, sent))
+            route.fulfill(status=self.post_status, content_type="text/html", body="<h1>No</h1>")
+            return
+        device = sent["device_id"]
+        if "identity_token" in sent:
+            _, account, bound = sent["identity_token"].split(".")
+            if bound != device:
+                self.posts.append((422, sent))
+                error = {"code": "invalid_token", "message": "issued for another device"}
+                body = json.dumps({"error": {**error, "field": "identity_token"}})
+                route.fulfill(status=422, content_type="application/json", body=body)
+                return
+            self.links[device] = account
+        self.posts.append((202, sent))
+        chosen = {p for p, out in sent["opt_out"].items() if out}
+        self.own.setdefault(device, set()).update(chosen)
+        answer = {
+            "request_id": uuid.uuid4().hex,
+            "device_id": device,
+            "opt_out": dict.fromkeys(chosen, True),
+            "gpc_honored": False,
+        }
+        route.fulfill(status=202, content_type="application/json", body=json.dumps(answer))
+
+    def sent(self, device: str) -> list[tuple[int, bool, dict[str, bool]]]:
+        """(status, carried a token, opt_out) of every post for `device`."""
+        return [
+            (status, "identity_token" in body, body["opt_out"])
+            for status, body in self.posts
+            if body["device_id"] == device
+        ]
+
+
+def _on(page: Page) -> set[str]:
+    state = page.evaluate("() => window.optoutBridge.state().optOut")
+    return {p for p, out in state.items() if out}
+
+
+def _tag_ran(page: Page) -> bool:
+    return bool(page.evaluate("() => window.__tagRan === true"))
+
+
+def _browser(new_context: BrowserFactory) -> tuple[BrowserContext, str]:
+    context = new_context()
+    device = uuid.uuid4().hex
+    context.add_cookies([{"name": HOST, "value": device, "url": SHOP, "secure": True}])
+    return context, device
+
+
+def test_an_opt_out_made_before_the_login_linked_the_browser_stays_with_it_after_logout(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a first login on this browser whose link never landed (every post fails), and an
+    # opt-out of sale, sharing and targeted ads made on its page
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": set()})
+    api.post_status = 503
+    api.pages["/account"] = f"tok.A.{device}"
+    page = context.new_page()
+    page.goto(f"{SHOP}/account")
+    page.wait_for_function("() => window.optoutBridge")
+    page.evaluate("() => window.optoutBridge.ready")
+    page.evaluate(
+        "() => optoutBridge.choose({sale: true, share: true, targeted_advertising: true})"
+    )
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox)[0]?.s === 1")
+
+    # When the shop logs out (reset) and the API answers again
+    page.evaluate("() => window.optoutBridge.reset()")
+    new = page.evaluate("() => window.optoutBridge.state().deviceId")
+    api.post_status = None
+    page.goto(f"{SHOP}/")
+    _ready(page)
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+    page.reload()
+    _ready(page)
+
+    # Then the opt-out was not lost (review s31 R1: it went to the old device, which nothing
+    # links, and the new one applied none): it is the browser's, sent for its new device, and
+    # applies there; nothing more is sent for the old device, whose token is gone
+    assert api.state_of(new) >= set(GPC_PURPOSES)
+    assert _on(page) == set(GPC_PURPOSES)
+    assert not _tag_ran(page)
+    assert [sent for sent in api.sent(device) if sent[0] != 503] == []
+    assert not any(token for _, token, _ in api.sent(new))
+
+
+def test_after_a_logout_with_an_unsent_choice_the_next_login_links_its_own_device(
+    new_context: BrowserFactory,
+) -> None:
+    # Given account A linked on this browser, its choice to limit sensitive data not sent (the
+    # network is down), and a logout
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": set(), "B": set(GPC_PURPOSES)})
+    api.pages["/account"] = f"tok.A.{device}"
+    page = context.new_page()
+    page.goto(f"{SHOP}/account")
+    _ready(page)
+    assert api.links == {device: "A"}
+    api.post_status = 503
+    page.evaluate("() => window.optoutBridge.choose({limit_sensitive: true})")
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox)[0]?.s === 1")
+    page.evaluate("() => window.optoutBridge.reset()")
+    new = page.evaluate("() => window.optoutBridge.state().deviceId")
+    api.post_status = None
+    api.posts.clear()
+
+    # When B, opted out elsewhere of sale, sharing and targeted ads, logs in next, and the
+    # page's state read answers after A's choice was sent (same-origin APIs need no preflight)
+    api.pages["/account"] = f"tok.B.{new}"
+    api.hold = True
+    page.goto(f"{SHOP}/account")
+    for _ in range(500):
+        if api.sent(device):
+            break
+        page.wait_for_timeout(20)
+    api.hold = False
+    api.answer(api.read_of(page, new))
+    _ready(page)
+
+    # Then A's choice went to A's device without B's token, which linked B's own device (it
+    # went out on A's post, was refused as issued for another device and dropped, leaving the
+    # page neither linked nor fail-closed: review s31 R2)
+    assert api.sent(device) == [(202, False, {"limit_sensitive": True})]
+    assert api.links == {device: "A", new: "B"}
+    assert (202, True, {}) in api.sent(new)
+    # ... and the page applies B's opt-outs: no gated tag, US Privacy opted out
+    assert _on(page) == set(GPC_PURPOSES)
+    assert not _tag_ran(page)
+    assert page.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
+
+
+def test_a_logout_keeps_the_opt_outs_the_browser_made_before_the_login(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a person who opts out of all in the banner on their own browser, then logs in to
+    # an account that limited its sensitive data elsewhere
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {"limit_sensitive"}})
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+    api.pages["/account"] = f"tok.A.{device}"
+    page.goto(f"{SHOP}/account")
+    _ready(page)
+    assert api.links == {device: "A"}
+    assert _on(page) == set(PURPOSES)
+
+    # When they log out (reset) and open the next page
+    page.evaluate("() => window.optoutBridge.reset()")
+    new = page.evaluate("() => window.optoutBridge.state().deviceId")
+    del api.pages["/account"]
+    page.goto(f"{SHOP}/")
+    _ready(page)
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+
+    # Then the browser's own opt-outs go on with its new device (a logout ended them: the next
+    # page ran the gated tag and said 1YNN, review s31 R3), sent for it without a token; the
+    # account's limit made elsewhere stays the account's
+    assert _on(page) == set(SALE_SHARE)
+    assert api.state_of(new) == set(SALE_SHARE)
+    assert not _tag_ran(page)
+    assert page.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
+    assert api.links == {device: "A"}
+    expect(page.locator("#optout-bridge").get_by_text("Opted out")).to_be_visible()
+
+
+def test_a_logout_before_an_earlier_banners_id_was_read_leaves_it_to_be_read(
+    new_context: BrowserFactory,
+) -> None:
+    # Given an earlier banner's id in the plain cookie, opted out of sale and sharing, whose
+    # read fails for now (the migration waits), and a login that linked the device
+    context, device = _browser(new_context)
+    earlier = uuid.uuid4().hex
+    context.add_cookies([{"name": PLAIN, "value": earlier, "url": SHOP, "secure": True}])
+    api = _Pipeline(context, {"A": set()})
+    api.own[earlier] = {"sale", "share"}
+    api.failing_reads.add(earlier)
+    api.pages["/account"] = f"tok.A.{device}"
+    page = context.new_page()
+    page.goto(f"{SHOP}/account")
+    page.wait_for_function("() => window.optoutBridge")
+    page.evaluate("() => window.optoutBridge.ready")
+    assert api.links == {device: "A"}
+
+    # When the shop logs out (reset), and the earlier id answers from the next page on
+    page.evaluate("() => window.optoutBridge.reset()")
+    new = page.evaluate("() => window.optoutBridge.state().deviceId")
+
+    # Then the plain cookie still names the earlier id (it named the new device, and its
+    # opt-outs reached no one: review s31 R4) ...
+    assert _cookies(context, PLAIN) == [earlier]
+    del api.pages["/account"]
+    api.failing_reads.clear()
+    page.goto(f"{SHOP}/")
+    _ready(page)
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+
+    # ... and its opt-outs are carried to the new device, which applies them; the plain
+    # cookie then names the new device
+    assert api.state_of(new) == {"sale", "share"}
+    assert _on(page) == {"sale", "share"}
+    assert _cookies(context, PLAIN) == [new]
+
+
+def test_a_reset_before_the_pages_first_read_answered_ignores_that_read(
+    new_context: BrowserFactory,
+) -> None:
+    # Given the account's device, opted out of everything, on a page whose state read has not
+    # answered yet
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": set(PURPOSES)})
+    api.links[device] = "A"
+    api.hold = True
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    old_read = api.read_of(page, device)
+
+    # When the page calls reset() at once, and the new device's read answers before the old
+    page.evaluate("() => { window.__reset = window.optoutBridge.reset(); }")
+    new = page.evaluate("() => window.optoutBridge.state().deviceId")
+    api.hold = False
+    api.answer(api.read_of(page, new))
+    page.evaluate("() => window.__reset")
+    api.answer(old_read)
+    page.evaluate("() => window.optoutBridge.ready")  # the first read's answer was handled
+
+    # Then the page shows the new device's state, not the account's under the new id
+    # (review s31 R5)
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert state["deviceId"] == new
+    assert state["updatedAt"] is None
+    assert _on(page) == set()

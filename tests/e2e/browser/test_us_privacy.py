@@ -218,6 +218,35 @@ def test_a_stubs_queued_call_whose_callback_throws_costs_the_banner_nothing(
     expect(banner.get_by_text("Opt-Out Request Honored")).to_be_visible()
 
 
+# A vendor (Prebid-like) whose queued GPP call asks __uspapi from its callback.
+USP_FROM_QUEUE_STUB = """
+window.__seen = [];
+window.__gpp = function () { window.__gpp.queue.push(arguments); };
+window.__gpp.queue = [];
+window.__gpp("ping", () => {
+  window.__uspapi("getUSPData", 1, (data, ok) => window.__seen.push([data.uspString, ok]));
+});
+"""
+
+
+def test_a_stubs_queued_callback_that_asks_uspapi_is_answered(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a page whose IAB stub queued a call whose callback asks __uspapi
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    context.add_init_script(USP_FROM_QUEUE_STUB)
+    page = context.new_page()
+
+    # When the banner takes over from the stub
+    page.goto(f"{static_site}/index.html")
+
+    # Then the callback found __uspapi and got the fail-closed answer at once (it was not
+    # defined yet when the queue was replayed: a TypeError, swallowed; review s31 R6)
+    assert page.evaluate("() => window.__seen") == [["1YYN", True]]
+
+
 @pytest.mark.parametrize("gpc", [False, True])
 def test_a_visitor_no_us_privacy_section_applies_to_gets_1_dashes(
     new_context: BrowserFactory, static_site: str, gpc: bool
