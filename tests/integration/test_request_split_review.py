@@ -3,6 +3,7 @@ miscounted or cited as another request's: a run that stored them but died before
 then a re-run grouped otherwise (F1); a denial after one of them confirmed (F2); a replay's
 reminder (F3); the identity export (F4)."""
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,3 +171,19 @@ def test_the_identity_export_lists_a_further_job_once(pipe: Pipeline) -> None:
     assert request_id in {r.get("request_id") for r in records if r["record"] == "request"}
     further = [r for r in records if r["record"] == "job" and "~" in str(r.get("job_id"))]
     assert len(further) == 1
+
+
+def test_jobs_queued_counts_each_job_of_a_split_request(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone_out_of_profiling(pipe)
+    request_id = form_naming_both(pipe)
+    capsys.readouterr()
+    pipe.resolve()
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("{") and '"JobsQueued"' in line]  # fmt: skip
+    (queued,) = [m["JobsQueued"] for m in metrics]
+    jobs = [j for j in pipe.items("REQ#") if str(j["sk"]).startswith("JOB#")
+            and str(j["job_id"]).startswith(request_id)]  # fmt: skip
+    assert len(jobs) == 5  # four systems, two jobs at the webhook
+    assert queued == [float(len(jobs))]

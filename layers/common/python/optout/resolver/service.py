@@ -104,6 +104,7 @@ class Resolution:
     links_held: int
     assertions_added: int = 0
     replayed: int = 0
+    further: int = 0  # the request's further jobs (`jobs` names each system once)
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,8 @@ class Resolver:
                                   **({"renewed": renewed} if renewed else {}),
                                   **({"linked_only": hidden} if hidden else {}),
                                   **({"carried_only": carried} if carried else {})})  # fmt: skip
-        return Resolution(request_id, size, jobs, added, held, assertions)
+        further = sum(len(ids) for ids in own.split.values())
+        return Resolution(request_id, size, jobs, added, held, assertions, further=further)
 
     def _linked_only(self, event: Item, claims: list[_Claim], reached: list[str]) -> list[str]:
         """Systems this consumer request reaches only through identifiers linked to the ones it
