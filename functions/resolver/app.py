@@ -116,7 +116,8 @@ def _resolve_record(record: DynamoDBRecord) -> None:
         return
     outcome = resolver().process(item, _outbox, _deadline[0])
     metrics.add_metric(name="EventsResolved", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=len(outcome.jobs))
+    queued = len(outcome.jobs) + outcome.further  # jobs, not systems (review s31 union)
+    metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=queued)
     logger.info(
         "resolved",
         extra={

@@ -295,7 +295,7 @@ class Sweeper:
             request_id, untouched_since
         )
         stuck = [f"{request_id}:{system}" for system in pending]
-        for other in rederived:
+        for other in dict.fromkeys(rederived):  # a further job's id: marker and RESOLUTION
             _, still, _, _, _ = self._request_state(other, untouched_since)
             stuck += [f"{other}:{system}" for system in still]
         return resolved, unfolded, reopen, stuck

@@ -32,7 +32,7 @@ from optout.events import is_request
 from optout.identifier_text import holds_identifier, names_any
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
-from optout.status import aggregate
+from optout.status import DONE, aggregate, proofs
 from optout.store import keys, transact
 from optout.store.codec import Item
 from optout.store.proof import load_with_proof
@@ -89,7 +89,11 @@ class DenialService:
                 "this request was already complied with: every system confirmed it",
                 field="request_id",
             )
-        if status is not None and status.systems_done > 0:
+        # Any job of the request's own that answered, whatever its system's other jobs (a
+        # request naming several unlinked people has one per purpose set: review s31 union F2)
+        answered = any(job.get("status") in DONE
+                       for proof in proofs(items, covering) for job in proof.own_jobs)  # fmt: skip
+        if status is not None and (status.systems_done > 0 or answered):
             raise Conflict(
                 "this request was already complied with in part: a system confirmed it",
                 field="request_id",

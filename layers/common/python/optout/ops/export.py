@@ -18,7 +18,7 @@ grow with them (review s19 diff B1, B2).
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -209,10 +209,25 @@ class ExportService:
         jobs = named_job_items(self._table, marks)  # read once, for both below
         deliveries = settled(self._table, marks, retired=at, jobs=jobs)
         records = _identity_records(id_type, value, key, items, marks, deliveries, retired)
-        records += _delivery_jobs(marks, jobs, {rid for _, rid, _ in listed}, {pk})
+        listed_ids = {rid for _, rid, _ in listed}
+        records += _delivery_jobs(marks, jobs, listed_ids, {pk},
+                                  self._split_jobs(marks, listed_ids))  # fmt: skip
         records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
         legacy = any(str(i["sk"]).startswith(ops_keys.LEGACY_REF_PREFIX) for i in items)
         return records, listed, legacy
+
+    def _split_jobs(self, marks: dict[str, Item], listed: set[str]) -> set[str]:
+        """The further jobs (`split_jobs`) of the listed requests whose `<request>~<hex>` jobs
+        the marks name: those requests' own records list them (review s31 union F4). One
+        BatchGetItem of their RESOLUTIONs, only when a mark names such a job."""
+        owners = {owner for mark in marks.values() for job_id in named_jobs(mark).values()
+                  if (owner := keys.made_by(job_id.rsplit(":", 1)[0])) in listed}  # fmt: skip
+        if not owners:
+            return set()
+        found = batch_get(self._table, [(keys.request_pk(o), keys.RESOLUTION_SK) for o in owners],
+                          fields=("split_jobs",))  # fmt: skip
+        return {str(job) for item in found.values()
+                for jobs in (item.get("split_jobs") or {}).values() for job in jobs}  # fmt: skip
 
     def _requests_after(
         self, pk: str, position: Item
@@ -524,8 +539,9 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
 
 
 def _delivery_jobs(
-    marks: dict[str, Item], jobs: dict[str, Item], listed: set[str], own: set[str]
-) -> list[Item]:
+    marks: dict[str, Item], jobs: dict[str, Item], listed: set[str], own: set[str],
+    split: Collection[str] = (),
+) -> list[Item]:  # fmt: skip
     """The `job` record of each job the identity's delivery marks name (`job_<purpose>`: the
     job carrying that purpose now, or the last one that did, failed ones included) whose
     request is not among the export's requests: a backfill's or rederived job (request id
@@ -533,12 +549,14 @@ def _delivery_jobs(
     the identity) or a job of a linked identity's request. Without this the `delivery`
     record named a backfill's job the file did not hold (review s14 operator 1). `jobs`: the
     jobs the marks name, by id, as `named_job_items` read them (no read of its own). `own`:
-    the exported identity's pk, the only entry their receipts' identity lists keep (F2)."""
+    the exported identity's pk, the only entry their receipts' identity lists keep (F2).
+    `split`: listed requests' further jobs, which their own records give."""
     named: dict[str, str] = {}  # job id -> its request id
     for _, mark in sorted(marks.items()):
         for _, job_id in sorted(named_jobs(mark).items()):
             job_request = job_id.rsplit(":", 1)[0]
-            if job_request not in listed:  # that request's own records give its job
+            # that request's own records give its job (and its further ones)
+            if job_request not in listed and job_id not in split:
                 named.setdefault(job_id, job_request)
     records: list[Item] = []
     for job_id, job_request in named.items():

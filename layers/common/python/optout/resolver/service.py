@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import combinations
 from time import monotonic
 from typing import Any, Final
 
@@ -29,7 +30,7 @@ from optout.observability import logger, metrics
 from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
-from optout.purposes import OptOutMap, Purpose
+from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
@@ -96,6 +97,8 @@ ACCOUNT_HOLD_NAMESPACE = uuid.UUID("3e7a9c15-4b2f-4d68-a0e1-8f5c2b7d9a43")  # a 
 # A request's further jobs (`_request_jobs`): `<request>~<hex>`, the hex from the request id and
 # the purpose set, so every run of the event (a stream retry, the sweep's redrive) finds them.
 SPLIT_NAMESPACE = uuid.UUID("6a1d4e8b-3c7f-4b2a-9e05-d8f1c2a7b364")
+# The `REDERIVED#<request>~split` marker naming them before they are made (its `kind`).
+SPLIT_MARK = "split"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Resolution:
     links_held: int
     assertions_added: int = 0
     replayed: int = 0
+    further: int = 0  # the request's further jobs (`jobs` names each system once)
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,8 @@ class Resolver:
                                   **({"renewed": renewed} if renewed else {}),
                                   **({"linked_only": hidden} if hidden else {}),
                                   **({"carried_only": carried} if carried else {})})  # fmt: skip
-        return Resolution(request_id, size, jobs, added, held, assertions)
+        further = sum(len(ids) for ids in own.split.values())
+        return Resolution(request_id, size, jobs, added, held, assertions, further=further)
 
     def _linked_only(self, event: Item, claims: list[_Claim], reached: list[str]) -> list[str]:
         """Systems this consumer request reaches only through identifiers linked to the ones it
@@ -624,6 +629,21 @@ class Resolver:
             by_request = {r: {n: p for n, p in plans.items() if n in systems}
                           for r, plans in by_request.items()}  # fmt: skip
         ids = {f"{r}:{name}" for r, plans in by_request.items() for name in plans}
+        # Every further id the request can have, so a run grouped otherwise than an earlier
+        # one (a state changed between them) still knows that run's further jobs as its own:
+        # re-sent and named, never cited (review s31 union F1). Computed, nothing read.
+        splits = _split_ids(request_id)
+        ids |= {f"{r}:{s.name}" for r in splits for s in self._systems.systems}
+        further = {r: sorted(n for n, p in plans.items() if p.needs)
+                   for r, plans in by_request.items() if r != request_id}  # fmt: skip
+        if any(further.values()):
+            # Named before they are made (a run that dies before its flush leaves no
+            # RESOLUTION to name them): the sweep checks them with the request (F1). Only a
+            # request naming several unlinked people writes it.
+            mark_rederived(self._table, request_id, keys.own_request_id(request_id, SPLIT_MARK),
+                           {r for r, names in further.items() if names},
+                           sorted({n for names in further.values() for n in names}),
+                           self._expires(), kind=SPLIT_MARK)  # fmt: skip
         made: set[str] = set()
         split: dict[str, list[str]] = {}
         cited: dict[str, set[str]] = {}
@@ -643,9 +663,22 @@ class Resolver:
                 cited.setdefault(name, set()).update(others)
             relied |= found
         together: dict[str, list[JobPlan]] = {}
+        earlier: set[str] = set()
         for plans in by_request.values():
             for name, plan in plans.items():
                 together.setdefault(name, []).append(plan)
+                # An earlier run's further jobs this run's grouping has not (F1): their marks
+                # name them, so this run made nothing for them. Sent again, as its own job is.
+                earlier |= {job for job in {*plan.covered, *plan.not_asked}
+                            if job.rpartition(":")[0] in splits
+                            and name not in by_request.get(job.rpartition(":")[0], {})}  # fmt: skip
+        for job in sorted(earlier):
+            job_request, _, name = job.rpartition(":")
+            self._unless_denied(unless_denied, job_request, None)
+            pending.add(self._systems.get(name).queue_key,
+                        {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+            made.add(name)
+            split.setdefault(name, []).append(job)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
@@ -933,8 +966,10 @@ class Resolver:
         after that run reaches the §7102 figures and the overdue count at a later check: within
         the hour for a request near or past its deadline (review s19 diff B6). Best effort: a
         failed write only leaves that planned check."""
-        requests = {str(m["request_id"]): int(m.get("expires_at") or self._expires())
-                    for m in sending}  # fmt: skip
+        # A job under a request id of its own (`<request>~<hex>`: a further job) reminds the
+        # request that made it: the watch reads requests, not job ids (review s31 union F3).
+        requests = {keys.made_by(str(m["request_id"])) or str(m["request_id"]):
+                    int(m.get("expires_at") or self._expires()) for m in sending}  # fmt: skip
         reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
         try:
             batch_put(self._table, reminders)
@@ -1445,6 +1480,12 @@ def split_request_id(request_id: str, purposes: tuple[Purpose, ...]) -> str:
     """The request id of a request's further jobs for one purpose set (`_request_jobs`)."""
     token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}")
     return keys.own_request_id(request_id, token.hex[:12])
+
+
+def _split_ids(request_id: str) -> set[str]:
+    """Every further request id a request can have: one per purpose set (31, computed)."""
+    return {split_request_id(request_id, purposes) for n in range(1, len(ALL_PURPOSES) + 1)
+            for purposes in combinations(ALL_PURPOSES, n)}  # fmt: skip
 
 
 def _step_plans(derivation: Pass, system: str, request_id: str, first: str) -> dict[str, JobPlan]:

@@ -40,9 +40,10 @@ def marked_jobs(
 ) -> list[tuple[str, str, Item | None]]:
     """The jobs a request's `REDERIVED#` markers name (a backfill step's jobs, the flush's
     rederived jobs), which live under a request id of their own, `<id>~<hex>`: (that id, the
-    system, the job or None if not written yet), read in one BatchGetItem."""
+    system, the job or None if not written yet), read in one BatchGetItem. Not a request's
+    further jobs' marker (`kind` "split"): its RESOLUTION's `split_jobs` lists those."""
     named = [(r, str(system)) for m in items
-             if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
+             if str(m["sk"]).startswith(keys.REDERIVED_PREFIX) and m.get("kind") != "split"
              for r in marked_requests(m) for system in m.get("systems", [])]  # fmt: skip
     wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named]
     found = batch_get(table, wanted, consistent=consistent) if wanted else {}

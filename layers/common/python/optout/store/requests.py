@@ -164,17 +164,19 @@ def put_resolution(table: Table, item: Item) -> bool:
 
 def mark_rederived(
     table: Table, owner: str, marker: str, job_requests: set[str], systems: list[str],
-    expires_at: int,
+    expires_at: int, kind: str = "rederived",
 ) -> None:  # fmt: skip
     """The `REDERIVED#<marker>` item in `owner`'s partition naming jobs made under request
     ids of their own (`request_ids`; a backfill step's, one per purpose set), written before
-    them. The ids are added to a set: a retry naming others keeps the first run's too."""
+    them. The ids are added to a set: a retry naming others keeps the first run's too.
+    `kind` "split": a request's further jobs (resolver `_request_jobs`), which its
+    RESOLUTION names; the sweep reads the marker, the proof views the RESOLUTION."""
     table.client.update_item(
         TableName=table.name,
         Key=serialize({"pk": keys.request_pk(owner), "sk": keys.rederived_sk(marker)}),
         UpdateExpression="SET kind = :kind, request_id = :marker, systems = :systems, "
                          "expires_at = :exp ADD request_ids :ids",
-        ExpressionAttributeValues=serialize({":kind": "rederived", ":marker": marker,
+        ExpressionAttributeValues=serialize({":kind": kind, ":marker": marker,
                                              ":systems": systems, ":exp": expires_at,
                                              ":ids": set(job_requests)}),
     )  # fmt: skip
