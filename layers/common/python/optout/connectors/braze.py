@@ -78,7 +78,7 @@ class BrazeConnector(Connector[BrazeSecret]):
         return int(any(i.type == "customer_id" for i in sent)) + emails + 1
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
+        profiles, asked = self._profiles([i for job in jobs for i in self.identifiers(job)])
         attributes: list[dict[str, Any]] = []
         owner: list[tuple[str, str]] = []  # attributes index -> (job id, identifier type)
         outcomes: dict[str, Outcome] = {}
@@ -90,12 +90,25 @@ class BrazeConnector(Connector[BrazeSecret]):
             none = [i for i in self.identifiers(job) if not profiles.get((i.type, i.value))]
             unsent[job.job_id] = positions(job, none)
             if not found:
+                # Braze's own status on the export that found nobody (201), not a constant
+                # (review s31 counsel F4)
+                answered = max(asked.get((i.type, i.value), 0) for i in self.identifiers(job))
                 outcomes[job.job_id] = Outcome(
-                    job.job_id, "no_record", 200, None, self.types_sent(job), note="no such person"
+                    job.job_id, "no_record", answered or None, None, self.types_sent(job),
+                    note="no such person (braze users/export/ids)",
+                )  # fmt: skip
+            # One email, several profiles: each is updated by its braze_id. Per email: a job
+            # carries several people's (a cluster's, a carried second account's), whose sum
+            # would say one person has duplicates (review s31 counsel F2).
+            if shared := sorted(
+                len(keys) for i, keys in found if i.type == "email" and len(keys) > 1
+            ):
+                notes[job.job_id] = (
+                    f"email matched {shared[0]} Braze profiles, an update sent to each"
+                    if len(shared) == 1
+                    else f"{len(shared)} emails each matched several Braze profiles "
+                    f"({', '.join(map(str, shared))}), an update sent to each"
                 )
-            shared = sum(len(keys) for i, keys in found if i.type == "email")
-            if shared > 1:  # one email, several profiles: each is updated by its braze_id
-                notes[job.job_id] = f"email matched {shared} Braze profiles, an update sent to each"
             for identifier, keys in found:
                 for key in keys:
                     attributes.append(
@@ -125,25 +138,32 @@ class BrazeConnector(Connector[BrazeSecret]):
                 outcomes[outcome.job_id] = noted(found_out, notes.get(outcome.job_id), outcome.note)
         return [outcomes[job.job_id] for job in jobs]
 
-    def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:
+    def _profiles(
+        self, identifiers: list[Identifier]
+    ) -> tuple[dict[tuple[str, str], list[Profile]], dict[tuple[str, str], int]]:
         """(type, value) -> the /users/track identifier of each profile Braze holds for it: the
         external id itself, or the `braze_id` of every profile holding the email (Braze updates
-        only one of several profiles addressed by `email`)."""
+        only one of several profiles addressed by `email`); and -> the HTTP status of the
+        export call that asked for it."""
         profiles: dict[tuple[str, str], list[Profile]] = {}
+        asked: dict[tuple[str, str], int] = {}
         external = sorted({i.value for i in identifiers if i.type == "customer_id"})
         for start in range(0, len(external), EXPORT_IDS_PER_CALL):
-            users = self._export({"external_ids": external[start : start + EXPORT_IDS_PER_CALL]})
+            part = external[start : start + EXPORT_IDS_PER_CALL]
+            status, users = self._export({"external_ids": part})
+            asked.update({("customer_id", value): status for value in part})
             for user in users:
                 value = str(user.get("external_id"))
                 profiles[("customer_id", value)] = [{"external_id": value}]
         for email in sorted({i.value for i in identifiers if i.type == "email"}):
-            ids = sorted({str(u["braze_id"]) for u in self._export({"email_address": email})
+            asked[("email", email)], users = self._export({"email_address": email})
+            ids = sorted({str(u["braze_id"]) for u in users
                           if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
             if ids:
                 profiles[("email", email)] = [{"braze_id": b} for b in ids]
-        return profiles
+        return profiles, asked
 
-    def _export(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+    def _export(self, query: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
         fields = ["external_id"] if "external_ids" in query else ["braze_id"]
         answer = self._post(
             "/users/export/ids", {**query, "fields_to_export": fields}, "braze users/export/ids"
@@ -157,7 +177,7 @@ class BrazeConnector(Connector[BrazeSecret]):
             # Braze: "success" when the export completed without errors; an empty `users`
             # from any other would be read as "no such person"
             raise DeliveryError("braze users/export/ids: export not completed", retryable=True)
-        return [u for u in users if isinstance(u, dict)]
+        return answer.status, [u for u in users if isinstance(u, dict)]
 
     def _post(self, path: str, payload: dict[str, Any], step: str) -> HttpResponse:
         return self.http.send(
