@@ -54,7 +54,7 @@ def test_a_request_the_quiet_period_settles_at_its_reopen_is_dated_by_the_reopen
         report = sweep_and_resolve(pipe)
     assert report.reopened == [request_id] and pipe.drain("braze") == []
     (resolution,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "RESOLUTION"]
-    (reopen,) = resolution["reopened"]
+    (reopen,) = resolution["reopens"]
     (event_id,) = report.redrive_events
     assert reopen["event_id"] == event_id and reopen["systems"] == ["braze"]
     assert reopen["at"] > answered > str(resolution["resolved_at"])

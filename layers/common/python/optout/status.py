@@ -498,10 +498,14 @@ def needs_reopen(items: list[Item], covering: dict[tuple[str, str], Item]) -> bo
 
 
 def reopened_at(resolution: Item, hidden: Collection[str] = ()) -> list[str]:
-    """When each re-open of the request wrote what settles a system (`RESOLUTION.reopened`,
+    """When each re-open of the request wrote what settles a system (`RESOLUTION.reopens`,
     since 2026-12-03), leaving out those for `hidden` systems only."""
-    return [str(r["at"]) for r in resolution.get("reopened") or ()
+    return [str(r["at"]) for r in _listed(resolution.get("reopens"))
             if set(r.get("systems") or ()) - set(hidden) or not r.get("systems")]  # fmt: skip
+
+
+def _listed(found: object) -> list[Item]:
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:

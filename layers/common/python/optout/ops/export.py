@@ -479,7 +479,7 @@ def request_records(
     # each re-open by the sweep that settled a system: when, by which redrive event, which
     # systems (the completion is dated by it; review s31 counsel F1); [] if none or before 12-03
     request["reopened"] = [{k: r.get(k) for k in ("at", "event_id", "systems")}
-                           for r in (resolution or {}).get("reopened") or ()]  # fmt: skip
+                           for r in (resolution or {}).get("reopens") or ()]  # fmt: skip
     records: list[Item] = [request]
     own = own_identities(items)  # a cited job's receipt lists no other person's (F2)
     if resolution:

@@ -1171,7 +1171,7 @@ class Resolver:
         `covered`, where the jobs cited first stay as history. Safe to repeat: a system whose
         request has a job that can prove it is not planned again. A request denied since
         (its DENIAL, read with the rest) gets nothing new. `by`: the redrive event's id, kept
-        with the re-open's time on the RESOLUTION (`reopened`). Returns the systems planned."""
+        with the re-open's time on the RESOLUTION (`reopens`). Returns the systems planned."""
         from optout.status import proofs  # noqa: PLC0415 - pydantic: only here
         from optout.store.proof import load_with_proof  # noqa: PLC0415 - imports optout.status
 

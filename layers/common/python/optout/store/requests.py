@@ -57,7 +57,7 @@ def cite_more(
     in), and the identities not named whose marks its citations came from (`linked`: those
     `cited_linked` lacks are appended, a job cited again included, so one missed there is
     repaired; review s29 cite R1), and the re-open itself (`reopened`: {at, event_id, systems},
-    appended to `RESOLUTION.reopened` by a write that changes what settles a system: when the
+    appended to `RESOLUTION.reopens` by a write that changes what settles a system: when the
     request was settled, review s31 counsel F1). Each is merged into what is stored, never
     replaces it: a concurrent re-open's additions stay (review s29 lead I3, I4). Nothing else
     ever rewrites a RESOLUTION."""
@@ -135,8 +135,8 @@ def _cite_write(
     if changed and reopened:
         # In the same write, only when it changes what settles a system (a `cited_linked`
         # repair alone settles nothing): the status dates the request's completion by it
-        values[":reopened"] = [reopened]
-        sets.append("reopened = list_append(if_not_exists(reopened, :none), :reopened)")
+        values[":reopens"] = [reopened]
+        sets.append("reopens = list_append(if_not_exists(reopens, :none), :reopens)")
     return {"UpdateExpression": "SET " + ", ".join(sets),
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeValues": serialize(values),
