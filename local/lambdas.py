@@ -2,8 +2,14 @@
 
 Every function's entry file is `functions/<name>/app.py`, so each is loaded under its own
 module name. A loaded module plays one warm execution environment: Lambda never runs two
-invocations in one environment at once, and the handlers rely on that (Powertools' resolver
-keeps the current event on a module-level app), so each instance has its own lock.
+invocations in one environment at once, and the handlers rely on that, so each instance runs
+one invocation at a time. The HTTP functions (capture, admin) share ONE lock: Powertools keeps
+the request being resolved (`current_event`, `lambda_context`) on the `BaseRouter` class, one
+for every resolver in the process, not on each module's app. Its routing, the admin's audit
+lines (`route`, `caller`), `acted_by` and the capture's GPC header all read it, so a capture
+request resolved while an admin one ran made the admin's `export sealed` line name the
+capture's route and `caller=unknown` (review s31 counsel F5). On AWS each environment is one
+process: not affected.
 """
 
 import importlib.util
@@ -20,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER_PYTHON = ROOT / "layers" / "common" / "python"
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+# The one lock of every function an HTTP route invokes (above: Powertools' class-level event).
+HTTP_LOCK = threading.Lock()
 
 # Which function the current thread is running: the handlers share one Powertools logger,
 # whose function_name key is global, so the console asks the thread instead.
@@ -55,16 +64,22 @@ class LambdaContext:
 
 
 class LocalFunction:
-    """One function instance: a handler, its name and timeout, and a one-at-a-time lock."""
+    """One function instance: a handler, its name and timeout, and a one-at-a-time lock
+    (`lock`: one shared with other functions, `HTTP_LOCK`; else its own)."""
 
     def __init__(
-        self, name: str, handler: Handler, timeout_seconds: int, logical_id: str | None = None
+        self,
+        name: str,
+        handler: Handler,
+        timeout_seconds: int,
+        logical_id: str | None = None,
+        lock: "threading.Lock | None" = None,
     ) -> None:
         self.name = name
         self.logical_id = logical_id  # its resource in template.yaml: whose role it runs under
         self._handler = handler
         self._timeout = timeout_seconds
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
 
     def invoke(self, event: dict[str, Any]) -> Any:
         # The timeout is reported to the handler but not enforced: a thread cannot be killed.
@@ -122,11 +137,16 @@ def code_exists(code_uri: str, handler: str) -> bool:
 
 
 def local_function(
-    code_uri: str, handler: str, name: str, timeout_seconds: int, logical_id: str | None = None
+    code_uri: str,
+    handler: str,
+    name: str,
+    timeout_seconds: int,
+    logical_id: str | None = None,
+    lock: "threading.Lock | None" = None,
 ) -> LocalFunction:
     """`name` is the function's local name (one per instance: each system has its own worker);
-    `logical_id` its resource in template.yaml."""
-    return LocalFunction(name, load(code_uri, handler, name), timeout_seconds, logical_id)
+    `logical_id` its resource in template.yaml; `lock`: `HTTP_LOCK` for an HTTP function."""
+    return LocalFunction(name, load(code_uri, handler, name), timeout_seconds, logical_id, lock)
 
 
 def running_function() -> str | None:

@@ -406,9 +406,13 @@ def _local_name(logical_id: str) -> str:
 
 
 def _function(template: dict[str, Any], logical_id: str, name: str) -> lambdas.LocalFunction:
+    """A function an HTTP route invokes runs under `lambdas.HTTP_LOCK`, one with the others:
+    Powertools keeps the request it resolves on a class all of them share (local/lambdas.py)."""
     code_uri, handler = function_code(template, logical_id)
     timeout = function_timeout(template, logical_id)
-    return lambdas.local_function(code_uri, handler, name, timeout, logical_id)
+    http = logical_id in {route.function for route in http_routes(template)}
+    lock = lambdas.HTTP_LOCK if http else None
+    return lambdas.local_function(code_uri, handler, name, timeout, logical_id, lock)
 
 
 def _secrets(options: StackOptions) -> dict[str, Any]:

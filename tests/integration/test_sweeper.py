@@ -459,9 +459,9 @@ def test_a_redrive_past_its_deadline_leaves_its_re_opens_to_the_follow_up(
     seen: list[str] = []
     real = Resolver._reopen
 
-    def spy(self: Resolver, request_id: str, pending: Any) -> int:
+    def spy(self: Resolver, request_id: str, pending: Any, *by: Any) -> int:
         seen.append(request_id)
-        return real(self, request_id, pending)
+        return real(self, request_id, pending, *by)
 
     monkeypatch.setattr(Resolver, "_reopen", spy)
     # When the resolver is past its deadline after the first re-open

@@ -67,7 +67,10 @@ def test_a_braze_export_answer_with_empty_users_is_still_no_such_person(server):
 
     (outcome,) = make_connector(server, "braze").deliver([job])
 
-    assert (outcome.status, outcome.note) == ("no_record", "no such person")
+    assert (outcome.status, outcome.note) == (
+        "no_record",
+        "no such person (braze users/export/ids)",
+    )
 
 
 @pytest.mark.parametrize(

@@ -324,7 +324,7 @@ def test_trade_desk_no_record_note_leaves_out_an_operators_free_text_reason(serv
 
     # Then the no_record note says unmapped (the old note quoted the operator's text)
     assert outcome.status == "no_record"
-    assert outcome.note == "no UID2 for this person (UID2 operator: unmapped)"
+    assert outcome.note == "no UID2 for this person (UID2 operator identity/map: unmapped)"
 
 
 def test_segment_status_that_is_not_a_code_is_not_quoted(server):

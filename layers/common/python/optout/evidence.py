@@ -21,6 +21,9 @@ from optout.identifier_text import holds_email, holds_identifier, holds_number
 MAX_USER_AGENT = 512
 REDACTED = "(redacted)"
 AGENT_KEYS = ("name", "agent_id")
+# An import's `jurisdiction_from`: the row named it, or it had none and took the import's
+# default (California's deadline, counted `unknown` in the §7102 groups; review s31 counsel F6)
+IMPORTED, IMPORT_DEFAULT = "import", "import_default"
 # RFC 9110 `product = token ["/" product-version]`, with the version: what names the software.
 # Comments (parenthesised) are free text, where a tool puts a contact address; they go.
 _PRODUCT = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+^_`|~.-]{0,63}/[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")

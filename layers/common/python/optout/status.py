@@ -38,7 +38,7 @@ jobs were never sent, or sent under it, and the resolver sends their purposes ag
 re-opens the request when it has no job of its own (review s18 diff B1).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -521,6 +521,17 @@ def needs_reopen(items: list[Item], covering: dict[tuple[str, str], Item]) -> bo
     return resolved and any(p.reopen for p in proofs(items, covering))
 
 
+def reopened_at(resolution: Item, hidden: Collection[str] = ()) -> list[str]:
+    """When each re-open of the request wrote what settles a system (`RESOLUTION.reopens`,
+    since 2026-12-03), leaving out those for `hidden` systems only."""
+    return [str(r["at"]) for r in _listed(resolution.get("reopens"))
+            if set(r.get("systems") or ()) - set(hidden) or not r.get("systems")]  # fmt: skip
+
+
+def _listed(found: object) -> list[Item]:
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+
+
 def quiet_systems(resolution: Item, every: list[SystemProof]) -> set[str]:
     """The systems the quiet period settled for the public view: those the request did not ask
     because the vendor recently answered "no such person" (`not_asked`) and that have no job
@@ -653,8 +664,10 @@ def aggregate(
         # public completion after every system shown had answered (review s22 proof P6).
         stamps += [s.retired_when for s in every
                    if s.retired and s.retirement and s.system not in hidden]  # fmt: skip
-        # Satisfied by earlier receipts only: complete when the resolver found them.
-        stamps += [shown_at] if shown_at else []
+        # Satisfied by earlier receipts only: complete when the resolver found them. A re-open
+        # settled a system (quiet period, not planned, a job cited): not before it; one for
+        # hidden systems only dates nothing shown (review s31 counsel F1).
+        stamps += ([shown_at] if shown_at else []) + reopened_at(resolution, hidden)
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
     if public and (done + failed < total or held):
         # No progress in the public view, processing or denied with jobs in flight: a repeat

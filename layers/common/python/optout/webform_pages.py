@@ -99,6 +99,21 @@ ALL_RETIRED: Final = (
     "Completed as far as we can: we stopped using the systems that held the details you gave "
     "us before they confirmed your request, so none is left to ask."
 )
+# A settled request some (not all) of whose systems were retired before they confirmed it: the
+# counts and "every system ... has answered" leave them out, so the page says so plainly
+# (review s31 counsel F7; s30 operator F3). No system named, as on the page's other texts.
+SOME_RETIRED: Final = (
+    "We also stopped using {n} that held details you gave us before {they} confirmed your "
+    "request: we no longer send your details there, so nothing is left to ask."
+)
+
+
+def _retired_note(systems: int) -> str:
+    one = systems == 1
+    return SOME_RETIRED.format(n="1 system" if one else f"{systems} systems",
+                               they="it" if one else "they")  # fmt: skip
+
+
 # A denied request some systems processed opts no one back in: saying "we could not act"
 # would be false for those systems. A deny is refused once any system confirmed, so they
 # mostly processed it after the denial (jobs already sent complete): "had already processed
@@ -232,11 +247,13 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
     # request's jobs), processing or denied alike: "asked" was untrue of those, and a first and
     # a repeat request must read alike (review s22 diff B5).
     unsettled = done + failed < total
+    retired = int(status.get("systems_retired") or 0)
     if unsettled:
         systems = f"{total} to confirm"
     else:
         systems = f"{done} of {total} done" + (f", {failed} {left}" if failed else "")
-    retired = int(status.get("systems_retired") or 0)
+        # retired ones are in neither count (status.aggregate): else "5 of 5" where 6 were sent
+        systems += f", {retired} no longer in use" if retired and state != "denied" else ""
     # A request no system needed to act on (an opt-in, or a choice that opts out of nothing)
     # is a recorded choice, with no deadline to meet; one whose systems were all retired is not.
     choice_only = state == "completed" and not total and not retired
@@ -266,6 +283,8 @@ def status_page(status: dict[str, Any], privacy_page: str = "") -> str:
         # already sent may yet act on it, so not "we could not act" (review s23 diff B3).
         denied_after = state == "denied" and (bool(done) or unsettled or retired > 0)
         text = DENIED_AFTER_SYSTEMS if denied_after else STATUS_TEXT.get(state, state)
+    if retired and total and not unsettled and state in ("completed", "failed"):
+        text += " " + _retired_note(retired)
     # The public answer does not name the purposes, and a request may only limit the use of
     # sensitive data, which is no opt-out: a neutral title (review s22 diff B3).
     title = "Your privacy choice" if choice_only else "Your request"

@@ -9,9 +9,10 @@
    a phone (addressed by `email`, Braze updates only the most recently updated of several),
    `"_update_existing_only": true` (without it Braze *creates* a profile for an unknown
    identifier: an opt-out must never add personal data to a vendor), 50 objects per call.
-A job none of whose identifiers Braze knows is `no_record` ("no such person"), a receipt; an
-export answer without its `users` list, or whose `message` is not "success" (Braze: "returns
-'success' when completed without errors"), is not understood and is retried, never no_record.
+A job none of whose identifiers Braze knows is `no_record` ("no such person (braze
+users/export/ids)", with that export's own HTTP status), a receipt; an export answer without
+its `users` list, or whose `message` is not "success" (Braze: "returns 'success' when
+completed without errors"), is not understood and is retried, never no_record.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
 every object was rejected fails, and in a job that is done a type with a rejected object is
 listed as rejected, not as sent (base.item_outcomes). A /users/track answer whose `message`
@@ -84,7 +85,7 @@ class BrazeConnector(Connector[BrazeSecret]):
         return int(any(i.type == "customer_id" for i in sent)) + singles + 1
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        profiles = self._profiles([i for job in jobs for i in self.identifiers(job)])
+        profiles, asked = self._profiles([i for job in jobs for i in self.identifiers(job)])
         attributes: list[dict[str, Any]] = []
         owner: list[tuple[str, str]] = []  # attributes index -> (job id, identifier type)
         outcomes: dict[str, Outcome] = {}
@@ -96,13 +97,17 @@ class BrazeConnector(Connector[BrazeSecret]):
             none = [i for i in self.identifiers(job) if not profiles.get((i.type, i.value))]
             unsent[job.job_id] = positions(job, none)
             if not found:
+                # Braze's own status on the export that found nobody (201), not a constant
+                # (review s31 counsel F4)
+                answered = max(asked.get((i.type, i.value), 0) for i in self.identifiers(job))
                 outcomes[job.job_id] = Outcome(
-                    job.job_id, "no_record", 200, None, self.types_sent(job), note="no such person"
-                )
-            shared = {t: sum(len(keys) for i, keys in found if i.type == t) for t in ONE_PER_CALL}
-            # one email (or phone), several profiles: each is updated by its braze_id
-            many = [f"{t} matched {n} Braze profiles" for t, n in shared.items() if n > 1]
-            if many:
+                    job.job_id, "no_record", answered or None, None, self.types_sent(job),
+                    note="no such person (braze users/export/ids)",
+                )  # fmt: skip
+            # One email (or phone), several profiles: each is updated by its braze_id. Per
+            # identifier: a job carries several people's (a cluster's, a carried second
+            # account's), whose sum would say one person has duplicates (review s31 counsel F2).
+            if many := [n for t in ONE_PER_CALL if (n := _shared(t, found))]:
                 notes[job.job_id] = ", ".join(many) + ", an update sent to each"
             for identifier, keys in found:
                 for key in keys:
@@ -133,26 +138,33 @@ class BrazeConnector(Connector[BrazeSecret]):
                 outcomes[outcome.job_id] = noted(found_out, notes.get(outcome.job_id), outcome.note)
         return [outcomes[job.job_id] for job in jobs]
 
-    def _profiles(self, identifiers: list[Identifier]) -> dict[tuple[str, str], list[Profile]]:
+    def _profiles(
+        self, identifiers: list[Identifier]
+    ) -> tuple[dict[tuple[str, str], list[Profile]], dict[tuple[str, str], int]]:
         """(type, value) -> the /users/track identifier of each profile Braze holds for it: the
         external id itself, or the `braze_id` of every profile holding the email or phone
-        (Braze updates only one of several profiles addressed by `email`)."""
+        (Braze updates only one of several profiles addressed by `email`); and -> the HTTP
+        status of the export call that asked for it."""
         profiles: dict[tuple[str, str], list[Profile]] = {}
+        asked: dict[tuple[str, str], int] = {}
         external = sorted({i.value for i in identifiers if i.type == "customer_id"})
         for start in range(0, len(external), EXPORT_IDS_PER_CALL):
-            users = self._export({"external_ids": external[start : start + EXPORT_IDS_PER_CALL]})
+            part = external[start : start + EXPORT_IDS_PER_CALL]
+            status, users = self._export({"external_ids": part})
+            asked.update({("customer_id", value): status for value in part})
             for user in users:
                 value = str(user.get("external_id"))
                 profiles[("customer_id", value)] = [{"external_id": value}]
         for kind, field in ONE_PER_CALL.items():
             for value in sorted({i.value for i in identifiers if i.type == kind}):
-                ids = sorted({str(u["braze_id"]) for u in self._export({field: value})
+                asked[(kind, value)], users = self._export({field: value})
+                ids = sorted({str(u["braze_id"]) for u in users
                               if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
                 if ids:
                     profiles[(kind, value)] = [{"braze_id": b} for b in ids]
-        return profiles
+        return profiles, asked
 
-    def _export(self, query: dict[str, Any]) -> list[dict[str, Any]]:
+    def _export(self, query: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
         fields = ["external_id"] if "external_ids" in query else ["braze_id"]
         answer = self._post(
             "/users/export/ids", {**query, "fields_to_export": fields}, "braze users/export/ids"
@@ -166,7 +178,7 @@ class BrazeConnector(Connector[BrazeSecret]):
             # Braze: "success" when the export completed without errors; an empty `users`
             # from any other would be read as "no such person"
             raise DeliveryError("braze users/export/ids: export not completed", retryable=True)
-        return [u for u in users if isinstance(u, dict)]
+        return answer.status, [u for u in users if isinstance(u, dict)]
 
     def _post(self, path: str, payload: dict[str, Any], step: str) -> HttpResponse:
         return self.http.send(
@@ -189,3 +201,17 @@ def _accepted(payload: Any) -> None:
         raise DeliveryError("braze users/track: malformed answer", retryable=True)
     if message not in (SUCCESS, QUEUED):
         raise DeliveryError("braze users/track: fatal error", retryable=False)
+
+
+def _shared(kind: IdType, found: list[tuple[Identifier, list[Profile]]]) -> str | None:
+    """The note for a job's identifiers of `kind` that each matched several profiles, counted
+    per identifier ("email matched 2 Braze profiles"; "2 phones each matched several Braze
+    profiles (2, 3)"), or None when none did."""
+    shared = sorted(len(keys) for i, keys in found if i.type == kind and len(keys) > 1)
+    if not shared:
+        return None
+    if len(shared) == 1:
+        return f"{kind} matched {shared[0]} Braze profiles"
+    return (
+        f"{len(shared)} {kind}s each matched several Braze profiles ({', '.join(map(str, shared))})"
+    )

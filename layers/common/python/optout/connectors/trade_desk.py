@@ -79,7 +79,7 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         return 2  # the UID2 operator's identity map, then The Trade Desk's opt-out
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        mapped = self._map(jobs)
+        mapped, mapped_by = self._map(jobs)
         items: list[dict[str, str]] = []
         # Items are judged by the current UID2s only (the one TTD uses today; TTD's own client
         # sends nothing else): `current` maps each current-UID2 item, in order, to its job and
@@ -95,9 +95,12 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             if not any(m.uid2 for _, m in found):
                 # (Mapping.reason is a reason_code() already, or None)
                 reasons = sorted({m.reason or "unmapped" for _, m in found})
-                note = "no UID2 for this person (UID2 operator: " + ", ".join(reasons) + ")"
+                # The UID2 operator's answer showed it, not The Trade Desk (never called for
+                # this job): its call and status (review s31 counsel F4: was a constant 200)
+                note = "no UID2 for this person (UID2 operator identity/map: "
+                note += ", ".join(reasons) + ")"
                 outcomes[job.job_id] = Outcome(
-                    job.job_id, "no_record", 200, None, self.types_sent(job), note=note
+                    job.job_id, "no_record", mapped_by, None, self.types_sent(job), note=note
                 )
                 continue
             unmapped: dict[str, set[str]] = {}  # a type with any value left unmapped
@@ -181,7 +184,8 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             return status, failed, first_large | {i + half for i in second_large}
         return answer.status, _failed_items(answer.json(), len(items)), set()
 
-    def _map(self, jobs: Sequence[Job]) -> dict[tuple[str, str], Mapping]:
+    def _map(self, jobs: Sequence[Job]) -> tuple[dict[tuple[str, str], Mapping], int | None]:
+        """(type, value) -> its UID2 mapping, and the identity/map answer's HTTP status."""
         creds = self.creds
         client = Uid2Client(
             self.http, self.opts.uid2_base_url, creds.uid2_api_key, creds.uid2_secret_key
@@ -197,7 +201,7 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         )
         found = {("email", e): m for e, m in zip(emails, email_maps, strict=True)}
         found.update({("phone", p): m for p, m in zip(phones, phone_maps, strict=True)})
-        return found
+        return found, client.status
 
 
 def _failed_items(payload: object, count: int) -> dict[int, str]:

@@ -67,6 +67,7 @@ class Uid2Client:
             )
         self.clock = clock
         self.random_bytes = random_bytes
+        self.status: int | None = None  # the last identity/map answer's HTTP status
 
     def map(
         self, email_hashes: list[str], phone_hashes: list[str]
@@ -87,6 +88,7 @@ class Uid2Client:
             headers={"Authorization": f"Bearer {self.api_key}", "Content-Type": "text/plain"},
             body=base64.b64encode(envelope),
         )
+        self.status = answer.status
         try:
             sealed = base64.b64decode(answer.body, validate=True)
             opened = AESGCM(self.key).decrypt(sealed[:12], sealed[12:], None)

@@ -78,6 +78,7 @@ from typing import Literal
 from optout.api_models import RequestStatusOut
 from optout.deadlines import answered_late, counted_in, received_on
 from optout.events import asks_limit, asks_opt_out, is_request
+from optout.evidence import IMPORT_DEFAULT
 from optout.status import SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
@@ -213,8 +214,8 @@ def contribution_of(
         received_on=ledger_day(event),
         opt_out=asks_opt_out(event),
         limit=asks_limit(event),
-        region=_region(_jurisdiction(event)),
-        sale_share=_sale_share(event, _region(_jurisdiction(event))),
+        region=_region(_stated_or_located(event)),
+        sale_share=_sale_share(event, _region(_stated_or_located(event))),
         imported_late=_imported_late(event),
         calendar=deadline_calendar(event),
         responded_at=responded_at,
@@ -279,6 +280,15 @@ def _region(jurisdiction: str | None) -> str:
     if not jurisdiction:
         return "unknown"
     return "ca" if jurisdiction == CALIFORNIA else "other"
+
+
+def _stated_or_located(event: Item) -> str | None:
+    """The jurisdiction the groups count by, as the report defines it: stated or geolocated.
+    An import row that named none took California's for its deadline (`import_default`):
+    counted `unknown`, not as a stated California request (review s31 counsel F6)."""
+    if (event.get("evidence") or {}).get("jurisdiction_from") == IMPORT_DEFAULT:
+        return None
+    return _jurisdiction(event)
 
 
 def _jurisdiction(event: Item) -> str | None:

@@ -81,6 +81,9 @@ EVENT_FIELDS = ("event_type", "source", "received_at", "deadline", "opt_out", "g
                 "confirm_opt_in", "operation")  # fmt: skip
 JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "submitted_at",
               "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
+# An origin record's fields (`Exporter._origins`): how another request came and what it asked
+ORIGIN_FIELDS = ("event_type", "source", "received_at", "opt_out", "gpc")
+LINKED_PREFIXES = (keys.LINK_PREFIX, keys.ASSERTS_PREFIX, keys.ASSERTED_PREFIX)
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
 EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
 Listed = tuple[str, str, bool]  # an identity's request: (when, request id, from a reference)
@@ -212,7 +215,9 @@ class ExportService:
         listed_ids = {rid for _, rid, _ in listed}
         records += _delivery_jobs(marks, jobs, listed_ids, {pk},
                                   self._split_jobs(marks, listed_ids))  # fmt: skip
-        records += _hold_records(id_type, key, holds.list_holds(self._table, EVERY_HOLD))
+        every_hold = holds.list_holds(self._table, EVERY_HOLD)
+        records += _hold_records(id_type, key, every_hold)
+        records += self._origins(items, records, listed_ids, every_hold)
         legacy = any(str(i["sk"]).startswith(ops_keys.LEGACY_REF_PREFIX) for i in items)
         return records, listed, legacy
 
@@ -228,6 +233,59 @@ class ExportService:
                           fields=("split_jobs",))  # fmt: skip
         return {str(job) for item in found.values()
                 for jobs in (item.get("split_jobs") or {}).values() for job in jobs}  # fmt: skip
+
+    def _origins(
+        self, items: list[Item], records: list[Item], listed: set[str], every_hold: list[Item]
+    ) -> list[Item]:
+        """An `origin` record for each request not among the export's own whose job it lists
+        (`why: job`: a job of it carries this identity, an opt-out carried or linked to it)
+        or whose choice its state reads (`why: choice`: it set the own choice of an identity
+        linked to this one): without it, why this identity went to a vendor, or is opted out
+        with no choice of its own, was only in another person's export (review s31 counsel
+        F3). What the request asked and how it came, and the holds it made; never another
+        person's identifiers (types only). Reads each linked node (a Query: the function
+        may Query an identity's partition, not BatchGetItem it), then the events."""
+        why: dict[str, set[str]] = {}
+        for record in records:
+            if record.get("record") == "job":
+                origin = str(record.get("made_by") or record.get("request_id") or "")
+                if origin and origin not in listed:
+                    why.setdefault(origin, set()).add("job")
+        linked = sorted({keys.identity_pk(*str(i["sk"]).split("#", 2)[1:])
+                         for i in items for prefix in LINKED_PREFIXES
+                         if str(i["sk"]).startswith(prefix)})  # fmt: skip
+        chose: dict[str, set[str]] = {}
+        for node in self._nodes(linked):
+            for purpose, register in OwnState.from_item(node).choices.items():
+                if register.value and register.request_id not in listed:
+                    why.setdefault(register.request_id, set()).add("choice")
+                    chose.setdefault(register.request_id, set()).add(str(purpose))
+        if not why:
+            return []
+        events = batch_get(self._table, [(keys.request_pk(r), keys.EVENT_SK) for r in why])
+        found: list[Item] = []
+        for request_id in sorted(why):
+            event = events.get((keys.request_pk(request_id), keys.EVENT_SK)) or {}
+            found.append(
+                {"record": "origin", "request_id": request_id, "why": sorted(why[request_id])}
+                | {name: event.get(name) for name in ORIGIN_FIELDS}
+                | {"identifier_types": sorted({str(i["type"])
+                                               for i in event.get("identifiers") or ()}),
+                   "chose": sorted(chose.get(request_id, ())),
+                   "holds": [{"hold_id": keys.hold_id(str(h["sk"])), "status": h.get("status"),
+                              "reason": h.get("reason", "cluster_cap"),
+                              "held_at": h.get("held_at")}
+                             for h in every_hold if h.get("request_id") == request_id]}
+            )  # fmt: skip
+        return found
+
+    def _nodes(self, pks: list[str]) -> Iterator[Item]:
+        for pk in pks:
+            found = {":pk": {"S": pk}, ":sk": {"S": keys.NODE_SK}}
+            condition = "pk = :pk AND sk = :sk"
+            yield from query_items(
+                self._table, KeyConditionExpression=condition, ExpressionAttributeValues=found
+            )
 
     def _requests_after(
         self, pk: str, position: Item
@@ -491,6 +549,10 @@ def request_records(
     # every configured system not planned, and why (None: not recorded), and the config's hash
     request["systems_skipped"] = skipped_systems(resolution or {})
     request["systems_config"] = (resolution or {}).get("systems_sha256")
+    # each re-open by the sweep that settled a system: when, by which redrive event, which
+    # systems (the completion is dated by it; review s31 counsel F1); [] if none or before 12-03
+    request["reopened"] = [{k: r.get(k) for k in ("at", "event_id", "systems")}
+                           for r in (resolution or {}).get("reopens") or ()]  # fmt: skip
     records: list[Item] = [request]
     own = own_identities(items)  # a cited job's receipt lists no other person's (F2)
     if resolution:

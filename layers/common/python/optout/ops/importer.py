@@ -26,6 +26,7 @@ from optout.api_models import ImportedRow, ImportOut, RejectedRow
 from optout.deadlines import DEFAULT_JURISDICTION, deadline_at, end_of, start_of
 from optout.errors import InvalidInput
 from optout.events import CapturedEvent, KeyedIdentifier, Role
+from optout.evidence import IMPORT_DEFAULT, IMPORTED
 from optout.http.answers import expected_words
 from optout.identifier_text import holds_email, names_any
 from optout.ops.reminders import remind_now
@@ -131,7 +132,11 @@ class ImportService:
             request_id=request_id, event_type="opt_out", source=row.source or "webform",
             received_at=received, deadline=deadline, opt_out=choices, gpc=False,
             identifiers=identifiers, links=(), roles=roles, asserts=asserts,
-            evidence={"jurisdiction": row.jurisdiction or "US-CA", "imported": imported},
+            # A row without one takes California's deadline, but was stated by no one
+            # (`import_default`): the §7102 groups count it unknown (review s31 counsel F6)
+            evidence={"jurisdiction": row.jurisdiction or "US-CA",
+                      "jurisdiction_from": IMPORTED if row.jurisdiction else IMPORT_DEFAULT,
+                      "imported": imported},
             fingerprint=self._fingerprint(raw),
             # With the calendar its deadline was counted in, as capture stores it (the
             # record, the export and the status page read it: without it an import made

@@ -160,7 +160,8 @@ def _unknown_jurisdiction(year: int, requests: int, limit: int) -> dict[str, Any
     if requests or limit:
         warning = (
             f"{requests} opt-out requests and {limit} requests to limit received in {year} have"
-            " no known jurisdiction (none stated, none geolocated) and are not in California's"
+            " no known jurisdiction (none stated, none geolocated; an imported row without one"
+            " among them) and are not in California's"
             " figures, which can be too low by up to that many. To count California's, deploy"
             " with EnableEdge=true (CloudFront geolocates each request) or send `jurisdiction`"
             " with each request; or publish the all-individuals figures, saying so (§7102(b))."

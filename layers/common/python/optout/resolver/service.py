@@ -1242,7 +1242,7 @@ class Resolver:
             if late():
                 left = [("reopen", r) for r in reopens[n:]]
                 break
-            reopened += self._reopen(request, pending)
+            reopened += self._reopen(request, pending, request_id)
         for n, lost in enumerate(requests):
             if left or late():
                 left += [("request", r) for r in requests[n:]]
@@ -1285,7 +1285,7 @@ class Resolver:
         self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
 
-    def _reopen(self, request_id: str, pending: Outbox) -> int:
+    def _reopen(self, request_id: str, pending: Outbox, by: str | None = None) -> int:
         """A resolved request left, for some system, with only cited jobs that ended as no
         proof for it (the sweep's `reopen`; status.SystemProof): that system's jobs planned
         again from the request's event identities. Their marks are freed by then, so this
@@ -1293,7 +1293,8 @@ class Resolver:
         if another job took the marks meanwhile, cites that one: added to the RESOLUTION's
         `covered`, where the jobs cited first stay as history. Safe to repeat: a system whose
         request has a job that can prove it is not planned again. A request denied since
-        (its DENIAL, read with the rest) gets nothing new. Returns the systems planned."""
+        (its DENIAL, read with the rest) gets nothing new. `by`: the redrive event's id, kept
+        with the re-open's time on the RESOLUTION (`reopens`). Returns the systems planned."""
         from optout.status import proofs  # noqa: PLC0415 - pydantic: only here
         from optout.store.proof import load_with_proof  # noqa: PLC0415 - imports optout.status
 
@@ -1355,8 +1356,10 @@ class Resolver:
         unplanned = {s: now for s in sorted(systems - set(plans))}
         configured = {s.name for s in self._systems.systems}
         removed = {s: now for s in unplanned if s not in configured}
+        reopen_at: Item = {"at": now, "systems": sorted(systems)} | ({"event_id": by} if by else {})
         cite_more(self._table, resolution, own.covered, _not_asked(own.ids, plans, asked),
-                  unplanned, removed, own.relied - set(named), own.split)  # fmt: skip
+                  unplanned, removed, own.relied - set(named), own.split,
+                  reopen_at)  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
                     jobs=own.systems, not_planned=sorted(unplanned),
                     not_configured=sorted(removed))  # fmt: skip

@@ -47,6 +47,7 @@ def cite_more(
     not_configured: dict[str, str] | None = None,
     linked: set[str] | None = None,
     split: dict[str, list[str]] | None = None,
+    reopened: Item | None = None,
 ) -> None:
     """Jobs a re-opened request cites now (the resolver's `_reopen`), appended to those its
     RESOLUTION cited first, which stay as history (status leaves out those that proved
@@ -56,15 +57,17 @@ def cite_more(
     of them no longer in the systems config, so the record does not say the person opted back
     in), and the identities not named whose marks its citations came from (`linked`: those
     `cited_linked` lacks are appended, a job cited again included, so one missed there is
-    repaired; review s29 cite R1), and its further jobs (`split`, the RESOLUTION's
-    `split_jobs`: one per further purpose set, resolver `_request_jobs`). Each is merged into
-    what is stored, never replaces it: a concurrent re-open's additions stay (review s29 lead
-    I3, I4). Nothing else ever rewrites a RESOLUTION."""
+    repaired; review s29 cite R1), its further jobs (`split`, the RESOLUTION's `split_jobs`:
+    one per further purpose set, resolver `_request_jobs`), and the re-open itself
+    (`reopened`: {at, event_id, systems}, appended to `RESOLUTION.reopens` by a write that
+    changes what settles a system: when the request was settled, review s31 counsel F1). Each
+    is merged into what is stored, never replaces it: a concurrent re-open's additions stay
+    (review s29 lead I3, I4). Nothing else ever rewrites a RESOLUTION."""
     at = (str(resolution["pk"]), keys.RESOLUTION_SK)
     key = {"pk": {"S": at[0]}, "sk": {"S": at[1]}}
     for attempt in range(1, CITE_ATTEMPTS + 1):
         write = _cite_write(resolution, covered, not_asked, not_planned, not_configured, linked,
-                            split)  # fmt: skip
+                            split, reopened)  # fmt: skip
         if write is None:
             return
         try:
@@ -92,6 +95,7 @@ def _cite_write(
     not_configured: dict[str, str] | None,
     linked: set[str] | None,
     split: dict[str, list[str]] | None = None,
+    reopened: Item | None = None,
 ) -> dict[str, Any] | None:
     """The UpdateItem merging a re-open's additions into `resolution` as read, or None when
     it adds nothing. Each merged attribute is written whole (a path into a map the first
@@ -123,11 +127,18 @@ def _cite_write(
             conditions.append(f"{a} = :was_{a}")
         else:
             conditions.append(f"attribute_not_exists({a})")
+    if reached or (changed and reopened):
+        values[":none"] = []
     if reached:
         # Appended, not SET from what was read (review s29 cite R2). Readers take it as a set,
         # so a repeat is harmless.
-        values.update({":linked": reached, ":none": []})
+        values[":linked"] = reached
         sets.append("cited_linked = list_append(if_not_exists(cited_linked, :none), :linked)")
+    if changed and reopened:
+        # In the same write, only when it changes what settles a system (a `cited_linked`
+        # repair alone settles nothing): the status dates the request's completion by it
+        values[":reopens"] = [reopened]
+        sets.append("reopens = list_append(if_not_exists(reopens, :none), :reopens)")
     return {"UpdateExpression": "SET " + ", ".join(sets),
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeValues": serialize(values),
