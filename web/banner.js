@@ -908,6 +908,10 @@
   };
 
   // -- public API -------------------------------------------------------------------------
+  // Another tab's logout (reset) made the browser a new device: this page's memory is the old
+  // device's (the account's). It takes the new one with its stored choices, so none of that
+  // memory is carried at a logout nor kept as the browser's own at a login (review s31 reset2 S1).
+  const take = (was = current()) => was != deviceId && ((pending = store(PENDING)), (state.server = {}), (deviceId = was));
   linked = store(LINKED) === deviceId;
   linking = token && !linked ? 1 : 0;
   // `ready` settles when the load post has its answer, or failed and waits to be sent again:
@@ -951,6 +955,7 @@
      */
     identify: (identity) => {
       if (typeof identity === "string") {
+        take();
         token = identity;
         return linked ? post({}) : link(() => post({}));
       }
@@ -984,10 +989,8 @@
       const was = current();
       const account = store(LINKED) == was;
       const before = [].concat(store(OWN)); // any other value: none (review s31 reset2 S5)
-      // Another tab's logout made the browser a new device: this page's memory is the old
-      // device's (the account's), and is never carried (review s31 reset2 S1).
-      if (was != deviceId) (pending = store(PENDING)), (state.server = {});
-      if (account || was == deviceId) {
+      const again = take(); // the old device's memory is dropped, and carried never
+      if (account || !again) {
         // Unknown (no state read): an opt-out made before the link is kept, no other.
         const kept = PURPOSES.filter((p) => (!account || before.includes(p)) && (own(p) ?? account));
         // Unsent entries: the account's device's when linked; else the browser's, in `kept`
@@ -1004,7 +1007,7 @@
         pending = null;
         queue(kept);
         saveOutbox();
-      } else deviceId = was; // ... and it was never linked: this page takes it as it is
+      } // else another tab's logout made it, never linked since: this page takes it as it is
       linked = token = null;
       // Nothing of the old device's state stays: fail closed until the new one's is read, the
       // browser's own opt-outs applied (review s31 reset2 S2). The open panel closes.

@@ -692,3 +692,35 @@ def test_a_reset_with_a_malformed_record_of_the_browsers_own_still_logs_out(
     assert _stored(page, "optout_linked") is None
     page.close()
     _next_user(context, api, device)
+
+
+def test_a_login_in_a_tab_opened_before_another_tabs_logout_keeps_none_of_the_accounts(
+    new_context: BrowserFactory,
+) -> None:
+    # Given A logged in (the device linked) and a second tab showing A's state
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}, "B": set()})
+    api.pages["/account"] = f"tok.A.{device}"
+    first = context.new_page()
+    first.goto(f"{SHOP}/account")
+    _ready(first)
+    second = context.new_page()
+    second.goto(f"{SHOP}/")
+    _ready(second)
+    assert _on(second) == {LIMIT}
+    del api.pages["/account"]
+
+    # When A logs out in the first tab, and B logs in through the second (its identify)
+    first.evaluate("() => window.optoutBridge.reset()")
+    new = first.evaluate("() => window.optoutBridge.state().deviceId")
+    second.evaluate(f"() => window.optoutBridge.identify('tok.B.{new}')")
+
+    # Then B's login linked the new device and took none of A's as the browser's own (with
+    # S3's stored-link check alone, the second tab stored A's limit from its memory), so B's
+    # logout gives the next user none of A's
+    assert api.links == {device: "A", new: "B"}
+    assert not _stored(second, "optout_own")
+    second.evaluate("() => window.optoutBridge.reset()")
+    for tab in (first, second):
+        tab.close()
+    _next_user(context, api, new)
