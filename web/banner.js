@@ -554,9 +554,10 @@
       throw Object.assign(Error(`HTTP ${res.status}`), { status: res.status, api, after: res.headers.get("Retry-After") });
     // A token makes one request (the API refuses it again): the link is made, unless a reset
     // (logout) named a new device while it was sent. The first link keeps the opt-outs the
-    // browser made itself until then: they stay its own at a logout (review s31 R3).
+    // browser made itself until then: they stay its own at a logout (review s31 R3). The stored
+    // link says if it is the first: another tab's may have landed (review s31 reset2 S3).
     if (body.identity_token && id == current())
-      linked || store(OWN, PURPOSES.filter(own)), store(LINKED, id), (token = null), (linked = true);
+      store(LINKED) == id || store(OWN, PURPOSES.filter(own)), store(LINKED, id), (token = null), (linked = true);
     if (answer.gpc_honored) changed(() => (state.gpcHonored = true));
     return answer;
   };
@@ -907,6 +908,10 @@
   };
 
   // -- public API -------------------------------------------------------------------------
+  // Another tab's logout (reset) made the browser a new device: this page's memory is the old
+  // device's (the account's). It takes the new one with its stored choices, so none of that
+  // memory is carried at a logout nor kept as the browser's own at a login (review s31 reset2 S1).
+  const take = (was = current()) => was != deviceId && ((pending = store(PENDING)), (state.server = {}), (deviceId = was));
   linked = store(LINKED) === deviceId;
   linking = token && !linked ? 1 : 0;
   // `ready` settles when the load post has its answer, or failed and waits to be sent again:
@@ -950,6 +955,7 @@
      */
     identify: (identity) => {
       if (typeof identity === "string") {
+        take();
         token = identity;
         return linked ? post({}) : link(() => post({}));
       }
@@ -982,21 +988,37 @@
       reread();
       const was = current();
       const account = store(LINKED) == was;
-      const kept = (account ? store(OWN) || [] : PURPOSES).filter(own);
-      // Unsent entries: the account's device's when linked; else the browser's, in `kept`
-      // (an earlier logout's stay with their device).
-      outbox = outbox.filter((queued) => (queued.d ||= account && was));
-      for (const key of [LINKED, OWN, PENDING, "optout_decided"]) store(key, null);
-      deviceId = random();
-      setCookie(NAME, deviceId);
-      // The plain cookie too (with storage blocked the migration would read it as an old id),
-      // unless an earlier banner's id in it is still to be read: then it is, for the new device.
-      olds[0] || setCookie(COOKIE, deviceId);
-      store(COOKIE, deviceId);
-      linked = token = pending = null;
-      queue(kept);
-      saveOutbox();
-      applyOutbox();
+      const before = [].concat(store(OWN)); // any other value: none (review s31 reset2 S5)
+      const again = take(); // the old device's memory is dropped, and carried never
+      if (account || !again) {
+        // Unknown (no state read): an opt-out made before the link is kept, no other.
+        const kept = PURPOSES.filter((p) => (!account || before.includes(p)) && (own(p) ?? account));
+        // Unsent entries: the account's device's when linked; else the browser's, in `kept`
+        // (an earlier logout's stay with their device).
+        outbox = outbox.filter((queued) => (queued.d ||= account && was));
+        for (const key of [LINKED, OWN, PENDING, "optout_decided"]) store(key, null);
+        deviceId = random();
+        setCookie(NAME, deviceId);
+        // The plain cookie too (with storage blocked the migration would read it as an old id),
+        // unless an earlier banner's id in it is still to be read: then it is, for the new
+        // device. Never when it holds the device itself (review s31 reset2 S4).
+        (olds[0] && !cookies(COOKIE).includes(was)) || setCookie(COOKIE, deviceId);
+        store(COOKIE, deviceId);
+        pending = null;
+        queue(kept);
+        saveOutbox();
+      } // else another tab's logout made it, never linked since: this page takes it as it is
+      linked = token = null;
+      // Nothing of the old device's state stays: fail closed until the new one's is read, the
+      // browser's own opt-outs applied (review s31 reset2 S2). The open panel closes.
+      set("signalStatus", "not ready");
+      changed(() => {
+        state.known = panelOpen = false;
+        state.failed = true;
+        state.server = {};
+        state.updatedAt = null;
+        applyOutbox();
+      });
       return load();
     },
   };

@@ -480,3 +480,247 @@ def test_a_reset_before_the_pages_first_read_answered_ignores_that_read(
     assert state["deviceId"] == new
     assert state["updatedAt"] is None
     assert _on(page) == set()
+
+
+# -- review s31 reset2 S1-S5: a logout never gives the next user the account's opt-outs -------
+# In each, account A limited its sensitive data elsewhere and the browser made no opt-out
+# before the login: any limit_sensitive the next user gets is the account's.
+
+
+def _linked(new_context: BrowserFactory) -> tuple[BrowserContext, _Pipeline, str]:
+    """A browser whose device is linked to A (a logged-in page's token landed)."""
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}})
+    api.pages["/account"] = f"tok.A.{device}"
+    page = context.new_page()
+    page.goto(f"{SHOP}/account")
+    _ready(page)
+    assert api.links == {device: "A"}
+    assert _stored(page, "optout_own") == []
+    page.close()
+    del api.pages["/account"]
+    return context, api, device
+
+
+def _next_user(context: BrowserContext, api: _Pipeline, device: str) -> Page:
+    """The next user's page, once every queued choice was sent: nothing of A's is read,
+    applied or sent for the browser's device."""
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    state = _ready(page)
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox || '[]').length === 0")
+    assert state["deviceId"] != device
+    assert _on(page) == set()
+    assert state["uspString"] == "1YNN"
+    assert not any(out.get(LIMIT) for _, _, out in api.sent(state["deviceId"]))
+    assert api.state_of(state["deviceId"]) == set()
+    return page
+
+
+LIMIT = "limit_sensitive"
+
+
+def test_logging_out_in_two_tabs_gives_the_next_user_nothing_of_the_accounts(
+    new_context: BrowserFactory,
+) -> None:
+    # Given two tabs open on the linked device, each showing A's state
+    context, api, device = _linked(new_context)
+    tabs = [context.new_page() for _ in range(2)]
+    for tab in tabs:
+        tab.goto(f"{SHOP}/")
+        _ready(tab)
+        assert _on(tab) == {LIMIT}
+
+    # When the person logs out in both (the second tab's logout after the first's)
+    for tab in tabs:
+        tab.evaluate("() => window.optoutBridge.reset()")
+
+    # Then the second tab took the device the first made (its memory was the account's:
+    # review s31 reset2 S1 carried A's limit to it), and the next user gets none of A's
+    new = tabs[0].evaluate("() => window.optoutBridge.state().deviceId")
+    assert tabs[1].evaluate("() => window.optoutBridge.state().deviceId") == new
+    assert _stored(tabs[1], "optout_outbox") == []
+    page = _next_user(context, api, device)
+    page.evaluate("() => window.optoutBridge.open()")
+    boxes = page.locator("#optout-bridge input:checked")
+    expect(boxes).to_have_count(0)
+
+
+def test_a_reset_called_twice_gives_the_next_user_nothing_of_the_accounts(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a page on the linked device (a double-clicked logout button)
+    context, api, device = _linked(new_context)
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    _ready(page)
+
+    # When it calls reset() twice at once
+    page.evaluate("() => { window.optoutBridge.reset(); return window.optoutBridge.reset(); }")
+
+    # Then the next user gets none of A's (the second reset carried A's limit: S1)
+    page.close()
+    _next_user(context, api, device)
+
+
+def test_after_a_reset_whose_new_read_fails_the_page_fails_closed_with_the_browsers_own(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a browser that opted out of sale before A logged in, and a page of the linked
+    # device in a single-page app, whose choices panel is open
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}})
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    _ready(page)
+    page.evaluate("() => window.optoutBridge.choose({sale: true})")
+    page.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+    api.pages["/account"] = f"tok.A.{device}"
+    page.goto(f"{SHOP}/account")
+    _ready(page)
+    assert _on(page) == {"sale", LIMIT}
+    page.evaluate("() => window.optoutBridge.open()")
+
+    # When the app logs out (reset) and the new device's state read fails
+    new_reads_fail = lambda route: (  # noqa: E731
+        route.continue_() if route.request.url.endswith(device) else route.abort()
+    )
+    context.route("**/v1/consent/*", new_reads_fail)
+    page.evaluate("() => window.optoutBridge.reset()")
+
+    # Then the page no longer holds A's state (it stayed known with it, review s31 reset2
+    # S2): fail closed as without an answer, the browser's own opt-out applied, the panel
+    # closed, and when opened it ticks only that
+    state = page.evaluate("() => window.optoutBridge.state()")
+    assert state["deviceId"] != device
+    assert not state["known"]
+    assert state["updatedAt"] is None
+    assert state["uspString"] == "1YYN"
+    assert _on(page) == {"sale"}
+    page.evaluate("() => window.optoutBridge.open()")
+    panel = page.locator("#optout-bridge")
+    expect(panel.get_by_text("We could not load your saved choices")).to_be_visible()
+    checked = panel.locator("input:checked")
+    expect(checked).to_have_count(1)
+    assert checked.get_attribute("name") == "sale"
+
+
+def test_a_second_tabs_login_keeps_the_browsers_own_opt_outs_as_they_were(
+    new_context: BrowserFactory,
+) -> None:
+    # Given two logged-out tabs; A logs in in the first (the link lands: nothing of the
+    # browser's own), then opts out of sale there, logged in: the account's choice
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": set()})
+    first, second = context.new_page(), context.new_page()
+    for tab in (first, second):
+        tab.goto(f"{SHOP}/")
+        _ready(tab)
+    first.evaluate(f"() => window.optoutBridge.identify('tok.A.{device}')")
+    assert api.links == {device: "A"}
+    assert _stored(first, "optout_own") == []
+    first.evaluate("() => window.optoutBridge.choose({sale: true})")
+    first.wait_for_function("() => JSON.parse(localStorage.optout_outbox).length === 0")
+
+    # When the app tells the second tab of the login (identify there too), then logs out
+    second.evaluate(f"() => window.optoutBridge.identify('tok.A.{device}')")
+    assert (202, True, {}) in api.sent(device)[1:]
+
+    # Then the browser's own opt-outs are still none (the second tab stored A's sale as the
+    # browser's: review s31 reset2 S3), and the next user gets none of A's
+    assert _stored(second, "optout_own") == []
+    first.evaluate("() => window.optoutBridge.reset()")
+    for tab in (first, second):
+        tab.close()
+    _next_user(context, api, device)
+
+
+def test_a_logout_during_the_migration_never_leaves_the_accounts_device_to_be_read(
+    new_context: BrowserFactory,
+) -> None:
+    # Given an earlier banner's device X in the plain cookie, linked to A by that banner; a
+    # sibling's planted id whose read is refused keeps the migration from settling
+    context = new_context()
+    device = uuid.uuid4().hex
+    planted = uuid.uuid4().hex
+    context.add_cookies(
+        [
+            {"name": PLAIN, "value": device, "url": SHOP, "secure": True},
+            {"name": PLAIN, "value": planted, "domain": ".shop.example", "path": "/"},
+        ]
+    )
+    api = _Pipeline(context, {"A": {LIMIT}})
+    api.links[device] = "A"
+    api.failing_reads.add(planted)
+    blank = lambda route: route.fulfill(content_type="text/html", body="<title>b</title>")  # noqa: E731
+    context.route(f"{SHOP}/blank", blank)
+    page = context.new_page()
+    page.goto(f"{SHOP}/blank")  # no banner: the earlier banner's link is all there is
+    page.evaluate(f"() => localStorage.setItem('optout_linked', JSON.stringify('{device}'))")
+    page.goto(f"{SHOP}/")
+    page.wait_for_function("() => window.optoutBridge")
+    page.evaluate("() => window.optoutBridge.ready")
+    assert page.evaluate("() => window.optoutBridge.state().deviceId") == device
+
+    # When the site logs out (reset)
+    page.evaluate("() => window.optoutBridge.reset()")
+
+    # Then the plain cookie no longer names the account's device (it did, and the next page
+    # read it as an earlier banner's id and carried A's limit: review s31 reset2 S4)
+    assert device not in _cookies(context, PLAIN)
+    assert planted in _cookies(context, PLAIN)
+    page.close()
+    api.failing_reads.clear()
+    _next_user(context, api, device)
+
+
+def test_a_reset_with_a_malformed_record_of_the_browsers_own_still_logs_out(
+    new_context: BrowserFactory,
+) -> None:
+    # Given a linked device whose record of the browser's own opt-outs is not a list
+    context, api, device = _linked(new_context)
+    page = context.new_page()
+    page.goto(f"{SHOP}/")
+    _ready(page)
+    page.evaluate("() => localStorage.setItem('optout_own', '{\"0\": \"sale\"}')")
+
+    # When the site logs out (reset): it threw, leaving the browser on A's device (S5)
+    page.evaluate("() => window.optoutBridge.reset()")
+
+    # Then the browser is a new device, unlinked, and the next user gets none of A's
+    assert page.evaluate("() => window.optoutBridge.state().deviceId") != device
+    assert _stored(page, "optout_linked") is None
+    page.close()
+    _next_user(context, api, device)
+
+
+def test_a_login_in_a_tab_opened_before_another_tabs_logout_keeps_none_of_the_accounts(
+    new_context: BrowserFactory,
+) -> None:
+    # Given A logged in (the device linked) and a second tab showing A's state
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}, "B": set()})
+    api.pages["/account"] = f"tok.A.{device}"
+    first = context.new_page()
+    first.goto(f"{SHOP}/account")
+    _ready(first)
+    second = context.new_page()
+    second.goto(f"{SHOP}/")
+    _ready(second)
+    assert _on(second) == {LIMIT}
+    del api.pages["/account"]
+
+    # When A logs out in the first tab, and B logs in through the second (its identify)
+    first.evaluate("() => window.optoutBridge.reset()")
+    new = first.evaluate("() => window.optoutBridge.state().deviceId")
+    second.evaluate(f"() => window.optoutBridge.identify('tok.B.{new}')")
+
+    # Then B's login linked the new device and took none of A's as the browser's own (with
+    # S3's stored-link check alone, the second tab stored A's limit from its memory), so B's
+    # logout gives the next user none of A's
+    assert api.links == {device: "A", new: "B"}
+    assert not _stored(second, "optout_own")
+    second.evaluate("() => window.optoutBridge.reset()")
+    for tab in (first, second):
+        tab.close()
+    _next_user(context, api, new)
