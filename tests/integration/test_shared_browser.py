@@ -275,6 +275,26 @@ def test_a_reject_withdraws_the_held_accounts_carry_for_good(pipe: Pipeline) -> 
     assert edge["withdrawn"] and edge["carried"] == []
 
 
+def test_a_reject_stops_a_later_carry_when_there_was_none_to_withdraw(pipe: Pipeline) -> None:
+    # Given Ben's login on Anna's browser held, and its carry gone before the operator decides
+    # (lapsed by TTL, refused, or never written: review s31 trustmerge F5)
+    two_accounts(pipe)
+    login(pipe, SHARED, email=ANNA)
+    login(pipe, SHARED, email=BEN)
+    for edge in [i for i in pipe.items("ID#") if i["sk"].startswith(("ASSERTS#", "ASSERTED#"))]:
+        key = {"pk": {"S": edge["pk"]}, "sk": {"S": edge["sk"]}}
+        pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key=key)
+    # When an operator rejects the hold, and Ben logs in there again and opts out of share
+    release_or_reject(pipe, "reject")
+    login(pipe, SHARED, email=BEN)
+    pipe.post("/v1/opt-out", {"email": BEN, "purposes": ["share"]})
+    pipe.resolve()
+    # Then no carry is written for the rejected pair: the browser reads nothing of Ben's
+    assert not [i for i in pipe.items("ID#") if i["sk"].startswith(("ASSERTS#", "ASSERTED#"))]
+    assert opted(pipe, SHARED) == {"limit_sensitive"}
+    assert [h["status"] for h in holds(pipe)] == ["rejected"]
+
+
 def test_the_carry_keeps_every_opt_out_through_a_release(pipe: Pipeline) -> None:
     # Given Ben's login on Anna's browser held, his sale carried there
     two_accounts(pipe)

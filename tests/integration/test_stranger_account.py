@@ -142,7 +142,7 @@ def test_a_strangers_held_login_on_your_browser_pins_nothing_on_your_account(
 # -- F4: an edge from before session 30 -----------------------------------------------------
 
 
-def test_a_strangers_undated_edge_from_before_the_deploy_yields_to_your_opt_in(
+def test_a_strangers_undated_edge_from_before_session_30_still_counts_whole(
     pipe: Pipeline,
 ) -> None:
     # Given Anna's browser, and a stranger's browser that named her email before session 30
@@ -156,7 +156,15 @@ def test_a_strangers_undated_edge_from_before_the_deploy_yields_to_your_opt_in(
                                   Key={"pk": {"S": edge["pk"]}, "sk": {"S": edge["sk"]}},
                                   UpdateExpression="REMOVE named_at")  # fmt: skip
     assert opted(pipe, ANNAS_BROWSER) == {"sale"}
-    # When Anna, logged in, confirms opting back in (deploy.md's support line)
+    # When Anna, logged in, confirms opting back in
     login(pipe, ANNAS_BROWSER, ANNA, opt_out={"sale": False}, confirm_opt_in=True)
-    # Then she is no longer held opted out by the browser that named her before
+    # Then that browser's edge still holds her opted out: an undated edge counts whole, the
+    # price of never losing her own phone's later opt-out (review s31 trustmerge F4; deploy.md's
+    # support line says so) ...
+    assert opted(pipe, ANNAS_BROWSER) == {"sale"}
+    # ... until that browser names her again, which dates the edge: her opt-in after that wins
+    pipe.post("/v1/opt-out", {"email": ANNA, "device_id": "dev-stranger-ssssssssss",
+                              "purposes": ["sale"]})  # fmt: skip
+    pipe.resolve()
+    login(pipe, ANNAS_BROWSER, ANNA, opt_out={"sale": False}, confirm_opt_in=True)
     assert opted(pipe, ANNAS_BROWSER) == set()

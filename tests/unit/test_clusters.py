@@ -30,7 +30,7 @@ def chain(fake: FakeGraph, *pks: str) -> None:
 def test_the_walk_limit_is_twice_the_cluster_cap_and_the_edge_caps_default() -> None:
     caps = Caps(max_size=3)
     assert (caps.walk_limit, caps.max_asserters, caps.max_asserted) == (6, 100, 20)
-    assert caps.max_cluster_asserted == 20
+    assert caps.max_cluster_asserted == 100  # five browsers of MAX_ASSERTED (trustmerge F2)
 
 
 def test_a_cluster_is_the_same_sorted_tuple_from_every_member(fake: FakeGraph) -> None:

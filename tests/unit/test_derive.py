@@ -288,10 +288,9 @@ def test_an_assertion_carries_the_asserters_own_opt_out_to_the_asserted_identity
     assert derivation.sizes == [1, 1]
 
 
-def test_a_cluster_tells_at_most_max_cluster_asserted_of_its_edges_the_same_ones_each_time(
-    fake: FakeGraph,
-) -> None:
-    # Given a cluster of two (linked after each asserted) with three edges out, cap 2
+def test_a_cluster_tells_every_edge_whatever_max_cluster_asserted(fake: FakeGraph) -> None:
+    # Given a cluster of two (linked after each asserted) with three edges out, cap 2: an edge
+    # left untold would lose an opt-out (review s31 trustmerge F1), so the cap is link-time only
     fake.node(E, own("sale"))
     fake.node(E2)
     fake.link(E, E2)
@@ -302,8 +301,9 @@ def test_a_cluster_tells_at_most_max_cluster_asserted_of_its_edges_the_same_ones
     # When it is derived, twice
     for _ in range(2):
         derive([E], caps=Caps(max_size=50, max_cluster_asserted=2))
-    # Then two edges carry its opt-out (the first in key order), written once; the third none
-    assert fake.carried == [(E, t, ["sale"]) for t in targets[:2]]
+    # Then all three edges carry its opt-out, each written once
+    assert sorted(fake.carried) == sorted([(E, t, ["sale"]) for t in targets[:2]]
+                                          + [(E2, targets[2], ["sale"])])  # fmt: skip
 
 
 def test_what_an_identity_was_told_reaches_its_linked_members(fake: FakeGraph) -> None:
@@ -423,18 +423,18 @@ def test_the_asserted_identitys_newer_confirmed_opt_in_outranks_a_carried_opt_ou
     assert opt_outs(out, D) == opt_outs(out, E) == {"profiling"}  # no opt-in of profiling
 
 
-def test_an_edge_from_before_named_at_is_dated_by_its_first_naming(fake: FakeGraph) -> None:
-    # A browser D2 named the email E in January, before `named_at` was written (session 30):
-    # its first write (`asserted_at`) dates it, so E's own opt-in of June outranks it
-    # (deploy.md's support line; review s31 stranger F4), and one of December does not
-    fake.node(D2, own("sale", "share", at="2026-01-01T00:00:00Z"))
+def test_an_edge_from_before_named_at_counts_whole_whatever_its_first_naming(
+    fake: FakeGraph,
+) -> None:
+    # A browser D2 named the email E in January, before `named_at` was written (session 30),
+    # and opted out of sale in December (its own phone, say): E's opt-in of June does not
+    # outrank that later opt-out (review s30 trust F1; dating by `asserted_at` lost it: review
+    # s31 trustmerge F4)
+    fake.node(D2, own("sale", "share", at="2026-12-01T00:00:00Z"))
     fake.node(E, OwnState({"sale": Register(False, "2026-06-01T00:00:00Z", "r2")}, None))
     fake.assertion(D2, E, ["sale", "share"], named_at=None)
     edge = fake.get(E, keys.edge_sk(keys.ASSERTED_PREFIX, D2))
     assert edge is not None and edge["asserted_at"] < "2026-06-01" and "named_at" not in edge
-    _, out = derive([E])
-    assert opt_outs(out, E) == {"share"}
-    fake.put({**edge, "asserted_at": "2026-12-01T00:00:00Z"})
     _, out = derive([E])
     assert opt_outs(out, E) == {"sale", "share"}
 

@@ -74,7 +74,7 @@ class Settings:
     # browsers naming family or their own unlinked identifiers): what one account logged in
     # on many browsers can make each event fan out to (docs/decisions.md, "Asserted edges per
     # cluster").
-    max_cluster_asserted: int = 20
+    max_cluster_asserted: int = 100
     # After a vendor answers "no such person" for an identity, the resolver asks it nothing
     # more about that identity for this long (0: every event asks again).
     no_record_quiet_hours: int = 24

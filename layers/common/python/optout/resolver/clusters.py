@@ -19,7 +19,7 @@ class Caps:
     max_size: int
     max_asserters: int = 100
     max_asserted: int = 20
-    max_cluster_asserted: int = 20
+    max_cluster_asserted: int = 100
 
     @property
     def walk_limit(self) -> int:

@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from optout.observability import metrics
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Graph
 from optout.resolver.fanout import JobPlan, Member, merged, plan_jobs
@@ -105,7 +104,7 @@ class Pass:
             for asserter, edge in part.asserted_by.items():
                 if asserter in cluster or edge.get("withdrawn"):
                     continue  # an asserter since linked carries nothing extra; nor a rejected
-                counted = carried_counts(edge.get("carried", ()), _named_at(part.pk, edge), mine)
+                counted = carried_counts(edge.get("carried", ()), edge.get("named_at"), mine)
                 if held_carry(part.pk):
                     alone.setdefault(part.pk, set()).update(counted)
                 else:
@@ -138,20 +137,12 @@ class Pass:
     ) -> list[str]:
         carried: list[str] = sorted(own)
         changed: list[str] = []
-        # At most `max_cluster_asserted` edges carry, in key order (the same ones each event):
-        # browsers that asserted before links joined them pass the cap `_assert` keeps, and one
-        # event must not fan out to them all (review s31 stranger F5). The rest keep what they
-        # last carried (never lifted from here: over-honouring); only their target's events
-        # refresh them (`_keep_edges`), else they lapse.
-        room, left = self.graph.caps.max_cluster_asserted, 0
+        # Every edge carries (review s31 trustmerge F1: a cap here, by key order, starved a held
+        # account's carry behind a kiosk's visitors' edges, losing its opt-outs on that browser).
         for part in parts:
             for target in sorted(part.asserts):
                 if target in cluster:
                     continue
-                if room == 0:
-                    left += 1
-                    continue
-                room -= 1
                 edge = self.graph.partition(target).asserted_by.get(part.pk)
                 if edge is None or edge.get("withdrawn"):
                     continue  # the asserted side was refused (too many asserters), or rejected
@@ -177,8 +168,6 @@ class Pass:
                 self.graph.forget(target)
                 if told:
                     changed.append(target)
-        if left:
-            metrics.add_metric(name="AssertionsRefused", unit="Count", value=left)
         return changed
 
     def _keep_edges(self, cluster: tuple[str, ...], parts: list[Partition]) -> None:
@@ -326,17 +315,6 @@ def held_carry(asserted_pk: str) -> bool:
     (resolver/service.py `_link`) asserts a device; a typed naming never does (capture asserts
     email, phone and customer id only; so does an import)."""
     return asserted_pk.startswith(keys.identity_pk("device_id", ""))
-
-
-def _named_at(asserted_pk: str, edge: Item) -> str | None:
-    """When the asserter last named the identity. An edge written before session 30 has no
-    `named_at`: its first naming (`asserted_at`, never moved) dates it, so the person's own
-    later confirmed opt-in outranks it as deploy.md says (review s31 stranger F4). A held
-    carry stays undated: no opt-in made on its browser outranks it."""
-    named = edge.get("named_at")
-    if named is None and not held_carry(asserted_pk):
-        named = edge.get("asserted_at")
-    return str(named) if named is not None else None
 
 
 # Seconds: how much sooner than its cluster's longest-lived node an item may expire.

@@ -42,7 +42,6 @@ from optout.store.batch import (
     batch_put,
     get_item,
     put,
-    put_if_absent,
     put_once,
     put_versioned,
 )
@@ -523,7 +522,18 @@ class Resolver:
             added += 1
         # Only a hold that does not exist yet: this event processed again (a retried batch, the
         # sweep's redrive) must not put a decided hold back to `held` (a hold is decided once).
-        new = sum(put_if_absent(self._table, item) for item in held)
+        found: list[Item] = []  # a hold already there, as the refused put found it
+
+        def there(old: Item) -> bool:
+            found.append(old)
+            return False  # counted as not new, as before (a lost answer's retry included)
+
+        new = sum(put_once(self._table, item, there) for item in held)
+        if carry and any(h.get("status") == "rejected" and h.get("reason") == holds.SECOND_ACCOUNT
+                         for h in found):  # fmt: skip
+            # An operator rejected this account on that browser: no carry, even when none was
+            # there to withdraw (refused, lapsed, never written: review s31 trustmerge F5).
+            carry = []
         if new:
             metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
         return accepted, added, len(held), carry
@@ -591,7 +601,8 @@ class Resolver:
                 continue  # an operator rejected this account on that browser: it stays so
             if edge is not None and int(edge.get("expires_at", 0)) >= self._refresh():
                 continue
-            if edge is None and self._full(graph, source.pk, target.pk):
+            held = (source, target) in undated  # a held account's carry
+            if edge is None and self._full(graph, source.pk, target.pk, held):
                 metrics.add_metric(name="AssertionsRefused", unit="Count", value=1)
                 continue
             write_assertion(self._table, source.pk, target.pk, request_id, at, self._expires(),
@@ -600,10 +611,12 @@ class Resolver:
             added += edge is None
         return added
 
-    def _full(self, graph: Graph, source_pk: str, target_pk: str) -> bool:
+    def _full(self, graph: Graph, source_pk: str, target_pk: str, carry: bool = False) -> bool:
         if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
             return True
-        if graph.asserted_out(source_pk) >= self._caps.max_cluster_asserted:
+        # A held account's carry is never refused for its cluster's other edges: a kiosk's
+        # visitors' would lose its opt-outs on the browser it uses (review s31 trustmerge F1).
+        if not carry and graph.asserted_out(source_pk) >= self._caps.max_cluster_asserted:
             return True  # the walk `_assert` made read every member: no read of its own
         return count_asserters(self._table, target_pk) >= self._caps.max_asserters
 
