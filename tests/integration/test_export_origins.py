@@ -86,3 +86,32 @@ def test_a_banner_opt_out_carried_to_an_email_at_login_is_explained_in_its_expor
     assert origin["chose"] == ["sale", "share", "targeted_advertising"]
     assert origin["opt_out"] == choice and origin["identifier_types"] == ["device_id"]
     assert origin["holds"] == []
+
+
+def test_a_held_accounts_export_names_no_choice_of_the_shared_browsers_first_account(
+    pipe: Pipeline,
+) -> None:
+    """Ben's login on Anna's browser is held; his carry asserts the browser, whose own choices
+    are Anna's and never reach Ben's state: his export must not show her request, her opt-in
+    or its time (review s31 last F1)."""
+    two_accounts(pipe)
+    login(pipe, SHARED, email=ANNA)
+    annas = pipe.post(
+        "/v1/consent", {"device_id": SHARED, "opt_out": {"profiling": True, "share": False}}
+    )
+    pipe.resolve()
+    login(pipe, SHARED, email=BEN)
+    origins = [r for r in export(pipe, BEN) if r["record"] == "origin"]
+    assert not any(o["request_id"] == annas["request_id"] for o in origins)
+
+
+def test_an_origin_shows_the_other_requests_opt_outs_never_its_opt_ins(pipe: Pipeline) -> None:
+    """What another request opted in to never reaches this identity, so its origin record
+    does not show it (review s31 last F1)."""
+    two_accounts(pipe)
+    pipe.post("/v1/consent", {"device_id": ANNAS_LAPTOP, "opt_out": {"sale": True, "share": False}})
+    pipe.resolve()
+    origins = [r for r in export(pipe, ANNA) if r["record"] == "origin"]
+    assert origins
+    for origin in origins:
+        assert all(value is True for value in (origin.get("opt_out") or {}).values()), origin

@@ -83,7 +83,10 @@ JOB_FIELDS = ("status", "attempts", "purposes", "created_at", "updated_at", "sub
               "completed_at", "replays", "replayed_at", "replayed_by")  # fmt: skip
 # An origin record's fields (`Exporter._origins`): how another request came and what it asked
 ORIGIN_FIELDS = ("event_type", "source", "received_at", "opt_out", "gpc")
-LINKED_PREFIXES = (keys.LINK_PREFIX, keys.ASSERTS_PREFIX, keys.ASSERTED_PREFIX)
+# Whose own choices reach this identity's state: its verified links, and the identities that
+# assert it (their opt-outs are carried in) unless withdrawn; never those it asserts (review
+# s31 last F1: a held account's export read the shared browser's other person's choices)
+LINKED_PREFIXES = (keys.LINK_PREFIX, keys.ASSERTED_PREFIX)
 NOT_EVIDENCE = ("source_ip",)  # personal data the export leaves out
 EVERY_HOLD = 1_000_000  # the HOLD partition is read whole anyway (only links past the cap)
 Listed = tuple[str, str, bool]  # an identity's request: (when, request id, from a reference)
@@ -253,7 +256,8 @@ class ExportService:
                     why.setdefault(origin, set()).add("job")
         linked = sorted({keys.identity_pk(*str(i["sk"]).split("#", 2)[1:])
                          for i in items for prefix in LINKED_PREFIXES
-                         if str(i["sk"]).startswith(prefix)})  # fmt: skip
+                         if str(i["sk"]).startswith(prefix)
+                         and not i.get("withdrawn")})  # fmt: skip
         chose: dict[str, set[str]] = {}
         for node in self._nodes(linked):
             for purpose, register in OwnState.from_item(node).choices.items():
@@ -269,6 +273,8 @@ class ExportService:
             found.append(
                 {"record": "origin", "request_id": request_id, "why": sorted(why[request_id])}
                 | {name: event.get(name) for name in ORIGIN_FIELDS}
+                # its opt-outs only: another person's opt-ins never reach this identity
+                | {"opt_out": {p: v for p, v in (event.get("opt_out") or {}).items() if v is True}}
                 | {"identifier_types": sorted({str(i["type"])
                                                for i in event.get("identifiers") or ()}),
                    "chose": sorted(chose.get(request_id, ())),
