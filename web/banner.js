@@ -911,7 +911,10 @@
   // Another tab's logout (reset) made the browser a new device: this page's memory is the old
   // device's (the account's). It takes the new one with its stored choices, so none of that
   // memory is carried at a logout nor kept as the browser's own at a login (review s31 reset2 S1).
-  const take = (was = current()) => was != deviceId && ((pending = store(PENDING)), (state.server = {}), (deviceId = was));
+  // Its link is the stored one (the page's was the old device's: review s31 last F2).
+  const take = (was = current()) =>
+    was != deviceId &&
+    ((pending = store(PENDING)), (state.server = {}), (linked = store(LINKED) === was), (deviceId = was));
   linked = store(LINKED) === deviceId;
   linking = token && !linked ? 1 : 0;
   // `ready` settles when the load post has its answer, or failed and waits to be sent again:
@@ -955,9 +958,11 @@
      */
     identify: (identity) => {
       if (typeof identity === "string") {
-        take();
+        // Another tab's device taken (the stored link is read: review s31 last F2): its state is
+        // read again through link(), also when another tab linked it already.
+        const again = take();
         token = identity;
-        return linked ? post({}) : link(() => post({}));
+        return linked && !again ? post({}) : link(() => post({}));
       }
       return post({ identity });
     },

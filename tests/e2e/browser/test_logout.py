@@ -724,3 +724,65 @@ def test_a_login_in_a_tab_opened_before_another_tabs_logout_keeps_none_of_the_ac
     for tab in (first, second):
         tab.close()
     _next_user(context, api, new)
+
+
+def test_a_login_in_a_tab_opened_before_another_tabs_logout_applies_the_new_accounts_state(
+    new_context: BrowserFactory,
+) -> None:
+    # Given A logged in (the device linked), B opted out of sale elsewhere, and a second tab
+    # showing A's state
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}, "B": {"sale"}})
+    api.pages["/account"] = f"tok.A.{device}"
+    first = context.new_page()
+    first.goto(f"{SHOP}/account")
+    _ready(first)
+    second = context.new_page()
+    second.goto(f"{SHOP}/")
+    _ready(second)
+    del api.pages["/account"]
+
+    # When A logs out in the first tab, and B logs in through the second (its identify)
+    first.evaluate("() => window.optoutBridge.reset()")
+    new = first.evaluate("() => window.optoutBridge.state().deviceId")
+    second.evaluate(f"() => window.optoutBridge.identify('tok.B.{new}')")
+
+    # Then the second tab linked (its memory of A's link was not the new device's) and applies
+    # B's state: before, it kept `linked`, skipped the link's re-read and applied nothing
+    # (review s31 last F2)
+    assert api.links == {device: "A", new: "B"}
+    state = second.evaluate("() => window.optoutBridge.state()")
+    assert state["known"] is True
+    assert _on(second) == {"sale"}
+    assert state["uspString"] == "1YYN"
+    assert _stored(second, "optout_linked") == new
+
+
+def test_a_login_in_a_tab_opened_before_another_tabs_logout_and_login_applies_that_state(
+    new_context: BrowserFactory,
+) -> None:
+    # Given A logged in, a second tab showing A's state, and B (who opted out of sale
+    # elsewhere) logged in through the first tab after A's logout there
+    context, device = _browser(new_context)
+    api = _Pipeline(context, {"A": {LIMIT}, "B": {"sale"}})
+    api.pages["/account"] = f"tok.A.{device}"
+    first = context.new_page()
+    first.goto(f"{SHOP}/account")
+    _ready(first)
+    second = context.new_page()
+    second.goto(f"{SHOP}/")
+    _ready(second)
+    del api.pages["/account"]
+    first.evaluate("() => window.optoutBridge.reset()")
+    new = first.evaluate("() => window.optoutBridge.state().deviceId")
+    first.evaluate(f"() => window.optoutBridge.identify('tok.B.{new}')")
+    assert api.links == {device: "A", new: "B"}
+
+    # When B's page in the second tab calls identify too
+    second.evaluate(f"() => window.optoutBridge.identify('tok.B.{new}')")
+
+    # Then it took the new device and read its state: B's opt-out applies, none of A's
+    state = second.evaluate("() => window.optoutBridge.state()")
+    assert state["deviceId"] == new
+    assert state["known"] is True
+    assert _on(second) == {"sale"}
