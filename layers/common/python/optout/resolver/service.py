@@ -562,11 +562,9 @@ class Resolver:
     ) -> Item:  # fmt: skip
         """One hold per device and account, whatever the number of logins: its id is made
         from the pair, so each later login finds it (and a decided one stays decided)."""
-        pair_id = str(uuid.uuid5(ACCOUNT_HOLD_NAMESPACE, f"{device.pk}|{account.pk}"))
         sizes = (len(graph.component(device.pk)), len(graph.component(account.pk)))
-        item = holds.hold_item(pair_id, 0, _ref(device), _ref(account), sizes,
-                               self._caps.max_size, at, self._expires())  # fmt: skip
-        return item | {"request_id": request_id, "reason": holds.SECOND_ACCOUNT}
+        item = self._pair_hold(f"{device.pk}|{account.pk}", device, account, sizes, request_id, at)
+        return item | {"reason": holds.SECOND_ACCOUNT}
 
     def _cap_hold(
         self, a: KeyedIdentifier, b: KeyedIdentifier, sizes: tuple[int, int], request_id: str,
@@ -576,7 +574,14 @@ class Resolver:
         login of one account on one browser, review s31 stranger F6): its id is made from the
         pair, either way round, so a later one finds it (and a decided one stays decided)."""
         low, high = sorted((a.pk, b.pk))
-        pair_id = str(uuid.uuid5(ACCOUNT_HOLD_NAMESPACE, f"{holds.CLUSTER_CAP}|{low}|{high}"))
+        return self._pair_hold(f"{holds.CLUSTER_CAP}|{low}|{high}", a, b, sizes, request_id, at)
+
+    def _pair_hold(
+        self, pair: str, a: KeyedIdentifier, b: KeyedIdentifier, sizes: tuple[int, int],
+        request_id: str, at: str,
+    ) -> Item:  # fmt: skip
+        """A hold whose id is made from `pair` (the same every time that pair is held)."""
+        pair_id = str(uuid.uuid5(ACCOUNT_HOLD_NAMESPACE, pair))
         item = holds.hold_item(pair_id, 0, _ref(a), _ref(b), sizes, self._caps.max_size, at,
                                self._expires())  # fmt: skip
         return item | {"request_id": request_id}
