@@ -362,8 +362,10 @@ def test_after_a_logout_with_an_unsent_choice_the_next_login_links_its_own_devic
         if api.sent(device):
             break
         page.wait_for_timeout(20)
+    # the read is taken while reads are still held: it may reach the route after the post
+    first_read = api.read_of(page, new)
     api.hold = False
-    api.answer(api.read_of(page, new))
+    api.answer(first_read)
     _ready(page)
 
     # Then A's choice went to A's device without B's token, which linked B's own device (it
@@ -468,8 +470,9 @@ def test_a_reset_before_the_pages_first_read_answered_ignores_that_read(
     # When the page calls reset() at once, and the new device's read answers before the old
     page.evaluate("() => { window.__reset = window.optoutBridge.reset(); }")
     new = page.evaluate("() => window.optoutBridge.state().deviceId")
+    new_read = api.read_of(page, new)  # taken while held: the route may see it only now
     api.hold = False
-    api.answer(api.read_of(page, new))
+    api.answer(new_read)
     page.evaluate("() => window.__reset")
     api.answer(old_read)
     page.evaluate("() => window.optoutBridge.ready")  # the first read's answer was handled
