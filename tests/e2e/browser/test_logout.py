@@ -169,7 +169,10 @@ class _Pipeline:
     is bound to its device (capture refuses it for another, 422 with field identity_token, as
     capture.py's device binding does) and links that device to the account; GET answers the
     device's own opt-outs, and once linked its account's (made elsewhere, and every linked
-    device's). `hold`: GETs wait in `held` until the test answers them (`answer`)."""
+    device's). `hold`: GETs wait in `held` until the test answers them (`answer`). A post
+    repeating an accepted one's Idempotency-Key and body is answered as the first, not recorded
+    again, as the API does (a page resends one whose answer a navigation cut off); with another
+    body it is refused 409."""
 
     def __init__(self, context: BrowserContext, accounts: dict[str, set[str]]) -> None:
         self.accounts = accounts
@@ -181,6 +184,7 @@ class _Pipeline:
         self.hold = False
         self.held: list[Route] = []
         self.pages: dict[str, str] = {}  # path -> the page's token
+        self.accepted: dict[str, tuple[str, str]] = {}  # Idempotency-Key -> (body, answer)
         context.route(f"{SHOP}/**", self._site)
         context.route("**/v1/consent/*", self._get)
         context.route("**/v1/consent", self._post)
@@ -244,7 +248,17 @@ class _Pipeline:
         raise AssertionError(f"no read of {device}")
 
     def _post(self, route: Route) -> None:
+        key = route.request.headers.get("idempotency-key", "")
         sent = json.loads(route.request.post_data or "{}")
+        if key in self.accepted:
+            first, answered = self.accepted[key]
+            if first == route.request.post_data:
+                route.fulfill(status=202, content_type="application/json", body=answered)
+                return
+            self.posts.append((409, sent))
+            body = json.dumps({"error": {"code": "conflict", "message": "another body"}})
+            route.fulfill(status=409, content_type="application/json", body=body)
+            return
         if self.post_status is not None:
             self.posts.append((self.post_status, sent))
             route.fulfill(status=self.post_status, content_type="text/html", body="<h1>No</h1>")
@@ -268,6 +282,8 @@ class _Pipeline:
             "opt_out": dict.fromkeys(chosen, True),
             "gpc_honored": False,
         }
+        if key:
+            self.accepted[key] = (route.request.post_data or "", json.dumps(answer))
         route.fulfill(status=202, content_type="application/json", body=json.dumps(answer))
 
     def sent(self, device: str) -> list[tuple[int, bool, dict[str, bool]]]:
