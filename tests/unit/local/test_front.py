@@ -122,6 +122,29 @@ def test_sandbox_calls_control_routes_and_fault_validation(tmp_path: Path) -> No
     assert subject.dispatch(Incoming("GET", "/_sandbox/nope/requests")).status == 404
 
 
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [({"rate": "x"}, "rate"), ({"rate": 2}, "rate"), ({"status": 200}, "status"),
+     ({"statuses": [503, 200]}, "statuses"), ({"statuses": []}, "statuses"),
+     ({"statuses": 503}, "statuses"), ({"status": 503, "statuses": [503]}, "statuses"),
+     ({"retry_after": -1}, "retry_after"), ({"retry_after": 1.5}, "retry_after"),
+     ({"hold_seconds": 0}, "hold_seconds"), ({"seed": "s"}, "seed"),
+     ({"applied": 1}, "applied"), ({"rat": 0.5}, None)],
+)  # fmt: skip
+def test_a_refused_fault_plan_names_its_field_in_the_envelope(
+    tmp_path: Path, spec: dict[str, Any], field: str | None
+) -> None:
+    # As the API's refusals do (review s32 contract F7: the message named it, `field` was null)
+    subject = front(tmp_path, FakeSandbox(), [])
+    body = json.dumps(spec).encode()
+    answer = subject.dispatch(Incoming("POST", "/_sandbox/braze/faults", [], body))
+    assert answer.status == 422
+    error = json.loads(answer.body)["error"]
+    assert error["field"] == field
+    if field is not None:
+        assert error["message"].startswith(field) or field in error["message"]
+
+
 def test_preflight_on_api_paths_answers_for_allowed_origins(tmp_path: Path) -> None:
     subject = front(tmp_path, FakeSandbox(), [])
     answer = subject.dispatch(
