@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from local import apigw, crash_report, demo_login, request_body
 from local.http_types import Incoming, Outgoing, error_answer
@@ -60,6 +61,33 @@ PROTOCOL_REFUSALS = {
     501: ("not_implemented", "this method is not supported"),
     505: ("http_version_not_supported", "send HTTP/1.1"),
 }
+
+
+# The names this machine's own clients reach the stack by (with its port). A browser sends the
+# name in its address bar: a page whose name an attacker rebound to 127.0.0.1 ("DNS
+# rebinding") sends its own, and is refused before any route reads its request (review s32
+# contract F1).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+MISDIRECTED = (
+    421,
+    "misdirected_request",
+    "the local stack answers only http://127.0.0.1, localhost or [::1] on its own port",
+)
+# On every refusal the front writes itself, as on the API's own answers.
+REFUSAL_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
+
+
+def host_allowed(hosts: list[str], target: str, bound: str, port: int) -> bool:
+    """Whether a request names the stack: exactly one Host header, a loopback name (or the
+    bound host) with the stack's port (bare on port 80), and an absolute-form target naming
+    the same. No Host at all passes (HTTP/1.0 tools; every browser sends one)."""
+    names = {name.lower() for name in (*LOOPBACK_NAMES, bound)}
+    allowed = {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+    if len(hosts) > 1 or any(host.strip().lower() not in allowed for host in hosts):
+        return False
+    if target.startswith("/") or "://" not in target:  # origin-form ("//x" included)
+        return True
+    return urlsplit(target).netloc.lower() in allowed
 
 
 class Front:
@@ -203,6 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
+        if not self._names_the_stack():
+            self._answer_and_close(error_answer(*MISDIRECTED))
+            return
         max_bytes = self.server.max_body_bytes
         try:
             framed = request_body.framing(self.headers, max_bytes)
@@ -222,6 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_expect_100(self) -> bool:
         # A body the front would refuse is refused before the client sends it.
+        if not self._names_the_stack():
+            self._answer_and_close(error_answer(*MISDIRECTED))
+            return False
         try:
             request_body.framing(self.headers, self.server.max_body_bytes)
         except request_body.Refusal as refusal:
@@ -238,6 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.request_version = "HTTP/1.0"
         error_code, words = PROTOCOL_REFUSALS.get(code, PROTOCOL_REFUSALS[400])
         self._answer_and_close(error_answer(code, error_code, words))
+
+    def _names_the_stack(self) -> bool:
+        bound, port = self.server.server_address[:2]
+        return host_allowed(self.headers.get_all("Host") or [], self.path, str(bound), int(port))
 
     def _incoming(self, body: bytes) -> Incoming:
         return Incoming(
@@ -259,6 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer, then close once what the client still sends is read (bounded): closing
         with unread bytes resets the connection, and the client could lose the answer."""
         self.close_connection = True
+        answer = Outgoing(answer.status, [*answer.headers, *REFUSAL_HEADERS], answer.body)
         self._send(answer, close=True)
         self.wfile.flush()
         self._discard_rest()
@@ -300,7 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # What API Gateway's access log writes: the route key, never the path a caller typed
         # (a device id, or whatever someone put there); a site path only when it was served.
-        path = getattr(self, "path", "").split("?", 1)[0]  # unset: the request line was refused
+        # The path as routed (an absolute-form target's, without scheme and host: review s32
+        # contract F2); unset when the request line was refused.
+        path = Incoming(self.command, self.path).path if getattr(self, "path", "") else ""
         if not path:
             log.info("(malformed request) -> %s", code)
             return

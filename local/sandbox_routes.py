@@ -88,7 +88,7 @@ class SandboxRoutes:
         try:
             report = sandbox.set_fault_spec(given)
         except ValueError as error:  # the plan's own checks; its message names fields, no PII
-            return error_answer(422, "invalid_field", str(error))
+            return error_answer(422, "invalid_field", str(error), getattr(error, "field", None))
         log.info(
             "sandbox %s: failing %.0f%% of calls with %s",
             system,

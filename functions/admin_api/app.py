@@ -380,6 +380,16 @@ def _accepted(body: dict[str, Any]) -> Response[Any]:
 @log_context(correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    answer = _answer(event, context)
+    headers = answer.setdefault("headers", {})
+    headers["X-Content-Type-Options"] = "nosniff"  # JSON too
+    # Lookups, exports and link answers are per person (an export holds identifier values):
+    # no browser or proxy may keep them, as capture's answers (review s32 contract F3).
+    headers.setdefault("Cache-Control", "no-store")
+    return answer
+
+
+def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = _caller_refused(event)
     if refused is not None:
         return refused

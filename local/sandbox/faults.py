@@ -26,20 +26,25 @@ MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600
 
 
 class InvalidFaults(ValueError):
-    """A fault plan the sandbox refuses; the message names the field (never a secret)."""
+    """A fault plan the sandbox refuses; the message names the field (never a secret), and
+    `field` is that field's name, for the error envelope's `field`."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _number(spec: dict[str, Any], name: str, default: float) -> float:
     value = spec.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidFaults(f"{name} must be a number")
+        raise InvalidFaults(f"{name} must be a number", name)
     return float(value)
 
 
 def _whole(spec: dict[str, Any], name: str, default: int | None) -> int | None:
     value = spec.get(name, default)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise InvalidFaults(f"{name} must be a whole number or null")
+        raise InvalidFaults(f"{name} must be a whole number or null", name)
     return value
 
 
@@ -54,18 +59,22 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
-            raise InvalidFaults("rate must be within 0..1")
+            raise InvalidFaults("rate must be within 0..1", "rate")
         if not self.statuses:
-            raise InvalidFaults("statuses must name at least one status")
+            raise InvalidFaults("statuses must name at least one status", "statuses")
         for status in self.statuses:
             if status != "timeout" and not (
                 isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599
             ):
-                raise InvalidFaults("status must be a 4xx/5xx code or 'timeout'")
+                raise InvalidFaults("status must be a 4xx/5xx code or 'timeout'", "status")
         if self.retry_after is not None and not 0 <= self.retry_after <= MAX_RETRY_AFTER_SECONDS:
-            raise InvalidFaults(f"retry_after must be 0..{MAX_RETRY_AFTER_SECONDS} seconds")
+            raise InvalidFaults(
+                f"retry_after must be 0..{MAX_RETRY_AFTER_SECONDS} seconds", "retry_after"
+            )
         if not 0 < self.hold_seconds <= MAX_HOLD_SECONDS:
-            raise InvalidFaults(f"hold_seconds must be within 0..{MAX_HOLD_SECONDS:.0f}")
+            raise InvalidFaults(
+                f"hold_seconds must be within 0..{MAX_HOLD_SECONDS:.0f}", "hold_seconds"
+            )
 
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> "FaultPlan":
@@ -75,20 +84,27 @@ class FaultPlan:
         if unknown:
             raise InvalidFaults(f"unknown field {sorted(unknown)[0]}")
         if "status" in spec and "statuses" in spec:
-            raise InvalidFaults("send status or statuses, not both")
+            raise InvalidFaults("send status or statuses, not both", "statuses")
         statuses = spec.get("statuses", [spec.get("status", 500)])
         if not isinstance(statuses, list):
-            raise InvalidFaults("statuses must be a list")
+            raise InvalidFaults("statuses must be a list", "statuses")
         if not isinstance(spec.get("applied", False), bool):
-            raise InvalidFaults("applied must be true or false")
-        return cls(
-            rate=_number(spec, "rate", 0.0),
-            statuses=tuple(statuses),
-            retry_after=_whole(spec, "retry_after", 2),
-            hold_seconds=_number(spec, "hold_seconds", 30.0),
-            seed=_whole(spec, "seed", None),
-            applied=spec.get("applied", False),
-        )
+            raise InvalidFaults("applied must be true or false", "applied")
+        try:
+            return cls(
+                rate=_number(spec, "rate", 0.0),
+                statuses=tuple(statuses),
+                retry_after=_whole(spec, "retry_after", 2),
+                hold_seconds=_number(spec, "hold_seconds", 30.0),
+                seed=_whole(spec, "seed", None),
+                applied=spec.get("applied", False),
+            )
+        except InvalidFaults as error:  # a bad status came in the field the caller used
+            if error.field == "status" and "statuses" in spec:
+                raise InvalidFaults(
+                    "statuses must each be a 4xx/5xx code or 'timeout'", "statuses"
+                ) from None
+            raise
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -223,3 +223,125 @@ def test_head_on_a_get_route_is_the_default_routes_404_as_in_api_gateway(
     assert status == 404
     assert headers["content-type"] == "application/json"
     assert body == b""  # a HEAD answer's headers only
+
+
+# -- Host: only this machine's names for the stack (review s32 contract F1) ----------------
+
+SIGV4 = ("Authorization", "AWS4-HMAC-SHA256 Credential=x/20261203/us-east-1/execute-api/"
+         "aws4_request, SignedHeaders=host, Signature=00")  # fmt: skip
+REBOUND = "rebind.attacker.example"
+
+
+def _head_for(host: str | None, method: str, target: str, *headers: tuple[str, str]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", *([f"Host: {host}"] if host is not None else [])]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join([*lines, "Connection: close", "", ""])).encode()
+
+
+def _misdirected(reply: Reply) -> None:
+    assert _refused(reply, 421)["code"] == "misdirected_request"
+    assert reply[1]["x-content-type-options"] == "nosniff"
+    assert reply[1]["cache-control"] == "no-store"
+    assert REBOUND.encode() not in reply[2]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body"),
+    [("GET", "/_sandbox/salesforce/requests", (), b""),
+     ("GET", "/_local/requests", (), b""),
+     ("GET", "/requests.html", (), b""),
+     ("POST", "/v1/admin/lookup", (SIGV4, JSON_TYPE), b'{"type":"email","value":"j@example.com"}'),
+     ("POST", "/_local/demo/login", (JSON_TYPE,), b'{"email":"jane@demo.example.com"}')],
+    ids=["sandbox", "local-requests", "site", "operator-route", "demo-login"],
+)  # fmt: skip
+def test_a_page_rebound_to_127_0_0_1_is_refused_with_421_on_every_route(
+    local_stack: Stack, method: str, path: str, headers: tuple[tuple[str, str], ...], body: bytes
+) -> None:
+    # Given a web page whose name an attacker rebound to 127.0.0.1 (DNS rebinding): the
+    # browser sends the page's own name as Host, with the stack's port
+    port = urlsplit(local_stack.url).port
+    length = ("Content-Length", str(len(body)))
+    sent = _head_for(f"{REBOUND}:{port}", method, path, *headers, length) + body
+    # When it asks the stack anything, Then the front refuses before any route reads it
+    _misdirected(_exchange(local_stack, sent))
+
+
+def test_a_rebound_opt_out_is_refused_and_not_stored(local_stack: Stack) -> None:
+    before = _stored(local_stack)
+    body = _opt_out_body()
+    sent = [JSON_TYPE, ("Content-Length", str(len(body)))]
+    port = urlsplit(local_stack.url).port
+    _misdirected(_exchange(local_stack, _head_for(f"{REBOUND}:{port}", "POST", "/v1/opt-out",
+                                                  *sent) + body))  # fmt: skip
+    assert _stored(local_stack) == before
+
+
+def test_this_machines_names_for_the_stack_are_served(local_stack: Stack) -> None:
+    # 127.0.0.1 (the banner's URL), localhost (the tests' second origin) and [::1], any case
+    port = urlsplit(local_stack.url).port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+        status, _, _ = _exchange(local_stack, _head_for(host, "GET", "/v1/openapi.json"))
+        assert status == 200, host
+    # A request with no Host (an HTTP/1.0 tool; no browser sends one) is served as well
+    assert _exchange(local_stack, _head_for(None, "GET", "/v1/openapi.json"))[0] == 200
+
+
+def test_another_port_two_hosts_or_an_absolute_target_elsewhere_are_refused(
+    local_stack: Stack,
+) -> None:
+    port = int(urlsplit(local_stack.url).port or 0)
+    own = f"127.0.0.1:{port}"
+    for sent in (
+        _head_for(f"127.0.0.1:{port + 1}", "GET", "/_local/requests"),
+        _head_for("127.0.0.1", "GET", "/_local/requests"),  # port 80
+        _head_for(f"{REBOUND}.:{port}", "GET", "/_local/requests"),
+        _head_for(own, "GET", "/_local/requests", ("Host", f"{REBOUND}:{port}")),
+        _head_for(own, "GET", f"http://{REBOUND}:{port}/_local/requests"),
+    ):
+        _misdirected(_exchange(local_stack, sent))
+
+
+def test_a_rebound_request_expecting_100_continue_is_refused_before_its_body(
+    local_stack: Stack,
+) -> None:
+    port = urlsplit(local_stack.url).port
+    sent = [JSON_TYPE, ("Content-Length", "20"), ("Expect", "100-continue")]
+    reply = _exchange(local_stack, _head_for(f"{REBOUND}:{port}", "POST", "/v1/opt-out", *sent))
+    _misdirected(reply)  # a 421, never "100 Continue" first
+
+
+def test_an_absolute_form_target_is_logged_by_its_route_key_not_its_path(
+    local_stack: Stack,
+) -> None:
+    # Given a request whose target is absolute-form (a proxy's form), for a device's state
+    device = f"absform{uuid.uuid4().hex[:16]}"
+    host = urlsplit(local_stack.url).netloc
+    target = f"{local_stack.url}/v1/consent/{device}?email=jane.absform@example.com"
+    route_key = "GET /v1/consent/{device_id} -> 200"
+    logged_before = local_stack.log_path.read_text().count(route_key)
+    # When the stack answers it (its access line is written before the answer is sent)
+    status, _, _ = _exchange(local_stack, _head_for(host, "GET", target))
+    # Then the access line shows the route key, never the device id, which is a credential
+    # (review s32 contract F2)
+    assert status == 200
+    log = local_stack.log_path.read_text()
+    assert log.count(route_key) > logged_before  # its line (another request may add one)
+    assert device not in log and "jane.absform" not in log
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [(b"GET /v1/openapi.json HTTP/1.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n", 431),
+     (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+     (b"BREW /v1/openapi.json HTTP/1.1\r\n\r\n", 501),
+     (b"GET /v1/openapi.json HTTP/2.0\r\n\r\n", 505)],
+    ids=["431", "414", "501", "505"],
+)  # fmt: skip
+def test_the_fronts_own_refusals_are_no_store_and_nosniff(
+    local_stack: Stack, sent: bytes, status: int
+) -> None:
+    # As every API answer (review s32 contract F7)
+    reply = _exchange(local_stack, sent)
+    _refused(reply, status)
+    assert reply[1]["x-content-type-options"] == "nosniff"
+    assert reply[1]["cache-control"] == "no-store"

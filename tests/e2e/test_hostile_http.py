@@ -84,12 +84,12 @@ def test_a_folded_header_carrying_a_line_break_is_refused(local_stack: Stack) ->
     # Given an Idempotency-Key sent as an obsolete folded line: its value holds CR LF
     key = f"k-{uuid.uuid4().hex}"
     body = json.dumps({"customer_id": "fold-1"}).encode()
+    url = urlsplit(local_stack.url)
     head = (
-        f"POST /v1/opt-out HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"POST /v1/opt-out HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
         f"Idempotency-Key: {key}\r\n Set-Cookie: injected=1\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
-    url = urlsplit(local_stack.url)
     with socket.create_connection((url.hostname, url.port), timeout=30) as conn:
         conn.sendall(head + body)
         reply = b""

@@ -160,6 +160,28 @@ def test_lookup_shows_a_system_delivered_once_its_job_is_done(pipe: Pipeline) ->
     assert found["delivered"]["meta"] == sorted(found["delivered"]["meta"]) != []
 
 
+def test_every_admin_answer_is_no_store_and_nosniff(pipe: Pipeline) -> None:
+    # Given an email opted out and resolved (an export and a lookup then name its value)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE})
+    pipe.resolve()
+    who = {"type": "email", "value": EMAIL}
+    events = [
+        http_event("POST", "/v1/identity-links", LINK, iam=True),  # 202
+        http_event("POST", "/v1/identity-links", LINK),  # 403: unsigned
+        http_event("POST", "/v1/admin/lookup", who, iam=True),  # 200
+        http_event("POST", "/v1/admin/exports/identity", who, iam=True),  # 200, the value
+        http_event("POST", "/v1/admin/lookup", {"type": "email"}, iam=True),  # 422
+    ]
+    # When an operator (or a refused caller) gets each answer
+    answers = [invoke(pipe.admin, event) for event in events]
+    # Then no browser or proxy may keep it, nor read it as anything but its type (review s32
+    # contract F3)
+    assert [a["statusCode"] for a in answers] == [202, 403, 200, 200, 422]
+    for answer in answers:
+        assert answer["headers"]["Cache-Control"] == "no-store"
+        assert answer["headers"]["X-Content-Type-Options"] == "nosniff"
+
+
 def test_admin_routes_refuse_callers_without_iam(pipe: Pipeline) -> None:
     request = pipe.post("/v1/opt-out", {"email": EMAIL})
     assert admin_get(pipe, request["request_id"], iam=False)["statusCode"] == 403

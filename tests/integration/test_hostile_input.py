@@ -721,6 +721,24 @@ def test_a_query_parameter_is_named_only_as_a_typo_of_ours(
     assert (error["field"], error["message"]) == (field, message)
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [("/v1/admin/metrics", "year=2026&year=2025", "year"),
+     ("/v1/admin/holds", "limit=5&limit=6", "limit")],
+)  # fmt: skip
+def test_a_query_parameter_given_twice_is_refused_by_name(
+    refused: Send, path: str, query: str, field: str
+) -> None:
+    # API Gateway joins repeated values with commas ("2026,2025"): the route then said "must
+    # be a whole number" of a parameter that was one each time (review s32 contract F7)
+    event = _event("GET", path, {})
+    event["rawQueryString"] = query
+    event["queryStringParameters"] = {field: ",".join(p.split("=", 1)[1] for p in query.split("&"))}
+    error = refused("admin_api", event)
+    assert (error["status"], error["code"], error["field"]) == (422, "invalid_field", field)
+    assert error["message"] == f"{field} is given more than once; send it once"
+
+
 def test_the_gate_knows_every_documented_body_and_query_parameter(
     functions: dict[str, ModuleType],
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local.front import Cors, Front
+from local.front import Cors, Front, host_allowed
 from local.http_types import Incoming
 from local.sandbox.faults import FaultPlan
 from local.sandbox_routes import SandboxRoutes
@@ -122,6 +122,29 @@ def test_sandbox_calls_control_routes_and_fault_validation(tmp_path: Path) -> No
     assert subject.dispatch(Incoming("GET", "/_sandbox/nope/requests")).status == 404
 
 
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [({"rate": "x"}, "rate"), ({"rate": 2}, "rate"), ({"status": 200}, "status"),
+     ({"statuses": [503, 200]}, "statuses"), ({"statuses": []}, "statuses"),
+     ({"statuses": 503}, "statuses"), ({"status": 503, "statuses": [503]}, "statuses"),
+     ({"retry_after": -1}, "retry_after"), ({"retry_after": 1.5}, "retry_after"),
+     ({"hold_seconds": 0}, "hold_seconds"), ({"seed": "s"}, "seed"),
+     ({"applied": 1}, "applied"), ({"rat": 0.5}, None)],
+)  # fmt: skip
+def test_a_refused_fault_plan_names_its_field_in_the_envelope(
+    tmp_path: Path, spec: dict[str, Any], field: str | None
+) -> None:
+    # As the API's refusals do (review s32 contract F7: the message named it, `field` was null)
+    subject = front(tmp_path, FakeSandbox(), [])
+    body = json.dumps(spec).encode()
+    answer = subject.dispatch(Incoming("POST", "/_sandbox/braze/faults", [], body))
+    assert answer.status == 422
+    error = json.loads(answer.body)["error"]
+    assert error["field"] == field
+    if field is not None:
+        assert error["message"].startswith(field) or field in error["message"]
+
+
 def test_preflight_on_api_paths_answers_for_allowed_origins(tmp_path: Path) -> None:
     subject = front(tmp_path, FakeSandbox(), [])
     answer = subject.dispatch(
@@ -189,3 +212,33 @@ def test_api_answers_carry_the_apis_cors_headers_in_place_of_the_functions(
     assert other.headers == [("Content-Type", "application/json"), ("Vary", "Accept, Origin")]
     # And the site is not the API: its answers are left alone
     assert ("Vary", "Origin") not in subject.dispatch(Incoming("GET", "/")).headers
+
+
+@pytest.mark.parametrize(
+    ("hosts", "target", "allowed"),
+    [(["127.0.0.1:3135"], "/v1/consent/x", True),
+     (["localhost:3135"], "/_local/requests", True),
+     (["[::1]:3135"], "/", True),
+     (["LOCALHOST:3135"], "/", True),
+     ([], "/", True),  # no Host: an HTTP/1.0 tool (every browser sends one)
+     (["127.0.0.1:3135"], "http://127.0.0.1:3135/v1/consent/x", True),
+     (["127.0.0.1:3135"], "//v1/consent/x", True),  # origin-form, though urlsplit reads a host
+     (["rebind.attacker.example:3135"], "/_local/requests", False),
+     (["127.0.0.1.nip.io:3135"], "/", False),
+     (["localhost.:3135"], "/", False),
+     (["127.0.0.1:3136"], "/", False),
+     (["127.0.0.1"], "/", False),  # port 80
+     ([""], "/", False),
+     (["127.0.0.1:3135", "evil.example:3135"], "/", False),
+     (["127.0.0.1:3135"], "http://evil.example:3135/_local/requests", False),
+     (["127.0.0.1:3135"], "http://127.0.0.1:3136/", False)],
+)  # fmt: skip
+def test_only_this_machines_names_for_the_stack_pass(
+    hosts: list[str], target: str, allowed: bool
+) -> None:
+    assert host_allowed(hosts, target, "127.0.0.1", 3135) is allowed
+
+
+def test_on_port_80_a_bare_loopback_name_passes() -> None:
+    assert host_allowed(["localhost"], "/", "127.0.0.1", 80)
+    assert not host_allowed(["evil.example"], "/", "127.0.0.1", 80)

@@ -1,4 +1,5 @@
-"""Query parameters a route does not take are refused, not silently ignored.
+"""Query parameters a route does not take, or one it takes given twice, are refused, not
+silently ignored or misread.
 
 For the operator routes: a script's typo (`?limt=5`) would otherwise quietly get the default.
 Public routes leave unknown parameters alone: a status link may come back with tracking
@@ -18,9 +19,16 @@ def refuse_unknown(event: dict[str, Any], taken: Mapping[str, frozenset[str]]) -
     if not raw:
         return
     allowed = taken.get(str(event.get("routeKey", "")), frozenset())
+    seen: set[str] = set()
     for name, _ in parse_qsl(raw, keep_blank_values=True):
         if name not in allowed:
             raise _unknown(name, allowed)
+        if name in seen:  # API Gateway joins the values with commas ("2026,2025"), which the
+            # route would refuse as "not a whole number" (review s32 contract F7)
+            raise Refused(
+                422, "invalid_field", f"{name} is given more than once; send it once", name
+            )
+        seen.add(name)
 
 
 def _unknown(name: str, allowed: frozenset[str]) -> Refused:
