@@ -7,13 +7,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.store import keys
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
-from tests.integration.test_sweeper import forget_the_mark, job_messages, sweep
+from tests.integration.test_sweeper import (
+    forget_the_mark,
+    job_messages,
+    move_into_the_past,
+    sweep,
+)
+from tests.integration.test_watch import MinutesLeft
+from tests.support.aws_hooks import session_hooks
+from tests.support.lambdas import load_function
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "lost-late@example.com"
@@ -95,6 +104,56 @@ def test_a_system_whose_queue_has_a_backlog_gets_no_re_send(pipe: Pipeline) -> N
     assert job_messages(pipe) == (lost - {(request_id, "braze")}) | {("other-request", "braze")}
     (redrive,) = [r for r in resolutions(pipe) if r.get("redriven_jobs") is not None]
     assert redrive["resend_held"] == 1 and redrive["redriven_jobs"] == len(lost) - 1
+
+
+def test_a_queue_whose_counts_cannot_be_read_holds_its_jobs_back_and_the_redrive_goes_on(
+    pipe: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an opt-out whose jobs' messages were lost, named by the watch 25 hours on
+    request_id, lost = lost_after_one_answer(pipe)
+    assert len(watch_at(pipe, timedelta(hours=25)).redrive_events) == 1
+
+    def refused(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "injected"}},
+                          "GetQueueAttributes")  # fmt: skip
+
+    # When the resolver takes the redrive event while every queue's counts are refused
+    with session_hooks("counts-refused", pipe.resolver.resolver.cache_clear) as register:
+        register("before-call.sqs.GetQueueAttributes", refused)
+        answer = pipe.resolve()
+    pipe.resolver.resolver.cache_clear()
+    # Then the event is carried out (no failure for the stream to retry), nothing is sent
+    # (a backlog cannot be ruled out), each job is counted held, and a warning says why
+    assert answer == {"batchItemFailures": []}
+    assert job_messages(pipe) == set()
+    (redrive,) = [r for r in resolutions(pipe) if r.get("redriven_jobs") is not None]
+    assert (redrive["redriven_jobs"], redrive["resend_held"]) == (0, len(lost))
+    warned = [r for r in caplog.records if r.getMessage().startswith("queue not read")]
+    assert sorted(str(getattr(r, "system", "")) for r in warned) == sorted(s for _, s in lost)
+    assert EMAIL not in caplog.text and request_id in {r for r, _ in lost}
+
+
+def test_the_scheduled_watch_counts_the_jobs_it_named_to_send_again(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given an opt-out that arrived 25 hours ago, whose jobs' messages were lost
+    request_id, lost = lost_after_one_answer(pipe)
+    move_into_the_past(pipe, request_id, datetime.now(UTC) - timedelta(hours=25))
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "3")
+    monkeypatch.setenv("WATCH_LAG_SECONDS", "0")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    # When EventBridge invokes the deadline watch
+    load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then it publishes how many jobs it named (the metric operators read), and its warning
+    # names them by request id and system only
+    out = capsys.readouterr().out.replace(" ", "")
+    assert f'"WatchResentJobs":[{float(len(lost))}]' in out
+    (warned,) = [r for r in caplog.records if r.getMessage().startswith("pending jobs untouched")]
+    assert sorted(getattr(warned, "jobs", [])) == sorted(f"{r}:{s}" for r, s in lost)
+    assert EMAIL not in caplog.text
 
 
 def resolutions(pipe: Pipeline) -> list[dict[str, Any]]:
