@@ -6,7 +6,9 @@ these), the same per request state (`state` dimension), and `WATCH/STATUS` for o
 `WatchReopenedRequests`, the requests past the sweep's last checkpoint it re-opened (a cited
 job ended as no proof for them); `WatchRedrivenRequests`, those it found with no resolution 25
 hours after they were written (past the stream's 24 h record age) and re-drove (an import lost
-on the stream: the sweep never lists one; review s19 SC1). The overdue and due-soon figures
+on the stream: the sweep never lists one; review s19 SC1); `WatchResentJobs`, the pending jobs
+untouched for a day past the sweep's last check it named to send again (their message may be
+gone; the resolver sends each only while its queue has no backlog). The overdue and due-soon figures
 count every request reminded, each as its last check found it (one near or past its deadline
 is checked hourly), not only those this run reached;
 `WatchFiguresPartial` is 1 when they miss some (reminders due that no run has checked yet, or
@@ -53,6 +55,7 @@ def publish(report: WatchReport) -> None:
     metrics.add_metric(
         name="WatchRedrivenRequests", unit=MetricUnit.Count, value=len(report.unresolved)
     )
+    metrics.add_metric(name="WatchResentJobs", unit=MetricUnit.Count, value=len(report.resent))
     metrics.add_metric(name="WatchFiguresPartial", unit=MetricUnit.Count,
                        value=int(report.figures_partial))  # fmt: skip
     metrics.add_metric(name="HashKeyChanged", unit=MetricUnit.Count,
@@ -87,6 +90,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if report.reopened:
         logger.info("requests re-opened: a cited job was no proof for them",
                     extra={"request_ids": report.reopened})  # fmt: skip
+    if report.resent:  # request ids and system names only
+        logger.warning(
+            "pending jobs untouched a day: sent again unless their queue has a backlog",
+            extra={"jobs": report.resent[:100], "count": len(report.resent)},
+        )
     log = logger.warning if report.overdue else logger.info
     log(
         "deadline watch",

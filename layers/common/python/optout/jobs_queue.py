@@ -34,3 +34,15 @@ class JobQueue:
             if answer.get("Failed"):
                 codes = sorted({f["Code"] for f in answer["Failed"]})
                 raise RuntimeError(f"SendMessageBatch failed for {len(answer['Failed'])}: {codes}")
+
+    def waiting(self, queue_key: str) -> int:
+        """Messages waiting on a system's queue, visible or delayed (approximate; in flight
+        not counted: being worked on, or hidden out a retry's wait). One GetQueueAttributes,
+        only for the watch's re-send of old pending jobs (resolver/service.py, `_redrive`)."""
+        answer = self._client.get_queue_attributes(
+            QueueUrl=self.url_for(queue_key),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+        )
+        counts = answer.get("Attributes", {})
+        visible = counts.get("ApproximateNumberOfMessages", "0")
+        return int(visible) + int(counts.get("ApproximateNumberOfMessagesDelayed", "0"))

@@ -635,8 +635,9 @@ def redrive(
     retention_days: int,
     request_id: str | None = None,
 ) -> str:
-    """One `redrive` event for ("request", request id), ("job", "<request_id>:<system>") and
-    ("reopen", request id) references, which the resolver carries out from the stream; returns
+    """One `redrive` event for ("request", request id), ("job", "<request_id>:<system>"),
+    ("reopen", request id) and ("resend", "<request_id>:<system>": the watch's old pending jobs,
+    sent only past a backlog) references, which the resolver carries out from the stream; returns
     its request id (a new one unless given: an event of that id already there is kept)."""
     request_id = request_id or str(uuid.uuid4())
     operation = {
@@ -646,6 +647,9 @@ def redrive(
     reopen = " ".join(ref for kind, ref in refs if kind == "reopen")
     if reopen:  # absent otherwise: redrive events as they were
         operation["reopen"] = reopen
+    resend = " ".join(ref for kind, ref in refs if kind == "resend")
+    if resend:  # likewise
+        operation["resend"] = resend
     event = CapturedEvent.by_operator(request_id, "redrive", operation, {}, now)
     put_event(table, event.to_item(retention_days))
     return request_id
@@ -656,6 +660,12 @@ def redrive_refs(operation: dict[str, Any]) -> tuple[list[str], list[tuple[str, 
     requests = str(operation.get("requests", "")).split()
     jobs = [tuple(ref.rsplit(":", 1)) for ref in str(operation.get("jobs", "")).split()]
     return requests, [(r, s) for r, s in jobs if r and s]
+
+
+def resend_refs(operation: dict[str, Any]) -> list[tuple[str, str]]:
+    """A redrive event's old pending jobs to send again if their queue has no backlog."""
+    jobs = [tuple(ref.rsplit(":", 1)) for ref in str(operation.get("resend", "")).split()]
+    return [(r, s) for r, s in jobs if r and s]
 
 
 def reopen_refs(operation: dict[str, Any]) -> list[str]:

@@ -47,6 +47,16 @@ historical, so the sweep, which lists arrivals by it, never sees one whose strea
 counts, so a replay's or a denial's reminder does not bring the redrive sooner), so a resolver
 outage is not a redrive per check.
 
+A pending job of the request's own untouched for a day (past its last write and its
+`retry_at`: `RESEND_PENDING_AFTER`), checked after the sweep's last look, is named in the same
+`redrive` events as a ("resend", "<request_id>:<system>") reference: its message may be gone
+(expired in a long backlog, a send that failed after the job was written, a purge), and
+nothing else sends it again before the deadline alarms. At most once per request every
+`RESEND_PENDING_EVERY` (`resent_at`, kept as `redriven_at` is). The resolver sends it only while
+that system's queue holds no message waiting (`JobQueue.waiting`): a queue with a backlog may
+still hold it, and a slow vendor's backlog is not doubled (docs/decisions.md, "Old pending
+jobs are sent again only past a backlog").
+
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
 
@@ -84,6 +94,7 @@ from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put, get_item
 from optout.store.codec import Item, serialize
 from optout.store.requests import load_request
+from optout.store.retired import last_retired_at
 from optout.store.table import Table
 from optout.sweep import REDRIVE_BATCH, SweepSettings, redrive
 from optout.timestamps import iso
@@ -136,6 +147,12 @@ IMPORT_FIRST_RUN = REDRIVE_UNRESOLVED_AFTER
 # every run, so "due soon" and "overdue" move at midnight whatever the beat; a completion
 # leaves the due-soon figure within the hour (a replay or a denial: at the next run).
 NEAR_CHECK_GAP = timedelta(hours=1)
+# A pending job untouched this long (past its last write and its `retry_at`) is sent again by the
+# watch, at most once a request per `RESEND_PENDING_EVERY`: past the sweep's last look (23 h),
+# the first watch check a day past the job's last write is some 30 h after arrival (its
+# growing gaps), so it never doubles the sweep's 23 h re-send.
+RESEND_PENDING_AFTER = timedelta(days=1)
+RESEND_PENDING_EVERY = timedelta(days=1)
 COUNT_STOP_SECONDS = 10.0  # the count stops with this left (figures partial): the writes follow
 
 
@@ -202,6 +219,8 @@ class WatchReport:
     reminded: dict[str, str] = field(default_factory=dict)  # request id -> the reminder it set
     reopened: list[str] = field(default_factory=list)  # requests whose cited job proved nothing
     unresolved: list[str] = field(default_factory=list)  # requests re-driven: no RESOLUTION yet
+    # pending jobs ("<request_id>:<system>") untouched a day, past the sweep: sent again
+    resent: list[str] = field(default_factory=list)
     redrive_events: list[str] = field(default_factory=list)  # the events naming them
     hash_key: Outcome | None = None  # None: not checked (no key loader given)
     # configured systems added since the first run that no backfill has reached yet
@@ -323,6 +342,7 @@ class Watch:
         lost one's `redriven_at` defers it by `REDRIVE_UNRESOLVED_EVERY` at most)."""
         refs = [("request", request_id) for request_id in report.unresolved]
         refs += [("reopen", request_id) for request_id in report.reopened]
+        refs += [("resend", job) for job in report.resent]
         retention = self._settings.retention_days
         for start in range(0, len(refs), REDRIVE_BATCH):
             batch = refs[start : start + REDRIVE_BATCH]
@@ -461,21 +481,50 @@ class Watch:
         lost = not contribution.settled and self._lost(event, by_sk, redriven, now)
         if lost:
             redriven = iso(now)
-        keep = {"redriven_at": redriven} if redriven else None
-        ops += fold_ops(self._table, contribution, folded, iso(now), expires, keep)
+        resent = _latest((reminder or {}).get("resent_at"), (folded or {}).get("resent_at"))
+        stuck = [] if contribution.settled else self._stuck_jobs(items, covering, resent, now)
+        if stuck:
+            resent = iso(now)
+        keep = {k: v for k, v in (("redriven_at", redriven), ("resent_at", resent)) if v}
+        ops += fold_ops(self._table, contribution, folded, iso(now), expires, keep or None)
         if contribution.settled:
             ops += self._drop(reminder)
         else:
             if lost:
                 report.unresolved.append(request_id)  # re-driven at the end of the run
                 logger.warning("request unresolved: re-driven", extra={"request_id": request_id})
-            ops += self._remind(contribution, reminder, now, expires, redriven, report)
+            ops += self._remind(contribution, reminder, now, expires, keep, report)
             self._count_if_late(contribution, now, report)
             if self._past_the_sweep(event, now) and needs_reopen(items, covering):
                 report.reopened.append(request_id)  # re-opened at the end of the run
         if not self._write(ops):
             report.reminded.pop(request_id, None)
+        elif stuck:  # re-sent at the end of the run; not marked, not sent (a lost race)
+            report.resent += [f"{request_id}:{system}" for system in stuck]
         return contribution
+
+    def _stuck_jobs(
+        self, items: list[Item], covering: dict[tuple[str, str], Item], resent: Any, now: datetime
+    ) -> list[str]:
+        """The systems of the request's own pending jobs untouched for `RESEND_PENDING_AFTER`
+        (past their `retry_at` too: so past the sweep's last look at a job made at arrival),
+        not re-sent within `RESEND_PENDING_EVERY`, and not of a system retired since the job
+        was made (its `RETIRED` item, read with the cited jobs: `status.covering_keys`). Jobs
+        the resolver made under another request id (`REDERIVED#`, `split_jobs`) are not read."""
+        if resent and str(resent) > iso(now - RESEND_PENDING_EVERY):
+            return []
+        untouched_since = iso(now - RESEND_PENDING_AFTER)
+        stuck = []
+        for item in items:
+            if not str(item["sk"]).startswith(keys.job_sk("")) or item.get("status") != "pending":
+                continue
+            touched = max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
+            retirement = covering.get(keys.retired_key(str(item["system"])))
+            retired = retirement is not None and str(item.get("created_at") or "") <= (
+                last_retired_at(retirement))  # fmt: skip
+            if touched < untouched_since and not retired:
+                stuck.append(str(item["system"]))
+        return sorted(stuck)
 
     def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
         """No RESOLUTION 25 h after the event was written (an import's `imported_at`, not
@@ -516,7 +565,7 @@ class Watch:
         reminder: Item | None,
         now: datetime,
         expires: int,
-        redriven: Any,
+        keep: Item,
         report: WatchReport,
     ) -> list[dict[str, Any]]:
         attempt = int((reminder or {}).get("attempt", -1)) + 1
@@ -532,8 +581,7 @@ class Watch:
         item = remind_now(contribution.request_id, contribution.deadline, next_check, expires)
         item["attempt"] = attempt
         item["last_check"] = _snapshot(contribution, now)
-        if redriven:
-            item["redriven_at"] = redriven
+        item.update(keep)  # the last redrive and re-send (`redriven_at`, `resent_at`)
         report.reminded[contribution.request_id] = str(item["sk"])
         ops = [transact.put(self._table, item)]
         if reminder is not None and reminder["sk"] != item["sk"]:

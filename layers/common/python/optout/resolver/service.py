@@ -58,7 +58,7 @@ from optout.store.identity import (
 from optout.store.requests import PROOF_RULE, cite_more, mark_rederived, put_resolution
 from optout.store.retired import last_retired_at
 from optout.store.table import Table
-from optout.sweep import redrive, redrive_refs, reopen_refs
+from optout.sweep import redrive, redrive_refs, reopen_refs, resend_refs
 from optout.systems import SystemsConfig
 from optout.timestamps import iso
 
@@ -1240,7 +1240,10 @@ class Resolver:
     ) -> Resolution:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
         pending jobs' messages sent again, requests whose cited job proved nothing re-opened
-        (`_reopen`). All are safe to repeat.
+        (`_reopen`). All are safe to repeat. The watch's old pending jobs (`resend`, untouched a
+        day) are sent again only while their system's queue holds no message waiting (one
+        GetQueueAttributes per system per event): a backlog may still hold their messages, and
+        re-sending a slow vendor's whole backlog would double it (`resend_held` counts them).
 
         Bounded like a replay: no reference starts after `deadline` (time.monotonic()); the
         ones left go into a follow-up redrive event, which this one's resolution names
@@ -1290,9 +1293,13 @@ class Resolver:
             message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
             pending.add(queue_keys[system], message)
             sent += 1
-        outcome: Item = {"jobs_total": 0, "redriven_events": resolved, "redriven_jobs": sent}
+        resent, held = self._resend(resend_refs(operation), queue_keys, pending, late, left)
+        outcome: Item = {"jobs_total": 0, "redriven_events": resolved,
+                         "redriven_jobs": sent + resent}  # fmt: skip
         if reopened:
             outcome["reopened"] = reopened
+        if held:
+            outcome["resend_held"] = held
         if left:  # its id comes from this event's and is written only if absent: a retry of
             # this event writes no second one (the sweep's later checks find anything missed)
             follow_up = str(uuid.uuid5(REDRIVE_NAMESPACE, request_id))
@@ -1301,7 +1308,52 @@ class Resolver:
             logger.info("redrive continues", resolved=resolved, left=len(left),
                         continued_by=follow_up)  # fmt: skip
         self._record(pending, request_id, outcome)
-        return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent)
+        return Resolution(request_id, 0, [], 0, 0, 0, resolved + sent + resent)
+
+    def _resend(
+        self,
+        refs: list[tuple[str, str]],
+        queue_keys: dict[str, str],
+        pending: Outbox,
+        late: Callable[[], bool],
+        left: list[tuple[str, str]],
+    ) -> tuple[int, int]:
+        """The watch's old pending jobs (`resend`): each sent again only while its system's
+        queue has no message waiting. Returns (sent, held back); the ones not reached in time
+        are added to `left` (the follow-up event's)."""
+        backlog: dict[str, bool] = {}  # system -> its queue has messages waiting (or unread)
+        sent = held = 0
+        for n, (job_request, system) in enumerate(refs):
+            if left or late():
+                left += [("resend", f"{r}:{s}") for r, s in refs[n:]]
+                break
+            if system not in queue_keys:  # removed from the config: its queue is gone
+                continue
+            if system not in backlog:
+                backlog[system] = self._backlog(queue_keys[system], system)
+            if backlog[system]:
+                held += 1
+                continue
+            job = delivery.get_job(self._table, job_request, system)
+            if job is None or job.get("status") != "pending":
+                continue
+            message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
+            pending.add(queue_keys[system], message)
+            sent += 1
+        if held:
+            logger.info("old pending jobs not sent again: their queue has a backlog",
+                        held=held, systems=sorted(s for s, b in backlog.items() if b))  # fmt: skip
+        return sent, held
+
+    def _backlog(self, queue_key: str, system: str) -> bool:
+        """Whether a system's queue has messages waiting; True if it could not be read (the
+        watch tries again a day later; the warning says why nothing was sent)."""
+        try:
+            return self._queue.waiting(queue_key) > 0
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("queue not read: old pending jobs not sent again", system=system,
+                           error=type(error).__name__)  # fmt: skip
+            return True
 
     def _reopen(self, request_id: str, pending: Outbox, by: str | None = None) -> int:
         """A resolved request left, for some system, with only cited jobs that ended as no
