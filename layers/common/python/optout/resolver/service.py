@@ -32,7 +32,7 @@ from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
-from optout.resolver.derive import Pass, before_retirement
+from optout.resolver.derive import CARRY, Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
@@ -226,6 +226,7 @@ class Resolver:
         derivation = self._pass()
         derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
         derivation.run(list(dict.fromkeys(touched)), pending)
+        pending.note_derived(request_id, derivation.clusters(), set(touched))
         # Earlier receipts are cited only for what this request asked itself: a request that
         # names someone else's identifier and asks nothing must not learn, from its own status,
         # which systems already hold that person's opt-out.
@@ -321,27 +322,29 @@ class Resolver:
 
         They have no EVENT, so the sweep (which finds requests by their EVENT's day) would not
         look at them: a marker in the owner's partition (`REDERIVED#<request id>`) names them,
-        and the sweep checks them whenever it checks the owner."""
-        # One job per purpose set: the clusters derived again may be different people's (the
-        # batch's events), and each is sent its own purposes, never the union (as a backfill
-        # step's; review s30 operator F1). One set (the usual case) costs what one job did.
-        groups = [plans for _, by_system in sorted(derivation.plans_by_purposes().items())
+        and the sweep checks them whenever it checks the owner.
+
+        The owner is the batch's request whose derivation reached those clusters (it named or
+        linked one of their identities, else its carry told them), never just the batch's
+        first: an export names the owner as the job's origin, which must be a request the
+        person's state reads, not another person's (review s31 last F1 (c))."""
+        owner_of = partial(_deriver, outbox.derived_by, derivation.pushed_by)
+        # One job per owner and purpose set: the clusters derived again may be different
+        # people's (the batch's events), and each is sent its own purposes, never the union
+        # (as a backfill step's; review s30 operator F1). One set (the usual case) costs what
+        # one job did.
+        groups = [(owner, plans)
+                  for (owner, _), by_system in sorted(derivation.plans_by_owner(owner_of).items())
                   if (plans := {n: p for n, p in by_system.items() if p.needs})]  # fmt: skip
         if not groups:
             return
-        # The owner is a request the sweep checks: not a redrive (the sweep skips those).
-        # Nor a request denied before it was resolved: its record would show jobs "made by"
-        # a request no system was asked for (review s22 diff C3).
-        owners = [str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions
-                  if "redriven_events" not in r and not r.get("denied")]  # fmt: skip
-        owner = owners[0] if owners else "rederived"
         # Made for the batch's requests together: each of their jurisdictions (a superset of
         # this cluster's when the batch holds other people's requests too).
         where = sorted(outbox.jurisdictions)
         refs: list[tuple[str, str]] = []
-        for plans in groups:
-            request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
-            if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
+        for owner, plans in groups:
+            request_id = keys.own_request_id(owner or "rederived", uuid.uuid4().hex[:12])
+            if owner:  # before the jobs: a resolver dying between them leaves nothing unseen
                 put(self._table, {"pk": keys.request_pk(owner),
                                   "sk": keys.rederived_sk(request_id), "kind": "rederived",
                                   "request_id": request_id, "systems": sorted(plans),
@@ -1365,6 +1368,7 @@ class Resolver:
             logger.info("denied request not re-opened: denied during the re-open",
                         request_id=request_id)  # fmt: skip
             return 0
+        pending.note_derived(request_id, derivation.clusters(), set(named))
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
@@ -1501,6 +1505,30 @@ def split_request_id(request_id: str, purposes: tuple[Purpose, ...]) -> str:
     """The request id of a request's further jobs for one purpose set (`_request_jobs`)."""
     token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}")
     return keys.own_request_id(request_id, token.hex[:12])
+
+
+def _deriver(
+    derived_by: dict[str, dict[str, int]],
+    pushed_by: dict[str, tuple[str, ...]],
+    cluster: tuple[str, ...],
+    seen: frozenset[tuple[str, ...]] = frozenset(),
+) -> str:
+    """The batch's request whose derivation reached this cluster ("": none): one that named
+    or linked an identity of it first, then one whose carry told it; a cluster a concurrent
+    change brought in, the request of the cluster whose carry reached it. A request denied
+    before its resolution, or a redrive (its re-open notes the request re-opened), derives
+    nothing and is never one (review s22 diff C3: jobs "made by" a request not asked)."""
+    pks = [pk for pk in cluster if pk != CARRY]
+    found = [(tier, rid) for pk in pks for rid, tier in derived_by.get(pk, {}).items()]
+    if found:
+        return min(found)[1]
+    for pk in pks:
+        source = pushed_by.get(pk)
+        if source is not None and source not in seen:
+            owner = _deriver(derived_by, pushed_by, source, seen | {cluster})
+            if owner:
+                return owner
+    return ""
 
 
 def _split_ids(request_id: str) -> set[str]:
