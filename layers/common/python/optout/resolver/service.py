@@ -97,7 +97,7 @@ ACCOUNT_HOLD_NAMESPACE = uuid.UUID("3e7a9c15-4b2f-4d68-a0e1-8f5c2b7d9a43")  # a 
 # the purpose set, so every run of the event (a stream retry, the sweep's redrive) finds them.
 SPLIT_NAMESPACE = uuid.UUID("6a1d4e8b-3c7f-4b2a-9e05-d8f1c2a7b364")
 # The `REDERIVED#<request>~split` marker naming them before they are made (its `kind`).
-SPLIT_MARK = "split"
+SPLIT_MARK = keys.SPLIT_MARK
 
 
 @dataclass(frozen=True)
@@ -425,12 +425,19 @@ class Resolver:
         denied request's path only). Resolved before the denial (its RESOLUTION, not a
         `denied` one): a run again (a stream retry) asks nothing new of anyone (review s22 diff
         D2: its covering jobs had failed since, and the re-run made jobs of its own). Else it
-        stops unless an earlier run began it: a register of a node names it (`_begun`) or it
-        has a job (`_denied_first`); such a run is finished as it began."""
-        resolution = batch_get(self._table, [(request_pk, keys.RESOLUTION_SK)], consistent=True)
-        done = next(iter(resolution.values()), None)
+        stops unless an earlier run began it: a register of a node names it (`_begun`), it
+        named further jobs (its `REDERIVED#<id>~split` marker: they live in partitions of
+        their own, where `_denied_first` does not look) or it has a job (`_denied_first`);
+        such a run is finished as it began."""
+        request_id = request_pk.removeprefix(keys.request_pk(""))
+        split = (request_pk, keys.split_marker_sk(request_id))
+        found_now = batch_get(self._table, [(request_pk, keys.RESOLUTION_SK), split],
+                              consistent=True)  # fmt: skip
+        done = found_now.get((request_pk, keys.RESOLUTION_SK))
         if done is not None and not done.get("denied"):
             return True
+        if split in found_now:
+            return False  # review s31 union (info): a run that made only further jobs
         return not _begun(found.values(), stamp[1]) and self._denied_first(request_pk)
 
     def _denied_first(self, request_pk: str) -> bool:
