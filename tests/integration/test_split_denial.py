@@ -1,7 +1,10 @@
-"""A denial that lands while a request's earlier run made only further jobs (review s31 union,
-info; union review s31 "an unlikely variant of F1"): those jobs live under request ids of their
-own (`<request>~<hex>`), so "has it a job?" must read the request's split marker, or the re-run
-stops as "denied, nothing asked" while its further jobs wait to be sent by the sweep."""
+"""Further jobs an earlier run of a request made (`<request>~<hex>`, named by its split marker)
+stay the request's whatever a re-run finds (review s31 union, residuals left by unionfix31):
+a denial that lands while that run made only further jobs (they live under request ids of
+their own, so "has it a job?" must read the split marker, or the re-run stops as "denied,
+nothing asked" while the sweep still sends them); and a re-run that meets no mark naming one
+(an opt-in since) names it anyway, so the status does not read `completed` while it is
+unanswered."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +18,7 @@ from optout.store import keys
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from tests.conftest import Aws
-from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "split-denial@example.com"
@@ -94,3 +97,51 @@ def test_the_sweep_does_not_take_a_denied_record_beside_further_jobs_as_resolved
     report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
     # Then the request counts as unresolved (its event is run again), as with a job of its own
     assert request_id in report.unresolved
+
+
+DEVICE = "dev-split-optin-aaaaaaa"  # the form's browser: asserts the email, not linked to it
+
+
+def test_a_rerun_names_an_earlier_runs_further_job_no_mark_names_now(pipe: Pipeline) -> None:
+    """Union review residual: a run made the browser's further job, died before its flush, and
+    the browser opted back in before the re-run; the re-run meets no mark naming that job, yet
+    it is the request's: its status must not read `completed` while it is unanswered."""
+    # Given the email out of share and the browser out of targeted advertising (jobs done),
+    # then a form from that browser naming the email, asking sale: the email's set (sale,
+    # share, and the browser's carried targeted advertising) is the request's own job, the
+    # browser's (sale, targeted advertising) a further one
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["share"]})
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"targeted_advertising": True}})
+    pipe.resolve()
+    work_all(pipe)
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE, "purposes": ["sale"]})
+    request_id = str(request["request_id"])
+    batch = pipe.event_records()
+    (event,) = [i for i in pipe.partition(keys.request_pk(request_id)) if i["sk"] == "EVENT"]
+    pipe.resolver.resolver().process(dict(event), Outbox())  # stored, never flushed
+    webhook = {str(j["job_id"]): j for j in pipe.items("REQ#") if j["sk"] == "JOB#webhook"}
+    (further,) = [job for job in webhook if job.startswith(f"{request_id}~")]
+    assert [i["type"] for i in webhook[further]["identifiers"]] == ["device_id"]
+    # ... the browser confirms an opt-in to both, then the stream retries the request
+    back_in = {"sale": False, "targeted_advertising": False}
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": back_in, "confirm_opt_in": True})
+    pipe.resolve()
+    pipe.resolve(batch)
+    # Then its record names that job with its own, and the status waits for its answer
+    (resolution,) = [i for i in pipe.partition(keys.request_pk(request_id))
+                     if i["sk"] == keys.RESOLUTION_SK]  # fmt: skip
+    assert further in (resolution.get("split_jobs") or {}).get("webhook", []), resolution
+    # ... every job answered but that one (the email's jobs that carried only the browser's
+    # targeted advertising are its own and pending, unsent since: answered here too)
+    pipe.drain_all()
+    for system in SYSTEMS.systems:
+        owed = [{"job_id": str(j["job_id"]), "request_id": request_id, "system": system.name}
+                for j in pipe.partition(keys.request_pk(request_id))
+                if j["sk"] == keys.job_sk(system.name) and j["status"] == "pending"]  # fmt: skip
+        deliver(pipe, owed, Vendor())
+    jobs = {str(j["job_id"]): j for j in pipe.items("REQ#") if str(j["sk"]).startswith("JOB#")}
+    assert jobs[further]["status"] == "pending"
+    assert jobs[f"{request_id}:webhook"]["status"] == "done"
+    later = datetime.now(UTC) + timedelta(days=2)
+    status = pipe.get_at(later, f"/v1/requests/{request_id}", request_id=request_id)
+    assert status["status"] != "completed", status

@@ -55,7 +55,13 @@ from optout.store.identity import (
     write_assertion,
     write_link,
 )
-from optout.store.requests import PROOF_RULE, cite_more, mark_rederived, put_resolution
+from optout.store.requests import (
+    PROOF_RULE,
+    cite_more,
+    mark_rederived,
+    marked_requests,
+    put_resolution,
+)
 from optout.store.retired import last_retired_at
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs
@@ -209,7 +215,8 @@ class Resolver:
         withdrawn = self._withdraw(operation, at) if rejected else []
         ends = {i.pk: i for pair in pairs + asserts for i in pair}
         denial = (keys.request_pk(request_id), DENIAL_SK) if is_request(event) else None
-        if not self._update_nodes(claims, ends, stamp, denial):
+        go, rerun = self._update_nodes(claims, ends, stamp, denial)
+        if not go:
             return self._denied(request_id, pending)
         graph = Graph(self._table, self._caps)
         login = event.get("event_type") in ("consent", "opt_out")  # links from a browser token
@@ -235,7 +242,8 @@ class Resolver:
         pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
         chosen = str(event["received_at"])
         pending.note_choice(chosen)
-        own = self._request_jobs(request_id, derivation, pending, asked, where, chosen)
+        own = self._request_jobs(request_id, derivation, pending, asked, where, chosen,
+                                 rerun=rerun)  # fmt: skip
         jobs, covered, relied, plans = own.systems, own.covered, own.relied, own.plans
         # The identities not named whose marks the citations came from (the person's, reached
         # through a link): a cited job is proof only for those and the named ones (status.py
@@ -383,11 +391,12 @@ class Resolver:
         ends: dict[str, KeyedIdentifier],
         stamp: Stamp,
         denial: tuple[str, str] | None = None,
-    ) -> bool:
+    ) -> tuple[bool, bool]:
         """Registers of the event's identities; every edge end gets a node before its edge.
         `denial`: a request's DENIAL key, read in the same strongly consistent batch as the
         nodes (one more read unit, no more calls): False, and nothing written, when an operator
-        denied the request before the resolver made any job of it (`_denied_first`)."""
+        denied the request before the resolver made any job of it (`_denied_first`). Then
+        whether an earlier run of the event wrote a node already (`_begun`: a re-run)."""
         wanted: dict[str, tuple[KeyedIdentifier, _Claim | None]] = {
             pk: (i, None) for pk, i in ends.items()
         }
@@ -395,7 +404,8 @@ class Resolver:
         asked = [(pk, keys.NODE_SK) for pk in wanted] + ([denial] if denial else [])
         found = batch_get(self._table, asked, consistent=True)
         if denial is not None and denial in found and self._stops_denied(denial[0], found, stamp):
-            return False
+            return False, True
+        rerun = _begun(found.values(), stamp[1])
         kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
             current = found.get((pk, keys.NODE_SK))
@@ -418,7 +428,7 @@ class Resolver:
                 )
             else:
                 raise RuntimeError("identity node kept changing under the resolver")
-        return True
+        return True, rerun
 
     def _stops_denied(self, request_pk: str, found: dict[Any, Item], stamp: Stamp) -> bool:
         """Whether a denied request's run stops before it writes anything (reads made on a
@@ -640,7 +650,7 @@ class Resolver:
     def _request_jobs(
         self, request_id: str, derivation: Pass, pending: Outbox, asked: set[Purpose],
         jurisdictions: list[str], chosen_at: str, systems: Collection[str] | None = None,
-        unless_denied: bool = False,
+        unless_denied: bool = False, rerun: bool = False,
     ) -> _OwnJobs:  # fmt: skip
         """A request's jobs, each identity sent exactly its own cluster's purposes
         (`Pass.request_plans`, docs/decisions.md "A request naming several unlinked people"):
@@ -648,7 +658,9 @@ class Resolver:
         job per further set, `<request>~<hex>:<system>` (`split_request_id`), which the
         RESOLUTION names (`split_jobs`) so its status, proof, re-open and figures count it
         with the system's own. One person (the usual case): one set, nothing further, no write
-        more. `systems`: only these (a re-open's)."""
+        more. `systems`: only these (a re-open's). `rerun`: an earlier run of the event wrote
+        its nodes (`_begun`), so it may have made further jobs this grouping neither plans nor
+        meets through a mark (`_made_before`)."""
         first, more = derivation.request_plans()
         by_request = {request_id: first}
         for purposes, plans in sorted(more.items()):
@@ -657,6 +669,8 @@ class Resolver:
             by_request = {r: {n: p for n, p in plans.items() if n in systems}
                           for r, plans in by_request.items()}  # fmt: skip
         ids = {f"{r}:{name}" for r, plans in by_request.items() for name in plans}
+        planned = set(ids)
+        before = self._made_before(request_id) if rerun and systems is None else {}
         # Every further id the request can have, so a run grouped otherwise than an earlier
         # one (a state changed between them) still knows that run's further jobs as its own:
         # re-sent and named, never cited (review s31 union F1). Computed, nothing read.
@@ -692,6 +706,7 @@ class Resolver:
             relied |= found
         together: dict[str, list[JobPlan]] = {}
         earlier: set[str] = set()
+        configured = {s.name for s in self._systems.systems}
         for plans in by_request.values():
             for name, plan in plans.items():
                 together.setdefault(name, []).append(plan)
@@ -707,11 +722,37 @@ class Resolver:
                         {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
             made.add(name)
             split.setdefault(name, []).append(job)
+        for job, status in sorted(before.items()):
+            job_request, _, name = job.rpartition(":")
+            if job in planned or job in earlier or name not in configured:
+                continue
+            # An earlier run's further job no mark names now (an opt-in since, a purpose no
+            # longer served): still the request's, so its status waits for its answer (review
+            # s31 union residual); sent again while pending, as a re-run sends its own.
+            if status == "pending":
+                pending.add(self._systems.get(name).queue_key,
+                            {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+            made.add(name)
+            split.setdefault(name, []).append(job)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
             relied, {n: merged(p) for n, p in sorted(together.items())}, ids,
         )  # fmt: skip
+
+    def _made_before(self, request_id: str) -> dict[str, str]:
+        """The further jobs an earlier run of the request made (job id -> status): those its
+        split marker names, at each configured system. A re-run's only (two BatchGetItems:
+        the marker, then its jobs when it names any); a first run reads nothing."""
+        marker_key = (keys.request_pk(request_id), keys.split_marker_sk(request_id))
+        marker = batch_get(self._table, [marker_key], consistent=True).get(marker_key)
+        if marker is None:
+            return {}
+        wanted = [(keys.request_pk(r), keys.job_sk(s.name)) for r in marked_requests(marker)
+                  for s in self._systems.systems]  # fmt: skip
+        found = batch_get(self._table, wanted, consistent=True, fields=("job_id", "status"))
+        return {str(j["job_id"]): str(j.get("status") or "pending") for j in found.values()
+                if j.get("job_id")}  # fmt: skip
 
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
