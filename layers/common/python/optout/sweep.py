@@ -537,6 +537,8 @@ class Sweeper:
                     rederived += split_requests(item)
                 elif str(item["sk"]).startswith(keys.REDERIVED_PREFIX):
                     rederived += marked_requests(item)
+                    # further jobs named (review s31 union, info): a run began, as with a job
+                    jobs = jobs or item["sk"] == keys.split_marker_sk(request_id)
                 elif str(item["sk"]).startswith(keys.job_sk("")):
                     jobs = True
                     proof_items.append(item)

@@ -241,7 +241,8 @@ class ExportService:
         self, items: list[Item], records: list[Item], listed: set[str], every_hold: list[Item]
     ) -> list[Item]:
         """An `origin` record for each request not among the export's own whose job it lists
-        (`why: job`: a job of it carries this identity, an opt-out carried or linked to it)
+        (`why: job`: a job of it carries this identity, an opt-out carried or linked to it;
+        a job another request made names that maker only if its choice is read, below)
         or whose choice its state reads (`why: choice`: it set the own choice of an identity
         linked to this one): without it, why this identity went to a vendor, or is opted out
         with no choice of its own, was only in another person's export (review s31 counsel
@@ -249,11 +250,6 @@ class ExportService:
         person's identifiers (types only). Reads each linked node (a Query: the function
         may Query an identity's partition, not BatchGetItem it), then the events."""
         why: dict[str, set[str]] = {}
-        for record in records:
-            if record.get("record") == "job":
-                origin = str(record.get("made_by") or record.get("request_id") or "")
-                if origin and origin not in listed:
-                    why.setdefault(origin, set()).add("job")
         linked = sorted({keys.identity_pk(*str(i["sk"]).split("#", 2)[1:])
                          for i in items for prefix in LINKED_PREFIXES
                          if str(i["sk"]).startswith(prefix)
@@ -264,6 +260,17 @@ class ExportService:
                 if register.value and register.request_id not in listed:
                     why.setdefault(register.request_id, set()).add("choice")
                     chose.setdefault(register.request_id, set()).add(str(purpose))
+        for record in records:
+            if record.get("record") != "job":
+                continue
+            # A job another request made (the flush's, a backfill step's, a further one) names
+            # its maker as origin only when this identity's state reads that request's choice:
+            # a flush's job made before 2026-12-03 was "made by" the batch's first request,
+            # maybe another person's (review s31 last F1 (c))
+            maker = record.get("made_by")
+            origin = str(maker or record.get("request_id") or "")
+            if origin and origin not in listed and (not maker or origin in chose):
+                why.setdefault(origin, set()).add("job")
         if not why:
             return []
         events = batch_get(self._table, [(keys.request_pk(r), keys.EVENT_SK) for r in why])

@@ -11,6 +11,7 @@ hop, so a pass ends.
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from optout.purposes import OptOutMap, Purpose
 from optout.resolver.clusters import Graph
@@ -58,6 +59,8 @@ class Pass:
     # The event's namings: (asserter pk, asserted pk) -> its capture time. An edge's
     # `named_at` moves only with these (`_push`), never when the asserter re-posts its choices.
     namings: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Per identity a carry reached: the cluster whose opt-outs it was told (it reads them).
+    pushed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -71,6 +74,7 @@ class Pass:
             parts = [self.graph.partition(m) for m in cluster]
             for target in self._derive(cluster, parts, outbox):
                 # Its cluster must be derived (again) with what it was just told.
+                self.pushed_by.setdefault(target, cluster)
                 done.difference_update(self.graph.component(target))
                 queue.append(target)
 
@@ -266,13 +270,26 @@ class Pass:
         """One plan per system for every cluster of the pass: its purposes are the union of
         the clusters'. Never a job's plan when the pass derived several people (review s30
         operator F1): the resolver makes jobs from `request_plans` or `plans_by_purposes`."""
-        return self._plans_grouped(lambda plan: ()).get((), {})
+        return self._plans_grouped(lambda _, plan: ()).get((), {})
 
     def plans_by_purposes(self) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
         """Per purpose set, one plan per system for the clusters with exactly that set there:
         a job made from one carries each of its identities' own purposes, never another
         person's (a backfill step's jobs; review s30 operator F1)."""
-        return self._plans_grouped(lambda plan: tuple(plan.sorted_purposes()))
+        return self._plans_grouped(lambda _, plan: tuple(plan.sorted_purposes()))
+
+    def plans_by_owner(
+        self, owner_of: Callable[[tuple[str, ...]], str]
+    ) -> dict[tuple[str, tuple[Purpose, ...]], dict[str, JobPlan]]:
+        """`plans_by_purposes`, split by `owner_of` each plan's cluster: jobs the flush makes
+        are each one request's, the one whose derivation reached those clusters."""
+        return self._plans_grouped(
+            lambda cluster, plan: (owner_of(cluster), tuple(plan.sorted_purposes()))
+        )
+
+    def clusters(self) -> list[tuple[str, ...]]:
+        """Every cluster this pass derived (a held carry's own plan is its device's)."""
+        return [key for key in self.plans if key[-1] != CARRY]
 
     def request_plans(
         self,
@@ -294,14 +311,15 @@ class Pass:
         return first, more
 
     def _plans_grouped(
-        self, group: Callable[[JobPlan], tuple[Purpose, ...]]
-    ) -> dict[tuple[Purpose, ...], dict[str, JobPlan]]:
+        self, group: Callable[[tuple[str, ...], JobPlan], Any]
+    ) -> dict[Any, dict[str, JobPlan]]:
         """The pass's plans by `group`, then by system, each system's merged (`fanout.merged`:
         in new containers, so the pass's own plans are never changed by a grouping)."""
-        found: dict[tuple[Purpose, ...], dict[str, list[JobPlan]]] = {}
-        for plans in self.plans.values():
+        found: dict[Any, dict[str, list[JobPlan]]] = {}
+        for cluster, plans in self.plans.items():
             for plan in plans:
-                found.setdefault(group(plan), {}).setdefault(plan.system.name, []).append(plan)
+                by_system = found.setdefault(group(cluster, plan), {})
+                by_system.setdefault(plan.system.name, []).append(plan)
         return {key: {name: merged(plans) for name, plans in by_system.items()}
                 for key, by_system in found.items()}  # fmt: skip
 

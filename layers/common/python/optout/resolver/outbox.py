@@ -29,6 +29,19 @@ class Outbox:
     jurisdictions: set[str] = field(default_factory=set)
     # The latest of the batch's requests' `received_at`: when such a job's choice was made.
     chosen_at: str = ""
+    # Per identity pk, the batch's requests whose derivation derived its cluster: 0, one of the
+    # identities the request named or linked is in it; 1, reached only by a carry. A job the
+    # flush makes for a cluster is that request's (`_rederived_jobs`), never another person's.
+    derived_by: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def note_derived(
+        self, request_id: str, clusters: list[tuple[str, ...]], named: set[str]
+    ) -> None:
+        for cluster in clusters:
+            tier = 0 if named.intersection(cluster) else 1
+            for pk in cluster:
+                by = self.derived_by.setdefault(pk, {})
+                by[request_id] = min(by.get(request_id, tier), tier)
 
     def note_choice(self, received_at: str) -> None:
         self.chosen_at = max(self.chosen_at, received_at)  # one format (iso): sorts as time
@@ -42,6 +55,7 @@ class Outbox:
         self.bases.clear()
         self.resolutions.clear()
         self.jurisdictions.clear()
+        self.derived_by.clear()
         self.chosen_at = ""
 
     def flush(self, queue: JobQueue, table: Table) -> None:

@@ -32,7 +32,7 @@ from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
 from optout.resolver.clusters import Caps, Graph
-from optout.resolver.derive import Pass, before_retirement
+from optout.resolver.derive import CARRY, Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
 from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
@@ -55,7 +55,13 @@ from optout.store.identity import (
     write_assertion,
     write_link,
 )
-from optout.store.requests import PROOF_RULE, cite_more, mark_rederived, put_resolution
+from optout.store.requests import (
+    PROOF_RULE,
+    cite_more,
+    mark_rederived,
+    marked_requests,
+    put_resolution,
+)
 from optout.store.retired import last_retired_at
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs, resend_refs
@@ -97,7 +103,7 @@ ACCOUNT_HOLD_NAMESPACE = uuid.UUID("3e7a9c15-4b2f-4d68-a0e1-8f5c2b7d9a43")  # a 
 # the purpose set, so every run of the event (a stream retry, the sweep's redrive) finds them.
 SPLIT_NAMESPACE = uuid.UUID("6a1d4e8b-3c7f-4b2a-9e05-d8f1c2a7b364")
 # The `REDERIVED#<request>~split` marker naming them before they are made (its `kind`).
-SPLIT_MARK = "split"
+SPLIT_MARK = keys.SPLIT_MARK
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,8 @@ class Resolver:
         withdrawn = self._withdraw(operation, at) if rejected else []
         ends = {i.pk: i for pair in pairs + asserts for i in pair}
         denial = (keys.request_pk(request_id), DENIAL_SK) if is_request(event) else None
-        if not self._update_nodes(claims, ends, stamp, denial):
+        go, rerun = self._update_nodes(claims, ends, stamp, denial)
+        if not go:
             return self._denied(request_id, pending)
         graph = Graph(self._table, self._caps)
         login = event.get("event_type") in ("consent", "opt_out")  # links from a browser token
@@ -226,6 +233,7 @@ class Resolver:
         derivation = self._pass()
         derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
         derivation.run(list(dict.fromkeys(touched)), pending)
+        pending.note_derived(request_id, derivation.clusters(), set(touched))
         # Earlier receipts are cited only for what this request asked itself: a request that
         # names someone else's identifier and asks nothing must not learn, from its own status,
         # which systems already hold that person's opt-out.
@@ -234,7 +242,8 @@ class Resolver:
         pending.jurisdictions.update(where)  # for jobs the batch's flush makes (rederived)
         chosen = str(event["received_at"])
         pending.note_choice(chosen)
-        own = self._request_jobs(request_id, derivation, pending, asked, where, chosen)
+        own = self._request_jobs(request_id, derivation, pending, asked, where, chosen,
+                                 rerun=rerun)  # fmt: skip
         jobs, covered, relied, plans = own.systems, own.covered, own.relied, own.plans
         # The identities not named whose marks the citations came from (the person's, reached
         # through a link): a cited job is proof only for those and the named ones (status.py
@@ -321,27 +330,29 @@ class Resolver:
 
         They have no EVENT, so the sweep (which finds requests by their EVENT's day) would not
         look at them: a marker in the owner's partition (`REDERIVED#<request id>`) names them,
-        and the sweep checks them whenever it checks the owner."""
-        # One job per purpose set: the clusters derived again may be different people's (the
-        # batch's events), and each is sent its own purposes, never the union (as a backfill
-        # step's; review s30 operator F1). One set (the usual case) costs what one job did.
-        groups = [plans for _, by_system in sorted(derivation.plans_by_purposes().items())
+        and the sweep checks them whenever it checks the owner.
+
+        The owner is the batch's request whose derivation reached those clusters (it named or
+        linked one of their identities, else its carry told them), never just the batch's
+        first: an export names the owner as the job's origin, which must be a request the
+        person's state reads, not another person's (review s31 last F1 (c))."""
+        owner_of = partial(_deriver, outbox.derived_by, derivation.pushed_by)
+        # One job per owner and purpose set: the clusters derived again may be different
+        # people's (the batch's events), and each is sent its own purposes, never the union
+        # (as a backfill step's; review s30 operator F1). One set (the usual case) costs what
+        # one job did.
+        groups = [(owner, plans)
+                  for (owner, _), by_system in sorted(derivation.plans_by_owner(owner_of).items())
                   if (plans := {n: p for n, p in by_system.items() if p.needs})]  # fmt: skip
         if not groups:
             return
-        # The owner is a request the sweep checks: not a redrive (the sweep skips those).
-        # Nor a request denied before it was resolved: its record would show jobs "made by"
-        # a request no system was asked for (review s22 diff C3).
-        owners = [str(r["pk"]).removeprefix(keys.request_pk("")) for r in outbox.resolutions
-                  if "redriven_events" not in r and not r.get("denied")]  # fmt: skip
-        owner = owners[0] if owners else "rederived"
         # Made for the batch's requests together: each of their jurisdictions (a superset of
         # this cluster's when the batch holds other people's requests too).
         where = sorted(outbox.jurisdictions)
         refs: list[tuple[str, str]] = []
-        for plans in groups:
-            request_id = keys.own_request_id(owner, uuid.uuid4().hex[:12])
-            if owners:  # before the jobs: a resolver dying between them leaves nothing unseen
+        for owner, plans in groups:
+            request_id = keys.own_request_id(owner or "rederived", uuid.uuid4().hex[:12])
+            if owner:  # before the jobs: a resolver dying between them leaves nothing unseen
                 put(self._table, {"pk": keys.request_pk(owner),
                                   "sk": keys.rederived_sk(request_id), "kind": "rederived",
                                   "request_id": request_id, "systems": sorted(plans),
@@ -380,11 +391,12 @@ class Resolver:
         ends: dict[str, KeyedIdentifier],
         stamp: Stamp,
         denial: tuple[str, str] | None = None,
-    ) -> bool:
+    ) -> tuple[bool, bool]:
         """Registers of the event's identities; every edge end gets a node before its edge.
         `denial`: a request's DENIAL key, read in the same strongly consistent batch as the
         nodes (one more read unit, no more calls): False, and nothing written, when an operator
-        denied the request before the resolver made any job of it (`_denied_first`)."""
+        denied the request before the resolver made any job of it (`_denied_first`). Then
+        whether an earlier run of the event wrote a node already (`_begun`: a re-run)."""
         wanted: dict[str, tuple[KeyedIdentifier, _Claim | None]] = {
             pk: (i, None) for pk, i in ends.items()
         }
@@ -392,7 +404,8 @@ class Resolver:
         asked = [(pk, keys.NODE_SK) for pk in wanted] + ([denial] if denial else [])
         found = batch_get(self._table, asked, consistent=True)
         if denial is not None and denial in found and self._stops_denied(denial[0], found, stamp):
-            return False
+            return False, True
+        rerun = _begun(found.values(), stamp[1])
         kept = self._kept_states([pk for pk in wanted if (pk, keys.NODE_SK) not in found])
         for pk, (identifier, claim) in wanted.items():
             current = found.get((pk, keys.NODE_SK))
@@ -415,19 +428,26 @@ class Resolver:
                 )
             else:
                 raise RuntimeError("identity node kept changing under the resolver")
-        return True
+        return True, rerun
 
     def _stops_denied(self, request_pk: str, found: dict[Any, Item], stamp: Stamp) -> bool:
         """Whether a denied request's run stops before it writes anything (reads made on a
         denied request's path only). Resolved before the denial (its RESOLUTION, not a
         `denied` one): a run again (a stream retry) asks nothing new of anyone (review s22 diff
         D2: its covering jobs had failed since, and the re-run made jobs of its own). Else it
-        stops unless an earlier run began it: a register of a node names it (`_begun`) or it
-        has a job (`_denied_first`); such a run is finished as it began."""
-        resolution = batch_get(self._table, [(request_pk, keys.RESOLUTION_SK)], consistent=True)
-        done = next(iter(resolution.values()), None)
+        stops unless an earlier run began it: a register of a node names it (`_begun`), it
+        named further jobs (its `REDERIVED#<id>~split` marker: they live in partitions of
+        their own, where `_denied_first` does not look) or it has a job (`_denied_first`);
+        such a run is finished as it began."""
+        request_id = request_pk.removeprefix(keys.request_pk(""))
+        split = (request_pk, keys.split_marker_sk(request_id))
+        found_now = batch_get(self._table, [(request_pk, keys.RESOLUTION_SK), split],
+                              consistent=True)  # fmt: skip
+        done = found_now.get((request_pk, keys.RESOLUTION_SK))
         if done is not None and not done.get("denied"):
             return True
+        if split in found_now:
+            return False  # review s31 union (info): a run that made only further jobs
         return not _begun(found.values(), stamp[1]) and self._denied_first(request_pk)
 
     def _denied_first(self, request_pk: str) -> bool:
@@ -630,7 +650,7 @@ class Resolver:
     def _request_jobs(
         self, request_id: str, derivation: Pass, pending: Outbox, asked: set[Purpose],
         jurisdictions: list[str], chosen_at: str, systems: Collection[str] | None = None,
-        unless_denied: bool = False,
+        unless_denied: bool = False, rerun: bool = False,
     ) -> _OwnJobs:  # fmt: skip
         """A request's jobs, each identity sent exactly its own cluster's purposes
         (`Pass.request_plans`, docs/decisions.md "A request naming several unlinked people"):
@@ -638,7 +658,9 @@ class Resolver:
         job per further set, `<request>~<hex>:<system>` (`split_request_id`), which the
         RESOLUTION names (`split_jobs`) so its status, proof, re-open and figures count it
         with the system's own. One person (the usual case): one set, nothing further, no write
-        more. `systems`: only these (a re-open's)."""
+        more. `systems`: only these (a re-open's). `rerun`: an earlier run of the event wrote
+        its nodes (`_begun`), so it may have made further jobs this grouping neither plans nor
+        meets through a mark (`_made_before`)."""
         first, more = derivation.request_plans()
         by_request = {request_id: first}
         for purposes, plans in sorted(more.items()):
@@ -647,6 +669,8 @@ class Resolver:
             by_request = {r: {n: p for n, p in plans.items() if n in systems}
                           for r, plans in by_request.items()}  # fmt: skip
         ids = {f"{r}:{name}" for r, plans in by_request.items() for name in plans}
+        planned = set(ids)
+        before = self._made_before(request_id) if rerun and systems is None else {}
         # Every further id the request can have, so a run grouped otherwise than an earlier
         # one (a state changed between them) still knows that run's further jobs as its own:
         # re-sent and named, never cited (review s31 union F1). Computed, nothing read.
@@ -682,6 +706,7 @@ class Resolver:
             relied |= found
         together: dict[str, list[JobPlan]] = {}
         earlier: set[str] = set()
+        configured = {s.name for s in self._systems.systems}
         for plans in by_request.values():
             for name, plan in plans.items():
                 together.setdefault(name, []).append(plan)
@@ -697,11 +722,37 @@ class Resolver:
                         {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
             made.add(name)
             split.setdefault(name, []).append(job)
+        for job, status in sorted(before.items()):
+            job_request, _, name = job.rpartition(":")
+            if job in planned or job in earlier or name not in configured:
+                continue
+            # An earlier run's further job no mark names now (an opt-in since, a purpose no
+            # longer served): still the request's, so its status waits for its answer (review
+            # s31 union residual); sent again while pending, as a re-run sends its own.
+            if status == "pending":
+                pending.add(self._systems.get(name).queue_key,
+                            {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+            made.add(name)
+            split.setdefault(name, []).append(job)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
             relied, {n: merged(p) for n, p in sorted(together.items())}, ids,
         )  # fmt: skip
+
+    def _made_before(self, request_id: str) -> dict[str, str]:
+        """The further jobs an earlier run of the request made (job id -> status): those its
+        split marker names, at each configured system. A re-run's only (two BatchGetItems:
+        the marker, then its jobs when it names any); a first run reads nothing."""
+        marker_key = (keys.request_pk(request_id), keys.split_marker_sk(request_id))
+        marker = batch_get(self._table, [marker_key], consistent=True).get(marker_key)
+        if marker is None:
+            return {}
+        wanted = [(keys.request_pk(r), keys.job_sk(s.name)) for r in marked_requests(marker)
+                  for s in self._systems.systems]  # fmt: skip
+        found = batch_get(self._table, wanted, consistent=True, fields=("job_id", "status"))
+        return {str(j["job_id"]): str(j.get("status") or "pending") for j in found.values()
+                if j.get("job_id")}  # fmt: skip
 
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
@@ -1417,6 +1468,7 @@ class Resolver:
             logger.info("denied request not re-opened: denied during the re-open",
                         request_id=request_id)  # fmt: skip
             return 0
+        pending.note_derived(request_id, derivation.clusters(), set(named))
         resolution = next(i for i in items if i["sk"] == keys.RESOLUTION_SK)
         # A system with no plan now owes nothing (the person opted back in since, or its
         # purposes changed): recorded, so the request is not re-opened at every checkpoint.
@@ -1553,6 +1605,30 @@ def split_request_id(request_id: str, purposes: tuple[Purpose, ...]) -> str:
     """The request id of a request's further jobs for one purpose set (`_request_jobs`)."""
     token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}")
     return keys.own_request_id(request_id, token.hex[:12])
+
+
+def _deriver(
+    derived_by: dict[str, dict[str, int]],
+    pushed_by: dict[str, tuple[str, ...]],
+    cluster: tuple[str, ...],
+    seen: frozenset[tuple[str, ...]] = frozenset(),
+) -> str:
+    """The batch's request whose derivation reached this cluster ("": none): one that named
+    or linked an identity of it first, then one whose carry told it; a cluster a concurrent
+    change brought in, the request of the cluster whose carry reached it. A request denied
+    before its resolution, or a redrive (its re-open notes the request re-opened), derives
+    nothing and is never one (review s22 diff C3: jobs "made by" a request not asked)."""
+    pks = [pk for pk in cluster if pk != CARRY]
+    found = [(tier, rid) for pk in pks for rid, tier in derived_by.get(pk, {}).items()]
+    if found:
+        return min(found)[1]
+    for pk in pks:
+        source = pushed_by.get(pk)
+        if source is not None and source not in seen:
+            owner = _deriver(derived_by, pushed_by, source, seen | {cluster})
+            if owner:
+                return owner
+    return ""
 
 
 def _split_ids(request_id: str) -> set[str]:

@@ -64,6 +64,15 @@ def rederived_sk(request_id: str) -> str:
     return f"{REDERIVED_PREFIX}{request_id}"
 
 
+# A request's further jobs' marker, `REDERIVED#<request>~split` (its `kind` too), written
+# before they are made (resolver `_request_jobs`)
+SPLIT_MARK = "split"
+
+
+def split_marker_sk(request_id: str) -> str:
+    return rederived_sk(own_request_id(request_id, SPLIT_MARK))
+
+
 def identity_pk(id_type: IdType | str, key: str) -> str:
     return f"ID#{id_type}#{key}"
 
