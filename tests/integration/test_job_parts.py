@@ -107,6 +107,8 @@ def test_a_job_under_the_bound_is_not_split() -> None:
     one = member("email", "k" * 64, "a@b.co")
     plan = JobPlan(webhook, {"sale"}, {one.pk: (one, ["sale"])})
     assert parts.split_plan(plan, lambda _p: parts.JOB_ITEM_BOUND) == {}
+    # ... nor one whose identities all go to one part (a single identity): nothing to gain
+    assert parts.split_plan(plan, lambda _p: parts.JOB_ITEM_BOUND + 1) == {}
 
 
 @pytest.fixture

@@ -87,4 +87,6 @@ def split_plan(
             part.needs[pk] = need
         if all(size(part) <= bound for part in parts.values()):
             break
-    return dict(sorted(parts.items()))
+    # One identity over the bound alone (not reachable: an identifier is at most 254
+    # characters) gains nothing from a part: made whole, as before.
+    return dict(sorted(parts.items())) if len(parts) > 1 else {}
