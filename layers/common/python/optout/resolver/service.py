@@ -1575,7 +1575,7 @@ def split_request_id(
     return keys.own_request_id(request_id, token.hex[:12])
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # ~960 ids each (~0.2 MB); a run asks about one request at a time
 def _split_parts(
     request_id: str,
 ) -> dict[str, tuple[tuple[Purpose, ...], tuple[int, int] | None]]:
