@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from itertools import combinations
 from time import monotonic
 from typing import Any, Final
@@ -35,6 +35,7 @@ from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import CARRY, Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
 from optout.resolver.outbox import Outbox
+from optout.resolver.parts import PARTS, job_bytes, split_plan
 from optout.resolver.policy import OwnState, Stamp, allowed, apply_event
 from optout.store import delivery, holds, keys, query
 from optout.store.batch import (
@@ -127,7 +128,7 @@ class _OwnJobs:
     covered: dict[str, list[str]]  # per system, other requests' jobs cited as its proof
     relied: set[str]  # the identities whose marks named those cited jobs
     plans: dict[str, JobPlan]  # per system, its plans together (what the record reads)
-    ids: set[str]  # every job id the request's plans had (made or not): never cited
+    own: Callable[[str], bool]  # a job id of the request's own (made or not): never cited
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ class Resolver:
         # through a link): a cited job is proof only for those and the named ones (status.py
         # `SystemProof.proves`, review s28 p1 F1). Kept in this write; usually none or one.
         through = sorted(relied - {c.identifier.pk for c in claims})
-        quiet = _not_asked(own.ids, plans, asked)
+        quiet = _not_asked(own.own, plans, asked)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
         renewed = [name for name in jobs if plans[name].renewal]
         size = max(derivation.sizes, default=0)
@@ -658,9 +659,10 @@ class Resolver:
         job per further set, `<request>~<hex>:<system>` (`split_request_id`), which the
         RESOLUTION names (`split_jobs`) so its status, proof, re-open and figures count it
         with the system's own. One person (the usual case): one set, nothing further, no write
-        more. `systems`: only these (a re-open's). `rerun`: an earlier run of the event wrote
-        its nodes (`_begun`), so it may have made further jobs this grouping neither plans nor
-        meets through a mark (`_made_before`)."""
+        more. A job whose item would pass `parts.JOB_ITEM_BOUND` is made as parts instead,
+        each a further job (`_by_size`). `systems`: only these (a re-open's). `rerun`: an
+        earlier run of the event wrote its nodes (`_begun`), so it may have made further jobs
+        this grouping neither plans nor meets through a mark (`_made_before`)."""
         first, more = derivation.request_plans()
         by_request = {request_id: first}
         for purposes, plans in sorted(more.items()):
@@ -668,14 +670,17 @@ class Resolver:
         if systems is not None:
             by_request = {r: {n: p for n, p in plans.items() if n in systems}
                           for r, plans in by_request.items()}  # fmt: skip
+        by_request = self._by_size(request_id, by_request, jurisdictions, chosen_at)
         ids = {f"{r}:{name}" for r, plans in by_request.items() for name in plans}
-        planned = set(ids)
         before = self._made_before(request_id) if rerun and systems is None else {}
-        # Every further id the request can have, so a run grouped otherwise than an earlier
-        # one (a state changed between them) still knows that run's further jobs as its own:
-        # re-sent and named, never cited (review s31 union F1). Computed, nothing read.
-        splits = _split_ids(request_id)
-        ids |= {f"{r}:{s.name}" for r in splits for s in self._systems.systems}
+
+        # Every further id the request can have counts as its own, so a run grouped otherwise
+        # than an earlier one (a state changed between them, or parts of another count) still
+        # knows that run's further jobs: re-sent and named, never cited (review s31 union F1).
+        # Computed (`_split_parts`) only for an id that starts like one, nothing read.
+        def own(job: str) -> bool:
+            return job in ids or _is_further(request_id, job.rpartition(":")[0])
+
         further = {r: sorted(n for n, p in plans.items() if p.needs)
                    for r, plans in by_request.items() if r != request_id}  # fmt: skip
         if any(further.values()):
@@ -696,7 +701,7 @@ class Resolver:
             jobs, covered, found = self._fan_out(job_request, plans, pending, asked,
                                                  jurisdictions=jurisdictions, chosen_at=chosen_at,
                                                  unless_denied=unless_denied,
-                                                 own=ids)  # fmt: skip
+                                                 own=own)  # fmt: skip
             made.update(jobs)
             if job_request != request_id:
                 for name in jobs:
@@ -713,8 +718,9 @@ class Resolver:
                 # An earlier run's further jobs this run's grouping has not (F1): their marks
                 # name them, so this run made nothing for them. Sent again, as its own job is.
                 earlier |= {job for job in {*plan.covered, *plan.not_asked}
-                            if job.rpartition(":")[0] in splits
+                            if _is_further(request_id, job.rpartition(":")[0])
                             and name not in by_request.get(job.rpartition(":")[0], {})}  # fmt: skip
+        earlier |= self._other_parts(request_id, earlier, by_request)
         for job in sorted(earlier):
             job_request, _, name = job.rpartition(":")
             self._unless_denied(unless_denied, job_request, None)
@@ -724,7 +730,7 @@ class Resolver:
             split.setdefault(name, []).append(job)
         for job, status in sorted(before.items()):
             job_request, _, name = job.rpartition(":")
-            if job in planned or job in earlier or name not in configured:
+            if job in ids or job in earlier or name not in configured:
                 continue
             # An earlier run's further job no mark names now (an opt-in since, a purpose no
             # longer served): still the request's, so its status waits for its answer (review
@@ -737,7 +743,7 @@ class Resolver:
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
-            relied, {n: merged(p) for n, p in sorted(together.items())}, ids,
+            relied, {n: merged(p) for n, p in sorted(together.items())}, own,
         )  # fmt: skip
 
     def _made_before(self, request_id: str) -> dict[str, str]:
@@ -754,10 +760,68 @@ class Resolver:
         return {str(j["job_id"]): str(j.get("status") or "pending") for j in found.values()
                 if j.get("job_id")}  # fmt: skip
 
+    def _other_parts(
+        self, request_id: str, earlier: set[str], by_request: dict[str, dict[str, JobPlan]]
+    ) -> set[str]:
+        """The other parts of a job an earlier run made as parts, when this run met one
+        (`earlier`) and does not make them: a part may hold only identities this run does not
+        reach (the people a cluster's browsers named, told only when its choice changed), so
+        no mark of this run's names it. Those stored are sent again and named with the request
+        (one BatchGetItem, only on such a re-run; none when no part was met)."""
+        siblings: set[str] = set()
+        for job in earlier:
+            job_request, _, name = job.rpartition(":")
+            purposes, part = _split_parts(request_id).get(job_request, ((), None))
+            if part is None:
+                continue
+            for j in range(part[1]):
+                other = split_request_id(request_id, purposes, (j, part[1]))
+                if name not in by_request.get(other, {}):
+                    siblings.add(f"{other}:{name}")
+        siblings -= earlier
+        if not siblings:
+            return set()
+        found = batch_get(self._table, [_job_key(job) for job in sorted(siblings)],
+                          consistent=True, fields=("job_id",))  # fmt: skip
+        return {job for job in siblings if _job_key(job) in found}
+
+    def _by_size(
+        self, request_id: str, by_request: dict[str, dict[str, JobPlan]],
+        jurisdictions: list[str], chosen_at: str,
+    ) -> dict[str, dict[str, JobPlan]]:  # fmt: skip
+        """`by_request` with each job over `parts.JOB_ITEM_BOUND` made as parts: further jobs
+        `<request>~<hex>:<system>`, the hex from the request, the job's purposes and (part,
+        of), so a re-run finds them (review s31 abuse F2: one cluster's asserted edges made a
+        job of ~1,050 identities, past DynamoDB's 400 KB item). Nothing read or written: a job
+        under the bound stays as it was, under its own id."""
+        now, until = iso(self._clock()), self._job_expires()
+
+        def size(plan: JobPlan) -> int:
+            targets = [plan.needs[pk] for pk in sorted(plan.needs)]
+            return job_bytes(_job_item(request_id, plan, targets, now, until, jurisdictions,
+                                       chosen_at))  # fmt: skip
+
+        out: dict[str, dict[str, JobPlan]] = {}
+        for job_request, plans in by_request.items():  # the request's own first, as given
+            kept = out.setdefault(job_request, {})
+            for name, plan in plans.items():
+                parts = split_plan(plan, size)
+                if not parts:
+                    kept[name] = plan
+                    continue
+                logger.info("job made as parts: over the item bound", system=name,
+                            identities=len(plan.needs), parts=len(parts))  # fmt: skip
+                metrics.add_metric(name="JobParts", unit="Count", value=len(parts))
+                purposes = tuple(plan.sorted_purposes())
+                for part, piece in parts.items():
+                    part_request = split_request_id(request_id, purposes, part)
+                    out.setdefault(part_request, {})[name] = piece
+        return out
+
     def _fan_out(
         self, request_id: str, plans: dict[str, JobPlan], pending: Outbox, asked: set[Purpose],
         chain: str | None = None, jurisdictions: list[str] | None = None, chosen_at: str = "",
-        unless_denied: bool = False, own: Collection[str] = (),
+        unless_denied: bool = False, own: Callable[[str], bool] | None = None,
     ) -> tuple[list[str], dict[str, list[str]], set[str]]:  # fmt: skip
         """Jobs made (system names), per system the other requests' jobs that already carry
         what this one asked of it (`asked`): its proof where it needs no job of its own, and
@@ -767,8 +831,9 @@ class Resolver:
         `chosen_at`: when the consumer made the choice the jobs carry (the request's
         `received_at`; a job made for several requests: the latest), kept on each job so a
         vendor can be told when the choice was made, not when it was delivered.
-        `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`). `own`: the
-        request's other jobs' ids (`_request_jobs`), never cited as its proof."""
+        `unless_denied`: a re-open's (`_make_job`; raises `_DeniedMeanwhile`). `own`: whether
+        a job id is one of the request's other jobs (`_request_jobs`), never cited as its
+        proof."""
         made: list[str] = []
         covered: dict[str, list[str]] = {}
         relied: set[str] = set()
@@ -776,7 +841,8 @@ class Resolver:
             if self._make_job(request_id, plan, pending, chain, jurisdictions or [], chosen_at,
                               unless_denied):  # fmt: skip
                 made.append(name)
-            others = sorted(plan.covered - {f"{request_id}:{name}", *own})
+            others = sorted(j for j in plan.covered
+                            if j != f"{request_id}:{name}" and not (own and own(j)))  # fmt: skip
             if others and plan.purposes & asked:
                 covered[name] = others[:MAX_COVERING_JOBS]
                 relied.update(pk for job in covered[name] for pk in plan.relied.get(job, ()))
@@ -1479,7 +1545,7 @@ class Resolver:
         configured = {s.name for s in self._systems.systems}
         removed = {s: now for s in unplanned if s not in configured}
         reopen_at: Item = {"at": now, "systems": sorted(systems)} | ({"event_id": by} if by else {})
-        cite_more(self._table, resolution, own.covered, _not_asked(own.ids, plans, asked),
+        cite_more(self._table, resolution, own.covered, _not_asked(own.own, plans, asked),
                   unplanned, removed, own.relied - set(named), own.split,
                   reopen_at)  # fmt: skip
         logger.info("request re-opened", request_id=request_id, systems=sorted(plans),
@@ -1601,9 +1667,14 @@ ENDED = delivery.ENDED
 SEND, LEFT, DROPPED = "send", "left", "dropped"
 
 
-def split_request_id(request_id: str, purposes: tuple[Purpose, ...]) -> str:
-    """The request id of a request's further jobs for one purpose set (`_request_jobs`)."""
-    token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}")
+def split_request_id(
+    request_id: str, purposes: tuple[Purpose, ...], part: tuple[int, int] | None = None
+) -> str:
+    """The request id of a request's further jobs for one purpose set (`_request_jobs`), or
+    of one part (`part`: (part, of)) of its job for that set made as parts (`_by_size`). A
+    job made whole keeps the id it had before parts existed."""
+    tail = f":{part[0]}/{part[1]}" if part else ""
+    token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}{tail}")
     return keys.own_request_id(request_id, token.hex[:12])
 
 
@@ -1631,10 +1702,27 @@ def _deriver(
     return ""
 
 
-def _split_ids(request_id: str) -> set[str]:
-    """Every further request id a request can have: one per purpose set (31, computed)."""
-    return {split_request_id(request_id, purposes) for n in range(1, len(ALL_PURPOSES) + 1)
-            for purposes in combinations(ALL_PURPOSES, n)}  # fmt: skip
+@lru_cache(maxsize=8)  # ~960 ids each (~0.2 MB); a run asks about one request at a time
+def _split_parts(
+    request_id: str,
+) -> dict[str, tuple[tuple[Purpose, ...], tuple[int, int] | None]]:
+    """Every further request id a request can have, with its purpose set and part: one per
+    purpose set (31), and one per part of each (`parts.PARTS`): some 950 uuid5s, computed
+    only when an id met starts like one (`_is_further`)."""
+    return {split_request_id(request_id, purposes, part): (purposes, part)
+            for n in range(1, len(ALL_PURPOSES) + 1)
+            for purposes in combinations(ALL_PURPOSES, n)
+            for part in (None, *PARTS)}  # fmt: skip
+
+
+def _is_further(request_id: str, job_request: str) -> bool:
+    """Whether `job_request` is one of the request's further ids (`_split_parts`)."""
+    return keys.made_by(job_request) == request_id and job_request in _split_parts(request_id)
+
+
+def _job_key(job_id: str) -> tuple[str, str]:
+    job_request, _, name = job_id.rpartition(":")
+    return keys.request_pk(job_request), keys.job_sk(name)
 
 
 def _step_plans(derivation: Pass, system: str, request_id: str, first: str) -> dict[str, JobPlan]:
@@ -1735,21 +1823,21 @@ def jurisdictions_of(event: Item) -> list[str]:
 
 
 def _not_asked(
-    own: Collection[str], plans: dict[str, JobPlan], asked: set[Purpose]
+    own: Callable[[str], bool], plans: dict[str, JobPlan], asked: set[Purpose]
 ) -> dict[str, list[Item]]:
     """Per system, other requests' recent no_record jobs for which identities were not asked
     (the quiet period), with when each answered: the request's record of what it relied on.
-    Not proof: the status counts no such system. (This request's own jobs (`own`: their ids),
-    met again by a retried event, are its own receipts.) Only for a system serving a purpose
-    this request asked (`asked`), as earlier jobs are cited: the public view counts these
-    systems as done, so a request that names someone's email and asks nothing, or asks only
-    what the system does not serve, would read from its count whether that vendor holds the
-    person (found by the s23 model search)."""
+    Not proof: the status counts no such system. (This request's own jobs (`own`: whether an
+    id is one), met again by a retried event, are its own receipts.) Only for a system
+    serving a purpose this request asked (`asked`), as earlier jobs are cited: the public
+    view counts these systems as done, so a request that names someone's email and asks
+    nothing, or asks only what the system does not serve, would read from its count whether
+    that vendor holds the person (found by the s23 model search)."""
     found: dict[str, list[Item]] = {}
     for name, plan in sorted(plans.items()):
         if not plan.purposes & asked:
             continue
-        heard = sorted((j, at) for j, at in plan.not_asked.items() if j not in own)
+        heard = sorted((j, at) for j, at in plan.not_asked.items() if not own(j))
         heard = heard[:MAX_COVERING_JOBS]
         if heard:
             found[name] = [{"job_id": job, "answered_at": iso(datetime.fromtimestamp(at, UTC))}
