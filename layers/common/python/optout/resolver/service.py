@@ -1404,12 +1404,7 @@ class Resolver:
                 logger.warning("stuck job not redriven: system not in the config",
                                system=system, request_id=job_request)  # fmt: skip
                 continue
-            job = delivery.get_job(self._table, job_request, system)
-            if job is None or job.get("status") != "pending":
-                continue
-            message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
-            pending.add(queue_keys[system], message)
-            sent += 1
+            sent += self._send_if_pending(job_request, system, queue_keys[system], pending)
         resent, held = self._resend(resend_refs(operation), queue_keys, pending, late, left)
         outcome: Item = {"jobs_total": 0, "redriven_events": resolved,
                          "redriven_jobs": sent + resent}  # fmt: skip
@@ -1451,16 +1446,22 @@ class Resolver:
             if backlog[system]:
                 held += 1
                 continue
-            job = delivery.get_job(self._table, job_request, system)
-            if job is None or job.get("status") != "pending":
-                continue
-            message = {"job_id": job["job_id"], "request_id": job_request, "system": system}
-            pending.add(queue_keys[system], message)
-            sent += 1
+            sent += self._send_if_pending(job_request, system, queue_keys[system], pending)
         if held:
             logger.info("old pending jobs not sent again: their queue has a backlog",
                         held=held, systems=sorted(s for s, b in backlog.items() if b))  # fmt: skip
         return sent, held
+
+    def _send_if_pending(
+        self, job_request: str, system: str, queue_key: str, pending: Outbox
+    ) -> int:
+        """Queues the job's message again if it is still pending (1), else nothing (0)."""
+        job = delivery.get_job(self._table, job_request, system)
+        if job is None or job.get("status") != "pending":
+            return 0
+        pending.add(queue_key, {"job_id": job["job_id"], "request_id": job_request,
+                                "system": system})  # fmt: skip
+        return 1
 
     def _backlog(self, queue_key: str, system: str) -> bool:
         """Whether a system's queue has messages waiting; True if it could not be read (the
