@@ -106,6 +106,26 @@ def test_a_system_whose_queue_has_a_backlog_gets_no_re_send(pipe: Pipeline) -> N
     assert redrive["resend_held"] == 1 and redrive["redriven_jobs"] == len(lost) - 1
 
 
+def test_a_status_check_delayed_on_the_queue_does_not_hold_the_re_send(pipe: Pipeline) -> None:
+    # Given an opt-out whose jobs' messages were lost, and braze's queue holding another
+    # request's status check as a delayed message (the worker's scheduler; review s32 merges F2)
+    request_id, lost = lost_after_one_answer(pipe)
+    check = {"job_id": "other-request:braze", "request_id": "other-request", "system": "braze",
+             "confirm": 1}  # fmt: skip
+    pipe.aws.sqs.send_message(QueueUrl=pipe.queue_urls["braze"], MessageBody=json.dumps(check),
+                              DelaySeconds=900)  # fmt: skip
+    forget_the_mark(pipe)
+    # When the watch names the jobs 25 hours on and the resolver takes its redrive event
+    report = watch_at(pipe, timedelta(hours=25))
+    pipe.resolve()
+    # Then braze's job is sent again with the others: a delayed message is no backlog, and a
+    # job untouched a day past its retry has no delayed message of its own left
+    assert f"{request_id}:braze" in report.resent
+    assert (request_id, "braze") in job_messages(pipe)
+    (redrive,) = [r for r in resolutions(pipe) if r.get("redriven_jobs") is not None]
+    assert "resend_held" not in redrive and redrive["redriven_jobs"] == len(lost)
+
+
 def test_a_queue_whose_counts_cannot_be_read_holds_its_jobs_back_and_the_redrive_goes_on(
     pipe: Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:

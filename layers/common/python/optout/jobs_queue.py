@@ -36,13 +36,14 @@ class JobQueue:
                 raise RuntimeError(f"SendMessageBatch failed for {len(answer['Failed'])}: {codes}")
 
     def waiting(self, queue_key: str) -> int:
-        """Messages waiting on a system's queue, visible or delayed (approximate; in flight
-        not counted: being worked on, or hidden out a retry's wait). One GetQueueAttributes,
-        only for the watch's re-send of old pending jobs (resolver/service.py, `_redrive`)."""
+        """Messages visible on a system's queue (approximate): what may still hold the
+        message of a job the watch names. Delayed ones are not counted: SQS delays at most
+        15 minutes, and such a job is untouched a day past its `retry_at`, so a delayed
+        message of its own would be visible or taken by now; the delayed ones are other
+        jobs' status checks (the worker's scheduler), which are no backlog. In flight not
+        counted: being worked on, or hidden out a retry's wait. One GetQueueAttributes,
+        only for the watch's re-send of old pending jobs (resolver/service.py, `_resend`)."""
         answer = self._client.get_queue_attributes(
-            QueueUrl=self.url_for(queue_key),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+            QueueUrl=self.url_for(queue_key), AttributeNames=["ApproximateNumberOfMessages"]
         )
-        counts = answer.get("Attributes", {})
-        visible = counts.get("ApproximateNumberOfMessages", "0")
-        return int(visible) + int(counts.get("ApproximateNumberOfMessagesDelayed", "0"))
+        return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))

@@ -47,13 +47,14 @@ historical, so the sweep, which lists arrivals by it, never sees one whose strea
 counts, so a replay's or a denial's reminder does not bring the redrive sooner), so a resolver
 outage is not a redrive per check.
 
-A pending job of the request's own untouched for a day (past its last write and its
-`retry_at`: `RESEND_PENDING_AFTER`), checked after the sweep's last look, is named in the same
-`redrive` events as a ("resend", "<request_id>:<system>") reference: its message may be gone
+A pending job of the request's own, or a further job or part of it (`split_jobs`), untouched
+for a day (past its last write and its `retry_at`: `RESEND_PENDING_AFTER`), checked after the
+sweep's last look, is named in the same `redrive` events as a ("resend", "<job's request
+id>:<system>") reference: its message may be gone
 (expired in a long backlog, a send that failed after the job was written, a purge), and
 nothing else sends it again before the deadline alarms. At most once per request every
 `RESEND_PENDING_EVERY` (`resent_at`, kept as `redriven_at` is). The resolver sends it only while
-that system's queue holds no message waiting (`JobQueue.waiting`): a queue with a backlog may
+that system's queue shows no message visible (`JobQueue.waiting`): a queue with a backlog may
 still hold it, and a slow vendor's backlog is not doubled (docs/decisions.md, "Old pending
 jobs are sent again only past a backlog").
 
@@ -482,7 +483,8 @@ class Watch:
         if lost:
             redriven = iso(now)
         resent = _latest((reminder or {}).get("resent_at"), (folded or {}).get("resent_at"))
-        stuck = [] if contribution.settled else self._stuck_jobs(items, covering, resent, now)
+        stuck = self._stuck_jobs(request_id, items, covering, resent, now)
+        stuck = [] if contribution.settled else stuck
         if stuck:
             resent = iso(now)
         keep = {k: v for k, v in (("redriven_at", redriven), ("resent_at", resent)) if v}
@@ -500,31 +502,49 @@ class Watch:
         if not self._write(ops):
             report.reminded.pop(request_id, None)
         elif stuck:  # re-sent at the end of the run; not marked, not sent (a lost race)
-            report.resent += [f"{request_id}:{system}" for system in stuck]
+            report.resent += stuck
         return contribution
 
     def _stuck_jobs(
-        self, items: list[Item], covering: dict[tuple[str, str], Item], resent: Any, now: datetime
+        self,
+        request_id: str,
+        items: list[Item],
+        covering: dict[tuple[str, str], Item],
+        resent: Any,
+        now: datetime,
     ) -> list[str]:
-        """The systems of the request's own pending jobs untouched for `RESEND_PENDING_AFTER`
-        (past their `retry_at` too: so past the sweep's last look at a job made at arrival),
-        not re-sent within `RESEND_PENDING_EVERY`, and not of a system retired since the job
-        was made (its `RETIRED` item, read with the cited jobs: `status.covering_keys`). Jobs
-        the resolver made under another request id (`REDERIVED#`, `split_jobs`) are not read."""
+        """The refs (`<request>:<system>`, `<request>~<hex>:<system>`) of the request's pending
+        jobs untouched for `RESEND_PENDING_AFTER` (past their `retry_at` too: so past the
+        sweep's last look at a job made at arrival), not re-sent within `RESEND_PENDING_EVERY`,
+        and not of a system retired since the job was made (its `RETIRED` item). Its own jobs
+        and its further jobs and parts (the RESOLUTION's `split_jobs`, with the retirements
+        already read with the cited jobs: `status.covering_keys`): no read of its own. Jobs of
+        another request re-derived from it (`REDERIVED#`) are not read."""
         if resent and str(resent) > iso(now - RESEND_PENDING_EVERY):
             return []
+        jobs = [
+            (f"{request_id}:{item['system']}", item)
+            for item in items
+            if str(item["sk"]).startswith(keys.job_sk(""))
+        ]
+        resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
+        for system, job_ids in sorted((resolution.get("split_jobs") or {}).items()):
+            for job_id in job_ids:  # `<request>~<hex>:<system>`: the item is in its own partition
+                key = (keys.request_pk(str(job_id).rsplit(":", 1)[0]), keys.job_sk(system))
+                if (job := covering.get(key)) is not None:
+                    jobs.append((str(job_id), job))
         untouched_since = iso(now - RESEND_PENDING_AFTER)
         stuck = []
-        for item in items:
-            if not str(item["sk"]).startswith(keys.job_sk("")) or item.get("status") != "pending":
+        for ref, item in jobs:
+            if item.get("status") != "pending":
                 continue
             touched = max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
             retirement = covering.get(keys.retired_key(str(item["system"])))
             retired = retirement is not None and str(item.get("created_at") or "") <= (
                 last_retired_at(retirement))  # fmt: skip
             if touched < untouched_since and not retired:
-                stuck.append(str(item["system"]))
-        return sorted(stuck)
+                stuck.append(ref)
+        return sorted(set(stuck))
 
     def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
         """No RESOLUTION 25 h after the event was written (an import's `imported_at`, not

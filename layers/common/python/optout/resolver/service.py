@@ -1358,7 +1358,7 @@ class Resolver:
         """The sweep's findings (optout/sweep.py): unresolved events resolved again, stuck
         pending jobs' messages sent again, requests whose cited job proved nothing re-opened
         (`_reopen`). All are safe to repeat. The watch's old pending jobs (`resend`, untouched a
-        day) are sent again only while their system's queue holds no message waiting (one
+        day) are sent again only while their system's queue holds no message visible (one
         GetQueueAttributes per system per event): a backlog may still hold their messages, and
         re-sending a slow vendor's whole backlog would double it (`resend_held` counts them).
 
