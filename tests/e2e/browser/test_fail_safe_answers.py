@@ -397,7 +397,12 @@ def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
     with page.expect_request_finished(lambda r: '"sale":true' in (r.post_data or "")):
         page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
     expect(_status(page)).to_have_text("Not saved yet, retrying")
-    page.reload()
+    first = {key for key, _ in api.received}
+    # (the next page sends the cookie's opt-outs as a new entry, with a new key: README)
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.headers.get("idempotency-key") not in first
+    ) as resent:
+        page.reload()
     page.evaluate("() => window.optoutBridge.ready")
 
     # Then the opt-out still applies there, unsaved, and no gated tag ran
@@ -420,6 +425,10 @@ def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
     page.reload()
     wait_until_ready(page)
     assert len(api.posts) == saved  # not sent again once saved
+    # ... and the saved page's posts (a retry's too) were one entry: one new Idempotency-Key
+    # (the earlier pages' keys come late when a reload cut off their retry's answer)
+    before = first | {resent.value.headers.get("idempotency-key")}
+    assert len({key for key, _ in api.received} - before) == 1
 
 
 def test_a_throwing_document_cookie_leaves_every_signal_defined(
