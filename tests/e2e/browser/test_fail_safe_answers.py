@@ -447,9 +447,10 @@ def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
     wait_until_ready(page)
     assert len(api.posts) == saved  # not sent again once saved
     # ... and the saved page's posts (a retry's too) were one entry: one new Idempotency-Key
-    # (the earlier pages' keys come late when a reload cut off their retry's answer)
+    # at most (the earlier pages' keys come late when a reload cut off their retry's answer;
+    # none new if the last page's retry was acknowledged before it was left)
     before = first | {resent.value.headers.get("idempotency-key")}
-    assert len({key for key, _ in api.received} - before) == 1
+    assert len({key for key, _ in api.received} - before) <= 1
 
 
 def test_a_throwing_document_cookie_leaves_every_signal_defined(
