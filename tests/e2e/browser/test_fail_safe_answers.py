@@ -7,6 +7,7 @@ The consent API is FakeConsentApi (Playwright routing); a route added after it a
 something that is not the API would (a CDN's HTML 200, a stub's JSON), then falls back to it.
 """
 
+import datetime
 import itertools
 import json
 import time
@@ -266,11 +267,17 @@ TOKEN_REFUSED = json.dumps(
 
 
 def _logged_in_gpc_page(
-    new_context: BrowserFactory, site: str, answer: Callable[[Route, int], bool]
+    new_context: BrowserFactory,
+    site: str,
+    answer: Callable[[Route, int], bool],
+    paused: bool = False,
 ) -> tuple[Page, list[tuple[str | None, dict[str, object]]]]:
     """A GPC browser's first logged-in page (its token and GPC go in the load post), POSTs
-    routed through `answer`; returns the page and every POST's (Idempotency-Key, body)."""
+    routed through `answer`; returns the page and every POST's (Idempotency-Key, body).
+    `paused`: the page's clock is stopped (`_pause`)."""
     context = new_context(gpc=True)
+    if paused:
+        _pause(context)
     FakeConsentApi(links_to=dict.fromkeys(SALE_SHARE, True)).install(context)
     sent: list[tuple[str | None, dict[str, object]]] = []
 
@@ -284,6 +291,13 @@ def _logged_in_gpc_page(
     page = context.new_page()
     page.goto(account)
     return page, sent
+
+
+def _pause(context: BrowserContext) -> None:
+    """Stops the pages' clock (Playwright's clock API): no timer fires, a back-off's retry too,
+    until the test moves it (`page.clock.resume()`)."""
+    context.clock.install()
+    context.clock.pause_at(datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1))
 
 
 def _refuse_token(route: Route) -> None:
@@ -338,8 +352,8 @@ def test_a_resend_without_the_token_counts_against_the_three_posts_a_page(
 def test_ready_settles_at_the_load_posts_first_failure_and_its_retries_go_on(
     new_context: BrowserFactory, static_site: str, logged_in: bool
 ) -> None:
-    # Given a GPC page whose load post fails once with Retry-After: 3 (the retry is held
-    # until looked at: a loaded machine may send it before this test looks)
+    # Given a GPC page whose load post fails once with Retry-After: 3, its clock stopped (the
+    # retry cannot be sent until the test resumes it), and the retry held until looked at
     retries: list[Route] = []
 
     def first_fails(route: Route, n: int) -> bool:
@@ -351,20 +365,27 @@ def test_ready_settles_at_the_load_posts_first_failure_and_its_retries_go_on(
 
     posts: Sized
     if logged_in:  # a new browser's first logged-in page: the person opted out elsewhere
-        page, posts = _logged_in_gpc_page(new_context, static_site, first_fails)
+        page, posts = _logged_in_gpc_page(new_context, static_site, first_fails, paused=True)
     else:
         context = new_context(gpc=True)
+        _pause(context)
         FakeConsentApi().install(context)
         posts = _posts(context, first_fails)
         page = context.new_page()
         page.goto(f"{static_site}/index.html")
 
-    # When `ready` settles, Then it did not wait for the retry (review s18 A6): the state is
-    # known (the GPC page) or fail-closed (the link is unknown)
-    page.evaluate("() => window.optoutBridge.ready")
+    # When `ready` settles, Then it did not wait for the retry to be sent, nor its answer
+    # (review s18 A6; no timer could fire): the state is known (the GPC page) or fail-closed
+    # (the link is unknown)
+    page.wait_for_function(
+        "() => window.optoutBridge && (window.optoutBridge.ready.then(() => (window.__ready = 1)),"
+        " window.__ready)"
+    )
+    assert len(posts) == 1
     assert page.evaluate("() => window.optoutBridge.state().known") is not logged_in
 
-    # And the retry goes on: the signal is honoured, and the link's state applied
+    # And the retry goes on once time moves: the signal is honoured, and the link's state applied
+    page.clock.resume()
     _until(page, posts, 2)
     retries.pop().fallback()
     _expect_honoured(page)
@@ -397,7 +418,12 @@ def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
     with page.expect_request_finished(lambda r: '"sale":true' in (r.post_data or "")):
         page.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
     expect(_status(page)).to_have_text("Not saved yet, retrying")
-    page.reload()
+    first = {key for key, _ in api.received}
+    # (the next page sends the cookie's opt-outs as a new entry, with a new key: README)
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.headers.get("idempotency-key") not in first
+    ) as resent:
+        page.reload()
     page.evaluate("() => window.optoutBridge.ready")
 
     # Then the opt-out still applies there, unsaved, and no gated tag ran
@@ -420,6 +446,11 @@ def test_with_storage_blocked_an_unsaved_opt_out_survives_the_next_page(
     page.reload()
     wait_until_ready(page)
     assert len(api.posts) == saved  # not sent again once saved
+    # ... and the saved page's posts (a retry's too) were one entry: one new Idempotency-Key
+    # at most (the earlier pages' keys come late when a reload cut off their retry's answer;
+    # none new if the last page's retry was acknowledged before it was left)
+    before = first | {resent.value.headers.get("idempotency-key")}
+    assert len({key for key, _ in api.received} - before) <= 1
 
 
 def test_a_throwing_document_cookie_leaves_every_signal_defined(

@@ -143,6 +143,8 @@ def test_a_reset_at_logout_makes_a_new_device_and_leaves_the_account_nothing_to_
     limits = [sent for sent in api.posts if sent["opt_out"].get("limit_sensitive")]
     assert limits
     assert {sent["device_id"] for sent in limits} == {account}
+    # ... as one entry: every post of it (the failed ones too) carries one Idempotency-Key
+    assert len({key for key, sent in api.received if sent["opt_out"].get("limit_sensitive")}) == 1
     assert not any("identity_token" in sent for sent in api.posts)
     # ... and no answer for the account's device was kept as this browser's choices
     assert not (_stored(page, "optout_local") or {}).get("choices", {}).get("limit_sensitive")
@@ -172,9 +174,10 @@ class _Pipeline:
     capture.py's device binding does) and links that device to the account; GET answers the
     device's own opt-outs, and once linked its account's (made elsewhere, and every linked
     device's). `hold`: GETs wait in `held` until the test answers them (`answer`). A post
-    repeating an accepted one's Idempotency-Key and body is answered as the first, not recorded
-    again, as the API does (a page resends one whose answer a navigation cut off); with another
-    body it is refused 409."""
+    repeating an accepted one's Idempotency-Key and body for the same device is answered as the
+    first and recorded in `replays`, not `posts`, as the API does (a page resends one whose
+    answer a navigation cut off); with another body it is refused 409. The API scopes a key to
+    the device (README, "Idempotency"): for another device it is another request."""
 
     def __init__(self, context: BrowserContext, accounts: dict[str, set[str]]) -> None:
         self.accounts = accounts
@@ -186,7 +189,9 @@ class _Pipeline:
         self.hold = False
         self.held: list[Route] = []
         self.pages: dict[str, str] = {}  # path -> the page's token
-        self.accepted: dict[str, tuple[str, str]] = {}  # Idempotency-Key -> (body, answer)
+        # (Idempotency-Key, device) -> (body, answer)
+        self.accepted: dict[tuple[str, str], tuple[str, str]] = {}
+        self.replays: list[dict[str, Any]] = []  # bodies answered as an accepted post
         context.route(f"{SHOP}/**", self._site)
         context.route("**/v1/consent/*", self._get)
         context.route("**/v1/consent", self._post)
@@ -252,9 +257,10 @@ class _Pipeline:
     def _post(self, route: Route) -> None:
         key = route.request.headers.get("idempotency-key", "")
         sent = json.loads(route.request.post_data or "{}")
-        if key in self.accepted:
-            first, answered = self.accepted[key]
+        if (key, sent.get("device_id")) in self.accepted:
+            first, answered = self.accepted[key, sent.get("device_id")]
             if first == route.request.post_data:
+                self.replays.append(sent)
                 route.fulfill(status=202, content_type="application/json", body=answered)
                 return
             self.posts.append((409, sent))
@@ -285,7 +291,7 @@ class _Pipeline:
             "gpc_honored": False,
         }
         if key:
-            self.accepted[key] = (route.request.post_data or "", json.dumps(answer))
+            self.accepted[key, device] = (route.request.post_data or "", json.dumps(answer))
         route.fulfill(status=202, content_type="application/json", body=json.dumps(answer))
 
     def sent(self, device: str) -> list[tuple[int, bool, dict[str, bool]]]:
