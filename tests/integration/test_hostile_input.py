@@ -636,7 +636,9 @@ def test_a_hostile_query_string_is_refused_in_words(refused: Send, query: dict[s
     event["rawQueryString"] = "&".join(f"limit={v}" for v in query["limit"].split(","))
     error = refused("admin_api", event)
     assert (error["status"], error["field"]) == (422, "limit")
-    assert error["message"].startswith("limit must be")
+    # "1,2" arrives as limit=1&limit=2: a parameter given twice is refused by name (s32 F7)
+    said = "limit is given more than once" if "," in query["limit"] else "limit must be"
+    assert error["message"].startswith(said)
 
 
 def test_a_query_string_on_a_route_without_one_is_ignored(
