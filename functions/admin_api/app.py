@@ -381,11 +381,8 @@ def _accepted(body: dict[str, Any]) -> Response[Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = _answer(event, context)
-    headers = answer.setdefault("headers", {})
-    headers["X-Content-Type-Options"] = "nosniff"  # JSON too
-    # Lookups, exports and link answers are per person (an export holds identifier values):
-    # no browser or proxy may keep them, as capture's answers (review s32 contract F3).
-    headers.setdefault("Cache-Control", "no-store")
+    # Lookups, exports and link answers are per person, as capture's (review s32 contract F3).
+    answers.kept_by_no_one(answer)
     return answer
 
 

@@ -425,11 +425,8 @@ def _cookie(event: dict[str, Any], name: str) -> str | None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = _answer(event, context)
-    headers = answer.setdefault("headers", {})
-    headers["X-Content-Type-Options"] = "nosniff"  # JSON too
-    # A device's state and a request's status are per person: no browser or proxy may keep
-    # them (the HTML pages already say so; review s17 contract U2).
-    headers.setdefault("Cache-Control", "no-store")
+    # A device's state and a request's status are per person (review s17 contract U2).
+    headers = answers.kept_by_no_one(answer)
     if event.get("routeKey") == STATUS_ROUTE:  # JSON or a page by Accept, refusals too
         add_vary(headers, "Accept")
     return answer

@@ -287,3 +287,13 @@ def _route_model(app: "ApiGatewayResolver") -> object:
     route = app.context.get("_route")
     params = getattr(getattr(route, "dependant", None), "body_params", None) or ()
     return getattr(params[0], "type_", None) if params else None
+
+
+def kept_by_no_one(answer: dict[str, Any]) -> dict[str, Any]:
+    """Marks an answer of either API function as per person: no browser or proxy may keep it
+    (a device's state, a request's status, a lookup or an export holding identifier values),
+    and none may read it as other than its content type (JSON too). Returns its headers."""
+    headers: dict[str, Any] = answer.setdefault("headers", {})
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers.setdefault("Cache-Control", "no-store")
+    return headers
