@@ -140,6 +140,13 @@ class JobPlan:
         for job in jobs:
             self.relied.setdefault(job, set()).add(member.pk)
 
+    def copy(self, needs: dict[str, tuple[Member, list[Purpose]]]) -> "JobPlan":
+        """This plan in new containers, with `needs` for its identities (`merged`; a part
+        of it, `parts.split_plan`)."""
+        return JobPlan(self.system, set(self.purposes), needs, set(self.covered),
+                       dict(self.not_asked), self.renewal,
+                       {job: set(pks) for job, pks in self.relied.items()})  # fmt: skip
+
     def sorted_purposes(self) -> list[Purpose]:
         return [p for p in ALL_PURPOSES if p in self.purposes]
 
@@ -148,9 +155,7 @@ def merged(plans: list[JobPlan]) -> JobPlan:
     """One system's plans as one (`JobPlan.absorb`), in new containers: the plans given stay
     as they are (each may still be a job of its own)."""
     first, *rest = plans
-    out = JobPlan(first.system, set(first.purposes), dict(first.needs), set(first.covered),
-                  dict(first.not_asked), first.renewal,
-                  {job: set(pks) for job, pks in first.relied.items()})  # fmt: skip
+    out = first.copy(dict(first.needs))
     for plan in rest:
         out.absorb(plan)
     return out

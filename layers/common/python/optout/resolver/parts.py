@@ -79,11 +79,7 @@ def split_plan(
             j = part_of(pk, count)
             part = parts.get((j, count))
             if part is None:
-                part = parts[(j, count)] = JobPlan(
-                    plan.system, set(plan.purposes), {}, set(plan.covered),
-                    dict(plan.not_asked), plan.renewal,
-                    {job: set(pks) for job, pks in plan.relied.items()},
-                )  # fmt: skip
+                part = parts[(j, count)] = plan.copy({})
             part.needs[pk] = need
         if all(size(part) <= bound for part in parts.values()):
             break
