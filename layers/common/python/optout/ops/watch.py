@@ -95,7 +95,7 @@ from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put, get_item
 from optout.store.codec import Item, serialize
 from optout.store.requests import load_request
-from optout.store.retired import last_retired_at
+from optout.store.retired import retired_at_for
 from optout.store.table import Table
 from optout.sweep import REDRIVE_BATCH, SweepSettings, redrive
 from optout.timestamps import iso
@@ -540,8 +540,7 @@ class Watch:
                 continue
             touched = max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
             retirement = covering.get(keys.retired_key(str(item["system"])))
-            retired = retirement is not None and str(item.get("created_at") or "") <= (
-                last_retired_at(retirement))  # fmt: skip
+            retired = retired_at_for(item, retirement) is not None  # closed by a retirement
             if touched < untouched_since and not retired:
                 stuck.append(ref)
         return sorted(set(stuck))
