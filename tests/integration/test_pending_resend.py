@@ -4,6 +4,7 @@ deadline watch's daily check, at most once a day, and only while its queue has n
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +12,11 @@ from botocore.exceptions import ClientError
 
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.store import keys
+from optout.store.codec import serialize
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_resolver_delivery import Vendor, work
+from tests.integration.test_retire import FULL, redeploy, retire, without
 from tests.integration.test_sweeper import (
     forget_the_mark,
     job_messages,
@@ -191,3 +194,39 @@ def test_a_job_still_inside_the_sweeps_checks_or_a_day_of_its_last_write_is_not_
     not_a_day = watch_at(pipe, timedelta(hours=23, minutes=30))
     # Then neither names a job to send again
     assert (early.resent, not_a_day.resent, early.redrive_events) == ([], [], [])
+
+
+def test_a_pending_job_of_a_system_retired_since_it_was_made_is_not_sent_again(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given an opt-out whose jobs' messages were lost, then braze removed from the config and
+    # retired: its job, still pending, is no longer owed, and the request stays open on the
+    # other systems' jobs
+    request_id, lost = lost_after_one_answer(pipe)
+    assert watch_at(pipe, timedelta(0)).resent == []  # (its ledger: braze is a name on record)
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    assert retire(pipe, "braze")["statusCode"] == 200
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # (dated the very millisecond the job was made: at or before counts; and the job made
+    # below, a retire, a redeploy and an opt-out later, is made after it, not in it)
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#braze"]
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key=serialize({"pk": keys.RETIRED_PK, "sk": "braze"}),
+        UpdateExpression="SET retired_at = :at",
+        ExpressionAttributeValues=serialize({":at": job["created_at"]}),
+    )
+    # ... then braze added back, and another person's opt-out whose messages were lost too
+    # (its braze job made after the retirement: owed)
+    redeploy(pipe, monkeypatch, FULL)
+    later = pipe.post("/v1/opt-out", {"email": "added-back@example.com"})["request_id"]
+    assert pipe.resolve() == {"batchItemFailures": []}
+    lost_later = job_messages(pipe)
+    assert (later, "braze") in lost_later and {r for r, _ in lost_later} == {later}
+    # When the watch checks both 25 hours on
+    report = watch_at(pipe, timedelta(hours=25))
+    # Then every pending job is named to be sent again but the retired system's one made
+    # before its retirement (before: the watch's re-send skips it; review s32)
+    owed = (lost | lost_later) - {(request_id, "braze")}
+    assert sorted(report.resent) == sorted(f"{r}:{s}" for r, s in owed)
+    assert f"{later}:braze" in report.resent

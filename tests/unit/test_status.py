@@ -20,7 +20,7 @@ from optout.status import (
 )
 from optout.store import delivery
 from optout.store.keys import retired_key
-from optout.store.retired import last_retired_at, retired_at_for
+from optout.store.retired import last_retired_at, made_at_or_before, retired_at_for
 from optout.timestamps import iso
 
 RID = "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -368,6 +368,17 @@ def test_a_job_is_closed_by_the_first_retirement_at_or_after_it_was_made() -> No
         job = {"created_at": made}
         assert (retired_at_for(job, once), retired_at_for(job, twice)) == (by_once, by_twice), made
     assert retired_at_for({"created_at": RETIRED_AT}, None) is None
+
+
+def test_the_sweep_replay_and_marks_comparison_is_at_or_before_the_last_retirement() -> None:
+    # made_at_or_before: what the sweep, a replay and an identity's marks ask of a job with
+    # its system's last retirement; made in its millisecond counts, no made-at reads as made
+    # before, no retirement closes nothing
+    before, after = "2026-11-29T03:12:01.000Z", "2026-12-03T00:00:00.000Z"
+    made = [made_at_or_before({"created_at": at}, RETIRED_AT) for at in (before, RETIRED_AT, after)]
+    assert made == [True, True, False]
+    assert made_at_or_before({}, RETIRED_AT) and made_at_or_before({"created_at": None}, RETIRED_AT)
+    assert not made_at_or_before({"created_at": before}, None)
 
 
 def test_a_job_made_before_the_retirement_is_no_proof_for_a_request_resolved_after_it() -> None:

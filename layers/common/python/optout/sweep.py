@@ -48,6 +48,7 @@ from optout.store.conditional import conditional
 from optout.store.events import put_event
 from optout.store.query import items as query_items
 from optout.store.requests import marked_requests
+from optout.store.retired import last_retired_at, made_at_or_before, retirements
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -213,8 +214,6 @@ class Sweeper:
         made again (review s17 F8)."""
         now = self._clock()
         untouched_since = iso(now - self._settings.job_grace)
-        from optout.store.retired import last_retired_at, retirements  # noqa: PLC0415
-
         # A retired system's jobs made before its retirement are not owed: not re-driven.
         self._retired = {s: last_retired_at(r) for s, r in retirements(self._table).items()}
         report = SweepReport()
@@ -563,8 +562,7 @@ class Sweeper:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _is_retired(self, job: Item) -> bool:
-        retired_at = self._retired.get(str(job.get("system")))
-        return retired_at is not None and str(job.get("created_at") or "") <= retired_at
+        return made_at_or_before(job, self._retired.get(str(job.get("system"))))
 
     def _reopen(self, items: list[Item]) -> bool:
         """Whether a system of the request is left with only cited jobs that proved nothing

@@ -90,12 +90,11 @@ from optout.ops.ledger import fold_ops
 from optout.ops.reminders import remind_now
 from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
-from optout.status import covering_keys, needs_reopen, quiet_keys
+from optout.status import covering_keys, made_before, needs_reopen, quiet_keys
 from optout.store import keys, query, transact
 from optout.store.batch import batch_get, batch_put, get_item
 from optout.store.codec import Item, serialize
 from optout.store.requests import load_request
-from optout.store.retired import retired_at_for
 from optout.store.table import Table
 from optout.sweep import REDRIVE_BATCH, SweepSettings, redrive
 from optout.timestamps import iso
@@ -540,7 +539,7 @@ class Watch:
                 continue
             touched = max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
             retirement = covering.get(keys.retired_key(str(item["system"])))
-            retired = retired_at_for(item, retirement) is not None  # closed by a retirement
+            retired = made_before(item, retirement)  # closed by a retirement
             if touched < untouched_since and not retired:
                 stuck.append(ref)
         return sorted(set(stuck))

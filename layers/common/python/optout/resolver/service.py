@@ -63,7 +63,7 @@ from optout.store.requests import (
     marked_requests,
     put_resolution,
 )
-from optout.store.retired import last_retired_at
+from optout.store.retired import last_retired_at, made_at_or_before
 from optout.store.table import Table
 from optout.sweep import redrive, redrive_refs, reopen_refs, resend_refs
 from optout.systems import SystemsConfig
@@ -1138,7 +1138,7 @@ class Resolver:
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
             delivery.forget_failed(self._table, marker)
             return DROPPED
-        if retired_at is not None and str(job.get("created_at") or "") <= retired_at:
+        if made_at_or_before(job, retired_at):
             delivery.forget_failed(self._table, marker)  # retired (optout/retire.py): not owed
             return DROPPED
         listed_at = marker.get("failed_at")

@@ -32,6 +32,7 @@ from optout.store import keys, query
 from optout.store.batch import batch_get
 from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import conditional, conditional_once
+from optout.store.retired import made_at_or_before
 from optout.store.table import Table
 
 ENDED = ("done", "no_record", "failed")  # a job's final statuses
@@ -726,8 +727,7 @@ def settled(
             if job is not None and job.get("status") == "no_record":
                 continue
             finished = job.get("status") == "done" if job is not None else bool(job_id) and outlived
-            if not finished and job is not None and retired_at is not None \
-                    and str(job.get("created_at") or "") <= retired_at:  # fmt: skip
+            if not finished and job is not None and made_at_or_before(job, retired_at):
                 gone.add(purpose)
                 continue
             (done if finished else flying).add(purpose)

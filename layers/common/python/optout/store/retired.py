@@ -30,8 +30,17 @@ def last_retired_at(retirement: Item) -> str:
     return retired_times(retirement)[-1]
 
 
+def made_at_or_before(job: Item, retired_at: str | None) -> bool:
+    """Whether `job` was made at or before `retired_at` (a retirement's time; None: none), so
+    that retirement closed it: no longer owed. The one comparison of a job with a retirement
+    (the sweep, the watch's re-send, a replay, an identity's marks, `retired_at_for`). Equal
+    counts: a job made in the retirement's millisecond is closed by it. Stored times share one
+    format (optout/timestamps.py), so they compare as strings; a job without `created_at`
+    compares as "", made before any retirement."""
+    return retired_at is not None and str(job.get("created_at") or "") <= retired_at
+
+
 def retired_at_for(job: Item, retirement: Item | None) -> str | None:
     """When the retirement that closed `job` happened: the first at or after the job was made;
     None for a job made after the last one (the name configured again)."""
-    made = str(job.get("created_at") or "")
-    return next((at for at in retired_times(retirement) if made <= at), None)
+    return next((at for at in retired_times(retirement) if made_at_or_before(job, at)), None)
