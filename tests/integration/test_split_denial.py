@@ -14,6 +14,7 @@ import pytest
 
 from optout.ops.denial import DenialService
 from optout.resolver.outbox import Outbox
+from optout.resolver.service import Resolver
 from optout.store import keys
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -229,3 +230,31 @@ def test_a_rerun_no_register_names_still_names_and_sends_its_further_job(
     # ... until it is answered
     deliver(pipe, [m for m in sent if m["job_id"] == further], Vendor())
     assert statuses(pipe, request_id) == ("completed", "completed")
+
+
+def test_a_first_run_with_further_jobs_is_not_taken_for_a_rerun(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marks that tell a re-run are written after the derivation reads them: a first run
+    of a request that makes further jobs never reads the split marker (`_made_before`); its
+    stream retry does."""
+    read: list[str] = []
+    real = Resolver._made_before
+
+    def made_before(self: Resolver, request_id: str) -> Any:
+        read.append(request_id)
+        return real(self, request_id)
+
+    monkeypatch.setattr(Resolver, "_made_before", made_before)
+    pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["share"]})
+    pipe.post("/v1/consent", {"device_id": DEVICE, "opt_out": {"targeted_advertising": True}})
+    pipe.resolve()
+    request = pipe.post("/v1/opt-out", {"email": EMAIL, "device_id": DEVICE, "purposes": ["sale"]})
+    request_id = str(request["request_id"])
+    batch = pipe.event_records()
+    pipe.resolve(batch)
+    further = [j for j in pipe.items("REQ#") if str(j["sk"]).startswith(keys.JOB_PREFIX)
+               and str(j["request_id"]).startswith(f"{request_id}~")]  # fmt: skip
+    assert further and read == []
+    pipe.resolve(batch)
+    assert read == [request_id]
