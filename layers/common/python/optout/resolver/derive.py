@@ -20,7 +20,7 @@ from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState, as_map, carried_counts, cluster_opted_out
 from optout.store import keys
 from optout.store.codec import Item
-from optout.store.delivery import job_attribute
+from optout.store.delivery import job_attribute, named_jobs
 from optout.store.identity import Partition, refresh_expiry, write_carried
 from optout.systems import SystemConfig, SystemsConfig
 
@@ -61,6 +61,10 @@ class Pass:
     namings: dict[tuple[str, str], str] = field(default_factory=dict)
     # Per identity a carry reached: the cluster whose opt-outs it was told (it reads them).
     pushed_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The requests whose jobs the marks this pass read name (a job's own request id; for
+    # `<request>~<hex>`, its maker): a request found here was run before (resolver/service.py
+    # `_resolve`), as its marks are written after this pass. Nothing read for it.
+    marked_by: set[str] = field(default_factory=set)
 
     def run(self, touched: list[str], outbox: Outbox) -> None:
         queue: deque[str] = deque(touched)
@@ -82,6 +86,7 @@ class Pass:
         self, cluster: tuple[str, ...], parts: list[Partition], outbox: Outbox
     ) -> list[str]:
         members = [_member(p) for p in parts if p.node is not None]
+        self.marked_by.update(_mark_owners(parts))
         for name, retired_at in self.added_back.items():
             for member in members:
                 if before_retirement(member.deliveries.get(name), retired_at):
@@ -360,6 +365,18 @@ def before_retirement(mark: Item | None, retired_at: str | None) -> bool:
     if not mark or retired_at is None:
         return False
     return str(mark.get("updated_at") or "") <= retired_at
+
+
+def _mark_owners(parts: list[Partition]) -> set[str]:
+    """The requests whose jobs these identities' marks name, in flight or freed
+    (`Pass.marked_by`)."""
+    found: set[str] = set()
+    for part in parts:
+        for mark in part.deliveries.values():
+            for job in named_jobs(mark).values():
+                job_request = job.rpartition(":")[0]
+                found.add(keys.made_by(job_request) or job_request)
+    return found
 
 
 def _own_request_jobs(member: Member, systems: SystemsConfig) -> set[str]:

@@ -15,7 +15,7 @@ Whoever wrote an input derives after writing it, so the last check always sees e
 import json
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from itertools import combinations
@@ -129,6 +129,9 @@ class _OwnJobs:
     relied: set[str]  # the identities whose marks named those cited jobs
     plans: dict[str, JobPlan]  # per system, its plans together (what the record reads)
     own: Callable[[str], bool]  # a job id of the request's own (made or not): never cited
+    # per system, the purposes of an earlier run's further jobs this run named but did not
+    # plan (`_made_before`): the record counts them as the request's (`_carried_only`)
+    earlier: dict[str, set[Purpose]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,11 @@ class Resolver:
         derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
         derivation.run(list(dict.fromkeys(touched)), pending)
         pending.note_derived(request_id, derivation.clusters(), set(touched))
+        # A re-run, too, when a mark the pass read names one of this request's jobs: every
+        # register naming it may have changed since (an opt-in, a later request), while the
+        # marks of the jobs it made still name them (review s32 merges F4). Marks are written
+        # only after this point, so a first run never meets one; nothing more is read.
+        rerun = rerun or request_id in derivation.marked_by
         # Earlier receipts are cited only for what this request asked itself: a request that
         # names someone else's identifier and asks nothing must not learn, from its own status,
         # which systems already hold that person's opt-out.
@@ -252,10 +260,10 @@ class Resolver:
         through = sorted(relied - {c.identifier.pk for c in claims})
         quiet = _not_asked(own.own, plans, asked)
         # Jobs that only renew a proof ending before this request's record (a visit ~monthly)
-        renewed = [name for name in jobs if plans[name].renewal]
+        renewed = [name for name in jobs if name in plans and plans[name].renewal]
         size = max(derivation.sizes, default=0)
         hidden = self._linked_only(event, claims, [*jobs, *covered, *quiet])
-        carried = _carried_only(event, plans, jobs, asked, hidden)
+        carried = _carried_only(event, plans, jobs, asked, hidden, own.earlier)
         # Every configured system is in one of: its own job, `covered`, `not_asked`, or this,
         # by why ({reason: [system]}, compact: a RESOLUTION over 1 KB bills a second write
         # unit), with the systems file's fingerprint (review s30 operator F2: counsel shows a
@@ -661,8 +669,9 @@ class Resolver:
         with the system's own. One person (the usual case): one set, nothing further, no write
         more. A job whose item would pass `parts.JOB_ITEM_BOUND` is made as parts instead,
         each a further job (`_by_size`). `systems`: only these (a re-open's). `rerun`: an
-        earlier run of the event wrote its nodes (`_begun`), so it may have made further jobs
-        this grouping neither plans nor meets through a mark (`_made_before`)."""
+        earlier run of the event wrote its nodes (`_begun`) or made a job a mark names
+        (`Pass.marked_by`), so it may have made further jobs this grouping neither plans nor
+        meets through a mark (`_made_before`)."""
         first, more = derivation.request_plans()
         by_request = {request_id: first}
         for purposes, plans in sorted(more.items()):
@@ -728,7 +737,8 @@ class Resolver:
                         {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
             made.add(name)
             split.setdefault(name, []).append(job)
-        for job, status in sorted(before.items()):
+        carried: dict[str, set[Purpose]] = {}
+        for job, (status, carries) in sorted(before.items()):
             job_request, _, name = job.rpartition(":")
             if job in ids or job in earlier or name not in configured:
                 continue
@@ -740,25 +750,28 @@ class Resolver:
                             {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
             made.add(name)
             split.setdefault(name, []).append(job)
+            carried.setdefault(name, set()).update(carries)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
-            relied, {n: merged(p) for n, p in sorted(together.items())}, own,
+            relied, {n: merged(p) for n, p in sorted(together.items())}, own, carried,
         )  # fmt: skip
 
-    def _made_before(self, request_id: str) -> dict[str, str]:
-        """The further jobs an earlier run of the request made (job id -> status): those its
-        split marker names, at each configured system. A re-run's only (two BatchGetItems:
-        the marker, then its jobs when it names any); a first run reads nothing."""
+    def _made_before(self, request_id: str) -> dict[str, tuple[str, set[Purpose]]]:
+        """The further jobs an earlier run of the request made (job id -> its status and
+        purposes): those its split marker names, at each configured system. A re-run's only
+        (two BatchGetItems: the marker, then its jobs when it names any); a first run reads
+        nothing."""
         marker_key = (keys.request_pk(request_id), keys.split_marker_sk(request_id))
         marker = batch_get(self._table, [marker_key], consistent=True).get(marker_key)
         if marker is None:
             return {}
         wanted = [(keys.request_pk(r), keys.job_sk(s.name)) for r in marked_requests(marker)
                   for s in self._systems.systems]  # fmt: skip
-        found = batch_get(self._table, wanted, consistent=True, fields=("job_id", "status"))
-        return {str(j["job_id"]): str(j.get("status") or "pending") for j in found.values()
-                if j.get("job_id")}  # fmt: skip
+        found = batch_get(self._table, wanted, consistent=True,
+                          fields=("job_id", "status", "purposes"))  # fmt: skip
+        return {str(j["job_id"]): (str(j.get("status") or "pending"), set(j.get("purposes", ())))
+                for j in found.values() if j.get("job_id")}  # fmt: skip
 
     def _other_parts(
         self, request_id: str, earlier: set[str], by_request: dict[str, dict[str, JobPlan]]
@@ -1848,7 +1861,7 @@ def _not_asked(
 
 def _carried_only(
     event: Item, plans: dict[str, JobPlan], jobs: list[str], asked: set[Purpose],
-    linked: list[str],
+    linked: list[str], earlier: dict[str, set[Purpose]] | None = None,
 ) -> list[str]:  # fmt: skip
     """Systems this consumer request made a job for only because of purposes carried to the
     identities it named (a browser's own opt-outs carried to an email it names without a
@@ -1856,11 +1869,19 @@ def _carried_only(
     leaves them out. Earlier receipts and the quiet period's "no such person" are recorded only
     for asked purposes (`_fan_out`, `_not_asked`), so counting these jobs would show a stranger
     whether the vendors hold the person and what the person chose before (review s24 stranger
-    Q1, Q2). A system that serves an asked purpose is counted, whatever else its job carries."""
+    Q1, Q2). A system that serves an asked purpose is counted, whatever else its job carries.
+    `earlier`: per system, what an earlier run's further jobs carry that this run did not plan
+    (an opt-in since, review s32 merges F4): the request's own jobs, counted as that run would
+    have; a system may have no plan now at all."""
     if event.get("event_type") not in ("consent", "opt_out"):
         return []
+    earlier = earlier or {}
+
+    def purposes(name: str) -> set[Purpose]:
+        return (plans[name].purposes if name in plans else set()) | earlier.get(name, set())
+
     return sorted(name for name in jobs
-                  if name not in linked and not plans[name].purposes & asked)  # fmt: skip
+                  if name not in linked and not purposes(name) & asked)  # fmt: skip
 
 
 def _cursor(after: str) -> dict[str, str] | None:
