@@ -31,6 +31,7 @@ from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
+from optout.resolver import parts as job_parts
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import CARRY, Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
@@ -825,6 +826,15 @@ class Resolver:
                 logger.info("job made as parts: over the item bound", system=name,
                             identities=len(plan.needs), parts=len(parts))  # fmt: skip
                 metrics.add_metric(name="JobParts", unit="Count", value=len(parts))
+                # Past the most parts (`PART_COUNTS`; not reachable at `MaxClusterSize` 99) a
+                # part may still be over the bound: its write or its receipt's may fail. The
+                # alarm's metric (`JobPartsOverBoundAlarm`); sized again on a split only.
+                over = [piece for piece in parts.values() if size(piece) > job_parts.JOB_ITEM_BOUND]
+                if over:
+                    metrics.add_metric(name="JobPartsOverBound", unit="Count", value=len(over))
+                    logger.warning("job part over the item bound after the most parts",
+                                   request_id=request_id, system=name, parts=len(parts),
+                                   over=len(over))  # fmt: skip
                 purposes = tuple(plan.sorted_purposes())
                 for part, piece in parts.items():
                     part_request = split_request_id(request_id, purposes, part)
