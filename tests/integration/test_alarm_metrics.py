@@ -24,11 +24,14 @@ from botocore.exceptions import ClientError
 
 from optout import secrets as secret_store
 from optout.ops.importer import ImportService
+from optout.resolver import parts
 from optout.settings import LOCAL_HASH_KEY
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import TEST_ENV, Aws
+from tests.integration.test_pending_resend import lost_after_one_answer
+from tests.integration.test_sweeper import move_into_the_past
 from tests.integration.test_watch import MinutesLeft
 from tests.integration.test_watch_backlog import time_for
 from tests.integration.test_worker import EMAIL, Stack, stack  # noqa: F401 - the fixture
@@ -180,6 +183,31 @@ def test_a_refused_assertion_feeds_assertions_refused(
     assert_alarms_read_what_was_published(
         translated, emitted_metrics, test_a_refused_assertion_feeds_assertions_refused
     )
+
+
+def test_a_job_part_still_over_the_bound_at_the_most_parts_feeds_its_alarm(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an item bound no part can meet (at `MaxClusterSize` 99 none passes it: 16 parts of
+    # 300 KB are far past what a cluster reaches)
+    monkeypatch.setattr(parts, "JOB_ITEM_BOUND", 1)
+    # When an opt-out naming three identities is resolved: its jobs go to the most parts
+    body = {"email": "parts@example.com", "customer_id": "cust-parts-1",
+            "device_id": "dev-parts-aaaaaaaaaa"}  # fmt: skip
+    pipe.post("/v1/opt-out", body)
+    pipe.resolve()
+    # Then the metric of a part still over the bound is published
+    assert_alarms_read_what_was_published(
+        translated,
+        emitted_metrics,
+        test_a_job_part_still_over_the_bound_at_the_most_parts_feeds_its_alarm,
+    )
+
+
+OVER_THE_BOUND = test_a_job_part_still_over_the_bound_at_the_most_parts_feeds_its_alarm
 
 
 # -- worker ---------------------------------------------------------------------------------
@@ -337,6 +365,25 @@ def test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms(
     assert (summary["finished"], summary["figures_partial"]) == (False, True)
     proving = test_a_lost_import_and_a_run_short_of_time_feed_the_watchs_alarms
     assert_alarms_read_what_was_published(translated, emitted_metrics, proving)
+
+
+def test_old_pending_jobs_named_again_feed_the_watchs_resent_alarm(
+    pipe: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an opt-out that arrived 25 hours ago, whose jobs' messages were lost
+    request_id, _ = lost_after_one_answer(pipe)
+    move_into_the_past(pipe, request_id, datetime.now(UTC) - timedelta(hours=25))
+    monkeypatch.setenv("WATCH_BACKFILL_DAYS", "3")
+    monkeypatch.setenv("WATCH_LAG_SECONDS", "0")
+    # When EventBridge invokes the deadline watch
+    load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then the metric of the jobs it named to send again is published
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_old_pending_jobs_named_again_feed_the_watchs_resent_alarm
+    )
 
 
 def test_a_changed_hmac_key_and_a_system_added_without_a_backfill_feed_their_alarms(
@@ -513,6 +560,8 @@ PROVED: dict[str, Callable[..., None]] = {
     "HashKeyChangedAlarm": KEY_OR_SYSTEMS,
     "SystemsNotBackfilledAlarm": KEY_OR_SYSTEMS,
     "WatchChecksFailedAlarm": UNREADABLE_KEY,
+    "WatchResentJobsAlarm": test_old_pending_jobs_named_again_feed_the_watchs_resent_alarm,
+    "JobPartsOverBoundAlarm": OVER_THE_BOUND,
 }
 
 

@@ -10,6 +10,7 @@ included), the status is `completed` only when every part answered, and the RESO
 export, the operator record and the §7102 figures count every part as the request's own."""
 
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,15 +19,17 @@ import pytest
 
 from bench.counting import item_size
 from optout.admin import AdminService
+from optout.api_formats import JOB_REQUEST_ID_PATTERN
 from optout.ops.contribution import contribution_of
 from optout.ops.export import request_records
 from optout.purposes import ALL_PURPOSES
 from optout.resolver import parts
 from optout.resolver.fanout import JobPlan, Member
+from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState
-from optout.resolver.service import _job_item
+from optout.resolver.service import Resolver, _job_item, split_request_id
 from optout.store import keys
-from optout.store.codec import serialize
+from optout.store.codec import deserialize, serialize
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
@@ -35,6 +38,8 @@ from tests.conftest import Aws
 from tests.integration.test_pending_resend import watch_at
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.integration.test_sweeper import forget_the_mark, job_messages
+from tests.support.http_events import http_event, json_body
+from tests.support.lambdas import invoke
 from tests.support.pipeline import Pipeline, build_pipeline
 from tests.support.tokens import token_for
 
@@ -246,3 +251,101 @@ def test_the_watch_sends_again_every_part_whose_message_was_lost(pipe: Pipeline)
     # Then each pending part is named and sent again, as the request's own jobs are
     assert set(jobs) <= set(report.resent)
     assert {f"{r}:{s}" for r, s in job_messages(pipe)} == lost
+
+
+def identity_export(pipe: Pipeline, id_type: str, value: str) -> list[dict[str, Any]]:
+    body = {"type": id_type, "value": value}
+    answer = invoke(pipe.admin, http_event("POST", "/v1/admin/exports/identity", body, iam=True))
+    assert answer["statusCode"] == 200, answer["body"]
+    records: list[dict[str, Any]] = json_body(answer)["records"]
+    return records
+
+
+def died(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("injected after the nodes")
+
+
+def rederived_over_the_bound(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Given the browser's cluster (NAMED long emails and customer ids, then its account's
+    login), one stream batch: the account asking `profiling`, run and not yet flushed, while
+    another invocation wrote the browser's node for `share` and died before its jobs. The
+    flush sees the node moved and derives the cluster again: its `share` job, made by the
+    flush (`_rederived_jobs`), carries every identity of the cluster. Returns the batch's
+    request id."""
+    for n in range(NAMED):
+        body = {"device_id": DEVICE, "email": long_email(n), "customer_id": long_customer(n)}
+        pipe.post("/v1/opt-out", {**body, "purposes": ["sale"]})
+    pipe.resolve()
+    login(pipe)
+    pipe.resolve()
+    pipe.drain_all()
+    request_id = str(login(pipe, opt_out={"profiling": True})["request_id"])
+    meanwhile = str(pipe.post("/v1/consent", {"device_id": DEVICE,
+                                              "opt_out": {"share": True}})["request_id"])  # fmt: skip
+    images = (r["dynamodb"]["NewImage"] for r in pipe.event_records())
+    events = {e["request_id"]: e for e in map(deserialize, images)}
+    resolver = pipe.resolver.resolver()
+    batch = Outbox()
+    resolver.process(dict(events[request_id]), batch)
+    with monkeypatch.context() as patch:
+        patch.setattr(Resolver, "_link", died)
+        with pytest.raises(RuntimeError, match="injected"):
+            resolver.process(dict(events[meanwhile]), Outbox())
+    resolver.flush(batch)
+    return request_id
+
+
+def test_a_job_the_flush_makes_over_the_bound_is_made_as_parts_each_under_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = rederived_over_the_bound(pipe, monkeypatch)
+    # Then the flush's marker for the webhook (one per purpose set), in the owner's
+    # partition, names the jobs it made there with `share`
+    (marker,) = [i for i in pipe.partition(keys.request_pk(owner))
+                 if i["sk"].startswith(keys.REDERIVED_PREFIX) and i.get("kind") == "rederived"
+                 and "webhook" in i["systems"]]  # fmt: skip
+    named = set(marker.get("request_ids") or [marker["request_id"]])
+    jobs = {str(j["job_id"]): j for r in named for j in pipe.partition(keys.request_pk(r))
+            if j["sk"] == "JOB#webhook"}  # fmt: skip
+    # ... as parts (review s32 jobsize32's gap: one item over the bound before), none over it
+    # with its worst receipt, each a request id of its own the routes take, made by the owner
+    assert len(jobs) >= 2
+    assert all(parts.job_bytes(j) <= BOUND for j in jobs.values())
+    assert all(re.fullmatch(JOB_REQUEST_ID_PATTERN, str(j["request_id"])) for j in jobs.values())
+    assert {keys.made_by(str(j["request_id"])) for j in jobs.values()} == {owner}
+    # ... their ids from the marker's id, the purposes and (part, of): the same on every count
+    of = {len(jobs)}
+    assert of <= set(parts.PART_COUNTS)
+    purposes = {tuple(j["purposes"]) for j in jobs.values()}
+    assert len(purposes) == 1 and "share" in next(iter(purposes))
+    expected = {split_request_id(str(marker["request_id"]), next(iter(purposes)), (n, len(jobs)))
+                for n in range(len(jobs))}  # fmt: skip
+    assert {str(j["request_id"]) for j in jobs.values()} <= expected
+    # ... every identity of the cluster in exactly one part
+    values = [i["value"] for j in jobs.values() for i in j["identifiers"]]
+    assert len(values) == len(set(values)) == 2 * NAMED + 2
+    # When every message is lost, the sweep past the grace finds each part stuck
+    messages = pipe.drain("webhook")
+    assert set(jobs) <= {str(m["job_id"]) for m in messages}
+    pipe.drain_all()
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    later = datetime.now(UTC) + timedelta(hours=2, minutes=20)
+    report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
+    assert set(jobs) <= set(report.stuck_jobs)
+    # When the parts are worked: every identity is told `share` once, no item past the bound
+    vendor = Vendor(sent=("customer_id", "device_id", "email"))
+    deliver(pipe, [m for m in messages if str(m["job_id"]) in jobs], vendor)
+    told = [i.value for job in vendor.received for i in job.identifiers]
+    assert sorted(told) == sorted(values)
+    stored = {str(j["job_id"]): j for r in named for j in pipe.partition(keys.request_pk(r))
+              if j["sk"] == "JOB#webhook"}  # fmt: skip
+    assert {j["status"] for j in stored.values()} == {"done"}
+    assert max(item_size(serialize(j)) for j in stored.values()) <= BOUND
+    # ... and the operator's view of each part and the identity export count it as the owner's
+    admin = AdminService(table, b"k" * 32)
+    for job_id in jobs:
+        detail = admin.job_request_detail(job_id.rpartition(":")[0])
+        assert detail["made_by"] == owner and detail["status"] == "completed"
+    exported = identity_export(pipe, "email", long_email(0))
+    (record,) = [r for r in exported if r.get("record") == "job" and r.get("job_id") in jobs]
+    assert record["made_by"] == owner

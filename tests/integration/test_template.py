@@ -405,6 +405,11 @@ def test_the_scheduled_functions_alarm_when_no_run_finishes(
         # Only an hour in which every run's figures were partial (Minimum over an hour): a run
         # or two after a large import is normal and must not page (README, operations.md).
         ("WatchFiguresPartialAlarm", "WatchFiguresPartial", ("Minimum", 3600, 1, 0)),
+        # Any job named to be sent again pages: its message was lost (session 33).
+        ("WatchResentJobsAlarm", "WatchResentJobs", ("Sum", 300, 1, 0)),
+        # Any part still over the item bound at the most parts (not a split itself: no alarm
+        # reads `JobParts`).
+        ("JobPartsOverBoundAlarm", "JobPartsOverBound", ("Sum", 300, 1, 0)),
     ],
 )
 def test_the_watch_alarms_fire_as_their_runbook_rows_say(

@@ -31,6 +31,7 @@ from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
+from optout.resolver import parts as job_parts
 from optout.resolver.clusters import Caps, Graph
 from optout.resolver.derive import CARRY, Pass, before_retirement
 from optout.resolver.fanout import JobPlan, Member, merged
@@ -339,7 +340,9 @@ class Resolver:
 
         They have no EVENT, so the sweep (which finds requests by their EVENT's day) would not
         look at them: a marker in the owner's partition (`REDERIVED#<request id>`) names them,
-        and the sweep checks them whenever it checks the owner.
+        and the sweep checks them whenever it checks the owner. A job over the item bound is
+        made as parts (`_by_size`), each under a request id of its own that the marker's
+        `request_ids` names; a job under it writes the marker as before, nothing more.
 
         The owner is the batch's request whose derivation reached those clusters (it named or
         linked one of their identities, else its carry told them), never just the batch's
@@ -361,14 +364,24 @@ class Resolver:
         refs: list[tuple[str, str]] = []
         for owner, plans in groups:
             request_id = keys.own_request_id(owner or "rederived", uuid.uuid4().hex[:12])
+            # A job over the item bound is made as parts, as a request's own (`_by_size`):
+            # `<owner>~<hex>` each, the hex from this id, the purposes and (part, of)
+            by_request = self._by_size(request_id, {request_id: plans}, where,
+                                       outbox.chosen_at)  # fmt: skip
+            named = {r: sorted(p) for r, p in by_request.items() if p}
             if owner:  # before the jobs: a resolver dying between them leaves nothing unseen
                 put(self._table, {"pk": keys.request_pk(owner),
                                   "sk": keys.rederived_sk(request_id), "kind": "rederived",
                                   "request_id": request_id, "systems": sorted(plans),
+                                  # parts: every id the sweep checks (`marked_requests`)
+                                  **({"request_ids": set(named)}
+                                     if list(named) != [request_id] else {}),
                                   "expires_at": self._expires()})  # fmt: skip
-            made, _, _ = self._fan_out(request_id, plans, again, set(), jurisdictions=where,
-                                       chosen_at=outbox.chosen_at)  # fmt: skip
-            refs += [("job", f"{request_id}:{name}") for name in made]
+            for job_request in named:
+                made, _, _ = self._fan_out(job_request, by_request[job_request], again, set(),
+                                           jurisdictions=where,
+                                           chosen_at=outbox.chosen_at)  # fmt: skip
+                refs += [("job", f"{job_request}:{name}") for name in made]
         try:
             for queue_key, messages in sorted(again.messages.items()):
                 self._queue.send(queue_key, messages)
@@ -806,7 +819,8 @@ class Resolver:
         `<request>~<hex>:<system>`, the hex from the request, the job's purposes and (part,
         of), so a re-run finds them (review s31 abuse F2: one cluster's asserted edges made a
         job of ~1,050 identities, past DynamoDB's 400 KB item). Nothing read or written: a job
-        under the bound stays as it was, under its own id."""
+        under the bound stays as it was, under its own id. `request_id`: a request's, or a
+        flush's rederived job's (`_rederived_jobs`; its parts `<owner>~<hex>` as well)."""
         now, until = iso(self._clock()), self._job_expires()
 
         def size(plan: JobPlan) -> int:
@@ -825,6 +839,15 @@ class Resolver:
                 logger.info("job made as parts: over the item bound", system=name,
                             identities=len(plan.needs), parts=len(parts))  # fmt: skip
                 metrics.add_metric(name="JobParts", unit="Count", value=len(parts))
+                # Past the most parts (`PART_COUNTS`; not reachable at `MaxClusterSize` 99) a
+                # part may still be over the bound: its write or its receipt's may fail. The
+                # alarm's metric (`JobPartsOverBoundAlarm`); sized again on a split only.
+                over = [piece for piece in parts.values() if size(piece) > job_parts.JOB_ITEM_BOUND]
+                if over:
+                    metrics.add_metric(name="JobPartsOverBound", unit="Count", value=len(over))
+                    logger.warning("job part over the item bound after the most parts",
+                                   request_id=request_id, system=name, parts=len(parts),
+                                   over=len(over))  # fmt: skip
                 purposes = tuple(plan.sorted_purposes())
                 for part, piece in parts.items():
                     part_request = split_request_id(request_id, purposes, part)
@@ -1689,7 +1712,9 @@ def split_request_id(
     job made whole keeps the id it had before parts existed."""
     tail = f":{part[0]}/{part[1]}" if part else ""
     token = uuid.uuid5(SPLIT_NAMESPACE, f"{request_id}:{'+'.join(purposes)}{tail}")
-    return keys.own_request_id(request_id, token.hex[:12])
+    # A flush's rederived job (`<owner>~<hex>` already): its parts are `<owner>~<hex>` too,
+    # the one form of a request id of its own the routes and the CLI take
+    return keys.own_request_id(keys.made_by(request_id) or request_id, token.hex[:12])
 
 
 def _deriver(
