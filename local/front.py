@@ -66,12 +66,12 @@ PROTOCOL_REFUSALS = {
 # The names this machine's own clients reach the stack by (with its port). A browser sends the
 # name in its address bar: a page whose name an attacker rebound to 127.0.0.1 ("DNS
 # rebinding") sends its own, and is refused before any route reads its request (review s32
-# contract F1).
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+# contract F1). Not [::1]: FrontServer listens on 127.0.0.1 only (review s32 edge E6).
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 MISDIRECTED = (
     421,
     "misdirected_request",
-    "the local stack answers only http://127.0.0.1, localhost or [::1] on its own port",
+    "the local stack answers only http://127.0.0.1 or localhost on its own port",
 )
 # On every refusal the front writes itself, as on the API's own answers.
 REFUSAL_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
@@ -232,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         if not self._names_the_stack():
-            self._answer_and_close(error_answer(*MISDIRECTED))
+            self._refuse(error_answer(*MISDIRECTED))
             return
         max_bytes = self.server.max_body_bytes
         try:
@@ -254,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_expect_100(self) -> bool:
         # A body the front would refuse is refused before the client sends it.
         if not self._names_the_stack():
-            self._answer_and_close(error_answer(*MISDIRECTED))
+            self._refuse(error_answer(*MISDIRECTED))
             return False
         try:
             request_body.framing(self.headers, self.server.max_body_bytes)
@@ -287,7 +287,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _refuse(self, answer: Outgoing) -> None:
-        """A body refused before any function saw it, with the API's CORS headers."""
+        """A request refused before any function saw it (its body, or its Host), with the
+        API's CORS headers on an API path, as every answer there: an allowed page can read
+        why (a rebound page's Origin is its own name, never an allowed one)."""
         incoming = self._incoming(b"")
         if self.server.front.route_key(self.command, incoming.path) is not None:
             answer = self.server.front.with_cors(incoming, answer)

@@ -1,9 +1,12 @@
 """Plain request/response values passed between the HTTP server and the routes it serves."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+_SLASHES = re.compile(r"/{2,}")
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,13 @@ class Incoming:
 
     @property
     def path(self) -> str:
-        return urlsplit(self.target).path or "/"
+        """The path as routed: a run of slashes is one, as an HTTP API reads it (an empty
+        segment is dropped, `//v1/x` and `/v1//x` are `/v1/x`: docs/local-stack.md). An
+        origin-form target is split here, not by urlsplit, which reads `//v1/x` as host v1."""
+        target = self.target
+        origin_form = target.startswith("/")
+        path = target.split("?", 1)[0].split("#", 1)[0] if origin_form else urlsplit(target).path
+        return _SLASHES.sub("/", path) or "/"
 
     @property
     def query(self) -> str:

@@ -7,6 +7,7 @@ connection or an HTML page), and nothing is stored (`/_local/requests/ids` is un
 CORS answers are API Gateway's from template.yaml's CorsConfiguration, not the function's.
 """
 
+import gzip
 import json
 import socket
 import time
@@ -239,7 +240,10 @@ def _head_for(host: str | None, method: str, target: str, *headers: tuple[str, s
 
 
 def _misdirected(reply: Reply) -> None:
-    assert _refused(reply, 421)["code"] == "misdirected_request"
+    error = _refused(reply, 421)
+    assert error["code"] == "misdirected_request"
+    # It names only what the front listens on: 127.0.0.1 (review s32 edge E6)
+    assert "[::1]" not in error["message"] and "127.0.0.1" in error["message"]
     assert reply[1]["x-content-type-options"] == "nosniff"
     assert reply[1]["cache-control"] == "no-store"
     assert REBOUND.encode() not in reply[2]
@@ -277,9 +281,9 @@ def test_a_rebound_opt_out_is_refused_and_not_stored(local_stack: Stack) -> None
 
 
 def test_this_machines_names_for_the_stack_are_served(local_stack: Stack) -> None:
-    # 127.0.0.1 (the banner's URL), localhost (the tests' second origin) and [::1], any case
+    # 127.0.0.1 (the banner's URL) and localhost (the tests' second origin), any case
     port = urlsplit(local_stack.url).port
-    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"):
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"):
         status, _, _ = _exchange(local_stack, _head_for(host, "GET", "/v1/openapi.json"))
         assert status == 200, host
     # A request with no Host (an HTTP/1.0 tool; no browser sends one) is served as well
@@ -295,6 +299,8 @@ def test_another_port_two_hosts_or_an_absolute_target_elsewhere_are_refused(
         _head_for(f"127.0.0.1:{port + 1}", "GET", "/_local/requests"),
         _head_for("127.0.0.1", "GET", "/_local/requests"),  # port 80
         _head_for(f"{REBOUND}.:{port}", "GET", "/_local/requests"),
+        # The front listens on IPv4 only, so it does not name [::1] (review s32 edge E6)
+        _head_for(f"[::1]:{port}", "GET", "/_local/requests"),
         _head_for(own, "GET", "/_local/requests", ("Host", f"{REBOUND}:{port}")),
         _head_for(own, "GET", f"http://{REBOUND}:{port}/_local/requests"),
     ):
@@ -345,3 +351,66 @@ def test_the_fronts_own_refusals_are_no_store_and_nosniff(
     _refused(reply, status)
     assert reply[1]["x-content-type-options"] == "nosniff"
     assert reply[1]["cache-control"] == "no-store"
+
+
+def test_a_misdirected_api_request_carries_the_cors_headers_as_the_other_refusals(
+    local_stack: Stack,
+) -> None:
+    # Given an allowed page that reaches the stack by another name (a tunnel's), and a
+    # rebound page, whose Origin is its own name
+    port = urlsplit(local_stack.url).port
+    allowed = _head_for(f"{REBOUND}:{port}", "GET", "/v1/requests/x", ("Origin", local_stack.url))
+    rebound = ("Origin", f"http://{REBOUND}:{port}")
+    # When each is refused with 421
+    reply = _exchange(local_stack, allowed)
+    other = _exchange(local_stack, _head_for(f"{REBOUND}:{port}", "GET", "/v1/requests/x", rebound))
+    site = _exchange(local_stack, _head_for(f"{REBOUND}:{port}", "GET", "/_local/requests",
+                                            ("Origin", local_stack.url)))  # fmt: skip
+    # Then on an API path the allowed page can read why, as a 413 there (review s32 edge E5)
+    _misdirected(reply)
+    assert reply[1]["access-control-allow-origin"] == local_stack.url
+    assert reply[1]["vary"] == "Origin"
+    # And the rebound page cannot, and off the API no CORS headers are added, as before
+    for refused in (other, site):
+        _misdirected(refused)
+        assert "access-control-allow-origin" not in refused[1]
+
+
+@pytest.mark.parametrize("target", ["//v1/consent/{d}", "/v1//consent/{d}", "/v1/consent//{d}"])
+def test_an_empty_path_segment_is_dropped_as_an_http_api_does(
+    local_stack: Stack, target: str
+) -> None:
+    # Given a device's state asked for with a doubled slash (users see an HTTP API merge a
+    # run of slashes: docs/local-stack.md, "Empty path segments")
+    device = f"slash{uuid.uuid4().hex[:16]}"
+    plain = _exchange(local_stack, _head(local_stack, "GET", f"/v1/consent/{device}"))
+    # When asked with an empty segment
+    reply = _exchange(local_stack, _head(local_stack, "GET", target.format(d=device)))
+    # Then it is the same route's answer
+    assert plain[0] == 200
+    assert (reply[0], json.loads(reply[2])) == (200, json.loads(plain[2]))
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_a_415_in_the_envelope_and_not_stored(
+    local_stack: Stack, coding: str
+) -> None:
+    # Given an opt-out sent compressed (gzip bytes; deflate and br only named: the bytes are
+    # passed on as sent, base64 when not text, as an HTTP API's payload 2.0 event carries them)
+    before = _stored(local_stack)
+    body = gzip.compress(_opt_out_body()) if coding == "gzip" else _opt_out_body()
+    sent = [JSON_TYPE, ("Content-Encoding", coding), ("Content-Length", str(len(body)))]
+    # When it is posted
+    reply = _exchange(local_stack, _head(local_stack, "POST", "/v1/opt-out", *sent) + body)
+    # Then capture refuses it by name, never a 500, and nothing is stored
+    error = _refused(reply, 415, "Content-Encoding")
+    assert error["code"] == "unsupported_media_type"
+    assert _stored(local_stack) == before
+
+
+def test_an_operator_route_refuses_a_compressed_body_the_same_way(local_stack: Stack) -> None:
+    # The admin function shares capture's body gate (optout/http/raw_body.py)
+    body = gzip.compress(b'{"type":"email","value":"j@example.com"}')
+    sent = [SIGV4, JSON_TYPE, ("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))]
+    reply = _exchange(local_stack, _head(local_stack, "POST", "/v1/admin/lookup", *sent) + body)
+    assert _refused(reply, 415, "Content-Encoding")["code"] == "unsupported_media_type"

@@ -1,6 +1,8 @@
 """Bad input: a 4xx with a JSON error naming the field, never a 5xx, never a write, no echo."""
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -251,3 +253,35 @@ def test_unknown_fields_are_refused(aws: Aws, capture: ModuleType) -> None:
 # Last in the file (pytest runs a module's tests in order): after every refusal above.
 def test_the_shared_table_is_still_empty_after_every_refusal(aws: Aws) -> None:
     assert aws.items() == []
+
+
+CONSENT = json.dumps({"device_id": DEVICE, "opt_out": {"sale": True}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("coding", "raw"),
+    [("gzip", gzip.compress(CONSENT)),
+     ("deflate", zlib.compress(CONSENT)),
+     ("br", b"\x0b\x02\x80{}\x03"),
+     # A plain body under the header: it was read as plain text and stored (review s32 contract)
+     ("gzip", CONSENT),
+     ("identity, GZIP", CONSENT)],
+    ids=["gzip", "deflate", "br", "plain-under-gzip", "gzip-after-identity"],
+)  # fmt: skip
+def test_a_compressed_body_is_an_unsupported_media_type_and_not_stored(
+    aws: Aws, capture: ModuleType, coding: str, raw: bytes
+) -> None:
+    # Given a body sent with a Content-Encoding: an HTTP API may pass its coded bytes on, or
+    # decoded with the header kept (docs/local-stack.md, "Compressed bodies")
+    event = http_event("POST", "/v1/consent", raw_body=raw,
+                       headers={"content-encoding": coding})  # fmt: skip
+    # Then capture refuses it by name (never a 500, never read as plain text), storing nothing
+    error = _refused(aws, capture, event, 415)
+    assert error == {"code": "unsupported_media_type", "field": "Content-Encoding",
+                     "message": "send the body uncompressed, without Content-Encoding"}  # fmt: skip
+
+
+def test_content_encoding_identity_is_no_coding(aws: Aws, capture: ModuleType) -> None:
+    event = _post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}},
+                  **{"content-encoding": "identity"})  # fmt: skip
+    assert invoke(capture, event)["statusCode"] in (200, 202)

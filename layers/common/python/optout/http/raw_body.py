@@ -67,6 +67,17 @@ def admit(
     raw = _raw_bytes(event)
     if len(raw) > max_bytes:
         raise Refused(413, "too_large", f"the body exceeds {max_bytes} bytes")
+    if raw and content_codings(event):
+        # Compressed (or said to be). What an HTTP API does with such a body is not documented
+        # (only REST APIs decompress): it may arrive as the coded bytes, or decoded with the
+        # header kept. Either way these are not the bytes the header describes, so refuse
+        # rather than read them as plain text (review s32 contract; docs/local-stack.md).
+        raise Refused(
+            415,
+            "unsupported_media_type",
+            "send the body uncompressed, without Content-Encoding",
+            "Content-Encoding",
+        )
     rule = rules.get(route_key)
     if rule is None:
         if raw.strip():
@@ -205,6 +216,13 @@ def charset(event: dict[str, Any]) -> str | None:
         if name.strip().lower() == "charset":
             return value.strip().strip('"').lower()
     return None
+
+
+def content_codings(event: dict[str, Any]) -> list[str]:
+    """The Content-Encoding's codings other than `identity` (which means none), lower case."""
+    headers = event.get("headers") or {}
+    names = str(headers.get("content-encoding", "")).split(",")
+    return [name for name in (n.strip().lower() for n in names) if name and name != "identity"]
 
 
 def media_type(event: dict[str, Any]) -> str:
