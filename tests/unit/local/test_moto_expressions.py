@@ -233,3 +233,99 @@ def test_a_condition_with_new_values_each_call_is_lexed_once_with_the_cache(
     # and the condition's text is read token by token once with the cache, twice a call without
     whole = [r for r in read if r.startswith("attribute_not_exists(inflight)")]
     assert len(whole) == (1 if cached else 6)
+
+
+def guarded(client: Any, condition: str, values: dict[str, Any]) -> Any:
+    try:
+        return outcome(
+            lambda: client.update_item(
+                TableName="t",
+                Key=JOB,
+                UpdateExpression="SET note = :note",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":note": {"S": str(len(values))}, **values},
+                ReturnValues="ALL_NEW",
+            )
+        )
+    except (comparisons.IncorrectOperandType, KeyError) as error:  # moto raises, not a 400
+        return ("raised", type(error).__name__, str(error))
+
+
+BETWEEN = "attempts BETWEEN :lo AND :hi"
+RECEIPT = "receipt = :r OR (attempts = :n AND attempts <> :n)"
+
+
+def value_calls(client: Any) -> list[Any]:
+    """Condition texts seen again with other values: other content, types, NULL, missing."""
+    client.put_item(
+        TableName="t",
+        Item={**JOB, "attempts": {"N": "2"}, "receipt": {"M": {"ok": {"BOOL": True}}}},
+    )
+    answers = [
+        guarded(client, BETWEEN, {":lo": {"N": "0"}, ":hi": {"N": "9"}}),  # passes
+        guarded(client, BETWEEN, {":lo": {"N": "3"}, ":hi": {"N": "9"}}),  # refused
+        guarded(client, BETWEEN, {":lo": {"NULL": True}, ":hi": {"N": "9"}}),  # a NULL bound
+        guarded(client, BETWEEN, {":lo": {"N": "1"}, ":hi": {"N": "2"}}),  # passes again
+        guarded(client, BETWEEN, {":lo": {"N": "1"}}),  # :hi missing
+        guarded(client, BETWEEN, {":lo": {"N": "1"}, ":hi": {"N": "2"}, ":x": {"N": "1"}}),
+        guarded(client, RECEIPT, {":r": {"M": {"ok": {"BOOL": True}}}, ":n": {"N": "2"}}),
+        guarded(client, RECEIPT, {":r": {"M": {"ok": {"BOOL": False}}}, ":n": {"N": "2"}}),
+        guarded(client, RECEIPT, {":r": {"L": [{"S": "a"}]}, ":n": {"N": "2"}}),
+        guarded(client, RECEIPT, {":r": {"M": {}}, ":n": {"N": "1"}}),
+    ]
+    answers += [outcome(lambda j=job: mark(client, ["sale", "share"], j)) for job in "abc"]
+    answers.append(outcome(lambda: client.get_item(TableName="t", Key=MARK, ConsistentRead=True)))
+    return answers
+
+
+def run_values(cached: bool) -> tuple[list[Any], list[Any]]:
+    if cached:
+        moto_expressions.install()
+    else:
+        moto_expressions.uninstall()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        return value_calls(client), stream_images()
+
+
+def test_conditions_seen_again_with_other_values_match_moto_as_shipped(restore: None) -> None:
+    # Given condition texts called again with other values, as shipped and with the cache
+    shipped_answers, shipped_stream = run_values(cached=False)
+    cached_answers, cached_stream = run_values(cached=True)
+    # Then every answer, error and stream image is the same
+    assert cached_answers == shipped_answers
+    assert cached_stream == shipped_stream
+    # and the calls did pass, fail the condition and fail validation, as meant
+    kinds = [a[1] if isinstance(a, tuple) else "ok" for a in cached_answers]
+    assert kinds[:6] == ["ok", "ConditionalCheckFailedException", "IncorrectOperandType",
+                         "ok", "KeyError", "ValidationException"]  # fmt: skip
+    assert kinds[6:10] == ["ok"] + ["ConditionalCheckFailedException"] * 3
+    assert kinds[10:13] == ["ok"] + ["ConditionalCheckFailedException"] * 2
+    assert cached_answers[3]["Attributes"]["note"] == {"S": "2"}
+
+
+@pytest.mark.parametrize(("cached", "parses"), [(False, 6), (True, 1)])
+def test_a_condition_with_new_values_each_call_is_parsed_once_with_the_cache(
+    restore: None, monkeypatch: pytest.MonkeyPatch, cached: bool, parses: int
+) -> None:
+    # Given a count of the conditions moto's parser builds from their tokens
+    built: list[str] = []
+    apply_between = comparisons.ConditionExpressionParser._apply_between
+
+    def counting(self: Any, nodes: Any) -> Any:
+        built.append(self.condition_expression)
+        return apply_between(self, nodes)
+
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "_apply_between", counting)
+    if cached:
+        moto_expressions.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, "t")
+        # When the in-flight mark runs three times for three jobs (new values each time)
+        answers = [outcome(lambda j=job: mark(client, ["sale"], j)) for job in ("a", "b", "c")]
+    # Then the first passes and the others are refused, with or without the cache
+    assert [isinstance(a, tuple) for a in answers] == [False, True, True]
+    # and its tree is built once with the cache, twice a call without
+    assert len(built) == parses
