@@ -250,11 +250,6 @@ def test_unknown_fields_are_refused(aws: Aws, capture: ModuleType) -> None:
     assert "078-05-1120" not in json.dumps(error)
 
 
-# Last in the file (pytest runs a module's tests in order): after every refusal above.
-def test_the_shared_table_is_still_empty_after_every_refusal(aws: Aws) -> None:
-    assert aws.items() == []
-
-
 CONSENT = json.dumps({"device_id": DEVICE, "opt_out": {"sale": True}}).encode()
 
 
@@ -279,8 +274,16 @@ def test_a_compressed_body_is_an_unsupported_media_type_and_not_stored(
     error = _refused(aws, capture, event, 415)
     assert error == {"code": "unsupported_media_type", "field": "Content-Encoding",
                      "message": "send the body uncompressed, without Content-Encoding"}  # fmt: skip
+    # and names what it accepts (RFC 9110 15.5.16: identity alone, no coding)
+    assert invoke(capture, event)["headers"]["Accept-Encoding"] == "identity"
 
 
+# After every refusal above (pytest runs a module's tests in order); the one test below stores.
+def test_the_shared_table_is_still_empty_after_every_refusal(aws: Aws) -> None:
+    assert aws.items() == []
+
+
+# Last in the file: it stores a consent in the module's shared table.
 def test_content_encoding_identity_is_no_coding(aws: Aws, capture: ModuleType) -> None:
     event = _post("/v1/consent", {"device_id": DEVICE, "opt_out": {"sale": True}},
                   **{"content-encoding": "identity"})  # fmt: skip

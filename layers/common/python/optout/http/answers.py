@@ -68,6 +68,7 @@ class Refused(Exception):
         message: str,
         field: str | None = "body",
         retry_after: int | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -75,10 +76,13 @@ class Refused(Exception):
         self.message = message
         self.field = field
         self.retry_after = retry_after
+        self.extra_headers = extra_headers or {}
 
     def headers(self) -> dict[str, str]:
-        """The answer's own headers: `Retry-After` when the same request may come again."""
-        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        """The answer's own headers: `Retry-After` when the same request may come again, and
+        any the refusal names (a 415 for a content coding lists what is accepted)."""
+        own = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        return {**own, **self.extra_headers}
 
     def body(self) -> str:
         """`ErrorOut` as pydantic writes it (compact, UTF-8 unescaped), without importing pydantic

@@ -77,6 +77,8 @@ def admit(
             "unsupported_media_type",
             "send the body uncompressed, without Content-Encoding",
             "Content-Encoding",
+            # RFC 9110 15.5.16: a 415 for a content coding names the codings accepted
+            extra_headers={"Accept-Encoding": "identity"},
         )
     rule = rules.get(route_key)
     if rule is None:
