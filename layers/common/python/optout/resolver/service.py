@@ -373,8 +373,10 @@ class Resolver:
                 put(self._table, {"pk": keys.request_pk(owner),
                                   "sk": keys.rederived_sk(request_id), "kind": "rederived",
                                   "request_id": request_id, "systems": sorted(plans),
-                                  # parts: every id the sweep checks (`marked_requests`)
-                                  **({"request_ids": set(named)}
+                                  # parts: every id the sweep checks (`marked_requests`),
+                                  # and which system each holds (`proof.marked_jobs`)
+                                  **({"request_ids": set(named),
+                                      "jobs": {f"{r}:{n}" for r, ns in named.items() for n in ns}}
                                      if list(named) != [request_id] else {}),
                                   "expires_at": self._expires()})  # fmt: skip
             for job_request in named:
