@@ -25,7 +25,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role, is_request
-from optout.jobs_queue import JobQueue
+from optout.jobs_queue import JobQueue, job_message
 from optout.observability import logger, metrics
 from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
@@ -748,8 +748,7 @@ class Resolver:
         for job in sorted(earlier):
             job_request, _, name = job.rpartition(":")
             self._unless_denied(unless_denied, job_request, None)
-            pending.add(self._systems.get(name).queue_key,
-                        {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+            pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
             made.add(name)
             split.setdefault(name, []).append(job)
         carried: dict[str, set[Purpose]] = {}
@@ -761,8 +760,7 @@ class Resolver:
             # longer served): still the request's, so its status waits for its answer (review
             # s31 union residual); sent again while pending, as a re-run sends its own.
             if status == "pending":
-                pending.add(self._systems.get(name).queue_key,
-                            {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+                pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
             made.add(name)
             split.setdefault(name, []).append(job)
             carried.setdefault(name, set()).update(carries)
@@ -908,7 +906,7 @@ class Resolver:
         stored, before any mark or message (`_unless_denied`)."""
         name = plan.system.name
         job_id = f"{request_id}:{name}"
-        message = {"job_id": job_id, "request_id": request_id, "system": name}
+        message = job_message(request_id, name)
         key = (keys.request_pk(request_id), keys.job_sk(name))
         marked: dict[str, tuple[Member, list[Purpose]]] = {}  # pk -> what this job marked
         retired_at = self._retired_added_back().get(name)  # a retired name added back
@@ -1107,8 +1105,8 @@ class Resolver:
         listings go, then the watch is reminded of their requests."""
         if not chunk:
             return 0
-        messages = [{"job_id": str(m["sk"]), "request_id": str(m["request_id"]), "system": system}
-                    for m in chunk]  # fmt: skip
+        # a listing's sort key is its job's id, `<request_id>:<system>` (`delivery._list_failed`)
+        messages = [job_message(str(m["request_id"]), system) for m in chunk]
         self._queue.send(queue_key, messages)
         for marker in chunk:
             try:
@@ -1497,8 +1495,7 @@ class Resolver:
         job = delivery.get_job(self._table, job_request, system)
         if job is None or job.get("status") != "pending":
             return 0
-        pending.add(queue_key, {"job_id": job["job_id"], "request_id": job_request,
-                                "system": system})  # fmt: skip
+        pending.add(queue_key, job_message(job_request, system))  # the job's id, as `_job_item`
         return 1
 
     def _backlog(self, queue_key: str, system: str) -> bool:
