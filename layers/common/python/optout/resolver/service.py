@@ -745,25 +745,29 @@ class Resolver:
                             if _is_further(request_id, job.rpartition(":")[0])
                             and name not in by_request.get(job.rpartition(":")[0], {})}  # fmt: skip
         earlier |= self._other_parts(request_id, earlier, by_request)
-        for job in sorted(earlier):
+
+        def keep(job: str, send: bool) -> str:
+            """An earlier run's further job named as the request's (sent again if `send`)."""
             job_request, _, name = job.rpartition(":")
-            self._unless_denied(unless_denied, job_request, None)
-            pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
+            if send:
+                pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
             made.add(name)
             split.setdefault(name, []).append(job)
+            return name
+
+        # Those met through marks: a re-open's denial read before each is sent, whatever its
+        # status (not read). Then those only the split marker names (`_made_before`).
+        for job in sorted(earlier):
+            self._unless_denied(unless_denied, job.rpartition(":")[0], None)
+            keep(job, send=True)
         carried: dict[str, set[Purpose]] = {}
         for job, (status, carries) in sorted(before.items()):
-            job_request, _, name = job.rpartition(":")
-            if job in ids or job in earlier or name not in configured:
+            if job in ids or job in earlier or job.rpartition(":")[2] not in configured:
                 continue
             # An earlier run's further job no mark names now (an opt-in since, a purpose no
             # longer served): still the request's, so its status waits for its answer (review
             # s31 union residual); sent again while pending, as a re-run sends its own.
-            if status == "pending":
-                pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
-            made.add(name)
-            split.setdefault(name, []).append(job)
-            carried.setdefault(name, set()).update(carries)
+            carried.setdefault(keep(job, send=status == "pending"), set()).update(carries)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
