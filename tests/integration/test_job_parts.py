@@ -282,8 +282,8 @@ def rederived_over_the_bound(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) ->
     pipe.resolve()
     pipe.drain_all()
     request_id = str(login(pipe, opt_out={"profiling": True})["request_id"])
-    meanwhile = str(pipe.post("/v1/consent", {"device_id": DEVICE,
-                                              "opt_out": {"share": True}})["request_id"])  # fmt: skip
+    share = {"device_id": DEVICE, "opt_out": {"share": True}}
+    meanwhile = str(pipe.post("/v1/consent", share)["request_id"])
     images = (r["dynamodb"]["NewImage"] for r in pipe.event_records())
     events = {e["request_id"]: e for e in map(deserialize, images)}
     resolver = pipe.resolver.resolver()
