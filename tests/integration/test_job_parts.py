@@ -29,8 +29,10 @@ from optout.resolver.outbox import Outbox
 from optout.resolver.policy import OwnState
 from optout.resolver.service import Resolver, _job_item, split_request_id
 from optout.store import keys
+from optout.store.batch import put
 from optout.store.codec import deserialize, serialize
-from optout.store.proof import load_with_proof
+from optout.store.proof import load_with_proof, marked_jobs
+from optout.store.requests import load_request
 from optout.store.table import Table
 from optout.sweep import Sweeper, SweepSettings
 from optout.systems import load_systems
@@ -307,6 +309,16 @@ def test_a_job_the_flush_makes_over_the_bound_is_made_as_parts_each_under_it(
     named = set(marker.get("request_ids") or [marker["request_id"]])
     jobs = {str(j["job_id"]): j for r in named for j in pipe.partition(keys.request_pk(r))
             if j["sk"] == "JOB#webhook"}  # fmt: skip
+    # ... beside whole jobs of other systems under the flush's own id: the marker says which
+    # system each id holds, so the operator's view and the export list exactly the jobs made,
+    # none that was never made as pending (rederive33, low: every id with every system)
+    made = {str(j["job_id"]) for r in named for j in pipe.partition(keys.request_pk(r))
+            if j["sk"].startswith(keys.job_sk(""))}  # fmt: skip
+    assert made > set(jobs) and marker["jobs"] == made
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    listed = marked_jobs(table, pipe.partition(keys.request_pk(owner)), consistent=True)
+    assert {f"{r}:{s}" for r, s, _ in listed} >= made
+    assert all(job is not None for _, _, job in listed)
     # ... as parts (review s32 jobsize32's gap: one item over the bound before), none over it
     # with its worst receipt, each a request id of its own the routes take, made by the owner
     assert len(jobs) >= 2
@@ -328,7 +340,6 @@ def test_a_job_the_flush_makes_over_the_bound_is_made_as_parts_each_under_it(
     messages = pipe.drain("webhook")
     assert set(jobs) <= {str(m["job_id"]) for m in messages}
     pipe.drain_all()
-    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
     later = datetime.now(UTC) + timedelta(hours=2, minutes=20)
     report = Sweeper(table, SweepSettings(), clock=lambda: later).sweep()
     assert set(jobs) <= set(report.stuck_jobs)
@@ -349,3 +360,35 @@ def test_a_job_the_flush_makes_over_the_bound_is_made_as_parts_each_under_it(
     exported = identity_export(pipe, "email", long_email(0))
     (record,) = [r for r in exported if r.get("record") == "job" and r.get("job_id") in jobs]
     assert record["made_by"] == owner
+
+
+def test_a_flush_marker_naming_parts_lists_only_the_jobs_it_made(aws: Aws) -> None:
+    # Given a flush's marker as `_rederived_jobs` writes it when one system's job was made as
+    # parts and another's whole (rederive33, low): its ids and systems are no cross product
+    table = Table(aws.dynamodb, aws.table_name)
+    owner = "r-parts-owner"
+    flush = keys.own_request_id(owner, "a" * 12)
+    one, two = (split_request_id(flush, ("share",), (n, 2)) for n in range(2))
+    made = {f"{flush}:braze", f"{one}:webhook", f"{two}:webhook"}
+    put(table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(flush),
+                "kind": "rederived", "request_id": flush, "systems": ["braze", "webhook"],
+                "request_ids": {flush, one, two}, "jobs": made})  # fmt: skip
+    for job_id in sorted(made - {f"{two}:webhook"}):  # the last part not written yet
+        job_request, _, system = job_id.rpartition(":")
+        put(table, {"pk": keys.request_pk(job_request), "sk": keys.job_sk(system),
+                    "job_id": job_id, "request_id": job_request, "system": system,
+                    "status": "done"})  # fmt: skip
+    items = load_request(table, owner, consistent=True)
+    # When its jobs are listed (the admin view and the export read them so)
+    listed = marked_jobs(table, items, consistent=True)
+    # Then each job made is listed once, the one not written yet as such, and no pair that
+    # was never a job reads as pending
+    assert sorted((r, s) for r, s, _ in listed) == sorted(
+        (j.rpartition(":")[0], j.rpartition(":")[2]) for j in made
+    )
+    assert [f"{r}:{s}" for r, s, job in listed if job is None] == [f"{two}:webhook"]
+    # ... and a marker without `jobs` (a backfill step's, one system) still names each id there
+    put(table, {"pk": keys.request_pk(owner), "sk": keys.rederived_sk(one),
+                "kind": "rederived", "request_id": one, "systems": ["webhook"]})  # fmt: skip
+    again = marked_jobs(table, load_request(table, owner, consistent=True), consistent=True)
+    assert [(r, s) for r, s, _ in again].count((one, "webhook")) == 2

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from optout.delivery.message_model import JobMessageModel
 from optout.delivery.messages import JobMessage, MalformedMessage, _plain, read_job_message
+from optout.jobs_queue import job_message
 
 IDS = st.sampled_from(
     ["r1", "req-2f9c", "a" * 100, "a" * 101, "", "r:1", "é", "\ud800", "r\n", " r", "1"]
@@ -112,3 +113,11 @@ def test_a_refusal_names_nothing_from_the_body() -> None:
 def test_a_message_whose_job_id_is_not_its_request_and_system_cannot_be_made() -> None:
     with pytest.raises(ValueError, match="job_id"):
         JobMessage("r1:crm", "r2", "crm")
+
+
+def test_the_resolvers_message_is_read_as_the_job_it_names() -> None:
+    # the body the resolver queues (jobs_queue.job_message), as JobQueue.send writes it
+    body = json.dumps(job_message("r-1~0123456789ab", "webhook"), sort_keys=True)
+    assert read_job_message(body) == JobMessage(
+        "r-1~0123456789ab:webhook", "r-1~0123456789ab", "webhook"
+    )

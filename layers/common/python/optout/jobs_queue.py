@@ -11,6 +11,11 @@ else:
 BATCH_LIMIT = 10
 
 
+def job_message(request_id: str, system: str) -> dict[str, str]:
+    """A job's message: a reference only, no identifier (delivery/messages.py reads it)."""
+    return {"job_id": f"{request_id}:{system}", "request_id": request_id, "system": system}
+
+
 class JobQueue:
     def __init__(self, client: SQSClient, url_template: str) -> None:
         """`url_template` holds `{queue_key}`, e.g. https://sqs.../123/stack-{queue_key}-jobs."""

@@ -25,7 +25,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role, is_request
-from optout.jobs_queue import JobQueue
+from optout.jobs_queue import JobQueue, job_message
 from optout.observability import logger, metrics
 from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
@@ -373,8 +373,10 @@ class Resolver:
                 put(self._table, {"pk": keys.request_pk(owner),
                                   "sk": keys.rederived_sk(request_id), "kind": "rederived",
                                   "request_id": request_id, "systems": sorted(plans),
-                                  # parts: every id the sweep checks (`marked_requests`)
-                                  **({"request_ids": set(named)}
+                                  # parts: every id the sweep checks (`marked_requests`),
+                                  # and which system each holds (`proof.marked_jobs`)
+                                  **({"request_ids": set(named),
+                                      "jobs": {f"{r}:{n}" for r, ns in named.items() for n in ns}}
                                      if list(named) != [request_id] else {}),
                                   "expires_at": self._expires()})  # fmt: skip
             for job_request in named:
@@ -743,27 +745,29 @@ class Resolver:
                             if _is_further(request_id, job.rpartition(":")[0])
                             and name not in by_request.get(job.rpartition(":")[0], {})}  # fmt: skip
         earlier |= self._other_parts(request_id, earlier, by_request)
-        for job in sorted(earlier):
+
+        def keep(job: str, send: bool) -> str:
+            """An earlier run's further job named as the request's (sent again if `send`)."""
             job_request, _, name = job.rpartition(":")
-            self._unless_denied(unless_denied, job_request, None)
-            pending.add(self._systems.get(name).queue_key,
-                        {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
+            if send:
+                pending.add(self._systems.get(name).queue_key, job_message(job_request, name))
             made.add(name)
             split.setdefault(name, []).append(job)
+            return name
+
+        # Those met through marks: a re-open's denial read before each is sent, whatever its
+        # status (not read). Then those only the split marker names (`_made_before`).
+        for job in sorted(earlier):
+            self._unless_denied(unless_denied, job.rpartition(":")[0], None)
+            keep(job, send=True)
         carried: dict[str, set[Purpose]] = {}
         for job, (status, carries) in sorted(before.items()):
-            job_request, _, name = job.rpartition(":")
-            if job in ids or job in earlier or name not in configured:
+            if job in ids or job in earlier or job.rpartition(":")[2] not in configured:
                 continue
             # An earlier run's further job no mark names now (an opt-in since, a purpose no
             # longer served): still the request's, so its status waits for its answer (review
             # s31 union residual); sent again while pending, as a re-run sends its own.
-            if status == "pending":
-                pending.add(self._systems.get(name).queue_key,
-                            {"job_id": job, "request_id": job_request, "system": name})  # fmt: skip
-            made.add(name)
-            split.setdefault(name, []).append(job)
-            carried.setdefault(name, set()).update(carries)
+            carried.setdefault(keep(job, send=status == "pending"), set()).update(carries)
         return _OwnJobs(
             sorted(made), {n: sorted(j) for n, j in sorted(split.items())},
             {n: sorted(j)[:MAX_COVERING_JOBS] for n, j in sorted(cited.items())},
@@ -906,7 +910,7 @@ class Resolver:
         stored, before any mark or message (`_unless_denied`)."""
         name = plan.system.name
         job_id = f"{request_id}:{name}"
-        message = {"job_id": job_id, "request_id": request_id, "system": name}
+        message = job_message(request_id, name)
         key = (keys.request_pk(request_id), keys.job_sk(name))
         marked: dict[str, tuple[Member, list[Purpose]]] = {}  # pk -> what this job marked
         retired_at = self._retired_added_back().get(name)  # a retired name added back
@@ -1105,8 +1109,8 @@ class Resolver:
         listings go, then the watch is reminded of their requests."""
         if not chunk:
             return 0
-        messages = [{"job_id": str(m["sk"]), "request_id": str(m["request_id"]), "system": system}
-                    for m in chunk]  # fmt: skip
+        # a listing's sort key is its job's id, `<request_id>:<system>` (`delivery._list_failed`)
+        messages = [job_message(str(m["request_id"]), system) for m in chunk]
         self._queue.send(queue_key, messages)
         for marker in chunk:
             try:
@@ -1495,8 +1499,7 @@ class Resolver:
         job = delivery.get_job(self._table, job_request, system)
         if job is None or job.get("status") != "pending":
             return 0
-        pending.add(queue_key, {"job_id": job["job_id"], "request_id": job_request,
-                                "system": system})  # fmt: skip
+        pending.add(queue_key, job_message(job_request, system))  # the job's id, as `_job_item`
         return 1
 
     def _backlog(self, queue_key: str, system: str) -> bool:

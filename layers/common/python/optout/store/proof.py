@@ -42,12 +42,22 @@ def marked_jobs(
     rederived jobs), which live under a request id of their own, `<id>~<hex>`: (that id, the
     system, the job or None if not written yet), read in one BatchGetItem. Not a request's
     further jobs' marker (`kind` "split"): its RESOLUTION's `split_jobs` lists those."""
-    named = [(r, str(system)) for m in items
+    named = [pair for m in items
              if str(m["sk"]).startswith(keys.REDERIVED_PREFIX) and m.get("kind") != "split"
-             for r in marked_requests(m) for system in m.get("systems", [])]  # fmt: skip
+             for pair in _marked_pairs(m)]  # fmt: skip
     wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named]
     found = batch_get(table, wanted, consistent=consistent) if wanted else {}
     return [(r, s, found.get((keys.request_pk(r), keys.job_sk(s)))) for r, s in named]
+
+
+def _marked_pairs(marker: Item) -> list[tuple[str, str]]:
+    """(request id, system) of each job a `REDERIVED#` marker names: its `jobs` when it has
+    them (a flush's job made as parts: one system's parts beside another's whole job, so
+    not every id has every system), else each id at each of its `systems`."""
+    jobs = marker.get("jobs")
+    if jobs:
+        return sorted((r, s) for r, _, s in (str(j).rpartition(":") for j in jobs))
+    return [(r, str(s)) for r in marked_requests(marker) for s in marker.get("systems", [])]
 
 
 def jobs_outcome(statuses: list[str]) -> dict[str, Any]:
