@@ -4,6 +4,7 @@ pk                      sk                              item
 WATCH                   CURSOR                          how far the watch has enrolled arrivals
 WATCH                   STATUS                          the last run: overdue / due-soon figures
 WATCH                   DUE#<next check>#<request_id>   a reminder: look at this request again
+                                                        (`kind` jobs: at jobs of their own)
 WATCH                   KEY_CHECK                       the HMAC key's fingerprint, first run's
 WATCH                   SYSTEMS                         configured systems, when each was first seen
 LEDGER#<yyyy>           <yyyy-mm-dd>#<shard>            §7102 figures of one arrival day's shard

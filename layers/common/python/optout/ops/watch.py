@@ -57,6 +57,10 @@ nothing else sends it again before the deadline alarms. At most once per request
 that system's queue shows no message visible (`JobQueue.waiting`): a queue with a backlog may
 still hold it, and a slow vendor's backlog is not doubled (docs/decisions.md, "Old pending
 jobs are sent again only past a backlog").
+Jobs under a request id of their own (the flush's re-derived jobs and their parts, a backfill
+step's: no EVENT) have a reminder of their own (`kind` `jobs`, `remind_jobs`), written with
+their `REDERIVED#` marker: checked daily from 25 h on, a stuck one is named the same way, and
+the reminder is dropped once none is pending; it adds nothing to the figures.
 
 A check also drops the identifier values of the request's jobs a retired system left open
 (`retire.drop_retired_values`, review s18 S3): nothing else reaches such a job.
@@ -87,7 +91,7 @@ from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, a_repeat, contribution_of
 from optout.ops.key_check import Outcome, check_hash_key
 from optout.ops.ledger import fold_ops
-from optout.ops.reminders import remind_now
+from optout.ops.reminders import JOBS_KIND, remind_now
 from optout.ops.systems_seen import not_backfilled
 from optout.retire import drop_retired_values
 from optout.status import covering_keys, made_before, needs_reopen, quiet_keys
@@ -431,7 +435,9 @@ class Watch:
             if time_left() < STOP_WITH_SECONDS_LEFT:
                 return False
             request_id = str(reminder["request_id"])
-            if request_id not in report.seen:  # re-set for "now" this run
+            if reminder.get("kind") == JOBS_KIND and request_id not in report.seen:
+                self._check_jobs(reminder, now, report)  # jobs of their own: no request
+            elif request_id not in report.seen:  # re-set for "now" this run
                 self.check(request_id, now, report, reminder)
             elif report.reminded.get(request_id, reminder["sk"]) != reminder["sk"]:
                 # A second reminder (an import's, a replay's, beside the watch's own): the check
@@ -518,7 +524,8 @@ class Watch:
         and not of a system retired since the job was made (its `RETIRED` item). Its own jobs
         and its further jobs and parts (the RESOLUTION's `split_jobs`, with the retirements
         already read with the cited jobs: `status.covering_keys`): no read of its own. Jobs of
-        another request re-derived from it (`REDERIVED#`) are not read."""
+        another request re-derived from it (`REDERIVED#`) have a reminder of their own
+        (`_check_jobs`)."""
         if resent and str(resent) > iso(now - RESEND_PENDING_EVERY):
             return []
         jobs = [
@@ -543,6 +550,48 @@ class Watch:
             if touched < untouched_since and not retired:
                 stuck.append(ref)
         return sorted(set(stuck))
+
+    def _check_jobs(self, reminder: Item, now: datetime, report: WatchReport) -> None:
+        """Jobs made under request ids of their own (`remind_jobs`: the flush's re-derived jobs
+        and their parts, a backfill step's): one Query of each id's jobs. A job pending and
+        untouched for `RESEND_PENDING_AFTER` is re-sent as a request's own (`resend`, at most
+        once a check: a day apart); once every job is final (or left open by its system's
+        retirement) the reminder is dropped. No EVENT, no deadline: nothing is folded into the
+        §7102 ledger or counted as overdue (`_count` skips these reminders)."""
+        marker = str(reminder["request_id"])
+        report.seen.add(marker)
+        jobs = [(str(job_request), job)
+                for job_request in sorted(reminder.get("request_ids") or ())
+                for job in query.items(
+                    self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :job)",
+                    ExpressionAttributeValues={":pk": {"S": keys.request_pk(str(job_request))},
+                                               ":job": {"S": keys.job_sk("")}},
+                    ConsistentRead=True)]  # fmt: skip
+        pending = [(f"{job_request}:{job['system']}", job) for job_request, job in jobs
+                   if job.get("status") == "pending"]  # fmt: skip
+        # Their systems' retirements (the role's BatchGetItem of RETIRED, as a request's)
+        systems = sorted({str(job["system"]) for _, job in pending})
+        retired = batch_get(self._table, [keys.retired_key(s) for s in systems]) if systems else {}
+        open_jobs = [
+            (ref, job)
+            for ref, job in pending
+            if not made_before(job, retired.get(keys.retired_key(str(job["system"]))))
+        ]
+        if not open_jobs:  # all final, retired, or none made (expired, or never written)
+            self._write(self._drop(reminder))
+            return
+        untouched_since = iso(now - RESEND_PENDING_AFTER)
+        stuck = [ref for ref, job in open_jobs
+                 if max(str(job.get("updated_at", "")), str(job.get("retry_at", "")))
+                 < untouched_since]  # fmt: skip
+        item = dict(reminder)
+        item["sk"] = ops_keys.due_sk(iso(now + MAX_CHECK_GAP), marker)
+        item["attempt"] = int(reminder.get("attempt", 0)) + 1
+        if stuck:
+            item["resent_at"] = iso(now)
+        report.reminded[marker] = str(item["sk"])
+        if self._write([transact.put(self._table, item), *self._drop(reminder)]) and stuck:
+            report.resent += sorted(stuck)  # re-sent at the end of the run
 
     def _lost(self, event: Item, by_sk: dict[str, Item], redriven: Any, now: datetime) -> bool:
         """No RESOLUTION 25 h after the event was written (an import's `imported_at`, not
@@ -646,7 +695,7 @@ class Watch:
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :due)",
             "ExpressionAttributeValues": {":pk": {"S": ops_keys.WATCH_PK},
                                           ":due": {"S": ops_keys.DUE_PREFIX}},
-            "ProjectionExpression": "sk, request_id, last_check",
+            "ProjectionExpression": "sk, request_id, last_check, kind",
             "ConsistentRead": True,  # this run's own reminders included
         }  # fmt: skip
         for reminder in query.items(self._table, **kwargs):
@@ -654,8 +703,8 @@ class Watch:
                 report.figures_partial = True
                 break
             request_id = str(reminder["request_id"])
-            if request_id in report.seen:
-                continue  # counted as this run's check found it
+            if request_id in report.seen or reminder.get("kind") == JOBS_KIND:
+                continue  # counted as this run's check found it; jobs of their own: no request
             found = reminder.get("last_check")
             if found is None:  # left by an import, replay, denial or sweep (due now), unchecked
                 if str(reminder["sk"]) <= due:

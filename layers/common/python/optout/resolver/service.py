@@ -29,7 +29,7 @@ from optout.jobs_queue import JobQueue, job_message
 from optout.observability import logger, metrics
 from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
-from optout.ops.reminders import remind_now
+from optout.ops.reminders import remind_jobs, remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
 from optout.resolver import parts as job_parts
 from optout.resolver.clusters import Caps, Graph
@@ -379,6 +379,9 @@ class Resolver:
                                       "jobs": {f"{r}:{n}" for r, ns in named.items() for n in ns}}
                                      if list(named) != [request_id] else {}),
                                   "expires_at": self._expires()})  # fmt: skip
+            if named:  # the watch's daily look past the owner's last checkpoint (23 h)
+                batch_put(self._table, [remind_jobs(request_id, set(named), self._clock(),
+                                                    self._expires())])  # fmt: skip
             for job_request in named:
                 made, _, _ = self._fan_out(job_request, by_request[job_request], again, set(),
                                            jurisdictions=where,
@@ -1310,6 +1313,9 @@ class Resolver:
         system = next(iter(jobs.values())).system.name
         mark_rederived(self._table, request_id, step_request, set(jobs), [system],
                        self._expires())  # fmt: skip
+        # (BatchWriteItem: the role's one write to WATCH, as the replay's reminders)
+        batch_put(self._table, [remind_jobs(step_request, set(jobs), self._clock(),
+                                            self._expires())])  # fmt: skip
         made: list[str] = []
         carried: list[str] = []
         identities = 0
