@@ -540,15 +540,9 @@ class Watch:
                 if (job := covering.get(key)) is not None:
                     jobs.append((str(job_id), job))
         untouched_since = iso(now - RESEND_PENDING_AFTER)
-        stuck = []
-        for ref, item in jobs:
-            if item.get("status") != "pending":
-                continue
-            touched = max(str(item.get("updated_at", "")), str(item.get("retry_at", "")))
-            retirement = covering.get(keys.retired_key(str(item["system"])))
-            retired = made_before(item, retirement)  # closed by a retirement
-            if touched < untouched_since and not retired:
-                stuck.append(ref)
+        stuck = [ref for ref, item in jobs
+                 if _open(item, covering.get(keys.retired_key(str(item["system"]))))
+                 and _untouched(item, untouched_since)]  # fmt: skip
         return sorted(set(stuck))
 
     def _check_jobs(self, reminder: Item, now: datetime, report: WatchReport) -> None:
@@ -575,15 +569,13 @@ class Watch:
         open_jobs = [
             (ref, job)
             for ref, job in pending
-            if not made_before(job, retired.get(keys.retired_key(str(job["system"]))))
+            if _open(job, retired.get(keys.retired_key(str(job["system"]))))
         ]
         if not open_jobs:  # all final, retired, or none made (expired, or never written)
             self._write(self._drop(reminder))
             return
         untouched_since = iso(now - RESEND_PENDING_AFTER)
-        stuck = [ref for ref, job in open_jobs
-                 if max(str(job.get("updated_at", "")), str(job.get("retry_at", "")))
-                 < untouched_since]  # fmt: skip
+        stuck = [ref for ref, job in open_jobs if _untouched(job, untouched_since)]
         item = dict(reminder)
         item["sk"] = ops_keys.due_sk(iso(now + MAX_CHECK_GAP), marker)
         item["attempt"] = int(reminder.get("attempt", 0)) + 1
@@ -816,3 +808,14 @@ def enrolled_through(table: Table) -> str | None:
 
 def _read_cursor(table: Table) -> Item | None:
     return get_item(table, (ops_keys.WATCH_PK, ops_keys.CURSOR_SK))
+
+
+def _open(job: Item, retirement: Item | None) -> bool:
+    """A job still owed: pending, and not closed by its system's retirement since it was made
+    (the watch's re-send, a request's jobs and jobs of their own alike)."""
+    return job.get("status") == "pending" and not made_before(job, retirement)
+
+
+def _untouched(job: Item, since: str) -> bool:
+    """No write to the job (nor a retry due) since `since`: past the sweep's last look."""
+    return max(str(job.get("updated_at", "")), str(job.get("retry_at", ""))) < since
