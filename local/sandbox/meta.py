@@ -18,8 +18,9 @@ answer, so the sandbox models the worst case (a 2xx that looks like any other).
 The app: with an `app_secret` in the sandbox's secret, the app is set to "Require App Secret"
 (Meta, "Secure Graph API Calls"): every call must carry `appsecret_proof`, the HMAC-SHA256
 hex of the access token keyed with the app secret, in the form body or the query string;
-one without it, or with another value, is refused with HTTP 400 and code 100 (the message
-third-party reports quote; Meta's exact code is unconfirmed).
+one without it, or with another value, is refused with HTTP 400, type GraphMethodException,
+code 100 and no subcode, as Meta's answers quoted whole in issue threads read (docs/vendors.md,
+"Meta"; no Meta page documents it).
 
 Versions: a version past its end of life (optout.connectors.versions, from Meta's version
 history) is answered as Meta answers it, HTTP 400 with error code 2635 ("You are calling a

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.sandbox.wire import SandboxResponse
+from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpClient, HttpResponse, asked_wait
 from optout.connectors.meta import AccountCheck, regain_access_seconds
 from optout.connectors.salesforce import DAILY_LIMIT_WAIT_SECONDS, limit_error
@@ -135,9 +136,40 @@ def test_meta_s_rate_limit_codes_and_transient_errors_are_retried(server, error)
     assert outcome.error.retryable, outcome.error.reason
 
 
+def test_meta_s_application_limit_reached_341_is_retried(server):
+    # 341 "Application limit reached": a throttle in Meta's own Graph SDK for PHP (5.x
+    # FacebookResponseException) beside 4, 17, 32 and 613 (review s34 vendor34, 2026-12-04)
+    (outcome,) = meta_answering(server, 400, {"code": 341}).deliver([JOB])
+
+    assert outcome.status is None
+    assert outcome.error.retryable, outcome.error.reason
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: throttled (code 341)"
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_meta_s_rate_limit_code_is_retried_whatever_the_http_status(server, status):
+    # Meta has answered code 4 with an HTTP 403 (facebook/facebook-android-sdk issue 582):
+    # the code says "throttled", and a 403 alone would fail the job for good
+    (outcome,) = meta_answering(server, status, {"code": 4}).deliver([JOB])
+
+    assert outcome.error.retryable, outcome.error.reason
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: throttled (code 4)"
+
+
+def test_meta_ad_account_read_refused_with_a_throttle_403_is_retried_not_left_unchecked(server):
+    # the account check treats a throttle as "ask again later", not as an unreadable account
+    connector = make_connector(server, "meta")
+    connector.http = Answering(403, {"error": {"message": "m", "type": "T", "code": 17}})
+
+    with pytest.raises(DeliveryError) as raised:
+        connector.check_account()
+
+    assert raised.value.retryable and "throttled (code 17)" in raised.value.reason
+
+
 @pytest.mark.parametrize(
     "error",
-    [{"code": 100}, {"code": 80015}, {"code": 79999}, {"code": "80004"},
+    [{"code": 100}, {"code": 80015}, {"code": 79999}, {"code": "80004"}, {"code": 368},
      {"code": 100, "is_transient": False}],
 )  # fmt: skip
 def test_meta_s_other_400s_stay_final(server, error):

@@ -14,8 +14,9 @@ developers.facebook.com/docs/graph-api/guides/secure-requests, read 2026-12-03):
 `payload` (Meta's own example posts it with `-F`); the ad account's GET has no body, so there
 it is a query parameter, as facebook-business sends it on every call (session.py). It is
 neither personal data nor the secret, and proves nothing without the token.
-Meta reports throttling as HTTP 400 with codes 4/17/32/613 or a Business Use Case code
-(80000-80014, e.g. 80004 "too many calls to this ad-account"), or flags an error
+Meta reports throttling (mostly as HTTP 400; the code decides, whatever the status) with codes
+4/17/32/341/613 or a Business Use Case code (80000-80014, e.g. 80004 "too many calls to this
+ad-account"), or flags an error
 `is_transient`: retried like a 429, after the `estimated_time_to_regain_access` of its
 `X-Business-Use-Case-Usage` header when it gives one; an expired API version (code 2635) is
 final and says so. A version Meta no longer serves may instead be upgraded, the answer carrying
@@ -57,7 +58,10 @@ from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
 
-THROTTLE_CODES = frozenset({4, 17, 32, 613})
+# Meta's own throttle codes: 4 app, 17 user, 32 page, 341 "Application limit reached", 613
+# custom rate limit. Meta's Graph SDK for PHP (facebookarchive/php-graph-sdk, branch 5.x,
+# FacebookResponseException) throws its ThrottleException on exactly these (read 2026-12-04).
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})
 # Business Use Case rate limits, one code per use case (80003 custom audiences, 80004 ads
 # management, ...): Meta's "Rate Limiting" (Marketing API) and Custom Audience error table,
 # checked 2026-12-01. Which one usersofanyaudience draws on Meta does not say: all are retried.
@@ -305,7 +309,7 @@ class MetaConnector(Connector[MetaSecret]):
         payload = answer.json()
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
-        if _throttled(answer.status, error):
+        if _throttled(error):
             return DeliveryError(
                 f"{step}: throttled (code {code})",
                 retryable=True,
@@ -338,14 +342,17 @@ class MetaConnector(Connector[MetaSecret]):
         return failure
 
 
-def _throttled(status: int, error: object) -> bool:
-    """Meta's throttling answer: a 400 with a rate-limit code, or an error Meta itself calls
-    transient (Graph API `is_transient`: the same call may succeed later)."""
+def _throttled(error: object) -> bool:
+    """Meta's throttling answer: a refusal with a rate-limit code, or an error Meta itself
+    calls transient (Graph API `is_transient`: the same call may succeed later). The code
+    decides, not the HTTP status: Meta sends its rate-limit codes with a 400 mostly, but code
+    4 has come with a 403 too (facebook/facebook-android-sdk issue 582), and its own PHP SDK
+    reads the code alone."""
     if not isinstance(error, dict):
         return False
     code = error.get("code")
     limited = type(code) is int and (code in THROTTLE_CODES or code in BUSINESS_USE_CASE_CODES)
-    return (status == 400 and limited) or error.get("is_transient") is True
+    return limited or error.get("is_transient") is True
 
 
 def regain_access_seconds(headers: dict[str, str]) -> float | None:
