@@ -94,7 +94,7 @@
   // (this banner gives them), sensitive-data notices given when the limit choice is offered,
   // every sensitive category "no consent" (the most restrictive statement), not an MSPA
   // covered transaction.
-  const sensitiveNotice = offersLimit ? 1 : 0;
+  const sensitiveNotice = +offersLimit;
   // In the spec's encoding order; the three choices are the person's, never configured.
   const usnat = {
     Version: 2,
@@ -147,7 +147,7 @@
     return "";
   };
   const configError = misconfigured();
-  if (configError) console.error(`optout-bridge: impossible ${configError}`); // __gpp: error
+  if (configError) console.error("optout-bridge: impossible", configError); // __gpp: error
 
   // -- storage helpers (storage may be blocked: the banner must still work) -----------------
   // localStorage unless another area is named; no value: read, null: remove.
@@ -385,19 +385,18 @@
   const install = (name, api) => {
     try {
       w[name] = api;
-      if (w[name] == api) return;
     } catch {}
-    warn(`window.${name} is read-only: not installed`);
+    w[name] == api || warn(`${name} is read-only`);
   };
   // Take over from an IAB stub: its listeners (__gpp.events) keep their ids and hear that
   // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made, also
-  // when its __gpp stays (read-only: no one else answers them). A queue or events that is no
-  // list, or an entry that is no call or has no callback (the stub stores one before calling
-  // it; gpp() refuses one), is skipped (CMP API spec, "Example stub code": lists of arrays
-  // and {id, callback, parameter}).
+  // when its __gpp stays (read-only: no one else answers them). An entry that is no call or
+  // has no callback (the stub stores one before calling it; gpp() refuses one) is skipped, and
+  // so is a queue or events that is no list ([].concat makes it one such entry). CMP API spec,
+  // "Example stub code": lists of arrays and of {id, callback, parameter}.
   const stub = w.__gpp || {};
   install("__gpp", gpp);
-  for (const item of [].concat(stub.events || [])) item?.callback && listeners.set(item.id, item.callback);
+  for (const item of [].concat(stub.events)) item?.callback && listeners.set(item.id, item.callback);
   fire("cmpStatus", st.cmpStatus);
   if (configError) fire("error", configError);
   // USP API spec: the callback is called "immediately and without any asynchronous logic with
@@ -411,7 +410,7 @@
   install("__uspapi", usp);
 
   // One caller's callback that throws must not cost the others, nor this banner (review s31 F3).
-  for (const args of [].concat(stub.queue || []))
+  for (const args of [].concat(stub.queue))
     try {
       gpp(...args);
     } catch {}

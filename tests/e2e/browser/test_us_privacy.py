@@ -310,7 +310,7 @@ def test_the_us_privacy_notice_character_follows_the_usnat_sale_opt_out_notice(
 
 
 @pytest.mark.parametrize("earlier", ["1---", None], ids=["out-of-scope-page-first", "first-visit"])
-def test_a_page_in_scope_never_keeps_a_usprivacy_cookie_without_an_opt_out_while_the_state_is_unknown(
+def test_a_page_in_scope_never_keeps_a_usprivacy_cookie_without_an_opt_out_before_the_state(
     new_context: BrowserFactory, static_site: str, earlier: str | None
 ) -> None:
     context = new_context()
