@@ -94,7 +94,7 @@
   // (this banner gives them), sensitive-data notices given when the limit choice is offered,
   // every sensitive category "no consent" (the most restrictive statement), not an MSPA
   // covered transaction.
-  const sensitiveNotice = offersLimit ? 1 : 0;
+  const sensitiveNotice = +offersLimit;
   // In the spec's encoding order; the three choices are the person's, never configured.
   const usnat = {
     Version: 2,
@@ -147,7 +147,7 @@
     return "";
   };
   const configError = misconfigured();
-  if (configError) console.error(`optout-bridge: impossible ${configError}`); // __gpp: error
+  if (configError) console.error("optout-bridge: impossible", configError); // __gpp: error
 
   // -- storage helpers (storage may be blocked: the banner must still work) -----------------
   // localStorage unless another area is named; no value: read, null: remove.
@@ -266,7 +266,10 @@
     applicable[0] < 0 ? "1---" : `1${"-YN"[usnat.SaleOptOutNotice]}${saleOut() || !state.known ? "Y" : "N"}N`;
   // The cookie is not written before the state is known unless opted out: a value from an
   // earlier page stays until then (it outlives this page; the same rule as Google's and Meta's).
-  const writeUsp = () => (state.known || saleOut()) && setCookie("usprivacy", uspString());
+  // Unless it holds no opt-out (none, or an out-of-scope page's "1---", "does not apply"): on a
+  // page in scope it then says the fail-closed string at once, as __uspapi does (review s31 R7).
+  const writeUsp = () =>
+    (state.known || saleOut() || !/^1.[YN]/.test(readCookie("usprivacy"))) && setCookie("usprivacy", uspString());
 
   const int = (value, width) => value.toString(2).padStart(width, "0");
   // GPP base64url pads the bits to a whole byte, then to a whole sextet: exactly what
@@ -377,30 +380,45 @@
     }
     answer(null);
   };
+  // Another script may have made the name read-only (a frozen property, a getter): said once,
+  // and the banner goes on (GPC, tags, Google, Meta, the opt-out link; review s31 banner R6).
+  const install = (name, api) => {
+    try {
+      w[name] = api;
+    } catch {}
+    w[name] == api || warn(`${name} is read-only`);
+  };
   // Take over from an IAB stub: its listeners (__gpp.events) keep their ids and hear that
-  // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made. One kept
-  // with no callback (the stub stores it before calling it) is dropped, as gpp() refuses one.
+  // the CMP loaded; its queued calls (__gpp.queue) run in the order they were made, also
+  // when its __gpp stays (read-only: no one else answers them). An entry that is no call or
+  // has no callback (the stub stores one before calling it; gpp() refuses one) is skipped, and
+  // so is a queue or events that is no list ([].concat makes it one such entry). CMP API spec,
+  // "Example stub code": lists of arrays and of {id, callback, parameter}.
   const stub = w.__gpp || {};
-  w.__gpp = gpp;
-  for (const item of stub.events || []) item.callback && listeners.set(item.id, item.callback);
+  install("__gpp", gpp);
+  for (const item of [].concat(stub.events)) item?.callback && listeners.set(item.id, item.callback);
   fire("cmpStatus", st.cmpStatus);
   if (configError) fire("error", configError);
   // USP API spec: the callback is called "immediately and without any asynchronous logic with
   // whatever information is available": before the state is known that is the fail-closed
   // string. Nothing is held, so no caller's callback runs inside this banner's flow. Defined
   // before the stub's queue is replayed: a queued callback may ask it (review s31 R6).
-  w.__uspapi = (command, version, callback) => {
+  const usp = (command, version, callback) => {
     const ok = command === "getUSPData" && version === 1;
     callback?.(ok ? { version: 1, uspString: uspString() } : null, ok);
   };
+  install("__uspapi", usp);
 
   // One caller's callback that throws must not cost the others, nor this banner (review s31 F3).
-  for (const args of stub.queue || [])
+  for (const args of [].concat(stub.queue))
     try {
       gpp(...args);
     } catch {}
-  // The stub's postMessage handler now reaches this __gpp: remove it, or frames get two answers.
-  if (w.__gpp_msghandler) w.removeEventListener("message", w.__gpp_msghandler);
+  // The stub's postMessage handler now reaches this __gpp: remove it, or frames get two answers
+  // (one that is no function makes removeEventListener throw).
+  try {
+    w.removeEventListener("message", w.__gpp_msghandler);
+  } catch {}
 
   // Ad tags inside iframes reach the APIs through postMessage and the locator frames; a
   // string message is answered with a string (CMP API spec, "Using postmessage").
@@ -424,7 +442,7 @@
     // that is no frame of this page (an opener) counts as its own top, null as null.
     for (reply.t = event.source; reply.t?.parent != w && reply.t != reply.t?.top; ) reply.t = reply.t.parent;
     if (gppCall) gpp(gppCall.command, reply, gppCall.parameter);
-    if (uspCall) w.__uspapi(uspCall.command, uspCall.version, back("__uspapiReturn", uspCall));
+    if (uspCall) usp(uspCall.command, uspCall.version, back("__uspapiReturn", uspCall));
   });
 
   // The locator frames, as soon as <body> exists (as the CMP API spec's stub does: every 10 ms

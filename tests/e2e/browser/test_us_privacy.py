@@ -307,3 +307,44 @@ def test_the_us_privacy_notice_character_follows_the_usnat_sale_opt_out_notice(
     assert usp_data(page) == {"version": 1, "uspString": expected, "ok": True}
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     assert cookies["usprivacy"] == expected
+
+
+@pytest.mark.parametrize("earlier", ["1---", None], ids=["out-of-scope-page-first", "first-visit"])
+def test_a_page_in_scope_never_keeps_a_usprivacy_cookie_without_an_opt_out_before_the_state(
+    new_context: BrowserFactory, static_site: str, earlier: str | None
+) -> None:
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    if earlier:
+        # Given a visitor whose edge said, on an earlier page, that no US section applies: the
+        # banner wrote "1---", "does not apply", once the state was known
+        serve_page(context, f"{static_site}/abroad.html", _page('data-gpp-applicable="-1"'))
+        abroad = context.new_page()
+        abroad.goto(f"{static_site}/abroad.html")
+        wait_until_ready(abroad)
+        assert _usprivacy(context) == earlier
+        abroad.close()
+    # When a page in scope loads (the edge now says the US applies) and its state read is
+    # held, then fails (the API is down)
+    api.unavailable = True
+    held = _hold_reads(context)
+    serve_page(context, f"{static_site}/shop.html", _page())
+    page = context.new_page()
+    page.goto(f"{static_site}/shop.html")
+
+    # Then the cookie says the fail-closed string at once, as __uspapi does (review s31 R7: an
+    # earlier "1---" stayed, telling vendors that read the cookie "does not apply", for a
+    # person who may have opted out)
+    assert page.evaluate("() => window.__answers.head") == ["1YYN", True]
+    assert _usprivacy(context) == "1YYN"
+    # ... and still says it once the read failed: the page stays fail-closed
+    _release(page, held)
+    page.evaluate("() => window.optoutBridge.ready")
+    assert page.evaluate("() => window.optoutBridge.state().known") is False
+    assert _usprivacy(context) == "1YYN"
+    assert page.evaluate("() => window.__tagRan") is None
+
+
+def _usprivacy(context: BrowserContext) -> str | None:
+    return next((c["value"] for c in context.cookies() if c["name"] == "usprivacy"), None)
