@@ -27,6 +27,7 @@ Segment matches on userId only: our device_id cookie is not Segment's anonymousI
 
 import base64
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_co
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
-from optout.identifiers import IdType
+from optout.identifiers import Identifier, IdType
 from optout.purposes import Purpose
 from optout.systems import CONNECTOR_ID_TYPES
 from optout.timestamps import iso
@@ -86,6 +87,11 @@ class SegmentOptions(Model):
     # purpose -> the workspace's consent category id (consent mode): required, no defaulting
     categories: dict[Purpose, str] = field(default_factory=dict)
     regulation_type: RegulationType = "SUPPRESS_ONLY"
+    # The form of the workspace's own customer ids (a regular expression the whole id must
+    # match), or None: every id is sent. Anyone may type a customer id into an opt-out, and a
+    # consent event for an id Segment never saw is a new, billed tracked user there (review
+    # s34 stranger M1): an id outside the business's own form names no one, so it is not sent.
+    customer_id_pattern: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +127,7 @@ class SegmentConnector(Connector[SegmentSecret]):
                 f"collecting and forwarding the person's events: use one of "
                 f"{', '.join(sorted(SUPPRESSING))}"
             )
+        self._customer_ids = self._customer_id_form(self.opts.customer_id_pattern)
         if self.opts.mode == "consent":
             missing = sorted(set(self.system.purposes) - set(self.opts.categories))
             if missing:
@@ -128,6 +135,25 @@ class SegmentConnector(Connector[SegmentSecret]):
                     f"system {self.system.name}: options.categories must map every purpose "
                     f"to a consent category id of the workspace (missing {missing})"
                 )
+
+    def _customer_id_form(self, pattern: str | None) -> re.Pattern[str] | None:
+        if pattern is None:
+            return None
+        try:
+            return re.compile(pattern)
+        except re.error:
+            raise ConfigError(
+                f"system {self.system.name}: options.customer_id_pattern is not a regular "
+                f"expression"
+            ) from None
+
+    def unformed(self, identifier: Identifier) -> str | None:
+        """A customer id outside the workspace's own form (`customer_id_pattern`): it names
+        no one there, and sending it would make a tracked user of it."""
+        form = self._customer_ids
+        if identifier.type == "customer_id" and form and not form.fullmatch(identifier.value):
+            return "not this workspace's customer id form"
+        return None
 
     def confirm_give_up_seconds(self, configured: float) -> float:
         if self.opts.mode == "regulation":
