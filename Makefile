@@ -47,7 +47,8 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt requirements/bootstrap.txt
 	touch $@
 
 # Browser tests need Debian's chromium and the npm packages of web/tests (IAB's GPP reference
-# implementation, axe-core); the banner build needs terser from the same lock file.
+# implementation, axe-core); the banner build needs terser from the same lock file, and the
+# Segment connector's tests Segment's Public API SDK.
 e2e-deps:
 	bash scripts/install-browser-deps.sh
 
@@ -65,7 +66,8 @@ TEST_WORKERS ?= auto
 test: venv e2e-deps banner
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
-unit: venv
+# tests/unit/connectors/test_segment_sdk.py runs Segment's own SDK under node (web/tests).
+unit: venv $(WEB_DEPS)
 	$(PY) -m pytest tests/unit
 
 # The unit tests under the functions' runtime, python3.13 (found as `make build` finds it), in
@@ -74,7 +76,7 @@ unit: venv
 # PY313_TESTS narrows the run, e.g. PY313_TESTS=tests/unit/test_evidence.py.
 PY313_VENV  := .venv-py313
 PY313_TESTS ?= tests/unit
-test-py313: $(PY313_VENV)/.installed
+test-py313: $(PY313_VENV)/.installed $(WEB_DEPS)
 	$(PY313_VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PY313_TESTS)
 
 $(PY313_VENV)/.installed: layers/common/requirements.txt requirements/dev.txt requirements/cli.txt requirements/bootstrap.txt pyproject.toml

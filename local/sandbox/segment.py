@@ -27,6 +27,9 @@ from local.sandbox.wire import (
     parse_json,
 )
 
+# A workspace regulation's types, as Segment's Public API SDK types POST /regulations's body
+# (CreateWorkspaceRegulationV1Input; tests/unit/connectors/test_segment_sdk.py): no
+# DELETE_ARCHIVE_ONLY, a source-scoped type only.
 REGULATION_TYPES = {
     "SUPPRESS_ONLY",
     "UNSUPPRESS",
@@ -34,7 +37,6 @@ REGULATION_TYPES = {
     "SUPPRESS_WITH_DELETE_INTERNAL",
     "DELETE_INTERNAL",
     "DELETE_ONLY",
-    "DELETE_ARCHIVE_ONLY",
 }
 CATEGORIES = {"C0001", "C0002", "C0003", "C0004", "C0005"}
 LIFECYCLE = ("INITIALIZED", "RUNNING", "FINISHED")
@@ -114,12 +116,15 @@ class Segment:
             status, destination = "FAILED", "NOT_SUPPORTED"
         if status == "FINISHED" and regulation["failed"]:
             status = "FAILED"
+        # finishedAt once final (Segment's SDK types it on Regulation and DestinationStatusV1)
+        final = status in ("FINISHED", "FAILED")
+        finished = {"finishedAt": "2026-11-30T00:00:00Z"} if final else {}
         streams = []
         if regulation["body"]["regulationType"] in FORWARDED:
             dest = {"id": "dest_1", "name": "Sandbox Destination", "status": destination,
-                    "errString": ""}  # fmt: skip
-            streams = [{"id": "stream_1", "name": "sandbox source", "status": status,
-                        "destinationStatus": [dest]}]  # fmt: skip
+                    "errString": "", **finished}  # fmt: skip
+            # StreamStatusV1 (Segment's SDK) has only these two fields: no name, no status
+            streams = [{"id": "stream_1", "destinationStatus": [dest]}]
         return json_response(
             200,
             {
@@ -129,6 +134,7 @@ class Segment:
                         "workspaceId": "sandbox",
                         "overallStatus": status,
                         "createdAt": "2026-11-29T00:00:00Z",
+                        **finished,
                         "streamStatus": streams,
                     }
                 }

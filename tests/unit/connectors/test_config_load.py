@@ -278,7 +278,7 @@ def test_salesforce_person_account_record_field_alone_is_refused(options):
         CONNECTORS["salesforce"](system, fixed({}), HttpClient(1))
 
 
-@pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "DELETE_ARCHIVE_ONLY"])
+@pytest.mark.parametrize("kind", ["DELETE_ONLY", "DELETE_INTERNAL", "UNSUPPRESS"])
 def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
     # DELETE_ONLY: "Delete existing data without suppressing any new data" (Segment)
     options = {"base_url": "https://api.segmentapis.com", "mode": "regulation",
@@ -295,6 +295,19 @@ def test_segment_regulation_type_must_suppress_new_data(tmp_path, kind):
     for suppressing in ("SUPPRESS_ONLY", "SUPPRESS_WITH_DELETE_INTERNAL"):
         edited = {**loaded.options, "regulation_type": suppressing}
         CONNECTORS["segment"](dataclasses.replace(loaded, options=edited), fixed({}), HttpClient(1))
+
+
+def test_segment_delete_archive_only_is_no_workspace_regulation_type():
+    # Segment's Public API SDK has DELETE_ARCHIVE_ONLY for source-scoped regulations only, not
+    # in POST /regulations's enum (tests/unit/connectors/test_segment_sdk.py)
+    options = {"base_url": "https://api.segmentapis.com", "mode": "regulation",
+               "regulation_type": "DELETE_ARCHIVE_ONLY"}  # fmt: skip
+    given = {"name": "cdp", "type": "segment", "identifier_types": ["customer_id"],
+             "purposes": ["sale"], "options": options}  # fmt: skip
+    system = SystemModel.model_validate(given).config()
+
+    with pytest.raises(ConfigError, match=r"system cdp: invalid options \(regulation_type\)"):
+        CONNECTORS["segment"](system, fixed({"token": "t"}), HttpClient(1))
 
 
 def test_segment_suppress_with_delete_is_refused_its_failed_hides_a_suppression_in_place():

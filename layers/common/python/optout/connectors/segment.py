@@ -44,13 +44,16 @@ from optout.timestamps import iso
 
 CONSENT_EVENT = "Segment Consent Preference Updated"
 PUBLIC_API_JSON = "application/vnd.segment.v1+json"
+# The workspace regulation's types (POST /regulations): Segment's Public API SDK's
+# CreateWorkspaceRegulationV1Input.RegulationTypeEnum (tests/unit/connectors/test_segment_sdk.py
+# holds this list to it). DELETE_ARCHIVE_ONLY is a source-scoped type only, never this call's.
 RegulationType = Literal[
     "SUPPRESS_ONLY",
     "SUPPRESS_WITH_DELETE",
     "SUPPRESS_WITH_DELETE_INTERNAL",
     "DELETE_INTERNAL",
     "DELETE_ONLY",
-    "DELETE_ARCHIVE_ONLY",
+    "UNSUPPRESS",
 ]
 # Segment: DELETE_ONLY deletes "existing data without suppressing any new data"; the
 # DELETE_* types never stop new events reaching destinations, so an opt-out cannot use them.
