@@ -193,6 +193,23 @@ def mark_rederived(
     )  # fmt: skip
 
 
+def rederived_markers(table: Table, owner: str) -> list[Item]:
+    """The `REDERIVED#` markers in `owner`'s partition, one Query: what names the jobs made
+    under request ids of their own beside its own (its further jobs' marker, `kind` "split",
+    among them)."""
+    return list(query.items(
+        table, KeyConditionExpression="pk = :pk AND begins_with(sk, :marker)",
+        ExpressionAttributeValues={":pk": {"S": keys.request_pk(owner)},
+                                   ":marker": {"S": keys.REDERIVED_PREFIX}},
+    ))  # fmt: skip
+
+
+def marker_id(marker: Item) -> str:
+    """The id a `REDERIVED#` marker is kept under (its sort key's tail): the flush's or a
+    backfill step's jobs' reminder is written with it (`ops.reminders.remind_jobs`)."""
+    return str(marker["sk"]).removeprefix(keys.REDERIVED_PREFIX)
+
+
 def marked_requests(marker: Item) -> list[str]:
     """The request ids a `REDERIVED#` marker names: its `request_ids`, or (a marker naming one,
     as the flush's and, before 2026-12-03, a backfill step's) the id in its sort key."""
