@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from optout.ops import watch
 from optout.ops.watch import Watch, WatchReport, WatchSettings
 from optout.resolver.outbox import Outbox
 from optout.store.codec import serialize
@@ -194,3 +195,34 @@ def test_replayed_flush_jobs_get_their_jobs_reminders_again(
     reminders = jobs_reminders(pipe)
     assert {r["request_id"] for r in reminders} == made
     assert all(r["request_ids"] == {r["request_id"]} for r in reminders)
+
+
+def test_jobs_all_final_drop_their_reminder_without_reading_a_retirement(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the flush's jobs answered (final), their reminders due
+    two_people_derived_again(pipe, monkeypatch)
+    work(pipe, "webhook", Vendor())
+    inside: list[bool] = []
+    read: list[Any] = []
+    real_check, real_get = Watch._check_jobs, watch.batch_get
+
+    def check(self: Watch, *args: Any) -> None:
+        inside.append(True)
+        try:
+            real_check(self, *args)
+        finally:
+            inside.pop()
+
+    def get(table: Table, wanted: list[Any], **kw: Any) -> Any:
+        read.extend(wanted if inside else [])
+        return real_get(table, wanted, **kw)
+
+    monkeypatch.setattr(Watch, "_check_jobs", check)
+    monkeypatch.setattr(watch, "batch_get", get)
+    # When the watch checks them
+    watch_at(pipe, timedelta(hours=25))
+    # Then their reminders go, and no retirement was read for them: only a pending job's
+    # system needs it (`_check_jobs` filters pending before `_open`: not redundant)
+    assert jobs_reminders(pipe) == []
+    assert read == []
