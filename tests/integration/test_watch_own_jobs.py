@@ -126,19 +126,26 @@ def due_at(reminder: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(reminder["sk"]).split("#")[1])
 
 
-def test_a_replayed_backfill_job_gets_its_jobs_reminder_again_and_is_watched(
+def failed_backfill_job(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # Given a backfill step's job meta refused for good, whose reminder the watch dropped
-    # (every job of it final)
+) -> tuple[str, str, str]:
+    """A backfill step's job meta refused for good, whose reminder the watch dropped (every
+    job of it final): the backfill's id, the job's request id, the reminder's marker."""
     opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     backfill_id = backfill(pipe, "meta")["request_id"]
     (record,) = run_chain(pipe, backfill_id)
-    job_request = record["job_request_id"]
     (made,) = jobs_reminders(pipe)
     backfill_work(pipe, FULL, "meta", Vendor(refuse=True))
     watch_at(pipe, timedelta(hours=25))
     assert jobs_reminders(pipe) == []
+    return str(backfill_id), str(record["job_request_id"]), str(made["request_id"])
+
+
+def test_a_replayed_backfill_job_gets_its_jobs_reminder_again_and_is_watched(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill step's failed job, its reminder dropped
+    _, job_request, marker = failed_backfill_job(pipe, monkeypatch, tmp_path)
     # When an operator replays meta, and the replayed job's message is lost
     replay_id = replay(pipe, "meta")
     assert pipe.resolve() == {"batchItemFailures": []}
@@ -147,8 +154,7 @@ def test_a_replayed_backfill_job_gets_its_jobs_reminder_again_and_is_watched(
     # backfill event, whose check does not read its step's jobs): its marker's, as the step
     # wrote it, due a day past the replay
     (reminder,) = jobs_reminders(pipe)
-    assert (reminder["request_id"], reminder["request_ids"]) == (made["request_id"],
-                                                                 {job_request})  # fmt: skip
+    assert (reminder["request_id"], reminder["request_ids"]) == (marker, {job_request})
     (event,) = [i for i in pipe.items(f"REQ#{replay_id}") if i["sk"] == "EVENT"]
     received = datetime.fromisoformat(str(event["received_at"]))
     assert due_at(reminder) == received + timedelta(hours=25)
@@ -156,6 +162,28 @@ def test_a_replayed_backfill_job_gets_its_jobs_reminder_again_and_is_watched(
     assert f"{job_request}:meta" in watch_at(pipe, timedelta(hours=50)).resent
     assert pipe.resolve() == {"batchItemFailures": []}
     assert pipe.drain("meta") == [lost]
+
+
+def test_a_replayed_job_no_marker_names_reminds_itself_and_its_owner(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill step's failed job whose marker is gone (the owner's partition holds
+    # none naming it: a follow-up step's, say, is in the follow-up event's partition)
+    backfill_id, job_request, _ = failed_backfill_job(pipe, monkeypatch, tmp_path)
+    for item in pipe.items(f"REQ#{backfill_id}"):
+        if str(item["sk"]).startswith("REDERIVED#"):
+            pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key=serialize(
+                {"pk": item["pk"], "sk": item["sk"]}))  # fmt: skip
+    before = {str(i["sk"]) for i in pipe.items("WATCH")}
+    # When an operator replays meta
+    replay(pipe, "meta")
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job has a jobs reminder of its own, and its owner is reminded as before
+    (reminder,) = jobs_reminders(pipe)
+    assert (reminder["request_id"], reminder["request_ids"]) == (job_request, {job_request})
+    added = [i for i in pipe.items("WATCH") if str(i["sk"]) not in before]
+    assert {(i["kind"], i["request_id"]) for i in added} == {("jobs", job_request),
+                                                             ("reminder", backfill_id)}  # fmt: skip
 
 
 def test_a_retried_backfill_event_leaves_one_reminder_for_its_jobs(
