@@ -1151,9 +1151,10 @@ class Resolver:
         the flush re-derived or a backfill step made is read by no request: it gets its
         marker's jobs reminder again (`remind_jobs`, the watch's `_check_jobs`; the first was
         dropped once its jobs were final), due a day past `since`, the replay event's time,
-        so a retry of the event writes the same item. A job no marker names (made before
-        markers, or with no owner): both. One Query of markers per owner. Best effort: a failed
-        read or write only leaves the planned checks."""
+        so a retry of the event writes the same item. A job no marker in its owner's partition
+        names (a follow-up backfill step's: its marker is in the follow-up event's; the flush's
+        with no owner): a jobs reminder of its own, and its owner's. One Query of markers per
+        owner. Best effort: a failed read or write only leaves the planned checks."""
         requests: dict[str, int] = {}
         own: dict[str, tuple[set[str], int]] = {}  # marker -> (its job request ids, expiry)
         markers: dict[str, list[Item] | None] = {}  # per owner; None: not read
