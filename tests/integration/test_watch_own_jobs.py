@@ -189,11 +189,19 @@ def test_a_replayed_job_no_marker_names_reminds_itself_and_its_owner(
 def test_a_retried_backfill_event_leaves_one_reminder_for_its_jobs(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Given a backfill step that made its job and its reminder
+    # Given a backfill step that made its job and its reminder, and whose first run named
+    # a second job too (a purpose set the retry no longer plans: a person opted back in)
     opted_out_before(pipe, monkeypatch, tmp_path, "meta")
     backfill_id = backfill(pipe, "meta")["request_id"]
-    run_chain(pipe, backfill_id)
+    (record,) = run_chain(pipe, backfill_id)
     (first,) = jobs_reminders(pipe)
+    other = f"{backfill_id}~0123456789ab"
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key=serialize({"pk": f"REQ#{backfill_id}", "sk": f"REDERIVED#{first['request_id']}"}),
+        UpdateExpression="ADD request_ids :ids",
+        ExpressionAttributeValues=serialize({":ids": {other}}),
+    )  # fmt: skip
     # When the stream brings its event again an hour later (a retried batch)
     (event,) = [i for i in pipe.items(f"REQ#{backfill_id}") if i["sk"] == "EVENT"]
     resolver = pipe.resolver.resolver()
@@ -201,8 +209,11 @@ def test_a_retried_backfill_event_leaves_one_reminder_for_its_jobs(
     batch = Outbox()
     resolver.process(dict(event), batch)
     resolver.flush(batch)
-    # Then the retry wrote the same reminder again (due a day past the event), not a second
-    assert [r["sk"] for r in jobs_reminders(pipe)] == [first["sk"]]
+    # Then the retry wrote the same reminder again (due a day past the event), not a second,
+    # naming every run's jobs, as the marker does
+    (again,) = jobs_reminders(pipe)
+    assert again["sk"] == first["sk"]
+    assert again["request_ids"] == {record["job_request_id"], other}
     received = datetime.fromisoformat(str(event["received_at"]))
     assert due_at(first) == received + timedelta(hours=25)
 

@@ -1350,10 +1350,11 @@ class Resolver:
         # One marker before the jobs, naming them all: a resolver dying between them leaves
         # nothing the sweep cannot see (as `_rederived_jobs`), for one write whatever the jobs.
         system = next(iter(jobs.values())).system.name
-        mark_rederived(self._table, request_id, step_request, set(jobs), [system],
-                       self._expires())  # fmt: skip
-        # (BatchWriteItem: the role's one write to WATCH, as the replay's reminders)
-        batch_put(self._table, [remind_jobs(step_request, set(jobs), since,
+        named = mark_rederived(self._table, request_id, step_request, set(jobs), [system],
+                               self._expires())  # fmt: skip
+        # (BatchWriteItem: the role's one write to WATCH, as the replay's reminders.) Every
+        # run's ids, as the marker has them: a retry's reminder replaces the first run's.
+        batch_put(self._table, [remind_jobs(step_request, named, since,
                                             self._expires())])  # fmt: skip
         made: list[str] = []
         carried: list[str] = []
