@@ -278,6 +278,35 @@ def test_a_compressed_body_is_an_unsupported_media_type_and_not_stored(
     assert invoke(capture, event)["headers"]["Accept-Encoding"] == "identity"
 
 
+def test_the_no_js_forms_page_for_a_compressed_body_names_the_coding_accepted(
+    aws: Aws, capture: ModuleType
+) -> None:
+    # Given a person's plain form post (a page answers it) sent with a Content-Encoding
+    form = b"email=a%40example.com"
+    event = http_event("POST", "/v1/opt-out", raw_body=gzip.compress(form),
+                       headers={"content-type": "application/x-www-form-urlencoded",
+                                "accept": "text/html", "content-encoding": "gzip"})  # fmt: skip
+    # When it is posted
+    answer = invoke(capture, event)
+    # Then the page is the 415, naming identity as the one coding accepted, as JSON's does
+    assert (answer["statusCode"], answer["headers"]["Content-Type"][:9]) == (415, "text/html")
+    assert answer["headers"]["Accept-Encoding"] == "identity"
+    assert aws.items() == []
+
+
+def test_the_admin_functions_415_for_a_compressed_body_names_the_coding_accepted(
+    aws: Aws,
+) -> None:
+    # The admin function shares capture's body gate (optout/http/raw_body.py)
+    lookup = b'{"type":"email","value":"a@example.com"}'
+    event = http_event("POST", "/v1/admin/lookup", raw_body=gzip.compress(lookup),
+                       headers={"content-encoding": "gzip"}, iam=True)  # fmt: skip
+    error = _refused(aws, load_function("admin_api"), event, 415)
+    assert (error["code"], error["field"]) == ("unsupported_media_type", "Content-Encoding")
+    answer = invoke(load_function("admin_api"), event)
+    assert answer["headers"]["Accept-Encoding"] == "identity"
+
+
 # After every refusal above (pytest runs a module's tests in order); the one test below stores.
 def test_the_shared_table_is_still_empty_after_every_refusal(aws: Aws) -> None:
     assert aws.items() == []

@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 
+from optout.ops import watch
 from optout.ops.watch import Watch, WatchReport, WatchSettings
+from optout.resolver.outbox import Outbox
 from optout.store.codec import serialize
 from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import Aws
-from tests.integration.test_backfill import backfill, opted_out_before, run_chain
+from tests.integration.test_backfill import FULL, backfill, opted_out_before, run_chain
+from tests.integration.test_backfill import work as backfill_work
 from tests.integration.test_rederived_purposes import rederived_jobs, two_people_derived_again
 from tests.integration.test_resolver_delivery import Vendor, work
+from tests.integration.test_resolver_replay import replay
 from tests.integration.test_sweeper import job_messages
 from tests.integration.test_watch import MinutesLeft
 from tests.support.lambdas import load_function
@@ -116,3 +120,148 @@ def test_a_backfill_steps_lost_job_is_sent_again_by_the_scheduled_watch(
     assert pipe.drain("meta") == [lost]
     (reminder,) = jobs_reminders(pipe)
     assert reminder["attempt"] == 1 and "resent_at" in reminder
+
+
+def due_at(reminder: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(reminder["sk"]).split("#")[1])
+
+
+def failed_backfill_job(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> tuple[str, str, str]:
+    """A backfill step's job meta refused for good, whose reminder the watch dropped (every
+    job of it final): the backfill's id, the job's request id, the reminder's marker."""
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
+    backfill_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, backfill_id)
+    (made,) = jobs_reminders(pipe)
+    backfill_work(pipe, FULL, "meta", Vendor(refuse=True))
+    watch_at(pipe, timedelta(hours=25))
+    assert jobs_reminders(pipe) == []
+    return str(backfill_id), str(record["job_request_id"]), str(made["request_id"])
+
+
+def test_a_replayed_backfill_job_gets_its_jobs_reminder_again_and_is_watched(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill step's failed job, its reminder dropped
+    _, job_request, marker = failed_backfill_job(pipe, monkeypatch, tmp_path)
+    # When an operator replays meta, and the replayed job's message is lost
+    replay_id = replay(pipe, "meta")
+    assert pipe.resolve() == {"batchItemFailures": []}
+    (lost,) = pipe.drain("meta")
+    # Then the replay wrote the reminder the watch reads for such jobs (before: one for the
+    # backfill event, whose check does not read its step's jobs): its marker's, as the step
+    # wrote it, due a day past the replay
+    (reminder,) = jobs_reminders(pipe)
+    assert (reminder["request_id"], reminder["request_ids"]) == (marker, {job_request})
+    (event,) = [i for i in pipe.items(f"REQ#{replay_id}") if i["sk"] == "EVENT"]
+    received = datetime.fromisoformat(str(event["received_at"]))
+    assert due_at(reminder) == received + timedelta(hours=25)
+    # ... and the watch a day on sends the job again
+    assert f"{job_request}:meta" in watch_at(pipe, timedelta(hours=50)).resent
+    assert pipe.resolve() == {"batchItemFailures": []}
+    assert pipe.drain("meta") == [lost]
+
+
+def test_a_replayed_job_no_marker_names_reminds_itself_and_its_owner(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill step's failed job whose marker is gone (the owner's partition holds
+    # none naming it: a follow-up step's, say, is in the follow-up event's partition)
+    backfill_id, job_request, _ = failed_backfill_job(pipe, monkeypatch, tmp_path)
+    for item in pipe.items(f"REQ#{backfill_id}"):
+        if str(item["sk"]).startswith("REDERIVED#"):
+            pipe.aws.dynamodb.delete_item(TableName=pipe.aws.table_name, Key=serialize(
+                {"pk": item["pk"], "sk": item["sk"]}))  # fmt: skip
+    before = {str(i["sk"]) for i in pipe.items("WATCH")}
+    # When an operator replays meta
+    replay(pipe, "meta")
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then the job has a jobs reminder of its own, and its owner is reminded as before
+    (reminder,) = jobs_reminders(pipe)
+    assert (reminder["request_id"], reminder["request_ids"]) == (job_request, {job_request})
+    added = [i for i in pipe.items("WATCH") if str(i["sk"]) not in before]
+    assert {(i["kind"], i["request_id"]) for i in added} == {("jobs", job_request),
+                                                             ("reminder", backfill_id)}  # fmt: skip
+
+
+def test_a_retried_backfill_event_leaves_one_reminder_for_its_jobs(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill step that made its job and its reminder, and whose first run named
+    # a second job too (a purpose set the retry no longer plans: a person opted back in)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
+    backfill_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, backfill_id)
+    (first,) = jobs_reminders(pipe)
+    other = f"{backfill_id}~0123456789ab"
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key=serialize({"pk": f"REQ#{backfill_id}", "sk": f"REDERIVED#{first['request_id']}"}),
+        UpdateExpression="ADD request_ids :ids",
+        ExpressionAttributeValues=serialize({":ids": {other}}),
+    )  # fmt: skip
+    # When the stream brings its event again an hour later (a retried batch)
+    (event,) = [i for i in pipe.items(f"REQ#{backfill_id}") if i["sk"] == "EVENT"]
+    resolver = pipe.resolver.resolver()
+    monkeypatch.setattr(resolver, "_clock", lambda: datetime.now(UTC) + timedelta(hours=1))
+    batch = Outbox()
+    resolver.process(dict(event), batch)
+    resolver.flush(batch)
+    # Then the retry wrote the same reminder again (due a day past the event), not a second,
+    # naming every run's jobs, as the marker does
+    (again,) = jobs_reminders(pipe)
+    assert again["sk"] == first["sk"]
+    assert again["request_ids"] == {record["job_request_id"], other}
+    received = datetime.fromisoformat(str(event["received_at"]))
+    assert due_at(first) == received + timedelta(hours=25)
+
+
+def test_replayed_flush_jobs_get_their_jobs_reminders_again(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the flush's re-derived jobs refused for good, their reminders dropped by the watch
+    two_people_derived_again(pipe, monkeypatch)
+    made = {j["request_id"] for j in rederived_jobs(pipe)}
+    work(pipe, "webhook", Vendor(refuse=True))
+    watch_at(pipe, timedelta(hours=25))
+    assert jobs_reminders(pipe) == []
+    # When an operator replays the webhook
+    replay(pipe, "webhook")
+    assert pipe.resolve() == {"batchItemFailures": []}
+    # Then each re-derived job has its marker's reminder again, the watch's way of reading it
+    reminders = jobs_reminders(pipe)
+    assert {r["request_id"] for r in reminders} == made
+    assert all(r["request_ids"] == {r["request_id"]} for r in reminders)
+
+
+def test_jobs_all_final_drop_their_reminder_without_reading_a_retirement(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the flush's jobs answered (final), their reminders due
+    two_people_derived_again(pipe, monkeypatch)
+    work(pipe, "webhook", Vendor())
+    inside: list[bool] = []
+    read: list[Any] = []
+    real_check, real_get = Watch._check_jobs, watch.batch_get
+
+    def check(self: Watch, *args: Any) -> None:
+        inside.append(True)
+        try:
+            real_check(self, *args)
+        finally:
+            inside.pop()
+
+    def get(table: Table, wanted: list[Any], **kw: Any) -> Any:
+        read.extend(wanted if inside else [])
+        return real_get(table, wanted, **kw)
+
+    monkeypatch.setattr(Watch, "_check_jobs", check)
+    monkeypatch.setattr(watch, "batch_get", get)
+    # When the watch checks them
+    watch_at(pipe, timedelta(hours=25))
+    # Then their reminders go, and no retirement was read for them: only a pending job's
+    # system needs it (`_check_jobs` filters pending before `_open`: not redundant)
+    assert jobs_reminders(pipe) == []
+    assert read == []

@@ -370,3 +370,30 @@ def test_a_message_whose_job_is_gone_is_retried_once_then_acknowledged_and_count
         stray, _ = deliver(aws, [message("pat@example.com", receives=8, message_id="m3")], vendor)
     assert acknowledged(stray, "m3")
     assert not any("pat@example.com" in json.dumps(line) for line in lines)
+
+
+def test_a_status_check_whose_claim_is_throttled_on_its_last_receive_is_scheduled_afresh(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a submitted job and its status check on its last allowed receive, whose lease
+    # write AWS throttles past botocore's retries
+    receipt = {"vendor_ref": "ref-1", "submitted_at": "2026-11-02T11:00:00+00:00"}
+    put_job(aws, "r1", "segment", status="submitted", confirms=2, attempts=1, receipt=receipt)
+    throttled = {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}
+
+    def claim(*_: Any, **__: Any) -> bool:
+        raise ClientError({"Error": throttled}, "UpdateItem")
+
+    monkeypatch.setattr(job_store, "claim_confirm", claim)
+    vendor = Scripted()
+    last = WorkerSettings(table_name=aws.table_name).max_receive_count
+    # When the worker reads it
+    report, scheduled = deliver(aws, [message("r1", "segment", 2, last, "c-last")], vendor)
+    # Then the vendor is not asked, and the same job's check is scheduled afresh (its own
+    # receives: not to the DLQ), after the lease; the message is acknowledged
+    assert vendor.asked == [] and acknowledged(report, "c-last")
+    lease = WorkerSettings(table_name=aws.table_name).lease_seconds
+    assert [(json.loads(m.to_json()), delay) for m, delay in scheduled] == [
+        ({"job_id": "r1:segment", "request_id": "r1", "system": "segment", "confirm": 2},
+         lease + 1)
+    ]  # fmt: skip

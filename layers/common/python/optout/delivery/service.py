@@ -44,6 +44,7 @@ from optout.delivery.retry import (
 )
 from optout.delivery.settings import SQS_MAX_DELAY_SECONDS, WRITES_STOP_SECONDS, WorkerSettings
 from optout.identifiers import Identifier
+from optout.jobs_queue import job_message
 from optout.observability import logger
 from optout.store.busy import busy, error_code
 from optout.store.codec import Item
@@ -930,7 +931,8 @@ class DeliveryService:
         if parsed.confirm is None or message.receive_count < self.settings.max_receive_count:
             return
         try:
-            self._schedule_check(schedule, parsed, _job_of(parsed), parsed.confirm, delay)
+            job = job_message(parsed.request_id, parsed.system)  # the job_id JobMessage checks
+            self._schedule_check(schedule, parsed, job, parsed.confirm, delay)
         except (ClientError, BotoCoreError, OutOfTimeForWrites):
             return  # to the DLQ (<system>DeadLetterAlarm)
         report.decisions[message.message_id] = ACK
@@ -1029,11 +1031,6 @@ def aws_error(error: BaseException) -> str:
     """An AWS error's code or class, for logs: never its message (it may quote a key)."""
     cause = error.__cause__ if isinstance(error, AfterStepsFailed) and error.__cause__ else error
     return error_code(cause)
-
-
-def _job_of(parsed: JobMessage) -> Item:
-    """What a status-check message of the parsed message's job is built from."""
-    return {"job_id": parsed.job_id, "request_id": parsed.request_id, "system": parsed.system}
 
 
 def by_urgency(groups: dict[str, list[Entry]]) -> list[tuple[str, list[Entry]]]:

@@ -561,6 +561,8 @@ class Watch:
                     ExpressionAttributeValues={":pk": {"S": keys.request_pk(str(job_request))},
                                                ":job": {"S": keys.job_sk("")}},
                     ConsistentRead=True)]  # fmt: skip
+        # Not redundant with `_open`'s own status test: it bounds the retirements read to the
+        # systems of pending jobs, and reads none once every job is final (the last check).
         pending = [(f"{job_request}:{job['system']}", job) for job_request, job in jobs
                    if job.get("status") == "pending"]  # fmt: skip
         # Their systems' retirements (the role's BatchGetItem of RETIRED, as a request's)

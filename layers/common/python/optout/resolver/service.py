@@ -62,7 +62,9 @@ from optout.store.requests import (
     cite_more,
     mark_rederived,
     marked_requests,
+    marker_id,
     put_resolution,
+    rederived_markers,
 )
 from optout.store.retired import last_retired_at, made_at_or_before
 from optout.store.table import Table
@@ -1094,9 +1096,9 @@ class Resolver:
                 logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
                                error=error_code(error))  # fmt: skip
             if len(chunk) == REPLAY_CHUNK:
-                replayed += self._send_replayed(config.queue_key, system, chunk)
+                replayed += self._send_replayed(config.queue_key, system, chunk, event)
                 chunk = []
-        replayed += self._send_replayed(config.queue_key, system, chunk)
+        replayed += self._send_replayed(config.queue_key, system, chunk, event)
         outcome: Item = {"jobs_total": 0, "replayed": replayed, "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
@@ -1107,9 +1109,9 @@ class Resolver:
         self._record(pending, request_id, outcome)
         return Resolution(request_id, 0, [], 0, 0, 0, replayed)
 
-    def _send_replayed(self, queue_key: str, system: str, chunk: list[Item]) -> int:
+    def _send_replayed(self, queue_key: str, system: str, chunk: list[Item], event: Item) -> int:
         """One chunk's messages (raises: the record's retry sends them again), then their
-        listings go, then the watch is reminded of their requests."""
+        listings go, then the watch is reminded of their requests (or jobs)."""
         if not chunk:
             return 0
         # a listing's sort key is its job's id, `<request_id>:<system>` (`delivery._list_failed`)
@@ -1120,7 +1122,7 @@ class Resolver:
                 delivery.forget_failed(self._table, marker)
             except (ClientError, BotoCoreError):  # still listed: the next replay sends it again
                 logger.warning("replayed job still listed", system=system, job_id=str(marker["sk"]))
-        self._remind_watch(chunk, self._clock())
+        self._remind_watch(chunk, self._clock(), _event_time(event))
         return len(chunk)
 
     def _continue_replay(self, event: Item, after: str) -> str:
@@ -1138,21 +1140,56 @@ class Resolver:
         put_event(self._table, item.to_item(self._retention))
         return follow_up
 
-    def _remind_watch(self, sending: list[Item], now: datetime) -> None:
+    def _remind_watch(self, sending: list[Item], now: datetime, since: datetime) -> None:
         """A reminder due now per replayed request: the watch reads it again at its next run,
         not at the request's next planned check (up to a day later). A replayed job that ends
         after that run reaches the §7102 figures and the overdue count at a later check: within
-        the hour for a request near or past its deadline (review s19 diff B6). Best effort: a
-        failed write only leaves that planned check."""
-        # A job under a request id of its own (`<request>~<hex>`: a further job) reminds the
-        # request that made it: the watch reads requests, not job ids (review s31 union F3).
-        requests = {keys.made_by(str(m["request_id"])) or str(m["request_id"]):
-                    int(m.get("expires_at") or self._expires()) for m in sending}  # fmt: skip
+        the hour for a request near or past its deadline (review s19 diff B6).
+
+        A job under a request id of its own (`<request>~<hex>`) that its request reads (a
+        further job, its `kind` "split" marker: review s31 union F3) reminds that request. One
+        the flush re-derived or a backfill step made is read by no request: it gets its
+        marker's jobs reminder again (`remind_jobs`, the watch's `_check_jobs`; the first was
+        dropped once its jobs were final), due a day past `since`, the replay event's time,
+        so a retry of the event writes the same item. A job no marker in its owner's partition
+        names (a follow-up backfill step's: its marker is in the follow-up event's; the flush's
+        with no owner): a jobs reminder of its own, and its owner's. One Query of markers per
+        owner. Best effort: a failed read or write only leaves the planned checks."""
+        requests: dict[str, int] = {}
+        own: dict[str, tuple[set[str], int]] = {}  # marker -> (its job request ids, expiry)
+        markers: dict[str, list[Item] | None] = {}  # per owner; None: not read
+        for m in sending:
+            job_request = str(m["request_id"])
+            expires = int(m.get("expires_at") or self._expires())
+            owner = keys.made_by(job_request)
+            if owner is None:
+                requests[job_request] = expires
+                continue
+            if owner not in markers:
+                markers[owner] = self._markers_of(owner)
+            marker = next((x for x in markers[owner] or () if job_request in marked_requests(x)),
+                          None)  # fmt: skip
+            if marker is None or marker.get("kind") == keys.SPLIT_MARK:
+                requests[owner] = expires
+            if marker is None or marker.get("kind") != keys.SPLIT_MARK:
+                name = job_request if marker is None else marker_id(marker)
+                ids = {job_request} if marker is None else set(marked_requests(marker))
+                own[name] = (own.get(name, (set(), 0))[0] | ids, expires)
         reminders = [remind_now(rid, None, now, exp) for rid, exp in sorted(requests.items())]
+        reminders += [remind_jobs(n, ids, since, exp) for n, (ids, exp) in sorted(own.items())]
         try:
             batch_put(self._table, reminders)
         except (ClientError, BotoCoreError, RuntimeError) as error:  # Runtime: left unprocessed
             logger.warning("replay left no reminder for the watch", error=type(error).__name__)
+
+    def _markers_of(self, owner: str) -> list[Item] | None:
+        """`owner`'s `REDERIVED#` markers; None when the read failed (best effort, as the
+        reminders: a job then reminds its owner and itself)."""
+        try:
+            return rederived_markers(self._table, owner)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("replay read no markers", error=error_code(error))
+            return None
 
     def _replay_job(
         self, marker: Item, system: str, now: str, replay_id: str, retired_at: str | None = None
@@ -1291,7 +1328,7 @@ class Resolver:
         if jobs:
             made = self._backfill_jobs(request_id, keys.own_request_id(first, step.hex[:12]),
                                        jobs, pending, chain if resend else None,
-                                       outcome)  # fmt: skip
+                                       outcome, _event_time(event))  # fmt: skip
         outcome.update({"jobs_total": len(made), "scanned": scanned, "planned": planned})
         outcome.update(self._in_flight_earlier(named))
         if more:
@@ -1304,17 +1341,20 @@ class Resolver:
 
     def _backfill_jobs(
         self, request_id: str, step_request: str, jobs: dict[str, JobPlan], pending: Outbox,
-        chain: str | None, outcome: Item,
+        chain: str | None, outcome: Item, since: datetime,
     ) -> list[str]:  # fmt: skip
         """A backfill step's jobs (job request id -> its plan, one per purpose set; `chain`: a
-        `--resend`'s), and in `outcome` their request ids and the identities they carry."""
+        `--resend`'s), and in `outcome` their request ids and the identities they carry.
+        Their reminder is due a day past `since`, the event's time, not the clock's: a retry
+        of the event (the same step id) writes the same item, not a second one."""
         # One marker before the jobs, naming them all: a resolver dying between them leaves
         # nothing the sweep cannot see (as `_rederived_jobs`), for one write whatever the jobs.
         system = next(iter(jobs.values())).system.name
-        mark_rederived(self._table, request_id, step_request, set(jobs), [system],
-                       self._expires())  # fmt: skip
-        # (BatchWriteItem: the role's one write to WATCH, as the replay's reminders)
-        batch_put(self._table, [remind_jobs(step_request, set(jobs), self._clock(),
+        named = mark_rederived(self._table, request_id, step_request, set(jobs), [system],
+                               self._expires())  # fmt: skip
+        # (BatchWriteItem: the role's one write to WATCH, as the replay's reminders.) Every
+        # run's ids, as the marker has them: a retry's reminder replaces the first run's.
+        batch_put(self._table, [remind_jobs(step_request, named, since,
                                             self._expires())])  # fmt: skip
         made: list[str] = []
         carried: list[str] = []
@@ -1786,6 +1826,11 @@ def _step_plans(derivation: Pass, system: str, request_id: str, first: str) -> d
         if plan is not None and (plan.needs or f"{job_request}:{system}" in plan.covered):
             jobs[job_request] = plan
     return jobs
+
+
+def _event_time(event: Item) -> datetime:
+    """When an operator's event was written (its `received_at`): the same on each retry."""
+    return datetime.fromisoformat(str(event["received_at"]))
 
 
 def _job_item(

@@ -176,13 +176,14 @@ def put_resolution(table: Table, item: Item) -> bool:
 def mark_rederived(
     table: Table, owner: str, marker: str, job_requests: set[str], systems: list[str],
     expires_at: int, kind: str = "rederived",
-) -> None:  # fmt: skip
+) -> set[str]:  # fmt: skip
     """The `REDERIVED#<marker>` item in `owner`'s partition naming jobs made under request
     ids of their own (`request_ids`; a backfill step's, one per purpose set), written before
     them. The ids are added to a set: a retry naming others keeps the first run's too.
+    Returns that set, every run's ids (the step's watch reminder names them all).
     `kind` "split": a request's further jobs (resolver `_request_jobs`), which its
     RESOLUTION names; the sweep reads the marker, the proof views the RESOLUTION."""
-    table.client.update_item(
+    answer = table.client.update_item(
         TableName=table.name,
         Key=serialize({"pk": keys.request_pk(owner), "sk": keys.rederived_sk(marker)}),
         UpdateExpression="SET kind = :kind, request_id = :marker, systems = :systems, "
@@ -190,7 +191,27 @@ def mark_rederived(
         ExpressionAttributeValues=serialize({":kind": kind, ":marker": marker,
                                              ":systems": systems, ":exp": expires_at,
                                              ":ids": set(job_requests)}),
+        ReturnValues="ALL_NEW",  # the whole small item: the set whether this run changed it or not
     )  # fmt: skip
+    named = deserialize(answer.get("Attributes") or {}).get("request_ids")
+    return {str(r) for r in named} if named else set(job_requests)
+
+
+def rederived_markers(table: Table, owner: str) -> list[Item]:
+    """The `REDERIVED#` markers in `owner`'s partition, one Query: what names the jobs made
+    under request ids of their own beside its own (its further jobs' marker, `kind` "split",
+    among them)."""
+    return list(query.items(
+        table, KeyConditionExpression="pk = :pk AND begins_with(sk, :marker)",
+        ExpressionAttributeValues={":pk": {"S": keys.request_pk(owner)},
+                                   ":marker": {"S": keys.REDERIVED_PREFIX}},
+    ))  # fmt: skip
+
+
+def marker_id(marker: Item) -> str:
+    """The id a `REDERIVED#` marker is kept under (its sort key's tail): the flush's or a
+    backfill step's jobs' reminder is written with it (`ops.reminders.remind_jobs`)."""
+    return str(marker["sk"]).removeprefix(keys.REDERIVED_PREFIX)
 
 
 def marked_requests(marker: Item) -> list[str]:
