@@ -266,10 +266,12 @@
     applicable[0] < 0 ? "1---" : `1${"-YN"[usnat.SaleOptOutNotice]}${saleOut() || !state.known ? "Y" : "N"}N`;
   // The cookie is not written before the state is known unless opted out: a value from an
   // earlier page stays until then (it outlives this page; the same rule as Google's and Meta's).
-  // Unless it holds no opt-out (none, or an out-of-scope page's "1---", "does not apply"): on a
-  // page in scope it then says the fail-closed string at once, as __uspapi does (review s31 R7).
+  // Unless it holds no opt-out (none, or an out-of-scope page's "1---", "does not apply"), or
+  // the state could not be read: on a page in scope it then says the fail-closed string, as
+  // __uspapi does (review s31 R7; review s34 L3: an earlier "1YNN" no longer outlasts a failed read).
   const writeUsp = () =>
-    (state.known || saleOut() || !/^1.[YN]/.test(readCookie("usprivacy"))) && setCookie("usprivacy", uspString());
+    (state.known || state.failed || saleOut() || !/^1.[YN]/.test(readCookie("usprivacy"))) &&
+    setCookie("usprivacy", uspString());
 
   const int = (value, width) => value.toString(2).padStart(width, "0");
   // GPP base64url pads the bits to a whole byte, then to a whole sextet: exactly what

@@ -639,3 +639,24 @@ def test_another_tab_that_reads_a_newer_state_does_not_lift_this_tabs_opt_out(
     # Then the first tab, whose own read is older, still applies the opt-out
     assert first.evaluate("() => window.optoutBridge.state().optOut.sale") is True
     assert first.evaluate("() => window.optoutBridge.state().uspString") == "1YYN"
+
+
+def test_an_earlier_not_opted_out_usprivacy_cookie_says_opted_out_once_the_state_cannot_be_read(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a browser whose usprivacy cookie says "not opted out" (1YNN) from an earlier page:
+    # the person may have opted out elsewhere since (review s34 L3)
+    context = new_context()
+    context.add_cookies([{"name": "usprivacy", "value": "1YNN", "url": static_site}])
+    api = FakeConsentApi(unavailable=True)
+    api.install(context)
+
+    # When a page loads and the consent state cannot be read
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    page.evaluate("() => window.optoutBridge.ready")
+
+    # Then the cookie says what __uspapi says: opted out (fail closed), not the earlier "N"
+    usp = page.evaluate("() => new Promise((r) => window.__uspapi('getUSPData', 1, (d) => r(d.uspString)))")
+    assert usp == "1YYN"
+    assert _cookie(context, "usprivacy") == "1YYN"
