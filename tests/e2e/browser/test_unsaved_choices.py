@@ -657,6 +657,8 @@ def test_an_earlier_not_opted_out_usprivacy_cookie_says_opted_out_once_the_state
     page.evaluate("() => window.optoutBridge.ready")
 
     # Then the cookie says what __uspapi says: opted out (fail closed), not the earlier "N"
-    usp = page.evaluate("() => new Promise((r) => window.__uspapi('getUSPData', 1, (d) => r(d.uspString)))")
+    usp = page.evaluate(
+        "() => new Promise((r) => window.__uspapi('getUSPData', 1, (d) => r(d.uspString)))"
+    )
     assert usp == "1YYN"
     assert _cookie(context, "usprivacy") == "1YYN"
