@@ -1,0 +1,62 @@
+"""Reads that a lagging replica answers (consistency34): DynamoDB's default reads may miss a
+write made a moment ago, and two reads of one view may reach two replicas, one current and one
+behind. A view that states an outcome (the range export: a proof under §7101) reads what it
+states strongly consistent, so a stale replica cannot make it say `completed` while a job the
+request's own RESOLUTION names is pending. `LaggingClient` stands in for that replica: moto
+itself is strongly consistent."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from optout.ops.export import ExportService
+from optout.store.table import Table
+from tests.conftest import Aws
+from tests.integration.test_request_split_purposes import (
+    phone_out_of_profiling_then_a_form_naming_both,
+    webhook_jobs,
+)
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
+from tests.support.pipeline import Pipeline, build_pipeline
+from tests.support.stale_reads import LaggingClient
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def test_a_range_export_never_reads_a_further_job_pending_as_done_from_a_lagging_replica(
+    pipe: Pipeline,
+) -> None:
+    # Given a request naming two unlinked people: the webhook has its own job and a further
+    # one (`<request>~<hex>:webhook`, named by the RESOLUTION's split_jobs); every job is done
+    # but the further one, still pending
+    request_id = phone_out_of_profiling_then_a_form_naming_both(pipe)
+    (further,) = [j for j in webhook_jobs(pipe, request_id) if j != f"{request_id}:webhook"]
+    messages = pipe.drain("webhook")
+    deliver(pipe, [m for m in messages if m["job_id"] != further], Vendor())
+    for system in SYSTEMS.systems:
+        if system.name != "webhook":
+            work(pipe, system.queue_key, Vendor())
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    today = datetime.now(UTC).date()
+
+    def exported(reader: Table) -> dict[str, object]:
+        answer = ExportService(reader, b"k" * 32).range(today, today, None)
+        (request,) = [r for r in answer["records"]
+                      if r["record"] == "request" and r["request_id"] == request_id]  # fmt: skip
+        return request
+
+    assert exported(table)["status"] == "processing"
+    # When the export's read of the further job reaches a replica that has not applied the
+    # write that made it (the RESOLUTION naming it, written after it, read from one that has)
+    further_key = (f"REQ#{further.rpartition(':')[0]}", "JOB#webhook")
+    lagging = LaggingClient(table.client, unseen={further_key})
+    request = exported(replace(table, client=lagging))
+    # Then it still says the request is open, not completed, and its outcome open
+    assert request["status"] == "processing"
+    assert request["outcome"] == "open"
+    assert request["answered_at"] is None
