@@ -11,10 +11,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from optout.hash_key import load_hash_key
 from optout.ops.export import ExportService
+from optout.settings import Settings
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_request_split_purposes import (
+    PHONE,
     phone_out_of_profiling_then_a_form_naming_both,
     webhook_jobs,
 )
@@ -60,3 +63,25 @@ def test_a_range_export_never_reads_a_further_job_pending_as_done_from_a_lagging
     assert request["status"] == "processing"
     assert request["outcome"] == "open"
     assert request["answered_at"] is None
+
+
+def test_the_identity_export_lists_a_further_job_once_while_its_resolution_lags(
+    pipe: Pipeline,
+) -> None:
+    # Given a request naming two unlinked people, resolved and worked: the phone's webhook job
+    # is a further one (`<request>~<hex>:webhook`), which the request's RESOLUTION names
+    request_id = phone_out_of_profiling_then_a_form_naming_both(pipe)
+    for system in SYSTEMS.systems:
+        work(pipe, system.queue_key, Vendor())
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    # When the phone's export reads that RESOLUTION from a replica that has not applied it
+    # (the request's own records are read strongly consistent, so they name the further job)
+    lagging = LaggingClient(table.client, unseen={(f"REQ#{request_id}", "RESOLUTION")})
+    key = load_hash_key(Settings.from_env())  # the stack's own: the export finds by it
+    answer = ExportService(replace(table, client=lagging), key).identity("phone", PHONE, None)
+    # Then the further job is one record, the request's, not a second one beside it as a job
+    # only the identity's marks name
+    jobs = [r for r in answer["records"] if r["record"] == "job"
+            and str(r.get("job_id")).startswith(f"{request_id}~")]  # fmt: skip
+    assert len(jobs) == 1
+    assert lagging.stale_reads == 0  # nothing this export reads comes from the lagging replica

@@ -232,8 +232,10 @@ class ExportService:
                   if (owner := keys.made_by(job_id.rsplit(":", 1)[0])) in listed}  # fmt: skip
         if not owners:
             return set()
+        # Strongly consistent, as those requests' own records (`_request_records`): a default
+        # read that missed a RESOLUTION they read listed its further job twice (consistency34)
         found = batch_get(self._table, [(keys.request_pk(o), keys.RESOLUTION_SK) for o in owners],
-                          fields=("split_jobs",))  # fmt: skip
+                          consistent=True, fields=("split_jobs",))  # fmt: skip
         return {str(job) for item in found.values()
                 for jobs in (item.get("split_jobs") or {}).values() for job in jobs}  # fmt: skip
 
