@@ -8,6 +8,7 @@ itself is strongly consistent."""
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from optout.ops.export import ExportService
 from optout.settings import Settings
 from optout.store.table import Table
 from tests.conftest import Aws
+from tests.integration.test_backfill import backfill, opted_out_before, run_chain
 from tests.integration.test_request_split_purposes import (
     PHONE,
     phone_out_of_profiling_then_a_form_naming_both,
@@ -85,3 +87,27 @@ def test_the_identity_export_lists_a_further_job_once_while_its_resolution_lags(
             and str(r.get("job_id")).startswith(f"{request_id}~")]  # fmt: skip
     assert len(jobs) == 1
     assert lagging.stale_reads == 0  # nothing this export reads comes from the lagging replica
+
+
+def test_a_range_export_reads_a_replayed_backfill_job_as_pending_not_as_its_failure(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a backfill of meta whose one step made one job, pending now (sent again by a
+    # replay a moment ago: a lagging replica still holds the copy the failure left)
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta")
+    request_id = backfill(pipe, "meta")["request_id"]
+    (record,) = run_chain(pipe, request_id)
+    key = (f"REQ#{record['job_request_id']}", "JOB#meta")
+    (job,) = [i for i in pipe.partition(key[0]) if i["sk"] == key[1]]
+    assert job["status"] == "pending"
+    failed_copy = {**job, "status": "failed", "completed_at": job["created_at"]}
+    lagging = LaggingClient(pipe.aws.dynamodb, unseen=set(), older={key: failed_copy})
+    table = replace(Table(pipe.aws.dynamodb, pipe.aws.table_name), client=lagging)
+    # When the day is exported
+    day = datetime.now(UTC).date()
+    records = ExportService(table, b"k" * 32).range(day, day, None)["records"]
+    # Then the step and its job read as they are: open, not failed
+    (step,) = [r for r in records if r["record"] == "request" and r["request_id"] == request_id]
+    assert (step["status"], step["systems_failed"]) == ("processing", 0)
+    (exported,) = [r for r in records if r["record"] == "job" and r.get("made_by") == request_id]
+    assert exported["status"] == "pending"
