@@ -232,8 +232,10 @@ class ExportService:
                   if (owner := keys.made_by(job_id.rsplit(":", 1)[0])) in listed}  # fmt: skip
         if not owners:
             return set()
+        # Strongly consistent, as those requests' own records (`_request_records`): a default
+        # read that missed a RESOLUTION they read listed its further job twice (consistency34)
         found = batch_get(self._table, [(keys.request_pk(o), keys.RESOLUTION_SK) for o in owners],
-                          fields=("split_jobs",))  # fmt: skip
+                          consistent=True, fields=("split_jobs",))  # fmt: skip
         return {str(job) for item in found.values()
                 for jobs in (item.get("split_jobs") or {}).values() for job in jobs}  # fmt: skip
 
@@ -463,7 +465,11 @@ class ExportService:
     # -- one request ---------------------------------------------------------------------------
 
     def _request_records(self, request_id: str) -> list[Item]:
-        items, covering = load_with_proof(self._table, request_id, quiet=True)
+        # Strongly consistent, as every view that states an outcome: a default read may reach
+        # a replica that has not applied a further job's write while the RESOLUTION naming it
+        # (written after it) was read from one that has, and the job left out made the system
+        # `done` and the request `completed` while that job was pending (consistency34).
+        items, covering = load_with_proof(self._table, request_id, consistent=True, quiet=True)
         records = request_records(request_id, items, covering, self._clock())
         if records and records[0].get("event_type") == "backfill":
             records += _backfill_jobs(self._table, request_id, items, records[0])
@@ -600,7 +606,7 @@ def _backfill_jobs(table: Table, request_id: str, items: list[Item], request: It
     by the step's `REDERIVED#` marker) and so under no day of the ByDay index: their `job`
     records (`made_by` the step), and the step's status and counts from them (review s14
     operator 1: the export had only the step's request record, `systems_total 0`)."""
-    marked = marked_jobs(table, items)
+    marked = marked_jobs(table, items, consistent=True)  # as the request's own (above)
     if not marked:
         return []
     # A job its system's retirement left open is no longer owed (status.retired_job), as in
