@@ -206,7 +206,8 @@ def test_an_exported_request_names_the_day_its_years_figures_count_it_under() ->
 
 def test_a_partly_complied_request_exports_answered_as_the_figures_count_it() -> None:
     # Given a request whose Salesforce job failed for good and whose Braze job was done (the
-    # §7102 figures: complied_part, responded at Braze's receipt; review s26 counsel F4)
+    # §7102 figures: complied_part, responded at its last receipt, Salesforce's failure after
+    # Braze's confirmation; review s26 counsel F4, s34 proof F2)
     rid = "e58c4f69-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
     pk = f"REQ#{rid}"
     event = {"pk": pk, "sk": "EVENT", "request_id": rid, "event_type": "opt_out",
@@ -228,7 +229,7 @@ def test_a_partly_complied_request_exports_answered_as_the_figures_count_it() ->
     request = request_records(rid, [event, resolution, braze, salesforce], {}, now)[0]
     # Then it reads answered when the figures count its response, and not late
     assert (request["status"], request["outcome"]) == ("failed", "complied_part")
-    assert request["answered_at"] == "2026-12-02T18:00:02.000Z"
+    assert request["answered_at"] == "2026-12-02T18:59:00.000Z"
     assert request["late"] is False
     # ... and with no system done, it is not answered, and late past its deadline
     braze["status"] = "failed"

@@ -169,6 +169,8 @@ class AdminService:
             "no_record": {
                 s: list(d.no_record) for s, d in sorted(deliveries.items()) if d.no_record
             },
+            # A job that failed for good: the system may hold the person, and was not told.
+            "failed": {s: list(d.failed) for s, d in sorted(deliveries.items()) if d.failed},
             "updated_at": state.get("updated_at") or (node or {}).get("updated_at"),
             "links": _edges(items, keys.LINK_PREFIX),
             "asserts": _edges(items, keys.ASSERTS_PREFIX),

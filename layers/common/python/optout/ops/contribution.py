@@ -79,9 +79,11 @@ from optout.api_models import RequestStatusOut
 from optout.deadlines import answered_late, counted_in, received_on
 from optout.events import asks_limit, asks_opt_out, is_request
 from optout.evidence import IMPORT_DEFAULT
-from optout.status import SystemProof, aggregate, proofs
+from optout.status import DONE, FAILED, SystemProof, aggregate, proofs
 from optout.store import keys
 from optout.store.codec import Item
+
+ENDED = DONE | {FAILED}  # a job's final statuses: each is a receipt
 
 Outcome = Literal["complied_whole", "complied_part", "denied", "failed", "open"]
 SOURCES = ("banner", "webform", "gpc", "agent")
@@ -355,10 +357,14 @@ def _outcome(
             # The other tool responded then; a system here failing since changes this
             # deployment's part, not when the consumer's request was answered.
             return "complied_part", str(imported["completed_at"])
-        done = [str(j["completed_at"]) for s in systems if s.state == "done" for j in s.jobs
-                if j.get("completed_at")]  # fmt: skip
+        # Its last receipt, a failure's included: a system that failed for good after the
+        # others confirmed answered then, and until then the request read processing (review
+        # s34 proof F2: the last `done` alone counted a request whose last system failed days
+        # later, past its deadline, as answered early, and its export `late: false`).
+        ended = [str(j["completed_at"]) for s in systems if s.state in ("done", FAILED)
+                 for j in s.jobs if j.get("status") in ENDED and j.get("completed_at")]  # fmt: skip
         if any(s.state == "done" for s in systems):
-            return "complied_part", max([str(resolution.get("resolved_at") or ""), *done]) or None
+            return "complied_part", max([str(resolution.get("resolved_at") or ""), *ended]) or None
         return "failed", None
     return "open", None
 

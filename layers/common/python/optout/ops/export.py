@@ -696,14 +696,14 @@ def _identity_records(
                                 "at": item.get("linked_at") or item.get("asserted_at"),
                                 "carried": sorted(item.get("carried", ()))})  # fmt: skip
     for system, mark in sorted(marks.items()):
-        confirmed, in_flight, no_record, gone = deliveries[system]
+        confirmed, in_flight, no_record, gone, failed = deliveries[system]
         # `updated_at` is the mark's last write (a job made or replayed), not a confirmation
         # time: `jobs` names the job of each purpose, whose record has its `completed_at`.
         jobs = {str(p): str(mark[job_attribute(p)]) for p in sorted(mark.get("inflight", ()))
                 if mark.get(job_attribute(p))}  # fmt: skip
         records.append({"record": "delivery", "system": system,
                         "confirmed": sorted(confirmed), "in_flight": sorted(in_flight),
-                        "no_record": list(no_record),
+                        "no_record": list(no_record), "failed": list(failed),
                         "updated_at": mark.get("updated_at"), "jobs": jobs})  # fmt: skip
         if gone and retired and system in retired:  # open jobs no longer owed: who, when, why
             records[-1] |= {"retired": sorted(gone), "retirement": retirement_view(retired[system])}

@@ -679,6 +679,10 @@ class Settled(NamedTuple):
     # Purposes whose job was not done when the system was retired (optout/retire.py): no
     # longer owed, so neither confirmed nor in flight (review s14 operator 8).
     retired: frozenset[str] = frozenset()
+    # The failed jobs the mark still names for a purpose nothing confirmed or carries now,
+    # each {"job_id", "completed_at", "purposes"}: the system may hold the person and was
+    # not told (review s34 proof F1: a per-person view that left it out read as "not there").
+    failed: tuple[Item, ...] = ()
 
 
 def settled(
@@ -732,8 +736,29 @@ def settled(
                 continue
             (done if finished else flying).add(purpose)
         no_record = tuple({**e, "purposes": sorted(e["purposes"])} for _, e in sorted(none.items()))
-        found[system] = Settled(done, flying - done, no_record, frozenset(gone - done))
+        failed = _failed_here(named_here, jobs, done | flying | gone, retired_at)
+        found[system] = Settled(done, flying - done, no_record, frozenset(gone - done), failed)
     return found
+
+
+def _failed_here(
+    named: dict[str, str], jobs: dict[str, Item], accounted: set[str], retired_at: str | None
+) -> tuple[Item, ...]:
+    """The failed jobs `named` still names for purposes not in `accounted` (confirmed, in
+    flight or retired), one entry per job; a job made by a retirement's time is no longer
+    owed (optout/retire.py), so it is left out."""
+    found: dict[str, Item] = {}
+    for purpose, job_id in sorted(named.items()):
+        job = jobs.get(job_id)
+        if purpose in accounted or job is None or job.get("status") != "failed":
+            continue
+        if retired_at and made_at_or_before(job, retired_at):
+            continue
+        entry = found.setdefault(
+            job_id, {"job_id": job_id, "purposes": [], "completed_at": job.get("completed_at")}
+        )
+        entry["purposes"].append(purpose)
+    return tuple(e for _, e in sorted(found.items()))
 
 
 def named_job_items(table: Table, marks: dict[str, Item]) -> dict[str, Item]:
