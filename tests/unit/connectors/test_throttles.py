@@ -171,7 +171,9 @@ def test_meta_s_rate_limit_code_is_a_throttle_at_400_or_429_or_beside_a_usage_he
 
     assert outcome.error.retryable, outcome.error.reason
     code = error["code"]
-    assert outcome.error.reason == f"meta remove EMAIL_SHA256: throttled (code {code}, HTTP {status})"
+    assert (
+        outcome.error.reason == f"meta remove EMAIL_SHA256: throttled (code {code}, HTTP {status})"
+    )
 
 
 def test_meta_s_code_4_at_a_403_with_no_usage_header_is_a_refusal_not_a_throttle(server):

@@ -18,9 +18,10 @@ Meta reports throttling (mostly as HTTP 400; at 400 or 429 the code decides, at 
 status only beside a usage header) with codes 4/17/32/341/613 or a Business Use Case code
 (80000-80014, e.g. 80004 "too many calls to this ad-account"), or flags an error
 `is_transient`: retried like a 429, after the `estimated_time_to_regain_access` of its
-`X-Business-Use-Case-Usage` header when it gives one, else after a 429's `Retry-After`; an expired API version (code 2635) is
-final and says so. A version Meta no longer serves may instead be upgraded, the answer carrying
-`X-Ad-Api-Version-Warning`: logged once a batch, so the operator updates `api_version`.
+`X-Business-Use-Case-Usage` header when it gives one, else after a 429's `Retry-After`; an
+expired API version (code 2635) is final and says so. A version Meta no longer serves may
+instead be upgraded, the answer carrying `X-Ad-Api-Version-Warning`: logged once a batch, so
+the operator updates `api_version`.
 "Done" means Meta accepted the removal (Meta: changes "usually take up to 24 hours", longer for
 more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
 answer counts what it took: `num_received` below the hashes sent fails every job of the batch
