@@ -140,7 +140,7 @@ def test_the_old_pattern_option_is_no_option(server):
 
 def test_a_form_without_examples_is_refused(server):
     form = {k: v for k, v in FORM.items() if k != "examples"}
-    with pytest.raises(ConfigError, match="customer_id_form"):
+    with pytest.raises(ConfigError, match=r"customer_id_form\.examples"):
         with_form(server, form)
 
 
