@@ -1,6 +1,6 @@
 """Through the local stack (review s34 stranger M1): anyone may post an opt-out naming a
 customer id, and Segment makes a billed tracked user of every userId its Tracking API is
-sent. With `customer_id_pattern`, an id outside the workspace's own form reaches no Segment
+sent. With `customer_id_form`, an id outside the workspace's own form reaches no Segment
 call; the request still completes, and one of the form is sent as before."""
 
 import json
@@ -23,7 +23,12 @@ def test_a_made_up_customer_id_makes_no_segment_user_and_a_real_one_is_sent(
     # Given the shipped systems, Segment told the form of the shop's customer ids
     systems = shipped_systems()
     (segment,) = [s for s in systems["systems"] if s["name"] == "segment"]
-    segment["options"]["customer_id_pattern"] = r"cust-[0-9]{1,8}"
+    segment["options"]["customer_id_form"] = {
+        "prefix": "cust-",
+        "characters": "0-9",
+        "max_length": 8,
+        "examples": ["cust-20261204"],
+    }
     stack = start_stack(systems)
     made_up, real = f"made-up-{uuid.uuid4().hex[:8]}", "cust-20261204"
 

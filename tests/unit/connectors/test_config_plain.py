@@ -59,6 +59,10 @@ def _typed(hint: Any) -> st.SearchStrategy[Any]:
         return TEXT
     if hint is bool:
         return st.booleans()
+    if hint is int:
+        return st.integers(-1, 200)
+    if isinstance(hint, type) and issubclass(hint, Model):  # a nested model (Segment's form)
+        return _near_valid(hint)
     if origin is Literal:
         return st.sampled_from([*args, "nope"])
     if origin in (Union, types.UnionType):

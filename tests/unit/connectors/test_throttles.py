@@ -143,28 +143,87 @@ def test_meta_s_application_limit_reached_341_is_retried(server):
 
     assert outcome.status is None
     assert outcome.error.retryable, outcome.error.reason
-    assert outcome.error.reason == "meta remove EMAIL_SHA256: throttled (code 341)"
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: throttled (code 341, HTTP 400)"
 
 
-@pytest.mark.parametrize("status", [403, 429])
-def test_meta_s_rate_limit_code_is_retried_whatever_the_http_status(server, status):
-    # Meta has answered code 4 with an HTTP 403 (facebook/facebook-android-sdk issue 582):
-    # the code says "throttled", and a 403 alone would fail the job for good
-    (outcome,) = meta_answering(server, status, {"code": 4}).deliver([JOB])
+def meta_answering_with(server: Any, status: int, error: dict[str, Any],
+                        headers: dict[str, str]) -> Any:  # fmt: skip
+    connector = meta_checked(server)
+    connector.http = Answering(status, {"error": {"message": "m", "type": "T", **error}}, headers)
+    return connector
+
+
+APP_USAGE = {"x-app-usage": '{"call_count": 100, "total_cputime": 20, "total_time": 25}'}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "headers"),
+    [(429, {"code": 4}, {}),  # at 400 or 429 the code decides
+     (403, {"code": 4}, APP_USAGE),  # elsewhere a usage header says Meta is counting calls
+     (403, {"code": 17}, {"x-ad-account-usage": '{"acc_id_util_pct": 100}'}),
+     (403, {"code": 4, "is_transient": True}, {})],  # or Meta calls it transient
+)  # fmt: skip
+def test_meta_s_rate_limit_code_is_a_throttle_at_400_or_429_or_beside_a_usage_header(
+    server, status, error, headers
+):
+    # Meta has answered code 4 with an HTTP 403 (facebook/facebook-android-sdk issue 582)
+    (outcome,) = meta_answering_with(server, status, error, headers).deliver([JOB])
 
     assert outcome.error.retryable, outcome.error.reason
-    assert outcome.error.reason == "meta remove EMAIL_SHA256: throttled (code 4)"
+    code = error["code"]
+    assert (
+        outcome.error.reason == f"meta remove EMAIL_SHA256: throttled (code {code}, HTTP {status})"
+    )
 
 
-def test_meta_ad_account_read_refused_with_a_throttle_403_is_retried_not_left_unchecked(server):
+def test_meta_s_code_4_at_a_403_with_no_usage_header_is_a_refusal_not_a_throttle(server):
+    # A permission problem dressed as code 4 (review s34 L2): final, as a 403 was before
+    (outcome,) = meta_answering(server, 403, {"code": 4}).deliver([JOB])
+
+    assert not outcome.error.retryable
+    assert outcome.error.reason == "meta remove EMAIL_SHA256: HTTP 403 (code 4)"
+
+
+def test_meta_s_429_with_a_throttle_code_keeps_its_retry_after(server):
+    # Reading throttle codes at a 429 must not cost it the wait it asks (review s34 L1)
+    connector = meta_answering_with(server, 429, {"code": 4}, {"retry-after": "120"})
+
+    (outcome,) = connector.deliver([JOB])
+
+    assert outcome.error.retryable
+    assert outcome.error.retry_after == 120
+
+
+def test_meta_s_own_regain_estimate_wins_over_a_retry_after(server):
+    usage = json.dumps({"1": [{"type": "ads_management", "estimated_time_to_regain_access": 5}]})
+    connector = meta_answering_with(
+        server, 429, {"code": 80004}, {"retry-after": "120", "x-business-use-case-usage": usage}
+    )
+
+    (outcome,) = connector.deliver([JOB])
+
+    assert outcome.error.retry_after == 300
+
+
+def test_meta_ad_account_read_refused_with_a_throttle_403_and_a_usage_header_is_retried(server):
     # the account check treats a throttle as "ask again later", not as an unreadable account
     connector = make_connector(server, "meta")
-    connector.http = Answering(403, {"error": {"message": "m", "type": "T", "code": 17}})
+    connector.http = Answering(403, {"error": {"message": "m", "type": "T", "code": 17}}, APP_USAGE)
 
     with pytest.raises(DeliveryError) as raised:
         connector.check_account()
 
-    assert raised.value.retryable and "throttled (code 17)" in raised.value.reason
+    assert raised.value.retryable and "throttled (code 17, HTTP 403)" in raised.value.reason
+
+
+def test_meta_ad_account_read_refused_with_code_4_at_a_bare_403_is_unread_and_removals_go(server):
+    # As before session 34: the read is `unread`, and the removals are sent unchecked
+    connector = make_connector(server, "meta")
+    connector.http = Answering(403, {"error": {"message": "m", "type": "T", "code": 4}})
+
+    check = connector.check_account()
+
+    assert check.unread == "meta ad account not checked: meta ad account: HTTP 403 (code 4)"
 
 
 @pytest.mark.parametrize(

@@ -14,13 +14,14 @@ developers.facebook.com/docs/graph-api/guides/secure-requests, read 2026-12-03):
 `payload` (Meta's own example posts it with `-F`); the ad account's GET has no body, so there
 it is a query parameter, as facebook-business sends it on every call (session.py). It is
 neither personal data nor the secret, and proves nothing without the token.
-Meta reports throttling (mostly as HTTP 400; the code decides, whatever the status) with codes
-4/17/32/341/613 or a Business Use Case code (80000-80014, e.g. 80004 "too many calls to this
-ad-account"), or flags an error
+Meta reports throttling (mostly as HTTP 400; at 400 or 429 the code decides, at another
+status only beside a usage header) with codes 4/17/32/341/613 or a Business Use Case code
+(80000-80014, e.g. 80004 "too many calls to this ad-account"), or flags an error
 `is_transient`: retried like a 429, after the `estimated_time_to_regain_access` of its
-`X-Business-Use-Case-Usage` header when it gives one; an expired API version (code 2635) is
-final and says so. A version Meta no longer serves may instead be upgraded, the answer carrying
-`X-Ad-Api-Version-Warning`: logged once a batch, so the operator updates `api_version`.
+`X-Business-Use-Case-Usage` header when it gives one, else after a 429's `Retry-After`; an
+expired API version (code 2635) is final and says so. A version Meta no longer serves may
+instead be upgraded, the answer carrying `X-Ad-Api-Version-Warning`: logged once a batch, so
+the operator updates `api_version`.
 "Done" means Meta accepted the removal (Meta: changes "usually take up to 24 hours", longer for
 more records or audiences; no status to poll); `vendor_ref` holds Meta's session ids. Meta's
 answer counts what it took: `num_received` below the hashes sent fails every job of the batch
@@ -53,7 +54,7 @@ from typing import ClassVar, NamedTuple
 from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, noted, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
-from optout.connectors.http import HttpResponse, status_error
+from optout.connectors.http import HttpResponse, asked_wait, status_error
 from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
@@ -66,6 +67,11 @@ THROTTLE_CODES = frozenset({4, 17, 32, 341, 613})
 # management, ...): Meta's "Rate Limiting" (Marketing API) and Custom Audience error table,
 # checked 2026-12-01. Which one usersofanyaudience draws on Meta does not say: all are retried.
 BUSINESS_USE_CASE_CODES = range(80000, 80015)
+# Where a throttle code alone says "throttled"; at another status it needs one of Meta's usage
+# headers beside it (lower-cased, as HttpResponse keeps them). Meta, "Rate Limiting" (Graph
+# API), developers.facebook.com/docs/graph-api/overview/rate-limiting, read 2026-12-04.
+THROTTLE_STATUSES = frozenset({400, 429})
+USAGE_HEADERS = ("x-app-usage", "x-business-use-case-usage", "x-ad-account-usage")
 DEPRECATED_VERSION_CODE = 2635
 INVALID_TOKEN_CODE = 190  # OAuthException: expired, revoked or rotated token
 DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
@@ -309,12 +315,13 @@ class MetaConnector(Connector[MetaSecret]):
         payload = answer.json()
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
-        if _throttled(error):
+        if _throttled(error, answer.status, answer.headers):
+            # Meta's usage estimate first; else the Retry-After a 429 may carry (review s34 L1)
             return DeliveryError(
-                f"{step}: throttled (code {code})",
+                f"{step}: throttled (code {code}, HTTP {answer.status})",
                 retryable=True,
                 http_status=answer.status,
-                retry_after=regain_access_seconds(answer.headers),
+                retry_after=regain_access_seconds(answer.headers) or asked_wait(answer),
             )
         if code == INVALID_TOKEN_CODE:
             return DeliveryError(
@@ -342,17 +349,21 @@ class MetaConnector(Connector[MetaSecret]):
         return failure
 
 
-def _throttled(error: object) -> bool:
-    """Meta's throttling answer: a refusal with a rate-limit code, or an error Meta itself
-    calls transient (Graph API `is_transient`: the same call may succeed later). The code
-    decides, not the HTTP status: Meta sends its rate-limit codes with a 400 mostly, but code
-    4 has come with a 403 too (facebook/facebook-android-sdk issue 582), and its own PHP SDK
-    reads the code alone."""
+def _throttled(error: object, status: int, headers: dict[str, str]) -> bool:
+    """Meta's throttling answer: an error Meta itself calls transient (Graph API
+    `is_transient`: the same call may succeed later), or a rate-limit code. At HTTP 400 or 429
+    the code decides: Meta sends its rate-limit codes with a 400 mostly, and its own PHP SDK
+    reads the code alone. At any other status (code 4 has come with a 403:
+    facebook/facebook-android-sdk issue 582, a login call) the code counts only beside a usage
+    header: a permission refusal dressed as code 4 is possible, and read as a throttle it would
+    hold every removal back until the retries ran out (review s34 L2)."""
     if not isinstance(error, dict):
         return False
+    if error.get("is_transient") is True:
+        return True
     code = error.get("code")
     limited = type(code) is int and (code in THROTTLE_CODES or code in BUSINESS_USE_CASE_CODES)
-    return limited or error.get("is_transient") is True
+    return limited and (status in THROTTLE_STATUSES or any(h in headers for h in USAGE_HEADERS))
 
 
 def regain_access_seconds(headers: dict[str, str]) -> float | None:

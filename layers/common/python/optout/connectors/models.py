@@ -90,6 +90,10 @@ def _reader(hint: Any) -> Reader:
         return _text
     if hint is bool:
         return lambda v: v if type(v) is bool else NO
+    if hint is int:
+        return lambda v: v if type(v) is int else NO
+    if isinstance(hint, type) and issubclass(hint, Model):  # a nested model, read the same way
+        return lambda v: _or_no(_plain(hint, v))
     if origin is Literal:
         words = frozenset(a for a in args if type(a) is str)
         return lambda v: v if type(v) is str and v in words else NO
@@ -103,6 +107,10 @@ def _reader(hint: Any) -> Reader:
         key, value = _reader(args[0]), _reader(args[1])
         return lambda v: _mapping(v, key, value)
     return lambda v: NO
+
+
+def _or_no(value: Any) -> Any:
+    return NO if value is None else value
 
 
 def _text(value: Any) -> Any:

@@ -27,7 +27,6 @@ Segment matches on userId only: our device_id cookie is not Segment's anonymousI
 
 import base64
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from optout.connectors.base import Connector, Job, Outcome, Submitted, reason_co
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.http import json_body
 from optout.connectors.models import Model, parse_config
-from optout.identifiers import Identifier, IdType
+from optout.identifiers import CUSTOMER_ID_RE, Identifier, IdType
 from optout.purposes import Purpose
 from optout.systems import CONNECTOR_ID_TYPES
 from optout.timestamps import iso
@@ -67,6 +66,8 @@ FORWARDS_DELETION = "SUPPRESS_WITH_DELETE"
 FINISHED = "FINISHED"
 STILL_RUNNING = frozenset({"INITIALIZED", "RUNNING"})
 MAX_SUBJECTS = 5000  # subjectIds per regulation
+MAX_CUSTOMER_ID = 128  # identifiers.CUSTOMER_ID_RE: 1-128 of [A-Za-z0-9._:-]
+ID_PUNCTUATION = frozenset("._:-")
 # Segment: a suppression "can take up to 30 days to process", and deletions have a 30-day
 # SLA; a regulation still RUNNING before then is not a failure.
 REGULATION_GIVE_UP_SECONDS = 30 * 24 * 3600
@@ -84,17 +85,99 @@ CONSENT_NOTE = (
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerIdForm(Model):
+    """A customer id of the form: `prefix`, then `min_length` to `max_length` characters,
+    each one of `characters`. No regular expression (review s34 M1): an operator's regex run
+    by Python's backtracking engine on an id anyone may send could take seconds, so the form
+    is checked in one pass over the id, whatever it says."""
+
+    prefix: str = ""
+    # Listed characters and ranges of one kind (`0-9`, `a-f`, `A-Z`); a `-` first or last is
+    # itself. All within a customer id's own alphabet (identifiers.CUSTOMER_ID_RE).
+    characters: str
+    min_length: int = 1
+    max_length: int = MAX_CUSTOMER_ID
+    # One or more of the business's own ids: each must be of the form, or the configuration is
+    # refused (review s34 M2: a form that matches no real id sends no one).
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class SegmentOptions(Model):
     base_url: str
     mode: Literal["consent", "regulation"] = "consent"
     # purpose -> the workspace's consent category id (consent mode): required, no defaulting
     categories: dict[Purpose, str] = field(default_factory=dict)
     regulation_type: RegulationType = "SUPPRESS_ONLY"
-    # The form of the workspace's own customer ids (a regular expression the whole id must
-    # match), or None: every id is sent. Anyone may type a customer id into an opt-out, and a
-    # consent event for an id Segment never saw is a new, billed tracked user there (review
-    # s34 stranger M1): an id outside the business's own form names no one, so it is not sent.
-    customer_id_pattern: str | None = None
+    # The form of the workspace's own customer ids, or None: every id is sent. Anyone may type
+    # a customer id into an opt-out, and a consent event for an id Segment never saw is a new,
+    # billed tracked user there (review s34 stranger M1): an id outside the business's own form
+    # names no one, so it is not sent.
+    customer_id_form: CustomerIdForm | None = None
+
+
+# Worker metric (Connector.counts): Segment jobs answered with a customer id outside the form
+UNFORMED_METRIC = "SegmentCustomerIdsUnformed"
+
+
+@dataclass(frozen=True)
+class CustomerIdRule:
+    """CustomerIdForm, read: one pass over an id, no backtracking."""
+
+    prefix: str
+    allowed: frozenset[str]
+    min_length: int
+    max_length: int
+
+    def broken(self, value: str) -> str | None:
+        """The rule `value` breaks (words only, never the value), or None."""
+        if not value.startswith(self.prefix):
+            return "does not begin with the prefix"
+        rest = value[len(self.prefix) :]
+        if len(rest) < self.min_length:
+            return "is shorter after the prefix than min_length"
+        if len(rest) > self.max_length:
+            return "is longer after the prefix than max_length"
+        if not all(c in self.allowed for c in rest):
+            return "has a character after the prefix outside characters"
+        return None
+
+
+def is_id_character(c: str) -> bool:
+    return (c.isascii() and c.isalnum()) or c in ID_PUNCTUATION
+
+
+def allowed_characters(spelling: str) -> frozenset[str]:
+    """`0-9a-f_`: the characters listed, `x-y` a range of one kind (digits, lower-case or
+    upper-case letters, x not after y); a `-` first or last is itself. ValueError says why."""
+    if not spelling:
+        raise ValueError("must list one or more characters")
+    allowed: set[str] = set()
+    i = 0
+    while i < len(spelling):
+        c = spelling[i]
+        if not is_id_character(c):
+            raise ValueError("may hold only letters, digits and . _ : -")
+        if c != "-" and i + 2 < len(spelling) and spelling[i + 1] == "-":
+            end = spelling[i + 2]
+            if not (_kind(c) and _kind(c) == _kind(end) and c <= end):
+                raise ValueError("has a range that is not a-z, A-Z or 0-9 (or part of one)")
+            allowed.update(chr(n) for n in range(ord(c), ord(end) + 1))
+            i += 3
+            continue
+        allowed.add(c)
+        i += 1
+    return frozenset(allowed)
+
+
+def _kind(c: str) -> str | None:
+    if "0" <= c <= "9":
+        return "digit"
+    if "a" <= c <= "z":
+        return "lower"
+    if "A" <= c <= "Z":
+        return "upper"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +213,7 @@ class SegmentConnector(Connector[SegmentSecret]):
                 f"collecting and forwarding the person's events: use one of "
                 f"{', '.join(sorted(SUPPRESSING))}"
             )
-        self._customer_ids = self._customer_id_form(self.opts.customer_id_pattern)
+        self._customer_ids = self._customer_id_form(self.opts.customer_id_form)
         if self.opts.mode == "consent":
             missing = sorted(set(self.system.purposes) - set(self.opts.categories))
             if missing:
@@ -139,24 +222,58 @@ class SegmentConnector(Connector[SegmentSecret]):
                     f"to a consent category id of the workspace (missing {missing})"
                 )
 
-    def _customer_id_form(self, pattern: str | None) -> re.Pattern[str] | None:
-        if pattern is None:
+    def _customer_id_form(self, form: CustomerIdForm | None) -> CustomerIdRule | None:
+        if form is None:
             return None
+        what = f"system {self.system.name}: options.customer_id_form"
         try:
-            return re.compile(pattern)
-        except re.error:
+            allowed = allowed_characters(form.characters)
+        except ValueError as why:
+            raise ConfigError(f"{what}.characters {why}") from None
+        if not all(is_id_character(c) for c in form.prefix):
+            raise ConfigError(f"{what}.prefix may hold only letters, digits and . _ : -")
+        if not 0 <= form.min_length <= form.max_length:
+            raise ConfigError(f"{what}: min_length must be 0 or more and at most max_length")
+        if len(form.prefix) + form.min_length > MAX_CUSTOMER_ID:
             raise ConfigError(
-                f"system {self.system.name}: options.customer_id_pattern is not a regular "
-                f"expression"
-            ) from None
+                f"{what}: the prefix and min_length exceed a customer id's {MAX_CUSTOMER_ID} "
+                f"characters"
+            )
+        rule = CustomerIdRule(form.prefix, allowed, form.min_length, form.max_length)
+        if not form.examples:
+            raise ConfigError(f"{what}.examples must give one or more of your own customer ids")
+        for n, example in enumerate(form.examples, 1):
+            broken = rule.broken(example) or (
+                None if CUSTOMER_ID_RE.fullmatch(example) else "is not a customer id at all"
+            )
+            if broken is not None:  # the rule only: the example is a real customer's id
+                raise ConfigError(
+                    f"{what}: example {n} of {len(form.examples)} {broken}: every example must "
+                    f"be of the form, or the form would send no real id"
+                )
+        return rule
 
     def unformed(self, identifier: Identifier) -> str | None:
-        """A customer id outside the workspace's own form (`customer_id_pattern`): it names
+        """A customer id outside the workspace's own form (`customer_id_form`): it names
         no one there, and sending it would make a tracked user of it."""
-        form = self._customer_ids
-        if identifier.type == "customer_id" and form and not form.fullmatch(identifier.value):
+        rule = self._customer_ids
+        if identifier.type == "customer_id" and rule and rule.broken(identifier.value):
             return "not this workspace's customer id form"
         return None
+
+    def deliver(self, jobs: Sequence[Job]) -> list[Outcome]:
+        outcomes = super().deliver(jobs)
+        if self._customer_ids is not None:
+            # Jobs given an answer (not retried) holding a customer id outside the form: a
+            # wrong form shows here, with no value (docs/operations.md, review s34 M2)
+            answered = {o.job_id for o in outcomes if o.status is not None}
+            self.counts[UNFORMED_METRIC] += sum(
+                1 for job in jobs if job.job_id in answered and self._any_unformed(job)
+            )
+        return outcomes
+
+    def _any_unformed(self, job: Job) -> bool:
+        return any(self.unformed(i) is not None for i in job.identifiers)
 
     def confirm_give_up_seconds(self, configured: float) -> float:
         if self.opts.mode == "regulation":
