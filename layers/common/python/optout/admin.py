@@ -140,7 +140,9 @@ class AdminService:
         identifier = ids.normalise(id_type, value)
         key = ids.lookup_key(self._secret, identifier)
         pk = keys.identity_pk(id_type, key)
-        items = {item["sk"]: item for item in graph_items(self._table, pk)}  # one query, no refs
+        # One query, no refs; strongly consistent, as the jobs it names are read: a lagging
+        # mark named a failed job a newer opt-out had replaced (review s34b C1)
+        items = {item["sk"]: item for item in graph_items(self._table, pk, consistent=True)}
         # A node expires; an opted-out STATE is kept without it (docs/decisions.md, "An opt-out
         # is kept"): that is still a record of this identifier, with no own choices left.
         state = items.get(keys.STATE_SK, {})

@@ -528,6 +528,19 @@ def reopened_at(resolution: Item, hidden: Collection[str] = ()) -> list[str]:
             if set(r.get("systems") or ()) - set(hidden) or not r.get("systems")]  # fmt: skip
 
 
+def settled_otherwise(
+    every: list[SystemProof], resolution: Item, hidden: Collection[str] = ()
+) -> list[str]:
+    """When systems were settled by something other than a receipt: a retired system when it
+    was retired; a re-open that settled a system (quiet period, not planned, a job cited) not
+    before it. One the public view leaves out (`hidden`: linked-only) settles nothing it shows:
+    its retirement would date the completion after every system shown had answered (review s22
+    proof P6, s31 counsel F1). A request is answered no sooner than the latest of these."""
+    retired = [s.retired_when for s in every
+               if s.retired and s.retirement and s.system not in hidden]  # fmt: skip
+    return retired + reopened_at(resolution, hidden)
+
+
 def _listed(found: object) -> list[Item]:
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
@@ -662,12 +675,8 @@ def aggregate(
         # A retired system settled the request when it was retired; one the public view
         # leaves out (linked-only) settles nothing it shows: its retirement would date the
         # public completion after every system shown had answered (review s22 proof P6).
-        stamps += [s.retired_when for s in every
-                   if s.retired and s.retirement and s.system not in hidden]  # fmt: skip
-        # Satisfied by earlier receipts only: complete when the resolver found them. A re-open
-        # settled a system (quiet period, not planned, a job cited): not before it; one for
-        # hidden systems only dates nothing shown (review s31 counsel F1).
-        stamps += ([shown_at] if shown_at else []) + reopened_at(resolution, hidden)
+        # Satisfied by earlier receipts only: complete when the resolver found them.
+        stamps += ([shown_at] if shown_at else []) + settled_otherwise(every, resolution, hidden)
         completed_at = max([str(resolution.get("resolved_at") or ""), *stamps]) or None
     if public and (done + failed < total or held):
         # No progress in the public view, processing or denied with jobs in flight: a repeat

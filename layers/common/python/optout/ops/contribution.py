@@ -79,7 +79,7 @@ from optout.api_models import RequestStatusOut
 from optout.deadlines import answered_late, counted_in, received_on
 from optout.events import asks_limit, asks_opt_out, is_request
 from optout.evidence import IMPORT_DEFAULT
-from optout.status import DONE, FAILED, SystemProof, aggregate, proofs
+from optout.status import DONE, FAILED, SystemProof, aggregate, proofs, settled_otherwise
 from optout.store import keys
 from optout.store.codec import Item
 
@@ -199,7 +199,7 @@ def contribution_of(
     per_system = [s for s in every if s.counted or s.retired]
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     in_part = any(s.in_part for s in every)
-    outcome, responded_at = _outcome(status, systems, event, resolution, in_part)
+    outcome, responded_at = _outcome(status, systems, event, resolution, in_part, every)
     received = str(event["received_at"])
     source = str(event.get("source", "webform"))
     return Contribution(
@@ -335,6 +335,7 @@ def _outcome(
     event: Item,
     resolution: Item,
     in_part: bool = False,
+    every: list[SystemProof] | None = None,
 ) -> tuple[Outcome, str | None]:
     """The outcome, and when the response was given (None while there is none). A partial
     compliance responds at its last receipt, or when the resolver found the earlier
@@ -363,6 +364,16 @@ def _outcome(
         # later, past its deadline, as answered early, and its export `late: false`).
         ended = [str(j["completed_at"]) for s in systems if s.state in ("done", FAILED)
                  for j in s.jobs if j.get("status") in ENDED and j.get("completed_at")]  # fmt: skip
+        # A system a retirement settled while a job there was still open, or a re-open,
+        # answered then, as for a completion (review s34b F2-a: a request processing until a
+        # retirement past its deadline was dated at its last receipt, weeks before, and
+        # exported `late: false`). One retired after its jobs had all failed answered at
+        # those failures, not at its retirement.
+        retired = [s for s in every or [] if s.retired]
+        ended += [str(j["completed_at"]) for s in retired for j in s.jobs
+                  if j.get("status") == FAILED and j.get("completed_at")]  # fmt: skip
+        open_then = [s for s in retired if any(j.get("status") != FAILED for j in s.jobs)]
+        ended += settled_otherwise(open_then, resolution)
         if any(s.state == "done" for s in systems):
             return "complied_part", max([str(resolution.get("resolved_at") or ""), *ended]) or None
         return "failed", None

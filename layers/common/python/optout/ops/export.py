@@ -203,7 +203,7 @@ class ExportService:
         """The identity's records and every request that named it (the count, and the jobs
         its delivery marks name of requests not listed); whether references written before
         session 19 (`REQREF#`, in the graph's range) are still there."""
-        items = graph_items(self._table, pk)
+        items = graph_items(self._table, pk, consistent=True)  # as the lookup (review s34b C1)
         # A kept opt-out (a STATE whose node expired: docs/decisions.md, "An opt-out is kept")
         # is still a record of this identifier
         if not any(i["sk"] in (keys.NODE_SK, keys.STATE_SK) for i in items):
