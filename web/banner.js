@@ -267,7 +267,8 @@
   // The cookie is not written before the state is known unless opted out: a value from an
   // earlier page stays until then (it outlives this page; the same rule as Google's and Meta's).
   // Unless it holds no opt-out (none, or an out-of-scope page's "1---", "does not apply"), or
-  // the state could not be read: on a page in scope it then says the fail-closed string, as
+  // the state is not known to be this person's (`failed`: a read that failed, reset(), a first
+  // link not arrived): on a page in scope it then says the fail-closed string, as
   // __uspapi does (review s31 R7; review s34 L3: an earlier "1YNN" no longer outlasts a failed read).
   const writeUsp = () =>
     (state.known || state.failed || saleOut() || !/^1.[YN]/.test(readCookie("usprivacy"))) &&
