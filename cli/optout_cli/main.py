@@ -303,15 +303,37 @@ def _what_was_sent(job: dict[str, Any], receipt: dict[str, Any]) -> str:
     tried = receipt.get("identifier_types_attempted")
     unsent = sum(len(receipt.get(name) or ()) for name in UNSENT_LISTS)
     others = int(receipt.get("identities_not_shown") or 0)
-    parts = [f"sent: {', '.join(sent)}" if sent else "",
+    by_uid2 = _to_uid2_operator(receipt)
+    if by_uid2:  # what went, and the status, are the UID2 operator's (proof34 L2)
+        sent_line = (f"sent to the UID2 operator (hashed, to map to a UID2): "
+                     f"{', '.join(sent or ())}; nothing sent to The Trade Desk")  # fmt: skip
+    else:
+        sent_line = f"sent: {', '.join(sent)}" if sent else ""
+    status = receipt.get("http_status")
+    parts = [sent_line,
              f"tried: {', '.join(tried)}" if tried and not sent else "",
              f"refused: {', '.join(receipt.get('identifier_types_rejected') or ())}"
              if receipt.get("identifier_types_rejected") else "",
              f"not sent: {unsent} of this request's identities" if unsent else "",
              f"not sent: {others} other identities the job carried" if others else "",
              f"purposes: {', '.join(job.get('purposes') or ())}" if job.get("purposes") else "",
-             f"HTTP {receipt['http_status']}" if receipt.get("http_status") else ""]  # fmt: skip
+             (f"UID2 operator HTTP {status}" if by_uid2 else f"HTTP {status}")
+             if status else ""]  # fmt: skip
     return "; ".join(p for p in parts if p)
+
+
+# The layer's keys.SENT_TO_UID2_OPERATOR and UID2_NO_RECORD_NOTE (a test keeps them equal)
+SENT_TO_UID2_OPERATOR = "uid2_operator"
+UID2_NO_RECORD_NOTE = "no UID2 for this person (UID2 operator"
+
+
+def _to_uid2_operator(receipt: dict[str, Any]) -> bool:
+    """A receipt whose types went to a UID2 operator, not to its system: The Trade Desk's
+    no_record for a person the operator could not map, where The Trade Desk was never called
+    (status.to_uid2_operator). `sent_to` says so since 2026-12-04; an older one its note."""
+    if receipt.get("sent_to") is not None:
+        return bool(receipt["sent_to"] == SENT_TO_UID2_OPERATOR)
+    return str(receipt.get("note") or "").startswith(UID2_NO_RECORD_NOTE)
 
 
 def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import re
 import stat
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,72 @@ def test_status_says_a_vendor_held_no_such_person_not_just_done(
     assert ran.code == 0, ran.err
     assert "braze  done (no_record)" in ran.out
     assert "note: no such person" in ran.out
+
+
+UID2_NOTE = "no UID2 for this person (UID2 operator identity/map: optout)"
+
+
+@dataclass
+class Uid2Unmapped(Vendor):
+    """Answers as The Trade Desk's connector does for a person its UID2 operator could not map
+    (opted out of UID2): no_record, the operator's status and note, The Trade Desk never
+    called; `sent_to` as written since 2026-12-04, or not (an older receipt)."""
+
+    sent_to: str | None = "uid2_operator"
+
+    def deliver(self, jobs: list[Any]) -> list[Outcome]:
+        kept = {} if self.sent_to is None else {"sent_to": self.sent_to}
+        return [Outcome(j.job_id, "no_record", 200, None, ("email",), note=UID2_NOTE, **kept)
+                for j in jobs]  # fmt: skip
+
+
+@pytest.mark.parametrize("sent_to", ["uid2_operator", None], ids=["sent_to", "older_receipt"])
+def test_status_says_a_trade_desk_no_record_went_to_the_uid2_operator_not_the_trade_desk(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], sent_to: str | None
+) -> None:
+    # Given an opt-out whose email the UID2 operator could not map (it answered "optout"), so
+    # The Trade Desk was never called (proof34 L2: the status said `sent: email; ... HTTP 200`)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "tradedesk", Uid2Unmapped(sent_to=sent_to))
+    (job,) = [i for i in pipe.items(f"REQ#{request_id}") if i["sk"] == "JOB#trade_desk"]
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then trade_desk's line says who received what: the UID2 operator the email (hashed), The
+    # Trade Desk nothing, and whose HTTP status it is
+    assert ran.code == 0, ran.err
+    purposes = ", ".join(job["purposes"])
+    assert (
+        "  sent to the UID2 operator (hashed, to map to a UID2): email; nothing sent to The "
+        f"Trade Desk; purposes: {purposes}; UID2 operator HTTP 200"
+    ) in ran.out
+    assert "sent: email" not in ran.out and EMAIL not in ran.out
+    assert cli_main.SENT_TO_UID2_OPERATOR == keys.SENT_TO_UID2_OPERATOR
+    assert cli_main.UID2_NO_RECORD_NOTE == keys.UID2_NO_RECORD_NOTE
+
+
+@pytest.mark.parametrize("sent_to", ["uid2_operator", None], ids=["sent_to", "older_receipt"])
+def test_status_says_the_uid2_operator_answered_for_a_trade_desk_not_asked(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], sent_to: str | None
+) -> None:
+    # Given a Trade Desk no_record decided by the UID2 operator, and the same person's next
+    # opt-out within the quiet period
+    first = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    work(pipe, "tradedesk", Uid2Unmapped(sent_to=sent_to))
+    second = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # When the operator asks for the second one's status
+    ran = cli[1]("status", second)
+    # Then the not-asked line names the UID2 operator as the one that answered, not the vendor
+    assert ran.code == 0, ran.err
+    job = next(i for i in pipe.items(f"REQ#{first}") if i["sk"] == "JOB#trade_desk")
+    line = (
+        f"trade_desk not asked: the UID2 operator answered no UID2 for this person at "
+        f"{job['completed_at']} (job {first}:trade_desk; nothing was sent to The Trade Desk)"
+    )
+    assert line in " ".join(ran.out.split())
+    assert "the vendor answered no such person" not in ran.out
 
 
 def test_status_says_which_vendor_was_not_asked_and_why(

@@ -9,6 +9,7 @@ from dataclasses import replace
 from local.sandbox import braze as braze_sandbox
 from local.sandbox.server import SandboxServer
 from local.sandbox.wire import SandboxRequest, SandboxResponse
+from optout.delivery.receipts import receipt_of
 from tests.unit.connectors.conftest import calls, make_connector, make_job
 
 
@@ -94,6 +95,25 @@ def test_a_trade_desk_no_record_receipt_has_the_uid2_operators_status_and_call(
     assert calls(server, "trade_desk") == []
     assert (outcome.status, outcome.http_status) == ("no_record", 202)  # was a constant 200
     assert outcome.note == "no UID2 for this person (UID2 operator identity/map: optout)"
+
+
+def test_a_trade_desk_no_record_receipt_says_its_types_went_to_the_uid2_operator(
+    server: SandboxServer,
+) -> None:
+    # Given an email opted out of UID2: the operator gets its hash, The Trade Desk nothing
+    job = make_job(("email", "optout@example.com"), system="trade_desk")
+
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+
+    # Then the receipt says who received the type it lists as sent (proof34 L2: the views read
+    # `identifier_types_sent` and the HTTP status as The Trade Desk's), and one TTD took does not
+    assert calls(server, "trade_desk") == []
+    assert outcome.status == "no_record" and outcome.identifier_types_sent == ("email",)
+    assert receipt_of(outcome)["sent_to"] == "uid2_operator"
+    (taken,) = make_connector(server, "trade_desk").deliver(
+        [make_job(("email", "alice@example.com"), system="trade_desk")]
+    )
+    assert taken.status == "done" and "sent_to" not in receipt_of(taken)
 
 
 def _braze_answering(server: SandboxServer, status: int) -> None:

@@ -444,6 +444,15 @@ def vendor_answered(job: Item) -> bool:
     return bool(receipt.get("identifier_types_sent")) or receipt.get("http_status") is not None
 
 
+def to_uid2_operator(receipt: Item) -> bool:
+    """A receipt whose types went to a UID2 operator to be mapped, not to its system: The Trade
+    Desk's no_record for a person the operator could not map (proof34 L2). Its `sent_to` says
+    so since 2026-12-04; an older one only by its note (keys.UID2_NO_RECORD_NOTE)."""
+    if receipt.get("sent_to") is not None:
+        return bool(receipt["sent_to"] == keys.SENT_TO_UID2_OPERATOR)
+    return str(receipt.get("note") or "").startswith(keys.UID2_NO_RECORD_NOTE)
+
+
 def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Item]:
     """Per system, each recent no_record job the resolver relied on not to ask its vendor
     again, with when it ended and the line the operator views print, which says what that job
@@ -471,6 +480,9 @@ def _quiet_note(job: Item | None, job_id: str, at: str) -> str:
     if job.get("status") == "done":  # it left this identity unsent (`unsent`; review s28 p1 F4)
         why = (job.get("receipt") or {}).get("note") or "the vendor's answer"
         return f"not asked: job {job_id} did not send this identifier at {at} ({why})"
+    if to_uid2_operator(job.get("receipt") or {}):  # The Trade Desk was never called
+        return (f"not asked: the UID2 operator answered no UID2 for this person at {at} "
+                f"(job {job_id}; nothing was sent to The Trade Desk)")  # fmt: skip
     if vendor_answered(job):
         return f"not asked: the vendor answered no such person at {at} (job {job_id})"
     why = (job.get("receipt") or {}).get("note") or "no identifier it can use"

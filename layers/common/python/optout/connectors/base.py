@@ -122,6 +122,10 @@ class Outcome:
     # The invocation ran out of time before any call for this job went out (`error` is the
     # OutOfTime): not an attempt, nothing reached the vendor; the worker tries it again later.
     not_started: bool = False
+    # Who received `identifier_types_sent` when not the system itself: `uid2_operator` for a
+    # Trade Desk person the UID2 operator could not map (the email went there to be mapped;
+    # The Trade Desk was never called). Absent: the system's own vendor (proof34 L2).
+    sent_to: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -37,6 +37,7 @@ from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import Identifier, IdType
+from optout.store.keys import SENT_TO_UID2_OPERATOR, UID2_NO_RECORD_NOTE
 from optout.systems import CONNECTOR_ID_TYPES
 
 UID2_PRODUCTION = "https://prod.uidapi.com"
@@ -97,11 +98,14 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 reasons = sorted({m.reason or "unmapped" for _, m in found})
                 # The UID2 operator's answer showed it, not The Trade Desk (never called for
                 # this job): its call and status (review s31 counsel F4: was a constant 200)
-                note = "no UID2 for this person (UID2 operator identity/map: "
+                note = f"{UID2_NO_RECORD_NOTE} identity/map: "
                 note += ", ".join(reasons) + ")"
+                # the types sent went to the UID2 operator, hashed: The Trade Desk got nothing
+                types = self.types_sent(job)
                 outcomes[job.job_id] = Outcome(
-                    job.job_id, "no_record", mapped_by, None, self.types_sent(job), note=note
-                )
+                    job.job_id, "no_record", mapped_by, None, types, note=note,
+                    sent_to=SENT_TO_UID2_OPERATOR,
+                )  # fmt: skip
                 continue
             unmapped: dict[str, set[str]] = {}  # a type with any value left unmapped
             for kind, m in found:

@@ -41,6 +41,8 @@ def receipt_of(outcome: Outcome, keep_types: bool = False, job: Item | None = No
         found = {identity_pk(valued[n]["type"], valued[n]["key"]) for n in at if n < len(valued)}
         if found:
             receipt[name] = sorted(found)
+    if outcome.sent_to:  # the types went to another party than the system (a UID2 operator)
+        receipt["sent_to"] = outcome.sent_to
     if outcome.records_changed:
         receipt["records_changed"] = list(outcome.records_changed)
     return receipt
