@@ -84,3 +84,14 @@ def test_a_retirement_after_a_system_had_failed_answers_nothing_later() -> None:
     found = contribution_of(items, covering)
     assert found is not None and found.outcome == "complied_part"
     assert found.responded_at == "2026-12-01T12:00:00.000Z", found.responded_at
+
+
+def test_a_re_open_that_settled_a_system_dates_the_partial_answer() -> None:
+    # segment answered on the 1st, but a re-open on the 10th is what settled it for this request
+    # (RESOLUTION.reopens): the request is answered then, as a completion would be
+    items = _request(("done", "2026-12-01T10:00:06.000Z"))
+    reopened = "2026-12-10T08:00:00.000Z"
+    items[1]["reopens"] = [{"at": reopened, "systems": ["segment"]}]
+    found = contribution_of(items, {})
+    assert found is not None and found.outcome == "complied_part"
+    assert found.responded_at == reopened, found.responded_at
