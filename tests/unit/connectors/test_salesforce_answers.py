@@ -76,7 +76,7 @@ def deliver(server: Any, *emails: str, **options: Any) -> Any:
 
 @pytest.mark.parametrize(
     ("sub", "reason", "retryable"),
-    [({"httpStatusCode": 400}, "salesforce lookup Contact: HTTP 400", False),
+    [({"httpStatusCode": 400}, "salesforce lookup Contact: HTTP 400 INVALID_FIELD", False),
      ({"httpStatusCode": 300}, "salesforce lookup Contact: HTTP 300", False),
      ({"httpStatusCode": None}, "salesforce lookup Contact: HTTP 500", True),
      ({"referenceId": "Other"}, "salesforce lookup Other: HTTP 200", False)],
@@ -390,7 +390,7 @@ def test_a_refused_record_field_write_fails_the_job(server):
         return [{"success": False, "errors": [{"statusCode": "INVALID_FIELD"}]}
                 if i == len(body) - 1 else entry for i, entry in enumerate(body)]  # fmt: skip
 
-    answering(server, writes("PATCH", 0, refuse_record))
+    answering(server, writes("PATCH", 1, refuse_record))  # the checkbox call
     connector = make_connector(server, "salesforce", options={"record_field": "Do_Not_Sell__c"})
 
     (outcome,) = connector.deliver([make_job(("email", EMAIL), system="salesforce")])

@@ -16,8 +16,14 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    commit), and its failure goes to the queue's back-off, whose next delivery looks the
    records up again and finds the ones linked: a resend never makes a second Individual.
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
-   `fields`; HasOptedOutTracking / HasOptedOutProfiling by default) and, with `record_field`,
-   an org's own checkbox (e.g. a custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself.
+   `fields`; HasOptedOutTracking / HasOptedOutProfiling by default); then, only with
+   `record_field`, a second such call setting an org's own checkbox (e.g. a custom
+   `Do_Not_Sell__c`) on the Contact/Lead/Account itself. Two calls, not one: whether
+   Salesforce refuses an unknown field in that record only or the whole call (HTTP 400, as a
+   single-record update does) is unconfirmed, and a whole-call refusal must not cost the
+   Individuals' opt-outs (the proof of the opt-out; the checkbox is the extra). A refusal of
+   the record-field call fails the jobs of its records as a refused record does
+   (`Account HTTP 400 INVALID_FIELD`); what the Individuals' call wrote stays written.
    A custom Contact field appears on a Person Account with the `__pc` ending
    (`Do_Not_Sell__c` is `Do_Not_Sell__pc` there; Salesforce refuses the `__c` name with
    INVALID_FIELD): the Account record is written under that name, or under
@@ -30,7 +36,8 @@ every lookup query answered: a lookup answer without `compositeResponse`, or wit
 its queries, is retried (transient), never no_record. The receipt
 lists every record changed (`Contact/003...`, `Individual/0PK...`). Salesforce answers
 synchronously: "done" means every write succeeded; a record Salesforce refused fails the jobs
-it belongs to with Salesforce's status code.
+it belongs to with Salesforce's status code. Any other 4xx answer keeps Salesforce's
+`errorCode` (a code only, never its message, which can quote values): `HTTP 400 INVALID_FIELD`.
 An org over an API limit answers 403 `REQUEST_LIMIT_EXCEEDED` (not 429): retried, not failed
 (`limit_error`).
 """
@@ -176,8 +183,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
 
     def calls_per_batch(self, jobs: int) -> int:
         # a token (cached), the lookup, Individuals created and linked (one graph call for
-        # up to GRAPHS_PER_CALL records), the opt-outs written
-        return 4
+        # up to GRAPHS_PER_CALL records), the opt-outs written, and with record_field the
+        # records' checkboxes in a call of their own
+        return 4 + (1 if self.opts.record_field else 0)
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         unmapped = {job.job_id: self._unmapped(job) for job in jobs}
@@ -251,7 +259,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         )
         if 200 <= answer.status < 300:
             return answer
-        raise limit_error(step, answer) or status_error(step, answer)
+        raise limit_error(step, answer) or coded_error(step, answer)
 
     # -- 2. lookup ---------------------------------------------------------------------
 
@@ -291,7 +299,11 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             answered.add(sobject)
             status = int(sub.get("httpStatusCode", 500))
             if not 200 <= status < 300 or sobject not in LOOKUPS:
-                raise status_error(f"salesforce lookup {sobject}", HttpResponse(status, {}, b""))
+                raise coded_error(
+                    f"salesforce lookup {sobject}",
+                    HttpResponse(status, {}, b""),
+                    sub.get("body"),
+                )
             page = sub.get("body")
             pages = 0
             while True:
@@ -423,23 +435,37 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             for individual, values in sorted(individual_fields.items())
             if values
         ]
-        if self.opts.record_field:
-            for person in people:
-                records.append(
-                    {
-                        "attributes": {"type": person.sobject},
-                        "id": person.record_id,
-                        self._record_field(person.sobject): True,
-                    }
-                )
-                owners.setdefault(f"{person.sobject}/{person.record_id}", []).append(person)
-        results = self._collections("PATCH", records, "salesforce set opt-out")
+        self._apply(records, self._collections("PATCH", records, "salesforce set opt-out"), owners)
+        if not self.opts.record_field:
+            return
+        # Its own call, after the Individuals' (the module's docstring, step 4)
+        checkboxes: list[dict[str, Any]] = []
+        for person in people:
+            checkboxes.append(
+                {
+                    "attributes": {"type": person.sobject},
+                    "id": person.record_id,
+                    self._record_field(person.sobject): True,
+                }
+            )
+            owners.setdefault(f"{person.sobject}/{person.record_id}", []).append(person)
+        step = "salesforce set record field"
+        self._apply(checkboxes, self._collections("PATCH", checkboxes, step, refused=True), owners)
+
+    def _apply(
+        self,
+        records: list[dict[str, Any]],
+        results: list[tuple[str | None, str]],
+        owners: dict[str, list[Person]],
+    ) -> None:
+        """Each write's result on the people it belongs to: a refusal as their error (the
+        first one kept: an Individual's refusal is not hidden by a checkbox's)."""
         for record, result in zip(records, results, strict=True):
             sobject = str(record["attributes"]["type"])
             name = f"{sobject}/{record['id']}"
             for person in owners.get(name, []):
                 if result[0] is None:
-                    person.error = f"{sobject} {result[1]}"
+                    person.error = person.error or f"{sobject} {result[1]}"
                     continue
                 if name not in person.changed:
                     person.changed.append(name)
@@ -459,20 +485,30 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         return name[: -len("__c")] + "__pc" if name.endswith("__c") else name
 
     def _collections(
-        self, method: str, records: list[dict[str, Any]], step: str
+        self, method: str, records: list[dict[str, Any]], step: str, *, refused: bool = False
     ) -> list[tuple[str | None, str]]:
         """sObject Collections, 200 records a call, allOrNone false: per record (id, "") on
-        success or (None, status code) when Salesforce refused that record."""
+        success or (None, status code) when Salesforce refused that record. With `refused`, a
+        call Salesforce refuses for good (a 4xx other than a limit or our credentials) is
+        (None, "HTTP 400 INVALID_FIELD") for each record of that call, not raised."""
         results: list[tuple[str | None, str]] = []
         for start in range(0, len(records), COLLECTION_SIZE):
             chunk = records[start : start + COLLECTION_SIZE]
-            answer = self._send(
-                method,
-                f"{self.data}/composite/sobjects",
-                step=step,
-                headers={"Content-Type": "application/json"},
-                body=json_body({"allOrNone": False, "records": chunk}),
-            )
+            try:
+                answer = self._send(
+                    method,
+                    f"{self.data}/composite/sobjects",
+                    step=step,
+                    headers={"Content-Type": "application/json"},
+                    body=json_body({"allOrNone": False, "records": chunk}),
+                )
+            except DeliveryError as error:
+                status = error.http_status or 0
+                if not refused or error.retryable or error.auth or not 400 <= status < 500:
+                    raise
+                refusal = error.reason.removeprefix(f"{step}: ")  # "HTTP 400 INVALID_FIELD"
+                results += [(None, refusal)] * len(chunk)
+                continue
             payload = answer.json()
             if not isinstance(payload, list) or len(payload) != len(chunk):
                 raise DeliveryError(f"{step}: malformed answer", retryable=True)
@@ -540,6 +576,27 @@ def _people(sobject: str, page: object) -> list[Person]:
                 )
             )
     return people
+
+
+def coded_error(step: str, answer: HttpResponse, body: object = None) -> DeliveryError:
+    """status_error, and on a 4xx Salesforce's first `errorCode` after the status (`HTTP 400
+    INVALID_FIELD`): a code only, never the `message`, which can quote a record's values.
+    `body` is the error body when it is not the answer's own (a composite subresponse)."""
+    error = status_error(step, answer)
+    if not 400 <= answer.status < 500:
+        return error
+    payload = answer.json() if body is None else body
+    first = payload[0] if isinstance(payload, list) and payload else {}
+    code = first.get("errorCode") if isinstance(first, dict) else None
+    if not isinstance(code, str) or not reason_code(code) or " " in code:
+        return error
+    return DeliveryError(
+        f"{error.reason} {code}",
+        retryable=error.retryable,
+        http_status=error.http_status,
+        retry_after=error.retry_after,
+        auth=error.auth,
+    )
 
 
 def limit_error(step: str, answer: HttpResponse) -> DeliveryError | None:
