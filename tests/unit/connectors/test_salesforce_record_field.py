@@ -42,7 +42,7 @@ def test_a_record_refused_alone_keeps_the_individuals_opt_outs(server):
     outcomes = deliver_two(server, MISNAMED)
 
     # Then the Individuals were written in a call of their own, the checkboxes after it
-    assert patches(server) == [["Individual", "Individual"], ["Lead", "Account"]]
+    assert patches(server) == [["Individual", "Individual"], ["Lead"], ["Account"]]
     assert opted_out(server) == [True, True]
     lead, person = outcomes
     assert lead.status == "done"
@@ -57,16 +57,19 @@ def test_a_whole_call_refused_keeps_the_individuals_opt_outs(server):
     outcomes = deliver_two(server, MISNAMED)
 
     # Then the Individuals' opt-outs landed all the same (one call held both, the old way,
-    # and its 400 failed every job with nothing written); the refused checkbox call fails
-    # the jobs of its records for good, with Salesforce's code and no message
-    assert patches(server) == [["Individual", "Individual"], ["Lead", "Account"]]
+    # and its 400 failed every job with nothing written); the checkboxes go in a call per
+    # record type, so the refused one (the Account's misnamed field) fails only its own jobs,
+    # for good, with Salesforce's code and no message; the Lead's is written (review s34d M1)
+    assert patches(server) == [["Individual", "Individual"], ["Lead"], ["Account"]]
     assert opted_out(server) == [True, True]
-    records = server.sandboxes["salesforce"].vendor.records.values()
-    assert not any(r.get("Do_Not_Sell__c") for r in records)  # none of that call written
-    reasons = [(o.status, o.error.reason, o.error.retryable) for o in outcomes]
-    assert reasons == [(None, "salesforce update: Lead HTTP 400 INVALID_FIELD", False),
-                       (None, "salesforce update: Account HTTP 400 INVALID_FIELD",
-                        False)]  # fmt: skip
+    flags = {r["type"]: r.get("Do_Not_Sell__c")
+             for r in server.sandboxes["salesforce"].vendor.records.values()}  # fmt: skip
+    assert flags == {"Lead": True, "Account": None}
+    lead, person = outcomes
+    assert lead.status == "done"
+    assert (person.status, person.error.reason, person.error.retryable) == (
+        None, "salesforce update: Account HTTP 400 INVALID_FIELD", False
+    )  # fmt: skip
     assert "column" not in repr(outcomes)
 
 
@@ -76,7 +79,7 @@ def test_the_whole_call_switch_still_writes_a_well_formed_call(server):
 
     outcomes = deliver_two(server, options)
 
-    assert patches(server) == [["Individual", "Individual"], ["Lead", "Account"]]
+    assert patches(server) == [["Individual", "Individual"], ["Lead"], ["Account"]]
     assert [o.status for o in outcomes] == ["done", "done"]
     flags = {r["type"]: (r.get("Do_Not_Sell__c"), r.get("Do_Not_Sell__pc"))
              for r in server.sandboxes["salesforce"].vendor.records.values()}  # fmt: skip
@@ -97,15 +100,21 @@ def test_a_record_field_call_failing_for_now_is_retried_with_the_opt_outs_writte
     assert opted_out(server) == [True]
 
 
-@pytest.mark.parametrize(("options", "made"), [({}, 4), ({"record_field": "Do_Not_Sell__c"}, 5)])
-def test_the_record_field_call_is_counted_and_made_only_when_configured(server, options, made):
-    # A Contact without an Individual: token, lookup, graph, opt-outs (and checkboxes)
+@pytest.mark.parametrize(
+    ("options", "made", "bound"), [({}, 4, 4), ({"record_field": "Do_Not_Sell__c"}, 5, 7)]
+)
+def test_the_record_field_call_is_counted_and_made_only_when_configured(
+    server, options, made, bound
+):
+    # A Contact without an Individual: token, lookup, graph, opt-outs (and its type's
+    # checkboxes); the bound counts a checkbox call for each of the three record types
     connector = make_connector(server, "salesforce", options=options)
 
     (outcome,) = connector.deliver([make_job(("email", "noindividual@example.com"), system="sf")])
 
     assert outcome.status == "done"
-    assert len(calls(server, "salesforce")) == made == connector.calls_per_batch(1)
+    assert len(calls(server, "salesforce")) == made
+    assert connector.calls_per_batch(1) == bound
     assert len(patches(server)) == made - 3
 
 
@@ -156,3 +165,20 @@ def test_a_4xx_code_that_is_not_a_code_is_left_out(server):
     )
 
     assert outcome.error.reason == "salesforce lookup: HTTP 400"
+
+
+def test_no_checkbox_for_a_person_whose_individual_was_refused(server):
+    # Given Salesforce refusing the Individual's write (a field the org lacks, per record)
+    fields = dict.fromkeys(("sale", "share", "targeted_advertising", "profiling"), "NoSuchField")
+    options = {"fields": fields, "record_field": "Do_Not_Sell__c"}
+    connector = make_connector(server, "salesforce", options=options)
+
+    (outcome,) = connector.deliver([make_job(("email", "jane@example.com"), system="sf")])
+
+    # Then the job fails on the Individual, and no record says "do not sell" (review s34d L2)
+    assert outcome.status is None and outcome.error.reason.startswith(
+        "salesforce update: Individual"
+    )
+    assert patches(server) == [["Individual"]]
+    records = server.sandboxes["salesforce"].vendor.records.values()
+    assert not any(r.get("Do_Not_Sell__c") for r in records)

@@ -17,8 +17,8 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    records up again and finds the ones linked: a resend never makes a second Individual.
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default); then, only with
-   `record_field`, a second such call setting an org's own checkbox (e.g. a custom
-   `Do_Not_Sell__c`) on the Contact/Lead/Account itself. Two calls, not one: whether
+   `record_field`, such calls (one per record type) setting an org's own checkbox (e.g. a
+   custom `Do_Not_Sell__c`) on the Contact/Lead/Account itself. Not one call: whether
    Salesforce refuses an unknown field in that record only or the whole call (HTTP 400, as a
    single-record update does) is unconfirmed, and a whole-call refusal must not cost the
    Individuals' opt-outs (the proof of the opt-out; the checkbox is the extra). A refusal of
@@ -184,8 +184,8 @@ class SalesforceConnector(Connector[SalesforceSecret]):
     def calls_per_batch(self, jobs: int) -> int:
         # a token (cached), the lookup, Individuals created and linked (one graph call for
         # up to GRAPHS_PER_CALL records), the opt-outs written, and with record_field the
-        # records' checkboxes in a call of their own
-        return 4 + (1 if self.opts.record_field else 0)
+        # records' checkboxes in a call per record type (at most: Contact, Lead, Account)
+        return 4 + (len(LOOKUPS) if self.opts.record_field else 0)
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
         unmapped = {job.job_id: self._unmapped(job) for job in jobs}
@@ -438,10 +438,15 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         self._apply(records, self._collections("PATCH", records, "salesforce set opt-out"), owners)
         if not self.opts.record_field:
             return
-        # Its own call, after the Individuals' (the module's docstring, step 4)
-        checkboxes: list[dict[str, Any]] = []
+        # Calls of their own, after the Individuals' (the module's docstring, step 4), one per
+        # record type: the field is named per type (`__c`, `__pc`), so a whole-call refusal of
+        # one type's name costs only that type's jobs (review s34d M1). None for a person whose
+        # Individual was refused: the record would say "do not sell" while the job failed (L2).
+        by_type: dict[str, list[dict[str, Any]]] = {}
         for person in people:
-            checkboxes.append(
+            if person.error is not None:
+                continue
+            by_type.setdefault(person.sobject, []).append(
                 {
                     "attributes": {"type": person.sobject},
                     "id": person.record_id,
@@ -450,7 +455,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             )
             owners.setdefault(f"{person.sobject}/{person.record_id}", []).append(person)
         step = "salesforce set record field"
-        self._apply(checkboxes, self._collections("PATCH", checkboxes, step, refused=True), owners)
+        for checkboxes in by_type.values():
+            results = self._collections("PATCH", checkboxes, step, refused=True)
+            self._apply(checkboxes, results, owners)
 
     def _apply(
         self,
