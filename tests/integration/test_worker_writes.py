@@ -288,7 +288,7 @@ def test_a_mark_naming_a_missing_job_reads_in_flight_until_the_mark_has_expired(
     # When an operator view reads it before its expiry
     found = settled(stack.table, {"webhook": mark}, now=1_999_999_999)
     # Then nothing says the vendor confirmed it: the purpose is in flight
-    assert found["webhook"] == (set(), {"sale"}, (), set())
+    assert found["webhook"] == (set(), {"sale"}, (), set(), ())
 
 
 def test_a_mark_naming_a_job_gone_past_the_retention_reads_confirmed(
@@ -300,7 +300,7 @@ def test_a_mark_naming_a_job_gone_past_the_retention_reads_confirmed(
     # When an operator view reads it
     found = settled(stack.table, {"webhook": mark}, now=2_000_000_001)
     # Then the purpose reads confirmed, as the mark's done set said before receipts
-    assert found["webhook"] == ({"sale"}, set(), (), set())
+    assert found["webhook"] == ({"sale"}, set(), (), set(), ())
 
 
 IDENTITY_PK = "ID#email#k1"
