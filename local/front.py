@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -75,6 +76,26 @@ MISDIRECTED = (
 )
 # On every refusal the front writes itself, as on the API's own answers.
 REFUSAL_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
+# A header line that is not `name: value` (RFC 9112 5.1: no whitespace before the colon; 5.2:
+# no obs-fold; RFC 9110 5.5: no CR, LF or NUL in a value). http.server's parser stops at such a
+# line and drops it and every header after it, Content-Length and Transfer-Encoding included:
+# the body was then read as the next request on the connection (review s35 outside F1).
+MALFORMED_HEADERS = (
+    400,
+    "bad_request",
+    "a header line is not `name: value`: whitespace before the colon, no colon or no name, a "
+    "folded (continued) line, or a CR, LF or NUL in a value",
+)
+
+
+def malformed_header_lines(headers: Message) -> bool:
+    """Whether http.server's parse of the header block hid a line it could not read: a parse
+    defect (a line with no colon, whitespace before it, no name, a first line that continues
+    nothing), lines left over past it, or a value holding CR, LF or NUL (an obs-fold line
+    joined onto the one before keeps its CRLF)."""
+    if headers.defects or headers.get_payload():
+        return True
+    return any(any(c in str(value) for c in "\r\n\0") for value in headers.values())
 
 
 def host_allowed(hosts: list[str], target: str, bound: str, port: int) -> bool:
@@ -251,8 +272,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
+    def parse_request(self) -> bool:
+        # With `Expect: 100-continue`, handle_expect_100 (called by the parse) refused it first
+        if not super().parse_request():
+            return False
+        if malformed_header_lines(self.headers):
+            self._refuse(error_answer(*MALFORMED_HEADERS))
+            return False
+        return True
+
     def handle_expect_100(self) -> bool:
         # A body the front would refuse is refused before the client sends it.
+        if malformed_header_lines(self.headers):
+            self._refuse(error_answer(*MALFORMED_HEADERS))
+            return False
         if not self._names_the_stack():
             self._refuse(error_answer(*MISDIRECTED))
             return False
