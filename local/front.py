@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from email import errors as email_errors
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -86,14 +87,25 @@ MALFORMED_HEADERS = (
     "a header line is not `name: value`: whitespace before the colon, no colon or no name, a "
     "folded (continued) line, or a CR, LF or NUL in a value",
 )
+HEADER_DEFECTS = (
+    email_errors.MissingHeaderBodySeparatorDefect,  # a line with no colon, or space before it
+    email_errors.FirstHeaderLineIsContinuationDefect,
+    email_errors.InvalidHeaderDefect,  # no name before the colon
+    email_errors.MisplacedEnvelopeHeaderDefect,  # a `From ` line after the first
+)
 
 
 def malformed_header_lines(headers: Message) -> bool:
-    """Whether http.server's parse of the header block hid a line it could not read: a parse
-    defect (a line with no colon, whitespace before it, no name, a first line that continues
-    nothing), lines left over past it, or a value holding CR, LF or NUL (an obs-fold line
-    joined onto the one before keeps its CRLF)."""
-    if headers.defects or headers.get_payload():
+    """Whether http.server's parse of the header block hid a line it could not read: a line
+    with no colon, whitespace before it or no name, a first line that continues nothing, a
+    `From ` line it took for a mailbox's envelope, or a value holding CR, LF or NUL (an obs-fold
+    line is joined onto the one before with its CRLF). Only these defects of the header
+    parse: a multipart or message/* Content-Type adds defects of its own about the (absent)
+    body, and such a request is capture's to refuse (415), not a malformed one."""
+    payload = headers.get_payload()  # what the parse left after the headers (a last `From `)
+    if headers.get_unixfrom() is not None or (isinstance(payload, str) and payload):
+        return True
+    if any(isinstance(defect, HEADER_DEFECTS) for defect in headers.defects):
         return True
     return any(any(c in str(value) for c in "\r\n\0") for value in headers.values())
 
