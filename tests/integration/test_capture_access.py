@@ -48,6 +48,21 @@ def test_a_link_of_an_identifier_to_itself_is_not_counted(aws: Aws, admin: Modul
     assert json_body(answer)["links_accepted"] == 0
 
 
+def test_a_link_given_twice_in_one_call_is_accepted_and_stored_once(
+    aws: Aws, admin: ModuleType
+) -> None:
+    # Given one link three times: as sent, written otherwise, and the other way round
+    a, b = LINK["links"][0]["a"], LINK["links"][0]["b"]
+    again = {"type": "customer_id", "value": " cust-1234 "}
+    body = {"links": [{"a": a, "b": b}, {"a": a, "b": again}, {"a": b, "b": a}]}
+    answer = invoke(admin, http_event("POST", "/v1/identity-links", body, iam=True))
+    # Then it is one link accepted, and the event carries it once (review s35 outside L1)
+    assert answer["statusCode"] == 202
+    assert json_body(answer)["links_accepted"] == 1
+    (item,) = aws.items()
+    assert len(item["links"]) == 1
+
+
 # -- CORS -----------------------------------------------------------------------------------
 
 

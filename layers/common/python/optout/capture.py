@@ -218,10 +218,15 @@ class CaptureService:
         # skips CloudFront, so it was always the US), and a link is verified both ways, so a
         # national number read as another country's would join a stranger to the cluster.
         pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
+        seen: set[frozenset[str]] = set()
         for index, link in enumerate(body.links):
             a = self._link_end(link.a, f"links[{index}].a.value")
             b = self._link_end(link.b, f"links[{index}].b.value")
-            if a.pk != b.pk:
+            # A link to itself, or one the call already made (either way round: a link has no
+            # direction), is not a link more (review s35 outside L1: it was counted and stored)
+            pair = frozenset((a.pk, b.pk))
+            if a.pk != b.pk and pair not in seen:
+                seen.add(pair)
                 pairs.append((a, b))
 
         def answer(request_id: str, _deadline: date, _calendar: str) -> dict[str, Any]:
