@@ -620,3 +620,32 @@ def test_the_device_cookie_beside_a_token_naming_no_device_is_not_linked(
     (link,) = item["links"]
     assert {link["a"]["value"], link["b"]["value"]} == {"pat@example.org", "c-1"}
     assert item["asserts"] == []
+
+
+@pytest.mark.parametrize(
+    "segment",
+    ["jane%2540example.com", "jane%252540example.com", "jane%EF%BC%85%EF%BC%94%EF%BC%90example.com",
+     "%252B1%2520415%2520555%25200132"],
+    ids=["email encoded twice", "email encoded thrice", "fullwidth %40", "phone encoded twice"],
+)  # fmt: skip
+def test_a_page_path_segment_holding_an_identifier_encoded_again_is_redacted(
+    aws: Aws, capture: ModuleType, segment: str
+) -> None:
+    # review s35 outside L2: the path was percent-decoded once, so an address encoded twice
+    # (a site that encodes a path it built from an encoded one) was kept in the evidence
+    body = {"email": "pat@example.org", "page_url": f"https://shop.example.com/u/{segment}/x"}
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["page_url"] == "https://shop.example.com/u/(redacted)/x"
+
+
+def test_a_page_path_with_an_encoded_percent_and_no_identifier_is_kept(
+    aws: Aws, capture: ModuleType
+) -> None:
+    url = "https://shop.example.com/sale/50%2525-off/2026"
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", {"email": "pat@example.org",
+                                                                 "page_url": url}))  # fmt: skip
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["page_url"] == url

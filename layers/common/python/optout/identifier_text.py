@@ -2,8 +2,9 @@
 for the operator's reasons (ops/denial.py, retire.py) and the request's evidence (evidence.py,
 ops/importer.py). Plain `re`, no pydantic: the capture function runs it on its hot path.
 
-Text is read as the NFKC form of its percent-decoding, so `%40`, a fullwidth at sign (U+FF20)
-or fullwidth digits are what they look like. An email is any `@`, or one spelled out: `jane at
+Text is read as the NFKC form of its percent-decoding, repeated until it reads the same (at
+most MAX_DECODES rounds), so `%40`, `%2540`, a fullwidth at sign (U+FF20) or fullwidth digits
+are what they look like. An email is any `@`, or one spelled out: `jane at
 example dot com`, `jane(at)example.org`, or `j.doe at example.org` (a local part with a dot,
 `_`, `+` or digit). A word before " at " and a real dot after it is a website named, as
 operators write ("could not be verified at ID.me"), so `jane at example.com` is not caught. A
@@ -19,6 +20,9 @@ from collections.abc import Iterable
 from datetime import date
 from urllib.parse import unquote
 
+# Rounds of percent-decoding and NFKC `plain` makes (each decodes at least one escape more):
+# text encoded deeper than this is read as its last round left it.
+MAX_DECODES = 8
 # seven digits or more, any separators: a phone, a card
 NUMBER_LIKE = re.compile(r"\d(?:[\W_]*\d){6,}")
 # A date standing alone: year-month-day with "-", "." or nothing between (2026-11-30,
@@ -56,8 +60,17 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
 def plain(text: str) -> str:
-    """What the text reads as: percent-decoded, then NFKC (compatibility forms folded)."""
-    return unicodedata.normalize("NFKC", unquote(text))
+    """What the text reads as: percent-decoded, then NFKC (compatibility forms folded), again
+    until nothing changes (at most MAX_DECODES rounds): `%2540` is `%40` decoded once, and a
+    fullwidth percent sign and digits (U+FF05, U+FF14, U+FF10) fold to `%40` (review s35
+    outside L2: a page path holding `jane%2540example.com` was kept)."""
+    read = text
+    for _ in range(MAX_DECODES):
+        decoded = unicodedata.normalize("NFKC", unquote(read))
+        if decoded == read:
+            break
+        read = decoded
+    return read
 
 
 def holds_email(text: str) -> bool:
