@@ -24,6 +24,10 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    Individuals' opt-outs (the proof of the opt-out; the checkbox is the extra). A refusal of
    the record-field call fails the jobs of its records as a refused record does
    (`Account HTTP 400 INVALID_FIELD`); what the Individuals' call wrote stays written.
+   Each call holds at most 200 records (Salesforce refuses a longer list as a whole,
+   EXCEEDED_ID_LIMIT); a batch with more sends several, and a call refused as a whole (a
+   4xx other than a limit or our credentials) fails the jobs of its own records only, the
+   Individuals' calls as the checkboxes' (`Individual HTTP 400 INVALID_FIELD`).
    A custom Contact field appears on a Person Account with the `__pc` ending
    (`Do_Not_Sell__c` is `Do_Not_Sell__pc` there; Salesforce refuses the `__c` name with
    INVALID_FIELD): the Account record is written under that name, or under
@@ -435,7 +439,12 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             for individual, values in sorted(individual_fields.items())
             if values
         ]
-        self._apply(records, self._collections("PATCH", records, "salesforce set opt-out"), owners)
+        # refused=True: past 200 Individuals the writes go in several calls, and a call
+        # Salesforce refuses as a whole fails the jobs of its own records only; raised, it
+        # failed every job of the batch, those whose Individuals an earlier call had written
+        # included (vendor35)
+        step = "salesforce set opt-out"
+        self._apply(records, self._collections("PATCH", records, step, refused=True), owners)
         if not self.opts.record_field:
             return
         # Calls of their own, after the Individuals' (the module's docstring, step 4), one per
