@@ -37,7 +37,7 @@ from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import Identifier, IdType
-from optout.store.keys import SENT_TO_UID2_OPERATOR, UID2_NO_RECORD_NOTE
+from optout.receipt_words import SENT_TO_UID2_OPERATOR, UID2_NO_RECORD_NOTE
 from optout.systems import CONNECTOR_ID_TYPES
 
 UID2_PRODUCTION = "https://prod.uidapi.com"
