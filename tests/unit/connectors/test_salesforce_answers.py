@@ -519,3 +519,32 @@ def test_a_collections_call_failing_for_now_retries_the_batch(server, monkeypatc
     outcomes = deliver(server, "ann@example.com", "bob@example.com")
 
     assert [(o.status, o.error.retryable) for o in outcomes] == [(None, True), (None, True)]
+
+
+def test_a_graph_call_refused_whole_fails_only_its_own_records_jobs(server, monkeypatch):
+    # Given two people without an Individual, their graphs in two calls (one a call here; 75
+    # in production), and Salesforce refusing the second call as a whole
+    monkeypatch.setattr("optout.connectors.salesforce.GRAPHS_PER_CALL", 1)
+    seen = []
+
+    def refuse_second(request: SandboxRequest, body: Any) -> Any:
+        if request.path.endswith("/composite/graph"):
+            seen.append(request)
+            if len(seen) == 2:
+                return json_response(400, [{"message": "bob", "errorCode": "JSON_PARSER_ERROR"}])
+        return body
+
+    answering(server, refuse_second)
+
+    first, second = deliver(server, "noindividual.ann@example.com", "noindividual.bob@example.com")
+
+    # Then the first person's Individual was made, linked and opted out: done; only the
+    # second job fails, for good, with Salesforce's code. Before, the refusal was raised for
+    # the batch: the first job failed too, its Individual made and its opt-out never written
+    assert first.status == "done"
+    assert (second.status, second.error.retryable) == (None, False)
+    assert second.error.reason == "salesforce update: Individual HTTP 400 JSON_PARSER_ERROR"
+    # (the sandbox ran the second call before this test put the refusal in its place: its
+    # Individual exists here, and no opt-out was written to it)
+    individuals = server.sandboxes["salesforce"].vendor.individuals.values()
+    assert sorted(bool(f.get("HasOptedOutTracking")) for f in individuals) == [False, True]

@@ -15,6 +15,8 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    left unlinked by a refused link; the call is tried once (a 5xx or timeout may follow a
    commit), and its failure goes to the queue's back-off, whose next delivery looks the
    records up again and finds the ones linked: a resend never makes a second Individual.
+   Past 75 records (GRAPHS_PER_CALL) the graphs go in several calls; one refused as a whole
+   for good (a 4xx) fails its own records' jobs only, the others going on to their opt-outs.
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default); then, only with
    `record_field`, such calls (one per record type) setting an org's own checkbox (e.g. a
@@ -346,7 +348,19 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         pending = list(missing)
         while pending:
             chunk, pending = pending[:GRAPHS_PER_CALL], pending[GRAPHS_PER_CALL:]
-            halted = self._create_and_link(chunk)
+            try:
+                halted = self._create_and_link(chunk)
+            except DeliveryError as error:
+                # A call refused as a whole for good (a 4xx but a limit or our credentials)
+                # fails its own records' jobs only; past 75 records the other calls' people
+                # go on to their opt-outs (vendor35). Anything else retries the batch.
+                status = error.http_status or 0
+                if error.retryable or error.auth or not 400 <= status < 500:
+                    raise
+                refusal = error.reason.removeprefix("salesforce create Individual: ")
+                for person in chunk:
+                    person.error = f"Individual {refusal}"
+                continue
             if len(halted) == len(chunk):  # nothing processed: no progress to be made now
                 raise DeliveryError(
                     f"salesforce create Individual: {HALTED} for every record", retryable=True
