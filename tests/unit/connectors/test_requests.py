@@ -607,7 +607,7 @@ def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_crea
     assert server.sandboxes["braze"].vendor.created == []
 
 
-def test_braze_export_user_without_a_braze_id_is_no_profile(server):
+def test_braze_export_user_without_a_braze_id_is_not_understood(server):
     # Given Braze's export by email answering users that carry no usable braze_id
     original = server.sandboxes["braze"].vendor.handle
 
@@ -622,11 +622,10 @@ def test_braze_export_user_without_a_braze_id_is_no_profile(server):
 
     (outcome,) = make_connector(server, "braze").deliver([job])
 
-    # Then no profile holds the email: nothing is written, the person is not found
-    assert (outcome.status, outcome.note) == (
-        "no_record",
-        "no such person (braze users/export/ids)",
-    )
+    # Then nothing is written, and the job is retried: Braze named profiles holding the email,
+    # so "no such person" (as this test read it until vendor35) would be untrue
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert outcome.error.reason == "braze users/export/ids: a profile without its braze_id"
     assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
 
 
