@@ -12,7 +12,8 @@
 A job none of whose identifiers Braze knows is `no_record` ("no such person (braze
 users/export/ids)", with that export's own HTTP status), a receipt; an export answer without
 its `users` list, or whose `message` is not "success" (Braze: "returns 'success' when
-completed without errors"), is not understood and is retried, never no_record.
+completed without errors"), or listing a profile without the id asked for (`braze_id`,
+`external_id`), is not understood and is retried, never no_record.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
 every object was rejected fails, and in a job that is done a type with a rejected object is
 listed as rejected, not as sent (base.item_outcomes). A /users/track answer whose `message`
