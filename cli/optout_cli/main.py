@@ -322,7 +322,8 @@ def _what_was_sent(job: dict[str, Any], receipt: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-# The layer's keys.SENT_TO_UID2_OPERATOR and UID2_NO_RECORD_NOTE (a test keeps them equal)
+# The layer's receipt_words.SENT_TO_UID2_OPERATOR and UID2_NO_RECORD_NOTE (a test keeps them
+# equal)
 SENT_TO_UID2_OPERATOR = "uid2_operator"
 UID2_NO_RECORD_NOTE = "no UID2 for this person (UID2 operator"
 

@@ -23,6 +23,7 @@ from moto.dynamodb.models import dynamodb_backends
 
 from local.moto_guard import guarded
 from local.spawn import free_port
+from optout import receipt_words
 from optout.connectors.base import Outcome
 from optout.connectors.errors import DeliveryError
 from optout.ops.export import LATE_INDEX_MARGIN
@@ -267,8 +268,8 @@ def test_status_says_a_trade_desk_no_record_went_to_the_uid2_operator_not_the_tr
         f"Trade Desk; purposes: {purposes}; UID2 operator HTTP 200"
     ) in ran.out
     assert "sent: email" not in ran.out and EMAIL not in ran.out
-    assert cli_main.SENT_TO_UID2_OPERATOR == keys.SENT_TO_UID2_OPERATOR
-    assert cli_main.UID2_NO_RECORD_NOTE == keys.UID2_NO_RECORD_NOTE
+    assert cli_main.SENT_TO_UID2_OPERATOR == receipt_words.SENT_TO_UID2_OPERATOR
+    assert cli_main.UID2_NO_RECORD_NOTE == receipt_words.UID2_NO_RECORD_NOTE
 
 
 @pytest.mark.parametrize("sent_to", ["uid2_operator", None], ids=["sent_to", "older_receipt"])

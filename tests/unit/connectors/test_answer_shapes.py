@@ -133,3 +133,29 @@ def test_a_trade_desk_failed_line_naming_no_item_of_the_call_is_retried_never_do
     assert outcome.status is None
     assert outcome.error.reason == "trade_desk deletion-optout: malformed answer"
     assert outcome.error.retryable is True
+
+
+@pytest.mark.parametrize(
+    ("identifier", "field", "user"),
+    [(("email", EMAIL), "braze_id", {}),
+     (("email", EMAIL), "braze_id", {"braze_id": ""}),
+     (("phone", "+14155550123"), "braze_id", {"braze_id": 7}),
+     (("customer_id", "c1"), "external_id", {}),
+     (("customer_id", "c1"), "external_id", {"external_id": None})],
+)  # fmt: skip
+def test_a_braze_exported_profile_without_its_id_is_retried_never_no_such_person(
+    server, identifier, field, user
+):
+    # Given Braze's export finding a profile but answering it without the id asked for in
+    # `fields_to_export` (the braze_id of an email's or phone's profile, a customer's
+    # external_id)
+    answering(server, "braze", "/users/export/ids",
+              lambda body: json_response(200, {**body, "users": [user]}))  # fmt: skip
+    job = make_job(identifier, system="braze")
+
+    (outcome,) = make_connector(server, "braze").deliver([job])
+
+    # Then it is not understood: retried. Before (vendor35) the profile was skipped and the
+    # job read "no such person", a no_record receipt for a person Braze holds
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert outcome.error.reason == f"braze users/export/ids: a profile without its {field}"

@@ -13,6 +13,7 @@ import pytest
 from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
 from facebook_business.typechecker import TypeChecker  # type: ignore[import-untyped]
 
+from local.sandbox.meta import graph_error
 from local.sandbox.wire import SandboxRequest
 from optout.connectors import meta
 from tests.unit.connectors.conftest import (
@@ -256,3 +257,36 @@ def test_meta_app_requiring_the_proof_refuses_a_call_without_it_or_with_another(
         # Then Meta refuses the removal: the job fails for good, never done
         assert outcome.status is None and outcome.error.retryable is False
     assert server.sandboxes["meta"].vendor.removed == []
+
+
+@pytest.mark.parametrize(
+    ("code", "more", "codes"),
+    [(2663, {}, "code 2663"),  # Meta's answer quoted whole in issue threads
+     (2655, {}, "code 2655"),  # its older number
+     (200, {"error_subcode": 1870090}, "code 200, subcode 1870090")],  # Meta's guide's subcode
+)  # fmt: skip
+def test_meta_audience_refused_for_terms_not_accepted_fails_naming_it(server, code, more, codes):
+    # Given an audience removal Meta refuses because the Custom Audience Terms are not
+    # accepted (a system naming audience_ids only: no account read to catch it first)
+    vendor = server.sandboxes["meta"].vendor
+    original = vendor.handle
+
+    def refuse(request: SandboxRequest) -> Any:
+        if request.method == "DELETE":
+            message = "(#2663) Terms of service has not been accepted. To accept, go to https://x"
+            return graph_error(400, code, message, "OAuthException", **more)
+        return original(request)
+
+    vendor.handle = refuse  # type: ignore[method-assign]
+    connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                          "audience_ids": ["2002"]})  # fmt: skip
+
+    (outcome,) = connector.deliver([JOB])
+
+    # Then the job fails for good (an operator accepts the terms, then replays), and the reason
+    # names what to fix beside Meta's numbers, never Meta's message
+    assert outcome.status is None and outcome.error.retryable is False
+    assert outcome.error.reason == (
+        f"meta remove EMAIL_SHA256: HTTP 400 ({codes}): Custom Audience Terms not accepted"
+    )
+    assert "go to" not in repr(outcome)

@@ -607,7 +607,7 @@ def test_braze_unknown_person_is_a_no_such_person_receipt_and_no_profile_is_crea
     assert server.sandboxes["braze"].vendor.created == []
 
 
-def test_braze_export_user_without_a_braze_id_is_no_profile(server):
+def test_braze_export_user_without_a_braze_id_is_not_understood(server):
     # Given Braze's export by email answering users that carry no usable braze_id
     original = server.sandboxes["braze"].vendor.handle
 
@@ -622,11 +622,10 @@ def test_braze_export_user_without_a_braze_id_is_no_profile(server):
 
     (outcome,) = make_connector(server, "braze").deliver([job])
 
-    # Then no profile holds the email: nothing is written, the person is not found
-    assert (outcome.status, outcome.note) == (
-        "no_record",
-        "no such person (braze users/export/ids)",
-    )
+    # Then nothing is written, and the job is retried: Braze named profiles holding the email,
+    # so "no such person" (as this test read it until vendor35) would be untrue
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert outcome.error.reason == "braze users/export/ids: a profile without its braze_id"
     assert [c["path"] for c in calls(server, "braze")] == ["/users/export/ids"]
 
 
@@ -1729,3 +1728,28 @@ def test_trade_desk_retries_an_answer_whose_item_number_is_not_ascii_digits(
     assert outcome.status is None
     assert (outcome.error.reason, outcome.error.retryable) == (
         "trade_desk deletion-optout: malformed answer", True)  # fmt: skip
+
+
+@pytest.mark.parametrize("item", [{"e": "unknown"}, {"e": None}, {}, {"p": None}])
+def test_trade_desk_an_operator_item_neither_mapped_nor_documented_is_retried(
+    server, monkeypatch, item
+):
+    # Given the UID2 operator answering one person's email with neither a UID2 nor one of the
+    # two reasons it documents ("optout", "invalid identifier"), and a batchmate's as usual
+    vendor = server.sandboxes["uid2"].vendor
+    odd = base64.b64encode(hashlib.sha256(b"odd@example.com").digest()).decode()
+    usual = vendor._map
+    monkeypatch.setattr(vendor, "_map", lambda hashed: item if hashed == odd else usual(hashed))
+    jobs = [make_job(("email", e), request_id=r, system="trade_desk")
+            for r, e in (("r1", "odd@example.com"), ("r2", "jane@example.com"))]  # fmt: skip
+
+    odd_one, batchmate = make_connector(server, "trade_desk").deliver(jobs)
+
+    # Then that job is retried, never a no_record receipt (which counts as delivered, The Trade
+    # Desk never called); its batchmate is opted out. Before (vendor35), it read "no_record"
+    assert (odd_one.status, odd_one.error.retryable) == (None, True)
+    assert odd_one.error.reason == "uid2 identity/map: an answer item not understood"
+    assert odd_one.identifier_types_attempted == ("email",)
+    assert batchmate.status == "done"
+    (call,) = calls(server, "trade_desk")
+    assert len(json.loads(call["body"])["Items"]) == 1

@@ -456,3 +456,95 @@ def test_a_dropped_record_id_alone_is_noted(server):
     assert (outcome.status, outcome.vendor_ref) == ("done", individual)
     assert outcome.records_changed == (f"Individual/{individual}",)
     assert outcome.note == DROPPED_REFERENCE
+
+
+# -- more than 200 records: several sObject Collections calls (vendor35) --------------------
+
+
+def test_no_collections_call_holds_more_than_200_records(server):
+    # Given 201 people, each with an Individual (more than one batch's 100 emails: one email
+    # can hold several Contacts and Leads in a real org, so a batch can reach past 200)
+    jobs = [make_job(("email", f"p{n}@example.com"), request_id=f"r{n}", system="salesforce")
+            for n in range(201)]  # fmt: skip
+
+    outcomes = make_connector(server, "salesforce").send(jobs)
+
+    # Then the Individuals went in calls of 200 and 1 (Salesforce refuses a longer list as a
+    # whole, EXCEEDED_ID_LIMIT), and every job is done
+    sizes = [len(json.loads(c["body"])["records"]) for c in calls(server, "salesforce")
+             if c["method"] == "PATCH"]  # fmt: skip
+    assert sizes == [200, 1]
+    assert {o.status for o in outcomes} == {"done"}
+
+
+def test_a_call_of_more_than_200_records_is_refused_whole(server, monkeypatch):
+    # Given a connector that would send 201 records in one call (the sandbox holds
+    # Salesforce's limit: "cannot submit more than 200 records into this call")
+    monkeypatch.setattr("optout.connectors.salesforce.COLLECTION_SIZE", 300)
+    jobs = [make_job(("email", f"p{n}@example.com"), request_id=f"r{n}", system="salesforce")
+            for n in range(201)]  # fmt: skip
+
+    outcomes = make_connector(server, "salesforce").send(jobs)
+
+    # Then nothing is done, every job failing with Salesforce's code
+    assert {(o.status, o.error.reason) for o in outcomes} == {
+        (None, "salesforce update: Individual HTTP 400 EXCEEDED_ID_LIMIT")
+    }
+
+
+def test_a_collections_call_refused_whole_fails_only_its_own_records_jobs(server, monkeypatch):
+    # Given the Individuals' writes in two calls (one record a call here; 200 in production)
+    # and Salesforce refusing the second call as a whole
+    monkeypatch.setattr("optout.connectors.salesforce.COLLECTION_SIZE", 1)
+    refused = json_response(400, [{"message": "jane is no column", "errorCode": "INVALID_FIELD"}])
+    answering(server, writes("PATCH", 1, refused))
+
+    first, second = deliver(server, "ann@example.com", "bob@example.com")
+
+    # Then the first call's job is done (its Individual was written), and only the second's
+    # fails, for good, with Salesforce's code and not its message. Before, the refusal was
+    # raised for the whole batch: the first job failed too, its opt-out written
+    assert first.status == "done"
+    assert (second.status, second.error.retryable) == (None, False)
+    assert second.error.reason == "salesforce update: Individual HTTP 400 INVALID_FIELD"
+    assert "jane" not in repr(second)
+
+
+def test_a_collections_call_failing_for_now_retries_the_batch(server, monkeypatch):
+    # A 503 on the second call: nothing is failed for good; the next delivery writes the
+    # first call's Individuals again (the same values: a PATCH setting a checkbox to true)
+    monkeypatch.setattr("optout.connectors.salesforce.COLLECTION_SIZE", 1)
+    answering(server, writes("PATCH", 1, json_response(503, [{"errorCode": "SERVER_UNAVAILABLE"}])))
+
+    outcomes = deliver(server, "ann@example.com", "bob@example.com")
+
+    assert [(o.status, o.error.retryable) for o in outcomes] == [(None, True), (None, True)]
+
+
+def test_a_graph_call_refused_whole_fails_only_its_own_records_jobs(server, monkeypatch):
+    # Given two people without an Individual, their graphs in two calls (one a call here; 75
+    # in production), and Salesforce refusing the second call as a whole
+    monkeypatch.setattr("optout.connectors.salesforce.GRAPHS_PER_CALL", 1)
+    seen = []
+
+    def refuse_second(request: SandboxRequest, body: Any) -> Any:
+        if request.path.endswith("/composite/graph"):
+            seen.append(request)
+            if len(seen) == 2:
+                return json_response(400, [{"message": "bob", "errorCode": "JSON_PARSER_ERROR"}])
+        return body
+
+    answering(server, refuse_second)
+
+    first, second = deliver(server, "noindividual.ann@example.com", "noindividual.bob@example.com")
+
+    # Then the first person's Individual was made, linked and opted out: done; only the
+    # second job fails, for good, with Salesforce's code. Before, the refusal was raised for
+    # the batch: the first job failed too, its Individual made and its opt-out never written
+    assert first.status == "done"
+    assert (second.status, second.error.retryable) == (None, False)
+    assert second.error.reason == "salesforce update: Individual HTTP 400 JSON_PARSER_ERROR"
+    # (the sandbox ran the second call before this test put the refusal in its place: its
+    # Individual exists here, and no opt-out was written to it)
+    individuals = server.sandboxes["salesforce"].vendor.individuals.values()
+    assert sorted(bool(f.get("HasOptedOutTracking")) for f in individuals) == [False, True]

@@ -127,13 +127,13 @@ def test_a_4xx_keeps_salesforces_error_code_only(server):
     (outcome,) = connector.deliver([make_job(("email", "jane@example.com"), system="sf")])
 
     assert outcome.status is None and outcome.error.retryable is False
-    assert outcome.error.reason == "salesforce set opt-out: HTTP 400 INVALID_FIELD"
+    assert outcome.error.reason == "salesforce update: Individual HTTP 400 INVALID_FIELD"
 
 
 @pytest.mark.parametrize(
     ("path", "status", "reason"),
     [("/composite", 400, "salesforce lookup: HTTP 400 MALFORMED_QUERY"),
-     ("/composite/sobjects", 404, "salesforce set opt-out: HTTP 404 MALFORMED_QUERY")],
+     ("/composite/sobjects", 404, "salesforce update: Individual HTTP 404 MALFORMED_QUERY")],
 )  # fmt: skip
 def test_a_4xx_reason_has_the_code_and_never_the_message(server, path, status, reason):
     # Salesforce's error body: [{"message": ..., "errorCode": ...}]; a message can quote values

@@ -314,7 +314,7 @@ def test_reason_code_refuses_identifier_shaped_text(text):
     assert not reason_code(text)
 
 
-def test_trade_desk_no_record_note_leaves_out_an_operators_free_text_reason(server, monkeypatch):
+def test_trade_desk_never_quotes_an_operators_free_text_reason(server, monkeypatch):
     # Given a UID2 operator whose unmapped reason quotes the person
     vendor = server.sandboxes["uid2"].vendor
     monkeypatch.setattr(vendor, "_map", lambda hashed: {"e": f"{EMAIL} opted out"})
@@ -322,9 +322,10 @@ def test_trade_desk_no_record_note_leaves_out_an_operators_free_text_reason(serv
 
     (outcome,) = make_connector(server, "trade_desk").deliver([job])
 
-    # Then the no_record note says unmapped (the old note quoted the operator's text)
-    assert outcome.status == "no_record"
-    assert outcome.note == "no UID2 for this person (UID2 operator identity/map: unmapped)"
+    # Then nothing quotes it (the old note did); and since vendor35 a reason that is not one
+    # of the two the operator documents is no verdict: retried, not a no_record receipt
+    assert (outcome.status, outcome.error.retryable) == (None, True)
+    assert EMAIL not in repr(outcome)
 
 
 def test_segment_status_that_is_not_a_code_is_not_quoted(server):

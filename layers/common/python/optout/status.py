@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from optout import receipt_words
 from optout.api_models import RequestStatus, RequestStatusOut
 from optout.evidence import jurisdiction_stated
 from optout.ops.keys import DENIAL_SK
@@ -447,10 +448,10 @@ def vendor_answered(job: Item) -> bool:
 def to_uid2_operator(receipt: Item) -> bool:
     """A receipt whose types went to a UID2 operator to be mapped, not to its system: The Trade
     Desk's no_record for a person the operator could not map (proof34 L2). Its `sent_to` says
-    so since 2026-12-04; an older one only by its note (keys.UID2_NO_RECORD_NOTE)."""
+    so since 2026-12-04; an older one only by its note (receipt_words.UID2_NO_RECORD_NOTE)."""
     if receipt.get("sent_to") is not None:
-        return bool(receipt["sent_to"] == keys.SENT_TO_UID2_OPERATOR)
-    return str(receipt.get("note") or "").startswith(keys.UID2_NO_RECORD_NOTE)
+        return bool(receipt["sent_to"] == receipt_words.SENT_TO_UID2_OPERATOR)
+    return str(receipt.get("note") or "").startswith(receipt_words.UID2_NO_RECORD_NOTE)
 
 
 def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Item]:

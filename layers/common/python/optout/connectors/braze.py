@@ -12,7 +12,8 @@
 A job none of whose identifiers Braze knows is `no_record` ("no such person (braze
 users/export/ids)", with that export's own HTTP status), a receipt; an export answer without
 its `users` list, or whose `message` is not "success" (Braze: "returns 'success' when
-completed without errors"), is not understood and is retried, never no_record.
+completed without errors"), or listing a profile without the id asked for (`braze_id`,
+`external_id`), is not understood and is retried, never no_record.
 Braze answers 201 even when it rejects some objects ("minor errors", by index): a job whose
 every object was rejected fails, and in a job that is done a type with a rejected object is
 listed as rejected, not as sent (base.item_outcomes). A /users/track answer whose `message`
@@ -152,14 +153,12 @@ class BrazeConnector(Connector[BrazeSecret]):
             part = external[start : start + EXPORT_IDS_PER_CALL]
             status, users = self._export({"external_ids": part})
             asked.update({("customer_id", value): status for value in part})
-            for user in users:
-                value = str(user.get("external_id"))
+            for value in _exported(users, "external_id"):
                 profiles[("customer_id", value)] = [{"external_id": value}]
         for kind, field in ONE_PER_CALL.items():
             for value in sorted({i.value for i in identifiers if i.type == kind}):
                 asked[(kind, value)], users = self._export({field: value})
-                ids = sorted({str(u["braze_id"]) for u in users
-                              if isinstance(u.get("braze_id"), str) and u["braze_id"]})  # fmt: skip
+                ids = sorted(set(_exported(users, "braze_id")))
                 if ids:
                     profiles[(kind, value)] = [{"braze_id": b} for b in ids]
         return profiles, asked
@@ -191,6 +190,17 @@ class BrazeConnector(Connector[BrazeSecret]):
             },
             body=json_body(payload),
         )
+
+
+def _exported(users: list[dict[str, Any]], field: str) -> list[str]:
+    """Each exported profile's `field` (the one asked for in `fields_to_export`). A profile
+    without it as a non-empty string is not understood, and retried: skipped, a person Braze
+    holds would read "no such person", a no_record receipt (vendor35)."""
+    values = [u.get(field) for u in users]
+    if not all(isinstance(v, str) and v for v in values):
+        raise DeliveryError(f"braze users/export/ids: a profile without its {field}",
+                            retryable=True)  # fmt: skip
+    return [str(v) for v in values]
 
 
 def _accepted(payload: Any) -> None:

@@ -73,6 +73,14 @@ BUSINESS_USE_CASE_CODES = range(80000, 80015)
 THROTTLE_STATUSES = frozenset({400, 429})
 USAGE_HEADERS = ("x-app-usage", "x-business-use-case-usage", "x-ad-account-usage")
 DEPRECATED_VERSION_CODE = 2635
+# Meta's refusal of an audience call while the Custom Audience Terms are not accepted: code
+# 2663 (earlier 2655), "Terms of service has not been accepted", type OAuthException (answers
+# quoted in facebook/facebook-nodejs-business-sdk issue 26 and facebook-php-business-sdk issue
+# 43), and error_subcode 1870090, "Custom Audience Terms Not Accepted" (Meta, "Customer File
+# Custom Audiences", Error Codes). Named in the reason, which an operator reads to fix it.
+TERMS_CODES = frozenset({2655, 2663})
+TERMS_SUBCODE = 1870090
+TERMS_NOT_ACCEPTED = "Custom Audience Terms not accepted"
 INVALID_TOKEN_CODE = 190  # OAuthException: expired, revoked or rotated token
 DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
 # Meta's notice that it ran the call on a newer version than the one asked for (its 2024-04-16
@@ -339,8 +347,9 @@ class MetaConnector(Connector[MetaSecret]):
         failure = status_error(step, answer)
         codes = _codes(error)
         if codes:  # Meta's numbers tell "fix the audience" from "our request is wrong"
+            named = f": {TERMS_NOT_ACCEPTED}" if _terms_refused(error) else ""
             failure = DeliveryError(
-                f"{failure.reason} ({codes})",
+                f"{failure.reason} ({codes}){named}",
                 retryable=failure.retryable,
                 http_status=failure.http_status,
                 retry_after=failure.retry_after,
@@ -392,6 +401,14 @@ def _codes(error: object) -> str:
     named = [("code", error.get("code")), ("subcode", error.get("error_subcode"))]
     return ", ".join(f"{name} {value}" for name, value in named
                      if type(value) is int)  # fmt: skip
+
+
+def _terms_refused(error: object) -> bool:
+    """Meta's answer that the Custom Audience Terms are not accepted (TERMS_CODES, or the
+    subcode TERMS_SUBCODE): a refusal the operator fixes in Meta, named in the reason."""
+    if not isinstance(error, dict):
+        return False
+    return error.get("code") in TERMS_CODES or error.get("error_subcode") == TERMS_SUBCODE
 
 
 def _code(answer: HttpResponse) -> object:

@@ -15,6 +15,8 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    left unlinked by a refused link; the call is tried once (a 5xx or timeout may follow a
    commit), and its failure goes to the queue's back-off, whose next delivery looks the
    records up again and finds the ones linked: a resend never makes a second Individual.
+   Past 75 records (GRAPHS_PER_CALL) the graphs go in several calls; one refused as a whole
+   for good (a 4xx) fails its own records' jobs only, the others going on to their opt-outs.
 4. PATCH .../composite/sobjects setting the Individuals' opt-out fields (purpose -> field,
    `fields`; HasOptedOutTracking / HasOptedOutProfiling by default); then, only with
    `record_field`, such calls (one per record type) setting an org's own checkbox (e.g. a
@@ -24,6 +26,10 @@ an Individual (data privacy record), and set the opt-out there and, optionally, 
    Individuals' opt-outs (the proof of the opt-out; the checkbox is the extra). A refusal of
    the record-field call fails the jobs of its records as a refused record does
    (`Account HTTP 400 INVALID_FIELD`); what the Individuals' call wrote stays written.
+   Each call holds at most 200 records (Salesforce refuses a longer list as a whole,
+   EXCEEDED_ID_LIMIT); a batch with more sends several, and a call refused as a whole (a
+   4xx other than a limit or our credentials) fails the jobs of its own records only, the
+   Individuals' calls as the checkboxes' (`Individual HTTP 400 INVALID_FIELD`).
    A custom Contact field appears on a Person Account with the `__pc` ending
    (`Do_Not_Sell__c` is `Do_Not_Sell__pc` there; Salesforce refuses the `__c` name with
    INVALID_FIELD): the Account record is written under that name, or under
@@ -342,7 +348,19 @@ class SalesforceConnector(Connector[SalesforceSecret]):
         pending = list(missing)
         while pending:
             chunk, pending = pending[:GRAPHS_PER_CALL], pending[GRAPHS_PER_CALL:]
-            halted = self._create_and_link(chunk)
+            try:
+                halted = self._create_and_link(chunk)
+            except DeliveryError as error:
+                # A call refused as a whole for good (a 4xx but a limit or our credentials)
+                # fails its own records' jobs only; past 75 records the other calls' people
+                # go on to their opt-outs (vendor35). Anything else retries the batch.
+                status = error.http_status or 0
+                if error.retryable or error.auth or not 400 <= status < 500:
+                    raise
+                refusal = error.reason.removeprefix("salesforce create Individual: ")
+                for person in chunk:
+                    person.error = f"Individual {refusal}"
+                continue
             if len(halted) == len(chunk):  # nothing processed: no progress to be made now
                 raise DeliveryError(
                     f"salesforce create Individual: {HALTED} for every record", retryable=True
@@ -435,7 +453,12 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             for individual, values in sorted(individual_fields.items())
             if values
         ]
-        self._apply(records, self._collections("PATCH", records, "salesforce set opt-out"), owners)
+        # refused=True: past 200 Individuals the writes go in several calls, and a call
+        # Salesforce refuses as a whole fails the jobs of its own records only; raised, it
+        # failed every job of the batch, those whose Individuals an earlier call had written
+        # included (vendor35)
+        step = "salesforce set opt-out"
+        self._apply(records, self._collections("PATCH", records, step, refused=True), owners)
         if not self.opts.record_field:
             return
         # Calls of their own, after the Individuals' (the module's docstring, step 4), one per

@@ -37,7 +37,7 @@ from optout.connectors.http import json_body, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.connectors.uid2 import Mapping, Uid2Client
 from optout.identifiers import Identifier, IdType
-from optout.store.keys import SENT_TO_UID2_OPERATOR, UID2_NO_RECORD_NOTE
+from optout.receipt_words import SENT_TO_UID2_OPERATOR, UID2_NO_RECORD_NOTE
 from optout.systems import CONNECTOR_ID_TYPES
 
 UID2_PRODUCTION = "https://prod.uidapi.com"
@@ -93,6 +93,16 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
         outcomes: dict[str, Outcome] = {}
         for job in jobs:
             found = [(i.type, mapped[(i.type, i.value)]) for i in self.identifiers(job)]
+            if not all(m.understood for _, m in found):
+                # The operator answered for one of its values with neither a UID2 nor a
+                # documented reason: no verdict on the person, so no no_record receipt (that
+                # counts as delivered). Retried, this job only; nothing of it is sent to TTD.
+                outcomes[job.job_id] = Outcome(
+                    job.job_id, None, mapped_by, error=DeliveryError(
+                        "uid2 identity/map: an answer item not understood", retryable=True
+                    ), identifier_types_attempted=self.types_sent(job),
+                )  # fmt: skip
+                continue
             if not any(m.uid2 for _, m in found):
                 # (Mapping.reason is a reason_code() already, or None)
                 reasons = sorted({m.reason or "unmapped" for _, m in found})

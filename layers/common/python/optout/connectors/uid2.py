@@ -7,8 +7,9 @@ Decrypting Responses": base64 of 0x01 | 12-byte IV | AES-256-GCM(client secret,
 8-byte big-endian millisecond timestamp | 8-byte nonce | JSON) with its 16-byte tag; Bearer
 API key. A 200 answer is base64 of IV | ciphertext | tag over timestamp | the same nonce |
 JSON; anything else is plain JSON `{"status", "message"}`. Answer arrays keep the order of the
-request: `{"u": raw UID2, "p": previous raw UID2 or null, "r": refresh-from ms}` or
-`{"e": "optout" | "invalid identifier"}`.
+request: `{"u": raw UID2, "p": previous raw UID2 or null, "r": refresh-from, Unix seconds}` or
+`{"e": "optout" | "invalid identifier"}` (any other item is not understood: that job is
+retried, never read as "no UID2").
 
 AES-GCM comes from `cryptography` (imported on first use: only this connector needs it; ~20 ms
 against ~170 ms for the uid2-client SDK, see docs/decisions.md). Raw UID2s are pseudonymous
@@ -25,11 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from optout.connectors.base import reason_code
 from optout.connectors.errors import DeliveryError
 from optout.connectors.http import HttpClient
 
 MAP_PATH = "/v3/identity/map"
+# Why the operator maps no UID2: "One of two possible values" (IABTechLab/uid2docs,
+# docs/endpoints/post-identity-map.md, v3 "Response Body Properties", read 2026-12-04). Any
+# other `e`, or an item with neither `u` nor `e`, is no verdict on the person: read as "no
+# UID2" it made a no_record receipt, counted as delivered, with The Trade Desk never called.
+UNMAPPED_REASONS = ("optout", "invalid identifier")
 ENVELOPE_VERSION = 1
 MAX_ITEMS = 5000  # per identity/map request (UID2 docs)
 SECRET_KEY_BYTES = 32  # AES-256-GCM: the UID2 portal issues 32-byte client secrets
@@ -39,7 +44,10 @@ SECRET_KEY_BYTES = 32  # AES-256-GCM: the UID2 portal issues 32-byte client secr
 class Mapping:
     uid2: str | None  # None: unmapped, see reason
     previous: str | None = None
-    reason: str | None = None  # "optout" | "invalid identifier" | ... (reason_code() only)
+    reason: str | None = None  # "optout" | "invalid identifier" (UNMAPPED_REASONS)
+    # False: neither a UID2 nor one of the documented reasons (an `e` of another value, or
+    # none): not the operator's answer as documented, so no verdict on this person (retried)
+    understood: bool = True
 
 
 class Uid2Client:
@@ -114,6 +122,9 @@ def _mapping(item: Any) -> Mapping:
     if isinstance(item.get("u"), str):
         previous = item.get("p")
         return Mapping(item["u"], previous if isinstance(previous, str) else None)
-    # The operator's reason goes onto receipts (no_record notes): a code only, never its text
-    reason = str(item.get("e", "unknown"))
-    return Mapping(None, reason=reason if reason_code(reason) else None)
+    # The operator's reason goes onto receipts (no_record notes): one of the two documented
+    # values only, never another text (it could quote the person)
+    reason = item.get("e")
+    if reason in UNMAPPED_REASONS:
+        return Mapping(None, reason=str(reason))
+    return Mapping(None, understood=False)

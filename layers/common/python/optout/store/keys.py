@@ -171,13 +171,6 @@ def day_pk(day: str, request_id: str) -> str:
 # s28 P1); read by the frees (store/delivery.py) and the proofs (status.py).
 UNSENT_LISTS = ("identities_unformed", "identities_not_sent")
 
-# A receipt's `sent_to` when its types went to another party than its system: a UID2 operator,
-# for a Trade Desk person it could not map (The Trade Desk never called; since 2026-12-04). An
-# older such receipt says so only by its note, which starts with UID2_NO_RECORD_NOTE (since
-# 2026-11-29, connectors/trade_desk.py). The views word it (proof34 L2).
-SENT_TO_UID2_OPERATOR = "uid2_operator"
-UID2_NO_RECORD_NOTE = "no UID2 for this person (UID2 operator"
-
 # The RESOLUTION's fields that name keyed identities (`identity_pk`): the identities not named
 # whose marks its citations came from (resolver `_resolve`, read by status.py `proofs`). No
 # view of a request shows them (admin `request_detail`, the export's resolution record): a
