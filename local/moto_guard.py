@@ -193,9 +193,10 @@ def _still(
 ) -> bool:
     """The same item is still in the table under its key, with the same index value."""
     partition = table.items.get(hash_key)
-    if partition is None or partition.get(range_key) is not item:
+    stored = None if partition is None else partition.get(range_key)
+    if stored is None or stored is not item:
         return False
-    found = item.attrs.get(attribute)
+    found = stored.attrs.get(attribute)
     return found is not None and found.type == "S" and found.value == value
 
 

@@ -145,7 +145,7 @@ def runtime_conflicts(
     pins: dict[str, Pin], requires: Callable[[str], list[str] | None]
 ) -> list[str]:
     """Each pin outside the range the runtime's SDK asks for that package: the layer's copy is
-    what that SDK imports. `requires` reads the SDK's metadata (the tests' copy, 1.43.11)."""
+    what that SDK imports. `requires` reads the SDK's metadata (the tests' copy, 1.44.8)."""
     conflicts: list[str] = []
     for sdk in RUNTIME_SDK:
         for line in requires(sdk) or []:

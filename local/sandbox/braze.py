@@ -34,7 +34,7 @@ ONE_PER_REQUEST = ("email_address", "phone")  # with external_ids: one of them p
 def known(value: str) -> bool:
     if E164.fullmatch(value):
         return not value.endswith("0000")
-    return not value.split("@")[0].startswith("unknown")
+    return not value.split("@", maxsplit=1)[0].startswith("unknown")
 
 
 def braze_ids(value: str) -> list[str]:

@@ -87,11 +87,13 @@ def sdk_call(version: str, node: str, schema: str, data: list[str]) -> tuple[str
     session = _Captured()
     api = FacebookAdsApi(session, api_version=version)
     if node.endswith("/usersofanyaudience"):
-        AdAccount(node.split("/")[0], api=api).opt_out_user_from_targeting(
+        AdAccount(node.split("/", maxsplit=1)[0], api=api).opt_out_user_from_targeting(
             schema, data, pre_hashed=True
         )
     else:
-        CustomAudience(node.split("/")[0], api=api).remove_users(schema, data, pre_hashed=True)
+        CustomAudience(node.split("/", maxsplit=1)[0], api=api).remove_users(
+            schema, data, pre_hashed=True
+        )
     ((method, url, params),) = session.calls
     return method, urllib.parse.urlsplit(url).path, json.loads(params["payload"])
 

@@ -215,7 +215,7 @@ class Salesforce:
         return json_response(200, self._page(version, rows))
 
     def _person(self, email: str) -> dict[str, Any] | None:
-        local = email.split("@")[0]
+        local = email.split("@", maxsplit=1)[0]
         if local.startswith("unknown"):
             return None
         sobject = (

@@ -149,7 +149,15 @@ def _operator_views(seen: Seen, ids: list[str]) -> None:
 
 
 def _canaries(token: str) -> list[str]:
-    return [EMAIL, EMAIL.split("@")[0], *PHONE_FORMS, PHONE, CUSTOMER, token, token[-40:]]
+    return [
+        EMAIL,
+        EMAIL.split("@", maxsplit=1)[0],
+        *PHONE_FORMS,
+        PHONE,
+        CUSTOMER,
+        token,
+        token[-40:],
+    ]
 
 
 def _leaks(text: str, token: str) -> list[str]:

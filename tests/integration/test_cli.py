@@ -1107,7 +1107,7 @@ def test_the_report_names_the_systems_added_without_a_backfill_in_every_format(
 
 def _section(markdown: str, heading: str) -> str:
     """The Markdown from `heading` to the next heading."""
-    return markdown.split(heading)[1].split("\n## ")[0]
+    return markdown.split(heading)[1].split("\n## ", maxsplit=1)[0]
 
 
 def test_the_reports_system_figures_say_they_count_requests_after_replays(

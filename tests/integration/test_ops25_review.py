@@ -52,7 +52,7 @@ def test_a_backfill_after_a_denial_sends_under_its_own_ids_and_the_request_stays
     # it in the backfill's own job: its own request id and job id, not the denied request's
     assert record["planned"] == 1
     job_request = str(record["job_request_id"])
-    assert job_request != request_id and job_request.split("~")[0] != request_id
+    assert job_request != request_id and job_request.split("~", maxsplit=1)[0] != request_id
     (job,) = [i for i in pipe.items(keys.request_pk(job_request)) if i["sk"] == "JOB#meta"]
     assert job["request_id"] == job_request and job["status"] == "done"
     assert [i.value for j in vendor.received for i in j.identifiers if i.type == "email"] == [EMAIL]

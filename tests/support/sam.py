@@ -32,8 +32,11 @@ __all__ = [
 ]
 
 
-def cfn_lint(template: dict[str, Any] | str) -> list[Match]:
-    """cfn-lint's findings for a template given as data (JSON) or as YAML/JSON text."""
+def cfn_lint(template: dict[str, Any] | str, *, serverless: bool = False) -> list[Match]:
+    """cfn-lint's findings for a template given as data (JSON) or as YAML/JSON text;
+    `serverless`: with AWS's serverless rules too (cfn-lint-serverless)."""
     text = template if isinstance(template, str) else json.dumps(template)
-    findings: list[Match] = lint(text, config=ManualArgs(regions=["us-east-1"]))
+    rules = ["cfn_lint_serverless.rules"] if serverless else []
+    config = ManualArgs(regions=["us-east-1"], append_rules=rules)
+    findings: list[Match] = lint(text, config=config)
     return findings

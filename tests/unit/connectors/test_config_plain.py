@@ -46,8 +46,10 @@ TEXT = st.sampled_from(
 )  # fmt: skip
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-1, 2) | st.floats(allow_nan=False) | TEXT,
-    lambda inner: st.lists(inner, max_size=2)
-    | st.dictionaries(st.sampled_from([*ALL_PURPOSES, "marketing"]) | TEXT, inner, max_size=2),
+    lambda inner: (
+        st.lists(inner, max_size=2)
+        | st.dictionaries(st.sampled_from([*ALL_PURPOSES, "marketing"]) | TEXT, inner, max_size=2)
+    ),
     max_leaves=4,
 )
 

@@ -221,7 +221,7 @@ def _marked_view(job_request: str, system: str, job: Item | None) -> dict[str, A
 def _proof_view(proof: SystemProof, own: set[str]) -> dict[str, Any]:
     """A system's own job (if any) and the earlier receipts that also satisfy it; `own`: the
     request's keyed identities, the only ones their receipts list (review s28 p1 F2)."""
-    view = (_job_view(proof.own, own) if proof.own
+    view: dict[str, Any] = (_job_view(proof.own, own) if proof.own
             else {"system": proof.system, "status": proof.state})  # fmt: skip
     view["proof"] = "own" if not proof.covering else ("both" if proof.own_jobs else "earlier")
     if proof.more:  # further own jobs: the request named several unlinked people

@@ -97,9 +97,11 @@ def record(table: Table, job: Item, receipt: Item, now: str, retry_at: str) -> b
         " ADD attempts :one REMOVE lease_until",
         f"{condition} AND (attribute_not_exists(updated_at) OR updated_at <> :now)",
         values,
-        ours=lambda old: old.get("status") == PENDING
-        and old.get("updated_at") == now
-        and old.get("retry_at") == retry_at,
+        ours=lambda old: (
+            old.get("status") == PENDING
+            and old.get("updated_at") == now
+            and old.get("retry_at") == retry_at
+        ),
     )
 
 
@@ -145,9 +147,11 @@ def claim_confirm(
             ":check": check,
             ":epoch": now_epoch,
         },
-        ours=lambda old: old.get("status") == SUBMITTED
-        and old.get("lease_until") == until
-        and old.get("updated_at") == now,
+        ours=lambda old: (
+            old.get("status") == SUBMITTED
+            and old.get("lease_until") == until
+            and old.get("updated_at") == now
+        ),
     )
 
 

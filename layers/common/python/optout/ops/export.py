@@ -417,7 +417,7 @@ class ExportService:
             raise InvalidInput("`to` is before `from`", field="to")
         if (last - first).days >= MAX_RANGE_DAYS:
             raise InvalidInput(f"at most {MAX_RANGE_DAYS} days per export", field="to")
-        position = _decode(cursor) if cursor else {"day": first.isoformat(), "shard": 0}
+        position: Item = _decode(cursor) if cursor else {"day": first.isoformat(), "shard": 0}
         day, shard = _position(position, first, last)
         start_key = position.get("key")
         records: list[Item] = []

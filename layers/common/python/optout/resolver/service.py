@@ -1381,7 +1381,7 @@ class Resolver:
         started before records were kept); the chain's last step marks it finished."""
         if not record:
             return
-        line = {k: outcome[k] for k in ("job_request_id", "job_request_ids", "identities",
+        line: Item = {k: outcome[k] for k in ("job_request_id", "job_request_ids", "identities",
                                         "in_flight_earlier", "earlier_backfills")
                 if k in outcome}  # fmt: skip
         line.setdefault("identities", 0)
