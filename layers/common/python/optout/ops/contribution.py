@@ -57,12 +57,12 @@ its vendor answered "no such person" for these identities within the quiet perio
 (`not_asked`) counts as answered by that earlier request too: a request that made no job and
 only cites earlier jobs or such answers is a repeat. Otherwise each page view of a logged-in
 GPC visitor whom the only vendor holds no record of counted a new request complied with at
-no system. An imported row (`optout import`) is never a repeat: another tool received it at its
-`received_at`, and the receipts its resolution cites here can be of requests received after
-it (review proof35 F1). Whether a request is a repeat is read from its resolution, which never changes, and
-whether it has a job of its own: one only a re-open gives it (a cited job ended as no proof
-for it: `status.SystemProof.reopen`), which moves it out of that row once, as the request the
-serial order would have counted.
+no system. An imported row (`optout import`) is never a repeat: another tool received it at
+its `received_at`, and the receipts its resolution cites here can be of requests received
+after it (review proof35 F1). Whether a request is a repeat is read from its resolution,
+which never changes, and whether it has a job of its own: one only a re-open gives it (a
+cited job ended as no proof for it: `status.SystemProof.reopen`), which moves it out of that
+row once, as the request the serial order would have counted.
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
