@@ -3,7 +3,7 @@ how a year's ledgers sum to them (optout.ops.metrics.figures)."""
 
 from typing import Any
 
-from optout.ops.contribution import contribution_of
+from optout.ops.contribution import a_repeat, contribution_of
 from optout.ops.metrics import figures
 
 RID = "2d5f8922-2d4a-4b5c-9e8f-7a6b5c4d3e2f"
@@ -87,6 +87,29 @@ def test_a_denied_request_is_no_repeat_even_without_a_job_of_its_own() -> None:
     found = contribution_of([EVENT, resolution, denial], {(f"REQ#{EARLIER}", "JOB#meta"): meta})
     assert found is not None and not found.repeat
     assert found.counters()["n.webform.denied"] == 1
+
+
+def test_an_imported_request_covered_by_a_later_request_is_no_repeat() -> None:
+    # Given a row imported today: another tool received the opt-out on 20 November and
+    # answered it on the 21st; the person opted out again through this stack on 4 December,
+    # before the import, so the import's resolution made no job and cites that later
+    # request's receipt (review proof35 F1: it was counted a repeat, in no §7102 row)
+    event = {**EVENT, "received_at": "2026-11-20T12:00:00.000Z", "deadline": "2026-12-14",
+             "evidence": {"jurisdiction": "US-CA", "jurisdiction_from": "import_default",
+                          "imported": {"external_id": "tkt-1004",
+                                       "imported_at": "2026-12-04T11:42:11.882Z",
+                                       "completed_at": "2026-11-22T07:59:59.999Z"}}}  # fmt: skip
+    resolution = {**RESOLUTION, "resolved_at": "2026-12-04T11:42:12.093Z", "jobs_total": 0}
+    later = _job(EARLIER, "meta", "done", "2026-12-04T11:27:45.469Z")
+    covering = {(f"REQ#{EARLIER}", "JOB#meta"): later}
+    # When its contribution is computed (and the watch asks whether it is a repeat)
+    found = contribution_of([event, resolution], covering)
+    # Then it is a request received and complied with in whole, answered when the other tool
+    # answered it (44 hours, rounded up), not a repeat
+    assert found is not None and not found.repeat
+    assert (found.outcome, found.hours) == ("complied_whole", 44)
+    assert found.counters()["n.webform.received"] == 1
+    assert not a_repeat([event, resolution])
 
 
 def _evidenced(opt_out: dict[str, bool], jurisdiction: str | None) -> dict[str, Any]:

@@ -57,10 +57,12 @@ its vendor answered "no such person" for these identities within the quiet perio
 (`not_asked`) counts as answered by that earlier request too: a request that made no job and
 only cites earlier jobs or such answers is a repeat. Otherwise each page view of a logged-in
 GPC visitor whom the only vendor holds no record of counted a new request complied with at
-no system. Whether a request is a repeat is read from its resolution, which never changes, and
-whether it has a job of its own: one only a re-open gives it (a cited job ended as no proof
-for it: `status.SystemProof.reopen`), which moves it out of that row once, as the request the
-serial order would have counted.
+no system. An imported row (`optout import`) is never a repeat: another tool received it at
+its `received_at`, and the receipts its resolution cites here can be of requests received
+after it (review proof35 F1). Whether a request is a repeat is read from its resolution,
+which never changes, and whether it has a job of its own: one only a re-open gives it (a
+cited job ended as no proof for it: `status.SystemProof.reopen`), which moves it out of that
+row once, as the request the serial order would have counted.
 
 Days to respond run from receipt to the response: completion, the last receipt of a partial
 compliance (never before the resolution that cited it: an earlier request's receipt predates
@@ -211,7 +213,8 @@ def contribution_of(
         status=status.status,
         hours=_hours(received, responded_at) if responded_at else None,
         systems={s.system: s.state for s in per_system},
-        repeat=_repeat(resolution, outcome)
+        repeat=not is_import(event)
+        and _repeat(resolution, outcome)
         and not any(s.own_jobs and s.system not in _renewed(resolution) for s in systems),
         received_on=ledger_day(event),
         opt_out=asks_opt_out(event),
@@ -307,10 +310,23 @@ def a_repeat(items: list[Item]) -> bool:
     complied with in whole or in part: the deadline watch does not read the quiet period's
     jobs for it (review s28 R1). `contribution_of` may find a repeat this does not (an own job
     no longer counted), never the reverse."""
+    event = next((i for i in items if i["sk"] == keys.EVENT_SK), {})
+    if is_import(event):
+        return False
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
     own = {str(i["sk"])[len(keys.JOB_PREFIX) :] for i in items
            if str(i["sk"]).startswith(keys.JOB_PREFIX)}  # fmt: skip
     return _repeat(resolution, "open") and not own - _renewed(resolution)
+
+
+def is_import(event: Item) -> bool:
+    """A row `optout import` stored (`evidence.imported`): a request another tool received
+    at its `received_at` and answered there. Never a §7102 repeat (review proof35 F1): the
+    earlier receipts its resolution cites here can be of requests received after it (the
+    person opted out again through this deployment before the history was imported), and
+    whether this deployment needed a job of its own says nothing of what the other tool was
+    asked; its outcome and days follow the other tool's answer (`imported_answer`)."""
+    return bool((event.get("evidence") or {}).get("imported"))
 
 
 def _repeat(resolution: Item, outcome: Outcome) -> bool:
