@@ -1753,3 +1753,24 @@ def test_trade_desk_an_operator_item_neither_mapped_nor_documented_is_retried(
     assert batchmate.status == "done"
     (call,) = calls(server, "trade_desk")
     assert len(json.loads(call["body"])["Items"]) == 1
+
+
+def test_meta_job_whose_type_was_never_sent_names_nothing_attempted(server):
+    # Given a batch of an email-only job and a phone-only job, at an audience Meta refuses
+    server.sandboxes["meta"].vendor.flagged = {"2002"}
+    connector = make_connector(server, "meta", options={"ad_account_id": None,
+                                                       "audience_ids": ["2002"]})  # fmt: skip
+    email = make_job(("email", EMAIL_NORMALISED), request_id="r-email", system="meta")
+    phone = make_job(("phone", "+14155550132"), request_id="r-phone", system="meta")
+
+    # When the batch goes: the email call is refused, so the phone call is never made
+    by_id = {o.job_id: o for o in connector.deliver([email, phone])}
+
+    assert [c["method"] for c in calls(server, "meta")] == ["DELETE"]
+    # Then the email job attempted its email; the phone job attempted nothing (proof35 L1),
+    # both fail with the refusal that stopped the batch, and the phone job's note says so
+    assert by_id[email.job_id].identifier_types_attempted == ("email",)
+    assert by_id[email.job_id].note is None
+    assert by_id[phone.job_id].identifier_types_attempted == ()
+    assert by_id[phone.job_id].note == "not sent: the batch stopped at an earlier call"
+    assert by_id[phone.job_id].error.reason.startswith("meta remove EMAIL_SHA256: HTTP 400")

@@ -41,6 +41,9 @@ S = TypeVar("S", bound=Model)
 # (Google: google_ads.DESTINATIONS_PER_REQUEST); Segment regulateIds and Google requestIds
 # hold no comma. confirm() splits a submitted job's reference on it again.
 REF_SEPARATOR = ","
+# The note of a job none of whose identifier types was sent: its batch stopped at the failed
+# call of another type (the receipt's error is that call's)
+NOT_SENT_BATCH_STOPPED = "not sent: the batch stopped at an earlier call"
 
 
 @dataclass(frozen=True)
@@ -452,8 +455,15 @@ class Connector(ABC, Generic[S]):
         if sent:
             return [Outcome(i.job_id, None, error.http_status, error=error,
                             identifier_types_sent=types(i)) for i in items]  # fmt: skip
-        return [Outcome(i.job_id, None, error.http_status, error=error,
-                        identifier_types_attempted=types(i)) for i in items]  # fmt: skip
+        started = error.types_started
+        outcomes = []
+        for i in items:
+            tried = tuple(t for t in types(i) if started is None or t in started)
+            # (a job none of whose types went: its batch stopped at another type's call)
+            note = NOT_SENT_BATCH_STOPPED if types(i) and not tried else None
+            outcomes.append(Outcome(i.job_id, None, error.http_status, error=error, note=note,
+                                    identifier_types_attempted=tried))  # fmt: skip
+        return outcomes
 
     def calls_per_batch(self, jobs: int) -> int:
         """The vendor calls (first tries, a token call included) a batch of `jobs` jobs makes

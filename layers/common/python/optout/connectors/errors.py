@@ -38,6 +38,10 @@ class DeliveryError(Exception):
         # Our own configuration cannot be used (a UID2 key of the wrong length, a webhook
         # secret check_secret refuses): an operator fixes it, then replays; not the vendor's.
         self.config = config
+        # The identifier types whose calls had started when the batch failed, where the
+        # connector knows (Meta: a call per type, the first refusal stops the rest); None: the
+        # job's every type may have gone. A type never sent is not `attempted` on the receipt.
+        self.types_started: frozenset[str] | None = None
 
     @property
     def reason_class(self) -> str:

@@ -86,6 +86,8 @@ DEFAULT_VERSION = "v27.0"  # released 2026-11-04; see optout.connectors.versions
 # Meta's notice that it ran the call on a newer version than the one asked for (its 2024-04-16
 # post on Marketing API version deprecation; checked 2026-12-01)
 VERSION_WARNING = "x-ad-api-version-warning"
+# The identifier type behind each schema Meta takes (a call per schema and audience)
+SCHEMA_TYPES = {"EMAIL_SHA256": "email", "PHONE_SHA256": "phone"}
 # The ad account's fields check_account reads, and the key of `tos_accepted` (facebook-business
 # AdAccount: `map<string, int>`) that says the Custom Audience Terms are accepted
 ACCOUNT_FIELDS = "tos_accepted,business"
@@ -228,6 +230,7 @@ class MetaConnector(Connector[MetaSecret]):
             "PHONE_SHA256": sorted({meta_phone_sha256(i.value) for i in sent if i.type == "phone"}),
         }
         refs: list[str] = []
+        started: set[str] = set()  # identifier types whose call has been made
         dropped = False  # a session id that did not look like one (base.reference)
         short: list[str] = []  # calls whose answer counts fewer entries taken than sent
         unmatched: list[str] = []  # calls whose answer counts invalid entries (approximate)
@@ -237,7 +240,13 @@ class MetaConnector(Connector[MetaSecret]):
             for schema, data in batches.items():
                 if not data:
                     continue
-                answer = self._delete(url, schema, data)
+                started.add(SCHEMA_TYPES[schema])
+                try:
+                    answer = self._delete(url, schema, data)
+                except DeliveryError as refused:
+                    # the types after it were never sent: not "attempted" on their receipts
+                    refused.types_started = frozenset(started)
+                    raise
                 status = answer.status
                 upgraded = upgraded or VERSION_WARNING in answer.headers
                 payload = answer.json()
