@@ -87,3 +87,25 @@ def test_the_status_page_a_person_opens_is_accessible(
     # Then it is a page, and axe-core finds no violation on it
     expect(page.get_by_role("heading", name="Your request")).to_be_visible()
     assert axe_violations(page, stack_url) == []
+
+
+@pytest.mark.parametrize("javascript", [False, True])
+def test_the_demo_login_never_puts_the_email_in_a_url(
+    new_context: BrowserFactory, static_site: str, javascript: bool
+) -> None:
+    # Given the demo shop in a browser with JavaScript off (or shop.js, a module, not run yet:
+    # it is deferred, so a quick submit reaches the form's own action), every request recorded
+    context = new_context(javascript=javascript)
+    if javascript:  # shop.js never arrives: the form submits itself, as before the module ran
+        context.route("**/shop.js", lambda route: route.abort())
+    urls: list[str] = []
+    context.on("request", lambda request: urls.append(request.url))
+    page = context.new_page()
+    page.goto(f"{static_site}/")
+    # When a person logs in with their email address
+    page.fill("#login-email", "walker@demo.example.com")
+    with page.expect_navigation():
+        page.click("#login button[type=submit]")
+    # Then the address is in no URL: not the page's (history, Referer to third-party tags,
+    # access logs), nor any request's (a form without a method submits by GET, as a query)
+    assert all("walker" not in url and "demo.example.com" not in url for url in [*urls, page.url])
