@@ -53,7 +53,10 @@ e2e-deps:
 	bash scripts/install-browser-deps.sh
 
 WEB_DEPS := web/tests/node_modules/.package-lock.json
+# A worktree whose web/tests/node_modules links to another checkout's: `npm ci` would empty
+# that checkout's copy through the link (its files are older than a fresh checkout's lock file).
 $(WEB_DEPS): web/tests/package.json web/tests/package-lock.json
+	@! test -L web/tests/node_modules || { echo "web/tests/node_modules is a symlink: run 'npm ci' where it points, or touch $@" >&2; exit 1; }
 	cd web/tests && npm ci --silent --no-audit --no-fund
 
 # What a site embeds: web/dist/banner.min.js and its SRI hash (generated, git-ignored).
