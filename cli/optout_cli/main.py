@@ -39,6 +39,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # docstrings are wrapped at 96 columns: markdown joins a paragraph's lines in the help
+    rich_markup_mode="markdown",
 )
 holds_app = typer.Typer(
     help="Links held at the cluster cap or as a second account on one browser: list, "
@@ -738,7 +740,9 @@ def deny(
         DenialCode.suspected_fraud
     ),
 ) -> None:
-    """Deny a request (CCPA §7026(e): a documented good-faith belief of fraud)."""
+    """Deny an opt-out request (CCPA §7026(e)) or a request to limit (§7027(f)) that no system
+    has confirmed yet, with a reason code: suspected fraud (the default), not a consumer,
+    outside the jurisdiction, or another reason."""
     _check(REQUEST_ID, request_id.lower(), "REQUEST_ID must be a request id (a UUID)")
     body = {"reason_code": code.value, "reason": reason}
     found = api(ctx).post(f"/v1/admin/requests/{request_id.lower()}/deny", body)

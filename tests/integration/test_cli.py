@@ -1412,6 +1412,18 @@ def test_the_top_level_help_lists_backfill_and_retire(
     assert "A backfill's status lists its jobs" in " ".join(ran.out.replace("│", "").split())
 
 
+def test_the_help_joins_each_commands_wrapped_description_and_deny_names_every_code(
+    cli: tuple[AdminTransport, Cli],
+) -> None:
+    # A docstring is wrapped at 96 columns: its own line breaks split the command list's
+    # descriptions mid-sentence ("... A backfill's status" | "lists its jobs"; ops35)
+    listed = cli[1]("--help").out
+    assert any("A backfill's status lists its jobs" in line for line in listed.splitlines())
+    # deny also denies a request to limit, with four codes (ops35: the help named fraud only)
+    text = " ".join(cli[1]("deny", "--help").out.replace("│", "").split())
+    assert "§7027(f)" in text and "not a consumer" in text and "outside the jurisdiction" in text
+
+
 def test_the_help_says_holds_are_also_a_second_account_on_one_browser(
     cli: tuple[AdminTransport, Cli],
 ) -> None:
