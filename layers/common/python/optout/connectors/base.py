@@ -458,9 +458,10 @@ class Connector(ABC, Generic[S]):
         started = error.types_started
         outcomes = []
         for i in items:
-            tried = tuple(t for t in types(i) if started is None or t in started)
+            carried = types(i)
+            tried = tuple(t for t in carried if started is None or t in started)
             # (a job none of whose types went: its batch stopped at another type's call)
-            note = NOT_SENT_BATCH_STOPPED if types(i) and not tried else None
+            note = NOT_SENT_BATCH_STOPPED if carried and not tried else None
             outcomes.append(Outcome(i.job_id, None, error.http_status, error=error, note=note,
                                     identifier_types_attempted=tried))  # fmt: skip
         return outcomes

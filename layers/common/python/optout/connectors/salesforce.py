@@ -83,6 +83,7 @@ COLLECTION_SIZE = 200  # records per sObject Collections call
 # unprocessed: sent again in the next call.
 GRAPHS_PER_CALL = 75
 HALTED = "PROCESSING_HALTED"
+CREATE_STEP = "salesforce create Individual"  # the composite graph call, step 3
 # A query answers at most 2,000 rows a page; 100 emails needing more than 50 pages (100,000
 # records) is not a person but a shared address: refused rather than read without end.
 MAX_QUERY_PAGES = 50
@@ -354,17 +355,14 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                 # A call refused as a whole for good (a 4xx but a limit or our credentials)
                 # fails its own records' jobs only; past 75 records the other calls' people
                 # go on to their opt-outs (vendor35). Anything else retries the batch.
-                status = error.http_status or 0
-                if error.retryable or error.auth or not 400 <= status < 500:
+                refusal = _refusal_for_good(error, CREATE_STEP)
+                if refusal is None:
                     raise
-                refusal = error.reason.removeprefix("salesforce create Individual: ")
                 for person in chunk:
                     person.error = f"Individual {refusal}"
                 continue
             if len(halted) == len(chunk):  # nothing processed: no progress to be made now
-                raise DeliveryError(
-                    f"salesforce create Individual: {HALTED} for every record", retryable=True
-                )
+                raise DeliveryError(f"{CREATE_STEP}: {HALTED} for every record", retryable=True)
             pending = halted + pending
 
     def _create_and_link(self, chunk: list[Person]) -> list[Person]:
@@ -395,7 +393,7 @@ class SalesforceConnector(Connector[SalesforceSecret]):
             }
             for n, person in enumerate(chunk)
         ]
-        step = "salesforce create Individual"
+        step = CREATE_STEP
         answer = self._send(
             "POST",
             f"{self.data}/composite/graph",
@@ -533,10 +531,9 @@ class SalesforceConnector(Connector[SalesforceSecret]):
                     body=json_body({"allOrNone": False, "records": chunk}),
                 )
             except DeliveryError as error:
-                status = error.http_status or 0
-                if not refused or error.retryable or error.auth or not 400 <= status < 500:
+                refusal = _refusal_for_good(error, step) if refused else None
+                if refusal is None:
                     raise
-                refusal = error.reason.removeprefix(f"{step}: ")  # "HTTP 400 INVALID_FIELD"
                 results += [(None, refusal)] * len(chunk)
                 continue
             payload = answer.json()
@@ -563,6 +560,16 @@ def _graph_nodes(graph: object, step: str) -> dict[str, dict[str, Any]]:
     if not isinstance(nodes, list) or not all(isinstance(node, dict) for node in nodes):
         raise DeliveryError(f"{step}: malformed answer", retryable=True)
     return {str(node.get("referenceId")): node for node in nodes}
+
+
+def _refusal_for_good(error: DeliveryError, step: str) -> str | None:
+    """A call Salesforce refused as a whole for good (a 4xx other than a limit or our
+    credentials): its reason without the step ("HTTP 400 INVALID_FIELD"), which fails the jobs
+    of that call's records only. None: anything else, raised (retried, or credentials re-read)."""
+    status = error.http_status or 0
+    if error.retryable or error.auth or not 400 <= status < 500:
+        return None
+    return error.reason.removeprefix(f"{step}: ")
 
 
 def _error_code(body: object) -> str:
