@@ -28,7 +28,11 @@
   "use strict";
   const w = window;
   const d = document;
-  if (w.optoutBridge) return; // loaded twice: the first copy owns the page
+  // Loaded twice: the first copy owns the page. Its mark is a registry symbol, not the name
+  // `optoutBridge`: a page's own object of that name must not switch the banner off (browser36).
+  const ME = Symbol.for("optout-bridge");
+  if (w[ME]) return;
+  w[ME] = 1;
 
   // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.
   const SALE_SHARE = ["sale", "share", "targeted_advertising", "profiling"];
@@ -161,6 +165,8 @@
       return null;
     }
   };
+  // The device this browser session's GPC was honoured for (sessionStorage); with one, stores it.
+  const posted = (id) => store(GPC_POSTED, id, "sessionStorage");
   // document.cookie throws in a document with an opaque origin (a sandboxed frame): the
   // banner then goes on without cookies (a new device on every page), signals defined.
   const cookie = (value) => {
@@ -468,7 +474,6 @@
   function gtag() {
     (w.dataLayer ||= []).push(arguments);
   }
-  const args = (...list) => (function () { return arguments; })(...list); // prettier-ignore
   const googleConsent = () => {
     const ads = adsOut() ? "denied" : "granted";
     const analytics = state.known ? "granted" : "denied";
@@ -494,7 +499,8 @@
     if (meta === sentMeta) return;
     // Meta's base code queued fbq('init') and its library has not run yet: put the option
     // first, so the pixel initialises with it (Meta: call it before init).
-    if (!sentMeta && !fbq.callMethod && fbq.queue) fbq.queue.unshift(args("dataProcessingOptions", ...ldu));
+    // An `arguments` object, as Meta's base code queues a call.
+    if (!sentMeta && !fbq.callMethod && fbq.queue) fbq.queue.unshift((function () { return arguments; })("dataProcessingOptions", ...ldu)); // prettier-ignore
     else fbq("dataProcessingOptions", ...ldu);
     sentMeta = meta;
   };
@@ -762,7 +768,7 @@
       state.updatedAt = answer.updated_at;
       state.at = Date.now(); // when this state was read
       // The API answered gpc_honored to this session's post, or its state already says so.
-      const postedThisSession = store(GPC_POSTED, undefined, "sessionStorage") === deviceId;
+      const postedThisSession = posted() === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
       state.decided ||= !!answer.updated_at || !!pending || state.gpc;
       // Choices made here win until the API's state has them (the resolver works
@@ -945,7 +951,7 @@
   const loaded = load().then(() => {
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
-    const gpcDue = state.gpc && store(GPC_POSTED, undefined, "sessionStorage") !== deviceId;
+    const gpcDue = state.gpc && posted() !== deviceId;
     // A refused token (expired, used) must not cost the load's GPC signal: sent again without it
     // (a new body: a new Idempotency-Key). A post the API did not refuse (5xx, 429, a network
     // error, a timeout, a 2xx not from the API) is sent again with its key (its first try may
@@ -956,7 +962,7 @@
     let key = random();
     const hello = () =>
       (tries++, post({}, key)).then(
-        (answer) => gpcDue && answer.gpc_honored && store(GPC_POSTED, deviceId, "sessionStorage"),
+        (answer) => gpcDue && answer.gpc_honored && posted(deviceId),
         ({ api, message, status, after }) =>
           api?.field === "identity_token"
             ? tries < 3 && gpcDue && ((key = random()), hello())
@@ -970,7 +976,8 @@
   });
   const ready = Promise.race([loaded, retrying]);
 
-  w.optoutBridge = {
+  // A page's object of that name is replaced; a read-only one stays, said once (browser36).
+  install("optoutBridge", {
     ready,
     /**
      * Links this browser to the logged-in person. Pass the signed identity token from your
@@ -1047,7 +1054,7 @@
       });
       return load();
     },
-  };
+  });
 
   // The carried opt-outs are stored again: in the outbox if storage works now, else the cookie.
   if (carried[0]) setCookie(UNSAVED, ""), saveOutbox();
