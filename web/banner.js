@@ -1,5 +1,6 @@
-/*! optout-bridge banner.js | Apache-2.0 | one script tag, no dependencies */
+/*! optout-bridge banner.js | Apache-2.0 */
 /*
+ * One script tag, no dependencies. (The line above is the one the build keeps.)
  * Embed (early in <head>, before any ad or analytics tag; not async/defer):
  *   <script src="/dist/banner.min.js" integrity="sha384-..." crossorigin="anonymous"
  *           data-api="https://privacy.example.com" data-webform="/privacy.html"></script>
@@ -460,11 +461,7 @@
     d.body
       ? ["__gppLocator", "__uspapiLocator"].forEach((name) => {
           if (w.frames[name]) return; // an IAB stub already made it
-          const frame = d.createElement("iframe");
-          frame.name = name;
-          frame.hidden = true;
-          frame.title = name;
-          d.body.append(frame);
+          d.body.append(Object.assign(d.createElement("iframe"), { name, hidden: true, title: name }));
         })
       : setTimeout(locate, 10);
   locate();
@@ -831,8 +828,11 @@
     if (!root || !(state.known || state.failed || linking)) return; // no flash of UI before the state
     const status = statusText();
     const view = panelOpen ? "panel" : state.known && !state.decided ? "ask" : "pill";
-    // Never redraw the panel under the user's hands: toggles they changed would be lost.
-    if (view === "panel" && lastView === "panel") return;
+    // Never redraw a view under the user's hands: the panel's toggles they changed would be
+    // lost, and the focus on a button (the page's body got it) and the live status (a new status
+    // element is not announced) with them. The first-visit banner never changes; the button's
+    // status is written in place (review browser36).
+    if (view === lastView) return view === "pill" && (root.querySelector("span").textContent = status);
     const webform = data.webform
       ? `<small><a href="${esc(data.webform)}">Opt out by email, phone or customer ID</a></small>`
       : "";
@@ -846,18 +846,21 @@
     let html;
     if (view === "ask") {
       html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2><p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p><div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
-    } else if (view === "panel") {
+    } else if (panelOpen) {
       const limit = offersLimit
         ? `<fieldset><legend>Sensitive personal information</legend>${toggle(LIMIT)}</fieldset>`
         : "";
       html = `<div class="box" role="dialog" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}${failedNote}<form><fieldset><legend>Do not sell or share my personal information</legend>${shown.filter((p) => p !== LIMIT).map(toggle).join("")}</fieldset>${limit}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
     } else {
-      html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="${status ? "ok" : ""}">${status}</span></div>`;
+      html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="ok">${status}</span></div>`;
     }
+    // Keyboard users land in the panel when it opens, and back on what opens it when it closes
+    // (the button, or the first-visit banner's "Choose"); the focus is moved only from inside the
+    // banner: another tab's choice never takes it from a field on this page (review browser36).
+    const move = panelOpen || root.querySelector(":focus");
     root.innerHTML = html;
     set("cmpDisplayStatus", view === "pill" ? "hidden" : "visible");
-    // Keyboard users land in the panel when it opens and back on the button when it closes.
-    if (view !== lastView && lastView) root.querySelector(view === "panel" ? "input:not([disabled]),button" : "button").focus();
+    if (move && lastView) root.querySelector(panelOpen ? "input:not([disabled]),button" : '[data-act="open"]').focus();
     lastView = view;
   };
 
