@@ -1,5 +1,6 @@
-/*! optout-bridge banner.js | Apache-2.0 | one script tag, no dependencies */
+/*! optout-bridge banner.js | Apache-2.0 */
 /*
+ * One script tag, no dependencies. (The line above is the one the build keeps.)
  * Embed (early in <head>, before any ad or analytics tag; not async/defer):
  *   <script src="/dist/banner.min.js" integrity="sha384-..." crossorigin="anonymous"
  *           data-api="https://privacy.example.com" data-webform="/privacy.html"></script>
@@ -28,7 +29,11 @@
   "use strict";
   const w = window;
   const d = document;
-  if (w.optoutBridge) return; // loaded twice: the first copy owns the page
+  // Loaded twice: the first copy owns the page. Its mark is a registry symbol, not the name
+  // `optoutBridge`: a page's own object of that name must not switch the banner off (browser36).
+  const ME = Symbol.for("optout-bridge");
+  if (w[ME]) return;
+  w[ME] = 1;
 
   // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.
   const SALE_SHARE = ["sale", "share", "targeted_advertising", "profiling"];
@@ -161,6 +166,8 @@
       return null;
     }
   };
+  // The device this browser session's GPC was honoured for (sessionStorage); with one, stores it.
+  const posted = (id) => store(GPC_POSTED, id, "sessionStorage");
   // document.cookie throws in a document with an opaque origin (a sandboxed frame): the
   // banner then goes on without cookies (a new device on every page), signals defined.
   const cookie = (value) => {
@@ -454,11 +461,7 @@
     d.body
       ? ["__gppLocator", "__uspapiLocator"].forEach((name) => {
           if (w.frames[name]) return; // an IAB stub already made it
-          const frame = d.createElement("iframe");
-          frame.name = name;
-          frame.hidden = true;
-          frame.title = name;
-          d.body.append(frame);
+          d.body.append(Object.assign(d.createElement("iframe"), { name, hidden: true, title: name }));
         })
       : setTimeout(locate, 10);
   locate();
@@ -468,7 +471,6 @@
   function gtag() {
     (w.dataLayer ||= []).push(arguments);
   }
-  const args = (...list) => (function () { return arguments; })(...list); // prettier-ignore
   const googleConsent = () => {
     const ads = adsOut() ? "denied" : "granted";
     const analytics = state.known ? "granted" : "denied";
@@ -494,7 +496,8 @@
     if (meta === sentMeta) return;
     // Meta's base code queued fbq('init') and its library has not run yet: put the option
     // first, so the pixel initialises with it (Meta: call it before init).
-    if (!sentMeta && !fbq.callMethod && fbq.queue) fbq.queue.unshift(args("dataProcessingOptions", ...ldu));
+    // An `arguments` object, as Meta's base code queues a call.
+    if (!sentMeta && !fbq.callMethod && fbq.queue) fbq.queue.unshift((function () { return arguments; })("dataProcessingOptions", ...ldu)); // prettier-ignore
     else fbq("dataProcessingOptions", ...ldu);
     sentMeta = meta;
   };
@@ -762,7 +765,7 @@
       state.updatedAt = answer.updated_at;
       state.at = Date.now(); // when this state was read
       // The API answered gpc_honored to this session's post, or its state already says so.
-      const postedThisSession = store(GPC_POSTED, undefined, "sessionStorage") === deviceId;
+      const postedThisSession = posted() === deviceId;
       state.gpcHonored = state.gpc && (postedThisSession || !!answer.gpc_honored);
       state.decided ||= !!answer.updated_at || !!pending || state.gpc;
       // Choices made here win until the API's state has them (the resolver works
@@ -825,8 +828,11 @@
     if (!root || !(state.known || state.failed || linking)) return; // no flash of UI before the state
     const status = statusText();
     const view = panelOpen ? "panel" : state.known && !state.decided ? "ask" : "pill";
-    // Never redraw the panel under the user's hands: toggles they changed would be lost.
-    if (view === "panel" && lastView === "panel") return;
+    // Never redraw a view under the user's hands: the panel's toggles they changed would be
+    // lost, and the focus on a button (the page's body got it) and the live status (a new status
+    // element is not announced) with them. The first-visit banner never changes; the button's
+    // status is written in place (review browser36).
+    if (view === lastView) return view === "pill" && (root.querySelector("span").textContent = status);
     const webform = data.webform
       ? `<small><a href="${esc(data.webform)}">Opt out by email, phone or customer ID</a></small>`
       : "";
@@ -840,18 +846,21 @@
     let html;
     if (view === "ask") {
       html = `<div class="box" role="region" aria-label="Privacy choices"><h2>Your privacy choices</h2><p>We and our partners use data about your visit for advertising. You can opt out of the sale or sharing of your personal information and of targeted advertising.</p><div class="row"><button data-act="all">Opt out of all</button><button data-act="none">Allow</button><button data-act="open">Choose</button></div></div>`;
-    } else if (view === "panel") {
+    } else if (panelOpen) {
       const limit = offersLimit
         ? `<fieldset><legend>Sensitive personal information</legend>${toggle(LIMIT)}</fieldset>`
         : "";
       html = `<div class="box" role="dialog" aria-labelledby="t"><h2 id="t">${linkText}</h2>${gpcNote}${failedNote}<form><fieldset><legend>Do not sell or share my personal information</legend>${shown.filter((p) => p !== LIMIT).map(toggle).join("")}</fieldset>${limit}<div class="row"><button type="button" class="main" data-act="all">Opt out of all</button><button type="submit">Save choices</button><button type="button" data-act="close">Close</button></div></form>${webform}</div>`;
     } else {
-      html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="${status ? "ok" : ""}">${status}</span></div>`;
+      html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="ok">${status}</span></div>`;
     }
+    // Keyboard users land in the panel when it opens, and back on what opens it when it closes
+    // (the button, or the first-visit banner's "Choose"); the focus is moved only from inside the
+    // banner: another tab's choice never takes it from a field on this page (review browser36).
+    const move = panelOpen || root.querySelector(":focus");
     root.innerHTML = html;
     set("cmpDisplayStatus", view === "pill" ? "hidden" : "visible");
-    // Keyboard users land in the panel when it opens and back on the button when it closes.
-    if (view !== lastView && lastView) root.querySelector(view === "panel" ? "input:not([disabled]),button" : "button").focus();
+    if (move && lastView) root.querySelector(panelOpen ? "input:not([disabled]),button" : '[data-act="open"]').focus();
     lastView = view;
   };
 
@@ -945,7 +954,7 @@
   const loaded = load().then(() => {
     // GPC is posted once per browser session, so the API holds the signal as evidence; a
     // logged-in page's identity token is posted with it, or on its own.
-    const gpcDue = state.gpc && store(GPC_POSTED, undefined, "sessionStorage") !== deviceId;
+    const gpcDue = state.gpc && posted() !== deviceId;
     // A refused token (expired, used) must not cost the load's GPC signal: sent again without it
     // (a new body: a new Idempotency-Key). A post the API did not refuse (5xx, 429, a network
     // error, a timeout, a 2xx not from the API) is sent again with its key (its first try may
@@ -956,7 +965,7 @@
     let key = random();
     const hello = () =>
       (tries++, post({}, key)).then(
-        (answer) => gpcDue && answer.gpc_honored && store(GPC_POSTED, deviceId, "sessionStorage"),
+        (answer) => gpcDue && answer.gpc_honored && posted(deviceId),
         ({ api, message, status, after }) =>
           api?.field === "identity_token"
             ? tries < 3 && gpcDue && ((key = random()), hello())
@@ -970,7 +979,8 @@
   });
   const ready = Promise.race([loaded, retrying]);
 
-  w.optoutBridge = {
+  // A page's object of that name is replaced; a read-only one stays, said once (browser36).
+  install("optoutBridge", {
     ready,
     /**
      * Links this browser to the logged-in person. Pass the signed identity token from your
@@ -1047,7 +1057,7 @@
       });
       return load();
     },
-  };
+  });
 
   // The carried opt-outs are stored again: in the outbox if storage works now, else the cookie.
   if (carried[0]) setCookie(UNSAVED, ""), saveOutbox();

@@ -1,5 +1,6 @@
-"""`make banner` in a worktree whose web/tests/node_modules is a symlink to another checkout's
-(as helpers are told to set up): `npm ci` through the link emptied the other checkout's copy."""
+"""`make banner` (and `make e2e-deps`, scripts/install-browser-deps.sh) in a worktree whose
+web/tests/node_modules is a symlink to another checkout's (as helpers were told to set up):
+`npm ci` through the link emptied the other checkout's copy."""
 
 import os
 import shutil
@@ -9,8 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_web_deps_refuse_to_reinstall_through_a_symlinked_node_modules(tmp_path: Path) -> None:
-    # Given another checkout's installed packages, older than this worktree's lock file
+def _linked_tree(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A worktree (a copy of the Makefile and the install script) whose node_modules links to
+    another checkout's installed packages, older than its lock file; an npm that records being
+    run and a chromium (the script's apt step is then skipped) on PATH."""
     elsewhere = tmp_path / "main" / "node_modules"
     elsewhere.mkdir(parents=True)
     (elsewhere / ".package-lock.json").write_text("{}")
@@ -18,17 +21,25 @@ def test_web_deps_refuse_to_reinstall_through_a_symlinked_node_modules(tmp_path:
     os.utime(elsewhere / ".package-lock.json", (1_000_000, 1_000_000))
     tree = tmp_path / "wt"
     (tree / "web" / "tests").mkdir(parents=True)
+    (tree / "scripts").mkdir()
     shutil.copy(ROOT / "Makefile", tree / "Makefile")
+    shutil.copy(ROOT / "scripts" / "install-browser-deps.sh", tree / "scripts")
     for name in ("package.json", "package-lock.json"):
         (tree / "web" / "tests" / name).write_text("{}")
     (tree / "web" / "tests" / "node_modules").symlink_to(elsewhere)
-    # ... and an npm that records being run
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    npm = bin_dir / "npm"
-    npm.write_text(f"#!/bin/sh\ntouch {tmp_path / 'npm-ran'}\n")
-    npm.chmod(0o755)
+    for tool in ("npm", "chromium"):
+        fake = bin_dir / tool
+        fake.write_text(f"#!/bin/sh\ntouch {tmp_path / (tool + '-ran')}\n")
+        fake.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return tree, elsewhere, env
+
+
+def test_web_deps_refuse_to_reinstall_through_a_symlinked_node_modules(tmp_path: Path) -> None:
+    # Given a worktree whose node_modules links to another checkout's
+    tree, elsewhere, env = _linked_tree(tmp_path)
     # When the packages are made
     done = subprocess.run(
         ["make", "-C", str(tree), "web/tests/node_modules/.package-lock.json"],
@@ -38,6 +49,26 @@ def test_web_deps_refuse_to_reinstall_through_a_symlinked_node_modules(tmp_path:
         check=False,
     )
     # Then make stops and says why, and npm never ran through the link
+    assert done.returncode != 0
+    assert "symlink" in done.stderr
+    assert not (tmp_path / "npm-ran").exists()
+    assert (elsewhere / "kept.js").exists()
+
+
+def test_the_browser_deps_script_refuses_npm_ci_through_a_symlinked_node_modules(
+    tmp_path: Path,
+) -> None:
+    # Given the same worktree
+    tree, elsewhere, env = _linked_tree(tmp_path)
+    # When `make e2e-deps` runs its script
+    done = subprocess.run(
+        ["bash", str(tree / "scripts" / "install-browser-deps.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then it stops and says why, and npm never ran through the link
     assert done.returncode != 0
     assert "symlink" in done.stderr
     assert not (tmp_path / "npm-ran").exists()

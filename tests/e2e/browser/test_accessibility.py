@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import (
+    PURPOSES,
     SALE_SHARE,
     BrowserFactory,
     FakeConsentApi,
@@ -94,3 +95,146 @@ def test_the_webform_has_no_accessibility_violation_with_or_without_errors(
     page.get_by_role("button", name="Submit opt-out request").click()
     expect(page.get_by_role("alert")).to_be_visible()
     assert axe_violations(page, static_site) == []
+
+
+# -- the keyboard (review browser36: re-probed after the panel changed) ---------------------
+
+# The focused element, through the banner's shadow root: where it is, its accessible role and
+# name as the test reads them, and its outline (the visible focus).
+FOCUSED = """() => {
+  let el = document.activeElement;
+  const inBanner = el?.id === "optout-bridge";
+  while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+  const style = getComputedStyle(el);
+  return {inBanner, tag: el.tagName, name: el.name || (el.textContent || "").trim(),
+          outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2};
+}"""
+
+
+def _focused(page: Page) -> dict[str, Any]:
+    focused: dict[str, Any] = page.evaluate(FOCUSED)
+    return focused
+
+
+def test_the_keyboard_walks_the_banner_and_escape_closes_the_panel_unchanged(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first visit to the shop, the first-visit banner shown
+    context = new_context()
+    api = FakeConsentApi()
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    expect(page.get_by_role("region", name="Privacy choices")).to_be_visible()
+
+    # When Tab walks the page, Then it reaches the banner's three buttons in order, each with
+    # a visible focus
+    walked = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        if focused["inBanner"]:
+            assert focused["outline"], focused
+            walked.append(focused["name"])
+    assert walked == ["Opt out of all", "Allow", "Choose"]
+
+    # When Enter on "Choose" opens the panel, Then the focus is in it, and Tab walks every
+    # control of it in order, each with a visible focus and its name
+    banner.get_by_role("button", name="Choose").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Your Privacy Choices")).to_be_visible()
+    walked = [_focused(page)["name"]]
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        assert focused["inBanner"] and focused["outline"], focused
+        walked.append(focused["name"])
+    assert walked == [
+        *PURPOSES,
+        "Opt out of all",
+        "Save choices",
+        "Close",
+        "Opt out by email, phone or customer ID",
+    ]
+    for purpose, label in [
+        ("sale", "Opt out: Sale of my personal information"),
+        ("limit_sensitive", "Limit the use of my sensitive personal information"),
+    ]:
+        expect(banner.get_by_role("checkbox", name=label)).to_have_attribute("name", purpose)
+
+    # When a box is ticked with Space and Escape pressed
+    banner.get_by_role("checkbox", name="Opt out: Sale of my personal information").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Escape")
+
+    # Then the panel closes, nothing was posted nor applied, and the focus is back on what
+    # opened the panel
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("region", name="Privacy choices")).to_be_visible()
+    assert api.received == []
+    opted_out = page.evaluate("() => optoutBridge.state().optOut")
+    assert not any(opted_out.values())
+    assert _focused(page) == {"inBanner": True, "tag": "BUTTON", "name": "Choose", "outline": True}
+
+
+def test_a_keyboard_opt_out_keeps_the_focus_and_the_live_status_when_the_api_answers(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a first visit, the person in the panel with the keyboard, the API slow to answer
+    context = new_context()
+    api = FakeConsentApi(hold_posts=True)
+    api.install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    banner.get_by_role("button", name="Choose").focus()
+    page.keyboard.press("Enter")
+
+    # When they press "Opt out of all"
+    banner.get_by_role("button", name="Opt out of all").focus()
+    with page.expect_request(lambda r: r.url.endswith("/v1/consent") and r.method == "POST"):
+        page.keyboard.press("Enter")
+
+    # Then the focus is on the button that opens the panel again, its status "Saving…"
+    status = banner.get_by_role("status")
+    expect(status).to_have_text("Saving…")
+    assert _focused(page)["name"] == "Your Privacy Choices"
+    status.evaluate("(element) => { element.dataset.seen = 'saving'; }")
+
+    # When the API acknowledges the choice
+    with page.expect_request_finished(lambda r: r.url.endswith("/v1/consent")):
+        api.answer(api.held.pop())
+
+    # Then the same status element says so (a live region replaced is not announced), and the
+    # focus stayed on the button (it was dropped on the page's body)
+    expect(status).to_have_text("Opted out")
+    assert status.evaluate("(element) => element.dataset.seen") == "saving"
+    assert _focused(page)["name"] == "Your Privacy Choices"
+
+
+def test_another_tabs_choice_never_takes_the_focus_from_a_field_on_the_page(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given two tabs of the shop on a first visit, the person typing in the first one's login
+    context = new_context()
+    FakeConsentApi().install(context)
+    first, second = context.new_page(), context.new_page()
+    for page in (first, second):
+        page.goto(f"{static_site}/index.html")
+        wait_until_ready(page)
+    first.bring_to_front()
+    email = first.get_by_label("Email")
+    email.focus()
+    first.keyboard.type("walker")
+
+    # When the other tab opts out (the first tab's banner turns into the button)
+    second.locator("#optout-bridge").get_by_role("button", name="Opt out of all").click()
+    expect(first.locator("#optout-bridge").get_by_role("status")).to_have_text("Opted out")
+
+    # Then the field kept the focus: typing goes on into it
+    first.keyboard.type("@demo.example.com")
+    expect(email).to_have_value("walker@demo.example.com")
+    assert _focused(first)["inBanner"] is False

@@ -107,6 +107,8 @@ def test_opt_out_clicked_in_the_banner_keeps_the_tag_blocked_after_reload(
     assert not ad_tag_ran(page)
     expect(banner.locator("[data-optout-status]")).to_have_text("Opted out")
     assert usp_data(page)["uspString"] == "1YYN"
+    # ... and the GPP string, decoded by IAB's library, opts out of all three, without GPC
+    _assert_usnat_opted_out(page, gpc=False)
 
     # And the API holds it: with this browser's local memory wiped, the tag stays blocked
     device_id = device_id_of(context)
@@ -163,11 +165,23 @@ def test_webform_opt_out_in_browser_a_reaches_browser_b_once_it_logs_in(
     assert browser_b.locator("[data-ad-tag]").count() == 0
     expect(browser_b.locator("#optout-bridge [data-optout-status]")).to_have_text("Opted out")
     assert usp_data(browser_b)["uspString"] == "1YYN"
+    _assert_usnat_opted_out(browser_b, gpc=False)
     # ... and the ad platforms on its page are told: Google's consent update is denied
     updates = browser_b.evaluate(
         "() => dataLayer.map((c) => Array.from(c)).filter((c) => c[0] === 'consent')"
     )
     assert updates[-1][2]["ad_user_data"] == "denied"
+
+
+def _assert_usnat_opted_out(page: Page, *, gpc: bool) -> None:
+    """The page's GPP string, decoded by IAB's library: usnat only, the three opt-outs made
+    (1: opted out; 2 would be "did not opt out"), their notices given, and GPC as given."""
+    decoded = decode_gpp(gpp_ping(page)["gppString"])
+    assert decoded["sectionIds"] == [7]
+    usnat = decoded["usnat"]
+    for name in ("Sale", "Sharing", "TargetedAdvertising"):
+        assert (usnat[f"{name}OptOut"], usnat[f"{name}OptOutNotice"]) == (1, 1), name
+    assert usnat["Gpc"] is gpc
 
 
 def _post_json(url: str, body: dict[str, object]) -> dict[str, Any]:
