@@ -150,7 +150,9 @@ class Front:
 
     def dispatch(self, request: Incoming) -> Outgoing:
         answer = self._route(request)
-        if self._is_preflight(request) or self.route_key(request.method, request.path) is None:
+        if self.route_key(request.method, request.path) is None:
+            return local_headers(answer)
+        if self._is_preflight(request):
             return answer
         return self.with_cors(request, answer)
 
@@ -252,6 +254,21 @@ class Front:
             if self._cors.allow_credentials:
                 headers.append(("Access-Control-Allow-Credentials", "true"))
         return Outgoing(204, headers)
+
+
+def local_headers(answer: Outgoing) -> Outgoing:
+    """A local-only answer (the site, /_sandbox, /_local, `OPTIONS *`) with the headers the
+    API's own answers carry: `nosniff` on every one, `no-store` on a refusal that set no
+    caching of its own, and a 405's `Allow` (RFC 9110 15.5.6: GET and HEAD, all the site
+    serves). Before, a sandbox's vendor-shaped 404, the site's 404 and `OPTIONS *`'s 405 had
+    neither (review s35 outside, open 3)."""
+    names = {name.lower() for name, _ in answer.headers}
+    added = [(k, v) for k, v in REFUSAL_HEADERS if k.lower() not in names]
+    if answer.status < 400 or "cache-control" in names:
+        added = [(k, v) for k, v in added if k.lower() != "cache-control"]
+    if answer.status == 405 and "allow" not in names:
+        added.append(("Allow", "GET, HEAD"))
+    return Outgoing(answer.status, [*answer.headers, *added], answer.body) if added else answer
 
 
 def _is_cors_or_vary(name: str) -> bool:

@@ -47,3 +47,63 @@ def test_a_jurisdiction_the_caller_states_keeps_its_own_rule(aws: Aws, capture: 
     (item,) = aws.items()
     assert (item["evidence"]["jurisdiction"], item["evidence"]["jurisdiction_from"]) == (
         "US-IA", "request")  # fmt: skip
+
+
+# A code of the right shape naming no real place (review s35 outside, open 1): refused in the
+# envelope, naming the field and never the value, and nothing stored; before, `ZZ` or `US-ZZ`
+# was taken with California's count and counted in the §7102 groups as a place of its own.
+@pytest.mark.parametrize("code", ["ZZ", "EU", "UK", "US-ZZ", "US-UM"])
+@pytest.mark.parametrize("form", [False, True])
+def test_a_jurisdiction_naming_no_real_place_is_refused_and_nothing_is_stored(
+    aws: Aws, capture: ModuleType, code: str, form: bool
+) -> None:
+    if form:
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        body = f"email=stranger%40example.com&jurisdiction={code}"
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", body, headers=headers))
+    else:
+        body_json = {"email": "stranger@example.com", "jurisdiction": code}
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", body_json))
+    assert answer["statusCode"] == 422
+    error = json_body(answer)["error"]
+    assert (error["code"], error["field"]) == ("invalid_field", "jurisdiction")
+    assert code not in error["message"]
+    assert "real place" in error["message"]
+    assert aws.items() == []
+
+
+@pytest.mark.parametrize("code", ["ZZ", "US-ZZ"])
+def test_the_banners_route_refuses_a_jurisdiction_naming_no_real_place(
+    aws: Aws, capture: ModuleType, code: str
+) -> None:
+    body = {"device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "opt_out": {"sale": True},
+            "jurisdiction": code}  # fmt: skip
+    answer = invoke(capture, http_event("POST", "/v1/consent", body))
+    assert answer["statusCode"] == 422
+    assert json_body(answer)["error"]["field"] == "jurisdiction"
+    assert aws.items() == []
+
+
+@pytest.mark.parametrize(
+    "located", [("ZZ", "CA"), ("US", "ZZ"), ("EU", "BE"), ("US", "UM")], ids="-".join
+)
+def test_a_viewer_location_naming_no_real_place_is_not_taken(
+    aws: Aws, capture: ModuleType, located: tuple[str, str]
+) -> None:
+    # CloudFront's headers, which anyone can send when the edge is off
+    country, region = located
+    headers = {"cloudfront-viewer-country": country, "cloudfront-viewer-country-region": region}
+    answer = invoke(capture, http_event(
+        "POST", "/v1/opt-out", {"email": "far@example.com"}, headers=headers))  # fmt: skip
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"].get("jurisdiction") is None
+    assert item["evidence"].get("jurisdiction_from") is None
+
+
+def test_a_stated_country_or_territory_is_taken(aws: Aws, capture: ModuleType) -> None:
+    for n, code in enumerate(("US-PR", "DE", "CA-QC")):
+        body = {"email": f"resident{n}@example.com", "jurisdiction": code}
+        assert invoke(capture, http_event("POST", "/v1/opt-out", body))["statusCode"] == 202
+    stated = sorted(item["evidence"]["jurisdiction"] for item in aws.items())
+    assert stated == ["CA-QC", "DE", "US-PR"]

@@ -649,3 +649,23 @@ def test_a_page_path_with_an_encoded_percent_and_no_identifier_is_kept(
     assert answer["statusCode"] == 202
     (item,) = aws.items()
     assert item["evidence"]["page_url"] == url
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [("https://jane%40example.com.shop.example/privacy", "https://(redacted)/privacy"),
+     ("https://14155550132.shop.example/privacy", "https://(redacted).shop.example/privacy"),
+     ("https://shop.example:4155550132/privacy", "https://shop.example/privacy")],
+    ids=["email in a host label", "phone as a host label", "phone as the port"],
+)  # fmt: skip
+@pytest.mark.parametrize("route", ["/v1/opt-out", "/v1/consent"])
+def test_a_page_urls_host_or_port_holding_an_identifier_is_not_kept(
+    aws: Aws, capture: ModuleType, url: str, kept: str, route: str
+) -> None:
+    # review s35 outside, open 2: only the path was judged; the host and port were kept as typed
+    who = {"email": "pat@example.org"} if route == "/v1/opt-out" else {
+        "device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "opt_out": {"sale": True}}  # fmt: skip
+    answer = invoke(capture, http_event("POST", route, {**who, "page_url": url}))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["page_url"] == kept

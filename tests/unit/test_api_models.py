@@ -86,6 +86,29 @@ def test_jurisdiction_refuses_anything_else(jurisdiction: str) -> None:
         OptOutIn.model_validate({"email": "a@example.com", "jurisdiction": jurisdiction})
 
 
+# Well-formed codes naming no real place (review s35 outside, open 1): user-assigned (ZZ, XX,
+# XK), reserved by ISO (EU, UK, AC), no US state (US-ZZ, US-XX, US-123), uninhabited (US-UM).
+@pytest.mark.parametrize(
+    "jurisdiction",
+    ["ZZ", "XX", "XK", "EU", "UK", "AC", "US-ZZ", "US-XX", "US-123", "US-UM", "ZZ-CA"],
+)
+def test_jurisdiction_refuses_a_code_of_the_right_shape_naming_no_real_place(
+    jurisdiction: str,
+) -> None:
+    for model, body in ((OptOutIn, {"email": "a@example.com"}), (ConsentIn, {"device_id": DEVICE})):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate({**body, "jurisdiction": jurisdiction})
+        assert _error_locs(refused.value) == [("jurisdiction",)]
+        assert refused.value.errors()[0]["type"] == "string_pattern_mismatch"
+
+
+@pytest.mark.parametrize("jurisdiction", ["US-DC", "US-PR", "US-GU", "DE", "GB", "CA-QC", "JP"])
+def test_jurisdiction_accepts_dc_territories_countries_and_their_subdivisions(
+    jurisdiction: str,
+) -> None:
+    assert ConsentIn(device_id=DEVICE, jurisdiction=jurisdiction).jurisdiction == jurisdiction
+
+
 def test_consent_without_device_id_is_refused() -> None:
     with pytest.raises(ValidationError) as refused:
         ConsentIn.model_validate({"opt_out": {"sale": True}})

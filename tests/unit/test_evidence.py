@@ -53,6 +53,39 @@ def test_page_url_loses_credentials_in_its_authority() -> None:
     assert sanitise_page_url(url) == "https://shop.example.com/account"
 
 
+# The host and port as a caller typed them (review s35 outside, open 2): an email in a host
+# label (percent-encoded: a host cannot hold a bare @), a phone as a label, a phone as a port.
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://jane%40example.com.shop.example/p", "https://(redacted)/p"),
+        ("https://jane%2540mail.example.org.shop.example/p", "https://(redacted)/p"),
+        ("https://14155550132.sms.example/p", "https://(redacted).sms.example/p"),
+        ("https://shop-415-555-0132.example:8443/p", "https://(redacted).example:8443/p"),
+        ("https://shop.example:4155550132/p", "https://shop.example/p"),
+        ("https://shop.example:99999/p", "https://shop.example/p"),
+        ("https://shop.example:%34%34%33/p", "https://shop.example/p"),
+        ("https://shop.example:/p", "https://shop.example/p"),
+    ],
+)
+def test_page_url_host_and_port_holding_an_identifier_are_not_kept(url: str, kept: str) -> None:
+    assert sanitise_page_url(url) == kept
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://192.168.100.200:8080/x", "https://[2001:db8::1234:5678]:8443/x",
+     "https://1-800-flowers.example/x", "https://2026-11-30.example/x", "http://localhost:3000/",
+     "https://xn--jne-qla.example:65535/x"],
+)  # fmt: skip
+def test_page_url_hosts_and_ports_without_an_identifier_are_kept(url: str) -> None:
+    assert sanitise_page_url(url) == url
+
+
+def test_page_url_with_no_host_left_after_its_credentials_is_dropped() -> None:
+    assert sanitise_page_url("https://jane%40example.com@/account") is None
+
+
 @pytest.mark.parametrize(
     "url", [None, "", "javascript:alert(1)", "data:text/html,hi", "/relative/path", "ftp://x/y"]
 )

@@ -124,6 +124,50 @@ def test_sandbox_calls_control_routes_and_fault_validation(tmp_path: Path) -> No
     assert subject.dispatch(Incoming("GET", "/_sandbox/nope/requests")).status == 404
 
 
+def test_the_sandboxs_own_routes_take_a_query_string_as_api_routes_do(tmp_path: Path) -> None:
+    # review s35 outside, open 3: `/requests?x=1` went to the vendor, whose 404 is its own shape
+    sandbox = FakeSandbox()
+    subject = front(tmp_path, sandbox, [])
+    listed = subject.dispatch(Incoming("GET", "/_sandbox/braze/requests?x=1"))
+    assert listed.status == 200 and json.loads(listed.body) == []
+    body = b'{"rate": 0.5, "status": 503}'
+    planned = subject.dispatch(Incoming("POST", "/_sandbox/braze/faults?x=1", [], body))
+    assert planned.status == 200 and sandbox.faults == (0.5, 503)
+    assert sandbox.requests == []  # neither handed to the vendor's sandbox
+
+
+def _header(answer: Any, name: str) -> list[str]:
+    return [v for k, v in answer.headers if k.lower() == name.lower()]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "status"),
+    [("OPTIONS", "*", 405), ("POST", "/index.html", 405), ("GET", "/nothing-here", 404),
+     ("GET", "/_sandbox/nope/requests", 404), ("HEAD", "/nothing-here", 404)],
+)  # fmt: skip
+def test_every_local_refusal_says_nosniff_and_no_store(
+    tmp_path: Path, method: str, target: str, status: int
+) -> None:
+    # review s35 outside, open 3: the site's and the sandboxes' refusals and `OPTIONS *`'s 405
+    # had neither header, which every API answer carries
+    answer = front(tmp_path, FakeSandbox(), []).dispatch(Incoming(method, target))
+    assert answer.status == status
+    assert _header(answer, "X-Content-Type-Options") == ["nosniff"]
+    assert _header(answer, "Cache-Control") == ["no-store"]
+    if status == 405:
+        assert _header(answer, "Allow") == ["GET, HEAD"]  # RFC 9110 15.5.6
+
+
+def test_local_answers_that_succeed_keep_their_own_caching(tmp_path: Path) -> None:
+    subject = front(tmp_path, FakeSandbox(), [])
+    page = subject.dispatch(Incoming("GET", "/"))
+    assert _header(page, "Cache-Control") == ["no-cache"]
+    assert _header(page, "X-Content-Type-Options") == ["nosniff"]
+    listed = subject.dispatch(Incoming("GET", "/_sandbox/braze/requests"))
+    assert _header(listed, "X-Content-Type-Options") == ["nosniff"]
+    assert _header(listed, "Cache-Control") == []
+
+
 @pytest.mark.parametrize(
     ("spec", "field"),
     [({"rate": "x"}, "rate"), ({"rate": 2}, "rate"), ({"status": 200}, "status"),

@@ -15,7 +15,8 @@ EXPECTED_FORMATS: dict[str, str] = {
     "device_id": "must be 16-64 characters of A-Z, a-z, 0-9, _ and - (the banner's "
     "optout_device_id)",
     "jurisdiction": "must be an ISO 3166-2 code in capital letters, such as US-CA, or a "
-    "country code such as US",
+    "country code such as US, naming a real place (for the US a state, DC or an inhabited "
+    "territory)",
     "request_id": "must be a request id as the API returned it: a lowercase UUID such as "
     "6b1f0c3e-2d4a-4b5c-9e8f-7a6b5c4d3e2f",
     "hold_id": "must be a hold id as GET /v1/admin/holds lists it: a request id, a dot and "

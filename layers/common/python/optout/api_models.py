@@ -5,6 +5,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -17,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from optout import jurisdictions
 from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
 from optout.identifiers import IdType
 from optout.purposes import Purpose
@@ -29,13 +31,25 @@ DeviceId = Annotated[
         examples=["3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f"],
     ),
 ]
+
+
+def _known_place(value: str) -> str:
+    """A code of the right shape that names no real place (`ZZ`, `EU`, `US-ZZ`) is refused in
+    the pattern's words (optout/jurisdictions.py)."""
+    if not jurisdictions.known(value):
+        raise PydanticCustomError("string_pattern_mismatch", "a real place's ISO 3166 code")
+    return value
+
+
 Jurisdiction = Annotated[
     str,
     Field(
         pattern=JURISDICTION_PATTERN,
-        description="ISO 3166-2 code, e.g. US-CA.",
+        description="ISO 3166-2 code, e.g. US-CA, or a country's ISO 3166-1 alpha-2 code: "
+        "a real country, and for the US a state, DC or an inhabited territory.",
         examples=["US-CA"],
     ),
+    AfterValidator(_known_place),
 ]
 Email = Annotated[str, Field(min_length=3, max_length=254, examples=["jane@example.com"])]
 Phone = Annotated[str, Field(min_length=3, max_length=32, examples=["+14155550123"])]

@@ -20,6 +20,7 @@ from optout.identifier_text import holds_email, holds_identifier, holds_number
 
 MAX_USER_AGENT = 512
 REDACTED = "(redacted)"
+_MAX_PORT = 65535
 AGENT_KEYS = ("name", "agent_id")
 # An import's `jurisdiction_from`: the row named it, or it had none and took the import's
 # default (California's deadline, counted `unknown` in the §7102 groups; review s31 counsel F6)
@@ -59,10 +60,32 @@ def sanitise_page_url(url: str | None) -> str | None:
     parts = split_url(url)
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    host = parts.netloc.rpartition("@")[2]  # user:password@ can carry an email or a token
+    host = _authority(parts.netloc.rpartition("@")[2])  # user:password@: an email, a token
+    if not host:
+        return None
     # A path segment holding an email or a phone (/users/jane@example.com/, /sms/+1415…/)
     path = "/".join(REDACTED if holds_identifier(s) else s for s in parts.path.split("/"))
     return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+def _authority(hostport: str) -> str:
+    """The host as typed (it is whatever the caller sent), but `(redacted)` whole when it holds
+    an email (`jane%40example.com.shop.example`: where the address ends is anyone's guess) and
+    each dot-separated label holding a phone (`14155550132.sms.example`) as `(redacted)`; an
+    IP literal kept as it is; the port only if it is one (digits, at most 65535: too short to
+    hold a phone; `:4155550132` goes)."""
+    host, colon, port = hostport.rpartition(":")
+    if not colon or "]" in port:  # no port (`[::1]` alone ends in "]", not a port)
+        host, port = hostport, ""
+    if port and not (port.isascii() and port.isdigit() and int(port) <= _MAX_PORT):
+        port = ""
+    if host.startswith("[") and host.endswith("]"):  # an IP literal (urlsplit checked it)
+        pass
+    elif holds_email(host):
+        host = REDACTED
+    else:
+        host = ".".join(REDACTED if holds_number(s) else s for s in host.split("."))
+    return f"{host}:{port}" if port else host
 
 
 def sanitise_policy_version(text: str, deployed: str | None = None) -> str:

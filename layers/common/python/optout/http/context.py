@@ -7,6 +7,7 @@ from typing import Any
 
 from optout.errors import InvalidInput
 from optout.evidence import RequestContext
+from optout.jurisdictions import known
 
 MAX_IDEMPOTENCY_KEY = 255
 _JURISDICTION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
@@ -19,7 +20,7 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
     # API Gateway sends names in lower case; read them as Powertools' headers would (any case).
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     # Set by CloudFront (and forwarded) when the edge is on; without it anyone can send them,
-    # so only a well-formed code is taken.
+    # so only a well-formed code of a real place is taken (optout/jurisdictions.py).
     country = headers.get("cloudfront-viewer-country")
     region = headers.get("cloudfront-viewer-country-region")
     edge = f"{country}-{region}" if country and region else None
@@ -30,7 +31,7 @@ def request_context(event: Mapping[str, Any]) -> RequestContext:
         # a space, not nothing: the evidence keeps the UA's product tokens, which a removed
         # CR LF would glue to the next word
         user_agent=_CONTROL.sub(" ", user_agent) if user_agent else None,
-        edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) else None,
+        edge_jurisdiction=edge if edge and _JURISDICTION.fullmatch(edge) and known(edge) else None,
         source_ip=event["requestContext"]["http"]["sourceIp"],
         idempotency_key=idempotency_key(headers.get("idempotency-key")),
     )

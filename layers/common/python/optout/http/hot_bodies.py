@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from optout import jurisdictions
 from optout.api_formats import DEVICE_ID_PATTERN, JURISDICTION_PATTERN
 from optout.plain_text import NO, pydantic_str
 from optout.purposes import ALL_PURPOSES
@@ -112,7 +113,16 @@ def _model(spec: Spec) -> Check:
 
 
 _DEVICE_ID = _text(16, 64, DEVICE_ID_PATTERN)
-_JURISDICTION = _optional(_text(0, STR_MAX_LENGTH, JURISDICTION_PATTERN))
+_SHAPED_JURISDICTION = _text(0, STR_MAX_LENGTH, JURISDICTION_PATTERN)
+
+
+def _place(value: Any) -> Any:
+    """A code of the right shape naming no real place (`ZZ`) is the model's to refuse."""
+    shaped = _SHAPED_JURISDICTION(value)
+    return shaped if shaped is NO or jurisdictions.known(shaped) else NO
+
+
+_JURISDICTION = _optional(_place)
 _TOKEN = _identifier(_text(1, 2048))  # "" is absent, as for the identifiers
 _PAGE_URL = _optional(_text(0, 2048))
 _POLICY_VERSION = _optional(_text(0, 64))
