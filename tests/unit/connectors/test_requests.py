@@ -277,7 +277,10 @@ def test_webhook_2xx_text_that_says_it_failed_fails(server, ctype, body):
      ({"error": {"code": 500}}, "error"), ({"error": True}, "error"),
      ({"success": False}, "success"), ({"ok": False, "error": "channel"}, "error, ok"),
      ({"status": "error"}, "status"), ({"status": "FAILED", "message": "db"}, "status"),
-     ({"result": None, "errors": ["x"]}, "errors")],
+     ({"result": None, "errors": ["x"]}, "errors"),
+     ({"errorMessage": "Malformed input", "errorType": "Error", "stackTrace": []},
+      "errorMessage, errorType"),
+     ({"statusCode": 500, "body": "{}"}, "statusCode"), ({"status": 404}, "status")],
 )  # fmt: skip
 def test_webhook_2xx_json_object_that_says_it_failed_fails_for_good(server, answer, fields):
     # Given a receiver whose framework answers 200 with an error object and no `result`
@@ -311,7 +314,8 @@ def test_webhook_2xx_json_object_that_says_queued_is_retried_never_done(server, 
 @pytest.mark.parametrize(
     "answer",
     [{"error": None}, {"errors": []}, {"error": ""}, {"success": True}, {"ok": True},
-     {"status": "ok"}, {"status": "accepted"}, {"status": "applied", "errors": None}],
+     {"status": "ok"}, {"status": "accepted"}, {"status": "applied", "errors": None},
+     {"statusCode": 200}, {"status": 201}, {"status": True}],
 )  # fmt: skip
 def test_webhook_2xx_json_object_naming_no_failure_stays_done(server, answer):
     server.sandboxes["webhook"].vendor.answer_json = answer

@@ -17,9 +17,10 @@ One job per call: receivers treat each call as one request. What the answer mean
 contract in docs/connectors.md; `answer_result`): a 2xx with an empty body, JSON `null`, a JSON
 string or short plain text ("OK"), or a JSON object whose `result` is absent, null or a success
 word (applied, ok, success, done; any case) says the opt-out was applied, and is "done"
-(but an object with no `result` carrying a non-empty `error`/`errors`, `"success": false`,
-`"ok": false` or a failure `status` is the receiver's failure, final; one whose `status` says
-queued or pending is retried as a 202 is: `_refuse_unapplied`);
+(but an object with no `result` carrying a non-empty `error`/`errors`/`errorMessage`,
+`"success": false`, `"ok": false`, a failure `status` or a `statusCode` of 400-599 is the
+receiver's failure, final; one whose `status` says queued or pending is retried as a 202 is:
+`_refuse_unapplied`);
 `"result": "no_record"` (any case) says the receiver holds no such person ("no_record"); any
 other `result` is the receiver's failure, final, with the value as a short code ("200 with
 errors" is not done); an HTML page (a catch-all, a parked host), long text or another JSON
@@ -72,10 +73,14 @@ _FAILED_TEXT = re.compile(
 )
 # A JSON object with no `result` that still says the receiver failed (review s36 vendor W1,
 # "200 with errors": was done): a non-empty `error` or `errors` (GraphQL and many frameworks),
-# `"success": false` or `"ok": false` (Slack-style), or a `status` in failure words. Failed for
-# good, as a failure in text is; the field is named, its words never kept (partner text).
-ERROR_FIELDS = ("error", "errors")
+# `errorMessage`/`errorType` (a Lambda error, which API Gateway answers "as 200 OK responses by
+# default" behind a custom integration: AWS, "Handle Lambda errors in API Gateway"),
+# `"success": false` or `"ok": false` (Slack-style), a `status` in failure words, or a
+# `status`/`statusCode` number of 400 or more (a proxy-shaped answer passed through whole).
+# Failed for good, as a failure in text is; the field is named, its words never kept.
+ERROR_FIELDS = ("error", "errors", "errorMessage", "errorType")
 FLAG_FIELDS = ("success", "ok")
+CODE_FIELDS = ("status", "statusCode")
 # ... and one whose `status` says it was only queued, as a 202 does: retried, never done.
 _QUEUED_STATUS = re.compile(r"queued|pending|processing|in[ _-]?progress|scheduled", re.I)
 # A `result` outside the contract goes onto the receipt and the log as a code only: partner
@@ -345,6 +350,7 @@ def _refuse_unapplied(payload: dict[str, Any], status: int) -> None:
     said = payload.get("status")
     failed = [name for name in ERROR_FIELDS if payload.get(name) not in (None, False, "", [], {})]
     failed += [name for name in FLAG_FIELDS if payload.get(name) is False]
+    failed += [name for name in CODE_FIELDS if _failure_code(payload.get(name))]
     if isinstance(said, str) and _FAILED_TEXT.search(said):
         failed.append("status")
     if failed:
@@ -357,6 +363,11 @@ def _refuse_unapplied(payload: dict[str, Any], status: int) -> None:
         raise DeliveryError(
             "webhook: receiver answered queued (not applied)", retryable=True, http_status=status
         )
+
+
+def _failure_code(value: object) -> bool:
+    """An HTTP status number of 400 or more (599 at most) inside a 2xx answer's body."""
+    return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
 
 
 def _not_understood(why: str, status: int) -> DeliveryError:
