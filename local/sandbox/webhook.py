@@ -8,7 +8,9 @@ as sent, it holds nothing for; tests set it); a repeated `job_id` exactly as the
 `reference`, never a 409 that would fail an applied opt-out); and, when `queue_only` is set
 (tests), 202 Accepted: a receiver that only queued the request, with `Retry-After:
 <queue_retry_after>` when that is set. Tests may also make it answer as a receiver outside
-the contract does: `answer_result` (200 `{"result": <it>}`, say "error")
+the contract does: `answer_result` (200 `{"result": <it>}`, say "error"),
+`answer_json` (200 with that JSON object and no `result`, say `{"error": "bad_signature"}` or
+`{"status": "queued"}`: a framework's "200 with errors", or a queue's acknowledgement)
 or `answer_html` (200 with an HTML page: a catch-all or parked host)."""
 
 import re
@@ -37,6 +39,7 @@ class Webhook:
         self.queue_retry_after: int | None = None
         self.answer_result: str | None = None
         self.answer_html = False
+        self.answer_json: dict[str, Any] | None = None
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method != "POST" or request.path not in ("", "/"):
@@ -57,6 +60,8 @@ class Webhook:
         if self.answer_result is not None:
             result = {"result": self.answer_result, "reference": f"wh_{self.count}"}
             return json_response(200, result)
+        if self.answer_json is not None:
+            return json_response(200, {**self.answer_json, "reference": f"wh_{self.count}"})
         if self.queue_only:
             wait = self.queue_retry_after
             headers = {} if wait is None else {"retry-after": str(wait)}

@@ -208,3 +208,24 @@ def test_a_job_without_any_identifier_fails_and_is_not_no_record(server, vendor)
     assert outcome.status is None and not outcome.error.retryable
     assert outcome.error.reason == "no identifier to send"
     assert server.sandboxes[vendor].recorded() == []
+
+
+# What each sandbox's token endpoint answers a wrong secret, as its vendor does: RFC 6749's
+# `error` with an `error_description` in words (Salesforce "OAuth 2.0 Authorization Errors").
+TOKEN_REFUSED = {"salesforce": "salesforce token: HTTP 400 invalid_client",
+                 "google_ads": "google_ads token: HTTP 400 invalid_grant"}  # fmt: skip
+
+
+@pytest.mark.parametrize("vendor", sorted(TOKEN_REFUSED))
+def test_a_token_endpoint_refusal_names_its_oauth_error_code_not_its_words(server, vendor):
+    # Given a secret the vendor's token endpoint refuses, before and after the one re-read
+    connector = make_connector(server, vendor, secret=wrong(vendor))
+
+    (outcome,) = connector.deliver([JOB])
+
+    # Then the reason names the OAuth `error` code (it has no `errorCode`; review s34 carried
+    # low: it said "HTTP 400" only), never `error_description`, and it is final
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable, outcome.error.reason_class) == (
+        TOKEN_REFUSED[vendor], False, "credentials_rejected",
+    )  # fmt: skip

@@ -271,6 +271,61 @@ def test_webhook_2xx_text_that_says_it_failed_fails(server, ctype, body):
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("answer", "fields"),
+    [({"error": "bad_signature"}, "error"), ({"errors": [{"message": "x"}]}, "errors"),
+     ({"error": {"code": 500}}, "error"), ({"error": True}, "error"),
+     ({"success": False}, "success"), ({"ok": False, "error": "channel"}, "error, ok"),
+     ({"status": "error"}, "status"), ({"status": "FAILED", "message": "db"}, "status"),
+     ({"result": None, "errors": ["x"]}, "errors"),
+     ({"errorMessage": "Malformed input", "errorType": "Error", "stackTrace": []},
+      "errorMessage, errorType"),
+     ({"statusCode": 500, "body": "{}"}, "statusCode"), ({"status": 404}, "status")],
+)  # fmt: skip
+def test_webhook_2xx_json_object_that_says_it_failed_fails_for_good(server, answer, fields):
+    # Given a receiver whose framework answers 200 with an error object and no `result`
+    # (review s36 vendor W1: every one of these was a `done` receipt, nothing applied)
+    server.sandboxes["webhook"].vendor.answer_json = answer
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    # Then the job is not done: the receiver's failure, final (replayable), its words not kept
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        f"webhook: receiver answered a failure ({fields})", False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("status", ["queued", "Pending", "processing", "in_progress"])
+def test_webhook_2xx_json_object_that_says_queued_is_retried_never_done(server, status):
+    # Given a receiver answering 200 {"status": "queued"}: what a 202 says (review s36 W1)
+    server.sandboxes["webhook"].vendor.answer_json = {"status": status}
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert outcome.status is None
+    assert (outcome.error.reason, outcome.error.retryable) == (
+        "webhook: receiver answered queued (not applied)", True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"error": None}, {"errors": []}, {"error": ""}, {"success": True}, {"ok": True},
+     {"status": "ok"}, {"status": "accepted"}, {"status": "applied", "errors": None},
+     {"statusCode": 200}, {"status": 201}, {"status": True}],
+)  # fmt: skip
+def test_webhook_2xx_json_object_naming_no_failure_stays_done(server, answer):
+    server.sandboxes["webhook"].vendor.answer_json = answer
+    job = make_job(("email", EMAIL_NORMALISED), system="webhook")
+
+    (outcome,) = make_connector(server, "webhook").deliver([job])
+
+    assert (outcome.status, outcome.vendor_ref, outcome.error) == ("done", "wh_1", None)
+
+
 def test_webhook_result_applied_is_done(server):
     server.sandboxes["webhook"].vendor.answer_result = "applied"
     job = make_job(("email", EMAIL_NORMALISED), system="webhook")

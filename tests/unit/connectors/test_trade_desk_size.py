@@ -80,3 +80,55 @@ def test_trade_desk_previous_uid2_too_large_on_its_own_is_only_a_note(server):
     assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
     assert outcome.note == "email previous UID2 rejected: HTTP_413"
     assert _posts(server) == [(2, 413), (1, 200), (1, 413)]
+
+
+def test_trade_desk_half_refused_for_good_after_a_split_fails_only_its_own_jobs(server):
+    # Given TTD refusing 4 items as too large, taking the first half (2 items), then refusing
+    # the second half for good (a 400: the third call of the sandbox's counter at rate 1/3)
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.max_items = 2
+    server.sandboxes["trade_desk"].set_faults(1 / 3, 400)
+    jobs = [make_job(("email", f"user{n}@example.com"), request_id=f"r{n}",
+                     system="trade_desk") for n in range(4)]  # fmt: skip
+    # When the batch is delivered
+    outcomes = make_connector(server, "trade_desk").deliver(jobs)
+    # Then the jobs TTD took are done (review s36 vendor T1: every job failed for good), and
+    # only the refused half's jobs fail, for good, as a batch refused whole does
+    assert _posts(server) == [(4, 413), (2, 200), (2, 400)]
+    assert len(vendor.opted_out) == 2
+    assert [o.status for o in outcomes] == ["done", "done", None, None]
+    for failed in outcomes[2:]:
+        assert (failed.error.reason, failed.error.retryable, failed.http_status) == (
+            "trade_desk deletion-optout: HTTP 400", False, 400,
+        )  # fmt: skip
+        assert failed.identifier_types_sent == ()
+        assert failed.identifier_types_rejected == ("email",)
+
+
+def test_trade_desk_job_split_across_a_taken_and_a_refused_half_is_done_with_a_note(server):
+    # Given one job's email in the half TTD takes and its phone in the half it refuses
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.max_items = 1
+    server.sandboxes["trade_desk"].set_faults(1 / 3, 400)
+    job = make_job(("email", "user7@example.com"), ("phone", "+14155550007"),
+                   system="trade_desk")  # fmt: skip
+    # When it is delivered
+    (outcome,) = make_connector(server, "trade_desk").deliver([job])
+    # Then it is done for the type TTD took, the other listed as rejected with the status
+    assert _posts(server) == [(2, 413), (1, 200), (1, 400)]
+    assert (outcome.status, outcome.identifier_types_sent) == ("done", ("email",))
+    assert outcome.identifier_types_rejected == ("phone",)
+    assert outcome.note == "phone rejected: HTTP_400"
+
+
+def test_trade_desk_half_failing_retryably_after_a_split_retries_the_whole_batch(server):
+    # Given the second half answered 503 (TTD: "Handler disabled or request dropped")
+    vendor = server.sandboxes["trade_desk"].vendor
+    vendor.max_items = 2
+    server.sandboxes["trade_desk"].set_faults(1 / 3, 503)
+    jobs = [make_job(("email", f"user{n}@example.com"), request_id=f"r{n}",
+                     system="trade_desk") for n in range(4)]  # fmt: skip
+    outcomes = make_connector(server, "trade_desk").deliver(jobs)
+    # Then every job is retried (resending the taken half again changes nothing at TTD)
+    assert _posts(server) == [(4, 413), (2, 200), (2, 503)]
+    assert all(o.status is None and o.error.retryable for o in outcomes)

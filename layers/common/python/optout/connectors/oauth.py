@@ -4,8 +4,13 @@ A 401 from the API with a cached token means it was revoked or expired early: th
 fetches a fresh token and repeats the call once, so only a second 401 is a real auth failure.
 A token endpoint that refuses the client (invalid_client, invalid_grant, unauthorized_client)
 raises an auth DeliveryError: the connector then re-reads its credentials once (a rotation).
+A token endpoint's refusal carries no API `errorCode`: it answers RFC 6749 §5.2's `error`
+(`{"error": "invalid_grant", "error_description": ...}`, Salesforce's and Google's alike), and
+the reason keeps that code when it is one (`salesforce token: HTTP 400 invalid_grant`), never
+`error_description` (free text).
 """
 
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -15,6 +20,9 @@ from optout.connectors.http import HttpClient, HttpResponse, status_error
 
 EXPIRY_MARGIN_SECONDS = 60
 REFUSED_CLIENT = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+# An OAuth `error` as the reason may carry it: RFC 6749's codes and the vendors' own
+# (Salesforce's `inactive_user`, `rate_limit_exceeded`) are short lower-case words.
+OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z_]{0,39}")
 
 
 class BearerSession:
@@ -47,9 +55,15 @@ class BearerSession:
             payload = answer.json()
             if not 200 <= answer.status < 300:
                 error = payload.get("error") if isinstance(payload, dict) else None
-                failure = status_error(f"{self.step} token", answer)
-                failure.auth = failure.auth or error in REFUSED_CLIENT
-                raise failure
+                status = status_error(f"{self.step} token", answer)
+                code = error if isinstance(error, str) and OAUTH_ERROR_CODE.fullmatch(error) else ""
+                raise DeliveryError(
+                    f"{status.reason} {code}".rstrip(),
+                    retryable=status.retryable,
+                    http_status=status.http_status,
+                    retry_after=status.retry_after,
+                    auth=status.auth or error in REFUSED_CLIENT,
+                )
             if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
                 raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)
             self._token = payload["access_token"]

@@ -44,6 +44,9 @@ UID2_PRODUCTION = "https://prod.uidapi.com"
 STEP = "trade_desk deletion-optout"
 TOO_LARGE = 413
 TOO_LARGE_CODE = "HTTP_413"  # a previous UID2's note: `email previous UID2 rejected: HTTP_413`
+# _opt_out's answer: the last HTTP status, failed item -> ErrorCode, items too large alone,
+# item -> the final refusal of the half it went in (after a 413 split)
+Answered = tuple[int, dict[int, str], set[int], dict[int, DeliveryError]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +139,10 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                     for kind, why in unmapped.items()
                 }
         if items:
-            status, failed, too_large = self._opt_out(items)
+            status, failed, too_large, halves = self._opt_out(items)
+            # Items of a half TTD refused for good after a split: rejected like a failed line
+            # (`HTTP_400`), so the other half's jobs, which TTD took, are judged on their own
+            failed = {**{i: f"HTTP_{e.http_status}" for i, e in halves.items()}, **failed}
             sent = [job for job in jobs if job.job_id not in outcomes]
             judged = self.item_outcomes(
                 sent,
@@ -165,13 +171,19 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
                 outcomes[job.job_id] = Outcome(
                     job.job_id, None, TOO_LARGE, error=alone, identifier_types_attempted=types
                 )
+            _fail_refused_halves(outcomes, {i: current[n][0] for i, n in position.items()},
+                                 halves, owners)  # fmt: skip
         return [outcomes[job.job_id] for job in jobs]
 
-    def _opt_out(self, items: list[dict[str, str]]) -> tuple[int, dict[int, str], set[int]]:
+    def _opt_out(self, items: list[dict[str, str]], split: bool = False) -> Answered:
         """POST the items: (the last HTTP status, failed item index -> TTD's ErrorCode, indexes
-        of items refused as too large alone). TTD answers 413 "Request size exceeds the allowed
-        limit" with no figure (its OpenAPI for the endpoint): the items are sent again in two
-        halves, each halved again on its own 413, down to one item (review s29 F5)."""
+        of items refused as too large alone, item index -> the final refusal of its half).
+        TTD answers 413 "Request size exceeds the allowed limit" with no figure (its OpenAPI
+        for the endpoint): the items are sent again in two halves, each halved again on its own
+        413, down to one item (review s29 F5). A half (`split`) TTD refuses for good (a 400 or
+        403; not our credentials) refuses its own items only: the other half's may have been
+        taken already (review s36 vendor T1: the batch failed for good, jobs TTD had taken
+        included). Anything retryable still raises: the batch is sent again, every half."""
         try:
             answer = self.http.send(
                 "POST",
@@ -188,15 +200,19 @@ class TradeDeskConnector(Connector[TradeDeskSecret]):
             )
         except DeliveryError as error:
             if error.http_status != TOO_LARGE:
+                if split and not error.retryable and not error.auth:
+                    refused = dict.fromkeys(range(len(items)), error)
+                    return error.http_status or 0, {}, set(), refused
                 raise
             if len(items) == 1:
-                return TOO_LARGE, {}, {0}
+                return TOO_LARGE, {}, {0}, {}
             half = len(items) // 2
-            _, first, first_large = self._opt_out(items[:half])
-            status, second, second_large = self._opt_out(items[half:])
+            _, first, first_large, first_refused = self._opt_out(items[:half], split=True)
+            status, second, second_large, second_refused = self._opt_out(items[half:], split=True)
             failed = {**first, **{i + half: code for i, code in second.items()}}
-            return status, failed, first_large | {i + half for i in second_large}
-        return answer.status, _failed_items(answer.json(), len(items)), set()
+            refused = {**first_refused, **{i + half: e for i, e in second_refused.items()}}
+            return status, failed, first_large | {i + half for i in second_large}, refused
+        return answer.status, _failed_items(answer.json(), len(items)), set(), {}
 
     def _map(self, jobs: Sequence[Job]) -> tuple[dict[tuple[str, str], Mapping], int | None]:
         """(type, value) -> its UID2 mapping, and the identity/map answer's HTTP status."""
@@ -240,6 +256,29 @@ def _failed_items(payload: object, count: int) -> dict[int, str]:
             raise malformed
         failed[number - 1] = str(line.get("ErrorCode") or "")
     return failed
+
+
+def _fail_refused_halves(
+    outcomes: dict[str, Outcome],
+    owner: dict[int, str],
+    halves: dict[int, DeliveryError],
+    skip: set[str],
+) -> None:
+    """A job whose every current UID2 (`owner`: item index -> job id) went in halves TTD
+    refused for good fails as that call did, the reason a batch refused whole gives, its note
+    kept; a job in `skip` already has its failure (an item too large alone)."""
+    mine: dict[str, list[int]] = {}
+    for i, job_id in owner.items():
+        mine.setdefault(job_id, []).append(i)
+    for job_id, indexes in mine.items():
+        if job_id in skip or not all(i in halves for i in indexes):
+            continue
+        error = halves[indexes[0]]
+        outcomes[job_id] = replace(
+            outcomes[job_id],
+            http_status=error.http_status,
+            error=DeliveryError(error.reason, retryable=False, http_status=error.http_status),
+        )
 
 
 def _previous_refused(refused: dict[tuple[str, str], str]) -> dict[str, str]:

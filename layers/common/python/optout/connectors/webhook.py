@@ -16,7 +16,11 @@ nowhere known "U.S. state consumer privacy laws": never a California rule.
 One job per call: receivers treat each call as one request. What the answer means (the
 contract in docs/connectors.md; `answer_result`): a 2xx with an empty body, JSON `null`, a JSON
 string or short plain text ("OK"), or a JSON object whose `result` is absent, null or a success
-word (applied, ok, success, done; any case) says the opt-out was applied, and is "done";
+word (applied, ok, success, done; any case) says the opt-out was applied, and is "done"
+(but an object with no `result` carrying a non-empty `error`/`errors`/`errorMessage`,
+`"success": false`, `"ok": false`, a failure `status` or a `statusCode` of 400-599 is the
+receiver's failure, final; one whose `status` says queued or pending is retried as a 202 is:
+`_refuse_unapplied`);
 `"result": "no_record"` (any case) says the receiver holds no such person ("no_record"); any
 other `result` is the receiver's failure, final, with the value as a short code ("200 with
 errors" is not done); an HTML page (a catch-all, a parked host), long text or another JSON
@@ -67,6 +71,18 @@ SHORT_TEXT_BYTES = 200
 _FAILED_TEXT = re.compile(
     r"error|fail|invalid|unauthori[sz]ed|forbidden|denied|not found|refused|reject", re.I
 )
+# A JSON object with no `result` that still says the receiver failed (review s36 vendor W1,
+# "200 with errors": was done): a non-empty `error` or `errors` (GraphQL and many frameworks),
+# `errorMessage`/`errorType` (a Lambda error, which API Gateway answers "as 200 OK responses by
+# default" behind a custom integration: AWS, "Handle Lambda errors in API Gateway"),
+# `"success": false` or `"ok": false` (Slack-style), a `status` in failure words, or a
+# `status`/`statusCode` number of 400 or more (a proxy-shaped answer passed through whole).
+# Failed for good, as a failure in text is; the field is named, its words never kept.
+ERROR_FIELDS = ("error", "errors", "errorMessage", "errorType")
+FLAG_FIELDS = ("success", "ok")
+CODE_FIELDS = ("status", "statusCode")
+# ... and one whose `status` says it was only queued, as a 202 does: retried, never done.
+_QUEUED_STATUS = re.compile(r"queued|pending|processing|in[ _-]?progress|scheduled", re.I)
 # A `result` outside the contract goes onto the receipt and the log as a code only: partner
 # text, so ASCII code characters, bounded, and no identifier shape (base.reason_code).
 _RESULT_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
@@ -313,6 +329,7 @@ def answer_result(
         raise _not_understood("not a JSON object", status)
     result = payload.get("result")
     if result is None:
+        _refuse_unapplied(payload, status)
         return APPLIED, payload
     word = result.lower() if isinstance(result, str) else None
     if word in SUCCESS_RESULTS:
@@ -324,6 +341,33 @@ def answer_result(
         retryable=False,
         http_status=status,
     )
+
+
+def _refuse_unapplied(payload: dict[str, Any], status: int) -> None:
+    """Raise when a JSON object with no `result` says it failed (final) or was only queued
+    (retried, as a 202): ERROR_FIELDS, FLAG_FIELDS, `status`. An empty or null `error`,
+    `errors: []` and `"success": true` say nothing of a failure."""
+    said = payload.get("status")
+    failed = [name for name in ERROR_FIELDS if payload.get(name) not in (None, False, "", [], {})]
+    failed += [name for name in FLAG_FIELDS if payload.get(name) is False]
+    failed += [name for name in CODE_FIELDS if _failure_code(payload.get(name))]
+    if isinstance(said, str) and _FAILED_TEXT.search(said):
+        failed.append("status")
+    if failed:
+        raise DeliveryError(
+            f"webhook: receiver answered a failure ({', '.join(failed)})",
+            retryable=False,
+            http_status=status,
+        )
+    if isinstance(said, str) and _QUEUED_STATUS.fullmatch(said.strip()):
+        raise DeliveryError(
+            "webhook: receiver answered queued (not applied)", retryable=True, http_status=status
+        )
+
+
+def _failure_code(value: object) -> bool:
+    """An HTTP status number of 400 or more (599 at most) inside a 2xx answer's body."""
+    return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
 
 
 def _not_understood(why: str, status: int) -> DeliveryError:
