@@ -16,11 +16,24 @@ from typing import Any
 
 import pytest
 
+from local.aws_resources import create_queues
 from local.moto_guard import guarded
+from optout.jobs_queue import JobQueue
+from optout.ops.denial import DenialService
 from optout.resolver import service as resolver_service
 from optout.resolver.outbox import Outbox
+from optout.store.batch import put
+from optout.store.requests import load_request
+from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, deny, ok
+from tests.integration.test_resolver_interleaving import (
+    QUEUE_KEYS,
+    event_item,
+    fresh_table,
+    resolver_on,
+)
+from tests.support.interleave import BatonClient, Scheduler
 from tests.support.pipeline import Pipeline, build_pipeline
 
 EMAIL = "deny-during@example.com"
@@ -140,3 +153,61 @@ def test_a_denial_before_the_resolution_names_no_system(pipe: Pipeline) -> None:
     assert (answer["systems_under_way"], answer["resolved"]) == ([], False)
     assert job_systems(pipe, request_id) == [] and sent(pipe) == set()
     assert record_of(pipe, request_id)["denial"]["systems_under_way"] == []
+
+
+# Every single preemption (tests/support/interleave.py): the deny and one resolver run at once
+# over one moto table, one stopped after each of its store calls in turn while the other runs
+# to the end. Whatever the order, the record names every system a job was made for.
+PREEMPTION_POINTS = range(1, 25)
+REASON = "a burst of 400 requests from one IP"
+OPERATOR = "arn:aws:iam::123456789012:user/operator"
+
+
+@pytest.fixture
+def jobs_queue(aws: Aws) -> JobQueue:
+    urls, _, _ = create_queues(aws.sqs, QUEUE_KEYS, "deny-during")
+    return JobQueue(aws.sqs, urls[QUEUE_KEYS[0]].replace(f"-{QUEUE_KEYS[0]}-", "-{queue_key}-"))
+
+
+def deny_and_resolve_at_once(
+    aws: Aws, queue: JobQueue, first: int, point: int
+) -> tuple[set[str], set[str], set[str], list[str]]:
+    """(the systems of the request's jobs, the denial's record of them, the deny's answer of
+    them, the interleaving): an opt-out's deny and its resolution at once, on a fresh table."""
+    event = event_item(0, ("own", 2, {"sale": True}, False))  # an opt-out naming an email
+    request_id = str(event["request_id"])
+    table = fresh_table(aws)
+    try:
+        put(table, dict(event))
+        scheduler = Scheduler([(first, point), (1 - first, 10**6)])
+        baton = Table(BatonClient(aws.dynamodb, scheduler), table.name)
+        answers: list[Any] = []
+        now = datetime.now(UTC)
+        tasks = {
+            "deny": lambda: answers.append(
+                DenialService(baton).deny(request_id, "suspected_fraud", REASON, OPERATOR, now)),
+            "resolver": lambda: resolver_on(baton, queue).process(dict(event)) and None,
+        }  # fmt: skip
+        with guarded():  # one thread at a time holds the baton: safe to swap
+            scheduler.run(tasks)
+        items = {i["sk"]: i for i in load_request(table, request_id, consistent=True)}
+        made = {sk.removeprefix("JOB#") for sk in items if sk.startswith("JOB#")}
+        recorded = set(items["DENIAL"].get("systems_under_way") or ())
+        return made, recorded, set(answers[0].systems_under_way), scheduler.trace
+    finally:
+        aws.dynamodb.delete_table(TableName=table.name)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_every_single_preemption_of_a_deny_and_a_resolution_records_every_job(
+    aws: Aws, jobs_queue: JobQueue
+) -> None:
+    for first in (0, 1):
+        for point in PREEMPTION_POINTS:
+            # When the deny and the resolver run at once, one stopped after `point` calls
+            made, recorded, answered, trace = deny_and_resolve_at_once(
+                aws, jobs_queue, first, point
+            )
+            # Then the record names every job's system, and the answer none beyond them
+            assert recorded == made, (first, point, trace)
+            assert answered <= made, (first, point, trace)
