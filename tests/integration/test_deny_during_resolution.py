@@ -11,7 +11,7 @@ purpose: the denial lands before each of the run's job writes in turn, and after
 """
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,8 +22,9 @@ from optout.jobs_queue import JobQueue
 from optout.ops.denial import DenialService
 from optout.resolver import service as resolver_service
 from optout.resolver.outbox import Outbox
+from optout.store import keys
 from optout.store.batch import put
-from optout.store.requests import load_request
+from optout.store.requests import load_request, mark_rederived
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, deny, ok
@@ -153,6 +154,28 @@ def test_a_denial_before_the_resolution_names_no_system(pipe: Pipeline) -> None:
     assert (answer["systems_under_way"], answer["resolved"]) == ([], False)
     assert job_systems(pipe, request_id) == [] and sent(pipe) == set()
     assert record_of(pipe, request_id)["denial"]["systems_under_way"] == []
+
+
+def test_a_denial_before_the_record_names_a_further_job_finds_it_by_its_marker(
+    pipe: Pipeline,
+) -> None:
+    # Given an opt-out whose run has so far stored only a further job (its split marker first,
+    # then the job: several people named, or parts), and no RESOLUTION yet
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    table = Table(pipe.aws.dynamodb, pipe.aws.table_name)
+    further = keys.own_request_id(request_id, "0123456789ab")
+    expires = int((datetime.now(UTC) + timedelta(days=30)).timestamp())
+    mark_rederived(table, request_id, keys.own_request_id(request_id, keys.SPLIT_MARK),
+                   {further}, ["braze"], expires, kind=keys.SPLIT_MARK)  # fmt: skip
+    put(table, {"pk": keys.request_pk(further), "sk": keys.job_sk("braze"), "kind": "job",
+                "job_id": f"{further}:braze", "request_id": further, "system": "braze",
+                "status": "pending", "expires_at": expires})  # fmt: skip
+    # When an operator denies it
+    answer = ok(deny(pipe, request_id))
+    # Then the answer and the record name that job's system (the RESOLUTION, written last,
+    # would have named it; the marker, written before the job, does)
+    assert (answer["systems_under_way"], answer["resolved"]) == (["braze"], False)
+    assert record_of(pipe, request_id)["denial"]["systems_under_way"] == ["braze"]
 
 
 # Every single preemption (tests/support/interleave.py): the deny and one resolver run at once

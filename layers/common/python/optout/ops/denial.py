@@ -35,7 +35,7 @@ from optout.ops.reminders import remind_now
 from optout.status import DONE, FAILED, aggregate, proofs
 from optout.store import keys, transact
 from optout.store.codec import Item
-from optout.store.proof import load_with_proof
+from optout.store.proof import load_with_proof, marked_jobs
 from optout.store.requests import note_under_way
 from optout.store.table import Table
 from optout.timestamps import iso
@@ -130,8 +130,15 @@ class DenialService:
         `resolved` false says more may follow (docs/decisions.md, "A denial landing while the
         request is resolved")."""
         items, covering = load_with_proof(self._table, request_id, consistent=True)
-        systems = sorted({proof.system for proof in proofs(items, covering)
-                          if any(j.get("status") != FAILED for j in proof.own_jobs)})  # fmt: skip
+        found = {proof.system for proof in proofs(items, covering)
+                 if any(j.get("status") != FAILED for j in proof.own_jobs)}  # fmt: skip
         resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), None)
+        if resolution is None:
+            # Its further jobs (several people named; parts) are named by the RESOLUTION,
+            # written last: before it, by their split marker, written before them
+            further = marked_jobs(self._table, items, consistent=True, split=True)
+            found |= {system for _, system, job in further
+                      if job is not None and job.get("status") != FAILED}  # fmt: skip
+        systems = sorted(found)
         note_under_way(self._table, request_id, ops_keys.DENIAL_SK, systems)
         return systems, resolution is not None and not resolution.get("denied")
