@@ -158,6 +158,10 @@ def status(
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {escape(denial['denied_by'])}: "
                   f"{denial['reason_code']} - {escape(denial['reason'])}",
                   soft_wrap=True)  # fmt: skip
+        if denial.get("systems_under_way"):  # made before the denial, or while it landed
+            out.print("jobs already under way when denied (they may reach the vendor): "
+                      + ", ".join(denial["systems_under_way"]),
+                      soft_wrap=True, markup=False)  # fmt: skip
     # One block per system, not a table: at 80 columns a table cut receipt times and vendor
     # references, which are the evidence.
     for system in record.get("systems", []):
@@ -748,6 +752,15 @@ def deny(
     found = api(ctx).post(f"/v1/admin/requests/{request_id.lower()}/deny", body)
     out.print(f"{found['request_id']}: denied at {found['denied_at']} ({found['reason_code']})",
               soft_wrap=True)  # fmt: skip
+    # What the denial does not stop: jobs already made go on (docs/operations.md)
+    under_way = found.get("systems_under_way") or []
+    if under_way:
+        out.print("jobs already under way (they may reach the vendor): " + ", ".join(under_way),
+                  soft_wrap=True, markup=False)  # fmt: skip
+    if found.get("resolved") is False:
+        out.print("the resolver had not recorded this request yet: jobs a run under way makes "
+                  f"are added to its record (`optout status {found['request_id']}`)",
+                  soft_wrap=True, markup=False)  # fmt: skip
 
 
 # -- retire ------------------------------------------------------------------------------------

@@ -385,8 +385,32 @@ def test_status_and_deny_lines_are_never_wrapped_mid_field_when_piped(
     denial = record["denial"]
     assert any(line.startswith("denied ") and line.endswith(f"suspected_fraud - {reason}")
                for line in lines), ran.out  # fmt: skip
-    assert denied.out.strip() == (f"{request_id}: denied at {denial['denied_at']} "
-                                  "(suspected_fraud)")  # fmt: skip
+    first, *rest = denied.out.strip().splitlines()
+    assert first == f"{request_id}: denied at {denial['denied_at']} (suspected_fraud)"
+    # ... and the line saying the resolver had not recorded it yet (since session 36)
+    assert rest == [f"the resolver had not recorded this request yet: jobs a run under way makes "
+                    f"are added to its record (`optout status {request_id}`)"]  # fmt: skip
+
+
+def test_deny_and_status_name_the_systems_its_jobs_are_under_way_to(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out resolved, its jobs sent and not answered yet
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "purposes": ["sale"]})["request_id"]
+    pipe.resolve()
+    # When the operator denies it, then asks for its status
+    reason = "one of 4,000 scripted submissions from one address"
+    denied = cli[1]("deny", request_id, "--reason", reason)
+    ran = cli[1]("status", request_id)
+    record = json.loads(cli[1]("status", request_id, "--json").out)
+    # Then both say which systems may still act on it (a denial stops no job already made)
+    systems = record["denial"]["systems_under_way"]
+    assert denied.code == 0 and ran.code == 0 and systems, denied.err + ran.err
+    assert denied.out.strip().splitlines()[1:] == [
+        "jobs already under way (they may reach the vendor): " + ", ".join(systems)
+    ]
+    assert ("jobs already under way when denied (they may reach the vendor): "
+            + ", ".join(systems)) in ran.out.splitlines()  # fmt: skip
 
 
 def covered_by_a_replayed_job(pipe: Pipeline, run: "Cli") -> tuple[str, str]:

@@ -91,7 +91,11 @@ class AdminService:
         if quiet:  # systems with no job and no proof: why (not counted in the status)
             detail["not_asked"] = quiet
         if denial is not None:
-            detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS}
+            detail["denial"] = {k: denial.get(k) for k in DENIAL_FIELDS} | {
+                # the systems its jobs were made for (not failed) by the time it was denied, or
+                # by a resolution the denial landed in: they may reach their vendor (ops/denial)
+                "systems_under_way": sorted(denial.get("systems_under_way") or ()),
+            }
         return detail
 
     def _backfill_jobs(self, items: list[Item]) -> dict[str, Any]:

@@ -412,6 +412,12 @@ class DenialOut(ApiModel):
     status: Literal["denied"]
     denied_at: str
     reason_code: DenialCode
+    # The systems whose jobs of this request were already made and not failed when the denial
+    # was written: they may still reach the vendor (a denial stops no job already made).
+    systems_under_way: list[str] = []
+    # Whether the resolver had recorded its resolution of the request: false, a run under way
+    # may still make jobs, and adds their systems to the denial's record (`optout status`).
+    resolved: bool = False
 
 
 class ImportIn(StrictModel):

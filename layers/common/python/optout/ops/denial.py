@@ -32,10 +32,11 @@ from optout.events import is_request
 from optout.identifier_text import holds_identifier, names_any
 from optout.ops import keys as ops_keys
 from optout.ops.reminders import remind_now
-from optout.status import DONE, aggregate, proofs
+from optout.status import DONE, FAILED, aggregate, proofs
 from optout.store import keys, transact
 from optout.store.codec import Item
-from optout.store.proof import load_with_proof
+from optout.store.proof import load_with_proof, marked_jobs
+from optout.store.requests import note_under_way
 from optout.store.table import Table
 from optout.timestamps import iso
 
@@ -113,5 +114,31 @@ class DenialService:
             )  # fmt: skip
         except transact.Cancelled:
             raise Conflict("this request was already denied", field="request_id") from None
+        systems, resolved = self._under_way(request_id)
         return DenialOut(request_id=request_id, status="denied", denied_at=iso(now),
-                         reason_code=code)  # fmt: skip
+                         reason_code=code, systems_under_way=systems,
+                         resolved=resolved)  # fmt: skip
+
+    def _under_way(self, request_id: str) -> tuple[list[str], bool]:
+        """The systems the request's own jobs were made for, not failed (they may reach their
+        vendor, or have: a denial stops no job already made), and whether the resolver had
+        recorded its resolution: read again, strongly consistent, after the denial's write,
+        and kept on the denial (`systems_under_way`). A resolver still at work when the
+        denial landed, whose jobs this read misses, stored them before its own read of the
+        denial and adds their systems to the record then (resolver `_denied_meanwhile`): so
+        the record names every system its jobs went to, the answer those known now, and
+        `resolved` false says more may follow (docs/decisions.md, "A denial landing while the
+        request is resolved")."""
+        items, covering = load_with_proof(self._table, request_id, consistent=True)
+        found = {proof.system for proof in proofs(items, covering)
+                 if any(j.get("status") != FAILED for j in proof.own_jobs)}  # fmt: skip
+        resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), None)
+        if resolution is None:
+            # Its further jobs (several people named; parts) are named by the RESOLUTION,
+            # written last: before it, by their split marker, written before them
+            further = marked_jobs(self._table, items, consistent=True, split=True)
+            found |= {system for _, system, job in further
+                      if job is not None and job.get("status") != FAILED}  # fmt: skip
+        systems = sorted(found)
+        note_under_way(self._table, request_id, ops_keys.DENIAL_SK, systems)
+        return systems, resolution is not None and not resolution.get("denied")

@@ -595,9 +595,12 @@ def request_records(
         records.append({"record": "not_asked", "request_id": request_id} | quiet)
     denial = by_sk.get(ops_keys.DENIAL_SK)
     if denial:
+        # `systems_under_way`: its jobs made by then, or by a resolution it landed in (denial.py)
+        under_way = sorted(denial.get("systems_under_way") or ())
         records.append({"record": "denial", "request_id": request_id}
                        | {k: denial.get(k) for k in ("denied_at", "denied_by", "reason_code",
-                                                     "reason")})  # fmt: skip
+                                                     "reason")}
+                       | {"systems_under_way": under_way})  # fmt: skip
     return records
 
 

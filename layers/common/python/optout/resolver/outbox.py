@@ -33,6 +33,10 @@ class Outbox:
     # identities the request named or linked is in it; 1, reached only by a carry. A job the
     # flush makes for a cluster is that request's (`_rederived_jobs`), never another person's.
     derived_by: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per request of the batch, the systems its own jobs were made (or sent again) for: the
+    # flush reads each one's denial before it sends, so a denial that landed while the
+    # request was resolved names them (resolver/service.py, `_denied_meanwhile`).
+    under_way: dict[str, set[str]] = field(default_factory=dict)
 
     def note_derived(
         self, request_id: str, clusters: list[tuple[str, ...]], named: set[str]
@@ -56,6 +60,7 @@ class Outbox:
         self.resolutions.clear()
         self.jurisdictions.clear()
         self.derived_by.clear()
+        self.under_way.clear()
         self.chosen_at = ""
 
     def flush(self, queue: JobQueue, table: Table) -> None:

@@ -63,6 +63,7 @@ from optout.store.requests import (
     mark_rederived,
     marked_requests,
     marker_id,
+    note_under_way,
     put_resolution,
     rederived_markers,
 )
@@ -257,6 +258,8 @@ class Resolver:
         own = self._request_jobs(request_id, derivation, pending, asked, where, chosen,
                                  rerun=rerun)  # fmt: skip
         jobs, covered, relied, plans = own.systems, own.covered, own.relied, own.plans
+        if jobs and is_request(event):  # the flush reads its denial before it sends them
+            pending.under_way.setdefault(request_id, set()).update(jobs)
         # The identities not named whose marks the citations came from (the person's, reached
         # through a link): a cited job is proof only for those and the named ones (status.py
         # `SystemProof.proves`, review s28 p1 F1). Kept in this write; usually none or one.
@@ -311,6 +314,7 @@ class Resolver:
         """Send, write states, then check every derivation's basis; derive again what moved.
         The events' RESOLUTIONs come last, when nothing moved: a flush that raises leaves its
         events unresolved, for the stream's retry or, once Lambda gives up, the sweep."""
+        self._denied_meanwhile(outbox)
         bases = dict(outbox.bases)
         outbox.flush(self._queue, self._table)
         outbox.bases.clear()
@@ -331,6 +335,29 @@ class Resolver:
             batch_put(self._table, list(again.states.values()))
             self._rederived_jobs(derivation, again, outbox)
         raise RuntimeError("cluster kept changing under the resolver; the stream retries")
+
+    def _denied_meanwhile(self, outbox: Outbox) -> None:
+        """The batch's requests denied while they were resolved: the denial landed after the
+        resolver's first read of it (`_update_nodes`), and their jobs are made. They go on, as
+        any job made before a denial, and the denial's record names their systems
+        (`systems_under_way`), so the record says what the deny's answer may not have known.
+        One strongly consistent BatchGetItem of the requests' `DENIAL` keys per flush that
+        sends a request's jobs, after every job of the batch is stored and before any is sent:
+        a denial this read misses was written after the jobs, and the deny route's own read,
+        made after its write, finds them (ops/denial.py). So either way the record names every
+        system a denied request's jobs went to (docs/decisions.md, "A denial landing while the
+        request is resolved")."""
+        wanted = {(keys.request_pk(r), DENIAL_SK): r for r in sorted(outbox.under_way)}
+        if not wanted:
+            return
+        found = batch_get(self._table, list(wanted), consistent=True, fields=("kind",))
+        for key in sorted(found):
+            request_id = wanted[key]
+            systems = sorted(outbox.under_way[request_id])
+            note_under_way(self._table, request_id, DENIAL_SK, systems)
+            logger.info("request denied while resolved: its jobs go on", request_id=request_id,
+                        systems=systems)  # fmt: skip
+        outbox.under_way.clear()
 
     def _rederived_jobs(self, derivation: Pass, again: Outbox, outbox: Outbox) -> None:
         """Jobs for what a derivation made again in the flush calls for: the states it wrote

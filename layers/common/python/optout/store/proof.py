@@ -36,14 +36,16 @@ def load_with_proof(
 
 
 def marked_jobs(
-    table: Table, items: list[Item], *, consistent: bool = False
+    table: Table, items: list[Item], *, consistent: bool = False, split: bool = False
 ) -> list[tuple[str, str, Item | None]]:
     """The jobs a request's `REDERIVED#` markers name (a backfill step's jobs, the flush's
     rederived jobs), which live under a request id of their own, `<id>~<hex>`: (that id, the
     system, the job or None if not written yet), read in one BatchGetItem. Not a request's
-    further jobs' marker (`kind` "split"): its RESOLUTION's `split_jobs` lists those."""
+    further jobs' marker (`kind` "split"): its RESOLUTION's `split_jobs` lists those. `split`:
+    that marker's instead, written before them (a denial's read before the RESOLUTION)."""
     named = [pair for m in items
-             if str(m["sk"]).startswith(keys.REDERIVED_PREFIX) and m.get("kind") != "split"
+             if str(m["sk"]).startswith(keys.REDERIVED_PREFIX)
+             and (m.get("kind") == "split") == split
              for pair in _marked_pairs(m)]  # fmt: skip
     wanted = [(keys.request_pk(r), keys.job_sk(s)) for r, s in named]
     found = batch_get(table, wanted, consistent=consistent) if wanted else {}

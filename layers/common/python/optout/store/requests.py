@@ -221,3 +221,23 @@ def marked_requests(marker: Item) -> list[str]:
     if named:
         return sorted(str(r) for r in named)
     return [str(marker["sk"]).removeprefix(keys.REDERIVED_PREFIX)]
+
+
+def note_under_way(table: Table, request_id: str, denial_sk: str, systems: list[str]) -> bool:
+    """Add `systems` to the request's denial record (`systems_under_way`, a set): the systems
+    whose jobs of this request were made, and may reach their vendor, although it was denied
+    (docs/decisions.md, "A denial landing while the request is resolved"). Never creates a
+    denial: False when there is none. Added to a set, so the deny route and the resolver can
+    both write it, in any order, and a retry adds nothing."""
+    if not systems:
+        return False
+    answer = conditional(
+        lambda: table.client.update_item(
+            TableName=table.name,
+            Key=serialize({"pk": keys.request_pk(request_id), "sk": denial_sk}),
+            UpdateExpression="ADD systems_under_way :systems",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize({":systems": set(systems)}),
+        )
+    )
+    return answer is not None
