@@ -1308,10 +1308,34 @@ def test_nobody_may_decrypt_with_the_key_except_through_dynamodb_or_secrets_mana
         actions = _as_list(statement["Action"])
         if any(a in ("kms:*", "kms:Decrypt") for a in actions):
             services = statement["Condition"]["StringEquals"]["kms:ViaService"]
-            assert [s["Fn::Sub"].split(".")[0] for s in services] == [
-                "dynamodb",
-                "secretsmanager",
-            ], statement["Sid"]
+            named = [s["Fn::Sub"].split(".")[0] for s in services]
+            assert named and set(named) <= {"dynamodb", "secretsmanager"}, statement["Sid"]
+
+
+def test_only_a_role_that_reads_a_secret_may_decrypt_through_secrets_manager(
+    translated: dict[str, Any],
+) -> None:
+    # The resolver and the sweeper read no secret: until session 36 the key let them (and
+    # every function role) decrypt through Secrets Manager all the same (deploy36).
+    resources = translated["Resources"]
+    statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    through: dict[str, set[str]] = {"dynamodb": set(), "secretsmanager": set()}
+    for statement in statements:
+        if statement["Action"] != "kms:Decrypt" or "Principal" not in statement:
+            continue
+        principals = _as_list(statement["Principal"]["AWS"])
+        roles = {p["Fn::GetAtt"][0] for p in principals if isinstance(p, dict)}
+        for service in statement["Condition"]["StringEquals"]["kms:ViaService"]:
+            through[service["Fn::Sub"].split(".")[0]] |= roles
+    readers = {
+        name
+        for name, role in _of_type(translated, "AWS::IAM::Role").items()
+        if any("secretsmanager:GetSecretValue" in _as_list(s["Action"]) for s in _statements(role))
+    }
+    functions = _of_type(translated, "AWS::Lambda::Function").values()
+    assert through["secretsmanager"] == readers
+    assert {"ResolverFunctionRole", "SweeperFunctionRole"}.isdisjoint(readers)
+    assert through["dynamodb"] == {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions}
 
 
 def test_no_key_policy_statement_lets_a_principal_grant_itself_the_key(
