@@ -177,6 +177,46 @@ def test_a_worker_may_read_only_its_own_systems_credentials() -> None:
     assert iam.denied([own, other, longer]) == [other, longer]
 
 
+def test_a_worker_may_write_only_the_marks_names_on_an_identity_and_the_listings_on_failed() -> (
+    None
+):
+    # store/delivery.py's frees and a failure's listing; until session 36 a worker's role let
+    # it set any attribute of any identity's item (a STATE's opt_out, a NODE's choices)
+    def update(pk: str, sk: str, expression: str, **more: Any) -> iam.Request:
+        params = {"TableName": "optout-test", "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                  "UpdateExpression": expression, **more}  # fmt: skip
+        (made,) = iam.requests_of("brazeWorker", "dynamodb", "UpdateItem", params)
+        return made
+
+    free = update(
+        "ID#email#k", "DELIVERY#braze",
+        "SET updated_at = :now, job_sale = if_not_exists(job_sale, :job), expires_at = :exp"
+        " DELETE inflight :flown",
+        ConditionExpression="attribute_not_exists(job_sale) OR job_sale = :job",
+        ReturnValues="ALL_OLD",
+    )  # fmt: skip
+    stamp = update(
+        "ID#email#k",
+        "DELIVERY#braze",
+        "SET until_limit_sensitive = :own, no_record_at = :heard, no_record_job = :job",
+    )
+    listing = update(
+        "FAILED#braze", "r1:braze",
+        "SET job_id = :job, request_id = :req, failed_at = :failed, listed_by = :by, kind = :k,"
+        " expires_at = :exp",
+        ConditionExpression="attribute_not_exists(failed_at) OR listed_by = :by",
+    )  # fmt: skip
+    noted = update("FAILED#braze", "r1:braze", "SET message_of = :f, message_by = :by")
+    wider = [
+        update("ID#email#k", "STATE", "SET opt_out = :none"),
+        update("ID#email#k", "NODE", "SET choices = :c, version = :v"),
+        update("ID#email#k", "LINK#phone#k", "SET kind = :k, verified = :v"),
+        update("FAILED#braze", "r1:braze", "SET receipt = :r"),
+        update("FAILED#braze", "r1:braze", "SET message_of = :f", ReturnValues="ALL_NEW"),
+    ]
+    assert iam.denied([free, stamp, listing, noted, *wider]) == wider
+
+
 def test_a_batch_send_needs_send_message_on_that_queue() -> None:
     def send(function: str) -> iam.Request:
         url = "https://sqs.us-east-1.amazonaws.com/123456789012/optout-test-braze-jobs"

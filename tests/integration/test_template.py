@@ -16,6 +16,8 @@ import pytest
 
 from optout.connectors import CONNECTORS
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
+from optout.purposes import ALL_PURPOSES
+from optout.store.delivery import job_attribute, until_attribute
 from optout.sweep import SweepSettings
 from optout.systems import load_systems
 from scripts import gen_template
@@ -609,6 +611,31 @@ def test_a_worker_may_update_only_its_jobs_attributes_of_a_requests_items(
             assert not {"expires_at", "day_pk", "received_at", "opt_out"} & set(listed), name
             returned = statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"]
             assert "ALL_NEW" not in returned, name
+
+
+def test_every_worker_update_of_an_identity_or_a_listing_is_limited_by_attribute(
+    translated: dict[str, Any],
+) -> None:
+    """A worker writes delivery marks on identities (one job_ and one until_ name per purpose)
+    and failure listings: no opt_out, choices or link of an identity (deploy36). A purpose
+    added to optout/purposes.py needs its two names in scripts/templates/system.yaml."""
+    marks = {job_attribute(p) for p in ALL_PURPOSES} | {until_attribute(p) for p in ALL_PURPOSES}
+    workers = {n: r for n, r in _of_type(translated, "AWS::IAM::Role").items()
+               if n.endswith("WorkerRole")}  # fmt: skip
+    assert workers
+    for name, role in workers.items():
+        limited: dict[str, set[str]] = {}
+        for statement in _dynamodb_statements(role):
+            if "dynamodb:UpdateItem" not in _as_list(statement["Action"]):
+                continue
+            (partition,) = _leading_keys(statement)  # one partition a statement
+            condition = statement["Condition"].get("ForAllValues:StringEquals", {})
+            limited[partition] = set(condition.get("dynamodb:Attributes", ()))
+        assert set(limited) == {"REQ#*", "ID#*", "FAILED#*"}, name
+        assert all(limited.values()), name
+        assert marks <= limited["ID#*"], name
+        assert not {"opt_out", "choices", "version", "value"} & limited["ID#*"], name
+        assert {"failed_at", "listed_by", "message_of"} <= limited["FAILED#*"], name
 
 
 def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
