@@ -1610,3 +1610,44 @@ def test_the_generator_refuses_a_credentials_name_off_the_naming_rule(tmp_path: 
     path.write_text(json.dumps(systems), encoding="utf-8")
     with pytest.raises(ValueError, match="optout-bridge/systems/"):
         gen_template.sections(path)
+
+
+def test_deploy_md_parameters_table_gives_each_parameters_default_and_range() -> None:
+    """docs/deploy.md's "Parameters" table, read against template.yaml: every parameter has a
+    row, its default as the template's (`empty` for "", `required` where a Rule refuses ""),
+    and the range the deploy enforces (MinValue/MaxValue) in the default's cell (deploy36:
+    `MaxClusterSize`'s minimum and `MaxAssertersPerIdentity`'s range were not there)."""
+    text = (sam.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Parameters\n") :]
+    section = section[: section.index("\n### ")]
+    cells: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        names, default = [c.strip() for c in line.strip("|").split("|")][:2]
+        values = re.findall(r"`([^`]*)`", default)
+        for n, name in enumerate(re.findall(r"`(\w+)`", names)):
+            cells[name] = (default, values[n] if n < len(values) else "")
+    template = sam.load()
+    required = {
+        a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
+        for rule in template["Rules"].values()
+        if "RuleCondition" not in rule
+        for a in rule["Assertions"]
+    }
+    parameters = template["Parameters"]
+    assert set(cells) == set(parameters)
+    for name, spec in parameters.items():
+        cell, value = cells[name]
+        default = str(spec.get("Default", ""))
+        if name in required:
+            assert default == "" and cell.startswith("required"), name
+        elif default == "":
+            assert cell.startswith("empty"), name
+        else:
+            assert value == default, (name, value, default)
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if low is not None and high is not None:
+            assert f"({low}\u2013{high})" in cell, (name, cell)  # an en dash, as the table
+        elif low is not None:
+            assert re.search(rf"\((min|at least) {low}\)", cell), (name, cell)
