@@ -20,8 +20,11 @@ def request(function: str, action: str, resource: str = TABLE, *keys: str) -> ia
 
 
 def test_a_write_outside_the_functions_partitions_is_refused() -> None:
-    allowed = request("ResolverFunction", "dynamodb:PutItem", TABLE, "REQ#r1", "ID#email#k")
-    refused = request("ResolverFunction", "dynamodb:PutItem", TABLE, "REQ#r1", "WATCH")
+    # A batch of two items (the states a flush writes), and one reaching a partition more
+    allowed = request(
+        "ResolverFunction", "dynamodb:BatchWriteItem", TABLE, "ID#email#k", "ID#phone#k"
+    )
+    refused = request("ResolverFunction", "dynamodb:BatchWriteItem", TABLE, "ID#email#k", "HOLD")
     assert iam.denied([allowed, refused]) == [refused]
 
 
@@ -30,6 +33,47 @@ def test_a_partition_granted_for_one_action_does_not_grant_another() -> None:
     batch = request("ResolverFunction", "dynamodb:BatchWriteItem", TABLE, "WATCH")
     update = request("ResolverFunction", "dynamodb:UpdateItem", TABLE, "WATCH")
     assert iam.denied([batch, update]) == [update]
+
+
+def test_the_resolver_may_make_on_each_partition_only_the_calls_its_code_makes() -> None:
+    # Until session 36 one statement granted all seven item actions on REQ#, ID#, HOLD and
+    # FAILED#: the resolver could delete any node, link or hold, or batch-write requests'
+    # items, which its code never does (deploy36). What it does make stays allowed.
+    def made(action: str, *keys: str) -> iam.Request:
+        return request("ResolverFunction", action, TABLE, *keys)
+
+    used = [
+        made("dynamodb:DeleteItem", "REQ#r1"),  # delivery.delete_pending_job
+        made("dynamodb:DeleteItem", "FAILED#braze"),  # delivery.forget_failed
+        made("dynamodb:UpdateItem", "FAILED#braze"),
+        made("dynamodb:Query", "FAILED#braze"),  # delivery.failed_jobs
+        made("dynamodb:GetItem", "HOLD"),  # holds.get_hold
+        made("dynamodb:PutItem", "HOLD"),  # a new hold; holds.decide
+        made("dynamodb:PutItem", "ID#email#k"),  # store/identity.py's transactions
+        made("dynamodb:UpdateItem", "ID#email#k"),
+        made("dynamodb:Query", "ID#email#k"),
+        made("dynamodb:BatchWriteItem", "ID#email#k", "ID#phone#k"),  # the states
+        made("dynamodb:BatchGetItem", "ID#email#k", "REQ#r1"),  # nodes and a denial, one read
+        made("dynamodb:GetItem", "REQ#r1"),
+        made("dynamodb:PutItem", "REQ#r1"),
+        made("dynamodb:UpdateItem", "REQ#r1"),
+        made("dynamodb:Query", "REQ#r1"),
+    ]
+    never = [
+        made("dynamodb:DeleteItem", "ID#email#k"),
+        made("dynamodb:DeleteItem", "HOLD"),
+        made("dynamodb:BatchWriteItem", "REQ#r1"),
+        made("dynamodb:BatchWriteItem", "HOLD"),
+        made("dynamodb:BatchWriteItem", "FAILED#braze"),
+        made("dynamodb:UpdateItem", "HOLD"),
+        made("dynamodb:Query", "HOLD"),
+        made("dynamodb:BatchGetItem", "HOLD"),
+        made("dynamodb:BatchGetItem", "FAILED#braze"),
+        made("dynamodb:GetItem", "ID#email#k"),
+        made("dynamodb:GetItem", "FAILED#braze"),
+        made("dynamodb:PutItem", "FAILED#braze"),
+    ]
+    assert iam.denied([*used, *never]) == never
 
 
 def test_the_sweeper_may_write_its_mark_but_nothing_else_of_the_sweeps_partition() -> None:
@@ -131,6 +175,46 @@ def test_a_worker_may_read_only_its_own_systems_credentials() -> None:
     own, other = secret("optout-bridge/systems/webhook"), secret("optout-bridge/systems/braze")
     longer = secret("optout-bridge/systems/webhook-staging")  # not webhook's: another name
     assert iam.denied([own, other, longer]) == [other, longer]
+
+
+def test_a_worker_may_write_only_the_marks_names_on_an_identity_and_the_listings_on_failed() -> (
+    None
+):
+    # store/delivery.py's frees and a failure's listing; until session 36 a worker's role let
+    # it set any attribute of any identity's item (a STATE's opt_out, a NODE's choices)
+    def update(pk: str, sk: str, expression: str, **more: Any) -> iam.Request:
+        params = {"TableName": "optout-test", "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+                  "UpdateExpression": expression, **more}  # fmt: skip
+        (made,) = iam.requests_of("brazeWorker", "dynamodb", "UpdateItem", params)
+        return made
+
+    free = update(
+        "ID#email#k", "DELIVERY#braze",
+        "SET updated_at = :now, job_sale = if_not_exists(job_sale, :job), expires_at = :exp"
+        " DELETE inflight :flown",
+        ConditionExpression="attribute_not_exists(job_sale) OR job_sale = :job",
+        ReturnValues="ALL_OLD",
+    )  # fmt: skip
+    stamp = update(
+        "ID#email#k",
+        "DELIVERY#braze",
+        "SET until_limit_sensitive = :own, no_record_at = :heard, no_record_job = :job",
+    )
+    listing = update(
+        "FAILED#braze", "r1:braze",
+        "SET job_id = :job, request_id = :req, failed_at = :failed, listed_by = :by, kind = :k,"
+        " expires_at = :exp",
+        ConditionExpression="attribute_not_exists(failed_at) OR listed_by = :by",
+    )  # fmt: skip
+    noted = update("FAILED#braze", "r1:braze", "SET message_of = :f, message_by = :by")
+    wider = [
+        update("ID#email#k", "STATE", "SET opt_out = :none"),
+        update("ID#email#k", "NODE", "SET choices = :c, version = :v"),
+        update("ID#email#k", "LINK#phone#k", "SET kind = :k, verified = :v"),
+        update("FAILED#braze", "r1:braze", "SET receipt = :r"),
+        update("FAILED#braze", "r1:braze", "SET message_of = :f", ReturnValues="ALL_NEW"),
+    ]
+    assert iam.denied([free, stamp, listing, noted, *wider]) == wider
 
 
 def test_a_batch_send_needs_send_message_on_that_queue() -> None:

@@ -119,9 +119,13 @@ def test_an_attribute_limited_grant_names_its_attributes_in_its_row(
                 else [statement["Action"]]
             )
             names = {a.removeprefix("dynamodb:") for a in actions}
-            (row,) = [r for r in rows if r[0] == role and "dynamodb:Attributes" in r[1]
-                      and names & set(re.findall(r"\b[A-Z][A-Za-z]+\b", r[1]))]  # fmt: skip
-            missing = [a for a in limited if f"`{a}`" not in row[1]]
+            # a worker has three such statements (REQ#, ID#, FAILED#), each with its own row
+            candidates = [r for r in rows if r[0] == role and "dynamodb:Attributes" in r[1]
+                          and names & set(re.findall(r"\b[A-Z][A-Za-z]+\b", r[1]))]  # fmt: skip
+            assert candidates, (role, sorted(names))
+            missing = min(
+                ([a for a in limited if f"`{a}`" not in r[1]] for r in candidates), key=len
+            )
             assert missing == [], (role, missing)
 
 

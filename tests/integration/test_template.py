@@ -16,6 +16,8 @@ import pytest
 
 from optout.connectors import CONNECTORS
 from optout.delivery.retry import VISIBILITY_MARGIN_SECONDS
+from optout.purposes import ALL_PURPOSES
+from optout.store.delivery import job_attribute, until_attribute
 from optout.sweep import SweepSettings
 from optout.systems import load_systems
 from scripts import gen_template
@@ -609,6 +611,31 @@ def test_a_worker_may_update_only_its_jobs_attributes_of_a_requests_items(
             assert not {"expires_at", "day_pk", "received_at", "opt_out"} & set(listed), name
             returned = statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"]
             assert "ALL_NEW" not in returned, name
+
+
+def test_every_worker_update_of_an_identity_or_a_listing_is_limited_by_attribute(
+    translated: dict[str, Any],
+) -> None:
+    """A worker writes delivery marks on identities (one job_ and one until_ name per purpose)
+    and failure listings: no opt_out, choices or link of an identity (deploy36). A purpose
+    added to optout/purposes.py needs its two names in scripts/templates/system.yaml."""
+    marks = {job_attribute(p) for p in ALL_PURPOSES} | {until_attribute(p) for p in ALL_PURPOSES}
+    workers = {n: r for n, r in _of_type(translated, "AWS::IAM::Role").items()
+               if n.endswith("WorkerRole")}  # fmt: skip
+    assert workers
+    for name, role in workers.items():
+        limited: dict[str, set[str]] = {}
+        for statement in _dynamodb_statements(role):
+            if "dynamodb:UpdateItem" not in _as_list(statement["Action"]):
+                continue
+            (partition,) = _leading_keys(statement)  # one partition a statement
+            condition = statement["Condition"].get("ForAllValues:StringEquals", {})
+            limited[partition] = set(condition.get("dynamodb:Attributes", ()))
+        assert set(limited) == {"REQ#*", "ID#*", "FAILED#*"}, name
+        assert all(limited.values()), name
+        assert marks <= limited["ID#*"], name
+        assert not {"opt_out", "choices", "version", "value"} & limited["ID#*"], name
+        assert {"failed_at", "listed_by", "message_of"} <= limited["FAILED#*"], name
 
 
 def test_only_a_worker_whose_connector_checks_status_later_may_send_to_its_queue(
@@ -1308,10 +1335,34 @@ def test_nobody_may_decrypt_with_the_key_except_through_dynamodb_or_secrets_mana
         actions = _as_list(statement["Action"])
         if any(a in ("kms:*", "kms:Decrypt") for a in actions):
             services = statement["Condition"]["StringEquals"]["kms:ViaService"]
-            assert [s["Fn::Sub"].split(".")[0] for s in services] == [
-                "dynamodb",
-                "secretsmanager",
-            ], statement["Sid"]
+            named = [s["Fn::Sub"].split(".")[0] for s in services]
+            assert named and set(named) <= {"dynamodb", "secretsmanager"}, statement["Sid"]
+
+
+def test_only_a_role_that_reads_a_secret_may_decrypt_through_secrets_manager(
+    translated: dict[str, Any],
+) -> None:
+    # The resolver and the sweeper read no secret: until session 36 the key let them (and
+    # every function role) decrypt through Secrets Manager all the same (deploy36).
+    resources = translated["Resources"]
+    statements = resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+    through: dict[str, set[str]] = {"dynamodb": set(), "secretsmanager": set()}
+    for statement in statements:
+        if statement["Action"] != "kms:Decrypt" or "Principal" not in statement:
+            continue
+        principals = _as_list(statement["Principal"]["AWS"])
+        roles = {p["Fn::GetAtt"][0] for p in principals if isinstance(p, dict)}
+        for service in statement["Condition"]["StringEquals"]["kms:ViaService"]:
+            through[service["Fn::Sub"].split(".")[0]] |= roles
+    readers = {
+        name
+        for name, role in _of_type(translated, "AWS::IAM::Role").items()
+        if any("secretsmanager:GetSecretValue" in _as_list(s["Action"]) for s in _statements(role))
+    }
+    functions = _of_type(translated, "AWS::Lambda::Function").values()
+    assert through["secretsmanager"] == readers
+    assert {"ResolverFunctionRole", "SweeperFunctionRole"}.isdisjoint(readers)
+    assert through["dynamodb"] == {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions}
 
 
 def test_no_key_policy_statement_lets_a_principal_grant_itself_the_key(
@@ -1559,3 +1610,44 @@ def test_the_generator_refuses_a_credentials_name_off_the_naming_rule(tmp_path: 
     path.write_text(json.dumps(systems), encoding="utf-8")
     with pytest.raises(ValueError, match="optout-bridge/systems/"):
         gen_template.sections(path)
+
+
+def test_deploy_md_parameters_table_gives_each_parameters_default_and_range() -> None:
+    """docs/deploy.md's "Parameters" table, read against template.yaml: every parameter has a
+    row, its default as the template's (`empty` for "", `required` where a Rule refuses ""),
+    and the range the deploy enforces (MinValue/MaxValue) in the default's cell (deploy36:
+    `MaxClusterSize`'s minimum and `MaxAssertersPerIdentity`'s range were not there)."""
+    text = (sam.ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Parameters\n") :]
+    section = section[: section.index("\n### ")]
+    cells: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        names, default = [c.strip() for c in line.strip("|").split("|")][:2]
+        values = re.findall(r"`([^`]*)`", default)
+        for n, name in enumerate(re.findall(r"`(\w+)`", names)):
+            cells[name] = (default, values[n] if n < len(values) else "")
+    template = sam.load()
+    required = {
+        a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"]
+        for rule in template["Rules"].values()
+        if "RuleCondition" not in rule
+        for a in rule["Assertions"]
+    }
+    parameters = template["Parameters"]
+    assert set(cells) == set(parameters)
+    for name, spec in parameters.items():
+        cell, value = cells[name]
+        default = str(spec.get("Default", ""))
+        if name in required:
+            assert default == "" and cell.startswith("required"), name
+        elif default == "":
+            assert cell.startswith("empty"), name
+        else:
+            assert value == default, (name, value, default)
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if low is not None and high is not None:
+            assert f"({low}\u2013{high})" in cell, (name, cell)  # an en dash, as the table
+        elif low is not None:
+            assert re.search(rf"\((min|at least) {low}\)", cell), (name, cell)
