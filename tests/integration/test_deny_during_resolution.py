@@ -15,16 +15,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.aws_resources import create_queues
 from local.moto_guard import guarded
 from optout.jobs_queue import JobQueue
+from optout.ops import denial as denial_module
 from optout.ops.denial import DenialService
 from optout.resolver import service as resolver_service
 from optout.resolver.outbox import Outbox
 from optout.store import keys
 from optout.store.batch import put
-from optout.store.requests import load_request, mark_rederived
+from optout.store.requests import load_request, mark_rederived, note_under_way
 from optout.store.table import Table
 from tests.conftest import Aws
 from tests.integration.test_operator_routes import call, deny, ok
@@ -234,3 +236,31 @@ def test_every_single_preemption_of_a_deny_and_a_resolution_records_every_job(
             # Then the record names every job's system, and the answer none beyond them
             assert recorded == made, (first, point, trace)
             assert answered <= made, (first, point, trace)
+
+
+def test_a_deny_sent_again_after_its_read_failed_completes_the_record(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an opt-out resolved, its jobs sent and not answered yet, and a deny whose write
+    # succeeded but whose read after it failed (DynamoDB throttling past botocore's retries):
+    # the operator got a 500, and the record named no system (review s36)
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL})["request_id"]
+    assert pipe.resolve() == {"batchItemFailures": []}
+    made = job_systems(pipe, request_id)
+    original = note_under_way
+
+    def throttled(*args: Any, **kwargs: Any) -> bool:
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "busy"}}
+        raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(denial_module, "note_under_way", throttled)
+    with pytest.raises(ClientError):  # the function's error: API Gateway answers 500
+        deny(pipe, request_id)
+    assert record_of(pipe, request_id)["denial"].get("systems_under_way") == []
+    # When the operator sends the deny again
+    monkeypatch.setattr(denial_module, "note_under_way", original)
+    again = deny(pipe, request_id)
+    # Then it is refused as before (already denied), and the record names the systems its
+    # jobs may reach: the second read made what the first could not
+    assert again["statusCode"] == 409
+    assert record_of(pipe, request_id)["denial"]["systems_under_way"] == made

@@ -6,8 +6,12 @@ import copy
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local import iam as local_iam
+from optout.purposes import ALL_PURPOSES
+from optout.store import delivery
+from optout.store.table import Table
 from tests.conftest import Aws
 from tests.support import iam, sam
 from tests.support.pipeline import build_pipeline
@@ -307,3 +311,51 @@ def test_the_one_worker_of_the_tests_is_checked_as_the_worker_of_the_batchs_queu
     monkeypatch.setenv("SYSTEM_NAME", "googleads")
     assert iam.function_id("functions_worker_app", batch("braze")) == "googleadsWorker"
     assert iam.function_id("functions_resolver_app") == "ResolverFunction"
+
+
+class _Marks:
+    """A DynamoDB client for store/delivery.py's worker writes: records every UpdateItem and
+    answers each as `refuse` says (its condition failed, or it wrote over a mark that held a
+    no_record stamp and named no job), so every fallback write runs."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.made: list[dict[str, Any]] = []
+
+    def update_item(self, **params: Any) -> dict[str, Any]:
+        self.made.append(params)
+        if self.refuse:
+            error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "no"}}
+            raise ClientError(error, "UpdateItem")  # type: ignore[arg-type]
+        return {"Attributes": {"no_record_at": {"N": "1"}}}
+
+
+@pytest.mark.parametrize("refuse", [True, False], ids=["refused", "written"])
+def test_every_mark_and_listing_write_a_worker_makes_is_one_its_role_allows(refuse: bool) -> None:
+    # The worker's writes on identities and on the failed-jobs list are limited to named
+    # attributes since session 36 (deploy36), and moto enforces no IAM: a name built at run
+    # time (job_<purpose>, until_<purpose>) or a fallback's write (`_name_over_older`,
+    # `_drop_older_stamp`, a purpose freed alone) outside the list would fail only on AWS.
+    # Every final status (done with refused, unsent and unformed identities; no_record;
+    # failed), `mark_again` and a failure's message noted, for every purpose at once.
+    client = _Marks(refuse)
+    table = Table(client, "optout-test")  # type: ignore[arg-type]
+    flights = [{"pk": "ID#email#k", "purposes": list(ALL_PURPOSES)},
+               {"pk": "ID#phone#k", "purposes": list(ALL_PURPOSES)},
+               {"pk": "ID#customer_id#k", "purposes": ["sale"]}]  # fmt: skip
+    job = {"job_id": "r1:braze", "request_id": "r1", "system": "braze", "flights": flights,
+           "expires_at": 1_900_000_000, "completed_at": "2026-12-04T10:00:00+00:00"}  # fmt: skip
+    receipt = {"identifier_types_rejected": ["phone"], "identifier_types_sent": ["email", "phone"],
+               "identities_unformed": ["ID#customer_id#k"], "identities_not_sent": []}  # fmt: skip
+    now = "2026-12-04T10:00:01+00:00"
+    delivery.record_delivered(table, job, "done", now, receipt)
+    delivery.record_delivered(table, job, "no_record", now)
+    delivery.record_delivered(table, job, "failed", now, token="t")
+    delivery.mark_again(table, job, now)
+    delivery.note_message_of_failed(table, job, now)
+    made = [r for params in client.made
+            for r in iam.requests_of("brazeWorker", "dynamodb", "UpdateItem", params)]  # fmt: skip
+    names = {a for r in made for a in r.attributes}
+    assert {f"{p}_{purpose}" for p in ("job", "until") for purpose in ALL_PURPOSES} <= names
+    assert {"no_record_at", "no_record_job", "message_of", "listed_by"} <= names
+    assert iam.denied(made) == []

@@ -1,5 +1,6 @@
 """Which jurisdiction codes name a real place (the API's `jurisdiction`, CloudFront's viewer
-location, an import row's): the country part an ISO 3166-1 alpha-2 country, and a US code a
+location; not an import row's, which the operator's import takes by its shape alone,
+docs/deadlines.md): the country part an ISO 3166-1 alpha-2 country, and a US code a
 real state, DC or inhabited territory. `ZZ`, `EU`, `UK` or `US-ZZ` matched the old shape check
 and were counted as a place of their own (review s35 outside, open 1).
 

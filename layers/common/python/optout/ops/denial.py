@@ -113,6 +113,10 @@ class DenialService:
                  transact.put(self._table, reminder)],
             )  # fmt: skip
         except transact.Cancelled:
+            # Maybe this very deny sent again: its write landed, its read after it failed (a
+            # 500), and no one else's read would name the jobs a resolver stored before the
+            # denial. The read again completes the record (a set: it adds nothing twice).
+            self._under_way(request_id)
             raise Conflict("this request was already denied", field="request_id") from None
         systems, resolved = self._under_way(request_id)
         return DenialOut(request_id=request_id, status="denied", denied_at=iso(now),
