@@ -52,7 +52,7 @@ def test_a_jurisdiction_the_caller_states_keeps_its_own_rule(aws: Aws, capture: 
 # A code of the right shape naming no real place (review s35 outside, open 1): refused in the
 # envelope, naming the field and never the value, and nothing stored; before, `ZZ` or `US-ZZ`
 # was taken with California's count and counted in the §7102 groups as a place of its own.
-@pytest.mark.parametrize("code", ["ZZ", "EU", "UK", "US-ZZ", "US-UM"])
+@pytest.mark.parametrize("code", ["ZZ", "EU", "US-ZZ", "US-UM"])
 @pytest.mark.parametrize("form", [False, True])
 def test_a_jurisdiction_naming_no_real_place_is_refused_and_nothing_is_stored(
     aws: Aws, capture: ModuleType, code: str, form: bool
@@ -60,7 +60,7 @@ def test_a_jurisdiction_naming_no_real_place_is_refused_and_nothing_is_stored(
     if form:
         headers = {"content-type": "application/x-www-form-urlencoded"}
         body = f"email=stranger%40example.com&jurisdiction={code}"
-        answer = invoke(capture, http_event("POST", "/v1/opt-out", body, headers=headers))
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", headers=headers, raw_body=body))
     else:
         body_json = {"email": "stranger@example.com", "jurisdiction": code}
         answer = invoke(capture, http_event("POST", "/v1/opt-out", body_json))
@@ -107,3 +107,28 @@ def test_a_stated_country_or_territory_is_taken(aws: Aws, capture: ModuleType) -
         assert invoke(capture, http_event("POST", "/v1/opt-out", body))["statusCode"] == 202
     stated = sorted(item["evidence"]["jurisdiction"] for item in aws.items())
     assert stated == ["CA-QC", "DE", "US-PR"]
+
+
+# `UK` is ISO's code reserved for the United Kingdom (`GB`): refusing it lost whole opt-outs
+@pytest.mark.parametrize("form", [False, True])
+def test_uk_is_taken_and_kept_as_gb(aws: Aws, capture: ModuleType, form: bool) -> None:
+    if form:
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        body = "email=visitor%40example.com&jurisdiction=UK"
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", headers=headers, raw_body=body))
+    else:
+        body_json = {"email": "visitor@example.com", "jurisdiction": "UK"}
+        answer = invoke(capture, http_event("POST", "/v1/opt-out", body_json))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert (item["evidence"]["jurisdiction"], item["evidence"]["jurisdiction_from"]) == (
+        "GB", "request")  # fmt: skip
+
+
+def test_the_banners_route_keeps_uk_as_gb(aws: Aws, capture: ModuleType) -> None:
+    body = {"device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "opt_out": {"sale": True},
+            "jurisdiction": "UK"}  # fmt: skip
+    answer = invoke(capture, http_event("POST", "/v1/consent", body))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["jurisdiction"] == "GB"

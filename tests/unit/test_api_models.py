@@ -90,7 +90,7 @@ def test_jurisdiction_refuses_anything_else(jurisdiction: str) -> None:
 # XK), reserved by ISO (EU, UK, AC), no US state (US-ZZ, US-XX, US-123), uninhabited (US-UM).
 @pytest.mark.parametrize(
     "jurisdiction",
-    ["ZZ", "XX", "XK", "EU", "UK", "AC", "US-ZZ", "US-XX", "US-123", "US-UM", "ZZ-CA"],
+    ["ZZ", "XX", "XK", "EU", "UK-ENG", "AC", "US-ZZ", "US-XX", "US-123", "US-UM", "ZZ-CA"],
 )
 def test_jurisdiction_refuses_a_code_of_the_right_shape_naming_no_real_place(
     jurisdiction: str,
@@ -107,6 +107,13 @@ def test_jurisdiction_accepts_dc_territories_countries_and_their_subdivisions(
     jurisdiction: str,
 ) -> None:
     assert ConsentIn(device_id=DEVICE, jurisdiction=jurisdiction).jurisdiction == jurisdiction
+
+
+def test_jurisdiction_uk_is_kept_as_gb() -> None:
+    # ISO's code reserved for the United Kingdom: taken as its code, GB (refusing it lost whole
+    # opt-outs)
+    assert ConsentIn(device_id=DEVICE, jurisdiction="UK").jurisdiction == "GB"
+    assert OptOutIn(email="a@example.com", jurisdiction="UK").jurisdiction == "GB"
 
 
 def test_consent_without_device_id_is_refused() -> None:

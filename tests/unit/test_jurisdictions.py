@@ -30,9 +30,17 @@ def test_the_us_codes_taken_are_holidays_subdivisions_but_the_uninhabited_one() 
     assert set(STANDARD_OFFSET_HOURS) == set(PLACE_NAMES)
 
 
-@pytest.mark.parametrize("code", ["ZZ", "EU", "UK", "XK", "AC", "TA", "US-ZZ", "US-UM", "QQ-1"])
+@pytest.mark.parametrize("code", ["ZZ", "EU", "UK-ENG", "XK", "AC", "TA", "US-ZZ", "US-UM", "QQ-1"])
 def test_codes_of_no_real_place_are_not_known(code: str) -> None:
     assert not jurisdictions.known(code)
+    assert jurisdictions.canonical(code) is None
+
+
+def test_uk_is_kept_as_gb_the_united_kingdoms_iso_code() -> None:
+    assert "UK" not in ISO_COUNTRIES and "GB" in ISO_COUNTRIES
+    assert jurisdictions.canonical("UK") == "GB"
+    assert jurisdictions.canonical("GB") == "GB"
+    assert jurisdictions.canonical("US-CA") == "US-CA"
 
 
 @pytest.mark.parametrize("code", ["US", "US-CA", "US-VI", "DE", "FR-75C", "GB-ENG", "SH"])

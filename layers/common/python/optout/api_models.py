@@ -35,10 +35,11 @@ DeviceId = Annotated[
 
 def _known_place(value: str) -> str:
     """A code of the right shape that names no real place (`ZZ`, `EU`, `US-ZZ`) is refused in
-    the pattern's words (optout/jurisdictions.py)."""
-    if not jurisdictions.known(value):
+    the pattern's words; `UK` is kept as `GB` (optout/jurisdictions.py)."""
+    code = jurisdictions.canonical(value)
+    if code is None:
         raise PydanticCustomError("string_pattern_mismatch", "a real place's ISO 3166 code")
-    return value
+    return code
 
 
 Jurisdiction = Annotated[

@@ -2,7 +2,8 @@
 location; not an import row's, which the operator's import takes by its shape alone,
 docs/deadlines.md): the country part an ISO 3166-1 alpha-2 country, and a US code a
 real state, DC or inhabited territory. `ZZ`, `EU`, `UK` or `US-ZZ` matched the old shape check
-and were counted as a place of their own (review s35 outside, open 1).
+and were counted as a place of their own (review s35 outside, open 1); `UK` is now kept as
+`GB` (`ALIASES`), the others refused.
 
 Countries are the regions `phonenumbers` (a layer dependency, kept current with Google's
 libphonenumber) has a numbering plan for, less the three it names that are no ISO 3166-1
@@ -24,10 +25,21 @@ from typing import Final
 from optout.deadlines import STANDARD_OFFSET_HOURS
 
 NOT_ISO_COUNTRIES: Final = frozenset({"AC", "TA", "XK"})
+# `UK` is ISO 3166-1's "exceptionally reserved" code for the United Kingdom, whose code is `GB`;
+# clients send it often enough that refusing it would lose whole opt-outs: taken, stored as `GB`.
+ALIASES: Final = {"UK": "GB"}
+
+
+def canonical(code: str) -> str | None:
+    """The code a jurisdiction of the API's shape is kept as (`UK` as `GB`), or None when it
+    names no real place."""
+    code = ALIASES.get(code, code)
+    return code if known(code) else None
 
 
 def known(code: str) -> bool:
-    """Whether a code of the API's shape (`CC` or `CC-SUB`, capitals) names a real place."""
+    """Whether a code of the API's shape (`CC` or `CC-SUB`, capitals) names a real place (an
+    alias such as `UK` is not one: `canonical` maps it first)."""
     country, _, subdivision = code.partition("-")
     if country == "US":
         return not subdivision or code in STANDARD_OFFSET_HOURS

@@ -117,9 +117,13 @@ _SHAPED_JURISDICTION = _text(0, STR_MAX_LENGTH, JURISDICTION_PATTERN)
 
 
 def _place(value: Any) -> Any:
-    """A code of the right shape naming no real place (`ZZ`) is the model's to refuse."""
+    """A code of the right shape naming no real place (`ZZ`) is the model's to refuse; `UK`
+    is kept as `GB`, as the model keeps it."""
     shaped = _SHAPED_JURISDICTION(value)
-    return shaped if shaped is NO or jurisdictions.known(shaped) else NO
+    if shaped is NO:
+        return NO
+    code = jurisdictions.canonical(shaped)
+    return NO if code is None else code
 
 
 _JURISDICTION = _optional(_place)
