@@ -1875,3 +1875,26 @@ def test_status_shows_an_agents_line_feed_and_c1_controls_as_escapes_not_as_a_li
     assert "\x9b" not in ran.out and "\\u009b" in ran.out
     shown_agent = json.loads(ran.out)["event"]["evidence"]["agent"]
     assert shown_agent == {"name": agent["name"], "agent_id": agent["agent_id"]}
+
+
+def test_a_csv_export_starts_no_cell_with_a_formula_a_stranger_typed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given opt-outs whose evidence texts (taken at capture: no control characters in them)
+    # start as a spreadsheet formula would
+    for text in ['=HYPERLINK("http://x.example","y")', "+1+1", "-1+1", "@SUM(A1)"]:
+        body = {"email": EMAIL, "agent": {"name": text, "agent_id": text}, "policy_version": text}
+        pipe.post("/v1/opt-out", body)
+    today = datetime.now(UTC).date().isoformat()
+    # When the operator exports the day as CSV, which counsel opens in a spreadsheet
+    out = tmp_path / "today.csv"
+    ran = cli[1]("export", "--from", today, "--to", today, "--format", "csv", "-o", str(out))
+    assert ran.code == 0, ran.err
+    # Then those texts are inside the `detail` JSON (its cell starts with "{"), kept as
+    # received, and no cell starts with = + - @, a tab or a CR (review s36 terminal)
+    rows = list(csv.reader(out.read_text().splitlines()))
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    names = {json.loads(r[-1])["evidence"]["agent"]["name"] for r in rows[1:] if r[0] == "request"}
+    # (an @ is redacted in an agent's name: an email typed where a name goes)
+    assert names == {'=HYPERLINK("http://x.example","y")', "+1+1", "-1+1", "(redacted)"}
