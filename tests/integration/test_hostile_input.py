@@ -338,6 +338,16 @@ def test_format_characters_that_are_not_bidi_controls_are_accepted_in_an_agents_
     assert invoke(functions["capture_api"], event)["statusCode"] == 202
 
 
+@pytest.mark.parametrize("text", ["v1\r\nv2", "v1\tv2", "v1\u009b2J"])
+def test_a_line_break_tab_or_c1_control_in_a_form_posts_policy_version_is_refused(
+    refused: Send, text: str
+) -> None:
+    # the no-JavaScript form sends its hidden fields url-encoded: read as the JSON body is
+    raw = f"email={quote(CANARY)}&policy_version={quote(text)}"
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, FORM_CT))
+    assert (error["status"], error["field"]) == (422, "policy_version")
+
+
 def test_a_format_character_in_a_form_posts_page_url_is_refused(refused: Send) -> None:
     page = quote("https://shop.example.com/\u202e")
     raw = f"email={quote(CANARY)}&page_url={page}"
