@@ -30,6 +30,7 @@ from optout_cli import csv_import, export_out
 from optout_cli.client import Api
 from optout_cli.errors import CliError
 from optout_cli.report import csv_out, html, markdown
+from optout_cli.shown import shown
 from optout_cli.target import resolve
 
 app = typer.Typer(
@@ -136,7 +137,7 @@ def status(
         _check(REQUEST_ID, request_id, "REQUEST_ID must be a request id (a UUID, or <UUID>~<hex>)")
     record = api(ctx).get(f"/v1/admin/requests/{request_id}")
     if as_json:
-        out.print_json(json.dumps(record))
+        out.print_json(json.dumps(record), ensure_ascii=True)  # no control reaches the terminal
         return
     if record.get("made_by"):  # jobs under a request id of their own: no event, no deadline
         out.print(f"[bold]{record['request_id']}[/] [bold]{record['status']}[/]  jobs made by "
@@ -148,11 +149,13 @@ def status(
     evidence = (record.get("event") or {}).get("evidence") or {}
     agent = evidence.get("agent")
     if agent:  # who filed for the consumer: counsel may ask that agent for the permission
-        known_as = f" ({agent['agent_id']})" if agent.get("agent_id") else ""
-        out.print(f"filed by agent: {agent['name']}{known_as}", soft_wrap=True, markup=False)
+        known_as = f" ({shown(agent['agent_id'])})" if agent.get("agent_id") else ""
+        out.print(f"filed by agent: {shown(agent['name'])}{known_as}", soft_wrap=True, markup=False)
     token = evidence.get("identity_token") or {}
     if token.get("left_out"):  # a stale token the webform set aside: counsel may ask why
-        out.print(f"identity token left out: {token['left_out']}", soft_wrap=True, markup=False)
+        out.print(
+            f"identity token left out: {shown(token['left_out'])}", soft_wrap=True, markup=False
+        )
     if record.get("denial"):
         denial = record["denial"]
         out.print(f"[bold red]denied[/] {denial['denied_at']} by {escape(denial['denied_by'])}: "
@@ -423,7 +426,7 @@ def lookup(
     """What is held on one identifier (sent in the body, never in a URL)."""
     id_type, value = _one_identifier(email, phone, customer_id, device_id)
     found = api(ctx).post("/v1/admin/lookup", {"type": id_type, "value": value})
-    out.print_json(json.dumps(found))
+    out.print_json(json.dumps(found), ensure_ascii=True)
 
 
 # -- reports -----------------------------------------------------------------------------------

@@ -1839,3 +1839,62 @@ def test_an_interrupted_command_exits_130_with_one_line(
     ran = optout(capsys, Interrupted(), "--base-url", LOCAL_URL, "status", request_id)
     assert ran.code == 130
     assert "interrupted" in one_line_failure(ran)
+
+
+# -- text a stranger typed, as the terminal shows it (review s36 terminal) -----------------------
+
+
+def test_status_shows_an_agents_line_feed_and_c1_controls_as_escapes_not_as_a_line_of_its_own(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli]
+) -> None:
+    # Given an opt-out whose agent's name holds a line feed that makes a line reading as the
+    # CLI's, and whose agent id holds a C1 CSI (U+009B: "clear the screen" on some terminals)
+    # and a CR: the capture route took them before session 36 (it refuses them since), so a
+    # request kept from then holds them
+    agent = {"name": "Acme\nfiled by agent: Trusted Agents Inc", "agent_id": "A-1\x9b2J\rX"}
+    filed = {"name": "Acme", "agent_id": "A-1"}
+    request_id = pipe.post("/v1/opt-out", {"email": EMAIL, "agent": filed})["request_id"]
+    (item,) = [i for i in pipe.items("REQ#") if i["evidence"].get("agent") == filed]
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
+        UpdateExpression="SET evidence.#agent = :agent",
+        ExpressionAttributeNames={"#agent": "agent"},
+        ExpressionAttributeValues={":agent": {"M": {k: {"S": v} for k, v in agent.items()}}},
+    )
+    # When the operator asks for its status
+    ran = cli[1]("status", request_id)
+    # Then one line names the agent, with those characters as their escapes
+    assert ran.code == 0, ran.err
+    lines = [x for x in ran.out.splitlines() if "filed by agent" in x]
+    assert lines == ["filed by agent: Acme\\nfiled by agent: Trusted Agents Inc (A-1\\x9b2J\\rX)"]
+    assert "\x9b" not in ran.out and "\r" not in ran.out
+    # And the record keeps the text as received (the evidence), printed as JSON escapes only
+    ran = cli[1]("status", request_id, "--json")
+    assert ran.code == 0, ran.err
+    assert "\x9b" not in ran.out and "\\u009b" in ran.out
+    shown_agent = json.loads(ran.out)["event"]["evidence"]["agent"]
+    assert shown_agent == {"name": agent["name"], "agent_id": agent["agent_id"]}
+
+
+def test_a_csv_export_starts_no_cell_with_a_formula_a_stranger_typed(
+    pipe: Pipeline, cli: tuple[AdminTransport, Cli], tmp_path: Path
+) -> None:
+    # Given opt-outs whose evidence texts (taken at capture: no control characters in them)
+    # start as a spreadsheet formula would
+    for text in ['=HYPERLINK("http://x.example","y")', "+1+1", "-1+1", "@SUM(A1)"]:
+        body = {"email": EMAIL, "agent": {"name": text, "agent_id": text}, "policy_version": text}
+        pipe.post("/v1/opt-out", body)
+    today = datetime.now(UTC).date().isoformat()
+    # When the operator exports the day as CSV, which counsel opens in a spreadsheet
+    out = tmp_path / "today.csv"
+    ran = cli[1]("export", "--from", today, "--to", today, "--format", "csv", "-o", str(out))
+    assert ran.code == 0, ran.err
+    # Then those texts are inside the `detail` JSON (its cell starts with "{"), kept as
+    # received, and no cell starts with = + - @, a tab or a CR (review s36 terminal)
+    rows = list(csv.reader(out.read_text().splitlines()))
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    names = {json.loads(r[-1])["evidence"]["agent"]["name"] for r in rows[1:] if r[0] == "request"}
+    # (an @ is redacted in an agent's name: an email typed where a name goes)
+    assert names == {'=HYPERLINK("http://x.example","y")', "+1+1", "-1+1", "(redacted)"}

@@ -274,6 +274,31 @@ def test_nul_and_control_characters_are_refused_naming_the_field(
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
+        ("/v1/opt-out", {"agent": {"name": "Acme\nfiled by agent: Trusted"}}, "agent.name"),
+        ("/v1/opt-out", {"agent": {"name": "Acme", "agent_id": "A-1\rA-2"}}, "agent.agent_id"),
+        ("/v1/opt-out", {"agent": {"name": "Acme\tAgents"}}, "agent.name"),
+        ("/v1/opt-out", {"agent": {"name": "Acme \u009b2J"}}, "agent.name"),
+        ("/v1/opt-out", {"policy_version": "v1\u0085v2"}, "policy_version"),
+        ("/v1/opt-out", {"page_url": "https://shop.example.com/\u009b31m"}, "page_url"),
+        ("/v1/consent", {"device_id": DEVICE, "policy_version": "v1\n=1+1"}, "policy_version"),
+    ],
+)
+def test_line_breaks_tabs_and_c1_controls_in_text_an_operator_reads_are_refused(
+    refused: Send, path: str, body: dict[str, Any], field: str
+) -> None:
+    # A line feed in an agent's name printed a line of its own reading as the CLI's in
+    # `optout status` ("filed by agent: ..."), a CR overwrote one, and a C1 CSI (U+009B)
+    # reached the terminal: all were kept (review s36 terminal). Such text is refused as the
+    # other control characters are (docs/reliability.md), naming the field, nothing stored
+    body = {"email": CANARY, **body} if path == "/v1/opt-out" else body
+    error = refused("capture_api", _event("POST", path, {}, json.dumps(body), JSON_CT))
+    assert (error["status"], error["code"], error["field"]) == (422, "invalid_field", field)
+    assert error["message"] == f"{field} must not contain NUL or other control characters"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
         ("/v1/opt-out", {"agent": {"name": "Acme \u202eAgents"}}, "agent.name"),
         ("/v1/opt-out", {"agent": {"name": "Acme", "agent_id": "A\u202d1"}}, "agent.agent_id"),
         ("/v1/opt-out", {"policy_version": "2026\u2066-01-01"}, "policy_version"),
@@ -311,6 +336,16 @@ def test_format_characters_that_are_not_bidi_controls_are_accepted_in_an_agents_
     body = {"email": "persian-agent@example.com", "agent": {"name": name}}
     event = _event("POST", "/v1/opt-out", {}, json.dumps(body), JSON_CT)
     assert invoke(functions["capture_api"], event)["statusCode"] == 202
+
+
+@pytest.mark.parametrize("text", ["v1\r\nv2", "v1\tv2", "v1\u009b2J"])
+def test_a_line_break_tab_or_c1_control_in_a_form_posts_policy_version_is_refused(
+    refused: Send, text: str
+) -> None:
+    # the no-JavaScript form sends its hidden fields url-encoded: read as the JSON body is
+    raw = f"email={quote(CANARY)}&policy_version={quote(text)}"
+    error = refused("capture_api", _event("POST", "/v1/opt-out", {}, raw, FORM_CT))
+    assert (error["status"], error["field"]) == (422, "policy_version")
 
 
 def test_a_format_character_in_a_form_posts_page_url_is_refused(refused: Send) -> None:

@@ -31,6 +31,10 @@ UTF8_NAMES = frozenset({None, "utf-8", "utf8", "us-ascii"})
 # unpaired surrogates break storage and hashing further on.
 _FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# In a text an operator reads (BodyRule.shown_text), the controls any string may hold are
+# refused too: a line feed, carriage return or tab (a line of its own that reads as the CLI's,
+# a line overwritten) and the C1 controls (U+0080-U+009F; U+009B is a terminal's CSI).
+_SHOWN_CONTROL = re.compile(r"[\t\n\r\x80-\x9f]")
 _STRUCTURE = re.compile(r'["\\\[\]{}]')
 
 
@@ -39,8 +43,9 @@ class BodyRule(NamedTuple):  # not a dataclass: cheaper to define at a cold star
     repeat (they become lists), and the free texts an operator reads (evidence shown by
     `optout status` and the exports), as paths: there a bidirectional control (Unicode's
     Bidi_Control, such as U+202E) is refused too, as it could make the text read otherwise
-    on a terminal or in a spreadsheet (review s29 stranger N2); other invisible characters
-    (zero-width ones, ZWNJ in Persian, ZWJ in emoji) are text (review s29 diff D6)."""
+    on a terminal or in a spreadsheet (review s29 stranger N2), and so are a line feed, a
+    carriage return, a tab and the C1 controls (review s36 terminal); other invisible
+    characters (zero-width ones, ZWNJ in Persian, ZWJ in emoji) are text (review s29 diff D6)."""
 
     media_types: tuple[str, ...] = (JSON,)
     list_fields: frozenset[str] = frozenset()
@@ -261,10 +266,13 @@ def _nests_deeper_than(text: str, limit: int) -> bool:
 
 def _check_text(value: Any, path: tuple[str | int, ...], shown: frozenset[tuple[str, ...]]) -> None:
     """No NUL or other control characters, no unpaired surrogates, in any key or string; no
-    bidirectional control in a text at a `shown` path. Depth is already bounded, so this
-    recursion is too. The message names the kind of character, never the text (PII)."""
+    line break, tab, C1 or bidirectional control in a text at a `shown` path. Depth is
+    already bounded, so this recursion is too. The message names the kind of character,
+    never the text (PII)."""
     if isinstance(value, str):
         found = _FORBIDDEN_TEXT.search(value)
+        if path in shown and found is None:
+            found = _SHOWN_CONTROL.search(value)
         if found or (path in shown and _has_bidi_control(value)):
             field = field_path(path)
             label = "the body" if field == "body" else field
