@@ -305,13 +305,19 @@ def _bounded(answer: Any, step: str) -> bytes:
 
 
 def status_error(
-    step: str, response: HttpResponse, also_retryable: frozenset[int] = frozenset()
+    step: str,
+    response: HttpResponse,
+    also_retryable: frozenset[int] = frozenset(),
+    *,
+    detail: str = "",
 ) -> DeliveryError:
+    """The error of a non-2xx answer, classified by its status. `detail`, a vendor's code the
+    caller read from the answer (never its free text), follows the status in the reason."""
     status = response.status
     retryable = retryable_status(status, also_retryable)
     retry_after = asked_wait(response) if retryable else None
     return DeliveryError(
-        f"{step}: HTTP {status}",
+        f"{step}: HTTP {status} {detail}".rstrip(),
         retryable=retryable,
         http_status=status,
         retry_after=retry_after,

@@ -353,18 +353,12 @@ class MetaConnector(Connector[MetaSecret]):
                 retryable=False,
                 http_status=answer.status,
             )
-        failure = status_error(step, answer)
         codes = _codes(error)
-        if codes:  # Meta's numbers tell "fix the audience" from "our request is wrong"
-            named = f": {TERMS_NOT_ACCEPTED}" if _terms_refused(error) else ""
-            failure = DeliveryError(
-                f"{failure.reason} ({codes}){named}",
-                retryable=failure.retryable,
-                http_status=failure.http_status,
-                retry_after=failure.retry_after,
-                auth=failure.auth,
-            )
-        return failure
+        if not codes:
+            return status_error(step, answer)
+        # Meta's numbers tell "fix the audience" from "our request is wrong"
+        named = f": {TERMS_NOT_ACCEPTED}" if _terms_refused(error) else ""
+        return status_error(step, answer, detail=f"({codes}){named}")
 
 
 def _throttled(error: object, status: int, headers: dict[str, str]) -> bool:

@@ -55,15 +55,10 @@ class BearerSession:
             payload = answer.json()
             if not 200 <= answer.status < 300:
                 error = payload.get("error") if isinstance(payload, dict) else None
-                status = status_error(f"{self.step} token", answer)
                 code = error if isinstance(error, str) and OAUTH_ERROR_CODE.fullmatch(error) else ""
-                raise DeliveryError(
-                    f"{status.reason} {code}".rstrip(),
-                    retryable=status.retryable,
-                    http_status=status.http_status,
-                    retry_after=status.retry_after,
-                    auth=status.auth or error in REFUSED_CLIENT,
-                )
+                failure = status_error(f"{self.step} token", answer, detail=code)
+                failure.auth = failure.auth or error in REFUSED_CLIENT
+                raise failure
             if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
                 raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)
             self._token = payload["access_token"]

@@ -619,21 +619,14 @@ def coded_error(step: str, answer: HttpResponse, body: object = None) -> Deliver
     """status_error, and on a 4xx Salesforce's first `errorCode` after the status (`HTTP 400
     INVALID_FIELD`): a code only, never the `message`, which can quote a record's values.
     `body` is the error body when it is not the answer's own (a composite subresponse)."""
-    error = status_error(step, answer)
     if not 400 <= answer.status < 500:
-        return error
+        return status_error(step, answer)
     payload = answer.json() if body is None else body
     first = payload[0] if isinstance(payload, list) and payload else {}
     code = first.get("errorCode") if isinstance(first, dict) else None
     if not isinstance(code, str) or not reason_code(code) or " " in code:
-        return error
-    return DeliveryError(
-        f"{error.reason} {code}",
-        retryable=error.retryable,
-        http_status=error.http_status,
-        retry_after=error.retry_after,
-        auth=error.auth,
-    )
+        return status_error(step, answer)
+    return status_error(step, answer, detail=code)
 
 
 def limit_error(step: str, answer: HttpResponse) -> DeliveryError | None:
