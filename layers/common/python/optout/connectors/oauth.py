@@ -57,7 +57,8 @@ class BearerSession:
                 error = payload.get("error") if isinstance(payload, dict) else None
                 code = error if isinstance(error, str) and OAUTH_ERROR_CODE.fullmatch(error) else ""
                 failure = status_error(f"{self.step} token", answer, detail=code)
-                failure.auth = failure.auth or error in REFUSED_CLIENT
+                # `code`, a str: `error` may be an object, which no frozenset can hold
+                failure.auth = failure.auth or code in REFUSED_CLIENT
                 raise failure
             if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
                 raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)
