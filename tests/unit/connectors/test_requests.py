@@ -1883,3 +1883,40 @@ def test_meta_no_record_needs_every_call_of_the_type_to_count_all_unmatched(serv
     # Then the other call's count says Meta matched it: done, with that call's count noted
     assert outcome.status == "done"
     assert outcome.note is not None and outcome.note.startswith("meta: EMAIL_SHA256 1 of 1")
+
+
+@pytest.mark.parametrize(
+    ("received", "status", "note"),
+    [("1", "no_record", "no such person (meta: every hash sent for it counted unmatched); meta: "
+      "EMAIL_SHA256 1 of 1 unmatched or invalid (Meta: an approximate count of hashes that "
+      "matched no Meta user; nothing to remove for those)"),
+     ("0", None, "meta removal incomplete: EMAIL_SHA256 0 of 1 received; EMAIL_SHA256 1 of 1 "
+      "unmatched or invalid")],
+    ids=["all unmatched", "fewer received"],
+)  # fmt: skip
+def test_meta_counts_given_as_strings_are_read_as_counts(
+    server: Any, received: str, status: str | None, note: str
+) -> None:
+    # Given Meta's counts as strings of digits (facebook-business 26.0.3 types num_received and
+    # num_invalid_entries as strings, on CustomAudienceSession)
+    vendor = server.sandboxes["meta"].vendor
+    original = vendor.handle
+
+    def handle(request: Any) -> Any:
+        answer = original(request)
+        if request.method != "DELETE":
+            return answer
+        counts = {"num_received": received, "num_invalid_entries": "1"}
+        return json_response(answer.status, {**json.loads(answer.body), **counts})
+
+    vendor.handle = handle
+    job = make_job(("email", EMAIL_NORMALISED), system="meta")
+
+    # When the removal is sent
+    connector = make_connector(server, "meta")
+    (outcome,) = connector.deliver([job])
+
+    # Then they decide as numbers would (vendor37: read as no counts, the job was `done`),
+    # and the unmatched hash is counted in the worker's metric
+    assert (outcome.status, outcome.note) == (status, note)
+    assert connector.take_counts() == {"MetaHashesSent": 1, "MetaHashesUnmatched": 1}

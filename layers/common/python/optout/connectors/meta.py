@@ -56,7 +56,7 @@ from typing import ClassVar, NamedTuple
 from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, noted, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
-from optout.connectors.http import HttpResponse, asked_wait, status_error
+from optout.connectors.http import HttpResponse, asked_wait, status_error, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
@@ -430,10 +430,21 @@ def _code(answer: HttpResponse) -> object:
     return error.get("code") if isinstance(error, dict) else None
 
 
+def _count(payload: object, name: str) -> int | None:
+    """A count of Meta's answer: a JSON integer, or a string of digits (facebook-business
+    26.0.3 types `num_received` and `num_invalid_entries` as strings, on CustomAudienceSession:
+    read as text, "1" was no count, and the answer judged by its 2xx alone; vendor37). None
+    when absent or not a count."""
+    value = payload.get(name) if isinstance(payload, dict) else None
+    if type(value) is int:
+        return value
+    return whole_number(value) if isinstance(value, str) else None
+
+
 def _invalid_count(payload: object) -> int:
     """Meta's `num_invalid_entries` (0 when absent or not a count)."""
-    invalid = payload.get("num_invalid_entries") if isinstance(payload, dict) else None
-    return invalid if type(invalid) is int and invalid > 0 else 0
+    invalid = _count(payload, "num_invalid_entries")
+    return invalid if invalid is not None and invalid > 0 else 0
 
 
 @dataclass
@@ -476,10 +487,8 @@ class Tally:
 def _none_matched(payload: object, sent: int) -> bool:
     """Whether Meta's answer counts every hash sent as received and as invalid: none of them
     matched a Meta user (its count is approximate; only "all of them" is read per job)."""
-    if not isinstance(payload, dict):
-        return False
-    received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
-    return type(received) is int and type(invalid) is int and received >= sent and invalid >= sent
+    received, invalid = _count(payload, "num_received"), _count(payload, "num_invalid_entries")
+    return received is not None and invalid is not None and received >= sent and invalid >= sent
 
 
 def _shortfall(payload: object, sent: int) -> tuple[str, str]:
@@ -487,12 +496,8 @@ def _shortfall(payload: object, sent: int) -> tuple[str, str]:
     `num_invalid_entries` (counts only, never `invalid_entry_samples`), each "" when none.
     Both "" when the answer carries no counts: a 2xx is then all there is to judge. Invalid
     entries counted without `num_received` are a shortfall: `done` needs every hash received."""
-    if not isinstance(payload, dict):
-        return "", ""
-    received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
-    unmatched = (
-        f"{invalid} of {sent} unmatched or invalid" if type(invalid) is int and invalid > 0 else ""
-    )
-    if type(received) is not int:
+    received, invalid = _count(payload, "num_received"), _count(payload, "num_invalid_entries")
+    unmatched = f"{invalid} of {sent} unmatched or invalid" if _invalid_count(payload) else ""
+    if received is None:
         return ("received not counted" if unmatched else ""), unmatched
     return (f"{received} of {sent} received" if received < sent else ""), unmatched
