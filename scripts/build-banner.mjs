@@ -29,11 +29,16 @@ try {
 }
 
 const source = readFileSync(new URL("web/banner.js", root), "utf8");
+// hoist_funs moves the one function declaration (gtag) to the top of its scope, where JavaScript
+// hoists it anyway; ascii_only writes "…", "·" and "§" as \u escapes, the same strings: 16 bytes
+// gzipped, no change of behaviour (browser37). Left out: module (drops "use strict"), unsafe
+// (String(x) turns x + "", which throws for a Symbol a __gpp caller may pass) and unsafe_comps
+// (folds !(a < b) into a >= b, wrong for NaN).
 const { code } = await terser.minify(source, {
   ecma: 2020,
-  compress: { passes: 3, unsafe_arrows: true },
+  compress: { passes: 3, unsafe_arrows: true, hoist_funs: true },
   mangle: true,
-  format: { comments: /^!/ }, // keeps the licence line
+  format: { comments: /^!/, ascii_only: true }, // keeps the licence line
 });
 const out = new URL("web/dist/", root);
 mkdirSync(out, { recursive: true });
