@@ -566,6 +566,7 @@
       headers: { "Content-Type": "application/json", "Idempotency-Key": key },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2e4),
+      referrerPolicy: "no-referrer", // the page's path and query are not the API's (browser37)
     });
     const answer = Object(await res.json().catch(Object)); // any body: an object to read
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
@@ -707,7 +708,7 @@
 
   const read = async (id) => {
     try {
-      const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3) });
+      const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3), referrerPolicy: "no-referrer" });
       const answer = res.ok && (await res.json());
       // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
       // stub, a gateway's or an older API's JSON) is no state, and fails closed.
