@@ -793,6 +793,8 @@
   let root = null;
   let panelOpen = false;
   let lastView = "";
+  let opener; // the page's element focused when the panel opened (its own link), or none
+  const CONTROLS = "input:not([disabled]),button,a"; // what Tab reaches in the panel
   const CSS =
     ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;color:#1d2433}" +
     ".box{position:fixed;z-index:2147483000;right:16px;bottom:16px;max-width:min(480px,calc(100vw - 32px));background:#fff;border:1px solid #d5dbe5;border-radius:12px;box-shadow:0 8px 28px #0002;padding:16px}" +
@@ -855,13 +857,15 @@
     } else {
       html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="ok">${status}</span></div>`;
     }
-    // Keyboard users land in the panel when it opens, and back on what opens it when it closes
-    // (the button, or the first-visit banner's "Choose"); the focus is moved only from inside the
-    // banner: another tab's choice never takes it from a field on this page (review browser36).
-    const move = panelOpen || root.querySelector(":focus");
+    // Keyboard users land in the panel when it opens, and back on what opened it when it closes:
+    // the button, the first-visit banner's "Choose", or the page's own element that called
+    // open() (its link: browser37). The focus is moved only from inside the banner: another
+    // tab's choice never takes it from a field on this page (review browser36).
+    const inside = root.querySelector(":focus");
+    if (panelOpen) opener = !inside && d.activeElement != d.body && d.activeElement;
     root.innerHTML = html;
     set("cmpDisplayStatus", view === "pill" ? "hidden" : "visible");
-    if (move && lastView) root.querySelector(panelOpen ? "input:not([disabled]),button" : '[data-act="open"]').focus();
+    if ((panelOpen || inside) && lastView) (panelOpen ? root.querySelector(CONTROLS) : opener || root.querySelector('[data-act="open"]')).focus();
     lastView = view;
   };
 
@@ -906,7 +910,16 @@
     }
     root.addEventListener("click", onClick);
     root.addEventListener("submit", onSubmit);
-    root.addEventListener("keydown", (e) => e.key === "Escape" && panelOpen && changed(() => (panelOpen = false)));
+    // The panel is a non-modal dialog that keeps Tab inside it (WAI-ARIA APG, "Dialog (Modal)
+    // Pattern": "Like non-modal dialogs, ... contain their tab sequence"): past its last control
+    // to its first, before its first to its last. Escape closes it (browser37).
+    root.addEventListener("keydown", (e) => {
+      const all = [...root.querySelectorAll(CONTROLS)];
+      const edge = e.shiftKey ? 0 : -1;
+      if (!panelOpen) return;
+      if (e.key === "Escape") changed(() => (panelOpen = false));
+      else if (e.key === "Tab" && e.target === all.at(edge)) e.preventDefault(), all.at(~edge).focus();
+    });
     // render() replaces root's children: keep the markup in its own element.
     root = root.appendChild(d.createElement("div"));
     d.body.append(host);
