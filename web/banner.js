@@ -31,8 +31,12 @@
   const d = document;
   // Loaded twice: the first copy owns the page. Its mark is a registry symbol, not the name
   // `optoutBridge`: a page's own object of that name must not switch the banner off (browser36).
+  // An earlier release (before 2026-12-04) marks nothing but its API, whose `remember` no page
+  // object has: it ran first and acts (its __gpp, posts and UI cannot be undone), so this copy
+  // does nothing and says so (browser37: both ran, two state reads, GPC posts and banners).
   const ME = Symbol.for("optout-bridge");
   if (w[ME]) return;
+  if (w.optoutBridge?.remember) return console.warn("optout-bridge: an earlier copy runs this page");
   w[ME] = 1;
 
   // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.

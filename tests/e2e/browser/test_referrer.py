@@ -33,7 +33,12 @@ def test_the_api_calls_send_no_referer(
     serve_page(context, f"{static_site}/account.html*", PAGE.replace("POLICY", policy))
     page = context.new_page()
     calls: list[Request] = []
-    page.on("request", lambda r: "/v1/consent" in r.url and calls.append(r))
+
+    def sent(request: Request) -> None:
+        if "/v1/consent" in request.url:
+            calls.append(request)
+
+    page.on("request", sent)
     address = f"{static_site}/account.html?session=s3cr3t&email=walker%40demo.example.com"
 
     # When the banner reads the state, posts GPC, and the person then opts out of all
