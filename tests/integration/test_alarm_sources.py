@@ -241,3 +241,32 @@ def test_every_metric_math_alarm_returns_one_series_of_ids_it_has(
             assert functions <= SINGLE_SERIES, (name, functions)  # no SEARCH, no METRICS()
             assert words - functions <= ids - {m["Id"]}, (name, m["Expression"])
     assert found >= 3
+
+
+# Lambda assigns INFO to a log line without a `level` key, which an EMF line is, and drops it
+# when the function's ApplicationLogLevel is above INFO. The Standard log class supports every
+# CloudWatch Logs feature, Infrequent Access a subset (EMF extraction and metric filters in it
+# not checked): the log groups stay Standard.
+# https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+# (both checked 2026-12-04)
+EMF_KEPT_AT = {None, "TRACE", "DEBUG", "INFO"}
+
+
+def test_every_function_logs_where_its_metrics_are_extracted(translated: dict[str, Any]) -> None:
+    # A WARN application level would silence every alarm on our namespace at once (only the
+    # heartbeats would fire, as for no run at all).
+    resources = translated["Resources"]
+    functions = {n: r["Properties"] for n, r in resources.items()
+                 if r["Type"] == "AWS::Lambda::Function"}  # fmt: skip
+    assert functions
+    groups = []
+    for name, function in functions.items():
+        logging = function["LoggingConfig"]
+        assert logging.get("ApplicationLogLevel") in EMF_KEPT_AT, name
+        groups.append(logging["LogGroup"]["Ref"])
+    filters = [r["Properties"]["LogGroupName"]["Ref"] for r in resources.values()
+               if r["Type"] == "AWS::Logs::MetricFilter"]  # fmt: skip
+    for group in groups + filters:
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup", group
+        assert resources[group]["Properties"].get("LogGroupClass", "STANDARD") == "STANDARD"
