@@ -128,6 +128,9 @@ def test_every_503_capture_errors_counts_is_named_by_its_runbook_row(
     assert f"`{warning}`" in row and f"`{log_group}`" in row, (path, warning, log_group)
     if function == "admin_api":  # README's row too: the alarm is not capture's alone
         assert "/v1/identity-links" in runbook_row("CaptureErrorsAlarm", "README.md")
+        # and the admin function's own alarm sends the on-call here for these
+        for document in ("docs/operations.md", "README.md"):
+            assert "`CaptureErrorsAlarm`" in runbook_row("AdminErrorsAlarm", document)
 
 
 # -- JobsFailedAlarm: the reason classes its row lists --------------------------------------
