@@ -22,6 +22,7 @@ from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import Aws
+from tests.integration.test_cli import Cli
 from tests.integration.test_covering_proof import (
     WATCH,
     first_braze_job_answered,
@@ -31,6 +32,7 @@ from tests.integration.test_covering_proof import (
 from tests.integration.test_operator_routes import call, deny, ok
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.integration.test_watch import MinutesLeft
+from tests.support.cli import AdminTransport
 from tests.support.interleave import BatonClient, Scheduler
 from tests.support.lambdas import load_function
 from tests.support.pipeline import Pipeline, build_pipeline
@@ -251,3 +253,17 @@ def test_the_watch_function_may_read_the_marks_and_write_the_record(
     # Then both read completed at J3's answer
     for request_id in (first, second):
         assert record(pipe, request_id)["completed_at"] == job(pipe, third)["completed_at"]
+
+
+def test_optout_status_says_which_later_job_delivered_the_failed_one(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    watch_at(pipe, DAY)
+    ran = Cli(capsys, AdminTransport(pipe.admin))("status", first)
+    assert ran.code == 0, ran.err
+    delivered_at = job(pipe, third)["completed_at"]
+    line = f"failed job {first}:braze delivered later by {third}:braze ({delivered_at})"
+    assert line in " ".join(ran.out.split())
+    assert "completed" in ran.out
