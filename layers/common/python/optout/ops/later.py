@@ -68,6 +68,8 @@ def covered_by(
             taker = named.get(str(taker_id)) if taker_id else None
             if taker is None or str(taker_id) == own_id or taker.get("status") != "done":
                 return None
+            if not taker.get("completed_at"):  # a done job always has one: else no date to give
+                return None
             if identity not in taken(taker):
                 return None
             took.setdefault(str(taker_id), set()).add(str(purpose))
