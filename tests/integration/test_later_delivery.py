@@ -138,6 +138,9 @@ def test_a_failed_request_reads_done_once_the_watch_finds_a_later_job_delivered_
         assert (found.status, found.outcome, found.responded_at) == (
             "completed", "complied_whole", delivered_at)  # fmt: skip
         assert found.systems["braze"] == "done"
+        # and in what the watch folded into the §7102 ledger
+        (folded,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "FOLDED"]
+        assert folded["outcome"] == "complied_whole"
     # and J1 itself still says how it ended
     assert job(pipe, first)["status"] == "failed"
 
