@@ -31,8 +31,12 @@
   const d = document;
   // Loaded twice: the first copy owns the page. Its mark is a registry symbol, not the name
   // `optoutBridge`: a page's own object of that name must not switch the banner off (browser36).
+  // An earlier release (before 2026-12-04) marks nothing but its API, whose `remember` no page
+  // object has: it ran first and acts (its __gpp, posts and UI cannot be undone), so this copy
+  // does nothing and says so (browser37: both ran, two state reads, GPC posts and banners).
   const ME = Symbol.for("optout-bridge");
   if (w[ME]) return;
+  if (w.optoutBridge?.remember) return console.warn("optout-bridge: an earlier copy runs this page");
   w[ME] = 1;
 
   // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.
@@ -566,6 +570,7 @@
       headers: { "Content-Type": "application/json", "Idempotency-Key": key },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2e4),
+      referrerPolicy: "no-referrer", // the page's path and query are not the API's (browser37)
     });
     const answer = Object(await res.json().catch(Object)); // any body: an object to read
     // `api`: the API's own refusal ({"error": ...}), not a firewall's, CDN's or proxy's page.
@@ -707,7 +712,7 @@
 
   const read = async (id) => {
     try {
-      const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3) });
+      const res = await fetch(`${API}/v1/consent/${id}`, { signal: AbortSignal.timeout(8e3), referrerPolicy: "no-referrer" });
       const answer = res.ok && (await res.json());
       // The API's answer gives every purpose a boolean (ConsentStateOut): any other 200 (a
       // stub, a gateway's or an older API's JSON) is no state, and fails closed.
@@ -792,6 +797,8 @@
   let root = null;
   let panelOpen = false;
   let lastView = "";
+  let opener; // the page's element focused when the panel opened (its own link), or none
+  const CONTROLS = "input:not([disabled]),button,a"; // what Tab reaches in the panel
   const CSS =
     ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;color:#1d2433}" +
     ".box{position:fixed;z-index:2147483000;right:16px;bottom:16px;max-width:min(480px,calc(100vw - 32px));background:#fff;border:1px solid #d5dbe5;border-radius:12px;box-shadow:0 8px 28px #0002;padding:16px}" +
@@ -854,13 +861,15 @@
     } else {
       html = `<div class="box pill"><button class="link" data-act="open" aria-haspopup="dialog">${ICON}${linkText}</button><span role="status" data-optout-status class="ok">${status}</span></div>`;
     }
-    // Keyboard users land in the panel when it opens, and back on what opens it when it closes
-    // (the button, or the first-visit banner's "Choose"); the focus is moved only from inside the
-    // banner: another tab's choice never takes it from a field on this page (review browser36).
-    const move = panelOpen || root.querySelector(":focus");
+    // Keyboard users land in the panel when it opens, and back on what opened it when it closes:
+    // the button, the first-visit banner's "Choose", or the page's own element that called
+    // open() (its link: browser37). The focus is moved only from inside the banner: another
+    // tab's choice never takes it from a field on this page (review browser36).
+    const inside = root.querySelector(":focus");
+    if (panelOpen) opener = !inside && d.activeElement != d.body && d.activeElement;
     root.innerHTML = html;
     set("cmpDisplayStatus", view === "pill" ? "hidden" : "visible");
-    if (move && lastView) root.querySelector(panelOpen ? "input:not([disabled]),button" : '[data-act="open"]').focus();
+    if ((panelOpen || inside) && lastView) (panelOpen ? root.querySelector(CONTROLS) : opener || root.querySelector('[data-act="open"]')).focus();
     lastView = view;
   };
 
@@ -905,7 +914,16 @@
     }
     root.addEventListener("click", onClick);
     root.addEventListener("submit", onSubmit);
-    root.addEventListener("keydown", (e) => e.key === "Escape" && panelOpen && changed(() => (panelOpen = false)));
+    // The panel is a non-modal dialog that keeps Tab inside it (WAI-ARIA APG, "Dialog (Modal)
+    // Pattern": "Like non-modal dialogs, ... contain their tab sequence"): past its last control
+    // to its first, before its first to its last. Escape closes it (browser37).
+    root.addEventListener("keydown", (e) => {
+      const all = [...root.querySelectorAll(CONTROLS)];
+      const edge = e.shiftKey ? 0 : -1;
+      if (!panelOpen) return;
+      if (e.key === "Escape") changed(() => (panelOpen = false));
+      else if (e.key === "Tab" && e.target === all.at(edge)) e.preventDefault(), all.at(~edge).focus();
+    });
     // render() replaces root's children: keep the markup in its own element.
     root = root.appendChild(d.createElement("div"));
     d.body.append(host);

@@ -2,8 +2,8 @@
 
 The capture routes refuse most C0 controls and, in the evidence an operator reads, the
 bidirectional ones, and since 2026-12-04 a line feed, a carriage return, a tab and the C1
-controls (U+0080-U+009F, where U+009B is a terminal's CSI) too (optout/http/raw_body.py); a
-record stored before keeps them, as received, and U+2028/U+2029 are still taken. Printed raw,
+controls (U+0080-U+009F, where U+009B is a terminal's CSI) too, and U+2028/U+2029 since
+session 37 (optout/http/raw_body.py); a record stored before keeps them, as received. Printed raw,
 a line feed in an agent's name makes a line of its own that reads as the CLI's ("filed by
 agent: ..."), and a C1 control may drive the terminal. `shown` writes each
 such character as its escape (`\\n`, `\\x9b`, `\\u202e`) instead, so the line says what was

@@ -91,6 +91,10 @@ class Salesforce:
         self.cursors: dict[str, list[dict[str, Any]]] = {}  # query locator -> rows after it
         self.person_contacts: dict[str, str] = {}  # person contact Id -> its Account's Id
         self.whole_call_invalid_field = False  # see the module's docstring
+        # Tests: (HTTP status, OAuth `error`) the token endpoint refuses every request with,
+        # e.g. (400, "rate_limit_exceeded"): Salesforce's code for too many logins, whose status
+        # it does not document (an RFC 6749 error answer is a 400 unless said otherwise)
+        self.token_refusal: tuple[int, str] | None = None
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         if request.method == "POST" and request.path == "/services/oauth2/token":
@@ -129,6 +133,9 @@ class Salesforce:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
+        if self.token_refusal is not None:
+            status, error = self.token_refusal
+            return json_response(status, {"error": error, "error_description": "refused"})
         form = dict(urllib.parse.parse_qsl(request.body.decode()))
         if form.get("grant_type") != "client_credentials":
             return json_response(400, {"error": "unsupported_grant_type"})

@@ -185,6 +185,25 @@ def test_a_refused_assertion_feeds_assertions_refused(
     )
 
 
+def test_a_held_link_feeds_links_held(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an account whose cluster is full (the cap of 2: the email and one browser)
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2")
+    for device in ("dev-held-one-aaaaaaaaaa", "dev-held-two-aaaaaaaaaa"):
+        # When it logs in on a second browser (held at the cap, nothing else tells anyone)
+        token = token_for(email="held@example.com", device_id=device)
+        pipe.post("/v1/consent", {"device_id": device, "identity_token": token})
+        pipe.resolve()
+    # Then the hold's metric is published, and an alarm reads it (identity37 F3)
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_held_link_feeds_links_held
+    )
+
+
 def test_a_job_part_still_over_the_bound_at_the_most_parts_feeds_its_alarm(
     pipe: Pipeline,
     monkeypatch: pytest.MonkeyPatch,
@@ -540,6 +559,7 @@ PROVED: dict[str, Callable[..., None]] = {
     "CaptureSurgeAlarm": test_new_opt_outs_and_consent_choices_feed_the_surge_alarm,
     "EventsFailedAlarm": test_a_failed_stream_record_feeds_events_failed,
     "AssertionsRefusedAlarm": test_a_refused_assertion_feeds_assertions_refused,
+    "LinksHeldAlarm": test_a_held_link_feeds_links_held,
     "JobsFailedAlarm": test_a_job_refused_for_good_feeds_jobs_failed,
     "VisibilityRefusedAlarm": test_a_refused_visibility_change_feeds_visibility_refused,
     "OverdueRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,

@@ -281,6 +281,8 @@ def test_nul_and_control_characters_are_refused_naming_the_field(
         ("/v1/opt-out", {"policy_version": "v1\u0085v2"}, "policy_version"),
         ("/v1/opt-out", {"page_url": "https://shop.example.com/\u009b31m"}, "page_url"),
         ("/v1/consent", {"device_id": DEVICE, "policy_version": "v1\n=1+1"}, "policy_version"),
+        ("/v1/opt-out", {"agent": {"name": "Acme\u2028filed by agent: X"}}, "agent.name"),
+        ("/v1/opt-out", {"page_url": "https://shop.example.com/\u2029a"}, "page_url"),
     ],
 )
 def test_line_breaks_tabs_and_c1_controls_in_text_an_operator_reads_are_refused(

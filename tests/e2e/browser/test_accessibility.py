@@ -18,6 +18,7 @@ from .conftest import (
     FakeConsentApi,
     screenshot,
     serve_npm,
+    serve_page,
     wait_until_ready,
 )
 
@@ -238,3 +239,128 @@ def test_another_tabs_choice_never_takes_the_focus_from_a_field_on_the_page(
     first.keyboard.type("@demo.example.com")
     expect(email).to_have_value("walker@demo.example.com")
     assert _focused(first)["inBanner"] is False
+
+
+# -- the panel keeps Tab inside; it gives the focus back to the page's own link (browser37) --
+
+# A page with its own "Your Privacy Choices" link in its footer, which opens the banner's panel
+# (docs/browser.md, JavaScript API: optoutBridge.open()).
+LINKED_PAGE = (
+    '<!doctype html><html lang="en"><head><title>Shop</title>'
+    '<script src="/dist/banner.min.js" data-webform="/privacy.html"></script></head>'
+    '<body><main><h1>Shop</h1><a href="/cart">Cart</a></main><footer>'
+    '<a href="/privacy.html" id="choices">Privacy choices</a></footer><script>'
+    'document.getElementById("choices").addEventListener("click", (event) => {'
+    " event.preventDefault(); optoutBridge.open(); });</script></body></html>"
+)
+PANEL_CONTROLS = [
+    *PURPOSES,
+    "Opt out of all",
+    "Save choices",
+    "Close",
+    "Opt out by email, phone or customer ID",
+]
+
+
+def test_tab_and_shift_tab_stay_inside_the_open_panel(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given the choices panel opened with the keyboard from the button (a person opted out)
+    context = new_context()
+    FakeConsentApi(opt_out=dict.fromkeys(SALE_SHARE, True)).install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Your Privacy Choices")).to_be_visible()
+    assert _focused(page)["name"] == PANEL_CONTROLS[0]
+
+    # When Tab goes past the last control, Then it comes back to the first (WAI-ARIA APG dialog)
+    walked = []
+    for _ in range(len(PANEL_CONTROLS)):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        assert focused["inBanner"] and focused["outline"], focused
+        walked.append(focused["name"])
+    assert walked == [*PANEL_CONTROLS[1:], PANEL_CONTROLS[0]]
+
+    # When Shift+Tab goes before the first, Then it lands on the last
+    page.keyboard.press("Shift+Tab")
+    assert _focused(page)["name"] == PANEL_CONTROLS[-1]
+    page.keyboard.press("Shift+Tab")
+    assert _focused(page)["name"] == PANEL_CONTROLS[-2]
+
+    # ... and Escape still closes it, the focus back on the button
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert _focused(page)["name"] == "Your Privacy Choices"
+
+
+def test_tab_wraps_inside_the_panel_of_a_gpc_browser(
+    new_context: BrowserFactory, static_site: str
+) -> None:
+    # Given a GPC browser (sale, share and targeted advertising ticked and locked)
+    context = new_context(gpc=True)
+    FakeConsentApi().install(context)
+    page = context.new_page()
+    page.goto(f"{static_site}/index.html")
+    wait_until_ready(page)
+    banner = page.locator("#optout-bridge")
+    expect(banner.get_by_text("Opt-Out Request Honored")).to_be_visible()
+    banner.get_by_role("button", name="Your Privacy Choices").focus()
+    page.keyboard.press("Enter")
+
+    # Then the focus starts on the first box not locked, Shift+Tab from there goes to the last
+    # control, and Tab from the last back to it
+    assert _focused(page)["name"] == "profiling"
+    page.keyboard.press("Shift+Tab")
+    assert _focused(page)["name"] == PANEL_CONTROLS[-1]
+    page.keyboard.press("Tab")
+    assert _focused(page) == {
+        "inBanner": True,
+        "tag": "INPUT",
+        "name": "profiling",
+        "outline": True,
+    }
+
+
+@pytest.mark.parametrize("leave", ["Escape", "Close", "Opt out of all"])
+def test_the_panel_opened_by_the_pages_own_link_gives_the_focus_back_to_it(
+    new_context: BrowserFactory, static_site: str, leave: str
+) -> None:
+    # Given a page whose own footer link opens the banner's panel, reached with the keyboard
+    context = new_context()
+    FakeConsentApi(opt_out=dict.fromkeys(SALE_SHARE, True)).install(context)
+    serve_page(context, f"{static_site}/shop.html", LINKED_PAGE)
+    page = context.new_page()
+    page.goto(f"{static_site}/shop.html")
+    wait_until_ready(page)
+    page.locator("#choices").focus()
+
+    # When Enter opens the panel, Then the focus is in it
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog", name="Your Privacy Choices")).to_be_visible()
+    assert _focused(page)["inBanner"] is True
+
+    # When the person leaves it (Escape, "Close", or a choice that closes it)
+    if leave == "Escape":
+        page.keyboard.press("Escape")
+    else:
+        page.locator("#optout-bridge").get_by_role("button", name=leave).focus()
+        page.keyboard.press("Enter")
+
+    # Then the focus is back on the page's link, not on the banner's own button
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    assert page.evaluate("() => document.activeElement.id") == "choices"
+
+    # ... and the banner's own button, used next, still gets the focus back itself
+    page.locator("#optout-bridge").get_by_role("button", name="Your Privacy Choices").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    assert _focused(page) == {
+        "inBanner": True,
+        "tag": "BUTTON",
+        "name": "Your Privacy Choices",
+        "outline": True,
+    }

@@ -10,8 +10,10 @@ that name is replaced by the banner's API (or, when read-only, left and said onc
 console), and everything else runs. A second copy of the banner itself still does nothing.
 """
 
+from pathlib import Path
+
 import pytest
-from playwright.sync_api import ConsoleMessage, expect
+from playwright.sync_api import ConsoleMessage, Request, expect
 
 from .conftest import BrowserFactory, FakeConsentApi, serve_page, usp_data, wait_until_ready
 
@@ -121,3 +123,72 @@ def test_the_banner_loaded_twice_runs_once(new_context: BrowserFactory, static_s
     wait_until_ready(page)
     expect(page.locator("#optout-bridge").get_by_text("Opt-Out Request Honored")).to_be_visible()
     assert len(api.posts) == 1
+
+
+# -- an earlier release of the banner on the same page (browser37) ---------------------------
+
+# The shipped banner as it was built from web/banner.js at b6e0e490 (the last release before the
+# symbol mark): its "loaded twice" guard is `if (window.optoutBridge) return`, and it marks
+# nothing else. A site mid-upgrade can serve it beside this one: its template and a tag manager.
+EARLIER = Path(__file__).parent / "earlier" / "banner-b6e0e490.min.js"
+TWO_RELEASES = (
+    '<!doctype html><html lang="en"><head><title>shop</title>FIRSTSECOND'
+    '<script type="text/plain" data-purpose="targeted_advertising">'
+    "window.__tagRan = true;</script></head>"
+    "<body><main><h1>Shop</h1></main></body></html>"
+)
+THIS = '<script src="/dist/banner.min.js"></script>'
+OLD = '<script src="/earlier/banner.min.js"></script>'
+
+
+@pytest.mark.parametrize("order", ["earlier first", "this first"])
+def test_an_earlier_release_and_this_one_on_one_page_act_once(
+    new_context: BrowserFactory, static_site: str, order: str
+) -> None:
+    # Given a GPC browser on a page that embeds an earlier release of the banner and this one
+    context = new_context(gpc=True)
+    api = FakeConsentApi()
+    api.install(context)
+    context.route(
+        f"{static_site}/earlier/banner.min.js",
+        lambda route: route.fulfill(
+            status=200, content_type="text/javascript", body=EARLIER.read_bytes()
+        ),
+    )
+    first, second = (OLD, THIS) if order == "earlier first" else (THIS, OLD)
+    html = TWO_RELEASES.replace("FIRST", first).replace("SECOND", second)
+    serve_page(context, f"{static_site}/shop.html", html)
+    page = context.new_page()
+    reads: list[str] = []
+    warnings: list[str] = []
+
+    def read(request: Request) -> None:
+        if request.method == "GET" and "/v1/consent/" in request.url:
+            reads.append(request.url)
+
+    def said(message: ConsoleMessage) -> None:
+        if message.type == "warning":
+            warnings.append(message.text)
+
+    page.on("request", read)
+    page.on("console", said)
+
+    # When the page loads
+    page.goto(f"{static_site}/shop.html")
+    wait_until_ready(page)
+
+    # Then the copy that ran first owns the page: one state read, one GPC post, one banner,
+    # one pair of locator frames; the other did nothing (its __gpp and API are not defined)
+    banner = page.locator("#optout-bridge")
+    expect(banner.get_by_text("Opt-Out Request Honored")).to_be_visible()
+    assert len(api.posts) == 1 and len(reads) == 1, (api.posts, reads)
+    assert banner.count() == 1
+    assert page.evaluate("() => window.frames.length") == 2
+    marked = page.evaluate("() => Boolean(window[Symbol.for('optout-bridge')])")
+    assert marked is (order == "this first")
+    assert page.evaluate("() => window.__tagRan") is None
+    # ... and a site that left the earlier release first is told why its update does nothing
+    if order == "earlier first":
+        assert warnings == ["optout-bridge: an earlier copy runs this page"]
+    else:
+        assert warnings == []

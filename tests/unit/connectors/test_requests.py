@@ -1829,3 +1829,94 @@ def test_meta_job_whose_type_was_never_sent_names_nothing_attempted(server):
     assert by_id[phone.job_id].identifier_types_attempted == ()
     assert by_id[phone.job_id].note == "not sent: the batch stopped at an earlier call"
     assert by_id[phone.job_id].error.reason.startswith("meta remove EMAIL_SHA256: HTTP 400")
+
+
+def test_meta_job_none_of_whose_hashes_matched_is_no_record_not_done(server: Any) -> None:
+    # Given Meta counts every email hash of the batch invalid (Meta: "entries ... did not
+    # return a match"), and none of its phone hashes
+    vendor = server.sandboxes["meta"].vendor
+    vendor.invalid = {EMAIL_HEX}
+    emailed = make_job(("email", EMAIL_NORMALISED), system="meta")
+    phoned = make_job(("phone", PHONE), request_id="req-2", system="meta")
+    both = make_job(("email", EMAIL_NORMALISED), ("phone", PHONE), request_id="req-3",
+                    system="meta")  # fmt: skip
+
+    # When the removal is sent
+    outcomes = make_connector(server, "meta").deliver([emailed, phoned, both])
+
+    # Then the job that sent only those hashes is Meta's "no such person", never `done`
+    # (Meta removed no one for it: vendor37; main read it `done` with a counts-only note)
+    unmatched = ("meta: EMAIL_SHA256 1 of 1 unmatched or invalid (Meta: an approximate count "
+                 "of hashes that matched no Meta user; nothing to remove for those)")  # fmt: skip
+    no_one, phone_done, both_done = outcomes
+    assert (no_one.status, no_one.error, no_one.identifier_types_sent) == (
+        "no_record", None, ("email",))  # fmt: skip
+    assert (
+        no_one.note
+        == f"no such person (meta: every hash sent for it counted unmatched); {unmatched}"
+    )
+    # and a job with a hash Meta matched is done: its note names only its own types' counts
+    assert (phone_done.status, phone_done.note) == ("done", None)
+    assert (both_done.status, both_done.note) == ("done", unmatched)
+    assert META_PHONE_HEX in vendor.removed and EMAIL_HEX not in vendor.removed
+    assert EMAIL_HEX not in repr(outcomes)
+
+
+def test_meta_no_record_needs_every_call_of_the_type_to_count_all_unmatched(server: Any) -> None:
+    # Guard (passes on main too): given two audiences, Meta counting the email hash invalid
+    # on one call only
+    vendor = server.sandboxes["meta"].vendor
+    original = vendor.handle
+
+    def handle(request: Any) -> Any:
+        answer = original(request)
+        if request.method != "DELETE" or "/usersofanyaudience" not in request.path:
+            return answer
+        return json_response(answer.status, {**json.loads(answer.body), "num_invalid_entries": 1})
+
+    vendor.handle = handle
+    job = make_job(("email", EMAIL_NORMALISED), system="meta")
+
+    # When the removal is sent to both
+    (outcome,) = make_connector(server, "meta", options={"audience_ids": ["2002"]}).deliver([job])
+
+    # Then the other call's count says Meta matched it: done, with that call's count noted
+    assert outcome.status == "done"
+    assert outcome.note is not None and outcome.note.startswith("meta: EMAIL_SHA256 1 of 1")
+
+
+@pytest.mark.parametrize(
+    ("received", "status", "note"),
+    [("1", "no_record", "no such person (meta: every hash sent for it counted unmatched); meta: "
+      "EMAIL_SHA256 1 of 1 unmatched or invalid (Meta: an approximate count of hashes that "
+      "matched no Meta user; nothing to remove for those)"),
+     ("0", None, "meta removal incomplete: EMAIL_SHA256 0 of 1 received; EMAIL_SHA256 1 of 1 "
+      "unmatched or invalid")],
+    ids=["all unmatched", "fewer received"],
+)  # fmt: skip
+def test_meta_counts_given_as_strings_are_read_as_counts(
+    server: Any, received: str, status: str | None, note: str
+) -> None:
+    # Given Meta's counts as strings of digits (facebook-business 26.0.3 types num_received and
+    # num_invalid_entries as strings, on CustomAudienceSession)
+    vendor = server.sandboxes["meta"].vendor
+    original = vendor.handle
+
+    def handle(request: Any) -> Any:
+        answer = original(request)
+        if request.method != "DELETE":
+            return answer
+        counts = {"num_received": received, "num_invalid_entries": "1"}
+        return json_response(answer.status, {**json.loads(answer.body), **counts})
+
+    vendor.handle = handle
+    job = make_job(("email", EMAIL_NORMALISED), system="meta")
+
+    # When the removal is sent
+    connector = make_connector(server, "meta")
+    (outcome,) = connector.deliver([job])
+
+    # Then they decide as numbers would (vendor37: read as no counts, the job was `done`),
+    # and the unmatched hash is counted in the worker's metric
+    assert (outcome.status, outcome.note) == (status, note)
+    assert connector.take_counts() == {"MetaHashesSent": 1, "MetaHashesUnmatched": 1}

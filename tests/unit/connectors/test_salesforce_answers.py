@@ -548,3 +548,25 @@ def test_a_graph_call_refused_whole_fails_only_its_own_records_jobs(server, monk
     # Individual exists here, and no opt-out was written to it)
     individuals = server.sandboxes["salesforce"].vendor.individuals.values()
     assert sorted(bool(f.get("HasOptedOutTracking")) for f in individuals) == [False, True]
+
+
+@pytest.mark.parametrize("status", [400, 403, 429])
+def test_a_token_endpoint_throttling_logins_is_retried_at_any_status(
+    server: Any, status: int
+) -> None:
+    # Given Salesforce's token endpoint answering its `rate_limit_exceeded` (too many logins),
+    # whose HTTP status it does not document (an RFC 6749 error answer is a 400 by default)
+    vendor = server.sandboxes["salesforce"].vendor
+    vendor.token_refusal = (status, "rate_limit_exceeded")
+    connector = make_connector(server, "salesforce")
+    connector.http = HttpClient(2.0, RetryPolicy(attempts=1), sleep=lambda _: None)
+
+    # When a batch is sent
+    (outcome,) = connector.deliver([make_job(("email", EMAIL), system="salesforce")])
+
+    # Then it is retried later, never failed for good (vendor37: at 400 or 403 it was final,
+    # and the batch failed where a wait would have done), with the code and nothing else
+    assert outcome.status is None and outcome.error is not None
+    assert (outcome.error.retryable, outcome.error.auth) == (True, False)
+    assert outcome.error.reason == f"salesforce token: HTTP {status} rate_limit_exceeded"
+    assert [c["path"] for c in calls(server, "salesforce")] == ["/services/oauth2/token"]

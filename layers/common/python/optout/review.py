@@ -6,8 +6,9 @@ owns the graph, the jobs and the queues) carries them out from the stream: the r
 read and one write, and the admin function needs no queue or graph permissions. A release
 writes its event and marks the hold `releasing` in one transaction, so a second release or a
 rejection after it gets a 409 instead of an acknowledgement that will do nothing. A rejection
-only changes the hold, but a second account's (`second_account`) also writes a `hold_reject`
-event with it, whose resolution withdraws that account's carry to the browser.
+only changes the hold, but a second account's (`second_account`), or any hold of a browser's
+device apart from an account (a login held at the cluster cap: `holds.carries`), also writes a
+`hold_reject` event with it, whose resolution withdraws that account's carry to the browser.
 
 Every action records who took it: the signer's ARN (the admin function allow-listed it), as
 `evidence.acted_by` on the event and `decided_by` on the hold; never an identifier.
@@ -59,7 +60,7 @@ class ReviewService:
 
     def reject(self, hold_id: str, caller: str) -> OperatorActionOut:
         hold = dict(self._held(hold_id), decided_by=caller)
-        if hold.get("reason") == holds.SECOND_ACCOUNT:
+        if holds.carries(hold):
             # Two people: the held account's carry to that browser is withdrawn, by the
             # resolver (which owns the graph) from a `hold_reject` event written with the
             # decision (review s31 stranger F1: else a stranger's account with someone's

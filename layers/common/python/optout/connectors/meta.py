@@ -28,7 +28,9 @@ answer counts what it took: `num_received` below the hashes sent fails every job
 for good, with those counts only; `num_invalid_entries` above 0 alone is `done` with a
 counts-only note (Meta: "a range of users that did not match": nothing Meta could remove for
 those hashes, though the person may be in an audience under another hash; retrying re-sent the
-whole batch to the same count).
+whole batch to the same count). A job every one of whose hashes Meta counted so (each call of
+each of its types counting every hash it sent invalid) is `no_record`: Meta removed no one for
+it, and `done` would say it acted (vendor37).
 usersofanyaudience answers 2xx and may process nothing when no business portfolio owns the ad
 account or its Custom Audience Terms are not accepted (Meta's guide): before its first removal,
 and again after an hour, the connector reads GET act_{id}?fields=tos_accepted,business once
@@ -48,13 +50,13 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, NamedTuple
 
 from optout.connectors.base import DROPPED_REFERENCE, Connector, Job, Outcome, noted, reference
 from optout.connectors.errors import ConfigError, DeliveryError
 from optout.connectors.hashing import email_sha256, meta_phone_sha256
-from optout.connectors.http import HttpResponse, asked_wait, status_error
+from optout.connectors.http import HttpResponse, asked_wait, status_error, whole_number
 from optout.connectors.models import Model, parse_config
 from optout.identifiers import IdType
 from optout.systems import CONNECTOR_ID_TYPES
@@ -100,6 +102,8 @@ ACCOUNT_CHECK_SECONDS = 3600.0  # a usable account is read again after an hour
 UNMATCHED_IS_NOTHING_TO_REMOVE = (
     "Meta: an approximate count of hashes that matched no Meta user; nothing to remove for those"
 )
+# The note of a job none of whose hashes matched a Meta user (every call's counts say so)
+NO_SUCH_PERSON = "no such person (meta: every hash sent for it counted unmatched)"
 # What an unchecked removal's "done" cannot rule out (review s29 vendorfix2 R1)
 UNCHECKED_RISK = " (Meta processes none for an account without a business portfolio or its Terms)"
 # Worker metrics (Connector.counts; review s29 lead D1, vendorfix2 R1 and R2): jobs `done` with
@@ -232,8 +236,7 @@ class MetaConnector(Connector[MetaSecret]):
         refs: list[str] = []
         started: set[str] = set()  # identifier types whose call has been made
         dropped = False  # a session id that did not look like one (base.reference)
-        short: list[str] = []  # calls whose answer counts fewer entries taken than sent
-        unmatched: list[str] = []  # calls whose answer counts invalid entries (approximate)
+        tally = Tally()  # what Meta's answers counted
         status: int | None = None
         upgraded = False  # an answer carried Meta's version warning
         for url in urls:
@@ -254,11 +257,9 @@ class MetaConnector(Connector[MetaSecret]):
                     ref = reference(payload["session_id"], sent)
                     dropped = dropped or ref is None
                     refs.extend([ref] if ref else [])
-                received, invalid = _shortfall(payload, len(data))
+                tally.add(schema, payload, len(data))
                 self.counts[HASHES_SENT] += len(data)
                 self.counts[HASHES_UNMATCHED] += _invalid_count(payload)
-                short.extend([f"{schema} {received}"] if received else [])
-                unmatched.extend([f"{schema} {invalid}"] if invalid else [])
         if upgraded:  # the header's text is not logged: only Meta's, but not ours to vouch for
             log.warning(
                 "meta system %s: Meta answered API version %s with %s (the version is "
@@ -272,30 +273,39 @@ class MetaConnector(Connector[MetaSecret]):
             DROPPED_REFERENCE if dropped else None,
             account.unread and f"{account.unread}; removal sent unchecked{UNCHECKED_RISK}",
         ]
-        if short:
+        if tally.short:
             # Which hash Meta did not take is not known (its samples would be values): every
             # job of the batch fails for good, with counts only (a replay re-sends them all)
-            note = "meta removal incomplete: " + "; ".join(short + unmatched)
+            note = "meta removal incomplete: " + "; ".join(tally.short + tally.unmatched)
             error = DeliveryError(note, retryable=False, http_status=status)
             return [Outcome(j.job_id, None, status, ref, error=error, note=note,
                             identifier_types_attempted=self.types_sent(j))
                     for j in jobs]  # fmt: skip
-        if unmatched:
-            # Meta received every hash; it counts some as not matching anyone, a count it calls
-            # approximate. Meta could remove nothing for those hashes, and a retry re-sent
-            # the whole batch to the same count until "retries exhausted" (vendorfix M1): done,
-            # for every job (which hash is not known), with the counts only.
-            notes.append("meta: " + "; ".join(unmatched) + f" ({UNMATCHED_IS_NOTHING_TO_REMOVE})")
         if account.unusable:
             error = DeliveryError(f"configuration: {account.unusable}", retryable=True)
             return [Outcome(j.job_id, None, status, ref, error=error,
                             identifier_types_attempted=self.types_sent(j) if urls else (),
-                            note="; ".join(n for n in notes if n) or None)
+                            note="; ".join(n for n in [*notes, tally.note(self.types_sent(j))]
+                                           if n) or None)
                     for j in jobs]  # fmt: skip
-        if account.unread:
-            self.counts[REMOVALS_UNCHECKED] += len(jobs)
-        return [noted(Outcome(j.job_id, "done", status, ref, self.types_sent(j)), *notes)
+        return [self._judged(j, tally, status, ref, notes, unread=bool(account.unread))
                 for j in jobs]  # fmt: skip
+
+    def _judged(
+        self, job: Job, tally: "Tally", status: int | None, ref: str | None,
+        notes: list[str | None], *, unread: bool,
+    ) -> Outcome:  # fmt: skip
+        """A job's outcome once every removal call answered 2xx and received every hash."""
+        types = self.types_sent(job)
+        if tally.none_matched(types):
+            # Every hash of every type this job sent matched no Meta user, by every call's
+            # count: Meta removed no one for it. `done` says the vendor acted; this is its
+            # "no such person" (vendor37: was done with the counts' note)
+            outcome = Outcome(job.job_id, "no_record", status, ref, types)
+            return noted(outcome, NO_SUCH_PERSON, *notes, tally.note(types))
+        if unread:
+            self.counts[REMOVALS_UNCHECKED] += 1
+        return noted(Outcome(job.job_id, "done", status, ref, types), *notes, tally.note(types))
 
     def _delete(self, url: str, schema: str, data: list[str]) -> HttpResponse:
         body = urllib.parse.urlencode(
@@ -420,10 +430,65 @@ def _code(answer: HttpResponse) -> object:
     return error.get("code") if isinstance(error, dict) else None
 
 
+def _count(payload: object, name: str) -> int | None:
+    """A count of Meta's answer: a JSON integer, or a string of digits (facebook-business
+    26.0.3 types `num_received` and `num_invalid_entries` as strings, on CustomAudienceSession:
+    read as text, "1" was no count, and the answer judged by its 2xx alone; vendor37). None
+    when absent or not a count."""
+    value = payload.get(name) if isinstance(payload, dict) else None
+    if type(value) is int:
+        return value
+    return whole_number(value) if isinstance(value, str) else None
+
+
 def _invalid_count(payload: object) -> int:
     """Meta's `num_invalid_entries` (0 when absent or not a count)."""
-    invalid = payload.get("num_invalid_entries") if isinstance(payload, dict) else None
-    return invalid if type(invalid) is int and invalid > 0 else 0
+    invalid = _count(payload, "num_invalid_entries")
+    return invalid if invalid is not None and invalid > 0 else 0
+
+
+@dataclass
+class Tally:
+    """What Meta's removal answers counted, call by call: counts only, never the samples."""
+
+    short: list[str] = field(default_factory=list)  # fewer entries received than sent
+    unmatched: list[str] = field(default_factory=list)  # invalid entries (approximate)
+    unmatched_of: dict[str, list[str]] = field(default_factory=dict)  # the same, per type
+    # type -> whether every call of its schema received every hash and counted every one
+    # invalid: no hash of that type matched a Meta user
+    all_unmatched: dict[str, bool] = field(default_factory=dict)
+
+    def add(self, schema: str, payload: object, sent: int) -> None:
+        received, invalid = _shortfall(payload, sent)
+        kind = SCHEMA_TYPES[schema]
+        self.short.extend([f"{schema} {received}"] if received else [])
+        self.unmatched.extend([f"{schema} {invalid}"] if invalid else [])
+        self.unmatched_of.setdefault(kind, []).extend([f"{schema} {invalid}"] if invalid else [])
+        whole = _none_matched(payload, sent)
+        self.all_unmatched[kind] = self.all_unmatched.get(kind, True) and whole
+
+    def none_matched(self, types: Sequence[str]) -> bool:
+        """Whether every hash of every one of these types matched no Meta user, by every
+        call's counts: Meta removed no one for a job that sent only those (vendor37)."""
+        return bool(types) and all(self.all_unmatched.get(kind) for kind in types)
+
+    def note(self, types: Sequence[str]) -> str | None:
+        """The note of Meta's invalid counts for the calls of these types, or None. Meta
+        received every hash and counts some as matching no one, a count it calls approximate:
+        nothing Meta could remove for those, and a retry re-sent the whole batch to the same
+        count until "retries exhausted" (vendorfix M1), so not retried. Which hash is not
+        known: a job carries its own types' counts (vendor37: before, every call's)."""
+        named = [count for kind in types for count in self.unmatched_of.get(kind, ())]
+        if not named:
+            return None
+        return "meta: " + "; ".join(named) + f" ({UNMATCHED_IS_NOTHING_TO_REMOVE})"
+
+
+def _none_matched(payload: object, sent: int) -> bool:
+    """Whether Meta's answer counts every hash sent as received and as invalid: none of them
+    matched a Meta user (its count is approximate; only "all of them" is read per job)."""
+    received, invalid = _count(payload, "num_received"), _count(payload, "num_invalid_entries")
+    return received is not None and invalid is not None and received >= sent and invalid >= sent
 
 
 def _shortfall(payload: object, sent: int) -> tuple[str, str]:
@@ -431,12 +496,8 @@ def _shortfall(payload: object, sent: int) -> tuple[str, str]:
     `num_invalid_entries` (counts only, never `invalid_entry_samples`), each "" when none.
     Both "" when the answer carries no counts: a 2xx is then all there is to judge. Invalid
     entries counted without `num_received` are a shortfall: `done` needs every hash received."""
-    if not isinstance(payload, dict):
-        return "", ""
-    received, invalid = payload.get("num_received"), payload.get("num_invalid_entries")
-    unmatched = (
-        f"{invalid} of {sent} unmatched or invalid" if type(invalid) is int and invalid > 0 else ""
-    )
-    if type(received) is not int:
+    received, invalid = _count(payload, "num_received"), _count(payload, "num_invalid_entries")
+    unmatched = f"{invalid} of {sent} unmatched or invalid" if _invalid_count(payload) else ""
+    if received is None:
         return ("received not counted" if unmatched else ""), unmatched
     return (f"{received} of {sent} received" if received < sent else ""), unmatched

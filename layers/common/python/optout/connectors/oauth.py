@@ -8,6 +8,10 @@ A token endpoint's refusal carries no API `errorCode`: it answers RFC 6749 §5.2
 (`{"error": "invalid_grant", "error_description": ...}`, Salesforce's and Google's alike), and
 the reason keeps that code when it is one (`salesforce token: HTTP 400 invalid_grant`), never
 `error_description` (free text).
+An `error` that says the endpoint is throttling us (Salesforce's `rate_limit_exceeded`, too
+many logins) is retried whatever the status: an RFC 6749 error answer is a 400 unless said
+otherwise, and which status Salesforce gives it is not documented; read as a 400's final
+refusal, it failed the batch for good where a wait would have done (vendor37).
 """
 
 import re
@@ -16,13 +20,17 @@ import urllib.parse
 from collections.abc import Callable
 
 from optout.connectors.errors import DeliveryError
-from optout.connectors.http import HttpClient, HttpResponse, status_error
+from optout.connectors.http import HttpClient, HttpResponse, asked_wait, status_error
 
 EXPIRY_MARGIN_SECONDS = 60
 REFUSED_CLIENT = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 # An OAuth `error` as the reason may carry it: RFC 6749's codes and the vendors' own
 # (Salesforce's `inactive_user`, `rate_limit_exceeded`) are short lower-case words.
 OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z_]{0,39}")
+# A token endpoint's own throttling codes: a wait helps, so retried at any status. Salesforce's
+# (its OAuth error table as third parties list it: docs/vendors.md "Salesforce"); Google's
+# OAuth names the same code for its authorization rate limit (with a 403).
+THROTTLED = frozenset({"rate_limit_exceeded"})
 
 
 class BearerSession:
@@ -59,6 +67,8 @@ class BearerSession:
                 failure = status_error(f"{self.step} token", answer, detail=code)
                 # `code`, a str: `error` may be an object, which no frozenset can hold
                 failure.auth = failure.auth or code in REFUSED_CLIENT
+                if code in THROTTLED and not failure.retryable:
+                    failure.retryable, failure.retry_after = True, asked_wait(answer)
                 raise failure
             if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
                 raise DeliveryError(f"{self.step} token: malformed answer", retryable=True)

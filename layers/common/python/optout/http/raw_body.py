@@ -33,8 +33,10 @@ _FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # In a text an operator reads (BodyRule.shown_text), the controls any string may hold are
 # refused too: a line feed, carriage return or tab (a line of its own that reads as the CLI's,
-# a line overwritten) and the C1 controls (U+0080-U+009F; U+009B is a terminal's CSI).
-_SHOWN_CONTROL = re.compile(r"[\t\n\r\x80-\x9f]")
+# a line overwritten), the C1 controls (U+0080-U+009F; U+009B is a terminal's CSI) and
+# Unicode's line and paragraph separators (U+2028, U+2029: a line break to an editor, a log
+# viewer or a JSON-in-HTML page, where the CLI showed them escaped).
+_SHOWN_CONTROL = re.compile(r"[\t\n\r\x80-\x9f\u2028\u2029]")
 _STRUCTURE = re.compile(r'["\\\[\]{}]')
 
 

@@ -557,10 +557,13 @@ class Resolver:
         A released hold is `forced`: an operator decided it is one person. A `login` (a
         browser's token) that would join its device to a second account is held too; then
         the last item is the one-way edge (account -> device) that carries the held account's
-        opt-outs to that browser, for `_assert`."""
+        opt-outs to that browser, for `_assert`. So is a login held at the cap: the account
+        is logged in on that browser all the same (docs/decisions.md, "A login held at the
+        cluster cap carries its account's opt-outs to the browser")."""
         held: list[Item] = []
         accepted: list[KeyedIdentifier] = []
         carry: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
+        capped: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []  # (account, device)
         added = 0
         if login and not forced and self._second_account(graph, pairs):
             # One hold (the device and the token's first identifier): a release joins them,
@@ -591,6 +594,8 @@ class Resolver:
             if not forced and len(ca) + len(cb) > self._caps.max_size:
                 # A shared computer must not merge a town: hold the link for a human.
                 held.append(self._cap_hold(a, b, (len(ca), len(cb)), request_id, at))
+                if login and holds.carries({"a": _ref(a), "b": _ref(b)}):
+                    capped.append((b, a))
                 continue
             write_link(self._table, a.pk, b.pk, request_id, at, self._expires())
             graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
@@ -605,8 +610,14 @@ class Resolver:
             return False  # counted as not new, as before (a lost answer's retry included)
 
         new = sum(put_once(self._table, item, there) for item in held)
-        if carry and any(h.get("status") == "rejected" and h.get("reason") == holds.SECOND_ACCOUNT
-                         for h in found):  # fmt: skip
+        if login and not forced and not carry and capped:
+            # The account is logged in there, but its cluster is full (a person's many
+            # browsers over the years: each logout's `reset()`, each Safari purge, each private
+            # window is a new device): its opt-outs are carried to that browser as a second
+            # account's are, one way, for its device alone; else the browser's page runs the
+            # tags the account opted out of while it is logged in there.
+            carry.append(capped[0])
+        if carry and any(h.get("status") == "rejected" and holds.carries(h) for h in found):
             # An operator rejected this account on that browser: no carry, even when none was
             # there to withdraw (refused, lapsed, never written: review s31 trustmerge F5).
             carry = []
@@ -1693,12 +1704,13 @@ class Resolver:
         ]
 
     def _withdraw(self, operation: dict[str, Any], at: str) -> list[str]:
-        """A rejected second account's carry to the browser, withdrawn (`withdraw_carry`); the
+        """A rejected account's carry to the browser (a second account's, or a login's held
+        at the cap: `holds.carries`), withdrawn (`withdraw_carry`); the
         device's pk, to derive again (its STATE drops what only the carry told it), or none.
         A retry of the event finds the edge withdrawn and derives again all the same."""
         hold = holds.get_hold(self._table, keys.hold_sk_of(str(operation.get("hold_id"))),
                               consistent=True)  # fmt: skip
-        if hold is None or hold.get("reason") != holds.SECOND_ACCOUNT:
+        if hold is None or not holds.carries(hold):
             return []
         if hold.get("status") != "rejected":
             return []

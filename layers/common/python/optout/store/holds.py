@@ -23,6 +23,17 @@ CLUSTER_CAP = "cluster_cap"
 SECOND_ACCOUNT = "second_account"
 
 
+def carries(hold: Item) -> bool:
+    """Whether a hold may have an account's carry to a browser (resolver/service.py `_link`):
+    a second account's, or one that holds a device apart from an identifier that is not a
+    device (a login held at the cluster cap; a backend's link of the same shape, whose reject
+    then finds no carry to withdraw). Its reject withdraws the carry (a `hold_reject` event)."""
+    if hold.get("reason") == SECOND_ACCOUNT:
+        return True
+    a, b = (str((hold.get(side) or {}).get("type", "")) for side in ("a", "b"))
+    return a == "device_id" and b not in ("", "device_id")
+
+
 def hold_item(
     request_id: str, n: int, a: Item, b: Item, sizes: tuple[int, int], cap: int, at: str,
     expires_at: int,
