@@ -282,6 +282,16 @@ def _system_block(system: dict[str, Any]) -> None:
         _lost_answers(c, "    ")
     if system.get("proof") == "both":
         out.print("  and its own job", soft_wrap=True)
+    for later in system.get("delivered_later", []):
+        # a failed job whose every flight later jobs delivered (the deadline watch recorded it)
+        by = ", ".join(f"{d.get('job_id')} ({d.get('completed_at')})"
+                       for d in later.get("delivered_by") or ())  # fmt: skip
+        out.print(
+            f"  failed job {later.get('job_id')} delivered later by {by}; "
+            f"recorded {later.get('recorded_at')}",
+            soft_wrap=True,
+            markup=False,
+        )
     retired = system.get("retired")
     if retired:  # an operator retired the system: its open jobs are no longer owed
         _print_retirement(retired)

@@ -17,6 +17,7 @@ from optout.status import (
     aggregate,
     failures_for,
     job_retirements,
+    later_views,
     not_asked,
     not_taken,
     own_identities,
@@ -232,6 +233,8 @@ def _proof_view(proof: SystemProof, own: set[str]) -> dict[str, Any]:
         view["split_jobs"] = [_job_view(job, own) | {"job_id": job.get("job_id")}
                               for job in proof.more]  # fmt: skip
     view["satisfied"] = proof.state
+    if proof.later:  # failed jobs here whose every flight later jobs delivered (ops/later.py)
+        view["delivered_later"] = later_views(proof)
     if proof.retired:  # an operator retired the system: its open jobs are no longer owed
         view["satisfied"] = "retired"
         view["retired"] = retirement_view(proof.retirement or {})

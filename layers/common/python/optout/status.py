@@ -36,6 +36,13 @@ request resolved after it (`SystemProof.stale`), whatever its status: the retire
 jobs were never sent, or sent under it, and the resolver sends their purposes again
 (resolver/derive.py `before_retirement`). Such a citation holds the system in processing, and
 re-opens the request when it has no job of its own (review s18 diff B1).
+
+A failed job (the request's own or a cited one) whose every flight (identity, purposes) later
+jobs took and the vendor confirmed counts as done for the request once the deadline watch has
+recorded that cover under it (`LATER#<system>#<job id>`, optout/ops/later.py): answered at
+the latest of those jobs' `completed_at`, whatever the failed job does afterwards (a replay).
+The record is written once and never changed, so no view moves after the fact but from failed
+to done (docs/decisions.md, "Known limits in full").
 """
 
 from collections.abc import Callable, Collection, Sequence
@@ -143,6 +150,11 @@ def _taken(job: Item) -> set[Identity]:
     return {i for i in _identities(job) if i[0] in proven} - unsent(job)
 
 
+def taken(job: Item) -> set[Identity]:
+    """`_taken`, for the deadline watch's later-delivery rule (ops/later.py)."""
+    return _taken(job)
+
+
 def _rejected(job: Item) -> set[str]:
     """The types a job's receipt lists as refused or never sent (`identifier_types_rejected`)."""
     return {str(t) for t in (job.get("receipt") or {}).get("identifier_types_rejected") or ()}
@@ -224,6 +236,26 @@ class SystemProof:
     # one per further purpose set when it named several unlinked people. Counted as its own:
     # the system is done only when each is.
     more: tuple[Item, ...] = ()
+    # The deadline watch's records of the failed jobs here that later jobs delivered
+    # (`LATER#<system>#<job id>` under the request, optout/ops/later.py): each such job counts
+    # as done, answered at the record's `completed_at`.
+    later: tuple[Item, ...] = ()
+
+    def delivered_later(self, job: Item) -> Item | None:
+        """The record of later jobs that delivered this job's every flight, if any."""
+        job_id = str(job.get("job_id") or "")
+        return next((r for r in self.later if str(r.get("job_id")) == job_id), None)
+
+    def status_of(self, job: Item) -> str:
+        """A job's status for this request: `done` when later jobs delivered it (`later`)."""
+        return "done" if self.delivered_later(job) is not None else str(job.get("status") or "")
+
+    def answered_at(self, job: Item) -> str | None:
+        """When a job answered for this request: its later delivery's time when it has one
+        (not the failure's, nor a replay's after it), else its own `completed_at`."""
+        record = self.delivered_later(job)
+        found = (record or job).get("completed_at")
+        return str(found) if found else None
 
     @property
     def own_jobs(self) -> tuple[Item, ...]:
@@ -240,7 +272,7 @@ class SystemProof:
         """A job not done and made before the system was retired, of a request resolved by
         then: no longer owed."""
         return (
-            job.get("status") not in DONE and self._before_retirement(job) and not self.stale(job)
+            self.status_of(job) not in DONE and self._before_retirement(job) and not self.stale(job)
         )
 
     def stale(self, job: Item) -> bool:
@@ -383,7 +415,7 @@ class SystemProof:
     def state(self) -> str:
         if self.retired:
             return "retired"
-        statuses = [job.get("status") for job in self.jobs if not self.retired_job(job)]
+        statuses = [self.status_of(job) for job in self.jobs if not self.retired_job(job)]
         if any(s == FAILED for s in statuses):
             return FAILED
         if not statuses or any(self.stale(j) for j in self.covering):
@@ -519,11 +551,15 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     linked = {keys.split_identity_pk(str(pk)) for pk in resolution.get("cited_linked") or ()}
     relied = named | linked if rule >= CITED_RULE else None
     removed = set(resolution.get("not_configured") or ())
+    later: dict[str, tuple[Item, ...]] = {}
+    for item in items:
+        if str(item["sk"]).startswith(keys.LATER_PREFIX):
+            later[str(item["system"])] = (*later.get(str(item["system"]), ()), item)
     return [SystemProof(s, own.get(s), tuple(cited.get(s, ())), named, heard.get(s, frozenset()),
                         s in unplanned, "system_removed" if s in removed else "not_opted_out",
                         strict, covering.get(keys.retired_key(s)),
                         str(resolution.get("resolved_at") or ""), quiet_jobs.get(s, ()), relied,
-                        more.get(s, ()))
+                        more.get(s, ()), later.get(s, ()))
             for s in names]  # fmt: skip
 
 
@@ -684,7 +720,7 @@ def aggregate(
         status = "failed"
     else:
         status = "completed"
-        stamps = [str(j["completed_at"]) for s in systems for j in s.jobs if j.get("completed_at")]
+        stamps = [at for s in systems for j in s.jobs if (at := s.answered_at(j))]
         # A retired system settled the request when it was retired; one the public view
         # leaves out (linked-only) settles nothing it shows: its retirement would date the
         # public completion after every system shown had answered (review s22 proof P6).
@@ -755,6 +791,17 @@ def skipped_systems(resolution: Item) -> list[Item] | None:
               "note": SKIPPED_NOTES.get(str(why), f"not planned: {why}")}
              for why, systems in skipped.items() for system in systems]  # fmt: skip
     return sorted(found, key=lambda s: s["system"])
+
+
+def later_views(proof: SystemProof) -> list[Item]:
+    """The failed jobs of a system that later jobs delivered (`SystemProof.later`), as the
+    operator record, `optout status` and the exports show them: the failed job, when the
+    delivery answered (the latest covering job's `completed_at`), when the deadline watch
+    recorded it, and each covering job (request id, job id, `completed_at`, purposes)."""
+    return [{"job_id": r.get("job_id"), "completed_at": r.get("completed_at"),
+             "recorded_at": r.get("recorded_at"),
+             "delivered_by": [dict(d) for d in r.get("delivered_by") or ()]}
+            for r in proof.later]  # fmt: skip
 
 
 def retired_systems(every: list[SystemProof]) -> list[str]:

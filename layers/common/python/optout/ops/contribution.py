@@ -378,8 +378,9 @@ def _outcome(
         # others confirmed answered then, and until then the request read processing (review
         # s34 proof F2: the last `done` alone counted a request whose last system failed days
         # later, past its deadline, as answered early, and its export `late: false`).
-        ended = [str(j["completed_at"]) for s in systems if s.state in ("done", FAILED)
-                 for j in s.jobs if j.get("status") in ENDED and j.get("completed_at")]  # fmt: skip
+        # A failed job later jobs delivered answered at their time (`SystemProof.answered_at`).
+        ended = [at for s in systems if s.state in ("done", FAILED) for j in s.jobs
+                 if s.status_of(j) in ENDED and (at := s.answered_at(j))]  # fmt: skip
         # A system a retirement settled while a job there was still open, or a re-open,
         # answered then, as for a completion (review s34b F2-a: a request processing until a
         # retirement past its deadline was dated at its last receipt, weeks before, and

@@ -42,6 +42,7 @@ from optout.status import (
     aggregate,
     failures_for,
     job_retirements,
+    later_views,
     not_asked,
     not_taken,
     own_identities,
@@ -587,6 +588,9 @@ def request_records(
             if proof.no_proof(earlier):  # cited in flight, then ended as no proof for this one
                 record["no_proof"] = True
             records.append(record)
+        for later in later_views(proof):  # a failed job later jobs delivered (ops/later.py)
+            records.append({"record": "later_delivery", "request_id": request_id,
+                            "system": proof.system} | later)  # fmt: skip
         if proof.retired and proof.retirement:  # its open jobs no longer owed: who, when, why
             retired = {"record": "retirement", "request_id": request_id, "system": proof.system}
             records.append(retired | retirement_view(proof.retirement))

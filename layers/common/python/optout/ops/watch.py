@@ -90,6 +90,7 @@ from optout.observability import logger
 from optout.ops import keys as ops_keys
 from optout.ops.contribution import Contribution, a_repeat, contribution_of
 from optout.ops.key_check import Outcome, check_hash_key
+from optout.ops.later import record_later
 from optout.ops.ledger import fold_ops
 from optout.ops.reminders import JOBS_KIND, remind_now
 from optout.ops.systems_seen import not_backfilled
@@ -472,6 +473,10 @@ class Watch:
             self._write(self._drop(reminder))
             return None
         drop_retired_values(self._table, items, covering, iso(now))  # (optout/retire.py)
+        # A failed job whose every flight later jobs delivered: recorded once, read from now on
+        # by every view (ops/later.py; docs/decisions.md, "A failed job delivered by later
+        # requests")
+        items = items + record_later(self._table, items, covering, iso(now))
         folded = by_sk.get(ops_keys.FOLDED_SK)
         if folded is None:  # first sight: the identities it names (idempotent puts)
             batch_put(self._table, self._references(event))

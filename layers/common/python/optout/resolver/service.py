@@ -86,7 +86,7 @@ DAY = 86_400
 # cites it"). The price: an active person's systems get their opt-out again about once per
 # window, and a job item is kept this much longer than its request's record.
 CITE_WINDOW_DAYS = 30
-# A replay event goes through at most this many failed-job listings (about 7 AWS calls each:
+# A replay event goes through at most this many failed-job listings (about 8 AWS calls each:
 # 200 take some 10 s of the resolver's 60) and sends them REPLAY_CHUNK at a time (one
 # SendMessageBatch); a follow-up event carries on with the rest.
 MAX_REPLAY_JOBS = 200
@@ -1251,6 +1251,7 @@ class Resolver:
                 delivery.forget_failed(self._table, marker)
                 return DROPPED
             self._mark_replayed(job, delivery.flights_of(job), now)
+            self._under_way_if_denied(str(marker["request_id"]), system)
             return SEND
         identifiers = self._identifier_values(job) if job is not None and status == "failed" else []
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
@@ -1276,7 +1277,22 @@ class Resolver:
             failed = again is not None and again.get("status") == "failed"
             return _left_to_its_worker(system, marker) if failed else DROPPED
         self._mark_replayed(job, flights, now)
+        self._under_way_if_denied(str(marker["request_id"]), system)
         return SEND
+
+    def _under_way_if_denied(self, job_request: str, system: str) -> None:
+        """A replayed job of a request's own (or a further job of it, `_is_further`) is sent
+        again whatever the request's denial: it may reach its vendor, so the denial's record
+        names its system (`systems_under_way`), as a job made before the denial (proof36 L2).
+        One conditional UpdateItem, before the message goes out; it writes nothing when the
+        request has no denial (`note_under_way`). Not for a job the flush or a backfill step
+        made under a request id of its own: no request's denial counts it."""
+        owner = keys.made_by(job_request)
+        if owner is not None and not _is_further(owner, job_request):
+            return
+        if note_under_way(self._table, owner or job_request, DENIAL_SK, [system]):
+            logger.info("replayed job of a denied request: its system is under way",
+                        request_id=owner or job_request, system=system)  # fmt: skip
 
     def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
         """The job is pending now and will be sent whatever happens here: a mark not written

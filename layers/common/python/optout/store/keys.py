@@ -4,6 +4,10 @@ pk                      sk                      item
 REQ#<request_id>        EVENT                   a captured event (stream -> resolver)
 REQ#<request_id>        RESOLUTION              the resolver's outcome for the event
 REQ#<request_id>        JOB#<system>            one downstream job and its receipt
+REQ#<request_id>        LATER#<system>#<job id> a failed job of the request (own or cited) whose
+                                                every flight later jobs took and the vendor
+                                                confirmed, recorded once by the deadline watch
+                                                (optout/ops/later.py)
 REQ#<request_id>        REDERIVED#<request_id>  jobs the resolver's flush (or a backfill step)
                                                 made under a request id of their own (no
                                                 EVENT): the sweep checks them with this request
@@ -47,6 +51,7 @@ ASSERTS_PREFIX = "ASSERTS#"
 ASSERTED_PREFIX = "ASSERTED#"
 DELIVERY_PREFIX = "DELIVERY#"
 REDERIVED_PREFIX = "REDERIVED#"
+LATER_PREFIX = "LATER#"
 HOLD_PK = "HOLD"
 RETIRED_PK = "RETIRED"
 BACKFILL_PK = "BACKFILL"
@@ -58,6 +63,11 @@ def request_pk(request_id: str) -> str:
 
 def job_sk(system: str) -> str:
     return f"{JOB_PREFIX}{system}"
+
+
+def later_sk(system: str, job_id: str) -> str:
+    """A failed job's later delivery under a request that relies on it (ops/later.py)."""
+    return f"{LATER_PREFIX}{system}#{job_id}"
 
 
 def rederived_sk(request_id: str) -> str:

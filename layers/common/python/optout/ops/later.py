@@ -1,0 +1,139 @@
+"""A failed job whose opt-out later jobs delivered: found by the deadline watch, recorded once.
+
+A job that fails for good frees its purposes from the identities' marks (store/delivery.py),
+so the person's next event sends them under a job of its own, which the vendor may confirm.
+Nothing made the failed job's requests (its own and those that cited it while it was in
+flight) read that: they stayed `failed` until an operator's replay, which then dated them at
+its own answer (docs/decisions.md, "Known limits in full").
+
+The watch checks an unsettled request at least daily (`MAX_CHECK_GAP`). At each check of a
+request with a failed job (own, further or cited) that has no record yet, it reads the marks
+of the job's flights (`DELIVERY#<system>` of each identity) and the jobs they name now, and
+records the cover when every flight is covered (`covered_by`): for each identity and each
+purpose the failed job marked, the mark names another job that ended `done` and took that
+identity (`status._taken`: sent, not refused, not unsent). A mark names the failed job's
+id until a later job takes the purpose over (a failure keeps the name, `_free`), so the job
+it names is one marked after the failed one. Partial cover (a later job for the email alone,
+where the failed job held a phone too) records nothing: the request stays `failed`.
+
+The record (`LATER#<system>#<job id>` under the request: read by the request's own Query, so
+no view reads more) names the covering jobs and their `completed_at`, and its `completed_at`
+is the latest of them. It is written only if absent and never changed: what it says was true
+when written (a done job stays done), so a later rename of the marks (a renewal 30 days on,
+a `backfill --resend`) moves nothing, and every view reads the request from failed to done
+once, never back. A request already denied gets none (its status is the denial's).
+"""
+
+from collections.abc import Mapping
+
+from optout.ops.keys import DENIAL_SK
+from optout.status import FAILED, SystemProof, proofs, taken
+from optout.store import keys
+from optout.store.batch import batch_get
+from optout.store.codec import Item, serialize
+from optout.store.conditional import conditional
+from optout.store.delivery import flights_of, job_attribute
+from optout.store.table import Table
+
+KIND = "later"
+
+
+def failed_jobs(every: list[SystemProof]) -> list[tuple[str, Item]]:
+    """(system, job) of each failed job a request's proofs read with no later record yet: not
+    of a retired system, nor one a retirement closed or made stale (those read `retired` or
+    processing, not failed: a record would move them)."""
+    return [(s.system, job) for s in every if not s.retired for job in s.jobs
+            if job.get("status") == FAILED and s.delivered_later(job) is None
+            and not s.retired_job(job) and not s.stale(job)]  # fmt: skip
+
+
+def covered_by(
+    job: Item, marks: Mapping[str, Item], named: Mapping[str, Item]
+) -> list[Item] | None:
+    """The jobs that delivered every flight of a failed `job` (each: request id, job id,
+    `completed_at`, the purposes it took over), or None when a flight is not covered.
+    `marks`: the identities' marks for the job's system, by identity pk; `named`: the jobs
+    those marks name, by job id."""
+    flights = flights_of(job)
+    if not flights:
+        return None
+    own_id = str(job["job_id"])
+    took: dict[str, set[str]] = {}
+    for flight in flights:
+        pk = str(flight["pk"])
+        identity = keys.split_identity_pk(pk)
+        mark = marks.get(pk) or {}
+        for purpose in flight["purposes"]:
+            taker_id = mark.get(job_attribute(str(purpose)))
+            taker = named.get(str(taker_id)) if taker_id else None
+            if taker is None or str(taker_id) == own_id or taker.get("status") != "done":
+                return None
+            if not taker.get("completed_at"):  # a done job always has one: else no date to give
+                return None
+            if identity not in taken(taker):
+                return None
+            took.setdefault(str(taker_id), set()).add(str(purpose))
+    return [{"request_id": job_id.rsplit(":", 1)[0], "job_id": job_id,
+             "completed_at": str(named[job_id]["completed_at"]), "purposes": sorted(purposes)}
+            for job_id, purposes in sorted(took.items())]  # fmt: skip
+
+
+def record_later(
+    table: Table, items: list[Item], covering: Mapping[tuple[str, str], Item], now: str
+) -> list[Item]:
+    """Record, under the request, each of its failed jobs that later jobs delivered; the
+    records written (or found written by another check meanwhile) to read with `items`. Two
+    BatchGetItem calls (the marks, the jobs they name), only for a request with a failed job
+    not recorded yet; none for a request denied."""
+    if any(i["sk"] == DENIAL_SK for i in items):
+        return []
+    event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
+    if event is None:
+        return []
+    failed = failed_jobs(proofs(items, dict(covering)))
+    if not failed:
+        return []
+    wanted = {(str(f["pk"]), keys.delivery_sk(system)) for system, job in failed
+              for f in flights_of(job)}  # fmt: skip
+    marks = batch_get(table, sorted(wanted), consistent=True)
+    names = {(system, str(mark[attribute]))
+             for system, job in failed for f in flights_of(job)
+             if (mark := marks.get((str(f["pk"]), keys.delivery_sk(system)))) is not None
+             for attribute in (job_attribute(str(p)) for p in f["purposes"])
+             if attribute in mark}  # fmt: skip
+    taker_keys = [(keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
+                  for system, job_id in sorted(names)]  # fmt: skip
+    found = batch_get(table, taker_keys, consistent=True) if taker_keys else {}
+    written: list[Item] = []
+    for system, job in failed:
+        by_pk = {pk: mark for (pk, sk), mark in marks.items() if sk == keys.delivery_sk(system)}
+        named = {str(j["job_id"]): j for (_, sk), j in found.items() if sk == keys.job_sk(system)}
+        delivered = covered_by(job, by_pk, named)
+        if delivered is None:
+            continue
+        record = {
+            "pk": event["pk"], "sk": keys.later_sk(system, str(job["job_id"])), "kind": KIND,
+            "system": system, "job_id": job["job_id"], "delivered_by": delivered,
+            "completed_at": max(str(d["completed_at"]) for d in delivered),
+            "recorded_at": now,
+        }  # fmt: skip
+        if event.get("expires_at"):
+            record["expires_at"] = event["expires_at"]
+        if _put_once(table, record):
+            written.append(record)
+        else:  # another check wrote it first: read as it stands (it never changes)
+            again = batch_get(table, [(record["pk"], record["sk"])], consistent=True)
+            written += list(again.values())
+    return written
+
+
+def _put_once(table: Table, record: Item) -> bool:
+    """Write the record unless one is there (the first check's answer stands)."""
+    answer = conditional(
+        lambda: table.client.put_item(
+            TableName=table.name,
+            Item=serialize(record),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    )
+    return answer is not None

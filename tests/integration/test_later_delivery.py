@@ -1,0 +1,272 @@
+"""A failed job whose opt-out later jobs delivered (ops/later.py): R1 {email, sale} is sent,
+the vendor refuses its Braze job J1 for good; R2 (same) is resolved while J1 is in flight and
+cites it; R3 (same) later gets its own Braze job J3, which ends done. Once the deadline watch
+has checked R1 and R2, every view reads them done at J3's answer, and keeps reading that.
+On the old code both read `failed` in every view until an operator's replay."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.moto_guard import guarded
+from optout.delivery.service import DeliveryService, Received
+from optout.delivery.settings import WorkerSettings
+from optout.ops.contribution import contribution_of
+from optout.ops.export import request_records
+from optout.ops.watch import Watch, WatchReport
+from optout.store import keys
+from optout.store.proof import load_with_proof
+from optout.store.table import Table
+from optout.timestamps import iso
+from tests.conftest import Aws
+from tests.integration.test_cli import Cli
+from tests.integration.test_covering_proof import (
+    WATCH,
+    first_braze_job_answered,
+    status,
+    watch_at,
+)
+from tests.integration.test_operator_routes import call, deny, ok
+from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
+from tests.integration.test_watch import MinutesLeft
+from tests.support.cli import AdminTransport
+from tests.support.interleave import BatonClient, Scheduler
+from tests.support.lambdas import load_function
+from tests.support.pipeline import Pipeline, build_pipeline
+
+EMAIL = "later@example.com"
+PHONE = "+14155550123"
+BODY = {"email": EMAIL, "purposes": ["sale"]}
+DAY = timedelta(days=1, minutes=5)  # every reminder of a failed request is due by then
+
+
+@pytest.fixture
+def pipe(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    yield build_pipeline(aws, monkeypatch)
+
+
+def table(pipe: Pipeline) -> Table:
+    return Table(pipe.aws.dynamodb, pipe.aws.table_name)
+
+
+def refused_then_cited(pipe: Pipeline, body: dict[str, Any]) -> tuple[str, str]:
+    """R1 captured and resolved, its Braze job refused for good while R2 (same body) is
+    resolved and cites it; every other job done. Returns (R1, R2)."""
+    second = first_braze_job_answered(pipe, body, body, {"refuse": True})
+    (first,) = [i["request_id"] for i in pipe.items("REQ#")
+                if i["sk"] == keys.EVENT_SK and i["request_id"] != second]  # fmt: skip
+    return first, second
+
+
+def later_request(pipe: Pipeline, body: dict[str, Any], vendor: Vendor) -> str:
+    """R3: its own Braze job, answered as `vendor` says; every other job done."""
+    request_id = pipe.post("/v1/opt-out", body)["request_id"]
+    pipe.resolve()
+    (message,) = work(pipe, "braze", vendor)
+    assert message["job_id"] == f"{request_id}:braze"
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    return request_id
+
+
+def job(pipe: Pipeline, request_id: str, system: str = "braze") -> dict[str, Any]:
+    (found,) = [i for i in pipe.items(keys.request_pk(request_id))
+                if i["sk"] == keys.job_sk(system)]  # fmt: skip
+    return found
+
+
+def record(pipe: Pipeline, request_id: str) -> dict[str, Any]:
+    path = f"/v1/admin/requests/{request_id}"
+    found: dict[str, Any] = ok(call(pipe, "GET", path, params={"request_id": request_id}))
+    return found
+
+
+def exported(pipe: Pipeline, request_id: str) -> list[dict[str, Any]]:
+    items, covering = load_with_proof(table(pipe), request_id, consistent=True, quiet=True)
+    return request_records(request_id, items, covering)
+
+
+def figures(pipe: Pipeline, request_id: str) -> Any:
+    items, covering = load_with_proof(table(pipe), request_id, consistent=True, quiet=True)
+    return contribution_of(items, covering)
+
+
+def test_a_failed_request_reads_done_once_the_watch_finds_a_later_job_delivered_it(
+    pipe: Pipeline,
+) -> None:
+    # Given R1 refused at Braze for good, R2 citing its job, and R3's own Braze job done
+    first, second = refused_then_cited(pipe, BODY)
+    assert (status(pipe, first), status(pipe, second)) == ("failed", "failed")
+    third = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, third)["completed_at"]
+    assert status(pipe, third) == "completed"
+    # When the deadline watch checks them
+    watch_at(pipe, DAY)
+    # Then both read completed in the public answer: R1 when J3 answered; R2 no sooner (the
+    # public view replays the wait of the job it cited, status.replayed_until)
+    for request_id in (first, second):
+        answer = pipe.get_at(datetime.now(UTC) + timedelta(days=2), f"/v1/requests/{request_id}",
+                             request_id=request_id)  # fmt: skip
+        assert answer["status"] == "completed"
+        assert answer["completed_at"] >= delivered_at
+        if request_id == first:
+            assert answer["completed_at"] == delivered_at
+        assert (answer["systems_done"], answer["systems_failed"]) == (
+            answer["systems_total"], 0)  # fmt: skip
+        # in the operator record (what `optout status` prints), with what delivered it
+        detail = record(pipe, request_id)
+        assert (detail["status"], detail["completed_at"]) == ("completed", delivered_at)
+        (braze,) = [s for s in detail["systems"] if s["system"] == "braze"]
+        assert braze["satisfied"] == "done"
+        (later,) = braze["delivered_later"]
+        assert later["job_id"] == f"{first}:braze"
+        assert later["completed_at"] == delivered_at
+        assert [(d["job_id"], d["purposes"]) for d in later["delivered_by"]] == [
+            (f"{third}:braze", ["sale"])]  # fmt: skip
+        # in the export
+        records = exported(pipe, request_id)
+        (request,) = [r for r in records if r["record"] == "request"]
+        assert (request["status"], request["answered_at"]) == ("completed", delivered_at)
+        assert [r["job_id"] for r in records if r["record"] == "later_delivery"] == [
+            f"{first}:braze"]  # fmt: skip
+        # and in the §7102 figures
+        found = figures(pipe, request_id)
+        assert (found.status, found.outcome, found.responded_at) == (
+            "completed", "complied_whole", delivered_at)  # fmt: skip
+        assert found.systems["braze"] == "done"
+        # and in what the watch folded into the §7102 ledger
+        (folded,) = [i for i in pipe.items(keys.request_pk(request_id)) if i["sk"] == "FOLDED"]
+        assert folded["outcome"] == "complied_whole"
+    # and J1 itself still says how it ended
+    assert job(pipe, first)["status"] == "failed"
+
+
+def test_a_later_delivery_is_never_taken_back(pipe: Pipeline) -> None:
+    # Given R1's failed job delivered by R3's, recorded by the watch
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, third)["completed_at"]
+    watch_at(pipe, DAY)
+    # When the mark is renamed to a job that failed (as a `backfill --resend` or a renewal
+    # 30 days on renames it: R1's failed job stands in for that job here), an operator's
+    # replay sends R1's job again and the vendor confirms it, and the watch checks again
+    mark = [i for i in pipe.items("ID#") if i["sk"] == keys.delivery_sk("braze")]
+    assert len(mark) == 1
+    pipe.aws.dynamodb.update_item(
+        TableName=pipe.aws.table_name,
+        Key={"pk": {"S": mark[0]["pk"]}, "sk": {"S": mark[0]["sk"]}},
+        UpdateExpression="SET job_sale = :j",
+        ExpressionAttributeValues={":j": {"S": f"{first}:braze"}},
+    )
+    ok(call(pipe, "POST", "/v1/admin/systems/braze/replay", params={"system": "braze"}), 202)
+    pipe.resolve()
+    (replayed,) = work(pipe, "braze", Vendor())
+    assert replayed["job_id"] == f"{first}:braze"
+    assert job(pipe, first)["status"] == "done"
+    watch_at(pipe, 2 * DAY)
+    # Then R1 and R2 still read completed at J3's answer, in every view
+    for request_id in (first, second):
+        found = figures(pipe, request_id)
+        assert (found.status, found.responded_at) == ("completed", delivered_at)
+        assert record(pipe, request_id)["completed_at"] == delivered_at
+    assert status(pipe, first) == "completed"
+
+
+def test_a_later_job_for_part_of_the_failed_flights_delivers_nothing(pipe: Pipeline) -> None:
+    # Given R1 naming an email and a phone, refused at Braze for good (R2 citing it), and R3
+    # naming the email alone, delivered
+    body = {"email": EMAIL, "phone": PHONE, "purposes": ["sale"]}
+    first, second = refused_then_cited(pipe, body)
+    later_request(pipe, BODY, Vendor())
+    # When the watch checks them
+    watch_at(pipe, DAY)
+    # Then both still read failed: Braze never confirmed the phone
+    assert (status(pipe, first), status(pipe, second)) == ("failed", "failed")
+    assert not [i for i in pipe.items(keys.request_pk(first))
+                if str(i["sk"]).startswith(keys.LATER_PREFIX)]  # fmt: skip
+
+
+def test_a_later_job_that_failed_too_delivers_nothing(pipe: Pipeline) -> None:
+    first, second = refused_then_cited(pipe, BODY)
+    later_request(pipe, BODY, Vendor(refuse=True))
+    watch_at(pipe, DAY)
+    assert (status(pipe, first), status(pipe, second)) == ("failed", "failed")
+
+
+def test_a_denial_after_the_later_delivery_is_refused(pipe: Pipeline) -> None:
+    first, _ = refused_then_cited(pipe, BODY)
+    later_request(pipe, BODY, Vendor())
+    watch_at(pipe, DAY)
+    answer = deny(pipe, first)
+    assert answer["statusCode"] == 409, answer["body"]
+
+
+@pytest.mark.parametrize("cut", range(8))  # the check makes 7 calls: each cut
+def test_the_watch_check_racing_the_later_jobs_answer(pipe: Pipeline, cut: int) -> None:
+    """The watch's check of R1 stopped after `cut` DynamoDB calls while the worker writes J3's
+    `done` (every call of it), then the check runs on (tests/support/interleave.py): the
+    check records the cover or not, never one dated otherwise, and the next check records
+    it; R1 then reads completed at J3's answer in every view, and never failed after."""
+    first, second = refused_then_cited(pipe, BODY)
+    third = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    scheduler = Scheduler([(0, cut), (1, 10**6), (0, 10**6)])
+    baton = Table(BatonClient(pipe.aws.dynamodb, scheduler), pipe.aws.table_name)
+    at = datetime.now(UTC) + DAY
+    service = DeliveryService(baton, SYSTEMS, WorkerSettings(table_name=pipe.aws.table_name),
+                              lambda _system: Vendor())  # fmt: skip
+    checks: list[Any] = []
+    tasks = {
+        "a-watch": lambda: Watch(baton, WATCH, clock=lambda: at).check(
+            first, at, WatchReport(run_at=iso(at))) and None,
+        "b-worker": lambda: service.deliver(
+            [Received("m0", json.dumps(message), 1)], lambda m, d: checks.append((m, d))),
+    }  # fmt: skip
+    with guarded():
+        scheduler.run(tasks)
+    delivered_at = job(pipe, third)["completed_at"]
+    recorded = [i for i in pipe.items(keys.request_pk(first))
+                if str(i["sk"]).startswith(keys.LATER_PREFIX)]  # fmt: skip
+    assert [r["completed_at"] for r in recorded] in ([], [delivered_at])
+    assert figures(pipe, first).status == ("completed" if recorded else "failed")
+    # the next check (a day on) records it if this one did not, and changes nothing else
+    watch_at(pipe, 2 * DAY)
+    for request_id in (first, second):
+        found = figures(pipe, request_id)
+        assert (found.status, found.responded_at) == ("completed", delivered_at)
+
+
+def test_the_watch_function_may_read_the_marks_and_write_the_record(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given R1 and R2 failed at Braze and R3's job done, and no index lag (a run at once)
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    monkeypatch.setenv("WATCH_LAG_SECONDS", "0")
+    # When EventBridge invokes the watch function (its calls are checked against its role)
+    load_function("watch").handler({"detail-type": "Scheduled Event"}, MinutesLeft())
+    # Then both read completed at J3's answer
+    for request_id in (first, second):
+        assert record(pipe, request_id)["completed_at"] == job(pipe, third)["completed_at"]
+
+
+def test_optout_status_says_which_later_job_delivered_the_failed_one(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    watch_at(pipe, DAY)
+    ran = Cli(capsys, AdminTransport(pipe.admin))("status", first)
+    assert ran.code == 0, ran.err
+    delivered_at = job(pipe, third)["completed_at"]
+    line = f"failed job {first}:braze delivered later by {third}:braze ({delivered_at})"
+    assert line in " ".join(ran.out.split())
+    assert "completed" in ran.out
