@@ -6,8 +6,10 @@ response shaping) over the one write it must make. moto stands in for DynamoDB's
 time; the ratio, not the absolute milliseconds, is the figure to compare between runs.
 """
 
+import gc
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from bench import workload
@@ -17,6 +19,35 @@ from bench.progress import Progress
 from bench.stats import median, percentile, ratio
 
 WARMUP = 20
+
+
+class GcWindows:
+    """Python's garbage collections counted by the timed window they started in, by
+    generation. A collection is paid by whichever call's allocation crossed its threshold, and
+    in this process moto's table grows by both writes of every pair, so its older generations
+    are what the slowest answers of either side wait on (docs/performance.md, part G)."""
+
+    def __init__(self, *names: str) -> None:
+        self.counts: dict[str, Counter[int]] = {name: Counter() for name in names}
+        # The window open now, or None: set around each timed call (a plain attribute, so
+        # counting allocates nothing in or between the windows)
+        self.open: str | None = None
+
+    def __enter__(self) -> "GcWindows":
+        gc.callbacks.append(self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._seen)
+
+    def _seen(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and self.open is not None:
+            self.counts[self.open][info["generation"]] += 1
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {f"gen{g}": counted[g] for g in range(3)} for name, counted in self.counts.items()
+        }
 
 
 def run(count: int, progress: Progress) -> dict[str, Any]:
@@ -42,24 +73,25 @@ def _measure(pipeline: MotoPipeline, count: int, progress: Progress) -> dict[str
     requests = [r for r in workload.requests(count + WARMUP, seed=11) if r.kind != "link"]
     handler_ms: list[float] = []
     bare_ms: list[float] = []
-    for n, request in enumerate(requests):
-        event = workload.http_event(request)
-        started = time.perf_counter()
-        answer = pipeline.post(event)
-        elapsed = time.perf_counter() - started
-        if answer["statusCode"] != 202:
-            raise RuntimeError(f"capture refused a benchmark request: {answer['body']}")
-        params = dict(kept["params"])
-        item = dict(params["Item"])
-        item["pk"] = {"S": f"REQ#{uuid.uuid4()}"}  # same item, a key that is free
-        params["Item"] = item
-        started = time.perf_counter()
-        pipeline.dynamodb.put_item(**params)
-        bare = time.perf_counter() - started
-        if n >= WARMUP:
-            handler_ms.append(elapsed * 1000)
-            bare_ms.append(bare * 1000)
-        progress.tick("capture vs put_item", n + 1, len(requests))
+    with GcWindows("handler", "put_item") as collections:
+        for n, request in enumerate(requests):
+            event = workload.http_event(request)
+            measured = n >= WARMUP
+            collections.open = "handler" if measured else None
+            started = time.perf_counter()
+            answer = pipeline.post(event)
+            elapsed = time.perf_counter() - started
+            collections.open = None
+            bare = _bare_put(pipeline, kept, answer)
+            collections.open = "put_item" if measured else None
+            started = time.perf_counter()
+            pipeline.dynamodb.put_item(**bare)
+            bare_seconds = time.perf_counter() - started
+            collections.open = None
+            if measured:
+                handler_ms.append(elapsed * 1000)
+                bare_ms.append(bare_seconds * 1000)
+            progress.tick("capture vs put_item", n + 1, len(requests))
     handler, bare_put = _summary(handler_ms), _summary(bare_ms)
     return {
         "requests": len(handler_ms),
@@ -67,7 +99,20 @@ def _measure(pipeline: MotoPipeline, count: int, progress: Progress) -> dict[str
         "put_item_ms": bare_put,
         "ratio": {k: round(ratio(handler[k], bare_put[k]), 2) for k in ("median", "p99")},
         "overhead_ms_median": round(median(handler_ms) - median(bare_ms), 3),
+        # Collections started in each timed window, by generation (measured requests only)
+        "gc_collections": collections.as_dict(),
     }
+
+
+def _bare_put(pipeline: MotoPipeline, kept: dict[str, Any], answer: Any) -> dict[str, Any]:
+    """The handler's PutItem again: same item, a key that is free."""
+    if answer["statusCode"] != 202:
+        raise RuntimeError(f"capture refused a benchmark request: {answer['body']}")
+    params = dict(kept["params"])
+    item = dict(params["Item"])
+    item["pk"] = {"S": f"REQ#{uuid.uuid4()}"}  # same item, a key that is free
+    params["Item"] = item
+    return params
 
 
 def _summary(samples: list[float]) -> dict[str, float]:

@@ -63,6 +63,15 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 f"x{lat['ratio']['p99']:.2f}",
             )
         )
+        if seen := lat.get("gc_collections"):  # runs before part G did not count them
+            windows = [seen["handler"], seen["put_item"]]
+            found.append(
+                (
+                    "capture handler vs bare put_item, gc collections in their windows",
+                    " vs ".join("/".join(str(w[f"gen{g}"]) for g in range(3)) for w in windows),
+                    "generations 0/1/2, paid by the call that crossed the threshold",
+                )
+            )
     if cold := results.get("cold_start"):
         for name, c in cold["functions"].items():
             found.append(

@@ -374,7 +374,7 @@ def accepts_html(accept: str | None) -> bool:
 
 def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
     """The shared gate (optout/http/raw_body.py), then what only this API does: a plain form
-    post becomes JSON, with the banner's cookie as its device_id, and is answered a page."""
+    post's fields take the banner's cookie as their device_id, and it is answered a page."""
     form = raw_body.media_type(event) == raw_body.FORM and event.get("routeKey") in BODY_ROUTES
     if form:  # a browser's plain form post is answered pages, refusals included
         HTML_PAGES.set(accepts_html((event.get("headers") or {}).get("accept")))
@@ -395,8 +395,7 @@ def _admit_body(event: dict[str, Any], max_bytes: int) -> dict[str, Any] | None:
             device = _cookie(event, DEVICE_COOKIE) if page.startswith("https://") else None
         if device and DEVICE_ID.fullmatch(device):
             fields["device_id"] = device
-    raw_body.rewrite(event, fields)
-    return fields
+    return fields  # written back into the event only for the Event Handler (_answer)
 
 
 def _from_our_pages(event: dict[str, Any], privacy_page: str) -> bool:
@@ -485,4 +484,6 @@ def _answer(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     hot = _hot_answer(event, fields, cors_headers)
     if hot is not None:
         return hot
+    if fields is not None:  # the Event Handler parses what the gate checked, as JSON
+        raw_body.rewrite(event, fields)
     return resolver().resolve(event, context)

@@ -64,6 +64,8 @@ def plain(text: str) -> str:
     until nothing changes (at most MAX_DECODES rounds): `%2540` is `%40` decoded once, and a
     fullwidth percent sign and digits (U+FF05, U+FF14, U+FF10) fold to `%40` (review s35
     outside L2: a page path holding `jane%2540example.com` was kept)."""
+    if text.isascii() and "%" not in text:
+        return text  # nothing to decode, and NFKC leaves every ASCII character as it is
     read = text
     for _ in range(MAX_DECODES):
         decoded = unicodedata.normalize("NFKC", unquote(read))
@@ -75,11 +77,21 @@ def plain(text: str) -> str:
 
 def holds_email(text: str) -> bool:
     read = plain(text)
-    return "@" in read or EMAIL_BRACKETED.search(read) is not None or _word_at_address(read)
+    if "@" in read:
+        return True
+    if read.isascii() and "at" not in read.lower():
+        return False  # both spelled-out forms need an "at" (in ASCII, no other case of it)
+    return EMAIL_BRACKETED.search(read) is not None or _word_at_address(read)
 
 
 def holds_number(text: str) -> bool:
-    return NUMBER_LIKE.search(_without_dates(plain(text))) is not None
+    read = plain(text)
+    # Taking the dates out only turns digits and separators into a space: text with no run
+    # of seven digits has none after it either (the capture's evidence runs this per token).
+    return (
+        NUMBER_LIKE.search(read) is not None
+        and NUMBER_LIKE.search(_without_dates(read)) is not None
+    )
 
 
 def holds_identifier(text: str) -> bool:

@@ -16,8 +16,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+import jmespath  # type: ignore[import-untyped]
+from aws_lambda_powertools.exceptions import InvalidEnvelopeExpressionError
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
+from aws_lambda_powertools.utilities.jmespath_utils import PowertoolsFunctions
+from jmespath.visitor import TreeInterpreter  # type: ignore[import-untyped]
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -42,17 +46,34 @@ metrics = Metrics(namespace="OptOutBridge")
 
 def log_context(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
     """Powertools' inject_lambda_context with every invocation's keys started afresh (a key
-    one invocation set never reaches the next) and DROPPED_KEYS left out."""
+    one invocation set never reaches the next) and DROPPED_KEYS left out.
+
+    The correlation id is read as Powertools reads it (its JMESPath query, with its functions),
+    from an expression compiled once: Powertools' own `correlation_id_path` parses the path
+    and builds its functions again at every invocation (a reference cycle of garbage each
+    time, on the capture's hot path; docs/performance.md, part G)."""
+    path = jmespath.compile(correlation_id_path).parsed if correlation_id_path else None
+    # What `ParsedResult.search` builds at every call: one interpreter does for every event
+    interpreter = TreeInterpreter(jmespath.Options(custom_functions=PowertoolsFunctions()))
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def without_dropped_keys(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
             logger.remove_keys(DROPPED_KEYS)
+            if path is not None:
+                logger.set_correlation_id(_correlation_id(interpreter, path, event))
             return handler(event, context, *args, **kwargs)
 
-        wrapped = logger.inject_lambda_context(
-            without_dropped_keys, correlation_id_path=correlation_id_path, clear_state=True
-        )
+        wrapped = logger.inject_lambda_context(without_dropped_keys, clear_state=True)
         return cast(Handler, wrapped)
 
     return decorate
+
+
+def _correlation_id(interpreter: Any, path: Any, event: Any) -> Any:
+    """Powertools' `jmespath_utils.query`, its expression compiled beforehand."""
+    try:
+        return interpreter.visit(path, event)
+    except (TypeError, UnicodeError) as error:  # what query turns into its own error
+        message = f"Failed to unwrap event from envelope using expression. Error: {error}"
+        raise InvalidEnvelopeExpressionError(message) from error

@@ -130,8 +130,16 @@ def json_object(raw: bytes, shown: frozenset[tuple[str, ...]] = frozenset()) -> 
         raise Refused(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Refused(422, "invalid_field", "the body must be a JSON object, not an array or value")
-    _check_text(value, (), shown)
+    if not _plain_json(text):
+        _check_text(value, (), shown)
     return value
+
+
+def _plain_json(text: str) -> bool:
+    """Whether no key or string of this JSON text can hold a character `_check_text` refuses:
+    printable ASCII only, as json.loads (strict) refuses a raw control character in a string
+    and only an escape (a backslash) writes one, and DEL is the one it lets through."""
+    return text.isascii() and "\\" not in text and "\x7f" not in text
 
 
 def form_fields(
@@ -243,6 +251,8 @@ def media_type(event: dict[str, Any]) -> str:
 def _nests_deeper_than(text: str, limit: int) -> bool:
     """Bracket depth outside strings, in one pass over the structural characters only (no
     recursion, no backtracking): whatever the text, linear time."""
+    if text.count("{") + text.count("[") <= limit:
+        return False  # no deeper than its opening brackets, counted in strings or not
     depth = 0
     in_string = False
     skip_to = -1

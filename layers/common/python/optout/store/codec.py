@@ -77,8 +77,26 @@ def _set(value: set[Any] | frozenset[Any]) -> dict[str, Any]:
     raise TypeError("a set must hold only numbers, only strings or only bytes")
 
 
+def _write(value: Any) -> dict[str, Any]:
+    """`_attribute(_to_dynamo(value))` in one walk: the kinds an item mostly holds (exactly
+    str, dict, bool, int, list, tuple) written at once, anything else (floats, Decimals,
+    bytes, sets, subclasses) the two-step way. The capture writes one event per request."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is dict:
+        return {"M": {k: _write(v) for k, v in value.items() if v is not None}}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int:
+        return {"N": _number(value)}
+    if kind is list or kind is tuple:
+        return {"L": [_write(v) for v in value]}
+    return _attribute(_to_dynamo(value))
+
+
 def serialize(item: Item) -> dict[str, Any]:
-    return {k: _attribute(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    return {k: _write(v) for k, v in item.items() if v is not None}
 
 
 def _value(raw: Mapping[str, Any]) -> Any:
