@@ -29,9 +29,8 @@ from collections.abc import Mapping
 from optout.ops.keys import DENIAL_SK
 from optout.status import FAILED, SystemProof, proofs, taken
 from optout.store import keys
-from optout.store.batch import batch_get
-from optout.store.codec import Item, serialize
-from optout.store.conditional import conditional
+from optout.store.batch import batch_get, put_if_absent
+from optout.store.codec import Item
 from optout.store.delivery import flights_of, job_attribute
 from optout.store.table import Table
 
@@ -119,21 +118,9 @@ def record_later(
         }  # fmt: skip
         if event.get("expires_at"):
             record["expires_at"] = event["expires_at"]
-        if _put_once(table, record):
+        if put_if_absent(table, record):  # the first check's answer stands
             written.append(record)
         else:  # another check wrote it first: read as it stands (it never changes)
             again = batch_get(table, [(record["pk"], record["sk"])], consistent=True)
             written += list(again.values())
     return written
-
-
-def _put_once(table: Table, record: Item) -> bool:
-    """Write the record unless one is there (the first check's answer stands)."""
-    answer = conditional(
-        lambda: table.client.put_item(
-            TableName=table.name,
-            Item=serialize(record),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-    )
-    return answer is not None
