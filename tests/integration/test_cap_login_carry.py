@@ -145,3 +145,26 @@ def test_a_backend_link_past_the_cap_carries_nothing(pipe: Pipeline) -> None:
     pipe.resolve()
     assert [h["reason"] for h in holds(pipe)] == ["cluster_cap"]
     assert opted(pipe, NEW_BROWSER) == set()
+
+
+def test_a_reject_of_any_of_a_logins_cap_holds_withdraws_the_carry(pipe: Pipeline) -> None:
+    # review37: a token binding an email and a customer id is held at the cap once per
+    # identifier, and carries from the email alone; the operator rejects the other hold
+    customer = "cust-review37-0001"
+    pipe.post("/v1/opt-out", {"email": EMAIL, "customer_id": customer})
+    pipe.resolve()
+    for device in (OLD_BROWSERS[0], NEW_BROWSER):  # the cluster is full after the first
+        token = token_for(email=EMAIL, customer_id=customer, device_id=device)
+        pipe.post("/v1/consent", {"device_id": device, "identity_token": token})
+        pipe.resolve()
+    assert opted(pipe, NEW_BROWSER) == ALL4
+    held = [h for h in holds(pipe) if h["b"]["type"] == "customer_id" and h["status"] == "held"]
+    assert len(held) == 1
+    # When the customer id's hold is rejected (not this person's browser)
+    decide(pipe, held[0]["hold_id"], "reject")
+    # Then the browser reads nothing of the account, whichever identifier carried it
+    assert opted(pipe, NEW_BROWSER) == set()
+    token = token_for(email=EMAIL, customer_id=customer, device_id=NEW_BROWSER)  # a new login
+    pipe.post("/v1/consent", {"device_id": NEW_BROWSER, "identity_token": token})
+    pipe.resolve()
+    assert opted(pipe, NEW_BROWSER) == set()

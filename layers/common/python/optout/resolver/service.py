@@ -1700,6 +1700,14 @@ class Resolver:
             return []
         device, account = (keys.identity_pk(hold[s]["type"], hold[s]["key"]) for s in ("a", "b"))
         withdraw_carry(self._table, account, device, at, self._expires())
+        # The carry may come from another identifier of that account: a login whose token binds
+        # several is held at the cap once per identifier, and carries from the first alone
+        # (`_link`). A reject of any of them is about the account on that browser (review37).
+        graph = Graph(self._table, self._caps)
+        for source, edge in graph.partition(device).asserted_by.items():
+            if source != account and not edge.get("withdrawn") and \
+                    source in graph.component(account):  # fmt: skip
+                withdraw_carry(self._table, source, device, at, self._expires())
         return [device]
 
     def _held_pair(self, hold: Item) -> tuple[KeyedIdentifier, KeyedIdentifier] | None:
