@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from optout.resolver import service
+from optout.store.codec import deserialize
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
@@ -167,4 +169,36 @@ def test_a_reject_of_any_of_a_logins_cap_holds_withdraws_the_carry(pipe: Pipelin
     token = token_for(email=EMAIL, customer_id=customer, device_id=NEW_BROWSER)  # a new login
     pipe.post("/v1/consent", {"device_id": NEW_BROWSER, "identity_token": token})
     pipe.resolve()
+    assert opted(pipe, NEW_BROWSER) == set()
+
+
+def test_a_reject_resolved_before_the_carry_is_written_still_withdraws_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review37: the operator rejects the hold the login has just put, and that reject's
+    # hold_reject event is resolved (by another resolver) before this run writes the carry:
+    # the resolution found no edge to withdraw
+    full_account(pipe)
+    write = service.write_assertion
+    other = pipe.resolver.resolver.__wrapped__()  # a second resolver, as another invocation
+
+    def rejected_first(*args: Any, **kwargs: Any) -> None:
+        if args[-1] is None and not holds_decided:  # the undated carry, before its first write
+            (hold,) = holds(pipe)
+            answer = invoke(pipe.admin, http_event(
+                "POST", f"/v1/admin/holds/{hold['hold_id']}/reject",
+                path_parameters={"hold_id": hold["hold_id"]}, iam=True))  # fmt: skip
+            event = pipe.aws.dynamodb.get_item(TableName=pipe.aws.table_name, Key={
+                "pk": {"S": f"REQ#{json_body(answer)['request_id']}"}, "sk": {"S": "EVENT"}},
+                ConsistentRead=True)["Item"]  # fmt: skip
+            other.process(deserialize(event))
+            holds_decided.append(hold)
+        write(*args, **kwargs)
+
+    holds_decided: list[dict[str, Any]] = []
+    monkeypatch.setattr(service, "write_assertion", rejected_first)
+    # When the account logs in on a new browser, with that reject between its hold and carry
+    login(pipe, NEW_BROWSER)
+    # Then the carry written after the reject's resolution is withdrawn by this run itself
+    assert holds_decided and [h["status"] for h in holds(pipe)] == ["rejected"]
     assert opted(pipe, NEW_BROWSER) == set()
