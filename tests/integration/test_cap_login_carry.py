@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from optout.resolver import service
+from optout.store.codec import deserialize
 from tests.conftest import Aws
 from tests.support.http_events import http_event, json_body
 from tests.support.lambdas import invoke
@@ -144,4 +146,59 @@ def test_a_backend_link_past_the_cap_carries_nothing(pipe: Pipeline) -> None:
     pipe.post("/v1/identity-links", body, iam=True)
     pipe.resolve()
     assert [h["reason"] for h in holds(pipe)] == ["cluster_cap"]
+    assert opted(pipe, NEW_BROWSER) == set()
+
+
+def test_a_reject_of_any_of_a_logins_cap_holds_withdraws_the_carry(pipe: Pipeline) -> None:
+    # review37: a token binding an email and a customer id is held at the cap once per
+    # identifier, and carries from the email alone; the operator rejects the other hold
+    customer = "cust-review37-0001"
+    pipe.post("/v1/opt-out", {"email": EMAIL, "customer_id": customer})
+    pipe.resolve()
+    for device in (OLD_BROWSERS[0], NEW_BROWSER):  # the cluster is full after the first
+        token = token_for(email=EMAIL, customer_id=customer, device_id=device)
+        pipe.post("/v1/consent", {"device_id": device, "identity_token": token})
+        pipe.resolve()
+    assert opted(pipe, NEW_BROWSER) == ALL4
+    held = [h for h in holds(pipe) if h["b"]["type"] == "customer_id" and h["status"] == "held"]
+    assert len(held) == 1
+    # When the customer id's hold is rejected (not this person's browser)
+    decide(pipe, held[0]["hold_id"], "reject")
+    # Then the browser reads nothing of the account, whichever identifier carried it
+    assert opted(pipe, NEW_BROWSER) == set()
+    token = token_for(email=EMAIL, customer_id=customer, device_id=NEW_BROWSER)  # a new login
+    pipe.post("/v1/consent", {"device_id": NEW_BROWSER, "identity_token": token})
+    pipe.resolve()
+    assert opted(pipe, NEW_BROWSER) == set()
+
+
+def test_a_reject_resolved_before_the_carry_is_written_still_withdraws_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review37: the operator rejects the hold the login has just put, and that reject's
+    # hold_reject event is resolved (by another resolver) before this run writes the carry:
+    # the resolution found no edge to withdraw
+    full_account(pipe)
+    write = service.write_assertion
+    other = pipe.resolver.resolver.__wrapped__()  # a second resolver, as another invocation
+
+    def rejected_first(*args: Any, **kwargs: Any) -> None:
+        if args[-1] is None and not holds_decided:  # the undated carry, before its first write
+            (hold,) = holds(pipe)
+            answer = invoke(pipe.admin, http_event(
+                "POST", f"/v1/admin/holds/{hold['hold_id']}/reject",
+                path_parameters={"hold_id": hold["hold_id"]}, iam=True))  # fmt: skip
+            event = pipe.aws.dynamodb.get_item(TableName=pipe.aws.table_name, Key={
+                "pk": {"S": f"REQ#{json_body(answer)['request_id']}"}, "sk": {"S": "EVENT"}},
+                ConsistentRead=True)["Item"]  # fmt: skip
+            other.process(deserialize(event))
+            holds_decided.append(hold)
+        write(*args, **kwargs)
+
+    holds_decided: list[dict[str, Any]] = []
+    monkeypatch.setattr(service, "write_assertion", rejected_first)
+    # When the account logs in on a new browser, with that reject between its hold and carry
+    login(pipe, NEW_BROWSER)
+    # Then the carry written after the reject's resolution is withdrawn by this run itself
+    assert holds_decided and [h["status"] for h in holds(pipe)] == ["rejected"]
     assert opted(pipe, NEW_BROWSER) == set()

@@ -235,8 +235,8 @@ class Resolver:
         # The held account's one-way edge to its browser is no naming: undated, it yields to
         # no opt-in made on that browser (over-honouring; docs/decisions.md, "A second account
         # on one browser is held"), and a later login writes nothing for it.
-        assertions = self._assert(graph, asserts + carry, request_id, at, stamp[0], set(carry))
-        touched = [c.identifier.pk for c in claims] + [i.pk for i in linked] + withdrawn
+        assertions, late = self._carry(graph, asserts, carry, held, request_id, at, stamp[0])
+        touched = [c.identifier.pk for c in claims] + [i.pk for i in linked] + withdrawn + late
         touched += [i.pk for pair in asserts for i in pair]
         derivation = self._pass()
         derivation.namings = {(source.pk, target.pk): stamp[0] for source, target in asserts}
@@ -285,7 +285,7 @@ class Resolver:
                                               for why, names in sorted(skipped.items())},
                                   **({"systems_sha256": config} if config else {}),
                                   "proof_rule": PROOF_RULE,
-                                  "links_added": added, "links_held": held,
+                                  "links_added": added, "links_held": len(held),
                                   "assertions_added": assertions,
                                   **({"covered": covered} if covered else {}),
                                   **({"split_jobs": own.split} if own.split else {}),
@@ -295,7 +295,7 @@ class Resolver:
                                   **({"linked_only": hidden} if hidden else {}),
                                   **({"carried_only": carried} if carried else {})})  # fmt: skip
         further = sum(len(ids) for ids in own.split.values())
-        return Resolution(request_id, size, jobs, added, held, assertions, further=further)
+        return Resolution(request_id, size, jobs, added, len(held), assertions, further=further)
 
     def _linked_only(self, event: Item, claims: list[_Claim], reached: list[str]) -> list[str]:
         """Systems this consumer request reaches only through identifiers linked to the ones it
@@ -552,7 +552,9 @@ class Resolver:
         at: str,
         forced: bool = False,
         login: bool = False,
-    ) -> tuple[list[KeyedIdentifier], int, int, list[tuple[KeyedIdentifier, KeyedIdentifier]]]:
+    ) -> tuple[
+        list[KeyedIdentifier], int, list[Item], list[tuple[KeyedIdentifier, KeyedIdentifier]]
+    ]:
         """Verified links, unless one would grow a cluster past the cap (then it is held).
         A released hold is `forced`: an operator decided it is one person. A `login` (a
         browser's token) that would join its device to a second account is held too; then
@@ -623,7 +625,7 @@ class Resolver:
             carry = []
         if new:
             metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
-        return accepted, added, len(held), carry
+        return accepted, added, held, carry
 
     def _second_account(
         self, graph: Graph, pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]]
@@ -677,6 +679,7 @@ class Resolver:
         self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
         request_id: str, at: str, named_at: str,
         undated: Collection[tuple[KeyedIdentifier, KeyedIdentifier]] = (),
+        new_carries: list[tuple[KeyedIdentifier, KeyedIdentifier]] | None = None,
     ) -> int:  # fmt: skip
         """One-way edges. They never merge clusters and never count toward the cap; an
         identity takes at most `max_asserters` of them (what strangers can make it cost), and
@@ -701,7 +704,39 @@ class Resolver:
                             None if (source, target) in undated else named_at)  # fmt: skip
             graph.forget(source.pk, target.pk)
             added += edge is None
+            if held and edge is None and new_carries is not None:
+                new_carries.append((source, target))
         return added
+
+    def _carry(
+        self, graph: Graph, asserts: list[tuple[KeyedIdentifier, KeyedIdentifier]],
+        carry: list[tuple[KeyedIdentifier, KeyedIdentifier]], held: list[Item], request_id: str,
+        at: str, named_at: str,
+    ) -> tuple[int, list[str]]:  # fmt: skip
+        """`_assert` of the request's edges and a held login's carry (undated), and the devices
+        whose new carry `_rejected_meanwhile` withdrew again."""
+        new_carries: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
+        added = self._assert(graph, asserts + carry, request_id, at, named_at, set(carry),
+                             new_carries)  # fmt: skip
+        return added, self._rejected_meanwhile(held, new_carries, at)
+
+    def _rejected_meanwhile(
+        self, held: list[Item], new_carries: list[tuple[KeyedIdentifier, KeyedIdentifier]],
+        at: str,
+    ) -> list[str]:  # fmt: skip
+        """A carry first written by this run, withdrawn again when one of this login's holds was
+        rejected since `_link` put or found it: that reject's `hold_reject` event may have been
+        resolved before the edge existed, finding nothing to withdraw (review37). A consistent
+        GetItem per hold (one, or one per identifier of the token at the cap), only in a run
+        that wrote a new carry. The device's pk, to derive again."""
+        if not new_carries:
+            return []
+        now = [holds.get_hold(self._table, h["sk"], consistent=True) for h in held]
+        if not any(h and h.get("status") == "rejected" and holds.carries(h) for h in now):
+            return []
+        for source, device in new_carries:
+            withdraw_carry(self._table, source.pk, device.pk, at, self._expires())
+        return [device.pk for _, device in new_carries]
 
     def _full(self, graph: Graph, source_pk: str, target_pk: str, carry: bool = False) -> bool:
         if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
@@ -1716,6 +1751,14 @@ class Resolver:
             return []
         device, account = (keys.identity_pk(hold[s]["type"], hold[s]["key"]) for s in ("a", "b"))
         withdraw_carry(self._table, account, device, at, self._expires())
+        # The carry may come from another identifier of that account: a login whose token binds
+        # several is held at the cap once per identifier, and carries from the first alone
+        # (`_link`). A reject of any of them is about the account on that browser (review37).
+        graph = Graph(self._table, self._caps)
+        for source, edge in graph.partition(device).asserted_by.items():
+            if source != account and not edge.get("withdrawn") and \
+                    source in graph.component(account):  # fmt: skip
+                withdraw_carry(self._table, source, device, at, self._expires())
         return [device]
 
     def _held_pair(self, hold: Item) -> tuple[KeyedIdentifier, KeyedIdentifier] | None:
