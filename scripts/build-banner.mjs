@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds what a site embeds: web/dist/banner.min.js (terser) and, beside it,
 // banner.min.js.sri with its Subresource Integrity hash (sha384). Prints the sizes and fails
-// when the minified file gzipped exceeds the budget (8440 bytes; BUDGET=... to change it).
+// when the minified file gzipped exceeds the budget (8470 bytes; BUDGET=... to change it).
 // Run by `make banner` (and so by `make run` and `make test`); terser comes from
 // web/tests/package.json (`npm ci`), so the build is the same on every machine.
 // `--check` only measures the shipped file, as the build does, against the budget (the test
@@ -12,7 +12,7 @@ import { createRequire } from "node:module";
 import { gzipSync } from "node:zlib";
 
 const root = new URL("../", import.meta.url);
-const budget = Number(process.env.BUDGET || 8440);
+const budget = Number(process.env.BUDGET || 8470);
 const gzipped = (code) => gzipSync(code, { level: 9 }).length;
 if (process.argv[2] === "--check") {
   const size = gzipped(readFileSync(new URL("web/dist/banner.min.js", root)));

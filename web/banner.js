@@ -31,12 +31,15 @@
   const d = document;
   // Loaded twice: the first copy owns the page. Its mark is a registry symbol, not the name
   // `optoutBridge`: a page's own object of that name must not switch the banner off (browser36).
-  // An earlier release (before 2026-12-04) marks nothing but its API, whose `remember` no page
-  // object has: it ran first and acts (its __gpp, posts and UI cannot be undone), so this copy
-  // does nothing and says so (browser37: both ran, two state reads, GPC posts and banners).
+  // An earlier release (before 2026-12-04) marks nothing but its API: one with `remember` and
+  // a real Promise as `ready`, beside the `__uspapi` it defined. It ran first and acts (its
+  // __gpp, posts and UI cannot be undone), so this copy does nothing and says so (browser37:
+  // both ran). A page's stub of the same methods is not one (review37 R2: it switched this
+  // banner off); a stub that also makes `ready` a Promise and defines `__uspapi` would.
   const ME = Symbol.for("optout-bridge");
   if (w[ME]) return;
-  if (w.optoutBridge?.remember) return console.warn("optout-bridge: an earlier copy runs this page");
+  const old = w.optoutBridge;
+  if (old?.remember && old.ready instanceof Promise && w.__uspapi) return console.warn("optout-bridge: an earlier copy runs this page");
   w[ME] = 1;
 
   // "Do Not Sell or Share" and the states' opt-outs; "Opt out of all" means these four.

@@ -30,6 +30,10 @@ CASES = {
     # a site's own config object or command queue under the banner's name
     "object": "window.optoutBridge = {api: 'https://privacy.example.com'};",
     "queue": "window.optoutBridge = [];",
+    # a page's stub copying the documented methods to queue calls until the banner loads
+    # (review37 R2: its `remember` read as an earlier release, and the banner stepped aside)
+    "stub": "window.optoutBridge = {q: [], ready: {then() {}}, remember(c) { this.q.push(c); },"
+    " choose(c) { this.q.push(c); }, open() {}, identify() {}, reset() {}};",
     # ... made read-only (the banner cannot replace it: said once, everything else runs)
     "read-only": "Object.defineProperty(window, 'optoutBridge', {value: {}, writable: false});",
 }

@@ -16,7 +16,7 @@ from .conftest import ROOT, SHIPPED, WEB, BrowserFactory, FakeConsentApi, serve_
 
 pytestmark = pytest.mark.browser
 
-BUDGET = 8440  # bytes, minified and gzipped: the build's figure (scripts/build-banner.mjs)
+BUDGET = 8470  # bytes, minified and gzipped: the build's figure (scripts/build-banner.mjs)
 SRI = SHIPPED.with_name("banner.min.js.sri")
 
 
