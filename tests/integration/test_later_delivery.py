@@ -312,3 +312,26 @@ def test_a_check_of_a_failed_job_no_later_job_delivered_reads_only_its_marks(
     assert len(marks) == 1, counting.batch_gets
     assert counting.batch_gets[marks[0] + 1 :] == []
     assert status(pipe, first) == "failed"
+
+
+def test_a_denial_before_the_watch_recorded_the_later_delivery_is_refused(pipe: Pipeline) -> None:
+    """Every system refused R1 for good (nothing confirmed: a denial is still allowed), then
+    R3's jobs delivered its every flight, and the deadline watch has not checked R1 yet (up to
+    a day): the denial finds the cover itself and is refused, as after the watch's record
+    (review37b; before, it was written, and R1 read `denied` for good although every vendor
+    had confirmed its opt-out)."""
+    first = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor(refuse=True))
+    assert status(pipe, first) == "failed"
+    third = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    assert status(pipe, third) == "completed"
+    answer = deny(pipe, first)  # through the admin function, under its IAM role
+    assert answer["statusCode"] == 409, answer["body"]
+    assert status(pipe, first) == "completed"
