@@ -270,3 +270,68 @@ def test_optout_status_says_which_later_job_delivered_the_failed_one(
     line = f"failed job {first}:braze delivered later by {third}:braze ({delivered_at})"
     assert line in " ".join(ran.out.split())
     assert "completed" in ran.out
+
+
+class CountingClient:
+    """The DynamoDB client, with the keys of each BatchGetItem call noted."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.batch_gets: list[list[str]] = []
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        for request in kwargs["RequestItems"].values():
+            self.batch_gets.append(sorted(k["pk"]["S"] for k in request["Keys"]))
+        return self._client.batch_get_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.mark.parametrize("later", ["none", "part"])
+def test_a_check_of_a_failed_job_no_later_job_delivered_reads_only_its_marks(
+    pipe: Pipeline, later: str
+) -> None:
+    """The marks still name the failed job (no later job took over: the usual failed request,
+    checked daily, hourly once overdue, until a replay), or name it for one of its flights:
+    nothing can cover it, so the check reads no job the marks name (review37b: it read the
+    failed job itself again, a second BatchGetItem at every check)."""
+    # Given R1 {email, phone} refused at Braze for good, and no later job, or one for the email
+    body = {"email": EMAIL, "phone": PHONE, "purposes": ["sale"]}
+    first, _ = refused_then_cited(pipe, body)
+    if later == "part":
+        later_request(pipe, BODY, Vendor())
+    counting = CountingClient(pipe.aws.dynamodb)
+    at = datetime.now(UTC) + DAY
+    # When the watch checks R1
+    Watch(Table(counting, pipe.aws.table_name), WATCH, clock=lambda: at).check(
+        first, at, WatchReport(run_at=iso(at))
+    )
+    # Then the only BatchGetItem of ID# keys is the marks', and none reads a job after it
+    marks = [n for n, pks in enumerate(counting.batch_gets) if pks[0].startswith("ID#")]
+    assert len(marks) == 1, counting.batch_gets
+    assert counting.batch_gets[marks[0] + 1 :] == []
+    assert status(pipe, first) == "failed"
+
+
+def test_a_denial_before_the_watch_recorded_the_later_delivery_is_refused(pipe: Pipeline) -> None:
+    """Every system refused R1 for good (nothing confirmed: a denial is still allowed), then
+    R3's jobs delivered its every flight, and the deadline watch has not checked R1 yet (up to
+    a day): the denial finds the cover itself and is refused, as after the watch's record
+    (review37b; before, it was written, and R1 read `denied` for good although every vendor
+    had confirmed its opt-out)."""
+    first = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor(refuse=True))
+    assert status(pipe, first) == "failed"
+    third = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    assert status(pipe, third) == "completed"
+    answer = deny(pipe, first)  # through the admin function, under its IAM role
+    assert answer["statusCode"] == 409, answer["body"]
+    assert status(pipe, first) == "completed"

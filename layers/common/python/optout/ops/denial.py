@@ -31,6 +31,7 @@ from optout.errors import Conflict, InvalidInput, NotFound
 from optout.events import is_request
 from optout.identifier_text import holds_identifier, names_any
 from optout.ops import keys as ops_keys
+from optout.ops.later import record_later
 from optout.ops.reminders import remind_now
 from optout.status import DONE, FAILED, aggregate, proofs
 from optout.store import keys, transact
@@ -84,6 +85,10 @@ class DenialService:
                 "only a request to opt out or to limit can be denied", field="request_id"
             )
         check_reason(text, _values(event))
+        # A failed job later jobs delivered, which the deadline watch has not recorded yet (it
+        # checks within a day): recorded now, as the watch would, so it counts as confirmed
+        # (ops/later.py; review37b: the request was denied, and read `denied` for good)
+        items = items + record_later(self._table, items, covering, iso(now))
         status = aggregate(request_id, items, covering)
         if status is not None and status.status == "completed":
             raise Conflict(

@@ -77,13 +77,30 @@ def covered_by(
             for job_id, purposes in sorted(took.items())]  # fmt: skip
 
 
+def _takers(job: Item, marks: Mapping[tuple[str, str], Item], system: str) -> set[str] | None:
+    """The jobs the marks name for the failed `job`'s flights, or None when a mark is gone or
+    still names `job` for a purpose: nothing can cover it (`covered_by`), so none is read. The
+    usual failed request (no later job took over) is checked daily, hourly once overdue, until a
+    replay: one read (its marks) a check, not two (review37b)."""
+    own_id, names = str(job["job_id"]), set()
+    for flight in flights_of(job):
+        mark = marks.get((str(flight["pk"]), keys.delivery_sk(system))) or {}
+        for purpose in flight["purposes"]:
+            name = mark.get(job_attribute(str(purpose)))
+            if not name or str(name) == own_id:
+                return None
+            names.add(str(name))
+    return names
+
+
 def record_later(
     table: Table, items: list[Item], covering: Mapping[tuple[str, str], Item], now: str
 ) -> list[Item]:
     """Record, under the request, each of its failed jobs that later jobs delivered; the
-    records written (or found written by another check meanwhile) to read with `items`. Two
-    BatchGetItem calls (the marks, the jobs they name), only for a request with a failed job
-    not recorded yet; none for a request denied."""
+    records written (or found written by another check meanwhile) to read with `items`. One
+    BatchGetItem (the marks) for a request with a failed job not recorded yet, a second (the
+    jobs they name) only when every mark names another job (`_takers`); none for a request
+    denied."""
     if any(i["sk"] == DENIAL_SK for i in items):
         return []
     event = next((i for i in items if i["sk"] == keys.EVENT_SK), None)
@@ -95,11 +112,8 @@ def record_later(
     wanted = {(str(f["pk"]), keys.delivery_sk(system)) for system, job in failed
               for f in flights_of(job)}  # fmt: skip
     marks = batch_get(table, sorted(wanted), consistent=True)
-    names = {(system, str(mark[attribute]))
-             for system, job in failed for f in flights_of(job)
-             if (mark := marks.get((str(f["pk"]), keys.delivery_sk(system)))) is not None
-             for attribute in (job_attribute(str(p)) for p in f["purposes"])
-             if attribute in mark}  # fmt: skip
+    names = {(system, name) for system, job in failed
+             for name in _takers(job, marks, system) or ()}  # fmt: skip
     taker_keys = [(keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
                   for system, job_id in sorted(names)]  # fmt: skip
     found = batch_get(table, taker_keys, consistent=True) if taker_keys else {}
