@@ -204,6 +204,26 @@ def test_a_held_link_feeds_links_held(
     )
 
 
+def test_a_refused_hold_feeds_holds_refused(
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    emitted_metrics: EmittedMetrics,
+    translated: dict[str, Any],
+) -> None:
+    # Given an account whose cluster is full (the cap of 2) and whose undecided holds are at
+    # their bound (MAX_ASSERTED 1: one)
+    pipe = build_pipeline(aws, monkeypatch, MAX_CLUSTER_SIZE="2", MAX_ASSERTED="1")
+    for device in ("dev-refused-one-aaaaaaa", "dev-refused-two-aaaaaaa", "dev-refused-three-aaaa"):
+        # When it logs in on a third browser (neither held nor linked)
+        token = token_for(email="refused@example.com", device_id=device)
+        pipe.post("/v1/consent", {"device_id": device, "identity_token": token})
+        pipe.resolve()
+    # Then the refusal's metric is published, and an alarm reads it (holds37)
+    assert_alarms_read_what_was_published(
+        translated, emitted_metrics, test_a_refused_hold_feeds_holds_refused
+    )
+
+
 def test_a_job_part_still_over_the_bound_at_the_most_parts_feeds_its_alarm(
     pipe: Pipeline,
     monkeypatch: pytest.MonkeyPatch,
@@ -560,6 +580,7 @@ PROVED: dict[str, Callable[..., None]] = {
     "EventsFailedAlarm": test_a_failed_stream_record_feeds_events_failed,
     "AssertionsRefusedAlarm": test_a_refused_assertion_feeds_assertions_refused,
     "LinksHeldAlarm": test_a_held_link_feeds_links_held,
+    "HoldsRefusedAlarm": test_a_refused_hold_feeds_holds_refused,
     "JobsFailedAlarm": test_a_job_refused_for_good_feeds_jobs_failed,
     "VisibilityRefusedAlarm": test_a_refused_visibility_change_feeds_visibility_refused,
     "OverdueRequestsAlarm": test_overdue_and_due_soon_requests_feed_the_watchs_alarms,

@@ -46,6 +46,10 @@ def test_the_resolver_may_make_on_each_partition_only_the_calls_its_code_makes()
     def made(action: str, *keys: str) -> iam.Request:
         return request("ResolverFunction", action, TABLE, *keys)
 
+    def counting(attributes: tuple[str, ...]) -> iam.Request:
+        return iam.Request("ResolverFunction", "UpdateItem", "dynamodb:UpdateItem", TABLE,
+                           ("HOLD",), attributes)  # fmt: skip
+
     used = [
         made("dynamodb:DeleteItem", "REQ#r1"),  # delivery.delete_pending_job
         made("dynamodb:DeleteItem", "FAILED#braze"),  # delivery.forget_failed
@@ -53,6 +57,7 @@ def test_the_resolver_may_make_on_each_partition_only_the_calls_its_code_makes()
         made("dynamodb:Query", "FAILED#braze"),  # delivery.failed_jobs
         made("dynamodb:GetItem", "HOLD"),  # holds.get_hold
         made("dynamodb:PutItem", "HOLD"),  # a new hold; holds.decide
+        counting(("pk", "sk", "undecided", "expires_at")),  # holds.put_counted (holds37)
         made("dynamodb:PutItem", "ID#email#k"),  # store/identity.py's transactions
         made("dynamodb:UpdateItem", "ID#email#k"),
         made("dynamodb:Query", "ID#email#k"),
@@ -69,7 +74,7 @@ def test_the_resolver_may_make_on_each_partition_only_the_calls_its_code_makes()
         made("dynamodb:BatchWriteItem", "REQ#r1"),
         made("dynamodb:BatchWriteItem", "HOLD"),
         made("dynamodb:BatchWriteItem", "FAILED#braze"),
-        made("dynamodb:UpdateItem", "HOLD"),
+        counting(("pk", "sk", "status")),  # a hold's own attributes: only put, conditionally
         made("dynamodb:Query", "HOLD"),
         made("dynamodb:BatchGetItem", "HOLD"),
         made("dynamodb:BatchGetItem", "FAILED#braze"),

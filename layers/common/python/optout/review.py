@@ -9,6 +9,8 @@ rejection after it gets a 409 instead of an acknowledgement that will do nothing
 only changes the hold, but a second account's (`second_account`), or any hold of a browser's
 device apart from an account (a login held at the cluster cap: `holds.carries`), also writes a
 `hold_reject` event with it, whose resolution withdraws that account's carry to the browser.
+A decided hold that was counted on its account (`holds.put_counted`) is taken off the count in
+the same transaction.
 
 Every action records who took it: the signer's ARN (the admin function allow-listed it), as
 `evidence.acted_by` on the event and `decided_by` on the hold; never an identifier.
@@ -53,6 +55,7 @@ class ReviewService:
             transact.write(self._table, [
                 transact.put(self._table, event, "attribute_not_exists(pk)"),
                 holds.releasing(self._table, decided, request_id, str(event["received_at"])),
+                *holds.uncounting(self._table, hold),  # off its account's undecided holds
             ])  # fmt: skip
         except transact.Cancelled:
             raise Conflict("this hold was decided meanwhile", field="hold_id") from None
@@ -71,6 +74,7 @@ class ReviewService:
                 transact.write(self._table, [
                     transact.put(self._table, event, "attribute_not_exists(pk)"),
                     holds.rejecting(self._table, hold, request_id, str(event["received_at"])),
+                    *holds.uncounting(self._table, hold),  # off its account's undecided holds
                 ])  # fmt: skip
             except transact.Cancelled:
                 raise Conflict("this hold was decided meanwhile", field="hold_id") from None

@@ -566,12 +566,14 @@ class Resolver:
         accepted: list[KeyedIdentifier] = []
         carry: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []
         capped: list[tuple[KeyedIdentifier, KeyedIdentifier]] = []  # (account, device)
+        counted: dict[str, str] = {}  # a login's hold that may carry -> its account's pk
         added = 0
         if login and not forced and self._second_account(graph, pairs):
             # One hold (the device and the token's first identifier): a release joins them,
             # and the token's other identifiers, the account's own, are still linked to it.
             (device, first), rest = pairs[0], pairs[1:]
             held.append(self._account_hold(graph, device, first, request_id, at))
+            counted[held[-1]["sk"]] = first.pk
             pairs = [(first, other) for _, other in rest]
             # The account is logged in there: its opt-outs (never its opt-ins, never a GPC
             # register) are carried to the browser by an asserted edge, one per browser and
@@ -598,6 +600,7 @@ class Resolver:
                 held.append(self._cap_hold(a, b, (len(ca), len(cb)), request_id, at))
                 if login and holds.carries({"a": _ref(a), "b": _ref(b)}):
                     capped.append((b, a))
+                    counted[held[-1]["sk"]] = b.pk
                 continue
             write_link(self._table, a.pk, b.pk, request_id, at, self._expires())
             graph.merged(a.pk, b.pk, {"request_id": request_id, "expires_at": self._expires()})
@@ -611,7 +614,13 @@ class Resolver:
             found.append(old)
             return False  # counted as not new, as before (a lost answer's retry included)
 
-        new = sum(put_once(self._table, item, there) for item in held)
+        new, refused = self._put_holds(held, counted, there)
+        # Each held identifier of a login has its own hold: a refused one's account has no
+        # carry to this browser either.
+        full = {counted[sk] for sk in refused}
+        held = [h for h in held if h["sk"] not in refused]
+        carry = [(account, device) for account, device in carry if account.pk not in full]
+        capped = [(account, device) for account, device in capped if account.pk not in full]
         if login and not forced and not carry and capped:
             # The account is logged in there, but its cluster is full (a person's many
             # browsers over the years: each logout's `reset()`, each Safari purge, each private
@@ -626,6 +635,31 @@ class Resolver:
         if new:
             metrics.add_metric(name="LinksHeldForReview", unit="Count", value=new)
         return accepted, added, held, carry
+
+    def _put_holds(
+        self, held: list[Item], counted: dict[str, str], there: Callable[[Item], bool]
+    ) -> tuple[int, set[str]]:
+        """The holds not there yet, put: how many, and the sort keys of those refused. A
+        login's hold that may carry is counted on its account (`counted`): past `max_asserted`
+        undecided ones (made-up browser ids, a hold each: identity37 F3) it is neither held
+        nor linked, and carries nothing (`holds.put_counted`)."""
+        new, refused = 0, set()
+        for item in held:
+            if item["sk"] not in counted:
+                new += put_once(self._table, item, there)
+                continue
+            put, old = holds.put_counted(self._table, item, counted[item["sk"]],
+                                         self._caps.max_asserted)  # fmt: skip
+            new += put
+            if old is not None:
+                there(old)
+            elif not put:
+                refused.add(item["sk"])
+        if refused:
+            metrics.add_metric(name="HoldsRefused", unit="Count", value=len(refused))
+            logger.warning("a login's hold refused: its account has too many undecided holds",
+                           refused=len(refused))  # fmt: skip
+        return new, refused
 
     def _second_account(
         self, graph: Graph, pairs: list[tuple[KeyedIdentifier, KeyedIdentifier]]

@@ -8,6 +8,14 @@ arrived) hold the values a release needs.
 A hold is `held`, then `rejected` (by the route), or `releasing` (the route, with the release
 event in one transaction) and `released` (the resolver, once it linked the pair). Each step is
 conditional on the one before, so a hold is decided once.
+
+A login's hold that may carry (`carries`: a device held apart from an account) is counted, in
+the same partition, on a count item per account (`COUNT#<the account's pk>`: keyed hashes
+only): the hold's put and the count's ADD are one transaction, so a hold is counted once
+(a retried event finds its hold and adds nothing), and past `limit` undecided holds the
+account's next one is refused (neither held nor linked). The release or reject that decides a
+counted hold (named by its `counted`) takes one off in its own transaction. Identity37 F3:
+made-up browser ids gave one account a hold each, without bound.
 """
 
 from typing import Any
@@ -21,6 +29,7 @@ from optout.store.table import Table
 # SECOND_ACCOUNT, a login that would join a browser already linked to one account to another.
 CLUSTER_CAP = "cluster_cap"
 SECOND_ACCOUNT = "second_account"
+COUNT_PREFIX = "COUNT#"  # the count of an account's undecided holds, in the HOLD partition
 
 
 def carries(hold: Item) -> bool:
@@ -43,14 +52,57 @@ def hold_item(
             "cluster_b": sizes[1], "cap": cap, "held_at": at, "expires_at": expires_at}  # fmt: skip
 
 
+def count_sk(account_pk: str) -> str:
+    return f"{COUNT_PREFIX}{account_pk}"
+
+
+def put_counted(table: Table, item: Item, account_pk: str, limit: int) -> tuple[bool, Item | None]:
+    """The hold `item`, counted on `account_pk`, in one transaction, if it is not there yet and
+    the account has fewer than `limit` undecided counted holds: (True, None). A hold already
+    there (a retry, a later login on that browser): (False, the hold found). Refused at the
+    limit: (False, None). A lost answer that botocore sends again carries the same
+    ClientRequestToken (TransactWriteItems is idempotent for 10 minutes), so it counts once."""
+    counted = item | {"counted": count_sk(account_pk)}
+    hold = transact.put(table, counted, "attribute_not_exists(pk)")
+    hold["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    count = transact.update(
+        table, (keys.HOLD_PK, count_sk(account_pk)),
+        "ADD undecided :one SET expires_at = :e",
+        {":one": 1, ":e": item["expires_at"], ":limit": limit},
+        "attribute_not_exists(undecided) OR undecided < :limit",
+    )  # fmt: skip
+    try:
+        transact.write(table, [hold, count])
+    except transact.Cancelled as cancelled:
+        if 0 not in cancelled.failed:
+            return False, None
+        return False, cancelled.found.get(0) or get_hold(table, item["sk"], consistent=True)
+    return True, None
+
+
+def uncounting(table: Table, hold: Item) -> list[dict[str, Any]]:
+    """The transaction step that takes a counted hold off its account's count, with the step
+    that decides it (none for a hold made before the count, or not counted). The count keeps
+    an expiry (the hold's) if the item had lapsed meanwhile."""
+    if not hold.get("counted"):
+        return []
+    return [transact.update(
+        table, (keys.HOLD_PK, str(hold["counted"])),
+        "ADD undecided :minus SET expires_at = if_not_exists(expires_at, :e)",
+        {":minus": -1, ":e": hold.get("expires_at", 0)},
+    )]  # fmt: skip
+
+
 def list_holds(table: Table, limit: int) -> list[Item]:
     """Undecided holds first, then decided ones, each newest first. The whole partition is
-    read: its sort keys start with a random request id, so no key range is the newest."""
-    holds = query.items(
+    read: its sort keys start with a random request id, so no key range is the newest (the
+    accounts' counts, read with them, are left out)."""
+    found = query.items(
         table,
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": keys.HOLD_PK}},
     )
+    holds = [h for h in found if not str(h["sk"]).startswith(COUNT_PREFIX)]
     newest = sorted(holds, key=lambda h: str(h["held_at"]), reverse=True)
     return sorted(newest, key=lambda h: h.get("status") != "held")[:limit]
 

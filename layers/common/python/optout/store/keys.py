@@ -25,6 +25,8 @@ ID#<type>#<hash>        DELIVERY#<system>       purposes a job carries or carrie
                                                 system (inflight), naming the job; the job's
                                                 status says whether it was confirmed
 HOLD                    <request_id>#<n>        a verified link held for review (cluster cap)
+HOLD                    COUNT#ID#<type>#<hash>  an account's count of undecided login holds
+                                                (store/holds.py `put_counted`; holds37)
 
 Index ByDay (sparse: EVENT items only): day_pk = RCV#<yyyy-mm-dd>#<first hex digit of the
 request id>, sort key received_at; projects request_id, deadline, source, event_type.

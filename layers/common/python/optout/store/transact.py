@@ -4,7 +4,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from optout.store.codec import Item, serialize
+from optout.store.codec import Item, deserialize, serialize
 from optout.store.conditional import retry_conflicts
 from optout.store.table import Table
 
@@ -52,11 +52,14 @@ def delete(table: Table, key: tuple[str, str]) -> dict[str, Any]:
 
 
 class Cancelled(Exception):
-    """A condition failed; `failed` holds the indexes of the operations whose condition did."""
+    """A condition failed; `failed` holds the indexes of the operations whose condition did,
+    `found` the item each of them met, by index, when its operation asked for it
+    (ReturnValuesOnConditionCheckFailure ALL_OLD) and there was one."""
 
-    def __init__(self, failed: list[int]) -> None:
+    def __init__(self, failed: list[int], found: dict[int, Item] | None = None) -> None:
         super().__init__(f"transaction cancelled by conditions at {failed}")
         self.failed = failed
+        self.found = found or {}
 
 
 def write(table: Table, operations: list[dict[str, Any]]) -> None:
@@ -75,4 +78,5 @@ def write(table: Table, operations: list[dict[str, Any]]) -> None:
         failed = [n for n, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
         if not failed and reasons:
             raise  # cancelled for another reason (throttling, conflicts past the retries)
-        raise Cancelled(failed) from None
+        found = {n: deserialize(dict(reasons[n]["Item"])) for n in failed if reasons[n].get("Item")}
+        raise Cancelled(failed, found) from None

@@ -1,0 +1,145 @@
+"""An account's count of undecided holds (store/holds.py `put_counted`) stays right while
+resolvers and an operator's decision run at once (holds37; docs/decisions.md, "One account's
+undecided holds are bounded").
+
+An email E whose cluster is full (cap 2: E and a browser) already has BOUND - 1 undecided login
+holds. Then, at once: two logins of E on two new browsers (room for one), the same login
+resolved twice (a retried batch beside its first run), and an operator rejecting one of the
+holds. The scheduler of tests/support/interleave.py switches at every DynamoDB call, at every
+single point in turn and in orders hypothesis draws. After each run:
+- nothing raised;
+- the count is the number of E's holds still `held` (none counted twice, none lost);
+- never more than BOUND are held, and a new login found room when one was free.
+"""
+
+import itertools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from local.aws_resources import create_queues, create_table
+from local.moto_guard import guarded
+from optout.events import CapturedEvent, KeyedIdentifier
+from optout.identifiers import Identifier
+from optout.jobs_queue import JobQueue
+from optout.resolver.clusters import Caps
+from optout.resolver.service import Resolver
+from optout.review import ReviewService
+from optout.settings import LOCAL_HASH_KEY
+from optout.store import holds, keys
+from optout.store.codec import Item, deserialize
+from optout.store.table import Table
+from optout.systems import load_systems
+from tests.conftest import Aws
+from tests.support.interleave import BatonClient, Scheduler
+
+SECRET = LOCAL_HASH_KEY.encode()
+SYSTEMS = load_systems("layers/common/config/systems.json")
+QUEUE_KEYS = sorted({s.queue_key for s in SYSTEMS.systems})
+RETENTION = 1095
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+BOUND = 3
+OPERATOR = "arn:aws:iam::123456789012:user/operator"
+pytestmark = [
+    pytest.mark.usefixtures("expressions_parsed_once"),  # moto's parsing: half the time
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+_n = itertools.count(1)
+_tables = itertools.count()
+
+
+def keyed(id_type: str, value: str) -> KeyedIdentifier:
+    return KeyedIdentifier.of(SECRET, Identifier(id_type, value))  # type: ignore[arg-type]
+
+
+E = keyed("email", "bound-race@example.com")
+DEVICES = [keyed("device_id", f"dev-bound-race-{n:02d}-aaaaa") for n in range(BOUND + 3)]
+
+
+def login(device: KeyedIdentifier, at: datetime) -> Item:
+    """A browser's login: its device linked to E by a token."""
+    return CapturedEvent(
+        request_id=f"00000000-0000-4000-8000-{next(_n):012d}", event_type="consent",
+        source="banner", received_at=at, deadline=(at + timedelta(days=45)).date(),
+        opt_out={}, gpc=False, identifiers=(device, E), links=((device, E),), evidence={},
+        fingerprint="x", asserts=(), confirm_opt_in=True, roles=("device", "verified"),
+    ).to_item(RETENTION)  # fmt: skip
+
+
+class Tables:
+    def __init__(self, aws: Aws) -> None:
+        urls, _, _ = create_queues(aws.sqs, QUEUE_KEYS, "bound-race")
+        self.aws = aws
+        self.queue = JobQueue(aws.sqs, urls[QUEUE_KEYS[0]].replace(f"-{QUEUE_KEYS[0]}-",
+                                                                   "-{queue_key}-"))  # fmt: skip
+
+    def resolver(self, table: Table) -> Resolver:
+        return Resolver(table, SYSTEMS, self.queue, Caps(max_size=2, max_asserted=BOUND),
+                        clock=lambda: T0 + timedelta(hours=1),
+                        retention_days=RETENTION)  # fmt: skip
+
+    def fresh(self) -> tuple[Table, Item]:
+        """E's cluster full, with BOUND - 1 undecided holds; the first hold's item."""
+        name = f"bound-race-{next(_tables)}"
+        create_table(self.aws.dynamodb, name)
+        table = Table(self.aws.dynamodb, name)
+        for n in range(BOUND):  # the first is linked (the cap), the others held
+            self.resolver(table).process(login(DEVICES[n], T0 + timedelta(minutes=n)))
+        first = sorted(holds.list_holds(table, 100), key=lambda h: str(h["held_at"]))[0]
+        assert undecided(table) == BOUND - 1
+        return table, first
+
+
+def undecided(table: Table) -> int:
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key={
+        "pk": {"S": keys.HOLD_PK}, "sk": {"S": holds.count_sk(E.pk)}})  # fmt: skip
+    return int(deserialize(raw["Item"])["undecided"]) if "Item" in raw else 0
+
+
+def run_at_once(aws: Aws, plan: list[tuple[int, int]]) -> None:
+    tables = Tables(aws)
+    table, first = tables.fresh()
+    late = [login(DEVICES[BOUND], T0 + timedelta(minutes=30)),
+            login(DEVICES[BOUND + 1], T0 + timedelta(minutes=31))]  # fmt: skip
+    scheduler = Scheduler(plan)
+    baton = Table(BatonClient(aws.dynamodb, scheduler), table.name)  # type: ignore[arg-type]
+
+    def resolving(item: Item) -> Callable[[], None]:
+        def run() -> None:
+            tables.resolver(baton).process(item)
+
+        return run
+
+    def rejecting() -> None:
+        ReviewService(baton, None, RETENTION).reject(keys.hold_id(first["sk"]), OPERATOR)
+
+    tasks = {"a-login": resolving(late[0]), "b-login": resolving(late[1]),
+             "c-retry": resolving(late[0]), "d-reject": rejecting}  # fmt: skip
+    with guarded():
+        scheduler.run(tasks)
+    every = holds.list_holds(table, 100)
+    held = [h for h in every if h["status"] == "held"]
+    trace = "".join(name[0] for name in scheduler.trace)
+    assert undecided(table) == len(held), trace
+    assert all(h.get("counted") == holds.count_sk(E.pk) for h in every), trace
+    # BOUND - 1 held, one rejected (a place freed), two logins: the first to write always
+    # finds room, the second when the reject was written before it
+    new = [h for h in every if h["a"]["key"] in (DEVICES[BOUND].key, DEVICES[BOUND + 1].key)]
+    assert len(new) in (1, 2), trace
+    assert len(held) == BOUND - 1 - 1 + len(new) <= BOUND, trace
+    table.client.delete_table(TableName=table.name)
+
+
+@pytest.mark.parametrize("first", range(4))
+def test_every_single_preemption_keeps_the_count_right(aws: Aws, first: int) -> None:
+    for calls in range(45):
+        run_at_once(aws, [(first, calls)])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(plan=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 8)), max_size=12))
+def test_drawn_interleavings_keep_the_count_right(aws: Aws, plan: list[tuple[int, int]]) -> None:
+    run_at_once(aws, plan)
