@@ -7,14 +7,18 @@ statements' partitions is refused). An UpdateItem's `dynamodb:Attributes` are it
 and every top-level name its update and condition expressions use, with
 `StringEqualsIfExists` on `dynamodb:ReturnValues` (absent: the statement holds). A
 transaction is authorised item by item, as DynamoDB does; `SendMessageBatch` needs
-`sqs:SendMessage`.
+`sqs:SendMessage`. A transaction's Update is checked as an UpdateItem, its names included
+(AWS authorises each item of a transaction as the single-item action it stands for: "Using
+IAM with DynamoDB transactions", checked 2026-12-04,
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
 
 Not modelled, so more lenient than AWS where a statement limits `dynamodb:Attributes`: the
 names of a PutItem's item, of a GetItem's, BatchGetItem's or DeleteItem's projection or
-condition, and of a transaction's items are not collected (the set is empty, which
-ForAllValues lets through). No role limits attributes on those calls today; the workers'
-attribute-limited writes are UpdateItems. `ReturnValuesOnConditionCheckFailure` is not read
-as `dynamodb:ReturnValues`.
+condition, and of a transaction's Put, Delete and ConditionCheck items are not collected (the
+set is empty, which ForAllValues lets through). No role limits attributes on those calls
+today; the attribute-limited writes are UpdateItems (the count of an account's holds among
+them, written only in transactions: store/holds.py). `ReturnValuesOnConditionCheckFailure`
+is not read as `dynamodb:ReturnValues`.
 
 moto enforces no IAM. The local stack refuses, as AWS would, a call a handler makes that its
 role does not allow (`install`), and the tests check every call their handlers make
@@ -145,9 +149,12 @@ def _dynamodb_requests(
         for entry in params["TransactItems"]:
             ((kind, body),) = entry.items()
             key = body.get("Item", body.get("Key", {}))
-            made.append(
-                make(f"dynamodb:{TRANSACT_ACTIONS[kind]}", _table(body["TableName"]), (pk_of(key),))
-            )
+            action = f"dynamodb:{TRANSACT_ACTIONS[kind]}"
+            item = make(action, _table(body["TableName"]), (pk_of(key),))
+            if kind == "Update":  # authorised as an UpdateItem, its names included (review37c)
+                named = (*key, *_expression_names(body, "UpdateExpression", "ConditionExpression"))
+                item = replace(item, attributes=tuple(dict.fromkeys(named)))
+            made.append(item)
         return made
     if operation in ("BatchGetItem", "BatchWriteItem"):
         made = []

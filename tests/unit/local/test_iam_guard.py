@@ -171,3 +171,35 @@ def test_a_worker_may_keep_a_lost_answer_beside_its_jobs_receipt(
     assert job_store.keep_lost_answer(Table(client, aws.table_name), stored, answer)
     running[0] = None
     assert {i["sk"]: i for i in aws.items()}["JOB#segment"]["lost_answers"] == [answer]
+
+
+def test_a_transactions_update_is_held_to_the_roles_attribute_limit(
+    guarded: tuple[Aws, list[str | None]],
+) -> None:
+    # review37c: a transaction's Update is authorised as an UpdateItem, names included (AWS,
+    # "Using IAM with DynamoDB transactions"); the local check read none of them, so the
+    # resolver's UpdateItem on HOLD, limited to an account's count, let a transaction rewrite a
+    # hold's own `status`
+    from optout.store import holds, transact  # noqa: PLC0415 - the layer's, as deployed
+    from optout.store.table import Table  # noqa: PLC0415
+
+    aws, running = guarded
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    table = Table(client, aws.table_name)
+    hold = {"pk": "HOLD", "sk": "r1#000", "kind": "hold", "status": "held", "expires_at": 9,
+            "a": {"type": "device_id", "key": "d"}, "b": {"type": "email", "key": "e"}}  # fmt: skip
+    running[0] = "ResolverFunction"
+    # When the resolver's transaction sets a hold's status with an Update: refused
+    with pytest.raises(ClientError) as refused:
+        status = transact.update(table, ("HOLD", "r1#000"), "SET #s = :s", {":s": "released"},
+                                 names={"#s": "status"})  # fmt: skip
+        transact.write(table, [status])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    # Then its own counted hold goes through: the hold's put and the count's ADD
+    assert holds.put_counted(table, hold, "ID#email#e", 20) == (True, None)
+    # ... and the admin's decision takes it off the count
+    running[0] = "AdminFunction"
+    transact.write(table, holds.uncounting(table, hold | {"counted": holds.count_sk("ID#email#e")}))
+    running[0] = None
+    items = {i["sk"]: i for i in aws.items()}
+    assert (items["r1#000"]["status"], items["COUNT#ID#email#e"]["undecided"]) == ("held", 0)
