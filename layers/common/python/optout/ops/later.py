@@ -53,44 +53,40 @@ def covered_by(
     `completed_at`, the purposes it took over), or None when a flight is not covered.
     `marks`: the identities' marks for the job's system, by identity pk; `named`: the jobs
     those marks name, by job id."""
-    flights = flights_of(job)
-    if not flights:
+    takers = _takers(job, marks)
+    if not takers:
         return None
-    own_id = str(job["job_id"])
     took: dict[str, set[str]] = {}
-    for flight in flights:
-        pk = str(flight["pk"])
-        identity = keys.split_identity_pk(pk)
-        mark = marks.get(pk) or {}
-        for purpose in flight["purposes"]:
-            taker_id = mark.get(job_attribute(str(purpose)))
-            taker = named.get(str(taker_id)) if taker_id else None
-            if taker is None or str(taker_id) == own_id or taker.get("status") != "done":
-                return None
-            if not taker.get("completed_at"):  # a done job always has one: else no date to give
-                return None
-            if identity not in taken(taker):
-                return None
-            took.setdefault(str(taker_id), set()).add(str(purpose))
+    for pk, purpose, taker_id in takers:
+        taker = named.get(taker_id)
+        if taker is None or taker.get("status") != "done":
+            return None
+        if not taker.get("completed_at"):  # a done job always has one: else no date to give
+            return None
+        if keys.split_identity_pk(pk) not in taken(taker):
+            return None
+        took.setdefault(taker_id, set()).add(purpose)
     return [{"request_id": job_id.rsplit(":", 1)[0], "job_id": job_id,
              "completed_at": str(named[job_id]["completed_at"]), "purposes": sorted(purposes)}
             for job_id, purposes in sorted(took.items())]  # fmt: skip
 
 
-def _takers(job: Item, marks: Mapping[tuple[str, str], Item], system: str) -> set[str] | None:
-    """The jobs the marks name for the failed `job`'s flights, or None when a mark is gone or
-    still names `job` for a purpose: nothing can cover it (`covered_by`), so none is read. The
-    usual failed request (no later job took over) is checked daily, hourly once overdue, until a
-    replay: one read (its marks) a check, not two (review37b)."""
-    own_id, names = str(job["job_id"]), set()
+def _takers(job: Item, marks: Mapping[str, Item]) -> list[tuple[str, str, str]] | None:
+    """(identity pk, purpose, the job its mark names) for each purpose of each flight of the
+    failed `job`, or None when a mark is gone or still names `job` for a purpose: nothing can
+    cover it. `record_later` reads the named jobs only when this is not None: the usual failed
+    request (no later job took over) is checked daily, hourly once overdue, until a replay:
+    one read (its marks) a check, not two (review37b)."""
+    own_id, found = str(job["job_id"]), []
     for flight in flights_of(job):
-        mark = marks.get((str(flight["pk"]), keys.delivery_sk(system))) or {}
+        pk = str(flight["pk"])
+        mark = marks.get(pk) or {}
         for purpose in flight["purposes"]:
             name = mark.get(job_attribute(str(purpose)))
             if not name or str(name) == own_id:
                 return None
-            names.add(str(name))
-    return names
+            found.append((pk, str(purpose), str(name)))
+    return found
 
 
 def record_later(
@@ -112,16 +108,17 @@ def record_later(
     wanted = {(str(f["pk"]), keys.delivery_sk(system)) for system, job in failed
               for f in flights_of(job)}  # fmt: skip
     marks = batch_get(table, sorted(wanted), consistent=True)
+    by_system = {system: {pk: mark for (pk, sk), mark in marks.items()
+                          if sk == keys.delivery_sk(system)} for system, _ in failed}  # fmt: skip
     names = {(system, name) for system, job in failed
-             for name in _takers(job, marks, system) or ()}  # fmt: skip
+             for _, _, name in _takers(job, by_system[system]) or ()}  # fmt: skip
     taker_keys = [(keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
                   for system, job_id in sorted(names)]  # fmt: skip
     found = batch_get(table, taker_keys, consistent=True) if taker_keys else {}
     written: list[Item] = []
     for system, job in failed:
-        by_pk = {pk: mark for (pk, sk), mark in marks.items() if sk == keys.delivery_sk(system)}
         named = {str(j["job_id"]): j for (_, sk), j in found.items() if sk == keys.job_sk(system)}
-        delivered = covered_by(job, by_pk, named)
+        delivered = covered_by(job, by_system[system], named)
         if delivered is None:
             continue
         record = {
