@@ -82,7 +82,7 @@ def _measure(pipeline: MotoPipeline, count: int, progress: Progress) -> dict[str
             answer = pipeline.post(event)
             elapsed = time.perf_counter() - started
             collections.open = None
-            bare = _bare_put(pipeline, kept, answer)
+            bare = _bare_put(kept, answer)
             collections.open = "put_item" if measured else None
             started = time.perf_counter()
             pipeline.dynamodb.put_item(**bare)
@@ -104,7 +104,7 @@ def _measure(pipeline: MotoPipeline, count: int, progress: Progress) -> dict[str
     }
 
 
-def _bare_put(pipeline: MotoPipeline, kept: dict[str, Any], answer: Any) -> dict[str, Any]:
+def _bare_put(kept: dict[str, Any], answer: Any) -> dict[str, Any]:
     """The handler's PutItem again: same item, a key that is free."""
     if answer["statusCode"] != 202:
         raise RuntimeError(f"capture refused a benchmark request: {answer['body']}")
