@@ -353,8 +353,10 @@ def test_each_jobs_queue_has_an_alarm_on_its_oldest_messages_age(
     translated: dict[str, Any],
 ) -> None:
     # The expiry clock nothing watched (review s31 abuse F4). SQS leaves a message received 3
-    # times or more out of the figure, so a job waiting out a long Retry-After counts at most
-    # two legs: the threshold is above them, and far enough below the retention that a
+    # times or more out of the figure, with a redrive policy too, so a job waiting out a long
+    # Retry-After counts at most two legs, three if the third receive still counts (SQS's
+    # metrics page names the threshold both ways, checked 2026-12-04; docs/operations.md, "A
+    # backlog"): the threshold is above three, and far enough below the retention that a
     # message received at it still has every leg of its own retries left.
     resources = translated["Resources"]
     for system in load_systems(SYSTEMS_JSON).systems:
@@ -371,11 +373,32 @@ def test_each_jobs_queue_has_an_alarm_on_its_oldest_messages_age(
         )  # fmt: skip
         receives = resources[f"{key}JobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         retention = resources[f"{key}JobsQueue"]["Properties"]["MessageRetentionPeriod"]
-        assert 2 * LEG < alarm["Threshold"] <= retention - receives * LEG, key
+        assert 3 * LEG < alarm["Threshold"] <= retention - receives * LEG, key
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == {
             "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
         }
+
+
+def test_each_worker_gives_up_on_the_receive_its_queue_moves_the_message_on(
+    translated: dict[str, Any],
+) -> None:
+    # What <system>BacklogAgeAlarm cannot see (a message received 3 times or more) is a job in
+    # the worker's retries, and it must end in an alarm within the receives left: the worker's
+    # last allowed receive (MAX_RECEIVE_COUNT) fails the job for good (JobsFailedAlarm) as SQS
+    # moves its message to the DLQ (<system>DeadLetterAlarm). Set above the queue's
+    # maxReceiveCount, every retried-out job would reach the DLQ still pending and never be
+    # failed; below it, jobs would fail with receives unused (docs/operations.md, "What the
+    # figure leaves out is alarmed elsewhere").
+    resources = translated["Resources"]
+    for system in load_systems(SYSTEMS_JSON).systems:
+        key = system.queue_key
+        queue = resources[f"{key}JobsQueue"]["Properties"]
+        worker = resources[f"{key}Worker"]["Properties"]["Environment"]["Variables"]
+        receives = int(queue["RedrivePolicy"]["maxReceiveCount"])
+        assert int(worker["MAX_RECEIVE_COUNT"]) == receives, key
+        # Out of the figure from the third receive on: at most this long before either alarm
+        assert (receives - 3) * LEG <= 3 * 24 * 3600, key
 
 
 def test_the_workers_visibility_margin_covers_how_long_a_poller_may_hold_a_batch(
