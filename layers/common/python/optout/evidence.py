@@ -16,11 +16,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from optout.identifier_text import holds_email, holds_identifier, holds_number
+from optout.identifier_text import (
+    holds_email,
+    holds_grouped_number,
+    holds_identifier,
+    holds_number,
+)
 
 MAX_USER_AGENT = 512
 REDACTED = "(redacted)"
 _MAX_PORT = 65535
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")  # kept as it is, like a bracketed IPv6 literal
 AGENT_KEYS = ("name", "agent_id")
 # An import's `jurisdiction_from`: the row named it, or it had none and took the import's
 # default (California's deadline, counted `unknown` in the §7102 groups; review s31 counsel F6)
@@ -71,8 +77,9 @@ def sanitise_page_url(url: str | None) -> str | None:
 def _authority(hostport: str) -> str:
     """The host as typed (it is whatever the caller sent), but `(redacted)` whole when it holds
     an email (`jane%40example.com.shop.example`: where the address ends is anyone's guess) and
-    each dot-separated label holding a phone (`14155550132.sms.example`) as `(redacted)`; an
-    IP literal kept as it is; the port only if it is one (digits, at most 65535: too short to
+    each dot-separated label holding a phone (`14155550132.sms.example`) as `(redacted)`, and
+    whole when a phone is written across its labels (`415.555.0132.sms.example`); an IP
+    literal kept as it is; the port only if it is one (digits, at most 65535: too short to
     hold a phone; `:4155550132` goes)."""
     host, colon, port = hostport.rpartition(":")
     if not colon or "]" in port:  # no port (`[::1]` alone ends in "]", not a port)
@@ -85,6 +92,8 @@ def _authority(hostport: str) -> str:
         host = REDACTED
     else:
         host = ".".join(REDACTED if holds_number(s) else s for s in host.split("."))
+        if not _IPV4.fullmatch(host) and holds_grouped_number(host):
+            host = REDACTED  # a phone written across labels (415.555.0132.sms.example)
     return f"{host}:{port}" if port else host
 
 
@@ -101,7 +110,8 @@ def sanitise_user_agent(text: str | None) -> str | None:
     """The `product/version` tokens only (`Mozilla/5.0 … Chrome/120.0.6099.109 Safari/537.36`):
     comments and loose words go, and so does a token holding an email or phone. A version's
     dot-separated parts are judged one by one: a browser's 120.0.6099.109 is not a phone, nor
-    is a date-stamped build (every Firefox's Gecko/20100101)."""
+    is a date-stamped build (every Firefox's Gecko/20100101); and the version whole by the
+    shape of a phone written in groups (`415.555.0132`, `44.20.7946.0958`: holds_grouped_number)."""
     kept = [
         token
         for token in (text or "")[:MAX_USER_AGENT].split()
@@ -112,7 +122,11 @@ def sanitise_user_agent(text: str | None) -> str | None:
 
 def _names_person(token: str) -> bool:
     name, _, version = token.partition("/")
-    return holds_email(token) or any(holds_number(p) for p in (name, *version.split(".")))
+    return (
+        holds_email(token)
+        or any(holds_number(p) for p in (name, *version.split(".")))
+        or holds_grouped_number(version)
+    )
 
 
 def sanitise_agent(agent: dict[str, str | None] | None) -> dict[str, str] | None:
