@@ -324,3 +324,23 @@ def test_a_page_url_holding_a_joined_address_or_grouped_phone_is_redacted(
 def test_a_policy_version_or_agent_holding_a_joined_address_is_redacted(version: str) -> None:
     assert sanitise_policy_version(version) == "(redacted)"
     assert sanitise_agent({"name": version}) == {"name": "(redacted)"}
+
+
+def test_the_requests_own_values_are_redacted_as_words_in_each_free_text() -> None:
+    named = ["CUST-88231"]
+    assert sanitise_page_url("https://shop.example/a/cust-88231/b", named) == (
+        "https://shop.example/a/(redacted)/b"
+    )
+    assert sanitise_page_url("https://shop.example/a/CUST-882310/b", named) == (
+        "https://shop.example/a/CUST-882310/b"  # another value, not this one as a word
+    )
+    assert sanitise_policy_version("v3 CUST-88231", named=named) == "(redacted)"
+    assert sanitise_policy_version("CUST-88231", deployed="CUST-88231", named=named) == (
+        "CUST-88231"  # the operator's own setting
+    )
+    assert sanitise_agent({"name": "Agent", "agent_id": "CUST-88231"}, named) == {
+        "name": "Agent", "agent_id": "(redacted)"
+    }  # fmt: skip
+    assert sanitise_user_agent("Mozilla/5.0 Acct/CUST-88231", named) == "Mozilla/5.0"
+    sent = _evidence(_ctx(), page_url="https://shop.example/CUST-88231", named=named)
+    assert sent["page_url"] == "https://shop.example/(redacted)"
