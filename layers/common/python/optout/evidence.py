@@ -11,7 +11,7 @@ agent's name is kept (docs/operations.md says so).
 """
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -74,9 +74,8 @@ def sanitise_page_url(url: str | None, named: Collection[str] = ()) -> str | Non
         return None
     # A path segment holding an email or a phone (/users/jane@example.com/, /sms/+1415…/), or
     # the request's own customer id (/account/CUST-88231/)
-    path = "/".join(
-        REDACTED if holds_identifier(s) or _names(s, named) else s for s in parts.path.split("/")
-    )
+    judge = _judge(holds_identifier, named)
+    path = "/".join(REDACTED if judge(s) else s for s in parts.path.split("/"))
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
@@ -97,10 +96,9 @@ def _authority(hostport: str, named: Collection[str] = ()) -> str:
     elif holds_email(host):
         host = REDACTED
     else:
-        host = ".".join(
-            REDACTED if holds_number(s) or _names(s, named) else s for s in host.split(".")
-        )
-        if not _IPV4.fullmatch(host) and holds_grouped_number(host):
+        judge = _judge(holds_number, named)
+        host = ".".join(REDACTED if judge(s) else s for s in host.split("."))
+        if holds_grouped_number(host) and not _IPV4.fullmatch(host):
             host = REDACTED  # a phone written across labels (415.555.0132.sms.example)
     return f"{host}:{port}" if port else host
 
@@ -123,10 +121,11 @@ def sanitise_user_agent(text: str | None, named: Collection[str] = ()) -> str | 
     dot-separated parts are judged one by one: a browser's 120.0.6099.109 is not a phone, nor
     is a date-stamped build (every Firefox's Gecko/20100101); and the version whole by the
     shape of a phone written in groups (`415.555.0132`, `44.20.7946.0958`: holds_grouped_number)."""
+    judge = _judge(_names_person, named)
     kept = [
         token
         for token in (text or "")[:MAX_USER_AGENT].split()
-        if _PRODUCT.fullmatch(token) and not _names_person(token) and not _names(token, named)
+        if _PRODUCT.fullmatch(token) and not judge(token)
     ]
     return " ".join(kept) or None
 
@@ -159,6 +158,12 @@ def _names(text: str, named: Collection[str]) -> bool:
     """Whether `text` holds one of the request's own identifier values as a word (names_any:
     four characters or more, any case): a customer id has no shape, but this one is at hand."""
     return bool(named) and names_any(text, named)
+
+
+def _judge(rule: Callable[[str], bool], named: Collection[str]) -> Callable[[str], bool]:
+    """`rule`, or `rule` and the request's own values (`_names`) when it named any: a banner
+    call names none, and its per-segment and per-token checks stay one call each."""
+    return (lambda text: rule(text) or names_any(text, named)) if named else rule
 
 
 def evidence(

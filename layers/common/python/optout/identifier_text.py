@@ -135,13 +135,15 @@ def holds_grouped_number(text: str) -> bool:
     read = plain(text)
     if len(read) < _GROUPED_SHORTEST:
         return False  # most versions (537.36, 5.0): too short to hold one
-    for found in GROUPED_NUMBER.finditer(read):
+    found = GROUPED_NUMBER.search(read)  # finditer's matches, without its iterator's cost
+    while found is not None:
         digits = sum(ch.isdigit() for ch in found[0])
         dated = _GROUPED_DATE.match(found[0])
         if dated and _calendar_date(*dated.groups()):
             digits -= 8  # the date's digits are the stamp's, not a phone's
         if digits >= 10:
             return True
+        found = GROUPED_NUMBER.search(read, found.end())
     return False
 
 
