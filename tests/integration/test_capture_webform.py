@@ -669,3 +669,35 @@ def test_a_page_urls_host_or_port_holding_an_identifier_is_not_kept(
     assert answer["statusCode"] == 202
     (item,) = aws.items()
     assert item["evidence"]["page_url"] == kept
+
+
+@pytest.mark.parametrize("route", ["/v1/opt-out", "/v1/consent"])
+def test_the_requests_own_customer_id_in_its_free_text_is_redacted(
+    aws: Aws, capture: ModuleType, route: str
+) -> None:
+    # A customer id has no shape, but capture has this request's at hand: one repeated in the
+    # page path, a host label, the policy version or a user agent token is not kept (session 38)
+    named = {"customer_id": "CUST-88231"}
+    who = {"email": "pat@example.org", **named} if route == "/v1/opt-out" else {
+        "device_id": "3f1c2a9e-8b7d-4c1e-9f00-1a2b3c4d5e6f", "opt_out": {"sale": True},
+        "identity": named}  # fmt: skip
+    body = {**who, "page_url": "https://cust-88231.shop.example/account/CUST-88231/privacy",
+            "policy_version": "v3 cust-88231"}  # fmt: skip
+    agent = "Mozilla/5.0 Acct/CUST-88231 Safari/537.36"
+    answer = invoke(capture, http_event("POST", route, body, headers={"user-agent": agent}))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    kept = "https://(redacted).shop.example/account/(redacted)/privacy"
+    assert item["evidence"]["page_url"] == kept
+    assert item["evidence"]["policy_version"] == "(redacted)"
+    assert item["evidence"]["user_agent"] == "Mozilla/5.0 Safari/537.36"
+
+
+def test_another_customer_id_in_the_free_text_is_kept(aws: Aws, capture: ModuleType) -> None:
+    # Only the request's own values are at hand: another shapeless id is text like any other
+    body = {"email": "pat@example.org", "customer_id": "CUST-88231",
+            "page_url": "https://shop.example.com/account/CUST-10001/privacy"}  # fmt: skip
+    answer = invoke(capture, http_event("POST", "/v1/opt-out", body))
+    assert answer["statusCode"] == 202
+    (item,) = aws.items()
+    assert item["evidence"]["page_url"] == "https://shop.example.com/account/CUST-10001/privacy"

@@ -259,3 +259,88 @@ def test_only_a_jurisdiction_the_requester_named_counts_as_stated() -> None:
     assert not jurisdiction_stated({"evidence": {"jurisdiction_from": "geolocation"}})
     assert not jurisdiction_stated({"evidence": None})
     assert not jurisdiction_stated({})
+
+
+# Review s37 closing note ("pre-existing, low"): a user agent token's version holding a phone
+# in groups, judged one dot-separated part at a time, and an address spelled with `_at_`, were
+# kept. A phone's groups: three or more of two to four digits, ten digits or more in all.
+@pytest.mark.parametrize(
+    "token",
+    [
+        "App/415.555.0132", "App/1.415.555.0132", "App/415.555.0132.1", "App/1.0.415.555.0132",
+        "App/1.0+415.555.0132", "App/415-555.0132", "App/415.555.01.32", "App/44.20.7946.0958",
+        "App/020.7946.0958", "App/01.23.45.67.89", "App/02.9876.5432",
+        "App/jane_at_example.com", "jane_at_example.com/1.0", "App/j.doe_AT_mail_dot_org",
+        "App/jane-at-example-dot-com", "App/j.doe-at-example.com", "App/jane+at+mail+dot+org",
+        "App/jane&#64;example.com", "App/jane%26%2364%3Bexample.com",
+    ],
+)  # fmt: skip
+def test_a_user_agent_token_holding_a_grouped_phone_or_joined_address_is_dropped(
+    token: str,
+) -> None:
+    assert sanitise_user_agent(f"Mozilla/5.0 {token} Safari/537.36") == "Mozilla/5.0 Safari/537.36"
+
+
+# What stays readable: browsers' and apps' versions (a one-digit group, or under ten digits in
+# groups of two to four), a date-stamped build, a local number's seven digits (no area code),
+# a word joined by hyphens to a website (a slug naming a site, as " at " is), a dotted `.at.`
+# (a host's label: Austria).
+@pytest.mark.parametrize(
+    "token",
+    [
+        "Chrome/120.0.6099.109", "Edg/120.0.2210.91", "QQBrowser/12.1.5583.400",
+        "YaBrowser/23.11.0.2419", "FBAV/445.0.0.35.117", "Whale/3.24.223.21",
+        "UCBrowser/13.4.0.1306", "Zoom/5.16.10.26186", "Teams/1.6.00.33567",
+        "Vivaldi/6.5.3206.39", "CFNetwork/1494.0.7", "Presto/2.12.388", "Edge/18.17763",
+        "App/12.345.6789", "App/2024.11.05.01", "App/2026.01.15.1234", "App/555.0132",
+        "App/look-at-example.com", "App/www.at.example.com", "Gecko/20100101",
+    ],
+)  # fmt: skip
+def test_versions_that_hold_no_phone_are_kept(token: str) -> None:
+    assert sanitise_user_agent(f"Mozilla/5.0 {token}") == f"Mozilla/5.0 {token}"
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://s.example/u/jane_at_example.com/x", "https://s.example/u/(redacted)/x"),
+        ("https://s.example/u/jane_AT_example_DOT_com", "https://s.example/u/(redacted)"),
+        ("https://s.example/u/jane-at-example-dot-com", "https://s.example/u/(redacted)"),
+        ("https://s.example/u/jane%26%2364%3Bexample.com", "https://s.example/u/(redacted)"),
+        ("https://s.example/u/jane&commat;example.com", "https://s.example/u/(redacted)"),
+        ("https://jane_at_example.com.s.example/x", "https://(redacted)/x"),
+        ("https://415.555.0132.sms.example/x", "https://(redacted)/x"),
+        ("https://192.168.100.200:8443/x", "https://192.168.100.200:8443/x"),
+        ("https://www.at.example.com/look-at-example.com", None),
+    ],
+)
+def test_a_page_url_holding_a_joined_address_or_grouped_phone_is_redacted(
+    url: str, kept: str | None
+) -> None:
+    assert sanitise_page_url(url) == (kept or url)
+
+
+@pytest.mark.parametrize("version", ["jane_at_example.com", "v1-jane-at-mail-dot-org"])
+def test_a_policy_version_or_agent_holding_a_joined_address_is_redacted(version: str) -> None:
+    assert sanitise_policy_version(version) == "(redacted)"
+    assert sanitise_agent({"name": version}) == {"name": "(redacted)"}
+
+
+def test_the_requests_own_values_are_redacted_as_words_in_each_free_text() -> None:
+    named = ["CUST-88231"]
+    assert sanitise_page_url("https://shop.example/a/cust-88231/b", named) == (
+        "https://shop.example/a/(redacted)/b"
+    )
+    assert sanitise_page_url("https://shop.example/a/CUST-882310/b", named) == (
+        "https://shop.example/a/CUST-882310/b"  # another value, not this one as a word
+    )
+    assert sanitise_policy_version("v3 CUST-88231", named=named) == "(redacted)"
+    assert sanitise_policy_version("CUST-88231", deployed="CUST-88231", named=named) == (
+        "CUST-88231"  # the operator's own setting
+    )
+    assert sanitise_agent({"name": "Agent", "agent_id": "CUST-88231"}, named) == {
+        "name": "Agent", "agent_id": "(redacted)"
+    }  # fmt: skip
+    assert sanitise_user_agent("Mozilla/5.0 Acct/CUST-88231", named) == "Mozilla/5.0"
+    sent = _evidence(_ctx(), page_url="https://shop.example/CUST-88231", named=named)
+    assert sent["page_url"] == "https://shop.example/(redacted)"

@@ -335,6 +335,10 @@ class CaptureService:
             draft.event_type, draft.caller, ctx.idempotency_key, token_use
         )
         digest = fingerprint(self._secret, draft.event_type, _as_meant(draft))
+        # The values this request names, redacted where the caller's free text repeats one (a
+        # customer id in the page path: it has no shape of its own). Not the device id: the
+        # banner's random value, on every banner call (the hot path), is no person's PII.
+        named = [i.value for i in draft.identifiers if i.type != "device_id"]
         record: dict[str, Any] = evidence(
             ctx,
             jurisdiction=draft.jurisdiction,
@@ -342,12 +346,13 @@ class CaptureService:
             policy_version=draft.policy_version or self._settings.policy_version,
             store_ip=self._settings.store_ip_address,
             deployed_policy_version=self._settings.policy_version,
+            named=named,
         )
         if draft.token is not None:
             record["identity_token"] = draft.token.evidence()
         elif draft.token_refused:
             record["identity_token"] = {"left_out": draft.token_refused}
-        record["agent"] = sanitise_agent(draft.payload.get("agent"))  # only opt-outs have one
+        record["agent"] = sanitise_agent(draft.payload.get("agent"), named)  # opt-outs only
         if draft.jurisdiction:  # stated by the caller: its own rule
             deadline = deadline_at(ctx.received_at, draft.jurisdiction)
             calendar = draft.jurisdiction

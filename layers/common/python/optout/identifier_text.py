@@ -10,8 +10,13 @@ example dot com`, `jane(at)example.org`, or `j.doe at example.org` (a local part
 operators write ("could not be verified at ID.me"), so `jane at example.com` is not caught. A
 phone or card number is a run of seven digits or more, however spaced or punctuated; a date on
 its own is not one: 2026-11-30, 2026.11.30, 20261130 (a Firefox's Gecko/20100101, a CalVer
-policy version, also after a version as in v2.3-20260115), 30/11/2026. A customer id has no
-shape of its own: it is only caught where the values to compare with are at hand.
+policy version, also after a version as in v2.3-20260115), 30/11/2026. Where text is judged
+in dot-separated parts (a user agent's version, a host's labels), a phone written in groups
+(`415.555.0132`, `44.20.7946.0958`) is caught by holds_grouped_number instead. An at or dot
+spelled between underscores, hyphens or plus signs (`jane_at_example.com`,
+`jane-at-example-dot-com`) reads as its spaced form; an at sign as an HTML character
+reference (`&#64;`) is one. A customer id has no shape of its own: it is only caught where
+the values to compare with are at hand.
 """
 
 import re
@@ -40,6 +45,17 @@ _JOINED = re.compile(r"\d[\s().+/-]+\Z")
 _VERSION = re.compile(r"(?<![\d.+(])\d{1,2}(?:\.\d{1,2})+-\Z")
 # The year of a date, not a number's first four digits: 20100101 yes, 41555501 no.
 _YEARS = range(1900, 2100)
+# A phone written as a version (`App/415.555.0132`, `1.415.555.0132`, `44.20.7946.0958`,
+# `01.23.45.67.89`; review s37 "pre-existing, low"): from any group on, three groups or more
+# of two to four digits, one `.`, `-`, `_` or `+` between each, ten digits or more in all (a
+# NANP number's ten; E.164 allows up to fifteen). For text judged in dot-separated parts (a
+# user agent's version, a host's labels), where no part holds seven digits. A browser's
+# version has a one-digit group (Chrome/120.0.6099.109, QQBrowser/12.1.5583.400) or fewer
+# digits, and is not one.
+GROUPED_NUMBER = re.compile(r"(?<!\d)\d{2,4}(?:[.+_-]\d{2,4}){2,}(?!\d)")
+_GROUPED_SHORTEST = len("12.3456.7890")  # ten digits need three groups, two separators
+# ... but a build stamped with a date first (2024.11.05.01) is a version
+_GROUPED_DATE = re.compile(r"(?<!\d)(\d{4})[.+_-](\d{2})[.+_-](\d{2})(?!\d)")
 
 # An address written to pass an @ check (review s17 PII M2): "name at domain dot com", "name
 # (at) domain [dot] org", "j.doe at example.org". A real dot has no space around it, so
@@ -48,6 +64,17 @@ _YEARS = range(1900, 2100)
 _AT_WORD = r"\s+at\s+"
 _AT_BRACKETED = r"\s*[(\[{<]\s*at\s*[)\]}>]\s*"
 _DOT_SPELLED = r"(?:\s+dot\s+|\s*[(\[{<]\s*dot\s*[)\]}>]\s*)"
+# The same words joined to their neighbours where no space may go (a user agent's token, a
+# path segment, a version; review s37 "pre-existing, low"), read as the spaced forms above:
+# an at between underscores (`jane_at_example.com`) as `(at)`, since no prose writes one; an
+# at between hyphens or plus signs (a slug's or a form's spaces: `jane-at-example-dot-com`)
+# as " at ", by the same word rule (`look-at-example.com` names a site); a dot between any
+# of them as " dot ". A dotted `.at.` is not read: it is a host's label (Austria's `at`).
+_JOINED_AT_UNDERSCORED = re.compile(r"_at_", re.I)
+_JOINED_AT = re.compile(r"[+-]at[+-]|_at[+-]|[+-]at_", re.I)
+_JOINED_DOT = re.compile(r"[_+-]dot[_+-]", re.I)
+# An at sign written as an HTML character reference (`&#64;`, `&#x40;`, `&commat;`)
+AT_REFERENCE = re.compile(r"&(?:#0*64|#x0*40|commat);?", re.I)
 _DOT = rf"(?:\.|{_DOT_SPELLED})"
 _LOCAL = r"(?<![\w.+-])([\w.+-]+)"
 _HOST = rf"[\w-]+(?:{_DOT}[\w-]+)*{_DOT}[a-z]{{2,}}\b"
@@ -77,11 +104,19 @@ def plain(text: str) -> str:
 
 def holds_email(text: str) -> bool:
     read = plain(text)
-    if "@" in read:
+    if "@" in read or ("&" in read and AT_REFERENCE.search(read) is not None):
         return True
     if read.isascii() and "at" not in read.lower():
-        return False  # both spelled-out forms need an "at" (in ASCII, no other case of it)
+        return False  # every spelled-out form needs an "at" (in ASCII, no other case of it)
+    read = _unjoined(read)
     return EMAIL_BRACKETED.search(read) is not None or _word_at_address(read)
+
+
+def _unjoined(read: str) -> str:
+    """`read` with an at or dot spelled between underscores, hyphens or plus signs written as
+    its spaced form (`jane_at_example_dot_com` -> `jane (at) example dot com`)."""
+    read = _JOINED_AT_UNDERSCORED.sub(" (at) ", read)
+    return _JOINED_DOT.sub(" dot ", _JOINED_AT.sub(" at ", read))
 
 
 def holds_number(text: str) -> bool:
@@ -92,6 +127,24 @@ def holds_number(text: str) -> bool:
         NUMBER_LIKE.search(read) is not None
         and NUMBER_LIKE.search(_without_dates(read)) is not None
     )
+
+
+def holds_grouped_number(text: str) -> bool:
+    """A phone number written in groups of two to four digits (GROUPED_NUMBER), a date at its
+    start aside: for text judged in dot-separated parts, where holds_number sees none."""
+    read = plain(text)
+    if len(read) < _GROUPED_SHORTEST:
+        return False  # most versions (537.36, 5.0): too short to hold one
+    found = GROUPED_NUMBER.search(read)  # finditer's matches, without its iterator's cost
+    while found is not None:
+        digits = sum(ch.isdigit() for ch in found[0])
+        dated = _GROUPED_DATE.match(found[0])
+        if dated and _calendar_date(*dated.groups()):
+            digits -= 8  # the date's digits are the stamp's, not a phone's
+        if digits >= 10:
+            return True
+        found = GROUPED_NUMBER.search(read, found.end())
+    return False
 
 
 def holds_identifier(text: str) -> bool:
@@ -145,15 +198,17 @@ def _is_date(found: re.Match[str]) -> bool:
     the year last."""
     y, _, m, d, a, b, year = found.groups()
     candidates = [(y, m, d)] if y else [(year, b, a), (year, a, b)]
-    for parts in candidates:
-        if int(parts[0]) not in _YEARS:
-            continue
-        try:
-            date(*(int(p) for p in parts))
-        except ValueError:
-            continue
-        return True
-    return False
+    return any(_calendar_date(*parts) for parts in candidates)
+
+
+def _calendar_date(year: str, month: str, day: str) -> bool:
+    if int(year) not in _YEARS:
+        return False
+    try:
+        date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
 
 
 def _stands_alone(found: re.Match[str]) -> bool:
