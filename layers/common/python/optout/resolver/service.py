@@ -642,14 +642,15 @@ class Resolver:
         """The holds not there yet, put: how many, and the sort keys of those refused. A
         login's hold that may carry is counted on its account (`counted`): past `max_asserted`
         undecided ones (made-up browser ids, a hold each: identity37 F3) it is neither held
-        nor linked, and carries nothing (`holds.put_counted`)."""
+        nor linked, and carries nothing (`holds.put_counted`; a hold that lapsed undecided
+        is not counted: holds38)."""
         new, refused = 0, set()
         for item in held:
             if item["sk"] not in counted:
                 new += put_once(self._table, item, there)
                 continue
             put, old = holds.put_counted(self._table, item, counted[item["sk"]],
-                                         self._caps.max_asserted)  # fmt: skip
+                                         self._caps.max_asserted, self._now())  # fmt: skip
             new += put
             if old is not None:
                 there(old)
@@ -1858,6 +1859,9 @@ class Resolver:
         request's `_expires()`), and its receipt outlives that request's record."""
         days = self._retention + self._cite_window
         return int((self._clock() + timedelta(days=days)).timestamp())
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp())
 
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""
