@@ -35,7 +35,7 @@ from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
 from optout.review import ReviewService
 from optout.settings import LOCAL_HASH_KEY
-from optout.store import holds, keys
+from optout.store import holds, keys, query
 from optout.store.codec import Item, deserialize
 from optout.store.table import Table
 from optout.systems import load_systems
@@ -240,3 +240,55 @@ def test_drawn_interleavings_keep_lapsed_holds_uncounted(
     aws: Aws, plan: list[tuple[int, int]]
 ) -> None:
     run_lapsed_at_once(aws, plan)
+
+
+def opting_out(who: KeyedIdentifier, at: datetime) -> Item:
+    """A choice on E (an opt-out of sale), or a browser's own event with none."""
+    return CapturedEvent(
+        request_id=f"00000000-0000-4000-8000-{next(_n):012d}", event_type="consent",
+        source="banner", received_at=at, deadline=(at + timedelta(days=45)).date(),
+        opt_out={"sale": True} if who == E else {}, gpc=False, identifiers=(who,), links=(),
+        evidence={}, fingerprint="x", asserts=(), confirm_opt_in=True,
+        roles=("verified",) if who == E else ("device",),
+    ).to_item(RETENTION)  # fmt: skip
+
+
+def test_a_carry_lives_while_its_browser_is_seen_not_while_its_account_is(aws: Aws) -> None:
+    # The twin of the lapsed holds: an account's carries to the browsers it was held on count
+    # toward its `max_asserted` (BOUND here), and the account's own activity refreshed every
+    # one of them, so a browser seen once kept its place for good and a later browser, its
+    # hold made, got no carry: it read none of the account's opt-outs (holds38)
+    tables = Tables(aws)
+    table = Table(aws.dynamodb, "carry-lapsed")
+    create_table(aws.dynamodb, table.name)
+
+    def at(when: datetime, item: Item) -> None:
+        tables.resolver(table, when).process(item)
+
+    # Given E opted out, linked to one browser (the cap) and held on BOUND others, each carrying
+    at(T0, opting_out(E, T0))
+    for n in range(BOUND + 1):
+        at(T0 + timedelta(minutes=n + 1), login(DEVICES[n], T0 + timedelta(minutes=n + 1)))
+    # ... then, past half the retention, E's cluster active (its linked browser's event), and
+    # one held browser seen again (its own event); the others never came back
+    mid = T0 + timedelta(days=RETENTION * 3 // 5)
+    at(mid, opting_out(DEVICES[0], mid))
+    at(mid, opting_out(DEVICES[1], mid))
+    # When E logs in on a new browser after the first holds lapsed
+    at(LATER, login(DEVICES[BOUND + 1], LATER))
+    # Then the new browser reads E's opt-out, as the one seen again still does
+    assert opted(table, DEVICES[BOUND + 1]) == opted(table, DEVICES[1]) == {"sale"}
+    # ... and E's live carries are the browsers seen within the retention, no more than BOUND
+    edges = query.items(table, KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+                        ExpressionAttributeValues={":pk": {"S": E.pk},
+                                                   ":a": {"S": keys.ASSERTS_PREFIX}})  # fmt: skip
+    live_to = {keys.edge_end(keys.ASSERTS_PREFIX, e["sk"]) for e in edges
+               if int(e["expires_at"]) >= NOW}  # fmt: skip
+    assert live_to == {DEVICES[1].pk, DEVICES[BOUND + 1].pk}
+
+
+def opted(table: Table, who: KeyedIdentifier) -> set[str]:
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key={
+        "pk": {"S": who.pk}, "sk": {"S": keys.STATE_SK}})  # fmt: skip
+    state = deserialize(raw["Item"]).get("opt_out") or {} if "Item" in raw else {}
+    return {p for p, v in state.items() if v}

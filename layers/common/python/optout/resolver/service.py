@@ -774,7 +774,10 @@ class Resolver:
         return [device.pk for _, device in new_carries]
 
     def _full(self, graph: Graph, source_pk: str, target_pk: str, carry: bool = False) -> bool:
-        if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
+        # An edge past its expiry is not counted: TTL deletes it within days (holds38)
+        now = self._now()
+        edges = graph.partition(source_pk).asserts.values()
+        if sum(int(e.get("expires_at", now)) >= now for e in edges) >= self._caps.max_asserted:
             return True
         # A held account's carry is never refused for its cluster's other edges: a kiosk's
         # visitors' would lose its opt-outs on the browser it uses (review s31 trustmerge F1).
