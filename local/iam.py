@@ -17,7 +17,7 @@ names of a PutItem's item, of a GetItem's, BatchGetItem's or DeleteItem's projec
 condition, and of a transaction's Put, Delete and ConditionCheck items are not collected (the
 set is empty, which ForAllValues lets through). No role limits attributes on those calls
 today; the attribute-limited writes are UpdateItems (the count of an account's holds among
-them, written only in transactions: store/holds.py). `ReturnValuesOnConditionCheckFailure`
+them: store/holds.py). `ReturnValuesOnConditionCheckFailure`
 is not read as `dynamodb:ReturnValues`.
 
 moto enforces no IAM. The local stack refuses, as AWS would, a call a handler makes that its

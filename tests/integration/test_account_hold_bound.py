@@ -67,7 +67,7 @@ def decide(pipe: Pipeline, hold_id: str, action: str) -> int:
 
 def undecided(pipe: Pipeline) -> dict[str, int]:
     """Each account's count, as stored (keyed hashes only)."""
-    return {i["sk"]: int(i["undecided"]) for i in pipe.partition(keys.HOLD_PK)
+    return {i["sk"]: len(i.get("holds") or ()) for i in pipe.partition(keys.HOLD_PK)
             if i["sk"].startswith(store_holds.COUNT_PREFIX)}  # fmt: skip
 
 

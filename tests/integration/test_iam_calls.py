@@ -57,7 +57,7 @@ def test_the_resolver_may_make_on_each_partition_only_the_calls_its_code_makes()
         made("dynamodb:Query", "FAILED#braze"),  # delivery.failed_jobs
         made("dynamodb:GetItem", "HOLD"),  # holds.get_hold
         made("dynamodb:PutItem", "HOLD"),  # a new hold; holds.decide
-        counting(("pk", "sk", "undecided", "expires_at")),  # holds.put_counted (holds37)
+        counting(("pk", "sk", "holds", "expires_at")),  # holds.put_counted (holds37, holds38)
         made("dynamodb:PutItem", "ID#email#k"),  # store/identity.py's transactions
         made("dynamodb:UpdateItem", "ID#email#k"),
         made("dynamodb:Query", "ID#email#k"),

@@ -502,25 +502,43 @@ def test_naming_again_moves_named_at_forward_only(fake: FakeGraph) -> None:
 
 
 def test_an_active_asserters_edge_near_expiry_is_refreshed_not_rewritten(fake: FakeGraph) -> None:
-    fake.node(E, own("sale"), expires_at=EXPIRES)
-    fake.node(D, expires_at=EXPIRES)
-    fake.assertion(E, D, ["sale"], expires_at=STALE)
-    derive([E])
-    out_key = (E, keys.edge_sk(keys.ASSERTS_PREFIX, D))
-    in_key = (D, keys.edge_sk(keys.ASSERTED_PREFIX, E))
+    # (a browser's edge to an identifier it named; since holds38 an account's carry to a
+    # browser it was held on is not refreshed by the account's activity: the next test)
+    fake.node(D, own("sale"), expires_at=EXPIRES)
+    fake.node(E, expires_at=EXPIRES)
+    fake.assertion(D, E, ["sale"], expires_at=STALE)
+    derive([D])
+    out_key = (D, keys.edge_sk(keys.ASSERTS_PREFIX, E))
+    in_key = (E, keys.edge_sk(keys.ASSERTED_PREFIX, D))
     assert fake.carried == []
     assert fake.refreshed == [[out_key, in_key]]
     assert fake.items[out_key]["expires_at"] == fake.items[in_key]["expires_at"] == EXPIRES
 
 
+def test_a_held_accounts_carry_lapses_with_its_browser_not_with_the_account(
+    fake: FakeGraph,
+) -> None:
+    # holds38: the account's activity refreshed its carry to every browser it was ever held
+    # on, so each kept a place of the account's `max_asserted` for good
+    fake.node(E, own("sale"), expires_at=EXPIRES)
+    fake.node(D, expires_at=EXPIRES)
+    fake.assertion(E, D, ["sale"], expires_at=STALE, named_at=None)
+    derive([E])
+    assert (fake.carried, fake.refreshed) == ([], [])
+    # ... while the browser's own activity keeps it
+    derive([D])
+    assert fake.refreshed == [[(E, keys.edge_sk(keys.ASSERTS_PREFIX, D)),
+                               (D, keys.edge_sk(keys.ASSERTED_PREFIX, E))]]  # fmt: skip
+
+
 def test_only_the_asserted_half_near_expiry_is_enough_to_refresh_the_edge(
     fake: FakeGraph,
 ) -> None:
-    fake.node(E, own("sale"), expires_at=EXPIRES)
-    fake.node(D, expires_at=EXPIRES)
-    fake.assertion(E, D, ["sale"], expires_at=EXPIRES)
-    fake.items[(D, keys.edge_sk(keys.ASSERTED_PREFIX, E))]["expires_at"] = STALE
-    derive([E])
+    fake.node(D, own("sale"), expires_at=EXPIRES)
+    fake.node(E, expires_at=EXPIRES)
+    fake.assertion(D, E, ["sale"], expires_at=EXPIRES)
+    fake.items[(E, keys.edge_sk(keys.ASSERTED_PREFIX, D))]["expires_at"] = STALE
+    derive([D])
     assert len(fake.refreshed) == 1
 
 
@@ -535,13 +553,13 @@ def test_a_fresh_assertion_edge_is_left_alone(fake: FakeGraph) -> None:
 def test_an_edge_near_expiry_told_something_new_is_refreshed_and_rewritten(
     fake: FakeGraph,
 ) -> None:
-    fake.node(E, own("sale", "share"), expires_at=EXPIRES)
-    fake.node(D, expires_at=EXPIRES)
-    fake.assertion(E, D, ["sale"], expires_at=STALE)
-    derive([E])
-    assert fake.carried == [(E, D, ["sale", "share"])]
-    assert [(E, keys.edge_sk(keys.ASSERTS_PREFIX, D)),
-            (D, keys.edge_sk(keys.ASSERTED_PREFIX, E))] in fake.refreshed  # fmt: skip
+    fake.node(D, own("sale", "share"), expires_at=EXPIRES)
+    fake.node(E, expires_at=EXPIRES)
+    fake.assertion(D, E, ["sale"], expires_at=STALE)
+    derive([D])
+    assert fake.carried == [(D, E, ["sale", "share"])]
+    assert [(D, keys.edge_sk(keys.ASSERTS_PREFIX, E)),
+            (E, keys.edge_sk(keys.ASSERTED_PREFIX, D))] in fake.refreshed  # fmt: skip
 
 
 def test_an_edge_carrying_an_opt_out_into_a_cluster_is_refreshed_when_the_cluster_is_derived(

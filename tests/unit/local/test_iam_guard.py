@@ -196,10 +196,17 @@ def test_a_transactions_update_is_held_to_the_roles_attribute_limit(
         transact.write(table, [status])
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     # Then its own counted hold goes through: the hold's put and the count's ADD
-    assert holds.put_counted(table, hold, "ID#email#e", 20) == (True, None)
+    assert holds.put_counted(table, hold, "ID#email#e", 20, 0) == (True, None)
     # ... and the admin's decision takes it off the count
     running[0] = "AdminFunction"
     transact.write(table, holds.uncounting(table, hold | {"counted": holds.count_sk("ID#email#e")}))
+    # ... and at the bound the resolver deletes a lapsed hold's entry (a GetItem of the count,
+    # an UpdateItem of its entries: holds38) to count the next
+    running[0] = "ResolverFunction"
+    assert holds.put_counted(table, hold | {"sk": "r2#000"}, "ID#email#e", 1, 0) == (True, None)
+    later = hold | {"sk": "r3#000", "expires_at": 20}
+    assert holds.put_counted(table, later, "ID#email#e", 1, 10) == (True, None)
     running[0] = None
     items = {i["sk"]: i for i in aws.items()}
-    assert (items["r1#000"]["status"], items["COUNT#ID#email#e"]["undecided"]) == ("held", 0)
+    count = items["COUNT#ID#email#e"]["holds"]
+    assert (items["r1#000"]["status"], count) == ("held", {"20 r3#000"})

@@ -146,6 +146,7 @@ class Pass:
     ) -> list[str]:
         carried: list[str] = sorted(own)
         changed: list[str] = []
+        device_pk = keys.identity_pk("device_id", "")
         # Every edge carries (review s31 trustmerge F1: a cap here, by key order, starved a held
         # account's carry behind a kiosk's visitors' edges, losing its opt-outs on that browser).
         for part in parts:
@@ -161,12 +162,18 @@ class Pass:
                 before = edge.get("named_at")
                 if named is not None and before is not None and named <= before:
                     named = None
+                # The asserter is active: the edge carrying its opt-out does not lapse. Not a
+                # held account's carry to a browser (an asserter that is no device): that lives
+                # while the browser is seen (its own events keep it: `_keep_edges`; a login
+                # there rewrites it), as its hold does; else each browser the account was ever
+                # held on kept a place of its `max_asserted` for good while the account was
+                # active, and its later browsers got no carry (holds38).
+                keeps = bool(carried) and part.pk.startswith(device_pk)
                 if sorted(edge.get("carried", ())) == carried and named is None:
-                    # The asserter is active: the edge carrying its opt-out does not lapse.
-                    if carried and _stale(self.refresh_before, part.asserts[target], edge):
+                    if keeps and _stale(self.refresh_before, part.asserts[target], edge):
                         self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                     continue
-                if carried and _stale(self.refresh_before, part.asserts[target]):
+                if keeps and _stale(self.refresh_before, part.asserts[target]):
                     self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                 told = write_carried(self.graph.table, part.pk, target, carried, named,
                                      self.expires_at)  # fmt: skip

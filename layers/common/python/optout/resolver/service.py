@@ -642,14 +642,15 @@ class Resolver:
         """The holds not there yet, put: how many, and the sort keys of those refused. A
         login's hold that may carry is counted on its account (`counted`): past `max_asserted`
         undecided ones (made-up browser ids, a hold each: identity37 F3) it is neither held
-        nor linked, and carries nothing (`holds.put_counted`)."""
+        nor linked, and carries nothing (`holds.put_counted`; a hold that lapsed undecided
+        is not counted: holds38)."""
         new, refused = 0, set()
         for item in held:
             if item["sk"] not in counted:
                 new += put_once(self._table, item, there)
                 continue
             put, old = holds.put_counted(self._table, item, counted[item["sk"]],
-                                         self._caps.max_asserted)  # fmt: skip
+                                         self._caps.max_asserted, self._now())  # fmt: skip
             new += put
             if old is not None:
                 there(old)
@@ -773,7 +774,10 @@ class Resolver:
         return [device.pk for _, device in new_carries]
 
     def _full(self, graph: Graph, source_pk: str, target_pk: str, carry: bool = False) -> bool:
-        if len(graph.partition(source_pk).asserts) >= self._caps.max_asserted:
+        # An edge past its expiry is not counted: TTL deletes it within days (holds38)
+        now = self._now()
+        edges = graph.partition(source_pk).asserts.values()
+        if sum(int(e.get("expires_at", now)) >= now for e in edges) >= self._caps.max_asserted:
             return True
         # A held account's carry is never refused for its cluster's other edges: a kiosk's
         # visitors' would lose its opt-outs on the browser it uses (review s31 trustmerge F1).
@@ -1858,6 +1862,9 @@ class Resolver:
         request's `_expires()`), and its receipt outlives that request's record."""
         days = self._retention + self._cite_window
         return int((self._clock() + timedelta(days=days)).timestamp())
+
+    def _now(self) -> int:
+        return int(self._clock().timestamp())
 
     def _refresh(self) -> int:
         """Items expiring before this are rewritten when an event touches them."""

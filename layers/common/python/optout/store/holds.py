@@ -11,11 +11,14 @@ conditional on the one before, so a hold is decided once.
 
 A login's hold that may carry (`carries`: a device held apart from an account) is counted, in
 the same partition, on a count item per account (`COUNT#<the account's pk>`: keyed hashes
-only): the hold's put and the count's ADD are one transaction, so a hold is counted once
-(a retried event finds its hold and adds nothing), and past `limit` undecided holds the
-account's next one is refused (neither held nor linked). The release or reject that decides a
-counted hold (named by its `counted`) takes one off in its own transaction. Identity37 F3:
-made-up browser ids gave one account a hold each, without bound.
+only). The count is the set of the account's undecided counted holds (`holds`: each entry the
+hold's expiry and sort key, `entry`), so it cannot drift above them: the hold's put and the
+entry's ADD are one transaction, so a hold is counted once (a retried event finds its hold and
+adds nothing), and past `limit` entries the account's next one is refused (neither held nor
+linked). The release or reject that decides a counted hold (named by its `counted`) deletes its
+entry in its own transaction; an entry whose hold lapsed undecided is deleted when a login
+meets the limit (`put_counted`). Identity37 F3: made-up browser ids gave one account a hold
+each, without bound; holds38: holds that lapsed unreviewed stayed counted.
 """
 
 from typing import Any
@@ -56,40 +59,80 @@ def count_sk(account_pk: str) -> str:
     return f"{COUNT_PREFIX}{account_pk}"
 
 
-def put_counted(table: Table, item: Item, account_pk: str, limit: int) -> tuple[bool, Item | None]:
+def entry(hold: Item) -> str:
+    """A counted hold's entry in its account's count: its expiry first, then its sort key (a
+    hold keeps both while it is undecided)."""
+    return f"{int(hold.get('expires_at', 0))} {hold['sk']}"
+
+
+def put_counted(
+    table: Table, item: Item, account_pk: str, limit: int, now: int
+) -> tuple[bool, Item | None]:  # fmt: skip
     """The hold `item`, counted on `account_pk`, in one transaction, if it is not there yet and
     the account has fewer than `limit` undecided counted holds: (True, None). A hold already
     there (a retry, a later login on that browser): (False, the hold found). Refused at the
     limit: (False, None). A lost answer that botocore sends again carries the same
-    ClientRequestToken (TransactWriteItems is idempotent for 10 minutes), so it counts once."""
+    ClientRequestToken (TransactWriteItems is idempotent for 10 minutes), so it counts once.
+    At the limit, entries whose holds expired before `now` (lapsed undecided) are deleted and
+    the transaction is tried once more: only then does the refusal path read (the count) and
+    write (the deletion), and the retried ADD is still conditional, so logins racing for a
+    freed place never pass the limit (holds38)."""
     counted = item | {"counted": count_sk(account_pk)}
     hold = transact.put(table, counted, "attribute_not_exists(pk)")
     hold["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     count = transact.update(
         table, (keys.HOLD_PK, count_sk(account_pk)),
-        "ADD undecided :one SET expires_at = :e",
-        {":one": 1, ":e": item["expires_at"], ":limit": limit},
-        "attribute_not_exists(undecided) OR undecided < :limit",
+        "ADD holds :entry SET expires_at = :e",
+        {":entry": {entry(counted)}, ":e": item["expires_at"], ":limit": limit},
+        "attribute_not_exists(holds) OR size(holds) < :limit",
     )  # fmt: skip
-    try:
-        transact.write(table, [hold, count])
-    except transact.Cancelled as cancelled:
-        if 0 not in cancelled.failed:
-            return False, None
-        return False, cancelled.found.get(0) or get_hold(table, item["sk"], consistent=True)
-    return True, None
+    for pruned in (False, True):
+        try:
+            transact.write(table, [hold, count])
+        except transact.Cancelled as cancelled:
+            if 0 in cancelled.failed:
+                return False, cancelled.found.get(0) or get_hold(table, item["sk"], consistent=True)
+            if pruned or not _prune(table, account_pk, now):
+                return False, None
+            continue
+        return True, None
+    return False, None  # not reached: the second pass returns
+
+
+def _prune(table: Table, account_pk: str, now: int) -> bool:
+    """Delete from the account's count the entries of holds that expired before `now` (lapsed
+    undecided: no release or reject will take them off): whether any were. A consistent read
+    of the count and one UpdateItem; a DELETE of entries gone meanwhile (another login pruned
+    them, a decision took its own off) changes nothing, so racing prunes are harmless."""
+    raw = table.client.get_item(
+        TableName=table.name, ConsistentRead=True,
+        Key={"pk": {"S": keys.HOLD_PK}, "sk": {"S": count_sk(account_pk)}},
+    )  # fmt: skip
+    found = deserialize(raw["Item"]) if "Item" in raw else {}
+    lapsed = {e for e in found.get("holds") or () if int(str(e).split(" ", 1)[0]) < now}
+    if not lapsed:
+        return False
+    conditional(lambda: table.client.update_item(
+        TableName=table.name,
+        Key={"pk": {"S": keys.HOLD_PK}, "sk": {"S": count_sk(account_pk)}},
+        UpdateExpression="DELETE holds :lapsed",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":lapsed": {"SS": sorted(lapsed)}},
+    ))  # fmt: skip
+    return True
 
 
 def uncounting(table: Table, hold: Item) -> list[dict[str, Any]]:
     """The transaction step that takes a counted hold off its account's count, with the step
-    that decides it (none for a hold made before the count, or not counted). The count keeps
-    an expiry (the hold's) if the item had lapsed meanwhile."""
+    that decides it (none for a hold made before the count, or not counted). A hold counted
+    before holds38 (on the number `undecided`) has no entry: its DELETE changes nothing. The
+    count keeps an expiry (the hold's) if the item had lapsed meanwhile."""
     if not hold.get("counted"):
         return []
     return [transact.update(
         table, (keys.HOLD_PK, str(hold["counted"])),
-        "ADD undecided :minus SET expires_at = if_not_exists(expires_at, :e)",
-        {":minus": -1, ":e": hold.get("expires_at", 0)},
+        "DELETE holds :entry SET expires_at = if_not_exists(expires_at, :e)",
+        {":entry": {entry(hold)}, ":e": hold.get("expires_at", 0)},
     )]  # fmt: skip
 
 
