@@ -6,7 +6,8 @@ worker takes no claim; the job's conditional writes decide (docs/architecture.md
 test_worker_duplicates.py cuts copy A at its vendor call only. Here copy A is cut before each of
 its store calls in turn (its read of the job, its answer's write, the free of the person's mark,
 the failure's listing, its read back) and copy B runs whole there, for every pair of answers
-(done, refused for good, throttled). After both, whatever the cut:
+(done, refused for good, throttled; and for Segment, whose vendor accepts and works later:
+accepted, refused, throttled). After both, whatever the cut:
 - the job is done, failed or (both throttled) pending, and its marks and listing agree: failed
   is listed for the operator's replay with its marks freed; done and pending are not listed and
   keep the person in flight for the job;
@@ -33,6 +34,7 @@ from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, work
 from tests.integration.test_resolver_replay import replay
 from tests.integration.test_worker_duplicates import (
     Answers,
+    accepted,
     done,
     job,
     listed,
@@ -84,8 +86,8 @@ def deliver(pipe: Pipeline, client: Any, message: dict[str, Any], vendor: Any) -
     return service.deliver([Received("m-copy", json.dumps(message), 1)], lambda _m, _d: None)
 
 
-def the_mark(pipe: Pipeline) -> dict[str, Any]:
-    (mark,) = [i for i in pipe.items("ID#email#") if i["sk"] == "DELIVERY#braze"]
+def the_mark(pipe: Pipeline, system: str = "braze") -> dict[str, Any]:
+    (mark,) = [i for i in pipe.items("ID#") if i["sk"] == f"DELIVERY#{system}"]
     return mark
 
 
@@ -142,6 +144,55 @@ def test_a_second_copy_at_each_call_of_the_first_leaves_job_marks_and_listing_ag
         assert later.received == []
         assert job(pipe, request_id, "braze")["status"] == ended["status"]
         assert listed(pipe, "braze") == ({job_id} if ended["status"] == "failed" else set())
+
+
+ASYNC_ANSWERS: dict[str, Callable[[Job], Outcome]] = {
+    "accepted": accepted, "refused": refused, "throttled": throttled}  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", CUTS)
+@pytest.mark.parametrize("b_answer", sorted(ASYNC_ANSWERS))
+@pytest.mark.parametrize("a_answer", sorted(ASYNC_ANSWERS))
+def test_a_second_copy_of_an_asynchronous_job_at_each_call_of_the_first_agrees_too(
+    pipe: Pipeline, a_answer: str, b_answer: str, cut: int
+) -> None:
+    # Given a pending Segment job (the vendor accepts a regulation and works on it later),
+    # and two copies of its message
+    body = {"customer_id": "cust-race38", "purposes": ["sale"], "agent": {"name": "Agent"}}
+    request_id, message = opt_out(pipe, "segment", body)
+    job_id = f"{request_id}:segment"
+    reports: list[BatchReport] = []
+    vendor_a, vendor_b = Answers(ASYNC_ANSWERS[a_answer]), Answers(ASYNC_ANSWERS[b_answer])
+
+    def copy_b() -> None:
+        reports.append(deliver(pipe, pipe.aws.dynamodb, message, vendor_b))
+
+    # When copy A is delivered and copy B runs whole just before A's `cut`-th store call
+    client = CutAt(pipe.aws.dynamodb, cut, copy_b)
+    reports.append(deliver(pipe, client, message, vendor_a))
+    if client.calls < cut:
+        copy_b()
+    # Then the job is submitted (with the vendor's reference), failed or (both throttled)
+    # pending, and its mark, its listing and the counts agree with it
+    ended = job(pipe, request_id, "segment")
+    mark = the_mark(pipe, "segment")
+    answers = {name for name, vendor in ((a_answer, vendor_a), (b_answer, vendor_b))
+               if vendor.received}  # fmt: skip
+    expected = {"pending"} if answers == {"throttled"} else {"submitted", "failed"}
+    assert ended["status"] in expected
+    assert mark.get("job_sale") == job_id
+    if ended["status"] == "failed":
+        assert listed(pipe, "segment") == {job_id}
+        assert set(mark.get("inflight", ())) == set()
+    else:
+        assert listed(pipe, "segment") == set()
+        assert set(mark.get("inflight", ())) == {"sale"}
+    if ended["status"] == "submitted":
+        assert ended["receipt"]["vendor_ref"] == "ref-1"
+    counted = {name: sum(r.counts.get(name, 0) for r in reports)
+               for name in ("JobsFailed", "JobsSubmitted")}  # fmt: skip
+    assert counted == {"JobsFailed": int(ended["status"] == "failed"),
+                       "JobsSubmitted": int(ended["status"] == "submitted")}  # fmt: skip
 
 
 # -- an operator's replay of the system at each call of a worker finishing the job ----------
