@@ -14,6 +14,12 @@ accepted, refused, throttled). After both, whatever the cut:
 - a copy's `done` the job does not end with is kept beside its receipt (no lost answer);
 - the answer the job ended with is counted once (JobsFailed: the alarm's source; JobsDone);
 - a later copy (an SQS duplicate, a DLQ redrive) changes nothing on an ended job.
+
+Also at each of the worker's store calls: an operator's replay of the system (no failure is
+lost: one more replay and delivery end the job done), and an operator's denial of the request
+(refused once the job's done is written; else it stands and names the system while its job is
+under way: the race docs/decisions.md accepts, "A request every system confirmed cannot be
+denied").
 """
 
 import json
