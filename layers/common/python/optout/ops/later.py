@@ -22,6 +22,10 @@ is the latest of them. It is written only if absent and never changed: what it s
 when written (a done job stays done), so a later rename of the marks (a renewal 30 days on,
 a `backfill --resend`) moves nothing, and every view reads the request from failed to done
 once, never back. A request already denied gets none (its status is the denial's).
+
+A replay asks the same before it sends a listed failed job again (`cover_of`): one that later
+jobs delivered is not sent (its vendor has the opt-out; a second send would only disclose the
+identifiers again), and its request gets the record first (`recorded_for`).
 """
 
 from collections.abc import Mapping
@@ -32,6 +36,7 @@ from optout.store import keys
 from optout.store.batch import batch_get, put_if_absent
 from optout.store.codec import Item
 from optout.store.delivery import flights_of, job_attribute
+from optout.store.proof import load_with_proof
 from optout.store.table import Table
 
 KIND = "later"
@@ -135,3 +140,33 @@ def record_later(
             again = batch_get(table, [(record["pk"], record["sk"])], consistent=True)
             written += list(again.values())
     return written
+
+
+def cover_of(table: Table, system: str, job: Item) -> list[Item] | None:
+    """`covered_by` for one failed job, read now: what a replay asks before it sends the job
+    again (docs/decisions.md, "A replay sends no job later jobs delivered"). One BatchGetItem
+    (its marks), a second (the jobs they name) only when every mark names another job."""
+    wanted = sorted({(str(f["pk"]), keys.delivery_sk(system)) for f in flights_of(job)})
+    if not wanted:
+        return None
+    marks = {pk: mark for (pk, _), mark in batch_get(table, wanted, consistent=True).items()}
+    takers = _takers(job, marks)
+    if not takers:
+        return None
+    names = sorted({name for _, _, name in takers})
+    found = batch_get(table, [(keys.request_pk(name.rsplit(":", 1)[0]), keys.job_sk(system))
+                              for name in names], consistent=True)  # fmt: skip
+    return covered_by(job, marks, {str(j["job_id"]): j for j in found.values()})
+
+
+def recorded_for(table: Table, request_id: str, system: str, job_id: str, now: str) -> bool:
+    """The record of a failed job later jobs delivered, under the request that reads it as
+    its own (`record_later`, the watch's rule, read again here): True when the request holds
+    it now (written, or found written), or reads its denial (it gets none: its status is the
+    denial's); False when the cover no longer reads so (a mark renamed meanwhile), or the
+    request does not read the job as a failed one of its own."""
+    items, covering = load_with_proof(table, request_id, consistent=True)
+    if any(i["sk"] == DENIAL_SK for i in items):
+        return True
+    sk = keys.later_sk(system, job_id)
+    return any(i["sk"] == sk for i in items + record_later(table, items, covering, now))
