@@ -7,6 +7,7 @@ On the old code both read `failed` in every view until an operator's replay."""
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from tests.integration.test_covering_proof import (
 )
 from tests.integration.test_operator_routes import call, deny, ok
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
+from tests.integration.test_retire import redeploy, retire, without
 from tests.integration.test_watch import MinutesLeft
 from tests.support.cli import AdminTransport
 from tests.support.interleave import BatonClient, Scheduler
@@ -438,3 +440,32 @@ def test_a_replay_racing_the_later_jobs_answer(pipe: Pipeline, cut: int) -> None
         assert figures(pipe, request_id).status == "completed"
     if recorded:
         assert figures(pipe, first).responded_at == delivered_at
+
+
+def test_a_retirement_before_the_watchs_check_hides_no_later_delivery(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """R1's failed Braze job J1 delivered by R3's J3, then Braze removed and retired before the
+    deadline watch's next check: R1 reads Braze done at J3's answer (its vendor confirmed the
+    opt-out), not retired. On the old code the check skipped a retired system's failed job, and
+    Braze read `retired` for good, the request dated at the retirement."""
+    # Given R1 refused at Braze (R2 citing it) and R3's Braze job done
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, third)["completed_at"]
+    # When Braze is removed from the config and retired, then the watch checks the requests
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    assert retire(pipe, "braze")["statusCode"] == 200
+    pipe.resolve()
+    watch_at(pipe, DAY)
+    # Then R1 and R2 read Braze done by J3, in every view, and completed at J3's answer
+    for request_id in (first, second):
+        detail = record(pipe, request_id)
+        (braze,) = [s for s in detail["systems"] if s["system"] == "braze"]
+        assert braze["satisfied"] == "done", braze
+        assert [d["job_id"] for d in braze["delivered_later"][0]["delivered_by"]] == [
+            f"{third}:braze"]  # fmt: skip
+        found = figures(pipe, request_id)
+        assert (found.status, found.systems["braze"]) == ("completed", "done")
+    assert record(pipe, first)["completed_at"] == delivered_at
+    assert figures(pipe, first).responded_at == delivered_at

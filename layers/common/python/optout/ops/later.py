@@ -25,7 +25,8 @@ once, never back. A request already denied gets none (its status is the denial's
 
 A replay asks the same before it sends a listed failed job again (`cover_of`): one that later
 jobs delivered is not sent (its vendor has the opt-out; a second send would only disclose the
-identifiers again), and its request gets the record first (`recorded_for`).
+identifiers again), and its request gets the record first (`recorded_for`). A failed job its
+system's retirement closed is checked like any other: a retirement must not hide a delivery.
 """
 
 from collections.abc import Mapping
@@ -43,12 +44,16 @@ KIND = "later"
 
 
 def failed_jobs(every: list[SystemProof]) -> list[tuple[str, Item]]:
-    """(system, job) of each failed job a request's proofs read with no later record yet: not
-    of a retired system, nor one a retirement closed or made stale (those read `retired` or
-    processing, not failed: a record would move them)."""
-    return [(s.system, job) for s in every if not s.retired for job in s.jobs
+    """(system, job) of each failed job a request's proofs read with no later record yet, not
+    a stale citation (a job made before a retirement, cited by a request resolved after it:
+    never proof). One a retirement closed is included: it reads `retired` (no longer owed),
+    but later jobs that delivered it delivered it all the same, and a retirement must not hide
+    that (proof38: such a system read `retired` for good, dated at the retirement, where its
+    vendor had confirmed the opt-out). Its record makes it read done, as a job of it that
+    ended done does (`SystemProof.retired_job`)."""
+    return [(s.system, job) for s in every for job in s.jobs
             if job.get("status") == FAILED and s.delivered_later(job) is None
-            and not s.retired_job(job) and not s.stale(job)]  # fmt: skip
+            and not s.stale(job)]  # fmt: skip
 
 
 def covered_by(
