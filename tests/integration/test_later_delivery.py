@@ -469,3 +469,20 @@ def test_a_retirement_before_the_watchs_check_hides_no_later_delivery(
         assert (found.status, found.systems["braze"]) == ("completed", "done")
     assert record(pipe, first)["completed_at"] == delivered_at
     assert figures(pipe, first).responded_at == delivered_at
+
+
+def test_a_chain_is_followed_by_the_marks_the_last_job_delivering_both(pipe: Pipeline) -> None:
+    """A covering job that failed too (R3's J3), then delivered by a third (R5's J5): the marks
+    name the last job to take each purpose over, so J5 covers J1 and J3 alike, with no second
+    level read (docs/decisions.md, "A failed job delivered by later requests")."""
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor(refuse=True))
+    fifth = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, fifth)["completed_at"]
+    watch_at(pipe, DAY)
+    for request_id in (first, second, third):
+        found = figures(pipe, request_id)
+        assert (found.status, found.responded_at) == ("completed", delivered_at), request_id
+    (braze,) = [s for s in record(pipe, third)["systems"] if s["system"] == "braze"]
+    assert [d["job_id"] for d in braze["delivered_later"][0]["delivered_by"]] == [
+        f"{fifth}:braze"]  # fmt: skip
