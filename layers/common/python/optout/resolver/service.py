@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from optout.events import CapturedEvent, KeyedIdentifier, Role, default_role, is_request
 from optout.jobs_queue import JobQueue, job_message
 from optout.observability import logger, metrics
-from optout.ops import backfills, later
+from optout.ops import backfills
 from optout.ops.keys import DENIAL_SK
 from optout.ops.reminders import remind_jobs, remind_now
 from optout.purposes import ALL_PURPOSES, OptOutMap, Purpose
@@ -1372,6 +1372,8 @@ class Resolver:
         again, as before) when not covered, or when the request's record could not be made
         (the marks moved on meanwhile). Requests that cited it get their record at the
         watch's next check of them. One BatchGetItem for a job no later job took over."""
+        from optout.ops import later  # noqa: PLC0415 - pydantic (optout.status): a replay's only
+
         if later.cover_of(self._table, system, job) is None:
             return False
         job_request, job_id = str(job["request_id"]), str(job["job_id"])
