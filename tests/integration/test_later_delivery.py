@@ -486,3 +486,27 @@ def test_a_chain_is_followed_by_the_marks_the_last_job_delivering_both(pipe: Pip
     (braze,) = [s for s in record(pipe, third)["systems"] if s["system"] == "braze"]
     assert [d["job_id"] for d in braze["delivered_later"][0]["delivered_by"]] == [
         f"{fifth}:braze"]  # fmt: skip
+
+
+def test_a_replay_sends_a_denied_requests_delivered_job_no_more_and_keeps_the_denial(
+    pipe: Pipeline,
+) -> None:
+    """R1 refused everywhere and denied, then R3 delivered its every flight: the replay sends
+    R1's jobs no more (the vendors have the opt-out), writes no record under the denied
+    request (its status is the denial's) and adds nothing to its `systems_under_way`."""
+    first = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor(refuse=True))
+    assert deny(pipe, first)["statusCode"] == 200
+    (denial,) = [i for i in pipe.items(keys.request_pk(first)) if i["sk"] == "DENIAL"]
+    later_request(pipe, BODY, Vendor())
+    outcome = replay(pipe)
+    assert pipe.drain("braze") == []
+    assert (outcome["replayed"], outcome["delivered_later"]) == (0, 1)
+    assert pipe.items(keys.failed_pk("braze")) == []
+    items = pipe.items(keys.request_pk(first))
+    assert not [i for i in items if str(i["sk"]).startswith(keys.LATER_PREFIX)]
+    assert [i for i in items if i["sk"] == "DENIAL"] == [denial]
+    assert status(pipe, first) == "denied"
