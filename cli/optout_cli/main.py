@@ -375,6 +375,8 @@ def _operator_action(event: dict[str, Any], resolution: dict[str, Any]) -> None:
         did = f"replayed {_count(int(resolution['replayed']), 'failed job')}"
         if resolution.get("not_replayed"):
             did += f", {int(resolution['not_replayed'])} not replayed"
+        if resolution.get("delivered_later"):
+            did += f", {int(resolution['delivered_later'])} delivered later (not re-sent)"
     elif kind == "backfill" and "scanned" in resolution:
         did = (f"{'resend: ' if int(operation.get('resend') or 0) else ''}read "
                f"{int(resolution['scanned'])} states, {int(resolution.get('planned') or 0)} "
@@ -556,7 +558,7 @@ def _wait_for_replay(client: Api, system: str, replay_id: str) -> bool:
     """Until the replay has run. A large one goes on in follow-up events (its resolution's
     `continued_by`), each bounded: the counts are summed along the chain, and the wait starts
     again at each one (it made progress). True when it left failed jobs it could not re-send."""
-    totals = {"replayed": 0, "not_replayed": 0}
+    totals = {"replayed": 0, "not_replayed": 0, "delivered_later": 0}
     current = replay_id
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -596,6 +598,11 @@ def _replayed(system: str, replay_id: str, resolution: dict[str, int]) -> bool:
                   soft_wrap=True)  # fmt: skip
     else:
         out.print(f"no failed jobs of {system} to re-send")
+    if resolution.get("delivered_later"):
+        out.print(f"{_count(resolution['delivered_later'], 'failed job')} not re-sent: later jobs "
+                  f"of the same people delivered every identity and purpose of each, and "
+                  f"{system} confirmed them (`optout status` on a request shows which)",
+                  soft_wrap=True)  # fmt: skip
     if resolution.get("not_replayed"):
         out.print(f"{_count(resolution['not_replayed'], 'failed job')} could not be re-sent (see "
                   f"the log: `failed job not replayed`); `optout status {replay_id} --json` counts "

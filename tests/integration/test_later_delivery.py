@@ -7,6 +7,7 @@ On the old code both read `failed` in every view until an operator's replay."""
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from optout.delivery.settings import WorkerSettings
 from optout.ops.contribution import contribution_of
 from optout.ops.export import request_records
 from optout.ops.watch import Watch, WatchReport
+from optout.resolver.clusters import Caps
+from optout.resolver.service import Resolver
 from optout.store import keys
 from optout.store.proof import load_with_proof
 from optout.store.table import Table
@@ -31,6 +34,7 @@ from tests.integration.test_covering_proof import (
 )
 from tests.integration.test_operator_routes import call, deny, ok
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
+from tests.integration.test_retire import redeploy, retire, without
 from tests.integration.test_watch import MinutesLeft
 from tests.support.cli import AdminTransport
 from tests.support.interleave import BatonClient, Scheduler
@@ -335,3 +339,174 @@ def test_a_denial_before_the_watch_recorded_the_later_delivery_is_refused(pipe: 
     answer = deny(pipe, first)  # through the admin function, under its IAM role
     assert answer["statusCode"] == 409, answer["body"]
     assert status(pipe, first) == "completed"
+
+
+def replay(pipe: Pipeline, system: str = "braze") -> dict[str, Any]:
+    """An operator's replay of `system`, carried out by the resolver: its resolution."""
+    path = f"/v1/admin/systems/{system}/replay"
+    answer = ok(call(pipe, "POST", path, params={"system": system}), 202)
+    pipe.resolve()
+    resolution: dict[str, Any] = record(pipe, answer["request_id"])["resolution"]
+    return resolution
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["before-the-watch", "after-the-watch"])
+def test_a_replay_sends_no_job_later_jobs_delivered(pipe: Pipeline, watched: bool) -> None:
+    """R1's failed Braze job J1, every flight of it delivered by R3's J3: an operator's replay
+    of Braze sends it no more (the vendor confirmed the opt-out; a second send would hand it
+    the person's email again for nothing), says so in its record, and leaves R1 reading done
+    at J3's answer, whether or not the deadline watch had recorded it yet. On the old code
+    the replay sent J1 again (`replayed` 1, a Braze message)."""
+    # Given R1 refused at Braze for good (R2 citing it), R3's Braze job done, and a second
+    # failed request R4 no later job delivered (its phone: sent again as before)
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, third)["completed_at"]
+    other = later_request(pipe, {"phone": PHONE, "purposes": ["sale"]}, Vendor(refuse=True))
+    if watched:
+        watch_at(pipe, DAY)
+    # When the operator replays Braze
+    outcome = replay(pipe)
+    # Then only R4's job goes out again; J1's listing is gone too, J1 unchanged
+    assert [m["job_id"] for m in pipe.drain("braze")] == [f"{other}:braze"]
+    assert (outcome["replayed"], outcome["delivered_later"]) == (1, 1)
+    assert pipe.items(keys.failed_pk("braze")) == []
+    assert job(pipe, first)["status"] == "failed" and "replayed_at" not in job(pipe, first)
+    # and R1 reads completed at J3's answer at once (the replay wrote the watch's record when
+    # the watch had not), R2 once the watch checks it
+    assert record(pipe, first)["completed_at"] == delivered_at
+    watch_at(pipe, 2 * DAY)
+    for request_id in (first, second):
+        found = figures(pipe, request_id)
+        assert (found.status, found.responded_at) == ("completed", delivered_at)
+
+
+def test_optout_status_of_a_replay_counts_the_jobs_later_jobs_delivered(
+    pipe: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused_then_cited(pipe, BODY)
+    later_request(pipe, BODY, Vendor())
+    path = "/v1/admin/systems/braze/replay"
+    replay_id = ok(call(pipe, "POST", path, params={"system": "braze"}), 202)["request_id"]
+    pipe.resolve()
+    ran = Cli(capsys, AdminTransport(pipe.admin))("status", replay_id)
+    assert ran.code == 0, ran.err
+    shown = " ".join(ran.out.split())
+    assert "braze, replayed 0 failed jobs, 1 delivered later (not re-sent)" in shown
+
+
+@pytest.mark.parametrize("cut", range(16))  # the replay makes 15 calls or fewer: each cut
+def test_a_replay_racing_the_later_jobs_answer(pipe: Pipeline, cut: int) -> None:
+    """The replay of Braze stopped after `cut` DynamoDB calls while the worker writes J3's
+    `done` (every call of it), then the replay runs on (tests/support/interleave.py): J1 is
+    either sent again (the replay read the cover before J3 ended: as before) or not, and then
+    R1 holds the record; never dropped unsent with R1 still failed. Either way J1's listing is
+    gone, and once the watch checks, R1 and R2 read completed."""
+    first, second = refused_then_cited(pipe, BODY)
+    third = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    (message,) = pipe.drain("braze")
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor())
+    path = "/v1/admin/systems/braze/replay"
+    replay_id = ok(call(pipe, "POST", path, params={"system": "braze"}), 202)["request_id"]
+    assert len(pipe.event_records()) == 1  # the replay's event: run below, not by the stream
+    (event,) = [i for i in pipe.items(keys.request_pk(replay_id)) if i["sk"] == keys.EVENT_SK]
+    scheduler = Scheduler([(0, cut), (1, 10**6), (0, 10**6)])
+    baton = Table(BatonClient(pipe.aws.dynamodb, scheduler), pipe.aws.table_name)
+    base = pipe.resolver.resolver()
+    replaying = Resolver(baton, SYSTEMS, base._queue, Caps(max_size=50))
+    service = DeliveryService(baton, SYSTEMS, WorkerSettings(table_name=pipe.aws.table_name),
+                              lambda _system: Vendor())  # fmt: skip
+    tasks = {
+        "a-replay": lambda: replaying.process(event) and None,
+        "b-worker": lambda: service.deliver(
+            [Received("m0", json.dumps(message), 1)], lambda m, d: None),
+    }  # fmt: skip
+    with guarded():
+        scheduler.run(tasks)
+    delivered_at = job(pipe, third)["completed_at"]
+    sent = [m["job_id"] for m in pipe.drain("braze")]
+    recorded = [i for i in pipe.items(keys.request_pk(first))
+                if str(i["sk"]).startswith(keys.LATER_PREFIX)]  # fmt: skip
+    assert (sent, len(recorded)) in (([f"{first}:braze"], 0), ([], 1)), scheduler.trace
+    assert pipe.items(keys.failed_pk("braze")) == []
+    if sent:  # sent again: the vendor confirms it this time
+        deliver(pipe, [{"job_id": f"{first}:braze", "request_id": first, "system": "braze"}],
+                Vendor())  # fmt: skip
+    watch_at(pipe, DAY)
+    for request_id in (first, second):
+        assert figures(pipe, request_id).status == "completed"
+    if recorded:
+        assert figures(pipe, first).responded_at == delivered_at
+
+
+def test_a_retirement_before_the_watchs_check_hides_no_later_delivery(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """R1's failed Braze job J1 delivered by R3's J3, then Braze removed and retired before the
+    deadline watch's next check: R1 reads Braze done at J3's answer (its vendor confirmed the
+    opt-out), not retired. On the old code the check skipped a retired system's failed job, and
+    Braze read `retired` for good, the request dated at the retirement."""
+    # Given R1 refused at Braze (R2 citing it) and R3's Braze job done
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, third)["completed_at"]
+    # When Braze is removed from the config and retired, then the watch checks the requests
+    redeploy(pipe, monkeypatch, without(tmp_path, "braze"))
+    assert retire(pipe, "braze")["statusCode"] == 200
+    pipe.resolve()
+    watch_at(pipe, DAY)
+    # Then R1 and R2 read Braze done by J3, in every view, and completed at J3's answer
+    for request_id in (first, second):
+        detail = record(pipe, request_id)
+        (braze,) = [s for s in detail["systems"] if s["system"] == "braze"]
+        assert braze["satisfied"] == "done", braze
+        assert [d["job_id"] for d in braze["delivered_later"][0]["delivered_by"]] == [
+            f"{third}:braze"]  # fmt: skip
+        found = figures(pipe, request_id)
+        assert (found.status, found.systems["braze"]) == ("completed", "done")
+    assert record(pipe, first)["completed_at"] == delivered_at
+    assert figures(pipe, first).responded_at == delivered_at
+
+
+def test_a_chain_is_followed_by_the_marks_the_last_job_delivering_both(pipe: Pipeline) -> None:
+    """A covering job that failed too (R3's J3), then delivered by a third (R5's J5): the marks
+    name the last job to take each purpose over, so J5 covers J1 and J3 alike, with no second
+    level read (docs/decisions.md, "A failed job delivered by later requests")."""
+    first, second = refused_then_cited(pipe, BODY)
+    third = later_request(pipe, BODY, Vendor(refuse=True))
+    fifth = later_request(pipe, BODY, Vendor())
+    delivered_at = job(pipe, fifth)["completed_at"]
+    watch_at(pipe, DAY)
+    for request_id in (first, second, third):
+        found = figures(pipe, request_id)
+        assert (found.status, found.responded_at) == ("completed", delivered_at), request_id
+    (braze,) = [s for s in record(pipe, third)["systems"] if s["system"] == "braze"]
+    assert [d["job_id"] for d in braze["delivered_later"][0]["delivered_by"]] == [
+        f"{fifth}:braze"]  # fmt: skip
+
+
+def test_a_replay_sends_a_denied_requests_delivered_job_no_more_and_keeps_the_denial(
+    pipe: Pipeline,
+) -> None:
+    """R1 refused everywhere and denied, then R3 delivered its every flight: the replay sends
+    R1's jobs no more (the vendors have the opt-out), writes no record under the denied
+    request (its status is the denial's) and adds nothing to its `systems_under_way`."""
+    first = pipe.post("/v1/opt-out", BODY)["request_id"]
+    pipe.resolve()
+    for bodies in pipe.drain_all().values():
+        if bodies:
+            deliver(pipe, bodies, Vendor(refuse=True))
+    assert deny(pipe, first)["statusCode"] == 200
+    (denial,) = [i for i in pipe.items(keys.request_pk(first)) if i["sk"] == "DENIAL"]
+    later_request(pipe, BODY, Vendor())
+    outcome = replay(pipe)
+    assert pipe.drain("braze") == []
+    assert (outcome["replayed"], outcome["delivered_later"]) == (0, 1)
+    assert pipe.items(keys.failed_pk("braze")) == []
+    items = pipe.items(keys.request_pk(first))
+    assert not [i for i in items if str(i["sk"]).startswith(keys.LATER_PREFIX)]
+    assert [i for i in items if i["sk"] == "DENIAL"] == [denial]
+    assert status(pipe, first) == "denied"

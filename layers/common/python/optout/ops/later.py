@@ -22,6 +22,11 @@ is the latest of them. It is written only if absent and never changed: what it s
 when written (a done job stays done), so a later rename of the marks (a renewal 30 days on,
 a `backfill --resend`) moves nothing, and every view reads the request from failed to done
 once, never back. A request already denied gets none (its status is the denial's).
+
+A replay asks the same before it sends a listed failed job again (`cover_of`): one that later
+jobs delivered is not sent (its vendor has the opt-out; a second send would only disclose the
+identifiers again), and its request gets the record first (`recorded_for`). A failed job its
+system's retirement closed is checked like any other: a retirement must not hide a delivery.
 """
 
 from collections.abc import Mapping
@@ -32,18 +37,23 @@ from optout.store import keys
 from optout.store.batch import batch_get, put_if_absent
 from optout.store.codec import Item
 from optout.store.delivery import flights_of, job_attribute
+from optout.store.proof import load_with_proof
 from optout.store.table import Table
 
 KIND = "later"
 
 
 def failed_jobs(every: list[SystemProof]) -> list[tuple[str, Item]]:
-    """(system, job) of each failed job a request's proofs read with no later record yet: not
-    of a retired system, nor one a retirement closed or made stale (those read `retired` or
-    processing, not failed: a record would move them)."""
-    return [(s.system, job) for s in every if not s.retired for job in s.jobs
+    """(system, job) of each failed job a request's proofs read with no later record yet, not
+    a stale citation (a job made before a retirement, cited by a request resolved after it:
+    never proof). One a retirement closed is included: it reads `retired` (no longer owed),
+    but later jobs that delivered it delivered it all the same, and a retirement must not hide
+    that (proof38: such a system read `retired` for good, dated at the retirement, where its
+    vendor had confirmed the opt-out). Its record makes it read done, as a job of it that
+    ended done does (`SystemProof.retired_job`)."""
+    return [(s.system, job) for s in every for job in s.jobs
             if job.get("status") == FAILED and s.delivered_later(job) is None
-            and not s.retired_job(job) and not s.stale(job)]  # fmt: skip
+            and not s.stale(job)]  # fmt: skip
 
 
 def covered_by(
@@ -135,3 +145,33 @@ def record_later(
             again = batch_get(table, [(record["pk"], record["sk"])], consistent=True)
             written += list(again.values())
     return written
+
+
+def cover_of(table: Table, system: str, job: Item) -> list[Item] | None:
+    """`covered_by` for one failed job, read now: what a replay asks before it sends the job
+    again (docs/decisions.md, "A replay sends no job later jobs delivered"). One BatchGetItem
+    (its marks), a second (the jobs they name) only when every mark names another job."""
+    wanted = sorted({(str(f["pk"]), keys.delivery_sk(system)) for f in flights_of(job)})
+    if not wanted:
+        return None
+    marks = {pk: mark for (pk, _), mark in batch_get(table, wanted, consistent=True).items()}
+    takers = _takers(job, marks)
+    if not takers:
+        return None
+    names = sorted({name for _, _, name in takers})
+    found = batch_get(table, [(keys.request_pk(name.rsplit(":", 1)[0]), keys.job_sk(system))
+                              for name in names], consistent=True)  # fmt: skip
+    return covered_by(job, marks, {str(j["job_id"]): j for j in found.values()})
+
+
+def recorded_for(table: Table, request_id: str, system: str, job_id: str, now: str) -> bool:
+    """The record of a failed job later jobs delivered, under the request that reads it as
+    its own (`record_later`, the watch's rule, read again here): True when the request holds
+    it now (written, or found written), or reads its denial (it gets none: its status is the
+    denial's); False when the cover no longer reads so (a mark renamed meanwhile), or the
+    request does not read the job as a failed one of its own."""
+    items, covering = load_with_proof(table, request_id, consistent=True)
+    if any(i["sk"] == DENIAL_SK for i in items):
+        return True
+    sk = keys.later_sk(system, job_id)
+    return any(i["sk"] == sk for i in items + record_later(table, items, covering, now))

@@ -86,9 +86,11 @@ DAY = 86_400
 # cites it"). The price: an active person's systems get their opt-out again about once per
 # window, and a job item is kept this much longer than its request's record.
 CITE_WINDOW_DAYS = 30
-# A replay event goes through at most this many failed-job listings (about 8 AWS calls each:
-# 200 take some 10 s of the resolver's 60) and sends them REPLAY_CHUNK at a time (one
-# SendMessageBatch); a follow-up event carries on with the rest.
+# A replay event goes through at most this many failed-job listings (about 9 AWS calls each,
+# the later-delivery check's read of the marks included; some 6 more for one later jobs
+# delivered, which is then recorded and not sent: 200 take some 10 s of the resolver's 60)
+# and sends them REPLAY_CHUNK at a time (one SendMessageBatch); a follow-up event carries on
+# with the rest.
 MAX_REPLAY_JOBS = 200
 REPLAY_CHUNK = 10
 REPLAY_NAMESPACE = uuid.UUID("5d0f6a52-8a3e-4c1e-9b7a-6f2d1c3b4a59")  # follow-up ids
@@ -1190,6 +1192,7 @@ class Resolver:
         cursor = str(operation.get("after", ""))
         chunk: list[Item] = []  # the listings of the jobs whose messages go out next
         replayed = not_replayed = 0
+        delivered: list[Item] = []  # listings of jobs later jobs delivered: dropped, not sent
         more = False
         for walked, marker in enumerate(delivery.failed_jobs(self._table, system, cursor)):
             if walked >= MAX_REPLAY_JOBS or (deadline is not None and monotonic() >= deadline):
@@ -1202,6 +1205,8 @@ class Resolver:
                     chunk.append(marker)
                 elif done == LEFT:  # stays listed for the next replay: counted, as an error is
                     not_replayed += 1
+                elif done == DELIVERED:
+                    delivered.append(marker)
             except (ClientError, BotoCoreError) as error:  # this job only: it stays listed
                 not_replayed += 1
                 logger.warning("failed job not replayed", system=system, job_id=marker["sk"],
@@ -1213,6 +1218,9 @@ class Resolver:
         outcome: Item = {"jobs_total": 0, "replayed": replayed, "system": system}
         if not_replayed:
             outcome["not_replayed"] = not_replayed
+        if delivered:  # their requests read done now: the watch folds them at its next run
+            outcome["delivered_later"] = len(delivered)
+            self._remind_watch(delivered, self._clock(), _event_time(event))
         if more:
             outcome["continued_by"] = self._continue_replay(event, cursor)
             logger.info("replay continues", system=system, replayed=replayed,
@@ -1326,6 +1334,10 @@ class Resolver:
             self._mark_replayed(job, delivery.flights_of(job), now)
             self._under_way_if_denied(str(marker["request_id"]), system)
             return SEND
+        if (job is not None and status == "failed" and not made_at_or_before(job, retired_at)
+                and self._delivered_later(job, system, now)):  # fmt: skip
+            delivery.forget_failed(self._table, marker)  # nothing to send: the vendor has it
+            return DELIVERED
         identifiers = self._identifier_values(job) if job is not None and status == "failed" else []
         if job is None or not identifiers:  # finished meanwhile, or nothing left to send
             delivery.forget_failed(self._table, marker)
@@ -1352,6 +1364,32 @@ class Resolver:
         self._mark_replayed(job, flights, now)
         self._under_way_if_denied(str(marker["request_id"]), system)
         return SEND
+
+    def _delivered_later(self, job: Item, system: str, now: str) -> bool:
+        """A failed job whose every flight later jobs delivered (`later.cover_of`, the deadline
+        watch's rule read now) is not sent again: the vendor confirmed each identity and
+        purpose it holds, and a second send would only hand it the person's identifiers again
+        (docs/decisions.md, "A replay sends no job later jobs delivered"). The request that
+        reads it as its own (its own id, or a further job's request) gets the watch's record
+        first (`later.recorded_for`), so it reads done from now on, whatever the marks do
+        next; a job no request reads (the flush's, a backfill step's) needs none. False (sent
+        again, as before) when not covered, or when the request's record could not be made
+        (the marks moved on meanwhile). Requests that cited it get their record at the
+        watch's next check of them. One BatchGetItem for a job no later job took over."""
+        from optout.ops import later  # noqa: PLC0415 - pydantic (optout.status): a replay's only
+
+        if later.cover_of(self._table, system, job) is None:
+            return False
+        job_request, job_id = str(job["request_id"]), str(job["job_id"])
+        owner = keys.made_by(job_request)
+        if owner is not None and not _is_further(owner, job_request):
+            recorded = True  # no request reads it as its own
+        else:
+            recorded = later.recorded_for(self._table, owner or job_request, system, job_id, now)
+        if recorded:
+            logger.info("failed job not replayed: later jobs delivered it", system=system,
+                        job_id=job_id)  # fmt: skip
+        return recorded
 
     def _under_way_if_denied(self, job_request: str, system: str) -> None:
         """A replayed job of a request's own (or a further job of it, `_is_further`) is sent
@@ -1889,7 +1927,7 @@ def _begun(items: Iterable[Item], request_id: str) -> bool:
 # worker code).
 ENDED = delivery.ENDED
 # What a replay did with one listed job (`_replay_job`)
-SEND, LEFT, DROPPED = "send", "left", "dropped"
+SEND, LEFT, DROPPED, DELIVERED = "send", "left", "dropped", "delivered"
 
 
 def split_request_id(
