@@ -347,3 +347,27 @@ def ttl(table: Table, when: datetime) -> None:
         if str(found["pk"]).startswith("ID#") and int(found.get("expires_at", now)) < now:
             table.client.delete_item(TableName=table.name,
                                      Key={"pk": item["pk"], "sk": item["sk"]})  # fmt: skip
+
+
+@pytest.mark.parametrize("decision", ["reject", "release"])
+def test_a_hold_counted_before_the_set_is_decided_as_before(aws: Aws, decision: str) -> None:
+    # A hold counted by a build before holds38 (the count a number `undecided`, no entry): its
+    # decision's `DELETE holds {entry}` meets no set and changes nothing (DynamoDB, as moto,
+    # ignores a DELETE from an attribute that is not there), and the account's next logins are
+    # counted on the set alone (review38a)
+    tables = Tables(aws)
+    table, first = tables.fresh()
+    count = {"pk": {"S": keys.HOLD_PK}, "sk": {"S": holds.count_sk(E.pk)}}
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key=count)["Item"]
+    table.client.put_item(TableName=table.name, Item={
+        **count, "undecided": {"N": str(BOUND - 1)}, "expires_at": raw["expires_at"]})  # fmt: skip
+    # When an operator decides one of those holds
+    review = ReviewService(table, None, RETENTION)
+    answer = getattr(review, decision)(keys.hold_id(first["sk"]), OPERATOR)
+    # Then it is decided, and the old number is left as it was, with no set made
+    assert answer.status == ("rejected" if decision == "reject" else "releasing")
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key=count)["Item"]
+    assert (raw["undecided"], "holds" in raw) == ({"N": str(BOUND - 1)}, False)
+    # ... and a login on a new browser is held and counted in the set
+    tables.resolver(table).process(login(DEVICES[BOUND], T0 + timedelta(minutes=BOUND)))
+    assert undecided(table) == 1
