@@ -31,6 +31,7 @@ from local.moto_guard import guarded
 from optout.events import CapturedEvent, KeyedIdentifier
 from optout.identifiers import Identifier
 from optout.jobs_queue import JobQueue
+from optout.purposes import Purpose
 from optout.resolver.clusters import Caps
 from optout.resolver.service import Resolver
 from optout.review import ReviewService
@@ -292,3 +293,81 @@ def opted(table: Table, who: KeyedIdentifier) -> set[str]:
         "pk": {"S": who.pk}, "sk": {"S": keys.STATE_SK}})  # fmt: skip
     state = deserialize(raw["Item"]).get("opt_out") or {} if "Item" in raw else {}
     return {p for p, v in state.items() if v}
+
+
+def test_a_carry_lives_while_its_browser_is_seen_after_its_account_changed(aws: Aws) -> None:
+    # A change of E's choices rewrote what the browser's half of the carry holds and moved
+    # that half's expiry alone; the browser's own events refresh the carry only when that
+    # half nears its expiry (`_keep_edges`), so E's half, the one `_push` walks and `_full`
+    # counts, lapsed while the browser was seen: E's later opt-outs never reached it (review38a)
+    tables = Tables(aws)
+    table = Table(aws.dynamodb, "carry-after-change")
+    create_table(aws.dynamodb, table.name)
+
+    def at(when: datetime, item: Item) -> None:
+        ttl(table, when)
+        tables.resolver(table, when).process(item)
+
+    def day(fraction: float) -> datetime:
+        return T0 + timedelta(days=round(RETENTION * fraction))
+
+    # Given E opted out, linked to one browser (the cap) and held on another, which carries it
+    at(T0, choosing(E, T0, "sale"))
+    at(T0 + timedelta(minutes=1), login(DEVICES[0], T0 + timedelta(minutes=1)))
+    at(T0 + timedelta(minutes=2), login(DEVICES[1], T0 + timedelta(minutes=2)))
+    assert opted(table, DEVICES[1]) == {"sale"}
+    # ... E changed its choices past half the retention, after a quiet spell of that browser
+    at(day(0.55), choosing(E, day(0.55), "profiling"))
+    assert opted(table, DEVICES[1]) == {"sale", "profiling"}
+    # ... and the browser was seen again and again (its own events) well within the retention
+    for fraction in (0.6, 0.8, 0.95, 1.1, 1.3):
+        at(day(fraction), opting_out(DEVICES[1], day(fraction)))
+    # When E opts out of one more purpose (each expired item deleted, as TTL does)
+    at(day(1.4), choosing(E, day(1.4), "share"))
+    # Then the browser, seen all along, reads it too
+    assert opted(table, DEVICES[1]) == {"sale", "profiling", "share"}
+
+
+def choosing(who: KeyedIdentifier, at: datetime, purpose: Purpose) -> Item:
+    """E's opt-out of `purpose` (its earlier ones stand)."""
+    return CapturedEvent(
+        request_id=f"00000000-0000-4000-8000-{next(_n):012d}", event_type="consent",
+        source="banner", received_at=at, deadline=(at + timedelta(days=45)).date(),
+        opt_out={purpose: True}, gpc=False, identifiers=(who,), links=(), evidence={},
+        fingerprint="x", asserts=(), confirm_opt_in=True, roles=("verified",),
+    ).to_item(RETENTION)  # fmt: skip
+
+
+def ttl(table: Table, when: datetime) -> None:
+    """What DynamoDB's TTL deletes by `when` (moto never does: NOTES): identity items past
+    their expiry (an opted-out STATE has none)."""
+    now = int(when.timestamp())
+    for item in table.client.scan(TableName=table.name)["Items"]:
+        found = deserialize(item)
+        if str(found["pk"]).startswith("ID#") and int(found.get("expires_at", now)) < now:
+            table.client.delete_item(TableName=table.name,
+                                     Key={"pk": item["pk"], "sk": item["sk"]})  # fmt: skip
+
+
+@pytest.mark.parametrize("decision", ["reject", "release"])
+def test_a_hold_counted_before_the_set_is_decided_as_before(aws: Aws, decision: str) -> None:
+    # A hold counted by a build before holds38 (the count a number `undecided`, no entry): its
+    # decision's `DELETE holds {entry}` meets no set and changes nothing (DynamoDB, as moto,
+    # ignores a DELETE from an attribute that is not there), and the account's next logins are
+    # counted on the set alone (review38a)
+    tables = Tables(aws)
+    table, first = tables.fresh()
+    count = {"pk": {"S": keys.HOLD_PK}, "sk": {"S": holds.count_sk(E.pk)}}
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key=count)["Item"]
+    table.client.put_item(TableName=table.name, Item={
+        **count, "undecided": {"N": str(BOUND - 1)}, "expires_at": raw["expires_at"]})  # fmt: skip
+    # When an operator decides one of those holds
+    review = ReviewService(table, None, RETENTION)
+    answer = getattr(review, decision)(keys.hold_id(first["sk"]), OPERATOR)
+    # Then it is decided, and the old number is left as it was, with no set made
+    assert answer.status == ("rejected" if decision == "reject" else "releasing")
+    raw = table.client.get_item(TableName=table.name, ConsistentRead=True, Key=count)["Item"]
+    assert (raw["undecided"], "holds" in raw) == ({"N": str(BOUND - 1)}, False)
+    # ... and a login on a new browser is held and counted in the set
+    tables.resolver(table).process(login(DEVICES[BOUND], T0 + timedelta(minutes=BOUND)))
+    assert undecided(table) == 1

@@ -103,7 +103,7 @@ class FakeGraph:
 
     def write_carried(
         self, table: Table, asserter: str, asserted: str, carried: list[str],
-        named_at: str | None, expires_at: int,
+        named_at: str | None, expires_at: int, *, moves_expiry: bool = True,
     ) -> bool:  # fmt: skip
         edge = self.get(asserted, keys.edge_sk(keys.ASSERTED_PREFIX, asserter))
         node = self.get(asserted, keys.NODE_SK)
@@ -112,7 +112,7 @@ class FakeGraph:
         if named_at is not None and str(edge.get("named_at") or "") >= named_at:
             return False  # the store's condition: `named_at` only moves forward
         self.carried.append((asserter, asserted, list(carried)))
-        edge.update(carried=list(carried), expires_at=expires_at)
+        edge.update(carried=list(carried), **({"expires_at": expires_at} if moves_expiry else {}))
         edge.pop("carried_at", None)
         if named_at is not None:
             edge["named_at"] = named_at

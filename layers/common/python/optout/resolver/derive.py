@@ -168,7 +168,11 @@ class Pass:
                 # there rewrites it), as its hold does; else each browser the account was ever
                 # held on kept a place of its `max_asserted` for good while the account was
                 # active, and its later browsers got no carry (holds38).
-                keeps = bool(carried) and part.pk.startswith(device_pk)
+                # Nor does a change of the account's choices move the browser's half alone: the
+                # browser's events keep the two halves by that half's expiry, and the account's,
+                # walked here and counted by `_full`, lapsed while the browser was seen (review38a)
+                device = part.pk.startswith(device_pk)
+                keeps = bool(carried) and device
                 if sorted(edge.get("carried", ())) == carried and named is None:
                     if keeps and _stale(self.refresh_before, part.asserts[target], edge):
                         self._refresh_assertion(part.pk, target, part.asserts[target], edge)
@@ -176,11 +180,11 @@ class Pass:
                 if keeps and _stale(self.refresh_before, part.asserts[target]):
                     self._refresh_assertion(part.pk, target, part.asserts[target], edge)
                 told = write_carried(self.graph.table, part.pk, target, carried, named,
-                                     self.expires_at)  # fmt: skip
+                                     self.expires_at, moves_expiry=device)  # fmt: skip
                 if not told and named is not None and sorted(edge.get("carried", ())) != carried:
                     # A later naming landed meanwhile (or the edge is gone): the set alone
                     told = write_carried(self.graph.table, part.pk, target, carried, None,
-                                         self.expires_at)  # fmt: skip
+                                         self.expires_at, moves_expiry=device)  # fmt: skip
                 self.graph.forget(target)
                 if told:
                     changed.append(target)

@@ -139,18 +139,23 @@ def write_assertion(
 
 def write_carried(
     table: Table, asserter_pk: str, asserted_pk: str, carried: list[str], named_at: str | None,
-    expires_at: int,
+    expires_at: int, *, moves_expiry: bool = True,
 ) -> bool:  # fmt: skip
     """What the asserter's cluster is opted out of, told to the asserted identity, and, when
     this event named it, `named_at` (its capture time), only over an older one: two resolvers
-    naming it at once keep the later (a maximum, as in any arrival order).
+    naming it at once keep the later (a maximum, as in any arrival order). Not
+    `moves_expiry`: the edge keeps its expiry (a held account's carry, whose two halves move
+    together, from the browser's side only: review38a).
     False when the asserted identity's edge or node is gone (TTL): there is nobody left to
     tell, and an event of the asserter must not fail for it (an edge kept alive by an active
     asserter can outlive the asserted node: review s15 keep 1). `carried_at` (per-purpose times a
     build of 2026-12-03 wrote, no longer read) is dropped."""
-    named = ", named_at = :named" if named_at is not None else ""
+    sets = ", named_at = :named" if named_at is not None else ""
     condition = "attribute_exists(pk)"
-    values: dict[str, Any] = {":carried": carried, ":exp": expires_at}
+    values: dict[str, Any] = {":carried": carried}
+    if moves_expiry:
+        sets += ", expires_at = :exp"
+        values[":exp"] = expires_at
     if named_at is not None:
         values[":named"] = named_at
         condition += " AND (attribute_not_exists(named_at) OR named_at < :named)"
@@ -161,7 +166,7 @@ def write_carried(
                 transact.update(
                     table,
                     (asserted_pk, keys.edge_sk(keys.ASSERTED_PREFIX, asserter_pk)),
-                    f"SET carried = :carried, expires_at = :exp{named} REMOVE carried_at",
+                    f"SET carried = :carried{sets} REMOVE carried_at",
                     values,
                     condition=condition,
                 ),
