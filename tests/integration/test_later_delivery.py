@@ -15,6 +15,7 @@ import pytest
 from local.moto_guard import guarded
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.ops.backfills import year_figures
 from optout.ops.contribution import contribution_of
 from optout.ops.export import request_records
 from optout.ops.watch import Watch, WatchReport
@@ -25,6 +26,10 @@ from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import Aws
+from tests.integration.test_backfill import EMAIL as BACKFILLED
+from tests.integration.test_backfill import FULL, opted_out_before, run_chain
+from tests.integration.test_backfill import backfill as backfill_system
+from tests.integration.test_backfill import work as backfill_work
 from tests.integration.test_cli import Cli
 from tests.integration.test_covering_proof import (
     WATCH,
@@ -510,3 +515,36 @@ def test_a_replay_sends_a_denied_requests_delivered_job_no_more_and_keeps_the_de
     assert not [i for i in items if str(i["sk"]).startswith(keys.LATER_PREFIX)]
     assert [i for i in items if i["sk"] == "DENIAL"] == [denial]
     assert status(pipe, first) == "denied"
+
+
+def test_a_replay_sends_a_backfill_steps_delivered_job_again_no_view_reading_a_record(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A backfill step's Meta job refused for good, then the person's own later request's
+    Meta job confirmed: the replay sends the step's job again, as before session 38. No view
+    reads a later-delivery record for a job no request reads (the backfill figures and
+    `optout status <id>~<hex>` read the job's own status), so the replay that dropped it unsent
+    (proof38) left it `failed` in them for good, with its listing gone (review38b; on main:
+    nothing sent, `delivered_later` 1, the year's figures `jobs_failed` 1 after the replay)."""
+    # Given a person opted out before Meta was configured, Meta backfilled and its step's job
+    # refused for good, then the person's later request's Meta job confirmed
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta", work_others=True)
+    started = backfill_system(pipe, "meta")
+    (step,) = run_chain(pipe, started["request_id"])
+    job_request = str(step["job_request_id"])
+    backfill_work(pipe, FULL, "meta", Vendor(refuse=True))
+    assert job(pipe, job_request, "meta")["status"] == "failed"
+    pipe.post("/v1/opt-out", {"email": BACKFILLED})
+    pipe.resolve()
+    for queue_key in pipe.queue_urls:
+        backfill_work(pipe, FULL, queue_key, Vendor())
+    # When the operator replays Meta
+    outcome = replay(pipe, "meta")
+    # Then the step's job goes out again, and once Meta confirms it reads done in the figures
+    assert [m["job_id"] for m in pipe.drain("meta")] == [f"{job_request}:meta"]
+    assert (outcome["replayed"], outcome.get("delivered_later")) == (1, None)
+    deliver(pipe, [{"job_id": f"{job_request}:meta", "request_id": job_request,
+                    "system": "meta"}], Vendor())  # fmt: skip
+    assert job(pipe, job_request, "meta")["status"] == "done"
+    row = year_figures(table(pipe), datetime.now(UTC).year)["meta"]
+    assert (row["jobs_done"], row["jobs_failed"]) == (1, 0)
