@@ -38,6 +38,11 @@ from tests.integration.test_covering_proof import (
     watch_at,
 )
 from tests.integration.test_operator_routes import call, deny, ok
+from tests.integration.test_request_split_purposes import PHONE as SPLIT_PHONE
+from tests.integration.test_request_split_purposes import (
+    phone_out_of_profiling_then_a_form_naming_both,
+    webhook_jobs,
+)
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.integration.test_retire import redeploy, retire, without
 from tests.integration.test_watch import MinutesLeft
@@ -70,12 +75,14 @@ def refused_then_cited(pipe: Pipeline, body: dict[str, Any]) -> tuple[str, str]:
     return first, second
 
 
-def later_request(pipe: Pipeline, body: dict[str, Any], vendor: Vendor) -> str:
-    """R3: its own Braze job, answered as `vendor` says; every other job done."""
+def later_request(
+    pipe: Pipeline, body: dict[str, Any], vendor: Vendor, system: str = "braze"
+) -> str:
+    """R3: its own `system` job, answered as `vendor` says; every other job done."""
     request_id = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()
-    (message,) = work(pipe, "braze", vendor)
-    assert message["job_id"] == f"{request_id}:braze"
+    (message,) = work(pipe, system, vendor)
+    assert message["job_id"] == f"{request_id}:{system}"
     for bodies in pipe.drain_all().values():
         if bodies:
             deliver(pipe, bodies, Vendor())
@@ -548,3 +555,32 @@ def test_a_replay_sends_a_backfill_steps_delivered_job_again_no_view_reading_a_r
     assert job(pipe, job_request, "meta")["status"] == "done"
     row = year_figures(table(pipe), datetime.now(UTC).year)["meta"]
     assert (row["jobs_done"], row["jobs_failed"]) == (1, 0)
+
+
+def test_a_replay_records_a_further_jobs_later_delivery_under_its_request(
+    pipe: Pipeline,
+) -> None:
+    """A request's further job (the phone's, `<request>~<hex>:webhook`) refused for good, then
+    the phone's own later request's webhook job confirmed: the replay sends it no more and
+    writes the record under the request that owns it, which reads completed (review38b: the
+    further-job path proof38 left without a test of its own; passes on main too)."""
+    request_id = phone_out_of_profiling_then_a_form_naming_both(pipe)
+    (further,) = [j for j in webhook_jobs(pipe, request_id) if j != f"{request_id}:webhook"]
+    messages = pipe.drain("webhook")
+    deliver(pipe, [m for m in messages if m["job_id"] != further], Vendor())
+    deliver(pipe, [m for m in messages if m["job_id"] == further], Vendor(refuse=True))
+    for system in SYSTEMS.systems:
+        if system.name != "webhook":
+            work(pipe, system.queue_key, Vendor())
+    assert status(pipe, request_id) == "failed"
+    later_request(pipe, {"phone": SPLIT_PHONE, "purposes": ["sale", "profiling"]}, Vendor(),
+                  system="webhook")  # fmt: skip
+    outcome = replay(pipe, "webhook")
+    assert pipe.drain("webhook") == []
+    assert (outcome["replayed"], outcome["delivered_later"]) == (0, 1)
+    recorded = [i["sk"] for i in pipe.items(keys.request_pk(request_id))
+                if str(i["sk"]).startswith(keys.LATER_PREFIX)]  # fmt: skip
+    assert recorded == [f"LATER#webhook#{further}"]
+    assert status(pipe, request_id) == "completed"
+    found = figures(pipe, request_id)
+    assert (found.status, found.systems["webhook"]) == ("completed", "done")
