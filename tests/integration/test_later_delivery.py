@@ -15,6 +15,7 @@ import pytest
 from local.moto_guard import guarded
 from optout.delivery.service import DeliveryService, Received
 from optout.delivery.settings import WorkerSettings
+from optout.ops.backfills import year_figures
 from optout.ops.contribution import contribution_of
 from optout.ops.export import request_records
 from optout.ops.watch import Watch, WatchReport
@@ -25,6 +26,10 @@ from optout.store.proof import load_with_proof
 from optout.store.table import Table
 from optout.timestamps import iso
 from tests.conftest import Aws
+from tests.integration.test_backfill import EMAIL as BACKFILLED
+from tests.integration.test_backfill import FULL, opted_out_before, run_chain
+from tests.integration.test_backfill import backfill as backfill_system
+from tests.integration.test_backfill import work as backfill_work
 from tests.integration.test_cli import Cli
 from tests.integration.test_covering_proof import (
     WATCH,
@@ -33,6 +38,11 @@ from tests.integration.test_covering_proof import (
     watch_at,
 )
 from tests.integration.test_operator_routes import call, deny, ok
+from tests.integration.test_request_split_purposes import PHONE as SPLIT_PHONE
+from tests.integration.test_request_split_purposes import (
+    phone_out_of_profiling_then_a_form_naming_both,
+    webhook_jobs,
+)
 from tests.integration.test_resolver_delivery import SYSTEMS, Vendor, deliver, work
 from tests.integration.test_retire import redeploy, retire, without
 from tests.integration.test_watch import MinutesLeft
@@ -65,12 +75,14 @@ def refused_then_cited(pipe: Pipeline, body: dict[str, Any]) -> tuple[str, str]:
     return first, second
 
 
-def later_request(pipe: Pipeline, body: dict[str, Any], vendor: Vendor) -> str:
-    """R3: its own Braze job, answered as `vendor` says; every other job done."""
+def later_request(
+    pipe: Pipeline, body: dict[str, Any], vendor: Vendor, system: str = "braze"
+) -> str:
+    """R3: its own `system` job, answered as `vendor` says; every other job done."""
     request_id = pipe.post("/v1/opt-out", body)["request_id"]
     pipe.resolve()
-    (message,) = work(pipe, "braze", vendor)
-    assert message["job_id"] == f"{request_id}:braze"
+    (message,) = work(pipe, system, vendor)
+    assert message["job_id"] == f"{request_id}:{system}"
     for bodies in pipe.drain_all().values():
         if bodies:
             deliver(pipe, bodies, Vendor())
@@ -510,3 +522,65 @@ def test_a_replay_sends_a_denied_requests_delivered_job_no_more_and_keeps_the_de
     assert not [i for i in items if str(i["sk"]).startswith(keys.LATER_PREFIX)]
     assert [i for i in items if i["sk"] == "DENIAL"] == [denial]
     assert status(pipe, first) == "denied"
+
+
+def test_a_replay_sends_a_backfill_steps_delivered_job_again_no_view_reading_a_record(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A backfill step's Meta job refused for good, then the person's own later request's
+    Meta job confirmed: the replay sends the step's job again, as before session 38. No view
+    reads a later-delivery record for a job no request reads (the backfill figures and
+    `optout status <id>~<hex>` read the job's own status), so the replay that dropped it unsent
+    (proof38) left it `failed` in them for good, with its listing gone (review38b; on main:
+    nothing sent, `delivered_later` 1, the year's figures `jobs_failed` 1 after the replay)."""
+    # Given a person opted out before Meta was configured, Meta backfilled and its step's job
+    # refused for good, then the person's later request's Meta job confirmed
+    opted_out_before(pipe, monkeypatch, tmp_path, "meta", work_others=True)
+    started = backfill_system(pipe, "meta")
+    (step,) = run_chain(pipe, started["request_id"])
+    job_request = str(step["job_request_id"])
+    backfill_work(pipe, FULL, "meta", Vendor(refuse=True))
+    assert job(pipe, job_request, "meta")["status"] == "failed"
+    pipe.post("/v1/opt-out", {"email": BACKFILLED})
+    pipe.resolve()
+    for queue_key in pipe.queue_urls:
+        backfill_work(pipe, FULL, queue_key, Vendor())
+    # When the operator replays Meta
+    outcome = replay(pipe, "meta")
+    # Then the step's job goes out again, and once Meta confirms it reads done in the figures
+    assert [m["job_id"] for m in pipe.drain("meta")] == [f"{job_request}:meta"]
+    assert (outcome["replayed"], outcome.get("delivered_later")) == (1, None)
+    deliver(pipe, [{"job_id": f"{job_request}:meta", "request_id": job_request,
+                    "system": "meta"}], Vendor())  # fmt: skip
+    assert job(pipe, job_request, "meta")["status"] == "done"
+    row = year_figures(table(pipe), datetime.now(UTC).year)["meta"]
+    assert (row["jobs_done"], row["jobs_failed"]) == (1, 0)
+
+
+def test_a_replay_records_a_further_jobs_later_delivery_under_its_request(
+    pipe: Pipeline,
+) -> None:
+    """A request's further job (the phone's, `<request>~<hex>:webhook`) refused for good, then
+    the phone's own later request's webhook job confirmed: the replay sends it no more and
+    writes the record under the request that owns it, which reads completed (review38b: the
+    further-job path proof38 left without a test of its own; passes on main too)."""
+    request_id = phone_out_of_profiling_then_a_form_naming_both(pipe)
+    (further,) = [j for j in webhook_jobs(pipe, request_id) if j != f"{request_id}:webhook"]
+    messages = pipe.drain("webhook")
+    deliver(pipe, [m for m in messages if m["job_id"] != further], Vendor())
+    deliver(pipe, [m for m in messages if m["job_id"] == further], Vendor(refuse=True))
+    for system in SYSTEMS.systems:
+        if system.name != "webhook":
+            work(pipe, system.queue_key, Vendor())
+    assert status(pipe, request_id) == "failed"
+    later_request(pipe, {"phone": SPLIT_PHONE, "purposes": ["sale", "profiling"]}, Vendor(),
+                  system="webhook")  # fmt: skip
+    outcome = replay(pipe, "webhook")
+    assert pipe.drain("webhook") == []
+    assert (outcome["replayed"], outcome["delivered_later"]) == (0, 1)
+    recorded = [i["sk"] for i in pipe.items(keys.request_pk(request_id))
+                if str(i["sk"]).startswith(keys.LATER_PREFIX)]  # fmt: skip
+    assert recorded == [f"LATER#webhook#{further}"]
+    assert status(pipe, request_id) == "completed"
+    found = figures(pipe, request_id)
+    assert (found.status, found.systems["webhook"]) == ("completed", "done")

@@ -344,3 +344,45 @@ def test_the_requests_own_values_are_redacted_as_words_in_each_free_text() -> No
     assert sanitise_user_agent("Mozilla/5.0 Acct/CUST-88231", named) == "Mozilla/5.0"
     sent = _evidence(_ctx(), page_url="https://shop.example/CUST-88231", named=named)
     assert sent["page_url"] == "https://shop.example/(redacted)"
+
+
+# Current browsers' and in-app browsers' user agents (review38b, 2026-12-04): every
+# `product/version` token of each is kept by the grouped-phone rule (docs/operations.md, "What
+# the evidence keeps"). Their comments and loose words go, as always.
+REAL_USER_AGENTS = {
+    "chrome": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "safari": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/18.1.1 Safari/605.1.15",
+    "firefox": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "edge": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.112",
+    "samsung": "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) SamsungBrowser/27.0 Chrome/125.0.0.0 Mobile Safari/537.36",
+    "webview": "Mozilla/5.0 (Linux; Android 13; SM-G991B Build/TP1A.220624.014; wv) AppleWebKit/"
+    "537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.81 Mobile Safari/537.36",
+    "facebook": "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240905.003; wv) AppleWebKit/"
+    "537.36 (KHTML, like Gecko) Version/4.0 Chrome/130.0.6723.107 Mobile Safari/537.36 "
+    "[FB_IAB/FB4A;FBAV/490.0.0.50.81;]",
+    "instagram": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 Instagram 356.0.0.24.75 (iPhone15,3; iOS 18_1; en_US)",
+    "ios_app": "MyApp/5.12.0 (com.example.app; build:20241105; iOS 18.1.0) Alamofire/5.9.1 "
+    "CFNetwork/1568.200.51 Darwin/24.1.0",
+    "ios_26_app": "MyApp/5.12.0 CFNetwork/3860.300.31 Darwin/25.2.0",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_USER_AGENTS))
+def test_a_real_user_agent_keeps_every_product_token(name: str) -> None:
+    text = REAL_USER_AGENTS[name]
+    products = [t for t in text.split() if "/" in t and t[0].isalpha() and "(" not in t
+                and ";" not in t and ")" not in t]  # fmt: skip
+    assert sanitise_user_agent(text) == " ".join(products)
+
+
+def test_ios_18_2_to_18_5_cfnetwork_token_is_an_accepted_false_positive() -> None:
+    # Four-three-three digits, the shape of an Australian mobile written 0412.345.678: dropped,
+    # while Darwin/24.2.0 (the same release) is kept (docs/operations.md)
+    ua = "MyApp/5.12.0 CFNetwork/1568.300.101 Darwin/24.2.0"
+    assert sanitise_user_agent(ua) == "MyApp/5.12.0 Darwin/24.2.0"
+    assert sanitise_user_agent("MyApp/5.12.0 Oz/0412.345.678") == "MyApp/5.12.0"

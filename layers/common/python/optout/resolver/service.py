@@ -1372,20 +1372,22 @@ class Resolver:
         (docs/decisions.md, "A replay sends no job later jobs delivered"). The request that
         reads it as its own (its own id, or a further job's request) gets the watch's record
         first (`later.recorded_for`), so it reads done from now on, whatever the marks do
-        next; a job no request reads (the flush's, a backfill step's) needs none. False (sent
-        again, as before) when not covered, or when the request's record could not be made
-        (the marks moved on meanwhile). Requests that cited it get their record at the
-        watch's next check of them. One BatchGetItem for a job no later job took over."""
+        next. False (sent again, as before) when not covered, or when the request's record
+        could not be made (the marks moved on meanwhile), or for a job no request reads (the
+        flush's, a backfill step's): no view reads a record for it (the backfill figures and
+        `optout status <id>~<hex>` read the job's own status), so not sent it would read
+        failed for good, its listing gone (review38b). Requests that cited it get their
+        record at the watch's next check of them. One BatchGetItem for a job no later job
+        took over."""
         from optout.ops import later  # noqa: PLC0415 - pydantic (optout.status): a replay's only
 
-        if later.cover_of(self._table, system, job) is None:
-            return False
         job_request, job_id = str(job["request_id"]), str(job["job_id"])
         owner = keys.made_by(job_request)
         if owner is not None and not _is_further(owner, job_request):
-            recorded = True  # no request reads it as its own
-        else:
-            recorded = later.recorded_for(self._table, owner or job_request, system, job_id, now)
+            return False  # no request reads it as its own: sent again, ends as the vendor says
+        if later.cover_of(self._table, system, job) is None:
+            return False
+        recorded = later.recorded_for(self._table, owner or job_request, system, job_id, now)
         if recorded:
             logger.info("failed job not replayed: later jobs delivered it", system=system,
                         job_id=job_id)  # fmt: skip
