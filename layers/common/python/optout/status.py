@@ -433,12 +433,12 @@ def covering_keys(items: list[Item]) -> list[tuple[str, str]]:
     systems: set[str] = set()
     for system, job_ids in sorted((resolution.get("covered") or {}).items()):
         systems.add(system)
-        found += [_job_key(system, str(job_id)) for job_id in job_ids]
+        found += [keys.job_item_key(system, str(job_id)) for job_id in job_ids]
     # The request's further own jobs (`split_jobs`: several unlinked people named), read with
     # them: none for a request naming one person.
     for system, job_ids in sorted((resolution.get("split_jobs") or {}).items()):
         systems.add(system)
-        found += [_job_key(system, str(job_id)) for job_id in job_ids]
+        found += [keys.job_item_key(system, str(job_id)) for job_id in job_ids]
     for item in items:
         if str(item["sk"]).startswith(keys.JOB_PREFIX) and item.get("status") not in DONE:
             systems.add(str(item["sk"])[len(keys.JOB_PREFIX) :])
@@ -458,14 +458,9 @@ def quiet_keys(items: list[Item]) -> list[tuple[str, str]]:
     """The (pk, sk) of each no_record job the resolution relied on not to ask a system (the
     quiet period, `not_asked`): what the public view replays their answer times from."""
     resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
-    return [_job_key(system, str(entry["job_id"]))
+    return [keys.job_item_key(system, str(entry["job_id"]))
             for system, entries in sorted((resolution.get("not_asked") or {}).items())
             for entry in entries]  # fmt: skip
-
-
-def _job_key(system: str, job_id: str) -> tuple[str, str]:
-    """A job id is `<request id>:<system>`."""
-    return keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system)
 
 
 def vendor_answered(job: Item) -> bool:
@@ -500,7 +495,7 @@ def not_asked(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[
     for system, entries in sorted((resolution.get("not_asked") or {}).items()):
         for entry in entries:
             job_id = str(entry["job_id"])
-            job = covering.get(_job_key(system, job_id))
+            job = covering.get(keys.job_item_key(system, job_id))
             at = str((job or {}).get("completed_at") or entry["answered_at"])
             found.append({"system": system, "job_id": entry["job_id"], "answered_at": at,
                           "note": _quiet_note(job, job_id, at)})  # fmt: skip
@@ -530,11 +525,11 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     cited: dict[str, list[Item]] = {}
     for system, job_ids in (by_sk.get(keys.RESOLUTION_SK, {}).get("covered") or {}).items():
         for job_id in job_ids:
-            key = _job_key(system, str(job_id))
+            key = keys.job_item_key(system, str(job_id))
             if key in covering:
                 cited.setdefault(system, []).append(covering[key])
     resolution = by_sk.get(keys.RESOLUTION_SK, {})
-    more = {system: tuple(covering[k] for k in (_job_key(system, str(j)) for j in job_ids)
+    more = {system: tuple(covering[k] for k in (keys.job_item_key(system, str(j)) for j in job_ids)
                           if k in covering)
             for system, job_ids in (resolution.get("split_jobs") or {}).items()}  # fmt: skip
     heard = {s: frozenset(str(e["job_id"]) for e in entries)
@@ -542,7 +537,7 @@ def proofs(items: list[Item], covering: dict[tuple[str, str], Item]) -> list[Sys
     # A system the quiet period did not ask is here too (`quiet_only`), with the jobs it relied
     # on as read (`quiet_keys`): what they did not take decides "in part" (`not_taken`).
     names = sorted(set(own) | set(cited) | set(heard) | {s for s, jobs in more.items() if jobs})
-    quiet_jobs = {s: tuple(covering[k] for k in (_job_key(s, j) for j in sorted(ids))
+    quiet_jobs = {s: tuple(covering[k] for k in (keys.job_item_key(s, j) for j in sorted(ids))
                            if k in covering)
                   for s, ids in heard.items()}  # fmt: skip
     unplanned = set(resolution.get("not_planned") or ())
@@ -640,7 +635,7 @@ def replayed_until(
         return None
     heard = resolution.get("not_asked") or {}
     took = [_took(j) for s in systems for j in s.jobs if not s.is_own(j)]
-    took += [_took(covering.get(_job_key(name, str(entry["job_id"]))))
+    took += [_took(covering.get(keys.job_item_key(name, str(entry["job_id"]))))
              for name in sorted(quiet) for entry in heard.get(name, ())]  # fmt: skip
     if not took:
         return None

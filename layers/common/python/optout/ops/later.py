@@ -122,8 +122,7 @@ def record_later(
                           if sk == keys.delivery_sk(system)} for system, _ in failed}  # fmt: skip
     names = {(system, name) for system, job in failed
              for _, _, name in _takers(job, by_system[system]) or ()}  # fmt: skip
-    taker_keys = [(keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
-                  for system, job_id in sorted(names)]  # fmt: skip
+    taker_keys = [keys.job_item_key(system, job_id) for system, job_id in sorted(names)]
     found = batch_get(table, taker_keys, consistent=True) if taker_keys else {}
     written: list[Item] = []
     for system, job in failed:
@@ -159,8 +158,7 @@ def cover_of(table: Table, system: str, job: Item) -> list[Item] | None:
     if not takers:
         return None
     names = sorted({name for _, _, name in takers})
-    found = batch_get(table, [(keys.request_pk(name.rsplit(":", 1)[0]), keys.job_sk(system))
-                              for name in names], consistent=True)  # fmt: skip
+    found = batch_get(table, [keys.job_item_key(system, name) for name in names], consistent=True)
     return covered_by(job, marks, {str(j["job_id"]): j for j in found.values()})
 
 

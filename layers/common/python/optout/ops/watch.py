@@ -541,7 +541,7 @@ class Watch:
         resolution = next((i for i in items if i["sk"] == keys.RESOLUTION_SK), {})
         for system, job_ids in sorted((resolution.get("split_jobs") or {}).items()):
             for job_id in job_ids:  # `<request>~<hex>:<system>`: the item is in its own partition
-                key = (keys.request_pk(str(job_id).rsplit(":", 1)[0]), keys.job_sk(system))
+                key = keys.job_item_key(system, str(job_id))
                 if (job := covering.get(key)) is not None:
                     jobs.append((str(job_id), job))
         untouched_since = iso(now - RESEND_PENDING_AFTER)

@@ -764,7 +764,7 @@ def _failed_here(
 def named_job_items(table: Table, marks: dict[str, Item]) -> dict[str, Item]:
     """The jobs one identity's marks name, by job id (one strongly consistent BatchGetItem);
     a job past its retention is absent."""
-    named = {job_id: (keys.request_pk(job_id.rsplit(":", 1)[0]), keys.job_sk(system))
+    named = {job_id: keys.job_item_key(system, job_id)
              for system, mark in marks.items() for job_id in named_jobs(mark).values()}  # fmt: skip
     found = batch_get(table, set(named.values()), consistent=True) if named else {}
     return {job_id: found[key] for job_id, key in named.items() if key in found}

@@ -67,6 +67,12 @@ def job_sk(system: str) -> str:
     return f"{JOB_PREFIX}{system}"
 
 
+def job_item_key(system: str, job_id: str) -> tuple[str, str]:
+    """The key of a job's item from its id, `<request id>:<system>` (the request id may be a
+    further one, `<request>~<hex>`: the item is in that id's own partition)."""
+    return request_pk(job_id.rsplit(":", 1)[0]), job_sk(system)
+
+
 def later_sk(system: str, job_id: str) -> str:
     """A failed job's later delivery under a request that relies on it (ops/later.py)."""
     return f"{LATER_PREFIX}{system}#{job_id}"
