@@ -104,11 +104,7 @@ def _prune(table: Table, account_pk: str, now: int) -> bool:
     undecided: no release or reject will take them off): whether any were. A consistent read
     of the count and one UpdateItem; a DELETE of entries gone meanwhile (another login pruned
     them, a decision took its own off) changes nothing, so racing prunes are harmless."""
-    raw = table.client.get_item(
-        TableName=table.name, ConsistentRead=True,
-        Key={"pk": {"S": keys.HOLD_PK}, "sk": {"S": count_sk(account_pk)}},
-    )  # fmt: skip
-    found = deserialize(raw["Item"]) if "Item" in raw else {}
+    found = get_hold(table, count_sk(account_pk), consistent=True) or {}
     lapsed = {e for e in found.get("holds") or () if int(str(e).split(" ", 1)[0]) < now}
     if not lapsed:
         return False
