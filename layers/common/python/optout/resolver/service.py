@@ -1381,13 +1381,13 @@ class Resolver:
         took over."""
         from optout.ops import later  # noqa: PLC0415 - pydantic (optout.status): a replay's only
 
-        job_request, job_id = str(job["request_id"]), str(job["job_id"])
-        owner = keys.made_by(job_request)
-        if owner is not None and not _is_further(owner, job_request):
+        job_id = str(job["job_id"])
+        reader = _reading_request(str(job["request_id"]))
+        if reader is None:
             return False  # no request reads it as its own: sent again, ends as the vendor says
         if later.cover_of(self._table, system, job) is None:
             return False
-        recorded = later.recorded_for(self._table, owner or job_request, system, job_id, now)
+        recorded = later.recorded_for(self._table, reader, system, job_id, now)
         if recorded:
             logger.info("failed job not replayed: later jobs delivered it", system=system,
                         job_id=job_id)  # fmt: skip
@@ -1400,12 +1400,12 @@ class Resolver:
         One conditional UpdateItem, before the message goes out; it writes nothing when the
         request has no denial (`note_under_way`). Not for a job the flush or a backfill step
         made under a request id of its own: no request's denial counts it."""
-        owner = keys.made_by(job_request)
-        if owner is not None and not _is_further(owner, job_request):
+        reader = _reading_request(job_request)
+        if reader is None:
             return
-        if note_under_way(self._table, owner or job_request, DENIAL_SK, [system]):
+        if note_under_way(self._table, reader, DENIAL_SK, [system]):
             logger.info("replayed job of a denied request: its system is under way",
-                        request_id=owner or job_request, system=system)  # fmt: skip
+                        request_id=reader, system=system)  # fmt: skip
 
     def _mark_replayed(self, job: Item, flights: list[Item], now: str) -> None:
         """The job is pending now and will be sent whatever happens here: a mark not written
@@ -1985,6 +1985,16 @@ def _split_parts(
 def _is_further(request_id: str, job_request: str) -> bool:
     """Whether `job_request` is one of the request's further ids (`_split_parts`)."""
     return keys.made_by(job_request) == request_id and job_request in _split_parts(request_id)
+
+
+def _reading_request(job_request: str) -> str | None:
+    """The request that reads a job made under `job_request` as its own: that request, or the
+    one a further id (`_is_further`) belongs to; None for a job the flush or a backfill step
+    made under an id of its own (no request reads it)."""
+    owner = keys.made_by(job_request)
+    if owner is None:
+        return job_request
+    return owner if _is_further(owner, job_request) else None
 
 
 def _job_key(job_id: str) -> tuple[str, str]:
