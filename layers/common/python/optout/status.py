@@ -143,16 +143,11 @@ def _unformed_identities(job: Item) -> set[Identity]:
     return unsent(job, ("identities_unformed",))
 
 
-def _taken(job: Item) -> set[Identity]:
+def taken(job: Item) -> set[Identity]:
     """The identities a job is proof for: those it carried of its `proven_types`, less those
-    it never sent (`unsent`)."""
+    it never sent (`unsent`). Also the deadline watch's later-delivery rule (ops/later.py)."""
     proven = proven_types(job)
     return {i for i in _identities(job) if i[0] in proven} - unsent(job)
-
-
-def taken(job: Item) -> set[Identity]:
-    """`_taken`, for the deadline watch's later-delivery rule (ops/later.py)."""
-    return _taken(job)
 
 
 def _rejected(job: Item) -> set[str]:
@@ -307,7 +302,7 @@ class SystemProof:
             relied = carried & self.relied
         else:
             relied = (carried & self.named) or carried
-        return bool(relied & _taken(cited))
+        return bool(relied & taken(cited))
 
     def no_proof(self, cited: Item) -> bool:
         """A cited job that ended (done, no_record) as no proof for this request."""
@@ -379,8 +374,8 @@ class SystemProof:
             refused |= relied & read(job)
             # a done job that never sent a named identity quiets it too (review s28 p1 F4)
             refused |= {t for t, _ in left(job) & self.named}
-        taken = {t for job in self.jobs for t, _ in _taken(job)}
-        return frozenset((refused & named) - taken)
+        proven = {t for job in self.jobs for t, _ in taken(job)}
+        return frozenset((refused & named) - proven)
 
     @property
     def in_part(self) -> bool:

@@ -11,7 +11,7 @@ request with a failed job (own, further or cited) that has no record yet, it rea
 of the job's flights (`DELIVERY#<system>` of each identity) and the jobs they name now, and
 records the cover when every flight is covered (`covered_by`): for each identity and each
 purpose the failed job marked, the mark names another job that ended `done` and took that
-identity (`status._taken`: sent, not refused, not unsent). A mark names the failed job's
+identity (`status.taken`: sent, not refused, not unsent). A mark names the failed job's
 id until a later job takes the purpose over (a failure keeps the name, `_free`), so the job
 it names is one marked after the failed one. Partial cover (a later job for the email alone,
 where the failed job held a phone too) records nothing: the request stays `failed`.
