@@ -97,6 +97,31 @@ def the_mark(pipe: Pipeline, system: str = "braze") -> dict[str, Any]:
     return mark
 
 
+def deliver_cut(
+    pipe: Pipeline, message: dict[str, Any], vendor: Any, cut: int, other: Callable[[], None]
+) -> BatchReport:
+    """A worker delivering `message`, `other` run whole just before the worker's `cut`-th store
+    call (or, past its last call, right after it)."""
+    client = CutAt(pipe.aws.dynamodb, cut, other)
+    report = deliver(pipe, client, message, vendor)
+    if client.calls < cut:
+        other()
+    return report
+
+
+def assert_job_mark_and_listing_agree(
+    pipe: Pipeline, system: str, job_id: str, status: str
+) -> None:
+    """A failed job is listed for replay and frees its purpose; any other keeps it in flight."""
+    mark = the_mark(pipe, system)
+    if status == "failed":
+        assert listed(pipe, system) == {job_id}
+        assert set(mark.get("inflight", ())) == set()
+    else:
+        assert listed(pipe, system) == set()
+        assert set(mark.get("inflight", ())) == {"sale"}
+
+
 @pytest.mark.parametrize("cut", CUTS)
 @pytest.mark.parametrize("b_answer", sorted(ANSWERS))
 @pytest.mark.parametrize("a_answer", sorted(ANSWERS))
@@ -114,10 +139,7 @@ def test_a_second_copy_at_each_call_of_the_first_leaves_job_marks_and_listing_ag
 
     # When copy A is delivered and copy B runs whole just before A's `cut`-th store call (or,
     # past A's last call, right after A)
-    client = CutAt(pipe.aws.dynamodb, cut, copy_b)
-    reports.append(deliver(pipe, client, message, vendor_a))
-    if client.calls < cut:
-        copy_b()
+    reports.append(deliver_cut(pipe, message, vendor_a, cut, copy_b))
     # Then the job, the person's mark and the failed listing agree
     ended = job(pipe, request_id, "braze")
     mark = the_mark(pipe)
@@ -128,12 +150,7 @@ def test_a_second_copy_at_each_call_of_the_first_leaves_job_marks_and_listing_ag
     expected = {"pending"} if answers == {"throttled"} else {"done", "failed"}
     assert ended["status"] in expected
     assert mark.get("job_sale") == job_id
-    if ended["status"] == "failed":
-        assert listed(pipe, "braze") == {job_id}
-        assert set(mark.get("inflight", ())) == set()
-    else:
-        assert listed(pipe, "braze") == set()
-        assert set(mark.get("inflight", ())) == {"sale"}
+    assert_job_mark_and_listing_agree(pipe, "braze", job_id, ended["status"])
     # ... a done the job did not end with is kept beside its receipt
     if "done" in answers and ended["status"] != "done":
         assert [lost["status"] for lost in ended.get("lost_answers", [])] == ["done"]
@@ -174,10 +191,7 @@ def test_a_second_copy_of_an_asynchronous_job_at_each_call_of_the_first_agrees_t
         reports.append(deliver(pipe, pipe.aws.dynamodb, message, vendor_b))
 
     # When copy A is delivered and copy B runs whole just before A's `cut`-th store call
-    client = CutAt(pipe.aws.dynamodb, cut, copy_b)
-    reports.append(deliver(pipe, client, message, vendor_a))
-    if client.calls < cut:
-        copy_b()
+    reports.append(deliver_cut(pipe, message, vendor_a, cut, copy_b))
     # Then the job is submitted (with the vendor's reference), failed or (both throttled)
     # pending, and its mark, its listing and the counts agree with it
     ended = job(pipe, request_id, "segment")
@@ -187,12 +201,7 @@ def test_a_second_copy_of_an_asynchronous_job_at_each_call_of_the_first_agrees_t
     expected = {"pending"} if answers == {"throttled"} else {"submitted", "failed"}
     assert ended["status"] in expected
     assert mark.get("job_sale") == job_id
-    if ended["status"] == "failed":
-        assert listed(pipe, "segment") == {job_id}
-        assert set(mark.get("inflight", ())) == set()
-    else:
-        assert listed(pipe, "segment") == set()
-        assert set(mark.get("inflight", ())) == {"sale"}
+    assert_job_mark_and_listing_agree(pipe, "segment", job_id, ended["status"])
     if ended["status"] == "submitted":
         assert ended["receipt"]["vendor_ref"] == "ref-1"
     counted = {name: sum(r.counts.get(name, 0) for r in reports)
@@ -219,19 +228,10 @@ def test_a_replay_at_each_call_of_a_worker_finishing_the_job_loses_no_failure(
 
     # When a worker delivers the job's message (answered `a_answer`) and the replay lands
     # just before its `cut`-th store call (or right after it)
-    client = CutAt(pipe.aws.dynamodb, cut, replayed)
-    deliver(pipe, client, message, Answers(ANSWERS[a_answer]))
-    if client.calls < cut:
-        replayed()
+    deliver_cut(pipe, message, Answers(ANSWERS[a_answer]), cut, replayed)
     # Then the job, the mark and the listing agree, as after the worker alone
     ended = job(pipe, request_id, "braze")
-    mark = the_mark(pipe)
-    if ended["status"] == "failed":
-        assert listed(pipe, "braze") == {job_id}
-        assert set(mark.get("inflight", ())) == set()
-    else:
-        assert listed(pipe, "braze") == set()
-        assert set(mark.get("inflight", ())) == {"sale"}
+    assert_job_mark_and_listing_agree(pipe, "braze", job_id, ended["status"])
     # And no failure is lost: one more replay, the job's messages (the SQS copy the worker
     # left, its retry or a DLQ redrive, and the replay's) delivered, and the job is done
     replayed()
@@ -260,10 +260,7 @@ def test_a_denial_at_each_call_of_a_worker_finishing_the_job_is_refused_or_names
 
     # When braze's worker delivers the job (answered `a_answer`) and the denial lands just
     # before its `cut`-th store call (or right after it)
-    client = CutAt(pipe.aws.dynamodb, cut, denied)
-    deliver(pipe, client, message, Answers(ANSWERS[a_answer]))
-    if client.calls < cut:
-        denied()
+    deliver_cut(pipe, message, Answers(ANSWERS[a_answer]), cut, denied)
     (answer,) = answers
     ended = job(pipe, request_id, "braze")
     if answer["statusCode"] == 409:
